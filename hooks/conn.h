@@ -1,0 +1,67 @@
+/* conn.h — one tracked TCP connection: turns the bytes a program sends and
+ * receives on it into HTTP client and server spans, and writes the trace
+ * headers into outgoing request heads.
+ *
+ * The hooks call in here only for fds the fd table says are tracked. Every
+ * function is safe to call from any thread; a connection's two directions
+ * have their own locks, and no lock is held across a blocking receive. */
+#ifndef TS_CONN_H
+#define TS_CONN_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+enum ts_conn_role {
+    TS_ROLE_CLIENT = 1, /* we connected: we send requests */
+    TS_ROLE_SERVER = 2, /* we accepted: we receive requests */
+};
+
+struct ts_conn;
+
+/* Start tracking fd as a connection in this role, replacing whatever the fd
+ * table held for it (fds are reused without a visible close). peer is the
+ * address given to connect (a non-blocking connect has no peer name yet),
+ * or NULL to ask the socket. */
+void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer_len);
+
+/* Stop tracking fd. The connection's pending spans end when the last user
+ * lets go of it (now, unless another thread is inside a hook on it). */
+void ts_conn_untrack(int fd);
+
+/* newfd now refers to oldfd's connection (dup family), or to nothing. */
+void ts_conn_dup(int oldfd, int newfd);
+
+/* Stop tracking every fd in [first, last] (close_range). */
+void ts_conn_untrack_range(unsigned first, unsigned last);
+
+/* A counted reference to fd's connection, or NULL when untracked. */
+struct ts_conn *ts_conn_get(int fd);
+void ts_conn_put(struct ts_conn *c);
+
+/* Calls the real libc function with the program's original arguments. */
+typedef ssize_t (*ts_conn_pass_fn)(void *arg);
+
+/* Send the program's bytes (iov, as given to write/send/writev/sendmsg,
+ * with flags, 0 for write/writev). Either calls pass() unchanged, or sends
+ * a rewritten stream (the program's bytes plus trace headers) with
+ * sendmsg. Returns what the program must see — a count of its own bytes —
+ * with errno set as the program would expect. */
+ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+                     ts_conn_pass_fn pass, void *arg);
+
+/* Before a receive: bytes the program believes sent but that the shim still
+ * holds go out first (a program that reads is done writing for now). */
+void ts_conn_recv_prepare(struct ts_conn *c, int fd);
+
+/* After a receive returned r (errno err when r < 0) into iov: feed the
+ * bytes to the HTTP parser. MSG_PEEK reads are not fed (the bytes come
+ * again). r == 0 is the peer's end of stream. */
+void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, ssize_t r,
+                       int flags, int err);
+
+/* Before the program closes fd: send bytes still owed to the peer. */
+void ts_conn_before_close(struct ts_conn *c, int fd);
+
+#endif

@@ -1,0 +1,113 @@
+/* http1.h — HTTP/1.x head parsing and body framing, picohttpparser style.
+ *
+ * Zero-copy: parsed fields point into the caller's buffer. Header arrays are
+ * owned by the caller. No allocation, no I/O, no global state. */
+#ifndef TS_HTTP1_H
+#define TS_HTTP1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Results of the head parsers (a positive value is the head's length). */
+#define TS_HTTP_ERROR (-1)      /* not a valid HTTP/1.x head */
+#define TS_HTTP_INCOMPLETE (-2) /* valid so far, need more bytes */
+
+struct ts_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value; /* leading and trailing blanks trimmed */
+    size_t value_len;
+};
+
+struct ts_http_request {
+    const char *method;
+    size_t method_len;
+    const char *target; /* request-target as sent: /path?q, or http://host/path */
+    size_t target_len;
+    int minor_version; /* 0 or 1 */
+    struct ts_http_header *headers; /* in: caller's array */
+    size_t num_headers;             /* in: capacity; out: headers found */
+};
+
+struct ts_http_response {
+    int minor_version;
+    int status;
+    const char *reason;
+    size_t reason_len;
+    struct ts_http_header *headers;
+    size_t num_headers; /* in: capacity; out: headers found */
+};
+
+/* Parse a request head in buf[0..len). Returns the head's length including
+ * the blank line that ends it, TS_HTTP_INCOMPLETE or TS_HTTP_ERROR (also when
+ * there are more headers than the array holds). Accepts CRLF and bare LF. */
+int ts_http_parse_request(const char *buf, size_t len, struct ts_http_request *req);
+
+/* Parse a response head; same contract as ts_http_parse_request. */
+int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response *res);
+
+/* Could buf[0..len) be the start of an HTTP/1.x request? True when it is a
+ * prefix of "METHOD SP target SP HTTP/1.d" with a known method (GET, POST,
+ * ...). Used to decide whether bytes are worth holding back. */
+bool ts_http_looks_like_request(const char *buf, size_t len);
+
+/* Could buf[0..len) be the start of an HTTP/1.x response ("HTTP/1.d SP ddd")? */
+bool ts_http_looks_like_response(const char *buf, size_t len);
+
+/* Offset in a complete head (as returned by the parsers) where extra header
+ * lines can be inserted: the start of the blank line that ends the head. */
+size_t ts_http_inject_offset(const char *head, size_t head_len);
+
+/* Case-insensitive header lookup: the first header with this name, or NULL. */
+const struct ts_http_header *ts_http_find_header(const struct ts_http_header *h, size_t n,
+                                                 const char *name);
+
+/* True when a comma-separated header value contains token (case-insensitive),
+ * e.g. Transfer-Encoding: gzip, chunked. */
+bool ts_http_value_has_token(const char *value, size_t len, const char *token);
+
+/* The path of a request target without query or fragment: "/a/b" for
+ * "/a/b?x=1" and for "http://host:8/a/b?x". Sets *path_len. */
+const char *ts_http_target_path(const char *target, size_t len, size_t *path_len);
+
+/* Body framing. */
+enum ts_http_body_kind {
+    TS_BODY_NONE = 0,        /* no body: the message ends with its head */
+    TS_BODY_LENGTH = 1,      /* Content-Length bytes */
+    TS_BODY_CHUNKED = 2,     /* chunked transfer coding */
+    TS_BODY_UNTIL_CLOSE = 3, /* response delimited by the connection's close */
+    TS_BODY_TUNNEL = 4,      /* CONNECT 2xx / 101 Upgrade: no more HTTP on this connection */
+};
+
+struct ts_http_chunked {
+    uint8_t state;
+    uint64_t remaining; /* bytes left in the current chunk's data */
+    uint32_t line_len;  /* bytes seen on the current size/trailer line (bounded) */
+};
+
+struct ts_http_body {
+    uint8_t kind; /* enum ts_http_body_kind */
+    uint64_t remaining;
+    struct ts_http_chunked chunked;
+};
+
+/* Framing of a request body from its head. Returns 0, or -1 when the head's
+ * framing is invalid (conflicting Content-Length, bad number, unknown
+ * transfer coding last). */
+int ts_http_request_body(const struct ts_http_request *req, struct ts_http_body *body);
+
+/* Framing of a response body, knowing the request method it answers
+ * (HEAD, 1xx, 204, 304 have none; 2xx to CONNECT and 101 are tunnels).
+ * Returns 0 or -1 as above. */
+int ts_http_response_body(const struct ts_http_response *res, const char *req_method,
+                          size_t req_method_len, struct ts_http_body *body);
+
+/* Feed body bytes. Returns how many bytes of buf belong to this body (all of
+ * len when the body goes on), sets *done when the body ended within them,
+ * or returns -1 when chunked framing is malformed. TS_BODY_UNTIL_CLOSE and
+ * TS_BODY_TUNNEL consume everything and never finish. */
+ssize_t ts_http_body_feed(struct ts_http_body *body, const char *buf, size_t len, bool *done);
+
+#endif

@@ -1,0 +1,283 @@
+/* io_hooks.c — every door bytes go through: the read and write families.
+ *
+ * Each hook reads like a sentence: an untracked fd (or the shim's own work)
+ * goes straight to libc; a tracked connection's bytes go through conn.c,
+ * which calls the real function itself and keeps errno as libc left it. */
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../preload/fdtable.h"
+#include "../preload/init.h"
+#include "../preload/real.h"
+#include "conn.h"
+
+/* The untracked fast path: one bounds check and one load. */
+#define TS_PASSTHROUGH(fd) (__builtin_expect(!ts_fd_tracked(fd), 1) || ts_guard_active())
+
+/* ------------------------------------------------------------- receive */
+
+/* The original arguments of a receive, to replay them through the real
+ * function. */
+struct recv_call {
+    int fd;
+    void *buf;
+    size_t len;
+    size_t buflen; /* FORTIFY's object size */
+    int flags;
+    struct sockaddr *addr;
+    socklen_t *addrlen;
+    const struct iovec *iov;
+    int iovcnt;
+    struct msghdr *msg;
+    ssize_t (*call)(struct recv_call *);
+};
+
+/* Receive on a tracked connection and feed what arrived to its parser. */
+static ssize_t traced_recv(struct recv_call *rc, const struct iovec *iov, int iovcnt)
+{
+    struct ts_conn *c = ts_conn_get(rc->fd);
+    if (!c)
+        return rc->call(rc);
+    ts_guard_enter();
+    ts_conn_recv_prepare(c, rc->fd);
+    ts_guard_leave();
+    ssize_t r = rc->call(rc);
+    int err = errno;
+    ts_guard_enter();
+    ts_conn_recv_done(c, iov, iovcnt, r, rc->flags, err);
+    ts_conn_put(c);
+    ts_guard_leave();
+    errno = err;
+    return r;
+}
+
+static ssize_t call_read(struct recv_call *rc)
+{
+    return TS_REAL(read)(rc->fd, rc->buf, rc->len);
+}
+
+static ssize_t call_read_chk(struct recv_call *rc)
+{
+    return TS_REAL(__read_chk)(rc->fd, rc->buf, rc->len, rc->buflen);
+}
+
+static ssize_t call_readv(struct recv_call *rc)
+{
+    return TS_REAL(readv)(rc->fd, rc->iov, rc->iovcnt);
+}
+
+static ssize_t call_recv(struct recv_call *rc)
+{
+    return TS_REAL(recv)(rc->fd, rc->buf, rc->len, rc->flags);
+}
+
+static ssize_t call_recv_chk(struct recv_call *rc)
+{
+    return TS_REAL(__recv_chk)(rc->fd, rc->buf, rc->len, rc->buflen, rc->flags);
+}
+
+static ssize_t call_recvfrom(struct recv_call *rc)
+{
+    return TS_REAL(recvfrom)(rc->fd, rc->buf, rc->len, rc->flags, rc->addr, rc->addrlen);
+}
+
+static ssize_t call_recvfrom_chk(struct recv_call *rc)
+{
+    return TS_REAL(__recvfrom_chk)(rc->fd, rc->buf, rc->len, rc->buflen, rc->flags, rc->addr,
+                                   rc->addrlen);
+}
+
+static ssize_t call_recvmsg(struct recv_call *rc)
+{
+    return TS_REAL(recvmsg)(rc->fd, rc->msg, rc->flags);
+}
+
+/* A receive into one buffer. */
+static ssize_t recv_one(struct recv_call *rc)
+{
+    struct iovec iov = {rc->buf, rc->len};
+    return traced_recv(rc, &iov, 1);
+}
+
+TS_EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(read)(fd, buf, len);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .call = call_read};
+    return recv_one(&rc);
+}
+
+TS_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(__read_chk)(fd, buf, len, buflen);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .buflen = buflen,
+                           .call = call_read_chk};
+    return recv_one(&rc);
+}
+
+TS_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(readv)(fd, iov, iovcnt);
+    struct recv_call rc = {.fd = fd, .iov = iov, .iovcnt = iovcnt, .call = call_readv};
+    return traced_recv(&rc, iov, iovcnt);
+}
+
+TS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(recv)(fd, buf, len, flags);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .flags = flags, .call = call_recv};
+    return recv_one(&rc);
+}
+
+TS_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(__recv_chk)(fd, buf, len, buflen, flags);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .buflen = buflen, .flags = flags,
+                           .call = call_recv_chk};
+    return recv_one(&rc);
+}
+
+TS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                           socklen_t *addrlen)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(recvfrom)(fd, buf, len, flags, addr, addrlen);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .flags = flags, .addr = addr,
+                           .addrlen = addrlen, .call = call_recvfrom};
+    return recv_one(&rc);
+}
+
+TS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                                 struct sockaddr *addr, socklen_t *addrlen)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(__recvfrom_chk)(fd, buf, len, buflen, flags, addr, addrlen);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .buflen = buflen, .flags = flags,
+                           .addr = addr, .addrlen = addrlen, .call = call_recvfrom_chk};
+    return recv_one(&rc);
+}
+
+TS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    if (TS_PASSTHROUGH(fd) || !msg)
+        return TS_REAL(recvmsg)(fd, msg, flags);
+    struct recv_call rc = {.fd = fd, .msg = msg, .flags = flags, .call = call_recvmsg};
+    return traced_recv(&rc, msg->msg_iov, (int)msg->msg_iovlen);
+}
+
+/* ---------------------------------------------------------------- send */
+
+struct send_call {
+    int fd;
+    const void *buf;
+    size_t len;
+    int flags;
+    const struct sockaddr *addr;
+    socklen_t addrlen;
+    const struct iovec *iov;
+    int iovcnt;
+    const struct msghdr *msg;
+    ssize_t (*call)(struct send_call *);
+};
+
+static ssize_t send_pass(void *arg)
+{
+    struct send_call *sc = arg;
+    return sc->call(sc);
+}
+
+/* Send on a tracked connection: conn.c passes the call on or rewrites it. */
+static ssize_t traced_send(struct send_call *sc, const struct iovec *iov, int iovcnt)
+{
+    struct ts_conn *c = ts_conn_get(sc->fd);
+    if (!c)
+        return sc->call(sc);
+    ts_guard_enter();
+    ssize_t r = ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, send_pass, sc);
+    int err = errno;
+    ts_conn_put(c);
+    ts_guard_leave();
+    errno = err;
+    return r;
+}
+
+static ssize_t call_write(struct send_call *sc)
+{
+    return TS_REAL(write)(sc->fd, sc->buf, sc->len);
+}
+
+static ssize_t call_writev(struct send_call *sc)
+{
+    return TS_REAL(writev)(sc->fd, sc->iov, sc->iovcnt);
+}
+
+static ssize_t call_send(struct send_call *sc)
+{
+    return TS_REAL(send)(sc->fd, sc->buf, sc->len, sc->flags);
+}
+
+static ssize_t call_sendto(struct send_call *sc)
+{
+    return TS_REAL(sendto)(sc->fd, sc->buf, sc->len, sc->flags, sc->addr, sc->addrlen);
+}
+
+static ssize_t call_sendmsg(struct send_call *sc)
+{
+    return TS_REAL(sendmsg)(sc->fd, sc->msg, sc->flags);
+}
+
+static ssize_t send_one(struct send_call *sc)
+{
+    struct iovec iov = {(void *)sc->buf, sc->len};
+    return traced_send(sc, &iov, 1);
+}
+
+TS_EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(write)(fd, buf, len);
+    struct send_call sc = {.fd = fd, .buf = buf, .len = len, .call = call_write};
+    return send_one(&sc);
+}
+
+TS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(writev)(fd, iov, iovcnt);
+    struct send_call sc = {.fd = fd, .iov = iov, .iovcnt = iovcnt, .call = call_writev};
+    return traced_send(&sc, iov, iovcnt);
+}
+
+TS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+    if (TS_PASSTHROUGH(fd))
+        return TS_REAL(send)(fd, buf, len, flags);
+    struct send_call sc = {.fd = fd, .buf = buf, .len = len, .flags = flags, .call = call_send};
+    return send_one(&sc);
+}
+
+TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+                         const struct sockaddr *addr, socklen_t addrlen)
+{
+    /* An address on a connected TCP socket is ignored by the kernel (or an
+     * error): only address-less sends are ours to rewrite. */
+    if (TS_PASSTHROUGH(fd) || addr)
+        return TS_REAL(sendto)(fd, buf, len, flags, addr, addrlen);
+    struct send_call sc = {.fd = fd, .buf = buf, .len = len, .flags = flags, .addr = addr,
+                           .addrlen = addrlen, .call = call_sendto};
+    return send_one(&sc);
+}
+
+TS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    if (TS_PASSTHROUGH(fd) || !msg || msg->msg_name || msg->msg_controllen)
+        return TS_REAL(sendmsg)(fd, msg, flags);
+    struct send_call sc = {.fd = fd, .msg = msg, .flags = flags, .call = call_sendmsg};
+    return traced_send(&sc, msg->msg_iov, (int)msg->msg_iovlen);
+}

@@ -1,0 +1,48 @@
+/* propagation.h — trace context codecs: B3 single and multi header, W3C
+ * traceparent, Jaeger uber-trace-id. Pure functions over caller buffers. */
+#ifndef TS_PROPAGATION_H
+#define TS_PROPAGATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../preload/config.h"
+#include "../preload/context.h"
+#include "http1.h"
+
+/* Single-value parsers. Each returns true and fills *out (out->valid set)
+ * when the value is well formed; on false *out is left invalid. */
+bool ts_b3_single_parse(const char *v, size_t len, struct ts_ctx *out);
+bool ts_traceparent_parse(const char *v, size_t len, struct ts_ctx *out);
+bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out);
+
+/* B3 multi from a header list (X-B3-TraceId, -SpanId, -ParentSpanId,
+ * -Sampled, -Flags; names case-insensitive, the first of each wins). */
+bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *out);
+
+/* Extract a context from request headers: b3 single first, then B3 multi,
+ * then traceparent, then uber-trace-id. A "b3: 0" or a lone X-B3-Sampled: 0
+ * yields a context that is not valid but carries TS_SAMPLING_DENY; callers
+ * check out->valid and out->sampling. Returns out->valid. */
+bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out);
+
+/* Which formats (enum ts_prop_format bits) the headers already carry. */
+unsigned ts_prop_present(const struct ts_http_header *h, size_t n);
+
+/* Write the header lines ("Name: value\r\n" each) of every format in
+ * `formats` for ctx into buf. ctx->span_id is the span the receiver should
+ * see as its parent; ctx->parent_id (when has_parent) goes to
+ * X-B3-ParentSpanId / the b3 single header's fourth field. Returns the bytes
+ * written, or 0 when cap is too small (nothing useful is written then). */
+size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, size_t cap);
+
+/* Upper bound of ts_prop_inject's output for any formats and context. */
+#define TS_PROP_INJECT_MAX 512
+
+/* Lower-case hex of n bytes into out (2n chars, not NUL-terminated). */
+void ts_hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* Decode exactly 2n lower- or upper-case hex chars; false on any other char. */
+bool ts_hex_decode(const char *in, size_t n, unsigned char *out);
+
+#endif

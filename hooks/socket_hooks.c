@@ -1,0 +1,192 @@
+/* socket_hooks.c — the calls that make, copy and end connections: they
+ * decide which fds the fd table tracks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../preload/fdtable.h"
+#include "../preload/init.h"
+#include "../preload/real.h"
+#include "conn.h"
+
+/* Is fd a TCP socket over IPv4 or IPv6? */
+static bool is_tcp(int fd, int family)
+{
+    if (family != AF_INET && family != AF_INET6)
+        return false;
+    int type = 0;
+    socklen_t len = sizeof type;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+/* A new fd number may be one a program closed behind our back (a raw
+ * close syscall): whatever we knew about it is stale. */
+static void forget_stale(int fd)
+{
+    if (ts_fd_tracked(fd))
+        ts_conn_untrack(fd);
+}
+
+TS_EXPORT int socket(int domain, int type, int protocol)
+{
+    int fd = TS_REAL(socket)(domain, type, protocol);
+    if (fd >= 0)
+        forget_stale(fd);
+    return fd;
+}
+
+TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int r = TS_REAL(connect)(fd, addr, len);
+    if (!ts_ready())
+        return r;
+    int saved = errno;
+    bool connecting = r == 0 || saved == EINPROGRESS;
+    if (connecting && addr && len >= sizeof addr->sa_family && is_tcp(fd, addr->sa_family)) {
+        /* A second connect on a non-blocking socket (to learn the result)
+         * must not reset the connection we already track. */
+        struct ts_conn *c = ts_conn_get(fd);
+        if (c)
+            ts_conn_put(c);
+        else
+            ts_conn_track(fd, TS_ROLE_CLIENT, addr, len);
+    }
+    errno = saved;
+    return r;
+}
+
+/* A connection accepted on a listening socket: track it as a server's. */
+static int accepted(int fd)
+{
+    if (fd < 0 || !ts_ready())
+        return fd;
+    int saved = errno;
+    forget_stale(fd);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && is_tcp(fd, ss.ss_family))
+        ts_conn_track(fd, TS_ROLE_SERVER, NULL, 0);
+    errno = saved;
+    return fd;
+}
+
+TS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return accepted(TS_REAL(accept)(fd, addr, len));
+}
+
+TS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    return accepted(TS_REAL(accept4)(fd, addr, len, flags));
+}
+
+/* Before fd goes away: owed bytes out, spans of the connection ended.
+ * Untracked before the real close, since the number may be reused by
+ * another thread the moment the kernel frees it. */
+static void closing(int fd)
+{
+    struct ts_conn *c = ts_conn_get(fd);
+    if (!c)
+        return;
+    int saved = errno;
+    if (!ts_guard_active()) {
+        ts_guard_enter();
+        ts_conn_before_close(c, fd);
+        ts_guard_leave();
+    }
+    ts_conn_put(c);
+    ts_conn_untrack(fd);
+    errno = saved;
+}
+
+TS_EXPORT int close(int fd)
+{
+    if (ts_fd_tracked(fd))
+        closing(fd);
+    return TS_REAL(close)(fd);
+}
+
+TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+        int saved = errno;
+        ts_conn_untrack_range(first, last);
+        errno = saved;
+    }
+    return TS_REAL(close_range)(first, last, flags);
+}
+
+TS_EXPORT int shutdown(int fd, int how)
+{
+    if (ts_fd_tracked(fd) && how != SHUT_RD) {
+        struct ts_conn *c = ts_conn_get(fd);
+        if (c) {
+            int saved = errno;
+            if (!ts_guard_active()) {
+                ts_guard_enter();
+                ts_conn_before_close(c, fd);
+                ts_guard_leave();
+            }
+            ts_conn_put(c);
+            errno = saved;
+        }
+    }
+    return TS_REAL(shutdown)(fd, how);
+}
+
+/* newfd is a copy of oldfd now: it shares oldfd's connection. */
+static int duplicated(int oldfd, int newfd)
+{
+    if (newfd >= 0 && newfd != oldfd && (ts_fd_tracked(oldfd) || ts_fd_tracked(newfd))) {
+        int saved = errno;
+        ts_conn_dup(oldfd, newfd);
+        errno = saved;
+    }
+    return newfd;
+}
+
+TS_EXPORT int dup(int fd)
+{
+    return duplicated(fd, TS_REAL(dup)(fd));
+}
+
+TS_EXPORT int dup2(int oldfd, int newfd)
+{
+    return duplicated(oldfd, TS_REAL(dup2)(oldfd, newfd));
+}
+
+TS_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    return duplicated(oldfd, TS_REAL(dup3)(oldfd, newfd, flags));
+}
+
+/* fcntl's third argument is an int or a pointer depending on cmd; on the
+ * ABIs we support both travel in the same register, so pass it as a
+ * pointer-sized value (as every fcntl wrapper does). */
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+    int r = real(fd, cmd, arg);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        duplicated(fd, r);
+    return r;
+}
+
+TS_EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_common(TS_REAL(fcntl), fd, cmd, arg);
+}
+
+TS_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_common(TS_REAL(fcntl64), fd, cmd, arg);
+}

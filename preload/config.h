@@ -1,0 +1,70 @@
+/* config.h — the shim's configuration, read once from the environment.
+ *
+ * Every value is copied out of the environment at start-up: some programs
+ * (nginx workers, anything using setproctitle) overwrite their environ
+ * strings later, so nothing here may point into it. */
+#ifndef TS_CONFIG_H
+#define TS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum ts_exporter {
+    TS_EXPORTER_FILE = 0,
+    TS_EXPORTER_OTLP,
+    TS_EXPORTER_ZIPKIN,
+    TS_EXPORTER_JAEGER,
+    TS_EXPORTER_CONSOLE,
+    TS_EXPORTER_NONE,
+};
+
+enum ts_log_level {
+    TS_LOG_ERROR = 0,
+    TS_LOG_WARN = 1,
+    TS_LOG_INFO = 2,
+    TS_LOG_DEBUG = 3,
+};
+
+/* Propagation formats, as a bit set (OTEL_PROPAGATORS). */
+enum ts_prop_format {
+    TS_PROP_B3MULTI = 1u << 0,      /* X-B3-TraceId, X-B3-SpanId, ... */
+    TS_PROP_B3 = 1u << 1,           /* b3: single header */
+    TS_PROP_TRACECONTEXT = 1u << 2, /* traceparent */
+    TS_PROP_JAEGER = 1u << 3,       /* uber-trace-id */
+};
+
+#define TS_CFG_STR 256
+#define TS_CFG_PATH 4096
+
+struct ts_config {
+    bool disabled;                  /* TRACESHIM_DISABLED / OTEL_SDK_DISABLED */
+    int exporter;                   /* enum ts_exporter */
+    int log_level;                  /* enum ts_log_level */
+    unsigned propagators;           /* enum ts_prop_format bits */
+    char service_name[TS_CFG_STR];  /* empty: use the program's name */
+    char file_path[TS_CFG_PATH];    /* TRACESHIM_FILE; empty: traceshim-spans.jsonl in the cwd */
+    char resource_attrs[1024];      /* OTEL_RESOURCE_ATTRIBUTES, raw */
+    unsigned bsp_max_queue;         /* OTEL_BSP_MAX_QUEUE_SIZE, default 2048 */
+    unsigned bsp_max_batch;         /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512 */
+    unsigned bsp_delay_ms;          /* OTEL_BSP_SCHEDULE_DELAY, default 5000 */
+    unsigned bsp_export_timeout_ms; /* OTEL_BSP_EXPORT_TIMEOUT, default 30000 */
+    unsigned max_head_bytes;        /* TRACESHIM_MAX_HEAD_BYTES, default 16384 */
+};
+
+/* The live configuration of this process (filled by ts_config_load at init). */
+extern struct ts_config ts_cfg;
+
+/* A getenv-like lookup; tests pass their own. */
+typedef const char *(*ts_env_lookup_fn)(const char *name);
+
+/* Fill cfg from the environment. Never fails: a value that does not parse
+ * is reported with one line on stderr (variable, value, what was expected)
+ * and its default is used. Returns the number of values rejected. */
+int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn lookup);
+
+/* Parse an OTEL_PROPAGATORS list ("b3multi,tracecontext"). Returns 0 and
+ * sets *out, or -1 when an entry is unknown. "none" gives 0 formats;
+ * "baggage" is accepted and ignored. */
+int ts_config_parse_propagators(const char *s, unsigned *out);
+
+#endif

@@ -1,0 +1,52 @@
+/* context.h — trace context: what propagates between services, and the
+ * thread's current server span (the parent of client spans it starts). */
+#ifndef TS_CONTEXT_H
+#define TS_CONTEXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "span.h"
+
+/* Sampling decision carried in a context. */
+enum ts_sampling {
+    TS_SAMPLING_DEFER = 0,   /* no decision was propagated (B3 without X-B3-Sampled) */
+    TS_SAMPLING_ACCEPT = 1,  /* sampled */
+    TS_SAMPLING_DENY = 2,    /* not sampled */
+    TS_SAMPLING_DEBUG = 3,   /* B3 debug flag: sampled, forced */
+};
+
+/* A propagated span context. trace_id is always 16 bytes; a 64-bit B3 trace
+ * id is stored right-aligned with the high 8 bytes zero and trace_id_64 set,
+ * so that it is passed on as 16 hex digits again. */
+struct ts_ctx {
+    uint8_t trace_id[TS_TRACE_ID_LEN];
+    uint8_t span_id[TS_SPAN_ID_LEN];
+    uint8_t parent_id[TS_SPAN_ID_LEN]; /* B3's ParentSpanId when given, else zero */
+    uint8_t sampling;                  /* enum ts_sampling */
+    bool valid;
+    bool trace_id_64;
+    bool has_parent;
+};
+
+/* True when the context says "export this trace" (sampled or debug, or
+ * deferred, which we resolve as sampled: parentbased_always_on). */
+static inline bool ts_ctx_sampled(const struct ts_ctx *c)
+{
+    return c->sampling != TS_SAMPLING_DENY;
+}
+
+/* The calling thread's current server span, or NULL when it serves none.
+ * Set by the HTTP server logic when a request head has been read, cleared
+ * when its response is complete. */
+const struct ts_ctx *ts_ctx_current(void);
+void ts_ctx_set_current(const struct ts_ctx *c);
+/* Clear the current context only if it still names span_id. */
+void ts_ctx_clear_current(const uint8_t span_id[TS_SPAN_ID_LEN]);
+
+/* The process's inherited context (TRACEPARENT in the environment at start),
+ * or NULL. Parent of spans that have no other parent. */
+const struct ts_ctx *ts_ctx_process(void);
+void ts_ctx_set_process(const struct ts_ctx *c);
+
+#endif

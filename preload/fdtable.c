@@ -1,0 +1,65 @@
+/* fdtable.c — the fd → tracked connection table (see fdtable.h). */
+#include "fdtable.h"
+
+struct ts_fd_ref *_Atomic ts_fd_slots[TS_FD_MAX];
+static atomic_int fd_high_water;
+
+struct ts_fd_ref *ts_fd_acquire(int fd)
+{
+    if ((unsigned)fd >= TS_FD_MAX)
+        return NULL;
+    for (;;) {
+        struct ts_fd_ref *r = atomic_load_explicit(&ts_fd_slots[fd], memory_order_acquire);
+        if (!r)
+            return NULL;
+        /* Count ourselves in only while the object is alive (refs > 0);
+         * objects are type-stable, so probing a dead one is safe. */
+        int n = atomic_load_explicit(&r->refs, memory_order_relaxed);
+        while (n > 0 && !atomic_compare_exchange_weak_explicit(&r->refs, &n, n + 1,
+                                                               memory_order_acq_rel,
+                                                               memory_order_relaxed))
+            ;
+        if (n <= 0)
+            continue; /* it died under us: the slot has changed, look again */
+        if (atomic_load_explicit(&ts_fd_slots[fd], memory_order_acquire) == r)
+            return r;
+        /* The slot moved on while we counted in: not ours to use. If ours
+         * was the last reference, the put destroys it as anyone's would. */
+        ts_fd_put(r);
+    }
+}
+
+void ts_fd_put(struct ts_fd_ref *r)
+{
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+        r->destroy(r);
+}
+
+void ts_fd_retain(struct ts_fd_ref *r)
+{
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
+
+struct ts_fd_ref *ts_fd_install(int fd, struct ts_fd_ref *r)
+{
+    if ((unsigned)fd >= TS_FD_MAX)
+        return r;
+    int hw = atomic_load_explicit(&fd_high_water, memory_order_relaxed);
+    while (fd + 1 > hw && !atomic_compare_exchange_weak_explicit(&fd_high_water, &hw, fd + 1,
+                                                                 memory_order_relaxed,
+                                                                 memory_order_relaxed))
+        ;
+    return atomic_exchange_explicit(&ts_fd_slots[fd], r, memory_order_acq_rel);
+}
+
+struct ts_fd_ref *ts_fd_remove(int fd)
+{
+    if ((unsigned)fd >= TS_FD_MAX)
+        return NULL;
+    return atomic_exchange_explicit(&ts_fd_slots[fd], NULL, memory_order_acq_rel);
+}
+
+int ts_fd_high_water(void)
+{
+    return atomic_load_explicit(&fd_high_water, memory_order_relaxed);
+}

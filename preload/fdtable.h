@@ -1,0 +1,57 @@
+/* fdtable.h — which file descriptors are connections the shim tracks.
+ *
+ * A flat array indexed by fd: deciding that an fd is not tracked costs one
+ * bounds check and one load, which is all an untracked read/write pays.
+ * Entries are reference counted so a connection object stays alive while a
+ * hook on another thread still uses it after the fd was closed; the objects
+ * themselves must be type-stable (never returned to malloc), which the
+ * connection pool in hooks/conn.c guarantees, so a stale pointer can always
+ * be probed safely. */
+#ifndef TS_FDTABLE_H
+#define TS_FDTABLE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* fds at or above this are never tracked (they pass straight through). */
+#define TS_FD_MAX (1 << 20)
+
+/* Embedded as the first member of a tracked object. refs counts the table
+ * slots holding it plus the hooks using it; 0 means dead. */
+struct ts_fd_ref {
+    atomic_int refs;
+    void (*destroy)(struct ts_fd_ref *self); /* called when refs drops to 0 */
+};
+
+extern struct ts_fd_ref *_Atomic ts_fd_slots[TS_FD_MAX];
+
+/* The fast check: is anything tracked on fd? */
+static inline bool ts_fd_tracked(int fd)
+{
+    return (unsigned)fd < TS_FD_MAX &&
+           atomic_load_explicit(&ts_fd_slots[fd], memory_order_relaxed) != NULL;
+}
+
+/* A counted reference to fd's object, or NULL. Pair with ts_fd_put. */
+struct ts_fd_ref *ts_fd_acquire(int fd);
+
+/* Drop a reference; the last one destroys the object. */
+void ts_fd_put(struct ts_fd_ref *r);
+
+/* Take an extra reference on an object already held. */
+void ts_fd_retain(struct ts_fd_ref *r);
+
+/* Put r (with a reference owned by the slot: the caller retains first or
+ * passes a fresh object with refs == 1) into fd's slot. Returns the object
+ * that was there, whose slot reference the caller now owns and must put,
+ * or NULL. Out of range fds: returns r itself, untracked. */
+struct ts_fd_ref *ts_fd_install(int fd, struct ts_fd_ref *r);
+
+/* Empty fd's slot; returns the object (caller owns its slot reference). */
+struct ts_fd_ref *ts_fd_remove(int fd);
+
+/* One past the highest fd ever installed: bounds scans like close_range. */
+int ts_fd_high_water(void);
+
+#endif

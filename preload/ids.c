@@ -1,0 +1,87 @@
+/* ids.c — per-thread id generator (see ids.h). */
+#include "ids.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ids_state {
+    uint64_t s[2];
+    unsigned generation; /* matches ids_generation when seeded for this process */
+    int seeded;
+};
+
+static __thread struct ids_state ids_tls __attribute__((tls_model("initial-exec")));
+static _Atomic unsigned ids_generation = 1;
+
+/* splitmix64: spreads any seed into well-mixed state words. */
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void ids_seed(struct ids_state *st)
+{
+    uint64_t seed[2] = {0, 0};
+    ssize_t n = getrandom(seed, sizeof seed, GRND_NONBLOCK);
+    /* Without entropy (very early boot, seccomp), mix what differs between
+     * threads and processes; ids must stay unique, not secret. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t mix = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                   ((uint64_t)getpid() << 17) ^ (uint64_t)(uintptr_t)st;
+    if (n != (ssize_t)sizeof seed) {
+        seed[0] ^= splitmix64(&mix);
+        seed[1] ^= splitmix64(&mix);
+    }
+    st->s[0] = splitmix64(&seed[0]);
+    st->s[1] = splitmix64(&seed[1]);
+    if ((st->s[0] | st->s[1]) == 0)
+        st->s[1] = 1;
+    st->generation = atomic_load_explicit(&ids_generation, memory_order_relaxed);
+    st->seeded = 1;
+}
+
+/* xoroshiro128+ step: fast, and good enough for unique ids. */
+static uint64_t ids_next(void)
+{
+    struct ids_state *st = &ids_tls;
+    if (!st->seeded || st->generation != atomic_load_explicit(&ids_generation, memory_order_relaxed))
+        ids_seed(st);
+    uint64_t s0 = st->s[0], s1 = st->s[1];
+    uint64_t result = s0 + s1;
+    s1 ^= s0;
+    st->s[0] = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
+    st->s[1] = (s1 << 37) | (s1 >> 27);
+    return result;
+}
+
+static void fill(uint8_t *out, size_t n)
+{
+    do {
+        for (size_t i = 0; i < n; i += 8) {
+            uint64_t v = ids_next();
+            memcpy(out + i, &v, n - i < 8 ? n - i : 8);
+        }
+    } while (ts_id_is_zero(out, n));
+}
+
+void ts_ids_new_trace(uint8_t out[TS_TRACE_ID_LEN])
+{
+    fill(out, TS_TRACE_ID_LEN);
+}
+
+void ts_ids_new_span(uint8_t out[TS_SPAN_ID_LEN])
+{
+    fill(out, TS_SPAN_ID_LEN);
+}
+
+void ts_ids_after_fork(void)
+{
+    atomic_fetch_add_explicit(&ids_generation, 1, memory_order_relaxed);
+}

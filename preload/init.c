@@ -1,0 +1,98 @@
+/* init.c — the library's life (see init.h).
+ *
+ * Init runs in the constructor or lazily in the first hook, whichever comes
+ * first, exactly once. It reads the configuration (copying every value: the
+ * environment may be overwritten later) and registers the fork handlers. It
+ * starts no thread: the reporter thread starts with the first span. */
+#include "init.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "../hooks/propagation.h"
+#include "../reporter/reporter.h"
+#include "config.h"
+#include "context.h"
+#include "ids.h"
+#include "log.h"
+#include "process.h"
+#include "real.h"
+
+bool ts_active;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* Bound on the flush at exit: a short-lived curl must not lose its spans,
+ * and no program may hang on its way out because of us. */
+#define TS_EXIT_FLUSH_MS 2000
+
+static void atfork_prepare(void)
+{
+    ts_rep_atfork_prepare();
+}
+
+static void atfork_parent(void)
+{
+    ts_rep_atfork_parent();
+}
+
+static void atfork_child(void)
+{
+    ts_process_after_fork();
+    ts_ids_after_fork();
+    ts_rep_atfork_child();
+}
+
+/* An inherited TRACEPARENT (OpenTelemetry's environment carrier) is the
+ * parent of spans that have no other. */
+static void init_process_context(void)
+{
+    const char *tp = getenv("TRACEPARENT");
+    if (!tp || !*tp)
+        return;
+    struct ts_ctx ctx;
+    size_t len = 0;
+    while (tp[len] && len < 256)
+        len++;
+    if (ts_traceparent_parse(tp, len, &ctx))
+        ts_ctx_set_process(&ctx);
+    else
+        ts_log_warn("ignoring invalid TRACEPARENT=\"%.*s\"", (int)(len < 80 ? len : 80), tp);
+}
+
+static const char *env_lookup(const char *name)
+{
+    return getenv(name);
+}
+
+static void init_body(void)
+{
+    ts_guard_enter();
+    ts_real_resolve();
+    ts_config_load(&ts_cfg, env_lookup);
+    if (!ts_cfg.disabled) {
+        ts_process_load();
+        init_process_context();
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+        __atomic_store_n(&ts_active, true, __ATOMIC_RELEASE);
+    }
+    ts_guard_leave();
+}
+
+void ts_init(void)
+{
+    pthread_once(&init_once, init_body);
+}
+
+__attribute__((constructor)) static void ts_constructor(void)
+{
+    ts_init();
+}
+
+__attribute__((destructor)) static void ts_destructor(void)
+{
+    if (!ts_active)
+        return;
+    ts_guard_enter();
+    ts_rep_flush(TS_EXIT_FLUSH_MS);
+    ts_guard_leave();
+}

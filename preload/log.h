@@ -1,0 +1,17 @@
+/* log.h — the shim's messages: one line on stderr, prefixed "traceshim:".
+ * stdout belongs to the application and is never written. Messages above
+ * TRACESHIM_LOG_LEVEL are dropped. Uses only write(2) on fd 2 through the
+ * real libc symbol table, so it is safe inside hooks. */
+#ifndef TS_LOG_H
+#define TS_LOG_H
+
+#include "config.h"
+
+void ts_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define ts_log_error(...) ts_log(TS_LOG_ERROR, __VA_ARGS__)
+#define ts_log_warn(...) ts_log(TS_LOG_WARN, __VA_ARGS__)
+#define ts_log_info(...) ts_log(TS_LOG_INFO, __VA_ARGS__)
+#define ts_log_debug(...) ts_log(TS_LOG_DEBUG, __VA_ARGS__)
+
+#endif

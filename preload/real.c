@@ -1,0 +1,55 @@
+/* real.c — resolves the table of real libc symbols (see real.h). */
+#include "real.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TS_REAL_DEFINE(name, ret, params) ts_real_##name##_fn ts_real_##name;
+TS_REAL_SYMBOLS(TS_REAL_DEFINE)
+#undef TS_REAL_DEFINE
+
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+
+/* Say why we cannot go on, without stdio (it may not be usable yet). */
+static void real_die(const char *what, const char *name)
+{
+    /* syscall-level write: the table itself is what failed */
+    static const char prefix[] = "traceshim: fatal: ";
+    struct iovec iov[4] = {
+        {(void *)prefix, sizeof prefix - 1},
+        {(void *)what, strlen(what)},
+        {(void *)name, strlen(name)},
+        {(void *)"\n", 1},
+    };
+    (void)!syscall(SYS_writev, 2, iov, 4);
+    abort();
+}
+
+/* Look one symbol up in the libraries after us, and refuse our own hook. */
+static void *real_lookup(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p)
+        real_die("libc has no symbol ", name);
+    Dl_info mine, found;
+    if (dladdr((void *)real_lookup, &mine) && dladdr(p, &found) &&
+        mine.dli_fbase == found.dli_fbase)
+        real_die("symbol resolves to the shim itself: ", name);
+    return p;
+}
+
+static void real_resolve_once(void)
+{
+#define TS_REAL_RESOLVE(name, ret, params) ts_real_##name = (ts_real_##name##_fn)real_lookup(#name);
+    TS_REAL_SYMBOLS(TS_REAL_RESOLVE)
+#undef TS_REAL_RESOLVE
+}
+
+void ts_real_resolve(void)
+{
+    pthread_once(&real_once, real_resolve_once);
+}

@@ -1,0 +1,94 @@
+/* span.h — the finished-span record handed from hooks/ to reporter/.
+ *
+ * A span is a fixed-size value: it owns all its bytes (no pointers into the
+ * application's memory), so it can be copied into the reporter's queue and
+ * encoded long after the request that produced it is gone. Attribute keys
+ * are pointers to string literals of the shim itself, never to app memory. */
+#ifndef TS_SPAN_H
+#define TS_SPAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TS_TRACE_ID_LEN 16
+#define TS_SPAN_ID_LEN 8
+#define TS_SPAN_MAX_ATTRS 20
+#define TS_SPAN_STRBUF 1280 /* bytes for the name and string attribute values */
+
+/* Numbering follows OTLP's SpanKind so encoders can emit it directly. */
+enum ts_span_kind {
+    TS_KIND_UNSPECIFIED = 0,
+    TS_KIND_INTERNAL = 1,
+    TS_KIND_SERVER = 2,
+    TS_KIND_CLIENT = 3,
+};
+
+/* Numbering follows OTLP's Status.StatusCode. */
+enum ts_status {
+    TS_STATUS_UNSET = 0,
+    TS_STATUS_OK = 1,
+    TS_STATUS_ERROR = 2,
+};
+
+enum ts_attr_type {
+    TS_ATTR_STR = 0,
+    TS_ATTR_INT = 1,
+    TS_ATTR_BOOL = 2,
+};
+
+struct ts_attr {
+    const char *key; /* a string literal owned by the shim */
+    uint8_t type;    /* enum ts_attr_type */
+    uint16_t off;    /* TS_ATTR_STR: value is span->str[off .. off+len) */
+    uint16_t len;
+    int64_t num; /* TS_ATTR_INT / TS_ATTR_BOOL */
+};
+
+struct ts_span {
+    uint8_t trace_id[TS_TRACE_ID_LEN];
+    uint8_t span_id[TS_SPAN_ID_LEN];
+    uint8_t parent_id[TS_SPAN_ID_LEN]; /* all zero: a root span */
+    uint8_t kind;                      /* enum ts_span_kind */
+    uint8_t status;                    /* enum ts_status */
+    uint8_t sampled;                   /* 1 when the span is to be exported */
+    uint8_t nattrs;
+    uint64_t start_ns; /* nanoseconds since the Unix epoch */
+    uint64_t end_ns;
+    uint16_t name_off, name_len;
+    uint16_t str_used;
+    struct ts_attr attrs[TS_SPAN_MAX_ATTRS];
+    char str[TS_SPAN_STRBUF];
+};
+
+/* Reset a span to empty (no name, no attributes, ids zero). */
+void ts_span_clear(struct ts_span *s);
+
+/* Set the span's name; truncated to what fits. */
+void ts_span_set_name(struct ts_span *s, const char *name, size_t len);
+
+/* Add attributes. Values are copied; a value that does not fit is truncated,
+ * an attribute past TS_SPAN_MAX_ATTRS is dropped. Setting a key that is
+ * already present adds a second entry: callers set each key once. */
+void ts_span_attr_str(struct ts_span *s, const char *key, const char *val, size_t len);
+void ts_span_attr_cstr(struct ts_span *s, const char *key, const char *val);
+void ts_span_attr_int(struct ts_span *s, const char *key, int64_t val);
+void ts_span_attr_bool(struct ts_span *s, const char *key, bool val);
+
+/* Lookups for encoders and tests: the attribute with this key, or NULL. */
+const struct ts_attr *ts_span_attr_find(const struct ts_span *s, const char *key);
+
+/* Pointer to a string attribute's bytes / the name (not NUL-terminated). */
+static inline const char *ts_span_attr_sval(const struct ts_span *s, const struct ts_attr *a)
+{
+    return s->str + a->off;
+}
+static inline const char *ts_span_name(const struct ts_span *s)
+{
+    return s->str + s->name_off;
+}
+
+/* True when every byte of id[0..n) is zero. */
+bool ts_id_is_zero(const uint8_t *id, size_t n);
+
+#endif

@@ -1,0 +1,517 @@
+/* test_conn.c — the connection logic on real socket pairs: what the peer
+ * receives, what the program is told, and the spans that come out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hooks/conn.h"
+#include "hooks/propagation.h"
+#include "preload/config.h"
+#include "preload/context.h"
+#include "preload/fdtable.h"
+#include "reporter/reporter.h"
+
+/* ------------------------------------------------ captured spans (stub) */
+
+static struct ts_span spans[64];
+static int nspans;
+
+void ts_rep_submit(const struct ts_span *s)
+{
+    if (nspans < 64)
+        spans[nspans++] = *s;
+}
+
+static const char *attr_str(const struct ts_span *s, const char *key, char *out, size_t cap)
+{
+    const struct ts_attr *a = ts_span_attr_find(s, key);
+    if (!a || a->type != TS_ATTR_STR)
+        return NULL;
+    snprintf(out, cap, "%.*s", (int)a->len, ts_span_attr_sval(s, a));
+    return out;
+}
+
+static int64_t attr_int(const struct ts_span *s, const char *key)
+{
+    const struct ts_attr *a = ts_span_attr_find(s, key);
+    return a && a->type == TS_ATTR_INT ? a->num : -1;
+}
+
+static void hex(const uint8_t *id, size_t n, char *out)
+{
+    ts_hex_encode(id, n, out);
+    out[2 * n] = '\0';
+}
+
+/* ------------------------------------------------------------- harness */
+
+static const char *no_env(const char *name)
+{
+    (void)name;
+    return NULL;
+}
+
+struct pair {
+    int prog; /* the traced program's end */
+    int peer; /* the other side */
+};
+
+static struct pair make_pair(int role)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ts_conn_track(sv[0], role, NULL, 0);
+    return (struct pair){sv[0], sv[1]};
+}
+
+static void close_pair(struct pair *p)
+{
+    ts_conn_untrack(p->prog);
+    close(p->prog);
+    close(p->peer);
+}
+
+struct write_call {
+    int fd;
+    const struct iovec *iov;
+    int iovcnt;
+};
+
+static ssize_t pass_writev(void *arg)
+{
+    struct write_call *w = arg;
+    return writev(w->fd, w->iov, w->iovcnt);
+}
+
+/* What the program's write of buf returns through the shim. */
+static ssize_t prog_write(struct pair *p, const char *buf, size_t len)
+{
+    struct iovec iov = {(void *)buf, len};
+    struct write_call w = {p->prog, &iov, 1};
+    struct ts_conn *c = ts_conn_get(p->prog);
+    assert_non_null(c);
+    ssize_t r = ts_conn_send(c, p->prog, &iov, 1, 0, pass_writev, &w);
+    ts_conn_put(c);
+    return r;
+}
+
+static ssize_t prog_writev(struct pair *p, const struct iovec *iov, int n)
+{
+    struct write_call w = {p->prog, iov, n};
+    struct ts_conn *c = ts_conn_get(p->prog);
+    assert_non_null(c);
+    ssize_t r = ts_conn_send(c, p->prog, iov, n, 0, pass_writev, &w);
+    ts_conn_put(c);
+    return r;
+}
+
+/* The program reads what the peer wrote (all of it, in one read). */
+static ssize_t prog_read(struct pair *p, char *buf, size_t cap)
+{
+    struct ts_conn *c = ts_conn_get(p->prog);
+    assert_non_null(c);
+    ts_conn_recv_prepare(c, p->prog);
+    ssize_t r = read(p->prog, buf, cap);
+    struct iovec iov = {buf, cap};
+    ts_conn_recv_done(c, &iov, 1, r, 0, errno);
+    ts_conn_put(c);
+    return r;
+}
+
+/* Everything the peer has received so far (non-blocking drain). */
+static size_t peer_read_all(struct pair *p, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = recv(p->peer, buf + n, cap - n - 1, MSG_DONTWAIT);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+static void peer_write(struct pair *p, const char *s)
+{
+    assert_int_equal(write(p->peer, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+/* The injected lines expected for a client span without parent. */
+static void expected_lines(const struct ts_span *s, char *out, size_t cap)
+{
+    char t[33], id[17];
+    hex(s->trace_id, 16, t);
+    hex(s->span_id, 8, id);
+    snprintf(out, cap,
+             "X-B3-TraceId: %s\r\nX-B3-SpanId: %s\r\nX-B3-Sampled: 1\r\n"
+             "traceparent: 00-%s-%s-01\r\n",
+             t, id, t, id);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    nspans = 0;
+    ts_config_load(&ts_cfg, no_env);
+    return 0;
+}
+
+static const char get_head[] = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.test:8080\r\n"
+                               "User-Agent: unit/1\r\n\r\n";
+
+/* ------------------------------------------------------------- client */
+
+static void test_client_injects_and_ends_on_response(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, get_head, strlen(get_head)), (ssize_t)strlen(get_head));
+    assert_int_equal(nspans, 0);
+
+    peer_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    char buf[256];
+    assert_int_equal(prog_read(&p, buf, sizeof buf), 43);
+    assert_int_equal(nspans, 1);
+    struct ts_span *s = &spans[0];
+    assert_int_equal(s->kind, TS_KIND_CLIENT);
+    assert_true(ts_id_is_zero(s->parent_id, 8));
+    assert_int_equal(attr_int(s, "http.response.status_code"), 200);
+    assert_int_equal(s->status, TS_STATUS_UNSET);
+    assert_memory_equal(ts_span_name(s), "GET /a/b", s->name_len);
+    assert_int_equal(s->name_len, 8);
+    char v[256];
+    assert_string_equal(attr_str(s, "url.full", v, sizeof v), "http://example.test:8080/a/b?x=1");
+    assert_string_equal(attr_str(s, "server.address", v, sizeof v), "example.test");
+    assert_int_equal(attr_int(s, "server.port"), 8080);
+    assert_string_equal(attr_str(s, "user_agent.original", v, sizeof v), "unit/1");
+
+    /* the peer got the head with our lines right before the blank line */
+    char lines[512], want[1024], got[2048];
+    expected_lines(s, lines, sizeof lines);
+    size_t cut = strlen(get_head) - 2;
+    snprintf(want, sizeof want, "%.*s%s\r\n", (int)cut, get_head, lines);
+    peer_read_all(&p, got, sizeof got);
+    assert_string_equal(got, want);
+    close_pair(&p);
+}
+
+static void test_client_split_head_every_offset(void **state)
+{
+    const char *req = "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody";
+    size_t len = strlen(req);
+    for (size_t cut = 1; cut < len; cut++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, req, cut), (ssize_t)cut);
+        assert_int_equal(prog_write(&p, req + cut, len - cut), (ssize_t)(len - cut));
+        peer_write(&p, "HTTP/1.1 204 No Content\r\n\r\n");
+        char buf[128];
+        prog_read(&p, buf, sizeof buf);
+        assert_int_equal(nspans, 1);
+        char lines[512], want[1024], got[2048];
+        expected_lines(&spans[0], lines, sizeof lines);
+        size_t head_end = strstr(req, "\r\n\r\n") - req + 2;
+        snprintf(want, sizeof want, "%.*s%s%s", (int)head_end, req, lines, req + head_end);
+        peer_read_all(&p, got, sizeof got);
+        assert_string_equal(got, want);
+        assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 204);
+        close_pair(&p);
+    }
+}
+
+static void test_client_writev_head_over_iovecs(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    struct iovec iov[3] = {
+        {"PUT /x HTTP/1.1\r\nHo", 19},
+        {"st: h\r\nContent-Length: 3\r\n\r", 28},
+        {"\nabc", 4},
+    };
+    assert_int_equal(prog_writev(&p, iov, 3), 51);
+    peer_write(&p, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    char buf[128];
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(nspans, 1);
+    char lines[512], want[1024], got[2048];
+    expected_lines(&spans[0], lines, sizeof lines);
+    snprintf(want, sizeof want, "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n%s\r\nabc",
+             lines);
+    peer_read_all(&p, got, sizeof got);
+    assert_string_equal(got, want);
+    close_pair(&p);
+}
+
+static void test_client_app_context_no_duplicate(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    const char *req = "GET / HTTP/1.1\r\nHost: h\r\n"
+                      "X-B3-TraceId: 0af7651916cd43dd8448eb211c80319c\r\n"
+                      "X-B3-SpanId: b7ad6b7169203331\r\nX-B3-Sampled: 1\r\n\r\n";
+    assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+    char got[2048], want[2048];
+    peer_read_all(&p, got, sizeof got);
+    /* only the missing format is added, carrying the program's own ids */
+    size_t cut = strlen(req) - 2;
+    snprintf(want, sizeof want,
+             "%.*straceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n",
+             (int)cut, req);
+    assert_string_equal(got, want);
+    peer_write(&p, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    char buf[128];
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(nspans, 1);
+    char t[33], parent[17];
+    hex(spans[0].trace_id, 16, t);
+    hex(spans[0].parent_id, 8, parent);
+    assert_string_equal(t, "0af7651916cd43dd8448eb211c80319c");
+    assert_string_equal(parent, "b7ad6b7169203331");
+    assert_int_equal(spans[0].status, TS_STATUS_ERROR); /* 4xx on a client span */
+    close_pair(&p);
+}
+
+static void test_client_keepalive_and_pipelining(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    const char *r1 = "GET /one HTTP/1.1\r\nHost: h\r\n\r\n";
+    const char *r2 = "HEAD /two HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_int_equal(prog_write(&p, r1, strlen(r1)), (ssize_t)strlen(r1));
+    assert_int_equal(prog_write(&p, r2, strlen(r2)), (ssize_t)strlen(r2));
+    /* chunked answer to the first, a bodiless answer to HEAD */
+    peer_write(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                   "HTTP/1.1 500 Oops\r\nContent-Length: 99\r\n\r\n");
+    char buf[512];
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(nspans, 2);
+    assert_memory_equal(ts_span_name(&spans[0]), "GET /one", 8);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    assert_memory_equal(ts_span_name(&spans[1]), "HEAD /two", 9);
+    assert_int_equal(attr_int(&spans[1], "http.response.status_code"), 500);
+    assert_int_equal(spans[1].status, TS_STATUS_ERROR);
+    assert_memory_not_equal(spans[0].span_id, spans[1].span_id, 8);
+    close_pair(&p);
+}
+
+static void test_client_interim_and_close_delimited(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    const char *r = "GET /stream HTTP/1.0\r\n\r\n";
+    prog_write(&p, r, strlen(r));
+    peer_write(&p, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n\r\npart");
+    char buf[512];
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(nspans, 0); /* body runs until close */
+    close(p.peer);
+    assert_int_equal(prog_read(&p, buf, sizeof buf), 0);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    assert_int_equal(spans[0].status, TS_STATUS_UNSET);
+    ts_conn_untrack(p.prog);
+    close(p.prog);
+}
+
+static void test_client_closed_before_response_is_error(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    prog_write(&p, get_head, strlen(get_head));
+    close(p.peer);
+    char buf[64];
+    assert_int_equal(prog_read(&p, buf, sizeof buf), 0);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].status, TS_STATUS_ERROR);
+    char v[64];
+    assert_string_equal(attr_str(&spans[0], "error.type", v, sizeof v), "connection_closed");
+    ts_conn_untrack(p.prog);
+    close(p.prog);
+}
+
+static void test_client_untracked_on_close_ends_span(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    prog_write(&p, get_head, strlen(get_head));
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].status, TS_STATUS_ERROR);
+}
+
+static void test_non_http_passes_untouched(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    const char msg[] = "*1\r\n$4\r\nPING\r\n";
+    assert_int_equal(prog_write(&p, msg, sizeof msg - 1), (ssize_t)(sizeof msg - 1));
+    unsigned char bin[300];
+    for (int i = 0; i < 300; i++)
+        bin[i] = (unsigned char)(i * 7);
+    assert_int_equal(prog_write(&p, (char *)bin, sizeof bin), (ssize_t)sizeof bin);
+    char got[1024];
+    size_t n = peer_read_all(&p, got, sizeof got);
+    assert_int_equal(n, sizeof msg - 1 + sizeof bin);
+    assert_memory_equal(got, msg, sizeof msg - 1);
+    assert_memory_equal(got + sizeof msg - 1, bin, sizeof bin);
+    peer_write(&p, "+PONG\r\n");
+    char buf[64];
+    prog_read(&p, buf, sizeof buf);
+    close_pair(&p);
+    assert_int_equal(nspans, 0);
+}
+
+static void test_incomplete_line_then_read_flushes(void **state)
+{
+    /* a program that stops mid request line and reads: held bytes go out */
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, "GET /x", 6), 6);
+    char got[64];
+    assert_int_equal(peer_read_all(&p, got, sizeof got), 0);
+    peer_write(&p, "?");
+    char buf[8];
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(peer_read_all(&p, got, sizeof got), 6);
+    assert_string_equal(got, "GET /x");
+    assert_int_equal(prog_write(&p, " more", 5), 5);
+    assert_int_equal(peer_read_all(&p, got, sizeof got), 5);
+    close_pair(&p);
+    assert_int_equal(nspans, 0);
+}
+
+/* ------------------------------------------------------------- server */
+
+static void test_server_extracts_context_and_sets_current(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, "GET /api/items?id=3 HTTP/1.1\r\nHost: svc:80\r\n"
+                   "b3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90\r\n"
+                   "User-Agent: curl/8\r\n\r\n");
+    char buf[512];
+    prog_read(&p, buf, sizeof buf);
+    const struct ts_ctx *cur = ts_ctx_current();
+    assert_non_null(cur);
+    char t[33];
+    hex(cur->trace_id, 16, t);
+    assert_string_equal(t, "80f198ee56343ba864fe8b2a57d3eff7");
+    assert_int_equal(nspans, 0);
+
+    const char *resp = "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy";
+    assert_int_equal(prog_write(&p, resp, strlen(resp)), (ssize_t)strlen(resp));
+    char got[256];
+    peer_read_all(&p, got, sizeof got);
+    assert_string_equal(got, resp); /* responses are never changed */
+    assert_int_equal(nspans, 1);
+    struct ts_span *s = &spans[0];
+    assert_int_equal(s->kind, TS_KIND_SERVER);
+    char parent[17], v[128];
+    hex(s->parent_id, 8, parent);
+    assert_string_equal(parent, "e457b5a2e4d86bd1");
+    assert_memory_equal(s->span_id, cur->span_id, 8);
+    assert_int_equal(s->status, TS_STATUS_ERROR);
+    assert_int_equal(attr_int(s, "http.response.status_code"), 503);
+    assert_string_equal(attr_str(s, "url.path", v, sizeof v), "/api/items");
+    assert_string_equal(attr_str(s, "url.query", v, sizeof v), "id=3");
+    assert_string_equal(attr_str(s, "user_agent.original", v, sizeof v), "curl/8");
+    assert_null(ts_ctx_current()); /* the response is complete: no current span */
+    close_pair(&p);
+}
+
+static void test_server_head_in_pieces_and_client_child(void **state)
+{
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    const char *req = "GET /front HTTP/1.1\r\nHost: a\r\n"
+                      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n";
+    for (const char *s = req; *s; s++) {
+        char one[2] = {*s, 0};
+        peer_write(&srv, one);
+        char buf[4];
+        prog_read(&srv, buf, 1);
+    }
+    assert_non_null(ts_ctx_current());
+
+    /* while serving, this thread calls another service */
+    struct pair cli = make_pair(TS_ROLE_CLIENT);
+    prog_write(&cli, get_head, strlen(get_head));
+    char got[2048];
+    peer_read_all(&cli, got, sizeof got);
+    assert_non_null(strstr(got, "X-B3-TraceId: 4bf92f3577b34da6a3ce929d0e0e4736\r\n"));
+    assert_non_null(strstr(got, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    char parent_line[64], cur_id[17];
+    hex(ts_ctx_current()->span_id, 8, cur_id);
+    snprintf(parent_line, sizeof parent_line, "X-B3-ParentSpanId: %s\r\n", cur_id);
+    assert_non_null(strstr(got, parent_line));
+    peer_write(&cli, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    char buf[128];
+    prog_read(&cli, buf, sizeof buf);
+    close_pair(&cli);
+
+    prog_write(&srv, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 38);
+    prog_write(&srv, "ok", 2);
+    close_pair(&srv);
+    assert_int_equal(nspans, 2);
+    struct ts_span *client = &spans[0], *server = &spans[1];
+    assert_int_equal(server->kind, TS_KIND_SERVER);
+    assert_memory_equal(client->parent_id, server->span_id, 8);
+    assert_memory_equal(client->trace_id, server->trace_id, 16);
+    char parent[17];
+    hex(server->parent_id, 8, parent);
+    assert_string_equal(parent, "00f067aa0ba902b7");
+}
+
+static void test_server_unsampled_not_exported_flag(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, "GET / HTTP/1.1\r\nX-B3-TraceId: 0000000000000001\r\n"
+                   "X-B3-SpanId: 0000000000000002\r\nX-B3-Sampled: 0\r\n\r\n");
+    char buf[256];
+    prog_read(&p, buf, sizeof buf);
+    prog_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].sampled, 0);
+}
+
+/* ----------------------------------------------------------- fd life */
+
+static void test_dup_shares_connection(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    int copy = dup(p.prog);
+    ts_conn_dup(p.prog, copy);
+    ts_conn_untrack(p.prog);
+    assert_false(ts_fd_tracked(p.prog));
+    assert_true(ts_fd_tracked(copy));
+    struct ts_conn *c = ts_conn_get(copy);
+    assert_non_null(c);
+    ts_conn_put(c);
+    ts_conn_untrack(copy);
+    assert_false(ts_fd_tracked(copy));
+    close(copy);
+    close(p.prog);
+    close(p.peer);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_client_injects_and_ends_on_response, setup),
+        cmocka_unit_test_setup(test_client_split_head_every_offset, setup),
+        cmocka_unit_test_setup(test_client_writev_head_over_iovecs, setup),
+        cmocka_unit_test_setup(test_client_app_context_no_duplicate, setup),
+        cmocka_unit_test_setup(test_client_keepalive_and_pipelining, setup),
+        cmocka_unit_test_setup(test_client_interim_and_close_delimited, setup),
+        cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
+        cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
+        cmocka_unit_test_setup(test_non_http_passes_untouched, setup),
+        cmocka_unit_test_setup(test_incomplete_line_then_read_flushes, setup),
+        cmocka_unit_test_setup(test_server_extracts_context_and_sets_current, setup),
+        cmocka_unit_test_setup(test_server_head_in_pieces_and_client_child, setup),
+        cmocka_unit_test_setup(test_server_unsampled_not_exported_flag, setup),
+        cmocka_unit_test_setup(test_dup_shares_connection, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

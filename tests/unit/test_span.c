@@ -1,0 +1,97 @@
+/* test_span.c — the span record: names, attributes, limits; and ids. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "preload/ids.h"
+#include "preload/span.h"
+
+static void test_name_and_attrs(void **state)
+{
+    struct ts_span s;
+    ts_span_clear(&s);
+    ts_span_set_name(&s, "GET /x", 6);
+    ts_span_attr_cstr(&s, "http.request.method", "GET");
+    ts_span_attr_int(&s, "http.response.status_code", 404);
+    ts_span_attr_bool(&s, "flag", true);
+    assert_int_equal(s.name_len, 6);
+    assert_memory_equal(ts_span_name(&s), "GET /x", 6);
+    const struct ts_attr *a = ts_span_attr_find(&s, "http.request.method");
+    assert_non_null(a);
+    assert_int_equal(a->type, TS_ATTR_STR);
+    assert_int_equal(a->len, 3);
+    assert_memory_equal(ts_span_attr_sval(&s, a), "GET", 3);
+    a = ts_span_attr_find(&s, "http.response.status_code");
+    assert_int_equal(a->type, TS_ATTR_INT);
+    assert_int_equal(a->num, 404);
+    assert_int_equal(ts_span_attr_find(&s, "flag")->num, 1);
+    assert_null(ts_span_attr_find(&s, "missing"));
+}
+
+static void test_limits_truncate_never_overflow(void **state)
+{
+    struct ts_span s;
+    ts_span_clear(&s);
+    char big[4000];
+    memset(big, 'x', sizeof big);
+    ts_span_set_name(&s, big, sizeof big);
+    assert_int_equal(s.name_len, TS_SPAN_STRBUF);
+    ts_span_attr_str(&s, "k", "v", 1);
+    assert_int_equal(ts_span_attr_find(&s, "k")->len, 0); /* no room left */
+    for (int i = 0; i < TS_SPAN_MAX_ATTRS + 5; i++)
+        ts_span_attr_int(&s, "n", i);
+    assert_int_equal(s.nattrs, TS_SPAN_MAX_ATTRS);
+}
+
+static void test_ids_nonzero_and_distinct(void **state)
+{
+    uint8_t a[16], b[16], s1[8], s2[8];
+    ts_ids_new_trace(a);
+    ts_ids_new_trace(b);
+    ts_ids_new_span(s1);
+    ts_ids_new_span(s2);
+    assert_false(ts_id_is_zero(a, 16));
+    assert_false(ts_id_is_zero(s1, 8));
+    assert_memory_not_equal(a, b, 16);
+    assert_memory_not_equal(s1, s2, 8);
+}
+
+static void test_ids_differ_after_fork(void **state)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    uint8_t warm[8];
+    ts_ids_new_span(warm); /* the parent's generator is seeded and has state */
+    pid_t pid = fork();
+    if (pid == 0) {
+        ts_ids_after_fork();
+        uint8_t id[8];
+        ts_ids_new_span(id);
+        (void)!write(pipefd[1], id, 8);
+        _exit(0);
+    }
+    uint8_t mine[8], child[8];
+    ts_ids_new_span(mine);
+    assert_int_equal(read(pipefd[0], child, 8), 8);
+    waitpid(pid, NULL, 0);
+    assert_memory_not_equal(mine, child, 8);
+    close(pipefd[0]);
+    close(pipefd[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_name_and_attrs),
+        cmocka_unit_test(test_limits_truncate_never_overflow),
+        cmocka_unit_test(test_ids_nonzero_and_distinct),
+        cmocka_unit_test(test_ids_differ_after_fork),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
