@@ -1,0 +1,1358 @@
+/* trace_model.c — see trace_model.h. Spans are kept in one growable array in
+ * input order; all their strings live in an arena owned by the model. Two
+ * hash maps find a trace by id and a span by (trace, span id) while lines are
+ * added; ts_tm_build then links parents with those maps, sorts siblings and
+ * walks each tree iteratively (no recursion, so any depth is safe). */
+#include "cli/trace_model.h"
+
+#include "cli/json_read.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#define NONE ((size_t)-1)
+#define ARENA_BLOCK 65536
+#define MAX_REPORTED_LINES 20
+
+/* Rendering limits: keep lines readable when names are long or trees deep. */
+#define SVC_COL_MAX 24      /* service names are cut to this many columns */
+#define COL1_MAX 96         /* indent + service + name column */
+#define MAX_INDENT_DEPTH 20 /* deeper spans are indented as this depth */
+#define HEADER_SERVICES 8   /* services listed in a trace header */
+#define NOTE_MAX 60         /* columns of an error message shown after the bar */
+
+/* ---- memory helpers ---- */
+
+struct tm_block {
+    struct tm_block *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+};
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+    bool oom;
+} tm_buf;
+
+typedef struct {
+    char id[33];
+    size_t n;                  /* spans in this trace */
+    uint64_t start_ns, end_ns; /* over its spans */
+    size_t off;                /* first slot in the build arrays */
+    ts_tm_trace pub;
+} tm_trace;
+
+struct ts_tm_model {
+    struct tm_block *blocks;
+    ts_tm_span *spans;
+    size_t *span_trace; /* trace index of each span */
+    size_t n_spans, cap_spans, cap_span_trace;
+    tm_trace *traces;
+    size_t n_traces, cap_traces;
+    /* open addressing, linear probing; a slot holds index + 1, 0 is empty */
+    size_t *span_map, span_map_cap, span_map_n;
+    size_t *trace_map, trace_map_cap;
+    const char **svcs;
+    size_t n_svcs, cap_svcs;
+    size_t *svc_map, svc_map_cap;
+    /* results of ts_tm_build */
+    const ts_tm_span **order;
+    unsigned *depth;
+    const tm_trace **sorted;
+    bool built;
+    /* scratch reused while adding lines */
+    tm_buf text;
+    ts_tm_attr *attr_tmp;
+    size_t attr_cap;
+};
+
+static void *arena_alloc(ts_tm_model *m, size_t n)
+{
+    if (n > SIZE_MAX - 15)
+        return NULL;
+    n = (n + 15) & ~(size_t)15;
+    if (n == 0)
+        n = 16;
+    struct tm_block *b = m->blocks;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        if (cap > SIZE_MAX - sizeof(*b))
+            return NULL;
+        b = malloc(sizeof(*b) + cap);
+        if (!b)
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        /* A one-off big block goes behind the current one so the current
+         * block's free space keeps being used. */
+        if (m->blocks && cap > ARENA_BLOCK) {
+            b->next = m->blocks->next;
+            m->blocks->next = b;
+        } else {
+            b->next = m->blocks;
+            m->blocks = b;
+        }
+    }
+    void *r = b->data + b->used;
+    b->used += n;
+    return r;
+}
+
+static const char *arena_strndup(ts_tm_model *m, const char *s, size_t n)
+{
+    char *d = arena_alloc(m, n + 1);
+    if (!d)
+        return NULL;
+    if (n)
+        memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* Grows the array *pp (of *cap elements of size sz) to hold at least need.
+ * pp is any T ** ; the pointer is moved with memcpy so no cast through
+ * void ** is needed. */
+static bool grow(void *pp, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / sz)
+            return false;
+        c *= 2;
+    }
+    void *p;
+    memcpy(&p, pp, sizeof(p));
+    void *n = realloc(p, c * sz);
+    if (!n)
+        return false;
+    memcpy(pp, &n, sizeof(n));
+    *cap = c;
+    return true;
+}
+
+static void buf_put(tm_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (!grow(&b->s, &b->cap, b->len + n + 1, 1)) {
+        b->oom = true;
+        return;
+    }
+    if (n)
+        memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void buf_puts(tm_buf *b, const char *s)
+{
+    buf_put(b, s, strlen(s));
+}
+
+/* ---- hashing ---- */
+
+static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed)
+{
+    uint64_t h = 1469598103934665603ULL ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    /* FNV's low bits mix poorly for short keys; finish like splitmix64. */
+    h ^= h >> 31;
+    h *= 0x9E3779B97F4A7C15ULL;
+    h ^= h >> 29;
+    return h;
+}
+
+static uint64_t span_key_hash(size_t trace, const char *span_id)
+{
+    return hash_bytes(span_id, 16, (uint64_t)trace * 0x9E3779B97F4A7C15ULL);
+}
+
+/* Returns the span with this id in this trace, or NONE. */
+static size_t span_map_find(const ts_tm_model *m, size_t trace, const char *span_id)
+{
+    if (!m->span_map_cap)
+        return NONE;
+    size_t mask = m->span_map_cap - 1;
+    for (size_t i = span_key_hash(trace, span_id) & mask;; i = (i + 1) & mask) {
+        size_t v = m->span_map[i];
+        if (!v)
+            return NONE;
+        if (m->span_trace[v - 1] == trace && memcmp(m->spans[v - 1].span_id, span_id, 16) == 0)
+            return v - 1;
+    }
+}
+
+static void span_map_put_slot(size_t *map, size_t cap, uint64_t h, size_t idx)
+{
+    size_t mask = cap - 1;
+    size_t i = h & mask;
+    while (map[i])
+        i = (i + 1) & mask;
+    map[i] = idx + 1;
+}
+
+/* Inserts span idx (known to be absent); keeps the load factor below 1/2. */
+static bool span_map_insert(ts_tm_model *m, size_t idx)
+{
+    if ((m->span_map_n + 1) * 2 > m->span_map_cap) {
+        size_t cap = m->span_map_cap ? m->span_map_cap * 2 : 1024;
+        if (cap > SIZE_MAX / sizeof(size_t))
+            return false;
+        size_t *map = calloc(cap, sizeof(size_t));
+        if (!map)
+            return false;
+        for (size_t i = 0; i < m->span_map_cap; i++) {
+            size_t v = m->span_map[i];
+            if (v)
+                span_map_put_slot(
+                    map, cap, span_key_hash(m->span_trace[v - 1], m->spans[v - 1].span_id), v - 1);
+        }
+        free(m->span_map);
+        m->span_map = map;
+        m->span_map_cap = cap;
+    }
+    span_map_put_slot(m->span_map, m->span_map_cap,
+                      span_key_hash(m->span_trace[idx], m->spans[idx].span_id), idx);
+    m->span_map_n++;
+    return true;
+}
+
+/* Index of the trace with this id, created when new; NONE when out of memory. */
+static size_t trace_get(ts_tm_model *m, const char *id)
+{
+    if ((m->n_traces + 1) * 2 > m->trace_map_cap) {
+        size_t cap = m->trace_map_cap ? m->trace_map_cap * 2 : 256;
+        if (cap > SIZE_MAX / sizeof(size_t))
+            return NONE;
+        size_t *map = calloc(cap, sizeof(size_t));
+        if (!map)
+            return NONE;
+        for (size_t t = 0; t < m->n_traces; t++)
+            span_map_put_slot(map, cap, hash_bytes(m->traces[t].id, 32, 0), t);
+        free(m->trace_map);
+        m->trace_map = map;
+        m->trace_map_cap = cap;
+    }
+    size_t mask = m->trace_map_cap - 1;
+    size_t i = hash_bytes(id, 32, 0) & mask;
+    for (; m->trace_map[i]; i = (i + 1) & mask) {
+        size_t t = m->trace_map[i] - 1;
+        if (memcmp(m->traces[t].id, id, 32) == 0)
+            return t;
+    }
+    if (!grow(&m->traces, &m->cap_traces, m->n_traces + 1, sizeof(tm_trace)))
+        return NONE;
+    tm_trace *t = &m->traces[m->n_traces];
+    memset(t, 0, sizeof(*t));
+    memcpy(t->id, id, 33);
+    t->start_ns = UINT64_MAX;
+    m->trace_map[i] = ++m->n_traces;
+    return m->n_traces - 1;
+}
+
+/* Interns a service name so equal names share one pointer and one svc_id. */
+static bool svc_intern(ts_tm_model *m, const char *name, size_t len, size_t *id)
+{
+    if ((m->n_svcs + 1) * 2 > m->svc_map_cap) {
+        size_t cap = m->svc_map_cap ? m->svc_map_cap * 2 : 64;
+        if (cap > SIZE_MAX / sizeof(size_t))
+            return false;
+        size_t *map = calloc(cap, sizeof(size_t));
+        if (!map)
+            return false;
+        for (size_t s = 0; s < m->n_svcs; s++)
+            span_map_put_slot(map, cap, hash_bytes(m->svcs[s], strlen(m->svcs[s]), 0), s);
+        free(m->svc_map);
+        m->svc_map = map;
+        m->svc_map_cap = cap;
+    }
+    size_t mask = m->svc_map_cap - 1;
+    size_t i = hash_bytes(name, len, 0) & mask;
+    for (; m->svc_map[i]; i = (i + 1) & mask) {
+        const char *s = m->svcs[m->svc_map[i] - 1];
+        if (strlen(s) == len && memcmp(s, name, len) == 0) {
+            *id = m->svc_map[i] - 1;
+            return true;
+        }
+    }
+    if (!grow(&m->svcs, &m->cap_svcs, m->n_svcs + 1, sizeof(char *)))
+        return false;
+    const char *copy = arena_strndup(m, name, len);
+    if (!copy)
+        return false;
+    m->svcs[m->n_svcs] = copy;
+    m->svc_map[i] = ++m->n_svcs;
+    *id = m->n_svcs - 1;
+    return true;
+}
+
+/* ---- model life ---- */
+
+ts_tm_model *ts_tm_new(void)
+{
+    return calloc(1, sizeof(ts_tm_model));
+}
+
+static void free_build(ts_tm_model *m)
+{
+    free(m->order);
+    free(m->depth);
+    free(m->sorted);
+    m->order = NULL;
+    m->depth = NULL;
+    m->sorted = NULL;
+    m->built = false;
+}
+
+void ts_tm_free(ts_tm_model *m)
+{
+    if (!m)
+        return;
+    free_build(m);
+    struct tm_block *b = m->blocks;
+    while (b) {
+        struct tm_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(m->spans);
+    free(m->span_trace);
+    free(m->traces);
+    free(m->span_map);
+    free(m->trace_map);
+    free(m->svcs);
+    free(m->svc_map);
+    free(m->text.s);
+    free(m->attr_tmp);
+    free(m);
+}
+
+/* ---- reading OTLP/JSON values ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int b64val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Normalises an OTLP trace or span id of nbytes bytes to lower-case hex in
+ * out (2*nbytes+1 chars). OTLP/JSON says hex, but some producers follow the
+ * plain protobuf JSON mapping and write base64, and 64-bit trace ids appear
+ * as 16 hex digits; shorter ids are left-padded with zeros as B3 does. */
+static bool norm_id(const ts_json *v, size_t nbytes, char *out)
+{
+    size_t len;
+    const char *s = ts_json_string(v, &len);
+    if (!s || len == 0)
+        return false;
+    size_t nhex = 2 * nbytes;
+    bool all_hex = true;
+    for (size_t i = 0; i < len && all_hex; i++)
+        all_hex = hexval(s[i]) >= 0;
+    if (all_hex && len <= nhex) {
+        memset(out, '0', nhex - len);
+        for (size_t i = 0; i < len; i++)
+            out[nhex - len + i] = "0123456789abcdef"[hexval(s[i])];
+        out[nhex] = '\0';
+        return true;
+    }
+    while (len > 0 && s[len - 1] == '=')
+        len--;
+    unsigned char bytes[16];
+    size_t nb = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int b = b64val(s[i]);
+        if (b < 0)
+            return false;
+        acc = (acc << 6) | (uint32_t)b;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (nb == nbytes)
+                return false;
+            bytes[nb++] = (unsigned char)(acc >> bits);
+        }
+    }
+    if (nb == 0)
+        return false;
+    size_t pad = nbytes - nb;
+    memset(out, '0', 2 * pad);
+    for (size_t i = 0; i < nb; i++) {
+        out[2 * (pad + i)] = "0123456789abcdef"[bytes[i] >> 4];
+        out[2 * (pad + i) + 1] = "0123456789abcdef"[bytes[i] & 15];
+    }
+    out[nhex] = '\0';
+    return true;
+}
+
+static bool all_zero(const char *hex)
+{
+    for (; *hex; hex++)
+        if (*hex != '0')
+            return false;
+    return true;
+}
+
+/* The text of a JSON number (as written) or string, for integer parsing. */
+static const char *int_text(const ts_json *v, size_t *len)
+{
+    if (ts_json_is(v, TS_JSON_NUMBER)) {
+        *len = v->len;
+        return v->u.str;
+    }
+    return ts_json_string(v, len);
+}
+
+/* Parses an unsigned decimal integer exactly (OTLP's 64-bit fields arrive as
+ * strings or as numbers too wide for a double); a value written with a
+ * fraction or exponent, like 1.7e18, goes through a double instead. */
+static bool text_to_u64(const char *s, size_t len, uint64_t *out)
+{
+    if (!s || len == 0)
+        return false;
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (i == len) {
+        *out = v;
+        return true;
+    }
+    if (strspn(s, "0123456789.eE+-") != len)
+        return false;
+    double d = strtod(s, NULL);
+    /* the range test is false for NaN too; casting back rejects fractions
+     * without needing libm */
+    if (!(d >= 0 && d < 18446744073709551616.0) || d != (double)(uint64_t)d)
+        return false;
+    *out = (uint64_t)d;
+    return true;
+}
+
+static bool json_u64(const ts_json *v, uint64_t *out)
+{
+    size_t len = 0;
+    const char *s = int_text(v, &len);
+    return text_to_u64(s, len, out);
+}
+
+static bool json_i64(const ts_json *v, long long *out)
+{
+    size_t len = 0;
+    const char *s = int_text(v, &len);
+    if (!s || len == 0)
+        return false;
+    bool neg = s[0] == '-';
+    uint64_t u;
+    if (!text_to_u64(s + neg, len - neg, &u))
+        return false;
+    if (neg ? u > (uint64_t)LLONG_MAX + 1 : u > (uint64_t)LLONG_MAX)
+        return false;
+    *out = neg ? (long long)(0 - u) : (long long)u;
+    return true;
+}
+
+/* Matches an enum given as number or as name, with or without its prefix
+ * ("SPAN_KIND_SERVER", "server"); -1 when neither. */
+static int enum_value(const ts_json *v, const char *prefix, const char *const *names, int n)
+{
+    long long num;
+    if (json_i64(v, &num))
+        return num >= 0 && num < n ? (int)num : -1;
+    const char *s = ts_json_string(v, NULL);
+    if (!s)
+        return -1;
+    size_t pl = strlen(prefix);
+    if (strncasecmp(s, prefix, pl) == 0)
+        s += pl;
+    for (int i = 0; i < n; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Appends an OTLP AnyValue as text: scalars as written, arrays as [a, b],
+ * key-value lists as {k=v, ...}; bytes stay base64. */
+static void any_to_text(tm_buf *b, const ts_json *v)
+{
+    const ts_json *x;
+    const char *s;
+    size_t len;
+    bool bv;
+    if ((x = ts_json_get(v, "stringValue")) != NULL) {
+        if ((s = ts_json_string(x, &len)) != NULL)
+            buf_put(b, s, len);
+    } else if ((x = ts_json_get(v, "boolValue")) != NULL) {
+        if (ts_json_bool(x, &bv))
+            buf_puts(b, bv ? "true" : "false");
+        else if ((s = ts_json_string(x, &len)) != NULL)
+            buf_put(b, s, len);
+    } else if ((x = ts_json_get(v, "intValue")) != NULL ||
+               (x = ts_json_get(v, "doubleValue")) != NULL ||
+               (x = ts_json_get(v, "bytesValue")) != NULL) {
+        /* numbers keep the literal as written; proto3 JSON may also use
+         * strings here ("123", "NaN") */
+        if ((s = int_text(x, &len)) != NULL)
+            buf_put(b, s, len);
+    } else if ((x = ts_json_get(v, "arrayValue")) != NULL) {
+        const ts_json *vals = ts_json_get(x, "values");
+        buf_puts(b, "[");
+        for (size_t i = 0; i < ts_json_len(vals); i++) {
+            if (i)
+                buf_puts(b, ", ");
+            any_to_text(b, ts_json_at(vals, i));
+        }
+        buf_puts(b, "]");
+    } else if ((x = ts_json_get(v, "kvlistValue")) != NULL) {
+        const ts_json *vals = ts_json_get(x, "values");
+        buf_puts(b, "{");
+        for (size_t i = 0; i < ts_json_len(vals); i++) {
+            const ts_json *kv = ts_json_at(vals, i);
+            if (i)
+                buf_puts(b, ", ");
+            if ((s = ts_json_string(ts_json_get(kv, "key"), &len)) != NULL)
+                buf_put(b, s, len);
+            buf_puts(b, "=");
+            any_to_text(b, ts_json_get(kv, "value"));
+        }
+        buf_puts(b, "}");
+    }
+}
+
+/* Finds attribute key in an OTLP attribute list; returns its AnyValue. */
+static const ts_json *attr_find(const ts_json *attrs, const char *key)
+{
+    for (size_t i = 0; i < ts_json_len(attrs); i++) {
+        const ts_json *kv = ts_json_at(attrs, i);
+        const char *k = ts_json_string(ts_json_get(kv, "key"), NULL);
+        if (k && strcmp(k, key) == 0)
+            return ts_json_get(kv, "value");
+    }
+    return NULL;
+}
+
+/* An integer attribute given as intValue (string or number) or as a numeric
+ * stringValue, as older producers write HTTP status codes. */
+static bool attr_int(const ts_json *attrs, const char *key, long long *out)
+{
+    const ts_json *v = attr_find(attrs, key);
+    if (!v)
+        return false;
+    const ts_json *x = ts_json_get(v, "intValue");
+    if (!x)
+        x = ts_json_get(v, "stringValue");
+    return json_i64(x, out);
+}
+
+/* ---- adding spans ---- */
+
+typedef struct {
+    size_t total, skipped;
+    char first[160]; /* the first reason a span was skipped */
+} line_report;
+
+static void report_skip(line_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report_skip(line_report *r, const char *fmt, ...)
+{
+    r->skipped++;
+    if (r->skipped > 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->first, sizeof(r->first), fmt, ap);
+    va_end(ap);
+}
+
+static const char *const kind_names[] = {"UNSPECIFIED", "INTERNAL", "SERVER",
+                                         "CLIENT",      "PRODUCER", "CONSUMER"};
+static const char *const status_names[] = {"UNSET", "OK", "ERROR"};
+
+/* Same id, same trace, same content: the same span delivered twice (an
+ * exporter retry, or a file concatenated with itself). */
+static bool same_span(const ts_tm_span *a, const ts_tm_span *b)
+{
+    return a->start_ns == b->start_ns && a->end_ns == b->end_ns &&
+           strcmp(a->parent_id, b->parent_id) == 0 && strcmp(a->name, b->name) == 0 &&
+           a->service == b->service;
+}
+
+/* Adds one OTLP span object. Returns 1 when added, 0 when skipped (reason
+ * recorded in r) or an identical copy, -2 when out of memory. */
+static int add_span(ts_tm_model *m, const ts_json *js, const char *service, size_t svc_id,
+                    long long pid, size_t lineno, line_report *r)
+{
+    ts_tm_span sp;
+    memset(&sp, 0, sizeof(sp));
+    size_t idx = r->total + 1; /* 1-based, as people count */
+    if (!ts_json_is(js, TS_JSON_OBJECT)) {
+        report_skip(r, "span %zu is not an object", idx);
+        return 0;
+    }
+    if (!norm_id(ts_json_get(js, "traceId"), 16, sp.trace_id)) {
+        report_skip(r, "span %zu: traceId missing or not a hex id", idx);
+        return 0;
+    }
+    if (!norm_id(ts_json_get(js, "spanId"), 8, sp.span_id)) {
+        report_skip(r, "span %zu: spanId missing or not a hex id", idx);
+        return 0;
+    }
+    const ts_json *pj = ts_json_get(js, "parentSpanId");
+    size_t plen = 0;
+    if (ts_json_string(pj, &plen) && plen > 0) {
+        if (!norm_id(pj, 8, sp.parent_id)) {
+            report_skip(r, "span %zu: parentSpanId is not a hex id", idx);
+            return 0;
+        }
+        if (all_zero(sp.parent_id)) /* Zipkin/Jaeger spell "no parent" as 0 */
+            sp.parent_id[0] = '\0';
+    } else if (pj && !ts_json_is(pj, TS_JSON_NULL) && !ts_json_is(pj, TS_JSON_STRING)) {
+        report_skip(r, "span %zu: parentSpanId is not a string", idx);
+        return 0;
+    }
+    if (!json_u64(ts_json_get(js, "startTimeUnixNano"), &sp.start_ns)) {
+        report_skip(r, "span %zu: startTimeUnixNano missing or not an integer", idx);
+        return 0;
+    }
+    const ts_json *ej = ts_json_get(js, "endTimeUnixNano");
+    if (!json_u64(ej, &sp.end_ns)) {
+        if (ej) {
+            report_skip(r, "span %zu: endTimeUnixNano is not an integer", idx);
+            return 0;
+        }
+        sp.end_ns = sp.start_ns; /* never finished: draw it as an instant */
+    }
+    if (sp.end_ns < sp.start_ns)
+        sp.end_ns = sp.start_ns;
+
+    size_t len;
+    const char *name = ts_json_string(ts_json_get(js, "name"), &len);
+    sp.name = arena_strndup(m, name ? name : "", name ? len : 0);
+    if (!sp.name)
+        return -2;
+    int k = enum_value(ts_json_get(js, "kind"), "SPAN_KIND_", kind_names, 6);
+    sp.kind = k < 0 ? TS_TM_KIND_UNSPECIFIED : k;
+    const ts_json *st = ts_json_get(js, "status");
+    int c = enum_value(ts_json_get(st, "code"), "STATUS_CODE_", status_names, 3);
+    sp.status = c < 0 ? TS_TM_STATUS_UNSET : c;
+    const char *msg = ts_json_string(ts_json_get(st, "message"), &len);
+    sp.status_message = msg ? arena_strndup(m, msg, len) : "";
+    if (!sp.status_message)
+        return -2;
+    sp.service = service;
+    sp.svc_id = svc_id;
+    sp.pid = pid;
+    sp.line = lineno;
+
+    const ts_json *attrs = ts_json_get(js, "attributes");
+    long long hs;
+    if (attr_int(attrs, "http.response.status_code", &hs) ||
+        attr_int(attrs, "http.status_code", &hs))
+        sp.http_status = hs > 0 && hs < 1000 ? (int)hs : 0;
+    size_t na = 0;
+    for (size_t i = 0; i < ts_json_len(attrs); i++) {
+        const ts_json *kv = ts_json_at(attrs, i);
+        const char *key = ts_json_string(ts_json_get(kv, "key"), &len);
+        if (!key)
+            continue;
+        if (!grow(&m->attr_tmp, &m->attr_cap, na + 1, sizeof(ts_tm_attr)))
+            return -2;
+        m->text.len = 0;
+        m->text.oom = false;
+        buf_put(&m->text, "", 0);
+        any_to_text(&m->text, ts_json_get(kv, "value"));
+        if (m->text.oom)
+            return -2;
+        m->attr_tmp[na].key = arena_strndup(m, key, len);
+        m->attr_tmp[na].value = arena_strndup(m, m->text.s, m->text.len);
+        if (!m->attr_tmp[na].key || !m->attr_tmp[na].value)
+            return -2;
+        na++;
+    }
+    if (na) {
+        ts_tm_attr *a = arena_alloc(m, na * sizeof(*a));
+        if (!a)
+            return -2;
+        memcpy(a, m->attr_tmp, na * sizeof(*a));
+        sp.attrs = a;
+        sp.n_attrs = na;
+    }
+
+    size_t t = trace_get(m, sp.trace_id);
+    if (t == NONE)
+        return -2;
+    size_t prev = span_map_find(m, t, sp.span_id);
+    if (prev != NONE) {
+        if (same_span(&m->spans[prev], &sp))
+            return 0;
+        sp.flags |= TS_TM_DUPLICATE_ID;
+    }
+    if (!grow(&m->spans, &m->cap_spans, m->n_spans + 1, sizeof(ts_tm_span)))
+        return -2;
+    if (!grow(&m->span_trace, &m->cap_span_trace, m->n_spans + 1, sizeof(size_t)))
+        return -2;
+    sp.seq = m->n_spans;
+    m->spans[m->n_spans] = sp;
+    m->span_trace[m->n_spans] = t;
+    if (prev == NONE && !span_map_insert(m, m->n_spans))
+        return -2;
+    m->n_spans++;
+    tm_trace *tr = &m->traces[t];
+    tr->n++;
+    if (sp.start_ns < tr->start_ns)
+        tr->start_ns = sp.start_ns;
+    if (sp.end_ns > tr->end_ns)
+        tr->end_ns = sp.end_ns;
+    m->built = false;
+    return 1;
+}
+
+int ts_tm_add_line(ts_tm_model *m, const char *line, size_t len, size_t lineno, char *err,
+                   size_t errsz)
+{
+    char dummy[1];
+    if (!err || errsz == 0) {
+        err = dummy;
+        errsz = sizeof(dummy);
+    }
+    err[0] = '\0';
+    if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) { /* a byte order mark */
+        line += 3;
+        len -= 3;
+    }
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n'))
+        i++;
+    if (i == len)
+        return 0;
+
+    ts_json_error jerr;
+    ts_json_doc *doc = ts_json_parse(line, len, &jerr);
+    if (!doc) {
+        if (strcmp(jerr.msg, "out of memory") == 0)
+            return -2;
+        snprintf(err, errsz, "invalid JSON at column %zu: %s", jerr.offset + 1, jerr.msg);
+        return -1;
+    }
+    const ts_json *rs = ts_json_get(ts_json_root(doc), "resourceSpans");
+    if (!ts_json_is(rs, TS_JSON_ARRAY)) {
+        snprintf(err, errsz, "not an OTLP/JSON trace request (no \"resourceSpans\" array)");
+        ts_json_free(doc);
+        return -1;
+    }
+    line_report r = {0};
+    int added = 0, rc = 0;
+    for (size_t ri = 0; ri < ts_json_len(rs) && rc >= 0; ri++) {
+        const ts_json *res = ts_json_at(rs, ri);
+        const ts_json *rattrs = ts_json_get(ts_json_get(res, "resource"), "attributes");
+        size_t slen = 0;
+        const char *svc =
+            ts_json_string(ts_json_get(attr_find(rattrs, "service.name"), "stringValue"), &slen);
+        if (!svc || svc[0] == '\0')
+            svc = "unknown_service";
+        slen = strlen(svc); /* names are used as C strings: stop at a \u0000 */
+        size_t svc_id;
+        if (!svc_intern(m, svc, slen, &svc_id)) {
+            rc = -2;
+            break;
+        }
+        long long pid;
+        if (!attr_int(rattrs, "process.pid", &pid))
+            pid = -1;
+        const ts_json *scopes = ts_json_get(res, "scopeSpans");
+        if (!scopes) /* the name before OTLP 1.0 */
+            scopes = ts_json_get(res, "instrumentationLibrarySpans");
+        for (size_t si = 0; si < ts_json_len(scopes) && rc >= 0; si++) {
+            const ts_json *spans = ts_json_get(ts_json_at(scopes, si), "spans");
+            for (size_t k = 0; k < ts_json_len(spans); k++) {
+                rc = add_span(m, ts_json_at(spans, k), m->svcs[svc_id], svc_id, pid, lineno, &r);
+                r.total++;
+                if (rc < 0)
+                    break;
+                added += rc;
+            }
+        }
+    }
+    ts_json_free(doc);
+    if (rc == -2)
+        return -2;
+    if (r.skipped)
+        snprintf(err, errsz, "skipped %zu of %zu spans: %s", r.skipped, r.total, r.first);
+    return added;
+}
+
+int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, size_t *bad_lines)
+{
+    char *line = NULL;
+    size_t cap = 0, lineno = 0, bad = 0;
+    ssize_t n;
+    char err[256];
+    int rc = 0;
+    for (;;) {
+        errno = 0; /* getline leaves errno alone at end of file */
+        if ((n = getline(&line, &cap, in)) < 0)
+            break;
+        lineno++;
+        int r = ts_tm_add_line(m, line, (size_t)n, lineno, err, sizeof(err));
+        if (r == -2) {
+            errno = ENOMEM;
+            rc = -1;
+            break;
+        }
+        if (err[0]) {
+            bad++;
+            if (bad <= MAX_REPORTED_LINES && diag)
+                fprintf(diag, "traceshim view: %s:%zu: %s\n", name, lineno, err);
+        }
+    }
+    if (rc == 0 && ferror(in)) {
+        if (!errno)
+            errno = EIO;
+        rc = -1;
+    }
+    int saved = errno;
+    free(line);
+    if (bad > MAX_REPORTED_LINES && diag)
+        fprintf(diag, "traceshim view: %s: %zu more malformed lines not shown\n", name,
+                bad - MAX_REPORTED_LINES);
+    if (bad_lines)
+        *bad_lines = bad;
+    errno = saved;
+    return rc;
+}
+
+/* ---- building the trees ---- */
+
+/* Sibling order: start time, then input order so output is stable. */
+static int cmp_span_ptr(const void *a, const void *b)
+{
+    const ts_tm_span *x = *(const ts_tm_span *const *)a;
+    const ts_tm_span *y = *(const ts_tm_span *const *)b;
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_trace_ptr(const void *a, const void *b)
+{
+    const tm_trace *x = *(const tm_trace *const *)a;
+    const tm_trace *y = *(const tm_trace *const *)b;
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+typedef struct {
+    size_t *parent;    /* parent span index or NONE */
+    size_t *child_off; /* children of i: kids[child_off[i] .. child_off[i+1]) */
+    const ts_tm_span **kids;
+    unsigned char *state; /* 0 not placed, 1 placed, 2 on a parent walk */
+    size_t *stack;        /* (span, depth) pairs */
+} build_tmp;
+
+/* Emits the subtree under root in depth-first order starting at *pos. */
+static void walk_tree(ts_tm_model *m, build_tmp *b, size_t root, size_t *pos)
+{
+    size_t sp = 0;
+    b->stack[sp++] = root;
+    b->stack[sp++] = 0;
+    while (sp) {
+        unsigned d = (unsigned)b->stack[--sp];
+        size_t s = b->stack[--sp];
+        if (b->state[s] == 1)
+            continue; /* a cut cycle's root, reached again from inside */
+        b->state[s] = 1;
+        m->order[*pos] = &m->spans[s];
+        m->depth[*pos] = d;
+        (*pos)++;
+        /* push in reverse so the earliest child comes out first */
+        for (size_t k = b->child_off[s + 1]; k-- > b->child_off[s];) {
+            size_t c = (size_t)(b->kids[k] - m->spans);
+            if (b->state[c] == 1)
+                continue;
+            b->stack[sp++] = c;
+            b->stack[sp++] = d + 1 > d ? d + 1 : d;
+        }
+    }
+}
+
+/* For a span never reached from a root: its ancestors loop. Finds the loop
+ * and returns its earliest span, where the loop is cut. */
+static size_t cycle_cut(ts_tm_model *m, build_tmp *b, size_t s)
+{
+    size_t x = s;
+    while (b->state[x] == 0) {
+        b->state[x] = 2;
+        x = b->parent[x]; /* never NONE: a span without parent is a root */
+    }
+    bool looped = b->state[x] == 2; /* stopped on our own mark: x is on the loop */
+    for (size_t y = s; b->state[y] == 2; y = b->parent[y])
+        b->state[y] = 0;
+    if (!looped) /* cannot happen: placed spans have placed subtrees */
+        return s;
+    size_t best = x;
+    for (size_t y = b->parent[x]; y != x; y = b->parent[y])
+        if (cmp_span_ptr(&(const ts_tm_span *){&m->spans[y]},
+                         &(const ts_tm_span *){&m->spans[best]}) < 0)
+            best = y;
+    return best;
+}
+
+int ts_tm_build(ts_tm_model *m)
+{
+    free_build(m);
+    size_t n = m->n_spans, nt = m->n_traces;
+    build_tmp b = {0};
+    size_t *by_trace = NULL;
+    const ts_tm_span **roots = NULL;
+    int rc = -1;
+    m->order = malloc((n ? n : 1) * sizeof(*m->order));
+    m->depth = malloc((n ? n : 1) * sizeof(*m->depth));
+    m->sorted = malloc((nt ? nt : 1) * sizeof(*m->sorted));
+    b.parent = malloc((n ? n : 1) * sizeof(size_t));
+    b.child_off = calloc(n + 2, sizeof(size_t));
+    b.kids = malloc((n ? n : 1) * sizeof(*b.kids));
+    b.state = calloc(n ? n : 1, 1);
+    b.stack = malloc((2 * n + 2) * sizeof(size_t));
+    by_trace = malloc((n ? n : 1) * sizeof(size_t));
+    roots = malloc((n ? n : 1) * sizeof(*roots));
+    if (!m->order || !m->depth || !m->sorted || !b.parent || !b.child_off || !b.kids || !b.state ||
+        !b.stack || !by_trace || !roots)
+        goto out;
+
+    /* link each span to its parent */
+    for (size_t i = 0; i < n; i++) {
+        ts_tm_span *s = &m->spans[i];
+        s->flags &= ~(unsigned)(TS_TM_PARENT_MISSING | TS_TM_CYCLE);
+        b.parent[i] = NONE;
+        if (!s->parent_id[0])
+            continue;
+        size_t p = span_map_find(m, m->span_trace[i], s->parent_id);
+        if (p == NONE)
+            s->flags |= TS_TM_PARENT_MISSING;
+        else if (p == i)
+            s->flags |= TS_TM_CYCLE; /* its own parent: draw as a root */
+        else
+            b.parent[i] = p;
+    }
+    /* children lists, by counting: child_off[p + 2] counts, then prefix sums */
+    for (size_t i = 0; i < n; i++)
+        if (b.parent[i] != NONE)
+            b.child_off[b.parent[i] + 2]++;
+    for (size_t i = 2; i < n + 2; i++)
+        b.child_off[i] += b.child_off[i - 1];
+    for (size_t i = 0; i < n; i++)
+        if (b.parent[i] != NONE)
+            b.kids[b.child_off[b.parent[i] + 1]++] = &m->spans[i];
+    for (size_t i = 0; i < n; i++)
+        if (b.child_off[i + 1] - b.child_off[i] > 1)
+            qsort(b.kids + b.child_off[i], b.child_off[i + 1] - b.child_off[i], sizeof(*b.kids),
+                  cmp_span_ptr);
+
+    /* spans grouped by trace, in input order */
+    size_t off = 0;
+    for (size_t t = 0; t < nt; t++) {
+        m->traces[t].off = off;
+        off += m->traces[t].n;
+        m->traces[t].n = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tm_trace *tr = &m->traces[m->span_trace[i]];
+        by_trace[tr->off + tr->n++] = i;
+    }
+
+    for (size_t t = 0; t < nt; t++) {
+        tm_trace *tr = &m->traces[t];
+        size_t nr = 0, pos = tr->off;
+        for (size_t k = 0; k < tr->n; k++) {
+            size_t i = by_trace[tr->off + k];
+            if (b.parent[i] == NONE)
+                roots[nr++] = &m->spans[i];
+        }
+        qsort(roots, nr, sizeof(*roots), cmp_span_ptr);
+        for (size_t k = 0; k < nr; k++)
+            walk_tree(m, &b, (size_t)(roots[k] - m->spans), &pos);
+        /* whatever is left hangs off a parent loop */
+        for (size_t k = 0; k < tr->n && pos < tr->off + tr->n; k++) {
+            size_t i = by_trace[tr->off + k];
+            if (b.state[i] != 0)
+                continue;
+            size_t cut = cycle_cut(m, &b, i);
+            m->spans[cut].flags |= TS_TM_CYCLE;
+            walk_tree(m, &b, cut, &pos);
+        }
+        tr->pub.trace_id = tr->id;
+        tr->pub.start_ns = tr->start_ns;
+        tr->pub.end_ns = tr->end_ns;
+        tr->pub.n_spans = tr->n;
+        tr->pub.spans = m->order + tr->off;
+        tr->pub.depth = m->depth + tr->off;
+        m->sorted[t] = tr;
+    }
+    qsort(m->sorted, nt, sizeof(*m->sorted), cmp_trace_ptr);
+    m->built = true;
+    rc = 0;
+out:
+    free(b.parent);
+    free(b.child_off);
+    free(b.kids);
+    free(b.state);
+    free(b.stack);
+    free(by_trace);
+    free(roots);
+    if (rc)
+        free_build(m);
+    return rc;
+}
+
+size_t ts_tm_span_count(const ts_tm_model *m)
+{
+    return m->n_spans;
+}
+
+size_t ts_tm_trace_count(const ts_tm_model *m)
+{
+    return m->built ? m->n_traces : 0;
+}
+
+const ts_tm_trace *ts_tm_trace_at(const ts_tm_model *m, size_t i)
+{
+    if (!m->built || i >= m->n_traces)
+        return NULL;
+    return &m->sorted[i]->pub;
+}
+
+int ts_tm_find_trace(const ts_tm_model *m, const char *id, const ts_tm_trace **out)
+{
+    char want[33], padded[33];
+    size_t len = id ? strlen(id) : 0;
+    *out = NULL;
+    if (len == 0 || len > 32)
+        return TS_TM_BAD_ID;
+    for (size_t i = 0; i < len; i++) {
+        int h = hexval(id[i]);
+        if (h < 0)
+            return TS_TM_BAD_ID;
+        want[i] = "0123456789abcdef"[h];
+    }
+    want[len] = '\0';
+    memset(padded, '0', 16);
+    memcpy(padded + 16, want, 17);
+    size_t matches = 0;
+    const ts_tm_trace *prefix = NULL;
+    for (size_t i = 0; i < ts_tm_trace_count(m); i++) {
+        const ts_tm_trace *t = ts_tm_trace_at(m, i);
+        if (strcmp(t->trace_id, want) == 0 || (len == 16 && strcmp(t->trace_id, padded) == 0)) {
+            *out = t;
+            return TS_TM_FOUND;
+        }
+        if (strncmp(t->trace_id, want, len) == 0) {
+            matches++;
+            prefix = t;
+        }
+    }
+    if (matches == 1) {
+        *out = prefix;
+        return TS_TM_FOUND;
+    }
+    return matches ? TS_TM_AMBIGUOUS : TS_TM_NOT_FOUND;
+}
+
+/* ---- rendering ---- */
+
+void ts_tm_format_duration(uint64_t ns, char *buf, size_t size)
+{
+    static const struct {
+        uint64_t hundredth; /* the unit divided by 100 */
+        const char *suffix;
+    } units[] = {{10, "µs"}, {10000, "ms"}, {10000000, "s"}};
+    if (ns < 1000) {
+        snprintf(buf, size, "%lluns", (unsigned long long)ns);
+        return;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t d = units[i].hundredth;
+        uint64_t h = ns / d + (ns % d >= d - ns % d ? 1 : 0); /* round half up */
+        /* 999.996µs rounds to 1000.00µs: say 1.00ms instead */
+        if (h < 100000 || i == 2) {
+            snprintf(buf, size, "%llu.%02llu%s", (unsigned long long)(h / 100),
+                     (unsigned long long)(h % 100), units[i].suffix);
+            return;
+        }
+    }
+}
+
+static const char *kind_label(int kind)
+{
+    static const char *const labels[] = {"-",      "internal", "server",
+                                         "client", "producer", "consumer"};
+    return kind >= 0 && kind < 6 ? labels[kind] : "-";
+}
+
+/* Length in bytes of the UTF-8 sequence at s, and whether it is printable;
+ * control characters (C0, DEL, C1) from span names must not reach a
+ * terminal, where they could move the cursor or change colours. */
+static size_t cp_next(const char *s, bool *printable)
+{
+    unsigned char c = (unsigned char)s[0];
+    size_t n = c < 0x80                ? 1
+               : c >= 0xC2 && c < 0xE0 ? 2
+               : c >= 0xE0 && c < 0xF0 ? 3
+               : c >= 0xF0 && c < 0xF5 ? 4
+                                       : 0;
+    if (n == 0) {
+        *printable = false;
+        return 1;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            *printable = false;
+            return i;
+        }
+    }
+    *printable = c >= 0x20 && c != 0x7F && !(c == 0xC2 && (unsigned char)s[1] < 0xA0);
+    return n;
+}
+
+/* Terminal columns of s: one per code point (wide CJK characters are
+ * counted as one; good enough for alignment of typical names). */
+static size_t text_cols(const char *s)
+{
+    size_t cols = 0;
+    bool pr;
+    while (*s) {
+        s += cp_next(s, &pr);
+        cols++;
+    }
+    return cols;
+}
+
+/* Writes s with unprintable characters as '?', cut to max columns with a
+ * trailing "…"; returns the columns written. */
+static size_t put_text(FILE *out, const char *s, size_t max)
+{
+    size_t total = text_cols(s);
+    size_t keep = total <= max ? total : max ? max - 1 : 0;
+    size_t cols = 0;
+    bool pr;
+    for (; cols < keep; cols++) {
+        size_t n = cp_next(s, &pr);
+        if (pr)
+            fwrite(s, 1, n, out);
+        else
+            fputc('?', out);
+        s += n;
+    }
+    if (total > max && max) {
+        fputs("…", out);
+        cols++;
+    }
+    return cols;
+}
+
+static void pad(FILE *out, size_t n)
+{
+    while (n--)
+        fputc(' ', out);
+}
+
+static size_t indent_of(unsigned depth)
+{
+    return 2 + 2 * (size_t)(depth < MAX_INDENT_DEPTH ? depth : MAX_INDENT_DEPTH);
+}
+
+typedef struct {
+    size_t svc, pos;
+} svc_seen;
+
+static int cmp_svc_seen(const void *a, const void *b)
+{
+    const svc_seen *x = a, *y = b;
+    if (x->svc != y->svc)
+        return x->svc < y->svc ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int cmp_svc_pos(const void *a, const void *b)
+{
+    const svc_seen *x = a, *y = b;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Writes the distinct services of t in display order, comma separated. */
+static void put_services(FILE *out, const ts_tm_trace *t)
+{
+    svc_seen *v = malloc((t->n_spans ? t->n_spans : 1) * sizeof(*v));
+    if (!v) { /* out of memory: the first span's service still says something */
+        if (t->n_spans)
+            put_text(out, t->spans[0]->service, SVC_COL_MAX);
+        return;
+    }
+    for (size_t i = 0; i < t->n_spans; i++) {
+        v[i].svc = t->spans[i]->svc_id;
+        v[i].pos = i;
+    }
+    qsort(v, t->n_spans, sizeof(*v), cmp_svc_seen);
+    size_t nd = 0;
+    for (size_t i = 0; i < t->n_spans; i++)
+        if (i == 0 || v[i].svc != v[i - 1].svc)
+            v[nd++] = v[i];
+    qsort(v, nd, sizeof(*v), cmp_svc_pos);
+    for (size_t i = 0; i < nd && i < HEADER_SERVICES; i++) {
+        if (i)
+            fputs(", ", out);
+        put_text(out, t->spans[v[i].pos]->service, SVC_COL_MAX);
+    }
+    if (nd > HEADER_SERVICES)
+        fprintf(out, ", +%zu more", nd - HEADER_SERVICES);
+    free(v);
+}
+
+/* Draws where [start, end] lies on the trace's time axis: each end rounded
+ * to the nearest column boundary, at least one column wide. */
+static void put_bar(FILE *out, const ts_tm_trace *t, const ts_tm_span *s)
+{
+    uint64_t total = t->end_ns - t->start_ns;
+    uint64_t a = s->start_ns - t->start_ns, e = s->end_ns - t->start_ns;
+    size_t from = 0, to = TS_TM_BAR_WIDTH;
+    if (total > 0) {
+        /* scale down so offset * width cannot overflow */
+        while (total > (UINT64_MAX - total) / TS_TM_BAR_WIDTH) {
+            total >>= 1;
+            a >>= 1;
+            e >>= 1;
+        }
+        if (total == 0)
+            total = 1;
+        from = (size_t)((a * TS_TM_BAR_WIDTH + total / 2) / total);
+        to = (size_t)((e * TS_TM_BAR_WIDTH + total / 2) / total);
+        if (to > TS_TM_BAR_WIDTH)
+            to = TS_TM_BAR_WIDTH;
+        if (from > TS_TM_BAR_WIDTH - 1)
+            from = TS_TM_BAR_WIDTH - 1;
+        if (to <= from)
+            to = from + 1;
+    }
+    fputc('|', out);
+    for (size_t i = 0; i < TS_TM_BAR_WIDTH; i++)
+        fputc(i >= from && i < to ? '#' : ' ', out);
+    fputc('|', out);
+}
+
+/* Output format, one header line then one line per span:
+ *
+ * trace <id>  <N> span(s)  <duration>  <service>, <service>, ...
+ *   <indent><service padded>  <name padded>  <kind  >  <http>  <stat >  <duration>  |<bar>|<notes>
+ *
+ * indent is 2 spaces per depth level (capped at MAX_INDENT_DEPTH); service is
+ * padded to the widest service of the trace (at most SVC_COL_MAX); the
+ * indent+service+name column is padded to the widest such column of the trace
+ * (at most COL1_MAX, longer names are cut with "…"); kind is 8 columns wide
+ * (server, client, internal, producer, consumer, or "-"); http is the response
+ * status code right-aligned in 3 columns (blank when absent); stat is "ERROR",
+ * "OK" or blank in 5 columns; duration is right-aligned in 9 columns; the bar
+ * is TS_TM_BAR_WIDTH columns of '#' and ' '. Notes, each after two spaces:
+ * "(parent <id> missing)", "(duplicate span id)", "(parent cycle)",
+ * "error: <status message>". */
+void ts_tm_render_trace(FILE *out, const ts_tm_model *m, const ts_tm_trace *t)
+{
+    char dur[32];
+    if (!t)
+        return;
+    ts_tm_format_duration(t->end_ns - t->start_ns, dur, sizeof(dur));
+    fprintf(out, "trace %s  %zu span%s  %s  ", t->trace_id, t->n_spans, t->n_spans == 1 ? "" : "s",
+            dur);
+    put_services(out, t);
+    fputc('\n', out);
+
+    size_t svc_w = 0, col1 = 0;
+    for (size_t i = 0; i < t->n_spans; i++) {
+        size_t w = text_cols(t->spans[i]->service);
+        if (w > svc_w)
+            svc_w = w > SVC_COL_MAX ? SVC_COL_MAX : w;
+    }
+    for (size_t i = 0; i < t->n_spans; i++) {
+        size_t w = indent_of(t->depth[i]) + svc_w + 2 + text_cols(t->spans[i]->name);
+        if (w > col1)
+            col1 = w > COL1_MAX ? COL1_MAX : w;
+    }
+    for (size_t i = 0; i < t->n_spans; i++) {
+        const ts_tm_span *s = t->spans[i];
+        size_t ind = indent_of(t->depth[i]);
+        pad(out, ind);
+        pad(out, svc_w - put_text(out, s->service, svc_w) + 2);
+        size_t room = col1 - ind - svc_w - 2;
+        pad(out, room - put_text(out, s->name, room));
+        fprintf(out, "  %-8s  ", kind_label(s->kind));
+        if (s->http_status > 0 && s->http_status < 1000)
+            fprintf(out, "%3d", s->http_status);
+        else
+            pad(out, 3);
+        fprintf(out, "  %-5s  ",
+                s->status == TS_TM_STATUS_ERROR ? "ERROR"
+                : s->status == TS_TM_STATUS_OK  ? "OK"
+                                                : "");
+        ts_tm_format_duration(s->end_ns - s->start_ns, dur, sizeof(dur));
+        size_t dw = text_cols(dur);
+        pad(out, dw < 9 ? 9 - dw : 0);
+        fputs(dur, out);
+        fputs("  ", out);
+        put_bar(out, t, s);
+        if (s->flags & TS_TM_PARENT_MISSING)
+            fprintf(out, "  (parent %s missing)", s->parent_id);
+        if (s->flags & TS_TM_DUPLICATE_ID)
+            fputs("  (duplicate span id)", out);
+        if (s->flags & TS_TM_CYCLE)
+            fputs("  (parent cycle)", out);
+        if (s->status == TS_TM_STATUS_ERROR && s->status_message[0]) {
+            fputs("  error: ", out);
+            put_text(out, s->status_message, NOTE_MAX);
+        }
+        fputc('\n', out);
+    }
+}
+
+void ts_tm_render(FILE *out, const ts_tm_model *m)
+{
+    for (size_t i = 0; i < ts_tm_trace_count(m); i++) {
+        if (i)
+            fputc('\n', out);
+        ts_tm_render_trace(out, m, ts_tm_trace_at(m, i));
+    }
+}

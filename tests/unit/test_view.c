@@ -1,0 +1,1049 @@
+/* test_view.c — unit tests for `traceshim view`: the JSON reader
+ * (cli/json_read.c) and the trace model and renderer (cli/trace_model.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli/json_read.h"
+#include "cli/trace_model.h"
+
+/* ---- helpers ---- */
+
+static ts_json_doc *parse_ok(const char *text)
+{
+    ts_json_error err = {0};
+    ts_json_doc *d = ts_json_parse(text, strlen(text), &err);
+    if (!d)
+        fail_msg("parse of %s failed at %zu: %s", text, err.offset, err.msg);
+    return d;
+}
+
+/* Parses text expecting an error at offset whose message contains what. */
+static void parse_bad(const char *text, size_t len, size_t offset, const char *what)
+{
+    ts_json_error err = {0};
+    ts_json_doc *d = ts_json_parse(text, len, &err);
+    if (d)
+        fail_msg("parse of \"%.*s\" should fail", (int)len, text);
+    assert_non_null(err.msg);
+    if (!strstr(err.msg, what))
+        fail_msg("\"%.*s\": message \"%s\" lacks \"%s\"", (int)len, text, err.msg, what);
+    if (err.offset != offset)
+        fail_msg("\"%.*s\": offset %zu, expected %zu", (int)len, text, err.offset, offset);
+}
+
+/* The decoded string of a one-string document. */
+static void check_decoded(const char *json, const char *bytes, size_t n)
+{
+    ts_json_doc *d = parse_ok(json);
+    size_t len = 99;
+    const char *s = ts_json_string(ts_json_root(d), &len);
+    assert_non_null(s);
+    assert_int_equal(len, n);
+    assert_memory_equal(s, bytes, n);
+    assert_int_equal(s[n], '\0');
+    ts_json_free(d);
+}
+
+static ts_tm_model *model_of(const char *const *lines, size_t n)
+{
+    ts_tm_model *m = ts_tm_new();
+    assert_non_null(m);
+    for (size_t i = 0; i < n; i++) {
+        char err[256];
+        int rc = ts_tm_add_line(m, lines[i], strlen(lines[i]), i + 1, err, sizeof(err));
+        if (rc < 0 || err[0])
+            fail_msg("line %zu rejected (%d): %s", i + 1, rc, err);
+    }
+    assert_int_equal(ts_tm_build(m), 0);
+    return m;
+}
+
+static char *render_trace(const ts_tm_model *m, const ts_tm_trace *t)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    if (t)
+        ts_tm_render_trace(f, m, t);
+    else
+        ts_tm_render(f, m);
+    fclose(f);
+    return buf;
+}
+
+/* The n-th line (0-based) of text, in a static buffer. */
+static const char *line_of(const char *text, int n)
+{
+    static char out[1024];
+    for (; n > 0; n--) {
+        text = strchr(text, '\n');
+        assert_non_null(text);
+        text++;
+    }
+    size_t len = strcspn(text, "\n");
+    assert_true(len < sizeof(out));
+    memcpy(out, text, len);
+    out[len] = '\0';
+    return out;
+}
+
+static const ts_tm_span *find_span(const ts_tm_trace *t, const char *span_id, unsigned *depth)
+{
+    for (size_t i = 0; i < t->n_spans; i++)
+        if (strcmp(t->spans[i]->span_id, span_id) == 0) {
+            if (depth)
+                *depth = t->depth[i];
+            return t->spans[i];
+        }
+    fail_msg("span %s not in trace", span_id);
+    return NULL;
+}
+
+/* ---- OTLP/JSON line builders ---- */
+
+#define TID "5b8efff798038103d269b633813fc60c"
+#define TID2 "0af7651916cd43dd8448eb211c80319c"
+#define T0 "1700000000"
+/* one resource with service name and pid, one scope, the given spans */
+#define RES(svc, pid, spans)                                                                       \
+    "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{"     \
+    "\"stringValue\":\"" svc "\"}},{\"key\":\"process.pid\",\"value\":{\"intValue\":\"" pid        \
+    "\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"traceshim\",\"version\":\"0.1.0\"},"            \
+    "\"spans\":[" spans "]}]}]}\n"
+/* a span; times are nanoseconds after T0 * 1e9 written as 9 digits */
+#define SPAN(tid, sid, parent, name, kind, start9, end9, extra)                                    \
+    "{\"traceId\":\"" tid "\",\"spanId\":\"" sid "\",\"parentSpanId\":\"" parent                   \
+    "\",\"name\":\"" name "\",\"kind\":" kind ",\"startTimeUnixNano\":\"" T0 start9                \
+    "\",\"endTimeUnixNano\":\"" T0 end9 "\"" extra "}"
+#define HTTP(code)                                                                                 \
+    ",\"attributes\":[{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"" code      \
+    "\"}}]"
+#define ERR(msg) ",\"status\":{\"code\":2,\"message\":\"" msg "\"}"
+
+static const char example_line[] =
+    "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{"
+    "\"stringValue\":\"frontend\"}},{\"key\":\"process.pid\",\"value\":{\"intValue\":\"1234\"}}]"
+    "},\"scopeSpans\":[{\"scope\":{\"name\":\"traceshim\",\"version\":\"0.1.0\"},\"spans\":[{"
+    "\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"eee19b7ec3c1b174\","
+    "\"parentSpanId\":\"eee19b7ec3c1b173\",\"name\":\"GET /api\",\"kind\":2,"
+    "\"startTimeUnixNano\":\"1700000000000000000\",\"endTimeUnixNano\":\"1700000000001500000\","
+    "\"attributes\":[{\"key\":\"http.request.method\",\"value\":{\"stringValue\":\"GET\"}},{"
+    "\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"200\"}},{\"key\":\"x\","
+    "\"value\":{\"boolValue\":true}}],\"status\":{\"code\":0}}]}]}]}";
+
+/* ================= JSON reader ================= */
+
+static void test_json_scalars(void **state)
+{
+    ts_json_doc *d = parse_ok(" null ");
+    assert_true(ts_json_is(ts_json_root(d), TS_JSON_NULL));
+    ts_json_free(d);
+
+    bool b = false;
+    d = parse_ok("true");
+    assert_true(ts_json_bool(ts_json_root(d), &b));
+    assert_true(b);
+    ts_json_free(d);
+    d = parse_ok("\tfalse\r\n");
+    assert_true(ts_json_bool(ts_json_root(d), &b));
+    assert_false(b);
+    /* wrong-type accessors say no instead of crashing */
+    assert_null(ts_json_string(ts_json_root(d), NULL));
+    assert_false(ts_json_number(ts_json_root(d), NULL));
+    assert_null(ts_json_get(ts_json_root(d), "x"));
+    assert_null(ts_json_at(ts_json_root(d), 0));
+    assert_int_equal(ts_json_len(ts_json_root(d)), 0);
+    ts_json_free(d);
+
+    d = parse_ok("\"hi\"");
+    assert_string_equal(ts_json_string(ts_json_root(d), NULL), "hi");
+    ts_json_free(d);
+
+    /* NULL everywhere is safe */
+    assert_null(ts_json_get(NULL, "a"));
+    assert_null(ts_json_root(NULL));
+    assert_int_equal(ts_json_len(NULL), 0);
+    assert_false(ts_json_is(NULL, TS_JSON_NULL));
+    ts_json_free(NULL);
+}
+
+static void test_json_numbers(void **state)
+{
+    static const struct {
+        const char *text;
+        double value;
+    } ok[] = {
+        {"0", 0.0},
+        {"-0", -0.0},
+        {"42", 42.0},
+        {"-17", -17.0},
+        {"1.5", 1.5},
+        {"-0.25", -0.25},
+        {"1e3", 1000.0},
+        {"1E+2", 100.0},
+        {"2.5e-1", 0.25},
+        {"10.0e0", 10.0},
+        {"123456789", 123456789.0},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        ts_json_doc *d = parse_ok(ok[i].text);
+        double v = -1;
+        assert_true(ts_json_number(ts_json_root(d), &v));
+        if (v != ok[i].value)
+            fail_msg("%s parsed as %g", ok[i].text, v);
+        /* the literal is kept as written */
+        assert_string_equal(ts_json_root(d)->u.str, ok[i].text);
+        ts_json_free(d);
+    }
+    /* wider than a double: the literal keeps every digit */
+    ts_json_doc *d = parse_ok("[1700000000000000123]");
+    const ts_json *n = ts_json_at(ts_json_root(d), 0);
+    assert_string_equal(n->u.str, "1700000000000000123");
+    assert_int_equal(n->len, 19);
+    ts_json_free(d);
+    d = parse_ok("1e999");
+    double v = 0;
+    assert_true(ts_json_number(ts_json_root(d), &v));
+    assert_true(v > 1e308);
+    ts_json_free(d);
+
+    parse_bad("01", 2, 1, "after the JSON value");
+    parse_bad("-", 1, 1, "invalid number");
+    parse_bad("1.", 2, 2, "after '.'");
+    parse_bad("1.e5", 4, 2, "after '.'");
+    parse_bad("1e", 2, 2, "exponent");
+    parse_bad("1e+", 3, 3, "exponent");
+    parse_bad(".5", 2, 0, "unexpected character");
+    parse_bad("+1", 2, 0, "unexpected character");
+    parse_bad("NaN", 3, 0, "unexpected character");
+    parse_bad("-Infinity", 9, 1, "invalid number");
+    parse_bad("0x10", 4, 1, "after the JSON value");
+}
+
+static void test_json_containers(void **state)
+{
+    ts_json_doc *d = parse_ok(" { \"a\" : [1, \"two\", {\"x\": null}, []], \"b\": {}, \"a\": 7 } ");
+    const ts_json *root = ts_json_root(d);
+    assert_true(ts_json_is(root, TS_JSON_OBJECT));
+    assert_int_equal(ts_json_len(root), 3);
+    /* duplicate key: the last one wins */
+    double v = 0;
+    assert_true(ts_json_number(ts_json_get(root, "a"), &v));
+    assert_true(v == 7.0);
+    /* members stay reachable in order */
+    const ts_json_member *m0 = ts_json_member_at(root, 0);
+    assert_string_equal(m0->key, "a");
+    assert_int_equal(m0->key_len, 1);
+    const ts_json *arr = &m0->value;
+    assert_int_equal(ts_json_len(arr), 4);
+    assert_true(ts_json_number(ts_json_at(arr, 0), &v));
+    assert_true(v == 1.0);
+    assert_string_equal(ts_json_string(ts_json_at(arr, 1), NULL), "two");
+    assert_true(ts_json_is(ts_json_get(ts_json_at(arr, 2), "x"), TS_JSON_NULL));
+    assert_true(ts_json_is(ts_json_at(arr, 3), TS_JSON_ARRAY));
+    assert_int_equal(ts_json_len(ts_json_at(arr, 3)), 0);
+    assert_null(ts_json_at(arr, 4));
+    assert_null(ts_json_member_at(root, 3));
+    assert_null(ts_json_get(root, "missing"));
+    assert_null(ts_json_get(root, "")); /* no empty key */
+    assert_true(ts_json_is(ts_json_get(root, "b"), TS_JSON_OBJECT));
+    assert_int_equal(ts_json_len(ts_json_get(root, "b")), 0);
+    ts_json_free(d);
+
+    /* a key that is a prefix of another does not match it */
+    d = parse_ok("{\"service.name\":1,\"service\":2}");
+    assert_true(ts_json_number(ts_json_get(ts_json_root(d), "service"), &v));
+    assert_true(v == 2.0);
+    ts_json_free(d);
+
+    /* keys with escapes are compared decoded */
+    d = parse_ok("{\"\\u0041b\":true}");
+    assert_true(ts_json_is(ts_json_get(ts_json_root(d), "Ab"), TS_JSON_BOOL));
+    ts_json_free(d);
+
+    /* many elements: contiguous and indexable */
+    char big[64 * 1024];
+    size_t p = 0;
+    big[p++] = '[';
+    for (int i = 0; i < 5000; i++)
+        p += (size_t)sprintf(big + p, "%s%d", i ? "," : "", i);
+    big[p++] = ']';
+    big[p] = '\0';
+    d = parse_ok(big);
+    assert_int_equal(ts_json_len(ts_json_root(d)), 5000);
+    assert_true(ts_json_number(ts_json_at(ts_json_root(d), 4321), &v));
+    assert_true(v == 4321.0);
+    ts_json_free(d);
+}
+
+static void test_json_escapes(void **state)
+{
+    check_decoded("\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"", "a\"b\\c/d\b\f\n\r\t", 12);
+    check_decoded("\"\\u0041\\u00e9\\u20AC\"", "A\xC3\xA9\xE2\x82\xAC", 6);
+    /* surrogate pair -> one 4-byte sequence (U+1F600) */
+    check_decoded("\"\\ud83d\\ude00\"", "\xF0\x9F\x98\x80", 4);
+    check_decoded("\"\\uD834\\uDD1E!\"", "\xF0\x9D\x84\x9E!", 5);
+    /* lone surrogates become U+FFFD; what follows is kept */
+    check_decoded("\"\\ud800\"", "\xEF\xBF\xBD", 3);
+    check_decoded("\"\\udc00x\"", "\xEF\xBF\xBDx", 4);
+    check_decoded("\"\\ud800\\u0041\"",
+                  "\xEF\xBF\xBD"
+                  "A",
+                  4);
+    check_decoded("\"\\ud800\\ud800\\udc00\"", "\xEF\xBF\xBD\xF0\x90\x80\x80", 7);
+    /* \u0000 is kept as a byte; the length says so */
+    check_decoded("\"a\\u0000b\"", "a\0b", 3);
+    /* raw UTF-8 passes through */
+    check_decoded("\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"",
+                  "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 14);
+    /* invalid UTF-8 bytes each become U+FFFD */
+    check_decoded("\"a\xFF"
+                  "b\"",
+                  "a\xEF\xBF\xBD"
+                  "b",
+                  5);
+    check_decoded("\"\xC0\xAF\"", "\xEF\xBF\xBD\xEF\xBF\xBD", 6);                 /* overlong '/' */
+    check_decoded("\"\xED\xA0\x80\"", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 9); /* surrogate */
+    check_decoded("\"\xE2\x82\"", "\xEF\xBF\xBD\xEF\xBF\xBD", 6); /* truncated sequence */
+    check_decoded("\"\"", "", 0);
+
+    parse_bad("\"\\x\"", 4, 1, "invalid escape");
+    parse_bad("\"\\u12G4\"", 8, 1, "invalid \\u escape");
+    parse_bad("\"\\u12\"", 6, 1, "invalid \\u escape");
+    parse_bad("\"abc", 4, 0, "unterminated string");
+    parse_bad("\"abc\\", 5, 0, "unterminated string");
+    parse_bad("\"a\tb\"", 5, 2, "control character");
+    parse_bad("\"a\nb\"", 5, 2, "control character");
+}
+
+static void test_json_errors(void **state)
+{
+    parse_bad("", 0, 0, "unexpected end of input");
+    parse_bad("   ", 3, 3, "unexpected end of input");
+    parse_bad("{", 1, 1, "expected a string key");
+    parse_bad("[", 1, 1, "unexpected end of input");
+    parse_bad("[1,]", 4, 3, "unexpected character");
+    parse_bad("[1 2]", 5, 3, "expected ',' or ']'");
+    parse_bad("{\"a\" 1}", 7, 5, "expected ':'");
+    parse_bad("{\"a\":1,}", 8, 7, "expected a string key");
+    parse_bad("{\"a\":1 \"b\":2}", 13, 7, "expected ',' or '}'");
+    parse_bad("{1:2}", 5, 1, "expected a string key");
+    parse_bad("[] []", 5, 3, "after the JSON value");
+    parse_bad("tru", 3, 0, "invalid literal");
+    parse_bad("nul", 3, 0, "invalid literal");
+    parse_bad("[truex]", 7, 5, "expected ',' or ']'");
+    parse_bad("[1,\0]", 5, 3, "unexpected character"); /* an embedded NUL */
+    parse_bad("{\"a\":1}\0", 8, 7, "after the JSON value");
+    parse_bad("'a'", 3, 0, "unexpected character");
+
+    /* the reader never looks past len: a valid document cut short fails */
+    const char *full = "{\"a\":[1,2]}";
+    for (size_t n = 0; n < strlen(full); n++) {
+        char *copy = malloc(n ? n : 1); /* exact size, no NUL: ASan catches overreads */
+        memcpy(copy, full, n);
+        ts_json_error err = {0};
+        ts_json_doc *d = ts_json_parse(copy, n, &err);
+        assert_null(d);
+        assert_true(err.offset <= n);
+        free(copy);
+    }
+    /* NULL text is an empty document, not a crash */
+    ts_json_error err = {0};
+    assert_null(ts_json_parse(NULL, 5, &err));
+    assert_non_null(err.msg);
+    assert_null(ts_json_parse("x", 1, NULL));
+}
+
+static void test_json_depth(void **state)
+{
+    char buf[2 * TS_JSON_MAX_DEPTH + 4];
+    /* exactly the limit parses */
+    memset(buf, '[', TS_JSON_MAX_DEPTH);
+    memset(buf + TS_JSON_MAX_DEPTH, ']', TS_JSON_MAX_DEPTH);
+    ts_json_doc *d = ts_json_parse(buf, 2 * TS_JSON_MAX_DEPTH, NULL);
+    assert_non_null(d);
+    const ts_json *v = ts_json_root(d);
+    int levels = 0;
+    while (ts_json_is(v, TS_JSON_ARRAY)) {
+        levels++;
+        v = ts_json_at(v, 0);
+    }
+    assert_int_equal(levels, TS_JSON_MAX_DEPTH);
+    ts_json_free(d);
+    /* one more fails at the bracket that goes too deep */
+    memset(buf, '[', TS_JSON_MAX_DEPTH + 1);
+    memset(buf + TS_JSON_MAX_DEPTH + 1, ']', TS_JSON_MAX_DEPTH + 1);
+    parse_bad(buf, 2 * TS_JSON_MAX_DEPTH + 2, TS_JSON_MAX_DEPTH, "nesting deeper than 64");
+    /* objects count too */
+    char obj[8 * (TS_JSON_MAX_DEPTH + 1) + 8];
+    size_t p = 0;
+    for (int i = 0; i <= TS_JSON_MAX_DEPTH; i++)
+        p += (size_t)sprintf(obj + p, "{\"a\":");
+    parse_bad(obj, p, 5 * TS_JSON_MAX_DEPTH, "nesting");
+    /* a huge run of brackets is refused without deep recursion */
+    size_t n = 1000000;
+    char *deep = malloc(n);
+    memset(deep, '[', n);
+    parse_bad(deep, n, TS_JSON_MAX_DEPTH, "nesting");
+    free(deep);
+}
+
+/* ================= model ================= */
+
+static void test_model_example_line(void **state)
+{
+    const char *lines[] = {example_line};
+    ts_tm_model *m = model_of(lines, 1);
+    assert_int_equal(ts_tm_span_count(m), 1);
+    assert_int_equal(ts_tm_trace_count(m), 1);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    assert_string_equal(t->trace_id, TID);
+    assert_int_equal(t->n_spans, 1);
+    const ts_tm_span *s = t->spans[0];
+    assert_string_equal(s->trace_id, TID);
+    assert_string_equal(s->span_id, "eee19b7ec3c1b174");
+    assert_string_equal(s->parent_id, "eee19b7ec3c1b173");
+    assert_string_equal(s->name, "GET /api");
+    assert_int_equal(s->kind, TS_TM_KIND_SERVER);
+    assert_int_equal(s->status, TS_TM_STATUS_UNSET);
+    assert_true(s->start_ns == 1700000000000000000ULL);
+    assert_true(s->end_ns == 1700000000001500000ULL);
+    assert_string_equal(s->service, "frontend");
+    assert_int_equal(s->pid, 1234);
+    assert_int_equal(s->http_status, 200);
+    assert_int_equal(s->line, 1);
+    assert_int_equal(s->n_attrs, 3);
+    assert_string_equal(s->attrs[0].key, "http.request.method");
+    assert_string_equal(s->attrs[0].value, "GET");
+    assert_string_equal(s->attrs[1].key, "http.response.status_code");
+    assert_string_equal(s->attrs[1].value, "200");
+    assert_string_equal(s->attrs[2].key, "x");
+    assert_string_equal(s->attrs[2].value, "true");
+    /* its parent is not in the file: a root, marked */
+    assert_int_equal(t->depth[0], 0);
+    assert_true(s->flags & TS_TM_PARENT_MISSING);
+    char *out = render_trace(m, t);
+    assert_non_null(strstr(out, "(parent eee19b7ec3c1b173 missing)"));
+    free(out);
+    ts_tm_free(m);
+}
+
+/* Four processes, five lines, one trace; input order differs from time
+ * order; one line holds spans of two traces. */
+static const char *const multi_lines[] = {
+    RES("orders", "300",
+        SPAN(TID, "c000000000000001", "b000000000000002", "GET /orders/42", "2", "002000000",
+             "004000000", HTTP("500") ERR("db down")) "," SPAN(TID2, "d000000000000001", "", "cron",
+                                                               "1", "500000000", "500000000", "")),
+    RES("frontend", "200",
+        SPAN(TID, "b000000000000001", "a000000000000001", "GET /api", "2", "001000000", "009000000",
+             HTTP("200"))),
+    "   \n",
+    RES("frontend", "200",
+        SPAN(TID, "b000000000000003", "b000000000000001", "render", "1", "005000000", "005000500",
+             "") "," SPAN(TID, "b000000000000002", "b000000000000001", "GET /orders/42", "3",
+                          "002000000", "004000000", HTTP("500") ERR("upstream 500"))),
+    RES("curl", "100",
+        SPAN(TID, "a000000000000001", "", "GET /api", "3", "000000000", "010000000", HTTP("200"))),
+};
+
+static void test_model_multi_process_trace(void **state)
+{
+    ts_tm_model *m = model_of(multi_lines, sizeof(multi_lines) / sizeof(multi_lines[0]));
+    assert_int_equal(ts_tm_span_count(m), 6);
+    assert_int_equal(ts_tm_trace_count(m), 2);
+    /* traces by start time: TID starts at +0, TID2 at +0.5s */
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    assert_string_equal(t->trace_id, TID);
+    assert_string_equal(ts_tm_trace_at(m, 1)->trace_id, TID2);
+    assert_null(ts_tm_trace_at(m, 2));
+    assert_int_equal(t->n_spans, 5);
+    assert_true(t->start_ns == 1700000000000000000ULL);
+    assert_true(t->end_ns == 1700000000010000000ULL);
+
+    /* depth-first, siblings by start time (render starts after orders) */
+    static const char *const order[] = {"a000000000000001", "b000000000000001", "b000000000000002",
+                                        "c000000000000001", "b000000000000003"};
+    static const unsigned depth[] = {0, 1, 2, 3, 2};
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(t->spans[i]->span_id, order[i]);
+        assert_int_equal(t->depth[i], depth[i]);
+        assert_int_equal(t->spans[i]->flags, 0);
+    }
+    unsigned d;
+    const ts_tm_span *c = find_span(t, "c000000000000001", &d);
+    assert_string_equal(c->service, "orders");
+    assert_int_equal(c->pid, 300);
+    assert_int_equal(c->status, TS_TM_STATUS_ERROR);
+    assert_string_equal(c->status_message, "db down");
+    assert_int_equal(c->http_status, 500);
+    assert_int_equal(c->line, 1);
+    const ts_tm_span *a = find_span(t, "a000000000000001", NULL);
+    assert_string_equal(a->service, "curl");
+    assert_int_equal(a->line, 5);
+    /* same service name, same interned id */
+    assert_true(find_span(t, "b000000000000001", NULL)->svc_id ==
+                find_span(t, "b000000000000002", NULL)->svc_id);
+    assert_true(a->svc_id != c->svc_id);
+
+    /* the header lists services in display order */
+    char *out = render_trace(m, t);
+    assert_string_equal(line_of(out, 0), "trace " TID "  5 spans  10.00ms  curl, frontend, orders");
+    free(out);
+    ts_tm_free(m);
+}
+
+static void test_model_lenient_forms(void **state)
+{
+    /* enum names, numbers instead of strings, missing/empty parent and
+     * status, other attribute types, base64 and short ids, 64-bit ids */
+    static const char line[] =
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"process.pid\","
+        "\"value\":{\"intValue\":77}}]},\"scopeSpans\":[{\"spans\":["
+        /* 1: everything as names and numbers */
+        "{\"traceId\":\"5B8EFFF798038103D269B633813FC60C\",\"spanId\":\"00000000000000a1\","
+        "\"parentSpanId\":\"\",\"name\":\"root\",\"kind\":\"SPAN_KIND_CLIENT\","
+        "\"startTimeUnixNano\":1700000000000000123,\"endTimeUnixNano\":1700000000000900123,"
+        "\"status\":{\"code\":\"STATUS_CODE_ERROR\"},\"attributes\":["
+        "{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":404}},"
+        "{\"key\":\"d\",\"value\":{\"doubleValue\":0.25}},"
+        "{\"key\":\"arr\",\"value\":{\"arrayValue\":{\"values\":[{\"stringValue\":\"a\"},"
+        "{\"intValue\":\"2\"},{\"boolValue\":false}]}}},"
+        "{\"key\":\"kv\",\"value\":{\"kvlistValue\":{\"values\":[{\"key\":\"k\",\"value\":{"
+        "\"stringValue\":\"v\"}}]}}},"
+        "{\"key\":\"b\",\"value\":{\"bytesValue\":\"AQI=\"}},"
+        "{\"key\":\"empty\",\"value\":{}},"
+        "{\"value\":{\"stringValue\":\"no key: skipped\"}}]},"
+        /* 2: base64 ids (protobuf JSON mapping), no parent field, status {} */
+        "{\"traceId\":\"W47/95gDgQPSabYzgT/GDA==\",\"spanId\":\"AAAAAAAAAKI=\","
+        "\"parentSpanId\":\"AAAAAAAAAKE=\",\"name\":\"child\",\"kind\":\"server\","
+        "\"startTimeUnixNano\":\"1700000000000100123\",\"endTimeUnixNano\":"
+        "\"1700000000000200123\",\"status\":{}},"
+        /* 3: 64-bit trace id, kind producer as a number, status OK by name,
+         * no status code at all, no end time, all-zero parent */
+        "{\"traceId\":\"d269b633813fc60c\",\"spanId\":\"1\",\"parentSpanId\":"
+        "\"0000000000000000\",\"kind\":4,\"startTimeUnixNano\":\"1700000001000000000\","
+        "\"status\":{\"code\":\"STATUS_CODE_OK\"}},"
+        /* 4: unknown kind name, status without code, consumer by name */
+        "{\"traceId\":\"d269b633813fc60c\",\"spanId\":\"2\",\"parentSpanId\":\"1\","
+        "\"kind\":\"SPAN_KIND_CONSUMER\",\"startTimeUnixNano\":\"1700000001000000001\","
+        "\"endTimeUnixNano\":\"1700000001000000002\",\"status\":{\"message\":\"x\"}},"
+        "{\"traceId\":\"d269b633813fc60c\",\"spanId\":\"3\",\"parentSpanId\":\"1\","
+        "\"kind\":\"SPAN_KIND_BOGUS\",\"startTimeUnixNano\":\"1700000001000000003\","
+        "\"endTimeUnixNano\":\"1700000000000000000\"}"
+        "]}]}]}";
+    const char *lines[] = {line};
+    ts_tm_model *m = model_of(lines, 1);
+    assert_int_equal(ts_tm_trace_count(m), 2);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    assert_string_equal(t->trace_id, TID); /* upper case and base64 normalised */
+    assert_int_equal(t->n_spans, 2);
+    const ts_tm_span *r = t->spans[0];
+    assert_string_equal(r->span_id, "00000000000000a1");
+    assert_string_equal(r->parent_id, "");
+    assert_int_equal(r->kind, TS_TM_KIND_CLIENT);
+    assert_int_equal(r->status, TS_TM_STATUS_ERROR);
+    assert_string_equal(r->status_message, "");
+    assert_true(r->start_ns == 1700000000000000123ULL); /* exact, not via double */
+    assert_true(r->end_ns == 1700000000000900123ULL);
+    assert_int_equal(r->http_status, 404);
+    assert_int_equal(r->pid, 77);
+    assert_string_equal(r->service, "unknown_service");
+    assert_int_equal(r->n_attrs, 6);
+    assert_string_equal(r->attrs[0].value, "404");
+    assert_string_equal(r->attrs[1].value, "0.25");
+    assert_string_equal(r->attrs[2].key, "arr");
+    assert_string_equal(r->attrs[2].value, "[a, 2, false]");
+    assert_string_equal(r->attrs[3].value, "{k=v}");
+    assert_string_equal(r->attrs[4].value, "AQI=");
+    assert_string_equal(r->attrs[5].value, "");
+    const ts_tm_span *c = t->spans[1];
+    assert_int_equal(t->depth[1], 1);
+    assert_string_equal(c->span_id, "00000000000000a2");
+    assert_string_equal(c->parent_id, "00000000000000a1");
+    assert_int_equal(c->kind, TS_TM_KIND_SERVER);
+    assert_int_equal(c->status, TS_TM_STATUS_UNSET);
+    assert_int_equal(c->flags, 0);
+
+    t = ts_tm_trace_at(m, 1);
+    assert_string_equal(t->trace_id, "0000000000000000d269b633813fc60c");
+    assert_int_equal(t->n_spans, 3);
+    const ts_tm_span *p = t->spans[0];
+    assert_string_equal(p->span_id, "0000000000000001");
+    assert_string_equal(p->parent_id, ""); /* all zeros means root */
+    assert_int_equal(p->flags, 0);
+    assert_string_equal(p->name, "");
+    assert_int_equal(p->kind, TS_TM_KIND_PRODUCER);
+    assert_int_equal(p->status, TS_TM_STATUS_OK);
+    assert_true(p->end_ns == p->start_ns); /* no end: an instant */
+    assert_int_equal(p->pid, 77);
+    assert_int_equal(t->spans[1]->kind, TS_TM_KIND_CONSUMER);
+    assert_int_equal(t->spans[1]->status, TS_TM_STATUS_UNSET);
+    assert_int_equal(t->spans[2]->kind, TS_TM_KIND_UNSPECIFIED);
+    assert_true(t->spans[2]->end_ns == t->spans[2]->start_ns); /* end before start */
+    assert_int_equal(t->depth[1], 1);
+    assert_int_equal(t->depth[2], 1);
+    ts_tm_free(m);
+}
+
+static void test_model_bad_input(void **state)
+{
+    ts_tm_model *m = ts_tm_new();
+    char err[256];
+    /* blank lines: nothing, no complaint */
+    assert_int_equal(ts_tm_add_line(m, "", 0, 1, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(ts_tm_add_line(m, " \t\r\n", 4, 2, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+
+    const char *bad = "{\"resourceSpans\":[}";
+    assert_int_equal(ts_tm_add_line(m, bad, strlen(bad), 3, err, sizeof(err)), -1);
+    assert_string_equal(err, "invalid JSON at column 19: unexpected character, expected a value");
+    bad = "{\"resourceLogs\":[]}";
+    assert_int_equal(ts_tm_add_line(m, bad, strlen(bad), 4, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "no \"resourceSpans\" array"));
+    bad = "[1,2]";
+    assert_int_equal(ts_tm_add_line(m, bad, strlen(bad), 5, err, sizeof(err)), -1);
+    /* an empty request is fine */
+    bad = "{\"resourceSpans\":[]}";
+    assert_int_equal(ts_tm_add_line(m, bad, strlen(bad), 6, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+
+    /* bad spans are skipped, good ones in the same line kept */
+    const char *mixed = RES("svc", "1",
+                            SPAN(TID, "a000000000000001", "", "ok", "2", "000000000", "000000100",
+                                 "") ",{\"spanId\":\"a000000000000002\"},"
+                                     "{\"traceId\":\"" TID "\",\"spanId\":\"xyz!\"},"
+                                     "{\"traceId\":\"" TID "\",\"spanId\":\"a000000000000003\"},"
+                                     "7");
+    assert_int_equal(ts_tm_add_line(m, mixed, strlen(mixed), 7, err, sizeof(err)), 1);
+    assert_string_equal(err, "skipped 4 of 5 spans: span 2: traceId missing or not a hex id");
+    /* a small error buffer is not overrun */
+    char tiny[8];
+    assert_int_equal(ts_tm_add_line(m, "nope", 4, 8, tiny, sizeof(tiny)), -1);
+    assert_int_equal(strlen(tiny), 7);
+    assert_int_equal(ts_tm_add_line(m, "nope", 4, 8, NULL, 0), -1);
+
+    assert_int_equal(ts_tm_build(m), 0);
+    assert_int_equal(ts_tm_span_count(m), 1);
+    assert_int_equal(ts_tm_trace_count(m), 1);
+    ts_tm_free(m);
+}
+
+static void test_read_stream(void **state)
+{
+    /* a valid line, a broken one, a BOM-prefixed valid one, CRLF, no final
+     * newline */
+    char text[4096];
+    snprintf(
+        text, sizeof(text), "%s%s%s%s%s",
+        RES("a", "1", SPAN(TID, "a000000000000001", "", "one", "2", "000000000", "000000100", "")),
+        "{\"resourceSpans\": oops}\n",
+        "\xEF\xBB\xBF" RES("b", "2",
+                           SPAN(TID, "a000000000000002", "a000000000000001", "two", "3",
+                                "000000010", "000000090", "")),
+        "\r\n",
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"" TID2
+        "\",\"spanId\":\"b000000000000001\",\"startTimeUnixNano\":\"5\"}]}]}]}");
+    FILE *in = fmemopen(text, strlen(text), "r");
+    char *diag = NULL;
+    size_t diag_len = 0;
+    FILE *d = open_memstream(&diag, &diag_len);
+    ts_tm_model *m = ts_tm_new();
+    size_t bad = 99;
+    assert_int_equal(ts_tm_read_stream(m, in, "spans.jsonl", d, &bad), 0);
+    fclose(d);
+    fclose(in);
+    assert_int_equal(bad, 1);
+    assert_string_equal(diag, "traceshim view: spans.jsonl:2: invalid JSON at column 19: "
+                              "unexpected character, expected a value\n");
+    assert_int_equal(ts_tm_build(m), 0);
+    assert_int_equal(ts_tm_span_count(m), 3);
+    assert_int_equal(ts_tm_trace_count(m), 2);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 1);
+    assert_string_equal(t->trace_id, TID);
+    assert_int_equal(t->depth[1], 1);
+    assert_int_equal(t->spans[1]->line, 3);
+    assert_int_equal(ts_tm_trace_at(m, 0)->spans[0]->line, 5);
+    free(diag);
+    ts_tm_free(m);
+
+    /* many bad lines: the first 20 are named, then a count */
+    char many[2000] = "";
+    for (int i = 0; i < 25; i++)
+        strcat(many, "garbage\n");
+    in = fmemopen(many, strlen(many), "r");
+    diag = NULL;
+    d = open_memstream(&diag, &diag_len);
+    m = ts_tm_new();
+    assert_int_equal(ts_tm_read_stream(m, in, "f", d, &bad), 0);
+    fclose(d);
+    fclose(in);
+    assert_int_equal(bad, 25);
+    size_t nl = 0;
+    for (const char *p = diag; *p; p++)
+        nl += *p == '\n';
+    assert_int_equal(nl, 21);
+    assert_non_null(strstr(diag, "traceshim view: f:20: "));
+    assert_null(strstr(diag, "traceshim view: f:21: "));
+    assert_non_null(strstr(diag, "traceshim view: f: 5 more malformed lines not shown\n"));
+    assert_int_equal(ts_tm_build(m), 0);
+    assert_int_equal(ts_tm_trace_count(m), 0);
+    free(diag);
+    ts_tm_free(m);
+}
+
+static void test_tree_order_and_roots(void **state)
+{
+    /* siblings given newest first come out oldest first; two roots of one
+     * trace (one real, one orphan) are ordered by start too */
+    const char *lines[] = {
+        RES("s", "1",
+            SPAN(TID, "0000000000000005", "0000000000000001", "c3", "1", "000000300", "000000400",
+                 "") "," SPAN(TID, "0000000000000004", "0000000000000001", "c2", "1", "000000200",
+                              "000000300", "") "," SPAN(TID, "0000000000000006", "0000000000000004",
+                                                        "gc", "1", "000000250", "000000260",
+                                                        "") "," SPAN(TID, "0000000000000003",
+                                                                     "0000000000000001", "c1", "1",
+                                                                     "000000100", "000000200", "")),
+        RES("s", "1",
+            SPAN(TID, "0000000000000009", "00000000000000ff", "orphan", "2", "000000050",
+                 "000000060", "") "," SPAN(TID, "0000000000000001", "", "root", "2", "000000000",
+                                           "000000500", "")),
+    };
+    ts_tm_model *m = model_of(lines, 2);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    static const char *const names[] = {"root", "c1", "c2", "gc", "c3", "orphan"};
+    static const unsigned depth[] = {0, 1, 1, 2, 1, 0};
+    assert_int_equal(t->n_spans, 6);
+    for (size_t i = 0; i < 6; i++) {
+        assert_string_equal(t->spans[i]->name, names[i]);
+        assert_int_equal(t->depth[i], depth[i]);
+    }
+    assert_true(t->spans[5]->flags & TS_TM_PARENT_MISSING);
+    assert_false(t->spans[0]->flags & TS_TM_PARENT_MISSING);
+    ts_tm_free(m);
+}
+
+static void test_cycles_and_duplicates(void **state)
+{
+    const char *lines[] = {
+        /* a <-> b loop with c hanging off b; s is its own parent */
+        RES("x", "1",
+            SPAN(TID, "000000000000000a", "000000000000000b", "a", "1", "000000010", "000000020",
+                 "") "," SPAN(TID, "000000000000000b", "000000000000000a", "b", "1", "000000005",
+                              "000000030",
+                              "") "," SPAN(TID, "000000000000000c", "000000000000000b", "c", "1",
+                                           "000000001", "000000002",
+                                           "") "," SPAN(TID, "0000000000000005", "0000000000000005",
+                                                        "self", "1", "000000040", "000000050", "")),
+        /* the same span twice (exporter retry): kept once */
+        RES("x", "1",
+            SPAN(TID2, "0000000000000001", "", "root", "2", "000000000", "000000100", "")),
+        RES("x", "1",
+            SPAN(TID2, "0000000000000001", "", "root", "2", "000000000", "000000100", "")),
+        /* a different span reusing the id: kept, marked; children attach
+         * to the first one */
+        RES("x", "1",
+            SPAN(TID2, "0000000000000001", "", "impostor", "2", "000000010", "000000020",
+                 "") "," SPAN(TID2, "0000000000000002", "0000000000000001", "kid", "1", "000000030",
+                              "000000040", "")),
+    };
+    ts_tm_model *m = model_of(lines, 4);
+    assert_int_equal(ts_tm_span_count(m), 7);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    assert_string_equal(t->trace_id, TID2);
+    assert_int_equal(t->n_spans, 3);
+    assert_string_equal(t->spans[0]->name, "root");
+    assert_string_equal(t->spans[1]->name, "kid");
+    assert_int_equal(t->depth[1], 1);
+    assert_string_equal(t->spans[2]->name, "impostor");
+    assert_int_equal(t->depth[2], 0);
+    assert_int_equal(t->spans[2]->flags, TS_TM_DUPLICATE_ID);
+    assert_int_equal(t->spans[0]->flags, 0);
+
+    /* every span of the loop trace is shown exactly once; the loop is cut
+     * at its earliest span (b) */
+    t = ts_tm_trace_at(m, 1);
+    assert_string_equal(t->trace_id, TID);
+    assert_int_equal(t->n_spans, 4);
+    unsigned d;
+    const ts_tm_span *b = find_span(t, "000000000000000b", &d);
+    assert_int_equal(d, 0);
+    assert_int_equal(b->flags, TS_TM_CYCLE);
+    find_span(t, "000000000000000a", &d);
+    assert_int_equal(d, 1);
+    find_span(t, "000000000000000c", &d);
+    assert_int_equal(d, 1);
+    const ts_tm_span *s = find_span(t, "0000000000000005", &d);
+    assert_int_equal(d, 0);
+    assert_int_equal(s->flags, TS_TM_CYCLE);
+    char *out = render_trace(m, t);
+    assert_non_null(strstr(out, "(parent cycle)"));
+    free(out);
+    out = render_trace(m, ts_tm_trace_at(m, 0));
+    assert_non_null(strstr(out, "impostor"));
+    assert_non_null(strstr(out, "(duplicate span id)"));
+    free(out);
+    ts_tm_free(m);
+}
+
+/* ================= rendering ================= */
+
+static void test_format_duration(void **state)
+{
+    static const struct {
+        uint64_t ns;
+        const char *text;
+    } cases[] = {
+        {0, "0ns"},
+        {999, "999ns"},
+        {1000, "1.00µs"},
+        {1530, "1.53µs"},
+        {1534, "1.53µs"},
+        {1535, "1.54µs"},
+        {999994, "999.99µs"},
+        {999995, "1.00ms"}, /* not 1000.00µs */
+        {1500000, "1.50ms"},
+        {12410000, "12.41ms"},
+        {999999999, "1.00s"},
+        {2500000000ULL, "2.50s"},
+        {3600000000000ULL, "3600.00s"},
+        {UINT64_MAX, "18446744073.71s"},
+    };
+    char buf[32];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ts_tm_format_duration(cases[i].ns, buf, sizeof(buf));
+        assert_string_equal(buf, cases[i].text);
+    }
+    char small[4];
+    ts_tm_format_duration(12410000, small, sizeof(small));
+    assert_string_equal(small, "12.");
+}
+
+static void test_render_known_trace(void **state)
+{
+    ts_tm_model *m = model_of(multi_lines, sizeof(multi_lines) / sizeof(multi_lines[0]));
+    char *out = render_trace(m, NULL);
+    /* Trace: 0..10ms. Bars have 30 columns, 1 column = 1/3 ms.
+     * curl 0-10ms: all; frontend GET 1-9ms: columns 3..26; client 2-4ms:
+     * 6..11; orders 2-4ms: 6..11; render 5ms+500ns: column 15. */
+    const char *expected =
+        "trace " TID "  5 spans  10.00ms  curl, frontend, orders\n"
+        "  curl      GET /api              client    200           10.00ms  "
+        "|##############################|\n"
+        "    frontend  GET /api            server    200            8.00ms  "
+        "|   ########################   |\n"
+        "      frontend  GET /orders/42    client    500  ERROR     2.00ms  "
+        "|      ######                  |  error: upstream 500\n"
+        "        orders    GET /orders/42  server    500  ERROR     2.00ms  "
+        "|      ######                  |  error: db down\n"
+        "      frontend  render            internal                  500ns  "
+        "|               #              |\n"
+        "\n"
+        "trace " TID2 "  1 span  0ns  orders\n"
+        "  orders  cron  internal                    0ns  |##############################|\n";
+    assert_string_equal(out, expected);
+
+    /* structure, independent of exact spacing: children indented two more
+     * columns than their parent, and the bars all start in one column */
+    const char *bar0 = strchr(line_of(out, 1), '|');
+    size_t bar_col = (size_t)(bar0 - line_of(out, 1));
+    for (int i = 1; i <= 5; i++) {
+        const char *l = line_of(out, i);
+        /* count columns, not bytes: µ is two bytes */
+        size_t cols = 0;
+        for (const char *p = l; *p && *p != '|'; p++)
+            cols += ((unsigned char)*p & 0xC0) != 0x80;
+        assert_int_equal(cols, bar_col);
+        assert_int_equal(strspn(l, " "), (size_t)(2 + 2 * ts_tm_trace_at(m, 0)->depth[i - 1]));
+    }
+    free(out);
+
+    /* one trace alone: no blank line */
+    const ts_tm_trace *t;
+    assert_int_equal(ts_tm_find_trace(m, TID2, &t), TS_TM_FOUND);
+    out = render_trace(m, t);
+    assert_string_equal(out, "trace " TID2 "  1 span  0ns  orders\n"
+                             "  orders  cron  internal                    0ns  "
+                             "|##############################|\n");
+    free(out);
+    ts_tm_free(m);
+}
+
+static void test_render_units_bars_and_safety(void **state)
+{
+    const char *lines[] = {
+        RES("svc\\u001b[31m", "1",
+            SPAN(TID, "0000000000000001", "", "root\\u0007\\n\\u009b", "2", "000000000",
+                 "001000000", "") "," SPAN(TID, "0000000000000002", "0000000000000001", "tail", "3",
+                                           "000999000", "001000000", "")),
+        RES("long", "2",
+            SPAN(
+                TID2, "0000000000000001", "",
+                "GET /"
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "2", "002000000", "002001000", "")),
+    };
+    ts_tm_model *m = model_of(lines, 2);
+    char *out = render_trace(m, NULL);
+    /* terminal control characters never reach the output */
+    assert_null(strchr(out, '\x1b'));
+    assert_null(strchr(out, '\a'));
+    assert_null(strstr(out, "\xC2\x9B"));
+    assert_non_null(strstr(out, "svc?[31m  root???"));
+    /* a 1µs span at the very end of a 1ms trace still gets one column */
+    const char *l = line_of(out, 2);
+    assert_non_null(strstr(l, "1.00µs"));
+    assert_non_null(strstr(l, "|                             #|"));
+    assert_non_null(strstr(line_of(out, 1), "1.00ms"));
+    /* a very long name is cut with an ellipsis, keeping the line bounded */
+    l = line_of(out, 5);
+    assert_non_null(strstr(l, "GET /aaaa"));
+    assert_non_null(strstr(l, "…  server"));
+    assert_true(strlen(l) < 200);
+    free(out);
+    ts_tm_free(m);
+}
+
+/* ================= --trace selection ================= */
+
+static void test_find_trace(void **state)
+{
+    const char *lines[] = {
+        RES("s", "1",
+            SPAN("5b8efff798038103d269b633813fc60c", "0000000000000001", "", "a", "1", "000000000",
+                 "000000001", "") "," SPAN("5b8e0000000000000000000000000001", "0000000000000002",
+                                           "", "b", "1", "000000002", "000000003", "")),
+        RES("s", "1",
+            SPAN("d269b633813fc60c", "0000000000000003", "", "c", "1", "000000004", "000000005",
+                 "")),
+    };
+    ts_tm_model *m = model_of(lines, 2);
+    const ts_tm_trace *t = (const ts_tm_trace *)1;
+    assert_int_equal(ts_tm_find_trace(m, "5b8efff798038103d269b633813fc60c", &t), TS_TM_FOUND);
+    assert_string_equal(t->spans[0]->name, "a");
+    assert_int_equal(ts_tm_find_trace(m, "5B8EFFF798038103D269B633813FC60C", &t), TS_TM_FOUND);
+    assert_string_equal(t->spans[0]->name, "a");
+    assert_int_equal(ts_tm_find_trace(m, "5b8ef", &t), TS_TM_FOUND);
+    assert_string_equal(t->spans[0]->name, "a");
+    assert_int_equal(ts_tm_find_trace(m, "5b8e0", &t), TS_TM_FOUND);
+    assert_string_equal(t->spans[0]->name, "b");
+    assert_int_equal(ts_tm_find_trace(m, "5b8e", &t), TS_TM_AMBIGUOUS);
+    assert_null(t);
+    assert_int_equal(ts_tm_find_trace(m, "5", &t), TS_TM_AMBIGUOUS);
+    /* the 64-bit form of a padded id */
+    assert_int_equal(ts_tm_find_trace(m, "d269b633813fc60c", &t), TS_TM_FOUND);
+    assert_string_equal(t->spans[0]->name, "c");
+    assert_int_equal(ts_tm_find_trace(m, "0000000000000000d269", &t), TS_TM_FOUND);
+    assert_string_equal(t->spans[0]->name, "c");
+    assert_int_equal(ts_tm_find_trace(m, "ffff", &t), TS_TM_NOT_FOUND);
+    assert_null(t);
+    assert_int_equal(ts_tm_find_trace(m, "5b8efff798038103d269b633813fc60d", &t), TS_TM_NOT_FOUND);
+    assert_int_equal(ts_tm_find_trace(m, "", &t), TS_TM_BAD_ID);
+    assert_int_equal(ts_tm_find_trace(m, "xyz", &t), TS_TM_BAD_ID);
+    assert_int_equal(ts_tm_find_trace(m, "5b8efff798038103d269b633813fc60c0", &t), TS_TM_BAD_ID);
+    assert_int_equal(ts_tm_find_trace(m, NULL, &t), TS_TM_BAD_ID);
+    ts_tm_free(m);
+}
+
+/* ================= scale ================= */
+
+static void test_many_traces_and_deep_chain(void **state)
+{
+    ts_tm_model *m = ts_tm_new();
+    char line[1024], err[256];
+    /* 5000 traces of 3 spans, added child first */
+    for (int i = 0; i < 5000; i++) {
+        char tid[33];
+        snprintf(tid, sizeof(tid), "%032x", i + 1);
+        int n = snprintf(line, sizeof(line),
+                         "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+                         "{\"traceId\":\"%s\",\"spanId\":\"3\",\"parentSpanId\":\"2\","
+                         "\"startTimeUnixNano\":\"%d\",\"endTimeUnixNano\":\"%d\"},"
+                         "{\"traceId\":\"%s\",\"spanId\":\"2\",\"parentSpanId\":\"1\","
+                         "\"startTimeUnixNano\":\"%d\",\"endTimeUnixNano\":\"%d\"},"
+                         "{\"traceId\":\"%s\",\"spanId\":\"1\","
+                         "\"startTimeUnixNano\":\"%d\",\"endTimeUnixNano\":\"%d\"}]}]}]}",
+                         tid, 10000 - i + 2, 10000 - i + 3, tid, 10000 - i + 1, 10000 - i + 4, tid,
+                         10000 - i, 10000 - i + 5);
+        assert_int_equal(ts_tm_add_line(m, line, (size_t)n, (size_t)i + 1, err, sizeof(err)), 3);
+    }
+    /* one chain 20000 deep, one span per line */
+    for (int i = 1; i <= 20000; i++) {
+        char parent[40] = "";
+        if (i > 1)
+            snprintf(parent, sizeof(parent), ",\"parentSpanId\":\"%x\"", i - 1);
+        int n = snprintf(line, sizeof(line),
+                         "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"ffff\","
+                         "\"spanId\":\"%x\"%s,\"startTimeUnixNano\":\"%d\","
+                         "\"endTimeUnixNano\":\"40000\"}]}]}]}",
+                         i, parent, i);
+        assert_int_equal(ts_tm_add_line(m, line, (size_t)n, (size_t)i, err, sizeof(err)), 1);
+    }
+    assert_int_equal(ts_tm_build(m), 0);
+    assert_int_equal(ts_tm_span_count(m), 35000);
+    assert_int_equal(ts_tm_trace_count(m), 5001);
+    /* newest-started trace last */
+    const ts_tm_trace *first = ts_tm_trace_at(m, 0);
+    assert_string_equal(first->trace_id, "0000000000000000000000000000ffff");
+    const ts_tm_trace *t = ts_tm_trace_at(m, 5000);
+    assert_string_equal(t->trace_id, "00000000000000000000000000000001");
+    assert_int_equal(t->depth[2], 2);
+    assert_string_equal(t->spans[2]->span_id, "0000000000000003");
+    t = ts_tm_trace_at(m, 1);
+    assert_string_equal(t->trace_id, "00000000000000000000000000001388"); /* i = 4999 */
+    const ts_tm_trace *chain;
+    assert_int_equal(ts_tm_find_trace(m, "ffff", &chain), TS_TM_NOT_FOUND);
+    assert_int_equal(ts_tm_find_trace(m, "0000000000000000000000000000ffff", &chain), TS_TM_FOUND);
+    assert_int_equal(chain->n_spans, 20000);
+    assert_int_equal(chain->depth[19999], 19999);
+    /* rendering a deep chain stays bounded per line */
+    char *out = render_trace(m, chain);
+    const char *last = strrchr(out, '\n');
+    assert_non_null(last);
+    assert_true(strlen(line_of(out, 20000)) < 200);
+    free(out);
+    /* rebuilding after more input works */
+    const char *more =
+        RES("late", "9", SPAN(TID, "0000000000000001", "", "x", "2", "000000000", "000000001", ""));
+    assert_int_equal(ts_tm_add_line(m, more, strlen(more), 1, err, sizeof(err)), 1);
+    assert_int_equal(ts_tm_trace_count(m), 0); /* stale until rebuilt */
+    assert_int_equal(ts_tm_build(m), 0);
+    assert_int_equal(ts_tm_trace_count(m), 5002);
+    ts_tm_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_scalars),
+        cmocka_unit_test(test_json_numbers),
+        cmocka_unit_test(test_json_containers),
+        cmocka_unit_test(test_json_escapes),
+        cmocka_unit_test(test_json_errors),
+        cmocka_unit_test(test_json_depth),
+        cmocka_unit_test(test_model_example_line),
+        cmocka_unit_test(test_model_multi_process_trace),
+        cmocka_unit_test(test_model_lenient_forms),
+        cmocka_unit_test(test_model_bad_input),
+        cmocka_unit_test(test_read_stream),
+        cmocka_unit_test(test_tree_order_and_roots),
+        cmocka_unit_test(test_cycles_and_duplicates),
+        cmocka_unit_test(test_format_duration),
+        cmocka_unit_test(test_render_known_trace),
+        cmocka_unit_test(test_render_units_bars_and_safety),
+        cmocka_unit_test(test_find_trace),
+        cmocka_unit_test(test_many_traces_and_deep_chain),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
