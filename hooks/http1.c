@@ -1,0 +1,873 @@
+/* http1.c — HTTP/1.x head parsing and body framing (see http1.h).
+ *
+ * The head parsers are stateless: each call parses buf from its start, so a
+ * caller that receives a head in pieces calls again with the longer buffer.
+ * They decide at the first byte that cannot belong to a head (ERROR) and
+ * otherwise report INCOMPLETE until the blank line, which lets the sniffer
+ * drop non-HTTP connections after a byte or two. The chunked decoder is the
+ * one stateful part: a few bytes of state in struct ts_http_chunked, so body
+ * bytes are never buffered. */
+#include "http1.h"
+
+#include <limits.h>
+#include <string.h>
+
+/* Longest size/extension line or trailer line the chunked decoder accepts. */
+#define TS_HTTP_CHUNK_LINE_MAX 4096
+/* A chunk size has at most 16 hex digits (it must fit in 64 bits). */
+#define TS_HTTP_CHUNK_SIZE_DIGITS 16
+
+/* Internal step result: the element parsed, p advanced. */
+#define TS_HTTP_OK 0
+
+/* ---------------------------------------------------------- characters */
+
+static inline bool ts_http_is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static inline bool ts_http_is_alpha(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* RFC 9110 tchar: the characters of methods and header names. */
+static inline bool ts_http_is_tchar(unsigned char c)
+{
+    if (ts_http_is_alpha(c) || ts_http_is_digit(c))
+        return true;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Control characters (C0 and DEL); obs-text (>= 0x80) is not one. */
+static inline bool ts_http_is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+static inline unsigned char ts_http_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* Case-insensitive equality of a (pointer, length) string and a C string. */
+static bool ts_http_eq_nocase(const char *s, size_t len, const char *lit)
+{
+    size_t i = 0;
+    for (; i < len; i++) {
+        if (lit[i] == '\0' ||
+            ts_http_lower((unsigned char)s[i]) != ts_http_lower((unsigned char)lit[i]))
+            return false;
+    }
+    return lit[i] == '\0';
+}
+
+/* ------------------------------------------------------- head elements */
+
+/* Match a literal byte by byte, so that a prefix of it is INCOMPLETE and a
+ * wrong byte is ERROR at once. */
+static int ts_http_expect(const char **pp, const char *end, const char *lit)
+{
+    const char *p = *pp;
+    for (; *lit; lit++, p++) {
+        if (p == end)
+            return TS_HTTP_INCOMPLETE;
+        if (*p != *lit)
+            return TS_HTTP_ERROR;
+    }
+    *pp = p;
+    return TS_HTTP_OK;
+}
+
+/* A line end: CRLF or bare LF. A CR must be followed by LF. */
+static int ts_http_eol(const char **pp, const char *end)
+{
+    const char *p = *pp;
+    if (p == end)
+        return TS_HTTP_INCOMPLETE;
+    if (*p == '\n') {
+        *pp = p + 1;
+        return TS_HTTP_OK;
+    }
+    if (*p != '\r')
+        return TS_HTTP_ERROR;
+    if (p + 1 == end)
+        return TS_HTTP_INCOMPLETE;
+    if (p[1] != '\n')
+        return TS_HTTP_ERROR;
+    *pp = p + 2;
+    return TS_HTTP_OK;
+}
+
+/* Skip empty lines before a start line (RFC 9112 2.2 asks a recipient to
+ * tolerate at least one, e.g. a CRLF a client sent after a body). */
+static int ts_http_skip_empty_lines(const char **pp, const char *end)
+{
+    while (*pp < end && (**pp == '\r' || **pp == '\n')) {
+        int r = ts_http_eol(pp, end);
+        if (r != TS_HTTP_OK)
+            return r;
+    }
+    return TS_HTTP_OK;
+}
+
+/* "HTTP/1." DIGIT; stores the minor version. */
+static int ts_http_version(const char **pp, const char *end, int *minor)
+{
+    int r = ts_http_expect(pp, end, "HTTP/1.");
+    if (r != TS_HTTP_OK)
+        return r;
+    if (*pp == end)
+        return TS_HTTP_INCOMPLETE;
+    if (!ts_http_is_digit((unsigned char)**pp))
+        return TS_HTTP_ERROR;
+    *minor = **pp - '0';
+    (*pp)++;
+    return TS_HTTP_OK;
+}
+
+/* Header lines up to and including the blank line that ends the head. */
+static int ts_http_headers(const char **pp, const char *end, struct ts_http_header *headers,
+                           size_t cap, size_t *count)
+{
+    const char *p = *pp;
+    size_t n = 0;
+    for (;;) {
+        if (p == end)
+            return TS_HTTP_INCOMPLETE;
+        if (*p == '\r' || *p == '\n') {
+            int r = ts_http_eol(&p, end);
+            if (r != TS_HTTP_OK)
+                return r;
+            break;
+        }
+        if (n == cap)
+            return TS_HTTP_ERROR; /* more headers than the caller can hold */
+
+        /* field-name ":" — no blank before the colon (RFC 9112 5.1); an
+         * obs-fold line starting with a blank lands here too. */
+        const char *name = p;
+        while (p < end && ts_http_is_tchar((unsigned char)*p))
+            p++;
+        if (p == end)
+            return TS_HTTP_INCOMPLETE;
+        if (*p != ':' || p == name)
+            return TS_HTTP_ERROR;
+        size_t name_len = (size_t)(p - name);
+        p++;
+
+        /* OWS field-value OWS line-end */
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *value = p;
+        const char *value_end = p; /* just past the last non-blank byte */
+        for (;;) {
+            if (p == end)
+                return TS_HTTP_INCOMPLETE;
+            unsigned char c = (unsigned char)*p;
+            if (c == '\r' || c == '\n')
+                break;
+            if (ts_http_is_ctl(c) && c != '\t')
+                return TS_HTTP_ERROR;
+            p++;
+            if (c != ' ' && c != '\t')
+                value_end = p;
+        }
+        int r = ts_http_eol(&p, end);
+        if (r != TS_HTTP_OK)
+            return r;
+        headers[n].name = name;
+        headers[n].name_len = name_len;
+        headers[n].value = value;
+        headers[n].value_len = (size_t)(value_end - value);
+        n++;
+    }
+    *count = n;
+    *pp = p;
+    return TS_HTTP_OK;
+}
+
+/* Heads longer than INT_MAX cannot be reported: clamp the input and turn a
+ * head still incomplete at the clamp into an error. */
+static size_t ts_http_clamp(size_t len)
+{
+    return len > (size_t)INT_MAX ? (size_t)INT_MAX : len;
+}
+
+/* A parse step's result as the public result: the head's length on success. */
+static int ts_http_finish(int r, size_t len, const char *start, const char *p)
+{
+    if (r == TS_HTTP_OK)
+        return (int)(p - start);
+    if (r == TS_HTTP_INCOMPLETE && len > (size_t)INT_MAX)
+        return TS_HTTP_ERROR;
+    return r;
+}
+
+/* Request line and headers; outputs are written only on success. */
+static int ts_http_request_head(const char **pp, const char *end, struct ts_http_request *req)
+{
+    const char *p = *pp;
+    int r = ts_http_skip_empty_lines(&p, end);
+    if (r != TS_HTTP_OK)
+        return r;
+
+    const char *method = p;
+    while (p < end && ts_http_is_tchar((unsigned char)*p))
+        p++;
+    if (p == end)
+        return TS_HTTP_INCOMPLETE;
+    if (*p != ' ' || p == method)
+        return TS_HTTP_ERROR;
+    size_t method_len = (size_t)(p - method);
+    p++;
+
+    const char *target = p;
+    while (p < end && *p != ' ' && !ts_http_is_ctl((unsigned char)*p))
+        p++;
+    if (p == end)
+        return TS_HTTP_INCOMPLETE;
+    if (*p != ' ' || p == target)
+        return TS_HTTP_ERROR;
+    size_t target_len = (size_t)(p - target);
+    p++;
+
+    int minor = 0;
+    if ((r = ts_http_version(&p, end, &minor)) != TS_HTTP_OK)
+        return r;
+    if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
+        return r;
+    size_t count = 0;
+    if ((r = ts_http_headers(&p, end, req->headers, req->num_headers, &count)) != TS_HTTP_OK)
+        return r;
+
+    req->method = method;
+    req->method_len = method_len;
+    req->target = target;
+    req->target_len = target_len;
+    req->minor_version = minor;
+    req->num_headers = count;
+    *pp = p;
+    return TS_HTTP_OK;
+}
+
+int ts_http_parse_request(const char *buf, size_t len, struct ts_http_request *req)
+{
+    if (len == 0)
+        return TS_HTTP_INCOMPLETE; /* buf may be NULL */
+    size_t n = ts_http_clamp(len);
+    const char *p = buf;
+    int r = ts_http_request_head(&p, buf + n, req);
+    return ts_http_finish(r, len, buf, p);
+}
+
+/* Status line ("HTTP/1.d SP ddd [SP reason] EOL") and headers. */
+static int ts_http_response_head(const char **pp, const char *end, struct ts_http_response *res)
+{
+    const char *p = *pp;
+    int r = ts_http_skip_empty_lines(&p, end);
+    if (r != TS_HTTP_OK)
+        return r;
+
+    int minor = 0;
+    if ((r = ts_http_version(&p, end, &minor)) != TS_HTTP_OK)
+        return r;
+    if ((r = ts_http_expect(&p, end, " ")) != TS_HTTP_OK)
+        return r;
+
+    int status = 0;
+    for (int i = 0; i < 3; i++, p++) {
+        if (p == end)
+            return TS_HTTP_INCOMPLETE;
+        unsigned char c = (unsigned char)*p;
+        if (!ts_http_is_digit(c) || (i == 0 && c == '0'))
+            return TS_HTTP_ERROR; /* three digits, 100..999 */
+        status = status * 10 + (c - '0');
+    }
+
+    /* Optional SP reason-phrase: HTAB, SP, VCHAR, obs-text. */
+    if (p == end)
+        return TS_HTTP_INCOMPLETE;
+    const char *reason = p;
+    if (*p == ' ') {
+        reason = ++p;
+        while (p < end && *p != '\r' && *p != '\n') {
+            unsigned char c = (unsigned char)*p;
+            if (ts_http_is_ctl(c) && c != '\t')
+                return TS_HTTP_ERROR;
+            p++;
+        }
+    }
+    size_t reason_len = (size_t)(p - reason);
+    if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
+        return r;
+    size_t count = 0;
+    if ((r = ts_http_headers(&p, end, res->headers, res->num_headers, &count)) != TS_HTTP_OK)
+        return r;
+
+    res->minor_version = minor;
+    res->status = status;
+    res->reason = reason;
+    res->reason_len = reason_len;
+    res->num_headers = count;
+    *pp = p;
+    return TS_HTTP_OK;
+}
+
+int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response *res)
+{
+    if (len == 0)
+        return TS_HTTP_INCOMPLETE; /* buf may be NULL */
+    size_t n = ts_http_clamp(len);
+    const char *p = buf;
+    int r = ts_http_response_head(&p, buf + n, res);
+    return ts_http_finish(r, len, buf, p);
+}
+
+/* ------------------------------------------------------------ sniffing */
+
+/* Methods worth holding bytes back for (RFC 9110, WebDAV, PATCH, PURGE). */
+static const char *const ts_http_methods[] = {
+    "GET",   "HEAD",   "POST",     "PUT",       "DELETE",     "CONNECT", "OPTIONS",
+    "TRACE", "PATCH",  "PROPFIND", "PROPPATCH", "MKCOL",      "COPY",    "MOVE",
+    "LOCK",  "UNLOCK", "SEARCH",   "REPORT",    "MKCALENDAR", "PURGE",
+};
+
+/* Is m[0..len) a known method (exact) or, when !whole, a prefix of one? */
+static bool ts_http_known_method(const char *m, size_t len, bool whole)
+{
+    for (size_t i = 0; i < sizeof ts_http_methods / sizeof ts_http_methods[0]; i++) {
+        const char *k = ts_http_methods[i];
+        size_t klen = strlen(k);
+        if (len > klen || (whole && len != klen))
+            continue;
+        if (len == 0 || memcmp(m, k, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* After a start line's version (request) or status (response): nothing yet,
+ * or a line end (anything after the line end is the parser's business). */
+static bool ts_http_line_end_prefix(const char *p, const char *end)
+{
+    if (p == end || *p == '\n')
+        return true;
+    if (*p != '\r')
+        return false;
+    return p + 1 == end || p[1] == '\n';
+}
+
+bool ts_http_looks_like_request(const char *buf, size_t len)
+{
+    if (len == 0)
+        return true; /* buf may be NULL */
+    const char *p = buf, *end = buf + len;
+
+    const char *method = p;
+    while (p < end && *p != ' ') {
+        if (!ts_http_is_tchar((unsigned char)*p))
+            return false;
+        p++;
+    }
+    if (!ts_http_known_method(method, (size_t)(p - method), p < end))
+        return false;
+    if (p == end)
+        return true;
+    p++; /* SP */
+
+    const char *target = p;
+    while (p < end && *p != ' ') {
+        if (ts_http_is_ctl((unsigned char)*p))
+            return false;
+        p++;
+    }
+    if (p == end)
+        return true;
+    if (p == target)
+        return false; /* two blanks: empty target */
+    p++;
+
+    int minor;
+    int r = ts_http_version(&p, end, &minor);
+    if (r != TS_HTTP_OK)
+        return r == TS_HTTP_INCOMPLETE;
+    return ts_http_line_end_prefix(p, end);
+}
+
+bool ts_http_looks_like_response(const char *buf, size_t len)
+{
+    if (len == 0)
+        return true; /* buf may be NULL */
+    const char *p = buf, *end = buf + len;
+    int minor, r;
+    if ((r = ts_http_version(&p, end, &minor)) != TS_HTTP_OK)
+        return r == TS_HTTP_INCOMPLETE;
+    if ((r = ts_http_expect(&p, end, " ")) != TS_HTTP_OK)
+        return r == TS_HTTP_INCOMPLETE;
+    for (int i = 0; i < 3; i++, p++) {
+        if (p == end)
+            return true;
+        if (!ts_http_is_digit((unsigned char)*p) || (i == 0 && *p == '0'))
+            return false;
+    }
+    return p == end || *p == ' ' || ts_http_line_end_prefix(p, end);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+size_t ts_http_inject_offset(const char *head, size_t head_len)
+{
+    /* The head ends with an empty line, "\r\n" or "\n", which itself follows
+     * the previous line's "\n". */
+    if (head_len >= 3 && head[head_len - 1] == '\n' && head[head_len - 2] == '\r' &&
+        head[head_len - 3] == '\n')
+        return head_len - 2;
+    if (head_len >= 2 && head[head_len - 1] == '\n' && head[head_len - 2] == '\n')
+        return head_len - 1;
+    return head_len; /* not a complete head: append at the end */
+}
+
+const struct ts_http_header *ts_http_find_header(const struct ts_http_header *h, size_t n,
+                                                 const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ts_http_eq_nocase(h[i].name, h[i].name_len, name))
+            return &h[i];
+    }
+    return NULL;
+}
+
+/* Next element of a comma-separated list at *pos, trimmed of blanks; false
+ * at the list's end. Empty elements are returned as empty. */
+static bool ts_http_next_element(const char *value, size_t len, size_t *pos, const char **elem,
+                                 size_t *elem_len)
+{
+    size_t i = *pos;
+    if (i > len || !value)
+        return false;
+    size_t start = i;
+    while (i < len && value[i] != ',')
+        i++;
+    size_t stop = i;
+    while (start < stop && (value[start] == ' ' || value[start] == '\t'))
+        start++;
+    while (stop > start && (value[stop - 1] == ' ' || value[stop - 1] == '\t'))
+        stop--;
+    *elem = value + start;
+    *elem_len = stop - start;
+    *pos = i + 1; /* past the comma; past len at the end */
+    return true;
+}
+
+bool ts_http_value_has_token(const char *value, size_t len, const char *token)
+{
+    size_t pos = 0;
+    const char *e;
+    size_t elen;
+    while (ts_http_next_element(value, len, &pos, &e, &elen)) {
+        if (elen > 0 && ts_http_eq_nocase(e, elen, token))
+            return true;
+    }
+    return false;
+}
+
+/* Length of the path part starting at s: up to '?' or '#'. */
+static size_t ts_http_path_span(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && s[i] != '?' && s[i] != '#')
+        i++;
+    return i;
+}
+
+const char *ts_http_target_path(const char *target, size_t len, size_t *path_len)
+{
+    if (len == 0) {
+        *path_len = 0;
+        return target ? target : "";
+    }
+    if (target[0] == '/') { /* origin-form */
+        *path_len = ts_http_path_span(target, len);
+        return target;
+    }
+    /* absolute-form: scheme "://" authority [path] (RFC 3986 scheme chars) */
+    size_t i = 0;
+    if (ts_http_is_alpha((unsigned char)target[0])) {
+        while (i < len && (ts_http_is_alpha((unsigned char)target[i]) ||
+                           ts_http_is_digit((unsigned char)target[i]) || target[i] == '+' ||
+                           target[i] == '-' || target[i] == '.'))
+            i++;
+        if (len - i >= 3 && memcmp(target + i, "://", 3) == 0) {
+            i += 3;
+            while (i < len && target[i] != '/' && target[i] != '?' && target[i] != '#')
+                i++;
+            if (i < len && target[i] == '/') {
+                *path_len = ts_http_path_span(target + i, len - i);
+                return target + i;
+            }
+            *path_len = 1;
+            return "/";
+        }
+    }
+    /* asterisk-form "*", authority-form "host:port", or anything else */
+    *path_len = len;
+    return target;
+}
+
+/* ------------------------------------------------------------- framing */
+
+/* The last transfer coding named by all Transfer-Encoding headers together.
+ * Returns false when there is no such header. */
+static bool ts_http_last_coding(const struct ts_http_header *h, size_t n, const char **coding,
+                                size_t *coding_len)
+{
+    bool present = false;
+    *coding = NULL;
+    *coding_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ts_http_eq_nocase(h[i].name, h[i].name_len, "transfer-encoding"))
+            continue;
+        present = true;
+        size_t pos = 0;
+        const char *e;
+        size_t elen;
+        while (ts_http_next_element(h[i].value, h[i].value_len, &pos, &e, &elen)) {
+            if (elen > 0) {
+                *coding = e;
+                *coding_len = elen;
+            }
+        }
+    }
+    return present;
+}
+
+/* Content-Length from all its headers: each a list of identical decimal
+ * numbers (RFC 9110 8.6). Returns 1 and *out when present, 0 when absent,
+ * -1 when invalid, conflicting or past 64 bits. */
+static int ts_http_content_length(const struct ts_http_header *h, size_t n, uint64_t *out)
+{
+    bool seen = false;
+    uint64_t value = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ts_http_eq_nocase(h[i].name, h[i].name_len, "content-length"))
+            continue;
+        size_t pos = 0;
+        const char *e;
+        size_t elen;
+        while (ts_http_next_element(h[i].value, h[i].value_len, &pos, &e, &elen)) {
+            if (elen == 0)
+                return -1;
+            uint64_t v = 0;
+            for (size_t k = 0; k < elen; k++) {
+                unsigned char c = (unsigned char)e[k];
+                if (!ts_http_is_digit(c))
+                    return -1;
+                if (v > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
+                    return -1;
+                v = v * 10 + (uint64_t)(c - '0');
+            }
+            if (seen && v != value)
+                return -1;
+            seen = true;
+            value = v;
+        }
+    }
+    *out = value;
+    return seen ? 1 : 0;
+}
+
+/* A fresh body state of the given kind. */
+static void ts_http_body_init(struct ts_http_body *body, enum ts_http_body_kind kind,
+                              uint64_t remaining)
+{
+    memset(body, 0, sizeof *body);
+    body->kind = (uint8_t)kind;
+    body->remaining = remaining;
+}
+
+/* Framing by Transfer-Encoding/Content-Length, shared by both directions;
+ * not_chunked is the kind for a transfer coding that does not end in
+ * chunked (-1 means invalid). */
+static int ts_http_framing(const struct ts_http_header *h, size_t n, int not_chunked, int no_length,
+                           struct ts_http_body *body)
+{
+    const char *coding;
+    size_t coding_len;
+    if (ts_http_last_coding(h, n, &coding, &coding_len)) {
+        /* Transfer-Encoding overrides Content-Length (RFC 9112 6.3). */
+        if (coding && ts_http_eq_nocase(coding, coding_len, "chunked")) {
+            ts_http_body_init(body, TS_BODY_CHUNKED, 0);
+            return 0;
+        }
+        if (not_chunked < 0)
+            return -1;
+        ts_http_body_init(body, (enum ts_http_body_kind)not_chunked, 0);
+        return 0;
+    }
+    uint64_t length = 0;
+    int cl = ts_http_content_length(h, n, &length);
+    if (cl < 0)
+        return -1;
+    if (cl == 0)
+        ts_http_body_init(body, (enum ts_http_body_kind)no_length, 0);
+    else if (length == 0)
+        ts_http_body_init(body, TS_BODY_NONE, 0);
+    else
+        ts_http_body_init(body, TS_BODY_LENGTH, length);
+    return 0;
+}
+
+int ts_http_request_body(const struct ts_http_request *req, struct ts_http_body *body)
+{
+    ts_http_body_init(body, TS_BODY_NONE, 0);
+    return ts_http_framing(req->headers, req->num_headers, -1, TS_BODY_NONE, body);
+}
+
+int ts_http_response_body(const struct ts_http_response *res, const char *req_method,
+                          size_t req_method_len, struct ts_http_body *body)
+{
+    ts_http_body_init(body, TS_BODY_NONE, 0);
+    int status = res->status;
+    if (!req_method)
+        req_method_len = 0;
+    /* After 101 and after any 2xx to CONNECT (RFC 9110 9.3.6) the bytes that
+     * follow the head are no longer HTTP/1, whatever the headers say. */
+    if (status == 101 || (status >= 200 && status < 300 && req_method_len == 7 &&
+                          memcmp(req_method, "CONNECT", 7) == 0)) {
+        body->kind = TS_BODY_TUNNEL;
+        return 0;
+    }
+    /* Interim 1xx: NONE, and the caller waits for the final response. */
+    if ((status >= 100 && status < 200) || status == 204 || status == 304)
+        return 0;
+    if (req_method_len == 4 && memcmp(req_method, "HEAD", 4) == 0)
+        return 0;
+    return ts_http_framing(res->headers, res->num_headers, TS_BODY_UNTIL_CLOSE, TS_BODY_UNTIL_CLOSE,
+                           body);
+}
+
+/* ------------------------------------------------------------- chunked */
+
+/* States of the chunked decoder; 0 is the start of a chunk-size line so a
+ * zeroed struct is a fresh decoder. */
+enum ts_http_chunk_state {
+    TS_CHUNK_SIZE_START = 0, /* first hex digit of a chunk size */
+    TS_CHUNK_SIZE,           /* more hex digits */
+    TS_CHUNK_SIZE_BWS,       /* blanks after the size, before ';' or line end */
+    TS_CHUNK_EXT,            /* chunk extensions: ";name=value..." */
+    TS_CHUNK_SIZE_LF,        /* LF after the size line's CR */
+    TS_CHUNK_DATA,           /* chunk data, `remaining` bytes left */
+    TS_CHUNK_DATA_CR,        /* line end after the data */
+    TS_CHUNK_DATA_LF,        /* LF after the data's CR */
+    TS_CHUNK_TRAILER_START,  /* start of a trailer line or the final empty line */
+    TS_CHUNK_TRAILER_NAME,   /* trailer field name */
+    TS_CHUNK_TRAILER_VALUE,  /* trailer field value */
+    TS_CHUNK_TRAILER_LF,     /* LF after a trailer line's CR */
+    TS_CHUNK_FINAL_LF,       /* LF of the final empty line */
+    TS_CHUNK_DONE,           /* the body ended */
+};
+
+static int ts_http_hex(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = ts_http_lower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* The end of a chunk-size line: data follows, or the trailer after "0". */
+static void ts_http_size_line_done(struct ts_http_chunked *ck)
+{
+    ck->line_len = 0;
+    ck->state = ck->remaining ? TS_CHUNK_DATA : TS_CHUNK_TRAILER_START;
+}
+
+/* Run the chunked decoder over buf; returns bytes consumed or -1. Every
+ * state handles one byte at a time except data, which is skipped in bulk. */
+static ssize_t ts_http_chunked_feed(struct ts_http_chunked *ck, const char *buf, size_t len,
+                                    bool *done)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (ck->state == TS_CHUNK_DONE)
+            break;
+        if (ck->state == TS_CHUNK_DATA) {
+            size_t avail = len - i;
+            size_t take = ck->remaining < avail ? (size_t)ck->remaining : avail;
+            ck->remaining -= take;
+            i += take;
+            if (ck->remaining == 0)
+                ck->state = TS_CHUNK_DATA_CR;
+            continue;
+        }
+        unsigned char c = (unsigned char)buf[i++];
+        switch (ck->state) {
+        case TS_CHUNK_SIZE_START:
+        case TS_CHUNK_SIZE: {
+            int d = ts_http_hex(c);
+            if (d >= 0) {
+                if (ck->state == TS_CHUNK_SIZE_START) {
+                    ck->remaining = 0;
+                    ck->line_len = 0;
+                    ck->state = TS_CHUNK_SIZE;
+                }
+                /* line_len counts the digits so far: they start the line */
+                if (ck->line_len >= TS_HTTP_CHUNK_SIZE_DIGITS)
+                    return -1;
+                ck->remaining = ck->remaining * 16 + (uint64_t)d;
+                ck->line_len++;
+                continue;
+            }
+            if (ck->state == TS_CHUNK_SIZE_START)
+                return -1; /* a size line starts with a digit */
+            ck->line_len++;
+            if (c == ' ' || c == '\t')
+                ck->state = TS_CHUNK_SIZE_BWS;
+            else if (c == ';')
+                ck->state = TS_CHUNK_EXT;
+            else if (c == '\r')
+                ck->state = TS_CHUNK_SIZE_LF;
+            else if (c == '\n')
+                ts_http_size_line_done(ck);
+            else
+                return -1;
+            continue;
+        }
+        case TS_CHUNK_SIZE_BWS:
+            if (++ck->line_len > TS_HTTP_CHUNK_LINE_MAX)
+                return -1;
+            if (c == ';')
+                ck->state = TS_CHUNK_EXT;
+            else if (c == '\r')
+                ck->state = TS_CHUNK_SIZE_LF;
+            else if (c == '\n')
+                ts_http_size_line_done(ck);
+            else if (c != ' ' && c != '\t')
+                return -1;
+            break;
+        case TS_CHUNK_EXT:
+            if (c == '\r')
+                ck->state = TS_CHUNK_SIZE_LF;
+            else if (c == '\n')
+                ts_http_size_line_done(ck);
+            else if (ts_http_is_ctl(c) && c != '\t')
+                return -1;
+            else if (++ck->line_len > TS_HTTP_CHUNK_LINE_MAX)
+                return -1;
+            break;
+        case TS_CHUNK_SIZE_LF:
+            if (c != '\n')
+                return -1;
+            ts_http_size_line_done(ck);
+            break;
+        case TS_CHUNK_DATA_CR:
+            if (c == '\r')
+                ck->state = TS_CHUNK_DATA_LF;
+            else if (c == '\n')
+                ck->state = TS_CHUNK_SIZE_START;
+            else
+                return -1;
+            break;
+        case TS_CHUNK_DATA_LF:
+            if (c != '\n')
+                return -1;
+            ck->state = TS_CHUNK_SIZE_START;
+            break;
+        case TS_CHUNK_TRAILER_START:
+            ck->line_len = 0;
+            if (c == '\r') {
+                ck->state = TS_CHUNK_FINAL_LF;
+            } else if (c == '\n') {
+                ck->state = TS_CHUNK_DONE;
+            } else if (ts_http_is_tchar(c)) {
+                ck->line_len = 1;
+                ck->state = TS_CHUNK_TRAILER_NAME;
+            } else {
+                return -1; /* includes obs-fold */
+            }
+            break;
+        case TS_CHUNK_TRAILER_NAME:
+            if (++ck->line_len > TS_HTTP_CHUNK_LINE_MAX)
+                return -1;
+            if (c == ':')
+                ck->state = TS_CHUNK_TRAILER_VALUE;
+            else if (!ts_http_is_tchar(c))
+                return -1;
+            break;
+        case TS_CHUNK_TRAILER_VALUE:
+            if (c == '\r')
+                ck->state = TS_CHUNK_TRAILER_LF;
+            else if (c == '\n')
+                ck->state = TS_CHUNK_TRAILER_START;
+            else if (ts_http_is_ctl(c) && c != '\t')
+                return -1;
+            else if (++ck->line_len > TS_HTTP_CHUNK_LINE_MAX)
+                return -1;
+            break;
+        case TS_CHUNK_TRAILER_LF:
+            if (c != '\n')
+                return -1;
+            ck->state = TS_CHUNK_TRAILER_START;
+            break;
+        case TS_CHUNK_FINAL_LF:
+            if (c != '\n')
+                return -1;
+            ck->state = TS_CHUNK_DONE;
+            break;
+        default:
+            return -1; /* corrupted state */
+        }
+    }
+    if (ck->state == TS_CHUNK_DONE)
+        *done = true;
+    return (ssize_t)i;
+}
+
+ssize_t ts_http_body_feed(struct ts_http_body *body, const char *buf, size_t len, bool *done)
+{
+    *done = false;
+    if (len > (size_t)SSIZE_MAX)
+        len = (size_t)SSIZE_MAX; /* the caller feeds the rest next time */
+    switch (body->kind) {
+    case TS_BODY_NONE:
+        *done = true;
+        return 0;
+    case TS_BODY_LENGTH: {
+        size_t take = body->remaining < len ? (size_t)body->remaining : len;
+        body->remaining -= take;
+        if (body->remaining == 0)
+            *done = true;
+        return (ssize_t)take;
+    }
+    case TS_BODY_CHUNKED:
+        return ts_http_chunked_feed(&body->chunked, buf, len, done);
+    case TS_BODY_UNTIL_CLOSE:
+    case TS_BODY_TUNNEL:
+        return (ssize_t)len;
+    default:
+        return -1;
+    }
+}

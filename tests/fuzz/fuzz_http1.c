@@ -1,0 +1,278 @@
+/* fuzz_http1.c — libFuzzer target for the HTTP/1.x parser and body framing.
+ *
+ * Build: clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
+ *        -I. hooks/http1.c tests/fuzz/fuzz_http1.c -o fuzz_http1
+ *
+ * The input is parsed as a request and as a response head; whatever follows
+ * a head is fed to its body framing whole and in pieces, and the input is
+ * also fed raw to a chunked decoder. Invariants are checked with abort(),
+ * so a violation is a crash the fuzzer keeps. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hooks/http1.h"
+
+#define FUZZ_MAX_H 32
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
+    } while (0)
+
+/* The piece size used for split feeding, from the input's last byte so that
+ * it varies without changing what the parsers see first. */
+static size_t piece_size(const uint8_t *data, size_t size)
+{
+    return size ? (size_t)(data[size - 1] % 17) + 1 : 1;
+}
+
+static bool within(const char *p, size_t n, const char *buf, size_t len)
+{
+    return p >= buf && n <= len && (size_t)(p - buf) <= len - n;
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Headers of a successful parse lie inside the head, names are tokens and
+ * values are trimmed and free of control characters other than HTAB. */
+static void check_headers(const struct ts_http_header *h, size_t n, const char *buf, size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        CHECK(h[i].name_len > 0);
+        CHECK(within(h[i].name, h[i].name_len, buf, len));
+        CHECK(within(h[i].value, h[i].value_len, buf, len));
+        for (size_t k = 0; k < h[i].name_len; k++)
+            CHECK(is_tchar((unsigned char)h[i].name[k]));
+        for (size_t k = 0; k < h[i].value_len; k++) {
+            unsigned char c = (unsigned char)h[i].value[k];
+            CHECK(c == '\t' || (c >= 0x20 && c != 0x7f));
+        }
+        if (h[i].value_len) {
+            char first = h[i].value[0], last = h[i].value[h[i].value_len - 1];
+            CHECK(first != ' ' && first != '\t' && last != ' ' && last != '\t');
+        }
+        CHECK(ts_http_find_header(h, n, "x-fuzz-no-such-header") == NULL);
+    }
+}
+
+/* Feed buf to a copy of body whole and to another copy in pieces; both must
+ * agree, never take more than given, and stop taking only at the end. */
+static void check_body(const struct ts_http_body *body, const char *buf, size_t len, size_t piece)
+{
+    struct ts_http_body whole = *body;
+    bool done = false;
+    ssize_t k = ts_http_body_feed(&whole, buf, len, &done);
+    CHECK(k >= -1 && k <= (ssize_t)len);
+    if (k >= 0 && (size_t)k < len)
+        CHECK(done);
+    if (body->kind == TS_BODY_UNTIL_CLOSE || body->kind == TS_BODY_TUNNEL)
+        CHECK(k == (ssize_t)len && !done);
+    if (body->kind == TS_BODY_NONE)
+        CHECK(k == 0 && done);
+
+    struct ts_http_body split = *body;
+    size_t pos = 0, total = 0;
+    bool sdone = false, serr = false;
+    while (pos < len) {
+        size_t n = len - pos < piece ? len - pos : piece;
+        bool d = false;
+        ssize_t r = ts_http_body_feed(&split, buf + pos, n, &d);
+        CHECK(r >= -1 && r <= (ssize_t)n);
+        if (r < 0) {
+            serr = true;
+            break;
+        }
+        if (sdone)
+            CHECK(r == 0 && d); /* after the end nothing more is taken */
+        if ((size_t)r < n)
+            CHECK(d);
+        if (!sdone)
+            total += (size_t)r;
+        sdone = sdone || d;
+        pos += n;
+    }
+    if (k < 0) {
+        CHECK(serr);
+    } else {
+        CHECK(!serr);
+        CHECK(total == (size_t)k);
+        if (len > 0)
+            CHECK(sdone == done);
+    }
+}
+
+/* Insert a header at the inject offset: the new head must parse with it last. */
+static void check_inject_request(const char *head, size_t hlen, size_t nh)
+{
+    static const char line[] = "X-A: 1\r\n";
+    size_t ln = sizeof line - 1;
+    size_t off = ts_http_inject_offset(head, hlen);
+    CHECK(off < hlen);
+    CHECK(head[off] == '\r' || head[off] == '\n');
+    char *buf = malloc(hlen + ln);
+    CHECK(buf != NULL);
+    memcpy(buf, head, off);
+    memcpy(buf + off, line, ln);
+    memcpy(buf + off + ln, head + off, hlen - off);
+    struct ts_http_header h[FUZZ_MAX_H + 1];
+    struct ts_http_request req = {.headers = h, .num_headers = FUZZ_MAX_H + 1};
+    int r = ts_http_parse_request(buf, hlen + ln, &req);
+    CHECK(r == (int)(hlen + ln));
+    CHECK(req.num_headers == nh + 1);
+    CHECK(h[nh].name_len == 3 && memcmp(h[nh].name, "X-A", 3) == 0);
+    CHECK(h[nh].value_len == 1 && h[nh].value[0] == '1');
+    free(buf);
+}
+
+static void check_inject_response(const char *head, size_t hlen, size_t nh)
+{
+    static const char line[] = "X-A: 1\r\n";
+    size_t ln = sizeof line - 1;
+    size_t off = ts_http_inject_offset(head, hlen);
+    CHECK(off < hlen);
+    char *buf = malloc(hlen + ln);
+    CHECK(buf != NULL);
+    memcpy(buf, head, off);
+    memcpy(buf + off, line, ln);
+    memcpy(buf + off + ln, head + off, hlen - off);
+    struct ts_http_header h[FUZZ_MAX_H + 1];
+    struct ts_http_response res = {.headers = h, .num_headers = FUZZ_MAX_H + 1};
+    int r = ts_http_parse_response(buf, hlen + ln, &res);
+    CHECK(r == (int)(hlen + ln));
+    CHECK(res.num_headers == nh + 1);
+    CHECK(h[nh].name_len == 3 && memcmp(h[nh].name, "X-A", 3) == 0);
+    free(buf);
+}
+
+static int parse_req_n(const char *buf, size_t len)
+{
+    struct ts_http_header h[FUZZ_MAX_H];
+    struct ts_http_request req = {.headers = h, .num_headers = FUZZ_MAX_H};
+    return ts_http_parse_request(buf, len, &req);
+}
+
+static int parse_res_n(const char *buf, size_t len)
+{
+    struct ts_http_header h[FUZZ_MAX_H];
+    struct ts_http_response res = {.headers = h, .num_headers = FUZZ_MAX_H};
+    return ts_http_parse_response(buf, len, &res);
+}
+
+/* Prefix behaviour shared by both parsers: a complete head's proper
+ * prefixes are INCOMPLETE; an INCOMPLETE input's prefixes too; an ERROR
+ * input's prefixes are never complete heads. */
+static void check_prefixes(int (*parse)(const char *, size_t), const char *buf, size_t len, int r,
+                           size_t cut)
+{
+    if (r > 0) {
+        CHECK(parse(buf, (size_t)r - 1) == TS_HTTP_INCOMPLETE);
+        CHECK(parse(buf, cut % (size_t)r) == TS_HTTP_INCOMPLETE);
+        CHECK(parse(buf, (size_t)r) == r);
+    } else if (r == TS_HTTP_INCOMPLETE) {
+        if (len)
+            CHECK(parse(buf, cut % len) == TS_HTTP_INCOMPLETE);
+    } else if (len) {
+        CHECK(parse(buf, cut % len) < 0);
+    }
+}
+
+static void fuzz_request(const char *buf, size_t len, size_t piece)
+{
+    struct ts_http_header h[FUZZ_MAX_H];
+    struct ts_http_request req = {.headers = h, .num_headers = FUZZ_MAX_H};
+    int r = ts_http_parse_request(buf, len, &req);
+    CHECK(r == TS_HTTP_ERROR || r == TS_HTTP_INCOMPLETE || (r > 0 && (size_t)r <= len));
+    check_prefixes(parse_req_n, buf, len, r, piece * 7919 + len / 3);
+
+    bool looks = ts_http_looks_like_request(buf, len);
+    if (looks && len)
+        CHECK(ts_http_looks_like_request(buf, piece % len)); /* prefixes of a candidate are */
+    if (r <= 0)
+        return;
+
+    size_t hlen = (size_t)r;
+    CHECK(req.num_headers <= FUZZ_MAX_H);
+    CHECK(req.method_len > 0 && within(req.method, req.method_len, buf, hlen));
+    CHECK(req.target_len > 0 && within(req.target, req.target_len, buf, hlen));
+    CHECK(req.minor_version >= 0 && req.minor_version <= 9);
+    check_headers(h, req.num_headers, buf, hlen);
+    /* a parsed request with a common method is one the sniffer holds for */
+    static const char *const common[] = {"GET", "POST", "PUT", "HEAD", "DELETE", "PATCH"};
+    for (size_t i = 0; i < sizeof common / sizeof *common; i++) {
+        if (req.method == buf && req.method_len == strlen(common[i]) &&
+            memcmp(req.method, common[i], req.method_len) == 0)
+            CHECK(ts_http_looks_like_request(buf, len));
+    }
+    if (req.num_headers < FUZZ_MAX_H)
+        check_inject_request(buf, hlen, req.num_headers);
+
+    size_t plen;
+    const char *path = ts_http_target_path(req.target, req.target_len, &plen);
+    CHECK(path != NULL && plen <= req.target_len + 1);
+    if (plen && path != req.target && !(plen == 1 && path[0] == '/'))
+        CHECK(within(path, plen, req.target, req.target_len));
+
+    struct ts_http_body body;
+    if (ts_http_request_body(&req, &body) == 0) {
+        CHECK(body.kind == TS_BODY_NONE || body.kind == TS_BODY_LENGTH ||
+              body.kind == TS_BODY_CHUNKED);
+        check_body(&body, buf + hlen, len - hlen, piece);
+    }
+}
+
+static void fuzz_response(const char *buf, size_t len, size_t piece)
+{
+    struct ts_http_header h[FUZZ_MAX_H];
+    struct ts_http_response res = {.headers = h, .num_headers = FUZZ_MAX_H};
+    int r = ts_http_parse_response(buf, len, &res);
+    CHECK(r == TS_HTTP_ERROR || r == TS_HTTP_INCOMPLETE || (r > 0 && (size_t)r <= len));
+    check_prefixes(parse_res_n, buf, len, r, piece * 104729 + len / 2);
+
+    bool looks = ts_http_looks_like_response(buf, len);
+    if (looks && len)
+        CHECK(ts_http_looks_like_response(buf, piece % len));
+    if (r <= 0)
+        return;
+
+    size_t hlen = (size_t)r;
+    CHECK(res.status >= 100 && res.status <= 999);
+    CHECK(res.reason_len == 0 || within(res.reason, res.reason_len, buf, hlen));
+    check_headers(h, res.num_headers, buf, hlen);
+    if (res.num_headers < FUZZ_MAX_H)
+        check_inject_response(buf, hlen, res.num_headers);
+
+    static const char *const methods[] = {"GET", "HEAD", "CONNECT"};
+    const char *m = methods[piece % 3];
+    struct ts_http_body body;
+    if (ts_http_response_body(&res, m, strlen(m), &body) == 0)
+        check_body(&body, buf + hlen, len - hlen, piece);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *buf = (const char *)data;
+    size_t piece = piece_size(data, size);
+    fuzz_request(buf, size, piece);
+    fuzz_response(buf, size, piece);
+
+    /* the raw input as a chunked body */
+    struct ts_http_body chunked = {.kind = TS_BODY_CHUNKED};
+    check_body(&chunked, buf, size, piece);
+    /* and as a Content-Length body */
+    struct ts_http_body length = {.kind = TS_BODY_LENGTH, .remaining = piece * 3};
+    check_body(&length, buf, size, piece);
+
+    /* the list helper on the raw bytes must not read past len */
+    (void)ts_http_value_has_token(buf, size, "chunked");
+    size_t plen;
+    const char *p = ts_http_target_path(buf, size, &plen);
+    CHECK(p != NULL);
+    return 0;
+}

@@ -1,0 +1,1014 @@
+/* test_http1.c — unit tests of the HTTP/1.x parser and body framing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hooks/http1.h"
+
+#define MAX_H 16
+
+/* Parse a request from a heap copy of exactly len bytes, so that ASan
+ * catches any read past the end. */
+static int parse_req_exact(const char *s, size_t len, struct ts_http_request *req,
+                           struct ts_http_header *h, size_t cap, char **copy)
+{
+    char *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    memcpy(buf, s, len);
+    memset(req, 0, sizeof *req);
+    req->headers = h;
+    req->num_headers = cap;
+    int r = ts_http_parse_request(buf, len, req);
+    if (copy)
+        *copy = buf;
+    else
+        free(buf);
+    return r;
+}
+
+static int parse_res_exact(const char *s, size_t len, struct ts_http_response *res,
+                           struct ts_http_header *h, size_t cap, char **copy)
+{
+    char *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    memcpy(buf, s, len);
+    memset(res, 0, sizeof *res);
+    res->headers = h;
+    res->num_headers = cap;
+    int r = ts_http_parse_response(buf, len, res);
+    if (copy)
+        *copy = buf;
+    else
+        free(buf);
+    return r;
+}
+
+static int req_status(const char *s, size_t len)
+{
+    struct ts_http_header h[MAX_H];
+    struct ts_http_request req;
+    return parse_req_exact(s, len, &req, h, MAX_H, NULL);
+}
+
+static int res_status(const char *s, size_t len)
+{
+    struct ts_http_header h[MAX_H];
+    struct ts_http_response res;
+    return parse_res_exact(s, len, &res, h, MAX_H, NULL);
+}
+
+static void assert_span(const char *p, size_t n, const char *want)
+{
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(p, want, n);
+}
+
+/* ------------------------------------------------------------- heads */
+
+static void test_request_basic(void **state)
+{
+    const char head[] = "GET /a/b?x=1 HTTP/1.1\r\n"
+                        "Host: example.com\r\n"
+                        "X-Pad: \t spaced  value \t \r\n"
+                        "Empty:\r\n"
+                        "Blank:   \r\n"
+                        "Accept-Encoding:gzip\r\n"
+                        "\r\n";
+    const char body[] = "hello";
+    char all[sizeof head + sizeof body];
+    snprintf(all, sizeof all, "%s%s", head, body);
+    struct ts_http_header h[MAX_H];
+    struct ts_http_request req = {.headers = h, .num_headers = MAX_H};
+    int r = ts_http_parse_request(all, strlen(all), &req);
+    assert_int_equal(r, (int)strlen(head));
+    assert_span(req.method, req.method_len, "GET");
+    assert_span(req.target, req.target_len, "/a/b?x=1");
+    assert_int_equal(req.minor_version, 1);
+    assert_int_equal(req.num_headers, 5);
+    assert_span(h[0].name, h[0].name_len, "Host");
+    assert_span(h[0].value, h[0].value_len, "example.com");
+    assert_span(h[1].name, h[1].name_len, "X-Pad");
+    assert_span(h[1].value, h[1].value_len, "spaced  value");
+    assert_span(h[2].name, h[2].name_len, "Empty");
+    assert_int_equal(h[2].value_len, 0);
+    assert_span(h[3].name, h[3].name_len, "Blank");
+    assert_int_equal(h[3].value_len, 0);
+    assert_span(h[4].name, h[4].name_len, "Accept-Encoding");
+    assert_span(h[4].value, h[4].value_len, "gzip");
+    /* zero-copy: fields point into the caller's buffer */
+    assert_ptr_equal(req.method, all);
+    assert_ptr_equal(req.target, all + 4);
+}
+
+static void test_request_lf_and_versions(void **state)
+{
+    const char head[] = "POST http://h:8/x HTTP/1.0\nContent-Length: 3\nX: y\n\nabc";
+    struct ts_http_header h[MAX_H];
+    struct ts_http_request req = {.headers = h, .num_headers = MAX_H};
+    int r = ts_http_parse_request(head, strlen(head), &req);
+    assert_int_equal(r, (int)strlen(head) - 3);
+    assert_span(req.method, req.method_len, "POST");
+    assert_span(req.target, req.target_len, "http://h:8/x");
+    assert_int_equal(req.minor_version, 0);
+    assert_int_equal(req.num_headers, 2);
+    assert_span(h[0].value, h[0].value_len, "3");
+    assert_span(h[1].name, h[1].name_len, "X");
+
+    /* mixed line ends, no headers, obs-text in target and value */
+    const char mixed[] = "OPTIONS * HTTP/1.1\r\nX: caf\xc3\xa9\n\r\n";
+    req.num_headers = MAX_H;
+    assert_int_equal(ts_http_parse_request(mixed, strlen(mixed), &req), (int)strlen(mixed));
+    assert_span(req.target, req.target_len, "*");
+    assert_span(h[0].value, h[0].value_len, "caf\xc3\xa9");
+
+    /* CONNECT authority-form, and an empty line tolerated before the head */
+    const char conn[] = "\r\nCONNECT example.com:443 HTTP/1.1\r\n\r\n";
+    req.num_headers = MAX_H;
+    assert_int_equal(ts_http_parse_request(conn, strlen(conn), &req), (int)strlen(conn));
+    assert_span(req.method, req.method_len, "CONNECT");
+    assert_span(req.target, req.target_len, "example.com:443");
+    assert_int_equal(req.num_headers, 0);
+}
+
+static void test_response_basic(void **state)
+{
+    const char head[] = "HTTP/1.1 404 Not  Found\r\nContent-Length: 0\r\nServer:  x \r\n\r\n";
+    struct ts_http_header h[MAX_H];
+    struct ts_http_response res = {.headers = h, .num_headers = MAX_H};
+    assert_int_equal(ts_http_parse_response(head, strlen(head), &res), (int)strlen(head));
+    assert_int_equal(res.minor_version, 1);
+    assert_int_equal(res.status, 404);
+    assert_span(res.reason, res.reason_len, "Not  Found");
+    assert_int_equal(res.num_headers, 2);
+    assert_span(h[0].name, h[0].name_len, "Content-Length");
+    assert_span(h[0].value, h[0].value_len, "0");
+    assert_span(h[1].value, h[1].value_len, "x");
+
+    const char noreason[] = "HTTP/1.0 204\n\nnext";
+    res.num_headers = MAX_H;
+    assert_int_equal(ts_http_parse_response(noreason, strlen(noreason), &res),
+                     (int)strlen(noreason) - 4);
+    assert_int_equal(res.minor_version, 0);
+    assert_int_equal(res.status, 204);
+    assert_int_equal(res.reason_len, 0);
+    assert_int_equal(res.num_headers, 0);
+
+    const char empty_reason[] = "HTTP/1.1 500 \r\n\r\n";
+    res.num_headers = MAX_H;
+    assert_int_equal(ts_http_parse_response(empty_reason, strlen(empty_reason), &res),
+                     (int)strlen(empty_reason));
+    assert_int_equal(res.status, 500);
+    assert_int_equal(res.reason_len, 0);
+
+    const char tab_reason[] = "HTTP/1.1 999 odd\treason\r\n\r\n";
+    res.num_headers = MAX_H;
+    assert_int_equal(ts_http_parse_response(tab_reason, strlen(tab_reason), &res),
+                     (int)strlen(tab_reason));
+    assert_int_equal(res.status, 999);
+    assert_span(res.reason, res.reason_len, "odd\treason");
+}
+
+/* Complete heads used by the split tests. */
+static const char *const split_requests[] = {
+    "GET / HTTP/1.1\r\n\r\n",
+    ("GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\n"
+     "User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"),
+    "POST /submit HTTP/1.0\nContent-Length: 5\nX-Trim:  v \t\n\n",
+    "PUT http://host:8080/p HTTP/1.1\r\nA:\r\nB: \t \r\nC:c\n\r\n",
+    "\r\nDELETE /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+};
+
+static const char *const split_responses[] = {
+    "HTTP/1.1 200 OK\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\n",
+    "HTTP/1.0 404\nServer: x\n\n",
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    "HTTP/1.1 301 \r\nLocation:/y\r\n\r\n",
+};
+
+/* Offsets of parsed fields relative to their buffer, to compare parses of
+ * different copies of the same bytes. */
+static void req_offsets(const char *buf, const struct ts_http_request *req, size_t *out)
+{
+    size_t k = 0;
+    out[k++] = (size_t)(req->method - buf);
+    out[k++] = req->method_len;
+    out[k++] = (size_t)(req->target - buf);
+    out[k++] = req->target_len;
+    out[k++] = (size_t)req->minor_version;
+    out[k++] = req->num_headers;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        out[k++] = (size_t)(req->headers[i].name - buf);
+        out[k++] = req->headers[i].name_len;
+        out[k++] = (size_t)(req->headers[i].value - buf);
+        out[k++] = req->headers[i].value_len;
+    }
+}
+
+static void res_offsets(const char *buf, const struct ts_http_response *res, size_t *out)
+{
+    size_t k = 0;
+    out[k++] = (size_t)res->status;
+    out[k++] = (size_t)res->minor_version;
+    out[k++] = (size_t)(res->reason - buf);
+    out[k++] = res->reason_len;
+    out[k++] = res->num_headers;
+    for (size_t i = 0; i < res->num_headers; i++) {
+        out[k++] = (size_t)(res->headers[i].name - buf);
+        out[k++] = res->headers[i].name_len;
+        out[k++] = (size_t)(res->headers[i].value - buf);
+        out[k++] = res->headers[i].value_len;
+    }
+}
+
+static void test_split_every_offset(void **state)
+{
+    for (size_t t = 0; t < sizeof split_requests / sizeof *split_requests; t++) {
+        const char *s = split_requests[t];
+        size_t n = strlen(s);
+        struct ts_http_header h[MAX_H];
+        struct ts_http_request req;
+        char *whole;
+        assert_int_equal(parse_req_exact(s, n, &req, h, MAX_H, &whole), (int)n);
+        size_t want[6 + 4 * MAX_H] = {0};
+        req_offsets(whole, &req, want);
+        free(whole);
+        for (size_t k = 0; k < n; k++)
+            assert_int_equal(req_status(s, k), TS_HTTP_INCOMPLETE);
+        /* the same head followed by more bytes: same length, same fields */
+        char *longer = malloc(n + 8);
+        assert_non_null(longer);
+        memcpy(longer, s, n);
+        memcpy(longer + n, "GET / HT", 8);
+        struct ts_http_request req2;
+        char *copy;
+        assert_int_equal(parse_req_exact(longer, n + 8, &req2, h, MAX_H, &copy), (int)n);
+        size_t got[6 + 4 * MAX_H] = {0};
+        req_offsets(copy, &req2, got);
+        assert_memory_equal(want, got, sizeof want);
+        free(copy);
+        free(longer);
+    }
+    for (size_t t = 0; t < sizeof split_responses / sizeof *split_responses; t++) {
+        const char *s = split_responses[t];
+        size_t n = strlen(s);
+        struct ts_http_header h[MAX_H];
+        struct ts_http_response res;
+        char *whole;
+        assert_int_equal(parse_res_exact(s, n, &res, h, MAX_H, &whole), (int)n);
+        size_t want[5 + 4 * MAX_H] = {0};
+        res_offsets(whole, &res, want);
+        free(whole);
+        for (size_t k = 0; k < n; k++)
+            assert_int_equal(res_status(s, k), TS_HTTP_INCOMPLETE);
+        char *longer = malloc(n + 4);
+        assert_non_null(longer);
+        memcpy(longer, s, n);
+        memcpy(longer + n, "body", 4);
+        struct ts_http_response res2;
+        char *copy;
+        assert_int_equal(parse_res_exact(longer, n + 4, &res2, h, MAX_H, &copy), (int)n);
+        size_t got[5 + 4 * MAX_H] = {0};
+        res_offsets(copy, &res2, got);
+        assert_memory_equal(want, got, sizeof want);
+        free(copy);
+        free(longer);
+    }
+}
+
+/* An invalid input and the length of its shortest prefix that is already
+ * known to be invalid. */
+struct bad_case {
+    const char *s;
+    size_t len;    /* 0: strlen(s) */
+    size_t err_at; /* the prefix of this length must be ERROR, shorter ones INCOMPLETE */
+};
+
+static void check_bad(const struct bad_case *c, size_t n, bool request)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = c[i].len ? c[i].len : strlen(c[i].s);
+        int (*parse)(const char *, size_t) = request ? req_status : res_status;
+        if (parse(c[i].s, len) != TS_HTTP_ERROR)
+            fail_msg("case %zu (%s) not an error", i, c[i].s);
+        for (size_t k = 0; k < c[i].err_at; k++) {
+            if (parse(c[i].s, k) != TS_HTTP_INCOMPLETE)
+                fail_msg("case %zu: prefix %zu not INCOMPLETE", i, k);
+        }
+        if (parse(c[i].s, c[i].err_at) != TS_HTTP_ERROR)
+            fail_msg("case %zu: prefix %zu not yet ERROR", i, c[i].err_at);
+    }
+}
+
+static void test_invalid_requests(void **state)
+{
+    static const struct bad_case bad[] = {
+        {"\x16\x03\x01\x02\x00", 5, 1}, /* TLS ClientHello: first byte */
+        {"*2\r\n$3\r\nGET\r\n", 0, 3},  /* redis RESP */
+        {"\x00GET / HTTP/1.1\r\n\r\n", 19, 1},
+        {" GET / HTTP/1.1\r\n\r\n", 0, 1}, /* empty method */
+        {"G(T / HTTP/1.1\r\n\r\n", 0, 2},  /* non-token method char */
+        {"GET\t/ HTTP/1.1\r\n\r\n", 0, 4},
+        {"GET  / HTTP/1.1\r\n\r\n", 0, 5}, /* empty target */
+        {"GET /a\x01 HTTP/1.1\r\n\r\n", 0, 7},
+        {"GET /\r\n\r\n", 0, 6},                         /* missing version */
+        {"GET / \r\n\r\n", 0, 7},                        /* missing version */
+        {"GET / HTTP/2.0\r\n\r\n", 0, 12},               /* HTTP/2 */
+        {"GET / HTTP/1.x\r\n\r\n", 0, 14},               /* version digit */
+        {"GET / http/1.1\r\n\r\n", 0, 7},                /* case of HTTP */
+        {"GET / HTTP/1.11\r\n\r\n", 0, 15},              /* junk after version */
+        {"GET / HTTP/1.1\rX\n\r\n", 0, 16},              /* CR without LF */
+        {"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 0, 21},   /* space before colon */
+        {"GET / HTTP/1.1\r\n: x\r\n\r\n", 0, 17},        /* empty name */
+        {"GET / HTTP/1.1\r\nNo colon\r\n\r\n", 0, 19},   /* space in name */
+        {"GET / HTTP/1.1\r\nA: x\r\n y\r\n\r\n", 0, 23}, /* obs-fold */
+        {"GET / HTTP/1.1\r\nA: x\x01y\r\n\r\n", 0, 21},  /* control char */
+        {"GET / HTTP/1.1\r\nA: x\x7fy\r\n\r\n", 0, 21},  /* DEL */
+        {"GET / HTTP/1.1\r\nA: x\0y\r\n\r\n", 26, 21},   /* NUL in value */
+        {"GET / HTTP/1.1\r\nA\0: x\r\n\r\n", 25, 18},    /* NUL in name */
+        {"GET / HTTP/1.1\r\nA: x\ry\r\n\r\n", 0, 22},    /* bare CR in value */
+        {"GET / HTTP/1.1\r\n\rX", 0, 18},                /* bad final line end */
+        {"\r\r\nGET / HTTP/1.1\r\n\r\n", 0, 2},
+    };
+    check_bad(bad, sizeof bad / sizeof *bad, true);
+}
+
+static void test_invalid_responses(void **state)
+{
+    static const struct bad_case bad[] = {
+        {"GET / HTTP/1.1\r\n\r\n", 0, 1},
+        {"\x16\x03\x03", 0, 1},
+        {"+OK\r\n", 0, 1},
+        {"HTTP/2 200 OK\r\n\r\n", 0, 6},
+        {"HTTP/2.0 200 OK\r\n\r\n", 0, 6},
+        {"HTTP/1.1  200 OK\r\n\r\n", 0, 10},
+        {"HTTP/1.1 20 OK\r\n\r\n", 0, 12},   /* two digits */
+        {"HTTP/1.1 2000 OK\r\n\r\n", 0, 13}, /* four digits */
+        {"HTTP/1.1 099 OK\r\n\r\n", 0, 10},  /* below 100 */
+        {"HTTP/1.1 2x0 OK\r\n\r\n", 0, 11},
+        {"HTTP/1.1 200 O\x01K\r\n\r\n", 0, 15},
+        {"HTTP/1.1 200 OK\r\nServer : x\r\n\r\n", 0, 24},
+        {"HTTP/1.1 200 OK\r\nA: \x1b[0m\r\n\r\n", 0, 21},
+        {"HTTP/1.1 200 OK\r\n\tfold\r\n\r\n", 0, 18},
+    };
+    check_bad(bad, sizeof bad / sizeof *bad, false);
+}
+
+static void test_too_many_headers(void **state)
+{
+    const char head[] = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+    size_t n = strlen(head);
+    struct ts_http_header h[3];
+    struct ts_http_request req;
+    assert_int_equal(parse_req_exact(head, n, &req, h, 3, NULL), (int)n);
+    assert_int_equal(req.num_headers, 3);
+    assert_int_equal(parse_req_exact(head, n, &req, h, 2, NULL), TS_HTTP_ERROR);
+    assert_int_equal(parse_req_exact(head, n, &req, h, 0, NULL), TS_HTTP_ERROR);
+    /* the error shows as soon as the third header starts */
+    assert_int_equal(parse_req_exact(head, 28, &req, h, 2, NULL), TS_HTTP_INCOMPLETE);
+    assert_int_equal(parse_req_exact(head, 29, &req, h, 2, NULL), TS_HTTP_ERROR);
+    const char bare[] = "GET / HTTP/1.1\r\n\r\n";
+    assert_int_equal(parse_req_exact(bare, strlen(bare), &req, h, 0, NULL), (int)strlen(bare));
+
+    const char rhead[] = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n";
+    struct ts_http_response res;
+    assert_int_equal(parse_res_exact(rhead, strlen(rhead), &res, h, 1, NULL), TS_HTTP_ERROR);
+    assert_int_equal(parse_res_exact(rhead, strlen(rhead), &res, h, 2, NULL), (int)strlen(rhead));
+}
+
+/* ------------------------------------------------------------- sniffing */
+
+static bool looks_req(const char *s)
+{
+    return ts_http_looks_like_request(s, strlen(s));
+}
+
+static bool looks_res(const char *s)
+{
+    return ts_http_looks_like_response(s, strlen(s));
+}
+
+static void test_looks_like_request(void **state)
+{
+    assert_true(ts_http_looks_like_request(NULL, 0));
+    assert_true(looks_req(""));
+    assert_true(looks_req("G"));
+    assert_true(looks_req("GE"));
+    assert_true(looks_req("GET"));
+    assert_true(looks_req("GET "));
+    assert_true(looks_req("GET /a"));
+    assert_true(looks_req("GET /a "));
+    assert_true(looks_req("GET /a HT"));
+    assert_true(looks_req("GET /a HTTP/1."));
+    assert_true(looks_req("GET /a HTTP/1.1"));
+    assert_true(looks_req("GET /a HTTP/1.1\r"));
+    assert_true(looks_req("GET /a HTTP/1.1\r\nHost: x\r\n"));
+    assert_true(looks_req("GET /a HTTP/1.0\nHost"));
+    assert_true(looks_req("PROPF"));
+    assert_true(looks_req("PROPFIND /d HTTP/1.1"));
+    assert_true(looks_req("CONNECT host:443 HTTP/1.1\r\n"));
+    const char *methods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                             "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "%s /x HTTP/1.1\r\n\r\n", methods[i]);
+        for (size_t k = 0; k <= strlen(line); k++)
+            assert_true(ts_http_looks_like_request(line, k));
+    }
+
+    assert_false(looks_req("XYZ / HTTP/1.1"));
+    assert_false(looks_req("X"));
+    assert_false(looks_req("get / HTTP/1.1")); /* methods are case-sensitive */
+    assert_false(looks_req("GETX / HTTP/1.1"));
+    assert_false(looks_req("GE "));
+    assert_false(looks_req(" GET"));
+    assert_false(looks_req("GET /a FOO"));
+    assert_false(looks_req("GET /a HTTP/2"));
+    assert_false(looks_req("GET /a HTTP/1.1x"));
+    assert_false(looks_req("GET /a HTTP/1.1\rx"));
+    assert_false(looks_req("GET  /a HTTP/1.1"));
+    assert_false(looks_req("GET /a\r\n"));
+    assert_false(looks_req("\x16\x03\x01"));
+    assert_false(looks_req("*2\r\n$3"));
+    assert_false(looks_req("SSH-2.0-OpenSSH"));
+    assert_false(looks_req("HTTP/1.1 200 OK"));
+}
+
+static void test_looks_like_response(void **state)
+{
+    assert_true(ts_http_looks_like_response(NULL, 0));
+    const char full[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    for (size_t k = 0; k <= strlen(full); k++)
+        assert_true(ts_http_looks_like_response(full, k));
+    assert_true(looks_res("HTTP/1.0 404\r\n"));
+    assert_true(looks_res("HTTP/1.1 204\n"));
+
+    assert_false(looks_res("HTTP/2 200"));
+    assert_false(looks_res("HTTP/1.1 2x"));
+    assert_false(looks_res("HTTP/1.1 20 OK"));
+    assert_false(looks_res("HTTP/1.1 2000"));
+    assert_false(looks_res("HTTP/1.1 099"));
+    assert_false(looks_res("HTTP/1.1  200"));
+    assert_false(looks_res("http/1.1 200"));
+    assert_false(looks_res("GET / HTTP/1.1"));
+    assert_false(looks_res("\x16\x03\x03"));
+    assert_false(looks_res("+OK\r\n"));
+}
+
+/* ------------------------------------------------------------- helpers */
+
+/* Insert a line at the inject offset and check the result parses with the
+ * line as its last header. */
+static void check_inject(const char *head, size_t want_off)
+{
+    size_t n = strlen(head);
+    size_t off = ts_http_inject_offset(head, n);
+    assert_int_equal(off, want_off);
+    const char line[] = "X-A: 1\r\n";
+    size_t ln = strlen(line);
+    char buf[512];
+    assert_true(n + ln < sizeof buf);
+    memcpy(buf, head, off);
+    memcpy(buf + off, line, ln);
+    memcpy(buf + off + ln, head + off, n - off);
+    struct ts_http_header h[MAX_H], h0[MAX_H];
+    struct ts_http_request req0;
+    int r0 = parse_req_exact(head, n, &req0, h0, MAX_H, NULL);
+    assert_int_equal(r0, (int)n);
+    struct ts_http_request req;
+    assert_int_equal(parse_req_exact(buf, n + ln, &req, h, MAX_H, NULL), (int)(n + ln));
+    assert_int_equal(req.num_headers, req0.num_headers + 1);
+    const struct ts_http_header *x = &h[req.num_headers - 1];
+    assert_int_equal(x->name_len, 3);
+    assert_int_equal(x->value_len, 1);
+}
+
+static void test_inject_offset(void **state)
+{
+    check_inject("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 25);
+    check_inject("GET / HTTP/1.1\nHost: a\n\n", 23);
+    check_inject("GET / HTTP/1.1\r\n\r\n", 16);
+    check_inject("GET / HTTP/1.1\n\n", 15);
+    check_inject("GET / HTTP/1.1\r\nHost: a\n\r\n", 24);
+    check_inject("GET / HTTP/1.1\nHost: a\r\n\n", 24);
+    /* the parse's length, not the buffer's, delimits the head */
+    const char with_body[] = "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n\r\n";
+    struct ts_http_header h[MAX_H];
+    struct ts_http_request req = {.headers = h, .num_headers = MAX_H};
+    int r = ts_http_parse_request(with_body, strlen(with_body), &req);
+    assert_int_equal(r, (int)strlen(with_body) - 2);
+    assert_int_equal(ts_http_inject_offset(with_body, (size_t)r), (size_t)r - 2);
+}
+
+static void test_find_header(void **state)
+{
+    struct ts_http_header h[] = {
+        {"Host", 4, "a", 1},
+        {"X-B3-TraceId", 12, "1", 1},
+        {"x-b3-traceid", 12, "2", 1},
+        {"Hos", 3, "c", 1},
+    };
+    const struct ts_http_header *f = ts_http_find_header(h, 4, "x-b3-TRACEID");
+    assert_ptr_equal(f, &h[1]);
+    assert_ptr_equal(ts_http_find_header(h, 4, "HOST"), &h[0]);
+    assert_ptr_equal(ts_http_find_header(h, 4, "hos"), &h[3]);
+    assert_null(ts_http_find_header(h, 4, "Hostx"));
+    assert_null(ts_http_find_header(h, 4, "Ho"));
+    assert_null(ts_http_find_header(h, 0, "Host"));
+}
+
+static bool has_token(const char *v, const char *t)
+{
+    return ts_http_value_has_token(v, strlen(v), t);
+}
+
+static void test_value_has_token(void **state)
+{
+    assert_true(has_token("chunked", "chunked"));
+    assert_true(has_token("gzip, chunked", "chunked"));
+    assert_true(has_token("gzip,CHUNKED", "chunked"));
+    assert_true(has_token(" keep-alive , Upgrade\t", "upgrade"));
+    assert_true(has_token(",,close,", "close"));
+    assert_false(has_token("gzip, chunkedx", "chunked"));
+    assert_false(has_token("xchunked", "chunked"));
+    assert_false(has_token("chunk", "chunked"));
+    assert_false(has_token("", "chunked"));
+    assert_false(has_token("a b", "a"));
+    /* only len bytes count */
+    assert_false(ts_http_value_has_token("gzip, chunked", 6, "chunked"));
+    assert_true(ts_http_value_has_token("gzip, chunked", 4, "gzip"));
+}
+
+static void check_path(const char *target, const char *want)
+{
+    size_t n = 99;
+    const char *p = ts_http_target_path(target, strlen(target), &n);
+    assert_non_null(p);
+    assert_span(p, n, want);
+}
+
+static void test_target_path(void **state)
+{
+    check_path("/a/b?x#y", "/a/b");
+    check_path("/a/b#y?x", "/a/b");
+    check_path("/", "/");
+    check_path("/?q", "/");
+    check_path("http://host:8/a/b?x", "/a/b");
+    check_path("https://host/a", "/a");
+    check_path("http://host", "/");
+    check_path("http://host?x", "/");
+    check_path("http://user@host:8/p#f", "/p");
+    check_path("*", "*");
+    check_path("example.com:443", "example.com:443");
+    check_path("[::1]:443", "[::1]:443");
+    check_path("", "");
+    size_t n0 = 9;
+    assert_non_null(ts_http_target_path(NULL, 0, &n0));
+    assert_int_equal(n0, 0);
+    assert_false(ts_http_value_has_token(NULL, 0, "chunked"));
+    const char t[] = "/a/b?x";
+    size_t n;
+    assert_ptr_equal(ts_http_target_path(t, strlen(t), &n), t); /* zero-copy */
+}
+
+/* ------------------------------------------------------------- framing */
+
+struct hdrs {
+    struct ts_http_header h[MAX_H];
+    size_t n;
+};
+
+/* Build a header array from "Name: value" strings. */
+static void hdrs_set(struct hdrs *hs, const char *const *lines)
+{
+    hs->n = 0;
+    for (; *lines; lines++) {
+        const char *colon = strchr(*lines, ':');
+        assert_non_null(colon);
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        hs->h[hs->n++] = (struct ts_http_header){*lines, (size_t)(colon - *lines), v, strlen(v)};
+    }
+}
+
+/* Request framing: returns the result and fills *body. */
+static int req_framing(struct ts_http_body *body, const char *const *lines)
+{
+    struct hdrs hs;
+    hdrs_set(&hs, lines);
+    struct ts_http_request req = {.method = "POST",
+                                  .method_len = 4,
+                                  .target = "/",
+                                  .target_len = 1,
+                                  .minor_version = 1,
+                                  .headers = hs.h,
+                                  .num_headers = hs.n};
+    memset(body, 0xa5, sizeof *body);
+    return ts_http_request_body(&req, body);
+}
+
+static int res_framing(struct ts_http_body *body, int status, const char *method,
+                       const char *const *lines)
+{
+    struct hdrs hs;
+    hdrs_set(&hs, lines);
+    struct ts_http_response res = {
+        .minor_version = 1, .status = status, .headers = hs.h, .num_headers = hs.n};
+    memset(body, 0xa5, sizeof *body);
+    return ts_http_response_body(&res, method, method ? strlen(method) : 0, body);
+}
+
+#define L(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NOHDR ((const char *const[]){NULL})
+
+static void test_request_framing(void **state)
+{
+    struct ts_http_body b;
+    assert_int_equal(req_framing(&b, NOHDR), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(req_framing(&b, L("Host: a", "Accept: */*")), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+
+    assert_int_equal(req_framing(&b, L("Content-Length: 10")), 0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH);
+    assert_int_equal(b.remaining, 10);
+    assert_int_equal(req_framing(&b, L("content-length: 0")), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(req_framing(&b, L("Content-Length: 007")), 0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH);
+    assert_int_equal(b.remaining, 7);
+    assert_int_equal(req_framing(&b, L("Content-Length: 18446744073709551615")), 0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH);
+    assert_true(b.remaining == UINT64_MAX);
+
+    /* identical repeats are one value; differing ones are invalid */
+    assert_int_equal(req_framing(&b, L("Content-Length: 5, 5")), 0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH);
+    assert_int_equal(b.remaining, 5);
+    assert_int_equal(req_framing(&b, L("Content-Length: 5", "X: y", "CONTENT-LENGTH: 5")), 0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH);
+    assert_int_equal(b.remaining, 5);
+    assert_int_equal(req_framing(&b, L("Content-Length: 5", "Content-Length: 6")), -1);
+    assert_int_equal(req_framing(&b, L("Content-Length: 5, 6")), -1);
+    assert_int_equal(req_framing(&b, L("Content-Length: 0", "Content-Length: 5")), -1);
+
+    /* not a number */
+    assert_int_equal(req_framing(&b, L("Content-Length: abc")), -1);
+    assert_int_equal(req_framing(&b, L("Content-Length: ")), -1);
+    assert_int_equal(req_framing(&b, L("Content-Length: -1")), -1);
+    assert_int_equal(req_framing(&b, L("Content-Length: +5")), -1);
+    assert_int_equal(req_framing(&b, L("Content-Length: 5 5")), -1);
+    assert_int_equal(req_framing(&b, L("Content-Length: 0x10")), -1);
+    assert_int_equal(req_framing(&b, L("Content-Length: 18446744073709551616")), -1);
+    assert_int_equal(req_framing(&b, L("Content-Length: 99999999999999999999999")), -1);
+
+    /* chunked */
+    assert_int_equal(req_framing(&b, L("Transfer-Encoding: chunked")), 0);
+    assert_int_equal(b.kind, TS_BODY_CHUNKED);
+    assert_int_equal(b.chunked.state, 0);
+    assert_int_equal(req_framing(&b, L("transfer-encoding: gzip, Chunked")), 0);
+    assert_int_equal(b.kind, TS_BODY_CHUNKED);
+    assert_int_equal(req_framing(&b, L("Transfer-Encoding: gzip", "Transfer-Encoding: chunked")),
+                     0);
+    assert_int_equal(b.kind, TS_BODY_CHUNKED);
+    /* chunked wins over Content-Length, even a bad one */
+    assert_int_equal(req_framing(&b, L("Content-Length: 10", "Transfer-Encoding: chunked")), 0);
+    assert_int_equal(b.kind, TS_BODY_CHUNKED);
+    assert_int_equal(req_framing(&b, L("Transfer-Encoding: chunked", "Content-Length: 1, 2")), 0);
+    assert_int_equal(b.kind, TS_BODY_CHUNKED);
+    /* a request whose last coding is not chunked cannot be delimited */
+    assert_int_equal(req_framing(&b, L("Transfer-Encoding: gzip")), -1);
+    assert_int_equal(req_framing(&b, L("Transfer-Encoding: chunked, gzip")), -1);
+    assert_int_equal(req_framing(&b, L("Transfer-Encoding: chunked", "Transfer-Encoding: gzip")),
+                     -1);
+    assert_int_equal(req_framing(&b, L("Transfer-Encoding: chunkedx")), -1);
+    assert_int_equal(req_framing(&b, L("Transfer-Encoding: gzip", "Content-Length: 4")), -1);
+}
+
+static void test_response_framing(void **state)
+{
+    struct ts_http_body b;
+    /* no body */
+    assert_int_equal(res_framing(&b, 200, "HEAD", L("Content-Length: 100")), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(res_framing(&b, 200, "HEAD", L("Transfer-Encoding: chunked")), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(res_framing(&b, 200, "HEAD", NOHDR), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(res_framing(&b, 100, "POST", NOHDR), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(res_framing(&b, 103, "GET", L("Link: </s.css>")), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(res_framing(&b, 204, "GET", NOHDR), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(res_framing(&b, 204, "GET", L("Content-Length: 5")), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(res_framing(&b, 304, "GET", L("Content-Length: 5")), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+    assert_int_equal(res_framing(&b, 200, "GET", L("Content-Length: 0")), 0);
+    assert_int_equal(b.kind, TS_BODY_NONE);
+
+    /* tunnels */
+    assert_int_equal(res_framing(&b, 101, "GET", L("Upgrade: websocket")), 0);
+    assert_int_equal(b.kind, TS_BODY_TUNNEL);
+    assert_int_equal(res_framing(&b, 200, "CONNECT", NOHDR), 0);
+    assert_int_equal(b.kind, TS_BODY_TUNNEL);
+    assert_int_equal(res_framing(&b, 204, "CONNECT", NOHDR), 0);
+    assert_int_equal(b.kind, TS_BODY_TUNNEL); /* any 2xx to CONNECT opens the tunnel */
+    assert_int_equal(res_framing(&b, 101, "HEAD", NOHDR), 0);
+    assert_int_equal(b.kind, TS_BODY_TUNNEL);
+    assert_int_equal(res_framing(&b, 200, "connect", L("Content-Length: 4")), 0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH); /* methods are case-sensitive */
+    assert_int_equal(res_framing(&b, 299, "CONNECT", L("Content-Length: 4")), 0);
+    assert_int_equal(b.kind, TS_BODY_TUNNEL);
+    /* a refused CONNECT has an ordinary body */
+    assert_int_equal(res_framing(&b, 407, "CONNECT", L("Content-Length: 4")), 0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH);
+    assert_int_equal(b.remaining, 4);
+    /* a method that merely starts like CONNECT/HEAD is not one */
+    assert_int_equal(res_framing(&b, 200, "HEADX", L("Content-Length: 4")), 0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH);
+
+    /* lengths */
+    assert_int_equal(res_framing(&b, 200, "GET", L("Content-Length: 12")), 0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH);
+    assert_int_equal(b.remaining, 12);
+    assert_int_equal(res_framing(&b, 200, "GET", L("Content-Length: 12", "Content-Length: 13")),
+                     -1);
+    assert_int_equal(res_framing(&b, 200, "GET", L("Content-Length: x")), -1);
+
+    /* chunked and close-delimited */
+    assert_int_equal(res_framing(&b, 200, "GET", L("Transfer-Encoding: chunked")), 0);
+    assert_int_equal(b.kind, TS_BODY_CHUNKED);
+    assert_int_equal(
+        res_framing(&b, 500, "POST", L("Content-Length: 3", "Transfer-Encoding: gzip,chunked")), 0);
+    assert_int_equal(b.kind, TS_BODY_CHUNKED);
+    assert_int_equal(res_framing(&b, 200, "GET", L("Transfer-Encoding: gzip")), 0);
+    assert_int_equal(b.kind, TS_BODY_UNTIL_CLOSE);
+    assert_int_equal(res_framing(&b, 200, "GET", L("Transfer-Encoding: gzip", "Content-Length: 3")),
+                     0);
+    assert_int_equal(b.kind, TS_BODY_UNTIL_CLOSE);
+    assert_int_equal(res_framing(&b, 200, "GET", NOHDR), 0);
+    assert_int_equal(b.kind, TS_BODY_UNTIL_CLOSE);
+    assert_int_equal(res_framing(&b, 404, NULL, L("Server: x")), 0);
+    assert_int_equal(b.kind, TS_BODY_UNTIL_CLOSE);
+}
+
+/* ------------------------------------------------------------- body feed */
+
+static void test_feed_simple_kinds(void **state)
+{
+    struct ts_http_body b;
+    bool done = false;
+    const char data[] = "0123456789GET / HTTP/1.1\r\n\r\n";
+
+    assert_int_equal(req_framing(&b, L("Content-Length: 10")), 0);
+    assert_int_equal(ts_http_body_feed(&b, data, 0, &done), 0);
+    assert_false(done);
+    assert_int_equal(ts_http_body_feed(&b, data, 4, &done), 4);
+    assert_false(done);
+    assert_int_equal(ts_http_body_feed(&b, data + 4, 5, &done), 5);
+    assert_false(done);
+    assert_int_equal(b.remaining, 1);
+    /* the body's last byte, then a pipelined request: not consumed */
+    assert_int_equal(ts_http_body_feed(&b, data + 9, strlen(data) - 9, &done), 1);
+    assert_true(done);
+    assert_int_equal(ts_http_body_feed(&b, data + 10, 5, &done), 0);
+    assert_true(done);
+
+    assert_int_equal(req_framing(&b, L("Content-Length: 10")), 0);
+    done = false;
+    assert_int_equal(ts_http_body_feed(&b, data, strlen(data), &done), 10);
+    assert_true(done);
+
+    assert_int_equal(req_framing(&b, NOHDR), 0);
+    done = false;
+    assert_int_equal(ts_http_body_feed(&b, data, strlen(data), &done), 0);
+    assert_true(done);
+
+    assert_int_equal(res_framing(&b, 200, "GET", NOHDR), 0);
+    for (int i = 0; i < 3; i++) {
+        done = true;
+        assert_int_equal(ts_http_body_feed(&b, data, strlen(data), &done), (ssize_t)strlen(data));
+        assert_false(done);
+    }
+    assert_int_equal(res_framing(&b, 101, "GET", NOHDR), 0);
+    done = true;
+    assert_int_equal(ts_http_body_feed(&b, data, strlen(data), &done), (ssize_t)strlen(data));
+    assert_false(done);
+}
+
+static void chunked_init(struct ts_http_body *b)
+{
+    assert_int_equal(req_framing(b, L("Transfer-Encoding: chunked")), 0);
+    assert_int_equal(b->kind, TS_BODY_CHUNKED);
+}
+
+/* Feed msg in pieces cut at the given offsets (ascending, within len) and
+ * check the body ends exactly at body_len, once. */
+static void feed_cuts(const char *msg, size_t len, size_t body_len, const size_t *cuts,
+                      size_t ncuts)
+{
+    struct ts_http_body b;
+    chunked_init(&b);
+    size_t pos = 0, consumed = 0;
+    int done_count = 0;
+    for (size_t c = 0; c <= ncuts; c++) {
+        size_t stop = c < ncuts ? cuts[c] : len;
+        /* a heap copy of exactly this piece: ASan sees any over-read */
+        size_t n = stop - pos;
+        char *piece = malloc(n ? n : 1);
+        assert_non_null(piece);
+        memcpy(piece, msg + pos, n);
+        bool done = false;
+        ssize_t k = ts_http_body_feed(&b, piece, n, &done);
+        free(piece);
+        assert_true(k >= 0);
+        assert_true((size_t)k <= n);
+        if (done_count == 0) {
+            consumed += (size_t)k;
+            if (done) {
+                done_count++;
+                assert_int_equal(consumed, body_len);
+            } else {
+                assert_int_equal((size_t)k, n); /* not finished: everything belongs */
+            }
+        } else {
+            assert_int_equal(k, 0); /* after the end nothing more is taken */
+            assert_true(done);
+        }
+        pos = stop;
+    }
+    assert_int_equal(done_count, 1);
+    assert_int_equal(consumed, body_len);
+}
+
+static const char chunked_body[] = "4;a=b\r\nWiki\r\n"
+                                   "5\r\npedia\r\n"
+                                   "E ; ext=\"q r\";x\r\n in\r\n\r\nchunks.\r\n"
+                                   "1a\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+                                   "0;last\r\n"
+                                   "Expires: never\r\n"
+                                   "X-Trailer:\tv\r\n"
+                                   "\r\n";
+static const char chunked_lf_body[] = "3\nabc\n00\nT: 1\n\n";
+static const char chunked_min_body[] = "0\r\n\r\n";
+static const char next_msg[] = "GET /next HTTP/1.1\r\n\r\n";
+
+static void check_chunked_all_splits(const char *body)
+{
+    size_t blen = strlen(body);
+    char msg[512];
+    size_t len = (size_t)snprintf(msg, sizeof msg, "%s%s", body, next_msg);
+    assert_true(len < sizeof msg);
+
+    /* whole, with and without the next message */
+    feed_cuts(msg, blen, blen, NULL, 0);
+    feed_cuts(msg, len, blen, NULL, 0);
+    /* byte by byte */
+    size_t cuts[512];
+    for (size_t i = 0; i < len - 1; i++)
+        cuts[i] = i + 1;
+    feed_cuts(msg, len, blen, cuts, len - 1);
+    /* one cut at every offset, then two cuts at every pair */
+    for (size_t i = 0; i <= len; i++) {
+        size_t one[1] = {i};
+        feed_cuts(msg, len, blen, one, 1);
+        for (size_t j = i; j <= len; j++) {
+            size_t two[2] = {i, j};
+            feed_cuts(msg, len, blen, two, 2);
+        }
+    }
+}
+
+static void test_chunked_splits(void **state)
+{
+    check_chunked_all_splits(chunked_body);
+    check_chunked_all_splits(chunked_lf_body);
+    check_chunked_all_splits(chunked_min_body);
+}
+
+static void test_chunked_state_after_end(void **state)
+{
+    struct ts_http_body b;
+    chunked_init(&b);
+    bool done = false;
+    assert_int_equal(ts_http_body_feed(&b, "0\r\n\r\n0\r\n\r\n", 10, &done), 5);
+    assert_true(done);
+    done = false;
+    assert_int_equal(ts_http_body_feed(&b, "0\r\n\r\n", 5, &done), 0);
+    assert_true(done);
+    done = false;
+    assert_int_equal(ts_http_body_feed(&b, NULL, 0, &done), 0);
+    assert_true(done);
+}
+
+/* Feed body whole and byte by byte: -1 exactly at byte err_at (0-based). */
+static void check_chunked_bad(const char *body, size_t err_at)
+{
+    size_t len = strlen(body);
+    struct ts_http_body b;
+    chunked_init(&b);
+    bool done = false;
+    assert_int_equal(ts_http_body_feed(&b, body, len, &done), -1);
+
+    chunked_init(&b);
+    for (size_t i = 0; i < len; i++) {
+        done = false;
+        ssize_t k = ts_http_body_feed(&b, body + i, 1, &done);
+        if (i < err_at) {
+            if (k != 1)
+                fail_msg("\"%s\": byte %zu gave %zd, want 1", body, i, k);
+            assert_false(done);
+        } else {
+            if (k != -1)
+                fail_msg("\"%s\": byte %zu gave %zd, want -1", body, i, k);
+            return;
+        }
+    }
+    fail_msg("\"%s\": no error", body);
+}
+
+static void test_chunked_malformed(void **state)
+{
+    check_chunked_bad("x\r\n", 0);
+    check_chunked_bad("\r\n", 0);
+    check_chunked_bad(" 4\r\nWiki\r\n0\r\n\r\n", 0);
+    check_chunked_bad("-1\r\n", 0);
+    check_chunked_bad("0x10\r\n", 1);
+    check_chunked_bad("4g\r\n", 1);
+    check_chunked_bad("4 x\r\n", 2);
+    check_chunked_bad("4\rX", 2);
+    check_chunked_bad("4\r\nWikiX\r\n", 7);
+    check_chunked_bad("4\r\nWiki\rX", 8);
+    check_chunked_bad("4;a\x01\r\n", 3);
+    check_chunked_bad("0\r\nbad trailer: x\r\n\r\n", 6);
+    check_chunked_bad("0\r\n: x\r\n\r\n", 3);
+    check_chunked_bad("0\r\n fold\r\n\r\n", 3);
+    check_chunked_bad("0\r\nT: a\x02\r\n\r\n", 7);
+    check_chunked_bad("0\r\nT: a\rb\r\n", 8);
+    check_chunked_bad("0\r\n\rX", 4);
+
+    /* 16 hex digits are fine, 17 are not (leading zeros included) */
+    struct ts_http_body b;
+    bool done = false;
+    chunked_init(&b);
+    const char big[] = "ffffffffffffffff\r\n";
+    assert_int_equal(ts_http_body_feed(&b, big, strlen(big), &done), (ssize_t)strlen(big));
+    assert_false(done);
+    char data[1000];
+    memset(data, 'z', sizeof data);
+    assert_int_equal(ts_http_body_feed(&b, data, sizeof data, &done), (ssize_t)sizeof data);
+    assert_false(done);
+    assert_true(b.chunked.remaining == UINT64_MAX - sizeof data);
+    check_chunked_bad("10000000000000000\r\n", 16);
+    check_chunked_bad("00000000000000001\r\n", 16);
+
+    /* a size line, an extension or a trailer past the line bound */
+    char line[5000];
+    size_t n = (size_t)snprintf(line, sizeof line, "1;");
+    memset(line + n, 'e', sizeof line - n - 1);
+    line[sizeof line - 1] = '\0';
+    chunked_init(&b);
+    assert_int_equal(ts_http_body_feed(&b, line, strlen(line), &done), -1);
+    n = (size_t)snprintf(line, sizeof line, "0\r\nT: ");
+    memset(line + n, 'v', sizeof line - n - 1);
+    chunked_init(&b);
+    assert_int_equal(ts_http_body_feed(&b, line, strlen(line), &done), -1);
+    n = (size_t)snprintf(line, sizeof line, "1");
+    memset(line + n, ' ', sizeof line - n - 1);
+    chunked_init(&b);
+    assert_int_equal(ts_http_body_feed(&b, line, strlen(line), &done), -1);
+    /* a long but bounded extension is fine */
+    n = (size_t)snprintf(line, sizeof line, "1;");
+    memset(line + n, 'e', 3000);
+    memcpy(line + n + 3000, "\r\nA\r\n0\r\n\r\n", 11);
+    chunked_init(&b);
+    done = false;
+    assert_int_equal(ts_http_body_feed(&b, line, strlen(line), &done), (ssize_t)strlen(line));
+    assert_true(done);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_basic),       cmocka_unit_test(test_request_lf_and_versions),
+        cmocka_unit_test(test_response_basic),      cmocka_unit_test(test_split_every_offset),
+        cmocka_unit_test(test_invalid_requests),    cmocka_unit_test(test_invalid_responses),
+        cmocka_unit_test(test_too_many_headers),    cmocka_unit_test(test_looks_like_request),
+        cmocka_unit_test(test_looks_like_response), cmocka_unit_test(test_inject_offset),
+        cmocka_unit_test(test_find_header),         cmocka_unit_test(test_value_has_token),
+        cmocka_unit_test(test_target_path),         cmocka_unit_test(test_request_framing),
+        cmocka_unit_test(test_response_framing),    cmocka_unit_test(test_feed_simple_kinds),
+        cmocka_unit_test(test_chunked_splits),      cmocka_unit_test(test_chunked_state_after_end),
+        cmocka_unit_test(test_chunked_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
