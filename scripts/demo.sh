@@ -1,0 +1,200 @@
+#!/bin/bash
+# demo.sh — see traceshim trace three unmodified Python services.
+#
+#   bash scripts/demo.sh
+#
+# Installs what is missing (scripts/install-deps.sh: as root on Debian 12),
+# builds the library and the viewer into build/, starts
+#
+#   curl -> frontend.py -> orders.py -> inventory.py (twice)
+#
+# each under `scripts/traceshim run`, on free loopback ports, sends one
+# request, stops the services and draws the trace they wrote to
+# build/demo/spans.jsonl. Nothing in scripts/demo/*.py knows about tracing.
+set -euo pipefail
+
+root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+cd "$root"
+
+py=/usr/bin/python3 # the system Python: PATH's python3 may be a wrapper script
+demo=build/demo
+file=$root/$demo/spans.jsonl
+min_spans=6
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
+
+# --- background processes: every one we start is stopped on the way out
+pids=()
+names=()
+stop_all() {
+    local i pid
+    for i in "${!pids[@]}"; do
+        pid=${pids[$i]}
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for i in "${!pids[@]}"; do
+        pid=${pids[$i]}
+        # bounded: 5 s for a clean exit, then SIGKILL
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            printf 'demo: %s (pid %s) did not stop on SIGTERM; killing it\n' "${names[$i]}" "$pid" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    pids=()
+    names=()
+}
+trap stop_all EXIT
+trap 'echo "demo: interrupted" >&2; exit 130' INT
+trap 'echo "demo: terminated" >&2; exit 143' TERM
+
+show_log() {
+    printf -- '--- %s\n' "$1" >&2
+    tail -n 30 "$1" >&2 || true
+}
+
+# --- 1. dependencies and build
+step "dependencies (scripts/install-deps.sh)"
+bash scripts/install-deps.sh
+echo "ok"
+
+step "building libtraceshim.so and traceshim-view into build/"
+build_log=$(mktemp "${TMPDIR:-/tmp}/traceshim-demo-build.XXXXXX")
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+       cmake --build build -j"$(nproc)"; } >"$build_log" 2>&1; then
+    cat "$build_log" >&2
+    rm -f "$build_log"
+    die "the build failed (output above)"
+fi
+rm -f "$build_log"
+[ -f build/libtraceshim.so ] || die "the build did not produce build/libtraceshim.so"
+[ -x build/traceshim-view ] || die "the build did not produce build/traceshim-view"
+echo "build/libtraceshim.so, build/traceshim-view"
+
+# --- 2. the services
+rm -rf "$demo"
+mkdir -p "$demo"
+
+# The services talk over loopback only; keep any proxy settings away from
+# curl and urllib.
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+# Export spans every 200 ms too, so a flush missed at exit loses nothing.
+export OTEL_BSP_SCHEDULE_DELAY=200
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+unset TRACESHIM_LIB TRACESHIM_VIEW TRACESHIM_DISABLED OTEL_SDK_DISABLED \
+    TRACESHIM_EXPORTER OTEL_TRACES_EXPORTER TRACESHIM_QUIET
+
+# Three free ports, held open together so they are distinct.
+read -r p_frontend p_orders p_inventory < <("$py" -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+') || die "could not pick three free ports with $py"
+
+# wait_ready NAME PORT PID LOG: until a TCP connect succeeds (10 s at most).
+# A connect without a request is what a health probe does: it makes no span.
+wait_ready() {
+    local name=$1 port=$2 pid=$3 log=$4
+    for _ in $(seq 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            show_log "$log"
+            die "$name exited before it was ready (log above)"
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    show_log "$log"
+    die "$name did not answer on 127.0.0.1:$port within 10 s (log above)"
+}
+
+# start NAME PORT ARGS...: run scripts/demo/NAME.py under the shim.
+start() {
+    local name=$1 port=$2 log=$demo/$1.log
+    shift 2
+    scripts/traceshim run -s "$name" -o "$file" -- \
+        "$py" "scripts/demo/$name.py" "$port" "$@" </dev/null >"$log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    names+=("$name")
+    wait_ready "$name" "$port" "$pid" "$log"
+    printf '%-9s http://127.0.0.1:%s  (pid %s, log %s)\n' "$name" "$port" "$pid" "$log"
+}
+
+step "starting the services, each under scripts/traceshim run"
+start inventory "$p_inventory"
+start orders "$p_orders" "$p_inventory"
+start frontend "$p_frontend" "$p_orders"
+
+# --- 3. one request through the chain
+url="http://127.0.0.1:$p_frontend/checkout?item=42"
+step "scripts/traceshim run -s curl -o $demo/spans.jsonl -- curl -sS '$url'"
+curl_rc=0
+# In the background and waited for, so a SIGTERM to this script is handled
+# at once (bash runs traps only between foreground commands).
+scripts/traceshim run -s curl -o "$file" -- \
+    curl -sS --max-time 30 --fail-with-body "$url" </dev/null &
+pids+=("$!")
+names+=(curl)
+wait "$!" || curl_rc=$?
+
+# --- 4. stop the services (SIGTERM: they exit normally and flush their spans)
+step "stopping the services"
+stop_all
+echo "stopped"
+if [ "$curl_rc" != 0 ]; then
+    for n in frontend orders inventory; do show_log "$demo/$n.log"; done
+    printf 'demo: the request failed (curl exit %s); the service logs are above\n' "$curl_rc" >&2
+fi
+
+# --- 5. the trace
+step "the trace: scripts/traceshim view $demo/spans.jsonl"
+if [ ! -s "$file" ]; then
+    if [ "$curl_rc" = 0 ]; then
+        for n in frontend orders inventory; do show_log "$demo/$n.log"; done
+    fi
+    die "no spans were written to $file"
+fi
+scripts/traceshim view "$file"
+
+# Check its shape: one trace, with the spans of every hop.
+summary=$("$py" - "$file" <<'EOF'
+import json, sys
+spans, traces, services = 0, set(), set()
+with open(sys.argv[1]) as f:
+    for line in f:
+        if not line.strip():
+            continue
+        for rs in json.loads(line).get("resourceSpans", []):
+            for a in rs.get("resource", {}).get("attributes", []):
+                if a.get("key") == "service.name":
+                    services.add(a.get("value", {}).get("stringValue", "?"))
+            for ss in rs.get("scopeSpans", []):
+                for s in ss.get("spans", []):
+                    spans += 1
+                    traces.add(s.get("traceId"))
+print(spans, len(traces), ",".join(sorted(services)) or "-")
+EOF
+) || die "could not read $file as OTLP/JSON lines"
+read -r n_spans n_traces services <<<"$summary"
+echo
+echo "$n_spans spans in $n_traces trace(s) from: ${services//,/, }"
+echo "spans file: $file"
+echo "service logs: $demo/{frontend,orders,inventory}.log"
+if [ "$curl_rc" != 0 ]; then
+    die "the request failed (curl exit $curl_rc)"
+fi
+if [ "$n_spans" -lt "$min_spans" ]; then
+    die "expected at least $min_spans spans (curl, frontend, orders, inventory)"
+fi
+if [ "$n_traces" != 1 ]; then
+    die "expected all spans in one trace: the context did not travel through every hop"
+fi

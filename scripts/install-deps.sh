@@ -1,0 +1,96 @@
+#!/bin/bash
+# install-deps.sh — install the Debian 12 packages that building traceshim,
+# the demo (scripts/demo.sh) and the tests (scripts/test.sh) need.
+#
+# Idempotent: when every package is already installed it only asks dpkg and
+# exits, without touching apt. Otherwise it must run as root; it runs
+# `apt-get update` and installs the missing packages without recommends.
+# Quiet when nothing is missing; otherwise it says on stderr what it installs
+# and shows apt's output only if apt fails.
+set -euo pipefail
+
+say() { printf 'install-deps: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# What each group is for; keep one reason per line so the list stays honest.
+packages=(
+    build-essential   # gcc, make, libc6-dev: the library, the viewer, the unit tests
+    cmake pkg-config  # the build
+    libcmocka-dev     # unit tests
+    libunwind-dev libelf-dev libpcre2-dev # linked into the library
+    clang             # fuzz targets (libFuzzer)
+    libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (only a Recommends of clang)
+    python3           # /usr/bin/python3: integration tests, demo services
+    curl wget ca-certificates # traced clients in the demo and the integration tests
+    procps iproute2   # ps and ss: tests check processes and listening ports
+    nginx-light       # integration tests (proxy and static server under the shim)
+)
+# Later tests will add their peers here (thrift-compiler, python3-thrift,
+# protobuf-compiler, nodejs, npm) — see DESIGN.md section 6.
+
+command -v dpkg-query >/dev/null 2>&1 ||
+    die "dpkg-query not found: this script is for Debian 12 (bookworm)"
+
+# Ask dpkg once for all of them; unknown names print nothing on stdout (and a
+# complaint on stderr we do not need), so they simply count as missing.
+declare -A state=()
+while read -r name status; do
+    [ -n "$name" ] && state[$name]=$status
+done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${packages[@]}" 2>/dev/null || true)
+
+missing=()
+for p in "${packages[@]}"; do
+    [ "${state[$p]:-}" = installed ] || missing+=("$p")
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    die "missing Debian packages: ${missing[*]}
+install-deps: run this script as root (for example: su -c 'bash scripts/install-deps.sh'),
+install-deps: or install them yourself: apt-get install --no-install-recommends ${missing[*]}"
+fi
+command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install by hand: ${missing[*]}"
+
+say "installing ${#missing[@]} package(s): ${missing[*]}"
+say "(apt-get update and install; this can take a few minutes on a fresh machine)"
+
+log=$(mktemp "${TMPDIR:-/tmp}/install-deps.XXXXXX")
+policy=/usr/sbin/policy-rc.d
+made_policy=
+cleanup() {
+    rm -f "$log"
+    [ -z "$made_policy" ] || rm -f "$policy"
+}
+trap cleanup EXIT
+
+# nginx-light's postinst would start a system nginx on port 80. The tests run
+# their own nginx, so keep the package from starting services — but only when
+# the machine has no policy of its own (Debian's documented invoke-rc.d hook).
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# temporary, written by traceshim scripts/install-deps.sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    made_policy=1
+fi
+
+run_apt() {
+    if ! "$@" >"$log" 2>&1; then
+        say "error: '$*' failed; its output:"
+        tail -n 40 "$log" >&2
+        exit 1
+    fi
+}
+
+export DEBIAN_FRONTEND=noninteractive
+run_apt apt-get update
+run_apt apt-get install -y --no-install-recommends "${missing[@]}"
+
+# Check, so a package apt skipped for some reason does not surface later as a
+# confusing build error.
+still=()
+for p in "${missing[@]}"; do
+    s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$s" = installed ] || still+=("$p")
+done
+[ ${#still[@]} -eq 0 ] || die "apt-get finished but these are still not installed: ${still[*]}"
+say "done"
