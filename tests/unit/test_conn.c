@@ -234,10 +234,10 @@ static void test_client_writev_head_over_iovecs(void **state)
     struct pair p = make_pair(TS_ROLE_CLIENT);
     struct iovec iov[3] = {
         {"PUT /x HTTP/1.1\r\nHo", 19},
-        {"st: h\r\nContent-Length: 3\r\n\r", 28},
+        {"st: h\r\nContent-Length: 3\r\n\r", 27},
         {"\nabc", 4},
     };
-    assert_int_equal(prog_writev(&p, iov, 3), 51);
+    assert_int_equal(prog_writev(&p, iov, 3), 50);
     peer_write(&p, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
     char buf[128];
     prog_read(&p, buf, sizeof buf);
@@ -310,6 +310,8 @@ static void test_client_interim_and_close_delimited(void **state)
     char buf[512];
     prog_read(&p, buf, sizeof buf);
     assert_int_equal(nspans, 0); /* body runs until close */
+    char sink[512];
+    peer_read_all(&p, sink, sizeof sink); /* unread data would turn the close into a reset */
     close(p.peer);
     assert_int_equal(prog_read(&p, buf, sizeof buf), 0);
     assert_int_equal(nspans, 1);
@@ -323,6 +325,8 @@ static void test_client_closed_before_response_is_error(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
     prog_write(&p, get_head, strlen(get_head));
+    char sink[512];
+    peer_read_all(&p, sink, sizeof sink);
     close(p.peer);
     char buf[64];
     assert_int_equal(prog_read(&p, buf, sizeof buf), 0);
