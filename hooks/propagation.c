@@ -1,0 +1,551 @@
+/* propagation.c — trace context codecs (see propagation.h).
+ *
+ * Everything here is a pure function over caller memory: no allocation, no
+ * libc I/O, no global state, so it is safe inside any hook. Parsers are
+ * strict about shape (lengths, separators, characters) because a context we
+ * misread would silently stitch unrelated requests into one trace. */
+#include "propagation.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------------ hex */
+
+static const char hex_digits[16] = "0123456789abcdef";
+
+/* Value of one hex digit (either case), or -1. */
+static int hex_val(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool is_lower_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+void ts_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex_digits[in[i] >> 4];
+        out[2 * i + 1] = hex_digits[in[i] & 0x0f];
+    }
+}
+
+bool ts_hex_decode(const char *in, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_val((unsigned char)in[2 * i]);
+        int lo = hex_val((unsigned char)in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/* Decode 1..2*cap hex digits (any count, odd too) right-aligned into
+ * out[cap], zero-filling the high bytes: Jaeger drops leading zeros. */
+static bool hex_decode_var(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+    if (len == 0 || len > 2 * cap)
+        return false;
+    memset(out, 0, cap);
+    size_t pos = 2 * cap - len; /* nibble index of the first digit */
+    for (size_t i = 0; i < len; i++, pos++) {
+        int v = hex_val((unsigned char)in[i]);
+        if (v < 0)
+            return false;
+        if (pos % 2 == 0)
+            out[pos / 2] = (uint8_t)(v << 4);
+        else
+            out[pos / 2] |= (uint8_t)v;
+    }
+    return true;
+}
+
+static bool all_zero(const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return false;
+    return true;
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static char ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Case-insensitive comparison of a counted string with a lower-case literal. */
+static bool eq_nocase(const char *s, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (len != n || (n && !s))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (ascii_lower(s[i]) != lit[i])
+            return false;
+    return true;
+}
+
+/* The first header named `name` (lower-case literal), or NULL. Kept local
+ * so the codecs do not depend on the HTTP parser's object file. */
+static const struct ts_http_header *find_header(const struct ts_http_header *h, size_t n,
+                                                const char *name)
+{
+    if (!h)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (eq_nocase(h[i].name, h[i].name_len, name))
+            return &h[i];
+    return NULL;
+}
+
+/* A B3 trace id (16 or 32 hex digits, either case) into ctx. */
+static bool b3_trace_id(const char *v, size_t len, struct ts_ctx *ctx)
+{
+    memset(ctx->trace_id, 0, TS_TRACE_ID_LEN);
+    if (len == 32) {
+        ctx->trace_id_64 = false;
+        if (!ts_hex_decode(v, 16, ctx->trace_id))
+            return false;
+    } else if (len == 16) {
+        ctx->trace_id_64 = true;
+        if (!ts_hex_decode(v, 8, ctx->trace_id + 8))
+            return false;
+    } else {
+        return false;
+    }
+    return !all_zero(ctx->trace_id, TS_TRACE_ID_LEN);
+}
+
+/* A 16-hex-digit span id; zero is rejected unless allow_zero. */
+static bool b3_span_id(const char *v, size_t len, uint8_t out[TS_SPAN_ID_LEN], bool allow_zero)
+{
+    if (len != 2 * TS_SPAN_ID_LEN || !ts_hex_decode(v, TS_SPAN_ID_LEN, out))
+        return false;
+    return allow_zero || !all_zero(out, TS_SPAN_ID_LEN);
+}
+
+/* --------------------------------------------------------------- B3 single */
+
+/* The b3 single header's one-character sampling field, or -1. */
+static int b3_single_sampling(char c)
+{
+    switch (c) {
+    case '0':
+        return TS_SAMPLING_DENY;
+    case '1':
+        return TS_SAMPLING_ACCEPT;
+    case 'd':
+        return TS_SAMPLING_DEBUG;
+    default:
+        return -1;
+    }
+}
+
+bool ts_b3_single_parse(const char *v, size_t len, struct ts_ctx *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!v)
+        return false;
+    if (len == 1) { /* sampling decision only: never a valid context */
+        int s = b3_single_sampling(v[0]);
+        if (s >= 0)
+            out->sampling = (uint8_t)s;
+        return false;
+    }
+
+    struct ts_ctx c;
+    memset(&c, 0, sizeof c);
+    const char *dash = memchr(v, '-', len);
+    if (!dash || !b3_trace_id(v, (size_t)(dash - v), &c))
+        return false;
+    const char *p = dash + 1;
+    size_t rest = len - (size_t)(p - v);
+    if (rest < 2 * TS_SPAN_ID_LEN || !b3_span_id(p, 2 * TS_SPAN_ID_LEN, c.span_id, false))
+        return false;
+    p += 2 * TS_SPAN_ID_LEN;
+    rest -= 2 * TS_SPAN_ID_LEN;
+    c.sampling = TS_SAMPLING_DEFER;
+    if (rest > 0) {
+        /* "-s" and optionally "-parent" */
+        if (rest < 2 || p[0] != '-')
+            return false;
+        int s = b3_single_sampling(p[1]);
+        if (s < 0)
+            return false;
+        c.sampling = (uint8_t)s;
+        p += 2;
+        rest -= 2;
+        if (rest > 0) {
+            if (rest != 1 + 2 * TS_SPAN_ID_LEN || p[0] != '-' ||
+                !b3_span_id(p + 1, 2 * TS_SPAN_ID_LEN, c.parent_id, true))
+                return false;
+            c.has_parent = !all_zero(c.parent_id, TS_SPAN_ID_LEN);
+        }
+    }
+    c.valid = true;
+    *out = c;
+    return true;
+}
+
+/* ---------------------------------------------------------------- B3 multi */
+
+bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct ts_http_header *tid = find_header(h, n, "x-b3-traceid");
+    const struct ts_http_header *sid = find_header(h, n, "x-b3-spanid");
+    const struct ts_http_header *pid = find_header(h, n, "x-b3-parentspanid");
+    const struct ts_http_header *smp = find_header(h, n, "x-b3-sampled");
+    const struct ts_http_header *flg = find_header(h, n, "x-b3-flags");
+
+    /* The sampling decision stands on its own ("X-B3-Sampled: 0" with no
+     * ids is a valid B3 message), so it is recorded even when ids are not.
+     * An unrecognised Sampled value is ignored (defer), as lenient B3
+     * implementations do; debug wins over any Sampled value. */
+    uint8_t sampling = TS_SAMPLING_DEFER;
+    if (smp) {
+        if (eq_nocase(smp->value, smp->value_len, "1") ||
+            eq_nocase(smp->value, smp->value_len, "true"))
+            sampling = TS_SAMPLING_ACCEPT;
+        else if (eq_nocase(smp->value, smp->value_len, "0") ||
+                 eq_nocase(smp->value, smp->value_len, "false"))
+            sampling = TS_SAMPLING_DENY;
+    }
+    if (flg && eq_nocase(flg->value, flg->value_len, "1"))
+        sampling = TS_SAMPLING_DEBUG;
+    out->sampling = sampling;
+
+    if (!tid || !sid)
+        return false;
+    struct ts_ctx c;
+    memset(&c, 0, sizeof c);
+    if (!tid->value || !b3_trace_id(tid->value, tid->value_len, &c))
+        return false;
+    if (!sid->value || !b3_span_id(sid->value, sid->value_len, c.span_id, false))
+        return false;
+    if (pid) {
+        if (!pid->value || !b3_span_id(pid->value, pid->value_len, c.parent_id, true))
+            return false;
+        c.has_parent = !all_zero(c.parent_id, TS_SPAN_ID_LEN);
+    }
+    c.sampling = sampling;
+    c.valid = true;
+    *out = c;
+    return true;
+}
+
+/* ------------------------------------------------------------- traceparent */
+
+/* Decode 2n lower-case hex digits; W3C forbids upper case. */
+static bool lower_hex_decode(const char *in, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < 2 * n; i++)
+        if (!is_lower_hex((unsigned char)in[i]))
+            return false;
+    return ts_hex_decode(in, n, out);
+}
+
+bool ts_traceparent_parse(const char *v, size_t len, struct ts_ctx *out)
+{
+    memset(out, 0, sizeof *out);
+    /* 00-<32>-<16>-<2>: 2+1+32+1+16+1+2 = 55 */
+    if (!v || len < 55)
+        return false;
+    uint8_t version;
+    if (!lower_hex_decode(v, 1, &version) || version == 0xff)
+        return false;
+    if (version == 0 && len != 55)
+        return false;
+    /* Later versions may append fields, but only after a '-'. */
+    if (len > 55 && v[55] != '-')
+        return false;
+    if (v[2] != '-' || v[35] != '-' || v[52] != '-')
+        return false;
+
+    struct ts_ctx c;
+    memset(&c, 0, sizeof c);
+    uint8_t flags;
+    if (!lower_hex_decode(v + 3, TS_TRACE_ID_LEN, c.trace_id) ||
+        !lower_hex_decode(v + 36, TS_SPAN_ID_LEN, c.span_id) ||
+        !lower_hex_decode(v + 53, 1, &flags))
+        return false;
+    if (all_zero(c.trace_id, TS_TRACE_ID_LEN) || all_zero(c.span_id, TS_SPAN_ID_LEN))
+        return false;
+    c.sampling = (flags & 0x01) ? TS_SAMPLING_ACCEPT : TS_SAMPLING_DENY;
+    c.valid = true;
+    *out = c;
+    return true;
+}
+
+/* ----------------------------------------------------------- uber-trace-id */
+
+/* Length of the Jaeger field separator at p (":" or URL-encoded "%3A"),
+ * or 0 when there is none. */
+static size_t jaeger_sep(const char *p, const char *end)
+{
+    if (p < end && *p == ':')
+        return 1;
+    if (end - p >= 3 && p[0] == '%' && p[1] == '3' && (p[2] == 'A' || p[2] == 'a'))
+        return 3;
+    return 0;
+}
+
+/* Split a Jaeger value into its four fields. */
+static bool jaeger_split(const char *v, size_t len, const char *f[4], size_t fl[4])
+{
+    const char *p = v, *end = v + len;
+    int i = 0;
+    f[0] = p;
+    while (p < end) {
+        size_t s = jaeger_sep(p, end);
+        if (s) {
+            if (i == 3)
+                return false; /* a fifth field */
+            fl[i] = (size_t)(p - f[i]);
+            p += s;
+            f[++i] = p;
+        } else {
+            p++;
+        }
+    }
+    if (i != 3)
+        return false;
+    fl[3] = (size_t)(end - f[3]);
+    return true;
+}
+
+bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *f[4];
+    size_t fl[4];
+    if (!v || !jaeger_split(v, len, f, fl))
+        return false;
+
+    struct ts_ctx c;
+    memset(&c, 0, sizeof c);
+    if (!hex_decode_var(f[0], fl[0], c.trace_id, TS_TRACE_ID_LEN) ||
+        all_zero(c.trace_id, TS_TRACE_ID_LEN))
+        return false;
+    c.trace_id_64 = fl[0] <= 16;
+    if (!hex_decode_var(f[1], fl[1], c.span_id, TS_SPAN_ID_LEN) ||
+        all_zero(c.span_id, TS_SPAN_ID_LEN))
+        return false;
+    if (!hex_decode_var(f[2], fl[2], c.parent_id, TS_SPAN_ID_LEN))
+        return false;
+    c.has_parent = !all_zero(c.parent_id, TS_SPAN_ID_LEN);
+    uint8_t flags;
+    if (!hex_decode_var(f[3], fl[3], &flags, 1))
+        return false;
+    if (flags & 0x02)
+        c.sampling = TS_SAMPLING_DEBUG;
+    else if (flags & 0x01)
+        c.sampling = TS_SAMPLING_ACCEPT;
+    else
+        c.sampling = TS_SAMPLING_DENY;
+    c.valid = true;
+    *out = c;
+    return true;
+}
+
+/* ----------------------------------------------------------------- extract */
+
+bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
+{
+    memset(out, 0, sizeof *out);
+    /* A B3 decision without ids (from either B3 form, single first): deny
+     * ends the search, since B3 outranks the other formats; accept/debug is
+     * kept for a context that carries no decision of its own, or for an
+     * otherwise invalid result. */
+    uint8_t b3_decision = TS_SAMPLING_DEFER;
+    struct ts_ctx c;
+
+    const struct ts_http_header *b3 = find_header(h, n, "b3");
+    if (b3) {
+        if (ts_b3_single_parse(b3->value, b3->value_len, &c)) {
+            *out = c;
+            return true;
+        }
+        if (c.sampling == TS_SAMPLING_DENY) {
+            out->sampling = TS_SAMPLING_DENY;
+            return false;
+        }
+        b3_decision = c.sampling;
+    }
+
+    if (ts_b3_multi_parse(h, n, &c)) {
+        *out = c;
+        return true;
+    }
+    if (b3_decision == TS_SAMPLING_DEFER) {
+        if (c.sampling == TS_SAMPLING_DENY) {
+            out->sampling = TS_SAMPLING_DENY;
+            return false;
+        }
+        b3_decision = c.sampling;
+    }
+
+    bool ok = false;
+    const struct ts_http_header *tp = find_header(h, n, "traceparent");
+    if (tp)
+        ok = ts_traceparent_parse(tp->value, tp->value_len, &c);
+    if (!ok) {
+        const struct ts_http_header *ub = find_header(h, n, "uber-trace-id");
+        if (ub)
+            ok = ts_uber_trace_id_parse(ub->value, ub->value_len, &c);
+    }
+    if (ok) {
+        *out = c;
+        if (out->sampling == TS_SAMPLING_DEFER)
+            out->sampling = b3_decision;
+        return true;
+    }
+    out->sampling = b3_decision;
+    return false;
+}
+
+unsigned ts_prop_present(const struct ts_http_header *h, size_t n)
+{
+    static const char *const b3_multi_names[] = {
+        "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags",
+    };
+    unsigned present = 0;
+    if (!h)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = h[i].name;
+        size_t len = h[i].name_len;
+        if (eq_nocase(name, len, "b3"))
+            present |= TS_PROP_B3;
+        else if (eq_nocase(name, len, "traceparent"))
+            present |= TS_PROP_TRACECONTEXT;
+        else if (eq_nocase(name, len, "uber-trace-id"))
+            present |= TS_PROP_JAEGER;
+        else
+            for (size_t k = 0; k < sizeof b3_multi_names / sizeof b3_multi_names[0]; k++)
+                if (eq_nocase(name, len, b3_multi_names[k]))
+                    present |= TS_PROP_B3MULTI;
+    }
+    return present;
+}
+
+/* ------------------------------------------------------------------ inject */
+
+/* Bounded appender: once anything does not fit, `ok` stays false. */
+struct out_buf {
+    char *p;
+    size_t len, cap;
+    bool ok;
+};
+
+static void put(struct out_buf *o, const char *s, size_t n)
+{
+    if (!o->ok || n > o->cap - o->len) {
+        o->ok = false;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void put_str(struct out_buf *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static void put_hex(struct out_buf *o, const uint8_t *b, size_t n)
+{
+    char tmp[2 * TS_TRACE_ID_LEN];
+    ts_hex_encode(b, n, tmp);
+    put(o, tmp, 2 * n);
+}
+
+/* The trace id as B3 and Jaeger carry it: 16 hex digits when 64-bit. */
+static void put_trace_id(struct out_buf *o, const struct ts_ctx *ctx)
+{
+    if (ctx->trace_id_64)
+        put_hex(o, ctx->trace_id + 8, 8);
+    else
+        put_hex(o, ctx->trace_id, TS_TRACE_ID_LEN);
+}
+
+size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, size_t cap)
+{
+    /* An invalid context has no ids worth sending: receivers would reject
+     * all-zero ids anyway, so nothing is written. */
+    if (!ctx || !ctx->valid || !buf)
+        return 0;
+    struct out_buf o = {buf, 0, cap, true};
+    bool sampled = ts_ctx_sampled(ctx);
+
+    if (formats & TS_PROP_B3MULTI) {
+        put_str(&o, "X-B3-TraceId: ");
+        put_trace_id(&o, ctx);
+        put_str(&o, "\r\nX-B3-SpanId: ");
+        put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
+        put_str(&o, "\r\n");
+        if (ctx->has_parent) {
+            put_str(&o, "X-B3-ParentSpanId: ");
+            put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
+            put_str(&o, "\r\n");
+        }
+        /* Debug implies accept, so the spec says not to send Sampled too. */
+        if (ctx->sampling == TS_SAMPLING_DEBUG)
+            put_str(&o, "X-B3-Flags: 1\r\n");
+        else if (ctx->sampling == TS_SAMPLING_ACCEPT)
+            put_str(&o, "X-B3-Sampled: 1\r\n");
+        else if (ctx->sampling == TS_SAMPLING_DENY)
+            put_str(&o, "X-B3-Sampled: 0\r\n");
+    }
+    if (formats & TS_PROP_B3) {
+        put_str(&o, "b3: ");
+        put_trace_id(&o, ctx);
+        put_str(&o, "-");
+        put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
+        /* The parent is positional after the sampling field, so a deferred
+         * decision (no field) cannot carry it. */
+        if (ctx->sampling != TS_SAMPLING_DEFER) {
+            put_str(&o, ctx->sampling == TS_SAMPLING_DEBUG    ? "-d"
+                        : ctx->sampling == TS_SAMPLING_ACCEPT ? "-1"
+                                                              : "-0");
+            if (ctx->has_parent) {
+                put_str(&o, "-");
+                put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
+            }
+        }
+        put_str(&o, "\r\n");
+    }
+    if (formats & TS_PROP_TRACECONTEXT) {
+        /* Always 128-bit: a 64-bit id is already zero in its high bytes. */
+        put_str(&o, "traceparent: 00-");
+        put_hex(&o, ctx->trace_id, TS_TRACE_ID_LEN);
+        put_str(&o, "-");
+        put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
+        put_str(&o, sampled ? "-01\r\n" : "-00\r\n");
+    }
+    if (formats & TS_PROP_JAEGER) {
+        put_str(&o, "uber-trace-id: ");
+        put_trace_id(&o, ctx);
+        put_str(&o, ":");
+        put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
+        put_str(&o, ":");
+        if (ctx->has_parent)
+            put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
+        else
+            put_str(&o, "0");
+        /* Jaeger flags: 0x01 sampled, 0x02 debug (sent with sampled). */
+        put_str(&o, ctx->sampling == TS_SAMPLING_DEBUG ? ":3\r\n" : sampled ? ":1\r\n" : ":0\r\n");
+    }
+    return o.ok ? o.len : 0;
+}

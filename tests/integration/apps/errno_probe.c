@@ -1,0 +1,379 @@
+/* errno_probe.c — calls every door the shim interposes, failing and
+ * succeeding, and prints the result and errno after each call.
+ *
+ *   errno_probe CLOSED_PORT HTTP_PORT RESPONSE_LEN
+ *
+ * CLOSED_PORT: a 127.0.0.1 port nobody listens on (ECONNREFUSED).
+ * HTTP_PORT:   an HTTP server that answers every request with RESPONSE_LEN
+ *              bytes (keep-alive); used for traced requests.
+ *
+ * The output contains no fd numbers, pids or ports, so a run under the shim
+ * must print exactly what a run without it prints. Lines:
+ *   NAME: ret=-1 errno=EBADF         a call expected to fail
+ *   NAME: ret=ok|N errno=KEPT        a successful call after errno = 1234 / 4321;
+ *                                    CHANGED(...) when errno moved
+ * Exit status 0 unless the setup itself failed (status 2). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Lengths read through a volatile so that, with _FORTIFY_SOURCE, read/recv/
+ * recvfrom become __read_chk/__recv_chk/__recvfrom_chk. */
+static volatile size_t vlen = 64;
+static volatile size_t vbig = 4096;
+
+static const char *ename(int e)
+{
+    if (e == 0)
+        return "0";
+    const char *n = strerrorname_np(e);
+    static char buf[32];
+    if (n)
+        return n;
+    snprintf(buf, sizeof buf, "E%d", e);
+    return buf;
+}
+
+/* A call expected to fail (or whose outcome is printed as is). */
+#define TRY(name, expr)                                                                  \
+    do {                                                                                 \
+        errno = 0;                                                                       \
+        long r_ = (long)(expr);                                                          \
+        int e_ = errno;                                                                  \
+        if (r_ < 0)                                                                      \
+            printf("%s: ret=-1 errno=%s\n", name, ename(e_));                            \
+        else                                                                             \
+            printf("%s: ret=ok errno=%s\n", name, ename(e_));                            \
+    } while (0)
+
+/* A call expected to succeed: errno must keep the value set before it.
+ * show_count: print the returned count (byte counts), else just "ok". */
+static long keep_report(const char *name, long r, int before, int after, int show_count)
+{
+    if (r < 0)
+        printf("%s: ret=-1 errno=%s UNEXPECTED-FAILURE\n", name, ename(after));
+    else {
+        char ret[32];
+        if (show_count)
+            snprintf(ret, sizeof ret, "%ld", r);
+        else
+            snprintf(ret, sizeof ret, "ok");
+        if (after == before)
+            printf("%s: ret=%s errno=KEPT\n", name, ret);
+        else
+            printf("%s: ret=%s errno=CHANGED(%d->%s)\n", name, ret, before, ename(after));
+    }
+    return r;
+}
+
+#define KEEP_(name, val, count, expr)                                                    \
+    ({                                                                                   \
+        errno = (val);                                                                   \
+        long r_ = (long)(expr);                                                          \
+        int e_ = errno;                                                                  \
+        keep_report(name, r_, (val), e_, count);                                         \
+    })
+#define KEEP(name, expr) KEEP_(name, 1234, 0, expr)
+#define KEEPN(name, expr) KEEP_(name, 1234, 1, expr)
+
+static struct sockaddr_in loopback(int port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "errno_probe: setup failed: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+/* A listening socket on an ephemeral loopback port; *port gets the port. */
+static int listener(int *port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = loopback(0);
+    socklen_t len = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 16) < 0 ||
+        getsockname(l, (struct sockaddr *)&a, &len) < 0)
+        die("listener");
+    *port = ntohs(a.sin_port);
+    return l;
+}
+
+static void bad_fds(void)
+{
+    char buf[64] = "x";
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    struct sockaddr_in a = loopback(9);
+
+    TRY("write(-1)", write(-1, "x", 1));
+    TRY("read(-1)", read(-1, buf, vlen));
+    TRY("readv(-1)", readv(-1, &iov, 1));
+    TRY("writev(-1)", writev(-1, &iov, 1));
+    TRY("send(-1)", send(-1, "x", 1, MSG_NOSIGNAL));
+    TRY("recv(-1)", recv(-1, buf, vlen, 0));
+    TRY("sendto(-1)", sendto(-1, "x", 1, MSG_NOSIGNAL, (struct sockaddr *)&a, sizeof a));
+    TRY("recvfrom(-1)", recvfrom(-1, buf, vlen, 0, NULL, NULL));
+    TRY("sendmsg(-1)", sendmsg(-1, &mh, MSG_NOSIGNAL));
+    TRY("recvmsg(-1)", recvmsg(-1, &mh, 0));
+    TRY("close(-1)", close(-1));
+    TRY("dup(-1)", dup(-1));
+    TRY("dup2(-5,100)", dup2(-5, 100));
+    TRY("dup3(-5,100,0)", dup3(-5, 100, 0));
+    TRY("fcntl(-1,F_DUPFD)", fcntl(-1, F_DUPFD, 0));
+    TRY("fcntl(-1,F_GETFL)", fcntl(-1, F_GETFL));
+    TRY("connect(-1)", connect(-1, (struct sockaddr *)&a, sizeof a));
+    TRY("accept(-1)", accept(-1, NULL, NULL));
+    TRY("accept4(-1)", accept4(-1, NULL, NULL, SOCK_CLOEXEC));
+    TRY("shutdown(-1)", shutdown(-1, SHUT_RDWR));
+    TRY("socket(bad domain)", socket(12345, SOCK_STREAM, 0));
+    TRY("close_range(5,2)", close_range(5, 2, 0));
+
+    /* a closed fd */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        die("socket");
+    close(fd);
+    TRY("recv(closed fd)", recv(fd, buf, vlen, 0));
+    TRY("send(closed fd)", send(fd, "x", 1, MSG_NOSIGNAL));
+    TRY("close(closed fd)", close(fd));
+}
+
+static void unconnected(int closed_port)
+{
+    char buf[64];
+    struct iovec iov = {(void *)"x", 1};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        die("socket");
+    TRY("send(unconnected tcp)", send(s, "x", 1, MSG_NOSIGNAL));
+    TRY("sendmsg(unconnected tcp)", sendmsg(s, &mh, MSG_NOSIGNAL));
+    TRY("recv(unconnected tcp)", recv(s, buf, vlen, MSG_DONTWAIT));
+    TRY("read(unconnected tcp)", read(s, buf, vlen));
+    TRY("accept(not listening)", accept(s, NULL, NULL));
+    TRY("shutdown(unconnected)", shutdown(s, SHUT_RDWR));
+    TRY("accept4(bad flags)", accept4(s, NULL, NULL, 0x7fff0000));
+    struct sockaddr_in a = loopback(closed_port);
+    TRY("connect(bad addrlen)", connect(s, (struct sockaddr *)&a, 3));
+    TRY("connect(closed port)", connect(s, (struct sockaddr *)&a, sizeof a));
+    close(s);
+
+    /* non-blocking socketpair (not TCP: untracked) */
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0)
+        die("socketpair");
+    TRY("read(empty socketpair)", read(sp[0], buf, vlen));
+    TRY("recv(empty socketpair)", recv(sp[0], buf, vlen, 0));
+    close(sp[0]);
+    close(sp[1]);
+}
+
+/* Failing and succeeding calls on tracked TCP connections (both ends). */
+static void tracked(void)
+{
+    char buf[256];
+    int port;
+    int l = listener(&port);
+    struct sockaddr_in a = loopback(port);
+
+    /* non-blocking connect, then learn the result */
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (c < 0)
+        die("socket");
+    errno = 0;
+    int r = connect(c, (struct sockaddr *)&a, sizeof a);
+    printf("connect(non-blocking): ret=%s errno=%s\n", r < 0 ? "-1" : "ok",
+           r < 0 && errno == EINPROGRESS ? "EINPROGRESS" : r == 0 ? "0(completed at once)"
+                                                                  : ename(errno));
+    struct pollfd p = {c, POLLOUT, 0};
+    poll(&p, 1, 5000);
+    int soerr = -1;
+    socklen_t sl = sizeof soerr;
+    getsockopt(c, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    printf("connect result: SO_ERROR=%s\n", ename(soerr));
+    TRY("connect(again)", connect(c, (struct sockaddr *)&a, sizeof a));
+
+    int s = KEEP("accept", accept(l, NULL, NULL));
+    if (s < 0)
+        die("accept");
+
+    /* nothing to read yet: EAGAIN through every receive door, both ends */
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    TRY("read(client, no data)", read(c, buf, vlen));
+    TRY("recv(client, no data)", recv(c, buf, vlen, 0));
+    TRY("readv(client, no data)", readv(c, &iov, 1));
+    TRY("recvmsg(client, no data)", recvmsg(c, &mh, 0));
+    TRY("recvfrom(client, no data)", recvfrom(c, buf, vlen, 0, NULL, NULL));
+    TRY("recv(server, MSG_DONTWAIT)", recv(s, buf, vlen, MSG_DONTWAIT));
+    TRY("recvfrom(server, MSG_DONTWAIT)", recvfrom(s, buf, vlen, MSG_DONTWAIT, NULL, NULL));
+    TRY("recvmsg(server, MSG_DONTWAIT)", recvmsg(s, &mh, MSG_DONTWAIT));
+    KEEP("fcntl(listener, F_SETFL, O_NONBLOCK)", fcntl(l, F_SETFL, O_NONBLOCK));
+    TRY("accept(non-blocking, none pending)", accept(l, NULL, NULL));
+    TRY("accept4(non-blocking, none pending)", accept4(l, NULL, NULL, SOCK_CLOEXEC));
+
+    /* successful non-HTTP traffic: errno untouched */
+    KEEPN("send(non-http)", send(c, "\x01\x02\x03", 3, MSG_NOSIGNAL));
+    usleep(20000);
+    KEEPN("recv(non-http)", recv(s, buf, 3, 0));
+    KEEPN("write(non-http)", write(s, "PONG", 4));
+    usleep(20000);
+    KEEPN("read(non-http)", read(c, buf, 4));
+    struct iovec two[2] = {{(void *)"ab", 2}, {(void *)"cd", 2}};
+    KEEPN("writev(non-http)", writev(c, two, 2));
+    usleep(20000);
+    struct iovec in = {buf, 4};
+    KEEPN("readv(non-http)", readv(s, &in, 1));
+    KEEP("fcntl(F_GETFL)", fcntl(c, F_GETFL));
+    int d = KEEP("dup", dup(c));
+    KEEP("dup2", dup2(c, d));
+    KEEP("close(dup)", close(d));
+    d = KEEP("fcntl(F_DUPFD_CLOEXEC)", fcntl(c, F_DUPFD_CLOEXEC, 0));
+    KEEP("close(dupfd)", close(d));
+
+    /* our own end shut for writing: EPIPE through every send door */
+    KEEP("shutdown(SHUT_WR)", shutdown(c, SHUT_WR));
+    struct iovec x = {(void *)"x", 1};
+    struct msghdr xm = {.msg_iov = &x, .msg_iovlen = 1};
+    TRY("send(after SHUT_WR)", send(c, "x", 1, MSG_NOSIGNAL));
+    TRY("write(after SHUT_WR)", write(c, "x", 1));
+    TRY("writev(after SHUT_WR)", writev(c, &x, 1));
+    TRY("sendmsg(after SHUT_WR)", sendmsg(c, &xm, MSG_NOSIGNAL));
+    TRY("sendto(after SHUT_WR)", sendto(c, "x", 1, MSG_NOSIGNAL, NULL, 0));
+    TRY("send(after SHUT_WR, http head)",
+        send(c, "GET /after-shutdown HTTP/1.1\r\nHost: x\r\n\r\n", 41, MSG_NOSIGNAL));
+    usleep(20000);
+    TRY("recv(server, peer shut)", recv(s, buf, vlen, 0)); /* 0: end of stream */
+    KEEP("close(client)", close(c));
+    KEEP("close(server)", close(s));
+    KEEP("close(listener)", close(l));
+}
+
+/* Read one response of exactly want bytes, errno set to 4321 before each call. */
+static void read_response(int fd, const char *how, size_t want)
+{
+    char buf[4096], name[64];
+    size_t got = 0;
+    int calls = 0, changed = 0;
+    while (got < want && calls < 100) {
+        struct iovec iov = {buf, sizeof buf};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        errno = 4321;
+        long r;
+        if (strcmp(how, "recv") == 0)
+            r = recv(fd, buf, vbig, 0);
+        else if (strcmp(how, "read") == 0)
+            r = read(fd, buf, vbig);
+        else if (strcmp(how, "readv") == 0)
+            r = readv(fd, &iov, 1);
+        else if (strcmp(how, "recvmsg") == 0)
+            r = recvmsg(fd, &mh, 0);
+        else
+            r = recvfrom(fd, buf, vbig, 0, NULL, NULL);
+        int e = errno;
+        calls++;
+        if (r <= 0) {
+            printf("%s(response): ret=%ld errno=%s UNEXPECTED-FAILURE\n", how, r, ename(e));
+            return;
+        }
+        if (e != 4321)
+            changed = e;
+        got += (size_t)r;
+    }
+    snprintf(name, sizeof name, "%s(response)", how);
+    if (changed)
+        printf("%s: ret=%zu errno=CHANGED(4321->%s)\n", name, got, ename(changed));
+    else
+        printf("%s: ret=%zu errno=KEPT\n", name, got);
+}
+
+/* Traced HTTP requests on one keep-alive connection, through every send
+ * door, errno set to 4321 before each successful call. */
+static void traced_http(int http_port, size_t resp_len)
+{
+    static const char *sends[] = {"send", "write", "writev", "sendmsg", "sendto"};
+    static const char *recvs[] = {"recv", "read", "readv", "recvmsg", "recvfrom"};
+    struct sockaddr_in a = loopback(http_port);
+    int c = KEEP_("socket(http)", 4321, 0, socket(AF_INET, SOCK_STREAM, 0));
+    int one = 1;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    KEEP_("connect(http)", 4321, 0, connect(c, (struct sockaddr *)&a, sizeof a));
+    for (int i = 0; i < 5; i++) {
+        char head[256], name[64];
+        int n = snprintf(head, sizeof head,
+                         "GET /errno/%s-%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                         "User-Agent: errno_probe\r\n\r\n",
+                         sends[i], recvs[i], http_port);
+        struct iovec iov[2] = {{head, 20}, {head + 20, (size_t)n - 20}};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+        snprintf(name, sizeof name, "%s(request head)", sends[i]);
+        long r;
+        errno = 4321;
+        switch (i) {
+        case 0: r = send(c, head, (size_t)n, MSG_NOSIGNAL); break;
+        case 1: r = write(c, head, (size_t)n); break;
+        case 2: r = writev(c, iov, 2); break;
+        case 3: r = sendmsg(c, &mh, MSG_NOSIGNAL); break;
+        default: r = sendto(c, head, (size_t)n, MSG_NOSIGNAL, NULL, 0); break;
+        }
+        int e = errno;
+        /* the count must be the program's own: compare, do not print n
+         * (the head holds the port) */
+        printf("%s: ret=%s errno=%s\n", name, r == n ? "all" : r < 0 ? "-1" : "SHORT",
+               e == 4321 ? "KEPT" : ename(e));
+        read_response(c, recvs[i], resp_len);
+    }
+    /* a request whose body goes in a separate send */
+    {
+        char head[256];
+        int n = snprintf(head, sizeof head,
+                         "POST /errno/post HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                         "Content-Length: 5\r\n\r\n",
+                         http_port);
+        errno = 4321;
+        long r = send(c, head, (size_t)n, MSG_NOSIGNAL);
+        int e = errno;
+        printf("send(post head): ret=%s errno=%s\n", r == n ? "all" : "WRONG",
+               e == 4321 ? "KEPT" : ename(e));
+        KEEP_("send(post body)", 4321, 1, send(c, "hello", 5, MSG_NOSIGNAL));
+        read_response(c, "recv", resp_len);
+    }
+    /* the connection is idle: a non-blocking receive fails with EAGAIN */
+    TRY("recv(http, idle, MSG_DONTWAIT)", recv(c, (char[16]){0}, 16, MSG_DONTWAIT));
+    KEEP_("close(http)", 4321, 0, close(c));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: errno_probe CLOSED_PORT HTTP_PORT RESPONSE_LEN\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    KEEPN("write(/dev/null)", write(open("/dev/null", O_WRONLY | O_CLOEXEC), "abc", 3));
+    bad_fds();
+    unconnected(atoi(argv[1]));
+    tracked();
+    traced_http(atoi(argv[2]), (size_t)atol(argv[3]));
+    printf("done\n");
+    return 0;
+}

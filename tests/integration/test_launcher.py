@@ -1,0 +1,89 @@
+"""test_launcher.py — the `traceshim` command (scripts/traceshim): `run` and `view`.
+
+The script is found in the source tree and told where the library and the
+viewer are through TRACESHIM_LIB / TRACESHIM_VIEW.
+"""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+
+
+class LauncherTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_launcher()
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+
+    def traceshim(self, *args, env=None, timeout=20):
+        return th.run(["bash", th.LAUNCHER, *args], env=env or th.launcher_env(),
+                      tmpdir=self.tmp, name="traceshim-" + args[0], timeout=timeout)
+
+    def test_run_keeps_exit_status_and_output(self):
+        th.require_lib()
+        p = self.traceshim("run", "-s", "svc", "-o", self.spans_file, "--",
+                           "sh", "-c", "echo hi; exit 7")
+        self.assertEqual(p.returncode, 7, "exit status of the command\n" + p.describe())
+        self.assertEqual(p.stdout(), b"hi\n", "stdout is the program's alone")
+        lines = p.stderr().decode("utf-8", "replace").splitlines()
+        self.assertEqual(len(lines), 1, "stderr: exactly one line from the launcher: %r" % lines)
+        self.assertTrue(lines[0].startswith("traceshim:"), lines[0])
+        self.assertEqual(th.read_spans(self.spans_file), [], "sh makes no request, so no span")
+
+    def test_run_passes_arguments_verbatim(self):
+        th.require_lib()
+        p = self.traceshim("run", "-o", self.spans_file, "--",
+                           "printf", "%s|", "a b", "", "c*", "$HOME")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"a b||c*|$HOME|")
+
+    def test_run_missing_command(self):
+        th.require_lib()
+        missing = "no-such-command-%d" % os.getpid()
+        p = self.traceshim("run", "-o", self.spans_file, "--", missing, "x")
+        self.assertEqual(p.returncode, 127, p.describe())
+        self.assertEqual(p.stdout(), b"")
+        self.assertIn(missing.encode(), p.stderr(), "say which command was not found")
+
+    def test_run_curl_then_view(self):
+        th.require_lib()
+        th.require_view()
+        curl = th.require_tool("curl")
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        url = "http://127.0.0.1:%d/launch/view?x=1" % srv.port
+        p = self.traceshim("run", "-s", "curl-svc", "-o", self.spans_file, "--",
+                           curl, "-q", "-sS", "--max-time", "10", url)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"ok")
+        spans = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
+        s = th.only(spans, "span of the traced curl")
+        self.assertEqual((s["name"], s["kind"], s["service"]),
+                         ("GET /launch/view", th.KIND_CLIENT, "curl-svc"), th.format_spans(spans))
+        (conn,) = srv.wait_closed(1)
+        self.assertIn(("X-B3-TraceId: %s\r\n" % s["traceId"]).encode(), bytes(conn.data))
+
+        v = self.traceshim("view", self.spans_file)
+        self.assertEqual(v.returncode, 0, v.describe())
+        out = v.stdout().decode("utf-8", "replace")
+        self.assertIn(s["traceId"], out, "view shows the trace id\n" + out)
+        self.assertIn("GET /launch/view", out, "view shows the span name\n" + out)
+
+    def test_view_missing_file(self):
+        th.require_view()
+        missing = os.path.join(self.tmp, "does-not-exist.jsonl")
+        p = self.traceshim("view", missing)
+        self.assertEqual(p.returncode, 1, p.describe())
+        self.assertTrue(p.stderr().strip(), "a message on stderr")
+        self.assertIn(b"does-not-exist.jsonl", p.stderr())
+        self.assertEqual(p.stdout(), b"")
+
+
+if __name__ == "__main__":
+    th.main()

@@ -1,0 +1,771 @@
+"""tshelp.py — shared harness for traceshim's integration tests.
+
+Standard library only. Every test binds to 127.0.0.1 only, picks its ports at
+run time, starts processes in their own process group and stops them (SIGTERM,
+then SIGKILL after a bound) also when the test fails.
+
+Environment (set by ctest; defaults for running a test file by hand):
+  TRACESHIM_SRC    source root              default: two levels above this file
+  TRACESHIM_BUILD  build directory          default: $TRACESHIM_SRC/build
+  TRACESHIM_LIB    the preload library      default: $TRACESHIM_BUILD/libtraceshim.so
+  TRACESHIM_VIEW   the viewer               default: $TRACESHIM_BUILD/traceshim-view
+Harness switches (for working on the tests themselves):
+  TSTEST_NO_SHIM=1         run every "traced" program WITHOUT the library: checks
+                           the harness; span assertions are expected to fail
+  TSTEST_SPAN_TIMEOUT=S    how long to wait for spans (default 10, 1 with NO_SHIM)
+  TSTEST_KEEP=1            keep the temporary directories (paths printed)
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+# unittest leaves frames of modules with this global out of tracebacks: a
+# failure points at the test's line, not at the harness.
+__unittest = True
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+APPS = os.path.join(HERE, "apps")
+SRC = os.environ.get("TRACESHIM_SRC") or os.path.dirname(os.path.dirname(HERE))
+BUILD = os.environ.get("TRACESHIM_BUILD") or os.path.join(SRC, "build")
+LIB = os.environ.get("TRACESHIM_LIB") or os.path.join(BUILD, "libtraceshim.so")
+VIEW = os.environ.get("TRACESHIM_VIEW") or os.path.join(BUILD, "traceshim-view")
+LAUNCHER = os.path.join(SRC, "scripts", "traceshim")
+# Debian's python: the python3 first on PATH may be a pyenv bash wrapper, and
+# we want exactly one (traced) process per app.
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+NO_SHIM = os.environ.get("TSTEST_NO_SHIM") == "1"
+SPAN_TIMEOUT = float(os.environ.get("TSTEST_SPAN_TIMEOUT") or (1 if NO_SHIM else 10))
+KEEP = os.environ.get("TSTEST_KEEP") == "1"
+# Once every traced process has exited the file is final; this only covers a slow disk.
+AFTER_EXIT_TIMEOUT = min(SPAN_TIMEOUT, 1.5)
+
+KIND_SERVER = 2
+KIND_CLIENT = 3
+STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
+
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+HEX16 = re.compile(r"^[0-9a-f]{16}$")
+
+# Variables a traced program must not inherit from whoever runs the tests.
+_SCRUB_PREFIXES = ("TRACESHIM_", "OTEL_", "JAEGER_")
+_SCRUB_NAMES = {
+    "LD_PRELOAD", "TRACEPARENT", "TRACESTATE",
+    "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+    "no_proxy", "NO_PROXY", "ftp_proxy", "FTP_PROXY", "CURL_HOME", "WGETRC",
+}
+
+
+# --------------------------------------------------------------------------
+# prerequisites
+
+
+def lib_missing_message():
+    """None when the library is there (or not needed), else a one-line message."""
+    if NO_SHIM:
+        return None
+    if not os.path.isfile(LIB):
+        return "library not found at %s, build first (cmake --build build)" % LIB
+    return None
+
+
+def require_lib():
+    """Fail the calling test (or setUpClass) with one clear line if the library is missing."""
+    msg = lib_missing_message()
+    if msg:
+        raise unittest.TestCase.failureException(msg)
+
+
+def require_view():
+    """Fail with one clear line if the viewer is missing."""
+    if not os.path.isfile(VIEW):
+        raise unittest.TestCase.failureException(
+            "viewer not found at %s, build first (cmake --build build)" % VIEW)
+
+
+def require_launcher():
+    if not os.path.isfile(LAUNCHER):
+        raise unittest.TestCase.failureException("launcher not found at %s" % LAUNCHER)
+
+
+def launcher_env(**extra):
+    """Environment for scripts/traceshim: clean, told where the library and viewer are."""
+    return clean_env(TRACESHIM_LIB=LIB, TRACESHIM_VIEW=VIEW, OTEL_BSP_SCHEDULE_DELAY=100, **extra)
+
+
+def require_tool(name):
+    """Path of an external tool, or skip the test when it is not installed."""
+    path = shutil.which(name)
+    if not path:
+        raise unittest.SkipTest("%s is not installed" % name)
+    return path
+
+
+def main():
+    """unittest.main(), but a missing library is one line and exit status 1."""
+    msg = lib_missing_message()
+    if msg:
+        sys.stderr.write("%s: FAILED: %s\n" % (os.path.basename(sys.argv[0]), msg))
+        sys.exit(1)
+    if NO_SHIM:
+        sys.stderr.write("TSTEST_NO_SHIM=1: running without the library; span checks will fail\n")
+    unittest.main(verbosity=2)
+
+
+# --------------------------------------------------------------------------
+# environment
+
+
+def clean_env(**extra):
+    """os.environ without anything that would trace, proxy or configure the
+    programs we start; extra entries are added (value None removes)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in _SCRUB_NAMES and not k.startswith(_SCRUB_PREFIXES)}
+    env["LC_ALL"] = "C"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
+
+
+def shim_env(service, spans_file, **extra):
+    """Environment for a traced process: the library preloaded, spans to
+    spans_file, exported every 100 ms. extra entries are added (None removes)."""
+    env = clean_env()
+    if not NO_SHIM:
+        env["LD_PRELOAD"] = LIB
+    env["TRACESHIM_FILE"] = spans_file
+    env["OTEL_SERVICE_NAME"] = service
+    env["OTEL_BSP_SCHEDULE_DELAY"] = "100"
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
+
+
+# --------------------------------------------------------------------------
+# ports
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def closed_port():
+    """A port on 127.0.0.1 nobody listens on (for ECONNREFUSED)."""
+    return free_port()
+
+
+def wait_port(port, timeout=10.0, proc=None):
+    """Wait until something accepts connections on 127.0.0.1:port. Note that
+    each probe is a connection that closes without a byte."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("%s exited before listening on port %d\n%s"
+                                 % (proc.name, port, proc.describe()))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError as e:
+            last = e
+            time.sleep(0.02)
+    raise AssertionError("nothing listening on 127.0.0.1:%d after %.1fs (%s)%s"
+                         % (port, timeout, last, "\n" + proc.describe() if proc else ""))
+
+
+# --------------------------------------------------------------------------
+# processes
+
+
+class Proc:
+    """A process in its own process group, stdout/stderr captured to files.
+
+    p = Proc(argv, env=..., name="server-a", tmpdir=d); p.stop() kills the
+    whole group: SIGTERM, then SIGKILL after `grace` seconds."""
+
+    def __init__(self, argv, env=None, tmpdir=None, name=None, cwd=None, stdin=None):
+        self.argv = [str(a) for a in argv]
+        self.name = name or os.path.basename(self.argv[0])
+        self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="tsproc-")
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.name)
+        base = os.path.join(self.tmpdir, "%s.%d" % (safe, id(self)))
+        self.out_path = base + ".out"
+        self.err_path = base + ".err"
+        self._out = open(self.out_path, "wb")
+        self._err = open(self.err_path, "wb")
+        if stdin is None:
+            stdin_arg = subprocess.DEVNULL
+        elif isinstance(stdin, (bytes, bytearray)):
+            in_path = base + ".in"
+            with open(in_path, "wb") as f:
+                f.write(stdin)
+            stdin_arg = open(in_path, "rb")
+        else:
+            stdin_arg = stdin
+        try:
+            self.popen = subprocess.Popen(self.argv, env=env, cwd=cwd, stdin=stdin_arg,
+                                          stdout=self._out, stderr=self._err,
+                                          start_new_session=True, close_fds=True)
+        except OSError as e:
+            self._out.close()
+            self._err.close()
+            raise AssertionError("cannot start %s: %s" % (" ".join(self.argv), e))
+        finally:
+            if stdin_arg not in (subprocess.DEVNULL,) and stdin_arg is not stdin:
+                stdin_arg.close()
+        self.pid = self.popen.pid
+        self.pgid = self.pid
+
+    def poll(self):
+        return self.popen.poll()
+
+    @property
+    def returncode(self):
+        return self.popen.returncode
+
+    def wait(self, timeout):
+        """Wait for exit; on timeout kill the group and fail."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(grace=1)
+            raise AssertionError("%s did not finish within %.1fs\n%s"
+                                 % (self.name, timeout, self.describe()))
+
+    def _signal_group(self, sig):
+        try:
+            os.killpg(self.pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, grace=5.0):
+        """SIGTERM the group, SIGKILL it after `grace` seconds. Returns the exit status."""
+        # Signals go to the group only while its leader is alive (not yet
+        # reaped), so the group id cannot name anybody else's processes.
+        if self.popen.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.popen.wait(timeout=5)
+        self._close_files()
+        return self.popen.returncode
+
+    def _close_files(self):
+        for f in (self._out, self._err):
+            if not f.closed:
+                f.close()
+
+    def stdout(self):
+        with open(self.out_path, "rb") as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read()
+
+    def wait_output(self, pattern, timeout=10.0):
+        """Wait until stdout matches the regex (bytes); returns the match."""
+        rx = re.compile(pattern if isinstance(pattern, bytes) else pattern.encode())
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.stdout())
+            if m:
+                return m
+            if self.poll() is not None:
+                raise AssertionError("%s exited (status %s) before printing %r\n%s"
+                                     % (self.name, self.returncode, pattern, self.describe()))
+            if time.monotonic() > deadline:
+                raise AssertionError("%s did not print %r within %.1fs\n%s"
+                                     % (self.name, pattern, timeout, self.describe()))
+            time.sleep(0.02)
+
+    def describe(self, limit=3000):
+        """A few lines about the process for failure messages."""
+        def tail(b):
+            s = b.decode("utf-8", "replace")
+            return s if len(s) <= limit else "...\n" + s[-limit:]
+        return ("--- %s: %s (pid %d, status %s)\n--- stdout:\n%s\n--- stderr:\n%s"
+                % (self.name, " ".join(self.argv), self.pid, self.popen.poll(),
+                   tail(self.stdout()), tail(self.stderr())))
+
+
+def run(argv, env=None, timeout=20.0, tmpdir=None, name=None, cwd=None, stdin=None):
+    """Run to completion (bounded); returns the stopped Proc (returncode,
+    stdout(), stderr())."""
+    p = Proc(argv, env=env, tmpdir=tmpdir, name=name, cwd=cwd, stdin=stdin)
+    try:
+        p.wait(timeout)
+    finally:
+        p.stop(grace=1)
+    return p
+
+
+def start_app_server(test, service, spans_file, tmpdir, name=None, env=None):
+    """Start apps/httpapp.py (traced as `service` unless env is given), wait
+    until it listens, register its stop; returns (proc, port)."""
+    if env is None:
+        env = shim_env(service, spans_file)
+    p = Proc([PY, os.path.join(APPS, "httpapp.py"), "--port", "0"], env=env,
+             tmpdir=tmpdir, name=name or service)
+    test.addCleanup(p.stop)
+    m = p.wait_output(rb"LISTENING (\d+)\n", timeout=10)
+    return p, int(m.group(1))
+
+
+# --------------------------------------------------------------------------
+# spans
+
+
+def _any_value(v):
+    """Decode an OTLP/JSON AnyValue (intValue is a decimal string)."""
+    if not isinstance(v, dict) or len(v) != 1:
+        return v
+    (k, x), = v.items()
+    if k == "stringValue":
+        return x
+    if k == "intValue":
+        return int(x)
+    if k == "boolValue":
+        return bool(x)
+    if k == "doubleValue":
+        return float(x)
+    if k == "arrayValue":
+        return [_any_value(e) for e in (x or {}).get("values", [])]
+    if k == "kvlistValue":
+        return {e["key"]: _any_value(e.get("value")) for e in (x or {}).get("values", [])}
+    return x
+
+
+def _attrs(lst):
+    return {a.get("key"): _any_value(a.get("value")) for a in (lst or [])}
+
+
+def format_problems(raw, where):
+    """Ways a raw OTLP/JSON span (or its resource) breaks the agreed format."""
+    p = []
+    for key, rx in (("traceId", HEX32), ("spanId", HEX16)):
+        v = raw.get(key)
+        if not isinstance(v, str) or not rx.match(v) or set(v) == {"0"}:
+            p.append("%s: %s=%r is not lower-case hex of the right length" % (where, key, v))
+    if "parentSpanId" in raw:
+        v = raw["parentSpanId"]
+        if not isinstance(v, str) or not HEX16.match(v) or set(v) == {"0"}:
+            p.append("%s: parentSpanId=%r (must be 16 hex, or absent for a root)" % (where, v))
+    if raw.get("kind") not in (KIND_SERVER, KIND_CLIENT):
+        p.append("%s: kind=%r (expected the integer 2 or 3)" % (where, raw.get("kind")))
+    for key in ("startTimeUnixNano", "endTimeUnixNano"):
+        v = raw.get(key)
+        if not isinstance(v, str) or not v.isdigit():
+            p.append("%s: %s=%r is not a decimal string" % (where, key, v))
+    for a in raw.get("attributes") or []:
+        val = a.get("value")
+        if isinstance(val, dict) and "intValue" in val:
+            iv = val["intValue"]
+            if not isinstance(iv, str) or not re.match(r"^-?\d+$", iv):
+                p.append("%s: attribute %s intValue=%r is not a decimal string"
+                         % (where, a.get("key"), iv))
+    st = raw.get("status")
+    if st is not None and not isinstance(st, dict):
+        p.append("%s: status=%r is not an object" % (where, st))
+    elif st and st.get("code", 0) not in (0, 1, 2):
+        p.append("%s: status.code=%r" % (where, st.get("code")))
+    return p
+
+
+def read_spans(path, strict=False):
+    """All spans in an OTLP/JSON lines file, flattened:
+    {traceId, spanId, parentSpanId (None for a root), name, kind, status, start,
+    end, service, pid, attrs, resource, raw}. A missing file is no spans; a
+    last line without its newline (being written) is ignored. With strict,
+    format problems raise AssertionError."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    spans, problems = [], []
+    lines = data.split(b"\n")
+    for lineno, line in enumerate(lines[:-1], 1):  # lines[-1]: unterminated or empty
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError as e:
+            raise AssertionError("%s:%d: not JSON (%s): %r" % (path, lineno, e, line[:300]))
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceSpans"), list):
+            raise AssertionError("%s:%d: no resourceSpans array: %r" % (path, lineno, line[:300]))
+        for rs in doc["resourceSpans"]:
+            res = _attrs((rs.get("resource") or {}).get("attributes"))
+            if strict:
+                if not isinstance(res.get("service.name"), str):
+                    problems.append("%s:%d: resource without service.name" % (path, lineno))
+                if not isinstance(res.get("process.pid"), int):
+                    problems.append("%s:%d: resource without integer process.pid" % (path, lineno))
+            for ss in rs.get("scopeSpans") or []:
+                for raw in ss.get("spans") or []:
+                    if strict:
+                        problems += format_problems(raw, "%s:%d span %r" % (
+                            os.path.basename(path), lineno, raw.get("name")))
+                    try:
+                        start = int(raw.get("startTimeUnixNano", 0))
+                        end = int(raw.get("endTimeUnixNano", 0))
+                    except (TypeError, ValueError):
+                        start = end = None
+                    st = raw.get("status") or {}
+                    spans.append({
+                        "traceId": raw.get("traceId"),
+                        "spanId": raw.get("spanId"),
+                        "parentSpanId": raw.get("parentSpanId") or None,
+                        "name": raw.get("name"),
+                        "kind": raw.get("kind"),
+                        "status": st.get("code", 0) if isinstance(st, dict) else st,
+                        "start": start,
+                        "end": end,
+                        "service": res.get("service.name"),
+                        "pid": res.get("process.pid"),
+                        "attrs": _attrs(raw.get("attributes")),
+                        "resource": res,
+                        "raw": raw,
+                    })
+    if problems:
+        raise AssertionError("spans file %s breaks the format:\n  %s"
+                             % (path, "\n  ".join(problems[:30])))
+    return spans
+
+
+def format_spans(spans):
+    """A readable table of spans, for failure messages."""
+    if not spans:
+        return "  (no spans)"
+    out = []
+    for s in sorted(spans, key=lambda s: (s["traceId"] or "", s["start"] or 0)):
+        a = s["attrs"]
+        out.append("  trace=%s span=%s parent=%-16s kind=%s status=%s http=%s svc=%s pid=%s %r"
+                   % (s["traceId"], s["spanId"], s["parentSpanId"] or "-", s["kind"],
+                      s["status"], a.get("http.response.status_code"), s["service"],
+                      s["pid"], s["name"]))
+        extra = {k: v for k, v in a.items() if k != "http.response.status_code"}
+        out.append("      attrs=%s" % json.dumps(extra, sort_keys=True))
+    return "\n".join(out)
+
+
+def wait_spans(path, count, timeout=None, exact=False):
+    """Poll the spans file until it holds at least `count` spans (bounded).
+    Returns the spans; fails with what arrived. With exact, more is a failure too."""
+    timeout = SPAN_TIMEOUT if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    while True:
+        spans = read_spans(path)
+        if len(spans) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if len(spans) < count or (exact and len(spans) != count):
+        raise AssertionError("expected %d span(s) in %s within %.1fs, found %d:\n%s"
+                             % (count, path, timeout, len(spans), format_spans(spans)))
+    return spans
+
+
+def only(items, what, spans=None):
+    """The single element of items, or a failure that says what was looked for."""
+    items = list(items)
+    if len(items) != 1:
+        raise AssertionError("expected exactly one %s, found %d\n%s"
+                             % (what, len(items), format_spans(spans if spans is not None
+                                                               else items)))
+    return items[0]
+
+
+# --------------------------------------------------------------------------
+# trace headers
+
+
+def injected_lines(trace_id, span_id, parent_id=None):
+    """The exact bytes the shim inserts before the blank line ending a request
+    head (default OTEL_PROPAGATORS=b3multi,tracecontext)."""
+    s = "X-B3-TraceId: %s\r\nX-B3-SpanId: %s\r\n" % (trace_id, span_id)
+    if parent_id:
+        s += "X-B3-ParentSpanId: %s\r\n" % parent_id
+    s += "X-B3-Sampled: 1\r\ntraceparent: 00-%s-%s-01\r\n" % (trace_id, span_id)
+    return s.encode("ascii")
+
+
+def with_injection(request, trace_id, span_id, parent_id=None):
+    """request (head, optionally followed by body) with the injected lines
+    inserted just before the blank line that ends the head."""
+    end = request.find(b"\r\n\r\n")
+    assert end >= 0, "request has no end of head: %r" % request[:200]
+    cut = end + 2
+    return request[:cut] + injected_lines(trace_id, span_id, parent_id) + request[cut:]
+
+
+def parse_head(data):
+    """(request line, [(name, value)...], rest) of one HTTP request head in data."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        raise AssertionError("no complete request head in %r" % data[:500])
+    lines = data[:end].decode("latin-1").split("\r\n")
+    headers = []
+    for ln in lines[1:]:
+        name, _, value = ln.partition(":")
+        headers.append((name, value.strip()))
+    return lines[0], headers, data[end + 4:]
+
+
+def header_values(headers, name):
+    """All values of a header (case-insensitive name), in order."""
+    n = name.lower()
+    return [v for k, v in headers if k.lower() == n]
+
+
+TRACE_HEADERS = ("X-B3-TraceId", "X-B3-SpanId", "X-B3-ParentSpanId", "X-B3-Sampled",
+                 "X-B3-Flags", "b3", "traceparent", "tracestate", "uber-trace-id")
+
+
+def diff_bytes(expected, got, context=60, full=True):
+    """Where two byte strings part, for failure messages (full: both in
+    full too, when they are not huge)."""
+    if expected == got:
+        return "identical"
+    i = 0
+    n = min(len(expected), len(got))
+    while i < n and expected[i] == got[i]:
+        i += 1
+    lo = max(0, i - context)
+    s = ("differ at byte %d (expected %d bytes, got %d)\n  expected: ...%r\n  got:      ...%r"
+         % (i, len(expected), len(got), expected[lo:i + context], got[lo:i + context]))
+    if full and max(len(expected), len(got)) <= 2000:
+        s += "\n  full expected: %r\n  full got:      %r" % (expected, got)
+    return s
+
+
+# --------------------------------------------------------------------------
+# a recording TCP server (runs in the test process, never traced)
+
+
+class RecordedConn:
+    def __init__(self, peer):
+        self.peer = peer
+        self.data = bytearray()     # every byte received, in order
+        self.requests = []          # http mode: each complete request's bytes
+        self.sent = bytearray()     # every byte we answered
+        self.closed = threading.Event()
+        self.error = None
+
+
+class RecordingServer:
+    """Accepts connections on 127.0.0.1, records every byte per connection.
+
+    mode="http": answers each complete request (head + Content-Length body)
+                 with `response` (bytes, or a function of the request's bytes);
+                 keep-alive: several requests per connection.
+    mode="echo": sends back every byte it receives.
+    mode="sink": only records.
+    Use as a context manager or call close(); tests register close with addCleanup."""
+
+    DEFAULT_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                        b"Content-Length: 2\r\n\r\nok")
+
+    def __init__(self, mode="http", response=None, rcvbuf=0, recv_delay=0.0, recv_size=65536):
+        """rcvbuf (SO_RCVBUF), recv_delay (seconds slept after each receive) and
+        recv_size make a slow reader, so that the sender sees short writes."""
+        assert mode in ("http", "echo", "sink")
+        self.mode = mode
+        self.response = response if response is not None else self.DEFAULT_RESPONSE
+        self.recv_delay = recv_delay
+        self.recv_size = recv_size
+        self.conns = []
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._stop = False
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # inherited
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._threads = []
+        self._accepter = threading.Thread(target=self._accept_loop, daemon=True)
+        self._accepter.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _accept_loop(self):
+        while not self._stop:
+            try:
+                c, peer = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            rc = RecordedConn(peer)
+            with self._cond:
+                self.conns.append(rc)
+                self._cond.notify_all()
+            t = threading.Thread(target=self._serve, args=(c, rc), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, c, rc):
+        c.settimeout(0.2)
+        pending = bytearray()
+        try:
+            while not self._stop:
+                try:
+                    b = c.recv(self.recv_size)
+                except socket.timeout:
+                    continue
+                if not b:
+                    break
+                if self.recv_delay:
+                    time.sleep(self.recv_delay)
+                with self._cond:
+                    rc.data += b
+                    self._cond.notify_all()
+                if self.mode == "echo":
+                    c.sendall(b)
+                    rc.sent += b
+                elif self.mode == "http":
+                    pending += b
+                    while True:
+                        n = _complete_request_len(pending)
+                        if n is None:
+                            break
+                        req = bytes(pending[:n])
+                        del pending[:n]
+                        with self._cond:
+                            rc.requests.append(req)
+                            self._cond.notify_all()
+                        resp = self.response(req) if callable(self.response) else self.response
+                        c.sendall(resp)
+                        rc.sent += resp
+        except OSError as e:
+            rc.error = e
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+            with self._cond:
+                rc.closed.set()
+                self._cond.notify_all()
+
+    def wait(self, predicate, timeout=10.0, what="condition"):
+        """Wait (bounded) until predicate(self) is true, under the lock."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("recording server: timed out waiting for %s; got %s"
+                                         % (what, self.summary()))
+                self._cond.wait(min(left, 0.1))
+
+    def wait_conns(self, n, timeout=10.0):
+        self.wait(lambda s: len(s.conns) >= n, timeout, "%d connection(s)" % n)
+        return self.conns[:n]
+
+    def wait_closed(self, n, timeout=10.0):
+        """Wait until the first n connections are closed by the peer."""
+        self.wait(lambda s: len(s.conns) >= n and all(c.closed.is_set() for c in s.conns[:n]),
+                  timeout, "%d closed connection(s)" % n)
+        return self.conns[:n]
+
+    def summary(self):
+        return "%d connection(s): %s" % (len(self.conns), [
+            {"bytes": bytes(c.data[:400]), "requests": len(c.requests), "closed": c.closed.is_set()}
+            for c in self.conns])
+
+    def close(self):
+        self._stop = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self._accepter.join(timeout=2)
+        for t in self._threads:
+            t.join(timeout=2)
+
+
+def _complete_request_len(buf):
+    """Length of the first complete HTTP request in buf (head + Content-Length
+    body), or None when more bytes are needed."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(buf[:end]).decode("latin-1")
+    length = 0
+    for ln in head.split("\r\n")[1:]:
+        name, _, value = ln.partition(":")
+        if name.strip().lower() == "content-length":
+            try:
+                length = int(value.strip())
+            except ValueError:
+                length = 0
+    total = end + 4 + length
+    return total if len(buf) >= total else None
+
+
+# --------------------------------------------------------------------------
+# the raw client app
+
+
+def run_rawclient(test, spec, env, tmpdir, name="rawclient", timeout=20.0):
+    """Run apps/rawclient.py with a JSON spec (see that file); returns
+    (proc, results) where results is the list of per-connection dicts it printed."""
+    spec_path = os.path.join(tmpdir, "spec-%d.json" % int(time.monotonic() * 1e6))
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    p = run([PY, os.path.join(APPS, "rawclient.py"), spec_path], env=env, tmpdir=tmpdir,
+            name=name, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("rawclient failed (status %s)\n%s" % (p.returncode, p.describe()))
+    results = []
+    for line in p.stdout().decode("utf-8", "replace").splitlines():
+        if line.startswith("{"):
+            results.append(json.loads(line))
+    return p, results
+
+
+def hexb(b):
+    return b.hex()
+
+
+class TempDirMixin:
+    """self.tmp: a fresh directory per test, removed afterwards (unless TSTEST_KEEP=1)."""
+
+    def make_tmp(self):
+        d = tempfile.mkdtemp(prefix="tsit-%s-" % self._testMethodName)
+        if KEEP:
+            sys.stderr.write("\n[kept %s]\n" % d)
+        else:
+            self.addCleanup(shutil.rmtree, d, True)
+        return d
