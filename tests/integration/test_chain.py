@@ -15,6 +15,7 @@ import sys
 import time
 import unittest
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
 
@@ -48,7 +49,7 @@ class ChainTest(th.TempDirMixin, unittest.TestCase):
         url = "http://127.0.0.1:%d/call?to=%d&path=%s" % (self.a_port, self.b_port, downstream_path)
         curl, code, body = self.curl_get(url)
         self.assertEqual(code, 200, "A must answer 200 whatever B said; body %r" % body)
-        th.wait_spans(self.spans_file, 4)
+        th.wait_spans(self.spans_file, 4, procs=(curl, self.a, self.b))
         # stop the servers (SIGTERM: they exit cleanly and flush), then read the final file
         for p in (self.a, self.b):
             status = p.stop()
@@ -189,7 +190,7 @@ class ChainTest(th.TempDirMixin, unittest.TestCase):
         th.wait_port(self.b_port, timeout=5, proc=self.b)
         curl, code, body = self.curl_get("http://127.0.0.1:%d/ok" % self.a_port)
         self.assertEqual((code, body), (200, "ok"))
-        th.wait_spans(self.spans_file, 2)
+        th.wait_spans(self.spans_file, 2, procs=(curl, self.a, self.b))
         for p in (self.a, self.b):
             p.stop()
         spans = th.read_spans(self.spans_file)

@@ -15,6 +15,7 @@ import tempfile
 import shutil
 import unittest
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
 

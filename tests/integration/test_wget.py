@@ -11,6 +11,7 @@ import os
 import sys
 import unittest
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
 
@@ -41,8 +42,8 @@ class ClientToServerTest(th.TempDirMixin, unittest.TestCase):
                                                          self.srv.describe()))
         return p, p.stdout()
 
-    def spans_of_one_request(self, tool):
-        th.wait_spans(self.spans_file, 2)
+    def spans_of_one_request(self, tool, client):
+        th.wait_spans(self.spans_file, 2, procs=(client, self.srv))
         self.assertEqual(self.srv.stop(), 0, "server must exit cleanly on SIGTERM\n%s"
                          % self.srv.describe())
         spans = th.read_spans(self.spans_file, strict=True)
@@ -57,7 +58,7 @@ class ClientToServerTest(th.TempDirMixin, unittest.TestCase):
     def check_ok(self, tool):
         proc, out = self.fetch(tool, "/ok")
         self.assertEqual(out, b"ok")
-        cli, srv, dump = self.spans_of_one_request(tool)
+        cli, srv, dump = self.spans_of_one_request(tool, proc)
         self.assertEqual(cli["traceId"], srv["traceId"], "one trace" + dump)
         self.assertIsNone(cli["parentSpanId"], "the client span is a root" + dump)
         self.assertEqual(srv["parentSpanId"], cli["spanId"],
@@ -73,7 +74,7 @@ class ClientToServerTest(th.TempDirMixin, unittest.TestCase):
     def check_echo(self, tool):
         proc, out = self.fetch(tool, "/echo-headers")
         headers = json.loads(out)
-        cli, srv, dump = self.spans_of_one_request(tool)
+        cli, srv, dump = self.spans_of_one_request(tool, proc)
         want = {
             "X-B3-TraceId": cli["traceId"],
             "X-B3-SpanId": cli["spanId"],
@@ -109,7 +110,7 @@ class ClientToServerTest(th.TempDirMixin, unittest.TestCase):
             "-H", "X-B3-TraceId: " + trace, "-H", "X-B3-SpanId: " + sid,
             "-H", "X-B3-Sampled: 1"])
         headers = json.loads(out)
-        cli, srv, dump = self.spans_of_one_request("curl")
+        cli, srv, dump = self.spans_of_one_request("curl", proc)
         for name in th.TRACE_HEADERS:
             self.assertLessEqual(len(th.header_values(headers, name)), 1,
                                  "%s sent twice: %r" % (name, headers))
@@ -122,6 +123,68 @@ class ClientToServerTest(th.TempDirMixin, unittest.TestCase):
                          "curl's span continues the user's context" + dump)
         self.assertEqual((srv["traceId"], srv["parentSpanId"]), (trace, sid),
                          "the server continues the ids it received" + dump)
+
+
+class ServerExtractTest(th.TempDirMixin, unittest.TestCase):
+    """An untraced raw client sends heads with chosen trace headers to the
+    traced python server, several on one keep-alive connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+        self.srv, self.port = th.start_app_server(self, "py-server", self.spans_file, self.tmp)
+
+    def test_server_extracts_context(self):
+        t1, s1, p1 = "80f198ee56343ba864fe8b2a57d3eff7", "e457b5a2e4d86bd1", "05e3ac9a4f6e3b90"
+        t2, s2 = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        host = b"Host: 127.0.0.1:%d\r\n" % self.port
+        reqs = [
+            ("/ok?b3multi", b"GET /ok?b3multi HTTP/1.1\r\n" + host + b"User-Agent: raw/1\r\n"
+             b"X-B3-TraceId: %s\r\nX-B3-SpanId: %s\r\nX-B3-ParentSpanId: %s\r\nX-B3-Sampled: 1\r\n\r\n"
+             % (t1.encode(), s1.encode(), p1.encode()), (t1, s1)),
+            ("/missing?traceparent", b"GET /missing?traceparent HTTP/1.1\r\n" + host +
+             b"traceparent: 00-%s-%s-01\r\n\r\n" % (t2.encode(), s2.encode()), (t2, s2)),
+            ("/fail?none", b"GET /fail?none HTTP/1.1\r\n" + host + b"User-Agent: raw/1\r\n\r\n", None),
+        ]
+        spec = {"connections": [{"port": self.port, "requests": [
+            {"calls": [{"how": "send", "bufs": [r.hex()]}], "read": "http"} for _, r, _ in reqs]}]}
+        proc, results = th.run_rawclient(self, spec, th.clean_env(), self.tmp, name="raw-untraced")
+        statuses = [bytes.fromhex(r["response_hex"]).split(b" ", 2)[1]
+                    for r in results[0]["requests"]]
+        self.assertEqual(statuses, [b"200", b"404", b"500"])
+        th.wait_spans(self.spans_file, 3, procs=(self.srv,))
+        self.assertEqual(self.srv.stop(), 0, self.srv.describe())
+        spans = th.read_spans(self.spans_file, strict=True)
+        dump = "\n" + th.format_spans(spans)
+        self.assertEqual(len(spans), 3, "one server span per request on the connection" + dump)
+        by = {s["name"]: s for s in spans}
+        self.assertEqual(sorted(by), ["GET /fail", "GET /missing", "GET /ok"], dump)
+        for s in spans:
+            self.assertEqual(s["kind"], th.KIND_SERVER, dump)
+
+        ok, missing, fail = by["GET /ok"], by["GET /missing"], by["GET /fail"]
+        self.assertEqual((ok["traceId"], ok["parentSpanId"]), (t1, s1),
+                         "B3 multi: the server span is a child of X-B3-SpanId" + dump)
+        self.assertEqual((missing["traceId"], missing["parentSpanId"]), (t2, s2),
+                         "traceparent: the server span is a child of its parent-id" + dump)
+        self.assertIsNone(fail["parentSpanId"], "no trace headers: a root span" + dump)
+        self.assertNotIn(fail["traceId"], (t1, t2), dump)
+
+        self.assertEqual([s["attrs"].get("http.response.status_code") for s in (ok, missing, fail)],
+                         [200, 404, 500], dump)
+        self.assertEqual([s["status"] for s in (ok, missing, fail)],
+                         [th.STATUS_UNSET, th.STATUS_UNSET, th.STATUS_ERROR],
+                         "server spans: ERROR for 5xx only" + dump)
+        self.assertEqual(ok["attrs"].get("user_agent.original"), "raw/1", dump)
+        self.assertNotIn("user_agent.original", missing["attrs"],
+                         "no User-Agent header: no user_agent.original" + dump)
+        self.assertEqual(ok["attrs"].get("url.path"), "/ok", dump)
+        self.assertEqual(ok["attrs"].get("url.scheme"), "http", dump)
+        self.assertEqual(ok["pid"], self.srv.pid, dump)
 
 
 if __name__ == "__main__":

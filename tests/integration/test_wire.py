@@ -14,6 +14,7 @@ import random
 import sys
 import unittest
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
 
@@ -352,6 +353,62 @@ class WireTest(th.TempDirMixin, unittest.TestCase):
                     name, how, sent, th.diff_bytes(exp, bytes(received[k].data), full=False)))
         if failures:
             self.fail("%d of %d short-write cases failed:\n%s"
+                      % (len(failures), len(cases), "\n".join(failures[:10])))
+        self.assertGreater(shorts, 0, "the test provoked no short write (harness problem)")
+
+    def test_h2_short_writes_with_full_send_buffer(self):
+        """As (h), but the next request's head goes out while the send buffer
+        is still full of the previous request's body (the server answered
+        early and reads slowly): the head itself and the injected lines are
+        cut by short writes and EAGAIN."""
+        slow = th.RecordingServer(mode="http", rcvbuf=4096, recv_size=1024, recv_delay=0.0002,
+                                  early_response=True)
+        self.addCleanup(slow.close)
+        fill = bytes(range(256)) * 256  # 64 KiB
+        body = b"B" * 3000
+        cases = []
+        # the free space left at the second head is about 2 KiB here; dense
+        # sizes around it make the cut fall before, inside and after the
+        # injection point
+        pads = list(range(100, 6101, 400)) + list(range(1500, 2400, 25))
+        for k, pad in enumerate(pads):
+            how = ("send", "sendmsg", "write", "writev")[k % 4]
+            h1 = (b"POST /fill/%02d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %d\r\n\r\n"
+                  % (k, slow.port, len(fill)))
+            h2 = (b"POST /short2/%02d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Pad: %s\r\n"
+                  b"Content-Length: %d\r\n\r\n" % (k, slow.port, b"p" * pad, len(body)))
+            bufs = [h2 + body] if how in ("send", "write") else [h2[:30], h2[30:], body]
+            cases.append((k, h1 + fill, h2 + body, how, bufs))
+        conns = [{"port": slow.port, "nonblocking": True, "sndbuf": 4096,
+                  "requests": [request(call("send", r1)), request(call(how, *bufs))]}
+                 for _, r1, _, how, bufs in cases]
+        proc, results = self.traced(*conns)
+        received = slow.wait_closed(len(cases), timeout=30)
+        spans = self.final_spans(2 * len(cases))
+        failures, shorts = [], 0
+        for (k, r1, r2, how, bufs), conn, res in zip(cases, received, results):
+            for i, (orig, name) in enumerate(((r1, "POST /fill/%02d" % k),
+                                              (r2, "POST /short2/%02d" % k))):
+                sent = res["requests"][i]["sent"]
+                if i == 1:
+                    shorts += len(sent) > 1 or res["requests"][i]["eagain"] > 0
+                if sum(sent) != len(orig) or any(r <= 0 for r in sent):
+                    failures.append("%s (%s): returns %s add up to %d, the program wrote %d"
+                                    % (name, how, sent, sum(sent), len(orig)))
+                match = [s for s in spans if s["name"] == name]
+                if len(match) != 1:
+                    failures.append("%s: %d spans" % (name, len(match)))
+                    continue
+                if len(conn.requests) != 2:
+                    failures.append("%s: the server parsed %d requests" % (name, len(conn.requests)))
+                    continue
+                s = match[0]
+                exp = th.with_injection(orig, s["traceId"], s["spanId"], s["parentSpanId"])
+                if conn.requests[i] != exp:
+                    failures.append("%s (%s, returns %s): %s" % (
+                        name, how, sent[:8], th.diff_bytes(exp, conn.requests[i], full=False)))
+        if failures:
+            self.fail("%d failures in %d connections:\n%s"
                       % (len(failures), len(cases), "\n".join(failures[:10])))
         self.assertGreater(shorts, 0, "the test provoked no short write (harness problem)")
 

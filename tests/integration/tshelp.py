@@ -12,7 +12,8 @@ Environment (set by ctest; defaults for running a test file by hand):
 Harness switches (for working on the tests themselves):
   TSTEST_NO_SHIM=1         run every "traced" program WITHOUT the library: checks
                            the harness; span assertions are expected to fail
-  TSTEST_SPAN_TIMEOUT=S    how long to wait for spans (default 10, 1 with NO_SHIM)
+  TSTEST_SPAN_TIMEOUT=S    how long to wait for spans (default 5: 50 export
+                           periods of 100 ms; 1 with NO_SHIM)
   TSTEST_KEEP=1            keep the temporary directories (paths printed)
 """
 
@@ -45,7 +46,7 @@ LAUNCHER = os.path.join(SRC, "scripts", "traceshim")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 NO_SHIM = os.environ.get("TSTEST_NO_SHIM") == "1"
-SPAN_TIMEOUT = float(os.environ.get("TSTEST_SPAN_TIMEOUT") or (1 if NO_SHIM else 10))
+SPAN_TIMEOUT = float(os.environ.get("TSTEST_SPAN_TIMEOUT") or (1 if NO_SHIM else 5))
 KEEP = os.environ.get("TSTEST_KEEP") == "1"
 # Once every traced process has exited the file is final; this only covers a slow disk.
 AFTER_EXIT_TIMEOUT = min(SPAN_TIMEOUT, 1.5)
@@ -472,9 +473,10 @@ def format_spans(spans):
     return "\n".join(out)
 
 
-def wait_spans(path, count, timeout=None, exact=False):
+def wait_spans(path, count, timeout=None, exact=False, procs=()):
     """Poll the spans file until it holds at least `count` spans (bounded).
-    Returns the spans; fails with what arrived. With exact, more is a failure too."""
+    Returns the spans; fails with what arrived (and what procs printed).
+    With exact, more is a failure too."""
     timeout = SPAN_TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
@@ -483,8 +485,9 @@ def wait_spans(path, count, timeout=None, exact=False):
             break
         time.sleep(0.05)
     if len(spans) < count or (exact and len(spans) != count):
-        raise AssertionError("expected %d span(s) in %s within %.1fs, found %d:\n%s"
-                             % (count, path, timeout, len(spans), format_spans(spans)))
+        raise AssertionError("expected %d span(s) in %s within %.1fs, found %d:\n%s%s"
+                             % (count, path, timeout, len(spans), format_spans(spans),
+                                "".join("\n" + p.describe(1000) for p in procs)))
     return spans
 
 
@@ -588,10 +591,14 @@ class RecordingServer:
     DEFAULT_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                         b"Content-Length: 2\r\n\r\nok")
 
-    def __init__(self, mode="http", response=None, rcvbuf=0, recv_delay=0.0, recv_size=65536):
+    def __init__(self, mode="http", response=None, rcvbuf=0, recv_delay=0.0, recv_size=65536,
+                 early_response=False):
         """rcvbuf (SO_RCVBUF), recv_delay (seconds slept after each receive) and
-        recv_size make a slow reader, so that the sender sees short writes."""
+        recv_size make a slow reader, so that the sender sees short writes.
+        early_response: answer as soon as a request's head is in, while its
+        body is still arriving (the sender's buffer stays full)."""
         assert mode in ("http", "echo", "sink")
+        self.early_response = early_response
         self.mode = mode
         self.response = response if response is not None else self.DEFAULT_RESPONSE
         self.recv_delay = recv_delay
@@ -634,9 +641,15 @@ class RecordingServer:
             self._threads.append(t)
             t.start()
 
+    def _answer(self, c, rc, req):
+        resp = self.response(req) if callable(self.response) else self.response
+        c.sendall(resp)
+        rc.sent += resp
+
     def _serve(self, c, rc):
         c.settimeout(0.2)
         pending = bytearray()
+        answered = False  # early_response: the pending request was answered
         try:
             while not self._stop:
                 try:
@@ -656,6 +669,10 @@ class RecordingServer:
                 elif self.mode == "http":
                     pending += b
                     while True:
+                        if self.early_response and not answered and b"\r\n\r\n" in pending:
+                            head = bytes(pending[:pending.index(b"\r\n\r\n") + 4])
+                            self._answer(c, rc, head)
+                            answered = True
                         n = _complete_request_len(pending)
                         if n is None:
                             break
@@ -664,9 +681,9 @@ class RecordingServer:
                         with self._cond:
                             rc.requests.append(req)
                             self._cond.notify_all()
-                        resp = self.response(req) if callable(self.response) else self.response
-                        c.sendall(resp)
-                        rc.sent += resp
+                        if not answered:
+                            self._answer(c, rc, req)
+                        answered = False
         except OSError as e:
             rc.error = e
         finally:
