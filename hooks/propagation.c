@@ -364,12 +364,13 @@ bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out)
 bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
 {
     memset(out, 0, sizeof *out);
-    /* A B3 decision without ids (from either B3 form, single first): deny
-     * ends the search, since B3 outranks the other formats; accept/debug is
-     * kept for a context that carries no decision of its own, or for an
-     * otherwise invalid result. */
+    /* A B3 decision without ids (single form first, then multi): deny ends
+     * the search, since B3 outranks the other formats; accept or debug is
+     * applied to a context found later that carries no decision of its
+     * own, and is returned with an invalid context otherwise. */
     uint8_t b3_decision = TS_SAMPLING_DEFER;
     struct ts_ctx c;
+    bool ok;
 
     const struct ts_http_header *b3 = find_header(h, n, "b3");
     if (b3) {
@@ -377,42 +378,33 @@ bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *ou
             *out = c;
             return true;
         }
-        if (c.sampling == TS_SAMPLING_DENY) {
-            out->sampling = TS_SAMPLING_DENY;
-            return false;
-        }
         b3_decision = c.sampling;
     }
-
-    if (ts_b3_multi_parse(h, n, &c)) {
-        *out = c;
-        return true;
-    }
-    if (b3_decision == TS_SAMPLING_DEFER) {
-        if (c.sampling == TS_SAMPLING_DENY) {
-            out->sampling = TS_SAMPLING_DENY;
-            return false;
-        }
+    ok = ts_b3_multi_parse(h, n, &c);
+    if (!ok && b3_decision == TS_SAMPLING_DEFER)
         b3_decision = c.sampling;
+    if (b3_decision == TS_SAMPLING_DENY) {
+        out->sampling = TS_SAMPLING_DENY;
+        return false;
     }
-
-    bool ok = false;
-    const struct ts_http_header *tp = find_header(h, n, "traceparent");
-    if (tp)
-        ok = ts_traceparent_parse(tp->value, tp->value_len, &c);
+    if (!ok) {
+        const struct ts_http_header *tp = find_header(h, n, "traceparent");
+        if (tp)
+            ok = ts_traceparent_parse(tp->value, tp->value_len, &c);
+    }
     if (!ok) {
         const struct ts_http_header *ub = find_header(h, n, "uber-trace-id");
         if (ub)
             ok = ts_uber_trace_id_parse(ub->value, ub->value_len, &c);
     }
-    if (ok) {
-        *out = c;
-        if (out->sampling == TS_SAMPLING_DEFER)
-            out->sampling = b3_decision;
-        return true;
+    if (!ok) {
+        out->sampling = b3_decision;
+        return false;
     }
-    out->sampling = b3_decision;
-    return false;
+    *out = c;
+    if (out->sampling == TS_SAMPLING_DEFER)
+        out->sampling = b3_decision;
+    return true;
 }
 
 unsigned ts_prop_present(const struct ts_http_header *h, size_t n)

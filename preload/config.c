@@ -1,67 +1,203 @@
-/* config.c — reading the configuration from the environment (see config.h).
+/* config.c — the configuration from the environment (see config.h).
  *
- * Every rejected value gets one line on stderr naming the variable, the
- * value and what was expected, and its default is used: nothing the
- * environment says may stop or crash the program. */
+ * Rules shared by every variable:
+ *  - an empty value counts as unset (the OpenTelemetry SDK convention), so
+ *    `OTEL_SERVICE_NAME= prog` behaves like no OTEL_SERVICE_NAME at all;
+ *  - where two names are listed, the first that is set is the only one
+ *    read: if its value is bad, the default is used, not the second name;
+ *  - a bad value costs one line on stderr (variable, value, what was
+ *    expected) and its default; nothing is ever truncated silently.
+ * Comparisons are ASCII-only on purpose: locale-dependent case folding
+ * (strcasecmp) could run before the program has set up its locale. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "log.h"
 
 struct ts_config ts_cfg;
 
-/* Show at most this much of a rejected value. */
-#define SHOWN 64
+#define DEFAULT_PROPAGATORS (TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT)
+#define DEFAULT_QUEUE 2048u
+#define DEFAULT_BATCH 512u
+#define DEFAULT_DELAY_MS 5000u
+#define DEFAULT_TIMEOUT_MS 30000u
+#define DEFAULT_HEAD_BYTES 16384u
 
+/* At most this many bytes of a rejected value are shown in its message. */
+#define SHOWN_MAX 80
+
+/* ------------------------------------------------------------- strings */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Strip blanks at both ends of s[0..*len). */
+static const char *trim(const char *s, size_t *len)
+{
+    while (*len && is_blank(*s))
+        s++, (*len)--;
+    while (*len && is_blank(s[*len - 1]))
+        (*len)--;
+    return s;
+}
+
+static char ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Counted string equals a lower-case literal, ASCII case-insensitively. */
+static bool eq_nocase(const char *s, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (len != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (ascii_lower(s[i]) != lit[i])
+            return false;
+    return true;
+}
+
+/* Index of s in a table of lower-case names, or -1. */
+static int lookup_name(const char *s, size_t len, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (eq_nocase(s, len, names[i]))
+            return i;
+    return -1;
+}
+
+/* ------------------------------------------------------------- reporting */
+
+/* The rejected value made safe for a one-line message: control bytes
+ * become '?', and a long value is cut with "..." after it. */
+static void shown_value(const char *v, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; v[n] && n < SHOWN_MAX && n + 4 < cap; n++) {
+        unsigned char c = (unsigned char)v[n];
+        out[n] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    if (v[n]) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+}
+
+/* One error line for a value that was not accepted, and count it. */
 static void reject(int *errors, const char *var, const char *value, const char *expected)
 {
-    ts_log_error("invalid %s=\"%.*s\"%s: expected %s", var, SHOWN, value,
-                 strlen(value) > SHOWN ? "..." : "", expected);
+    char shown[SHOWN_MAX + 4];
+    shown_value(value, shown, sizeof shown);
+    ts_log(TS_LOG_ERROR, "invalid %s=\"%s\": expected %s", var, shown, expected);
     (*errors)++;
 }
 
-/* The first of two variables that is set (non-NULL), and its name. */
-static const char *first_set(ts_env_lookup_fn get, const char *a, const char *b, const char **name)
+/* ------------------------------------------------------------- lookups */
+
+/* A variable's value, or NULL when unset or empty. */
+static const char *env(ts_env_lookup_fn get, const char *name)
 {
-    const char *v = get(a);
+    const char *v = get(name);
+    return (v && *v) ? v : NULL;
+}
+
+/* The value of the first of two names that is set; *name says which. */
+static const char *env_first(ts_env_lookup_fn get, const char *a, const char *b, const char **name)
+{
+    const char *v = env(get, a);
     *name = a;
-    if (!v && b) {
-        v = get(b);
+    if (!v) {
+        v = env(get, b);
         *name = b;
     }
     return v;
 }
 
-static void read_bool(ts_env_lookup_fn get, const char *var, bool *out, int *errors)
+/* ------------------------------------------------------------- readers */
+
+static void read_bool(ts_env_lookup_fn get, const char *a, const char *b, bool *out, int *errors)
 {
-    const char *v = get(var);
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off", ""};
+    const char *var;
+    const char *v = env_first(get, a, b, &var);
     if (!v)
         return;
-    static const char *const yes[] = {"1", "true", "yes", "on"};
-    static const char *const no[] = {"", "0", "false", "no", "off"};
-    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
-        if (strcasecmp(v, yes[i]) == 0) {
-            *out = true;
-            return;
-        }
-    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
-        if (strcasecmp(v, no[i]) == 0)
-            return;
-    reject(errors, var, v, "true or false");
+    size_t len = strlen(v);
+    const char *t = trim(v, &len);
+    if (lookup_name(t, len, yes, 4) >= 0)
+        *out = true;
+    else if (lookup_name(t, len, no, 5) >= 0)
+        *out = false;
+    else
+        reject(errors, var, v, "true or false (also 1/0, yes/no, on/off)");
 }
 
-/* Copy v into out (cap bytes) or reject it as too long. */
+/* The exporter; OTEL_TRACES_EXPORTER is a list of which the first entry is
+ * used (the shim runs one exporter), TRACESHIM_EXPORTER a single name. */
+static void read_exporter(ts_env_lookup_fn get, int *out, int *errors)
+{
+    static const char *const names[] = {
+        [TS_EXPORTER_FILE] = "file",       [TS_EXPORTER_OTLP] = "otlp",
+        [TS_EXPORTER_ZIPKIN] = "zipkin",   [TS_EXPORTER_JAEGER] = "jaeger",
+        [TS_EXPORTER_CONSOLE] = "console", [TS_EXPORTER_NONE] = "none",
+    };
+    const char *var;
+    const char *v = env_first(get, "TRACESHIM_EXPORTER", "OTEL_TRACES_EXPORTER", &var);
+    if (!v)
+        return;
+    size_t len = strlen(v);
+    if (strcmp(var, "OTEL_TRACES_EXPORTER") == 0) {
+        const char *comma = strchr(v, ',');
+        if (comma)
+            len = (size_t)(comma - v);
+    }
+    const char *t = trim(v, &len);
+    int e = lookup_name(t, len, names, (int)(sizeof names / sizeof names[0]));
+    if (e < 0)
+        reject(errors, var, v,
+               strcmp(var, "OTEL_TRACES_EXPORTER") == 0
+                   ? "a list starting with file, otlp, zipkin, jaeger, console or none"
+                   : "file, otlp, zipkin, jaeger, console or none");
+    else
+        *out = e;
+}
+
+static void read_log_level(ts_env_lookup_fn get, int *out, int *errors)
+{
+    static const char *const names[] = {
+        [TS_LOG_ERROR] = "error",
+        [TS_LOG_WARN] = "warn",
+        [TS_LOG_INFO] = "info",
+        [TS_LOG_DEBUG] = "debug",
+    };
+    const char *v = env(get, "TRACESHIM_LOG_LEVEL");
+    if (!v)
+        return;
+    size_t len = strlen(v);
+    const char *t = trim(v, &len);
+    int l = lookup_name(t, len, names, 4);
+    if (l < 0)
+        reject(errors, "TRACESHIM_LOG_LEVEL", v, "error, warn, info or debug");
+    else
+        *out = l;
+}
+
+/* A string copied whole into out[cap], or rejected (never truncated). */
 static void read_string(const char *var, const char *v, char *out, size_t cap, int *errors)
 {
     if (!v)
         return;
     size_t len = strlen(v);
     if (len >= cap) {
-        char expected[64];
+        char expected[48];
         snprintf(expected, sizeof expected, "at most %zu bytes", cap - 1);
         reject(errors, var, v, expected);
         return;
@@ -69,24 +205,26 @@ static void read_string(const char *var, const char *v, char *out, size_t cap, i
     memcpy(out, v, len + 1);
 }
 
+/* A positive decimal integer in [lo, hi]; blanks around it are allowed,
+ * signs, hex, units and fractions are not. */
 static void read_uint(ts_env_lookup_fn get, const char *var, unsigned lo, unsigned hi,
                       unsigned *out, int *errors)
 {
-    const char *v = get(var);
+    const char *v = env(get, var);
     if (!v)
         return;
-    unsigned long long n = 0;
-    const char *p = v;
-    while (*p == ' ')
-        p++;
-    bool digits = false;
-    for (; *p >= '0' && *p <= '9'; p++, digits = true)
-        if ((n = n * 10 + (unsigned)(*p - '0')) > hi)
-            break;
-    while (*p == ' ')
-        p++;
-    if (!digits || *p || n < lo || n > hi) {
-        char expected[80];
+    size_t len = strlen(v);
+    const char *t = trim(v, &len);
+    uint64_t n = 0;
+    bool ok = len > 0;
+    for (size_t i = 0; ok && i < len; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            ok = false;
+        else if (n <= hi) /* stop growing once out of range: no overflow */
+            n = n * 10 + (uint64_t)(t[i] - '0');
+    }
+    if (!ok || n < lo || n > hi) {
+        char expected[64];
         snprintf(expected, sizeof expected, "a whole number from %u to %u", lo, hi);
         reject(errors, var, v, expected);
         return;
@@ -94,160 +232,193 @@ static void read_uint(ts_env_lookup_fn get, const char *var, unsigned lo, unsign
     *out = (unsigned)n;
 }
 
-static int exporter_named(const char *s, size_t len)
-{
-    static const char *const names[] = {
-        [TS_EXPORTER_FILE] = "file",     [TS_EXPORTER_OTLP] = "otlp",
-        [TS_EXPORTER_ZIPKIN] = "zipkin", [TS_EXPORTER_JAEGER] = "jaeger",
-        [TS_EXPORTER_CONSOLE] = "console", [TS_EXPORTER_NONE] = "none",
-    };
-    while (len && *s == ' ')
-        s++, len--;
-    while (len && s[len - 1] == ' ')
-        len--;
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (strlen(names[i]) == len && strncasecmp(s, names[i], len) == 0)
-            return (int)i;
-    return -1;
-}
-
-static void read_exporter(ts_env_lookup_fn get, struct ts_config *cfg, int *errors)
-{
-    const char *var;
-    const char *v = first_set(get, "TRACESHIM_EXPORTER", "OTEL_TRACES_EXPORTER", &var);
-    if (!v)
-        return;
-    size_t len = strlen(v);
-    if (strcmp(var, "OTEL_TRACES_EXPORTER") == 0) { /* a list: its first entry */
-        const char *comma = strchr(v, ',');
-        if (comma)
-            len = (size_t)(comma - v);
-    }
-    int e = exporter_named(v, len);
-    if (e < 0)
-        reject(errors, var, v, "file, otlp, zipkin, jaeger, console or none");
-    else
-        cfg->exporter = e;
-}
-
-static void read_log_level(ts_env_lookup_fn get, struct ts_config *cfg, int *errors)
-{
-    const char *v = get("TRACESHIM_LOG_LEVEL");
-    if (!v)
-        return;
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    for (int i = 0; i < 4; i++)
-        if (strcasecmp(v, names[i]) == 0) {
-            cfg->log_level = i;
-            return;
-        }
-    reject(errors, "TRACESHIM_LOG_LEVEL", v, "error, warn, info or debug");
-}
+/* ------------------------------------------------------------- propagators */
 
 int ts_config_parse_propagators(const char *s, unsigned *out)
 {
     static const struct {
         const char *name;
-        unsigned bit;
+        unsigned bits;
     } known[] = {
-        {"b3multi", TS_PROP_B3MULTI}, {"b3", TS_PROP_B3},       {"tracecontext", TS_PROP_TRACECONTEXT},
-        {"jaeger", TS_PROP_JAEGER},   {"baggage", 0},            {"none", 0},
+        {"b3multi", TS_PROP_B3MULTI},
+        {"b3", TS_PROP_B3},
+        {"tracecontext", TS_PROP_TRACECONTEXT},
+        {"jaeger", TS_PROP_JAEGER},
+        {"none", 0},
+        {"baggage", 0}, /* baggage is not a trace context: nothing to do */
     };
+    if (!s)
+        return -1;
     unsigned bits = 0;
+    size_t entries = 0;
     const char *p = s;
     for (;;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *q = p;
-        while (len && *q == ' ')
-            q++, len--;
-        while (len && q[len - 1] == ' ')
-            len--;
-        bool found = false;
-        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-            if (strlen(known[i].name) == len && strncasecmp(q, known[i].name, len) == 0) {
-                bits |= known[i].bit;
-                found = true;
-            }
-        if (!found)
-            return -1;
-        if (!end)
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *t = trim(p, &len);
+        if (len) { /* empty entries (",," or a trailing comma) are skipped */
+            size_t i = 0;
+            while (i < sizeof known / sizeof known[0] && !eq_nocase(t, len, known[i].name))
+                i++;
+            if (i == sizeof known / sizeof known[0])
+                return -1;
+            bits |= known[i].bits;
+            entries++;
+        }
+        if (!comma)
             break;
-        p = end + 1;
+        p = comma + 1;
     }
+    if (!entries)
+        return -1;
     *out = bits;
     return 0;
 }
 
-/* service.name inside OTEL_RESOURCE_ATTRIBUTES ("k=v,k2=v2"). */
-static void service_from_resource(const char *attrs, char *out, size_t cap)
+/* ------------------------------------------------------------- resource */
+
+static int hex_val(char c)
 {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = ascii_lower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decode v[0..len) into out[cap] (NUL-terminated). Returns the
+ * decoded length, -1 on a bad escape anywhere, -2 when it does not fit. */
+static long percent_decode(const char *v, size_t len, char *out, size_t cap)
+{
+    size_t n = 0;
+    bool fits = true;
+    for (size_t i = 0; i < len; i++) {
+        char c = v[i];
+        if (c == '%') {
+            if (len - i < 3 || hex_val(v[i + 1]) < 0 || hex_val(v[i + 2]) < 0)
+                return -1;
+            c = (char)(hex_val(v[i + 1]) << 4 | hex_val(v[i + 2]));
+            i += 2;
+        }
+        if (n + 1 >= cap)
+            fits = false;
+        else
+            out[n++] = c;
+    }
+    out[n] = '\0';
+    return fits ? (long)n : -2;
+}
+
+/* Check OTEL_RESOURCE_ATTRIBUTES ("k=v,k2=v2", values percent-encoded) and
+ * find service.name in it (the last one wins, as in the OpenTelemetry SDKs).
+ * Returns 0, -1 when the list is malformed (the whole variable is then
+ * discarded, as the specification asks), -2 when service.name does not fit
+ * in out[cap]. */
+static int resource_service_name(const char *attrs, char *out, size_t cap)
+{
+    char tmp[TS_CFG_STR];
+    bool too_long = false;
     const char *p = attrs;
-    while (p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > 13 && strncmp(p, "service.name", 12) == 0) {
-            const char *v = p + 12;
-            while (*v == ' ')
-                v++;
-            if (*v == '=') {
-                v++;
-                size_t vlen = (size_t)(p + len - v);
-                while (vlen && v[vlen - 1] == ' ')
-                    vlen--;
-                if (vlen && vlen < cap) {
-                    memcpy(out, v, vlen);
-                    out[vlen] = '\0';
-                }
-                return;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *entry = trim(p, &len);
+        if (len) { /* empty entries (a trailing comma) are skipped */
+            const char *eq = memchr(entry, '=', len);
+            if (!eq)
+                return -1;
+            size_t klen = (size_t)(eq - entry);
+            const char *key = trim(entry, &klen);
+            size_t vlen = len - (size_t)(eq + 1 - entry);
+            const char *val = trim(eq + 1, &vlen);
+            if (!klen)
+                return -1;
+            long r = percent_decode(val, vlen, tmp, sizeof tmp);
+            if (r == -1)
+                return -1;
+            if (klen == 12 && memcmp(key, "service.name", 12) == 0) {
+                too_long = r < 0 || (size_t)r >= cap;
+                if (!too_long)
+                    memcpy(out, tmp, (size_t)r + 1);
             }
         }
-        p = end ? end + 1 : NULL;
+        if (!comma)
+            return too_long ? -2 : 0;
+        p = comma + 1;
     }
 }
 
+/* ------------------------------------------------------------- load */
+
 int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
 {
-    int errors = 0;
+    if (!cfg)
+        return 0;
     memset(cfg, 0, sizeof *cfg);
+    cfg->disabled = false;
     cfg->exporter = TS_EXPORTER_FILE;
     cfg->log_level = TS_LOG_ERROR;
-    cfg->propagators = TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT;
-    cfg->bsp_max_queue = 2048;
-    cfg->bsp_max_batch = 512;
-    cfg->bsp_delay_ms = 5000;
-    cfg->bsp_export_timeout_ms = 30000;
-    cfg->max_head_bytes = 16384;
+    cfg->propagators = DEFAULT_PROPAGATORS;
+    cfg->bsp_max_queue = DEFAULT_QUEUE;
+    cfg->bsp_max_batch = DEFAULT_BATCH;
+    cfg->bsp_delay_ms = DEFAULT_DELAY_MS;
+    cfg->bsp_export_timeout_ms = DEFAULT_TIMEOUT_MS;
+    cfg->max_head_bytes = DEFAULT_HEAD_BYTES;
+    if (!get)
+        return 0;
 
-    /* The log level first: it decides which of the later lines are shown. */
-    read_log_level(get, cfg, &errors);
-    ts_cfg.log_level = cfg->log_level;
+    int errors = 0;
+    const char *var, *v;
 
-    read_bool(get, "TRACESHIM_DISABLED", &cfg->disabled, &errors);
-    read_bool(get, "OTEL_SDK_DISABLED", &cfg->disabled, &errors);
-    read_exporter(get, cfg, &errors);
+    read_bool(get, "TRACESHIM_DISABLED", "OTEL_SDK_DISABLED", &cfg->disabled, &errors);
+    read_exporter(get, &cfg->exporter, &errors);
+    read_log_level(get, &cfg->log_level, &errors);
 
-    const char *v = get("OTEL_PROPAGATORS");
+    v = env(get, "OTEL_PROPAGATORS");
     if (v && ts_config_parse_propagators(v, &cfg->propagators) != 0)
         reject(&errors, "OTEL_PROPAGATORS", v,
-               "a comma-separated list of b3multi, b3, tracecontext, jaeger, none");
+               "a comma-separated list of b3multi, b3, tracecontext, jaeger, baggage or none");
 
-    const char *var;
-    v = first_set(get, "OTEL_SERVICE_NAME", "JAEGER_SERVICE_NAME", &var);
+    v = env_first(get, "OTEL_SERVICE_NAME", "JAEGER_SERVICE_NAME", &var);
     read_string(var, v, cfg->service_name, sizeof cfg->service_name, &errors);
-    read_string("OTEL_RESOURCE_ATTRIBUTES", get("OTEL_RESOURCE_ATTRIBUTES"), cfg->resource_attrs,
-                sizeof cfg->resource_attrs, &errors);
-    if (!cfg->service_name[0])
-        service_from_resource(cfg->resource_attrs, cfg->service_name, sizeof cfg->service_name);
-    read_string("TRACESHIM_FILE", get("TRACESHIM_FILE"), cfg->file_path, sizeof cfg->file_path,
-                &errors);
+    bool service_set = v != NULL;
+
+    v = env(get, "OTEL_RESOURCE_ATTRIBUTES");
+    if (v) {
+        char name[TS_CFG_STR] = "";
+        int r = resource_service_name(v, name, sizeof name);
+        if (r == -1) {
+            reject(&errors, "OTEL_RESOURCE_ATTRIBUTES", v,
+                   "comma-separated key=value pairs with percent-encoded values");
+        } else {
+            read_string("OTEL_RESOURCE_ATTRIBUTES", v, cfg->resource_attrs,
+                        sizeof cfg->resource_attrs, &errors);
+            /* Its service.name counts only when no service variable is set,
+             * and only when the attributes themselves were accepted. */
+            if (!service_set && cfg->resource_attrs[0]) {
+                if (r == -2) {
+                    char expected[48];
+                    snprintf(expected, sizeof expected, "a service.name of at most %zu bytes",
+                             sizeof cfg->service_name - 1);
+                    reject(&errors, "OTEL_RESOURCE_ATTRIBUTES", v, expected);
+                } else {
+                    memcpy(cfg->service_name, name, sizeof name);
+                }
+            }
+        }
+    }
+
+    v = env(get, "TRACESHIM_FILE");
+    read_string("TRACESHIM_FILE", v, cfg->file_path, sizeof cfg->file_path, &errors);
 
     read_uint(get, "OTEL_BSP_MAX_QUEUE_SIZE", 1, 1000000, &cfg->bsp_max_queue, &errors);
-    read_uint(get, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, 1000000, &cfg->bsp_max_batch, &errors);
+    /* A batch larger than the queue could never fill; with a small queue the
+     * default batch shrinks to the queue's size. */
     if (cfg->bsp_max_batch > cfg->bsp_max_queue)
         cfg->bsp_max_batch = cfg->bsp_max_queue;
+    read_uint(get, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, cfg->bsp_max_queue, &cfg->bsp_max_batch,
+              &errors);
     read_uint(get, "OTEL_BSP_SCHEDULE_DELAY", 1, 3600000, &cfg->bsp_delay_ms, &errors);
     read_uint(get, "OTEL_BSP_EXPORT_TIMEOUT", 1, 3600000, &cfg->bsp_export_timeout_ms, &errors);
     read_uint(get, "TRACESHIM_MAX_HEAD_BYTES", 1024, 1048576, &cfg->max_head_bytes, &errors);

@@ -1,0 +1,799 @@
+/* test_config.c — configuration from the environment: defaults, every
+ * variable, which of two names wins, and that every bad value yields
+ * exactly one error line (naming the variable and the value) and the
+ * default. stderr is captured around each load to count the lines that
+ * the real ts_log writes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "preload/config.h"
+
+/* ------------------------------------------------------------- fake env */
+
+#define ENV_MAX 32
+
+static const char *env_names[ENV_MAX];
+static const char *env_values[ENV_MAX];
+static size_t env_n;
+
+static void env_reset(void)
+{
+    env_n = 0;
+}
+
+static void env_set(const char *name, const char *value)
+{
+    assert_true(env_n < ENV_MAX);
+    env_names[env_n] = name;
+    env_values[env_n] = value;
+    env_n++;
+}
+
+static const char *env_lookup(const char *name)
+{
+    for (size_t i = 0; i < env_n; i++)
+        if (strcmp(env_names[i], name) == 0)
+            return env_values[i];
+    return NULL;
+}
+
+static const char *no_env(const char *name)
+{
+    (void)name;
+    return NULL;
+}
+
+/* ------------------------------------------------------------- capture */
+
+static char captured[16384];
+
+/* ts_config_load with lookup, capturing what it writes on stderr. */
+static int load_with(struct ts_config *cfg, ts_env_lookup_fn lookup)
+{
+    fflush(stderr);
+    char path[] = "/tmp/test_config_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, 2) == 2);
+    int errors = ts_config_load(cfg, lookup);
+    assert_true(dup2(saved, 2) == 2);
+    close(saved);
+    assert_true(lseek(fd, 0, SEEK_SET) == 0);
+    ssize_t n = read(fd, captured, sizeof captured - 1);
+    close(fd);
+    captured[n > 0 ? n : 0] = '\0';
+    return errors;
+}
+
+static int load(struct ts_config *cfg)
+{
+    return load_with(cfg, env_lookup);
+}
+
+/* Number of lines written on stderr by the last load. */
+static int captured_lines(void)
+{
+    int n = 0;
+    for (const char *p = captured; *p; p++)
+        if (*p == '\n')
+            n++;
+    return n;
+}
+
+/* Exactly one error line, in the agreed shape, naming var and value. */
+static void assert_one_error(const char *var, const char *shown_value)
+{
+    if (captured_lines() != 1)
+        fail_msg("expected one error line, got:\n%s", captured);
+    char head[256];
+    snprintf(head, sizeof head, "traceshim: invalid %s=\"%s", var, shown_value);
+    if (strncmp(captured, head, strlen(head)) != 0)
+        fail_msg("error line \"%s\" does not start with \"%s\"", captured, head);
+    if (!strstr(captured, "\": expected "))
+        fail_msg("error line \"%s\" does not say what was expected", captured);
+}
+
+static void assert_defaults(const struct ts_config *c)
+{
+    assert_false(c->disabled);
+    assert_int_equal(c->exporter, TS_EXPORTER_FILE);
+    assert_int_equal(c->log_level, TS_LOG_ERROR);
+    assert_int_equal(c->propagators, TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT);
+    assert_string_equal(c->service_name, "");
+    assert_string_equal(c->file_path, "");
+    assert_string_equal(c->resource_attrs, "");
+    assert_int_equal(c->bsp_max_queue, 2048);
+    assert_int_equal(c->bsp_max_batch, 512);
+    assert_int_equal(c->bsp_delay_ms, 5000);
+    assert_int_equal(c->bsp_export_timeout_ms, 30000);
+    assert_int_equal(c->max_head_bytes, 16384);
+}
+
+/* A config full of junk, so tests see that load resets every field. */
+static struct ts_config junk_config(void)
+{
+    struct ts_config c;
+    memset(&c, 0x5a, sizeof c);
+    c.service_name[sizeof c.service_name - 1] = '\0';
+    c.file_path[sizeof c.file_path - 1] = '\0';
+    c.resource_attrs[sizeof c.resource_attrs - 1] = '\0';
+    return c;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    env_reset();
+    captured[0] = '\0';
+    return 0;
+}
+
+/* A string of n copies of ch (static storage, one at a time per size). */
+static const char *repeat(char ch, size_t n)
+{
+    static char buf[3][8192];
+    static int which;
+    char *b = buf[which++ % 3];
+    assert_true(n < sizeof buf[0]);
+    memset(b, ch, n);
+    b[n] = '\0';
+    return b;
+}
+
+/* ------------------------------------------------------------- defaults */
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct ts_config c = junk_config();
+    assert_int_equal(load_with(&c, no_env), 0);
+    assert_defaults(&c);
+    assert_int_equal(captured_lines(), 0);
+
+    c = junk_config();
+    assert_int_equal(load_with(&c, NULL), 0);
+    assert_defaults(&c);
+    assert_int_equal(ts_config_load(NULL, no_env), 0);
+}
+
+static void test_empty_values_are_unset(void **state)
+{
+    (void)state;
+    static const char *const vars[] = {
+        "TRACESHIM_DISABLED",       "OTEL_SDK_DISABLED",       "TRACESHIM_EXPORTER",
+        "OTEL_TRACES_EXPORTER",     "TRACESHIM_LOG_LEVEL",     "OTEL_PROPAGATORS",
+        "OTEL_SERVICE_NAME",        "JAEGER_SERVICE_NAME",     "TRACESHIM_FILE",
+        "OTEL_RESOURCE_ATTRIBUTES", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY",  "OTEL_BSP_EXPORT_TIMEOUT", "TRACESHIM_MAX_HEAD_BYTES",
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        env_set(vars[i], "");
+    struct ts_config c = junk_config();
+    assert_int_equal(load(&c), 0);
+    assert_defaults(&c);
+    assert_int_equal(captured_lines(), 0);
+}
+
+static void test_global_instance(void **state)
+{
+    (void)state;
+    env_set("OTEL_SERVICE_NAME", "global");
+    assert_int_equal(load(&ts_cfg), 0);
+    assert_string_equal(ts_cfg.service_name, "global");
+    env_reset();
+    assert_int_equal(load(&ts_cfg), 0);
+    assert_defaults(&ts_cfg);
+}
+
+/* ------------------------------------------------------------- disabled */
+
+static void test_disabled_values(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {"1",   "true", "TRUE", "True",   "yes",
+                                      "YES", "on",   "On",   " true ", "\tyes"};
+    static const char *const no[] = {"0", "false", "FALSE", "no", "No", "off", "OFF", " ", " 0 "};
+    static const char *const vars[] = {"TRACESHIM_DISABLED", "OTEL_SDK_DISABLED"};
+    for (size_t v = 0; v < 2; v++) {
+        for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+            env_reset();
+            env_set(vars[v], yes[i]);
+            struct ts_config c = junk_config();
+            assert_int_equal(load(&c), 0);
+            if (!c.disabled)
+                fail_msg("%s=\"%s\" did not disable", vars[v], yes[i]);
+        }
+        for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+            env_reset();
+            env_set(vars[v], no[i]);
+            struct ts_config c = junk_config();
+            assert_int_equal(load(&c), 0);
+            if (c.disabled)
+                fail_msg("%s=\"%s\" disabled", vars[v], no[i]);
+        }
+    }
+}
+
+static void test_disabled_first_name_wins(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("TRACESHIM_DISABLED", "false");
+    env_set("OTEL_SDK_DISABLED", "true");
+    assert_int_equal(load(&c), 0);
+    assert_false(c.disabled);
+
+    env_reset();
+    env_set("TRACESHIM_DISABLED", "yes");
+    env_set("OTEL_SDK_DISABLED", "false");
+    assert_int_equal(load(&c), 0);
+    assert_true(c.disabled);
+
+    /* a bad first value gives the default, not the second name's value */
+    env_reset();
+    env_set("TRACESHIM_DISABLED", "maybe");
+    env_set("OTEL_SDK_DISABLED", "true");
+    assert_int_equal(load(&c), 1);
+    assert_false(c.disabled);
+    assert_one_error("TRACESHIM_DISABLED", "maybe");
+
+    /* an empty first value is unset: the second name counts */
+    env_reset();
+    env_set("TRACESHIM_DISABLED", "");
+    env_set("OTEL_SDK_DISABLED", "true");
+    assert_int_equal(load(&c), 0);
+    assert_true(c.disabled);
+}
+
+/* ------------------------------------------------------------- exporter */
+
+static void test_exporter_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *v;
+        int want;
+    } cases[] = {
+        {"file", TS_EXPORTER_FILE},       {"otlp", TS_EXPORTER_OTLP},
+        {"zipkin", TS_EXPORTER_ZIPKIN},   {"jaeger", TS_EXPORTER_JAEGER},
+        {"console", TS_EXPORTER_CONSOLE}, {"none", TS_EXPORTER_NONE},
+        {"OTLP", TS_EXPORTER_OTLP},       {"Zipkin", TS_EXPORTER_ZIPKIN},
+        {" jaeger ", TS_EXPORTER_JAEGER},
+    };
+    static const char *const vars[] = {"TRACESHIM_EXPORTER", "OTEL_TRACES_EXPORTER"};
+    for (size_t v = 0; v < 2; v++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            env_reset();
+            env_set(vars[v], cases[i].v);
+            struct ts_config c;
+            assert_int_equal(load(&c), 0);
+            if (c.exporter != cases[i].want)
+                fail_msg("%s=%s gave %d", vars[v], cases[i].v, c.exporter);
+        }
+}
+
+static void test_exporter_otel_list(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("OTEL_TRACES_EXPORTER", "otlp,console");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.exporter, TS_EXPORTER_OTLP);
+
+    env_reset();
+    env_set("OTEL_TRACES_EXPORTER", " zipkin , whatever");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.exporter, TS_EXPORTER_ZIPKIN);
+
+    env_reset();
+    env_set("OTEL_TRACES_EXPORTER", ",otlp");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(c.exporter, TS_EXPORTER_FILE);
+    assert_one_error("OTEL_TRACES_EXPORTER", ",otlp");
+
+    /* TRACESHIM_EXPORTER names one exporter, not a list */
+    env_reset();
+    env_set("TRACESHIM_EXPORTER", "otlp,console");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(c.exporter, TS_EXPORTER_FILE);
+    assert_one_error("TRACESHIM_EXPORTER", "otlp,console");
+}
+
+static void test_exporter_first_name_wins(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("TRACESHIM_EXPORTER", "zipkin");
+    env_set("OTEL_TRACES_EXPORTER", "otlp");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.exporter, TS_EXPORTER_ZIPKIN);
+
+    env_reset();
+    env_set("TRACESHIM_EXPORTER", "kafka");
+    env_set("OTEL_TRACES_EXPORTER", "otlp");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(c.exporter, TS_EXPORTER_FILE);
+    assert_one_error("TRACESHIM_EXPORTER", "kafka");
+}
+
+/* ------------------------------------------------------------- log level */
+
+static void test_log_level(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *v;
+        int want;
+    } cases[] = {
+        {"error", TS_LOG_ERROR}, {"warn", TS_LOG_WARN},   {"info", TS_LOG_INFO},
+        {"debug", TS_LOG_DEBUG}, {"DEBUG", TS_LOG_DEBUG}, {" Info ", TS_LOG_INFO},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_reset();
+        env_set("TRACESHIM_LOG_LEVEL", cases[i].v);
+        struct ts_config c;
+        assert_int_equal(load(&c), 0);
+        assert_int_equal(c.log_level, cases[i].want);
+    }
+}
+
+/* ------------------------------------------------------------- propagators */
+
+static void test_parse_propagators(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        unsigned want;
+    } ok[] = {
+        {"b3multi", TS_PROP_B3MULTI},
+        {"b3", TS_PROP_B3},
+        {"tracecontext", TS_PROP_TRACECONTEXT},
+        {"jaeger", TS_PROP_JAEGER},
+        {"b3multi,tracecontext", TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT},
+        {" b3 , jaeger ", TS_PROP_B3 | TS_PROP_JAEGER},
+        {"tracecontext,baggage", TS_PROP_TRACECONTEXT},
+        {"baggage", 0},
+        {"none", 0},
+        {"B3Multi,TraceContext", TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT},
+        {"b3,b3", TS_PROP_B3},
+        {"b3,,jaeger,", TS_PROP_B3 | TS_PROP_JAEGER},
+        {"b3multi,b3,tracecontext,jaeger",
+         TS_PROP_B3MULTI | TS_PROP_B3 | TS_PROP_TRACECONTEXT | TS_PROP_JAEGER},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        unsigned out = 0xdead;
+        if (ts_config_parse_propagators(ok[i].s, &out) != 0)
+            fail_msg("rejected \"%s\"", ok[i].s);
+        if (out != ok[i].want)
+            fail_msg("\"%s\" gave %#x, want %#x", ok[i].s, out, ok[i].want);
+    }
+    static const char *const bad[] = {
+        "",
+        " ",
+        ",",
+        "xray",
+        "b3multi,xray",
+        "b3 multi",
+        "b3-multi",
+        "w3c",
+        "b3;tracecontext",
+        "tracecontext\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        unsigned out = 0xdead;
+        if (ts_config_parse_propagators(bad[i], &out) != -1)
+            fail_msg("accepted \"%s\"", bad[i]);
+        assert_int_equal(out, 0xdead); /* untouched on error */
+    }
+    unsigned out = 0xdead;
+    assert_int_equal(ts_config_parse_propagators(NULL, &out), -1);
+    assert_int_equal(out, 0xdead);
+}
+
+static void test_propagators_env(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("OTEL_PROPAGATORS", "b3,jaeger");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.propagators, TS_PROP_B3 | TS_PROP_JAEGER);
+
+    env_reset();
+    env_set("OTEL_PROPAGATORS", "none");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.propagators, 0);
+
+    env_reset();
+    env_set("OTEL_PROPAGATORS", "b3,xray");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(c.propagators, TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT);
+    assert_one_error("OTEL_PROPAGATORS", "b3,xray");
+}
+
+/* ------------------------------------------------------------- service name */
+
+static void test_service_name(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("OTEL_SERVICE_NAME", "orders");
+    env_set("JAEGER_SERVICE_NAME", "jorders");
+    env_set("OTEL_RESOURCE_ATTRIBUTES", "service.name=rorders");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, "orders");
+    assert_string_equal(c.resource_attrs, "service.name=rorders");
+
+    env_reset();
+    env_set("JAEGER_SERVICE_NAME", "jorders");
+    env_set("OTEL_RESOURCE_ATTRIBUTES", "service.name=rorders");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, "jorders");
+
+    env_reset();
+    env_set("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod, service.name = rorders ,x=y");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, "rorders");
+    assert_string_equal(c.resource_attrs,
+                        "deployment.environment=prod, service.name = rorders ,x=y");
+
+    /* values are percent-encoded; the last service.name wins */
+    env_reset();
+    env_set("OTEL_RESOURCE_ATTRIBUTES", "service.name=a,service.name=my%20svc%2C1,");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, "my svc,1");
+
+    /* other keys that merely look alike do not count */
+    env_reset();
+    env_set("OTEL_RESOURCE_ATTRIBUTES", "service.namespace=shop,xservice.name=n");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, "");
+
+    /* UTF-8 names pass through byte for byte */
+    env_reset();
+    env_set("OTEL_SERVICE_NAME", "caf\xc3\xa9-\xe6\x9c\x8d\xe5\x8a\xa1");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, "caf\xc3\xa9-\xe6\x9c\x8d\xe5\x8a\xa1");
+}
+
+static void test_service_name_length(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    const char *max = repeat('s', TS_CFG_STR - 1);
+    env_set("OTEL_SERVICE_NAME", max);
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, max);
+
+    /* one byte more: rejected whole, never truncated; JAEGER_ is not used */
+    env_reset();
+    const char *too_long = repeat('s', TS_CFG_STR);
+    env_set("OTEL_SERVICE_NAME", too_long);
+    env_set("JAEGER_SERVICE_NAME", "fallback");
+    assert_int_equal(load(&c), 1);
+    assert_string_equal(c.service_name, "");
+    assert_one_error("OTEL_SERVICE_NAME", "ssssssssss");
+    assert_non_null(strstr(captured, "...\": expected at most 255 bytes"));
+
+    env_reset();
+    env_set("JAEGER_SERVICE_NAME", too_long);
+    assert_int_equal(load(&c), 1);
+    assert_string_equal(c.service_name, "");
+    assert_one_error("JAEGER_SERVICE_NAME", "ssssssssss");
+
+    /* service.name inside the resource attributes: same limit */
+    env_reset();
+    static char attrs[600];
+    snprintf(attrs, sizeof attrs, "service.name=%s", too_long);
+    env_set("OTEL_RESOURCE_ATTRIBUTES", attrs);
+    assert_int_equal(load(&c), 1);
+    assert_string_equal(c.service_name, "");
+    assert_one_error("OTEL_RESOURCE_ATTRIBUTES", "service.name=sss");
+    /* ...but it does not matter when a service variable is set */
+    env_set("OTEL_SERVICE_NAME", "short");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, "short");
+    assert_string_equal(c.resource_attrs, attrs);
+}
+
+static void test_resource_attributes_invalid(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "service.name",         /* no '=' */
+        "a=b,service.name",     /* no '=' in a later entry */
+        "=orders",              /* empty key */
+        "service.name=a%2",     /* truncated escape */
+        "service.name=a%zz",    /* bad escape */
+        "k=v%,service.name=ok", /* bad escape elsewhere discards it all */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        env_reset();
+        env_set("OTEL_RESOURCE_ATTRIBUTES", bad[i]);
+        struct ts_config c;
+        assert_int_equal(load(&c), 1);
+        assert_string_equal(c.resource_attrs, "");
+        assert_string_equal(c.service_name, "");
+        assert_one_error("OTEL_RESOURCE_ATTRIBUTES", bad[i]);
+    }
+    /* longer than its field */
+    env_reset();
+    static char attrs[1100];
+    snprintf(attrs, sizeof attrs, "k=%s", repeat('v', 1021));
+    assert_int_equal(strlen(attrs), 1023);
+    env_set("OTEL_RESOURCE_ATTRIBUTES", attrs);
+    struct ts_config c;
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.resource_attrs, attrs);
+    snprintf(attrs, sizeof attrs, "service.name=x,k=%s", repeat('v', 1022));
+    assert_int_equal(load(&c), 1);
+    assert_string_equal(c.resource_attrs, "");
+    assert_string_equal(c.service_name, "");
+    assert_one_error("OTEL_RESOURCE_ATTRIBUTES", "service.name=x,k=vvv");
+}
+
+/* ------------------------------------------------------------- file path */
+
+static void test_file_path(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("TRACESHIM_FILE", "/var/tmp/spans.jsonl");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.file_path, "/var/tmp/spans.jsonl");
+
+    env_reset();
+    const char *max = repeat('p', TS_CFG_PATH - 1);
+    env_set("TRACESHIM_FILE", max);
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.file_path, max);
+
+    env_reset();
+    env_set("TRACESHIM_FILE", repeat('p', TS_CFG_PATH));
+    assert_int_equal(load(&c), 1);
+    assert_string_equal(c.file_path, "");
+    assert_one_error("TRACESHIM_FILE", "pppp");
+    /* the message stays short: the value is cut */
+    assert_true(strlen(captured) < 300);
+}
+
+/* ------------------------------------------------------------- integers */
+
+static void test_integers_valid(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("OTEL_BSP_MAX_QUEUE_SIZE", "1000000");
+    env_set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1000000");
+    env_set("OTEL_BSP_SCHEDULE_DELAY", "1");
+    env_set("OTEL_BSP_EXPORT_TIMEOUT", "3600000");
+    env_set("TRACESHIM_MAX_HEAD_BYTES", "1024");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.bsp_max_queue, 1000000);
+    assert_int_equal(c.bsp_max_batch, 1000000);
+    assert_int_equal(c.bsp_delay_ms, 1);
+    assert_int_equal(c.bsp_export_timeout_ms, 3600000);
+    assert_int_equal(c.max_head_bytes, 1024);
+
+    env_reset();
+    env_set("OTEL_BSP_MAX_QUEUE_SIZE", " 1 ");
+    env_set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1");
+    env_set("OTEL_BSP_SCHEDULE_DELAY", "3600000");
+    env_set("OTEL_BSP_EXPORT_TIMEOUT", "1");
+    env_set("TRACESHIM_MAX_HEAD_BYTES", "001048576");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.bsp_max_queue, 1);
+    assert_int_equal(c.bsp_max_batch, 1);
+    assert_int_equal(c.bsp_delay_ms, 3600000);
+    assert_int_equal(c.bsp_export_timeout_ms, 1);
+    assert_int_equal(c.max_head_bytes, 1048576);
+}
+
+static void test_batch_limited_by_queue(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    /* a small queue shrinks the default batch */
+    env_set("OTEL_BSP_MAX_QUEUE_SIZE", "100");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.bsp_max_queue, 100);
+    assert_int_equal(c.bsp_max_batch, 100);
+
+    env_set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "100");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.bsp_max_batch, 100);
+
+    env_reset();
+    env_set("OTEL_BSP_MAX_QUEUE_SIZE", "100");
+    env_set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "101");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(c.bsp_max_batch, 100);
+    assert_one_error("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "101");
+    assert_non_null(strstr(captured, "from 1 to 100"));
+
+    /* a batch above the default queue size */
+    env_reset();
+    env_set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(c.bsp_max_batch, 512);
+    assert_int_equal(c.bsp_max_queue, 2048);
+}
+
+/* ------------------------------------------------------------- one error each */
+
+struct bad_case {
+    const char *var;
+    const char *value;
+};
+
+static void test_each_invalid_value_one_error(void **state)
+{
+    (void)state;
+    static const struct bad_case cases[] = {
+        {"TRACESHIM_DISABLED", "2"},
+        {"TRACESHIM_DISABLED", "enabled"},
+        {"OTEL_SDK_DISABLED", "truee"},
+        {"OTEL_SDK_DISABLED", "t"},
+        {"TRACESHIM_EXPORTER", "kafka"},
+        {"TRACESHIM_EXPORTER", "fil"},
+        {"TRACESHIM_EXPORTER", "f\xc3\xafle"},
+        {"OTEL_TRACES_EXPORTER", "logging2"},
+        {"TRACESHIM_LOG_LEVEL", "verbose"},
+        {"TRACESHIM_LOG_LEVEL", "3"},
+        {"TRACESHIM_LOG_LEVEL", "warning"},
+        {"OTEL_PROPAGATORS", "ottrace"},
+        {"OTEL_PROPAGATORS", ","},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "0"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "1000001"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "-1"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "+5"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "0x10"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "1.5"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "1e3"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "12 34"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", " "},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "99999999999999999999999999999999999999"},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", "4294967297"}, /* 2^32 + 1: no wrap-around */
+        {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0"},
+        {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "abc"},
+        {"OTEL_BSP_SCHEDULE_DELAY", "0"},
+        {"OTEL_BSP_SCHEDULE_DELAY", "5000ms"},
+        {"OTEL_BSP_SCHEDULE_DELAY", "3600001"},
+        {"OTEL_BSP_EXPORT_TIMEOUT", "0"},
+        {"OTEL_BSP_EXPORT_TIMEOUT", "30s"},
+        {"OTEL_BSP_EXPORT_TIMEOUT", "3600001"},
+        {"TRACESHIM_MAX_HEAD_BYTES", "1023"},
+        {"TRACESHIM_MAX_HEAD_BYTES", "1048577"},
+        {"TRACESHIM_MAX_HEAD_BYTES", "16k"},
+        {"TRACESHIM_MAX_HEAD_BYTES", "-16384"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_reset();
+        env_set(cases[i].var, cases[i].value);
+        struct ts_config c = junk_config();
+        int errors = load(&c);
+        if (errors != 1)
+            fail_msg("%s=\"%s\": %d errors", cases[i].var, cases[i].value, errors);
+        assert_defaults(&c);
+        assert_one_error(cases[i].var, cases[i].value);
+    }
+}
+
+static void test_all_invalid_at_once(void **state)
+{
+    (void)state;
+    env_set("TRACESHIM_DISABLED", "x");
+    env_set("TRACESHIM_EXPORTER", "x");
+    env_set("TRACESHIM_LOG_LEVEL", "x");
+    env_set("OTEL_PROPAGATORS", "x");
+    env_set("OTEL_SERVICE_NAME", repeat('n', 300));
+    env_set("OTEL_RESOURCE_ATTRIBUTES", "x");
+    env_set("TRACESHIM_FILE", repeat('f', 5000));
+    env_set("OTEL_BSP_MAX_QUEUE_SIZE", "x");
+    env_set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "x");
+    env_set("OTEL_BSP_SCHEDULE_DELAY", "x");
+    env_set("OTEL_BSP_EXPORT_TIMEOUT", "x");
+    env_set("TRACESHIM_MAX_HEAD_BYTES", "x");
+    struct ts_config c = junk_config();
+    assert_int_equal(load(&c), 12);
+    assert_int_equal(captured_lines(), 12);
+    assert_defaults(&c);
+    static const char *const vars[] = {
+        "TRACESHIM_DISABLED",      "TRACESHIM_EXPORTER",      "TRACESHIM_LOG_LEVEL",
+        "OTEL_PROPAGATORS",        "OTEL_SERVICE_NAME",       "OTEL_RESOURCE_ATTRIBUTES",
+        "TRACESHIM_FILE",          "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_EXPORT_TIMEOUT", "TRACESHIM_MAX_HEAD_BYTES",
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "traceshim: invalid %s=\"", vars[i]);
+        if (!strstr(captured, needle))
+            fail_msg("no error line for %s in:\n%s", vars[i], captured);
+    }
+}
+
+/* ------------------------------------------------------------- hostile input */
+
+static void test_message_is_one_safe_line(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    /* control characters in a value cannot break the one-line rule */
+    env_set("TRACESHIM_LOG_LEVEL", "de\nbug\r\x1b[31m");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(captured_lines(), 1);
+    assert_one_error("TRACESHIM_LOG_LEVEL", "de?bug??[31m");
+    assert_int_equal(c.log_level, TS_LOG_ERROR);
+
+    /* a huge value is cut in the message */
+    env_reset();
+    env_set("OTEL_BSP_SCHEDULE_DELAY", repeat('9', 8000));
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(captured_lines(), 1);
+    assert_true(strlen(captured) < 300);
+    assert_non_null(strstr(captured, "...\": expected a whole number from 1 to 3600000"));
+    assert_int_equal(c.bsp_delay_ms, 5000);
+}
+
+static void test_non_ascii_everywhere(void **state)
+{
+    (void)state;
+    /* bytes >= 0x80 in every variable: no crash, defaults, one error each
+     * (file path and service name take them as they are) */
+    static const char hi[] = "\xff\xfe\x80\xc3\xa9";
+    env_set("TRACESHIM_DISABLED", hi);
+    env_set("TRACESHIM_EXPORTER", hi);
+    env_set("TRACESHIM_LOG_LEVEL", hi);
+    env_set("OTEL_PROPAGATORS", hi);
+    env_set("OTEL_BSP_MAX_QUEUE_SIZE", hi);
+    env_set("OTEL_SERVICE_NAME", hi);
+    env_set("TRACESHIM_FILE", hi);
+    env_set("OTEL_RESOURCE_ATTRIBUTES", "k=\xff");
+    struct ts_config c;
+    assert_int_equal(load(&c), 5);
+    assert_int_equal(captured_lines(), 5);
+    assert_string_equal(c.service_name, hi);
+    assert_string_equal(c.file_path, hi);
+    assert_string_equal(c.resource_attrs, "k=\xff");
+    assert_false(c.disabled);
+    assert_int_equal(c.exporter, TS_EXPORTER_FILE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_empty_values_are_unset, setup),
+        cmocka_unit_test_setup(test_global_instance, setup),
+        cmocka_unit_test_setup(test_disabled_values, setup),
+        cmocka_unit_test_setup(test_disabled_first_name_wins, setup),
+        cmocka_unit_test_setup(test_exporter_names, setup),
+        cmocka_unit_test_setup(test_exporter_otel_list, setup),
+        cmocka_unit_test_setup(test_exporter_first_name_wins, setup),
+        cmocka_unit_test_setup(test_log_level, setup),
+        cmocka_unit_test_setup(test_parse_propagators, setup),
+        cmocka_unit_test_setup(test_propagators_env, setup),
+        cmocka_unit_test_setup(test_service_name, setup),
+        cmocka_unit_test_setup(test_service_name_length, setup),
+        cmocka_unit_test_setup(test_resource_attributes_invalid, setup),
+        cmocka_unit_test_setup(test_file_path, setup),
+        cmocka_unit_test_setup(test_integers_valid, setup),
+        cmocka_unit_test_setup(test_batch_limited_by_queue, setup),
+        cmocka_unit_test_setup(test_each_invalid_value_one_error, setup),
+        cmocka_unit_test_setup(test_all_invalid_at_once, setup),
+        cmocka_unit_test_setup(test_message_is_one_safe_line, setup),
+        cmocka_unit_test_setup(test_non_ascii_everywhere, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
