@@ -71,6 +71,7 @@ static void init_body(void)
     ts_config_load(&ts_cfg, env_lookup);
     if (!ts_cfg.disabled) {
         ts_process_load();
+        ts_rep_init(); /* fixes a relative span file path before any chdir */
         init_process_context();
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
         __atomic_store_n(&ts_active, true, __ATOMIC_RELEASE);

@@ -1,111 +1,169 @@
-/* file_exporter.c — the default exporter (see file_exporter.h).
+/* file_exporter.c — the default exporter: OTLP/JSON lines appended to a
+ * file (see file_exporter.h).
  *
- * The fd is the shim's own but lives in the program's fd space: the
- * program may close it or dup2 over it. Before each write we check that it
- * still is the file we opened, and reopen if not. */
+ * The fd is the shim's, but it lives in the program's fd space: the program
+ * may close it (daemons close every fd they did not open) or dup2 another
+ * file over its number. So before every write we check, with fstat, that
+ * the number still refers to the file we opened; if not, we open the file
+ * again and never touch the old number, which now belongs to the program. */
 #include "file_exporter.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdbool.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../preload/config.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
 
-static int file_fd = -1;
-static dev_t file_dev;
-static ino_t file_ino;
-static char file_path[PATH_MAX];
-static bool file_reported;
+static char fexp_path[TS_CFG_PATH + PATH_MAX]; /* absolute; "" until resolved */
+static pthread_once_t fexp_path_once = PTHREAD_ONCE_INIT;
+static bool fexp_path_ready;
+static int fexp_fd = -1;
+static dev_t fexp_dev;
+static ino_t fexp_ino;
+static bool fexp_reported; /* the one error line of this process is out */
 
-/* The path, made absolute once: the program may chdir later. */
-static const char *path(void)
+static void fexp_resolve_once(void)
 {
-    if (file_path[0])
-        return file_path;
-    const char *p = ts_cfg.file_path[0] ? ts_cfg.file_path : "traceshim-spans.jsonl";
-    if (p[0] == '/') {
-        snprintf(file_path, sizeof file_path, "%s", p);
-    } else {
-        char cwd[PATH_MAX];
-        size_t n = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
-        if (n && n + 1 + strlen(p) < sizeof file_path) {
-            memcpy(file_path, cwd, n);
-            file_path[n] = '/';
-            memcpy(file_path + n + 1, p, strlen(p) + 1);
-        } else {
-            snprintf(file_path, sizeof file_path, "%s", p);
+    const char *p = TS_FILE_DEFAULT_NAME;
+    size_t plen = sizeof TS_FILE_DEFAULT_NAME - 1;
+    if (ts_cfg.file_path[0]) {
+        p = ts_cfg.file_path;
+        plen = strnlen(p, sizeof ts_cfg.file_path);
+    }
+    size_t o = 0;
+    if (p[0] != '/') {
+        /* getcwd fails when the directory was removed or the path is too
+         * long; the relative name is the best we can do then. */
+        if (getcwd(fexp_path, PATH_MAX)) {
+            o = strlen(fexp_path);
+            if (o > 0 && fexp_path[o - 1] != '/')
+                fexp_path[o++] = '/';
         }
     }
-    return file_path;
+    memcpy(fexp_path + o, p, plen);
+    fexp_path[o + plen] = '\0';
+    __atomic_store_n(&fexp_path_ready, true, __ATOMIC_RELEASE);
 }
 
-static void report_once(const char *what)
+void ts_file_export_resolve_path(void)
 {
-    if (file_reported)
-        return;
-    file_reported = true;
-    ts_log_error("cannot %s span file %s: %s (spans are dropped)", what, path(), strerror(errno));
+    pthread_once(&fexp_path_once, fexp_resolve_once);
 }
 
-static bool still_ours(void)
+const char *ts_file_export_path(void)
+{
+    return __atomic_load_n(&fexp_path_ready, __ATOMIC_ACQUIRE) ? fexp_path : "";
+}
+
+void ts_file_export_forget_fd(void)
+{
+    fexp_fd = -1;
+}
+
+/* The one error line of the process (what failed, the path, why); spans
+ * keep being dropped (and counted) silently after it. */
+static void fexp_report(const char *what, const char *why)
+{
+    if (fexp_reported)
+        return;
+    fexp_reported = true;
+    ts_log_error("cannot %s span file %s: %s; spans are dropped", what, fexp_path, why);
+}
+
+static void fexp_report_errno(const char *what, int err)
+{
+    if (fexp_reported)
+        return;
+    char buf[128];
+    fexp_report(what, strerror_r(err, buf, sizeof buf));
+}
+
+/* Does fexp_fd still refer to the file we opened? */
+static bool fexp_fd_is_ours(void)
 {
     struct stat st;
-    return file_fd >= 0 && fstat(file_fd, &st) == 0 && st.st_dev == file_dev &&
-           st.st_ino == file_ino;
+    if (fexp_fd < 0 || fstat(fexp_fd, &st) != 0)
+        return false;
+    return st.st_dev == fexp_dev && st.st_ino == fexp_ino;
 }
 
-static int open_file(void)
+/* Open the span file (the old fd number, if any, is simply forgotten).
+ * Returns 0 or -1 with errno set. */
+static int fexp_open(void)
 {
-    int fd = open(path(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        report_once("open");
+    fexp_fd = -1;
+    int fd = open(fexp_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0)
         return -1;
+    if (fd <= STDERR_FILENO) {
+        /* The program had closed one of 0/1/2. Holding that number would
+         * make the file its stdin/stdout/stderr the next time it opens
+         * something, so move ours above them. */
+        int moved = TS_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        int err = errno;
+        TS_REAL(close)(fd);
+        if (moved < 0) {
+            errno = err;
+            return -1;
+        }
+        fd = moved;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        report_once("inspect");
+        int err = errno;
         TS_REAL(close)(fd);
+        errno = err;
         return -1;
     }
-    file_fd = fd;
-    file_dev = st.st_dev;
-    file_ino = st.st_ino;
+    fexp_fd = fd;
+    fexp_dev = st.st_dev;
+    fexp_ino = st.st_ino;
     return 0;
 }
 
-int ts_file_export(char *line, size_t len)
+int ts_file_export(const char *line, size_t len)
 {
-    if (!still_ours()) {
-        /* Not ours any more (closed, or another file dup2'ed over it): the
-         * number belongs to the program now, so leave it alone. */
-        file_fd = -1;
-        if (open_file() != 0)
-            return -1;
+    ts_file_export_resolve_path();
+    if (!fexp_fd_is_ours() && fexp_open() != 0) {
+        int err = errno;
+        fexp_report_errno("open", err);
+        errno = err;
+        return -1;
     }
-    line[len] = '\n';
+    /* One writev is one system call: on a regular file opened O_APPEND the
+     * kernel appends the whole of it under the inode lock, so the line and
+     * its newline land together and never interleave with another
+     * process's line. */
+    struct iovec iov[2] = {
+        {(void *)line, len},
+        {(void *)"\n", 1},
+    };
     ssize_t r;
     do
-        r = TS_REAL(write)(file_fd, line, len + 1);
+        r = TS_REAL(writev)(fexp_fd, iov, 2);
     while (r < 0 && errno == EINTR);
-    if (r != (ssize_t)(len + 1)) {
-        if (r >= 0)
-            errno = EIO;
-        report_once("write");
-        return -1;
+    if (r == (ssize_t)(len + 1))
+        return 0;
+    /* A short write (disk full, file size limit) leaves a partial line: an
+     * error to report, not something to complete with a second write that
+     * another process's line could come before. */
+    if (r < 0) {
+        int err = errno;
+        fexp_report_errno("write", err);
+        errno = err;
+    } else {
+        char why[96];
+        snprintf(why, sizeof why, "short write (%zd of %zu bytes)", r, len + 1);
+        fexp_report("write", why);
+        errno = EIO;
     }
-    return 0;
-}
-
-void ts_file_exporter_reset(void)
-{
-    file_fd = -1;
-    file_path[0] = '\0';
-    file_reported = false;
+    return -1;
 }

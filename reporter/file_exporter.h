@@ -1,17 +1,35 @@
-/* file_exporter.h — appends lines to TRACESHIM_FILE, one write per line,
- * so many processes can share one file without interleaving. */
+/* file_exporter.h — appends span lines to the span file (TRACESHIM_FILE),
+ * one write per line, so that many processes appending to one file never
+ * interleave their lines.
+ *
+ * Not thread-safe: the reporter serialises calls with its export mutex. */
 #ifndef TS_FILE_EXPORTER_H
 #define TS_FILE_EXPORTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* Append line[0..len) plus '\n'. line must have room for one more byte at
- * line[len] (the newline is written there so the line goes out in a single
- * write). Returns 0, or -1 (reported once per process). */
-int ts_file_export(char *line, size_t len);
+/* The file name used when TRACESHIM_FILE is empty, in the current
+ * directory. */
+#define TS_FILE_DEFAULT_NAME "traceshim-spans.jsonl"
 
-/* After fork in the child: keep the fd (same file), nothing to do; after
- * exec the fd is gone (O_CLOEXEC). Forget the fd, e.g. in tests. */
-void ts_file_exporter_reset(void);
+/* Append line[0..len) and a '\n' to the span file in one system call.
+ * Opens the file on first use and again whenever the program closed or
+ * dup2'ed over the shim's fd. Returns 0, or -1 with errno set (the first
+ * failure of the process is reported on stderr, naming the path). */
+int ts_file_export(const char *line, size_t len);
+
+/* Fix the file's absolute path now (a relative path is taken relative to
+ * the current directory): call at init, before the program can chdir.
+ * Otherwise it is fixed at the first export. Idempotent. */
+void ts_file_export_resolve_path(void);
+
+/* The absolute path the exporter writes to ("" before it is resolved). */
+const char *ts_file_export_path(void);
+
+/* In a forked child whose parent was in the middle of an export at fork
+ * time: the exporter's state may be half-updated, so forget the fd (without
+ * closing it: the number may not be ours) and open afresh on next use. */
+void ts_file_export_forget_fd(void);
 
 #endif

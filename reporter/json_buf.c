@@ -1,18 +1,23 @@
-/* json_buf.c — JSON text building (see json_buf.h). */
+/* json_buf.c — growable JSON text buffer (see json_buf.h). */
 #include "json_buf.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+static const char ts_json_hexdig[] = "0123456789abcdef";
+
 void ts_json_buf_init(struct ts_json_buf *b)
 {
-    memset(b, 0, sizeof *b);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->failed = false;
 }
 
 void ts_json_buf_free(struct ts_json_buf *b)
 {
     free(b->data);
-    memset(b, 0, sizeof *b);
+    ts_json_buf_init(b);
 }
 
 void ts_json_buf_reset(struct ts_json_buf *b)
@@ -21,14 +26,25 @@ void ts_json_buf_reset(struct ts_json_buf *b)
     b->failed = false;
 }
 
-static bool reserve(struct ts_json_buf *b, size_t more)
+void ts_json_buf_truncate(struct ts_json_buf *b, size_t len)
+{
+    if (len < b->len)
+        b->len = len;
+}
+
+bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra)
 {
     if (b->failed)
         return false;
-    if (b->len + more <= b->cap)
+    if (extra <= b->cap - b->len)
         return true;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more)
+    if (extra > SIZE_MAX / 2 - b->len) {
+        b->failed = true;
+        return false;
+    }
+    size_t need = b->len + extra;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
         cap *= 2;
     char *p = realloc(b->data, cap);
     if (!p) {
@@ -40,81 +56,94 @@ static bool reserve(struct ts_json_buf *b, size_t more)
     return true;
 }
 
-void ts_json_buf_raw(struct ts_json_buf *b, const char *s, size_t n)
+void ts_json_buf_append(struct ts_json_buf *b, const void *p, size_t n)
 {
-    if (!reserve(b, n))
+    if (n == 0 || !ts_json_buf_reserve(b, n))
         return;
-    memcpy(b->data + b->len, s, n);
+    memcpy(b->data + b->len, p, n);
     b->len += n;
 }
 
-void ts_json_buf_cstr(struct ts_json_buf *b, const char *s)
+void ts_json_buf_append_cstr(struct ts_json_buf *b, const char *s)
 {
-    ts_json_buf_raw(b, s, strlen(s));
+    ts_json_buf_append(b, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+void ts_json_buf_append_char(struct ts_json_buf *b, char c)
+{
+    if (!ts_json_buf_reserve(b, 1))
+        return;
+    b->data[b->len++] = c;
+}
+
+/* Length of the valid UTF-8 sequence starting at s[0] (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0 if s[0]
+ * does not start one. Only called for bytes >= 0x80. */
+static size_t utf8_valid_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the 2nd byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* UTF-16 surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else {
         return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
     }
-    /* overlong forms, surrogates and values past U+10FFFF are invalid */
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
+    if (n < len || s[1] < lo || s[1] > hi)
         return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
     return len;
 }
 
-void ts_json_buf_str(struct ts_json_buf *b, const char *s, size_t n)
+void ts_json_buf_string(struct ts_json_buf *b, const char *str, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    /* worst case: every byte becomes the 3-byte U+FFFD or a 6-byte \u00XX */
-    if (!reserve(b, n * 6 + 2))
+    const unsigned char *s = (const unsigned char *)str;
+    /* Worst case is 6 output bytes per input byte (\u00XX); reserving it up
+     * front keeps the loop free of per-byte checks. */
+    if (n > (SIZE_MAX - 2) / 6) {
+        b->failed = true;
+        return;
+    }
+    if (!ts_json_buf_reserve(b, n * 6 + 2))
         return;
     char *o = b->data + b->len;
     *o++ = '"';
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') {
-            *o++ = '\\';
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x80) {
+            if (c == '"' || c == '\\')
+                *o++ = '\\';
             *o++ = (char)c;
             i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            *o++ = '\\';
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-            i++;
-        } else if (c < 0x80) {
-            *o++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = ts_json_hexdig[c >> 4];
+            o[5] = ts_json_hexdig[c & 15];
+            o += 6;
             i++;
         } else {
-            size_t k = utf8_len(p + i, n - i);
+            size_t k = utf8_valid_len(s + i, n - i);
             if (k) {
-                memcpy(o, p + i, k);
+                memcpy(o, s + i, k);
                 o += k;
                 i += k;
             } else {
-                memcpy(o, "\xef\xbf\xbd", 3);
+                memcpy(o, "\xEF\xBF\xBD", 3); /* U+FFFD REPLACEMENT CHARACTER */
                 o += 3;
                 i++;
             }
@@ -126,32 +155,34 @@ void ts_json_buf_str(struct ts_json_buf *b, const char *s, size_t n)
 
 void ts_json_buf_u64(struct ts_json_buf *b, uint64_t v)
 {
-    char tmp[24];
+    char tmp[20];
     size_t i = sizeof tmp;
     do {
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    ts_json_buf_raw(b, tmp + i, sizeof tmp - i);
+    ts_json_buf_append(b, tmp + i, sizeof tmp - i);
 }
 
 void ts_json_buf_i64(struct ts_json_buf *b, int64_t v)
 {
     if (v < 0) {
-        ts_json_buf_raw(b, "-", 1);
+        ts_json_buf_append_char(b, '-');
+        /* negate in unsigned arithmetic: INT64_MIN has no positive twin */
         ts_json_buf_u64(b, (uint64_t)0 - (uint64_t)v);
     } else {
         ts_json_buf_u64(b, (uint64_t)v);
     }
 }
 
-void ts_json_buf_hex(struct ts_json_buf *b, const uint8_t *bytes, size_t n)
+void ts_json_buf_hex(struct ts_json_buf *b, const uint8_t *p, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (!reserve(b, 2 * n))
+    if (n > SIZE_MAX / 2 || !ts_json_buf_reserve(b, n * 2))
         return;
+    char *o = b->data + b->len;
     for (size_t i = 0; i < n; i++) {
-        b->data[b->len++] = hex[bytes[i] >> 4];
-        b->data[b->len++] = hex[bytes[i] & 15];
+        *o++ = ts_json_hexdig[p[i] >> 4];
+        *o++ = ts_json_hexdig[p[i] & 15];
     }
+    b->len += n * 2;
 }

@@ -1,236 +1,468 @@
-/* reporter.c — the queue, the reporter thread and the exporters behind
- * them (see reporter.h). */
+/* reporter.c — the span queue, the reporter thread and the choice of
+ * exporter (see reporter.h).
+ *
+ * Two locks:
+ *  - the queue mutex (rep_q.mu) guards the ring and rep_thread_*; it is
+ *    held only for a copy of a few spans, on application threads too;
+ *  - the export mutex guards everything used while exporting (the chunk
+ *    array, the line buffer, the file exporter). Spans are popped only
+ *    with it held, so once a flush owns it no other export is in flight
+ *    and nothing popped earlier can still be unwritten.
+ * Order: export mutex, then queue mutex. */
 #include "reporter.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/guard.h"
 #include "../preload/log.h"
+#include "../preload/process.h"
 #include "../preload/real.h"
 #include "file_exporter.h"
 #include "json_buf.h"
 #include "otlp_json.h"
 #include "queue.h"
 
-static struct ts_queue rep_queue;
-static pthread_once_t rep_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake_cv;
-static bool thread_running;
-static pthread_mutex_t export_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct ts_span *batch;      /* under export_mu */
-static struct ts_json_buf encoded; /* under export_mu */
-static atomic_uint_fast64_t exported_count, failed_count;
+#define REP_DEFAULT_QUEUE 2048
+#define REP_DEFAULT_BATCH 512
+#define REP_DEFAULT_DELAY_MS 5000
+/* Spans are popped in chunks of this many, so the export side needs a small
+ * fixed array rather than one the size of a whole batch. */
+#define REP_CHUNK 64
+/* The longest line we write; a batch whose line would be longer is split.
+ * Collectors and line readers commonly cap a line at a few MiB. */
+#define REP_MAX_LINE ((size_t)4 << 20)
+/* A line buffer grown past this is freed after use, to keep RSS small. */
+#define REP_KEEP_BUF ((size_t)1 << 20)
+#define REP_THREAD_STACK ((size_t)512 << 10)
 
-static void rep_init(void)
+static const char rep_json_end[] = "]}]}]}"; /* what ts_otlp_json_end adds */
+
+static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
+
+/* Under rep_q.mu. */
+static bool rep_thread_started;
+static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
+
+static pthread_mutex_t rep_export_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Under rep_export_mu. */
+static struct ts_span rep_chunk[REP_CHUNK];
+static struct ts_json_buf rep_line;
+static size_t rep_line_spans; /* spans encoded in rep_line so far */
+static bool rep_warned_exporter;
+
+/* Set by the prepare handler, read by the parent/child handlers. */
+static bool rep_fork_have_export_mu;
+
+/* Atomic counters. */
+static uint64_t rep_exported_n;
+static uint64_t rep_failed_n; /* lost while exporting (not queue drops) */
+
+static size_t rep_queue_capacity(void)
 {
-    ts_queue_init(&rep_queue, ts_cfg.bsp_max_queue ? ts_cfg.bsp_max_queue : 2048);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&wake_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    return ts_cfg.bsp_max_queue ? ts_cfg.bsp_max_queue : REP_DEFAULT_QUEUE;
 }
 
-static size_t batch_size(void)
+/* Spans per exported line; never more than the queue holds, or a "batch
+ * ready" wake-up could never happen. */
+static size_t rep_batch_size(size_t cap)
 {
-    return ts_cfg.bsp_max_batch ? ts_cfg.bsp_max_batch : 512;
+    size_t b = ts_cfg.bsp_max_batch ? ts_cfg.bsp_max_batch : REP_DEFAULT_BATCH;
+    return cap && b > cap ? cap : b;
 }
 
-/* One readable line per span on stderr (the console exporter). */
-static void console_line(const struct ts_span *s)
+static unsigned rep_delay_ms(void)
 {
-    char trace[33], span[17], parent[17];
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++)
-        trace[2 * i] = hex[s->trace_id[i] >> 4], trace[2 * i + 1] = hex[s->trace_id[i] & 15];
-    for (int i = 0; i < 8; i++) {
-        span[2 * i] = hex[s->span_id[i] >> 4], span[2 * i + 1] = hex[s->span_id[i] & 15];
-        parent[2 * i] = hex[s->parent_id[i] >> 4], parent[2 * i + 1] = hex[s->parent_id[i] & 15];
+    return ts_cfg.bsp_delay_ms ? ts_cfg.bsp_delay_ms : REP_DEFAULT_DELAY_MS;
+}
+
+static void rep_count_exported(size_t n)
+{
+    __atomic_fetch_add(&rep_exported_n, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+static void rep_count_failed(size_t n)
+{
+    __atomic_fetch_add(&rep_failed_n, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+/* now + ms on the given clock, as an absolute timespec. */
+static struct timespec rep_deadline(clockid_t clock, unsigned ms)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    t.tv_sec += (time_t)(ms / 1000);
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
     }
-    trace[32] = span[16] = parent[16] = '\0';
-    const struct ts_attr *code = ts_span_attr_find(s, "http.response.status_code");
-    char line[512];
-    int n = snprintf(line, sizeof line, "traceshim: span %s/%s parent=%s \"%.*s\" %s %lld %s%.3fms\n",
-                     trace, span, ts_id_is_zero(s->parent_id, 8) ? "-" : parent,
-                     (int)(s->name_len > 200 ? 200 : s->name_len), ts_span_name(s),
-                     s->kind == 2 ? "server" : s->kind == 3 ? "client" : "internal",
-                     code ? (long long)code->num : 0LL,
-                     s->status == 2 ? "ERROR " : "", (double)(s->end_ns - s->start_ns) / 1e6);
-    if (n > 0)
-        (void)!TS_REAL(write)(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    return t;
 }
 
-/* Export spans[0..n) with the configured exporter. Caller holds export_mu. */
-static void export_spans(const struct ts_span *spans, size_t n)
+static bool rep_past(clockid_t clock, const struct timespec *deadline)
 {
-    if (ts_cfg.exporter == TS_EXPORTER_CONSOLE) {
-        for (size_t i = 0; i < n; i++)
-            console_line(&spans[i]);
-        atomic_fetch_add(&exported_count, n);
+    struct timespec now;
+    clock_gettime(clock, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+void ts_rep_init(void)
+{
+    if (ts_cfg.exporter != TS_EXPORTER_NONE && ts_cfg.exporter != TS_EXPORTER_CONSOLE)
+        ts_file_export_resolve_path();
+}
+
+/* ------------------------------------------------------------ exporters */
+
+static const char *rep_exporter_name(int e)
+{
+    switch (e) {
+    case TS_EXPORTER_OTLP:
+        return "otlp";
+    case TS_EXPORTER_ZIPKIN:
+        return "zipkin";
+    case TS_EXPORTER_JAEGER:
+        return "jaeger";
+    default:
+        return "?";
+    }
+}
+
+/* Write the pending OTLP/JSON line (if it holds spans) to the file. */
+static void rep_line_write(void)
+{
+    size_t n = rep_line_spans;
+    if (n == 0)
+        return;
+    rep_line_spans = 0;
+    ts_otlp_json_end(&rep_line);
+    if (!rep_line.failed && ts_file_export(rep_line.data, rep_line.len) == 0)
+        rep_count_exported(n);
+    else
+        rep_count_failed(n);
+    if (rep_line.cap > REP_KEEP_BUF)
+        ts_json_buf_free(&rep_line);
+    else
+        ts_json_buf_reset(&rep_line);
+}
+
+/* Add one span to the pending OTLP/JSON line, starting a new line first
+ * when this span would take it past REP_MAX_LINE. */
+static void rep_line_add(const struct ts_span *s)
+{
+    if (rep_line_spans == 0) {
+        ts_json_buf_reset(&rep_line);
+        ts_otlp_json_begin(&rep_line);
+    }
+    size_t mark = rep_line.len;
+    ts_otlp_json_span(&rep_line, s, rep_line_spans == 0);
+    if (rep_line_spans > 0 && rep_line.len + sizeof rep_json_end - 1 > REP_MAX_LINE) {
+        ts_json_buf_truncate(&rep_line, mark);
+        rep_line_write();
+        ts_otlp_json_begin(&rep_line);
+        ts_otlp_json_span(&rep_line, s, true);
+    }
+    rep_line_spans++;
+}
+
+/* The console exporter: one readable line per span on stderr, e.g.
+ * traceshim: span <trace>/<span> parent=<id> "GET /x" server 200 1.234ms */
+static void rep_console_span(const struct ts_span *s)
+{
+    static const char *const kinds[] = {"unspecified", "internal", "server", "client"};
+    struct ts_json_buf *b = &rep_line;
+    ts_json_buf_reset(b);
+    ts_json_buf_append_cstr(b, "traceshim: span ");
+    ts_json_buf_hex(b, s->trace_id, TS_TRACE_ID_LEN);
+    ts_json_buf_append_char(b, '/');
+    ts_json_buf_hex(b, s->span_id, TS_SPAN_ID_LEN);
+    ts_json_buf_append_cstr(b, " parent=");
+    if (ts_id_is_zero(s->parent_id, TS_SPAN_ID_LEN))
+        ts_json_buf_append_char(b, '-');
+    else
+        ts_json_buf_hex(b, s->parent_id, TS_SPAN_ID_LEN);
+    ts_json_buf_append_char(b, ' ');
+    size_t off = s->name_off < TS_SPAN_STRBUF ? s->name_off : TS_SPAN_STRBUF;
+    size_t len = s->name_len < TS_SPAN_STRBUF - off ? s->name_len : TS_SPAN_STRBUF - off;
+    ts_json_buf_string(b, s->str + off, len); /* quoted, control bytes escaped */
+    ts_json_buf_append_char(b, ' ');
+    ts_json_buf_append_cstr(b, s->kind < 4 ? kinds[s->kind] : "unspecified");
+    ts_json_buf_append_char(b, ' ');
+    const struct ts_attr *code = ts_span_attr_find(s, "http.response.status_code");
+    if (code && code->type == TS_ATTR_INT)
+        ts_json_buf_i64(b, code->num);
+    else
+        ts_json_buf_append_char(b, '-');
+    uint64_t dur = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
+    uint64_t frac = dur / 1000 % 1000; /* microseconds, as 3 decimals of ms */
+    char dec[5] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                   (char)('0' + frac % 10), 0};
+    ts_json_buf_append_char(b, ' ');
+    ts_json_buf_u64(b, dur / 1000000);
+    ts_json_buf_append_cstr(b, dec);
+    ts_json_buf_append_cstr(b, "ms");
+    if (s->status == TS_STATUS_ERROR)
+        ts_json_buf_append_cstr(b, " error");
+    ts_json_buf_append_char(b, '\n');
+    if (b->failed) {
+        rep_count_failed(1);
         return;
     }
-    /* otlp, zipkin and jaeger exporters are not built yet: file for now
-     * (said once at start-up by ts_rep_submit). */
-    ts_json_buf_reset(&encoded);
-    ts_otlp_json_encode(&encoded, spans, n);
-    ts_json_buf_raw(&encoded, "\n", 1); /* room for the newline */
-    if (encoded.failed || ts_file_export(encoded.data, encoded.len - 1) != 0)
-        atomic_fetch_add(&failed_count, n);
-    else
-        atomic_fetch_add(&exported_count, n);
+    ssize_t r;
+    do
+        r = TS_REAL(write)(2, b->data, b->len);
+    while (r < 0 && errno == EINTR);
+    rep_count_exported(1); /* stderr is best effort: a closed one loses nothing we can save */
 }
 
-/* Take batches off the queue and export them until it is empty. Caller
- * holds export_mu. */
-static void drain_locked(void)
+/* Hand one span to the configured exporter (export mutex held). */
+static void rep_emit(const struct ts_span *s)
 {
-    size_t max = batch_size();
-    if (!batch) {
-        batch = malloc(max * sizeof *batch);
-        if (!batch)
-            return;
+    switch (ts_cfg.exporter) {
+    case TS_EXPORTER_NONE:
+        return; /* dropped silently, by request */
+    case TS_EXPORTER_CONSOLE:
+        rep_console_span(s);
+        return;
+    case TS_EXPORTER_FILE:
+        break;
+    default:
+        if (!rep_warned_exporter) {
+            rep_warned_exporter = true;
+            ts_file_export_resolve_path();
+            ts_log_warn("exporter %s not implemented yet, writing to file %s",
+                        rep_exporter_name(ts_cfg.exporter), ts_file_export_path());
+        }
+        break;
     }
-    size_t n;
-    while ((n = ts_queue_pop(&rep_queue, batch, max)) > 0)
-        export_spans(batch, n);
+    rep_line_add(s);
 }
 
-static void *reporter_main(void *arg)
+/* Export up to `want` of the oldest queued spans, one line per batch
+ * (export mutex held). A flush passes its deadline: it then never waits
+ * longer for the queue mutex, and stops between batches once it is past. */
+static void rep_export_queued(size_t want, const struct timespec *deadline)
+{
+    size_t in_batch = 0;
+    while (want > 0) {
+        if (!ts_rep_queue_lock(&rep_q, deadline))
+            break;
+        size_t batch = rep_batch_size(rep_q.cap);
+        size_t take = batch - in_batch;
+        if (take > REP_CHUNK)
+            take = REP_CHUNK;
+        if (take > want)
+            take = want;
+        size_t got = ts_rep_queue_pop_locked(&rep_q, rep_chunk, take);
+        ts_rep_queue_unlock(&rep_q);
+        if (got == 0)
+            break;
+        want -= got;
+        for (size_t i = 0; i < got; i++)
+            rep_emit(&rep_chunk[i]);
+        in_batch += got;
+        if (in_batch >= batch) {
+            rep_line_write();
+            in_batch = 0;
+            if (deadline && rep_past(CLOCK_REALTIME, deadline))
+                break;
+        }
+    }
+    rep_line_write();
+}
+
+/* --------------------------------------------------------------- thread */
+
+/* The reporter thread: wakes when a batch is ready or every bsp_delay_ms,
+ * and exports what is queued. */
+static void *rep_thread_main(void *arg)
 {
     (void)arg;
-    ts_guard_enter(); /* for its whole life: nothing here is traced */
+    ts_guard_enter(); /* for its whole life: nothing it does is traced */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's */
+    pthread_setname_np(pthread_self(), "traceshim-rep");
     for (;;) {
-        pthread_mutex_lock(&wake_mu);
-        if (ts_queue_count(&rep_queue) < batch_size()) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)ts_cfg.bsp_delay_ms * 1000000ull;
-            until.tv_sec += (time_t)(ns / 1000000000ull);
-            until.tv_nsec = (long)(ns % 1000000000ull);
-            pthread_cond_timedwait(&wake_cv, &wake_mu, &until);
+        ts_rep_queue_lock(&rep_q, NULL);
+        size_t batch = rep_batch_size(rep_q.cap);
+        struct timespec until = rep_deadline(CLOCK_MONOTONIC, rep_delay_ms());
+        while (rep_q.count < batch) {
+            int rc = pthread_cond_clockwait(&rep_q.cv, &rep_q.mu, CLOCK_MONOTONIC, &until);
+            if (rc == ETIMEDOUT)
+                break;
         }
-        pthread_mutex_unlock(&wake_mu);
-        pthread_mutex_lock(&export_mu);
-        drain_locked();
-        pthread_mutex_unlock(&export_mu);
+        size_t pending = rep_q.count;
+        ts_rep_queue_unlock(&rep_q);
+        if (pending == 0)
+            continue;
+        pthread_mutex_lock(&rep_export_mu);
+        rep_export_queued(pending, NULL);
+        pthread_mutex_unlock(&rep_export_mu);
     }
     return NULL;
 }
 
-/* Start the reporter thread (first span of this process). Signals are
- * blocked in it so they keep going to the program's own threads. */
-static void start_thread(void)
+/* Start the reporter thread. All signals are blocked while it is created
+ * so that it starts with them blocked (no window in which a signal meant
+ * for the application lands on it). Returns false on failure. */
+static bool rep_start_thread(void)
 {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, REP_THREAD_STACK);
     pthread_t t;
-    int rc = pthread_create(&t, &attr, reporter_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        thread_running = false; /* spans still go out at exit through flush */
-        ts_log_warn("cannot start the reporter thread: %s", strerror(rc));
+    int rc = pthread_create(&t, &attr, rep_thread_main, NULL);
+    if (rc == EINVAL) {
+        /* The stack size can be too small for a program with a large static
+         * TLS; glibc's default size then works. */
+        pthread_attr_setstacksize(&attr, 0);
+        pthread_attr_destroy(&attr);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&t, &attr, rep_thread_main, NULL);
     }
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        static bool reported;
+        if (!reported) {
+            reported = true;
+            char buf[128];
+            ts_log_error("cannot start the reporter thread: %s; spans are exported at exit only",
+                         strerror_r(rc, buf, sizeof buf));
+        }
+        return false;
+    }
+    return true;
 }
+
+/* ----------------------------------------------------------------- API */
 
 void ts_rep_submit(const struct ts_span *s)
 {
-    if (!s->sampled || ts_cfg.exporter == TS_EXPORTER_NONE)
+    if (!s || !s->sampled || ts_cfg.exporter == TS_EXPORTER_NONE)
         return;
-    int saved = errno;
-    pthread_once(&rep_once, rep_init);
-    if (ts_queue_push(&rep_queue, s)) {
-        pthread_mutex_lock(&wake_mu);
-        if (!thread_running) {
-            thread_running = true;
-            if (ts_cfg.exporter == TS_EXPORTER_OTLP || ts_cfg.exporter == TS_EXPORTER_ZIPKIN ||
-                ts_cfg.exporter == TS_EXPORTER_JAEGER)
-                ts_log_warn("this exporter is not implemented yet; writing spans to the file");
-            start_thread();
-        }
-        if (ts_queue_count(&rep_queue) >= batch_size())
-            pthread_cond_signal(&wake_cv);
-        pthread_mutex_unlock(&wake_mu);
+    int saved_errno = errno;
+    ts_guard_enter();
+    ts_rep_queue_lock(&rep_q, NULL);
+    if (!rep_q.slots) {
+        /* First span of the process: the ring is allocated now, not at
+         * start-up (most processes a wrapper script runs have no spans). */
+        ts_rep_queue_unlock(&rep_q);
+        ts_rep_queue_reserve(&rep_q, rep_queue_capacity());
+        ts_rep_queue_lock(&rep_q, NULL);
     }
-    errno = saved;
+    bool queued = ts_rep_queue_push_locked(&rep_q, s);
+    bool start = false;
+    if (queued && !rep_thread_started &&
+        (rep_thread_retry_ms == 0 || ts_mono_ms() >= rep_thread_retry_ms)) {
+        start = true;
+        rep_thread_started = true; /* only one submitter starts it */
+    } else if (queued && rep_q.count >= rep_batch_size(rep_q.cap)) {
+        pthread_cond_signal(&rep_q.cv);
+    }
+    ts_rep_queue_unlock(&rep_q);
+    if (start && !rep_start_thread()) {
+        ts_rep_queue_lock(&rep_q, NULL);
+        rep_thread_started = false;
+        rep_thread_retry_ms = ts_mono_ms() + rep_delay_ms();
+        ts_rep_queue_unlock(&rep_q);
+    }
+    ts_guard_leave();
+    errno = saved_errno;
 }
 
 void ts_rep_flush(unsigned timeout_ms)
 {
-    int saved = errno;
-    pthread_once(&rep_once, rep_init);
-    if (ts_queue_count(&rep_queue) == 0) {
-        errno = saved;
+    int saved_errno = errno;
+    /* A pid that is not ours means a vfork child (an exec hook runs there,
+     * sharing the parent's memory: no locks, no allocation) or a child made
+     * without the fork handlers (raw clone): leave the state alone. */
+    if (ts_proc.pid != 0 && getpid() != ts_proc.pid)
         return;
-    }
     ts_guard_enter();
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until); /* timedlock measures CLOCK_REALTIME */
-    uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)timeout_ms * 1000000ull;
-    until.tv_sec += (time_t)(ns / 1000000000ull);
-    until.tv_nsec = (long)(ns % 1000000000ull);
-    if (pthread_mutex_timedlock(&export_mu, &until) == 0) {
-        drain_locked();
-        pthread_mutex_unlock(&export_mu);
+    /* pthread_mutex_timedlock measures CLOCK_REALTIME. */
+    struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
+    if (ts_rep_queue_lock(&rep_q, &deadline)) {
+        size_t pending = rep_q.count;
+        ts_rep_queue_unlock(&rep_q);
+        if (pending > 0) {
+            if (pthread_mutex_timedlock(&rep_export_mu, &deadline) == 0) {
+                rep_export_queued(pending, &deadline);
+                pthread_mutex_unlock(&rep_export_mu);
+            } else {
+                ts_log_debug("flush: export still busy after %u ms, %zu spans not flushed",
+                             timeout_ms, pending);
+            }
+        }
     }
     ts_guard_leave();
-    errno = saved;
+    errno = saved_errno;
 }
 
 uint64_t ts_rep_dropped(void)
 {
-    pthread_once(&rep_once, rep_init);
-    return ts_queue_dropped(&rep_queue) + atomic_load(&failed_count);
+    return ts_rep_queue_dropped(&rep_q) + __atomic_load_n(&rep_failed_n, __ATOMIC_RELAXED);
 }
 
 uint64_t ts_rep_exported(void)
 {
-    return atomic_load(&exported_count);
+    return __atomic_load_n(&rep_exported_n, __ATOMIC_RELAXED);
 }
 
-/* Fork: the queue and wake locks are only ever held briefly, so holding
- * them across fork is cheap and leaves them consistent in the child. The
- * export lock may be held for a whole export; it is not taken (the parent
- * must not wait on it) but re-initialised in the child, where no thread is
- * exporting. */
+uint64_t ts_rep_queued(void)
+{
+    return ts_rep_queue_count(&rep_q);
+}
+
+/* ----------------------------------------------------------------- fork */
+
+/* Prepare: the queue mutex is held only for short copies, so taking it
+ * costs the forking thread microseconds and leaves the ring consistent in
+ * the child. The export mutex is only tried, never waited for: an export
+ * may take long (a network exporter up to its timeout) and fork must not
+ * stall the application for it. The child re-creates both mutexes anyway;
+ * when the try failed, an export was in flight at the fork, so the child
+ * also abandons the export-side state that may be half-updated. */
 void ts_rep_atfork_prepare(void)
 {
-    pthread_once(&rep_once, rep_init);
-    pthread_mutex_lock(&wake_mu);
-    pthread_mutex_lock(&rep_queue.mu);
+    pthread_mutex_lock(&rep_q.mu);
+    rep_fork_have_export_mu = pthread_mutex_trylock(&rep_export_mu) == 0;
 }
 
 void ts_rep_atfork_parent(void)
 {
-    pthread_mutex_unlock(&rep_queue.mu);
-    pthread_mutex_unlock(&wake_mu);
+    if (rep_fork_have_export_mu)
+        pthread_mutex_unlock(&rep_export_mu);
+    pthread_mutex_unlock(&rep_q.mu);
 }
 
 void ts_rep_atfork_child(void)
 {
-    pthread_mutex_init(&rep_queue.mu, NULL);
-    pthread_mutex_init(&wake_mu, NULL);
-    pthread_mutex_init(&export_mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&wake_cv, &attr);
-    pthread_condattr_destroy(&attr);
-    rep_queue.head = rep_queue.count = 0; /* the parent exports those */
-    thread_running = false;
-    atomic_store(&exported_count, 0);
+    ts_rep_queue_after_fork(&rep_q); /* empty: the parent exports those spans */
+    pthread_mutex_init(&rep_export_mu, NULL);
+    if (!rep_fork_have_export_mu) {
+        /* Leaked on purpose: the buffer may be mid-realloc, and the memory
+         * is a copy-on-write image of the parent's, costing nothing. */
+        ts_json_buf_init(&rep_line);
+        ts_file_export_forget_fd();
+    }
+    rep_line_spans = 0;
+    rep_thread_started = false; /* the thread did not survive the fork */
+    rep_thread_retry_ms = 0;
+    __atomic_store_n(&rep_exported_n, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&rep_failed_n, 0, __ATOMIC_RELAXED);
 }

@@ -12,17 +12,28 @@
 
 #include "../preload/span.h"
 
+/* Call once after the configuration is loaded (from init). Starts nothing
+ * and writes nothing; it fixes what depends on the start-up state: a
+ * relative span file path (or the default traceshim-spans.jsonl) is made
+ * absolute against the directory the program started in, before it can
+ * chdir. Without this call that happens at the first export. */
+void ts_rep_init(void);
+
 /* Queue a finished span. Never blocks: when the queue is full the span is
  * dropped and counted. Spans with sampled == 0 are ignored. */
 void ts_rep_submit(const struct ts_span *s);
 
 /* Export everything queued so far, waiting at most timeout_ms. Called at
- * normal exit and before exec. Safe to call when nothing was ever queued. */
+ * normal exit and before exec. Safe to call when nothing was ever queued.
+ * Does nothing when getpid() is not ts_proc.pid (a vfork child, where it
+ * must not lock or allocate), so ts_proc.pid must be refreshed after fork. */
 void ts_rep_flush(unsigned timeout_ms);
 
 /* Counters (for tests and `stats`). */
 uint64_t ts_rep_dropped(void);
 uint64_t ts_rep_exported(void);
+/* Spans waiting in the queue right now. */
+uint64_t ts_rep_queued(void);
 
 /* Fork handling, registered by preload/ with pthread_atfork. In the child:
  * queue emptied (the parent exports those spans), locks re-initialised, no

@@ -20,16 +20,23 @@ step "build-ci/: RelWithDebInfo, -DTS_WERROR=ON"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_WERROR=ON
 cmake --build build-ci -j"$(nproc)"
 
-# ---------------------------------------------------------------------------
-# LATER, HERE: the sanitizer build and the fuzz smoke runs.
-#   - build-asan/: same sources with -fsanitize=address,undefined, and its
-#     ctest run;
-#   - a short run of every libFuzzer target in tests/fuzz/ over its corpus.
-# Not added yet. Keep the main ctest run below as the last step, so its
-# status stays the script's exit status (or combine the statuses).
-# ---------------------------------------------------------------------------
+# The same unit tests built with AddressSanitizer and UBSan, and a short
+# run of every libFuzzer target. Their failures fail the suite; the main
+# ctest run stays last so its summary closes the output.
+early=0
+step "build-asan/: unit tests under ASan+UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTS_WERROR=ON -DTS_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan -j"$(nproc)" >/dev/null
+ctest --test-dir build-asan -L unit --output-on-failure -j2 || early=1
+
+step "fuzz smoke: tests/fuzz/run.sh 15"
+bash tests/fuzz/run.sh 15 || early=1
 
 step "ctest --test-dir build-ci --output-on-failure -j2"
 rc=0
 ctest --test-dir build-ci --output-on-failure -j2 || rc=$?
+if [ "$rc" = 0 ] && [ "$early" != 0 ]; then
+    echo "test.sh: the sanitizer or fuzz stage failed (see above)" >&2
+    rc=1
+fi
 exit "$rc"

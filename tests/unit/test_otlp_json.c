@@ -1,0 +1,640 @@
+/* test_otlp_json.c — the JSON buffer and the OTLP/JSON encoder: the exact
+ * line the collector's file exporter format expects, escaping of hostile
+ * bytes (always valid JSON), and OTEL_RESOURCE_ATTRIBUTES parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "preload/config.h"
+#include "preload/process.h"
+#include "preload/span.h"
+#include "reporter/json_buf.h"
+#include "reporter/otlp_json.h"
+
+/* ------------------------------------------------ a strict JSON checker */
+
+/* RFC 8259 validator: one value, nothing after it; strings must be valid
+ * UTF-8 with no raw control characters. Returns true when s[0..n) is valid. */
+struct jchk {
+    const unsigned char *p, *end;
+    int depth;
+};
+
+static void jchk_ws(struct jchk *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+static bool jchk_lit(struct jchk *c, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+        return false;
+    c->p += n;
+    return true;
+}
+
+static bool jchk_utf8(struct jchk *c)
+{
+    unsigned char b = *c->p;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF)
+        len = 2;
+    else if (b >= 0xE0 && b <= 0xEF)
+        len = 3, lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
+    else if (b >= 0xF0 && b <= 0xF4)
+        len = 4, lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
+    else
+        return false;
+    if ((size_t)(c->end - c->p) < len || c->p[1] < lo || c->p[1] > hi)
+        return false;
+    for (size_t i = 2; i < len; i++)
+        if ((c->p[i] & 0xC0) != 0x80)
+            return false;
+    c->p += len;
+    return true;
+}
+
+static bool jchk_string(struct jchk *c)
+{
+    if (c->p >= c->end || *c->p != '"')
+        return false;
+    c->p++;
+    while (c->p < c->end) {
+        unsigned char b = *c->p;
+        if (b == '"') {
+            c->p++;
+            return true;
+        }
+        if (b < 0x20)
+            return false;
+        if (b == '\\') {
+            c->p++;
+            if (c->p >= c->end)
+                return false;
+            unsigned char e = *c->p++;
+            if (e == 'u') {
+                for (int i = 0; i < 4; i++, c->p++)
+                    if (c->p >= c->end || !strchr("0123456789abcdefABCDEF", *c->p) || !*c->p)
+                        return false;
+            } else if (!strchr("\"\\/bfnrt", e) || !e) {
+                return false;
+            }
+        } else if (b < 0x80) {
+            c->p++;
+        } else if (!jchk_utf8(c)) {
+            return false;
+        }
+    }
+    return false;
+}
+
+static bool jchk_digits(struct jchk *c)
+{
+    const unsigned char *s = c->p;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+        c->p++;
+    return c->p > s;
+}
+
+static bool jchk_number(struct jchk *c)
+{
+    if (c->p < c->end && *c->p == '-')
+        c->p++;
+    if (c->p < c->end && *c->p == '0')
+        c->p++;
+    else if (!jchk_digits(c))
+        return false;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++;
+        if (!jchk_digits(c))
+            return false;
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+            c->p++;
+        if (!jchk_digits(c))
+            return false;
+    }
+    return true;
+}
+
+static bool jchk_value(struct jchk *c);
+
+static bool jchk_container(struct jchk *c, char close, bool object)
+{
+    if (++c->depth > 64)
+        return false;
+    c->p++;
+    jchk_ws(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        c->depth--;
+        return true;
+    }
+    for (;;) {
+        jchk_ws(c);
+        if (object) {
+            if (!jchk_string(c))
+                return false;
+            jchk_ws(c);
+            if (c->p >= c->end || *c->p++ != ':')
+                return false;
+        }
+        if (!jchk_value(c))
+            return false;
+        jchk_ws(c);
+        if (c->p >= c->end)
+            return false;
+        unsigned char b = *c->p++;
+        if (b == close)
+            break;
+        if (b != ',')
+            return false;
+    }
+    c->depth--;
+    return true;
+}
+
+static bool jchk_value(struct jchk *c)
+{
+    jchk_ws(c);
+    if (c->p >= c->end)
+        return false;
+    switch (*c->p) {
+    case '{':
+        return jchk_container(c, '}', true);
+    case '[':
+        return jchk_container(c, ']', false);
+    case '"':
+        return jchk_string(c);
+    case 't':
+        return jchk_lit(c, "true");
+    case 'f':
+        return jchk_lit(c, "false");
+    case 'n':
+        return jchk_lit(c, "null");
+    default:
+        return jchk_number(c);
+    }
+}
+
+static bool json_valid(const char *s, size_t n)
+{
+    struct jchk c = {(const unsigned char *)s, (const unsigned char *)s + n, 0};
+    if (!jchk_value(&c))
+        return false;
+    jchk_ws(&c);
+    return c.p == c.end;
+}
+
+/* The checker itself must reject what it is there to catch. */
+static void test_checker_rejects_bad_json(void **state)
+{
+    const char *good = "{\"a\":[1,-2.5e3,true,null,\"x\\u00e9\\n\xc3\xa9\"], \"b\":{}}";
+    assert_true(json_valid(good, strlen(good)));
+    const char *bad[] = {
+        "{\"a\":1,}",       "[1 2]", "\"a\nb\"", "\"\\x\"", "{\"a\"}", "\"\xff\"", "\"\xc0\xaf\"",
+        "\"\xed\xa0\x80\"", "[1]x",  "\"abc",    "01",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(json_valid(bad[i], strlen(bad[i])));
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static const char *buf_str(struct ts_json_buf *b)
+{
+    ts_json_buf_append_char(b, '\0');
+    b->len--;
+    return b->data;
+}
+
+static void setup_process(void)
+{
+    memset(&ts_proc, 0, sizeof ts_proc);
+    ts_proc.pid = 1234;
+    strcpy(ts_proc.exe_name, "python3");
+    strcpy(ts_proc.service_name, "frontend");
+    strcpy(ts_proc.host_name, "box");
+    ts_cfg.resource_attrs[0] = '\0';
+}
+
+static int setup(void **state)
+{
+    setup_process();
+    return 0;
+}
+
+static void hex_to_bytes(const char *hex, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char two[3] = {hex[2 * i], hex[2 * i + 1], 0};
+        out[i] = (uint8_t)strtoul(two, NULL, 16);
+    }
+}
+
+static void known_span(struct ts_span *s)
+{
+    ts_span_clear(s);
+    hex_to_bytes("4bf92f3577b34da6a3ce929d0e0e4736", s->trace_id, 16);
+    hex_to_bytes("00f067aa0ba902b7", s->span_id, 8);
+    hex_to_bytes("b7ad6b7169203331", s->parent_id, 8);
+    s->kind = TS_KIND_SERVER;
+    s->status = TS_STATUS_ERROR;
+    s->sampled = 1;
+    s->start_ns = 1700000000000000000ull;
+    s->end_ns = 1700000000001500000ull;
+    ts_span_set_name(s, "GET /api", 8);
+    ts_span_attr_cstr(s, "http.request.method", "GET");
+    ts_span_attr_int(s, "http.response.status_code", 200);
+    ts_span_attr_bool(s, "b", true);
+}
+
+#define RESOURCE_BASE                                                                              \
+    "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"frontend\"}},"                         \
+    "{\"key\":\"process.pid\",\"value\":{\"intValue\":\"1234\"}},"                                 \
+    "{\"key\":\"process.executable.name\",\"value\":{\"stringValue\":\"python3\"}},"               \
+    "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"box\"}},"                                 \
+    "{\"key\":\"telemetry.sdk.name\",\"value\":{\"stringValue\":\"traceshim\"}},"                  \
+    "{\"key\":\"telemetry.sdk.language\",\"value\":{\"stringValue\":\"c\"}},"                      \
+    "{\"key\":\"telemetry.sdk.version\",\"value\":{\"stringValue\":\"" TS_VERSION "\"}}"
+
+#define HEAD(extra_res)                                                                            \
+    "{\"resourceSpans\":[{\"resource\":{\"attributes\":[" RESOURCE_BASE extra_res                  \
+    "]},\"scopeSpans\":[{\"scope\":{\"name\":\"traceshim\",\"version\":\"" TS_VERSION              \
+    "\"},\"spans\":["
+#define TAIL "]}]}]}"
+
+#define KNOWN_SPAN_JSON                                                                            \
+    "{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"00f067aa0ba902b7\","           \
+    "\"parentSpanId\":\"b7ad6b7169203331\",\"name\":\"GET /api\",\"kind\":2,"                      \
+    "\"startTimeUnixNano\":\"1700000000000000000\",\"endTimeUnixNano\":\"1700000000001500000\","   \
+    "\"attributes\":[{\"key\":\"http.request.method\",\"value\":{\"stringValue\":\"GET\"}},"       \
+    "{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"200\"}},"                    \
+    "{\"key\":\"b\",\"value\":{\"boolValue\":true}}],\"status\":{\"code\":2}}"
+
+/* ------------------------------------------------------------ json_buf */
+
+static void test_buf_numbers_and_hex(void **state)
+{
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_u64(&b, 0);
+    ts_json_buf_append_char(&b, ' ');
+    ts_json_buf_u64(&b, UINT64_MAX);
+    ts_json_buf_append_char(&b, ' ');
+    ts_json_buf_i64(&b, INT64_MIN);
+    ts_json_buf_append_char(&b, ' ');
+    ts_json_buf_i64(&b, -42);
+    ts_json_buf_append_char(&b, ' ');
+    ts_json_buf_i64(&b, INT64_MAX);
+    ts_json_buf_append_char(&b, ' ');
+    const uint8_t bytes[] = {0x00, 0x0f, 0xa0, 0xff};
+    ts_json_buf_hex(&b, bytes, sizeof bytes);
+    assert_string_equal(buf_str(&b), "0 18446744073709551615 -9223372036854775808 -42 "
+                                     "9223372036854775807 000fa0ff");
+    assert_false(b.failed);
+    ts_json_buf_free(&b);
+}
+
+static void test_buf_grows_and_truncates(void **state)
+{
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    char chunk[1000];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < 100; i++)
+        ts_json_buf_append(&b, chunk, sizeof chunk);
+    assert_int_equal(b.len, 100000);
+    assert_true(b.cap >= b.len);
+    assert_int_equal(b.data[99999], 'x');
+    ts_json_buf_truncate(&b, 10);
+    assert_int_equal(b.len, 10);
+    ts_json_buf_truncate(&b, 50); /* never grows */
+    assert_int_equal(b.len, 10);
+    ts_json_buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_true(b.cap >= 100000); /* memory kept for reuse */
+    ts_json_buf_free(&b);
+    assert_null(b.data);
+    assert_int_equal(b.cap, 0);
+}
+
+/* A request it cannot satisfy makes the buffer failed, not a crash; later
+ * appends are ignored until reset. */
+static void test_buf_failure_is_sticky(void **state)
+{
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_append_cstr(&b, "ab");
+    assert_false(ts_json_buf_reserve(&b, SIZE_MAX / 2));
+    assert_true(b.failed);
+    ts_json_buf_append_cstr(&b, "cd");
+    ts_json_buf_string(&b, "x", 1);
+    assert_int_equal(b.len, 2);
+    ts_json_buf_reset(&b);
+    assert_false(b.failed);
+    ts_json_buf_append_cstr(&b, "ok");
+    assert_int_equal(b.len, 2);
+    assert_memory_equal(b.data, "ok", 2);
+    ts_json_buf_free(&b);
+}
+
+static void check_string(const char *in, size_t n, const char *expect)
+{
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_string(&b, in, n);
+    assert_string_equal(buf_str(&b), expect);
+    assert_true(json_valid(b.data, b.len));
+    ts_json_buf_free(&b);
+}
+
+static void test_string_escaping(void **state)
+{
+    check_string("", 0, "\"\"");
+    check_string("plain /path?q=1", 15, "\"plain /path?q=1\"");
+    check_string("a\"b\\c", 5, "\"a\\\"b\\\\c\"");
+    check_string("\n\r\t\x01\x1f\x7f", 6, "\"\\u000a\\u000d\\u0009\\u0001\\u001f\x7f\"");
+    check_string("nul\0in", 6, "\"nul\\u0000in\"");
+    /* valid UTF-8 of every length is kept */
+    check_string("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9,
+                 "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+    /* U+FFFD per offending byte */
+    check_string("\xff", 1, "\"\xef\xbf\xbd\"");
+    check_string("a\x80z", 3, "\"a\xef\xbf\xbdz\"");
+    check_string("\xc0\xaf", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\"");                 /* overlong '/' */
+    check_string("\xe0\x80\xaf", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""); /* overlong */
+    check_string("\xed\xa0\x80", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""); /* surrogate */
+    check_string("\xf4\x90\x80\x80", 4,
+                 "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""); /* > U+10FFFF */
+    check_string("\xe2\x82", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\"");          /* cut at the end */
+    check_string("\xe2\x82x", 3, "\"\xef\xbf\xbd\xef\xbf\xbdx\"");        /* cut mid-string */
+    check_string("\xf0\x9f\x98", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
+    /* the byte after a broken lead byte is looked at again on its own */
+    check_string("\xc3\"", 2, "\"\xef\xbf\xbd\\\"\"");
+}
+
+/* ------------------------------------------------------------- encoder */
+
+static void test_encode_known_span_exact(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    assert_true(ts_otlp_json_encode(&b, &s, 1));
+    assert_string_equal(buf_str(&b), HEAD("") KNOWN_SPAN_JSON TAIL);
+    assert_true(json_valid(b.data, b.len));
+    ts_json_buf_free(&b);
+}
+
+static void test_encode_root_without_parent(void **state)
+{
+    struct ts_span s;
+    ts_span_clear(&s);
+    hex_to_bytes("0123456789abcdef0123456789abcdef", s.trace_id, 16);
+    hex_to_bytes("0102030405060708", s.span_id, 8);
+    s.kind = TS_KIND_CLIENT;
+    s.status = TS_STATUS_UNSET;
+    s.start_ns = 5;
+    s.end_ns = 7;
+    ts_span_set_name(&s, "POST", 4);
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    assert_true(ts_otlp_json_encode(&b, &s, 1));
+    assert_string_equal(buf_str(&b),
+                        HEAD("") "{\"traceId\":\"0123456789abcdef0123456789abcdef\","
+                                 "\"spanId\":\"0102030405060708\",\"name\":\"POST\",\"kind\":3,"
+                                 "\"startTimeUnixNano\":\"5\",\"endTimeUnixNano\":\"7\","
+                                 "\"attributes\":[],\"status\":{\"code\":0}}" TAIL);
+    assert_null(strstr(b.data, "parentSpanId"));
+    ts_json_buf_free(&b);
+}
+
+static void test_encode_several_and_none(void **state)
+{
+    struct ts_span s[3];
+    for (int i = 0; i < 3; i++)
+        known_span(&s[i]);
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    assert_true(ts_otlp_json_encode(&b, s, 3));
+    assert_string_equal(buf_str(&b),
+                        HEAD("") KNOWN_SPAN_JSON "," KNOWN_SPAN_JSON "," KNOWN_SPAN_JSON TAIL);
+    ts_json_buf_reset(&b);
+    assert_true(ts_otlp_json_encode(&b, s, 0));
+    assert_string_equal(buf_str(&b), HEAD("") TAIL);
+    assert_true(json_valid(b.data, b.len));
+    ts_json_buf_free(&b);
+}
+
+/* The piecewise API gives the same bytes as the one-shot one. */
+static void test_piecewise_matches(void **state)
+{
+    struct ts_span s[2];
+    known_span(&s[0]);
+    known_span(&s[1]);
+    s[1].status = TS_STATUS_OK;
+    struct ts_json_buf one, two;
+    ts_json_buf_init(&one);
+    ts_json_buf_init(&two);
+    ts_otlp_json_encode(&one, s, 2);
+    ts_otlp_json_begin(&two);
+    ts_otlp_json_span(&two, &s[0], true);
+    ts_otlp_json_span(&two, &s[1], false);
+    ts_otlp_json_end(&two);
+    assert_int_equal(one.len, two.len);
+    assert_memory_equal(one.data, two.data, one.len);
+    assert_non_null(strstr(buf_str(&one), "\"status\":{\"code\":1}"));
+    ts_json_buf_free(&one);
+    ts_json_buf_free(&two);
+}
+
+static void test_encode_hostile_content(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    ts_span_clear(&s);
+    ts_span_set_name(&s, "GET /\"}]\n\x00\xff\xc3", 12);
+    ts_span_attr_str(&s, "url.path", "\\\"\x1b[31m\xed\xbf\xbf", 10);
+    ts_span_attr_int(&s, "neg", -7);
+    ts_span_attr_bool(&s, "f", false);
+    strcpy(ts_proc.host_name, "h\"o\\st\n");
+    strcpy(ts_proc.service_name, "\xfe\xfe");
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    assert_true(ts_otlp_json_encode(&b, &s, 1));
+    const char *out = buf_str(&b);
+    assert_true(json_valid(out, b.len));
+    assert_null(memchr(out, '\n', b.len));
+    assert_non_null(strstr(out, "\"name\":\"GET /\\\"}]\\u000a\\u0000\xef\xbf\xbd\xef\xbf\xbd\""));
+    assert_non_null(strstr(out, "{\"key\":\"url.path\",\"value\":{\"stringValue\":"
+                                "\"\\\\\\\"\\u001b[31m\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"}}"));
+    assert_non_null(strstr(out, "{\"key\":\"neg\",\"value\":{\"intValue\":\"-7\"}}"));
+    assert_non_null(strstr(out, "{\"key\":\"f\",\"value\":{\"boolValue\":false}}"));
+    assert_non_null(strstr(out, "{\"stringValue\":\"h\\\"o\\\\st\\u000a\"}"));
+    assert_non_null(strstr(out, "{\"stringValue\":\"\xef\xbf\xbd\xef\xbf\xbd\"}"));
+    ts_json_buf_free(&b);
+}
+
+/* Random bytes everywhere a span carries bytes: the line is always valid
+ * JSON and never contains a newline. */
+static void test_encode_random_bytes_always_valid(void **state)
+{
+    srand(12345);
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    struct ts_span s[4];
+    for (int iter = 0; iter < 2000; iter++) {
+        for (int k = 0; k < 4; k++) {
+            ts_span_clear(&s[k]);
+            char bytes[400];
+            size_t n = (size_t)rand() % sizeof bytes;
+            for (size_t i = 0; i < n; i++)
+                bytes[i] = (char)(rand() % 4 == 0 ? 0x80 + rand() % 0x80 : rand() % 256);
+            ts_span_set_name(&s[k], bytes, n / 3);
+            ts_span_attr_str(&s[k], "a", bytes + n / 3, n / 3);
+            ts_span_attr_str(&s[k], "b", bytes + 2 * (n / 3), n - 2 * (n / 3));
+            ts_span_attr_int(&s[k], "i", (int64_t)rand() - RAND_MAX / 2);
+            s[k].kind = (uint8_t)(rand() % 4);
+            s[k].start_ns = (uint64_t)rand() << 33;
+        }
+        ts_json_buf_reset(&b);
+        assert_true(ts_otlp_json_encode(&b, s, 1 + (size_t)iter % 4));
+        if (!json_valid(b.data, b.len))
+            fail_msg("invalid JSON at iteration %d: %.*s", iter, (int)b.len, b.data);
+        assert_null(memchr(b.data, '\n', b.len));
+    }
+    ts_json_buf_free(&b);
+}
+
+/* A record whose offsets point past its buffer is clamped, not overread. */
+static void test_encode_clamps_damaged_offsets(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    s.name_off = TS_SPAN_STRBUF - 2;
+    s.name_len = 500;
+    s.str[TS_SPAN_STRBUF - 2] = 'o';
+    s.str[TS_SPAN_STRBUF - 1] = 'k';
+    s.attrs[0].off = 60000;
+    s.attrs[0].len = 60000;
+    /* a count past the array, over entries without a key: clamped, skipped */
+    memset(&s.attrs[3], 0, sizeof s.attrs - 3 * sizeof s.attrs[0]);
+    s.nattrs = 200;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    assert_true(ts_otlp_json_encode(&b, &s, 1));
+    assert_true(json_valid(b.data, b.len));
+    assert_non_null(strstr(buf_str(&b), "\"name\":\"ok\""));
+    assert_non_null(strstr(b.data, "{\"key\":\"http.request.method\",\"value\":{\"stringValue\":"
+                                   "\"\"}}"));
+    ts_json_buf_free(&b);
+}
+
+/* ------------------------------------------------- resource attributes */
+
+static void encode_with_attrs(const char *raw, struct ts_json_buf *b)
+{
+    snprintf(ts_cfg.resource_attrs, sizeof ts_cfg.resource_attrs, "%s", raw);
+    struct ts_span s;
+    known_span(&s);
+    ts_json_buf_init(b);
+    assert_true(ts_otlp_json_encode(b, &s, 1));
+    assert_true(json_valid(b->data, b->len));
+    buf_str(b);
+}
+
+#define RES_STR(k, v) ",{\"key\":\"" k "\",\"value\":{\"stringValue\":\"" v "\"}}"
+
+static void test_resource_attrs_parsed(void **state)
+{
+    struct ts_json_buf b;
+    encode_with_attrs("deployment.environment=prod, team = a%20b%2Cc ,empty=,"
+                      "q=%22%5C%0a,pct=%FF,eq=a=b",
+                      &b);
+    assert_string_equal(b.data,
+                        HEAD(RES_STR("deployment.environment", "prod") RES_STR("team", "a b,c")
+                                 RES_STR("empty", "") RES_STR("q", "\\\"\\\\\\u000a")
+                                     RES_STR("pct", "\xef\xbf\xbd") RES_STR("eq", "a=b"))
+                            KNOWN_SPAN_JSON TAIL);
+    ts_json_buf_free(&b);
+}
+
+static void test_resource_attrs_malformed_skipped(void **state)
+{
+    struct ts_json_buf b;
+    encode_with_attrs("bad,=novalue,  =x,in ner=x,broken=%zz,trunc=ab%2,trunc2=%,ok=1,,", &b);
+    assert_string_equal(b.data, HEAD(RES_STR("ok", "1")) KNOWN_SPAN_JSON TAIL);
+    ts_json_buf_free(&b);
+}
+
+/* The shim's own keys are never repeated; a key given twice keeps its last
+ * value. */
+static void test_resource_attrs_no_duplicates(void **state)
+{
+    struct ts_json_buf b;
+    encode_with_attrs("service.name=other,process.pid=1,host.name=x,telemetry.sdk.name=y,"
+                      "telemetry.sdk.version=9,telemetry.sdk.language=go,"
+                      "process.executable.name=z,dup=1,k=v,dup=2",
+                      &b);
+    assert_string_equal(b.data, HEAD(RES_STR("k", "v") RES_STR("dup", "2")) KNOWN_SPAN_JSON TAIL);
+    ts_json_buf_free(&b);
+}
+
+/* A full-length value: the largest input the configuration can hold. */
+static void test_resource_attrs_full_buffer(void **state)
+{
+    char raw[sizeof ts_cfg.resource_attrs];
+    size_t n = 0;
+    while (n + 4 < sizeof raw - 1) {
+        memcpy(raw + n, "k=v,", 4);
+        n += 4;
+    }
+    raw[n] = '\0';
+    struct ts_json_buf b;
+    encode_with_attrs(raw, &b);
+    /* every entry has key k: only one survives */
+    const char *first = strstr(b.data, "{\"key\":\"k\"");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "{\"key\":\"k\""));
+    ts_json_buf_free(&b);
+    memset(raw, '=', sizeof raw - 1);
+    encode_with_attrs(raw, &b); /* all empty keys: nothing added */
+    assert_string_equal(b.data, HEAD("") KNOWN_SPAN_JSON TAIL);
+    ts_json_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checker_rejects_bad_json),
+        cmocka_unit_test(test_buf_numbers_and_hex),
+        cmocka_unit_test(test_buf_grows_and_truncates),
+        cmocka_unit_test(test_buf_failure_is_sticky),
+        cmocka_unit_test(test_string_escaping),
+        cmocka_unit_test_setup(test_encode_known_span_exact, setup),
+        cmocka_unit_test_setup(test_encode_root_without_parent, setup),
+        cmocka_unit_test_setup(test_encode_several_and_none, setup),
+        cmocka_unit_test_setup(test_piecewise_matches, setup),
+        cmocka_unit_test_setup(test_encode_hostile_content, setup),
+        cmocka_unit_test_setup(test_encode_random_bytes_always_valid, setup),
+        cmocka_unit_test_setup(test_encode_clamps_damaged_offsets, setup),
+        cmocka_unit_test_setup(test_resource_attrs_parsed, setup),
+        cmocka_unit_test_setup(test_resource_attrs_malformed_skipped, setup),
+        cmocka_unit_test_setup(test_resource_attrs_no_duplicates, setup),
+        cmocka_unit_test_setup(test_resource_attrs_full_buffer, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1307 @@
+/* test_queue.c — the span ring on its own, and the reporter end to end:
+ * threads submitting into the file exporter, a full queue, fork, the
+ * program closing or dup2'ing over the exporter's fd, periodic and
+ * batch-triggered export, line splitting, the console and none exporters.
+ *
+ * Reporter state is per process and fixed at its first span (queue size,
+ * file path), so every reporter scenario runs in a forked child of the
+ * test runner, with a fresh reporter; the child reports failures through
+ * its exit status (CHECK), the runner asserts it. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "preload/config.h"
+#include "preload/process.h"
+#include "preload/span.h"
+#include "reporter/queue.h"
+#include "reporter/reporter.h"
+
+#if defined(__SANITIZE_THREAD__)
+/* The fork scenarios start the child's reporter thread after a fork of a
+ * multi-threaded process, exactly what the shim does in real programs;
+ * TSan refuses that by default. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
+/* ------------------------------------------------------------- helpers */
+
+static void make_span(struct ts_span *s, const char *name)
+{
+    static uint32_t seq;
+    uint32_t n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+    ts_span_clear(s);
+    memset(s->trace_id, 0xab, sizeof s->trace_id);
+    memcpy(s->span_id, &n, sizeof n);
+    s->span_id[7] = 1;
+    s->kind = TS_KIND_SERVER;
+    s->sampled = 1;
+    s->start_ns = 1000;
+    s->end_ns = 2000;
+    ts_span_set_name(s, name, strlen(name));
+    ts_span_attr_cstr(s, "http.request.method", "GET");
+    ts_span_attr_int(s, "http.response.status_code", 200);
+}
+
+static void name_of(const struct ts_span *s, char *out, size_t cap)
+{
+    size_t n = s->name_len < cap - 1 ? s->name_len : cap - 1;
+    memcpy(out, ts_span_name(s), n);
+    out[n] = '\0';
+}
+
+/* ------------------------------------------------------ the ring alone */
+
+static void test_queue_capacity_order_and_drops(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 4));
+    struct ts_span s, out[10];
+    char name[32];
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        make_span(&s, name);
+        assert_int_equal(ts_rep_queue_push(&q, &s), i < 4);
+    }
+    assert_int_equal(ts_rep_queue_count(&q), 4);
+    assert_int_equal(ts_rep_queue_dropped(&q), 2);
+    assert_int_equal(ts_rep_queue_pop(&q, out, 10), 4);
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        char got[32];
+        name_of(&out[i], got, sizeof got);
+        assert_string_equal(got, name); /* oldest first; the late ones were dropped */
+    }
+    assert_int_equal(ts_rep_queue_pop(&q, out, 10), 0);
+    assert_int_equal(ts_rep_queue_count(&q), 0);
+    ts_rep_queue_destroy(&q);
+}
+
+/* Head and tail wrap around the end of the storage. */
+static void test_queue_wraps_around(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 3));
+    struct ts_span s, out[3];
+    char got[32];
+    int next_in = 0, next_out = 0;
+    for (int round = 0; round < 10; round++) {
+        while (ts_rep_queue_count(&q) < 3) {
+            char name[32];
+            snprintf(name, sizeof name, "n%d", next_in++);
+            make_span(&s, name);
+            assert_true(ts_rep_queue_push(&q, &s));
+        }
+        make_span(&s, "overflow");
+        assert_false(ts_rep_queue_push(&q, &s));
+        size_t n = ts_rep_queue_pop(&q, out, 2); /* leave one behind */
+        assert_int_equal(n, 2);
+        for (size_t i = 0; i < n; i++) {
+            char want[32];
+            snprintf(want, sizeof want, "n%d", next_out++);
+            name_of(&out[i], got, sizeof got);
+            assert_string_equal(got, want);
+        }
+    }
+    assert_int_equal(ts_rep_queue_dropped(&q), 10);
+    ts_rep_queue_destroy(&q);
+}
+
+/* The record comes out whole: ids, attributes, the string bytes in use. */
+static void test_queue_copies_the_record(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 2));
+    struct ts_span s, out;
+    make_span(&s, "GET /a/long/enough/path");
+    ts_span_attr_cstr(&s, "url.path", "/a/long/enough/path");
+    s.parent_id[3] = 9;
+    s.status = TS_STATUS_ERROR;
+    assert_true(ts_rep_queue_push(&q, &s));
+    memset(&out, 0x5a, sizeof out);
+    assert_int_equal(ts_rep_queue_pop(&q, &out, 1), 1);
+    assert_memory_equal(&out, &s, offsetof(struct ts_span, str));
+    assert_memory_equal(out.str, s.str, s.str_used);
+    const struct ts_attr *a = ts_span_attr_find(&out, "url.path");
+    assert_non_null(a);
+    assert_memory_equal(ts_span_attr_sval(&out, a), "/a/long/enough/path", a->len);
+    ts_rep_queue_destroy(&q);
+}
+
+static void test_queue_reserve_and_after_fork(void **state)
+{
+    struct ts_rep_queue q = TS_REP_QUEUE_INITIALIZER;
+    struct ts_span s;
+    make_span(&s, "x");
+    assert_false(ts_rep_queue_push(&q, &s)); /* no storage yet: dropped */
+    assert_int_equal(ts_rep_queue_dropped(&q), 1);
+    assert_true(ts_rep_queue_reserve(&q, 0)); /* 0 means 1 */
+    struct ts_span *slots = q.slots;
+    assert_true(ts_rep_queue_reserve(&q, 100)); /* already has storage: kept */
+    assert_ptr_equal(q.slots, slots);
+    assert_int_equal(q.cap, 1);
+    assert_true(ts_rep_queue_push(&q, &s));
+    assert_false(ts_rep_queue_push(&q, &s));
+    ts_rep_queue_after_fork(&q);
+    assert_int_equal(ts_rep_queue_count(&q), 0);
+    assert_int_equal(ts_rep_queue_dropped(&q), 0);
+    assert_true(ts_rep_queue_push(&q, &s)); /* usable again */
+    ts_rep_queue_destroy(&q);
+}
+
+struct prod_arg {
+    struct ts_rep_queue *q;
+    int id;
+    int n;
+};
+
+static void *producer(void *p)
+{
+    struct prod_arg *a = p;
+    struct ts_span s;
+    char name[32];
+    for (int i = 0; i < a->n; i++) {
+        snprintf(name, sizeof name, "%d:%d", a->id, i);
+        make_span(&s, name);
+        ts_rep_queue_push(a->q, &s);
+    }
+    return NULL;
+}
+
+/* Producers and a consumer at once: every span is either popped once, in
+ * its producer's order, or counted as dropped. */
+static void test_queue_concurrent(void **state)
+{
+    enum { PRODUCERS = 4, PER = 5000 };
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 64));
+    pthread_t t[PRODUCERS];
+    struct prod_arg args[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++) {
+        args[i] = (struct prod_arg){&q, i, PER};
+        assert_int_equal(pthread_create(&t[i], NULL, producer, &args[i]), 0);
+    }
+    int last[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++)
+        last[i] = -1;
+    size_t popped = 0;
+    int done = 0;
+    struct ts_span out[16];
+    for (;;) {
+        size_t n = ts_rep_queue_pop(&q, out, 16);
+        for (size_t k = 0; k < n; k++) {
+            char name[32];
+            int id, seq;
+            name_of(&out[k], name, sizeof name);
+            assert_int_equal(sscanf(name, "%d:%d", &id, &seq), 2);
+            assert_in_range(id, 0, PRODUCERS - 1);
+            assert_true(seq > last[id]); /* per-producer order, no duplicates */
+            last[id] = seq;
+        }
+        popped += n;
+        if (n == 0) {
+            if (done)
+                break;
+            /* the producers are finished once all of them joined */
+            done = 1;
+            for (int i = 0; i < PRODUCERS; i++)
+                pthread_join(t[i], NULL);
+        }
+    }
+    assert_int_equal(popped + ts_rep_queue_dropped(&q), PRODUCERS * PER);
+    ts_rep_queue_destroy(&q);
+}
+
+/* ------------------------------------------- reporter scenarios (forked) */
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "CHECK failed at %s:%d: %s: ", __FILE__, __LINE__, #cond);             \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            _exit(1);                                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* Run fn in a fresh child process and assert that it succeeded. */
+static void run_isolated(void (*fn)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(60); /* a deadlock fails the test instead of hanging it */
+        fn();
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status))
+        fail_msg("scenario killed by signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static char g_dir[64];
+static char g_path[128];
+
+/* A fresh configuration: the file exporter writing to a new temp file. */
+static void scen_setup(unsigned queue, unsigned batch, unsigned delay_ms)
+{
+    strcpy(g_dir, "/tmp/ts_test_queue.XXXXXX");
+    CHECK(mkdtemp(g_dir) != NULL, "mkdtemp: %s", strerror(errno));
+    snprintf(g_path, sizeof g_path, "%s/spans.jsonl", g_dir);
+    memset(&ts_cfg, 0, sizeof ts_cfg);
+    ts_cfg.exporter = TS_EXPORTER_FILE;
+    ts_cfg.log_level = TS_LOG_ERROR;
+    snprintf(ts_cfg.file_path, sizeof ts_cfg.file_path, "%s", g_path);
+    ts_cfg.bsp_max_queue = queue;
+    ts_cfg.bsp_max_batch = batch;
+    ts_cfg.bsp_delay_ms = delay_ms;
+    ts_cfg.bsp_export_timeout_ms = 5000;
+    memset(&ts_proc, 0, sizeof ts_proc);
+    ts_proc.pid = getpid();
+    strcpy(ts_proc.exe_name, "test_queue");
+    strcpy(ts_proc.service_name, "test-svc");
+    strcpy(ts_proc.host_name, "testhost");
+}
+
+static void scen_cleanup(void)
+{
+    char p[512];
+    DIR *d = opendir(g_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+    rmdir(g_dir);
+}
+
+static void submit_named(const char *fmt, int a, int b)
+{
+    char name[64];
+    struct ts_span s;
+    snprintf(name, sizeof name, fmt, a, b);
+    make_span(&s, name);
+    ts_rep_submit(&s);
+}
+
+static char *slurp_fd(int fd, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (n == cap)
+            buf = realloc(buf, (cap *= 2) + 1);
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* The whole file ("" when it does not exist). */
+static char *slurp(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        *len = 0;
+        return strdup("");
+    }
+    char *b = slurp_fd(fd, len);
+    close(fd);
+    return b;
+}
+
+/* A small strict JSON checker (RFC 8259 structure, no raw control bytes
+ * in strings) to prove each line is a JSON document. */
+static const char *jv_value(const char *p, const char *e, int depth);
+
+static const char *jv_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+static const char *jv_string(const char *p, const char *e)
+{
+    if (p >= e || *p != '"')
+        return NULL;
+    for (p++; p < e; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c < 0x20)
+            return NULL;
+        if (c == '\\') {
+            if (++p >= e)
+                return NULL;
+            if (*p == 'u') {
+                for (int i = 0; i < 4; i++)
+                    if (++p >= e || !strchr("0123456789abcdefABCDEF", *p) || !*p)
+                        return NULL;
+            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+static const char *jv_seq(const char *p, const char *e, char close, int obj, int depth)
+{
+    p = jv_ws(p + 1, e);
+    if (p < e && *p == close)
+        return p + 1;
+    for (;;) {
+        if (obj) {
+            p = jv_string(jv_ws(p, e), e);
+            if (!p)
+                return NULL;
+            p = jv_ws(p, e);
+            if (p >= e || *p++ != ':')
+                return NULL;
+        }
+        p = jv_value(p, e, depth + 1);
+        if (!p)
+            return NULL;
+        p = jv_ws(p, e);
+        if (p >= e)
+            return NULL;
+        if (*p == close)
+            return p + 1;
+        if (*p++ != ',')
+            return NULL;
+    }
+}
+
+static const char *jv_value(const char *p, const char *e, int depth)
+{
+    p = jv_ws(p, e);
+    if (p >= e || depth > 64)
+        return NULL;
+    if (*p == '{')
+        return jv_seq(p, e, '}', 1, depth);
+    if (*p == '[')
+        return jv_seq(p, e, ']', 0, depth);
+    if (*p == '"')
+        return jv_string(p, e);
+    if ((size_t)(e - p) >= 4 && (!memcmp(p, "true", 4) || !memcmp(p, "null", 4)))
+        return p + 4;
+    if ((size_t)(e - p) >= 5 && !memcmp(p, "false", 5))
+        return p + 5;
+    const char *s = p;
+    if (p < e && *p == '-')
+        p++;
+    while (p < e && *p >= '0' && *p <= '9')
+        p++;
+    return p > s ? p : NULL;
+}
+
+static int json_line_valid(const char *p, size_t n)
+{
+    const char *e = p + n;
+    const char *end = jv_value(p, e, 0);
+    return end && jv_ws(end, e) == e;
+}
+
+/* What a span file (or pipe capture) holds. Span names are "span:G:I";
+ * seen[G][I] counts them, pid_of[G] is the process.pid of their lines. */
+#define MAXG 10
+#define MAXI 10000
+struct spanfile {
+    int lines, spans, bad_lines, unknown_names;
+    size_t longest_line, most_spans_in_line;
+    unsigned short seen[MAXG][MAXI];
+    long pid_of[MAXG]; /* 0 none seen, -1 spans of this group from several pids */
+};
+
+static void scan_spans(const char *data, size_t len, struct spanfile *sf)
+{
+    memset(sf, 0, sizeof *sf);
+    const char *p = data, *end = data + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        CHECK(nl != NULL, "the last line has no newline");
+        size_t n = (size_t)(nl - p);
+        sf->lines++;
+        if (n > sf->longest_line)
+            sf->longest_line = n;
+        if (!json_line_valid(p, n)) {
+            sf->bad_lines++;
+            p = nl + 1;
+            continue;
+        }
+        long pid = 0;
+        const char *pk = memmem(p, n, "\"process.pid\",\"value\":{\"intValue\":\"", 35);
+        if (pk)
+            pid = strtol(pk + 35, NULL, 10);
+        size_t in_line = 0;
+        const char *q = p;
+        while ((q = memmem(q, (size_t)(nl - q), "\"traceId\":", 10))) {
+            in_line++;
+            const char *nm = memmem(q, (size_t)(nl - q), "\"name\":\"", 8);
+            int g, i;
+            if (nm && sscanf(nm + 8, "span:%d:%d", &g, &i) == 2 && g >= 0 && g < MAXG && i >= 0 &&
+                i < MAXI) {
+                sf->seen[g][i]++;
+                if (sf->pid_of[g] == 0)
+                    sf->pid_of[g] = pid;
+                else if (sf->pid_of[g] != pid)
+                    sf->pid_of[g] = -1;
+            } else {
+                sf->unknown_names++;
+            }
+            q += 10;
+        }
+        sf->spans += (int)in_line;
+        if (in_line > sf->most_spans_in_line)
+            sf->most_spans_in_line = in_line;
+        p = nl + 1;
+    }
+}
+
+static struct spanfile *read_span_file(const char *path)
+{
+    static struct spanfile sf;
+    size_t len;
+    char *data = slurp(path, &len);
+    scan_spans(data, len, &sf);
+    free(data);
+    return &sf;
+}
+
+/* Spans G:0..n-1 each seen exactly once. */
+static void check_group(const struct spanfile *sf, int g, int n)
+{
+    for (int i = 0; i < n; i++)
+        CHECK(sf->seen[g][i] == 1, "span:%d:%d seen %d times", g, i, sf->seen[g][i]);
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* Poll until the file holds `want` spans or ms pass; returns what it holds. */
+static int wait_file_spans(const char *path, int want, unsigned ms)
+{
+    int have = 0;
+    for (unsigned waited = 0; waited <= ms; waited += 10) {
+        have = read_span_file(path)->spans;
+        if (have >= want)
+            break;
+        sleep_ms(10);
+    }
+    return have;
+}
+
+/* Redirect our stderr into a file (to check the shim's messages). */
+static int capture_stderr(const char *path)
+{
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 2);
+    close(fd);
+    return saved;
+}
+
+static void restore_stderr(int saved)
+{
+    dup2(saved, 2);
+    close(saved);
+}
+
+/* --- many threads, one file: nothing lost, nothing twice */
+
+enum { E2E_THREADS = 8, E2E_PER = 1000 };
+
+static void *e2e_thread(void *arg)
+{
+    int g = (int)(intptr_t)arg;
+    for (int i = 0; i < E2E_PER; i++)
+        submit_named("span:%d:%d", g, i);
+    return NULL;
+}
+
+static void scen_threads_end_to_end(void)
+{
+    scen_setup(100000, 512, 50);
+    pthread_t t[E2E_THREADS];
+    for (int g = 0; g < E2E_THREADS; g++)
+        CHECK(pthread_create(&t[g], NULL, e2e_thread, (void *)(intptr_t)g) == 0, "create");
+    for (int g = 0; g < E2E_THREADS; g++)
+        pthread_join(t[g], NULL);
+    errno = 4321;
+    ts_rep_flush(10000);
+    CHECK(errno == 4321, "flush changed errno to %d", errno);
+    CHECK(ts_rep_queued() == 0, "%llu still queued", (unsigned long long)ts_rep_queued());
+    CHECK(ts_rep_exported() == E2E_THREADS * E2E_PER, "exported %llu",
+          (unsigned long long)ts_rep_exported());
+    CHECK(ts_rep_dropped() == 0, "dropped %llu", (unsigned long long)ts_rep_dropped());
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->bad_lines == 0, "%d invalid lines", sf->bad_lines);
+    CHECK(sf->spans == E2E_THREADS * E2E_PER, "%d spans in the file", sf->spans);
+    CHECK(sf->unknown_names == 0, "%d unknown names", sf->unknown_names);
+    CHECK(sf->most_spans_in_line <= 512, "a line holds %zu spans", sf->most_spans_in_line);
+    for (int g = 0; g < E2E_THREADS; g++) {
+        check_group(sf, g, E2E_PER);
+        CHECK(sf->pid_of[g] == getpid(), "pid %ld", sf->pid_of[g]);
+    }
+    scen_cleanup();
+}
+
+static void test_reporter_threads_end_to_end(void **state)
+{
+    run_isolated(scen_threads_end_to_end);
+}
+
+/* --- a full queue drops and counts; the submitter never waits */
+
+static bool wait_queued(uint64_t want, unsigned ms)
+{
+    for (unsigned waited = 0; waited <= ms; waited += 2) {
+        if (ts_rep_queued() == want)
+            return true;
+        sleep_ms(2);
+    }
+    return false;
+}
+
+static void scen_full_queue(void)
+{
+    /* The span file is a FIFO without a reader: the reporter thread blocks
+     * in open() with the first span, holding the export lock, so the queue
+     * can only fill up. */
+    scen_setup(8, 1, 60000);
+    CHECK(mkfifo(g_path, 0600) == 0, "mkfifo: %s", strerror(errno));
+    submit_named("span:%d:%d", 0, 0);
+    CHECK(wait_queued(0, 5000), "the reporter thread did not take the first span");
+    for (int i = 1; i <= 20; i++)
+        submit_named("span:%d:%d", 0, i);
+    CHECK(ts_rep_queued() == 8, "queued %llu", (unsigned long long)ts_rep_queued());
+    CHECK(ts_rep_dropped() == 12, "dropped %llu", (unsigned long long)ts_rep_dropped());
+    CHECK(ts_rep_exported() == 0, "exported %llu", (unsigned long long)ts_rep_exported());
+    int rfd = open(g_path, O_RDONLY | O_NONBLOCK); /* lets the writer through */
+    CHECK(rfd >= 0, "open fifo: %s", strerror(errno));
+    ts_rep_flush(5000);
+    CHECK(ts_rep_exported() == 9, "exported %llu", (unsigned long long)ts_rep_exported());
+    CHECK(ts_rep_dropped() == 12, "dropped %llu", (unsigned long long)ts_rep_dropped());
+    size_t len;
+    char *data = slurp_fd(rfd, &len); /* non-blocking: stops when drained */
+    static struct spanfile sf;
+    scan_spans(data, len, &sf);
+    free(data);
+    CHECK(sf.bad_lines == 0 && sf.spans == 9, "%d spans, %d bad lines", sf.spans, sf.bad_lines);
+    check_group(&sf, 0, 9); /* the first and the 8 that fitted, once each */
+    for (int i = 9; i <= 20; i++)
+        CHECK(sf.seen[0][i] == 0, "dropped span %d was written", i);
+    close(rfd);
+    scen_cleanup();
+}
+
+static void test_reporter_full_queue_drops(void **state)
+{
+    run_isolated(scen_full_queue);
+}
+
+/* --- fork: the child starts clean and does not repeat the parent's spans */
+
+static void fork_child_pid(void)
+{
+    ts_process_after_fork();
+}
+
+static void fork_and_check_child(int parent_group, int child_group)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        alarm(20);
+        CHECK(ts_proc.pid == getpid(), "pid not refreshed");
+        CHECK(ts_rep_queued() == 0, "child inherited %llu queued spans",
+              (unsigned long long)ts_rep_queued());
+        CHECK(ts_rep_exported() == 0 && ts_rep_dropped() == 0, "child counters not reset");
+        /* the child's own reporter thread starts on its first span and
+         * exports on its own schedule */
+        ts_cfg.bsp_delay_ms = 20;
+        submit_named("span:%d:%d", child_group, 0);
+        for (int i = 0; i < 500 && ts_rep_exported() < 1; i++)
+            sleep_ms(10);
+        CHECK(ts_rep_exported() == 1, "child's thread exported %llu",
+              (unsigned long long)ts_rep_exported());
+        submit_named("span:%d:%d", child_group, 1);
+        ts_rep_flush(5000);
+        CHECK(ts_rep_exported() == 2, "child exported %llu", (unsigned long long)ts_rep_exported());
+        _exit(0);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed (status %#x)", status);
+    (void)parent_group;
+}
+
+static void scen_fork(void)
+{
+    scen_setup(1000, 512, 60000);
+    pthread_atfork(ts_rep_atfork_prepare, ts_rep_atfork_parent, ts_rep_atfork_child);
+    pthread_atfork(NULL, NULL, fork_child_pid);
+    for (int i = 0; i < 5; i++)
+        submit_named("span:%d:%d", 1, i);
+    fork_and_check_child(1, 2);
+    CHECK(ts_rep_queued() == 5, "parent queue has %llu", (unsigned long long)ts_rep_queued());
+    ts_rep_flush(5000);
+    CHECK(ts_rep_exported() == 5, "parent exported %llu", (unsigned long long)ts_rep_exported());
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->bad_lines == 0 && sf->spans == 7, "%d spans, %d bad lines", sf->spans, sf->bad_lines);
+    check_group(sf, 1, 5);
+    check_group(sf, 2, 2);
+    CHECK(sf->pid_of[1] == getpid(), "parent's spans under pid %ld", sf->pid_of[1]);
+    CHECK(sf->pid_of[2] > 0 && sf->pid_of[2] != getpid(), "child's spans under pid %ld",
+          sf->pid_of[2]);
+    scen_cleanup();
+}
+
+static void test_reporter_fork_child(void **state)
+{
+    run_isolated(scen_fork);
+}
+
+/* The reporter thread's task id, found by its name; 0 if none. */
+static pid_t reporter_tid(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    struct dirent *e;
+    pid_t tid = 0;
+    while (!tid && (e = readdir(d))) {
+        char p[300], comm[64] = "";
+        snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
+        int fd = open(p, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, comm, sizeof comm - 1);
+        close(fd);
+        if (n > 0 && strncmp(comm, "traceshim-rep\n", 14) == 0)
+            tid = atoi(e->d_name);
+    }
+    closedir(d);
+    return tid;
+}
+
+static size_t pipe_bytes(int fd)
+{
+    int n = 0;
+    ioctl(fd, FIONREAD, &n);
+    return (size_t)n;
+}
+
+struct drain {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    volatile int stop;
+};
+
+/* Reads a pipe into memory until told to stop and the pipe is empty. */
+static void *drain_main(void *p)
+{
+    struct drain *d = p;
+    for (;;) {
+        if (d->len + 65536 > d->cap)
+            d->buf = realloc(d->buf, d->cap = d->cap * 2 + 65536);
+        ssize_t r = read(d->fd, d->buf + d->len, 65536);
+        if (r > 0)
+            d->len += (size_t)r;
+        else if (__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE))
+            break;
+        else
+            sleep_ms(2);
+    }
+    return NULL;
+}
+
+/* Fork while the reporter thread is blocked inside an export (the span
+ * file is a full pipe): the child must neither deadlock nor reuse the
+ * half-done export, and every span is still written once. */
+static void scen_fork_during_export(void)
+{
+    scen_setup(1000, 1, 60000);
+    pthread_atfork(ts_rep_atfork_prepare, ts_rep_atfork_parent, ts_rep_atfork_child);
+    pthread_atfork(NULL, NULL, fork_child_pid);
+    CHECK(mkfifo(g_path, 0600) == 0, "mkfifo");
+    int rfd = open(g_path, O_RDONLY | O_NONBLOCK);
+    CHECK(rfd >= 0, "open fifo");
+    char big[1200];
+    memset(big, 'x', sizeof big);
+    enum { N = 100 };
+    for (int i = 0; i < N; i++) {
+        struct ts_span s;
+        char name[32];
+        snprintf(name, sizeof name, "span:3:%d:", i);
+        make_span(&s, name);
+        ts_span_attr_str(&s, "pad", big, sizeof big);
+        ts_rep_submit(&s);
+    }
+    /* 100 lines of ~1.6 KiB cannot fit a 64 KiB pipe: wait until the pipe
+     * is full and the thread sits in writev. */
+    pid_t tid = 0;
+    for (int i = 0; i < 500 && !tid; i++, sleep_ms(10))
+        tid = reporter_tid();
+    CHECK(tid > 0, "no reporter thread");
+    /* Blocked: in writev (syscall 20 on x86-64) with the pipe not moving,
+     * twice in a row. The pipe fills before 64 KiB: a write that does not
+     * fit the last page's room takes fresh pages. */
+    bool blocked = false;
+    int stable = 0;
+    size_t last = (size_t)-1;
+    for (int i = 0; i < 1000 && !blocked; i++, sleep_ms(10)) {
+        char p[64], sc[64] = "";
+        snprintf(p, sizeof p, "/proc/self/task/%d/syscall", (int)tid);
+        int fd = open(p, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, sc, sizeof sc - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        size_t now = pipe_bytes(rfd);
+        bool in_writev = n > 0 ? atoi(sc) == 20 : true; /* no /proc syscall: trust the pipe */
+        stable = in_writev && now == last && now > 0 ? stable + 1 : 0;
+        last = now;
+        blocked = stable >= (n > 0 ? 2 : 20);
+    }
+    CHECK(blocked, "the reporter thread never blocked (pipe holds %zu)", pipe_bytes(rfd));
+    CHECK(ts_rep_queued() > 0, "nothing left in the queue");
+    struct drain d = {rfd, NULL, 0, 0, 0};
+    pthread_t dt;
+    pid_t child = fork();
+    CHECK(child >= 0, "fork");
+    if (child == 0) {
+        alarm(20);
+        CHECK(ts_rep_queued() == 0, "child inherited spans");
+        close(rfd);
+        submit_named("span:%d:%d", 4, 0);
+        submit_named("span:%d:%d", 4, 1);
+        /* blocks in writev until the parent drains the pipe: that is fine,
+         * a deadlock would show as the alarm */
+        ts_rep_flush(15000);
+        CHECK(ts_rep_exported() == 2, "child exported %llu", (unsigned long long)ts_rep_exported());
+        _exit(0);
+    }
+    CHECK(pthread_create(&dt, NULL, drain_main, &d) == 0, "drain thread");
+    int status;
+    CHECK(waitpid(child, &status, 0) == child, "waitpid");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed (status %#x)", status);
+    ts_rep_flush(10000);
+    CHECK(ts_rep_exported() == N, "parent exported %llu", (unsigned long long)ts_rep_exported());
+    __atomic_store_n(&d.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(dt, NULL);
+    static struct spanfile sf;
+    scan_spans(d.buf ? d.buf : "", d.len, &sf);
+    free(d.buf);
+    CHECK(sf.bad_lines == 0, "%d bad lines", sf.bad_lines);
+    CHECK(sf.spans == N + 2, "%d spans", sf.spans);
+    check_group(&sf, 3, N);
+    check_group(&sf, 4, 2);
+    CHECK(sf.pid_of[3] == getpid() && sf.pid_of[4] == child, "pids %ld %ld", sf.pid_of[3],
+          sf.pid_of[4]);
+    close(rfd);
+    scen_cleanup();
+}
+
+static void test_reporter_fork_during_export(void **state)
+{
+    run_isolated(scen_fork_during_export);
+}
+
+/* --- the program closes or dup2's over the exporter's fd */
+
+/* The fd (other than skip) that refers to path, or -1. */
+static int fd_of(const char *path, int skip)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        char link[64], target[512];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0 || fd == skip)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, path) == 0)
+            return fd;
+    }
+    return -1;
+}
+
+static void scen_fd_taken_over(void)
+{
+    scen_setup(1000, 512, 60000);
+    char other[160];
+    snprintf(other, sizeof other, "%s/other.txt", g_dir);
+    for (int i = 0; i < 3; i++)
+        submit_named("span:%d:%d", 5, i);
+    ts_rep_flush(5000);
+    int ours = fd_of(g_path, -1);
+    CHECK(ours > 2, "exporter fd %d", ours);
+    int flags = fcntl(ours, F_GETFD);
+    CHECK(flags >= 0 && (flags & FD_CLOEXEC), "exporter fd is not close-on-exec");
+
+    /* 1: /dev/null dup2'ed over it */
+    int devnull = open("/dev/null", O_WRONLY);
+    CHECK(dup2(devnull, ours) == ours, "dup2");
+    for (int i = 3; i < 6; i++)
+        submit_named("span:%d:%d", 5, i);
+    ts_rep_flush(5000);
+    CHECK(read_span_file(g_path)->spans == 6, "after dup2 /dev/null: %d spans",
+          read_span_file(g_path)->spans);
+
+    /* 2: the program's own file dup2'ed over the new fd: it must stay
+     * untouched */
+    int now = fd_of(g_path, -1);
+    CHECK(now > 2, "no exporter fd after reopen");
+    int ofd = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(dup2(ofd, now) == now, "dup2 other");
+    for (int i = 6; i < 9; i++)
+        submit_named("span:%d:%d", 5, i);
+    ts_rep_flush(5000);
+    struct stat st;
+    CHECK(stat(other, &st) == 0 && st.st_size == 0, "the program's file got %lld bytes",
+          (long long)st.st_size);
+
+    /* 3: closed outright */
+    now = fd_of(g_path, -1);
+    CHECK(now > 2, "no exporter fd after second reopen");
+    close(now);
+    for (int i = 9; i < 12; i++)
+        submit_named("span:%d:%d", 5, i);
+    ts_rep_flush(5000);
+
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->bad_lines == 0 && sf->spans == 12, "%d spans, %d bad lines", sf->spans,
+          sf->bad_lines);
+    check_group(sf, 5, 12);
+    CHECK(ts_rep_exported() == 12 && ts_rep_dropped() == 0, "counters %llu/%llu",
+          (unsigned long long)ts_rep_exported(), (unsigned long long)ts_rep_dropped());
+    close(devnull);
+    close(ofd);
+    scen_cleanup();
+}
+
+static void test_reporter_fd_taken_over(void **state)
+{
+    run_isolated(scen_fd_taken_over);
+}
+
+/* With stdin closed, open() would hand the exporter fd 0; it must move
+ * above the standard fds so the program's next open still gets 0. */
+static void scen_stdio_fds_left_alone(void)
+{
+    scen_setup(1000, 512, 60000);
+    close(0);
+    submit_named("span:%d:%d", 6, 0);
+    ts_rep_flush(5000);
+    CHECK(read_span_file(g_path)->spans == 1, "span not written");
+    CHECK(fcntl(0, F_GETFD) == -1 && errno == EBADF, "the exporter took fd 0");
+    CHECK(fd_of(g_path, -1) > 2, "exporter fd %d", fd_of(g_path, -1));
+    scen_cleanup();
+}
+
+static void test_reporter_stdio_fds_left_alone(void **state)
+{
+    run_isolated(scen_stdio_fds_left_alone);
+}
+
+/* --- the thread: lazy, named, signals blocked, periodic and batch wake */
+
+static int task_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* SigBlk of a task, as a mask of signal numbers (bit n-1 = signal n). */
+static unsigned long long sigblk_of(pid_t tid)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/task/%d/status", (int)tid);
+    size_t len;
+    char *s = slurp(p, &len);
+    const char *k = strstr(s, "SigBlk:");
+    unsigned long long m = k ? strtoull(k + 7, NULL, 16) : 0;
+    free(s);
+    return m;
+}
+
+static void scen_lazy_thread_and_signals(void)
+{
+    scen_setup(1000, 512, 30);
+    int base = task_count(); /* 1, or 2 with a sanitizer's own thread */
+    CHECK(reporter_tid() == 0, "a reporter thread before any span");
+    struct ts_span s;
+    make_span(&s, "span:7:99");
+    s.sampled = 0;
+    ts_rep_submit(&s); /* not sampled: ignored */
+    ts_rep_flush(1000);
+    CHECK(ts_rep_queued() == 0 && ts_rep_dropped() == 0, "unsampled span queued or dropped");
+    CHECK(task_count() == base, "a thread started without a sampled span");
+    CHECK(access(g_path, F_OK) != 0, "the span file exists without a span");
+
+    errno = 777;
+    for (int i = 0; i < 3; i++)
+        submit_named("span:%d:%d", 7, i);
+    CHECK(errno == 777, "submit changed errno to %d", errno);
+    CHECK(task_count() == base + 1, "threads after the first span: %d", task_count());
+    pid_t tid = 0;
+    for (int i = 0; i < 200 && !tid; i++, sleep_ms(5))
+        tid = reporter_tid();
+    CHECK(tid > 0, "no thread named traceshim-rep");
+    unsigned long long blk = sigblk_of(tid);
+    int sigs[] = {SIGINT, SIGTERM, SIGUSR1, SIGHUP, SIGCHLD, SIGPIPE, SIGALRM};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        CHECK(blk & (1ull << (sigs[i] - 1)), "signal %d not blocked (SigBlk %llx)", sigs[i], blk);
+    CHECK((sigblk_of(getpid()) & (1ull << (SIGINT - 1))) == 0,
+          "the submitting thread's mask changed");
+
+    /* periodic export: no flush, no full batch */
+    int have = wait_file_spans(g_path, 3, 5000);
+    CHECK(have == 3, "periodic export wrote %d spans", have);
+    CHECK(ts_rep_exported() == 3, "exported %llu", (unsigned long long)ts_rep_exported());
+    scen_cleanup();
+}
+
+static void test_reporter_lazy_thread_and_signals(void **state)
+{
+    run_isolated(scen_lazy_thread_and_signals);
+}
+
+static void scen_batch_wakes_thread(void)
+{
+    scen_setup(1000, 10, 60000);
+    for (int i = 0; i < 9; i++)
+        submit_named("span:%d:%d", 8, i);
+    sleep_ms(200);
+    CHECK(read_span_file(g_path)->spans == 0, "exported before the batch was full");
+    submit_named("span:%d:%d", 8, 9); /* the 10th: a full batch */
+    int have = wait_file_spans(g_path, 10, 5000);
+    CHECK(have == 10, "batch export wrote %d spans", have);
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->lines == 1, "%d lines for one batch", sf->lines);
+    check_group(sf, 8, 10);
+    scen_cleanup();
+}
+
+static void test_reporter_batch_wakes_thread(void **state)
+{
+    run_isolated(scen_batch_wakes_thread);
+}
+
+/* --- a batch whose line would pass 4 MiB is split */
+
+static void scen_split_long_lines(void)
+{
+    scen_setup(4000, 2000, 60000);
+    enum { N = 1000 };
+    char name[TS_SPAN_STRBUF];
+    for (int i = 0; i < N; i++) {
+        int k = snprintf(name, sizeof name, "span:9:%d:", i);
+        memset(name + k, 0x01, sizeof name - (size_t)k); /* 6 bytes each once escaped */
+        struct ts_span s;
+        ts_span_clear(&s);
+        s.sampled = 1;
+        s.span_id[0] = 1;
+        ts_span_set_name(&s, name, sizeof name);
+        ts_rep_submit(&s);
+    }
+    ts_rep_flush(20000);
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->bad_lines == 0, "%d bad lines", sf->bad_lines);
+    CHECK(sf->spans == N, "%d spans", sf->spans);
+    CHECK(sf->lines >= 2, "%d lines: not split", sf->lines);
+    CHECK(sf->longest_line <= (size_t)4 << 20, "a line of %zu bytes", sf->longest_line);
+    check_group(sf, 9, N);
+    CHECK(ts_rep_exported() == N, "exported %llu", (unsigned long long)ts_rep_exported());
+    scen_cleanup();
+}
+
+static void test_reporter_splits_long_lines(void **state)
+{
+    run_isolated(scen_split_long_lines);
+}
+
+/* --- other exporters */
+
+static void scen_exporter_none(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.exporter = TS_EXPORTER_NONE;
+    int base = task_count();
+    for (int i = 0; i < 5; i++)
+        submit_named("span:%d:%d", 0, i);
+    ts_rep_flush(1000);
+    CHECK(ts_rep_queued() == 0 && ts_rep_dropped() == 0 && ts_rep_exported() == 0,
+          "none exporter: queued %llu dropped %llu exported %llu",
+          (unsigned long long)ts_rep_queued(), (unsigned long long)ts_rep_dropped(),
+          (unsigned long long)ts_rep_exported());
+    CHECK(access(g_path, F_OK) != 0, "none exporter wrote a file");
+    CHECK(task_count() == base, "none exporter started a thread");
+    scen_cleanup();
+}
+
+static void test_reporter_exporter_none(void **state)
+{
+    run_isolated(scen_exporter_none);
+}
+
+static void scen_exporter_console(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.exporter = TS_EXPORTER_CONSOLE;
+    char cap[160];
+    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
+    int saved = capture_stderr(cap);
+    struct ts_span s;
+    ts_span_clear(&s);
+    for (int i = 0; i < 16; i++)
+        s.trace_id[i] = (uint8_t)(0x10 + i);
+    for (int i = 0; i < 8; i++)
+        s.span_id[i] = (uint8_t)(0xa0 + i);
+    s.kind = TS_KIND_SERVER;
+    s.sampled = 1;
+    s.start_ns = 1000000000000000000ull;
+    s.end_ns = s.start_ns + 1234567;
+    ts_span_set_name(&s, "GET /x", 6);
+    ts_span_attr_int(&s, "http.response.status_code", 200);
+    ts_rep_submit(&s);
+    ts_span_clear(&s);
+    for (int i = 0; i < 16; i++)
+        s.trace_id[i] = (uint8_t)(0x10 + i);
+    for (int i = 0; i < 8; i++)
+        s.span_id[i] = (uint8_t)(0xa0 + i);
+    s.span_id[7] = 0xff;
+    s.parent_id[7] = 0xa7;
+    s.kind = TS_KIND_CLIENT;
+    s.status = TS_STATUS_ERROR;
+    s.sampled = 1;
+    s.start_ns = 1000000000000000000ull;
+    s.end_ns = s.start_ns + 25000000000ull + 5000;
+    ts_span_set_name(&s, "GET \"q\"\n", 8);
+    ts_rep_submit(&s);
+    ts_rep_flush(5000);
+    restore_stderr(saved);
+    size_t len;
+    char *out = slurp(cap, &len);
+    const char *want =
+        "traceshim: span 101112131415161718191a1b1c1d1e1f/a0a1a2a3a4a5a6a7 parent=- "
+        "\"GET /x\" server 200 1.234ms\n"
+        "traceshim: span 101112131415161718191a1b1c1d1e1f/a0a1a2a3a4a5a6ff "
+        "parent=00000000000000a7 \"GET \\\"q\\\"\\u000a\" client - 25000.005ms error\n";
+    CHECK(strcmp(out, want) == 0, "console output:\n%s\nwanted:\n%s", out, want);
+    CHECK(ts_rep_exported() == 2, "exported %llu", (unsigned long long)ts_rep_exported());
+    CHECK(access(g_path, F_OK) != 0, "console exporter wrote the span file");
+    free(out);
+    scen_cleanup();
+}
+
+static void test_reporter_exporter_console(void **state)
+{
+    run_isolated(scen_exporter_console);
+}
+
+/* Not yet built exporters fall back to the file, saying so once. */
+static void scen_exporter_fallback(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.exporter = TS_EXPORTER_ZIPKIN;
+    ts_cfg.log_level = TS_LOG_WARN;
+    char cap[160];
+    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
+    int saved = capture_stderr(cap);
+    submit_named("span:%d:%d", 1, 0);
+    ts_rep_flush(5000);
+    submit_named("span:%d:%d", 1, 1);
+    ts_rep_flush(5000);
+    restore_stderr(saved);
+    size_t len;
+    char *out = slurp(cap, &len);
+    char want[512];
+    snprintf(want, sizeof want,
+             "traceshim: exporter zipkin not implemented yet, writing to file %s\n", g_path);
+    CHECK(strcmp(out, want) == 0, "stderr: %s", out);
+    free(out);
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->spans == 2, "%d spans", sf->spans);
+    check_group(sf, 1, 2);
+    scen_cleanup();
+}
+
+static void test_reporter_exporter_fallback(void **state)
+{
+    run_isolated(scen_exporter_fallback);
+}
+
+/* An unwritable path: one error line naming it, spans dropped and counted. */
+static void scen_file_error(void)
+{
+    scen_setup(1000, 512, 60000);
+    char bad[200];
+    snprintf(bad, sizeof bad, "%s/no-such-dir/spans.jsonl", g_dir);
+    snprintf(ts_cfg.file_path, sizeof ts_cfg.file_path, "%s", bad);
+    char cap[160];
+    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
+    int saved = capture_stderr(cap);
+    for (int i = 0; i < 3; i++)
+        submit_named("span:%d:%d", 0, i);
+    ts_rep_flush(5000);
+    for (int i = 3; i < 5; i++)
+        submit_named("span:%d:%d", 0, i);
+    ts_rep_flush(5000);
+    restore_stderr(saved);
+    size_t len;
+    char *out = slurp(cap, &len);
+    char want[512];
+    snprintf(want, sizeof want,
+             "traceshim: cannot open span file %s: No such file or directory; spans are "
+             "dropped\n",
+             bad);
+    CHECK(strcmp(out, want) == 0, "stderr: %s", out);
+    CHECK(ts_rep_dropped() == 5 && ts_rep_exported() == 0, "dropped %llu exported %llu",
+          (unsigned long long)ts_rep_dropped(), (unsigned long long)ts_rep_exported());
+    free(out);
+    scen_cleanup();
+}
+
+static void test_reporter_file_error(void **state)
+{
+    run_isolated(scen_file_error);
+}
+
+/* The default file name is resolved against the start-up directory, so a
+ * later chdir does not move the output. */
+static void scen_relative_path_pinned(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.file_path[0] = '\0';
+    CHECK(chdir(g_dir) == 0, "chdir");
+    ts_rep_init();
+    CHECK(chdir("/") == 0, "chdir /");
+    submit_named("span:%d:%d", 2, 0);
+    ts_rep_flush(5000);
+    char expect[200];
+    snprintf(expect, sizeof expect, "%s/traceshim-spans.jsonl", g_dir);
+    CHECK(read_span_file(expect)->spans == 1, "span not in %s", expect);
+    scen_cleanup();
+}
+
+static void test_reporter_relative_path_pinned(void **state)
+{
+    run_isolated(scen_relative_path_pinned);
+}
+
+/* An exec hook may flush inside a vfork child, which shares the parent's
+ * memory: there the flush must not touch the reporter at all. */
+static void scen_flush_in_vfork_child(void)
+{
+    scen_setup(1000, 512, 60000);
+    for (int i = 0; i < 3; i++)
+        submit_named("span:%d:%d", 3, i);
+    pid_t pid = vfork();
+    if (pid == 0) {
+        ts_rep_flush(1000);
+        _exit(0);
+    }
+    CHECK(pid > 0, "vfork");
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    CHECK(ts_rep_queued() == 3 && ts_rep_exported() == 0, "the vfork child flushed");
+    CHECK(access(g_path, F_OK) != 0, "the vfork child wrote the file");
+    ts_rep_flush(5000);
+    CHECK(ts_rep_exported() == 3, "exported %llu", (unsigned long long)ts_rep_exported());
+    check_group(read_span_file(g_path), 3, 3);
+    scen_cleanup();
+}
+
+static void test_reporter_flush_in_vfork_child(void **state)
+{
+    run_isolated(scen_flush_in_vfork_child);
+}
+
+/* Flushing with nothing queued does nothing: no thread, no file. */
+static void scen_flush_empty(void)
+{
+    scen_setup(1000, 512, 60000);
+    int base = task_count();
+    ts_rep_flush(100);
+    ts_rep_flush(0);
+    CHECK(task_count() == base, "flush started a thread");
+    CHECK(access(g_path, F_OK) != 0, "flush created the file");
+    CHECK(ts_rep_exported() == 0 && ts_rep_dropped() == 0, "counters moved");
+    scen_cleanup();
+}
+
+static void test_reporter_flush_empty(void **state)
+{
+    run_isolated(scen_flush_empty);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_queue_capacity_order_and_drops),
+        cmocka_unit_test(test_queue_wraps_around),
+        cmocka_unit_test(test_queue_copies_the_record),
+        cmocka_unit_test(test_queue_reserve_and_after_fork),
+        cmocka_unit_test(test_queue_concurrent),
+        cmocka_unit_test(test_reporter_flush_empty),
+        cmocka_unit_test(test_reporter_threads_end_to_end),
+        cmocka_unit_test(test_reporter_full_queue_drops),
+        cmocka_unit_test(test_reporter_fork_child),
+        cmocka_unit_test(test_reporter_fork_during_export),
+        cmocka_unit_test(test_reporter_fd_taken_over),
+        cmocka_unit_test(test_reporter_stdio_fds_left_alone),
+        cmocka_unit_test(test_reporter_lazy_thread_and_signals),
+        cmocka_unit_test(test_reporter_batch_wakes_thread),
+        cmocka_unit_test(test_reporter_splits_long_lines),
+        cmocka_unit_test(test_reporter_exporter_none),
+        cmocka_unit_test(test_reporter_exporter_console),
+        cmocka_unit_test(test_reporter_exporter_fallback),
+        cmocka_unit_test(test_reporter_file_error),
+        cmocka_unit_test(test_reporter_relative_path_pinned),
+        cmocka_unit_test(test_reporter_flush_in_vfork_child),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
