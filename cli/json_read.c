@@ -5,6 +5,7 @@
  * tree needs no per-node malloc. */
 #include "cli/json_read.h"
 
+#include "preload/hex.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,17 +172,6 @@ static size_t utf8_seq_len(const unsigned char *s, const unsigned char *end)
     return n;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the 4 hex digits of a \u escape at p (just after "\u"); -1 if bad. */
 static long read_hex4(const char *p, const char *end)
 {
@@ -189,7 +179,7 @@ static long read_hex4(const char *p, const char *end)
         return -1;
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hex_val(p[i]);
+        int h = ts_hex_digit((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;

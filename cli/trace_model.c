@@ -7,6 +7,7 @@
 
 #include "cli/json_read.h"
 
+#include "preload/hex.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -340,17 +341,6 @@ void ts_tm_free(ts_tm_model *m)
 
 /* ---- reading OTLP/JSON values ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int b64val(char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -379,11 +369,11 @@ static bool norm_id(const ts_json *v, size_t nbytes, char *out)
     size_t nhex = 2 * nbytes;
     bool all_hex = true;
     for (size_t i = 0; i < len && all_hex; i++)
-        all_hex = hexval(s[i]) >= 0;
+        all_hex = ts_hex_digit((unsigned char)s[i]) >= 0;
     if (all_hex && len <= nhex) {
         memset(out, '0', nhex - len);
         for (size_t i = 0; i < len; i++)
-            out[nhex - len + i] = "0123456789abcdef"[hexval(s[i])];
+            out[nhex - len + i] = "0123456789abcdef"[ts_hex_digit((unsigned char)s[i])];
         out[nhex] = '\0';
         return true;
     }
@@ -1066,7 +1056,7 @@ int ts_tm_find_trace(const ts_tm_model *m, const char *id, const ts_tm_trace **o
     if (len == 0 || len > 32)
         return TS_TM_BAD_ID;
     for (size_t i = 0; i < len; i++) {
-        int h = hexval(id[i]);
+        int h = ts_hex_digit((unsigned char)id[i]);
         if (h < 0)
             return TS_TM_BAD_ID;
         want[i] = "0123456789abcdef"[h];

@@ -10,43 +10,9 @@
 
 /* ------------------------------------------------------------------ hex */
 
-static const char hex_digits[16] = "0123456789abcdef";
-
-/* Value of one hex digit (either case), or -1. */
-static int hex_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool is_lower_hex(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-void ts_hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex_digits[in[i] >> 4];
-        out[2 * i + 1] = hex_digits[in[i] & 0x0f];
-    }
-}
-
-bool ts_hex_decode(const char *in, size_t n, unsigned char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_val((unsigned char)in[2 * i]);
-        int lo = hex_val((unsigned char)in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return true;
 }
 
 /* Decode 1..2*cap hex digits (any count, odd too) right-aligned into
@@ -58,7 +24,7 @@ static bool hex_decode_var(const char *in, size_t len, uint8_t *out, size_t cap)
     memset(out, 0, cap);
     size_t pos = 2 * cap - len; /* nibble index of the first digit */
     for (size_t i = 0; i < len; i++, pos++) {
-        int v = hex_val((unsigned char)in[i]);
+        int v = ts_hex_digit((unsigned char)in[i]);
         if (v < 0)
             return false;
         if (pos % 2 == 0)

@@ -8,6 +8,7 @@
 
 #include "../preload/config.h"
 #include "../preload/context.h"
+#include "../preload/hex.h"
 #include "http1.h"
 
 /* Single-value parsers. Each returns true and fills *out (out->valid set)
@@ -38,11 +39,5 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
 
 /* Upper bound of ts_prop_inject's output for any formats and context. */
 #define TS_PROP_INJECT_MAX 512
-
-/* Lower-case hex of n bytes into out (2n chars, not NUL-terminated). */
-void ts_hex_encode(const unsigned char *in, size_t n, char *out);
-
-/* Decode exactly 2n lower- or upper-case hex chars; false on any other char. */
-bool ts_hex_decode(const char *in, size_t n, unsigned char *out);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../preload/config.h"
+#include "../preload/hex.h"
 #include "../preload/process.h"
 
 #ifndef TS_VERSION
@@ -58,17 +59,6 @@ static void otlp_attr_bool(struct ts_json_buf *b, bool first, const char *key, s
     ts_json_buf_append_cstr(b, val ? "{\"boolValue\":true}}" : "{\"boolValue\":false}}");
 }
 
-static int otlp_hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool otlp_is_ows(char c)
 {
     return c == ' ' || c == '\t';
@@ -99,8 +89,8 @@ static long otlp_pct_decode(const char *src, size_t n, char *dst)
         }
         if (n - i < 3)
             return -1;
-        int hi = otlp_hexval((unsigned char)src[i + 1]);
-        int lo = otlp_hexval((unsigned char)src[i + 2]);
+        int hi = ts_hex_digit((unsigned char)src[i + 1]);
+        int lo = ts_hex_digit((unsigned char)src[i + 2]);
         if (hi < 0 || lo < 0)
             return -1;
         dst[o++] = (char)(hi << 4 | lo);
