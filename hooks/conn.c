@@ -326,8 +326,8 @@ static struct pending *pending_new(const struct ts_http_request *req, uint8_t ki
     ts_span_clear(&p->span);
     p->span.kind = kind;
     p->span.start_ns = ts_now_ns();
-    p->method_len = (uint8_t)(req->method_len < sizeof p->method ? req->method_len
-                                                                  : sizeof p->method);
+    p->method_len =
+        (uint8_t)(req->method_len < sizeof p->method ? req->method_len : sizeof p->method);
     memcpy(p->method, req->method, p->method_len);
 
     size_t path_len;
@@ -350,8 +350,8 @@ static void span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_
         memcpy(s->parent_id, parent->span_id, TS_SPAN_ID_LEN);
         mine->trace_id_64 = parent->trace_id_64;
         mine->sampling = parent->sampling == TS_SAMPLING_DEBUG ? TS_SAMPLING_DEBUG
-                         : ts_ctx_sampled(parent)               ? TS_SAMPLING_ACCEPT
-                                                                : TS_SAMPLING_DENY;
+                         : ts_ctx_sampled(parent)              ? TS_SAMPLING_ACCEPT
+                                                               : TS_SAMPLING_DENY;
         memcpy(mine->parent_id, parent->span_id, TS_SPAN_ID_LEN);
         mine->has_parent = true;
     } else {
@@ -385,12 +385,10 @@ static struct pending *client_span_start(struct ts_conn *c, const struct ts_http
      * same context, so all headers agree; we never add a second copy of a
      * format it wrote. */
     unsigned formats = ts_cfg.propagators & ~present;
-    *inject_len = formats ? ts_prop_inject(formats, app_ctx ? &app : &mine, inject,
-                                           TS_PROP_INJECT_MAX)
-                          : 0;
+    *inject_len =
+        formats ? ts_prop_inject(formats, app_ctx ? &app : &mine, inject, TS_PROP_INJECT_MAX) : 0;
 
-    const struct ts_http_header *host =
-        ts_http_find_header(req->headers, req->num_headers, "host");
+    const struct ts_http_header *host = ts_http_find_header(req->headers, req->num_headers, "host");
     const char *h = c->peer_ip;
     size_t hlen = strlen(c->peer_ip);
     int port = c->peer_port;
@@ -451,8 +449,7 @@ static struct pending *server_span_start(struct ts_conn *c, const struct ts_http
             ts_span_attr_str(&p->span, "url.query", q + 1, qlen);
     }
     ts_span_attr_cstr(&p->span, "url.scheme", "http");
-    const struct ts_http_header *host =
-        ts_http_find_header(req->headers, req->num_headers, "host");
+    const struct ts_http_header *host = ts_http_find_header(req->headers, req->num_headers, "host");
     if (host) {
         const char *h;
         size_t hlen;
@@ -535,8 +532,7 @@ static bool parse_complete_head(enum feed_kind kind, const char *buf, size_t len
 }
 
 /* Feed bytes that went through an observed stream. */
-static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, const char *p,
-                     size_t n)
+static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, const char *p, size_t n)
 {
     while (n > 0 && d->state != DIR_OFF) {
         if (d->state == DIR_BODY) {
@@ -715,8 +711,8 @@ static void out_body_advance(struct ts_conn *c, const struct iovec *iov, int iov
         }
         size_t take = len - off < n ? len - off : n;
         bool done = false;
-        ssize_t k = ts_http_body_feed(&c->out.body, (const char *)iov[i].iov_base + off, take,
-                                      &done);
+        ssize_t k =
+            ts_http_body_feed(&c->out.body, (const char *)iov[i].iov_base + off, take, &done);
         if (k < 0) {
             conn_off(c, &c->out);
             return;
@@ -793,7 +789,8 @@ static ssize_t send_client(struct ts_conn *c, int fd, const struct iovec *iov, i
     struct ts_http_header hdrs[CONN_MAX_HEADERS];
     struct ts_http_request req = {.headers = hdrs, .num_headers = CONN_MAX_HEADERS};
     int h = TS_HTTP_INCOMPLETE;
-    if (!held && (h = ts_http_parse_request(iov[0].iov_base, iov[0].iov_len, &req)) != TS_HTTP_INCOMPLETE) {
+    if (!held &&
+        (h = ts_http_parse_request(iov[0].iov_base, iov[0].iov_len, &req)) != TS_HTTP_INCOMPLETE) {
         head = iov[0].iov_base; /* the usual case: a whole head, parsed in place */
         avail = iov[0].iov_len;
     } else {
@@ -977,8 +974,8 @@ static void in_closed(struct ts_conn *c, const char *error_type)
         span_finish(c, p, error_type);
 }
 
-void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, ssize_t r,
-                       int flags, int err)
+void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, ssize_t r, int flags,
+                       int err)
 {
     if (flags & MSG_PEEK)
         return;

@@ -58,8 +58,8 @@ void ts_conn_recv_prepare(struct ts_conn *c, int fd);
 /* After a receive returned r (errno err when r < 0) into iov: feed the
  * bytes to the HTTP parser. MSG_PEEK reads are not fed (the bytes come
  * again). r == 0 is the peer's end of stream. */
-void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, ssize_t r,
-                       int flags, int err);
+void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, ssize_t r, int flags,
+                       int err);
 
 /* Before the program closes fd: send bytes still owed to the peer. */
 void ts_conn_before_close(struct ts_conn *c, int fd);

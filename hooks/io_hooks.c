@@ -113,8 +113,8 @@ TS_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(__read_chk)(fd, buf, len, buflen);
-    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .buflen = buflen,
-                           .call = call_read_chk};
+    struct recv_call rc = {
+        .fd = fd, .buf = buf, .len = len, .buflen = buflen, .call = call_read_chk};
     return recv_one(&rc);
 }
 
@@ -138,8 +138,8 @@ TS_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int f
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(__recv_chk)(fd, buf, len, buflen, flags);
-    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .buflen = buflen, .flags = flags,
-                           .call = call_recv_chk};
+    struct recv_call rc = {
+        .fd = fd, .buf = buf, .len = len, .buflen = buflen, .flags = flags, .call = call_recv_chk};
     return recv_one(&rc);
 }
 
@@ -148,8 +148,13 @@ TS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sock
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(recvfrom)(fd, buf, len, flags, addr, addrlen);
-    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .flags = flags, .addr = addr,
-                           .addrlen = addrlen, .call = call_recvfrom};
+    struct recv_call rc = {.fd = fd,
+                           .buf = buf,
+                           .len = len,
+                           .flags = flags,
+                           .addr = addr,
+                           .addrlen = addrlen,
+                           .call = call_recvfrom};
     return recv_one(&rc);
 }
 
@@ -158,8 +163,14 @@ TS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, i
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(__recvfrom_chk)(fd, buf, len, buflen, flags, addr, addrlen);
-    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .buflen = buflen, .flags = flags,
-                           .addr = addr, .addrlen = addrlen, .call = call_recvfrom_chk};
+    struct recv_call rc = {.fd = fd,
+                           .buf = buf,
+                           .len = len,
+                           .buflen = buflen,
+                           .flags = flags,
+                           .addr = addr,
+                           .addrlen = addrlen,
+                           .call = call_recvfrom_chk};
     return recv_one(&rc);
 }
 
@@ -269,8 +280,13 @@ TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
      * error): only address-less sends are ours to rewrite. */
     if (TS_PASSTHROUGH(fd) || addr)
         return TS_REAL(sendto)(fd, buf, len, flags, addr, addrlen);
-    struct send_call sc = {.fd = fd, .buf = buf, .len = len, .flags = flags, .addr = addr,
-                           .addrlen = addrlen, .call = call_sendto};
+    struct send_call sc = {.fd = fd,
+                           .buf = buf,
+                           .len = len,
+                           .flags = flags,
+                           .addr = addr,
+                           .addrlen = addrlen,
+                           .call = call_sendto};
     return send_one(&sc);
 }
 

@@ -10,10 +10,10 @@
 
 /* Sampling decision carried in a context. */
 enum ts_sampling {
-    TS_SAMPLING_DEFER = 0,   /* no decision was propagated (B3 without X-B3-Sampled) */
-    TS_SAMPLING_ACCEPT = 1,  /* sampled */
-    TS_SAMPLING_DENY = 2,    /* not sampled */
-    TS_SAMPLING_DEBUG = 3,   /* B3 debug flag: sampled, forced */
+    TS_SAMPLING_DEFER = 0,  /* no decision was propagated (B3 without X-B3-Sampled) */
+    TS_SAMPLING_ACCEPT = 1, /* sampled */
+    TS_SAMPLING_DENY = 2,   /* not sampled */
+    TS_SAMPLING_DEBUG = 3,  /* B3 debug flag: sampled, forced */
 };
 
 /* A propagated span context. trace_id is always 16 bytes; a 64-bit B3 trace

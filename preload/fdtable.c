@@ -15,9 +15,8 @@ struct ts_fd_ref *ts_fd_acquire(int fd)
         /* Count ourselves in only while the object is alive (refs > 0);
          * objects are type-stable, so probing a dead one is safe. */
         int n = atomic_load_explicit(&r->refs, memory_order_relaxed);
-        while (n > 0 && !atomic_compare_exchange_weak_explicit(&r->refs, &n, n + 1,
-                                                               memory_order_acq_rel,
-                                                               memory_order_relaxed))
+        while (n > 0 && !atomic_compare_exchange_weak_explicit(
+                            &r->refs, &n, n + 1, memory_order_acq_rel, memory_order_relaxed))
             ;
         if (n <= 0)
             continue; /* it died under us: the slot has changed, look again */
@@ -45,9 +44,9 @@ struct ts_fd_ref *ts_fd_install(int fd, struct ts_fd_ref *r)
     if ((unsigned)fd >= TS_FD_MAX)
         return r;
     int hw = atomic_load_explicit(&fd_high_water, memory_order_relaxed);
-    while (fd + 1 > hw && !atomic_compare_exchange_weak_explicit(&fd_high_water, &hw, fd + 1,
-                                                                 memory_order_relaxed,
-                                                                 memory_order_relaxed))
+    while (fd + 1 > hw &&
+           !atomic_compare_exchange_weak_explicit(&fd_high_water, &hw, fd + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
         ;
     return atomic_exchange_explicit(&ts_fd_slots[fd], r, memory_order_acq_rel);
 }

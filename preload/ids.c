@@ -33,8 +33,8 @@ static void ids_seed(struct ids_state *st)
      * threads and processes; ids must stay unique, not secret. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t mix = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-                   ((uint64_t)getpid() << 17) ^ (uint64_t)(uintptr_t)st;
+    uint64_t mix = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 17) ^
+                   (uint64_t)(uintptr_t)st;
     if (n != (ssize_t)sizeof seed) {
         seed[0] ^= splitmix64(&mix);
         seed[1] ^= splitmix64(&mix);
@@ -51,7 +51,8 @@ static void ids_seed(struct ids_state *st)
 static uint64_t ids_next(void)
 {
     struct ids_state *st = &ids_tls;
-    if (!st->seeded || st->generation != atomic_load_explicit(&ids_generation, memory_order_relaxed))
+    if (!st->seeded ||
+        st->generation != atomic_load_explicit(&ids_generation, memory_order_relaxed))
         ids_seed(st);
     uint64_t s0 = st->s[0], s1 = st->s[1];
     uint64_t result = s0 + s1;

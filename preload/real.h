@@ -14,35 +14,35 @@
 
 /* X(name, return type, parameter list). Every entry is mandatory: glibc has
  * them all, and a missing one means something is badly wrong. */
-#define TS_REAL_SYMBOLS(X)                                                                        \
-    X(socket, int, (int, int, int))                                                               \
-    X(connect, int, (int, const struct sockaddr *, socklen_t))                                    \
-    X(accept, int, (int, struct sockaddr *, socklen_t *))                                         \
-    X(accept4, int, (int, struct sockaddr *, socklen_t *, int))                                   \
-    X(close, int, (int))                                                                          \
-    X(close_range, int, (unsigned, unsigned, int))                                                \
-    X(shutdown, int, (int, int))                                                                  \
-    X(dup, int, (int))                                                                            \
-    X(dup2, int, (int, int))                                                                      \
-    X(dup3, int, (int, int, int))                                                                 \
-    X(fcntl, int, (int, int, ...))                                                                \
-    X(fcntl64, int, (int, int, ...))                                                              \
-    X(read, ssize_t, (int, void *, size_t))                                                       \
-    X(readv, ssize_t, (int, const struct iovec *, int))                                           \
-    X(recv, ssize_t, (int, void *, size_t, int))                                                  \
-    X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))              \
-    X(recvmsg, ssize_t, (int, struct msghdr *, int))                                              \
-    X(__read_chk, ssize_t, (int, void *, size_t, size_t))                                         \
-    X(__recv_chk, ssize_t, (int, void *, size_t, size_t, int))                                    \
+#define TS_REAL_SYMBOLS(X)                                                                         \
+    X(socket, int, (int, int, int))                                                                \
+    X(connect, int, (int, const struct sockaddr *, socklen_t))                                     \
+    X(accept, int, (int, struct sockaddr *, socklen_t *))                                          \
+    X(accept4, int, (int, struct sockaddr *, socklen_t *, int))                                    \
+    X(close, int, (int))                                                                           \
+    X(close_range, int, (unsigned, unsigned, int))                                                 \
+    X(shutdown, int, (int, int))                                                                   \
+    X(dup, int, (int))                                                                             \
+    X(dup2, int, (int, int))                                                                       \
+    X(dup3, int, (int, int, int))                                                                  \
+    X(fcntl, int, (int, int, ...))                                                                 \
+    X(fcntl64, int, (int, int, ...))                                                               \
+    X(read, ssize_t, (int, void *, size_t))                                                        \
+    X(readv, ssize_t, (int, const struct iovec *, int))                                            \
+    X(recv, ssize_t, (int, void *, size_t, int))                                                   \
+    X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))               \
+    X(recvmsg, ssize_t, (int, struct msghdr *, int))                                               \
+    X(__read_chk, ssize_t, (int, void *, size_t, size_t))                                          \
+    X(__recv_chk, ssize_t, (int, void *, size_t, size_t, int))                                     \
     X(__recvfrom_chk, ssize_t, (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *)) \
-    X(write, ssize_t, (int, const void *, size_t))                                                \
-    X(writev, ssize_t, (int, const struct iovec *, int))                                          \
-    X(send, ssize_t, (int, const void *, size_t, int))                                            \
-    X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))      \
+    X(write, ssize_t, (int, const void *, size_t))                                                 \
+    X(writev, ssize_t, (int, const struct iovec *, int))                                           \
+    X(send, ssize_t, (int, const void *, size_t, int))                                             \
+    X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))       \
     X(sendmsg, ssize_t, (int, const struct msghdr *, int))
 
-#define TS_REAL_DECLARE(name, ret, params)                                                        \
-    typedef ret(*ts_real_##name##_fn) params;                                                     \
+#define TS_REAL_DECLARE(name, ret, params)                                                         \
+    typedef ret(*ts_real_##name##_fn) params;                                                      \
     extern ts_real_##name##_fn ts_real_##name;
 TS_REAL_SYMBOLS(TS_REAL_DECLARE)
 #undef TS_REAL_DECLARE
@@ -53,6 +53,8 @@ void ts_real_resolve(void);
 
 /* The real function, resolving the table first if a hook runs before the
  * shim's constructor (another library's constructor calling write, say). */
-#define TS_REAL(name) (__builtin_expect(ts_real_##name != NULL, 1) ? ts_real_##name : (ts_real_resolve(), ts_real_##name))
+#define TS_REAL(name)                                                                              \
+    (__builtin_expect(ts_real_##name != NULL, 1) ? ts_real_##name                                  \
+                                                 : (ts_real_resolve(), ts_real_##name))
 
 #endif

@@ -238,7 +238,7 @@ static void rep_emit(const struct ts_span *s)
         if (!rep_warned_exporter) {
             rep_warned_exporter = true;
             ts_file_export_resolve_path();
-            ts_log_warn("exporter %s not implemented yet, writing to file %s",
+            ts_log_error("exporter %s not implemented yet, writing to file %s",
                         rep_exporter_name(ts_cfg.exporter), ts_file_export_path());
         }
         break;

@@ -427,8 +427,9 @@ static void test_server_extracts_context_and_sets_current(void **state)
 static void test_server_head_in_pieces_and_client_child(void **state)
 {
     struct pair srv = make_pair(TS_ROLE_SERVER);
-    const char *req = "GET /front HTTP/1.1\r\nHost: a\r\n"
-                      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n";
+    const char *req =
+        "GET /front HTTP/1.1\r\nHost: a\r\n"
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n";
     for (const char *s = req; *s; s++) {
         char one[2] = {*s, 0};
         peer_write(&srv, one);
