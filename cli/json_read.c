@@ -5,6 +5,8 @@
  * tree needs no per-node malloc. */
 #include "cli/json_read.h"
 
+#include "cli/arena.h"
+
 #include "preload/hex.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,17 +15,8 @@
 #define TS_JSON_STR2(x) #x
 #define TS_JSON_STR(x) TS_JSON_STR2(x)
 
-#define ARENA_BLOCK 65536
-#define ARENA_ALIGN 16
-
-struct arena_block {
-    struct arena_block *next;
-    size_t used, cap;
-    _Alignas(ARENA_ALIGN) unsigned char data[];
-};
-
 struct ts_json_doc {
-    struct arena_block *blocks;
+    struct ts_arena arena;
     ts_json root;
 };
 
@@ -40,34 +33,7 @@ typedef struct {
 
 static void *arena_alloc(ts_json_doc *doc, size_t n)
 {
-    if (n > SIZE_MAX - ARENA_ALIGN)
-        return NULL;
-    n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (n == 0)
-        n = ARENA_ALIGN;
-    struct arena_block *b = doc->blocks;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        if (cap > SIZE_MAX - sizeof(*b))
-            return NULL;
-        b = malloc(sizeof(*b) + cap);
-        if (!b)
-            return NULL;
-        b->used = 0;
-        b->cap = cap;
-        /* Keep a partly used current block in front when this one is a
-         * one-off big allocation, so its free space is not wasted. */
-        if (doc->blocks && cap > ARENA_BLOCK) {
-            b->next = doc->blocks->next;
-            doc->blocks->next = b;
-        } else {
-            b->next = doc->blocks;
-            doc->blocks = b;
-        }
-    }
-    void *r = b->data + b->used;
-    b->used += n;
-    return r;
+    return ts_arena_alloc(&doc->arena, n);
 }
 
 /* Records the first error only; later ones are consequences of it. */
@@ -530,12 +496,7 @@ void ts_json_free(ts_json_doc *doc)
 {
     if (!doc)
         return;
-    struct arena_block *b = doc->blocks;
-    while (b) {
-        struct arena_block *next = b->next;
-        free(b);
-        b = next;
-    }
+    ts_arena_free(&doc->arena);
     free(doc);
 }
 

@@ -4,6 +4,7 @@
  * added; ts_tm_build then links parents with those maps, sorts siblings and
  * walks each tree iteratively (no recursion, so any depth is safe). */
 #include "cli/trace_model.h"
+#include "cli/arena.h"
 
 #include "cli/json_read.h"
 
@@ -17,7 +18,6 @@
 #include <sys/types.h>
 
 #define NONE ((size_t)-1)
-#define ARENA_BLOCK 65536
 #define MAX_REPORTED_LINES 20
 
 /* Rendering limits: keep lines readable when names are long or trees deep. */
@@ -28,12 +28,6 @@
 #define NOTE_MAX 60         /* columns of an error message shown after the bar */
 
 /* ---- memory helpers ---- */
-
-struct tm_block {
-    struct tm_block *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char data[];
-};
 
 typedef struct {
     char *s;
@@ -50,7 +44,7 @@ typedef struct {
 } tm_trace;
 
 struct ts_tm_model {
-    struct tm_block *blocks;
+    struct ts_arena arena;
     ts_tm_span *spans;
     size_t *span_trace; /* trace index of each span */
     size_t n_spans, cap_spans, cap_span_trace;
@@ -75,34 +69,7 @@ struct ts_tm_model {
 
 static void *arena_alloc(ts_tm_model *m, size_t n)
 {
-    if (n > SIZE_MAX - 15)
-        return NULL;
-    n = (n + 15) & ~(size_t)15;
-    if (n == 0)
-        n = 16;
-    struct tm_block *b = m->blocks;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        if (cap > SIZE_MAX - sizeof(*b))
-            return NULL;
-        b = malloc(sizeof(*b) + cap);
-        if (!b)
-            return NULL;
-        b->used = 0;
-        b->cap = cap;
-        /* A one-off big block goes behind the current one so the current
-         * block's free space keeps being used. */
-        if (m->blocks && cap > ARENA_BLOCK) {
-            b->next = m->blocks->next;
-            m->blocks->next = b;
-        } else {
-            b->next = m->blocks;
-            m->blocks = b;
-        }
-    }
-    void *r = b->data + b->used;
-    b->used += n;
-    return r;
+    return ts_arena_alloc(&m->arena, n);
 }
 
 static const char *arena_strndup(ts_tm_model *m, const char *s, size_t n)
@@ -321,12 +288,7 @@ void ts_tm_free(ts_tm_model *m)
     if (!m)
         return;
     free_build(m);
-    struct tm_block *b = m->blocks;
-    while (b) {
-        struct tm_block *next = b->next;
-        free(b);
-        b = next;
-    }
+    ts_arena_free(&m->arena);
     free(m->spans);
     free(m->span_trace);
     free(m->traces);
