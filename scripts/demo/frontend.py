@@ -9,29 +9,18 @@ GET /checkout?item=ID   places an order with the orders service
 A plain standard-library HTTP server and client: no tracing code.
 """
 import json
-import signal
 import sys
 import urllib.error
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit
 
-NAME = "frontend"
+import service
+
 orders = ""  # base URL, set in main
-# Loopback only: never go through a proxy from the environment.
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
+class Handler(service.Handler):
     def reply(self, status, text):
-        body = (text + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_body(status, (text + "\n").encode(), "text/plain; charset=utf-8")
 
     def do_GET(self):
         url = urlsplit(self.path)
@@ -43,7 +32,7 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(400, "which item? use /checkout?item=ID")
             return
         try:
-            with opener.open(orders + "/order?item=" + quote(item), timeout=10) as resp:
+            with service.opener.open(orders + "/order?item=" + quote(item), timeout=10) as resp:
                 order = json.loads(resp.read())
         except urllib.error.HTTPError as e:
             self.reply(502, "checkout failed: orders answered %d: %s"
@@ -55,13 +44,6 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, "checkout ok: order %s for item %s (reservation %s, %s left in stock)"
                    % (order["order"], order["item"], order["reservation"], order["left"]))
 
-    def log_message(self, fmt, *args):
-        sys.stderr.write("%s: %s\n" % (NAME, fmt % args))
-
-
-def stop(signum, frame):
-    raise SystemExit(0)  # a normal exit: atexit handlers and destructors run
-
 
 def main():
     global orders
@@ -69,16 +51,7 @@ def main():
         sys.exit("usage: frontend.py PORT ORDERS_PORT")
     port, orders_port = int(sys.argv[1]), int(sys.argv[2])
     orders = "http://127.0.0.1:%d" % orders_port
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    sys.stderr.write("%s: listening on http://127.0.0.1:%d, orders at %s\n"
-                     % (NAME, port, orders))
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        sys.stderr.write("%s: stopped\n" % NAME)
+    service.serve("frontend", port, Handler, ", orders at " + orders)
 
 
 if __name__ == "__main__":

@@ -9,29 +9,18 @@ POST /reserve         body {"item": ID, "qty": N}: put N aside for an order
 A plain standard-library HTTP server: it knows nothing about tracing.
 """
 import json
-import signal
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-NAME = "inventory"
+import service
+
 stock = {}  # item -> units left
 lock = threading.Lock()
 reservations = 0
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def reply(self, status, obj):
-        body = (json.dumps(obj) + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class Handler(service.Handler):
     def do_GET(self):
         url = urlsplit(self.path)
         if url.path != "/stock":
@@ -67,27 +56,12 @@ class Handler(BaseHTTPRequestHandler):
             rid = "r-%s-%d" % (item, reservations)
         self.reply(200, {"item": item, "reserved": qty, "reservation": rid, "left": left - qty})
 
-    def log_message(self, fmt, *args):
-        sys.stderr.write("%s: %s\n" % (NAME, fmt % args))
-
-
-def stop(signum, frame):
-    raise SystemExit(0)  # a normal exit: atexit handlers and destructors run
-
 
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: inventory.py PORT")
     port = int(sys.argv[1])
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    sys.stderr.write("%s: listening on http://127.0.0.1:%d\n" % (NAME, port))
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        sys.stderr.write("%s: stopped\n" % NAME)
+    service.serve("inventory", port, Handler)
 
 
 if __name__ == "__main__":
