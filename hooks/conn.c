@@ -66,7 +66,6 @@ struct pending {
     struct ts_span span;
     char method[16];
     uint8_t method_len;
-    bool got_response;
 };
 
 struct ts_conn {
@@ -474,37 +473,51 @@ static void conn_off(struct ts_conn *c, struct dir *d)
 }
 
 /* A complete head on an observed stream. Sets up the body framing. */
-static bool on_head(struct ts_conn *c, enum feed_kind kind, struct dir *d, const char *buf,
-                    size_t len)
-{
+/* A head parsed once, as a request or a response by the stream's kind. */
+struct parsed_head {
     struct ts_http_header hdrs[CONN_MAX_HEADERS];
+    struct ts_http_request req;
+    struct ts_http_response res;
+};
+
+/* Parse the head at buf; returns its length, TS_HTTP_INCOMPLETE or
+ * TS_HTTP_ERROR, with the fields in *ph when complete. */
+static int parse_head(enum feed_kind kind, const char *buf, size_t len, struct parsed_head *ph)
+{
+    if (kind == FEED_SERVER_IN) {
+        ph->req = (struct ts_http_request){.headers = ph->hdrs, .num_headers = CONN_MAX_HEADERS};
+        return ts_http_parse_request(buf, len, &ph->req);
+    }
+    ph->res = (struct ts_http_response){.headers = ph->hdrs, .num_headers = CONN_MAX_HEADERS};
+    return ts_http_parse_response(buf, len, &ph->res);
+}
+
+/* A complete head on an observed stream. Sets up the body framing. */
+static bool on_head(struct ts_conn *c, enum feed_kind kind, struct dir *d,
+                    const struct parsed_head *ph)
+{
     d->interim = false;
     if (kind == FEED_SERVER_IN) {
-        struct ts_http_request req = {.headers = hdrs, .num_headers = CONN_MAX_HEADERS};
-        if (ts_http_parse_request(buf, len, &req) <= 0 || ts_http_request_body(&req, &d->body))
+        if (ts_http_request_body(&ph->req, &d->body))
             return false;
-        struct pending *p = server_span_start(c, &req);
+        struct pending *p = server_span_start(c, &ph->req);
         if (p && !q_push(c, p))
             free(p);
         return true;
     }
-    struct ts_http_response res = {.headers = hdrs, .num_headers = CONN_MAX_HEADERS};
-    if (ts_http_parse_response(buf, len, &res) <= 0)
-        return false;
+    const struct ts_http_response *res = &ph->res;
     pthread_mutex_lock(&c->q_mu);
     struct pending *p = q_front(c);
     pthread_mutex_unlock(&c->q_mu);
-    if (res.status >= 100 && res.status < 200 && res.status != 101) {
+    if (res->status >= 100 && res->status < 200 && res->status != 101) {
         d->interim = true; /* 100 Continue and friends: the real answer follows */
         d->body.kind = TS_BODY_NONE;
         return true;
     }
-    if (ts_http_response_body(&res, p ? p->method : "GET", p ? p->method_len : 3, &d->body))
+    if (ts_http_response_body(res, p ? p->method : "GET", p ? p->method_len : 3, &d->body))
         return false;
-    if (p) {
-        p->got_response = true;
-        span_set_status(p, res.status);
-    }
+    if (p)
+        span_set_status(p, res->status);
     return true;
 }
 
@@ -516,19 +529,6 @@ static void on_message_end(struct ts_conn *c, enum feed_kind kind)
         if (p)
             span_finish(c, p, NULL);
     }
-}
-
-static bool parse_complete_head(enum feed_kind kind, const char *buf, size_t len, int *result)
-{
-    struct ts_http_header hdrs[CONN_MAX_HEADERS];
-    if (kind == FEED_SERVER_IN || kind == FEED_CLIENT_OUT) {
-        struct ts_http_request req = {.headers = hdrs, .num_headers = CONN_MAX_HEADERS};
-        *result = ts_http_parse_request(buf, len, &req);
-    } else {
-        struct ts_http_response res = {.headers = hdrs, .num_headers = CONN_MAX_HEADERS};
-        *result = ts_http_parse_response(buf, len, &res);
-    }
-    return *result > 0;
 }
 
 /* Feed bytes that went through an observed stream. */
@@ -568,8 +568,9 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
             buf = d->head;
             len = d->head_len;
         }
-        int h;
-        if (!parse_complete_head(kind, buf, len, &h)) {
+        struct parsed_head ph;
+        int h = parse_head(kind, buf, len, &ph);
+        if (h <= 0) {
             if (h == TS_HTTP_INCOMPLETE && len < max_head()) {
                 if (!prev) { /* keep the start for the next read */
                     if (!buf_reserve(&d->head, &d->head_cap, n)) {
@@ -584,7 +585,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
             conn_off(c, d); /* not HTTP, or a head past our limit */
             return;
         }
-        if (!on_head(c, kind, d, buf, (size_t)h)) {
+        if (!on_head(c, kind, d, &ph)) {
             conn_off(c, d);
             return;
         }
