@@ -82,10 +82,9 @@ TS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     return accepted(TS_REAL(accept4)(fd, addr, len, flags));
 }
 
-/* Before fd goes away: owed bytes out, spans of the connection ended.
- * Untracked before the real close, since the number may be reused by
- * another thread the moment the kernel frees it. */
-static void closing(int fd)
+/* Bytes the program was told are sent, but the shim still holds, go out
+ * before the connection is shut or closed. */
+static void send_owed(int fd)
 {
     struct ts_conn *c = ts_conn_get(fd);
     if (!c)
@@ -97,8 +96,16 @@ static void closing(int fd)
         ts_guard_leave();
     }
     ts_conn_put(c);
-    ts_conn_untrack(fd);
     errno = saved;
+}
+
+/* Before fd goes away: owed bytes out, spans of the connection ended.
+ * Untracked before the real close, since the number may be reused by
+ * another thread the moment the kernel frees it. */
+static void closing(int fd)
+{
+    send_owed(fd);
+    ts_conn_untrack(fd);
 }
 
 TS_EXPORT int close(int fd)
@@ -120,19 +127,8 @@ TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 
 TS_EXPORT int shutdown(int fd, int how)
 {
-    if (ts_fd_tracked(fd) && how != SHUT_RD) {
-        struct ts_conn *c = ts_conn_get(fd);
-        if (c) {
-            int saved = errno;
-            if (!ts_guard_active()) {
-                ts_guard_enter();
-                ts_conn_before_close(c, fd);
-                ts_guard_leave();
-            }
-            ts_conn_put(c);
-            errno = saved;
-        }
-    }
+    if (ts_fd_tracked(fd) && how != SHUT_RD)
+        send_owed(fd);
     return TS_REAL(shutdown)(fd, how);
 }
 
