@@ -4,9 +4,9 @@
  * added; ts_tm_build then links parents with those maps, sorts siblings and
  * walks each tree iteratively (no recursion, so any depth is safe). */
 #include "cli/trace_model.h"
-#include "cli/arena.h"
+#include "common/arena.h"
 
-#include "cli/json_read.h"
+#include "common/json_read.h"
 
 #include "preload/hex.h"
 #include <errno.h>

@@ -16,6 +16,7 @@
 #include "preload/span.h"
 #include "reporter/json_buf.h"
 #include "reporter/otlp_json.h"
+#include "reporter/resource.h"
 
 /* ------------------------------------------------ a strict JSON checker */
 
@@ -227,6 +228,7 @@ static void setup_process(void)
     strcpy(ts_proc.service_name, "frontend");
     strcpy(ts_proc.host_name, "box");
     ts_cfg.resource_attrs[0] = '\0';
+    ts_resource_reset();
 }
 
 static int setup(void **state)
@@ -472,6 +474,7 @@ static void test_encode_hostile_content(void **state)
     ts_span_attr_bool(&s, "f", false);
     strcpy(ts_proc.host_name, "h\"o\\st\n");
     strcpy(ts_proc.service_name, "\xfe\xfe");
+    ts_resource_reset();
     struct ts_json_buf b;
     ts_json_buf_init(&b);
     assert_true(ts_otlp_json_encode(&b, &s, 1));
@@ -548,6 +551,7 @@ static void test_encode_clamps_damaged_offsets(void **state)
 static void encode_with_attrs(const char *raw, struct ts_json_buf *b)
 {
     snprintf(ts_cfg.resource_attrs, sizeof ts_cfg.resource_attrs, "%s", raw);
+    ts_resource_reset();
     struct ts_span s;
     known_span(&s);
     ts_json_buf_init(b);

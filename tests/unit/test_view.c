@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "cli/json_read.h"
+#include "common/json_read.h"
 #include "cli/trace_model.h"
 
 /* ---- helpers ---- */

@@ -1,5 +1,6 @@
-/* json_read.h — parses one JSON text (RFC 8259) into a read-only tree for the
- * `traceshim view` command. The whole tree lives in one document that owns all
+/* json_read.h — parses one JSON text (RFC 8259) into a read-only tree, for
+ * the `traceshim view` command and for the library's remote-sampling
+ * strategies (so it lives in common/, shared by both). The whole tree lives in one document that owns all
  * of its memory, so callers free it with one call. The parser is built to be
  * fed untrusted bytes: it never reads past the given length, limits nesting to
  * TS_JSON_MAX_DEPTH (no deep recursion), and reports the byte offset of the

@@ -1,5 +1,5 @@
 /* arena.c — the bump allocator (see arena.h). */
-#include "cli/arena.h"
+#include "common/arena.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,9 +3,9 @@
  * collected on one shared growable stack and copied into the document's arena
  * as a contiguous array when the container closes, so indexing is O(1) and the
  * tree needs no per-node malloc. */
-#include "cli/json_read.h"
+#include "common/json_read.h"
 
-#include "cli/arena.h"
+#include "common/arena.h"
 
 #include "preload/hex.h"
 #include <stdint.h>

@@ -1,0 +1,1 @@
+/* jaeger_thrift.c — being written (see jaeger_thrift.h). */

@@ -1,0 +1,1 @@
+/* otlp_proto.c — being written (see otlp_proto.h). */

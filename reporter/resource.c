@@ -1,0 +1,264 @@
+/* resource.c — the description of this process every encoder uses (see
+ * resource.h). */
+#include "resource.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "../preload/config.h"
+#include "../preload/hex.h"
+#include "../preload/process.h"
+
+#ifndef TS_VERSION
+#error "TS_VERSION must be defined by the build"
+#endif
+
+static struct ts_resource res;
+static pid_t res_built_for; /* 0: not built */
+
+/* The resource attributes the shim sets itself; an OTEL_RESOURCE_ATTRIBUTES
+ * entry with one of these keys is not used (no duplicate keys, and the
+ * shim's values are the ones that describe this process). */
+static const char *const res_reserved_keys[] = {
+    "service.name",
+    "process.pid",
+    "process.executable.name",
+    "host.name",
+    "telemetry.sdk.name",
+    "telemetry.sdk.language",
+    "telemetry.sdk.version",
+};
+
+static bool res_is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Trim spaces/tabs around s[0..*n); returns the new start. */
+static const char *res_trim(const char *s, size_t *n)
+{
+    while (*n && res_is_ows(s[0])) {
+        s++;
+        (*n)--;
+    }
+    while (*n && res_is_ows(s[*n - 1]))
+        (*n)--;
+    return s;
+}
+
+/* Percent-decode src[0..n) into dst (which has room for n bytes: decoding
+ * never lengthens). Returns the decoded length, or -1 for a '%' that is not
+ * followed by two hex digits (the entry is malformed). */
+static long res_pct_decode(const char *src, size_t n, char *dst)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (src[i] != '%') {
+            dst[o++] = src[i];
+            continue;
+        }
+        if (n - i < 3)
+            return -1;
+        int hi = ts_hex_digit((unsigned char)src[i + 1]);
+        int lo = ts_hex_digit((unsigned char)src[i + 2]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        dst[o++] = (char)(hi << 4 | lo);
+        i += 2;
+    }
+    return (long)o;
+}
+
+/* A parsed OTEL_RESOURCE_ATTRIBUTES entry: key and decoded value, as
+ * offsets into a scratch buffer. */
+struct res_entry {
+    uint16_t koff, klen, voff, vlen;
+};
+
+#define RES_RAW sizeof(((struct ts_config *)0)->resource_attrs)
+/* At most one entry per two bytes of input (the shortest is "k="). */
+#define RES_MAX (RES_RAW / 2 + 1)
+
+/* Parse "k1=v1,k2=v2" (W3C baggage style: values percent-encoded, optional
+ * whitespace around keys and values; ";properties" are not part of the
+ * OTel format and stay in the value). Malformed entries — no '=', empty
+ * key, key with inner whitespace, broken %XX — are skipped. rawlen is below
+ * RES_RAW, so every offset fits 16 bits. Returns the number of
+ * entries. */
+static size_t res_parse(const char *raw, size_t rawlen, char *scratch,
+                             struct res_entry *ents)
+{
+    size_t nents = 0, used = 0, pos = 0;
+    while (pos <= rawlen) {
+        const char *ent = raw + pos;
+        const char *comma = memchr(ent, ',', rawlen - pos);
+        size_t elen = comma ? (size_t)(comma - ent) : rawlen - pos;
+        pos += elen + 1;
+        const char *eq = memchr(ent, '=', elen);
+        if (!eq)
+            continue;
+        size_t klen = (size_t)(eq - ent);
+        const char *key = res_trim(ent, &klen);
+        size_t vlen = elen - (size_t)(eq - ent) - 1;
+        const char *val = res_trim(eq + 1, &vlen);
+        bool key_ok = klen > 0;
+        for (size_t i = 0; i < klen && key_ok; i++)
+            key_ok = !res_is_ows(key[i]);
+        if (!key_ok)
+            continue;
+        long dl = res_pct_decode(val, vlen, scratch + used + klen);
+        if (dl < 0)
+            continue;
+        memcpy(scratch + used, key, klen);
+        ents[nents].koff = (uint16_t)used;
+        ents[nents].klen = (uint16_t)klen;
+        ents[nents].voff = (uint16_t)(used + klen);
+        ents[nents].vlen = (uint16_t)dl;
+        used += klen + (size_t)dl;
+        nents++;
+    }
+    return nents;
+}
+
+static bool res_key_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+static void res_add_str(const char *key, size_t klen, const char *val, size_t vlen)
+{
+    if (res.nattrs >= TS_RESOURCE_MAX_ATTRS)
+        return;
+    struct ts_resource_attr *a = &res.attrs[res.nattrs++];
+    *a = (struct ts_resource_attr){.key = key, .klen = klen, .type = TS_ATTR_STR, .str = val,
+                                   .slen = vlen};
+}
+
+static void res_add_int(const char *key, int64_t val)
+{
+    if (res.nattrs >= TS_RESOURCE_MAX_ATTRS)
+        return;
+    struct ts_resource_attr *a = &res.attrs[res.nattrs++];
+    *a = (struct ts_resource_attr){.key = key, .klen = strlen(key), .type = TS_ATTR_INT, .num = val};
+}
+
+static void res_add_cstr(const char *key, const char *val)
+{
+    res_add_str(key, strlen(key), val, strlen(val));
+}
+
+/* The entries of OTEL_RESOURCE_ATTRIBUTES, after the shim's own. A key
+ * given twice keeps its last value (as the OTel SDKs' maps do). */
+static void res_add_configured(void)
+{
+    const char *raw = ts_cfg.resource_attrs;
+    size_t rawlen = strnlen(raw, RES_RAW - 1);
+    if (rawlen == 0)
+        return;
+    static struct res_entry ents[RES_MAX];
+    _Static_assert(RES_RAW <= sizeof res.scratch, "scratch holds every decoded entry");
+    size_t n = res_parse(raw, rawlen, res.scratch, ents);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = res.scratch + ents[i].koff;
+        size_t klen = ents[i].klen;
+        bool skip = false;
+        for (size_t r = 0; r < sizeof res_reserved_keys / sizeof *res_reserved_keys && !skip; r++)
+            skip = res_key_eq(key, klen, res_reserved_keys[r], strlen(res_reserved_keys[r]));
+        for (size_t j = i + 1; j < n && !skip; j++)
+            skip = res_key_eq(key, klen, res.scratch + ents[j].koff, ents[j].klen);
+        if (!skip)
+            res_add_str(key, klen, res.scratch + ents[i].voff, ents[i].vlen);
+    }
+}
+
+/* This host's address for backends that want one (Jaeger's "ip" tag,
+ * Zipkin's localEndpoint): the first non-loopback IPv4 address of an
+ * interface that is up, else such an IPv6 address, else 127.0.0.1. */
+static void res_find_ip(char *out, size_t cap)
+{
+    snprintf(out, cap, "127.0.0.1");
+    struct ifaddrs *all;
+    if (getifaddrs(&all) != 0)
+        return;
+    const struct ifaddrs *v6 = NULL;
+    for (const struct ifaddrs *i = all; i; i = i->ifa_next) {
+        if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+            continue;
+        if (i->ifa_addr->sa_family == AF_INET) {
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
+                      (socklen_t)cap);
+            freeifaddrs(all);
+            return;
+        }
+        if (i->ifa_addr->sa_family == AF_INET6 && !v6 &&
+            !IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
+            v6 = i;
+    }
+    if (v6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)v6->ifa_addr)->sin6_addr, out,
+                  (socklen_t)cap);
+    freeifaddrs(all);
+}
+
+/* A random (version 4) UUID in its text form. */
+static void res_new_uuid(char out[37])
+{
+    uint8_t b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t r = getrandom(b + got, sizeof b - got, GRND_NONBLOCK);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < sizeof b) { /* no entropy yet: pid and clock still make it unique enough */
+        uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)out;
+        for (size_t i = got; i < sizeof b; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
+            b[i] = (uint8_t)(x >> 56);
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    char hex[32];
+    ts_hex_encode(b, sizeof b, hex);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+#define RES_FIELD(arr) (arr), strnlen((arr), sizeof(arr))
+#define RES_LIT(s) (s), (sizeof(s) - 1)
+
+static void res_build(void)
+{
+    memset(&res, 0, sizeof res);
+    res.service_name = ts_proc.service_name;
+    res_add_str(RES_LIT("service.name"), RES_FIELD(ts_proc.service_name));
+    res_add_int("process.pid", (int64_t)ts_proc.pid);
+    res_add_str(RES_LIT("process.executable.name"), RES_FIELD(ts_proc.exe_name));
+    res_add_str(RES_LIT("host.name"), RES_FIELD(ts_proc.host_name));
+    res_add_cstr("telemetry.sdk.name", "traceshim");
+    res_add_cstr("telemetry.sdk.language", "c");
+    res_add_cstr("telemetry.sdk.version", TS_VERSION);
+    res_add_configured();
+    res_find_ip(res.ip, sizeof res.ip);
+    res_new_uuid(res.client_uuid);
+}
+
+const struct ts_resource *ts_resource_get(void)
+{
+    pid_t pid = ts_proc.pid ? ts_proc.pid : getpid();
+    if (res_built_for != pid) {
+        res_build();
+        res_built_for = pid;
+    }
+    return &res;
+}
+
+void ts_resource_reset(void)
+{
+    res_built_for = 0;
+}

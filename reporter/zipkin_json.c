@@ -1,0 +1,1 @@
+/* zipkin_json.c — being written (see zipkin_json.h). */

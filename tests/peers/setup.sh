@@ -1,0 +1,61 @@
+#!/bin/bash
+# setup.sh — fetch and prepare the real third-party decoders the exporter
+# tests check our encoders against (DESIGN.md section 6):
+#
+#   bash tests/peers/setup.sh DIR
+#
+#   DIR/node_modules/jaeger-client/dist/src/jaeger-idl/thrift/  the Jaeger IDL
+#   DIR/gen-py/                      Python code thrift-compiler generated from it
+#   DIR/protos/                      the OpenTelemetry .proto files (for protoc)
+#
+# Needs npm, thrift (thrift-compiler) and protoc (protobuf-compiler), which
+# scripts/install-deps.sh installs. Idempotent: a stamp file naming the
+# package versions makes a second run a no-op.
+set -euo pipefail
+
+dir=${1:?usage: setup.sh DIR}
+jaeger_pkg=jaeger-client@3.19.0
+otlp_pkg=@opentelemetry/otlp-grpc-exporter-base@0.34.0
+stamp="$dir/.stamp"
+want="$jaeger_pkg $otlp_pkg"
+
+say() { printf 'peers: %s\n' "$*" >&2; }
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+for tool in npm thrift protoc; do
+    command -v "$tool" >/dev/null || { say "error: $tool not found (run scripts/install-deps.sh)"; exit 1; }
+done
+
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+say "installing $want into $dir (npm)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# --ignore-scripts: we only want files out of these packages, never to run them.
+if ! (cd "$dir" && npm install --no-audit --no-fund --ignore-scripts --omit=dev \
+        --no-package-lock --prefix "$dir" $want) >"$log" 2>&1; then
+    say "error: npm install failed:"
+    tail -n 30 "$log" >&2
+    exit 1
+fi
+
+idl="$dir/node_modules/jaeger-client/dist/src/jaeger-idl/thrift"
+protos="$dir/node_modules/@opentelemetry/otlp-grpc-exporter-base/build/protos"
+[ -f "$idl/agent.thrift" ] || { say "error: $idl/agent.thrift missing"; exit 1; }
+[ -d "$protos/opentelemetry" ] || { say "error: $protos/opentelemetry missing"; exit 1; }
+
+rm -rf "$dir/gen-py"
+mkdir -p "$dir/gen-py"
+for f in jaeger.thrift agent.thrift sampling.thrift; do
+    thrift --gen py -out "$dir/gen-py" "$idl/$f"
+done
+rm -rf "$dir/protos"
+cp -r "$protos" "$dir/protos"
+# protoc must accept the request type before any test relies on it.
+printf '' | protoc -I "$dir/protos" \
+    --decode=opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest \
+    opentelemetry/proto/collector/trace/v1/trace_service.proto >/dev/null
+printf '%s' "$want" >"$stamp"
+say "ready"
