@@ -25,6 +25,11 @@ struct ts_config ts_cfg;
 #define DEFAULT_DELAY_MS 5000u
 #define DEFAULT_TIMEOUT_MS 30000u
 #define DEFAULT_HEAD_BYTES 16384u
+#define DEFAULT_EXIT_TIMEOUT_MS 2000u
+#define DEFAULT_OTLP_URL "http://localhost:4318/v1/traces"
+#define DEFAULT_ZIPKIN_URL "http://localhost:9411/api/v2/spans"
+#define DEFAULT_EXPORTER_TIMEOUT_MS 10000u
+#define DEFAULT_JAEGER_PORT 6831
 
 /* At most this many bytes of a rejected value are shown in its message. */
 #define SHOWN_MAX 80
@@ -140,34 +145,13 @@ static void read_bool(ts_env_lookup_fn get, const char *a, const char *b, bool *
         reject(errors, var, v, "true or false (also 1/0, yes/no, on/off)");
 }
 
-/* The exporter; OTEL_TRACES_EXPORTER is a list of which the first entry is
- * used (the shim runs one exporter), TRACESHIM_EXPORTER a single name. */
-static void read_exporter(ts_env_lookup_fn get, int *out, int *errors)
+/* The exporters: a comma-separated list under either name. */
+static void read_exporters(ts_env_lookup_fn get, unsigned *out, int *errors)
 {
-    static const char *const names[] = {
-        [TS_EXPORTER_FILE] = "file",       [TS_EXPORTER_OTLP] = "otlp",
-        [TS_EXPORTER_ZIPKIN] = "zipkin",   [TS_EXPORTER_JAEGER] = "jaeger",
-        [TS_EXPORTER_CONSOLE] = "console", [TS_EXPORTER_NONE] = "none",
-    };
     const char *var;
     const char *v = env_first(get, "TRACESHIM_EXPORTER", "OTEL_TRACES_EXPORTER", &var);
-    if (!v)
-        return;
-    size_t len = strlen(v);
-    if (strcmp(var, "OTEL_TRACES_EXPORTER") == 0) {
-        const char *comma = strchr(v, ',');
-        if (comma)
-            len = (size_t)(comma - v);
-    }
-    const char *t = trim(v, &len);
-    int e = lookup_name(t, len, names, (int)(sizeof names / sizeof names[0]));
-    if (e < 0)
-        reject(errors, var, v,
-               strcmp(var, "OTEL_TRACES_EXPORTER") == 0
-                   ? "a list starting with file, otlp, zipkin, jaeger, console or none"
-                   : "file, otlp, zipkin, jaeger, console or none");
-    else
-        *out = e;
+    if (v && ts_config_parse_exporters(v, out) != 0)
+        reject(errors, var, v, "a comma-separated list of file, otlp, zipkin, jaeger, console or none");
 }
 
 static void read_log_level(ts_env_lookup_fn get, int *out, int *errors)
@@ -207,12 +191,9 @@ static void read_string(const char *var, const char *v, char *out, size_t cap, i
 
 /* A positive decimal integer in [lo, hi]; blanks around it are allowed,
  * signs, hex, units and fractions are not. */
-static void read_uint(ts_env_lookup_fn get, const char *var, unsigned lo, unsigned hi,
-                      unsigned *out, int *errors)
+static void read_uint_value(const char *var, const char *v, unsigned lo, unsigned hi,
+                            unsigned *out, int *errors)
 {
-    const char *v = env(get, var);
-    if (!v)
-        return;
     size_t len = strlen(v);
     const char *t = trim(v, &len);
     uint64_t n = 0;
@@ -232,21 +213,28 @@ static void read_uint(ts_env_lookup_fn get, const char *var, unsigned lo, unsign
     *out = (unsigned)n;
 }
 
-/* ------------------------------------------------------------- propagators */
-
-int ts_config_parse_propagators(const char *s, unsigned *out)
+/* The same for a variable looked up by name (unset: *out unchanged). */
+static void read_uint(ts_env_lookup_fn get, const char *var, unsigned lo, unsigned hi,
+                      unsigned *out, int *errors)
 {
-    static const struct {
-        const char *name;
-        unsigned bits;
-    } known[] = {
-        {"b3multi", TS_PROP_B3MULTI},
-        {"b3", TS_PROP_B3},
-        {"tracecontext", TS_PROP_TRACECONTEXT},
-        {"jaeger", TS_PROP_JAEGER},
-        {"none", 0},
-        {"baggage", 0}, /* baggage is not a trace context: nothing to do */
-    };
+    const char *v = env(get, var);
+    if (v)
+        read_uint_value(var, v, lo, hi, out, errors);
+}
+
+/* ------------------------------------------------------------- lists */
+
+struct named_bits {
+    const char *name;
+    unsigned bits;
+};
+
+/* A comma-separated list of names from known[0..n), ORed together; blanks
+ * around entries and empty entries are ignored, at least one entry is
+ * needed. Returns 0, or -1 on an unknown name. */
+static int parse_name_list(const char *s, const struct named_bits *known, size_t n,
+                           unsigned *out)
+{
     if (!s)
         return -1;
     unsigned bits = 0;
@@ -256,11 +244,11 @@ int ts_config_parse_propagators(const char *s, unsigned *out)
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         const char *t = trim(p, &len);
-        if (len) { /* empty entries (",," or a trailing comma) are skipped */
+        if (len) {
             size_t i = 0;
-            while (i < sizeof known / sizeof known[0] && !eq_nocase(t, len, known[i].name))
+            while (i < n && !eq_nocase(t, len, known[i].name))
                 i++;
-            if (i == sizeof known / sizeof known[0])
+            if (i == n)
                 return -1;
             bits |= known[i].bits;
             entries++;
@@ -273,6 +261,30 @@ int ts_config_parse_propagators(const char *s, unsigned *out)
         return -1;
     *out = bits;
     return 0;
+}
+
+int ts_config_parse_propagators(const char *s, unsigned *out)
+{
+    static const struct named_bits known[] = {
+        {"b3multi", TS_PROP_B3MULTI},
+        {"b3", TS_PROP_B3},
+        {"tracecontext", TS_PROP_TRACECONTEXT},
+        {"jaeger", TS_PROP_JAEGER},
+        {"none", 0},
+        {"baggage", 0}, /* baggage is not a trace context: nothing to do */
+    };
+    return parse_name_list(s, known, sizeof known / sizeof known[0], out);
+}
+
+int ts_config_parse_exporters(const char *s, unsigned *out)
+{
+    static const struct named_bits known[] = {
+        {"file", 1u << TS_EXPORTER_FILE},       {"otlp", 1u << TS_EXPORTER_OTLP},
+        {"zipkin", 1u << TS_EXPORTER_ZIPKIN},   {"jaeger", 1u << TS_EXPORTER_JAEGER},
+        {"console", 1u << TS_EXPORTER_CONSOLE}, {"none", 0},
+        {"logging", 1u << TS_EXPORTER_CONSOLE}, /* the old OTel name of console */
+    };
+    return parse_name_list(s, known, sizeof known / sizeof known[0], out);
 }
 
 /* ------------------------------------------------------------- resource */
@@ -349,6 +361,153 @@ static int resource_service_name(const char *attrs, char *out, size_t cap)
     }
 }
 
+/* ------------------------------------------------------------- exporters */
+
+/* An HTTP token character (RFC 9110 tchar): what a header name may hold. */
+static bool is_tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+int ts_config_render_headers(const char *s, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    const char *p = s;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *entry = trim(p, &len);
+        if (len) {
+            const char *eq = memchr(entry, '=', len);
+            if (!eq)
+                return -1;
+            size_t klen = (size_t)(eq - entry);
+            const char *key = trim(entry, &klen);
+            size_t vlen = len - (size_t)(eq + 1 - entry);
+            const char *val = trim(eq + 1, &vlen);
+            if (!klen)
+                return -1;
+            for (size_t i = 0; i < klen; i++)
+                if (!is_tchar(key[i]))
+                    return -1;
+            char dec[TS_CFG_STR * 4];
+            long r = percent_decode(val, vlen, dec, sizeof dec);
+            if (r == -1)
+                return -1;
+            if (r < 0)
+                return -2;
+            for (long i = 0; i < r; i++) /* CR, LF, NUL would split or end the request head */
+                if ((unsigned char)dec[i] < 0x20 && dec[i] != '\t')
+                    return -1;
+            size_t need = klen + 2 + (size_t)r + 2;
+            if (used + need + 1 > cap)
+                return -2;
+            memcpy(out + used, key, klen);
+            memcpy(out + used + klen, ": ", 2);
+            memcpy(out + used + klen + 2, dec, (size_t)r);
+            memcpy(out + used + klen + 2 + (size_t)r, "\r\n", 2);
+            used += need;
+            out[used] = '\0';
+        }
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+/* An endpoint URL; a bad one is rejected and the default stays. */
+static void read_url(const char *var, const char *v, struct ts_url *out, int *errors)
+{
+    if (!v)
+        return;
+    struct ts_url u;
+    const char *why = ts_url_parse(v, &u);
+    if (why)
+        reject(errors, var, v, why);
+    else
+        *out = u;
+}
+
+/* OTLP's endpoint: the traces-specific variable is the URL as given, the
+ * general one a base to which /v1/traces is appended (the OTLP exporter
+ * specification's rule). */
+static void read_otlp_endpoint(ts_env_lookup_fn get, struct ts_url *out, int *errors)
+{
+    const char *v = env(get, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    if (v) {
+        read_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v, out, errors);
+        return;
+    }
+    v = env(get, "OTEL_EXPORTER_OTLP_ENDPOINT");
+    if (!v)
+        return;
+    char full[TS_CFG_PATH];
+    size_t len = strlen(v);
+    while (len && v[len - 1] == '/')
+        len--;
+    if (len + sizeof "/v1/traces" > sizeof full) {
+        reject(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, "a shorter URL");
+        return;
+    }
+    snprintf(full, sizeof full, "%.*s/v1/traces", (int)len, v);
+    struct ts_url u;
+    const char *why = ts_url_parse(full, &u);
+    if (why)
+        reject(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, why);
+    else
+        *out = u;
+}
+
+static void read_otlp_protocol(ts_env_lookup_fn get, int *out, int *errors)
+{
+    const char *var;
+    const char *v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                              "OTEL_EXPORTER_OTLP_PROTOCOL", &var);
+    if (!v)
+        return;
+    size_t len = strlen(v);
+    const char *t = trim(v, &len);
+    if (eq_nocase(t, len, "http/protobuf"))
+        *out = TS_OTLP_PROTOBUF;
+    else if (eq_nocase(t, len, "http/json"))
+        *out = TS_OTLP_JSON;
+    else
+        reject(errors, var, v, "http/protobuf or http/json (grpc is not supported)");
+}
+
+static void read_otlp_headers(ts_env_lookup_fn get, char *out, size_t cap, int *errors)
+{
+    const char *var;
+    const char *v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                              "OTEL_EXPORTER_OTLP_HEADERS", &var);
+    if (!v)
+        return;
+    int r = ts_config_render_headers(v, out, cap);
+    if (r == -1)
+        reject(errors, var, v, "comma-separated name=value pairs (names are HTTP tokens, values percent-encoded)");
+    else if (r == -2)
+        reject(errors, var, v, "fewer or shorter headers");
+    if (r != 0)
+        out[0] = '\0';
+}
+
+/* A port 1..65535 under either name. */
+static void read_port(ts_env_lookup_fn get, const char *a, const char *b, uint16_t *out,
+                      int *errors)
+{
+    const char *var;
+    const char *v = env_first(get, a, b, &var);
+    if (!v)
+        return;
+    unsigned port = *out;
+    int before = *errors;
+    read_uint_value(var, v, 1, 65535, &port, errors);
+    if (*errors == before)
+        *out = (uint16_t)port;
+}
+
 /* ------------------------------------------------------------- load */
 
 int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
@@ -357,7 +516,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
         return 0;
     memset(cfg, 0, sizeof *cfg);
     cfg->disabled = false;
-    cfg->exporter = TS_EXPORTER_FILE;
+    cfg->exporters = 1u << TS_EXPORTER_FILE;
     cfg->log_level = TS_LOG_ERROR;
     cfg->propagators = DEFAULT_PROPAGATORS;
     cfg->bsp_max_queue = DEFAULT_QUEUE;
@@ -365,6 +524,14 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     cfg->bsp_delay_ms = DEFAULT_DELAY_MS;
     cfg->bsp_export_timeout_ms = DEFAULT_TIMEOUT_MS;
     cfg->max_head_bytes = DEFAULT_HEAD_BYTES;
+    cfg->exit_timeout_ms = DEFAULT_EXIT_TIMEOUT_MS;
+    ts_url_parse(DEFAULT_OTLP_URL, &cfg->otlp_url);
+    cfg->otlp_protocol = TS_OTLP_PROTOBUF;
+    cfg->otlp_timeout_ms = DEFAULT_EXPORTER_TIMEOUT_MS;
+    ts_url_parse(DEFAULT_ZIPKIN_URL, &cfg->zipkin_url);
+    cfg->zipkin_timeout_ms = DEFAULT_EXPORTER_TIMEOUT_MS;
+    memcpy(cfg->jaeger_host, "127.0.0.1", sizeof "127.0.0.1");
+    cfg->jaeger_port = DEFAULT_JAEGER_PORT;
     if (!get)
         return 0;
 
@@ -372,7 +539,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     const char *var, *v;
 
     read_bool(get, "TRACESHIM_DISABLED", "OTEL_SDK_DISABLED", &cfg->disabled, &errors);
-    read_exporter(get, &cfg->exporter, &errors);
+    read_exporters(get, &cfg->exporters, &errors);
     read_log_level(get, &cfg->log_level, &errors);
 
     v = env(get, "OTEL_PROPAGATORS");
@@ -422,5 +589,21 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     read_uint(get, "OTEL_BSP_SCHEDULE_DELAY", 1, 3600000, &cfg->bsp_delay_ms, &errors);
     read_uint(get, "OTEL_BSP_EXPORT_TIMEOUT", 1, 3600000, &cfg->bsp_export_timeout_ms, &errors);
     read_uint(get, "TRACESHIM_MAX_HEAD_BYTES", 1024, 1048576, &cfg->max_head_bytes, &errors);
+    read_uint(get, "TRACESHIM_EXIT_TIMEOUT", 0, 600000, &cfg->exit_timeout_ms, &errors);
+
+    read_otlp_endpoint(get, &cfg->otlp_url, &errors);
+    read_otlp_protocol(get, &cfg->otlp_protocol, &errors);
+    read_otlp_headers(get, cfg->otlp_headers, sizeof cfg->otlp_headers, &errors);
+    const char *tvar;
+    v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", &tvar);
+    if (v)
+        read_uint_value(tvar, v, 1, 3600000, &cfg->otlp_timeout_ms, &errors);
+    read_url("OTEL_EXPORTER_ZIPKIN_ENDPOINT", env(get, "OTEL_EXPORTER_ZIPKIN_ENDPOINT"),
+             &cfg->zipkin_url, &errors);
+    read_uint(get, "OTEL_EXPORTER_ZIPKIN_TIMEOUT", 1, 3600000, &cfg->zipkin_timeout_ms, &errors);
+    v = env_first(get, "OTEL_EXPORTER_JAEGER_AGENT_HOST", "JAEGER_AGENT_HOST", &var);
+    read_string(var, v, cfg->jaeger_host, sizeof cfg->jaeger_host, &errors);
+    read_port(get, "OTEL_EXPORTER_JAEGER_AGENT_PORT", "JAEGER_AGENT_PORT", &cfg->jaeger_port,
+              &errors);
     return errors;
 }

@@ -8,6 +8,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "url.h"
 
 enum ts_exporter {
     TS_EXPORTER_FILE = 0,
@@ -15,7 +18,16 @@ enum ts_exporter {
     TS_EXPORTER_ZIPKIN,
     TS_EXPORTER_JAEGER,
     TS_EXPORTER_CONSOLE,
-    TS_EXPORTER_NONE,
+    TS_EXPORTER_NONE, /* not a bit of its own: an empty set means none */
+};
+
+/* True when the exporter e is one of those configured (ts_cfg.exporters). */
+#define TS_EXPORTS(cfg, e) (((cfg)->exporters >> (e)) & 1u)
+
+/* OTEL_EXPORTER_OTLP_PROTOCOL. */
+enum ts_otlp_protocol {
+    TS_OTLP_PROTOBUF = 0, /* http/protobuf */
+    TS_OTLP_JSON = 1,     /* http/json */
 };
 
 enum ts_log_level {
@@ -38,7 +50,7 @@ enum ts_prop_format {
 
 struct ts_config {
     bool disabled;                  /* TRACESHIM_DISABLED / OTEL_SDK_DISABLED */
-    int exporter;                   /* enum ts_exporter */
+    unsigned exporters;             /* 1u << enum ts_exporter for each configured; 0: none */
     int log_level;                  /* enum ts_log_level */
     unsigned propagators;           /* enum ts_prop_format bits */
     char service_name[TS_CFG_STR];  /* empty: use the program's name */
@@ -49,6 +61,23 @@ struct ts_config {
     unsigned bsp_delay_ms;          /* OTEL_BSP_SCHEDULE_DELAY, default 5000 */
     unsigned bsp_export_timeout_ms; /* OTEL_BSP_EXPORT_TIMEOUT, default 30000 */
     unsigned max_head_bytes;        /* TRACESHIM_MAX_HEAD_BYTES, default 16384 */
+
+    /* OTLP: the traces URL (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or
+     * OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces), protocol, extra request
+     * headers (OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, kept as ready-made
+     * "Name: value\r\n" lines) and per-request timeout. */
+    struct ts_url otlp_url;
+    int otlp_protocol; /* enum ts_otlp_protocol */
+    char otlp_headers[2048];
+    unsigned otlp_timeout_ms; /* default 10000 */
+    /* Zipkin: OTEL_EXPORTER_ZIPKIN_ENDPOINT, OTEL_EXPORTER_ZIPKIN_TIMEOUT. */
+    struct ts_url zipkin_url;
+    unsigned zipkin_timeout_ms; /* default 10000 */
+    /* Jaeger agent: JAEGER_AGENT_HOST / JAEGER_AGENT_PORT (or OTel's
+     * OTEL_EXPORTER_JAEGER_AGENT_HOST / _PORT). */
+    char jaeger_host[256];
+    uint16_t jaeger_port;
+    unsigned exit_timeout_ms; /* TRACESHIM_EXIT_TIMEOUT: longest flush at exit, default 2000 */
 };
 
 /* The live configuration of this process (filled by ts_config_load at init). */
@@ -66,5 +95,16 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn lookup);
  * sets *out, or -1 when an entry is unknown. "none" gives 0 formats;
  * "baggage" is accepted and ignored. */
 int ts_config_parse_propagators(const char *s, unsigned *out);
+
+/* Parse an exporter list ("otlp,console"; TRACESHIM_EXPORTER and
+ * OTEL_TRACES_EXPORTER alike). Returns 0 and sets *out to the bit set, or
+ * -1 when an entry is unknown. "none" alone gives the empty set. */
+int ts_config_parse_exporters(const char *s, unsigned *out);
+
+/* Render OTEL_EXPORTER_OTLP_HEADERS ("k1=v1,k2=v2", values percent-
+ * encoded) as HTTP header lines "k1: v1\r\n..." into out[cap]. Returns 0,
+ * or -1 when malformed (no '=', an empty or non-token name, a bad escape, a
+ * control character in a value) or -2 when it does not fit. */
+int ts_config_render_headers(const char *s, char *out, size_t cap);
 
 #endif

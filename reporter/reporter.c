@@ -116,25 +116,11 @@ static bool rep_past(clockid_t clock, const struct timespec *deadline)
 
 void ts_rep_init(void)
 {
-    if (ts_cfg.exporter != TS_EXPORTER_NONE && ts_cfg.exporter != TS_EXPORTER_CONSOLE)
+    if (ts_cfg.exporters & ~(1u << TS_EXPORTER_CONSOLE))
         ts_file_export_resolve_path();
 }
 
 /* ------------------------------------------------------------ exporters */
-
-static const char *rep_exporter_name(int e)
-{
-    switch (e) {
-    case TS_EXPORTER_OTLP:
-        return "otlp";
-    case TS_EXPORTER_ZIPKIN:
-        return "zipkin";
-    case TS_EXPORTER_JAEGER:
-        return "jaeger";
-    default:
-        return "?";
-    }
-}
 
 /* Write the pending OTLP/JSON line (if it holds spans) to the file. */
 static void rep_line_write(void)
@@ -223,27 +209,20 @@ static void rep_console_span(const struct ts_span *s)
     rep_count_exported(1); /* stderr is best effort: a closed one loses nothing we can save */
 }
 
-/* Hand one span to the configured exporter (export mutex held). */
+/* Hand one span to the configured exporters (export mutex held). */
 static void rep_emit(const struct ts_span *s)
 {
-    switch (ts_cfg.exporter) {
-    case TS_EXPORTER_NONE:
-        return; /* dropped silently, by request */
-    case TS_EXPORTER_CONSOLE:
+    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_CONSOLE))
         rep_console_span(s);
-        return;
-    case TS_EXPORTER_FILE:
-        break;
-    default:
-        if (!rep_warned_exporter) {
-            rep_warned_exporter = true;
-            ts_file_export_resolve_path();
-            ts_log_error("exporter %s not implemented yet, writing to file %s",
-                        rep_exporter_name(ts_cfg.exporter), ts_file_export_path());
-        }
-        break;
+    unsigned net = (1u << TS_EXPORTER_OTLP) | (1u << TS_EXPORTER_ZIPKIN) | (1u << TS_EXPORTER_JAEGER);
+    if ((ts_cfg.exporters & net) && !rep_warned_exporter) {
+        rep_warned_exporter = true;
+        ts_file_export_resolve_path();
+        ts_log_error("network exporters not implemented yet, writing to file %s",
+                     ts_file_export_path());
     }
-    rep_line_add(s);
+    if (ts_cfg.exporters & (net | 1u << TS_EXPORTER_FILE))
+        rep_line_add(s);
 }
 
 /* Export up to `want` of the oldest queued spans, one line per batch
@@ -353,7 +332,7 @@ static bool rep_start_thread(void)
 
 void ts_rep_submit(const struct ts_span *s)
 {
-    if (!s || !s->sampled || ts_cfg.exporter == TS_EXPORTER_NONE)
+    if (!s || !s->sampled || ts_cfg.exporters == 0)
         return;
     int saved_errno = errno;
     ts_guard_enter();

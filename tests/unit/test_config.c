@@ -107,7 +107,7 @@ static void assert_one_error(const char *var, const char *shown_value)
 static void assert_defaults(const struct ts_config *c)
 {
     assert_false(c->disabled);
-    assert_int_equal(c->exporter, TS_EXPORTER_FILE);
+    assert_int_equal(c->exporters, 1u << TS_EXPORTER_FILE);
     assert_int_equal(c->log_level, TS_LOG_ERROR);
     assert_int_equal(c->propagators, TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT);
     assert_string_equal(c->service_name, "");
@@ -258,18 +258,20 @@ static void test_disabled_first_name_wins(void **state)
 
 /* ------------------------------------------------------------- exporter */
 
+#define BIT(e) (1u << (e))
+
 static void test_exporter_names(void **state)
 {
     (void)state;
     static const struct {
         const char *v;
-        int want;
+        unsigned want;
     } cases[] = {
-        {"file", TS_EXPORTER_FILE},       {"otlp", TS_EXPORTER_OTLP},
-        {"zipkin", TS_EXPORTER_ZIPKIN},   {"jaeger", TS_EXPORTER_JAEGER},
-        {"console", TS_EXPORTER_CONSOLE}, {"none", TS_EXPORTER_NONE},
-        {"OTLP", TS_EXPORTER_OTLP},       {"Zipkin", TS_EXPORTER_ZIPKIN},
-        {" jaeger ", TS_EXPORTER_JAEGER},
+        {"file", BIT(TS_EXPORTER_FILE)},       {"otlp", BIT(TS_EXPORTER_OTLP)},
+        {"zipkin", BIT(TS_EXPORTER_ZIPKIN)},   {"jaeger", BIT(TS_EXPORTER_JAEGER)},
+        {"console", BIT(TS_EXPORTER_CONSOLE)}, {"none", 0},
+        {"OTLP", BIT(TS_EXPORTER_OTLP)},       {"Zipkin", BIT(TS_EXPORTER_ZIPKIN)},
+        {" jaeger ", BIT(TS_EXPORTER_JAEGER)}, {"logging", BIT(TS_EXPORTER_CONSOLE)},
     };
     static const char *const vars[] = {"TRACESHIM_EXPORTER", "OTEL_TRACES_EXPORTER"};
     for (size_t v = 0; v < 2; v++)
@@ -278,36 +280,45 @@ static void test_exporter_names(void **state)
             env_set(vars[v], cases[i].v);
             struct ts_config c;
             assert_int_equal(load(&c), 0);
-            if (c.exporter != cases[i].want)
-                fail_msg("%s=%s gave %d", vars[v], cases[i].v, c.exporter);
+            if (c.exporters != cases[i].want)
+                fail_msg("%s=%s gave %#x", vars[v], cases[i].v, c.exporters);
         }
 }
 
-static void test_exporter_otel_list(void **state)
+/* Both names take a list (the OpenTelemetry form): every exporter in it runs. */
+static void test_exporter_lists(void **state)
 {
     (void)state;
-    struct ts_config c;
-    env_set("OTEL_TRACES_EXPORTER", "otlp,console");
-    assert_int_equal(load(&c), 0);
-    assert_int_equal(c.exporter, TS_EXPORTER_OTLP);
+    static const char *const vars[] = {"TRACESHIM_EXPORTER", "OTEL_TRACES_EXPORTER"};
+    for (size_t v = 0; v < 2; v++) {
+        struct ts_config c;
+        env_reset();
+        env_set(vars[v], "otlp,console");
+        assert_int_equal(load(&c), 0);
+        assert_int_equal(c.exporters, BIT(TS_EXPORTER_OTLP) | BIT(TS_EXPORTER_CONSOLE));
 
-    env_reset();
-    env_set("OTEL_TRACES_EXPORTER", " zipkin , whatever");
-    assert_int_equal(load(&c), 0);
-    assert_int_equal(c.exporter, TS_EXPORTER_ZIPKIN);
+        env_reset();
+        env_set(vars[v], " file , jaeger,,zipkin,");
+        assert_int_equal(load(&c), 0);
+        assert_int_equal(c.exporters,
+                         BIT(TS_EXPORTER_FILE) | BIT(TS_EXPORTER_JAEGER) | BIT(TS_EXPORTER_ZIPKIN));
 
-    env_reset();
-    env_set("OTEL_TRACES_EXPORTER", ",otlp");
-    assert_int_equal(load(&c), 1);
-    assert_int_equal(c.exporter, TS_EXPORTER_FILE);
-    assert_one_error("OTEL_TRACES_EXPORTER", ",otlp");
+        env_reset();
+        env_set(vars[v], "none,otlp");
+        assert_int_equal(load(&c), 0);
+        assert_int_equal(c.exporters, BIT(TS_EXPORTER_OTLP));
 
-    /* TRACESHIM_EXPORTER names one exporter, not a list */
-    env_reset();
-    env_set("TRACESHIM_EXPORTER", "otlp,console");
-    assert_int_equal(load(&c), 1);
-    assert_int_equal(c.exporter, TS_EXPORTER_FILE);
-    assert_one_error("TRACESHIM_EXPORTER", "otlp,console");
+        env_reset();
+        env_set(vars[v], "zipkin, whatever");
+        assert_int_equal(load(&c), 1);
+        assert_int_equal(c.exporters, BIT(TS_EXPORTER_FILE));
+        assert_one_error(vars[v], "zipkin, whatever");
+
+        env_reset();
+        env_set(vars[v], " , ");
+        assert_int_equal(load(&c), 1);
+        assert_int_equal(c.exporters, BIT(TS_EXPORTER_FILE));
+    }
 }
 
 static void test_exporter_first_name_wins(void **state)
@@ -317,13 +328,13 @@ static void test_exporter_first_name_wins(void **state)
     env_set("TRACESHIM_EXPORTER", "zipkin");
     env_set("OTEL_TRACES_EXPORTER", "otlp");
     assert_int_equal(load(&c), 0);
-    assert_int_equal(c.exporter, TS_EXPORTER_ZIPKIN);
+    assert_int_equal(c.exporters, BIT(TS_EXPORTER_ZIPKIN));
 
     env_reset();
     env_set("TRACESHIM_EXPORTER", "kafka");
     env_set("OTEL_TRACES_EXPORTER", "otlp");
     assert_int_equal(load(&c), 1);
-    assert_int_equal(c.exporter, TS_EXPORTER_FILE);
+    assert_int_equal(c.exporters, BIT(TS_EXPORTER_FILE));
     assert_one_error("TRACESHIM_EXPORTER", "kafka");
 }
 
@@ -767,7 +778,7 @@ static void test_non_ascii_everywhere(void **state)
     assert_string_equal(c.file_path, hi);
     assert_string_equal(c.resource_attrs, "k=\xff");
     assert_false(c.disabled);
-    assert_int_equal(c.exporter, TS_EXPORTER_FILE);
+    assert_int_equal(c.exporters, 1u << TS_EXPORTER_FILE);
 }
 
 int main(void)
@@ -779,7 +790,7 @@ int main(void)
         cmocka_unit_test_setup(test_disabled_values, setup),
         cmocka_unit_test_setup(test_disabled_first_name_wins, setup),
         cmocka_unit_test_setup(test_exporter_names, setup),
-        cmocka_unit_test_setup(test_exporter_otel_list, setup),
+        cmocka_unit_test_setup(test_exporter_lists, setup),
         cmocka_unit_test_setup(test_exporter_first_name_wins, setup),
         cmocka_unit_test_setup(test_log_level, setup),
         cmocka_unit_test_setup(test_parse_propagators, setup),

@@ -1,0 +1,100 @@
+/* url.c — see url.h. */
+#include "url.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Case-insensitive ASCII prefix test (locale-free, see config.c). */
+static bool has_prefix_nocase(const char *s, const char *prefix)
+{
+    for (; *prefix; s++, prefix++) {
+        char c = *s;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != *prefix)
+            return false;
+    }
+    return true;
+}
+
+/* A decimal port 1..65535 in s[0..len). */
+static bool parse_port(const char *s, size_t len, uint16_t *out)
+{
+    if (len == 0 || len > 5)
+        return false;
+    unsigned v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v == 0 || v > 65535)
+        return false;
+    *out = (uint16_t)v;
+    return true;
+}
+
+const char *ts_url_parse(const char *text, struct ts_url *out)
+{
+    memset(out, 0, sizeof *out);
+    if (has_prefix_nocase(text, "https://"))
+        return "https is not supported by the exporter (use http:// or a local collector)";
+    if (!has_prefix_nocase(text, "http://"))
+        return "an http:// URL";
+    const char *auth = text + 7;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *rest = auth + auth_len;
+    if (auth_len == 0)
+        return "a URL with a host";
+    if (memchr(auth, '@', auth_len))
+        return "a URL without user information";
+    if (auth_len >= sizeof out->authority)
+        return "a shorter host";
+    for (size_t i = 0; i < auth_len; i++)
+        if ((unsigned char)auth[i] <= ' ' || auth[i] == 0x7f)
+            return "a URL without spaces or control characters";
+
+    const char *host = auth, *port = NULL;
+    size_t host_len = auth_len, port_len = 0;
+    if (auth[0] == '[') {
+        const char *close = memchr(auth, ']', auth_len);
+        if (!close)
+            return "a closing ']' after the IPv6 address";
+        host = auth + 1;
+        host_len = (size_t)(close - host);
+        if (close + 1 < auth + auth_len) {
+            if (close[1] != ':')
+                return "':port' after the IPv6 address";
+            port = close + 2;
+            port_len = (size_t)(auth + auth_len - port);
+        }
+    } else {
+        const char *colon = memchr(auth, ':', auth_len);
+        if (colon) {
+            host_len = (size_t)(colon - auth);
+            port = colon + 1;
+            port_len = (size_t)(auth + auth_len - port);
+        }
+    }
+    if (host_len == 0)
+        return "a URL with a host";
+    out->port = 80;
+    if (port && !parse_port(port, port_len, &out->port))
+        return "a port from 1 to 65535";
+    memcpy(out->host, host, host_len);
+    memcpy(out->authority, auth, auth_len);
+
+    size_t path_len = strcspn(rest, "#");
+    if (path_len + 2 > sizeof out->path)
+        return "a shorter path";
+    for (size_t i = 0; i < path_len; i++)
+        if ((unsigned char)rest[i] <= ' ' || rest[i] == 0x7f)
+            return "a URL without spaces or control characters";
+    if (path_len == 0 || rest[0] != '/') {
+        out->path[0] = '/';
+        memcpy(out->path + 1, rest, path_len);
+    } else {
+        memcpy(out->path, rest, path_len);
+    }
+    return NULL;
+}
