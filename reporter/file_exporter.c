@@ -14,20 +14,18 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "../preload/config.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
+#include "own_fd.h"
 
 static char fexp_path[TS_CFG_PATH + PATH_MAX]; /* absolute; "" until resolved */
 static pthread_once_t fexp_path_once = PTHREAD_ONCE_INIT;
 static bool fexp_path_ready;
-static int fexp_fd = -1;
-static dev_t fexp_dev;
-static ino_t fexp_ino;
+static struct ts_own_fd fexp_fd = TS_OWN_FD_NONE;
 static bool fexp_reported; /* the one error line of this process is out */
 
 static void fexp_resolve_once(void)
@@ -65,7 +63,7 @@ const char *ts_file_export_path(void)
 
 void ts_file_export_forget_fd(void)
 {
-    fexp_fd = -1;
+    ts_own_fd_forget(&fexp_fd);
 }
 
 /* The one error line of the process (what failed, the path, why); spans
@@ -86,53 +84,19 @@ static void fexp_report_errno(const char *what, int err)
     fexp_report(what, strerror_r(err, buf, sizeof buf));
 }
 
-/* Does fexp_fd still refer to the file we opened? */
-static bool fexp_fd_is_ours(void)
-{
-    struct stat st;
-    if (fexp_fd < 0 || fstat(fexp_fd, &st) != 0)
-        return false;
-    return st.st_dev == fexp_dev && st.st_ino == fexp_ino;
-}
-
 /* Open the span file (the old fd number, if any, is simply forgotten).
  * Returns 0 or -1 with errno set. */
 static int fexp_open(void)
 {
-    fexp_fd = -1;
+    ts_own_fd_forget(&fexp_fd);
     int fd = open(fexp_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-    if (fd < 0)
-        return -1;
-    if (fd <= STDERR_FILENO) {
-        /* The program had closed one of 0/1/2. Holding that number would
-         * make the file its stdin/stdout/stderr the next time it opens
-         * something, so move ours above them. */
-        int moved = TS_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-        int err = errno;
-        TS_REAL(close)(fd);
-        if (moved < 0) {
-            errno = err;
-            return -1;
-        }
-        fd = moved;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        TS_REAL(close)(fd);
-        errno = err;
-        return -1;
-    }
-    fexp_fd = fd;
-    fexp_dev = st.st_dev;
-    fexp_ino = st.st_ino;
-    return 0;
+    return ts_own_fd_adopt(&fexp_fd, fd);
 }
 
 int ts_file_export(const char *line, size_t len)
 {
     ts_file_export_resolve_path();
-    if (!fexp_fd_is_ours() && fexp_open() != 0) {
+    if (!ts_own_fd_valid(&fexp_fd) && fexp_open() != 0) {
         int err = errno;
         fexp_report_errno("open", err);
         errno = err;
@@ -148,7 +112,7 @@ int ts_file_export(const char *line, size_t len)
     };
     ssize_t r;
     do
-        r = TS_REAL(writev)(fexp_fd, iov, 2);
+        r = TS_REAL(writev)(fexp_fd.fd, iov, 2);
     while (r < 0 && errno == EINTR);
     if (r == (ssize_t)(len + 1))
         return 0;

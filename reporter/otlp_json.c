@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "encoder.h"
 #include "resource.h"
 
 #ifndef TS_VERSION
@@ -134,3 +135,46 @@ bool ts_otlp_json_encode(struct ts_json_buf *out, const struct ts_span *spans, s
     ts_otlp_json_end(out);
     return !out->failed;
 }
+
+/* ------------------------------------------------- the encoder interface */
+
+/* Length of what ts_otlp_json_begin writes for this process, measured once
+ * per resource (the resource is rebuilt after fork). */
+static size_t otlp_json_prefix_len(void)
+{
+    static unsigned measured_for; /* resource generation; 0: never */
+    static size_t len;
+    const struct ts_resource *r = ts_resource_get();
+    if (measured_for != r->generation) {
+        struct ts_json_buf b;
+        ts_json_buf_init(&b);
+        ts_otlp_json_begin(&b);
+        len = b.failed ? (size_t)1 << 20 : b.len;
+        ts_json_buf_free(&b);
+        measured_for = r->generation;
+    }
+    return len;
+}
+
+static size_t otlp_json_bound(size_t spans_len, size_t nspans)
+{
+    (void)nspans;
+    return otlp_json_prefix_len() + spans_len + sizeof "]}]}]}";
+}
+
+static void otlp_json_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
+                             size_t nspans)
+{
+    (void)nspans;
+    ts_otlp_json_begin(out);
+    ts_json_buf_append(out, spans, spans_len);
+    ts_otlp_json_end(out);
+}
+
+const struct ts_encoder ts_encoder_otlp_json = {
+    .name = "otlp-json",
+    .content_type = "application/json",
+    .span = ts_otlp_json_span,
+    .bound = otlp_json_bound,
+    .finish = otlp_json_finish,
+};

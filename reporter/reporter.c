@@ -24,9 +24,8 @@
 #include "../preload/log.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
+#include "exporters.h"
 #include "file_exporter.h"
-#include "json_buf.h"
-#include "otlp_json.h"
 #include "queue.h"
 
 #define REP_DEFAULT_QUEUE 2048
@@ -35,14 +34,8 @@
 /* Spans are popped in chunks of this many, so the export side needs a small
  * fixed array rather than one the size of a whole batch. */
 #define REP_CHUNK 64
-/* The longest line we write; a batch whose line would be longer is split.
- * Collectors and line readers commonly cap a line at a few MiB. */
-#define REP_MAX_LINE ((size_t)4 << 20)
-/* A line buffer grown past this is freed after use, to keep RSS small. */
-#define REP_KEEP_BUF ((size_t)1 << 20)
 #define REP_THREAD_STACK ((size_t)512 << 10)
 
-static const char rep_json_end[] = "]}]}]}"; /* what ts_otlp_json_end adds */
 
 static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
 
@@ -53,16 +46,10 @@ static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
 static pthread_mutex_t rep_export_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Under rep_export_mu. */
 static struct ts_span rep_chunk[REP_CHUNK];
-static struct ts_json_buf rep_line;
-static size_t rep_line_spans; /* spans encoded in rep_line so far */
-static bool rep_warned_exporter;
 
 /* Set by the prepare handler, read by the parent/child handlers. */
 static bool rep_fork_have_export_mu;
 
-/* Atomic counters. */
-static uint64_t rep_exported_n;
-static uint64_t rep_failed_n; /* lost while exporting (not queue drops) */
 
 static size_t rep_queue_capacity(void)
 {
@@ -82,14 +69,12 @@ static unsigned rep_delay_ms(void)
     return ts_cfg.bsp_delay_ms ? ts_cfg.bsp_delay_ms : REP_DEFAULT_DELAY_MS;
 }
 
-static void rep_count_exported(size_t n)
+/* When a batch's export must be over: OTEL_BSP_EXPORT_TIMEOUT from now,
+ * or the flush's deadline when that comes first (0: none). */
+static uint64_t rep_batch_deadline(uint64_t flush_deadline_ms)
 {
-    __atomic_fetch_add(&rep_exported_n, (uint64_t)n, __ATOMIC_RELAXED);
-}
-
-static void rep_count_failed(size_t n)
-{
-    __atomic_fetch_add(&rep_failed_n, (uint64_t)n, __ATOMIC_RELAXED);
+    uint64_t d = ts_mono_ms() + ts_cfg.bsp_export_timeout_ms;
+    return flush_deadline_ms && flush_deadline_ms < d ? flush_deadline_ms : d;
 }
 
 /* now + ms on the given clock, as an absolute timespec. */
@@ -116,121 +101,20 @@ static bool rep_past(clockid_t clock, const struct timespec *deadline)
 
 void ts_rep_init(void)
 {
-    if (ts_cfg.exporters & ~(1u << TS_EXPORTER_CONSOLE))
+    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
         ts_file_export_resolve_path();
 }
 
 /* ------------------------------------------------------------ exporters */
 
-/* Write the pending OTLP/JSON line (if it holds spans) to the file. */
-static void rep_line_write(void)
-{
-    size_t n = rep_line_spans;
-    if (n == 0)
-        return;
-    rep_line_spans = 0;
-    ts_otlp_json_end(&rep_line);
-    if (!rep_line.failed && ts_file_export(rep_line.data, rep_line.len) == 0)
-        rep_count_exported(n);
-    else
-        rep_count_failed(n);
-    if (rep_line.cap > REP_KEEP_BUF)
-        ts_json_buf_free(&rep_line);
-    else
-        ts_json_buf_reset(&rep_line);
-}
-
-/* Add one span to the pending OTLP/JSON line, starting a new line first
- * when this span would take it past REP_MAX_LINE. */
-static void rep_line_add(const struct ts_span *s)
-{
-    if (rep_line_spans == 0) {
-        ts_json_buf_reset(&rep_line);
-        ts_otlp_json_begin(&rep_line);
-    }
-    size_t mark = rep_line.len;
-    ts_otlp_json_span(&rep_line, s, rep_line_spans == 0);
-    if (rep_line_spans > 0 && rep_line.len + sizeof rep_json_end - 1 > REP_MAX_LINE) {
-        ts_json_buf_truncate(&rep_line, mark);
-        rep_line_write();
-        ts_otlp_json_begin(&rep_line);
-        ts_otlp_json_span(&rep_line, s, true);
-    }
-    rep_line_spans++;
-}
-
-/* The console exporter: one readable line per span on stderr, e.g.
- * traceshim: span <trace>/<span> parent=<id> "GET /x" server 200 1.234ms */
-static void rep_console_span(const struct ts_span *s)
-{
-    static const char *const kinds[] = {"unspecified", "internal", "server", "client"};
-    struct ts_json_buf *b = &rep_line;
-    ts_json_buf_reset(b);
-    ts_json_buf_append_cstr(b, "traceshim: span ");
-    ts_json_buf_hex(b, s->trace_id, TS_TRACE_ID_LEN);
-    ts_json_buf_append_char(b, '/');
-    ts_json_buf_hex(b, s->span_id, TS_SPAN_ID_LEN);
-    ts_json_buf_append_cstr(b, " parent=");
-    if (ts_id_is_zero(s->parent_id, TS_SPAN_ID_LEN))
-        ts_json_buf_append_char(b, '-');
-    else
-        ts_json_buf_hex(b, s->parent_id, TS_SPAN_ID_LEN);
-    ts_json_buf_append_char(b, ' ');
-    size_t off = s->name_off < TS_SPAN_STRBUF ? s->name_off : TS_SPAN_STRBUF;
-    size_t len = s->name_len < TS_SPAN_STRBUF - off ? s->name_len : TS_SPAN_STRBUF - off;
-    ts_json_buf_string(b, s->str + off, len); /* quoted, control bytes escaped */
-    ts_json_buf_append_char(b, ' ');
-    ts_json_buf_append_cstr(b, s->kind < 4 ? kinds[s->kind] : "unspecified");
-    ts_json_buf_append_char(b, ' ');
-    const struct ts_attr *code = ts_span_attr_find(s, "http.response.status_code");
-    if (code && code->type == TS_ATTR_INT)
-        ts_json_buf_i64(b, code->num);
-    else
-        ts_json_buf_append_char(b, '-');
-    uint64_t dur = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
-    uint64_t frac = dur / 1000 % 1000; /* microseconds, as 3 decimals of ms */
-    char dec[5] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
-                   (char)('0' + frac % 10), 0};
-    ts_json_buf_append_char(b, ' ');
-    ts_json_buf_u64(b, dur / 1000000);
-    ts_json_buf_append_cstr(b, dec);
-    ts_json_buf_append_cstr(b, "ms");
-    if (s->status == TS_STATUS_ERROR)
-        ts_json_buf_append_cstr(b, " error");
-    ts_json_buf_append_char(b, '\n');
-    if (b->failed) {
-        rep_count_failed(1);
-        return;
-    }
-    ssize_t r;
-    do
-        r = TS_REAL(write)(2, b->data, b->len);
-    while (r < 0 && errno == EINTR);
-    rep_count_exported(1); /* stderr is best effort: a closed one loses nothing we can save */
-}
-
-/* Hand one span to the configured exporters (export mutex held). */
-static void rep_emit(const struct ts_span *s)
-{
-    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_CONSOLE))
-        rep_console_span(s);
-    unsigned net = (1u << TS_EXPORTER_OTLP) | (1u << TS_EXPORTER_ZIPKIN) | (1u << TS_EXPORTER_JAEGER);
-    if ((ts_cfg.exporters & net) && !rep_warned_exporter) {
-        rep_warned_exporter = true;
-        ts_file_export_resolve_path();
-        ts_log_error("network exporters not implemented yet, writing to file %s",
-                     ts_file_export_path());
-    }
-    if (ts_cfg.exporters & (net | 1u << TS_EXPORTER_FILE))
-        rep_line_add(s);
-}
-
-/* Export up to `want` of the oldest queued spans, one line per batch
- * (export mutex held). A flush passes its deadline: it then never waits
- * longer for the queue mutex, and stops between batches once it is past. */
-static void rep_export_queued(size_t want, const struct timespec *deadline)
+/* Export up to `want` of the oldest queued spans, in batches of the
+ * configured size (export mutex held). A flush passes its deadline: it then
+ * never waits longer for the queue mutex, and stops between batches once
+ * it is past. The reporter thread gives each batch the export timeout. */
+static void rep_export_queued(size_t want, const struct timespec *deadline, uint64_t deadline_ms)
 {
     size_t in_batch = 0;
+    uint64_t batch_deadline = 0;
     while (want > 0) {
         if (!ts_rep_queue_lock(&rep_q, deadline))
             break;
@@ -245,17 +129,20 @@ static void rep_export_queued(size_t want, const struct timespec *deadline)
         if (got == 0)
             break;
         want -= got;
+        if (in_batch == 0)
+            batch_deadline = rep_batch_deadline(deadline_ms);
         for (size_t i = 0; i < got; i++)
-            rep_emit(&rep_chunk[i]);
+            ts_exp_add(&rep_chunk[i], batch_deadline);
         in_batch += got;
         if (in_batch >= batch) {
-            rep_line_write();
+            ts_exp_send(batch_deadline);
             in_batch = 0;
             if (deadline && rep_past(CLOCK_REALTIME, deadline))
                 break;
         }
     }
-    rep_line_write();
+    if (in_batch > 0)
+        ts_exp_send(batch_deadline);
 }
 
 /* --------------------------------------------------------------- thread */
@@ -284,7 +171,7 @@ static void *rep_thread_main(void *arg)
         if (pending == 0)
             continue;
         pthread_mutex_lock(&rep_export_mu);
-        rep_export_queued(pending, NULL);
+        rep_export_queued(pending, NULL, 0);
         pthread_mutex_unlock(&rep_export_mu);
     }
     return NULL;
@@ -375,12 +262,13 @@ void ts_rep_flush(unsigned timeout_ms)
     ts_guard_enter();
     /* pthread_mutex_timedlock measures CLOCK_REALTIME. */
     struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
+    uint64_t deadline_ms = ts_mono_ms() + timeout_ms;
     if (ts_rep_queue_lock(&rep_q, &deadline)) {
         size_t pending = rep_q.count;
         ts_rep_queue_unlock(&rep_q);
         if (pending > 0) {
             if (pthread_mutex_timedlock(&rep_export_mu, &deadline) == 0) {
-                rep_export_queued(pending, &deadline);
+                rep_export_queued(pending, &deadline, deadline_ms);
                 pthread_mutex_unlock(&rep_export_mu);
             } else {
                 ts_log_debug("flush: export still busy after %u ms, %zu spans not flushed",
@@ -394,12 +282,12 @@ void ts_rep_flush(unsigned timeout_ms)
 
 uint64_t ts_rep_dropped(void)
 {
-    return ts_rep_queue_dropped(&rep_q) + __atomic_load_n(&rep_failed_n, __ATOMIC_RELAXED);
+    return ts_rep_queue_dropped(&rep_q) + ts_exp_failed();
 }
 
 uint64_t ts_rep_exported(void)
 {
-    return __atomic_load_n(&rep_exported_n, __ATOMIC_RELAXED);
+    return ts_exp_exported();
 }
 
 uint64_t ts_rep_queued(void)
@@ -433,15 +321,7 @@ void ts_rep_atfork_child(void)
 {
     ts_rep_queue_after_fork(&rep_q); /* empty: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);
-    if (!rep_fork_have_export_mu) {
-        /* Leaked on purpose: the buffer may be mid-realloc, and the memory
-         * is a copy-on-write image of the parent's, costing nothing. */
-        ts_json_buf_init(&rep_line);
-        ts_file_export_forget_fd();
-    }
-    rep_line_spans = 0;
+    ts_exp_after_fork_child(!rep_fork_have_export_mu);
     rep_thread_started = false; /* the thread did not survive the fork */
     rep_thread_retry_ms = 0;
-    __atomic_store_n(&rep_exported_n, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&rep_failed_n, 0, __ATOMIC_RELAXED);
 }

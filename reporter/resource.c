@@ -234,7 +234,9 @@ static void res_new_uuid(char out[37])
 
 static void res_build(void)
 {
+    unsigned generation = res.generation + 1;
     memset(&res, 0, sizeof res);
+    res.generation = generation;
     res.service_name = ts_proc.service_name;
     res_add_str(RES_LIT("service.name"), RES_FIELD(ts_proc.service_name));
     res_add_int("process.pid", (int64_t)ts_proc.pid);

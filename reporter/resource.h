@@ -32,6 +32,7 @@ struct ts_resource {
     const char *service_name; /* NUL-terminated */
     char ip[48];              /* this host's address: first non-loopback IPv4, else IPv6, else 127.0.0.1 */
     char client_uuid[37];     /* random, per process: 8-4-4-4-12 lower-case hex */
+    unsigned generation;      /* changes each time it is rebuilt: lets encoders cache */
     /* storage the attributes point into */
     char scratch[2048];
 };

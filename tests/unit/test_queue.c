@@ -1142,38 +1142,6 @@ static void test_reporter_exporter_console(void **state)
     run_isolated(scen_exporter_console);
 }
 
-/* Not yet built exporters fall back to the file, saying so once. */
-static void scen_exporter_fallback(void)
-{
-    scen_setup(1000, 512, 60000);
-    ts_cfg.exporters = 1u << TS_EXPORTER_ZIPKIN;
-    ts_cfg.log_level = TS_LOG_WARN;
-    char cap[160];
-    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
-    int saved = capture_stderr(cap);
-    submit_named("span:%d:%d", 1, 0);
-    ts_rep_flush(5000);
-    submit_named("span:%d:%d", 1, 1);
-    ts_rep_flush(5000);
-    restore_stderr(saved);
-    size_t len;
-    char *out = slurp(cap, &len);
-    char want[512];
-    snprintf(want, sizeof want,
-             "traceshim: network exporters not implemented yet, writing to file %s\n", g_path);
-    CHECK(strcmp(out, want) == 0, "stderr: %s", out);
-    free(out);
-    struct spanfile *sf = read_span_file(g_path);
-    CHECK(sf->spans == 2, "%d spans", sf->spans);
-    check_group(sf, 1, 2);
-    scen_cleanup();
-}
-
-static void test_reporter_exporter_fallback(void **state)
-{
-    run_isolated(scen_exporter_fallback);
-}
-
 /* An unwritable path: one error line naming it, spans dropped and counted. */
 static void scen_file_error(void)
 {
@@ -1298,7 +1266,6 @@ int main(void)
         cmocka_unit_test(test_reporter_splits_long_lines),
         cmocka_unit_test(test_reporter_exporter_none),
         cmocka_unit_test(test_reporter_exporter_console),
-        cmocka_unit_test(test_reporter_exporter_fallback),
         cmocka_unit_test(test_reporter_file_error),
         cmocka_unit_test(test_reporter_relative_path_pinned),
         cmocka_unit_test(test_reporter_flush_in_vfork_child),

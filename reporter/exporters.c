@@ -1,0 +1,404 @@
+/* exporters.c — see exporters.h. */
+#include "exporters.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "../preload/clock.h"
+#include "../preload/config.h"
+#include "../preload/log.h"
+#include "../preload/real.h"
+#include "encoder.h"
+#include "file_exporter.h"
+#include "http_client.h"
+#include "jaeger_thrift.h"
+#include "json_buf.h"
+#include "net.h"
+#include "own_fd.h"
+
+/* The largest message sent over HTTP or written as one line: collectors
+ * and line readers commonly accept a few MiB. */
+#define EXP_MAX_MESSAGE ((size_t)4 << 20)
+/* A buffer grown past this is freed after use, to keep RSS small. */
+#define EXP_KEEP_BUF ((size_t)1 << 20)
+/* Retries: first backoff, its cap, and the most attempts per batch. */
+#define EXP_BACKOFF_FIRST_MS 100
+#define EXP_BACKOFF_MAX_MS 5000
+#define EXP_MAX_ATTEMPTS 6
+
+struct exp_batch;
+
+/* Send one finished message; 0 when the backend took it. */
+typedef int (*exp_send_fn)(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms);
+
+/* One exporter: its encoder, limit, transport and pending batch. */
+struct exp_batch {
+    const char *name; /* for log lines */
+    int exporter;     /* enum ts_exporter */
+    const struct ts_encoder *enc;
+    size_t max_bytes;
+    exp_send_fn send;
+    struct ts_json_buf spans;
+    size_t n;
+    bool failing; /* the last send failed (a recovery is worth a line) */
+    bool reported;
+};
+
+static int exp_send_file(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms);
+static int exp_send_otlp(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms);
+static int exp_send_zipkin(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms);
+static int exp_send_jaeger(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms);
+
+static struct exp_batch exp_batches[] = {
+    {.name = "file", .exporter = TS_EXPORTER_FILE, .enc = &ts_encoder_otlp_json,
+     .max_bytes = EXP_MAX_MESSAGE, .send = exp_send_file},
+    {.name = "otlp", .exporter = TS_EXPORTER_OTLP, .enc = &ts_encoder_otlp_proto,
+     .max_bytes = EXP_MAX_MESSAGE, .send = exp_send_otlp},
+    {.name = "zipkin", .exporter = TS_EXPORTER_ZIPKIN, .enc = &ts_encoder_zipkin_json,
+     .max_bytes = EXP_MAX_MESSAGE, .send = exp_send_zipkin},
+    {.name = "jaeger", .exporter = TS_EXPORTER_JAEGER, .enc = &ts_encoder_jaeger_thrift,
+     .max_bytes = TS_JAEGER_MAX_DATAGRAM, .send = exp_send_jaeger},
+};
+#define EXP_N (sizeof exp_batches / sizeof exp_batches[0])
+
+static struct ts_json_buf exp_out; /* the message being sent */
+static struct ts_json_buf exp_line; /* the console exporter's line */
+static struct ts_http_client exp_otlp_http, exp_zipkin_http;
+static bool exp_http_ready;
+static struct ts_own_fd exp_jaeger_sock = TS_OWN_FD_NONE;
+
+static uint64_t exp_exported_n, exp_failed_n; /* atomic */
+
+uint64_t ts_exp_exported(void)
+{
+    return __atomic_load_n(&exp_exported_n, __ATOMIC_RELAXED);
+}
+
+uint64_t ts_exp_failed(void)
+{
+    return __atomic_load_n(&exp_failed_n, __ATOMIC_RELAXED);
+}
+
+static void exp_count(bool ok, size_t n)
+{
+    __atomic_fetch_add(ok ? &exp_exported_n : &exp_failed_n, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+static void exp_http_init(void)
+{
+    if (exp_http_ready)
+        return;
+    exp_http_ready = true;
+    ts_http_client_init(&exp_otlp_http, &ts_cfg.otlp_url);
+    ts_http_client_init(&exp_zipkin_http, &ts_cfg.zipkin_url);
+}
+
+/* The encoder OTLP uses follows OTEL_EXPORTER_OTLP_PROTOCOL. */
+static const struct ts_encoder *exp_encoder(const struct exp_batch *b)
+{
+    if (b->exporter == TS_EXPORTER_OTLP && ts_cfg.otlp_protocol == TS_OTLP_JSON)
+        return &ts_encoder_otlp_json;
+    return b->enc;
+}
+
+/* ------------------------------------------------------------- messages */
+
+/* The first failure of an exporter is said on stderr (naming where it
+ * sends and why); later ones only at debug level, and a recovery at info. */
+static void exp_failed(struct exp_batch *b, size_t n, const char *why)
+{
+    const char *where = b->exporter == TS_EXPORTER_OTLP     ? "OTLP endpoint"
+                        : b->exporter == TS_EXPORTER_ZIPKIN ? "Zipkin endpoint"
+                        : b->exporter == TS_EXPORTER_JAEGER ? "Jaeger agent"
+                                                            : "span file";
+    if (!b->reported) {
+        b->reported = true;
+        ts_log_error("%s exporter: %s: %s; %zu spans dropped (later failures are counted, not shown)",
+                     b->name, where, why, n);
+    } else {
+        ts_log_debug("%s exporter: %s; %zu spans dropped", b->name, why, n);
+    }
+    b->failing = true;
+}
+
+static void exp_succeeded(struct exp_batch *b)
+{
+    if (b->failing)
+        ts_log_info("%s exporter: sending again", b->name);
+    b->failing = false;
+}
+
+/* ------------------------------------------------------------- transports */
+
+static int exp_send_file(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms)
+{
+    (void)b;
+    (void)deadline_ms;
+    return ts_file_export(msg, len); /* reports its own first failure */
+}
+
+/* Sleep until the earlier of now + ms and the deadline; false when the
+ * deadline comes first (no point in retrying then). */
+static bool exp_backoff(unsigned ms, uint64_t deadline_ms)
+{
+    uint64_t now = ts_mono_ms();
+    if (now + ms >= deadline_ms)
+        return false;
+    struct timespec t = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+    return true;
+}
+
+/* Statuses after which the same request may succeed later (the OTLP/HTTP
+ * specification's retryable set). */
+static bool exp_retryable(int status)
+{
+    return status == TS_HTTP_ECONNECT || status == TS_HTTP_EIO || status == 429 ||
+           status == 502 || status == 503 || status == 504;
+}
+
+/* POST msg with retries. Each attempt is bounded by the exporter's own
+ * timeout, the whole by deadline_ms. */
+static int exp_post(struct exp_batch *b, struct ts_http_client *c, const char *content_type,
+                    const char *headers, unsigned timeout_ms, const char *msg, size_t len,
+                    uint64_t deadline_ms)
+{
+    struct ts_http_response r;
+    unsigned backoff = EXP_BACKOFF_FIRST_MS;
+    for (int attempt = 1;; attempt++) {
+        uint64_t now = ts_mono_ms();
+        uint64_t until = now + timeout_ms < deadline_ms ? now + timeout_ms : deadline_ms;
+        ts_http_request(c, "POST", content_type, headers, msg, len, until, &r);
+        if (r.status >= 200 && r.status < 300) {
+            exp_succeeded(b);
+            return 0;
+        }
+        char why[160];
+        ts_http_describe(&r, why, sizeof why);
+        if (attempt >= EXP_MAX_ATTEMPTS || !exp_retryable(r.status)) {
+            exp_failed(b, b->n, why);
+            return -1;
+        }
+        unsigned wait = backoff;
+        if (r.retry_after_s)
+            wait = r.retry_after_s * 1000u;
+        /* jitter: up to a quarter more, so that many processes restarted
+         * together do not retry in step */
+        wait += (unsigned)(ts_mono_ms() * 2654435761u % (wait / 4 + 1));
+        ts_log_debug("%s exporter: %s; retrying in %u ms", b->name, why, wait);
+        if (!exp_backoff(wait, deadline_ms)) {
+            exp_failed(b, b->n, why);
+            return -1;
+        }
+        backoff = backoff * 2 > EXP_BACKOFF_MAX_MS ? EXP_BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
+static int exp_send_otlp(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms)
+{
+    exp_http_init();
+    return exp_post(b, &exp_otlp_http, exp_encoder(b)->content_type, ts_cfg.otlp_headers,
+                    ts_cfg.otlp_timeout_ms, msg, len, deadline_ms);
+}
+
+static int exp_send_zipkin(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms)
+{
+    exp_http_init();
+    return exp_post(b, &exp_zipkin_http, b->enc->content_type, NULL, ts_cfg.zipkin_timeout_ms,
+                    msg, len, deadline_ms);
+}
+
+/* The Jaeger exporter's failure, naming the agent and errno's reason. */
+static int exp_jaeger_failed(struct exp_batch *b, int err)
+{
+    char reason[96], why[400];
+    snprintf(why, sizeof why, "%s:%u: %s", ts_cfg.jaeger_host, (unsigned)ts_cfg.jaeger_port,
+             strerror_r(err, reason, sizeof reason));
+    exp_failed(b, b->n, why);
+    return -1;
+}
+
+/* One datagram to the agent. A connected UDP socket reports an ICMP "port
+ * unreachable" from an earlier datagram as ECONNREFUSED on a later send:
+ * that is about the earlier one, so this one is tried again. */
+static int exp_send_jaeger(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (!ts_own_fd_valid(&exp_jaeger_sock)) {
+            ts_own_fd_forget(&exp_jaeger_sock);
+            if (ts_net_connect(&exp_jaeger_sock, ts_cfg.jaeger_host, ts_cfg.jaeger_port,
+                               SOCK_DGRAM, deadline_ms) != 0)
+                return exp_jaeger_failed(b, errno);
+        }
+        ssize_t w = TS_REAL(send)(exp_jaeger_sock.fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w == (ssize_t)len) {
+            exp_succeeded(b);
+            return 0;
+        }
+        if (w >= 0)
+            return exp_jaeger_failed(b, EMSGSIZE);
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+            if (ts_net_wait(exp_jaeger_sock.fd, POLLOUT, deadline_ms) != 0)
+                break;
+            continue;
+        }
+        if (errno != ECONNREFUSED && errno != EINTR)
+            break;
+    }
+    return exp_jaeger_failed(b, errno);
+}
+
+/* ------------------------------------------------------------- batches */
+
+/* Finish and send b's pending batch. */
+static void exp_batch_send(struct exp_batch *b, uint64_t deadline_ms)
+{
+    if (b->n == 0)
+        return;
+    const struct ts_encoder *enc = exp_encoder(b);
+    ts_json_buf_reset(&exp_out);
+    enc->finish(&exp_out, b->spans.data, b->spans.len, b->n);
+    bool ok = !exp_out.failed && !b->spans.failed &&
+              b->send(b, exp_out.data, exp_out.len, deadline_ms) == 0;
+    exp_count(ok, b->n);
+    b->n = 0;
+    if (b->spans.cap > EXP_KEEP_BUF)
+        ts_json_buf_free(&b->spans);
+    else
+        ts_json_buf_reset(&b->spans);
+    if (exp_out.cap > EXP_KEEP_BUF)
+        ts_json_buf_free(&exp_out);
+}
+
+/* Add s to b's batch, sending the batch first when s would take it past
+ * its size limit. A span too big for the limit on its own is dropped. */
+static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t deadline_ms)
+{
+    const struct ts_encoder *enc = exp_encoder(b);
+    size_t mark = b->spans.len;
+    enc->span(&b->spans, s, b->n == 0);
+    if (enc->bound(b->spans.len, b->n + 1) <= b->max_bytes) {
+        b->n++;
+        return;
+    }
+    ts_json_buf_truncate(&b->spans, mark);
+    if (b->n > 0) {
+        exp_batch_send(b, deadline_ms);
+        enc->span(&b->spans, s, true);
+        if (enc->bound(b->spans.len, 1) <= b->max_bytes) {
+            b->n = 1;
+            return;
+        }
+        ts_json_buf_reset(&b->spans);
+    }
+    exp_count(false, 1);
+    ts_log_debug("%s exporter: a span too large for one message was dropped", b->name);
+}
+
+/* ------------------------------------------------------------- console */
+
+/* One readable line per span on stderr, e.g.
+ * traceshim: span <trace>/<span> parent=<id> "GET /x" server 200 1.234ms */
+static void exp_console_span(const struct ts_span *s)
+{
+    static const char *const kinds[] = {"unspecified", "internal", "server", "client"};
+    struct ts_json_buf *b = &exp_line;
+    ts_json_buf_reset(b);
+    ts_json_buf_append_cstr(b, "traceshim: span ");
+    ts_json_buf_hex(b, s->trace_id, TS_TRACE_ID_LEN);
+    ts_json_buf_append_char(b, '/');
+    ts_json_buf_hex(b, s->span_id, TS_SPAN_ID_LEN);
+    ts_json_buf_append_cstr(b, " parent=");
+    if (ts_id_is_zero(s->parent_id, TS_SPAN_ID_LEN))
+        ts_json_buf_append_char(b, '-');
+    else
+        ts_json_buf_hex(b, s->parent_id, TS_SPAN_ID_LEN);
+    ts_json_buf_append_char(b, ' ');
+    size_t off = s->name_off < TS_SPAN_STRBUF ? s->name_off : TS_SPAN_STRBUF;
+    size_t len = s->name_len < TS_SPAN_STRBUF - off ? s->name_len : TS_SPAN_STRBUF - off;
+    ts_json_buf_string(b, s->str + off, len); /* quoted, control bytes escaped */
+    ts_json_buf_append_char(b, ' ');
+    ts_json_buf_append_cstr(b, s->kind < 4 ? kinds[s->kind] : "unspecified");
+    ts_json_buf_append_char(b, ' ');
+    const struct ts_attr *code = ts_span_attr_find(s, "http.response.status_code");
+    if (code && code->type == TS_ATTR_INT)
+        ts_json_buf_i64(b, code->num);
+    else
+        ts_json_buf_append_char(b, '-');
+    uint64_t dur = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
+    uint64_t frac = dur / 1000 % 1000; /* microseconds, as 3 decimals of ms */
+    char dec[5] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                   (char)('0' + frac % 10), 0};
+    ts_json_buf_append_char(b, ' ');
+    ts_json_buf_u64(b, dur / 1000000);
+    ts_json_buf_append_cstr(b, dec);
+    ts_json_buf_append_cstr(b, "ms");
+    if (s->status == TS_STATUS_ERROR)
+        ts_json_buf_append_cstr(b, " error");
+    ts_json_buf_append_char(b, '\n');
+    if (b->failed) {
+        exp_count(false, 1);
+        return;
+    }
+    ssize_t r;
+    do
+        r = TS_REAL(write)(2, b->data, b->len);
+    while (r < 0 && errno == EINTR);
+    exp_count(true, 1); /* stderr is best effort: a closed one loses nothing we can save */
+}
+
+/* ------------------------------------------------------------- API */
+
+void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms)
+{
+    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_CONSOLE))
+        exp_console_span(s);
+    for (size_t i = 0; i < EXP_N; i++)
+        if (TS_EXPORTS(&ts_cfg, exp_batches[i].exporter))
+            exp_batch_add(&exp_batches[i], s, deadline_ms);
+}
+
+void ts_exp_send(uint64_t deadline_ms)
+{
+    for (size_t i = 0; i < EXP_N; i++)
+        exp_batch_send(&exp_batches[i], deadline_ms);
+}
+
+void ts_exp_after_fork_child(bool export_was_busy)
+{
+    for (size_t i = 0; i < EXP_N; i++) {
+        struct exp_batch *b = &exp_batches[i];
+        if (export_was_busy)
+            ts_json_buf_init(&b->spans); /* leaked on purpose: may be mid-realloc */
+        else
+            ts_json_buf_reset(&b->spans);
+        b->n = 0; /* the parent sends these */
+        b->failing = false;
+    }
+    if (export_was_busy) {
+        ts_json_buf_init(&exp_out);
+        ts_json_buf_init(&exp_line);
+        ts_file_export_forget_fd();
+    }
+    /* The connections are the parent's too: the child opens its own. */
+    if (exp_http_ready) {
+        if (export_was_busy) {
+            ts_http_client_forget(&exp_otlp_http);
+            ts_http_client_forget(&exp_zipkin_http);
+        } else {
+            ts_http_client_close(&exp_otlp_http);
+            ts_http_client_close(&exp_zipkin_http);
+        }
+    }
+    if (export_was_busy)
+        ts_own_fd_forget(&exp_jaeger_sock);
+    else
+        ts_own_fd_close(&exp_jaeger_sock);
+    __atomic_store_n(&exp_exported_n, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&exp_failed_n, 0, __ATOMIC_RELAXED);
+}

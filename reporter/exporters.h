@@ -1,0 +1,40 @@
+/* exporters.h — the configured exporters (TRACESHIM_EXPORTER), fed one
+ * span at a time and sent one batch at a time.
+ *
+ *   file     OTLP/JSON lines appended to the span file
+ *   console  one readable line per span on stderr
+ *   otlp     POST /v1/traces, protobuf or JSON
+ *   zipkin   POST of a Zipkin v2 JSON list
+ *   jaeger   Agent.emitBatch, thrift compact, UDP datagrams <= 65000 bytes
+ *
+ * Each exporter keeps its own pending batch and cuts it where its
+ * transport's size limit says. Network sends retry on connection failures
+ * and on 429/502/503/504 with exponential backoff (Retry-After honoured),
+ * never past the deadline they are given; what cannot be sent is counted
+ * as failed. Not thread-safe: the reporter calls in under its export
+ * mutex, from its own thread or a flush. */
+#ifndef TS_EXPORTERS_H
+#define TS_EXPORTERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../preload/span.h"
+
+/* Add a span to every configured exporter's batch; a batch that would pass
+ * its size limit is sent first (before deadline_ms, ts_mono_ms clock). */
+void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms);
+
+/* Send every pending batch, giving up at deadline_ms. */
+void ts_exp_send(uint64_t deadline_ms);
+
+/* Span exports that succeeded / failed, summed over the exporters. */
+uint64_t ts_exp_exported(void);
+uint64_t ts_exp_failed(void);
+
+/* In a forked child. export_was_busy: the parent was exporting at the
+ * fork, so buffers and connections may be half-updated: forget them (never
+ * free or close what the parent may still be using). Counters restart. */
+void ts_exp_after_fork_child(bool export_was_busy);
+
+#endif

@@ -1,0 +1,418 @@
+/* http_client.c — see http_client.h.
+ *
+ * The answer is read into one buffer and parsed from its start each time
+ * more bytes arrive; the answers we read (collector acknowledgements,
+ * sampling strategies) are small, and a limit keeps a hostile server from
+ * making us hold more. */
+#include "http_client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "../preload/clock.h"
+#include "../preload/real.h"
+#include "net.h"
+
+#ifndef TS_VERSION
+#error "TS_VERSION must be defined by the build"
+#endif
+
+#define HTTP_MAX_RESPONSE ((size_t)1 << 20)
+#define HTTP_READ_CHUNK 16384
+
+void ts_http_client_init(struct ts_http_client *c, const struct ts_url *url)
+{
+    c->url = url;
+    c->conn.fd = -1;
+    ts_json_buf_init(&c->in);
+}
+
+void ts_http_client_close(struct ts_http_client *c)
+{
+    ts_own_fd_close(&c->conn);
+}
+
+void ts_http_client_forget(struct ts_http_client *c)
+{
+    ts_own_fd_forget(&c->conn);
+    ts_json_buf_init(&c->in); /* leaked on purpose: it may be mid-update in the parent */
+}
+
+/* ------------------------------------------------------------ parsing */
+
+static char http_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool http_name_is(const char *s, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    if (n != l)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (http_lower(s[i]) != lit[i])
+            return false;
+    return true;
+}
+
+/* Does s[0..n) contain the word (case-insensitively)? For "chunked" in
+ * Transfer-Encoding and "close" in Connection. */
+static bool http_has_word(const char *s, size_t n, const char *word)
+{
+    size_t w = strlen(word);
+    for (size_t i = 0; i + w <= n; i++)
+        if (http_name_is(s + i, w, word))
+            return true;
+    return false;
+}
+
+/* A decimal number in s[0..n) (blanks around it allowed); false if none
+ * or absurdly large. */
+static bool http_number(const char *s, size_t n, uint64_t *out)
+{
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        n--;
+    if (n == 0 || n > 15)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+struct http_head {
+    size_t len; /* bytes of the head, blank line included */
+    int status;
+    bool has_length, chunked, close;
+    uint64_t length;
+    unsigned retry_after_s;
+};
+
+/* Parse a response head at p[0..n). Returns 1 when complete, 0 when more
+ * bytes are needed, -1 when it is not an HTTP/1.x response. */
+static int http_parse_head(const char *p, size_t n, struct http_head *h)
+{
+    memset(h, 0, sizeof *h);
+    const char *end = NULL;
+    for (size_t i = 0; i + 1 < n && !end; i++)
+        if (p[i] == '\n' && (p[i + 1] == '\n' || (p[i + 1] == '\r' && i + 2 < n && p[i + 2] == '\n')))
+            end = p + i + (p[i + 1] == '\n' ? 2 : 3);
+    if (n >= 5 && memcmp(p, "HTTP/", 5) != 0)
+        return -1;
+    if (!end)
+        return 0;
+    h->len = (size_t)(end - p);
+    /* status line: HTTP/1.x SP DDD */
+    if (h->len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
+        return -1;
+    for (int i = 9; i < 12; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        h->status = h->status * 10 + (p[i] - '0');
+    }
+    h->close = p[7] == '0'; /* HTTP/1.0 closes unless it says keep-alive */
+    const char *line = memchr(p, '\n', h->len) + 1;
+    while (line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        size_t ll = (size_t)(eol - line);
+        const char *colon = memchr(line, ':', ll);
+        if (colon) {
+            size_t nl = (size_t)(colon - line);
+            const char *v = colon + 1;
+            size_t vl = (size_t)(eol - v);
+            if (http_name_is(line, nl, "content-length")) {
+                if (!http_number(v, vl, &h->length))
+                    return -1;
+                h->has_length = true;
+            } else if (http_name_is(line, nl, "transfer-encoding")) {
+                h->chunked = http_has_word(v, vl, "chunked");
+            } else if (http_name_is(line, nl, "connection")) {
+                if (http_has_word(v, vl, "close"))
+                    h->close = true;
+                else if (http_has_word(v, vl, "keep-alive"))
+                    h->close = false;
+            } else if (http_name_is(line, nl, "retry-after")) {
+                uint64_t s;
+                if (http_number(v, vl, &s))
+                    h->retry_after_s = s > 3600 ? 3600 : (unsigned)s;
+            }
+        }
+        line = eol + 1;
+    }
+    return 1;
+}
+
+/* Walk a chunked body at p[0..n). Returns 1 when complete (the decoded
+ * body is moved to the start of p, its length in *body_len, the bytes the
+ * encoding took in *used), 0 when more bytes are needed, -1 when malformed. */
+static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
+{
+    size_t i = 0, out = 0;
+    for (;;) {
+        const char *eol = memchr(p + i, '\n', n - i);
+        if (!eol)
+            return n - i > 64 ? -1 : 0;
+        uint64_t size = 0;
+        size_t digits = 0;
+        for (size_t j = i; p + j < eol; j++, digits++) {
+            char c = http_lower(p[j]);
+            int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+            if (d < 0)
+                break; /* chunk extensions or the CR follow */
+            if (size > HTTP_MAX_RESPONSE)
+                return -1;
+            size = size * 16 + (uint64_t)d;
+        }
+        if (digits == 0)
+            return -1;
+        i = (size_t)(eol - p) + 1;
+        if (size == 0) {
+            /* trailers, then a blank line */
+            for (;;) {
+                const char *tl = memchr(p + i, '\n', n - i);
+                if (!tl)
+                    return 0;
+                size_t tlen = (size_t)(tl - (p + i));
+                i = (size_t)(tl - p) + 1;
+                if (tlen == 0 || (tlen == 1 && p[i - 2] == '\r')) {
+                    *body_len = out;
+                    *used = i;
+                    return 1;
+                }
+            }
+        }
+        if (n - i < size + 1)
+            return 0;
+        memmove(p + out, p + i, (size_t)size);
+        out += (size_t)size;
+        i += (size_t)size;
+        if (p[i] == '\r') {
+            if (n - i < 2)
+                return 0;
+            i++;
+        }
+        if (p[i] != '\n')
+            return -1;
+        i++;
+    }
+}
+
+/* ------------------------------------------------------------ exchange */
+
+/* Write all of iov before the deadline; MSG_NOSIGNAL so that a peer that
+ * went away costs an EPIPE, never the program's SIGPIPE. */
+static int http_send_all(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ms)
+{
+    while (iovcnt > 0) {
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+        ssize_t w = TS_REAL(sendmsg)(fd, &m, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -1;
+            if (ts_net_wait(fd, POLLOUT, deadline_ms) != 0)
+                return -1;
+            continue;
+        }
+        size_t left = (size_t)w;
+        while (iovcnt > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/* One attempt on the current connection. Returns the outcome in out;
+ * *fresh_fail is set when the connection turned out dead before any answer
+ * byte (worth one retry when it was a reused connection). */
+static void http_exchange(struct ts_http_client *c, const char *head, size_t head_len,
+                          const void *body, size_t len, uint64_t deadline_ms,
+                          struct ts_http_response *out, bool *dead_before_answer)
+{
+    int fd = c->conn.fd;
+    *dead_before_answer = false;
+    struct iovec iov[2] = {{(void *)head, head_len}, {(void *)body, len}};
+    if (http_send_all(fd, iov, body && len ? 2 : 1, deadline_ms) != 0) {
+        out->err = errno;
+        out->status = errno == ETIMEDOUT ? TS_HTTP_ETIMEOUT : TS_HTTP_EIO;
+        *dead_before_answer = errno == EPIPE || errno == ECONNRESET;
+        return;
+    }
+    ts_json_buf_reset(&c->in);
+    struct http_head h;
+    bool have_head = false;
+    bool eof = false;
+    for (;;) {
+        if (!have_head) {
+            int r = c->in.len ? http_parse_head(c->in.data, c->in.len, &h) : 0;
+            if (r < 0) {
+                out->status = TS_HTTP_EPROTO;
+                return;
+            }
+            if (r > 0 && h.status >= 100 && h.status < 200) {
+                /* an interim answer (100 Continue): drop it, read on */
+                memmove(c->in.data, c->in.data + h.len, c->in.len - h.len);
+                c->in.len -= h.len;
+                continue;
+            }
+            have_head = r > 0;
+        }
+        if (have_head) {
+            size_t avail = c->in.len - h.len;
+            char *b = c->in.data + h.len;
+            if (h.status == 204 || h.status == 304) {
+                out->body_len = 0;
+                break;
+            }
+            if (h.chunked) {
+                size_t blen, used;
+                int r = http_unchunk(b, avail, &blen, &used);
+                if (r < 0) {
+                    out->status = TS_HTTP_EPROTO;
+                    return;
+                }
+                if (r > 0) {
+                    out->body_len = blen;
+                    break;
+                }
+            } else if (h.has_length) {
+                if (h.length > HTTP_MAX_RESPONSE) {
+                    out->status = TS_HTTP_EPROTO;
+                    return;
+                }
+                if (avail >= h.length) {
+                    out->body_len = (size_t)h.length;
+                    break;
+                }
+            } else {
+                h.close = true; /* the body ends when the server closes */
+                if (eof) {
+                    out->body_len = avail;
+                    break;
+                }
+            }
+        }
+        if (eof) {
+            out->err = ECONNRESET;
+            out->status = TS_HTTP_EIO;
+            *dead_before_answer = c->in.len == 0;
+            return;
+        }
+        if (c->in.len >= HTTP_MAX_RESPONSE + 65536) {
+            out->status = TS_HTTP_EPROTO;
+            return;
+        }
+        if (!ts_json_buf_reserve(&c->in, HTTP_READ_CHUNK)) {
+            out->status = TS_HTTP_EPROTO;
+            return;
+        }
+        ssize_t r = TS_REAL(recv)(fd, c->in.data + c->in.len, HTTP_READ_CHUNK, 0);
+        if (r > 0) {
+            c->in.len += (size_t)r;
+        } else if (r == 0) {
+            eof = true;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (ts_net_wait(fd, POLLIN, deadline_ms) != 0) {
+                out->err = errno;
+                out->status = errno == ETIMEDOUT ? TS_HTTP_ETIMEOUT : TS_HTTP_EIO;
+                return;
+            }
+        } else if (errno != EINTR) {
+            out->err = errno;
+            out->status = TS_HTTP_EIO;
+            *dead_before_answer = c->in.len == 0;
+            return;
+        }
+    }
+    out->status = h.status;
+    out->retry_after_s = h.retry_after_s;
+    out->body = c->in.data + h.len;
+    if (h.close)
+        ts_http_client_close(c);
+}
+
+void ts_http_request(struct ts_http_client *c, const char *method, const char *content_type,
+                     const char *extra_headers, const void *body, size_t len,
+                     uint64_t deadline_ms, struct ts_http_response *out)
+{
+    memset(out, 0, sizeof *out);
+    out->body = "";
+    char head[4096];
+    int n = snprintf(head, sizeof head,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: traceshim/" TS_VERSION
+                     "\r\n%s%s%s%s",
+                     method, c->url->path, c->url->authority, content_type ? "Content-Type: " : "",
+                     content_type ? content_type : "", content_type ? "\r\n" : "",
+                     extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof head - 64) {
+        out->status = TS_HTTP_EPROTO;
+        return;
+    }
+    if (body || strcmp(method, "POST") == 0)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n", len);
+    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool reused = ts_own_fd_valid(&c->conn);
+        if (!reused) {
+            ts_own_fd_forget(&c->conn);
+            if (ts_net_connect(&c->conn, c->url->host, c->url->port, SOCK_STREAM, deadline_ms) !=
+                0) {
+                out->err = errno;
+                out->status = errno == ETIMEDOUT ? TS_HTTP_ETIMEOUT : TS_HTTP_ECONNECT;
+                return;
+            }
+        }
+        bool dead;
+        memset(out, 0, sizeof *out);
+        out->body = "";
+        http_exchange(c, head, (size_t)n, body, len, deadline_ms, out, &dead);
+        if (out->status > 0)
+            return;
+        ts_http_client_close(c);
+        if (!(reused && dead))
+            return; /* a fresh connection that fails is the server's answer */
+    }
+}
+
+const char *ts_http_describe(const struct ts_http_response *r, char *buf, size_t cap)
+{
+    char e[96];
+    switch (r->status) {
+    case TS_HTTP_ECONNECT:
+        snprintf(buf, cap, "cannot connect: %s", strerror_r(r->err, e, sizeof e));
+        break;
+    case TS_HTTP_ETIMEOUT:
+        snprintf(buf, cap, "timed out");
+        break;
+    case TS_HTTP_EIO:
+        snprintf(buf, cap, "connection failed: %s", strerror_r(r->err, e, sizeof e));
+        break;
+    case TS_HTTP_EPROTO:
+        snprintf(buf, cap, "answer is not HTTP/1.x or too large");
+        break;
+    default:
+        snprintf(buf, cap, "HTTP %d", r->status);
+        break;
+    }
+    return buf;
+}

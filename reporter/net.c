@@ -1,0 +1,95 @@
+/* net.c — see net.h. */
+#include "net.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../preload/clock.h"
+#include "../preload/real.h"
+
+int ts_net_wait(int fd, short events, uint64_t deadline_ms)
+{
+    for (;;) {
+        uint64_t now = ts_mono_ms();
+        if (now >= deadline_ms) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        uint64_t left = deadline_ms - now;
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+        if (r > 0)
+            return 0; /* readable, writable, or an error the next call reports */
+        if (r < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* A non-blocking connect to one address, finished within the deadline. */
+static int net_connect_one(const struct addrinfo *ai, uint64_t deadline_ms, struct ts_own_fd *out)
+{
+    int fd = TS_REAL(socket)(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                             ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    if (ts_own_fd_adopt(out, fd) != 0)
+        return -1;
+    fd = out->fd;
+    if (TS_REAL(connect)(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        return 0;
+    if (errno != EINPROGRESS && errno != EINTR)
+        goto fail;
+    if (ts_net_wait(fd, POLLOUT, deadline_ms) != 0)
+        goto fail;
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+        goto fail;
+    if (soerr == 0)
+        return 0;
+    errno = soerr;
+fail:;
+    int err = errno;
+    ts_own_fd_close(out);
+    errno = err;
+    return -1;
+}
+
+int ts_net_connect(struct ts_own_fd *out, const char *host, uint16_t port, int type,
+                   uint64_t deadline_ms)
+{
+    out->fd = -1;
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type,
+                             .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc == EAI_NONAME || rc == EAI_ADDRFAMILY || rc == EAI_FAIL) {
+        /* AI_ADDRCONFIG hides loopback-only families on a machine with no
+         * other interface: ask again without it. */
+        hints.ai_flags = AI_NUMERICSERV;
+        rc = getaddrinfo(host, service, &hints, &res);
+    }
+    if (rc != 0) {
+        errno = rc == EAI_SYSTEM ? errno : EHOSTUNREACH;
+        return -1;
+    }
+    int err = EHOSTUNREACH;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (net_connect_one(ai, deadline_ms, out) == 0) {
+            freeaddrinfo(res);
+            return 0;
+        }
+        err = errno;
+        if (err == ETIMEDOUT)
+            break;
+    }
+    freeaddrinfo(res);
+    errno = err;
+    return -1;
+}
