@@ -21,10 +21,6 @@
 bool ts_active;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-/* Bound on the flush at exit: a short-lived curl must not lose its spans,
- * and no program may hang on its way out because of us. */
-#define TS_EXIT_FLUSH_MS 2000
-
 static void atfork_prepare(void)
 {
     ts_rep_atfork_prepare();
@@ -94,6 +90,8 @@ __attribute__((destructor)) static void ts_destructor(void)
     if (!ts_active)
         return;
     ts_guard_enter();
-    ts_rep_flush(TS_EXIT_FLUSH_MS);
+    /* Bounded (TRACESHIM_EXIT_TIMEOUT): a short-lived curl must not lose
+     * its spans, and no program may hang on its way out because of us. */
+    ts_rep_exit(ts_cfg.exit_timeout_ms);
     ts_guard_leave();
 }

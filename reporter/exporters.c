@@ -72,6 +72,12 @@ static bool exp_http_ready;
 static struct ts_own_fd exp_jaeger_sock = TS_OWN_FD_NONE;
 
 static uint64_t exp_exported_n, exp_failed_n; /* atomic */
+static bool exp_final; /* atomic: set at exit */
+
+void ts_exp_final(void)
+{
+    __atomic_store_n(&exp_final, true, __ATOMIC_RELAXED);
+}
 
 uint64_t ts_exp_exported(void)
 {
@@ -180,7 +186,8 @@ static int exp_post(struct exp_batch *b, struct ts_http_client *c, const char *c
         }
         char why[160];
         ts_http_describe(&r, why, sizeof why);
-        if (attempt >= EXP_MAX_ATTEMPTS || !exp_retryable(r.status)) {
+        if (attempt >= EXP_MAX_ATTEMPTS || !exp_retryable(r.status) ||
+            __atomic_load_n(&exp_final, __ATOMIC_RELAXED)) {
             exp_failed(b, b->n, why);
             return -1;
         }

@@ -28,6 +28,11 @@ void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms);
 /* Send every pending batch, giving up at deadline_ms. */
 void ts_exp_send(uint64_t deadline_ms);
 
+/* The process is exiting: from now on each batch gets one attempt, with
+ * no backoff waits, so that a backend that is down never delays the exit
+ * (what fails is counted). */
+void ts_exp_final(void);
+
 /* Span exports that succeeded / failed, summed over the exporters. */
 uint64_t ts_exp_exported(void);
 uint64_t ts_exp_failed(void);

@@ -280,6 +280,21 @@ void ts_rep_flush(unsigned timeout_ms)
     errno = saved_errno;
 }
 
+void ts_rep_exit(unsigned timeout_ms)
+{
+    if (ts_proc.pid != 0 && getpid() != ts_proc.pid)
+        return;
+    ts_exp_final();
+    ts_rep_flush(timeout_ms);
+    uint64_t full = ts_rep_queue_dropped(&rep_q), failed = ts_exp_failed();
+    uint64_t left = ts_rep_queue_count(&rep_q);
+    if (full + failed + left > 0)
+        ts_log_warn("%llu spans not exported: %llu dropped on a full queue, %llu failed to "
+                    "send, %llu still queued at exit",
+                    (unsigned long long)(full + failed + left), (unsigned long long)full,
+                    (unsigned long long)failed, (unsigned long long)left);
+}
+
 uint64_t ts_rep_dropped(void)
 {
     return ts_rep_queue_dropped(&rep_q) + ts_exp_failed();

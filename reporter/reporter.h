@@ -29,6 +29,10 @@ void ts_rep_submit(const struct ts_span *s);
  * must not lock or allocate), so ts_proc.pid must be refreshed after fork. */
 void ts_rep_flush(unsigned timeout_ms);
 
+/* At exit: flush (at most timeout_ms), then say on stderr, at warn level,
+ * how many spans were not exported, if any. */
+void ts_rep_exit(unsigned timeout_ms);
+
 /* Counters (for tests and `stats`). */
 uint64_t ts_rep_dropped(void);
 uint64_t ts_rep_exported(void);

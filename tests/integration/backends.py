@@ -1,0 +1,125 @@
+"""backends.py — stand-ins for the tracing backends the exporters talk to.
+
+An OTLP/HTTP or Zipkin collector is an HTTP server that records each request
+and answers from a script (200, 429 with Retry-After, 503, a stall, or a
+close); a Jaeger agent is a UDP socket that records datagrams; a Jaeger
+sampling endpoint answers GET /sampling with a strategy. They only carry
+bytes: decoding is done with the real third-party decoders under
+tests/peers/ (Thrift-generated code, protoc).
+"""
+
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+
+PEERS = os.environ.get("TRACESHIM_PEERS") or os.path.join(th.BUILD, "peers")
+sys.path.insert(0, os.path.join(th.SRC, "tests", "peers"))
+
+
+def require_peers():
+    """Fail (never skip) when the third-party decoders are not prepared."""
+    if not os.path.isdir(os.path.join(PEERS, "gen-py")) or \
+            not os.path.isdir(os.path.join(PEERS, "protos")):
+        raise AssertionError(
+            "the third-party decoders are missing in %s: run "
+            "`bash tests/peers/setup.sh %s` (scripts/test.sh does)" % (PEERS, PEERS))
+    os.environ["TRACESHIM_PEERS"] = PEERS
+
+
+def http_response(status, body=b"", headers=()):
+    reason = {200: "OK", 202: "Accepted", 400: "Bad Request", 429: "Too Many Requests",
+              500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+              504: "Gateway Timeout"}.get(status, "Whatever")
+    head = "HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (status, reason, len(body))
+    for k, v in headers:
+        head += "%s: %s\r\n" % (k, v)
+    return head.encode() + b"\r\n" + body
+
+
+class Collector:
+    """An HTTP collector on 127.0.0.1. script: a list of answers used in
+    order for successive requests, the last one repeating; each is a status
+    number, bytes (a whole response), or "stall" (never answer)."""
+
+    def __init__(self, script=(200,)):
+        self.script = list(script)
+        self.times = []  # monotonic arrival time of each request
+        self._n = 0
+        self._lock = threading.Lock()
+        self.server = th.RecordingServer(mode="http", response=self._respond)
+        self.port = self.server.port
+
+    def _respond(self, req):
+        with self._lock:
+            i = min(self._n, len(self.script) - 1)
+            self._n += 1
+            self.times.append(time.monotonic())
+        a = self.script[i]
+        if a == "stall":
+            return b""
+        if isinstance(a, bytes):
+            return a
+        return http_response(a)
+
+    def requests(self):
+        """[(request line, headers, body)] of every complete request so far."""
+        out = []
+        with self.server._lock:
+            reqs = [r for c in self.server.conns for r in c.requests]
+        for r in reqs:
+            line, headers, body = th.parse_head(r)
+            out.append((line, headers, body))
+        return out
+
+    def wait_requests(self, n, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.requests()) >= n:
+                return self.requests()
+            time.sleep(0.02)
+        raise AssertionError("collector: expected %d requests, got %d" % (n, len(self.requests())))
+
+    def close(self):
+        self.server.close()
+
+
+class UdpAgent:
+    """A Jaeger agent's UDP port on 127.0.0.1 that records every datagram."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.datagrams = []
+        self._stop = False
+        self._lock = threading.Lock()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+
+    def _loop(self):
+        while not self._stop:
+            try:
+                d = self.sock.recv(70000)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            with self._lock:
+                self.datagrams.append(d)
+
+    def received(self):
+        with self._lock:
+            return list(self.datagrams)
+
+    def close(self):
+        self._stop = True
+        self._t.join(2)
+        self.sock.close()
