@@ -1,0 +1,216 @@
+"""test_exporter_transport.py — how the network exporters behave toward a
+backend that answers, refuses, fails, throttles or hangs.
+
+A traced python server (apps/httpapp.py) serves requests sent from this
+test; its spans go to the file AND to a stand-in collector
+(backends.Collector) as OTLP/JSON, so every body the collector receives is
+compared with what the file exporter wrote in the same run. Retries must
+deliver the same batch again; failures must cost the program nothing but
+counted spans: its requests are not slowed, its exit is bounded.
+"""
+
+import json
+import os
+import sys
+import time
+import unittest
+import urllib.request
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import backends as bk  # noqa: E402
+import tshelp as th  # noqa: E402
+
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def get(port, path, timeout=10):
+    try:
+        with OPENER.open("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def otlp_json_spans(body):
+    """Spans of one OTLP/JSON request body, as {spanId: (traceId, parent, name, kind)}."""
+    doc = json.loads(body)
+    out = {}
+    for rs in doc["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            for s in ss["spans"]:
+                out[s["spanId"]] = (s["traceId"], s.get("parentSpanId"), s["name"], s["kind"],
+                                    s["startTimeUnixNano"], s["endTimeUnixNano"])
+    return out
+
+
+def file_spans(spans):
+    return {s["spanId"]: (s["traceId"], s["parentSpanId"], s["name"], s["kind"],
+                          str(s["start"]), str(s["end"])) for s in spans}
+
+
+class TransportTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+
+    def collector(self, script):
+        c = bk.Collector(script)
+        self.addCleanup(c.close)
+        return c
+
+    def start(self, **env):
+        env.setdefault("TRACESHIM_EXPORTER", "file,otlp")
+        env.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        env.setdefault("TRACESHIM_LOG_LEVEL", "warn")
+        e = th.shim_env("transport-svc", self.spans_file, **env)
+        srv, port = th.start_app_server(self, "transport-svc", self.spans_file, self.tmp, env=e)
+        return srv, port
+
+    def stop(self, srv):
+        """Stop the server; returns how long its exit took (s)."""
+        t0 = time.monotonic()
+        rc = srv.stop(grace=20)
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0, srv.describe())
+        return took
+
+    def test_success_delivers_exactly_what_the_file_has(self):
+        c = self.collector([200])
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d/" % c.port,
+                               OTEL_EXPORTER_OTLP_HEADERS="x-api-key=s3cret,x-tenant=a%20b")
+        for path in ("/ok", "/missing", "/fail"):
+            get(port, path)
+        self.stop(srv)
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assertEqual(len(spans), 3, th.format_spans(spans))
+        reqs = c.requests()
+        self.assertGreaterEqual(len(reqs), 1)
+        got = {}
+        for line, headers, body in reqs:
+            self.assertEqual(line, "POST /v1/traces HTTP/1.1")
+            self.assertEqual(th.header_values(headers, "content-type"), ["application/json"])
+            self.assertEqual(th.header_values(headers, "x-api-key"), ["s3cret"])
+            self.assertEqual(th.header_values(headers, "x-tenant"), ["a b"])
+            self.assertEqual(th.header_values(headers, "host"), ["127.0.0.1:%d" % c.port])
+            got.update(otlp_json_spans(body))
+        self.assertEqual(got, file_spans(spans))
+        self.assertNotIn("not exported", srv.stderr().decode(), srv.describe())
+
+    def test_traces_endpoint_is_used_as_given(self):
+        c = self.collector([200])
+        srv, port = self.start(
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:%d/custom/path?x=1" % c.port,
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9/ignored")
+        get(port, "/ok")
+        self.stop(srv)
+        reqs = c.wait_requests(1)
+        self.assertEqual(reqs[0][0], "POST /custom/path?x=1 HTTP/1.1")
+
+    def test_503_then_200_is_retried_with_the_same_batch(self):
+        c = self.collector([503, 502, 200])
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                               OTEL_BSP_SCHEDULE_DELAY="200")
+        get(port, "/ok")
+        get(port, "/missing")
+        reqs = c.wait_requests(3, timeout=10)
+        self.stop(srv)
+        reqs = c.requests()
+        self.assertEqual(len(reqs), 3, "one batch: two failures and the success")
+        self.assertEqual(reqs[0][2], reqs[1][2])
+        self.assertEqual(reqs[1][2], reqs[2][2])
+        # backoff: 100 ms, then 200 ms, each with up to 25% jitter
+        gaps = [c.times[1] - c.times[0], c.times[2] - c.times[1]]
+        self.assertGreaterEqual(gaps[0], 0.09, gaps)
+        self.assertGreaterEqual(gaps[1], 0.19, gaps)
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assertEqual(otlp_json_spans(reqs[2][2]), file_spans(spans))
+        self.assertNotIn("not exported", srv.stderr().decode(), srv.describe())
+
+    def test_429_retry_after_is_honoured(self):
+        c = self.collector([bk.http_response(429, headers=[("Retry-After", "1")]), 200])
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                               OTEL_BSP_SCHEDULE_DELAY="100")
+        get(port, "/ok")
+        c.wait_requests(2, timeout=10)
+        self.stop(srv)
+        self.assertGreaterEqual(c.times[1] - c.times[0], 0.95)
+        self.assertEqual(len(c.requests()), 2)
+
+    def test_400_is_not_retried_and_is_counted(self):
+        c = self.collector([400])
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                               OTEL_BSP_SCHEDULE_DELAY="100")
+        get(port, "/ok")
+        c.wait_requests(1)
+        time.sleep(0.5)
+        self.stop(srv)
+        self.assertEqual(len(c.requests()), 1)
+        err = srv.stderr().decode()
+        self.assertIn("traceshim: otlp exporter: OTLP endpoint: HTTP 400", err)
+        self.assertIn("traceshim: 1 spans not exported: 0 dropped on a full queue, 1 failed", err)
+
+    def test_refused_costs_nothing_but_counted_spans(self):
+        port_closed = th.closed_port()
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port_closed,
+                               OTEL_BSP_SCHEDULE_DELAY="60000")
+        for _ in range(5):
+            status, _ = get(port, "/ok")
+            self.assertEqual(status, 200)
+        took = self.stop(srv)
+        self.assertLess(took, 1.5, "exit must not wait for a backend that is down")
+        err = srv.stderr().decode()
+        self.assertEqual(err.count("traceshim: otlp exporter:"), 1, err)
+        self.assertIn("Connection refused", err)
+        self.assertIn("traceshim: 5 spans not exported", err)
+        # the file exporter still has them all
+        self.assertEqual(len(th.read_spans(self.spans_file, strict=True)), 5)
+
+    def test_hanging_backend_slows_nothing_and_exit_is_bounded(self):
+        c = self.collector(["stall"])
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                               OTEL_BSP_SCHEDULE_DELAY="50", OTEL_EXPORTER_OTLP_TIMEOUT="30000",
+                               TRACESHIM_EXIT_TIMEOUT="1000")
+        get(port, "/ok")
+        c.wait_requests(1)  # the reporter thread is now stuck waiting for an answer
+        t0 = time.monotonic()
+        for _ in range(20):
+            status, _ = get(port, "/ok")
+            self.assertEqual(status, 200)
+        per_request = (time.monotonic() - t0) / 20
+        self.assertLess(per_request, 0.1, "requests must not wait for the exporter")
+        took = self.stop(srv)
+        self.assertLess(took, 1.0 + 1.0, "exit bounded by TRACESHIM_EXIT_TIMEOUT=1000")
+        err = srv.stderr().decode()
+        self.assertRegex(err, r"traceshim: \d+ spans not exported")
+
+    def test_console_writes_stderr_only(self):
+        srv, port = self.start(TRACESHIM_EXPORTER="console")
+        get(port, "/missing")
+        self.stop(srv)
+        err = srv.stderr().decode()
+        self.assertRegex(err, r'traceshim: span [0-9a-f]{32}/[0-9a-f]{16} parent=- '
+                              r'"GET /missing" server 404 \d+\.\d{3}ms\n')
+        self.assertEqual(srv.stdout().count(b"traceshim"), 0)
+        self.assertFalse(os.path.exists(self.spans_file))
+
+    def test_none_exports_nothing_but_still_propagates(self):
+        srv, port = self.start(TRACESHIM_EXPORTER="none")
+        down = bk.Collector([200])  # any HTTP server: records the injected headers
+        self.addCleanup(down.close)
+        status, body = get(port, "/call?to=%d&path=/x" % down.port)
+        self.assertEqual(status, 200)
+        self.stop(srv)
+        line, headers, _ = down.wait_requests(1)[0]
+        self.assertEqual(len(th.header_values(headers, "traceparent")), 1, headers)
+        self.assertEqual(th.header_values(headers, "X-B3-Sampled"), ["1"], headers)
+        self.assertFalse(os.path.exists(self.spans_file))
+        self.assertEqual(srv.stderr().decode().count("traceshim"), 0, srv.describe())
+
+
+if __name__ == "__main__":
+    th.main()
