@@ -31,6 +31,7 @@
 #include "../preload/log.h"
 #include "../preload/real.h"
 #include "../reporter/reporter.h"
+#include "../reporter/sampler.h"
 #include "http1.h"
 #include "propagation.h"
 
@@ -340,7 +341,9 @@ static struct pending *pending_new(const struct ts_http_request *req, uint8_t ki
     return p;
 }
 
-/* Parent and trace of a new span: ctx (when valid) is the parent. */
+/* Parent and trace of a new span: ctx (when valid) is the parent. The
+ * sampler decides whether the span is recorded (its name must be set);
+ * the decision travels on in mine, so downstream services agree. */
 static void span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx *mine)
 {
     memset(mine, 0, sizeof *mine);
@@ -348,15 +351,16 @@ static void span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_
         memcpy(s->trace_id, parent->trace_id, TS_TRACE_ID_LEN);
         memcpy(s->parent_id, parent->span_id, TS_SPAN_ID_LEN);
         mine->trace_id_64 = parent->trace_id_64;
-        mine->sampling = parent->sampling == TS_SAMPLING_DEBUG ? TS_SAMPLING_DEBUG
-                         : ts_ctx_sampled(parent)              ? TS_SAMPLING_ACCEPT
-                                                               : TS_SAMPLING_DENY;
         memcpy(mine->parent_id, parent->span_id, TS_SPAN_ID_LEN);
         mine->has_parent = true;
     } else {
         ts_ids_new_trace(s->trace_id);
-        mine->sampling = TS_SAMPLING_ACCEPT;
     }
+    bool sampled = ts_sampler_should_sample(parent, s->trace_id, ts_span_name(s), s->name_len);
+    mine->sampling = parent && parent->valid && parent->sampling == TS_SAMPLING_DEBUG
+                         ? TS_SAMPLING_DEBUG
+                     : sampled ? TS_SAMPLING_ACCEPT
+                               : TS_SAMPLING_DENY;
     ts_ids_new_span(s->span_id);
     memcpy(mine->trace_id, s->trace_id, TS_TRACE_ID_LEN);
     memcpy(mine->span_id, s->span_id, TS_SPAN_ID_LEN);

@@ -11,6 +11,7 @@
 
 #include "../hooks/propagation.h"
 #include "../reporter/reporter.h"
+#include "../reporter/sampler.h"
 #include "config.h"
 #include "context.h"
 #include "ids.h"
@@ -66,6 +67,7 @@ static void init_body(void)
     ts_real_resolve();
     ts_config_load(&ts_cfg, env_lookup);
     if (!ts_cfg.disabled) {
+        ts_sampler_load(env_lookup);
         ts_process_load();
         ts_rep_init(); /* fixes a relative span file path before any chdir */
         init_process_context();

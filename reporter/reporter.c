@@ -27,6 +27,7 @@
 #include "exporters.h"
 #include "file_exporter.h"
 #include "queue.h"
+#include "sampling_poller.h"
 
 #define REP_DEFAULT_QUEUE 2048
 #define REP_DEFAULT_BATCH 512
@@ -39,9 +40,12 @@
 
 static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
 
-/* Under rep_q.mu. */
+/* Under rep_q.mu (rep_thread_started is also read without it, atomically,
+ * as a hint). */
 static bool rep_thread_started;
 static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
+
+static bool rep_remote_sampling; /* fixed at init: the sampler polls a strategy */
 
 static pthread_mutex_t rep_export_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Under rep_export_mu. */
@@ -101,6 +105,7 @@ static bool rep_past(clockid_t clock, const struct timespec *deadline)
 
 void ts_rep_init(void)
 {
+    rep_remote_sampling = ts_sampling_poller_wanted();
     if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
         ts_file_export_resolve_path();
 }
@@ -158,9 +163,19 @@ static void *rep_thread_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's */
     pthread_setname_np(pthread_self(), "traceshim-rep");
     for (;;) {
+        /* A remote sampler's strategy is fetched from here too; the wait
+         * below ends in time for the next poll. */
+        uint64_t poll_due = rep_remote_sampling ? ts_sampling_poll(ts_mono_ms()) : 0;
+        unsigned wait_ms = rep_delay_ms();
+        if (poll_due) {
+            uint64_t now = ts_mono_ms();
+            uint64_t until_poll = poll_due > now ? poll_due - now : 0;
+            if (until_poll < wait_ms)
+                wait_ms = (unsigned)until_poll;
+        }
         ts_rep_queue_lock(&rep_q, NULL);
         size_t batch = rep_batch_size(rep_q.cap);
-        struct timespec until = rep_deadline(CLOCK_MONOTONIC, rep_delay_ms());
+        struct timespec until = rep_deadline(CLOCK_MONOTONIC, wait_ms);
         while (rep_q.count < batch) {
             int rc = pthread_cond_clockwait(&rep_q.cv, &rep_q.mu, CLOCK_MONOTONIC, &until);
             if (rc == ETIMEDOUT)
@@ -217,10 +232,54 @@ static bool rep_start_thread(void)
 
 /* ----------------------------------------------------------------- API */
 
+/* Start the reporter thread unless it runs or a failed start is too
+ * recent (queue mutex held). True when the caller must start it (outside
+ * the mutex) with rep_start_thread. */
+static bool rep_claim_thread_start_locked(void)
+{
+    if (rep_thread_started ||
+        (rep_thread_retry_ms != 0 && ts_mono_ms() < rep_thread_retry_ms))
+        return false;
+    __atomic_store_n(&rep_thread_started, true, __ATOMIC_RELAXED); /* only one caller starts it */
+    return true;
+}
+
+static void rep_start_claimed_thread(void)
+{
+    if (rep_start_thread())
+        return;
+    ts_rep_queue_lock(&rep_q, NULL);
+    __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED);
+    rep_thread_retry_ms = ts_mono_ms() + rep_delay_ms();
+    ts_rep_queue_unlock(&rep_q);
+}
+
+/* An unsampled span is not exported, but with a remote sampler it is the
+ * moment to start the thread that fetches the strategy: a process whose
+ * initial rate samples nothing must still learn its real rate. */
+static void rep_unsampled(void)
+{
+    if (!rep_remote_sampling || __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
+        return;
+    int saved_errno = errno;
+    ts_guard_enter();
+    ts_rep_queue_lock(&rep_q, NULL);
+    bool start = rep_claim_thread_start_locked();
+    ts_rep_queue_unlock(&rep_q);
+    if (start)
+        rep_start_claimed_thread();
+    ts_guard_leave();
+    errno = saved_errno;
+}
+
 void ts_rep_submit(const struct ts_span *s)
 {
-    if (!s || !s->sampled || ts_cfg.exporters == 0)
+    if (!s || ts_cfg.exporters == 0)
         return;
+    if (!s->sampled) {
+        rep_unsampled();
+        return;
+    }
     int saved_errno = errno;
     ts_guard_enter();
     ts_rep_queue_lock(&rep_q, NULL);
@@ -232,21 +291,12 @@ void ts_rep_submit(const struct ts_span *s)
         ts_rep_queue_lock(&rep_q, NULL);
     }
     bool queued = ts_rep_queue_push_locked(&rep_q, s);
-    bool start = false;
-    if (queued && !rep_thread_started &&
-        (rep_thread_retry_ms == 0 || ts_mono_ms() >= rep_thread_retry_ms)) {
-        start = true;
-        rep_thread_started = true; /* only one submitter starts it */
-    } else if (queued && rep_q.count >= rep_batch_size(rep_q.cap)) {
+    bool start = queued && rep_claim_thread_start_locked();
+    if (queued && !start && rep_q.count >= rep_batch_size(rep_q.cap))
         pthread_cond_signal(&rep_q.cv);
-    }
     ts_rep_queue_unlock(&rep_q);
-    if (start && !rep_start_thread()) {
-        ts_rep_queue_lock(&rep_q, NULL);
-        rep_thread_started = false;
-        rep_thread_retry_ms = ts_mono_ms() + rep_delay_ms();
-        ts_rep_queue_unlock(&rep_q);
-    }
+    if (start)
+        rep_start_claimed_thread();
     ts_guard_leave();
     errno = saved_errno;
 }
@@ -337,6 +387,7 @@ void ts_rep_atfork_child(void)
     ts_rep_queue_after_fork(&rep_q); /* empty: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);
     ts_exp_after_fork_child(!rep_fork_have_export_mu);
-    rep_thread_started = false; /* the thread did not survive the fork */
+    ts_sampling_poller_after_fork();
+    __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
     rep_thread_retry_ms = 0;
 }

@@ -24,9 +24,15 @@ packages=(
     curl wget ca-certificates # traced clients in the demo and the integration tests
     procps iproute2   # ps and ss: tests check processes and listening ports
     nginx-light       # integration tests (proxy and static server under the shim)
+    thrift-compiler python3-thrift # exporter tests: decode Jaeger datagrams with code generated from the Jaeger IDL
+    protobuf-compiler # exporter tests: protoc --decode checks OTLP protobuf bodies
 )
-# Later tests will add their peers here (thrift-compiler, python3-thrift,
-# protobuf-compiler, nodejs, npm) — see DESIGN.md section 6.
+# npm fetches the Jaeger IDL and the OTLP .proto files (tests/peers/setup.sh).
+# A machine that already has a Node.js with npm (e.g. from another source)
+# keeps it: Debian's npm package would conflict with it.
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 
 command -v dpkg-query >/dev/null 2>&1 ||
     die "dpkg-query not found: this script is for Debian 12 (bookworm)"

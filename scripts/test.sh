@@ -16,6 +16,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "dependencies (scripts/install-deps.sh)"
 bash scripts/install-deps.sh
 
+step "third-party decoders for the exporter tests (tests/peers/setup.sh)"
+bash tests/peers/setup.sh build-ci/peers
+
 step "build-ci/: RelWithDebInfo, -DTS_WERROR=ON"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_WERROR=ON
 cmake --build build-ci -j"$(nproc)"

@@ -1,0 +1,78 @@
+/* sampling_poller.c — see sampling_poller.h. */
+#include "sampling_poller.h"
+
+#include <stdio.h>
+
+#include "../preload/clock.h"
+#include "../preload/log.h"
+#include "../preload/process.h"
+#include "../preload/url.h"
+#include "http_client.h"
+#include "sampler.h"
+
+/* One answer may take this long; the agent is local. */
+#define POLL_TIMEOUT_MS 5000
+
+static struct ts_url poll_url;
+static struct ts_http_client poll_http;
+static int poll_state; /* 0: not set up, 1: polling, -1: not remote or bad URL */
+static uint64_t poll_next_ms;
+static bool poll_reported;
+
+bool ts_sampling_poller_wanted(void)
+{
+    char url[2048];
+    return ts_sampler_remote_url(url, sizeof url, "x");
+}
+
+/* Build the URL once (the service name is known by now). */
+static bool poll_setup(void)
+{
+    if (poll_state != 0)
+        return poll_state > 0;
+    char url[2048];
+    poll_state = -1;
+    if (!ts_sampler_remote_url(url, sizeof url, ts_proc.service_name))
+        return false;
+    const char *why = ts_url_parse(url, &poll_url);
+    if (why) {
+        ts_log_error("remote sampler: cannot use %s: expected %s; the initial rate applies",
+                     url, why);
+        return false;
+    }
+    ts_http_client_init(&poll_http, &poll_url);
+    poll_state = 1;
+    return true;
+}
+
+uint64_t ts_sampling_poll(uint64_t now_ms)
+{
+    if (!poll_setup())
+        return 0;
+    if (now_ms < poll_next_ms)
+        return poll_next_ms;
+    struct ts_http_response r;
+    ts_http_request(&poll_http, "GET", NULL, NULL, NULL, 0, ts_mono_ms() + POLL_TIMEOUT_MS, &r);
+    if (r.status == 200 && ts_sampler_apply_strategy(r.body, r.body_len) == 0) {
+        ts_log_debug("remote sampler: strategy from %s%s applied", poll_url.authority,
+                     poll_url.path);
+    } else if (!poll_reported) {
+        poll_reported = true;
+        char why[160];
+        if (r.status == 200)
+            snprintf(why, sizeof why, "the answer is not a sampling strategy");
+        else
+            ts_http_describe(&r, why, sizeof why);
+        ts_log_warn("remote sampler: http://%s%s: %s; keeping the current strategy",
+                    poll_url.authority, poll_url.path, why);
+    }
+    poll_next_ms = ts_mono_ms() + ts_sampler_poll_interval_ms();
+    return poll_next_ms;
+}
+
+void ts_sampling_poller_after_fork(void)
+{
+    if (poll_state > 0)
+        ts_http_client_forget(&poll_http);
+    poll_next_ms = 0;
+}
