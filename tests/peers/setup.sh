@@ -18,10 +18,12 @@ jaeger_pkg=jaeger-client@3.19.0
 otlp_pkg=@opentelemetry/otlp-grpc-exporter-base@0.34.0
 stamp="$dir/.stamp"
 want="$jaeger_pkg $otlp_pkg"
+# Bump when what is generated from the packages changes.
+stamp_text="$want generated:2"
 
 say() { printf 'peers: %s\n' "$*" >&2; }
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_text" ]; then
     exit 0
 fi
 for tool in npm thrift protoc; do
@@ -48,7 +50,7 @@ protos="$dir/node_modules/@opentelemetry/otlp-grpc-exporter-base/build/protos"
 
 rm -rf "$dir/gen-py"
 mkdir -p "$dir/gen-py"
-for f in jaeger.thrift agent.thrift sampling.thrift; do
+for f in jaeger.thrift zipkincore.thrift agent.thrift sampling.thrift; do
     thrift --gen py -out "$dir/gen-py" "$idl/$f"
 done
 rm -rf "$dir/protos"
@@ -57,5 +59,5 @@ cp -r "$protos" "$dir/protos"
 printf '' | protoc -I "$dir/protos" \
     --decode=opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest \
     opentelemetry/proto/collector/trace/v1/trace_service.proto >/dev/null
-printf '%s' "$want" >"$stamp"
+printf '%s' "$stamp_text" >"$stamp"
 say "ready"
