@@ -38,7 +38,8 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
 {
     memset(out, 0, sizeof *out);
     if (has_prefix_nocase(text, "https://"))
-        return "https is not supported by the exporter (use http:// or a local collector)";
+        /* Phrased like the other reasons: config prints "expected <reason>". */
+        return "an http:// URL (https is not supported by the exporter: use a local collector)";
     if (!has_prefix_nocase(text, "http://"))
         return "an http:// URL";
     const char *auth = text + 7;
@@ -78,6 +79,10 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
     }
     if (host_len == 0)
         return "a URL with a host";
+    /* The authority limit leaves room for a port and brackets; the host
+     * field itself is shorter and must keep its NUL. */
+    if (host_len >= sizeof out->host)
+        return "a shorter host";
     out->port = 80;
     if (port && !parse_port(port, port_len, &out->port))
         return "a port from 1 to 65535";

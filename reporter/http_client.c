@@ -109,7 +109,10 @@ static int http_parse_head(const char *p, size_t n, struct http_head *h)
     for (size_t i = 0; i + 1 < n && !end; i++)
         if (p[i] == '\n' && (p[i + 1] == '\n' || (p[i + 1] == '\r' && i + 2 < n && p[i + 2] == '\n')))
             end = p + i + (p[i + 1] == '\n' ? 2 : 3);
-    if (n >= 5 && memcmp(p, "HTTP/", 5) != 0)
+    /* Compare what has arrived, even fewer than five bytes: a short
+     * non-HTTP answer may be all the server ever sends, and waiting for
+     * more would turn it into a timeout. */
+    if (memcmp(p, "HTTP/", n < 5 ? n : 5) != 0)
         return -1;
     if (!end)
         return 0;
@@ -154,10 +157,11 @@ static int http_parse_head(const char *p, size_t n, struct http_head *h)
     return 1;
 }
 
-/* Walk a chunked body at p[0..n). Returns 1 when complete (the decoded
- * body is moved to the start of p, its length in *body_len, the bytes the
- * encoding took in *used), 0 when more bytes are needed, -1 when malformed. */
-static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
+/* Walk a chunked body at p[0..n). Returns 1 when complete (its decoded
+ * length in *body_len, the bytes the encoding took in *used), 0 when more
+ * bytes are needed, -1 when malformed. With decode, the chunks' data is
+ * also moved to the start of p. */
+static int http_walk_chunks(char *p, size_t n, bool decode, size_t *body_len, size_t *used)
 {
     size_t i = 0, out = 0;
     for (;;) {
@@ -195,7 +199,8 @@ static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
         }
         if (n - i < size + 1)
             return 0;
-        memmove(p + out, p + i, (size_t)size);
+        if (decode)
+            memmove(p + out, p + i, (size_t)size);
         out += (size_t)size;
         i += (size_t)size;
         if (p[i] == '\r') {
@@ -207,6 +212,18 @@ static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
             return -1;
         i++;
     }
+}
+
+/* Decode a chunked body at p[0..n) in place (results as http_walk_chunks).
+ * The body is parsed from its start again each time more bytes arrive, so
+ * nothing may move before it is complete: moved data would be read as
+ * chunk sizes on the next pass. */
+static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
+{
+    int r = http_walk_chunks(p, n, false, body_len, used);
+    if (r > 0)
+        r = http_walk_chunks(p, n, true, body_len, used);
+    return r;
 }
 
 /* ------------------------------------------------------------ exchange */

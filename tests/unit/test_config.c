@@ -104,6 +104,29 @@ static void assert_one_error(const char *var, const char *shown_value)
         fail_msg("error line \"%s\" does not say what was expected", captured);
 }
 
+/* u is http://host:port/path, with the Host header's authority. */
+static void assert_url(const struct ts_url *u, const char *host, unsigned port, const char *path,
+                       const char *authority)
+{
+    assert_string_equal(u->host, host);
+    assert_int_equal(u->port, port);
+    assert_string_equal(u->path, path);
+    assert_string_equal(u->authority, authority);
+}
+
+static void assert_exporter_defaults(const struct ts_config *c)
+{
+    assert_url(&c->otlp_url, "localhost", 4318, "/v1/traces", "localhost:4318");
+    assert_int_equal(c->otlp_protocol, TS_OTLP_PROTOBUF);
+    assert_string_equal(c->otlp_headers, "");
+    assert_int_equal(c->otlp_timeout_ms, 10000);
+    assert_url(&c->zipkin_url, "localhost", 9411, "/api/v2/spans", "localhost:9411");
+    assert_int_equal(c->zipkin_timeout_ms, 10000);
+    assert_string_equal(c->jaeger_host, "127.0.0.1");
+    assert_int_equal(c->jaeger_port, 6831);
+    assert_int_equal(c->exit_timeout_ms, 2000);
+}
+
 static void assert_defaults(const struct ts_config *c)
 {
     assert_false(c->disabled);
@@ -118,6 +141,7 @@ static void assert_defaults(const struct ts_config *c)
     assert_int_equal(c->bsp_delay_ms, 5000);
     assert_int_equal(c->bsp_export_timeout_ms, 30000);
     assert_int_equal(c->max_head_bytes, 16384);
+    assert_exporter_defaults(c);
 }
 
 /* A config full of junk, so tests see that load resets every field. */
@@ -128,6 +152,8 @@ static struct ts_config junk_config(void)
     c.service_name[sizeof c.service_name - 1] = '\0';
     c.file_path[sizeof c.file_path - 1] = '\0';
     c.resource_attrs[sizeof c.resource_attrs - 1] = '\0';
+    c.otlp_headers[sizeof c.otlp_headers - 1] = '\0';
+    c.jaeger_host[sizeof c.jaeger_host - 1] = '\0';
     return c;
 }
 
@@ -171,11 +197,31 @@ static void test_empty_values_are_unset(void **state)
 {
     (void)state;
     static const char *const vars[] = {
-        "TRACESHIM_DISABLED",       "OTEL_SDK_DISABLED",       "TRACESHIM_EXPORTER",
-        "OTEL_TRACES_EXPORTER",     "TRACESHIM_LOG_LEVEL",     "OTEL_PROPAGATORS",
-        "OTEL_SERVICE_NAME",        "JAEGER_SERVICE_NAME",     "TRACESHIM_FILE",
-        "OTEL_RESOURCE_ATTRIBUTES", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-        "OTEL_BSP_SCHEDULE_DELAY",  "OTEL_BSP_EXPORT_TIMEOUT", "TRACESHIM_MAX_HEAD_BYTES",
+        "TRACESHIM_DISABLED",
+        "OTEL_SDK_DISABLED",
+        "TRACESHIM_EXPORTER",
+        "OTEL_TRACES_EXPORTER",
+        "TRACESHIM_LOG_LEVEL",
+        "OTEL_PROPAGATORS",
+        "OTEL_SERVICE_NAME",
+        "JAEGER_SERVICE_NAME",
+        "TRACESHIM_FILE",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        "TRACESHIM_MAX_HEAD_BYTES",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+        "OTEL_EXPORTER_ZIPKIN_TIMEOUT",
+        "JAEGER_AGENT_HOST",
+        "JAEGER_AGENT_PORT",
+        "TRACESHIM_EXIT_TIMEOUT",
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         env_set(vars[i], "");
@@ -641,6 +687,246 @@ static void test_batch_limited_by_queue(void **state)
     assert_int_equal(c.bsp_max_queue, 2048);
 }
 
+/* ------------------------------------------------------------- exporters */
+
+/* Which URL the endpoint variables give: the general OTLP variable is a
+ * base to which /v1/traces is appended, the traces-specific one (which
+ * wins) and Zipkin's are used as given. */
+static void test_endpoints(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *var, *value, *var2, *value2; /* var2: NULL or a second variable */
+        bool zipkin;                             /* check zipkin_url, else otlp_url */
+        const char *host;
+        unsigned port;
+        const char *path, *authority;
+    } cases[] = {
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", NULL, NULL, false, "collector",
+         4318, "/v1/traces", "collector:4318"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/", NULL, NULL, false, "collector",
+         4318, "/v1/traces", "collector:4318"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4318/otlp/", NULL, NULL, false, "::1", 4318,
+         "/otlp/v1/traces", "[::1]:4318"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+         "http://traces:5555/custom/path", false, "traces", 5555, "/custom/path", "traces:5555"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:5555", NULL, NULL, false, "traces",
+         5555, "/", "traces:5555"},
+        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://zipkin.internal:9412/api/v2/spans?x=1", NULL,
+         NULL, true, "zipkin.internal", 9412, "/api/v2/spans?x=1", "zipkin.internal:9412"},
+        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://127.0.0.1", NULL, NULL, true, "127.0.0.1", 80,
+         "/", "127.0.0.1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_reset();
+        env_set(cases[i].var, cases[i].value);
+        if (cases[i].var2)
+            env_set(cases[i].var2, cases[i].value2);
+        struct ts_config c;
+        assert_int_equal(load(&c), 0);
+        assert_url(cases[i].zipkin ? &c.zipkin_url : &c.otlp_url, cases[i].host, cases[i].port,
+                   cases[i].path, cases[i].authority);
+    }
+
+    /* https (and the other bad URLs in test_each_invalid_value_one_error):
+     * one line naming the variable and the value, and the default stays */
+    static const char *const vars[] = {"OTEL_EXPORTER_OTLP_ENDPOINT",
+                                       "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                                       "OTEL_EXPORTER_ZIPKIN_ENDPOINT"};
+    struct ts_config c;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        env_reset();
+        env_set(vars[i], "https://collector:4318/v1/traces");
+        c = junk_config();
+        assert_int_equal(load(&c), 1);
+        assert_one_error(vars[i], "https://collector:4318/v1/traces");
+        assert_non_null(strstr(captured, "https is not supported"));
+        assert_defaults(&c);
+    }
+    /* too long once /v1/traces is appended */
+    env_reset();
+    static char url[TS_CFG_PATH + 16];
+    snprintf(url, sizeof url, "http://h/%s", repeat('p', TS_CFG_PATH));
+    env_set("OTEL_EXPORTER_OTLP_ENDPOINT", url);
+    assert_int_equal(load(&c), 1);
+    assert_one_error("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h/ppp");
+    assert_defaults(&c);
+}
+
+static void test_otlp_protocol(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *general, *traces;
+        int want;
+    } cases[] = {
+        {"http/json", NULL, TS_OTLP_JSON},
+        {"http/protobuf", NULL, TS_OTLP_PROTOBUF},
+        {" HTTP/JSON ", NULL, TS_OTLP_JSON},
+        {NULL, "http/json", TS_OTLP_JSON},
+        {"http/json", "http/protobuf", TS_OTLP_PROTOBUF},
+        {"http/protobuf", "http/json", TS_OTLP_JSON},
+        {"grpc", "http/json", TS_OTLP_JSON}, /* the general one is not even read */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_reset();
+        if (cases[i].general)
+            env_set("OTEL_EXPORTER_OTLP_PROTOCOL", cases[i].general);
+        if (cases[i].traces)
+            env_set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", cases[i].traces);
+        struct ts_config c;
+        assert_int_equal(load(&c), 0);
+        assert_int_equal(c.otlp_protocol, cases[i].want);
+    }
+    struct ts_config c;
+    env_reset();
+    env_set("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+    assert_int_equal(load(&c), 1);
+    assert_one_error("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+    assert_non_null(strstr(captured, "grpc is not supported"));
+    assert_int_equal(c.otlp_protocol, TS_OTLP_PROTOBUF);
+}
+
+static void test_otlp_headers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *v, *want;
+    } cases[] = {
+        {"api-key=secret", "api-key: secret\r\n"},
+        {"a=1,b=2", "a: 1\r\nb: 2\r\n"},
+        {" a = 1 , ,b=two%20words, ", "a: 1\r\nb: two words\r\n"},
+        {"X-Tenant=t%2C1%3D2%25", "X-Tenant: t,1=2%\r\n"},
+        {"k=a%09b", "k: a\tb\r\n"},
+        {"k=", "k: \r\n"},
+        {"k=caf%C3%A9", "k: caf\xc3\xa9\r\n"},
+        {"Authorization=Basic dXNlcjpwdw==", "Authorization: Basic dXNlcjpwdw==\r\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_reset();
+        env_set("OTEL_EXPORTER_OTLP_HEADERS", cases[i].v);
+        struct ts_config c;
+        if (load(&c) != 0)
+            fail_msg("OTEL_EXPORTER_OTLP_HEADERS=\"%s\" rejected: %s", cases[i].v, captured);
+        assert_string_equal(c.otlp_headers, cases[i].want);
+    }
+
+    /* the traces variable wins, whole: nothing of the general one is added */
+    struct ts_config c;
+    env_reset();
+    env_set("OTEL_EXPORTER_OTLP_HEADERS", "general=1");
+    env_set("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "traces=2");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.otlp_headers, "traces: 2\r\n");
+
+    /* a literal line break cannot inject a header either */
+    env_reset();
+    env_set("OTEL_EXPORTER_OTLP_HEADERS", "k=a\r\nInjected: 1");
+    assert_int_equal(load(&c), 1);
+    assert_one_error("OTEL_EXPORTER_OTLP_HEADERS", "k=a??Injected: 1");
+    assert_string_equal(c.otlp_headers, "");
+
+    /* too long: one value past the decode buffer, or too many lines */
+    static char v[4096];
+    env_reset();
+    snprintf(v, sizeof v, "k=%s", repeat('v', 1100));
+    env_set("OTEL_EXPORTER_OTLP_HEADERS", v);
+    assert_int_equal(load(&c), 1);
+    assert_one_error("OTEL_EXPORTER_OTLP_HEADERS", "k=vvv");
+    assert_non_null(strstr(captured, "shorter headers"));
+    assert_string_equal(c.otlp_headers, "");
+
+    size_t n = 0;
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(v + n, sizeof v - n, "h%02d=%s,", i, repeat('v', 100));
+    env_set("OTEL_EXPORTER_OTLP_HEADERS", v);
+    assert_int_equal(load(&c), 1);
+    assert_one_error("OTEL_EXPORTER_OTLP_HEADERS", "h00=vvv");
+    assert_string_equal(c.otlp_headers, ""); /* nothing half-rendered is kept */
+
+    /* the renderer itself: exactly filling the buffer, one byte short */
+    char out[16];
+    assert_int_equal(ts_config_render_headers("abc=012345678", out, sizeof out), -2);
+    assert_int_equal(ts_config_render_headers("abc=01234567", out, sizeof out), 0);
+    assert_string_equal(out, "abc: 01234567\r\n"); /* 15 bytes and the NUL */
+}
+
+static void test_exporter_timeouts(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
+    env_set("OTEL_EXPORTER_ZIPKIN_TIMEOUT", " 3600000 ");
+    env_set("TRACESHIM_EXIT_TIMEOUT", "0");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.otlp_timeout_ms, 2500);
+    assert_int_equal(c.zipkin_timeout_ms, 3600000);
+    assert_int_equal(c.exit_timeout_ms, 0); /* no flush at exit at all */
+
+    env_reset();
+    env_set("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
+    env_set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1");
+    env_set("TRACESHIM_EXIT_TIMEOUT", "600000");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.otlp_timeout_ms, 1);
+    assert_int_equal(c.exit_timeout_ms, 600000);
+}
+
+/* OpenTelemetry's names for the agent are read first (as everywhere else,
+ * the OTEL_ variable wins over Jaeger's own); host and port independently. */
+static void test_jaeger_agent(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("JAEGER_AGENT_HOST", "agent.local");
+    env_set("JAEGER_AGENT_PORT", "6832");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.jaeger_host, "agent.local");
+    assert_int_equal(c.jaeger_port, 6832);
+
+    env_set("OTEL_EXPORTER_JAEGER_AGENT_HOST", "otel-agent");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.jaeger_host, "otel-agent");
+    assert_int_equal(c.jaeger_port, 6832);
+
+    env_set("OTEL_EXPORTER_JAEGER_AGENT_PORT", "65535");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.jaeger_port, 65535);
+
+    /* a host that does not fit is rejected whole */
+    env_reset();
+    env_set("JAEGER_AGENT_HOST", repeat('a', sizeof c.jaeger_host));
+    assert_int_equal(load(&c), 1);
+    assert_one_error("JAEGER_AGENT_HOST", "aaaa");
+    assert_string_equal(c.jaeger_host, "127.0.0.1");
+}
+
+/* Where two names are set, a bad value under the first gives the default,
+ * never the second name's good value. */
+static void test_exporter_first_name_bad(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *first, *bad, *second, *good;
+    } cases[] = {
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector:4318/v1/traces",
+         "OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318"},
+        {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+        {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "novalue", "OTEL_EXPORTER_OTLP_HEADERS", "k=v"},
+        {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "fast", "OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
+        {"OTEL_EXPORTER_JAEGER_AGENT_PORT", "x", "JAEGER_AGENT_PORT", "6832"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_reset();
+        env_set(cases[i].first, cases[i].bad);
+        env_set(cases[i].second, cases[i].good);
+        struct ts_config c = junk_config();
+        assert_int_equal(load(&c), 1);
+        assert_one_error(cases[i].first, cases[i].bad);
+        assert_defaults(&c);
+    }
+}
+
 /* ------------------------------------------------------------- one error each */
 
 struct bad_case {
@@ -688,6 +974,33 @@ static void test_each_invalid_value_one_error(void **state)
         {"TRACESHIM_MAX_HEAD_BYTES", "1048577"},
         {"TRACESHIM_MAX_HEAD_BYTES", "16k"},
         {"TRACESHIM_MAX_HEAD_BYTES", "-16384"},
+        {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+        {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/proto"},
+        {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "json"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "novalue"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "=v"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "bad name=v"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "k=%0d%0aInjected: 1"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "k=%00"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "k=%zz"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "a=1,k:v=2"},
+        {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=1,novalue"},
+        {"OTEL_EXPORTER_OTLP_TIMEOUT", "0"},
+        {"OTEL_EXPORTER_OTLP_TIMEOUT", "10s"},
+        {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "3600001"},
+        {"OTEL_EXPORTER_ZIPKIN_TIMEOUT", "0"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:0/v1/traces"},
+        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "ftp://zipkin/"},
+        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://user@zipkin:9411/"},
+        {"JAEGER_AGENT_PORT", "0"},
+        {"JAEGER_AGENT_PORT", "70000"},
+        {"JAEGER_AGENT_PORT", "x"},
+        {"OTEL_EXPORTER_JAEGER_AGENT_PORT", "65536"},
+        {"TRACESHIM_EXIT_TIMEOUT", "600001"},
+        {"TRACESHIM_EXIT_TIMEOUT", "-1"},
+        {"TRACESHIM_EXIT_TIMEOUT", "2s"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         env_reset();
@@ -801,6 +1114,12 @@ int main(void)
         cmocka_unit_test_setup(test_file_path, setup),
         cmocka_unit_test_setup(test_integers_valid, setup),
         cmocka_unit_test_setup(test_batch_limited_by_queue, setup),
+        cmocka_unit_test_setup(test_endpoints, setup),
+        cmocka_unit_test_setup(test_otlp_protocol, setup),
+        cmocka_unit_test_setup(test_otlp_headers, setup),
+        cmocka_unit_test_setup(test_exporter_timeouts, setup),
+        cmocka_unit_test_setup(test_jaeger_agent, setup),
+        cmocka_unit_test_setup(test_exporter_first_name_bad, setup),
         cmocka_unit_test_setup(test_each_invalid_value_one_error, setup),
         cmocka_unit_test_setup(test_all_invalid_at_once, setup),
         cmocka_unit_test_setup(test_message_is_one_safe_line, setup),

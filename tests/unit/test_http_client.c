@@ -1,0 +1,758 @@
+/* test_http_client.c — the exporters' HTTP/1.1 client against a scripted
+ * server on 127.0.0.1: the request bytes, the ways a response may be
+ * delimited, keep-alive and its failures, deadlines, hostile answers, and
+ * an fd the program closed behind the client's back.
+ *
+ * Every test starts one server thread that plays a script (accept, read a
+ * request, send bytes, close, ...) and records what it saw; every wait in
+ * it is bounded, so a client that misbehaves fails the test instead of
+ * hanging it, and the thread always ends before the next test. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "preload/clock.h"
+#include "preload/real.h"
+#include "reporter/http_client.h"
+
+/* ------------------------------------------------------------- server */
+
+#define SRV_WAIT_MS 3000 /* longest any server step waits for the client */
+#define SRV_MAX_REQS 8
+#define SRV_REQ_MAX 8192
+
+enum srv_op {
+    SRV_END = 0,
+    SRV_ACCEPT,    /* accept the next connection (closing the current one) */
+    SRV_READ,      /* read one request: head, then Content-Length body bytes */
+    SRV_SEND,      /* send data */
+    SRV_SEND_SLOW, /* send data one byte per write, with pauses between */
+    SRV_PAUSE,     /* let the client read what was sent so far */
+    SRV_CLOSE,     /* close the current connection */
+    SRV_HOLD,      /* say nothing until the client closes its end */
+    SRV_SIGNAL,    /* tell the test this point of the script was reached */
+};
+
+struct srv_step {
+    enum srv_op op;
+    const char *data;
+};
+
+/* Steps, so that a script reads as one line per exchange. */
+#define ST_ACCEPT                                                                                  \
+    {                                                                                              \
+        SRV_ACCEPT, NULL                                                                           \
+    }
+#define ST_READ                                                                                    \
+    {                                                                                              \
+        SRV_READ, NULL                                                                             \
+    }
+#define ST_SEND(text)                                                                              \
+    {                                                                                              \
+        SRV_SEND, text                                                                             \
+    }
+#define ST_PAUSE                                                                                   \
+    {                                                                                              \
+        SRV_PAUSE, NULL                                                                            \
+    }
+#define ST_CLOSE                                                                                   \
+    {                                                                                              \
+        SRV_CLOSE, NULL                                                                            \
+    }
+#define ST_HOLD                                                                                    \
+    {                                                                                              \
+        SRV_HOLD, NULL                                                                             \
+    }
+#define ST_SIGNAL                                                                                  \
+    {                                                                                              \
+        SRV_SIGNAL, NULL                                                                           \
+    }
+#define ST_END                                                                                     \
+    {                                                                                              \
+        SRV_END, NULL                                                                              \
+    }
+
+static struct {
+    int listen_fd;
+    uint16_t port;
+    pthread_t thread;
+    bool running;
+    const struct srv_step *script;
+    atomic_bool stop;
+    sem_t reached; /* posted by SRV_SIGNAL */
+    /* written by the thread, read by the test after the join */
+    int conn;
+    int accepts;
+    int nreqs;
+    char reqs[SRV_MAX_REQS][SRV_REQ_MAX];
+    size_t req_len[SRV_MAX_REQS];
+    char failed[128]; /* empty: the script ran to its end */
+} srv;
+
+static void srv_fail(const char *what)
+{
+    if (!srv.failed[0])
+        snprintf(srv.failed, sizeof srv.failed, "%s (errno %d)", what, errno);
+}
+
+/* Wait for events on fd in short slices (so that teardown can stop us),
+ * at most SRV_WAIT_MS. */
+static bool srv_wait(int fd, short events, const char *what)
+{
+    for (int waited = 0; waited < SRV_WAIT_MS && !atomic_load(&srv.stop); waited += 20) {
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, 20);
+        if (r > 0)
+            return true;
+        if (r < 0 && errno != EINTR)
+            break;
+    }
+    srv_fail(what);
+    return false;
+}
+
+/* The value of Content-Length in a request head, 0 when absent. */
+static size_t srv_content_length(const char *head)
+{
+    const char *p = strstr(head, "\r\nContent-Length: ");
+    return p ? (size_t)strtoul(p + 18, NULL, 10) : 0;
+}
+
+static void srv_read_request(void)
+{
+    if (srv.nreqs == SRV_MAX_REQS) {
+        srv_fail("too many requests");
+        return;
+    }
+    char *buf = srv.reqs[srv.nreqs];
+    size_t len = 0, want = SRV_REQ_MAX - 1;
+    while (len < want) {
+        if (!srv_wait(srv.conn, POLLIN, "no request"))
+            return;
+        ssize_t r = recv(srv.conn, buf + len, want - len, 0);
+        if (r <= 0) {
+            srv_fail("connection ended before a whole request");
+            return;
+        }
+        len += (size_t)r;
+        buf[len] = '\0';
+        const char *end = strstr(buf, "\r\n\r\n");
+        if (end && want == SRV_REQ_MAX - 1) {
+            want = (size_t)(end + 4 - buf) + srv_content_length(buf);
+            if (want > SRV_REQ_MAX - 1) {
+                srv_fail("request too large for the test server");
+                return;
+            }
+        }
+    }
+    srv.req_len[srv.nreqs++] = len;
+}
+
+static void srv_send(const char *data, bool slow)
+{
+    size_t len = strlen(data);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = send(srv.conn, data + off, slow ? 1 : len - off, MSG_NOSIGNAL);
+        if (w <= 0) {
+            srv_fail("send");
+            return;
+        }
+        off += (size_t)w;
+        if (slow)
+            usleep(200);
+    }
+}
+
+/* Read and drop whatever comes until the client closes. */
+static void srv_hold(void)
+{
+    char sink[512];
+    for (;;) {
+        if (!srv_wait(srv.conn, POLLIN, "client did not close"))
+            return;
+        ssize_t r = recv(srv.conn, sink, sizeof sink, 0);
+        if (r <= 0)
+            return;
+    }
+}
+
+static void srv_close_conn(void)
+{
+    if (srv.conn >= 0)
+        close(srv.conn);
+    srv.conn = -1;
+}
+
+static void *srv_main(void *arg)
+{
+    (void)arg;
+    for (const struct srv_step *s = srv.script; s->op != SRV_END && !srv.failed[0]; s++) {
+        switch (s->op) {
+        case SRV_ACCEPT:
+            if (!srv_wait(srv.listen_fd, POLLIN, "no connection"))
+                break;
+            srv_close_conn();
+            srv.conn = accept4(srv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (srv.conn < 0) {
+                srv_fail("accept");
+                break;
+            }
+            srv.accepts++;
+            /* one segment per write, for the byte-by-byte answers */
+            setsockopt(srv.conn, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+            break;
+        case SRV_READ:
+            srv_read_request();
+            break;
+        case SRV_SEND:
+        case SRV_SEND_SLOW:
+            srv_send(s->data, s->op == SRV_SEND_SLOW);
+            break;
+        case SRV_PAUSE:
+            usleep(50 * 1000);
+            break;
+        case SRV_CLOSE:
+            srv_close_conn();
+            break;
+        case SRV_HOLD:
+            srv_hold();
+            break;
+        case SRV_SIGNAL:
+            sem_post(&srv.reached);
+            break;
+        case SRV_END:
+            break;
+        }
+    }
+    srv_close_conn();
+    return NULL;
+}
+
+/* A listening socket on 127.0.0.1 with an ephemeral port. */
+static int listen_loopback(uint16_t *port, bool do_listen)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    if (do_listen)
+        assert_int_equal(listen(fd, 8), 0);
+    socklen_t alen = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* ------------------------------------------------------------- client */
+
+static struct ts_url url;
+static struct ts_http_client client;
+static char url_text[64];
+
+static void client_init(uint16_t port)
+{
+    snprintf(url_text, sizeof url_text, "http://127.0.0.1:%u/v1/traces", (unsigned)port);
+    assert_null(ts_url_parse(url_text, &url));
+    ts_http_client_init(&client, &url);
+}
+
+/* Start the server on script and point the client at it. */
+static void srv_start(const struct srv_step *script)
+{
+    srv.script = script;
+    srv.listen_fd = listen_loopback(&srv.port, true);
+    assert_int_equal(pthread_create(&srv.thread, NULL, srv_main, NULL), 0);
+    srv.running = true;
+    client_init(srv.port);
+}
+
+static void srv_join(void)
+{
+    if (!srv.running)
+        return;
+    pthread_join(srv.thread, NULL);
+    srv.running = false;
+    close(srv.listen_fd);
+    srv.listen_fd = -1;
+}
+
+/* The client is done: the server must have played its whole script. */
+static void srv_finish(void)
+{
+    ts_http_client_close(&client);
+    srv_join();
+    if (srv.failed[0])
+        fail_msg("server: %s", srv.failed);
+}
+
+/* Wait (bounded) until the server reached its SRV_SIGNAL step. */
+static void srv_await_signal(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += SRV_WAIT_MS / 1000;
+    assert_int_equal(sem_timedwait(&srv.reached, &t), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&srv, 0, sizeof srv);
+    srv.listen_fd = -1;
+    srv.conn = -1;
+    sem_init(&srv.reached, 0, 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    atomic_store(&srv.stop, true); /* a failed test must not leave the thread behind */
+    ts_http_client_close(&client);
+    srv_join();
+    sem_destroy(&srv.reached);
+    ts_json_buf_free(&client.in);
+    return 0;
+}
+
+/* A POST with a small body, allowed timeout_ms. */
+static void post(struct ts_http_response *r, uint64_t timeout_ms)
+{
+    ts_http_request(&client, "POST", "application/json", NULL, "{}", 2, ts_mono_ms() + timeout_ms,
+                    r);
+}
+
+static void assert_body(const struct ts_http_response *r, const char *want)
+{
+    if (r->body_len != strlen(want) || memcmp(r->body, want, r->body_len) != 0)
+        fail_msg("body \"%.*s\" (%zu bytes), want \"%s\"", (int)r->body_len, r->body, r->body_len,
+                 want);
+}
+
+/* One POST answered with status and body. */
+static void assert_answer(int status, const char *body)
+{
+    struct ts_http_response r;
+    post(&r, 2000);
+    if (r.status != status)
+        fail_msg("status %d (err %d), want %d", r.status, r.err, status);
+    assert_body(&r, body);
+}
+
+#define OK_2 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+/* ------------------------------------------------------------- request */
+
+static void test_request_bytes(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT, ST_READ,       ST_SEND(OK_2),
+                                             ST_READ,   ST_SEND(OK_2), ST_END};
+    srv_start(script);
+    struct ts_http_response r;
+    ts_http_request(&client, "POST", "application/x-protobuf", "X-A: 1\r\nX-Tenant: two\r\n",
+                    "hello body", 10, ts_mono_ms() + 2000, &r);
+    assert_int_equal(r.status, 200);
+    /* a GET without body: no Content-Type, no Content-Length */
+    ts_http_request(&client, "GET", NULL, NULL, NULL, 0, ts_mono_ms() + 2000, &r);
+    assert_int_equal(r.status, 200);
+    srv_finish();
+
+    char want[512];
+    snprintf(want, sizeof want,
+             "POST /v1/traces HTTP/1.1\r\n"
+             "Host: 127.0.0.1:%u\r\n"
+             "User-Agent: traceshim/" TS_VERSION "\r\n"
+             "Content-Type: application/x-protobuf\r\n"
+             "X-A: 1\r\n"
+             "X-Tenant: two\r\n"
+             "Content-Length: 10\r\n"
+             "\r\n"
+             "hello body",
+             (unsigned)srv.port);
+    assert_int_equal(srv.nreqs, 2);
+    assert_string_equal(srv.reqs[0], want);
+    snprintf(want, sizeof want,
+             "GET /v1/traces HTTP/1.1\r\n"
+             "Host: 127.0.0.1:%u\r\n"
+             "User-Agent: traceshim/" TS_VERSION "\r\n"
+             "\r\n",
+             (unsigned)srv.port);
+    assert_string_equal(srv.reqs[1], want);
+    assert_int_equal(srv.accepts, 1);
+}
+
+/* ------------------------------------------------------------- responses */
+
+/* One request answered with answer (sent in one go, or byte by byte). */
+static void check_single_answer(enum srv_op send_op, const char *answer, int status,
+                                const char *body)
+{
+    const struct srv_step script[] = {ST_ACCEPT, ST_READ, {send_op, answer}, ST_END};
+    srv_start(script);
+    assert_answer(status, body);
+    srv_finish();
+}
+
+static void test_content_length(void **state)
+{
+    (void)state;
+    check_single_answer(SRV_SEND,
+                        "HTTP/1.1 200 OK\r\ncontent-length:  11 \r\nX-Other: y\r\n\r\nhello world",
+                        200, "hello world");
+}
+
+static void test_chunked(void **state)
+{
+    (void)state;
+    check_single_answer(SRV_SEND,
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "5;name=value\r\nhello\r\n"
+                        "7 ; ext\r\n, world\r\n"
+                        "B\r\n 0123456789\r\n"
+                        "0\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n",
+                        200, "hello, world 0123456789");
+}
+
+/* A chunked body that arrives in two parts, the cut after a whole chunk:
+ * the first part must not be decoded in place before the rest is there. */
+static void test_chunked_in_parts(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
+        ST_PAUSE,
+        ST_SEND("7\r\n, world\r\n"),
+        ST_PAUSE,
+        ST_SEND("0\r\n\r\n"),
+        ST_END};
+    srv_start(script);
+    assert_answer(200, "hello, world");
+    srv_finish();
+}
+
+static void test_no_content(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT,
+                                             ST_READ,
+                                             ST_SEND("HTTP/1.1 204 No Content\r\n\r\n"),
+                                             ST_READ,
+                                             ST_SEND("HTTP/1.1 204 No Content\r\n\r\n"),
+                                             ST_END};
+    srv_start(script);
+    assert_answer(204, "");
+    assert_answer(204, ""); /* on the same connection: nothing was left to read */
+    srv_finish();
+    assert_int_equal(srv.accepts, 1);
+}
+
+static void test_interim_continue(void **state)
+{
+    (void)state;
+    check_single_answer(SRV_SEND,
+                        "HTTP/1.1 100 Continue\r\n\r\n"
+                        "HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ndone",
+                        201, "done");
+}
+
+static void test_close_delimited(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil "),
+        ST_PAUSE,
+        ST_SEND("the end"),
+        ST_CLOSE,
+        ST_END};
+    srv_start(script);
+    assert_answer(200, "until the end");
+    assert_int_equal(client.conn.fd, -1); /* that connection is spent */
+    srv_finish();
+}
+
+/* The answer of test_chunked and test_interim_continue together, one byte
+ * per segment. */
+static void test_one_byte_writes(void **state)
+{
+    (void)state;
+    check_single_answer(SRV_SEND_SLOW,
+                        "HTTP/1.1 100 Continue\r\n\r\n"
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nRetry-After: 3\r\n\r\n"
+                        "3;x=y\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+                        200, "abcdefg");
+}
+
+static void test_one_byte_writes_length(void **state)
+{
+    (void)state;
+    check_single_answer(SRV_SEND_SLOW, "HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nbytes",
+                        202, "bytes");
+}
+
+static void test_retry_after(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT, ST_READ,
+        ST_SEND("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n"),
+        ST_END};
+    srv_start(script);
+    struct ts_http_response r;
+    post(&r, 2000);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after_s, 7);
+    assert_int_equal(r.body_len, 0);
+    srv_finish();
+}
+
+/* ------------------------------------------------------------- keep-alive */
+
+static void test_connection_close_vs_keep_alive(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT, ST_READ,
+        ST_SEND("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nc1"),
+        /* the server leaves it open: the client must not use it again */
+        ST_ACCEPT, ST_READ,
+        ST_SEND("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nc2"), /* 1.0 closes too */
+        ST_ACCEPT, ST_READ, ST_SEND("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nk1"), ST_READ,
+        ST_SEND("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nk2"), ST_END};
+    srv_start(script);
+    assert_answer(200, "c1");
+    assert_answer(200, "c2");
+    assert_answer(200, "k1");
+    assert_answer(200, "k2");
+    srv_finish();
+    assert_int_equal(srv.accepts, 3);
+    assert_int_equal(srv.nreqs, 4);
+}
+
+static void test_stale_keep_alive_retried(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT, ST_READ, ST_SEND(OK_2), ST_CLOSE, ST_SIGNAL,
+                                             ST_ACCEPT, ST_READ, ST_SEND(OK_2), ST_END};
+    srv_start(script);
+    assert_answer(200, "ok");
+    int first_fd = client.conn.fd;
+    assert_true(first_fd >= 0);
+    srv_await_signal(); /* the server has closed the kept-alive connection */
+    assert_answer(200, "ok");
+    srv_finish();
+    assert_int_equal(srv.accepts, 2);
+    assert_int_equal(srv.nreqs, 2);
+}
+
+/* A fresh connection that dies is the answer: no second attempt. */
+static void test_fresh_connection_not_retried(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT, ST_READ, ST_CLOSE, ST_END};
+    srv_start(script);
+    struct ts_http_response r;
+    post(&r, 2000);
+    assert_int_equal(r.status, TS_HTTP_EIO);
+    srv_finish();
+    assert_int_equal(srv.accepts, 1);
+}
+
+/* The program closes the client's socket and opens a file that takes its
+ * number: the client must notice, leave the file alone and reconnect. */
+static void test_fd_taken_over_by_program(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT, ST_READ,       ST_SEND(OK_2), ST_ACCEPT,
+                                             ST_READ,   ST_SEND(OK_2), ST_END};
+    srv_start(script);
+    assert_answer(200, "ok");
+    int fd = client.conn.fd;
+    assert_true(fd >= 0);
+
+    close(fd);
+    char path[] = "/tmp/test_http_client_XXXXXX";
+    int file = mkstemp(path);
+    assert_true(file >= 0);
+    unlink(path);
+    if (file != fd) { /* normally the lowest free number is the one just freed */
+        assert_int_equal(dup2(file, fd), fd);
+        close(file);
+    }
+    assert_answer(200, "ok");
+    assert_true(client.conn.fd >= 0);
+    assert_int_not_equal(client.conn.fd, fd);
+
+    /* closing the client must not close the program's file either */
+    srv_finish();
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    close(fd);
+    assert_int_equal(srv.accepts, 2);
+}
+
+/* ------------------------------------------------------------- failures */
+
+static void test_connection_refused(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int fd = listen_loopback(&port, false); /* bound, not listening: RST */
+    client_init(port);
+    struct ts_http_response r;
+    uint64_t t0 = ts_mono_ms();
+    post(&r, 3000);
+    uint64_t took = ts_mono_ms() - t0;
+    close(fd);
+    assert_int_equal(r.status, TS_HTTP_ECONNECT);
+    assert_int_equal(r.err, ECONNREFUSED);
+    assert_true(took < 500);
+    assert_int_equal(client.conn.fd, -1);
+}
+
+static void test_no_answer_times_out(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT, ST_READ, ST_SEND("HTTP/1.1 200 OK\r\nContent-Len"), /* and then nothing */
+        ST_HOLD, ST_END};
+    srv_start(script);
+    struct ts_http_response r;
+    uint64_t deadline = ts_mono_ms() + 300;
+    ts_http_request(&client, "POST", NULL, NULL, "x", 1, deadline, &r);
+    uint64_t end = ts_mono_ms();
+    assert_int_equal(r.status, TS_HTTP_ETIMEOUT);
+    assert_true(end >= deadline);
+    if (end > deadline + 100)
+        fail_msg("timed out %llu ms after the deadline", (unsigned long long)(end - deadline));
+    assert_int_equal(client.conn.fd, -1); /* the half-answered connection is dropped */
+    srv_finish();
+}
+
+static void test_hostile_answers(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {
+        "SSH-2.0-OpenSSH_9.2\r\n",
+        "NO\n", /* short, and nothing follows: known at its first byte */
+        "HTTP/2 200\r\n\r\n",
+        "HTTP/1.1 2x0 OK\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+        const struct srv_step script[] = {ST_ACCEPT, ST_READ, ST_SEND(answers[i]),
+                                          ST_HOLD, /* the client must give up by itself */
+                                          ST_END};
+        srv_start(script);
+        struct ts_http_response r;
+        post(&r, 2000);
+        if (r.status != TS_HTTP_EPROTO)
+            fail_msg("answer %zu: status %d, want EPROTO", i, r.status);
+        assert_int_equal(client.conn.fd, -1);
+        srv_finish();
+        /* a fresh server and client for the next answer */
+        teardown(NULL);
+        setup(NULL);
+    }
+}
+
+/* A head that cannot be built is refused before any connection is made. */
+static void test_head_too_large(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int fd = listen_loopback(&port, false); /* a connect would be refused */
+    client_init(port);
+    static char extra[6000];
+    for (size_t i = 0; i + 12 < sizeof extra; i += 12)
+        memcpy(extra + i, "X-Pad: 1234\r\n", 13);
+    struct ts_http_response r;
+    post(&r, 2000);
+    assert_int_equal(r.status, TS_HTTP_ECONNECT);
+    ts_http_request(&client, "POST", NULL, extra, "x", 1, ts_mono_ms() + 2000, &r);
+    close(fd);
+    assert_int_equal(r.status, TS_HTTP_EPROTO);
+}
+
+/* ------------------------------------------------------------- describe */
+
+static void test_describe(void **state)
+{
+    (void)state;
+    static const struct {
+        int status, err;
+        const char *want;
+    } cases[] = {
+        {TS_HTTP_ECONNECT, ECONNREFUSED, "cannot connect: Connection refused"},
+        {TS_HTTP_ETIMEOUT, 0, "timed out"},
+        {TS_HTTP_EIO, ECONNRESET, "connection failed: Connection reset by peer"},
+        {TS_HTTP_EPROTO, 0, "answer is not HTTP/1.x or too large"},
+        {503, 0, "HTTP 503"},
+        {200, 0, "HTTP 200"},
+    };
+    char buf[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ts_http_response r = {.status = cases[i].status, .err = cases[i].err};
+        assert_ptr_equal(ts_http_describe(&r, buf, sizeof buf), buf);
+        assert_string_equal(buf, cases[i].want);
+    }
+    /* a short buffer is cut, never overrun */
+    char small[6];
+    struct ts_http_response r = {.status = TS_HTTP_EPROTO};
+    assert_string_equal(ts_http_describe(&r, small, sizeof small), "answe");
+}
+
+int main(void)
+{
+    ts_real_resolve(); /* no preloaded library here: fill the table up front */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_request_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_content_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunked_in_parts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interim_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_delimited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_byte_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_byte_writes_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_close_vs_keep_alive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_keep_alive_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_connection_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_taken_over_by_program, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_answer_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

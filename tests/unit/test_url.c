@@ -1,0 +1,161 @@
+/* test_url.c — the exporters' http:// URLs taken apart: host, port, path
+ * and the Host header's authority for the forms users write, and a reason
+ * (never a half-filled URL the reporter would use) for everything else. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "preload/url.h"
+
+struct good_case {
+    const char *text;
+    const char *host;
+    unsigned port;
+    const char *path;
+    const char *authority;
+};
+
+static void check_good(const struct good_case *g)
+{
+    struct ts_url u;
+    memset(&u, 0x5a, sizeof u); /* parse must reset every field */
+    const char *why = ts_url_parse(g->text, &u);
+    if (why)
+        fail_msg("\"%s\" rejected: %s", g->text, why);
+    assert_string_equal(u.host, g->host);
+    assert_int_equal(u.port, g->port);
+    assert_string_equal(u.path, g->path);
+    assert_string_equal(u.authority, g->authority);
+}
+
+static void test_accepted(void **state)
+{
+    (void)state;
+    static const struct good_case cases[] = {
+        {"http://h", "h", 80, "/", "h"},
+        {"http://h/", "h", 80, "/", "h"},
+        {"http://h:1234/p?q=1#frag", "h", 1234, "/p?q=1", "h:1234"},
+        {"http://h#frag", "h", 80, "/", "h"},
+        {"http://h?q=1", "h", 80, "/?q=1", "h"},
+        {"http://[::1]:4318/v1/traces", "::1", 4318, "/v1/traces", "[::1]:4318"},
+        {"http://[::1]/", "::1", 80, "/", "[::1]"},
+        {"HTTP://Collector.Example:4318/v1/traces", "Collector.Example", 4318, "/v1/traces",
+         "Collector.Example:4318"},
+        {"hTtP://h:65535/", "h", 65535, "/", "h:65535"},
+        {"http://h:1/", "h", 1, "/", "h:1"},
+        {"http://127.0.0.1:9411/api/v2/spans", "127.0.0.1", 9411, "/api/v2/spans",
+         "127.0.0.1:9411"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_good(&cases[i]);
+}
+
+/* text is rejected with a reason containing want. */
+static void check_bad(const char *text, const char *want)
+{
+    struct ts_url u;
+    const char *why = ts_url_parse(text, &u);
+    if (!why)
+        fail_msg("\"%s\" accepted (host \"%s\")", text, u.host);
+    if (!strstr(why, want))
+        fail_msg("\"%s\": reason \"%s\" does not mention \"%s\"", text, why, want);
+}
+
+static void test_rejected(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"https://collector:4318/v1/traces", "https is not supported"},
+        {"HTTPS://collector/", "https is not supported"},
+        {"ftp://h/", "http://"},
+        {"h:4318/v1/traces", "http://"},
+        {"http:/h/", "http://"},
+        {"", "http://"},
+        {"http://", "host"},
+        {"http:///v1/traces", "host"},
+        {"http://:4318/", "host"},
+        {"http://[]:4318/", "host"},
+        {"http://user@h/", "user"},
+        {"http://user:pw@h:80/", "user"},
+        {"http://h:0/", "port"},
+        {"http://h:65536/", "port"},
+        {"http://h:99999/", "port"},
+        {"http://h:12a/", "port"},
+        {"http://h:/", "port"},
+        {"http://h:-1/", "port"},
+        {"http://h:000080/", "port"},
+        {"http://[::1/", "']'"},
+        {"http://[::1]x/", "port"},
+        {"http://[::1]:0/", "port"},
+        {"http://h ost/", "spaces"},
+        {"http://h\t/", "spaces"},
+        {"http://h\x7f/", "spaces"},
+        {"http://h/a b", "spaces"},
+        {"http://h/a\r\nX: y", "spaces"},
+        {"http://h/\x01", "spaces"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_bad(cases[i].text, cases[i].want);
+}
+
+/* The fixed fields take their maximum and refuse one byte more. */
+static void test_lengths(void **state)
+{
+    (void)state;
+    struct ts_url u;
+    static char text[8192], name[2048];
+
+    memset(name, 'h', sizeof u.host - 1);
+    name[sizeof u.host - 1] = '\0';
+    snprintf(text, sizeof text, "http://%s:4318/", name);
+    assert_null(ts_url_parse(text, &u));
+    assert_string_equal(u.host, name);
+    assert_int_equal(u.port, 4318);
+
+    /* one byte more fits the authority but not the host */
+    name[sizeof u.host - 1] = 'h';
+    name[sizeof u.host] = '\0';
+    snprintf(text, sizeof text, "http://%s/", name);
+    check_bad(text, "shorter host");
+    snprintf(text, sizeof text, "http://[%s]:4318/", name);
+    check_bad(text, "shorter host");
+    /* longer than the authority too */
+    memset(name, 'h', 300);
+    name[300] = '\0';
+    snprintf(text, sizeof text, "http://%s/", name);
+    check_bad(text, "shorter host");
+
+    /* the longest path keeps a byte spare for the '/' that a path starting
+     * with '?' gets in front */
+    memset(name, 'p', sizeof u.path - 3);
+    name[sizeof u.path - 3] = '\0';
+    snprintf(text, sizeof text, "http://h/%s", name);
+    assert_null(ts_url_parse(text, &u));
+    assert_int_equal(strlen(u.path), sizeof u.path - 2);
+    snprintf(text, sizeof text, "http://h?%s", name);
+    assert_null(ts_url_parse(text, &u));
+    assert_int_equal(strlen(u.path), sizeof u.path - 1);
+    assert_int_equal(u.path[0], '/');
+    snprintf(text, sizeof text, "http://h/%sp", name);
+    check_bad(text, "shorter path");
+    /* a fragment does not count */
+    snprintf(text, sizeof text, "http://h/%s#%s", name, name);
+    assert_null(ts_url_parse(text, &u));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accepted),
+        cmocka_unit_test(test_rejected),
+        cmocka_unit_test(test_lengths),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
