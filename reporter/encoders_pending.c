@@ -1,12 +1,6 @@
-/* encoders_pending.c — TEMPORARY: weak placeholders for the encoders being
- * written, so the tree links meanwhile. Deleted when they land. */
-#include "encoder.h"
-
-__attribute__((weak)) const struct ts_encoder ts_encoder_otlp_proto;
-__attribute__((weak)) const struct ts_encoder ts_encoder_zipkin_json;
-__attribute__((weak)) const struct ts_encoder ts_encoder_jaeger_thrift;
-
-/* The sampler: parent-based always-on until reporter/sampler.c lands. */
+/* encoders_pending.c — TEMPORARY: weak placeholders for the sampler being
+ * written, so the tree links meanwhile (parent-based always-on). Deleted
+ * when reporter/sampler.c lands. */
 #include "sampler.h"
 
 __attribute__((weak)) int ts_sampler_load(ts_env_lookup_fn lookup)

@@ -1,1 +1,207 @@
-/* otlp_proto.c — being written (see otlp_proto.h). */
+/* otlp_proto.c — OTLP protobuf encoding of spans (see otlp_proto.h).
+ *
+ * Field numbers are those of the official protos
+ * (opentelemetry/proto/{collector/trace,trace,common,resource}/v1). Each
+ * span is encoded once, as a whole ScopeSpans.spans entry, so finish() can
+ * wrap a batch's span bytes verbatim: the lengths of the enclosing messages
+ * follow from spans_len. */
+#include "otlp_proto.h"
+
+#include <string.h>
+
+#include "pb_writer.h"
+#include "resource.h"
+
+#ifndef TS_VERSION
+#error "TS_VERSION must be defined by the build"
+#endif
+
+#define OTLP_SCOPE_NAME "traceshim"
+
+enum {
+    /* ExportTraceServiceRequest */
+    OTLP_REQ_RESOURCE_SPANS = 1,
+    /* ResourceSpans */
+    OTLP_RS_RESOURCE = 1,
+    OTLP_RS_SCOPE_SPANS = 2,
+    /* Resource */
+    OTLP_RES_ATTRIBUTES = 1,
+    /* ScopeSpans */
+    OTLP_SS_SCOPE = 1,
+    OTLP_SS_SPANS = 2,
+    /* InstrumentationScope */
+    OTLP_SCOPE_NAME_F = 1,
+    OTLP_SCOPE_VERSION_F = 2,
+    /* Span */
+    OTLP_SPAN_TRACE_ID = 1,
+    OTLP_SPAN_SPAN_ID = 2,
+    OTLP_SPAN_PARENT_SPAN_ID = 4,
+    OTLP_SPAN_NAME = 5,
+    OTLP_SPAN_KIND = 6,
+    OTLP_SPAN_START = 7,
+    OTLP_SPAN_END = 8,
+    OTLP_SPAN_ATTRIBUTES = 9,
+    OTLP_SPAN_STATUS = 15,
+    /* Status */
+    OTLP_STATUS_CODE = 3,
+    /* KeyValue */
+    OTLP_KV_KEY = 1,
+    OTLP_KV_VALUE = 2,
+    /* AnyValue */
+    OTLP_ANY_STRING = 1,
+    OTLP_ANY_BOOL = 2,
+    OTLP_ANY_INT = 3,
+};
+
+/* One KeyValue field; the AnyValue holds str (TS_ATTR_STR), num as int
+ * (TS_ATTR_INT) or num != 0 as bool (TS_ATTR_BOOL). */
+static void otlp_pb_kv(struct ts_json_buf *b, uint32_t field, const char *key, size_t klen,
+                       uint8_t type, const char *str, size_t slen, int64_t num)
+{
+    size_t kv = ts_pb_open(b, field);
+    ts_pb_string_field(b, OTLP_KV_KEY, key, klen);
+    size_t any = ts_pb_open(b, OTLP_KV_VALUE);
+    /* A oneof member is written even at its default value: that is what
+     * says which member is set. */
+    if (type == TS_ATTR_STR)
+        ts_pb_string_field(b, OTLP_ANY_STRING, str, slen);
+    else if (type == TS_ATTR_INT)
+        ts_pb_int64_field(b, OTLP_ANY_INT, num);
+    else
+        ts_pb_bool_field(b, OTLP_ANY_BOOL, num != 0);
+    ts_pb_close(b, any);
+    ts_pb_close(b, kv);
+}
+
+/* A string stored in the span's buffer, clamped to the buffer so that a
+ * damaged record can never make the encoder read outside the span. */
+static void otlp_pb_span_str(const struct ts_span *s, uint16_t off, uint16_t len, const char **p,
+                             size_t *n)
+{
+    size_t o = off < TS_SPAN_STRBUF ? off : TS_SPAN_STRBUF;
+    *p = s->str + o;
+    *n = len < TS_SPAN_STRBUF - o ? len : TS_SPAN_STRBUF - o;
+}
+
+void ts_otlp_proto_span(struct ts_json_buf *spans, const struct ts_span *s, bool first)
+{
+    (void)first; /* entries of a repeated field need no separator */
+    const char *p;
+    size_t n;
+    size_t span = ts_pb_open(spans, OTLP_SS_SPANS);
+    ts_pb_bytes_field(spans, OTLP_SPAN_TRACE_ID, s->trace_id, TS_TRACE_ID_LEN);
+    ts_pb_bytes_field(spans, OTLP_SPAN_SPAN_ID, s->span_id, TS_SPAN_ID_LEN);
+    if (!ts_id_is_zero(s->parent_id, TS_SPAN_ID_LEN))
+        ts_pb_bytes_field(spans, OTLP_SPAN_PARENT_SPAN_ID, s->parent_id, TS_SPAN_ID_LEN);
+    otlp_pb_span_str(s, s->name_off, s->name_len, &p, &n);
+    ts_pb_string_field(spans, OTLP_SPAN_NAME, p, n);
+    ts_pb_uint_field(spans, OTLP_SPAN_KIND, s->kind);
+    ts_pb_fixed64_field(spans, OTLP_SPAN_START, s->start_ns);
+    ts_pb_fixed64_field(spans, OTLP_SPAN_END, s->end_ns);
+    size_t nattrs = s->nattrs < TS_SPAN_MAX_ATTRS ? s->nattrs : TS_SPAN_MAX_ATTRS;
+    for (size_t i = 0; i < nattrs; i++) {
+        const struct ts_attr *a = &s->attrs[i];
+        if (!a->key || a->type > TS_ATTR_BOOL)
+            continue; /* no key, or a type we cannot name: leave it out */
+        otlp_pb_span_str(s, a->off, a->len, &p, &n);
+        otlp_pb_kv(spans, OTLP_SPAN_ATTRIBUTES, a->key, strlen(a->key), a->type, p, n, a->num);
+    }
+    if (s->status != TS_STATUS_UNSET) { /* an empty Status is the same as none */
+        size_t st = ts_pb_open(spans, OTLP_SPAN_STATUS);
+        ts_pb_uint_field(spans, OTLP_STATUS_CODE, s->status);
+        ts_pb_close(spans, st);
+    }
+    ts_pb_close(spans, span);
+}
+
+/* ------------------------------------------------------ the envelope */
+
+/* The encoded ResourceSpans.resource field and ScopeSpans.scope field of
+ * this process, kept between batches: they only change when the resource
+ * is rebuilt (after fork). Used by the reporter thread only, like the
+ * resource itself. */
+static struct {
+    unsigned generation; /* of the resource encoded here; 0: none yet */
+    size_t resource_len; /* head[0..resource_len): resource; then the scope */
+    struct ts_json_buf head;
+} otlp_pb_cache;
+
+/* The cached head for the current resource (rebuilt when it changed), or
+ * NULL when it could not be built (out of memory). */
+static const struct ts_json_buf *otlp_pb_head(void)
+{
+    const struct ts_resource *r = ts_resource_get();
+    struct ts_json_buf *h = &otlp_pb_cache.head;
+    if (otlp_pb_cache.generation == r->generation && !h->failed)
+        return h;
+    ts_json_buf_reset(h);
+    size_t res = ts_pb_open(h, OTLP_RS_RESOURCE);
+    for (size_t i = 0; i < r->nattrs; i++) {
+        const struct ts_resource_attr *a = &r->attrs[i];
+        otlp_pb_kv(h, OTLP_RES_ATTRIBUTES, a->key, a->klen, a->type, a->str, a->slen, a->num);
+    }
+    ts_pb_close(h, res);
+    otlp_pb_cache.resource_len = h->len;
+    size_t scope = ts_pb_open(h, OTLP_SS_SCOPE);
+    ts_pb_string_field(h, OTLP_SCOPE_NAME_F, OTLP_SCOPE_NAME, sizeof OTLP_SCOPE_NAME - 1);
+    ts_pb_string_field(h, OTLP_SCOPE_VERSION_F, TS_VERSION, sizeof TS_VERSION - 1);
+    ts_pb_close(h, scope);
+    if (h->failed) {
+        otlp_pb_cache.generation = 0;
+        return NULL;
+    }
+    otlp_pb_cache.generation = r->generation;
+    return h;
+}
+
+/* The payload lengths of the one ResourceSpans and its one ScopeSpans for
+ * a batch whose span bytes are spans_len long. */
+static void otlp_pb_envelope(const struct ts_json_buf *head, size_t spans_len, size_t *rs_len,
+                             size_t *ss_len)
+{
+    size_t scope_len = head->len - otlp_pb_cache.resource_len;
+    *ss_len = scope_len + spans_len;
+    *rs_len = otlp_pb_cache.resource_len + ts_pb_len_field_size(OTLP_RS_SCOPE_SPANS, *ss_len);
+}
+
+size_t ts_otlp_proto_bound(size_t spans_len, size_t nspans)
+{
+    (void)nspans;
+    const struct ts_json_buf *head = otlp_pb_head();
+    if (!head) /* finish() will fail too; any answer will do */
+        return spans_len + 64;
+    size_t rs_len, ss_len;
+    otlp_pb_envelope(head, spans_len, &rs_len, &ss_len);
+    return ts_pb_len_field_size(OTLP_REQ_RESOURCE_SPANS, rs_len);
+}
+
+void ts_otlp_proto_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
+                          size_t nspans)
+{
+    (void)nspans;
+    const struct ts_json_buf *head = otlp_pb_head();
+    if (!head) {
+        out->failed = true;
+        return;
+    }
+    size_t rs_len, ss_len;
+    otlp_pb_envelope(head, spans_len, &rs_len, &ss_len);
+    if (!ts_json_buf_reserve(out, ts_pb_len_field_size(OTLP_REQ_RESOURCE_SPANS, rs_len)))
+        return;
+    ts_pb_tag(out, OTLP_REQ_RESOURCE_SPANS, TS_PB_LEN);
+    ts_pb_varint(out, rs_len);
+    ts_json_buf_append(out, head->data, otlp_pb_cache.resource_len);
+    ts_pb_tag(out, OTLP_RS_SCOPE_SPANS, TS_PB_LEN);
+    ts_pb_varint(out, ss_len);
+    ts_json_buf_append(out, head->data + otlp_pb_cache.resource_len,
+                       head->len - otlp_pb_cache.resource_len);
+    ts_json_buf_append(out, spans, spans_len);
+}
+
+const struct ts_encoder ts_encoder_otlp_proto = {
+    .name = "otlp-proto",
+    .content_type = "application/x-protobuf",
+    .span = ts_otlp_proto_span,
+    .bound = ts_otlp_proto_bound,
+    .finish = ts_otlp_proto_finish,
+};

@@ -71,6 +71,12 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         srv, port = th.start_app_server(self, "transport-svc", self.spans_file, self.tmp, env=e)
         return srv, port
 
+    def settle(self, srv, n):
+        """Wait until the server's n spans are in the file: the last response
+        reaches us a moment before its span is queued, and the tests count
+        spans after the server exits."""
+        th.wait_spans(self.spans_file, n, procs=(srv,))
+
     def stop(self, srv):
         """Stop the server; returns how long its exit took (s)."""
         t0 = time.monotonic()
@@ -85,6 +91,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
                                OTEL_EXPORTER_OTLP_HEADERS="x-api-key=s3cret,x-tenant=a%20b")
         for path in ("/ok", "/missing", "/fail"):
             get(port, path)
+        self.settle(srv, 3)
         self.stop(srv)
         spans = th.read_spans(self.spans_file, strict=True)
         self.assertEqual(len(spans), 3, th.format_spans(spans))
@@ -117,6 +124,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
                                OTEL_BSP_SCHEDULE_DELAY="200")
         get(port, "/ok")
         get(port, "/missing")
+        self.settle(srv, 2)
         reqs = c.wait_requests(3, timeout=10)
         self.stop(srv)
         reqs = c.requests()
@@ -161,6 +169,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         for _ in range(5):
             status, _ = get(port, "/ok")
             self.assertEqual(status, 200)
+        time.sleep(0.3)  # the last span is queued a moment after its response
         took = self.stop(srv)
         self.assertLess(took, 1.5, "exit must not wait for a backend that is down")
         err = srv.stderr().decode()

@@ -1,0 +1,249 @@
+"""test_exporters_decoded.py — what each network exporter sends, decoded by
+the real third-party decoder, equals what the file exporter wrote for the
+same spans in the same run.
+
+A traced python server (apps/httpapp.py) exports to the span file and to one
+network exporter at a time: the Jaeger agent's datagrams are decoded with
+Thrift code generated from the official Jaeger IDL, OTLP protobuf bodies
+with `protoc --decode` against the official OpenTelemetry protos, Zipkin
+and OTLP/JSON bodies are checked field by field against their specs. Ids,
+parents, names, kinds, times, attributes, status and the resource must all
+agree with the file.
+"""
+
+import json
+import os
+import sys
+import time
+import unittest
+import urllib.request
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import backends as bk  # noqa: E402
+import tshelp as th  # noqa: E402
+
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+KINDS = {th.KIND_SERVER: "server", th.KIND_CLIENT: "client"}
+
+
+def get(port, path):
+    try:
+        with OPENER.open("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+class DecodedTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        bk.require_peers()
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+
+    def run_workload(self, exporter, paths=None, **env):
+        """Traced server, a fixed set of requests (a nested client call, 404,
+        500), then a clean exit; returns the spans of the file, by id."""
+        env.setdefault("TRACESHIM_EXPORTER", "file," + exporter)
+        env.setdefault("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,team=a%2Cb")
+        e = th.shim_env("decoded-svc", self.spans_file, **env)
+        srv, port = th.start_app_server(self, "decoded-svc", self.spans_file, self.tmp, env=e)
+        down = bk.Collector([200])
+        self.addCleanup(down.close)
+        for path in paths or ("/ok", "/missing", "/fail", "/call?to=%d&path=/down" % down.port):
+            get(port, path)
+        # The last response reaches us a moment before its span is queued:
+        # let it be queued before the server is told to exit.
+        want = len(paths or "1234") + (0 if paths else 1)
+        if env.get("OTEL_BSP_SCHEDULE_DELAY", "100") == "100":
+            th.wait_spans(self.spans_file, want, procs=(srv,))
+        else:
+            time.sleep(0.3)
+        self.assertEqual(srv.stop(grace=20), 0, srv.describe())
+        self.assertNotIn("traceshim", srv.stderr().decode(), srv.describe())
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assertEqual(len(spans), want, th.format_spans(spans))
+        return {s["spanId"]: s for s in spans}
+
+    # ---------------------------------------------------------------- jaeger
+
+    def jaeger_spans(self, agent):
+        import jaeger_decode as jd
+        out, batches = {}, []
+        for d in agent.received():
+            self.assertLessEqual(len(d), 65000)
+            b = jd.decode_emit_batch(d)
+            batches.append(b)
+            for s in b["spans"]:
+                sid = jd.id_hex(s["spanId"])
+                self.assertNotIn(sid, out, "span sent twice")
+                out[sid] = s
+        return out, batches
+
+    def check_jaeger_span(self, f, j):
+        import jaeger_decode as jd
+        where = "span %s %r" % (f["spanId"], f["name"])
+        self.assertEqual(jd.span_trace_id_hex(j), f["traceId"], where)
+        self.assertEqual(j["operationName"], f["name"], where)
+        self.assertEqual(j["startTime"], f["start"] // 1000, where)
+        self.assertEqual(j["duration"], (f["end"] - f["start"]) // 1000, where)
+        self.assertEqual(j["flags"] & 1, 1, where)
+        if f["parentSpanId"]:
+            self.assertEqual(jd.id_hex(j["parentSpanId"]), f["parentSpanId"], where)
+            self.assertEqual(len(j["references"]), 1, where)
+            ref = j["references"][0]
+            self.assertEqual(ref["refType"], 0, where)  # CHILD_OF
+            self.assertEqual(jd.id_hex(ref["spanId"]), f["parentSpanId"], where)
+            self.assertEqual(jd.id_hex(ref["traceIdHigh"]) + jd.id_hex(ref["traceIdLow"]),
+                             f["traceId"], where)
+        else:
+            self.assertEqual(j["parentSpanId"], 0, where)
+            self.assertEqual(j["references"], [], where)
+        tags = j["tags"]
+        self.assertEqual(tags.get("span.kind"), KINDS[f["kind"]], where)
+        for k, v in f["attrs"].items():
+            self.assertEqual(tags.get(k), v, "%s tag %s" % (where, k))
+        if f["status"] == th.STATUS_ERROR:
+            self.assertIs(tags.get("error"), True, where)
+        else:
+            self.assertNotIn("error", tags, where)
+
+    def test_jaeger_matches_file(self):
+        agent = bk.UdpAgent()
+        self.addCleanup(agent.close)
+        fspans = self.run_workload("jaeger", JAEGER_AGENT_HOST="127.0.0.1",
+                                   JAEGER_AGENT_PORT=agent.port)
+        jspans, batches = self.jaeger_spans(agent)
+        self.assertEqual(set(jspans), set(fspans))
+        for sid, f in fspans.items():
+            self.check_jaeger_span(f, jspans[sid])
+        res = next(iter(fspans.values()))["resource"]
+        for b in batches:
+            p = b["process"]
+            self.assertEqual(p["serviceName"], "decoded-svc")
+            self.assertEqual(p["tags"]["hostname"], res["host.name"])
+            self.assertRegex(p["tags"]["ip"], r"^[0-9a-f.:]+$")
+            self.assertRegex(p["tags"]["client-uuid"],
+                             r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+            self.assertTrue(p["tags"]["jaeger.version"].startswith("traceshim-"))
+            self.assertEqual(p["tags"]["deployment.environment"], "test")
+            self.assertEqual(p["tags"]["team"], "a,b")
+            self.assertEqual(p["tags"]["process.pid"], res["process.pid"])
+
+    def test_jaeger_large_batch_is_split_into_datagrams(self):
+        agent = bk.UdpAgent()
+        self.addCleanup(agent.close)
+        pad = "p" * 900
+        paths = ["/ok?n=%d&pad=%s" % (i, pad) for i in range(120)]
+        fspans = self.run_workload("jaeger", paths=paths, JAEGER_AGENT_HOST="localhost",
+                                   JAEGER_AGENT_PORT=agent.port, OTEL_BSP_SCHEDULE_DELAY="60000")
+        jspans, batches = self.jaeger_spans(agent)
+        sizes = sorted(len(d) for d in agent.received())
+        self.assertGreater(sum(sizes), 65000, "the workload must need more than one datagram")
+        self.assertGreaterEqual(len(batches), 2, sizes)
+        self.assertGreater(sizes[-1], 40000, "datagrams should be filled, not one span each")
+        self.assertEqual(set(jspans), set(fspans))
+        for sid, f in fspans.items():
+            self.check_jaeger_span(f, jspans[sid])
+
+    # ---------------------------------------------------------------- otlp
+
+    def check_otlp_request(self, fspans, decoded, where):
+        """decoded: one request in otlp_decode's common shape."""
+        got = {}
+        for rs in decoded["resource_spans"]:
+            res = rs["resource"]
+            fres = next(iter(fspans.values()))["resource"]
+            self.assertEqual(res, fres, where + ": resource")
+            for ss in rs["scope_spans"]:
+                self.assertEqual(ss["scope"]["name"], "traceshim", where)
+                for s in ss["spans"]:
+                    got[s["span_id"]] = s
+        self.assertEqual(set(got), set(fspans), where)
+        for sid, f in fspans.items():
+            s = got[sid]
+            w = "%s span %s %r" % (where, sid, f["name"])
+            self.assertEqual(s["trace_id"], f["traceId"], w)
+            self.assertEqual(s.get("parent_span_id") or None, f["parentSpanId"], w)
+            self.assertEqual(s["name"], f["name"], w)
+            self.assertEqual(s["kind"], f["kind"], w)
+            self.assertEqual(s["start_time_unix_nano"], f["start"], w)
+            self.assertEqual(s["end_time_unix_nano"], f["end"], w)
+            self.assertEqual(s["attributes"], f["attrs"], w)
+            self.assertEqual(s.get("status_code", 0), f["status"], w)
+
+    def otlp_run(self, protocol):
+        c = bk.Collector([200])
+        self.addCleanup(c.close)
+        fspans = self.run_workload("otlp", OTEL_EXPORTER_OTLP_ENDPOINT="http://localhost:%d" % c.port,
+                                   OTEL_EXPORTER_OTLP_PROTOCOL=protocol)
+        reqs = c.requests()
+        self.assertGreaterEqual(len(reqs), 1)
+        return fspans, reqs
+
+    def test_otlp_protobuf_matches_file(self):
+        import otlp_decode as od
+        fspans, reqs = self.otlp_run("http/protobuf")
+        merged = {"resource_spans": []}
+        for line, headers, body in reqs:
+            self.assertEqual(line, "POST /v1/traces HTTP/1.1")
+            self.assertEqual(th.header_values(headers, "content-type"), ["application/x-protobuf"])
+            merged["resource_spans"] += od.decode_otlp_proto(body)["resource_spans"]
+        self.check_otlp_request(fspans, merged, "protobuf")
+
+    def test_otlp_json_matches_file(self):
+        import otlp_decode as od
+        fspans, reqs = self.otlp_run("http/json")
+        merged = {"resource_spans": []}
+        for line, headers, body in reqs:
+            self.assertEqual(th.header_values(headers, "content-type"), ["application/json"])
+            merged["resource_spans"] += od.from_otlp_json(json.loads(body))["resource_spans"]
+        self.check_otlp_request(fspans, merged, "json")
+
+    # ---------------------------------------------------------------- zipkin
+
+    def test_zipkin_matches_file(self):
+        import otlp_decode as od
+        c = bk.Collector([202])
+        self.addCleanup(c.close)
+        fspans = self.run_workload(
+            "zipkin", OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://127.0.0.1:%d/api/v2/spans" % c.port)
+        got = {}
+        for line, headers, body in c.requests():
+            self.assertEqual(line, "POST /api/v2/spans HTTP/1.1")
+            self.assertEqual(th.header_values(headers, "content-type"), ["application/json"])
+            lst = json.loads(body)
+            od.check_zipkin_v2(lst)
+            for z in lst:
+                got[z["id"]] = z
+        self.assertEqual(set(got), set(fspans))
+        for sid, f in fspans.items():
+            z = got[sid]
+            w = "span %s %r" % (sid, f["name"])
+            self.assertEqual(z["traceId"], f["traceId"], w)
+            self.assertEqual(z.get("parentId"), f["parentSpanId"], w)
+            self.assertEqual(z["name"], f["name"], w)
+            self.assertEqual(z["kind"], KINDS[f["kind"]].upper(), w)
+            self.assertEqual(z["timestamp"], f["start"] // 1000, w)
+            self.assertEqual(z["duration"], max(1, (f["end"] - f["start"]) // 1000), w)
+            self.assertEqual(z["localEndpoint"]["serviceName"], "decoded-svc", w)
+            peer = f["attrs"].get("network.peer.address")
+            if peer:
+                self.assertEqual(z["remoteEndpoint"].get("ipv4") or z["remoteEndpoint"].get("ipv6"),
+                                 peer, w)
+                self.assertEqual(z["remoteEndpoint"]["port"], f["attrs"]["network.peer.port"], w)
+            for k, v in f["attrs"].items():
+                self.assertEqual(z["tags"][k], str(v).lower() if isinstance(v, bool) else str(v),
+                                 "%s tag %s" % (w, k))
+            if f["status"] == th.STATUS_ERROR:
+                self.assertIn("error", z["tags"], w)
+            else:
+                self.assertNotIn("error", z["tags"], w)
+
+
+if __name__ == "__main__":
+    th.main()

@@ -1,0 +1,610 @@
+/* test_zipkin_json.c — the Zipkin API v2 JSON encoder: the exact text of
+ * known spans (128- and 64-bit trace ids, IPv4 and IPv6 peers), the tag
+ * rules (status, error, repeated keys), escaping of hostile strings and
+ * damaged records (always valid JSON, never a read outside the span), and
+ * bound() against real output.
+ *
+ * With TS_DUMP_DIR set, every case also writes its list as NAME.json and
+ * the OTLP/JSON encoding of the same spans as NAME.expect.json, which
+ * tests/integration/test_encoders_decode.py checks against the spec. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "preload/config.h"
+#include "preload/hex.h"
+#include "preload/process.h"
+#include "preload/span.h"
+#include "reporter/json_buf.h"
+#include "reporter/otlp_json.h"
+#include "reporter/resource.h"
+#include "reporter/zipkin_json.h"
+
+/* ------------------------------------------------ a strict JSON checker */
+
+static const unsigned char *json_ws(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* RFC 8259, iteratively: one value and nothing after it; strings hold
+ * valid UTF-8 and no raw control characters; numbers in JSON's grammar. */
+static bool json_ok(const char *text, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)text, *end = p + n;
+    char stack[64]; /* '{' or '[' per open container */
+    int depth = 0;
+    enum { VALUE, AFTER_VALUE, KEY } want = VALUE;
+    for (;;) {
+        p = json_ws(p, end);
+        if (want == AFTER_VALUE) {
+            if (depth == 0)
+                return p == end;
+            if (p < end && *p == ',') {
+                p++;
+                want = stack[depth - 1] == '{' ? KEY : VALUE;
+            } else if (p < end && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
+                p++;
+                depth--;
+            } else {
+                return false;
+            }
+            continue;
+        }
+        if (p >= end)
+            return false;
+        bool key = want == KEY;
+        if (!key && (*p == '{' || *p == '[')) {
+            if (depth == (int)sizeof stack)
+                return false;
+            stack[depth++] = (char)*p++;
+            p = json_ws(p, end);
+            if (p < end && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
+                p++;
+                depth--;
+                want = AFTER_VALUE;
+            } else {
+                want = stack[depth - 1] == '{' ? KEY : VALUE;
+            }
+            continue;
+        }
+        if (*p == '"') {
+            for (p++;;) {
+                if (p >= end || *p < 0x20)
+                    return false;
+                if (*p == '"')
+                    break;
+                if (*p == '\\') {
+                    if (end - p < 2)
+                        return false;
+                    if (p[1] == 'u') {
+                        if (end - p < 6)
+                            return false;
+                        for (int i = 2; i < 6; i++)
+                            if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+                                return false;
+                        p += 6;
+                    } else if (p[1] && strchr("\"\\/bfnrt", p[1])) {
+                        p += 2;
+                    } else {
+                        return false;
+                    }
+                    continue;
+                }
+                if (*p < 0x80) {
+                    p++;
+                    continue;
+                }
+                /* UTF-8: lead byte, then the allowed range of the next byte */
+                int len = *p >= 0xC2 && *p <= 0xDF   ? 2
+                          : *p >= 0xE0 && *p <= 0xEF ? 3
+                          : *p >= 0xF0 && *p <= 0xF4 ? 4
+                                                     : 0;
+                unsigned lo = *p == 0xE0 ? 0xA0 : *p == 0xF0 ? 0x90 : 0x80;
+                unsigned hi = *p == 0xED ? 0x9F : *p == 0xF4 ? 0x8F : 0xBF;
+                if (!len || end - p < len || p[1] < lo || p[1] > hi)
+                    return false;
+                for (int i = 2; i < len; i++)
+                    if ((p[i] & 0xC0) != 0x80)
+                        return false;
+                p += len;
+            }
+            p++;
+            if (key) {
+                p = json_ws(p, end);
+                if (p >= end || *p++ != ':')
+                    return false;
+                want = VALUE;
+            } else {
+                want = AFTER_VALUE;
+            }
+            continue;
+        }
+        if (key)
+            return false;
+        if (end - p >= 4 && (!memcmp(p, "true", 4) || !memcmp(p, "null", 4))) {
+            p += 4;
+        } else if (end - p >= 5 && !memcmp(p, "false", 5)) {
+            p += 5;
+        } else {
+            const unsigned char *s = p;
+            if (*p == '-')
+                p++;
+            if (p < end && *p == '0')
+                p++;
+            else if (p < end && *p >= '1' && *p <= '9')
+                while (p < end && *p >= '0' && *p <= '9')
+                    p++;
+            else
+                return false;
+            if (p < end && *p == '.') {
+                const unsigned char *f = ++p;
+                while (p < end && *p >= '0' && *p <= '9')
+                    p++;
+                if (p == f)
+                    return false;
+            }
+            if (p < end && (*p == 'e' || *p == 'E')) {
+                p++;
+                if (p < end && (*p == '+' || *p == '-'))
+                    p++;
+                const unsigned char *e = p;
+                while (p < end && *p >= '0' && *p <= '9')
+                    p++;
+                if (p == e)
+                    return false;
+            }
+            if (p == s)
+                return false;
+        }
+        want = AFTER_VALUE;
+    }
+}
+
+static void test_checker_rejects_bad_json(void **state)
+{
+    const char *good = "[{\"a\":[1,-2.5e3,true,null,\"x\\u00e9\\n\xc3\xa9\"],\"b\":{}},[],0]";
+    assert_true(json_ok(good, strlen(good)));
+    const char *bad[] = {
+        "{\"a\":1,}",
+        "[1 2]",
+        "\"a\nb\"",
+        "\"\\x\"",
+        "{\"a\"}",
+        "\"\xff\"",
+        "\"\xc0\xaf\"",
+        "\"\xed\xa0\x80\"",
+        "[1]x",
+        "\"abc",
+        "01",
+        "{1:2}",
+        "[",
+        "]",
+        "-",
+        "1.",
+        "[,]",
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (json_ok(bad[i], strlen(bad[i])))
+            fail_msg("accepted %s", bad[i]);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static void setup_process(void)
+{
+    memset(&ts_proc, 0, sizeof ts_proc);
+    ts_proc.pid = 1234;
+    strcpy(ts_proc.exe_name, "python3");
+    strcpy(ts_proc.service_name, "frontend");
+    strcpy(ts_proc.host_name, "box");
+    ts_cfg.resource_attrs[0] = '\0';
+    ts_resource_reset();
+}
+
+static int setup(void **state)
+{
+    setup_process();
+    return 0;
+}
+
+/* An id from its hex text (the literals here are always well-formed). */
+static void hex_to_bytes(const char *hex, uint8_t *out, size_t n)
+{
+    assert_true(ts_hex_decode(hex, n, out));
+}
+
+/* The values of this span are repeated in test_encoders_decode.py
+ * (ZIPKIN_KNOWN): change both together. */
+static void known_span(struct ts_span *s)
+{
+    ts_span_clear(s);
+    hex_to_bytes("4bf92f3577b34da6a3ce929d0e0e4736", s->trace_id, 16);
+    hex_to_bytes("00f067aa0ba902b7", s->span_id, 8);
+    hex_to_bytes("b7ad6b7169203331", s->parent_id, 8);
+    s->kind = TS_KIND_SERVER;
+    s->status = TS_STATUS_ERROR;
+    s->start_ns = 1700000000000000000ull;
+    s->end_ns = 1700000000001500999ull;
+    ts_span_set_name(s, "GET /api", 8);
+    ts_span_attr_cstr(s, "http.request.method", "GET");
+    ts_span_attr_int(s, "http.response.status_code", 500);
+    ts_span_attr_int(s, "server.port", 8080);
+    ts_span_attr_cstr(s, "network.peer.address", "10.1.2.3");
+    ts_span_attr_int(s, "network.peer.port", 51000);
+    ts_span_attr_bool(s, "b", true);
+    ts_span_attr_int(s, "neg", -7);
+}
+
+/* Encodes spans[0..n) as one list, checking bound() and that it is JSON. */
+static void encode(struct ts_json_buf *out, const struct ts_span *s, size_t n)
+{
+    struct ts_json_buf spans;
+    ts_json_buf_init(&spans);
+    for (size_t i = 0; i < n; i++)
+        ts_zipkin_json_span(&spans, &s[i], i == 0);
+    ts_json_buf_init(out);
+    ts_zipkin_json_finish(out, spans.data, spans.len, n);
+    assert_false(out->failed);
+    assert_true(ts_zipkin_json_bound(spans.len, n) >= out->len);
+    if (!json_ok(out->data, out->len))
+        fail_msg("not JSON: %.*s", (int)out->len, out->data);
+    ts_json_buf_append_char(out, '\0'); /* for string asserts; not counted */
+    out->len--;
+    ts_json_buf_free(&spans);
+}
+
+/* With TS_DUMP_DIR set: the list as NAME.json and the same spans as
+ * OTLP/JSON in NAME.expect.json, for the spec check. */
+static void dump_case(const char *name, const struct ts_span *s, size_t n)
+{
+    const char *dir = getenv("TS_DUMP_DIR");
+    if (!dir)
+        return;
+    struct ts_json_buf bufs[2];
+    encode(&bufs[0], s, n);
+    ts_json_buf_init(&bufs[1]);
+    assert_true(ts_otlp_json_encode(&bufs[1], s, n));
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s%s", dir, name, i ? ".expect.json" : ".json");
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(bufs[i].data, 1, bufs[i].len, f), bufs[i].len);
+        assert_int_equal(fclose(f), 0);
+        ts_json_buf_free(&bufs[i]);
+    }
+}
+
+/* The localEndpoint's address member for this host, as the encoder writes
+ * it (the address comes from the machine the test runs on). */
+static const char *local_ip_json(void)
+{
+    static char text[128];
+    const char *ip = ts_resource_get()->ip;
+    snprintf(text, sizeof text, "\"%s\":\"%s\"", strchr(ip, ':') ? "ipv6" : "ipv4", ip);
+    return text;
+}
+
+static void assert_has(const struct ts_json_buf *b, const char *needle)
+{
+    if (!strstr(b->data, needle))
+        fail_msg("missing %s in %s", needle, b->data);
+}
+
+static void assert_lacks(const struct ts_json_buf *b, const char *needle)
+{
+    if (strstr(b->data, needle))
+        fail_msg("unexpected %s in %s", needle, b->data);
+}
+
+/* ------------------------------------------------------------- the spans */
+
+static void test_known_span_exact(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    struct ts_json_buf b;
+    encode(&b, &s, 1);
+    char expect[2048];
+    snprintf(expect, sizeof expect,
+             "[{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"id\":\"00f067aa0ba902b7\","
+             "\"parentId\":\"b7ad6b7169203331\",\"name\":\"GET /api\",\"kind\":\"SERVER\","
+             "\"timestamp\":1700000000000000,\"duration\":1500,"
+             "\"localEndpoint\":{\"serviceName\":\"frontend\",%s,\"port\":8080},"
+             "\"remoteEndpoint\":{\"ipv4\":\"10.1.2.3\",\"port\":51000},"
+             "\"tags\":{\"http.request.method\":\"GET\",\"http.response.status_code\":\"500\","
+             "\"server.port\":\"8080\",\"network.peer.address\":\"10.1.2.3\","
+             "\"network.peer.port\":\"51000\",\"b\":\"true\",\"neg\":\"-7\","
+             "\"otel.status_code\":\"ERROR\",\"error\":\"500\"}}]",
+             local_ip_json());
+    assert_string_equal(b.data, expect);
+    dump_case("known", &s, 1);
+    ts_json_buf_free(&b);
+}
+
+/* A 64-bit trace id stays 16 hex digits; a root has no parentId; a client
+ * span's local endpoint has no port; no status, no status tags. */
+static void test_short_trace_id_client_root(void **state)
+{
+    struct ts_span s;
+    ts_span_clear(&s);
+    hex_to_bytes("0000000000000000a3ce929d0e0e4736", s.trace_id, 16);
+    hex_to_bytes("0102030405060708", s.span_id, 8);
+    s.kind = TS_KIND_CLIENT;
+    s.start_ns = 5000;
+    s.end_ns = 5999; /* under 1 µs: rounded up to 1 */
+    ts_span_set_name(&s, "POST", 4);
+    ts_span_attr_int(&s, "server.port", 80);
+    struct ts_json_buf b;
+    encode(&b, &s, 1);
+    char expect[1024];
+    snprintf(expect, sizeof expect,
+             "[{\"traceId\":\"a3ce929d0e0e4736\",\"id\":\"0102030405060708\",\"name\":\"POST\","
+             "\"kind\":\"CLIENT\",\"timestamp\":5,\"duration\":1,"
+             "\"localEndpoint\":{\"serviceName\":\"frontend\",%s},"
+             "\"tags\":{\"server.port\":\"80\"}}]",
+             local_ip_json());
+    assert_string_equal(b.data, expect);
+    dump_case("short_trace", &s, 1);
+    ts_json_buf_free(&b);
+    /* one non-zero byte in the high half: all 32 digits */
+    s.trace_id[7] = 1;
+    encode(&b, &s, 1);
+    assert_has(&b, "\"traceId\":\"0000000000000001a3ce929d0e0e4736\"");
+    ts_json_buf_free(&b);
+}
+
+static void test_remote_endpoint(void **state)
+{
+    static const struct {
+        const char *addr;
+        int64_t port;
+        const char *expect; /* NULL: no remoteEndpoint */
+    } cases[] = {
+        {"2001:db8::1", 443, "\"remoteEndpoint\":{\"ipv6\":\"2001:db8::1\",\"port\":443}"},
+        {"::ffff:10.0.0.1", 1, "\"remoteEndpoint\":{\"ipv6\":\"::ffff:10.0.0.1\",\"port\":1}"},
+        {"127.0.0.1", 65535, "\"remoteEndpoint\":{\"ipv4\":\"127.0.0.1\",\"port\":65535}"},
+        {"127.0.0.1", 0, "\"remoteEndpoint\":{\"ipv4\":\"127.0.0.1\"}"}, /* never port 0 */
+        {"127.0.0.1", 65536, "\"remoteEndpoint\":{\"ipv4\":\"127.0.0.1\"}"},
+        {"127.0.0.1", -5, "\"remoteEndpoint\":{\"ipv4\":\"127.0.0.1\"}"},
+        {"example.com", 80, NULL}, /* not an address */
+        {"10.1.2", 80, NULL},
+        {"fe80::1%eth0", 80, NULL},
+        {"1.2.3.4\"x", 80, NULL},
+        {"", 80, NULL},
+        {"1111:2222:3333:4444:5555:6666:777.888.999.000", 80, NULL},
+        {"0000:0000:0000:0000:0000:0000:0000:0000:0000:0000", 80, NULL}, /* too long */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ts_span s;
+        known_span(&s);
+        s.nattrs = 3; /* method, status code, server.port */
+        ts_span_attr_cstr(&s, "network.peer.address", cases[i].addr);
+        ts_span_attr_int(&s, "network.peer.port", cases[i].port);
+        struct ts_json_buf b;
+        encode(&b, &s, 1);
+        if (cases[i].expect)
+            assert_has(&b, cases[i].expect);
+        else
+            assert_lacks(&b, "remoteEndpoint");
+        ts_json_buf_free(&b);
+        if (i == 0)
+            dump_case("ipv6_peer", &s, 1);
+    }
+    /* an address, then a NUL and bytes that must not get through unescaped */
+    struct ts_span z;
+    known_span(&z);
+    z.nattrs = 3;
+    ts_span_attr_str(&z, "network.peer.address", "1.2.3.4\0\"}", 10);
+    struct ts_json_buf zb;
+    encode(&zb, &z, 1);
+    assert_lacks(&zb, "remoteEndpoint");
+    ts_json_buf_free(&zb);
+    /* a peer address that is not a string */
+    struct ts_span s;
+    known_span(&s);
+    s.nattrs = 3;
+    ts_span_attr_int(&s, "network.peer.address", 1);
+    struct ts_json_buf b;
+    encode(&b, &s, 1);
+    assert_lacks(&b, "remoteEndpoint");
+    ts_json_buf_free(&b);
+}
+
+/* Status and error tags, and Zipkin's one value per tag key. */
+static void test_status_and_error_tags(void **state)
+{
+    struct ts_span s[6];
+    for (int i = 0; i < 6; i++) {
+        ts_span_clear(&s[i]);
+        s[i].trace_id[0] = 1;
+        s[i].span_id[7] = (uint8_t)(i + 1);
+        s[i].kind = TS_KIND_CLIENT;
+        s[i].start_ns = 1000000;
+        s[i].end_ns = 3000000;
+    }
+    s[0].status = TS_STATUS_ERROR; /* no cause known */
+    s[1].status = TS_STATUS_ERROR;
+    ts_span_attr_int(&s[1], "http.response.status_code", 503);
+    s[2].status = TS_STATUS_ERROR; /* error.type wins over the status code */
+    ts_span_attr_int(&s[2], "http.response.status_code", 503);
+    ts_span_attr_cstr(&s[2], "error.type", "timeout");
+    s[3].status = TS_STATUS_OK;
+    ts_span_attr_int(&s[3], "http.response.status_code", 200);
+    s[4].status = TS_STATUS_ERROR; /* attributes with those keys are kept, not doubled */
+    ts_span_attr_cstr(&s[4], "error", "mine");
+    ts_span_attr_cstr(&s[4], "otel.status_code", "custom");
+    ts_span_attr_cstr(&s[4], "error", "second");
+    s[5].status = 7; /* damaged: no status tags */
+    s[5].kind = TS_KIND_INTERNAL;
+    ts_span_attr_cstr(&s[5], "k", "first");
+    ts_span_attr_int(&s[5], "k", 2);
+    static const char *const tags[6] = {
+        "\"tags\":{\"otel.status_code\":\"ERROR\",\"error\":\"true\"}}",
+        "\"tags\":{\"http.response.status_code\":\"503\",\"otel.status_code\":\"ERROR\","
+        "\"error\":\"503\"}}",
+        "\"tags\":{\"http.response.status_code\":\"503\",\"error.type\":\"timeout\","
+        "\"otel.status_code\":\"ERROR\",\"error\":\"timeout\"}}",
+        "\"tags\":{\"http.response.status_code\":\"200\",\"otel.status_code\":\"OK\"}}",
+        "\"tags\":{\"error\":\"mine\",\"otel.status_code\":\"custom\"}}",
+        "\"tags\":{\"k\":\"first\"}}",
+    };
+    for (int i = 0; i < 6; i++) {
+        struct ts_json_buf b;
+        encode(&b, &s[i], 1);
+        assert_has(&b, tags[i]);
+        ts_json_buf_free(&b);
+    }
+    struct ts_json_buf b;
+    encode(&b, &s[5], 1);
+    assert_lacks(&b, "\"kind\""); /* only CLIENT and SERVER are named */
+    ts_json_buf_free(&b);
+    dump_case("status", s, 6);
+}
+
+static void test_hostile_strings_escaped(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    ts_span_clear(&s);
+    s.trace_id[15] = 9;
+    s.span_id[0] = 9;
+    ts_span_set_name(&s, "GET /\"}]\n\x00\xff\xc3", 12);
+    ts_span_attr_str(&s, "url.path", "\\\"\x1b[31m\xed\xbf\xbf", 10);
+    ts_span_attr_cstr(&s, "k\"ey\\", "v\x7f");
+    ts_span_attr_cstr(&s, "network.peer.address", "\"},\"x\":{\"");
+    strcpy(ts_proc.service_name, "sv\"c\n\xfe");
+    ts_resource_reset();
+    struct ts_json_buf b;
+    encode(&b, &s, 1);
+    assert_has(&b, "\"name\":\"GET /\\\"}]\\u000a\\u0000\xef\xbf\xbd\xef\xbf\xbd\"");
+    assert_has(&b, "\"url.path\":\"\\\\\\\"\\u001b[31m\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
+    assert_has(&b, "\"k\\\"ey\\\\\":\"v\x7f\"");
+    assert_has(&b, "\"serviceName\":\"sv\\\"c\\u000a\xef\xbf\xbd\"");
+    assert_lacks(&b, "remoteEndpoint");
+    assert_null(memchr(b.data, '\n', b.len));
+    dump_case("hostile", &s, 1);
+    ts_json_buf_free(&b);
+}
+
+/* Offsets past the buffer, a count past the array over keyless entries,
+ * unknown types, an end before the start: clamped, skipped, in bounds. */
+static void test_damaged_record(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    s.name_off = TS_SPAN_STRBUF - 2;
+    s.name_len = 500;
+    s.str[TS_SPAN_STRBUF - 2] = 'o';
+    s.str[TS_SPAN_STRBUF - 1] = 'k';
+    s.attrs[0].off = 60000;
+    s.attrs[0].len = 60000;
+    s.attrs[1].type = 99;                /* unknown: not a tag, not the error cause */
+    s.attrs[3].off = TS_SPAN_STRBUF - 1; /* the peer address: one byte left */
+    memset(&s.attrs[7], 0, sizeof s.attrs - 7 * sizeof s.attrs[0]);
+    s.nattrs = 255;
+    s.end_ns = 5;
+    struct ts_json_buf b;
+    encode(&b, &s, 1);
+    assert_has(&b, "\"name\":\"ok\"");
+    assert_has(&b, "\"duration\":1,");
+    assert_has(&b, "\"http.request.method\":\"\"");
+    assert_lacks(&b, "http.response.status_code");
+    assert_lacks(&b, "remoteEndpoint");
+    assert_has(&b, "\"error\":\"true\"}");
+    dump_case("damaged", &s, 1);
+    ts_json_buf_free(&b);
+}
+
+/* Random bytes wherever a span carries bytes: always valid JSON. */
+static void test_random_bytes_always_valid(void **state)
+{
+    srand(777);
+    struct ts_span s[3];
+    static const char *const keys[] = {"error.type", "network.peer.address", "a", "error"};
+    for (int iter = 0; iter < 2000; iter++) {
+        size_t n = (size_t)iter % 4;
+        for (size_t k = 0; k < n; k++) {
+            ts_span_clear(&s[k]);
+            char bytes[300];
+            size_t len = (size_t)rand() % sizeof bytes;
+            for (size_t i = 0; i < len; i++)
+                bytes[i] = (char)(rand() % 3 == 0 ? 0x80 + rand() % 0x80 : rand() % 256);
+            ts_span_set_name(&s[k], bytes, len / 3);
+            ts_span_attr_str(&s[k], keys[rand() % 4], bytes + len / 3, len / 3);
+            ts_span_attr_str(&s[k], keys[rand() % 4], bytes + 2 * (len / 3), len - 2 * (len / 3));
+            ts_span_attr_int(&s[k], keys[rand() % 4], (int64_t)rand() - RAND_MAX / 2);
+            s[k].kind = (uint8_t)(rand() % 4);
+            s[k].status = (uint8_t)(rand() % 4);
+            s[k].trace_id[rand() % 16] = (uint8_t)rand();
+            s[k].start_ns = (uint64_t)rand() << 30;
+            s[k].end_ns = (uint64_t)rand() << 30;
+        }
+        struct ts_json_buf b;
+        encode(&b, s, n); /* checks the JSON */
+        ts_json_buf_free(&b);
+    }
+}
+
+static void test_list_and_bound(void **state)
+{
+    static struct ts_span s[300];
+    for (size_t i = 0; i < 300; i++) {
+        known_span(&s[i]);
+        s[i].span_id[0] = (uint8_t)(i + 1);
+    }
+    struct ts_json_buf b;
+    encode(&b, s, 0);
+    assert_string_equal(b.data, "[]");
+    ts_json_buf_free(&b);
+    encode(&b, s, 1);
+    assert_int_equal(b.data[0], '[');
+    assert_int_equal(b.data[1], '{');
+    ts_json_buf_free(&b);
+    encode(&b, s, 300);
+    size_t objects = 0;
+    for (const char *p = b.data; (p = strstr(p, "{\"traceId\"")); p++)
+        objects++;
+    assert_int_equal(objects, 300);
+    assert_non_null(strstr(b.data, "}},{\"traceId\""));
+    assert_int_equal(ts_zipkin_json_bound(b.len - 2, 300), b.len);
+    ts_json_buf_free(&b);
+    dump_case("empty", s, 0);
+    dump_case("many", s, 300);
+}
+
+static void test_encoder_interface(void **state)
+{
+    assert_string_equal(ts_encoder_zipkin_json.name, "zipkin-json");
+    assert_string_equal(ts_encoder_zipkin_json.content_type, "application/json");
+    assert_ptr_equal(ts_encoder_zipkin_json.span, ts_zipkin_json_span);
+    assert_ptr_equal(ts_encoder_zipkin_json.bound, ts_zipkin_json_bound);
+    assert_ptr_equal(ts_encoder_zipkin_json.finish, ts_zipkin_json_finish);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checker_rejects_bad_json),
+        cmocka_unit_test_setup(test_known_span_exact, setup),
+        cmocka_unit_test_setup(test_short_trace_id_client_root, setup),
+        cmocka_unit_test_setup(test_remote_endpoint, setup),
+        cmocka_unit_test_setup(test_status_and_error_tags, setup),
+        cmocka_unit_test_setup(test_hostile_strings_escaped, setup),
+        cmocka_unit_test_setup(test_damaged_record, setup),
+        cmocka_unit_test_setup(test_random_bytes_always_valid, setup),
+        cmocka_unit_test_setup(test_list_and_bound, setup),
+        cmocka_unit_test(test_encoder_interface),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
