@@ -1,1 +1,787 @@
-/* sampler.c — being written (see sampler.h). */
+/* sampler.c — whether a new span is sampled (see sampler.h).
+ *
+ * One model serves every root sampler: a probability p, decided from the
+ * trace id as OpenTelemetry's TraceIdRatioBased does, plus an optional
+ * token bucket that lets through spans p rejected (Jaeger's
+ * guaranteed-throughput sampler). always_on is p = 1, always_off p = 0,
+ * rate limiting p = 0 with a bucket, a remote per-operation strategy one
+ * (p, bucket) per listed operation and a default pair for the others.
+ *
+ * The strategy in force lives in one of two fixed-size buffers; an atomic
+ * index names the live one. The writer (load, or the reporter thread
+ * applying a remote strategy) fills the other buffer under that buffer's
+ * sequence counter and then flips the index, so application threads decide
+ * without a lock and without allocating: they copy what they need out of
+ * the live buffer and retry if its counter moved meanwhile (a seqlock).
+ * Every shared field is read and written with atomic builtins, so there is
+ * no data race even when a read has to be retried. Because the live buffer
+ * is never the one being written, a fork in the middle of an update leaves
+ * the child a complete strategy. There is one writer at a time.
+ *
+ * Token buckets are kept as GCRA "theoretical arrival times": one 64-bit
+ * word per bucket, updated with compare-and-swap, so rate limiting needs no
+ * mutex either (and no lock can be left held by a fork).
+ *
+ * Number and name parsing is ASCII-only and locale-free, like config.c. */
+#include "sampler.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/json_read.h"
+#include "../preload/clock.h"
+#include "../preload/log.h"
+#include "../preload/url.h"
+
+#define SAM_MAX_OPS 128  /* operations kept from a strategy; more are ignored */
+#define SAM_NAME_MAX 128 /* longest operation name kept, in bytes */
+#define SAM_NAME_WORDS (SAM_NAME_MAX / 8)
+#define SAM_URL_CAP 1024 /* longest sampling endpoint */
+#define SAM_SHOWN_MAX 80 /* bytes of a rejected value shown in its message */
+
+#define SAM_DEFAULT_ENDPOINT "http://localhost:5778/sampling"
+#define SAM_DEFAULT_POLL_MS 60000u
+#define SAM_MIN_POLL_MS 100u
+#define SAM_MAX_POLL_MS 86400000u
+#define SAM_DEFAULT_INITIAL_RATE 0.001 /* Jaeger's default sampling probability */
+#define SAM_MAX_PER_SECOND 1e9
+
+/* ------------------------------------------------------------- plans */
+
+/* A strategy as the writer builds it (plain data, writer-only). */
+struct sam_plan {
+    double rate;       /* probability for spans no listed operation matches */
+    double per_second; /* bucket refill: RATE_LIMITING's max, or the lower bound; 0: no bucket */
+    unsigned n_ops;
+    struct {
+        char name[SAM_NAME_MAX];
+        size_t len;
+        double rate;
+    } ops[SAM_MAX_OPS];
+};
+
+/* The plan being built, and the plan that is live (for carrying bucket
+ * state over to the same operation in the next strategy). */
+static struct sam_plan sam_next, sam_prev;
+
+static void sam_plan_simple(struct sam_plan *p, double rate, double per_second)
+{
+    p->rate = rate;
+    p->per_second = per_second;
+    p->n_ops = 0;
+}
+
+/* Index of operation name[0..len) in p, or -1. The bound is checked
+ * again in case a fork interrupted the copy of the live plan. */
+static int sam_plan_find(const struct sam_plan *p, const char *name, size_t len)
+{
+    for (unsigned i = 0; i < p->n_ops && i < SAM_MAX_OPS; i++)
+        if (p->ops[i].len == len && memcmp(p->ops[i].name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ------------------------------------------------------------- shared buffers */
+
+/* An operation as readers see it. The name is kept as zero-padded words so
+ * it can be compared with atomic loads. */
+struct sam_op {
+    uint64_t hash;
+    uint64_t len;
+    uint64_t bound, all; /* probability: sampled when all, or low 64 bits < bound */
+    uint64_t words[SAM_NAME_WORDS];
+};
+
+struct sam_buf {
+    uint64_t seq;                   /* odd while the writer fills this buffer */
+    uint64_t bound, all;            /* default probability */
+    uint64_t interval_ns, burst_ns; /* buckets: ns per token, tolerance; interval 0: none */
+    uint64_t n_ops;
+    struct sam_op ops[SAM_MAX_OPS];
+    /* Bucket state, outside the seqlock: [0] shared by unlisted operations,
+     * [1 + i] for ops[i]. The time at which the bucket will be full again. */
+    uint64_t tat[SAM_MAX_OPS + 1];
+};
+
+/* Before any load: parent-based always-on, the documented default. */
+static struct sam_buf sam_bufs[2] = {[0] = {.all = 1}};
+static unsigned sam_live;
+
+/* Shared fields are loaded with acquire and stored with release rather
+ * than relaxed plus fences: a reader that sees any new field then also
+ * sees the odd counter stored before it, and its final counter load cannot
+ * move above its field loads. Same cost on x86, and ThreadSanitizer, which
+ * does not model fences, understands it. */
+#define SAM_LD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define SAM_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+
+/* The fixed part of the configuration, set by ts_sampler_load only. */
+struct sam_cfg {
+    bool parent_based;
+    bool remote;
+    unsigned poll_ms;
+    char endpoint[SAM_URL_CAP];
+};
+
+static const struct sam_cfg sam_cfg_default = {
+    .parent_based = true,
+    .remote = false,
+    .poll_ms = SAM_DEFAULT_POLL_MS,
+    .endpoint = SAM_DEFAULT_ENDPOINT,
+};
+static struct sam_cfg sam_cfg = sam_cfg_default;
+
+/* FNV-1a, to skip most name comparisons cheaply. */
+static uint64_t sam_hash(const char *s, size_t len)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static void sam_words(const char *s, size_t len, uint64_t out[SAM_NAME_WORDS])
+{
+    memset(out, 0, SAM_NAME_WORDS * sizeof out[0]);
+    memcpy(out, s, len);
+}
+
+/* A probability as a threshold on the trace id's low 64 bits. */
+static void sam_threshold(double rate, uint64_t *bound, uint64_t *all)
+{
+    const double two64 = 18446744073709551616.0;
+    *bound = 0;
+    *all = 0;
+    if (!(rate > 0))
+        return;
+    double b = rate * two64;
+    if (rate >= 1 || b >= two64)
+        *all = 1;
+    else
+        *bound = (uint64_t)b;
+}
+
+/* A rate in tokens per second as GCRA parameters: nanoseconds per token,
+ * and how far ahead of now the bucket may run (max(1, rate) tokens). */
+static void sam_bucket_params(double per_second, uint64_t *interval, uint64_t *burst)
+{
+    *interval = 0;
+    *burst = 0;
+    if (!(per_second > 0))
+        return;
+    double t = 1e9 / per_second;
+    t = t < 1 ? 1 : t > 1e18 ? 1e18 : t;
+    double b = (per_second > 1 ? per_second : 1) * t;
+    b = b > 1e18 ? 1e18 : b;
+    *interval = (uint64_t)t;
+    *burst = (uint64_t)b;
+}
+
+/* Make p the live strategy: fill the buffer readers are not using, then
+ * flip. With carry, each bucket keeps the state it had under the previous
+ * strategy for the same operation (the shared bucket its shared state), as
+ * Jaeger clients do, so re-polling the same answer does not refill them. */
+static void sam_publish(const struct sam_plan *p, bool carry)
+{
+    unsigned w = (__atomic_load_n(&sam_live, __ATOMIC_RELAXED) & 1u) ^ 1u;
+    struct sam_buf *b = &sam_bufs[w];
+    struct sam_buf *old = &sam_bufs[w ^ 1u];
+    uint64_t seq = SAM_LD(b->seq) | 1u;
+
+    SAM_ST(b->seq, seq);
+    uint64_t bound, all, interval, burst;
+    sam_threshold(p->rate, &bound, &all);
+    sam_bucket_params(p->per_second, &interval, &burst);
+    SAM_ST(b->bound, bound);
+    SAM_ST(b->all, all);
+    SAM_ST(b->interval_ns, interval);
+    SAM_ST(b->burst_ns, burst);
+    SAM_ST(b->n_ops, (uint64_t)p->n_ops);
+    SAM_ST(b->tat[0], carry ? SAM_LD(old->tat[0]) : 0);
+    for (unsigned i = 0; i < p->n_ops; i++) {
+        struct sam_op *op = &b->ops[i];
+        uint64_t words[SAM_NAME_WORDS];
+        sam_words(p->ops[i].name, p->ops[i].len, words);
+        sam_threshold(p->ops[i].rate, &bound, &all);
+        SAM_ST(op->hash, sam_hash(p->ops[i].name, p->ops[i].len));
+        SAM_ST(op->len, (uint64_t)p->ops[i].len);
+        SAM_ST(op->bound, bound);
+        SAM_ST(op->all, all);
+        for (unsigned k = 0; k < SAM_NAME_WORDS; k++)
+            SAM_ST(op->words[k], words[k]);
+        int j = carry ? sam_plan_find(&sam_prev, p->ops[i].name, p->ops[i].len) : -1;
+        SAM_ST(b->tat[i + 1], j >= 0 ? SAM_LD(old->tat[j + 1]) : 0);
+    }
+    __atomic_store_n(&b->seq, seq + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&sam_live, w, __ATOMIC_RELEASE);
+    if (p != &sam_prev)
+        memcpy(&sam_prev, p, sizeof *p);
+}
+
+/* What one decision needs, copied out of the live buffer. */
+struct sam_view {
+    struct sam_buf *buf;
+    uint64_t bound, all;
+    uint64_t interval_ns, burst_ns;
+    unsigned slot; /* bucket: 0 shared, 1 + i for ops[i] */
+};
+
+/* Index of the operation with this name in b, or -1 (reader side: atomic
+ * loads only, the caller validates the sequence counter afterwards). */
+static int sam_match(struct sam_buf *b, const uint64_t words[SAM_NAME_WORDS], size_t len,
+                     uint64_t hash)
+{
+    uint64_t n = SAM_LD(b->n_ops);
+    if (n > SAM_MAX_OPS)
+        n = SAM_MAX_OPS;
+    for (unsigned i = 0; i < n; i++) {
+        struct sam_op *op = &b->ops[i];
+        if (SAM_LD(op->hash) != hash || SAM_LD(op->len) != len)
+            continue;
+        unsigned k = 0;
+        while (k < SAM_NAME_WORDS && SAM_LD(op->words[k]) == words[k])
+            k++;
+        if (k == SAM_NAME_WORDS)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Copy the live strategy's answer for this operation into v (the seqlock's
+ * reader side: retried until a consistent copy is had). named is false
+ * when the span name cannot be an operation (too long). */
+static void sam_read(struct sam_view *v, const char *name, size_t len, bool named)
+{
+    uint64_t words[SAM_NAME_WORDS];
+    uint64_t hash = 0;
+    if (named) {
+        sam_words(name, len, words);
+        hash = sam_hash(name, len);
+    }
+    for (;;) {
+        struct sam_buf *b = &sam_bufs[__atomic_load_n(&sam_live, __ATOMIC_ACQUIRE) & 1u];
+        uint64_t seq = __atomic_load_n(&b->seq, __ATOMIC_ACQUIRE);
+        if (seq & 1u)
+            continue; /* a stale index: the live buffer is never being written */
+        int i = named ? sam_match(b, words, len, hash) : -1;
+        v->buf = b;
+        v->interval_ns = SAM_LD(b->interval_ns);
+        v->burst_ns = SAM_LD(b->burst_ns);
+        if (i >= 0) {
+            v->bound = SAM_LD(b->ops[i].bound);
+            v->all = SAM_LD(b->ops[i].all);
+            v->slot = (unsigned)i + 1;
+        } else {
+            v->bound = SAM_LD(b->bound);
+            v->all = SAM_LD(b->all);
+            v->slot = 0;
+        }
+        if (__atomic_load_n(&b->seq, __ATOMIC_RELAXED) == seq)
+            return;
+    }
+}
+
+/* Take one token from a GCRA bucket: tat is when the bucket is full again;
+ * a token is available while taking it keeps tat within burst of now. */
+static bool sam_take(uint64_t *tat, uint64_t interval, uint64_t burst)
+{
+    if (!interval)
+        return false;
+    uint64_t now = ts_mono_ms() * 1000000u;
+    uint64_t old = __atomic_load_n(tat, __ATOMIC_RELAXED);
+    for (;;) {
+        uint64_t next = (old > now ? old : now) + interval;
+        if (next - now > burst)
+            return false;
+        if (__atomic_compare_exchange_n(tat, &old, next, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return true;
+    }
+}
+
+/* The trace id's random part as OpenTelemetry reads it: bytes 8..15,
+ * big-endian, so every service decides alike for one trace. */
+static uint64_t sam_low64(const uint8_t *id)
+{
+    uint64_t x = 0;
+    for (int i = 8; i < 16; i++)
+        x = x << 8 | id[i];
+    return x;
+}
+
+/* The root sampler: the probability, then the bucket. A span the
+ * probability accepts still takes a token when one is there, so the bucket
+ * guarantees a minimum rate rather than adding to it (Jaeger's
+ * GuaranteedThroughputProbabilisticSampler). */
+static bool sam_root(const uint8_t *trace_id, const char *name, size_t len)
+{
+    struct sam_view v;
+    bool named = name && len <= SAM_NAME_MAX;
+    sam_read(&v, named ? name : "", named ? len : 0, named);
+    bool hit = v.all || (trace_id && sam_low64(trace_id) < v.bound);
+    bool token = sam_take(&v.buf->tat[v.slot], v.interval_ns, v.burst_ns);
+    return hit || token;
+}
+
+/* ------------------------------------------------------------- text */
+
+static bool sam_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* s[0..*len) without blanks at either end. */
+static const char *sam_trim(const char *s, size_t *len)
+{
+    while (*len && sam_blank(s[*len - 1]))
+        (*len)--;
+    while (*len && sam_blank(*s)) {
+        s++;
+        (*len)--;
+    }
+    return s;
+}
+
+/* Counted s equals the lower-case literal lit, ignoring ASCII case. */
+static bool sam_is(const char *s, size_t len, const char *lit)
+{
+    if (strlen(lit) != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + ('a' - 'A')) : s[i];
+        if (c != lit[i])
+            return false;
+    }
+    return true;
+}
+
+/* A decimal number in s[0..len): digits with an optional fraction and
+ * exponent, blanks around allowed; no sign, inf, nan or hex (strtod would
+ * take those, and reads the locale's decimal point). */
+static bool sam_number(const char *s, size_t len, double *out)
+{
+    s = sam_trim(s, &len);
+    uint64_t mant = 0;
+    int exp10 = 0, digits = 0;
+    size_t i = 0;
+    bool point = false;
+    for (; i < len; i++) {
+        if (s[i] == '.' && !point) {
+            point = true;
+        } else if (s[i] >= '0' && s[i] <= '9') {
+            digits++;
+            if (mant < 100000000000000000ull)
+                mant = mant * 10 + (uint64_t)(s[i] - '0'), exp10 -= point;
+            else
+                exp10 += !point; /* beyond 18 digits only the magnitude counts */
+        } else {
+            break;
+        }
+    }
+    if (!digits)
+        return false;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        bool neg = ++i < len && s[i] == '-';
+        i += i < len && (s[i] == '-' || s[i] == '+');
+        int e = 0, edigits = 0;
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, edigits++)
+            e = e < 10000 ? e * 10 + (s[i] - '0') : e;
+        if (!edigits)
+            return false;
+        exp10 += neg ? -e : e;
+    }
+    if (i != len)
+        return false;
+    double scale = 1;
+    for (int k = exp10 < 0 ? -exp10 : exp10; k > 0 && scale < 1e300; k--)
+        scale *= 10;
+    *out = exp10 < 0 ? (double)mant / scale : (double)mant * scale;
+    return true;
+}
+
+/* ------------------------------------------------------------- reporting */
+
+/* One error line, variable / value / what was expected (the shape config.c
+ * uses), and count it. Control bytes in the value are shown as '?'. */
+static void sam_reject(int *errors, const char *var, const char *value, const char *expected)
+{
+    char shown[SAM_SHOWN_MAX + 1];
+    size_t n = 0;
+    for (; value[n] && n < SAM_SHOWN_MAX; n++) {
+        unsigned char c = (unsigned char)value[n];
+        shown[n] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    shown[n] = '\0';
+    ts_log_error("invalid %s=\"%s%s\": expected %s", var, shown, value[n] ? "..." : "", expected);
+    (*errors)++;
+}
+
+/* A variable's value; NULL when unset or empty. */
+static const char *sam_env(ts_env_lookup_fn lookup, const char *name)
+{
+    const char *v = lookup(name);
+    return v && *v ? v : NULL;
+}
+
+/* A number in [lo, hi] read from v[0..len) (whole when integral); else
+ * def, after an error line for var, whose whole value is shown. */
+static double sam_read_number(const char *var, const char *shown, const char *v, size_t len,
+                              double lo, double hi, bool integral, double def, const char *expected,
+                              int *errors)
+{
+    double d;
+    if (sam_number(v, len, &d) && d >= lo && d <= hi && (!integral || (double)(uint64_t)d == d))
+        return d;
+    sam_reject(errors, var, shown, expected);
+    return def;
+}
+
+/* ------------------------------------------------------------- configuration */
+
+#define SAM_PROBABILITY "a probability from 0 to 1"
+
+enum sam_root_kind { SAM_ON, SAM_OFF, SAM_RATIO, SAM_REMOTE };
+
+/* jaeger_remote's OTEL_TRACES_SAMPLER_ARG entry key=value (entry[0..len),
+ * non-empty); an unknown key or bad value is one error line. */
+static void sam_remote_entry(const char *arg, const char *entry, size_t len, struct sam_cfg *cfg,
+                             double *initial, int *errors)
+{
+    static const char var[] = "OTEL_TRACES_SAMPLER_ARG";
+    const char *eq = memchr(entry, '=', len);
+    size_t klen = eq ? (size_t)(eq - entry) : len;
+    const char *key = sam_trim(entry, &klen);
+    size_t vlen = eq ? (size_t)(entry + len - (eq + 1)) : 0;
+    const char *val = eq ? sam_trim(eq + 1, &vlen) : NULL;
+
+    if (eq && sam_is(key, klen, "initialsamplingrate")) {
+        *initial = sam_read_number(var, arg, val, vlen, 0, 1, false, SAM_DEFAULT_INITIAL_RATE,
+                                   "initialSamplingRate to be " SAM_PROBABILITY, errors);
+    } else if (eq && sam_is(key, klen, "pollingintervalms")) {
+        cfg->poll_ms = (unsigned)sam_read_number(
+            var, arg, val, vlen, SAM_MIN_POLL_MS, SAM_MAX_POLL_MS, true, SAM_DEFAULT_POLL_MS,
+            "pollingIntervalMs to be a whole number of milliseconds from 100 to 86400000", errors);
+    } else if (eq && sam_is(key, klen, "endpoint")) {
+        char url[SAM_URL_CAP];
+        struct ts_url u;
+        const char *why = vlen < sizeof url ? NULL : "a URL of at most 1023 bytes";
+        if (!why) {
+            memcpy(url, val, vlen);
+            url[vlen] = '\0';
+            why = ts_url_parse(url, &u);
+        }
+        if (why) {
+            char expected[256];
+            snprintf(expected, sizeof expected, "endpoint to be %s", why);
+            sam_reject(errors, var, arg, expected);
+        } else {
+            memcpy(cfg->endpoint, url, vlen + 1);
+        }
+    } else {
+        sam_reject(errors, var, arg,
+                   "comma-separated endpoint=URL, pollingIntervalMs=MS and "
+                   "initialSamplingRate=RATE");
+    }
+}
+
+/* jaeger_remote's argument: a comma list of key=value, each optional. */
+static void sam_remote_arg(const char *arg, struct sam_cfg *cfg, double *initial, int *errors)
+{
+    const char *p = arg;
+    while (p && *p) {
+        size_t n = strcspn(p, ",");
+        size_t len = n;
+        const char *entry = sam_trim(p, &len);
+        if (len)
+            sam_remote_entry(arg, entry, len, cfg, initial, errors);
+        p += n + (p[n] == ',');
+    }
+}
+
+/* OTEL_TRACES_SAMPLER (set) and its argument into cfg and plan. */
+static void sam_load_otel(ts_env_lookup_fn lookup, const char *v, struct sam_cfg *cfg,
+                          struct sam_plan *plan, int *errors)
+{
+    static const struct {
+        const char *name;
+        enum sam_root_kind root;
+        bool parent_based;
+    } names[] = {
+        {"always_on", SAM_ON, false},
+        {"always_off", SAM_OFF, false},
+        {"traceidratio", SAM_RATIO, false},
+        {"parentbased_always_on", SAM_ON, true},
+        {"parentbased_always_off", SAM_OFF, true},
+        {"parentbased_traceidratio", SAM_RATIO, true},
+        {"jaeger_remote", SAM_REMOTE, false},
+        {"parentbased_jaeger_remote", SAM_REMOTE, true},
+    };
+    size_t len = strlen(v);
+    const char *t = sam_trim(v, &len);
+    size_t i = 0;
+    while (i < sizeof names / sizeof names[0] && !sam_is(t, len, names[i].name))
+        i++;
+    if (i == sizeof names / sizeof names[0]) {
+        sam_reject(errors, "OTEL_TRACES_SAMPLER", v,
+                   "always_on, always_off, traceidratio, parentbased_always_on, "
+                   "parentbased_always_off, parentbased_traceidratio, jaeger_remote or "
+                   "parentbased_jaeger_remote");
+        return;
+    }
+    cfg->parent_based = names[i].parent_based;
+    const char *arg = sam_env(lookup, "OTEL_TRACES_SAMPLER_ARG");
+    double rate = names[i].root == SAM_OFF ? 0 : 1;
+    if (names[i].root == SAM_RATIO && arg)
+        rate = sam_read_number("OTEL_TRACES_SAMPLER_ARG", arg, arg, strlen(arg), 0, 1, false, 1,
+                               SAM_PROBABILITY, errors);
+    if (names[i].root == SAM_REMOTE) {
+        cfg->remote = true;
+        rate = SAM_DEFAULT_INITIAL_RATE;
+        sam_remote_arg(arg, cfg, &rate, errors);
+    }
+    sam_plan_simple(plan, rate, 0);
+}
+
+/* JAEGER_SAMPLER_MANAGER_HOST_PORT (host:port, host may be [IPv6]) as the
+ * endpoint http://HOST:PORT/sampling. */
+static void sam_host_port(const char *v, struct sam_cfg *cfg, int *errors)
+{
+    size_t len = strlen(v);
+    const char *t = sam_trim(v, &len);
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        colon = t[i] == ':' ? t + i : colon;
+    bool ok = colon && colon > t && colon + 1 < t + len && !memchr(t, '/', len) &&
+              !memchr(t, '?', len) && !memchr(t, '#', len);
+    char url[SAM_URL_CAP];
+    struct ts_url u;
+    if (ok) {
+        int n = snprintf(url, sizeof url, "http://%.*s/sampling", (int)len, t);
+        ok = n > 0 && (size_t)n < sizeof url && !ts_url_parse(url, &u);
+    }
+    if (ok)
+        memcpy(cfg->endpoint, url, strlen(url) + 1);
+    else
+        sam_reject(errors, "JAEGER_SAMPLER_MANAGER_HOST_PORT", v,
+                   "host:port of the Jaeger agent's sampling server");
+}
+
+/* JAEGER_SAMPLER_TYPE (set) with its PARAM; Jaeger samplers are
+ * parent-based. Without PARAM: const samples everything, probabilistic and
+ * remote start at 0.001, ratelimiting allows 1 trace per second. */
+static void sam_load_jaeger(ts_env_lookup_fn lookup, const char *v, struct sam_cfg *cfg,
+                            struct sam_plan *plan, int *errors)
+{
+    static const char pvar[] = "JAEGER_SAMPLER_PARAM";
+    size_t len = strlen(v);
+    const char *t = sam_trim(v, &len);
+    const char *param = sam_env(lookup, pvar);
+    size_t plen = param ? strlen(param) : 0;
+
+    if (sam_is(t, len, "const")) {
+        double on = 1;
+        if (param)
+            on = sam_read_number(pvar, param, param, plen, 0, 1, true, 1,
+                                 "0 (sample nothing) or 1 (sample everything)", errors);
+        sam_plan_simple(plan, on, 0);
+    } else if (sam_is(t, len, "probabilistic") || sam_is(t, len, "remote")) {
+        double rate = SAM_DEFAULT_INITIAL_RATE;
+        if (param)
+            rate = sam_read_number(pvar, param, param, plen, 0, 1, false, SAM_DEFAULT_INITIAL_RATE,
+                                   SAM_PROBABILITY, errors);
+        sam_plan_simple(plan, rate, 0);
+        if (sam_is(t, len, "remote")) {
+            cfg->remote = true;
+            const char *hp = sam_env(lookup, "JAEGER_SAMPLER_MANAGER_HOST_PORT");
+            if (hp)
+                sam_host_port(hp, cfg, errors);
+        }
+    } else if (sam_is(t, len, "ratelimiting")) {
+        double per_second = 1;
+        if (param)
+            per_second = sam_read_number(pvar, param, param, plen, 0, SAM_MAX_PER_SECOND, false, 1,
+                                         "a number of traces per second (0 or more)", errors);
+        sam_plan_simple(plan, 0, per_second);
+    } else {
+        sam_reject(errors, "JAEGER_SAMPLER_TYPE", v,
+                   "const, probabilistic, ratelimiting or remote");
+        return;
+    }
+    cfg->parent_based = true;
+}
+
+int ts_sampler_load(ts_env_lookup_fn lookup)
+{
+    struct sam_cfg cfg = sam_cfg_default;
+    int errors = 0;
+    sam_plan_simple(&sam_next, 1, 0);
+    const char *v;
+    if (lookup && (v = sam_env(lookup, "OTEL_TRACES_SAMPLER")))
+        sam_load_otel(lookup, v, &cfg, &sam_next, &errors);
+    else if (lookup && (v = sam_env(lookup, "JAEGER_SAMPLER_TYPE")))
+        sam_load_jaeger(lookup, v, &cfg, &sam_next, &errors);
+    sam_cfg = cfg;
+    sam_publish(&sam_next, false);
+    return errors;
+}
+
+/* ------------------------------------------------------------- deciding */
+
+bool ts_sampler_should_sample(const struct ts_ctx *parent, const uint8_t trace_id[TS_TRACE_ID_LEN],
+                              const char *name, size_t name_len)
+{
+    if (parent && parent->valid) {
+        if (parent->sampling == TS_SAMPLING_DEBUG)
+            return true;
+        if (sam_cfg.parent_based && parent->sampling == TS_SAMPLING_ACCEPT)
+            return true;
+        if (sam_cfg.parent_based && parent->sampling == TS_SAMPLING_DENY)
+            return false;
+    }
+    return sam_root(trace_id, name, name_len);
+}
+
+/* ------------------------------------------------------------- remote */
+
+static bool sam_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+bool ts_sampler_remote_url(char *url, size_t cap, const char *service_name)
+{
+    if (!sam_cfg.remote || !url || cap == 0)
+        return false;
+    const char *ep = sam_cfg.endpoint;
+    size_t n = strlen(ep);
+    const char *sep = n && (ep[n - 1] == '?' || ep[n - 1] == '&') ? ""
+                      : strchr(ep, '?')                           ? "&"
+                                                                  : "?";
+    int m = snprintf(url, cap, "%s%sservice=", ep, sep);
+    if (m < 0 || (size_t)m >= cap) {
+        url[0] = '\0';
+        return false;
+    }
+    static const char hex[] = "0123456789ABCDEF";
+    size_t used = (size_t)m;
+    for (const unsigned char *s = (const unsigned char *)(service_name ? service_name : ""); *s;
+         s++) {
+        size_t need = sam_unreserved(*s) ? 1 : 3;
+        if (used + need >= cap) {
+            url[0] = '\0';
+            return false;
+        }
+        if (need == 1) {
+            url[used++] = (char)*s;
+        } else {
+            url[used++] = '%';
+            url[used++] = hex[*s >> 4];
+            url[used++] = hex[*s & 15];
+        }
+    }
+    url[used] = '\0';
+    return true;
+}
+
+unsigned ts_sampler_poll_interval_ms(void)
+{
+    return sam_cfg.poll_ms;
+}
+
+/* A member that is present and not JSON null, or NULL. */
+static const ts_json *sam_member(const ts_json *obj, const char *key)
+{
+    const ts_json *v = ts_json_get(obj, key);
+    return v && !ts_json_is(v, TS_JSON_NULL) ? v : NULL;
+}
+
+/* obj.key as a number in [lo, hi]; a missing member is 0 (proto3 JSON
+ * leaves zeros out). False when present but not such a number (null too). */
+static bool sam_json_number(const ts_json *obj, const char *key, double lo, double hi, double *out)
+{
+    const ts_json *v = ts_json_get(obj, key);
+    *out = 0;
+    if (!v)
+        return true;
+    return ts_json_number(v, out) && isfinite(*out) && *out >= lo && *out <= hi;
+}
+
+/* A ProbabilisticSamplingStrategy object's samplingRate. */
+static bool sam_json_probabilistic(const ts_json *v, double *rate)
+{
+    return ts_json_is(v, TS_JSON_OBJECT) && sam_json_number(v, "samplingRate", 0, 1, rate);
+}
+
+/* PerOperationSamplingStrategies into p. Operations past SAM_MAX_OPS,
+ * names longer than SAM_NAME_MAX and repeated names are ignored. */
+static bool sam_json_operations(const ts_json *os, struct sam_plan *p)
+{
+    const ts_json *list = sam_member(os, "perOperationStrategies");
+    if (!ts_json_is(os, TS_JSON_OBJECT) || (list && !ts_json_is(list, TS_JSON_ARRAY)))
+        return false;
+    if (!sam_json_number(os, "defaultSamplingProbability", 0, 1, &p->rate) ||
+        !sam_json_number(os, "defaultLowerBoundTracesPerSecond", 0, SAM_MAX_PER_SECOND,
+                         &p->per_second))
+        return false;
+    p->n_ops = 0;
+    for (size_t i = 0; i < ts_json_len(list); i++) {
+        const ts_json *e = ts_json_at(list, i);
+        size_t len;
+        const char *name = ts_json_string(ts_json_get(e, "operation"), &len);
+        double rate;
+        if (!name || !sam_json_probabilistic(ts_json_get(e, "probabilisticSampling"), &rate))
+            return false;
+        if (p->n_ops == SAM_MAX_OPS || len > SAM_NAME_MAX || sam_plan_find(p, name, len) >= 0)
+            continue;
+        memcpy(p->ops[p->n_ops].name, name, len);
+        p->ops[p->n_ops].len = len;
+        p->ops[p->n_ops].rate = rate;
+        p->n_ops++;
+    }
+    return true;
+}
+
+/* A SamplingStrategyResponse into p. operationSampling wins; otherwise
+ * strategyType (name or number) picks, or without it whichever of
+ * probabilisticSampling / rateLimitingSampling is there. */
+static bool sam_json_strategy(const ts_json *root, struct sam_plan *p)
+{
+    if (!ts_json_is(root, TS_JSON_OBJECT))
+        return false;
+    const ts_json *ops = sam_member(root, "operationSampling");
+    if (ops)
+        return sam_json_operations(ops, p);
+    const ts_json *type = sam_member(root, "strategyType");
+    const ts_json *prob = sam_member(root, "probabilisticSampling");
+    const ts_json *limit = sam_member(root, "rateLimitingSampling");
+    double num;
+    const char *name = ts_json_string(type, NULL);
+    bool probabilistic = prob && !limit;
+    if (type && ts_json_number(type, &num) && (num == 0 || num == 1))
+        probabilistic = num == 0;
+    else if (name && (!strcmp(name, "PROBABILISTIC") || !strcmp(name, "RATE_LIMITING")))
+        probabilistic = !strcmp(name, "PROBABILISTIC");
+    else if (type)
+        return false;
+    sam_plan_simple(p, 0, 0);
+    if (probabilistic)
+        return sam_json_probabilistic(prob, &p->rate);
+    return ts_json_is(limit, TS_JSON_OBJECT) &&
+           sam_json_number(limit, "maxTracesPerSecond", 0, SAM_MAX_PER_SECOND, &p->per_second);
+}
+
+int ts_sampler_apply_strategy(const char *json, size_t len)
+{
+    if (!sam_cfg.remote || !json)
+        return -1;
+    ts_json_doc *doc = ts_json_parse(json, len, NULL);
+    if (!doc)
+        return -1;
+    bool ok = sam_json_strategy(ts_json_root(doc), &sam_next);
+    ts_json_free(doc);
+    if (!ok)
+        return -1;
+    sam_publish(&sam_next, true);
+    return 0;
+}

@@ -5,14 +5,22 @@
  * parentbased_always_off, parentbased_traceidratio, jaeger_remote,
  * parentbased_jaeger_remote) or, when those are unset, Jaeger's
  * JAEGER_SAMPLER_TYPE / JAEGER_SAMPLER_PARAM / JAEGER_SAMPLER_MANAGER_HOST_PORT
- * (const, probabilistic, ratelimiting, remote). A value that does not parse
- * gets one line on stderr naming the variable, the value and what was
- * expected, and the default applies.
+ * (const, probabilistic, ratelimiting, remote; these are parent-based, as
+ * in Jaeger clients). Without JAEGER_SAMPLER_PARAM, const samples
+ * everything, probabilistic and remote use 0.001, ratelimiting 1 trace per
+ * second. A value that does not parse gets one line on stderr naming the
+ * variable, the value and what was expected, and the default applies.
+ *
+ * Trace-id ratios follow OpenTelemetry's TraceIdRatioBased: the low 8
+ * bytes of the trace id, big-endian, below ratio * 2^64, so every service
+ * decides alike for one trace. Rate limits are token buckets holding
+ * max(1, rate) tokens.
  *
  * Remote sampling: the reporter thread polls the strategy URL and hands
  * each answer to ts_sampler_apply_strategy; until one arrives the initial
- * rate applies. Deciding is lock-free for every sampler but rate limiting,
- * which takes a short mutex. */
+ * rate applies. Deciding never locks and never allocates, rate limiting
+ * included, so it is safe in hooks on any thread while a strategy is being
+ * applied. One thread at a time may load or apply. */
 #ifndef TS_SAMPLER_H
 #define TS_SAMPLER_H
 
@@ -23,8 +31,10 @@
 #include "../preload/config.h" /* ts_env_lookup_fn */
 #include "../preload/context.h"
 
-/* Read the sampler variables through lookup and install the result.
- * Returns the number of values rejected. Safe to call again (tests). */
+/* Read the sampler variables through lookup (NULL: defaults) and install
+ * the result; values are copied, nothing points into the environment.
+ * Returns the number of values rejected. Safe to call again (tests), but
+ * not while other threads decide. */
 int ts_sampler_load(ts_env_lookup_fn lookup);
 
 /* Decide for a new span named name[0..name_len) in trace trace_id whose
@@ -36,16 +46,26 @@ bool ts_sampler_should_sample(const struct ts_ctx *parent, const uint8_t trace_i
                               const char *name, size_t name_len);
 
 /* Remote sampling: the strategy URL to poll (".../sampling?service=NAME",
- * service name percent-encoded) written to url; false when the sampler is
- * not remote. */
+ * service name percent-encoded; '&' instead of '?' when the endpoint has a
+ * query) written to url; false when the sampler is not remote or the URL
+ * does not fit in cap (url is then ""). */
 bool ts_sampler_remote_url(char *url, size_t cap, const char *service_name);
-/* How often to poll, in milliseconds (pollingIntervalMs, default 60000). */
+/* How often to poll, in milliseconds (pollingIntervalMs, default 60000,
+ * at least 100). */
 unsigned ts_sampler_poll_interval_ms(void);
 
 /* Install a strategy answer (JSON from Jaeger's sampling endpoint:
  * probabilisticSampling, rateLimitingSampling, operationSampling with
- * perOperationStrategies; strategyType as name or number). Returns 0, or
- * -1 when the answer is not a strategy (the current one stays). */
+ * perOperationStrategies; strategyType as name or number). operationSampling
+ * wins when present: the span name is the operation, with up to 128
+ * operations of up to 128 bytes kept (others get the default probability).
+ * defaultLowerBoundTracesPerSecond is a token bucket per listed operation,
+ * plus one shared by all unlisted operations, that samples spans the
+ * probability rejected; spans the probability accepts use its tokens too
+ * (Jaeger's guaranteed-throughput sampler). A bucket keeps its state when
+ * the next answer names the same operation. Call from one thread (the
+ * reporter's); it allocates. Returns 0, or -1 when the answer is not a
+ * strategy or the sampler is not remote (the current strategy stays). */
 int ts_sampler_apply_strategy(const char *json, size_t len);
 
 #endif

@@ -1,0 +1,145 @@
+"""test_sampling.py — samplers as a traced server applies them, and what
+the next service is told.
+
+An unsampled request is not exported but still carries its context
+downstream with the decision (X-B3-Sampled: 0, traceparent flags 00), so
+the whole trace agrees. The remote sampler fetches its strategy from a
+stand-in Jaeger sampling endpoint (GET /sampling?service=NAME).
+"""
+
+import json
+import os
+import sys
+import time
+import unittest
+import urllib.request
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import backends as bk  # noqa: E402
+import tshelp as th  # noqa: E402
+
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def get(port, path, headers=()):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=dict(headers))
+    try:
+        with OPENER.open(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def strategy(obj):
+    return bk.http_response(200, json.dumps(obj).encode(), [("Content-Type", "application/json")])
+
+
+class SamplingTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+        self.down = bk.Collector([200])  # the next service: records what it is told
+        self.addCleanup(self.down.close)
+
+    def start(self, **env):
+        e = th.shim_env("sampling-svc", self.spans_file, **env)
+        self.srv, self.port = th.start_app_server(self, "sampling-svc", self.spans_file, self.tmp,
+                                                  env=e)
+
+    def call_down(self, headers=()):
+        """A request that makes the server call the next service; returns the
+        trace headers the next service got."""
+        n = len(self.down.requests())
+        self.assertEqual(get(self.port, "/call?to=%d&path=/next" % self.down.port, headers), 200)
+        _, hdrs, _ = self.down.wait_requests(n + 1)[n]
+        return {k.lower(): v for k, v in hdrs if k.lower() in ("x-b3-sampled", "traceparent",
+                                                                 "x-b3-traceid")}
+
+    def finish(self, expect=0):
+        """Stop the server and return its exported spans. A response reaches
+        us a moment before its span is queued, so wait for the expected
+        spans first (or a moment, for spans that must not appear)."""
+        if expect:
+            th.wait_spans(self.spans_file, expect, procs=(self.srv,))
+        else:
+            time.sleep(0.3)
+        self.assertEqual(self.srv.stop(), 0, self.srv.describe())
+        self.assertNotIn("traceshim", self.srv.stderr().decode(), self.srv.describe())
+        return th.read_spans(self.spans_file, strict=True)
+
+    def test_ratio_zero_exports_nothing_and_says_so_downstream(self):
+        self.start(OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0")
+        h = self.call_down()
+        self.assertEqual(h["x-b3-sampled"], "0")
+        self.assertTrue(h["traceparent"].endswith("-00"), h)
+        self.assertEqual(h["traceparent"][3:35], h["x-b3-traceid"])
+        self.assertEqual(self.finish(), [])
+
+    def test_parent_based_follows_the_caller(self):
+        self.start(OTEL_TRACES_SAMPLER="parentbased_always_off")
+        root = self.call_down()
+        self.assertEqual(root["x-b3-sampled"], "0")
+        tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+        child = self.call_down([("traceparent", "00-%s-00f067aa0ba902b7-01" % tid)])
+        self.assertEqual(child["x-b3-sampled"], "1")
+        self.assertEqual(child["x-b3-traceid"], tid)
+        spans = self.finish(expect=2)
+        self.assertEqual({s["traceId"] for s in spans}, {tid}, th.format_spans(spans))
+        self.assertEqual(len(spans), 2, th.format_spans(spans))  # server and its client call
+
+    def test_not_parent_based_ignores_the_caller(self):
+        self.start(OTEL_TRACES_SAMPLER="always_off")
+        h = self.call_down([("X-B3-TraceId", "463ac35c9f6413ad48485a3953bb6124"),
+                            ("X-B3-SpanId", "a2fb4a1d1a96d312"), ("X-B3-Sampled", "1")])
+        self.assertEqual(h["x-b3-sampled"], "0")
+        self.assertEqual(self.finish(), [])
+
+    def test_jaeger_const_zero(self):
+        self.start(JAEGER_SAMPLER_TYPE="const", JAEGER_SAMPLER_PARAM="0")
+        self.assertEqual(self.call_down()["x-b3-sampled"], "0")
+        self.assertEqual(self.finish(), [])
+
+    def remote(self, answer):
+        agent = bk.Collector([strategy(answer)])
+        self.addCleanup(agent.close)
+        self.start(OTEL_TRACES_SAMPLER="parentbased_jaeger_remote",
+                   OTEL_TRACES_SAMPLER_ARG="endpoint=http://127.0.0.1:%d/sampling,"
+                   "pollingIntervalMs=60000,initialSamplingRate=1" % agent.port)
+        # Before the strategy arrives the initial rate (1) applies: this
+        # first request is sampled, and it starts the reporter thread, which
+        # fetches the strategy.
+        self.assertEqual(get(self.port, "/fail"), 500)
+        line, headers, _ = agent.wait_requests(1)[0]
+        self.assertEqual(line, "GET /sampling?service=sampling-svc HTTP/1.1")
+        time.sleep(0.3)  # the answer is applied right after it is read
+        for _ in range(5):
+            get(self.port, "/ok")
+            get(self.port, "/missing")
+        return [s["name"] for s in self.finish(expect=self.expect)]
+
+    def test_remote_probabilistic_zero_stops_sampling(self):
+        self.expect = 1
+        names = self.remote({"strategyType": "PROBABILISTIC",
+                             "probabilisticSampling": {"samplingRate": 0.0}})
+        self.assertEqual(names, ["GET /fail"])
+
+    def test_remote_per_operation_samples_only_that_operation(self):
+        self.expect = 6
+        names = self.remote({
+            "strategyType": "PROBABILISTIC",
+            "probabilisticSampling": {"samplingRate": 0.0},
+            "operationSampling": {
+                "defaultSamplingProbability": 0.0,
+                "defaultLowerBoundTracesPerSecond": 0.0,
+                "perOperationStrategies": [
+                    {"operation": "GET /ok", "probabilisticSampling": {"samplingRate": 1.0}}]}})
+        self.assertEqual(sorted(names), ["GET /fail"] + ["GET /ok"] * 5)
+
+
+if __name__ == "__main__":
+    th.main()
