@@ -35,6 +35,11 @@ dir=$(cd "$dir" && pwd)
 say "installing $want into $dir (npm)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Trust the system's certificate store as well as node's own: a machine
+# whose egress goes through a proxy with a local CA has it only there.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 # --ignore-scripts: we only want files out of these packages, never to run them.
 if ! (cd "$dir" && npm install --no-audit --no-fund --ignore-scripts --omit=dev \
         --no-package-lock --prefix "$dir" $want) >"$log" 2>&1; then
