@@ -124,13 +124,15 @@ struct sam_cfg {
     char endpoint[SAM_URL_CAP];
 };
 
-static const struct sam_cfg sam_cfg_default = {
-    .parent_based = true,
-    .remote = false,
-    .poll_ms = SAM_DEFAULT_POLL_MS,
-    .endpoint = SAM_DEFAULT_ENDPOINT,
-};
-static struct sam_cfg sam_cfg = sam_cfg_default;
+/* A macro, not a const object: C only allows constant expressions in a
+ * static initializer (GCC accepts an object as an extension, clang not). */
+#define SAM_CFG_DEFAULT                                                                            \
+    {                                                                                              \
+        .parent_based = true, .remote = false, .poll_ms = SAM_DEFAULT_POLL_MS,                     \
+        .endpoint = SAM_DEFAULT_ENDPOINT,                                                          \
+    }
+static const struct sam_cfg sam_cfg_default = SAM_CFG_DEFAULT;
+static struct sam_cfg sam_cfg = SAM_CFG_DEFAULT;
 
 /* FNV-1a, to skip most name comparisons cheaply. */
 static uint64_t sam_hash(const char *s, size_t len)

@@ -10,7 +10,10 @@ secs=${1:-15}
 out=build-fuzz
 mkdir -p "$out"
 # target name -> the sources it fuzzes
-declare -A sources=([http1]="hooks/http1.c")
+declare -A sources=(
+    [http1]="hooks/http1.c"
+    [strategy]="reporter/sampler.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/real.c preload/guard.c"
+)
 status=0
 for name in "${!sources[@]}"; do
     clang -std=gnu11 -D_GNU_SOURCE -DTS_VERSION='"fuzz"' -g -O1 \
