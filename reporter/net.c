@@ -3,9 +3,12 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "../preload/clock.h"
@@ -59,10 +62,53 @@ fail:;
     return -1;
 }
 
+/* "localhost" and "*.localhost" are the loopback addresses (RFC 6761), as
+ * curl and Go resolve them: never looked up, so a missing /etc/hosts or a
+ * DNS server that answers for "localhost" cannot send spans elsewhere, and
+ * the default endpoints cost no lookup. IPv4 first: local agents and
+ * collectors most often listen there. */
+static bool net_is_localhost(const char *host)
+{
+    size_t n = strlen(host);
+    while (n && host[n - 1] == '.')
+        n--; /* "localhost." is the same name */
+    static const char name[] = "localhost";
+    size_t k = sizeof name - 1;
+    if (n < k || strncasecmp(host + n - k, name, k) != 0)
+        return false;
+    return n == k || host[n - k - 1] == '.';
+}
+
+static int net_connect_localhost(struct ts_own_fd *out, uint16_t port, int type,
+                                 uint64_t deadline_ms)
+{
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons(port),
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    struct addrinfo a6 = {.ai_family = AF_INET6, .ai_socktype = type,
+                          .ai_addr = (struct sockaddr *)&v6, .ai_addrlen = sizeof v6};
+    struct addrinfo a4 = {.ai_family = AF_INET, .ai_socktype = type,
+                          .ai_addr = (struct sockaddr *)&v4, .ai_addrlen = sizeof v4,
+                          .ai_next = &a6};
+    int err = ECONNREFUSED;
+    for (const struct addrinfo *ai = &a4; ai; ai = ai->ai_next) {
+        if (net_connect_one(ai, deadline_ms, out) == 0)
+            return 0;
+        err = errno;
+        if (err == ETIMEDOUT)
+            break;
+    }
+    errno = err;
+    return -1;
+}
+
 int ts_net_connect(struct ts_own_fd *out, const char *host, uint16_t port, int type,
                    uint64_t deadline_ms)
 {
     out->fd = -1;
+    if (net_is_localhost(host))
+        return net_connect_localhost(out, port, type, deadline_ms);
     char service[8];
     snprintf(service, sizeof service, "%u", (unsigned)port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type,

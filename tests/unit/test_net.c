@@ -1,0 +1,116 @@
+/* test_net.c — the exporters' connect: loopback names are never looked up,
+ * IPv4 is tried before IPv6, a refused port fails fast, and the socket the
+ * caller gets is close-on-exec, non-blocking and above stderr. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "preload/clock.h"
+#include "preload/real.h"
+#include "reporter/net.h"
+
+/* A listening socket on the loopback address of family af; its port. */
+static int listen_on(int af, uint16_t *port)
+{
+    int fd = socket(af, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    if (af == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+        if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(fd);
+            return -1; /* no IPv6 loopback on this machine */
+        }
+        socklen_t len = sizeof a;
+        getsockname(fd, (struct sockaddr *)&a, &len);
+        *port = ntohs(a.sin6_port);
+    } else {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+        socklen_t len = sizeof a;
+        getsockname(fd, (struct sockaddr *)&a, &len);
+        *port = ntohs(a.sin_port);
+    }
+    assert_int_equal(listen(fd, 4), 0);
+    return fd;
+}
+
+/* The family of the peer the client socket is connected to. */
+static int peer_family(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    assert_int_equal(getpeername(fd, (struct sockaddr *)&ss, &len), 0);
+    return ss.ss_family;
+}
+
+static void test_localhost_names_are_loopback_v4_first(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int l = listen_on(AF_INET, &port);
+    static const char *const names[] = {"localhost", "LOCALHOST", "localhost.", "api.localhost"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        struct ts_own_fd o;
+        assert_int_equal(ts_net_connect(&o, names[i], port, SOCK_STREAM, ts_mono_ms() + 2000), 0);
+        assert_int_equal(peer_family(o.fd), AF_INET);
+        assert_true(o.fd > STDERR_FILENO);
+        assert_true(fcntl(o.fd, F_GETFD) & FD_CLOEXEC);
+        assert_true(fcntl(o.fd, F_GETFL) & O_NONBLOCK);
+        ts_own_fd_close(&o);
+    }
+    close(l);
+}
+
+static void test_localhost_falls_back_to_v6(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int l = listen_on(AF_INET6, &port);
+    if (l < 0)
+        skip();
+    struct ts_own_fd o;
+    assert_int_equal(ts_net_connect(&o, "localhost", port, SOCK_STREAM, ts_mono_ms() + 2000), 0);
+    assert_int_equal(peer_family(o.fd), AF_INET6);
+    ts_own_fd_close(&o);
+    close(l);
+}
+
+static void test_not_localhost_names(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int l = listen_on(AF_INET, &port);
+    struct ts_own_fd o;
+    /* a numeric address goes through the resolver and works */
+    assert_int_equal(ts_net_connect(&o, "127.0.0.1", port, SOCK_STREAM, ts_mono_ms() + 2000), 0);
+    ts_own_fd_close(&o);
+    close(l);
+    /* a refused port fails at once, on both loopback addresses */
+    uint64_t t0 = ts_mono_ms();
+    assert_int_equal(ts_net_connect(&o, "localhost", port, SOCK_STREAM, t0 + 5000), -1);
+    assert_int_equal(errno, ECONNREFUSED);
+    assert_true(ts_mono_ms() - t0 < 1000);
+    assert_int_equal(o.fd, -1);
+}
+
+int main(void)
+{
+    ts_real_resolve();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_localhost_names_are_loopback_v4_first),
+        cmocka_unit_test(test_localhost_falls_back_to_v6),
+        cmocka_unit_test(test_not_localhost_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
