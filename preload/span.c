@@ -67,7 +67,8 @@ void ts_span_attr_bool(struct ts_span *s, const char *key, bool val)
 
 const struct ts_attr *ts_span_attr_find(const struct ts_span *s, const char *key)
 {
-    for (unsigned i = 0; i < s->nattrs; i++)
+    size_t n = ts_span_nattrs(s);
+    for (size_t i = 0; i < n; i++)
         if (strcmp(s->attrs[i].key, key) == 0)
             return &s->attrs[i];
     return NULL;

@@ -88,6 +88,25 @@ static inline const char *ts_span_name(const struct ts_span *s)
     return s->str + s->name_off;
 }
 
+/* For encoders: a string stored in the span's buffer, off..off+len, clamped
+ * to the buffer so that a damaged record can never make an encoder read
+ * outside the span (an offset past the end gives an empty string there).
+ * Sets *n to its length. */
+static inline const char *ts_span_bytes(const struct ts_span *s, uint16_t off, uint16_t len,
+                                        size_t *n)
+{
+    size_t o = off < TS_SPAN_STRBUF ? off : TS_SPAN_STRBUF;
+    *n = len < TS_SPAN_STRBUF - o ? len : TS_SPAN_STRBUF - o;
+    return s->str + o;
+}
+
+/* For encoders: how many attributes to look at, clamped to the array (a
+ * damaged record must not walk past it). */
+static inline size_t ts_span_nattrs(const struct ts_span *s)
+{
+    return s->nattrs < TS_SPAN_MAX_ATTRS ? s->nattrs : TS_SPAN_MAX_ATTRS;
+}
+
 /* True when every byte of id[0..n) is zero. */
 bool ts_id_is_zero(const uint8_t *id, size_t n);
 

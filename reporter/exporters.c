@@ -326,9 +326,9 @@ static void exp_console_span(const struct ts_span *s)
     else
         ts_json_buf_hex(b, s->parent_id, TS_SPAN_ID_LEN);
     ts_json_buf_append_char(b, ' ');
-    size_t off = s->name_off < TS_SPAN_STRBUF ? s->name_off : TS_SPAN_STRBUF;
-    size_t len = s->name_len < TS_SPAN_STRBUF - off ? s->name_len : TS_SPAN_STRBUF - off;
-    ts_json_buf_string(b, s->str + off, len); /* quoted, control bytes escaped */
+    size_t name_len;
+    const char *name = ts_span_bytes(s, s->name_off, s->name_len, &name_len);
+    ts_json_buf_string(b, name, name_len); /* quoted, control bytes escaped */
     ts_json_buf_append_char(b, ' ');
     ts_json_buf_append_cstr(b, s->kind < 4 ? kinds[s->kind] : "unspecified");
     ts_json_buf_append_char(b, ' ');

@@ -151,17 +151,6 @@ static const struct ts_json_buf *jt_process(void)
 
 /* ----------------------------------------------------------------- spans */
 
-/* A string stored in the span's buffer, clamped to the buffer so that a
- * damaged record can never make the encoder read outside the span (the
- * same rule as the other encoders). Sets *n to its length. */
-static const char *jt_span_str(const struct ts_span *s, uint16_t off, uint16_t len, size_t *n)
-{
-    size_t start = off > TS_SPAN_STRBUF ? TS_SPAN_STRBUF : off;
-    size_t room = TS_SPAN_STRBUF - start;
-    *n = len > room ? room : len;
-    return s->str + start;
-}
-
 /* Jaeger's span.kind value for a kind; NULL: no tag (unspecified, or a
  * value this version does not know). */
 static const char *jt_kind_name(uint8_t kind)
@@ -190,7 +179,7 @@ static uint32_t jt_span_tags(struct ts_tc_writer *w, const struct ts_span *s)
             jt_tag_cstr(w, "span.kind", kind);
         n++;
     }
-    size_t nattrs = s->nattrs < TS_SPAN_MAX_ATTRS ? s->nattrs : TS_SPAN_MAX_ATTRS;
+    size_t nattrs = ts_span_nattrs(s);
     for (size_t i = 0; i < nattrs; i++) {
         const struct ts_attr *a = &s->attrs[i];
         if (!a->key || a->type > TS_ATTR_BOOL)
@@ -201,7 +190,7 @@ static uint32_t jt_span_tags(struct ts_tc_writer *w, const struct ts_span *s)
         size_t klen = strlen(a->key);
         if (a->type == TS_ATTR_STR) {
             size_t len;
-            const char *p = jt_span_str(s, a->off, a->len, &len);
+            const char *p = ts_span_bytes(s, a->off, a->len, &len);
             jt_tag_str(w, a->key, klen, p, len);
         } else if (a->type == TS_ATTR_INT) {
             jt_tag_long(w, a->key, klen, a->num);
@@ -247,7 +236,7 @@ void ts_jaeger_thrift_span(struct ts_json_buf *spans, const struct ts_span *s, b
     ts_tc_field_i64(&w, 3, jt_id64(s->span_id));                    /* spanId */
     ts_tc_field_i64(&w, 4, has_parent ? jt_id64(s->parent_id) : 0); /* parentSpanId */
     size_t name_len;
-    const char *name = jt_span_str(s, s->name_off, s->name_len, &name_len);
+    const char *name = ts_span_bytes(s, s->name_off, s->name_len, &name_len);
     ts_tc_field_string(&w, 5, name, name_len); /* operationName */
     if (has_parent) {
         /* references: parentSpanId alone is the legacy form; newer Jaeger
@@ -280,7 +269,7 @@ size_t ts_jaeger_thrift_bound(size_t spans_len, size_t nspans)
     n += 1;                                             /* args.batch field header */
     n += 1 + proc->len;                                 /* Batch.process */
     n += 1 + ts_tc_list_header_len(nspans) + spans_len; /* Batch.spans */
-    n += 1 + TS_TC_VARINT_MAX;                          /* Batch.seqNo, at its longest */
+    n += 1 + TS_VARINT_MAX;                             /* Batch.seqNo, at its longest */
     n += 2;                                             /* stops: Batch, emitBatch_args */
     return n;
 }

@@ -76,15 +76,20 @@ void ts_json_buf_append_char(struct ts_json_buf *b, char c)
     b->data[b->len++] = c;
 }
 
-/* Length of the valid UTF-8 sequence starting at s[0] (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF), or 0 if s[0]
- * does not start one. Only called for bytes >= 0x80. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n)
+#define TS_UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD REPLACEMENT CHARACTER */
+#define TS_UTF8_REPLACEMENT_LEN (sizeof TS_UTF8_REPLACEMENT - 1)
+
+size_t ts_utf8_char_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the 2nd byte */
-    if (c >= 0xC2 && c <= 0xDF) {
+    /* The allowed range of the 2nd byte: RFC 3629's table, which rules out
+     * overlong forms, surrogates and code points above U+10FFFF by the
+     * first two bytes alone. */
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) {
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
         len = 2;
     } else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
@@ -107,6 +112,64 @@ static size_t utf8_valid_len(const unsigned char *s, size_t n)
         if ((s[i] & 0xC0) != 0x80)
             return 0;
     return len;
+}
+
+size_t ts_utf8_clean_len(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = ts_utf8_char_len(s + i, n - i);
+        out += k ? k : TS_UTF8_REPLACEMENT_LEN;
+        i += k ? k : 1;
+    }
+    return out;
+}
+
+void ts_json_buf_utf8(struct ts_json_buf *b, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        /* A run of valid characters is copied in one piece: valid input,
+         * the common case, is a single append. */
+        size_t run = i, k;
+        while (run < n && (k = ts_utf8_char_len(s + run, n - run)) != 0)
+            run += k;
+        ts_json_buf_append(b, s + i, run - i);
+        i = run;
+        if (i < n) { /* one byte that starts no valid character */
+            ts_json_buf_append(b, TS_UTF8_REPLACEMENT, TS_UTF8_REPLACEMENT_LEN);
+            i++;
+        }
+    }
+}
+
+size_t ts_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+size_t ts_varint_encode(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+void ts_json_buf_varint(struct ts_json_buf *b, uint64_t v)
+{
+    uint8_t tmp[TS_VARINT_MAX];
+    ts_json_buf_append(b, tmp, ts_varint_encode(tmp, v));
 }
 
 void ts_json_buf_string(struct ts_json_buf *b, const char *str, size_t n)
@@ -137,14 +200,14 @@ void ts_json_buf_string(struct ts_json_buf *b, const char *str, size_t n)
             o += 6;
             i++;
         } else {
-            size_t k = utf8_valid_len(s + i, n - i);
+            size_t k = ts_utf8_char_len(s + i, n - i);
             if (k) {
                 memcpy(o, s + i, k);
                 o += k;
                 i += k;
             } else {
-                memcpy(o, "\xEF\xBF\xBD", 3); /* U+FFFD REPLACEMENT CHARACTER */
-                o += 3;
+                memcpy(o, TS_UTF8_REPLACEMENT, TS_UTF8_REPLACEMENT_LEN);
+                o += TS_UTF8_REPLACEMENT_LEN;
                 i++;
             }
         }

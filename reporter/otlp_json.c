@@ -66,17 +66,6 @@ void ts_otlp_json_end(struct ts_json_buf *b)
     ts_json_buf_append_cstr(b, "]}]}]}");
 }
 
-/* A string stored in the span's buffer, clamped to the buffer so that a
- * damaged record can never make the encoder read outside the span. */
-static void otlp_span_bytes(const struct ts_span *s, uint16_t off, uint16_t len, const char **p,
-                            size_t *n)
-{
-    size_t o = off < TS_SPAN_STRBUF ? off : TS_SPAN_STRBUF;
-    size_t l = len < TS_SPAN_STRBUF - o ? len : TS_SPAN_STRBUF - o;
-    *p = s->str + o;
-    *n = l;
-}
-
 void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool first)
 {
     const char *p;
@@ -90,7 +79,7 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
         ts_json_buf_hex(b, s->parent_id, TS_SPAN_ID_LEN);
     }
     ts_json_buf_append_cstr(b, "\",\"name\":");
-    otlp_span_bytes(s, s->name_off, s->name_len, &p, &n);
+    p = ts_span_bytes(s, s->name_off, s->name_len, &n);
     ts_json_buf_string(b, p, n);
     ts_json_buf_append_cstr(b, ",\"kind\":");
     ts_json_buf_u64(b, s->kind);
@@ -99,7 +88,7 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
     ts_json_buf_append_cstr(b, "\",\"endTimeUnixNano\":\"");
     ts_json_buf_u64(b, s->end_ns);
     ts_json_buf_append_cstr(b, "\",\"attributes\":[");
-    size_t nattrs = s->nattrs < TS_SPAN_MAX_ATTRS ? s->nattrs : TS_SPAN_MAX_ATTRS;
+    size_t nattrs = ts_span_nattrs(s);
     bool afirst = true;
     for (size_t i = 0; i < nattrs; i++) {
         const struct ts_attr *a = &s->attrs[i];
@@ -108,7 +97,7 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
         size_t klen = strlen(a->key);
         switch (a->type) {
         case TS_ATTR_STR:
-            otlp_span_bytes(s, a->off, a->len, &p, &n);
+            p = ts_span_bytes(s, a->off, a->len, &n);
             otlp_attr_str(b, afirst, a->key, klen, p, n);
             break;
         case TS_ATTR_INT:

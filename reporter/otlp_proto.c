@@ -73,16 +73,6 @@ static void otlp_pb_kv(struct ts_json_buf *b, uint32_t field, const char *key, s
     ts_pb_close(b, kv);
 }
 
-/* A string stored in the span's buffer, clamped to the buffer so that a
- * damaged record can never make the encoder read outside the span. */
-static void otlp_pb_span_str(const struct ts_span *s, uint16_t off, uint16_t len, const char **p,
-                             size_t *n)
-{
-    size_t o = off < TS_SPAN_STRBUF ? off : TS_SPAN_STRBUF;
-    *p = s->str + o;
-    *n = len < TS_SPAN_STRBUF - o ? len : TS_SPAN_STRBUF - o;
-}
-
 void ts_otlp_proto_span(struct ts_json_buf *spans, const struct ts_span *s, bool first)
 {
     (void)first; /* entries of a repeated field need no separator */
@@ -93,17 +83,17 @@ void ts_otlp_proto_span(struct ts_json_buf *spans, const struct ts_span *s, bool
     ts_pb_bytes_field(spans, OTLP_SPAN_SPAN_ID, s->span_id, TS_SPAN_ID_LEN);
     if (!ts_id_is_zero(s->parent_id, TS_SPAN_ID_LEN))
         ts_pb_bytes_field(spans, OTLP_SPAN_PARENT_SPAN_ID, s->parent_id, TS_SPAN_ID_LEN);
-    otlp_pb_span_str(s, s->name_off, s->name_len, &p, &n);
+    p = ts_span_bytes(s, s->name_off, s->name_len, &n);
     ts_pb_string_field(spans, OTLP_SPAN_NAME, p, n);
     ts_pb_uint_field(spans, OTLP_SPAN_KIND, s->kind);
     ts_pb_fixed64_field(spans, OTLP_SPAN_START, s->start_ns);
     ts_pb_fixed64_field(spans, OTLP_SPAN_END, s->end_ns);
-    size_t nattrs = s->nattrs < TS_SPAN_MAX_ATTRS ? s->nattrs : TS_SPAN_MAX_ATTRS;
+    size_t nattrs = ts_span_nattrs(s);
     for (size_t i = 0; i < nattrs; i++) {
         const struct ts_attr *a = &s->attrs[i];
         if (!a->key || a->type > TS_ATTR_BOOL)
             continue; /* no key, or a type we cannot name: leave it out */
-        otlp_pb_span_str(s, a->off, a->len, &p, &n);
+        p = ts_span_bytes(s, a->off, a->len, &n);
         otlp_pb_kv(spans, OTLP_SPAN_ATTRIBUTES, a->key, strlen(a->key), a->type, p, n, a->num);
     }
     if (s->status != TS_STATUS_UNSET) { /* an empty Status is the same as none */
@@ -189,10 +179,10 @@ void ts_otlp_proto_finish(struct ts_json_buf *out, const char *spans, size_t spa
     if (!ts_json_buf_reserve(out, ts_pb_len_field_size(OTLP_REQ_RESOURCE_SPANS, rs_len)))
         return;
     ts_pb_tag(out, OTLP_REQ_RESOURCE_SPANS, TS_PB_LEN);
-    ts_pb_varint(out, rs_len);
+    ts_json_buf_varint(out, rs_len);
     ts_json_buf_append(out, head->data, otlp_pb_cache.resource_len);
     ts_pb_tag(out, OTLP_RS_SCOPE_SPANS, TS_PB_LEN);
-    ts_pb_varint(out, ss_len);
+    ts_json_buf_varint(out, ss_len);
     ts_json_buf_append(out, head->data + otlp_pb_cache.resource_len,
                        head->len - otlp_pb_cache.resource_len);
     ts_json_buf_append(out, spans, spans_len);

@@ -22,16 +22,12 @@ enum ts_pb_wire {
     TS_PB_I32 = 5,
 };
 
-#define TS_PB_VARINT_MAX 10 /* bytes of the longest varint (a 64-bit value) */
-
-/* Number of bytes v takes as a varint (1..10). */
-size_t ts_pb_varint_len(uint64_t v);
+/* Varints are json_buf.h's: ts_json_buf_varint, ts_varint_len. */
 
 /* Bytes a length-delimited field of this number and payload length takes:
  * tag, length varint and payload. */
 size_t ts_pb_len_field_size(uint32_t field, size_t len);
 
-void ts_pb_varint(struct ts_json_buf *b, uint64_t v);
 void ts_pb_tag(struct ts_json_buf *b, uint32_t field, enum ts_pb_wire wire);
 
 /* Whole fields: tag then value. */
@@ -45,12 +41,10 @@ void ts_pb_bytes_field(struct ts_json_buf *b, uint32_t field, const void *p, siz
 
 /* A string field. proto3 requires strings to be valid UTF-8 (decoders
  * reject the whole message otherwise), so every byte of s[0..n) that is not
- * part of a valid UTF-8 sequence becomes U+FFFD — the same rule as
- * ts_json_buf_string, so a span reads the same in every export format. */
+ * part of a valid UTF-8 sequence becomes U+FFFD (ts_json_buf_utf8) — the
+ * same rule as ts_json_buf_string, so a span reads the same in every export
+ * format. */
 void ts_pb_string_field(struct ts_json_buf *b, uint32_t field, const char *s, size_t n);
-
-/* Length in bytes of s[0..n) once made valid UTF-8 as above. */
-size_t ts_pb_utf8_len(const char *s, size_t n);
 
 /* A nested message: open writes the tag and room for the length and
  * returns a mark; the caller writes the message's fields; close (with that

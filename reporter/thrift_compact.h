@@ -44,9 +44,6 @@ enum ts_tc_msg_type {
 /* Deepest struct nesting a writer follows (Jaeger's deepest is 4). */
 #define TS_TC_MAX_DEPTH 8
 
-/* Longest varint: 64 bits in 7-bit groups. */
-#define TS_TC_VARINT_MAX 10
-
 /* A writer: the buffer, and per open struct the id of its last field
  * (field headers carry the difference to it). */
 struct ts_tc_writer {
@@ -63,11 +60,7 @@ void ts_tc_init(struct ts_tc_writer *w, struct ts_json_buf *buf);
 uint32_t ts_tc_zigzag32(int32_t v);
 uint64_t ts_tc_zigzag64(int64_t v);
 
-/* Bytes an unsigned varint of v takes (1 .. TS_TC_VARINT_MAX). */
-size_t ts_tc_varint_len(uint64_t v);
-
-/* Raw pieces, written as they are. */
-void ts_tc_varint(struct ts_json_buf *b, uint64_t v);
+/* Unsigned varints are json_buf.h's: ts_json_buf_varint, ts_varint_len. */
 
 /* List header: size and element type in one byte when size < 15, else
  * 0xF0|type and the size as a varint. */

@@ -12,13 +12,6 @@
 
 #include "resource.h"
 
-/* The attributes an encoder may look at: the count clamped to the array
- * (a damaged record must not walk past it). */
-static size_t zk_nattrs(const struct ts_span *s)
-{
-    return s->nattrs < TS_SPAN_MAX_ATTRS ? s->nattrs : TS_SPAN_MAX_ATTRS;
-}
-
 /* True for an attribute an encoder can write: it has a key and a type we
  * know how to name. */
 static bool zk_known(const struct ts_attr *a)
@@ -30,20 +23,11 @@ static bool zk_known(const struct ts_attr *a)
  * when a key repeats, the first value is the one written. */
 static const struct ts_attr *zk_attr(const struct ts_span *s, const char *key)
 {
-    size_t n = zk_nattrs(s);
+    size_t n = ts_span_nattrs(s);
     for (size_t i = 0; i < n; i++)
         if (zk_known(&s->attrs[i]) && strcmp(s->attrs[i].key, key) == 0)
             return &s->attrs[i];
     return NULL;
-}
-
-/* Bytes off..off+len of the span's buffer, clamped to the buffer so that a
- * damaged record can never make the encoder read outside the span. */
-static const char *zk_bytes(const struct ts_span *s, uint16_t off, uint16_t len, size_t *n)
-{
-    size_t o = off < TS_SPAN_STRBUF ? off : TS_SPAN_STRBUF;
-    *n = len < TS_SPAN_STRBUF - o ? len : TS_SPAN_STRBUF - o;
-    return s->str + o;
 }
 
 /* An attribute's value as a JSON string: Zipkin tag values are strings. */
@@ -53,7 +37,7 @@ static void zk_attr_text(struct ts_json_buf *b, const struct ts_span *s, const s
     const char *p;
     switch (a->type) {
     case TS_ATTR_STR:
-        p = zk_bytes(s, a->off, a->len, &n);
+        p = ts_span_bytes(s, a->off, a->len, &n);
         ts_json_buf_string(b, p, n);
         break;
     case TS_ATTR_INT:
@@ -120,7 +104,7 @@ static void zk_remote_endpoint(struct ts_json_buf *b, const struct ts_span *s)
     if (!a || a->type != TS_ATTR_STR)
         return;
     size_t n;
-    const char *p = zk_bytes(s, a->off, a->len, &n);
+    const char *p = ts_span_bytes(s, a->off, a->len, &n);
     if (!zk_ip(b, ",\"remoteEndpoint\":{", p, n))
         return;
     zk_port(b, s, "network.peer.port");
@@ -145,7 +129,7 @@ static void zk_tag_key(struct ts_json_buf *b, bool *first, const char *key)
 static void zk_tags(struct ts_json_buf *b, const struct ts_span *s)
 {
     bool first = true;
-    size_t n = zk_nattrs(s);
+    size_t n = ts_span_nattrs(s);
     ts_json_buf_append_cstr(b, ",\"tags\":{");
     for (size_t i = 0; i < n; i++) {
         if (!zk_known(&s->attrs[i]) || zk_attr(s, s->attrs[i].key) != &s->attrs[i])
@@ -188,7 +172,7 @@ void ts_zipkin_json_span(struct ts_json_buf *b, const struct ts_span *s, bool fi
     }
     ts_json_buf_append_cstr(b, "\",\"name\":");
     size_t n;
-    const char *name = zk_bytes(s, s->name_off, s->name_len, &n);
+    const char *name = ts_span_bytes(s, s->name_off, s->name_len, &n);
     ts_json_buf_string(b, name, n);
     if (s->kind == TS_KIND_SERVER || s->kind == TS_KIND_CLIENT)
         ts_json_buf_append_cstr(b, s->kind == TS_KIND_SERVER ? ",\"kind\":\"SERVER\""

@@ -27,6 +27,7 @@
 #include "reporter/json_buf.h"
 #include "reporter/resource.h"
 #include "reporter/thrift_compact.h"
+#include "span_fixtures.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -217,17 +218,12 @@ static long parse_datagram(const char *d, size_t n, int64_t *seq_no)
 
 /* --------------------------------------------------- setup and spans */
 
-static int setup(void **state)
+/* A process of its own (not span_fixtures.h's default): resource
+ * attributes from the environment become process tags. */
+static int jt_setup(void **state)
 {
     (void)state;
-    memset(&ts_proc, 0, sizeof ts_proc);
-    ts_proc.pid = 4321;
-    snprintf(ts_proc.exe_name, sizeof ts_proc.exe_name, "%s", "shopd");
-    snprintf(ts_proc.service_name, sizeof ts_proc.service_name, "%s", "shop");
-    snprintf(ts_proc.host_name, sizeof ts_proc.host_name, "%s", "node-7");
-    snprintf(ts_cfg.resource_attrs, sizeof ts_cfg.resource_attrs, "%s",
-             "deployment.environment=test,team=a%2Cb");
-    ts_resource_reset();
+    set_process(4321, "shopd", "shop", "node-7", "deployment.environment=test,team=a%2Cb");
     return 0;
 }
 
@@ -458,24 +454,13 @@ static void json_expected(struct ts_json_buf *j, const struct ts_span *spans, si
     ts_json_buf_append_cstr(j, "]}");
 }
 
-static void write_file(const char *dir, const char *name, const char *ext, const void *p, size_t n)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        fail_msg("TS_DUMP_DIR: cannot write %s", path);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* With TS_DUMP_DIR set, write the datagram as NAME.bin and what it must
  * decode to as NAME.json. */
 static void dump(const char *name, const struct ts_json_buf *dgram, const struct ts_span *spans,
                  size_t n)
 {
-    const char *dir = getenv("TS_DUMP_DIR");
-    if (!dir || !*dir)
+    const char *dir = dump_dir();
+    if (!dir)
         return;
     struct ts_json_buf j;
     ts_json_buf_init(&j);
@@ -485,8 +470,8 @@ static void dump(const char *name, const struct ts_json_buf *dgram, const struct
     json_expected(&j, spans, n);
     ts_json_buf_append_cstr(&j, "}\n");
     assert_false(j.failed);
-    write_file(dir, name, "bin", dgram->data, dgram->len);
-    write_file(dir, name, "json", j.data, j.len);
+    dump_file(dir, name, ".bin", dgram->data, dgram->len);
+    dump_file(dir, name, ".json", j.data, j.len);
     ts_json_buf_free(&j);
 }
 
@@ -528,7 +513,7 @@ static int buf_teardown(void **state)
 /* For the encoder tests: the known process, and the buffer. */
 static int span_setup(void **state)
 {
-    setup(state);
+    jt_setup(state);
     return buf_setup(state);
 }
 
@@ -551,31 +536,6 @@ static void test_zigzag(void **state)
     assert_true(ts_tc_u64_bits(UINT64_MAX) == -1);
     assert_true(ts_tc_u64_bits(0x8000000000000000ull) == INT64_MIN);
     assert_true(ts_tc_u64_bits(0x8000000000000001ull) == INT64_MIN + 1);
-}
-
-static void test_varint(void **state)
-{
-    (void)state;
-    static const struct {
-        uint64_t v;
-        const char *bytes;
-        size_t n;
-    } cases[] = {
-        {0, "\x00", 1},
-        {1, "\x01", 1},
-        {127, "\x7f", 1},
-        {128, "\x80\x01", 2},
-        {300, "\xac\x02", 2},
-        {16384, "\x80\x80\x01", 3},
-        {UINT32_MAX, "\xff\xff\xff\xff\x0f", 5},
-        {UINT64_MAX, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        ts_json_buf_reset(&g_buf);
-        ts_tc_varint(&g_buf, cases[i].v);
-        expect_bytes(&g_buf, cases[i].bytes, cases[i].n);
-        assert_int_equal(ts_tc_varint_len(cases[i].v), cases[i].n);
-    }
 }
 
 static void test_i64_fields_negative(void **state)
@@ -660,41 +620,23 @@ static void test_message_header(void **state)
                          "\x82\x21\xff\xff\xff\xff\x0f\x01y");
 }
 
+/* A string field: the cleaned length, then the cleaned bytes
+ * (span_fixtures.h's table). */
 static void test_strings_made_valid_utf8(void **state)
 {
     (void)state;
-    static const struct {
-        const char *in;
-        size_t n;
-        const char *out;
-        size_t on;
-    } cases[] = {
-        {"plain", 5, "plain", 5},
-        {"a\xff"
-         "b",
-         3,
-         "a\xef\xbf\xbd"
-         "b",
-         5},
-        {"\xc0\x80", 2, "\xef\xbf\xbd\xef\xbf\xbd", 6},                 /* overlong NUL */
-        {"\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 9}, /* surrogate */
-        {"\xf4\x90\x80\x80", 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
-         12},                                           /* > U+10FFFF */
-        {"\xe2\x82", 2, "\xef\xbf\xbd\xef\xbf\xbd", 6}, /* cut short */
-        {"\xf0\x9f\x98\x80\xe2\x82\xac\xc3\xa9\x00", 10, "\xf0\x9f\x98\x80\xe2\x82\xac\xc3\xa9\x00",
-         10},                                                                   /* valid, kept */
-        {"\xef\xbf\xbf\xf4\x8f\xbf\xbf", 7, "\xef\xbf\xbf\xf4\x8f\xbf\xbf", 7}, /* edges */
-    };
+    size_t ncases;
+    const struct utf8_case *cases = utf8_cases(&ncases);
     struct ts_json_buf want;
     ts_json_buf_init(&want);
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    for (size_t i = 0; i < ncases; i++) {
         ts_json_buf_reset(&g_buf);
         ts_json_buf_reset(&want);
         ts_tc_init(&g_w, &g_buf);
         ts_tc_struct_begin(&g_w);
         ts_tc_field_string(&g_w, 1, cases[i].in, cases[i].n);
         ts_json_buf_append_char(&want, 0x18);
-        ts_tc_varint(&want, cases[i].on);
+        ts_json_buf_varint(&want, cases[i].on);
         ts_json_buf_append(&want, cases[i].out, cases[i].on);
         expect_bytes(&g_buf, want.data, want.len);
     }
@@ -936,7 +878,7 @@ static void test_bound_is_upper_bound(void **state)
         assert_false(out.failed);
         assert_true(out.len <= bound);
         /* tight: only the seqNo's varint is reckoned at its longest */
-        assert_true(bound - out.len <= TS_TC_VARINT_MAX);
+        assert_true(bound - out.len <= TS_VARINT_MAX);
         int64_t seq;
         assert_int_equal(parse_datagram(out.data, out.len, &seq), (long)n);
     }
@@ -1003,7 +945,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zigzag),
-        cmocka_unit_test_setup_teardown(test_varint, buf_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_i64_fields_negative, buf_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_list_headers, buf_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_field_headers_and_values, buf_setup, buf_teardown),
@@ -1014,10 +955,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_span_tag_types_and_status, span_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_span_stays_in_bounds, span_setup,
                                         buf_teardown),
-        cmocka_unit_test_setup(test_datagram_layout, setup),
-        cmocka_unit_test_setup(test_process_follows_resource, setup),
-        cmocka_unit_test_setup(test_bound_is_upper_bound, setup),
-        cmocka_unit_test_setup(test_batch_cut_into_datagrams, setup),
+        cmocka_unit_test_setup(test_datagram_layout, jt_setup),
+        cmocka_unit_test_setup(test_process_follows_resource, jt_setup),
+        cmocka_unit_test_setup(test_bound_is_upper_bound, jt_setup),
+        cmocka_unit_test_setup(test_batch_cut_into_datagrams, jt_setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

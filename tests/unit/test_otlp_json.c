@@ -17,199 +17,7 @@
 #include "reporter/json_buf.h"
 #include "reporter/otlp_json.h"
 #include "reporter/resource.h"
-
-/* ------------------------------------------------ a strict JSON checker */
-
-/* RFC 8259 validator: one value, nothing after it; strings must be valid
- * UTF-8 with no raw control characters. Returns true when s[0..n) is valid. */
-struct jchk {
-    const unsigned char *p, *end;
-    int depth;
-};
-
-static void jchk_ws(struct jchk *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static bool jchk_lit(struct jchk *c, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-        return false;
-    c->p += n;
-    return true;
-}
-
-static bool jchk_utf8(struct jchk *c)
-{
-    unsigned char b = *c->p;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF)
-        len = 2;
-    else if (b >= 0xE0 && b <= 0xEF)
-        len = 3, lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
-    else if (b >= 0xF0 && b <= 0xF4)
-        len = 4, lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
-    else
-        return false;
-    if ((size_t)(c->end - c->p) < len || c->p[1] < lo || c->p[1] > hi)
-        return false;
-    for (size_t i = 2; i < len; i++)
-        if ((c->p[i] & 0xC0) != 0x80)
-            return false;
-    c->p += len;
-    return true;
-}
-
-static bool jchk_string(struct jchk *c)
-{
-    if (c->p >= c->end || *c->p != '"')
-        return false;
-    c->p++;
-    while (c->p < c->end) {
-        unsigned char b = *c->p;
-        if (b == '"') {
-            c->p++;
-            return true;
-        }
-        if (b < 0x20)
-            return false;
-        if (b == '\\') {
-            c->p++;
-            if (c->p >= c->end)
-                return false;
-            unsigned char e = *c->p++;
-            if (e == 'u') {
-                for (int i = 0; i < 4; i++, c->p++)
-                    if (c->p >= c->end || !strchr("0123456789abcdefABCDEF", *c->p) || !*c->p)
-                        return false;
-            } else if (!strchr("\"\\/bfnrt", e) || !e) {
-                return false;
-            }
-        } else if (b < 0x80) {
-            c->p++;
-        } else if (!jchk_utf8(c)) {
-            return false;
-        }
-    }
-    return false;
-}
-
-static bool jchk_digits(struct jchk *c)
-{
-    const unsigned char *s = c->p;
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
-        c->p++;
-    return c->p > s;
-}
-
-static bool jchk_number(struct jchk *c)
-{
-    if (c->p < c->end && *c->p == '-')
-        c->p++;
-    if (c->p < c->end && *c->p == '0')
-        c->p++;
-    else if (!jchk_digits(c))
-        return false;
-    if (c->p < c->end && *c->p == '.') {
-        c->p++;
-        if (!jchk_digits(c))
-            return false;
-    }
-    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
-        c->p++;
-        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
-            c->p++;
-        if (!jchk_digits(c))
-            return false;
-    }
-    return true;
-}
-
-static bool jchk_value(struct jchk *c);
-
-static bool jchk_container(struct jchk *c, char close, bool object)
-{
-    if (++c->depth > 64)
-        return false;
-    c->p++;
-    jchk_ws(c);
-    if (c->p < c->end && *c->p == close) {
-        c->p++;
-        c->depth--;
-        return true;
-    }
-    for (;;) {
-        jchk_ws(c);
-        if (object) {
-            if (!jchk_string(c))
-                return false;
-            jchk_ws(c);
-            if (c->p >= c->end || *c->p++ != ':')
-                return false;
-        }
-        if (!jchk_value(c))
-            return false;
-        jchk_ws(c);
-        if (c->p >= c->end)
-            return false;
-        unsigned char b = *c->p++;
-        if (b == close)
-            break;
-        if (b != ',')
-            return false;
-    }
-    c->depth--;
-    return true;
-}
-
-static bool jchk_value(struct jchk *c)
-{
-    jchk_ws(c);
-    if (c->p >= c->end)
-        return false;
-    switch (*c->p) {
-    case '{':
-        return jchk_container(c, '}', true);
-    case '[':
-        return jchk_container(c, ']', false);
-    case '"':
-        return jchk_string(c);
-    case 't':
-        return jchk_lit(c, "true");
-    case 'f':
-        return jchk_lit(c, "false");
-    case 'n':
-        return jchk_lit(c, "null");
-    default:
-        return jchk_number(c);
-    }
-}
-
-static bool json_valid(const char *s, size_t n)
-{
-    struct jchk c = {(const unsigned char *)s, (const unsigned char *)s + n, 0};
-    if (!jchk_value(&c))
-        return false;
-    jchk_ws(&c);
-    return c.p == c.end;
-}
-
-/* The checker itself must reject what it is there to catch. */
-static void test_checker_rejects_bad_json(void **state)
-{
-    const char *good = "{\"a\":[1,-2.5e3,true,null,\"x\\u00e9\\n\xc3\xa9\"], \"b\":{}}";
-    assert_true(json_valid(good, strlen(good)));
-    const char *bad[] = {
-        "{\"a\":1,}",       "[1 2]", "\"a\nb\"", "\"\\x\"", "{\"a\"}", "\"\xff\"", "\"\xc0\xaf\"",
-        "\"\xed\xa0\x80\"", "[1]x",  "\"abc",    "01",
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        assert_false(json_valid(bad[i], strlen(bad[i])));
-}
+#include "span_fixtures.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -220,44 +28,11 @@ static const char *buf_str(struct ts_json_buf *b)
     return b->data;
 }
 
-static void setup_process(void)
-{
-    memset(&ts_proc, 0, sizeof ts_proc);
-    ts_proc.pid = 1234;
-    strcpy(ts_proc.exe_name, "python3");
-    strcpy(ts_proc.service_name, "frontend");
-    strcpy(ts_proc.host_name, "box");
-    ts_cfg.resource_attrs[0] = '\0';
-    ts_resource_reset();
-}
-
-static int setup(void **state)
-{
-    setup_process();
-    return 0;
-}
-
-static void hex_to_bytes(const char *hex, uint8_t *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char two[3] = {hex[2 * i], hex[2 * i + 1], 0};
-        out[i] = (uint8_t)strtoul(two, NULL, 16);
-    }
-}
-
 static void known_span(struct ts_span *s)
 {
-    ts_span_clear(s);
-    hex_to_bytes("4bf92f3577b34da6a3ce929d0e0e4736", s->trace_id, 16);
-    hex_to_bytes("00f067aa0ba902b7", s->span_id, 8);
-    hex_to_bytes("b7ad6b7169203331", s->parent_id, 8);
-    s->kind = TS_KIND_SERVER;
-    s->status = TS_STATUS_ERROR;
+    known_span_base(s);
     s->sampled = 1;
-    s->start_ns = 1700000000000000000ull;
     s->end_ns = 1700000000001500000ull;
-    ts_span_set_name(s, "GET /api", 8);
-    ts_span_attr_cstr(s, "http.request.method", "GET");
     ts_span_attr_int(s, "http.response.status_code", 200);
     ts_span_attr_bool(s, "b", true);
 }
@@ -388,6 +163,68 @@ static void test_string_escaping(void **state)
 }
 
 /* ------------------------------------------------------------- encoder */
+
+/* ------------------------------------------- varints and UTF-8 (shared) */
+
+/* The varints protobuf and thrift's compact protocol both write. */
+static void test_varint(void **state)
+{
+    static const struct {
+        uint64_t v;
+        const char *bytes;
+        size_t n;
+    } cases[] = {
+        {0, "\x00", 1},
+        {1, "\x01", 1},
+        {127, "\x7f", 1},
+        {128, "\x80\x01", 2},
+        {300, "\xac\x02", 2},
+        {16383, "\xff\x7f", 2},
+        {16384, "\x80\x80\x01", 3},
+        {2097151, "\xff\xff\x7f", 3},
+        {2097152, "\x80\x80\x80\x01", 4},
+        {UINT32_MAX, "\xff\xff\xff\xff\x0f", 5},
+        {UINT64_MAX, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ts_json_buf b;
+        ts_json_buf_init(&b);
+        ts_json_buf_varint(&b, cases[i].v);
+        assert_false(b.failed);
+        assert_int_equal(b.len, cases[i].n);
+        assert_memory_equal(b.data, cases[i].bytes, cases[i].n);
+        assert_int_equal(ts_varint_len(cases[i].v), cases[i].n);
+        uint8_t out[TS_VARINT_MAX];
+        assert_int_equal(ts_varint_encode(out, cases[i].v), cases[i].n);
+        assert_memory_equal(out, cases[i].bytes, cases[i].n);
+        ts_json_buf_free(&b);
+    }
+}
+
+/* RFC 3629 at its edges (span_fixtures.h's table), and the character
+ * lengths behind it. */
+static void test_utf8_clean(void **state)
+{
+    size_t ncases;
+    const struct utf8_case *cases = utf8_cases(&ncases);
+    for (size_t i = 0; i < ncases; i++) {
+        struct ts_json_buf b;
+        ts_json_buf_init(&b);
+        ts_json_buf_utf8(&b, cases[i].in, cases[i].n);
+        assert_false(b.failed);
+        assert_int_equal(b.len, cases[i].on);
+        if (cases[i].on)
+            assert_memory_equal(b.data, cases[i].out, cases[i].on);
+        assert_int_equal(ts_utf8_clean_len(cases[i].in, cases[i].n), cases[i].on);
+        ts_json_buf_free(&b);
+    }
+    assert_int_equal(ts_utf8_char_len((const unsigned char *)"A", 1), 1);
+    assert_int_equal(ts_utf8_char_len((const unsigned char *)"\xc3\xa9", 2), 2);
+    assert_int_equal(ts_utf8_char_len((const unsigned char *)"\xc3\xa9", 1), 0);
+    assert_int_equal(ts_utf8_char_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
+    assert_int_equal(ts_utf8_char_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+    assert_int_equal(ts_utf8_char_len((const unsigned char *)"\x80", 1), 0);
+}
 
 static void test_encode_known_span_exact(void **state)
 {
@@ -623,11 +460,12 @@ static void test_resource_attrs_full_buffer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_checker_rejects_bad_json),
         cmocka_unit_test(test_buf_numbers_and_hex),
         cmocka_unit_test(test_buf_grows_and_truncates),
         cmocka_unit_test(test_buf_failure_is_sticky),
         cmocka_unit_test(test_string_escaping),
+        cmocka_unit_test(test_varint),
+        cmocka_unit_test(test_utf8_clean),
         cmocka_unit_test_setup(test_encode_known_span_exact, setup),
         cmocka_unit_test_setup(test_encode_root_without_parent, setup),
         cmocka_unit_test_setup(test_encode_several_and_none, setup),

@@ -25,154 +25,19 @@
 #include "reporter/otlp_json.h"
 #include "reporter/resource.h"
 #include "reporter/zipkin_json.h"
+#include "span_fixtures.h"
 
-/* ------------------------------------------------ a strict JSON checker */
+/* ------------------------------------------------ the JSON checker */
 
-static const unsigned char *json_ws(const unsigned char *p, const unsigned char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-        p++;
-    return p;
-}
-
-/* RFC 8259, iteratively: one value and nothing after it; strings hold
- * valid UTF-8 and no raw control characters; numbers in JSON's grammar. */
-static bool json_ok(const char *text, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)text, *end = p + n;
-    char stack[64]; /* '{' or '[' per open container */
-    int depth = 0;
-    enum { VALUE, AFTER_VALUE, KEY } want = VALUE;
-    for (;;) {
-        p = json_ws(p, end);
-        if (want == AFTER_VALUE) {
-            if (depth == 0)
-                return p == end;
-            if (p < end && *p == ',') {
-                p++;
-                want = stack[depth - 1] == '{' ? KEY : VALUE;
-            } else if (p < end && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
-                p++;
-                depth--;
-            } else {
-                return false;
-            }
-            continue;
-        }
-        if (p >= end)
-            return false;
-        bool key = want == KEY;
-        if (!key && (*p == '{' || *p == '[')) {
-            if (depth == (int)sizeof stack)
-                return false;
-            stack[depth++] = (char)*p++;
-            p = json_ws(p, end);
-            if (p < end && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
-                p++;
-                depth--;
-                want = AFTER_VALUE;
-            } else {
-                want = stack[depth - 1] == '{' ? KEY : VALUE;
-            }
-            continue;
-        }
-        if (*p == '"') {
-            for (p++;;) {
-                if (p >= end || *p < 0x20)
-                    return false;
-                if (*p == '"')
-                    break;
-                if (*p == '\\') {
-                    if (end - p < 2)
-                        return false;
-                    if (p[1] == 'u') {
-                        if (end - p < 6)
-                            return false;
-                        for (int i = 2; i < 6; i++)
-                            if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
-                                return false;
-                        p += 6;
-                    } else if (p[1] && strchr("\"\\/bfnrt", p[1])) {
-                        p += 2;
-                    } else {
-                        return false;
-                    }
-                    continue;
-                }
-                if (*p < 0x80) {
-                    p++;
-                    continue;
-                }
-                /* UTF-8: lead byte, then the allowed range of the next byte */
-                int len = *p >= 0xC2 && *p <= 0xDF   ? 2
-                          : *p >= 0xE0 && *p <= 0xEF ? 3
-                          : *p >= 0xF0 && *p <= 0xF4 ? 4
-                                                     : 0;
-                unsigned lo = *p == 0xE0 ? 0xA0 : *p == 0xF0 ? 0x90 : 0x80;
-                unsigned hi = *p == 0xED ? 0x9F : *p == 0xF4 ? 0x8F : 0xBF;
-                if (!len || end - p < len || p[1] < lo || p[1] > hi)
-                    return false;
-                for (int i = 2; i < len; i++)
-                    if ((p[i] & 0xC0) != 0x80)
-                        return false;
-                p += len;
-            }
-            p++;
-            if (key) {
-                p = json_ws(p, end);
-                if (p >= end || *p++ != ':')
-                    return false;
-                want = VALUE;
-            } else {
-                want = AFTER_VALUE;
-            }
-            continue;
-        }
-        if (key)
-            return false;
-        if (end - p >= 4 && (!memcmp(p, "true", 4) || !memcmp(p, "null", 4))) {
-            p += 4;
-        } else if (end - p >= 5 && !memcmp(p, "false", 5)) {
-            p += 5;
-        } else {
-            const unsigned char *s = p;
-            if (*p == '-')
-                p++;
-            if (p < end && *p == '0')
-                p++;
-            else if (p < end && *p >= '1' && *p <= '9')
-                while (p < end && *p >= '0' && *p <= '9')
-                    p++;
-            else
-                return false;
-            if (p < end && *p == '.') {
-                const unsigned char *f = ++p;
-                while (p < end && *p >= '0' && *p <= '9')
-                    p++;
-                if (p == f)
-                    return false;
-            }
-            if (p < end && (*p == 'e' || *p == 'E')) {
-                p++;
-                if (p < end && (*p == '+' || *p == '-'))
-                    p++;
-                const unsigned char *e = p;
-                while (p < end && *p >= '0' && *p <= '9')
-                    p++;
-                if (p == e)
-                    return false;
-            }
-            if (p == s)
-                return false;
-        }
-        want = AFTER_VALUE;
-    }
-}
-
+/* The checker (span_fixtures.h) must reject what it is there to catch. */
 static void test_checker_rejects_bad_json(void **state)
 {
-    const char *good = "[{\"a\":[1,-2.5e3,true,null,\"x\\u00e9\\n\xc3\xa9\"],\"b\":{}},[],0]";
-    assert_true(json_ok(good, strlen(good)));
+    const char *good[] = {
+        "[{\"a\":[1,-2.5e3,true,null,\"x\\u00e9\\n\xc3\xa9\"],\"b\":{}},[],0]",
+        "{\"a\":[1,-2.5e3,true,null,\"x\\u00e9\\n\xc3\xa9\"], \"b\":{}}",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_true(json_valid(good[i], strlen(good[i])));
     const char *bad[] = {
         "{\"a\":1,}",
         "[1 2]",
@@ -194,49 +59,18 @@ static void test_checker_rejects_bad_json(void **state)
         "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        if (json_ok(bad[i], strlen(bad[i])))
+        if (json_valid(bad[i], strlen(bad[i])))
             fail_msg("accepted %s", bad[i]);
 }
 
 /* ------------------------------------------------------------- helpers */
 
-static void setup_process(void)
-{
-    memset(&ts_proc, 0, sizeof ts_proc);
-    ts_proc.pid = 1234;
-    strcpy(ts_proc.exe_name, "python3");
-    strcpy(ts_proc.service_name, "frontend");
-    strcpy(ts_proc.host_name, "box");
-    ts_cfg.resource_attrs[0] = '\0';
-    ts_resource_reset();
-}
-
-static int setup(void **state)
-{
-    setup_process();
-    return 0;
-}
-
-/* An id from its hex text (the literals here are always well-formed). */
-static void hex_to_bytes(const char *hex, uint8_t *out, size_t n)
-{
-    assert_true(ts_hex_decode(hex, n, out));
-}
-
 /* The values of this span are repeated in test_encoders_decode.py
  * (ZIPKIN_KNOWN): change both together. */
 static void known_span(struct ts_span *s)
 {
-    ts_span_clear(s);
-    hex_to_bytes("4bf92f3577b34da6a3ce929d0e0e4736", s->trace_id, 16);
-    hex_to_bytes("00f067aa0ba902b7", s->span_id, 8);
-    hex_to_bytes("b7ad6b7169203331", s->parent_id, 8);
-    s->kind = TS_KIND_SERVER;
-    s->status = TS_STATUS_ERROR;
-    s->start_ns = 1700000000000000000ull;
+    known_span_base(s);
     s->end_ns = 1700000000001500999ull;
-    ts_span_set_name(s, "GET /api", 8);
-    ts_span_attr_cstr(s, "http.request.method", "GET");
     ts_span_attr_int(s, "http.response.status_code", 500);
     ts_span_attr_int(s, "server.port", 8080);
     ts_span_attr_cstr(s, "network.peer.address", "10.1.2.3");
@@ -256,7 +90,7 @@ static void encode(struct ts_json_buf *out, const struct ts_span *s, size_t n)
     ts_zipkin_json_finish(out, spans.data, spans.len, n);
     assert_false(out->failed);
     assert_true(ts_zipkin_json_bound(spans.len, n) >= out->len);
-    if (!json_ok(out->data, out->len))
+    if (!json_valid(out->data, out->len))
         fail_msg("not JSON: %.*s", (int)out->len, out->data);
     ts_json_buf_append_char(out, '\0'); /* for string asserts; not counted */
     out->len--;
@@ -267,22 +101,12 @@ static void encode(struct ts_json_buf *out, const struct ts_span *s, size_t n)
  * OTLP/JSON in NAME.expect.json, for the spec check. */
 static void dump_case(const char *name, const struct ts_span *s, size_t n)
 {
-    const char *dir = getenv("TS_DUMP_DIR");
-    if (!dir)
+    if (!dump_dir())
         return;
-    struct ts_json_buf bufs[2];
-    encode(&bufs[0], s, n);
-    ts_json_buf_init(&bufs[1]);
-    assert_true(ts_otlp_json_encode(&bufs[1], s, n));
-    for (int i = 0; i < 2; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s%s", dir, name, i ? ".expect.json" : ".json");
-        FILE *f = fopen(path, "wb");
-        assert_non_null(f);
-        assert_int_equal(fwrite(bufs[i].data, 1, bufs[i].len, f), bufs[i].len);
-        assert_int_equal(fclose(f), 0);
-        ts_json_buf_free(&bufs[i]);
-    }
+    struct ts_json_buf b;
+    encode(&b, s, n);
+    dump_with_otlp_json(name, ".json", &b, s, n);
+    ts_json_buf_free(&b);
 }
 
 /* The localEndpoint's address member for this host, as the encoder writes
