@@ -322,16 +322,19 @@ static long percent_decode(const char *v, size_t len, char *out, size_t cap)
     return fits ? (long)n : -2;
 }
 
-/* Check OTEL_RESOURCE_ATTRIBUTES ("k=v,k2=v2", values percent-encoded) and
- * find service.name in it (the last one wins, as in the OpenTelemetry SDKs).
- * Returns 0, -1 when the list is malformed (the whole variable is then
- * discarded, as the specification asks), -2 when service.name does not fit
- * in out[cap]. */
-static int resource_service_name(const char *attrs, char *out, size_t cap)
+/* One "key=value" entry of a comma-separated list, blanks trimmed. */
+struct kv_entry {
+    const char *key, *val;
+    size_t klen, vlen;
+};
+
+/* Call fn for each non-empty entry of a "k1=v1,k2=v2" list (the form of
+ * OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS). Returns -1 for
+ * an entry without '=' or with an empty key, else the first non-zero value
+ * fn returns, else 0. */
+static int kv_list_each(const char *s, int (*fn)(const struct kv_entry *e, void *arg), void *arg)
 {
-    char tmp[TS_CFG_STR];
-    bool too_long = false;
-    const char *p = attrs;
+    const char *p = s;
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -340,25 +343,56 @@ static int resource_service_name(const char *attrs, char *out, size_t cap)
             const char *eq = memchr(entry, '=', len);
             if (!eq)
                 return -1;
-            size_t klen = (size_t)(eq - entry);
-            const char *key = trim(entry, &klen);
-            size_t vlen = len - (size_t)(eq + 1 - entry);
-            const char *val = trim(eq + 1, &vlen);
-            if (!klen)
+            struct kv_entry e;
+            e.klen = (size_t)(eq - entry);
+            e.key = trim(entry, &e.klen);
+            e.vlen = len - (size_t)(eq + 1 - entry);
+            e.val = trim(eq + 1, &e.vlen);
+            if (!e.klen)
                 return -1;
-            long r = percent_decode(val, vlen, tmp, sizeof tmp);
-            if (r == -1)
-                return -1;
-            if (klen == 12 && memcmp(key, "service.name", 12) == 0) {
-                too_long = r < 0 || (size_t)r >= cap;
-                if (!too_long)
-                    memcpy(out, tmp, (size_t)r + 1);
-            }
+            int r = fn(&e, arg);
+            if (r)
+                return r;
         }
         if (!comma)
-            return too_long ? -2 : 0;
+            return 0;
         p = comma + 1;
     }
+}
+
+struct service_name_search {
+    char *out;
+    size_t cap;
+    bool too_long;
+};
+
+/* One OTEL_RESOURCE_ATTRIBUTES entry: every value must decode; the last
+ * service.name is kept. */
+static int service_name_entry(const struct kv_entry *e, void *arg)
+{
+    struct service_name_search *sn = arg;
+    char tmp[TS_CFG_STR];
+    long r = percent_decode(e->val, e->vlen, tmp, sizeof tmp);
+    if (r == -1)
+        return -1;
+    if (e->klen == 12 && memcmp(e->key, "service.name", 12) == 0) {
+        sn->too_long = r < 0 || (size_t)r >= sn->cap;
+        if (!sn->too_long)
+            memcpy(sn->out, tmp, (size_t)r + 1);
+    }
+    return 0;
+}
+
+/* Check OTEL_RESOURCE_ATTRIBUTES ("k=v,k2=v2", values percent-encoded) and
+ * find service.name in it (the last one wins, as in the OpenTelemetry SDKs).
+ * Returns 0, -1 when the list is malformed (the whole variable is then
+ * discarded, as the specification asks), -2 when service.name does not fit
+ * in out[cap]. */
+static int resource_service_name(const char *attrs, char *out, size_t cap)
+{
+    struct service_name_search sn = {out, cap, false};
+    int r = kv_list_each(attrs, service_name_entry, &sn);
+    return r ? r : sn.too_long ? -2 : 0;
 }
 
 /* ------------------------------------------------------------- exporters */
@@ -370,51 +404,45 @@ static bool is_tchar(char c)
            (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+struct header_render {
+    char *out;
+    size_t cap, used;
+};
+
+/* One OTEL_EXPORTER_OTLP_HEADERS entry as a "name: value\r\n" line. */
+static int header_entry(const struct kv_entry *e, void *arg)
+{
+    struct header_render *h = arg;
+    for (size_t i = 0; i < e->klen; i++)
+        if (!is_tchar(e->key[i]))
+            return -1;
+    char dec[TS_CFG_STR * 4];
+    long r = percent_decode(e->val, e->vlen, dec, sizeof dec);
+    if (r == -1)
+        return -1;
+    if (r < 0)
+        return -2;
+    for (long i = 0; i < r; i++) /* CR, LF, NUL would split or end the request head */
+        if ((unsigned char)dec[i] < 0x20 && dec[i] != '\t')
+            return -1;
+    size_t need = e->klen + 2 + (size_t)r + 2;
+    if (h->used + need + 1 > h->cap)
+        return -2;
+    char *o = h->out + h->used;
+    memcpy(o, e->key, e->klen);
+    memcpy(o + e->klen, ": ", 2);
+    memcpy(o + e->klen + 2, dec, (size_t)r);
+    memcpy(o + e->klen + 2 + (size_t)r, "\r\n", 2);
+    h->used += need;
+    h->out[h->used] = '\0';
+    return 0;
+}
+
 int ts_config_render_headers(const char *s, char *out, size_t cap)
 {
-    size_t used = 0;
     out[0] = '\0';
-    const char *p = s;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *entry = trim(p, &len);
-        if (len) {
-            const char *eq = memchr(entry, '=', len);
-            if (!eq)
-                return -1;
-            size_t klen = (size_t)(eq - entry);
-            const char *key = trim(entry, &klen);
-            size_t vlen = len - (size_t)(eq + 1 - entry);
-            const char *val = trim(eq + 1, &vlen);
-            if (!klen)
-                return -1;
-            for (size_t i = 0; i < klen; i++)
-                if (!is_tchar(key[i]))
-                    return -1;
-            char dec[TS_CFG_STR * 4];
-            long r = percent_decode(val, vlen, dec, sizeof dec);
-            if (r == -1)
-                return -1;
-            if (r < 0)
-                return -2;
-            for (long i = 0; i < r; i++) /* CR, LF, NUL would split or end the request head */
-                if ((unsigned char)dec[i] < 0x20 && dec[i] != '\t')
-                    return -1;
-            size_t need = klen + 2 + (size_t)r + 2;
-            if (used + need + 1 > cap)
-                return -2;
-            memcpy(out + used, key, klen);
-            memcpy(out + used + klen, ": ", 2);
-            memcpy(out + used + klen + 2, dec, (size_t)r);
-            memcpy(out + used + klen + 2 + (size_t)r, "\r\n", 2);
-            used += need;
-            out[used] = '\0';
-        }
-        if (!comma)
-            return 0;
-        p = comma + 1;
-    }
+    struct header_render h = {out, cap, 0};
+    return kv_list_each(s, header_entry, &h);
 }
 
 /* An endpoint URL; a bad one is rejected and the default stays. */
