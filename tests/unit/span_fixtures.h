@@ -345,4 +345,17 @@ static inline bool json_valid(const char *s, size_t n)
     return c.p == c.end;
 }
 
+/* Damage a span the way a corrupted record could be: its name runs past
+ * the string buffer (only "ok" fits) and its first attribute's value lies
+ * wholly outside it. Encoders must clamp, never read past the span. */
+static inline void damage_offsets(struct ts_span *s)
+{
+    s->name_off = TS_SPAN_STRBUF - 2;
+    s->name_len = 500;
+    s->str[TS_SPAN_STRBUF - 2] = 'o';
+    s->str[TS_SPAN_STRBUF - 1] = 'k';
+    s->attrs[0].off = 60000;
+    s->attrs[0].len = 60000;
+}
+
 #endif

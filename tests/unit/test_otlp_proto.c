@@ -606,12 +606,7 @@ static void test_hostile_span(void **state)
 {
     struct ts_span s[2];
     known_span(&s[0]);
-    s[0].name_off = TS_SPAN_STRBUF - 2;
-    s[0].name_len = 500;
-    s[0].str[TS_SPAN_STRBUF - 2] = 'o';
-    s[0].str[TS_SPAN_STRBUF - 1] = 'k';
-    s[0].attrs[0].off = 60000;
-    s[0].attrs[0].len = 60000;
+    damage_offsets(&s[0]);
     s[0].attrs[1].type = 77; /* unknown: left out */
     memset(&s[0].attrs[4], 0, sizeof s[0].attrs - 4 * sizeof s[0].attrs[0]);
     s[0].nattrs = 255;

@@ -327,12 +327,7 @@ static void test_damaged_record(void **state)
 {
     struct ts_span s;
     known_span(&s);
-    s.name_off = TS_SPAN_STRBUF - 2;
-    s.name_len = 500;
-    s.str[TS_SPAN_STRBUF - 2] = 'o';
-    s.str[TS_SPAN_STRBUF - 1] = 'k';
-    s.attrs[0].off = 60000;
-    s.attrs[0].len = 60000;
+    damage_offsets(&s);
     s.attrs[1].type = 99;                /* unknown: not a tag, not the error cause */
     s.attrs[3].off = TS_SPAN_STRBUF - 1; /* the peer address: one byte left */
     memset(&s.attrs[7], 0, sizeof s.attrs - 7 * sizeof s.attrs[0]);
