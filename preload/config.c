@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "log.h"
 
 struct ts_config ts_cfg;
@@ -51,28 +52,11 @@ static const char *trim(const char *s, size_t *len)
     return s;
 }
 
-static char ascii_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Counted string equals a lower-case literal, ASCII case-insensitively. */
-static bool eq_nocase(const char *s, size_t len, const char *lit)
-{
-    size_t n = strlen(lit);
-    if (len != n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (ascii_lower(s[i]) != lit[i])
-            return false;
-    return true;
-}
-
 /* Index of s in a table of lower-case names, or -1. */
 static int lookup_name(const char *s, size_t len, const char *const *names, int n)
 {
     for (int i = 0; i < n; i++)
-        if (eq_nocase(s, len, names[i]))
+        if (ts_ascii_eq_nocase(s, len, names[i]))
             return i;
     return -1;
 }
@@ -246,7 +230,7 @@ static int parse_name_list(const char *s, const struct named_bits *known, size_t
         const char *t = trim(p, &len);
         if (len) {
             size_t i = 0;
-            while (i < n && !eq_nocase(t, len, known[i].name))
+            while (i < n && !ts_ascii_eq_nocase(t, len, known[i].name))
                 i++;
             if (i == n)
                 return -1;
@@ -293,7 +277,7 @@ static int hex_val(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
-    c = ascii_lower(c);
+    c = ts_ascii_lower(c);
     if (c >= 'a' && c <= 'f')
         return c - 'a' + 10;
     return -1;
@@ -497,9 +481,9 @@ static void read_otlp_protocol(ts_env_lookup_fn get, int *out, int *errors)
         return;
     size_t len = strlen(v);
     const char *t = trim(v, &len);
-    if (eq_nocase(t, len, "http/protobuf"))
+    if (ts_ascii_eq_nocase(t, len, "http/protobuf"))
         *out = TS_OTLP_PROTOBUF;
-    else if (eq_nocase(t, len, "http/json"))
+    else if (ts_ascii_eq_nocase(t, len, "http/json"))
         *out = TS_OTLP_JSON;
     else
         reject(errors, var, v, "http/protobuf or http/json (grpc is not supported)");

@@ -110,4 +110,14 @@ static inline size_t ts_span_nattrs(const struct ts_span *s)
 /* True when every byte of id[0..n) is zero. */
 bool ts_id_is_zero(const uint8_t *id, size_t n);
 
+/* Eight bytes of an id (p[0..8)) as the big-endian number they spell: a
+ * span id, or either half of a trace id. */
+static inline uint64_t ts_id_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
 #endif

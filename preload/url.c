@@ -4,18 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Case-insensitive ASCII prefix test (locale-free, see config.c). */
-static bool has_prefix_nocase(const char *s, const char *prefix)
-{
-    for (; *prefix; s++, prefix++) {
-        char c = *s;
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (c != *prefix)
-            return false;
-    }
-    return true;
-}
+#include "ascii.h"
 
 /* A decimal port 1..65535 in s[0..len). */
 static bool parse_port(const char *s, size_t len, uint16_t *out)
@@ -37,10 +26,10 @@ static bool parse_port(const char *s, size_t len, uint16_t *out)
 const char *ts_url_parse(const char *text, struct ts_url *out)
 {
     memset(out, 0, sizeof *out);
-    if (has_prefix_nocase(text, "https://"))
+    if (ts_ascii_prefix_nocase(text, "https://"))
         /* Phrased like the other reasons: config prints "expected <reason>". */
         return "an http:// URL (https is not supported by the exporter: use a local collector)";
-    if (!has_prefix_nocase(text, "http://"))
+    if (!ts_ascii_prefix_nocase(text, "http://"))
         return "an http:// URL";
     const char *auth = text + 7;
     size_t auth_len = strcspn(auth, "/?#");

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "../preload/ascii.h"
 #include "../preload/clock.h"
 #include "../preload/real.h"
 #include "net.h"
@@ -45,29 +46,13 @@ void ts_http_client_forget(struct ts_http_client *c)
 
 /* ------------------------------------------------------------ parsing */
 
-static char http_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool http_name_is(const char *s, size_t n, const char *lit)
-{
-    size_t l = strlen(lit);
-    if (n != l)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (http_lower(s[i]) != lit[i])
-            return false;
-    return true;
-}
-
 /* Does s[0..n) contain the word (case-insensitively)? For "chunked" in
  * Transfer-Encoding and "close" in Connection. */
 static bool http_has_word(const char *s, size_t n, const char *word)
 {
     size_t w = strlen(word);
     for (size_t i = 0; i + w <= n; i++)
-        if (http_name_is(s + i, w, word))
+        if (ts_ascii_eq_nocase(s + i, w, word))
             return true;
     return false;
 }
@@ -135,18 +120,18 @@ static int http_parse_head(const char *p, size_t n, struct http_head *h)
             size_t nl = (size_t)(colon - line);
             const char *v = colon + 1;
             size_t vl = (size_t)(eol - v);
-            if (http_name_is(line, nl, "content-length")) {
+            if (ts_ascii_eq_nocase(line, nl, "content-length")) {
                 if (!http_number(v, vl, &h->length))
                     return -1;
                 h->has_length = true;
-            } else if (http_name_is(line, nl, "transfer-encoding")) {
+            } else if (ts_ascii_eq_nocase(line, nl, "transfer-encoding")) {
                 h->chunked = http_has_word(v, vl, "chunked");
-            } else if (http_name_is(line, nl, "connection")) {
+            } else if (ts_ascii_eq_nocase(line, nl, "connection")) {
                 if (http_has_word(v, vl, "close"))
                     h->close = true;
                 else if (http_has_word(v, vl, "keep-alive"))
                     h->close = false;
-            } else if (http_name_is(line, nl, "retry-after")) {
+            } else if (ts_ascii_eq_nocase(line, nl, "retry-after")) {
                 uint64_t s;
                 if (http_number(v, vl, &s))
                     h->retry_after_s = s > 3600 ? 3600 : (unsigned)s;
@@ -171,7 +156,7 @@ static int http_walk_chunks(char *p, size_t n, bool decode, size_t *body_len, si
         uint64_t size = 0;
         size_t digits = 0;
         for (size_t j = i; p + j < eol; j++, digits++) {
-            char c = http_lower(p[j]);
+            char c = ts_ascii_lower(p[j]);
             int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
             if (d < 0)
                 break; /* chunk extensions or the CR follow */

@@ -216,10 +216,7 @@ static uint32_t jt_span_tags(struct ts_tc_writer *w, const struct ts_span *s)
 /* 8 bytes big-endian as the i64 Jaeger carries them in. */
 static int64_t jt_id64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (size_t i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return ts_tc_u64_bits(v);
+    return ts_tc_u64_bits(ts_id_u64(p));
 }
 
 void ts_jaeger_thrift_span(struct ts_json_buf *spans, const struct ts_span *s, bool first)

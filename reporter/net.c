@@ -8,9 +8,9 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
+#include "../preload/ascii.h"
 #include "../preload/clock.h"
 #include "../preload/real.h"
 
@@ -74,7 +74,7 @@ static bool net_is_localhost(const char *host)
         n--; /* "localhost." is the same name */
     static const char name[] = "localhost";
     size_t k = sizeof name - 1;
-    if (n < k || strncasecmp(host + n - k, name, k) != 0)
+    if (n < k || !ts_ascii_eq_nocase(host + n - k, k, name))
         return false;
     return n == k || host[n - k - 1] == '.';
 }

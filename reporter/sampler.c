@@ -305,10 +305,7 @@ static bool sam_take(uint64_t *tat, uint64_t interval, uint64_t burst)
  * big-endian, so every service decides alike for one trace. */
 static uint64_t sam_low64(const uint8_t *id)
 {
-    uint64_t x = 0;
-    for (int i = 8; i < 16; i++)
-        x = x << 8 | id[i];
-    return x;
+    return ts_id_u64(id + 8);
 }
 
 /* The root sampler: the probability, then the bucket. A span the
