@@ -14,23 +14,11 @@ import os
 import sys
 import time
 import unittest
-import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
-
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def get(port, path, timeout=10):
-    try:
-        with OPENER.open("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
 
 def otlp_json_spans(body):
     """Spans of one OTLP/JSON request body, as {spanId: (traceId, parent, name, kind)}."""
@@ -90,7 +78,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d/" % c.port,
                                OTEL_EXPORTER_OTLP_HEADERS="x-api-key=s3cret,x-tenant=a%20b")
         for path in ("/ok", "/missing", "/fail"):
-            get(port, path)
+            th.http_get(port, path)
         self.settle(srv, 3)
         self.stop(srv)
         spans = th.read_spans(self.spans_file, strict=True)
@@ -113,7 +101,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         srv, port = self.start(
             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:%d/custom/path?x=1" % c.port,
             OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9/ignored")
-        get(port, "/ok")
+        th.http_get(port, "/ok")
         self.stop(srv)
         reqs = c.wait_requests(1)
         self.assertEqual(reqs[0][0], "POST /custom/path?x=1 HTTP/1.1")
@@ -122,8 +110,8 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         c = self.collector([503, 502, 200])
         srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
                                OTEL_BSP_SCHEDULE_DELAY="200")
-        get(port, "/ok")
-        get(port, "/missing")
+        th.http_get(port, "/ok")
+        th.http_get(port, "/missing")
         self.settle(srv, 2)
         reqs = c.wait_requests(3, timeout=10)
         self.stop(srv)
@@ -143,7 +131,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         c = self.collector([bk.http_response(429, headers=[("Retry-After", "1")]), 200])
         srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
                                OTEL_BSP_SCHEDULE_DELAY="100")
-        get(port, "/ok")
+        th.http_get(port, "/ok")
         c.wait_requests(2, timeout=10)
         self.stop(srv)
         self.assertGreaterEqual(c.times[1] - c.times[0], 0.95)
@@ -153,7 +141,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         c = self.collector([400])
         srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
                                OTEL_BSP_SCHEDULE_DELAY="100")
-        get(port, "/ok")
+        th.http_get(port, "/ok")
         c.wait_requests(1)
         time.sleep(0.5)
         self.stop(srv)
@@ -167,7 +155,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port_closed,
                                OTEL_BSP_SCHEDULE_DELAY="60000")
         for _ in range(5):
-            status, _ = get(port, "/ok")
+            status, _ = th.http_get(port, "/ok")
             self.assertEqual(status, 200)
         time.sleep(0.3)  # the last span is queued a moment after its response
         took = self.stop(srv)
@@ -184,11 +172,11 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
                                OTEL_BSP_SCHEDULE_DELAY="50", OTEL_EXPORTER_OTLP_TIMEOUT="30000",
                                TRACESHIM_EXIT_TIMEOUT="1000")
-        get(port, "/ok")
+        th.http_get(port, "/ok")
         c.wait_requests(1)  # the reporter thread is now stuck waiting for an answer
         t0 = time.monotonic()
         for _ in range(20):
-            status, _ = get(port, "/ok")
+            status, _ = th.http_get(port, "/ok")
             self.assertEqual(status, 200)
         per_request = (time.monotonic() - t0) / 20
         self.assertLess(per_request, 0.1, "requests must not wait for the exporter")
@@ -199,7 +187,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
 
     def test_console_writes_stderr_only(self):
         srv, port = self.start(TRACESHIM_EXPORTER="console")
-        get(port, "/missing")
+        th.http_get(port, "/missing")
         self.stop(srv)
         err = srv.stderr().decode()
         self.assertRegex(err, r'traceshim: span [0-9a-f]{32}/[0-9a-f]{16} parent=- '
@@ -211,7 +199,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         srv, port = self.start(TRACESHIM_EXPORTER="none")
         down = bk.Collector([200])  # any HTTP server: records the injected headers
         self.addCleanup(down.close)
-        status, body = get(port, "/call?to=%d&path=/x" % down.port)
+        status, body = th.http_get(port, "/call?to=%d&path=/x" % down.port)
         self.assertEqual(status, 200)
         self.stop(srv)
         line, headers, _ = down.wait_requests(1)[0]

@@ -16,23 +16,13 @@ import os
 import sys
 import time
 import unittest
-import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 KINDS = {th.KIND_SERVER: "server", th.KIND_CLIENT: "client"}
-
-
-def get(port, path):
-    try:
-        with OPENER.open("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
 
 
 class DecodedTest(th.TempDirMixin, unittest.TestCase):
@@ -55,7 +45,7 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
         down = bk.Collector([200])
         self.addCleanup(down.close)
         for path in paths or ("/ok", "/missing", "/fail", "/call?to=%d&path=/down" % down.port):
-            get(port, path)
+            th.http_get(port, path)
         # The last response reaches us a moment before its span is queued:
         # let it be queued before the server is told to exit.
         want = len(paths or "1234") + (0 if paths else 1)

@@ -12,24 +12,11 @@ import os
 import sys
 import time
 import unittest
-import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
-
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def get(port, path, headers=()):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=dict(headers))
-    try:
-        with OPENER.open(req, timeout=10) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
 
 def strategy(obj):
     return bk.http_response(200, json.dumps(obj).encode(), [("Content-Type", "application/json")])
@@ -55,7 +42,8 @@ class SamplingTest(th.TempDirMixin, unittest.TestCase):
         """A request that makes the server call the next service; returns the
         trace headers the next service got."""
         n = len(self.down.requests())
-        self.assertEqual(get(self.port, "/call?to=%d&path=/next" % self.down.port, headers), 200)
+        status, _ = th.http_get(self.port, "/call?to=%d&path=/next" % self.down.port, headers)
+        self.assertEqual(status, 200)
         _, hdrs, _ = self.down.wait_requests(n + 1)[n]
         return {k.lower(): v for k, v in hdrs if k.lower() in ("x-b3-sampled", "traceparent",
                                                                  "x-b3-traceid")}
@@ -113,13 +101,13 @@ class SamplingTest(th.TempDirMixin, unittest.TestCase):
         # Before the strategy arrives the initial rate (1) applies: this
         # first request is sampled, and it starts the reporter thread, which
         # fetches the strategy.
-        self.assertEqual(get(self.port, "/fail"), 500)
+        self.assertEqual(th.http_get(self.port, "/fail")[0], 500)
         line, headers, _ = agent.wait_requests(1)[0]
         self.assertEqual(line, "GET /sampling?service=sampling-svc HTTP/1.1")
         time.sleep(0.3)  # the answer is applied right after it is read
         for _ in range(5):
-            get(self.port, "/ok")
-            get(self.port, "/missing")
+            th.http_get(self.port, "/ok")
+            th.http_get(self.port, "/missing")
         return [s["name"] for s in self.finish(expect=self.expect)]
 
     def test_remote_probabilistic_zero_stops_sampling(self):

@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 # unittest leaves frames of modules with this global out of tracebacks: a
 # failure points at the test's line, not at the harness.
@@ -334,6 +336,25 @@ def start_app_server(test, service, spans_file, tmpdir, name=None, env=None):
     test.addCleanup(p.stop)
     m = p.wait_output(rb"LISTENING (\d+)\n", timeout=10)
     return p, int(m.group(1))
+
+
+# --------------------------------------------------------------------------
+# a plain client
+
+
+# No proxies, whatever the environment says: the tests talk to 127.0.0.1.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_get(port, path, headers=(), timeout=10):
+    """GET http://127.0.0.1:PORT/PATH from the (untraced) test process;
+    returns (status, body), also for 4xx/5xx answers."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=dict(headers))
+    try:
+        with _OPENER.open(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 # --------------------------------------------------------------------------
