@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "../preload/ascii.h"
+
 /* ------------------------------------------------------------------ hex */
 
 static bool is_lower_hex(unsigned char c)
@@ -45,21 +47,11 @@ static bool all_zero(const uint8_t *b, size_t n)
 
 /* ------------------------------------------------------------- helpers */
 
-static char ascii_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Case-insensitive comparison of a counted string with a lower-case literal. */
+/* Case-insensitive comparison of a counted string with a lower-case
+ * literal; a header parsed without a name (NULL) matches nothing. */
 static bool eq_nocase(const char *s, size_t len, const char *lit)
 {
-    size_t n = strlen(lit);
-    if (len != n || (n && !s))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (ascii_lower(s[i]) != lit[i])
-            return false;
-    return true;
+    return (s || len == 0) && ts_ascii_eq_nocase(s, len, lit);
 }
 
 /* The first header named `name` (lower-case literal), or NULL. Kept local

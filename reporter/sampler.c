@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "../common/json_read.h"
+#include "../preload/ascii.h"
 #include "../preload/clock.h"
 #include "../preload/log.h"
 #include "../preload/url.h"
@@ -341,19 +342,6 @@ static const char *sam_trim(const char *s, size_t *len)
     return s;
 }
 
-/* Counted s equals the lower-case literal lit, ignoring ASCII case. */
-static bool sam_is(const char *s, size_t len, const char *lit)
-{
-    if (strlen(lit) != len)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + ('a' - 'A')) : s[i];
-        if (c != lit[i])
-            return false;
-    }
-    return true;
-}
-
 /* A decimal number in s[0..len): digits with an optional fraction and
  * exponent, blanks around allowed; no sign, inf, nan or hex (strtod would
  * take those, and reads the locale's decimal point). */
@@ -453,14 +441,14 @@ static void sam_remote_entry(const char *arg, const char *entry, size_t len, str
     size_t vlen = eq ? (size_t)(entry + len - (eq + 1)) : 0;
     const char *val = eq ? sam_trim(eq + 1, &vlen) : NULL;
 
-    if (eq && sam_is(key, klen, "initialsamplingrate")) {
+    if (eq && ts_ascii_eq_nocase(key, klen, "initialsamplingrate")) {
         *initial = sam_read_number(var, arg, val, vlen, 0, 1, false, SAM_DEFAULT_INITIAL_RATE,
                                    "initialSamplingRate to be " SAM_PROBABILITY, errors);
-    } else if (eq && sam_is(key, klen, "pollingintervalms")) {
+    } else if (eq && ts_ascii_eq_nocase(key, klen, "pollingintervalms")) {
         cfg->poll_ms = (unsigned)sam_read_number(
             var, arg, val, vlen, SAM_MIN_POLL_MS, SAM_MAX_POLL_MS, true, SAM_DEFAULT_POLL_MS,
             "pollingIntervalMs to be a whole number of milliseconds from 100 to 86400000", errors);
-    } else if (eq && sam_is(key, klen, "endpoint")) {
+    } else if (eq && ts_ascii_eq_nocase(key, klen, "endpoint")) {
         char url[SAM_URL_CAP];
         struct ts_url u;
         const char *why = vlen < sizeof url ? NULL : "a URL of at most 1023 bytes";
@@ -518,7 +506,7 @@ static void sam_load_otel(ts_env_lookup_fn lookup, const char *v, struct sam_cfg
     size_t len = strlen(v);
     const char *t = sam_trim(v, &len);
     size_t i = 0;
-    while (i < sizeof names / sizeof names[0] && !sam_is(t, len, names[i].name))
+    while (i < sizeof names / sizeof names[0] && !ts_ascii_eq_nocase(t, len, names[i].name))
         i++;
     if (i == sizeof names / sizeof names[0]) {
         sam_reject(errors, "OTEL_TRACES_SAMPLER", v,
@@ -577,25 +565,25 @@ static void sam_load_jaeger(ts_env_lookup_fn lookup, const char *v, struct sam_c
     const char *param = sam_env(lookup, pvar);
     size_t plen = param ? strlen(param) : 0;
 
-    if (sam_is(t, len, "const")) {
+    if (ts_ascii_eq_nocase(t, len, "const")) {
         double on = 1;
         if (param)
             on = sam_read_number(pvar, param, param, plen, 0, 1, true, 1,
                                  "0 (sample nothing) or 1 (sample everything)", errors);
         sam_plan_simple(plan, on, 0);
-    } else if (sam_is(t, len, "probabilistic") || sam_is(t, len, "remote")) {
+    } else if (ts_ascii_eq_nocase(t, len, "probabilistic") || ts_ascii_eq_nocase(t, len, "remote")) {
         double rate = SAM_DEFAULT_INITIAL_RATE;
         if (param)
             rate = sam_read_number(pvar, param, param, plen, 0, 1, false, SAM_DEFAULT_INITIAL_RATE,
                                    SAM_PROBABILITY, errors);
         sam_plan_simple(plan, rate, 0);
-        if (sam_is(t, len, "remote")) {
+        if (ts_ascii_eq_nocase(t, len, "remote")) {
             cfg->remote = true;
             const char *hp = sam_env(lookup, "JAEGER_SAMPLER_MANAGER_HOST_PORT");
             if (hp)
                 sam_host_port(hp, cfg, errors);
         }
-    } else if (sam_is(t, len, "ratelimiting")) {
+    } else if (ts_ascii_eq_nocase(t, len, "ratelimiting")) {
         double per_second = 1;
         if (param)
             per_second = sam_read_number(pvar, param, param, plen, 0, SAM_MAX_PER_SECOND, false, 1,
