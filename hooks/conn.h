@@ -4,7 +4,9 @@
  *
  * The hooks call in here only for fds the fd table says are tracked. Every
  * function is safe to call from any thread; a connection's two directions
- * have their own locks, and no lock is held across a blocking receive. */
+ * have their own locks, and no lock is held across a blocking receive. The
+ * program is never told a byte is sent that is not on the wire, so nothing
+ * needs flushing before a receive, a shutdown or a close. */
 #ifndef TS_CONN_H
 #define TS_CONN_H
 
@@ -46,14 +48,11 @@ typedef ssize_t (*ts_conn_pass_fn)(void *arg);
 /* Send the program's bytes (iov, as given to write/send/writev/sendmsg,
  * with flags, 0 for write/writev). Either calls pass() unchanged, or sends
  * a rewritten stream (the program's bytes plus trace headers) with
- * sendmsg. Returns what the program must see — a count of its own bytes —
- * with errno set as the program would expect. */
+ * sendmsg. Returns what the program must see — a count of its own bytes
+ * that are on the wire, never 0 for a non-empty buffer — with errno set as
+ * the program would expect. */
 ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
                      ts_conn_pass_fn pass, void *arg);
-
-/* Before a receive: bytes the program believes sent but that the shim still
- * holds go out first (a program that reads is done writing for now). */
-void ts_conn_recv_prepare(struct ts_conn *c, int fd);
 
 /* After a receive returned r (errno err when r < 0) into iov: feed the
  * bytes to the HTTP parser. MSG_PEEK reads are not fed (the bytes come
@@ -61,7 +60,10 @@ void ts_conn_recv_prepare(struct ts_conn *c, int fd);
 void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, ssize_t r, int flags,
                        int err);
 
-/* Before the program closes fd: send bytes still owed to the peer. */
-void ts_conn_before_close(struct ts_conn *c, int fd);
+/* n bytes went out (ts_conn_sent_unseen) or came in (ts_conn_received_unseen)
+ * through a call whose bytes the shim does not see: sendfile, splice. They
+ * can only be a body whose framing counts bytes; else parsing stops. */
+void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n);
+void ts_conn_received_unseen(struct ts_conn *c, ssize_t n);
 
 #endif

@@ -871,3 +871,9 @@ ssize_t ts_http_body_feed(struct ts_http_body *body, const char *buf, size_t len
         return -1;
     }
 }
+
+bool ts_http_body_blind(const struct ts_http_body *body)
+{
+    return body->kind == TS_BODY_LENGTH || body->kind == TS_BODY_UNTIL_CLOSE ||
+           body->kind == TS_BODY_TUNNEL;
+}

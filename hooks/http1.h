@@ -110,4 +110,8 @@ int ts_http_response_body(const struct ts_http_response *res, const char *req_me
  * TS_BODY_TUNNEL consume everything and never finish. */
 ssize_t ts_http_body_feed(struct ts_http_body *body, const char *buf, size_t len, bool *done);
 
+/* True when the body's framing only counts bytes (length, until close,
+ * tunnel): ts_http_body_feed then never reads buf, which may be NULL. */
+bool ts_http_body_blind(const struct ts_http_body *body);
+
 #endif

@@ -4,6 +4,8 @@
  * goes straight to libc; a tracked connection's bytes go through conn.c,
  * which calls the real function itself and keeps errno as libc left it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include "../preload/init.h"
 #include "../preload/real.h"
 #include "conn.h"
+#include "iov.h"
 
 /* The untracked fast path: one bounds check and one load. */
 #define TS_PASSTHROUGH(fd) (__builtin_expect(!ts_fd_tracked(fd), 1) || ts_guard_active())
@@ -40,9 +43,6 @@ static ssize_t traced_recv(struct recv_call *rc, const struct iovec *iov, int io
     struct ts_conn *c = ts_conn_get(rc->fd);
     if (!c)
         return rc->call(rc);
-    ts_guard_enter();
-    ts_conn_recv_prepare(c, rc->fd);
-    ts_guard_leave();
     ssize_t r = rc->call(rc);
     int err = errno;
     ts_guard_enter();
@@ -290,10 +290,106 @@ TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
     return send_one(&sc);
 }
 
-TS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+/* An address or ancillary data (fd passing) is not a plain byte stream
+ * send: those pass untouched. */
+static ssize_t sendmsg_hook(int fd, const struct msghdr *msg, int flags)
 {
     if (TS_PASSTHROUGH(fd) || !msg || msg->msg_name || msg->msg_controllen)
         return TS_REAL(sendmsg)(fd, msg, flags);
     struct send_call sc = {.fd = fd, .msg = msg, .flags = flags, .call = call_sendmsg};
     return traced_send(&sc, msg->msg_iov, (int)msg->msg_iovlen);
+}
+
+TS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return sendmsg_hook(fd, msg, flags);
+}
+
+/* A message-vector send on a stream socket is a series of sends: each
+ * message goes through the connection in order; a short one ends the call,
+ * as the kernel's own loop would stop at a full socket buffer. */
+TS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+    if (TS_PASSTHROUGH(fd) || !vec)
+        return TS_REAL(sendmmsg)(fd, vec, vlen, flags);
+    unsigned int i;
+    for (i = 0; i < vlen; i++) {
+        struct msghdr *m = &vec[i].msg_hdr;
+        ssize_t r = sendmsg_hook(fd, m, flags);
+        if (r < 0)
+            return i ? (int)i : -1;
+        vec[i].msg_len = (unsigned int)r;
+        if ((size_t)r < ts_iov_total(m->msg_iov, (int)m->msg_iovlen))
+            return (int)i + 1;
+    }
+    return (int)i;
+}
+
+TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+                       struct timespec *timeout)
+{
+    if (TS_PASSTHROUGH(fd) || !vec)
+        return TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+    struct ts_conn *c = ts_conn_get(fd);
+    if (!c)
+        return TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+    int r = TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+    int err = errno;
+    ts_guard_enter();
+    if (r < 0)
+        ts_conn_recv_done(c, NULL, 0, -1, flags, err);
+    for (int i = 0; i < r; i++)
+        ts_conn_recv_done(c, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
+                          (ssize_t)vec[i].msg_len, flags, 0);
+    ts_conn_put(c);
+    ts_guard_leave();
+    errno = err;
+    return r;
+}
+
+/* ---------------------------------------------- bytes the shim cannot see */
+
+/* After a sendfile or splice moved r bytes out of (or into) a tracked
+ * connection without passing through memory: let its parser count them. */
+static void moved_unseen(int fd, ssize_t r, bool out)
+{
+    struct ts_conn *c = ts_conn_get(fd);
+    if (!c)
+        return;
+    int err = errno;
+    ts_guard_enter();
+    if (out)
+        ts_conn_sent_unseen(c, r);
+    else
+        ts_conn_received_unseen(c, r);
+    ts_conn_put(c);
+    ts_guard_leave();
+    errno = err;
+}
+
+TS_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+    ssize_t r = TS_REAL(sendfile)(out_fd, in_fd, offset, count);
+    if (!TS_PASSTHROUGH(out_fd))
+        moved_unseen(out_fd, r, true);
+    return r;
+}
+
+TS_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
+{
+    ssize_t r = TS_REAL(sendfile64)(out_fd, in_fd, offset, count);
+    if (!TS_PASSTHROUGH(out_fd))
+        moved_unseen(out_fd, r, true);
+    return r;
+}
+
+TS_EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len,
+                         unsigned int flags)
+{
+    ssize_t r = TS_REAL(splice)(fd_in, off_in, fd_out, off_out, len, flags);
+    if (!TS_PASSTHROUGH(fd_out))
+        moved_unseen(fd_out, r, true);
+    if (!TS_PASSTHROUGH(fd_in))
+        moved_unseen(fd_in, r, false);
+    return r;
 }

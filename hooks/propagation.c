@@ -390,6 +390,55 @@ unsigned ts_prop_present(const struct ts_http_header *h, size_t n)
     return present;
 }
 
+/* --------------------------------------------------------------- id fields */
+
+static bool same_ids(const struct ts_ctx *a, const struct ts_ctx *b)
+{
+    return memcmp(a->trace_id, b->trace_id, TS_TRACE_ID_LEN) == 0 &&
+           memcmp(a->span_id, b->span_id, TS_SPAN_ID_LEN) == 0;
+}
+
+static void add_field(const char **list, int *n, const char *at)
+{
+    if (*n < 4)
+        list[(*n)++] = at;
+}
+
+void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx,
+                       struct ts_prop_id_fields *out)
+{
+    memset(out, 0, sizeof *out);
+    struct ts_ctx c;
+    const size_t id_hex = 2 * TS_SPAN_ID_LEN;
+
+    const struct ts_http_header *b3 = find_header(h, n, "b3");
+    if (b3 && ts_b3_single_parse(b3->value, b3->value_len, &c) && same_ids(&c, ctx)) {
+        const char *dash = memchr(b3->value, '-', b3->value_len);
+        add_field(out->span, &out->nspan, dash + 1);
+        if (b3->value_len > id_hex && b3->value_len - (size_t)(dash + 1 - b3->value) > id_hex + 2)
+            add_field(out->parent, &out->nparent, b3->value + b3->value_len - id_hex);
+    }
+    if (ts_b3_multi_parse(h, n, &c) && same_ids(&c, ctx)) {
+        add_field(out->span, &out->nspan, find_header(h, n, "x-b3-spanid")->value);
+        const struct ts_http_header *pid = find_header(h, n, "x-b3-parentspanid");
+        if (pid)
+            add_field(out->parent, &out->nparent, pid->value);
+    }
+    const struct ts_http_header *tp = find_header(h, n, "traceparent");
+    if (tp && ts_traceparent_parse(tp->value, tp->value_len, &c) && same_ids(&c, ctx))
+        add_field(out->span, &out->nspan, tp->value + 36);
+    const struct ts_http_header *ub = find_header(h, n, "uber-trace-id");
+    const char *f[4];
+    size_t fl[4];
+    if (ub && ts_uber_trace_id_parse(ub->value, ub->value_len, &c) && same_ids(&c, ctx) &&
+        jaeger_split(ub->value, ub->value_len, f, fl)) {
+        if (fl[1] == id_hex)
+            add_field(out->span, &out->nspan, f[1]);
+        if (fl[2] == id_hex)
+            add_field(out->parent, &out->nparent, f[2]);
+    }
+}
+
 /* ------------------------------------------------------------------ inject */
 
 /* Bounded appender: once anything does not fit, `ok` stays false. */

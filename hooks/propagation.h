@@ -30,6 +30,19 @@ bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *ou
 /* Which formats (enum ts_prop_format bits) the headers already carry. */
 unsigned ts_prop_present(const struct ts_http_header *h, size_t n);
 
+/* Where a context's ids are written in request headers: the 16-hex-digit
+ * fields holding ctx's span id, and those holding its parent span id, in
+ * every header that carries ctx (same trace id and span id). Pointers are
+ * into the header values. A Jaeger id written with fewer digits (leading
+ * zeros dropped) is not listed: it cannot be rewritten in place. */
+struct ts_prop_id_fields {
+    const char *span[4];
+    const char *parent[4];
+    int nspan, nparent;
+};
+void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx,
+                       struct ts_prop_id_fields *out);
+
 /* Write the header lines ("Name: value\r\n" each) of every format in
  * `formats` for ctx into buf. ctx->span_id is the span the receiver should
  * see as its parent; ctx->parent_id (when has_parent) goes to

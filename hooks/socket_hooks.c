@@ -82,36 +82,13 @@ TS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     return accepted(TS_REAL(accept4)(fd, addr, len, flags));
 }
 
-/* Bytes the program was told are sent, but the shim still holds, go out
- * before the connection is shut or closed. */
-static void send_owed(int fd)
-{
-    struct ts_conn *c = ts_conn_get(fd);
-    if (!c)
-        return;
-    int saved = errno;
-    if (!ts_guard_active()) {
-        ts_guard_enter();
-        ts_conn_before_close(c, fd);
-        ts_guard_leave();
-    }
-    ts_conn_put(c);
-    errno = saved;
-}
-
-/* Before fd goes away: owed bytes out, spans of the connection ended.
- * Untracked before the real close, since the number may be reused by
- * another thread the moment the kernel frees it. */
-static void closing(int fd)
-{
-    send_owed(fd);
-    ts_conn_untrack(fd);
-}
-
+/* Before fd goes away: the spans of its connection end. Untracked before
+ * the real close, since the number may be reused by another thread the
+ * moment the kernel frees it. */
 TS_EXPORT int close(int fd)
 {
     if (ts_fd_tracked(fd))
-        closing(fd);
+        ts_conn_untrack(fd);
     return TS_REAL(close)(fd);
 }
 
@@ -123,13 +100,6 @@ TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
         errno = saved;
     }
     return TS_REAL(close_range)(first, last, flags);
-}
-
-TS_EXPORT int shutdown(int fd, int how)
-{
-    if (ts_fd_tracked(fd) && how != SHUT_RD)
-        send_owed(fd);
-    return TS_REAL(shutdown)(fd, how);
 }
 
 /* newfd is a copy of oldfd now: it shares oldfd's connection. */

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "../hooks/inflight.h"
 #include "../hooks/propagation.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
@@ -37,6 +38,7 @@ static void atfork_child(void)
     ts_process_after_fork();
     ts_ids_after_fork();
     ts_rep_atfork_child();
+    ts_inflight_after_fork();
 }
 
 /* An inherited TRACEPARENT (OpenTelemetry's environment carrier) is the

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 
 /* X(name, return type, parameter list). Every entry is mandatory: glibc has
  * them all, and a missing one means something is badly wrong. */
@@ -21,7 +22,6 @@
     X(accept4, int, (int, struct sockaddr *, socklen_t *, int))                                    \
     X(close, int, (int))                                                                           \
     X(close_range, int, (unsigned, unsigned, int))                                                 \
-    X(shutdown, int, (int, int))                                                                   \
     X(dup, int, (int))                                                                             \
     X(dup2, int, (int, int))                                                                       \
     X(dup3, int, (int, int, int))                                                                  \
@@ -39,7 +39,12 @@
     X(writev, ssize_t, (int, const struct iovec *, int))                                           \
     X(send, ssize_t, (int, const void *, size_t, int))                                             \
     X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))       \
-    X(sendmsg, ssize_t, (int, const struct msghdr *, int))
+    X(sendmsg, ssize_t, (int, const struct msghdr *, int))                                         \
+    X(sendmmsg, int, (int, struct mmsghdr *, unsigned int, int))                                   \
+    X(recvmmsg, int, (int, struct mmsghdr *, unsigned int, int, struct timespec *))                \
+    X(sendfile, ssize_t, (int, int, off_t *, size_t))                                              \
+    X(sendfile64, ssize_t, (int, int, off64_t *, size_t))                                          \
+    X(splice, ssize_t, (int, loff_t *, int, loff_t *, size_t, unsigned int))
 
 #define TS_REAL_DECLARE(name, ret, params)                                                         \
     typedef ret(*ts_real_##name##_fn) params;                                                      \

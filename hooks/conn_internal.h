@@ -1,0 +1,128 @@
+/* conn_internal.h — what the parts of a tracked connection share:
+ *
+ *   conn.c        a connection's life, what it receives, the streams that
+ *                 are only observed (responses, requests to a server)
+ *   conn_spans.c  spans from request heads: parents, attributes, the end
+ *   conn_send.c   the client's outgoing requests, where trace headers go in
+ *
+ * Nothing outside hooks/conn*.c includes this. */
+#ifndef TS_CONN_INTERNAL_H
+#define TS_CONN_INTERNAL_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../preload/fdtable.h"
+#include "../preload/span.h"
+#include "conn.h"
+#include "http1.h"
+#include "inflight.h"
+
+#define CONN_MAX_HEADERS 100
+#define CONN_PIPELINE_MAX 16
+#define CONN_IOV_STACK 64
+
+enum dir_state {
+    DIR_HEAD = 0, /* expecting the start of a message */
+    DIR_BODY = 1, /* inside a message body */
+    DIR_OFF = 2,  /* not HTTP (any more): pass everything */
+};
+
+/* Which stream a parser feed is for. */
+enum feed_kind {
+    FEED_CLIENT_IN,  /* responses to our requests */
+    FEED_SERVER_IN,  /* requests to us */
+    FEED_SERVER_OUT, /* our responses */
+    FEED_CLIENT_OUT, /* our requests' bodies, when sent unseen */
+};
+
+struct dir {
+    uint8_t state;
+    bool interim; /* the response head just parsed was 1xx: no message end */
+    char *head;   /* a copy of the head so far, when it came in pieces */
+    size_t head_len, head_cap;
+    struct ts_http_body body;
+};
+
+/* The wire form of a client request head that is committed (its span
+ * exists, bytes of it are on the wire) but that the program has not
+ * finished sending: its remaining bytes with the trace header lines
+ * inserted. The program's next bytes are that head's rest; what goes out
+ * for them comes from here. Program byte j of the head is wire byte j
+ * before the insertion point and j + ins_len after it. */
+struct out_wire {
+    char *buf;
+    size_t cap;
+    size_t len;      /* wire bytes in buf */
+    size_t off;      /* wire bytes sent */
+    size_t prog_len; /* program bytes the wire form stands for */
+    size_t prog_off; /* program bytes the program was told are sent */
+    size_t ins;      /* program offset of the inserted lines */
+    size_t ins_len;
+};
+
+/* A span waiting for its response. */
+struct pending {
+    struct ts_span span;
+    struct ts_inflight inflight; /* server spans: found by forwarded context */
+    char method[16];
+    uint8_t method_len;
+};
+
+struct ts_conn {
+    struct ts_fd_ref ref; /* first: the fd table holds these */
+    struct ts_conn *next_free;
+    uint8_t role;
+    pthread_mutex_t out_mu, in_mu, q_mu;
+    struct dir out, in;
+    struct out_wire wire;                 /* client: a head being sent */
+    struct pending *q[CONN_PIPELINE_MAX]; /* spans in request order */
+    unsigned q_head, q_len;
+    char peer_ip[INET6_ADDRSTRLEN];
+    char local_ip[INET6_ADDRSTRLEN];
+    uint16_t peer_port, local_port;
+};
+
+/* conn.c */
+size_t conn_max_head(void);
+bool conn_buf_reserve(char **buf, size_t *cap, size_t need);
+void conn_off(struct ts_conn *c, struct dir *d);
+bool conn_q_push(struct ts_conn *c, struct pending *p);
+struct pending *conn_q_pop_back(struct ts_conn *c);
+/* The server's responses: passed through unchanged, then observed. */
+ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcnt,
+                           ts_conn_pass_fn pass, void *arg);
+
+/* conn_spans.c */
+
+/* In-place rewrites of a forwarded context in a request head (see
+ * conn_client_span_start): at head offset `at`, 16 hex digits of the new
+ * client span's id (parent == false) or of its parent's (parent == true). */
+struct span_edit {
+    size_t at;
+    bool parent;
+};
+#define CONN_MAX_EDITS 8
+
+/* A client span for an outgoing request head (head[0..] is where the
+ * request's fields point). Writes the header lines to add into inject
+ * (*inject_len). When the head forwards the context of a request this
+ * process is serving, the span becomes that server span's child and
+ * *nedits id fields are listed for rewriting, all at offsets >= editable
+ * (bytes before it are already on the wire). */
+struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_request *req,
+                                       const char *head, size_t editable, char *inject,
+                                       size_t *inject_len, struct span_edit *edits,
+                                       int *nedits);
+/* A server span for a request head; it becomes the thread's current span. */
+struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req);
+/* Record the status code of the response. */
+void conn_span_set_status(struct pending *p, int status);
+/* End the span and hand it to the reporter (error_type marks a failure). */
+void conn_span_finish(struct pending *p, const char *error_type);
+/* Forget a span that never started for the peer (its head was not sent). */
+void conn_span_discard(struct pending *p);
+
+#endif

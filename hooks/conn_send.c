@@ -1,0 +1,414 @@
+/* conn_send.c — a client's outgoing requests: trace header lines go into
+ * every request head, and the program is told the truth about its bytes.
+ *
+ * The stream is heads and bodies. Bodies pass unchanged. A head that
+ * arrives whole (the usual case, IO-PROFILE.md) goes out as its wire form
+ * — the head with the header lines inserted before its blank line — in
+ * one sendmsg with whatever body bytes share the call. A head that arrives
+ * in pieces passes through as it comes (a copy is kept to parse it) until
+ * its blank line starts; the lines go in right there.
+ *
+ * A return value counts only the program's bytes, and only those on the
+ * wire: when the kernel takes part of a wire form, the program hears how
+ * many of its own bytes went out before the cut, and the rest of the wire
+ * form is kept (struct out_wire) to go out when the program sends those
+ * bytes again. The inserted lines always come before a byte of the
+ * program's (the blank line's), so the shim never owes bytes to a program
+ * that thinks it is done: it cannot wait for an answer the peer has no
+ * request for, and a close loses nothing the program wrote. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../preload/hex.h"
+#include "../preload/real.h"
+#include "conn_internal.h"
+#include "iov.h"
+#include "propagation.h"
+
+/* ----------------------------------------------------------- segments */
+
+/* The iovecs of one sendmsg: on the stack, on the heap for programs that
+ * pass more pieces than that (never more than the kernel takes). */
+struct segs {
+    struct iovec stack[CONN_IOV_STACK];
+    struct iovec *v;
+    int n, max;
+    size_t bytes;
+};
+
+static void segs_init(struct segs *s, int want)
+{
+    s->v = s->stack;
+    s->max = CONN_IOV_STACK;
+    s->n = 0;
+    s->bytes = 0;
+    if (want > CONN_IOV_STACK) {
+        int cap = want < IOV_MAX ? want : IOV_MAX;
+        struct iovec *v = malloc(sizeof *v * (size_t)cap);
+        if (v) { /* else: fewer pieces per call, still correct */
+            s->v = v;
+            s->max = cap;
+        }
+    }
+}
+
+static void segs_free(struct segs *s)
+{
+    if (s->v != s->stack)
+        free(s->v);
+}
+
+static void segs_add(struct segs *s, const void *p, size_t n)
+{
+    if (n && s->n < s->max) {
+        s->v[s->n++] = (struct iovec){(void *)p, n};
+        s->bytes += n;
+    }
+}
+
+/* Add program bytes [off, off+n); returns how many fitted. */
+static size_t segs_add_prog(struct segs *s, const struct iovec *iov, int iovcnt, size_t off,
+                            size_t n)
+{
+    int k = ts_iov_slice(s->v + s->n, s->max - s->n, iov, iovcnt, off, n);
+    size_t added = 0;
+    for (int i = 0; i < k; i++)
+        added += s->v[s->n + i].iov_len;
+    s->n += k;
+    s->bytes += added;
+    return added;
+}
+
+static ssize_t segs_send(int fd, struct segs *s, int flags)
+{
+    struct msghdr msg = {.msg_iov = s->v, .msg_iovlen = (size_t)s->n};
+    return TS_REAL(sendmsg)(fd, &msg, flags);
+}
+
+/* ---------------------------------------------------------- wire form */
+
+static bool wire_pending(const struct out_wire *w)
+{
+    return w->prog_off < w->prog_len;
+}
+
+static void wire_reset(struct out_wire *w)
+{
+    w->len = w->off = w->prog_len = w->prog_off = w->ins = w->ins_len = 0;
+}
+
+/* How many program bytes are out once the wire has reached `sent`: all
+ * wire bytes up to the last of them are. */
+static size_t wire_prog_done(const struct out_wire *w, size_t sent)
+{
+    if (sent <= w->ins)
+        return sent;
+    if (sent < w->ins + w->ins_len)
+        return w->ins;
+    return sent - w->ins_len;
+}
+
+/* The wire form of head[from, h): the lines inserted at ins, the forwarded
+ * ids rewritten to the new span's (edits are head offsets). */
+static bool wire_build(struct ts_conn *c, const char *head, size_t from, size_t h, size_t ins,
+                       const char *inject, size_t inject_len, const struct span_edit *edits,
+                       int nedits, const struct ts_span *span)
+{
+    struct out_wire *w = &c->wire;
+    size_t len = h - from + inject_len;
+    if (!conn_buf_reserve(&w->buf, &w->cap, len))
+        return false;
+    size_t before = ins - from;
+    memcpy(w->buf, head + from, before);
+    memcpy(w->buf + before, inject, inject_len);
+    memcpy(w->buf + before + inject_len, head + ins, h - ins);
+    for (int i = 0; i < nedits; i++)
+        ts_hex_encode(edits[i].parent ? span->parent_id : span->span_id, TS_SPAN_ID_LEN,
+                      w->buf + (edits[i].at - from));
+    w->len = len;
+    w->off = 0;
+    w->prog_len = h - from;
+    w->prog_off = 0;
+    w->ins = before;
+    w->ins_len = inject_len;
+    return true;
+}
+
+/* ------------------------------------------------------------- bodies */
+
+/* How many bytes of iov from off belong to the current body, and whether
+ * the body ends within them (the state itself is not changed); SIZE_MAX
+ * when the framing is malformed. */
+static size_t body_extent(const struct ts_http_body *body, const struct iovec *iov, int iovcnt,
+                          size_t off, bool *done)
+{
+    struct ts_http_body b = *body;
+    size_t n = 0;
+    *done = false;
+    for (int i = 0; i < iovcnt && !*done; i++) {
+        size_t len = iov[i].iov_len;
+        if (off >= len) {
+            off -= len;
+            continue;
+        }
+        ssize_t k = ts_http_body_feed(&b, (const char *)iov[i].iov_base + off, len - off, done);
+        if (k < 0)
+            return SIZE_MAX;
+        n += (size_t)k;
+        off = 0;
+    }
+    return n;
+}
+
+/* Advance the outgoing body state over n bytes of iov from off. */
+static void body_advance(struct ts_conn *c, const struct iovec *iov, int iovcnt, size_t off,
+                         size_t n)
+{
+    for (int i = 0; i < iovcnt && n > 0 && c->out.state == DIR_BODY; i++) {
+        size_t len = iov[i].iov_len;
+        if (off >= len) {
+            off -= len;
+            continue;
+        }
+        size_t take = len - off < n ? len - off : n;
+        bool done = false;
+        if (ts_http_body_feed(&c->out.body, (const char *)iov[i].iov_base + off, take, &done) <
+            0) {
+            conn_off(c, &c->out);
+            return;
+        }
+        if (done)
+            c->out.state = DIR_HEAD;
+        n -= take;
+        off = 0;
+    }
+}
+
+/* --------------------------------------------------------------- heads */
+
+enum head_verdict {
+    HEAD_PIECE, /* the start of a head: pass it, keep a copy */
+    HEAD_READY, /* complete (or its blank line begun): the wire form is set up */
+    HEAD_NOT,   /* not a request head we can trace: stop tracing the stream */
+};
+
+/* A head begins at program byte `base` of iov (after `held` bytes of it
+ * that already went out). Parses what there is; on HEAD_READY the span is
+ * queued (*fresh) and the wire form and body framing are set. */
+static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, int iovcnt,
+                                    size_t base, size_t total, struct pending **fresh)
+{
+    size_t held = c->out.head_len;
+    size_t limit = conn_max_head();
+    struct ts_http_header hdrs[CONN_MAX_HEADERS];
+    struct ts_http_request req = {.headers = hdrs, .num_headers = CONN_MAX_HEADERS};
+    const char *head = NULL;
+    int h = TS_HTTP_INCOMPLETE;
+
+    if (!held) {
+        size_t flen;
+        const char *first = ts_iov_at(iov, iovcnt, base, &flen);
+        if (!ts_http_looks_like_request(first, flen < 32 ? flen : 32))
+            return HEAD_NOT;
+        h = ts_http_parse_request(first, flen, &req);
+        if (h > 0)
+            head = first; /* the usual case: a whole head, parsed in place */
+        else if (h != TS_HTTP_INCOMPLETE)
+            return HEAD_NOT;
+    }
+    if (!head) {
+        size_t take = total < limit - held ? total : limit - held;
+        if (!conn_buf_reserve(&c->out.head, &c->out.head_cap, held + take + 1))
+            return HEAD_NOT;
+        ts_iov_copy(c->out.head + held, iov, iovcnt, base, take);
+        size_t avail = held + take;
+        head = c->out.head;
+        req.num_headers = CONN_MAX_HEADERS;
+        h = ts_http_parse_request(head, avail, &req);
+        if (h == TS_HTTP_INCOMPLETE) {
+            if (avail >= limit || !ts_http_looks_like_request(head, avail))
+                return HEAD_NOT;
+            if (avail < 2 || head[avail - 2] != '\n' || head[avail - 1] != '\r')
+                return HEAD_PIECE;
+            /* The blank line has begun ("\r" at a line start): the lines go
+             * in before it, and its "\n" is the program's next byte. */
+            c->out.head[avail] = '\n';
+            req.num_headers = CONN_MAX_HEADERS;
+            h = ts_http_parse_request(head, avail + 1, &req);
+        }
+        if (h <= 0)
+            return HEAD_NOT;
+    }
+
+    struct ts_http_body body;
+    size_t ins = ts_http_inject_offset(head, (size_t)h);
+    if (ts_http_request_body(&req, &body) || ins < held)
+        return HEAD_NOT;
+    char inject[TS_PROP_INJECT_MAX];
+    size_t inject_len;
+    struct span_edit edits[CONN_MAX_EDITS];
+    int nedits;
+    struct pending *p =
+        conn_client_span_start(c, &req, head, held, inject, &inject_len, edits, &nedits);
+    if (!p)
+        return HEAD_NOT;
+    if (!wire_build(c, head, held, (size_t)h, ins, inject, inject_len, edits, nedits, &p->span)) {
+        conn_span_discard(p);
+        return HEAD_NOT;
+    }
+    if (conn_q_push(c, p)) {
+        *fresh = p;
+    } else {
+        conn_span_discard(p); /* too many requests in flight: headers, no span */
+    }
+    c->out.body = body;
+    c->out.state = body.kind == TS_BODY_NONE ? DIR_HEAD : DIR_BODY;
+    return HEAD_READY;
+}
+
+/* Nothing of a freshly set-up head went out: forget it; the program sends
+ * the same bytes again and they are parsed again. */
+static void head_undo(struct ts_conn *c, struct pending *fresh)
+{
+    if (fresh && conn_q_pop_back(c) == fresh)
+        conn_span_discard(fresh);
+    wire_reset(&c->wire);
+    c->out.state = DIR_HEAD;
+    memset(&c->out.body, 0, sizeof c->out.body);
+}
+
+/* ---------------------------------------------------------------- steps */
+
+/* One sendmsg of the client's stream, for program bytes [base, base+total)
+ * of iov. Returns how many of them are now on the wire (0 when only shim
+ * bytes went), or -1 with errno. *more: the step stopped at a message
+ * boundary by design and the rest of the call is for the next step. */
+static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt,
+                        size_t base, size_t total, int flags, bool *more)
+{
+    struct out_wire *w = &c->wire;
+    struct pending *fresh = NULL;
+    bool set_up = false;
+    *more = false;
+
+    if (c->out.state == DIR_HEAD && !wire_pending(w)) {
+        enum head_verdict v = head_start(c, iov, iovcnt, base, total, &fresh);
+        set_up = v == HEAD_READY;
+        if (v != HEAD_READY) {
+            if (v == HEAD_NOT)
+                conn_off(c, &c->out);
+            struct segs s;
+            segs_init(&s, iovcnt);
+            segs_add_prog(&s, iov, iovcnt, base, total);
+            ssize_t r = segs_send(fd, &s, flags);
+            segs_free(&s);
+            if (v == HEAD_PIECE && r > 0)
+                c->out.head_len += (size_t)r; /* the copy already holds them */
+            return r;
+        }
+    }
+
+    struct segs s;
+    segs_init(&s, iovcnt + 1);
+
+    /* The head's wire form, as far as the program has given its bytes. */
+    size_t head_prog = 0, wire_from = w->off, wire_to = w->off;
+    if (wire_pending(w)) {
+        size_t rest = w->prog_len - w->prog_off;
+        head_prog = total < rest ? total : rest;
+        size_t prog_end = w->prog_off + head_prog;
+        wire_to = prog_end < w->ins ? prog_end : prog_end + w->ins_len;
+        if (prog_end == w->prog_len) /* the last byte is the program's as it sent it */
+            ts_iov_copy(w->buf + w->len - 1, iov, iovcnt, base + head_prog - 1, 1);
+        segs_add(&s, w->buf + wire_from, wire_to - wire_from);
+    }
+
+    /* Then body bytes, up to the body's end. */
+    size_t body = 0;
+    bool head_done = w->prog_off + head_prog == w->prog_len;
+    if (head_done && head_prog < total && c->out.state == DIR_BODY) {
+        bool done;
+        body = body_extent(&c->out.body, iov, iovcnt, base + head_prog, &done);
+        if (body == SIZE_MAX) { /* malformed framing: the rest passes as it is */
+            conn_off(c, &c->out);
+            body = total - head_prog;
+        }
+    } else if (head_done && head_prog < total && c->out.state == DIR_OFF) {
+        body = total - head_prog;
+    }
+    body = segs_add_prog(&s, iov, iovcnt, base + head_prog, body);
+
+    ssize_t r = segs_send(fd, &s, flags);
+    int saved = errno;
+    segs_free(&s);
+    if (r < 0) {
+        if (set_up)
+            head_undo(c, fresh);
+        errno = saved;
+        return -1;
+    }
+
+    size_t wire_sent = (size_t)r < wire_to - wire_from ? (size_t)r : wire_to - wire_from;
+    size_t body_sent = (size_t)r - wire_sent;
+    size_t consumed = 0;
+    if (wire_to > wire_from) {
+        w->off += wire_sent;
+        size_t prog_now = wire_prog_done(w, w->off);
+        consumed = prog_now - w->prog_off;
+        w->prog_off = prog_now;
+        if (!wire_pending(w))
+            wire_reset(w);
+        c->out.head_len = 0; /* the head is committed: its copy is done with */
+    }
+    if (body_sent && c->out.state == DIR_BODY)
+        body_advance(c, iov, iovcnt, base + head_prog, body_sent);
+    *more = (size_t)r == s.bytes && head_prog + body < total;
+    errno = saved;
+    return (ssize_t)(consumed + body_sent);
+}
+
+ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+                     ts_conn_pass_fn pass, void *arg)
+{
+    if (iovcnt <= 0)
+        return pass(arg);
+    if (c->role != TS_ROLE_CLIENT)
+        return conn_send_observed(c, iov, iovcnt, pass, arg);
+    int orig = errno, saved = orig;
+    pthread_mutex_lock(&c->out_mu);
+    size_t total = ts_iov_total(iov, iovcnt);
+    ssize_t result;
+    if (total == 0 || (c->out.state == DIR_OFF && !wire_pending(&c->wire))) {
+        errno = orig;
+        result = pass(arg);
+        saved = errno;
+    } else {
+        /* Step until the program's bytes are out, the kernel takes fewer
+         * than offered, or it refuses: a blocking socket sees what the
+         * kernel would do (all, unless interrupted), a non-blocking one a
+         * short count or EAGAIN. */
+        size_t done = 0;
+        for (;;) {
+            bool more;
+            size_t wire_before = c->wire.off;
+            ssize_t r = out_step(c, fd, iov, iovcnt, done, total - done, flags, &more);
+            if (r < 0) {
+                result = done ? (ssize_t)done : -1;
+                break;
+            }
+            done += (size_t)r;
+            bool wire_only = r == 0 && c->wire.off != wire_before;
+            if (done == total || !(more || wire_only)) {
+                result = (ssize_t)done;
+                break;
+            }
+        }
+        saved = result < 0 ? errno : orig;
+    }
+    pthread_mutex_unlock(&c->out_mu);
+    errno = saved;
+    return result;
+}

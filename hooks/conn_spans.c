@@ -1,0 +1,270 @@
+/* conn_spans.c — spans from HTTP request heads: which span is the parent,
+ * the attributes of the OpenTelemetry HTTP conventions, and the end.
+ *
+ * Parents, in order: the context a server's request carried; for a client
+ * request, the server span whose context the request forwards (a proxy),
+ * else the context the program wrote itself, else the thread's current
+ * server span, else the context the process inherited (TRACEPARENT). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../preload/clock.h"
+#include "../preload/config.h"
+#include "../preload/context.h"
+#include "../preload/ids.h"
+#include "../reporter/reporter.h"
+#include "../reporter/sampler.h"
+#include "conn_internal.h"
+#include "propagation.h"
+
+/* End a span and hand it to the reporter. error_type, when given, marks a
+ * connection that failed before the response was complete. */
+void conn_span_finish(struct pending *p, const char *error_type)
+{
+    p->span.end_ns = ts_now_ns();
+    if (error_type) {
+        p->span.status = TS_STATUS_ERROR;
+        ts_span_attr_cstr(&p->span, "error.type", error_type);
+    }
+    if (p->span.kind == TS_KIND_SERVER)
+        ts_ctx_clear_current(p->span.span_id);
+    ts_inflight_remove(&p->inflight);
+    ts_rep_submit(&p->span);
+    free(p);
+}
+
+void conn_span_discard(struct pending *p)
+{
+    if (!p)
+        return;
+    ts_inflight_remove(&p->inflight);
+    free(p);
+}
+
+/* The status code's verdict, per the OpenTelemetry HTTP conventions. */
+void conn_span_set_status(struct pending *p, int status)
+{
+    ts_span_attr_int(&p->span, "http.response.status_code", status);
+    int limit = p->span.kind == TS_KIND_SERVER ? 500 : 400;
+    if (status >= limit)
+        p->span.status = TS_STATUS_ERROR;
+}
+
+/* "host[:port]" of a Host header; port stays 0 when absent. */
+static void split_host(const char *v, size_t len, const char **host, size_t *hlen, int *port)
+{
+    *host = v;
+    *hlen = len;
+    *port = 0;
+    const char *colon = NULL;
+    if (len && v[0] == '[') { /* [v6]:port */
+        const char *end = memchr(v, ']', len);
+        if (end) {
+            *host = v + 1;
+            *hlen = (size_t)(end - v - 1);
+            if ((size_t)(end - v) + 1 < len && end[1] == ':')
+                colon = end + 1;
+        }
+    } else {
+        colon = memrchr(v, ':', len);
+        if (colon)
+            *hlen = (size_t)(colon - v);
+    }
+    if (colon) {
+        int p = 0;
+        for (const char *s = colon + 1; s < v + len && *s >= '0' && *s <= '9' && p < 65536; s++)
+            p = p * 10 + (*s - '0');
+        *port = p < 65536 ? p : 0;
+    }
+}
+
+static void attr_header(struct ts_span *s, const char *key, const struct ts_http_request *req,
+                        const char *name)
+{
+    const struct ts_http_header *h = ts_http_find_header(req->headers, req->num_headers, name);
+    if (h)
+        ts_span_attr_str(s, key, h->value, h->value_len);
+}
+
+/* Fields every HTTP span gets from its request head. */
+static struct pending *pending_new(const struct ts_http_request *req, uint8_t kind)
+{
+    struct pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    ts_span_clear(&p->span);
+    p->span.kind = kind;
+    p->span.start_ns = ts_now_ns();
+    p->method_len =
+        (uint8_t)(req->method_len < sizeof p->method ? req->method_len : sizeof p->method);
+    memcpy(p->method, req->method, p->method_len);
+
+    size_t path_len;
+    const char *path = ts_http_target_path(req->target, req->target_len, &path_len);
+    char name[160];
+    int n = snprintf(name, sizeof name, "%.*s %.*s", (int)req->method_len, req->method,
+                     (int)(path_len < 140 ? path_len : 140), path);
+    ts_span_set_name(&p->span, name, n > 0 ? (size_t)n : 0);
+    ts_span_attr_str(&p->span, "http.request.method", req->method, req->method_len);
+    ts_span_attr_cstr(&p->span, "network.protocol.version", req->minor_version ? "1.1" : "1.0");
+    return p;
+}
+
+/* Parent and trace of a new span: ctx (when valid) is the parent. The
+ * sampler decides whether the span is recorded (its name must be set);
+ * the decision travels on in mine, so downstream services agree. */
+static void span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx *mine)
+{
+    memset(mine, 0, sizeof *mine);
+    if (parent && parent->valid) {
+        memcpy(s->trace_id, parent->trace_id, TS_TRACE_ID_LEN);
+        memcpy(s->parent_id, parent->span_id, TS_SPAN_ID_LEN);
+        mine->trace_id_64 = parent->trace_id_64;
+        memcpy(mine->parent_id, parent->span_id, TS_SPAN_ID_LEN);
+        mine->has_parent = true;
+    } else {
+        ts_ids_new_trace(s->trace_id);
+    }
+    bool sampled = ts_sampler_should_sample(parent, s->trace_id, ts_span_name(s), s->name_len);
+    mine->sampling = parent && parent->valid && parent->sampling == TS_SAMPLING_DEBUG
+                         ? TS_SAMPLING_DEBUG
+                     : sampled ? TS_SAMPLING_ACCEPT
+                               : TS_SAMPLING_DENY;
+    ts_ids_new_span(s->span_id);
+    memcpy(mine->trace_id, s->trace_id, TS_TRACE_ID_LEN);
+    memcpy(mine->span_id, s->span_id, TS_SPAN_ID_LEN);
+    mine->valid = true;
+    s->sampled = mine->sampling != TS_SAMPLING_DENY;
+}
+
+/* A proxy's outgoing request forwards the context of a request it is
+ * serving: find that server span, and the id fields to rewrite so the
+ * upstream sees our client span as its parent. False when the context is
+ * no request of ours, or a field is already on the wire. */
+static bool forwarded_parent(const struct ts_http_request *req, const struct ts_ctx *fwd,
+                             const char *head, size_t editable, struct ts_ctx *server,
+                             struct span_edit *edits, int *nedits)
+{
+    if (!ts_inflight_find(fwd, server))
+        return false;
+    struct ts_prop_id_fields f;
+    ts_prop_id_fields(req->headers, req->num_headers, fwd, &f);
+    int n = 0;
+    for (int i = 0; i < f.nspan + f.nparent && n < CONN_MAX_EDITS; i++) {
+        bool parent = i >= f.nspan;
+        const char *at = parent ? f.parent[i - f.nspan] : f.span[i];
+        if (at < head + editable)
+            return false;
+        edits[n++] = (struct span_edit){(size_t)(at - head), parent};
+    }
+    *nedits = n;
+    return n > 0;
+}
+
+struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_request *req,
+                                       const char *head, size_t editable, char *inject,
+                                       size_t *inject_len, struct span_edit *edits, int *nedits)
+{
+    *nedits = 0;
+    *inject_len = 0;
+    struct pending *p = pending_new(req, TS_KIND_CLIENT);
+    if (!p)
+        return NULL;
+    struct ts_ctx app, server, mine;
+    bool app_ctx = ts_prop_extract(req->headers, req->num_headers, &app);
+    bool forwarded =
+        app_ctx && forwarded_parent(req, &app, head, editable, &server, edits, nedits);
+    unsigned present = ts_prop_present(req->headers, req->num_headers);
+    const struct ts_ctx *parent = forwarded ? &server : app_ctx ? &app : ts_ctx_current();
+    if (!parent)
+        parent = ts_ctx_process();
+    span_link(&p->span, parent, &mine);
+
+    /* Every format we add carries the same context as the ones already
+     * there: ours when we rewrote a forwarded context, else the one the
+     * program chose. We never add a second copy of a format it wrote. */
+    unsigned formats = ts_cfg.propagators & ~present;
+    const struct ts_ctx *out = forwarded || !app_ctx ? &mine : &app;
+    *inject_len = formats ? ts_prop_inject(formats, out, inject, TS_PROP_INJECT_MAX) : 0;
+
+    const struct ts_http_header *host = ts_http_find_header(req->headers, req->num_headers, "host");
+    const char *h = c->peer_ip;
+    size_t hlen = strlen(c->peer_ip);
+    int port = c->peer_port;
+    if (host) {
+        int hp;
+        split_host(host->value, host->value_len, &h, &hlen, &hp);
+        if (hp)
+            port = hp;
+        else
+            port = 80;
+    }
+    char url[512];
+    int n;
+    if (req->target_len && req->target[0] != '/')
+        n = snprintf(url, sizeof url, "%.*s", (int)req->target_len, req->target);
+    else if (host)
+        n = snprintf(url, sizeof url, "http://%.*s%.*s", (int)host->value_len, host->value,
+                     (int)req->target_len, req->target);
+    else
+        n = snprintf(url, sizeof url, "http://%s:%u%.*s", c->peer_ip, c->peer_port,
+                     (int)req->target_len, req->target);
+    if (n > 0)
+        ts_span_attr_str(&p->span, "url.full", url,
+                         (size_t)n < sizeof url ? (size_t)n : sizeof url - 1);
+    ts_span_attr_str(&p->span, "server.address", h, hlen);
+    ts_span_attr_int(&p->span, "server.port", port);
+    ts_span_attr_cstr(&p->span, "network.peer.address", c->peer_ip);
+    ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
+    attr_header(&p->span, "user_agent.original", req, "user-agent");
+    return p;
+}
+
+struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req)
+{
+    struct pending *p = pending_new(req, TS_KIND_SERVER);
+    if (!p)
+        return NULL;
+    struct ts_ctx in, mine;
+    bool have = ts_prop_extract(req->headers, req->num_headers, &in);
+    const struct ts_ctx *parent = have ? &in : ts_ctx_process();
+    span_link(&p->span, parent, &mine);
+    if (!have && in.sampling == TS_SAMPLING_DENY) { /* "b3: 0": a new trace, unsampled */
+        mine.sampling = TS_SAMPLING_DENY;
+        p->span.sampled = 0;
+    }
+    ts_ctx_set_current(&mine);
+    if (have) {
+        p->inflight.inbound = in;
+        p->inflight.server = mine;
+        ts_inflight_add(&p->inflight);
+    }
+
+    size_t path_len;
+    const char *path = ts_http_target_path(req->target, req->target_len, &path_len);
+    ts_span_attr_str(&p->span, "url.path", path, path_len);
+    const char *q = memchr(req->target, '?', req->target_len);
+    if (q) {
+        const char *end = memchr(q, '#', req->target_len - (size_t)(q - req->target));
+        size_t qlen = (size_t)((end ? end : req->target + req->target_len) - q - 1);
+        if (qlen)
+            ts_span_attr_str(&p->span, "url.query", q + 1, qlen);
+    }
+    ts_span_attr_cstr(&p->span, "url.scheme", "http");
+    const struct ts_http_header *host = ts_http_find_header(req->headers, req->num_headers, "host");
+    if (host) {
+        const char *h;
+        size_t hlen;
+        int hp;
+        split_host(host->value, host->value_len, &h, &hlen, &hp);
+        ts_span_attr_str(&p->span, "server.address", h, hlen);
+    }
+    ts_span_attr_int(&p->span, "server.port", c->local_port);
+    ts_span_attr_cstr(&p->span, "client.address", c->peer_ip);
+    ts_span_attr_cstr(&p->span, "network.peer.address", c->peer_ip);
+    ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
+    attr_header(&p->span, "user_agent.original", req, "user-agent");
+    return p;
+}
+

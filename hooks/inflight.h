@@ -1,0 +1,40 @@
+/* inflight.h — the server spans this process is serving right now, found
+ * by the trace context their requests carried.
+ *
+ * A proxy (nginx proxy_pass, haproxy) forwards the trace headers it
+ * received. When an outgoing request carries the context of a request the
+ * process is serving, that request's server span is the client span's
+ * parent: exact even on an event loop serving hundreds of requests on one
+ * thread, where "the thread's current server span" is only a guess.
+ *
+ * Entries live inside the caller's span records (no allocation here); one
+ * lock, held only to link, unlink or copy a context. */
+#ifndef TS_INFLIGHT_H
+#define TS_INFLIGHT_H
+
+#include <stdbool.h>
+
+#include "../preload/context.h"
+
+struct ts_inflight {
+    struct ts_inflight *next;
+    struct ts_ctx inbound; /* what the request carried (trace id, span id) */
+    struct ts_ctx server;  /* the server span's own context */
+    bool linked;
+};
+
+/* Register e (its inbound and server contexts filled in). */
+void ts_inflight_add(struct ts_inflight *e);
+
+/* Unregister e; harmless when it was never added. */
+void ts_inflight_remove(struct ts_inflight *e);
+
+/* The server span whose request carried fwd's trace id and span id: its
+ * context goes to *server. When several match (a client that sends the
+ * same headers on concurrent requests), the one started last wins. */
+bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server);
+
+/* In a forked child: the lock may have been held by a thread that is gone. */
+void ts_inflight_after_fork(void);
+
+#endif

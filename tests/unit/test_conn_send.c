@@ -1,0 +1,452 @@
+/* test_conn_send.c — the client's send path under a kernel that takes only
+ * part of what it is offered: every return value must count the program's
+ * own bytes on the wire, and the peer must get exactly the program's bytes
+ * plus the header lines. Also: proxies forwarding a context they serve,
+ * and response bodies sent where the shim cannot see them (sendfile). */
+#include "conn_harness.h"
+#include "preload/real.h"
+
+/* ------------------------------------------------ a kernel with a budget */
+
+/* Bytes the next sendmsg calls may still take (-1: no limit). At 0 the
+ * next call fails with EAGAIN and the budget is refilled by refill(). */
+static long budget = -1;
+static long (*refill)(void);
+static ts_real_sendmsg_fn libc_sendmsg;
+
+static long no_limit(void)
+{
+    return -1;
+}
+
+static ssize_t limited_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    if (budget < 0)
+        return libc_sendmsg(fd, msg, flags);
+    if (budget == 0) {
+        budget = refill();
+        errno = EAGAIN;
+        return -1;
+    }
+    struct iovec v[1024];
+    struct msghdr m = *msg;
+    size_t left = (size_t)budget;
+    int n = 0;
+    for (size_t i = 0; i < msg->msg_iovlen && left > 0; i++) {
+        size_t k = msg->msg_iov[i].iov_len < left ? msg->msg_iov[i].iov_len : left;
+        v[n++] = (struct iovec){msg->msg_iov[i].iov_base, k};
+        left -= k;
+    }
+    m.msg_iov = v;
+    m.msg_iovlen = (size_t)n;
+    ssize_t r = libc_sendmsg(fd, &m, flags);
+    if (r > 0)
+        budget -= r;
+    return r;
+}
+
+static int setup_budget(void **state)
+{
+    setup(state);
+    ts_real_resolve();
+    if (!libc_sendmsg)
+        libc_sendmsg = ts_real_sendmsg;
+    ts_real_sendmsg = limited_sendmsg;
+    budget = -1;
+    refill = no_limit;
+    return 0;
+}
+
+/* ------------------------------------------------------------- helpers */
+
+/* The program's request with the span's header lines before its blank
+ * line: what the peer must receive. */
+static size_t wire_of(const char *req, size_t len, const struct ts_span *s, char *out, size_t cap)
+{
+    char lines[512];
+    expected_lines(s, lines, sizeof lines);
+    const char *blank = NULL;
+    for (size_t i = 1; i < len; i++) {
+        if (req[i - 1] == '\n' && (req[i] == '\r' || req[i] == '\n')) {
+            blank = req + i;
+            break;
+        }
+    }
+    assert_non_null(blank);
+    size_t before = (size_t)(blank - req);
+    size_t n = (size_t)snprintf(out, cap, "%.*s%s", (int)before, req, lines);
+    assert_true(n + len - before < cap);
+    memcpy(out + n, blank, len - before);
+    return n + len - before;
+}
+
+/* Write all of buf the way a careful non-blocking program does: resume
+ * at exactly the offset the return values say, retry on EAGAIN. Checks
+ * that no call claims 0 or more than it was given. Returns the first
+ * call's result. */
+static ssize_t write_all(struct pair *p, const char *buf, size_t len)
+{
+    size_t off = 0;
+    ssize_t first = -2;
+    int spins = 0;
+    while (off < len) {
+        ssize_t r = prog_write(p, buf + off, len - off);
+        if (r < 0) {
+            assert_int_equal(errno, EAGAIN);
+            assert_true(++spins < 100000);
+            continue;
+        }
+        assert_true(r > 0);
+        assert_true((size_t)r <= len - off);
+        if (first == -2)
+            first = r;
+        off += (size_t)r;
+    }
+    return first;
+}
+
+/* The peer answers every request so far with 204, and the program reads. */
+static void answer(struct pair *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        peer_write(p, "HTTP/1.1 204 No Content\r\n\r\n");
+    char buf[4096];
+    int want = nspans + n;
+    for (int tries = 0; nspans < want && tries < 100; tries++)
+        prog_read(p, buf, sizeof buf);
+    assert_int_equal(nspans, want);
+}
+
+/* ---------------------------------------------------------------- cuts */
+
+static void test_every_cut_of_the_wire(void **state)
+{
+    (void)state;
+    const char req[] = "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello";
+    size_t len = sizeof req - 1;
+    size_t ins = (size_t)(strstr(req, "\r\n\r\n") - req) + 2;
+
+    /* the injected length, from one uncut run */
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    write_all(&p, req, len);
+    answer(&p, 1);
+    char want[2048], got[4096];
+    size_t wire = wire_of(req, len, &spans[0], want, sizeof want);
+    size_t k = wire - len;
+    close_pair(&p);
+
+    for (size_t cut = 1; cut < wire; cut++) {
+        nspans = 0;
+        p = make_pair(TS_ROLE_CLIENT);
+        budget = (long)cut;
+        ssize_t first = write_all(&p, req, len);
+        size_t expect = cut <= ins ? cut : cut < ins + k ? ins : cut - k;
+        if ((size_t)first != expect)
+            fail_msg("cut %zu: first write returned %zd, want %zu", cut, first, expect);
+        answer(&p, 1);
+        size_t n = wire_of(req, len, &spans[0], want, sizeof want);
+        assert_int_equal(peer_read_all(&p, got, sizeof got), n);
+        assert_memory_equal(got, want, n);
+        close_pair(&p);
+    }
+}
+
+static void test_cr_then_lf_of_the_blank_line(void **state)
+{
+    (void)state;
+    const char req[] = "GET /cr HTTP/1.1\r\nHost: h\r\n\r\n";
+    size_t len = sizeof req - 1;
+    char want[2048], got[4096];
+    for (size_t cut = len - 4; cut < len; cut++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, req, cut), (ssize_t)cut);
+        assert_int_equal(prog_write(&p, req + cut, len - cut), (ssize_t)(len - cut));
+        answer(&p, 1);
+        size_t n = wire_of(req, len, &spans[0], want, sizeof want);
+        assert_int_equal(peer_read_all(&p, got, sizeof got), n);
+        assert_memory_equal(got, want, n);
+        close_pair(&p);
+    }
+}
+
+static void test_lf_only_head_cut_inside_the_lines(void **state)
+{
+    (void)state;
+    const char req[] = "GET /lf HTTP/1.1\nHost: h\n\n";
+    size_t len = sizeof req - 1;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    /* all but the blank line, then the blank line alone with a kernel that
+     * takes 10 bytes: only injected bytes went, so the program hears EAGAIN
+     * and sends its "\n" again */
+    assert_int_equal(prog_write(&p, req, len - 1), (ssize_t)len - 1);
+    budget = 10;
+    errno = 0;
+    assert_int_equal(prog_write(&p, req + len - 1, 1), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_int_equal(prog_write(&p, req + len - 1, 1), 1);
+    answer(&p, 1);
+    char want[2048], got[4096];
+    size_t n = wire_of(req, len, &spans[0], want, sizeof want);
+    assert_int_equal(peer_read_all(&p, got, sizeof got), n);
+    assert_memory_equal(got, want, n);
+    close_pair(&p);
+}
+
+static void test_pipelined_heads_in_one_write(void **state)
+{
+    (void)state;
+    const char reqs[] = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+                        "POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"
+                        "GET /3 HTTP/1.1\r\nHost: h\r\n\r\n";
+    size_t len = sizeof reqs - 1;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, reqs, len), (ssize_t)len);
+    answer(&p, 3);
+    char want[4096], got[4096];
+    size_t n = 0;
+    const char *r = reqs;
+    for (int i = 0; i < 3; i++) {
+        const char *next = i < 2 ? strstr(r + 1, i == 0 ? "POST" : "GET /3") : reqs + len;
+        n += wire_of(r, (size_t)(next - r), &spans[i], want + n, sizeof want - n);
+        r = next;
+    }
+    assert_int_equal(peer_read_all(&p, got, sizeof got), n);
+    assert_memory_equal(got, want, n);
+    close_pair(&p);
+}
+
+/* ------------------------------------------------- random segmentation */
+
+static uint64_t rng_state;
+static uint32_t rnd(uint32_t n)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(rng_state >> 33) % n;
+}
+
+static long random_budget(void)
+{
+    return rnd(4) == 0 ? -1 : (long)rnd(200);
+}
+
+/* One random request: no body, a length, or chunks with extensions and
+ * trailers. */
+static size_t random_request(char *out, size_t cap, int i)
+{
+    int n = snprintf(out, cap, "%s /r/%d HTTP/1.1\r\nHost: h%d\r\nX-Pad: %.*s\r\n",
+                     rnd(2) ? "GET" : "PUT", i, i, (int)rnd(300),
+                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
+    switch (rnd(3)) {
+    case 0:
+        n += snprintf(out + n, cap - (size_t)n, "\r\n");
+        break;
+    case 1: {
+        int body = (int)rnd(700);
+        n += snprintf(out + n, cap - (size_t)n, "Content-Length: %d\r\n\r\n", body);
+        for (int k = 0; k < body; k++)
+            out[n++] = (char)('A' + k % 26);
+        break;
+    }
+    default:
+        n += snprintf(out + n, cap - (size_t)n,
+                      "Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n"
+                      "3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n");
+    }
+    return (size_t)n;
+}
+
+static void test_random_segmentation_and_budgets(void **state)
+{
+    (void)state;
+    rng_state = 20261121;
+    refill = random_budget;
+    static char sent_wire[1 << 20], got[1 << 20];
+    size_t wire = 0, got_len = 0;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    for (int i = 0; i < 400; i++) {
+        char req[4096];
+        size_t len = random_request(req, sizeof req, i);
+        budget = random_budget();
+        size_t off = 0;
+        while (off < len) {
+            /* a random piece, sometimes as a writev of several iovecs */
+            size_t piece = 1 + rnd((uint32_t)(len - off));
+            ssize_t r;
+            if (rnd(2)) {
+                struct iovec iov[4];
+                int niov = 0;
+                size_t at = off, left = piece;
+                while (left && niov < 4) {
+                    size_t k = niov == 3 ? left : 1 + rnd((uint32_t)left);
+                    iov[niov++] = (struct iovec){req + at, k};
+                    at += k;
+                    left -= k;
+                }
+                r = prog_writev(&p, iov, niov);
+            } else {
+                r = prog_write(&p, req + off, piece);
+            }
+            if (r < 0) {
+                assert_int_equal(errno, EAGAIN);
+                continue;
+            }
+            assert_true(r > 0 && (size_t)r <= piece);
+            off += (size_t)r;
+        }
+        budget = -1;
+        answer(&p, 1);
+        wire += wire_of(req, len, &spans[nspans - 1], sent_wire + wire, sizeof sent_wire - wire);
+        got_len += peer_read_all(&p, got + got_len, sizeof got - got_len);
+    }
+    assert_int_equal(got_len, wire);
+    for (size_t i = 0; i < wire; i++)
+        if (got[i] != sent_wire[i])
+            fail_msg("first difference at byte %zu of %zu: got \"%.40s\" want \"%.40s\"", i, wire,
+                     got + i, sent_wire + i);
+    close_pair(&p);
+}
+
+/* -------------------------------------------------------------- proxies */
+
+#define T "0af7651916cd43dd8448eb211c80319c"
+#define S0 "b7ad6b7169203331"
+#define P0 "00f067aa0ba902b7"
+
+static void serve_request(struct pair *p, const char *head)
+{
+    peer_write(p, head);
+    char buf[2048];
+    prog_read(p, buf, sizeof buf);
+}
+
+static void test_proxy_forwarded_context_is_rewritten_to_its_client_span(void **state)
+{
+    (void)state;
+    /* the request the proxy serves, and another one served after it on the
+     * same thread (an event loop): the thread's current span is the wrong
+     * parent, the forwarded context names the right one */
+    struct pair in = make_pair(TS_ROLE_SERVER);
+    serve_request(&in, "GET /in HTTP/1.1\r\nHost: proxy\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: " S0
+                       "\r\nX-B3-ParentSpanId: " P0 "\r\nX-B3-Sampled: 1\r\n"
+                       "traceparent: 00-" T "-" S0 "-01\r\nb3: " T "-" S0 "-1-" P0 "\r\n\r\n");
+    struct pair other = make_pair(TS_ROLE_SERVER);
+    serve_request(&other, "GET /other HTTP/1.1\r\nHost: proxy\r\n\r\n");
+
+    const char fwd[] = "GET /up HTTP/1.1\r\nHost: up\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: " S0
+                       "\r\nX-B3-ParentSpanId: " P0 "\r\nX-B3-Sampled: 1\r\n"
+                       "traceparent: 00-" T "-" S0 "-01\r\nb3: " T "-" S0 "-1-" P0 "\r\n\r\n";
+    struct pair up = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&up, fwd, sizeof fwd - 1), (ssize_t)sizeof fwd - 1);
+    answer(&up, 1);
+    const struct ts_span *client = &spans[nspans - 1];
+
+    assert_int_equal(prog_write(&in, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38), 38);
+    const struct ts_span *server = &spans[nspans - 1];
+    assert_int_equal(server->kind, TS_KIND_SERVER);
+    char sid[17], cid[17], tid[33], pid[17];
+    hex(server->span_id, 8, sid);
+    hex(client->span_id, 8, cid);
+    hex(client->trace_id, 16, tid);
+    hex(server->parent_id, 8, pid);
+    assert_string_equal(tid, T);
+    assert_string_equal(pid, S0);
+    assert_memory_equal(client->parent_id, server->span_id, 8);
+
+    /* same bytes, same length, the ids of the new client span and its
+     * parent in every format; nothing added (all formats are there) */
+    char want[2048], got[2048];
+    snprintf(want, sizeof want,
+             "GET /up HTTP/1.1\r\nHost: up\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: %s\r\n"
+             "X-B3-ParentSpanId: %s\r\nX-B3-Sampled: 1\r\ntraceparent: 00-" T "-%s-01\r\n"
+             "b3: " T "-%s-1-%s\r\n\r\n",
+             cid, sid, cid, cid, sid);
+    peer_read_all(&up, got, sizeof got);
+    assert_string_equal(got, want);
+    close_pair(&up);
+    close_pair(&in);
+    close_pair(&other);
+}
+
+static void test_proxy_ids_already_on_the_wire_are_left_alone(void **state)
+{
+    (void)state;
+    struct pair in = make_pair(TS_ROLE_SERVER);
+    serve_request(&in, "GET /in HTTP/1.1\r\nHost: p\r\ntraceparent: 00-" T "-" S0 "-01\r\n\r\n");
+    const char part1[] = "GET /up HTTP/1.1\r\ntraceparent: 00-" T "-" S0 "-01\r\n";
+    const char part2[] = "Host: up\r\n\r\n";
+    struct pair up = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&up, part1, sizeof part1 - 1), (ssize_t)sizeof part1 - 1);
+    assert_int_equal(prog_write(&up, part2, sizeof part2 - 1), (ssize_t)sizeof part2 - 1);
+    answer(&up, 1);
+    char pid[17];
+    hex(spans[nspans - 1].parent_id, 8, pid);
+    assert_string_equal(pid, S0); /* the program's context, as before */
+    char got[2048];
+    peer_read_all(&up, got, sizeof got);
+    assert_non_null(strstr(got, "traceparent: 00-" T "-" S0 "-01\r\n"));
+    close_pair(&up);
+    close_pair(&in);
+}
+
+/* ------------------------------------------------------- unseen bodies */
+
+static void test_server_body_by_sendfile_ends_the_span(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    serve_request(&p, "GET /file HTTP/1.1\r\nHost: s\r\n\r\n");
+    const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+    assert_int_equal(prog_write(&p, head, sizeof head - 1), (ssize_t)sizeof head - 1);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    ts_conn_sent_unseen(c, 600);
+    assert_int_equal(nspans, 0);
+    ts_conn_sent_unseen(c, 400);
+    ts_conn_put(c);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    assert_int_equal(spans[0].status, TS_STATUS_UNSET);
+    /* the connection goes on: the next request is its own span */
+    serve_request(&p, "GET /next HTTP/1.1\r\nHost: s\r\n\r\n");
+    assert_int_equal(prog_write(&p, "HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n", 41), 41);
+    assert_int_equal(nspans, 2);
+    assert_int_equal(attr_int(&spans[1], "http.response.status_code"), 404);
+    close_pair(&p);
+}
+
+static void test_unseen_bytes_with_chunked_framing_stop_parsing(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    serve_request(&p, "GET /c HTTP/1.1\r\nHost: s\r\n\r\n");
+    const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    prog_write(&p, head, sizeof head - 1);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    ts_conn_sent_unseen(c, 100);
+    ts_conn_put(c);
+    assert_int_equal(prog_write(&p, "0\r\n\r\n", 5), 5);
+    assert_int_equal(nspans, 0); /* the end cannot be known any more */
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].status, TS_STATUS_ERROR);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_every_cut_of_the_wire, setup_budget),
+        cmocka_unit_test_setup(test_cr_then_lf_of_the_blank_line, setup_budget),
+        cmocka_unit_test_setup(test_lf_only_head_cut_inside_the_lines, setup_budget),
+        cmocka_unit_test_setup(test_pipelined_heads_in_one_write, setup_budget),
+        cmocka_unit_test_setup(test_random_segmentation_and_budgets, setup_budget),
+        cmocka_unit_test_setup(test_proxy_forwarded_context_is_rewritten_to_its_client_span,
+                               setup_budget),
+        cmocka_unit_test_setup(test_proxy_ids_already_on_the_wire_are_left_alone, setup_budget),
+        cmocka_unit_test_setup(test_server_body_by_sendfile_ends_the_span, setup_budget),
+        cmocka_unit_test_setup(test_unseen_bytes_with_chunked_framing_stop_parsing, setup_budget),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
