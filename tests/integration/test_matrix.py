@@ -1,0 +1,746 @@
+"""test_matrix.py — the compatibility matrix (issue 4): real programs, unchanged.
+
+Each test is one row of the table in README.md ("Compatibility matrix"): a
+program runs under the shim with the same stdout and exit status as without
+it (an untraced run of the same client against an untraced copy of the same
+server), and its requests make the expected spans: one trace id per request
+chain, exact parent span ids, kinds CLIENT=3 / SERVER=2, and
+http.response.status_code on every span.
+
+  clients:  curl, wget, python urllib, python http.client, node http,
+            ruby net/http
+  servers:  python ThreadingHTTPServer (also calling downstream; a 1.5 MiB
+            POST with Expect: 100-continue), node http (also calling
+            downstream; chunked both ways), nginx static (writev + sendfile,
+            and its own 404 page), nginx reverse proxy with a keep-alive
+            upstream (also a request body buffered to a temp file)
+  untraced: redis-server + redis-cli (not HTTP: no spans, bytes untouched)
+  interop:  an OpenTelemetry JS service (B3 propagator, not under the shim)
+            in the middle of a traced chain (needs the npm peers, see
+            tests/peers/setup.sh; missing peers fail the test, never skip it)
+  load:     200 concurrent keep-alive connections x 3 requests through nginx
+            (upstream keepalive) to a traced node server: 600 exact chains
+
+Every process binds to 127.0.0.1 only, ports are picked at run time, every
+process is stopped (also on failure), and every wait is bounded.
+"""
+
+import json
+import os
+import random
+import re
+import sys
+import time
+import unittest
+import urllib.parse
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+import backends  # noqa: E402
+
+NODE = "/usr/bin/node"
+NGINX = "/usr/sbin/nginx"
+C, S = th.KIND_CLIENT, th.KIND_SERVER
+
+
+def code(span):
+    return span["attrs"].get("http.response.status_code")
+
+
+def require_exe(path, package):
+    """The matrix lists these programs: a missing one is a failure, not a skip."""
+    if not os.access(path, os.X_OK):
+        raise AssertionError("%s not found: install %s (bash scripts/install-deps.sh)"
+                             % (path, package))
+    return path
+
+
+OTEL_MODULES = ("api", "sdk-trace-node", "sdk-trace-base", "resources", "instrumentation",
+                "instrumentation-http", "propagator-b3")
+
+
+def require_otel_peers():
+    """node_modules of the OpenTelemetry JS SDK in the peers dir, or a failure
+    (never a skip) saying how to get it — as backends.require_peers does."""
+    nm = os.path.join(backends.PEERS, "node_modules")
+    missing = [m for m in OTEL_MODULES
+               if not os.path.isfile(os.path.join(nm, "@opentelemetry", m, "package.json"))]
+    if missing:
+        raise AssertionError(
+            "the OpenTelemetry JS peers are missing in %s (%s): run "
+            "`bash tests/peers/setup.sh %s` (scripts/test.sh does)"
+            % (nm, ", ".join("@opentelemetry/" + m for m in missing), backends.PEERS))
+    return nm
+
+
+class MatrixTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        cls.curl = th.require_tool("curl")
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+        self.procs = []  # every process started, for failure messages
+
+    # ------------------------------------------------------------------
+    # processes
+
+    def env(self, service, traced, **extra):
+        if traced:
+            return th.shim_env(service, self.spans_file, **extra)
+        return th.clean_env(**extra)
+
+    def start_server(self, argv, service, traced=True, env_extra=None):
+        """Start a server that prints "LISTENING <port>"; returns (proc, port)."""
+        name = service if traced else service + "-untraced"
+        p = th.Proc(argv, env=self.env(service, traced, **(env_extra or {})), tmpdir=self.tmp,
+                    name=name)
+        self.addCleanup(p.stop)
+        self.procs.append(p)
+        m = p.wait_output(rb"LISTENING (\d+)\n", timeout=10)
+        return p, int(m.group(1))
+
+    def py_server(self, service, traced=True):
+        return self.start_server([th.PY, os.path.join(th.APPS, "httpapp.py"), "--port", "0"],
+                                 service, traced)
+
+    def node_server(self, service, traced=True, env_extra=None):
+        require_exe(NODE, "nodejs")
+        return self.start_server([NODE, os.path.join(th.APPS, "node_server.js"), "0"],
+                                 service, traced, env_extra)
+
+    def run_client(self, argv, service, traced=True, timeout=20, stdin=None, env_extra=None):
+        name = service if traced else service + "-untraced"
+        p = th.run(argv, env=self.env(service, traced, **(env_extra or {})), tmpdir=self.tmp,
+                   name=name, timeout=timeout, stdin=stdin)
+        self.procs.append(p)
+        return p
+
+    def same_as_untraced(self, make_argv, traced_port, untraced_port, service, want_rc=0,
+                         **kw):
+        """Run the client untraced against untraced_port and traced against
+        traced_port; stdout and exit status must be the same (and the exit
+        status want_rc). Returns the traced run."""
+        plain = self.run_client(make_argv(untraced_port), service, traced=False, **kw)
+        traced = self.run_client(make_argv(traced_port), service, traced=True, **kw)
+        self.assertEqual(plain.returncode, want_rc, "untraced %s: unexpected exit status\n%s"
+                         % (service, plain.describe()))
+        self.assertEqual(traced.returncode, plain.returncode,
+                         "%s exits %s under the shim, %s without it\n%s"
+                         % (service, traced.returncode, plain.returncode, traced.describe()))
+        self.assertEqual(traced.stdout(), plain.stdout(),
+                         "%s's stdout differs under the shim: %s\n%s"
+                         % (service, th.diff_bytes(plain.stdout(), traced.stdout()),
+                            traced.describe()))
+        return traced
+
+    def final_spans(self, count, servers, timeout=None):
+        """Wait for `count` spans, stop the traced servers (each must exit
+        0), then return exactly the spans of the final file."""
+        th.wait_spans(self.spans_file, count, timeout=timeout, procs=self.procs)
+        for p in servers:
+            status = p.stop()
+            self.assertEqual(status, 0, "%s did not exit cleanly on SIGTERM\n%s"
+                             % (p.name, p.describe()))
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assertEqual(len(spans), count, "expected exactly %d spans:\n%s"
+                         % (count, th.format_spans(spans)))
+        return spans
+
+    # ------------------------------------------------------------------
+    # trace shape
+
+    def chains(self, spans, shape):
+        """Group spans by trace; every trace must be exactly `shape`, a list
+        of (service, kind), each span the child of the one before (the first
+        a root). Returns a list of traces, each a list of spans in chain
+        order, sorted by the first span's start."""
+        dump = "\n" + th.format_spans(spans)
+        by_trace = {}
+        for s in spans:
+            by_trace.setdefault(s["traceId"], []).append(s)
+        out = []
+        for tid, group in by_trace.items():
+            chain = []
+            for service, kind in shape:
+                chain.append(th.only([s for s in group if s["service"] == service
+                                      and s["kind"] == kind],
+                                     "span of %s kind %d in trace %s" % (service, kind, tid),
+                                     spans))
+            self.assertEqual(len(group), len(shape), "trace %s has extra spans%s" % (tid, dump))
+            self.assertIsNone(chain[0]["parentSpanId"],
+                              "%s's span must be a root" % shape[0][0] + dump)
+            for parent, child in zip(chain, chain[1:]):
+                self.assertEqual(child["parentSpanId"], parent["spanId"],
+                                 "the parent of %s's %s span must be %s's %s span %s%s"
+                                 % (child["service"], "CLIENT" if child["kind"] == C else "SERVER",
+                                    parent["service"],
+                                    "CLIENT" if parent["kind"] == C else "SERVER",
+                                    parent["spanId"], dump))
+            out.append(chain)
+        out.sort(key=lambda ch: ch[0]["start"])
+        return out
+
+    def check_statuses(self, chain, want):
+        self.assertEqual([code(s) for s in chain], want,
+                         "http.response.status_code along the chain\n"
+                         + th.format_spans(chain))
+        for s in chain:
+            self.assertNotIn("error.type", s["attrs"], "no connection error expected\n"
+                             + th.format_spans([s]))
+
+    def client_server_rows(self, client_service, server_service, requests, spans):
+        """`requests`: [(name, status)] in the order sent; each a trace of a
+        client span (root) and the server span, its child."""
+        traces = self.chains(spans, [(client_service, C), (server_service, S)])
+        self.assertEqual(len(traces), len(requests),
+                         "one trace per request\n" + th.format_spans(spans))
+        for (cli, srv), (name, status) in zip(traces, requests):
+            self.assertEqual((cli["name"], srv["name"]), (name, name),
+                             th.format_spans([cli, srv]))
+            self.check_statuses([cli, srv], [status, status])
+            self.assertEqual(cli["status"], th.STATUS_ERROR if status >= 400 else th.STATUS_UNSET,
+                             th.format_spans([cli]))
+        return traces
+
+    # ------------------------------------------------------------------
+    # row 1: curl
+
+    def test_curl_client(self):
+        """curl (two URLs: one keep-alive connection) -> python server."""
+        srv, port = self.py_server("py-server")
+        _, plain_port = self.py_server("py-server", traced=False)
+        curl = self.same_as_untraced(
+            lambda p: [self.curl, "-q", "-sS", "--max-time", "10",
+                       "-w", "\n%{http_code} %{num_connects}\n",
+                       "http://127.0.0.1:%d/ok" % p, "http://127.0.0.1:%d/missing" % p],
+            port, plain_port, "curl")
+        self.assertEqual(curl.stdout(), b"ok\n200 1\nmissing\n404 0\n")
+        spans = self.final_spans(4, [srv])
+        traces = self.client_server_rows("curl", "py-server",
+                                         [("GET /ok", 200), ("GET /missing", 404)], spans)
+        self.assertEqual(traces[0][0]["pid"], curl.pid)
+
+    # ------------------------------------------------------------------
+    # row 2: wget
+
+    def test_wget_client(self):
+        """wget (two URLs; a 404 is exit status 8 with and without the shim)."""
+        wget = th.require_tool("wget")
+        srv, port = self.py_server("py-server")
+        _, plain_port = self.py_server("py-server", traced=False)
+        self.same_as_untraced(
+            lambda p: [wget, "--no-config", "-q", "--no-proxy", "--tries=1", "--timeout=10",
+                       "-O", "-", "http://127.0.0.1:%d/ok" % p,
+                       "http://127.0.0.1:%d/missing" % p],
+            port, plain_port, "wget", want_rc=8)
+        spans = self.final_spans(4, [srv])
+        self.client_server_rows("wget", "py-server",
+                                [("GET /ok", 200), ("GET /missing", 404)], spans)
+
+    # ------------------------------------------------------------------
+    # row 3: python clients
+
+    def test_python_urllib_client(self):
+        srv, port = self.py_server("py-server")
+        _, plain_port = self.py_server("py-server", traced=False)
+        p = self.same_as_untraced(
+            lambda p: [th.PY, os.path.join(th.APPS, "urllib_client.py"), "http://127.0.0.1:%d" % p],
+            port, plain_port, "urllib")
+        self.assertEqual(p.stdout(), b"200 ok\n404 missing\n200 hello from urllib\n")
+        spans = self.final_spans(6, [srv])
+        self.client_server_rows("urllib", "py-server", [
+            ("GET /ok", 200), ("GET /missing", 404), ("POST /echo-body", 200)], spans)
+
+    def test_python_http_client_client(self):
+        srv, port = self.py_server("py-server")
+        _, plain_port = self.py_server("py-server", traced=False)
+        p = self.same_as_untraced(
+            lambda p: [th.PY, os.path.join(th.APPS, "httpclient_client.py"), str(p)],
+            port, plain_port, "http.client")
+        self.assertEqual(p.stdout(), b"200 ok\n200 hello from http.client\n404 missing\n")
+        spans = self.final_spans(6, [srv])
+        self.client_server_rows("http.client", "py-server", [
+            ("GET /ok", 200), ("POST /echo-body", 200), ("GET /missing", 404)], spans)
+
+    # ------------------------------------------------------------------
+    # row 4: python ThreadingHTTPServer
+
+    def test_python_server_chain(self):
+        """curl -> A /call?to=B -> B, A and B python ThreadingHTTPServer."""
+        b, b_port = self.py_server("py-b")
+        a, a_port = self.py_server("py-a")
+        _, pb_port = self.py_server("py-b", traced=False)
+        _, pa_port = self.py_server("py-a", traced=False)
+        ports = {a_port: b_port, pa_port: pb_port}
+        self.same_as_untraced(
+            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "-w", "\n%{http_code}\n",
+                       "http://127.0.0.1:%d/call?to=%d&path=/missing" % (p, ports[p])],
+            a_port, pa_port, "curl")
+        spans = self.final_spans(4, [a, b])
+        chain, = self.chains(spans, [("curl", C), ("py-a", S), ("py-a", C), ("py-b", S)])
+        self.check_statuses(chain, [200, 200, 404, 404])
+        self.assertEqual([s["name"] for s in chain],
+                         ["GET /call", "GET /call", "GET /missing", "GET /missing"])
+
+    def test_python_server_large_post(self):
+        """curl POSTs 1.5 MiB (over curl 7.88's 1 MiB threshold: Expect:
+        100-continue, and the server's 100 Continue comes before its 200);
+        the echoed body is byte for byte the same."""
+        srv, port = self.py_server("py-server")
+        _, plain_port = self.py_server("py-server", traced=False)
+        body = random.Random(4).randbytes(1536 * 1024)
+        path = os.path.join(self.tmp, "body.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        p = self.same_as_untraced(
+            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "--data-binary", "@" + path,
+                       "-H", "Content-Type: application/octet-stream",
+                       "http://127.0.0.1:%d/echo-body" % p],
+            port, plain_port, "curl")
+        self.assertTrue(p.stdout() == body, "echoed body differs: %s"
+                        % th.diff_bytes(body, p.stdout(), full=False))
+        spans = self.final_spans(2, [srv])
+        self.client_server_rows("curl", "py-server", [("POST /echo-body", 200)], spans)
+
+    # ------------------------------------------------------------------
+    # row 5: node http server and client
+
+    def test_node_client(self):
+        """node http.get with a keep-alive agent -> python server."""
+        require_exe(NODE, "nodejs")
+        srv, port = self.py_server("py-server")
+        _, plain_port = self.py_server("py-server", traced=False)
+        p = self.same_as_untraced(
+            lambda p: [NODE, os.path.join(th.APPS, "node_client.js"),
+                       "http://127.0.0.1:%d/ok" % p, "http://127.0.0.1:%d/missing" % p,
+                       "http://127.0.0.1:%d/ok" % p],
+            port, plain_port, "node-client")
+        self.assertEqual(p.stdout(), b"200 ok\n404 missing\n200 ok\n")
+        spans = self.final_spans(6, [srv])
+        self.client_server_rows("node-client", "py-server", [
+            ("GET /ok", 200), ("GET /missing", 404), ("GET /ok", 200)], spans)
+
+    def test_node_server_chain(self):
+        """curl -> node A /call?to=B -> node B (both node http servers)."""
+        b, b_port = self.node_server("node-b")
+        a, a_port = self.node_server("node-a")
+        _, pb_port = self.node_server("node-b", traced=False)
+        _, pa_port = self.node_server("node-a", traced=False)
+        ports = {a_port: b_port, pa_port: pb_port}
+        p = self.same_as_untraced(
+            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "-w", "\n%{http_code}\n",
+                       "http://127.0.0.1:%d/call?to=%d&path=/ok" % (p, ports[p]),
+                       "http://127.0.0.1:%d/call?to=%d&path=/fail" % (p, ports[p])],
+            a_port, pa_port, "curl")
+        self.assertEqual(p.stdout(), b'{"status":200,"body":"ok"}\n200\n'
+                                     b'{"status":500,"body":"fail"}\n200\n')
+        spans = self.final_spans(8, [a, b])
+        chains = self.chains(spans, [("curl", C), ("node-a", S), ("node-a", C), ("node-b", S)])
+        self.assertEqual(len(chains), 2, th.format_spans(spans))
+        self.check_statuses(chains[0], [200, 200, 200, 200])
+        self.check_statuses(chains[1], [200, 200, 500, 500])
+        self.assertEqual(chains[1][3]["status"], th.STATUS_ERROR, th.format_spans(chains[1]))
+
+    def test_node_server_chunked(self):
+        """curl -> node: a chunked response (head and first chunk in one
+        write), then a chunked 200 KB request body echoed back, on one
+        keep-alive connection."""
+        srv, port = self.node_server("node-server")
+        _, plain_port = self.node_server("node-server", traced=False)
+        body = random.Random(5).randbytes(200 * 1024)
+        path = os.path.join(self.tmp, "body.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        out = {}
+
+        def argv(p):
+            out[p] = os.path.join(self.tmp, "echo-%d" % p)
+            return [self.curl, "-q", "-sS", "--max-time", "10", "-w", "%{http_code}\n",
+                    "http://127.0.0.1:%d/chunked?n=5" % p,
+                    "--next", "-sS", "--max-time", "10", "-o", out[p], "-w", "%{http_code}\n",
+                    "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + path,
+                    "http://127.0.0.1:%d/echo-body" % p]
+        p = self.same_as_untraced(argv, port, plain_port, "curl")
+        self.assertTrue(p.stdout().startswith(b"chunk 0 \nchunk 1 x"), p.stdout()[:100])
+        for q in (port, plain_port):
+            with open(out[q], "rb") as f:
+                got = f.read()
+            self.assertTrue(got == body, "echoed body from the %s node differs: %s"
+                            % ("traced" if q == port else "untraced",
+                               th.diff_bytes(body, got, full=False)))
+        spans = self.final_spans(4, [srv])
+        self.client_server_rows("curl", "node-server",
+                                [("GET /chunked", 200), ("POST /echo-body", 200)], spans)
+
+    # ------------------------------------------------------------------
+    # row 6: nginx
+
+    def start_nginx(self, server_conf, http_extra="", traced=True, service="nginx",
+                    env_extra=None):
+        """nginx, master + 1 worker, on 127.0.0.1:PORT; returns (proc, port, dir)."""
+        require_exe(NGINX, "nginx-light")
+        d = os.path.join(self.tmp, service if traced else service + "-untraced")
+        os.makedirs(os.path.join(d, "temp"))
+        port = th.free_port()
+        conf = """
+%(user)s
+worker_processes 1;
+worker_rlimit_nofile 8192;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type application/octet-stream;
+    client_body_temp_path %(d)s/temp/body;
+    proxy_temp_path %(d)s/temp/proxy;
+    fastcgi_temp_path %(d)s/temp/fastcgi;
+    uwsgi_temp_path %(d)s/temp/uwsgi;
+    scgi_temp_path %(d)s/temp/scgi;
+    keepalive_timeout 30s;
+    keepalive_requests 10000;
+    %(http_extra)s
+    server {
+        listen 127.0.0.1:%(port)d;
+        server_name localhost;
+        %(server)s
+    }
+}
+""" % {"user": "user root;" if os.geteuid() == 0 else "", "d": d, "port": port,
+       "server": server_conf, "http_extra": http_extra}
+        conf_path = os.path.join(d, "nginx.conf")
+        with open(conf_path, "w") as f:
+            f.write(conf)
+        p = th.Proc([NGINX, "-p", d, "-e", os.path.join(d, "error.log"), "-c", conf_path,
+                     "-g", "daemon off; master_process on;"],
+                    env=self.env(service, traced, **(env_extra or {})), tmpdir=self.tmp,
+                    name=service if traced else service + "-untraced")
+        self.addCleanup(p.stop)
+        self.procs.append(p)
+        try:
+            th.wait_port(port, timeout=10, proc=p)
+        except AssertionError as e:
+            raise AssertionError("%s\nerror.log:\n%s" % (e, self.nginx_log(d)))
+        return p, port, d
+
+    @staticmethod
+    def nginx_log(d):
+        try:
+            with open(os.path.join(d, "error.log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return "(none)"
+
+    def test_nginx_static_error_page(self):
+        """nginx's own 404 page (head and body in one writev, no sendfile)."""
+        root = os.path.join(self.tmp, "www")
+        os.makedirs(root)
+        server = "root %s; location / { }" % root
+        ngx, port, _ = self.start_nginx(server)
+        _, plain_port, _ = self.start_nginx(server, traced=False)
+        self.same_as_untraced(
+            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "-o", "/dev/null",
+                       "-w", "%{http_code} %{size_download}\n",
+                       "http://127.0.0.1:%d/nope" % p, "http://127.0.0.1:%d/nope2" % p],
+            port, plain_port, "curl")
+        spans = self.final_spans(4, [ngx])
+        self.client_server_rows("curl", "nginx", [("GET /nope", 404), ("GET /nope2", 404)],
+                                spans)
+
+    def test_nginx_static_files(self):
+        """nginx serves a 1 KiB and a 1 MiB file: head by writev, body by
+        sendfile (tcp_nopush). Both arrive byte for byte; both requests are
+        complete spans with status 200 (needs the sendfile hook)."""
+        root = os.path.join(self.tmp, "www")
+        os.makedirs(root)
+        rnd = random.Random(6)
+        files = {"small.txt": rnd.randbytes(1024), "big.bin": rnd.randbytes(1024 * 1024)}
+        for name, data in files.items():
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(data)
+        server = "root %s; sendfile on; tcp_nopush on; location / { }" % root
+        ngx, port, d = self.start_nginx(server)
+        _, plain_port, _ = self.start_nginx(server, traced=False)
+        outs = {}
+
+        def argv(p):
+            o = os.path.join(self.tmp, "out-%d" % p)
+            outs[p] = o
+            return [self.curl, "-q", "-sS", "--max-time", "10",
+                    "-w", "%{http_code} %{size_download}\n",
+                    "-o", o + ".small", "http://127.0.0.1:%d/small.txt" % p,
+                    "-o", o + ".big", "http://127.0.0.1:%d/big.bin" % p,
+                    "-o", o + ".small2", "http://127.0.0.1:%d/small.txt" % p]
+        self.same_as_untraced(argv, port, plain_port, "curl")
+        for p in (port, plain_port):
+            for suffix, name in ((".small", "small.txt"), (".big", "big.bin"),
+                                 (".small2", "small.txt")):
+                with open(outs[p] + suffix, "rb") as f:
+                    got = f.read()
+                self.assertTrue(got == files[name], "%s from %s nginx differs: %s"
+                                % (name, "traced" if p == port else "untraced",
+                                   th.diff_bytes(files[name], got, full=False)))
+        try:
+            spans = self.final_spans(6, [ngx])
+        except AssertionError as e:
+            raise AssertionError("%s\nnginx error.log:\n%s" % (e, self.nginx_log(d)))
+        self.client_server_rows("curl", "nginx", [("GET /small.txt", 200), ("GET /big.bin", 200),
+                                                  ("GET /small.txt", 200)], spans)
+
+    def proxy_conf(self, upstream_port):
+        http_extra = "upstream backend { server 127.0.0.1:%d; keepalive 64; }" % upstream_port
+        server = ("location / { proxy_pass http://backend; proxy_http_version 1.1; "
+                  "proxy_set_header Connection \"\"; }")
+        return server, http_extra
+
+    def test_nginx_reverse_proxy_chain(self):
+        """curl -> nginx (proxy_pass, keep-alive upstream; forwards the
+        inbound trace headers) -> python server. The proxy's CLIENT span is
+        the child of its SERVER span, and the upstream sees the proxy's
+        CLIENT span id (the forwarded one rewritten in place), once."""
+        up, up_port = self.py_server("py-upstream")
+        _, plain_up_port = self.py_server("py-upstream", traced=False)
+        ngx, port, d = self.start_nginx(*self.proxy_conf(up_port))
+        _, plain_port, _ = self.start_nginx(*self.proxy_conf(plain_up_port), traced=False)
+        p = self.same_as_untraced(
+            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "-w", "\n%{http_code}\n",
+                       "http://127.0.0.1:%d/ok" % p, "http://127.0.0.1:%d/missing" % p],
+            port, plain_port, "curl")
+        self.assertEqual(p.stdout(), b"ok\n200\nmissing\n404\n")
+        # a third request: what the upstream received
+        echo = self.run_client([self.curl, "-q", "-sS", "--max-time", "10",
+                                "http://127.0.0.1:%d/echo-headers" % port], "curl")
+        self.assertEqual(echo.returncode, 0, echo.describe())
+        headers = json.loads(echo.stdout())
+        try:
+            spans = self.final_spans(12, [ngx, up])
+        except AssertionError as e:
+            raise AssertionError("%s\nnginx error.log:\n%s" % (e, self.nginx_log(d)))
+        chains = self.chains(spans, [("curl", C), ("nginx", S), ("nginx", C), ("py-upstream", S)])
+        self.assertEqual(len(chains), 3, th.format_spans(spans))
+        self.check_statuses(chains[0], [200] * 4)
+        self.check_statuses(chains[1], [404] * 4)
+        self.check_statuses(chains[2], [200] * 4)
+        nsrv, ncli = chains[2][1], chains[2][2]
+        want = {"X-B3-TraceId": [ncli["traceId"]], "X-B3-SpanId": [ncli["spanId"]],
+                "X-B3-Sampled": ["1"],
+                "traceparent": ["00-%s-%s-01" % (ncli["traceId"], ncli["spanId"])],
+                # curl's request had none (a root); optional in B3, never a second copy
+                "X-B3-ParentSpanId": ([], [nsrv["spanId"]])}
+        for name, value in want.items():
+            got = th.header_values(headers, name)
+            self.assertIn(got, value if isinstance(value, tuple) else (value,),
+                          "the upstream must receive %s exactly once, naming nginx's CLIENT "
+                          "span; it received: %r\n%s"
+                          % (name, headers, th.format_spans(chains[2])))
+
+    def test_nginx_reverse_proxy_post_body(self):
+        """curl POSTs 100 KB through nginx (the body goes to a temp file,
+        then upstream with the head) to python; the echo is byte for byte."""
+        up, up_port = self.py_server("py-upstream")
+        _, plain_up_port = self.py_server("py-upstream", traced=False)
+        ngx, port, d = self.start_nginx(*self.proxy_conf(up_port))
+        _, plain_port, _ = self.start_nginx(*self.proxy_conf(plain_up_port), traced=False)
+        body = random.Random(7).randbytes(100 * 1024)
+        path = os.path.join(self.tmp, "body.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        p = self.same_as_untraced(
+            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "--data-binary", "@" + path,
+                       "-H", "Content-Type: application/octet-stream",
+                       "http://127.0.0.1:%d/echo-body" % p],
+            port, plain_port, "curl")
+        self.assertTrue(p.stdout() == body, "echoed body differs: %s"
+                        % th.diff_bytes(body, p.stdout(), full=False))
+        try:
+            spans = self.final_spans(4, [ngx, up])
+        except AssertionError as e:
+            raise AssertionError("%s\nnginx error.log:\n%s" % (e, self.nginx_log(d)))
+        chain, = self.chains(spans, [("curl", C), ("nginx", S), ("nginx", C), ("py-upstream", S)])
+        self.check_statuses(chain, [200] * 4)
+
+    # ------------------------------------------------------------------
+    # row 7: ruby
+
+    def test_ruby_net_http_client(self):
+        ruby = require_exe("/usr/bin/ruby", "ruby")
+        srv, port = self.py_server("py-server")
+        _, plain_port = self.py_server("py-server", traced=False)
+        p = self.same_as_untraced(
+            lambda p: [ruby, os.path.join(th.APPS, "ruby_client.rb"), str(p)],
+            port, plain_port, "ruby")
+        self.assertEqual(p.stdout(), b"200 ok\n200 hello from ruby\n404 missing\n")
+        spans = self.final_spans(6, [srv])
+        self.client_server_rows("ruby", "py-server", [
+            ("GET /ok", 200), ("POST /echo-body", 200), ("GET /missing", 404)], spans)
+
+    # ------------------------------------------------------------------
+    # row 8: redis (not HTTP)
+
+    def test_redis_untraced_unharmed(self):
+        server = require_exe("/usr/bin/redis-server", "redis-server")
+        cli = require_exe("/usr/bin/redis-cli", "redis-tools")
+        big = random.Random(8).randbytes(200 * 1024).hex().encode()  # 400 KB value
+
+        def start(traced):
+            port = th.free_port()
+            d = os.path.join(self.tmp, "redis-%s" % ("traced" if traced else "plain"))
+            os.makedirs(d)
+            p = th.Proc([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                         "--appendonly", "no", "--dir", d, "--daemonize", "no",
+                         "--protected-mode", "yes"],
+                        env=self.env("redis-server", traced), tmpdir=self.tmp,
+                        name="redis-server" if traced else "redis-server-untraced")
+            self.addCleanup(p.stop)
+            self.procs.append(p)
+            th.wait_port(port, timeout=10, proc=p)
+            return p, port
+
+        srv, port = start(True)
+        _, plain_port = start(False)
+        base = lambda p: [cli, "-h", "127.0.0.1", "-p", str(p)]  # noqa: E731
+        for args, stdin in (
+                (["PING"], None),
+                (["SET", "k", "v"], None),
+                (["GET", "k"], None),
+                (["-x", "SET", "big"], big),
+                (["GET", "big"], None),
+                (["STRLEN", "big"], None),
+                ([], b"PING\nINCR n\nINCR n\nLPUSH l a b c\nLRANGE l 0 -1\n"
+                     b"GET / HTTP/1.1\nDEL k big n l\n")):
+            self.same_as_untraced(lambda p: base(p) + args, port, plain_port, "redis-cli",
+                                  stdin=stdin)
+        p = self.run_client(base(port) + ["GET", "big"], "redis-cli")
+        self.assertEqual(p.stdout(), b"\n", "the value was deleted")
+        self.assertEqual(srv.stop(), 0, "redis-server exits 0 on SIGTERM\n" + srv.describe())
+        time.sleep(0.2)
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assertEqual(spans, [], "redis traffic is not HTTP: no spans\n"
+                         + th.format_spans(spans))
+
+    # ------------------------------------------------------------------
+    # row 9: an OpenTelemetry JS service (B3) in the middle of the chain
+
+    def test_otel_node_b3_interop(self):
+        """curl (shim) -> OTel node service (SDK + B3, no shim) -> python (shim)."""
+        require_exe(NODE, "nodejs")
+        nm = require_otel_peers()
+        otel_file = os.path.join(self.tmp, "otel-spans.jsonl")
+        py, py_port = self.py_server("py-server")
+        otel, otel_port = self.start_server(
+            [NODE, os.path.join(th.APPS, "otel_service.js"), otel_file, "0"], "otel-node",
+            traced=False, env_extra={"NODE_PATH": nm})
+        curl = self.run_client([self.curl, "-q", "-sS", "--max-time", "10",
+                                "http://127.0.0.1:%d/call?to=%d&path=/ok" % (otel_port, py_port)],
+                               "curl")
+        self.assertEqual(curl.returncode, 0, curl.describe())
+        self.assertEqual(json.loads(curl.stdout()), {"status": 200, "body": "ok"})
+        spans = self.final_spans(2, [py])
+
+        def otel_spans():
+            try:
+                with open(otel_file) as f:
+                    return [json.loads(ln) for ln in f if ln.endswith("\n")]
+            except FileNotFoundError:
+                return []
+        deadline = time.monotonic() + th.SPAN_TIMEOUT
+        while len(otel_spans()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(otel.stop(), 0, otel.describe())
+        ospans = otel_spans()
+        dump = "\nshim spans:\n%s\nOTel spans:\n  %s" % (
+            th.format_spans(spans), "\n  ".join(json.dumps(s) for s in ospans))
+        self.assertEqual(len(ospans), 2, "the OTel service: one SERVER, one CLIENT span" + dump)
+        c = th.only([s for s in spans if s["service"] == "curl" and s["kind"] == C],
+                    "curl CLIENT span", spans)
+        ps = th.only([s for s in spans if s["service"] == "py-server" and s["kind"] == S],
+                     "python SERVER span", spans)
+        osrv = th.only([s for s in ospans if s["kind"] == S], "OTel SERVER span")
+        ocli = th.only([s for s in ospans if s["kind"] == C], "OTel CLIENT span")
+        self.assertIsNone(c["parentSpanId"], dump)
+        self.assertEqual(osrv["traceId"], c["traceId"],
+                         "the OTel service continues curl's trace (B3 extract)" + dump)
+        self.assertEqual(osrv["parentSpanId"], c["spanId"],
+                         "the OTel SERVER span's parent is curl's CLIENT span" + dump)
+        self.assertEqual(ocli["parentSpanId"], osrv["spanId"], dump)
+        self.assertEqual(ps["traceId"], c["traceId"],
+                         "the python server continues the trace the OTel service sent" + dump)
+        self.assertEqual(ps["parentSpanId"], ocli["spanId"],
+                         "the python SERVER span's parent is the OTel CLIENT span" + dump)
+        self.assertEqual((code(c), osrv["status"], ocli["status"], code(ps)),
+                         (200, 200, 200, 200), dump)
+
+    # ------------------------------------------------------------------
+    # load: 200 concurrent keep-alive connections through nginx
+
+    def test_nginx_proxy_200_concurrent_keepalive(self):
+        """200 connections x 3 requests (all 200 connections open at once)
+        -> nginx (1 worker, keep-alive upstream) -> node server. Every request
+        is its own exact 4-span chain."""
+        nconn, nreq = 200, 3
+        total = nconn * nreq
+        big_queue = {"OTEL_BSP_MAX_QUEUE_SIZE": 16384}
+        up, up_port = self.node_server("node-upstream", env_extra=big_queue)
+        ngx, port, d = self.start_nginx(*self.proxy_conf(up_port), env_extra=big_queue)
+        t0 = time.monotonic()
+        client = self.run_client([th.PY, os.path.join(th.APPS, "concurrent_client.py"),
+                                  str(port), str(nconn), str(nreq)], "load-client",
+                                 timeout=30, env_extra=big_queue)
+        self.assertEqual(client.returncode, 0, "every request answered 200 \"ok\"\n%s\n"
+                         "nginx error.log:\n%s" % (client.describe(), self.nginx_log(d)))
+        self.assertIn(b"DONE %d\n" % total, client.stdout())
+        took = time.monotonic() - t0
+        try:
+            spans = self.final_spans(4 * total, [ngx, up], timeout=th.SPAN_TIMEOUT if th.NO_SHIM
+                                      else max(th.SPAN_TIMEOUT, 10))
+        except AssertionError as e:
+            raise AssertionError(str(e)[:4000] + "\nnginx error.log:\n" + self.nginx_log(d))
+        # Collect every problem, then fail once with a count and examples.
+        by_trace = {}
+        for s in spans:
+            by_trace.setdefault(s["traceId"], []).append(s)
+        shape = [("load-client", C), ("nginx", S), ("nginx", C), ("node-upstream", S)]
+        problems = []
+        seen = set()
+        for tid, group in by_trace.items():
+            chain = []
+            for service, kind in shape:
+                m = [s for s in group if s["service"] == service and s["kind"] == kind]
+                chain.append(m[0] if len(m) == 1 else None)
+            if len(group) != 4 or None in chain:
+                problems.append("trace %s: %d spans, not one of each kind:\n%s"
+                                % (tid, len(group), th.format_spans(group)))
+                continue
+            cli, nsrv, ncli, usrv = chain
+            want = [None, cli["spanId"], nsrv["spanId"], ncli["spanId"]]
+            if [s["parentSpanId"] for s in chain] != want:
+                problems.append("trace %s: parents %s, expected %s:\n%s"
+                                % (tid, [s["parentSpanId"] for s in chain], want,
+                                   th.format_spans(chain)))
+            if [code(s) for s in chain] != [200] * 4:
+                problems.append("trace %s: status codes %s" % (tid, [code(s) for s in chain]))
+            q = urllib.parse.urlsplit(cli["attrs"].get("url.full") or "").query
+            qs = [q] + [str(s["attrs"].get("url.query") or "").lstrip("?")
+                        for s in (nsrv, usrv)]
+            qs.append(urllib.parse.urlsplit(ncli["attrs"].get("url.full") or "").query)
+            if len(set(qs)) != 1 or not re.match(r"^c=\d+&r=\d+$", q):
+                problems.append("trace %s: the spans name different requests: %s" % (tid, qs))
+            seen.add(q)
+        if len(by_trace) != total:
+            problems.insert(0, "%d traces for %d requests" % (len(by_trace), total))
+        if len(seen) != total:
+            problems.insert(0, "%d distinct requests in the traces, %d sent"
+                            % (len(seen), total))
+        if problems:
+            self.fail("%d problem(s) in %d traces (%d spans); first ones:\n%s"
+                      % (len(problems), len(by_trace), len(spans),
+                         "\n".join(problems[:8])))
+        self.assertLess(took, 30, "the load run took %.1fs" % took)
+
+
+if __name__ == "__main__":
+    th.main()
