@@ -234,7 +234,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
         }
         size_t prev = d->head_len;
         const char *buf = p;
-        size_t len = n;
+        size_t len = n < conn_max_head() ? n : conn_max_head(); /* whole or not: the limit holds */
         if (prev) {
             size_t take = n < conn_max_head() - prev ? n : conn_max_head() - prev;
             if (!conn_buf_reserve(&d->head, &d->head_cap, prev + take)) {

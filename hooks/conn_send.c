@@ -213,10 +213,11 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         const char *first = ts_iov_at(iov, iovcnt, base, &flen);
         if (!ts_http_looks_like_request(first, flen < 32 ? flen : 32))
             return HEAD_NOT;
-        h = ts_http_parse_request(first, flen, &req);
+        /* a head past the limit is not traced, also when it came whole */
+        h = ts_http_parse_request(first, flen < limit ? flen : limit, &req);
         if (h > 0)
             head = first; /* the usual case: a whole head, parsed in place */
-        else if (h != TS_HTTP_INCOMPLETE)
+        else if (h != TS_HTTP_INCOMPLETE || flen >= limit)
             return HEAD_NOT;
     }
     if (!head) {
