@@ -102,7 +102,7 @@ static const char *env_first(ts_env_lookup_fn get, const char *a, const char *b,
 {
     const char *v = env(get, a);
     *name = a;
-    if (!v) {
+    if (!v && b) {
         v = env(get, b);
         *name = b;
     }
@@ -520,6 +520,50 @@ static void read_port(ts_env_lookup_fn get, const char *a, const char *b, uint16
         *out = (uint16_t)port;
 }
 
+/* ----------------------------------------------------------- stacks */
+
+int ts_config_parse_stacks(const char *s, int *mode, uint64_t *slow_ns)
+{
+    size_t len = strlen(s);
+    const char *t = trim(s, &len);
+    if (ts_ascii_eq_nocase(t, len, "off") || len == 0) {
+        *mode = TS_STACKS_OFF;
+        return 0;
+    }
+    if (ts_ascii_eq_nocase(t, len, "client")) {
+        *mode = TS_STACKS_CLIENT;
+        return 0;
+    }
+    if (ts_ascii_eq_nocase(t, len, "all")) {
+        *mode = TS_STACKS_ALL;
+        return 0;
+    }
+    if (len < 6 || !ts_ascii_eq_nocase(t, 5, "slow:"))
+        return -1;
+    const char *p = t + 5, *end = t + len;
+    uint64_t n = 0;
+    if (p == end || *p < '0' || *p > '9')
+        return -1;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (n > 1000000000ULL)
+            return -1;
+        n = n * 10 + (uint64_t)(*p++ - '0');
+    }
+    size_t ulen = (size_t)(end - p);
+    uint64_t unit;
+    if (ulen == 0 || ts_ascii_eq_nocase(p, ulen, "ms"))
+        unit = 1000000ULL;
+    else if (ts_ascii_eq_nocase(p, ulen, "us"))
+        unit = 1000ULL;
+    else if (ts_ascii_eq_nocase(p, ulen, "s"))
+        unit = 1000000000ULL;
+    else
+        return -1;
+    *mode = TS_STACKS_SLOW;
+    *slow_ns = n * unit;
+    return 0;
+}
+
 /* ------------------------------------------------------------- load */
 
 int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
@@ -537,6 +581,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     cfg->bsp_export_timeout_ms = DEFAULT_TIMEOUT_MS;
     cfg->max_head_bytes = DEFAULT_HEAD_BYTES;
     cfg->exit_timeout_ms = DEFAULT_EXIT_TIMEOUT_MS;
+    cfg->follow_exec = true;
     ts_url_parse(DEFAULT_OTLP_URL, &cfg->otlp_url);
     cfg->otlp_protocol = TS_OTLP_PROTOBUF;
     cfg->otlp_timeout_ms = DEFAULT_EXPORTER_TIMEOUT_MS;
@@ -617,5 +662,9 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     read_string(var, v, cfg->jaeger_host, sizeof cfg->jaeger_host, &errors);
     read_port(get, "OTEL_EXPORTER_JAEGER_AGENT_PORT", "JAEGER_AGENT_PORT", &cfg->jaeger_port,
               &errors);
+    read_bool(get, "TRACESHIM_FOLLOW_EXEC", NULL, &cfg->follow_exec, &errors);
+    v = env(get, "TRACESHIM_STACKS");
+    if (v && ts_config_parse_stacks(v, &cfg->stacks, &cfg->stacks_slow_ns) != 0)
+        reject(&errors, "TRACESHIM_STACKS", v, "off, client, all or slow:DURATION (e.g. slow:50ms)");
     return errors;
 }

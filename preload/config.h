@@ -45,6 +45,14 @@ enum ts_prop_format {
     TS_PROP_JAEGER = 1u << 3,       /* uber-trace-id */
 };
 
+/* TRACESHIM_STACKS: which spans get the program's call stack. */
+enum ts_stacks_mode {
+    TS_STACKS_OFF = 0,
+    TS_STACKS_CLIENT = 1, /* client spans (the calls the program makes) */
+    TS_STACKS_ALL = 2,    /* client and server spans */
+    TS_STACKS_SLOW = 3,   /* client spans that lasted at least stacks_slow_ns */
+};
+
 #define TS_CFG_STR 256
 #define TS_CFG_PATH 4096
 
@@ -78,6 +86,9 @@ struct ts_config {
     char jaeger_host[256];
     uint16_t jaeger_port;
     unsigned exit_timeout_ms; /* TRACESHIM_EXIT_TIMEOUT: longest flush at exit, default 2000 */
+    bool follow_exec;         /* TRACESHIM_FOLLOW_EXEC: children inherit the shim, default on */
+    int stacks;               /* TRACESHIM_STACKS: enum ts_stacks_mode, default off */
+    uint64_t stacks_slow_ns;  /* the DURATION of slow:DURATION */
 };
 
 /* The live configuration of this process (filled by ts_config_load at init). */
@@ -100,6 +111,11 @@ int ts_config_parse_propagators(const char *s, unsigned *out);
  * OTEL_TRACES_EXPORTER alike). Returns 0 and sets *out to the bit set, or
  * -1 when an entry is unknown. "none" alone gives the empty set. */
 int ts_config_parse_exporters(const char *s, unsigned *out);
+
+/* Parse TRACESHIM_STACKS: off, client, all or slow:DURATION, where
+ * DURATION is a number with a unit (us, ms, s; none means ms). Returns 0,
+ * or -1 when malformed. */
+int ts_config_parse_stacks(const char *s, int *mode, uint64_t *slow_ns);
 
 /* Render OTEL_EXPORTER_OTLP_HEADERS ("k1=v1,k2=v2", values percent-
  * encoded) as HTTP header lines "k1: v1\r\n..." into out[cap]. Returns 0,

@@ -903,6 +903,48 @@ static void test_jaeger_agent(void **state)
 
 /* Where two names are set, a bad value under the first gives the default,
  * never the second name's good value. */
+static void test_follow_exec_and_stacks(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    assert_int_equal(load(&c), 0);
+    assert_true(c.follow_exec);
+    assert_int_equal(c.stacks, TS_STACKS_OFF);
+
+    env_set("TRACESHIM_FOLLOW_EXEC", "0");
+    env_set("TRACESHIM_STACKS", "client");
+    assert_int_equal(load(&c), 0);
+    assert_false(c.follow_exec);
+    assert_int_equal(c.stacks, TS_STACKS_CLIENT);
+
+    int mode = -1;
+    uint64_t ns = 0;
+    assert_int_equal(ts_config_parse_stacks("ALL", &mode, &ns), 0);
+    assert_int_equal(mode, TS_STACKS_ALL);
+    assert_int_equal(ts_config_parse_stacks(" off ", &mode, &ns), 0);
+    assert_int_equal(mode, TS_STACKS_OFF);
+    assert_int_equal(ts_config_parse_stacks("slow:50ms", &mode, &ns), 0);
+    assert_int_equal(mode, TS_STACKS_SLOW);
+    assert_int_equal(ns, 50000000ULL);
+    assert_int_equal(ts_config_parse_stacks("slow:250", &mode, &ns), 0);
+    assert_int_equal(ns, 250000000ULL);
+    assert_int_equal(ts_config_parse_stacks("slow:2s", &mode, &ns), 0);
+    assert_int_equal(ns, 2000000000ULL);
+    assert_int_equal(ts_config_parse_stacks("slow:700us", &mode, &ns), 0);
+    assert_int_equal(ns, 700000ULL);
+    const char *bad[] = {"slow:", "slow:ms", "slow:5m", "slow:-1", "slow:99999999999999", "some",
+                         "slowly"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(ts_config_parse_stacks(bad[i], &mode, &ns), -1);
+
+    env_reset();
+    env_set("TRACESHIM_STACKS", "sometimes");
+    env_set("TRACESHIM_FOLLOW_EXEC", "perhaps");
+    assert_int_equal(load(&c), 2);
+    assert_int_equal(c.stacks, TS_STACKS_OFF);
+    assert_true(c.follow_exec);
+}
+
 static void test_exporter_first_name_bad(void **state)
 {
     (void)state;
@@ -1119,6 +1161,7 @@ int main(void)
         cmocka_unit_test_setup(test_otlp_headers, setup),
         cmocka_unit_test_setup(test_exporter_timeouts, setup),
         cmocka_unit_test_setup(test_jaeger_agent, setup),
+        cmocka_unit_test_setup(test_follow_exec_and_stacks, setup),
         cmocka_unit_test_setup(test_exporter_first_name_bad, setup),
         cmocka_unit_test_setup(test_each_invalid_value_one_error, setup),
         cmocka_unit_test_setup(test_all_invalid_at_once, setup),
