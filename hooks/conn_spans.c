@@ -16,6 +16,7 @@
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
 #include "conn_internal.h"
+#include "span_link.h"
 #include "propagation.h"
 
 /* End a span and hand it to the reporter. error_type, when given, marks a
@@ -114,7 +115,7 @@ static struct pending *pending_new(const struct ts_http_request *req, uint8_t ki
 /* Parent and trace of a new span: ctx (when valid) is the parent. The
  * sampler decides whether the span is recorded (its name must be set);
  * the decision travels on in mine, so downstream services agree. */
-static void span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx *mine)
+void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx *mine)
 {
     memset(mine, 0, sizeof *mine);
     if (parent && parent->valid) {
@@ -179,7 +180,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     const struct ts_ctx *parent = forwarded ? &server : app_ctx ? &app : ts_ctx_current();
     if (!parent)
         parent = ts_ctx_process();
-    span_link(&p->span, parent, &mine);
+    ts_span_link(&p->span, parent, &mine);
 
     /* Every format we add carries the same context as the ones already
      * there: ours when we rewrote a forwarded context, else the one the
@@ -229,7 +230,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     struct ts_ctx in, mine;
     bool have = ts_prop_extract(req->headers, req->num_headers, &in);
     const struct ts_ctx *parent = have ? &in : ts_ctx_process();
-    span_link(&p->span, parent, &mine);
+    ts_span_link(&p->span, parent, &mine);
     if (!have && in.sampling == TS_SAMPLING_DENY) { /* "b3: 0": a new trace, unsampled */
         mine.sampling = TS_SAMPLING_DENY;
         p->span.sampled = 0;

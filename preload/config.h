@@ -87,6 +87,7 @@ struct ts_config {
     uint16_t jaeger_port;
     unsigned exit_timeout_ms; /* TRACESHIM_EXIT_TIMEOUT: longest flush at exit, default 2000 */
     bool follow_exec;         /* TRACESHIM_FOLLOW_EXEC: children inherit the shim, default on */
+    bool process_spans;       /* TRACESHIM_PROCESS_SPANS: a span per process (traceshim run) */
     int stacks;               /* TRACESHIM_STACKS: enum ts_stacks_mode, default off */
     uint64_t stacks_slow_ns;  /* the DURATION of slow:DURATION */
 };

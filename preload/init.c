@@ -6,10 +6,14 @@
  * starts no thread: the reporter thread starts with the first span. */
 #include "init.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "../hooks/exec_env.h"
 #include "../hooks/inflight.h"
+#include "../hooks/process_span.h"
 #include "../hooks/propagation.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
@@ -39,6 +43,7 @@ static void atfork_child(void)
     ts_ids_after_fork();
     ts_rep_atfork_child();
     ts_inflight_after_fork();
+    ts_pspan_after_fork();
 }
 
 /* An inherited TRACEPARENT (OpenTelemetry's environment carrier) is the
@@ -58,6 +63,15 @@ static void init_process_context(void)
         ts_log_warn("ignoring invalid TRACEPARENT=\"%.*s\"", (int)(len < 80 ? len : 80), tp);
 }
 
+/* What a child needs to be traced too, saved before anything can change
+ * the environment: the library's own path and the configuration. */
+static void init_child_env(void)
+{
+    Dl_info self;
+    const char *lib = dladdr((void *)init_child_env, &self) ? self.dli_fname : NULL;
+    ts_exec_env_init(environ, lib);
+}
+
 static const char *env_lookup(const char *name)
 {
     return getenv(name);
@@ -73,6 +87,8 @@ static void init_body(void)
         ts_process_load();
         ts_rep_init(); /* fixes a relative span file path before any chdir */
         init_process_context();
+        init_child_env();
+        ts_pspan_start();
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
         __atomic_store_n(&ts_active, true, __ATOMIC_RELEASE);
     }
@@ -94,6 +110,7 @@ __attribute__((destructor)) static void ts_destructor(void)
     if (!ts_active)
         return;
     ts_guard_enter();
+    ts_pspan_end();
     /* Bounded (TRACESHIM_EXIT_TIMEOUT): a short-lived curl must not lose
      * its spans, and no program may hang on its way out because of us. */
     ts_rep_exit(ts_cfg.exit_timeout_ms);

@@ -7,7 +7,9 @@
 #ifndef TS_REAL_H
 #define TS_REAL_H
 
+#include <spawn.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -44,7 +46,24 @@
     X(recvmmsg, int, (int, struct mmsghdr *, unsigned int, int, struct timespec *))                \
     X(sendfile, ssize_t, (int, int, off_t *, size_t))                                              \
     X(sendfile64, ssize_t, (int, int, off64_t *, size_t))                                          \
-    X(splice, ssize_t, (int, loff_t *, int, loff_t *, size_t, unsigned int))
+    X(splice, ssize_t, (int, loff_t *, int, loff_t *, size_t, unsigned int))                       \
+    X(execve, int, (const char *, char *const[], char *const[]))                                   \
+    X(execvpe, int, (const char *, char *const[], char *const[]))                                  \
+    X(fexecve, int, (int, char *const[], char *const[]))                                           \
+    X(posix_spawn, int,                                                                            \
+      (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,       \
+       char *const[], char *const[]))                                                              \
+    X(posix_spawnp, int,                                                                           \
+      (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,       \
+       char *const[], char *const[]))                                                              \
+    X(system, int, (const char *))                                                                 \
+    X(popen, FILE *, (const char *, const char *))                                                 \
+    X(exit, void, (int))                                                                           \
+    X(_exit, void, (int))                                                                          \
+    X(_Exit, void, (int))                                                                          \
+    X(__libc_start_main, int,                                                                      \
+      (int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),              \
+       void (*)(void), void *))
 
 #define TS_REAL_DECLARE(name, ret, params)                                                         \
     typedef ret(*ts_real_##name##_fn) params;                                                      \

@@ -19,7 +19,7 @@ cd "$root"
 py=/usr/bin/python3 # the system Python: PATH's python3 may be a wrapper script
 demo=build/demo
 file=$root/$demo/spans.jsonl
-min_spans=6
+min_spans=7
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
@@ -116,11 +116,13 @@ wait_ready() {
     die "$name did not answer on 127.0.0.1:$port within 10 s (log above)"
 }
 
-# start NAME PORT ARGS...: run scripts/demo/NAME.py under the shim.
+# start NAME PORT ARGS...: run scripts/demo/NAME.py under the shim. A
+# service runs until it is stopped: a span for its whole life would be a
+# trace of its own, so its process span is off (curl's stays on).
 start() {
     local name=$1 port=$2 log=$demo/$1.log
     shift 2
-    scripts/traceshim run -s "$name" -o "$file" -- \
+    TRACESHIM_PROCESS_SPANS=0 scripts/traceshim run -s "$name" -o "$file" -- \
         "$py" "scripts/demo/$name.py" "$port" "$@" </dev/null >"$log" 2>&1 &
     local pid=$!
     pids+=("$pid")

@@ -35,7 +35,10 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         lines = p.stderr().decode("utf-8", "replace").splitlines()
         self.assertEqual(len(lines), 1, "stderr: exactly one line from the launcher: %r" % lines)
         self.assertTrue(lines[0].startswith("traceshim:"), lines[0])
-        self.assertEqual(th.read_spans(self.spans_file), [], "sh makes no request, so no span")
+        # sh makes no request: its process span is all, with its exit code
+        (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        self.assertEqual((s["name"], s["kind"], s["attrs"].get("process.exit_code"), s["status"]),
+                         ("sh -c echo hi; exit 7", th.KIND_INTERNAL, 7, th.STATUS_ERROR))
 
     def test_run_passes_arguments_verbatim(self):
         th.require_lib()
@@ -63,8 +66,10 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
                            curl, "-q", "-sS", "--max-time", "10", url)
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertEqual(p.stdout(), b"ok")
-        spans = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
-        s = th.only(spans, "span of the traced curl")
+        spans = th.wait_spans(self.spans_file, 2, timeout=th.AFTER_EXIT_TIMEOUT)
+        proc = th.only([x for x in spans if x["kind"] == th.KIND_INTERNAL], "process span", spans)
+        s = th.only([x for x in spans if x["kind"] == th.KIND_CLIENT], "HTTP span of curl", spans)
+        self.assertEqual(s["parentSpanId"], proc["spanId"], th.format_spans(spans))
         self.assertEqual((s["name"], s["kind"], s["service"]),
                          ("GET /launch/view", th.KIND_CLIENT, "curl-svc"), th.format_spans(spans))
         (conn,) = srv.wait_closed(1)

@@ -53,6 +53,7 @@ KEEP = os.environ.get("TSTEST_KEEP") == "1"
 # Once every traced process has exited the file is final; this only covers a slow disk.
 AFTER_EXIT_TIMEOUT = min(SPAN_TIMEOUT, 1.5)
 
+KIND_INTERNAL = 1
 KIND_SERVER = 2
 KIND_CLIENT = 3
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2

@@ -909,12 +909,15 @@ static void test_follow_exec_and_stacks(void **state)
     struct ts_config c;
     assert_int_equal(load(&c), 0);
     assert_true(c.follow_exec);
+    assert_false(c.process_spans);
     assert_int_equal(c.stacks, TS_STACKS_OFF);
 
+    env_set("TRACESHIM_PROCESS_SPANS", "1");
     env_set("TRACESHIM_FOLLOW_EXEC", "0");
     env_set("TRACESHIM_STACKS", "client");
     assert_int_equal(load(&c), 0);
     assert_false(c.follow_exec);
+    assert_true(c.process_spans);
     assert_int_equal(c.stacks, TS_STACKS_CLIENT);
 
     int mode = -1;

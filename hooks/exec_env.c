@@ -1,0 +1,136 @@
+/* exec_env.c — the child's environment (see exec_env.h). Only string
+ * functions here: this runs inside vfork children. */
+#include "exec_env.h"
+
+#include <string.h>
+
+#include "../preload/hex.h"
+
+#define SAVED_MAX 96
+
+static char saved_arena[16384];
+static const char *saved[SAVED_MAX];
+static size_t saved_count;
+static char lib_file[4096];  /* the library's path */
+static const char *lib_base; /* its last component, to find it in LD_PRELOAD */
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Is this one of the entries a child needs to be traced like its parent? */
+static bool worth_saving(const char *e)
+{
+    return has_prefix(e, "LD_PRELOAD=") || has_prefix(e, "TRACESHIM_") || has_prefix(e, "OTEL_") ||
+           has_prefix(e, "JAEGER_");
+}
+
+void ts_exec_env_reset(void)
+{
+    saved_count = 0;
+    lib_file[0] = '\0';
+    lib_base = NULL;
+}
+
+void ts_exec_env_init(char *const env[], const char *lib_path)
+{
+    ts_exec_env_reset();
+    size_t used = 0;
+    for (size_t i = 0; env && env[i] && saved_count < SAVED_MAX; i++) {
+        if (!worth_saving(env[i]) || !strchr(env[i], '='))
+            continue;
+        size_t len = strlen(env[i]) + 1;
+        if (used + len > sizeof saved_arena)
+            continue;
+        memcpy(saved_arena + used, env[i], len);
+        saved[saved_count++] = saved_arena + used;
+        used += len;
+    }
+    if (lib_path && strlen(lib_path) < sizeof lib_file) {
+        strcpy(lib_file, lib_path);
+        const char *slash = strrchr(lib_file, '/');
+        lib_base = slash ? slash + 1 : lib_file;
+    }
+}
+
+size_t ts_exec_env_slots(char *const envp[])
+{
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    return n + saved_count + 2;
+}
+
+/* Does envp have an entry named like entry (the part before '=')? */
+static bool env_has(char *const envp[], const char *entry)
+{
+    size_t name = (size_t)(strchr(entry, '=') - entry) + 1;
+    for (size_t i = 0; envp && envp[i]; i++)
+        if (strncmp(envp[i], entry, name) == 0)
+            return true;
+    return false;
+}
+
+/* An LD_PRELOAD entry with the library put first when it lost it. */
+static const char *preload_with_lib(const char *entry, struct ts_exec_env_buf *buf)
+{
+    const char *value = entry + sizeof "LD_PRELOAD=" - 1;
+    if (!lib_base || strstr(value, lib_base))
+        return entry;
+    size_t lib = strlen(lib_file), rest = strlen(value);
+    if (sizeof "LD_PRELOAD=" + lib + 1 + rest > sizeof buf->preload)
+        return entry;
+    char *p = buf->preload;
+    memcpy(p, "LD_PRELOAD=", sizeof "LD_PRELOAD=" - 1);
+    p += sizeof "LD_PRELOAD=" - 1;
+    memcpy(p, lib_file, lib);
+    p += lib;
+    if (rest) {
+        *p++ = ' ';
+        memcpy(p, value, rest);
+        p += rest;
+    }
+    *p = '\0';
+    return buf->preload;
+}
+
+static const char *traceparent_entry(const struct ts_ctx *ctx, struct ts_exec_env_buf *buf)
+{
+    char *p = buf->traceparent;
+    memcpy(p, "TRACEPARENT=00-", 15);
+    p += 15;
+    ts_hex_encode(ctx->trace_id, TS_TRACE_ID_LEN, p);
+    p += 2 * TS_TRACE_ID_LEN;
+    *p++ = '-';
+    ts_hex_encode(ctx->span_id, TS_SPAN_ID_LEN, p);
+    p += 2 * TS_SPAN_ID_LEN;
+    memcpy(p, ts_ctx_sampled(ctx) ? "-01" : "-00", 4);
+    return buf->traceparent;
+}
+
+char **ts_exec_env_build(char *const envp[], char **out, size_t slots, const struct ts_ctx *ctx,
+                         bool follow, struct ts_exec_env_buf *buf)
+{
+    size_t n = 0;
+    bool have_preload = false;
+    for (size_t i = 0; envp && envp[i] && n + 1 < slots; i++) {
+        const char *e = envp[i];
+        if (ctx && has_prefix(e, "TRACEPARENT="))
+            continue;
+        if (follow && has_prefix(e, "LD_PRELOAD=")) {
+            have_preload = true;
+            e = preload_with_lib(e, buf);
+        }
+        out[n++] = (char *)e;
+    }
+    if (ctx && n + 1 < slots)
+        out[n++] = (char *)traceparent_entry(ctx, buf);
+    for (size_t i = 0; follow && i < saved_count && n + 1 < slots; i++) {
+        if (has_prefix(saved[i], "LD_PRELOAD=") ? have_preload : env_has(envp, saved[i]))
+            continue;
+        out[n++] = (char *)saved[i];
+    }
+    out[n] = NULL;
+    return out;
+}

@@ -1,0 +1,41 @@
+/* exec_env.h — the environment a traced program's child starts with.
+ *
+ * The program's own entries, with TRACEPARENT naming the span current at
+ * the exec (the OpenTelemetry environment carrier), and — when following
+ * children is on and the program dropped them — what the shim needs to
+ * come along: LD_PRELOAD with the library, and the shim's configuration as
+ * the program started with it (TRACESHIM_*, OTEL_*, JAEGER_*).
+ *
+ * Built in the caller's memory: an exec hook may run in a vfork child,
+ * which shares its parent's memory and must not allocate or lock. */
+#ifndef TS_EXEC_ENV_H
+#define TS_EXEC_ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../preload/context.h"
+
+/* At start-up: copy the entries to re-add from env; lib_path is the
+ * library's own file (to put back into an LD_PRELOAD that lost it). */
+void ts_exec_env_init(char *const env[], const char *lib_path);
+
+/* Scratch for the strings the new environment needs. */
+struct ts_exec_env_buf {
+    char traceparent[96];
+    char preload[8192];
+};
+
+/* Slots out[] needs for envp: its entries, ours, and the NULL. */
+size_t ts_exec_env_slots(char *const envp[]);
+
+/* Write the child's environment into out[0..slots): envp's entries with
+ * TRACEPARENT set to ctx (when ctx), and, when follow, the saved entries
+ * envp lacks and the library in LD_PRELOAD. Returns out. */
+char **ts_exec_env_build(char *const envp[], char **out, size_t slots, const struct ts_ctx *ctx,
+                         bool follow, struct ts_exec_env_buf *buf);
+
+/* Forget what init saved (tests). */
+void ts_exec_env_reset(void);
+
+#endif

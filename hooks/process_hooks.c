@@ -1,0 +1,347 @@
+/* process_hooks.c — the calls that replace, start and end processes.
+ *
+ * exec and spawn: the child gets an environment that carries the trace on
+ * (TRACEPARENT naming the current span) and, when the program dropped
+ * them, the library and its configuration (exec_env.h). Before an exec
+ * replaces the process, its spans go out (bounded).
+ * exit, _exit and main's return: the exit code for the process span; _exit
+ * runs no destructors, so it flushes itself (a forked worker that ends
+ * with _exit, as Python's ForkingHTTPServer's do, keeps its spans).
+ *
+ * An exec hook may run in a vfork child (dash runs every command so): it
+ * shares its parent's memory and must not allocate, lock or init. Its pid
+ * is not the one the shim recorded, which is how it is recognised; the
+ * child environment is built on the stack. */
+#include <alloca.h>
+#include <errno.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../preload/config.h"
+#include "../preload/context.h"
+#include "../preload/init.h"
+#include "../preload/process.h"
+#include "../preload/real.h"
+#include "../reporter/reporter.h"
+#include "exec_env.h"
+#include "process_span.h"
+
+#define EXEC_ENV_SLOTS_MAX 65536 /* beyond this the environment passes as it is */
+
+/* Is the shim on in this process, and is this the process it set up (not a
+ * vfork child, which shares the memory but not the pid)? No lazy init. */
+static bool own_process(void)
+{
+    return ts_active && !ts_guard_active() && getpid() == ts_proc.pid;
+}
+
+/* The context a child continues: the request this thread serves, else the
+ * process's (its process span, or the TRACEPARENT it inherited). */
+static const struct ts_ctx *child_context(void)
+{
+    const struct ts_ctx *c = ts_ctx_current();
+    return c ? c : ts_ctx_process();
+}
+
+/* The process image is about to be replaced: end its span, send its spans. */
+static void before_exec(void)
+{
+    if (!own_process())
+        return;
+    int saved = errno;
+    ts_guard_enter();
+    ts_pspan_end();
+    ts_rep_flush(ts_cfg.exit_timeout_ms);
+    ts_guard_leave();
+    errno = saved;
+}
+
+/* A real exec or spawn call, given the environment to use. */
+typedef int (*with_env_fn)(void *call, char *const env[]);
+
+/* Build the child's environment on this frame and make the call with it.
+ * (An exec that succeeds never returns, so the frame outlives its use.) */
+static int with_child_env(char *const envp[], with_env_fn fn, void *call)
+{
+    if (!ts_active || ts_guard_active())
+        return fn(call, envp);
+    size_t slots = ts_exec_env_slots(envp);
+    if (slots > EXEC_ENV_SLOTS_MAX)
+        return fn(call, envp);
+    char **env = alloca(slots * sizeof *env);
+    struct ts_exec_env_buf buf;
+    ts_exec_env_build(envp, env, slots, child_context(), ts_cfg.follow_exec, &buf);
+    return fn(call, env);
+}
+
+/* ---------------------------------------------------------------- exec */
+
+struct exec_call {
+    const char *path; /* or the file to look up in PATH */
+    int fd;
+    char *const *argv;
+};
+
+static int call_execve(void *p, char *const env[])
+{
+    struct exec_call *c = p;
+    return TS_REAL(execve)(c->path, c->argv, env);
+}
+
+static int call_execvpe(void *p, char *const env[])
+{
+    struct exec_call *c = p;
+    return TS_REAL(execvpe)(c->path, c->argv, env);
+}
+
+static int call_fexecve(void *p, char *const env[])
+{
+    struct exec_call *c = p;
+    return TS_REAL(fexecve)(c->fd, c->argv, env);
+}
+
+static int exec_path(const char *path, char *const argv[], char *const envp[])
+{
+    before_exec();
+    struct exec_call c = {.path = path, .argv = argv};
+    return with_child_env(envp, call_execve, &c);
+}
+
+static int exec_file(const char *file, char *const argv[], char *const envp[])
+{
+    before_exec();
+    struct exec_call c = {.path = file, .argv = argv};
+    return with_child_env(envp, call_execvpe, &c);
+}
+
+TS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return exec_path(path, argv, envp);
+}
+
+TS_EXPORT int execv(const char *path, char *const argv[])
+{
+    return exec_path(path, argv, environ);
+}
+
+TS_EXPORT int execvp(const char *file, char *const argv[])
+{
+    return exec_file(file, argv, environ);
+}
+
+TS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    return exec_file(file, argv, envp);
+}
+
+TS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    before_exec();
+    struct exec_call c = {.fd = fd, .argv = argv};
+    return with_child_env(envp, call_fexecve, &c);
+}
+
+/* The execl family: the variadic arguments as an argv on the stack. */
+#define COLLECT_ARGV(first, ap, argv)                                                              \
+    do {                                                                                           \
+        va_list count_;                                                                            \
+        va_copy(count_, ap);                                                                       \
+        size_t n_ = 1;                                                                             \
+        while (va_arg(count_, char *))                                                             \
+            n_++;                                                                                  \
+        va_end(count_);                                                                            \
+        argv = alloca((n_ + 1) * sizeof(char *));                                                  \
+        argv[0] = (char *)(first);                                                                 \
+        for (size_t i_ = 1; i_ <= n_; i_++)                                                        \
+            argv[i_] = va_arg(ap, char *);                                                         \
+    } while (0)
+
+TS_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    char **argv;
+    va_list ap;
+    va_start(ap, arg);
+    COLLECT_ARGV(arg, ap, argv);
+    va_end(ap);
+    return exec_path(path, argv, environ);
+}
+
+TS_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    char **argv;
+    va_list ap;
+    va_start(ap, arg);
+    COLLECT_ARGV(arg, ap, argv);
+    va_end(ap);
+    return exec_file(file, argv, environ);
+}
+
+TS_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    char **argv;
+    va_list ap;
+    va_start(ap, arg);
+    COLLECT_ARGV(arg, ap, argv);
+    char *const *envp = va_arg(ap, char *const *); /* after the NULL */
+    va_end(ap);
+    return exec_path(path, argv, envp);
+}
+
+/* --------------------------------------------------------------- spawn */
+
+struct spawn_call {
+    pid_t *pid;
+    const char *path;
+    const posix_spawn_file_actions_t *actions;
+    const posix_spawnattr_t *attr;
+    char *const *argv;
+};
+
+static int call_spawn(void *p, char *const env[])
+{
+    struct spawn_call *c = p;
+    return TS_REAL(posix_spawn)(c->pid, c->path, c->actions, c->attr, c->argv, env);
+}
+
+static int call_spawnp(void *p, char *const env[])
+{
+    struct spawn_call *c = p;
+    return TS_REAL(posix_spawnp)(c->pid, c->path, c->actions, c->attr, c->argv, env);
+}
+
+TS_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                          const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    struct spawn_call c = {pid, path, actions, attr, argv};
+    return with_child_env(envp, call_spawn, &c);
+}
+
+TS_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    struct spawn_call c = {pid, file, actions, attr, argv};
+    return with_child_env(envp, call_spawnp, &c);
+}
+
+/* -------------------------------------------------------- system, popen */
+
+/* glibc's system and popen spawn their shell through an internal call no
+ * hook sees, with the process's own environ. In a single-threaded process
+ * (the usual caller) TRACEPARENT in environ can name the current span for
+ * the length of the call; with other threads running, changing environ
+ * would race with their getenv, so the shell inherits it as it is. */
+static bool single_threaded(void)
+{
+    struct stat st;
+    return stat("/proc/self/task", &st) == 0 && st.st_nlink == 3;
+}
+
+struct saved_traceparent {
+    bool set;
+    char old[96];
+    bool had_old;
+};
+
+static void traceparent_push(struct saved_traceparent *s)
+{
+    s->set = false;
+    const struct ts_ctx *ctx;
+    if (!own_process() || !(ctx = child_context()) || !single_threaded())
+        return;
+    char *env[2];
+    struct ts_exec_env_buf buf;
+    ts_exec_env_build(NULL, env, 2, ctx, false, &buf); /* formats the entry */
+    const char *old = getenv("TRACEPARENT");
+    s->had_old = old && strlen(old) < sizeof s->old;
+    if (s->had_old)
+        strcpy(s->old, old);
+    s->set = setenv("TRACEPARENT", strchr(buf.traceparent, '=') + 1, 1) == 0;
+}
+
+static void traceparent_pop(const struct saved_traceparent *s)
+{
+    if (!s->set)
+        return;
+    int saved = errno;
+    if (s->had_old)
+        setenv("TRACEPARENT", s->old, 1);
+    else
+        unsetenv("TRACEPARENT");
+    errno = saved;
+}
+
+TS_EXPORT int system(const char *command)
+{
+    struct saved_traceparent s;
+    traceparent_push(&s);
+    int r = TS_REAL(system)(command);
+    traceparent_pop(&s);
+    return r;
+}
+
+TS_EXPORT FILE *popen(const char *command, const char *mode)
+{
+    struct saved_traceparent s;
+    traceparent_push(&s);
+    FILE *f = TS_REAL(popen)(command, mode);
+    traceparent_pop(&s);
+    return f;
+}
+
+/* ----------------------------------------------------------------- exit */
+
+TS_EXPORT void exit(int status)
+{
+    ts_pspan_set_exit_code(status);
+    TS_REAL(exit)(status);
+    __builtin_unreachable();
+}
+
+/* No destructors will run: end the process span and flush here. */
+static void exiting_now(int status)
+{
+    if (!own_process())
+        return;
+    ts_guard_enter();
+    ts_pspan_set_exit_code(status);
+    ts_pspan_end();
+    ts_rep_exit(ts_cfg.exit_timeout_ms);
+    ts_guard_leave();
+}
+
+TS_EXPORT void _exit(int status)
+{
+    exiting_now(status);
+    TS_REAL(_exit)(status);
+    __builtin_unreachable();
+}
+
+TS_EXPORT void _Exit(int status)
+{
+    exiting_now(status);
+    TS_REAL(_Exit)(status);
+    __builtin_unreachable();
+}
+
+/* main's return value is the exit code; glibc passes it to exit by an
+ * internal call, so the program's main is wrapped to see it. */
+typedef int (*main_fn)(int, char **, char **);
+static main_fn program_main;
+
+static int main_wrapper(int argc, char **argv, char **envp)
+{
+    int r = program_main(argc, argv, envp);
+    ts_pspan_set_exit_code(r);
+    return r;
+}
+
+TS_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void),
+                                void (*fini)(void), void (*rtld_fini)(void), void *stack_end)
+{
+    program_main = main;
+    return TS_REAL(__libc_start_main)(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
+}

@@ -1,0 +1,118 @@
+/* process_span.c — the span of a traced process's life (see process_span.h). */
+#include "process_span.h"
+
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../preload/clock.h"
+#include "../preload/config.h"
+#include "../preload/context.h"
+#include "../preload/process.h"
+#include "../preload/real.h"
+#include "../reporter/reporter.h"
+#include "span_link.h"
+
+#define NAME_MAX_CHARS 64   /* a span name: the command, shortened */
+#define CMDLINE_MAX 512     /* process.command_line, truncated */
+
+static struct ts_span pspan;
+static pid_t pspan_owner;   /* the pid that ends it; 0: none */
+static atomic_bool pspan_ended;
+static int exit_code;
+static bool have_exit_code;
+
+/* The command line, arguments separated by spaces; returns its length. */
+static size_t read_cmdline(char *out, size_t cap)
+{
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = TS_REAL(read)(fd, out, cap - 1);
+    TS_REAL(close)(fd);
+    if (n <= 0)
+        return 0;
+    size_t len = (size_t)n;
+    while (len && out[len - 1] == '\0')
+        len--;
+    for (size_t i = 0; i < len; i++)
+        if (out[i] == '\0')
+            out[i] = ' ';
+    out[len] = '\0';
+    return len;
+}
+
+/* "curl http://…" from "/usr/bin/curl http://…": the program's base name,
+ * its arguments, cut at a word boundary with an ellipsis when long. */
+static size_t short_name(const char *cmd, size_t len, char *out, size_t cap)
+{
+    const char *end = memchr(cmd, ' ', len);
+    size_t prog_len = end ? (size_t)(end - cmd) : len;
+    const char *slash = memrchr(cmd, '/', prog_len);
+    const char *start = slash ? slash + 1 : cmd;
+    size_t rest = len - (size_t)(start - cmd);
+    if (rest <= NAME_MAX_CHARS && rest < cap) {
+        memcpy(out, start, rest);
+        return rest;
+    }
+    size_t cut = NAME_MAX_CHARS - 3;
+    while (cut > 16 && start[cut] != ' ')
+        cut--;
+    if (cut + 4 > cap)
+        return 0;
+    memcpy(out, start, cut);
+    memcpy(out + cut, "...", 3);
+    return cut + 3;
+}
+
+void ts_pspan_start(void)
+{
+    if (!ts_cfg.process_spans)
+        return;
+    char cmd[CMDLINE_MAX + 1];
+    size_t len = read_cmdline(cmd, sizeof cmd);
+    if (!len)
+        len = (size_t)snprintf(cmd, sizeof cmd, "%s", ts_proc.exe_name);
+    char name[NAME_MAX_CHARS + 1];
+    size_t name_len = short_name(cmd, len, name, sizeof name);
+
+    ts_span_clear(&pspan);
+    pspan.kind = TS_KIND_INTERNAL;
+    pspan.start_ns = ts_now_ns();
+    ts_span_set_name(&pspan, name, name_len);
+    struct ts_ctx mine;
+    ts_span_link(&pspan, ts_ctx_process(), &mine);
+    ts_span_attr_int(&pspan, "process.pid", ts_proc.pid);
+    ts_span_attr_int(&pspan, "process.parent_pid", getppid());
+    ts_span_attr_str(&pspan, "process.command_line", cmd, len);
+    ts_ctx_set_process(&mine);
+    pspan_owner = ts_proc.pid;
+    atomic_store(&pspan_ended, false);
+}
+
+void ts_pspan_set_exit_code(int code)
+{
+    exit_code = code;
+    have_exit_code = true;
+}
+
+void ts_pspan_end(void)
+{
+    if (!pspan_owner || pspan_owner != getpid() || atomic_exchange(&pspan_ended, true))
+        return;
+    pspan.end_ns = ts_now_ns();
+    if (have_exit_code) {
+        ts_span_attr_int(&pspan, "process.exit_code", exit_code & 0xff);
+        if ((exit_code & 0xff) != 0)
+            pspan.status = TS_STATUS_ERROR;
+    }
+    ts_rep_submit(&pspan);
+}
+
+void ts_pspan_after_fork(void)
+{
+    pspan_owner = 0;
+    have_exit_code = false;
+}

@@ -1,0 +1,23 @@
+/* process_span.h — a span for a traced process's life (under `traceshim
+ * run`, TRACESHIM_PROCESS_SPANS=1): named by its command, with its pid, its
+ * parent's pid, its command line and its exit code. It is the parent of the
+ * process's spans that have no other, and of its children's process spans
+ * (TRACEPARENT at exec names it), so a trace reads like the commands run. */
+#ifndef TS_PROCESS_SPAN_H
+#define TS_PROCESS_SPAN_H
+
+/* At init, when enabled: start the span and make it the process context. */
+void ts_pspan_start(void);
+
+/* The code the process is exiting with (exit, _exit, main's return). */
+void ts_pspan_set_exit_code(int code);
+
+/* The process ends (or its image is replaced by exec): the span ends and
+ * is queued, once. Only in the process that started it. */
+void ts_pspan_end(void);
+
+/* In a forked child: the span is the parent's to end; the child keeps it
+ * only as the context its own spans hang under. */
+void ts_pspan_after_fork(void);
+
+#endif

@@ -1,0 +1,183 @@
+/* test_exec_env.c — the environment a traced program's child starts with,
+ * and ids that stay distinct across fork. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hooks/exec_env.h"
+#include "preload/ids.h"
+
+static char *const start_env[] = {
+    "HOME=/root",
+    "LD_PRELOAD=/opt/ts/libtraceshim.so",
+    "TRACESHIM_FILE=/tmp/spans.jsonl",
+    "OTEL_SERVICE_NAME=web",
+    "JAEGER_AGENT_PORT=6831",
+    "TRACEPARENT=00-11111111111111111111111111111111-2222222222222222-01",
+    NULL,
+};
+
+static const struct ts_ctx ctx = {
+    .trace_id = {0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c,
+                 0x80, 0x31, 0x9c},
+    .span_id = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31},
+    .sampling = TS_SAMPLING_ACCEPT,
+    .valid = true,
+};
+#define CTX_ENTRY "TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+static int setup(void **state)
+{
+    (void)state;
+    ts_exec_env_init(start_env, "/opt/ts/libtraceshim.so");
+    return 0;
+}
+
+/* The child's environment as one string, entries joined by '|'. */
+static const char *build(char *const envp[], const struct ts_ctx *c, bool follow)
+{
+    static char joined[8192];
+    static struct ts_exec_env_buf buf;
+    size_t slots = ts_exec_env_slots(envp);
+    char **out = calloc(slots, sizeof *out);
+    assert_non_null(out);
+    ts_exec_env_build(envp, out, slots, c, follow, &buf);
+    joined[0] = '\0';
+    for (size_t i = 0; out[i]; i++) {
+        assert_true(i < slots);
+        if (i)
+            strcat(joined, "|");
+        strcat(joined, out[i]);
+    }
+    free(out);
+    return joined;
+}
+
+static void test_traceparent_names_the_current_span(void **state)
+{
+    (void)state;
+    char *const env[] = {"HOME=/root", start_env[1], start_env[2], start_env[3], start_env[4],
+                         start_env[5], NULL};
+    assert_string_equal(build(env, &ctx, true),
+                        "HOME=/root|LD_PRELOAD=/opt/ts/libtraceshim.so|"
+                        "TRACESHIM_FILE=/tmp/spans.jsonl|OTEL_SERVICE_NAME=web|"
+                        "JAEGER_AGENT_PORT=6831|" CTX_ENTRY);
+    /* unsampled context: flags 00 */
+    struct ts_ctx deny = ctx;
+    deny.sampling = TS_SAMPLING_DENY;
+    char *const one[] = {"A=1", NULL};
+    assert_string_equal(build(one, &deny, false),
+                        "A=1|TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
+    /* no context: the program's TRACEPARENT stays */
+    char *const tp[] = {"TRACEPARENT=00-aa-bb-01", NULL};
+    assert_string_equal(build(tp, NULL, false), "TRACEPARENT=00-aa-bb-01");
+}
+
+static void test_scrubbed_environment_gets_the_shim_back(void **state)
+{
+    (void)state;
+    char *const scrubbed[] = {"PATH=/bin", NULL};
+    assert_string_equal(build(scrubbed, &ctx, true),
+                        "PATH=/bin|" CTX_ENTRY "|LD_PRELOAD=/opt/ts/libtraceshim.so|"
+                        "TRACESHIM_FILE=/tmp/spans.jsonl|OTEL_SERVICE_NAME=web|"
+                        "JAEGER_AGENT_PORT=6831");
+    /* an empty environment, and none at all (envp NULL) */
+    char *const empty[] = {NULL};
+    assert_non_null(strstr(build(empty, &ctx, true), "LD_PRELOAD="));
+    assert_non_null(strstr(build(NULL, &ctx, true), "LD_PRELOAD="));
+    /* following off: only the context */
+    assert_string_equal(build(scrubbed, &ctx, false), "PATH=/bin|" CTX_ENTRY);
+}
+
+static void test_values_the_program_set_win(void **state)
+{
+    (void)state;
+    char *const env[] = {"OTEL_SERVICE_NAME=worker", NULL};
+    const char *got = build(env, NULL, true);
+    assert_non_null(strstr(got, "OTEL_SERVICE_NAME=worker"));
+    assert_null(strstr(got, "OTEL_SERVICE_NAME=web"));
+}
+
+static void test_ld_preload_without_the_library_gets_it_first(void **state)
+{
+    (void)state;
+    char *const env[] = {"LD_PRELOAD=/usr/lib/libother.so", NULL};
+    assert_string_equal(build(env, NULL, true),
+                        "LD_PRELOAD=/opt/ts/libtraceshim.so /usr/lib/libother.so|"
+                        "TRACESHIM_FILE=/tmp/spans.jsonl|OTEL_SERVICE_NAME=web|"
+                        "JAEGER_AGENT_PORT=6831");
+    char *const kept[] = {"LD_PRELOAD=libtraceshim.so:/x.so", NULL};
+    assert_non_null(strstr(build(kept, NULL, true), "LD_PRELOAD=libtraceshim.so:/x.so|"));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Four forked children (with the fork handler's reseed) each make 25,000
+ * span ids: no id appears twice among the 100,000. */
+static void test_ids_distinct_across_forked_children(void **state)
+{
+    (void)state;
+    enum { KIDS = 4, PER = 25000 };
+    static uint64_t all[KIDS * PER];
+    int fds[KIDS][2];
+    uint8_t warm[TS_SPAN_ID_LEN];
+    ts_ids_new_span(warm); /* the parent's generator is seeded before the forks */
+    for (int k = 0; k < KIDS; k++) {
+        assert_int_equal(pipe(fds[k]), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            ts_ids_after_fork();
+            for (int i = 0; i < PER; i++) {
+                uint8_t id[TS_SPAN_ID_LEN];
+                ts_ids_new_span(id);
+                if (write(fds[k][1], id, sizeof id) != (ssize_t)sizeof id)
+                    _exit(2);
+            }
+            _exit(0);
+        }
+        close(fds[k][1]);
+    }
+    size_t n = 0;
+    for (int k = 0; k < KIDS; k++) {
+        uint8_t id[TS_SPAN_ID_LEN];
+        while (read(fds[k][0], id, sizeof id) == (ssize_t)sizeof id) {
+            uint64_t v;
+            memcpy(&v, id, sizeof v);
+            all[n++] = v;
+        }
+        close(fds[k][0]);
+        int st;
+        wait(&st);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    assert_int_equal(n, KIDS * PER);
+    qsort(all, n, sizeof all[0], cmp_u64);
+    for (size_t i = 1; i < n; i++)
+        if (all[i] == all[i - 1])
+            fail_msg("span id %016llx made twice", (unsigned long long)all[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_traceparent_names_the_current_span, setup),
+        cmocka_unit_test_setup(test_scrubbed_environment_gets_the_shim_back, setup),
+        cmocka_unit_test_setup(test_values_the_program_set_win, setup),
+        cmocka_unit_test_setup(test_ld_preload_without_the_library_gets_it_first, setup),
+        cmocka_unit_test(test_ids_distinct_across_forked_children),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
