@@ -1,0 +1,564 @@
+/* check.c — `traceshim check [--warn] PROGRAM`: says, without running it,
+ * whether libtraceshim.so can see PROGRAM's network calls (elf_inspect does
+ * the reading). A bare name is looked up on PATH as the shell does; a #!
+ * script is followed to its interpreter (through /usr/bin/env too).
+ *
+ * Output on stdout: the verdict line, one sentence of why, then details
+ * ("key: value" lines). With --warn (what `traceshim run` uses) nothing goes
+ * to stdout, libraries are not read, and only a program that would run
+ * untraced for the user running this gets one line on stderr.
+ * Exit status: 0 traceable, 1 not traceable, 2 bad usage or a file that
+ * cannot be read. */
+#include "cli/elf_inspect.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The kernel follows at most this many #! interpreters in a row. */
+#define MAX_SCRIPTS 4
+
+typedef struct {
+    char script[PATH_MAX]; /* the script */
+    char line[600];        /* its #! line, as written */
+    bool via_env;          /* the interpreter is env, which runs the next file */
+} script_hop;
+
+typedef struct {
+    bool warn;           /* --warn: the one-line mode for `run` */
+    const char *given;   /* PROGRAM as typed */
+    char path[PATH_MAX]; /* the file the verdict is about */
+    script_hop hops[MAX_SCRIPTS];
+    int n_hops;
+    ts_elf_file file;
+    ts_elf_secure secure;
+    ts_elf_libs libs;
+    bool have_libs;
+    ts_elf_verdict verdict;
+} check;
+
+static void usage(FILE *out)
+{
+    fputs("usage: traceshim check [--warn] PROGRAM\n"
+          "\n"
+          "Says whether traceshim can trace PROGRAM, without running it: reads its ELF\n"
+          "file and the libraries it links, and prints a verdict line (traceable, or\n"
+          "not traceable and the reason), one sentence of why, then details: linking,\n"
+          "interpreter, which interposed calls it imports, its TLS library.\n"
+          "A bare name is looked up on PATH; for a #! script its interpreter is checked.\n"
+          "\n"
+          "  --warn      for traceshim run: print nothing on stdout, and one line on\n"
+          "              stderr only when PROGRAM would run untraced for this user\n"
+          "  -h, --help  show this help\n"
+          "\n"
+          "Exit status: 0 traceable, 1 not traceable, 2 bad usage or unreadable file.\n",
+          out);
+}
+
+/* A message on stderr (not in --warn mode, where `run` stays quiet);
+ * returns 2, the exit status for file errors. */
+static int file_error(const check *c, const char *fmt, ...)
+{
+    if (c->warn)
+        return 2;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("traceshim check: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+/* Finds name the way the shell does: with a slash it is a path, else the
+ * first executable regular file of that name in a PATH directory. */
+static bool resolve(const char *name, char *out, size_t len)
+{
+    if (strchr(name, '/')) {
+        snprintf(out, len, "%s", name);
+        return true;
+    }
+    const char *path = getenv("PATH");
+    char fallback[256];
+    if (!path) {
+        size_t n = confstr(_CS_PATH, fallback, sizeof fallback);
+        path = n > 0 && n <= sizeof fallback ? fallback : "/usr/bin:/bin";
+    }
+    for (const char *p = path;;) {
+        const char *end = strchr(p, ':');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        int w = n == 0 ? snprintf(out, len, "%s", name)
+                       : snprintf(out, len, "%.*s/%s", (int)n, p, name);
+        struct stat st;
+        if (w > 0 && (size_t)w < len && stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+            access(out, X_OK) == 0)
+            return true;
+        if (!end)
+            return false;
+        p = end + 1;
+    }
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] ? slash + 1 : path;
+}
+
+/* Reads c->path, following #! lines to the interpreter. Returns 0 or the
+ * exit status 2 (message printed). */
+static int read_program(check *c)
+{
+    for (;;) {
+        char err[256];
+        if (ts_elf_read(c->path, &c->file, err, sizeof err) != 0) {
+            if (c->n_hops > 0)
+                return file_error(c, "%s: its interpreter %s: %s", c->hops[c->n_hops - 1].script,
+                                  c->path, err);
+            return file_error(c, "%s: %s", c->path, err);
+        }
+        if (c->file.kind != TS_ELF_NOT_ELF || c->n_hops == MAX_SCRIPTS)
+            return 0;
+        ts_elf_shebang sb;
+        int r = ts_elf_read_shebang(c->path, &sb);
+        if (r == 0)
+            return 0; /* not ELF, not a script: the verdict says so */
+        if (r < 0)
+            return errno == ENOEXEC ? file_error(c, "%s: its #! line names no interpreter", c->path)
+                                    : file_error(c, "%s: %s", c->path, strerror(errno));
+        script_hop *h = &c->hops[c->n_hops++];
+        snprintf(h->script, sizeof h->script, "%s", c->path);
+        snprintf(h->line, sizeof h->line, "#!%s%s%s", sb.interp, sb.arg[0] ? " " : "", sb.arg);
+        char target[256];
+        if (strcmp(base_name(sb.interp), "env") == 0 &&
+            ts_elf_env_target(sb.arg, target, sizeof target)) {
+            /* env runs target from PATH, with LD_PRELOAD still set: that is the program */
+            h->via_env = true;
+            if (!resolve(target, c->path, sizeof c->path))
+                return file_error(c, "%s: %s runs %s, which is not on PATH", h->script, sb.interp,
+                                  target);
+        } else {
+            snprintf(c->path, sizeof c->path, "%s", sb.interp);
+        }
+        ts_elf_file_free(&c->file);
+    }
+}
+
+static void hook_list(FILE *out, uint32_t mask)
+{
+    const char *sep = "";
+    for (int i = 0; i < TS_ELF_HOOK_COUNT; i++) {
+        if (mask & (1u << i)) {
+            fprintf(out, "%s%s", sep, ts_elf_hook_names[i]);
+            sep = ", ";
+        }
+    }
+}
+
+static const char *user_name(uid_t uid, char *buf, size_t len)
+{
+    struct passwd *pw = getpwuid(uid);
+    if (pw)
+        snprintf(buf, len, "%s (uid %u)", pw->pw_name, (unsigned)uid);
+    else
+        snprintf(buf, len, "uid %u", (unsigned)uid);
+    return buf;
+}
+
+static const char *group_name(gid_t gid, char *buf, size_t len)
+{
+    struct group *gr = getgrgid(gid);
+    if (gr)
+        snprintf(buf, len, "%s (gid %u)", gr->gr_name, (unsigned)gid);
+    else
+        snprintf(buf, len, "gid %u", (unsigned)gid);
+    return buf;
+}
+
+/* The first library that imports a connection call, or NULL. */
+static const ts_elf_lib *first_connecting_lib(const check *c)
+{
+    for (size_t i = 0; c->have_libs && i < c->libs.n; i++)
+        if (c->libs.libs[i].hooks & TS_ELF_HOOKS_CONNECTION)
+            return &c->libs.libs[i];
+    return NULL;
+}
+
+static const char *lib_parent_name(const check *c, const ts_elf_lib *lib)
+{
+    return lib->parent == SIZE_MAX ? base_name(c->path) : c->libs.libs[lib->parent].name;
+}
+
+/* The sentence after the verdict line. */
+static void print_why(FILE *out, const check *c)
+{
+    const char *p = c->path;
+    const ts_elf_file *f = &c->file;
+    char buf[128], buf2[128], who[192];
+    if (c->n_hops > 0)
+        fprintf(out, "%s is a script run by %s: ", c->hops[0].script, p);
+    switch (c->verdict) {
+    case TS_ELF_V_TRACEABLE:
+        if (!f->imports_known) {
+            fprintf(out,
+                    "%s is dynamically linked, but has no dynamic symbol table to show which "
+                    "calls it imports; the C library calls it makes are interposed.\n",
+                    p);
+        } else if (f->hooks & TS_ELF_HOOKS_CONNECTION) {
+            fprintf(out, "%s is dynamically linked and imports ", p);
+            hook_list(out, f->hooks & TS_ELF_HOOKS_CONNECTION);
+            fputs(" from the C library, which libtraceshim.so interposes.\n", out);
+        } else {
+            const ts_elf_lib *lib = first_connecting_lib(c);
+            if (lib && lib->depth > 1)
+                snprintf(who, sizeof who, "%s (needed by %s)", lib->name, lib_parent_name(c, lib));
+            else
+                snprintf(who, sizeof who, "%s", lib ? lib->name : "?");
+            fprintf(out, "%s is dynamically linked and its library %s imports ", p, who);
+            hook_list(out, lib ? lib->hooks & TS_ELF_HOOKS_CONNECTION : 0);
+            fputs(" from the C library, which libtraceshim.so interposes.\n", out);
+        }
+        break;
+    case TS_ELF_V_NO_NETWORK:
+        fprintf(out,
+                "%s is dynamically linked, but neither it nor the %zu libraries it loads "
+                "import connect, accept or accept4; a module it loads at run time (dlopen, "
+                "such as Python's _socket) or a program it starts may still make those calls, "
+                "and they are traced.\n",
+                p, c->have_libs ? c->libs.n : (size_t)0);
+        break;
+    case TS_ELF_V_NOT_EXECUTABLE:
+        if (f->kind == TS_ELF_NOT_ELF && c->n_hops == MAX_SCRIPTS)
+            fprintf(out,
+                    "%s is another script; like the kernel, traceshim check follows at most "
+                    "%d #! interpreters.\n",
+                    p, MAX_SCRIPTS);
+        else if (f->kind == TS_ELF_NOT_ELF)
+            fprintf(out,
+                    "%s is neither an ELF program nor a #! script, so there is no process "
+                    "image for the dynamic loader to preload libtraceshim.so into.\n",
+                    p);
+        else
+            fprintf(out, "%s is %s, not a program the dynamic loader starts.\n", p, f->not_program);
+        break;
+    case TS_ELF_V_FOREIGN:
+        fprintf(out,
+                "%s is built for %s, but libtraceshim.so is built for %s, and the dynamic "
+                "loader does not preload a library built for another machine.\n",
+                p, ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf),
+                ts_elf_host_name(buf2, sizeof buf2));
+        break;
+    case TS_ELF_V_GO:
+        fprintf(out,
+                "%s is a Go program: Go makes its network system calls itself instead of "
+                "calling the C library's connect, send and recv, so there is nothing for "
+                "LD_PRELOAD to interpose%s.\n",
+                p, f->dynamic ? ", even though it is dynamically linked (cgo)" : "");
+        break;
+    case TS_ELF_V_STATIC:
+        fprintf(out,
+                "%s is statically linked: it has no program interpreter (PT_INTERP), so no "
+                "dynamic loader runs, LD_PRELOAD is never read and its calls to the C "
+                "library are bound when it was built; programs it starts are still traced "
+                "if they can be.\n",
+                p);
+        break;
+    case TS_ELF_V_SETID: {
+        /* who: the user and/or real group that runs it without a change of ids */
+        const ts_elf_secure *s = &c->secure;
+        char user[128] = "", group[128] = "", runner[300];
+        if (s->setuid)
+            user_name(s->uid, user, sizeof user);
+        if (s->setgid)
+            group_name(s->gid, group, sizeof group);
+        if (s->setuid && s->setgid)
+            snprintf(runner, sizeof runner, "%s with real group %s", user, group);
+        else if (s->setuid)
+            snprintf(runner, sizeof runner, "%s", user);
+        else
+            snprintf(runner, sizeof runner, "a user whose real group is %s", group);
+        fprintf(out,
+                "%s is %s%s%s%s%s: started by anyone but %s, it runs in secure-execution "
+                "mode (AT_SECURE), in which the dynamic loader ignores LD_PRELOAD entries "
+                "that contain a slash, such as the path traceshim run gives "
+                "libtraceshim.so, and loads others only from the system library "
+                "directories and only if they are set-user-ID themselves; so it is traced "
+                "only when %s starts it.\n",
+                p, s->setuid ? "set-user-ID " : "", user, s->setuid && s->setgid ? " and " : "",
+                s->setgid ? "set-group-ID " : "", group, runner, runner);
+        break;
+    }
+    case TS_ELF_V_CAPS:
+        fprintf(out,
+                "%s has file capabilities (security.capability): started by any user but "
+                "root, it runs in secure-execution mode (AT_SECURE), in which the dynamic "
+                "loader ignores LD_PRELOAD entries that contain a slash, such as the path "
+                "traceshim run gives libtraceshim.so; so it runs untraced unless root starts "
+                "it.\n",
+                p);
+        break;
+    }
+}
+
+static void print_libraries(FILE *out, const check *c)
+{
+    const ts_elf_libs *l = &c->libs;
+    size_t direct = 0;
+    for (size_t i = 0; i < l->n; i++)
+        direct += l->libs[i].depth == 1;
+    fprintf(out, "libraries: %zu needed", direct);
+    const char *sep = " (";
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->libs[i].depth == 1) {
+            fprintf(out, "%s%s", sep, l->libs[i].name);
+            sep = ", ";
+        }
+    }
+    fprintf(out, "%s, %zu loaded in all%s", direct ? ")" : "", l->n,
+            l->truncated ? " (stopped there: there are more)" : "");
+    if (l->n_missing) {
+        fputs("; not found: ", out);
+        sep = "";
+        for (size_t i = 0; i < l->n; i++) {
+            if (!l->libs[i].path) {
+                fprintf(out, "%s%s", sep, l->libs[i].name);
+                sep = ", ";
+            }
+        }
+    }
+    fputc('\n', out);
+}
+
+static void print_imports(FILE *out, const check *c)
+{
+    const ts_elf_file *f = &c->file;
+    if (!f->imports_known) {
+        fputs("imports: unknown (no dynamic symbol table)\n", out);
+        return;
+    }
+    fprintf(out, "imports: %s: ", base_name(c->path));
+    if (f->hooks)
+        hook_list(out, f->hooks);
+    else
+        fputs("none of the interposed calls", out);
+    fputc('\n', out);
+    if (!c->have_libs)
+        return;
+    /* The libraries it needs itself one line each; deeper ones, only when
+     * they can open a connection, on one line. */
+    bool deeper = false;
+    for (size_t i = 0; i < c->libs.n; i++) {
+        const ts_elf_lib *lib = &c->libs.libs[i];
+        if (lib->depth == 1 && lib->hooks) {
+            fprintf(out, "imports: %s: ", lib->name);
+            hook_list(out, lib->hooks);
+            fputc('\n', out);
+        } else if (lib->depth > 1 && (lib->hooks & TS_ELF_HOOKS_CONNECTION)) {
+            fprintf(out, "%s%s", deeper ? ", " : "imports: connect/accept also in ", lib->name);
+            deeper = true;
+        }
+    }
+    if (deeper)
+        fputs(" (libraries of its libraries)\n", out);
+}
+
+static void print_tls(FILE *out, const check *c)
+{
+    const ts_elf_lib *found[3] = {NULL, NULL, NULL};
+    for (size_t i = 0; i < c->libs.n; i++) {
+        const ts_elf_lib *lib = &c->libs.libs[i];
+        ts_elf_tls t = lib->depth <= 2 ? ts_elf_tls_of(lib->name) : TS_ELF_TLS_NONE;
+        if (t != TS_ELF_TLS_NONE && !found[t])
+            found[t] = lib;
+    }
+    for (int t = TS_ELF_TLS_OPENSSL; t <= TS_ELF_TLS_GNUTLS; t++) {
+        const ts_elf_lib *lib = found[t];
+        if (!lib)
+            continue;
+        if (t == TS_ELF_TLS_OPENSSL)
+            fprintf(out,
+                    "TLS library: TLS via OpenSSL (%s): plaintext reachable once TLS "
+                    "interposition lands",
+                    lib->name);
+        else
+            fprintf(out,
+                    "TLS library: TLS via GnuTLS (%s): its encrypted connections show the "
+                    "shim only ciphertext",
+                    lib->name);
+        if (lib->depth > 1)
+            fprintf(out, " (needed by %s)", lib_parent_name(c, lib));
+        fputc('\n', out);
+    }
+    if (!found[TS_ELF_TLS_OPENSSL] && !found[TS_ELF_TLS_GNUTLS])
+        fputs("TLS library: none among its shared libraries (a TLS stack built into the program "
+              "or loaded at run time is not seen here)\n",
+              out);
+}
+
+static void print_details(FILE *out, const check *c)
+{
+    const ts_elf_file *f = &c->file;
+    char real[PATH_MAX], buf[128];
+    const char *first = c->n_hops ? c->hops[0].script : c->path;
+    if (realpath(first, real) && strcmp(real, first) != 0)
+        fprintf(out, "program: %s (%s)\n", first, real);
+    else
+        fprintf(out, "program: %s\n", first);
+    for (int i = 0; i < c->n_hops; i++) {
+        const script_hop *h = &c->hops[i];
+        const char *next = i + 1 < c->n_hops ? c->hops[i + 1].script : c->path;
+        fprintf(out, "script: %s starts with \"%s\": what follows is about %s%s\n", h->script,
+                h->line, next, h->via_env ? ", which env runs" : "");
+    }
+    if (f->kind == TS_ELF_NOT_ELF) {
+        fputs("file: no ELF header and no #! line\n", out);
+        return;
+    }
+    if (f->kind == TS_ELF_NOT_PROGRAM) {
+        fprintf(out, "file: ELF, %s\n", f->not_program);
+        return;
+    }
+    fprintf(out, "machine: %s\n", ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf));
+    if (f->dynamic)
+        fprintf(out, "linking: dynamic, interpreter %s\n", f->interp ? f->interp : "(unreadable)");
+    else
+        fprintf(out, "linking: static%s (no interpreter)\n", f->static_pie ? " PIE" : "");
+    if (f->go_marker)
+        fprintf(out, "Go: yes, %s\n", f->go_marker);
+    const ts_elf_secure *s = &c->secure;
+    if (s->setuid)
+        fprintf(out, "set-user-ID: %s%s\n", user_name(s->uid, buf, sizeof buf),
+                s->nosuid_mount ? " (no effect: the file system is mounted nosuid)" : "");
+    if (s->setgid)
+        fprintf(out, "set-group-ID: %s%s\n", group_name(s->gid, buf, sizeof buf),
+                s->nosuid_mount ? " (no effect: the file system is mounted nosuid)" : "");
+    if (s->caps)
+        fprintf(out, "capabilities: yes (security.capability)%s\n",
+                s->nosuid_mount ? " (no effect: the file system is mounted nosuid)" : "");
+    if (f->dynamic && f->interp && strncmp(base_name(f->interp), "ld-linux", 8) != 0)
+        fprintf(out, "note: %s is not glibc's loader; libtraceshim.so is built for glibc\n",
+                f->interp);
+    if (!f->dynamic || f->go_marker || f->foreign)
+        return;
+    if (c->have_libs)
+        print_libraries(out, c);
+    print_imports(out, c);
+    if (c->have_libs)
+        print_tls(out, c);
+}
+
+/* The one line `traceshim run` prints for a program it cannot trace. */
+static void print_warning(FILE *out, const check *c)
+{
+    char buf[128], buf2[128];
+    const ts_elf_file *f = &c->file;
+    fprintf(out, "traceshim: not tracing '%s'", base_name(c->given));
+    if (c->n_hops > 0)
+        fprintf(out, " (run by %s)", c->path);
+    fputs(": ", out);
+    switch (c->verdict) {
+    case TS_ELF_V_NOT_EXECUTABLE:
+        fprintf(out, "not an ELF executable (%s)",
+                f->kind == TS_ELF_NOT_ELF ? "no ELF header, no #! line" : f->not_program);
+        break;
+    case TS_ELF_V_FOREIGN:
+        fprintf(out, "built for %s, libtraceshim.so for %s",
+                ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf),
+                ts_elf_host_name(buf2, sizeof buf2));
+        break;
+    case TS_ELF_V_GO:
+        fputs("a Go binary makes its own system calls, not the C library's", out);
+        break;
+    case TS_ELF_V_STATIC:
+        fputs("statically linked, so LD_PRELOAD is never read", out);
+        break;
+    case TS_ELF_V_SETID:
+        fprintf(out, "set-%s-ID, so the loader ignores LD_PRELOAD (secure-execution mode)",
+                c->secure.setuid ? "user" : "group");
+        break;
+    case TS_ELF_V_CAPS:
+        fputs("file capabilities, so the loader ignores LD_PRELOAD (secure-execution mode)", out);
+        break;
+    default:
+        break;
+    }
+    fputs("; running it anyway\n", out);
+}
+
+int main(int argc, char **argv)
+{
+    check c;
+    memset(&c, 0, sizeof c);
+    bool only_args = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_args && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+            usage(stdout);
+            return 0;
+        } else if (!only_args && strcmp(a, "--warn") == 0) {
+            c.warn = true;
+        } else if (!only_args && strcmp(a, "--") == 0) {
+            only_args = true;
+        } else if (!only_args && a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "traceshim check: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        } else if (c.given) {
+            fprintf(stderr, "traceshim check: only one PROGRAM, got %s and %s\n", c.given, a);
+            usage(stderr);
+            return 2;
+        } else {
+            c.given = a;
+        }
+    }
+    if (!c.given || !c.given[0]) {
+        fputs("traceshim check: no PROGRAM given\n", stderr);
+        usage(stderr);
+        return 2;
+    }
+    if (!resolve(c.given, c.path, sizeof c.path))
+        return file_error(&c, "%s: command not found (looked in the PATH directories)", c.given);
+
+    int status = read_program(&c);
+    if (status != 0)
+        return status;
+    if (c.file.kind == TS_ELF_PROGRAM && ts_elf_read_secure(c.path, &c.secure) != 0)
+        memset(&c.secure, 0, sizeof c.secure);
+    if (c.warn && !ts_elf_secure_for(&c.secure, getuid(), getgid()))
+        memset(&c.secure, 0, sizeof c.secure); /* this user gets no secure mode: traced */
+    /* Libraries only decide between the two traceable verdicts: not for --warn. */
+    if (!c.warn && c.file.kind == TS_ELF_PROGRAM && c.file.dynamic && !c.file.foreign &&
+        !c.file.go_marker) {
+        if (ts_elf_load_libs(c.path, &c.file, NULL, &c.libs) != 0) {
+            ts_elf_file_free(&c.file);
+            fputs("traceshim check: out of memory\n", stderr);
+            return 2;
+        }
+        c.have_libs = true;
+    }
+    c.verdict = ts_elf_decide(&c.file, c.have_libs ? &c.libs : NULL, &c.secure);
+    bool ok = ts_elf_verdict_ok(c.verdict);
+
+    if (c.warn) {
+        if (!ok)
+            print_warning(stderr, &c);
+    } else {
+        printf("%s\n", ts_elf_verdict_line(c.verdict));
+        print_why(stdout, &c);
+        print_details(stdout, &c);
+    }
+    ts_elf_file_free(&c.file);
+    ts_elf_libs_free(&c.libs);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "traceshim check: cannot write output: %s\n", strerror(errno));
+        return 2;
+    }
+    return ok ? 0 : 1;
+}

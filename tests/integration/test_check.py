@@ -1,0 +1,398 @@
+"""test_check.py — `traceshim check PROGRAM` (cli/check.c) and the check
+`traceshim run` makes before it starts a program.
+
+The programs are built here, in a temporary folder: C programs with the
+system's cc (dynamic, static, no socket calls), Go programs with Debian's
+golang-go (standard library only, GOCACHE/GOPATH in the folder, no network;
+skipped when go is not installed), and set-user-ID copies of system
+programs. curl is checked as installed. Nothing binds a port.
+"""
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+
+CHECK = os.environ.get("TRACESHIM_CHECK") or os.path.join(th.BUILD, "traceshim-check")
+NOBODY = 65534
+
+HELLO_C = r"""
+#include <stdio.h>
+int main(void) { puts("hello from C"); return 3; }
+"""
+HELLO_GO = """package main
+
+import "fmt"
+
+func main() { fmt.Println("hello from Go") }
+"""
+# Importing net makes the go tool link with cgo: a dynamically linked Go program.
+NET_GO = """package main
+
+import (
+\t"fmt"
+\t"net"
+)
+
+func main() { fmt.Println(net.ParseIP("127.0.0.1")) }
+"""
+
+
+def require_check():
+    if not os.path.isfile(CHECK):
+        raise unittest.TestCase.failureException(
+            "traceshim-check not found at %s, build first (cmake --build build)" % CHECK)
+
+
+class Fixtures:
+    """Programs built once for all tests, in one temporary folder."""
+
+    dir = None
+    _built = {}
+
+    @classmethod
+    def setup(cls):
+        cls.dir = tempfile.mkdtemp(prefix="tsit-check-")
+        # set-user-ID tests run programs from here as another user
+        os.chmod(cls.dir, 0o755)
+
+    @classmethod
+    def cleanup(cls):
+        if cls.dir and not th.KEEP:
+            shutil.rmtree(cls.dir, True)
+
+    @classmethod
+    def path(cls, name):
+        return os.path.join(cls.dir, name)
+
+    @classmethod
+    def c_program(cls, name, *flags):
+        """Builds HELLO_C with cc and flags; skips the test when that fails."""
+        key = ("c", name)
+        if key not in cls._built:
+            cc = shutil.which("cc")
+            ok = False
+            if cc:
+                src = cls.path(name + ".c")
+                with open(src, "w") as f:
+                    f.write(HELLO_C)
+                r = subprocess.run([cc, "-o", cls.path(name), src, *flags],
+                                   capture_output=True, timeout=120)
+                ok = r.returncode == 0
+            cls._built[key] = ok
+        if not cls._built[key]:
+            raise unittest.SkipTest("cc %s cannot build a program here" % " ".join(flags))
+        return cls.path(name)
+
+    @classmethod
+    def go_program(cls, name, source, cgo):
+        """Builds a Go program offline; skips the test without Debian's go."""
+        key = ("go", name)
+        if key not in cls._built:
+            go = shutil.which("go")
+            if not go:
+                raise unittest.SkipTest("go is not installed (Debian: golang-go)")
+            src_dir = cls.path("go-" + name)
+            os.makedirs(src_dir, exist_ok=True)
+            with open(os.path.join(src_dir, "main.go"), "w") as f:
+                f.write(source)
+            # GOPATH mode, nothing to download: only the standard library
+            env = th.clean_env(GOCACHE=cls.path("gocache"), GOPATH=cls.path("gopath"),
+                               GO111MODULE="off", GOFLAGS="", GOPROXY="off",
+                               GOTOOLCHAIN="local", CGO_ENABLED="1" if cgo else "0",
+                               HOME=cls.dir)
+            r = subprocess.run([go, "build", "-o", cls.path(name), "main.go"], cwd=src_dir,
+                               env=env, capture_output=True, timeout=240)
+            cls._built[key] = (r.returncode == 0 or
+                               r.stderr.decode("utf-8", "replace")[-2000:] or "failed")
+        if cls._built[key] is not True:
+            raise AssertionError("go build of %s failed:\n%s" % (name, cls._built[key]))
+        return cls.path(name)
+
+
+def setUpModule():
+    require_check()
+    th.require_launcher()
+    Fixtures.setup()
+
+
+def tearDownModule():
+    Fixtures.cleanup()
+
+
+class CheckTest(th.TempDirMixin, unittest.TestCase):
+    def setUp(self):
+        self.tmp = self.make_tmp()
+
+    def check(self, *args, env=None, timeout=20):
+        """traceshim check through the launcher; returns (status, stdout lines, stderr)."""
+        p = th.run(["bash", th.LAUNCHER, "check", *args],
+                   env=env or th.launcher_env(TRACESHIM_CHECK=CHECK), tmpdir=self.tmp,
+                   name="traceshim-check", timeout=timeout)
+        return p.returncode, p.stdout().decode("utf-8", "replace").splitlines(), p.stderr()
+
+    def assert_report(self, args, status, verdict, env=None):
+        """check exits with status, prints verdict first and a reason second,
+        says nothing on stderr; returns the stdout lines."""
+        rc, out, err = self.check(*args, env=env)
+        text = "\n".join(out)
+        self.assertEqual(rc, status, "exit status of check %s\n%s\n%s" % (args, text, err))
+        self.assertTrue(len(out) >= 3, "verdict, why, details:\n" + text)
+        self.assertEqual(out[0], verdict, text)
+        self.assertTrue(out[1].endswith("."), "one sentence of why:\n" + text)
+        self.assertEqual(err, b"", "nothing on stderr")
+        return out
+
+    def detail(self, out, key):
+        """The values of the detail lines 'key: value'."""
+        return [line[len(key) + 2:] for line in out if line.startswith(key + ": ")]
+
+    # ------------------------------------------------------------ verdicts
+
+    def test_static_binary(self):
+        prog = Fixtures.c_program("hello-static", "-static")
+        out = self.assert_report([prog], 1, "not traceable: statically linked")
+        self.assertIn("PT_INTERP", out[1])
+        self.assertEqual(self.detail(out, "linking"), ["static (no interpreter)"])
+        self.assertEqual(self.detail(out, "imports"), [], "no imports for a static program")
+
+    def test_go_binary(self):
+        prog = Fixtures.go_program("hello-go", HELLO_GO, cgo=False)
+        # it is a real, working Go program
+        p = th.run([prog], tmpdir=self.tmp, timeout=20)
+        self.assertEqual(p.stdout(), b"hello from Go\n", p.describe())
+        out = self.assert_report([prog], 1, "not traceable: Go binary (makes its own system calls)")
+        self.assertEqual(self.detail(out, "linking"), ["static (no interpreter)"])
+        go = self.detail(out, "Go")
+        self.assertEqual(len(go), 1, "\n".join(out))
+        self.assertIn(".note.go.buildid", go[0])
+
+    def test_go_binary_with_cgo(self):
+        """A Go program linked dynamically (net with cgo) is still not traceable."""
+        if not shutil.which("cc"):
+            self.skipTest("cgo needs cc")
+        prog = Fixtures.go_program("net-go", NET_GO, cgo=True)
+        out = self.assert_report([prog], 1, "not traceable: Go binary (makes its own system calls)")
+        self.assertTrue(self.detail(out, "linking")[0].startswith("dynamic, interpreter "),
+                        "\n".join(out))
+        self.assertIn("dynamically linked (cgo)", out[1])
+
+    def test_setuid_binary(self):
+        true = os.path.realpath(shutil.which("true") or "/bin/true")
+        copy = Fixtures.path("true-setuid")
+        if not os.path.exists(copy):
+            shutil.copy(true, copy)
+            os.chmod(copy, 0o4755)
+        if os.statvfs(copy).f_flag & os.ST_NOSUID:
+            self.skipTest("the temporary folder is on a nosuid mount")
+        out = self.assert_report([copy], 1, "not traceable: setuid/setgid")
+        self.assertIn("AT_SECURE", out[1])
+        self.assertIn("LD_PRELOAD", out[1])
+        owner = self.detail(out, "set-user-ID")
+        self.assertEqual(len(owner), 1, "\n".join(out))
+        self.assertIn("uid %d" % os.getuid(), owner[0])
+
+    def test_curl(self):
+        curl = th.require_tool("curl")
+        out = self.assert_report(["curl"], 0, "traceable")
+        self.assertEqual(self.detail(out, "program")[0].split(" ")[0], curl, "found on PATH")
+        self.assertTrue(self.detail(out, "linking")[0].startswith("dynamic, interpreter /"))
+        imports = " ; ".join(self.detail(out, "imports"))
+        for call in ("connect", "send", "recv"):
+            self.assertRegex(imports, r"\b%s\b" % call, "\n".join(out))
+        tls = self.detail(out, "TLS library")
+        self.assertTrue(tls, "\n".join(out))
+        self.assertRegex(tls[0], r"^TLS via OpenSSL \(libssl\.so\.[0-9.]+\): plaintext reachable "
+                                 r"once TLS interposition lands")
+
+    def test_no_network_calls(self):
+        prog = Fixtures.c_program("hello-dynamic")
+        out = self.assert_report([prog], 0, "traceable: no network calls found")
+        self.assertIn("dlopen", out[1], "says a module loaded at run time may still connect")
+        self.assertEqual(self.detail(out, "imports"), ["hello-dynamic: none of the interposed calls"])
+
+    def test_not_an_elf_file(self):
+        text = os.path.join(self.tmp, "notes.txt")
+        with open(text, "w") as f:
+            f.write("just text\n")
+        out = self.assert_report([text], 1, "not traceable: not an ELF executable")
+        lib = os.path.realpath("/lib/x86_64-linux-gnu/libz.so.1")
+        if os.path.exists(lib):
+            out = self.assert_report([lib], 1, "not traceable: not an ELF executable")
+            self.assertIn("shared library", out[1])
+
+    # ------------------------------------------------------------ finding the program
+
+    def test_script_follows_interpreter(self):
+        prog = Fixtures.c_program("hello-static", "-static")
+        script = os.path.join(self.tmp, "run.sh")
+        with open(script, "w") as f:
+            f.write("#!%s -x\n" % prog)
+        os.chmod(script, 0o755)
+        out = self.assert_report([script], 1, "not traceable: statically linked")
+        self.assertTrue(out[1].startswith("%s is a script run by %s: " % (script, prog)), out[1])
+        scripts = self.detail(out, "script")
+        self.assertEqual(len(scripts), 1, "\n".join(out))
+        self.assertIn('"#!%s -x"' % prog, scripts[0])
+
+        # through /usr/bin/env: the program env runs, found on PATH
+        env_script = os.path.join(self.tmp, "env.sh")
+        with open(env_script, "w") as f:
+            f.write("#!/usr/bin/env -S hello-static --flag\n")
+        os.chmod(env_script, 0o755)
+        env = th.launcher_env(TRACESHIM_CHECK=CHECK,
+                              PATH=Fixtures.dir + os.pathsep + os.environ.get("PATH", ""))
+        out = self.assert_report([env_script], 1, "not traceable: statically linked", env=env)
+        self.assertIn("which env runs", self.detail(out, "script")[0])
+        self.assertIn("run by %s:" % prog, out[1])
+
+    def test_bare_name_on_path(self):
+        prog = Fixtures.c_program("hello-static", "-static")
+        env = th.launcher_env(TRACESHIM_CHECK=CHECK,
+                              PATH="/nonexistent:" + Fixtures.dir + ":/usr/bin:/bin")
+        out = self.assert_report(["hello-static"], 1, "not traceable: statically linked", env=env)
+        self.assertEqual(self.detail(out, "program")[0].split(" ")[0], prog)
+
+    # ------------------------------------------------------------ errors
+
+    def test_errors(self):
+        missing = os.path.join(self.tmp, "no-such-program")
+        for args, what in (([missing], b"no-such-program"),
+                           (["no-such-command-%d" % os.getpid()], b"command not found"),
+                           ([self.tmp], b"Is a directory"),
+                           ([], b"usage:"),
+                           (["--bogus", "/bin/true"], b"unknown option"),
+                           (["/bin/true", "/bin/false"], b"only one PROGRAM")):
+            rc, out, err = self.check(*args)
+            self.assertEqual(rc, 2, "check %s: exit status 2\n%s" % (args, err))
+            self.assertEqual(out, [], "check %s: nothing on stdout" % args)
+            self.assertIn(what, err, "check %s: message names the problem" % args)
+            self.assertTrue(err.startswith(b"traceshim check: "), err)
+
+    def test_help(self):
+        rc, out, err = self.check("--help")
+        self.assertEqual(rc, 0)
+        self.assertTrue(out[0].startswith("usage: traceshim check"), out)
+        p = th.run(["bash", th.LAUNCHER, "help"], env=th.launcher_env(), tmpdir=self.tmp)
+        self.assertIn(b"traceshim check PROGRAM", p.stdout())
+
+    def test_missing_checker(self):
+        missing = os.path.join(self.tmp, "traceshim-check")
+        rc, out, err = self.check("/bin/true", env=th.launcher_env(TRACESHIM_CHECK=missing))
+        self.assertEqual(rc, 2)
+        self.assertIn(b"TRACESHIM_CHECK", err)
+        self.assertEqual(out, [])
+
+    def test_check_is_fast(self):
+        """run checks every program it starts: the --warn check reads one file."""
+        curl = th.require_tool("curl")
+        start = time.monotonic()
+        for _ in range(10):
+            r = subprocess.run([CHECK, "--warn", curl], capture_output=True, timeout=20)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"", b""))
+        per_run = (time.monotonic() - start) / 10
+        self.assertLess(per_run, 0.25, "check --warn took %.1f ms per run" % (per_run * 1000))
+
+
+class RunCheckTest(th.TempDirMixin, unittest.TestCase):
+    """`traceshim run` warns, in its one stderr line, about programs it cannot
+    trace, and runs them anyway."""
+
+    def setUp(self):
+        th.require_lib()
+        self.tmp = self.make_tmp()
+        self.spans = os.path.join(self.tmp, "spans.jsonl")
+
+    def run_traced(self, *cmd, env=None, pre=()):
+        p = th.run([*pre, "bash", th.LAUNCHER, "run", "-o", self.spans, "--", *cmd],
+                   env=env or th.launcher_env(TRACESHIM_CHECK=CHECK), tmpdir=self.tmp,
+                   name="traceshim-run", cwd=Fixtures.dir)
+        return p, p.stderr().decode("utf-8", "replace").splitlines()
+
+    def test_static_binary_warns_once_and_runs(self):
+        prog = Fixtures.c_program("hello-static", "-static")
+        p, err = self.run_traced(prog)
+        self.assertEqual(p.returncode, 3, "the program's exit status\n" + p.describe())
+        self.assertEqual(p.stdout(), b"hello from C\n", "the program's output, nothing else")
+        self.assertEqual(len(err), 1, "exactly one line on stderr: %r" % err)
+        self.assertRegex(err[0], r"^traceshim: not tracing 'hello-static': statically linked")
+        self.assertNotIn("->", err[0], "not the 'tracing ... -> file' line")
+
+    def test_go_binary_warns(self):
+        prog = Fixtures.go_program("hello-go", HELLO_GO, cgo=False)
+        p, err = self.run_traced(prog)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"hello from Go\n")
+        self.assertEqual(len(err), 1, err)
+        self.assertIn("Go binary", err[0])
+
+    def test_traceable_program_unchanged(self):
+        prog = Fixtures.c_program("hello-dynamic")
+        p, err = self.run_traced(prog)
+        self.assertEqual(p.returncode, 3)
+        self.assertEqual(p.stdout(), b"hello from C\n")
+        self.assertEqual(len(err), 1, err)
+        self.assertRegex(err[0], r"^traceshim: tracing 'hello-dynamic' -> ")
+
+    def test_quiet_and_missing_checker(self):
+        prog = Fixtures.c_program("hello-static", "-static")
+        p, err = self.run_traced(prog, env=th.launcher_env(TRACESHIM_CHECK=CHECK,
+                                                           TRACESHIM_QUIET=1))
+        self.assertEqual((p.returncode, err), (3, []), "TRACESHIM_QUIET=1: nothing at all")
+        missing = os.path.join(self.tmp, "nothing-here")
+        p, err = self.run_traced(prog, env=th.launcher_env(TRACESHIM_CHECK=missing))
+        self.assertEqual(p.returncode, 3, "no checker: the program still runs")
+        self.assertEqual(len(err), 1, err)
+        self.assertRegex(err[0], r"^traceshim: tracing ")
+
+    def maps_of_setuid_cat(self, pre):
+        """Runs a set-user-ID copy of cat on /proc/self/maps under run."""
+        copy = Fixtures.path("cat-setuid")
+        if not os.path.exists(copy):
+            shutil.copy(os.path.realpath(shutil.which("cat") or "/bin/cat"), copy)
+            os.chmod(copy, 0o4755)
+        if os.statvfs(copy).f_flag & os.ST_NOSUID:
+            self.skipTest("the temporary folder is on a nosuid mount")
+        return self.run_traced(copy, "/proc/self/maps", pre=pre)
+
+    def test_setuid_as_owner_and_as_another_user(self):
+        """The loader really ignores the library for a set-user-ID program
+        started by another user, and run says so; its owner gets it traced."""
+        if os.getuid() != 0:
+            self.skipTest("needs root: a set-user-ID copy owned by root, run as nobody")
+        setpriv = th.require_tool("setpriv")
+        lib = os.path.basename(th.LIB)
+        # the library and the checker must be reachable by nobody
+        for f in (th.LIB, CHECK, th.LAUNCHER):
+            mode = os.stat(f).st_mode
+            if not (mode & stat.S_IROTH):
+                self.skipTest("%s is not readable by other users" % f)
+        os.chmod(self.tmp, 0o777)
+
+        p, err = self.maps_of_setuid_cat(pre=())
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(lib.encode(), p.stdout(), "root owns it: the library is loaded")
+        self.assertEqual(len(err), 1, err)
+        self.assertRegex(err[0], r"^traceshim: tracing 'cat-setuid' -> ")
+
+        p, err = self.maps_of_setuid_cat(
+            pre=(setpriv, "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"))
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertNotIn(lib.encode(), p.stdout(),
+                         "another user: the loader ignored LD_PRELOAD (secure mode)")
+        self.assertIn(b"r-xp", p.stdout(), "cat ran and printed its maps")
+        self.assertEqual(len(err), 1, err)
+        self.assertRegex(err[0], r"^traceshim: not tracing 'cat-setuid': set-user-ID")
+
+
+if __name__ == "__main__":
+    th.main()
