@@ -11,6 +11,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,6 +67,7 @@ struct out_wire {
 /* A span waiting for its response. */
 struct pending {
     struct ts_span span;
+    pid_t owner; /* the process that started it: a forked child's copy is not its to end */
     struct ts_inflight inflight; /* server spans: found by forwarded context */
     char method[16];
     uint8_t method_len;

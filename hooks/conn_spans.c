@@ -13,6 +13,7 @@
 #include "../preload/config.h"
 #include "../preload/context.h"
 #include "../preload/ids.h"
+#include "../preload/process.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
 #include "conn_internal.h"
@@ -23,6 +24,10 @@
  * connection that failed before the response was complete. */
 void conn_span_finish(struct pending *p, const char *error_type)
 {
+    if (p->owner != ts_proc.pid) { /* the parent's, inherited by fork: it ends it */
+        conn_span_discard(p);
+        return;
+    }
     p->span.end_ns = ts_now_ns();
     if (error_type) {
         p->span.status = TS_STATUS_ERROR;
@@ -94,6 +99,7 @@ static struct pending *pending_new(const struct ts_http_request *req, uint8_t ki
     struct pending *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->owner = ts_proc.pid;
     ts_span_clear(&p->span);
     p->span.kind = kind;
     p->span.start_ns = ts_now_ns();

@@ -36,7 +36,7 @@
  * vfork child, which shares the memory but not the pid)? No lazy init. */
 static bool own_process(void)
 {
-    return ts_active && !ts_guard_active() && getpid() == ts_proc.pid;
+    return ts_active && !ts_guard_active() && !ts_process_foreign();
 }
 
 /* The context a child continues: the request this thread serves, else the
@@ -230,14 +230,15 @@ TS_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 /* -------------------------------------------------------- system, popen */
 
 /* glibc's system and popen spawn their shell through an internal call no
- * hook sees, with the process's own environ. In a single-threaded process
- * (the usual caller) TRACEPARENT in environ can name the current span for
- * the length of the call; with other threads running, changing environ
- * would race with their getenv, so the shell inherits it as it is. */
+ * hook sees, with the process's own environ. In a program with one thread
+ * of its own (the usual caller; the shim's reporter thread never reads the
+ * environment) TRACEPARENT in environ can name the current span for the
+ * length of the call; with other threads of the program running, changing
+ * environ would race with their getenv, so the shell inherits it as it is. */
 static bool single_threaded(void)
 {
-    struct stat st;
-    return stat("/proc/self/task", &st) == 0 && st.st_nlink == 3;
+    struct stat st; /* /proc/self/task links: ".", ".." and one per thread */
+    return stat("/proc/self/task", &st) == 0 && st.st_nlink == 3 + ts_rep_threads();
 }
 
 struct saved_traceparent {

@@ -8,6 +8,7 @@
 
 #include "../preload/fdtable.h"
 #include "../preload/init.h"
+#include "../preload/process.h"
 #include "../preload/real.h"
 #include "conn.h"
 
@@ -87,14 +88,14 @@ TS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
  * moment the kernel frees it. */
 TS_EXPORT int close(int fd)
 {
-    if (ts_fd_tracked(fd))
+    if (ts_fd_tracked(fd) && !ts_process_foreign())
         ts_conn_untrack(fd);
     return TS_REAL(close)(fd);
 }
 
 TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+    if (!(flags & CLOSE_RANGE_CLOEXEC) && !ts_process_foreign()) {
         int saved = errno;
         ts_conn_untrack_range(first, last);
         errno = saved;
@@ -105,7 +106,8 @@ TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 /* newfd is a copy of oldfd now: it shares oldfd's connection. */
 static int duplicated(int oldfd, int newfd)
 {
-    if (newfd >= 0 && newfd != oldfd && (ts_fd_tracked(oldfd) || ts_fd_tracked(newfd))) {
+    if (newfd >= 0 && newfd != oldfd && (ts_fd_tracked(oldfd) || ts_fd_tracked(newfd)) &&
+        !ts_process_foreign()) {
         int saved = errno;
         ts_conn_dup(oldfd, newfd);
         errno = saved;

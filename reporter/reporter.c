@@ -274,7 +274,8 @@ static void rep_unsampled(void)
 
 void ts_rep_submit(const struct ts_span *s)
 {
-    if (!s || ts_cfg.exporters == 0)
+    /* A vfork child shares the parent's memory: the queue is not its. */
+    if (!s || ts_cfg.exporters == 0 || ts_process_foreign())
         return;
     if (!s->sampled) {
         rep_unsampled();
@@ -390,4 +391,9 @@ void ts_rep_atfork_child(void)
     ts_sampling_poller_after_fork();
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
     rep_thread_retry_ms = 0;
+}
+
+unsigned ts_rep_threads(void)
+{
+    return __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) ? 1 : 0;
 }

@@ -39,6 +39,10 @@ uint64_t ts_rep_exported(void);
 /* Spans waiting in the queue right now. */
 uint64_t ts_rep_queued(void);
 
+/* Threads the shim runs in this process (the reporter's, once started):
+ * what a thread count of the program itself must leave out. */
+unsigned ts_rep_threads(void);
+
 /* Fork handling, registered by preload/ with pthread_atfork. In the child:
  * queue emptied (the parent exports those spans), locks re-initialised, no
  * reporter thread until the next span. */

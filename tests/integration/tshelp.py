@@ -397,8 +397,8 @@ def format_problems(raw, where):
         v = raw["parentSpanId"]
         if not isinstance(v, str) or not HEX16.match(v) or set(v) == {"0"}:
             p.append("%s: parentSpanId=%r (must be 16 hex, or absent for a root)" % (where, v))
-    if raw.get("kind") not in (KIND_SERVER, KIND_CLIENT):
-        p.append("%s: kind=%r (expected the integer 2 or 3)" % (where, raw.get("kind")))
+    if raw.get("kind") not in (KIND_INTERNAL, KIND_SERVER, KIND_CLIENT):
+        p.append("%s: kind=%r (expected the integer 1, 2 or 3)" % (where, raw.get("kind")))
     for key in ("startTimeUnixNano", "endTimeUnixNano"):
         v = raw.get(key)
         if not isinstance(v, str) or not v.isdigit():

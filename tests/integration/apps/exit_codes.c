@@ -1,0 +1,47 @@
+/* exit_codes.c — ends in the way its arguments say, for the process span's
+ * process.exit_code (test_process.py).
+ *
+ *   exit_codes exit N      exit(N) from a function a few calls below main
+ *   exit_codes return N    main returns N
+ *   exit_codes _exit N     _exit(N) (no destructors, no atexit handlers)
+ *   exit_codes _Exit N     _Exit(N)
+ *
+ * Prints "ending by MODE N" on stdout first (flushed: _exit would lose it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* exit() from C code below main, not main's return */
+static void __attribute__((noinline)) finish(int code)
+{
+    fflush(stdout);
+    exit(code);
+}
+
+static void __attribute__((noinline)) leave(int code)
+{
+    finish(code);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s exit|return|_exit|_Exit N\n", argv[0]);
+        return 2;
+    }
+    int code = atoi(argv[2]);
+    printf("ending by %s %d\n", argv[1], code);
+    fflush(stdout);
+    if (strcmp(argv[1], "exit") == 0)
+        leave(code);
+    else if (strcmp(argv[1], "_exit") == 0)
+        _exit(code);
+    else if (strcmp(argv[1], "_Exit") == 0)
+        _Exit(code);
+    else if (strcmp(argv[1], "return") != 0) {
+        fprintf(stderr, "unknown mode %s\n", argv[1]);
+        return 2;
+    }
+    return code;
+}

@@ -1,0 +1,645 @@
+"""test_process.py — traces across processes: exec, fork, system(), exit codes.
+
+Under `traceshim run` (scripts/traceshim, which sets TRACESHIM_PROCESS_SPANS=1)
+every traced process has an INTERNAL span (kind 1) for its life, named by its
+command, with process.pid, process.parent_pid, process.command_line and
+process.exit_code (status ERROR when non-zero). A child's environment gets
+TRACEPARENT naming the span current at the exec, so a shell script's
+commands hang under the shell's span, and their HTTP spans under their own
+process's span. Forked servers (socketserver.ForkingMixIn, whose children end
+with os._exit; a pre-fork worker pool) keep every span, with ids of their own.
+
+  1. sh -c 'curl; curl; python3 client': one trace, parents, exit codes, stdout
+     as without the shim; `exit 3` -> ERROR, and traceshim run exits 3
+  2. ForkingMixIn server (apps/forking_server.py): 20 requests, 20 server
+     spans from 20 children; the children do not end the parent's process span
+  3. pre-fork pool (apps/prefork_server.py): 60 requests over 3 workers
+  4. env -i: the library and its configuration come back (not with
+     TRACESHIM_FOLLOW_EXEC=0)
+  5. an inherited TRACEPARENT is the parent of the process span; an unsampled
+     one records nothing and still reaches the next service through env -i
+  6. system(): python -> sh -> curl in one trace
+  7. exit(), main's return, _exit() (apps/exit_codes.c): process.exit_code
+  8. every exec door and posix_spawn[p] with an empty environment, and the C
+     library's system() and popen() (apps/exec_doors.c)
+  9. a process's spans are sent before exec replaces it
+ 10. a traced server starts a program while serving a request
+     (apps/spawn_server.py): the program's span hangs under the server span
+
+Three tests are expected failures: shim bugs found by this file, described
+where they are (remove the decorator when the bug is fixed; unittest then
+reports an unexpected success, which fails the file).
+
+With TSTEST_NO_SHIM=1 the commands run without the launcher and the library.
+"""
+
+import collections
+import concurrent.futures
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+
+KIND_INTERNAL = 1
+
+
+def dump(spans):
+    return "\n" + th.format_spans(spans)
+
+
+class ProcessTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        th.require_launcher()
+        cls.curl = th.require_tool("curl")
+        cls.curl_args = [cls.curl, "-q", "-sS", "--max-time", "10"]
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "bindir", None):
+            shutil.rmtree(cls.bindir, True)
+
+    @classmethod
+    def compiled(cls, name):
+        """apps/NAME.c compiled with cc (once per run); the executable's path."""
+        cc = th.require_tool("cc")
+        if not getattr(cls, "bindir", None):
+            cls.bindir = tempfile.mkdtemp(prefix="tsit-process-")
+        exe = os.path.join(cls.bindir, name)
+        if not os.path.exists(exe):
+            r = subprocess.run([cc, "-std=gnu11", "-Wall", "-Wextra", "-O2", "-o", exe,
+                                os.path.join(th.APPS, name + ".c")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+            if r.returncode != 0:
+                raise AssertionError("cannot compile apps/%s.c:\n%s" % (name, r.stdout.decode()))
+        return exe
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+
+    # ------------------------------------------------------------- helpers
+
+    def launch(self, argv, name, spans_file=None, service=None, timeout=20, **env):
+        """`traceshim run [-s SERVICE] -o FILE -- ARGV` to completion; with
+        TSTEST_NO_SHIM=1, ARGV alone (no launcher, no library)."""
+        env.setdefault("TRACESHIM_QUIET", 1)
+        extra = {k: str(v) for k, v in env.items()}
+        if th.NO_SHIM:
+            return th.run(argv, env=th.clean_env(**extra), tmpdir=self.tmp, name=name,
+                          timeout=timeout)
+        opts = ["-o", spans_file or self.spans_file] + (["-s", service] if service else [])
+        full = th.launcher_env()
+        full.update(extra)
+        return th.run(["bash", th.LAUNCHER, "run", *opts, "--", *argv],
+                      env=full, tmpdir=self.tmp, name=name, timeout=timeout)
+
+    def final_spans(self, count, procs=(), spans_file=None):
+        """Once every traced process has exited: at least `count` spans, then
+        the whole (final) file."""
+        path = spans_file or self.spans_file
+        th.wait_spans(path, count, timeout=th.AFTER_EXIT_TIMEOUT, procs=procs)
+        return th.read_spans(path)
+
+    def check_process_span(self, s, spans):
+        """The shape every process span has."""
+        a = s["attrs"]
+        self.assertEqual(s["kind"], KIND_INTERNAL, "process span kind" + dump(spans))
+        self.assertTrue(th.HEX32.match(s["traceId"] or "") and th.HEX16.match(s["spanId"] or ""),
+                        "ids of %r" % s["name"] + dump(spans))
+        self.assertEqual(a.get("process.pid"), s["pid"],
+                         "process.pid attribute = the resource's process.pid" + dump(spans))
+        self.assertIsInstance(a.get("process.parent_pid"), int, dump(spans))
+        self.assertIsInstance(a.get("process.command_line"), str, dump(spans))
+        self.assertTrue(s["start"] and s["end"] and s["start"] <= s["end"],
+                        "times of %r" % s["name"] + dump(spans))
+        # the file format's rules (tshelp's check knows only kinds 2 and 3)
+        problems = [p for p in th.format_problems(s["raw"], "process span %r" % s["name"])
+                    if "kind=" not in p]
+        self.assertEqual(problems, [], dump(spans))
+
+    def process_spans(self, spans):
+        return [s for s in spans if s["kind"] == KIND_INTERNAL]
+
+    def pspan(self, spans, what, pred):
+        return th.only([s for s in self.process_spans(spans) if pred(s)],
+                       "process span of %s" % what, spans)
+
+    def assert_inside(self, inner, outer, spans):
+        self.assertTrue(outer["start"] <= inner["start"] and inner["end"] <= outer["end"],
+                        "%r must lie inside %r" % (inner["name"], outer["name"]) + dump(spans))
+
+    def assert_exit(self, s, code, spans):
+        self.assertEqual(s["attrs"].get("process.exit_code"), code,
+                         "process.exit_code of %r" % s["name"] + dump(spans))
+        self.assertEqual(s["status"], th.STATUS_ERROR if code else th.STATUS_UNSET,
+                         "status of %r (exit code %d)" % (s["name"], code) + dump(spans))
+
+    def recording_server(self):
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        return srv
+
+    # ------------------------------------------------ 1. a shell script
+
+    def test_shell_script_is_one_trace(self):
+        srv, port = th.start_app_server(self, "svc-http", self.spans_file, self.tmp)
+        base = "http://127.0.0.1:%d" % port
+        curl = " ".join(map(shlex.quote, self.curl_args))
+        script = "%s %s/ok; echo; %s %s/missing; echo; %s %s %s" % (
+            curl, base, curl, base, th.PY, shlex.quote(os.path.join(th.APPS, "urllib_client.py")),
+            base)
+        argv = ["sh", "-c", script]
+        p = self.launch(argv, "sh-script")
+        self.assertEqual(p.returncode, 0, p.describe())
+        # sh, 2 x (curl process + client), python process + 3 clients, 5 server spans
+        th.wait_spans(self.spans_file, 14, procs=(p, srv))
+        # the same command without the shim, against the same (traced) server:
+        # the output is the program's own
+        plain = th.run(argv, env=th.clean_env(), tmpdir=self.tmp, name="sh-untraced", timeout=20)
+        self.assertEqual(plain.returncode, 0, plain.describe())
+        self.assertEqual(p.stdout(), plain.stdout(), "stdout as without the shim")
+        self.assertEqual(plain.stdout(),
+                         b"ok\nmissing\n200 ok\n404 missing\n200 hello from urllib\n")
+        th.wait_spans(self.spans_file, 14 + 5, procs=(p, srv))
+        self.assertEqual(srv.stop(), 0, srv.describe())
+        everything = th.read_spans(self.spans_file)
+
+        sh = self.pspan(everything, "sh", lambda s: s["pid"] == p.pid)
+        spans = [s for s in everything if s["traceId"] == sh["traceId"]]
+        untraced = [s for s in everything if s["traceId"] != sh["traceId"]]
+        self.assertEqual(len(spans), 14, "expected 14 spans in sh's trace" + dump(everything))
+        self.assertEqual(sorted((s["kind"], s["parentSpanId"], s["service"]) for s in untraced),
+                         [(th.KIND_SERVER, None, "svc-http")] * 5,
+                         "the untraced run: only the server's 5 root spans" + dump(everything))
+        for s in self.process_spans(spans):
+            self.check_process_span(s, spans)
+        self.assertTrue(sh["name"].startswith("sh -c"), "sh's span name: %r" % sh["name"])
+        self.assertIsNone(sh["parentSpanId"], "the shell's process span is the root" + dump(spans))
+        self.assertEqual(sh["attrs"].get("process.parent_pid"), os.getpid(), dump(spans))
+        self.assertEqual(sh["attrs"].get("process.command_line"), "sh -c " + script, dump(spans))
+        self.assert_exit(sh, 0, spans)
+
+        cmd = lambda s: s["attrs"].get("process.command_line", "")  # noqa: E731
+        children = {
+            "/ok": self.pspan(spans, "curl /ok", lambda s: cmd(s).endswith("/ok")),
+            "/missing": self.pspan(spans, "curl /missing", lambda s: cmd(s).endswith("/missing")),
+            "python": self.pspan(spans, "python", lambda s: cmd(s).startswith(th.PY + " ")),
+        }
+        self.assertTrue(children["/ok"]["name"].startswith("curl -q -sS"), dump(spans))
+        self.assertTrue(children["python"]["name"].startswith("python3 "), dump(spans))
+        for what, c in children.items():
+            self.assertEqual(c["parentSpanId"], sh["spanId"],
+                             "%s's process span is a child of sh's" % what + dump(spans))
+            self.assertEqual(c["attrs"].get("process.parent_pid"), p.pid,
+                             "%s was started by sh" % what + dump(spans))
+            self.assertNotEqual(c["pid"], p.pid, dump(spans))
+            self.assert_exit(c, 0, spans)
+            self.assert_inside(c, sh, spans)
+        self.assertEqual(len(self.process_spans(spans)), 4, "sh, curl, curl, python" + dump(spans))
+
+        # every client span hangs under its own process's span
+        clients = [s for s in spans if s["kind"] == th.KIND_CLIENT]
+        self.assertEqual(len(clients), 5, dump(spans))
+        by_pid = {c["pid"]: c for c in children.values()}
+        for c in clients:
+            owner = by_pid.get(c["pid"])
+            self.assertIsNotNone(owner, "client span from an unknown process" + dump(spans))
+            self.assertEqual(c["parentSpanId"], owner["spanId"],
+                             "%r's parent is its process's span" % c["name"] + dump(spans))
+            self.assert_inside(c, owner, spans)
+        names = lambda pid: sorted(c["name"] for c in clients if c["pid"] == pid)  # noqa: E731
+        self.assertEqual(names(children["/ok"]["pid"]), ["GET /ok"], dump(spans))
+        self.assertEqual(names(children["/missing"]["pid"]), ["GET /missing"], dump(spans))
+        self.assertEqual(names(children["python"]["pid"]),
+                         ["GET /missing", "GET /ok", "POST /echo-body"], dump(spans))
+        # and the server's spans under the client spans
+        client_ids = {c["spanId"] for c in clients}
+        for s in spans:
+            if s["kind"] == th.KIND_SERVER:
+                self.assertIn(s["parentSpanId"], client_ids, dump(spans))
+        self.assertEqual(len({s["spanId"] for s in spans}), 14, "distinct span ids" + dump(spans))
+
+    def test_shell_exit_code(self):
+        srv = self.recording_server()
+        closed = th.closed_port()
+        curl = " ".join(map(shlex.quote, self.curl_args))
+        script = "%s http://127.0.0.1:%d/ok; %s http://127.0.0.1:%d/refused; exit 3" % (
+            curl, srv.port, curl, closed)
+        p = self.launch(["sh", "-c", script], "sh-exit-3")
+        self.assertEqual(p.returncode, 3, "traceshim run exits with the command's status\n"
+                         + p.describe())
+        self.assertEqual(p.stdout(), b"ok")
+        # sh, curl /ok (process + client), curl refused (process; no request went out)
+        spans = self.final_spans(4, procs=(p,))
+        for s in self.process_spans(spans):
+            self.check_process_span(s, spans)
+        self.assertEqual(len({s["traceId"] for s in spans}), 1, "one trace" + dump(spans))
+        sh = self.pspan(spans, "sh", lambda s: s["pid"] == p.pid)
+        self.assertTrue(sh["name"].startswith("sh -c"), dump(spans))
+        self.assert_exit(sh, 3, spans)
+        cmd = lambda s: s["attrs"].get("process.command_line", "")  # noqa: E731
+        ok = self.pspan(spans, "curl /ok", lambda s: cmd(s).endswith("/ok"))
+        refused = self.pspan(spans, "curl refused", lambda s: cmd(s).endswith("/refused"))
+        self.assert_exit(ok, 0, spans)
+        self.assert_exit(refused, 7, spans)  # curl: "Failed to connect"
+        for c in (ok, refused):
+            self.assertEqual(c["parentSpanId"], sh["spanId"], dump(spans))
+        self.assertEqual(len(self.process_spans(spans)), 3, dump(spans))
+
+    # ------------------------------------------------ 2. ForkingMixIn
+
+    def test_forking_server(self):
+        n = 20
+        srv = th.Proc([th.PY, os.path.join(th.APPS, "forking_server.py"), "--port", "0"],
+                      env=th.shim_env("forking", self.spans_file, TRACESHIM_PROCESS_SPANS=1),
+                      tmpdir=self.tmp, name="forking-server")
+        self.addCleanup(srv.stop)
+        m = srv.wait_output(rb"LISTENING (\d+) PID (\d+)\n")
+        port, srv_pid = int(m.group(1)), int(m.group(2))
+        self.assertEqual(srv_pid, srv.pid)
+        urls = ["http://127.0.0.1:%d/r%d" % (port, i) for i in range(n)]
+        c = th.run([*self.curl_args, "--no-progress-meter", "-Z", "--parallel-max", "4", *urls],
+                   env=th.shim_env("curl-client", self.spans_file), tmpdir=self.tmp, name="curl",
+                   timeout=30)
+        self.assertEqual(c.returncode, 0, c.describe())
+        served = {path: int(pid) for pid, path in
+                  re.findall(r"^(\d+) (/r\d+)$", c.stdout().decode(), re.M)}
+        self.assertEqual(sorted(served), sorted("/r%d" % i for i in range(n)), c.describe())
+        th.wait_spans(self.spans_file, 2 * n, procs=(c, srv))
+        self.assertEqual(srv.stop(), 0, "the server exits cleanly on SIGTERM\n" + srv.describe())
+        spans = th.read_spans(self.spans_file)
+
+        servers = [s for s in spans if s["kind"] == th.KIND_SERVER]
+        clients = {s["name"]: s for s in spans if s["kind"] == th.KIND_CLIENT}
+        self.assertEqual(sorted(s["name"] for s in servers),
+                         sorted("GET /r%d" % i for i in range(n)),
+                         "one server span per request, none lost to os._exit" + dump(spans))
+        self.assertEqual(len(clients), n, dump(spans))
+        for s in servers:
+            cl = clients[s["name"]]
+            self.assertEqual((s["traceId"], s["parentSpanId"]), (cl["traceId"], cl["spanId"]),
+                             "%r: parent is curl's client span" % s["name"] + dump(spans))
+            path = s["name"].split()[1]
+            self.assertEqual(s["pid"], served[path],
+                             "%s: span from the child that answered" % path + dump(spans))
+            self.assertNotEqual(s["pid"], srv_pid, "served in a child" + dump(spans))
+        self.assertEqual(len({s["pid"] for s in servers}), n, "one child per request" + dump(spans))
+        self.assertEqual(len({s["spanId"] for s in spans}), len(spans),
+                         "distinct span ids" + dump(spans))
+        # the children continue the server's process span but do not end it
+        ps = self.process_spans(spans)
+        self.assertEqual(len(ps), 1, "only the server's own process span; a forked child does "
+                         "not end its parent's" + dump(spans))
+        self.check_process_span(ps[0], spans)
+        self.assertEqual(ps[0]["pid"], srv_pid, dump(spans))
+        self.assertTrue(ps[0]["name"].startswith("python3 "), dump(spans))
+        self.assert_exit(ps[0], 0, spans)
+        self.assertEqual(len(spans), 2 * n + 1, dump(spans))
+
+    # ------------------------------------------------ 3. pre-fork pool
+
+    def test_prefork_workers(self):
+        n, workers = 60, 3
+        srv = th.Proc([th.PY, os.path.join(th.APPS, "prefork_server.py"), "--port", "0",
+                       "--workers", workers],
+                      env=th.shim_env("prefork", self.spans_file, TRACESHIM_PROCESS_SPANS=1),
+                      tmpdir=self.tmp, name="prefork")
+        self.addCleanup(srv.stop)
+        m = srv.wait_output(rb"LISTENING (\d+) PID (\d+) WORKERS ([\d,]+)\n")
+        port, worker_pids = int(m.group(1)), {int(x) for x in m.group(3).split(b",")}
+        self.assertEqual(int(m.group(2)), srv.pid)
+        self.assertEqual(len(worker_pids), workers)
+
+        def get(i):
+            """Every third request without a traceparent: its span continues
+            the context the workers inherited (the parent's process span)."""
+            path = "/p%d" % i
+            ctx = (os.urandom(16).hex(), os.urandom(8).hex()) if i % 3 else (None, None)
+            headers = {"traceparent": "00-%s-%s-01" % ctx} if ctx[0] else {}
+            st, body = th.http_get(port, path, headers=headers.items())
+            self.assertEqual(st, 200, body)
+            pid, got_path = body.decode().split()
+            self.assertEqual(got_path, path)
+            return path, ctx + (int(pid),)
+
+        with concurrent.futures.ThreadPoolExecutor(6) as ex:
+            sent = dict(ex.map(get, range(n)))
+        th.wait_spans(self.spans_file, n, procs=(srv,))
+        self.assertEqual(srv.stop(), 0, "workers and parent exit cleanly\n" + srv.describe())
+        spans = th.read_spans(self.spans_file)
+        self.assertEqual(len(spans), n + 1, "one server span per request, and the parent's "
+                         "process span" + dump(spans))
+        own = th.only(self.process_spans(spans), "process span (the parent's only: a forked "
+                      "worker does not end it)", spans)
+        self.check_process_span(own, spans)
+        self.assertEqual(own["pid"], srv.pid, dump(spans))
+        self.assert_exit(own, 0, spans)
+        servers = [s for s in spans if s["kind"] == th.KIND_SERVER]
+        self.assertEqual(sorted(s["name"] for s in servers),
+                         sorted("GET " + p for p in sent), dump(spans))
+        for s in servers:
+            trace, parent, pid = sent[s["name"].split()[1]]
+            if trace is None:
+                trace, parent = own["traceId"], own["spanId"]
+            self.assertEqual((s["traceId"], s["parentSpanId"]), (trace, parent),
+                             "%r continues the traceparent it was sent, else the process span"
+                             % s["name"] + dump(spans))
+            self.assertEqual(s["pid"], pid, "%r comes from the worker that answered"
+                             % s["name"] + dump(spans))
+        pids = collections.Counter(s["pid"] for s in servers)
+        self.assertLessEqual(set(pids), worker_pids, "spans come from the workers" + dump(spans))
+        self.assertGreaterEqual(len(pids), 2, "several workers served: %r" % pids)
+        self.assertEqual(len({s["spanId"] for s in spans}), n + 1,
+                         "no duplicate span ids" + dump(spans))
+
+    # ------------------------------------------------ 4. env -i
+
+    def test_scrubbed_environment_is_followed(self):
+        srv = self.recording_server()
+        p = self.launch(["env", "-i", *self.curl_args, "http://127.0.0.1:%d/scrubbed" % srv.port],
+                        "env-i-curl", service="scrubbed")
+        self.assertEqual((p.returncode, p.stdout()), (0, b"ok"), p.describe())
+        spans = self.final_spans(3, procs=(p,))
+        self.assertEqual(len(spans), 3, "env, curl (process and client)" + dump(spans))
+        self.assertEqual(len({s["traceId"] for s in spans}), 1, "one trace" + dump(spans))
+        env_span = self.pspan(spans, "env", lambda s: s["name"].startswith("env -i"))
+        curl_span = self.pspan(spans, "curl", lambda s: s["name"].startswith("curl "))
+        client = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT], "client span", spans)
+        for s in (env_span, curl_span):
+            self.check_process_span(s, spans)
+            self.assertEqual(s["pid"], p.pid, "env execs curl: one pid" + dump(spans))
+        self.assertIsNone(env_span["parentSpanId"], dump(spans))
+        self.assertEqual(curl_span["parentSpanId"], env_span["spanId"],
+                         "curl's process span is a child of env's" + dump(spans))
+        self.assertEqual(client["parentSpanId"], curl_span["spanId"],
+                         "curl's client span is a child of curl's process span" + dump(spans))
+        self.assertEqual(client["name"], "GET /scrubbed", dump(spans))
+        self.assertEqual({s["service"] for s in spans}, {"scrubbed"},
+                         "OTEL_SERVICE_NAME came back after env -i" + dump(spans))
+        self.assert_exit(curl_span, 0, spans)
+        (conn,) = srv.wait_closed(1)
+        _, headers, _ = th.parse_head(bytes(conn.data))
+        self.assertEqual(th.header_values(headers, "traceparent"),
+                         ["00-%s-%s-01" % (client["traceId"], client["spanId"])], headers)
+
+    def test_scrubbed_environment_not_followed(self):
+        srv = self.recording_server()
+        p = self.launch(["env", "-i", *self.curl_args, "http://127.0.0.1:%d/scrubbed" % srv.port],
+                        "env-i-curl", TRACESHIM_FOLLOW_EXEC=0)
+        self.assertEqual((p.returncode, p.stdout()), (0, b"ok"), p.describe())
+        spans = self.final_spans(1, procs=(p,))
+        self.assertEqual(len(spans), 1, "only env's process span, nothing from curl" + dump(spans))
+        self.check_process_span(spans[0], spans)
+        self.assertTrue(spans[0]["name"].startswith("env -i"), dump(spans))
+        (conn,) = srv.wait_closed(1)
+        _, headers, _ = th.parse_head(bytes(conn.data))
+        for h in th.TRACE_HEADERS:
+            self.assertEqual(th.header_values(headers, h), [], "untraced curl: %r" % headers)
+
+    # ------------------------------------------------ 5. inherited TRACEPARENT
+
+    def test_inherited_traceparent(self):
+        srv = self.recording_server()
+        trace, parent = os.urandom(16).hex(), os.urandom(8).hex()
+        p = self.launch([*self.curl_args, "http://127.0.0.1:%d/inherited" % srv.port], "curl",
+                        TRACEPARENT="00-%s-%s-01" % (trace, parent))
+        self.assertEqual((p.returncode, p.stdout()), (0, b"ok"), p.describe())
+        spans = self.final_spans(2, procs=(p,))
+        self.assertEqual(len(spans), 2, dump(spans))
+        ps = self.pspan(spans, "curl", lambda s: True)
+        self.check_process_span(ps, spans)
+        self.assertEqual((ps["traceId"], ps["parentSpanId"]), (trace, parent),
+                         "the process span continues TRACEPARENT" + dump(spans))
+        client = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT], "client span", spans)
+        self.assertEqual((client["traceId"], client["parentSpanId"]), (trace, ps["spanId"]),
+                         dump(spans))
+        (conn,) = srv.wait_closed(1)
+        _, headers, _ = th.parse_head(bytes(conn.data))
+        self.assertEqual(th.header_values(headers, "traceparent"),
+                         ["00-%s-%s-01" % (trace, client["spanId"])], headers)
+
+    def test_inherited_traceparent_unsampled(self):
+        """An unsampled parent: no span anywhere, and the trace id and the
+        "not sampled" flag still reach the next service, also through env -i."""
+        srv = self.recording_server()
+        trace, parent = os.urandom(16).hex(), os.urandom(8).hex()
+        p = self.launch(["env", "-i", *self.curl_args, "http://127.0.0.1:%d/unsampled" % srv.port],
+                        "env-i-curl", TRACEPARENT="00-%s-%s-00" % (trace, parent))
+        self.assertEqual((p.returncode, p.stdout()), (0, b"ok"), p.describe())
+        (conn,) = srv.wait_closed(1)
+        _, headers, _ = th.parse_head(bytes(conn.data))
+        tp = th.header_values(headers, "traceparent")
+        self.assertEqual(len(tp), 1, "curl was traced after env -i: %r" % headers)
+        self.assertTrue(re.match(r"^00-%s-[0-9a-f]{16}-00$" % trace, tp[0]),
+                        "same trace, not sampled: %r" % tp)
+        self.assertEqual(th.header_values(headers, "X-B3-Sampled"), ["0"], headers)
+        self.assertEqual(th.read_spans(self.spans_file), [], "nothing is recorded")
+
+    # ------------------------------------------------ 6. system()
+
+    def system_chain(self, before=""):
+        """python3 -c 'BEFORE; os.system("curl URL")' under traceshim run;
+        returns (spans, python, sh, curl process spans, curl's client span)."""
+        srv = self.recording_server()
+        url = "http://127.0.0.1:%d" % srv.port
+        cmd = "%s %s/system" % (" ".join(map(shlex.quote, self.curl_args)), url)
+        code = ("import os, sys, urllib.request\n%s\n"
+                "sys.exit(os.waitstatus_to_exitcode(os.system(%r)))" % (before % {"url": url}, cmd))
+        p = self.launch([th.PY, "-c", code], "python-system")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(p.stdout().endswith(b"ok"), p.describe())
+        extra = 1 if before else 0  # the client span of the request made before
+        spans = self.final_spans(4 + extra, procs=(p,))
+        self.assertEqual(len(spans), 4 + extra, dump(spans))
+        py = self.pspan(spans, "python", lambda s: s["pid"] == p.pid)
+        sh = self.pspan(spans, "sh", lambda s: s["name"].startswith("sh -c"))
+        curl = self.pspan(spans, "curl", lambda s: s["name"].startswith("curl "))
+        client = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT
+                          and s["name"] == "GET /system"], "curl's client span", spans)
+        for s in (py, sh, curl):
+            self.check_process_span(s, spans)
+        self.assertEqual(sh["attrs"].get("process.parent_pid"), p.pid, dump(spans))
+        return spans, py, sh, curl, client
+
+    def check_system_chain(self, spans, py, sh, curl, client):
+        self.assertEqual(len({s["traceId"] for s in spans}), 1, "one trace" + dump(spans))
+        self.assertIsNone(py["parentSpanId"], dump(spans))
+        self.assertEqual(sh["parentSpanId"], py["spanId"],
+                         "the shell system() started is a child of python's span" + dump(spans))
+        self.assertEqual(curl["parentSpanId"], sh["spanId"],
+                         "curl's process span is a child of sh's" + dump(spans))
+        self.assertEqual(client["parentSpanId"], curl["spanId"], dump(spans))
+
+    def test_system(self):
+        self.check_system_chain(*self.system_chain())
+
+    def test_system_after_a_request(self):
+        spans, py, sh, curl, client = self.system_chain(
+            'urllib.request.urlopen("%(url)s/first", timeout=10).read()')
+        first = th.only([s for s in spans if s["name"] == "GET /first"], "first request", spans)
+        self.assertEqual(first["parentSpanId"], py["spanId"], dump(spans))
+        self.check_system_chain(spans, py, sh, curl, client)
+
+    # ------------------------------------------------ 7. exit codes of a C program
+
+    def test_exit_codes_of_a_c_program(self):
+        exe = self.compiled("exit_codes")
+        # (mode, code, the status the process exits with)
+        for mode, code, status in (("exit", 5, 5), ("return", 6, 6), ("return", 0, 0),
+                                   ("exit", 300, 44), ("_exit", 7, 7), ("_Exit", 8, 8)):
+            with self.subTest(mode=mode, code=code):
+                spans_file = os.path.join(self.tmp, "spans-%s-%d.jsonl" % (mode, code))
+                p = self.launch([exe, mode, code], "exit_codes", spans_file=spans_file)
+                self.assertEqual(p.returncode, status, p.describe())
+                self.assertEqual(p.stdout(), ("ending by %s %d\n" % (mode, code)).encode())
+                spans = self.final_spans(1, procs=(p,), spans_file=spans_file)
+                s = th.only(spans, "process span", spans)
+                self.check_process_span(s, spans)
+                self.assertEqual(s["pid"], p.pid, dump(spans))
+                self.assertEqual(s["name"], "exit_codes %s %d" % (mode, code), dump(spans))
+                self.assert_exit(s, status, spans)
+
+    # ------------------------------------------------ 8. every exec door
+
+    def test_exec_and_spawn_doors(self):
+        exe = self.compiled("exec_doors")
+        srv = self.recording_server()
+        for door in ("execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle",
+                     "fexecve", "posix_spawn", "posix_spawnp", "system", "popen"):
+            with self.subTest(door=door):
+                spans_file = os.path.join(self.tmp, "spans-%s.jsonl" % door)
+                # an empty environment for the child (system and popen: the
+                # process's own): the shim must come back through every door
+                p = self.launch([exe, door, self.curl, "-q", "-sS", "--max-time", "10",
+                                 "http://127.0.0.1:%d/%s" % (srv.port, door)], door,
+                                spans_file=spans_file, service="doors")
+                self.assertEqual((p.returncode, p.stdout()), (0, b"ok"), p.describe())
+                shell = door in ("system", "popen")
+                count = 4 if shell else 3
+                spans = self.final_spans(count, procs=(p,), spans_file=spans_file)
+                self.assertEqual(len(spans), count, "starter, [sh,] curl (process and client)"
+                                 + dump(spans))
+                self.assertEqual(len({s["traceId"] for s in spans}), 1, "one trace" + dump(spans))
+                starter = self.pspan(spans, "exec_doors",
+                                     lambda s: s["name"].startswith("exec_doors"))
+                curl = self.pspan(spans, "curl", lambda s: s["name"].startswith("curl "))
+                client = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT], "client", spans)
+                for s in self.process_spans(spans):
+                    self.check_process_span(s, spans)
+                self.assertIsNone(starter["parentSpanId"], dump(spans))
+                if shell:
+                    sh = self.pspan(spans, "sh", lambda s: s["name"].startswith("sh -c"))
+                    self.assertEqual(sh["parentSpanId"], starter["spanId"], dump(spans))
+                    self.assertEqual(sh["attrs"].get("process.parent_pid"), p.pid, dump(spans))
+                    self.assertEqual(curl["parentSpanId"], sh["spanId"], dump(spans))
+                else:
+                    self.assertEqual(curl["parentSpanId"], starter["spanId"], dump(spans))
+                self.assertEqual(client["parentSpanId"], curl["spanId"], dump(spans))
+                self.assertEqual({s["service"] for s in spans}, {"doors"}, dump(spans))
+                self.assertEqual(client["name"], "GET /" + door, dump(spans))
+                if door.startswith("posix_spawn"):
+                    self.assertEqual(curl["attrs"].get("process.parent_pid"), p.pid, dump(spans))
+                if door.startswith("exec") or door == "fexecve":
+                    self.assertEqual(curl["pid"], p.pid, "exec keeps the pid" + dump(spans))
+                else:
+                    self.assert_exit(starter, 0, spans)
+                self.assert_exit(curl, 0, spans)
+                self.assert_inside(client, curl, spans)
+
+    # ------------------------------------------------ 9. spans are sent before exec
+
+    def test_spans_sent_before_exec(self):
+        srv = self.recording_server()
+        url = "http://127.0.0.1:%d" % srv.port
+        code = ("import os, urllib.request\n"
+                "urllib.request.urlopen(%r, timeout=10).read()\n"
+                "os.execv(%r, %r)"
+                % (url + "/before", self.curl, [*self.curl_args, url + "/after"]))
+        # no periodic export in time: only the flush before exec saves python's span
+        p = self.launch([th.PY, "-c", code], "python-exec", OTEL_BSP_SCHEDULE_DELAY=60000)
+        self.assertEqual((p.returncode, p.stdout()), (0, b"ok"), p.describe())
+        spans = self.final_spans(4, procs=(p,))
+        self.assertEqual(len(spans), 4, dump(spans))
+        self.assertEqual(len({s["traceId"] for s in spans}), 1, "one trace" + dump(spans))
+        py = self.pspan(spans, "python", lambda s: s["name"].startswith("python3 "))
+        curl = self.pspan(spans, "curl", lambda s: s["name"].startswith("curl "))
+        before = th.only([s for s in spans if s["name"] == "GET /before"], "GET /before", spans)
+        after = th.only([s for s in spans if s["name"] == "GET /after"], "GET /after", spans)
+        self.assertEqual(before["parentSpanId"], py["spanId"], dump(spans))
+        self.assertEqual(curl["parentSpanId"], py["spanId"], dump(spans))
+        self.assertEqual(after["parentSpanId"], curl["spanId"], dump(spans))
+        self.assertEqual({s["pid"] for s in spans}, {p.pid},
+                         "one process, two images" + dump(spans))
+        self.assertLessEqual(py["end"], curl["start"],
+                             "python's span ends at the exec" + dump(spans))
+
+    # ------------------------------------------------ 10. a server starts a program
+
+    def served_child(self, how):
+        """A traced spawn_server.py (process spans on) runs curl while it
+        serves a request that arrived with a traceparent: one server span,
+        answered 200, and curl's process (through sh for system) under it."""
+        backend = self.recording_server()
+        srv = th.Proc([th.PY, os.path.join(th.APPS, "spawn_server.py"), "--port", "0"],
+                      env=th.shim_env("spawner", self.spans_file, TRACESHIM_PROCESS_SPANS=1),
+                      tmpdir=self.tmp, name="spawn-server")
+        self.addCleanup(srv.stop)
+        port = int(srv.wait_output(rb"LISTENING (\d+)\n").group(1))
+        trace, parent = os.urandom(16).hex(), os.urandom(8).hex()
+        st, body = th.http_get(port, "/run?how=%s&url=http://127.0.0.1:%d/%s"
+                               % (how, backend.port, how),
+                               headers={"traceparent": "00-%s-%s-01" % (trace, parent)}.items())
+        self.assertEqual((st, body), (200, b"ok"), srv.describe())
+        chain = 3 if how == "system" else 2  # [sh,] curl process span, curl's client span
+        th.wait_spans(self.spans_file, 1 + chain, procs=(srv,))
+        self.assertEqual(srv.stop(), 0, srv.describe())
+        spans = th.read_spans(self.spans_file)
+        self.assertEqual(len({s["spanId"] for s in spans}), len(spans),
+                         "no span id twice" + dump(spans))
+        server = th.only([s for s in spans if s["kind"] == th.KIND_SERVER], "server span", spans)
+        self.assertEqual((server["traceId"], server["parentSpanId"], server["pid"]),
+                         (trace, parent, srv.pid), dump(spans))
+        self.assertEqual((server["attrs"].get("http.response.status_code"), server["status"]),
+                         (200, th.STATUS_UNSET), "the request was answered 200" + dump(spans))
+        own = self.pspan(spans, "the server", lambda s: s["pid"] == srv.pid)
+        self.assert_exit(own, 0, spans)
+        top = self.pspan(spans, "the child", lambda s: s["pid"] != srv.pid and
+                         s["attrs"].get("process.parent_pid") == srv.pid)
+        self.assertEqual((top["traceId"], top["parentSpanId"]), (trace, server["spanId"]),
+                         "the program started while serving hangs under the server span"
+                         + dump(spans))
+        curl = self.pspan(spans, "curl", lambda s: s["name"].startswith("curl "))
+        if how == "system":
+            self.assertTrue(top["name"].startswith("sh -c"), dump(spans))
+            self.assertEqual(curl["parentSpanId"], top["spanId"], dump(spans))
+        else:
+            self.assertIs(curl, top, dump(spans))
+        client = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT], "client", spans)
+        self.assertEqual(client["parentSpanId"], curl["spanId"], dump(spans))
+        self.assertEqual(len(spans), 2 + chain, dump(spans))
+
+    def test_server_starts_posix_spawn(self):
+        self.served_child("spawn")
+
+    def test_server_starts_system(self):
+        self.served_child("system")
+
+    def test_server_starts_subprocess_vfork(self):
+        self.served_child("vfork")
+
+    def test_server_starts_subprocess_fork(self):
+        self.served_child("fork")
+
+
+if __name__ == "__main__":
+    th.main()
