@@ -4,7 +4,7 @@
 The programs are built here, in a temporary folder: C programs with the
 system's cc (dynamic, static, no socket calls), Go programs with Debian's
 golang-go (standard library only, GOCACHE/GOPATH in the folder, no network;
-skipped when go is not installed), and set-user-ID copies of system
+failing when go is not installed), and set-user-ID copies of system
 programs. curl is checked as installed. Nothing binds a port.
 """
 
@@ -76,7 +76,7 @@ class Fixtures:
 
     @classmethod
     def c_program(cls, name, *flags):
-        """Builds HELLO_C with cc and flags; skips the test when that fails."""
+        """Builds HELLO_C with cc and flags; fails the test when that fails."""
         key = ("c", name)
         if key not in cls._built:
             cc = shutil.which("cc")
@@ -90,17 +90,19 @@ class Fixtures:
                 ok = r.returncode == 0
             cls._built[key] = ok
         if not cls._built[key]:
-            raise unittest.SkipTest("cc %s cannot build a program here" % " ".join(flags))
+            raise AssertionError("cc %s cannot build a program here (scripts/install-deps.sh "
+                                 "installs build-essential)" % " ".join(flags))
         return cls.path(name)
 
     @classmethod
     def go_program(cls, name, source, cgo):
-        """Builds a Go program offline; skips the test without Debian's go."""
+        """Builds a Go program offline; fails the test without Debian's go."""
         key = ("go", name)
         if key not in cls._built:
             go = shutil.which("go")
             if not go:
-                raise unittest.SkipTest("go is not installed (Debian: golang-go)")
+                raise AssertionError("go is not installed: run scripts/install-deps.sh "
+                                     "(Debian: golang-go)")
             src_dir = cls.path("go-" + name)
             os.makedirs(src_dir, exist_ok=True)
             with open(os.path.join(src_dir, "main.go"), "w") as f:
