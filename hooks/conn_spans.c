@@ -14,6 +14,7 @@
 #include "../preload/context.h"
 #include "../preload/ids.h"
 #include "../preload/process.h"
+#include "../preload/stacks.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
 #include "conn_internal.h"
@@ -29,6 +30,7 @@ void conn_span_finish(struct pending *p, const char *error_type)
         return;
     }
     p->span.end_ns = ts_now_ns();
+    ts_stacks_at_end(&p->span);
     if (error_type) {
         p->span.status = TS_STATUS_ERROR;
         ts_span_attr_cstr(&p->span, "error.type", error_type);
@@ -187,6 +189,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if (!parent)
         parent = ts_ctx_process();
     ts_span_link(&p->span, parent, &mine);
+    ts_stacks_at_start(&p->span);
 
     /* Every format we add carries the same context as the ones already
      * there: ours when we rewrote a forwarded context, else the one the
@@ -241,6 +244,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         mine.sampling = TS_SAMPLING_DENY;
         p->span.sampled = 0;
     }
+    ts_stacks_at_start(&p->span);
     ts_ctx_set_current(&mine);
     if (have) {
         p->inflight.inbound = in;

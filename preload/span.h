@@ -15,6 +15,7 @@
 #define TS_SPAN_ID_LEN 8
 #define TS_SPAN_MAX_ATTRS 20
 #define TS_SPAN_STRBUF 1280 /* bytes for the name and string attribute values */
+#define TS_SPAN_MAX_FRAMES 32 /* call-stack depth kept (TRACESHIM_STACKS) */
 
 /* Numbering follows OTLP's SpanKind so encoders can emit it directly. */
 enum ts_span_kind {
@@ -53,12 +54,17 @@ struct ts_span {
     uint8_t status;                    /* enum ts_status */
     uint8_t sampled;                   /* 1 when the span is to be exported */
     uint8_t nattrs;
+    uint8_t nframes;   /* entries of frames[] in use (0: no stack) */
     uint64_t start_ns; /* nanoseconds since the Unix epoch */
     uint64_t end_ns;
     uint16_t name_off, name_len;
     uint16_t str_used;
     struct ts_attr attrs[TS_SPAN_MAX_ATTRS];
     char str[TS_SPAN_STRBUF];
+    /* The program's call stack when the span started, innermost first:
+     * raw return addresses, turned into the code.stacktrace attribute on
+     * the reporter thread. Last, so that copies can stop at nframes. */
+    uintptr_t frames[TS_SPAN_MAX_FRAMES];
 };
 
 /* Reset a span to empty (no name, no attributes, ids zero). */
@@ -105,6 +111,12 @@ static inline const char *ts_span_bytes(const struct ts_span *s, uint16_t off, u
 static inline size_t ts_span_nattrs(const struct ts_span *s)
 {
     return s->nattrs < TS_SPAN_MAX_ATTRS ? s->nattrs : TS_SPAN_MAX_ATTRS;
+}
+
+/* How many entries of frames[] to look at, clamped likewise. */
+static inline size_t ts_span_nframes(const struct ts_span *s)
+{
+    return s->nframes < TS_SPAN_MAX_FRAMES ? s->nframes : TS_SPAN_MAX_FRAMES;
 }
 
 /* True when every byte of id[0..n) is zero. */

@@ -59,12 +59,16 @@ void ts_rep_queue_unlock(struct ts_rep_queue *q)
 }
 
 /* Copy the meaningful part of a span record: everything before the string
- * buffer, and the bytes of it that are in use (most spans use a fraction of
- * it, and this copy runs on the application's thread). */
+ * buffer, the bytes of it that are in use (most spans use a fraction of
+ * it, and this copy runs on the application's thread), and the stack's
+ * frames when there is one. */
 static void queue_copy_span(struct ts_span *dst, const struct ts_span *src)
 {
     size_t used = src->str_used < TS_SPAN_STRBUF ? src->str_used : TS_SPAN_STRBUF;
     memcpy(dst, src, offsetof(struct ts_span, str) + used);
+    size_t nframes = ts_span_nframes(src);
+    if (nframes)
+        memcpy(dst->frames, src->frames, nframes * sizeof src->frames[0]);
 }
 
 bool ts_rep_queue_push_locked(struct ts_rep_queue *q, const struct ts_span *s)

@@ -28,6 +28,7 @@
 #include "file_exporter.h"
 #include "queue.h"
 #include "sampling_poller.h"
+#include "symbolize.h"
 
 #define REP_DEFAULT_QUEUE 2048
 #define REP_DEFAULT_BATCH 512
@@ -136,8 +137,11 @@ static void rep_export_queued(size_t want, const struct timespec *deadline, uint
         want -= got;
         if (in_batch == 0)
             batch_deadline = rep_batch_deadline(deadline_ms);
-        for (size_t i = 0; i < got; i++)
+        for (size_t i = 0; i < got; i++) {
+            if (rep_chunk[i].nframes) /* TRACESHIM_STACKS: names, off the program's threads */
+                ts_sym_attach(&rep_chunk[i]);
             ts_exp_add(&rep_chunk[i], batch_deadline);
+        }
         in_batch += got;
         if (in_batch >= batch) {
             ts_exp_send(batch_deadline);
