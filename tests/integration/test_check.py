@@ -314,8 +314,8 @@ class RunCheckTest(th.TempDirMixin, unittest.TestCase):
         self.tmp = self.make_tmp()
         self.spans = os.path.join(self.tmp, "spans.jsonl")
 
-    def run_traced(self, *cmd, env=None, pre=()):
-        p = th.run([*pre, "bash", th.LAUNCHER, "run", "-o", self.spans, "--", *cmd],
+    def run_traced(self, *cmd, env=None, pre=(), launcher=th.LAUNCHER):
+        p = th.run([*pre, "bash", launcher, "run", "-o", self.spans, "--", *cmd],
                    env=env or th.launcher_env(TRACESHIM_CHECK=CHECK), tmpdir=self.tmp,
                    name="traceshim-run", cwd=Fixtures.dir)
         return p, p.stderr().decode("utf-8", "replace").splitlines()
@@ -356,15 +356,35 @@ class RunCheckTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(len(err), 1, err)
         self.assertRegex(err[0], r"^traceshim: tracing ")
 
-    def maps_of_setuid_cat(self, pre):
-        """Runs a set-user-ID copy of cat on /proc/self/maps under run."""
+    def maps_of_setuid_cat(self, pre, tools):
+        """Runs a set-user-ID copy of cat on /proc/self/maps under run,
+        with the launcher, library and checker copies in tools."""
         copy = Fixtures.path("cat-setuid")
         if not os.path.exists(copy):
             shutil.copy(os.path.realpath(shutil.which("cat") or "/bin/cat"), copy)
             os.chmod(copy, 0o4755)
         if os.statvfs(copy).f_flag & os.ST_NOSUID:
             self.skipTest("the temporary folder is on a nosuid mount")
-        return self.run_traced(copy, "/proc/self/maps", pre=pre)
+        env = th.launcher_env(TRACESHIM_CHECK=tools["check"])
+        env["TRACESHIM_LIB"] = tools["lib"]
+        return self.run_traced(copy, "/proc/self/maps", pre=pre, env=env,
+                               launcher=tools["launcher"])
+
+    def tools_for_everyone(self):
+        """Copies of the library, the checker and the launcher that any
+        user can reach (the checkout may sit in a home only root enters)."""
+        share = Fixtures.path("for-everyone")
+        os.makedirs(share, exist_ok=True)
+        os.chmod(Fixtures.dir, 0o755)
+        os.chmod(share, 0o755)
+        tools = {}
+        for key, src, mode in (("lib", th.LIB, 0o644), ("check", CHECK, 0o755),
+                               ("launcher", th.LAUNCHER, 0o755)):
+            dst = os.path.join(share, os.path.basename(src))
+            shutil.copy(src, dst)
+            os.chmod(dst, mode)
+            tools[key] = dst
+        return tools
 
     def test_setuid_as_owner_and_as_another_user(self):
         """The loader really ignores the library for a set-user-ID program
@@ -373,21 +393,18 @@ class RunCheckTest(th.TempDirMixin, unittest.TestCase):
             self.skipTest("needs root: a set-user-ID copy owned by root, run as nobody")
         setpriv = th.require_tool("setpriv")
         lib = os.path.basename(th.LIB)
-        # the library and the checker must be reachable by nobody
-        for f in (th.LIB, CHECK, th.LAUNCHER):
-            mode = os.stat(f).st_mode
-            if not (mode & stat.S_IROTH):
-                self.skipTest("%s is not readable by other users" % f)
+        tools = self.tools_for_everyone()
         os.chmod(self.tmp, 0o777)
 
-        p, err = self.maps_of_setuid_cat(pre=())
+        p, err = self.maps_of_setuid_cat(pre=(), tools=tools)
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertIn(lib.encode(), p.stdout(), "root owns it: the library is loaded")
         self.assertEqual(len(err), 1, err)
         self.assertRegex(err[0], r"^traceshim: tracing 'cat-setuid' -> ")
 
         p, err = self.maps_of_setuid_cat(
-            pre=(setpriv, "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"))
+            pre=(setpriv, "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"),
+            tools=tools)
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertNotIn(lib.encode(), p.stdout(),
                          "another user: the loader ignored LD_PRELOAD (secure mode)")
