@@ -23,7 +23,6 @@ import random
 import socket
 import struct
 import sys
-import threading
 import time
 import unittest
 
@@ -130,38 +129,19 @@ class PeerConn:
             pass
 
 
-class ScriptedPeer:
+class ScriptedPeer(th.AcceptingServer):
     """Listens on 127.0.0.1; the k-th accepted connection runs script(conn, k)
     in its own thread, then is closed."""
 
     def __init__(self, script):
         self.script = script
         self.conns = []
-        self._threads = []
-        self._stop = False
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self._accepter = threading.Thread(target=self._accept_loop, daemon=True)
-        self._accepter.start()
+        self.listen(16)
 
-    def _accept_loop(self):
-        while not self._stop:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            pc = PeerConn(c)
-            k = len(self.conns)
-            self.conns.append(pc)
-            t = threading.Thread(target=self._run, args=(pc, k), daemon=True)
-            self._threads.append(t)
-            t.start()
+    def _accepted(self, c, peer, k):
+        pc = PeerConn(c)
+        self.conns.append(pc)
+        return self._run, (pc, k)
 
     def _run(self, pc, k):
         try:
@@ -184,16 +164,10 @@ class ScriptedPeer:
         return self.conns[:n]
 
     def close(self):
-        self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self._accepter.join(timeout=2)
+        self.stop_accepting()
         for c in self.conns:
             c.close()
-        for t in self._threads:
-            t.join(timeout=2)
+        super().close()
 
 
 def raw_connect(port):

@@ -112,6 +112,27 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         return self.start_server([NODE, os.path.join(th.APPS, "node_server.js"), "0"],
                                  service, traced, env_extra)
 
+    def py_servers(self, service):
+        """A traced and an untraced apps/httpapp.py: (traced proc, its port,
+        the untraced one's port)."""
+        srv, port = self.py_server(service)
+        _, plain_port = self.py_server(service, traced=False)
+        return srv, port, plain_port
+
+    def chain_servers(self, start, a_service, b_service):
+        """B, then A, traced, then the same untraced, each started by start
+        (py_server or node_server): (A, B, A's port, the untraced A's port,
+        {A's port: its B's port} for both pairs)."""
+        b, b_port = start(b_service)
+        a, a_port = start(a_service)
+        _, pb_port = start(b_service, traced=False)
+        _, pa_port = start(a_service, traced=False)
+        return a, b, a_port, pa_port, {a_port: b_port, pa_port: pb_port}
+
+    def curl_argv(self, *args):
+        """curl, quiet but for errors, 10 s at the most, then args."""
+        return [self.curl, "-q", "-sS", "--max-time", "10"] + list(args)
+
     def run_client(self, argv, service, traced=True, timeout=20, stdin=None, env_extra=None):
         name = service if traced else service + "-untraced"
         p = th.run(argv, env=self.env(service, traced, **(env_extra or {})), tmpdir=self.tmp,
@@ -206,22 +227,49 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                              th.format_spans([cli]))
         return traces
 
+    def body_file(self, seed, size):
+        """size random bytes (from seed) in a file body.bin in self.tmp: (bytes, path)."""
+        body = random.Random(seed).randbytes(size)
+        path = os.path.join(self.tmp, "body.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        return body, path
+
+    def curl_post_echo(self, port, plain_port, seed, size):
+        """curl POSTs size random bytes (from seed) to /echo-body, traced at
+        port and untraced at plain_port (same_as_untraced); the echo is byte
+        for byte the same."""
+        body, path = self.body_file(seed, size)
+        p = self.same_as_untraced(
+            lambda p: self.curl_argv("--data-binary", "@" + path,
+                                     "-H", "Content-Type: application/octet-stream",
+                                     "http://127.0.0.1:%d/echo-body" % p),
+            port, plain_port, "curl")
+        self.assertTrue(p.stdout() == body, "echoed body differs: %s"
+                        % th.diff_bytes(body, p.stdout(), full=False))
+
+    def client_row(self, service, make_argv, requests, stdout=None, want_rc=0):
+        """A client against the python server: make_argv(port) run untraced
+        and traced (same_as_untraced), its stdout (unless None), then a
+        trace of a client span and a server span per request of `requests`
+        (client_server_rows). Returns (the traced run, the traces)."""
+        srv, port, plain_port = self.py_servers("py-server")
+        p = self.same_as_untraced(make_argv, port, plain_port, service, want_rc=want_rc)
+        if stdout is not None:
+            self.assertEqual(p.stdout(), stdout)
+        spans = self.final_spans(2 * len(requests), [srv])
+        return p, self.client_server_rows(service, "py-server", requests, spans)
+
     # ------------------------------------------------------------------
     # row 1: curl
 
     def test_curl_client(self):
         """curl (two URLs: one keep-alive connection) -> python server."""
-        srv, port = self.py_server("py-server")
-        _, plain_port = self.py_server("py-server", traced=False)
-        curl = self.same_as_untraced(
-            lambda p: [self.curl, "-q", "-sS", "--max-time", "10",
-                       "-w", "\n%{http_code} %{num_connects}\n",
-                       "http://127.0.0.1:%d/ok" % p, "http://127.0.0.1:%d/missing" % p],
-            port, plain_port, "curl")
-        self.assertEqual(curl.stdout(), b"ok\n200 1\nmissing\n404 0\n")
-        spans = self.final_spans(4, [srv])
-        traces = self.client_server_rows("curl", "py-server",
-                                         [("GET /ok", 200), ("GET /missing", 404)], spans)
+        curl, traces = self.client_row(
+            "curl", lambda p: self.curl_argv("-w", "\n%{http_code} %{num_connects}\n",
+                                             "http://127.0.0.1:%d/ok" % p,
+                                             "http://127.0.0.1:%d/missing" % p),
+            [("GET /ok", 200), ("GET /missing", 404)], b"ok\n200 1\nmissing\n404 0\n")
         self.assertEqual(traces[0][0]["pid"], curl.pid)
 
     # ------------------------------------------------------------------
@@ -230,55 +278,38 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
     def test_wget_client(self):
         """wget (two URLs; a 404 is exit status 8 with and without the shim)."""
         wget = th.require_tool("wget")
-        srv, port = self.py_server("py-server")
-        _, plain_port = self.py_server("py-server", traced=False)
-        self.same_as_untraced(
-            lambda p: [wget, "--no-config", "-q", "--no-proxy", "--tries=1", "--timeout=10",
-                       "-O", "-", "http://127.0.0.1:%d/ok" % p,
-                       "http://127.0.0.1:%d/missing" % p],
-            port, plain_port, "wget", want_rc=8)
-        spans = self.final_spans(4, [srv])
-        self.client_server_rows("wget", "py-server",
-                                [("GET /ok", 200), ("GET /missing", 404)], spans)
+        self.client_row(
+            "wget", lambda p: [wget, "--no-config", "-q", "--no-proxy", "--tries=1",
+                               "--timeout=10", "-O", "-", "http://127.0.0.1:%d/ok" % p,
+                               "http://127.0.0.1:%d/missing" % p],
+            [("GET /ok", 200), ("GET /missing", 404)], want_rc=8)
 
     # ------------------------------------------------------------------
     # row 3: python clients
 
     def test_python_urllib_client(self):
-        srv, port = self.py_server("py-server")
-        _, plain_port = self.py_server("py-server", traced=False)
-        p = self.same_as_untraced(
-            lambda p: [th.PY, os.path.join(th.APPS, "urllib_client.py"), "http://127.0.0.1:%d" % p],
-            port, plain_port, "urllib")
-        self.assertEqual(p.stdout(), b"200 ok\n404 missing\n200 hello from urllib\n")
-        spans = self.final_spans(6, [srv])
-        self.client_server_rows("urllib", "py-server", [
-            ("GET /ok", 200), ("GET /missing", 404), ("POST /echo-body", 200)], spans)
+        self.client_row(
+            "urllib", lambda p: [th.PY, os.path.join(th.APPS, "urllib_client.py"),
+                                 "http://127.0.0.1:%d" % p],
+            [("GET /ok", 200), ("GET /missing", 404), ("POST /echo-body", 200)],
+            b"200 ok\n404 missing\n200 hello from urllib\n")
 
     def test_python_http_client_client(self):
-        srv, port = self.py_server("py-server")
-        _, plain_port = self.py_server("py-server", traced=False)
-        p = self.same_as_untraced(
-            lambda p: [th.PY, os.path.join(th.APPS, "httpclient_client.py"), str(p)],
-            port, plain_port, "http.client")
-        self.assertEqual(p.stdout(), b"200 ok\n200 hello from http.client\n404 missing\n")
-        spans = self.final_spans(6, [srv])
-        self.client_server_rows("http.client", "py-server", [
-            ("GET /ok", 200), ("POST /echo-body", 200), ("GET /missing", 404)], spans)
+        self.client_row(
+            "http.client", lambda p: [th.PY, os.path.join(th.APPS, "httpclient_client.py"), str(p)],
+            [("GET /ok", 200), ("POST /echo-body", 200), ("GET /missing", 404)],
+            b"200 ok\n200 hello from http.client\n404 missing\n")
 
     # ------------------------------------------------------------------
     # row 4: python ThreadingHTTPServer
 
     def test_python_server_chain(self):
         """curl -> A /call?to=B -> B, A and B python ThreadingHTTPServer."""
-        b, b_port = self.py_server("py-b")
-        a, a_port = self.py_server("py-a")
-        _, pb_port = self.py_server("py-b", traced=False)
-        _, pa_port = self.py_server("py-a", traced=False)
-        ports = {a_port: b_port, pa_port: pb_port}
+        a, b, a_port, pa_port, ports = self.chain_servers(self.py_server, "py-a", "py-b")
         self.same_as_untraced(
-            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "-w", "\n%{http_code}\n",
-                       "http://127.0.0.1:%d/call?to=%d&path=/missing" % (p, ports[p])],
+            lambda p: self.curl_argv(
+                "-w", "\n%{http_code}\n",
+                "http://127.0.0.1:%d/call?to=%d&path=/missing" % (p, ports[p])),
             a_port, pa_port, "curl")
         spans = self.final_spans(4, [a, b])
         chain, = self.chains(spans, [("curl", C), ("py-a", S), ("py-a", C), ("py-b", S)])
@@ -290,19 +321,8 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         """curl POSTs 1.5 MiB (over curl 7.88's 1 MiB threshold: Expect:
         100-continue, and the server's 100 Continue comes before its 200);
         the echoed body is byte for byte the same."""
-        srv, port = self.py_server("py-server")
-        _, plain_port = self.py_server("py-server", traced=False)
-        body = random.Random(4).randbytes(1536 * 1024)
-        path = os.path.join(self.tmp, "body.bin")
-        with open(path, "wb") as f:
-            f.write(body)
-        p = self.same_as_untraced(
-            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "--data-binary", "@" + path,
-                       "-H", "Content-Type: application/octet-stream",
-                       "http://127.0.0.1:%d/echo-body" % p],
-            port, plain_port, "curl")
-        self.assertTrue(p.stdout() == body, "echoed body differs: %s"
-                        % th.diff_bytes(body, p.stdout(), full=False))
+        srv, port, plain_port = self.py_servers("py-server")
+        self.curl_post_echo(port, plain_port, 4, 1536 * 1024)
         spans = self.final_spans(2, [srv])
         self.client_server_rows("curl", "py-server", [("POST /echo-body", 200)], spans)
 
@@ -312,29 +332,21 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
     def test_node_client(self):
         """node http.get with a keep-alive agent -> python server."""
         require_exe(NODE, "nodejs")
-        srv, port = self.py_server("py-server")
-        _, plain_port = self.py_server("py-server", traced=False)
-        p = self.same_as_untraced(
-            lambda p: [NODE, os.path.join(th.APPS, "node_client.js"),
-                       "http://127.0.0.1:%d/ok" % p, "http://127.0.0.1:%d/missing" % p,
-                       "http://127.0.0.1:%d/ok" % p],
-            port, plain_port, "node-client")
-        self.assertEqual(p.stdout(), b"200 ok\n404 missing\n200 ok\n")
-        spans = self.final_spans(6, [srv])
-        self.client_server_rows("node-client", "py-server", [
-            ("GET /ok", 200), ("GET /missing", 404), ("GET /ok", 200)], spans)
+        self.client_row(
+            "node-client", lambda p: [NODE, os.path.join(th.APPS, "node_client.js"),
+                                      "http://127.0.0.1:%d/ok" % p,
+                                      "http://127.0.0.1:%d/missing" % p,
+                                      "http://127.0.0.1:%d/ok" % p],
+            [("GET /ok", 200), ("GET /missing", 404), ("GET /ok", 200)],
+            b"200 ok\n404 missing\n200 ok\n")
 
     def test_node_server_chain(self):
         """curl -> node A /call?to=B -> node B (both node http servers)."""
-        b, b_port = self.node_server("node-b")
-        a, a_port = self.node_server("node-a")
-        _, pb_port = self.node_server("node-b", traced=False)
-        _, pa_port = self.node_server("node-a", traced=False)
-        ports = {a_port: b_port, pa_port: pb_port}
+        a, b, a_port, pa_port, ports = self.chain_servers(self.node_server, "node-a", "node-b")
         p = self.same_as_untraced(
-            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "-w", "\n%{http_code}\n",
-                       "http://127.0.0.1:%d/call?to=%d&path=/ok" % (p, ports[p]),
-                       "http://127.0.0.1:%d/call?to=%d&path=/fail" % (p, ports[p])],
+            lambda p: self.curl_argv("-w", "\n%{http_code}\n",
+                                     "http://127.0.0.1:%d/call?to=%d&path=/ok" % (p, ports[p]),
+                                     "http://127.0.0.1:%d/call?to=%d&path=/fail" % (p, ports[p])),
             a_port, pa_port, "curl")
         self.assertEqual(p.stdout(), b'{"status":200,"body":"ok"}\n200\n'
                                      b'{"status":500,"body":"fail"}\n200\n')
@@ -351,19 +363,16 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         keep-alive connection."""
         srv, port = self.node_server("node-server")
         _, plain_port = self.node_server("node-server", traced=False)
-        body = random.Random(5).randbytes(200 * 1024)
-        path = os.path.join(self.tmp, "body.bin")
-        with open(path, "wb") as f:
-            f.write(body)
+        body, path = self.body_file(5, 200 * 1024)
         out = {}
 
         def argv(p):
             out[p] = os.path.join(self.tmp, "echo-%d" % p)
-            return [self.curl, "-q", "-sS", "--max-time", "10", "-w", "%{http_code}\n",
-                    "http://127.0.0.1:%d/chunked?n=5" % p,
-                    "--next", "-sS", "--max-time", "10", "-o", out[p], "-w", "%{http_code}\n",
-                    "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + path,
-                    "http://127.0.0.1:%d/echo-body" % p]
+            return self.curl_argv(
+                "-w", "%{http_code}\n", "http://127.0.0.1:%d/chunked?n=5" % p,
+                "--next", "-sS", "--max-time", "10", "-o", out[p], "-w", "%{http_code}\n",
+                "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + path,
+                "http://127.0.0.1:%d/echo-body" % p)
         p = self.same_as_untraced(argv, port, plain_port, "curl")
         self.assertTrue(p.stdout().startswith(b"chunk 0 \nchunk 1 x"), p.stdout()[:100])
         for q in (port, plain_port):
@@ -443,9 +452,9 @@ http {
         ngx, port, _ = self.start_nginx(server)
         _, plain_port, _ = self.start_nginx(server, traced=False)
         self.same_as_untraced(
-            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "-o", "/dev/null",
-                       "-w", "%{http_code} %{size_download}\n",
-                       "http://127.0.0.1:%d/nope" % p, "http://127.0.0.1:%d/nope2" % p],
+            lambda p: self.curl_argv("-o", "/dev/null", "-w", "%{http_code} %{size_download}\n",
+                                     "http://127.0.0.1:%d/nope" % p,
+                                     "http://127.0.0.1:%d/nope2" % p),
             port, plain_port, "curl")
         spans = self.final_spans(4, [ngx])
         self.client_server_rows("curl", "nginx", [("GET /nope", 404), ("GET /nope2", 404)],
@@ -470,11 +479,10 @@ http {
         def argv(p):
             o = os.path.join(self.tmp, "out-%d" % p)
             outs[p] = o
-            return [self.curl, "-q", "-sS", "--max-time", "10",
-                    "-w", "%{http_code} %{size_download}\n",
-                    "-o", o + ".small", "http://127.0.0.1:%d/small.txt" % p,
-                    "-o", o + ".big", "http://127.0.0.1:%d/big.bin" % p,
-                    "-o", o + ".small2", "http://127.0.0.1:%d/small.txt" % p]
+            return self.curl_argv("-w", "%{http_code} %{size_download}\n",
+                                  "-o", o + ".small", "http://127.0.0.1:%d/small.txt" % p,
+                                  "-o", o + ".big", "http://127.0.0.1:%d/big.bin" % p,
+                                  "-o", o + ".small2", "http://127.0.0.1:%d/small.txt" % p)
         self.same_as_untraced(argv, port, plain_port, "curl")
         for p in (port, plain_port):
             for suffix, name in ((".small", "small.txt"), (".big", "big.bin"),
@@ -502,18 +510,17 @@ http {
         inbound trace headers) -> python server. The proxy's CLIENT span is
         the child of its SERVER span, and the upstream sees the proxy's
         CLIENT span id (the forwarded one rewritten in place), once."""
-        up, up_port = self.py_server("py-upstream")
-        _, plain_up_port = self.py_server("py-upstream", traced=False)
+        up, up_port, plain_up_port = self.py_servers("py-upstream")
         ngx, port, d = self.start_nginx(*self.proxy_conf(up_port))
         _, plain_port, _ = self.start_nginx(*self.proxy_conf(plain_up_port), traced=False)
         p = self.same_as_untraced(
-            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "-w", "\n%{http_code}\n",
-                       "http://127.0.0.1:%d/ok" % p, "http://127.0.0.1:%d/missing" % p],
+            lambda p: self.curl_argv("-w", "\n%{http_code}\n",
+                                     "http://127.0.0.1:%d/ok" % p,
+                                     "http://127.0.0.1:%d/missing" % p),
             port, plain_port, "curl")
         self.assertEqual(p.stdout(), b"ok\n200\nmissing\n404\n")
         # a third request: what the upstream received
-        echo = self.run_client([self.curl, "-q", "-sS", "--max-time", "10",
-                                "http://127.0.0.1:%d/echo-headers" % port], "curl")
+        echo = self.run_client(self.curl_argv("http://127.0.0.1:%d/echo-headers" % port), "curl")
         self.assertEqual(echo.returncode, 0, echo.describe())
         headers = json.loads(echo.stdout())
         try:
@@ -541,21 +548,10 @@ http {
     def test_nginx_reverse_proxy_post_body(self):
         """curl POSTs 100 KB through nginx (the body goes to a temp file,
         then upstream with the head) to python; the echo is byte for byte."""
-        up, up_port = self.py_server("py-upstream")
-        _, plain_up_port = self.py_server("py-upstream", traced=False)
+        up, up_port, plain_up_port = self.py_servers("py-upstream")
         ngx, port, d = self.start_nginx(*self.proxy_conf(up_port))
         _, plain_port, _ = self.start_nginx(*self.proxy_conf(plain_up_port), traced=False)
-        body = random.Random(7).randbytes(100 * 1024)
-        path = os.path.join(self.tmp, "body.bin")
-        with open(path, "wb") as f:
-            f.write(body)
-        p = self.same_as_untraced(
-            lambda p: [self.curl, "-q", "-sS", "--max-time", "10", "--data-binary", "@" + path,
-                       "-H", "Content-Type: application/octet-stream",
-                       "http://127.0.0.1:%d/echo-body" % p],
-            port, plain_port, "curl")
-        self.assertTrue(p.stdout() == body, "echoed body differs: %s"
-                        % th.diff_bytes(body, p.stdout(), full=False))
+        self.curl_post_echo(port, plain_port, 7, 100 * 1024)
         try:
             spans = self.final_spans(4, [ngx, up])
         except AssertionError as e:
@@ -568,15 +564,10 @@ http {
 
     def test_ruby_net_http_client(self):
         ruby = require_exe("/usr/bin/ruby", "ruby")
-        srv, port = self.py_server("py-server")
-        _, plain_port = self.py_server("py-server", traced=False)
-        p = self.same_as_untraced(
-            lambda p: [ruby, os.path.join(th.APPS, "ruby_client.rb"), str(p)],
-            port, plain_port, "ruby")
-        self.assertEqual(p.stdout(), b"200 ok\n200 hello from ruby\n404 missing\n")
-        spans = self.final_spans(6, [srv])
-        self.client_server_rows("ruby", "py-server", [
-            ("GET /ok", 200), ("POST /echo-body", 200), ("GET /missing", 404)], spans)
+        self.client_row(
+            "ruby", lambda p: [ruby, os.path.join(th.APPS, "ruby_client.rb"), str(p)],
+            [("GET /ok", 200), ("POST /echo-body", 200), ("GET /missing", 404)],
+            b"200 ok\n200 hello from ruby\n404 missing\n")
 
     # ------------------------------------------------------------------
     # row 8: redis (not HTTP)
@@ -634,9 +625,9 @@ http {
         otel, otel_port = self.start_server(
             [NODE, os.path.join(th.APPS, "otel_service.js"), otel_file, "0"], "otel-node",
             traced=False, env_extra={"NODE_PATH": nm})
-        curl = self.run_client([self.curl, "-q", "-sS", "--max-time", "10",
-                                "http://127.0.0.1:%d/call?to=%d&path=/ok" % (otel_port, py_port)],
-                               "curl")
+        curl = self.run_client(
+            self.curl_argv("http://127.0.0.1:%d/call?to=%d&path=/ok" % (otel_port, py_port)),
+            "curl")
         self.assertEqual(curl.returncode, 0, curl.describe())
         self.assertEqual(json.loads(curl.stdout()), {"status": 200, "body": "ok"})
         spans = self.final_spans(2, [py])

@@ -30,7 +30,6 @@ import json
 import os
 import random
 import re
-import socket
 import sys
 import threading
 import time
@@ -137,17 +136,7 @@ def response_by_index(ci, i):
     return 200, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
-class Received:
-    def __init__(self, peer):
-        self.peer = peer
-        self.data = bytearray()
-        self.requests = []
-        self.sent = bytearray()
-        self.error = None
-        self.closed = threading.Event()
-
-
-class SlowReceiver:
+class SlowReceiver(th.AcceptingServer):
     """Accepts on 127.0.0.1 (small SO_RCVBUF), reads each connection in small
     random pieces with random short sleeps, records every byte, answers
     every complete request. A malformed stream is recorded and the
@@ -156,54 +145,26 @@ class SlowReceiver:
     def __init__(self, seed):
         self.seed = seed
         self.conns = []
-        self._stop = False
-        self._threads = []
         self._lock = threading.Lock()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)  # inherited
         # A small MSS too: with a window this small, loopback's 64 KiB MSS is
         # clamped to half the window, the window then dips just below the
         # MSS and the sender waits for the 200 ms persist timer for every
         # segment (measured: 1 seed in 6 stalled to the deadline, with or
         # without the shim). 512 keeps several segments in the window.
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 512)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self._accepter = threading.Thread(target=self._accept_loop, daemon=True)
-        self._accepter.start()
+        self.listen(16, rcvbuf=2048, maxseg=512)
 
-    def _accept_loop(self):
-        n = 0
-        while not self._stop:
-            try:
-                c, peer = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            rec = Received(peer)
-            with self._lock:
-                self.conns.append(rec)
-            t = threading.Thread(target=self._serve, args=(c, rec, n), daemon=True)
-            n += 1
-            self._threads.append(t)
-            t.start()
+    def _accepted(self, c, peer, n):
+        rec = th.RecordedConn(peer)
+        with self._lock:
+            self.conns.append(rec)
+        return self._serve, (c, rec, n)
 
     def _serve(self, c, rec, n):
         rng = random.Random("%s/recv/%d" % (self.seed, n))
-        c.settimeout(0.2)
+        sizes = (1, 2, 3, 5, 8, 13, 40, 100, 300, 700, 1500, 3000)
         pending = bytearray()
         try:
-            while not self._stop:
-                try:
-                    b = c.recv(rng.choice((1, 2, 3, 5, 8, 13, 40, 100, 300, 700, 1500, 3000)))
-                except socket.timeout:
-                    continue
-                if not b:
-                    break
+            for b in self._received(c, lambda: rng.choice(sizes)):
                 rec.data += b
                 pending += b
                 while True:
@@ -239,16 +200,6 @@ class SlowReceiver:
             time.sleep(0.02)
         with self._lock:
             return list(self.conns)
-
-    def close(self):
-        self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self._accepter.join(timeout=2)
-        for t in self._threads:
-            t.join(timeout=2)
 
 
 class TransparencyTest(th.TempDirMixin, unittest.TestCase):

@@ -587,7 +587,87 @@ def diff_bytes(expected, got, context=60, full=True):
 
 
 # --------------------------------------------------------------------------
-# a recording TCP server (runs in the test process, never traced)
+# local TCP servers (run in the test process, never traced)
+
+
+def listen_local(backlog=16, rcvbuf=0, maxseg=0):
+    """A listening TCP socket on 127.0.0.1, a free port; accept() times out
+    after 0.2 s so that an accept loop can see a stop flag. rcvbuf
+    (SO_RCVBUF) and maxseg (TCP_MAXSEG) are inherited by accepted sockets."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if maxseg:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, maxseg)
+    s.bind(("127.0.0.1", 0))
+    s.listen(backlog)
+    s.settimeout(0.2)
+    return s
+
+
+class AcceptingServer:
+    """Base of the in-process servers: listen() opens a socket (listen_local)
+    and starts a thread accepting on it; the n-th accepted connection
+    (sock, peer) goes to self._accepted(sock, peer, n), which records it and
+    returns (function, args) to run in the connection's own thread.
+    close() stops accepting and joins every thread (bounded)."""
+
+    def listen(self, backlog=16, rcvbuf=0, maxseg=0):
+        self._stop = False
+        self._threads = []
+        self.sock = listen_local(backlog, rcvbuf, maxseg)
+        self.port = self.sock.getsockname()[1]
+        self._accepter = threading.Thread(target=self._accept_loop, daemon=True)
+        self._accepter.start()
+
+    def _accepted(self, sock, peer, n):
+        raise NotImplementedError
+
+    def _accept_loop(self):
+        n = 0
+        while not self._stop:
+            try:
+                c, peer = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            target, args = self._accepted(c, peer, n)
+            n += 1
+            t = threading.Thread(target=target, args=args, daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _received(self, c, size):
+        """What each c.recv(size) returns (size: a number, or a function
+        giving one per call), until the peer closes or close() is called."""
+        c.settimeout(0.2)
+        while not self._stop:
+            try:
+                b = c.recv(size() if callable(size) else size)
+            except socket.timeout:
+                continue
+            if not b:
+                return
+            yield b
+
+    def stop_accepting(self):
+        self._stop = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self._accepter.join(timeout=2)
+
+    def close(self):
+        self.stop_accepting()
+        for t in self._threads:
+            t.join(timeout=2)
+
+
+# --------------------------------------------------------------------------
+# a recording TCP server
 
 
 class RecordedConn:
@@ -600,7 +680,7 @@ class RecordedConn:
         self.error = None
 
 
-class RecordingServer:
+class RecordingServer(AcceptingServer):
     """Accepts connections on 127.0.0.1, records every byte per connection.
 
     mode="http": answers each complete request (head + Content-Length body)
@@ -628,18 +708,7 @@ class RecordingServer:
         self.conns = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._stop = False
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # inherited
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self._threads = []
-        self._accepter = threading.Thread(target=self._accept_loop, daemon=True)
-        self._accepter.start()
+        self.listen(64, rcvbuf=rcvbuf)
 
     def __enter__(self):
         return self
@@ -647,21 +716,12 @@ class RecordingServer:
     def __exit__(self, *exc):
         self.close()
 
-    def _accept_loop(self):
-        while not self._stop:
-            try:
-                c, peer = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            rc = RecordedConn(peer)
-            with self._cond:
-                self.conns.append(rc)
-                self._cond.notify_all()
-            t = threading.Thread(target=self._serve, args=(c, rc), daemon=True)
-            self._threads.append(t)
-            t.start()
+    def _accepted(self, c, peer, n):
+        rc = RecordedConn(peer)
+        with self._cond:
+            self.conns.append(rc)
+            self._cond.notify_all()
+        return self._serve, (c, rc)
 
     def _answer(self, c, rc, req):
         resp = self.response(req) if callable(self.response) else self.response
@@ -669,17 +729,10 @@ class RecordingServer:
         rc.sent += resp
 
     def _serve(self, c, rc):
-        c.settimeout(0.2)
         pending = bytearray()
         answered = False  # early_response: the pending request was answered
         try:
-            while not self._stop:
-                try:
-                    b = c.recv(self.recv_size)
-                except socket.timeout:
-                    continue
-                if not b:
-                    break
+            for b in self._received(c, self.recv_size):
                 if self.recv_delay:
                     time.sleep(self.recv_delay)
                 with self._cond:
@@ -742,16 +795,6 @@ class RecordingServer:
         return "%d connection(s): %s" % (len(self.conns), [
             {"bytes": bytes(c.data[:400]), "requests": len(c.requests), "closed": c.closed.is_set()}
             for c in self.conns])
-
-    def close(self):
-        self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self._accepter.join(timeout=2)
-        for t in self._threads:
-            t.join(timeout=2)
 
 
 def _complete_request_len(buf):

@@ -10,32 +10,16 @@ Prints "LISTENING <port> PID <pid>" on stdout once it accepts connections;
 exits cleanly (status 0, after waiting for its children) on SIGTERM or SIGINT.
 """
 
-import argparse
 import http.server
-import os
-import signal
 import socketserver
 import sys
 
+sys.dont_write_bytecode = True  # keep the source tree clean
+import _apphelp as ah  # noqa: E402  (this script's folder is on sys.path)
 
-def _exit(signum, frame):
-    raise SystemExit(0)
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(ah.PidPathHandler):
     server_version = "forking/1"
-    sys_version = ""
-
-    def log_message(self, fmt, *args):  # keep stderr for real problems
-        pass
-
-    def do_GET(self):
-        body = ("%d %s\n" % (os.getpid(), self.path)).encode("ascii")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 class S(socketserver.ForkingMixIn, http.server.HTTPServer):
@@ -43,18 +27,8 @@ class S(socketserver.ForkingMixIn, http.server.HTTPServer):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=0)
-    args = ap.parse_args()
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGINT, _exit)
-    srv = S(("127.0.0.1", args.port), Handler)
-    sys.stdout.write("LISTENING %d PID %d\n" % (srv.server_address[1], os.getpid()))
-    sys.stdout.flush()
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    finally:
-        srv.server_close()  # waits for the children
+    args = ah.port_parser().parse_args()
+    ah.serve(S, Handler, args.port, pid=True)  # server_close waits for the children
 
 
 if __name__ == "__main__":

@@ -31,9 +31,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
-def _exit(signum, frame):
-    raise SystemExit(0)
+sys.dont_write_bytecode = True  # keep the source tree clean
+import _apphelp as ah  # noqa: E402  (this script's folder is on sys.path)
 
 
 CHUNKED_BODY = (b"5;ext=1\r\nhello\r\n" b'6;a="b c"\r\n world\r\n'
@@ -172,8 +171,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=("http", "peek", "smtp"), required=True)
     a = ap.parse_args()
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGINT, _exit)
+    ah.exit_on_signals()
     if a.mode == "http":
         srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         srv.daemon_threads = True

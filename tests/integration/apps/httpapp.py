@@ -19,40 +19,23 @@ Routes (GET):
 POST /echo-body       200, the request body back
 """
 
-import argparse
 import json
-import signal
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-
-def _exit(signum, frame):
-    raise SystemExit(0)
-
+sys.dont_write_bytecode = True  # keep the source tree clean
+import _apphelp as ah  # noqa: E402  (this script's folder is on sys.path)
 
 # No proxies, whatever the environment says: the tests talk to 127.0.0.1.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ah.Handler):
     protocol_version = "HTTP/1.1"
     server_version = "httpapp/1"
-    sys_version = ""
-
-    def log_message(self, fmt, *args):  # keep stderr for real problems
-        pass
-
-    def reply(self, status, body, ctype="text/plain"):
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
@@ -88,20 +71,13 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, "no such route")
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=0)
-    args = ap.parse_args()
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGINT, _exit)
-    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    srv.daemon_threads = True
-    sys.stdout.write("LISTENING %d\n" % srv.server_address[1])
-    sys.stdout.flush()
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    finally:
-        srv.server_close()
+    args = ah.port_parser().parse_args()
+    ah.serve(Server, Handler, args.port)
 
 
 if __name__ == "__main__":

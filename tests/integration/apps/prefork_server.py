@@ -13,40 +13,24 @@ worker finishes and leaves with os._exit(0); the parent waits for every
 worker and exits 0 when all did, 1 otherwise.
 """
 
-import argparse
-import http.server
 import os
 import signal
 import socket
 import sys
 
+sys.dont_write_bytecode = True  # keep the source tree clean
+import _apphelp as ah  # noqa: E402  (this script's folder is on sys.path)
 
-class Handler(http.server.BaseHTTPRequestHandler):
+
+class Handler(ah.PidPathHandler):
     server_version = "prefork/1"
-    sys_version = ""
-
-    def log_message(self, fmt, *args):  # keep stderr for real problems
-        pass
-
-    def do_GET(self):
-        body = ("%d %s\n" % (os.getpid(), self.path)).encode("ascii")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def _stop(signum, frame):
-    raise SystemExit(0)
 
 
 def worker(lsock):
     """Accept and serve until SIGTERM; never returns."""
     status = 1
     try:
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+        ah.exit_on_signals()
         while True:
             conn, addr = lsock.accept()
             try:
@@ -67,8 +51,7 @@ def worker(lsock):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=0)
+    ap = ah.port_parser()
     ap.add_argument("--workers", type=int, default=3)
     args = ap.parse_args()
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -93,9 +76,7 @@ def main():
                 pass
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    sys.stdout.write("LISTENING %d PID %d WORKERS %s\n"
-                     % (port, os.getpid(), ",".join(map(str, pids))))
-    sys.stdout.flush()
+    ah.say("LISTENING %d PID %d WORKERS %s" % (port, os.getpid(), ",".join(map(str, pids))))
     ok = True
     for p in pids:
         _, status = os.waitpid(p, 0)

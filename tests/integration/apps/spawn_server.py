@@ -15,39 +15,23 @@ Prints "LISTENING <port>" once it accepts connections; exits cleanly
 (status 0) on SIGTERM or SIGINT.
 """
 
-import argparse
 import http.server
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
 import urllib.parse
 
+sys.dont_write_bytecode = True  # keep the source tree clean
+import _apphelp as ah  # noqa: E402  (this script's folder is on sys.path)
+
 CURL = ["curl", "-q", "-sS", "--max-time", "10"]
 
 
-def _exit(signum, frame):
-    raise SystemExit(0)
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(ah.Handler):
     protocol_version = "HTTP/1.1"
     server_version = "spawn/1"
-    sys_version = ""
-
-    def log_message(self, fmt, *args):  # keep stderr for real problems
-        pass
-
-    def reply(self, status, body, exit_status=None):
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        if exit_status is not None:
-            self.send_header("X-Exit-Status", str(exit_status))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         u = urllib.parse.urlsplit(self.path)
@@ -74,22 +58,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             r = subprocess.run(argv, stdout=subprocess.PIPE, **kw)
             st, out = r.returncode, r.stdout
-        self.reply(200, out, st)
+        self.reply(200, out, headers=[("X-Exit-Status", str(st))])
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=0)
-    args = ap.parse_args()
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGINT, _exit)
-    srv = http.server.HTTPServer(("127.0.0.1", args.port), Handler)
-    sys.stdout.write("LISTENING %d\n" % srv.server_address[1])
-    sys.stdout.flush()
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    finally:
-        srv.server_close()
+    args = ah.port_parser().parse_args()
+    ah.serve(http.server.HTTPServer, Handler, args.port)
 
 
 if __name__ == "__main__":
