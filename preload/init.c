@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "../hooks/exec_env.h"
@@ -79,6 +80,11 @@ static const char *env_lookup(const char *name)
 
 static void init_body(void)
 {
+    /* A setuid/setgid program (secure execution: the loader itself
+     * distrusts the environment) is not traced at all: nothing the
+     * environment says may steer a privileged process. */
+    if (getauxval(AT_SECURE))
+        return;
     ts_guard_enter();
     ts_real_resolve();
     ts_config_load(&ts_cfg, env_lookup);

@@ -85,11 +85,15 @@ static void fexp_report_errno(const char *what, int err)
 }
 
 /* Open the span file (the old fd number, if any, is simply forgotten).
- * Returns 0 or -1 with errno set. */
+ * Never through a symbolic link: in a shared directory someone else's link
+ * would make a traced program (perhaps privileged) append where they
+ * choose. A file the shim creates is the user's alone (0600): spans carry
+ * URLs and addresses. Returns 0 or -1 with errno set. */
 static int fexp_open(void)
 {
     ts_own_fd_forget(&fexp_fd);
-    int fd = open(fexp_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    int fd = open(fexp_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
+                  0600);
     return ts_own_fd_adopt(&fexp_fd, fd);
 }
 
@@ -98,7 +102,10 @@ int ts_file_export(const char *line, size_t len)
     ts_file_export_resolve_path();
     if (!ts_own_fd_valid(&fexp_fd) && fexp_open() != 0) {
         int err = errno;
-        fexp_report_errno("open", err);
+        if (err == ELOOP)
+            fexp_report("open", "it is a symbolic link, which the shim does not follow");
+        else
+            fexp_report_errno("open", err);
         errno = err;
         return -1;
     }
