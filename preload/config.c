@@ -520,6 +520,21 @@ static void read_port(ts_env_lookup_fn get, const char *a, const char *b, uint16
         *out = (uint16_t)port;
 }
 
+/* A host name (letters, digits, '-', '_', '.') or an IPv4/IPv6 address. */
+static bool host_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return false;
+    }
+    return true;
+}
+
 /* ----------------------------------------------------------- stacks */
 
 int ts_config_parse_stacks(const char *s, int *mode, uint64_t *slow_ns)
@@ -659,7 +674,10 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
              &cfg->zipkin_url, &errors);
     read_uint(get, "OTEL_EXPORTER_ZIPKIN_TIMEOUT", 1, 3600000, &cfg->zipkin_timeout_ms, &errors);
     v = env_first(get, "OTEL_EXPORTER_JAEGER_AGENT_HOST", "JAEGER_AGENT_HOST", &var);
-    read_string(var, v, cfg->jaeger_host, sizeof cfg->jaeger_host, &errors);
+    if (v && !host_name_ok(v))
+        reject(&errors, var, v, "a host name or an IP address");
+    else
+        read_string(var, v, cfg->jaeger_host, sizeof cfg->jaeger_host, &errors);
     read_port(get, "OTEL_EXPORTER_JAEGER_AGENT_PORT", "JAEGER_AGENT_PORT", &cfg->jaeger_port,
               &errors);
     read_bool(get, "TRACESHIM_FOLLOW_EXEC", NULL, &cfg->follow_exec, &errors);

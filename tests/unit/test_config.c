@@ -893,6 +893,17 @@ static void test_jaeger_agent(void **state)
     assert_int_equal(load(&c), 0);
     assert_int_equal(c.jaeger_port, 65535);
 
+    /* not a host name */
+    env_reset();
+    env_set("JAEGER_AGENT_HOST", "agent;rm -rf");
+    assert_int_equal(load(&c), 1);
+    assert_one_error("JAEGER_AGENT_HOST", "agent;rm -rf");
+    assert_string_equal(c.jaeger_host, "127.0.0.1");
+    env_reset();
+    env_set("JAEGER_AGENT_HOST", "::1");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.jaeger_host, "::1");
+
     /* a host that does not fit is rejected whole */
     env_reset();
     env_set("JAEGER_AGENT_HOST", repeat('a', sizeof c.jaeger_host));

@@ -1,0 +1,156 @@
+/* config_cmd.c — `traceshim config`: the configuration the library would
+ * use with this environment, and where each value came from.
+ *
+ * It runs the library's own parsers (preload/config.c, the sampler's) with
+ * a lookup that records every variable they ask for, so the list of
+ * sources can never drift from what the library reads. Rejected values
+ * show the library's own one-line message. Output on stdout; exit status 0,
+ * or 1 when a value was rejected. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "preload/config.h"
+#include "reporter/sampler.h"
+
+#define MAX_ASKED 128
+
+struct asked {
+    const char *name;
+    const char *value; /* NULL or empty: not set */
+};
+
+static struct asked asked[MAX_ASKED];
+static size_t nasked;
+
+/* getenv that remembers each name asked for, once. */
+static const char *recording_lookup(const char *name)
+{
+    const char *v = getenv(name);
+    for (size_t i = 0; i < nasked; i++)
+        if (strcmp(asked[i].name, name) == 0)
+            return v;
+    if (nasked < MAX_ASKED)
+        asked[nasked++] = (struct asked){name, v};
+    return v;
+}
+
+static const char *bits_list(unsigned bits, const char *const names[], size_t n, char *out,
+                             size_t cap)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!(bits & (1u << i)) || !names[i])
+            continue;
+        if (out[0])
+            strncat(out, ",", cap - strlen(out) - 1);
+        strncat(out, names[i], cap - strlen(out) - 1);
+    }
+    if (!out[0])
+        snprintf(out, cap, "none");
+    return out;
+}
+
+static void row(const char *what, const char *value)
+{
+    printf("  %-22s %s\n", what, value);
+}
+
+static void row_u(const char *what, unsigned long long v, const char *unit)
+{
+    printf("  %-22s %llu%s\n", what, v, unit);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        printf("usage: traceshim config\n"
+               "Prints the configuration libtraceshim.so would use with this environment,\n"
+               "then every variable it reads: its value and whether it was used, rejected\n"
+               "or not set (the default applies). Exit status 1 when a value is rejected.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "traceshim config: unexpected argument '%s' (see traceshim config -h)\n",
+                argv[1]);
+        return 2;
+    }
+
+    /* The library's own messages about rejected values are caught (to
+     * mark those variables) and passed on to stderr unchanged. */
+    static char messages[16384];
+    size_t mlen = 0;
+    FILE *cap = tmpfile();
+    int saved_err = dup(2);
+    fflush(stderr);
+    if (cap && saved_err >= 0)
+        dup2(fileno(cap), 2);
+    struct ts_config cfg;
+    int errors = ts_config_load(&cfg, recording_lookup);
+    errors += ts_sampler_load(recording_lookup);
+    if (cap && saved_err >= 0) {
+        fflush(stderr);
+        dup2(saved_err, 2);
+        rewind(cap);
+        mlen = fread(messages, 1, sizeof messages - 1, cap);
+        messages[mlen] = '\0';
+        fputs(messages, stderr);
+    }
+    if (cap)
+        fclose(cap);
+    if (saved_err >= 0)
+        close(saved_err);
+
+    static const char *const exporters[] = {"file", "otlp", "zipkin", "jaeger", "console"};
+    static const char *const props[] = {"b3multi", "b3", "tracecontext", "jaeger"};
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    static const char *const stacks[] = {"off", "client", "all", "slow"};
+    char buf[2048];
+
+    printf("effective configuration%s\n", cfg.disabled ? " (tracing DISABLED)" : "");
+    row("service.name", cfg.service_name[0] ? cfg.service_name : "(the program's name)");
+    row("exporters", bits_list(cfg.exporters, exporters, 5, buf, sizeof buf));
+    row("span file", cfg.file_path[0] ? cfg.file_path : "./traceshim-spans.jsonl");
+    row("propagators", bits_list(cfg.propagators, props, 4, buf, sizeof buf));
+    snprintf(buf, sizeof buf, "http://%s%s (%s, %u ms)", cfg.otlp_url.authority,
+             cfg.otlp_url.path,
+             cfg.otlp_protocol == TS_OTLP_JSON ? "http/json" : "http/protobuf",
+             cfg.otlp_timeout_ms);
+    row("otlp", buf);
+    snprintf(buf, sizeof buf, "http://%s%s (%u ms)", cfg.zipkin_url.authority,
+             cfg.zipkin_url.path, cfg.zipkin_timeout_ms);
+    row("zipkin", buf);
+    snprintf(buf, sizeof buf, "%s:%u (UDP)", cfg.jaeger_host, cfg.jaeger_port);
+    row("jaeger agent", buf);
+    row_u("batch: queue", cfg.bsp_max_queue, " spans");
+    row_u("batch: size", cfg.bsp_max_batch, " spans");
+    row_u("batch: delay", cfg.bsp_delay_ms, " ms");
+    row_u("batch: export timeout", cfg.bsp_export_timeout_ms, " ms");
+    row_u("exit timeout", cfg.exit_timeout_ms, " ms");
+    row_u("max head", cfg.max_head_bytes, " bytes");
+    row("follow exec", cfg.follow_exec ? "on" : "off");
+    row("process spans", cfg.process_spans ? "on" : "off");
+    if (cfg.stacks == TS_STACKS_SLOW)
+        snprintf(buf, sizeof buf, "slow:%llums", (unsigned long long)(cfg.stacks_slow_ns / 1000000));
+    else
+        snprintf(buf, sizeof buf, "%s", stacks[cfg.stacks & 3]);
+    row("stacks", buf);
+    row("log level", levels[cfg.log_level & 3]);
+
+    printf("\nvariables read (in the order the library reads them)\n");
+    for (size_t i = 0; i < nasked; i++) {
+        const char *v = asked[i].value;
+        char quoted[80];
+        snprintf(quoted, sizeof quoted, " %s=", asked[i].name);
+        bool rejected = strstr(messages, quoted) != NULL;
+        if (v && *v)
+            printf("  %-36s = %s%s\n", asked[i].name, v, rejected ? "   (REJECTED: default)" : "");
+        else
+            printf("  %-36s   (not set: default)\n", asked[i].name);
+    }
+    if (errors)
+        printf("\n%d value(s) rejected (messages on stderr); their defaults apply.\n", errors);
+    return errors ? 1 : 0;
+}

@@ -1,0 +1,90 @@
+"""test_config_cmd.py — `traceshim config`, and configuration that cannot
+hurt: every variable the library reads, given garbage, leaves a traced
+program's output and exit status as they were and costs exactly one line
+on stderr naming that variable.
+
+The list of variables is the one `traceshim config` prints: the variables
+the library's own parsers asked for, so a variable added later is covered
+without touching this file.
+"""
+
+import os
+import re
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+
+CONFIG = os.environ.get("TRACESHIM_CONFIG") or os.path.join(th.BUILD, "traceshim-config")
+GARBAGE = "\x01garbage;=,%zz\x7f"
+# Variables for which any string is a valid value (names, paths, lists
+# that accept any token): garbage cannot be rejected there.
+FREE_TEXT = {"OTEL_SERVICE_NAME", "JAEGER_SERVICE_NAME", "TRACESHIM_FILE"}
+
+
+class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
+    def setUp(self):
+        th.require_lib()
+        th.require_launcher()
+        if not os.path.exists(CONFIG):
+            self.fail("%s is missing: build the project first" % CONFIG)
+        self.tmp = self.make_tmp()
+
+    def config(self, **extra):
+        env = th.launcher_env(TRACESHIM_CONFIG=CONFIG, **extra)
+        return th.run(["bash", th.LAUNCHER, "config"], env=env, tmpdir=self.tmp, name="config")
+
+    def variables(self):
+        p = self.config()
+        self.assertEqual(p.returncode, 0, p.describe())
+        out = p.stdout().decode()
+        section = out.split("variables read", 1)[1]
+        names = re.findall(r"^  ([A-Z][A-Z0-9_]+) ", section, re.M)
+        self.assertGreater(len(names), 25, out)
+        return names
+
+    def test_defaults_and_sources(self):
+        p = self.config(OTEL_SERVICE_NAME="web", OTEL_TRACES_EXPORTER="otlp,file")
+        self.assertEqual(p.returncode, 0, p.describe())
+        out = p.stdout().decode()
+        self.assertRegex(out, r"(?m)^  service\.name +web$")
+        self.assertRegex(out, r"(?m)^  exporters +file,otlp$")
+        self.assertRegex(out, r"(?m)^  propagators +b3multi,tracecontext$")
+        self.assertRegex(out, r"(?m)^  OTEL_SERVICE_NAME +=  ?web$")
+        self.assertRegex(out, r"(?m)^  OTEL_TRACES_EXPORTER +=  ?otlp,file$")
+        self.assertRegex(out, r"(?m)^  TRACESHIM_EXPORTER +\(not set: default\)$")
+        self.assertEqual(p.stderr(), b"")
+
+    def test_rejected_value_is_marked(self):
+        p = self.config(OTEL_PROPAGATORS="b3,bogus")
+        self.assertEqual(p.returncode, 1, p.describe())
+        out = p.stdout().decode()
+        self.assertRegex(out, r"(?m)^  OTEL_PROPAGATORS +=  ?b3,bogus +\(REJECTED: default\)$")
+        self.assertRegex(out, r"(?m)^  propagators +b3multi,tracecontext$")
+        err = p.stderr().decode().splitlines()
+        self.assertEqual(len(err), 1, err)
+        self.assertIn("OTEL_PROPAGATORS", err[0])
+
+    def test_every_variable_given_garbage(self):
+        """Table-driven: one traced run per variable."""
+        problems = []
+        for name in self.variables():
+            if name in FREE_TEXT:
+                continue
+            spans = os.path.join(self.tmp, "spans-%s.jsonl" % name)
+            env = th.shim_env("garbage", spans, **{name: GARBAGE})
+            p = th.run(["/bin/sh", "-c", "echo out; echo err >&2; exit 4"], env=env,
+                       tmpdir=self.tmp, name="garbage-" + name)
+            err = p.stderr().decode("utf-8", "replace").splitlines()
+            if p.returncode != 4 or p.stdout() != b"out\n":
+                problems.append("%s: exit %s, stdout %r" % (name, p.returncode, p.stdout()))
+            ours = [line for line in err if line.startswith("traceshim:")]
+            if len(ours) != 1 or name not in ours[0] or "err" not in err:
+                problems.append("%s: stderr %r" % (name, err))
+        self.assertEqual(problems, [], "\n".join(problems))
+
+
+if __name__ == "__main__":
+    th.main()
