@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hooks/rules.h"
+#include "hooks/trust.h"
 #include "preload/config.h"
 #include "reporter/sampler.h"
 
@@ -90,6 +92,8 @@ int main(int argc, char **argv)
     struct ts_config cfg;
     int errors = ts_config_load(&cfg, recording_lookup);
     errors += ts_sampler_load(recording_lookup);
+    errors += ts_rules_load(recording_lookup);
+    errors += ts_trust_load(recording_lookup);
     if (cap && saved_err >= 0) {
         fflush(stderr);
         dup2(saved_err, 2);
@@ -142,9 +146,11 @@ int main(int argc, char **argv)
     printf("\nvariables read (in the order the library reads them)\n");
     for (size_t i = 0; i < nasked; i++) {
         const char *v = asked[i].value;
-        char quoted[80];
-        snprintf(quoted, sizeof quoted, " %s=", asked[i].name);
-        bool rejected = strstr(messages, quoted) != NULL;
+        /* the messages name a variable as "NAME=value" or "NAME: ..." */
+        char eq[80], colon[80];
+        snprintf(eq, sizeof eq, " %s=", asked[i].name);
+        snprintf(colon, sizeof colon, " %s:", asked[i].name);
+        bool rejected = strstr(messages, eq) || strstr(messages, colon);
         if (v && *v)
             printf("  %-36s = %s%s\n", asked[i].name, v, rejected ? "   (REJECTED: default)" : "");
         else

@@ -20,11 +20,43 @@
 #include "conn_internal.h"
 #include "span_link.h"
 #include "propagation.h"
+#include "rules.h"
+#include "trust.h"
+
+/* TRACESHIM_IGNORE: an ignored request queues one of these stand-ins
+ * (read-only, shared) so its response still pairs with it and is framed
+ * by its method; ending or discarding one does nothing. */
+static struct pending ignored_spans[] = {
+    {.method = "GET", .method_len = 3},
+    {.method = "HEAD", .method_len = 4},
+    {.method = "CONNECT", .method_len = 7},
+};
+
+static bool is_ignored_span(const struct pending *p)
+{
+    return p >= ignored_spans && p < ignored_spans + sizeof ignored_spans / sizeof *ignored_spans;
+}
+
+/* The stand-in for req when TRACESHIM_IGNORE matches it, else NULL. */
+static struct pending *ignored_span(const struct ts_http_request *req)
+{
+    size_t path_len;
+    const char *path = ts_http_target_path(req->target, req->target_len, &path_len);
+    if (!ts_rules_ignored(req->method, req->method_len, path, path_len))
+        return NULL;
+    for (size_t i = 1; i < sizeof ignored_spans / sizeof *ignored_spans; i++)
+        if (req->method_len == ignored_spans[i].method_len &&
+            memcmp(req->method, ignored_spans[i].method, req->method_len) == 0)
+            return &ignored_spans[i];
+    return &ignored_spans[0];
+}
 
 /* End a span and hand it to the reporter. error_type, when given, marks a
  * connection that failed before the response was complete. */
 void conn_span_finish(struct pending *p, const char *error_type)
 {
+    if (is_ignored_span(p))
+        return;
     if (p->owner != ts_proc.pid) { /* the parent's, inherited by fork: it ends it */
         conn_span_discard(p);
         return;
@@ -44,7 +76,7 @@ void conn_span_finish(struct pending *p, const char *error_type)
 
 void conn_span_discard(struct pending *p)
 {
-    if (!p)
+    if (!p || is_ignored_span(p))
         return;
     ts_inflight_remove(&p->inflight);
     free(p);
@@ -53,6 +85,8 @@ void conn_span_discard(struct pending *p)
 /* The status code's verdict, per the OpenTelemetry HTTP conventions. */
 void conn_span_set_status(struct pending *p, int status)
 {
+    if (is_ignored_span(p))
+        return;
     ts_span_attr_int(&p->span, "http.response.status_code", status);
     int limit = p->span.kind == TS_KIND_SERVER ? 500 : 400;
     if (status >= limit)
@@ -109,12 +143,18 @@ static struct pending *pending_new(const struct ts_http_request *req, uint8_t ki
         (uint8_t)(req->method_len < sizeof p->method ? req->method_len : sizeof p->method);
     memcpy(p->method, req->method, p->method_len);
 
+    /* The name is the route (TRACESHIM_ROUTES, else ids collapsed), so
+     * that names stay few; a server span also gets it as http.route. */
     size_t path_len;
     const char *path = ts_http_target_path(req->target, req->target_len, &path_len);
+    char route[TS_ROUTE_MAX];
+    size_t route_len = ts_rules_route(path, path_len, route, sizeof route);
     char name[160];
     int n = snprintf(name, sizeof name, "%.*s %.*s", (int)req->method_len, req->method,
-                     (int)(path_len < 140 ? path_len : 140), path);
+                     (int)(route_len < 140 ? route_len : 140), route);
     ts_span_set_name(&p->span, name, n > 0 ? (size_t)n : 0);
+    if (kind == TS_KIND_SERVER)
+        ts_span_attr_str(&p->span, "http.route", route, route_len);
     ts_span_attr_str(&p->span, "http.request.method", req->method, req->method_len);
     ts_span_attr_cstr(&p->span, "network.protocol.version", req->minor_version ? "1.1" : "1.0");
     return p;
@@ -177,6 +217,9 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
 {
     *nedits = 0;
     *inject_len = 0;
+    struct pending *ignored = ignored_span(req); /* TRACESHIM_IGNORE: no span, no headers */
+    if (ignored)
+        return ignored;
     struct pending *p = pending_new(req, TS_KIND_CLIENT);
     if (!p)
         return NULL;
@@ -197,6 +240,10 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     unsigned formats = ts_cfg.propagators & ~present;
     const struct ts_ctx *out = forwarded || !app_ctx ? &mine : &app;
     *inject_len = formats ? ts_prop_inject(formats, out, inject, TS_PROP_INJECT_MAX) : 0;
+    /* TRACESHIM_TRUST_INBOUND=hmac: sign the context the peer will extract
+     * (see ts_trust_signable for the program's own). */
+    if ((app_ctx || *inject_len) && ts_trust_signable(out, &mine, ts_ctx_current()))
+        *inject_len += ts_trust_sign(out, inject + *inject_len, TS_PROP_INJECT_MAX - *inject_len);
 
     const struct ts_http_header *host = ts_http_find_header(req->headers, req->num_headers, "host");
     const char *h = c->peer_ip;
@@ -223,6 +270,13 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if (n > 0)
         ts_span_attr_str(&p->span, "url.full", url,
                          (size_t)n < sizeof url ? (size_t)n : sizeof url - 1);
+    /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written. */
+    if (!ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0, c->peer_ip,
+                                c->peer_port)) {
+        *inject_len = 0;
+        *nedits = 0;
+        ts_span_attr_bool(&p->span, "traceshim.injected", false);
+    }
     ts_span_attr_str(&p->span, "server.address", h, hlen);
     ts_span_attr_int(&p->span, "server.port", port);
     ts_span_attr_cstr(&p->span, "network.peer.address", c->peer_ip);
@@ -233,20 +287,28 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
 
 struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req)
 {
+    struct pending *ignored = ignored_span(req); /* TRACESHIM_IGNORE: no span */
+    if (ignored)
+        return ignored;
     struct pending *p = pending_new(req, TS_KIND_SERVER);
     if (!p)
         return NULL;
     struct ts_ctx in, mine;
     bool have = ts_prop_extract(req->headers, req->num_headers, &in);
-    const struct ts_ctx *parent = have ? &in : ts_ctx_process();
+    /* TRACESHIM_TRUST_INBOUND: a context not honoured is as good as none
+     * (its flags included), but its ids are kept as attributes. */
+    bool trusted = ts_trust_verify(req->headers, req->num_headers, &in);
+    const struct ts_ctx *parent = have && trusted ? &in : ts_ctx_process();
     ts_span_link(&p->span, parent, &mine);
-    if (!have && in.sampling == TS_SAMPLING_DENY) { /* "b3: 0": a new trace, unsampled */
+    if (have && !trusted)
+        ts_trust_mark_untrusted(&p->span, &in);
+    if (!have && trusted && in.sampling == TS_SAMPLING_DENY) { /* "b3: 0": a new trace, unsampled */
         mine.sampling = TS_SAMPLING_DENY;
         p->span.sampled = 0;
     }
     ts_stacks_at_start(&p->span);
     ts_ctx_set_current(&mine);
-    if (have) {
+    if (have && trusted) {
         p->inflight.inbound = in;
         p->inflight.server = mine;
         ts_inflight_add(&p->inflight);

@@ -50,7 +50,9 @@ void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts
  * written, or 0 when cap is too small (nothing useful is written then). */
 size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, size_t cap);
 
-/* Upper bound of ts_prop_inject's output for any formats and context. */
-#define TS_PROP_INJECT_MAX 512
+/* Upper bound of the header lines the shim adds to a request: at most 512
+ * bytes of ts_prop_inject's output for any formats and context, plus the
+ * signature line (trust.h: TS_TRUST_LINE_LEN, 92 bytes). */
+#define TS_PROP_INJECT_MAX 640
 
 #endif

@@ -16,6 +16,8 @@
 #include "../hooks/inflight.h"
 #include "../hooks/process_span.h"
 #include "../hooks/propagation.h"
+#include "../hooks/rules.h"
+#include "../hooks/trust.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
 #include "config.h"
@@ -89,7 +91,9 @@ static void init_body(void)
     ts_real_resolve();
     ts_config_load(&ts_cfg, env_lookup);
     if (!ts_cfg.disabled) {
+        ts_rules_load(env_lookup); /* TRACESHIM_ROUTES, _IGNORE, _[NO_]INJECT_TO */
         ts_sampler_load(env_lookup);
+        ts_trust_load(env_lookup); /* keys copied; libcrypto opened in hmac mode */
         ts_process_load();
         ts_rep_init(); /* fixes a relative span file path before any chdir */
         init_process_context();

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
 
 CONFIG = os.environ.get("TRACESHIM_CONFIG") or os.path.join(th.BUILD, "traceshim-config")
-GARBAGE = "\x01garbage;=,%zz\x7f"
+GARBAGE = "\x01garbage;=,%zz\x7f("  # the "(" makes it no regular expression either
 # Variables for which any string is a valid value (names, paths, lists
 # that accept any token): garbage cannot be rejected there.
 FREE_TEXT = {"OTEL_SERVICE_NAME", "JAEGER_SERVICE_NAME", "TRACESHIM_FILE"}

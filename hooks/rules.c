@@ -1,0 +1,460 @@
+/* rules.c — the operator's rules (see rules.h), compiled with PCRE2.
+ *
+ * Every list is compiled once, at init, with pcre2_jit_compile where the
+ * machine allows it. A match needs a pcre2_match_data, which PCRE2 only
+ * hands out from an allocator: ours is a bump allocator over a buffer on
+ * the matching thread's stack (struct bump), so a match costs no heap and
+ * no lock, and nothing is shared between threads but the read-only
+ * compiled patterns. JIT code runs on a 32 KiB stack of its own that PCRE2
+ * also keeps on the machine stack. Without JIT (no executable memory) the
+ * interpreter may want a larger backtracking vector than the buffer: that
+ * one comes from malloc and is freed before the match returns.
+ *
+ * A list with a bad rule is dropped whole, with one line on stderr, and
+ * its feature keeps its safe default: routes the built-in ones, IGNORE
+ * nothing, INJECT_TO everywhere, NO_INJECT_TO (an operator's deny list
+ * that we cannot honour) nowhere. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "rules.h"
+
+#include <pcre2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../preload/log.h"
+
+#define RULES_MAX 32
+#define RULE_TEXT_MAX 1024 /* one rule, after unescaping, with its NUL */
+#define ROUTE_REFS 10      /* $0..$9 */
+#define MATCH_SPACE 1024   /* per match: a general context and a match data */
+#define SUBJECT_MAX 2048   /* "METHOD /path" or "host:port" built for a match */
+#define SHOWN_MAX 60
+
+struct rule {
+    pcre2_code *re;
+    bool jit;
+    char *tmpl; /* routes: the template (NUL-terminated) */
+};
+
+struct rule_set {
+    struct rule r[RULES_MAX];
+    int n;
+    bool broken; /* a rule was bad: the feature's safe default applies */
+};
+
+static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
+
+/* ------------------------------------------------------------- matching */
+
+struct bump {
+    char *buf;
+    size_t used, cap;
+};
+
+static void *bump_malloc(size_t n, void *data)
+{
+    struct bump *b = data;
+    size_t at = (b->used + 15) & ~(size_t)15;
+    if (at <= b->cap && n <= b->cap - at) {
+        b->used = at + n;
+        return b->buf + at;
+    }
+    return malloc(n); /* the interpreter's backtracking frames (no JIT) */
+}
+
+static void bump_free(void *p, void *data)
+{
+    struct bump *b = data;
+    if (p && ((char *)p < b->buf || (char *)p >= b->buf + b->cap))
+        free(p);
+}
+
+/* Match r against s[0..len). When ov is given, it gets `pairs` offset
+ * pairs (PCRE2_UNSET for groups that did not take part). */
+static bool rule_match(const struct rule *r, const char *s, size_t len, PCRE2_SIZE *ov,
+                       uint32_t pairs)
+{
+    _Alignas(16) char space[MATCH_SPACE];
+    struct bump b = {space, 0, sizeof space};
+    pcre2_general_context *g = pcre2_general_context_create(bump_malloc, bump_free, &b);
+    if (!g)
+        return false;
+    pcre2_match_data *md = pcre2_match_data_create(pairs ? pairs : 1, g);
+    if (!md) {
+        pcre2_general_context_free(g);
+        return false;
+    }
+    int rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL)
+                    : pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+    if (rc >= 0 && ov) {
+        uint32_t have = pcre2_get_ovector_count(md);
+        PCRE2_SIZE *v = pcre2_get_ovector_pointer(md);
+        for (uint32_t i = 0; i < pairs; i++) {
+            bool set = i < have && (rc == 0 || i < (uint32_t)rc);
+            ov[2 * i] = set ? v[2 * i] : PCRE2_UNSET;
+            ov[2 * i + 1] = set ? v[2 * i + 1] : PCRE2_UNSET;
+        }
+    }
+    pcre2_match_data_free(md);
+    pcre2_general_context_free(g);
+    return rc >= 0;
+}
+
+/* Index of the first rule of set that matches s[0..len), or -1. */
+static int set_match(const struct rule_set *set, const char *s, size_t len)
+{
+    for (int i = 0; i < set->n; i++)
+        if (rule_match(&set->r[i], s, len, NULL, 0))
+            return i;
+    return -1;
+}
+
+/* ------------------------------------------------------------- loading */
+
+static void set_free(struct rule_set *set)
+{
+    for (int i = 0; i < set->n; i++) {
+        pcre2_code_free(set->r[i].re);
+        free(set->r[i].tmpl);
+    }
+    memset(set, 0, sizeof *set);
+}
+
+/* s made safe for a one-line message: control bytes become '?', a long
+ * one is cut with "...". */
+static void shown(const char *s, size_t len, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; n < len && n < SHOWN_MAX && n + 4 < cap; n++) {
+        unsigned char c = (unsigned char)s[n];
+        out[n] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    if (n < len) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+}
+
+/* Compile one regex; on failure, why says what is wrong. */
+static bool compile(const char *re, size_t len, struct rule *r, char *why, size_t whycap)
+{
+    int code;
+    PCRE2_SIZE at;
+    r->re = pcre2_compile((PCRE2_SPTR)re, len, 0, &code, &at, NULL);
+    if (!r->re) {
+        char msg[160], text[SHOWN_MAX + 4];
+        pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof msg);
+        shown(re, len, text, sizeof text);
+        snprintf(why, whycap, "bad regex \"%s\": %s at offset %zu", text, msg, (size_t)at);
+        return false;
+    }
+    r->jit = pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE) == 0;
+    return true;
+}
+
+/* A TRACESHIM_ROUTES rule, REGEX=TEMPLATE split at its last '='. */
+static bool route_rule(const char *text, size_t len, struct rule *r, char *why, size_t whycap)
+{
+    const char *eq = memrchr(text, '=', len);
+    if (!eq) {
+        snprintf(why, whycap, "missing '='");
+        return false;
+    }
+    size_t relen = (size_t)(eq - text);
+    if (relen == 0) {
+        snprintf(why, whycap, "empty regex before '='");
+        return false;
+    }
+    if (!compile(text, relen, r, why, whycap))
+        return false;
+    uint32_t groups = 0;
+    pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &groups);
+    const char *t = eq + 1, *end = text + len;
+    for (const char *p = t; p + 1 < end; p++) {
+        if (*p != '$')
+            continue;
+        if (p[1] == '$') {
+            p++;
+            continue;
+        }
+        if (p[1] >= '0' && p[1] <= '9' && (uint32_t)(p[1] - '0') > groups) {
+            snprintf(why, whycap, "template uses $%c but the regex has %u group%s", p[1],
+                     (unsigned)groups, groups == 1 ? "" : "s");
+            return false;
+        }
+    }
+    size_t tlen = (size_t)(end - t);
+    r->tmpl = malloc(tlen + 1);
+    if (!r->tmpl) {
+        snprintf(why, whycap, "out of memory");
+        return false;
+    }
+    memcpy(r->tmpl, t, tlen);
+    r->tmpl[tlen] = '\0';
+    return true;
+}
+
+/* Load a comma-separated list into set. A bad rule: one line on stderr
+ * (variable, rule number, what is wrong, what was expected, the fallback),
+ * the list dropped whole and set->broken. Returns false then. */
+static bool load_list(struct rule_set *set, const char *var, const char *v, bool is_routes,
+                      const char *expected, const char *fallback)
+{
+    char why[320] = "";
+    char item[RULE_TEXT_MAX];
+    int num = 0;
+    bool ok = true;
+    const char *p = v;
+    while (ok) {
+        num++;
+        size_t n = 0;
+        bool too_long = false;
+        for (; *p && *p != ','; p++) {
+            char c = *p;
+            if (c == '\\' && p[1]) { /* "\," is a comma; any other pair is PCRE2's */
+                if (p[1] == ',') {
+                    c = ',';
+                    p++;
+                } else {
+                    if (n + 1 < sizeof item)
+                        item[n++] = c;
+                    else
+                        too_long = true;
+                    c = *++p;
+                }
+            }
+            if (n + 1 < sizeof item)
+                item[n++] = c;
+            else
+                too_long = true;
+        }
+        size_t a = 0;
+        while (a < n && (item[a] == ' ' || item[a] == '\t'))
+            a++;
+        while (n > a && (item[n - 1] == ' ' || item[n - 1] == '\t'))
+            n--;
+        if (num > RULES_MAX) {
+            snprintf(why, sizeof why, "more than %d rules", RULES_MAX);
+            ok = false;
+        } else if (too_long) {
+            snprintf(why, sizeof why, "longer than %d bytes", RULE_TEXT_MAX - 1);
+            ok = false;
+        } else if (n == a) {
+            snprintf(why, sizeof why, "empty rule");
+            ok = false;
+        } else {
+            struct rule *r = &set->r[set->n];
+            memset(r, 0, sizeof *r);
+            ok = is_routes ? route_rule(item + a, n - a, r, why, sizeof why)
+                           : compile(item + a, n - a, r, why, sizeof why);
+            if (ok) {
+                set->n++;
+            } else {
+                pcre2_code_free(r->re);
+                r->re = NULL;
+            }
+        }
+        if (!*p)
+            break;
+        p++; /* the separator */
+    }
+    if (ok)
+        return true;
+    ts_log_error("%s: rule %d: %s \xe2\x80\x94 expected %s; %s", var, num, why, expected, fallback);
+    set_free(set);
+    set->broken = true;
+    return false;
+}
+
+int ts_rules_load(ts_env_lookup_fn get)
+{
+    set_free(&inject_to);
+    set_free(&no_inject_to);
+    set_free(&routes);
+    set_free(&ignore_rules);
+    if (!get)
+        return 0;
+    static const char host_re[] = "regular expressions matching host:port";
+    struct {
+        struct rule_set *set;
+        const char *var;
+        bool is_routes;
+        const char *expected, *fallback;
+    } lists[] = {
+        {&inject_to, "TRACESHIM_INJECT_TO", false, host_re, "injecting everywhere"},
+        {&no_inject_to, "TRACESHIM_NO_INJECT_TO", false, host_re, "injecting nowhere"},
+        {&routes, "TRACESHIM_ROUTES", true, "REGEX=TEMPLATE", "using the built-in routes"},
+        {&ignore_rules, "TRACESHIM_IGNORE", false, "regular expressions matching \"METHOD /path\"",
+         "ignoring nothing"},
+    };
+    int errors = 0;
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        const char *v = get(lists[i].var);
+        if (v && *v &&
+            !load_list(lists[i].set, lists[i].var, v, lists[i].is_routes, lists[i].expected,
+                       lists[i].fallback))
+            errors++;
+    }
+    return errors;
+}
+
+/* ------------------------------------------------------------- injection */
+
+/* Whether a rule of set matches the Host (host:port, port 80 when absent)
+ * or the peer (ip:port, [v6]:port). */
+static bool dest_match(const struct rule_set *set, const char *host, size_t host_len,
+                       const char *peer_ip, int peer_port)
+{
+    char s[SUBJECT_MAX];
+    if (host && host_len) {
+        bool has_port;
+        if (host[0] == '[') {
+            const char *close = memchr(host, ']', host_len);
+            has_port = close && (size_t)(close - host) + 1 < host_len;
+        } else {
+            has_port = memchr(host, ':', host_len) != NULL;
+        }
+        if (has_port && set_match(set, host, host_len) >= 0)
+            return true;
+        if (!has_port && host_len + 3 < sizeof s) {
+            memcpy(s, host, host_len);
+            memcpy(s + host_len, ":80", 3);
+            if (set_match(set, s, host_len + 3) >= 0)
+                return true;
+        }
+    }
+    if (peer_ip && *peer_ip) {
+        bool v6 = strchr(peer_ip, ':') != NULL;
+        int n = snprintf(s, sizeof s, v6 ? "[%s]:%d" : "%s:%d", peer_ip, peer_port);
+        if (n > 0 && (size_t)n < sizeof s && set_match(set, s, (size_t)n) >= 0)
+            return true;
+    }
+    return false;
+}
+
+bool ts_rules_should_inject(const char *host, size_t host_len, const char *peer_ip, int peer_port)
+{
+    if (no_inject_to.broken)
+        return false;
+    if (no_inject_to.n && dest_match(&no_inject_to, host, host_len, peer_ip, peer_port))
+        return false;
+    if (inject_to.n && !dest_match(&inject_to, host, host_len, peer_ip, peer_port))
+        return false;
+    return true;
+}
+
+/* ------------------------------------------------------------- routes */
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The placeholder for a path segment that is an identifier, or NULL. */
+static const char *segment_kind(const char *s, size_t n)
+{
+    if (!n)
+        return NULL;
+    size_t digits = 0, hex = 0;
+    for (size_t i = 0; i < n; i++) {
+        digits += s[i] >= '0' && s[i] <= '9';
+        hex += is_hex(s[i]);
+    }
+    if (digits == n)
+        return "{id}";
+    if (n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' && hex == 32)
+        return "{uuid}";
+    if (n >= 16 && hex == n)
+        return "{hex}";
+    return NULL;
+}
+
+/* Append s[0..n) to out[*at..cap-1), as far as it fits. */
+static void put(char *out, size_t cap, size_t *at, const char *s, size_t n)
+{
+    size_t room = cap - 1 - *at;
+    if (n > room)
+        n = room;
+    memcpy(out + *at, s, n);
+    *at += n;
+}
+
+/* The built-in route: numeric, UUID and long hex segments collapsed. */
+static size_t builtin_route(const char *path, size_t len, char *out, size_t cap)
+{
+    size_t at = 0;
+    size_t i = 0;
+    while (i < len) {
+        if (path[i] == '/') {
+            put(out, cap, &at, "/", 1);
+            i++;
+            continue;
+        }
+        const char *seg = path + i;
+        const char *slash = memchr(seg, '/', len - i);
+        size_t n = slash ? (size_t)(slash - seg) : len - i;
+        const char *kind = segment_kind(seg, n);
+        if (kind)
+            put(out, cap, &at, kind, strlen(kind));
+        else
+            put(out, cap, &at, seg, n);
+        i += n;
+    }
+    out[at] = '\0';
+    return at;
+}
+
+/* A rule's template with $0..$9 replaced by the captures, "$$" by "$". */
+static size_t expand(const char *tmpl, const char *path, const PCRE2_SIZE *ov, char *out,
+                     size_t cap)
+{
+    size_t at = 0;
+    for (const char *t = tmpl; *t; t++) {
+        if (t[0] == '$' && t[1] == '$') {
+            put(out, cap, &at, "$", 1);
+            t++;
+        } else if (t[0] == '$' && t[1] >= '0' && t[1] <= '9') {
+            int g = t[1] - '0';
+            if (ov[2 * g] != PCRE2_UNSET && ov[2 * g + 1] >= ov[2 * g])
+                put(out, cap, &at, path + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
+            t++;
+        } else {
+            put(out, cap, &at, t, 1);
+        }
+    }
+    out[at] = '\0';
+    return at;
+}
+
+size_t ts_rules_route(const char *path, size_t len, char *out, size_t cap)
+{
+    if (!cap)
+        return 0;
+    for (int i = 0; i < routes.n; i++) {
+        PCRE2_SIZE ov[2 * ROUTE_REFS];
+        if (rule_match(&routes.r[i], path, len, ov, ROUTE_REFS))
+            return expand(routes.r[i].tmpl, path, ov, out, cap);
+    }
+    return builtin_route(path, len, out, cap);
+}
+
+/* ------------------------------------------------------------- ignore */
+
+bool ts_rules_ignored(const char *method, size_t method_len, const char *path, size_t path_len)
+{
+    if (!ignore_rules.n)
+        return false;
+    /* The request line already holds "METHOD /path" in one piece. */
+    if (path == method + method_len + 1 && method[method_len] == ' ')
+        return set_match(&ignore_rules, method, method_len + 1 + path_len) >= 0;
+    char s[SUBJECT_MAX];
+    if (method_len + 1 + path_len > sizeof s)
+        return false;
+    memcpy(s, method, method_len);
+    s[method_len] = ' ';
+    memcpy(s + method_len + 1, path, path_len);
+    return set_match(&ignore_rules, s, method_len + 1 + path_len) >= 0;
+}

@@ -1,0 +1,350 @@
+/* test_rules.c — TRACESHIM_ROUTES, TRACESHIM_IGNORE, TRACESHIM_INJECT_TO
+ * and TRACESHIM_NO_INJECT_TO: list syntax and escapes, the built-in
+ * routes, first match wins, captures, inject allow/deny by Host and by
+ * peer, ignore, and that each bad list yields exactly one stderr line and
+ * its feature's safe default. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hooks/rules.h"
+
+/* ------------------------------------------------------------- fake env */
+
+#define ENV_MAX 8
+
+static const char *env_names[ENV_MAX];
+static const char *env_values[ENV_MAX];
+static size_t env_n;
+
+static void env_set(const char *name, const char *value)
+{
+    assert_true(env_n < ENV_MAX);
+    env_names[env_n] = name;
+    env_values[env_n] = value;
+    env_n++;
+}
+
+static const char *env_lookup(const char *name)
+{
+    for (size_t i = 0; i < env_n; i++)
+        if (strcmp(env_names[i], name) == 0)
+            return env_values[i];
+    return NULL;
+}
+
+static char captured[8192];
+
+/* ts_rules_load with the fake env, capturing stderr; clears the env. */
+static int load(void)
+{
+    fflush(stderr);
+    char path[] = "/tmp/test_rules_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, 2) == 2);
+    int errors = ts_rules_load(env_lookup);
+    assert_true(dup2(saved, 2) == 2);
+    close(saved);
+    assert_true(lseek(fd, 0, SEEK_SET) == 0);
+    ssize_t n = read(fd, captured, sizeof captured - 1);
+    close(fd);
+    captured[n > 0 ? n : 0] = '\0';
+    env_n = 0;
+    return errors;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    env_n = 0;
+    assert_int_equal(load(), 0);
+    return 0;
+}
+
+static void load_one(const char *var, const char *value)
+{
+    env_set(var, value);
+    assert_int_equal(load(), 0);
+    assert_string_equal(captured, "");
+}
+
+static const char *route(const char *path)
+{
+    static char out[TS_ROUTE_MAX];
+    size_t n = ts_rules_route(path, strlen(path), out, sizeof out);
+    assert_int_equal(n, strlen(out));
+    return out;
+}
+
+static bool ignored(const char *method, const char *path)
+{
+    return ts_rules_ignored(method, strlen(method), path, strlen(path));
+}
+
+static bool inject(const char *host, const char *ip, int port)
+{
+    return ts_rules_should_inject(host, host ? strlen(host) : 0, ip, port);
+}
+
+/* ------------------------------------------------------------- routes */
+
+static void test_builtin_routes(void **state)
+{
+    (void)state;
+    assert_string_equal(route("/"), "/");
+    assert_string_equal(route(""), "");
+    assert_string_equal(route("/users/42"), "/users/{id}");
+    assert_string_equal(route("/users/42/orders/7"), "/users/{id}/orders/{id}");
+    assert_string_equal(route("/users/42/"), "/users/{id}/");
+    assert_string_equal(route("/items/3f2b9c1e-8d4a-4b6f-9e2d-1a2b3c4d5e6f"), "/items/{uuid}");
+    assert_string_equal(route("/blob/0123456789abcdef0123"), "/blob/{hex}");
+    assert_string_equal(route("/blob/0123456789ABCDEF"), "/blob/{hex}");
+    assert_string_equal(route("/blob/0123456789abcde"), "/blob/0123456789abcde"); /* 15 */
+    assert_string_equal(route("/v2/users/x42"), "/v2/users/x42");
+    assert_string_equal(route("/a//b"), "/a//b");
+    assert_string_equal(route("/12345678901234567890"), "/{id}"); /* digits before hex */
+    /* a route never overflows its buffer */
+    char out[8];
+    assert_int_equal(ts_rules_route("/users/42", 9, out, sizeof out), 7);
+    assert_string_equal(out, "/users/");
+}
+
+static void test_user_routes_first_match_wins(void **state)
+{
+    (void)state;
+    load_one("TRACESHIM_ROUTES",
+             "^/users/[^/]+$=/users/{name}, ^/users/=/users/*,^/a/(\\d+)/b/(\\w+)=/a/$1/b/$2");
+    assert_string_equal(route("/users/bob"), "/users/{name}");
+    assert_string_equal(route("/users/bob/x"), "/users/*");
+    assert_string_equal(route("/a/12/b/cd"), "/a/12/b/cd");
+    /* none matched: the built-in routes still apply */
+    assert_string_equal(route("/orders/12"), "/orders/{id}");
+}
+
+static void test_template_references(void **state)
+{
+    (void)state;
+    load_one("TRACESHIM_ROUTES", "^/(v\\d)/(?:x|(y))/=/$1/$2/$$/$0|,^(.*)$=$1");
+    assert_string_equal(route("/v1/x/z"), "/v1//$//v1/x/|");
+    assert_string_equal(route("/v1/y/z"), "/v1/y/$//v1/y/|");
+    /* (.*)=$1 keeps paths as they are */
+    assert_string_equal(route("/users/42"), "/users/42");
+}
+
+static void test_escapes_and_blanks(void **state)
+{
+    (void)state;
+    /* "\," is a comma in the rule, "\\" stays PCRE2's escaped backslash
+     * and the comma after it separates; blanks around a rule go */
+    load_one("TRACESHIM_ROUTES", "  ^/a\\,b$=/comma ,^/q\\d$=/q{d}\t");
+    assert_string_equal(route("/a,b"), "/comma");
+    assert_string_equal(route("/q7"), "/q{d}");
+    load_one("TRACESHIM_IGNORE", "^GET /x\\\\,^GET /y");
+    assert_true(ignored("GET", "/x\\"));
+    assert_true(ignored("GET", "/y"));
+    assert_false(ignored("GET", "/x"));
+    /* the regex may hold '=': the template follows the last one */
+    load_one("TRACESHIM_ROUTES", "^/k(?=e)=/look");
+    assert_string_equal(route("/ke"), "/look");
+}
+
+/* ------------------------------------------------------------- bad rules */
+
+struct bad {
+    const char *var, *value, *line;
+};
+
+static void test_bad_rules_one_line(void **state)
+{
+    (void)state;
+    static const struct bad cases[] = {
+        {"TRACESHIM_ROUTES", "^/a=/b,^/c",
+         "traceshim: TRACESHIM_ROUTES: rule 2: missing '=' \xe2\x80\x94 expected REGEX=TEMPLATE; "
+         "using the built-in routes\n"},
+        {"TRACESHIM_ROUTES", "=/x",
+         "traceshim: TRACESHIM_ROUTES: rule 1: empty regex before '=' \xe2\x80\x94 expected "
+         "REGEX=TEMPLATE; using the built-in routes\n"},
+        {"TRACESHIM_ROUTES", "(/a=/b",
+         "traceshim: TRACESHIM_ROUTES: rule 1: bad regex \"(/a\": missing closing parenthesis "
+         "at offset 3 \xe2\x80\x94 expected REGEX=TEMPLATE; using the built-in routes\n"},
+        {"TRACESHIM_ROUTES", "^/(a)=/$2",
+         "traceshim: TRACESHIM_ROUTES: rule 1: template uses $2 but the regex has 1 group "
+         "\xe2\x80\x94 expected REGEX=TEMPLATE; using the built-in routes\n"},
+        {"TRACESHIM_ROUTES", "^/a=/b,,^/c=/d",
+         "traceshim: TRACESHIM_ROUTES: rule 2: empty rule \xe2\x80\x94 expected REGEX=TEMPLATE; "
+         "using the built-in routes\n"},
+        {"TRACESHIM_IGNORE", "^GET /health,[",
+         "traceshim: TRACESHIM_IGNORE: rule 2: bad regex \"[\": missing terminating ] for "
+         "character class at offset 1 \xe2\x80\x94 expected regular expressions matching "
+         "\"METHOD /path\"; ignoring nothing\n"},
+        {"TRACESHIM_INJECT_TO", "a)",
+         "traceshim: TRACESHIM_INJECT_TO: rule 1: bad regex \"a)\": unmatched closing "
+         "parenthesis at offset 1 \xe2\x80\x94 expected regular expressions matching "
+         "host:port; injecting everywhere\n"},
+        {"TRACESHIM_NO_INJECT_TO", "x,*",
+         "traceshim: TRACESHIM_NO_INJECT_TO: rule 2: bad regex \"*\": quantifier does not "
+         "follow a repeatable item at offset 0 \xe2\x80\x94 expected regular expressions "
+         "matching host:port; injecting nowhere\n"},
+        {"TRACESHIM_IGNORE", "\x01\n(",
+         "traceshim: TRACESHIM_IGNORE: rule 1: bad regex \"?\?(\": missing closing parenthesis "
+         "at offset 3 \xe2\x80\x94 expected regular expressions matching \"METHOD /path\"; "
+         "ignoring nothing\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_set(cases[i].var, cases[i].value);
+        assert_int_equal(load(), 1);
+        if (strcmp(captured, cases[i].line) != 0)
+            fail_msg("%s=%s:\n got  %s want %s", cases[i].var, cases[i].value, captured,
+                     cases[i].line);
+    }
+}
+
+static void test_too_many_and_too_long(void **state)
+{
+    (void)state;
+    char many[33 * 3 + 1] = "";
+    for (int i = 0; i < 33; i++)
+        strcat(many, i ? ",^x" : "^x");
+    env_set("TRACESHIM_IGNORE", many);
+    assert_int_equal(load(), 1);
+    assert_non_null(strstr(captured, "TRACESHIM_IGNORE: rule 33: more than 32 rules"));
+    char longr[1100];
+    memset(longr, 'a', sizeof longr - 1);
+    longr[sizeof longr - 1] = '\0';
+    env_set("TRACESHIM_IGNORE", longr);
+    assert_int_equal(load(), 1);
+    assert_non_null(strstr(captured, "TRACESHIM_IGNORE: rule 1: longer than 1023 bytes"));
+}
+
+static void test_bad_routes_fall_back(void **state)
+{
+    (void)state;
+    env_set("TRACESHIM_ROUTES", "^/users/[^/]+$=/users/{name},oops");
+    assert_int_equal(load(), 1);
+    /* the whole list is dropped: built-in routes */
+    assert_string_equal(route("/users/bob"), "/users/bob");
+    assert_string_equal(route("/users/42"), "/users/{id}");
+}
+
+static void test_each_bad_list_own_line(void **state)
+{
+    (void)state;
+    env_set("TRACESHIM_ROUTES", "x");
+    env_set("TRACESHIM_IGNORE", "(");
+    env_set("TRACESHIM_INJECT_TO", "(");
+    env_set("TRACESHIM_NO_INJECT_TO", "(");
+    assert_int_equal(load(), 4);
+    int lines = 0;
+    for (const char *p = captured; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 4);
+}
+
+/* ------------------------------------------------------------- injection */
+
+static void test_inject_default_everywhere(void **state)
+{
+    (void)state;
+    assert_true(inject("example.com", "10.0.0.1", 80));
+    assert_true(inject(NULL, "10.0.0.1", 80));
+    assert_true(inject(NULL, NULL, 0));
+}
+
+static void test_inject_allow(void **state)
+{
+    (void)state;
+    load_one("TRACESHIM_INJECT_TO", "^internal\\.example:80$,^10\\.1\\.");
+    assert_true(inject("internal.example", "192.0.2.1", 80)); /* Host with default port */
+    assert_true(inject("internal.example:80", "192.0.2.1", 80));
+    assert_false(inject("internal.example:8080", "192.0.2.1", 8080));
+    assert_true(inject("other.example", "10.1.2.3", 443)); /* by peer */
+    assert_false(inject("other.example", "10.2.2.3", 443));
+    assert_false(inject(NULL, "192.0.2.1", 80));
+}
+
+static void test_inject_deny_wins(void **state)
+{
+    (void)state;
+    env_set("TRACESHIM_INJECT_TO", ".");
+    env_set("TRACESHIM_NO_INJECT_TO", "^api\\.partner\\.com:,:9999$");
+    assert_int_equal(load(), 0);
+    assert_false(inject("api.partner.com", "203.0.113.5", 80));
+    assert_false(inject("api.partner.com:443", "203.0.113.5", 443));
+    assert_false(inject("localhost:8080", "127.0.0.1", 9999)); /* by peer */
+    assert_true(inject("localhost:8080", "127.0.0.1", 8080));
+    assert_true(inject("[::1]:8080", "::1", 8080));
+    load_one("TRACESHIM_NO_INJECT_TO", "^\\[::1\\]:8080$");
+    assert_false(inject(NULL, "::1", 8080));
+    assert_false(inject("[::1]:8080", "127.0.0.1", 1));
+    assert_true(inject("[::1]", "127.0.0.1", 80)); /* "[::1]:80" */
+}
+
+static void test_broken_deny_injects_nowhere(void **state)
+{
+    (void)state;
+    env_set("TRACESHIM_NO_INJECT_TO", "(");
+    assert_int_equal(load(), 1);
+    assert_false(inject("example.com", "10.0.0.1", 80));
+    assert_false(inject(NULL, "10.0.0.1", 80));
+    env_set("TRACESHIM_INJECT_TO", "(");
+    env_set("TRACESHIM_NO_INJECT_TO", "^x:");
+    assert_int_equal(load(), 1);
+    assert_true(inject("example.com", "10.0.0.1", 80)); /* broken allow: everywhere */
+    assert_false(inject("x", "10.0.0.1", 80));          /* but the deny list holds */
+}
+
+/* ------------------------------------------------------------- ignore */
+
+static void test_ignore(void **state)
+{
+    (void)state;
+    assert_false(ignored("GET", "/health"));
+    load_one("TRACESHIM_IGNORE", "^GET /health$, ^(GET|HEAD) /metrics");
+    assert_true(ignored("GET", "/health"));
+    assert_false(ignored("POST", "/health"));
+    assert_false(ignored("GET", "/healthz"));
+    assert_true(ignored("HEAD", "/metrics/x"));
+    assert_false(ignored("GET", "/api"));
+    /* the request line in place ("METHOD /path" contiguous) */
+    const char line[] = "GET /health HTTP/1.1";
+    assert_true(ts_rules_ignored(line, 3, line + 4, 7));
+    assert_false(ts_rules_ignored(line, 3, line + 4, 6));
+    /* too long to build: traced */
+    static char path[4096];
+    memset(path, 'a', sizeof path - 1);
+    path[0] = '/';
+    load_one("TRACESHIM_IGNORE", "^GET /a");
+    assert_false(ignored("GET", path));
+    assert_true(ignored("GET", "/aa"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_builtin_routes, setup),
+        cmocka_unit_test_setup(test_user_routes_first_match_wins, setup),
+        cmocka_unit_test_setup(test_template_references, setup),
+        cmocka_unit_test_setup(test_escapes_and_blanks, setup),
+        cmocka_unit_test_setup(test_bad_rules_one_line, setup),
+        cmocka_unit_test_setup(test_too_many_and_too_long, setup),
+        cmocka_unit_test_setup(test_bad_routes_fall_back, setup),
+        cmocka_unit_test_setup(test_each_bad_list_own_line, setup),
+        cmocka_unit_test_setup(test_inject_default_everywhere, setup),
+        cmocka_unit_test_setup(test_inject_allow, setup),
+        cmocka_unit_test_setup(test_inject_deny_wins, setup),
+        cmocka_unit_test_setup(test_broken_deny_injects_nowhere, setup),
+        cmocka_unit_test_setup(test_ignore, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
