@@ -36,6 +36,34 @@ static void test_untracked_by_default(void **state)
     assert_null(ts_fd_acquire(-5));
 }
 
+/* fd numbers above 65535, up to the table's last slot, are tracked like
+ * any other; the first number past it is refused (install hands the
+ * object back: the caller keeps it untracked). */
+static void test_high_fd_numbers(void **state)
+{
+    static const int fds[] = {65535, 65536, 70000, TS_FD_MAX - 1};
+    struct obj o[4];
+    for (int i = 0; i < 4; i++) {
+        obj_init(&o[i]);
+        assert_null(ts_fd_install(fds[i], &o[i].ref));
+        assert_true(ts_fd_tracked(fds[i]));
+        assert_true(ts_fd_high_water() > fds[i]);
+        struct ts_fd_ref *r = ts_fd_acquire(fds[i]);
+        assert_ptr_equal(r, &o[i].ref);
+        ts_fd_put(r);
+    }
+    for (int i = 0; i < 4; i++) {
+        struct ts_fd_ref *old = ts_fd_remove(fds[i]);
+        assert_ptr_equal(old, &o[i].ref);
+        ts_fd_put(old);
+        assert_int_equal(o[i].destroyed, 1);
+    }
+    struct obj past;
+    obj_init(&past);
+    assert_ptr_equal(ts_fd_install(TS_FD_MAX, &past.ref), &past.ref);
+    assert_false(ts_fd_tracked(TS_FD_MAX));
+}
+
 static void test_install_acquire_remove(void **state)
 {
     struct obj o;
@@ -141,6 +169,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_untracked_by_default),
         cmocka_unit_test(test_install_acquire_remove),
+        cmocka_unit_test(test_high_fd_numbers),
         cmocka_unit_test(test_replace_returns_previous),
         cmocka_unit_test(test_shared_between_two_fds),
         cmocka_unit_test(test_out_of_range_not_tracked),
