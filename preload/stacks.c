@@ -24,26 +24,32 @@ static stacks_backtrace_fn stacks_backtrace; /* NULL: no libunwind */
 /* The executable part of the module the shim is linked into. */
 static uintptr_t stacks_self_lo, stacks_self_hi;
 
-/* The ELF header of this module, defined by the linker. */
-extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
+/* The start of this module's ELF header, defined by the linker (an array
+ * of unknown size: the program headers follow it in memory). */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 
 /* Where this module's code is, from its own program headers in memory: no
  * lock, no system call. */
 static void stacks_find_self(void)
 {
-    const ElfW(Ehdr) *eh = &__ehdr_start;
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
-    uintptr_t bias = 0;
-    for (int i = 0; i < eh->e_phnum; i++)
-        if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0)
-            bias = (uintptr_t)eh - ph[i].p_vaddr;
+    ElfW(Ehdr) eh;
+    memcpy(&eh, __ehdr_start, sizeof eh);
+    uintptr_t base = (uintptr_t)__ehdr_start, bias = 0;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < eh->e_phnum; i++) {
-        if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
-            continue;
-        uintptr_t a = bias + ph[i].p_vaddr, b = a + ph[i].p_memsz;
-        lo = a < lo ? a : lo;
-        hi = b > hi ? b : hi;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < eh.e_phnum; i++) {
+            ElfW(Phdr) ph;
+            memcpy(&ph, __ehdr_start + eh.e_phoff + (size_t)i * sizeof ph, sizeof ph);
+            if (ph.p_type != PT_LOAD)
+                continue;
+            if (pass == 0 && ph.p_offset == 0) /* the segment the header is in */
+                bias = base - ph.p_vaddr;
+            if (pass == 1 && (ph.p_flags & PF_X)) {
+                uintptr_t a = bias + ph.p_vaddr, b = a + ph.p_memsz;
+                lo = a < lo ? a : lo;
+                hi = b > hi ? b : hi;
+            }
+        }
     }
     stacks_self_lo = lo < hi ? lo : 0;
     stacks_self_hi = lo < hi ? hi : 0;
@@ -112,7 +118,7 @@ void ts_stacks_capture_span(struct ts_span *s)
 {
     if (!s->sampled)
         return;
-    bool wanted = s->kind == TS_KIND_CLIENT ? ts_cfg.stacks != TS_STACKS_OFF
+    bool wanted = s->kind == TS_KIND_CLIENT   ? ts_cfg.stacks != TS_STACKS_OFF
                   : s->kind == TS_KIND_SERVER ? ts_cfg.stacks == TS_STACKS_ALL
                                               : false;
     if (!wanted)

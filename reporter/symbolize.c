@@ -23,10 +23,10 @@
 
 #include "../preload/real.h"
 
-#define SYM_MODULES 16                          /* modules whose symbols are kept */
-#define SYM_PATH 1024                           /* longest module path shown */
-#define SYM_MAX_TABLE ((uint64_t)256 << 20)     /* a bigger .symtab/.strtab is not read */
-#define SYM_FUNC_SHOWN 256                      /* a longer function name is cut */
+#define SYM_MODULES 16                     /* modules whose symbols are kept */
+#define SYM_PATH 1024                      /* longest module path shown */
+#define SYM_MAX_TABLE ((uint64_t)64 << 20) /* a bigger .symtab/.strtab is not read */
+#define SYM_FUNC_SHOWN 256                 /* a longer function name is cut */
 #define SYM_ELFCLASS (__ELF_NATIVE_CLASS == 64 ? ELFCLASS64 : ELFCLASS32) /* our own files' */
 
 /* A function symbol: link-time address, size, name (offset in the pool). */
@@ -43,7 +43,7 @@ struct sym_module {
     char path[SYM_PATH];       /* the file, as shown */
     struct sym_fn *fns;        /* sorted by addr; NULL: no .symtab */
     size_t nfns;
-    char *pool; /* the names, NUL-terminated */
+    char *pool;    /* the names, NUL-terminated */
     uint64_t used; /* for eviction: the least recently used goes */
 };
 
@@ -228,7 +228,7 @@ static struct sym_module *sym_module_for(const struct link_map *lm, const char *
         const char *file = key[0] ? key : "/proc/self/exe";
         const char *shown = key[0] ? key : sym_exe_path()[0] ? sym_exe : dli_fname;
         snprintf(m->path, sizeof m->path, "%s", shown ? shown : "?");
-        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* never wait on a FIFO */
         if (fd >= 0) {
             sym_read_symtab(m, fd);
             TS_REAL(close)(fd);
@@ -325,8 +325,8 @@ void ts_sym_attach(struct ts_span *s)
     size_t flen = strlen(func);
     bool with_func = flen > 0 && nattrs + 2 <= TS_SPAN_MAX_ATTRS;
     if (with_func && len + flen > room) /* both must fit: fewer frames */
-        len = flen < room ? ts_sym_stack_text(s->frames, n, text, room - flen, func, sizeof func)
-                          : 0;
+        len =
+            flen < room ? ts_sym_stack_text(s->frames, n, text, room - flen, func, sizeof func) : 0;
     if (with_func && flen <= room)
         ts_span_attr_str(s, "code.function", func, flen);
     if (len > 0)

@@ -262,7 +262,7 @@ static void test_modes(void **state)
         uint8_t kind, sampled;
         bool want;
     } cases[] = {
-        {TS_STACKS_OFF, TS_KIND_CLIENT, 1, false},   {TS_STACKS_CLIENT, TS_KIND_CLIENT, 1, true},
+        {TS_STACKS_OFF, TS_KIND_CLIENT, 1, false},    {TS_STACKS_CLIENT, TS_KIND_CLIENT, 1, true},
         {TS_STACKS_CLIENT, TS_KIND_CLIENT, 0, false}, {TS_STACKS_CLIENT, TS_KIND_SERVER, 1, false},
         {TS_STACKS_ALL, TS_KIND_SERVER, 1, true},     {TS_STACKS_ALL, TS_KIND_CLIENT, 1, true},
         {TS_STACKS_ALL, TS_KIND_SERVER, 0, false},    {TS_STACKS_SLOW, TS_KIND_CLIENT, 1, true},

@@ -27,9 +27,9 @@ static int fetch_inventory(int port, const char *path)
         return -1;
     }
     char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", path,
-                     port);
+    int n =
+        snprintf(req, sizeof req,
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", path, port);
     if (send(fd, req, (size_t)n, 0) != n) {
         close(fd);
         return -1;
@@ -44,8 +44,7 @@ static int fetch_inventory(int port, const char *path)
         resp[got] = 0;
         char *end = strstr(resp, "\r\n\r\n");
         char *cl = strcasestr(resp, "\r\nContent-Length:");
-        if (end && cl && cl < end &&
-            got >= (size_t)(end + 4 - resp) + strtoul(cl + 17, NULL, 10))
+        if (end && cl && cl < end && got >= (size_t)(end + 4 - resp) + strtoul(cl + 17, NULL, 10))
             break;
     }
     resp[got] = 0;
