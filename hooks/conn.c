@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,9 +42,14 @@ static struct ts_conn *conn_alloc(void)
         c = malloc(sizeof *c);
         if (!c)
             return NULL;
+        atomic_init(&c->ref.refs, 0);
     }
-    memset(c, 0, sizeof *c);
-    atomic_init(&c->ref.refs, 1);
+    /* A recycled connection can still be probed through a stale fd table
+     * slot, which reads its count atomically (ts_fd_acquire): clear all
+     * but the count, and set that with an atomic store. */
+    size_t keep = offsetof(struct ts_conn, ref.destroy);
+    memset((char *)c + keep, 0, sizeof *c - keep);
+    atomic_store_explicit(&c->ref.refs, 1, memory_order_relaxed);
     c->ref.destroy = conn_destroy;
     pthread_mutex_init(&c->out_mu, NULL);
     pthread_mutex_init(&c->in_mu, NULL);
@@ -151,8 +157,38 @@ struct pending *conn_q_pop_back(struct ts_conn *c)
 
 void conn_off(struct ts_conn *c, struct dir *d)
 {
+    (void)c;
     d->state = DIR_OFF;
     d->head_len = 0;
+}
+
+void conn_check_tunnel(struct ts_conn *c, struct dir *d)
+{
+    if (d->state != DIR_OFF && atomic_load_explicit(&c->tunnel, memory_order_acquire))
+        conn_off(c, d);
+}
+
+/* A server's response that turns the connection into a tunnel (101, or
+ * 2xx to CONNECT) must stop the parsing of the requests before it goes
+ * out: the peer may send tunnel bytes the moment it has it, and another
+ * thread may read them before this one parses what it sent. */
+static void tunnel_ahead(struct ts_conn *c, const struct iovec *iov, int iovcnt)
+{
+    if (c->out.state != DIR_HEAD || iovcnt < 1 || iov[0].iov_len < 13)
+        return;
+    const char *b = iov[0].iov_base;
+    if (memcmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ')
+        return;
+    bool upgrade = memcmp(b + 9, "101", 3) == 0;
+    bool connect_ok = false;
+    if (b[9] == '2') {
+        pthread_mutex_lock(&c->q_mu);
+        struct pending *p = q_front(c);
+        connect_ok = p && p->method_len == 7 && memcmp(p->method, "CONNECT", 7) == 0;
+        pthread_mutex_unlock(&c->q_mu);
+    }
+    if (upgrade || connect_ok)
+        atomic_store_explicit(&c->tunnel, true, memory_order_release);
 }
 
 /* A head parsed once, as a request or a response by the stream's kind. */
@@ -273,8 +309,8 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
         n -= used;
         if (d->body.kind == TS_BODY_TUNNEL) {
             on_message_end(c, kind);
-            conn_off(c, &c->in);
-            conn_off(c, &c->out);
+            atomic_store(&c->tunnel, true); /* the other direction stops at its next call */
+            conn_off(c, d);
             return;
         }
         if (d->body.kind == TS_BODY_NONE) {
@@ -301,6 +337,7 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
                            ts_conn_pass_fn pass, void *arg)
 {
     pthread_mutex_lock(&c->out_mu);
+    tunnel_ahead(c, iov, iovcnt);
     ssize_t r = pass(arg);
     int saved = errno;
     if (r > 0)
@@ -334,6 +371,7 @@ void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n)
         return;
     int saved = errno;
     pthread_mutex_lock(&c->out_mu);
+    conn_check_tunnel(c, &c->out);
     if (c->role == TS_ROLE_SERVER)
         skip_unseen(c, FEED_SERVER_OUT, &c->out, (size_t)n);
     else if (c->out.state == DIR_BODY && ts_http_body_blind(&c->out.body) &&
@@ -351,6 +389,7 @@ void ts_conn_received_unseen(struct ts_conn *c, ssize_t n)
         return;
     int saved = errno;
     pthread_mutex_lock(&c->in_mu);
+    conn_check_tunnel(c, &c->in);
     skip_unseen(c, c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN, &c->in, (size_t)n);
     pthread_mutex_unlock(&c->in_mu);
     errno = saved;
@@ -381,6 +420,7 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
         return;
     int saved = errno;
     pthread_mutex_lock(&c->in_mu);
+    conn_check_tunnel(c, &c->in);
     enum feed_kind kind = c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN;
     if (r > 0)
         feed_iov(c, kind, &c->in, iov, iovcnt, (size_t)r);

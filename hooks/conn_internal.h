@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/types.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -80,6 +81,10 @@ struct ts_conn {
     pthread_mutex_t out_mu, in_mu, q_mu;
     struct dir out, in;
     struct out_wire wire;                 /* client: a head being sent */
+    /* The connection became a tunnel (CONNECT 2xx, 101 Upgrade): set by
+     * the direction that saw it, each direction stops parsing at its next
+     * call under its own lock (one lock never waits for the other). */
+    atomic_bool tunnel;
     struct pending *q[CONN_PIPELINE_MAX]; /* spans in request order */
     unsigned q_head, q_len;
     char peer_ip[INET6_ADDRSTRLEN];
@@ -91,6 +96,8 @@ struct ts_conn {
 size_t conn_max_head(void);
 bool conn_buf_reserve(char **buf, size_t *cap, size_t need);
 void conn_off(struct ts_conn *c, struct dir *d);
+/* Under d's lock: stop parsing d when the connection became a tunnel. */
+void conn_check_tunnel(struct ts_conn *c, struct dir *d);
 bool conn_q_push(struct ts_conn *c, struct pending *p);
 struct pending *conn_q_pop_back(struct ts_conn *c);
 /* The server's responses: passed through unchanged, then observed. */

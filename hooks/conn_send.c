@@ -380,6 +380,7 @@ ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iov
         return conn_send_observed(c, iov, iovcnt, pass, arg);
     int orig = errno, saved = orig;
     pthread_mutex_lock(&c->out_mu);
+    conn_check_tunnel(c, &c->out);
     size_t total = ts_iov_total(iov, iovcnt);
     ssize_t result;
     if (total == 0 || (c->out.state == DIR_OFF && !wire_pending(&c->wire))) {

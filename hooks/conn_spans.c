@@ -152,7 +152,9 @@ static struct pending *pending_new(const struct ts_http_request *req, uint8_t ki
     char name[160];
     int n = snprintf(name, sizeof name, "%.*s %.*s", (int)req->method_len, req->method,
                      (int)(route_len < 140 ? route_len : 140), route);
-    ts_span_set_name(&p->span, name, n > 0 ? (size_t)n : 0);
+    /* snprintf says how long the name would have been: never more than fits */
+    size_t name_len = n <= 0 ? 0 : (size_t)n < sizeof name ? (size_t)n : sizeof name - 1;
+    ts_span_set_name(&p->span, name, name_len);
     if (kind == TS_KIND_SERVER)
         ts_span_attr_str(&p->span, "http.route", route, route_len);
     ts_span_attr_str(&p->span, "http.request.method", req->method, req->method_len);
@@ -232,6 +234,12 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if (!parent)
         parent = ts_ctx_process();
     ts_span_link(&p->span, parent, &mine);
+    if (!app_ctx && app.sampling == TS_SAMPLING_DENY) {
+        /* the program said "not sampled" (B3's word outranks the rest):
+         * our span is not recorded and what we add says so too */
+        mine.sampling = TS_SAMPLING_DENY;
+        p->span.sampled = 0;
+    }
     ts_stacks_at_start(&p->span);
 
     /* Every format we add carries the same context as the ones already

@@ -392,6 +392,24 @@ static void test_proxy_ids_already_on_the_wire_are_left_alone(void **state)
     close_pair(&in);
 }
 
+/* The program said "X-B3-Sampled: 0" without ids: our span is not
+ * sampled, and the lines we add say so (no contradicting "sampled"). */
+static void test_program_deny_is_kept(void **state)
+{
+    (void)state;
+    const char req[] = "GET /quiet HTTP/1.1\r\nHost: h\r\nX-B3-Sampled: 0\r\n\r\n";
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, req, sizeof req - 1), (ssize_t)sizeof req - 1);
+    answer(&p, 1);
+    assert_int_equal(spans[nspans - 1].sampled, 0);
+    char got[2048];
+    peer_read_all(&p, got, sizeof got);
+    char *tp = strstr(got, "traceparent: 00-");
+    assert_non_null(tp);
+    assert_memory_equal(tp + 16 + 32 + 1 + 16, "-00\r\n", 5);
+    close_pair(&p);
+}
+
 /* ------------------------------------------------------- unseen bodies */
 
 static void test_server_body_by_sendfile_ends_the_span(void **state)
@@ -445,6 +463,7 @@ int main(void)
         cmocka_unit_test_setup(test_proxy_forwarded_context_is_rewritten_to_its_client_span,
                                setup_budget),
         cmocka_unit_test_setup(test_proxy_ids_already_on_the_wire_are_left_alone, setup_budget),
+        cmocka_unit_test_setup(test_program_deny_is_kept, setup_budget),
         cmocka_unit_test_setup(test_server_body_by_sendfile_ends_the_span, setup_budget),
         cmocka_unit_test_setup(test_unseen_bytes_with_chunked_framing_stop_parsing, setup_budget),
     };
