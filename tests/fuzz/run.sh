@@ -1,30 +1,77 @@
 #!/bin/bash
-# run.sh [SECONDS] — build every libFuzzer target in tests/fuzz/ with clang
-# (ASan+UBSan) into build-fuzz/ and run each for SECONDS (default 15) over a
-# copy of its seed corpus (tests/fuzz/corpus/NAME/). A crash fails the run;
-# its input is left in build-fuzz/NAME-crashes/ to become a regression test.
-#   bash tests/fuzz/run.sh 600      # a longer run, by hand
+# run.sh [SECONDS] [NAME=SECONDS ...] — build every libFuzzer target in
+# tests/fuzz/ with clang (ASan+UBSan) into build-fuzz/ and run each for
+# SECONDS (default 15) over a copy of its seed corpus (tests/fuzz/corpus/NAME/).
+# NAME=SECONDS gives one target its own time (0 skips it). A crash fails the
+# run; its input is left in build-fuzz/NAME-crashes/ to become a regression
+# input, tests/fuzz/regressions/NAME-*.bin, which every run replays first.
+#   bash tests/fuzz/run.sh 600                   # a longer run, by hand
+#   bash tests/fuzz/run.sh 10 injector=60        # one target longer
+# Targets: http1 (HTTP/1 parser, body framing), strategy (remote sampling
+# strategies, endpoint URLs, OTLP header lists), propagation (b3, B3 multi,
+# traceparent, uber-trace-id parse/inject round trips), config (every
+# variable read by ts_config_load, ts_sampler_load, ts_rules_load), injector
+# (the client send path under a kernel that takes part of each send).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.."
 secs=${1:-15}
+if [ $# -gt 0 ]; then shift; fi
+declare -A time_of=()
+for arg in "$@"; do
+    case $arg in
+    *=*) time_of[${arg%%=*}]=${arg#*=} ;;
+    *) echo "run.sh: expected NAME=SECONDS, got '$arg'" >&2; exit 2 ;;
+    esac
+done
 out=build-fuzz
 mkdir -p "$out"
+conn_sources="hooks/conn.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c hooks/exec_env.c
+    hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c
+    reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
+    preload/span.c preload/config.c preload/log.c preload/real.c preload/ids.c preload/context.c
+    preload/process.c preload/fdtable.c preload/url.c preload/stacks.c"
 # target name -> the sources it fuzzes
 declare -A sources=(
     [http1]="hooks/http1.c"
     [strategy]="reporter/sampler.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/real.c preload/guard.c"
+    [propagation]="hooks/propagation.c preload/hex.c"
+    [config]="preload/config.c preload/url.c preload/log.c preload/real.c preload/guard.c reporter/sampler.c common/json_read.c common/arena.c hooks/rules.c -lpcre2-8"
+    # what tests/unit/test_conn_send links (its reporter stubbed in the target)
+    [injector]="$conn_sources -lpcre2-8 -ldl -lpthread"
 )
+for name in "${!time_of[@]}"; do
+    [ -n "${sources[$name]:-}" ] || { echo "run.sh: no target '$name'" >&2; exit 2; }
+done
 status=0
 for name in "${!sources[@]}"; do
+    t=${time_of[$name]:-$secs}
+    [ "$t" = 0 ] && continue
+    # the sources first, the target and the libraries (-l...) after it
+    srcs=() libs=()
+    for w in ${sources[$name]}; do
+        case $w in -l*) libs+=("$w") ;; *) srcs+=("$w") ;; esac
+    done
     clang -std=gnu11 -D_GNU_SOURCE -DTS_VERSION='"fuzz"' -g -O1 \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. \
-        ${sources[$name]} "tests/fuzz/fuzz_$name.c" -o "$out/fuzz_$name"
+        "${srcs[@]}" "tests/fuzz/fuzz_$name.c" "${libs[@]}" -o "$out/fuzz_$name"
+    # every input that once crashed must not crash again
+    regressions=(tests/fuzz/regressions/"$name"-*)
+    if [ -e "${regressions[0]}" ]; then
+        if "$out/fuzz_$name" "${regressions[@]}" >"$out/$name-regressions.log" 2>&1; then
+            echo "fuzz $name: ${#regressions[@]} regression input(s) replayed, clean"
+        else
+            echo "fuzz $name: a regression input crashes again, see $out/$name-regressions.log"
+            tail -30 "$out/$name-regressions.log"
+            status=1
+        fi
+    fi
     rm -rf "$out/$name-corpus" "$out/$name-crashes"
     mkdir -p "$out/$name-corpus" "$out/$name-crashes"
     cp tests/fuzz/corpus/"$name"/* "$out/$name-corpus/"
-    if "$out/fuzz_$name" -max_total_time="$secs" -print_final_stats=0 \
+    if "$out/fuzz_$name" -max_total_time="$t" -print_final_stats=1 \
         -artifact_prefix="$out/$name-crashes/" "$out/$name-corpus" >"$out/$name.log" 2>&1; then
-        echo "fuzz $name: clean for ${secs}s ($(grep -c . "$out/$name.log") log lines)"
+        echo "fuzz $name: clean for ${t}s ($(grep -o 'cov: [0-9]*' "$out/$name.log" | tail -1)," \
+            "$(sed -n 's/^stat::average_exec_per_sec: *//p' "$out/$name.log") exec/s)"
     else
         echo "fuzz $name: FAILED, see $out/$name.log and $out/$name-crashes/"
         tail -30 "$out/$name.log"
