@@ -318,17 +318,27 @@ void ts_rep_flush(unsigned timeout_ms)
     /* pthread_mutex_timedlock measures CLOCK_REALTIME. */
     struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
     uint64_t deadline_ms = ts_mono_ms() + timeout_ms;
+    /* The export lock first, also when the queue looks empty: the reporter
+     * thread may have taken the last spans out of the queue and still be
+     * writing them, and "flushed" must mean they are out (a program that
+     * exits next would cut that export short). */
+    size_t pending = 0;
     if (ts_rep_queue_lock(&rep_q, &deadline)) {
-        size_t pending = rep_q.count;
+        pending = rep_q.count;
         ts_rep_queue_unlock(&rep_q);
-        if (pending > 0) {
-            if (pthread_mutex_timedlock(&rep_export_mu, &deadline) == 0) {
-                rep_export_queued(pending, &deadline, deadline_ms);
-                pthread_mutex_unlock(&rep_export_mu);
-            } else {
-                ts_log_debug("flush: export still busy after %u ms, %zu spans not flushed",
-                             timeout_ms, pending);
+    }
+    if (pending > 0 || __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
+        if (pthread_mutex_timedlock(&rep_export_mu, &deadline) == 0) {
+            if (ts_rep_queue_lock(&rep_q, &deadline)) {
+                pending = rep_q.count;
+                ts_rep_queue_unlock(&rep_q);
+                if (pending > 0)
+                    rep_export_queued(pending, &deadline, deadline_ms);
             }
+            pthread_mutex_unlock(&rep_export_mu);
+        } else {
+            ts_log_debug("flush: export still busy after %u ms, %zu spans not flushed",
+                         timeout_ms, pending);
         }
     }
     ts_guard_leave();
