@@ -35,26 +35,12 @@ static ts_trust_memcmp_fn trust_memcmp_test; /* a test's, when set */
 
 /* ------------------------------------------------------------- loading */
 
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static const char *trim(const char *s, size_t *len)
-{
-    while (*len && is_blank(*s))
-        s++, (*len)--;
-    while (*len && is_blank(s[*len - 1]))
-        (*len)--;
-    return s;
-}
-
 /* TRACESHIM_TRUST_INBOUND's value as a mode, or -1. */
 static int parse_mode(const char *v)
 {
     static const char *const names[] = {"all", "none", "hmac"};
     size_t len = strlen(v);
-    const char *t = trim(v, &len);
+    const char *t = ts_ascii_trim(v, &len);
     for (int i = 0; i < 3; i++)
         if (ts_ascii_eq_nocase(t, len, names[i]))
             return i;
@@ -69,7 +55,7 @@ static bool parse_keys(const char *v)
     for (const char *s = v;; n++) {
         const char *comma = strchr(s, ',');
         size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        const char *k = trim(s, &len);
+        const char *k = ts_ascii_trim(s, &len);
         if (n >= TS_TRUST_MAX_KEYS || len == 0 || len > TS_TRUST_KEY_MAX) {
             trust_nkeys = 0;
             memset(trust_keys, 0, sizeof trust_keys);

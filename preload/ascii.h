@@ -34,4 +34,17 @@ static inline bool ts_ascii_prefix_nocase(const char *s, const char *prefix)
     return strnlen(s, l) == l && ts_ascii_eq_nocase(s, l, prefix);
 }
 
+/* s[0..*len) without the blanks (space, tab) at either end: returns the
+ * new start and shortens *len. */
+static inline const char *ts_ascii_trim(const char *s, size_t *len)
+{
+    while (*len && (*s == ' ' || *s == '\t')) {
+        s++;
+        (*len)--;
+    }
+    while (*len && (s[*len - 1] == ' ' || s[*len - 1] == '\t'))
+        (*len)--;
+    return s;
+}
+
 #endif

@@ -37,21 +37,6 @@ struct ts_config ts_cfg;
 
 /* ------------------------------------------------------------- strings */
 
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Strip blanks at both ends of s[0..*len). */
-static const char *trim(const char *s, size_t *len)
-{
-    while (*len && is_blank(*s))
-        s++, (*len)--;
-    while (*len && is_blank(s[*len - 1]))
-        (*len)--;
-    return s;
-}
-
 /* Index of s in a table of lower-case names, or -1. */
 static int lookup_name(const char *s, size_t len, const char *const *names, int n)
 {
@@ -120,7 +105,7 @@ static void read_bool(ts_env_lookup_fn get, const char *a, const char *b, bool *
     if (!v)
         return;
     size_t len = strlen(v);
-    const char *t = trim(v, &len);
+    const char *t = ts_ascii_trim(v, &len);
     if (lookup_name(t, len, yes, 4) >= 0)
         *out = true;
     else if (lookup_name(t, len, no, 5) >= 0)
@@ -150,7 +135,7 @@ static void read_log_level(ts_env_lookup_fn get, int *out, int *errors)
     if (!v)
         return;
     size_t len = strlen(v);
-    const char *t = trim(v, &len);
+    const char *t = ts_ascii_trim(v, &len);
     int l = lookup_name(t, len, names, 4);
     if (l < 0)
         reject(errors, "TRACESHIM_LOG_LEVEL", v, "error, warn, info or debug");
@@ -179,7 +164,7 @@ static void read_uint_value(const char *var, const char *v, unsigned lo, unsigne
                             unsigned *out, int *errors)
 {
     size_t len = strlen(v);
-    const char *t = trim(v, &len);
+    const char *t = ts_ascii_trim(v, &len);
     uint64_t n = 0;
     bool ok = len > 0;
     for (size_t i = 0; ok && i < len; i++) {
@@ -227,7 +212,7 @@ static int parse_name_list(const char *s, const struct named_bits *known, size_t
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *t = trim(p, &len);
+        const char *t = ts_ascii_trim(p, &len);
         if (len) {
             size_t i = 0;
             while (i < n && !ts_ascii_eq_nocase(t, len, known[i].name))
@@ -322,16 +307,16 @@ static int kv_list_each(const char *s, int (*fn)(const struct kv_entry *e, void 
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *entry = trim(p, &len);
+        const char *entry = ts_ascii_trim(p, &len);
         if (len) { /* empty entries (a trailing comma) are skipped */
             const char *eq = memchr(entry, '=', len);
             if (!eq)
                 return -1;
             struct kv_entry e;
             e.klen = (size_t)(eq - entry);
-            e.key = trim(entry, &e.klen);
+            e.key = ts_ascii_trim(entry, &e.klen);
             e.vlen = len - (size_t)(eq + 1 - entry);
-            e.val = trim(eq + 1, &e.vlen);
+            e.val = ts_ascii_trim(eq + 1, &e.vlen);
             if (!e.klen)
                 return -1;
             int r = fn(&e, arg);
@@ -480,7 +465,7 @@ static void read_otlp_protocol(ts_env_lookup_fn get, int *out, int *errors)
     if (!v)
         return;
     size_t len = strlen(v);
-    const char *t = trim(v, &len);
+    const char *t = ts_ascii_trim(v, &len);
     if (ts_ascii_eq_nocase(t, len, "http/protobuf"))
         *out = TS_OTLP_PROTOBUF;
     else if (ts_ascii_eq_nocase(t, len, "http/json"))
@@ -540,7 +525,7 @@ static bool host_name_ok(const char *s)
 int ts_config_parse_stacks(const char *s, int *mode, uint64_t *slow_ns)
 {
     size_t len = strlen(s);
-    const char *t = trim(s, &len);
+    const char *t = ts_ascii_trim(s, &len);
     if (ts_ascii_eq_nocase(t, len, "off") || len == 0) {
         *mode = TS_STACKS_OFF;
         return 0;

@@ -8,6 +8,8 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "../preload/ascii.h"
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -38,18 +40,6 @@ static const char *const res_reserved_keys[] = {
 static bool res_is_ows(char c)
 {
     return c == ' ' || c == '\t';
-}
-
-/* Trim spaces/tabs around s[0..*n); returns the new start. */
-static const char *res_trim(const char *s, size_t *n)
-{
-    while (*n && res_is_ows(s[0])) {
-        s++;
-        (*n)--;
-    }
-    while (*n && res_is_ows(s[*n - 1]))
-        (*n)--;
-    return s;
 }
 
 /* Percent-decode src[0..n) into dst (which has room for n bytes: decoding
@@ -104,9 +94,9 @@ static size_t res_parse(const char *raw, size_t rawlen, char *scratch,
         if (!eq)
             continue;
         size_t klen = (size_t)(eq - ent);
-        const char *key = res_trim(ent, &klen);
+        const char *key = ts_ascii_trim(ent, &klen);
         size_t vlen = elen - (size_t)(eq - ent) - 1;
-        const char *val = res_trim(eq + 1, &vlen);
+        const char *val = ts_ascii_trim(eq + 1, &vlen);
         bool key_ok = klen > 0;
         for (size_t i = 0; i < klen && key_ok; i++)
             key_ok = !res_is_ows(key[i]);

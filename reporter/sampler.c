@@ -325,29 +325,12 @@ static bool sam_root(const uint8_t *trace_id, const char *name, size_t len)
 
 /* ------------------------------------------------------------- text */
 
-static bool sam_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* s[0..*len) without blanks at either end. */
-static const char *sam_trim(const char *s, size_t *len)
-{
-    while (*len && sam_blank(s[*len - 1]))
-        (*len)--;
-    while (*len && sam_blank(*s)) {
-        s++;
-        (*len)--;
-    }
-    return s;
-}
-
 /* A decimal number in s[0..len): digits with an optional fraction and
  * exponent, blanks around allowed; no sign, inf, nan or hex (strtod would
  * take those, and reads the locale's decimal point). */
 static bool sam_number(const char *s, size_t len, double *out)
 {
-    s = sam_trim(s, &len);
+    s = ts_ascii_trim(s, &len);
     uint64_t mant = 0;
     int exp10 = 0, digits = 0;
     size_t i = 0;
@@ -437,9 +420,9 @@ static void sam_remote_entry(const char *arg, const char *entry, size_t len, str
     static const char var[] = "OTEL_TRACES_SAMPLER_ARG";
     const char *eq = memchr(entry, '=', len);
     size_t klen = eq ? (size_t)(eq - entry) : len;
-    const char *key = sam_trim(entry, &klen);
+    const char *key = ts_ascii_trim(entry, &klen);
     size_t vlen = eq ? (size_t)(entry + len - (eq + 1)) : 0;
-    const char *val = eq ? sam_trim(eq + 1, &vlen) : NULL;
+    const char *val = eq ? ts_ascii_trim(eq + 1, &vlen) : NULL;
 
     if (eq && ts_ascii_eq_nocase(key, klen, "initialsamplingrate")) {
         *initial = sam_read_number(var, arg, val, vlen, 0, 1, false, SAM_DEFAULT_INITIAL_RATE,
@@ -478,7 +461,7 @@ static void sam_remote_arg(const char *arg, struct sam_cfg *cfg, double *initial
     while (p && *p) {
         size_t n = strcspn(p, ",");
         size_t len = n;
-        const char *entry = sam_trim(p, &len);
+        const char *entry = ts_ascii_trim(p, &len);
         if (len)
             sam_remote_entry(arg, entry, len, cfg, initial, errors);
         p += n + (p[n] == ',');
@@ -504,7 +487,7 @@ static void sam_load_otel(ts_env_lookup_fn lookup, const char *v, struct sam_cfg
         {"parentbased_jaeger_remote", SAM_REMOTE, true},
     };
     size_t len = strlen(v);
-    const char *t = sam_trim(v, &len);
+    const char *t = ts_ascii_trim(v, &len);
     size_t i = 0;
     while (i < sizeof names / sizeof names[0] && !ts_ascii_eq_nocase(t, len, names[i].name))
         i++;
@@ -534,7 +517,7 @@ static void sam_load_otel(ts_env_lookup_fn lookup, const char *v, struct sam_cfg
 static void sam_host_port(const char *v, struct sam_cfg *cfg, int *errors)
 {
     size_t len = strlen(v);
-    const char *t = sam_trim(v, &len);
+    const char *t = ts_ascii_trim(v, &len);
     const char *colon = NULL;
     for (size_t i = 0; i < len; i++)
         colon = t[i] == ':' ? t + i : colon;
@@ -561,7 +544,7 @@ static void sam_load_jaeger(ts_env_lookup_fn lookup, const char *v, struct sam_c
 {
     static const char pvar[] = "JAEGER_SAMPLER_PARAM";
     size_t len = strlen(v);
-    const char *t = sam_trim(v, &len);
+    const char *t = ts_ascii_trim(v, &len);
     const char *param = sam_env(lookup, pvar);
     size_t plen = param ? strlen(param) : 0;
 
