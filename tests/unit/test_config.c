@@ -15,35 +15,9 @@
 #include <cmocka.h>
 
 #include "preload/config.h"
+#include "fake_env.h"
 
 /* ------------------------------------------------------------- fake env */
-
-#define ENV_MAX 32
-
-static const char *env_names[ENV_MAX];
-static const char *env_values[ENV_MAX];
-static size_t env_n;
-
-static void env_reset(void)
-{
-    env_n = 0;
-}
-
-static void env_set(const char *name, const char *value)
-{
-    assert_true(env_n < ENV_MAX);
-    env_names[env_n] = name;
-    env_values[env_n] = value;
-    env_n++;
-}
-
-static const char *env_lookup(const char *name)
-{
-    for (size_t i = 0; i < env_n; i++)
-        if (strcmp(env_names[i], name) == 0)
-            return env_values[i];
-    return NULL;
-}
 
 static const char *no_env(const char *name)
 {

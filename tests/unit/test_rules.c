@@ -15,30 +15,7 @@
 #include <cmocka.h>
 
 #include "hooks/rules.h"
-
-/* ------------------------------------------------------------- fake env */
-
-#define ENV_MAX 8
-
-static const char *env_names[ENV_MAX];
-static const char *env_values[ENV_MAX];
-static size_t env_n;
-
-static void env_set(const char *name, const char *value)
-{
-    assert_true(env_n < ENV_MAX);
-    env_names[env_n] = name;
-    env_values[env_n] = value;
-    env_n++;
-}
-
-static const char *env_lookup(const char *name)
-{
-    for (size_t i = 0; i < env_n; i++)
-        if (strcmp(env_names[i], name) == 0)
-            return env_values[i];
-    return NULL;
-}
+#include "fake_env.h"
 
 static char captured[8192];
 
@@ -60,14 +37,14 @@ static int load(void)
     ssize_t n = read(fd, captured, sizeof captured - 1);
     close(fd);
     captured[n > 0 ? n : 0] = '\0';
-    env_n = 0;
+    env_reset();
     return errors;
 }
 
 static int setup(void **state)
 {
     (void)state;
-    env_n = 0;
+    env_reset();
     assert_int_equal(load(), 0);
     return 0;
 }
