@@ -141,6 +141,7 @@ int main(int argc, char **argv)
     else
         snprintf(buf, sizeof buf, "%s", stacks[cfg.stacks & 3]);
     row("stacks", buf);
+    row("stats at exit", cfg.stats ? "on" : "off");
     row("log level", levels[cfg.log_level & 3]);
 
     printf("\nvariables read (in the order the library reads them)\n");

@@ -723,6 +723,12 @@ int ts_tm_add_line(ts_tm_model *m, const char *line, size_t len, size_t lineno, 
         return -1;
     }
     const ts_json *rs = ts_json_get(ts_json_root(doc), "resourceSpans");
+    if (!rs && ts_json_is(ts_json_get(ts_json_root(doc), "resourceMetrics"), TS_JSON_ARRAY)) {
+        /* An OTLP/JSON metrics request: TRACESHIM_STATS writes the shim's
+         * counters next to the spans. No spans, and nothing wrong either. */
+        ts_json_free(doc);
+        return 0;
+    }
     if (!ts_json_is(rs, TS_JSON_ARRAY)) {
         snprintf(err, errsz, "not an OTLP/JSON trace request (no \"resourceSpans\" array)");
         ts_json_free(doc);

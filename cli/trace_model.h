@@ -77,11 +77,12 @@ typedef struct ts_tm_model ts_tm_model;
 ts_tm_model *ts_tm_new(void);
 void ts_tm_free(ts_tm_model *m);
 
-/* Adds the spans of one OTLP/JSON line (trailing newline allowed; a blank line
- * adds nothing). Returns the number of spans added, -1 when the whole line is
- * rejected, -2 when out of memory. When anything was rejected (the line, or
- * some of its spans) err gets a one-line reason, else err[0] is '\0'. Spans
- * already in the model with identical content are not added twice. */
+/* Adds the spans of one OTLP/JSON line (trailing newline allowed; a blank line,
+ * or a metrics request as TRACESHIM_STATS writes, adds nothing). Returns the
+ * number of spans added, -1 when the whole line is rejected, -2 when out of
+ * memory. When anything was rejected (the line, or some of its spans) err
+ * gets a one-line reason, else err[0] is '\0'. Spans already in the model
+ * with identical content are not added twice. */
 int ts_tm_add_line(ts_tm_model *m, const char *line, size_t len, size_t lineno, char *err,
                    size_t errsz);
 

@@ -155,17 +155,18 @@ struct pending *conn_q_pop_back(struct ts_conn *c)
 
 /* ------------------------------------------------------ observed streams */
 
-void conn_off(struct ts_conn *c, struct dir *d)
+void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why)
 {
-    (void)c;
     d->state = DIR_OFF;
     d->head_len = 0;
+    if (!atomic_exchange_explicit(&c->given_up, true, memory_order_relaxed))
+        ts_stats_add(why, 1);
 }
 
 void conn_check_tunnel(struct ts_conn *c, struct dir *d)
 {
     if (d->state != DIR_OFF && atomic_load_explicit(&c->tunnel, memory_order_acquire))
-        conn_off(c, d);
+        conn_off(c, d, TS_STAT_GAVE_UP_TUNNEL);
 }
 
 /* A server's response that turns the connection into a tunnel (101, or
@@ -249,6 +250,19 @@ static void on_message_end(struct ts_conn *c, enum feed_kind kind)
     }
 }
 
+/* Why a head on an observed stream cannot be followed (parse result h):
+ * past the size limit, bytes that are no HTTP/1.x at all, or a head that
+ * starts like one but does not parse. */
+static enum ts_stat head_failure(enum feed_kind kind, const char *buf, size_t len, int h)
+{
+    if (h == TS_HTTP_INCOMPLETE)
+        return TS_STAT_GAVE_UP_HEAD_TOO_BIG;
+    size_t start = len < 8 ? len : 8; /* a method and its blank, or "HTTP/1.x" */
+    bool http = kind == FEED_SERVER_IN ? ts_http_looks_like_request(buf, start)
+                                       : ts_http_looks_like_response(buf, start);
+    return http ? TS_STAT_GAVE_UP_BAD_HEAD : TS_STAT_GAVE_UP_NOT_HTTP;
+}
+
 /* Feed bytes that went through an observed stream. */
 static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, const char *p, size_t n)
 {
@@ -257,7 +271,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
             bool done = false;
             ssize_t k = ts_http_body_feed(&d->body, p, n, &done);
             if (k < 0) {
-                conn_off(c, d);
+                conn_off(c, d, TS_STAT_GAVE_UP_BAD_FRAMING);
                 return;
             }
             p += k;
@@ -274,7 +288,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
         if (prev) {
             size_t take = n < conn_max_head() - prev ? n : conn_max_head() - prev;
             if (!conn_buf_reserve(&d->head, &d->head_cap, prev + take)) {
-                conn_off(c, d);
+                conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);
                 return;
             }
             memcpy(d->head + prev, p, take);
@@ -288,7 +302,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
             if (h == TS_HTTP_INCOMPLETE && len < conn_max_head()) {
                 if (!prev) { /* keep the start for the next read */
                     if (!conn_buf_reserve(&d->head, &d->head_cap, n)) {
-                        conn_off(c, d);
+                        conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);
                         return;
                     }
                     memcpy(d->head, p, n);
@@ -296,11 +310,12 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
                 }
                 return;
             }
-            conn_off(c, d); /* not HTTP, or a head past our limit */
+            /* not HTTP, or a head past our limit */
+            conn_off(c, d, head_failure(kind, buf, len, h));
             return;
         }
         if (!on_head(c, kind, d, &ph)) {
-            conn_off(c, d);
+            conn_off(c, d, TS_STAT_GAVE_UP_BAD_FRAMING);
             return;
         }
         size_t used = (size_t)h - prev;
@@ -310,7 +325,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
         if (d->body.kind == TS_BODY_TUNNEL) {
             on_message_end(c, kind);
             atomic_store(&c->tunnel, true); /* the other direction stops at its next call */
-            conn_off(c, d);
+            conn_off(c, d, TS_STAT_GAVE_UP_TUNNEL);
             return;
         }
         if (d->body.kind == TS_BODY_NONE) {
@@ -354,7 +369,7 @@ static void skip_unseen(struct ts_conn *c, enum feed_kind kind, struct dir *d, s
     if (d->state == DIR_OFF || n == 0)
         return;
     if (d->state != DIR_BODY || !ts_http_body_blind(&d->body)) {
-        conn_off(c, d);
+        conn_off(c, d, TS_STAT_GAVE_UP_UNSEEN_BYTES);
         return;
     }
     bool done = false;
@@ -378,7 +393,7 @@ void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n)
              c->wire.prog_off == c->wire.prog_len)
         skip_unseen(c, FEED_CLIENT_OUT, &c->out, (size_t)n);
     else
-        conn_off(c, &c->out);
+        conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     pthread_mutex_unlock(&c->out_mu);
     errno = saved;
 }
@@ -456,8 +471,10 @@ static void conn_destroy(struct ts_fd_ref *ref)
 void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer_len)
 {
     int saved = errno;
+    ts_stats_add(TS_STAT_CONNS_TRACKED, 1);
     struct ts_conn *c = conn_alloc();
     if (!c) {
+        ts_stats_add(TS_STAT_GAVE_UP_NO_MEMORY, 1);
         ts_conn_untrack(fd);
         errno = saved;
         return;
@@ -476,10 +493,12 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
         addr_text(&ss, c->local_ip, sizeof c->local_ip, &c->local_port);
     struct ts_fd_ref *old = ts_fd_install(fd, &c->ref);
-    if (old == &c->ref) /* fd out of the table's range: not tracked */
+    if (old == &c->ref) { /* fd out of the table's range: not tracked */
+        ts_stats_add(TS_STAT_GAVE_UP_FD_OUT_OF_RANGE, 1);
         conn_free(c);
-    else if (old)
+    } else if (old) {
         ts_fd_put(old);
+    }
     errno = saved;
 }
 

@@ -18,6 +18,7 @@
 
 #include "../preload/fdtable.h"
 #include "../preload/span.h"
+#include "../preload/stats.h"
 #include "conn.h"
 #include "http1.h"
 #include "inflight.h"
@@ -85,6 +86,7 @@ struct ts_conn {
      * the direction that saw it, each direction stops parsing at its next
      * call under its own lock (one lock never waits for the other). */
     atomic_bool tunnel;
+    atomic_bool given_up; /* a direction went DIR_OFF: counted once (preload/stats.h) */
     struct pending *q[CONN_PIPELINE_MAX]; /* spans in request order */
     unsigned q_head, q_len;
     char peer_ip[INET6_ADDRSTRLEN];
@@ -95,7 +97,9 @@ struct ts_conn {
 /* conn.c */
 size_t conn_max_head(void);
 bool conn_buf_reserve(char **buf, size_t *cap, size_t need);
-void conn_off(struct ts_conn *c, struct dir *d);
+/* Stop parsing d; the first direction to stop counts the connection as
+ * given up, for the reason why (a TS_STAT_GAVE_UP_* counter). */
+void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why);
 /* Under d's lock: stop parsing d when the connection became a tunnel. */
 void conn_check_tunnel(struct ts_conn *c, struct dir *d);
 bool conn_q_push(struct ts_conn *c, struct pending *p);

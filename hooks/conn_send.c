@@ -111,6 +111,16 @@ static size_t wire_prog_done(const struct out_wire *w, size_t sent)
     return sent - w->ins_len;
 }
 
+/* How many of the inserted lines' bytes are among the `sent` wire bytes
+ * that start at wire offset `from` (a send may cut anywhere). */
+static size_t wire_inserted_sent(const struct out_wire *w, size_t from, size_t sent)
+{
+    size_t lo = from > w->ins ? from : w->ins;
+    size_t end = from + sent, ins_end = w->ins + w->ins_len;
+    size_t hi = end < ins_end ? end : ins_end;
+    return hi > lo ? hi - lo : 0;
+}
+
 /* The wire form of head[from, h): the lines inserted at ins, the forwarded
  * ids rewritten to the new span's (edits are head offsets). */
 static bool wire_build(struct ts_conn *c, const char *head, size_t from, size_t h, size_t ins,
@@ -177,7 +187,7 @@ static void body_advance(struct ts_conn *c, const struct iovec *iov, int iovcnt,
         bool done = false;
         if (ts_http_body_feed(&c->out.body, (const char *)iov[i].iov_base + off, take, &done) <
             0) {
-            conn_off(c, &c->out);
+            conn_off(c, &c->out, TS_STAT_GAVE_UP_BAD_FRAMING);
             return;
         }
         if (done)
@@ -195,11 +205,20 @@ enum head_verdict {
     HEAD_NOT,   /* not a request head we can trace: stop tracing the stream */
 };
 
+/* HEAD_NOT, noting why (a TS_STAT_GAVE_UP_* counter) in *why. */
+static enum head_verdict head_not(enum ts_stat *why, enum ts_stat reason)
+{
+    *why = reason;
+    return HEAD_NOT;
+}
+
 /* A head begins at program byte `base` of iov (after `held` bytes of it
  * that already went out). Parses what there is; on HEAD_READY the span is
- * queued (*fresh) and the wire form and body framing are set. */
+ * queued (*fresh) and the wire form and body framing are set; on HEAD_NOT
+ * *why says why the stream cannot be traced. */
 static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, int iovcnt,
-                                    size_t base, size_t total, struct pending **fresh)
+                                    size_t base, size_t total, struct pending **fresh,
+                                    enum ts_stat *why)
 {
     size_t held = c->out.head_len;
     size_t limit = conn_max_head();
@@ -212,26 +231,30 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         size_t flen;
         const char *first = ts_iov_at(iov, iovcnt, base, &flen);
         if (!ts_http_looks_like_request(first, flen < 32 ? flen : 32))
-            return HEAD_NOT;
+            return head_not(why, TS_STAT_GAVE_UP_NOT_HTTP);
         /* a head past the limit is not traced, also when it came whole */
         h = ts_http_parse_request(first, flen < limit ? flen : limit, &req);
         if (h > 0)
             head = first; /* the usual case: a whole head, parsed in place */
-        else if (h != TS_HTTP_INCOMPLETE || flen >= limit)
-            return HEAD_NOT;
+        else if (h != TS_HTTP_INCOMPLETE)
+            return head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
+        else if (flen >= limit)
+            return head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
     }
     if (!head) {
         size_t take = total < limit - held ? total : limit - held;
         if (!conn_buf_reserve(&c->out.head, &c->out.head_cap, held + take + 1))
-            return HEAD_NOT;
+            return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
         ts_iov_copy(c->out.head + held, iov, iovcnt, base, take);
         size_t avail = held + take;
         head = c->out.head;
         req.num_headers = CONN_MAX_HEADERS;
         h = ts_http_parse_request(head, avail, &req);
         if (h == TS_HTTP_INCOMPLETE) {
-            if (avail >= limit || !ts_http_looks_like_request(head, avail))
-                return HEAD_NOT;
+            if (avail >= limit)
+                return head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
+            if (!ts_http_looks_like_request(head, avail))
+                return head_not(why, TS_STAT_GAVE_UP_NOT_HTTP);
             if (avail < 2 || head[avail - 2] != '\n' || head[avail - 1] != '\r')
                 return HEAD_PIECE;
             /* The blank line has begun ("\r" at a line start): the lines go
@@ -241,13 +264,15 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
             h = ts_http_parse_request(head, avail + 1, &req);
         }
         if (h <= 0)
-            return HEAD_NOT;
+            return head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
     }
 
     struct ts_http_body body;
     size_t ins = ts_http_inject_offset(head, (size_t)h);
-    if (ts_http_request_body(&req, &body) || ins < held)
-        return HEAD_NOT;
+    if (ts_http_request_body(&req, &body))
+        return head_not(why, TS_STAT_GAVE_UP_BAD_FRAMING);
+    if (ins < held) /* its blank line already went out: no place for the lines */
+        return head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
     char inject[TS_PROP_INJECT_MAX];
     size_t inject_len;
     struct span_edit edits[CONN_MAX_EDITS];
@@ -255,10 +280,10 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     struct pending *p =
         conn_client_span_start(c, &req, head, held, inject, &inject_len, edits, &nedits);
     if (!p)
-        return HEAD_NOT;
+        return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     if (!wire_build(c, head, held, (size_t)h, ins, inject, inject_len, edits, nedits, &p->span)) {
         conn_span_discard(p);
-        return HEAD_NOT;
+        return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     }
     if (conn_q_push(c, p)) {
         *fresh = p;
@@ -296,11 +321,12 @@ static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int 
     *more = false;
 
     if (c->out.state == DIR_HEAD && !wire_pending(w)) {
-        enum head_verdict v = head_start(c, iov, iovcnt, base, total, &fresh);
+        enum ts_stat why = TS_STAT_GAVE_UP_NOT_HTTP;
+        enum head_verdict v = head_start(c, iov, iovcnt, base, total, &fresh, &why);
         set_up = v == HEAD_READY;
         if (v != HEAD_READY) {
             if (v == HEAD_NOT)
-                conn_off(c, &c->out);
+                conn_off(c, &c->out, why);
             struct segs s;
             segs_init(&s, iovcnt);
             segs_add_prog(&s, iov, iovcnt, base, total);
@@ -334,7 +360,7 @@ static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int 
         bool done;
         body = body_extent(&c->out.body, iov, iovcnt, base + head_prog, &done);
         if (body == SIZE_MAX) { /* malformed framing: the rest passes as it is */
-            conn_off(c, &c->out);
+            conn_off(c, &c->out, TS_STAT_GAVE_UP_BAD_FRAMING);
             body = total - head_prog;
         }
     } else if (head_done && head_prog < total && c->out.state == DIR_OFF) {
@@ -356,6 +382,7 @@ static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int 
     size_t body_sent = (size_t)r - wire_sent;
     size_t consumed = 0;
     if (wire_to > wire_from) {
+        ts_stats_add(TS_STAT_BYTES_INJECTED, wire_inserted_sent(w, wire_from, wire_sent));
         w->off += wire_sent;
         size_t prog_now = wire_prog_done(w, w->off);
         consumed = prog_now - w->prog_off;

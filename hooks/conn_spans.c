@@ -15,6 +15,7 @@
 #include "../preload/ids.h"
 #include "../preload/process.h"
 #include "../preload/stacks.h"
+#include "../preload/stats.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
 #include "conn_internal.h"
@@ -167,6 +168,7 @@ static struct pending *pending_new(const struct ts_http_request *req, uint8_t ki
  * the decision travels on in mine, so downstream services agree. */
 void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx *mine)
 {
+    ts_stats_add(TS_STAT_SPANS_STARTED, 1); /* every span, client, server or process, begins here */
     memset(mine, 0, sizeof *mine);
     if (parent && parent->valid) {
         memcpy(s->trace_id, parent->trace_id, TS_TRACE_ID_LEN);

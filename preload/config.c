@@ -667,6 +667,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
               &errors);
     read_bool(get, "TRACESHIM_FOLLOW_EXEC", NULL, &cfg->follow_exec, &errors);
     read_bool(get, "TRACESHIM_PROCESS_SPANS", NULL, &cfg->process_spans, &errors);
+    read_bool(get, "TRACESHIM_STATS", NULL, &cfg->stats, &errors);
     v = env(get, "TRACESHIM_STACKS");
     if (v && ts_config_parse_stacks(v, &cfg->stacks, &cfg->stacks_slow_ns) != 0)
         reject(&errors, "TRACESHIM_STACKS", v, "off, client, all or slow:DURATION (e.g. slow:50ms)");

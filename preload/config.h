@@ -90,6 +90,7 @@ struct ts_config {
     bool process_spans;       /* TRACESHIM_PROCESS_SPANS: a span per process (traceshim run) */
     int stacks;               /* TRACESHIM_STACKS: enum ts_stacks_mode, default off */
     uint64_t stacks_slow_ns;  /* the DURATION of slow:DURATION */
+    bool stats;               /* TRACESHIM_STATS: print the counters at exit (stats.h) */
 };
 
 /* The live configuration of this process (filled by ts_config_load at init). */

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "process.h"
 #include "real.h"
+#include "stats.h"
 
 bool ts_active;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -91,6 +92,8 @@ static void init_body(void)
     ts_real_resolve();
     ts_config_load(&ts_cfg, env_lookup);
     if (!ts_cfg.disabled) {
+        /* counting starts now: the start time of the TRACESHIM_STATS metrics */
+        ts_stats_mark_start();
         ts_rules_load(env_lookup); /* TRACESHIM_ROUTES, _IGNORE, _[NO_]INJECT_TO */
         ts_sampler_load(env_lookup);
         ts_trust_load(env_lookup); /* keys copied; libcrypto opened in hmac mode */

@@ -26,6 +26,21 @@ void ts_log(int level, const char *fmt, ...)
     if (len > sizeof line - 2)
         len = sizeof line - 2;
     line[len++] = '\n';
-    (void)!TS_REAL(write)(2, line, len);
+    ts_log_write_line(line, len);
+    errno = saved_errno;
+}
+
+void ts_log_write_line(const char *line, size_t len)
+{
+    int saved_errno = errno;
+    while (len > 0) {
+        ssize_t w = TS_REAL(write)(2, line, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break; /* stderr closed or broken: nothing better to do */
+        line += w;
+        len -= (size_t)w;
+    }
     errno = saved_errno;
 }

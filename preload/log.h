@@ -9,6 +9,10 @@
 
 void ts_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Write line[0..len) to stderr as it is, whatever the log level: for lines
+ * the user asked for (the TRACESHIM_STATS summary). errno is preserved. */
+void ts_log_write_line(const char *line, size_t len);
+
 #define ts_log_error(...) ts_log(TS_LOG_ERROR, __VA_ARGS__)
 #define ts_log_warn(...) ts_log(TS_LOG_WARN, __VA_ARGS__)
 #define ts_log_info(...) ts_log(TS_LOG_INFO, __VA_ARGS__)

@@ -12,6 +12,7 @@
 #include "../preload/config.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
+#include "../preload/stats.h"
 #include "encoder.h"
 #include "file_exporter.h"
 #include "http_client.h"
@@ -71,7 +72,6 @@ static struct ts_http_client exp_otlp_http, exp_zipkin_http;
 static bool exp_http_ready;
 static struct ts_own_fd exp_jaeger_sock = TS_OWN_FD_NONE;
 
-static uint64_t exp_exported_n, exp_failed_n; /* atomic */
 static bool exp_final; /* atomic: set at exit */
 
 void ts_exp_final(void)
@@ -79,19 +79,10 @@ void ts_exp_final(void)
     __atomic_store_n(&exp_final, true, __ATOMIC_RELAXED);
 }
 
-uint64_t ts_exp_exported(void)
-{
-    return __atomic_load_n(&exp_exported_n, __ATOMIC_RELAXED);
-}
-
-uint64_t ts_exp_failed(void)
-{
-    return __atomic_load_n(&exp_failed_n, __ATOMIC_RELAXED);
-}
-
+/* n spans delivered (ok) or given up on by one exporter. */
 static void exp_count(bool ok, size_t n)
 {
-    __atomic_fetch_add(ok ? &exp_exported_n : &exp_failed_n, (uint64_t)n, __ATOMIC_RELAXED);
+    ts_stats_add(ok ? TS_STAT_SPANS_EXPORTED : TS_STAT_DROPPED_EXPORT_FAILED, (uint64_t)n);
 }
 
 static void exp_http_init(void)
@@ -144,7 +135,10 @@ static int exp_send_file(struct exp_batch *b, const char *msg, size_t len, uint6
 {
     (void)b;
     (void)deadline_ms;
-    return ts_file_export(msg, len); /* reports its own first failure */
+    int r = ts_file_export(msg, len); /* reports its own first failure */
+    if (r != 0)
+        ts_stats_add(TS_STAT_EXPORT_ERRORS, 1);
+    return r;
 }
 
 /* Sleep until the earlier of now + ms and the deadline; false when the
@@ -184,6 +178,7 @@ static int exp_post(struct exp_batch *b, struct ts_http_client *c, const char *c
             exp_succeeded(b);
             return 0;
         }
+        ts_stats_add(TS_STAT_EXPORT_ERRORS, 1); /* every failed attempt, retried or not */
         char why[160];
         ts_http_describe(&r, why, sizeof why);
         if (attempt >= EXP_MAX_ATTEMPTS || !exp_retryable(r.status) ||
@@ -223,6 +218,7 @@ static int exp_send_zipkin(struct exp_batch *b, const char *msg, size_t len, uin
 /* The Jaeger exporter's failure, naming the agent and errno's reason. */
 static int exp_jaeger_failed(struct exp_batch *b, int err)
 {
+    ts_stats_add(TS_STAT_EXPORT_ERRORS, 1);
     char reason[96], why[400];
     snprintf(why, sizeof why, "%s:%u: %s", ts_cfg.jaeger_host, (unsigned)ts_cfg.jaeger_port,
              strerror_r(err, reason, sizeof reason));
@@ -406,6 +402,4 @@ void ts_exp_after_fork_child(bool export_was_busy)
         ts_own_fd_forget(&exp_jaeger_sock);
     else
         ts_own_fd_close(&exp_jaeger_sock);
-    __atomic_store_n(&exp_exported_n, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&exp_failed_n, 0, __ATOMIC_RELAXED);
 }

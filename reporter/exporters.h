@@ -10,9 +10,10 @@
  * Each exporter keeps its own pending batch and cuts it where its
  * transport's size limit says. Network sends retry on connection failures
  * and on 429/502/503/504 with exponential backoff (Retry-After honoured),
- * never past the deadline they are given; what cannot be sent is counted
- * as failed. Not thread-safe: the reporter calls in under its export
- * mutex, from its own thread or a flush. */
+ * never past the deadline they are given. What is delivered, given up on
+ * and every failed attempt are counted (preload/stats.h). Not thread-safe:
+ * the reporter calls in under its export mutex, from its own thread or a
+ * flush. */
 #ifndef TS_EXPORTERS_H
 #define TS_EXPORTERS_H
 
@@ -33,13 +34,9 @@ void ts_exp_send(uint64_t deadline_ms);
  * (what fails is counted). */
 void ts_exp_final(void);
 
-/* Span exports that succeeded / failed, summed over the exporters. */
-uint64_t ts_exp_exported(void);
-uint64_t ts_exp_failed(void);
-
 /* In a forked child. export_was_busy: the parent was exporting at the
  * fork, so buffers and connections may be half-updated: forget them (never
- * free or close what the parent may still be using). Counters restart. */
+ * free or close what the parent may still be using). */
 void ts_exp_after_fork_child(bool export_was_busy);
 
 #endif

@@ -46,10 +46,10 @@ static void otlp_attr_bool(struct ts_json_buf *b, bool first, const char *key, s
 }
 
 
-void ts_otlp_json_begin(struct ts_json_buf *b)
+void ts_otlp_json_resource(struct ts_json_buf *b)
 {
     const struct ts_resource *r = ts_resource_get();
-    ts_json_buf_append_cstr(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    ts_json_buf_append_cstr(b, "{\"attributes\":[");
     for (size_t i = 0; i < r->nattrs; i++) {
         const struct ts_resource_attr *a = &r->attrs[i];
         if (a->type == TS_ATTR_INT)
@@ -57,7 +57,14 @@ void ts_otlp_json_begin(struct ts_json_buf *b)
         else
             otlp_attr_str(b, i == 0, a->key, a->klen, a->str, a->slen);
     }
-    ts_json_buf_append_cstr(b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"" TS_OTLP_SCOPE_NAME
+    ts_json_buf_append_cstr(b, "]}");
+}
+
+void ts_otlp_json_begin(struct ts_json_buf *b)
+{
+    ts_json_buf_append_cstr(b, "{\"resourceSpans\":[{\"resource\":");
+    ts_otlp_json_resource(b);
+    ts_json_buf_append_cstr(b, ",\"scopeSpans\":[{\"scope\":{\"name\":\"" TS_OTLP_SCOPE_NAME
                                "\",\"version\":\"" TS_VERSION "\"},\"spans\":[");
 }
 

@@ -25,4 +25,9 @@ void ts_otlp_json_begin(struct ts_json_buf *out);
 void ts_otlp_json_span(struct ts_json_buf *out, const struct ts_span *s, bool first);
 void ts_otlp_json_end(struct ts_json_buf *out);
 
+/* This process's resource as an OTLP/JSON Resource object,
+ * {"attributes":[...]}: the one every OTLP/JSON message of the process
+ * carries (spans, and the shim's own metrics). */
+void ts_otlp_json_resource(struct ts_json_buf *out);
+
 #endif

@@ -24,8 +24,11 @@
 #include "../preload/log.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
+#include "../preload/stats.h"
 #include "exporters.h"
 #include "file_exporter.h"
+#include "json_buf.h"
+#include "otlp_metrics.h"
 #include "queue.h"
 #include "sampling_poller.h"
 #include "symbolize.h"
@@ -54,6 +57,10 @@ static struct ts_span rep_chunk[REP_CHUNK];
 
 /* Set by the prepare handler, read by the parent/child handlers. */
 static bool rep_fork_have_export_mu;
+
+/* The exit accounting of this process is done (atomic): a second
+ * ts_rep_exit (an _exit called from an atexit handler) says nothing again. */
+static bool rep_exit_reported;
 
 
 static size_t rep_queue_capacity(void)
@@ -279,7 +286,13 @@ static void rep_unsampled(void)
 void ts_rep_submit(const struct ts_span *s)
 {
     /* A vfork child shares the parent's memory: the queue is not its. */
-    if (!s || ts_cfg.exporters == 0 || ts_process_foreign())
+    if (!s || ts_process_foreign())
+        return;
+    /* Counted here, where every span ends, with the final sampling
+     * decision (a program's own "not sampled" overrides the sampler's). */
+    ts_stats_add(TS_STAT_SPANS_FINISHED, 1);
+    ts_stats_add(s->sampled ? TS_STAT_SPANS_SAMPLED : TS_STAT_SPANS_UNSAMPLED, 1);
+    if (ts_cfg.exporters == 0)
         return;
     if (!s->sampled) {
         rep_unsampled();
@@ -296,6 +309,8 @@ void ts_rep_submit(const struct ts_span *s)
         ts_rep_queue_lock(&rep_q, NULL);
     }
     bool queued = ts_rep_queue_push_locked(&rep_q, s);
+    if (!queued)
+        ts_stats_add(TS_STAT_DROPPED_QUEUE_FULL, 1);
     bool start = queued && rep_claim_thread_start_locked();
     if (queued && !start && rep_q.count >= rep_batch_size(rep_q.cap))
         pthread_cond_signal(&rep_q.cv);
@@ -345,14 +360,45 @@ void ts_rep_flush(unsigned timeout_ms)
     errno = saved_errno;
 }
 
+/* TRACESHIM_STATS with the file exporter: the counters as one OTLP/JSON
+ * metrics line after the spans. The file exporter and the resource are
+ * used under the export mutex, which is only tried: when the flush at exit
+ * gave up on an export that is still running, the line is left out rather
+ * than hold the exit up any longer. */
+static void rep_write_metrics(const struct ts_stats_snapshot *snap)
+{
+    if (pthread_mutex_trylock(&rep_export_mu) != 0) {
+        ts_log_debug("stats: an export is still running at exit; no metrics line");
+        return;
+    }
+    struct ts_json_buf line;
+    ts_json_buf_init(&line);
+    if (ts_otlp_metrics_json(&line, snap, ts_stats_start_ns(), ts_now_ns()))
+        (void)ts_file_export(line.data, line.len); /* reports its own first failure */
+    ts_json_buf_free(&line);
+    pthread_mutex_unlock(&rep_export_mu);
+}
+
 void ts_rep_exit(unsigned timeout_ms)
 {
     if (ts_proc.pid != 0 && getpid() != ts_proc.pid)
         return;
     ts_exp_final();
     ts_rep_flush(timeout_ms);
-    uint64_t full = ts_rep_queue_dropped(&rep_q), failed = ts_exp_failed();
+    if (__atomic_exchange_n(&rep_exit_reported, true, __ATOMIC_RELAXED))
+        return;
     uint64_t left = ts_rep_queue_count(&rep_q);
+    ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left);
+    uint64_t full = ts_stats_get(TS_STAT_DROPPED_QUEUE_FULL);
+    uint64_t failed = ts_stats_get(TS_STAT_DROPPED_EXPORT_FAILED);
+    if (ts_cfg.stats) {
+        struct ts_stats_snapshot snap;
+        ts_stats_read(&snap);
+        snap.queue_length = left;
+        if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
+            rep_write_metrics(&snap);
+        ts_stats_print(&snap);
+    }
     if (full + failed + left > 0)
         ts_log_warn("%llu spans not exported: %llu dropped on a full queue, %llu failed to "
                     "send, %llu still queued at exit",
@@ -362,12 +408,12 @@ void ts_rep_exit(unsigned timeout_ms)
 
 uint64_t ts_rep_dropped(void)
 {
-    return ts_rep_queue_dropped(&rep_q) + ts_exp_failed();
+    return ts_stats_get(TS_STAT_DROPPED_QUEUE_FULL) + ts_stats_get(TS_STAT_DROPPED_EXPORT_FAILED);
 }
 
 uint64_t ts_rep_exported(void)
 {
-    return ts_exp_exported();
+    return ts_stats_get(TS_STAT_SPANS_EXPORTED);
 }
 
 uint64_t ts_rep_queued(void)
@@ -399,6 +445,11 @@ void ts_rep_atfork_parent(void)
 
 void ts_rep_atfork_child(void)
 {
+    /* A new process: its counters, the hooks' too, start at zero (and its
+     * exit is its own to report). Here because this is the handler that
+     * every process that can fork runs, the reporter's own tests too. */
+    ts_stats_after_fork();
+    __atomic_store_n(&rep_exit_reported, false, __ATOMIC_RELAXED);
     ts_rep_queue_after_fork(&rep_q); /* empty: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);
     ts_exp_after_fork_child(!rep_fork_have_export_mu);

@@ -20,7 +20,7 @@
 void ts_rep_init(void);
 
 /* Queue a finished span. Never blocks: when the queue is full the span is
- * dropped and counted. Spans with sampled == 0 are ignored. */
+ * dropped and counted. Spans with sampled == 0 are counted and ignored. */
 void ts_rep_submit(const struct ts_span *s);
 
 /* Export everything queued so far, waiting at most timeout_ms. Called at
@@ -29,11 +29,15 @@ void ts_rep_submit(const struct ts_span *s);
  * must not lock or allocate), so ts_proc.pid must be refreshed after fork. */
 void ts_rep_flush(unsigned timeout_ms);
 
-/* At exit: flush (at most timeout_ms), then say on stderr, at warn level,
- * how many spans were not exported, if any. */
+/* At exit: flush (at most timeout_ms), count the spans still queued as
+ * dropped_exit_timeout, say on stderr, at warn level, how many spans were
+ * not exported, if any, and with TRACESHIM_STATS print the counters'
+ * summary line (preload/stats.h) and, with the file exporter, append them
+ * to the span file as an OTLP/JSON metrics line. Said once per process. */
 void ts_rep_exit(unsigned timeout_ms);
 
-/* Counters (for tests and `stats`). */
+/* From the counters (preload/stats.h), for tests: spans dropped (queue
+ * full + export failed) and exported. */
 uint64_t ts_rep_dropped(void);
 uint64_t ts_rep_exported(void);
 /* Spans waiting in the queue right now. */

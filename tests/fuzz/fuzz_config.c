@@ -76,6 +76,7 @@ static const char *const vars[] = {
     "OTEL_SDK_DISABLED",
     "TRACESHIM_FOLLOW_EXEC",
     "TRACESHIM_PROCESS_SPANS",
+    "TRACESHIM_STATS",
 };
 #define NVARS (sizeof vars / sizeof *vars)
 

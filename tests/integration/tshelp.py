@@ -15,6 +15,9 @@ Harness switches (for working on the tests themselves):
   TSTEST_SPAN_TIMEOUT=S    how long to wait for spans (default 5: 50 export
                            periods of 100 ms; 1 with NO_SHIM)
   TSTEST_KEEP=1            keep the temporary directories (paths printed)
+  TSTEST_PRELOAD_FIRST=P   preload P before the library in every traced
+                           program (scripts/test.sh: the ASan runtime, for a
+                           library built with -DTS_SANITIZE=address,undefined)
 """
 
 import json
@@ -48,6 +51,7 @@ LAUNCHER = os.path.join(SRC, "scripts", "traceshim")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 NO_SHIM = os.environ.get("TSTEST_NO_SHIM") == "1"
+PRELOAD_FIRST = os.environ.get("TSTEST_PRELOAD_FIRST") or ""
 SPAN_TIMEOUT = float(os.environ.get("TSTEST_SPAN_TIMEOUT") or (1 if NO_SHIM else 5))
 KEEP = os.environ.get("TSTEST_KEEP") == "1"
 # Once every traced process has exited the file is final; this only covers a slow disk.
@@ -102,8 +106,19 @@ def require_launcher():
         raise unittest.TestCase.failureException("launcher not found at %s" % LAUNCHER)
 
 
+def preload_value(lib=None):
+    """LD_PRELOAD for a traced program: the library (or lib), after
+    TSTEST_PRELOAD_FIRST when that is set."""
+    lib = lib or LIB
+    return PRELOAD_FIRST + " " + lib if PRELOAD_FIRST else lib
+
+
 def launcher_env(**extra):
-    """Environment for scripts/traceshim: clean, told where the library and viewer are."""
+    """Environment for scripts/traceshim: clean, told where the library and
+    viewer are (and, under TSTEST_PRELOAD_FIRST, with that already in
+    LD_PRELOAD, which the launcher keeps after the library)."""
+    if PRELOAD_FIRST and "LD_PRELOAD" not in extra:
+        extra["LD_PRELOAD"] = PRELOAD_FIRST
     return clean_env(TRACESHIM_LIB=LIB, TRACESHIM_VIEW=VIEW, OTEL_BSP_SCHEDULE_DELAY=100, **extra)
 
 
@@ -151,7 +166,7 @@ def shim_env(service, spans_file, **extra):
     spans_file, exported every 100 ms. extra entries are added (None removes)."""
     env = clean_env()
     if not NO_SHIM:
-        env["LD_PRELOAD"] = LIB
+        env["LD_PRELOAD"] = preload_value()
     env["TRACESHIM_FILE"] = spans_file
     env["OTEL_SERVICE_NAME"] = service
     env["OTEL_BSP_SCHEDULE_DELAY"] = "100"
@@ -422,8 +437,9 @@ def read_spans(path, strict=False):
     """All spans in an OTLP/JSON lines file, flattened:
     {traceId, spanId, parentSpanId (None for a root), name, kind, status, start,
     end, service, pid, attrs, resource, raw}. A missing file is no spans; a
-    last line without its newline (being written) is ignored. With strict,
-    format problems raise AssertionError."""
+    last line without its newline (being written) is ignored, and so are
+    metrics lines (TRACESHIM_STATS). With strict, format problems raise
+    AssertionError."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -438,6 +454,9 @@ def read_spans(path, strict=False):
             doc = json.loads(line)
         except ValueError as e:
             raise AssertionError("%s:%d: not JSON (%s): %r" % (path, lineno, e, line[:300]))
+        if isinstance(doc, dict) and "resourceSpans" not in doc and \
+                isinstance(doc.get("resourceMetrics"), list):
+            continue  # the shim's own counters (TRACESHIM_STATS), not spans
         if not isinstance(doc, dict) or not isinstance(doc.get("resourceSpans"), list):
             raise AssertionError("%s:%d: no resourceSpans array: %r" % (path, lineno, line[:300]))
         for rs in doc["resourceSpans"]:

@@ -1,0 +1,473 @@
+"""test_stats.py — TRACESHIM_STATS=1: the shim's own counters, as one line on
+stderr when a traced process ends and as one OTLP/JSON metrics line in the
+span file.
+
+Real programs under the shim (curl, a python server, python clients), and
+for each process: exactly one `traceshim[PID]: stats ...` line on stderr,
+its numbers equal to what the span file holds for that pid (spans started,
+finished, exported, the header bytes curl's requests gained), the program's
+stdout the same as without the shim. A full queue behind a slow collector
+shows dropped_queue_full and still adds up (exported + dropped = sampled);
+a collector that is not there shows dropped_export_failed and
+export_errors; one that stalls at exit shows dropped_exit_timeout; a forked
+child counts from zero. The metrics line agrees with the stderr line, is
+skipped by `traceshim view` and the harness's span reader, and protoc
+(against the official OpenTelemetry protos) takes it as an
+ExportMetricsServiceRequest once its JSON is written in text format.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import backends as bk  # noqa: E402
+import tshelp as th  # noqa: E402
+
+STATS_LINE = re.compile(r"^traceshim\[(\d+)\]: stats ((?:[a-z_]+=\d+ )+)\(((?:[a-z_]+=\d+ ?)+)\)$")
+REASONS = ("not_http", "bad_head", "head_too_big", "bad_framing", "tunnel", "unseen_bytes",
+           "no_memory", "fd_out_of_range")
+KEYS = ("spans_started", "spans_finished", "sampled", "unsampled", "exported",
+        "dropped_queue_full", "dropped_export_failed", "dropped_exit_timeout", "export_errors",
+        "queue_length", "bytes_injected", "conns_tracked", "conns_given_up")
+# metric name -> the stderr key of each of its data points (by reason attribute)
+METRIC_KEYS = {
+    "traceshim.spans.started": "spans_started",
+    "traceshim.spans.finished": "spans_finished",
+    "traceshim.spans.sampled": "sampled",
+    "traceshim.spans.unsampled": "unsampled",
+    "traceshim.spans.exported": "exported",
+    "traceshim.export.errors": "export_errors",
+    "traceshim.queue.length": "queue_length",
+    "traceshim.bytes.injected": "bytes_injected",
+    "traceshim.connections.tracked": "conns_tracked",
+}
+BY_REASON = {
+    "traceshim.spans.dropped": {"queue_full": "dropped_queue_full",
+                                "export_failed": "dropped_export_failed",
+                                "exit_timeout": "dropped_exit_timeout"},
+    "traceshim.connections.given_up": {r: r for r in REASONS},
+}
+METRICS_REQUEST = "opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest"
+METRICS_PROTO = "opentelemetry/proto/collector/metrics/v1/metrics_service.proto"
+# OTLP/JSON writes these 64-bit fields as decimal strings
+INT64_FIELDS = {"startTimeUnixNano", "timeUnixNano", "asInt", "intValue"}
+
+MANY_REQUESTS = r'''
+import http.client, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+for i in range(int(sys.argv[2])):
+    conn.request("GET", "/n/%d" % i)
+    conn.getresponse().read()
+conn.close()
+print("done")
+'''
+
+FORKING_CLIENT = r'''
+import http.client, os, sys
+def get(n):
+    conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+    for i in range(n):
+        conn.request("GET", "/x")
+        conn.getresponse().read()
+    conn.close()
+get(1)
+pid = os.fork()
+if pid == 0:
+    get(2)
+    sys.stdout.flush()
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent done")
+'''
+
+
+def stats_lines(proc):
+    """[(pid, {key: value})] of every stats line proc wrote on stderr."""
+    out = []
+    for line in proc.stderr().decode("utf-8", "replace").splitlines():
+        if ": stats " not in line:
+            continue
+        m = STATS_LINE.match(line)
+        if not m:
+            raise AssertionError("malformed stats line: %r" % line)
+        values = {}
+        for part in (m.group(2) + m.group(3)).split():
+            k, _, v = part.partition("=")
+            values[k] = int(v)
+        out.append((int(m.group(1)), values))
+    return out
+
+
+def metrics_lines(path):
+    """The metrics requests in a span file, as parsed JSON."""
+    out = []
+    with open(path, "rb") as f:
+        for line in f:
+            doc = json.loads(line)
+            if "resourceMetrics" in doc:
+                out.append(doc)
+    return out
+
+
+def resource_pid(doc):
+    for a in doc["resourceMetrics"][0]["resource"]["attributes"]:
+        if a["key"] == "process.pid":
+            return int(a["value"]["intValue"])
+    return None
+
+
+def metric_values(doc, case):
+    """{stderr key: value} read from a metrics request; checks the OTLP/JSON
+    shape on the way (case: a unittest.TestCase)."""
+    (rm,) = doc["resourceMetrics"]
+    (sm,) = rm["scopeMetrics"]
+    case.assertEqual(sm["scope"]["name"], "traceshim")
+    values = {}
+    for m in sm["metrics"]:
+        name = m["name"]
+        if name == "traceshim.queue.length":
+            case.assertNotIn("sum", m)
+            points = m["gauge"]["dataPoints"]
+        else:
+            case.assertNotIn("gauge", m)
+            s = m["sum"]
+            case.assertIs(s["isMonotonic"], True, name)
+            case.assertEqual(s["aggregationTemporality"], 2, name)  # CUMULATIVE, as an integer
+            points = s["dataPoints"]
+        for p in points:
+            for f in INT64_FIELDS & set(p):
+                case.assertRegex(p[f], r"^\d+$", "%s.%s must be a decimal string" % (name, f))
+            if "startTimeUnixNano" in p:
+                case.assertLessEqual(int(p["startTimeUnixNano"]), int(p["timeUnixNano"]))
+            if name in BY_REASON:
+                (attr,) = p["attributes"]
+                case.assertEqual(attr["key"], "reason")
+                values[BY_REASON[name][attr["value"]["stringValue"]]] = int(p["asInt"])
+            else:
+                case.assertNotIn("attributes", p)
+                values[METRIC_KEYS[name]] = int(p["asInt"])
+    values["conns_given_up"] = sum(values[r] for r in REASONS)
+    return values
+
+
+# --------------------------------------------------------------------------
+# protoc: the metrics line as the official protos read it
+
+
+def _text_string(s):
+    out = []
+    for b in s.encode("utf-8"):
+        c = chr(b)
+        if c in '"\\':
+            out.append("\\" + c)
+        elif 32 <= b < 127:
+            out.append(c)
+        else:
+            out.append("\\%03o" % b)
+    return '"' + "".join(out) + '"'
+
+
+def json_to_text_format(obj):
+    """An OTLP/JSON object in protobuf text format: lowerCamelCase keys back to
+    the protos' field names (protoc refuses any name the protos lack), 64-bit
+    decimal strings back to numbers, enum integers kept as numbers."""
+    parts = []
+    for key, val in obj.items():
+        name = re.sub(r"([A-Z])", r"_\1", key).lower()
+        for v in val if isinstance(val, list) else [val]:
+            if isinstance(v, dict):
+                parts.append("%s { %s }" % (name, json_to_text_format(v)))
+            elif isinstance(v, bool):
+                parts.append("%s: %s" % (name, "true" if v else "false"))
+            elif isinstance(v, int):
+                parts.append("%s: %d" % (name, v))
+            elif key in INT64_FIELDS:
+                parts.append("%s: %s" % (name, v))
+            else:
+                parts.append("%s: %s" % (name, _text_string(v)))
+    return " ".join(parts)
+
+
+def parse_decoded(text):
+    """protoc --decode's output (one field per line) as nested dicts whose
+    values are lists, in order."""
+    root = {}
+    stack = [root]
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line == "}":
+            stack.pop()
+        elif line.endswith("{"):
+            child = {}
+            stack[-1].setdefault(line[:-1].strip(), []).append(child)
+            stack.append(child)
+        else:
+            k, _, v = line.partition(": ")
+            stack[-1].setdefault(k, []).append(json.loads(v) if v.startswith('"') else v)
+    return root
+
+
+def protoc(args, data):
+    protos = os.path.join(bk.PEERS, "protos")
+    p = subprocess.run(["protoc", "-I", protos] + args + [METRICS_PROTO], input=data,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("protoc %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
+    return p.stdout
+
+
+def decode_with_protoc(doc):
+    """The metrics request through protoc: text format -> binary (schema
+    checked) -> protoc's own decoding, parsed."""
+    binary = protoc(["--encode=" + METRICS_REQUEST], json_to_text_format(doc).encode())
+    return parse_decoded(protoc(["--decode=" + METRICS_REQUEST], binary).decode())
+
+
+class SlowCollector(bk.Collector):
+    """An OTLP collector that takes its time over every request."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        super().__init__([200])
+
+    def _respond(self, req):
+        time.sleep(self.delay)
+        return super()._respond(req)
+
+
+class StatsTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        th.require_view()
+        bk.require_peers()
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+
+    def env(self, service, **extra):
+        extra.setdefault("TRACESHIM_STATS", "1")
+        return th.shim_env(service, self.spans_file, **extra)
+
+    def one_line(self, proc, pid=None):
+        lines = stats_lines(proc)
+        self.assertEqual(len(lines), 1, "expected one stats line\n%s" % proc.describe())
+        got_pid, values = lines[0]
+        self.assertEqual(got_pid, pid or proc.pid, proc.describe())
+        self.assertEqual(sorted(values), sorted(KEYS + REASONS))
+        self.assertEqual(values["conns_given_up"], sum(values[r] for r in REASONS))
+        return values
+
+    def script(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def assert_adds_up(self, v):
+        """Every sampled span is exported or dropped for one reason (one exporter)."""
+        self.assertEqual(v["sampled"] + v["unsampled"], v["spans_finished"], v)
+        self.assertEqual(v["exported"] + v["dropped_queue_full"] + v["dropped_export_failed"]
+                         + v["dropped_exit_timeout"], v["sampled"], v)
+
+    # ------------------------------------------------------------ the line
+
+    def test_one_line_per_process_agrees_with_the_file(self):
+        curl = th.require_tool("curl")
+        srv, port = th.start_app_server(self, "stats-svc", self.spans_file, self.tmp,
+                                        env=self.env("stats-svc"))
+        base = "http://127.0.0.1:%d" % port
+        urls = [base + "/ok", base + "/missing", base + "/call?to=%d&path=/ok" % port]
+        plain = th.run([curl, "-sS"] + urls, env=th.clean_env(), tmpdir=self.tmp, name="curl-plain")
+        traced = th.run([curl, "-sS"] + urls, env=self.env("stats-curl"), tmpdir=self.tmp,
+                        name="curl-traced")
+        self.assertEqual(traced.returncode, 0, traced.describe())
+        self.assertEqual(traced.stdout(), plain.stdout(), "stdout changed by the shim")
+        self.assertEqual(plain.stderr(), b"")
+        # each curl run: 4 server spans and 1 client span in the server; the traced run
+        # also 3 client spans in curl
+        th.wait_spans(self.spans_file, 13, procs=(srv, traced))
+        self.assertEqual(srv.stop(grace=20), 0, srv.describe())
+        self.assertEqual(srv.stdout().count(b"traceshim"), 0)
+
+        spans = th.read_spans(self.spans_file, strict=True)  # the metrics lines are skipped
+        self.assertEqual(len(spans), 13, th.format_spans(spans))
+        lines = {}
+        for proc in (traced, srv):
+            v = self.one_line(proc)
+            mine = [s for s in spans if s["pid"] == proc.pid]
+            where = "%s: %s\n%s" % (proc.name, v, th.format_spans(mine))
+            for key in ("spans_started", "spans_finished", "sampled", "exported"):
+                self.assertEqual(v[key], len(mine), where)
+            for key in ("unsampled", "dropped_queue_full", "dropped_export_failed",
+                        "dropped_exit_timeout", "export_errors", "queue_length", "conns_given_up"):
+                self.assertEqual(v[key], 0, where)
+            clients = [s for s in mine if s["kind"] == th.KIND_CLIENT]
+            injected = sum(len(th.injected_lines(s["traceId"], s["spanId"], s["parentSpanId"]))
+                           for s in clients)
+            self.assertEqual(v["bytes_injected"], injected, where)
+            self.assertGreaterEqual(v["conns_tracked"], 1, where)
+            lines[proc.pid] = v
+        self.assertEqual(lines[traced.pid]["spans_started"], 3)
+        self.assertEqual(lines[srv.pid]["spans_started"], 10)
+
+        # one metrics line per process, saying what its stderr line says
+        docs = metrics_lines(self.spans_file)
+        self.assertEqual(sorted(resource_pid(d) for d in docs), sorted(lines))
+        for doc in docs:
+            pid = resource_pid(doc)
+            self.assertEqual(metric_values(doc, self), lines[pid])
+            decoded = decode_with_protoc(doc)
+            (rm,) = decoded["resource_metrics"]
+            (sm,) = rm["scope_metrics"]
+            got = {}
+            for m in sm["metrics"]:
+                data = (m.get("sum") or m.get("gauge"))[0]
+                if "sum" in m:
+                    self.assertEqual(data["aggregation_temporality"],
+                                     ["AGGREGATION_TEMPORALITY_CUMULATIVE"])
+                    self.assertEqual(data["is_monotonic"], ["true"])
+                for p in data["data_points"]:
+                    if "attributes" in p:
+                        reason = p["attributes"][0]["value"][0]["string_value"][0]
+                        got[BY_REASON[m["name"][0]][reason]] = int(p["as_int"][0])
+                    else:
+                        got[METRIC_KEYS[m["name"][0]]] = int(p["as_int"][0])
+            for key in KEYS + REASONS:
+                if key != "conns_given_up":
+                    self.assertEqual(got[key], lines[pid][key], "protoc read %s" % key)
+
+        # the viewer draws the spans and says nothing about the metrics lines
+        view = th.run([th.VIEW, self.spans_file], env=th.clean_env(), tmpdir=self.tmp, name="view")
+        self.assertEqual(view.returncode, 0, view.describe())
+        self.assertEqual(view.stderr(), b"", view.describe())
+        self.assertIn(b"GET /missing", view.stdout())
+
+    def test_nothing_without_the_variable(self):
+        srv, port = th.start_app_server(self, "quiet-svc", self.spans_file, self.tmp)
+        th.http_get(port, "/ok")
+        th.wait_spans(self.spans_file, 1, procs=(srv,))
+        self.assertEqual(srv.stop(grace=20), 0, srv.describe())
+        self.assertNotIn(b"traceshim", srv.stderr())
+        with open(self.spans_file, "rb") as f:
+            self.assertNotIn(b"resourceMetrics", f.read())
+
+    def test_bad_value_is_one_line_and_no_stats(self):
+        p = th.run(["/bin/sh", "-c", "echo out"], env=self.env("bad", TRACESHIM_STATS="sometimes"),
+                   tmpdir=self.tmp, name="bad-value")
+        self.assertEqual(p.stdout(), b"out\n")
+        err = p.stderr().decode().splitlines()
+        self.assertEqual(len(err), 1, p.describe())
+        self.assertIn('TRACESHIM_STATS="sometimes"', err[0])
+        self.assertEqual(stats_lines(p), [])
+
+    def test_a_process_that_did_nothing_says_so(self):
+        p = th.run(["/bin/sh", "-c", "echo out"], env=self.env("idle"), tmpdir=self.tmp,
+                   name="idle")
+        self.assertEqual(p.stdout(), b"out\n")
+        v = self.one_line(p)
+        self.assertEqual(set(v.values()), {0}, v)
+
+    # ------------------------------------------------------------ losses
+
+    def test_full_queue_drops_are_counted_and_add_up(self):
+        target = th.RecordingServer(mode="http")
+        self.addCleanup(target.close)
+        collector = SlowCollector(0.3)
+        self.addCleanup(collector.close)
+        n = 60
+        p = th.run([th.PY, self.script("many.py", MANY_REQUESTS), target.port, n],
+                   env=self.env("overflow", TRACESHIM_EXPORTER="otlp",
+                                OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % collector.port,
+                                OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                                OTEL_BSP_MAX_QUEUE_SIZE=4, TRACESHIM_EXIT_TIMEOUT=20000),
+                   tmpdir=self.tmp, name="overflow", timeout=60)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"done\n")
+        v = self.one_line(p)
+        self.assertEqual(v["spans_finished"], n, v)
+        self.assertEqual(v["sampled"], n, v)
+        self.assertGreater(v["dropped_queue_full"], 0, v)
+        self.assertEqual(v["dropped_export_failed"] + v["dropped_exit_timeout"], 0, v)
+        self.assert_adds_up(v)
+        received = sum(len(ss["spans"]) for _, _, body in collector.requests()
+                       for rs in json.loads(body)["resourceSpans"] for ss in rs["scopeSpans"])
+        self.assertEqual(received, v["exported"], v)
+
+    def test_backend_down_counts_failed_exports(self):
+        curl = th.require_tool("curl")
+        target = th.RecordingServer(mode="http")
+        self.addCleanup(target.close)
+        base = "http://127.0.0.1:%d" % target.port
+        # the spans wait for the exit, whose flush makes one attempt per batch
+        p = th.run([curl, "-sS", base + "/a", base + "/b", base + "/c"],
+                   env=self.env("down", TRACESHIM_EXPORTER="otlp",
+                                OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % th.closed_port(),
+                                OTEL_BSP_SCHEDULE_DELAY=60000),
+                   tmpdir=self.tmp, name="curl-down")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"okokok")
+        v = self.one_line(p)
+        self.assertEqual(v["sampled"], 3, v)
+        self.assertEqual(v["exported"], 0, v)
+        self.assertEqual(v["dropped_export_failed"], 3, v)
+        self.assertGreaterEqual(v["export_errors"], 1, v)
+        self.assert_adds_up(v)
+        self.assertFalse(os.path.exists(self.spans_file))  # not the file exporter: no metrics line
+
+    def test_stalled_backend_at_exit_counts_exit_timeout(self):
+        target = th.RecordingServer(mode="http")
+        self.addCleanup(target.close)
+        collector = bk.Collector(["stall"])
+        self.addCleanup(collector.close)
+        started = time.monotonic()
+        p = th.run([th.PY, self.script("many.py", MANY_REQUESTS), target.port, 6],
+                   env=self.env("stalled", TRACESHIM_EXPORTER="otlp",
+                                OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % collector.port,
+                                OTEL_BSP_MAX_EXPORT_BATCH_SIZE=1, TRACESHIM_EXIT_TIMEOUT=300),
+                   tmpdir=self.tmp, name="stalled", timeout=30)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertLess(time.monotonic() - started, 8, "the exit waited for the stalled backend")
+        v = self.one_line(p)
+        self.assertEqual(v["sampled"], 6, v)
+        self.assertGreater(v["dropped_exit_timeout"], 0, v)
+        self.assertEqual(v["queue_length"], v["dropped_exit_timeout"], v)
+        # the batch the stalled export holds is in neither column
+        self.assertLessEqual(v["exported"] + v["dropped_export_failed"]
+                             + v["dropped_exit_timeout"], 6, v)
+
+    # ------------------------------------------------------------ fork
+
+    def test_forked_child_counts_from_zero(self):
+        target = th.RecordingServer(mode="http")
+        self.addCleanup(target.close)
+        p = th.run([th.PY, self.script("fork.py", FORKING_CLIENT), target.port],
+                   env=self.env("forker"), tmpdir=self.tmp, name="forker")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"parent done\n")
+        lines = dict(stats_lines(p))
+        self.assertEqual(len(lines), 2, p.describe())
+        self.assertIn(p.pid, lines)
+        (child,) = [pid for pid in lines if pid != p.pid]
+        self.assertEqual(lines[p.pid]["spans_started"], 1, lines)
+        self.assertEqual(lines[child]["spans_started"], 2, lines)
+        spans = th.wait_spans(self.spans_file, 3, timeout=th.AFTER_EXIT_TIMEOUT)
+        for pid, v in lines.items():
+            mine = [s for s in spans if s["pid"] == pid]
+            self.assertEqual(v["exported"], len(mine), (pid, v, th.format_spans(spans)))
+            self.assertEqual(v["conns_tracked"], 1, (pid, v))
+        self.assertEqual(sorted(resource_pid(d) for d in metrics_lines(self.spans_file)),
+                         sorted(lines))
+
+
+if __name__ == "__main__":
+    th.main()
