@@ -757,14 +757,18 @@ static ssize_t ts_http_chunked_feed(struct ts_http_chunked *ck, const char *buf,
             continue;
         }
         case TS_CHUNK_SIZE_BWS:
-            if (++ck->line_len > TS_HTTP_CHUNK_LINE_MAX)
-                return -1;
-            if (c == ';')
-                ck->state = TS_CHUNK_EXT;
-            else if (c == '\r')
+            /* The line end is not part of the line: it is looked at before
+             * the byte is counted, as in TS_CHUNK_EXT and the trailer
+             * states, so that a line of blanks may be as long as any
+             * other (counting the CR cut it to 4095 bytes; fuzz_chunked). */
+            if (c == '\r')
                 ck->state = TS_CHUNK_SIZE_LF;
             else if (c == '\n')
                 ts_http_size_line_done(ck);
+            else if (++ck->line_len > TS_HTTP_CHUNK_LINE_MAX)
+                return -1;
+            else if (c == ';')
+                ck->state = TS_CHUNK_EXT;
             else if (c != ' ' && c != '\t')
                 return -1;
             break;

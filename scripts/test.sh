@@ -45,8 +45,8 @@ cmake --build build-tsan -j"$(nproc)" >/dev/null
 TSAN_OPTIONS="halt_on_error=1 exitcode=66 die_after_fork=0 atexit_sleep_ms=50" \
     ctest --test-dir build-tsan -L tsan --output-on-failure -j2 || early=1
 
-step "fuzz smoke: tests/fuzz/run.sh 10 propagation=5 config=5 injector=5"
-bash tests/fuzz/run.sh 10 propagation=5 config=5 injector=5 || early=1
+step "fuzz smoke: tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10"
+bash tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10 || early=1
 
 step "ctest --test-dir build-ci --output-on-failure -j2"
 rc=0

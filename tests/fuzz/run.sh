@@ -7,11 +7,17 @@
 # input, tests/fuzz/regressions/NAME-*.bin, which every run replays first.
 #   bash tests/fuzz/run.sh 600                   # a longer run, by hand
 #   bash tests/fuzz/run.sh 10 injector=60        # one target longer
-# Targets: http1 (HTTP/1 parser, body framing), strategy (remote sampling
-# strategies, endpoint URLs, OTLP header lists), propagation (b3, B3 multi,
-# traceparent, uber-trace-id parse/inject round trips), config (every
-# variable read by ts_config_load, ts_sampler_load, ts_rules_load), injector
-# (the client send path under a kernel that takes part of each send).
+#   bash tests/fuzz/run.sh 0 encoders=1800 chunked=1800  # before a release:
+#                                                # the encoders and chunked bodies
+# Targets: http1 (HTTP/1 parser, body framing), chunked (the chunked body
+# decoder against a line-by-line reference, whole, in pieces and byte by
+# byte), strategy (remote sampling strategies, endpoint URLs, OTLP header
+# lists), propagation (b3, B3 multi, traceparent, uber-trace-id
+# parse/inject round trips), config (every variable read by ts_config_load,
+# ts_sampler_load, ts_rules_load), injector (the client send path under a
+# kernel that takes part of each send), encoders (OTLP/JSON, OTLP protobuf,
+# Zipkin JSON and Jaeger thrift batches of any span, decoded back: valid
+# message trees, round-tripped values, finish() within bound()).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.."
 secs=${1:-15}
@@ -33,11 +39,19 @@ conn_sources="hooks/conn.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c
 # target name -> the sources it fuzzes
 declare -A sources=(
     [http1]="hooks/http1.c"
+    [chunked]="hooks/http1.c"
     [strategy]="reporter/sampler.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/real.c preload/guard.c"
     [propagation]="hooks/propagation.c preload/hex.c"
     [config]="preload/config.c preload/url.c preload/log.c preload/real.c preload/guard.c reporter/sampler.c common/json_read.c common/arena.c hooks/rules.c -lpcre2-8"
     # what tests/unit/test_conn_send links (its reporter stubbed in the target)
     [injector]="$conn_sources -lpcre2-8 -ldl -lpthread"
+    # the four encoders, the resource they describe, the symbolizer that
+    # turns frames into attributes, and json_read to decode JSON back
+    [encoders]="reporter/json_buf.c reporter/resource.c reporter/otlp_json.c reporter/otlp_proto.c
+        reporter/pb_writer.c reporter/zipkin_json.c reporter/jaeger_thrift.c reporter/thrift_compact.c
+        reporter/symbolize.c preload/span.c preload/hex.c preload/config.c preload/url.c
+        preload/process.c preload/real.c preload/log.c preload/guard.c common/json_read.c
+        common/arena.c -ldl"
 )
 for name in "${!time_of[@]}"; do
     [ -n "${sources[$name]:-}" ] || { echo "run.sh: no target '$name'" >&2; exit 2; }

@@ -996,19 +996,67 @@ static void test_chunked_malformed(void **state)
     assert_true(done);
 }
 
+/* Every kind of line the chunked decoder bounds — blanks after a chunk
+ * size, an extension, a trailer field — may hold exactly 4096 bytes, its
+ * CRLF or LF not counted, and not one more. (A size line of blanks used to
+ * count its CR and stop at 4095: tests/fuzz/regressions/
+ * chunked-blank-size-line-4096.bin.) */
+static void test_chunked_line_limit_same_for_every_line(void **state)
+{
+    static const char *const starts[] = {"1 ", "1;", "1 ;", "0\r\nT:"};
+    static const char *const ends[] = {"\r\n", "\n"};
+    for (size_t k = 0; k < sizeof starts / sizeof *starts; k++) {
+        for (size_t e = 0; e < 2; e++) {
+            for (size_t content = 4095; content <= 4097; content++) {
+                static char msg[5000];
+                bool trailer = starts[k][0] == '0';
+                size_t lead = trailer ? 3 : 0; /* "0\r\n" is a line of its own */
+                size_t n = (size_t)snprintf(msg, sizeof msg, "%s", starts[k]);
+                char fill = ' '; /* more of what the line start ends with */
+                if (trailer)
+                    fill = 'v';
+                else if (starts[k][n - 1] == ';')
+                    fill = 'e';
+                memset(msg + n, fill, content + lead - n);
+                n = content + lead;
+                n += (size_t)snprintf(msg + n, sizeof msg - n, "%s%s", ends[e],
+                                      trailer ? ends[e] : "A\r\n0\r\n\r\n");
+                struct ts_http_body b;
+                chunked_init(&b);
+                bool done = false;
+                ssize_t got = ts_http_body_feed(&b, msg, n, &done);
+                if (content <= 4096 && (got != (ssize_t)n || !done))
+                    fail_msg("line \"%s...\" of %zu bytes refused", starts[k], content);
+                if (content > 4096 && got != -1)
+                    fail_msg("line \"%s...\" of %zu bytes taken", starts[k], content);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_basic),       cmocka_unit_test(test_request_lf_and_versions),
-        cmocka_unit_test(test_response_basic),      cmocka_unit_test(test_split_every_offset),
-        cmocka_unit_test(test_invalid_requests),    cmocka_unit_test(test_invalid_responses),
-        cmocka_unit_test(test_too_many_headers),    cmocka_unit_test(test_looks_like_request),
-        cmocka_unit_test(test_looks_like_response), cmocka_unit_test(test_inject_offset),
-        cmocka_unit_test(test_find_header),         cmocka_unit_test(test_value_has_token),
-        cmocka_unit_test(test_target_path),         cmocka_unit_test(test_request_framing),
-        cmocka_unit_test(test_response_framing),    cmocka_unit_test(test_feed_simple_kinds),
-        cmocka_unit_test(test_chunked_splits),      cmocka_unit_test(test_chunked_state_after_end),
+        cmocka_unit_test(test_request_basic),
+        cmocka_unit_test(test_request_lf_and_versions),
+        cmocka_unit_test(test_response_basic),
+        cmocka_unit_test(test_split_every_offset),
+        cmocka_unit_test(test_invalid_requests),
+        cmocka_unit_test(test_invalid_responses),
+        cmocka_unit_test(test_too_many_headers),
+        cmocka_unit_test(test_looks_like_request),
+        cmocka_unit_test(test_looks_like_response),
+        cmocka_unit_test(test_inject_offset),
+        cmocka_unit_test(test_find_header),
+        cmocka_unit_test(test_value_has_token),
+        cmocka_unit_test(test_target_path),
+        cmocka_unit_test(test_request_framing),
+        cmocka_unit_test(test_response_framing),
+        cmocka_unit_test(test_feed_simple_kinds),
+        cmocka_unit_test(test_chunked_splits),
+        cmocka_unit_test(test_chunked_state_after_end),
         cmocka_unit_test(test_chunked_malformed),
+        cmocka_unit_test(test_chunked_line_limit_same_for_every_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,6 +28,7 @@
 #include "reporter/resource.h"
 #include "reporter/thrift_compact.h"
 #include "span_fixtures.h"
+#include "tests/decode/tc_read.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -56,128 +57,10 @@ static bool has_bytes(const struct ts_json_buf *b, const void *needle, size_t n)
 }
 #define HAS_BYTES(b, lit) has_bytes((b), (lit), sizeof(lit) - 1)
 
-/* ------------------------- a small compact-protocol reader, for checking */
+/* ----------------------------------------- reading a datagram back */
 
-/* Walks what the writer produced, independently of it: enough to prove a
- * datagram is one well-formed message and to count its spans. */
-struct rd {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static uint8_t rd_u8(struct rd *r)
-{
-    if (r->p >= r->end) {
-        r->bad = true;
-        return 0;
-    }
-    return *r->p++;
-}
-
-static uint64_t rd_varint(struct rd *r)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        uint8_t b = rd_u8(r);
-        v |= (uint64_t)(b & 0x7F) << shift;
-        if (!(b & 0x80))
-            return v;
-    }
-    r->bad = true;
-    return 0;
-}
-
-static int64_t rd_unzigzag(uint64_t u)
-{
-    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-}
-
-static void rd_skip_n(struct rd *r, uint64_t n)
-{
-    if ((uint64_t)(r->end - r->p) < n) {
-        r->bad = true;
-        r->p = r->end;
-        return;
-    }
-    r->p += n;
-}
-
-/* Next field header of a struct: its id, and *type (0 at the stop). */
-static int rd_field(struct rd *r, int *last, int *type)
-{
-    uint8_t b = rd_u8(r);
-    *type = b & 0x0F;
-    if (b == 0)
-        return 0;
-    *last = (b >> 4) ? *last + (b >> 4) : (int)rd_unzigzag(rd_varint(r));
-    return *last;
-}
-
-/* A list/set header: the size, and *elem. */
-static uint64_t rd_list(struct rd *r, int *elem)
-{
-    uint8_t b = rd_u8(r);
-    *elem = b & 0x0F;
-    return (b >> 4) == 15 ? rd_varint(r) : (uint64_t)(b >> 4);
-}
-
-static void rd_skip(struct rd *r, int type, int depth);
-
-static void rd_struct(struct rd *r, int depth)
-{
-    int last = 0, type;
-    while (!r->bad) {
-        rd_field(r, &last, &type);
-        if (type == 0)
-            return;
-        rd_skip(r, type, depth + 1);
-    }
-}
-
-/* Skip one value of this type (a field's: bools have no bytes). */
-static void rd_skip(struct rd *r, int type, int depth)
-{
-    if (depth > 16) {
-        r->bad = true;
-        return;
-    }
-    switch (type) {
-    case TS_TC_BOOL_TRUE:
-    case TS_TC_BOOL_FALSE:
-        return;
-    case TS_TC_BYTE:
-        rd_u8(r);
-        return;
-    case TS_TC_I16:
-    case TS_TC_I32:
-    case TS_TC_I64:
-        rd_varint(r);
-        return;
-    case TS_TC_DOUBLE:
-        rd_skip_n(r, 8);
-        return;
-    case TS_TC_BINARY:
-        rd_skip_n(r, rd_varint(r));
-        return;
-    case TS_TC_LIST:
-    case TS_TC_SET: {
-        int elem;
-        uint64_t n = rd_list(r, &elem);
-        for (uint64_t i = 0; i < n && !r->bad; i++) {
-            if (elem == TS_TC_BOOL_TRUE || elem == TS_TC_BOOL_FALSE)
-                rd_u8(r); /* in a list a bool is a byte */
-            else
-                rd_skip(r, elem, depth + 1);
-        }
-        return;
-    }
-    case TS_TC_STRUCT:
-        rd_struct(r, depth);
-        return;
-    default: /* maps are never written here */
-        r->bad = true;
-    }
-}
+/* The compact-protocol reader (rd_*) is tests/decode/tc_read.h, shared
+ * with tests/fuzz/fuzz_encoders.c. */
 
 /* Parse a whole emitBatch datagram: returns the number of spans (and the
  * batch's seqNo), or -1 when it is not exactly one well-formed message. */

@@ -1,8 +1,9 @@
 /* test_otlp_proto.c — the protobuf writer and the OTLP protobuf encoder:
  * byte-exact wire format of the primitives and of a span, the envelope
- * finish() builds around a batch (read back with a small wire-format reader
- * written here), bound() against real output, and damaged or hostile spans
- * that must stay in bounds and still give a well-formed message.
+ * finish() builds around a batch (read back with the wire-format reader of
+ * tests/decode/pb_read.h), bound() against real output, and damaged or
+ * hostile spans that must stay in bounds and still give a well-formed
+ * message.
  *
  * With TS_DUMP_DIR set, every case also writes its message as NAME.bin and
  * the OTLP/JSON encoding of the same spans as NAME.expect.json, which
@@ -27,6 +28,8 @@
 #include "reporter/pb_writer.h"
 #include "reporter/resource.h"
 #include "span_fixtures.h"
+#include "tests/decode/pb_read.h"
+#include "tests/decode/utf8_check.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -70,106 +73,11 @@ static void dump_case(const char *name, const struct ts_span *s, size_t n)
     ts_json_buf_free(&b);
 }
 
-/* --------------------------------------------- a small wire-format reader */
+/* ----------------------------------------------- reading a message back */
 
-/* Just enough of a protobuf reader to take the encoder's output apart
- * without trusting it: every read is bounds-checked, and a malformed
- * message sets bad. */
-struct pbr {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-struct pbf {
-    uint32_t field;
-    unsigned wire;
-    uint64_t num;        /* VARINT, I64, I32 */
-    const uint8_t *data; /* LEN */
-    size_t len;
-};
-
-static struct pbr pbr_of(const void *p, size_t n)
-{
-    return (struct pbr){(const uint8_t *)p, (const uint8_t *)p + n, false};
-}
-
-static uint64_t pbr_varint(struct pbr *r)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (r->p >= r->end)
-            break;
-        uint8_t c = *r->p++;
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return v;
-    }
-    r->bad = true;
-    return 0;
-}
-
-/* The next field, or false at the end of the message (or when malformed). */
-static bool pbr_next(struct pbr *r, struct pbf *f)
-{
-    if (r->bad || r->p >= r->end)
-        return false;
-    uint64_t tag = pbr_varint(r);
-    f->field = (uint32_t)(tag >> 3);
-    f->wire = (unsigned)(tag & 7);
-    f->num = 0;
-    f->data = NULL;
-    f->len = 0;
-    size_t fixed = f->wire == TS_PB_I64 ? 8 : f->wire == TS_PB_I32 ? 4 : 0;
-    if (f->wire == TS_PB_VARINT) {
-        f->num = pbr_varint(r);
-    } else if (fixed) {
-        if ((size_t)(r->end - r->p) < fixed) {
-            r->bad = true;
-            return false;
-        }
-        for (size_t i = 0; i < fixed; i++)
-            f->num |= (uint64_t)r->p[i] << (8 * i);
-        r->p += fixed;
-    } else if (f->wire == TS_PB_LEN) {
-        uint64_t n = pbr_varint(r);
-        if (n > (uint64_t)(r->end - r->p)) {
-            r->bad = true;
-            return false;
-        }
-        f->data = r->p;
-        f->len = (size_t)n;
-        r->p += n;
-    } else {
-        r->bad = true;
-    }
-    return !r->bad && f->field != 0;
-}
-
-/* True when s[0..n) is valid UTF-8 (what proto3 strings must be). */
-static bool utf8_ok(const uint8_t *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        uint8_t c = s[i];
-        size_t len = c < 0x80                 ? 1
-                     : c >= 0xC2 && c <= 0xDF ? 2
-                     : c >= 0xE0 && c <= 0xEF ? 3
-                     : c >= 0xF0 && c <= 0xF4 ? 4
-                                              : 0;
-        if (len == 0 || n - i < len)
-            return false;
-        uint32_t cp = len == 1 ? c : c & (0x7Fu >> len);
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3Fu);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        i += len;
-    }
-    return true;
-}
+/* The wire-format reader (pbr_*) is tests/decode/pb_read.h and the UTF-8
+ * check (utf8_ok) tests/decode/utf8_check.h, shared with
+ * tests/fuzz/fuzz_encoders.c. */
 
 /* A KeyValue as "key=value" text (int in decimal, bool as true/false,
  * string as is) into out; false when it is not a well-formed KeyValue
