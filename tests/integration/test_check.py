@@ -23,6 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
 
 CHECK = os.environ.get("TRACESHIM_CHECK") or os.path.join(th.BUILD, "traceshim-check")
+# these tests look at the programs found on PATH themselves, not at the
+# static stand-ins of the sanitizer run (tshelp.STANDIN_DIR)
+os.environ["PATH"] = th.path_without_standins()
 NOBODY = 65534
 
 HELLO_C = r"""

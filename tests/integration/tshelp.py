@@ -18,6 +18,10 @@ Harness switches (for working on the tests themselves):
   TSTEST_PRELOAD_FIRST=P   preload P before the library in every traced
                            program (scripts/test.sh: the ASan runtime, for a
                            library built with -DTS_SANITIZE=address,undefined)
+  TSTEST_PLAIN_LIB=L       with TSTEST_PRELOAD_FIRST: the library built without
+                           sanitizers, for the programs no preloaded ASan
+                           runtime can run (see SANITIZER_CANNOT_RUN and
+                           apps/sanitizer_exec.c)
 """
 
 import json
@@ -52,6 +56,21 @@ PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executabl
 
 NO_SHIM = os.environ.get("TSTEST_NO_SHIM") == "1"
 PRELOAD_FIRST = os.environ.get("TSTEST_PRELOAD_FIRST") or ""
+PLAIN_LIB = os.environ.get("TSTEST_PLAIN_LIB") or ""
+# Programs linked with GnuTLS hang at start-up under a preloaded ASan
+# runtime, with or without traceshim (Debian 12: p11-kit's constructor
+# calls newlocale, whose malloc starts the runtime's lazy initialisation
+# under glibc's locale lock, and that initialisation takes the same lock).
+# Under TSTEST_PRELOAD_FIRST they are started with TSTEST_PLAIN_LIB instead.
+SANITIZER_CANNOT_RUN = ("curl", "wget")
+# The folder of their static stand-ins (apps/sanitizer_exec.c), first on PATH
+STANDIN_DIR = os.environ.get("TSTEST_STANDIN_DIR") or ""
+
+
+def path_without_standins():
+    """PATH without STANDIN_DIR: for tests about finding the programs themselves."""
+    return os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                           if not STANDIN_DIR or os.path.realpath(d) != os.path.realpath(STANDIN_DIR))
 SPAN_TIMEOUT = float(os.environ.get("TSTEST_SPAN_TIMEOUT") or (1 if NO_SHIM else 5))
 KEEP = os.environ.get("TSTEST_KEEP") == "1"
 # Once every traced process has exited the file is final; this only covers a slow disk.
@@ -242,6 +261,7 @@ class Proc:
             stdin_arg = open(in_path, "rb")
         else:
             stdin_arg = stdin
+        self.argv, env = _without_sanitizer_for(self.argv, env)
         try:
             self.popen = subprocess.Popen(self.argv, env=env, cwd=cwd, stdin=stdin_arg,
                                           stdout=self._out, stderr=self._err,
@@ -329,6 +349,32 @@ class Proc:
         return ("--- %s: %s (pid %d, status %s)\n--- stdout:\n%s\n--- stderr:\n%s"
                 % (self.name, " ".join(self.argv), self.pid, self.popen.poll(),
                    tail(self.stdout()), tail(self.stderr())))
+
+
+def _without_sanitizer_for(argv, env):
+    """(argv, env) to start: under TSTEST_PRELOAD_FIRST, a program in
+    SANITIZER_CANNOT_RUN, started directly or by the launcher (after its
+    "--"), is /usr/bin's (not the static stand-in scripts/test.sh puts first
+    on PATH for the programs that start it themselves) with the plain
+    library and no sanitizer runtime."""
+    if not PRELOAD_FIRST or env is None:
+        return argv, env
+    at = argv.index("--") + 1 if "--" in argv else 0
+    if at >= len(argv) or os.path.basename(argv[at]) not in SANITIZER_CANNOT_RUN:
+        return argv, env
+    if not PLAIN_LIB:
+        raise AssertionError("TSTEST_PRELOAD_FIRST without TSTEST_PLAIN_LIB: cannot run %s"
+                             % argv[at])
+    argv = list(argv)
+    argv[at] = os.path.join("/usr/bin", os.path.basename(argv[at]))
+    env = dict(env)
+    kept = [e for e in env.get("LD_PRELOAD", "").split() if e != PRELOAD_FIRST]
+    env["LD_PRELOAD"] = " ".join(PLAIN_LIB if e == LIB else e for e in kept)
+    if not env["LD_PRELOAD"]:
+        del env["LD_PRELOAD"]
+    if env.get("TRACESHIM_LIB") == LIB:
+        env["TRACESHIM_LIB"] = PLAIN_LIB
+    return argv, env
 
 
 def run(argv, env=None, timeout=20.0, tmpdir=None, name=None, cwd=None, stdin=None):
