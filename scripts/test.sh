@@ -65,6 +65,14 @@ if [ -n "$(ls -A "$reports")" ]; then
     early=1
 fi
 
+# The soak under LeakSanitizer (tests/soak/run_soak.py --mode lsan): 100,000
+# traced requests through three programs of ours built with ASan, the
+# library with ASan+UBSan, leaks checked at every exit with no suppressions;
+# a canary leak must be reported first. The 1,000,000-request RSS soak is
+# the same ctest test in build-ci/ (label soak), run by the last stage.
+step "build-asan/: soak under LeakSanitizer (ctest -L soak)"
+ctest --test-dir build-asan -L soak --output-on-failure || early=1
+
 # The unit tests whose code runs on several threads (label tsan: the span
 # ring and the reporter, the fd table, the connections, test_concurrency),
 # built with ThreadSanitizer. Any report fails the test (exit status 66).
