@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../preload/blocks.h"
 #include "../preload/config.h"
 #include "../preload/fdtable.h"
 #include "conn_internal.h"
@@ -24,10 +25,13 @@
 
 /* ---------------------------------------------------------------- pool */
 
-/* Connection objects are never returned to malloc: the fd table may probe
- * a stale pointer (see fdtable.h), so their memory must stay valid. */
+/* Connection objects are never given back: the fd table may probe a stale
+ * pointer (see fdtable.h), so their memory must stay valid. They come from
+ * blocks, not malloc, as does every buffer they use (preload/blocks.h: a
+ * traced call may run in a signal handler that interrupted malloc). */
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct ts_conn *pool_free;
+static struct ts_block_pool conn_blocks = TS_BLOCK_POOL_INIT(sizeof(struct ts_conn));
 
 static void conn_destroy(struct ts_fd_ref *ref);
 
@@ -39,7 +43,7 @@ static struct ts_conn *conn_alloc(void)
         pool_free = c->next_free;
     pthread_mutex_unlock(&pool_mu);
     if (!c) {
-        c = malloc(sizeof *c);
+        c = ts_block_get(&conn_blocks);
         if (!c)
             return NULL;
         atomic_init(&c->ref.refs, 0);
@@ -59,13 +63,12 @@ static struct ts_conn *conn_alloc(void)
 
 static void conn_free(struct ts_conn *c)
 {
-    free(c->out.head);
-    free(c->in.head);
-    free(c->wire.buf);
+    ts_buf_release(&c->out.head, &c->out.head_cap);
+    ts_buf_release(&c->in.head, &c->in.head_cap);
+    ts_buf_release(&c->wire.buf, &c->wire.cap);
     pthread_mutex_destroy(&c->out_mu);
     pthread_mutex_destroy(&c->in_mu);
     pthread_mutex_destroy(&c->q_mu);
-    c->out.head = c->in.head = c->wire.buf = NULL;
     pthread_mutex_lock(&pool_mu);
     c->next_free = pool_free;
     pool_free = c;
@@ -81,17 +84,7 @@ size_t conn_max_head(void)
 
 bool conn_buf_reserve(char **buf, size_t *cap, size_t need)
 {
-    if (need <= *cap)
-        return true;
-    size_t n = *cap ? *cap : 1024;
-    while (n < need)
-        n *= 2;
-    char *p = realloc(*buf, n);
-    if (!p)
-        return false;
-    *buf = p;
-    *cap = n;
-    return true;
+    return ts_buf_reserve(buf, cap, need);
 }
 
 static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, uint16_t *port)
@@ -521,6 +514,16 @@ void ts_conn_untrack_range(unsigned first, unsigned last)
             ts_conn_untrack((int)fd);
 }
 
+void ts_conn_forget_range(unsigned first, unsigned last)
+{
+    unsigned hw = (unsigned)ts_fd_high_water();
+    for (unsigned fd = first; fd <= last && fd < hw; fd++) {
+        struct ts_fd_ref *old = ts_fd_tracked((int)fd) ? ts_fd_remove((int)fd) : NULL;
+        if (old)
+            (void)ts_fd_put_unless_last(old); /* the last one: abandoned, see conn.h */
+    }
+}
+
 void ts_conn_dup(int oldfd, int newfd)
 {
     int saved = errno;
@@ -546,4 +549,12 @@ struct ts_conn *ts_conn_get(int fd)
 void ts_conn_put(struct ts_conn *c)
 {
     ts_fd_put(&c->ref);
+}
+
+void ts_conn_after_fork(void)
+{
+    pthread_mutex_init(&pool_mu, NULL);
+    ts_block_pool_after_fork(&conn_blocks);
+    conn_spans_after_fork();
+    ts_buf_after_fork();
 }

@@ -38,6 +38,18 @@ void ts_conn_dup(int oldfd, int newfd);
 /* Stop tracking every fd in [first, last] (close_range). */
 void ts_conn_untrack_range(unsigned first, unsigned last);
 
+/* Stop tracking every fd in [first, last] without ever ending spans or
+ * taking a lock: for a thread that is inside the shim already (a signal
+ * handler that interrupted a hook), which may hold the locks that ending
+ * spans takes. A connection whose last reference was its slot is left as
+ * it is, its open spans lost. */
+void ts_conn_forget_range(unsigned first, unsigned last);
+
+/* In a forked child: the locks of the connection pool and of the memory
+ * connections and spans come from, which a thread that is gone may have
+ * held at the fork. */
+void ts_conn_after_fork(void);
+
 /* A counted reference to fd's connection, or NULL when untracked. */
 struct ts_conn *ts_conn_get(int fd);
 void ts_conn_put(struct ts_conn *c);

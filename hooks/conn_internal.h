@@ -137,5 +137,7 @@ void conn_span_set_status(struct pending *p, int status);
 void conn_span_finish(struct pending *p, const char *error_type);
 /* Forget a span that never started for the peer (its head was not sent). */
 void conn_span_discard(struct pending *p);
+/* In a forked child: the span records' pool lock. */
+void conn_spans_after_fork(void);
 
 #endif

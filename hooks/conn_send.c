@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../preload/blocks.h"
 #include "../preload/hex.h"
 #include "../preload/real.h"
 #include "conn_internal.h"
@@ -30,13 +31,16 @@
 
 /* ----------------------------------------------------------- segments */
 
-/* The iovecs of one sendmsg: on the stack, on the heap for programs that
- * pass more pieces than that (never more than the kernel takes). */
+/* The iovecs of one sendmsg: on the stack, in a buffer from blocks (not
+ * malloc: preload/blocks.h) for programs that pass more pieces than that
+ * (never more than the kernel takes). */
 struct segs {
     struct iovec stack[CONN_IOV_STACK];
     struct iovec *v;
     int n, max;
     size_t bytes;
+    char *big;
+    size_t big_cap;
 };
 
 static void segs_init(struct segs *s, int want)
@@ -45,11 +49,12 @@ static void segs_init(struct segs *s, int want)
     s->max = CONN_IOV_STACK;
     s->n = 0;
     s->bytes = 0;
+    s->big = NULL;
+    s->big_cap = 0;
     if (want > CONN_IOV_STACK) {
         int cap = want < IOV_MAX ? want : IOV_MAX;
-        struct iovec *v = malloc(sizeof *v * (size_t)cap);
-        if (v) { /* else: fewer pieces per call, still correct */
-            s->v = v;
+        if (ts_buf_reserve(&s->big, &s->big_cap, sizeof(struct iovec) * (size_t)cap)) {
+            s->v = (struct iovec *)(void *)s->big; /* else: fewer pieces per call, still correct */
             s->max = cap;
         }
     }
@@ -57,8 +62,7 @@ static void segs_init(struct segs *s, int want)
 
 static void segs_free(struct segs *s)
 {
-    if (s->v != s->stack)
-        free(s->v);
+    ts_buf_release(&s->big, &s->big_cap);
 }
 
 static void segs_add(struct segs *s, const void *p, size_t n)

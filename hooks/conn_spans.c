@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../preload/blocks.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/context.h"
@@ -23,6 +24,15 @@
 #include "propagation.h"
 #include "rules.h"
 #include "trust.h"
+
+/* Span records come from blocks, not malloc: they are made and ended inside
+ * traced calls, which may run in a signal handler (preload/blocks.h). */
+static struct ts_block_pool pending_blocks = TS_BLOCK_POOL_INIT(sizeof(struct pending));
+
+void conn_spans_after_fork(void)
+{
+    ts_block_pool_after_fork(&pending_blocks);
+}
 
 /* TRACESHIM_IGNORE: an ignored request queues one of these stand-ins
  * (read-only, shared) so its response still pairs with it and is framed
@@ -72,7 +82,7 @@ void conn_span_finish(struct pending *p, const char *error_type)
         ts_ctx_clear_current(p->span.span_id);
     ts_inflight_remove(&p->inflight);
     ts_rep_submit(&p->span);
-    free(p);
+    ts_block_put(&pending_blocks, p);
 }
 
 void conn_span_discard(struct pending *p)
@@ -80,7 +90,7 @@ void conn_span_discard(struct pending *p)
     if (!p || is_ignored_span(p))
         return;
     ts_inflight_remove(&p->inflight);
-    free(p);
+    ts_block_put(&pending_blocks, p);
 }
 
 /* The status code's verdict, per the OpenTelemetry HTTP conventions. */
@@ -133,9 +143,10 @@ static void attr_header(struct ts_span *s, const char *key, const struct ts_http
 /* Fields every HTTP span gets from its request head. */
 static struct pending *pending_new(const struct ts_http_request *req, uint8_t kind)
 {
-    struct pending *p = calloc(1, sizeof *p);
+    struct pending *p = ts_block_get(&pending_blocks);
     if (!p)
         return NULL;
+    memset(p, 0, sizeof *p);
     p->owner = ts_proc.pid;
     ts_span_clear(&p->span);
     p->span.kind = kind;

@@ -19,6 +19,18 @@
 /* The untracked fast path: one bounds check and one load. */
 #define TS_PASSTHROUGH(fd) (__builtin_expect(!ts_fd_tracked(fd), 1) || ts_guard_active())
 
+/* A counted reference to fd's connection, taken under the guard: when the
+ * fd was untracked meanwhile, dropping the reference may end the
+ * connection's spans (locks), which a signal handler interrupting it must
+ * not walk into (socket_hooks.c). */
+static struct ts_conn *conn_get_guarded(int fd)
+{
+    ts_guard_enter();
+    struct ts_conn *c = ts_conn_get(fd);
+    ts_guard_leave();
+    return c;
+}
+
 /* ------------------------------------------------------------- receive */
 
 /* The original arguments of a receive, to replay them through the real
@@ -40,7 +52,7 @@ struct recv_call {
 /* Receive on a tracked connection and feed what arrived to its parser. */
 static ssize_t traced_recv(struct recv_call *rc, const struct iovec *iov, int iovcnt)
 {
-    struct ts_conn *c = ts_conn_get(rc->fd);
+    struct ts_conn *c = conn_get_guarded(rc->fd);
     if (!c)
         return rc->call(rc);
     ssize_t r = rc->call(rc);
@@ -206,7 +218,7 @@ static ssize_t send_pass(void *arg)
 /* Send on a tracked connection: conn.c passes the call on or rewrites it. */
 static ssize_t traced_send(struct send_call *sc, const struct iovec *iov, int iovcnt)
 {
-    struct ts_conn *c = ts_conn_get(sc->fd);
+    struct ts_conn *c = conn_get_guarded(sc->fd);
     if (!c)
         return sc->call(sc);
     ts_guard_enter();
@@ -330,7 +342,7 @@ TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
 {
     if (TS_PASSTHROUGH(fd) || !vec)
         return TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
-    struct ts_conn *c = ts_conn_get(fd);
+    struct ts_conn *c = conn_get_guarded(fd);
     if (!c)
         return TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
     int r = TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
@@ -353,10 +365,12 @@ TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
  * connection without passing through memory: let its parser count them. */
 static void moved_unseen(int fd, ssize_t r, bool out)
 {
-    struct ts_conn *c = ts_conn_get(fd);
-    if (!c)
-        return;
     int err = errno;
+    struct ts_conn *c = conn_get_guarded(fd);
+    if (!c) {
+        errno = err;
+        return;
+    }
     ts_guard_enter();
     if (out)
         ts_conn_sent_unseen(c, r);

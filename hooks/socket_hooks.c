@@ -1,5 +1,15 @@
 /* socket_hooks.c — the calls that make, copy and end connections: they
- * decide which fds the fd table tracks. */
+ * decide which fds the fd table tracks.
+ *
+ * Their bookkeeping (the fd table, the connection pool, the spans a close
+ * ends) runs under the reentrancy guard: a signal handler that interrupts
+ * it and makes socket calls of its own (all async-signal-safe, so a program
+ * may) then passes straight through the hooks instead of waiting for a lock
+ * this thread already holds. A hook that finds the guard already held is
+ * itself such a handler: it only empties the fd slots that must not stay
+ * (a closed or replaced number), without ending spans, which would take
+ * locks. A vfork child shares the parent's memory but not its fds: it
+ * leaves the table alone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -10,6 +20,7 @@
 #include "../preload/init.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
+#include "../reporter/own_fd.h"
 #include "conn.h"
 
 /* Is fd a TCP socket over IPv4 or IPv6? */
@@ -22,12 +33,30 @@ static bool is_tcp(int fd, int family)
     return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
 
+/* Stop tracking fds [first, last]: ending their spans, or only emptying
+ * their slots when this thread is inside the shim already. */
+static void untrack(unsigned first, unsigned last)
+{
+    int saved = errno;
+    if (ts_guard_active()) {
+        ts_conn_forget_range(first, last);
+    } else {
+        ts_guard_enter();
+        if (first == last)
+            ts_conn_untrack((int)first);
+        else
+            ts_conn_untrack_range(first, last);
+        ts_guard_leave();
+    }
+    errno = saved;
+}
+
 /* A new fd number may be one a program closed behind our back (a raw
  * close syscall): whatever we knew about it is stale. */
 static void forget_stale(int fd)
 {
-    if (ts_fd_tracked(fd))
-        ts_conn_untrack(fd);
+    if (ts_fd_tracked(fd) && !ts_process_foreign())
+        untrack((unsigned)fd, (unsigned)fd);
 }
 
 TS_EXPORT int socket(int domain, int type, int protocol)
@@ -44,8 +73,14 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (!ts_ready())
         return r;
     int saved = errno;
-    bool connecting = r == 0 || saved == EINPROGRESS;
-    if (connecting && addr && len >= sizeof addr->sa_family && is_tcp(fd, addr->sa_family)) {
+    /* EINTR: the signal ended the wait, not the connection attempt, which
+     * goes on in the kernel (POSIX); a program may learn its outcome with
+     * poll and SO_ERROR and never call connect again, so track it now, as
+     * for a non-blocking connect in progress. */
+    bool connecting = r == 0 || saved == EINPROGRESS || saved == EINTR;
+    if (connecting && addr && len >= sizeof addr->sa_family && is_tcp(fd, addr->sa_family) &&
+        !ts_process_foreign()) {
+        ts_guard_enter();
         /* A second connect on a non-blocking socket (to learn the result)
          * must not reset the connection we already track. */
         struct ts_conn *c = ts_conn_get(fd);
@@ -53,6 +88,7 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
             ts_conn_put(c);
         else
             ts_conn_track(fd, TS_ROLE_CLIENT, addr, len);
+        ts_guard_leave();
     }
     errno = saved;
     return r;
@@ -61,14 +97,21 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 /* A connection accepted on a listening socket: track it as a server's. */
 static int accepted(int fd)
 {
-    if (fd < 0 || !ts_ready())
+    if (fd < 0)
         return fd;
+    if (!ts_ready() || ts_process_foreign()) {
+        forget_stale(fd);
+        return fd;
+    }
     int saved = errno;
-    forget_stale(fd);
+    ts_guard_enter();
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && is_tcp(fd, ss.ss_family))
-        ts_conn_track(fd, TS_ROLE_SERVER, NULL, 0);
+        ts_conn_track(fd, TS_ROLE_SERVER, NULL, 0); /* replaces a stale entry */
+    else if (ts_fd_tracked(fd))
+        ts_conn_untrack(fd);
+    ts_guard_leave();
     errno = saved;
     return fd;
 }
@@ -88,28 +131,59 @@ TS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
  * moment the kernel frees it. */
 TS_EXPORT int close(int fd)
 {
-    if (ts_fd_tracked(fd) && !ts_process_foreign())
-        ts_conn_untrack(fd);
+    bool tracked = ts_fd_tracked(fd);
+    bool own = fd >= 0 && ts_own_fd_among((unsigned)fd, (unsigned)fd);
+    if ((tracked || own) && !ts_process_foreign()) {
+        int saved = errno;
+        if (own)
+            ts_own_fd_taken((unsigned)fd, (unsigned)fd); /* the shim's own fd: no longer ours */
+        if (tracked)
+            untrack((unsigned)fd, (unsigned)fd);
+        errno = saved;
+    }
     return TS_REAL(close)(fd);
 }
 
 TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    if (!(flags & CLOSE_RANGE_CLOEXEC) && !ts_process_foreign()) {
+    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && !ts_process_foreign()) {
         int saved = errno;
-        ts_conn_untrack_range(first, last);
+        ts_own_fd_taken(first, last);
+        untrack(first, last);
         errno = saved;
     }
     return TS_REAL(close_range)(first, last, flags);
 }
 
-/* newfd is a copy of oldfd now: it shares oldfd's connection. */
+/* glibc's closefrom closes through an internal close_range that no hook
+ * sees, so it is a door of its own (daemons call it to drop what they
+ * inherited). */
+TS_EXPORT void closefrom(int lowfd)
+{
+    unsigned first = lowfd > 0 ? (unsigned)lowfd : 0; /* as glibc reads it */
+    if (!ts_process_foreign()) {
+        int saved = errno;
+        ts_own_fd_taken(first, ~0U);
+        untrack(first, ~0U);
+        errno = saved;
+    }
+    TS_REAL(closefrom)(lowfd);
+}
+
+/* newfd is a copy of oldfd now: it shares oldfd's connection. Inside the
+ * shim already (a signal handler), newfd is only forgotten. */
 static int duplicated(int oldfd, int newfd)
 {
     if (newfd >= 0 && newfd != oldfd && (ts_fd_tracked(oldfd) || ts_fd_tracked(newfd)) &&
         !ts_process_foreign()) {
         int saved = errno;
-        ts_conn_dup(oldfd, newfd);
+        if (ts_guard_active()) {
+            ts_conn_forget_range((unsigned)newfd, (unsigned)newfd);
+        } else {
+            ts_guard_enter();
+            ts_conn_dup(oldfd, newfd);
+            ts_guard_leave();
+        }
         errno = saved;
     }
     return newfd;
@@ -120,13 +194,27 @@ TS_EXPORT int dup(int fd)
     return duplicated(fd, TS_REAL(dup)(fd));
 }
 
+/* Before dup2/dup3 replace newfd: if it is one of the shim's own fds, the
+ * shim lets go of the number first (reporter/own_fd.h). */
+static void replacing(int oldfd, int newfd)
+{
+    if (newfd >= 0 && newfd != oldfd && ts_own_fd_among((unsigned)newfd, (unsigned)newfd) &&
+        !ts_process_foreign()) {
+        int saved = errno;
+        ts_own_fd_taken((unsigned)newfd, (unsigned)newfd);
+        errno = saved;
+    }
+}
+
 TS_EXPORT int dup2(int oldfd, int newfd)
 {
+    replacing(oldfd, newfd);
     return duplicated(oldfd, TS_REAL(dup2)(oldfd, newfd));
 }
 
 TS_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
+    replacing(oldfd, newfd);
     return duplicated(oldfd, TS_REAL(dup3)(oldfd, newfd, flags));
 }
 

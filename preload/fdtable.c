@@ -34,6 +34,16 @@ void ts_fd_put(struct ts_fd_ref *r)
         r->destroy(r);
 }
 
+bool ts_fd_put_unless_last(struct ts_fd_ref *r)
+{
+    int n = atomic_load_explicit(&r->refs, memory_order_relaxed);
+    while (n > 1)
+        if (atomic_compare_exchange_weak_explicit(&r->refs, &n, n - 1, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
 void ts_fd_retain(struct ts_fd_ref *r)
 {
     atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);

@@ -39,6 +39,12 @@ struct ts_fd_ref *ts_fd_acquire(int fd);
 /* Drop a reference; the last one destroys the object. */
 void ts_fd_put(struct ts_fd_ref *r);
 
+/* Drop a reference unless it is the last one, which is kept (the object
+ * stays alive, owned by nobody). For a caller that must not run destroy
+ * (it may take locks the caller's thread holds). Returns whether it
+ * dropped. */
+bool ts_fd_put_unless_last(struct ts_fd_ref *r);
+
 /* Take an extra reference on an object already held. */
 void ts_fd_retain(struct ts_fd_ref *r);
 

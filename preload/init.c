@@ -12,6 +12,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "../hooks/conn.h"
 #include "../hooks/exec_env.h"
 #include "../hooks/inflight.h"
 #include "../hooks/process_span.h"
@@ -47,6 +48,7 @@ static void atfork_child(void)
     ts_ids_after_fork();
     ts_rep_atfork_child();
     ts_inflight_after_fork();
+    ts_conn_after_fork();
     ts_pspan_after_fork();
 }
 

@@ -24,6 +24,7 @@
     X(accept4, int, (int, struct sockaddr *, socklen_t *, int))                                    \
     X(close, int, (int))                                                                           \
     X(close_range, int, (unsigned, unsigned, int))                                                 \
+    X(closefrom, void, (int))                                                                      \
     X(dup, int, (int))                                                                             \
     X(dup2, int, (int, int))                                                                       \
     X(dup3, int, (int, int, int))                                                                  \

@@ -238,7 +238,11 @@ static int exp_send_jaeger(struct exp_batch *b, const char *msg, size_t len, uin
                                SOCK_DGRAM, deadline_ms) != 0)
                 return exp_jaeger_failed(b, errno);
         }
-        ssize_t w = TS_REAL(send)(exp_jaeger_sock.fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        int fd = exp_jaeger_sock.fd;
+        if (!ts_own_fd_begin(&exp_jaeger_sock))
+            continue; /* the program took the number: a new socket */
+        ssize_t w = TS_REAL(send)(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ts_own_fd_end(&exp_jaeger_sock);
         if (w == (ssize_t)len) {
             exp_succeeded(b);
             return 0;
@@ -246,7 +250,7 @@ static int exp_send_jaeger(struct exp_batch *b, const char *msg, size_t len, uin
         if (w >= 0)
             return exp_jaeger_failed(b, EMSGSIZE);
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-            if (ts_net_wait(exp_jaeger_sock.fd, POLLOUT, deadline_ms) != 0)
+            if (ts_net_wait(fd, POLLOUT, deadline_ms) != 0)
                 break;
             continue;
         }

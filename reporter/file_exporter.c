@@ -92,9 +92,16 @@ static void fexp_report_errno(const char *what, int err)
 static int fexp_open(void)
 {
     ts_own_fd_forget(&fexp_fd);
-    int fd = open(fexp_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
-                  0600);
-    return ts_own_fd_adopt(&fexp_fd, fd);
+    for (int attempt = 0;; attempt++) {
+        int fd = open(fexp_path,
+                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
+        if (ts_own_fd_adopt(&fexp_fd, fd) == 0)
+            return 0;
+        /* EBADF: the program closed the new fd before the hooks knew it
+         * was ours (a close-everything loop running right then): again. */
+        if (fd < 0 || errno != EBADF || attempt == 2)
+            return -1;
+    }
 }
 
 int ts_file_export(const char *line, size_t len)
@@ -118,9 +125,24 @@ int ts_file_export(const char *line, size_t len)
         {(void *)"\n", 1},
     };
     ssize_t r;
-    do
+    bool reopened = false;
+    for (;;) {
+        if (!ts_own_fd_begin(&fexp_fd)) {
+            /* The program took the number since the check above. */
+            if (reopened || fexp_open() != 0) {
+                int err = errno;
+                fexp_report_errno("open", err);
+                errno = err;
+                return -1;
+            }
+            reopened = true;
+            continue;
+        }
         r = TS_REAL(writev)(fexp_fd.fd, iov, 2);
-    while (r < 0 && errno == EINTR);
+        ts_own_fd_end(&fexp_fd);
+        if (!(r < 0 && errno == EINTR))
+            break;
+    }
     if (r == (ssize_t)(len + 1))
         return 0;
     /* A short write (disk full, file size limit) leaves a partial line: an

@@ -29,7 +29,7 @@
 void ts_http_client_init(struct ts_http_client *c, const struct ts_url *url)
 {
     c->url = url;
-    c->conn.fd = -1;
+    c->conn = (struct ts_own_fd)TS_OWN_FD_NONE;
     ts_json_buf_init(&c->in);
 }
 
@@ -215,11 +215,16 @@ static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
 
 /* Write all of iov before the deadline; MSG_NOSIGNAL so that a peer that
  * went away costs an EPIPE, never the program's SIGPIPE. */
-static int http_send_all(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ms)
+static int http_send_all(struct ts_own_fd *conn, struct iovec *iov, int iovcnt,
+                         uint64_t deadline_ms)
 {
     while (iovcnt > 0) {
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+        int fd = conn->fd;
+        if (!ts_own_fd_begin(conn))
+            return -1; /* the program took the number: EBADF */
         ssize_t w = TS_REAL(sendmsg)(fd, &m, MSG_NOSIGNAL);
+        ts_own_fd_end(conn);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -253,10 +258,11 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
     int fd = c->conn.fd;
     *dead_before_answer = false;
     struct iovec iov[2] = {{(void *)head, head_len}, {(void *)body, len}};
-    if (http_send_all(fd, iov, body && len ? 2 : 1, deadline_ms) != 0) {
+    if (http_send_all(&c->conn, iov, body && len ? 2 : 1, deadline_ms) != 0) {
         out->err = errno;
         out->status = errno == ETIMEDOUT ? TS_HTTP_ETIMEOUT : TS_HTTP_EIO;
-        *dead_before_answer = errno == EPIPE || errno == ECONNRESET;
+        /* EBADF: the program took the number; a new connection may do */
+        *dead_before_answer = errno == EPIPE || errno == ECONNRESET || errno == EBADF;
         return;
     }
     ts_json_buf_reset(&c->in);
@@ -327,7 +333,14 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
             out->status = TS_HTTP_EPROTO;
             return;
         }
+        if (!ts_own_fd_begin(&c->conn)) { /* the program took the number */
+            out->err = EBADF;
+            out->status = TS_HTTP_EIO;
+            *dead_before_answer = c->in.len == 0;
+            return;
+        }
         ssize_t r = TS_REAL(recv)(fd, c->in.data + c->in.len, HTTP_READ_CHUNK, 0);
+        ts_own_fd_end(&c->conn);
         if (r > 0) {
             c->in.len += (size_t)r;
         } else if (r == 0) {

@@ -42,7 +42,11 @@ static int net_connect_one(const struct addrinfo *ai, uint64_t deadline_ms, stru
     if (ts_own_fd_adopt(out, fd) != 0)
         return -1;
     fd = out->fd;
-    if (TS_REAL(connect)(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+    if (!ts_own_fd_begin(out))
+        return -1; /* the program took the number already */
+    int r = TS_REAL(connect)(fd, ai->ai_addr, ai->ai_addrlen);
+    ts_own_fd_end(out);
+    if (r == 0)
         return 0;
     if (errno != EINPROGRESS && errno != EINTR)
         goto fail;
@@ -50,7 +54,11 @@ static int net_connect_one(const struct addrinfo *ai, uint64_t deadline_ms, stru
         goto fail;
     int soerr = 0;
     socklen_t len = sizeof soerr;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+    if (!ts_own_fd_begin(out))
+        return -1;
+    r = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+    ts_own_fd_end(out);
+    if (r != 0)
         goto fail;
     if (soerr == 0)
         return 0;
@@ -106,7 +114,7 @@ static int net_connect_localhost(struct ts_own_fd *out, uint16_t port, int type,
 int ts_net_connect(struct ts_own_fd *out, const char *host, uint16_t port, int type,
                    uint64_t deadline_ms)
 {
-    out->fd = -1;
+    *out = (struct ts_own_fd)TS_OWN_FD_NONE; /* the caller let go of any earlier one */
     if (net_is_localhost(host))
         return net_connect_localhost(out, port, type, deadline_ms);
     char service[8];

@@ -3,10 +3,61 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../preload/clock.h"
 #include "../preload/real.h"
+
+/* What the hooks see of the shim's fds: a few entries (the span file and a
+ * socket per network exporter and for the sampling strategy), found by
+ * number. An entry belongs to one ts_own_fd from adopt to forget/close. */
+#define OWN_SLOTS 16
+#define OWN_TAKEN_WAIT_MS 200
+
+struct own_slot {
+    atomic_bool used;  /* claimed by a ts_own_fd */
+    atomic_int fd;     /* the number, -1 while none */
+    atomic_bool taken; /* the program closed or replaced it (set by a hook) */
+    atomic_bool busy;  /* the shim is inside a system call on it */
+};
+
+static struct own_slot own_slots[OWN_SLOTS];
+
+static struct own_slot *slot_of(const struct ts_own_fd *o)
+{
+    return o->slot > 0 && o->slot <= OWN_SLOTS ? &own_slots[o->slot - 1] : NULL;
+}
+
+/* Claim an entry for o (keeps the one it has). No entry free: o works
+ * without, protected by the fstat check alone. */
+static void slot_claim(struct ts_own_fd *o)
+{
+    if (slot_of(o))
+        return;
+    for (int i = 0; i < OWN_SLOTS; i++) {
+        bool expected = false;
+        if (atomic_compare_exchange_strong(&own_slots[i].used, &expected, true)) {
+            atomic_store(&own_slots[i].fd, -1);
+            o->slot = i + 1;
+            return;
+        }
+    }
+}
+
+static void slot_release(struct ts_own_fd *o)
+{
+    struct own_slot *s = slot_of(o);
+    o->slot = 0;
+    if (!s)
+        return;
+    atomic_store(&s->fd, -1);
+    atomic_store(&s->taken, false);
+    atomic_store(&s->busy, false);
+    atomic_store(&s->used, false);
+}
 
 int ts_own_fd_adopt(struct ts_own_fd *o, int fd)
 {
@@ -33,25 +84,118 @@ int ts_own_fd_adopt(struct ts_own_fd *o, int fd)
     o->fd = fd;
     o->dev = st.st_dev;
     o->ino = st.st_ino;
+    slot_claim(o);
+    struct own_slot *s = slot_of(o);
+    if (s) {
+        atomic_store(&s->taken, false);
+        atomic_store(&s->fd, fd);
+        /* A close of the program's that came between the open and the line
+         * above was not seen by the hooks: look again now that they see it. */
+        if (!ts_own_fd_valid(o)) {
+            ts_own_fd_forget(o);
+            errno = EBADF;
+            return -1;
+        }
+    }
     return 0;
 }
 
 bool ts_own_fd_valid(const struct ts_own_fd *o)
 {
     struct stat st;
-    if (o->fd < 0 || fstat(o->fd, &st) != 0)
+    if (o->fd < 0)
+        return false;
+    struct own_slot *s = slot_of(o);
+    if (s && atomic_load(&s->taken))
+        return false;
+    if (fstat(o->fd, &st) != 0)
         return false;
     return st.st_dev == o->dev && st.st_ino == o->ino;
 }
 
+bool ts_own_fd_begin(struct ts_own_fd *o)
+{
+    if (o->fd < 0) {
+        errno = EBADF;
+        return false;
+    }
+    struct own_slot *s = slot_of(o);
+    if (!s)
+        return true;
+    /* Announce the call, then look for the program's mark; the hook marks,
+     * then looks for the announcement (both sequentially consistent): one
+     * of the two sees the other, so either we stay off the number or the
+     * program's close waits until our call is over. */
+    atomic_store(&s->busy, true);
+    if (atomic_load(&s->taken)) {
+        atomic_store(&s->busy, false);
+        ts_own_fd_forget(o);
+        errno = EBADF;
+        return false;
+    }
+    return true;
+}
+
+void ts_own_fd_end(struct ts_own_fd *o)
+{
+    struct own_slot *s = slot_of(o);
+    if (s)
+        atomic_store(&s->busy, false);
+}
+
 void ts_own_fd_close(struct ts_own_fd *o)
 {
-    if (ts_own_fd_valid(o))
+    if (ts_own_fd_valid(o) && ts_own_fd_begin(o)) {
         TS_REAL(close)(o->fd);
-    o->fd = -1;
+        ts_own_fd_end(o);
+    }
+    ts_own_fd_forget(o);
 }
 
 void ts_own_fd_forget(struct ts_own_fd *o)
 {
     o->fd = -1;
+    slot_release(o);
+}
+
+bool ts_own_fd_among(unsigned first, unsigned last)
+{
+    for (int i = 0; i < OWN_SLOTS; i++) {
+        int fd = atomic_load_explicit(&own_slots[i].fd, memory_order_relaxed);
+        if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last &&
+            atomic_load_explicit(&own_slots[i].used, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+void ts_own_fd_taken(unsigned first, unsigned last)
+{
+    for (int i = 0; i < OWN_SLOTS; i++) {
+        struct own_slot *s = &own_slots[i];
+        if (!atomic_load(&s->used))
+            continue;
+        int fd = atomic_load(&s->fd);
+        if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last)
+            continue;
+        atomic_store(&s->taken, true);
+        uint64_t give_up = 0;
+        while (atomic_load(&s->busy)) {
+            /* The reporter thread is in one short call on the number: let
+             * it finish. Bounded all the same, should it be stuck (a span
+             * file on a hung network file system). */
+            uint64_t now = ts_mono_ms();
+            if (!give_up)
+                give_up = now + OWN_TAKEN_WAIT_MS;
+            else if (now >= give_up)
+                break;
+            sched_yield();
+        }
+    }
+}
+
+void ts_own_fd_after_fork(void)
+{
+    for (int i = 0; i < OWN_SLOTS; i++)
+        atomic_store(&own_slots[i].busy, false);
 }

@@ -29,6 +29,7 @@
 #include "file_exporter.h"
 #include "json_buf.h"
 #include "otlp_metrics.h"
+#include "own_fd.h"
 #include "queue.h"
 #include "sampling_poller.h"
 #include "symbolize.h"
@@ -449,6 +450,7 @@ void ts_rep_atfork_child(void)
      * exit is its own to report). Here because this is the handler that
      * every process that can fork runs, the reporter's own tests too. */
     ts_stats_after_fork();
+    ts_own_fd_after_fork(); /* no thread of ours is inside a call on our fds */
     __atomic_store_n(&rep_exit_reported, false, __ATOMIC_RELAXED);
     ts_rep_queue_after_fork(&rep_q); /* empty: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);

@@ -35,7 +35,7 @@ conn_sources="hooks/conn.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c
     hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c
     reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
     preload/span.c preload/config.c preload/log.c preload/real.c preload/ids.c preload/context.c
-    preload/process.c preload/fdtable.c preload/url.c preload/stacks.c preload/stats.c"
+    preload/process.c preload/fdtable.c preload/url.c preload/stacks.c preload/stats.c preload/blocks.c"
 # target name -> the sources it fuzzes
 declare -A sources=(
     [http1]="hooks/http1.c"

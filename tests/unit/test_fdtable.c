@@ -164,6 +164,24 @@ static void test_concurrent_replace(void **state)
         assert_int_equal(pool[i].destroyed, 1);
 }
 
+/* A signal handler that interrupted the shim empties slots without ever
+ * running destroy (which takes locks): the last reference is kept, any
+ * other is dropped. */
+static void test_put_unless_last(void **state)
+{
+    (void)state;
+    struct obj o;
+    obj_init(&o);
+    ts_fd_retain(&o.ref); /* two references */
+    assert_true(ts_fd_put_unless_last(&o.ref));
+    assert_int_equal(atomic_load(&o.ref.refs), 1);
+    assert_false(ts_fd_put_unless_last(&o.ref)); /* the last: kept, not destroyed */
+    assert_int_equal(atomic_load(&o.ref.refs), 1);
+    assert_int_equal(o.destroyed, 0);
+    ts_fd_put(&o.ref);
+    assert_int_equal(o.destroyed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_shared_between_two_fds),
         cmocka_unit_test(test_out_of_range_not_tracked),
         cmocka_unit_test(test_concurrent_replace),
+        cmocka_unit_test(test_put_unless_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,103 @@
+/* exit_probe.c — a traced program that ends abruptly in the middle of its
+ * requests, for test_hostile.py: "what is lost is lost, nothing hangs".
+ *
+ *   exit_probe HOW PORT
+ *
+ * Eight threads make traced requests to 127.0.0.1:PORT in a loop (a slow
+ * server: most of the time they wait for an answer, or are sending a body).
+ * After 300 ms, HOW:
+ *   exit   the main thread and two others call exit(3) at the same moment;
+ *   _exit  the main thread calls _exit(4);
+ *   abort  the main thread calls abort().
+ * The exit status is the test's to check; without the shim it is 3, 4 and
+ * SIGABRT. Nothing is printed; no core file is written (RLIMIT_CORE 0: the
+ * test looks at the signal, the machine keeps its disk). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define THREADS 8
+#define EXITERS 2
+
+static int port;
+static pthread_barrier_t together;
+
+/* Requests until the process ends: a GET, or a POST with a body the slow
+ * server reads slowly. Failures (the server going away) just start over. */
+static void *requester(void *arg)
+{
+    long t = (long)arg;
+    static char body[256 * 1024];
+    memset(body, 'x', sizeof body);
+    for (long n = 0;; n++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            close(fd);
+            continue;
+        }
+        char head[256];
+        size_t blen = (t % 2) ? sizeof body : 0;
+        int h = snprintf(
+            head, sizeof head,
+            "%s /end/%ld/%ld HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n\r\n",
+            blen ? "POST" : "GET", t, n, port, blen);
+        if (send(fd, head, (size_t)h, MSG_NOSIGNAL) == h) {
+            for (size_t off = 0; off < blen;) {
+                ssize_t w = send(fd, body + off, blen - off, MSG_NOSIGNAL);
+                if (w <= 0)
+                    break;
+                off += (size_t)w;
+            }
+            char buf[4096];
+            while (recv(fd, buf, sizeof buf, 0) > 0)
+                if (memmem(buf, sizeof buf, "\r\n\r\n", 4))
+                    break;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void *exiter(void *arg)
+{
+    (void)arg;
+    pthread_barrier_wait(&together);
+    exit(3);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3)
+        return 2;
+    port = atoi(argv[2]);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    pthread_t tid;
+    for (long t = 0; t < THREADS; t++)
+        pthread_create(&tid, NULL, requester, (void *)t);
+    pthread_barrier_init(&together, NULL, EXITERS + 1);
+    if (strcmp(argv[1], "exit") == 0)
+        for (int i = 0; i < EXITERS; i++)
+            pthread_create(&tid, NULL, exiter, NULL);
+    struct timespec wait = {0, 300 * 1000000L};
+    nanosleep(&wait, NULL);
+    if (strcmp(argv[1], "exit") == 0) {
+        pthread_barrier_wait(&together);
+        exit(3);
+    }
+    if (strcmp(argv[1], "_exit") == 0)
+        _exit(4);
+    if (strcmp(argv[1], "abort") == 0)
+        abort();
+    return 2;
+}

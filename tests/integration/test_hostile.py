@@ -1,0 +1,742 @@
+"""test_hostile.py — the shim survives hostile programs (issue 7: "it never
+breaks the program").
+
+C probes (apps/*_probe.c, compiled here with cc) do what careful but unusual
+programs do, under the shim. Each check fails when the shim breaks the
+program or the trace (the report of the change that added this file says how
+each was seen failing):
+
+- EINTR on every door (apps/eintr_probe.c): SIGALRM every 100 µs without
+  SA_RESTART while traced requests go out through write, send, sendto,
+  sendmsg, writev, sendmmsg and come back through read, recv, recvfrom,
+  recvmsg, readv, recvmmsg, to a server that reads slowly and answers in
+  small pieces; connect interrupted (the accept queue is full) and finished
+  by calling connect again or by waiting for writability (POSIX: the
+  connection goes on); accept and accept4 interrupted on a traced server.
+  The program sees -1/EINTR and short counts as without the shim (it counts
+  them: they must have happened, on every door), the server receives the
+  program's bytes with each request's header lines exactly once, one span
+  per request with the right status.
+- Requests from a signal handler (apps/sighandler_probe.c): a timer's
+  handler makes whole requests on a second keep-alive socket (closing and
+  reconnecting it now and then), on fresh connections, and, while the main
+  loop sleeps, on the main loop's own socket; the main loop makes requests,
+  opens and closes connections and allocates memory. Once with the timer
+  alone, once with apps/lock_inject.c raising the signal each time the
+  shim takes a lock on the main thread. No deadlock (bounded); every
+  request arrives whole with the shim's lines at most once, each traced
+  request has exactly its span (a request made while the handler
+  interrupted the shim itself passes untraced).
+- The shim's fds closed or replaced (apps/closefds_probe.c) while an export
+  to a slow collector is on its way: close_range(3, ~0U, 0), closefrom(3),
+  every fd closed one by one, dup2 over the span file's and the exporter
+  socket's numbers.
+  The program's files and socketpairs that get the shim's old numbers hold
+  exactly what the program put there; spans keep coming, to the file and to
+  the collector.
+- fork from a multi-threaded program while exports are slow (apps/
+  fork_probe.c, file and OTLP to a collector that answers after 100 ms;
+  apps/lock_inject.c makes the other threads hold the shim's locks a while
+  each time): every child ends in bounded time with its own status and its
+  span comes out. vfork + _exit (the child closes everything and opens a
+  socket) and vfork + exec: the parent's traced connection is intact.
+- Ends (apps/exit_probe.c): exit() from three threads at once while eight
+  are in traced I/O, _exit and abort mid-request: the process ends within a
+  bound with exactly the status it has without the shim (SIGABRT for
+  abort), nothing on stderr, the span file whole lines.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import backends as bk  # noqa: E402
+import tshelp as th  # noqa: E402
+
+PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe")
+
+
+def split_requests(data):
+    """The HTTP requests (head + Content-Length body) one after another in data."""
+    out = []
+    rest = bytes(data)
+    while rest:
+        end = rest.find(b"\r\n\r\n")
+        if end < 0:
+            raise AssertionError("trailing bytes that are no request: %r" % rest[:200])
+        head = rest[:end].decode("latin-1")
+        length = 0
+        m = re.search(r"\r\ncontent-length:\s*(\d+)", head, re.I)
+        if m:
+            length = int(m.group(1))
+        n = end + 4 + length
+        out.append(rest[:n])
+        rest = rest[n:]
+    return out
+
+
+INJECTED_RX = re.compile(
+    rb"X-B3-TraceId: ([0-9a-f]{32})\r\nX-B3-SpanId: ([0-9a-f]{16})\r\nX-B3-Sampled: 1\r\n"
+    rb"traceparent: 00-\1-\2-01\r\n")
+
+
+def strip_injection(req):
+    """(request without the shim's lines, (trace id, span id) or None). The
+    lines must be there at most once, at the end of the head, exactly as the
+    shim writes them for a root span."""
+    end = req.find(b"\r\n\r\n") + 2
+    head, rest = req[:end], req[end:]
+    found = list(INJECTED_RX.finditer(head))
+    if not found:
+        return req, None
+    assert len(found) == 1 and found[0].end() == len(head), "injected lines misplaced: %r" % req
+    m = found[0]
+    return head[:m.start()] + rest, (m.group(1).decode(), m.group(2).decode())
+
+
+def url_path(span):
+    return urllib.parse.urlsplit(span["attrs"].get("url.full") or "").path
+
+
+def probe_counts(out, kind):
+    """{door: count} of the probe's "EINTR door n" or "SHORT door n" lines."""
+    return {m.group(1).decode(): int(m.group(2))
+            for m in re.finditer(rb"^" + kind.encode() + rb" (\w+) (\d+)$", out, re.M)}
+
+
+# --------------------------------------------------------------------------
+# peers (in the test process, never traced)
+
+
+class TrickleServer(th.AcceptingServer):
+    """An HTTP server that reads requests slowly (small receive buffer,
+    small reads with pauses) and answers each in small pieces with pauses,
+    so that the client's sends and receives block. Records every byte
+    received, in order of the connections. status(path) gives each answer's
+    status code."""
+
+    def __init__(self, status=lambda path: 200, piece=97, pause=0.002):
+        self.status = status
+        self.piece = piece
+        self.pause = pause
+        self.conns = []  # bytearray per connection, in accept order
+        self.lock = threading.Lock()
+        self.listen(16, rcvbuf=2048)
+
+    def _accepted(self, c, peer, n):
+        data = bytearray()
+        with self.lock:
+            self.conns.append(data)
+        return self._serve, (c, data)
+
+    def _serve(self, c, data):
+        pending = bytearray()
+        try:
+            for b in self._received(c, 512):
+                time.sleep(0.0003)
+                with self.lock:
+                    data.extend(b)
+                pending += b
+                while True:
+                    reqs_len = _request_len(pending)
+                    if reqs_len is None:
+                        break
+                    req = bytes(pending[:reqs_len])
+                    del pending[:reqs_len]
+                    self._answer(c, req)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def _answer(self, c, req):
+        path = req.split(b" ", 2)[1].decode("latin-1")
+        code = self.status(path)
+        body = (b"%s says the shim was here; " % path.encode()) * 9
+        resp = (b"HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+                % (code, len(body))) + body
+        time.sleep(self.pause)
+        for k in range(0, len(resp), self.piece):
+            c.sendall(resp[k:k + self.piece])
+            time.sleep(self.pause)
+
+    def received(self):
+        with self.lock:
+            return b"".join(bytes(d) for d in self.conns)
+
+
+def _request_len(buf):
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    m = re.search(rb"\r\ncontent-length:\s*(\d+)", bytes(buf[:end]), re.I)
+    total = end + 4 + (int(m.group(1)) if m else 0)
+    return total if len(buf) >= total else None
+
+
+class FullBacklogServer:
+    """A listening socket whose accept queue is full (backlog 0 and one
+    connection waiting), so that a connect to it blocks until release():
+    then the waiting connection is taken away, the kernel's retransmitted
+    SYN gets in (about a second after the first), and the connection that
+    follows is served: one HTTP request, answered 200, recorded."""
+
+    def __init__(self):
+        self.sock = th.listen_local(backlog=0)
+        self.port = self.sock.getsockname()[1]
+        self.filler = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+        self.received = bytearray()
+        self.done = threading.Event()
+        self._release = threading.Event()
+        self._stop = False
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+                return c
+            except socket.timeout:
+                continue
+        return None
+
+    def _run(self):
+        while not self._release.wait(0.1):
+            if self._stop:
+                return
+        first = self._accept()  # the filler
+        if first is None:
+            return
+        first.close()
+        c = self._accept()
+        if c is None:
+            return
+        c.settimeout(0.2)
+        try:
+            while not self._stop and _request_len(self.received) is None:
+                try:
+                    b = c.recv(4096)
+                except socket.timeout:
+                    continue
+                if not b:
+                    break
+                self.received += b
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            while not self._stop:  # until the client closes
+                try:
+                    if not c.recv(4096):
+                        break
+                except socket.timeout:
+                    continue
+        except OSError:
+            pass
+        finally:
+            c.close()
+            self.done.set()
+
+    def release(self):
+        self._release.set()
+
+    def close(self):
+        self._stop = True
+        self._t.join(timeout=3)
+        self.filler.close()
+        self.sock.close()
+
+
+class SlowCollector(bk.Collector):
+    """An OTLP/HTTP collector that answers 200 after `delay` seconds, so that
+    the reporter is in the middle of an export most of the time."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        super().__init__([200])
+
+    def _respond(self, req):
+        time.sleep(self.delay)
+        return super()._respond(req)
+
+    def span_ids(self):
+        ids = set()
+        for _, _, body in self.requests():
+            doc = json.loads(body)
+            for rs in doc["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    ids.update(sp["spanId"] for sp in ss["spans"])
+        return ids
+
+
+class SlowClient:
+    """Drives a traced server: n requests, two per connection; each request
+    sent in four pieces with pauses, each response read in small pieces
+    through a small receive buffer. Records the bytes of every response."""
+
+    def __init__(self, port, n):
+        self.port, self.n = port, n
+        self.requests = []
+        self.responses = bytearray()
+        self.error = None
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _read_response(self, c):
+        buf = bytearray()
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                m = re.search(rb"\r\ncontent-length:\s*(\d+)", bytes(buf[:end]), re.I)
+                if len(buf) >= end + 4 + int(m.group(1)):
+                    return bytes(buf)
+            b = c.recv(1024)
+            if not b:
+                raise OSError("server closed after %d bytes" % len(buf))
+            buf += b
+            time.sleep(0.0002)
+
+    def _run(self):
+        try:
+            for i in range(0, self.n, 2):
+                time.sleep(0.005)  # the server waits in accept meanwhile
+                c = socket.socket()
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.settimeout(10)
+                c.connect(("127.0.0.1", self.port))
+                for k in range(i, min(i + 2, self.n)):
+                    body = b"b%d;" % k * (k * 40)
+                    req = (b"POST /served/%d HTTP/1.1\r\nHost: probe\r\nUser-Agent: slow\r\n"
+                           b"Content-Length: %d\r\n\r\n" % (k, len(body))) + body
+                    self.requests.append(req)
+                    q = (len(req) + 3) // 4
+                    for j in range(0, len(req), q):
+                        c.sendall(req[j:j + q])
+                        time.sleep(0.002)
+                    self.responses += self._read_response(c)
+                c.close()
+        except OSError as e:
+            self.error = e
+
+    def join(self, timeout):
+        self._t.join(timeout)
+        return not self._t.is_alive()
+
+
+# --------------------------------------------------------------------------
+
+
+class HostileTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        cls.cc = th.require_tool("cc")
+        cls.bindir = tempfile.mkdtemp(prefix="tsit-hostile-")
+        try:
+            cls.exe = {name: cls.compile(name + ".c", name) for name in PROBES}
+            cls.injector = cls.compile("lock_inject.c", "lock_inject.so",
+                                       "-shared", "-fPIC", "-ldl")
+        except AssertionError:
+            shutil.rmtree(cls.bindir, True)
+            raise
+
+    @classmethod
+    def compile(cls, source, output, *flags):
+        """apps/SOURCE compiled into the class's directory; its path."""
+        exe = os.path.join(cls.bindir, output)
+        src = os.path.join(th.APPS, source)
+        r = subprocess.run([cls.cc, "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-pthread",
+                            "-o", exe, src, *flags],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError("cannot compile %s:\n%s" % (src, r.stdout.decode()))
+        return exe
+
+    def with_injector(self, mode, **settings):
+        """Environment entries that preload apps/lock_inject.c after the
+        library, in the given mode."""
+        preload = self.injector if th.NO_SHIM else th.preload_value() + " " + self.injector
+        return dict(LD_PRELOAD=preload, TS_INJECT_MODE=mode, **settings)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.bindir, True)
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+
+    def env(self, service, **extra):
+        return th.shim_env(service, self.spans_file, **extra)
+
+    def start(self, argv, service, **extra):
+        p = th.Proc(argv, env=self.env(service, **extra), tmpdir=self.tmp, name=service)
+        self.addCleanup(p.stop, 1)
+        return p
+
+    def finish(self, p, timeout, what):
+        """Wait (bounded) for p; a hang is a failure that says so."""
+        try:
+            p.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.stop(grace=1)
+            self.fail("%s did not finish within %.0f s (a deadlock or a hang under the shim)\n%s"
+                      % (what, timeout, p.describe()))
+        p.stop(grace=1)
+        return p.returncode
+
+    def assert_clean_exit(self, p, what):
+        self.assertEqual(p.returncode, 0, "%s failed\n%s" % (what, p.describe()))
+        self.assertTrue(p.stdout().endswith(b"done\n"), "%s did not finish\n%s"
+                        % (what, p.describe()))
+        self.assertEqual(p.stderr(), b"", "%s: nothing on stderr\n%s" % (what, p.describe()))
+
+    # ------------------------------------------------------------ EINTR
+
+    def test_eintr_client_every_door(self):
+        n = 30
+        status = lambda path: 404 if path.endswith(("4", "9")) else 200  # noqa: E731
+        srv = TrickleServer(status=status)
+        self.addCleanup(srv.close)
+        retry, poll = FullBacklogServer(), FullBacklogServer()
+        self.addCleanup(retry.close)
+        self.addCleanup(poll.close)
+        sent_file = os.path.join(self.tmp, "sent.bin")
+        p = self.start([self.exe["eintr_probe"], "client", srv.port, n, sent_file,
+                        retry.port, poll.port], "eintr-client")
+        for how, backlog in (("retry", retry), ("poll", poll)):
+            p.wait_output(b"CONNECTING " + how.encode(), timeout=10)
+            time.sleep(0.2)  # the probe is blocked in connect, interrupted again and again
+            backlog.release()
+        self.finish(p, 30, "the EINTR client")
+        self.assert_clean_exit(p, "the EINTR client")
+        out = p.stdout()
+
+        # the interruptions happened, on each family of doors
+        eintr, short = probe_counts(out, "EINTR"), probe_counts(out, "SHORT")
+        reads = ("read", "recv", "recvfrom", "recvmsg", "readv", "recvmmsg")
+        writes = ("write", "send", "sendto", "sendmsg", "writev", "sendmmsg")
+        counts = "EINTR %s\nSHORT %s" % (eintr, short)
+        for d in reads:
+            self.assertGreater(eintr[d], 0, "no interrupted %s: the test proves nothing\n%s"
+                               % (d, counts))
+        for d in writes:
+            self.assertGreater(eintr[d] + short[d], 0, "no interrupted %s\n%s" % (d, counts))
+        self.assertGreater(sum(eintr[d] for d in writes), 0, counts)
+        self.assertGreater(sum(short[d] for d in writes), 0, counts)
+        self.assertGreater(eintr["connect"], 1, counts)
+
+        spans = th.wait_spans(self.spans_file, n + 2, timeout=th.AFTER_EXIT_TIMEOUT)
+        clients = [s for s in spans if s["kind"] == th.KIND_CLIENT]
+        self.assertEqual(len(clients), n + 2, "one client span per request\n%s"
+                         % th.format_spans(spans))
+
+        # connect interrupted, then finished by a second connect or by poll:
+        # traced like any other connection
+        by_path = {}
+        for s in clients:
+            by_path.setdefault(url_path(s), []).append(s)
+        for how, backlog in (("retry", retry), ("poll", poll)):
+            self.assertTrue(backlog.done.wait(5), "the %s server saw no request" % how)
+            span = th.only(by_path.get("/connect/" + how, []), "span of /connect/" + how, spans)
+            req = b"GET /connect/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (
+                how.encode(), backlog.port)
+            self.assertEqual(bytes(backlog.received),
+                             th.with_injection(req, span["traceId"], span["spanId"]),
+                             "connect interrupted (%s): %s" % (how, th.diff_bytes(
+                                 th.with_injection(req, span["traceId"], span["spanId"]),
+                                 bytes(backlog.received))))
+            self.assertEqual(span["attrs"].get("http.response.status_code"), 200)
+
+        # exactly the program's bytes, each request's lines once
+        with open(sent_file, "rb") as f:
+            requests = split_requests(f.read())
+        self.assertEqual(len(requests), n)
+        expected = b""
+        for i, req in enumerate(requests):
+            span = th.only(by_path.get("/eintr/%d" % i, []), "span of /eintr/%d" % i, spans)
+            expected += th.with_injection(req, span["traceId"], span["spanId"])
+            code = status("/eintr/%d" % i)
+            self.assertEqual(span["attrs"].get("http.response.status_code"), code,
+                             th.format_spans([span]))
+            self.assertEqual(span["status"], th.STATUS_ERROR if code >= 400 else th.STATUS_UNSET,
+                             th.format_spans([span]))
+            self.assertIn(b"STATUS %d %d\n" % (i, code), out)
+        got = srv.received()
+        self.assertEqual(got, expected, th.diff_bytes(expected, got, full=False))
+
+    def test_eintr_server_accept_and_every_door(self):
+        n = 12
+        out_file = os.path.join(self.tmp, "responses.bin")
+        p = self.start([self.exe["eintr_probe"], "server", n, out_file], "eintr-server")
+        port = int(p.wait_output(rb"LISTENING (\d+)\n").group(1))
+        client = SlowClient(port, n)
+        if not client.join(30):
+            p.stop(1)
+            self.fail("the slow client did not finish in 30 s\n%s" % p.describe())
+        self.assertIsNone(client.error, p.describe())
+        self.finish(p, 10, "the EINTR server")
+        self.assert_clean_exit(p, "the EINTR server")
+        out = p.stdout()
+        eintr, short = probe_counts(out, "EINTR"), probe_counts(out, "SHORT")
+        counts = "EINTR %s\nSHORT %s" % (eintr, short)
+        self.assertGreater(eintr["accept"] + eintr["accept4"], 0, counts)
+        self.assertGreater(sum(eintr[d] for d in ("read", "recv", "recvfrom", "recvmsg", "readv",
+                                                  "recvmmsg")), 0, counts)
+        self.assertGreater(sum(eintr[d] + short[d] for d in (
+            "write", "send", "sendto", "sendmsg", "writev", "sendmmsg")), 0, counts)
+        # the responses arrive exactly as the program wrote them
+        with open(out_file, "rb") as f:
+            self.assertEqual(bytes(client.responses), f.read())
+        spans = th.wait_spans(self.spans_file, n, timeout=th.AFTER_EXIT_TIMEOUT)
+        servers = [s for s in spans if s["kind"] == th.KIND_SERVER]
+        self.assertEqual(len(servers), n, th.format_spans(spans))
+        by_path = {s["attrs"].get("url.path"): s for s in servers}
+        for k in range(n):
+            s = by_path.get("/served/%d" % k)
+            self.assertIsNotNone(s, "no server span for /served/%d\n%s"
+                                 % (k, th.format_spans(spans)))
+            code = 500 if k % 4 == 3 else 200
+            self.assertEqual(s["attrs"].get("http.response.status_code"), code)
+            self.assertEqual(s["status"], th.STATUS_ERROR if code >= 500 else th.STATUS_UNSET)
+
+    # ------------------------------------------------------ signal handlers
+
+    def test_requests_from_a_signal_handler(self):
+        """A timer's handler interrupts the program wherever it is."""
+        self.check_signal_handler_requests()
+
+    def test_requests_from_a_signal_handler_while_the_shim_holds_a_lock(self):
+        """The handler runs every time the shim takes a lock on the main
+        thread (apps/lock_inject.c): what the timer hits once in a
+        while, every time."""
+        self.check_signal_handler_requests(inject=True)
+
+    def check_signal_handler_requests(self, inject=False):
+        n = 48
+        main_srv = TrickleServer(piece=211, pause=0.001)
+        self.addCleanup(main_srv.close)
+        side = th.RecordingServer(mode="http")
+        self.addCleanup(side.close)
+        main_log, side_log = os.path.join(self.tmp, "main.log"), os.path.join(self.tmp, "side.log")
+        extra = self.with_injector("signal", TS_INJECT_EVERY=3) if inject else {}
+        p = self.start([self.exe["sighandler_probe"], main_srv.port, side.port, n, main_log,
+                        side_log], "sighandler", **extra)
+        self.finish(p, 25, "the program whose signal handler makes requests")
+        self.assert_clean_exit(p, "the program whose signal handler makes requests")
+        out = p.stdout().decode()
+        counts = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", out)}
+        # the handler really ran, often, and also on the main loop's socket
+        self.assertGreater(counts["handler_b"] + counts["handler_fresh"], 200, out)
+        self.assertGreater(counts["handler_a"], 0, out)
+
+        with open(main_log, "rb") as f:
+            main_reqs = split_requests(f.read())
+        with open(side_log, "rb") as f:
+            side_reqs = split_requests(f.read())
+        self.assertEqual(len(main_reqs), counts["main"] + counts["handler_a"], out)
+        self.assertEqual(len(side_reqs), counts["side"], out)
+
+        spans = th.read_spans(self.spans_file)
+        clients = {s["spanId"]: s for s in spans if s["kind"] == th.KIND_CLIENT}
+        self.assertEqual(len(clients), len(spans), th.format_spans(spans))
+        by_path = {}
+        for s in clients.values():
+            by_path.setdefault(url_path(s), []).append(s)
+
+        # A: every request, the handler's too (made while the main loop
+        # slept, outside the shim), traced once with its own span
+        expected = b""
+        for req in main_reqs:
+            path = req.split(b" ", 2)[1].decode()
+            span = th.only(by_path.get(path, []), "span of " + path, spans)
+            expected += th.with_injection(req, span["traceId"], span["spanId"])
+        got = main_srv.received()
+        self.assertEqual(got, expected, th.diff_bytes(expected, got, full=False))
+
+        # the side server: every request arrived whole, with the shim's lines
+        # at most once; a request made by the handler while it had
+        # interrupted the shim itself passes untraced; each traced request
+        # has exactly its span, and there is no span without a request
+        side.wait(lambda s: sum(len(c.requests) for c in s.conns) >= len(side_reqs), 10,
+                  "every side request")
+        arrived = [r for c in side.conns for r in c.requests]
+        plain, traced_ids = [], {}
+        for r in arrived:
+            bare, ids = strip_injection(r)
+            plain.append(bare)
+            path = bare.split(b" ", 2)[1].decode()
+            if ids:
+                traced_ids[path] = ids
+            elif not path.startswith("/handler-"):
+                self.fail("a request the program made outside a handler went untraced: %r" % r)
+        self.assertEqual(sorted(plain), sorted(side_reqs), "the side server's requests")
+        side_spans = {url_path(s): s for s in clients.values()
+                      if s["attrs"].get("server.port") == side.port}
+        self.assertEqual(len(side_spans), len([s for s in clients.values()
+                                               if s["attrs"].get("server.port") == side.port]))
+        self.assertEqual(set(side_spans), set(traced_ids),
+                         "spans of side requests = the requests that carry the shim's lines")
+        for path, (trace, span_id) in traced_ids.items():
+            s = side_spans[path]
+            self.assertEqual((s["traceId"], s["spanId"]), (trace, span_id), path)
+        for s in clients.values():
+            self.assertEqual(s["attrs"].get("http.response.status_code"), 200,
+                             th.format_spans([s]))
+        sys.stderr.write("[handler requests traced: %d of %d] "
+                         % (sum(1 for p in traced_ids if p.startswith("/handler-")),
+                            counts["handler_b"] + counts["handler_fresh"]))
+
+    # ------------------------------------------------------ closing the shim's fds
+
+    def test_program_closes_and_replaces_the_shims_fds(self):
+        collector = SlowCollector(0.4)
+        self.addCleanup(collector.close)
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        outdir = os.path.join(self.tmp, "out")
+        os.mkdir(outdir)
+        p = self.start([self.exe["closefds_probe"], srv.port, self.spans_file, outdir], "closefds",
+                       TRACESHIM_EXPORTER="file,otlp", OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                       OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % collector.port,
+                       TRACESHIM_EXIT_TIMEOUT=5000)
+        self.finish(p, 30, "the program that closes every fd")
+        self.assert_clean_exit(p, "the program that closes every fd")
+        out = p.stdout().decode()
+        # the shim's fds were there to be closed: the span file and a socket
+        for phase in ("range", "from", "each", "dup2"):
+            m = re.search(r"^PHASE %s shim=(.*)$" % phase, out, re.M)
+            self.assertIsNotNone(m, out)
+            self.assertIn("(spans)", m.group(1),
+                          "no span file open in phase %s\n%s" % (phase, out))
+            self.assertGreaterEqual(len(m.group(1).split(",")), 2, "no exporter socket\n" + out)
+        # the program's files that got the shim's numbers hold exactly what
+        # the program wrote
+        files = re.findall(r"^FILE (\S+) (.*)$", out, re.M)
+        self.assertGreaterEqual(len(files), 3, out)
+        for path, marker in files:
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), marker.encode() + b"\n",
+                                 "%s was written by the shim" % path)
+        # spans kept coming, to the file and to the collector
+        spans = th.read_spans(self.spans_file, strict=True)
+        paths = sorted(url_path(s) for s in spans if s["kind"] == th.KIND_CLIENT)
+        self.assertEqual(paths, sorted("/%s/%d" % (ph, k) for ph in ("range", "from", "each", "dup2")
+                                       for k in range(6)), th.format_spans(spans))
+        deadline = time.monotonic() + 5
+        while not {s["spanId"] for s in spans} <= collector.span_ids() and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        missing = {s["spanId"] for s in spans} - collector.span_ids()
+        self.assertEqual(missing, set(), "spans the OTLP exporter never delivered")
+
+    # ------------------------------------------------------------- fork, vfork
+
+    def test_fork_from_threads_while_exports_are_slow(self):
+        forks = 12
+        collector = SlowCollector(0.1)
+        self.addCleanup(collector.close)
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        # other threads hold the shim's locks for a while each time they
+        # take one (apps/lock_inject.c), so forks find them held
+        p = self.start([self.exe["fork_probe"], "fork", srv.port, forks, 3], "forker",
+                       **self.with_injector("hold", TS_INJECT_HOLD_US=300),
+                       TRACESHIM_EXPORTER="file,otlp", OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                       OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % collector.port,
+                       OTEL_BSP_SCHEDULE_DELAY=20)
+        self.finish(p, 30, "the forking program")
+        self.assert_clean_exit(p, "the forking program")
+        out = p.stdout().decode()
+        children = {int(k): (int(pid), st, int(ms)) for k, pid, st, ms in
+                    re.findall(r"^CHILD (\d+) pid (\d+) status (.*) ms (\d+)$", out, re.M)}
+        self.assertEqual(sorted(children), list(range(forks)), out)
+        for k, (pid, st, ms) in children.items():
+            self.assertEqual(st, str(k % 4), "child %d (exit status, or a hang)\n%s" % (k, out))
+        self.assertGreater(int(re.search(r"^THREADS (\d+)$", out, re.M).group(1)), 50, out)
+
+        spans = th.wait_spans(self.spans_file, forks, timeout=th.AFTER_EXIT_TIMEOUT)
+        ids = [s["spanId"] for s in spans]
+        self.assertEqual(len(ids), len(set(ids)), "span ids are unique across the processes")
+        by_path = {url_path(s): s for s in spans}
+        child_spans = []
+        for k, (pid, _, _) in children.items():
+            s = by_path.get("/child/%d" % k)
+            self.assertIsNotNone(s, "child %d's span did not come out\n%s" % (k, out))
+            self.assertEqual(s["pid"], pid, th.format_spans([s]))
+            self.assertEqual(s["attrs"].get("http.response.status_code"), 200)
+            child_spans.append(s)
+        self.assertEqual(len({s["traceId"] for s in child_spans}), forks)
+        deadline = time.monotonic() + 5
+        want = {s["spanId"] for s in child_spans}
+        while not want <= collector.span_ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(want - collector.span_ids(), set(),
+                         "children's spans the OTLP exporter never delivered")
+
+    def test_vfork_then_exit_or_exec(self):
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.start([self.exe["fork_probe"], "vfork", srv.port, self.exe["fork_probe"]],
+                       "vforker")
+        self.finish(p, 20, "the vforking program")
+        self.assert_clean_exit(p, "the vforking program")
+        out = p.stdout().decode()
+        self.assertIn("VFORK exit 7\n", out, "the vfork child got A's number for its socket")
+        self.assertIn("VFORK exec 5\n", out)
+        spans = th.wait_spans(self.spans_file, 3, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        # the parent's connection stayed traced: each request injected once
+        conn = th.only(srv.wait_closed(1), "connection")
+        expected = b""
+        for k in range(3):
+            span = th.only([s for s in spans if url_path(s) == "/vfork/%d" % k],
+                           "span of /vfork/%d" % k, spans)
+            self.assertEqual(span["pid"], p.pid)
+            req = b"GET /vfork/%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (k, srv.port)
+            expected += th.with_injection(req, span["traceId"], span["spanId"])
+        self.assertEqual(bytes(conn.data), expected, th.diff_bytes(expected, bytes(conn.data)))
+
+    # ------------------------------------------------------------------ ends
+
+    def check_end(self, how, status):
+        """exit_probe HOW, untraced and traced: the same status (`status`,
+        a negative number for a signal) within a bound, nothing on stderr;
+        whatever spans were written are whole lines."""
+        srv = TrickleServer(pause=0.05)
+        self.addCleanup(srv.close)
+        runs = []
+        for env, what in ((th.clean_env(), "untraced"), (self.env("ender"), "traced")):
+            p = th.Proc([self.exe["exit_probe"], how, srv.port], env=env, tmpdir=self.tmp,
+                        name="%s-%s" % (how, what))
+            self.addCleanup(p.stop, 1)
+            self.finish(p, 15, "%s (%s)" % (how, what))
+            runs.append(p)
+        base, traced = runs
+        self.assertEqual(base.returncode, status, "the probe itself\n" + base.describe())
+        self.assertEqual(traced.returncode, status, traced.describe())
+        self.assertEqual(traced.stderr(), base.stderr(), traced.describe())
+        self.assertEqual(traced.stderr(), b"", traced.describe())
+        th.read_spans(self.spans_file, strict=True)  # whole lines, well formed
+
+    def test_exit_from_three_threads_at_once(self):
+        self.check_end("exit", 3)
+
+    def test_underscore_exit_mid_request(self):
+        self.check_end("_exit", 4)
+
+    def test_abort_mid_request(self):
+        self.check_end("abort", -signal.SIGABRT)
+
+
+if __name__ == "__main__":
+    th.main()

@@ -1,0 +1,173 @@
+/* test_blocks.c — memory for connections and spans without malloc
+ * (preload/blocks.h): blocks are distinct and reused, buffers grow keeping
+ * their bytes and refuse what is past the largest class, a pool works in
+ * a forked child whose parent had its lock held by another thread, and
+ * blocks can be taken and given back from a signal handler that
+ * interrupted malloc (which is what they are for). */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "preload/blocks.h"
+
+static struct ts_block_pool spans_like = TS_BLOCK_POOL_INIT(2200);
+
+static void test_blocks_are_distinct_and_reused(void **state)
+{
+    (void)state;
+    enum { N = 100 };
+    char *b[N];
+    assert_int_equal(spans_like.size % 16, 0);
+    for (int i = 0; i < N; i++) {
+        b[i] = ts_block_get(&spans_like);
+        assert_non_null(b[i]);
+        assert_int_equal((uintptr_t)b[i] % 16, 0);
+        memset(b[i], i, 2200);
+    }
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 2200; k++)
+            assert_int_equal((unsigned char)b[i][k], (unsigned char)i); /* no overlap */
+    ts_block_put(&spans_like, b[7]);
+    assert_ptr_equal(ts_block_get(&spans_like), b[7]);
+    for (int i = 0; i < N; i++)
+        ts_block_put(&spans_like, b[i]);
+}
+
+static void test_buffers_grow_and_keep_their_bytes(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t cap = 0;
+    assert_true(ts_buf_reserve(&buf, &cap, 10));
+    assert_int_equal(cap, TS_BUF_MIN);
+    memcpy(buf, "0123456789", 10);
+    assert_true(ts_buf_reserve(&buf, &cap, 5000));
+    assert_int_equal(cap, 8192);
+    assert_memory_equal(buf, "0123456789", 10);
+    char *same = buf;
+    assert_true(ts_buf_reserve(&buf, &cap, 8192)); /* fits: unchanged */
+    assert_ptr_equal(buf, same);
+    assert_false(ts_buf_reserve(&buf, &cap, TS_BUF_MAX + 1)); /* refused, buffer kept */
+    assert_ptr_equal(buf, same);
+    assert_int_equal(cap, 8192);
+    assert_true(ts_buf_reserve(&buf, &cap, TS_BUF_MAX));
+    assert_int_equal(cap, TS_BUF_MAX);
+    assert_memory_equal(buf, "0123456789", 10);
+    ts_buf_release(&buf, &cap);
+    assert_null(buf);
+    assert_int_equal(cap, 0);
+    ts_buf_release(&buf, &cap); /* nothing: fine */
+}
+
+/* ------------------------------------------------------------- fork */
+
+static pthread_mutex_t holding = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool held;
+
+static void *hold_the_pool_lock(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&spans_like.mu);
+    atomic_store(&held, true);
+    pthread_mutex_lock(&holding); /* until the test lets go */
+    pthread_mutex_unlock(&holding);
+    pthread_mutex_unlock(&spans_like.mu);
+    return NULL;
+}
+
+static void test_pool_in_a_forked_child(void **state)
+{
+    (void)state;
+    pthread_mutex_lock(&holding);
+    pthread_t t;
+    pthread_create(&t, NULL, hold_the_pool_lock, NULL);
+    while (!atomic_load(&held))
+        sched_yield();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* the holder does not exist here */
+        ts_block_pool_after_fork(&spans_like);
+        void *b = ts_block_get(&spans_like);
+        ts_block_put(&spans_like, b);
+        _exit(b ? 0 : 1);
+    }
+    int st = 0;
+    alarm(10); /* a child stuck on the lock would be killed, and fail the test */
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    alarm(0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pthread_mutex_unlock(&holding);
+    pthread_join(t, NULL);
+}
+
+/* ---------------------------------------------------- signal handlers */
+
+static struct ts_block_pool in_handler = TS_BLOCK_POOL_INIT(3000);
+static volatile sig_atomic_t handled;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    void *b = ts_block_get(&in_handler);
+    char *buf = NULL;
+    size_t cap = 0;
+    if (b && ts_buf_reserve(&buf, &cap, 20000)) {
+        handled++;
+        ts_buf_release(&buf, &cap);
+    }
+    ts_block_put(&in_handler, b);
+}
+
+/* The main loop allocates from malloc's arena (blocks too big for its
+ * thread cache) while a 50 µs timer's handler takes and gives back blocks:
+ * were they from malloc, the handler would wait for the arena lock its own
+ * thread holds. A hang here is ended by the test's time limit. */
+static void test_usable_in_a_handler_that_interrupted_malloc(void **state)
+{
+    (void)state;
+    pthread_t t; /* a second thread: malloc takes its arena lock for real */
+    pthread_mutex_lock(&holding);
+    pthread_create(&t, NULL, hold_the_pool_lock, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 50}, {0, 50}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    void *keep[32] = {0};
+    for (long i = 0; handled < 500 && i < 50000000; i++) {
+        free(keep[i % 32]);
+        keep[i % 32] = malloc(2048 + (size_t)(i * 7919) % 30000);
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    signal(SIGALRM, SIG_DFL);
+    for (int i = 0; i < 32; i++)
+        free(keep[i]);
+    assert_true(handled >= 500);
+    pthread_mutex_unlock(&holding);
+    pthread_join(t, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_blocks_are_distinct_and_reused),
+        cmocka_unit_test(test_buffers_grow_and_keep_their_bytes),
+        cmocka_unit_test(test_pool_in_a_forked_child),
+        cmocka_unit_test(test_usable_in_a_handler_that_interrupted_malloc),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
