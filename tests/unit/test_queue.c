@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include "isolated.h"
+
 #include "preload/config.h"
 #include "preload/process.h"
 #include "preload/span.h"
@@ -233,35 +235,6 @@ static void test_queue_concurrent(void **state)
 }
 
 /* ------------------------------------------- reporter scenarios (forked) */
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "CHECK failed at %s:%d: %s: ", __FILE__, __LINE__, #cond);             \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            _exit(1);                                                                              \
-        }                                                                                          \
-    } while (0)
-
-/* Run fn in a fresh child process and assert that it succeeded. */
-static void run_isolated(void (*fn)(void))
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        alarm(60); /* a deadlock fails the test instead of hanging it */
-        fn();
-        _exit(0);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFSIGNALED(status))
-        fail_msg("scenario killed by signal %d", WTERMSIG(status));
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
 
 static char g_dir[64];
 static char g_path[128];
@@ -584,7 +557,7 @@ static void scen_threads_end_to_end(void)
 
 static void test_reporter_threads_end_to_end(void **state)
 {
-    run_isolated(scen_threads_end_to_end);
+    run_in_child(NULL, scen_threads_end_to_end);
 }
 
 /* --- a full queue drops and counts; the submitter never waits */
@@ -633,7 +606,7 @@ static void scen_full_queue(void)
 
 static void test_reporter_full_queue_drops(void **state)
 {
-    run_isolated(scen_full_queue);
+    run_in_child(NULL, scen_full_queue);
 }
 
 /* --- fork: the child starts clean and does not repeat the parent's spans */
@@ -695,7 +668,7 @@ static void scen_fork(void)
 
 static void test_reporter_fork_child(void **state)
 {
-    run_isolated(scen_fork);
+    run_in_child(NULL, scen_fork);
 }
 
 /* The reporter thread's task id, found by its name; 0 if none. */
@@ -841,7 +814,7 @@ static void scen_fork_during_export(void)
 
 static void test_reporter_fork_during_export(void **state)
 {
-    run_isolated(scen_fork_during_export);
+    run_in_child(NULL, scen_fork_during_export);
 }
 
 /* --- the program closes or dup2's over the exporter's fd */
@@ -918,7 +891,7 @@ static void scen_fd_taken_over(void)
 
 static void test_reporter_fd_taken_over(void **state)
 {
-    run_isolated(scen_fd_taken_over);
+    run_in_child(NULL, scen_fd_taken_over);
 }
 
 /* With stdin closed, open() would hand the exporter fd 0; it must move
@@ -937,7 +910,7 @@ static void scen_stdio_fds_left_alone(void)
 
 static void test_reporter_stdio_fds_left_alone(void **state)
 {
-    run_isolated(scen_stdio_fds_left_alone);
+    run_in_child(NULL, scen_stdio_fds_left_alone);
 }
 
 /* --- the thread: lazy, named, signals blocked, periodic and batch wake */
@@ -1006,7 +979,7 @@ static void scen_lazy_thread_and_signals(void)
 
 static void test_reporter_lazy_thread_and_signals(void **state)
 {
-    run_isolated(scen_lazy_thread_and_signals);
+    run_in_child(NULL, scen_lazy_thread_and_signals);
 }
 
 static void scen_batch_wakes_thread(void)
@@ -1027,7 +1000,7 @@ static void scen_batch_wakes_thread(void)
 
 static void test_reporter_batch_wakes_thread(void **state)
 {
-    run_isolated(scen_batch_wakes_thread);
+    run_in_child(NULL, scen_batch_wakes_thread);
 }
 
 /* --- a batch whose line would pass 4 MiB is split */
@@ -1060,7 +1033,7 @@ static void scen_split_long_lines(void)
 
 static void test_reporter_splits_long_lines(void **state)
 {
-    run_isolated(scen_split_long_lines);
+    run_in_child(NULL, scen_split_long_lines);
 }
 
 /* --- other exporters */
@@ -1084,7 +1057,7 @@ static void scen_exporter_none(void)
 
 static void test_reporter_exporter_none(void **state)
 {
-    run_isolated(scen_exporter_none);
+    run_in_child(NULL, scen_exporter_none);
 }
 
 static void scen_exporter_console(void)
@@ -1139,7 +1112,7 @@ static void scen_exporter_console(void)
 
 static void test_reporter_exporter_console(void **state)
 {
-    run_isolated(scen_exporter_console);
+    run_in_child(NULL, scen_exporter_console);
 }
 
 /* An unwritable path: one error line naming it, spans dropped and counted. */
@@ -1175,7 +1148,7 @@ static void scen_file_error(void)
 
 static void test_reporter_file_error(void **state)
 {
-    run_isolated(scen_file_error);
+    run_in_child(NULL, scen_file_error);
 }
 
 /* The default file name is resolved against the start-up directory, so a
@@ -1197,7 +1170,7 @@ static void scen_relative_path_pinned(void)
 
 static void test_reporter_relative_path_pinned(void **state)
 {
-    run_isolated(scen_relative_path_pinned);
+    run_in_child(NULL, scen_relative_path_pinned);
 }
 
 /* An exec hook may flush inside a vfork child, which shares the parent's
@@ -1225,7 +1198,7 @@ static void scen_flush_in_vfork_child(void)
 
 static void test_reporter_flush_in_vfork_child(void **state)
 {
-    run_isolated(scen_flush_in_vfork_child);
+    run_in_child(NULL, scen_flush_in_vfork_child);
 }
 
 /* Flushing with nothing queued does nothing: no thread, no file. */
@@ -1243,7 +1216,7 @@ static void scen_flush_empty(void)
 
 static void test_reporter_flush_empty(void **state)
 {
-    run_isolated(scen_flush_empty);
+    run_in_child(NULL, scen_flush_empty);
 }
 
 int main(void)

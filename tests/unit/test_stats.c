@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "isolated.h"
+
 #include "common/json_read.h"
 #include "hooks/conn.h"
 #include "preload/config.h"
@@ -36,37 +38,6 @@
 #include "reporter/otlp_metrics.h"
 #include "reporter/reporter.h"
 #include "reporter/resource.h"
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "CHECK failed at %s:%d: %s: ", __FILE__, __LINE__, #cond);             \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            _exit(1);                                                                              \
-        }                                                                                          \
-    } while (0)
-
-/* Run fn in a fresh child process (its own counters and reporter) and
- * assert that it succeeded. */
-static void run_isolated(void (*fn)(void))
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        alarm(60);
-        ts_stats_after_fork();
-        fn();
-        _exit(0);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFSIGNALED(status))
-        fail_msg("scenario killed by signal %d", WTERMSIG(status));
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
 
 static void sleep_ms(unsigned ms)
 {
@@ -112,7 +83,7 @@ static void scen_counters_exact(void)
 
 static void test_counters_exact_across_threads(void **state)
 {
-    run_isolated(scen_counters_exact);
+    run_in_child(ts_stats_after_fork, scen_counters_exact);
 }
 
 /* A forked child starts from zero, with its own start time; the parent
@@ -143,7 +114,7 @@ static void scen_fork_zeroes(void)
 
 static void test_fork_starts_at_zero(void **state)
 {
-    run_isolated(scen_fork_zeroes);
+    run_in_child(ts_stats_after_fork, scen_fork_zeroes);
 }
 
 static void test_keys_are_stable(void **state)
@@ -511,7 +482,7 @@ static void scen_conn_client_request(void)
 
 static void test_conn_client_request_counted(void **state)
 {
-    run_isolated(scen_conn_client_request);
+    run_in_child(ts_stats_after_fork, scen_conn_client_request);
 }
 
 /* Each way of losing a connection is counted under its own reason, once
@@ -574,7 +545,7 @@ static void scen_conn_reasons(void)
 
 static void test_conn_reasons_counted_once(void **state)
 {
-    run_isolated(scen_conn_reasons);
+    run_in_child(ts_stats_after_fork, scen_conn_reasons);
 }
 
 /* ------------------------------------------------- the reporter's part */
@@ -723,7 +694,7 @@ static void scen_reporter_counts_and_exit(void)
 
 static void test_reporter_counts_and_exit_line(void **state)
 {
-    run_isolated(scen_reporter_counts_and_exit);
+    run_in_child(ts_stats_after_fork, scen_reporter_counts_and_exit);
 }
 
 /* Without TRACESHIM_STATS: no line, no metrics in the file. */
@@ -750,7 +721,7 @@ static void scen_reporter_quiet_without_stats(void)
 
 static void test_reporter_quiet_without_stats(void **state)
 {
-    run_isolated(scen_reporter_quiet_without_stats);
+    run_in_child(ts_stats_after_fork, scen_reporter_quiet_without_stats);
 }
 
 /* The span file is a FIFO nobody reads: the reporter thread blocks in its
@@ -799,7 +770,7 @@ static void scen_exit_timeout(void)
 
 static void test_exit_timeout_counted(void **state)
 {
-    run_isolated(scen_exit_timeout);
+    run_in_child(ts_stats_after_fork, scen_exit_timeout);
 }
 
 int main(void)
