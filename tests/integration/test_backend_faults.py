@@ -18,7 +18,6 @@ and checks against the baseline run:
 
 import http.client
 import os
-import re
 import socket
 import statistics
 import sys
@@ -33,7 +32,6 @@ import tshelp as th  # noqa: E402
 
 ROUNDS, PER_ROUND = 3, 80
 EXIT_TIMEOUT_MS = 1000
-STATS = re.compile(rb"traceshim\[(\d+)\]: stats (.*)\n")
 
 
 class BlackHole(th.AcceptingServer):
@@ -66,19 +64,11 @@ class SlowCollector(th.AcceptingServer):
         return self._serve, (sock,)
 
     def _serve(self, sock):
-        buf = b""
+        pending = bytearray()
         with sock:
             for chunk in self._received(sock, 65536):
-                buf += chunk
-                while True:
-                    head_end = buf.find(b"\r\n\r\n")
-                    if head_end < 0:
-                        break
-                    m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", buf[:head_end])
-                    total = head_end + 4 + (int(m.group(1)) if m else 0)
-                    if len(buf) < total:
-                        break
-                    buf = buf[total:]
+                pending += chunk
+                for _ in th.complete_requests(pending):
                     self.requests += 1
                     time.sleep(self.delay)
                     try:
@@ -96,11 +86,12 @@ def threads_of(pid):
 
 
 def parse_stats(stderr):
-    found = STATS.findall(stderr)
+    """{key: value} of the one stats line the process wrote on stderr."""
+    found = th.stats_lines(stderr)
     if len(found) != 1:
         raise AssertionError("expected one stats line, got %d:\n%s"
                              % (len(found), stderr.decode("utf-8", "replace")))
-    return {k.decode(): int(v) for k, v in re.findall(rb"(\w+)=(\d+)", found[0][1])}
+    return found[0][1]
 
 
 class BackendFaultsTest(th.TempDirMixin, unittest.TestCase):

@@ -9,17 +9,13 @@ that value. The output under the shim must equal the output without it.
 """
 
 import os
-import subprocess
 import sys
-import tempfile
-import shutil
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
 
-SOURCE = os.path.join(th.APPS, "errno_probe.c")
 
 # What the probe must report without the shim (Linux, glibc 2.36): guards
 # against a probe that silently tests nothing.
@@ -69,21 +65,12 @@ class ErrnoTest(th.TempDirMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         th.require_lib()
-        cc = th.require_tool("cc")
-        cls.bindir = tempfile.mkdtemp(prefix="tsit-errno-")
-        cls.binaries = {}
-        for variant, flags in (("O0", ["-O0"]), ("O2-fortify", ["-O2", "-D_FORTIFY_SOURCE=2"])):
-            exe = os.path.join(cls.bindir, "errno_probe-" + variant)
-            r = subprocess.run([cc, "-std=gnu11", "-Wall", "-Wextra", *flags, "-o", exe, SOURCE],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-            if r.returncode != 0:
-                shutil.rmtree(cls.bindir, True)
-                raise AssertionError("cannot compile %s:\n%s" % (SOURCE, r.stdout.decode()))
-            cls.binaries[variant] = exe
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.bindir, True)
+        cls.bindir = cls.make_class_tmp("tsit-errno-")
+        variants = (("O0", ["-O0"]), ("O2-fortify", ["-O2", "-D_FORTIFY_SOURCE=2"]))
+        cls.binaries = {variant: th.compile_app("errno_probe.c",
+                                                os.path.join(cls.bindir, "errno_probe-" + variant),
+                                                *flags)
+                        for variant, flags in variants}
 
     def setUp(self):
         self.tmp = self.make_tmp()

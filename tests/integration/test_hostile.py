@@ -49,12 +49,9 @@ each was seen failing):
 import json
 import os
 import re
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -70,20 +67,10 @@ PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "ex
 
 def split_requests(data):
     """The HTTP requests (head + Content-Length body) one after another in data."""
-    out = []
-    rest = bytes(data)
-    while rest:
-        end = rest.find(b"\r\n\r\n")
-        if end < 0:
-            raise AssertionError("trailing bytes that are no request: %r" % rest[:200])
-        head = rest[:end].decode("latin-1")
-        length = 0
-        m = re.search(r"\r\ncontent-length:\s*(\d+)", head, re.I)
-        if m:
-            length = int(m.group(1))
-        n = end + 4 + length
-        out.append(rest[:n])
-        rest = rest[n:]
+    rest = bytearray(data)
+    out = list(th.complete_requests(rest))
+    if rest:
+        raise AssertionError("trailing bytes that are no request: %r" % bytes(rest[:200]))
     return out
 
 
@@ -149,12 +136,7 @@ class TrickleServer(th.AcceptingServer):
                 with self.lock:
                     data.extend(b)
                 pending += b
-                while True:
-                    reqs_len = _request_len(pending)
-                    if reqs_len is None:
-                        break
-                    req = bytes(pending[:reqs_len])
-                    del pending[:reqs_len]
+                for req in th.complete_requests(pending):
                     self._answer(c, req)
         except OSError:
             pass
@@ -175,15 +157,6 @@ class TrickleServer(th.AcceptingServer):
     def received(self):
         with self.lock:
             return b"".join(bytes(d) for d in self.conns)
-
-
-def _request_len(buf):
-    end = buf.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    m = re.search(rb"\r\ncontent-length:\s*(\d+)", bytes(buf[:end]), re.I)
-    total = end + 4 + (int(m.group(1)) if m else 0)
-    return total if len(buf) >= total else None
 
 
 class FullBacklogServer:
@@ -226,7 +199,7 @@ class FullBacklogServer:
             return
         c.settimeout(0.2)
         try:
-            while not self._stop and _request_len(self.received) is None:
+            while not self._stop and th.complete_request_len(self.received) is None:
                 try:
                     b = c.recv(4096)
                 except socket.timeout:
@@ -277,6 +250,20 @@ class SlowCollector(bk.Collector):
                 for ss in rs["scopeSpans"]:
                     ids.update(sp["spanId"] for sp in ss["spans"])
         return ids
+
+    def exporting_env(self):
+        """Environment entries that make the shim export to this collector
+        (OTLP/JSON) as well as to the span file."""
+        return dict(TRACESHIM_EXPORTER="file,otlp", OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                    OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % self.port)
+
+    def undelivered(self, span_ids, timeout=5.0):
+        """Those of span_ids that have not arrived here after waiting up to
+        `timeout` seconds for them (the collector is slow on purpose)."""
+        deadline = time.monotonic() + timeout
+        while not span_ids <= self.span_ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return span_ids - self.span_ids()
 
 
 class SlowClient:
@@ -340,37 +327,18 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         th.require_lib()
-        cls.cc = th.require_tool("cc")
-        cls.bindir = tempfile.mkdtemp(prefix="tsit-hostile-")
-        try:
-            cls.exe = {name: cls.compile(name + ".c", name) for name in PROBES}
-            cls.injector = cls.compile("lock_inject.c", "lock_inject.so",
-                                       "-shared", "-fPIC", "-ldl")
-        except AssertionError:
-            shutil.rmtree(cls.bindir, True)
-            raise
-
-    @classmethod
-    def compile(cls, source, output, *flags):
-        """apps/SOURCE compiled into the class's directory; its path."""
-        exe = os.path.join(cls.bindir, output)
-        src = os.path.join(th.APPS, source)
-        r = subprocess.run([cls.cc, "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-pthread",
-                            "-o", exe, src, *flags],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-        if r.returncode != 0:
-            raise AssertionError("cannot compile %s:\n%s" % (src, r.stdout.decode()))
-        return exe
+        cls.bindir = cls.make_class_tmp("tsit-hostile-")
+        flags = ("-O2", "-g", "-pthread")
+        cls.exe = {name: th.compile_app(name + ".c", os.path.join(cls.bindir, name), *flags)
+                   for name in PROBES}
+        cls.injector = th.compile_app("lock_inject.c", os.path.join(cls.bindir, "lock_inject.so"),
+                                      *flags, "-shared", "-fPIC", libs=("-ldl",))
 
     def with_injector(self, mode, **settings):
         """Environment entries that preload apps/lock_inject.c after the
         library, in the given mode."""
         preload = self.injector if th.NO_SHIM else th.preload_value() + " " + self.injector
         return dict(LD_PRELOAD=preload, TS_INJECT_MODE=mode, **settings)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.bindir, True)
 
     def setUp(self):
         self.tmp = self.make_tmp()
@@ -383,17 +351,6 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         p = th.Proc(argv, env=self.env(service, **extra), tmpdir=self.tmp, name=service)
         self.addCleanup(p.stop, 1)
         return p
-
-    def finish(self, p, timeout, what):
-        """Wait (bounded) for p; a hang is a failure that says so."""
-        try:
-            p.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.stop(grace=1)
-            self.fail("%s did not finish within %.0f s (a deadlock or a hang under the shim)\n%s"
-                      % (what, timeout, p.describe()))
-        p.stop(grace=1)
-        return p.returncode
 
     def assert_clean_exit(self, p, what):
         self.assertEqual(p.returncode, 0, "%s failed\n%s" % (what, p.describe()))
@@ -418,7 +375,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
             p.wait_output(b"CONNECTING " + how.encode(), timeout=10)
             time.sleep(0.2)  # the probe is blocked in connect, interrupted again and again
             backlog.release()
-        self.finish(p, 30, "the EINTR client")
+        p.finish(30, "the EINTR client")
         self.assert_clean_exit(p, "the EINTR client")
         out = p.stdout()
 
@@ -485,7 +442,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
             p.stop(1)
             self.fail("the slow client did not finish in 30 s\n%s" % p.describe())
         self.assertIsNone(client.error, p.describe())
-        self.finish(p, 10, "the EINTR server")
+        p.finish(10, "the EINTR server")
         self.assert_clean_exit(p, "the EINTR server")
         out = p.stdout()
         eintr, short = probe_counts(out, "EINTR"), probe_counts(out, "SHORT")
@@ -532,7 +489,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         extra = self.with_injector("signal", TS_INJECT_EVERY=3) if inject else {}
         p = self.start([self.exe["sighandler_probe"], main_srv.port, side.port, n, main_log,
                         side_log], "sighandler", **extra)
-        self.finish(p, 25, "the program whose signal handler makes requests")
+        p.finish(25, "the program whose signal handler makes requests")
         self.assert_clean_exit(p, "the program whose signal handler makes requests")
         out = p.stdout().decode()
         counts = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", out)}
@@ -607,10 +564,8 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         outdir = os.path.join(self.tmp, "out")
         os.mkdir(outdir)
         p = self.start([self.exe["closefds_probe"], srv.port, self.spans_file, outdir], "closefds",
-                       TRACESHIM_EXPORTER="file,otlp", OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
-                       OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % collector.port,
-                       TRACESHIM_EXIT_TIMEOUT=5000)
-        self.finish(p, 30, "the program that closes every fd")
+                       **collector.exporting_env(), TRACESHIM_EXIT_TIMEOUT=5000)
+        p.finish(30, "the program that closes every fd")
         self.assert_clean_exit(p, "the program that closes every fd")
         out = p.stdout().decode()
         # the shim's fds were there to be closed: the span file and a socket
@@ -633,12 +588,8 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         paths = sorted(url_path(s) for s in spans if s["kind"] == th.KIND_CLIENT)
         self.assertEqual(paths, sorted("/%s/%d" % (ph, k) for ph in ("range", "from", "each", "dup2")
                                        for k in range(6)), th.format_spans(spans))
-        deadline = time.monotonic() + 5
-        while not {s["spanId"] for s in spans} <= collector.span_ids() and \
-                time.monotonic() < deadline:
-            time.sleep(0.05)
-        missing = {s["spanId"] for s in spans} - collector.span_ids()
-        self.assertEqual(missing, set(), "spans the OTLP exporter never delivered")
+        self.assertEqual(collector.undelivered({s["spanId"] for s in spans}), set(),
+                         "spans the OTLP exporter never delivered")
 
     # ------------------------------------------------------------- fork, vfork
 
@@ -652,10 +603,8 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         # take one (apps/lock_inject.c), so forks find them held
         p = self.start([self.exe["fork_probe"], "fork", srv.port, forks, 3], "forker",
                        **self.with_injector("hold", TS_INJECT_HOLD_US=300),
-                       TRACESHIM_EXPORTER="file,otlp", OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
-                       OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % collector.port,
-                       OTEL_BSP_SCHEDULE_DELAY=20)
-        self.finish(p, 30, "the forking program")
+                       **collector.exporting_env(), OTEL_BSP_SCHEDULE_DELAY=20)
+        p.finish(30, "the forking program")
         self.assert_clean_exit(p, "the forking program")
         out = p.stdout().decode()
         children = {int(k): (int(pid), st, int(ms)) for k, pid, st, ms in
@@ -677,11 +626,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(s["attrs"].get("http.response.status_code"), 200)
             child_spans.append(s)
         self.assertEqual(len({s["traceId"] for s in child_spans}), forks)
-        deadline = time.monotonic() + 5
-        want = {s["spanId"] for s in child_spans}
-        while not want <= collector.span_ids() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertEqual(want - collector.span_ids(), set(),
+        self.assertEqual(collector.undelivered({s["spanId"] for s in child_spans}), set(),
                          "children's spans the OTLP exporter never delivered")
 
     def test_vfork_then_exit_or_exec(self):
@@ -689,7 +634,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.addCleanup(srv.close)
         p = self.start([self.exe["fork_probe"], "vfork", srv.port, self.exe["fork_probe"]],
                        "vforker")
-        self.finish(p, 20, "the vforking program")
+        p.finish(20, "the vforking program")
         self.assert_clean_exit(p, "the vforking program")
         out = p.stdout().decode()
         self.assertIn("VFORK exit 7\n", out, "the vfork child got A's number for its socket")
@@ -719,7 +664,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
             p = th.Proc([self.exe["exit_probe"], how, srv.port], env=env, tmpdir=self.tmp,
                         name="%s-%s" % (how, what))
             self.addCleanup(p.stop, 1)
-            self.finish(p, 15, "%s (%s)" % (how, what))
+            p.finish(15, "%s (%s)" % (how, what))
             runs.append(p)
         base, traced = runs
         self.assertEqual(base.returncode, status, "the probe itself\n" + base.describe())

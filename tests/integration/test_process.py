@@ -38,10 +38,7 @@ import concurrent.futures
 import os
 import re
 import shlex
-import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -64,23 +61,13 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         cls.curl_args = [cls.curl, "-q", "-sS", "--max-time", "10"]
 
     @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "bindir", None):
-            shutil.rmtree(cls.bindir, True)
-
-    @classmethod
     def compiled(cls, name):
         """apps/NAME.c compiled with cc (once per run); the executable's path."""
-        cc = th.require_tool("cc")
         if not getattr(cls, "bindir", None):
-            cls.bindir = tempfile.mkdtemp(prefix="tsit-process-")
+            cls.bindir = cls.make_class_tmp("tsit-process-")
         exe = os.path.join(cls.bindir, name)
         if not os.path.exists(exe):
-            r = subprocess.run([cc, "-std=gnu11", "-Wall", "-Wextra", "-O2", "-o", exe,
-                                os.path.join(th.APPS, name + ".c")],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-            if r.returncode != 0:
-                raise AssertionError("cannot compile apps/%s.c:\n%s" % (name, r.stdout.decode()))
+            th.compile_app(name + ".c", exe, "-O2")
         return exe
 
     def setUp(self):

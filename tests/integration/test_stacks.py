@@ -12,10 +12,7 @@ traced python server's SERVER span gets the stack where it read the request.
 
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -23,7 +20,6 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
 
-SOURCE = os.path.join(th.APPS, "stack_client.c")
 FRAME = re.compile(r"^#(\d+) (\S+) \((.+)\)$")  # "#0 fetch_inventory+0x9a (/path/prog)"
 MORE = re.compile(r"^\(\d+ more frames?\)$")
 
@@ -32,18 +28,9 @@ class StacksTest(th.TempDirMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         th.require_lib()
-        cc = th.require_tool("cc")
-        cls.bindir = tempfile.mkdtemp(prefix="tsit-stacks-")
-        cls.exe = os.path.join(cls.bindir, "stack_client")
-        r = subprocess.run([cc, "-std=gnu11", "-Wall", "-Wextra", "-O0", "-g", "-o", cls.exe,
-                            SOURCE], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-        if r.returncode != 0:
-            shutil.rmtree(cls.bindir, True)
-            raise AssertionError("cannot compile %s:\n%s" % (SOURCE, r.stdout.decode()))
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.bindir, True)
+        cls.bindir = cls.make_class_tmp("tsit-stacks-")
+        cls.exe = th.compile_app("stack_client.c", os.path.join(cls.bindir, "stack_client"),
+                                 "-O0", "-g")
 
     def setUp(self):
         self.tmp = self.make_tmp()

@@ -29,7 +29,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
-STATS_LINE = re.compile(r"^traceshim\[(\d+)\]: stats ((?:[a-z_]+=\d+ )+)\(((?:[a-z_]+=\d+ ?)+)\)$")
 REASONS = ("not_http", "bad_head", "head_too_big", "bad_framing", "tunnel", "unseen_bytes",
            "no_memory", "fd_out_of_range")
 KEYS = ("spans_started", "spans_finished", "sampled", "unsampled", "exported",
@@ -85,23 +84,6 @@ if pid == 0:
 os.waitpid(pid, 0)
 print("parent done")
 '''
-
-
-def stats_lines(proc):
-    """[(pid, {key: value})] of every stats line proc wrote on stderr."""
-    out = []
-    for line in proc.stderr().decode("utf-8", "replace").splitlines():
-        if ": stats " not in line:
-            continue
-        m = STATS_LINE.match(line)
-        if not m:
-            raise AssertionError("malformed stats line: %r" % line)
-        values = {}
-        for part in (m.group(2) + m.group(3)).split():
-            k, _, v = part.partition("=")
-            values[k] = int(v)
-        out.append((int(m.group(1)), values))
-    return out
 
 
 def metrics_lines(path):
@@ -259,7 +241,7 @@ class StatsTest(th.TempDirMixin, unittest.TestCase):
         return th.shim_env(service, self.spans_file, **extra)
 
     def one_line(self, proc, pid=None):
-        lines = stats_lines(proc)
+        lines = th.stats_lines(proc.stderr())
         self.assertEqual(len(lines), 1, "expected one stats line\n%s" % proc.describe())
         got_pid, values = lines[0]
         self.assertEqual(got_pid, pid or proc.pid, proc.describe())
@@ -368,7 +350,7 @@ class StatsTest(th.TempDirMixin, unittest.TestCase):
         err = p.stderr().decode().splitlines()
         self.assertEqual(len(err), 1, p.describe())
         self.assertIn('TRACESHIM_STATS="sometimes"', err[0])
-        self.assertEqual(stats_lines(p), [])
+        self.assertEqual(th.stats_lines(p.stderr()), [])
 
     def test_a_process_that_did_nothing_says_so(self):
         p = th.run(["/bin/sh", "-c", "echo out"], env=self.env("idle"), tmpdir=self.tmp,
@@ -454,7 +436,7 @@ class StatsTest(th.TempDirMixin, unittest.TestCase):
                    env=self.env("forker"), tmpdir=self.tmp, name="forker")
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertEqual(p.stdout(), b"parent done\n")
-        lines = dict(stats_lines(p))
+        lines = dict(th.stats_lines(p.stderr()))
         self.assertEqual(len(lines), 2, p.describe())
         self.assertIn(p.pid, lines)
         (child,) = [pid for pid in lines if pid != p.pid]

@@ -167,12 +167,7 @@ class SlowReceiver(th.AcceptingServer):
             for b in self._received(c, lambda: rng.choice(sizes)):
                 rec.data += b
                 pending += b
-                while True:
-                    k = request_len(pending)
-                    if k is None:
-                        break
-                    req = bytes(pending[:k])
-                    del pending[:k]
+                for req in th.complete_requests(pending, request_len):
                     rec.requests.append(req)
                     _, resp = response_for(req)
                     c.sendall(resp)

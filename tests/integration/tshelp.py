@@ -149,6 +149,21 @@ def require_tool(name):
     return path
 
 
+def compile_app(source, output, *flags, libs=()):
+    """apps/SOURCE compiled alone by the system's cc into OUTPUT (a path);
+    returns OUTPUT. flags come before the source (-O2, -g, -shared, ...),
+    libs after it, where the linker wants them (-ldl). A probe's #include
+    "probe.h" is found next to its source. Skips the test without cc; a
+    compiler error is a failure that shows the compiler's output."""
+    cc = require_tool("cc")
+    src = os.path.join(APPS, source)
+    r = subprocess.run([cc, "-std=gnu11", "-Wall", "-Wextra", *flags, "-o", output, src, *libs],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("cannot compile %s:\n%s" % (src, r.stdout.decode()))
+    return output
+
+
 def main():
     """unittest.main(), but a missing library is one line and exit status 1."""
     msg = lib_missing_message()
@@ -283,14 +298,23 @@ class Proc:
     def returncode(self):
         return self.popen.returncode
 
-    def wait(self, timeout):
-        """Wait for exit; on timeout kill the group and fail."""
+    def wait(self, timeout, what=None, why=""):
+        """Wait for exit; on timeout kill the group and fail: `what` (by
+        default the process's name) did not finish, `why` appended."""
         try:
             return self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop(grace=1)
-            raise AssertionError("%s did not finish within %.1fs\n%s"
-                                 % (self.name, timeout, self.describe()))
+            raise AssertionError("%s did not finish within %.1fs%s\n%s"
+                                 % (what or self.name, timeout, why, self.describe()))
+
+    def finish(self, timeout, what):
+        """Wait (bounded) for a program that the shim must never block, then
+        close its output files; returns its exit status. Still running after
+        `timeout` seconds: killed, and a failure that says so."""
+        self.wait(timeout, what, " (a deadlock or a hang under the shim)")
+        self.stop(grace=1)
+        return self.returncode
 
     def _signal_group(self, sig):
         try:
@@ -542,6 +566,30 @@ def read_spans(path, strict=False):
         raise AssertionError("spans file %s breaks the format:\n  %s"
                              % (path, "\n  ".join(problems[:30])))
     return spans
+
+
+# "traceshim[PID]: stats key=N key=N ... (reason=N reason=N ...)"
+_STATS_LINE = re.compile(r"^traceshim\[(\d+)\]: stats ((?:[a-z_]+=\d+ )+)"
+                         r"\(((?:[a-z_]+=\d+ ?)+)\)$")
+
+
+def stats_lines(stderr):
+    """[(pid, {key: value})] of every TRACESHIM_STATS line in a process's
+    stderr (bytes), the parenthesized per-reason counts included. A line
+    that mentions stats but is not in that exact form fails the test."""
+    out = []
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        if ": stats " not in line:
+            continue
+        m = _STATS_LINE.match(line)
+        if not m:
+            raise AssertionError("malformed stats line: %r" % line)
+        values = {}
+        for part in (m.group(2) + m.group(3)).split():
+            k, _, v = part.partition("=")
+            values[k] = int(v)
+        out.append((int(m.group(1)), values))
+    return out
 
 
 def format_spans(spans):
@@ -813,7 +861,7 @@ class RecordingServer(AcceptingServer):
                             head = bytes(pending[:pending.index(b"\r\n\r\n") + 4])
                             self._answer(c, rc, head)
                             answered = True
-                        n = _complete_request_len(pending)
+                        n = complete_request_len(pending)
                         if n is None:
                             break
                         req = bytes(pending[:n])
@@ -862,7 +910,7 @@ class RecordingServer(AcceptingServer):
             for c in self.conns])
 
 
-def _complete_request_len(buf):
+def complete_request_len(buf):
     """Length of the first complete HTTP request in buf (head + Content-Length
     body), or None when more bytes are needed."""
     end = buf.find(b"\r\n\r\n")
@@ -879,6 +927,21 @@ def _complete_request_len(buf):
                 length = 0
     total = end + 4 + length
     return total if len(buf) >= total else None
+
+
+def complete_requests(pending, request_len=complete_request_len):
+    """The complete requests at the start of pending (a bytearray of what a
+    server has received and not yet handled), each removed from it as it is
+    handed out; what is left is the start of a request still arriving.
+    request_len(buf): the first request's length, None while incomplete (it
+    may raise on bytes that are no request)."""
+    while True:
+        n = request_len(pending)
+        if n is None:
+            return
+        req = bytes(pending[:n])
+        del pending[:n]
+        yield req
 
 
 # --------------------------------------------------------------------------
@@ -915,4 +978,13 @@ class TempDirMixin:
             sys.stderr.write("\n[kept %s]\n" % d)
         else:
             self.addCleanup(shutil.rmtree, d, True)
+        return d
+
+    @classmethod
+    def make_class_tmp(cls, prefix):
+        """A fresh directory for what the class's tests share (the programs
+        it compiles), removed after its last test, or at once when
+        setUpClass fails."""
+        d = tempfile.mkdtemp(prefix=prefix)
+        cls.addClassCleanup(shutil.rmtree, d, True)
         return d

@@ -25,71 +25,34 @@
  * Output: "PHASE name shim=fd,fd...", "FILE path", "done"; exit 2 with a
  * line on stderr on any failure. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 #define MAX_FDS 64
 
 static int port;
 static const char *spans_path, *outdir;
 
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "closefds_probe: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno));
-    va_end(ap);
-    exit(2);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR)
-        ;
-}
-
 /* One GET on a fresh connection; the connection is closed after. */
 static void get(const char *phase, int k)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+    int fd = connect_loopback(port, SOCK_CLOEXEC);
+    if (fd < 0)
         fail("connect");
-    char req[256], resp[4096];
-    int n = snprintf(req, sizeof req, "GET /%s/%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", phase, k,
-                     port);
-    if (send(fd, req, (size_t)n, 0) != n)
-        fail("send");
-    size_t got = 0;
-    for (;;) {
-        ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
-        if (r <= 0)
-            fail("recv");
-        got += (size_t)r;
-        resp[got] = '\0';
-        char *end = strstr(resp, "\r\n\r\n");
-        char *cl = strcasestr(resp, "\r\nContent-Length:");
-        if (end && cl && got >= (size_t)(end + 4 - resp) + strtoul(cl + 17, NULL, 10))
-            break;
-    }
-    if (strncmp(resp, "HTTP/1.1 200", 12) != 0)
-        fail("GET /%s/%d: %.20s", phase, k, resp);
+    char path[64], resp[4096];
+    snprintf(path, sizeof path, "/%s/%d", phase, k);
+    if (http_get(fd, port, path, resp, sizeof resp) != 200)
+        fail("GET %s: %.20s", path, resp);
     close(fd);
 }
 

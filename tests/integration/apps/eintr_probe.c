@@ -39,9 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 enum door {
     D_WRITE,
@@ -76,17 +77,6 @@ static void on_alarm(int sig)
     signals_seen++;
 }
 
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "eintr_probe: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno));
-    va_end(ap);
-    exit(2);
-}
-
 /* A line on stdout while the timer runs: write, retried on EINTR (stdio
  * would give up on an interrupted write). */
 static void say(const char *fmt, ...)
@@ -104,30 +94,6 @@ static void say(const char *fmt, ...)
             fail("stdout");
         off += (int)w;
     }
-}
-
-static void timer_set(long usec)
-{
-    struct itimerval it = {{0, usec}, {0, usec}};
-    if (setitimer(ITIMER_REAL, &it, NULL) != 0)
-        fail("setitimer");
-}
-
-static void timer_start(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: blocking calls fail with EINTR */
-    if (sigaction(SIGALRM, &sa, NULL) != 0)
-        fail("sigaction");
-    timer_set(100);
-}
-
-static void timer_stop(void)
-{
-    timer_set(0);
 }
 
 /* ------------------------------------------------------------ sending */
@@ -242,13 +208,6 @@ static size_t recv_message(int fd, enum door d, char *buf, size_t cap)
 
 /* ------------------------------------------------------------- client */
 
-static struct sockaddr_in loopback(int port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sa;
-}
-
 static int tcp_socket(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -320,9 +279,7 @@ static void connect_case(const char *how, int port, int (*make)(int))
                      port);
     send_all(fd, D_SEND, req, (size_t)n);
     recv_message(fd, D_RECV, resp, sizeof resp);
-    int code = 0;
-    sscanf(resp, "HTTP/1.%*d %d", &code);
-    say("CONNECTED %s %d\n", how, code);
+    say("CONNECTED %s %d\n", how, http_status(resp));
     close(fd);
 }
 
@@ -366,8 +323,8 @@ static int run_client(int port, int n, int retry_port, int poll_port)
             fail("outfile");
         send_all(fd, (enum door)(D_WRITE + i % 6), req, len);
         recv_message(fd, (enum door)(D_READ + i % 6), resp, sizeof resp);
-        int code = 0;
-        if (sscanf(resp, "HTTP/1.%*d %d", &code) != 1)
+        int code = http_status(resp);
+        if (code < 0)
             fail("no status line in response %d", i);
         say("STATUS %d %d\n", i, code);
     }
@@ -441,11 +398,11 @@ int main(int argc, char **argv)
     outfile = fopen(argv[client ? 4 : 3], "wb");
     if (!outfile)
         fail("cannot open %s", argv[client ? 4 : 3]);
-    timer_start();
+    alarm_every(on_alarm, 100);
     int rc = client ? run_client(atoi(argv[2]), atoi(argv[3]), argc > 6 ? atoi(argv[5]) : 0,
                                  argc > 6 ? atoi(argv[6]) : 0)
                     : run_server(atoi(argv[2]));
-    timer_stop();
+    alarm_stop();
     if (fclose(outfile) != 0)
         fail("outfile");
     for (int d = 0; d < D_COUNT; d++)

@@ -28,6 +28,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "probe.h"
+
 /* Lengths read through a volatile so that, with _FORTIFY_SOURCE, read/recv/
  * recvfrom become __read_chk/__recv_chk/__recvfrom_chk. */
 static volatile size_t vlen = 64;
@@ -87,22 +89,6 @@ static long keep_report(const char *name, long r, int before, int after, int sho
 #define KEEP(name, expr) KEEP_(name, 1234, 0, expr)
 #define KEEPN(name, expr) KEEP_(name, 1234, 1, expr)
 
-static struct sockaddr_in loopback(int port)
-{
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "errno_probe: setup failed: %s: %s\n", what, strerror(errno));
-    exit(2);
-}
-
 /* A listening socket on an ephemeral loopback port; *port gets the port. */
 static int listener(int *port)
 {
@@ -111,7 +97,7 @@ static int listener(int *port)
     socklen_t len = sizeof a;
     if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 16) < 0 ||
         getsockname(l, (struct sockaddr *)&a, &len) < 0)
-        die("listener");
+        fail("setup failed: listener");
     *port = ntohs(a.sin_port);
     return l;
 }
@@ -149,7 +135,7 @@ static void bad_fds(void)
     /* a closed fd */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
-        die("socket");
+        fail("setup failed: socket");
     close(fd);
     TRY("recv(closed fd)", recv(fd, buf, vlen, 0));
     TRY("send(closed fd)", send(fd, "x", 1, MSG_NOSIGNAL));
@@ -163,7 +149,7 @@ static void unconnected(int closed_port)
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     int s = socket(AF_INET, SOCK_STREAM, 0);
     if (s < 0)
-        die("socket");
+        fail("setup failed: socket");
     TRY("send(unconnected tcp)", send(s, "x", 1, MSG_NOSIGNAL));
     TRY("sendmsg(unconnected tcp)", sendmsg(s, &mh, MSG_NOSIGNAL));
     TRY("recv(unconnected tcp)", recv(s, buf, vlen, MSG_DONTWAIT));
@@ -179,7 +165,7 @@ static void unconnected(int closed_port)
     /* non-blocking socketpair (not TCP: untracked) */
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0)
-        die("socketpair");
+        fail("setup failed: socketpair");
     TRY("read(empty socketpair)", read(sp[0], buf, vlen));
     TRY("recv(empty socketpair)", recv(sp[0], buf, vlen, 0));
     close(sp[0]);
@@ -197,7 +183,7 @@ static void tracked(void)
     /* non-blocking connect, then learn the result */
     int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (c < 0)
-        die("socket");
+        fail("setup failed: socket");
     errno = 0;
     int r = connect(c, (struct sockaddr *)&a, sizeof a);
     printf("connect(non-blocking): ret=%s errno=%s\n", r < 0 ? "-1" : "ok",
@@ -213,7 +199,7 @@ static void tracked(void)
 
     int s = KEEP("accept", accept(l, NULL, NULL));
     if (s < 0)
-        die("accept");
+        fail("setup failed: accept");
 
     /* nothing to read yet: EAGAIN through every receive door, both ends */
     struct iovec iov = {buf, sizeof buf};
@@ -367,6 +353,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: errno_probe CLOSED_PORT HTTP_PORT RESPONSE_LEN\n");
         return 2;
     }
+    probe_name = "errno_probe"; /* one name for the -O0 and -O2 builds */
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     KEEPN("write(/dev/null)", write(open("/dev/null", O_WRONLY | O_CLOEXEC), "abc", 3));

@@ -13,16 +13,15 @@
  * SIGABRT. Nothing is printed; no core file is written (RLIMIT_CORE 0: the
  * test looks at the signal, the machine keeps its disk). */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 #define THREADS 8
 #define EXITERS 2
@@ -38,13 +37,9 @@ static void *requester(void *arg)
     static char body[256 * 1024];
     memset(body, 'x', sizeof body);
     for (long n = 0;; n++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-            close(fd);
+        int fd = connect_loopback(port, 0);
+        if (fd < 0)
             continue;
-        }
         char head[256];
         size_t blen = (t % 2) ? sizeof body : 0;
         int h = snprintf(
@@ -89,8 +84,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "exit") == 0)
         for (int i = 0; i < EXITERS; i++)
             pthread_create(&tid, NULL, exiter, NULL);
-    struct timespec wait = {0, 300 * 1000000L};
-    nanosleep(&wait, NULL);
+    sleep_ms(300);
     if (strcmp(argv[1], "exit") == 0) {
         pthread_barrier_wait(&together);
         exit(3);

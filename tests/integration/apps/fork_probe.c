@@ -22,12 +22,8 @@
  *     "done".
  * Exit status 0, or 2 with a line on stderr. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,67 +31,19 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 static int port;
 static atomic_bool stopping;
 
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "fork_probe: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno));
-    va_end(ap);
-    exit(2);
-}
-
-static long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
-
-static int connect_local(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        return -1;
-    return fd;
-}
-
-/* GET path on fd; returns the status code, or -1. */
+/* GET path on fd; returns the status code, or -1 (the response itself is
+ * not needed). */
 static int get(int fd, const char *path)
 {
-    char req[256], resp[4096];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", path, port);
-    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
-        return -1;
-    size_t got = 0;
-    for (;;) {
-        ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-        resp[got] = '\0';
-        char *end = strstr(resp, "\r\n\r\n");
-        char *cl = strcasestr(resp, "\r\nContent-Length:");
-        if (end && cl && got >= (size_t)(end + 4 - resp) + strtoul(cl + 17, NULL, 10))
-            break;
-    }
-    int code = 0;
-    return sscanf(resp, "HTTP/1.%*d %d", &code) == 1 ? code : -1;
+    char resp[4096];
+    return http_get(fd, port, path, resp, sizeof resp);
 }
 
 /* ---------------------------------------------------------------- fork */
@@ -108,7 +56,7 @@ static void *requester(void *arg)
         if (n % 20 == 0) {
             if (fd >= 0)
                 close(fd);
-            if ((fd = connect_local()) < 0)
+            if ((fd = connect_loopback(port, 0)) < 0)
                 fail("thread %ld: connect", t);
         }
         char path[64];
@@ -124,7 +72,7 @@ static void *requester(void *arg)
 
 static void child(int k)
 {
-    int fd = connect_local();
+    int fd = connect_loopback(port, 0);
     char path[32];
     snprintf(path, sizeof path, "/child/%d", k);
     if (fd < 0 || get(fd, path) != 200)
@@ -199,7 +147,7 @@ static int run_fork(int forks, int threads)
 
 static int run_vfork(const char *exe)
 {
-    int a = connect_local();
+    int a = connect_loopback(port, 0);
     if (a < 0 || get(a, "/vfork/0") != 200)
         fail("GET /vfork/0");
 

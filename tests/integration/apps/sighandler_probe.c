@@ -35,9 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "probe.h"
 
 #define HANDLER_JOBS_MAX 1500 /* the handler's requests, in all */
 #define HANDLER_ON_A_MAX 40
@@ -131,16 +132,12 @@ static int read_response(int fd, int use_recv)
     }
 }
 
+/* connect_loopback is async-signal-safe; die is the handler's way to fail. */
 static int connect_to(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = connect_loopback(port, 0);
     if (fd < 0)
-        die("socket");
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    while (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        if (errno != EINTR)
-            die("connect");
+        die("connect");
     return fd;
 }
 
@@ -245,16 +242,7 @@ int main(int argc, char **argv)
     if (request(conn_b, side_log, "warm-up", 0, side_port, 0) != 200) /* the reporter starts */
         die("warm-up");
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART */
-    if (sigaction(SIGALRM, &sa, NULL) != 0)
-        die("sigaction");
-    struct itimerval it = {{0, 500}, {0, 500}};
-    if (setitimer(ITIMER_REAL, &it, NULL) != 0)
-        die("setitimer");
+    alarm_every(on_alarm, 500);
 
     unsigned long burst_n = 0;
     for (int i = 0; i < n; i++) {
@@ -279,8 +267,7 @@ int main(int argc, char **argv)
                 die("close");
         }
     }
-    struct itimerval off = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &off, NULL);
+    alarm_stop();
     if (handler_failed) {
         fprintf(stderr, "sighandler_probe: a request from the handler was not answered 200\n");
         return 2;

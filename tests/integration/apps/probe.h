@@ -1,0 +1,179 @@
+/* probe.h — what the C probes of the integration tests share: failing with
+ * one line on stderr, pausing, a monotonic clock, SIGALRM on an interval,
+ * and plain HTTP/1.1 over a TCP connection to 127.0.0.1.
+ *
+ * Header-only, all functions static inline: the tests compile each probe
+ * alone (`cc ... apps/NAME.c`, see compile_app in tshelp.py), so there is
+ * no second object to link, and a probe that uses only some of these
+ * helpers gets no warning about the others. `#include "probe.h"` is found
+ * next to the probe's source without -I.
+ *
+ * Messages start with probe_name, which a probe sets when its executable
+ * is named otherwise (test_errno.py builds errno_probe-O0 and
+ * errno_probe-O2-fortify); by default the executable's own name
+ * (program_invocation_short_name).
+ *
+ * Nothing here is async-signal-safe unless its comment says so: a probe's
+ * signal handler keeps to its own code. */
+#ifndef PROBE_H
+#define PROBE_H
+
+#ifndef _GNU_SOURCE
+/* program_invocation_short_name and strcasestr are GNU extensions */
+#error "define _GNU_SOURCE before the first include"
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The name in front of the probe's messages; NULL: the executable's. */
+static const char *probe_name;
+
+/* "NAME: what (errno N text)" on stderr, and exit status 2: the status the
+ * tests read as "the probe itself failed", told apart from the statuses a
+ * probe reports on purpose. */
+__attribute__((format(printf, 1, 2))) static inline _Noreturn void fail(const char *fmt, ...)
+{
+    int saved = errno; /* before stdio, which may change it */
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", probe_name ? probe_name : program_invocation_short_name);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (errno %d %s)\n", saved, strerror(saved));
+    va_end(ap);
+    exit(2);
+}
+
+/* Milliseconds on CLOCK_MONOTONIC, for deadlines and durations. */
+static inline long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/* Sleeps the whole time: a signal only shortens one nanosleep, the rest
+ * is slept after it. */
+static inline void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+}
+
+/* SIGALRM to handler every usec microseconds (ITIMER_REAL), installed
+ * without SA_RESTART so that the probe's blocking calls come back with
+ * EINTR, which is what the probes that use it are there to provoke. */
+static inline void alarm_every(void (*handler)(int), long usec)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    if (sigaction(SIGALRM, &sa, NULL) != 0)
+        fail("sigaction");
+    struct itimerval it = {{0, usec}, {0, usec}};
+    if (setitimer(ITIMER_REAL, &it, NULL) != 0)
+        fail("setitimer");
+}
+
+/* The interval timer off; the handler stays for a signal still on its way. */
+static inline void alarm_stop(void)
+{
+    struct itimerval off = {{0, 0}, {0, 0}};
+    if (setitimer(ITIMER_REAL, &off, NULL) != 0)
+        fail("setitimer");
+}
+
+/* 127.0.0.1:port as a socket address (port 0: any free port, for bind).
+ * Async-signal-safe. */
+static inline struct sockaddr_in loopback(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sa;
+}
+
+/* A TCP connection to 127.0.0.1:port; socket_flags go to socket()'s type
+ * (SOCK_CLOEXEC and the like). A connect interrupted by a signal is asked
+ * again (Linux waits for the handshake still under way). -1 with errno
+ * from the failed call, the socket closed. Async-signal-safe: a signal
+ * handler may connect with it. */
+static inline int connect_loopback(int port, int socket_flags)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | socket_flags, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = loopback(port);
+    while (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (errno == EINTR)
+            continue;
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* The status code of the HTTP response in resp ("HTTP/1.x CODE ..."), or
+ * -1 when it does not start with a status line. */
+static inline int http_status(const char *resp)
+{
+    int code;
+    return sscanf(resp, "HTTP/1.%*d %d", &code) == 1 ? code : -1;
+}
+
+/* One HTTP response from fd into buf (NUL-terminated, also on failure):
+ * a head with Content-Length and that many body bytes. Its length, or -1
+ * when recv fails, the peer closes first, or it does not fit in cap - 1
+ * bytes. */
+static inline ssize_t recv_response(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    buf[0] = '\0';
+    while (got + 1 < cap) {
+        ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+        buf[got] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        char *length = strcasestr(buf, "\r\nContent-Length:");
+        if (end && length && length < end &&
+            got >= (size_t)(end + 4 - buf) + strtoul(length + 17, NULL, 10))
+            return (ssize_t)got;
+    }
+    return -1;
+}
+
+/* GET path on the connection fd to 127.0.0.1:port, the request exactly
+ * "GET PATH HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n\r\n" (the tests rebuild
+ * these bytes to compare what the server received); the response in resp.
+ * Its status code, or -1 when the request could not be sent or no whole
+ * response came back. */
+static inline int http_get(int fd, int port, const char *path, char *resp, size_t cap)
+{
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", path, port);
+    resp[0] = '\0';
+    if (n < 0 || (size_t)n >= sizeof req || send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+        return -1;
+    if (recv_response(fd, resp, cap) < 0)
+        return -1;
+    return http_status(resp);
+}
+
+#endif
