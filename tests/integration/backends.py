@@ -45,10 +45,13 @@ def http_response(status, body=b"", headers=()):
 class Collector:
     """An HTTP collector on 127.0.0.1. script: a list of answers used in
     order for successive requests, the last one repeating; each is a status
-    number, bytes (a whole response), or "stall" (never answer)."""
+    number, bytes (a whole response), or "stall" (never answer). delay:
+    seconds it takes over every answer (a slow backend, or one the reporter
+    is busy exporting to most of the time)."""
 
-    def __init__(self, script=(200,)):
+    def __init__(self, script=(200,), delay=0.0):
         self.script = list(script)
+        self.delay = delay
         self.times = []  # monotonic arrival time of each request
         self._n = 0
         self._lock = threading.Lock()
@@ -61,6 +64,8 @@ class Collector:
             self._n += 1
             self.times.append(time.monotonic())
         a = self.script[i]
+        if self.delay:
+            time.sleep(self.delay)
         if a == "stall":
             return b""
         if isinstance(a, bytes):

@@ -235,12 +235,7 @@ class SlowCollector(bk.Collector):
     the reporter is in the middle of an export most of the time."""
 
     def __init__(self, delay):
-        self.delay = delay
-        super().__init__([200])
-
-    def _respond(self, req):
-        time.sleep(self.delay)
-        return super()._respond(req)
+        super().__init__([200], delay=delay)
 
     def span_ids(self):
         ids = set()

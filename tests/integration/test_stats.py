@@ -213,18 +213,6 @@ def decode_with_protoc(doc):
     return parse_decoded(protoc(["--decode=" + METRICS_REQUEST], binary).decode())
 
 
-class SlowCollector(bk.Collector):
-    """An OTLP collector that takes its time over every request."""
-
-    def __init__(self, delay):
-        self.delay = delay
-        super().__init__([200])
-
-    def _respond(self, req):
-        time.sleep(self.delay)
-        return super()._respond(req)
-
-
 class StatsTest(th.TempDirMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -364,7 +352,7 @@ class StatsTest(th.TempDirMixin, unittest.TestCase):
     def test_full_queue_drops_are_counted_and_add_up(self):
         target = th.RecordingServer(mode="http")
         self.addCleanup(target.close)
-        collector = SlowCollector(0.3)
+        collector = bk.Collector(delay=0.3)
         self.addCleanup(collector.close)
         n = 60
         p = th.run([th.PY, self.script("many.py", MANY_REQUESTS), target.port, n],
