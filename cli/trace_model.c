@@ -508,23 +508,11 @@ static void any_to_text(tm_buf *b, const ts_json *v)
     }
 }
 
-/* Finds attribute key in an OTLP attribute list; returns its AnyValue. */
-static const ts_json *attr_find(const ts_json *attrs, const char *key)
-{
-    for (size_t i = 0; i < ts_json_len(attrs); i++) {
-        const ts_json *kv = ts_json_at(attrs, i);
-        const char *k = ts_json_string(ts_json_get(kv, "key"), NULL);
-        if (k && strcmp(k, key) == 0)
-            return ts_json_get(kv, "value");
-    }
-    return NULL;
-}
-
 /* An integer attribute given as intValue (string or number) or as a numeric
  * stringValue, as older producers write HTTP status codes. */
 static bool attr_int(const ts_json *attrs, const char *key, long long *out)
 {
-    const ts_json *v = attr_find(attrs, key);
+    const ts_json *v = ts_json_otlp_attr(attrs, key);
     if (!v)
         return false;
     const ts_json *x = ts_json_get(v, "intValue");
@@ -740,8 +728,8 @@ int ts_tm_add_line(ts_tm_model *m, const char *line, size_t len, size_t lineno, 
         const ts_json *res = ts_json_at(rs, ri);
         const ts_json *rattrs = ts_json_get(ts_json_get(res, "resource"), "attributes");
         size_t slen = 0;
-        const char *svc =
-            ts_json_string(ts_json_get(attr_find(rattrs, "service.name"), "stringValue"), &slen);
+        const char *svc = ts_json_string(
+            ts_json_get(ts_json_otlp_attr(rattrs, "service.name"), "stringValue"), &slen);
         if (!svc || svc[0] == '\0')
             svc = "unknown_service";
         slen = strlen(svc); /* names are used as C strings: stop at a \u0000 */

@@ -518,6 +518,17 @@ const ts_json *ts_json_get(const ts_json *obj, const char *key)
     return NULL;
 }
 
+const ts_json *ts_json_otlp_attr(const ts_json *attrs, const char *key)
+{
+    for (size_t i = 0; i < ts_json_len(attrs); i++) {
+        const ts_json *kv = ts_json_at(attrs, i);
+        const char *k = ts_json_string(ts_json_get(kv, "key"), NULL);
+        if (k && key && strcmp(k, key) == 0)
+            return ts_json_get(kv, "value");
+    }
+    return NULL;
+}
+
 size_t ts_json_len(const ts_json *v)
 {
     if (!v || (v->type != TS_JSON_ARRAY && v->type != TS_JSON_OBJECT))

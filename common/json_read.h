@@ -1,13 +1,11 @@
 /* json_read.h — parses one JSON text (RFC 8259) into a read-only tree, for
  * the `traceshim view` command and for the library's remote-sampling
- * strategies (so it lives in common/, shared by both). The whole tree lives in one document that owns all
- * of its memory, so callers free it with one call. The parser is built to be
- * fed untrusted bytes: it never reads past the given length, limits nesting to
- * TS_JSON_MAX_DEPTH (no deep recursion), and reports the byte offset of the
- * first error. Grammar errors are errors; invalid UTF-8 inside strings and lone
- * UTF-16 surrogates in \u escapes are replaced by U+FFFD instead, because a
- * viewer should show what it can and every string it hands out is then valid
- * UTF-8. */
+ * strategies (so it lives in common/, shared by both). The whole tree lives in one document that
+ * owns all of its memory, so callers free it with one call. The parser is built to be fed untrusted
+ * bytes: it never reads past the given length, limits nesting to TS_JSON_MAX_DEPTH (no deep
+ * recursion), and reports the byte offset of the first error. Grammar errors are errors; invalid
+ * UTF-8 inside strings and lone UTF-16 surrogates in \u escapes are replaced by U+FFFD instead,
+ * because a viewer should show what it can and every string it hands out is then valid UTF-8. */
 #ifndef TS_JSON_READ_H
 #define TS_JSON_READ_H
 
@@ -72,6 +70,9 @@ const ts_json *ts_json_root(const ts_json_doc *doc);
 /* Member of an object by key; with duplicate keys the last one wins, as in
  * JavaScript's JSON.parse. */
 const ts_json *ts_json_get(const ts_json *obj, const char *key);
+/* In an OTLP attribute list (an array of {"key": K, "value": V}), the
+ * value of the first entry whose key is key. */
+const ts_json *ts_json_otlp_attr(const ts_json *attrs, const char *key);
 /* Element count of an array or member count of an object; 0 otherwise. */
 size_t ts_json_len(const ts_json *v);
 const ts_json *ts_json_at(const ts_json *arr, size_t i);

@@ -216,17 +216,6 @@ static void set_process(void)
     ts_resource_reset();
 }
 
-static const ts_json *attr_value(const ts_json *attrs, const char *key)
-{
-    for (size_t i = 0; i < ts_json_len(attrs); i++) {
-        const ts_json *kv = ts_json_at(attrs, i);
-        const char *k = ts_json_string(ts_json_get(kv, "key"), NULL);
-        if (k && strcmp(k, key) == 0)
-            return ts_json_get(kv, "value");
-    }
-    return NULL;
-}
-
 static const char *str_at(const ts_json *obj, const char *key)
 {
     return ts_json_string(ts_json_get(obj, key), NULL);
@@ -260,7 +249,7 @@ static unsigned long long sum_point(const ts_json *m, size_t i, const char *reas
     const ts_json *attrs = ts_json_get(p, "attributes");
     if (reason) {
         assert_int_equal(ts_json_len(attrs), 1);
-        assert_string_equal(str_at(attr_value(attrs, "reason"), "stringValue"), reason);
+        assert_string_equal(str_at(ts_json_otlp_attr(attrs, "reason"), "stringValue"), reason);
     } else {
         assert_null(attrs);
     }
@@ -290,9 +279,10 @@ static void test_metrics_json_reads_back(void **state)
     assert_int_equal(ts_json_len(rm), 1);
     const ts_json *res_attrs =
         ts_json_get(ts_json_get(ts_json_at(rm, 0), "resource"), "attributes");
-    assert_string_equal(str_at(attr_value(res_attrs, "service.name"), "stringValue"), "frontend");
-    assert_string_equal(str_at(attr_value(res_attrs, "process.pid"), "intValue"), "1234");
-    assert_string_equal(str_at(attr_value(res_attrs, "team"), "stringValue"), "a");
+    assert_string_equal(str_at(ts_json_otlp_attr(res_attrs, "service.name"), "stringValue"),
+                        "frontend");
+    assert_string_equal(str_at(ts_json_otlp_attr(res_attrs, "process.pid"), "intValue"), "1234");
+    assert_string_equal(str_at(ts_json_otlp_attr(res_attrs, "team"), "stringValue"), "a");
     const ts_json *sm = ts_json_get(ts_json_at(rm, 0), "scopeMetrics");
     assert_int_equal(ts_json_len(sm), 1);
     const ts_json *scope = ts_json_get(ts_json_at(sm, 0), "scope");
