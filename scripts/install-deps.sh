@@ -29,6 +29,7 @@ packages=(
     thrift-compiler python3-thrift # exporter tests: decode Jaeger datagrams with code generated from the Jaeger IDL
     protobuf-compiler # exporter tests: protoc --decode checks OTLP protobuf bodies
     golang-go         # traceshim check test: builds a Go program (standard library only) to check
+    wrk valgrind      # bench/run.sh: HTTP load, and instructions per call (callgrind)
 )
 # npm fetches the Jaeger IDL and the OTLP .proto files (tests/peers/setup.sh).
 # A machine that already has a Node.js with npm (e.g. from another source)

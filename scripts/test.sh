@@ -87,11 +87,16 @@ TSAN_OPTIONS="halt_on_error=1 exitcode=66 die_after_fork=0 atexit_sleep_ms=50" \
 step "fuzz smoke: tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10"
 bash tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10 || early=1
 
+# The benchmark suite, seconds long: it must run (the numbers come from
+# the full `bash bench/run.sh`, see BENCHMARKS.md).
+step "benchmark smoke: bench/run.sh --smoke"
+bash bench/run.sh --smoke --lib build-ci/libtraceshim.so || early=1
+
 step "ctest --test-dir build-ci --output-on-failure -j2"
 rc=0
 ctest --test-dir build-ci --output-on-failure -j2 || rc=$?
 if [ "$rc" = 0 ] && [ "$early" != 0 ]; then
-    echo "test.sh: a sanitizer (ASan/UBSan, TSan) or fuzz stage failed (see above)" >&2
+    echo "test.sh: a sanitizer (ASan/UBSan, TSan), fuzz or benchmark smoke stage failed (see above)" >&2
     rc=1
 fi
 exit "$rc"
