@@ -16,6 +16,7 @@
 
 #include "preload/config.h"
 #include "fake_env.h"
+#include "stderr_capture.h"
 
 /* ------------------------------------------------------------- fake env */
 
@@ -32,21 +33,10 @@ static char captured[16384];
 /* ts_config_load with lookup, capturing what it writes on stderr. */
 static int load_with(struct ts_config *cfg, ts_env_lookup_fn lookup)
 {
-    fflush(stderr);
-    char path[] = "/tmp/test_config_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    int saved = dup(2);
-    assert_true(saved >= 0);
-    assert_true(dup2(fd, 2) == 2);
+    struct stderr_capture cap;
+    stderr_capture_begin(&cap);
     int errors = ts_config_load(cfg, lookup);
-    assert_true(dup2(saved, 2) == 2);
-    close(saved);
-    assert_true(lseek(fd, 0, SEEK_SET) == 0);
-    ssize_t n = read(fd, captured, sizeof captured - 1);
-    close(fd);
-    captured[n > 0 ? n : 0] = '\0';
+    stderr_capture_end(&cap, captured, sizeof captured);
     return errors;
 }
 

@@ -14,29 +14,19 @@
 
 #include <cmocka.h>
 
-#include "hooks/rules.h"
 #include "fake_env.h"
+#include "hooks/rules.h"
+#include "stderr_capture.h"
 
 static char captured[8192];
 
 /* ts_rules_load with the fake env, capturing stderr; clears the env. */
 static int load(void)
 {
-    fflush(stderr);
-    char path[] = "/tmp/test_rules_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    int saved = dup(2);
-    assert_true(saved >= 0);
-    assert_true(dup2(fd, 2) == 2);
+    struct stderr_capture cap;
+    stderr_capture_begin(&cap);
     int errors = ts_rules_load(env_lookup);
-    assert_true(dup2(saved, 2) == 2);
-    close(saved);
-    assert_true(lseek(fd, 0, SEEK_SET) == 0);
-    ssize_t n = read(fd, captured, sizeof captured - 1);
-    close(fd);
-    captured[n > 0 ? n : 0] = '\0';
+    stderr_capture_end(&cap, captured, sizeof captured);
     env_reset();
     return errors;
 }
