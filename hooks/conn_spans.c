@@ -5,7 +5,7 @@
  * request, the server span whose context the request forwards (a proxy),
  * else the context the program wrote itself, else the thread's current
  * server span, else the context the process inherited (TRACEPARENT). */
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,15 +140,47 @@ static void attr_header(struct ts_span *s, const char *key, const struct ts_http
         ts_span_attr_str(s, key, h->value, h->value_len);
 }
 
+/* A bounded text being assembled (a span name, a URL): what does not fit
+ * is cut off. snprintf would do, at several times the cost on a path that
+ * runs for every request. */
+struct text {
+    char *buf;
+    size_t cap, len;
+};
+
+static void text_put(struct text *t, const char *s, size_t n)
+{
+    size_t room = t->cap - t->len;
+    if (n > room)
+        n = room;
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+}
+
+static void text_put_uint(struct text *t, unsigned v)
+{
+    char digits[10];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    text_put(t, digits + i, sizeof digits - i);
+}
+
 /* Fields every HTTP span gets from its request head. */
 static struct pending *pending_new(const struct ts_http_request *req, uint8_t kind)
 {
     struct pending *p = ts_block_get(&pending_blocks);
     if (!p)
         return NULL;
-    memset(p, 0, sizeof *p);
-    p->owner = ts_proc.pid;
+    /* Only the fixed fields are cleared: the span's string buffer and
+     * frames (most of the record's 2 KiB) are written before they are read,
+     * and attributes are cleared as they are added. */
     ts_span_clear(&p->span);
+    memset((char *)p + offsetof(struct pending, owner), 0,
+           sizeof *p - offsetof(struct pending, owner));
+    p->owner = ts_proc.pid;
     p->span.kind = kind;
     p->span.start_ns = ts_now_ns();
     p->method_len =
@@ -161,12 +193,12 @@ static struct pending *pending_new(const struct ts_http_request *req, uint8_t ki
     const char *path = ts_http_target_path(req->target, req->target_len, &path_len);
     char route[TS_ROUTE_MAX];
     size_t route_len = ts_rules_route(path, path_len, route, sizeof route);
-    char name[160];
-    int n = snprintf(name, sizeof name, "%.*s %.*s", (int)req->method_len, req->method,
-                     (int)(route_len < 140 ? route_len : 140), route);
-    /* snprintf says how long the name would have been: never more than fits */
-    size_t name_len = n <= 0 ? 0 : (size_t)n < sizeof name ? (size_t)n : sizeof name - 1;
-    ts_span_set_name(&p->span, name, name_len);
+    char name_buf[160];
+    struct text name = {name_buf, sizeof name_buf, 0};
+    text_put(&name, req->method, req->method_len);
+    text_put(&name, " ", 1);
+    text_put(&name, route, route_len < 140 ? route_len : 140);
+    ts_span_set_name(&p->span, name.buf, name.len);
     if (kind == TS_KIND_SERVER)
         ts_span_attr_str(&p->span, "http.route", route, route_len);
     ts_span_attr_str(&p->span, "http.request.method", req->method, req->method_len);
@@ -278,19 +310,23 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         else
             port = 80;
     }
-    char url[512];
-    int n;
-    if (req->target_len && req->target[0] != '/')
-        n = snprintf(url, sizeof url, "%.*s", (int)req->target_len, req->target);
-    else if (host)
-        n = snprintf(url, sizeof url, "http://%.*s%.*s", (int)host->value_len, host->value,
-                     (int)req->target_len, req->target);
-    else
-        n = snprintf(url, sizeof url, "http://%s:%u%.*s", c->peer_ip, c->peer_port,
-                     (int)req->target_len, req->target);
-    if (n > 0)
-        ts_span_attr_str(&p->span, "url.full", url,
-                         (size_t)n < sizeof url ? (size_t)n : sizeof url - 1);
+    char url_buf[511];
+    struct text url = {url_buf, sizeof url_buf, 0};
+    if (req->target_len && req->target[0] != '/') { /* absolute form: a proxy's request */
+        text_put(&url, req->target, req->target_len);
+    } else {
+        text_put(&url, "http://", 7);
+        if (host) {
+            text_put(&url, host->value, host->value_len);
+        } else {
+            text_put(&url, c->peer_ip, strlen(c->peer_ip));
+            text_put(&url, ":", 1);
+            text_put_uint(&url, c->peer_port);
+        }
+        text_put(&url, req->target, req->target_len);
+    }
+    if (url.len)
+        ts_span_attr_str(&p->span, "url.full", url.buf, url.len);
     /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written. */
     if (!ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0, c->peer_ip,
                                 c->peer_port)) {

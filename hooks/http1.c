@@ -32,31 +32,35 @@ static inline bool ts_http_is_alpha(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* RFC 9110 tchar: the characters of methods and header names. */
+/* What each byte may be in a head, one table lookup per byte (the head
+ * parsers see every byte of every request and response):
+ *   TS_HTTP_TCHAR  RFC 9110 tchar, the characters of methods and header names
+ *   TS_HTTP_VALUE  allowed in a field value: visible ASCII, space, tab and
+ *                  obs-text (>= 0x80); not the other controls, not DEL */
+#define TS_HTTP_TCHAR 1
+#define TS_HTTP_VALUE 2
+static const unsigned char ts_http_byte_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 10 */
+    2, 3, 2, 3, 3, 3, 3, 3, 2, 2, 3, 3, 2, 3, 3, 2, /* 20 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, /* 30 */
+    2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 40 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 3, 3, /* 50 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 60 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 3, 2, 3, 0, /* 70 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 80 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 90 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* a0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* b0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* c0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* d0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* e0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* f0 */
+};
+
 static inline bool ts_http_is_tchar(unsigned char c)
 {
-    if (ts_http_is_alpha(c) || ts_http_is_digit(c))
-        return true;
-    switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-        return true;
-    default:
-        return false;
-    }
+    return ts_http_byte_class[c] & TS_HTTP_TCHAR;
 }
 
 /* Control characters (C0 and DEL); obs-text (>= 0x80) is not one. */
@@ -70,16 +74,22 @@ static inline unsigned char ts_http_lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
 }
 
-/* Case-insensitive equality of a (pointer, length) string and a C string. */
-static bool ts_http_eq_nocase(const char *s, size_t len, const char *lit)
+/* Case-insensitive equality of two counted strings; the lengths first, so
+ * that the usual miss (another header name) costs one comparison. */
+static inline bool ts_http_eq_nocase_n(const char *s, size_t len, const char *lit, size_t lit_len)
 {
-    size_t i = 0;
-    for (; i < len; i++) {
-        if (lit[i] == '\0' ||
-            ts_http_lower((unsigned char)s[i]) != ts_http_lower((unsigned char)lit[i]))
+    if (len != lit_len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (ts_http_lower((unsigned char)s[i]) != ts_http_lower((unsigned char)lit[i]))
             return false;
-    }
-    return lit[i] == '\0';
+    return true;
+}
+
+/* The same with a C string (a literal's length is folded at compile time). */
+static inline bool ts_http_eq_nocase(const char *s, size_t len, const char *lit)
+{
+    return ts_http_eq_nocase_n(s, len, lit, strlen(lit));
 }
 
 /* ------------------------------------------------------- head elements */
@@ -180,19 +190,15 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         const char *value = p;
-        const char *value_end = p; /* just past the last non-blank byte */
-        for (;;) {
-            if (p == end)
-                return TS_HTTP_INCOMPLETE;
-            unsigned char c = (unsigned char)*p;
-            if (c == '\r' || c == '\n')
-                break;
-            if (ts_http_is_ctl(c) && c != '\t')
-                return TS_HTTP_ERROR;
+        while (p < end && (ts_http_byte_class[(unsigned char)*p] & TS_HTTP_VALUE))
             p++;
-            if (c != ' ' && c != '\t')
-                value_end = p;
-        }
+        if (p == end)
+            return TS_HTTP_INCOMPLETE;
+        if (*p != '\r' && *p != '\n')
+            return TS_HTTP_ERROR; /* a control character inside the value */
+        const char *value_end = p; /* just past the last non-blank byte */
+        while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
+            value_end--;
         int r = ts_http_eol(&p, end);
         if (r != TS_HTTP_OK)
             return r;
@@ -451,8 +457,9 @@ size_t ts_http_inject_offset(const char *head, size_t head_len)
 const struct ts_http_header *ts_http_find_header(const struct ts_http_header *h, size_t n,
                                                  const char *name)
 {
+    size_t name_len = strlen(name);
     for (size_t i = 0; i < n; i++) {
-        if (ts_http_eq_nocase(h[i].name, h[i].name_len, name))
+        if (ts_http_eq_nocase_n(h[i].name, h[i].name_len, name, name_len))
             return &h[i];
     }
     return NULL;

@@ -49,7 +49,7 @@ static bool all_zero(const uint8_t *b, size_t n)
 
 /* Case-insensitive comparison of a counted string with a lower-case
  * literal; a header parsed without a name (NULL) matches nothing. */
-static bool eq_nocase(const char *s, size_t len, const char *lit)
+static inline bool eq_nocase(const char *s, size_t len, const char *lit)
 {
     return (s || len == 0) && ts_ascii_eq_nocase(s, len, lit);
 }
@@ -61,8 +61,9 @@ static const struct ts_http_header *find_header(const struct ts_http_header *h, 
 {
     if (!h)
         return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (eq_nocase(h[i].name, h[i].name_len, name))
+    size_t name_len = strlen(name);
+    for (size_t i = 0; i < n; i++) /* the length first: most headers are other ones */
+        if (h[i].name_len == name_len && eq_nocase(h[i].name, h[i].name_len, name))
             return &h[i];
     return NULL;
 }

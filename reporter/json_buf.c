@@ -56,24 +56,12 @@ bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra)
     return true;
 }
 
-void ts_json_buf_append(struct ts_json_buf *b, const void *p, size_t n)
+void ts_json_buf_append_slow(struct ts_json_buf *b, const void *p, size_t n)
 {
     if (n == 0 || !ts_json_buf_reserve(b, n))
         return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
-}
-
-void ts_json_buf_append_cstr(struct ts_json_buf *b, const char *s)
-{
-    ts_json_buf_append(b, s, strlen(s));
-}
-
-void ts_json_buf_append_char(struct ts_json_buf *b, char c)
-{
-    if (!ts_json_buf_reserve(b, 1))
-        return;
-    b->data[b->len++] = c;
 }
 
 #define TS_UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD REPLACEMENT CHARACTER */
@@ -172,7 +160,26 @@ void ts_json_buf_varint(struct ts_json_buf *b, uint64_t v)
     ts_json_buf_append(b, tmp, ts_varint_encode(tmp, v));
 }
 
-void ts_json_buf_string(struct ts_json_buf *b, const char *str, size_t n)
+const unsigned char ts_json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* a0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* b0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* c0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* d0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* e0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* f0 */
+};
+
+void ts_json_buf_string_slow(struct ts_json_buf *b, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     /* Worst case is 6 output bytes per input byte (\u00XX); reserving it up
@@ -181,16 +188,26 @@ void ts_json_buf_string(struct ts_json_buf *b, const char *str, size_t n)
         b->failed = true;
         return;
     }
-    if (!ts_json_buf_reserve(b, n * 6 + 2))
+    if ((b->failed || n * 6 + 2 > b->cap - b->len) && !ts_json_buf_reserve(b, n * 6 + 2))
         return;
     char *o = b->data + b->len;
     *o++ = '"';
     size_t i = 0;
-    while (i < n) {
+    for (;;) {
+        /* a run of plain bytes (most values are nothing else) in one copy */
+        size_t run = i;
+        while (run < n && ts_json_plain[s[run]])
+            run++;
+        if (run > i) { /* s may be NULL when n is 0 */
+            memcpy(o, s + i, run - i);
+            o += run - i;
+            i = run;
+        }
+        if (i == n)
+            break;
         unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x80) {
-            if (c == '"' || c == '\\')
-                *o++ = '\\';
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
             *o++ = (char)c;
             i++;
         } else if (c < 0x20) {
@@ -216,14 +233,29 @@ void ts_json_buf_string(struct ts_json_buf *b, const char *str, size_t n)
     b->len = (size_t)(o - b->data);
 }
 
+/* "00" "01" ... "99": two digits per division, so a nanosecond timestamp
+ * takes ten steps instead of nineteen. */
+static const char ts_json_digit_pairs[] = "00010203040506070809101112131415161718192021222324"
+                                          "25262728293031323334353637383940414243444546474849"
+                                          "50515253545556575859606162636465666768697071727374"
+                                          "75767778798081828384858687888990919293949596979899";
+
 void ts_json_buf_u64(struct ts_json_buf *b, uint64_t v)
 {
     char tmp[20];
     size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        unsigned pair = (unsigned)(v % 100);
+        v /= 100;
+        i -= 2;
+        memcpy(tmp + i, ts_json_digit_pairs + 2 * pair, 2);
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(tmp + i, ts_json_digit_pairs + 2 * v, 2);
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
     ts_json_buf_append(b, tmp + i, sizeof tmp - i);
 }
 
@@ -240,7 +272,9 @@ void ts_json_buf_i64(struct ts_json_buf *b, int64_t v)
 
 void ts_json_buf_hex(struct ts_json_buf *b, const uint8_t *p, size_t n)
 {
-    if (n > SIZE_MAX / 2 || !ts_json_buf_reserve(b, n * 2))
+    if (n > SIZE_MAX / 2)
+        return;
+    if ((b->failed || n * 2 > b->cap - b->len) && !ts_json_buf_reserve(b, n * 2))
         return;
     char *o = b->data + b->len;
     for (size_t i = 0; i < n; i++) {

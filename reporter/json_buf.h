@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct ts_json_buf {
     char *data; /* not NUL-terminated */
@@ -33,15 +34,63 @@ void ts_json_buf_truncate(struct ts_json_buf *b, size_t len);
 /* Make room for extra more bytes; false (and failed) when out of memory. */
 bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra);
 
-/* Raw bytes, copied as they are. */
-void ts_json_buf_append(struct ts_json_buf *b, const void *p, size_t n);
-void ts_json_buf_append_cstr(struct ts_json_buf *b, const char *s);
-void ts_json_buf_append_char(struct ts_json_buf *b, char c);
+/* Raw bytes, copied as they are. The encoders append many short pieces
+ * per span on the reporter thread; the common case (room in the buffer) is
+ * inline, so a literal's length is known at compile time and the copy is a
+ * few moves. */
+void ts_json_buf_append_slow(struct ts_json_buf *b, const void *p, size_t n);
+
+static inline void ts_json_buf_append(struct ts_json_buf *b, const void *p, size_t n)
+{
+    if (!b->failed && n <= b->cap - b->len) {
+        if (n) /* memcpy from NULL is undefined even for 0 bytes */
+            memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return;
+    }
+    ts_json_buf_append_slow(b, p, n);
+}
+
+static inline void ts_json_buf_append_cstr(struct ts_json_buf *b, const char *s)
+{
+    ts_json_buf_append(b, s, strlen(s));
+}
+
+static inline void ts_json_buf_append_char(struct ts_json_buf *b, char c)
+{
+    ts_json_buf_append(b, &c, 1);
+}
 
 /* A quoted JSON string of n arbitrary bytes: '"' and '\\' escaped, control
  * characters as \u00XX, valid UTF-8 copied, every byte that is not part of
  * a valid UTF-8 sequence replaced by U+FFFD. */
-void ts_json_buf_string(struct ts_json_buf *b, const char *s, size_t n);
+void ts_json_buf_string_slow(struct ts_json_buf *b, const char *s, size_t n);
+
+/* 1 for the bytes a JSON string holds as they are: ASCII from space to
+ * DEL, but the quote and the backslash. */
+extern const unsigned char ts_json_plain[256];
+
+/* Most strings (attribute keys, methods, paths, addresses) are short and
+ * plain: they are checked and copied inline; the rest take the careful
+ * path. */
+static inline void ts_json_buf_string(struct ts_json_buf *b, const char *s, size_t n)
+{
+    if (!b->failed && n < 64 && n + 2 <= b->cap - b->len) {
+        size_t i = 0;
+        while (i < n && ts_json_plain[(unsigned char)s[i]])
+            i++;
+        if (i == n) {
+            char *o = b->data + b->len;
+            o[0] = '"';
+            if (n)
+                memcpy(o + 1, s, n);
+            o[n + 1] = '"';
+            b->len += n + 2;
+            return;
+        }
+    }
+    ts_json_buf_string_slow(b, s, n);
+}
 
 /* Decimal numbers, unquoted. */
 void ts_json_buf_u64(struct ts_json_buf *b, uint64_t v);

@@ -127,6 +127,47 @@ static void test_buf_failure_is_sticky(void **state)
     ts_json_buf_free(&b);
 }
 
+/* Every length of number (the digits go two at a time, so odd and even
+ * lengths take different paths) reads as printf writes it. */
+static void test_buf_u64_every_length(void **state)
+{
+    (void)state;
+    uint64_t v = 0;
+    for (int digits = 1; digits <= 20; digits++) {
+        const uint64_t samples[] = {v, v + 1, v * 9 + 8};
+        for (size_t k = 0; k < sizeof samples / sizeof samples[0]; k++) {
+            char expect[32];
+            snprintf(expect, sizeof expect, "%llu", (unsigned long long)samples[k]);
+            struct ts_json_buf b;
+            ts_json_buf_init(&b);
+            ts_json_buf_u64(&b, samples[k]);
+            assert_string_equal(buf_str(&b), expect);
+            ts_json_buf_free(&b);
+        }
+        v = v * 10 + 1;
+    }
+}
+
+/* A failed buffer ignores later appends, also the ones that would fit in
+ * the room it has (they take the inline path). */
+static void test_buf_failed_ignores_appends(void **state)
+{
+    (void)state;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_append_cstr(&b, "abc");
+    size_t len = b.len;
+    ts_json_buf_string(&b, "x", SIZE_MAX / 2); /* too long to reserve: fails */
+    assert_true(b.failed);
+    ts_json_buf_append_cstr(&b, "d");
+    ts_json_buf_append_char(&b, 'e');
+    ts_json_buf_u64(&b, 7);
+    ts_json_buf_hex(&b, (const uint8_t *)"\x01", 1);
+    ts_json_buf_string(&b, "f", 1);
+    assert_int_equal(b.len, len);
+    ts_json_buf_free(&b);
+}
+
 static void check_string(const char *in, size_t n, const char *expect)
 {
     struct ts_json_buf b;
@@ -456,6 +497,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_numbers_and_hex),
+        cmocka_unit_test(test_buf_u64_every_length),
+        cmocka_unit_test(test_buf_failed_ignores_appends),
         cmocka_unit_test(test_buf_grows_and_truncates),
         cmocka_unit_test(test_buf_failure_is_sticky),
         cmocka_unit_test(test_string_escaping),
