@@ -154,7 +154,7 @@ size_t ts_varint_encode(uint8_t *out, uint64_t v)
     return n;
 }
 
-void ts_json_buf_varint(struct ts_json_buf *b, uint64_t v)
+void ts_json_buf_varint_slow(struct ts_json_buf *b, uint64_t v)
 {
     uint8_t tmp[TS_VARINT_MAX];
     ts_json_buf_append(b, tmp, ts_varint_encode(tmp, v));

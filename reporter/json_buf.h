@@ -127,7 +127,15 @@ size_t ts_varint_len(uint64_t v);
  * length. */
 size_t ts_varint_encode(uint8_t *out, uint64_t v);
 
-/* Appends the varint of v. */
-void ts_json_buf_varint(struct ts_json_buf *b, uint64_t v);
+/* Appends the varint of v; one byte (tags, small lengths) inline. */
+void ts_json_buf_varint_slow(struct ts_json_buf *b, uint64_t v);
+
+static inline void ts_json_buf_varint(struct ts_json_buf *b, uint64_t v)
+{
+    if (v < 0x80)
+        ts_json_buf_append_char(b, (char)v);
+    else
+        ts_json_buf_varint_slow(b, v);
+}
 
 #endif

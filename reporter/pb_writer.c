@@ -3,19 +3,18 @@
 
 #include <string.h>
 
-/* Room ts_pb_open leaves for a length: 5 varint bytes hold any length below
- * 2^35, far past protobuf's own 2 GiB message limit. */
-#define PB_LEN_ROOM 5
+/* A nested message's length is written once the message is: ts_pb_open
+ * leaves one byte for it, which holds the length of most nested messages
+ * (an attribute, a value, a status: under 128 bytes), and ts_pb_close
+ * moves the message up when its length needs more. The mark is the
+ * message's offset. */
+#define PB_LEN_ROOM 1
 
 size_t ts_pb_len_field_size(uint32_t field, size_t len)
 {
     return ts_varint_len((uint64_t)field << 3 | TS_PB_LEN) + ts_varint_len(len) + len;
 }
 
-void ts_pb_tag(struct ts_json_buf *b, uint32_t field, enum ts_pb_wire wire)
-{
-    ts_json_buf_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
-}
 
 void ts_pb_uint_field(struct ts_json_buf *b, uint32_t field, uint64_t v)
 {
@@ -64,15 +63,24 @@ void ts_pb_bytes_field(struct ts_json_buf *b, uint32_t field, const void *p, siz
 void ts_pb_string_field(struct ts_json_buf *b, uint32_t field, const char *s, size_t n)
 {
     ts_pb_tag(b, field, TS_PB_LEN);
+    /* ASCII, nearly every string a span holds, is valid UTF-8 as it is:
+     * one pass to see that, and one copy */
+    size_t ascii = 0;
+    while (ascii < n && !((unsigned char)s[ascii] & 0x80))
+        ascii++;
+    if (ascii == n) {
+        ts_json_buf_varint(b, n);
+        ts_json_buf_append(b, s, n);
+        return;
+    }
     ts_json_buf_varint(b, ts_utf8_clean_len(s, n));
     ts_json_buf_utf8(b, s, n);
 }
 
 size_t ts_pb_open(struct ts_json_buf *b, uint32_t field)
 {
-    static const uint8_t room[PB_LEN_ROOM];
     ts_pb_tag(b, field, TS_PB_LEN);
-    ts_json_buf_append(b, room, sizeof room);
+    ts_json_buf_append_char(b, 0); /* PB_LEN_ROOM */
     return b->len;
 }
 
@@ -83,12 +91,11 @@ void ts_pb_close(struct ts_json_buf *b, size_t mark)
     size_t body = b->len - mark;
     size_t vlen = ts_varint_len(body);
     if (vlen > PB_LEN_ROOM) {
-        b->failed = true;
-        return;
+        size_t more = vlen - PB_LEN_ROOM;
+        if (!ts_json_buf_reserve(b, more))
+            return;
+        memmove(b->data + mark + more, b->data + mark, body);
+        b->len += more;
     }
-    uint8_t *start = (uint8_t *)b->data + mark - PB_LEN_ROOM;
-    if (vlen < PB_LEN_ROOM)
-        memmove(start + vlen, start + PB_LEN_ROOM, body);
-    ts_varint_encode(start, body);
-    b->len -= PB_LEN_ROOM - vlen;
+    ts_varint_encode((uint8_t *)b->data + mark - PB_LEN_ROOM, body);
 }

@@ -28,7 +28,10 @@ enum ts_pb_wire {
  * tag, length varint and payload. */
 size_t ts_pb_len_field_size(uint32_t field, size_t len);
 
-void ts_pb_tag(struct ts_json_buf *b, uint32_t field, enum ts_pb_wire wire);
+static inline void ts_pb_tag(struct ts_json_buf *b, uint32_t field, enum ts_pb_wire wire)
+{
+    ts_json_buf_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
+}
 
 /* Whole fields: tag then value. */
 void ts_pb_uint_field(struct ts_json_buf *b, uint32_t field, uint64_t v);
@@ -46,10 +49,11 @@ void ts_pb_bytes_field(struct ts_json_buf *b, uint32_t field, const void *p, siz
  * format. */
 void ts_pb_string_field(struct ts_json_buf *b, uint32_t field, const char *s, size_t n);
 
-/* A nested message: open writes the tag and room for the length and
- * returns a mark; the caller writes the message's fields; close (with that
- * mark) writes the length as a minimal varint and moves the fields up to
- * it. Opens and closes nest like brackets. */
+/* A nested message: open writes the tag and one byte of room for the
+ * length and returns a mark; the caller writes the message's fields; close
+ * (with that mark) writes the length as a minimal varint, moving the
+ * fields along when it takes more than that byte. Opens and closes nest
+ * like brackets. */
 size_t ts_pb_open(struct ts_json_buf *b, uint32_t field);
 void ts_pb_close(struct ts_json_buf *b, size_t mark);
 

@@ -4,7 +4,7 @@
  *
  * Stricter than protobuf parsers on one point: a varint must be minimal
  * (no trailing 0x80 padding, at most 64 bits), which is what the writer
- * promises — ts_pb_close compacts the room it left for a length — so a
+ * promises — ts_pb_close writes each length in as few bytes as it needs — so a
  * message that only a lenient parser would take is caught here.
  *
  * Test-only and header-only (static inline). Used by
