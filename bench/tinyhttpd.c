@@ -10,8 +10,11 @@
  * end of the head and a write, so any cost the shim adds is as visible as it
  * can be (DESIGN §7 "µs-scale server").
  *
- * Request bodies (Content-Length) are read and thrown away, so the same
- * program serves as the OTLP receiver when the shim's exporter is measured.
+ * Request bodies (Content-Length or chunked) are read and thrown away, and
+ * the answer goes once the whole request is in, so the same program serves
+ * as the OTLP and Zipkin receiver when exporters are measured: a POST gets
+ * 200 with an empty body (an empty OTLP export response), anything else
+ * the 3-byte one.
  *
  * SIGTERM/SIGINT end the loop and main returns, so a traced instance runs
  * its exit path (flush, TRACESHIM_STATS line). MAX_SECONDS (default 600)
@@ -40,10 +43,30 @@ static const char fixed_response[] =
     "\r\n"
     "ok\n";
 
+static const char post_response[] = "HTTP/1.1 200 OK\r\n"
+                                    "Content-Length: 0\r\n"
+                                    "\r\n";
+
+/* Where the current request is: its head, a body of known length, or a
+ * chunked body's size lines, data, line ends and trailer. */
+enum request_state {
+    AT_HEAD = 0,
+    IN_BODY,          /* body_to_discard bytes left */
+    CHUNK_SIZE_LINE,  /* hex size (and extensions) up to LF */
+    CHUNK_DATA,       /* body_to_discard bytes of chunk data left */
+    CHUNK_DATA_END,   /* the CRLF after a chunk's data, up to LF */
+    TRAILER_LINE_START,
+    TRAILER_LINE,     /* a trailer field, up to LF */
+};
+
 struct connection {
     int fd;
     size_t buffered;        /* bytes of unparsed input in buffer */
-    size_t body_to_discard; /* body bytes of the current request still to skip */
+    enum request_state state;
+    size_t body_to_discard; /* IN_BODY, CHUNK_DATA: bytes still to skip */
+    size_t chunk_size;      /* CHUNK_SIZE_LINE: the size read so far */
+    int chunk_size_done;    /* CHUNK_SIZE_LINE: past the digits (extensions) */
+    int answer_is_post;     /* the request being read is a POST */
     char buffer[CONNECTION_BUFFER_BYTES];
 };
 
@@ -55,17 +78,107 @@ static void on_stop_signal(int signo)
     stop_requested = 1;
 }
 
-/* Content-Length of a complete request head, 0 when there is none. */
-static size_t content_length_of(const char *head, size_t head_length)
+/* The value of a header in a complete request head (after "\r\nname:"),
+ * or NULL. */
+static const char *header_value(const char *head, size_t head_length, const char *name_with_colon)
 {
-    static const char name[] = "\r\ncontent-length:";
-    const size_t name_length = sizeof name - 1;
-    for (size_t i = 0; i + name_length <= head_length; i++) {
-        if (strncasecmp(head + i, name, name_length) == 0) {
-            return (size_t)strtoull(head + i + name_length, NULL, 10);
+    size_t name_length = strlen(name_with_colon);
+    for (size_t i = 0; i + 2 + name_length <= head_length; i++) {
+        if (head[i] == '\r' && head[i + 1] == '\n' &&
+            strncasecmp(head + i + 2, name_with_colon, name_length) == 0) {
+            const char *value = head + i + 2 + name_length;
+            while (*value == ' ' || *value == '\t') {
+                value++;
+            }
+            return value;
         }
     }
-    return 0;
+    return NULL;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Consumes body bytes of the current request from data; returns how many,
+ * and sets *complete when the request ended within them. */
+static size_t skip_body(struct connection *connection, const char *data, size_t length,
+                        int *complete)
+{
+    size_t used = 0;
+    *complete = 0;
+    while (used < length && !*complete) {
+        char c = data[used];
+        switch (connection->state) {
+        case IN_BODY:
+        case CHUNK_DATA: {
+            size_t skip = length - used < connection->body_to_discard
+                              ? length - used
+                              : connection->body_to_discard;
+            connection->body_to_discard -= skip;
+            used += skip;
+            if (connection->body_to_discard == 0) {
+                if (connection->state == IN_BODY) {
+                    *complete = 1;
+                } else {
+                    connection->state = CHUNK_DATA_END;
+                }
+            }
+            continue;
+        }
+        case CHUNK_SIZE_LINE:
+            used++;
+            if (c == '\n') {
+                if (connection->chunk_size == 0) {
+                    connection->state = TRAILER_LINE_START;
+                } else {
+                    connection->body_to_discard = connection->chunk_size;
+                    connection->state = CHUNK_DATA;
+                }
+                connection->chunk_size = 0;
+                connection->chunk_size_done = 0;
+            } else if (!connection->chunk_size_done && hex_digit(c) >= 0) {
+                connection->chunk_size = connection->chunk_size * 16 + (size_t)hex_digit(c);
+            } else {
+                connection->chunk_size_done = 1; /* ";ext", CR: ignored */
+            }
+            continue;
+        case CHUNK_DATA_END:
+            used++;
+            if (c == '\n') {
+                connection->state = CHUNK_SIZE_LINE;
+            }
+            continue;
+        case TRAILER_LINE_START:
+            used++;
+            if (c == '\n') {
+                *complete = 1; /* the empty line that ends the body */
+            } else if (c != '\r') {
+                connection->state = TRAILER_LINE;
+            }
+            continue;
+        case TRAILER_LINE:
+            used++;
+            if (c == '\n') {
+                connection->state = TRAILER_LINE_START;
+            }
+            continue;
+        case AT_HEAD:
+            *complete = 1;
+            continue;
+        }
+    }
+    return used;
 }
 
 static const char *find_head_end(const char *data, size_t length)
@@ -99,28 +212,40 @@ static int serve_readable(struct connection *connection)
         for (;;) {
             char *unparsed = connection->buffer + consumed;
             size_t unparsed_length = connection->buffered - consumed;
-            if (connection->body_to_discard > 0) {
-                size_t skip = unparsed_length < connection->body_to_discard
-                                  ? unparsed_length
-                                  : connection->body_to_discard;
-                connection->body_to_discard -= skip;
-                consumed += skip;
-                if (connection->body_to_discard > 0) {
+            int complete = 0;
+            if (connection->state != AT_HEAD) {
+                consumed += skip_body(connection, unparsed, unparsed_length, &complete);
+                if (!complete) {
                     break;
                 }
-                continue;
+            } else {
+                const char *head_end = find_head_end(unparsed, unparsed_length);
+                if (head_end == NULL) {
+                    break;
+                }
+                size_t head_length = (size_t)(head_end - unparsed) + 4;
+                consumed += head_length;
+                connection->answer_is_post = strncmp(unparsed, "POST ", 5) == 0;
+                const char *coding = header_value(unparsed, head_length, "transfer-encoding:");
+                const char *length = header_value(unparsed, head_length, "content-length:");
+                if (coding != NULL && strncasecmp(coding, "chunked", 7) == 0) {
+                    connection->state = CHUNK_SIZE_LINE;
+                    continue;
+                }
+                size_t body_length = length != NULL ? (size_t)strtoull(length, NULL, 10) : 0;
+                if (body_length > 0) {
+                    connection->state = IN_BODY;
+                    connection->body_to_discard = body_length;
+                    continue;
+                }
             }
-            const char *head_end = find_head_end(unparsed, unparsed_length);
-            if (head_end == NULL) {
-                break;
-            }
-            size_t head_length = (size_t)(head_end - unparsed) + 4;
-            connection->body_to_discard = content_length_of(unparsed, head_length);
-            consumed += head_length;
+            connection->state = AT_HEAD; /* the request is in: answer it */
             /* The response is tiny and the socket buffer empty between
              * requests of one keep-alive client, so one write suffices. */
-            if (write(connection->fd, fixed_response, sizeof fixed_response - 1) !=
-                (ssize_t)(sizeof fixed_response - 1)) {
+            const char *response = connection->answer_is_post ? post_response : fixed_response;
+            size_t response_length = connection->answer_is_post ? sizeof post_response - 1
+                                                                : sizeof fixed_response - 1;
+            if (write(connection->fd, response, response_length) != (ssize_t)response_length) {
                 return 0;
             }
         }
