@@ -10,12 +10,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../preload/blocks.h"
 #include "../preload/config.h"
@@ -32,6 +35,9 @@
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct ts_conn *pool_free;
 static struct ts_block_pool conn_blocks = TS_BLOCK_POOL_INIT(sizeof(struct ts_conn));
+/* The spilled span queues of connections with pipelined requests. */
+static struct ts_block_pool q_blocks =
+    TS_BLOCK_POOL_INIT(CONN_PIPELINE_MAX * sizeof(struct pending *));
 
 static void conn_destroy(struct ts_fd_ref *ref);
 
@@ -55,20 +61,20 @@ static struct ts_conn *conn_alloc(void)
     memset((char *)c + keep, 0, sizeof *c - keep);
     atomic_store_explicit(&c->ref.refs, 1, memory_order_relaxed);
     c->ref.destroy = conn_destroy;
-    pthread_mutex_init(&c->out_mu, NULL);
-    pthread_mutex_init(&c->in_mu, NULL);
-    pthread_mutex_init(&c->q_mu, NULL);
+    atomic_init(&c->out_mu.state, 0);
+    atomic_init(&c->in_mu.state, 0);
+    atomic_init(&c->q_mu.state, 0);
     return c;
 }
 
 static void conn_free(struct ts_conn *c)
 {
-    ts_buf_release(&c->out.head, &c->out.head_cap);
-    ts_buf_release(&c->in.head, &c->in.head_cap);
-    ts_buf_release(&c->wire.buf, &c->wire.cap);
-    pthread_mutex_destroy(&c->out_mu);
-    pthread_mutex_destroy(&c->in_mu);
-    pthread_mutex_destroy(&c->q_mu);
+    conn_head_release(&c->out);
+    conn_head_release(&c->in);
+    conn_wire_release(c);
+    if (c->q_spilled) /* normally given back when the queue emptied */
+        ts_block_put(&q_blocks, c->q.spill);
+    c->q_spilled = false;
     pthread_mutex_lock(&pool_mu);
     c->next_free = pool_free;
     pool_free = c;
@@ -82,9 +88,62 @@ size_t conn_max_head(void)
     return ts_cfg.max_head_bytes ? ts_cfg.max_head_bytes : 16384;
 }
 
-bool conn_buf_reserve(char **buf, size_t *cap, size_t need)
+bool conn_head_reserve(struct dir *d, size_t need)
 {
-    return ts_buf_reserve(buf, cap, need);
+    size_t cap = d->head_cap;
+    if (!ts_buf_reserve(&d->head, &cap, need))
+        return false;
+    d->head_cap = (uint32_t)cap;
+    return true;
+}
+
+void conn_head_release(struct dir *d)
+{
+    size_t cap = d->head_cap;
+    ts_buf_release(&d->head, &cap);
+    d->head_cap = 0;
+}
+
+struct out_wire *conn_wire_reserve(struct ts_conn *c, size_t len)
+{
+    char *block = (char *)c->wire;
+    size_t cap = c->wire ? c->wire->cap : 0;
+    if (!ts_buf_reserve(&block, &cap, offsetof(struct out_wire, buf) + len))
+        return NULL;
+    c->wire = (struct out_wire *)(void *)block;
+    c->wire->cap = (uint32_t)cap;
+    return c->wire;
+}
+
+void conn_wire_release(struct ts_conn *c)
+{
+    if (!c->wire)
+        return;
+    char *block = (char *)c->wire;
+    size_t cap = c->wire->cap;
+    ts_buf_release(&block, &cap);
+    c->wire = NULL;
+}
+
+/* --------------------------------------------------------------- locks */
+
+/* The slow half of conn_lock (see conn_internal.h): mark the lock
+ * contended and sleep until it is free, which the holder's unlock sees (2)
+ * and wakes one sleeper for. Whoever takes it here leaves it at 2, so its
+ * own unlock wakes the next sleeper, if any: at worst one needless wake. */
+void conn_lock_wait(struct conn_lock *l)
+{
+    int saved = errno; /* FUTEX_WAIT fails with EAGAIN or EINTR, harmlessly */
+    while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
+        syscall(SYS_futex, (unsigned *)&l->state, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    errno = saved;
+}
+
+void conn_lock_wake(struct conn_lock *l)
+{
+    int saved = errno;
+    syscall(SYS_futex, (unsigned *)&l->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    errno = saved;
 }
 
 static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, uint16_t *port)
@@ -107,42 +166,87 @@ static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 
 /* --------------------------------------------------------------- spans */
 
+/* The spans' queue (see CONN_Q_INLINE), q_mu held. */
+static struct pending **q_slots(struct ts_conn *c)
+{
+    return c->q_spilled ? c->q.spill : c->q.slots;
+}
+
+static unsigned q_cap(const struct ts_conn *c)
+{
+    return c->q_spilled ? CONN_PIPELINE_MAX : CONN_Q_INLINE;
+}
+
 static struct pending *q_front(struct ts_conn *c)
 {
-    return c->q_len ? c->q[c->q_head] : NULL;
+    return c->q_len ? q_slots(c)[c->q_head] : NULL;
+}
+
+/* More requests in flight than the connection has room for: move them to
+ * a block with room for CONN_PIPELINE_MAX. False when there is no memory. */
+static bool q_spill(struct ts_conn *c)
+{
+    struct pending **spill = ts_block_get(&q_blocks);
+    if (!spill)
+        return false;
+    for (unsigned i = 0; i < c->q_len; i++)
+        spill[i] = c->q.slots[(c->q_head + i) % CONN_Q_INLINE];
+    c->q.spill = spill;
+    c->q_spilled = true;
+    c->q_head = 0;
+    return true;
+}
+
+/* The queue is empty again: back to the room in the connection. */
+static void q_unspill(struct ts_conn *c)
+{
+    if (c->q_len || !c->q_spilled)
+        return;
+    ts_block_put(&q_blocks, c->q.spill);
+    c->q_spilled = false;
+    c->q.spill = NULL;
+    c->q_head = 0;
 }
 
 bool conn_q_push(struct ts_conn *c, struct pending *p)
 {
-    pthread_mutex_lock(&c->q_mu);
-    bool ok = c->q_len < CONN_PIPELINE_MAX;
-    if (ok)
-        c->q[(c->q_head + c->q_len++) % CONN_PIPELINE_MAX] = p;
-    pthread_mutex_unlock(&c->q_mu);
+    conn_lock(&c->q_mu);
+    if (c->q_len == q_cap(c) && !c->q_spilled)
+        (void)q_spill(c); /* else full: the push fails as at CONN_PIPELINE_MAX */
+    bool ok = c->q_len < q_cap(c);
+    if (ok) {
+        q_slots(c)[(c->q_head + c->q_len) % q_cap(c)] = p;
+        c->q_len++;
+    }
+    conn_unlock(&c->q_mu);
     return ok;
 }
 
 static struct pending *q_pop_front(struct ts_conn *c)
 {
-    pthread_mutex_lock(&c->q_mu);
+    conn_lock(&c->q_mu);
     struct pending *p = NULL;
     if (c->q_len) {
-        p = c->q[c->q_head];
-        c->q_head = (c->q_head + 1) % CONN_PIPELINE_MAX;
+        p = q_slots(c)[c->q_head];
+        c->q_head = (uint8_t)((c->q_head + 1) % q_cap(c));
         c->q_len--;
+        q_unspill(c);
     }
-    pthread_mutex_unlock(&c->q_mu);
+    conn_unlock(&c->q_mu);
     return p;
 }
 
 /* Undo the last push (a request that could not be sent at all). */
 struct pending *conn_q_pop_back(struct ts_conn *c)
 {
-    pthread_mutex_lock(&c->q_mu);
+    conn_lock(&c->q_mu);
     struct pending *p = NULL;
-    if (c->q_len)
-        p = c->q[(c->q_head + --c->q_len) % CONN_PIPELINE_MAX];
-    pthread_mutex_unlock(&c->q_mu);
+    if (c->q_len) {
+        c->q_len--;
+        p = q_slots(c)[(c->q_head + c->q_len) % q_cap(c)];
+        q_unspill(c);
+    }
+    conn_unlock(&c->q_mu);
     return p;
 }
 
@@ -152,6 +256,7 @@ void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why)
 {
     d->state = DIR_OFF;
     d->head_len = 0;
+    conn_head_release(d);
     if (!atomic_exchange_explicit(&c->given_up, true, memory_order_relaxed))
         ts_stats_add(why, 1);
 }
@@ -176,10 +281,10 @@ static void tunnel_ahead(struct ts_conn *c, const struct iovec *iov, int iovcnt)
     bool upgrade = memcmp(b + 9, "101", 3) == 0;
     bool connect_ok = false;
     if (b[9] == '2') {
-        pthread_mutex_lock(&c->q_mu);
+        conn_lock(&c->q_mu);
         struct pending *p = q_front(c);
         connect_ok = p && p->method_len == 7 && memcmp(p->method, "CONNECT", 7) == 0;
-        pthread_mutex_unlock(&c->q_mu);
+        conn_unlock(&c->q_mu);
     }
     if (upgrade || connect_ok)
         atomic_store_explicit(&c->tunnel, true, memory_order_release);
@@ -218,9 +323,9 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, struct dir *d,
         return true;
     }
     const struct ts_http_response *res = &ph->res;
-    pthread_mutex_lock(&c->q_mu);
+    conn_lock(&c->q_mu);
     struct pending *p = q_front(c);
-    pthread_mutex_unlock(&c->q_mu);
+    conn_unlock(&c->q_mu);
     if (res->status >= 100 && res->status < 200 && res->status != 101) {
         d->interim = true; /* 100 Continue and friends: the real answer follows */
         d->body.kind = TS_BODY_NONE;
@@ -280,7 +385,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
         size_t len = n < conn_max_head() ? n : conn_max_head(); /* whole or not: the limit holds */
         if (prev) {
             size_t take = n < conn_max_head() - prev ? n : conn_max_head() - prev;
-            if (!conn_buf_reserve(&d->head, &d->head_cap, prev + take)) {
+            if (!conn_head_reserve(d, prev + take)) {
                 conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);
                 return;
             }
@@ -294,7 +399,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
         if (h <= 0) {
             if (h == TS_HTTP_INCOMPLETE && len < conn_max_head()) {
                 if (!prev) { /* keep the start for the next read */
-                    if (!conn_buf_reserve(&d->head, &d->head_cap, n)) {
+                    if (!conn_head_reserve(d, n)) {
                         conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);
                         return;
                     }
@@ -313,6 +418,8 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
         }
         size_t used = (size_t)h - prev;
         d->head_len = 0;
+        if (prev)
+            conn_head_release(d); /* parsed: an idle connection keeps no copy */
         p += used;
         n -= used;
         if (d->body.kind == TS_BODY_TUNNEL) {
@@ -344,13 +451,13 @@ static void feed_iov(struct ts_conn *c, enum feed_kind kind, struct dir *d,
 ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcnt,
                            ts_conn_pass_fn pass, void *arg)
 {
-    pthread_mutex_lock(&c->out_mu);
+    conn_lock(&c->out_mu);
     tunnel_ahead(c, iov, iovcnt);
     ssize_t r = pass(arg);
     int saved = errno;
     if (r > 0)
         feed_iov(c, FEED_SERVER_OUT, &c->out, iov, iovcnt, (size_t)r);
-    pthread_mutex_unlock(&c->out_mu);
+    conn_unlock(&c->out_mu);
     errno = saved;
     return r;
 }
@@ -378,16 +485,16 @@ void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n)
     if (n <= 0)
         return;
     int saved = errno;
-    pthread_mutex_lock(&c->out_mu);
+    conn_lock(&c->out_mu);
     conn_check_tunnel(c, &c->out);
     if (c->role == TS_ROLE_SERVER)
         skip_unseen(c, FEED_SERVER_OUT, &c->out, (size_t)n);
     else if (c->out.state == DIR_BODY && ts_http_body_blind(&c->out.body) &&
-             c->wire.prog_off == c->wire.prog_len)
+             !conn_wire_pending(c))
         skip_unseen(c, FEED_CLIENT_OUT, &c->out, (size_t)n);
     else
         conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
-    pthread_mutex_unlock(&c->out_mu);
+    conn_unlock(&c->out_mu);
     errno = saved;
 }
 
@@ -396,10 +503,10 @@ void ts_conn_received_unseen(struct ts_conn *c, ssize_t n)
     if (n <= 0)
         return;
     int saved = errno;
-    pthread_mutex_lock(&c->in_mu);
+    conn_lock(&c->in_mu);
     conn_check_tunnel(c, &c->in);
     skip_unseen(c, c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN, &c->in, (size_t)n);
-    pthread_mutex_unlock(&c->in_mu);
+    conn_unlock(&c->in_mu);
     errno = saved;
 }
 
@@ -427,7 +534,7 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
     if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
         return;
     int saved = errno;
-    pthread_mutex_lock(&c->in_mu);
+    conn_lock(&c->in_mu);
     conn_check_tunnel(c, &c->in);
     enum feed_kind kind = c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN;
     if (r > 0)
@@ -437,7 +544,7 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
     } else {
         in_closed(c, "connection_error");
     }
-    pthread_mutex_unlock(&c->in_mu);
+    conn_unlock(&c->in_mu);
     errno = saved;
 }
 
@@ -555,6 +662,7 @@ void ts_conn_after_fork(void)
 {
     pthread_mutex_init(&pool_mu, NULL);
     ts_block_pool_after_fork(&conn_blocks);
+    ts_block_pool_after_fork(&q_blocks);
     conn_spans_after_fork();
     ts_buf_after_fork();
 }

@@ -41,11 +41,40 @@ enum feed_kind {
     FEED_CLIENT_OUT, /* our requests' bodies, when sent unseen */
 };
 
+/* A connection's locks: a futex word of 4 bytes where a pthread mutex
+ * takes 40, as a program may hold tens of thousands of connections, each
+ * with three of them. 0 free, 1 held, 2 held with a thread waiting (or
+ * about to). Waiters sleep in the kernel, so holding one across a blocking
+ * send (the out lock is) costs the others no CPU. The acquire and release
+ * orderings of its atomics are what make it a lock, for ThreadSanitizer
+ * too. */
+struct conn_lock {
+    atomic_uint state;
+};
+
+void conn_lock_wait(struct conn_lock *l);
+void conn_lock_wake(struct conn_lock *l);
+
+static inline void conn_lock(struct conn_lock *l)
+{
+    unsigned expected = 0;
+    if (!atomic_compare_exchange_strong_explicit(&l->state, &expected, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        conn_lock_wait(l);
+}
+
+static inline void conn_unlock(struct conn_lock *l)
+{
+    if (atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2)
+        conn_lock_wake(l);
+}
+
 struct dir {
+    char *head; /* a copy of the head so far, when it came in pieces; given
+                   back as soon as that head is parsed */
+    uint32_t head_len, head_cap;
     uint8_t state;
     bool interim; /* the response head just parsed was 1xx: no message end */
-    char *head;   /* a copy of the head so far, when it came in pieces */
-    size_t head_len, head_cap;
     struct ts_http_body body;
 };
 
@@ -54,16 +83,21 @@ struct dir {
  * finished sending: its remaining bytes with the trace header lines
  * inserted. The program's next bytes are that head's rest; what goes out
  * for them comes from here. Program byte j of the head is wire byte j
- * before the insertion point and j + ins_len after it. */
+ * before the insertion point and j + ins_len after it.
+ *
+ * It lives at the start of the buffer block that holds the bytes, taken
+ * when a head is set up and given back once its last byte is out: an idle
+ * connection holds none (heads are no longer than conn_max_head, so 32-bit
+ * offsets do). */
 struct out_wire {
-    char *buf;
-    size_t cap;
-    size_t len;      /* wire bytes in buf */
-    size_t off;      /* wire bytes sent */
-    size_t prog_len; /* program bytes the wire form stands for */
-    size_t prog_off; /* program bytes the program was told are sent */
-    size_t ins;      /* program offset of the inserted lines */
-    size_t ins_len;
+    uint32_t cap;      /* bytes of the block, this header included */
+    uint32_t len;      /* wire bytes in buf */
+    uint32_t off;      /* wire bytes sent */
+    uint32_t prog_len; /* program bytes the wire form stands for */
+    uint32_t prog_off; /* program bytes the program was told are sent */
+    uint32_t ins;      /* program offset of the inserted lines */
+    uint32_t ins_len;
+    char buf[];
 };
 
 /* A span waiting for its response. */
@@ -75,28 +109,56 @@ struct pending {
     uint8_t method_len;
 };
 
+/* Spans in flight on a connection, in request order: room for
+ * CONN_Q_INLINE in the connection itself (one request at a time is what
+ * nearly every connection has), spilled into a block of CONN_PIPELINE_MAX
+ * while more are pipelined, given back when the queue empties again. */
+#define CONN_Q_INLINE 2
+
+/* What each tracked connection costs: this object (about 290 bytes; the
+ * fd table's slot is 8 more). Buffers, the wire form and span records are
+ * only held while a head or a request is under way. */
 struct ts_conn {
     struct ts_fd_ref ref; /* first: the fd table holds these */
-    struct ts_conn *next_free;
-    uint8_t role;
-    pthread_mutex_t out_mu, in_mu, q_mu;
+    union {
+        struct out_wire *wire;     /* client: a head being sent, NULL when none */
+        struct ts_conn *next_free; /* on the pool's free list (wire is NULL then) */
+    };
     struct dir out, in;
-    struct out_wire wire;                 /* client: a head being sent */
+    union {
+        struct pending *slots[CONN_Q_INLINE];
+        struct pending **spill; /* q_spilled: CONN_PIPELINE_MAX slots */
+    } q;
+    struct conn_lock out_mu, in_mu, q_mu;
+    uint8_t q_head, q_len;
+    bool q_spilled;
+    uint8_t role;
     /* The connection became a tunnel (CONNECT 2xx, 101 Upgrade): set by
      * the direction that saw it, each direction stops parsing at its next
      * call under its own lock (one lock never waits for the other). */
     atomic_bool tunnel;
     atomic_bool given_up; /* a direction went DIR_OFF: counted once (preload/stats.h) */
-    struct pending *q[CONN_PIPELINE_MAX]; /* spans in request order */
-    unsigned q_head, q_len;
+    uint16_t peer_port, local_port;
     char peer_ip[INET6_ADDRSTRLEN];
     char local_ip[INET6_ADDRSTRLEN];
-    uint16_t peer_port, local_port;
 };
+
+/* Is a head's wire form still waiting for program bytes? */
+static inline bool conn_wire_pending(const struct ts_conn *c)
+{
+    return c->wire && c->wire->prog_off < c->wire->prog_len;
+}
 
 /* conn.c */
 size_t conn_max_head(void);
-bool conn_buf_reserve(char **buf, size_t *cap, size_t need);
+/* A dir's head copy: room for need bytes, keeping what it holds; and given
+ * back (NULL is fine). */
+bool conn_head_reserve(struct dir *d, size_t need);
+void conn_head_release(struct dir *d);
+/* Room for a wire form of len bytes in c->wire (its header is then to be
+ * filled in); and given back, c->wire NULL. */
+struct out_wire *conn_wire_reserve(struct ts_conn *c, size_t len);
+void conn_wire_release(struct ts_conn *c);
 /* Stop parsing d; the first direction to stop counts the connection as
  * given up, for the reason why (a TS_STAT_GAVE_UP_* counter). */
 void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why);

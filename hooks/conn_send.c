@@ -94,15 +94,6 @@ static ssize_t segs_send(int fd, struct segs *s, int flags)
 
 /* ---------------------------------------------------------- wire form */
 
-static bool wire_pending(const struct out_wire *w)
-{
-    return w->prog_off < w->prog_len;
-}
-
-static void wire_reset(struct out_wire *w)
-{
-    w->len = w->off = w->prog_len = w->prog_off = w->ins = w->ins_len = 0;
-}
 
 /* How many program bytes are out once the wire has reached `sent`: all
  * wire bytes up to the last of them are. */
@@ -131,9 +122,9 @@ static bool wire_build(struct ts_conn *c, const char *head, size_t from, size_t 
                        const char *inject, size_t inject_len, const struct span_edit *edits,
                        int nedits, const struct ts_span *span)
 {
-    struct out_wire *w = &c->wire;
     size_t len = h - from + inject_len;
-    if (!conn_buf_reserve(&w->buf, &w->cap, len))
+    struct out_wire *w = conn_wire_reserve(c, len);
+    if (!w)
         return false;
     size_t before = ins - from;
     memcpy(w->buf, head + from, before);
@@ -142,12 +133,12 @@ static bool wire_build(struct ts_conn *c, const char *head, size_t from, size_t 
     for (int i = 0; i < nedits; i++)
         ts_hex_encode(edits[i].parent ? span->parent_id : span->span_id, TS_SPAN_ID_LEN,
                       w->buf + (edits[i].at - from));
-    w->len = len;
+    w->len = (uint32_t)len;
     w->off = 0;
-    w->prog_len = h - from;
+    w->prog_len = (uint32_t)(h - from);
     w->prog_off = 0;
-    w->ins = before;
-    w->ins_len = inject_len;
+    w->ins = (uint32_t)before;
+    w->ins_len = (uint32_t)inject_len;
     return true;
 }
 
@@ -247,7 +238,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     }
     if (!head) {
         size_t take = total < limit - held ? total : limit - held;
-        if (!conn_buf_reserve(&c->out.head, &c->out.head_cap, held + take + 1))
+        if (!conn_head_reserve(&c->out, held + take + 1))
             return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
         ts_iov_copy(c->out.head + held, iov, iovcnt, base, take);
         size_t avail = held + take;
@@ -305,7 +296,7 @@ static void head_undo(struct ts_conn *c, struct pending *fresh)
 {
     if (fresh && conn_q_pop_back(c) == fresh)
         conn_span_discard(fresh);
-    wire_reset(&c->wire);
+    conn_wire_release(c);
     c->out.state = DIR_HEAD;
     memset(&c->out.body, 0, sizeof c->out.body);
 }
@@ -315,16 +306,17 @@ static void head_undo(struct ts_conn *c, struct pending *fresh)
 /* One sendmsg of the client's stream, for program bytes [base, base+total)
  * of iov. Returns how many of them are now on the wire (0 when only shim
  * bytes went), or -1 with errno. *more: the step stopped at a message
- * boundary by design and the rest of the call is for the next step. */
+ * boundary by design and the rest of the call is for the next step.
+ * *wire_moved: bytes of a head's wire form went out. */
 static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt,
-                        size_t base, size_t total, int flags, bool *more)
+                        size_t base, size_t total, int flags, bool *more, bool *wire_moved)
 {
-    struct out_wire *w = &c->wire;
     struct pending *fresh = NULL;
     bool set_up = false;
     *more = false;
+    *wire_moved = false;
 
-    if (c->out.state == DIR_HEAD && !wire_pending(w)) {
+    if (c->out.state == DIR_HEAD && !conn_wire_pending(c)) {
         enum ts_stat why = TS_STAT_GAVE_UP_NOT_HTTP;
         enum head_verdict v = head_start(c, iov, iovcnt, base, total, &fresh, &why);
         set_up = v == HEAD_READY;
@@ -346,8 +338,10 @@ static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int 
     segs_init(&s, iovcnt + 1);
 
     /* The head's wire form, as far as the program has given its bytes. */
-    size_t head_prog = 0, wire_from = w->off, wire_to = w->off;
-    if (wire_pending(w)) {
+    struct out_wire *w = conn_wire_pending(c) ? c->wire : NULL;
+    size_t head_prog = 0, wire_from = 0, wire_to = 0;
+    if (w) {
+        wire_from = wire_to = w->off;
         size_t rest = w->prog_len - w->prog_off;
         head_prog = total < rest ? total : rest;
         size_t prog_end = w->prog_off + head_prog;
@@ -359,7 +353,7 @@ static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int 
 
     /* Then body bytes, up to the body's end. */
     size_t body = 0;
-    bool head_done = w->prog_off + head_prog == w->prog_len;
+    bool head_done = !w || w->prog_off + head_prog == w->prog_len;
     if (head_done && head_prog < total && c->out.state == DIR_BODY) {
         bool done;
         body = body_extent(&c->out.body, iov, iovcnt, base + head_prog, &done);
@@ -387,13 +381,15 @@ static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int 
     size_t consumed = 0;
     if (wire_to > wire_from) {
         ts_stats_add(TS_STAT_BYTES_INJECTED, wire_inserted_sent(w, wire_from, wire_sent));
-        w->off += wire_sent;
+        w->off += (uint32_t)wire_sent;
         size_t prog_now = wire_prog_done(w, w->off);
         consumed = prog_now - w->prog_off;
-        w->prog_off = prog_now;
-        if (!wire_pending(w))
-            wire_reset(w);
+        w->prog_off = (uint32_t)prog_now;
+        *wire_moved = wire_sent > 0;
+        if (!conn_wire_pending(c))
+            conn_wire_release(c); /* all out: an idle connection holds no wire form */
         c->out.head_len = 0; /* the head is committed: its copy is done with */
+        conn_head_release(&c->out);
     }
     if (body_sent && c->out.state == DIR_BODY)
         body_advance(c, iov, iovcnt, base + head_prog, body_sent);
@@ -410,11 +406,11 @@ ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iov
     if (c->role != TS_ROLE_CLIENT)
         return conn_send_observed(c, iov, iovcnt, pass, arg);
     int orig = errno, saved = orig;
-    pthread_mutex_lock(&c->out_mu);
+    conn_lock(&c->out_mu);
     conn_check_tunnel(c, &c->out);
     size_t total = ts_iov_total(iov, iovcnt);
     ssize_t result;
-    if (total == 0 || (c->out.state == DIR_OFF && !wire_pending(&c->wire))) {
+    if (total == 0 || (c->out.state == DIR_OFF && !conn_wire_pending(c))) {
         errno = orig;
         result = pass(arg);
         saved = errno;
@@ -425,15 +421,14 @@ ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iov
          * short count or EAGAIN. */
         size_t done = 0;
         for (;;) {
-            bool more;
-            size_t wire_before = c->wire.off;
-            ssize_t r = out_step(c, fd, iov, iovcnt, done, total - done, flags, &more);
+            bool more, wire_moved;
+            ssize_t r = out_step(c, fd, iov, iovcnt, done, total - done, flags, &more, &wire_moved);
             if (r < 0) {
                 result = done ? (ssize_t)done : -1;
                 break;
             }
             done += (size_t)r;
-            bool wire_only = r == 0 && c->wire.off != wire_before;
+            bool wire_only = r == 0 && wire_moved;
             if (done == total || !(more || wire_only)) {
                 result = (ssize_t)done;
                 break;
@@ -441,7 +436,7 @@ ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iov
         }
         saved = result < 0 ? errno : orig;
     }
-    pthread_mutex_unlock(&c->out_mu);
+    conn_unlock(&c->out_mu);
     errno = saved;
     return result;
 }

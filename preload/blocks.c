@@ -7,15 +7,27 @@
 
 #define CHUNK_MIN ((size_t)64 << 10)
 
+/* The start of every chunk: the list destroy walks. 16 bytes, so the blocks
+ * after it keep their 16-byte alignment. */
+struct chunk_header {
+    struct chunk_header *next;
+    size_t bytes;
+};
+
 /* A fresh chunk for p (lock held): at least CHUNK_MIN, at least one block. */
 static bool refill(struct ts_block_pool *p)
 {
-    size_t bytes = p->size > CHUNK_MIN ? p->size : CHUNK_MIN;
-    void *chunk = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t need = sizeof(struct chunk_header) + p->size;
+    size_t bytes = need > CHUNK_MIN ? need : CHUNK_MIN;
+    struct chunk_header *chunk =
+        mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (chunk == MAP_FAILED)
         return false;
+    chunk->next = p->chunks;
+    chunk->bytes = bytes;
+    p->chunks = chunk;
     /* What is left of the previous chunk (less than a block) is given up. */
-    p->next = chunk;
+    p->next = (char *)(chunk + 1);
     p->end = (char *)chunk + bytes;
     return true;
 }
@@ -30,6 +42,7 @@ void *ts_block_get(struct ts_block_pool *p)
     } else if ((size_t)(p->end - p->next) >= p->size || refill(p)) {
         b = p->next;
         p->next += p->size;
+        p->carved++;
     }
     pthread_mutex_unlock(&p->mu);
     return b;
@@ -43,6 +56,30 @@ void ts_block_put(struct ts_block_pool *p, void *block)
     memcpy(block, &p->free, sizeof p->free);
     p->free = block;
     pthread_mutex_unlock(&p->mu);
+}
+
+size_t ts_block_pool_carved(struct ts_block_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->carved;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+void ts_block_pool_destroy(struct ts_block_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    struct chunk_header *chunk = p->chunks;
+    p->chunks = NULL;
+    p->free = NULL;
+    p->next = p->end = NULL;
+    p->carved = 0;
+    pthread_mutex_unlock(&p->mu);
+    while (chunk) {
+        struct chunk_header *next = chunk->next;
+        munmap(chunk, chunk->bytes);
+        chunk = next;
+    }
 }
 
 void ts_block_pool_after_fork(struct ts_block_pool *p)

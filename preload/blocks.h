@@ -13,7 +13,11 @@
  * holder passes straight through the hooks and never reaches it.
  *
  * Memory is taken from the system in chunks of at least 64 KiB and handed
- * out block by block, so only the blocks in use are ever touched. */
+ * out block by block, so only the blocks in use are ever touched. A block
+ * is carved from a chunk only when the free list is empty, so a pool's
+ * footprint (ts_block_pool_carved) is the most blocks it ever had in use at
+ * once: that high-water mark stays resident, as nothing goes back to the
+ * system while the process runs. */
 #ifndef TS_BLOCKS_H
 #define TS_BLOCKS_H
 
@@ -26,9 +30,12 @@ struct ts_block_pool {
     size_t size;      /* bytes per block, a multiple of 16 */
     void *free;       /* blocks given back, linked through their first word */
     char *next, *end; /* the rest of the current chunk */
+    size_t carved;    /* blocks ever handed out of chunks (the high-water mark) */
+    void *chunks;     /* every chunk, linked through its header (for destroy) */
 };
 
-#define TS_BLOCK_POOL_INIT(bytes) {PTHREAD_MUTEX_INITIALIZER, ((bytes) + 15) & ~(size_t)15, 0, 0, 0}
+#define TS_BLOCK_POOL_INIT(bytes)                                                                  \
+    {PTHREAD_MUTEX_INITIALIZER, ((bytes) + 15) & ~(size_t)15, 0, 0, 0, 0, 0}
 
 /* A block of p->size bytes (contents undefined), or NULL when the system
  * has no memory. */
@@ -36,6 +43,15 @@ void *ts_block_get(struct ts_block_pool *p);
 
 /* Give a block of this pool back. */
 void ts_block_put(struct ts_block_pool *p, void *block);
+
+/* How many blocks the pool has taken from its chunks so far: the most it
+ * ever had in use at once, i.e. what it keeps (p->size bytes each). */
+size_t ts_block_pool_carved(struct ts_block_pool *p);
+
+/* Give every chunk back to the system: for a pool whose blocks are all out
+ * of use for good (a test's, a destroyed queue's). The pool is empty and
+ * usable afterwards. Not for a pool that may still be probed. */
+void ts_block_pool_destroy(struct ts_block_pool *p);
 
 /* In a forked child: the lock may have been held by a thread that is gone
  * (the free list is consistent at every instant: at worst a block is lost). */

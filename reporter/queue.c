@@ -1,46 +1,61 @@
-/* queue.c — the bounded span ring (see queue.h). */
+/* queue.c — the bounded queue of span records (see queue.h). */
 #include "queue.h"
 
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 bool ts_rep_queue_init(struct ts_rep_queue *q, size_t cap)
 {
-    memset(q, 0, sizeof *q);
+    *q = (struct ts_rep_queue)TS_REP_QUEUE_INITIALIZER;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        pthread_mutex_init(&q->records[k].mu, NULL);
     return ts_rep_queue_reserve(q, cap);
+}
+
+bool ts_rep_queue_ready(const struct ts_rep_queue *q)
+{
+    return __atomic_load_n(&q->slots, __ATOMIC_ACQUIRE) != NULL;
 }
 
 bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap)
 {
     if (cap == 0)
         cap = 1;
-    pthread_mutex_lock(&q->mu);
-    bool have = q->slots != NULL;
-    pthread_mutex_unlock(&q->mu);
-    if (have)
+    if (ts_rep_queue_ready(q))
         return true;
-    /* malloc outside the mutex: a push never waits for an allocation. The
+    /* Mapped outside the mutex: a push never waits for it. mmap, not
+     * malloc: the first span may be pushed from a signal handler. The
      * pages are only touched (and become resident) as the ring fills. */
-    struct ts_span *slots = cap <= SIZE_MAX / sizeof *slots ? malloc(cap * sizeof *slots) : NULL;
-    if (!slots)
+    if (cap > SIZE_MAX / sizeof(struct ts_span *))
+        return false;
+    size_t bytes = cap * sizeof(struct ts_span *);
+    void *slots = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (slots == MAP_FAILED)
         return false;
     pthread_mutex_lock(&q->mu);
     if (!q->slots) {
-        q->slots = slots;
+        q->slots_bytes = bytes;
         q->cap = cap;
         q->head = q->count = 0;
+        __atomic_store_n(&q->slots, (struct ts_span **)slots, __ATOMIC_RELEASE);
         slots = NULL;
     }
     pthread_mutex_unlock(&q->mu);
-    free(slots); /* another thread won the race */
+    if (slots) /* another thread won the race */
+        munmap(slots, bytes);
     return true;
 }
 
 void ts_rep_queue_destroy(struct ts_rep_queue *q)
 {
-    free(q->slots);
+    if (q->slots)
+        munmap(q->slots, q->slots_bytes);
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++) {
+        ts_block_pool_destroy(&q->records[k]);
+        pthread_mutex_destroy(&q->records[k].mu);
+    }
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     memset(q, 0, sizeof *q);
@@ -58,38 +73,85 @@ void ts_rep_queue_unlock(struct ts_rep_queue *q)
     pthread_mutex_unlock(&q->mu);
 }
 
+/* ------------------------------------------------------------- records */
+
+/* The bytes of the string buffer a span uses, clamped to the buffer. */
+static size_t span_str_used(const struct ts_span *s)
+{
+    return s->str_used < TS_SPAN_STRBUF ? s->str_used : TS_SPAN_STRBUF;
+}
+
+/* The record class for s. A copy has the same str_used and nframes as its
+ * original, so a record's own fields say which pool it came from. */
+static int record_class(const struct ts_span *s)
+{
+    if (ts_span_nframes(s) > 0) /* frames[] is at the end of the struct */
+        return TS_REP_RECORD_CLASSES - 1;
+    size_t used = span_str_used(s);
+    if (used <= TS_REP_RECORD_STR_SMALL)
+        return 0;
+    if (used <= TS_REP_RECORD_STR_MEDIUM)
+        return 1;
+    return TS_REP_RECORD_CLASSES - 1;
+}
+
 /* Copy the meaningful part of a span record: everything before the string
  * buffer, the bytes of it that are in use (most spans use a fraction of
  * it, and this copy runs on the application's thread), and the stack's
- * frames when there is one. */
-static void queue_copy_span(struct ts_span *dst, const struct ts_span *src)
+ * frames when there is one. dst must have room for src's class. */
+static void copy_span(struct ts_span *dst, const struct ts_span *src)
 {
-    size_t used = src->str_used < TS_SPAN_STRBUF ? src->str_used : TS_SPAN_STRBUF;
-    memcpy(dst, src, offsetof(struct ts_span, str) + used);
+    memcpy(dst, src, offsetof(struct ts_span, str) + span_str_used(src));
     size_t nframes = ts_span_nframes(src);
     if (nframes)
         memcpy(dst->frames, src->frames, nframes * sizeof src->frames[0]);
 }
 
-bool ts_rep_queue_push_locked(struct ts_rep_queue *q, const struct ts_span *s)
+struct ts_span *ts_rep_queue_record(struct ts_rep_queue *q, const struct ts_span *s)
 {
-    if (!q->slots || q->count >= q->cap) {
+    struct ts_span *rec = ts_block_get(&q->records[record_class(s)]);
+    if (rec)
+        copy_span(rec, s);
+    return rec;
+}
+
+static void record_put(struct ts_rep_queue *q, struct ts_span *rec)
+{
+    ts_block_put(&q->records[record_class(rec)], rec);
+}
+
+/* ---------------------------------------------------------------- ring */
+
+bool ts_rep_queue_push_record_locked(struct ts_rep_queue *q, struct ts_span *rec)
+{
+    if (!rec || !q->slots || q->count >= q->cap) {
+        if (rec)
+            record_put(q, rec);
         ts_rep_queue_count_drop(q, 1);
         return false;
     }
     size_t tail = q->head + q->count;
     if (tail >= q->cap)
         tail -= q->cap;
-    queue_copy_span(&q->slots[tail], s);
+    q->slots[tail] = rec;
     q->count++;
     return true;
+}
+
+bool ts_rep_queue_push_locked(struct ts_rep_queue *q, const struct ts_span *s)
+{
+    /* Without storage nothing is copied: the span is dropped anyway. */
+    struct ts_span *rec = q->slots && q->count < q->cap ? ts_rep_queue_record(q, s) : NULL;
+    return ts_rep_queue_push_record_locked(q, rec);
 }
 
 size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size_t max)
 {
     size_t n = 0;
     while (n < max && q->count > 0) {
-        queue_copy_span(&out[n++], &q->slots[q->head]);
+        struct ts_span *rec = q->slots[q->head];
+        copy_span(&out[n++], rec);
+        record_put(q, rec);
         if (++q->head == q->cap)
             q->head = 0;
         q->count--;
@@ -97,10 +159,34 @@ size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size
     return n;
 }
 
+size_t ts_rep_queue_take_locked(struct ts_rep_queue *q, struct ts_span **recs, size_t max)
+{
+    size_t n = 0;
+    while (n < max && q->count > 0) {
+        recs[n++] = q->slots[q->head];
+        if (++q->head == q->cap)
+            q->head = 0;
+        q->count--;
+    }
+    return n;
+}
+
+void ts_rep_queue_read(struct ts_span *out, const struct ts_span *rec)
+{
+    copy_span(out, rec);
+}
+
+void ts_rep_queue_release(struct ts_rep_queue *q, struct ts_span *rec)
+{
+    if (rec)
+        record_put(q, rec);
+}
+
 bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
 {
+    struct ts_span *rec = ts_rep_queue_record(q, s);
     pthread_mutex_lock(&q->mu);
-    bool ok = ts_rep_queue_push_locked(q, s);
+    bool ok = ts_rep_queue_push_record_locked(q, rec);
     pthread_mutex_unlock(&q->mu);
     return ok;
 }
@@ -131,11 +217,52 @@ void ts_rep_queue_count_drop(struct ts_rep_queue *q, uint64_t n)
     __atomic_fetch_add(&q->dropped, n, __ATOMIC_RELAXED);
 }
 
+size_t ts_rep_queue_records_carved(struct ts_rep_queue *q)
+{
+    size_t n = 0;
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        n += ts_block_pool_carved(&q->records[k]);
+    return n;
+}
+
+size_t ts_rep_queue_records_bytes(struct ts_rep_queue *q)
+{
+    size_t bytes = 0;
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        bytes += ts_block_pool_carved(&q->records[k]) * q->records[k].size;
+    return bytes;
+}
+
+/* ---------------------------------------------------------------- fork */
+
+void ts_rep_queue_fork_prepare(struct ts_rep_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        pthread_mutex_lock(&q->records[k].mu);
+}
+
+void ts_rep_queue_fork_parent(struct ts_rep_queue *q)
+{
+    for (int k = TS_REP_RECORD_CLASSES - 1; k >= 0; k--)
+        pthread_mutex_unlock(&q->records[k].mu);
+    pthread_mutex_unlock(&q->mu);
+}
+
 void ts_rep_queue_after_fork(struct ts_rep_queue *q)
 {
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        ts_block_pool_after_fork(&q->records[k]);
+    /* The parent exports these spans; in the child their records are
+     * simply free blocks again (the child's copies of them). */
+    while (q->count > 0) {
+        record_put(q, q->slots[q->head]);
+        if (++q->head == q->cap)
+            q->head = 0;
+        q->count--;
+    }
     q->head = 0;
-    q->count = 0;
     __atomic_store_n(&q->dropped, 0, __ATOMIC_RELAXED);
 }

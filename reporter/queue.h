@@ -1,8 +1,21 @@
-/* queue.h — the bounded ring of finished spans between the program's
+/* queue.h — the bounded queue of finished spans between the program's
  * threads and the reporter. Pushing never blocks for longer than a short
- * copy under one mutex; a full ring drops the span and counts it. The
- * condvar lives here too so that the reporter thread can wait on the same
- * mutex that guards the ring. */
+ * copy and a few pointer moves under one mutex; a full queue drops the span
+ * and counts it. The condvar lives here too so that the reporter thread can
+ * wait on the same mutex that guards the queue.
+ *
+ * Memory: only queued spans take any. The ring itself holds pointers (8
+ * bytes a slot, mapped when the first span comes, its pages touched as the
+ * queue grows); each span is copied into a record from a block pool
+ * (preload/blocks.h: mmap, no malloc, as a push may run in a signal
+ * handler), sized to what the span uses: most spans fill a few hundred of
+ * the TS_SPAN_STRBUF string bytes, so there are three record sizes, and
+ * only a span with a call stack needs a whole struct ts_span. A popped
+ * span's record goes back to its pool at once. Blocks are never returned
+ * to the system: what stays resident is the queue's peak depth (at most
+ * cap records, and one more for each thread pushing into a full queue at
+ * that moment: the record is made before the mutex is taken), not cap
+ * full records from the start. */
 #ifndef TS_QUEUE_H
 #define TS_QUEUE_H
 
@@ -12,34 +25,58 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "../preload/blocks.h"
 #include "../preload/span.h"
 
+/* Record sizes: a span record up to its string buffer plus this many of
+ * its bytes; the last class is the whole struct ts_span (long strings, or
+ * a call stack in frames[]). */
+#define TS_REP_RECORD_CLASSES 3
+#define TS_REP_RECORD_STR_SMALL 256
+#define TS_REP_RECORD_STR_MEDIUM 640
+#define TS_REP_RECORD_BYTES(str_bytes) (offsetof(struct ts_span, str) + (str_bytes))
+
 struct ts_rep_queue {
-    pthread_mutex_t mu;    /* guards everything below except dropped */
-    pthread_cond_t cv;     /* the consumer waits here (CLOCK_MONOTONIC) */
-    struct ts_span *slots; /* NULL until storage is reserved */
+    pthread_mutex_t mu;     /* guards everything below except dropped and the pools */
+    pthread_cond_t cv;      /* the consumer waits here (CLOCK_MONOTONIC) */
+    struct ts_span **slots; /* the ring of records; NULL until storage is reserved
+                               (read without the mutex atomically, as a hint) */
+    size_t slots_bytes;     /* the length of its mapping */
     size_t cap;
     size_t head; /* index of the oldest span */
     size_t count;
     uint64_t dropped; /* atomic: read without the mutex */
+    /* Where records come from, smallest first; each has its own lock, taken
+     * after mu when both are held. */
+    struct ts_block_pool records[TS_REP_RECORD_CLASSES];
 };
 
 /* Static initialiser: no storage yet (see ts_rep_queue_reserve). The
  * condvar uses the default clock: wait with pthread_cond_clockwait. */
 #define TS_REP_QUEUE_INITIALIZER                                                                   \
     {                                                                                              \
-        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0                      \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0,                  \
+        {                                                                                          \
+            TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_SMALL)),                      \
+            TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_MEDIUM)),                     \
+            TS_BLOCK_POOL_INIT(sizeof(struct ts_span)),                                            \
+        }                                                                                          \
     }
 
 /* Initialise q and give it room for cap spans (cap 0 means 1). Returns
  * false when out of memory (q is then usable but drops every push). */
 bool ts_rep_queue_init(struct ts_rep_queue *q, size_t cap);
 
-/* Give q room for cap spans if it has none yet; thread-safe, allocates
- * outside the mutex. True when q has storage afterwards. */
+/* Give q room for cap spans if it has none yet; thread-safe, maps the ring
+ * outside the mutex (mmap: safe in a signal handler). True when q has
+ * storage afterwards. */
 bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap);
 
-/* Free the storage and destroy the mutex and condvar. */
+/* Does q have storage? A hint, without the mutex. */
+bool ts_rep_queue_ready(const struct ts_rep_queue *q);
+
+/* Unmap the ring and every record block, destroy the mutex and condvar.
+ * Nothing may use q any more. */
 void ts_rep_queue_destroy(struct ts_rep_queue *q);
 
 /* Lock the mutex, giving up at abs_realtime (NULL: wait as long as it
@@ -47,28 +84,73 @@ void ts_rep_queue_destroy(struct ts_rep_queue *q);
 bool ts_rep_queue_lock(struct ts_rep_queue *q, const struct timespec *abs_realtime);
 void ts_rep_queue_unlock(struct ts_rep_queue *q);
 
-/* Copy s in (mutex held). False when full or without storage: the span is
- * dropped and counted. Only the used part of the string buffer is copied. */
+/* A record holding a copy of s (only the used part of its string buffer,
+ * and its stack when it has one), from q's pools, without the mutex: the
+ * copy is done before the span is queued. NULL when out of memory. */
+struct ts_span *ts_rep_queue_record(struct ts_rep_queue *q, const struct ts_span *s);
+
+/* Queue a record from ts_rep_queue_record (mutex held); q owns it from now
+ * on. False when the queue is full, has no storage or rec is NULL: the span
+ * is dropped and counted (and its record given back). */
+bool ts_rep_queue_push_record_locked(struct ts_rep_queue *q, struct ts_span *rec);
+
+/* Copy s in (mutex held): ts_rep_queue_record, then the above. */
 bool ts_rep_queue_push_locked(struct ts_rep_queue *q, const struct ts_span *s);
 
 /* Move up to max of the oldest spans into out[0..) (mutex held); returns
- * how many. */
+ * how many. Their records go back to the pools. Only the used part of a
+ * record is copied: out's string buffer past str_used and its frames past
+ * nframes keep whatever they held. The copy (on the reporter's thread)
+ * keeps full-size records on the export side, where encoders rely on
+ * every offset within TS_SPAN_STRBUF being readable and stack symbols are
+ * added to the span. */
 size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size_t max);
 
-/* The same, taking and releasing the mutex. */
+/* Move up to max of the oldest records into recs[0..) (mutex held);
+ * returns how many. The caller owns them: it reads each (for instance with
+ * ts_rep_queue_read, outside the mutex) and gives it back with
+ * ts_rep_queue_release. Only pointers move under the mutex. A record is
+ * only as long as its class: read it no further than str_used and
+ * nframes say. */
+size_t ts_rep_queue_take_locked(struct ts_rep_queue *q, struct ts_span **recs, size_t max);
+
+/* Copy a record's used part into a whole span (as pop does). */
+void ts_rep_queue_read(struct ts_span *out, const struct ts_span *rec);
+
+/* Give a record from ts_rep_queue_take_locked back; no mutex needed. */
+void ts_rep_queue_release(struct ts_rep_queue *q, struct ts_span *rec);
+
+/* The same, taking and releasing the mutex; push makes the record before
+ * it takes the mutex. */
 bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s);
 size_t ts_rep_queue_pop(struct ts_rep_queue *q, struct ts_span *out, size_t max);
 
 /* Spans currently queued (a snapshot). */
 size_t ts_rep_queue_count(struct ts_rep_queue *q);
 
-/* Spans dropped because the ring was full (or had no storage). */
+/* Spans dropped because the queue was full (or had no storage, or no
+ * memory for a record). */
 uint64_t ts_rep_queue_dropped(const struct ts_rep_queue *q);
 void ts_rep_queue_count_drop(struct ts_rep_queue *q, uint64_t n);
 
-/* In a forked child: fresh mutex and condvar (whatever state the parent's
- * threads left them in), ring emptied (the parent exports those spans),
- * drop counter zeroed; the storage is kept. */
+/* Record blocks q has taken from the system, counted and in bytes: the
+ * high-water mark of the records it had in use at once (what stays
+ * resident once touched). */
+size_t ts_rep_queue_records_carved(struct ts_rep_queue *q);
+size_t ts_rep_queue_records_bytes(struct ts_rep_queue *q);
+
+/* Fork: prepare takes the mutex and the pools' locks (all held only for
+ * short copies), so the child finds the queue and the pools consistent;
+ * parent releases them. */
+void ts_rep_queue_fork_prepare(struct ts_rep_queue *q);
+void ts_rep_queue_fork_parent(struct ts_rep_queue *q);
+
+/* In a forked child: fresh mutex, condvar and pool locks (whatever state the
+ * parent's threads left them in), queue emptied (the parent exports those
+ * spans) with the records of those spans given back to the pools, drop
+ * counter zeroed; the storage is kept. A record another thread of the
+ * parent was filling at the fork is lost to the child (one block per such
+ * thread), never given back twice. */
 void ts_rep_queue_after_fork(struct ts_rep_queue *q);
 
 #endif

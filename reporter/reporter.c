@@ -3,7 +3,8 @@
  *
  * Two locks:
  *  - the queue mutex (rep_q.mu) guards the ring and rep_thread_*; it is
- *    held only for a copy of a few spans, on application threads too;
+ *    held only to link a span's record (copied before), on application
+ *    threads, or to copy a chunk of spans out, on the reporter's;
  *  - the export mutex guards everything used while exporting (the chunk
  *    array, the line buffer, the file exporter). Spans are popped only
  *    with it held, so once a flush owns it no other export is in flight
@@ -37,8 +38,9 @@
 #define REP_DEFAULT_QUEUE 2048
 #define REP_DEFAULT_BATCH 512
 #define REP_DEFAULT_DELAY_MS 5000
-/* Spans are popped in chunks of this many, so the export side needs a small
- * fixed array rather than one the size of a whole batch. */
+/* Spans are taken from the queue in chunks of this many: pointers to their
+ * records, moved under the queue mutex; each record is copied out and
+ * encoded after it is released. */
 #define REP_CHUNK 64
 #define REP_THREAD_STACK ((size_t)512 << 10)
 
@@ -53,8 +55,15 @@ static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
 static bool rep_remote_sampling; /* fixed at init: the sampler polls a strategy */
 
 static pthread_mutex_t rep_export_mu = PTHREAD_MUTEX_INITIALIZER;
-/* Under rep_export_mu. */
-static struct ts_span rep_chunk[REP_CHUNK];
+/* Under rep_export_mu: the records taken from the queue and not yet given
+ * back, and the whole span each is copied into to be encoded (encoders may
+ * read anywhere in its string buffer, and stack symbols are added to it:
+ * a record is only as long as what its span uses). When a fork comes in
+ * the middle of an export, the child loses the records taken (at most
+ * REP_CHUNK blocks): the thread that would give them back is not there,
+ * and where it had got to is not known. */
+static struct ts_span *rep_taken[REP_CHUNK];
+static struct ts_span rep_span;
 
 /* Set by the prepare handler, read by the parent/child handlers. */
 static bool rep_fork_have_export_mu;
@@ -138,7 +147,7 @@ static void rep_export_queued(size_t want, const struct timespec *deadline, uint
             take = REP_CHUNK;
         if (take > want)
             take = want;
-        size_t got = ts_rep_queue_pop_locked(&rep_q, rep_chunk, take);
+        size_t got = ts_rep_queue_take_locked(&rep_q, rep_taken, take);
         ts_rep_queue_unlock(&rep_q);
         if (got == 0)
             break;
@@ -146,9 +155,12 @@ static void rep_export_queued(size_t want, const struct timespec *deadline, uint
         if (in_batch == 0)
             batch_deadline = rep_batch_deadline(deadline_ms);
         for (size_t i = 0; i < got; i++) {
-            if (rep_chunk[i].nframes) /* TRACESHIM_STACKS: names, off the program's threads */
-                ts_sym_attach(&rep_chunk[i]);
-            ts_exp_add(&rep_chunk[i], batch_deadline);
+            ts_rep_queue_read(&rep_span, rep_taken[i]);
+            ts_rep_queue_release(&rep_q, rep_taken[i]);
+            rep_taken[i] = NULL;
+            if (rep_span.nframes) /* TRACESHIM_STACKS: names, off the program's threads */
+                ts_sym_attach(&rep_span);
+            ts_exp_add(&rep_span, batch_deadline);
         }
         in_batch += got;
         if (in_batch >= batch) {
@@ -301,15 +313,15 @@ void ts_rep_submit(const struct ts_span *s)
     }
     int saved_errno = errno;
     ts_guard_enter();
-    ts_rep_queue_lock(&rep_q, NULL);
-    if (!rep_q.slots) {
-        /* First span of the process: the ring is allocated now, not at
-         * start-up (most processes a wrapper script runs have no spans). */
-        ts_rep_queue_unlock(&rep_q);
+    /* First span of the process: the ring is mapped now, not at start-up
+     * (most processes a wrapper script runs have no spans). */
+    if (!ts_rep_queue_ready(&rep_q))
         ts_rep_queue_reserve(&rep_q, rep_queue_capacity());
-        ts_rep_queue_lock(&rep_q, NULL);
-    }
-    bool queued = ts_rep_queue_push_locked(&rep_q, s);
+    /* The copy is made before the queue mutex is taken: under it, only a
+     * pointer goes into the ring. */
+    struct ts_span *record = ts_rep_queue_record(&rep_q, s);
+    ts_rep_queue_lock(&rep_q, NULL);
+    bool queued = ts_rep_queue_push_record_locked(&rep_q, record);
     if (!queued)
         ts_stats_add(TS_STAT_DROPPED_QUEUE_FULL, 1);
     bool start = queued && rep_claim_thread_start_locked();
@@ -433,7 +445,7 @@ uint64_t ts_rep_queued(void)
  * also abandons the export-side state that may be half-updated. */
 void ts_rep_atfork_prepare(void)
 {
-    pthread_mutex_lock(&rep_q.mu);
+    ts_rep_queue_fork_prepare(&rep_q); /* its mutex and its record pools' */
     rep_fork_have_export_mu = pthread_mutex_trylock(&rep_export_mu) == 0;
 }
 
@@ -441,7 +453,7 @@ void ts_rep_atfork_parent(void)
 {
     if (rep_fork_have_export_mu)
         pthread_mutex_unlock(&rep_export_mu);
-    pthread_mutex_unlock(&rep_q.mu);
+    ts_rep_queue_fork_parent(&rep_q);
 }
 
 void ts_rep_atfork_child(void)
@@ -452,7 +464,7 @@ void ts_rep_atfork_child(void)
     ts_stats_after_fork();
     ts_own_fd_after_fork(); /* no thread of ours is inside a call on our fds */
     __atomic_store_n(&rep_exit_reported, false, __ATOMIC_RELAXED);
-    ts_rep_queue_after_fork(&rep_q); /* empty: the parent exports those spans */
+    ts_rep_queue_after_fork(&rep_q); /* empty, records freed: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);
     ts_exp_after_fork_child(!rep_fork_have_export_mu);
     ts_sampling_poller_after_fork();

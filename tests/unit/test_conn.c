@@ -1,6 +1,10 @@
 /* test_conn.c — the connection logic on real socket pairs: what the peer
  * receives, what the program is told, and the spans that come out. */
+#include <pthread.h>
+#include <sched.h>
+
 #include "conn_harness.h"
+#include "hooks/conn_internal.h"
 
 static const char get_head[] = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.test:8080\r\n"
                                "User-Agent: unit/1\r\n\r\n";
@@ -335,6 +339,141 @@ static void test_dup_shares_connection(void **state)
     close(p.peer);
 }
 
+/* ------------------------------------------ what a connection costs */
+
+/* A tracked connection is one small object: three futex-word locks, room
+ * for two requests in flight, no buffers. */
+static void test_connection_object_is_small(void **state)
+{
+    assert_true(sizeof(struct ts_conn) <= 320);
+    assert_true(sizeof(struct conn_lock) == 4);
+}
+
+/* The connections' lock excludes: threads that fight over one (and so
+ * sleep in the kernel and are woken) never lose an update, and errno
+ * comes through unchanged. */
+struct lock_fight {
+    struct conn_lock lock;
+    long counter;
+};
+
+static void *lock_fighter(void *arg)
+{
+    struct lock_fight *f = arg;
+    for (int i = 0; i < 50000; i++) {
+        errno = 1234;
+        conn_lock(&f->lock);
+        long v = f->counter;
+        if (i % 1000 == 0)
+            sched_yield(); /* hold it a while: the others must wait */
+        f->counter = v + 1;
+        conn_unlock(&f->lock);
+        if (errno != 1234)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_connection_lock_excludes(void **state)
+{
+    enum { THREADS = 4 };
+    static struct lock_fight f;
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, lock_fighter, &f), 0);
+    for (int i = 0; i < THREADS; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        assert_null(r);
+    }
+    assert_int_equal(f.counter, THREADS * 50000L);
+    assert_int_equal(atomic_load(&f.lock.state), 0);
+}
+
+/* Buffers are held only while a head is under way: a server connection
+ * whose request head came in pieces keeps no copy once it is parsed, and a
+ * client connection keeps no wire form once its head is out. */
+static void test_idle_connections_hold_no_buffers(void **state)
+{
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    const char *req = "GET /pieces HTTP/1.1\r\nHost: a\r\n\r\n";
+    struct ts_conn *c = ts_conn_get(srv.prog);
+    assert_non_null(c);
+    char buf[256];
+    peer_write(&srv, "GET /pie");
+    prog_read(&srv, buf, sizeof buf);
+    assert_non_null(c->in.head); /* the start, kept to parse the rest */
+    peer_write(&srv, req + 8);
+    prog_read(&srv, buf, sizeof buf);
+    assert_null(c->in.head);
+    assert_int_equal(c->in.head_cap, 0);
+    prog_write(&srv, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 40);
+    assert_int_equal(nspans, 1);
+    assert_null(c->out.head);
+    assert_null(c->wire);
+    ts_conn_put(c);
+    close_pair(&srv);
+
+    struct pair cli = make_pair(TS_ROLE_CLIENT);
+    c = ts_conn_get(cli.prog);
+    assert_non_null(c);
+    const char *head = "GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
+    prog_write(&cli, head, 10); /* a piece: passed, a copy kept */
+    assert_non_null(c->out.head);
+    prog_write(&cli, head + 10, strlen(head) - 10);
+    assert_null(c->out.head);
+    assert_null(c->wire); /* all out */
+    char got[2048];
+    peer_read_all(&cli, got, sizeof got);
+    assert_non_null(strstr(got, "traceparent: "));
+    peer_write(&cli, "HTTP/1.1 204 No Content\r\n\r\n");
+    prog_read(&cli, buf, sizeof buf);
+    assert_int_equal(nspans, 2);
+    assert_null(c->wire);
+    assert_null(c->in.head);
+    ts_conn_put(c);
+    close_pair(&cli);
+}
+
+/* Pipelined requests beyond the room in the connection spill into a block
+ * and come back when the queue empties; past CONN_PIPELINE_MAX requests in
+ * flight, the rest get headers but no span, as before. */
+static void test_pipelining_spills_and_comes_back(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    assert_non_null(c);
+    const char *req = "GET /p HTTP/1.1\r\nHost: h\r\n\r\n";
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+    char buf[8192], got[65536];
+    for (int round = 0; round < 2; round++) {
+        int n = round == 0 ? 5 : CONN_PIPELINE_MAX + 4;
+        int first = nspans;
+        for (int i = 0; i < n; i++)
+            assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+        peer_read_all(&p, got, sizeof got);
+        assert_true(c->q_spilled);
+        int want = n < CONN_PIPELINE_MAX ? n : CONN_PIPELINE_MAX;
+        assert_int_equal(c->q_len, want);
+        for (int i = 0; i < want; i++) {
+            peer_write(&p, res);
+            prog_read(&p, buf, sizeof buf);
+            assert_int_equal(nspans, first + i + 1);
+        }
+        assert_int_equal(c->q_len, 0);
+        assert_false(c->q_spilled); /* back in the connection */
+        /* one more, one at a time: no spill */
+        prog_write(&p, req, strlen(req));
+        peer_read_all(&p, got, sizeof got);
+        assert_false(c->q_spilled);
+        peer_write(&p, res);
+        prog_read(&p, buf, sizeof buf);
+        assert_int_equal(nspans, first + want + 1);
+    }
+    ts_conn_put(c);
+    close_pair(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +491,10 @@ int main(void)
         cmocka_unit_test_setup(test_server_head_in_pieces_and_client_child, setup),
         cmocka_unit_test_setup(test_server_unsampled_not_exported_flag, setup),
         cmocka_unit_test_setup(test_dup_shares_connection, setup),
+        cmocka_unit_test_setup(test_connection_object_is_small, setup),
+        cmocka_unit_test_setup(test_connection_lock_excludes, setup),
+        cmocka_unit_test_setup(test_idle_connections_hold_no_buffers, setup),
+        cmocka_unit_test_setup(test_pipelining_spills_and_comes_back, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

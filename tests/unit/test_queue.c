@@ -1,4 +1,6 @@
-/* test_queue.c — the span ring on its own, and the reporter end to end:
+/* test_queue.c — the span ring on its own (order, drops, records sized to
+ * the span, memory that follows the queue's depth, fork), and the reporter
+ * end to end:
  * threads submitting into the file exporter, a full queue, fork, the
  * program closing or dup2'ing over the exporter's fd, periodic and
  * batch-triggered export, line splitting, the console and none exporters.
@@ -12,7 +14,9 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -158,7 +162,7 @@ static void test_queue_reserve_and_after_fork(void **state)
     assert_false(ts_rep_queue_push(&q, &s)); /* no storage yet: dropped */
     assert_int_equal(ts_rep_queue_dropped(&q), 1);
     assert_true(ts_rep_queue_reserve(&q, 0)); /* 0 means 1 */
-    struct ts_span *slots = q.slots;
+    struct ts_span **slots = q.slots;
     assert_true(ts_rep_queue_reserve(&q, 100)); /* already has storage: kept */
     assert_ptr_equal(q.slots, slots);
     assert_int_equal(q.cap, 1);
@@ -168,6 +172,245 @@ static void test_queue_reserve_and_after_fork(void **state)
     assert_int_equal(ts_rep_queue_count(&q), 0);
     assert_int_equal(ts_rep_queue_dropped(&q), 0);
     assert_true(ts_rep_queue_push(&q, &s)); /* usable again */
+    ts_rep_queue_destroy(&q);
+}
+
+/* VmRSS of this process, in KiB. */
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* Only queued spans take memory: a queue with room for 100,000 spans
+ * through which 200,000 pass, never more than 8 at once, keeps 8 records
+ * and its ring of pointers, not 100,000 span records (200 MiB). */
+static void test_queue_memory_follows_depth(void **state)
+{
+    enum { CAP = 100000, TOTAL = 200000, DEPTH = 8 };
+    struct ts_rep_queue q;
+    long before = rss_kib();
+    assert_true(ts_rep_queue_init(&q, CAP));
+    assert_int_equal(ts_rep_queue_records_carved(&q), 0); /* nothing until a span comes */
+    struct ts_span s, out[DEPTH];
+    make_span(&s, "GET /");
+    for (int i = 0; i < TOTAL / DEPTH; i++) {
+        for (int k = 0; k < DEPTH; k++)
+            assert_true(ts_rep_queue_push(&q, &s));
+        assert_int_equal(ts_rep_queue_pop(&q, out, DEPTH), DEPTH);
+    }
+    assert_int_equal(ts_rep_queue_records_carved(&q), DEPTH); /* the peak, reused */
+    assert_int_equal(ts_rep_queue_records_bytes(&q), DEPTH * q.records[0].size);
+    long grown = rss_kib() - before;
+    /* 100,000 slots of 8 bytes, touched as the ring wraps, and 8 records:
+     * under 1 MiB (leave room for a sanitizer's shadow of them). */
+    assert_true(grown < 16 * 1024);
+    ts_rep_queue_destroy(&q);
+}
+
+/* A span takes the smallest record that holds what it uses; a long one and
+ * one with a call stack come out whole. */
+static void test_queue_record_sizes(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 8));
+    struct ts_span small, medium, big, stack, out;
+    make_span(&small, "GET /");
+    make_span(&medium, "GET /medium");
+    char value[TS_SPAN_STRBUF];
+    memset(value, 'm', sizeof value);
+    ts_span_attr_str(&medium, "url.path", value, 400);
+    make_span(&big, "GET /big");
+    ts_span_attr_str(&big, "url.path", value, 1000);
+    make_span(&stack, "GET /stack");
+    stack.nframes = 5;
+    for (int i = 0; i < 5; i++)
+        stack.frames[i] = 0x1000 + (uintptr_t)i;
+    assert_true(small.str_used <= TS_REP_RECORD_STR_SMALL);
+    assert_true(medium.str_used > TS_REP_RECORD_STR_SMALL &&
+                medium.str_used <= TS_REP_RECORD_STR_MEDIUM);
+    assert_true(big.str_used > TS_REP_RECORD_STR_MEDIUM);
+
+    assert_true(ts_rep_queue_push(&q, &small));
+    assert_int_equal(ts_rep_queue_records_bytes(&q), q.records[0].size);
+    assert_true(q.records[0].size < sizeof(struct ts_span) / 2);
+    assert_true(ts_rep_queue_push(&q, &medium));
+    assert_int_equal(ts_rep_queue_records_bytes(&q), q.records[0].size + q.records[1].size);
+    assert_true(ts_rep_queue_push(&q, &big));
+    assert_true(ts_rep_queue_push(&q, &stack));
+    assert_int_equal(ts_rep_queue_records_carved(&q), 4);
+    assert_int_equal(ts_block_pool_carved(&q.records[2]), 2);
+
+    const struct ts_span *want[] = {&small, &medium, &big, &stack};
+    for (int i = 0; i < 4; i++) {
+        memset(&out, 0x5a, sizeof out);
+        assert_int_equal(ts_rep_queue_pop(&q, &out, 1), 1);
+        assert_memory_equal(&out, want[i], offsetof(struct ts_span, str));
+        assert_memory_equal(out.str, want[i]->str, want[i]->str_used);
+    }
+    assert_int_equal(out.nframes, 5);
+    assert_memory_equal(out.frames, stack.frames, 5 * sizeof stack.frames[0]);
+    /* given back: the same four again take no new blocks */
+    for (int i = 0; i < 4; i++)
+        assert_true(ts_rep_queue_push(&q, want[i]));
+    assert_int_equal(ts_rep_queue_records_carved(&q), 4);
+    ts_rep_queue_destroy(&q);
+}
+
+/* A full queue drops the span and gives its record back at once: pushing
+ * far past the capacity keeps no more records than the capacity and the
+ * one a pusher makes before it finds the queue full. */
+static void test_queue_full_gives_records_back(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 16));
+    struct ts_span s;
+    make_span(&s, "GET /");
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(ts_rep_queue_push(&q, &s), i < 16);
+    ts_rep_queue_lock(&q, NULL);
+    for (int i = 0; i < 1000; i++)
+        assert_false(ts_rep_queue_push_locked(&q, &s));
+    ts_rep_queue_unlock(&q);
+    assert_int_equal(ts_rep_queue_dropped(&q), 2000 - 16);
+    assert_int_equal(ts_rep_queue_count(&q), 16);
+    assert_int_equal(ts_rep_queue_records_carved(&q), 17);
+    /* a record made and then refused (the pusher's race with a full queue):
+     * the block given back before is reused */
+    struct ts_span *rec = ts_rep_queue_record(&q, &s);
+    assert_non_null(rec);
+    ts_rep_queue_lock(&q, NULL);
+    assert_false(ts_rep_queue_push_record_locked(&q, rec));
+    assert_false(ts_rep_queue_push_record_locked(&q, NULL)); /* no memory: dropped too */
+    ts_rep_queue_unlock(&q);
+    assert_int_equal(ts_rep_queue_records_carved(&q), 17);
+    assert_int_equal(ts_rep_queue_dropped(&q), 2000 - 16 + 2);
+    struct ts_span out[16];
+    assert_int_equal(ts_rep_queue_pop(&q, out, 16), 16);
+    for (int i = 0; i < 17; i++) /* all 17 blocks are free again */
+        assert_true(ts_rep_queue_push(&q, &s) == (i < 16));
+    assert_int_equal(ts_rep_queue_records_carved(&q), 17);
+    ts_rep_queue_destroy(&q);
+}
+
+/* The reporter's way out: pointers to the oldest records, in order, owned
+ * by the taker until it gives them back (then reused, no new blocks). */
+static void test_queue_take_and_release(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 8));
+    struct ts_span s, whole;
+    char name[32], got[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, "t%d", i);
+        make_span(&s, name);
+        assert_true(ts_rep_queue_push(&q, &s));
+    }
+    struct ts_span *recs[8];
+    ts_rep_queue_lock(&q, NULL);
+    assert_int_equal(ts_rep_queue_take_locked(&q, recs, 3), 3);
+    ts_rep_queue_unlock(&q);
+    assert_int_equal(ts_rep_queue_count(&q), 2);
+    for (int i = 0; i < 3; i++) {
+        memset(&whole, 0x5a, sizeof whole);
+        ts_rep_queue_read(&whole, recs[i]);
+        snprintf(name, sizeof name, "t%d", i);
+        name_of(&whole, got, sizeof got);
+        assert_string_equal(got, name);
+        ts_rep_queue_release(&q, recs[i]);
+    }
+    ts_rep_queue_release(&q, NULL); /* harmless */
+    for (int i = 0; i < 6; i++)
+        assert_true(ts_rep_queue_push(&q, &s));
+    assert_int_equal(ts_rep_queue_records_carved(&q), 8); /* 5, 3 of them reused, 3 new */
+    ts_rep_queue_destroy(&q);
+}
+
+struct holder_arg {
+    struct ts_rep_queue *q;
+    atomic_int stage; /* 1: the record is made; 2: go on */
+};
+
+/* Makes a record and holds it, unqueued, across the main thread's fork. */
+static void *record_holder(void *p)
+{
+    struct holder_arg *a = p;
+    struct ts_span s;
+    make_span(&s, "held");
+    struct ts_span *rec = ts_rep_queue_record(a->q, &s);
+    atomic_store(&a->stage, 1);
+    while (atomic_load(&a->stage) != 2)
+        sched_yield();
+    ts_rep_queue_lock(a->q, NULL);
+    ts_rep_queue_push_record_locked(a->q, rec);
+    ts_rep_queue_unlock(a->q);
+    return NULL;
+}
+
+/* A real fork: the child's queue is empty and the records of the parent's
+ * queued spans are free blocks in the child (no new memory for as many
+ * spans of its own); the record another thread held at the fork is lost to
+ * the child, not given back twice; the parent's spans are untouched. */
+static void test_queue_fork_frees_records_in_child(void **state)
+{
+    enum { N = 20 };
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 64));
+    struct ts_span s, out[N + 1];
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        make_span(&s, name);
+        assert_true(ts_rep_queue_push(&q, &s));
+    }
+    struct holder_arg held = {&q, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, record_holder, &held), 0);
+    while (atomic_load(&held.stage) != 1)
+        sched_yield();
+    assert_int_equal(ts_rep_queue_records_carved(&q), N + 1);
+
+    ts_rep_queue_fork_prepare(&q);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ts_rep_queue_after_fork(&q);
+        int bad = 0;
+        bad |= ts_rep_queue_count(&q) != 0;
+        bad |= ts_rep_queue_dropped(&q) != 0;
+        for (int i = 0; i < N; i++) {
+            snprintf(name, sizeof name, "c%d", i);
+            make_span(&s, name);
+            bad |= !ts_rep_queue_push(&q, &s) << 1;
+        }
+        bad |= (ts_rep_queue_records_carved(&q) != N + 1) << 2; /* the N freed ones, reused */
+        bad |= (ts_rep_queue_pop(&q, out, N + 1) != N) << 3;
+        name_of(&out[0], name, sizeof name);
+        bad |= (strcmp(name, "c0") != 0) << 4;
+        _exit(bad);
+    }
+    ts_rep_queue_fork_parent(&q);
+    assert_true(pid > 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    atomic_store(&held.stage, 2);
+    pthread_join(t, NULL);
+    assert_int_equal(ts_rep_queue_pop(&q, out, N + 1), N + 1);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        char got[32];
+        name_of(&out[i], got, sizeof got);
+        assert_string_equal(got, name);
+    }
     ts_rep_queue_destroy(&q);
 }
 
@@ -1227,6 +1470,11 @@ int main(void)
         cmocka_unit_test(test_queue_copies_the_record),
         cmocka_unit_test(test_queue_reserve_and_after_fork),
         cmocka_unit_test(test_queue_concurrent),
+        cmocka_unit_test(test_queue_memory_follows_depth),
+        cmocka_unit_test(test_queue_record_sizes),
+        cmocka_unit_test(test_queue_full_gives_records_back),
+        cmocka_unit_test(test_queue_take_and_release),
+        cmocka_unit_test(test_queue_fork_frees_records_in_child),
         cmocka_unit_test(test_reporter_flush_empty),
         cmocka_unit_test(test_reporter_threads_end_to_end),
         cmocka_unit_test(test_reporter_full_queue_drops),
