@@ -24,8 +24,12 @@
 /* The largest message sent over HTTP or written as one line: collectors
  * and line readers commonly accept a few MiB. */
 #define EXP_MAX_MESSAGE ((size_t)4 << 20)
-/* A buffer grown past this is freed after use, to keep RSS small. */
-#define EXP_KEEP_BUF ((size_t)1 << 20)
+/* A buffer grown past this is freed after use, to keep RSS small: a full
+ * batch takes a few hundred KiB, twice (its spans and the message), and
+ * keeping those between batches would double the shim's resident memory in
+ * a quiet process. Regrowing costs a few reallocs per batch of hundreds
+ * of spans (large ones are mremap'ed, not copied). */
+#define EXP_KEEP_BUF ((size_t)64 << 10)
 /* Retries: first backoff, its cap, and the most attempts per batch. */
 #define EXP_BACKOFF_FIRST_MS 100
 #define EXP_BACKOFF_MAX_MS 5000
