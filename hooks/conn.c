@@ -257,7 +257,8 @@ void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why)
     d->state = DIR_OFF;
     d->head_len = 0;
     conn_head_release(d);
-    if (!atomic_exchange_explicit(&c->given_up, true, memory_order_relaxed))
+    unsigned char bit = d == &c->out ? CONN_OFF_OUT : CONN_OFF_IN;
+    if (atomic_fetch_or_explicit(&c->dirs_off, bit, memory_order_release) == 0)
         ts_stats_add(why, 1);
 }
 
@@ -655,6 +656,24 @@ struct ts_conn *ts_conn_get(int fd)
 
 void ts_conn_put(struct ts_conn *c)
 {
+    ts_fd_put(&c->ref);
+}
+
+void ts_conn_done_with(int fd, struct ts_conn *c)
+{
+    /* Spans start in one direction, a client's requests out and a
+     * server's requests in; once that one is off, only the spans already
+     * waiting need the other. */
+    unsigned char starts = c->role == TS_ROLE_CLIENT ? CONN_OFF_OUT : CONN_OFF_IN;
+    if (atomic_load_explicit(&c->dirs_off, memory_order_acquire) & starts) {
+        conn_lock(&c->q_mu);
+        bool idle = c->q_len == 0;
+        conn_unlock(&c->q_mu);
+        /* Only this connection's slot: the program may have closed fd and
+         * a new connection taken its number meanwhile. */
+        if (idle && ts_fd_remove_if(fd, &c->ref))
+            ts_fd_put(&c->ref); /* the slot's reference */
+    }
     ts_fd_put(&c->ref);
 }
 

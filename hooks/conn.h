@@ -53,6 +53,11 @@ void ts_conn_after_fork(void);
 /* A counted reference to fd's connection, or NULL when untracked. */
 struct ts_conn *ts_conn_get(int fd);
 void ts_conn_put(struct ts_conn *c);
+/* ts_conn_put for the hooks that read and write: when the direction
+ * requests come from (a client's out, a server's in) is not parsed any
+ * more (not HTTP, a tunnel) and no span waits, fd stops being tracked, so
+ * its later calls pass straight through at the cost of an untracked fd. */
+void ts_conn_done_with(int fd, struct ts_conn *c);
 
 /* Calls the real libc function with the program's original arguments. */
 typedef ssize_t (*ts_conn_pass_fn)(void *arg);

@@ -118,6 +118,9 @@ struct pending {
 /* What each tracked connection costs: this object (about 290 bytes; the
  * fd table's slot is 8 more). Buffers, the wire form and span records are
  * only held while a head or a request is under way. */
+#define CONN_OFF_OUT 1
+#define CONN_OFF_IN 2
+
 struct ts_conn {
     struct ts_fd_ref ref; /* first: the fd table holds these */
     union {
@@ -137,7 +140,11 @@ struct ts_conn {
      * the direction that saw it, each direction stops parsing at its next
      * call under its own lock (one lock never waits for the other). */
     atomic_bool tunnel;
-    atomic_bool given_up; /* a direction went DIR_OFF: counted once (preload/stats.h) */
+    /* Directions that went DIR_OFF (CONN_OFF_OUT, CONN_OFF_IN): the first
+     * one counts the connection as given up (preload/stats.h); the one
+     * requests come from, and the fd is no longer worth tracking once no
+     * span waits (ts_conn_done_with). */
+    atomic_uchar dirs_off;
     uint16_t peer_port, local_port;
     char peer_ip[INET6_ADDRSTRLEN];
     char local_ip[INET6_ADDRSTRLEN];

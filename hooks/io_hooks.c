@@ -59,7 +59,7 @@ static ssize_t traced_recv(struct recv_call *rc, const struct iovec *iov, int io
     int err = errno;
     ts_guard_enter();
     ts_conn_recv_done(c, iov, iovcnt, r, rc->flags, err);
-    ts_conn_put(c);
+    ts_conn_done_with(rc->fd, c);
     ts_guard_leave();
     errno = err;
     return r;
@@ -224,7 +224,7 @@ static ssize_t traced_send(struct send_call *sc, const struct iovec *iov, int io
     ts_guard_enter();
     ssize_t r = ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, send_pass, sc);
     int err = errno;
-    ts_conn_put(c);
+    ts_conn_done_with(sc->fd, c);
     ts_guard_leave();
     errno = err;
     return r;

@@ -68,6 +68,15 @@ struct ts_fd_ref *ts_fd_remove(int fd)
     return atomic_exchange_explicit(&ts_fd_slots[fd], NULL, memory_order_acq_rel);
 }
 
+bool ts_fd_remove_if(int fd, struct ts_fd_ref *r)
+{
+    if ((unsigned)fd >= TS_FD_MAX)
+        return false;
+    struct ts_fd_ref *expected = r;
+    return atomic_compare_exchange_strong_explicit(&ts_fd_slots[fd], &expected, NULL,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
 int ts_fd_high_water(void)
 {
     return atomic_load_explicit(&fd_high_water, memory_order_relaxed);

@@ -57,6 +57,10 @@ struct ts_fd_ref *ts_fd_install(int fd, struct ts_fd_ref *r);
 /* Empty fd's slot; returns the object (caller owns its slot reference). */
 struct ts_fd_ref *ts_fd_remove(int fd);
 
+/* Empty fd's slot if it holds r; true when it did (the caller then owns
+ * the slot's reference). */
+bool ts_fd_remove_if(int fd, struct ts_fd_ref *r);
+
 /* One past the highest fd ever installed: bounds scans like close_range. */
 int ts_fd_high_water(void);
 

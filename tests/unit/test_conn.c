@@ -207,6 +207,44 @@ static void test_non_http_passes_untouched(void **state)
     assert_int_equal(nspans, 0);
 }
 
+/* Once the direction requests come from is not HTTP (a client's out, a
+ * server's in), the hooks' ts_conn_done_with stops tracking the fd (its
+ * calls then cost what an untracked fd's do). An HTTP connection, or one
+ * with a span still waiting, stays tracked. */
+static void test_non_http_requests_untracked(void **state)
+{
+    (void)state;
+    const char msg[] = "*1\r\n$4\r\nPING\r\n";
+    struct pair client = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&client, msg, sizeof msg - 1), (ssize_t)(sizeof msg - 1));
+    ts_conn_done_with(client.prog, ts_conn_get(client.prog));
+    assert_false(ts_fd_tracked(client.prog));
+    close_pair(&client);
+
+    struct pair server = make_pair(TS_ROLE_SERVER);
+    peer_write(&server, msg);
+    char buf[64];
+    assert_int_equal(prog_read(&server, buf, sizeof buf), (ssize_t)(sizeof msg - 1));
+    ts_conn_done_with(server.prog, ts_conn_get(server.prog));
+    assert_false(ts_fd_tracked(server.prog));
+    close_pair(&server);
+    assert_int_equal(nspans, 0);
+
+    /* a request waiting for its answer when the answer is not HTTP: the
+     * requests still are, the span ends as it did */
+    struct pair h = make_pair(TS_ROLE_CLIENT);
+    const char get[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(prog_write(&h, get, sizeof get - 1), (ssize_t)(sizeof get - 1));
+    ts_conn_done_with(h.prog, ts_conn_get(h.prog));
+    assert_true(ts_fd_tracked(h.prog));
+    peer_write(&h, "+PONG\r\n");
+    prog_read(&h, buf, sizeof buf);
+    ts_conn_done_with(h.prog, ts_conn_get(h.prog));
+    assert_true(ts_fd_tracked(h.prog));
+    close_pair(&h);
+    assert_int_equal(nspans, 1);
+}
+
 static void test_head_piece_passes_at_once(void **state)
 {
     /* a program that stops mid request line and reads: its bytes are on the
@@ -486,6 +524,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
         cmocka_unit_test_setup(test_non_http_passes_untouched, setup),
+        cmocka_unit_test_setup(test_non_http_requests_untracked, setup),
         cmocka_unit_test_setup(test_head_piece_passes_at_once, setup),
         cmocka_unit_test_setup(test_server_extracts_context_and_sets_current, setup),
         cmocka_unit_test_setup(test_server_head_in_pieces_and_client_child, setup),
