@@ -2,8 +2,15 @@
 # bench/run.sh — the benchmark suite (issue 8, DESIGN.md §7): every figure
 # measured side by side, without and with the shim, in one run.
 #
-#   bash bench/run.sh            # full run (~3 min): prints the table, writes BENCHMARKS.md
-#   bash bench/run.sh --smoke    # ~1 s per benchmark, < 60 s: must run, numbers mean little
+#   bash bench/run.sh            # full run (~6 min): prints the table, writes BENCHMARKS.md
+#   bash bench/run.sh --smoke    # ~1 s per benchmark, < 40 s: must run, numbers mean little
+#
+# Sections, in this order: per-call cost; the reporter alone per exporter
+# (bench/reporter_bench.c, built next to the library when that is a CMake
+# build directory); keep-alive HTTP against tinyhttpd (untraced, file,
+# otlp, zipkin, jaeger) and nginx (untraced, file, otlp); the Node peer
+# (bench/node/run.sh, skipped with its reason when Node or its modules are
+# missing); a chain wrk -> nginx proxy -> tinyhttpd; memory.
 #
 # Options:
 #   --lib PATH      the libtraceshim.so to measure (default: builds
@@ -30,7 +37,7 @@ while [ $# -gt 0 ]; do
         --lib) library=$(readlink -f "$2"); shift ;;
         --out) report_file=$2; shift ;;
         --keep) keep=1 ;;
-        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -58,12 +65,20 @@ else
 fi
 
 # ---- durations: bounded in both modes --------------------------------------
+# Keep-alive modes: tinyhttpd gets every exporter; nginx the file and OTLP
+# ones (its runs compare a real server, and each mode costs a run per
+# round). The smoke run leaves nginx's OTLP run out: the chain's OTLP run
+# exercises nginx with that exporter already.
+tinyhttpd_modes="untraced file otlp zipkin jaeger"
+chain_modes="untraced file otlp"
 if [ $smoke = 1 ]; then
     wrk_seconds=1 rounds=1 percall_calls=20000 percall_reps=3 percall_rounds=1
-    hold_connections=200
+    hold_connections=200 reporter_spans=20000
+    nginx_modes="untraced file"
 else
     wrk_seconds=5 rounds=3 percall_calls=100000 percall_reps=5 percall_rounds=3
-    hold_connections=10000
+    hold_connections=10000 reporter_spans=300000
+    nginx_modes="untraced file otlp"
 fi
 hold_connections=${BENCH_HOLD_CONNECTIONS:-$hold_connections}  # e.g. fewer where ulimit -n is low
 wrk_connections=32
@@ -86,7 +101,21 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 results="$work/results.tsv"
 : >"$results"
-log() { printf '%s\n' "$*" >&2; }
+# Section headings ("==> ...") carry the seconds since the start, so the
+# time each section takes is in the log.
+log() {
+    case "$*" in
+        "==> "*) printf '[%4ss] %s\n' "$SECONDS" "$*" >&2 ;;
+        *) printf '%s\n' "$*" >&2 ;;
+    esac
+}
+# A section that could not run for a reason outside the suite (a tool or
+# module missing) is "skipped" with that reason; one that broke is
+# "failed": the report says so and the script exits 1 at the end, after
+# the report, so the other sections' figures are not lost.
+failed_sections=()
+section_skipped() { printf 'skip\t%s\t%s\n' "$1" "$2" >>"$results"; log "    $1: skipped: $2"; }
+section_failed() { printf 'fail\t%s\t%s\n' "$1" "$2" >>"$results"; log "    $1: FAILED: $2"; failed_sections+=("$1"); }
 
 # ---- the library and the benchmark programs --------------------------------
 if [ -z "$library" ]; then
@@ -97,38 +126,89 @@ if [ -z "$library" ]; then
     library="$repo/build-bench/libtraceshim.so"
 fi
 [ -f "$library" ] || { echo "bench/run.sh: no library at $library" >&2; exit 2; }
-for program in tinyhttpd percall holdconns; do
+for program in tinyhttpd percall holdconns udpsink; do
     cc -std=c11 -O2 -Wall -Wextra -o "$work/$program" "$bench/$program.c"
 done
 
+# bench-reporter links the library's object files, so it is built in the
+# library's own CMake build directory, before anything is measured (a
+# build must not compete with a measurement). It is built from the
+# checkout's sources as they are now: the library itself is not rebuilt,
+# so sources changed since it was built make the two differ. A library
+# from elsewhere (an installed copy) has no build directory: the reporter
+# section is then skipped, saying so.
+reporter_program=""
+library_build_dir=$(dirname "$library")
+if [ -f "$library_build_dir/CMakeCache.txt" ]; then
+    log "==> building bench-reporter in ${library_build_dir#"$repo"/}/"
+    if cmake --build "$library_build_dir" -j"$(nproc)" --target bench-reporter >"$work/bench-reporter-build.log" 2>&1; then
+        reporter_program="$library_build_dir/bench-reporter"
+    else
+        tail -30 "$work/bench-reporter-build.log" >&2
+        section_failed reporter "cmake --build ${library_build_dir#"$repo"/} --target bench-reporter failed"
+    fi
+else
+    section_skipped reporter "the library ($library) is not in a CMake build directory, so bench-reporter cannot be built from its sources"
+fi
+
 # The environment of a traced process: 100% sampling (the default sampler,
-# parentbased_always_on, with no inbound context), spans to $1.
-traced_env() { # MODE(file|otlp) -> env assignments on stdout
+# parentbased_always_on, with no inbound context), spans to $1's exporter.
+# The receivers: otlp and zipkin post to the untraced tinyhttpd on
+# $otlp_port (it reads and discards every body and answers 200), jaeger
+# sends datagrams to the udpsink on $jaeger_port.
+traced_env() { # MODE(file|otlp|zipkin|jaeger) [SPAN_FILE] -> env assignments on stdout
     echo "LD_PRELOAD=$library TRACESHIM_STATS=1 OTEL_SERVICE_NAME=bench OTEL_TRACES_SAMPLER=always_on"
     case "$1" in
-        file) echo "TRACESHIM_EXPORTER=file TRACESHIM_FILE=$work/spans-$RANDOM.jsonl" ;;
+        file) echo "TRACESHIM_EXPORTER=file TRACESHIM_FILE=${2:-$work/spans-$RANDOM.jsonl}" ;;
         otlp) echo "TRACESHIM_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port" ;;
+        zipkin) echo "TRACESHIM_EXPORTER=zipkin OTEL_EXPORTER_ZIPKIN_ENDPOINT=http://127.0.0.1:$otlp_port/api/v2/spans" ;;
+        jaeger) echo "TRACESHIM_EXPORTER=jaeger OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 OTEL_EXPORTER_JAEGER_AGENT_PORT=$jaeger_port" ;;
     esac
 }
 
+# Waits for a program to write its port file; fails the run if it does not.
+wait_port_file() { # PID PORT_FILE STDERR_FILE NAME
+    local waited=0
+    until [ -s "$2" ]; do
+        sleep 0.02
+        waited=$((waited + 1))
+        if [ $waited -ge 250 ] || ! kill -0 "$1" 2>/dev/null; then
+            log "$4 did not start"; cat "$3" >&2; exit 1
+        fi
+    done
+}
+
 # Starts tinyhttpd (untraced or traced); sets server_pid and server_port.
-start_tinyhttpd() { # MODE STDERR_FILE
+start_tinyhttpd() { # MODE STDERR_FILE [SPAN_FILE]
     local port_file="$work/port-$RANDOM"
     if [ "$1" = untraced ]; then
         "$work/tinyhttpd" "$port_file" 300 2>"$2" &
     else
-        env $(traced_env "$1") "$work/tinyhttpd" "$port_file" 300 2>"$2" &
+        env $(traced_env "$1" "${3:-}") "$work/tinyhttpd" "$port_file" 300 2>"$2" &
     fi
     server_pid=$!
     started_pids+=("$server_pid")
-    local waited=0
-    until [ -s "$port_file" ]; do
-        sleep 0.02
-        waited=$((waited + 1))
-        [ $waited -lt 250 ] || { log "tinyhttpd did not start"; cat "$2" >&2; exit 1; }
-    done
+    wait_port_file "$server_pid" "$port_file" "$2" tinyhttpd
     server_port=$(cat "$port_file")
     server_log="$2"
+}
+
+# Starts a udpsink, the stand-in Jaeger agent, counting MARKER; sets
+# sink_pid, sink_output and jaeger_port.
+start_udpsink() { # MARKER
+    local port_file="$work/port-$RANDOM"
+    sink_output="$work/udpsink-$RANDOM.out"
+    "$work/udpsink" "$port_file" 600 "$1" >"$sink_output" 2>"$sink_output.stderr" &
+    sink_pid=$!
+    started_pids+=("$sink_pid")
+    wait_port_file "$sink_pid" "$port_file" "$sink_output.stderr" udpsink
+    jaeger_port=$(cat "$port_file")
+}
+
+# Stops the udpsink and prints its counts (one line).
+stop_udpsink() {
+    stop_server "$sink_pid"
+    cat "$sink_output"
 }
 
 free_port() {
@@ -139,9 +219,27 @@ port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Starts nginx in the foreground, one process (master_process off: the
 # worker is the process started here, so LD_PRELOAD and the exit-time flush
-# apply to it directly), serving a 1 KiB static file.
-start_nginx() { # MODE STDERR_FILE
-    local prefix="$work/nginx-$RANDOM" attempt
+# apply to it directly), serving a 1 KiB static file or, given
+# BACKEND_PORT, as a reverse proxy to 127.0.0.1:BACKEND_PORT over
+# keep-alive upstream connections (HTTP/1.1, no "Connection: close", an
+# upstream keepalive pool as large as wrk's connection count), so that the
+# proxy -> backend hop costs no connect per request, as in production.
+start_nginx() { # MODE STDERR_FILE [SPAN_FILE [BACKEND_PORT]]
+    local prefix="$work/nginx-$RANDOM" attempt site upstream=""
+    if [ -n "${4:-}" ]; then
+        upstream="upstream chain_backend {
+        server 127.0.0.1:$4;
+        keepalive $wrk_connections;
+        keepalive_requests 1000000;
+    }"
+        site="location / {
+            proxy_pass http://chain_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }"
+    else
+        site="root $prefix/html;"
+    fi
     # nginx moves its stderr onto error_log once it runs: the shim's stats
     # line at exit lands there.
     server_log="$prefix/logs/error.log"
@@ -164,16 +262,17 @@ http {
     uwsgi_temp_path $prefix/tmp/uwsgi;
     scgi_temp_path $prefix/tmp/scgi;
     keepalive_requests 1000000;
+    $upstream
     server {
         listen 127.0.0.1:$server_port;
-        root $prefix/html;
+        $site
     }
 }
 EOF
         if [ "$1" = untraced ]; then
             nginx -p "$prefix" -c "$prefix/nginx.conf" 2>"$2" &
         else
-            env $(traced_env "$1") nginx -p "$prefix" -c "$prefix/nginx.conf" 2>"$2" &
+            env $(traced_env "$1" "${3:-}") nginx -p "$prefix" -c "$prefix/nginx.conf" 2>"$2" &
         fi
         server_pid=$!
         started_pids+=("$server_pid")
@@ -198,6 +297,9 @@ stop_server() { # PID [SIGNAL]
     wait "$1" 2>/dev/null || true
 }
 
+# Span files run to hundreds of MB in a full run: gone once used, unless --keep.
+drop_span_files() { [ $keep = 1 ] || rm -f "$@"; }
+
 # ---- 1. per-call cost --------------------------------------------------------
 log "==> per-call cost: percall $percall_calls calls x $percall_reps repetitions, $percall_rounds round(s), untraced and traced alternately"
 for round in $(seq 1 "$percall_rounds"); do
@@ -205,8 +307,12 @@ for round in $(seq 1 "$percall_rounds"); do
         if [ $mode = untraced ]; then
             TMPDIR="$work" "$work/percall" "$percall_calls" "$percall_reps" >"$work/percall.out"
         else
-            env $(traced_env file) TMPDIR="$work" "$work/percall" "$percall_calls" "$percall_reps" \
-                >"$work/percall.out" 2>>"$work/percall.stderr"
+            # A traced run writes about a million spans (1 GB); deleted at
+            # once, its pages are dropped instead of written back, so they
+            # do not slow the file writes of the sections after it.
+            env $(traced_env file "$work/spans-percall.jsonl") TMPDIR="$work" "$work/percall" \
+                "$percall_calls" "$percall_reps" >"$work/percall.out" 2>>"$work/percall.stderr"
+            drop_span_files "$work/spans-percall.jsonl"
         fi
         while read -r kind median _ _ cpu; do
             printf "percall\t%s\t%s\t%s\t%s\t%s\n" "$kind" "$mode" "$round" "$median" "$cpu" >>"$results"
@@ -223,8 +329,9 @@ if [ $have_valgrind = 1 ]; then
     callgrind_total() { # PRELOAD ARGS... -> total Ir
         local out="$work/callgrind.$RANDOM"
         if [ -n "$1" ]; then
-            env $(traced_env file) TMPDIR="$work" valgrind --tool=callgrind --callgrind-out-file="$out" \
-                "${@:2}" >/dev/null 2>>"$work/callgrind.stderr"
+            env $(traced_env file "$work/spans-callgrind.jsonl") TMPDIR="$work" valgrind --tool=callgrind \
+                --callgrind-out-file="$out" "${@:2}" >/dev/null 2>>"$work/callgrind.stderr"
+            drop_span_files "$work/spans-callgrind.jsonl"
         else
             TMPDIR="$work" valgrind --tool=callgrind --callgrind-out-file="$out" \
                 "${@:2}" >/dev/null 2>>"$work/callgrind.stderr"
@@ -248,36 +355,164 @@ if [ $have_valgrind = 1 ]; then
     done
 fi
 
-# ---- 2. keep-alive HTTP throughput and latency -----------------------------
-# The OTLP receiver: an untraced tinyhttpd, which reads each export request
-# and its body and answers 200.
+# ---- receivers, for the reporter, keep-alive, Node and chain sections ------
+# The OTLP and Zipkin receiver: an untraced tinyhttpd, which reads each
+# export request and its body and answers 200. It stays up until the chain
+# section is done.
 start_tinyhttpd untraced "$work/otlp-receiver.stderr"
 otlp_pid=$server_pid otlp_port=$server_port
 
-log "==> keep-alive HTTP: wrk -t1 -c$wrk_connections -d${wrk_seconds}s --latency, $rounds round(s), untraced/file/otlp alternately"
+# ---- 2. the reporter alone, per exporter -----------------------------------
+# bench-reporter (bench/reporter_bench.c) submits $reporter_spans server
+# spans through the reporter's API and flushes, one process per exporter
+# (the configuration is read once per process), in a clean environment
+# holding only its exporter's variables. It runs before the HTTP sections:
+# their span files leave the kernel gigabytes of page cache to write back
+# and discard, which would slow the file exporter's appends here.
+if [ -n "$reporter_program" ]; then
+    reporter_exporters="file otlp otlp-json zipkin jaeger"
+    log "==> reporter: bench-reporter $reporter_spans spans per exporter, $rounds round(s): $reporter_exporters"
+    for round in $(seq 1 "$rounds"); do
+        for exporter in $reporter_exporters; do
+            case $exporter in
+                file) exporter_env=(TRACESHIM_EXPORTER=file TRACESHIM_FILE="$work/reporter-spans.jsonl") ;;
+                otlp) exporter_env=(TRACESHIM_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+                          OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$otlp_port") ;;
+                otlp-json) exporter_env=(TRACESHIM_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=http/json
+                          OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$otlp_port") ;;
+                zipkin) exporter_env=(TRACESHIM_EXPORTER=zipkin
+                          OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://127.0.0.1:$otlp_port/api/v2/spans") ;;
+                jaeger) start_udpsink "GET /bench/items/"
+                        exporter_env=(TRACESHIM_EXPORTER=jaeger OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1
+                          OTEL_EXPORTER_JAEGER_AGENT_PORT="$jaeger_port") ;;
+            esac
+            reporter_status=0
+            env -i PATH="$PATH" OTEL_SERVICE_NAME=bench-reporter "${exporter_env[@]}" \
+                timeout 300 "$reporter_program" "$reporter_spans" "$exporter" "$round" \
+                >"$work/reporter.out" 2>"$work/reporter.err" || reporter_status=$?
+            if [ $exporter = jaeger ]; then
+                printf 'udpsink\treporter\t%s\t%s\t%s\n' "$exporter" "$round" "$(stop_udpsink)" >>"$results"
+            fi
+            drop_span_files "$work/reporter-spans.jsonl"
+            if [ $reporter_status != 0 ] || ! grep -q $'^reporter\t' "$work/reporter.out"; then
+                cat "$work/reporter.out" "$work/reporter.err" >&2
+                section_failed reporter "bench-reporter $exporter exited with status $reporter_status"
+                break 2
+            fi
+            cat "$work/reporter.out" >>"$results"
+            log "    $exporter round $round: $(awk -F'\t' '{ printf "%s spans/s, export CPU %s us per 1000 spans", $6, $7 }' "$work/reporter.out")"
+        done
+    done
+fi
+
+# ---- 3. keep-alive HTTP throughput and latency -----------------------------
+# Runs wrk against 127.0.0.1:PORT and appends its figures as an http line.
+run_wrk() { # PORT SERVER MODE ROUND
+    local wrk_out="$work/wrk-$2-$3-$4.out"
+    # wrk itself is never traced: LD_PRELOAD is cleared for it.
+    env -u LD_PRELOAD timeout $((wrk_seconds + 30)) wrk -t1 -c$wrk_connections -d"${wrk_seconds}s" --latency \
+        "http://127.0.0.1:$1/" >"$wrk_out" 2>&1 || { cat "$wrk_out" >&2; exit 1; }
+    python3 "$bench/parse_wrk.py" "$wrk_out" "$2" "$3" "$4" >>"$results"
+    log "    $2 $3 round $4: $(grep 'Requests/sec' "$wrk_out" | tr -s ' ')"
+}
+
+# The shim's counters of a traced run, from its TRACESHIM_STATS line.
+record_stats() { # NAME MODE ROUND FILE...
+    local stats
+    stats=$(cat "${@:4}" 2>/dev/null | grep -o 'stats spans_started.*' | head -1 || true)
+    printf 'stats\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${stats:-none}" >>"$results"
+}
+
+
+log "==> keep-alive HTTP: wrk -t1 -c$wrk_connections -d${wrk_seconds}s --latency, $rounds round(s), tinyhttpd: $tinyhttpd_modes; nginx: $nginx_modes"
 for round in $(seq 1 "$rounds"); do
     for server in tinyhttpd nginx; do
-        for mode in untraced file otlp; do
+        modes_of_server="${server}_modes"
+        for mode in ${!modes_of_server}; do
             stderr_file="$work/$server-$mode-$round.stderr"
-            "start_$server" "$mode" "$stderr_file"
-            path=/
-            wrk_out="$work/wrk-$server-$mode-$round.out"
-            # wrk itself is never traced: LD_PRELOAD is cleared for it.
-            env -u LD_PRELOAD timeout $((wrk_seconds + 30)) wrk -t1 -c$wrk_connections -d"${wrk_seconds}s" --latency \
-                "http://127.0.0.1:$server_port$path" >"$wrk_out" 2>&1 || { cat "$wrk_out" >&2; exit 1; }
+            span_file="$work/spans-$server-$mode-$round.jsonl"
+            # The stand-in Jaeger agent counts the span names it receives:
+            # wrk asks for /, so every span is named "GET /".
+            if [ $mode = jaeger ]; then start_udpsink "GET /"; fi
+            "start_$server" "$mode" "$stderr_file" "$span_file"
+            run_wrk "$server_port" "$server" "$mode" "$round"
             stop_server "$server_pid" "$([ $server = nginx ] && echo QUIT || echo TERM)"
-            python3 "$bench/parse_wrk.py" "$wrk_out" "$server" "$mode" "$round" >>"$results"
-            if [ $mode != untraced ]; then
-                stats=$(cat "$stderr_file" "$server_log" 2>/dev/null | grep -o 'stats spans_started.*' | head -1 || true)
-                printf 'stats\t%s\t%s\t%s\t%s\n' "$server" "$mode" "$round" "${stats:-none}" >>"$results"
+            if [ $mode != untraced ]; then record_stats "$server" "$mode" "$round" "$stderr_file" "$server_log"; fi
+            if [ $mode = jaeger ]; then
+                printf 'udpsink\t%s\t%s\t%s\t%s\n' "$server" "$mode" "$round" "$(stop_udpsink)" >>"$results"
             fi
-            log "    $server $mode round $round: $(grep 'Requests/sec' "$wrk_out" | tr -s ' ')"
+            drop_span_files "$span_file"
         done
     done
 done
+
+# ---- 4. peer: a Node http server, traceshim vs the OpenTelemetry JS SDK ----
+# bench/node/run.sh measures it and writes http/stats lines for server
+# "node"; it exits 3, saying why, when Node, its modules or a tool is
+# missing: the section is then skipped with that reason. Its OTel SDK runs
+# export to the same OTLP receiver.
+one_line() { tr '\t\n' '  ' | sed 's/  */ /g; s/^ //; s/ $//'; }
+node_script=${BENCH_NODE_SCRIPT:-$bench/node/run.sh}  # another in its place: to test skip and failure
+if [ ! -f "$node_script" ]; then
+    section_skipped node "${node_script#"$repo"/} is not there"
+else
+    log "==> peer: Node http server (bench/node/run.sh), $rounds round(s)"
+    mkdir -p "$work/node"
+    node_results="$work/node-results.tsv"
+    : >"$node_results"
+    node_status=0
+    timeout $((rounds * wrk_seconds * 6 + 240)) bash "$node_script" --lib "$library" --work "$work/node" \
+        --seconds "$wrk_seconds" --rounds "$rounds" --otlp-port "$otlp_port" --results "$node_results" \
+        >"$work/node.out" 2>"$work/node.err" || node_status=$?
+    node_message=$(cat "$work/node.err" "$work/node.out" | grep -v '^[[:space:]]*$' | tail -1 | one_line)
+    case $node_status in
+        0)
+            if grep -q $'^http\tnode\t' "$node_results"; then
+                grep -E $'^(http|stats)\tnode\t' "$node_results" >>"$results"
+            else
+                section_failed node "bench/node/run.sh exited 0 but wrote no http lines for node"
+            fi ;;
+        3) section_skipped node "${node_message:-bench/node/run.sh exited 3 without a message}" ;;
+        124) tail -20 "$work/node.err" >&2; section_failed node "bench/node/run.sh timed out" ;;
+        *) tail -20 "$work/node.err" >&2
+           section_failed node "bench/node/run.sh exited with status $node_status: $node_message" ;;
+    esac
+fi
+
+# ---- 5. a chain: wrk -> nginx reverse proxy -> tinyhttpd -------------------
+# Untraced: neither server is. Traced: both are, with the same exporter;
+# that is two traced hops (wrk -> nginx: nginx's server span; nginx ->
+# tinyhttpd: nginx's client span and tinyhttpd's server span). With the file
+# exporter, bench/chain_check.py then checks that the requests formed one
+# trace each across both hops.
+log "==> chain: wrk -> nginx (reverse proxy, keep-alive upstream) -> tinyhttpd, $rounds round(s), $chain_modes"
+for round in $(seq 1 "$rounds"); do
+    for mode in $chain_modes; do
+        proxy_spans="$work/chain-proxy-$mode-$round.jsonl"
+        backend_spans="$work/chain-backend-$mode-$round.jsonl"
+        start_tinyhttpd "$mode" "$work/chain-backend-$mode-$round.stderr" "$backend_spans"
+        backend_pid=$server_pid backend_log=$server_log
+        start_nginx "$mode" "$work/chain-proxy-$mode-$round.stderr" "$proxy_spans" "$server_port"
+        run_wrk "$server_port" chain "$mode" "$round"
+        # The proxy first: it ends its spans and closes its upstream
+        # connections; then the backend has served everything it will.
+        stop_server "$server_pid" QUIT
+        stop_server "$backend_pid"
+        if [ $mode != untraced ]; then
+            record_stats chain-proxy "$mode" "$round" "$work/chain-proxy-$mode-$round.stderr" "$server_log"
+            record_stats chain-backend "$mode" "$round" "$backend_log"
+        fi
+        if [ $mode = file ]; then
+            printf 'chaincheck\t%s\t%s\t%s\n' "$mode" "$round" \
+                "$(python3 "$bench/chain_check.py" "$proxy_spans" "$backend_spans")" >>"$results"
+        fi
+        drop_span_files "$proxy_spans" "$backend_spans"
+    done
+done
+
 stop_server "$otlp_pid"
 
-# ---- 3. memory -----------------------------------------------------------------
+# ---- 6. memory -----------------------------------------------------------------
 log "==> memory: VmRSS of tinyhttpd idle and holding $hold_connections keep-alive connections"
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 for mode in untraced file; do
@@ -315,10 +550,16 @@ if [ $smoke = 1 ]; then command_line="$command_line --smoke"; fi
 report_args=(--results "$results" --command "$command_line" --library "${library#"$repo"/}"
     --wrk "wrk -t1 -c$wrk_connections -d${wrk_seconds}s --latency" --rounds "$rounds"
     --percall "$percall_calls calls x $percall_reps repetitions, $percall_rounds round(s)"
-    --valgrind $have_valgrind)
+    --valgrind $have_valgrind
+    --modes "tinyhttpd: $tinyhttpd_modes; nginx: $nginx_modes" --chain-modes "$chain_modes"
+    --reporter "$reporter_spans spans per run, $rounds round(s)")
 if [ $smoke = 1 ]; then
     python3 "$bench/report.py" "${report_args[@]}"
 else
     python3 "$bench/report.py" "${report_args[@]}" --write "$report_file"
     log "==> wrote $report_file"
+fi
+if [ ${#failed_sections[@]} -gt 0 ]; then
+    log "bench/run.sh: failed: ${failed_sections[*]} (see above; the report says so too)"
+    exit 1
 fi
