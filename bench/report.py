@@ -459,7 +459,9 @@ def main():
 Written by `{command}` on {when}; every figure below comes from that one run
 (issue 8, targets from DESIGN.md §7). Run it again to refresh this file;
 `bash bench/run.sh --smoke` is the seconds-long version CI runs (it checks that
-the suite runs, its numbers mean little).
+the suite runs, its numbers mean little). What profiling found and what was
+changed, with before/after counts, is kept by hand in
+[bench/PROFILE.md](bench/PROFILE.md).
 
 - Machine: {machine}. **Shared with other running work while measured**: the
   figures are noisy, which is why each is a median of several runs and each
