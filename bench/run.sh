@@ -85,16 +85,9 @@ wrk_connections=32
 
 # ---- work directory and clean-up -------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/traceshim-bench.XXXXXX")
-started_pids=()
+source "$bench/procs.sh"
 cleanup() {
-    local pid
-    for pid in "${started_pids[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            sleep 0.2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    done
+    stop_started_pids
     if [ $keep = 1 ]; then echo "bench/run.sh: work directory kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT

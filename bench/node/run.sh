@@ -81,25 +81,8 @@ seconds_wrk_may_take=$((seconds + 30))
 server_max_seconds=$((seconds + 120))
 
 # ---- clean-up: every process started here is stopped on the way out ------
-started_pids=()
-cleanup() {
-    local pid
-    for pid in "${started_pids[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            sleep 0.2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    done
-}
-trap cleanup EXIT
-# A process waited for leaves the list, so clean-up never signals a pid the
-# system may have handed to someone else since.
-forget_pid() { # PID
-    local pid kept=()
-    for pid in "${started_pids[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
-    started_pids=("${kept[@]}")
-}
+source "$here/../procs.sh"
+trap stop_started_pids EXIT
 trap 'exit 130' INT TERM
 log() { printf '%s\n' "$*" >&2; }
 
