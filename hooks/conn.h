@@ -45,9 +45,12 @@ void ts_conn_untrack_range(unsigned first, unsigned last);
  * it is, its open spans lost. */
 void ts_conn_forget_range(unsigned first, unsigned last);
 
-/* In a forked child: the locks of the connection pool and of the memory
- * connections and spans come from, which a thread that is gone may have
- * held at the fork. */
+/* Around fork: the locks of the connection pool and of the memory
+ * connections and spans come from. Prepare takes them, so that no other
+ * thread is halfway through a pool's lists when the child is made; parent
+ * lets go of them; the child makes fresh ones. */
+void ts_conn_fork_prepare(void);
+void ts_conn_fork_parent(void);
 void ts_conn_after_fork(void);
 
 /* A counted reference to fd's connection, or NULL when untracked. */

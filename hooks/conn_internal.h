@@ -206,7 +206,9 @@ void conn_span_set_status(struct pending *p, int status);
 void conn_span_finish(struct pending *p, const char *error_type);
 /* Forget a span that never started for the peer (its head was not sent). */
 void conn_span_discard(struct pending *p);
-/* In a forked child: the span records' pool lock. */
+/* Around fork: the span records' pool (see ts_conn_fork_prepare). */
+void conn_spans_fork_prepare(void);
+void conn_spans_fork_parent(void);
 void conn_spans_after_fork(void);
 
 #endif

@@ -29,6 +29,16 @@
  * traced calls, which may run in a signal handler (preload/blocks.h). */
 static struct ts_block_pool pending_blocks = TS_BLOCK_POOL_INIT(sizeof(struct pending));
 
+void conn_spans_fork_prepare(void)
+{
+    ts_block_pool_fork_prepare(&pending_blocks);
+}
+
+void conn_spans_fork_parent(void)
+{
+    ts_block_pool_fork_parent(&pending_blocks);
+}
+
 void conn_spans_after_fork(void)
 {
     ts_block_pool_after_fork(&pending_blocks);

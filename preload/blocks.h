@@ -7,17 +7,20 @@
  * the handler interrupted the program inside malloc, a malloc from the
  * shim would wait for the arena lock its own thread holds, forever (seen:
  * a main loop that allocates, a SIGALRM handler that writes a request on a
- * traced socket). So these blocks come from mmap (a system call, safe
- * anywhere) and go back to a free list, never to the system. A pool's lock
- * is only taken under the reentrancy guard: a handler that interrupts its
- * holder passes straight through the hooks and never reaches it.
+ * traced socket). So these blocks come from mmap and munmap (system calls,
+ * safe anywhere). A pool's lock is only taken under the reentrancy guard:
+ * a handler that interrupts its holder passes straight through the hooks
+ * and never reaches it.
  *
- * Memory is taken from the system in chunks of at least 64 KiB and handed
- * out block by block, so only the blocks in use are ever touched. A block
- * is carved from a chunk only when the free list is empty, so a pool's
- * footprint (ts_block_pool_carved) is the most blocks it ever had in use at
- * once: that high-water mark stays resident, as nothing goes back to the
- * system while the process runs. */
+ * A pool is a slab allocator. Memory is taken from the system in chunks
+ * of at least 64 KiB, aligned to their size so that a block finds its
+ * chunk from its own address; a chunk hands out its blocks one by one, so
+ * only blocks ever used are touched. Blocks are taken from chunks that
+ * already hold some in use before an empty one, so that after a burst (a
+ * backlog of spans while the reporter thread was not scheduled, a spike of
+ * connections) the chunks it needed drain and go back to the system: the
+ * pool keeps at most one empty chunk, as a spare against the next burst.
+ * Resident memory follows what is in use now, not the most ever in use. */
 #ifndef TS_BLOCKS_H
 #define TS_BLOCKS_H
 
@@ -25,13 +28,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct ts_block_chunk; /* blocks.c */
+
 struct ts_block_pool {
     pthread_mutex_t mu;
-    size_t size;      /* bytes per block, a multiple of 16 */
-    void *free;       /* blocks given back, linked through their first word */
-    char *next, *end; /* the rest of the current chunk */
-    size_t carved;    /* blocks ever handed out of chunks (the high-water mark) */
-    void *chunks;     /* every chunk, linked through its header (for destroy) */
+    size_t size;                   /* bytes per block, a multiple of 16 */
+    struct ts_block_chunk *usable; /* chunks with a block to give: taken from first */
+    struct ts_block_chunk *usable_last;
+    struct ts_block_chunk *all;    /* every chunk the pool holds */
+    size_t carved;                 /* blocks carved in the chunks held (touched memory) */
+    size_t empty_chunks;           /* held chunks with no block in use: 0 or 1 */
 };
 
 #define TS_BLOCK_POOL_INIT(bytes)                                                                  \
@@ -44,17 +50,25 @@ void *ts_block_get(struct ts_block_pool *p);
 /* Give a block of this pool back. */
 void ts_block_put(struct ts_block_pool *p, void *block);
 
-/* How many blocks the pool has taken from its chunks so far: the most it
- * ever had in use at once, i.e. what it keeps (p->size bytes each). */
+/* How many blocks the chunks the pool holds now have handed out at some
+ * time (in use or free for reuse): what the pool keeps touched, p->size
+ * bytes each. */
 size_t ts_block_pool_carved(struct ts_block_pool *p);
+
+/* How many chunks the pool holds now, and their bytes (mapped, not all
+ * touched). */
+size_t ts_block_pool_chunks(struct ts_block_pool *p, size_t *bytes);
 
 /* Give every chunk back to the system: for a pool whose blocks are all out
  * of use for good (a test's, a destroyed queue's). The pool is empty and
  * usable afterwards. Not for a pool that may still be probed. */
 void ts_block_pool_destroy(struct ts_block_pool *p);
 
-/* In a forked child: the lock may have been held by a thread that is gone
- * (the free list is consistent at every instant: at worst a block is lost). */
+/* Around fork: the forking thread takes the lock before (so that no other
+ * thread is halfway through the lists when the child is made) and lets go
+ * after, in the parent; the child makes a fresh lock. */
+void ts_block_pool_fork_prepare(struct ts_block_pool *p);
+void ts_block_pool_fork_parent(struct ts_block_pool *p);
 void ts_block_pool_after_fork(struct ts_block_pool *p);
 
 /* Growable byte buffers from size classes of 1 KiB, 2 KiB, ... 2 MiB. */
@@ -69,7 +83,9 @@ bool ts_buf_reserve(char **buf, size_t *cap, size_t need);
 /* Give a buffer back (NULL is fine); *buf and *cap are cleared. */
 void ts_buf_release(char **buf, size_t *cap);
 
-/* After fork, in the child: every size class's lock. */
+/* Around fork, every size class's pool (see ts_block_pool_fork_prepare). */
+void ts_buf_fork_prepare(void);
+void ts_buf_fork_parent(void);
 void ts_buf_after_fork(void);
 
 #endif

@@ -35,10 +35,12 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void atfork_prepare(void)
 {
     ts_rep_atfork_prepare();
+    ts_conn_fork_prepare();
 }
 
 static void atfork_parent(void)
 {
+    ts_conn_fork_parent();
     ts_rep_atfork_parent();
 }
 

@@ -1,6 +1,7 @@
 /* test_blocks.c — memory for connections and spans without malloc
  * (preload/blocks.h): blocks are distinct and reused, buffers grow keeping
- * their bytes and refuse what is past the largest class, a pool works in
+ * their bytes and refuse what is past the largest class, a burst's chunks
+ * go back to the system once it is over (one spare kept), a pool works in
  * a forked child whose parent had its lock held by another thread, and
  * blocks can be taken and given back from a signal handler that
  * interrupted malloc (which is what they are for). */
@@ -69,6 +70,128 @@ static void test_buffers_grow_and_keep_their_bytes(void **state)
     assert_null(buf);
     assert_int_equal(cap, 0);
     ts_buf_release(&buf, &cap); /* nothing: fine */
+}
+
+/* ------------------------------------------------------------ bursts */
+
+static struct ts_block_pool records_like = TS_BLOCK_POOL_INIT(800);
+
+enum { BURST = 5000 };
+static char *burst[BURST];
+
+/* The chunks a pool holds, after checking that the blocks in use hold
+ * their bytes (a chunk given back with a block in use would fault here). */
+static size_t chunks_checked(struct ts_block_pool *p, char **blocks, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (blocks[i])
+            for (size_t k = 0; k < 800; k += 97)
+                assert_int_equal((unsigned char)blocks[i][k], (unsigned char)i);
+    return ts_block_pool_chunks(p, NULL);
+}
+
+/* A backlog of 5,000 blocks (62 chunks) given back: the pool keeps one
+ * empty chunk as a spare, the rest go back to the system, and the next
+ * burst is served again. */
+static void test_a_burst_goes_back_to_the_system(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < BURST; i++) {
+            burst[i] = ts_block_get(&records_like);
+            assert_non_null(burst[i]);
+            memset(burst[i], i, 800);
+        }
+        size_t bytes = 0;
+        size_t held = ts_block_pool_chunks(&records_like, &bytes);
+        assert_true(held >= BURST * 800 / (64 << 10));
+        assert_true(bytes >= (size_t)BURST * 800);
+        assert_int_equal(ts_block_pool_carved(&records_like), BURST);
+        for (int i = 0; i < BURST; i++) {
+            ts_block_put(&records_like, burst[i]);
+            burst[i] = NULL;
+        }
+        assert_int_equal(ts_block_pool_chunks(&records_like, &bytes), 1);
+        assert_int_equal(bytes, (size_t)64 << 10);
+        assert_true(ts_block_pool_carved(&records_like) <= (64 << 10) / 800);
+    }
+    ts_block_pool_destroy(&records_like);
+}
+
+/* A queue's life: a backlog builds up, then drains in order while a steady
+ * trickle of new blocks keeps coming. Once the backlog is gone the pool
+ * holds the chunks of the few blocks in use (and a spare), not the
+ * backlog's 62. */
+static void test_after_a_backlog_drains_few_chunks_stay(void **state)
+{
+    (void)state;
+    for (int i = 0; i < BURST; i++) {
+        burst[i] = ts_block_get(&records_like);
+        memset(burst[i], i, 800);
+    }
+    /* First in, first out, one new block for every two given back, until
+     * 40 are in use; then steady: one out, one in. */
+    size_t head = 0, tail = BURST, in_use = BURST;
+    char *ring[BURST] = {0};
+    for (size_t i = 0; i < BURST; i++)
+        ring[i] = burst[i];
+    for (int step = 0; step < 50000; step++) {
+        size_t h = head % BURST;
+        ts_block_put(&records_like, ring[h]);
+        ring[h] = NULL;
+        head++;
+        in_use--;
+        if (in_use < 40 || step % 2 == 0) {
+            size_t t = tail % BURST;
+            ring[t] = ts_block_get(&records_like);
+            assert_non_null(ring[t]);
+            memset(ring[t], (int)t, 800);
+            tail++;
+            in_use++;
+        }
+    }
+    assert_true(in_use <= 40);
+    assert_true(chunks_checked(&records_like, ring, BURST) <= 3);
+    for (size_t i = 0; i < BURST; i++)
+        ts_block_put(&records_like, ring[i]);
+    assert_int_equal(ts_block_pool_chunks(&records_like, NULL), 1);
+    ts_block_pool_destroy(&records_like);
+}
+
+/* Up and down across a chunk's edge, block by block: the spare chunk is
+ * kept, not given back and mapped again each time (the pool never holds
+ * more than the two chunks, and never fewer than the one in use). */
+static void test_no_thrashing_at_a_chunk_edge(void **state)
+{
+    (void)state;
+    size_t per_chunk = 0;
+    char *first = ts_block_get(&records_like);
+    burst[0] = first;
+    memset(first, 0, 800);
+    for (int i = 1; i < BURST; i++) {
+        burst[i] = ts_block_get(&records_like);
+        memset(burst[i], i, 800);
+        if (ts_block_pool_chunks(&records_like, NULL) == 2) {
+            per_chunk = (size_t)i;
+            break;
+        }
+    }
+    assert_true(per_chunk >= 70);
+    char *edge = burst[per_chunk];
+    for (int k = 0; k < 1000; k++) {
+        ts_block_put(&records_like, edge);
+        assert_int_equal(ts_block_pool_chunks(&records_like, NULL), 2);
+        edge = ts_block_get(&records_like);
+        assert_ptr_equal(edge, burst[per_chunk]); /* the same block, kept */
+    }
+    burst[per_chunk] = edge;
+    memset(edge, (int)per_chunk, 800);
+    assert_int_equal(chunks_checked(&records_like, burst, per_chunk + 1), 2);
+    for (size_t i = 0; i <= per_chunk; i++) {
+        ts_block_put(&records_like, burst[i]);
+        burst[i] = NULL;
+    }
+    ts_block_pool_destroy(&records_like);
 }
 
 /* ------------------------------------------------------------- fork */
@@ -166,6 +289,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocks_are_distinct_and_reused),
         cmocka_unit_test(test_buffers_grow_and_keep_their_bytes),
+        cmocka_unit_test(test_a_burst_goes_back_to_the_system),
+        cmocka_unit_test(test_after_a_backlog_drains_few_chunks_stay),
+        cmocka_unit_test(test_no_thrashing_at_a_chunk_edge),
         cmocka_unit_test(test_pool_in_a_forked_child),
         cmocka_unit_test(test_usable_in_a_handler_that_interrupted_malloc),
     };
