@@ -378,27 +378,21 @@ static void print_tls(FILE *out, const check *c)
         if (t != TS_ELF_TLS_NONE && !found[t])
             found[t] = lib;
     }
+    static const char *const names[] = {NULL, "OpenSSL", "GnuTLS"};
     for (int t = TS_ELF_TLS_OPENSSL; t <= TS_ELF_TLS_GNUTLS; t++) {
         const ts_elf_lib *lib = found[t];
         if (!lib)
             continue;
-        if (t == TS_ELF_TLS_OPENSSL)
-            fprintf(out,
-                    "TLS library: TLS via OpenSSL (%s): plaintext reachable once TLS "
-                    "interposition lands",
-                    lib->name);
-        else
-            fprintf(out,
-                    "TLS library: TLS via GnuTLS (%s): its encrypted connections show the "
-                    "shim only ciphertext",
-                    lib->name);
+        /* libtraceshim.so interposes both libraries' read and write calls */
+        fprintf(out, "TLS library: uses %s (%s, dynamic): HTTPS traced", names[t], lib->name);
         if (lib->depth > 1)
             fprintf(out, " (needed by %s)", lib_parent_name(c, lib));
         fputc('\n', out);
     }
     if (!found[TS_ELF_TLS_OPENSSL] && !found[TS_ELF_TLS_GNUTLS])
-        fputs("TLS library: none among its shared libraries (a TLS stack built into the program "
-              "or loaded at run time is not seen here)\n",
+        fputs("TLS library: no dynamic TLS library seen; statically linked TLS (Node's bundled "
+              "OpenSSL, Go's crypto/tls) cannot be traced, a libssl loaded at run time "
+              "(Python's ssl module) is\n",
               out);
 }
 

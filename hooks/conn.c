@@ -570,16 +570,16 @@ static void conn_destroy(struct ts_fd_ref *ref)
     errno = saved;
 }
 
-void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer_len)
+/* A fresh connection in this role, its addresses from peer (the address
+ * given to connect) or, without it, from the socket fd (none when fd < 0);
+ * NULL without memory (counted). */
+static struct ts_conn *conn_new(int fd, int role, const struct sockaddr *peer, socklen_t peer_len)
 {
-    int saved = errno;
     ts_stats_add(TS_STAT_CONNS_TRACKED, 1);
     struct ts_conn *c = conn_alloc();
     if (!c) {
         ts_stats_add(TS_STAT_GAVE_UP_NO_MEMORY, 1);
-        ts_conn_untrack(fd);
-        errno = saved;
-        return;
+        return NULL;
     }
     c->role = (uint8_t)role;
     struct sockaddr_storage ss;
@@ -588,12 +588,24 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
         memset(&ss, 0, sizeof ss);
         memcpy(&ss, peer, peer_len);
         addr_text(&ss, c->peer_ip, sizeof c->peer_ip, &c->peer_port);
-    } else if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+    } else if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
         addr_text(&ss, c->peer_ip, sizeof c->peer_ip, &c->peer_port);
     }
     len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
         addr_text(&ss, c->local_ip, sizeof c->local_ip, &c->local_port);
+    return c;
+}
+
+void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer_len)
+{
+    int saved = errno;
+    struct ts_conn *c = conn_new(fd, role, peer, peer_len);
+    if (!c) {
+        ts_conn_untrack(fd);
+        errno = saved;
+        return;
+    }
     struct ts_fd_ref *old = ts_fd_install(fd, &c->ref);
     if (old == &c->ref) { /* fd out of the table's range: not tracked */
         ts_stats_add(TS_STAT_GAVE_UP_FD_OUT_OF_RANGE, 1);
@@ -602,6 +614,19 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
         ts_fd_put(old);
     }
     errno = saved;
+}
+
+struct ts_conn *ts_conn_open(int role, int fd, const char *tls_version)
+{
+    int saved = errno;
+    struct ts_conn *c = conn_new(fd, role, NULL, 0);
+    if (c) {
+        c->tls = true;
+        if (tls_version)
+            strncpy(c->tls_version, tls_version, sizeof c->tls_version - 1);
+    }
+    errno = saved;
+    return c;
 }
 
 void ts_conn_untrack(int fd)
@@ -660,21 +685,36 @@ void ts_conn_put(struct ts_conn *c)
     ts_fd_put(&c->ref);
 }
 
-void ts_conn_done_with(int fd, struct ts_conn *c)
+void ts_conn_retain(struct ts_conn *c)
+{
+    ts_fd_retain(&c->ref);
+}
+
+bool ts_conn_is_client(const struct ts_conn *c)
+{
+    return c->role == TS_ROLE_CLIENT;
+}
+
+bool ts_conn_parsing_over(struct ts_conn *c)
 {
     /* Spans start in one direction, a client's requests out and a
      * server's requests in; once that one is off, only the spans already
      * waiting need the other. */
     unsigned char starts = c->role == TS_ROLE_CLIENT ? CONN_OFF_OUT : CONN_OFF_IN;
-    if (atomic_load_explicit(&c->dirs_off, memory_order_acquire) & starts) {
-        conn_lock(&c->q_mu);
-        bool idle = c->q_len == 0;
-        conn_unlock(&c->q_mu);
-        /* Only this connection's slot: the program may have closed fd and
-         * a new connection taken its number meanwhile. */
-        if (idle && ts_fd_remove_if(fd, &c->ref))
-            ts_fd_put(&c->ref); /* the slot's reference */
-    }
+    if (!(atomic_load_explicit(&c->dirs_off, memory_order_acquire) & starts))
+        return false;
+    conn_lock(&c->q_mu);
+    bool idle = c->q_len == 0;
+    conn_unlock(&c->q_mu);
+    return idle;
+}
+
+void ts_conn_done_with(int fd, struct ts_conn *c)
+{
+    /* Only this connection's slot: the program may have closed fd and a
+     * new connection taken its number meanwhile. */
+    if (ts_conn_parsing_over(c) && ts_fd_remove_if(fd, &c->ref))
+        ts_fd_put(&c->ref); /* the slot's reference */
     ts_fd_put(&c->ref);
 }
 

@@ -65,6 +65,14 @@ void ts_conn_done_with(int fd, struct ts_conn *c);
 /* Calls the real libc function with the program's original arguments. */
 typedef ssize_t (*ts_conn_pass_fn)(void *arg);
 
+/* Where a client's rewritten stream goes: n pieces, within whose bytes
+ * [ins_from, ins_from + ins_len) are trace header lines the shim added
+ * (ins_len 0: none). Takes a prefix, as a socket does: returns how many
+ * bytes, or -1 with errno. ts_conn_send's sink is sendmsg on the fd; the
+ * TLS layer's collects the bytes for one SSL_write (hooks/tls_out.h). */
+typedef ssize_t (*ts_conn_sink_fn)(void *ctx, const struct iovec *v, int n, size_t ins_from,
+                                   size_t ins_len);
+
 /* Send the program's bytes (iov, as given to write/send/writev/sendmsg,
  * with flags, 0 for write/writev). Either calls pass() unchanged, or sends
  * a rewritten stream (the program's bytes plus trace headers) with
@@ -73,6 +81,26 @@ typedef ssize_t (*ts_conn_pass_fn)(void *arg);
  * the program would expect. */
 ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
                      ts_conn_pass_fn pass, void *arg);
+
+/* ts_conn_send for a stream that is no socket: the client's rewritten
+ * bytes go to sink; pass (the program's bytes unchanged) is called as in
+ * ts_conn_send. */
+ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
+                        const struct iovec *iov, int iovcnt, ts_conn_pass_fn pass, void *arg);
+
+/* A connection no fd table slot names: a TLS session's plaintext. fd, when
+ * known (>= 0), gives the addresses; tls_version ("1.3", NULL when not
+ * known) goes on its spans, which say https. Returns a counted reference
+ * (ts_conn_put lets go, ending its spans), or NULL without memory. */
+struct ts_conn *ts_conn_open(int role, int fd, const char *tls_version);
+
+/* Another counted reference to c (ts_conn_put lets go); c's role. */
+void ts_conn_retain(struct ts_conn *c);
+bool ts_conn_is_client(const struct ts_conn *c);
+
+/* True when the direction requests come from is not parsed any more and no
+ * span waits: nothing on c can make a span again (see ts_conn_done_with). */
+bool ts_conn_parsing_over(struct ts_conn *c);
 
 /* After a receive returned r (errno err when r < 0) into iov: feed the
  * bytes to the HTTP parser. MSG_PEEK reads are not fed (the bytes come

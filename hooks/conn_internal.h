@@ -146,6 +146,8 @@ struct ts_conn {
      * span waits (ts_conn_done_with). */
     atomic_uchar dirs_off;
     uint16_t peer_port, local_port;
+    bool tls;            /* the plaintext of a TLS session (ts_conn_open) */
+    char tls_version[6]; /* "1.3", "" when not known */
     char peer_ip[INET6_ADDRSTRLEN];
     char local_ip[INET6_ADDRSTRLEN];
 };

@@ -86,10 +86,28 @@ static size_t segs_add_prog(struct segs *s, const struct iovec *iov, int iovcnt,
     return added;
 }
 
-static ssize_t segs_send(int fd, struct segs *s, int flags)
+/* Where a step's bytes go (see ts_conn_sink_fn). */
+struct sink {
+    ts_conn_sink_fn fn;
+    void *ctx;
+};
+
+static ssize_t segs_send(const struct sink *to, struct segs *s, size_t ins_from, size_t ins_len)
 {
-    struct msghdr msg = {.msg_iov = s->v, .msg_iovlen = (size_t)s->n};
-    return TS_REAL(sendmsg)(fd, &msg, flags);
+    return to->fn(to->ctx, s->v, s->n, ins_from, ins_len);
+}
+
+/* A socket's sink: one sendmsg on the fd, with the program's flags. */
+struct socket_sink {
+    int fd, flags;
+};
+
+static ssize_t socket_sink_send(void *ctx, const struct iovec *v, int n, size_t ins_from,
+                                size_t ins_len)
+{
+    const struct socket_sink *ss = ctx;
+    struct msghdr msg = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
+    return TS_REAL(sendmsg)(ss->fd, &msg, ss->flags);
 }
 
 /* ---------------------------------------------------------- wire form */
@@ -308,8 +326,8 @@ static void head_undo(struct ts_conn *c, struct pending *fresh)
  * bytes went), or -1 with errno. *more: the step stopped at a message
  * boundary by design and the rest of the call is for the next step.
  * *wire_moved: bytes of a head's wire form went out. */
-static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt,
-                        size_t base, size_t total, int flags, bool *more, bool *wire_moved)
+static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
+                        int iovcnt, size_t base, size_t total, bool *more, bool *wire_moved)
 {
     struct pending *fresh = NULL;
     bool set_up = false;
@@ -326,7 +344,7 @@ static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int 
             struct segs s;
             segs_init(&s, iovcnt);
             segs_add_prog(&s, iov, iovcnt, base, total);
-            ssize_t r = segs_send(fd, &s, flags);
+            ssize_t r = segs_send(to, &s, 0, 0);
             segs_free(&s);
             if (v == HEAD_PIECE && r > 0)
                 c->out.head_len += (size_t)r; /* the copy already holds them */
@@ -366,7 +384,14 @@ static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int 
     }
     body = segs_add_prog(&s, iov, iovcnt, base + head_prog, body);
 
-    ssize_t r = segs_send(fd, &s, flags);
+    /* the inserted lines among this step's bytes, which start at wire_from */
+    size_t ins_lo = 0, ins_hi = 0;
+    if (w) {
+        ins_lo = wire_from > w->ins ? wire_from : w->ins;
+        ins_hi = wire_to < w->ins + w->ins_len ? wire_to : w->ins + w->ins_len;
+    }
+    ssize_t r = ins_hi > ins_lo ? segs_send(to, &s, ins_lo - wire_from, ins_hi - ins_lo)
+                                : segs_send(to, &s, 0, 0);
     int saved = errno;
     segs_free(&s);
     if (r < 0) {
@@ -398,13 +423,14 @@ static ssize_t out_step(struct ts_conn *c, int fd, const struct iovec *iov, int 
     return (ssize_t)(consumed + body_sent);
 }
 
-ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
-                     ts_conn_pass_fn pass, void *arg)
+ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
+                        const struct iovec *iov, int iovcnt, ts_conn_pass_fn pass, void *arg)
 {
     if (iovcnt <= 0)
         return pass(arg);
     if (c->role != TS_ROLE_CLIENT)
         return conn_send_observed(c, iov, iovcnt, pass, arg);
+    const struct sink to = {sink, sink_ctx};
     int orig = errno, saved = orig;
     conn_lock(&c->out_mu);
     conn_check_tunnel(c, &c->out);
@@ -422,7 +448,7 @@ ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iov
         size_t done = 0;
         for (;;) {
             bool more, wire_moved;
-            ssize_t r = out_step(c, fd, iov, iovcnt, done, total - done, flags, &more, &wire_moved);
+            ssize_t r = out_step(c, &to, iov, iovcnt, done, total - done, &more, &wire_moved);
             if (r < 0) {
                 result = done ? (ssize_t)done : -1;
                 break;
@@ -439,4 +465,11 @@ ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iov
     conn_unlock(&c->out_mu);
     errno = saved;
     return result;
+}
+
+ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+                     ts_conn_pass_fn pass, void *arg)
+{
+    struct socket_sink ss = {fd, flags};
+    return ts_conn_send_to(c, socket_sink_send, &ss, iov, iovcnt, pass, arg);
 }

@@ -150,6 +150,18 @@ static void attr_header(struct ts_span *s, const char *key, const struct ts_http
         ts_span_attr_str(s, key, h->value, h->value_len);
 }
 
+/* What marks a span of a TLS session's plaintext: HTTP inside TLS, and
+ * the TLS version when the library said (client spans also get the scheme,
+ * which server spans always carry). */
+static void attr_tls(struct ts_span *s, const struct ts_conn *c, bool client)
+{
+    if (client)
+        ts_span_attr_cstr(s, "url.scheme", "https");
+    ts_span_attr_cstr(s, "network.protocol.name", "http");
+    if (c->tls_version[0])
+        ts_span_attr_cstr(s, "tls.protocol.version", c->tls_version);
+}
+
 /* A bounded text being assembled (a span name, a URL): what does not fit
  * is cut off. snprintf would do, at several times the cost on a path that
  * runs for every request. */
@@ -315,17 +327,17 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if (host) {
         int hp;
         split_host(host->value, host->value_len, &h, &hlen, &hp);
-        if (hp)
-            port = hp;
-        else
-            port = 80;
+        port = hp ? hp : c->tls ? 443 : 80;
     }
     char url_buf[511];
     struct text url = {url_buf, sizeof url_buf, 0};
     if (req->target_len && req->target[0] != '/') { /* absolute form: a proxy's request */
         text_put(&url, req->target, req->target_len);
     } else {
-        text_put(&url, "http://", 7);
+        if (c->tls)
+            text_put(&url, "https://", 8);
+        else
+            text_put(&url, "http://", 7);
         if (host) {
             text_put(&url, host->value, host->value_len);
         } else {
@@ -346,9 +358,13 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     }
     ts_span_attr_str(&p->span, "server.address", h, hlen);
     ts_span_attr_int(&p->span, "server.port", port);
-    ts_span_attr_cstr(&p->span, "network.peer.address", c->peer_ip);
-    ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
+    if (c->peer_ip[0]) /* a TLS session over a transport the shim cannot see has none */
+        ts_span_attr_cstr(&p->span, "network.peer.address", c->peer_ip);
+    if (c->peer_port)
+        ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
     attr_header(&p->span, "user_agent.original", req, "user-agent");
+    if (c->tls)
+        attr_tls(&p->span, c, true);
     return p;
 }
 
@@ -391,7 +407,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         if (qlen)
             ts_span_attr_str(&p->span, "url.query", q + 1, qlen);
     }
-    ts_span_attr_cstr(&p->span, "url.scheme", "http");
+    ts_span_attr_cstr(&p->span, "url.scheme", c->tls ? "https" : "http");
     const struct ts_http_header *host = ts_http_find_header(req->headers, req->num_headers, "host");
     if (host) {
         const char *h;
@@ -405,6 +421,8 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     ts_span_attr_cstr(&p->span, "network.peer.address", c->peer_ip);
     ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
     attr_header(&p->span, "user_agent.original", req, "user-agent");
+    if (c->tls)
+        attr_tls(&p->span, c, false);
     return p;
 }
 

@@ -18,6 +18,7 @@
 #include "../hooks/process_span.h"
 #include "../hooks/propagation.h"
 #include "../hooks/rules.h"
+#include "../hooks/tls_sessions.h"
 #include "../hooks/trust.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
@@ -51,6 +52,7 @@ static void atfork_child(void)
     ts_rep_atfork_child();
     ts_inflight_after_fork();
     ts_conn_after_fork();
+    tls_sessions_after_fork();
     ts_pspan_after_fork();
 }
 

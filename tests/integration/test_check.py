@@ -216,8 +216,22 @@ class CheckTest(th.TempDirMixin, unittest.TestCase):
             self.assertRegex(imports, r"\b%s\b" % call, "\n".join(out))
         tls = self.detail(out, "TLS library")
         self.assertTrue(tls, "\n".join(out))
-        self.assertRegex(tls[0], r"^TLS via OpenSSL \(libssl\.so\.[0-9.]+\): plaintext reachable "
-                                 r"once TLS interposition lands")
+        self.assertRegex(tls[0], r"^uses OpenSSL \(libssl\.so\.[0-9.]+, dynamic\): HTTPS traced "
+                                 r"\(needed by libcurl\.so\.4\)$")
+
+    def test_tls_libraries(self):
+        """wget: GnuTLS, traced; a program without a TLS library among its
+        shared libraries: static TLS cannot be seen, and check says so."""
+        th.require_tool("wget")
+        out = self.assert_report(["wget"], 0, "traceable")
+        self.assertRegex(self.detail(out, "TLS library")[0],
+                         r"^uses GnuTLS \(libgnutls\.so\.[0-9.]+, dynamic\): HTTPS traced$")
+        out = self.assert_report([Fixtures.c_program("hello-dynamic")], 0,
+                                 "traceable: no network calls found")
+        tls = self.detail(out, "TLS library")
+        self.assertEqual(len(tls), 1, "\n".join(out))
+        self.assertIn("no dynamic TLS library seen; statically linked TLS (Node's bundled "
+                      "OpenSSL, Go's crypto/tls) cannot be traced", tls[0])
 
     def test_no_network_calls(self):
         prog = Fixtures.c_program("hello-dynamic")

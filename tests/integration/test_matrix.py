@@ -395,32 +395,10 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         d = os.path.join(self.tmp, service if traced else service + "-untraced")
         os.makedirs(os.path.join(d, "temp"))
         port = th.free_port()
-        conf = """
-%(user)s
-worker_processes 1;
-worker_rlimit_nofile 8192;
-pid %(d)s/nginx.pid;
-error_log %(d)s/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    default_type application/octet-stream;
-    client_body_temp_path %(d)s/temp/body;
-    proxy_temp_path %(d)s/temp/proxy;
-    fastcgi_temp_path %(d)s/temp/fastcgi;
-    uwsgi_temp_path %(d)s/temp/uwsgi;
-    scgi_temp_path %(d)s/temp/scgi;
-    keepalive_timeout 30s;
-    keepalive_requests 10000;
-    %(http_extra)s
-    server {
-        listen 127.0.0.1:%(port)d;
-        server_name localhost;
-        %(server)s
-    }
-}
-""" % {"user": "user root;" if os.geteuid() == 0 else "", "d": d, "port": port,
-       "server": server_conf, "http_extra": http_extra}
+        conf = th.nginx_conf(d, port, server_conf, main_extra="worker_rlimit_nofile 8192;",
+                             connections=4096,
+                             http_extra="keepalive_timeout 30s;\n    keepalive_requests 10000;\n"
+                                        "    " + http_extra)
         conf_path = os.path.join(d, "nginx.conf")
         with open(conf_path, "w") as f:
             f.write(conf)

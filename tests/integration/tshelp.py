@@ -425,6 +425,41 @@ def start_app_server(test, service, spans_file, tmpdir, name=None, env=None):
 
 
 # --------------------------------------------------------------------------
+# nginx
+
+
+def nginx_conf(d, port, server, listen="", http_extra="", main_extra="", connections=256):
+    """An nginx.conf: one worker, pid, error log and temp files under d
+    (d/temp must exist), no access log, one server on 127.0.0.1:port
+    (`listen`: what follows the address, e.g. "ssl") whose body is server."""
+    return """
+%(user)s
+worker_processes 1;
+%(main_extra)s
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+events { worker_connections %(connections)d; }
+http {
+    access_log off;
+    default_type application/octet-stream;
+    client_body_temp_path %(d)s/temp/body;
+    proxy_temp_path %(d)s/temp/proxy;
+    fastcgi_temp_path %(d)s/temp/fastcgi;
+    uwsgi_temp_path %(d)s/temp/uwsgi;
+    scgi_temp_path %(d)s/temp/scgi;
+    %(http_extra)s
+    server {
+        listen 127.0.0.1:%(port)d %(listen)s;
+        server_name localhost;
+        %(server)s
+    }
+}
+""" % {"user": "user root;" if os.geteuid() == 0 else "", "d": d, "port": port,
+       "server": server, "listen": listen, "http_extra": http_extra, "main_extra": main_extra,
+       "connections": connections}
+
+
+# --------------------------------------------------------------------------
 # a plain client
 
 

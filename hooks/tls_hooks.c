@@ -1,0 +1,263 @@
+/* tls_hooks.c — the interposed functions of OpenSSL (libssl) and GnuTLS:
+ * the program's plaintext, before encryption and after decryption.
+ *
+ * The shim links neither library and never loads one: a program calls one
+ * of these only when its own library is mapped, and the real function is
+ * found then (preload/real_tls.h). Each hook reads like a sentence: not
+ * ready (or the shim's own work) goes straight to the library; else the
+ * call goes through tls_sessions.c, which runs the HTTP logic on the bytes
+ * and calls the real function itself. */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../preload/init.h"
+#include "../preload/real_tls.h"
+#include "conn.h"
+#include "tls_sessions.h"
+
+/* "TLSv1.3", "TLS1.3", "SSL3.0" as OpenTelemetry's tls.protocol.version:
+ * the number ("1.3"); "" for a name without one. */
+static void version_number(const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!name || (strncmp(name, "TLS", 3) != 0 && strncmp(name, "SSL", 3) != 0))
+        return;
+    const char *p = name + 3 + (name[3] == 'v');
+    size_t n = strspn(p, "0123456789.");
+    if (n == 0 || n >= size)
+        return;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* Is fd a socket (a handle's transport may be anything)? */
+static bool is_socket(int fd)
+{
+    int type;
+    socklen_t len = sizeof type;
+    return fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+}
+
+/* ------------------------------------------------------------- OpenSSL */
+
+#define SSL_ERROR_SSL 1
+#define SSL_ERROR_SYSCALL 5
+#define SSL_ERROR_ZERO_RETURN 6
+
+static enum tls_end ssl_end(struct tls_io *io, long rc)
+{
+    ts_real_SSL_get_error_fn get_error = TS_REAL_TLS(SSL_get_error);
+    int e = get_error ? get_error(io->handle, (int)rc) : SSL_ERROR_SSL;
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && rc == 0))
+        return TLS_CLOSED; /* close_notify, or the transport's end of stream */
+    if (e == SSL_ERROR_SSL || e == SSL_ERROR_SYSCALL)
+        return TLS_FAILED;
+    return TLS_AGAIN; /* WANT_READ, WANT_WRITE, and the other WANTs */
+}
+
+static int ssl_role(struct tls_io *io, bool sending)
+{
+    ts_real_SSL_is_server_fn is_server = TS_REAL_TLS(SSL_is_server);
+    if (is_server)
+        return is_server(io->handle) ? TS_ROLE_SERVER : TS_ROLE_CLIENT;
+    return sending ? TS_ROLE_CLIENT : TS_ROLE_SERVER;
+}
+
+static int ssl_fd(struct tls_io *io)
+{
+    ts_real_SSL_get_fd_fn get_fd = TS_REAL_TLS(SSL_get_fd);
+    int fd = get_fd ? get_fd(io->handle) : -1; /* -1 for a BIO of the program's own (curl) */
+    return is_socket(fd) ? fd : -1;
+}
+
+static void ssl_version(struct tls_io *io, char *out, size_t size)
+{
+    ts_real_SSL_get_version_fn get_version = TS_REAL_TLS(SSL_get_version);
+    version_number(get_version ? get_version(io->handle) : NULL, out, size);
+}
+
+static const struct tls_lib openssl = {ssl_end, ssl_role, ssl_fd, ssl_version};
+
+/* The doors' real functions, in the shape tls_io wants. */
+static int int_len(size_t len)
+{
+    return len > INT_MAX ? INT_MAX : (int)len;
+}
+
+static long call_ssl_write(struct tls_io *io, void *buf, size_t len)
+{
+    return TS_REAL_TLS_MUST(SSL_write)(io->handle, buf, int_len(len));
+}
+
+static long call_ssl_read(struct tls_io *io, void *buf, size_t len)
+{
+    return TS_REAL_TLS_MUST(SSL_read)(io->handle, buf, int_len(len));
+}
+
+static long call_ssl_write_ex(struct tls_io *io, void *buf, size_t len)
+{
+    size_t done = 0;
+    int ok = TS_REAL_TLS_MUST(SSL_write_ex)(io->handle, buf, len, &done);
+    return ok == 1 ? (long)done : 0;
+}
+
+static long call_ssl_read_ex(struct tls_io *io, void *buf, size_t len)
+{
+    size_t done = 0;
+    int ok = TS_REAL_TLS_MUST(SSL_read_ex)(io->handle, buf, len, &done);
+    return ok == 1 ? (long)done : 0;
+}
+
+/* An _ex door's answer: 1 with the count, or 0 with *done untouched. */
+static int ex_result(long r, size_t *done)
+{
+    if (r <= 0)
+        return 0;
+    if (done)
+        *done = (size_t)r;
+    return 1;
+}
+
+TS_EXPORT int SSL_write(void *ssl, const void *buf, int num)
+{
+    if (!ts_ready() || num < 0)
+        return TS_REAL_TLS_MUST(SSL_write)(ssl, buf, num);
+    struct tls_io io = {ssl, &openssl, call_ssl_write};
+    return (int)tls_write(&io, buf, (size_t)num);
+}
+
+TS_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
+{
+    if (!ts_ready())
+        return TS_REAL_TLS_MUST(SSL_write_ex)(ssl, buf, num, written);
+    struct tls_io io = {ssl, &openssl, call_ssl_write_ex};
+    return ex_result(tls_write(&io, buf, num), written);
+}
+
+TS_EXPORT int SSL_read(void *ssl, void *buf, int num)
+{
+    if (!ts_ready() || num < 0)
+        return TS_REAL_TLS_MUST(SSL_read)(ssl, buf, num);
+    struct tls_io io = {ssl, &openssl, call_ssl_read};
+    return (int)tls_read(&io, buf, (size_t)num);
+}
+
+TS_EXPORT int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+    if (!ts_ready())
+        return TS_REAL_TLS_MUST(SSL_read_ex)(ssl, buf, num, readbytes);
+    struct tls_io io = {ssl, &openssl, call_ssl_read_ex};
+    return ex_result(tls_read(&io, buf, num), readbytes);
+}
+
+TS_EXPORT int SSL_set_fd(void *ssl, int fd)
+{
+    int r = TS_REAL_TLS_MUST(SSL_set_fd)(ssl, fd);
+    if (r == 1 && ts_ready() && is_socket(fd))
+        tls_bind_fd(ssl, fd);
+    return r;
+}
+
+TS_EXPORT void SSL_set_bio(void *ssl, void *rbio, void *wbio)
+{
+    TS_REAL_TLS_MUST(SSL_set_bio)(ssl, rbio, wbio);
+    if (ts_ready()) {
+        struct tls_io io = {ssl, &openssl, NULL};
+        int fd = ssl_fd(&io); /* a socket BIO's fd; -1 for any other BIO */
+        if (fd >= 0)
+            tls_bind_fd(ssl, fd);
+    }
+}
+
+TS_EXPORT int SSL_shutdown(void *ssl)
+{
+    if (ts_ready())
+        tls_forget(ssl);
+    return TS_REAL_TLS_MUST(SSL_shutdown)(ssl);
+}
+
+TS_EXPORT void SSL_free(void *ssl)
+{
+    if (ssl && ts_ready())
+        tls_forget(ssl); /* before the real free: the address may be reused at once */
+    TS_REAL_TLS_MUST(SSL_free)(ssl);
+}
+
+/* -------------------------------------------------------------- GnuTLS */
+
+#define GNUTLS_E_AGAIN (-28)
+#define GNUTLS_E_INTERRUPTED (-52)
+
+static enum tls_end gnutls_end(struct tls_io *io, long rc)
+{
+    if (rc == 0)
+        return TLS_CLOSED;
+    return rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED ? TLS_AGAIN : TLS_FAILED;
+}
+
+/* GnuTLS has no call that tells a server session: the first call does
+ * (a client speaks first in HTTP). */
+static int gnutls_role(struct tls_io *io, bool sending)
+{
+    return sending ? TS_ROLE_CLIENT : TS_ROLE_SERVER;
+}
+
+static int gnutls_fd(struct tls_io *io)
+{
+    ts_real_gnutls_transport_get_int2_fn get_int2 = TS_REAL_TLS(gnutls_transport_get_int2);
+    int recv_fd = -1, send_fd = -1;
+    if (get_int2)
+        get_int2(io->handle, &recv_fd, &send_fd);
+    return recv_fd == send_fd && is_socket(recv_fd) ? recv_fd : -1;
+}
+
+static void gnutls_version(struct tls_io *io, char *out, size_t size)
+{
+    ts_real_gnutls_protocol_get_version_fn get_version = TS_REAL_TLS(gnutls_protocol_get_version);
+    ts_real_gnutls_protocol_get_name_fn get_name = TS_REAL_TLS(gnutls_protocol_get_name);
+    version_number(get_version && get_name ? get_name(get_version(io->handle)) : NULL, out, size);
+}
+
+static const struct tls_lib gnutls = {gnutls_end, gnutls_role, gnutls_fd, gnutls_version};
+
+static long call_gnutls_send(struct tls_io *io, void *buf, size_t len)
+{
+    return (long)TS_REAL_TLS_MUST(gnutls_record_send)(io->handle, buf, len);
+}
+
+static long call_gnutls_recv(struct tls_io *io, void *buf, size_t len)
+{
+    return (long)TS_REAL_TLS_MUST(gnutls_record_recv)(io->handle, buf, len);
+}
+
+TS_EXPORT ssize_t gnutls_record_send(void *session, const void *data, size_t size)
+{
+    if (!ts_ready())
+        return TS_REAL_TLS_MUST(gnutls_record_send)(session, data, size);
+    struct tls_io io = {session, &gnutls, call_gnutls_send};
+    return tls_write(&io, data, size);
+}
+
+TS_EXPORT ssize_t gnutls_record_recv(void *session, void *data, size_t size)
+{
+    if (!ts_ready())
+        return TS_REAL_TLS_MUST(gnutls_record_recv)(session, data, size);
+    struct tls_io io = {session, &gnutls, call_gnutls_recv};
+    return tls_read(&io, data, size);
+}
+
+TS_EXPORT int gnutls_bye(void *session, int how)
+{
+    if (ts_ready())
+        tls_forget(session);
+    return TS_REAL_TLS_MUST(gnutls_bye)(session, how);
+}
+
+TS_EXPORT void gnutls_deinit(void *session)
+{
+    if (session && ts_ready())
+        tls_forget(session);
+    TS_REAL_TLS_MUST(gnutls_deinit)(session);
+}

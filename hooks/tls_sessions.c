@@ -1,0 +1,269 @@
+/* tls_sessions.c — TLS sessions keyed by their library handle, and the
+ * HTTP logic run on their plaintext (see tls_sessions.h).
+ *
+ * A session's record (struct tls_sess) lives in a hash table of chains,
+ * its memory from blocks (preload/blocks.h: a traced call may run where
+ * malloc must not). One lock guards the table, taken only under the guard.
+ * A library allows one thread at a time per session, so a record found is
+ * the caller's alone until the program frees the session. */
+#include "tls_sessions.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../preload/blocks.h"
+#include "../preload/guard.h"
+#include "conn.h"
+#include "tls_out.h"
+
+struct tls_sess {
+    struct tls_sess *next; /* in its chain */
+    void *handle;
+    int fd;               /* the socket under it, -1 when not known */
+    bool opened;          /* conn was decided (NULL: nothing to follow) */
+    struct ts_conn *conn; /* a counted reference */
+    struct tls_out out;   /* a client's write under way */
+};
+
+#define TLS_BUCKETS 1024
+
+static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_sess *table[TLS_BUCKETS];
+static struct ts_block_pool sess_blocks = TS_BLOCK_POOL_INIT(sizeof(struct tls_sess));
+
+static struct tls_sess **bucket(const void *handle)
+{
+    uint64_t h = (uint64_t)(uintptr_t)handle * 0x9e3779b97f4a7c15ULL;
+    return &table[h >> 54]; /* the top 10 bits: TLS_BUCKETS */
+}
+
+/* handle's record, made when create is set and there is none (NULL
+ * without memory). Under the guard. */
+static struct tls_sess *sess_find(void *handle, bool create)
+{
+    pthread_mutex_lock(&table_mu);
+    struct tls_sess **b = bucket(handle), *s = *b;
+    while (s && s->handle != handle)
+        s = s->next;
+    if (!s && create && (s = ts_block_get(&sess_blocks))) {
+        memset(s, 0, sizeof *s);
+        s->handle = handle;
+        s->fd = -1;
+        s->next = *b;
+        *b = s;
+    }
+    pthread_mutex_unlock(&table_mu);
+    return s;
+}
+
+/* Take handle's record out of the table; the caller ends it. */
+static struct tls_sess *sess_unlink(void *handle)
+{
+    pthread_mutex_lock(&table_mu);
+    struct tls_sess **p = bucket(handle);
+    while (*p && (*p)->handle != handle)
+        p = &(*p)->next;
+    struct tls_sess *s = *p;
+    if (s)
+        *p = s->next;
+    pthread_mutex_unlock(&table_mu);
+    return s;
+}
+
+/* The session's connection, opened on its first call (the handshake is
+ * normally done by then: the library knows the role and version). Under
+ * the table's lock: GnuTLS lets one thread send while another receives. */
+static void sess_open(struct tls_sess *s, struct tls_io *io, bool sending)
+{
+    s->opened = true;
+    if (s->fd < 0)
+        s->fd = io->lib->fd(io);
+    char version[8];
+    io->lib->version(io, version, sizeof version);
+    s->conn = ts_conn_open(io->lib->role(io, sending), s->fd, version[0] ? version : NULL);
+}
+
+/* The session of a call (made when new), with a counted reference to its
+ * connection in *c, NULL when there is nothing to follow; NULL without
+ * memory. */
+static struct tls_sess *sess_of(struct tls_io *io, bool sending, struct ts_conn **c)
+{
+    *c = NULL;
+    ts_guard_enter();
+    pthread_mutex_lock(&table_mu);
+    struct tls_sess **b = bucket(io->handle), *s = *b;
+    while (s && s->handle != io->handle)
+        s = s->next;
+    if (!s && (s = ts_block_get(&sess_blocks))) {
+        memset(s, 0, sizeof *s);
+        s->handle = io->handle;
+        s->fd = -1;
+        s->next = *b;
+        *b = s;
+    }
+    if (s && !s->opened)
+        sess_open(s, io, sending);
+    if (s && (*c = s->conn))
+        ts_conn_retain(*c);
+    pthread_mutex_unlock(&table_mu);
+    ts_guard_leave();
+    return s;
+}
+
+/* Done with c for this call (under the guard). When nothing on the
+ * session can make a span any more (not HTTP, a tunnel), the session lets
+ * its connection go: its calls go straight to the library from now on. */
+static void sess_done(struct tls_sess *s, struct ts_conn *c)
+{
+    bool settle = !s->out.active && ts_conn_parsing_over(c);
+    if (settle) {
+        pthread_mutex_lock(&table_mu);
+        settle = s->conn == c;
+        if (settle)
+            s->conn = NULL;
+        pthread_mutex_unlock(&table_mu);
+    }
+    if (settle)
+        ts_conn_put(c); /* the session's reference */
+    ts_conn_put(c);
+}
+
+/* ---------------------------------------------------------------- write */
+
+static long call_write(void *ctx, const void *buf, size_t len)
+{
+    struct tls_io *io = ctx;
+    return io->call(io, (void *)buf, len);
+}
+
+/* A server's responses: passed as they are, then observed. */
+struct observed {
+    struct tls_io *io;
+    const void *buf;
+    size_t len;
+};
+
+static ssize_t observed_pass(void *arg)
+{
+    struct observed *ob = arg;
+    return ob->io->call(ob->io, (void *)ob->buf, ob->len);
+}
+
+/* Send (more of) the write under way; a final failure forgets it. */
+static long out_send(struct tls_sess *s, struct tls_io *io, const void *buf, size_t len)
+{
+    long r = tls_out_send(&s->out, buf, len, call_write, io);
+    int saved = errno;
+    if (r <= 0 && io->lib->end(io, r) != TLS_AGAIN)
+        tls_out_drop(&s->out);
+    errno = saved;
+    return r;
+}
+
+long tls_write(struct tls_io *io, const void *buf, size_t len)
+{
+    struct ts_conn *c;
+    struct tls_sess *s = sess_of(io, true, &c);
+    if (!s)
+        return io->call(io, (void *)buf, len);
+    long r;
+    if (s->out.active) { /* the retry of a write under way, or its rest */
+        r = out_send(s, io, buf, len);
+    } else if (!c || len == 0) {
+        r = io->call(io, (void *)buf, len);
+    } else if (ts_conn_is_client(c)) {
+        /* The HTTP logic says what goes out for these bytes; the library
+         * then gets it in one piece, outside the guard and the locks. */
+        struct iovec iov = {(void *)buf, len};
+        tls_out_collect(&s->out, buf, len);
+        ts_guard_enter();
+        ssize_t took = ts_conn_send_to(c, tls_out_sink, &s->out, &iov, 1, tls_out_pass, &s->out);
+        ts_guard_leave();
+        if (took > 0) {
+            tls_out_ready(&s->out, (size_t)took);
+            r = out_send(s, io, buf, len);
+        } else { /* no buffer for a rewritten write: the bytes as they are */
+            tls_out_drop(&s->out);
+            r = io->call(io, (void *)buf, len);
+        }
+    } else {
+        struct iovec iov = {(void *)buf, len};
+        struct observed ob = {io, buf, len};
+        ts_guard_enter();
+        r = ts_conn_send_to(c, NULL, NULL, &iov, 1, observed_pass, &ob);
+        ts_guard_leave();
+    }
+    if (c) {
+        int saved = errno;
+        ts_guard_enter();
+        sess_done(s, c);
+        ts_guard_leave();
+        errno = saved;
+    }
+    return r;
+}
+
+/* ----------------------------------------------------------------- read */
+
+long tls_read(struct tls_io *io, void *buf, size_t len)
+{
+    long r = io->call(io, buf, len);
+    int saved = errno;
+    enum tls_end end = r > 0 ? TLS_AGAIN : io->lib->end(io, r);
+    if (r <= 0 && end == TLS_AGAIN) {
+        errno = saved;
+        return r;
+    }
+    /* after the call: a first read may have done the handshake */
+    struct ts_conn *c;
+    struct tls_sess *s = sess_of(io, false, &c);
+    if (s && c) {
+        struct iovec iov = {buf, r > 0 ? (size_t)r : 0};
+        ts_guard_enter();
+        ts_conn_recv_done(c, &iov, 1, r > 0 ? r : end == TLS_CLOSED ? 0 : -1, 0,
+                          end == TLS_CLOSED ? 0 : ECONNRESET);
+        sess_done(s, c);
+        ts_guard_leave();
+    }
+    errno = saved;
+    return r;
+}
+
+/* ------------------------------------------------------------ life */
+
+void tls_bind_fd(void *handle, int fd)
+{
+    if (fd < 0)
+        return;
+    int saved = errno;
+    ts_guard_enter();
+    struct tls_sess *s = sess_find(handle, true);
+    if (s && !s->opened)
+        s->fd = fd;
+    ts_conn_untrack(fd); /* its bytes are ciphertext: the plain hooks let them be */
+    ts_guard_leave();
+    errno = saved;
+}
+
+void tls_forget(void *handle)
+{
+    int saved = errno;
+    ts_guard_enter();
+    struct tls_sess *s = sess_unlink(handle);
+    if (s) {
+        tls_out_drop(&s->out);
+        if (s->conn)
+            ts_conn_put(s->conn); /* its open spans end */
+        ts_block_put(&sess_blocks, s);
+    }
+    ts_guard_leave();
+    errno = saved;
+}
+
+void tls_sessions_after_fork(void)
+{
+    pthread_mutex_init(&table_mu, NULL);
+    ts_block_pool_after_fork(&sess_blocks);
+}

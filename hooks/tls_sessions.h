@@ -1,0 +1,67 @@
+/* tls_sessions.h — the TLS sessions the shim follows, keyed by the
+ * library's own handle (SSL *, gnutls_session_t), not by fd: curl gives
+ * OpenSSL a BIO of its own, so its sessions have no fd at all.
+ *
+ * A session's plaintext is a connection like a socket's (conn.h): the same
+ * HTTP client and server logic runs on it, its spans say https. The
+ * ciphertext socket under it is left to the plain hooks, which give it up
+ * at its first byte (a TLS record is no HTTP), or untracked at once when
+ * the program names the fd (SSL_set_fd). Every function here is called
+ * from a hook with the shim ready (ts_ready), none under the guard. */
+#ifndef TS_TLS_SESSIONS_H
+#define TS_TLS_SESSIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* How a session seen for the first time is to be followed. */
+enum tls_end {
+    TLS_AGAIN,  /* the call is to be made again (would block, interrupted) */
+    TLS_CLOSED, /* the peer ended the session */
+    TLS_FAILED, /* the session failed */
+};
+
+struct tls_io;
+
+/* What the shim needs of a TLS library, for a session handle. */
+struct tls_lib {
+    /* What a failed call's result (<= 0) means. */
+    enum tls_end (*end)(struct tls_io *io, long rc);
+    /* A session seen for the first time: TS_ROLE_CLIENT or _SERVER, from
+     * the library, or else from the first call's direction (sending). */
+    int (*role)(struct tls_io *io, bool sending);
+    /* Its socket, -1 when the library does not know one. */
+    int (*fd)(struct tls_io *io);
+    /* The negotiated version as a number ("1.3") into out, "" unknown. */
+    void (*version)(struct tls_io *io, char *out, size_t size);
+};
+
+/* One call of the program's on a session: the door's real function. */
+struct tls_io {
+    void *handle;
+    const struct tls_lib *lib;
+    /* Sends or receives len bytes at buf: how many (> 0), or the real
+     * function's own failure result (<= 0). */
+    long (*call)(struct tls_io *io, void *buf, size_t len);
+};
+
+/* The program writes buf[0..len) (a retry or continuation of a write under
+ * way included): returns what its call returns, as call() does. */
+long tls_write(struct tls_io *io, const void *buf, size_t len);
+
+/* The program reads into buf[0..len): the bytes it gets are fed to the
+ * session's HTTP logic, never changed. Returns call()'s result. */
+long tls_read(struct tls_io *io, void *buf, size_t len);
+
+/* The program tied handle to socket fd (SSL_set_fd, SSL_set_bio): the
+ * session's addresses come from it, and its ciphertext is not parsed. */
+void tls_bind_fd(void *handle, int fd);
+
+/* The session ends (SSL_shutdown, SSL_free, gnutls_bye, gnutls_deinit):
+ * its open spans end and the shim forgets handle. */
+void tls_forget(void *handle);
+
+/* In a forked child: the table's lock and memory. */
+void tls_sessions_after_fork(void);
+
+#endif

@@ -1,0 +1,332 @@
+"""test_tls.py — HTTPS traced inside TLS (OpenSSL and GnuTLS interposed).
+
+A self-signed CA and a server certificate (SAN 127.0.0.1, localhost) are
+made for the class with the openssl command. Servers: apps/tlsapp.py
+(python's ssl module: SSL_read_ex/SSL_write_ex, libssl loaded RTLD_LOCAL by
+_ssl) and nginx with ssl (SSL_set_fd, non-blocking SSL_read/SSL_write).
+Clients: curl (OpenSSL through a BIO of its own: no fd), python's urllib,
+wget (GnuTLS). Everything under the shim unless said otherwise:
+
+- client span and server span in one trace, the server's parent exactly the
+  client span; url.scheme=https, tls.protocol.version on both;
+- the server application sees exactly one set of injected headers;
+- bodies byte for byte (POST with Content-Length and chunked, a static file
+  through nginx), status codes;
+- exactly the spans of the requests: none from the ciphertext sockets;
+- a TLS server under the shim continues the context an untraced TLS client
+  wrote itself;
+- the shim never loads a TLS library into a program that has none.
+"""
+
+import hashlib
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+
+NGINX = "/usr/sbin/nginx"
+C, S = th.KIND_CLIENT, th.KIND_SERVER
+
+
+def make_certs(d):
+    """(ca.crt, server.crt, server.key) in d, made by the openssl command."""
+    openssl = th.require_tool("openssl")
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("[ext]\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.crt")
+    key, csr, crt = (os.path.join(d, n) for n in ("server.key", "server.csr", "server.crt"))
+    for argv in (
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key,
+             "-out", ca_crt, "-days", "2", "-subj", "/CN=traceshim test CA"],
+            [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+             "-subj", "/CN=localhost"],
+            [openssl, "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+             "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext, "-extensions", "ext"]):
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError("openssl failed: %s\n%s" % (" ".join(argv), r.stdout.decode()))
+    return ca_crt, crt, key
+
+
+class TLSBase(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        cls.certdir = cls.make_class_tmp("tsit-tls-certs-")
+        cls.ca, cls.crt, cls.key = make_certs(cls.certdir)
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+        self.procs = []
+
+    def start_tlsapp(self, service="py-tls-server", traced=True):
+        env = th.shim_env(service, self.spans_file) if traced else th.clean_env()
+        p = th.Proc([th.PY, os.path.join(th.APPS, "tlsapp.py"), "--port", "0",
+                     "--cert", self.crt, "--key", self.key], env=env, tmpdir=self.tmp,
+                    name=service)
+        self.addCleanup(p.stop)
+        self.procs.append(p)
+        m = p.wait_output(rb"LISTENING (\d+)\n", timeout=10)
+        return p, int(m.group(1))
+
+    def run_client(self, tool, url, *args, service=None):
+        """curl, wget or python (apps/tls_client.py) under the shim; its stdout."""
+        service = service or tool + "-client"
+        if tool == "curl":
+            argv = [th.require_tool("curl"), "-q", "-sS", "--max-time", "10", "--cacert", self.ca,
+                    *args, url]
+        elif tool == "wget":
+            argv = [th.require_tool("wget"), "--no-config", "-q", "--no-proxy", "--tries=1",
+                    "--timeout=10", "--ca-certificate=" + self.ca, "-O", "-", *args, url]
+        else:
+            argv = [th.PY, os.path.join(th.APPS, "tls_client.py"), self.ca, url, *args]
+        p = th.run(argv, env=th.shim_env(service, self.spans_file), tmpdir=self.tmp,
+                   name=service, timeout=30)
+        if p.returncode != 0:
+            self.fail("%s failed (status %s)\n%s%s" % (tool, p.returncode, p.describe(),
+                                                       "".join("\n" + q.describe() for q in
+                                                               self.procs)))
+        self.procs.append(p)
+        return p.stdout()
+
+    def final_spans(self, count):
+        """Stop the servers (their spans are flushed) and return exactly count spans."""
+        th.wait_spans(self.spans_file, count, procs=self.procs)
+        for p in self.procs:
+            p.stop()
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assertEqual(len(spans), count, "expected exactly %d spans (none from the "
+                         "ciphertext sockets):\n%s" % (count, th.format_spans(spans)))
+        return spans
+
+    def assert_pair(self, spans, client_svc, server_svc, name, status=200):
+        """The client span of client_svc and the server span of server_svc
+        named name: one trace, exact parent, https; returns (client, server)."""
+        dump = "\n" + th.format_spans(spans)
+        cli = th.only([s for s in spans if s["kind"] == C and s["service"] == client_svc
+                       and s["name"] == name], "%s client span %r" % (client_svc, name), spans)
+        srv = th.only([s for s in spans if s["kind"] == S and s["service"] == server_svc
+                       and s["name"] == name], "%s server span %r" % (server_svc, name), spans)
+        self.assertEqual(srv["traceId"], cli["traceId"], "one trace" + dump)
+        self.assertEqual(srv["parentSpanId"], cli["spanId"], "exact parent" + dump)
+        for s in (cli, srv):
+            a = s["attrs"]
+            self.assertEqual(a.get("url.scheme"), "https", dump)
+            self.assertEqual(a.get("network.protocol.name"), "http", dump)
+            self.assertIn(a.get("tls.protocol.version"), ("1.2", "1.3"), dump)
+            self.assertEqual(a.get("http.response.status_code"), status, dump)
+        self.assertTrue(cli["attrs"].get("url.full", "").startswith("https://127.0.0.1:"), dump)
+        return cli, srv
+
+    def assert_injected_once(self, headers, cli):
+        want = {"X-B3-TraceId": cli["traceId"], "X-B3-SpanId": cli["spanId"],
+                "X-B3-Sampled": "1",
+                "traceparent": "00-%s-%s-01" % (cli["traceId"], cli["spanId"])}
+        for name, value in want.items():
+            self.assertEqual(th.header_values(headers, name), [value],
+                             "%s: the server application saw %r" % (name, headers))
+
+
+class PythonServerTest(TLSBase):
+    """apps/tlsapp.py (python ssl) under the shim."""
+
+    def setUp(self):
+        super().setUp()
+        self.srv, self.port = self.start_tlsapp()
+        self.base = "https://127.0.0.1:%d" % self.port
+
+    def check_get(self, tool):
+        out = self.run_client(tool, self.base + "/echo-headers")
+        if tool == "python":
+            res = json.loads(out)
+            self.assertEqual(res["status"], 200)
+            out = res["body"].encode()
+        headers = json.loads(out)
+        spans = self.final_spans(2)
+        cli, srv = self.assert_pair(spans, tool + "-client", "py-tls-server", "GET /echo-headers")
+        self.assert_injected_once(headers, cli)
+        self.assertEqual(cli["attrs"].get("url.full"), self.base + "/echo-headers")
+
+    def test_curl_get(self):
+        self.check_get("curl")
+
+    def test_python_get(self):
+        self.check_get("python")
+
+    def test_wget_get(self):
+        """wget on Debian uses GnuTLS: gnutls_record_send/recv."""
+        self.check_get("wget")
+
+    def check_post(self, tool, chunked):
+        body = os.urandom(150000)
+        path = os.path.join(self.tmp, "body.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        if tool == "curl":
+            extra = ["-H", "Content-Type: application/octet-stream", "--data-binary", "@" + path]
+            if chunked:
+                extra += ["-H", "Transfer-Encoding: chunked"]
+            res = json.loads(self.run_client("curl", self.base + "/echo", *extra))
+        else:
+            out = json.loads(self.run_client("python", self.base + "/echo", path,
+                                             *(["chunked"] if chunked else [])))
+            self.assertEqual(out["status"], 200)
+            res = json.loads(out["body"])
+        self.assertEqual((res["len"], res["sha256"]), (len(body), hashlib.sha256(body).hexdigest()),
+                         "the body must arrive byte for byte")
+        self.assertEqual(bool(th.header_values(res["headers"], "Transfer-Encoding")), chunked)
+        spans = self.final_spans(2)
+        cli, srv = self.assert_pair(spans, tool + "-client", "py-tls-server", "POST /echo")
+        self.assert_injected_once(res["headers"], cli)
+
+    def test_curl_post_content_length(self):
+        self.check_post("curl", chunked=False)
+
+    def test_curl_post_chunked(self):
+        self.check_post("curl", chunked=True)
+
+    def test_python_post_content_length(self):
+        self.check_post("python", chunked=False)
+
+    def test_python_post_chunked(self):
+        self.check_post("python", chunked=True)
+
+    def test_status_codes(self):
+        out = self.run_client("curl", self.base + "/status/503", "-o", "/dev/null", "-w",
+                              "%{http_code}")
+        self.assertEqual(out, b"503")
+        spans = self.final_spans(2)
+        cli, srv = self.assert_pair(spans, "curl-client", "py-tls-server", "GET /status/{id}",
+                                    status=503)
+        self.assertEqual((cli["status"], srv["status"]), (th.STATUS_ERROR, th.STATUS_ERROR))
+
+    def test_keepalive_requests_each_traced(self):
+        """curl, two URLs on one TLS connection: two exact pairs."""
+        self.run_client("curl", self.base + "/echo-headers", self.base + "/status/201")
+        spans = self.final_spans(4)
+        self.assert_pair(spans, "curl-client", "py-tls-server", "GET /echo-headers")
+        self.assert_pair(spans, "curl-client", "py-tls-server", "GET /status/{id}", status=201)
+
+    def test_untraced_client_context_is_extracted(self):
+        """An untraced TLS client (this process) sends b3 headers itself."""
+        trace, sid = "463ac35c9f6413ad48485a3953bb6124", "a2fb4a1d1a96d312"
+        ctx = ssl.create_default_context(cafile=self.ca)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(b"GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          b"b3: %s-%s-1\r\nConnection: close\r\n\r\n" % (trace.encode(),
+                                                                          sid.encode()))
+                resp = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    resp += b
+        self.assertTrue(resp.startswith(b"HTTP/1.1 200"), resp[:200])
+        headers = json.loads(resp.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(th.header_values(headers, "X-B3-TraceId"), [],
+                         "a server's request is never rewritten: %r" % headers)
+        spans = self.final_spans(1)
+        srv = spans[0]
+        self.assertEqual((srv["kind"], srv["traceId"], srv["parentSpanId"]), (S, trace, sid),
+                         th.format_spans(spans))
+        self.assertEqual(srv["attrs"].get("url.scheme"), "https")
+
+
+class NginxTest(TLSBase):
+    """nginx with ssl under the shim: a TLS server, and a TLS client of its
+    upstream (proxy_pass https://)."""
+
+    def start_nginx(self, server_conf):
+        if not os.access(NGINX, os.X_OK):
+            raise AssertionError("nginx not found: install nginx-light")
+        d = os.path.join(self.tmp, "nginx")
+        os.makedirs(os.path.join(d, "temp"))
+        port = th.free_port()
+        conf = th.nginx_conf(d, port, server_conf, listen="ssl",
+                             http_extra="ssl_certificate %s;\n    ssl_certificate_key %s;"
+                                        % (self.crt, self.key))
+        conf_path = os.path.join(d, "nginx.conf")
+        with open(conf_path, "w") as f:
+            f.write(conf)
+        p = th.Proc([NGINX, "-p", d, "-e", os.path.join(d, "error.log"), "-c", conf_path,
+                     "-g", "daemon off; master_process on;"],
+                    env=th.shim_env("nginx", self.spans_file), tmpdir=self.tmp, name="nginx")
+        self.addCleanup(p.stop)
+        self.procs.append(p)
+        th.wait_port(port, timeout=10, proc=p)  # probes: connections without a byte, no span
+        return p, port, d
+
+    def test_static_file_over_tls(self):
+        root = os.path.join(self.tmp, "www")
+        os.makedirs(root)
+        data = os.urandom(300000)
+        with open(os.path.join(root, "f.bin"), "wb") as f:
+            f.write(data)
+        _, port, _ = self.start_nginx("location / { root %s; }" % root)
+        out = self.run_client("curl", "https://127.0.0.1:%d/f.bin" % port)
+        self.assertEqual(hashlib.sha256(out).hexdigest(), hashlib.sha256(data).hexdigest(),
+                         "the file must arrive byte for byte (%d bytes)" % len(out))
+        spans = self.final_spans(2)
+        self.assert_pair(spans, "curl-client", "nginx", "GET /f.bin")
+
+    def test_https_proxy_chain(self):
+        """curl -> nginx (TLS server; proxy_pass https://, forwarding the
+        inbound trace headers) -> python TLS server: four spans, one trace,
+        each parent exact; the upstream sees one set of trace headers, the
+        proxy's client span's."""
+        _, up_port = self.start_tlsapp("py-upstream")
+        _, port, _ = self.start_nginx(
+            "location / { proxy_pass https://127.0.0.1:%d; }" % up_port)
+        out = self.run_client("curl", "https://127.0.0.1:%d/echo-headers" % port)
+        try:
+            headers = json.loads(out)
+        except ValueError:
+            self.fail("not the upstream's answer: %r%s" % (out[:500], "".join(
+                "\n" + p.describe() for p in self.procs)))
+        spans = self.final_spans(4)
+        dump = "\n" + th.format_spans(spans)
+        curl, ngx_srv = self.assert_pair(spans, "curl-client", "nginx", "GET /echo-headers")
+        ngx_cli, up = self.assert_pair(spans, "nginx", "py-upstream", "GET /echo-headers")
+        self.assertEqual(ngx_cli["parentSpanId"], ngx_srv["spanId"],
+                         "the proxy's client span is the child of its server span" + dump)
+        self.assertEqual(ngx_cli["traceId"], curl["traceId"], dump)
+        self.assertEqual(th.header_values(headers, "X-B3-SpanId"), [ngx_cli["spanId"]], headers)
+        self.assertEqual(th.header_values(headers, "traceparent"),
+                         ["00-%s-%s-01" % (curl["traceId"], ngx_cli["spanId"])], headers)
+
+
+class NoTLSLibraryTest(th.TempDirMixin, unittest.TestCase):
+    """The shim never links or loads a TLS library."""
+
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+
+    def test_library_needs_no_tls_library(self):
+        r = subprocess.run(["readelf", "-d", th.LIB], stdout=subprocess.PIPE, timeout=30)
+        needed = [ln for ln in r.stdout.decode().splitlines() if "(NEEDED)" in ln]
+        self.assertTrue(needed, r.stdout.decode())
+        for ln in needed:
+            self.assertNotRegex(ln, r"libssl|libcrypto|libgnutls", "DT_NEEDED: %s" % ln)
+
+    def test_no_tls_library_mapped_in_a_program_without_one(self):
+        tmp = self.make_tmp()
+        p = th.run(["/bin/cat", "/proc/self/maps"], env=th.shim_env("cat", os.path.join(
+            tmp, "spans.jsonl")), tmpdir=tmp, name="cat")
+        maps = p.stdout().decode()
+        self.assertIn(os.path.basename(th.LIB), maps, "the shim must be loaded")
+        self.assertNotRegex(maps, r"libssl|libgnutls|libcrypto")
+
+
+if __name__ == "__main__":
+    th.main()
