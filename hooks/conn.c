@@ -23,7 +23,6 @@
 #include "../preload/blocks.h"
 #include "../preload/config.h"
 #include "../preload/fdtable.h"
-#include "../preload/guard.h"
 #include "conn_internal.h"
 #include "http1.h"
 
@@ -718,16 +717,8 @@ void ts_conn_done_with(int fd, struct ts_conn *c)
     ts_fd_put(&c->ref);
 }
 
-/* Whether prepare took the locks: not when fork was called by a signal
- * handler that interrupted this very thread inside the shim, which may
- * hold one of them (it finishes with it after the handler returns). */
-static bool conn_fork_locked;
-
 void ts_conn_fork_prepare(void)
 {
-    conn_fork_locked = !ts_guard_active();
-    if (!conn_fork_locked)
-        return;
     pthread_mutex_lock(&pool_mu); /* before conn_blocks: conn_alloc's order */
     ts_block_pool_fork_prepare(&conn_blocks);
     ts_block_pool_fork_prepare(&q_blocks);
@@ -737,8 +728,6 @@ void ts_conn_fork_prepare(void)
 
 void ts_conn_fork_parent(void)
 {
-    if (!conn_fork_locked)
-        return;
     ts_buf_fork_parent();
     conn_spans_fork_parent();
     ts_block_pool_fork_parent(&q_blocks);

@@ -262,6 +262,18 @@ void tls_forget(void *handle)
     errno = saved;
 }
 
+void tls_sessions_fork_prepare(void)
+{
+    pthread_mutex_lock(&table_mu);
+    ts_block_pool_fork_prepare(&sess_blocks);
+}
+
+void tls_sessions_fork_parent(void)
+{
+    ts_block_pool_fork_parent(&sess_blocks);
+    pthread_mutex_unlock(&table_mu);
+}
+
 void tls_sessions_after_fork(void)
 {
     pthread_mutex_init(&table_mu, NULL);

@@ -61,7 +61,10 @@ void tls_bind_fd(void *handle, int fd);
  * its open spans end and the shim forgets handle. */
 void tls_forget(void *handle);
 
-/* In a forked child: the table's lock and memory. */
+/* Around fork: the table's lock and memory (taken before the connection
+ * pools': a session's connection is opened under the table's lock). */
+void tls_sessions_fork_prepare(void);
+void tls_sessions_fork_parent(void);
 void tls_sessions_after_fork(void);
 
 #endif

@@ -24,6 +24,7 @@
 #include "../reporter/sampler.h"
 #include "config.h"
 #include "context.h"
+#include "guard.h"
 #include "ids.h"
 #include "log.h"
 #include "process.h"
@@ -33,15 +34,27 @@
 bool ts_active;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* Whether prepare took the hooks' locks: not when fork was called by a
+ * signal handler that interrupted this very thread inside the shim, which
+ * may hold one of them (and finishes with it after the handler returns). */
+static bool fork_took_hook_locks;
+
 static void atfork_prepare(void)
 {
     ts_rep_atfork_prepare();
-    ts_conn_fork_prepare();
+    fork_took_hook_locks = !ts_guard_active();
+    if (fork_took_hook_locks) {
+        tls_sessions_fork_prepare();
+        ts_conn_fork_prepare();
+    }
 }
 
 static void atfork_parent(void)
 {
-    ts_conn_fork_parent();
+    if (fork_took_hook_locks) {
+        ts_conn_fork_parent();
+        tls_sessions_fork_parent();
+    }
     ts_rep_atfork_parent();
 }
 
