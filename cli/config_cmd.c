@@ -5,7 +5,13 @@
  * a lookup that records every variable they ask for, so the list of
  * sources can never drift from what the library reads. Rejected values
  * show the library's own one-line message. Output on stdout; exit status 0,
- * or 1 when a value was rejected. */
+ * or 1 when a value was rejected.
+ *
+ * `--system [FILE]`: what a process would use in system mode (loaded from
+ * /etc/ld.so.preload): the environment first, then FILE (default
+ * /etc/traceshim/traceshim.conf), and which programs are traced. A
+ * missing or malformed file is said here, since the library says nothing
+ * in the processes it is loaded into (it traces nothing then). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +21,7 @@
 #include "hooks/rules.h"
 #include "hooks/trust.h"
 #include "preload/config.h"
+#include "preload/sysconf.h"
 #include "reporter/sampler.h"
 
 #define MAX_ASKED 128
@@ -27,10 +34,23 @@ struct asked {
 static struct asked asked[MAX_ASKED];
 static size_t nasked;
 
+static struct ts_sysconf sys_file;
+static bool system_mode;
+
+/* What the library would find: the environment, and in system mode the
+ * file after it (the environment wins). */
+static const char *base_lookup(const char *name)
+{
+    const char *v = getenv(name);
+    if (system_mode && !(v && *v))
+        v = ts_sysconf_get(&sys_file, name);
+    return v;
+}
+
 /* getenv that remembers each name asked for, once. */
 static const char *recording_lookup(const char *name)
 {
-    const char *v = getenv(name);
+    const char *v = base_lookup(name);
     for (size_t i = 0; i < nasked; i++)
         if (strcmp(asked[i].name, name) == 0)
             return v;
@@ -65,14 +85,67 @@ static void row_u(const char *what, unsigned long long v, const char *unit)
     printf("  %-22s %llu%s\n", what, v, unit);
 }
 
+static const char *const sysconf_problems[] = {
+    [TS_SYSCONF_OK] = "",
+    [TS_SYSCONF_MISSING] = "cannot be read (missing or no permission)",
+    [TS_SYSCONF_TOO_BIG] = "is too big (at most 64 KiB and 128 keys)",
+    [TS_SYSCONF_MALFORMED] = "is malformed",
+    [TS_SYSCONF_NOT_FILE] = "is not a regular file",
+};
+
+/* --system: read the file; 0, or 1 (said on stderr) when it is unusable. */
+static int load_system_file(const char *path)
+{
+    system_mode = true;
+    ts_sysconf_read(&sys_file, path);
+    if (sys_file.status == TS_SYSCONF_OK)
+        return 0;
+    if (sys_file.status == TS_SYSCONF_MALFORMED)
+        fprintf(stderr,
+                "traceshim config: %s is malformed at line %d: each line must be KEY=VALUE, "
+                "a comment (#) or blank; system mode traces nothing until it is fixed\n",
+                path, sys_file.bad_line);
+    else
+        fprintf(stderr, "traceshim config: %s %s: system mode traces nothing\n", path,
+                sysconf_problems[sys_file.status]);
+    return 1;
+}
+
+/* In system mode: which programs are traced. */
+static void print_system_programs(const char *path)
+{
+    const char *programs = base_lookup("TRACESHIM_PROGRAMS");
+    const char *env = getenv("TRACESHIM_PROGRAMS");
+    printf("system mode (/etc/ld.so.preload), configuration file %s\n", path);
+    if (programs && *programs)
+        printf("  %-22s %s%s\n", "programs traced", programs,
+               env && *env ? " (from the environment)" : "");
+    else
+        printf("  %-22s none (TRACESHIM_PROGRAMS is not set)\n", "programs traced");
+    printf("  %-22s never: PID 1, set-user-ID programs\n\n", "");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        printf("usage: traceshim config\n"
+        printf("usage: traceshim config [--system [FILE]]\n"
                "Prints the configuration libtraceshim.so would use with this environment,\n"
                "then every variable it reads: its value and whether it was used, rejected\n"
-               "or not set (the default applies). Exit status 1 when a value is rejected.\n");
+               "or not set (the default applies). Exit status 1 when a value is rejected.\n"
+               "--system: as a process would see it in system mode (/etc/ld.so.preload):\n"
+               "the environment, then FILE (default $TRACESHIM_SYSTEM_CONFIG, else\n"
+               TS_SYSCONF_PATH "); exit status 1\n"
+               "also when FILE is missing or malformed.\n");
         return 0;
+    }
+    const char *sys_path = NULL;
+    if (argc > 1 && strcmp(argv[1], "--system") == 0) {
+        const char *given = getenv("TRACESHIM_SYSTEM_CONFIG");
+        sys_path = argc > 2 ? argv[2] : given && *given ? given : TS_SYSCONF_PATH;
+        if (load_system_file(sys_path) != 0)
+            return 1;
+        argv += argc > 2 ? 2 : 1;
+        argc -= argc > 2 ? 2 : 1;
     }
     if (argc > 1) {
         fprintf(stderr, "traceshim config: unexpected argument '%s' (see traceshim config -h)\n",
@@ -90,6 +163,9 @@ int main(int argc, char **argv)
     if (cap && saved_err >= 0)
         dup2(fileno(cap), 2);
     struct ts_config cfg;
+    if (sys_path) /* read by the library in system mode only, and only from the environment */
+        recording_lookup("TRACESHIM_SYSTEM_CONFIG");
+    recording_lookup("TRACESHIM_PROGRAMS"); /* the library's first question (preload/init.c) */
     int errors = ts_config_load(&cfg, recording_lookup);
     errors += ts_sampler_load(recording_lookup);
     errors += ts_rules_load(recording_lookup);
@@ -107,6 +183,8 @@ int main(int argc, char **argv)
     if (saved_err >= 0)
         close(saved_err);
 
+    if (sys_path)
+        print_system_programs(sys_path);
     static const char *const exporters[] = {"file", "otlp", "zipkin", "jaeger", "console"};
     static const char *const props[] = {"b3multi", "b3", "tracecontext", "jaeger"};
     static const char *const levels[] = {"error", "warn", "info", "debug"};

@@ -3,13 +3,30 @@
  * Init runs in the constructor or lazily in the first hook, whichever comes
  * first, exactly once. It reads the configuration (copying every value: the
  * environment may be overwritten later) and registers the fork handlers. It
- * starts no thread: the reporter thread starts with the first span. */
+ * starts no thread: the reporter thread starts with the first span.
+ *
+ * How the library came into the process decides where its configuration
+ * comes from (README, "System-wide mode"):
+ *  - LD_PRELOAD names it (traceshim run, a container's ENV): the
+ *    environment alone, as always;
+ *  - anything else (an entry of /etc/ld.so.preload): system mode. The
+ *    environment first, then /etc/traceshim/traceshim.conf; the process is
+ *    traced only when TRACESHIM_PROGRAMS matches its executable, and never
+ *    when it is PID 1 or the file is missing or malformed. Otherwise the
+ *    library stays dormant: no thread, no fd, no output, hooks pass
+ *    through.
+ * When two different copies of the library are loaded (one from each),
+ * only the one the program's calls reach first works; the other is
+ * dormant, so nothing is traced twice. */
 #include "init.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../hooks/conn.h"
@@ -30,6 +47,7 @@
 #include "process.h"
 #include "real.h"
 #include "stats.h"
+#include "sysconf.h"
 
 bool ts_active;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -86,18 +104,109 @@ static void init_process_context(void)
         ts_log_warn("ignoring invalid TRACEPARENT=\"%.*s\"", (int)(len < 80 ? len : 80), tp);
 }
 
+/* This library's file as the loader opened it (NULL if unknown). */
+static const char *self_path(void)
+{
+    Dl_info self;
+    return dladdr((void *)self_path, &self) ? self.dli_fname : NULL;
+}
+
 /* What a child needs to be traced too, saved before anything can change
  * the environment: the library's own path and the configuration. */
 static void init_child_env(void)
 {
-    Dl_info self;
-    const char *lib = dladdr((void *)init_child_env, &self) ? self.dli_fname : NULL;
-    ts_exec_env_init(environ, lib);
+    ts_exec_env_init(environ, self_path());
 }
 
 static const char *env_lookup(const char *name)
 {
     return getenv(name);
+}
+
+/* The version the library reports (telemetry.sdk.version); exported, also
+ * so that a copy of the library can find out whether another copy comes
+ * first in the process's symbol lookup order. */
+TS_EXPORT const char *traceshim_version(void)
+{
+    return TS_VERSION;
+}
+
+/* Is this copy the one the program's calls reach first? A second copy
+ * (a different file in /etc/ld.so.preload and in LD_PRELOAD) stays dormant
+ * and its hooks pass the calls on. */
+static bool first_copy(void)
+{
+    void *first = dlsym(RTLD_DEFAULT, "traceshim_version");
+    Dl_info found, mine;
+    if (!first || !dladdr(first, &found) || !dladdr((void *)first_copy, &mine))
+        return true;
+    return found.dli_fbase == mine.dli_fbase;
+}
+
+/* Does LD_PRELOAD name this library (the same file by any path, or its
+ * bare name, which the loader looks up in the library path)? */
+static bool named_in_ld_preload(const char *self)
+{
+    const char *lp = getenv("LD_PRELOAD");
+    if (!lp || !*lp || !self)
+        return false;
+    struct stat me;
+    bool have_me = stat(self, &me) == 0;
+    const char *base = strrchr(self, '/');
+    base = base ? base + 1 : self;
+    while (*lp) {
+        size_t len = strcspn(lp, " :\t\n");
+        char entry[4096];
+        if (len && len < sizeof entry) {
+            memcpy(entry, lp, len);
+            entry[len] = '\0';
+            struct stat st;
+            if (!strchr(entry, '/') ? strcmp(entry, base) == 0
+                                    : strcmp(entry, self) == 0 ||
+                                          (have_me && stat(entry, &st) == 0 &&
+                                           st.st_dev == me.st_dev && st.st_ino == me.st_ino))
+                return true;
+        }
+        lp += len;
+        if (*lp)
+            lp++;
+    }
+    return false;
+}
+
+/* System mode: the file read once by this process (static: no malloc). */
+static struct ts_sysconf system_conf;
+
+/* System mode's lookup: the environment wins, then the file. */
+static const char *system_lookup(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : ts_sysconf_get(&system_conf, name);
+}
+
+/* Is this program one TRACESHIM_PROGRAMS names? Unset: every program when
+ * the environment preloaded the library, none in system mode. */
+static bool program_selected(ts_env_lookup_fn lookup, bool system)
+{
+    const char *patterns = lookup("TRACESHIM_PROGRAMS");
+    if (!patterns || !*patterns)
+        return !system;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0)
+        exe[n] = '\0';
+    return ts_programs_match(patterns, n > 0 ? exe : NULL, program_invocation_name);
+}
+
+/* System mode: may this process be traced at all? Never PID 1 (init must
+ * not depend on us), never without a well-formed file. */
+static bool system_mode_possible(void)
+{
+    if (getpid() == 1)
+        return false;
+    const char *path = getenv("TRACESHIM_SYSTEM_CONFIG");
+    ts_sysconf_read(&system_conf, path && *path ? path : TS_SYSCONF_PATH);
+    return system_conf.status == TS_SYSCONF_OK;
 }
 
 static void init_body(void)
@@ -107,15 +216,29 @@ static void init_body(void)
      * environment says may steer a privileged process. */
     if (getauxval(AT_SECURE))
         return;
+    if (!first_copy())
+        return;
+    /* No LD_PRELOAD naming us: /etc/ld.so.preload put us into a process
+     * that never asked. Stay dormant unless the system file selects it. */
+    bool system = !named_in_ld_preload(self_path());
+    ts_env_lookup_fn lookup = system ? system_lookup : env_lookup;
+    if (system && !system_mode_possible())
+        return;
+    if (!program_selected(lookup, system))
+        return;
     ts_guard_enter();
     ts_real_resolve();
-    ts_config_load(&ts_cfg, env_lookup);
+    ts_log_muted = system; /* about the configuration: traceshim config --system says it */
+    ts_config_load(&ts_cfg, lookup);
+    if (system)
+        ts_cfg.follow_exec = false; /* each child decides for itself from the file */
     if (!ts_cfg.disabled) {
         /* counting starts now: the start time of the TRACESHIM_STATS metrics */
         ts_stats_mark_start();
-        ts_rules_load(env_lookup); /* TRACESHIM_ROUTES, _IGNORE, _[NO_]INJECT_TO */
-        ts_sampler_load(env_lookup);
-        ts_trust_load(env_lookup); /* keys copied; libcrypto opened in hmac mode */
+        ts_rules_load(lookup); /* TRACESHIM_ROUTES, _IGNORE, _[NO_]INJECT_TO */
+        ts_sampler_load(lookup);
+        ts_trust_load(lookup); /* keys copied; libcrypto opened in hmac mode */
+        ts_log_muted = false;
         ts_process_load();
         ts_rep_init(); /* fixes a relative span file path before any chdir */
         init_process_context();
@@ -124,6 +247,7 @@ static void init_body(void)
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
         __atomic_store_n(&ts_active, true, __ATOMIC_RELEASE);
     }
+    ts_log_muted = false;
     ts_guard_leave();
 }
 

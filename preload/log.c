@@ -7,9 +7,11 @@
 
 #include "real.h"
 
+bool ts_log_muted;
+
 void ts_log(int level, const char *fmt, ...)
 {
-    if (level > ts_cfg.log_level)
+    if (level > ts_cfg.log_level || ts_log_muted)
         return;
     int saved_errno = errno;
     char line[512];

@@ -7,6 +7,11 @@
 
 #include "config.h"
 
+/* While true, ts_log prints nothing: system mode reads its configuration
+ * with it set, since a process traced because the system-wide file says
+ * so must not print about that file (`traceshim config --system` does). */
+extern bool ts_log_muted;
+
 void ts_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Write line[0..len) to stderr as it is, whatever the log level: for lines

@@ -30,6 +30,9 @@ packages=(
     protobuf-compiler # exporter tests: protoc --decode checks OTLP protobuf bodies
     golang-go         # traceshim check test: builds a Go program (standard library only) to check
     wrk valgrind      # bench/run.sh: HTTP load, and instructions per call (callgrind)
+    dpkg-dev          # cpack -G DEB: dpkg-shlibdeps computes the package's Depends
+    debootstrap       # package test: a fresh Debian 12 root to install the .deb into
+    groff-base        # docs lint: the manual page must format without warnings (groff -man -ww)
 )
 # npm fetches the Jaeger IDL and the OTLP .proto files (tests/peers/setup.sh).
 # A machine that already has a Node.js with npm (e.g. from another source)

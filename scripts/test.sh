@@ -5,7 +5,8 @@
 #
 # Installs what is missing (scripts/install-deps.sh: as root on Debian 12),
 # builds everything into build-ci/ with warnings as errors, and runs every
-# test ctest knows (labels: unit, integration; see tests/CMakeLists.txt);
+# test ctest knows (labels: unit, integration, soak, and package: the .deb
+# installed into a fresh debootstrap root, see tests/CMakeLists.txt);
 # before that, the unit and integration tests under ASan+UBSan
 # (build-asan/), the threaded ones under TSan (build-tsan/, label tsan) and
 # a short fuzz run.

@@ -21,7 +21,10 @@ CONFIG = os.environ.get("TRACESHIM_CONFIG") or os.path.join(th.BUILD, "traceshim
 GARBAGE = "\x01garbage;=,%zz\x7f("  # the "(" makes it no regular expression either
 # Variables for which any string is a valid value (names, paths, lists
 # that accept any token): garbage cannot be rejected there.
-FREE_TEXT = {"OTEL_SERVICE_NAME", "JAEGER_SERVICE_NAME", "TRACESHIM_FILE"}
+FREE_TEXT = {"OTEL_SERVICE_NAME", "JAEGER_SERVICE_NAME", "TRACESHIM_FILE",
+             # any text is a pattern; one matching nothing means "not traced",
+             # silently (test_system_mode.py checks it)
+             "TRACESHIM_PROGRAMS"}
 
 
 class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):

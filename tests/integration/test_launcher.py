@@ -5,6 +5,7 @@ viewer are through TRACESHIM_LIB / TRACESHIM_VIEW.
 """
 
 import os
+import re
 import sys
 import unittest
 
@@ -80,6 +81,37 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         out = v.stdout().decode("utf-8", "replace")
         self.assertIn(s["traceId"], out, "view shows the trace id\n" + out)
         self.assertIn("GET /launch/view", out, "view shows the span name\n" + out)
+
+    def test_installed_under_any_prefix(self):
+        """cmake --install into an arbitrary prefix: the installed command
+        finds the installed library, viewer, checker and printer there."""
+        th.require_lib()
+        prefix = os.path.join(self.tmp, "some", "dir")
+        r = th.run(["cmake", "--install", th.BUILD, "--prefix", prefix], tmpdir=self.tmp,
+                   name="cmake-install", timeout=120)
+        self.assertEqual(r.returncode, 0, r.describe())
+        cmd = os.path.join(prefix, "bin", "traceshim")
+        libs = [os.path.join(d, "libtraceshim.so") for d in
+                (os.path.join(prefix, "lib", "x86_64-linux-gnu"), os.path.join(prefix, "lib"))]
+        lib = [x for x in libs if os.path.isfile(x)]
+        self.assertEqual(len(lib), 1, "one installed library: %s" % libs)
+        for f in ("share/man/man1/traceshim.1.gz", "share/bash-completion/completions/traceshim",
+                  "libexec/traceshim/traceshim-system", "share/doc/traceshim/CHANGELOG.md"):
+            self.assertTrue(os.path.isfile(os.path.join(prefix, f)), f)
+        env = th.clean_env()  # no TRACESHIM_LIB: the installed copies
+        v = th.run(["bash", cmd, "--version"], env=env, tmpdir=self.tmp, name="installed-version")
+        out = v.stdout().decode()
+        self.assertEqual(v.returncode, 0, v.describe())
+        self.assertIn("library: %s\n" % os.path.realpath(lib[0]), out)
+        self.assertIn(os.path.realpath(os.path.join(prefix, "libexec/traceshim/traceshim-view")), out)
+        with open(os.path.join(th.SRC, "CMakeLists.txt")) as f:
+            version = re.search(r"^project\(traceshim VERSION (\S+)", f.read(), re.M).group(1)
+        self.assertEqual(out.splitlines()[0], "traceshim " + version)
+        p = th.run(["bash", cmd, "run", "-o", self.spans_file, "--", "sh", "-c", "exit 3"], env=env,
+                   tmpdir=self.tmp, name="installed-run")
+        self.assertEqual(p.returncode, 3, p.describe())
+        (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        self.assertEqual(s["resource"].get("telemetry.sdk.version"), version)
 
     def test_view_missing_file(self):
         th.require_view()

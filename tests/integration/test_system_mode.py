@@ -1,0 +1,212 @@
+"""test_system_mode.py — the library in a process that did not ask for it.
+
+In system mode /etc/ld.so.preload loads libtraceshim.so into every process
+on the host. Here a small client (apps/get_once.c) is linked against the
+library instead (DT_NEEDED), which puts it into the process the same way
+without LD_PRELOAD naming it, and TRACESHIM_SYSTEM_CONFIG points the
+library at a configuration file of the test's own, so the host's /etc is
+never touched. The real thing, /etc/ld.so.preload in a fresh Debian root,
+is tests/package/test_package.py.
+
+Checked: only a program TRACESHIM_PROGRAMS names is traced; every other one
+(and every program when the file is missing or malformed) behaves exactly
+as without the library: same output, same exit status, same bytes on the
+wire, no spans, nothing on stderr, no fd left open; the environment wins
+over the file; an explicit LD_PRELOAD of another copy of the library traces
+once, never twice.
+"""
+
+import os
+import shutil
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+
+
+class SystemModeTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        d = cls.make_class_tmp("tsit-sysmode-")
+        libdir = os.path.dirname(os.path.abspath(th.LIB))
+        link = ["-Wl,--no-as-needed", "-L" + libdir, "-l:" + os.path.basename(th.LIB),
+                "-Wl,-rpath," + libdir]
+        cls.linked = th.compile_app("get_once.c", os.path.join(d, "get_once"), libs=link)
+        # the same program without the library: what "behaves identically" means
+        cls.plain = th.compile_app("get_once.c", os.path.join(d, "plain_get"))
+        # the same linked program under another name: not on the allowlist
+        cls.other = os.path.join(d, "other_get")
+        shutil.copy(cls.linked, cls.other)
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+        self.conf = os.path.join(self.tmp, "traceshim.conf")
+        self.srv = th.RecordingServer(mode="http")
+        self.addCleanup(self.srv.close)
+
+    def write_conf(self, text):
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def env(self, **extra):
+        env = th.clean_env(TRACESHIM_SYSTEM_CONFIG=self.conf, **extra)
+        if th.PRELOAD_FIRST:  # the sanitizer runtime, never the library itself
+            env["LD_PRELOAD"] = th.PRELOAD_FIRST
+        return env
+
+    def get(self, prog, env, path="/sys"):
+        p = th.run([prog, str(self.srv.port), path], env=env, tmpdir=self.tmp,
+                   name=os.path.basename(prog))
+        return p
+
+    def default_conf(self, programs="get_once", extra=""):
+        self.write_conf("# test configuration\nTRACESHIM_PROGRAMS=%s\nTRACESHIM_FILE=%s\n"
+                        "OTEL_BSP_SCHEDULE_DELAY=100\nOTEL_SERVICE_NAME=sys\n%s"
+                        % (programs, self.spans_file, extra))
+
+    def assert_untouched(self, prog, env, n_conns):
+        """prog ran as the plain program does: same output and status,
+        nothing on stderr, the request's bytes exactly, no spans."""
+        p = self.get(prog, env)
+        q = self.get(self.plain, th.clean_env())
+        self.assertEqual((p.returncode, p.stdout(), p.stderr()), (q.returncode, q.stdout(), b""),
+                         p.describe())
+        conns = self.srv.wait_closed(n_conns)
+        self.assertEqual(bytes(conns[-2].data), bytes(conns[-1].data),
+                         "the same bytes on the wire as without the library")
+        self.assertNotIn(b"X-B3-", bytes(conns[-2].data))
+        self.assertEqual(th.read_spans(self.spans_file), [], "no spans")
+
+    def test_allowlisted_program_is_traced(self):
+        self.default_conf()
+        p = self.get(self.linked, self.env())
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"HTTP/1.1 200 OK\n")
+        self.assertEqual(p.stderr(), b"")
+        (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        self.assertEqual((s["name"], s["kind"], s["service"]), ("GET /sys", th.KIND_CLIENT, "sys"))
+        (conn,) = self.srv.wait_closed(1)
+        self.assertIn(("X-B3-TraceId: %s\r\n" % s["traceId"]).encode(), bytes(conn.data))
+
+    def test_other_program_is_untouched(self):
+        self.default_conf()
+        self.assert_untouched(self.other, self.env(), 2)
+
+    def test_path_pattern(self):
+        self.default_conf(programs="%s/*_get" % os.path.dirname(self.other))
+        p = self.get(self.other, self.env())
+        self.assertEqual(p.returncode, 0, p.describe())
+        th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+
+    def test_no_file_traces_nothing(self):
+        self.assert_untouched(self.linked, self.env(), 2)
+
+    def test_no_allowlist_traces_nothing(self):
+        self.default_conf(programs="")
+        self.assert_untouched(self.linked, self.env(), 2)
+
+    def test_malformed_file_traces_nothing(self):
+        self.default_conf(extra="export OTEL_SERVICE_NAME=x\n")
+        self.assert_untouched(self.linked, self.env(), 2)
+
+    def test_directory_traces_nothing(self):
+        os.mkdir(self.conf)
+        self.assert_untouched(self.linked, self.env(), 2)
+
+    def test_bad_value_is_silent(self):
+        """A value the library rejects takes its default without a word in
+        the traced program (traceshim config --system shows it)."""
+        self.default_conf(extra="OTEL_BSP_MAX_QUEUE_SIZE=lots\nOTEL_PROPAGATORS=nope\n")
+        p = self.get(self.linked, self.env())
+        self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
+        th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+
+    def test_disabled_in_file(self):
+        self.default_conf(extra="TRACESHIM_DISABLED=1\n")
+        self.assert_untouched(self.linked, self.env(), 2)
+
+    def test_environment_wins(self):
+        self.default_conf(programs="nothing-matches")
+        own = os.path.join(self.tmp, "own.jsonl")
+        p = self.get(self.other, self.env(TRACESHIM_PROGRAMS="other_get", TRACESHIM_FILE=own,
+                                          OTEL_SERVICE_NAME="mine"))
+        self.assertEqual(p.returncode, 0, p.describe())
+        (s,) = th.wait_spans(own, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        self.assertEqual(s["service"], "mine")
+        self.assertEqual(th.read_spans(self.spans_file), [])
+
+    def test_explicit_preload_of_another_copy_traces_once(self):
+        """LD_PRELOAD names a different file of the library than the one
+        the program is linked with: the preloaded copy traces in
+        environment mode (the loader also takes it for the program's own
+        dependency, by its soname), and nothing is traced twice or into
+        the system file's span file."""
+        if th.PRELOAD_FIRST:
+            self.skipTest("two copies of a sanitized library")
+        self.default_conf()
+        copy = os.path.join(self.tmp, "copy", "libtraceshim.so")
+        os.mkdir(os.path.dirname(copy))
+        shutil.copy(th.LIB, copy)
+        own = os.path.join(self.tmp, "own.jsonl")
+        env = self.env(LD_PRELOAD=copy, TRACESHIM_FILE=own, OTEL_BSP_SCHEDULE_DELAY="100")
+        p = self.get(self.linked, env)
+        self.assertEqual(p.returncode, 0, p.describe())
+        th.wait_spans(own, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        self.assertEqual(th.read_spans(self.spans_file), [])
+        (conn,) = self.srv.wait_closed(1)
+        head = bytes(conn.data)
+        self.assertEqual(head.count(b"X-B3-TraceId:"), 1, head)
+        self.assertEqual(head.count(b"traceparent:"), 1, head)
+
+    def test_two_preloaded_copies_trace_once(self):
+        """Two different files of the library in one process (here both in
+        LD_PRELOAD; on a host, one from /etc/ld.so.preload and one from
+        LD_PRELOAD): only the first copy traces. (A program linked against
+        the library cannot show this: the loader takes the preloaded copy
+        for it by its soname.)"""
+        if th.PRELOAD_FIRST:
+            self.skipTest("two copies of a sanitized library")
+        copy = os.path.join(self.tmp, "copy", "libtraceshim.so")
+        os.mkdir(os.path.dirname(copy))
+        shutil.copy(th.LIB, copy)
+        env = th.shim_env("svc", self.spans_file, LD_PRELOAD="%s %s" % (copy, th.LIB))
+        p = th.run([self.plain, str(self.srv.port), "/x"], env=env, tmpdir=self.tmp, name="plain")
+        self.assertEqual(p.returncode, 0, p.describe())
+        th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        (conn,) = self.srv.wait_closed(1)
+        head = bytes(conn.data)
+        self.assertEqual(head.count(b"X-B3-TraceId:"), 1, head)
+        self.assertEqual(head.count(b"traceparent:"), 1, head)
+
+    def test_preloaded_same_file_is_environment_mode(self):
+        """LD_PRELOAD naming the very file the process already has: one
+        copy, environment mode (traced without any allowlist)."""
+        own = os.path.join(self.tmp, "own.jsonl")
+        env = self.env(LD_PRELOAD=th.preload_value(), TRACESHIM_FILE=own,
+                       OTEL_BSP_SCHEDULE_DELAY="100")
+        p = self.get(self.other, env)
+        self.assertEqual(p.returncode, 0, p.describe())
+        th.wait_spans(own, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        (conn,) = self.srv.wait_closed(1)
+        self.assertEqual(bytes(conn.data).count(b"X-B3-TraceId:"), 1)
+
+    def test_programs_in_environment_mode(self):
+        """TRACESHIM_PROGRAMS narrows LD_PRELOAD tracing too."""
+        env = th.shim_env("svc", self.spans_file, TRACESHIM_PROGRAMS="nothing-matches")
+        p = th.run([self.plain, str(self.srv.port), "/x"], env=env, tmpdir=self.tmp, name="plain")
+        self.assertEqual(p.returncode, 0, p.describe())
+        (conn,) = self.srv.wait_closed(1)
+        self.assertNotIn(b"X-B3-", bytes(conn.data))
+        self.assertEqual(th.read_spans(self.spans_file), [])
+        env["TRACESHIM_PROGRAMS"] = "curl, plain_*"
+        p = th.run([self.plain, str(self.srv.port), "/x"], env=env, tmpdir=self.tmp, name="plain")
+        self.assertEqual(p.returncode, 0, p.describe())
+        th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+
+
+if __name__ == "__main__":
+    th.main()
