@@ -12,6 +12,7 @@
 
 #include "common/json_read.h"
 #include "cli/trace_model.h"
+#include "cli/trace_render.h"
 
 /* ---- helpers ---- */
 
