@@ -30,6 +30,7 @@ packages=(
     protobuf-compiler # exporter tests: protoc --decode checks OTLP protobuf bodies
     golang-go         # traceshim check test: builds a Go program (standard library only) to check
     wrk valgrind      # bench/run.sh: HTTP load, and instructions per call (callgrind)
+    chromium chromium-driver # the HTML report's test: a real browser (headless) driven over WebDriver
 )
 # npm fetches the Jaeger IDL and the OTLP .proto files (tests/peers/setup.sh).
 # A machine that already has a Node.js with npm (e.g. from another source)
