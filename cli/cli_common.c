@@ -10,7 +10,6 @@ const char *ts_cli_value(const char *name, int argc, char **argv, int *i, bool *
 {
     const char *a = argv[*i];
     size_t n = strlen(name);
-    *missing = false;
     if (strncmp(a, name, n) != 0)
         return NULL;
     if (a[n] == '=')
@@ -36,7 +35,7 @@ static bool parse_count(const char *s, size_t *out)
 int ts_cli_common_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool with_limit)
 {
     const char *a = argv[*i], *v;
-    bool missing;
+    bool missing = false;
     if (o->only_files || a[0] != '-' || strcmp(a, "-") == 0) {
         if (o->file) {
             fprintf(stderr, "traceshim %s: only one FILE, got %s and %s\n", o->cmd, o->file, a);

@@ -35,8 +35,8 @@ typedef struct {
 int ts_cli_common_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool with_limit);
 
 /* Takes the value of option name at argv[*i] ("--name V" or "--name=V");
- * NULL when argv[*i] is another option. Sets *missing when the value is
- * absent. */
+ * NULL when argv[*i] is another option. Sets *missing (and leaves it set:
+ * start each argument with it false) when the value is absent. */
 const char *ts_cli_value(const char *name, int argc, char **argv, int *i, bool *missing);
 
 /* Is a -h or --help (and not a file name after --)? */

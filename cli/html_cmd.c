@@ -119,8 +119,8 @@ int ts_html_main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (!o.only_files && ((v = ts_cli_value("-o", argc, argv, &i, &missing)) != NULL ||
-                              (v = ts_cli_value("--output", argc, argv, &i, &missing)) != NULL)) {
+        const char *out_opt = strncmp(a, "--output", 8) == 0 ? "--output" : "-o";
+        if (!o.only_files && (v = ts_cli_value(out_opt, argc, argv, &i, &missing)) != NULL) {
             out_path = v;
             continue;
         }
