@@ -68,8 +68,7 @@ int ts_cli_common_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool with_l
         } else if (k == 1) {
             o->match = v;
         } else if (!parse_count(v, &o->limit)) {
-            fprintf(stderr, "traceshim %s: --limit %s: not a count (0 for no limit)\n", o->cmd,
-                    v);
+            fprintf(stderr, "traceshim %s: --limit %s: not a count (0 for no limit)\n", o->cmd, v);
             return 2;
         }
         return 1;
@@ -197,8 +196,7 @@ static bool trace_selected(const ts_cli_opts *o, const ts_tm_trace *t)
     return svc && re;
 }
 
-int ts_cli_select(const ts_cli_opts *o, const ts_tm_model *m, const ts_tm_trace ***out,
-                  size_t *n)
+int ts_cli_select(const ts_cli_opts *o, const ts_tm_model *m, const ts_tm_trace ***out, size_t *n)
 {
     size_t total = ts_tm_trace_count(m), k = 0;
     const ts_tm_trace **v = malloc((total ? total : 1) * sizeof(*v));
@@ -218,8 +216,7 @@ int ts_cli_select(const ts_cli_opts *o, const ts_tm_model *m, const ts_tm_trace 
     return 0;
 }
 
-int ts_cli_other_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool missing,
-                     bool with_limit)
+int ts_cli_other_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool missing, bool with_limit)
 {
     if (missing) {
         fprintf(stderr, "traceshim %s: %s needs a value\n", o->cmd, argv[*i]);

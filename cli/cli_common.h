@@ -24,7 +24,7 @@ typedef struct {
     const char *match;   /* --match REGEX (POSIX extended, case-insensitive) */
     regex_t match_re;    /* compiled by ts_cli_finish */
     bool have_re;
-    size_t limit; /* --limit N; 0 = no limit */
+    size_t limit;    /* --limit N; 0 = no limit */
     bool only_files; /* after "--" */
 } ts_cli_opts;
 
@@ -53,8 +53,7 @@ int ts_cli_load(const ts_cli_opts *o, ts_tm_model **out);
  * the command's own options (missing: it was one, without its value): a
  * shared option or FILE (returns 0), else a message (returns 2; the caller
  * shows its usage). */
-int ts_cli_other_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool missing,
-                     bool with_limit);
+int ts_cli_other_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool missing, bool with_limit);
 
 /* ts_cli_finish, then ts_cli_load: 0 with *out set, else the exit status
  * (o already freed). */
@@ -70,7 +69,6 @@ bool ts_cli_span_selected(const ts_cli_opts *o, const ts_tm_span *s);
  * one of its spans does, --errors when one has status ERROR), newest first,
  * at most o->limit. *out is malloc'd (free it). Returns 0, or 1 when out of
  * memory (after a message). */
-int ts_cli_select(const ts_cli_opts *o, const ts_tm_model *m, const ts_tm_trace ***out,
-                  size_t *n);
+int ts_cli_select(const ts_cli_opts *o, const ts_tm_model *m, const ts_tm_trace ***out, size_t *n);
 
 #endif

@@ -28,8 +28,7 @@ static void usage(FILE *out)
           "stack) on click, and a filter box (a regular expression over span names\n"
           "and attributes).\n"
           "\n"
-          "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE
-          "\n"
+          "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE "\n"
           "                  (- reads standard input)\n"
           "  -o, --output OUT  the page to write; default ./" DEFAULT_OUT "; - for\n"
           "                  standard output\n"
@@ -156,7 +155,7 @@ int ts_html_main(int argc, char **argv)
             status = sel ? 0 : 1;
         } else {
             fprintf(stderr, "traceshim html: %s %s in %s\n",
-                    found == TS_TM_BAD_ID     ? "not a trace id (1 to 32 hex digits):"
+                    found == TS_TM_BAD_ID      ? "not a trace id (1 to 32 hex digits):"
                     : found == TS_TM_AMBIGUOUS ? "several traces match the prefix"
                                                : "no trace",
                     trace_id, source);
@@ -168,8 +167,8 @@ int ts_html_main(int argc, char **argv)
     if (status == 0)
         status = write_page(out_path, m, sel, n, source);
     if (status == 0 && strcmp(out_path, "-") != 0)
-        fprintf(stderr, "traceshim html: %zu trace%s from %s -> %s\n", n, n == 1 ? "" : "s",
-                source, out_path);
+        fprintf(stderr, "traceshim html: %zu trace%s from %s -> %s\n", n, n == 1 ? "" : "s", source,
+                out_path);
     free(sel);
     ts_tm_free(m);
     ts_cli_free(&o);

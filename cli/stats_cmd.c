@@ -18,8 +18,7 @@ static void usage(FILE *out)
           "file's time window, the error rate, and the latency percentiles p50, p75,\n"
           "p90, p95, p99, p99.9 and the maximum (HDR-style histograms, within 0.4%).\n"
           "\n"
-          "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE
-          "\n"
+          "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE "\n"
           "                  (- reads standard input)\n"
           "  --service NAME  only spans of this service\n"
           "  --match REGEX   only spans whose name, service or an attribute (as\n"
@@ -71,8 +70,9 @@ int ts_stats_main(int argc, char **argv)
         }
         if (!o.only_files && (v = ts_cli_value("--sort", argc, argv, &i, &missing)) != NULL) {
             if (!parse_sort(v, &sort)) {
-                fprintf(stderr, "traceshim stats: --sort %s: expected p99, p50, count, errors or "
-                                "name\n",
+                fprintf(stderr,
+                        "traceshim stats: --sort %s: expected p99, p50, count, errors or "
+                        "name\n",
                         v);
                 return 2;
             }

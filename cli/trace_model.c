@@ -21,7 +21,6 @@
 #define NONE ((size_t)-1)
 #define MAX_REPORTED_LINES 20
 
-
 /* ---- memory helpers ---- */
 
 typedef struct {
@@ -244,9 +243,9 @@ static bool svc_intern(ts_tm_model *m, const char *name, size_t len, size_t *id)
         for (size_t s = 0; s < m->n_svcs; s++)
             span_map_put_slot(map, cap, hash_bytes(m->svcs[s], strlen(m->svcs[s]), 0), s);
         free(m->svc_map);
-    free(m->res);
-    free(m->res_hash);
-    free(m->res_map);
+        free(m->res);
+        free(m->res_hash);
+        free(m->res_map);
         m->svc_map = map;
         m->svc_map_cap = cap;
     }
@@ -582,8 +581,7 @@ static uint64_t resource_hash(size_t svc_id, const ts_tm_attr *attrs, size_t n)
     return h;
 }
 
-static bool same_resource(const ts_tm_resource *r, size_t svc_id, const ts_tm_attr *attrs,
-                          size_t n)
+static bool same_resource(const ts_tm_resource *r, size_t svc_id, const ts_tm_attr *attrs, size_t n)
 {
     if (r->svc_id != svc_id || r->n_attrs != n)
         return false;
@@ -681,8 +679,8 @@ static bool same_span(const ts_tm_span *a, const ts_tm_span *b)
 
 /* Adds one OTLP span object. Returns 1 when added, 0 when skipped (reason
  * recorded in r) or an identical copy, -2 when out of memory. */
-static int add_span(ts_tm_model *m, const ts_json *js, const ts_tm_resource *res,
-                    size_t lineno, line_report *r)
+static int add_span(ts_tm_model *m, const ts_json *js, const ts_tm_resource *res, size_t lineno,
+                    line_report *r)
 {
     ts_tm_span sp;
     memset(&sp, 0, sizeof(sp));
@@ -997,8 +995,8 @@ int ts_tm_build(ts_tm_model *m)
     b.stack = malloc((2 * n + 2) * sizeof(size_t));
     by_trace = malloc((n ? n : 1) * sizeof(size_t));
     roots = malloc((n ? n : 1) * sizeof(*roots));
-    if (!m->order || !m->depth || !m->sorted || !m->parent_pos || !m->shift_ns || !b.parent || !b.child_off || !b.kids || !b.state ||
-        !b.stack || !by_trace || !roots)
+    if (!m->order || !m->depth || !m->sorted || !m->parent_pos || !m->shift_ns || !b.parent ||
+        !b.child_off || !b.kids || !b.state || !b.stack || !by_trace || !roots)
         goto out;
 
     /* link each span to its parent */

@@ -47,9 +47,9 @@ typedef struct {
 /* The process a span came from: one resourceSpans entry's resource. Equal
  * resources are shared, so pointers compare equal for one process. */
 typedef struct {
-    const char *service; /* service.name, "unknown_service" if none */
-    const char *host;    /* host.name, "" when absent */
-    long long pid;       /* process.pid, -1 when absent */
+    const char *service;     /* service.name, "unknown_service" if none */
+    const char *host;        /* host.name, "" when absent */
+    long long pid;           /* process.pid, -1 when absent */
     const ts_tm_attr *attrs; /* every resource attribute, in input order */
     size_t n_attrs;
     size_t svc_id; /* same number for the same service name */

@@ -308,8 +308,8 @@ void ts_tm_render_trace_opts(FILE *out, const ts_tm_trace *t, const ts_tm_render
         /* said once, where the shift starts; its subtree moves with it */
         bool skewed =
             t->parent[i] != TS_TM_NO_PARENT && t->shift_ns[i] != t->shift_ns[t->parent[i]];
-        bool notes = skewed || (s->flags & (TS_TM_PARENT_MISSING | TS_TM_DUPLICATE_ID |
-                                            TS_TM_CYCLE));
+        bool notes =
+            skewed || (s->flags & (TS_TM_PARENT_MISSING | TS_TM_DUPLICATE_ID | TS_TM_CYCLE));
         if (notes)
             sgr(out, o, SGR_DIM);
         if (s->flags & TS_TM_PARENT_MISSING)
@@ -358,7 +358,8 @@ static void format_start(uint64_t ns, char *buf, size_t size)
 /* The list's line format (columns separated by two spaces):
  *
  * TRACE                             STARTED                  DURATION  SPANS  ERRORS  ROOT
- * <32 hex id>                       <local time, ms>         <right 9>  <5>    <6>     <service>: <name>  [<services>]
+ * <32 hex id>                       <local time, ms>         <right 9>  <5>    <6>     <service>:
+ * <name>  [<services>]
  *
  * The root is the first span drawn (the earliest root); services as in a
  * trace's header. Error counts above zero are red with colour. */

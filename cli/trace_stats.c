@@ -67,8 +67,8 @@ int ts_stats_add(ts_stats *st, const ts_tm_span *s)
         st->samples = v;
         st->cap = cap;
     }
-    st->samples[st->n++] = (sample){s->service, s->name, s->kind,
-                                    s->status == TS_TM_STATUS_ERROR, s->end_ns - s->start_ns};
+    st->samples[st->n++] = (sample){s->service, s->name, s->kind, s->status == TS_TM_STATUS_ERROR,
+                                    s->end_ns - s->start_ns};
     if (s->start_ns < st->first_start)
         st->first_start = s->start_ns;
     if (s->end_ns > st->last_end)
@@ -237,8 +237,8 @@ void ts_stats_write_table(FILE *out, const ts_stats *st)
         fprintf(out, "  %7llu  %8.2f  %6.1f", (unsigned long long)g->count, rate_per_s(st, g),
                 g->count ? 100.0 * (double)g->errors / (double)g->count : 0.0);
         for (int k = 0; k <= TS_STATS_N_PCT; k++) {
-            uint64_t v = k < TS_STATS_N_PCT ? ts_hdr_percentile(&g->hist, ts_stats_pcts[k])
-                                            : g->hist.max;
+            uint64_t v =
+                k < TS_STATS_N_PCT ? ts_hdr_percentile(&g->hist, ts_stats_pcts[k]) : g->hist.max;
             ts_tm_format_duration(v, d, sizeof(d));
             fputs("  ", out);
             pad_to(out, ts_tm_text_cols(d), 9);
@@ -253,8 +253,7 @@ void ts_stats_write_table(FILE *out, const ts_stats *st)
  * "p50_ns":N,...,"p999_ns":N,"max_ns":N},...]} in the table's order. */
 void ts_stats_write_json(FILE *out, const ts_stats *st)
 {
-    fprintf(out, "{\"window_ns\":%llu,\"groups\":[",
-            (unsigned long long)ts_stats_window_ns(st));
+    fprintf(out, "{\"window_ns\":%llu,\"groups\":[", (unsigned long long)ts_stats_window_ns(st));
     for (size_t i = 0; i < st->n_groups; i++) {
         const ts_stats_group *g = &st->groups[i];
         fputs(i ? ",\n{" : "\n{", out);

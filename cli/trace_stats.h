@@ -22,7 +22,7 @@ typedef struct {
 typedef enum {
     TS_STATS_SORT_P99, /* slowest first (default) */
     TS_STATS_SORT_P50,
-    TS_STATS_SORT_COUNT, /* busiest first */
+    TS_STATS_SORT_COUNT,  /* busiest first */
     TS_STATS_SORT_ERRORS, /* highest error rate first */
     TS_STATS_SORT_NAME,
 } ts_stats_sort;

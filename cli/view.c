@@ -30,8 +30,7 @@ static void usage(FILE *out)
           "When only one trace is selected, draws it as an indented span tree with a\n"
           "time bar per span on the trace's time axis.\n"
           "\n"
-          "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE
-          "\n"
+          "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE "\n"
           "                  (- reads standard input)\n"
           "  --trace ID      draw this trace: 32 hex digits, or a unique prefix\n"
           "  --service NAME  only traces with a span of this service\n"

@@ -45,7 +45,8 @@ __attribute__((unused)) static ts_tm_model *model_of(const char *const *lines, s
     return m;
 }
 
-__attribute__((unused, noinline)) static char *render_trace(const ts_tm_model *m, const ts_tm_trace *t)
+__attribute__((unused, noinline)) static char *render_trace(const ts_tm_model *m,
+                                                            const ts_tm_trace *t)
 {
     char *buf = NULL;
     size_t len = 0;

@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "common/json_read.h"
 #include "cli/trace_model.h"
 #include "cli/trace_render.h"
+#include "common/json_read.h"
 #include "otlp_lines.h"
 
 /* ---- helpers ---- */
