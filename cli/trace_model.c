@@ -4,6 +4,7 @@
  * added; ts_tm_build then links parents with those maps, sorts siblings and
  * walks each tree iteratively (no recursion, so any depth is safe). */
 #include "cli/trace_model.h"
+#include "cli/trace_layout.h"
 #include "common/arena.h"
 
 #include "common/json_read.h"
@@ -19,13 +20,6 @@
 
 #define NONE ((size_t)-1)
 #define MAX_REPORTED_LINES 20
-
-/* Rendering limits: keep lines readable when names are long or trees deep. */
-#define SVC_COL_MAX 24      /* service names are cut to this many columns */
-#define COL1_MAX 96         /* indent + service + name column */
-#define MAX_INDENT_DEPTH 20 /* deeper spans are indented as this depth */
-#define HEADER_SERVICES 8   /* services listed in a trace header */
-#define NOTE_MAX 60         /* columns of an error message shown after the bar */
 
 /* ---- memory helpers ---- */
 
@@ -56,9 +50,16 @@ struct ts_tm_model {
     const char **svcs;
     size_t n_svcs, cap_svcs;
     size_t *svc_map, svc_map_cap;
+    /* resources (processes), interned by content */
+    ts_tm_resource **res;
+    uint64_t *res_hash;
+    size_t n_res, cap_res, cap_res_hash;
+    size_t *res_map, res_map_cap;
     /* results of ts_tm_build */
     const ts_tm_span **order;
     unsigned *depth;
+    size_t *parent_pos;
+    int64_t *shift_ns;
     const tm_trace **sorted;
     bool built;
     /* scratch reused while adding lines */
@@ -242,6 +243,9 @@ static bool svc_intern(ts_tm_model *m, const char *name, size_t len, size_t *id)
         for (size_t s = 0; s < m->n_svcs; s++)
             span_map_put_slot(map, cap, hash_bytes(m->svcs[s], strlen(m->svcs[s]), 0), s);
         free(m->svc_map);
+        free(m->res);
+        free(m->res_hash);
+        free(m->res_map);
         m->svc_map = map;
         m->svc_map_cap = cap;
     }
@@ -276,9 +280,13 @@ static void free_build(ts_tm_model *m)
 {
     free(m->order);
     free(m->depth);
+    free(m->parent_pos);
+    free(m->shift_ns);
     free(m->sorted);
     m->order = NULL;
     m->depth = NULL;
+    m->parent_pos = NULL;
+    m->shift_ns = NULL;
     m->sorted = NULL;
     m->built = false;
 }
@@ -296,6 +304,9 @@ void ts_tm_free(ts_tm_model *m)
     free(m->trace_map);
     free(m->svcs);
     free(m->svc_map);
+    free(m->res);
+    free(m->res_hash);
+    free(m->res_map);
     free(m->text.s);
     free(m->attr_tmp);
     free(m);
@@ -521,6 +532,119 @@ static bool attr_int(const ts_json *attrs, const char *key, long long *out)
     return json_i64(x, out);
 }
 
+/* Reads an OTLP attribute list (key/value objects) into the arena, values
+ * as text; entries without a string key are left out. Returns 0 or -2 when
+ * out of memory. */
+static int read_attrs(ts_tm_model *m, const ts_json *attrs, const ts_tm_attr **out, size_t *n_out)
+{
+    size_t na = 0, len;
+    *out = NULL;
+    *n_out = 0;
+    for (size_t i = 0; i < ts_json_len(attrs); i++) {
+        const ts_json *kv = ts_json_at(attrs, i);
+        const char *key = ts_json_string(ts_json_get(kv, "key"), &len);
+        if (!key)
+            continue;
+        if (!grow(&m->attr_tmp, &m->attr_cap, na + 1, sizeof(ts_tm_attr)))
+            return -2;
+        m->text.len = 0;
+        m->text.oom = false;
+        buf_put(&m->text, "", 0);
+        any_to_text(&m->text, ts_json_get(kv, "value"));
+        if (m->text.oom)
+            return -2;
+        m->attr_tmp[na].key = arena_strndup(m, key, len);
+        m->attr_tmp[na].value = arena_strndup(m, m->text.s, m->text.len);
+        if (!m->attr_tmp[na].key || !m->attr_tmp[na].value)
+            return -2;
+        na++;
+    }
+    if (na) {
+        ts_tm_attr *a = arena_alloc(m, na * sizeof(*a));
+        if (!a)
+            return -2;
+        memcpy(a, m->attr_tmp, na * sizeof(*a));
+        *out = a;
+        *n_out = na;
+    }
+    return 0;
+}
+
+/* Hash of a resource's content: its service and every attribute in order. */
+static uint64_t resource_hash(size_t svc_id, const ts_tm_attr *attrs, size_t n)
+{
+    uint64_t h = hash_bytes("", 0, (uint64_t)svc_id);
+    for (size_t i = 0; i < n; i++) {
+        h = hash_bytes(attrs[i].key, strlen(attrs[i].key), h);
+        h = hash_bytes(attrs[i].value, strlen(attrs[i].value), h);
+    }
+    return h;
+}
+
+static bool same_resource(const ts_tm_resource *r, size_t svc_id, const ts_tm_attr *attrs, size_t n)
+{
+    if (r->svc_id != svc_id || r->n_attrs != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r->attrs[i].key, attrs[i].key) != 0 ||
+            strcmp(r->attrs[i].value, attrs[i].value) != 0)
+            return false;
+    return true;
+}
+
+/* The resource (the process) of one resourceSpans entry. A process writes
+ * the same resource on every line, so identical ones are shared: the
+ * report then lists each process once. Returns 0, or -2 when out of memory. */
+static int resource_get(ts_tm_model *m, const ts_json *rattrs, const char *svc, size_t slen,
+                        const ts_tm_resource **out)
+{
+    size_t svc_id, n_attrs;
+    const ts_tm_attr *attrs;
+    if (!svc_intern(m, svc, slen, &svc_id) || read_attrs(m, rattrs, &attrs, &n_attrs) != 0)
+        return -2;
+    if ((m->n_res + 1) * 2 > m->res_map_cap) {
+        size_t cap = m->res_map_cap ? m->res_map_cap * 2 : 64;
+        size_t *map = cap < SIZE_MAX / sizeof(size_t) ? calloc(cap, sizeof(size_t)) : NULL;
+        if (!map)
+            return -2;
+        for (size_t r = 0; r < m->n_res; r++)
+            span_map_put_slot(map, cap, m->res_hash[r], r);
+        free(m->res_map);
+        m->res_map = map;
+        m->res_map_cap = cap;
+    }
+    uint64_t h = resource_hash(svc_id, attrs, n_attrs);
+    size_t mask = m->res_map_cap - 1, i = h & mask;
+    for (; m->res_map[i]; i = (i + 1) & mask) {
+        const ts_tm_resource *r = m->res[m->res_map[i] - 1];
+        if (same_resource(r, svc_id, attrs, n_attrs)) {
+            *out = r;
+            return 0;
+        }
+    }
+    ts_tm_resource *r = arena_alloc(m, sizeof(*r));
+    if (!r || !grow(&m->res, &m->cap_res, m->n_res + 1, sizeof(*m->res)) ||
+        !grow(&m->res_hash, &m->cap_res_hash, m->n_res + 1, sizeof(*m->res_hash)))
+        return -2;
+    memset(r, 0, sizeof(*r));
+    r->service = m->svcs[svc_id];
+    r->svc_id = svc_id;
+    r->host = "";
+    r->attrs = attrs;
+    r->n_attrs = n_attrs;
+    r->id = m->n_res;
+    if (!attr_int(rattrs, "process.pid", &r->pid))
+        r->pid = -1;
+    for (size_t a = 0; a < n_attrs; a++)
+        if (strcmp(attrs[a].key, "host.name") == 0)
+            r->host = attrs[a].value;
+    m->res[m->n_res] = r;
+    m->res_hash[m->n_res] = h;
+    m->res_map[i] = ++m->n_res;
+    *out = r;
+    return 0;
+}
+
 /* ---- adding spans ---- */
 
 typedef struct {
@@ -550,13 +674,13 @@ static bool same_span(const ts_tm_span *a, const ts_tm_span *b)
 {
     return a->start_ns == b->start_ns && a->end_ns == b->end_ns &&
            strcmp(a->parent_id, b->parent_id) == 0 && strcmp(a->name, b->name) == 0 &&
-           a->service == b->service;
+           a->resource == b->resource;
 }
 
 /* Adds one OTLP span object. Returns 1 when added, 0 when skipped (reason
  * recorded in r) or an identical copy, -2 when out of memory. */
-static int add_span(ts_tm_model *m, const ts_json *js, const char *service, size_t svc_id,
-                    long long pid, size_t lineno, line_report *r)
+static int add_span(ts_tm_model *m, const ts_json *js, const ts_tm_resource *res, size_t lineno,
+                    line_report *r)
 {
     ts_tm_span sp;
     memset(&sp, 0, sizeof(sp));
@@ -615,9 +739,10 @@ static int add_span(ts_tm_model *m, const ts_json *js, const char *service, size
     sp.status_message = msg ? arena_strndup(m, msg, len) : "";
     if (!sp.status_message)
         return -2;
-    sp.service = service;
-    sp.svc_id = svc_id;
-    sp.pid = pid;
+    sp.service = res->service;
+    sp.svc_id = res->svc_id;
+    sp.pid = res->pid;
+    sp.resource = res;
     sp.line = lineno;
 
     const ts_json *attrs = ts_json_get(js, "attributes");
@@ -625,34 +750,8 @@ static int add_span(ts_tm_model *m, const ts_json *js, const char *service, size
     if (attr_int(attrs, "http.response.status_code", &hs) ||
         attr_int(attrs, "http.status_code", &hs))
         sp.http_status = hs > 0 && hs < 1000 ? (int)hs : 0;
-    size_t na = 0;
-    for (size_t i = 0; i < ts_json_len(attrs); i++) {
-        const ts_json *kv = ts_json_at(attrs, i);
-        const char *key = ts_json_string(ts_json_get(kv, "key"), &len);
-        if (!key)
-            continue;
-        if (!grow(&m->attr_tmp, &m->attr_cap, na + 1, sizeof(ts_tm_attr)))
-            return -2;
-        m->text.len = 0;
-        m->text.oom = false;
-        buf_put(&m->text, "", 0);
-        any_to_text(&m->text, ts_json_get(kv, "value"));
-        if (m->text.oom)
-            return -2;
-        m->attr_tmp[na].key = arena_strndup(m, key, len);
-        m->attr_tmp[na].value = arena_strndup(m, m->text.s, m->text.len);
-        if (!m->attr_tmp[na].key || !m->attr_tmp[na].value)
-            return -2;
-        na++;
-    }
-    if (na) {
-        ts_tm_attr *a = arena_alloc(m, na * sizeof(*a));
-        if (!a)
-            return -2;
-        memcpy(a, m->attr_tmp, na * sizeof(*a));
-        sp.attrs = a;
-        sp.n_attrs = na;
-    }
+    if (read_attrs(m, attrs, &sp.attrs, &sp.n_attrs) != 0)
+        return -2;
 
     size_t t = trace_get(m, sp.trace_id);
     if (t == NONE)
@@ -733,21 +832,17 @@ int ts_tm_add_line(ts_tm_model *m, const char *line, size_t len, size_t lineno, 
         if (!svc || svc[0] == '\0')
             svc = "unknown_service";
         slen = strlen(svc); /* names are used as C strings: stop at a \u0000 */
-        size_t svc_id;
-        if (!svc_intern(m, svc, slen, &svc_id)) {
-            rc = -2;
+        const ts_tm_resource *resource;
+        rc = resource_get(m, rattrs, svc, slen, &resource);
+        if (rc < 0)
             break;
-        }
-        long long pid;
-        if (!attr_int(rattrs, "process.pid", &pid))
-            pid = -1;
         const ts_json *scopes = ts_json_get(res, "scopeSpans");
         if (!scopes) /* the name before OTLP 1.0 */
             scopes = ts_json_get(res, "instrumentationLibrarySpans");
         for (size_t si = 0; si < ts_json_len(scopes) && rc >= 0; si++) {
             const ts_json *spans = ts_json_get(ts_json_at(scopes, si), "spans");
             for (size_t k = 0; k < ts_json_len(spans); k++) {
-                rc = add_span(m, ts_json_at(spans, k), m->svcs[svc_id], svc_id, pid, lineno, &r);
+                rc = add_span(m, ts_json_at(spans, k), resource, lineno, &r);
                 r.total++;
                 if (rc < 0)
                     break;
@@ -891,6 +986,8 @@ int ts_tm_build(ts_tm_model *m)
     m->order = malloc((n ? n : 1) * sizeof(*m->order));
     m->depth = malloc((n ? n : 1) * sizeof(*m->depth));
     m->sorted = malloc((nt ? nt : 1) * sizeof(*m->sorted));
+    m->parent_pos = malloc((n ? n : 1) * sizeof(*m->parent_pos));
+    m->shift_ns = malloc((n ? n : 1) * sizeof(*m->shift_ns));
     b.parent = malloc((n ? n : 1) * sizeof(size_t));
     b.child_off = calloc(n + 2, sizeof(size_t));
     b.kids = malloc((n ? n : 1) * sizeof(*b.kids));
@@ -898,8 +995,8 @@ int ts_tm_build(ts_tm_model *m)
     b.stack = malloc((2 * n + 2) * sizeof(size_t));
     by_trace = malloc((n ? n : 1) * sizeof(size_t));
     roots = malloc((n ? n : 1) * sizeof(*roots));
-    if (!m->order || !m->depth || !m->sorted || !b.parent || !b.child_off || !b.kids || !b.state ||
-        !b.stack || !by_trace || !roots)
+    if (!m->order || !m->depth || !m->sorted || !m->parent_pos || !m->shift_ns || !b.parent ||
+        !b.child_off || !b.kids || !b.state || !b.stack || !by_trace || !roots)
         goto out;
 
     /* link each span to its parent */
@@ -969,6 +1066,13 @@ int ts_tm_build(ts_tm_model *m)
         tr->pub.n_spans = tr->n;
         tr->pub.spans = m->order + tr->off;
         tr->pub.depth = m->depth + tr->off;
+        tr->pub.parent = m->parent_pos + tr->off;
+        tr->pub.shift_ns = m->shift_ns + tr->off;
+        ts_tm_layout(tr->pub.spans, tr->pub.depth, tr->n, m->parent_pos + tr->off,
+                     m->shift_ns + tr->off, &tr->pub.view_start_ns, &tr->pub.view_end_ns);
+        tr->pub.n_errors = 0;
+        for (size_t k = 0; k < tr->n; k++)
+            tr->pub.n_errors += tr->pub.spans[k]->status == TS_TM_STATUS_ERROR;
         m->sorted[t] = tr;
     }
     qsort(m->sorted, nt, sizeof(*m->sorted), cmp_trace_ptr);
@@ -985,6 +1089,26 @@ out:
     if (rc)
         free_build(m);
     return rc;
+}
+
+size_t ts_tm_resource_count(const ts_tm_model *m)
+{
+    return m->n_res;
+}
+
+const ts_tm_resource *ts_tm_resource_at(const ts_tm_model *m, size_t i)
+{
+    return i < m->n_res ? m->res[i] : NULL;
+}
+
+size_t ts_tm_service_count(const ts_tm_model *m)
+{
+    return m->n_svcs;
+}
+
+const char *ts_tm_service_at(const ts_tm_model *m, size_t i)
+{
+    return i < m->n_svcs ? m->svcs[i] : NULL;
 }
 
 size_t ts_tm_span_count(const ts_tm_model *m)
@@ -1038,267 +1162,4 @@ int ts_tm_find_trace(const ts_tm_model *m, const char *id, const ts_tm_trace **o
         return TS_TM_FOUND;
     }
     return matches ? TS_TM_AMBIGUOUS : TS_TM_NOT_FOUND;
-}
-
-/* ---- rendering ---- */
-
-void ts_tm_format_duration(uint64_t ns, char *buf, size_t size)
-{
-    static const struct {
-        uint64_t hundredth; /* the unit divided by 100 */
-        const char *suffix;
-    } units[] = {{10, "µs"}, {10000, "ms"}, {10000000, "s"}};
-    if (ns < 1000) {
-        snprintf(buf, size, "%lluns", (unsigned long long)ns);
-        return;
-    }
-    for (size_t i = 0; i < 3; i++) {
-        uint64_t d = units[i].hundredth;
-        uint64_t h = ns / d + (ns % d >= d - ns % d ? 1 : 0); /* round half up */
-        /* 999.996µs rounds to 1000.00µs: say 1.00ms instead */
-        if (h < 100000 || i == 2) {
-            snprintf(buf, size, "%llu.%02llu%s", (unsigned long long)(h / 100),
-                     (unsigned long long)(h % 100), units[i].suffix);
-            return;
-        }
-    }
-}
-
-static const char *kind_label(int kind)
-{
-    static const char *const labels[] = {"-",      "internal", "server",
-                                         "client", "producer", "consumer"};
-    return kind >= 0 && kind < 6 ? labels[kind] : "-";
-}
-
-/* Length in bytes of the UTF-8 sequence at s, and whether it is printable;
- * control characters (C0, DEL, C1) from span names must not reach a
- * terminal, where they could move the cursor or change colours. */
-static size_t cp_next(const char *s, bool *printable)
-{
-    unsigned char c = (unsigned char)s[0];
-    size_t n = c < 0x80                ? 1
-               : c >= 0xC2 && c < 0xE0 ? 2
-               : c >= 0xE0 && c < 0xF0 ? 3
-               : c >= 0xF0 && c < 0xF5 ? 4
-                                       : 0;
-    if (n == 0) {
-        *printable = false;
-        return 1;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            *printable = false;
-            return i;
-        }
-    }
-    *printable = c >= 0x20 && c != 0x7F && !(c == 0xC2 && (unsigned char)s[1] < 0xA0);
-    return n;
-}
-
-/* Terminal columns of s: one per code point (wide CJK characters are
- * counted as one; good enough for alignment of typical names). */
-static size_t text_cols(const char *s)
-{
-    size_t cols = 0;
-    bool pr;
-    while (*s) {
-        s += cp_next(s, &pr);
-        cols++;
-    }
-    return cols;
-}
-
-/* Writes s with unprintable characters as '?', cut to max columns with a
- * trailing "…"; returns the columns written. */
-static size_t put_text(FILE *out, const char *s, size_t max)
-{
-    size_t total = text_cols(s);
-    size_t keep = total <= max ? total : max ? max - 1 : 0;
-    size_t cols = 0;
-    bool pr;
-    for (; cols < keep; cols++) {
-        size_t n = cp_next(s, &pr);
-        if (pr)
-            fwrite(s, 1, n, out);
-        else
-            fputc('?', out);
-        s += n;
-    }
-    if (total > max && max) {
-        fputs("…", out);
-        cols++;
-    }
-    return cols;
-}
-
-static void pad(FILE *out, size_t n)
-{
-    while (n--)
-        fputc(' ', out);
-}
-
-static size_t indent_of(unsigned depth)
-{
-    return 2 + 2 * (size_t)(depth < MAX_INDENT_DEPTH ? depth : MAX_INDENT_DEPTH);
-}
-
-typedef struct {
-    size_t svc, pos;
-} svc_seen;
-
-static int cmp_svc_seen(const void *a, const void *b)
-{
-    const svc_seen *x = a, *y = b;
-    if (x->svc != y->svc)
-        return x->svc < y->svc ? -1 : 1;
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
-static int cmp_svc_pos(const void *a, const void *b)
-{
-    const svc_seen *x = a, *y = b;
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
-/* Writes the distinct services of t in display order, comma separated. */
-static void put_services(FILE *out, const ts_tm_trace *t)
-{
-    svc_seen *v = malloc((t->n_spans ? t->n_spans : 1) * sizeof(*v));
-    if (!v) { /* out of memory: the first span's service still says something */
-        if (t->n_spans)
-            put_text(out, t->spans[0]->service, SVC_COL_MAX);
-        return;
-    }
-    for (size_t i = 0; i < t->n_spans; i++) {
-        v[i].svc = t->spans[i]->svc_id;
-        v[i].pos = i;
-    }
-    qsort(v, t->n_spans, sizeof(*v), cmp_svc_seen);
-    size_t nd = 0;
-    for (size_t i = 0; i < t->n_spans; i++)
-        if (i == 0 || v[i].svc != v[i - 1].svc)
-            v[nd++] = v[i];
-    qsort(v, nd, sizeof(*v), cmp_svc_pos);
-    for (size_t i = 0; i < nd && i < HEADER_SERVICES; i++) {
-        if (i)
-            fputs(", ", out);
-        put_text(out, t->spans[v[i].pos]->service, SVC_COL_MAX);
-    }
-    if (nd > HEADER_SERVICES)
-        fprintf(out, ", +%zu more", nd - HEADER_SERVICES);
-    free(v);
-}
-
-/* Draws where [start, end] lies on the trace's time axis: each end rounded
- * to the nearest column boundary, at least one column wide. */
-static void put_bar(FILE *out, const ts_tm_trace *t, const ts_tm_span *s)
-{
-    uint64_t total = t->end_ns - t->start_ns;
-    uint64_t a = s->start_ns - t->start_ns, e = s->end_ns - t->start_ns;
-    size_t from = 0, to = TS_TM_BAR_WIDTH;
-    if (total > 0) {
-        /* scale down so offset * width cannot overflow */
-        while (total > (UINT64_MAX - total) / TS_TM_BAR_WIDTH) {
-            total >>= 1;
-            a >>= 1;
-            e >>= 1;
-        }
-        if (total == 0)
-            total = 1;
-        from = (size_t)((a * TS_TM_BAR_WIDTH + total / 2) / total);
-        to = (size_t)((e * TS_TM_BAR_WIDTH + total / 2) / total);
-        if (to > TS_TM_BAR_WIDTH)
-            to = TS_TM_BAR_WIDTH;
-        if (from > TS_TM_BAR_WIDTH - 1)
-            from = TS_TM_BAR_WIDTH - 1;
-        if (to <= from)
-            to = from + 1;
-    }
-    fputc('|', out);
-    for (size_t i = 0; i < TS_TM_BAR_WIDTH; i++)
-        fputc(i >= from && i < to ? '#' : ' ', out);
-    fputc('|', out);
-}
-
-/* Output format, one header line then one line per span:
- *
- * trace <id>  <N> span(s)  <duration>  <service>, <service>, ...
- *   <indent><service padded>  <name padded>  <kind  >  <http>  <stat >  <duration>  |<bar>|<notes>
- *
- * indent is 2 spaces per depth level (capped at MAX_INDENT_DEPTH); service is
- * padded to the widest service of the trace (at most SVC_COL_MAX); the
- * indent+service+name column is padded to the widest such column of the trace
- * (at most COL1_MAX, longer names are cut with "…"); kind is 8 columns wide
- * (server, client, internal, producer, consumer, or "-"); http is the response
- * status code right-aligned in 3 columns (blank when absent); stat is "ERROR",
- * "OK" or blank in 5 columns; duration is right-aligned in 9 columns; the bar
- * is TS_TM_BAR_WIDTH columns of '#' and ' '. Notes, each after two spaces:
- * "(parent <id> missing)", "(duplicate span id)", "(parent cycle)",
- * "error: <status message>". */
-void ts_tm_render_trace(FILE *out, const ts_tm_model *m, const ts_tm_trace *t)
-{
-    char dur[32];
-    if (!t)
-        return;
-    ts_tm_format_duration(t->end_ns - t->start_ns, dur, sizeof(dur));
-    fprintf(out, "trace %s  %zu span%s  %s  ", t->trace_id, t->n_spans, t->n_spans == 1 ? "" : "s",
-            dur);
-    put_services(out, t);
-    fputc('\n', out);
-
-    size_t svc_w = 0, col1 = 0;
-    for (size_t i = 0; i < t->n_spans; i++) {
-        size_t w = text_cols(t->spans[i]->service);
-        if (w > svc_w)
-            svc_w = w > SVC_COL_MAX ? SVC_COL_MAX : w;
-    }
-    for (size_t i = 0; i < t->n_spans; i++) {
-        size_t w = indent_of(t->depth[i]) + svc_w + 2 + text_cols(t->spans[i]->name);
-        if (w > col1)
-            col1 = w > COL1_MAX ? COL1_MAX : w;
-    }
-    for (size_t i = 0; i < t->n_spans; i++) {
-        const ts_tm_span *s = t->spans[i];
-        size_t ind = indent_of(t->depth[i]);
-        pad(out, ind);
-        pad(out, svc_w - put_text(out, s->service, svc_w) + 2);
-        size_t room = col1 - ind - svc_w - 2;
-        pad(out, room - put_text(out, s->name, room));
-        fprintf(out, "  %-8s  ", kind_label(s->kind));
-        if (s->http_status > 0 && s->http_status < 1000)
-            fprintf(out, "%3d", s->http_status);
-        else
-            pad(out, 3);
-        fprintf(out, "  %-5s  ",
-                s->status == TS_TM_STATUS_ERROR ? "ERROR"
-                : s->status == TS_TM_STATUS_OK  ? "OK"
-                                                : "");
-        ts_tm_format_duration(s->end_ns - s->start_ns, dur, sizeof(dur));
-        size_t dw = text_cols(dur);
-        pad(out, dw < 9 ? 9 - dw : 0);
-        fputs(dur, out);
-        fputs("  ", out);
-        put_bar(out, t, s);
-        if (s->flags & TS_TM_PARENT_MISSING)
-            fprintf(out, "  (parent %s missing)", s->parent_id);
-        if (s->flags & TS_TM_DUPLICATE_ID)
-            fputs("  (duplicate span id)", out);
-        if (s->flags & TS_TM_CYCLE)
-            fputs("  (parent cycle)", out);
-        if (s->status == TS_TM_STATUS_ERROR && s->status_message[0]) {
-            fputs("  error: ", out);
-            put_text(out, s->status_message, NOTE_MAX);
-        }
-        fputc('\n', out);
-    }
-}
-
-void ts_tm_render(FILE *out, const ts_tm_model *m)
-{
-    for (size_t i = 0; i < ts_tm_trace_count(m); i++) {
-        if (i)
-            fputc('\n', out);
-        ts_tm_render_trace(out, m, ts_tm_trace_at(m, i));
-    }
 }

@@ -1,9 +1,11 @@
-/* trace_model.h — the data behind `traceshim view`: reads OTLP/JSON lines (one
- * ExportTraceServiceRequest per line, the collector file-exporter format, as
- * written by traceshim or any other OpenTelemetry producer) into spans, groups
- * them by trace, builds each trace's span tree and renders it as an indented
- * waterfall to a FILE*. Lookups go through hash maps and the tree is built
- * with sorting only, so files with many thousands of traces stay fast. */
+/* trace_model.h — the data behind `traceshim view`, `html` and `stats`: reads
+ * OTLP/JSON lines (one ExportTraceServiceRequest per line, the collector
+ * file-exporter format, as written by traceshim or any other OpenTelemetry
+ * producer) into spans, groups them by trace and builds each trace's span
+ * tree, with display times corrected for clock skew (trace_layout.h). Lookups
+ * go through hash maps and the tree is built with sorting only, so files with
+ * many thousands of traces stay fast. Drawing lives elsewhere: trace_render.h
+ * (terminal), report_html.h (HTML), trace_stats.h (latency statistics). */
 #ifndef TS_TRACE_MODEL_H
 #define TS_TRACE_MODEL_H
 
@@ -42,6 +44,18 @@ typedef struct {
     const char *value; /* any OTLP AnyValue rendered as text */
 } ts_tm_attr;
 
+/* The process a span came from: one resourceSpans entry's resource. Equal
+ * resources are shared, so pointers compare equal for one process. */
+typedef struct {
+    const char *service;     /* service.name, "unknown_service" if none */
+    const char *host;        /* host.name, "" when absent */
+    long long pid;           /* process.pid, -1 when absent */
+    const ts_tm_attr *attrs; /* every resource attribute, in input order */
+    size_t n_attrs;
+    size_t svc_id; /* same number for the same service name */
+    size_t id;     /* 0, 1, ... in order of first appearance */
+} ts_tm_resource;
+
 typedef struct {
     char trace_id[33];  /* 32 lower-case hex digits (shorter ids left-padded) */
     char span_id[17];   /* 16 lower-case hex digits */
@@ -56,6 +70,7 @@ typedef struct {
     int http_status;           /* http.response.status_code, 0 when absent */
     const ts_tm_attr *attrs;
     size_t n_attrs;
+    const ts_tm_resource *resource;
     size_t line;    /* input line the span came from (1-based) */
     size_t seq;     /* position in input order */
     size_t svc_id;  /* same number for the same service name */
@@ -70,7 +85,18 @@ typedef struct {
      * depth[i] is spans[i]'s level in the tree (0 for roots). */
     const ts_tm_span *const *spans;
     const unsigned *depth;
+    /* parent[i]: position in spans[] of spans[i]'s parent, TS_TM_NO_PARENT for
+     * the spans drawn as roots */
+    const size_t *parent;
+    /* shift_ns[i]: added to spans[i]'s times for display only, to undo clock
+     * skew between hosts (rules in trace_layout.h); 0 almost always */
+    const int64_t *shift_ns;
+    /* earliest start and latest end of the shifted spans: the time axis */
+    uint64_t view_start_ns, view_end_ns;
+    size_t n_errors; /* spans with status ERROR */
 } ts_tm_trace;
+
+#define TS_TM_NO_PARENT ((size_t)-1)
 
 typedef struct ts_tm_model ts_tm_model;
 
@@ -97,6 +123,12 @@ int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, si
 int ts_tm_build(ts_tm_model *m);
 
 size_t ts_tm_span_count(const ts_tm_model *m);
+/* Processes (distinct resources) and service names, numbered by first
+ * appearance (ts_tm_resource.id, ts_tm_span.svc_id). */
+size_t ts_tm_resource_count(const ts_tm_model *m);
+const ts_tm_resource *ts_tm_resource_at(const ts_tm_model *m, size_t i);
+size_t ts_tm_service_count(const ts_tm_model *m);
+const char *ts_tm_service_at(const ts_tm_model *m, size_t i);
 /* Traces in display order (by start time, then id); valid after ts_tm_build. */
 size_t ts_tm_trace_count(const ts_tm_model *m);
 const ts_tm_trace *ts_tm_trace_at(const ts_tm_model *m, size_t i);
@@ -111,15 +143,5 @@ enum {
  * any case; a 16-digit id also matches the same id left-padded to 32 digits
  * (64-bit B3 trace ids). An exact match wins over prefix matches. */
 int ts_tm_find_trace(const ts_tm_model *m, const char *id, const ts_tm_trace **out);
-
-/* Formats a duration with three to six significant digits: "850ns",
- * "1.53µs", "12.41ms", "2.00s". */
-void ts_tm_format_duration(uint64_t ns, char *buf, size_t size);
-
-/* Writes one trace: a header line, then one line per span (format in
- * trace_model.c above ts_tm_render_trace). */
-void ts_tm_render_trace(FILE *out, const ts_tm_model *m, const ts_tm_trace *t);
-/* Writes all traces in display order, separated by blank lines. */
-void ts_tm_render(FILE *out, const ts_tm_model *m);
 
 #endif

@@ -1,121 +1,176 @@
-/* view.c — `traceshim view [FILE] [--trace ID]`: the command line around
- * trace_model, which does the reading, tree building and rendering.
+/* view.c — `traceshim view`: the terminal views of a spans file. Lists the
+ * traces newest first, or draws one trace as an indented tree with a time
+ * bar per span (trace_render.c); filters and file handling in cli_common.c.
  * Exit status: 0 shown (or nothing to show), 1 file or trace not found or
- * unreadable, 2 bad usage. */
-#include "cli/trace_model.h"
+ * unreadable, 2 bad usage.
+ *
+ * The same executable also runs `traceshim html` and `traceshim stats`: the
+ * launch script passes --command=html or --command=stats as the first
+ * argument (one executable to find and install for the three views). */
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "cli/trace_render.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define DEFAULT_FILE "traceshim-spans.jsonl"
+#define DEFAULT_LIST_LIMIT 20
 
 static void usage(FILE *out)
 {
-    fputs("usage: traceshim view [FILE] [--trace ID]\n"
+    fputs("usage: traceshim view [FILE] [--trace ID] [--service NAME] [--errors]\n"
+          "                      [--match REGEX] [--limit N] [--tree] [--color WHEN]\n"
           "\n"
-          "Shows the spans in FILE (OTLP/JSON lines, as the file exporter writes them)\n"
-          "as one indented span tree per trace, with a time bar for each span.\n"
+          "Lists the traces in FILE (OTLP/JSON lines, as the file exporter writes them),\n"
+          "newest first: id, start, duration, spans, errors, root span and services.\n"
+          "When only one trace is selected, draws it as an indented span tree with a\n"
+          "time bar per span on the trace's time axis.\n"
           "\n"
-          "  FILE        spans file; default $TRACESHIM_FILE, else ./" DEFAULT_FILE "\n"
-          "              (- reads standard input)\n"
-          "  --trace ID  show only this trace: 32 hex digits, or a unique prefix\n"
-          "  -h, --help  show this help\n",
+          "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE "\n"
+          "                  (- reads standard input)\n"
+          "  --trace ID      draw this trace: 32 hex digits, or a unique prefix\n"
+          "  --service NAME  only traces with a span of this service\n"
+          "  --errors        only traces with a span whose status is ERROR\n"
+          "  --match REGEX   only traces with a span whose name, service or an\n"
+          "                  attribute (as key=value) matches (POSIX extended,\n"
+          "                  case-insensitive)\n"
+          "  --limit N       list at most N traces (default 20; 0 for all)\n"
+          "  --tree          draw every selected trace as a tree instead of listing\n"
+          "  --color WHEN    auto (default: when standard output is a terminal and\n"
+          "                  NO_COLOR is not set), always or never\n"
+          "  -h, --help      show this help\n"
+          "\n"
+          "Exit status: 0 shown (or nothing to show), 1 FILE or trace not found or\n"
+          "unreadable, 2 bad usage.\n",
           out);
 }
 
-int main(int argc, char **argv)
+/* Colour for WHEN = auto: a terminal, no NO_COLOR (https://no-color.org: set
+ * and not empty), and not TERM=dumb. */
+static bool auto_color(void)
 {
-    const char *file = NULL, *trace_id = NULL;
-    bool only_files = false;
+    const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+    if (no && no[0])
+        return false;
+    if (term && strcmp(term, "dumb") == 0)
+        return false;
+    return isatty(STDOUT_FILENO) == 1;
+}
+
+static int draw_one(const ts_cli_opts *o, const ts_tm_model *m, const char *trace_id,
+                    const ts_tm_render_opts *ro)
+{
+    const ts_tm_trace *t;
+    switch (ts_tm_find_trace(m, trace_id, &t)) {
+    case TS_TM_FOUND:
+        ts_tm_render_trace_opts(stdout, t, ro);
+        return 0;
+    case TS_TM_AMBIGUOUS:
+        fprintf(stderr, "traceshim view: trace id prefix %s matches several traces in %s\n",
+                trace_id, o->file);
+        return 1;
+    case TS_TM_BAD_ID:
+        fprintf(stderr, "traceshim view: --trace %s: not a trace id (1 to 32 hex digits)\n",
+                trace_id);
+        return 2;
+    default:
+        fprintf(stderr, "traceshim view: no trace %s in %s\n", trace_id, o->file);
+        return 1;
+    }
+}
+
+static int view_main(int argc, char **argv)
+{
+    ts_cli_opts o = {.cmd = "view", .limit = DEFAULT_LIST_LIMIT};
+    const char *trace_id = NULL, *when = "auto";
+    bool tree = false;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!only_files && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+        const char *a = argv[i], *v;
+        bool missing = false;
+        if (ts_cli_help(&o, a)) {
             usage(stdout);
             return 0;
-        } else if (!only_files && strcmp(a, "--trace") == 0) {
-            if (i + 1 >= argc) {
-                fputs("traceshim view: --trace needs a trace id\n", stderr);
-                usage(stderr);
-                return 2;
-            }
-            trace_id = argv[++i];
-        } else if (!only_files && strncmp(a, "--trace=", 8) == 0) {
-            trace_id = a + 8;
-        } else if (!only_files && strcmp(a, "--") == 0) {
-            only_files = true;
-        } else if (!only_files && a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "traceshim view: unknown option %s\n", a);
+        } else if (o.only_files) {
+            /* after --, everything is a file name */
+        } else if (strcmp(a, "--tree") == 0) {
+            tree = true;
+            continue;
+        } else if (strcmp(a, "--no-color") == 0) {
+            when = "never";
+            continue;
+        } else if ((v = ts_cli_value("--trace", argc, argv, &i, &missing)) != NULL) {
+            trace_id = v;
+            continue;
+        } else if ((v = ts_cli_value("--color", argc, argv, &i, &missing)) != NULL) {
+            when = v;
+            continue;
+        }
+        if (ts_cli_other_arg(&o, argc, argv, &i, missing, true) != 0) {
             usage(stderr);
             return 2;
-        } else if (file) {
-            fprintf(stderr, "traceshim view: only one FILE, got %s and %s\n", file, a);
-            usage(stderr);
-            return 2;
-        } else {
-            file = a;
         }
     }
-    if (!file) {
-        const char *env = getenv("TRACESHIM_FILE");
-        file = env && env[0] ? env : DEFAULT_FILE;
+    ts_tm_render_opts ro = {.color = false};
+    if (strcmp(when, "always") == 0)
+        ro.color = true;
+    else if (strcmp(when, "auto") == 0)
+        ro.color = auto_color();
+    else if (strcmp(when, "never") != 0) {
+        fprintf(stderr, "traceshim view: --color %s: expected auto, always or never\n", when);
+        return 2;
     }
-
-    bool from_stdin = strcmp(file, "-") == 0;
-    FILE *in = from_stdin ? stdin : fopen(file, "r");
-    if (!in) {
-        fprintf(stderr, "traceshim view: cannot open %s: %s\n", file, strerror(errno));
-        return 1;
-    }
-    const char *name = from_stdin ? "<stdin>" : file;
-    ts_tm_model *m = ts_tm_new();
-    if (!m) {
-        fputs("traceshim view: out of memory\n", stderr);
-        if (!from_stdin)
-            fclose(in);
-        return 1;
-    }
-    int status = 0;
-    if (ts_tm_read_stream(m, in, name, stderr, NULL) != 0) {
-        fprintf(stderr, "traceshim view: cannot read %s: %s\n", name, strerror(errno));
-        status = 1;
-    } else if (ts_tm_build(m) != 0) {
-        fputs("traceshim view: out of memory\n", stderr);
-        status = 1;
-    } else if (ts_tm_trace_count(m) == 0) {
+    ts_tm_model *m;
+    int status = ts_cli_prepare(&o, &m);
+    if (status)
+        return status;
+    const ts_tm_trace **sel = NULL;
+    size_t n = 0;
+    const char *name = strcmp(o.file, "-") == 0 ? "<stdin>" : o.file;
+    if (ts_tm_trace_count(m) == 0) {
         fprintf(stderr, "traceshim view: no spans in %s\n", name);
     } else if (trace_id) {
-        const ts_tm_trace *t;
-        switch (ts_tm_find_trace(m, trace_id, &t)) {
-        case TS_TM_FOUND:
-            ts_tm_render_trace(stdout, m, t);
-            break;
-        case TS_TM_AMBIGUOUS:
-            fprintf(stderr, "traceshim view: trace id prefix %s matches several traces in %s\n",
-                    trace_id, name);
-            status = 1;
-            break;
-        case TS_TM_BAD_ID:
-            fprintf(stderr, "traceshim view: --trace %s: not a trace id (1 to 32 hex digits)\n",
-                    trace_id);
-            status = 2;
-            break;
-        default:
-            fprintf(stderr, "traceshim view: no trace %s in %s\n", trace_id, name);
-            status = 1;
-            break;
-        }
+        status = draw_one(&o, m, trace_id, &ro);
     } else {
-        ts_tm_render(stdout, m);
+        size_t limit = o.limit;
+        o.limit = 0; /* count them all: the footer says how many were left out */
+        status = ts_cli_select(&o, m, &sel, &n);
+        if (status == 0 && n == 0) {
+            fprintf(stderr, "traceshim view: no trace in %s passes the filters\n", name);
+        } else if (status == 0 && (n == 1 || tree)) {
+            for (size_t i = 0; i < n && (limit == 0 || i < limit); i++) {
+                if (i)
+                    fputc('\n', stdout);
+                ts_tm_render_trace_opts(stdout, sel[i], &ro);
+            }
+        } else if (status == 0) {
+            size_t shown = limit && limit < n ? limit : n;
+            ts_tm_render_list(stdout, sel, shown, &ro);
+            if (shown < n)
+                printf("(%zu of %zu traces shown: --limit 0 lists all)\n", shown, n);
+            printf("(traceshim view --trace ID draws one)\n");
+        }
     }
-    if (!from_stdin)
-        fclose(in);
+    free(sel);
     ts_tm_free(m);
+    ts_cli_free(&o);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "traceshim view: cannot write output: %s\n", strerror(errno));
         return 1;
     }
     return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--command=html") == 0)
+        return ts_html_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "--command=stats") == 0)
+        return ts_stats_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "--command=view") == 0)
+        return view_main(argc - 1, argv + 1);
+    return view_main(argc, argv);
 }

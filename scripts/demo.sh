@@ -10,7 +10,9 @@
 #
 # each under `scripts/traceshim run`, on free loopback ports, sends one
 # request, stops the services and draws the trace they wrote to
-# build/demo/spans.jsonl. Nothing in scripts/demo/*.py knows about tracing.
+# build/demo/spans.jsonl (one trace: `view` draws it as a tree), then shows
+# its latency statistics and writes build/demo/report.html. Nothing in
+# scripts/demo/*.py knows about tracing.
 set -euo pipefail
 
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
@@ -200,3 +202,10 @@ fi
 if [ "$n_traces" != 1 ]; then
     die "expected all spans in one trace: the context did not travel through every hop"
 fi
+
+# --- 6. the same spans as latency statistics and as an HTML report
+step "latency per service and span: scripts/traceshim stats $demo/spans.jsonl"
+scripts/traceshim stats "$file"
+step "an HTML report to open in a browser: scripts/traceshim html $demo/spans.jsonl -o $demo/report.html"
+scripts/traceshim html "$file" -o "$demo/report.html"
+echo "open file://$root/$demo/report.html"

@@ -33,6 +33,7 @@ packages=(
     dpkg-dev          # cpack -G DEB: dpkg-shlibdeps computes the package's Depends
     debootstrap       # package test: a fresh Debian 12 root to install the .deb into
     groff-base        # docs lint: the manual page must format without warnings (groff -man -ww)
+    chromium chromium-driver # the HTML report's test: a real browser (headless) driven over WebDriver
 )
 # npm fetches the Jaeger IDL and the OTLP .proto files (tests/peers/setup.sh).
 # A machine that already has a Node.js with npm (e.g. from another source)

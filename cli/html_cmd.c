@@ -1,0 +1,176 @@
+/* html_cmd.c — `traceshim html [FILE] [-o OUT]`: writes the spans file as a
+ * self-contained HTML report (report_html.c). The page is written to a
+ * temporary file next to OUT and renamed into place, so a failed run never
+ * leaves half a page behind. Exit status: 0 written, 1 FILE unreadable or
+ * OUT not writable (or no such trace), 2 bad usage. */
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "cli/report_html.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_OUT "traceshim-report.html"
+
+static void usage(FILE *out)
+{
+    fputs("usage: traceshim html [FILE] [-o OUT] [--trace ID] [--service NAME] [--errors]\n"
+          "                      [--match REGEX] [--limit N]\n"
+          "\n"
+          "Writes the traces in FILE as one self-contained HTML page (no network, no\n"
+          "external scripts or fonts; open it from disk): the traces newest first, and\n"
+          "for the selected one a collapsible span tree with duration bars on a shared\n"
+          "time axis, service colours, the details of a span (attributes, process,\n"
+          "stack) on click, and a filter box (a regular expression over span names\n"
+          "and attributes).\n"
+          "\n"
+          "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE "\n"
+          "                  (- reads standard input)\n"
+          "  -o, --output OUT  the page to write; default ./" DEFAULT_OUT "; - for\n"
+          "                  standard output\n"
+          "  --trace ID      only this trace (32 hex digits or a unique prefix)\n"
+          "  --service NAME  only traces with a span of this service\n"
+          "  --errors        only traces with a span whose status is ERROR\n"
+          "  --match REGEX   only traces with a span whose name, service or an\n"
+          "                  attribute (as key=value) matches (POSIX extended,\n"
+          "                  case-insensitive)\n"
+          "  --limit N       at most the N newest traces (default 0: all)\n"
+          "  -h, --help      show this help\n"
+          "\n"
+          "Exit status: 0 written, 1 FILE or trace not found or unreadable, or OUT\n"
+          "cannot be written, 2 bad usage.\n",
+          out);
+}
+
+/* Writes the page to out_path through a temporary file renamed into place. */
+static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_trace *const *sel,
+                      size_t n, const char *source)
+{
+    if (strcmp(out_path, "-") == 0) {
+        if (ts_report_write(stdout, m, sel, n, source) != 0) {
+            fputs("traceshim html: the built-in page template has no data marker\n", stderr);
+            return 1;
+        }
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "traceshim html: cannot write output: %s\n", strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    size_t len = strlen(out_path) + 16;
+    char *tmp = malloc(len);
+    if (!tmp) {
+        fputs("traceshim html: out of memory\n", stderr);
+        return 1;
+    }
+    snprintf(tmp, len, "%s.tmp.XXXXXX", out_path);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        free(tmp);
+        return 1;
+    }
+    int rc = ts_report_write(f, m, sel, n, source);
+    bool bad = ferror(f) != 0;
+    int saved = errno;
+    /* mkstemp makes the file 0600; a report is as readable as any new file */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fileno(f), 0666 & ~mask);
+    if (fclose(f) != 0 && !bad) {
+        bad = true;
+        saved = errno;
+    }
+    if (rc == 0 && !bad && rename(tmp, out_path) != 0) {
+        bad = true;
+        saved = errno;
+    }
+    if (rc != 0 || bad) {
+        unlink(tmp);
+        if (rc != 0)
+            fputs("traceshim html: the built-in page template has no data marker\n", stderr);
+        else
+            fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(saved));
+        free(tmp);
+        return 1;
+    }
+    free(tmp);
+    return 0;
+}
+
+int ts_html_main(int argc, char **argv)
+{
+    ts_cli_opts o = {.cmd = "html", .limit = 0};
+    const char *out_path = DEFAULT_OUT, *trace_id = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        bool missing = false;
+        if (ts_cli_help(&o, a)) {
+            usage(stdout);
+            return 0;
+        }
+        const char *out_opt = strncmp(a, "--output", 8) == 0 ? "--output" : "-o";
+        if (!o.only_files && (v = ts_cli_value(out_opt, argc, argv, &i, &missing)) != NULL) {
+            out_path = v;
+            continue;
+        }
+        if (!o.only_files && (v = ts_cli_value("--trace", argc, argv, &i, &missing)) != NULL) {
+            trace_id = v;
+            continue;
+        }
+        if (ts_cli_other_arg(&o, argc, argv, &i, missing, true) != 0) {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!out_path[0]) {
+        fputs("traceshim html: -o needs a file name\n", stderr);
+        return 2;
+    }
+    ts_tm_model *m;
+    int status = ts_cli_prepare(&o, &m);
+    if (status)
+        return status;
+    const char *source = strcmp(o.file, "-") == 0 ? "<stdin>" : o.file;
+    const ts_tm_trace **sel = NULL;
+    size_t n = 0;
+    if (trace_id) {
+        const ts_tm_trace *t;
+        int found = ts_tm_find_trace(m, trace_id, &t);
+        if (found == TS_TM_FOUND) {
+            sel = malloc(sizeof(*sel));
+            if (sel) {
+                sel[0] = t;
+                n = 1;
+            }
+            status = sel ? 0 : 1;
+        } else {
+            fprintf(stderr, "traceshim html: %s %s in %s\n",
+                    found == TS_TM_BAD_ID      ? "not a trace id (1 to 32 hex digits):"
+                    : found == TS_TM_AMBIGUOUS ? "several traces match the prefix"
+                                               : "no trace",
+                    trace_id, source);
+            status = found == TS_TM_BAD_ID ? 2 : 1;
+        }
+    } else {
+        status = ts_cli_select(&o, m, &sel, &n);
+    }
+    if (status == 0)
+        status = write_page(out_path, m, sel, n, source);
+    if (status == 0 && strcmp(out_path, "-") != 0)
+        fprintf(stderr, "traceshim html: %zu trace%s from %s -> %s\n", n, n == 1 ? "" : "s", source,
+                out_path);
+    free(sel);
+    ts_tm_free(m);
+    ts_cli_free(&o);
+    return status;
+}

@@ -1,0 +1,153 @@
+/* report_html.c — see report_html.h. The data, one JSON object:
+ *
+ *   {"file": source, "spans": total spans shown, "total_traces": in the file,
+ *    "limited": whether fewer traces are shown than the file has,
+ *    "services": [name, ...]                    (index = ts_tm_span.svc_id)
+ *    "procs": [[[key, value], ...], ...]        (index = ts_tm_resource.id)
+ *    "traces": [{"id", "start": display start in ns (a decimal string: ns
+ *                since 1970 do not fit a double), "dur": display duration ns,
+ *                "n", "err", "root": "service: name", "rootSvc",
+ *                "svcs": [svc index, ...] in order of appearance,
+ *                "spans": [[id, parent id, name, svc, proc, kind, status,
+ *                           status message, start offset from "start" (real
+ *                           time, may be negative), duration, clock skew
+ *                           shift, depth, parent position (-1 for a root),
+ *                           flags, http status, [[key, value], ...]], ...]
+ *               }, ...]}
+ *
+ * Spans are arrays, not objects: a file of thousands of traces stays small
+ * and parses fast. Field order is mirrored by F in the template's script. */
+#include "cli/report_html.h"
+#include "cli/json_out.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DATA_MARKER "/*TRACESHIM_DATA*/"
+
+static void write_attrs(FILE *out, const ts_tm_attr *a, size_t n)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < n; i++) {
+        fputs(i ? ",[" : "[", out);
+        ts_json_out_string(out, a[i].key);
+        fputc(',', out);
+        ts_json_out_string(out, a[i].value);
+        fputc(']', out);
+    }
+    fputc(']', out);
+}
+
+/* A trace's services in order of first appearance; seen[] is a scratch
+ * array of one stamp per service, stamp differs per trace. */
+static void write_trace_services(FILE *out, const ts_tm_trace *t, size_t *seen, size_t stamp)
+{
+    bool first = true;
+    fputc('[', out);
+    for (size_t i = 0; i < t->n_spans; i++) {
+        size_t s = t->spans[i]->svc_id;
+        if (seen[s] == stamp)
+            continue;
+        seen[s] = stamp;
+        fprintf(out, first ? "%zu" : ",%zu", s);
+        first = false;
+    }
+    fputc(']', out);
+}
+
+static void write_span(FILE *out, const ts_tm_trace *t, size_t i)
+{
+    const ts_tm_span *s = t->spans[i];
+    fputc('[', out);
+    ts_json_out_string(out, s->span_id);
+    fputc(',', out);
+    ts_json_out_string(out, s->parent_id);
+    fputc(',', out);
+    ts_json_out_string(out, s->name);
+    fprintf(out, ",%zu,%zu,%d,%d,", s->svc_id, s->resource ? s->resource->id : 0, s->kind,
+            s->status);
+    ts_json_out_string(out, s->status_message);
+    /* offsets and durations of one trace fit a double exactly (2^53 ns is
+     * more than 100 days) */
+    long long off = (long long)(s->start_ns - t->view_start_ns);
+    fprintf(out, ",%lld,%llu,%lld,%u,%lld,%u,%d,", off,
+            (unsigned long long)(s->end_ns - s->start_ns), (long long)t->shift_ns[i], t->depth[i],
+            t->parent[i] == TS_TM_NO_PARENT ? -1LL : (long long)t->parent[i], s->flags,
+            s->http_status);
+    write_attrs(out, s->attrs, s->n_attrs);
+    fputc(']', out);
+}
+
+void ts_report_write_data(FILE *out, const ts_tm_model *m, const ts_tm_trace *const *traces,
+                          size_t n, const char *source)
+{
+    size_t n_spans = 0;
+    for (size_t i = 0; i < n; i++)
+        n_spans += traces[i]->n_spans;
+    fputc('{', out);
+    ts_json_out_member(out, "file", source);
+    fprintf(out, ",\"spans\":%zu,\"total_traces\":%zu,\"limited\":%s,\"services\":[", n_spans,
+            ts_tm_trace_count(m), n < ts_tm_trace_count(m) ? "true" : "false");
+    size_t n_svcs = ts_tm_service_count(m);
+    for (size_t i = 0; i < n_svcs; i++) {
+        if (i)
+            fputc(',', out);
+        ts_json_out_string(out, ts_tm_service_at(m, i));
+    }
+    fputs("],\"procs\":[", out);
+    for (size_t i = 0; i < ts_tm_resource_count(m); i++) {
+        const ts_tm_resource *r = ts_tm_resource_at(m, i);
+        if (i)
+            fputc(',', out);
+        write_attrs(out, r->attrs, r->n_attrs);
+    }
+    fputs("],\"traces\":[", out);
+    size_t *seen = calloc(n_svcs ? n_svcs : 1, sizeof(*seen));
+    for (size_t k = 0; k < n; k++) {
+        const ts_tm_trace *t = traces[k];
+        const ts_tm_span *root = t->n_spans ? t->spans[0] : NULL;
+        fputs(k ? ",\n{" : "\n{", out);
+        ts_json_out_member(out, "id", t->trace_id);
+        fprintf(out, ",\"start\":\"%llu\",\"dur\":%llu,\"n\":%zu,\"err\":%zu,\"root\":",
+                (unsigned long long)t->view_start_ns,
+                (unsigned long long)(t->view_end_ns - t->view_start_ns), t->n_spans, t->n_errors);
+        if (root) {
+            size_t len = strlen(root->service) + strlen(root->name) + 3;
+            char *label = malloc(len);
+            if (label)
+                snprintf(label, len, "%s: %s", root->service, root->name);
+            ts_json_out_string(out, label ? label : root->name);
+            free(label);
+        } else {
+            fputs("\"\"", out);
+        }
+        fprintf(out, ",\"rootSvc\":%zu,\"svcs\":", root ? root->svc_id : 0);
+        if (seen)
+            write_trace_services(out, t, seen, k + 1);
+        else
+            fputs("[]", out);
+        fputs(",\"spans\":[", out);
+        for (size_t i = 0; i < t->n_spans; i++) {
+            if (i)
+                fputc(',', out);
+            write_span(out, t, i);
+        }
+        fputs("]}", out);
+    }
+    free(seen);
+    fputs("]}", out);
+}
+
+int ts_report_write(FILE *out, const ts_tm_model *m, const ts_tm_trace *const *traces, size_t n,
+                    const char *source)
+{
+    const char *tpl = ts_report_template;
+    const char *mark = strstr(tpl, DATA_MARKER);
+    if (!mark)
+        return -1;
+    fwrite(tpl, 1, (size_t)(mark - tpl), out);
+    ts_report_write_data(out, m, traces, n, source);
+    const char *rest = mark + strlen(DATA_MARKER);
+    fwrite(rest, 1, ts_report_template_len - (size_t)(rest - tpl), out);
+    return 0;
+}

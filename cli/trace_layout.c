@@ -1,0 +1,74 @@
+/* trace_layout.c — see trace_layout.h. */
+#include "cli/trace_layout.h"
+
+#include <string.h>
+
+/* Times beyond this are not shifted: the arithmetic stays in int64_t. */
+#define SHIFTABLE_MAX ((uint64_t)INT64_MAX / 4)
+
+bool ts_tm_same_clock(const ts_tm_span *a, const ts_tm_span *b)
+{
+    const ts_tm_resource *ra = a->resource, *rb = b->resource;
+    if (ra == rb)
+        return true;
+    if (!ra || !rb)
+        return false;
+    if (ra->host[0] || rb->host[0])
+        return strcmp(ra->host, rb->host) == 0;
+    return ra->svc_id == rb->svc_id && ra->pid == rb->pid;
+}
+
+/* The shift that puts child c inside its parent's displayed interval
+ * [ps, pe]; 0 when it already fits. */
+static int64_t fit_inside(const ts_tm_span *c, int64_t ps, int64_t pe)
+{
+    int64_t s = (int64_t)c->start_ns, e = (int64_t)c->end_ns;
+    if (s >= ps && e <= pe)
+        return 0;
+    if (s < ps || e - s > pe - ps)
+        return ps - s;
+    return pe - e;
+}
+
+uint64_t ts_tm_shifted(uint64_t t, int64_t shift)
+{
+    if (shift < 0 && (uint64_t)(-shift) > t)
+        return 0;
+    return shift < 0 ? t - (uint64_t)(-shift) : t + (uint64_t)shift;
+}
+
+void ts_tm_layout(const ts_tm_span *const *spans, const unsigned *depth, size_t n, size_t *parent,
+                  int64_t *shift_ns, uint64_t *view_start, uint64_t *view_end)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        parent[i] = TS_TM_NO_PARENT;
+        shift_ns[i] = 0;
+        if (depth[i] > 0 && i > 0) {
+            /* Depth-first order: the parent is the nearest earlier span one
+             * level up; climbing from the previous span's ancestors keeps
+             * the whole pass linear. */
+            size_t p = i - 1;
+            while (p != TS_TM_NO_PARENT && depth[p] >= depth[i])
+                p = parent[p];
+            parent[i] = p;
+        }
+        size_t p = parent[i];
+        if (p != TS_TM_NO_PARENT) {
+            const ts_tm_span *c = spans[i], *ps = spans[p];
+            if (ts_tm_same_clock(c, ps))
+                shift_ns[i] = shift_ns[p];
+            else if (c->end_ns <= SHIFTABLE_MAX && ps->end_ns <= SHIFTABLE_MAX)
+                shift_ns[i] = fit_inside(c, (int64_t)ps->start_ns + shift_ns[p],
+                                         (int64_t)ps->end_ns + shift_ns[p]);
+        }
+        uint64_t s = ts_tm_shifted(spans[i]->start_ns, shift_ns[i]);
+        uint64_t e = ts_tm_shifted(spans[i]->end_ns, shift_ns[i]);
+        if (s < lo)
+            lo = s;
+        if (e > hi)
+            hi = e;
+    }
+    *view_start = n ? lo : 0;
+    *view_end = n ? hi : 0;
+}

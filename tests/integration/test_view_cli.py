@@ -1,0 +1,187 @@
+"""test_view_cli.py — `traceshim view`, `html` and `stats` as commands,
+through the launcher (scripts/traceshim): colour only on a terminal (a
+pseudo-terminal here) and never with NO_COLOR or when piped, the trace list
+and its filters, the statistics, and clear errors with documented exit
+statuses (0 done, 1 file or trace not found, 2 bad usage)."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+import unittest
+
+import tshelp as th
+
+T0 = 1700000000 * 10**9
+
+
+def span(tid, sid, parent, name, start_ms, dur_ms, error=False):
+    s = {"traceId": tid, "spanId": "%016x" % sid, "name": name, "kind": 2,
+         "startTimeUnixNano": str(T0 + start_ms * 10**6),
+         "endTimeUnixNano": str(T0 + (start_ms + dur_ms) * 10**6),
+         "status": {"code": 2 if error else 0}}
+    if parent:
+        s["parentSpanId"] = "%016x" % parent
+    return s
+
+
+def line(service, spans):
+    return json.dumps({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"spans": spans}]}]}) + "\n"
+
+
+def write_spans(path):
+    """30 traces of api -> db, every 10th with a failing db call; one trace
+    of a batch job."""
+    with open(path, "w") as f:
+        for i in range(30):
+            tid = "%032x" % (i + 1)
+            f.write(line("api", [span(tid, 1, 0, "GET /items", i * 100, 20 + i)]))
+            f.write(line("db", [span(tid, 2, 1, "SELECT items", i * 100 + 2, 10 + i,
+                                     error=i % 10 == 9)]))
+        f.write(line("batch", [span("%032x" % 99, 1, 0, "nightly", 5000, 1)]))
+
+
+class ViewCommands(th.TempDirMixin, unittest.TestCase):
+
+    def setUp(self):
+        th.require_launcher()
+        th.require_view()
+        self.tmp = self.make_tmp()
+        self.spans = os.path.join(self.tmp, "spans.jsonl")
+        write_spans(self.spans)
+
+    def ts(self, *args, **env):
+        p = th.run([th.LAUNCHER] + list(args), env=th.clean_env(TRACESHIM_VIEW=th.VIEW, **env),
+                   tmpdir=self.tmp, name=args[0])
+        return p
+
+    def on_tty(self, *args, **env):
+        """Runs the launcher with stdout on a pseudo-terminal; returns (exit
+        status, output)."""
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen([th.LAUNCHER] + list(args), stdin=subprocess.DEVNULL,
+                                 stdout=slave, stderr=subprocess.PIPE,
+                                 env=th.clean_env(TRACESHIM_VIEW=th.VIEW, TERM="xterm", **env))
+            os.close(slave)
+            slave = -1
+            out = b""
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                r, _, _ = select.select([master], [], [], 0.2)
+                if r:
+                    try:
+                        chunk = os.read(master, 65536)
+                    except OSError:  # EIO: the terminal's other end closed
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                elif p.poll() is not None:
+                    break
+            p.stderr.close()
+            return p.wait(timeout=10), out
+        finally:
+            os.close(master)
+            if slave >= 0:
+                os.close(slave)
+
+    def test_colour_only_on_a_terminal(self):
+        status, out = self.on_tty("view", self.spans, "--trace", "%032x" % 10)
+        self.assertEqual(status, 0, out)
+        self.assertIn(b"\x1b[", out, "a terminal gets colour")
+        self.assertIn(b"\x1b[31m\x1b[1mERROR", out)
+        status, out = self.on_tty("view", self.spans, "--trace", "%032x" % 10, NO_COLOR="1")
+        self.assertEqual(status, 0, out)
+        self.assertNotIn(b"\x1b", out, "NO_COLOR turns colour off")
+        self.assertIn(b"ERROR", out)
+        status, out = self.on_tty("view", self.spans, "--color=never")
+        self.assertNotIn(b"\x1b", out)
+        for args in (["--trace", "%032x" % 10], [], ["--tree"]):
+            p = self.ts("view", self.spans, *args)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertNotIn(b"\x1b", p.stdout(), "piped output has no colour")
+        p = self.ts("view", self.spans, "--color=always", "--trace", "%032x" % 10)
+        self.assertIn(b"\x1b[", p.stdout())
+
+    def test_list_newest_first_and_filters(self):
+        p = self.ts("view", self.spans)
+        self.assertEqual(p.returncode, 0, p.describe())
+        lines = p.stdout().decode().splitlines()
+        self.assertTrue(lines[0].startswith("TRACE "), lines)
+        self.assertTrue(lines[1].startswith("%032x" % 99), lines)   # the newest
+        self.assertTrue(lines[2].startswith("%032x" % 30), lines)
+        self.assertEqual(len(lines), 1 + 20 + 2, lines)  # default limit, two footer lines
+        self.assertIn("(20 of 31 traces shown", lines[-2])
+        p = self.ts("view", self.spans, "--errors", "--limit", "0")
+        rows = p.stdout().decode().splitlines()[1:-1]
+        self.assertEqual([r.split()[0] for r in rows], ["%032x" % 30, "%032x" % 20, "%032x" % 10])
+        self.assertEqual(rows[0].split()[5], "1")  # ERRORS column
+        # one trace selected: drawn as a tree
+        p = self.ts("view", self.spans, "--service", "batch")
+        self.assertTrue(p.stdout().startswith(b"trace " + b"%032x" % 99), p.describe())
+        p = self.ts("view", self.spans, "--match", "^select", "--limit", "5")
+        self.assertEqual(len(p.stdout().decode().splitlines()), 1 + 5 + 2)
+
+    def test_stats(self):
+        p = self.ts("stats", self.spans, "--json")
+        self.assertEqual(p.returncode, 0, p.describe())
+        doc = json.loads(p.stdout())
+        db = [g for g in doc["groups"] if g["service"] == "db"][0]
+        self.assertEqual((db["name"], db["count"], db["errors"]), ("SELECT items", 30, 3))
+        # durations 10 .. 39 ms: p50 is the 15th, 24 ms; within 1%
+        self.assertAlmostEqual(db["p50_ns"], 24e6, delta=24e4)
+        self.assertAlmostEqual(db["p99_ns"], 39e6, delta=39e4)
+        self.assertEqual(db["max_ns"], 39000000)
+        p = self.ts("stats", self.spans, "--service", "api")
+        out = p.stdout().decode()
+        self.assertIn("GET /items", out)
+        self.assertNotIn("SELECT", out)
+        self.assertTrue(out.startswith("SERVICE"), out)
+
+    def test_errors_and_exit_statuses(self):
+        missing = os.path.join(self.tmp, "nope.jsonl")
+        report = os.path.join(self.tmp, "r.html")
+        cases = [
+            (["view", missing], 1, b"cannot open"),
+            (["html", missing, "-o", report], 1, b"cannot open"),
+            (["stats", missing], 1, b"cannot open"),
+            (["view", self.spans, "--trace", "ffff"], 1, b"no trace ffff"),
+            (["view", self.spans, "--match", "(x"], 2, b"not a valid regular expression"),
+            (["html", self.spans, "--match", "[", "-o", report], 2, b"not a valid regular"),
+            (["stats", self.spans, "--match", "*+("], 2, b"not a valid regular"),
+            (["view", self.spans, "--bogus"], 2, b"unknown option --bogus"),
+            (["html", self.spans, "--bogus"], 2, b"unknown option --bogus"),
+            (["stats", self.spans, "--sort", "speed"], 2, b"expected p99"),
+            (["view", self.spans, "--limit", "-3"], 2, b"not a count"),
+            (["view", self.spans, "--color", "pink"], 2, b"expected auto"),
+            (["html", self.spans, "-o"], 2, b"-o needs a value"),
+            (["html", self.spans, "-o", os.path.join(self.tmp, "no", "dir.html")], 1,
+             b"cannot write"),
+        ]
+        for args, status, message in cases:
+            p = self.ts(*args)
+            self.assertEqual(p.returncode, status, p.describe())
+            self.assertIn(message, p.stderr(), p.describe())
+            self.assertEqual(p.stdout(), b"", p.describe())
+        self.assertFalse(os.path.exists(report), "nothing written after an error")
+        self.assertEqual([n for n in os.listdir(self.tmp) if ".html" in n], [],
+                         "no page and no temporary left")
+        for cmd in ("view", "html", "stats"):
+            p = self.ts(cmd, "-h")
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertIn(b"usage: traceshim " + cmd.encode(), p.stdout())
+            self.assertIn(b"Exit status", p.stdout())
+        p = self.ts("html", self.spans, "-o", report, "--errors")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(b"3 traces", p.stderr())
+        with open(report, "rb") as f:
+            self.assertIn(b'"total_traces":31', f.read())
+
+
+if __name__ == "__main__":
+    th.main()

@@ -1,0 +1,612 @@
+/* test_trace_views.c — unit tests for what `traceshim view`, `html` and
+ * `stats` add to the trace model: processes (resources) and spans from
+ * several processes in one trace, the layout (parents by position, missing
+ * parents, clock skew between hosts), the trace list and colour, the trace
+ * filters, the HTML report's data, and the HDR histogram against exact
+ * percentiles. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <math.h>
+
+#include "cli/cli_common.h"
+#include "cli/hdr_histogram.h"
+#include "cli/report_html.h"
+#include "cli/trace_layout.h"
+#include "cli/trace_model.h"
+#include "cli/trace_render.h"
+#include "cli/trace_stats.h"
+#include "common/json_read.h"
+#include "otlp_lines.h"
+
+/* Everything f wrote, as a malloc'd string: call with an open_memstream. */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *f;
+} capture;
+
+static void cap_open(capture *c)
+{
+    c->buf = NULL;
+    c->len = 0;
+    c->f = open_memstream(&c->buf, &c->len);
+    assert_non_null(c->f);
+}
+
+static char *cap_close(capture *c)
+{
+    fclose(c->f);
+    return c->buf;
+}
+
+static size_t pos_of(const ts_tm_trace *t, const char *span_id)
+{
+    for (size_t i = 0; i < t->n_spans; i++)
+        if (strcmp(t->spans[i]->span_id, span_id) == 0)
+            return i;
+    fail_msg("span %s not in trace %s", span_id, t->trace_id);
+    return 0;
+}
+
+#define MS "000000" /* append to a millisecond count: 9 digits of ns */
+
+/* ================= processes and layout ================= */
+
+/* One trace through three processes, written on three lines (as three
+ * processes' exporters would), plus a second line from the first process. */
+static const char *const three_process_lines[] = {
+    RES_HOST("frontend", "100", "web-1",
+             SPAN(TID, "0000000000000001", "", "GET /checkout", "2", "000" MS, "020" MS, "")),
+    RES_HOST("orders", "200", "db-1",
+             SPAN(TID, "0000000000000002", "0000000000000001", "GET /order", "2", "005" MS,
+                  "015" MS, ERR("db down"))),
+    RES_HOST("inventory", "300", "db-1",
+             SPAN(TID, "0000000000000003", "0000000000000002", "GET /stock", "2", "006" MS,
+                  "008" MS, "")),
+    RES_HOST(
+        "frontend", "100", "web-1",
+        SPAN(TID, "0000000000000004", "0000000000000001", "render", "1", "016" MS, "018" MS, "")),
+};
+
+static void test_spans_from_several_processes(void **state)
+{
+    ts_tm_model *m = model_of(three_process_lines, 4);
+    assert_int_equal(ts_tm_trace_count(m), 1);
+    /* the first process wrote two lines: one resource, shared */
+    assert_int_equal(ts_tm_resource_count(m), 3);
+    assert_int_equal(ts_tm_service_count(m), 3);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    const ts_tm_span *root = t->spans[pos_of(t, "0000000000000001")];
+    const ts_tm_span *render = t->spans[pos_of(t, "0000000000000004")];
+    const ts_tm_span *stock = t->spans[pos_of(t, "0000000000000003")];
+    assert_ptr_equal(root->resource, render->resource);
+    assert_ptr_not_equal(root->resource, stock->resource);
+    assert_string_equal(root->resource->host, "web-1");
+    assert_int_equal(root->resource->pid, 100);
+    assert_int_equal(stock->resource->pid, 300);
+    assert_string_equal(stock->resource->service, "inventory");
+    assert_int_equal(stock->resource->n_attrs, 3);
+    assert_string_equal(stock->resource->attrs[2].key, "host.name");
+    assert_ptr_equal(ts_tm_resource_at(m, stock->resource->id), stock->resource);
+    assert_null(ts_tm_resource_at(m, 3));
+    assert_string_equal(ts_tm_service_at(m, stock->svc_id), "inventory");
+    /* clocks: one host, one clock, whatever the process */
+    const ts_tm_span *order = t->spans[pos_of(t, "0000000000000002")];
+    assert_true(ts_tm_same_clock(order, stock));
+    assert_false(ts_tm_same_clock(root, order));
+    assert_true(ts_tm_same_clock(root, render));
+    /* tree: parents by position, errors counted */
+    assert_int_equal(t->parent[0], TS_TM_NO_PARENT);
+    assert_int_equal(t->parent[pos_of(t, "0000000000000003")], pos_of(t, "0000000000000002"));
+    assert_int_equal(t->parent[pos_of(t, "0000000000000004")], 0);
+    assert_int_equal(t->n_errors, 1);
+    /* everything fits: nothing shifted */
+    for (size_t i = 0; i < t->n_spans; i++)
+        assert_int_equal(t->shift_ns[i], 0);
+    assert_int_equal(t->view_start_ns, t->start_ns);
+    assert_int_equal(t->view_end_ns, t->end_ns);
+    ts_tm_free(m);
+}
+
+static void test_layout_missing_parents(void **state)
+{
+    const char *lines[] = {
+        RES("a", "1",
+            SPAN(TID, "000000000000000a", "", "root", "2", "000" MS, "010" MS, "") "," SPAN(
+                TID, "000000000000000c", "00000000000000ff", "orphan", "2", "002" MS, "004" MS,
+                "") "," SPAN(TID, "000000000000000d", "000000000000000c", "under orphan", "3",
+                             "003" MS, "004" MS,
+                             "") "," SPAN(TID, "000000000000000b", "000000000000000a", "child", "3",
+                                          "001" MS, "009" MS, "")),
+    };
+    ts_tm_model *m = model_of(lines, 1);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    assert_int_equal(t->n_spans, 4);
+    /* roots by start: root (0 ms) with its child, then the orphan (2 ms) */
+    assert_string_equal(t->spans[0]->name, "root");
+    assert_string_equal(t->spans[1]->name, "child");
+    assert_string_equal(t->spans[2]->name, "orphan");
+    assert_string_equal(t->spans[3]->name, "under orphan");
+    assert_int_equal(t->parent[0], TS_TM_NO_PARENT);
+    assert_int_equal(t->parent[1], 0);
+    assert_int_equal(t->parent[2], TS_TM_NO_PARENT);
+    assert_int_equal(t->parent[3], 2);
+    assert_true(t->spans[2]->flags & TS_TM_PARENT_MISSING);
+    assert_false(t->spans[3]->flags & TS_TM_PARENT_MISSING);
+    /* an orphan is not moved: it has no parent to fit into */
+    assert_int_equal(t->shift_ns[2], 0);
+    ts_tm_free(m);
+}
+
+/* Parent on host A; children on host B whose clock runs 3 ms behind. */
+static void test_layout_clock_skew(void **state)
+{
+    const char *lines[] = {
+        RES_HOST("client", "1", "host-a",
+                 SPAN(TID, "0000000000000001", "", "GET /a", "3", "010" MS, "020" MS,
+                      "") "," SPAN(TID, "0000000000000005", "0000000000000001", "same host early",
+                                   "1", "009" MS, "011" MS, "")),
+        /* starts 2 ms before its parent: moved +2 ms, its own child with it */
+        RES_HOST("server", "2", "host-b",
+                 SPAN(TID, "0000000000000002", "0000000000000001", "GET /a", "2", "008" MS,
+                      "012" MS, "") "," SPAN(TID, "0000000000000003", "0000000000000002", "query",
+                                             "3", "009" MS, "010" MS, "")),
+        /* ends 5 ms after its parent, fits in length: moved to end with it */
+        RES_HOST("late", "3", "host-c",
+                 SPAN(TID, "0000000000000004", "0000000000000001", "GET /late", "2", "017" MS,
+                      "025" MS, "")),
+    };
+    ts_tm_model *m = model_of(lines, 3);
+    const ts_tm_trace *t;
+    assert_int_equal(ts_tm_find_trace(m, TID, &t), TS_TM_FOUND);
+    size_t srv = pos_of(t, "0000000000000002"), q = pos_of(t, "0000000000000003");
+    size_t late = pos_of(t, "0000000000000004"), early = pos_of(t, "0000000000000005");
+    assert_int_equal(t->shift_ns[srv], 2000000);
+    assert_int_equal(t->shift_ns[q], 2000000); /* same clock as its parent */
+    assert_int_equal(t->shift_ns[late], -5000000);
+    /* on its parent's clock a span that starts early is real: not moved */
+    assert_int_equal(t->shift_ns[early], 0);
+    /* the real times are kept */
+    assert_int_equal(t->spans[srv]->start_ns, 1700000000008000000ULL);
+    assert_int_equal(ts_tm_shifted(t->spans[srv]->start_ns, t->shift_ns[srv]),
+                     1700000000010000000ULL);
+    /* the axis: 9 ms (the same-host span) to 20 ms */
+    assert_int_equal(t->view_start_ns, 1700000000009000000ULL);
+    assert_int_equal(t->view_end_ns, 1700000000020000000ULL);
+    assert_int_equal(t->end_ns, 1700000000025000000ULL);
+
+    /* the waterfall says where and by how much, once per moved subtree */
+    char *out = render_trace(m, t);
+    assert_non_null(strstr(out, "(clock skew: shown +2.00ms)"));
+    assert_non_null(strstr(out, "(clock skew: shown -5.00ms)"));
+    const char *query = strstr(out, "query");
+    assert_non_null(query);
+    assert_true(strstr(query, "clock skew") > strchr(query, '\n'));
+    assert_non_null(strstr(out, "  11.00ms  ")); /* header: the corrected duration */
+    free(out);
+
+    /* a child longer than its parent, on another clock, starts with it */
+    ts_tm_free(m);
+    const char *long_lines[] = {
+        RES_HOST("p", "1", "h1",
+                 SPAN(TID2, "0000000000000001", "", "root", "3", "000" MS, "001" MS, "")),
+        RES_HOST("c", "2", "h2",
+                 SPAN(TID2, "0000000000000002", "0000000000000001", "long", "2", "005" MS, "008" MS,
+                      "")),
+    };
+    m = model_of(long_lines, 2);
+    t = ts_tm_trace_at(m, 0);
+    assert_int_equal(t->shift_ns[1], -5000000);
+    assert_int_equal(t->view_start_ns, 1700000000000000000ULL);
+    assert_int_equal(t->view_end_ns, 1700000000003000000ULL);
+    ts_tm_free(m);
+}
+
+/* Without host.name, a resource (service and pid) is a clock. */
+static void test_same_clock_without_hosts(void **state)
+{
+    const char *lines[] = {
+        RES("a", "1", SPAN(TID, "0000000000000001", "", "p", "3", "010" MS, "020" MS, "")),
+        RES("a", "1",
+            SPAN(TID, "0000000000000002", "0000000000000001", "same process", "1", "009" MS,
+                 "012" MS, "")),
+        RES("b", "2",
+            SPAN(TID, "0000000000000003", "0000000000000001", "other process", "2", "009" MS,
+                 "012" MS, "")),
+    };
+    ts_tm_model *m = model_of(lines, 3);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    assert_int_equal(t->shift_ns[pos_of(t, "0000000000000002")], 0);
+    assert_int_equal(t->shift_ns[pos_of(t, "0000000000000003")], 1000000);
+    ts_tm_free(m);
+}
+
+/* ================= the trace list, colour and filters ================= */
+
+static const char *const list_lines[] = {
+    RES("web", "1",
+        SPAN(TID, "0000000000000001", "", "GET /old", "2", "000" MS, "004" MS, HTTP("200"))),
+    RES("web", "1",
+        SPAN(TID2, "0000000000000001", "", "GET /new", "2", "100" MS, "103" MS,
+             ERR("boom")) "," SPAN(TID2, "0000000000000002", "0000000000000001", "SELECT", "3",
+                                   "101" MS, "102" MS, ERR("timeout"))),
+    RES("batch", "2",
+        SPAN("00000000000000000000000000000003", "0000000000000001", "", "cron", "1", "050" MS,
+             "051" MS, HTTP("503"))),
+};
+
+static void test_render_list(void **state)
+{
+    setenv("TZ", "UTC", 1);
+    ts_tm_model *m = model_of(list_lines, 3);
+    ts_cli_opts o = {.cmd = "test"};
+    const ts_tm_trace **sel;
+    size_t n;
+    assert_int_equal(ts_cli_select(&o, m, &sel, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(sel[0]->trace_id, TID2); /* newest first */
+    assert_string_equal(sel[2]->trace_id, TID);
+
+    capture c;
+    cap_open(&c);
+    ts_tm_render_list(c.f, sel, n, &(ts_tm_render_opts){.color = false});
+    char *out = cap_close(&c);
+    const char *expected =
+        "TRACE                             STARTED                   DURATION  SPANS  ERRORS  "
+        "ROOT\n" TID2 "  2023-11-14 22:13:20.100     3.00ms      2       2  web: GET /new  [web]\n"
+        "00000000000000000000000000000003  2023-11-14 22:13:20.050     1.00ms      1       0  "
+        "batch: cron  [batch]\n" TID "  2023-11-14 22:13:20.000     4.00ms      1       0  web: "
+        "GET /old  [web]\n";
+    assert_string_equal(out, expected);
+    assert_null(strchr(out, '\x1b'));
+    free(out);
+
+    /* colour: errors red, services coloured, and the same text without the
+     * escape sequences */
+    cap_open(&c);
+    ts_tm_render_list(c.f, sel, n, &(ts_tm_render_opts){.color = true});
+    out = cap_close(&c);
+    assert_non_null(strstr(out, "\x1b[31m\x1b[1m     2\x1b[0m"));
+    char *plain = malloc(strlen(out) + 1), *w = plain;
+    for (const char *p = out; *p;) {
+        if (*p == '\x1b')
+            p += strcspn(p, "m") + 1;
+        else
+            *w++ = *p++;
+    }
+    *w = '\0';
+    assert_string_equal(plain, expected);
+    free(plain);
+    free(out);
+
+    /* the tree in colour: an ERROR in red, the bar in its service's colour */
+    cap_open(&c);
+    ts_tm_render_trace_opts(c.f, sel[0], &(ts_tm_render_opts){.color = true});
+    out = cap_close(&c);
+    assert_non_null(strstr(out, "\x1b[31m\x1b[1mERROR\x1b[0m"));
+    assert_non_null(strstr(out, "\x1b[31merror: boom\x1b[0m"));
+    free(out);
+    cap_open(&c);
+    ts_tm_render_trace_opts(c.f, sel[0], &(ts_tm_render_opts){.color = false});
+    out = cap_close(&c);
+    assert_null(strchr(out, '\x1b'));
+    free(out);
+    free(sel);
+    ts_tm_free(m);
+}
+
+static size_t select_count(const ts_tm_model *m, ts_cli_opts *o, const char **first)
+{
+    const ts_tm_trace **sel;
+    size_t n;
+    assert_int_equal(ts_cli_finish(o), 0);
+    assert_int_equal(ts_cli_select(o, m, &sel, &n), 0);
+    *first = n ? sel[0]->trace_id : "";
+    free(sel);
+    ts_cli_free(o);
+    return n;
+}
+
+static void test_filters(void **state)
+{
+    ts_tm_model *m = model_of(list_lines, 3);
+    const char *first;
+    ts_cli_opts o = {.cmd = "test", .file = "x", .service = "batch"};
+    assert_int_equal(select_count(m, &o, &first), 1);
+    assert_string_equal(first, "00000000000000000000000000000003");
+    o = (ts_cli_opts){.cmd = "test", .file = "x", .errors_only = true};
+    assert_int_equal(select_count(m, &o, &first), 1);
+    assert_string_equal(first, TID2);
+    /* attributes match as key=value, case-insensitively; names too */
+    o = (ts_cli_opts){.cmd = "test", .file = "x", .match = "status_code=5[0-9]{2}$"};
+    assert_int_equal(select_count(m, &o, &first), 1);
+    assert_string_equal(first, "00000000000000000000000000000003");
+    o = (ts_cli_opts){.cmd = "test", .file = "x", .match = "^select"};
+    assert_int_equal(select_count(m, &o, &first), 1);
+    o = (ts_cli_opts){.cmd = "test", .file = "x", .match = "process.pid=1$"};
+    assert_int_equal(select_count(m, &o, &first), 2); /* the resource's attributes */
+    o = (ts_cli_opts){.cmd = "test", .file = "x", .limit = 2};
+    assert_int_equal(select_count(m, &o, &first), 2);
+    assert_string_equal(first, TID2);
+    /* --service and --match together: both must hold in the trace */
+    o = (ts_cli_opts){.cmd = "test", .file = "x", .service = "web", .match = "cron"};
+    assert_int_equal(select_count(m, &o, &first), 0);
+    /* a bad regular expression is a usage error with a message */
+    o = (ts_cli_opts){.cmd = "test", .file = "x", .match = "(unclosed"};
+    assert_int_equal(ts_cli_finish(&o), 2);
+    ts_tm_free(m);
+}
+
+/* ================= the HTML report's data ================= */
+
+static void test_report_data(void **state)
+{
+    /* a name that would end the <script> element, and U+2028 */
+    const char *lines[] = {
+        RES_HOST("shop", "7", "h1",
+                 SPAN(TID, "0000000000000001", "", "GET /</script><b>x\\u2028y", "2", "000" MS,
+                      "010" MS,
+                      ",\"attributes\":[{\"key\":\"code.stacktrace\",\"value\":{\"stringValue\":"
+                      "\"#0 main+0x1 (/bin/shop)\\n#1 start\"}}]")),
+        RES_HOST("db", "8", "h2",
+                 SPAN(TID, "0000000000000002", "0000000000000001", "query", "2", "000" MS, "002" MS,
+                      "") "," SPAN(TID, "0000000000000003", "00000000000000ee", "lost", "2",
+                                   "001" MS, "002" MS, ERR("gone"))),
+    };
+    ts_tm_model *m = model_of(lines, 2);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    capture c;
+    cap_open(&c);
+    ts_report_write_data(c.f, m, &t, 1, "spans.jsonl");
+    char *out = cap_close(&c);
+    assert_null(strstr(out, "</"));
+    assert_null(strstr(out, "<b>"));
+    assert_null(strstr(out, "\xE2\x80\xA8"));
+    assert_non_null(strstr(out, "\\u003c/script\\u003e"));
+    assert_non_null(strstr(out, "\\u2028"));
+
+    ts_json_error err;
+    ts_json_doc *d = ts_json_parse(out, strlen(out), &err);
+    if (!d)
+        fail_msg("report data is not JSON (%s at %zu): %s", err.msg, err.offset, out);
+    const ts_json *root = ts_json_root(d);
+    assert_string_equal(ts_json_string(ts_json_get(root, "file"), NULL), "spans.jsonl");
+    assert_int_equal(ts_json_len(ts_json_get(root, "procs")), 2);
+    const ts_json *tr = ts_json_at(ts_json_get(root, "traces"), 0);
+    assert_string_equal(ts_json_string(ts_json_get(tr, "id"), NULL), TID);
+    const ts_json *spans = ts_json_get(tr, "spans");
+    assert_int_equal(ts_json_len(spans), 3);
+    /* the root, decoded, is the name as read */
+    const ts_json *s0 = ts_json_at(spans, 0);
+    assert_string_equal(ts_json_string(ts_json_at(s0, 2), NULL), "GET /</script><b>x\xE2\x80\xA8y");
+    assert_string_equal(ts_json_string(ts_json_at(ts_json_at(ts_json_at(s0, 15), 0), 1), NULL),
+                        "#0 main+0x1 (/bin/shop)\n#1 start");
+    /* the child from another host started 0 ms into a parent that started
+     * at 0 ms: fits, no shift; the orphan has parent position -1 */
+    const ts_json *s2 = ts_json_at(spans, 2);
+    assert_string_equal(ts_json_string(ts_json_at(s2, 0), NULL), "0000000000000003");
+    assert_int_equal((int)ts_json_at(s2, 12)->num, -1);
+    assert_int_equal((int)ts_json_at(s2, 13)->num, TS_TM_PARENT_MISSING);
+    assert_int_equal((int)ts_json_at(s2, 6)->num, TS_TM_STATUS_ERROR);
+    assert_int_equal((int)ts_json_at(ts_json_at(spans, 1), 12)->num, 0);
+    assert_int_equal((int)ts_json_get(tr, "err")->num, 1);
+    ts_json_free(d);
+    free(out);
+
+    /* the page: the template around the data, the marker gone */
+    cap_open(&c);
+    assert_int_equal(ts_report_write(c.f, m, &t, 1, "spans.jsonl"), 0);
+    out = cap_close(&c);
+    assert_non_null(strstr(out, "<!DOCTYPE html>"));
+    assert_null(strstr(out, "/*TRACESHIM_DATA*/"));
+    assert_non_null(strstr(out, "\"id\":\"" TID "\""));
+    /* self-contained: nothing fetched from elsewhere */
+    assert_null(strstr(out, "src=\"http"));
+    assert_null(strstr(out, "href=\"http"));
+    assert_null(strstr(out, "@import"));
+    free(out);
+    ts_tm_free(m);
+}
+
+/* ================= the histogram ================= */
+
+static void test_hdr_buckets(void **state)
+{
+    /* small values exactly; every value inside its bucket; buckets at most
+     * 1/128 of their low end wide; indexes increase with values */
+    for (uint64_t v = 0; v < 128; v++) {
+        assert_int_equal(ts_hdr_index(v), v);
+        assert_int_equal(ts_hdr_bucket_width(v), 1);
+    }
+    uint64_t x = 88172645463325252ULL;
+    size_t prev_idx = 0;
+    uint64_t prev_v = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint64_t v = i < 100000 ? x >> (x % 64) : (uint64_t)i * 977;
+        size_t idx = ts_hdr_index(v);
+        uint64_t lo = ts_hdr_bucket_low(idx), w = ts_hdr_bucket_width(idx);
+        if (!(lo <= v && v - lo < w))
+            fail_msg("%llu not in bucket %zu [%llu, +%llu)", (unsigned long long)v, idx,
+                     (unsigned long long)lo, (unsigned long long)w);
+        if (v >= 128)
+            assert_true(w * 128 <= lo);
+        if (i >= 100000) { /* increasing values: indexes never go down */
+            assert_true(v < prev_v || idx >= prev_idx);
+            prev_idx = idx;
+            prev_v = v;
+        }
+    }
+    assert_int_equal(ts_hdr_index(UINT64_MAX), 57 * 128 + 127);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest rank on sorted values: the smallest value with at least p% of
+ * the values at or below it. */
+static uint64_t exact_percentile(const uint64_t *sorted, size_t n, double p)
+{
+    /* by integer arithmetic: every p asked for is a whole number of tenths */
+    size_t tenths = (size_t)(p * 10 + 0.5);
+    size_t rank = (tenths * n + 999) / 1000;
+    return sorted[(rank ? rank : 1) - 1];
+}
+
+/* Records the values, then compares every reported percentile with the
+ * exact one: within 1% (the design bound; the buckets give 0.4%). */
+static void check_distribution(const char *what, uint64_t *v, size_t n)
+{
+    ts_hdr h;
+    ts_hdr_init(&h);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ts_hdr_record(&h, v[i]), 0);
+    qsort(v, n, sizeof(*v), cmp_u64);
+    assert_int_equal(h.total, n);
+    assert_int_equal(h.min, v[0]);
+    assert_int_equal(h.max, v[n - 1]);
+    const double ps[] = {1, 25, 50, 75, 90, 95, 99, 99.9, 100};
+    for (size_t k = 0; k < sizeof(ps) / sizeof(ps[0]); k++) {
+        uint64_t want = exact_percentile(v, n, ps[k]);
+        uint64_t got = ts_hdr_percentile(&h, ps[k]);
+        uint64_t diff = got > want ? got - want : want - got;
+        if (diff * 100 > want)
+            fail_msg("%s: p%g is %llu, exactly %llu (off by more than 1%%)", what, ps[k],
+                     (unsigned long long)got, (unsigned long long)want);
+    }
+    ts_hdr_free(&h);
+}
+
+/* A deterministic generator: xorshift64*, uniform in [0, 1). */
+static double uniform01(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return (double)((*s * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static void test_hdr_percentiles(void **state)
+{
+    enum { N = 100000 };
+    uint64_t *v = malloc(N * sizeof(*v)), seed = 42;
+    assert_non_null(v);
+    for (size_t i = 0; i < N; i++) /* uniform 1 µs .. 100 ms */
+        v[i] = 1000 + (uint64_t)(uniform01(&seed) * 99999000.0);
+    check_distribution("uniform", v, N);
+    for (size_t i = 0; i < N; i++) /* exponential, mean 2 ms: a long tail */
+        v[i] = 1 + (uint64_t)(-log(1 - uniform01(&seed)) * 2e6);
+    check_distribution("exponential", v, N);
+    for (size_t i = 0; i < N; i++) /* bimodal: fast cache hits, slow misses */
+        v[i] = i % 10 == 0 ? 250000000 + (uint64_t)(uniform01(&seed) * 5e7)
+                           : 40000 + (uint64_t)(uniform01(&seed) * 2e4);
+    check_distribution("bimodal", v, N);
+    for (size_t i = 0; i < 1000; i++) /* small exact values and one outlier */
+        v[i] = i == 999 ? 3600000000000ULL : i % 100;
+    check_distribution("small", v, 1000);
+    v[0] = 123456789;
+    check_distribution("one value", v, 1);
+    free(v);
+
+    ts_hdr h;
+    ts_hdr_init(&h);
+    assert_int_equal(ts_hdr_percentile(&h, 50), 0);
+    ts_hdr_free(&h);
+}
+
+/* ================= stats ================= */
+
+static void test_stats_groups(void **state)
+{
+    const char *lines[] = {
+        RES("api", "1",
+            SPAN(TID, "0000000000000001", "", "GET /fast", "2", "000" MS, "001" MS, "") "," SPAN(
+                TID, "0000000000000002", "", "GET /fast", "2", "000" MS, "003" MS,
+                "") "," SPAN(TID, "0000000000000003", "", "GET /slow", "2", "000" MS, "100" MS,
+                             ERR("x")) "," SPAN(TID, "0000000000000004", "", "GET /slow", "3",
+                                                "000" MS, "050" MS, "")),
+        RES("db", "2", SPAN(TID2, "0000000000000001", "", "query", "2", "200" MS, "201" MS, "")),
+    };
+    ts_tm_model *m = model_of(lines, 2);
+    ts_stats *st = ts_stats_new();
+    assert_non_null(st);
+    for (size_t t = 0; t < ts_tm_trace_count(m); t++)
+        for (size_t i = 0; i < ts_tm_trace_at(m, t)->n_spans; i++)
+            assert_int_equal(ts_stats_add(st, ts_tm_trace_at(m, t)->spans[i]), 0);
+    assert_int_equal(ts_stats_finish(st, TS_STATS_SORT_P99, false), 0);
+    /* api: GET /slow server (100 ms), GET /slow client (50 ms), GET /fast;
+     * then db */
+    assert_int_equal(ts_stats_group_count(st), 4);
+    const ts_stats_group *g = ts_stats_group_at(st, 0);
+    assert_string_equal(g->service, "api");
+    assert_string_equal(g->name, "GET /slow");
+    assert_int_equal(g->kind, TS_TM_KIND_SERVER);
+    assert_int_equal(g->errors, 1);
+    g = ts_stats_group_at(st, 1);
+    assert_int_equal(g->kind, TS_TM_KIND_CLIENT);
+    g = ts_stats_group_at(st, 2);
+    assert_string_equal(g->name, "GET /fast");
+    assert_int_equal(g->count, 2);
+    assert_int_equal(ts_hdr_percentile(&g->hist, 50), 1000000 - 1000000 % 4096 + 2047);
+    assert_string_equal(ts_stats_group_at(st, 3)->service, "db");
+    assert_int_equal(ts_stats_window_ns(st), 201000000);
+
+    capture c;
+    cap_open(&c);
+    ts_stats_write_table(c.f, st);
+    char *out = cap_close(&c);
+    assert_non_null(strstr(out, "SERVICE  KIND      NAME         COUNT    RATE/s    ERR%"));
+    assert_non_null(strstr(out, "api      server    GET /slow        1      4.98   100.0"));
+    assert_non_null(strstr(out, "\n\ndb "));
+    free(out);
+
+    cap_open(&c);
+    ts_stats_write_json(c.f, st);
+    out = cap_close(&c);
+    ts_json_error err;
+    ts_json_doc *d = ts_json_parse(out, strlen(out), &err);
+    assert_non_null(d);
+    const ts_json *g0 = ts_json_at(ts_json_get(ts_json_root(d), "groups"), 0);
+    assert_string_equal(ts_json_string(ts_json_get(g0, "kind"), NULL), "server");
+    assert_int_equal((long long)ts_json_get(g0, "max_ns")->num, 100000000);
+    assert_true(ts_json_get(g0, "p999_ns") != NULL);
+    ts_json_free(d);
+    free(out);
+
+    /* by count, and only the rows with errors */
+    assert_int_equal(ts_stats_finish(st, TS_STATS_SORT_COUNT, false), 0);
+    assert_string_equal(ts_stats_group_at(st, 0)->name, "GET /fast");
+    assert_int_equal(ts_stats_finish(st, TS_STATS_SORT_P99, true), 0);
+    assert_int_equal(ts_stats_group_count(st), 1);
+    ts_stats_free(st);
+    ts_tm_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spans_from_several_processes),
+        cmocka_unit_test(test_layout_missing_parents),
+        cmocka_unit_test(test_layout_clock_skew),
+        cmocka_unit_test(test_same_clock_without_hosts),
+        cmocka_unit_test(test_render_list),
+        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_report_data),
+        cmocka_unit_test(test_hdr_buckets),
+        cmocka_unit_test(test_hdr_percentiles),
+        cmocka_unit_test(test_stats_groups),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
