@@ -101,6 +101,15 @@ int ts_cli_finish(ts_cli_opts *o)
     return 0;
 }
 
+int ts_cli_finish_output(const char *cmd, int status)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "traceshim %s: cannot write output: %s\n", cmd, strerror(errno));
+        return 1;
+    }
+    return status;
+}
+
 void ts_cli_free(ts_cli_opts *o)
 {
     if (o->have_re)

@@ -46,6 +46,10 @@ bool ts_cli_help(const ts_cli_opts *o, const char *a);
 int ts_cli_finish(ts_cli_opts *o);
 void ts_cli_free(ts_cli_opts *o);
 
+/* The command's exit status once its output is complete: status, or 1
+ * (with a line on stderr) when standard output could not be written. */
+int ts_cli_finish_output(const char *cmd, int status);
+
 /* Reads and builds o->file. Returns 0 with *out set, or 1 after a message. */
 int ts_cli_load(const ts_cli_opts *o, ts_tm_model **out);
 

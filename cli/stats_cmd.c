@@ -111,9 +111,5 @@ int ts_stats_main(int argc, char **argv)
     ts_stats_free(st);
     ts_tm_free(m);
     ts_cli_free(&o);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "traceshim stats: cannot write output: %s\n", strerror(errno));
-        return 1;
-    }
-    return status;
+    return ts_cli_finish_output("stats", status);
 }

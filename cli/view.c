@@ -157,11 +157,7 @@ static int view_main(int argc, char **argv)
     free(sel);
     ts_tm_free(m);
     ts_cli_free(&o);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "traceshim view: cannot write output: %s\n", strerror(errno));
-        return 1;
-    }
-    return status;
+    return ts_cli_finish_output("view", status);
 }
 
 int main(int argc, char **argv)
