@@ -31,6 +31,7 @@ packages=(
     golang-go         # traceshim check test: builds a Go program (standard library only) to check
     wrk valgrind      # bench/run.sh: HTTP load, and instructions per call (callgrind)
     dpkg-dev          # cpack -G DEB: dpkg-shlibdeps computes the package's Depends
+    file              # cpack -G DEB: CPackDeb runs file(1) on the binaries before dpkg-shlibdeps
     debootstrap       # package test: a fresh Debian 12 root to install the .deb into
     groff-base        # docs lint: the manual page must format without warnings (groff -man -ww)
     chromium chromium-driver # the HTML report's test: a real browser (headless) driven over WebDriver

@@ -48,11 +48,48 @@ class WebDriver:
 
     def __init__(self, tmpdir):
         self.profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmpdir)
+        self.session = None
+        self.browser = None
+        self.proc = None
+        try:
+            self._start(tmpdir)
+        except BaseException:
+            self.quit()  # what was started is stopped
+            raise
+
+    def _start(self, tmpdir):
+        # The browser is started here, its DevTools on a 127.0.0.1 port it
+        # picks, and chromedriver attaches to that address: left to itself
+        # chromedriver reaches the browser it starts at "localhost", which a
+        # fresh minimal root (no /etc/hosts) cannot resolve ("unable to
+        # connect to renderer", seen on a fresh machine).
+        self.browser = th.Proc([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                                "--no-first-run", "--disable-background-networking",
+                                "--disable-component-update", "--disable-sync",
+                                "--disable-dev-shm-usage", "--user-data-dir=" + self.profile,
+                                "--window-size=1400,900", "--remote-debugging-address=127.0.0.1",
+                                "--remote-debugging-port=0", "about:blank"],
+                               env=th.clean_env(), tmpdir=tmpdir, name="chromium")
+        active = os.path.join(self.profile, "DevToolsActivePort")
+        deadline = time.monotonic() + 30
+        devtools_port = None
+        while devtools_port is None:
+            try:
+                with open(active) as f:
+                    first = f.readline().strip()
+                if first.isdigit():
+                    devtools_port = int(first)
+            except OSError:
+                pass
+            if devtools_port is None:
+                if self.browser.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("chromium did not open its DevTools port\n"
+                                         + self.browser.describe())
+                time.sleep(0.1)
         self.port = th.free_port()
         self.proc = th.Proc([CHROMEDRIVER, "--port=%d" % self.port],
                             env=th.clean_env(), tmpdir=tmpdir, name="chromedriver")
         self.base = "http://127.0.0.1:%d" % self.port
-        self.session = None
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -65,11 +102,7 @@ class WebDriver:
             time.sleep(0.1)
         caps = {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-dev-shm-usage",
-                "--user-data-dir=" + self.profile, "--window-size=1400,900"]},
+            "goog:chromeOptions": {"debuggerAddress": "127.0.0.1:%d" % devtools_port},
         }}}
         self.session = self.call("POST", "/session", caps, timeout=60)["value"]["sessionId"]
         self.cmd("POST", "/timeouts", {"pageLoad": 60000, "script": 30000})
@@ -132,7 +165,9 @@ class WebDriver:
             except (OSError, AssertionError):
                 pass
             self.session = None
-        self.proc.stop(grace=5)
+        for proc in (self.proc, self.browser):  # an attached browser outlives the session
+            if proc:
+                proc.stop(grace=5)
         leftover = []
         for _ in range(50):  # chromium's helpers exit shortly after the browser
             leftover = processes_using(self.profile)
