@@ -350,8 +350,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if (url.len)
         ts_span_attr_str(&p->span, "url.full", url.buf, url.len);
     /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written. */
-    if (!ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0, c->peer_ip,
-                                c->peer_port)) {
+    if (!ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0,
+                                c->tls ? 443 : 80, c->peer_ip, c->peer_port)) {
         *inject_len = 0;
         *nedits = 0;
         ts_span_attr_bool(&p->span, "traceshim.injected", false);

@@ -303,10 +303,10 @@ int ts_rules_load(ts_env_lookup_fn get)
 
 /* ------------------------------------------------------------- injection */
 
-/* Whether a rule of set matches the Host (host:port, port 80 when absent)
- * or the peer (ip:port, [v6]:port). */
+/* Whether a rule of set matches the Host (host:port, the scheme's
+ * default_port when absent) or the peer (ip:port, [v6]:port). */
 static bool dest_match(const struct rule_set *set, const char *host, size_t host_len,
-                       const char *peer_ip, int peer_port)
+                       int default_port, const char *peer_ip, int peer_port)
 {
     char s[SUBJECT_MAX];
     if (host && host_len) {
@@ -319,10 +319,10 @@ static bool dest_match(const struct rule_set *set, const char *host, size_t host
         }
         if (has_port && set_match(set, host, host_len) >= 0)
             return true;
-        if (!has_port && host_len + 3 < sizeof s) {
+        if (!has_port && host_len + 7 < sizeof s) {
             memcpy(s, host, host_len);
-            memcpy(s + host_len, ":80", 3);
-            if (set_match(set, s, host_len + 3) >= 0)
+            int n = snprintf(s + host_len, 7, ":%d", default_port);
+            if (n > 0 && n < 7 && set_match(set, s, host_len + (size_t)n) >= 0)
                 return true;
         }
     }
@@ -335,13 +335,14 @@ static bool dest_match(const struct rule_set *set, const char *host, size_t host
     return false;
 }
 
-bool ts_rules_should_inject(const char *host, size_t host_len, const char *peer_ip, int peer_port)
+bool ts_rules_should_inject(const char *host, size_t host_len, int default_port,
+                            const char *peer_ip, int peer_port)
 {
     if (no_inject_to.broken)
         return false;
-    if (no_inject_to.n && dest_match(&no_inject_to, host, host_len, peer_ip, peer_port))
+    if (no_inject_to.n && dest_match(&no_inject_to, host, host_len, default_port, peer_ip, peer_port))
         return false;
-    if (inject_to.n && !dest_match(&inject_to, host, host_len, peer_ip, peer_port))
+    if (inject_to.n && !dest_match(&inject_to, host, host_len, default_port, peer_ip, peer_port))
         return false;
     return true;
 }

@@ -218,8 +218,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rn = ts_rules_route(last, last_len, small, sizeof small);
     CHECK(rn < sizeof small && small[rn] == '\0');
     (void)ts_rules_ignored("GET", 3, last, last_len);
-    (void)ts_rules_should_inject(last, last_len, "127.0.0.1", 8080);
-    (void)ts_rules_should_inject(NULL, 0, "::1", 443);
+    (void)ts_rules_should_inject(last, last_len, 80, "127.0.0.1", 8080);
+    (void)ts_rules_should_inject(NULL, 0, 443, "::1", 443);
 
     for (size_t k = 0; k < npieces; k++)
         free(piece[k]);

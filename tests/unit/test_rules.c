@@ -61,7 +61,12 @@ static bool ignored(const char *method, const char *path)
 
 static bool inject(const char *host, const char *ip, int port)
 {
-    return ts_rules_should_inject(host, host ? strlen(host) : 0, ip, port);
+    return ts_rules_should_inject(host, host ? strlen(host) : 0, 80, ip, port);
+}
+
+static bool inject_https(const char *host, const char *ip, int port)
+{
+    return ts_rules_should_inject(host, host ? strlen(host) : 0, 443, ip, port);
 }
 
 /* ------------------------------------------------------------- routes */
@@ -238,6 +243,11 @@ static void test_inject_allow(void **state)
     assert_true(inject("other.example", "10.1.2.3", 443)); /* by peer */
     assert_false(inject("other.example", "10.2.2.3", 443));
     assert_false(inject(NULL, "192.0.2.1", 80));
+    /* over TLS a Host without a port means 443 */
+    assert_false(inject_https("internal.example", "192.0.2.1", 443));
+    load_one("TRACESHIM_INJECT_TO", "^internal\\.example:443$");
+    assert_true(inject_https("internal.example", "192.0.2.1", 443));
+    assert_false(inject("internal.example", "192.0.2.1", 80));
 }
 
 static void test_inject_deny_wins(void **state)
