@@ -39,22 +39,20 @@ static struct tls_sess **bucket(const void *handle)
     return &table[h >> 54]; /* the top 10 bits: TLS_BUCKETS */
 }
 
-/* handle's record, made when create is set and there is none (NULL
- * without memory). Under the guard. */
-static struct tls_sess *sess_find(void *handle, bool create)
+/* handle's record, made when there is none (NULL without memory). The
+ * table's lock is held, under the guard. */
+static struct tls_sess *sess_get_locked(void *handle)
 {
-    pthread_mutex_lock(&table_mu);
     struct tls_sess **b = bucket(handle), *s = *b;
     while (s && s->handle != handle)
         s = s->next;
-    if (!s && create && (s = ts_block_get(&sess_blocks))) {
+    if (!s && (s = ts_block_get(&sess_blocks))) {
         memset(s, 0, sizeof *s);
         s->handle = handle;
         s->fd = -1;
         s->next = *b;
         *b = s;
     }
-    pthread_mutex_unlock(&table_mu);
     return s;
 }
 
@@ -93,16 +91,7 @@ static struct tls_sess *sess_of(struct tls_io *io, bool sending, struct ts_conn 
     *c = NULL;
     ts_guard_enter();
     pthread_mutex_lock(&table_mu);
-    struct tls_sess **b = bucket(io->handle), *s = *b;
-    while (s && s->handle != io->handle)
-        s = s->next;
-    if (!s && (s = ts_block_get(&sess_blocks))) {
-        memset(s, 0, sizeof *s);
-        s->handle = io->handle;
-        s->fd = -1;
-        s->next = *b;
-        *b = s;
-    }
+    struct tls_sess *s = sess_get_locked(io->handle);
     if (s && !s->opened)
         sess_open(s, io, sending);
     if (s && (*c = s->conn))
@@ -239,9 +228,11 @@ void tls_bind_fd(void *handle, int fd)
         return;
     int saved = errno;
     ts_guard_enter();
-    struct tls_sess *s = sess_find(handle, true);
+    pthread_mutex_lock(&table_mu);
+    struct tls_sess *s = sess_get_locked(handle);
     if (s && !s->opened)
         s->fd = fd;
+    pthread_mutex_unlock(&table_mu);
     ts_conn_untrack(fd); /* its bytes are ciphertext: the plain hooks let them be */
     ts_guard_leave();
     errno = saved;
