@@ -6,20 +6,24 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "clock.h"
+
 #define CHUNK_MIN ((size_t)64 << 10)
 
 /* The start of every chunk; its blocks follow. A multiple of 16 bytes, so
  * the blocks keep their 16-byte alignment. */
 struct ts_block_chunk {
-    struct ts_block_chunk *usable_prev, *usable_next; /* in pool->usable, when listed */
-    struct ts_block_chunk *all_prev, *all_next;       /* in pool->all */
-    void *free;       /* its blocks given back, linked through their first word */
-    char *next, *end; /* its part not handed out yet */
-    size_t in_use;    /* blocks handed out and not given back */
-    size_t carved;    /* blocks handed out of next..end so far */
-    size_t bytes;     /* the chunk's size, a power of two: its alignment too */
-    bool listed;      /* in pool->usable */
-    char pad[15];
+    /* In pool->usable or pool->spares (on_list says which), or, with all
+     * its blocks in use, in neither. */
+    struct ts_block_chunk *prev, *next_listed;
+    struct ts_block_chunk *all_prev, *all_next; /* in pool->all */
+    void *free;          /* its blocks given back, linked through their first word */
+    char *next, *end;    /* its part not handed out yet */
+    size_t in_use;       /* blocks handed out and not given back */
+    size_t carved;       /* blocks handed out of next..end so far */
+    size_t bytes;        /* the chunk's size, a power of two: its alignment too */
+    uint64_t emptied_ms; /* when it became a spare (ts_mono_ms) */
+    struct ts_block_list *on_list;
 };
 
 _Static_assert(sizeof(struct ts_block_chunk) % 16 == 0, "blocks after the header stay 16-aligned");
@@ -57,42 +61,46 @@ static void *map_aligned(size_t bytes)
 
 /* ------------------------------------------------------------- lists */
 
-static void usable_push_front(struct ts_block_pool *p, struct ts_block_chunk *c)
+static void list_push_front(struct ts_block_list *l, struct ts_block_chunk *c)
 {
-    c->usable_prev = NULL;
-    c->usable_next = p->usable;
-    if (p->usable)
-        p->usable->usable_prev = c;
+    c->prev = NULL;
+    c->next_listed = l->first;
+    if (l->first)
+        l->first->prev = c;
     else
-        p->usable_last = c;
-    p->usable = c;
-    c->listed = true;
+        l->last = c;
+    l->first = c;
+    c->on_list = l;
 }
 
-static void usable_push_back(struct ts_block_pool *p, struct ts_block_chunk *c)
+static void list_remove(struct ts_block_chunk *c)
 {
-    c->usable_prev = p->usable_last;
-    c->usable_next = NULL;
-    if (p->usable_last)
-        p->usable_last->usable_next = c;
+    struct ts_block_list *l = c->on_list;
+    if (c->prev)
+        c->prev->next_listed = c->next_listed;
     else
-        p->usable = c;
-    p->usable_last = c;
-    c->listed = true;
+        l->first = c->next_listed;
+    if (c->next_listed)
+        c->next_listed->prev = c->prev;
+    else
+        l->last = c->prev;
+    c->prev = c->next_listed = NULL;
+    c->on_list = NULL;
 }
 
-static void usable_remove(struct ts_block_pool *p, struct ts_block_chunk *c)
+/* Spares: the most recently emptied first (given out first), the oldest
+ * last (unmapped first). */
+static void spare_push_front(struct ts_block_pool *p, struct ts_block_chunk *c, uint64_t now_ms)
 {
-    if (c->usable_prev)
-        c->usable_prev->usable_next = c->usable_next;
-    else
-        p->usable = c->usable_next;
-    if (c->usable_next)
-        c->usable_next->usable_prev = c->usable_prev;
-    else
-        p->usable_last = c->usable_prev;
-    c->usable_prev = c->usable_next = NULL;
-    c->listed = false;
+    list_push_front(&p->spares, c);
+    c->emptied_ms = now_ms;
+    p->spare_count++;
+}
+
+static void spare_remove(struct ts_block_pool *p, struct ts_block_chunk *c)
+{
+    list_remove(c);
+    p->spare_count--;
 }
 
 static void all_remove(struct ts_block_pool *p, struct ts_block_chunk *c)
@@ -122,9 +130,54 @@ static struct ts_block_chunk *chunk_new(struct ts_block_pool *p)
     if (p->all)
         p->all->all_prev = c;
     p->all = c;
-    usable_push_front(p, c);
-    p->empty_chunks++;
+    list_push_front(&p->usable, c);
+    p->maps++;
     return c;
+}
+
+/* The most recently emptied spare, back in line to give blocks (lock held). */
+static struct ts_block_chunk *spare_take(struct ts_block_pool *p)
+{
+    struct ts_block_chunk *c = p->spares.first;
+    spare_remove(p, c);
+    list_push_front(&p->usable, c);
+    return c;
+}
+
+/* Take out of the pool the spares that are past keeping (lock held): from
+ * the oldest, while more than one is held and the oldest has been empty
+ * for hold_ms or the spares hold more than TS_BLOCK_SPARE_BYTES. Returns
+ * them chained through next_listed, to be unmapped outside the lock. */
+static struct ts_block_chunk *spares_past_keeping(struct ts_block_pool *p, uint64_t now_ms,
+                                                  unsigned hold_ms)
+{
+    struct ts_block_chunk *out = NULL;
+    size_t bytes = chunk_bytes(p->size);
+    while (p->spare_count > 1) {
+        struct ts_block_chunk *oldest = p->spares.last;
+        bool stale = now_ms - oldest->emptied_ms >= hold_ms;
+        bool too_many = p->spare_count * bytes > TS_BLOCK_SPARE_BYTES;
+        if (!stale && !too_many)
+            break;
+        spare_remove(p, oldest);
+        all_remove(p, oldest);
+        p->carved -= oldest->carved;
+        oldest->next_listed = out;
+        out = oldest;
+    }
+    return out;
+}
+
+static size_t unmap_chain(struct ts_block_chunk *c)
+{
+    size_t n = 0;
+    while (c) {
+        struct ts_block_chunk *next = c->next_listed;
+        munmap(c, c->bytes);
+        c = next;
+        n++;
+    }
+    return n;
 }
 
 static bool chunk_has_block(const struct ts_block_pool *p, const struct ts_block_chunk *c)
@@ -138,7 +191,9 @@ void *ts_block_get(struct ts_block_pool *p)
 {
     void *b = NULL;
     pthread_mutex_lock(&p->mu);
-    struct ts_block_chunk *c = p->usable ? p->usable : chunk_new(p);
+    struct ts_block_chunk *c = p->usable.first;
+    if (!c)
+        c = p->spares.first ? spare_take(p) : chunk_new(p);
     if (c) {
         if (c->free) {
             b = c->free;
@@ -149,10 +204,9 @@ void *ts_block_get(struct ts_block_pool *p)
             c->carved++;
             p->carved++;
         }
-        if (c->in_use++ == 0)
-            p->empty_chunks--;
+        c->in_use++;
         if (!chunk_has_block(p, c))
-            usable_remove(p, c);
+            list_remove(c);
     }
     pthread_mutex_unlock(&p->mu);
     return b;
@@ -172,26 +226,35 @@ void ts_block_put(struct ts_block_pool *p, void *block)
          * (blocks come from full chunks' holes, the emptier ones drain),
          * and the block just given back is the next one out, still in the
          * cache. */
-        if (!c->listed)
-            usable_push_front(p, c);
-    } else if (p->empty_chunks > 0) {
-        /* A second empty chunk: the burst that needed it is over. */
-        if (c->listed)
-            usable_remove(p, c);
-        all_remove(p, c);
-        p->carved -= c->carved;
-        unmap = c;
+        if (!c->on_list)
+            list_push_front(&p->usable, c);
     } else {
-        /* The one kept as a spare: last in line, so that blocks come from
-         * the chunks in use while they have any. */
-        if (c->listed)
-            usable_remove(p, c);
-        usable_push_back(p, c);
-        p->empty_chunks++;
+        /* Empty: a spare, and the moment to let go of spares gone stale
+         * (one clock read per chunk emptied, not per block). */
+        if (c->on_list)
+            list_remove(c);
+        uint64_t now = ts_mono_ms();
+        spare_push_front(p, c, now);
+        unmap = spares_past_keeping(p, now, TS_BLOCK_SPARE_HOLD_MS);
     }
     pthread_mutex_unlock(&p->mu);
-    if (unmap)
-        munmap(unmap, unmap->bytes);
+    unmap_chain(unmap);
+}
+
+size_t ts_block_pool_trim(struct ts_block_pool *p, unsigned older_than_ms)
+{
+    pthread_mutex_lock(&p->mu);
+    struct ts_block_chunk *unmap = spares_past_keeping(p, ts_mono_ms(), older_than_ms);
+    pthread_mutex_unlock(&p->mu);
+    return unmap_chain(unmap);
+}
+
+size_t ts_block_pool_maps(struct ts_block_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->maps;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 size_t ts_block_pool_carved(struct ts_block_pool *p)
@@ -220,8 +283,9 @@ void ts_block_pool_destroy(struct ts_block_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     struct ts_block_chunk *c = p->all;
-    p->all = p->usable = p->usable_last = NULL;
-    p->carved = p->empty_chunks = 0;
+    p->all = NULL;
+    p->usable.first = p->usable.last = p->spares.first = p->spares.last = NULL;
+    p->carved = p->spare_count = 0;
     pthread_mutex_unlock(&p->mu);
     while (c) {
         struct ts_block_chunk *next = c->all_next;
@@ -295,6 +359,12 @@ void ts_buf_release(char **buf, size_t *cap)
         ts_block_put(&buf_pools[k], *buf);
     *buf = NULL;
     *cap = 0;
+}
+
+void ts_buf_trim(unsigned older_than_ms)
+{
+    for (int i = 0; i < BUF_CLASSES; i++)
+        ts_block_pool_trim(&buf_pools[i], older_than_ms);
 }
 
 void ts_buf_fork_prepare(void)

@@ -18,9 +18,20 @@
  * only blocks ever used are touched. Blocks are taken from chunks that
  * already hold some in use before an empty one, so that after a burst (a
  * backlog of spans while the reporter thread was not scheduled, a spike of
- * connections) the chunks it needed drain and go back to the system: the
- * pool keeps at most one empty chunk, as a spare against the next burst.
- * Resident memory follows what is in use now, not the most ever in use. */
+ * connections) the chunks it needed drain and go back to the system.
+ *
+ * An emptied chunk is not unmapped at once: a queue's records rise and
+ * fall by a batch every few milliseconds, and giving the drained chunks
+ * back each time cost a map, an unmap (a TLB shootdown across the
+ * program's threads) and a page fault per 4 KiB touched again, a few
+ * hundred nanoseconds per span. Empty chunks wait as spares, the most
+ * recently emptied given out first, so that the ones a shrinking load no
+ * longer reaches grow old: a spare empty for TS_BLOCK_SPARE_HOLD_MS is
+ * unmapped the next time a chunk empties or the pool is trimmed
+ * (ts_block_pool_trim, which the reporter thread calls when idle), and the
+ * spares never hold more than TS_BLOCK_SPARE_BYTES. One spare is always
+ * kept. Resident memory follows what was in use in the last second or so,
+ * not the most ever in use. */
 #ifndef TS_BLOCKS_H
 #define TS_BLOCKS_H
 
@@ -30,18 +41,29 @@
 
 struct ts_block_chunk; /* blocks.c */
 
+/* A doubly linked list of chunks. */
+struct ts_block_list {
+    struct ts_block_chunk *first, *last;
+};
+
 struct ts_block_pool {
     pthread_mutex_t mu;
-    size_t size;                   /* bytes per block, a multiple of 16 */
-    struct ts_block_chunk *usable; /* chunks with a block to give: taken from first */
-    struct ts_block_chunk *usable_last;
-    struct ts_block_chunk *all;    /* every chunk the pool holds */
-    size_t carved;                 /* blocks carved in the chunks held (touched memory) */
-    size_t empty_chunks;           /* held chunks with no block in use: 0 or 1 */
+    size_t size;                 /* bytes per block, a multiple of 16 */
+    struct ts_block_list usable; /* chunks with a block to give: taken from first */
+    struct ts_block_list spares; /* empty chunks, the most recently emptied first */
+    size_t spare_count;
+    struct ts_block_chunk *all;  /* every chunk the pool holds */
+    size_t carved;               /* blocks carved in the chunks held (touched memory) */
+    size_t maps;                 /* chunks ever mapped: a pool that thrashes shows here */
 };
 
 #define TS_BLOCK_POOL_INIT(bytes)                                                                  \
-    {PTHREAD_MUTEX_INITIALIZER, ((bytes) + 15) & ~(size_t)15, 0, 0, 0, 0, 0}
+    {PTHREAD_MUTEX_INITIALIZER, ((bytes) + 15) & ~(size_t)15, {0, 0}, {0, 0}, 0, 0, 0, 0}
+
+/* How long an empty chunk is kept for reuse, and how many bytes of them at
+ * most (always at least one chunk). */
+#define TS_BLOCK_SPARE_HOLD_MS 1000u
+#define TS_BLOCK_SPARE_BYTES ((size_t)512 << 10)
 
 /* A block of p->size bytes (contents undefined), or NULL when the system
  * has no memory. */
@@ -58,6 +80,13 @@ size_t ts_block_pool_carved(struct ts_block_pool *p);
 /* How many chunks the pool holds now, and their bytes (mapped, not all
  * touched). */
 size_t ts_block_pool_chunks(struct ts_block_pool *p, size_t *bytes);
+
+/* Unmap the spare chunks that have been empty for at least older_than_ms,
+ * keeping the most recently emptied one. Returns how many were unmapped. */
+size_t ts_block_pool_trim(struct ts_block_pool *p, unsigned older_than_ms);
+
+/* How many chunks the pool has mapped in its life. */
+size_t ts_block_pool_maps(struct ts_block_pool *p);
 
 /* Give every chunk back to the system: for a pool whose blocks are all out
  * of use for good (a test's, a destroyed queue's). The pool is empty and
@@ -82,6 +111,9 @@ bool ts_buf_reserve(char **buf, size_t *cap, size_t need);
 
 /* Give a buffer back (NULL is fine); *buf and *cap are cleared. */
 void ts_buf_release(char **buf, size_t *cap);
+
+/* ts_block_pool_trim on every size class's pool. */
+void ts_buf_trim(unsigned older_than_ms);
 
 /* Around fork, every size class's pool (see ts_block_pool_fork_prepare). */
 void ts_buf_fork_prepare(void);

@@ -233,6 +233,12 @@ size_t ts_rep_queue_records_bytes(struct ts_rep_queue *q)
     return bytes;
 }
 
+void ts_rep_queue_trim(struct ts_rep_queue *q, unsigned older_than_ms)
+{
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        ts_block_pool_trim(&q->records[k], older_than_ms);
+}
+
 /* ---------------------------------------------------------------- fork */
 
 void ts_rep_queue_fork_prepare(struct ts_rep_queue *q)

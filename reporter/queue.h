@@ -139,6 +139,11 @@ void ts_rep_queue_count_drop(struct ts_rep_queue *q, uint64_t n);
 size_t ts_rep_queue_records_carved(struct ts_rep_queue *q);
 size_t ts_rep_queue_records_bytes(struct ts_rep_queue *q);
 
+/* Give back the record chunks that have been empty for older_than_ms
+ * (ts_block_pool_trim on each record pool): for the reporter thread when
+ * it finds nothing to do. */
+void ts_rep_queue_trim(struct ts_rep_queue *q, unsigned older_than_ms);
+
 /* Fork: prepare takes the mutex and the pools' locks (all held only for
  * short copies), so the child finds the queue and the pools consistent;
  * parent releases them. */

@@ -14,11 +14,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../preload/blocks.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/guard.h"
@@ -40,7 +42,12 @@
 #define REP_DEFAULT_DELAY_MS 5000
 /* Spans are taken from the queue in chunks of this many: pointers to their
  * records, moved under the queue mutex; each record is copied out and
- * encoded after it is released. */
+ * encoded after it is released. It is also how many queued spans wake the
+ * reporter thread: spans are encoded a chunk at a time as they come, into
+ * the batch that is sent when it is full or old enough, so the thread's
+ * work comes in slices of about a hundred microseconds rather than a whole
+ * batch's millisecond (which a request that waited behind it paid in
+ * latency), and the records of a chunk go back at once. */
 #define REP_CHUNK 64
 #define REP_THREAD_STACK ((size_t)512 << 10)
 
@@ -64,6 +71,11 @@ static pthread_mutex_t rep_export_mu = PTHREAD_MUTEX_INITIALIZER;
  * and where it had got to is not known. */
 static struct ts_span *rep_taken[REP_CHUNK];
 static struct ts_span rep_span;
+/* Under rep_export_mu: spans added to the exporters' batches and not sent
+ * yet (read atomically without it, for the exit accounting), and when the
+ * first of them was added (ts_mono_ms). */
+static size_t rep_open;
+static uint64_t rep_open_since_ms;
 
 /* Set by the prepare handler, read by the parent/child handlers. */
 static bool rep_fork_have_export_mu;
@@ -89,6 +101,14 @@ static size_t rep_batch_size(size_t cap)
 static unsigned rep_delay_ms(void)
 {
     return ts_cfg.bsp_delay_ms ? ts_cfg.bsp_delay_ms : REP_DEFAULT_DELAY_MS;
+}
+
+/* Queued spans that wake the reporter thread: a chunk, or a whole batch
+ * when batches are smaller. */
+static size_t rep_wake_at(size_t cap)
+{
+    size_t batch = rep_batch_size(cap);
+    return batch < REP_CHUNK ? batch : REP_CHUNK;
 }
 
 /* When a batch's export must be over: OTEL_BSP_EXPORT_TIMEOUT from now,
@@ -130,19 +150,36 @@ void ts_rep_init(void)
 
 /* ------------------------------------------------------------ exporters */
 
-/* Export up to `want` of the oldest queued spans, in batches of the
- * configured size (export mutex held). A flush passes its deadline: it then
- * never waits longer for the queue mutex, and stops between batches once
- * it is past. The reporter thread gives each batch the export timeout. */
-static void rep_export_queued(size_t want, const struct timespec *deadline, uint64_t deadline_ms)
+/* The open batch has waited OTEL_BSP_SCHEDULE_DELAY (export mutex held). */
+static bool rep_open_due(uint64_t now_ms)
 {
-    size_t in_batch = 0;
-    uint64_t batch_deadline = 0;
+    return rep_open > 0 && now_ms - rep_open_since_ms >= rep_delay_ms();
+}
+
+/* Send the open batch. Its spans count as neither queued nor exported
+ * while the send is in flight. */
+static void rep_send_open(uint64_t batch_deadline_ms)
+{
+    __atomic_store_n(&rep_open, 0, __ATOMIC_RELAXED);
+    ts_exp_send(batch_deadline_ms);
+}
+
+/* Encode up to `want` of the oldest queued spans into the open batch,
+ * sending it each time it is full (export mutex held), and send what is
+ * left open too when send_rest. A flush passes its deadline: it then never
+ * waits longer for the queue mutex, and stops between batches once it is
+ * past. The reporter thread passes none, and yields the processor between
+ * chunks: a backlog is worked off in slices, never in one long run that
+ * keeps the program's thread off its core. Each batch gets the export
+ * timeout from the moment it is sent. */
+static void rep_export_queued(size_t want, const struct timespec *deadline, uint64_t deadline_ms,
+                              bool send_rest)
+{
     while (want > 0) {
         if (!ts_rep_queue_lock(&rep_q, deadline))
             break;
         size_t batch = rep_batch_size(rep_q.cap);
-        size_t take = batch - in_batch;
+        size_t take = batch > rep_open ? batch - rep_open : 1;
         if (take > REP_CHUNK)
             take = REP_CHUNK;
         if (take > want)
@@ -152,8 +189,9 @@ static void rep_export_queued(size_t want, const struct timespec *deadline, uint
         if (got == 0)
             break;
         want -= got;
-        if (in_batch == 0)
-            batch_deadline = rep_batch_deadline(deadline_ms);
+        if (rep_open == 0)
+            rep_open_since_ms = ts_mono_ms();
+        uint64_t batch_deadline = rep_batch_deadline(deadline_ms);
         for (size_t i = 0; i < got; i++) {
             ts_rep_queue_read(&rep_span, rep_taken[i]);
             ts_rep_queue_release(&rep_q, rep_taken[i]);
@@ -162,22 +200,38 @@ static void rep_export_queued(size_t want, const struct timespec *deadline, uint
                 ts_sym_attach(&rep_span);
             ts_exp_add(&rep_span, batch_deadline);
         }
-        in_batch += got;
-        if (in_batch >= batch) {
-            ts_exp_send(batch_deadline);
-            in_batch = 0;
+        __atomic_store_n(&rep_open, rep_open + got, __ATOMIC_RELAXED);
+        if (rep_open >= batch) {
+            rep_send_open(batch_deadline);
             if (deadline && rep_past(CLOCK_REALTIME, deadline))
                 break;
         }
+        if (!deadline && want > 0)
+            sched_yield();
     }
-    if (in_batch > 0)
-        ts_exp_send(batch_deadline);
+    if (rep_open > 0 && (send_rest || rep_open_due(ts_mono_ms())))
+        rep_send_open(rep_batch_deadline(deadline_ms));
 }
 
 /* --------------------------------------------------------------- thread */
 
-/* The reporter thread: wakes when a batch is ready or every bsp_delay_ms,
- * and exports what is queued. */
+/* How long the reporter thread may sleep: until the open batch is due, the
+ * schedule delay when there is none, and never past a remote sampler's
+ * next poll (export mutex held). */
+static unsigned rep_sleep_ms(uint64_t poll_due_ms)
+{
+    uint64_t now = ts_mono_ms();
+    uint64_t until = now + rep_delay_ms();
+    if (rep_open > 0)
+        until = rep_open_since_ms + rep_delay_ms();
+    if (poll_due_ms && poll_due_ms < until)
+        until = poll_due_ms;
+    return until > now ? (unsigned)(until - now) : 0;
+}
+
+/* The reporter thread: sleeps until a chunk of spans is queued or the open
+ * batch is due, encodes what is queued and sends what is due; with
+ * nothing at all to do, gives back the memory that bursts left. */
 static void *rep_thread_main(void *arg)
 {
     (void)arg;
@@ -190,28 +244,28 @@ static void *rep_thread_main(void *arg)
         /* A remote sampler's strategy is fetched from here too; the wait
          * below ends in time for the next poll. */
         uint64_t poll_due = rep_remote_sampling ? ts_sampling_poll(ts_mono_ms()) : 0;
-        unsigned wait_ms = rep_delay_ms();
-        if (poll_due) {
-            uint64_t now = ts_mono_ms();
-            uint64_t until_poll = poll_due > now ? poll_due - now : 0;
-            if (until_poll < wait_ms)
-                wait_ms = (unsigned)until_poll;
-        }
+        pthread_mutex_lock(&rep_export_mu);
+        unsigned wait_ms = rep_sleep_ms(poll_due);
+        pthread_mutex_unlock(&rep_export_mu);
         ts_rep_queue_lock(&rep_q, NULL);
-        size_t batch = rep_batch_size(rep_q.cap);
+        size_t wake_at = rep_wake_at(rep_q.cap);
         struct timespec until = rep_deadline(CLOCK_MONOTONIC, wait_ms);
-        while (rep_q.count < batch) {
-            int rc = pthread_cond_clockwait(&rep_q.cv, &rep_q.mu, CLOCK_MONOTONIC, &until);
-            if (rc == ETIMEDOUT)
-                break;
-        }
+        bool timed_out = false;
+        while (rep_q.count < wake_at && !timed_out)
+            timed_out = pthread_cond_clockwait(&rep_q.cv, &rep_q.mu, CLOCK_MONOTONIC, &until) ==
+                        ETIMEDOUT;
         size_t pending = rep_q.count;
         ts_rep_queue_unlock(&rep_q);
-        if (pending == 0)
-            continue;
+        /* Timed out: the open batch is due, or the schedule delay has
+         * passed since the thread last looked; everything goes. */
         pthread_mutex_lock(&rep_export_mu);
-        rep_export_queued(pending, NULL, 0);
+        bool idle = pending == 0 && rep_open == 0;
+        rep_export_queued(pending, NULL, 0, timed_out);
         pthread_mutex_unlock(&rep_export_mu);
+        if (idle && timed_out) {
+            ts_rep_queue_trim(&rep_q, TS_BLOCK_SPARE_HOLD_MS);
+            ts_buf_trim(TS_BLOCK_SPARE_HOLD_MS);
+        }
     }
     return NULL;
 }
@@ -298,8 +352,7 @@ static void rep_unsampled(void)
 
 void ts_rep_submit(const struct ts_span *s)
 {
-    /* A vfork child shares the parent's memory: the queue is not its. */
-    if (!s || ts_process_foreign())
+    if (!s) /* no ts_process_foreign() here: see reporter.h */
         return;
     /* Counted here, where every span ends, with the final sampling
      * decision (a program's own "not sampled" overrides the sampler's). */
@@ -325,7 +378,7 @@ void ts_rep_submit(const struct ts_span *s)
     if (!queued)
         ts_stats_add(TS_STAT_DROPPED_QUEUE_FULL, 1);
     bool start = queued && rep_claim_thread_start_locked();
-    if (queued && !start && rep_q.count >= rep_batch_size(rep_q.cap))
+    if (queued && !start && rep_q.count >= rep_wake_at(rep_q.cap))
         pthread_cond_signal(&rep_q.cv);
     ts_rep_queue_unlock(&rep_q);
     if (start)
@@ -360,8 +413,8 @@ void ts_rep_flush(unsigned timeout_ms)
             if (ts_rep_queue_lock(&rep_q, &deadline)) {
                 pending = rep_q.count;
                 ts_rep_queue_unlock(&rep_q);
-                if (pending > 0)
-                    rep_export_queued(pending, &deadline, deadline_ms);
+                if (pending > 0 || rep_open > 0)
+                    rep_export_queued(pending, &deadline, deadline_ms, true);
             }
             pthread_mutex_unlock(&rep_export_mu);
         } else {
@@ -400,7 +453,7 @@ void ts_rep_exit(unsigned timeout_ms)
     ts_rep_flush(timeout_ms);
     if (__atomic_exchange_n(&rep_exit_reported, true, __ATOMIC_RELAXED))
         return;
-    uint64_t left = ts_rep_queue_count(&rep_q);
+    uint64_t left = ts_rep_queued();
     ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left);
     uint64_t full = ts_stats_get(TS_STAT_DROPPED_QUEUE_FULL);
     uint64_t failed = ts_stats_get(TS_STAT_DROPPED_EXPORT_FAILED);
@@ -431,7 +484,7 @@ uint64_t ts_rep_exported(void)
 
 uint64_t ts_rep_queued(void)
 {
-    return ts_rep_queue_count(&rep_q);
+    return ts_rep_queue_count(&rep_q) + __atomic_load_n(&rep_open, __ATOMIC_RELAXED);
 }
 
 /* ----------------------------------------------------------------- fork */
@@ -467,6 +520,7 @@ void ts_rep_atfork_child(void)
     ts_rep_queue_after_fork(&rep_q); /* empty, records freed: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);
     ts_exp_after_fork_child(!rep_fork_have_export_mu);
+    rep_open = 0; /* the open batch is the parent's to send */
     ts_sampling_poller_after_fork();
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
     rep_thread_retry_ms = 0;

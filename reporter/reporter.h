@@ -20,7 +20,12 @@
 void ts_rep_init(void);
 
 /* Queue a finished span. Never blocks: when the queue is full the span is
- * dropped and counted. Spans with sampled == 0 are counted and ignored. */
+ * dropped and counted. Spans with sampled == 0 are counted and ignored.
+ * It does not ask the kernel whether it runs in a vfork child (a getpid
+ * system call per request was a measurable share of a request's cost):
+ * a caller on a path a vfork child may take checks ts_process_foreign()
+ * itself, as the process span does. Connection spans end in read/write
+ * hooks, which a vfork child may not call (POSIX: only _exit and exec). */
 void ts_rep_submit(const struct ts_span *s);
 
 /* Export everything queued so far, waiting at most timeout_ms. Called at
@@ -40,7 +45,8 @@ void ts_rep_exit(unsigned timeout_ms);
  * full + export failed) and exported. */
 uint64_t ts_rep_dropped(void);
 uint64_t ts_rep_exported(void);
-/* Spans waiting in the queue right now. */
+/* Spans not exported yet: waiting in the queue or encoded into a batch
+ * not sent yet. */
 uint64_t ts_rep_queued(void);
 
 /* Threads the shim runs in this process (the reporter's, once started):

@@ -90,9 +90,10 @@ static size_t chunks_checked(struct ts_block_pool *p, char **blocks, size_t n)
     return ts_block_pool_chunks(p, NULL);
 }
 
-/* A backlog of 5,000 blocks (62 chunks) given back: the pool keeps one
- * empty chunk as a spare, the rest go back to the system, and the next
- * burst is served again. */
+/* A backlog of 5,000 blocks (62 chunks) given back: the pool keeps no
+ * more spares than TS_BLOCK_SPARE_BYTES hold, the rest go back to the
+ * system at once; trimmed, one spare is left; and the next burst is served
+ * again. */
 static void test_a_burst_goes_back_to_the_system(void **state)
 {
     (void)state;
@@ -111,6 +112,10 @@ static void test_a_burst_goes_back_to_the_system(void **state)
             ts_block_put(&records_like, burst[i]);
             burst[i] = NULL;
         }
+        assert_true(ts_block_pool_chunks(&records_like, &bytes) >= 1);
+        assert_true(bytes <= TS_BLOCK_SPARE_BYTES);
+        assert_int_equal(ts_block_pool_trim(&records_like, TS_BLOCK_SPARE_HOLD_MS * 100), 0);
+        ts_block_pool_trim(&records_like, 0);
         assert_int_equal(ts_block_pool_chunks(&records_like, &bytes), 1);
         assert_int_equal(bytes, (size_t)64 << 10);
         assert_true(ts_block_pool_carved(&records_like) <= (64 << 10) / 800);
@@ -151,9 +156,13 @@ static void test_after_a_backlog_drains_few_chunks_stay(void **state)
         }
     }
     assert_true(in_use <= 40);
+    assert_true(chunks_checked(&records_like, ring, BURST) <=
+                3 + TS_BLOCK_SPARE_BYTES / ((size_t)64 << 10));
+    ts_block_pool_trim(&records_like, 0); /* the spares a second later */
     assert_true(chunks_checked(&records_like, ring, BURST) <= 3);
     for (size_t i = 0; i < BURST; i++)
         ts_block_put(&records_like, ring[i]);
+    ts_block_pool_trim(&records_like, 0);
     assert_int_equal(ts_block_pool_chunks(&records_like, NULL), 1);
     ts_block_pool_destroy(&records_like);
 }
@@ -191,6 +200,43 @@ static void test_no_thrashing_at_a_chunk_edge(void **state)
         ts_block_put(&records_like, burst[i]);
         burst[i] = NULL;
     }
+    ts_block_pool_destroy(&records_like);
+}
+
+/* A queue's records rise by a batch and fall back, again and again (the
+ * reporter exports every few milliseconds): after the first rise every
+ * chunk comes from the spares, none is mapped again; and spares the load
+ * no longer reaches are the oldest, so trimming what is a while old leaves
+ * the ones in use. */
+static void test_a_batch_rising_and_falling_maps_nothing_new(void **state)
+{
+    (void)state;
+    enum { BATCH = 400 }; /* 320 KB: five chunks */
+    size_t maps_after_first = 0;
+    for (int round = 0; round < 50; round++) {
+        for (int i = 0; i < BATCH; i++) {
+            burst[i] = ts_block_get(&records_like);
+            assert_non_null(burst[i]);
+            memset(burst[i], i, 800);
+        }
+        assert_true(chunks_checked(&records_like, burst, BATCH) >= BATCH * 800 / (64 << 10));
+        for (int i = 0; i < BATCH; i++) { /* first in, first out */
+            ts_block_put(&records_like, burst[i]);
+            burst[i] = NULL;
+        }
+        if (round == 0)
+            maps_after_first = ts_block_pool_maps(&records_like);
+    }
+    assert_int_equal(ts_block_pool_maps(&records_like), maps_after_first);
+    /* Now only a small load: its chunk is the most recently used spare,
+     * taken first; the others stay untouched and are the ones trimmed. */
+    char *small = ts_block_get(&records_like);
+    memset(small, 1, 800);
+    assert_int_equal(ts_block_pool_trim(&records_like, TS_BLOCK_SPARE_HOLD_MS * 100), 0);
+    assert_true(ts_block_pool_trim(&records_like, 0) >= 3);
+    assert_int_equal(ts_block_pool_chunks(&records_like, NULL), 2); /* in use + one spare */
+    assert_int_equal((unsigned char)small[799], 1);
+    ts_block_put(&records_like, small);
     ts_block_pool_destroy(&records_like);
 }
 
@@ -291,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_buffers_grow_and_keep_their_bytes),
         cmocka_unit_test(test_a_burst_goes_back_to_the_system),
         cmocka_unit_test(test_after_a_backlog_drains_few_chunks_stay),
+        cmocka_unit_test(test_a_batch_rising_and_falling_maps_nothing_new),
         cmocka_unit_test(test_no_thrashing_at_a_chunk_edge),
         cmocka_unit_test(test_pool_in_a_forked_child),
         cmocka_unit_test(test_usable_in_a_handler_that_interrupted_malloc),
