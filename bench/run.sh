@@ -76,7 +76,7 @@ if [ $smoke = 1 ]; then
     hold_connections=200 reporter_spans=20000
     nginx_modes="untraced file"
 else
-    wrk_seconds=5 rounds=3 percall_calls=100000 percall_reps=5 percall_rounds=3
+    wrk_seconds=5 rounds=3 percall_calls=100000 percall_reps=7 percall_rounds=5
     hold_connections=10000 reporter_spans=300000
     nginx_modes="untraced file otlp"
 fi
@@ -307,8 +307,8 @@ for round in $(seq 1 "$percall_rounds"); do
                 "$percall_calls" "$percall_reps" >"$work/percall.out" 2>>"$work/percall.stderr"
             drop_span_files "$work/spans-percall.jsonl"
         fi
-        while read -r kind median _ _ cpu; do
-            printf "percall\t%s\t%s\t%s\t%s\t%s\n" "$kind" "$mode" "$round" "$median" "$cpu" >>"$results"
+        while read -r kind median best _ cpu; do
+            printf "percall\t%s\t%s\t%s\t%s\t%s\t%s\n" "$kind" "$mode" "$round" "$median" "$cpu" "$best" >>"$results"
         done <"$work/percall.out"
     done
 done
