@@ -697,7 +697,8 @@ static void test_body_state_taken_and_given_back(void **state)
     assert_int_equal(nspans, 3);
     assert_int_equal(spans[2].kind, TS_KIND_CLIENT);
     /* a close-delimited response: its block goes when the peer closes */
-    prog_write(&cli, "GET /c HTTP/1.0\r\n\r\n", 21);
+    const char *get_c = "GET /c HTTP/1.0\r\n\r\n";
+    prog_write(&cli, get_c, strlen(get_c));
     peer_read_all(&cli, got, sizeof got);
     peer_write(&cli, "HTTP/1.0 200 OK\r\n\r\nuntil close");
     prog_read(&cli, buf, sizeof buf);
