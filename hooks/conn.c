@@ -38,6 +38,10 @@ static struct ts_block_pool conn_blocks = TS_BLOCK_POOL_INIT(sizeof(struct ts_co
 /* The spilled span queues of connections with pipelined requests. */
 static struct ts_block_pool q_blocks =
     TS_BLOCK_POOL_INIT(CONN_PIPELINE_MAX * sizeof(struct pending *));
+/* Directions' messages under way (struct dir_ext). */
+static struct ts_block_pool ext_blocks = TS_BLOCK_POOL_INIT(sizeof(struct dir_ext));
+/* What few connections need (struct conn_rare). */
+static struct ts_block_pool rare_blocks = TS_BLOCK_POOL_INIT(sizeof(struct conn_rare));
 
 static void conn_destroy(struct ts_fd_ref *ref);
 
@@ -61,20 +65,29 @@ static struct ts_conn *conn_alloc(void)
     memset((char *)c + keep, 0, sizeof *c - keep);
     atomic_store_explicit(&c->ref.refs, 1, memory_order_relaxed);
     c->ref.destroy = conn_destroy;
-    atomic_init(&c->out_mu.state, 0);
-    atomic_init(&c->in_mu.state, 0);
+    atomic_init(&c->out.mu.state, 0);
+    atomic_init(&c->in.mu.state, 0);
     atomic_init(&c->q_mu.state, 0);
     return c;
 }
 
+/* Give back d's message state, whatever it holds. */
+static void dir_release(struct dir *d)
+{
+    d->state = DIR_HEAD;
+    conn_head_release(d);
+}
+
 static void conn_free(struct ts_conn *c)
 {
-    conn_head_release(&c->out);
-    conn_head_release(&c->in);
+    dir_release(&c->out);
+    dir_release(&c->in);
     conn_wire_release(c);
     if (c->q_spilled) /* normally given back when the queue emptied */
         ts_block_put(&q_blocks, c->q.spill);
     c->q_spilled = false;
+    ts_block_put(&rare_blocks, c->rare); /* NULL is fine */
+    c->rare = NULL;
     pthread_mutex_lock(&pool_mu);
     c->next_free = pool_free;
     pool_free = c;
@@ -88,20 +101,56 @@ size_t conn_max_head(void)
     return ts_cfg.max_head_bytes ? ts_cfg.max_head_bytes : 16384;
 }
 
+struct dir_ext *conn_dir_ext(struct dir *d)
+{
+    if (!d->x) {
+        struct dir_ext *x = ts_block_get(&ext_blocks);
+        if (!x)
+            return NULL;
+        x->head = NULL;
+        x->head_len = x->head_cap = 0;
+        memset(&x->body, 0, sizeof x->body);
+        d->x = x;
+    }
+    return d->x;
+}
+
+void conn_dir_settle(struct dir *d)
+{
+    if (d->x && !d->x->head && d->state != DIR_BODY) {
+        ts_block_put(&ext_blocks, d->x);
+        d->x = NULL;
+    }
+}
+
+size_t conn_dir_ext_carved(void)
+{
+    return ts_block_pool_carved(&ext_blocks);
+}
+
 bool conn_head_reserve(struct dir *d, size_t need)
 {
-    size_t cap = d->head_cap;
-    if (!ts_buf_reserve(&d->head, &cap, need))
+    struct dir_ext *x = conn_dir_ext(d);
+    if (!x)
         return false;
-    d->head_cap = (uint32_t)cap;
+    size_t cap = x->head_cap;
+    if (!ts_buf_reserve(&x->head, &cap, need)) {
+        conn_dir_settle(d);
+        return false;
+    }
+    x->head_cap = (uint32_t)cap;
     return true;
 }
 
 void conn_head_release(struct dir *d)
 {
-    size_t cap = d->head_cap;
-    ts_buf_release(&d->head, &cap);
-    d->head_cap = 0;
+    struct dir_ext *x = d->x;
+    if (!x)
+        return;
+    size_t cap = x->head_cap;
+    ts_buf_release(&x->head, &cap);
+    x->head_len = x->head_cap = 0;
+    conn_dir_settle(d);
 }
 
 struct out_wire *conn_wire_reserve(struct ts_conn *c, size_t len)
@@ -146,22 +195,87 @@ void conn_lock_wake(struct conn_lock *l)
     errno = saved;
 }
 
-static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, uint16_t *port)
+/* The decimal text of every address byte, at most three digits and its
+ * length, four bytes to copy at once. */
+struct octet {
+    char digits[3];
+    uint8_t len;
+};
+#define OCTET(n)                                                                                   \
+    {{(char)('0' + ((n) >= 100 ? (n) / 100 : (n) >= 10 ? (n) / 10 : (n))),                        \
+      (char)('0' + ((n) >= 100 ? (n) / 10 % 10 : (n) % 10)), (char)('0' + (n) % 10)},             \
+     (uint8_t)((n) >= 100 ? 3 : (n) >= 10 ? 2 : 1)}
+#define OCTET4(n) OCTET(n), OCTET((n) + 1), OCTET((n) + 2), OCTET((n) + 3)
+#define OCTET16(n) OCTET4(n), OCTET4((n) + 4), OCTET4((n) + 8), OCTET4((n) + 12)
+#define OCTET64(n) OCTET16(n), OCTET16((n) + 16), OCTET16((n) + 32), OCTET16((n) + 48)
+static const struct octet octets[256] = {OCTET64(0), OCTET64(64), OCTET64(128), OCTET64(192)};
+
+size_t conn_peer_ip(const struct ts_conn *c, char out[INET6_ADDRSTRLEN])
 {
-    ip[0] = '\0';
-    *port = 0;
+    if (c->peer_family == 6) {
+        size_t n = strlen(c->rare->peer_ip);
+        memcpy(out, c->rare->peer_ip, n + 1);
+        return n;
+    }
+    if (c->peer_family != 4) {
+        out[0] = '\0';
+        return 0;
+    }
+    /* inet_ntop's dotted quad, without its snprintf: each byte's four
+     * table bytes go in whole, the next '.' or the end overwrites the
+     * fourth (at most 16 bytes of out are written) */
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        const struct octet *o = &octets[c->peer_v4[i]];
+        memcpy(p, o, sizeof *o);
+        p += o->len;
+        *p++ = '.';
+    }
+    p[-1] = '\0';
+    return (size_t)(p - 1 - out);
+}
+
+/* c's rare block, taken when it has none (NULL without memory). */
+static struct conn_rare *conn_rare(struct ts_conn *c)
+{
+    if (!c->rare) {
+        c->rare = ts_block_get(&rare_blocks);
+        if (c->rare)
+            memset(c->rare, 0, sizeof *c->rare);
+    }
+    return c->rare;
+}
+
+/* The peer's address and port from ss (an IPv4-mapped IPv6 address is its
+ * IPv4 one, as text goes). */
+static void peer_from(struct ts_conn *c, const struct sockaddr_storage *ss)
+{
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)iplen);
-        *port = ntohs(a->sin_port);
+        memcpy(c->peer_v4, &a->sin_addr, 4);
+        c->peer_family = 4;
+        c->peer_port = ntohs(a->sin_port);
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
-            inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, (socklen_t)iplen);
-        else
-            inet_ntop(AF_INET6, &a->sin6_addr, ip, (socklen_t)iplen);
-        *port = ntohs(a->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+            memcpy(c->peer_v4, &a->sin6_addr.s6_addr[12], 4);
+            c->peer_family = 4;
+        } else if (conn_rare(c)) {
+            inet_ntop(AF_INET6, &a->sin6_addr, c->rare->peer_ip, sizeof c->rare->peer_ip);
+            c->peer_family = 6;
+        }
+        c->peer_port = ntohs(a->sin6_port);
     }
+}
+
+/* The port of a local address. */
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return 0;
 }
 
 /* --------------------------------------------------------------- spans */
@@ -255,8 +369,7 @@ struct pending *conn_q_pop_back(struct ts_conn *c)
 void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why)
 {
     d->state = DIR_OFF;
-    d->head_len = 0;
-    conn_head_release(d);
+    conn_head_release(d); /* and the rest of d->x */
     unsigned char bit = d == &c->out ? CONN_OFF_OUT : CONN_OFF_IN;
     if (atomic_fetch_or_explicit(&c->dirs_off, bit, memory_order_release) == 0)
         ts_stats_add(why, 1);
@@ -310,13 +423,15 @@ static int parse_head(enum feed_kind kind, const char *buf, size_t len, struct p
     return ts_http_parse_response(buf, len, &ph->res);
 }
 
-/* A complete head on an observed stream. Sets up the body framing. */
-static bool on_head(struct ts_conn *c, enum feed_kind kind, struct dir *d,
-                    const struct parsed_head *ph)
+/* A complete head on an observed stream. Sets up the body framing in
+ * *body; *interim: a 1xx response, whose message does not end the
+ * exchange. */
+static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_head *ph,
+                    struct ts_http_body *body, bool *interim)
 {
-    d->interim = false;
+    *interim = false;
     if (kind == FEED_SERVER_IN) {
-        if (ts_http_request_body(&ph->req, &d->body))
+        if (ts_http_request_body(&ph->req, body))
             return false;
         struct pending *p = conn_server_span_start(c, &ph->req);
         if (p && !conn_q_push(c, p))
@@ -328,11 +443,11 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, struct dir *d,
     struct pending *p = q_front(c);
     conn_unlock(&c->q_mu);
     if (res->status >= 100 && res->status < 200 && res->status != 101) {
-        d->interim = true; /* 100 Continue and friends: the real answer follows */
-        d->body.kind = TS_BODY_NONE;
+        *interim = true; /* 100 Continue and friends: the real answer follows */
+        body->kind = TS_BODY_NONE;
         return true;
     }
-    if (ts_http_response_body(res, p ? p->method : "GET", p ? p->method_len : 3, &d->body))
+    if (ts_http_response_body(res, p ? p->method : "GET", p ? p->method_len : 3, body))
         return false;
     if (p)
         conn_span_set_status(p, res->status);
@@ -362,13 +477,20 @@ static enum ts_stat head_failure(enum feed_kind kind, const char *buf, size_t le
     return http ? TS_STAT_GAVE_UP_BAD_HEAD : TS_STAT_GAVE_UP_NOT_HTTP;
 }
 
-/* Feed bytes that went through an observed stream. */
+/* Feed bytes that went through an observed stream. The body framing is
+ * worked on in a copy here: only a body that goes on past the call needs
+ * d->x to keep it. */
 static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, const char *p, size_t n)
 {
+    struct ts_http_body framing, *body = &framing;
+    if (d->state == DIR_BODY)
+        framing = d->x->body;
+    else
+        framing.kind = TS_BODY_NONE;
     while (n > 0 && d->state != DIR_OFF) {
         if (d->state == DIR_BODY) {
             bool done = false;
-            ssize_t k = ts_http_body_feed(&d->body, p, n, &done);
+            ssize_t k = ts_http_body_feed(body, p, n, &done);
             if (k < 0) {
                 conn_off(c, d, TS_STAT_GAVE_UP_BAD_FRAMING);
                 return;
@@ -381,7 +503,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
             }
             continue;
         }
-        size_t prev = d->head_len;
+        size_t prev = conn_head_len(d);
         const char *buf = p;
         size_t len = n < conn_max_head() ? n : conn_max_head(); /* whole or not: the limit holds */
         if (prev) {
@@ -390,10 +512,10 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
                 conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);
                 return;
             }
-            memcpy(d->head + prev, p, take);
-            d->head_len += take;
-            buf = d->head;
-            len = d->head_len;
+            memcpy(d->x->head + prev, p, take);
+            d->x->head_len += take;
+            buf = d->x->head;
+            len = d->x->head_len;
         }
         struct parsed_head ph;
         int h = parse_head(kind, buf, len, &ph);
@@ -404,8 +526,8 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
                         conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);
                         return;
                     }
-                    memcpy(d->head, p, n);
-                    d->head_len = n;
+                    memcpy(d->x->head, p, n);
+                    d->x->head_len = n;
                 }
                 return;
             }
@@ -413,28 +535,37 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
             conn_off(c, d, head_failure(kind, buf, len, h));
             return;
         }
-        if (!on_head(c, kind, d, &ph)) {
+        bool interim;
+        if (!on_head(c, kind, &ph, body, &interim)) {
             conn_off(c, d, TS_STAT_GAVE_UP_BAD_FRAMING);
             return;
         }
         size_t used = (size_t)h - prev;
-        d->head_len = 0;
         if (prev)
             conn_head_release(d); /* parsed: an idle connection keeps no copy */
         p += used;
         n -= used;
-        if (d->body.kind == TS_BODY_TUNNEL) {
+        if (body->kind == TS_BODY_TUNNEL) {
             on_message_end(c, kind);
             atomic_store(&c->tunnel, true); /* the other direction stops at its next call */
             conn_off(c, d, TS_STAT_GAVE_UP_TUNNEL);
             return;
         }
-        if (d->body.kind == TS_BODY_NONE) {
-            if (!d->interim)
+        if (body->kind == TS_BODY_NONE) {
+            if (!interim)
                 on_message_end(c, kind);
         } else {
             d->state = DIR_BODY;
         }
+    }
+    if (d->state == DIR_BODY) {
+        struct dir_ext *x = conn_dir_ext(d);
+        if (x)
+            x->body = framing;
+        else
+            conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);
+    } else {
+        conn_dir_settle(d);
     }
 }
 
@@ -452,13 +583,13 @@ static void feed_iov(struct ts_conn *c, enum feed_kind kind, struct dir *d,
 ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcnt,
                            ts_conn_pass_fn pass, void *arg)
 {
-    conn_lock(&c->out_mu);
+    conn_lock(&c->out.mu);
     tunnel_ahead(c, iov, iovcnt);
     ssize_t r = pass(arg);
     int saved = errno;
     if (r > 0)
         feed_iov(c, FEED_SERVER_OUT, &c->out, iov, iovcnt, (size_t)r);
-    conn_unlock(&c->out_mu);
+    conn_unlock(&c->out.mu);
     errno = saved;
     return r;
 }
@@ -469,14 +600,15 @@ static void skip_unseen(struct ts_conn *c, enum feed_kind kind, struct dir *d, s
 {
     if (d->state == DIR_OFF || n == 0)
         return;
-    if (d->state != DIR_BODY || !ts_http_body_blind(&d->body)) {
+    if (d->state != DIR_BODY || !ts_http_body_blind(&d->x->body)) {
         conn_off(c, d, TS_STAT_GAVE_UP_UNSEEN_BYTES);
         return;
     }
     bool done = false;
-    ts_http_body_feed(&d->body, NULL, n, &done);
+    ts_http_body_feed(&d->x->body, NULL, n, &done);
     if (done) {
         d->state = DIR_HEAD;
+        conn_dir_settle(d);
         on_message_end(c, kind);
     }
 }
@@ -486,16 +618,16 @@ void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n)
     if (n <= 0)
         return;
     int saved = errno;
-    conn_lock(&c->out_mu);
+    conn_lock(&c->out.mu);
     conn_check_tunnel(c, &c->out);
     if (c->role == TS_ROLE_SERVER)
         skip_unseen(c, FEED_SERVER_OUT, &c->out, (size_t)n);
-    else if (c->out.state == DIR_BODY && ts_http_body_blind(&c->out.body) &&
+    else if (c->out.state == DIR_BODY && ts_http_body_blind(&c->out.x->body) &&
              !conn_wire_pending(c))
         skip_unseen(c, FEED_CLIENT_OUT, &c->out, (size_t)n);
     else
         conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
-    conn_unlock(&c->out_mu);
+    conn_unlock(&c->out.mu);
     errno = saved;
 }
 
@@ -504,10 +636,10 @@ void ts_conn_received_unseen(struct ts_conn *c, ssize_t n)
     if (n <= 0)
         return;
     int saved = errno;
-    conn_lock(&c->in_mu);
+    conn_lock(&c->in.mu);
     conn_check_tunnel(c, &c->in);
     skip_unseen(c, c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN, &c->in, (size_t)n);
-    conn_unlock(&c->in_mu);
+    conn_unlock(&c->in.mu);
     errno = saved;
 }
 
@@ -518,8 +650,9 @@ static void in_closed(struct ts_conn *c, const char *error_type)
 {
     if (c->role != TS_ROLE_CLIENT)
         return;
-    if (c->in.state == DIR_BODY && c->in.body.kind == TS_BODY_UNTIL_CLOSE) {
+    if (c->in.state == DIR_BODY && c->in.x->body.kind == TS_BODY_UNTIL_CLOSE) {
         c->in.state = DIR_HEAD;
+        conn_dir_settle(&c->in);
         on_message_end(c, FEED_CLIENT_IN); /* a close-delimited response ends here */
     }
     struct pending *p;
@@ -535,7 +668,7 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
     if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
         return;
     int saved = errno;
-    conn_lock(&c->in_mu);
+    conn_lock(&c->in.mu);
     conn_check_tunnel(c, &c->in);
     enum feed_kind kind = c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN;
     if (r > 0)
@@ -545,7 +678,7 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
     } else {
         in_closed(c, "connection_error");
     }
-    conn_unlock(&c->in_mu);
+    conn_unlock(&c->in.mu);
     errno = saved;
 }
 
@@ -557,7 +690,7 @@ static void conn_destroy(struct ts_fd_ref *ref)
     struct ts_conn *c = (struct ts_conn *)ref;
     int saved = errno;
     struct dir *resp = c->role == TS_ROLE_CLIENT ? &c->in : &c->out;
-    if (resp->state == DIR_BODY && resp->body.kind == TS_BODY_UNTIL_CLOSE) {
+    if (resp->state == DIR_BODY && resp->x->body.kind == TS_BODY_UNTIL_CLOSE) {
         struct pending *p = q_pop_front(c);
         if (p)
             conn_span_finish(p, NULL);
@@ -586,13 +719,13 @@ static struct ts_conn *conn_new(int fd, int role, const struct sockaddr *peer, s
     if (peer && peer_len <= sizeof ss) {
         memset(&ss, 0, sizeof ss);
         memcpy(&ss, peer, peer_len);
-        addr_text(&ss, c->peer_ip, sizeof c->peer_ip, &c->peer_port);
+        peer_from(c, &ss);
     } else if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-        addr_text(&ss, c->peer_ip, sizeof c->peer_ip, &c->peer_port);
+        peer_from(c, &ss);
     }
     len = sizeof ss;
     if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        addr_text(&ss, c->local_ip, sizeof c->local_ip, &c->local_port);
+        c->local_port = port_of(&ss);
     return c;
 }
 
@@ -621,8 +754,8 @@ struct ts_conn *ts_conn_open(int role, int fd, const char *tls_version)
     struct ts_conn *c = conn_new(fd, role, NULL, 0);
     if (c) {
         c->tls = true;
-        if (tls_version)
-            strncpy(c->tls_version, tls_version, sizeof c->tls_version - 1);
+        if (tls_version && tls_version[0] && conn_rare(c))
+            strncpy(c->rare->tls_version, tls_version, sizeof c->rare->tls_version - 1);
     }
     errno = saved;
     return c;
@@ -722,6 +855,8 @@ void ts_conn_fork_prepare(void)
     pthread_mutex_lock(&pool_mu); /* before conn_blocks: conn_alloc's order */
     ts_block_pool_fork_prepare(&conn_blocks);
     ts_block_pool_fork_prepare(&q_blocks);
+    ts_block_pool_fork_prepare(&ext_blocks);
+    ts_block_pool_fork_prepare(&rare_blocks);
     conn_spans_fork_prepare();
     ts_buf_fork_prepare();
 }
@@ -730,6 +865,8 @@ void ts_conn_fork_parent(void)
 {
     ts_buf_fork_parent();
     conn_spans_fork_parent();
+    ts_block_pool_fork_parent(&rare_blocks);
+    ts_block_pool_fork_parent(&ext_blocks);
     ts_block_pool_fork_parent(&q_blocks);
     ts_block_pool_fork_parent(&conn_blocks);
     pthread_mutex_unlock(&pool_mu);
@@ -740,6 +877,8 @@ void ts_conn_after_fork(void)
     pthread_mutex_init(&pool_mu, NULL);
     ts_block_pool_after_fork(&conn_blocks);
     ts_block_pool_after_fork(&q_blocks);
+    ts_block_pool_after_fork(&ext_blocks);
+    ts_block_pool_after_fork(&rare_blocks);
     conn_spans_after_fork();
     ts_buf_after_fork();
 }

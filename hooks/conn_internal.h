@@ -69,14 +69,30 @@ static inline void conn_unlock(struct conn_lock *l)
         conn_lock_wake(l);
 }
 
-struct dir {
-    char *head; /* a copy of the head so far, when it came in pieces; given
-                   back as soon as that head is parsed */
+/* A direction's message under way: the copy of a head that came in
+ * pieces, and the framing of a body that goes on past the call that began
+ * it. Taken from a pool when a direction first needs one and given back
+ * as soon as it is between messages again (conn_dir_settle), so an idle
+ * keep-alive connection holds none; a message that begins and ends within
+ * one call (most responses, every request without a body) never takes
+ * one. */
+struct dir_ext {
+    char *head; /* a copy of the head so far; given back once it is parsed */
     uint32_t head_len, head_cap;
-    uint8_t state;
-    bool interim; /* the response head just parsed was 1xx: no message end */
-    struct ts_http_body body;
+    struct ts_http_body body; /* DIR_BODY */
 };
+
+struct dir {
+    struct dir_ext *x;   /* NULL between messages; never NULL in DIR_BODY */
+    struct conn_lock mu; /* the direction's lock: what is here is under it */
+    uint8_t state;
+};
+
+/* Bytes of d's head copy (0: none). */
+static inline size_t conn_head_len(const struct dir *d)
+{
+    return d->x ? d->x->head_len : 0;
+}
 
 /* The wire form of a client request head that is committed (its span
  * exists, bytes of it are on the wire) but that the program has not
@@ -113,11 +129,18 @@ struct pending {
  * CONN_Q_INLINE in the connection itself (one request at a time is what
  * nearly every connection has), spilled into a block of CONN_PIPELINE_MAX
  * while more are pipelined, given back when the queue empties again. */
-#define CONN_Q_INLINE 2
+#define CONN_Q_INLINE 1
 
-/* What each tracked connection costs: this object (about 290 bytes; the
- * fd table's slot is 8 more). Buffers, the wire form and span records are
- * only held while a head or a request is under way. */
+/* What few connections need, in a block of their own taken when the
+ * connection is made: an IPv6 peer's address, a TLS session's version. */
+struct conn_rare {
+    char peer_ip[INET6_ADDRSTRLEN]; /* peer_family 6 */
+    char tls_version[6];            /* "1.3", "" when not known */
+};
+
+/* What each tracked connection costs: this object (96 bytes; the fd
+ * table's slot is 8 more). Buffers, body framing, the wire form and span
+ * records are only held while a head or a request is under way. */
 #define CONN_OFF_OUT 1
 #define CONN_OFF_IN 2
 
@@ -127,12 +150,15 @@ struct ts_conn {
         struct out_wire *wire;     /* client: a head being sent, NULL when none */
         struct ts_conn *next_free; /* on the pool's free list (wire is NULL then) */
     };
-    struct dir out, in;
     union {
         struct pending *slots[CONN_Q_INLINE];
         struct pending **spill; /* q_spilled: CONN_PIPELINE_MAX slots */
     } q;
-    struct conn_lock out_mu, in_mu, q_mu;
+    struct dir out, in;
+    struct conn_rare *rare; /* NULL for most */
+    struct conn_lock q_mu;
+    uint8_t peer_v4[4]; /* peer_family 4: the address (IPv4-mapped IPv6 too) */
+    uint16_t peer_port, local_port;
     uint8_t q_head, q_len;
     bool q_spilled;
     uint8_t role;
@@ -145,12 +171,18 @@ struct ts_conn {
      * requests come from, and the fd is no longer worth tracking once no
      * span waits (ts_conn_done_with). */
     atomic_uchar dirs_off;
-    uint16_t peer_port, local_port;
     bool tls;            /* the plaintext of a TLS session (ts_conn_open) */
-    char tls_version[6]; /* "1.3", "" when not known */
-    char peer_ip[INET6_ADDRSTRLEN];
-    char local_ip[INET6_ADDRSTRLEN];
+    uint8_t peer_family; /* 0 not known, 4 (peer_v4), 6 (rare->peer_ip) */
 };
+
+/* The peer's address as text ("" when not known) in out; its length. */
+size_t conn_peer_ip(const struct ts_conn *c, char out[INET6_ADDRSTRLEN]);
+
+/* A TLS session's version ("1.3"), "" when not known. */
+static inline const char *conn_tls_version(const struct ts_conn *c)
+{
+    return c->rare ? c->rare->tls_version : "";
+}
 
 /* Is a head's wire form still waiting for program bytes? */
 static inline bool conn_wire_pending(const struct ts_conn *c)
@@ -160,10 +192,17 @@ static inline bool conn_wire_pending(const struct ts_conn *c)
 
 /* conn.c */
 size_t conn_max_head(void);
-/* A dir's head copy: room for need bytes, keeping what it holds; and given
- * back (NULL is fine). */
+/* A dir's head copy: room for need bytes, keeping what it holds (in
+ * d->x->head); and given back (none is fine), with d->x when d is not in a
+ * body. */
 bool conn_head_reserve(struct dir *d, size_t need);
 void conn_head_release(struct dir *d);
+/* d's message state, taken when it has none (NULL without memory). */
+struct dir_ext *conn_dir_ext(struct dir *d);
+/* Give d->x back when it holds nothing: no head copy, not in a body. */
+void conn_dir_settle(struct dir *d);
+/* Dir blocks carved from their pool's chunks (a test's leak check). */
+size_t conn_dir_ext_carved(void);
 /* Room for a wire form of len bytes in c->wire (its header is then to be
  * filled in); and given back, c->wire NULL. */
 struct out_wire *conn_wire_reserve(struct ts_conn *c, size_t len);

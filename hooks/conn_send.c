@@ -198,13 +198,15 @@ static void body_advance(struct ts_conn *c, const struct iovec *iov, int iovcnt,
         }
         size_t take = len - off < n ? len - off : n;
         bool done = false;
-        if (ts_http_body_feed(&c->out.body, (const char *)iov[i].iov_base + off, take, &done) <
-            0) {
+        if (ts_http_body_feed(&c->out.x->body, (const char *)iov[i].iov_base + off, take,
+                              &done) < 0) {
             conn_off(c, &c->out, TS_STAT_GAVE_UP_BAD_FRAMING);
             return;
         }
-        if (done)
+        if (done) {
             c->out.state = DIR_HEAD;
+            conn_dir_settle(&c->out);
+        }
         n -= take;
         off = 0;
     }
@@ -233,7 +235,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
                                     size_t base, size_t total, struct pending **fresh,
                                     enum ts_stat *why)
 {
-    size_t held = c->out.head_len;
+    size_t held = conn_head_len(&c->out);
     size_t limit = conn_max_head();
     struct ts_http_header hdrs[CONN_MAX_HEADERS];
     struct ts_http_request req = {.headers = hdrs, .num_headers = CONN_MAX_HEADERS};
@@ -258,9 +260,9 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         size_t take = total < limit - held ? total : limit - held;
         if (!conn_head_reserve(&c->out, held + take + 1))
             return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
-        ts_iov_copy(c->out.head + held, iov, iovcnt, base, take);
+        ts_iov_copy(c->out.x->head + held, iov, iovcnt, base, take);
         size_t avail = held + take;
-        head = c->out.head;
+        head = c->out.x->head;
         req.num_headers = CONN_MAX_HEADERS;
         h = ts_http_parse_request(head, avail, &req);
         if (h == TS_HTTP_INCOMPLETE) {
@@ -272,7 +274,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
                 return HEAD_PIECE;
             /* The blank line has begun ("\r" at a line start): the lines go
              * in before it, and its "\n" is the program's next byte. */
-            c->out.head[avail] = '\n';
+            c->out.x->head[avail] = '\n';
             req.num_headers = CONN_MAX_HEADERS;
             h = ts_http_parse_request(head, avail + 1, &req);
         }
@@ -286,6 +288,8 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         return head_not(why, TS_STAT_GAVE_UP_BAD_FRAMING);
     if (ins < held) /* its blank line already went out: no place for the lines */
         return head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
+    if (body.kind != TS_BODY_NONE && !conn_dir_ext(&c->out)) /* to keep the framing in */
+        return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     char inject[TS_PROP_INJECT_MAX];
     size_t inject_len;
     struct span_edit edits[CONN_MAX_EDITS];
@@ -303,8 +307,9 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     } else {
         conn_span_discard(p); /* too many requests in flight: headers, no span */
     }
-    c->out.body = body;
     c->out.state = body.kind == TS_BODY_NONE ? DIR_HEAD : DIR_BODY;
+    if (c->out.state == DIR_BODY)
+        c->out.x->body = body;
     return HEAD_READY;
 }
 
@@ -316,7 +321,7 @@ static void head_undo(struct ts_conn *c, struct pending *fresh)
         conn_span_discard(fresh);
     conn_wire_release(c);
     c->out.state = DIR_HEAD;
-    memset(&c->out.body, 0, sizeof c->out.body);
+    conn_dir_settle(&c->out); /* a head copy (the program sends it again) stays */
 }
 
 /* ---------------------------------------------------------------- steps */
@@ -347,7 +352,7 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
             ssize_t r = segs_send(to, &s, 0, 0);
             segs_free(&s);
             if (v == HEAD_PIECE && r > 0)
-                c->out.head_len += (size_t)r; /* the copy already holds them */
+                c->out.x->head_len += (size_t)r; /* the copy already holds them */
             return r;
         }
     }
@@ -374,7 +379,7 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
     bool head_done = !w || w->prog_off + head_prog == w->prog_len;
     if (head_done && head_prog < total && c->out.state == DIR_BODY) {
         bool done;
-        body = body_extent(&c->out.body, iov, iovcnt, base + head_prog, &done);
+        body = body_extent(&c->out.x->body, iov, iovcnt, base + head_prog, &done);
         if (body == SIZE_MAX) { /* malformed framing: the rest passes as it is */
             conn_off(c, &c->out, TS_STAT_GAVE_UP_BAD_FRAMING);
             body = total - head_prog;
@@ -413,8 +418,7 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
         *wire_moved = wire_sent > 0;
         if (!conn_wire_pending(c))
             conn_wire_release(c); /* all out: an idle connection holds no wire form */
-        c->out.head_len = 0; /* the head is committed: its copy is done with */
-        conn_head_release(&c->out);
+        conn_head_release(&c->out); /* the head is committed: its copy is done with */
     }
     if (body_sent && c->out.state == DIR_BODY)
         body_advance(c, iov, iovcnt, base + head_prog, body_sent);
@@ -432,7 +436,7 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
         return conn_send_observed(c, iov, iovcnt, pass, arg);
     const struct sink to = {sink, sink_ctx};
     int orig = errno, saved = orig;
-    conn_lock(&c->out_mu);
+    conn_lock(&c->out.mu);
     conn_check_tunnel(c, &c->out);
     size_t total = ts_iov_total(iov, iovcnt);
     ssize_t result;
@@ -462,7 +466,7 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
         }
         saved = result < 0 ? errno : orig;
     }
-    conn_unlock(&c->out_mu);
+    conn_unlock(&c->out.mu);
     errno = saved;
     return result;
 }

@@ -158,8 +158,9 @@ static void attr_tls(struct ts_span *s, const struct ts_conn *c, bool client)
     if (client)
         ts_span_attr_cstr(s, "url.scheme", "https");
     ts_span_attr_cstr(s, "network.protocol.name", "http");
-    if (c->tls_version[0])
-        ts_span_attr_cstr(s, "tls.protocol.version", c->tls_version);
+    const char *version = conn_tls_version(c);
+    if (version[0])
+        ts_span_attr_cstr(s, "tls.protocol.version", version);
 }
 
 /* A bounded text being assembled (a span name, a URL): what does not fit
@@ -321,8 +322,10 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         *inject_len += ts_trust_sign(out, inject + *inject_len, TS_PROP_INJECT_MAX - *inject_len);
 
     const struct ts_http_header *host = ts_http_find_header(req->headers, req->num_headers, "host");
-    const char *h = c->peer_ip;
-    size_t hlen = strlen(c->peer_ip);
+    char peer_ip[INET6_ADDRSTRLEN];
+    size_t peer_len = conn_peer_ip(c, peer_ip);
+    const char *h = peer_ip;
+    size_t hlen = peer_len;
     int port = c->peer_port;
     if (host) {
         int hp;
@@ -341,7 +344,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         if (host) {
             text_put(&url, host->value, host->value_len);
         } else {
-            text_put(&url, c->peer_ip, strlen(c->peer_ip));
+            text_put(&url, peer_ip, peer_len);
             text_put(&url, ":", 1);
             text_put_uint(&url, c->peer_port);
         }
@@ -351,15 +354,15 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         ts_span_attr_str(&p->span, "url.full", url.buf, url.len);
     /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written. */
     if (!ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0,
-                                c->tls ? 443 : 80, c->peer_ip, c->peer_port)) {
+                                c->tls ? 443 : 80, peer_ip, c->peer_port)) {
         *inject_len = 0;
         *nedits = 0;
         ts_span_attr_bool(&p->span, "traceshim.injected", false);
     }
     ts_span_attr_str(&p->span, "server.address", h, hlen);
     ts_span_attr_int(&p->span, "server.port", port);
-    if (c->peer_ip[0]) /* a TLS session over a transport the shim cannot see has none */
-        ts_span_attr_cstr(&p->span, "network.peer.address", c->peer_ip);
+    if (peer_len) /* a TLS session over a transport the shim cannot see has none */
+        ts_span_attr_str(&p->span, "network.peer.address", peer_ip, peer_len);
     if (c->peer_port)
         ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
     attr_header(&p->span, "user_agent.original", req, "user-agent");
@@ -417,8 +420,10 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         ts_span_attr_str(&p->span, "server.address", h, hlen);
     }
     ts_span_attr_int(&p->span, "server.port", c->local_port);
-    ts_span_attr_cstr(&p->span, "client.address", c->peer_ip);
-    ts_span_attr_cstr(&p->span, "network.peer.address", c->peer_ip);
+    char peer_ip[INET6_ADDRSTRLEN];
+    size_t peer_len = conn_peer_ip(c, peer_ip);
+    ts_span_attr_str(&p->span, "client.address", peer_ip, peer_len);
+    ts_span_attr_str(&p->span, "network.peer.address", peer_ip, peer_len);
     ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
     attr_header(&p->span, "user_agent.original", req, "user-agent");
     if (c->tls)

@@ -1,5 +1,7 @@
 /* test_conn.c — the connection logic on real socket pairs: what the peer
  * receives, what the program is told, and the spans that come out. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -380,11 +382,125 @@ static void test_dup_shares_connection(void **state)
 /* ------------------------------------------ what a connection costs */
 
 /* A tracked connection is one small object: three futex-word locks, room
- * for two requests in flight, no buffers. */
+ * for one request in flight, the peer's IPv4 address in binary, no
+ * buffers (10,000 held connections must cost well under 4 MiB). */
 static void test_connection_object_is_small(void **state)
 {
-    assert_true(sizeof(struct ts_conn) <= 320);
+    assert_true(sizeof(struct ts_conn) <= 96);
     assert_true(sizeof(struct conn_lock) == 4);
+}
+
+/* A socket pair whose program end is tracked with peer as its address. */
+static struct pair make_pair_peer(int role, const void *peer, socklen_t len)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ts_conn_track(sv[0], role, peer, len);
+    return (struct pair){sv[0], sv[1]};
+}
+
+/* The peer's address is kept in binary and written out as inet_ntop
+ * would, for every value of every byte; an IPv6 one as inet_ntop wrote it,
+ * an IPv4-mapped one as IPv4, an unknown family as nothing. */
+static void test_peer_address_text(void **state)
+{
+    char got[INET6_ADDRSTRLEN], want[INET6_ADDRSTRLEN];
+    for (unsigned v = 0; v < 256; v++) {
+        for (unsigned k = 0; k < 4; k++) {
+            uint8_t ip[4] = {10, 200, 3, 99};
+            ip[k] = (uint8_t)v;
+            ip[(k + 1) % 4] = (uint8_t)(v * 37 + k);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(8080)};
+            memcpy(&a.sin_addr, ip, 4);
+            struct pair p = make_pair_peer(TS_ROLE_SERVER, &a, sizeof a);
+            struct ts_conn *c = ts_conn_get(p.prog);
+            assert_non_null(c);
+            size_t n = conn_peer_ip(c, got);
+            inet_ntop(AF_INET, ip, want, sizeof want);
+            assert_string_equal(got, want);
+            assert_int_equal(n, strlen(want));
+            assert_int_equal(c->peer_port, 8080);
+            assert_null(c->rare); /* an IPv4 peer needs no block */
+            ts_conn_put(c);
+            close_pair(&p);
+        }
+    }
+    static const char *const v6[][2] = {
+        {"::1", "::1"},
+        {"2001:db8::8a2e:370:7334", "2001:db8::8a2e:370:7334"},
+        {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+        {"::ffff:192.0.2.128", "192.0.2.128"},
+    };
+    for (size_t i = 0; i < sizeof v6 / sizeof *v6; i++) {
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+        assert_int_equal(inet_pton(AF_INET6, v6[i][0], &a.sin6_addr), 1);
+        struct pair p = make_pair_peer(TS_ROLE_CLIENT, &a, sizeof a);
+        struct ts_conn *c = ts_conn_get(p.prog);
+        assert_non_null(c);
+        assert_int_equal(conn_peer_ip(c, got), strlen(v6[i][1]));
+        assert_string_equal(got, v6[i][1]);
+        assert_int_equal(c->peer_port, 443);
+        ts_conn_put(c);
+        close_pair(&p);
+    }
+    struct pair p = make_pair(TS_ROLE_SERVER); /* AF_UNIX: no address */
+    struct ts_conn *c = ts_conn_get(p.prog);
+    assert_int_equal(conn_peer_ip(c, got), 0);
+    assert_string_equal(got, "");
+    ts_conn_put(c);
+    close_pair(&p);
+}
+
+/* The address reaches the spans as before: a server span's client and
+ * peer address, a client span's URL without a Host header. */
+static void test_peer_address_on_spans(void **state)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(51234)};
+    inet_pton(AF_INET, "172.16.254.7", &a.sin_addr);
+    struct pair srv = make_pair_peer(TS_ROLE_SERVER, &a, sizeof a);
+    char buf[512], v[128];
+    peer_write(&srv, "GET /x HTTP/1.1\r\nHost: s\r\n\r\n");
+    prog_read(&srv, buf, sizeof buf);
+    prog_write(&srv, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+    assert_int_equal(nspans, 1);
+    assert_string_equal(attr_str(&spans[0], "client.address", v, sizeof v), "172.16.254.7");
+    assert_string_equal(attr_str(&spans[0], "network.peer.address", v, sizeof v), "172.16.254.7");
+    assert_int_equal(attr_int(&spans[0], "network.peer.port"), 51234);
+    close_pair(&srv);
+
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(8443)};
+    inet_pton(AF_INET6, "fd00::2", &a6.sin6_addr);
+    struct pair cli = make_pair_peer(TS_ROLE_CLIENT, &a6, sizeof a6);
+    const char *req = "GET /y HTTP/1.0\r\n\r\n";
+    prog_write(&cli, req, strlen(req));
+    peer_read_all(&cli, buf, sizeof buf);
+    peer_write(&cli, "HTTP/1.0 204 No Content\r\n\r\n");
+    prog_read(&cli, buf, sizeof buf);
+    assert_int_equal(nspans, 2);
+    assert_string_equal(attr_str(&spans[1], "url.full", v, sizeof v), "http://fd00::2:8443/y");
+    assert_string_equal(attr_str(&spans[1], "server.address", v, sizeof v), "fd00::2");
+    assert_string_equal(attr_str(&spans[1], "network.peer.address", v, sizeof v), "fd00::2");
+    assert_int_equal(attr_int(&spans[1], "network.peer.port"), 8443);
+    close_pair(&cli);
+}
+
+/* A TLS session's version lives in the connection's rare block. */
+static void test_tls_version_kept(void **state)
+{
+    struct ts_conn *c = ts_conn_open(TS_ROLE_CLIENT, -1, "1.3");
+    assert_non_null(c);
+    assert_true(c->tls);
+    assert_non_null(c->rare);
+    assert_string_equal(conn_tls_version(c), "1.3");
+    ts_conn_put(c);
+    c = ts_conn_open(TS_ROLE_SERVER, -1, NULL);
+    assert_non_null(c);
+    assert_null(c->rare);
+    assert_string_equal(conn_tls_version(c), "");
+    ts_conn_put(c);
+    c = ts_conn_open(TS_ROLE_SERVER, -1, "1.2.3.4.5.6"); /* cut as before */
+    assert_string_equal(conn_tls_version(c), "1.2.3");
+    ts_conn_put(c);
 }
 
 /* The connections' lock excludes: threads that fight over one (and so
@@ -440,14 +556,14 @@ static void test_idle_connections_hold_no_buffers(void **state)
     char buf[256];
     peer_write(&srv, "GET /pie");
     prog_read(&srv, buf, sizeof buf);
-    assert_non_null(c->in.head); /* the start, kept to parse the rest */
+    assert_non_null(c->in.x); /* the start, kept to parse the rest */
+    assert_non_null(c->in.x->head);
     peer_write(&srv, req + 8);
     prog_read(&srv, buf, sizeof buf);
-    assert_null(c->in.head);
-    assert_int_equal(c->in.head_cap, 0);
+    assert_null(c->in.x);
     prog_write(&srv, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 40);
     assert_int_equal(nspans, 1);
-    assert_null(c->out.head);
+    assert_null(c->out.x);
     assert_null(c->wire);
     ts_conn_put(c);
     close_pair(&srv);
@@ -457,9 +573,10 @@ static void test_idle_connections_hold_no_buffers(void **state)
     assert_non_null(c);
     const char *head = "GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
     prog_write(&cli, head, 10); /* a piece: passed, a copy kept */
-    assert_non_null(c->out.head);
+    assert_non_null(c->out.x);
+    assert_non_null(c->out.x->head);
     prog_write(&cli, head + 10, strlen(head) - 10);
-    assert_null(c->out.head);
+    assert_null(c->out.x);
     assert_null(c->wire); /* all out */
     char got[2048];
     peer_read_all(&cli, got, sizeof got);
@@ -468,7 +585,7 @@ static void test_idle_connections_hold_no_buffers(void **state)
     prog_read(&cli, buf, sizeof buf);
     assert_int_equal(nspans, 2);
     assert_null(c->wire);
-    assert_null(c->in.head);
+    assert_null(c->in.x);
     ts_conn_put(c);
     close_pair(&cli);
 }
@@ -512,6 +629,171 @@ static void test_pipelining_spills_and_comes_back(void **state)
     close_pair(&p);
 }
 
+/* A body that goes on past the call that began it keeps its framing in a
+ * block of the direction's, given back the moment the body ends; a message
+ * that begins and ends within one call never takes one. Both roles, both
+ * directions, lengths and chunks. */
+static void test_body_state_taken_and_given_back(void **state)
+{
+    char buf[1024], got[4096];
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    struct ts_conn *c = ts_conn_get(srv.prog);
+    assert_non_null(c);
+    assert_null(c->in.x);
+    peer_write(&srv, "POST /u HTTP/1.1\r\nHost: s\r\nContent-Length: 10\r\n\r\n01234");
+    prog_read(&srv, buf, sizeof buf);
+    assert_int_equal(c->in.state, DIR_BODY);
+    assert_non_null(c->in.x);
+    assert_null(c->in.x->head);
+    peer_write(&srv, "567");
+    prog_read(&srv, buf, sizeof buf);
+    assert_non_null(c->in.x); /* still in the body */
+    peer_write(&srv, "89");
+    prog_read(&srv, buf, sizeof buf);
+    assert_int_equal(c->in.state, DIR_HEAD);
+    assert_null(c->in.x);
+    const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc";
+    assert_int_equal(prog_write(&srv, head, strlen(head)), (ssize_t)strlen(head));
+    assert_non_null(c->out.x);
+    assert_int_equal(nspans, 0);
+    prog_write(&srv, "def", 3);
+    assert_null(c->out.x);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    /* whole messages in one call each: no block */
+    peer_write(&srv, "PUT /v HTTP/1.1\r\nHost: s\r\nContent-Length: 2\r\n\r\nok");
+    prog_read(&srv, buf, sizeof buf);
+    assert_null(c->in.x);
+    const char *chunked = "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "2\r\nhi\r\n0\r\n\r\n";
+    prog_write(&srv, chunked, strlen(chunked));
+    assert_null(c->out.x);
+    assert_int_equal(nspans, 2);
+    assert_int_equal(attr_int(&spans[1], "http.response.status_code"), 201);
+    ts_conn_put(c);
+    close_pair(&srv);
+
+    struct pair cli = make_pair(TS_ROLE_CLIENT);
+    c = ts_conn_get(cli.prog);
+    assert_non_null(c);
+    const char *post = "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\nabcd";
+    assert_int_equal(prog_write(&cli, post, strlen(post)), (ssize_t)strlen(post));
+    assert_int_equal(c->out.state, DIR_BODY);
+    assert_non_null(c->out.x);
+    assert_int_equal(prog_write(&cli, "efgh", 4), 4);
+    assert_int_equal(c->out.state, DIR_HEAD);
+    assert_null(c->out.x);
+    size_t n = peer_read_all(&cli, got, sizeof got);
+    assert_non_null(strstr(got, "traceparent: "));
+    assert_int_equal(memcmp(got + n - 12, "\r\n\r\nabcdefgh", 12), 0);
+    peer_write(&cli, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    prog_read(&cli, buf, sizeof buf);
+    assert_int_equal(c->in.state, DIR_BODY);
+    assert_non_null(c->in.x);
+    assert_int_equal(nspans, 2);
+    peer_write(&cli, "0\r\n\r\n");
+    prog_read(&cli, buf, sizeof buf);
+    assert_null(c->in.x);
+    assert_int_equal(nspans, 3);
+    assert_int_equal(spans[2].kind, TS_KIND_CLIENT);
+    /* a close-delimited response: its block goes when the peer closes */
+    const char *get_c = "GET /c HTTP/1.0\r\n\r\n";
+    prog_write(&cli, get_c, strlen(get_c));
+    peer_read_all(&cli, got, sizeof got);
+    peer_write(&cli, "HTTP/1.0 200 OK\r\n\r\nuntil close");
+    prog_read(&cli, buf, sizeof buf);
+    assert_non_null(c->in.x);
+    shutdown(cli.peer, SHUT_WR);
+    prog_read(&cli, buf, sizeof buf);
+    assert_null(c->in.x);
+    assert_int_equal(nspans, 4);
+    assert_int_equal(spans[3].status, TS_STATUS_UNSET);
+    ts_conn_put(c);
+    close_pair(&cli);
+}
+
+/* Blocks go back however a message ends: hundreds of exchanges whose
+ * bodies span calls use the same few blocks. */
+static void test_body_blocks_do_not_leak(void **state)
+{
+    char buf[1024];
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    size_t before = conn_dir_ext_carved();
+    for (int i = 0; i < 300; i++) {
+        peer_write(&srv, "POST /u HTTP/1.1\r\nHost: s\r\nContent-Length: 4\r\n\r\nab");
+        prog_read(&srv, buf, sizeof buf);
+        peer_write(&srv, "cd");
+        prog_read(&srv, buf, sizeof buf);
+        const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+        prog_write(&srv, head, strlen(head));
+        prog_write(&srv, "ok", 2);
+        recv(srv.peer, buf, sizeof buf, MSG_DONTWAIT);
+    }
+    assert_int_equal(nspans, 300);
+    assert_true(conn_dir_ext_carved() <= before + 2);
+    /* a connection closed in the middle of a body gives its block back */
+    peer_write(&srv, "POST /u HTTP/1.1\r\nHost: s\r\nContent-Length: 4\r\n\r\nab");
+    prog_read(&srv, buf, sizeof buf);
+    struct ts_conn *c = ts_conn_get(srv.prog);
+    assert_non_null(c->in.x);
+    ts_conn_put(c);
+    close_pair(&srv);
+    struct pair again = make_pair(TS_ROLE_SERVER);
+    c = ts_conn_get(again.prog);
+    assert_null(c->in.x);
+    assert_null(c->out.x);
+    ts_conn_put(c);
+    close_pair(&again);
+    assert_true(conn_dir_ext_carved() <= before + 2);
+}
+
+/* Pipelined requests in one read, the last one's body cut by the read:
+ * the spans queue in order (spilled past the room in the connection), the
+ * body's block waits for the rest, and everything is given back once the
+ * responses are out. */
+static void test_pipelined_requests_with_bodies(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    assert_non_null(c);
+    char buf[2048], got[2048];
+    peer_write(&p, "POST /a HTTP/1.1\r\nHost: s\r\nContent-Length: 3\r\n\r\nabc"
+                   "GET /b HTTP/1.1\r\nHost: s\r\n\r\n"
+                   "POST /c HTTP/1.1\r\nHost: s\r\nContent-Length: 5\r\n\r\nab");
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(c->q_len, 3);
+    assert_true(c->q_spilled);
+    assert_int_equal(c->in.state, DIR_BODY);
+    assert_non_null(c->in.x);
+    peer_write(&p, "cdePOST /d HTTP/1.1\r\nHo"); /* the body's end, the next head's start */
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(c->in.state, DIR_HEAD);
+    assert_non_null(c->in.x); /* now the head's copy */
+    assert_non_null(c->in.x->head);
+    peer_write(&p, "st: s\r\nContent-Length: 0\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_null(c->in.x);
+    assert_int_equal(c->q_len, 4);
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+    char four[256] = "";
+    for (int i = 0; i < 4; i++)
+        strcat(four, res);
+    assert_int_equal(prog_write(&p, four, strlen(four)), (ssize_t)strlen(four));
+    peer_read_all(&p, got, sizeof got);
+    assert_string_equal(got, four);
+    assert_int_equal(nspans, 4);
+    static const char *const names[] = {"POST /a", "GET /b", "POST /c", "POST /d"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(spans[i].name_len, strlen(names[i]));
+        assert_memory_equal(ts_span_name(&spans[i]), names[i], spans[i].name_len);
+    }
+    assert_int_equal(c->q_len, 0);
+    assert_false(c->q_spilled);
+    assert_null(c->out.x);
+    ts_conn_put(c);
+    close_pair(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +816,12 @@ int main(void)
         cmocka_unit_test_setup(test_connection_lock_excludes, setup),
         cmocka_unit_test_setup(test_idle_connections_hold_no_buffers, setup),
         cmocka_unit_test_setup(test_pipelining_spills_and_comes_back, setup),
+        cmocka_unit_test_setup(test_peer_address_text, setup),
+        cmocka_unit_test_setup(test_peer_address_on_spans, setup),
+        cmocka_unit_test_setup(test_tls_version_kept, setup),
+        cmocka_unit_test_setup(test_body_state_taken_and_given_back, setup),
+        cmocka_unit_test_setup(test_body_blocks_do_not_leak, setup),
+        cmocka_unit_test_setup(test_pipelined_requests_with_bodies, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
