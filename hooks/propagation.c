@@ -12,11 +12,6 @@
 
 /* ------------------------------------------------------------------ hex */
 
-static bool is_lower_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
 /* Decode 1..2*cap hex digits (any count, odd too) right-aligned into
  * out[cap], zero-filling the high bytes: Jaeger drops leading zeros. */
 static bool hex_decode_var(const char *in, size_t len, uint8_t *out, size_t cap)
@@ -34,14 +29,6 @@ static bool hex_decode_var(const char *in, size_t len, uint8_t *out, size_t cap)
         else
             out[pos / 2] |= (uint8_t)v;
     }
-    return true;
-}
-
-static bool all_zero(const uint8_t *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return false;
     return true;
 }
 
@@ -83,7 +70,7 @@ static bool b3_trace_id(const char *v, size_t len, struct ts_ctx *ctx)
     } else {
         return false;
     }
-    return !all_zero(ctx->trace_id, TS_TRACE_ID_LEN);
+    return !ts_id_is_zero(ctx->trace_id, TS_TRACE_ID_LEN);
 }
 
 /* A 16-hex-digit span id; zero is rejected unless allow_zero. */
@@ -91,7 +78,7 @@ static bool b3_span_id(const char *v, size_t len, uint8_t out[TS_SPAN_ID_LEN], b
 {
     if (len != 2 * TS_SPAN_ID_LEN || !ts_hex_decode(v, TS_SPAN_ID_LEN, out))
         return false;
-    return allow_zero || !all_zero(out, TS_SPAN_ID_LEN);
+    return allow_zero || !ts_id_is_zero(out, TS_SPAN_ID_LEN);
 }
 
 /* --------------------------------------------------------------- B3 single */
@@ -149,7 +136,7 @@ bool ts_b3_single_parse(const char *v, size_t len, struct ts_ctx *out)
             if (rest != 1 + 2 * TS_SPAN_ID_LEN || p[0] != '-' ||
                 !b3_span_id(p + 1, 2 * TS_SPAN_ID_LEN, c.parent_id, true))
                 return false;
-            c.has_parent = !all_zero(c.parent_id, TS_SPAN_ID_LEN);
+            c.has_parent = !ts_id_is_zero(c.parent_id, TS_SPAN_ID_LEN);
         }
     }
     c.valid = true;
@@ -196,7 +183,7 @@ bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *
     if (pid) {
         if (!pid->value || !b3_span_id(pid->value, pid->value_len, c.parent_id, true))
             return false;
-        c.has_parent = !all_zero(c.parent_id, TS_SPAN_ID_LEN);
+        c.has_parent = !ts_id_is_zero(c.parent_id, TS_SPAN_ID_LEN);
     }
     c.sampling = sampling;
     c.valid = true;
@@ -206,15 +193,6 @@ bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *
 
 /* ------------------------------------------------------------- traceparent */
 
-/* Decode 2n lower-case hex digits; W3C forbids upper case. */
-static bool lower_hex_decode(const char *in, size_t n, uint8_t *out)
-{
-    for (size_t i = 0; i < 2 * n; i++)
-        if (!is_lower_hex((unsigned char)in[i]))
-            return false;
-    return ts_hex_decode(in, n, out);
-}
-
 bool ts_traceparent_parse(const char *v, size_t len, struct ts_ctx *out)
 {
     memset(out, 0, sizeof *out);
@@ -222,7 +200,7 @@ bool ts_traceparent_parse(const char *v, size_t len, struct ts_ctx *out)
     if (!v || len < 55)
         return false;
     uint8_t version;
-    if (!lower_hex_decode(v, 1, &version) || version == 0xff)
+    if (!ts_hex_decode_lower(v, 1, &version) || version == 0xff)
         return false;
     if (version == 0 && len != 55)
         return false;
@@ -235,11 +213,11 @@ bool ts_traceparent_parse(const char *v, size_t len, struct ts_ctx *out)
     struct ts_ctx c;
     memset(&c, 0, sizeof c);
     uint8_t flags;
-    if (!lower_hex_decode(v + 3, TS_TRACE_ID_LEN, c.trace_id) ||
-        !lower_hex_decode(v + 36, TS_SPAN_ID_LEN, c.span_id) ||
-        !lower_hex_decode(v + 53, 1, &flags))
+    if (!ts_hex_decode_lower(v + 3, TS_TRACE_ID_LEN, c.trace_id) ||
+        !ts_hex_decode_lower(v + 36, TS_SPAN_ID_LEN, c.span_id) ||
+        !ts_hex_decode_lower(v + 53, 1, &flags))
         return false;
-    if (all_zero(c.trace_id, TS_TRACE_ID_LEN) || all_zero(c.span_id, TS_SPAN_ID_LEN))
+    if (ts_id_is_zero(c.trace_id, TS_TRACE_ID_LEN) || ts_id_is_zero(c.span_id, TS_SPAN_ID_LEN))
         return false;
     c.sampling = (flags & 0x01) ? TS_SAMPLING_ACCEPT : TS_SAMPLING_DENY;
     c.valid = true;
@@ -295,15 +273,15 @@ bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out)
     struct ts_ctx c;
     memset(&c, 0, sizeof c);
     if (!hex_decode_var(f[0], fl[0], c.trace_id, TS_TRACE_ID_LEN) ||
-        all_zero(c.trace_id, TS_TRACE_ID_LEN))
+        ts_id_is_zero(c.trace_id, TS_TRACE_ID_LEN))
         return false;
     c.trace_id_64 = fl[0] <= 16;
     if (!hex_decode_var(f[1], fl[1], c.span_id, TS_SPAN_ID_LEN) ||
-        all_zero(c.span_id, TS_SPAN_ID_LEN))
+        ts_id_is_zero(c.span_id, TS_SPAN_ID_LEN))
         return false;
     if (!hex_decode_var(f[2], fl[2], c.parent_id, TS_SPAN_ID_LEN))
         return false;
-    c.has_parent = !all_zero(c.parent_id, TS_SPAN_ID_LEN);
+    c.has_parent = !ts_id_is_zero(c.parent_id, TS_SPAN_ID_LEN);
     uint8_t flags;
     if (!hex_decode_var(f[3], fl[3], &flags, 1))
         return false;

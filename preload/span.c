@@ -28,41 +28,34 @@ void ts_span_set_name(struct ts_span *s, const char *name, size_t len)
     s->name_off = span_store(s, name, len, &s->name_len);
 }
 
-static struct ts_attr *span_new_attr(struct ts_span *s, const char *key, uint8_t type)
+/* The next attribute slot, or NULL when all are taken. */
+static struct ts_attr *span_new_attr(struct ts_span *s)
 {
-    if (s->nattrs >= TS_SPAN_MAX_ATTRS)
-        return NULL;
-    struct ts_attr *a = &s->attrs[s->nattrs++];
-    memset(a, 0, sizeof *a);
-    a->key = key;
-    a->type = type;
-    return a;
+    return s->nattrs < TS_SPAN_MAX_ATTRS ? &s->attrs[s->nattrs++] : NULL;
 }
 
 void ts_span_attr_str(struct ts_span *s, const char *key, const char *val, size_t len)
 {
-    struct ts_attr *a = span_new_attr(s, key, TS_ATTR_STR);
-    if (a)
-        a->off = span_store(s, val, len, &a->len);
-}
-
-void ts_span_attr_cstr(struct ts_span *s, const char *key, const char *val)
-{
-    ts_span_attr_str(s, key, val, strlen(val));
+    struct ts_attr *a = span_new_attr(s);
+    if (a) {
+        uint16_t stored;
+        uint16_t off = span_store(s, val, len, &stored);
+        *a = (struct ts_attr){.key = key, .type = TS_ATTR_STR, .off = off, .len = stored};
+    }
 }
 
 void ts_span_attr_int(struct ts_span *s, const char *key, int64_t val)
 {
-    struct ts_attr *a = span_new_attr(s, key, TS_ATTR_INT);
+    struct ts_attr *a = span_new_attr(s);
     if (a)
-        a->num = val;
+        *a = (struct ts_attr){.key = key, .type = TS_ATTR_INT, .num = val};
 }
 
 void ts_span_attr_bool(struct ts_span *s, const char *key, bool val)
 {
-    struct ts_attr *a = span_new_attr(s, key, TS_ATTR_BOOL);
+    struct ts_attr *a = span_new_attr(s);
     if (a)
-        a->num = val;
+        *a = (struct ts_attr){.key = key, .type = TS_ATTR_BOOL, .num = val};
 }
 
 const struct ts_attr *ts_span_attr_find(const struct ts_span *s, const char *key)
@@ -72,12 +65,4 @@ const struct ts_attr *ts_span_attr_find(const struct ts_span *s, const char *key
         if (strcmp(s->attrs[i].key, key) == 0)
             return &s->attrs[i];
     return NULL;
-}
-
-bool ts_id_is_zero(const uint8_t *id, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= id[i];
-    return acc == 0;
 }

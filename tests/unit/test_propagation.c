@@ -181,6 +181,82 @@ static void test_hex_decode(void **state)
     assert_true(ts_hex_decode("", 0, out));
 }
 
+/* Every byte value, against printf's spelling (hex.c encodes by table). */
+static void test_hex_encode_every_byte(void **state)
+{
+    (void)state;
+    unsigned char in[256];
+    for (int i = 0; i < 256; i++)
+        in[i] = (unsigned char)i;
+    char out[512], want[3];
+    ts_hex_encode(in, sizeof in, out);
+    for (int i = 0; i < 256; i++) {
+        snprintf(want, sizeof want, "%02x", i);
+        assert_memory_equal(out + 2 * i, want, 2);
+    }
+}
+
+/* Every pair of characters, against ts_hex_digit: decoded when both are
+ * digits (either case), refused otherwise; the lower-case decoder also
+ * refuses A-F. The pair is also tried in the middle of a longer string,
+ * so that a bad digit is seen wherever it stands. */
+static void test_hex_decode_every_pair(void **state)
+{
+    (void)state;
+    for (int a = 0; a < 256; a++) {
+        for (int b = 0; b < 256; b++) {
+            char in[6] = {'0', 'f', (char)a, (char)b, 'A', '9'};
+            unsigned char out[3];
+            int hi = ts_hex_digit((unsigned char)a), lo = ts_hex_digit((unsigned char)b);
+            bool ok = hi >= 0 && lo >= 0;
+            bool lower = ok && !(a >= 'A' && a <= 'F') && !(b >= 'A' && b <= 'F');
+            assert_int_equal(ts_hex_decode(in + 2, 1, out), ok);
+            if (ok)
+                assert_int_equal(out[0], hi << 4 | lo);
+            assert_int_equal(ts_hex_decode(in, 3, out), ok);
+            if (ok) {
+                assert_int_equal(out[0], 0x0f);
+                assert_int_equal(out[1], hi << 4 | lo);
+                assert_int_equal(out[2], 0xa9);
+            }
+            assert_int_equal(ts_hex_decode_lower(in + 2, 1, out), lower);
+            if (lower)
+                assert_int_equal(out[0], hi << 4 | lo);
+            assert_false(ts_hex_decode_lower(in, 3, out)); /* the 'A' */
+        }
+    }
+    unsigned char out[2];
+    assert_true(ts_hex_decode_lower("09af", 2, out));
+    assert_int_equal(out[0], 0x09);
+    assert_int_equal(out[1], 0xaf);
+    assert_true(ts_hex_decode_lower("", 0, out));
+}
+
+/* An id is zero only when every byte is, whichever byte is set and
+ * whatever the length (whole words and a tail). */
+static void test_id_is_zero_every_byte(void **state)
+{
+    (void)state;
+    uint8_t id[24];
+    const size_t lengths[] = {1, 3, 8, 12, 16, 24};
+    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+        size_t n = lengths[k];
+        memset(id, 0, sizeof id);
+        assert_true(ts_id_is_zero(id, n));
+        for (size_t i = 0; i < n; i++) {
+            for (int bit = 0; bit < 8; bit++) {
+                memset(id, 0, sizeof id);
+                id[i] = (uint8_t)(1u << bit);
+                assert_false(ts_id_is_zero(id, n));
+            }
+        }
+        memset(id, 0, sizeof id);
+        id[n] = 0xff; /* past the end: not looked at */
+        assert_true(ts_id_is_zero(id, n));
+    }
+    assert_true(ts_id_is_zero(id, 0));
+}
+
 /* ------------------------------------------------------------- b3 single */
 
 static void test_b3_single_full(void **state)
@@ -1099,6 +1175,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_encode_lower),
         cmocka_unit_test(test_hex_decode),
+        cmocka_unit_test(test_hex_encode_every_byte),
+        cmocka_unit_test(test_hex_decode_every_pair),
+        cmocka_unit_test(test_id_is_zero_every_byte),
         cmocka_unit_test(test_b3_single_full),
         cmocka_unit_test(test_b3_single_64bit_trace),
         cmocka_unit_test(test_b3_single_sampling_states),
