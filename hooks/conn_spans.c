@@ -260,14 +260,14 @@ void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx 
  * serving: find that server span, and the id fields to rewrite so the
  * upstream sees our client span as its parent. False when the context is
  * no request of ours, or a field is already on the wire. */
-static bool forwarded_parent(const struct ts_http_request *req, const struct ts_ctx *fwd,
+static bool forwarded_parent(const struct ts_prop_headers *found, const struct ts_ctx *fwd,
                              const char *head, size_t editable, struct ts_ctx *server,
                              struct span_edit *edits, int *nedits)
 {
     if (!ts_inflight_find(fwd, server))
         return false;
     struct ts_prop_id_fields f;
-    ts_prop_id_fields(req->headers, req->num_headers, fwd, &f);
+    ts_prop_id_fields_found(found, fwd, &f);
     int n = 0;
     for (int i = 0; i < f.nspan + f.nparent && n < CONN_MAX_EDITS; i++) {
         bool parent = i >= f.nspan;
@@ -293,10 +293,12 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if (!p)
         return NULL;
     struct ts_ctx app, server, mine;
-    bool app_ctx = ts_prop_extract(req->headers, req->num_headers, &app);
+    struct ts_prop_headers found; /* what the program wrote itself */
+    ts_prop_find(req->headers, req->num_headers, &found);
+    bool app_ctx = ts_prop_extract_found(&found, &app);
     bool forwarded =
-        app_ctx && forwarded_parent(req, &app, head, editable, &server, edits, nedits);
-    unsigned present = ts_prop_present(req->headers, req->num_headers);
+        app_ctx && forwarded_parent(&found, &app, head, editable, &server, edits, nedits);
+    unsigned present = ts_prop_present_found(&found);
     const struct ts_ctx *parent = forwarded ? &server : app_ctx ? &app : ts_ctx_current();
     if (!parent)
         parent = ts_ctx_process();

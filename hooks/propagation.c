@@ -41,18 +41,59 @@ static inline bool eq_nocase(const char *s, size_t len, const char *lit)
     return (s || len == 0) && ts_ascii_eq_nocase(s, len, lit);
 }
 
-/* The first header named `name` (lower-case literal), or NULL. Kept local
- * so the codecs do not depend on the HTTP parser's object file. */
-static const struct ts_http_header *find_header(const struct ts_http_header *h, size_t n,
-                                                const char *name)
+/* Does a header carry this name (a lower-case literal)? A header parsed
+ * without a name (NULL) carries none. */
+#define NAMED(hdr, lit)                                                                            \
+    ((hdr)->name_len == sizeof(lit) - 1 && (hdr)->name &&                                          \
+     ts_ascii_eq_lower_n((hdr)->name, (lit), sizeof(lit) - 1))
+
+/* Keep the first header of a name. */
+static void keep_first(const struct ts_http_header **slot, const struct ts_http_header *hdr)
 {
-    if (!h)
-        return NULL;
-    size_t name_len = strlen(name);
-    for (size_t i = 0; i < n; i++) /* the length first: most headers are other ones */
-        if (h[i].name_len == name_len && eq_nocase(h[i].name, h[i].name_len, name))
-            return &h[i];
-    return NULL;
+    if (!*slot)
+        *slot = hdr;
+}
+
+void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_headers *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; h && i < n; i++) {
+        const struct ts_http_header *x = &h[i];
+        /* The length first: one comparison rules out most headers, and
+         * leaves at most two names to compare. */
+        switch (x->name_len) {
+        case 2:
+            if (NAMED(x, "b3"))
+                keep_first(&out->b3, x);
+            break;
+        case 10:
+            if (NAMED(x, "x-b3-flags"))
+                keep_first(&out->b3_flags, x);
+            break;
+        case 11:
+            if (NAMED(x, "traceparent"))
+                keep_first(&out->traceparent, x);
+            else if (NAMED(x, "x-b3-spanid"))
+                keep_first(&out->b3_span_id, x);
+            break;
+        case 12:
+            if (NAMED(x, "x-b3-traceid"))
+                keep_first(&out->b3_trace_id, x);
+            else if (NAMED(x, "x-b3-sampled"))
+                keep_first(&out->b3_sampled, x);
+            break;
+        case 13:
+            if (NAMED(x, "uber-trace-id"))
+                keep_first(&out->uber_trace_id, x);
+            break;
+        case 17:
+            if (NAMED(x, "x-b3-parentspanid"))
+                keep_first(&out->b3_parent_id, x);
+            break;
+        default:
+            break;
+        }
+    }
 }
 
 /* A B3 trace id (16 or 32 hex digits, either case) into ctx. */
@@ -146,14 +187,12 @@ bool ts_b3_single_parse(const char *v, size_t len, struct ts_ctx *out)
 
 /* ---------------------------------------------------------------- B3 multi */
 
-bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
+/* B3 multi from the headers found (see ts_b3_multi_parse). */
+static bool b3_multi_parse(const struct ts_prop_headers *f, struct ts_ctx *out)
 {
     memset(out, 0, sizeof *out);
-    const struct ts_http_header *tid = find_header(h, n, "x-b3-traceid");
-    const struct ts_http_header *sid = find_header(h, n, "x-b3-spanid");
-    const struct ts_http_header *pid = find_header(h, n, "x-b3-parentspanid");
-    const struct ts_http_header *smp = find_header(h, n, "x-b3-sampled");
-    const struct ts_http_header *flg = find_header(h, n, "x-b3-flags");
+    const struct ts_http_header *tid = f->b3_trace_id, *sid = f->b3_span_id, *pid = f->b3_parent_id,
+                                *smp = f->b3_sampled, *flg = f->b3_flags;
 
     /* The sampling decision stands on its own ("X-B3-Sampled: 0" with no
      * ids is a valid B3 message), so it is recorded even when ids are not.
@@ -189,6 +228,13 @@ bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *
     c.valid = true;
     *out = c;
     return true;
+}
+
+bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
+{
+    struct ts_prop_headers f;
+    ts_prop_find(h, n, &f);
+    return b3_multi_parse(&f, out);
 }
 
 /* ------------------------------------------------------------- traceparent */
@@ -298,7 +344,7 @@ bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out)
 
 /* ----------------------------------------------------------------- extract */
 
-bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
+bool ts_prop_extract_found(const struct ts_prop_headers *f, struct ts_ctx *out)
 {
     memset(out, 0, sizeof *out);
     /* A B3 decision without ids (single form first, then multi): deny ends
@@ -309,31 +355,24 @@ bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *ou
     struct ts_ctx c;
     bool ok;
 
-    const struct ts_http_header *b3 = find_header(h, n, "b3");
-    if (b3) {
-        if (ts_b3_single_parse(b3->value, b3->value_len, &c)) {
+    if (f->b3) {
+        if (ts_b3_single_parse(f->b3->value, f->b3->value_len, &c)) {
             *out = c;
             return true;
         }
         b3_decision = c.sampling;
     }
-    ok = ts_b3_multi_parse(h, n, &c);
+    ok = b3_multi_parse(f, &c);
     if (!ok && b3_decision == TS_SAMPLING_DEFER)
         b3_decision = c.sampling;
     if (b3_decision == TS_SAMPLING_DENY) {
         out->sampling = TS_SAMPLING_DENY;
         return false;
     }
-    if (!ok) {
-        const struct ts_http_header *tp = find_header(h, n, "traceparent");
-        if (tp)
-            ok = ts_traceparent_parse(tp->value, tp->value_len, &c);
-    }
-    if (!ok) {
-        const struct ts_http_header *ub = find_header(h, n, "uber-trace-id");
-        if (ub)
-            ok = ts_uber_trace_id_parse(ub->value, ub->value_len, &c);
-    }
+    if (!ok && f->traceparent)
+        ok = ts_traceparent_parse(f->traceparent->value, f->traceparent->value_len, &c);
+    if (!ok && f->uber_trace_id)
+        ok = ts_uber_trace_id_parse(f->uber_trace_id->value, f->uber_trace_id->value_len, &c);
     if (!ok) {
         out->sampling = b3_decision;
         return false;
@@ -344,29 +383,32 @@ bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *ou
     return true;
 }
 
+bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
+{
+    struct ts_prop_headers f;
+    ts_prop_find(h, n, &f);
+    return ts_prop_extract_found(&f, out);
+}
+
+unsigned ts_prop_present_found(const struct ts_prop_headers *f)
+{
+    unsigned present = 0;
+    if (f->b3)
+        present |= TS_PROP_B3;
+    if (f->traceparent)
+        present |= TS_PROP_TRACECONTEXT;
+    if (f->uber_trace_id)
+        present |= TS_PROP_JAEGER;
+    if (f->b3_trace_id || f->b3_span_id || f->b3_parent_id || f->b3_sampled || f->b3_flags)
+        present |= TS_PROP_B3MULTI;
+    return present;
+}
+
 unsigned ts_prop_present(const struct ts_http_header *h, size_t n)
 {
-    static const char *const b3_multi_names[] = {
-        "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags",
-    };
-    unsigned present = 0;
-    if (!h)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *name = h[i].name;
-        size_t len = h[i].name_len;
-        if (eq_nocase(name, len, "b3"))
-            present |= TS_PROP_B3;
-        else if (eq_nocase(name, len, "traceparent"))
-            present |= TS_PROP_TRACECONTEXT;
-        else if (eq_nocase(name, len, "uber-trace-id"))
-            present |= TS_PROP_JAEGER;
-        else
-            for (size_t k = 0; k < sizeof b3_multi_names / sizeof b3_multi_names[0]; k++)
-                if (eq_nocase(name, len, b3_multi_names[k]))
-                    present |= TS_PROP_B3MULTI;
-    }
-    return present;
+    struct ts_prop_headers f;
+    ts_prop_find(h, n, &f);
+    return ts_prop_present_found(&f);
 }
 
 /* --------------------------------------------------------------- id fields */
@@ -383,39 +425,46 @@ static void add_field(const char **list, int *n, const char *at)
         list[(*n)++] = at;
 }
 
-void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx,
-                       struct ts_prop_id_fields *out)
+void ts_prop_id_fields_found(const struct ts_prop_headers *f, const struct ts_ctx *ctx,
+                             struct ts_prop_id_fields *out)
 {
     memset(out, 0, sizeof *out);
     struct ts_ctx c;
     const size_t id_hex = 2 * TS_SPAN_ID_LEN;
 
-    const struct ts_http_header *b3 = find_header(h, n, "b3");
+    const struct ts_http_header *b3 = f->b3;
     if (b3 && ts_b3_single_parse(b3->value, b3->value_len, &c) && same_ids(&c, ctx)) {
         const char *dash = memchr(b3->value, '-', b3->value_len);
         add_field(out->span, &out->nspan, dash + 1);
         if (b3->value_len > id_hex && b3->value_len - (size_t)(dash + 1 - b3->value) > id_hex + 2)
             add_field(out->parent, &out->nparent, b3->value + b3->value_len - id_hex);
     }
-    if (ts_b3_multi_parse(h, n, &c) && same_ids(&c, ctx)) {
-        add_field(out->span, &out->nspan, find_header(h, n, "x-b3-spanid")->value);
-        const struct ts_http_header *pid = find_header(h, n, "x-b3-parentspanid");
-        if (pid)
-            add_field(out->parent, &out->nparent, pid->value);
+    if (b3_multi_parse(f, &c) && same_ids(&c, ctx)) {
+        add_field(out->span, &out->nspan, f->b3_span_id->value);
+        if (f->b3_parent_id)
+            add_field(out->parent, &out->nparent, f->b3_parent_id->value);
     }
-    const struct ts_http_header *tp = find_header(h, n, "traceparent");
+    const struct ts_http_header *tp = f->traceparent;
     if (tp && ts_traceparent_parse(tp->value, tp->value_len, &c) && same_ids(&c, ctx))
         add_field(out->span, &out->nspan, tp->value + 36);
-    const struct ts_http_header *ub = find_header(h, n, "uber-trace-id");
-    const char *f[4];
+    const struct ts_http_header *ub = f->uber_trace_id;
+    const char *fld[4];
     size_t fl[4];
     if (ub && ts_uber_trace_id_parse(ub->value, ub->value_len, &c) && same_ids(&c, ctx) &&
-        jaeger_split(ub->value, ub->value_len, f, fl)) {
+        jaeger_split(ub->value, ub->value_len, fld, fl)) {
         if (fl[1] == id_hex)
-            add_field(out->span, &out->nspan, f[1]);
+            add_field(out->span, &out->nspan, fld[1]);
         if (fl[2] == id_hex)
-            add_field(out->parent, &out->nparent, f[2]);
+            add_field(out->parent, &out->nparent, fld[2]);
     }
+}
+
+void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx,
+                       struct ts_prop_id_fields *out)
+{
+    struct ts_prop_headers f;
+    ts_prop_find(h, n, &f);
+    ts_prop_id_fields_found(&f, ctx, out);
 }
 
 /* ------------------------------------------------------------------ inject */

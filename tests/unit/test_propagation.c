@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "hooks/propagation.h"
+#include "preload/ascii.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -921,6 +922,72 @@ static void test_present(void **state)
     assert_int_equal(ts_prop_present(NULL, 0), 0);
 }
 
+/* ts_ascii_eq_lower_n, the name test ts_prop_find uses, against the
+ * byte-by-byte ts_ascii_eq_nocase: for literals of every length from 1 to
+ * 24 (under a word, whole words, words and a tail) made of what header
+ * names are made of, with every byte value at every position. */
+static void test_ascii_eq_lower_n(void **state)
+{
+    (void)state;
+    const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
+    char lit[25], s[25];
+    for (size_t n = 1; n <= 24; n++) {
+        for (size_t i = 0; i < n; i++)
+            lit[i] = alphabet[(i * 7 + n) % (sizeof alphabet - 1)];
+        lit[n] = '\0';
+        memcpy(s, lit, n + 1);
+        assert_true(ts_ascii_eq_lower_n(s, lit, n));
+        for (size_t i = 0; i < n; i++) {
+            for (int b = 0; b < 256; b++) {
+                memcpy(s, lit, n + 1);
+                s[i] = (char)b;
+                bool want = ts_ascii_eq_nocase(s, n, lit);
+                if (ts_ascii_eq_lower_n(s, lit, n) != want)
+                    fail_msg("\"%s\" with byte %#x at %zu: want %d", lit, b, i, want);
+            }
+        }
+        for (size_t i = 0; i < n; i++) /* all upper case */
+            s[i] = lit[i] >= 'a' && lit[i] <= 'z' ? (char)(lit[i] - 32) : lit[i];
+        assert_true(ts_ascii_eq_lower_n(s, lit, n));
+    }
+    assert_true(ts_ascii_eq_lower_n("", "", 0));
+    assert_true(ts_ascii_eq_lower_n("X-B3-TraceId", "x-b3-traceid", 12));
+    assert_false(ts_ascii_eq_lower_n("X-B3-TraceI\x04", "x-b3-traceid", 12)); /* 0x04|0x20 != 'd' */
+    assert_false(ts_ascii_eq_lower_n("x\rb3-traceid", "x-b3-traceid", 12));   /* '\r'|0x20 == '-' */
+}
+
+/* ts_prop_find: the first header of each name, in any case; a header of
+ * the right length but another name, or without a name, is none of them. */
+static void test_find_first_of_each(void **state)
+{
+    (void)state;
+    struct hdrs hs = make_hdrs("Host: h", "X-B3-TRACEID: 1", "x-b3-traceid: 2", "B3: 3", "b3: 4",
+                               "X-B3-SpanId: 5", "TRACEPARENT: 6", "traceparent: 7",
+                               "X-B3-ParentSpanId: 8", "x-b3-sampled: 9", "X-b3-flags: 10",
+                               "Uber-Trace-ID: 11", "uber-trace-id: 12", "x-b3-spanid: 13", NULL);
+    struct ts_prop_headers f;
+    ts_prop_find(hs.h, hs.n, &f);
+    assert_ptr_equal(f.b3_trace_id, &hs.h[1]);
+    assert_ptr_equal(f.b3, &hs.h[3]);
+    assert_ptr_equal(f.b3_span_id, &hs.h[5]);
+    assert_ptr_equal(f.traceparent, &hs.h[6]);
+    assert_ptr_equal(f.b3_parent_id, &hs.h[8]);
+    assert_ptr_equal(f.b3_sampled, &hs.h[9]);
+    assert_ptr_equal(f.b3_flags, &hs.h[10]);
+    assert_ptr_equal(f.uber_trace_id, &hs.h[11]);
+    assert_int_equal(ts_prop_present_found(&f),
+                     TS_PROP_B3 | TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT | TS_PROP_JAEGER);
+
+    hs = make_hdrs("b4: x", "x-b3-flagz: x", "traceparenT: x", "x-b3-spanie: x", NULL);
+    hs.h[2].name = NULL; /* a name of the right length that is not there */
+    ts_prop_find(hs.h, hs.n, &f);
+    const struct ts_prop_headers none = {0};
+    assert_memory_equal(&f, &none, sizeof f);
+    assert_int_equal(ts_prop_present_found(&f), 0);
+    ts_prop_find(NULL, 3, &f);
+    assert_memory_equal(&f, &none, sizeof f);
+}
+
 /* ------------------------------------------------------------- inject */
 
 static size_t inject(unsigned formats, const struct ts_ctx *c, char *buf)
@@ -1207,6 +1274,8 @@ int main(void)
         cmocka_unit_test(test_extract_accept_only),
         cmocka_unit_test(test_extract_nothing),
         cmocka_unit_test(test_present),
+        cmocka_unit_test(test_ascii_eq_lower_n),
+        cmocka_unit_test(test_find_first_of_each),
         cmocka_unit_test(test_inject_exact),
         cmocka_unit_test(test_inject_sampling_states),
         cmocka_unit_test(test_inject_64bit),
