@@ -12,8 +12,6 @@
 #include <limits.h>
 #include <string.h>
 
-#include "../preload/ascii.h"
-
 /* Longest size/extension line or trailer line the chunked decoder accepts. */
 #define TS_HTTP_CHUNK_LINE_MAX 4096
 /* A chunk size has at most 16 hex digits (it must fit in 64 bits). */
@@ -575,11 +573,6 @@ const char *ts_http_target_path(const char *target, size_t len, size_t *path_len
 }
 
 /* ------------------------------------------------------------- framing */
-
-/* Is this header the one named lit (a lower-case literal)? */
-#define TS_HTTP_NAMED(hdr, lit)                                                                    \
-    ((hdr)->name_len == sizeof(lit) - 1 && (hdr)->name &&                                          \
-     ts_ascii_eq_lower_n((hdr)->name, (lit), sizeof(lit) - 1))
 
 /* The last transfer coding named by all Transfer-Encoding headers together
  * (h[0] is the first of them). */

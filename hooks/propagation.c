@@ -41,12 +41,6 @@ static inline bool eq_nocase(const char *s, size_t len, const char *lit)
     return (s || len == 0) && ts_ascii_eq_nocase(s, len, lit);
 }
 
-/* Does a header carry this name (a lower-case literal)? A header parsed
- * without a name (NULL) carries none. */
-#define NAMED(hdr, lit)                                                                            \
-    ((hdr)->name_len == sizeof(lit) - 1 && (hdr)->name &&                                          \
-     ts_ascii_eq_lower_n((hdr)->name, (lit), sizeof(lit) - 1))
-
 /* Keep the first header of a name. */
 static void keep_first(const struct ts_http_header **slot, const struct ts_http_header *hdr)
 {
@@ -63,31 +57,31 @@ void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_heade
          * leaves at most two names to compare. */
         switch (x->name_len) {
         case 2:
-            if (NAMED(x, "b3"))
+            if (TS_HTTP_NAMED(x, "b3"))
                 keep_first(&out->b3, x);
             break;
         case 10:
-            if (NAMED(x, "x-b3-flags"))
+            if (TS_HTTP_NAMED(x, "x-b3-flags"))
                 keep_first(&out->b3_flags, x);
             break;
         case 11:
-            if (NAMED(x, "traceparent"))
+            if (TS_HTTP_NAMED(x, "traceparent"))
                 keep_first(&out->traceparent, x);
-            else if (NAMED(x, "x-b3-spanid"))
+            else if (TS_HTTP_NAMED(x, "x-b3-spanid"))
                 keep_first(&out->b3_span_id, x);
             break;
         case 12:
-            if (NAMED(x, "x-b3-traceid"))
+            if (TS_HTTP_NAMED(x, "x-b3-traceid"))
                 keep_first(&out->b3_trace_id, x);
-            else if (NAMED(x, "x-b3-sampled"))
+            else if (TS_HTTP_NAMED(x, "x-b3-sampled"))
                 keep_first(&out->b3_sampled, x);
             break;
         case 13:
-            if (NAMED(x, "uber-trace-id"))
+            if (TS_HTTP_NAMED(x, "uber-trace-id"))
                 keep_first(&out->uber_trace_id, x);
             break;
         case 17:
-            if (NAMED(x, "x-b3-parentspanid"))
+            if (TS_HTTP_NAMED(x, "x-b3-parentspanid"))
                 keep_first(&out->b3_parent_id, x);
             break;
         default:
@@ -469,33 +463,41 @@ void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts
 
 /* ------------------------------------------------------------------ inject */
 
-/* Bounded appender: once anything does not fit, `ok` stays false. */
+/* Bounded appender: once anything does not fit, `ok` stays false. Every
+ * request a client sends gets these lines, so pieces of known length are
+ * copied without measuring them, and ids are encoded in place. */
 struct out_buf {
     char *p;
     size_t len, cap;
     bool ok;
 };
 
-static void put(struct out_buf *o, const char *s, size_t n)
+/* Room for n more bytes, else ok turns false. */
+static bool room(struct out_buf *o, size_t n)
 {
-    if (!o->ok || n > o->cap - o->len) {
-        o->ok = false;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
+    if (o->ok && n <= o->cap - o->len)
+        return true;
+    o->ok = false;
+    return false;
 }
 
-static void put_str(struct out_buf *o, const char *s)
+static void put(struct out_buf *o, const char *s, size_t n)
 {
-    put(o, s, strlen(s));
+    if (room(o, n)) {
+        memcpy(o->p + o->len, s, n);
+        o->len += n;
+    }
 }
+
+/* A string literal, its length known at compile time. */
+#define put_lit(o, lit) put((o), (lit), sizeof(lit) - 1)
 
 static void put_hex(struct out_buf *o, const uint8_t *b, size_t n)
 {
-    char tmp[2 * TS_TRACE_ID_LEN];
-    ts_hex_encode(b, n, tmp);
-    put(o, tmp, 2 * n);
+    if (room(o, 2 * n)) {
+        ts_hex_encode(b, n, o->p + o->len);
+        o->len += 2 * n;
+    }
 }
 
 /* The trace id as B3 and Jaeger carry it: 16 hex digits when 64-bit. */
@@ -517,62 +519,64 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
     bool sampled = ts_ctx_sampled(ctx);
 
     if (formats & TS_PROP_B3MULTI) {
-        put_str(&o, "X-B3-TraceId: ");
+        put_lit(&o, "X-B3-TraceId: ");
         put_trace_id(&o, ctx);
-        put_str(&o, "\r\nX-B3-SpanId: ");
+        put_lit(&o, "\r\nX-B3-SpanId: ");
         put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
-        put_str(&o, "\r\n");
+        put_lit(&o, "\r\n");
         if (ctx->has_parent) {
-            put_str(&o, "X-B3-ParentSpanId: ");
+            put_lit(&o, "X-B3-ParentSpanId: ");
             put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
-            put_str(&o, "\r\n");
+            put_lit(&o, "\r\n");
         }
         /* Debug implies accept, so the spec says not to send Sampled too. */
         if (ctx->sampling == TS_SAMPLING_DEBUG)
-            put_str(&o, "X-B3-Flags: 1\r\n");
+            put_lit(&o, "X-B3-Flags: 1\r\n");
         else if (ctx->sampling == TS_SAMPLING_ACCEPT)
-            put_str(&o, "X-B3-Sampled: 1\r\n");
+            put_lit(&o, "X-B3-Sampled: 1\r\n");
         else if (ctx->sampling == TS_SAMPLING_DENY)
-            put_str(&o, "X-B3-Sampled: 0\r\n");
+            put_lit(&o, "X-B3-Sampled: 0\r\n");
     }
     if (formats & TS_PROP_B3) {
-        put_str(&o, "b3: ");
+        put_lit(&o, "b3: ");
         put_trace_id(&o, ctx);
-        put_str(&o, "-");
+        put_lit(&o, "-");
         put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
         /* The parent is positional after the sampling field, so a deferred
          * decision (no field) cannot carry it. */
         if (ctx->sampling != TS_SAMPLING_DEFER) {
-            put_str(&o, ctx->sampling == TS_SAMPLING_DEBUG    ? "-d"
-                        : ctx->sampling == TS_SAMPLING_ACCEPT ? "-1"
-                                                              : "-0");
+            put(&o,
+                ctx->sampling == TS_SAMPLING_DEBUG    ? "-d"
+                : ctx->sampling == TS_SAMPLING_ACCEPT ? "-1"
+                                                      : "-0",
+                2);
             if (ctx->has_parent) {
-                put_str(&o, "-");
+                put_lit(&o, "-");
                 put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
             }
         }
-        put_str(&o, "\r\n");
+        put_lit(&o, "\r\n");
     }
     if (formats & TS_PROP_TRACECONTEXT) {
         /* Always 128-bit: a 64-bit id is already zero in its high bytes. */
-        put_str(&o, "traceparent: 00-");
+        put_lit(&o, "traceparent: 00-");
         put_hex(&o, ctx->trace_id, TS_TRACE_ID_LEN);
-        put_str(&o, "-");
+        put_lit(&o, "-");
         put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
-        put_str(&o, sampled ? "-01\r\n" : "-00\r\n");
+        put(&o, sampled ? "-01\r\n" : "-00\r\n", 5);
     }
     if (formats & TS_PROP_JAEGER) {
-        put_str(&o, "uber-trace-id: ");
+        put_lit(&o, "uber-trace-id: ");
         put_trace_id(&o, ctx);
-        put_str(&o, ":");
+        put_lit(&o, ":");
         put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
-        put_str(&o, ":");
+        put_lit(&o, ":");
         if (ctx->has_parent)
             put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
         else
-            put_str(&o, "0");
+            put_lit(&o, "0");
         /* Jaeger flags: 0x01 sampled, 0x02 debug (sent with sampled). */
-        put_str(&o, ctx->sampling == TS_SAMPLING_DEBUG ? ":3\r\n" : sampled ? ":1\r\n" : ":0\r\n");
+        put(&o, ctx->sampling == TS_SAMPLING_DEBUG ? ":3\r\n" : sampled ? ":1\r\n" : ":0\r\n", 4);
     }
     return o.ok ? o.len : 0;
 }
