@@ -403,6 +403,11 @@ static bool ts_http_known_method(const char *m, size_t len, bool whole)
     return false;
 }
 
+bool ts_http_method_known(const char *m, size_t len)
+{
+    return ts_http_known_method(m, len, true);
+}
+
 /* After a start line's version (request) or status (response): nothing yet,
  * or a line end (anything after the line end is the parser's business). */
 static bool ts_http_line_end_prefix(const char *p, const char *end)

@@ -55,6 +55,10 @@ int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response 
  * ...). Used to decide whether bytes are worth holding back. */
 bool ts_http_looks_like_request(const char *buf, size_t len);
 
+/* Is m[0..len) one of the methods ts_http_looks_like_request knows
+ * (exactly, case-sensitive)? */
+bool ts_http_method_known(const char *m, size_t len);
+
 /* Could buf[0..len) be the start of an HTTP/1.x response ("HTTP/1.d SP ddd")? */
 bool ts_http_looks_like_response(const char *buf, size_t len);
 

@@ -48,7 +48,14 @@ static const unsigned char hex_value[256] = {
 
 void ts_hex_encode(const unsigned char *in, size_t n, char *out)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) { /* ids are whole words: four pairs a turn */
+        memcpy(out + 2 * i, hex_pairs + 2 * in[i], 2);
+        memcpy(out + 2 * i + 2, hex_pairs + 2 * in[i + 1], 2);
+        memcpy(out + 2 * i + 4, hex_pairs + 2 * in[i + 2], 2);
+        memcpy(out + 2 * i + 6, hex_pairs + 2 * in[i + 3], 2);
+    }
+    for (; i < n; i++)
         memcpy(out + 2 * i, hex_pairs + 2 * in[i], 2);
 }
 

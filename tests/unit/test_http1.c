@@ -529,6 +529,26 @@ static void test_looks_like_request(void **state)
     assert_false(looks_req("HTTP/1.1 200 OK"));
 }
 
+static void test_method_known(void **state)
+{
+    static const char *const known[] = {
+        "GET",   "HEAD",   "POST",     "PUT",       "DELETE",     "CONNECT", "OPTIONS",
+        "TRACE", "PATCH",  "PROPFIND", "PROPPATCH", "MKCOL",      "COPY",    "MOVE",
+        "LOCK",  "UNLOCK", "SEARCH",   "REPORT",    "MKCALENDAR", "PURGE",
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        size_t n = strlen(known[i]);
+        assert_true(ts_http_method_known(known[i], n));
+        assert_false(ts_http_method_known(known[i], n - 1)); /* a prefix */
+        char longer[16];
+        snprintf(longer, sizeof longer, "%sX", known[i]);
+        assert_false(ts_http_method_known(longer, n + 1));
+    }
+    assert_false(ts_http_method_known("get", 3));
+    assert_false(ts_http_method_known("FOO", 3));
+    assert_false(ts_http_method_known("", 0));
+}
+
 static void test_looks_like_response(void **state)
 {
     assert_true(ts_http_looks_like_response(NULL, 0));
@@ -1149,6 +1169,7 @@ int main(void)
         cmocka_unit_test(test_invalid_responses),
         cmocka_unit_test(test_too_many_headers),
         cmocka_unit_test(test_looks_like_request),
+        cmocka_unit_test(test_method_known),
         cmocka_unit_test(test_looks_like_response),
         cmocka_unit_test(test_inject_offset),
         cmocka_unit_test(test_find_header),
