@@ -401,6 +401,60 @@ static void test_every_byte_in_long_fields(void **state)
     }
 }
 
+/* Header names are skipped eight bytes at a time while they are letters,
+ * digits and '-': every byte value at every position of a long name,
+ * against RFC 9110's tchar rule. */
+static bool tchar(int b)
+{
+    return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+           (b && strchr("!#$%&'*+-.^_`|~", b));
+}
+
+static void test_every_byte_in_long_names(void **state)
+{
+    enum { FIELD = 29 };
+    char head[128];
+    for (size_t at = 0; at < FIELD; at++) {
+        for (int b = 0; b < 256; b++) {
+            char field[FIELD];
+            memset(field, 'n', FIELD);
+            field[at] = (char)b;
+            size_t n = build(head, "GET / HTTP/1.1\r\nN", field, FIELD, "N: v\r\n\r\n");
+            struct ts_http_header h[MAX_H];
+            struct ts_http_request req;
+            char *copy;
+            int r = parse_req_exact(head, n, &req, h, MAX_H, &copy);
+            if (tchar(b)) {
+                if (r != (int)n)
+                    fail_msg("name byte %#x at %zu: %d", b, at, r);
+                assert_int_equal(h[0].name_len, FIELD + 2);
+                assert_memory_equal(h[0].name + 1, field, FIELD);
+                assert_int_equal(h[0].value_len, 1);
+            } else if (b == ':') { /* the name ends there; the rest is the value */
+                assert_int_equal(r, (int)n);
+                assert_int_equal(h[0].name_len, at + 1);
+            } else if (r != TS_HTTP_ERROR) {
+                fail_msg("name byte %#x at %zu: %d, not ERROR", b, at, r);
+            }
+            free(copy);
+        }
+    }
+}
+
+/* Tabs inside a long value stop the word-at-a-time skip and are part of
+ * the value; the skip takes up again after each. */
+static void test_tabs_inside_long_values(void **state)
+{
+    const char head[] = "GET / HTTP/1.1\r\nA: aaaaaaaaa\tbbbbbbbbbbb\t\tcccccccccccc\td\r\n\r\n";
+    struct ts_http_header h[MAX_H];
+    struct ts_http_request req;
+    char *copy;
+    assert_int_equal(parse_req_exact(head, sizeof head - 1, &req, h, MAX_H, &copy),
+                     (int)(sizeof head - 1));
+    assert_span(h[0].value, h[0].value_len, "aaaaaaaaa\tbbbbbbbbbbb\t\tcccccccccccc\td");
+    free(copy);
+}
+
 /* A long value ends exactly where its line does, wherever that falls in a
  * word; a prefix of the head is INCOMPLETE however many whole words it
  * holds (exact-size copies: ASan sees any read past the end). */
@@ -1165,6 +1219,8 @@ int main(void)
         cmocka_unit_test(test_split_every_offset),
         cmocka_unit_test(test_invalid_requests),
         cmocka_unit_test(test_every_byte_in_long_fields),
+        cmocka_unit_test(test_every_byte_in_long_names),
+        cmocka_unit_test(test_tabs_inside_long_values),
         cmocka_unit_test(test_long_value_prefixes),
         cmocka_unit_test(test_invalid_responses),
         cmocka_unit_test(test_too_many_headers),
