@@ -238,7 +238,7 @@ static void test_hex_decode_every_pair(void **state)
 static void test_id_is_zero_every_byte(void **state)
 {
     (void)state;
-    uint8_t id[24];
+    uint8_t id[25]; /* one more than the longest, for the byte past the end */
     const size_t lengths[] = {1, 3, 8, 12, 16, 24};
     for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
         size_t n = lengths[k];
