@@ -112,7 +112,6 @@ static ssize_t socket_sink_send(void *ctx, const struct iovec *v, int n, size_t 
 
 /* ---------------------------------------------------------- wire form */
 
-
 /* How many program bytes are out once the wire has reached `sent`: all
  * wire bytes up to the last of them are. */
 static size_t wire_prog_done(const struct out_wire *w, size_t sent)
@@ -245,10 +244,16 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     if (!held) {
         size_t flen;
         const char *first = ts_iov_at(iov, iovcnt, base, &flen);
-        if (!ts_http_looks_like_request(first, flen < 32 ? flen : 32))
-            return head_not(why, TS_STAT_GAVE_UP_NOT_HTTP);
         /* a head past the limit is not traced, also when it came whole */
         h = ts_http_parse_request(first, flen < limit ? flen : limit, &req);
+        /* Requests are traced when they look like one from their first
+         * byte with a known method. Of a whole head, whose parse vouches
+         * for the rest of that look, only the method is left to check. */
+        bool request = h > 0
+                           ? req.method == first && ts_http_method_known(req.method, req.method_len)
+                           : ts_http_looks_like_request(first, flen < 32 ? flen : 32);
+        if (!request)
+            return head_not(why, TS_STAT_GAVE_UP_NOT_HTTP);
         if (h > 0)
             head = first; /* the usual case: a whole head, parsed in place */
         else if (h != TS_HTTP_INCOMPLETE)

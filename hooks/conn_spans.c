@@ -20,9 +20,9 @@
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
 #include "conn_internal.h"
-#include "span_link.h"
 #include "propagation.h"
 #include "rules.h"
+#include "span_link.h"
 #include "trust.h"
 
 /* Span records come from blocks, not malloc: they are made and ended inside
@@ -58,12 +58,35 @@ static bool is_ignored_span(const struct pending *p)
     return p >= ignored_spans && p < ignored_spans + sizeof ignored_spans / sizeof *ignored_spans;
 }
 
-/* The stand-in for req when TRACESHIM_IGNORE matches it, else NULL. */
-static struct pending *ignored_span(const struct ts_http_request *req)
-{
+/* What a span needs of a request head besides its fields, worked out
+ * once: the target's path (for IGNORE, the route, url.path) and the
+ * headers that become attributes (one pass over the headers). */
+struct req_view {
+    const struct ts_http_request *req;
+    const char *path;
     size_t path_len;
-    const char *path = ts_http_target_path(req->target, req->target_len, &path_len);
-    if (!ts_rules_ignored(req->method, req->method_len, path, path_len))
+    const struct ts_http_header *host, *user_agent;
+};
+
+static void req_view_init(struct req_view *v, const struct ts_http_request *req)
+{
+    v->req = req;
+    v->path = ts_http_target_path(req->target, req->target_len, &v->path_len);
+    v->host = v->user_agent = NULL;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct ts_http_header *h = &req->headers[i];
+        if (!v->host && TS_HTTP_NAMED(h, "host"))
+            v->host = h;
+        else if (!v->user_agent && TS_HTTP_NAMED(h, "user-agent"))
+            v->user_agent = h;
+    }
+}
+
+/* The stand-in for the request when TRACESHIM_IGNORE matches it, else NULL. */
+static struct pending *ignored_span(const struct req_view *v)
+{
+    const struct ts_http_request *req = v->req;
+    if (!ts_rules_ignored(req->method, req->method_len, v->path, v->path_len))
         return NULL;
     for (size_t i = 1; i < sizeof ignored_spans / sizeof *ignored_spans; i++)
         if (req->method_len == ignored_spans[i].method_len &&
@@ -142,10 +165,8 @@ static void split_host(const char *v, size_t len, const char **host, size_t *hle
     }
 }
 
-static void attr_header(struct ts_span *s, const char *key, const struct ts_http_request *req,
-                        const char *name)
+static void attr_header(struct ts_span *s, const char *key, const struct ts_http_header *h)
 {
-    const struct ts_http_header *h = ts_http_find_header(req->headers, req->num_headers, name);
     if (h)
         ts_span_attr_str(s, key, h->value, h->value_len);
 }
@@ -192,8 +213,9 @@ static void text_put_uint(struct text *t, unsigned v)
 }
 
 /* Fields every HTTP span gets from its request head. */
-static struct pending *pending_new(const struct ts_http_request *req, uint8_t kind)
+static struct pending *pending_new(const struct req_view *v, uint8_t kind)
 {
+    const struct ts_http_request *req = v->req;
     struct pending *p = ts_block_get(&pending_blocks);
     if (!p)
         return NULL;
@@ -212,10 +234,8 @@ static struct pending *pending_new(const struct ts_http_request *req, uint8_t ki
 
     /* The name is the route (TRACESHIM_ROUTES, else ids collapsed), so
      * that names stay few; a server span also gets it as http.route. */
-    size_t path_len;
-    const char *path = ts_http_target_path(req->target, req->target_len, &path_len);
     char route[TS_ROUTE_MAX];
-    size_t route_len = ts_rules_route(path, path_len, route, sizeof route);
+    size_t route_len = ts_rules_route(v->path, v->path_len, route, sizeof route);
     char name_buf[160];
     struct text name = {name_buf, sizeof name_buf, 0};
     text_put(&name, req->method, req->method_len);
@@ -261,14 +281,14 @@ void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx 
  * serving: find that server span, and the id fields to rewrite so the
  * upstream sees our client span as its parent. False when the context is
  * no request of ours, or a field is already on the wire. */
-static bool forwarded_parent(const struct ts_http_request *req, const struct ts_ctx *fwd,
+static bool forwarded_parent(const struct ts_prop_headers *found, const struct ts_ctx *fwd,
                              const char *head, size_t editable, struct ts_ctx *server,
                              struct span_edit *edits, int *nedits)
 {
     if (!ts_inflight_find(fwd, server))
         return false;
     struct ts_prop_id_fields f;
-    ts_prop_id_fields(req->headers, req->num_headers, fwd, &f);
+    ts_prop_id_fields_found(found, fwd, &f);
     int n = 0;
     for (int i = 0; i < f.nspan + f.nparent && n < CONN_MAX_EDITS; i++) {
         bool parent = i >= f.nspan;
@@ -287,17 +307,21 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
 {
     *nedits = 0;
     *inject_len = 0;
-    struct pending *ignored = ignored_span(req); /* TRACESHIM_IGNORE: no span, no headers */
+    struct req_view v;
+    req_view_init(&v, req);
+    struct pending *ignored = ignored_span(&v); /* TRACESHIM_IGNORE: no span, no headers */
     if (ignored)
         return ignored;
-    struct pending *p = pending_new(req, TS_KIND_CLIENT);
+    struct pending *p = pending_new(&v, TS_KIND_CLIENT);
     if (!p)
         return NULL;
     struct ts_ctx app, server, mine;
-    bool app_ctx = ts_prop_extract(req->headers, req->num_headers, &app);
+    struct ts_prop_headers found; /* what the program wrote itself */
+    ts_prop_find(req->headers, req->num_headers, &found);
+    bool app_ctx = ts_prop_extract_found(&found, &app);
     bool forwarded =
-        app_ctx && forwarded_parent(req, &app, head, editable, &server, edits, nedits);
-    unsigned present = ts_prop_present(req->headers, req->num_headers);
+        app_ctx && forwarded_parent(&found, &app, head, editable, &server, edits, nedits);
+    unsigned present = ts_prop_present_found(&found);
     const struct ts_ctx *parent = forwarded ? &server : app_ctx ? &app : ts_ctx_current();
     if (!parent)
         parent = ts_ctx_process();
@@ -321,7 +345,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if ((app_ctx || *inject_len) && ts_trust_signable(out, &mine, ts_ctx_current()))
         *inject_len += ts_trust_sign(out, inject + *inject_len, TS_PROP_INJECT_MAX - *inject_len);
 
-    const struct ts_http_header *host = ts_http_find_header(req->headers, req->num_headers, "host");
+    const struct ts_http_header *host = v.host;
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
     const char *h = peer_ip;
@@ -365,7 +389,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         ts_span_attr_str(&p->span, "network.peer.address", peer_ip, peer_len);
     if (c->peer_port)
         ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
-    attr_header(&p->span, "user_agent.original", req, "user-agent");
+    attr_header(&p->span, "user_agent.original", v.user_agent);
     if (c->tls)
         attr_tls(&p->span, c, true);
     return p;
@@ -373,10 +397,12 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
 
 struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req)
 {
-    struct pending *ignored = ignored_span(req); /* TRACESHIM_IGNORE: no span */
+    struct req_view v;
+    req_view_init(&v, req);
+    struct pending *ignored = ignored_span(&v); /* TRACESHIM_IGNORE: no span */
     if (ignored)
         return ignored;
-    struct pending *p = pending_new(req, TS_KIND_SERVER);
+    struct pending *p = pending_new(&v, TS_KIND_SERVER);
     if (!p)
         return NULL;
     struct ts_ctx in, mine;
@@ -400,9 +426,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         ts_inflight_add(&p->inflight);
     }
 
-    size_t path_len;
-    const char *path = ts_http_target_path(req->target, req->target_len, &path_len);
-    ts_span_attr_str(&p->span, "url.path", path, path_len);
+    ts_span_attr_str(&p->span, "url.path", v.path, v.path_len);
     const char *q = memchr(req->target, '?', req->target_len);
     if (q) {
         const char *end = memchr(q, '#', req->target_len - (size_t)(q - req->target));
@@ -411,12 +435,11 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
             ts_span_attr_str(&p->span, "url.query", q + 1, qlen);
     }
     ts_span_attr_cstr(&p->span, "url.scheme", c->tls ? "https" : "http");
-    const struct ts_http_header *host = ts_http_find_header(req->headers, req->num_headers, "host");
-    if (host) {
+    if (v.host) {
         const char *h;
         size_t hlen;
         int hp;
-        split_host(host->value, host->value_len, &h, &hlen, &hp);
+        split_host(v.host->value, v.host->value_len, &h, &hlen, &hp);
         ts_span_attr_str(&p->span, "server.address", h, hlen);
     }
     ts_span_attr_int(&p->span, "server.port", c->local_port);
@@ -425,9 +448,8 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     ts_span_attr_str(&p->span, "client.address", peer_ip, peer_len);
     ts_span_attr_str(&p->span, "network.peer.address", peer_ip, peer_len);
     ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
-    attr_header(&p->span, "user_agent.original", req, "user-agent");
+    attr_header(&p->span, "user_agent.original", v.user_agent);
     if (c->tls)
         attr_tls(&p->span, c, false);
     return p;
 }
-

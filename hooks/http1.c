@@ -69,6 +69,30 @@ static inline bool ts_http_is_ctl(unsigned char c)
     return c < 0x20 || c == 0x7f;
 }
 
+/* Runs of plain bytes (field values, request targets: most of a head's
+ * bytes) are skipped eight at a time. A word is plain when none of its
+ * bytes is below `least` or DEL; these tests are exact: a byte below
+ * `least` is the only way a borrow can start in the subtraction. */
+#define TS_HTTP_ONES 0x0101010101010101ull
+#define TS_HTTP_HIGHS 0x8080808080808080ull
+
+/* least <= 0x80 */
+static inline bool ts_http_word_plain(uint64_t w, unsigned char least)
+{
+    uint64_t below = (w - TS_HTTP_ONES * least) & ~w & TS_HTTP_HIGHS;
+    uint64_t x = w ^ (TS_HTTP_ONES * 0x7f); /* DEL becomes a zero byte */
+    uint64_t del = (x - TS_HTTP_ONES) & ~x & TS_HTTP_HIGHS;
+    return (below | del) == 0;
+}
+
+/* Past the plain words from p: where a byte-by-byte loop takes over. */
+static inline const char *ts_http_skip_plain(const char *p, const char *end, unsigned char least)
+{
+    while (end - p >= 8 && ts_http_word_plain(ts_ascii_word(p), least))
+        p += 8;
+    return p;
+}
+
 static inline unsigned char ts_http_lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
@@ -144,9 +168,13 @@ static int ts_http_skip_empty_lines(const char **pp, const char *end)
 /* "HTTP/1." DIGIT; stores the minor version. */
 static int ts_http_version(const char **pp, const char *end, int *minor)
 {
-    int r = ts_http_expect(pp, end, "HTTP/1.");
-    if (r != TS_HTTP_OK)
-        return r;
+    if (end - *pp >= 7 && memcmp(*pp, "HTTP/1.", 7) == 0) {
+        *pp += 7; /* the usual case, at once */
+    } else {
+        int r = ts_http_expect(pp, end, "HTTP/1.");
+        if (r != TS_HTTP_OK)
+            return r;
+    }
     if (*pp == end)
         return TS_HTTP_INCOMPLETE;
     if (!ts_http_is_digit((unsigned char)**pp))
@@ -190,12 +218,13 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         const char *value = p;
+        p = ts_http_skip_plain(p, end, 0x20); /* a tab ends the fast part too */
         while (p < end && (ts_http_byte_class[(unsigned char)*p] & TS_HTTP_VALUE))
             p++;
         if (p == end)
             return TS_HTTP_INCOMPLETE;
         if (*p != '\r' && *p != '\n')
-            return TS_HTTP_ERROR; /* a control character inside the value */
+            return TS_HTTP_ERROR;  /* a control character inside the value */
         const char *value_end = p; /* just past the last non-blank byte */
         while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
             value_end--;
@@ -249,6 +278,7 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
     p++;
 
     const char *target = p;
+    p = ts_http_skip_plain(p, end, 0x21); /* up to a blank or a control character */
     while (p < end && *p != ' ' && !ts_http_is_ctl((unsigned char)*p))
         p++;
     if (p == end)
@@ -371,6 +401,11 @@ static bool ts_http_known_method(const char *m, size_t len, bool whole)
             return true;
     }
     return false;
+}
+
+bool ts_http_method_known(const char *m, size_t len)
+{
+    return ts_http_known_method(m, len, true);
 }
 
 /* After a start line's version (request) or status (response): nothing yet,
@@ -544,18 +579,16 @@ const char *ts_http_target_path(const char *target, size_t len, size_t *path_len
 
 /* ------------------------------------------------------------- framing */
 
-/* The last transfer coding named by all Transfer-Encoding headers together.
- * Returns false when there is no such header. */
-static bool ts_http_last_coding(const struct ts_http_header *h, size_t n, const char **coding,
+/* The last transfer coding named by all Transfer-Encoding headers together
+ * (h[0] is the first of them). */
+static void ts_http_last_coding(const struct ts_http_header *h, size_t n, const char **coding,
                                 size_t *coding_len)
 {
-    bool present = false;
     *coding = NULL;
     *coding_len = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!ts_http_eq_nocase(h[i].name, h[i].name_len, "transfer-encoding"))
+        if (!TS_HTTP_NAMED(&h[i], "transfer-encoding"))
             continue;
-        present = true;
         size_t pos = 0;
         const char *e;
         size_t elen;
@@ -566,18 +599,17 @@ static bool ts_http_last_coding(const struct ts_http_header *h, size_t n, const 
             }
         }
     }
-    return present;
 }
 
-/* Content-Length from all its headers: each a list of identical decimal
- * numbers (RFC 9110 8.6). Returns 1 and *out when present, 0 when absent,
+/* Content-Length from all its headers (h[0] is the first of them): each a
+ * list of identical decimal numbers (RFC 9110 8.6). Returns 0 and *out, or
  * -1 when invalid, conflicting or past 64 bits. */
 static int ts_http_content_length(const struct ts_http_header *h, size_t n, uint64_t *out)
 {
     bool seen = false;
     uint64_t value = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!ts_http_eq_nocase(h[i].name, h[i].name_len, "content-length"))
+        if (!TS_HTTP_NAMED(&h[i], "content-length"))
             continue;
         size_t pos = 0;
         const char *e;
@@ -601,7 +633,7 @@ static int ts_http_content_length(const struct ts_http_header *h, size_t n, uint
         }
     }
     *out = value;
-    return seen ? 1 : 0;
+    return 0;
 }
 
 /* A fresh body state of the given kind. */
@@ -619,10 +651,20 @@ static void ts_http_body_init(struct ts_http_body *body, enum ts_http_body_kind 
 static int ts_http_framing(const struct ts_http_header *h, size_t n, int not_chunked, int no_length,
                            struct ts_http_body *body)
 {
-    const char *coding;
-    size_t coding_len;
-    if (ts_http_last_coding(h, n, &coding, &coding_len)) {
+    /* One pass finds the first of either; only the headers from there on
+     * are looked at again, for more of the same name. */
+    size_t te = n, cl = n;
+    for (size_t i = 0; i < n && te == n; i++) {
+        if (TS_HTTP_NAMED(&h[i], "transfer-encoding"))
+            te = i;
+        else if (cl == n && TS_HTTP_NAMED(&h[i], "content-length"))
+            cl = i;
+    }
+    if (te < n) {
         /* Transfer-Encoding overrides Content-Length (RFC 9112 6.3). */
+        const char *coding;
+        size_t coding_len;
+        ts_http_last_coding(h + te, n - te, &coding, &coding_len);
         if (coding && ts_http_eq_nocase(coding, coding_len, "chunked")) {
             ts_http_body_init(body, TS_BODY_CHUNKED, 0);
             return 0;
@@ -632,13 +674,14 @@ static int ts_http_framing(const struct ts_http_header *h, size_t n, int not_chu
         ts_http_body_init(body, (enum ts_http_body_kind)not_chunked, 0);
         return 0;
     }
-    uint64_t length = 0;
-    int cl = ts_http_content_length(h, n, &length);
-    if (cl < 0)
-        return -1;
-    if (cl == 0)
+    if (cl == n) {
         ts_http_body_init(body, (enum ts_http_body_kind)no_length, 0);
-    else if (length == 0)
+        return 0;
+    }
+    uint64_t length = 0;
+    if (ts_http_content_length(h + cl, n - cl, &length) < 0)
+        return -1;
+    if (length == 0)
         ts_http_body_init(body, TS_BODY_NONE, 0);
     else
         ts_http_body_init(body, TS_BODY_LENGTH, length);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../preload/ascii.h"
+
 /* Results of the head parsers (a positive value is the head's length). */
 #define TS_HTTP_ERROR (-1)      /* not a valid HTTP/1.x head */
 #define TS_HTTP_INCOMPLETE (-2) /* valid so far, need more bytes */
@@ -26,7 +28,7 @@ struct ts_http_request {
     size_t method_len;
     const char *target; /* request-target as sent: /path?q, or http://host/path */
     size_t target_len;
-    int minor_version; /* 0 or 1 */
+    int minor_version;              /* 0 or 1 */
     struct ts_http_header *headers; /* in: caller's array */
     size_t num_headers;             /* in: capacity; out: headers found */
 };
@@ -53,12 +55,23 @@ int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response 
  * ...). Used to decide whether bytes are worth holding back. */
 bool ts_http_looks_like_request(const char *buf, size_t len);
 
+/* Is m[0..len) one of the methods ts_http_looks_like_request knows
+ * (exactly, case-sensitive)? */
+bool ts_http_method_known(const char *m, size_t len);
+
 /* Could buf[0..len) be the start of an HTTP/1.x response ("HTTP/1.d SP ddd")? */
 bool ts_http_looks_like_response(const char *buf, size_t len);
 
 /* Offset in a complete head (as returned by the parsers) where extra header
  * lines can be inserted: the start of the blank line that ends the head. */
 size_t ts_http_inject_offset(const char *head, size_t head_len);
+
+/* Is this header the one named lit (a string literal in lower case, of
+ * letters, digits and '-')? The length first, so that most headers cost
+ * one comparison; a header without a name (NULL) is none. */
+#define TS_HTTP_NAMED(hdr, lit)                                                                    \
+    ((hdr)->name_len == sizeof(lit) - 1 && (hdr)->name &&                                          \
+     ts_ascii_eq_lower_n((hdr)->name, (lit), sizeof(lit) - 1))
 
 /* Case-insensitive header lookup: the first header with this name, or NULL. */
 const struct ts_http_header *ts_http_find_header(const struct ts_http_header *h, size_t n,

@@ -12,11 +12,6 @@
 
 /* ------------------------------------------------------------------ hex */
 
-static bool is_lower_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
 /* Decode 1..2*cap hex digits (any count, odd too) right-aligned into
  * out[cap], zero-filling the high bytes: Jaeger drops leading zeros. */
 static bool hex_decode_var(const char *in, size_t len, uint8_t *out, size_t cap)
@@ -37,14 +32,6 @@ static bool hex_decode_var(const char *in, size_t len, uint8_t *out, size_t cap)
     return true;
 }
 
-static bool all_zero(const uint8_t *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return false;
-    return true;
-}
-
 /* ------------------------------------------------------------- helpers */
 
 /* Case-insensitive comparison of a counted string with a lower-case
@@ -54,18 +41,53 @@ static inline bool eq_nocase(const char *s, size_t len, const char *lit)
     return (s || len == 0) && ts_ascii_eq_nocase(s, len, lit);
 }
 
-/* The first header named `name` (lower-case literal), or NULL. Kept local
- * so the codecs do not depend on the HTTP parser's object file. */
-static const struct ts_http_header *find_header(const struct ts_http_header *h, size_t n,
-                                                const char *name)
+/* Keep the first header of a name. */
+static void keep_first(const struct ts_http_header **slot, const struct ts_http_header *hdr)
 {
-    if (!h)
-        return NULL;
-    size_t name_len = strlen(name);
-    for (size_t i = 0; i < n; i++) /* the length first: most headers are other ones */
-        if (h[i].name_len == name_len && eq_nocase(h[i].name, h[i].name_len, name))
-            return &h[i];
-    return NULL;
+    if (!*slot)
+        *slot = hdr;
+}
+
+void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_headers *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; h && i < n; i++) {
+        const struct ts_http_header *x = &h[i];
+        /* The length first: one comparison rules out most headers, and
+         * leaves at most two names to compare. */
+        switch (x->name_len) {
+        case 2:
+            if (TS_HTTP_NAMED(x, "b3"))
+                keep_first(&out->b3, x);
+            break;
+        case 10:
+            if (TS_HTTP_NAMED(x, "x-b3-flags"))
+                keep_first(&out->b3_flags, x);
+            break;
+        case 11:
+            if (TS_HTTP_NAMED(x, "traceparent"))
+                keep_first(&out->traceparent, x);
+            else if (TS_HTTP_NAMED(x, "x-b3-spanid"))
+                keep_first(&out->b3_span_id, x);
+            break;
+        case 12:
+            if (TS_HTTP_NAMED(x, "x-b3-traceid"))
+                keep_first(&out->b3_trace_id, x);
+            else if (TS_HTTP_NAMED(x, "x-b3-sampled"))
+                keep_first(&out->b3_sampled, x);
+            break;
+        case 13:
+            if (TS_HTTP_NAMED(x, "uber-trace-id"))
+                keep_first(&out->uber_trace_id, x);
+            break;
+        case 17:
+            if (TS_HTTP_NAMED(x, "x-b3-parentspanid"))
+                keep_first(&out->b3_parent_id, x);
+            break;
+        default:
+            break;
+        }
+    }
 }
 
 /* A B3 trace id (16 or 32 hex digits, either case) into ctx. */
@@ -83,7 +105,7 @@ static bool b3_trace_id(const char *v, size_t len, struct ts_ctx *ctx)
     } else {
         return false;
     }
-    return !all_zero(ctx->trace_id, TS_TRACE_ID_LEN);
+    return !ts_id_is_zero(ctx->trace_id, TS_TRACE_ID_LEN);
 }
 
 /* A 16-hex-digit span id; zero is rejected unless allow_zero. */
@@ -91,7 +113,7 @@ static bool b3_span_id(const char *v, size_t len, uint8_t out[TS_SPAN_ID_LEN], b
 {
     if (len != 2 * TS_SPAN_ID_LEN || !ts_hex_decode(v, TS_SPAN_ID_LEN, out))
         return false;
-    return allow_zero || !all_zero(out, TS_SPAN_ID_LEN);
+    return allow_zero || !ts_id_is_zero(out, TS_SPAN_ID_LEN);
 }
 
 /* --------------------------------------------------------------- B3 single */
@@ -149,7 +171,7 @@ bool ts_b3_single_parse(const char *v, size_t len, struct ts_ctx *out)
             if (rest != 1 + 2 * TS_SPAN_ID_LEN || p[0] != '-' ||
                 !b3_span_id(p + 1, 2 * TS_SPAN_ID_LEN, c.parent_id, true))
                 return false;
-            c.has_parent = !all_zero(c.parent_id, TS_SPAN_ID_LEN);
+            c.has_parent = !ts_id_is_zero(c.parent_id, TS_SPAN_ID_LEN);
         }
     }
     c.valid = true;
@@ -159,14 +181,12 @@ bool ts_b3_single_parse(const char *v, size_t len, struct ts_ctx *out)
 
 /* ---------------------------------------------------------------- B3 multi */
 
-bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
+/* B3 multi from the headers found (see ts_b3_multi_parse). */
+static bool b3_multi_parse(const struct ts_prop_headers *f, struct ts_ctx *out)
 {
     memset(out, 0, sizeof *out);
-    const struct ts_http_header *tid = find_header(h, n, "x-b3-traceid");
-    const struct ts_http_header *sid = find_header(h, n, "x-b3-spanid");
-    const struct ts_http_header *pid = find_header(h, n, "x-b3-parentspanid");
-    const struct ts_http_header *smp = find_header(h, n, "x-b3-sampled");
-    const struct ts_http_header *flg = find_header(h, n, "x-b3-flags");
+    const struct ts_http_header *tid = f->b3_trace_id, *sid = f->b3_span_id, *pid = f->b3_parent_id,
+                                *smp = f->b3_sampled, *flg = f->b3_flags;
 
     /* The sampling decision stands on its own ("X-B3-Sampled: 0" with no
      * ids is a valid B3 message), so it is recorded even when ids are not.
@@ -196,7 +216,7 @@ bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *
     if (pid) {
         if (!pid->value || !b3_span_id(pid->value, pid->value_len, c.parent_id, true))
             return false;
-        c.has_parent = !all_zero(c.parent_id, TS_SPAN_ID_LEN);
+        c.has_parent = !ts_id_is_zero(c.parent_id, TS_SPAN_ID_LEN);
     }
     c.sampling = sampling;
     c.valid = true;
@@ -204,16 +224,14 @@ bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *
     return true;
 }
 
-/* ------------------------------------------------------------- traceparent */
-
-/* Decode 2n lower-case hex digits; W3C forbids upper case. */
-static bool lower_hex_decode(const char *in, size_t n, uint8_t *out)
+bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
 {
-    for (size_t i = 0; i < 2 * n; i++)
-        if (!is_lower_hex((unsigned char)in[i]))
-            return false;
-    return ts_hex_decode(in, n, out);
+    struct ts_prop_headers f;
+    ts_prop_find(h, n, &f);
+    return b3_multi_parse(&f, out);
 }
+
+/* ------------------------------------------------------------- traceparent */
 
 bool ts_traceparent_parse(const char *v, size_t len, struct ts_ctx *out)
 {
@@ -222,7 +240,7 @@ bool ts_traceparent_parse(const char *v, size_t len, struct ts_ctx *out)
     if (!v || len < 55)
         return false;
     uint8_t version;
-    if (!lower_hex_decode(v, 1, &version) || version == 0xff)
+    if (!ts_hex_decode_lower(v, 1, &version) || version == 0xff)
         return false;
     if (version == 0 && len != 55)
         return false;
@@ -235,11 +253,11 @@ bool ts_traceparent_parse(const char *v, size_t len, struct ts_ctx *out)
     struct ts_ctx c;
     memset(&c, 0, sizeof c);
     uint8_t flags;
-    if (!lower_hex_decode(v + 3, TS_TRACE_ID_LEN, c.trace_id) ||
-        !lower_hex_decode(v + 36, TS_SPAN_ID_LEN, c.span_id) ||
-        !lower_hex_decode(v + 53, 1, &flags))
+    if (!ts_hex_decode_lower(v + 3, TS_TRACE_ID_LEN, c.trace_id) ||
+        !ts_hex_decode_lower(v + 36, TS_SPAN_ID_LEN, c.span_id) ||
+        !ts_hex_decode_lower(v + 53, 1, &flags))
         return false;
-    if (all_zero(c.trace_id, TS_TRACE_ID_LEN) || all_zero(c.span_id, TS_SPAN_ID_LEN))
+    if (ts_id_is_zero(c.trace_id, TS_TRACE_ID_LEN) || ts_id_is_zero(c.span_id, TS_SPAN_ID_LEN))
         return false;
     c.sampling = (flags & 0x01) ? TS_SAMPLING_ACCEPT : TS_SAMPLING_DENY;
     c.valid = true;
@@ -295,15 +313,15 @@ bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out)
     struct ts_ctx c;
     memset(&c, 0, sizeof c);
     if (!hex_decode_var(f[0], fl[0], c.trace_id, TS_TRACE_ID_LEN) ||
-        all_zero(c.trace_id, TS_TRACE_ID_LEN))
+        ts_id_is_zero(c.trace_id, TS_TRACE_ID_LEN))
         return false;
     c.trace_id_64 = fl[0] <= 16;
     if (!hex_decode_var(f[1], fl[1], c.span_id, TS_SPAN_ID_LEN) ||
-        all_zero(c.span_id, TS_SPAN_ID_LEN))
+        ts_id_is_zero(c.span_id, TS_SPAN_ID_LEN))
         return false;
     if (!hex_decode_var(f[2], fl[2], c.parent_id, TS_SPAN_ID_LEN))
         return false;
-    c.has_parent = !all_zero(c.parent_id, TS_SPAN_ID_LEN);
+    c.has_parent = !ts_id_is_zero(c.parent_id, TS_SPAN_ID_LEN);
     uint8_t flags;
     if (!hex_decode_var(f[3], fl[3], &flags, 1))
         return false;
@@ -320,7 +338,7 @@ bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out)
 
 /* ----------------------------------------------------------------- extract */
 
-bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
+bool ts_prop_extract_found(const struct ts_prop_headers *f, struct ts_ctx *out)
 {
     memset(out, 0, sizeof *out);
     /* A B3 decision without ids (single form first, then multi): deny ends
@@ -331,31 +349,24 @@ bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *ou
     struct ts_ctx c;
     bool ok;
 
-    const struct ts_http_header *b3 = find_header(h, n, "b3");
-    if (b3) {
-        if (ts_b3_single_parse(b3->value, b3->value_len, &c)) {
+    if (f->b3) {
+        if (ts_b3_single_parse(f->b3->value, f->b3->value_len, &c)) {
             *out = c;
             return true;
         }
         b3_decision = c.sampling;
     }
-    ok = ts_b3_multi_parse(h, n, &c);
+    ok = b3_multi_parse(f, &c);
     if (!ok && b3_decision == TS_SAMPLING_DEFER)
         b3_decision = c.sampling;
     if (b3_decision == TS_SAMPLING_DENY) {
         out->sampling = TS_SAMPLING_DENY;
         return false;
     }
-    if (!ok) {
-        const struct ts_http_header *tp = find_header(h, n, "traceparent");
-        if (tp)
-            ok = ts_traceparent_parse(tp->value, tp->value_len, &c);
-    }
-    if (!ok) {
-        const struct ts_http_header *ub = find_header(h, n, "uber-trace-id");
-        if (ub)
-            ok = ts_uber_trace_id_parse(ub->value, ub->value_len, &c);
-    }
+    if (!ok && f->traceparent)
+        ok = ts_traceparent_parse(f->traceparent->value, f->traceparent->value_len, &c);
+    if (!ok && f->uber_trace_id)
+        ok = ts_uber_trace_id_parse(f->uber_trace_id->value, f->uber_trace_id->value_len, &c);
     if (!ok) {
         out->sampling = b3_decision;
         return false;
@@ -366,29 +377,32 @@ bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *ou
     return true;
 }
 
+bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
+{
+    struct ts_prop_headers f;
+    ts_prop_find(h, n, &f);
+    return ts_prop_extract_found(&f, out);
+}
+
+unsigned ts_prop_present_found(const struct ts_prop_headers *f)
+{
+    unsigned present = 0;
+    if (f->b3)
+        present |= TS_PROP_B3;
+    if (f->traceparent)
+        present |= TS_PROP_TRACECONTEXT;
+    if (f->uber_trace_id)
+        present |= TS_PROP_JAEGER;
+    if (f->b3_trace_id || f->b3_span_id || f->b3_parent_id || f->b3_sampled || f->b3_flags)
+        present |= TS_PROP_B3MULTI;
+    return present;
+}
+
 unsigned ts_prop_present(const struct ts_http_header *h, size_t n)
 {
-    static const char *const b3_multi_names[] = {
-        "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags",
-    };
-    unsigned present = 0;
-    if (!h)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *name = h[i].name;
-        size_t len = h[i].name_len;
-        if (eq_nocase(name, len, "b3"))
-            present |= TS_PROP_B3;
-        else if (eq_nocase(name, len, "traceparent"))
-            present |= TS_PROP_TRACECONTEXT;
-        else if (eq_nocase(name, len, "uber-trace-id"))
-            present |= TS_PROP_JAEGER;
-        else
-            for (size_t k = 0; k < sizeof b3_multi_names / sizeof b3_multi_names[0]; k++)
-                if (eq_nocase(name, len, b3_multi_names[k]))
-                    present |= TS_PROP_B3MULTI;
-    }
-    return present;
+    struct ts_prop_headers f;
+    ts_prop_find(h, n, &f);
+    return ts_prop_present_found(&f);
 }
 
 /* --------------------------------------------------------------- id fields */
@@ -405,70 +419,85 @@ static void add_field(const char **list, int *n, const char *at)
         list[(*n)++] = at;
 }
 
-void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx,
-                       struct ts_prop_id_fields *out)
+void ts_prop_id_fields_found(const struct ts_prop_headers *f, const struct ts_ctx *ctx,
+                             struct ts_prop_id_fields *out)
 {
     memset(out, 0, sizeof *out);
     struct ts_ctx c;
     const size_t id_hex = 2 * TS_SPAN_ID_LEN;
 
-    const struct ts_http_header *b3 = find_header(h, n, "b3");
+    const struct ts_http_header *b3 = f->b3;
     if (b3 && ts_b3_single_parse(b3->value, b3->value_len, &c) && same_ids(&c, ctx)) {
         const char *dash = memchr(b3->value, '-', b3->value_len);
         add_field(out->span, &out->nspan, dash + 1);
         if (b3->value_len > id_hex && b3->value_len - (size_t)(dash + 1 - b3->value) > id_hex + 2)
             add_field(out->parent, &out->nparent, b3->value + b3->value_len - id_hex);
     }
-    if (ts_b3_multi_parse(h, n, &c) && same_ids(&c, ctx)) {
-        add_field(out->span, &out->nspan, find_header(h, n, "x-b3-spanid")->value);
-        const struct ts_http_header *pid = find_header(h, n, "x-b3-parentspanid");
-        if (pid)
-            add_field(out->parent, &out->nparent, pid->value);
+    if (b3_multi_parse(f, &c) && same_ids(&c, ctx)) {
+        add_field(out->span, &out->nspan, f->b3_span_id->value);
+        if (f->b3_parent_id)
+            add_field(out->parent, &out->nparent, f->b3_parent_id->value);
     }
-    const struct ts_http_header *tp = find_header(h, n, "traceparent");
+    const struct ts_http_header *tp = f->traceparent;
     if (tp && ts_traceparent_parse(tp->value, tp->value_len, &c) && same_ids(&c, ctx))
         add_field(out->span, &out->nspan, tp->value + 36);
-    const struct ts_http_header *ub = find_header(h, n, "uber-trace-id");
-    const char *f[4];
+    const struct ts_http_header *ub = f->uber_trace_id;
+    const char *fld[4];
     size_t fl[4];
     if (ub && ts_uber_trace_id_parse(ub->value, ub->value_len, &c) && same_ids(&c, ctx) &&
-        jaeger_split(ub->value, ub->value_len, f, fl)) {
+        jaeger_split(ub->value, ub->value_len, fld, fl)) {
         if (fl[1] == id_hex)
-            add_field(out->span, &out->nspan, f[1]);
+            add_field(out->span, &out->nspan, fld[1]);
         if (fl[2] == id_hex)
-            add_field(out->parent, &out->nparent, f[2]);
+            add_field(out->parent, &out->nparent, fld[2]);
     }
+}
+
+void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx,
+                       struct ts_prop_id_fields *out)
+{
+    struct ts_prop_headers f;
+    ts_prop_find(h, n, &f);
+    ts_prop_id_fields_found(&f, ctx, out);
 }
 
 /* ------------------------------------------------------------------ inject */
 
-/* Bounded appender: once anything does not fit, `ok` stays false. */
+/* Bounded appender: once anything does not fit, `ok` stays false. Every
+ * request a client sends gets these lines, so pieces of known length are
+ * copied without measuring them, and ids are encoded in place. */
 struct out_buf {
     char *p;
     size_t len, cap;
     bool ok;
 };
 
-static void put(struct out_buf *o, const char *s, size_t n)
+/* Room for n more bytes, else ok turns false. */
+static bool room(struct out_buf *o, size_t n)
 {
-    if (!o->ok || n > o->cap - o->len) {
-        o->ok = false;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
+    if (o->ok && n <= o->cap - o->len)
+        return true;
+    o->ok = false;
+    return false;
 }
 
-static void put_str(struct out_buf *o, const char *s)
+static void put(struct out_buf *o, const char *s, size_t n)
 {
-    put(o, s, strlen(s));
+    if (room(o, n)) {
+        memcpy(o->p + o->len, s, n);
+        o->len += n;
+    }
 }
+
+/* A string literal, its length known at compile time. */
+#define put_lit(o, lit) put((o), (lit), sizeof(lit) - 1)
 
 static void put_hex(struct out_buf *o, const uint8_t *b, size_t n)
 {
-    char tmp[2 * TS_TRACE_ID_LEN];
-    ts_hex_encode(b, n, tmp);
-    put(o, tmp, 2 * n);
+    if (room(o, 2 * n)) {
+        ts_hex_encode(b, n, o->p + o->len);
+        o->len += 2 * n;
+    }
 }
 
 /* The trace id as B3 and Jaeger carry it: 16 hex digits when 64-bit. */
@@ -490,62 +519,64 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
     bool sampled = ts_ctx_sampled(ctx);
 
     if (formats & TS_PROP_B3MULTI) {
-        put_str(&o, "X-B3-TraceId: ");
+        put_lit(&o, "X-B3-TraceId: ");
         put_trace_id(&o, ctx);
-        put_str(&o, "\r\nX-B3-SpanId: ");
+        put_lit(&o, "\r\nX-B3-SpanId: ");
         put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
-        put_str(&o, "\r\n");
+        put_lit(&o, "\r\n");
         if (ctx->has_parent) {
-            put_str(&o, "X-B3-ParentSpanId: ");
+            put_lit(&o, "X-B3-ParentSpanId: ");
             put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
-            put_str(&o, "\r\n");
+            put_lit(&o, "\r\n");
         }
         /* Debug implies accept, so the spec says not to send Sampled too. */
         if (ctx->sampling == TS_SAMPLING_DEBUG)
-            put_str(&o, "X-B3-Flags: 1\r\n");
+            put_lit(&o, "X-B3-Flags: 1\r\n");
         else if (ctx->sampling == TS_SAMPLING_ACCEPT)
-            put_str(&o, "X-B3-Sampled: 1\r\n");
+            put_lit(&o, "X-B3-Sampled: 1\r\n");
         else if (ctx->sampling == TS_SAMPLING_DENY)
-            put_str(&o, "X-B3-Sampled: 0\r\n");
+            put_lit(&o, "X-B3-Sampled: 0\r\n");
     }
     if (formats & TS_PROP_B3) {
-        put_str(&o, "b3: ");
+        put_lit(&o, "b3: ");
         put_trace_id(&o, ctx);
-        put_str(&o, "-");
+        put_lit(&o, "-");
         put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
         /* The parent is positional after the sampling field, so a deferred
          * decision (no field) cannot carry it. */
         if (ctx->sampling != TS_SAMPLING_DEFER) {
-            put_str(&o, ctx->sampling == TS_SAMPLING_DEBUG    ? "-d"
-                        : ctx->sampling == TS_SAMPLING_ACCEPT ? "-1"
-                                                              : "-0");
+            put(&o,
+                ctx->sampling == TS_SAMPLING_DEBUG    ? "-d"
+                : ctx->sampling == TS_SAMPLING_ACCEPT ? "-1"
+                                                      : "-0",
+                2);
             if (ctx->has_parent) {
-                put_str(&o, "-");
+                put_lit(&o, "-");
                 put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
             }
         }
-        put_str(&o, "\r\n");
+        put_lit(&o, "\r\n");
     }
     if (formats & TS_PROP_TRACECONTEXT) {
         /* Always 128-bit: a 64-bit id is already zero in its high bytes. */
-        put_str(&o, "traceparent: 00-");
+        put_lit(&o, "traceparent: 00-");
         put_hex(&o, ctx->trace_id, TS_TRACE_ID_LEN);
-        put_str(&o, "-");
+        put_lit(&o, "-");
         put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
-        put_str(&o, sampled ? "-01\r\n" : "-00\r\n");
+        put(&o, sampled ? "-01\r\n" : "-00\r\n", 5);
     }
     if (formats & TS_PROP_JAEGER) {
-        put_str(&o, "uber-trace-id: ");
+        put_lit(&o, "uber-trace-id: ");
         put_trace_id(&o, ctx);
-        put_str(&o, ":");
+        put_lit(&o, ":");
         put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
-        put_str(&o, ":");
+        put_lit(&o, ":");
         if (ctx->has_parent)
             put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
         else
-            put_str(&o, "0");
+            put_lit(&o, "0");
         /* Jaeger flags: 0x01 sampled, 0x02 debug (sent with sampled). */
-        put_str(&o, ctx->sampling == TS_SAMPLING_DEBUG ? ":3\r\n" : sampled ? ":1\r\n" : ":0\r\n");
+        put(&o, ctx->sampling == TS_SAMPLING_DEBUG ? ":3\r\n" : sampled ? ":1\r\n" : ":0\r\n", 4);
     }
     return o.ok ? o.len : 0;
 }

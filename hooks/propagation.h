@@ -21,14 +21,26 @@ bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out);
  * -Sampled, -Flags; names case-insensitive, the first of each wins). */
 bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *out);
 
+/* The propagation headers of a request, found in one pass over its
+ * headers: the first of each name (names are case-insensitive), NULL when
+ * absent. The *_found functions below read these instead of scanning the
+ * headers again; the others scan them once themselves. */
+struct ts_prop_headers {
+    const struct ts_http_header *b3, *traceparent, *uber_trace_id;
+    const struct ts_http_header *b3_trace_id, *b3_span_id, *b3_parent_id, *b3_sampled, *b3_flags;
+};
+void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_headers *out);
+
 /* Extract a context from request headers: b3 single first, then B3 multi,
  * then traceparent, then uber-trace-id. A "b3: 0" or a lone X-B3-Sampled: 0
  * yields a context that is not valid but carries TS_SAMPLING_DENY; callers
  * check out->valid and out->sampling. Returns out->valid. */
 bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out);
+bool ts_prop_extract_found(const struct ts_prop_headers *f, struct ts_ctx *out);
 
 /* Which formats (enum ts_prop_format bits) the headers already carry. */
 unsigned ts_prop_present(const struct ts_http_header *h, size_t n);
+unsigned ts_prop_present_found(const struct ts_prop_headers *f);
 
 /* Where a context's ids are written in request headers: the 16-hex-digit
  * fields holding ctx's span id, and those holding its parent span id, in
@@ -42,6 +54,8 @@ struct ts_prop_id_fields {
 };
 void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx,
                        struct ts_prop_id_fields *out);
+void ts_prop_id_fields_found(const struct ts_prop_headers *f, const struct ts_ctx *ctx,
+                             struct ts_prop_id_fields *out);
 
 /* Write the header lines ("Name: value\r\n" each) of every format in
  * `formats` for ctx into buf. ctx->span_id is the span the receiver should

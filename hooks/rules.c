@@ -354,23 +354,31 @@ static bool is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* The placeholder for a path segment that is an identifier, or NULL. */
+/* The placeholder for a path segment that is an identifier, or NULL: all
+ * digits, a UUID (8-4-4-4-12 hex digits), or 16 or more hex digits. Every
+ * request's path goes through here, and most segments are words: the
+ * first byte that rules a kind out ends the look. */
 static const char *segment_kind(const char *s, size_t n)
 {
     if (!n)
         return NULL;
-    size_t digits = 0, hex = 0;
-    for (size_t i = 0; i < n; i++) {
-        digits += s[i] >= '0' && s[i] <= '9';
-        hex += is_hex(s[i]);
-    }
-    if (digits == n)
+    size_t i = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    if (i == n)
         return "{id}";
-    if (n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' && hex == 32)
-        return "{uuid}";
-    if (n >= 16 && hex == n)
-        return "{hex}";
-    return NULL;
+    if (n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-') {
+        size_t hex = 0;
+        for (size_t k = 0; k < n; k++)
+            hex += is_hex(s[k]);
+        if (hex == 32)
+            return "{uuid}";
+    }
+    if (n < 16)
+        return NULL;
+    while (i < n && is_hex(s[i]))
+        i++;
+    return i == n ? "{hex}" : NULL;
 }
 
 /* Append s[0..n) to out[*at..cap-1), as far as it fits. */

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 static inline char ts_ascii_lower(char c)
@@ -24,6 +25,46 @@ static inline bool ts_ascii_eq_nocase(const char *s, size_t n, const char *lit)
         if (ts_ascii_lower(s[i]) != lit[i])
             return false;
     return true;
+}
+
+/* Eight bytes at p, unaligned. */
+static inline uint64_t ts_ascii_word(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* Eight bytes of s against eight of lit, ignoring case (see below). */
+static inline bool ts_ascii_word_eq_lower(const char *s, const char *lit)
+{
+    uint64_t l = ts_ascii_word(lit);
+    uint64_t fold = (l & 0x4040404040404040ull) >> 1;
+    return (ts_ascii_word(s) | fold) == l;
+}
+
+/* A header name against a name the shim looks for: s[0..n) equals
+ * lit[0..n) ignoring ASCII case, for a lit made only of lower-case
+ * letters, digits and '-' (every header name the shim reads is). Each
+ * header of every request is tested against a few names, so this goes
+ * eight bytes at a time: a byte of lit with bit 0x40 set is a letter, and
+ * is matched by either case of it (the byte or'ed with 0x20); any other
+ * byte of lit must be matched exactly. The lengths are known equal. */
+static inline bool ts_ascii_eq_lower_n(const char *s, const char *lit, size_t n)
+{
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++) {
+            char fold = (char)((lit[i] & 0x40) >> 1);
+            if ((char)(s[i] | fold) != lit[i])
+                return false;
+        }
+        return true;
+    }
+    /* Whole words, the last one overlapping the one before it. */
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if (!ts_ascii_word_eq_lower(s + i, lit + i))
+            return false;
+    return ts_ascii_word_eq_lower(s + n - 8, lit + n - 8);
 }
 
 /* The NUL-terminated s starts with the lower-case literal prefix, ignoring

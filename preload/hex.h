@@ -20,7 +20,11 @@ static inline int ts_hex_digit(unsigned char c)
 /* Lower-case hex of n bytes into out (2n chars, not NUL-terminated). */
 void ts_hex_encode(const unsigned char *in, size_t n, char *out);
 
-/* Decode exactly 2n lower- or upper-case hex chars; false on any other char. */
+/* Decode exactly 2n lower- or upper-case hex chars; false on any other
+ * char (out[0..n) may have been written then). */
 bool ts_hex_decode(const char *in, size_t n, unsigned char *out);
+
+/* The same, refusing upper case too (W3C trace context is lower case). */
+bool ts_hex_decode_lower(const char *in, size_t n, unsigned char *out);
 
 #endif

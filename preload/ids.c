@@ -62,15 +62,22 @@ static uint64_t ids_next(void)
     return result;
 }
 
+/* n random bytes, n a multiple of 8, not all zero (an all-zero id means
+ * "none" on the wire). */
 static void fill(uint8_t *out, size_t n)
 {
+    uint64_t any;
     do {
+        any = 0;
         for (size_t i = 0; i < n; i += 8) {
             uint64_t v = ids_next();
-            memcpy(out + i, &v, n - i < 8 ? n - i : 8);
+            memcpy(out + i, &v, 8);
+            any |= v;
         }
-    } while (ts_id_is_zero(out, n));
+    } while (any == 0);
 }
+
+_Static_assert(TS_TRACE_ID_LEN % 8 == 0 && TS_SPAN_ID_LEN % 8 == 0, "ids are whole words");
 
 void ts_ids_new_trace(uint8_t out[TS_TRACE_ID_LEN])
 {

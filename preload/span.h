@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define TS_TRACE_ID_LEN 16
 #define TS_SPAN_ID_LEN 8
@@ -77,7 +78,11 @@ void ts_span_set_name(struct ts_span *s, const char *name, size_t len);
  * an attribute past TS_SPAN_MAX_ATTRS is dropped. Setting a key that is
  * already present adds a second entry: callers set each key once. */
 void ts_span_attr_str(struct ts_span *s, const char *key, const char *val, size_t len);
-void ts_span_attr_cstr(struct ts_span *s, const char *key, const char *val);
+/* Inline, so that a literal value's length is known at compile time. */
+static inline void ts_span_attr_cstr(struct ts_span *s, const char *key, const char *val)
+{
+    ts_span_attr_str(s, key, val, strlen(val));
+}
 void ts_span_attr_int(struct ts_span *s, const char *key, int64_t val);
 void ts_span_attr_bool(struct ts_span *s, const char *key, bool val);
 
@@ -119,8 +124,21 @@ static inline size_t ts_span_nframes(const struct ts_span *s)
     return s->nframes < TS_SPAN_MAX_FRAMES ? s->nframes : TS_SPAN_MAX_FRAMES;
 }
 
-/* True when every byte of id[0..n) is zero. */
-bool ts_id_is_zero(const uint8_t *id, size_t n);
+/* True when every byte of id[0..n) is zero: a word at a time, as ids are
+ * whole words (8 or 16 bytes). */
+static inline bool ts_id_is_zero(const uint8_t *id, size_t n)
+{
+    uint64_t seen = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, id + i, 8);
+        seen |= word;
+    }
+    for (; i < n; i++)
+        seen |= id[i];
+    return seen == 0;
+}
 
 /* Eight bytes of an id (p[0..8)) as the big-endian number they spell: a
  * span id, or either half of a trace id. */

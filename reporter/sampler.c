@@ -256,18 +256,27 @@ static int sam_match(struct sam_buf *b, const uint64_t words[SAM_NAME_WORDS], si
  * when the span name cannot be an operation (too long). */
 static void sam_read(struct sam_view *v, const char *name, size_t len, bool named)
 {
+    /* The name's words and hash only when there are operations to look
+     * it up in: without a per-operation strategy (every sampler but a
+     * remote one that sent operationSampling) each span would pay for a
+     * 128-byte copy and a hash of its name for nothing. */
     uint64_t words[SAM_NAME_WORDS];
     uint64_t hash = 0;
-    if (named) {
-        sam_words(name, len, words);
-        hash = sam_hash(name, len);
-    }
+    bool prepared = false;
     for (;;) {
         struct sam_buf *b = &sam_bufs[__atomic_load_n(&sam_live, __ATOMIC_ACQUIRE) & 1u];
         uint64_t seq = __atomic_load_n(&b->seq, __ATOMIC_ACQUIRE);
         if (seq & 1u)
             continue; /* a stale index: the live buffer is never being written */
-        int i = named ? sam_match(b, words, len, hash) : -1;
+        int i = -1;
+        if (named && SAM_LD(b->n_ops) > 0) {
+            if (!prepared) {
+                sam_words(name, len, words);
+                hash = sam_hash(name, len);
+                prepared = true;
+            }
+            i = sam_match(b, words, len, hash);
+        }
         v->buf = b;
         v->interval_ns = SAM_LD(b->interval_ns);
         v->burst_ns = SAM_LD(b->burst_ns);

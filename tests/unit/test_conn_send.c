@@ -151,6 +151,50 @@ static void test_every_cut_of_the_wire(void **state)
     }
 }
 
+/* Which whole heads are traced is decided as by ts_http_looks_like_request
+ * on their first bytes: a known method from the first byte on. The others
+ * go out byte for byte, and the stream is not traced from there on. */
+static void test_whole_heads_traced_only_from_a_known_method(void **state)
+{
+    (void)state;
+    static const char *const untraced[] = {
+        "\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", /* a blank line first */
+        "FOO / HTTP/1.1\r\nHost: h\r\n\r\n",
+        "get / HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GETS / HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GETGETGETGETGETGETGETGETGETGETGETGET / HTTP/1.1\r\n\r\n",
+    };
+    char got[4096];
+    for (size_t i = 0; i < sizeof untraced / sizeof untraced[0]; i++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        size_t len = strlen(untraced[i]);
+        assert_int_equal(prog_write(&p, untraced[i], len), (ssize_t)len);
+        const char next[] = "GET /next HTTP/1.1\r\n\r\n";
+        assert_int_equal(prog_write(&p, next, sizeof next - 1), (ssize_t)(sizeof next - 1));
+        assert_int_equal(peer_read_all(&p, got, sizeof got), len + sizeof next - 1);
+        assert_memory_equal(got, untraced[i], len);
+        assert_memory_equal(got + len, next, sizeof next - 1);
+        assert_int_equal(nspans, 0);
+        close_pair(&p);
+    }
+    static const char *const traced[] = {
+        "PATCH /x HTTP/1.1\r\nHost: h\r\n\r\n",
+        "MKCALENDAR /x HTTP/1.0\r\n\r\n",
+        "GET http://h/x HTTP/1.1\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof traced / sizeof traced[0]; i++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        size_t len = strlen(traced[i]);
+        assert_int_equal(prog_write(&p, traced[i], len), (ssize_t)len);
+        assert_true(peer_read_all(&p, got, sizeof got) > len);
+        assert_non_null(strstr(got, "traceparent: 00-"));
+        answer(&p, 1);
+        close_pair(&p);
+    }
+}
+
 static void test_cr_then_lf_of_the_blank_line(void **state)
 {
     (void)state;
@@ -234,12 +278,13 @@ static long random_budget(void)
  * trailers. */
 static size_t random_request(char *out, size_t cap, int i)
 {
-    int n = snprintf(out, cap, "%s /r/%d HTTP/1.1\r\nHost: h%d\r\nX-Pad: %.*s\r\n",
-                     rnd(2) ? "GET" : "PUT", i, i, (int)rnd(300),
-                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
-                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
-                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
-                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
+    int n =
+        snprintf(out, cap, "%s /r/%d HTTP/1.1\r\nHost: h%d\r\nX-Pad: %.*s\r\n",
+                 rnd(2) ? "GET" : "PUT", i, i, (int)rnd(300),
+                 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+                 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+                 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+                 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
     switch (rnd(3)) {
     case 0:
         n += snprintf(out + n, cap - (size_t)n, "\r\n");
@@ -456,6 +501,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_every_cut_of_the_wire, setup_budget),
+        cmocka_unit_test_setup(test_whole_heads_traced_only_from_a_known_method, setup_budget),
         cmocka_unit_test_setup(test_cr_then_lf_of_the_blank_line, setup_budget),
         cmocka_unit_test_setup(test_lf_only_head_cut_inside_the_lines, setup_budget),
         cmocka_unit_test_setup(test_pipelined_heads_in_one_write, setup_budget),

@@ -339,6 +339,149 @@ static void test_invalid_requests(void **state)
     check_bad(bad, sizeof bad / sizeof *bad, true);
 }
 
+/* Field values and request targets are skipped eight bytes at a time
+ * while no byte in the word can end them: every byte value at every
+ * position of a long value and a long target (across word boundaries, in
+ * the tail after the last whole word) must be judged as byte by byte. */
+static bool value_byte_ok(int b)
+{
+    return b == '\t' || (b >= 0x20 && b != 0x7f);
+}
+
+/* head = a + field + b (field may hold a NUL); returns the length. */
+static size_t build(char *head, const char *a, const char *field, size_t flen, const char *b)
+{
+    size_t n = strlen(a);
+    memcpy(head, a, n);
+    memcpy(head + n, field, flen);
+    memcpy(head + n + flen, b, strlen(b));
+    return n + flen + strlen(b);
+}
+
+static void test_every_byte_in_long_fields(void **state)
+{
+    enum { FIELD = 29 }; /* three words and a tail, wherever it starts */
+    char head[128];
+    for (size_t at = 0; at < FIELD; at++) {
+        for (int b = 0; b < 256; b++) {
+            char field[FIELD];
+            memset(field, 'v', FIELD);
+            field[at] = (char)b;
+
+            /* in a value (between two more bytes, so that no blank is trimmed) */
+            size_t n = build(head, "GET / HTTP/1.1\r\nA: w", field, FIELD, "x\r\n\r\n");
+            struct ts_http_header h[MAX_H];
+            struct ts_http_request req;
+            char *copy;
+            int r = parse_req_exact(head, n, &req, h, MAX_H, &copy);
+            if (value_byte_ok(b)) {
+                if (r != (int)n)
+                    fail_msg("value byte %#x at %zu: %d", b, at, r);
+                assert_int_equal(req.num_headers, 1);
+                assert_int_equal(h[0].value_len, FIELD + 2);
+                assert_memory_equal(h[0].value + 1, field, FIELD);
+            } else if (r != TS_HTTP_ERROR) {
+                fail_msg("value byte %#x at %zu: %d, not ERROR", b, at, r);
+            }
+            free(copy);
+
+            /* in a request target */
+            n = build(head, "GET /", field, FIELD, " HTTP/1.1\r\n\r\n");
+            r = parse_req_exact(head, n, &req, h, MAX_H, &copy);
+            if (b > 0x20 && b != 0x7f) {
+                if (r != (int)n)
+                    fail_msg("target byte %#x at %zu: %d", b, at, r);
+                assert_int_equal(req.target_len, FIELD + 1);
+                assert_memory_equal(req.target + 1, field, FIELD);
+            } else if (r != TS_HTTP_ERROR) {
+                fail_msg("target byte %#x at %zu: %d, not ERROR", b, at, r);
+            }
+            free(copy);
+        }
+    }
+}
+
+/* Header names are skipped eight bytes at a time while they are letters,
+ * digits and '-': every byte value at every position of a long name,
+ * against RFC 9110's tchar rule. */
+static bool tchar(int b)
+{
+    return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+           (b && strchr("!#$%&'*+-.^_`|~", b));
+}
+
+static void test_every_byte_in_long_names(void **state)
+{
+    enum { FIELD = 29 };
+    char head[128];
+    for (size_t at = 0; at < FIELD; at++) {
+        for (int b = 0; b < 256; b++) {
+            char field[FIELD];
+            memset(field, 'n', FIELD);
+            field[at] = (char)b;
+            size_t n = build(head, "GET / HTTP/1.1\r\nN", field, FIELD, "N: v\r\n\r\n");
+            struct ts_http_header h[MAX_H];
+            struct ts_http_request req;
+            char *copy;
+            int r = parse_req_exact(head, n, &req, h, MAX_H, &copy);
+            if (tchar(b)) {
+                if (r != (int)n)
+                    fail_msg("name byte %#x at %zu: %d", b, at, r);
+                assert_int_equal(h[0].name_len, FIELD + 2);
+                assert_memory_equal(h[0].name + 1, field, FIELD);
+                assert_int_equal(h[0].value_len, 1);
+            } else if (b == ':') { /* the name ends there; the rest is the value */
+                assert_int_equal(r, (int)n);
+                assert_int_equal(h[0].name_len, at + 1);
+            } else if (r != TS_HTTP_ERROR) {
+                fail_msg("name byte %#x at %zu: %d, not ERROR", b, at, r);
+            }
+            free(copy);
+        }
+    }
+}
+
+/* Tabs inside a long value stop the word-at-a-time skip and are part of
+ * the value; the skip takes up again after each. */
+static void test_tabs_inside_long_values(void **state)
+{
+    const char head[] = "GET / HTTP/1.1\r\nA: aaaaaaaaa\tbbbbbbbbbbb\t\tcccccccccccc\td\r\n\r\n";
+    struct ts_http_header h[MAX_H];
+    struct ts_http_request req;
+    char *copy;
+    assert_int_equal(parse_req_exact(head, sizeof head - 1, &req, h, MAX_H, &copy),
+                     (int)(sizeof head - 1));
+    assert_span(h[0].value, h[0].value_len, "aaaaaaaaa\tbbbbbbbbbbb\t\tcccccccccccc\td");
+    free(copy);
+}
+
+/* A long value ends exactly where its line does, wherever that falls in a
+ * word; a prefix of the head is INCOMPLETE however many whole words it
+ * holds (exact-size copies: ASan sees any read past the end). */
+static void test_long_value_prefixes(void **state)
+{
+    for (size_t len = 0; len <= 40; len++) {
+        char head[128];
+        char value[41];
+        for (size_t i = 0; i < len; i++)
+            value[i] = (char)('a' + i % 26);
+        int n = snprintf(head, sizeof head, "GET /%.*s HTTP/1.1\r\nB: %.*s\r\nC: d\r\n\r\n",
+                         (int)len, value, (int)len, value);
+        for (int k = 0; k < n; k++)
+            assert_int_equal(req_status(head, (size_t)k), TS_HTTP_INCOMPLETE);
+        struct ts_http_header h[MAX_H];
+        struct ts_http_request req;
+        char *copy;
+        assert_int_equal(parse_req_exact(head, (size_t)n, &req, h, MAX_H, &copy), n);
+        assert_int_equal(req.target_len, len + 1);
+        assert_int_equal(req.num_headers, 2);
+        assert_int_equal(h[0].value_len, len);
+        assert_memory_equal(h[0].value, value, len);
+        assert_int_equal(h[1].value_len, 1);
+        free(copy);
+    }
+}
+
 static void test_invalid_responses(void **state)
 {
     static const struct bad_case bad[] = {
@@ -438,6 +581,26 @@ static void test_looks_like_request(void **state)
     assert_false(looks_req("*2\r\n$3"));
     assert_false(looks_req("SSH-2.0-OpenSSH"));
     assert_false(looks_req("HTTP/1.1 200 OK"));
+}
+
+static void test_method_known(void **state)
+{
+    static const char *const known[] = {
+        "GET",   "HEAD",   "POST",     "PUT",       "DELETE",     "CONNECT", "OPTIONS",
+        "TRACE", "PATCH",  "PROPFIND", "PROPPATCH", "MKCOL",      "COPY",    "MOVE",
+        "LOCK",  "UNLOCK", "SEARCH",   "REPORT",    "MKCALENDAR", "PURGE",
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        size_t n = strlen(known[i]);
+        assert_true(ts_http_method_known(known[i], n));
+        assert_false(ts_http_method_known(known[i], n - 1)); /* a prefix */
+        char longer[16];
+        snprintf(longer, sizeof longer, "%sX", known[i]);
+        assert_false(ts_http_method_known(longer, n + 1));
+    }
+    assert_false(ts_http_method_known("get", 3));
+    assert_false(ts_http_method_known("FOO", 3));
+    assert_false(ts_http_method_known("", 0));
 }
 
 static void test_looks_like_response(void **state)
@@ -690,6 +853,19 @@ static void test_request_framing(void **state)
                      -1);
     assert_int_equal(req_framing(&b, L("Transfer-Encoding: chunkedx")), -1);
     assert_int_equal(req_framing(&b, L("Transfer-Encoding: gzip", "Content-Length: 4")), -1);
+
+    /* names of the same lengths that are other names, before and after */
+    assert_int_equal(
+        req_framing(&b, L("X-B3-ParentSpanId: chunked", "Content-Lengtx: 4",
+                          "Transfer-Encodinx: chunked", "content-length: 3", "Content-Lengtz: 9")),
+        0);
+    assert_int_equal(b.kind, TS_BODY_LENGTH);
+    assert_int_equal(b.remaining, 3);
+    assert_int_equal(req_framing(&b, L("Content-Length: 3", "X-B3-ParentSpanId: 1",
+                                       "TRANSFER-ENCODING: chunked")),
+                     0);
+    assert_int_equal(b.kind, TS_BODY_CHUNKED);
+    assert_int_equal(req_framing(&b, L("Content-Length: 3", "x: y", "content-length: 4")), -1);
 }
 
 static void test_response_framing(void **state)
@@ -1042,9 +1218,14 @@ int main(void)
         cmocka_unit_test(test_response_basic),
         cmocka_unit_test(test_split_every_offset),
         cmocka_unit_test(test_invalid_requests),
+        cmocka_unit_test(test_every_byte_in_long_fields),
+        cmocka_unit_test(test_every_byte_in_long_names),
+        cmocka_unit_test(test_tabs_inside_long_values),
+        cmocka_unit_test(test_long_value_prefixes),
         cmocka_unit_test(test_invalid_responses),
         cmocka_unit_test(test_too_many_headers),
         cmocka_unit_test(test_looks_like_request),
+        cmocka_unit_test(test_method_known),
         cmocka_unit_test(test_looks_like_response),
         cmocka_unit_test(test_inject_offset),
         cmocka_unit_test(test_find_header),

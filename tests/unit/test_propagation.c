@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "hooks/propagation.h"
+#include "preload/ascii.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -179,6 +180,82 @@ static void test_hex_decode(void **state)
     assert_false(ts_hex_decode("G0", 1, out));
     assert_false(ts_hex_decode("`0", 1, out));
     assert_true(ts_hex_decode("", 0, out));
+}
+
+/* Every byte value, against printf's spelling (hex.c encodes by table). */
+static void test_hex_encode_every_byte(void **state)
+{
+    (void)state;
+    unsigned char in[256];
+    for (int i = 0; i < 256; i++)
+        in[i] = (unsigned char)i;
+    char out[512], want[3];
+    ts_hex_encode(in, sizeof in, out);
+    for (int i = 0; i < 256; i++) {
+        snprintf(want, sizeof want, "%02x", i);
+        assert_memory_equal(out + 2 * i, want, 2);
+    }
+}
+
+/* Every pair of characters, against ts_hex_digit: decoded when both are
+ * digits (either case), refused otherwise; the lower-case decoder also
+ * refuses A-F. The pair is also tried in the middle of a longer string,
+ * so that a bad digit is seen wherever it stands. */
+static void test_hex_decode_every_pair(void **state)
+{
+    (void)state;
+    for (int a = 0; a < 256; a++) {
+        for (int b = 0; b < 256; b++) {
+            char in[6] = {'0', 'f', (char)a, (char)b, 'A', '9'};
+            unsigned char out[3];
+            int hi = ts_hex_digit((unsigned char)a), lo = ts_hex_digit((unsigned char)b);
+            bool ok = hi >= 0 && lo >= 0;
+            bool lower = ok && !(a >= 'A' && a <= 'F') && !(b >= 'A' && b <= 'F');
+            assert_int_equal(ts_hex_decode(in + 2, 1, out), ok);
+            if (ok)
+                assert_int_equal(out[0], hi << 4 | lo);
+            assert_int_equal(ts_hex_decode(in, 3, out), ok);
+            if (ok) {
+                assert_int_equal(out[0], 0x0f);
+                assert_int_equal(out[1], hi << 4 | lo);
+                assert_int_equal(out[2], 0xa9);
+            }
+            assert_int_equal(ts_hex_decode_lower(in + 2, 1, out), lower);
+            if (lower)
+                assert_int_equal(out[0], hi << 4 | lo);
+            assert_false(ts_hex_decode_lower(in, 3, out)); /* the 'A' */
+        }
+    }
+    unsigned char out[2];
+    assert_true(ts_hex_decode_lower("09af", 2, out));
+    assert_int_equal(out[0], 0x09);
+    assert_int_equal(out[1], 0xaf);
+    assert_true(ts_hex_decode_lower("", 0, out));
+}
+
+/* An id is zero only when every byte is, whichever byte is set and
+ * whatever the length (whole words and a tail). */
+static void test_id_is_zero_every_byte(void **state)
+{
+    (void)state;
+    uint8_t id[25]; /* one more than the longest, for the byte past the end */
+    const size_t lengths[] = {1, 3, 8, 12, 16, 24};
+    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+        size_t n = lengths[k];
+        memset(id, 0, sizeof id);
+        assert_true(ts_id_is_zero(id, n));
+        for (size_t i = 0; i < n; i++) {
+            for (int bit = 0; bit < 8; bit++) {
+                memset(id, 0, sizeof id);
+                id[i] = (uint8_t)(1u << bit);
+                assert_false(ts_id_is_zero(id, n));
+            }
+        }
+        memset(id, 0, sizeof id);
+        id[n] = 0xff; /* past the end: not looked at */
+        assert_true(ts_id_is_zero(id, n));
+    }
+    assert_true(ts_id_is_zero(id, 0));
 }
 
 /* ------------------------------------------------------------- b3 single */
@@ -845,6 +922,72 @@ static void test_present(void **state)
     assert_int_equal(ts_prop_present(NULL, 0), 0);
 }
 
+/* ts_ascii_eq_lower_n, the name test ts_prop_find uses, against the
+ * byte-by-byte ts_ascii_eq_nocase: for literals of every length from 1 to
+ * 24 (under a word, whole words, words and a tail) made of what header
+ * names are made of, with every byte value at every position. */
+static void test_ascii_eq_lower_n(void **state)
+{
+    (void)state;
+    const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
+    char lit[25], s[25];
+    for (size_t n = 1; n <= 24; n++) {
+        for (size_t i = 0; i < n; i++)
+            lit[i] = alphabet[(i * 7 + n) % (sizeof alphabet - 1)];
+        lit[n] = '\0';
+        memcpy(s, lit, n + 1);
+        assert_true(ts_ascii_eq_lower_n(s, lit, n));
+        for (size_t i = 0; i < n; i++) {
+            for (int b = 0; b < 256; b++) {
+                memcpy(s, lit, n + 1);
+                s[i] = (char)b;
+                bool want = ts_ascii_eq_nocase(s, n, lit);
+                if (ts_ascii_eq_lower_n(s, lit, n) != want)
+                    fail_msg("\"%s\" with byte %#x at %zu: want %d", lit, b, i, want);
+            }
+        }
+        for (size_t i = 0; i < n; i++) /* all upper case */
+            s[i] = lit[i] >= 'a' && lit[i] <= 'z' ? (char)(lit[i] - 32) : lit[i];
+        assert_true(ts_ascii_eq_lower_n(s, lit, n));
+    }
+    assert_true(ts_ascii_eq_lower_n("", "", 0));
+    assert_true(ts_ascii_eq_lower_n("X-B3-TraceId", "x-b3-traceid", 12));
+    assert_false(ts_ascii_eq_lower_n("X-B3-TraceI\x04", "x-b3-traceid", 12)); /* 0x04|0x20 != 'd' */
+    assert_false(ts_ascii_eq_lower_n("x\rb3-traceid", "x-b3-traceid", 12));   /* '\r'|0x20 == '-' */
+}
+
+/* ts_prop_find: the first header of each name, in any case; a header of
+ * the right length but another name, or without a name, is none of them. */
+static void test_find_first_of_each(void **state)
+{
+    (void)state;
+    struct hdrs hs = make_hdrs("Host: h", "X-B3-TRACEID: 1", "x-b3-traceid: 2", "B3: 3", "b3: 4",
+                               "X-B3-SpanId: 5", "TRACEPARENT: 6", "traceparent: 7",
+                               "X-B3-ParentSpanId: 8", "x-b3-sampled: 9", "X-b3-flags: 10",
+                               "Uber-Trace-ID: 11", "uber-trace-id: 12", "x-b3-spanid: 13", NULL);
+    struct ts_prop_headers f;
+    ts_prop_find(hs.h, hs.n, &f);
+    assert_ptr_equal(f.b3_trace_id, &hs.h[1]);
+    assert_ptr_equal(f.b3, &hs.h[3]);
+    assert_ptr_equal(f.b3_span_id, &hs.h[5]);
+    assert_ptr_equal(f.traceparent, &hs.h[6]);
+    assert_ptr_equal(f.b3_parent_id, &hs.h[8]);
+    assert_ptr_equal(f.b3_sampled, &hs.h[9]);
+    assert_ptr_equal(f.b3_flags, &hs.h[10]);
+    assert_ptr_equal(f.uber_trace_id, &hs.h[11]);
+    assert_int_equal(ts_prop_present_found(&f),
+                     TS_PROP_B3 | TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT | TS_PROP_JAEGER);
+
+    hs = make_hdrs("b4: x", "x-b3-flagz: x", "traceparenT: x", "x-b3-spanie: x", NULL);
+    hs.h[2].name = NULL; /* a name of the right length that is not there */
+    ts_prop_find(hs.h, hs.n, &f);
+    const struct ts_prop_headers none = {0};
+    assert_memory_equal(&f, &none, sizeof f);
+    assert_int_equal(ts_prop_present_found(&f), 0);
+    ts_prop_find(NULL, 3, &f);
+    assert_memory_equal(&f, &none, sizeof f);
+}
+
 /* ------------------------------------------------------------- inject */
 
 static size_t inject(unsigned formats, const struct ts_ctx *c, char *buf)
@@ -1099,6 +1242,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_encode_lower),
         cmocka_unit_test(test_hex_decode),
+        cmocka_unit_test(test_hex_encode_every_byte),
+        cmocka_unit_test(test_hex_decode_every_pair),
+        cmocka_unit_test(test_id_is_zero_every_byte),
         cmocka_unit_test(test_b3_single_full),
         cmocka_unit_test(test_b3_single_64bit_trace),
         cmocka_unit_test(test_b3_single_sampling_states),
@@ -1128,6 +1274,8 @@ int main(void)
         cmocka_unit_test(test_extract_accept_only),
         cmocka_unit_test(test_extract_nothing),
         cmocka_unit_test(test_present),
+        cmocka_unit_test(test_ascii_eq_lower_n),
+        cmocka_unit_test(test_find_first_of_each),
         cmocka_unit_test(test_inject_exact),
         cmocka_unit_test(test_inject_sampling_states),
         cmocka_unit_test(test_inject_64bit),

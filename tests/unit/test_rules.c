@@ -92,6 +92,62 @@ static void test_builtin_routes(void **state)
     assert_string_equal(out, "/users/");
 }
 
+/* The built-in rule as first written, counting every byte: the reference
+ * for the one that stops at the first byte that rules a kind out. */
+static const char *reference_kind(const char *s, size_t n)
+{
+    size_t digits = 0, hex = 0;
+    for (size_t i = 0; i < n; i++) {
+        digits += s[i] >= '0' && s[i] <= '9';
+        hex += (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+               (s[i] >= 'A' && s[i] <= 'F');
+    }
+    if (n && digits == n)
+        return "{id}";
+    if (n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' && hex == 32)
+        return "{uuid}";
+    if (n >= 16 && hex == n)
+        return "{hex}";
+    return NULL;
+}
+
+/* Segments of every length up to 40 from digit, hex and UUID patterns,
+ * each with every byte of a small set put at every position. */
+static void test_builtin_route_segments(void **state)
+{
+    (void)state;
+    static const char *const bases[] = {
+        "1234567890123456789012345678901234567890",
+        "0123456789abcdefABCDEF0123456789abcdef01",
+        "3f2b9c1e-8d4a-4b6f-9e2d-1a2b3c4d5e6f0000",
+        "deadbeef-dead-beef-dead-beefdeadbeefcafe",
+    };
+    static const char swaps[] = {'0', '9', 'a', 'f', 'A', 'F', 'g', 'G', '-', '/', 'x', '~'};
+    for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+        for (size_t n = 1; n <= 40; n++) {
+            for (size_t at = 0; at <= n; at++) {
+                for (size_t k = 0; k < sizeof swaps; k++) {
+                    char seg[41];
+                    memcpy(seg, bases[b], n);
+                    if (at < n)
+                        seg[at] = swaps[k];
+                    if (memchr(seg, '/', n))
+                        continue; /* a slash makes two segments */
+                    char path[43], out[TS_ROUTE_MAX], want[64];
+                    path[0] = '/';
+                    memcpy(path + 1, seg, n);
+                    const char *kind = reference_kind(seg, n);
+                    snprintf(want, sizeof want, "/%.*s", kind ? (int)strlen(kind) : (int)n,
+                             kind ? kind : seg);
+                    size_t len = ts_rules_route(path, n + 1, out, sizeof out);
+                    if (len != strlen(want) || strcmp(out, want) != 0)
+                        fail_msg("/%.*s: route %s, want %s", (int)n, seg, out, want);
+                }
+            }
+        }
+    }
+}
+
 static void test_user_routes_first_match_wins(void **state)
 {
     (void)state;
@@ -310,6 +366,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_builtin_routes, setup),
+        cmocka_unit_test_setup(test_builtin_route_segments, setup),
         cmocka_unit_test_setup(test_user_routes_first_match_wins, setup),
         cmocka_unit_test_setup(test_template_references, setup),
         cmocka_unit_test_setup(test_escapes_and_blanks, setup),

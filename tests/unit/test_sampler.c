@@ -538,6 +538,29 @@ static void test_strategy_per_operation(void **state)
     assert_in_range(extra, 0, (int)(2 * elapsed_s(t1)) + 1);
 }
 
+/* A decision looks the span name up only while a strategy lists
+ * operations: from a per-operation strategy to a plain one and back, each
+ * decision follows the strategy that is live. */
+static void test_strategy_operations_come_and_go(void **state)
+{
+    (void)state;
+    load_remote();
+    const char *ops =
+        "{\"operationSampling\":{\"defaultSamplingProbability\":0,"
+        "\"perOperationStrategies\":["
+        "{\"operation\":\"GET /on\",\"probabilisticSampling\":{\"samplingRate\":1}}]}}";
+    const char *plain = "{\"strategyType\":\"PROBABILISTIC\","
+                        "\"probabilisticSampling\":{\"samplingRate\":1}}";
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(apply(ops), 0);
+        assert_int_equal(count_sampled(10, "GET /on"), 10);
+        assert_int_equal(count_sampled(10, "GET /off"), 0);
+        assert_int_equal(apply(plain), 0);
+        assert_int_equal(count_sampled(10, "GET /on"), 10);
+        assert_int_equal(count_sampled(10, "GET /off"), 10);
+    }
+}
+
 static void test_strategy_operation_limits(void **state)
 {
     (void)state;
@@ -781,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_strategy_probabilistic),
         cmocka_unit_test(test_strategy_rate_limiting),
         cmocka_unit_test(test_strategy_per_operation),
+        cmocka_unit_test(test_strategy_operations_come_and_go),
         cmocka_unit_test(test_strategy_operation_limits),
         cmocka_unit_test(test_strategy_rejected),
         cmocka_unit_test(test_strategy_mangled),

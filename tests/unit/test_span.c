@@ -34,6 +34,73 @@ static void test_name_and_attrs(void **state)
     assert_null(ts_span_attr_find(&s, "missing"));
 }
 
+/* A slot that held something before (records are reused without being
+ * cleared past their fixed fields) is written whole: no stale number on a
+ * string, no stale offset on a number, values stored one after another. */
+static void test_attrs_overwrite_stale_slots(void **state)
+{
+    struct ts_span s;
+    memset(&s, 0x5a, sizeof s);
+    ts_span_clear(&s);
+    ts_span_set_name(&s, "n", 1);
+    ts_span_attr_str(&s, "a", "xyz", 3);
+    ts_span_attr_cstr(&s, "b", "");
+    ts_span_attr_int(&s, "c", -7);
+    ts_span_attr_bool(&s, "d", false);
+    ts_span_attr_cstr(&s, "e", "12");
+    assert_int_equal(s.nattrs, 5);
+    assert_int_equal(s.str_used, 6);
+    const struct ts_attr *a = &s.attrs[0];
+    assert_string_equal(a->key, "a");
+    assert_int_equal(a->type, TS_ATTR_STR);
+    assert_int_equal(a->off, 1);
+    assert_int_equal(a->len, 3);
+    assert_int_equal(a->num, 0);
+    a = &s.attrs[1];
+    assert_int_equal(a->type, TS_ATTR_STR);
+    assert_int_equal(a->off, 4);
+    assert_int_equal(a->len, 0);
+    assert_int_equal(a->num, 0);
+    a = &s.attrs[2];
+    assert_int_equal(a->type, TS_ATTR_INT);
+    assert_int_equal(a->num, -7);
+    assert_int_equal(a->off, 0);
+    assert_int_equal(a->len, 0);
+    a = &s.attrs[3];
+    assert_int_equal(a->type, TS_ATTR_BOOL);
+    assert_int_equal(a->num, 0);
+    a = &s.attrs[4];
+    assert_int_equal(a->off, 4);
+    assert_int_equal(a->len, 2);
+    assert_memory_equal(ts_span_attr_sval(&s, a), "12", 2);
+}
+
+/* Values of every length from 0 to 40, one after another: each stored
+ * whole at its offset, nothing written past it (short values are copied
+ * with overlapping words). */
+static void test_values_of_every_length(void **state)
+{
+    struct ts_span s;
+    memset(&s, 0x5a, sizeof s);
+    ts_span_clear(&s);
+    char src[41];
+    for (int i = 0; i < 41; i++)
+        src[i] = (char)('A' + i);
+    size_t off = 0;
+    for (size_t len = 0; len <= 40; len++) {
+        if (s.nattrs == TS_SPAN_MAX_ATTRS)
+            s.nattrs = 0; /* reuse the slots: only the buffer is looked at */
+        ts_span_attr_str(&s, "k", src + (len % 3), len);
+        const struct ts_attr *a = &s.attrs[s.nattrs - 1];
+        assert_int_equal(a->off, off);
+        assert_int_equal(a->len, len);
+        assert_memory_equal(s.str + off, src + (len % 3), len);
+        off += len;
+        assert_int_equal(s.str_used, off);
+        assert_int_equal((unsigned char)s.str[off], 0x5a); /* nothing past it */
+    }
+}
+
 static void test_limits_truncate_never_overflow(void **state)
 {
     struct ts_span s;
@@ -89,6 +156,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_and_attrs),
+        cmocka_unit_test(test_attrs_overwrite_stale_slots),
+        cmocka_unit_test(test_values_of_every_length),
         cmocka_unit_test(test_limits_truncate_never_overflow),
         cmocka_unit_test(test_ids_nonzero_and_distinct),
         cmocka_unit_test(test_ids_differ_after_fork),
