@@ -477,7 +477,7 @@ static void test_peer_address_on_spans(void **state)
     peer_write(&cli, "HTTP/1.0 204 No Content\r\n\r\n");
     prog_read(&cli, buf, sizeof buf);
     assert_int_equal(nspans, 2);
-    assert_string_equal(attr_str(&spans[1], "url.full", v, sizeof v), "http://fd00::2:8443/y");
+    assert_string_equal(attr_str(&spans[1], "url.full", v, sizeof v), "http://[fd00::2]:8443/y");
     assert_string_equal(attr_str(&spans[1], "server.address", v, sizeof v), "fd00::2");
     assert_string_equal(attr_str(&spans[1], "network.peer.address", v, sizeof v), "fd00::2");
     assert_int_equal(attr_int(&spans[1], "network.peer.port"), 8443);
