@@ -370,9 +370,10 @@ def percall_section(r, d, have_valgrind):
     r.table(["kind", "per", "untraced ns", "traced ns", "Δ ns", "untraced CPU ns", "traced CPU ns", "Δ CPU ns"], rows)
     if instr:
         irows = []
+        units = {"http": "exchange (2 spans)", "server-none": "request (1 span)",
+                 "server-traceparent": "request with a traceparent (1 span)"}
         for kind, base, added in instr:
-            unit = "exchange (2 spans)" if kind == "http" else "call"
-            irows.append([kind, unit, fmt(base), fmt(added)])
+            irows.append([kind, units.get(kind, "call"), fmt(base), fmt(added)])
             if kind in ("pipe", "file"):
                 r.targets.append(("untracked fd (%s) read/write, instructions added" % kind,
                                   "≤ 30 per call", "%.1f" % added, added <= 30))
@@ -558,7 +559,13 @@ changed, with before/after counts, is kept by hand in
 - **Instructions per call**: `valgrind --tool=callgrind` total Ir of
   percall with a short and a long count of calls, untraced and traced;
   ((traced long − traced short) − (untraced long − untraced short)) / calls
-  is what the shim adds per call, start-up and exit cancelled out.
+  is what the shim adds per call, start-up and exit cancelled out. The
+  server rows do the same for a server alone, what nginx pays:
+  `bench/tinyhttpd` under callgrind answering 200 and 1200 keep-alive GETs
+  from `bench/keepalive_get.py` (its own, untraced process), without and
+  with an incoming `traceparent`; every thread of the server is counted,
+  so the traced figure includes the reporter encoding and writing each
+  span (file exporter).
 - **Memory**: VmRSS of tinyhttpd 0.5 s after start (idle: it has bound and
   listens) and while `bench/holdconns.c` holds N keep-alive connections on
   which it made one request each, untraced and traced (file exporter).

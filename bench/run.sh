@@ -317,6 +317,14 @@ done
 # in user space (the system call itself is not counted). Each kind runs with
 # SHORT and LONG calls, untraced and traced; (LONG-SHORT) cancels start-up
 # and exit, and traced minus untraced is what the shim adds per call.
+# One "instr" result: KIND, then per call the untraced instructions and
+# those the shim adds, from the totals of short and long runs.
+instr_line() { # KIND UNTRACED_SHORT UNTRACED_LONG TRACED_SHORT TRACED_LONG CALLS
+    printf 'instr\t%s\t%s\t%s\n' "$1" \
+        "$(awk -v a="$2" -v b="$3" -v n="$6" 'BEGIN { printf "%.1f", (b - a) / n }')" \
+        "$(awk -v a="$2" -v b="$3" -v c="$4" -v d="$5" -v n="$6" \
+            'BEGIN { printf "%.1f", ((d - c) - (b - a)) / n }')" >>"$results"
+}
 if [ $have_valgrind = 1 ]; then
     log "==> instructions per call (valgrind --tool=callgrind)"
     callgrind_total() { # PRELOAD ARGS... -> total Ir
@@ -341,10 +349,38 @@ if [ $have_valgrind = 1 ]; then
         traced_long=$(callgrind_total yes "$work/percall" $long 1 $kind)
         # calls counted: both reads and writes for the fd kinds, exchanges for http
         calls=$((long - short))
-        printf 'instr\t%s\t%s\t%s\n' "$kind" \
-            "$(awk -v a="$untraced_short" -v b="$untraced_long" -v n=$calls 'BEGIN { printf "%.1f", (b - a) / n }')" \
-            "$(awk -v a="$untraced_short" -v b="$untraced_long" -v c="$traced_short" -v d="$traced_long" -v n=$calls \
-                'BEGIN { printf "%.1f", ((d - c) - (b - a)) / n }')" >>"$results"
+        instr_line "$kind" "$untraced_short" "$untraced_long" "$traced_short" "$traced_long" $calls
+    done
+    # A server's side alone, what nginx pays: tinyhttpd under callgrind
+    # answering N keep-alive GETs from bench/keepalive_get.py (untraced, in
+    # its own process); every thread of the server counts, so the traced
+    # figure holds the reporter's encoding and writing of each span too.
+    callgrind_server() { # PRELOAD REQUESTS CONTEXT -> total Ir
+        local out="$work/callgrind.$RANDOM" port_file="$work/port-$RANDOM" pid
+        if [ -n "$1" ]; then
+            env $(traced_env file "$work/spans-callgrind.jsonl") valgrind --tool=callgrind \
+                --callgrind-out-file="$out" "$work/tinyhttpd" "$port_file" 300 \
+                >/dev/null 2>>"$work/callgrind.stderr" &
+        else
+            valgrind --tool=callgrind --callgrind-out-file="$out" "$work/tinyhttpd" "$port_file" 300 \
+                >/dev/null 2>>"$work/callgrind.stderr" &
+        fi
+        pid=$!
+        started_pids+=("$pid")
+        wait_port_file "$pid" "$port_file" "$work/callgrind.stderr" "tinyhttpd under callgrind"
+        python3 "$bench/keepalive_get.py" "$(cat "$port_file")" "$2" "$3"
+        stop_server "$pid"
+        drop_span_files "$work/spans-callgrind.jsonl"
+        awk '/^totals:|^summary:/ { print $2; exit }' "$out"
+        rm -f "$out"
+    }
+    short=200 long=1200
+    [ $smoke = 1 ] && long=600
+    for context in none traceparent; do
+        instr_line "server-$context" \
+            "$(callgrind_server "" $short $context)" "$(callgrind_server "" $long $context)" \
+            "$(callgrind_server yes $short $context)" "$(callgrind_server yes $long $context)" \
+            $((long - short))
     done
 fi
 
