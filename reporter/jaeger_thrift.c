@@ -271,28 +271,56 @@ size_t ts_jaeger_thrift_bound(size_t spans_len, size_t nspans)
     return n;
 }
 
-void ts_jaeger_thrift_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
-                             size_t nspans)
+/* The bytes before Batch.spans' elements, built anew for each batch: the
+ * Process is copied from its cache, the list header counts the spans.
+ * Reporter thread only. */
+static struct ts_json_buf jt_head;
+
+static size_t jt_head_max(void)
+{
+    const struct ts_json_buf *proc = jt_process();
+    /* what bound() counts before the span bytes */
+    return JT_HEADER_LEN + 1 + 1 + (proc ? proc->len : 0) + 1 + ts_tc_list_header_len(UINT32_MAX);
+}
+
+/* emitBatch_args { batch: Batch { process, spans: [...], seqNo } }: the
+ * head goes before the spans, seqNo and the two stops after them. */
+static size_t jt_seal(struct ts_json_buf *batch, size_t room_start, size_t spans_off,
+                      size_t nspans)
 {
     const struct ts_json_buf *proc = jt_process();
     if (!proc || nspans > INT32_MAX) {
-        out->failed = true;
-        return;
+        batch->failed = true;
+        return SIZE_MAX;
     }
     struct ts_tc_writer w;
-    ts_tc_init(&w, out);
+    ts_json_buf_reset(&jt_head);
+    ts_tc_init(&w, &jt_head);
     ts_tc_message_begin(&w, JT_METHOD, TS_TC_ONEWAY, 0);
     ts_tc_struct_begin(&w);                  /* emitBatch_args */
     ts_tc_field_struct(&w, 1);               /* batch */
     ts_tc_field_header(&w, TS_TC_STRUCT, 1); /* Batch.process: bytes ready-made */
-    ts_json_buf_append(out, proc->data, proc->len);
+    ts_json_buf_append(&jt_head, proc->data, proc->len);
     ts_tc_field_list(&w, 2, TS_TC_STRUCT, (uint32_t)nspans); /* Batch.spans */
-    ts_json_buf_append(out, spans, spans_len);
+    if (jt_head.failed) {
+        batch->failed = true;
+        return SIZE_MAX;
+    }
+    size_t msg = ts_json_buf_put_before(batch, room_start, spans_off, jt_head.data, jt_head.len);
+    /* the same writer goes on after the spans: it knows the open structs */
+    w.buf = batch;
     /* seqNo (newer jaeger-idl): lets the agent count lost batches; older
      * agents skip the unknown field. */
     ts_tc_field_i64(&w, 3, ++jt_seq_no);
     ts_tc_struct_end(&w); /* Batch */
     ts_tc_struct_end(&w); /* emitBatch_args */
+    return batch->failed ? SIZE_MAX : msg;
+}
+
+void ts_jaeger_thrift_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
+                             size_t nspans)
+{
+    ts_encoder_finish_by_seal(jt_head_max, jt_seal, out, spans, spans_len, nspans);
 }
 
 const struct ts_encoder ts_encoder_jaeger_thrift = {
@@ -300,5 +328,7 @@ const struct ts_encoder ts_encoder_jaeger_thrift = {
     .content_type = NULL,
     .span = ts_jaeger_thrift_span,
     .bound = ts_jaeger_thrift_bound,
+    .head_max = jt_head_max,
+    .seal = jt_seal,
     .finish = ts_jaeger_thrift_finish,
 };

@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char ts_json_hexdig[] = "0123456789abcdef";
-
 void ts_json_buf_init(struct ts_json_buf *b)
 {
     b->data = NULL;
@@ -64,6 +62,77 @@ void ts_json_buf_append_slow(struct ts_json_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
+char *ts_json_buf_room_slow(struct ts_json_buf *b, size_t n)
+{
+    return ts_json_buf_reserve(b, n) ? b->data + b->len : NULL;
+}
+
+size_t ts_json_buf_put_before(struct ts_json_buf *b, size_t room_start, size_t off,
+                              const void *head, size_t n)
+{
+    if (b->failed || room_start > off || off > b->len) {
+        b->failed = true; /* a caller's mistake: never send what it made */
+        return SIZE_MAX;
+    }
+    if (off - room_start < n) {
+        size_t more = n - (off - room_start);
+        if (!ts_json_buf_reserve(b, more))
+            return SIZE_MAX;
+        memmove(b->data + off + more, b->data + off, b->len - off);
+        b->len += more;
+        off += more;
+    }
+    ts_put(b->data + off - n, head, n);
+    return off - n;
+}
+
+/* Eight bytes at a time: a word of eight bytes each of which is 0x01, and
+ * the same with 0x80. */
+#define SWAR_ONES ((uint64_t)0x0101010101010101u)
+#define SWAR_HIGHS (SWAR_ONES * 0x80)
+
+/* Nonzero when some byte of w is zero (exact, as any-of: the bits it sets
+ * above a zero byte may be wrong, which is why only "any" is used). */
+static inline uint64_t swar_has_zero(uint64_t w)
+{
+    return (w - SWAR_ONES) & ~w & SWAR_HIGHS;
+}
+
+static inline uint64_t swar_load(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w); /* any alignment; one load on x86 */
+    return w;
+}
+
+size_t ts_ascii_len(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i + 8 <= n && !(swar_load(s + i) & SWAR_HIGHS))
+        i += 8;
+    while (i < n && !((unsigned char)s[i] & 0x80))
+        i++;
+    return i;
+}
+
+size_t ts_json_plain_len(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = swar_load(s + i);
+        /* a byte with its high bit set, or below 0x20 (the subtraction
+         * borrows into the high bit of exactly such bytes, ~w keeps it off
+         * for bytes that had it), or a quote, or a backslash */
+        uint64_t odd = (w | ((w - SWAR_ONES * 0x20) & ~w)) & SWAR_HIGHS;
+        odd |= swar_has_zero(w ^ (SWAR_ONES * '"')) | swar_has_zero(w ^ (SWAR_ONES * '\\'));
+        if (odd)
+            break; /* the exact place is found one byte at a time */
+    }
+    while (i < n && ts_json_plain[(unsigned char)s[i]])
+        i++;
+    return i;
+}
+
 #define TS_UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD REPLACEMENT CHARACTER */
 #define TS_UTF8_REPLACEMENT_LEN (sizeof TS_UTF8_REPLACEMENT - 1)
 
@@ -107,6 +176,11 @@ size_t ts_utf8_clean_len(const char *str, size_t n)
     const unsigned char *s = (const unsigned char *)str;
     size_t out = 0;
     for (size_t i = 0; i < n;) {
+        size_t ascii = ts_ascii_len(str + i, n - i); /* valid as it is */
+        out += ascii;
+        i += ascii;
+        if (i == n)
+            break;
         size_t k = ts_utf8_char_len(s + i, n - i);
         out += k ? k : TS_UTF8_REPLACEMENT_LEN;
         i += k ? k : 1;
@@ -120,10 +194,15 @@ void ts_json_buf_utf8(struct ts_json_buf *b, const char *str, size_t n)
     size_t i = 0;
     while (i < n) {
         /* A run of valid characters is copied in one piece: valid input,
-         * the common case, is a single append. */
+         * the common case, is a single append. ASCII in it is looked at
+         * eight bytes at a time. */
         size_t run = i, k;
-        while (run < n && (k = ts_utf8_char_len(s + run, n - run)) != 0)
+        for (;;) {
+            run += ts_ascii_len(str + run, n - run);
+            if (run == n || (k = ts_utf8_char_len(s + run, n - run)) == 0)
+                break;
             run += k;
+        }
         ts_json_buf_append(b, s + i, run - i);
         i = run;
         if (i < n) { /* one byte that starts no valid character */
@@ -160,6 +239,17 @@ void ts_json_buf_varint_slow(struct ts_json_buf *b, uint64_t v)
     ts_json_buf_append(b, tmp, ts_varint_encode(tmp, v));
 }
 
+void ts_json_buf_varint_utf8(struct ts_json_buf *b, const char *s, size_t n)
+{
+    if (ts_ascii_len(s, n) == n) {
+        ts_json_buf_varint(b, n);
+        ts_json_buf_append(b, s, n);
+        return;
+    }
+    ts_json_buf_varint(b, ts_utf8_clean_len(s, n));
+    ts_json_buf_utf8(b, s, n);
+}
+
 const unsigned char ts_json_plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 00 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 10 */
@@ -179,58 +269,61 @@ const unsigned char ts_json_plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* f0 */
 };
 
-void ts_json_buf_string_slow(struct ts_json_buf *b, const char *str, size_t n)
+/* The rest of a JSON string from its first byte that is not plain: a
+ * run of plain bytes in one copy, then the byte that ended it. */
+static char *json_put_escaped(char *o, const unsigned char *s, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    /* Worst case is 6 output bytes per input byte (\u00XX); reserving it up
-     * front keeps the loop free of per-byte checks. */
-    if (n > (SIZE_MAX - 2) / 6) {
-        b->failed = true;
-        return;
-    }
-    if ((b->failed || n * 6 + 2 > b->cap - b->len) && !ts_json_buf_reserve(b, n * 6 + 2))
-        return;
-    char *o = b->data + b->len;
-    *o++ = '"';
     size_t i = 0;
     for (;;) {
-        /* a run of plain bytes (most values are nothing else) in one copy */
-        size_t run = i;
-        while (run < n && ts_json_plain[s[run]])
-            run++;
-        if (run > i) { /* s may be NULL when n is 0 */
-            memcpy(o, s + i, run - i);
-            o += run - i;
-            i = run;
-        }
+        size_t run = ts_json_plain_len((const char *)s + i, n - i);
+        o = ts_put(o, s + i, run);
+        i += run;
         if (i == n)
-            break;
+            return o;
         unsigned char c = s[i];
         if (c == '"' || c == '\\') {
             *o++ = '\\';
             *o++ = (char)c;
             i++;
         } else if (c < 0x20) {
-            memcpy(o, "\\u00", 4);
-            o[4] = ts_json_hexdig[c >> 4];
-            o[5] = ts_json_hexdig[c & 15];
-            o += 6;
+            o = TS_PUT_LIT(o, "\\u00");
+            o = ts_put(o, ts_hex_pairs + 2 * c, 2);
             i++;
         } else {
             size_t k = ts_utf8_char_len(s + i, n - i);
             if (k) {
-                memcpy(o, s + i, k);
-                o += k;
+                o = ts_put(o, s + i, k);
                 i += k;
             } else {
-                memcpy(o, TS_UTF8_REPLACEMENT, TS_UTF8_REPLACEMENT_LEN);
-                o += TS_UTF8_REPLACEMENT_LEN;
+                o = TS_PUT_LIT(o, TS_UTF8_REPLACEMENT);
                 i++;
             }
         }
     }
+}
+
+char *ts_put_json_string(char *o, const char *s, size_t n)
+{
+    /* Most strings (keys, methods, paths, addresses) are plain all
+     * through: one check and one copy. */
+    size_t plain = ts_json_plain_len(s, n);
     *o++ = '"';
-    b->len = (size_t)(o - b->data);
+    o = ts_put(o, s, plain);
+    if (plain < n)
+        o = json_put_escaped(o, (const unsigned char *)s + plain, n - plain);
+    *o++ = '"';
+    return o;
+}
+
+void ts_json_buf_string(struct ts_json_buf *b, const char *s, size_t n)
+{
+    if (n > (SIZE_MAX - 2) / 6) {
+        b->failed = true;
+        return;
+    }
+    char *o = ts_json_buf_room(b, TS_JSON_STRING_MAX(n));
+    if (o)
+        ts_json_buf_commit(b, ts_put_json_string(o, s, n));
 }
 
 /* "00" "01" ... "99": two digits per division, so a nanosecond timestamp
@@ -240,46 +333,77 @@ static const char ts_json_digit_pairs[] = "0001020304050607080910111213141516171
                                           "50515253545556575859606162636465666768697071727374"
                                           "75767778798081828384858687888990919293949596979899";
 
+unsigned ts_u64_digits(uint64_t v)
+{
+    static const uint64_t pow10[TS_U64_DIGITS_MAX] = {
+        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
+        1000000000u, 10000000000u, 100000000000u, 1000000000000u, 10000000000000u,
+        100000000000000u, 1000000000000000u, 10000000000000000u, 100000000000000000u,
+        1000000000000000000u, 10000000000000000000u,
+    };
+    /* log10(2) is about 1233 / 4096: from v's bit length that gives the
+     * digit count or one less, and one comparison tells which. */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    unsigned d = bits * 1233 >> 12; /* 0 .. 19 */
+    d += v >= pow10[d];
+    return d ? d : 1;
+}
+
+char *ts_put_u64(char *o, uint64_t v)
+{
+    /* Count the digits first, then write them backwards from the end, two
+     * per division, straight where they go. */
+    char *end = o + ts_u64_digits(v);
+    char *p = end;
+    while (v >= 100) {
+        p -= 2;
+        memcpy(p, ts_json_digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10)
+        memcpy(p - 2, ts_json_digit_pairs + 2 * v, 2);
+    else
+        p[-1] = (char)('0' + v);
+    return end;
+}
+
+char *ts_put_i64(char *o, int64_t v)
+{
+    if (v >= 0)
+        return ts_put_u64(o, (uint64_t)v);
+    *o++ = '-';
+    /* negate in unsigned arithmetic: INT64_MIN has no positive twin */
+    return ts_put_u64(o, (uint64_t)0 - (uint64_t)v);
+}
+
 void ts_json_buf_u64(struct ts_json_buf *b, uint64_t v)
 {
-    char tmp[20];
-    size_t i = sizeof tmp;
-    while (v >= 100) {
-        unsigned pair = (unsigned)(v % 100);
-        v /= 100;
-        i -= 2;
-        memcpy(tmp + i, ts_json_digit_pairs + 2 * pair, 2);
-    }
-    if (v >= 10) {
-        i -= 2;
-        memcpy(tmp + i, ts_json_digit_pairs + 2 * v, 2);
-    } else {
-        tmp[--i] = (char)('0' + v);
-    }
-    ts_json_buf_append(b, tmp + i, sizeof tmp - i);
+    char *o = ts_json_buf_room(b, TS_U64_DIGITS_MAX);
+    if (o)
+        ts_json_buf_commit(b, ts_put_u64(o, v));
 }
 
 void ts_json_buf_i64(struct ts_json_buf *b, int64_t v)
 {
-    if (v < 0) {
-        ts_json_buf_append_char(b, '-');
-        /* negate in unsigned arithmetic: INT64_MIN has no positive twin */
-        ts_json_buf_u64(b, (uint64_t)0 - (uint64_t)v);
-    } else {
-        ts_json_buf_u64(b, (uint64_t)v);
-    }
+    char *o = ts_json_buf_room(b, TS_I64_CHARS_MAX);
+    if (o)
+        ts_json_buf_commit(b, ts_put_i64(o, v));
 }
+
+const char ts_hex_pairs[513] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+                               "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+                               "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+                               "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+                               "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+                               "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+                               "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                               "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
 void ts_json_buf_hex(struct ts_json_buf *b, const uint8_t *p, size_t n)
 {
     if (n > SIZE_MAX / 2)
         return;
-    if ((b->failed || n * 2 > b->cap - b->len) && !ts_json_buf_reserve(b, n * 2))
-        return;
-    char *o = b->data + b->len;
-    for (size_t i = 0; i < n; i++) {
-        *o++ = ts_json_hexdig[p[i] >> 4];
-        *o++ = ts_json_hexdig[p[i] & 15];
-    }
-    b->len += n * 2;
+    char *o = ts_json_buf_room(b, 2 * n);
+    if (o)
+        ts_json_buf_commit(b, ts_put_hex(o, p, n));
 }

@@ -61,36 +61,14 @@ static inline void ts_json_buf_append_char(struct ts_json_buf *b, char c)
     ts_json_buf_append(b, &c, 1);
 }
 
-/* A quoted JSON string of n arbitrary bytes: '"' and '\\' escaped, control
- * characters as \u00XX, valid UTF-8 copied, every byte that is not part of
- * a valid UTF-8 sequence replaced by U+FFFD. */
-void ts_json_buf_string_slow(struct ts_json_buf *b, const char *s, size_t n);
-
 /* 1 for the bytes a JSON string holds as they are: ASCII from space to
  * DEL, but the quote and the backslash. */
 extern const unsigned char ts_json_plain[256];
 
-/* Most strings (attribute keys, methods, paths, addresses) are short and
- * plain: they are checked and copied inline; the rest take the careful
- * path. */
-static inline void ts_json_buf_string(struct ts_json_buf *b, const char *s, size_t n)
-{
-    if (!b->failed && n < 64 && n + 2 <= b->cap - b->len) {
-        size_t i = 0;
-        while (i < n && ts_json_plain[(unsigned char)s[i]])
-            i++;
-        if (i == n) {
-            char *o = b->data + b->len;
-            o[0] = '"';
-            if (n)
-                memcpy(o + 1, s, n);
-            o[n + 1] = '"';
-            b->len += n + 2;
-            return;
-        }
-    }
-    ts_json_buf_string_slow(b, s, n);
-}
+/* A quoted JSON string of n arbitrary bytes: '"' and '\\' escaped, control
+ * characters as \u00XX, valid UTF-8 copied, every byte that is not part of
+ * a valid UTF-8 sequence replaced by U+FFFD. */
+void ts_json_buf_string(struct ts_json_buf *b, const char *s, size_t n);
 
 /* Decimal numbers, unquoted. */
 void ts_json_buf_u64(struct ts_json_buf *b, uint64_t v);
@@ -98,6 +76,86 @@ void ts_json_buf_i64(struct ts_json_buf *b, int64_t v);
 
 /* n bytes as 2n lower-case hex digits, unquoted. */
 void ts_json_buf_hex(struct ts_json_buf *b, const uint8_t *p, size_t n);
+
+/* ------------------------------------------- writing through a cursor
+ *
+ * An encoder that knows an upper bound of what it is about to write asks
+ * for that much room once, writes the pieces through a plain pointer with
+ * the ts_put_* helpers below (no capacity check per piece), and commits
+ * where it ended: a span is a handful of such steps instead of dozens of
+ * checked appends. */
+
+/* Where n more bytes can be written at the end of b, or NULL when b has
+ * failed or cannot grow that much (it is failed then). */
+char *ts_json_buf_room_slow(struct ts_json_buf *b, size_t n);
+
+static inline char *ts_json_buf_room(struct ts_json_buf *b, size_t n)
+{
+    if (!b->failed && n <= b->cap - b->len)
+        return b->data + b->len;
+    return ts_json_buf_room_slow(b, n);
+}
+
+/* What was written into the room, up to end, is part of b from now on. */
+static inline void ts_json_buf_commit(struct ts_json_buf *b, char *end)
+{
+    b->len = (size_t)(end - b->data);
+}
+
+/* For a message built around its middle (encoder.h): writes head[0..n) so
+ * that it ends at offset off of b, in the free room [room_start, off)
+ * before it. When that room is smaller than n, the bytes from off on move
+ * up to make it. Returns the offset at which head starts, or SIZE_MAX when
+ * out of memory (b is failed) or b had failed already. */
+size_t ts_json_buf_put_before(struct ts_json_buf *b, size_t room_start, size_t off,
+                              const void *head, size_t n);
+
+/* Each ts_put_* writes at o and returns the end of what it wrote. */
+
+static inline char *ts_put(char *o, const void *p, size_t n)
+{
+    if (n) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(o, p, n);
+    return o + n;
+}
+
+/* A string literal, whose length the compiler knows. */
+#define TS_PUT_LIT(o, lit) ts_put((o), (lit), sizeof(lit) - 1)
+
+/* Decimal, unquoted: at most TS_U64_DIGITS_MAX bytes (TS_I64_CHARS_MAX
+ * with a minus sign). */
+#define TS_U64_DIGITS_MAX 20
+#define TS_I64_CHARS_MAX 20
+char *ts_put_u64(char *o, uint64_t v);
+char *ts_put_i64(char *o, int64_t v);
+
+/* Number of decimal digits of v (1 .. TS_U64_DIGITS_MAX). */
+unsigned ts_u64_digits(uint64_t v);
+
+/* "00" "01" ... "ff": byte b's two lower-case hex digits are at 2 * b. */
+extern const char ts_hex_pairs[513];
+
+/* n bytes as 2n lower-case hex digits, one table look-up a byte. */
+static inline char *ts_put_hex(char *o, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        memcpy(o + 2 * i, ts_hex_pairs + 2 * p[i], 2);
+    return o + 2 * n;
+}
+
+/* The most bytes ts_put_json_string writes for n input bytes: each as
+ * \u00XX, and the quotes. */
+#define TS_JSON_STRING_MAX(n) (6 * (size_t)(n) + 2)
+
+/* A quoted JSON string of s[0..n), as ts_json_buf_string writes it. */
+char *ts_put_json_string(char *o, const char *s, size_t n);
+
+/* How many bytes at the start of s[0..n) a JSON string holds as they are
+ * (ts_json_plain), looked at eight at a time. */
+size_t ts_json_plain_len(const char *s, size_t n);
+
+/* How many bytes at the start of s[0..n) are ASCII, eight at a time. */
+size_t ts_ascii_len(const char *s, size_t n);
 
 /* UTF-8, one rule for every encoder (RFC 3629: shortest form only, no
  * UTF-16 surrogates, nothing above U+10FFFF), so that a span reads the same
@@ -137,5 +195,11 @@ static inline void ts_json_buf_varint(struct ts_json_buf *b, uint64_t v)
     else
         ts_json_buf_varint_slow(b, v);
 }
+
+/* A string as protobuf and thrift's compact protocol both write one: its
+ * length as a varint, then its bytes, made valid UTF-8 (ts_json_buf_utf8:
+ * their decoders reject anything else). ASCII, nearly every string a span
+ * holds, is one check and one copy. */
+void ts_json_buf_varint_utf8(struct ts_json_buf *b, const char *s, size_t n);
 
 #endif

@@ -7,6 +7,7 @@
  * follow from spans_len. */
 #include "otlp_proto.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "pb_writer.h"
@@ -158,34 +159,61 @@ size_t ts_otlp_proto_bound(size_t spans_len, size_t nspans)
 {
     (void)nspans;
     const struct ts_json_buf *head = otlp_pb_head();
-    if (!head) /* finish() will fail too; any answer will do */
+    if (!head) /* seal() will fail too; any answer will do */
         return spans_len + 64;
     size_t rs_len, ss_len;
     otlp_pb_envelope(head, spans_len, &rs_len, &ss_len);
     return ts_pb_len_field_size(OTLP_REQ_RESOURCE_SPANS, rs_len);
 }
 
-void ts_otlp_proto_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
-                          size_t nspans)
+/* The head is the cached resource and scope and the two length-delimited
+ * field headers around them: a tag and a length of at most 10 bytes. */
+#define OTLP_PB_FIELD_HEAD_MAX (1 + TS_VARINT_MAX)
+
+static size_t otlp_pb_head_max(void)
+{
+    const struct ts_json_buf *head = otlp_pb_head();
+    return (head ? head->len : 0) + 2 * OTLP_PB_FIELD_HEAD_MAX;
+}
+
+/* The tag and length of a length-delimited field into out; returns how
+ * many bytes they took. */
+static size_t otlp_pb_field_head(uint8_t out[OTLP_PB_FIELD_HEAD_MAX], uint32_t field, size_t len)
+{
+    out[0] = (uint8_t)(field << 3 | TS_PB_LEN); /* the fields here are all below 16 */
+    return 1 + ts_varint_encode(out + 1, len);
+}
+
+/* ExportTraceServiceRequest { resource_spans { resource, scope_spans {
+ * scope, spans... } } }: the spans are the innermost field's tail, so the
+ * whole head goes before them, written backwards from the spans. */
+static size_t otlp_pb_seal(struct ts_json_buf *batch, size_t room_start, size_t spans_off,
+                           size_t nspans)
 {
     (void)nspans;
     const struct ts_json_buf *head = otlp_pb_head();
-    if (!head) {
-        out->failed = true;
-        return;
+    if (!head || spans_off > batch->len) {
+        batch->failed = true;
+        return SIZE_MAX;
     }
     size_t rs_len, ss_len;
-    otlp_pb_envelope(head, spans_len, &rs_len, &ss_len);
-    if (!ts_json_buf_reserve(out, ts_pb_len_field_size(OTLP_REQ_RESOURCE_SPANS, rs_len)))
-        return;
-    ts_pb_tag(out, OTLP_REQ_RESOURCE_SPANS, TS_PB_LEN);
-    ts_json_buf_varint(out, rs_len);
-    ts_json_buf_append(out, head->data, otlp_pb_cache.resource_len);
-    ts_pb_tag(out, OTLP_RS_SCOPE_SPANS, TS_PB_LEN);
-    ts_json_buf_varint(out, ss_len);
-    ts_json_buf_append(out, head->data + otlp_pb_cache.resource_len,
-                       head->len - otlp_pb_cache.resource_len);
-    ts_json_buf_append(out, spans, spans_len);
+    otlp_pb_envelope(head, batch->len - spans_off, &rs_len, &ss_len);
+    size_t res_len = otlp_pb_cache.resource_len;
+    uint8_t fh[OTLP_PB_FIELD_HEAD_MAX];
+    size_t at = spans_off;
+    at = ts_json_buf_put_before(batch, room_start, at, head->data + res_len, head->len - res_len);
+    at = ts_json_buf_put_before(batch, room_start, at, fh,
+                                otlp_pb_field_head(fh, OTLP_RS_SCOPE_SPANS, ss_len));
+    at = ts_json_buf_put_before(batch, room_start, at, head->data, res_len);
+    at = ts_json_buf_put_before(batch, room_start, at, fh,
+                                otlp_pb_field_head(fh, OTLP_REQ_RESOURCE_SPANS, rs_len));
+    return at; /* SIZE_MAX if any of them failed: the later ones fail too */
+}
+
+void ts_otlp_proto_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
+                          size_t nspans)
+{
+    ts_encoder_finish_by_seal(otlp_pb_head_max, otlp_pb_seal, out, spans, spans_len, nspans);
 }
 
 const struct ts_encoder ts_encoder_otlp_proto = {
@@ -193,5 +221,7 @@ const struct ts_encoder ts_encoder_otlp_proto = {
     .content_type = "application/x-protobuf",
     .span = ts_otlp_proto_span,
     .bound = ts_otlp_proto_bound,
+    .head_max = otlp_pb_head_max,
+    .seal = otlp_pb_seal,
     .finish = ts_otlp_proto_finish,
 };

@@ -63,18 +63,7 @@ void ts_pb_bytes_field(struct ts_json_buf *b, uint32_t field, const void *p, siz
 void ts_pb_string_field(struct ts_json_buf *b, uint32_t field, const char *s, size_t n)
 {
     ts_pb_tag(b, field, TS_PB_LEN);
-    /* ASCII, nearly every string a span holds, is valid UTF-8 as it is:
-     * one pass to see that, and one copy */
-    size_t ascii = 0;
-    while (ascii < n && !((unsigned char)s[ascii] & 0x80))
-        ascii++;
-    if (ascii == n) {
-        ts_json_buf_varint(b, n);
-        ts_json_buf_append(b, s, n);
-        return;
-    }
-    ts_json_buf_varint(b, ts_utf8_clean_len(s, n));
-    ts_json_buf_utf8(b, s, n);
+    ts_json_buf_varint_utf8(b, s, n);
 }
 
 size_t ts_pb_open(struct ts_json_buf *b, uint32_t field)

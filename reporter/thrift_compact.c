@@ -140,8 +140,7 @@ void ts_tc_field_binary(struct ts_tc_writer *w, int16_t id, const void *p, size_
 void ts_tc_field_string(struct ts_tc_writer *w, int16_t id, const char *p, size_t n)
 {
     ts_tc_field_header(w, TS_TC_BINARY, id);
-    ts_json_buf_varint(w->buf, ts_utf8_clean_len(p, n));
-    ts_json_buf_utf8(w->buf, p, n);
+    ts_json_buf_varint_utf8(w->buf, p, n);
 }
 
 void ts_tc_field_cstr(struct ts_tc_writer *w, int16_t id, const char *s)

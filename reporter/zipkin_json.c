@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "resource.h"
@@ -196,13 +197,25 @@ size_t ts_zipkin_json_bound(size_t spans_len, size_t nspans)
     return spans_len + 2;
 }
 
+/* The message is a JSON list: '[' before the spans, ']' after them. */
+static size_t zk_head_max(void)
+{
+    return 1;
+}
+
+static size_t zk_seal(struct ts_json_buf *batch, size_t room_start, size_t spans_off,
+                      size_t nspans)
+{
+    (void)nspans;
+    size_t msg = ts_json_buf_put_before(batch, room_start, spans_off, "[", 1);
+    ts_json_buf_append_char(batch, ']');
+    return batch->failed ? SIZE_MAX : msg;
+}
+
 void ts_zipkin_json_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
                            size_t nspans)
 {
-    (void)nspans;
-    ts_json_buf_append_char(out, '[');
-    ts_json_buf_append(out, spans, spans_len);
-    ts_json_buf_append_char(out, ']');
+    ts_encoder_finish_by_seal(zk_head_max, zk_seal, out, spans, spans_len, nspans);
 }
 
 const struct ts_encoder ts_encoder_zipkin_json = {
@@ -210,5 +223,7 @@ const struct ts_encoder ts_encoder_zipkin_json = {
     .content_type = "application/json",
     .span = ts_zipkin_json_span,
     .bound = ts_zipkin_json_bound,
+    .head_max = zk_head_max,
+    .seal = zk_seal,
     .finish = ts_zipkin_json_finish,
 };

@@ -14,6 +14,7 @@
 #include "preload/config.h"
 #include "preload/process.h"
 #include "preload/span.h"
+#include "reporter/encoder.h"
 #include "reporter/json_buf.h"
 #include "reporter/otlp_json.h"
 #include "reporter/resource.h"
@@ -146,6 +147,188 @@ static void test_buf_u64_every_length(void **state)
         }
         v = v * 10 + 1;
     }
+}
+
+/* ts_put_u64 counts the digits and writes them backwards: every power of
+ * ten and its neighbours (where the count changes), 0 and UINT64_MAX read
+ * as printf writes them, and not one byte is written past the end it
+ * returns. */
+static void check_put_u64(uint64_t v)
+{
+    char expect[32], out[32];
+    int n = snprintf(expect, sizeof expect, "%llu", (unsigned long long)v);
+    memset(out, '#', sizeof out);
+    char *end = ts_put_u64(out, v);
+    assert_int_equal(end - out, n);
+    assert_memory_equal(out, expect, (size_t)n);
+    assert_int_equal(out[n], '#');
+    assert_int_equal(ts_u64_digits(v), (unsigned)n);
+}
+
+static void test_put_u64_boundaries(void **state)
+{
+    (void)state;
+    static const uint64_t fixed[] = {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000,
+                                     UINT64_MAX, UINT64_MAX - 1, (uint64_t)INT64_MAX,
+                                     (uint64_t)INT64_MAX + 1, 1700000000000000000ull};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        check_put_u64(fixed[i]);
+    uint64_t p = 1;
+    for (int k = 0; k <= 19; k++, p *= 10) {
+        check_put_u64(p - 1);
+        check_put_u64(p);
+        check_put_u64(p + 1);
+        check_put_u64(p * 2); /* above 10^19 this wraps: still some number */
+    }
+    /* every bit length: the digit count starts from it */
+    for (int bits = 1; bits <= 64; bits++) {
+        uint64_t top = bits == 64 ? UINT64_MAX : ((uint64_t)1 << bits) - 1;
+        check_put_u64(top);
+        check_put_u64((uint64_t)1 << (bits - 1));
+    }
+}
+
+static void check_put_i64(int64_t v, const char *expect)
+{
+    char out[32];
+    memset(out, '#', sizeof out);
+    char *end = ts_put_i64(out, v);
+    assert_int_equal((size_t)(end - out), strlen(expect));
+    assert_memory_equal(out, expect, strlen(expect));
+    assert_true((size_t)(end - out) <= TS_I64_CHARS_MAX);
+    assert_int_equal(*end, '#');
+}
+
+static void test_put_i64_boundaries(void **state)
+{
+    (void)state;
+    check_put_i64(0, "0");
+    check_put_i64(-1, "-1");
+    check_put_i64(-9, "-9");
+    check_put_i64(-10, "-10");
+    check_put_i64(INT64_MIN, "-9223372036854775808");
+    check_put_i64(INT64_MAX, "9223372036854775807");
+}
+
+/* The byte-to-two-digits table, every byte, against printf. */
+static void test_put_hex_every_byte(void **state)
+{
+    (void)state;
+    uint8_t bytes[256];
+    for (int i = 0; i < 256; i++)
+        bytes[i] = (uint8_t)i;
+    char out[513], expect[513];
+    out[512] = '#';
+    assert_ptr_equal(ts_put_hex(out, bytes, 256), out + 512);
+    assert_int_equal(out[512], '#');
+    for (int i = 0; i < 256; i++)
+        snprintf(expect + 2 * i, 3, "%02x", i);
+    assert_memory_equal(out, expect, 512);
+    /* and through the buffer, in id order */
+    const uint8_t id[8] = {0x00, 0x9f, 0xa0, 0xff, 0x10, 0x01, 0x7e, 0x80};
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_hex(&b, id, sizeof id);
+    assert_string_equal(buf_str(&b), "009fa0ff10017e80");
+    ts_json_buf_free(&b);
+}
+
+/* The eight-at-a-time scans against the byte-at-a-time rule: one odd byte
+ * of every value at every place of strings of every length up to 24 (so
+ * it lands in a word, in the tail, and at either end of both). */
+static void test_plain_and_ascii_scans(void **state)
+{
+    (void)state;
+    char s[24];
+    for (size_t n = 0; n <= sizeof s; n++) {
+        memset(s, 'a', sizeof s);
+        assert_int_equal(ts_json_plain_len(s, n), n);
+        assert_int_equal(ts_ascii_len(s, n), n);
+        for (size_t at = 0; at < n; at++) {
+            for (int c = 0; c < 256; c++) {
+                s[at] = (char)c;
+                size_t plain = ts_json_plain[c] ? n : at;
+                size_t ascii = c < 0x80 ? n : at;
+                assert_int_equal(ts_json_plain_len(s, n), plain);
+                assert_int_equal(ts_ascii_len(s, n), ascii);
+            }
+            s[at] = 'a';
+        }
+    }
+    /* the table itself: exactly space .. DEL without '"' and '\\' */
+    for (int c = 0; c < 256; c++)
+        assert_int_equal(ts_json_plain[c], c >= 0x20 && c < 0x80 && c != '"' && c != '\\');
+}
+
+/* Room asked for once, written through a pointer, committed. */
+static void test_room_and_commit(void **state)
+{
+    (void)state;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    char *o = ts_json_buf_room(&b, 1000);
+    assert_non_null(o);
+    assert_true(b.cap >= 1000);
+    assert_int_equal(b.len, 0);
+    o = TS_PUT_LIT(o, "n=");
+    o = ts_put_u64(o, 42);
+    o = ts_put(o, NULL, 0);
+    ts_json_buf_commit(&b, o);
+    assert_string_equal(buf_str(&b), "n=42");
+    assert_null(ts_json_buf_room(&b, SIZE_MAX / 2)); /* cannot: fails */
+    assert_true(b.failed);
+    assert_null(ts_json_buf_room(&b, 1)); /* failed stays failed */
+    ts_json_buf_free(&b);
+}
+
+/* The head of an in-place message goes right before the spans; a room too
+ * small moves the spans up; the bytes before the room are kept. */
+static void test_put_before(void **state)
+{
+    (void)state;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_append_cstr(&b, "keep....spans");
+    assert_int_equal(ts_json_buf_put_before(&b, 4, 8, "[x", 2), 6);
+    assert_int_equal(b.len, 13);
+    assert_memory_equal(b.data, "keep..[xspans", 13);
+    /* exactly the room */
+    assert_int_equal(ts_json_buf_put_before(&b, 4, 6, "AB", 2), 4);
+    assert_memory_equal(b.data, "keepAB[xspans", 13);
+    /* three bytes more than the room: the rest moves up by three */
+    ts_json_buf_reset(&b);
+    ts_json_buf_append_cstr(&b, "keep..spans");
+    assert_int_equal(ts_json_buf_put_before(&b, 4, 6, "HEADER", 6), 4);
+    assert_string_equal(buf_str(&b), "keepHEADERspans");
+    /* nothing to put */
+    assert_int_equal(ts_json_buf_put_before(&b, 4, 4, NULL, 0), 4);
+    assert_string_equal(buf_str(&b), "keepHEADERspans");
+    /* an offset past the end is a mistake: failed, never sent */
+    assert_int_equal(ts_json_buf_put_before(&b, 0, b.len + 1, "x", 1), SIZE_MAX);
+    assert_true(b.failed);
+    ts_json_buf_free(&b);
+}
+
+/* protobuf's and thrift's strings: a varint length, then valid UTF-8. */
+static void test_varint_utf8(void **state)
+{
+    (void)state;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_varint_utf8(&b, "GET /", 5);
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(b.data, "\x05GET /", 6);
+    ts_json_buf_reset(&b);
+    ts_json_buf_varint_utf8(&b, "a\xff", 2); /* the 0xff becomes U+FFFD */
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "\x04" "a\xef\xbf\xbd", 5);
+    ts_json_buf_reset(&b);
+    char big[200];
+    memset(big, 'z', sizeof big);
+    ts_json_buf_varint_utf8(&b, big, sizeof big); /* two-byte length */
+    assert_int_equal(b.len, 202);
+    assert_memory_equal(b.data, "\xc8\x01", 2);
+    ts_json_buf_free(&b);
 }
 
 /* A failed buffer ignores later appends, also the ones that would fit in
@@ -317,6 +500,42 @@ static void test_encode_several_and_none(void **state)
     assert_string_equal(buf_str(&b), HEAD("") TAIL);
     assert_true(json_valid(b.data, b.len));
     ts_json_buf_free(&b);
+}
+
+/* The reporter's way, in place: room for the head, the spans after it,
+ * seal() — the same bytes as the one-shot encoding, also when the resource
+ * grew after the room was measured (the spans move up to make room). */
+static void test_sealed_in_place_matches(void **state)
+{
+    const struct ts_encoder *enc = &ts_encoder_otlp_json;
+    struct ts_span s[2];
+    known_span(&s[0]);
+    known_span(&s[1]);
+    for (int grow = 0; grow < 2; grow++) {
+        setup_process();
+        struct ts_json_buf batch, one;
+        ts_json_buf_init(&batch);
+        ts_json_buf_init(&one);
+        size_t room = enc->head_max();
+        char *o = ts_json_buf_room(&batch, room);
+        assert_non_null(o);
+        ts_json_buf_commit(&batch, o + room);
+        enc->span(&batch, &s[0], true);
+        enc->span(&batch, &s[1], false);
+        size_t spans_len = batch.len - room;
+        if (grow) /* a longer service name: a longer head */
+            set_process(1234, "python3", "a-much-longer-service-name", "box", "");
+        size_t msg = enc->seal(&batch, 0, room, 2);
+        assert_int_not_equal(msg, SIZE_MAX);
+        assert_true(grow ? msg == 0 : msg <= room);
+        ts_otlp_json_encode(&one, s, 2);
+        assert_int_equal(batch.len - msg, one.len);
+        assert_memory_equal(batch.data + msg, one.data, one.len);
+        assert_int_equal(enc->bound(spans_len, 2), one.len);
+        ts_json_buf_free(&batch);
+        ts_json_buf_free(&one);
+    }
+    setup_process();
 }
 
 /* The piecewise API gives the same bytes as the one-shot one. */
@@ -498,6 +717,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_numbers_and_hex),
         cmocka_unit_test(test_buf_u64_every_length),
+        cmocka_unit_test(test_put_u64_boundaries),
+        cmocka_unit_test(test_put_i64_boundaries),
+        cmocka_unit_test(test_put_hex_every_byte),
+        cmocka_unit_test(test_plain_and_ascii_scans),
+        cmocka_unit_test(test_room_and_commit),
+        cmocka_unit_test(test_put_before),
+        cmocka_unit_test(test_varint_utf8),
         cmocka_unit_test(test_buf_failed_ignores_appends),
         cmocka_unit_test(test_buf_grows_and_truncates),
         cmocka_unit_test(test_buf_failure_is_sticky),
@@ -508,6 +734,7 @@ int main(void)
         cmocka_unit_test_setup(test_encode_root_without_parent, setup),
         cmocka_unit_test_setup(test_encode_several_and_none, setup),
         cmocka_unit_test_setup(test_piecewise_matches, setup),
+        cmocka_unit_test_setup(test_sealed_in_place_matches, setup),
         cmocka_unit_test_setup(test_encode_hostile_content, setup),
         cmocka_unit_test_setup(test_encode_random_bytes_always_valid, setup),
         cmocka_unit_test_setup(test_encode_clamps_damaged_offsets, setup),
