@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../preload/span.h"
 #include "json_buf.h"
@@ -50,6 +51,15 @@ extern const struct ts_encoder ts_encoder_otlp_json;
 extern const struct ts_encoder ts_encoder_otlp_proto;
 extern const struct ts_encoder ts_encoder_zipkin_json;
 extern const struct ts_encoder ts_encoder_jaeger_thrift;
+
+/* True when the 8 bytes of a span id are all zero (a root span's parent):
+ * one load and one compare, for the encoders' per-span path. */
+static inline bool ts_enc_id8_is_zero(const uint8_t id[TS_SPAN_ID_LEN])
+{
+    uint64_t w;
+    memcpy(&w, id, sizeof w);
+    return w == 0;
+}
 
 /* finish() by way of seal(): room, the spans copied after it, sealed, and
  * the message moved down to where out ended. Each encoder's finish() is

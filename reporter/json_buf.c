@@ -115,22 +115,60 @@ size_t ts_ascii_len(const char *s, size_t n)
     return i;
 }
 
-size_t ts_json_plain_len(const char *s, size_t n)
+/* Nonzero when some byte of w is not plain (ts_json_plain): its high bit
+ * is set, or it is below 0x20 (the subtraction borrows into the high bit
+ * of exactly such bytes, ~w keeps it off for bytes that had it), or it is
+ * a quote or a backslash. */
+static inline uint64_t swar_json_odd(uint64_t w)
+{
+    uint64_t odd = (w | ((w - SWAR_ONES * 0x20) & ~w)) & SWAR_HIGHS;
+    return odd | swar_has_zero(w ^ (SWAR_ONES * '"')) | swar_has_zero(w ^ (SWAR_ONES * '\\'));
+}
+
+/* ts_json_plain_len's work, inline where the JSON strings are written. */
+static inline size_t json_plain_len(const char *s, size_t n)
 {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w = swar_load(s + i);
-        /* a byte with its high bit set, or below 0x20 (the subtraction
-         * borrows into the high bit of exactly such bytes, ~w keeps it off
-         * for bytes that had it), or a quote, or a backslash */
-        uint64_t odd = (w | ((w - SWAR_ONES * 0x20) & ~w)) & SWAR_HIGHS;
-        odd |= swar_has_zero(w ^ (SWAR_ONES * '"')) | swar_has_zero(w ^ (SWAR_ONES * '\\'));
-        if (odd)
-            break; /* the exact place is found one byte at a time */
+    if (n >= 8) {
+        while (i + 8 <= n && !swar_json_odd(swar_load(s + i)))
+            i += 8;
+        /* the last few bytes as the last word, overlapping what was seen */
+        if (i == n || (i + 8 > n && !swar_json_odd(swar_load(s + n - 8))))
+            return n;
     }
+    /* the exact place, one byte at a time */
     while (i < n && ts_json_plain[(unsigned char)s[i]])
         i++;
     return i;
+}
+
+size_t ts_json_plain_len(const char *s, size_t n)
+{
+    return json_plain_len(s, n);
+}
+
+/* n bytes from s at o. Most strings of a span are short, and a short copy
+ * is two overlapping moves, without the call memcpy costs. */
+static inline char *put_bytes(char *o, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a = swar_load(s), z = swar_load(s + n - 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &z, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &z, 4);
+    } else if (n > 0 && n < 4) {
+        o[0] = s[0];
+        o[n / 2] = s[n / 2];
+        o[n - 1] = s[n - 1];
+    } else if (n) {
+        memcpy(o, s, n);
+    }
+    return o + n;
 }
 
 #define TS_UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD REPLACEMENT CHARACTER */
@@ -210,6 +248,52 @@ void ts_json_buf_utf8(struct ts_json_buf *b, const char *str, size_t n)
             i++;
         }
     }
+}
+
+/* Make key's entry in e (klen = strlen(key)); NULL when it has none. */
+static const struct ts_key_frag *key_frag_make(struct ts_key_frag *e, const char *key,
+                                               size_t klen, ts_key_frag_fn make)
+{
+    size_t at = 0;
+    size_t len = klen < TS_KEY_FRAG_MAX ? make(e->text, key, klen, &at) : 0;
+    /* A key that has no fragment keeps its slot all the same (klen 0, at
+     * 0: it never matches again), so that it is not made again and again
+     * at the end of a longer and longer search. */
+    if (len == 0 || len > TS_KEY_FRAG_MAX || at + klen > len) {
+        e->key = key;
+        e->klen = 0;
+        e->at = 0;
+        e->len = 0;
+        e->text[0] = '\0';
+        return NULL;
+    }
+    e->key = key;
+    e->klen = (uint8_t)klen;
+    e->at = (uint8_t)at;
+    e->len = (uint8_t)len;
+    return e;
+}
+
+const struct ts_key_frag *ts_key_frag_find(struct ts_key_frags *t, const char *key,
+                                           ts_key_frag_fn make)
+{
+    /* Open addressing: from the key's slot on to the first free one. The
+     * shim has a few dozen keys, so the table never fills in use; when it
+     * has (tests), a new key is written the long way. */
+    size_t i = ts_key_frag_slot(key);
+    for (size_t probe = 0; probe < TS_KEY_FRAG_SLOTS; probe++) {
+        struct ts_key_frag *e = &t->slot[(i + probe) % TS_KEY_FRAG_SLOTS];
+        if (e->key == key) {
+            if (e->len == 0)
+                return NULL; /* none: the long way, right whatever the key reads now */
+            if (ts_key_frag_is(e, key))
+                return e;
+            return key_frag_make(e, key, strlen(key), make); /* same address, new text */
+        }
+        if (!e->key)
+            return key_frag_make(e, key, strlen(key), make);
+    }
+    return NULL;
 }
 
 size_t ts_varint_len(uint64_t v)
@@ -306,9 +390,9 @@ char *ts_put_json_string(char *o, const char *s, size_t n)
 {
     /* Most strings (keys, methods, paths, addresses) are plain all
      * through: one check and one copy. */
-    size_t plain = ts_json_plain_len(s, n);
+    size_t plain = json_plain_len(s, n);
     *o++ = '"';
-    o = ts_put(o, s, plain);
+    o = put_bytes(o, s, plain);
     if (plain < n)
         o = json_put_escaped(o, (const unsigned char *)s + plain, n - plain);
     *o++ = '"';
@@ -349,21 +433,38 @@ unsigned ts_u64_digits(uint64_t v)
     return d ? d : 1;
 }
 
+/* The four digits of v < 10000 at o, zeros in front. */
+static inline void put_4_digits(char *o, uint32_t v)
+{
+    memcpy(o, ts_json_digit_pairs + 2 * (v / 100), 2);
+    memcpy(o + 2, ts_json_digit_pairs + 2 * (v % 100), 2);
+}
+
 char *ts_put_u64(char *o, uint64_t v)
 {
-    /* Count the digits first, then write them backwards from the end, two
-     * per division, straight where they go. */
+    /* Count the digits first, then write them backwards from the end
+     * straight where they go: eight at a time while the number is long
+     * (one 64-bit division, the rest in 32 bits, cheaper), then two at a
+     * time. */
     char *end = o + ts_u64_digits(v);
     char *p = end;
-    while (v >= 100) {
-        p -= 2;
-        memcpy(p, ts_json_digit_pairs + 2 * (v % 100), 2);
-        v /= 100;
+    while (v >= 100000000) {
+        uint32_t low = (uint32_t)(v % 100000000);
+        v /= 100000000;
+        p -= 8;
+        put_4_digits(p, low / 10000);
+        put_4_digits(p + 4, low % 10000);
     }
-    if (v >= 10)
-        memcpy(p - 2, ts_json_digit_pairs + 2 * v, 2);
+    uint32_t w = (uint32_t)v; /* below 10^8 now */
+    while (w >= 100) {
+        p -= 2;
+        memcpy(p, ts_json_digit_pairs + 2 * (w % 100), 2);
+        w /= 100;
+    }
+    if (w >= 10)
+        memcpy(p - 2, ts_json_digit_pairs + 2 * w, 2);
     else
-        p[-1] = (char)('0' + v);
+        p[-1] = (char)('0' + w);
     return end;
 }
 

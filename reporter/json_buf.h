@@ -174,6 +174,69 @@ size_t ts_utf8_clean_len(const char *s, size_t n);
  * part of a valid UTF-8 character replaced by U+FFFD. */
 void ts_json_buf_utf8(struct ts_json_buf *b, const char *s, size_t n);
 
+/* ------------------------------------------------- attribute keys
+ *
+ * Attribute keys are the shim's own string literals, the same few in span
+ * after span. An encoder keeps what it writes for a key — the key with the
+ * punctuation or field header around it — in a small table found by the
+ * key's address, and copies that instead of measuring, checking and
+ * escaping the key again for every span. An entry holds the key's bytes
+ * and is used only while the key still reads the same, so a key that is
+ * not a literal costs a miss, never a wrong key. */
+
+#define TS_KEY_FRAG_MAX 64 /* bytes of one fragment: room for the keys the shim has */
+#define TS_KEY_FRAG_SLOTS 128
+
+struct ts_key_frag {
+    const char *key; /* NULL: a free slot */
+    uint8_t klen;    /* strlen(key) */
+    uint8_t at;      /* text[at .. at + klen) is the key as it is */
+    uint8_t len;     /* of text */
+    char text[TS_KEY_FRAG_MAX];
+};
+
+struct ts_key_frags {
+    struct ts_key_frag slot[TS_KEY_FRAG_SLOTS];
+};
+
+/* Writes the fragment of key[0..klen) into text (TS_KEY_FRAG_MAX bytes of
+ * room) with the key's bytes unchanged at *at; returns its length, or 0
+ * when the key cannot be written that way (it needs escaping, or the
+ * fragment would not fit): such a key is not kept. */
+typedef size_t (*ts_key_frag_fn)(char *text, const char *key, size_t klen, size_t *at);
+
+/* The slot where the search for a key's address starts. */
+static inline size_t ts_key_frag_slot(const char *key)
+{
+    uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15u; /* Fibonacci hashing */
+    return (size_t)(h >> 57); /* 7 bits: TS_KEY_FRAG_SLOTS */
+}
+
+static inline bool ts_key_frag_is(const struct ts_key_frag *e, const char *key)
+{
+    /* strncmp stops at key's end: never reads past a shorter key */
+    return e->key == key && strncmp(e->text + e->at, key, e->klen) == 0 && key[e->klen] == '\0';
+}
+
+/* The search past the first slot, and making an entry. */
+const struct ts_key_frag *ts_key_frag_find(struct ts_key_frags *t, const char *key,
+                                           ts_key_frag_fn make);
+
+/* key's fragment, made by make the first time; NULL when key has none
+ * (the caller writes it the long way). */
+static inline const struct ts_key_frag *ts_key_frag_get(struct ts_key_frags *t, const char *key,
+                                                        ts_key_frag_fn make)
+{
+    /* its own slot, or the next: where a key that found its own taken
+     * usually is */
+    size_t i = ts_key_frag_slot(key);
+    if (ts_key_frag_is(&t->slot[i], key))
+        return &t->slot[i];
+    if (ts_key_frag_is(&t->slot[(i + 1) % TS_KEY_FRAG_SLOTS], key))
+        return &t->slot[(i + 1) % TS_KEY_FRAG_SLOTS];
+    return ts_key_frag_find(t, key, make);
+}
+
 /* Unsigned LEB128 varints, as protobuf and thrift's compact protocol write
  * them: 7 bits a byte, least significant first. */
 #define TS_VARINT_MAX 10 /* bytes of the longest one (a 64-bit value) */

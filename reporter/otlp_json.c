@@ -17,35 +17,86 @@
  * punctuation and type name (under 40), or a number. */
 #define OTLP_ATTR_MAX 64
 
-/* One attribute, {"key":K,"value":{"<type>Value":V}}, with a comma first
- * unless it is the first: str for TS_ATTR_STR, num for TS_ATTR_INT, num != 0
- * for TS_ATTR_BOOL. */
-static void otlp_attr(struct ts_json_buf *b, bool first, const char *key, size_t klen,
-                      uint8_t type, const char *str, size_t slen, int64_t num)
+/* An attribute's value, from after {"key":K,"value":{" to the end of the
+ * attribute: str for TS_ATTR_STR, num for TS_ATTR_INT, num != 0 for
+ * TS_ATTR_BOOL. */
+static char *otlp_put_value(char *o, uint8_t type, const char *str, size_t slen, int64_t num)
 {
-    size_t vmax = type == TS_ATTR_STR ? TS_JSON_STRING_MAX(slen) : TS_I64_CHARS_MAX;
-    char *o = ts_json_buf_room(b, OTLP_ATTR_MAX + TS_JSON_STRING_MAX(klen) + vmax);
-    if (!o)
-        return;
-    o = first ? TS_PUT_LIT(o, "{\"key\":") : TS_PUT_LIT(o, ",{\"key\":");
-    o = ts_put_json_string(o, key, klen);
     switch (type) {
     case TS_ATTR_STR:
-        o = TS_PUT_LIT(o, ",\"value\":{\"stringValue\":");
+        o = TS_PUT_LIT(o, "stringValue\":");
         o = ts_put_json_string(o, str, slen);
         break;
     case TS_ATTR_INT: /* a 64-bit integer is a string in protobuf's JSON */
-        o = TS_PUT_LIT(o, ",\"value\":{\"intValue\":\"");
+        o = TS_PUT_LIT(o, "intValue\":\"");
         o = ts_put_i64(o, num);
         *o++ = '"';
         break;
     default:
-        o = num ? TS_PUT_LIT(o, ",\"value\":{\"boolValue\":true")
-                : TS_PUT_LIT(o, ",\"value\":{\"boolValue\":false");
+        o = num ? TS_PUT_LIT(o, "boolValue\":true") : TS_PUT_LIT(o, "boolValue\":false");
         break;
     }
-    o = TS_PUT_LIT(o, "}}");
-    ts_json_buf_commit(b, o);
+    return TS_PUT_LIT(o, "}}");
+}
+
+/* The room an attribute's value takes at most. */
+static size_t otlp_value_max(uint8_t type, size_t slen)
+{
+    return OTLP_ATTR_MAX + (type == TS_ATTR_STR ? TS_JSON_STRING_MAX(slen) : TS_I64_CHARS_MAX);
+}
+
+/* One attribute, {"key":K,"value":{"<type>Value":V}}, with a comma first
+ * unless it is the first. */
+static void otlp_attr(struct ts_json_buf *b, bool first, const char *key, size_t klen,
+                      uint8_t type, const char *str, size_t slen, int64_t num)
+{
+    char *o = ts_json_buf_room(b, TS_JSON_STRING_MAX(klen) + otlp_value_max(type, slen));
+    if (!o)
+        return;
+    o = first ? TS_PUT_LIT(o, "{\"key\":") : TS_PUT_LIT(o, ",{\"key\":");
+    o = ts_put_json_string(o, key, klen);
+    o = TS_PUT_LIT(o, ",\"value\":{\"");
+    ts_json_buf_commit(b, otlp_put_value(o, type, str, slen, num));
+}
+
+/* A span attribute's key as otlp_attr writes it, with the comma before
+ * it: ,{"key":"http.request.method","value":{" */
+static size_t otlp_key_frag(char *text, const char *key, size_t klen, size_t *at)
+{
+    static const char open[] = ",{\"key\":\"", close[] = "\",\"value\":{\"";
+    /* one byte short of the buffer: otlp_span_attr copies that much from
+     * either the first or the second byte */
+    if (sizeof open - 1 + klen + sizeof close - 1 > TS_KEY_FRAG_MAX - 1 ||
+        ts_json_plain_len(key, klen) != klen)
+        return 0; /* long, or to be escaped: written the long way */
+    char *o = TS_PUT_LIT(text, open);
+    *at = (size_t)(o - text);
+    o = ts_put(o, key, klen);
+    o = TS_PUT_LIT(o, close);
+    return (size_t)(o - text);
+}
+
+/* The keys' fragments (reporter thread only). */
+static struct ts_key_frags otlp_keys;
+
+/* A span's attribute: its key's fragment, then its value. */
+static void otlp_span_attr(struct ts_json_buf *b, bool first, const struct ts_attr *a,
+                           const char *str, size_t slen)
+{
+    const struct ts_key_frag *k = ts_key_frag_get(&otlp_keys, a->key, otlp_key_frag);
+    if (!k) {
+        otlp_attr(b, first, a->key, strlen(a->key), a->type, str, slen, a->num);
+        return;
+    }
+    char *o = ts_json_buf_room(b, TS_KEY_FRAG_MAX + otlp_value_max(a->type, slen));
+    if (!o)
+        return;
+    /* The whole fragment buffer is copied, a fixed size the compiler
+     * turns into a few moves, and the end is set where the fragment ends:
+     * the room holds the bytes past it, overwritten next. */
+    memcpy(o, k->text + first, TS_KEY_FRAG_MAX - 1);
+    o += k->len - first; /* no comma before the first attribute */
+    ts_json_buf_commit(b, otlp_put_value(o, a->type, str, slen, a->num));
 }
 
 void ts_otlp_json_resource(struct ts_json_buf *b)
@@ -90,7 +141,7 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
     o = ts_put_hex(o, s->trace_id, TS_TRACE_ID_LEN);
     o = TS_PUT_LIT(o, "\",\"spanId\":\"");
     o = ts_put_hex(o, s->span_id, TS_SPAN_ID_LEN);
-    if (!ts_id_is_zero(s->parent_id, TS_SPAN_ID_LEN)) {
+    if (!ts_enc_id8_is_zero(s->parent_id)) {
         o = TS_PUT_LIT(o, "\",\"parentSpanId\":\"");
         o = ts_put_hex(o, s->parent_id, TS_SPAN_ID_LEN);
     }
@@ -113,7 +164,7 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
             continue; /* no key, or a type we cannot name: leave it out */
         size_t n;
         const char *p = ts_span_bytes(s, a->off, a->len, &n);
-        otlp_attr(b, afirst, a->key, strlen(a->key), a->type, p, n, a->num);
+        otlp_span_attr(b, afirst, a, p, n);
         afirst = false;
     }
 

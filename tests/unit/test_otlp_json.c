@@ -538,6 +538,45 @@ static void test_sealed_in_place_matches(void **state)
     setup_process();
 }
 
+/* Span attribute keys are written from a table of ready-made pieces:
+ * keys of every length around the most a piece holds, and the same key
+ * address holding another text later, read back exactly. */
+static void test_attribute_keys_every_length(void **state)
+{
+    static char keys[100][100]; /* not literals: each address is used once per text */
+    for (int twice = 0; twice < 2; twice++) {
+        for (size_t klen = 0; klen < 100; klen++) {
+            memset(keys[klen], twice ? 'y' : 'k', klen);
+            keys[klen][klen] = '\0';
+            struct ts_span s;
+            known_span(&s);
+            ts_span_attr_bool(&s, keys[klen], true);
+            ts_span_attr_int(&s, keys[klen], -7);
+            struct ts_json_buf b;
+            ts_json_buf_init(&b);
+            ts_otlp_json_encode(&b, &s, 1);
+            char expect[512];
+            snprintf(expect, sizeof expect,
+                     "{\"key\":\"b\",\"value\":{\"boolValue\":true}},"
+                     "{\"key\":\"%.99s\",\"value\":{\"boolValue\":true}},"
+                     "{\"key\":\"%.99s\",\"value\":{\"intValue\":\"-7\"}}],",
+                     keys[klen], keys[klen]);
+            assert_non_null(strstr(buf_str(&b), expect));
+            assert_true(json_valid(b.data, b.len));
+            ts_json_buf_free(&b);
+        }
+    }
+    /* a key that needs escaping is escaped, also when first */
+    struct ts_span s;
+    ts_span_clear(&s);
+    ts_span_attr_cstr(&s, "q\"k", "v");
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_otlp_json_span(&b, &s, true);
+    assert_non_null(strstr(buf_str(&b), "\"attributes\":[{\"key\":\"q\\\"k\",\"value\":{\"stringValue\":\"v\"}}]"));
+    ts_json_buf_free(&b);
+}
+
 /* The piecewise API gives the same bytes as the one-shot one. */
 static void test_piecewise_matches(void **state)
 {
@@ -735,6 +774,7 @@ int main(void)
         cmocka_unit_test_setup(test_encode_several_and_none, setup),
         cmocka_unit_test_setup(test_piecewise_matches, setup),
         cmocka_unit_test_setup(test_sealed_in_place_matches, setup),
+        cmocka_unit_test_setup(test_attribute_keys_every_length, setup),
         cmocka_unit_test_setup(test_encode_hostile_content, setup),
         cmocka_unit_test_setup(test_encode_random_bytes_always_valid, setup),
         cmocka_unit_test_setup(test_encode_clamps_damaged_offsets, setup),
