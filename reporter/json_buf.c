@@ -1,6 +1,8 @@
 /* json_buf.c — growable JSON text buffer (see json_buf.h). */
 #include "json_buf.h"
 
+#include <link.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,18 +127,34 @@ static inline uint64_t swar_json_odd(uint64_t w)
     return odd | swar_has_zero(w ^ (SWAR_ONES * '"')) | swar_has_zero(w ^ (SWAR_ONES * '\\'));
 }
 
-/* ts_json_plain_len's work, inline where the JSON strings are written. */
-static inline size_t json_plain_len(const char *s, size_t n)
+static inline uint32_t load32(const char *p)
+{
+    uint32_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* ts_json_plain_len's work, inline where the JSON strings are written.
+ * Whole words first: a string of 8 or more bytes as its words and its
+ * last 8 bytes, one of 4 to 7 as its first and last 4 bytes in one word,
+ * one of 1 to 3 as its first, middle and last byte; only a string with an
+ * odd byte is then looked at byte by byte, for the exact place. */
+__attribute__((always_inline)) static inline size_t json_plain_len(const char *s, size_t n)
 {
     size_t i = 0;
     if (n >= 8) {
         while (i + 8 <= n && !swar_json_odd(swar_load(s + i)))
             i += 8;
-        /* the last few bytes as the last word, overlapping what was seen */
         if (i == n || (i + 8 > n && !swar_json_odd(swar_load(s + n - 8))))
             return n;
+    } else if (n >= 4) {
+        if (!swar_json_odd(load32(s) | (uint64_t)load32(s + n - 4) << 32))
+            return n;
+    } else if (n > 0) {
+        const unsigned char *u = (const unsigned char *)s;
+        if (ts_json_plain[u[0]] & ts_json_plain[u[n / 2]] & ts_json_plain[u[n - 1]])
+            return n;
     }
-    /* the exact place, one byte at a time */
     while (i < n && ts_json_plain[(unsigned char)s[i]])
         i++;
     return i;
@@ -148,10 +166,17 @@ size_t ts_json_plain_len(const char *s, size_t n)
 }
 
 /* n bytes from s at o. Most strings of a span are short, and a short copy
- * is two overlapping moves, without the call memcpy costs. */
+ * is a few overlapping moves, without the call memcpy costs. */
 static inline char *put_bytes(char *o, const char *s, size_t n)
 {
-    if (n >= 8 && n <= 16) {
+    if (n > 16 && n <= 32) {
+        uint64_t a = swar_load(s), b = swar_load(s + 8);
+        uint64_t y = swar_load(s + n - 16), z = swar_load(s + n - 8);
+        memcpy(o, &a, 8);
+        memcpy(o + 8, &b, 8);
+        memcpy(o + n - 16, &y, 8);
+        memcpy(o + n - 8, &z, 8);
+    } else if (n >= 8 && n <= 16) {
         uint64_t a = swar_load(s), z = swar_load(s + n - 8);
         memcpy(o, &a, 8);
         memcpy(o + n - 8, &z, 8);
@@ -250,6 +275,55 @@ void ts_json_buf_utf8(struct ts_json_buf *b, const char *str, size_t n)
     }
 }
 
+/* Where this module's read-only data is (its string literals among it),
+ * from its own program headers in memory: no lock, no system call. The
+ * linker defines __ehdr_start, the start of the module's ELF header. */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+
+#define KEY_RO_MAX 4 /* read-only segments kept: a module has one to three */
+static struct {
+    uintptr_t lo, hi;
+} key_ro[KEY_RO_MAX];
+static size_t key_ro_n;
+static pthread_once_t key_ro_once = PTHREAD_ONCE_INIT;
+
+static void key_ro_find(void)
+{
+    ElfW(Ehdr) eh;
+    memcpy(&eh, __ehdr_start, sizeof eh);
+    uintptr_t bias = 0;
+    bool found = false;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < eh.e_phnum; i++) {
+            ElfW(Phdr) ph;
+            memcpy(&ph, __ehdr_start + eh.e_phoff + (size_t)i * sizeof ph, sizeof ph);
+            if (ph.p_type != PT_LOAD)
+                continue;
+            if (pass == 0 && ph.p_offset == 0) { /* the segment the header is in */
+                bias = (uintptr_t)__ehdr_start - ph.p_vaddr;
+                found = true;
+            }
+            if (pass == 1 && found && !(ph.p_flags & PF_W) && key_ro_n < KEY_RO_MAX) {
+                key_ro[key_ro_n].lo = bias + ph.p_vaddr;
+                key_ro[key_ro_n].hi = bias + ph.p_vaddr + ph.p_memsz;
+                key_ro_n++;
+            }
+        }
+    }
+}
+
+/* True when key[0..klen] (its NUL too) lies in this module's read-only
+ * data. */
+static bool key_is_literal(const char *key, size_t klen)
+{
+    pthread_once(&key_ro_once, key_ro_find);
+    uintptr_t p = (uintptr_t)key;
+    for (size_t i = 0; i < key_ro_n; i++)
+        if (p >= key_ro[i].lo && p < key_ro[i].hi && klen < key_ro[i].hi - p)
+            return true;
+    return false;
+}
+
 /* Make key's entry in e (klen = strlen(key)); NULL when it has none. */
 static const struct ts_key_frag *key_frag_make(struct ts_key_frag *e, const char *key,
                                                size_t klen, ts_key_frag_fn make)
@@ -264,6 +338,7 @@ static const struct ts_key_frag *key_frag_make(struct ts_key_frag *e, const char
         e->klen = 0;
         e->at = 0;
         e->len = 0;
+        e->literal = false;
         e->text[0] = '\0';
         return NULL;
     }
@@ -271,6 +346,7 @@ static const struct ts_key_frag *key_frag_make(struct ts_key_frag *e, const char
     e->klen = (uint8_t)klen;
     e->at = (uint8_t)at;
     e->len = (uint8_t)len;
+    e->literal = key_is_literal(key, klen);
     return e;
 }
 
@@ -440,7 +516,7 @@ static inline void put_4_digits(char *o, uint32_t v)
     memcpy(o + 2, ts_json_digit_pairs + 2 * (v % 100), 2);
 }
 
-char *ts_put_u64(char *o, uint64_t v)
+char *ts_put_u64_digits(char *o, uint64_t v)
 {
     /* Count the digits first, then write them backwards from the end
      * straight where they go: eight at a time while the number is long

@@ -126,8 +126,18 @@ static inline char *ts_put(char *o, const void *p, size_t n)
  * with a minus sign). */
 #define TS_U64_DIGITS_MAX 20
 #define TS_I64_CHARS_MAX 20
-char *ts_put_u64(char *o, uint64_t v);
+char *ts_put_u64_digits(char *o, uint64_t v);
 char *ts_put_i64(char *o, int64_t v);
+
+/* One digit (a kind, a status code) without a call. */
+static inline char *ts_put_u64(char *o, uint64_t v)
+{
+    if (v < 10) {
+        *o = (char)('0' + v);
+        return o + 1;
+    }
+    return ts_put_u64_digits(o, v);
+}
 
 /* Number of decimal digits of v (1 .. TS_U64_DIGITS_MAX). */
 unsigned ts_u64_digits(uint64_t v);
@@ -180,9 +190,11 @@ void ts_json_buf_utf8(struct ts_json_buf *b, const char *s, size_t n);
  * after span. An encoder keeps what it writes for a key — the key with the
  * punctuation or field header around it — in a small table found by the
  * key's address, and copies that instead of measuring, checking and
- * escaping the key again for every span. An entry holds the key's bytes
- * and is used only while the key still reads the same, so a key that is
- * not a literal costs a miss, never a wrong key. */
+ * escaping the key again for every span. An entry holds the key's bytes;
+ * unless the key lies in the read-only data of the module this code is
+ * part of (the shim's literals, whose bytes cannot change), it is used
+ * only while the key still reads the same, so a key that is not a literal
+ * costs a miss, never a wrong key. */
 
 #define TS_KEY_FRAG_MAX 64 /* bytes of one fragment: room for the keys the shim has */
 #define TS_KEY_FRAG_SLOTS 128
@@ -192,6 +204,7 @@ struct ts_key_frag {
     uint8_t klen;    /* strlen(key) */
     uint8_t at;      /* text[at .. at + klen) is the key as it is */
     uint8_t len;     /* of text */
+    bool literal;    /* key is in this module's read-only data: its text never changes */
     char text[TS_KEY_FRAG_MAX];
 };
 
@@ -214,8 +227,10 @@ static inline size_t ts_key_frag_slot(const char *key)
 
 static inline bool ts_key_frag_is(const struct ts_key_frag *e, const char *key)
 {
-    /* strncmp stops at key's end: never reads past a shorter key */
-    return e->key == key && strncmp(e->text + e->at, key, e->klen) == 0 && key[e->klen] == '\0';
+    /* A literal's address is as good as its text; any other key is read
+     * again (strncmp stops at key's end: never past a shorter key). */
+    return e->key == key && (e->literal || (strncmp(e->text + e->at, key, e->klen) == 0 &&
+                                            key[e->klen] == '\0'));
 }
 
 /* The search past the first slot, and making an entry. */

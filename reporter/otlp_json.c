@@ -162,8 +162,10 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
         const struct ts_attr *a = &s->attrs[i];
         if (!a->key || a->type > TS_ATTR_BOOL)
             continue; /* no key, or a type we cannot name: leave it out */
-        size_t n;
-        const char *p = ts_span_bytes(s, a->off, a->len, &n);
+        size_t n = 0;
+        const char *p = NULL;
+        if (a->type == TS_ATTR_STR)
+            p = ts_span_bytes(s, a->off, a->len, &n);
         otlp_span_attr(b, afirst, a, p, n);
         afirst = false;
     }

@@ -577,6 +577,67 @@ static void test_attribute_keys_every_length(void **state)
     ts_json_buf_free(&b);
 }
 
+/* The key table itself: a fragment per key, found again by address; a
+ * literal of this program is trusted by its address, a key in writable
+ * memory is read again and made anew when its text changed. */
+static size_t test_frag(char *text, const char *key, size_t klen, size_t *at)
+{
+    if (klen > TS_KEY_FRAG_MAX - 2)
+        return 0;
+    text[0] = '<';
+    memcpy(text + 1, key, klen);
+    text[klen + 1] = '>';
+    *at = 1;
+    return klen + 2;
+}
+
+static void test_key_frag_table(void **state)
+{
+    (void)state;
+    static struct ts_key_frags t;
+    const struct ts_key_frag *e = ts_key_frag_get(&t, "http.request.method", test_frag);
+    assert_non_null(e);
+    assert_true(e->literal);
+    assert_int_equal(e->len, 21);
+    assert_memory_equal(e->text, "<http.request.method>", 21);
+    assert_ptr_equal(ts_key_frag_get(&t, "http.request.method", test_frag), e);
+    static char mutable_key[16] = "abc";
+    e = ts_key_frag_get(&t, mutable_key, test_frag);
+    assert_non_null(e);
+    assert_false(e->literal);
+    assert_memory_equal(e->text, "<abc>", 5);
+    strcpy(mutable_key, "abcd"); /* same address, new text: a new fragment */
+    e = ts_key_frag_get(&t, mutable_key, test_frag);
+    assert_non_null(e);
+    assert_memory_equal(e->text, "<abcd>", 6);
+    strcpy(mutable_key, "ab");
+    e = ts_key_frag_get(&t, mutable_key, test_frag);
+    assert_memory_equal(e->text, "<ab>", 4);
+    /* a key with no fragment: none, every time */
+    char long_key[TS_KEY_FRAG_MAX + 8];
+    memset(long_key, 'x', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    assert_null(ts_key_frag_get(&t, long_key, test_frag));
+    assert_null(ts_key_frag_get(&t, long_key, test_frag));
+    /* more keys than slots: the table fills, and keys past that have none */
+    static char many[TS_KEY_FRAG_SLOTS + 10][8];
+    size_t with = 0;
+    for (size_t i = 0; i < sizeof many / sizeof *many; i++) {
+        snprintf(many[i], sizeof many[i], "k%zu", i);
+        e = ts_key_frag_get(&t, many[i], test_frag);
+        if (e) {
+            with++;
+            assert_int_equal(e->len, strlen(many[i]) + 2);
+            assert_memory_equal(e->text + 1, many[i], strlen(many[i]));
+        }
+    }
+    assert_int_equal(with, TS_KEY_FRAG_SLOTS - 3); /* three slots were taken above */
+    /* and what is in the table is still found */
+    e = ts_key_frag_get(&t, "http.request.method", test_frag);
+    assert_non_null(e);
+    assert_memory_equal(e->text, "<http.request.method>", 21);
+}
+
 /* The piecewise API gives the same bytes as the one-shot one. */
 static void test_piecewise_matches(void **state)
 {
@@ -775,6 +836,7 @@ int main(void)
         cmocka_unit_test_setup(test_piecewise_matches, setup),
         cmocka_unit_test_setup(test_sealed_in_place_matches, setup),
         cmocka_unit_test_setup(test_attribute_keys_every_length, setup),
+        cmocka_unit_test(test_key_frag_table),
         cmocka_unit_test_setup(test_encode_hostile_content, setup),
         cmocka_unit_test_setup(test_encode_random_bytes_always_valid, setup),
         cmocka_unit_test_setup(test_encode_clamps_damaged_offsets, setup),
