@@ -165,37 +165,6 @@ size_t ts_json_plain_len(const char *s, size_t n)
     return json_plain_len(s, n);
 }
 
-/* n bytes from s at o. Most strings of a span are short, and a short copy
- * is a few overlapping moves, without the call memcpy costs. */
-static inline char *put_bytes(char *o, const char *s, size_t n)
-{
-    if (n > 16 && n <= 32) {
-        uint64_t a = swar_load(s), b = swar_load(s + 8);
-        uint64_t y = swar_load(s + n - 16), z = swar_load(s + n - 8);
-        memcpy(o, &a, 8);
-        memcpy(o + 8, &b, 8);
-        memcpy(o + n - 16, &y, 8);
-        memcpy(o + n - 8, &z, 8);
-    } else if (n >= 8 && n <= 16) {
-        uint64_t a = swar_load(s), z = swar_load(s + n - 8);
-        memcpy(o, &a, 8);
-        memcpy(o + n - 8, &z, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, z;
-        memcpy(&a, s, 4);
-        memcpy(&z, s + n - 4, 4);
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &z, 4);
-    } else if (n > 0 && n < 4) {
-        o[0] = s[0];
-        o[n / 2] = s[n / 2];
-        o[n - 1] = s[n - 1];
-    } else if (n) {
-        memcpy(o, s, n);
-    }
-    return o + n;
-}
-
 #define TS_UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD REPLACEMENT CHARACTER */
 #define TS_UTF8_REPLACEMENT_LEN (sizeof TS_UTF8_REPLACEMENT - 1)
 
@@ -251,13 +220,13 @@ size_t ts_utf8_clean_len(const char *str, size_t n)
     return out;
 }
 
-void ts_json_buf_utf8(struct ts_json_buf *b, const char *str, size_t n)
+char *ts_put_utf8(char *o, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < n) {
         /* A run of valid characters is copied in one piece: valid input,
-         * the common case, is a single append. ASCII in it is looked at
+         * the common case, is a single copy. ASCII in it is looked at
          * eight bytes at a time. */
         size_t run = i, k;
         for (;;) {
@@ -266,13 +235,25 @@ void ts_json_buf_utf8(struct ts_json_buf *b, const char *str, size_t n)
                 break;
             run += k;
         }
-        ts_json_buf_append(b, s + i, run - i);
+        o = ts_put(o, s + i, run - i);
         i = run;
         if (i < n) { /* one byte that starts no valid character */
-            ts_json_buf_append(b, TS_UTF8_REPLACEMENT, TS_UTF8_REPLACEMENT_LEN);
+            o = TS_PUT_LIT(o, TS_UTF8_REPLACEMENT);
             i++;
         }
     }
+    return o;
+}
+
+void ts_json_buf_utf8(struct ts_json_buf *b, const char *s, size_t n)
+{
+    if (n > SIZE_MAX / TS_UTF8_REPLACEMENT_LEN) {
+        b->failed = true;
+        return;
+    }
+    char *o = ts_json_buf_room(b, n * TS_UTF8_REPLACEMENT_LEN);
+    if (o)
+        ts_json_buf_commit(b, ts_put_utf8(o, s, n));
 }
 
 /* Where this module's read-only data is (its string literals among it),
@@ -372,27 +353,6 @@ const struct ts_key_frag *ts_key_frag_find(struct ts_key_frags *t, const char *k
     return NULL;
 }
 
-size_t ts_varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-size_t ts_varint_encode(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
-
 void ts_json_buf_varint_slow(struct ts_json_buf *b, uint64_t v)
 {
     uint8_t tmp[TS_VARINT_MAX];
@@ -468,7 +428,7 @@ char *ts_put_json_string(char *o, const char *s, size_t n)
      * through: one check and one copy. */
     size_t plain = json_plain_len(s, n);
     *o++ = '"';
-    o = put_bytes(o, s, plain);
+    o = ts_put(o, s, plain);
     if (plain < n)
         o = json_put_escaped(o, (const unsigned char *)s + plain, n - plain);
     *o++ = '"';

@@ -112,10 +112,41 @@ size_t ts_json_buf_put_before(struct ts_json_buf *b, size_t room_start, size_t o
 
 /* Each ts_put_* writes at o and returns the end of what it wrote. */
 
+/* n bytes from p. Most strings of a span are short, and a short copy is a
+ * few overlapping moves, without the call memcpy costs (for a literal the
+ * compiler keeps only the branch that applies). */
 static inline char *ts_put(char *o, const void *p, size_t n)
 {
-    if (n) /* memcpy from NULL is undefined even for 0 bytes */
-        memcpy(o, p, n);
+    const char *s = (const char *)p;
+    if (n > 16 && n <= 32) {
+        uint64_t a, b, y, z;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 8, 8);
+        memcpy(&y, s + n - 16, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + 8, &b, 8);
+        memcpy(o + n - 16, &y, 8);
+        memcpy(o + n - 8, &z, 8);
+    } else if (n >= 8 && n <= 16) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &z, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &z, 4);
+    } else if (n > 0 && n < 4) {
+        o[0] = s[0];
+        o[n / 2] = s[n / 2];
+        o[n - 1] = s[n - 1];
+    } else if (n) { /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(o, s, n);
+    }
     return o + n;
 }
 
@@ -166,6 +197,9 @@ size_t ts_json_plain_len(const char *s, size_t n);
 
 /* How many bytes at the start of s[0..n) are ASCII, eight at a time. */
 size_t ts_ascii_len(const char *s, size_t n);
+
+/* s[0..n) made valid UTF-8 (ts_json_buf_utf8): at most 3n bytes. */
+char *ts_put_utf8(char *o, const char *s, size_t n);
 
 /* UTF-8, one rule for every encoder (RFC 3629: shortest form only, no
  * UTF-16 surrogates, nothing above U+10FFFF), so that a span reads the same
@@ -257,11 +291,33 @@ static inline const struct ts_key_frag *ts_key_frag_get(struct ts_key_frags *t, 
 #define TS_VARINT_MAX 10 /* bytes of the longest one (a 64-bit value) */
 
 /* Number of bytes v takes as a varint (1 .. TS_VARINT_MAX). */
-size_t ts_varint_len(uint64_t v);
+static inline size_t ts_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* The varint of v at o (room for TS_VARINT_MAX); returns its end. */
+static inline char *ts_put_varint(char *o, uint64_t v)
+{
+    while (v >= 0x80) {
+        *o++ = (char)(v | 0x80);
+        v >>= 7;
+    }
+    *o++ = (char)v;
+    return o;
+}
 
 /* Writes the varint of v to out (room for TS_VARINT_MAX); returns its
  * length. */
-size_t ts_varint_encode(uint8_t *out, uint64_t v);
+static inline size_t ts_varint_encode(uint8_t *out, uint64_t v)
+{
+    return (size_t)(ts_put_varint((char *)out, v) - (char *)out);
+}
 
 /* Appends the varint of v; one byte (tags, small lengths) inline. */
 void ts_json_buf_varint_slow(struct ts_json_buf *b, uint64_t v);
