@@ -310,7 +310,8 @@ static const struct ts_key_frag *key_frag_make(struct ts_key_frag *e, const char
                                                size_t klen, ts_key_frag_fn make)
 {
     size_t at = 0;
-    size_t len = klen < TS_KEY_FRAG_MAX ? make(e->text, key, klen, &at) : 0;
+    uint32_t info = 0;
+    size_t len = klen < TS_KEY_FRAG_MAX ? make(e->text, key, klen, &at, &info) : 0;
     /* A key that has no fragment keeps its slot all the same (klen 0, at
      * 0: it never matches again), so that it is not made again and again
      * at the end of a longer and longer search. */
@@ -320,6 +321,7 @@ static const struct ts_key_frag *key_frag_make(struct ts_key_frag *e, const char
         e->at = 0;
         e->len = 0;
         e->literal = false;
+        e->info = 0;
         e->text[0] = '\0';
         return NULL;
     }
@@ -328,6 +330,7 @@ static const struct ts_key_frag *key_frag_make(struct ts_key_frag *e, const char
     e->at = (uint8_t)at;
     e->len = (uint8_t)len;
     e->literal = key_is_literal(key, klen);
+    e->info = info;
     return e;
 }
 

@@ -239,6 +239,7 @@ struct ts_key_frag {
     uint8_t at;      /* text[at .. at + klen) is the key as it is */
     uint8_t len;     /* of text */
     bool literal;    /* key is in this module's read-only data: its text never changes */
+    uint32_t info;   /* what else the encoder wants to know of the key */
     char text[TS_KEY_FRAG_MAX];
 };
 
@@ -247,10 +248,12 @@ struct ts_key_frags {
 };
 
 /* Writes the fragment of key[0..klen) into text (TS_KEY_FRAG_MAX bytes of
- * room) with the key's bytes unchanged at *at; returns its length, or 0
- * when the key cannot be written that way (it needs escaping, or the
- * fragment would not fit): such a key is not kept. */
-typedef size_t (*ts_key_frag_fn)(char *text, const char *key, size_t klen, size_t *at);
+ * room) with the key's bytes unchanged at *at, and may set *info (0
+ * otherwise); returns its length, or 0 when the key cannot be written that
+ * way (it needs escaping, or the fragment would not fit): such a key is
+ * not kept. */
+typedef size_t (*ts_key_frag_fn)(char *text, const char *key, size_t klen, size_t *at,
+                                 uint32_t *info);
 
 /* The slot where the search for a key's address starts. */
 static inline size_t ts_key_frag_slot(const char *key)

@@ -61,8 +61,10 @@ static void otlp_attr(struct ts_json_buf *b, bool first, const char *key, size_t
 
 /* A span attribute's key as otlp_attr writes it, with the comma before
  * it: ,{"key":"http.request.method","value":{" */
-static size_t otlp_key_frag(char *text, const char *key, size_t klen, size_t *at)
+static size_t otlp_key_frag(char *text, const char *key, size_t klen, size_t *at,
+                            uint32_t *info)
 {
+    (void)info;
     static const char open[] = ",{\"key\":\"", close[] = "\",\"value\":{\"";
     /* one byte short of the buffer: otlp_span_attr copies that much from
      * either the first or the second byte */

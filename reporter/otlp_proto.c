@@ -79,8 +79,10 @@ static void otlp_pb_kv(struct ts_json_buf *b, uint32_t field, const char *key, s
 /* A span attribute's key field as a KeyValue starts: tag, length, the key
  * (kept per key, json_buf.h). A key that is not valid UTF-8 as it is has
  * none: it is written the long way, made valid. */
-static size_t otlp_pb_key_frag(char *text, const char *key, size_t klen, size_t *at)
+static size_t otlp_pb_key_frag(char *text, const char *key, size_t klen, size_t *at,
+                               uint32_t *info)
 {
+    (void)info;
     if (klen + TS_PB_FIELD_HEAD_MAX > TS_KEY_FRAG_MAX || ts_utf8_clean_len(key, klen) != klen)
         return 0;
     char *o = ts_put_varint(ts_pb_put_tag(text, OTLP_KV_KEY, TS_PB_LEN), klen);

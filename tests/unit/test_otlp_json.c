@@ -580,8 +580,9 @@ static void test_attribute_keys_every_length(void **state)
 /* The key table itself: a fragment per key, found again by address; a
  * literal of this program is trusted by its address, a key in writable
  * memory is read again and made anew when its text changed. */
-static size_t test_frag(char *text, const char *key, size_t klen, size_t *at)
+static size_t test_frag(char *text, const char *key, size_t klen, size_t *at, uint32_t *info)
 {
+    *info = (uint32_t)klen * 3;
     if (klen > TS_KEY_FRAG_MAX - 2)
         return 0;
     text[0] = '<';
@@ -599,6 +600,7 @@ static void test_key_frag_table(void **state)
     assert_non_null(e);
     assert_true(e->literal);
     assert_int_equal(e->len, 21);
+    assert_int_equal(e->info, 19 * 3); /* what the make function said of the key */
     assert_memory_equal(e->text, "<http.request.method>", 21);
     assert_ptr_equal(ts_key_frag_get(&t, "http.request.method", test_frag), e);
     static char mutable_key[16] = "abc";
