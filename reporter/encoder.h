@@ -45,6 +45,10 @@ struct ts_encoder {
     /* Append the complete message holding spans[0..spans_len) (nspans spans)
      * to out. */
     void (*finish)(struct ts_json_buf *out, const char *spans, size_t spans_len, size_t nspans);
+    /* In a forked child whose parent was encoding at the fork: the
+     * encoder's kept pieces (heads, the key table) may be half-written;
+     * drop them without freeing anything, to be made again. */
+    void (*forget)(void);
 };
 
 extern const struct ts_encoder ts_encoder_otlp_json;

@@ -415,6 +415,11 @@ void ts_exp_after_fork_child(bool export_was_busy)
     }
     if (export_was_busy) {
         ts_json_buf_init(&exp_line);
+        const struct ts_encoder *const encoders[] = {&ts_encoder_otlp_json, &ts_encoder_otlp_proto,
+                                                     &ts_encoder_zipkin_json,
+                                                     &ts_encoder_jaeger_thrift};
+        for (size_t i = 0; i < sizeof encoders / sizeof *encoders; i++)
+            encoders[i]->forget();
         ts_file_export_forget_fd();
     }
     /* The connections are the parent's too: the child opens its own. */

@@ -387,6 +387,15 @@ void ts_jaeger_thrift_finish(struct ts_json_buf *out, const char *spans, size_t 
     ts_encoder_finish_by_seal(jt_head_max, jt_seal, out, spans, spans_len, nspans);
 }
 
+static void jt_forget(void)
+{
+    ts_key_frags_forget(&jt_keys);
+    /* leaked on purpose: may be mid-realloc */
+    ts_json_buf_init(&jt_process_buf);
+    ts_json_buf_init(&jt_head);
+    jt_process_gen = 0;
+}
+
 const struct ts_encoder ts_encoder_jaeger_thrift = {
     .name = "jaeger-thrift",
     .content_type = NULL,
@@ -395,4 +404,5 @@ const struct ts_encoder ts_encoder_jaeger_thrift = {
     .head_max = jt_head_max,
     .seal = jt_seal,
     .finish = ts_jaeger_thrift_finish,
+    .forget = jt_forget,
 };

@@ -270,6 +270,12 @@ static inline bool ts_key_frag_is(const struct ts_key_frag *e, const char *key)
                                             key[e->klen] == '\0'));
 }
 
+/* Empty the table (after fork, when it may be half-written). */
+static inline void ts_key_frags_forget(struct ts_key_frags *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
 /* The search past the first slot, and making an entry. */
 const struct ts_key_frag *ts_key_frag_find(struct ts_key_frags *t, const char *key,
                                            ts_key_frag_fn make);

@@ -251,6 +251,13 @@ static void otlp_json_finish(struct ts_json_buf *out, const char *spans, size_t 
     ts_encoder_finish_by_seal(otlp_json_head_max, otlp_json_seal, out, spans, spans_len, nspans);
 }
 
+static void otlp_json_forget(void)
+{
+    ts_key_frags_forget(&otlp_keys);
+    ts_json_buf_init(&otlp_json_head.bytes); /* leaked on purpose: may be mid-realloc */
+    otlp_json_head.generation = 0;
+}
+
 const struct ts_encoder ts_encoder_otlp_json = {
     .name = "otlp-json",
     .content_type = "application/json",
@@ -259,4 +266,5 @@ const struct ts_encoder ts_encoder_otlp_json = {
     .head_max = otlp_json_head_max,
     .seal = otlp_json_seal,
     .finish = otlp_json_finish,
+    .forget = otlp_json_forget,
 };

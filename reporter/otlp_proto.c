@@ -298,6 +298,13 @@ void ts_otlp_proto_finish(struct ts_json_buf *out, const char *spans, size_t spa
     ts_encoder_finish_by_seal(otlp_pb_head_max, otlp_pb_seal, out, spans, spans_len, nspans);
 }
 
+static void otlp_pb_forget(void)
+{
+    ts_key_frags_forget(&otlp_pb_keys);
+    ts_json_buf_init(&otlp_pb_cache.head); /* leaked on purpose: may be mid-realloc */
+    otlp_pb_cache.generation = 0;
+}
+
 const struct ts_encoder ts_encoder_otlp_proto = {
     .name = "otlp-proto",
     .content_type = "application/x-protobuf",
@@ -306,4 +313,5 @@ const struct ts_encoder ts_encoder_otlp_proto = {
     .head_max = otlp_pb_head_max,
     .seal = otlp_pb_seal,
     .finish = ts_otlp_proto_finish,
+    .forget = otlp_pb_forget,
 };

@@ -350,6 +350,13 @@ void ts_zipkin_json_finish(struct ts_json_buf *out, const char *spans, size_t sp
     ts_encoder_finish_by_seal(zk_head_max, zk_seal, out, spans, spans_len, nspans);
 }
 
+static void zk_forget(void)
+{
+    ts_key_frags_forget(&zk_keys);
+    ts_json_buf_init(&zk_local.bytes); /* leaked on purpose: may be mid-realloc */
+    zk_local.generation = 0;
+}
+
 const struct ts_encoder ts_encoder_zipkin_json = {
     .name = "zipkin-json",
     .content_type = "application/json",
@@ -358,4 +365,5 @@ const struct ts_encoder ts_encoder_zipkin_json = {
     .head_max = zk_head_max,
     .seal = zk_seal,
     .finish = ts_zipkin_json_finish,
+    .forget = zk_forget,
 };
