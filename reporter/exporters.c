@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -25,10 +26,10 @@
  * and line readers commonly accept a few MiB. */
 #define EXP_MAX_MESSAGE ((size_t)4 << 20)
 /* A buffer grown past this is freed after use, to keep RSS small: a full
- * batch takes a few hundred KiB, twice (its spans and the message), and
- * keeping those between batches would double the shim's resident memory in
- * a quiet process. Regrowing costs a few reallocs per batch of hundreds
- * of spans (large ones are mremap'ed, not copied). */
+ * batch takes a few hundred KiB, and keeping that between batches would
+ * double the shim's resident memory in a quiet process. Regrowing costs a
+ * few reallocs per batch of hundreds of spans (large ones are mremap'ed,
+ * not copied). */
 #define EXP_KEEP_BUF ((size_t)64 << 10)
 /* Retries: first backoff, its cap, and the most attempts per batch. */
 #define EXP_BACKOFF_FIRST_MS 100
@@ -47,7 +48,10 @@ struct exp_batch {
     const struct ts_encoder *enc;
     size_t max_bytes;
     exp_send_fn send;
+    /* The batch, built in place (encoder.h): [0, room) is left for the
+     * message's head, the spans follow. */
     struct ts_json_buf spans;
+    size_t room;
     size_t n;
     bool failing; /* the last send failed (a recovery is worth a line) */
     bool reported;
@@ -70,7 +74,6 @@ static struct exp_batch exp_batches[] = {
 };
 #define EXP_N (sizeof exp_batches / sizeof exp_batches[0])
 
-static struct ts_json_buf exp_out; /* the message being sent */
 static struct ts_json_buf exp_line; /* the console exporter's line */
 static struct ts_http_client exp_otlp_http, exp_zipkin_http;
 static bool exp_http_ready;
@@ -266,24 +269,40 @@ static int exp_send_jaeger(struct exp_batch *b, const char *msg, size_t len, uin
 
 /* ------------------------------------------------------------- batches */
 
-/* Finish and send b's pending batch. */
+/* Start b's next batch: empty, with room for the message's head. */
+static void exp_batch_begin(struct exp_batch *b, const struct ts_encoder *enc)
+{
+    ts_json_buf_reset(&b->spans);
+    b->room = enc->head_max();
+    char *o = ts_json_buf_room(&b->spans, b->room);
+    if (o) /* else failed: the batch is dropped when sent */
+        ts_json_buf_commit(&b->spans, o + b->room);
+}
+
+/* How many bytes b's spans take so far. */
+static size_t exp_spans_len(const struct exp_batch *b)
+{
+    return b->spans.len > b->room ? b->spans.len - b->room : 0;
+}
+
+/* Seal and send b's pending batch. The message is sent from the batch's
+ * own buffer: the span bytes are not copied. */
 static void exp_batch_send(struct exp_batch *b, uint64_t deadline_ms)
 {
     if (b->n == 0)
         return;
     const struct ts_encoder *enc = exp_encoder(b);
-    ts_json_buf_reset(&exp_out);
-    enc->finish(&exp_out, b->spans.data, b->spans.len, b->n);
-    bool ok = !exp_out.failed && !b->spans.failed &&
-              b->send(b, exp_out.data, exp_out.len, deadline_ms) == 0;
+    size_t msg = SIZE_MAX;
+    if (!b->spans.failed)
+        msg = enc->seal(&b->spans, 0, b->room, b->n);
+    bool ok = msg != SIZE_MAX && !b->spans.failed &&
+              b->send(b, b->spans.data + msg, b->spans.len - msg, deadline_ms) == 0;
     exp_count(ok, b->n);
     b->n = 0;
     if (b->spans.cap > EXP_KEEP_BUF)
         ts_json_buf_free(&b->spans);
     else
         ts_json_buf_reset(&b->spans);
-    if (exp_out.cap > EXP_KEEP_BUF)
-        ts_json_buf_free(&exp_out);
 }
 
 /* Add s to b's batch, sending the batch first when s would take it past
@@ -291,17 +310,20 @@ static void exp_batch_send(struct exp_batch *b, uint64_t deadline_ms)
 static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t deadline_ms)
 {
     const struct ts_encoder *enc = exp_encoder(b);
+    if (b->n == 0)
+        exp_batch_begin(b, enc);
     size_t mark = b->spans.len;
     enc->span(&b->spans, s, b->n == 0);
-    if (enc->bound(b->spans.len, b->n + 1) <= b->max_bytes) {
+    if (enc->bound(exp_spans_len(b), b->n + 1) <= b->max_bytes) {
         b->n++;
         return;
     }
     ts_json_buf_truncate(&b->spans, mark);
     if (b->n > 0) {
         exp_batch_send(b, deadline_ms);
+        exp_batch_begin(b, enc);
         enc->span(&b->spans, s, true);
-        if (enc->bound(b->spans.len, 1) <= b->max_bytes) {
+        if (enc->bound(exp_spans_len(b), 1) <= b->max_bytes) {
             b->n = 1;
             return;
         }
@@ -392,8 +414,12 @@ void ts_exp_after_fork_child(bool export_was_busy)
         b->failing = false;
     }
     if (export_was_busy) {
-        ts_json_buf_init(&exp_out);
         ts_json_buf_init(&exp_line);
+        const struct ts_encoder *const encoders[] = {&ts_encoder_otlp_json, &ts_encoder_otlp_proto,
+                                                     &ts_encoder_zipkin_json,
+                                                     &ts_encoder_jaeger_thrift};
+        for (size_t i = 0; i < sizeof encoders / sizeof *encoders; i++)
+            encoders[i]->forget();
         ts_file_export_forget_fd();
     }
     /* The connections are the parent's too: the child opens its own. */

@@ -29,41 +29,84 @@ enum jt_tag_type { JT_TAG_STRING = 0, JT_TAG_BOOL = 2, JT_TAG_LONG = 3 };
 
 /* ------------------------------------------------------------------ tags */
 
-/* Opens a Tag struct with its key and type; the caller writes the value
- * field and closes it. */
-static void jt_tag_begin(struct ts_tc_writer *w, const char *key, size_t klen,
-                         enum jt_tag_type type)
+/* A Tag struct is written in one piece: its field ids are known here, so
+ * the field headers are constants (thrift_compact.h's cursor forms). */
+
+/* A tag key's field as a Tag starts: header, length, the key. Kept per
+ * key (json_buf.h); a key that is not valid UTF-8 as it is has none. */
+static size_t jt_key_frag(char *text, const char *key, size_t klen, size_t *at, uint32_t *info)
 {
-    ts_tc_struct_begin(w);
-    ts_tc_field_string(w, 1, key, klen); /* key */
-    ts_tc_field_i32(w, 2, type);         /* vType */
+    (void)info;
+    if (klen + TS_TC_FIELD_HEADER_MAX + TS_VARINT_MAX > TS_KEY_FRAG_MAX ||
+        ts_utf8_clean_len(key, klen) != klen)
+        return 0;
+    char *o = ts_tc_put_field_header(text, TS_TC_BINARY, 1, 0); /* key */
+    o = ts_put_varint(o, klen);
+    *at = (size_t)(o - text);
+    return (size_t)(ts_put(o, key, klen) - text);
 }
 
-static void jt_tag_str(struct ts_tc_writer *w, const char *key, size_t klen, const char *val,
-                       size_t vlen)
+static struct ts_key_frags jt_keys; /* reporter thread only */
+
+/* The most bytes of a Tag besides its key and string value: three field
+ * headers, two lengths or numbers, the stop. */
+#define JT_TAG_MAX (3 * TS_TC_FIELD_HEADER_MAX + 2 * TS_VARINT_MAX + 1)
+
+/* One Tag: key (its entry k, or key[0..klen) when k is NULL), vType, the
+ * value field for the type (vStr str, vBool num != 0, vLong num), stop. */
+static void jt_tag(struct ts_json_buf *b, const struct ts_key_frag *k, const char *key,
+                   size_t klen, enum jt_tag_type type, const char *str, size_t slen,
+                   int64_t num)
 {
-    jt_tag_begin(w, key, klen, JT_TAG_STRING);
-    ts_tc_field_string(w, 3, val, vlen); /* vStr */
-    ts_tc_struct_end(w);
+    size_t kmax = TS_KEY_FRAG_MAX, kclean = 0, vclean = 0;
+    if (!k) {
+        kclean = ts_utf8_clean_len(key, klen);
+        kmax = kclean;
+    }
+    if (type == JT_TAG_STRING)
+        vclean = ts_utf8_clean_len(str, slen);
+    char *o = ts_json_buf_room(b, JT_TAG_MAX + kmax + vclean);
+    if (!o)
+        return;
+    if (k) {
+        /* the whole entry, a fixed size the compiler turns into a few
+         * moves; what is past the key's end is overwritten next */
+        memcpy(o, k->text, TS_KEY_FRAG_MAX);
+        o += k->len;
+    } else {
+        o = ts_tc_put_field_header(o, TS_TC_BINARY, 1, 0); /* key */
+        o = ts_tc_put_string(o, key, klen, kclean);
+    }
+    o = ts_tc_put_field_header(o, TS_TC_I32, 2, 1); /* vType */
+    o = ts_put_varint(o, ts_tc_zigzag32(type));
+    switch (type) {
+    case JT_TAG_STRING:
+        o = ts_tc_put_field_header(o, TS_TC_BINARY, 3, 2); /* vStr */
+        o = ts_tc_put_string(o, str, slen, vclean);
+        break;
+    case JT_TAG_BOOL: /* vBool: the type nibble is the value */
+        o = ts_tc_put_field_header(o, num ? TS_TC_BOOL_TRUE : TS_TC_BOOL_FALSE, 5, 2);
+        break;
+    default:
+        o = ts_tc_put_field_header(o, TS_TC_I64, 6, 2); /* vLong */
+        o = ts_put_varint(o, ts_tc_zigzag64(num));
+        break;
+    }
+    *o++ = 0; /* STOP */
+    ts_json_buf_commit(b, o);
 }
 
-static void jt_tag_bool(struct ts_tc_writer *w, const char *key, size_t klen, bool val)
+/* A tag of a C-string key, from the key table when it has an entry. */
+static void jt_tag_ckey(struct ts_json_buf *b, const char *key, enum jt_tag_type type,
+                        const char *str, size_t slen, int64_t num)
 {
-    jt_tag_begin(w, key, klen, JT_TAG_BOOL);
-    ts_tc_field_bool(w, 5, val); /* vBool */
-    ts_tc_struct_end(w);
+    const struct ts_key_frag *k = ts_key_frag_get(&jt_keys, key, jt_key_frag);
+    jt_tag(b, k, key, k ? k->klen : strlen(key), type, str, slen, num);
 }
 
-static void jt_tag_long(struct ts_tc_writer *w, const char *key, size_t klen, int64_t val)
+static void jt_tag_cstr(struct ts_json_buf *b, const char *key, const char *val)
 {
-    jt_tag_begin(w, key, klen, JT_TAG_LONG);
-    ts_tc_field_i64(w, 6, val); /* vLong */
-    ts_tc_struct_end(w);
-}
-
-static void jt_tag_cstr(struct ts_tc_writer *w, const char *key, const char *val)
-{
-    jt_tag_str(w, key, strlen(key), val, strlen(val));
+    jt_tag_ckey(b, key, JT_TAG_STRING, val, strlen(val), 0);
 }
 
 /* --------------------------------------------------------------- process */
@@ -85,28 +128,29 @@ static bool jt_res_key_is(const struct ts_resource_attr *a, const char *key)
 
 /* Process.tags: Jaeger's own process tags, then the resource attributes
  * (service.name is the serviceName already). Returns how many it wrote. */
-static uint32_t jt_process_tags(struct ts_tc_writer *w, const struct ts_resource *r)
+static uint32_t jt_process_tags(struct ts_json_buf *b, const struct ts_resource *r)
 {
     uint32_t n = 0;
     for (size_t i = 0; i < r->nattrs; i++) {
         const struct ts_resource_attr *a = &r->attrs[i];
         if (jt_res_key_is(a, "host.name") && a->type == TS_ATTR_STR) {
-            jt_tag_str(w, "hostname", sizeof "hostname" - 1, a->str, a->slen);
+            jt_tag_ckey(b, "hostname", JT_TAG_STRING, a->str, a->slen, 0);
             n++;
         }
     }
-    jt_tag_cstr(w, "ip", r->ip);
-    jt_tag_cstr(w, "client-uuid", r->client_uuid);
-    jt_tag_cstr(w, "jaeger.version", "traceshim-C-" TS_VERSION);
+    jt_tag_cstr(b, "ip", r->ip);
+    jt_tag_cstr(b, "client-uuid", r->client_uuid);
+    jt_tag_cstr(b, "jaeger.version", "traceshim-C-" TS_VERSION);
     n += 3;
     for (size_t i = 0; i < r->nattrs; i++) {
         const struct ts_resource_attr *a = &r->attrs[i];
         if (jt_res_key_is(a, "service.name"))
             continue;
+        /* a resource key is not NUL-terminated where it ends: no entry */
         if (a->type == TS_ATTR_INT)
-            jt_tag_long(w, a->key, a->klen, a->num);
+            jt_tag(b, NULL, a->key, a->klen, JT_TAG_LONG, NULL, 0, a->num);
         else
-            jt_tag_str(w, a->key, a->klen, a->str, a->slen);
+            jt_tag(b, NULL, a->key, a->klen, JT_TAG_STRING, a->str, a->slen, 0);
         n++;
     }
     return n;
@@ -119,9 +163,7 @@ static void jt_process_encode(struct ts_json_buf *out, const struct ts_resource 
      * needs their number. */
     struct ts_json_buf tags;
     ts_json_buf_init(&tags);
-    struct ts_tc_writer tw;
-    ts_tc_init(&tw, &tags);
-    uint32_t ntags = jt_process_tags(&tw, r);
+    uint32_t ntags = jt_process_tags(&tags, r);
 
     struct ts_tc_writer w;
     ts_tc_init(&w, out);
@@ -167,16 +209,16 @@ static const char *jt_kind_name(uint8_t kind)
     }
 }
 
-/* Span.tags of s: span.kind, the attributes, the status. With w NULL only
+/* Span.tags of s: span.kind, the attributes, the status. With b NULL only
  * counts them, so that the list header can come first; one routine for
  * both keeps the count and the tags in step. Returns the number. */
-static uint32_t jt_span_tags(struct ts_tc_writer *w, const struct ts_span *s)
+static uint32_t jt_span_tags(struct ts_json_buf *b, const struct ts_span *s)
 {
     uint32_t n = 0;
     const char *kind = jt_kind_name(s->kind);
     if (kind) {
-        if (w)
-            jt_tag_cstr(w, "span.kind", kind);
+        if (b)
+            jt_tag_cstr(b, "span.kind", kind);
         n++;
     }
     size_t nattrs = ts_span_nattrs(s);
@@ -185,74 +227,96 @@ static uint32_t jt_span_tags(struct ts_tc_writer *w, const struct ts_span *s)
         if (!a->key || a->type > TS_ATTR_BOOL)
             continue; /* damaged or unknown: leave it out rather than guess */
         n++;
-        if (!w)
+        if (!b)
             continue;
-        size_t klen = strlen(a->key);
         if (a->type == TS_ATTR_STR) {
             size_t len;
             const char *p = ts_span_bytes(s, a->off, a->len, &len);
-            jt_tag_str(w, a->key, klen, p, len);
+            jt_tag_ckey(b, a->key, JT_TAG_STRING, p, len, 0);
         } else if (a->type == TS_ATTR_INT) {
-            jt_tag_long(w, a->key, klen, a->num);
+            jt_tag_ckey(b, a->key, JT_TAG_LONG, NULL, 0, a->num);
         } else {
-            jt_tag_bool(w, a->key, klen, a->num != 0);
+            jt_tag_ckey(b, a->key, JT_TAG_BOOL, NULL, 0, a->num != 0);
         }
     }
     if (s->status == TS_STATUS_OK || s->status == TS_STATUS_ERROR) {
         bool err = s->status == TS_STATUS_ERROR;
-        if (w)
-            jt_tag_cstr(w, "otel.status_code", err ? "ERROR" : "OK");
+        if (b)
+            jt_tag_cstr(b, "otel.status_code", err ? "ERROR" : "OK");
         n++;
         if (err) {
             /* Jaeger's UI marks a span failed by this tag. */
-            if (w)
-                jt_tag_bool(w, "error", sizeof "error" - 1, true);
+            if (b)
+                jt_tag_ckey(b, "error", JT_TAG_BOOL, NULL, 0, true);
             n++;
         }
     }
     return n;
 }
 
-/* 8 bytes big-endian as the i64 Jaeger carries them in. */
-static int64_t jt_id64(const uint8_t *p)
+/* 8 bytes big-endian as the i64 Jaeger carries them in, as the varint of
+ * its zigzag form. */
+static uint64_t jt_id64_zz(const uint8_t *p)
 {
-    return ts_tc_u64_bits(ts_id_u64(p));
+    return ts_tc_zigzag64(ts_tc_u64_bits(ts_id_u64(p)));
 }
+
+/* An i64 field of a struct written in one piece. */
+static char *jt_put_i64_field(char *o, int16_t id, int16_t prev, uint64_t zigzag)
+{
+    return ts_put_varint(ts_tc_put_field_header(o, TS_TC_I64, id, prev), zigzag);
+}
+
+/* The most bytes of a span besides its name and tags: seven i64 fields
+ * of at most 11 bytes, the reference's list header, refType and stop,
+ * the flags, the tags' list header, the stops. */
+#define JT_SPAN_FIXED_MAX 128
 
 void ts_jaeger_thrift_span(struct ts_json_buf *spans, const struct ts_span *s, bool first)
 {
     (void)first; /* list elements have no separator */
-    int64_t trace_high = jt_id64(s->trace_id);
-    int64_t trace_low = jt_id64(s->trace_id + 8);
-    bool has_parent = !ts_id_is_zero(s->parent_id, TS_SPAN_ID_LEN);
-    struct ts_tc_writer w;
-    ts_tc_init(&w, spans);
-    ts_tc_struct_begin(&w);
-    ts_tc_field_i64(&w, 1, trace_low);                              /* traceIdLow */
-    ts_tc_field_i64(&w, 2, trace_high);                             /* traceIdHigh */
-    ts_tc_field_i64(&w, 3, jt_id64(s->span_id));                    /* spanId */
-    ts_tc_field_i64(&w, 4, has_parent ? jt_id64(s->parent_id) : 0); /* parentSpanId */
+    uint64_t trace_high = jt_id64_zz(s->trace_id);
+    uint64_t trace_low = jt_id64_zz(s->trace_id + 8);
+    bool has_parent = !ts_enc_id8_is_zero(s->parent_id);
+    uint64_t parent = has_parent ? jt_id64_zz(s->parent_id) : 0;
     size_t name_len;
     const char *name = ts_span_bytes(s, s->name_off, s->name_len, &name_len);
-    ts_tc_field_string(&w, 5, name, name_len); /* operationName */
+    size_t name_clean = ts_utf8_clean_len(name, name_len);
+    char *o = ts_json_buf_room(spans, JT_SPAN_FIXED_MAX + name_clean);
+    if (!o)
+        return;
+    /* the Span struct, its fields in id order (each header holds the
+     * distance from the one before) */
+    o = jt_put_i64_field(o, 1, 0, trace_low);             /* traceIdLow */
+    o = jt_put_i64_field(o, 2, 1, trace_high);            /* traceIdHigh */
+    o = jt_put_i64_field(o, 3, 2, jt_id64_zz(s->span_id)); /* spanId */
+    o = jt_put_i64_field(o, 4, 3, parent);                /* parentSpanId */
+    o = ts_tc_put_field_header(o, TS_TC_BINARY, 5, 4);    /* operationName */
+    o = ts_tc_put_string(o, name, name_len, name_clean);
+    int16_t prev = 5;
     if (has_parent) {
         /* references: parentSpanId alone is the legacy form; newer Jaeger
-         * reads the parent from here. */
-        ts_tc_field_list(&w, 6, TS_TC_STRUCT, 1);
-        ts_tc_struct_begin(&w);
-        ts_tc_field_i32(&w, 1, JT_REF_CHILD_OF); /* refType */
-        ts_tc_field_i64(&w, 2, trace_low);
-        ts_tc_field_i64(&w, 3, trace_high);
-        ts_tc_field_i64(&w, 4, jt_id64(s->parent_id)); /* spanId */
-        ts_tc_struct_end(&w);
+         * reads the parent from here. One SpanRef. */
+        o = ts_tc_put_field_header(o, TS_TC_LIST, 6, 5);
+        o = ts_tc_put_list_header(o, TS_TC_STRUCT, 1);
+        o = ts_tc_put_field_header(o, TS_TC_I32, 1, 0); /* refType */
+        o = ts_put_varint(o, ts_tc_zigzag32(JT_REF_CHILD_OF));
+        o = jt_put_i64_field(o, 2, 1, trace_low);
+        o = jt_put_i64_field(o, 3, 2, trace_high);
+        o = jt_put_i64_field(o, 4, 3, parent); /* spanId */
+        *o++ = 0;                              /* STOP */
+        prev = 6;
     }
-    ts_tc_field_i32(&w, 7, JT_FLAG_SAMPLED); /* flags */
+    o = ts_tc_put_field_header(o, TS_TC_I32, 7, prev); /* flags */
+    o = ts_put_varint(o, ts_tc_zigzag32(JT_FLAG_SAMPLED));
     uint64_t dur_ns = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
-    ts_tc_field_i64(&w, 8, (int64_t)(s->start_ns / 1000));         /* startTime, µs */
-    ts_tc_field_i64(&w, 9, (int64_t)(dur_ns / 1000));              /* duration, µs */
-    ts_tc_field_list(&w, 10, TS_TC_STRUCT, jt_span_tags(NULL, s)); /* tags */
-    jt_span_tags(&w, s);
-    ts_tc_struct_end(&w);
+    o = jt_put_i64_field(o, 8, 7, ts_tc_zigzag64((int64_t)(s->start_ns / 1000))); /* µs */
+    o = jt_put_i64_field(o, 9, 8, ts_tc_zigzag64((int64_t)(dur_ns / 1000)));      /* µs */
+    o = ts_tc_put_field_header(o, TS_TC_LIST, 10, 9);                             /* tags */
+    o = ts_tc_put_list_header(o, TS_TC_STRUCT, jt_span_tags(NULL, s));
+    ts_json_buf_commit(spans, o);
+    jt_span_tags(spans, s);
+    ts_json_buf_append_char(spans, 0); /* STOP */
 }
 
 /* ----------------------------------------------------------------- batch */
@@ -271,28 +335,65 @@ size_t ts_jaeger_thrift_bound(size_t spans_len, size_t nspans)
     return n;
 }
 
-void ts_jaeger_thrift_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
-                             size_t nspans)
+/* The bytes before Batch.spans' elements, built anew for each batch: the
+ * Process is copied from its cache, the list header counts the spans.
+ * Reporter thread only. */
+static struct ts_json_buf jt_head;
+
+static size_t jt_head_max(void)
+{
+    const struct ts_json_buf *proc = jt_process();
+    /* what bound() counts before the span bytes */
+    return JT_HEADER_LEN + 1 + 1 + (proc ? proc->len : 0) + 1 + ts_tc_list_header_len(UINT32_MAX);
+}
+
+/* emitBatch_args { batch: Batch { process, spans: [...], seqNo } }: the
+ * head goes before the spans, seqNo and the two stops after them. */
+static size_t jt_seal(struct ts_json_buf *batch, size_t room_start, size_t spans_off,
+                      size_t nspans)
 {
     const struct ts_json_buf *proc = jt_process();
     if (!proc || nspans > INT32_MAX) {
-        out->failed = true;
-        return;
+        batch->failed = true;
+        return SIZE_MAX;
     }
     struct ts_tc_writer w;
-    ts_tc_init(&w, out);
+    ts_json_buf_reset(&jt_head);
+    ts_tc_init(&w, &jt_head);
     ts_tc_message_begin(&w, JT_METHOD, TS_TC_ONEWAY, 0);
     ts_tc_struct_begin(&w);                  /* emitBatch_args */
     ts_tc_field_struct(&w, 1);               /* batch */
     ts_tc_field_header(&w, TS_TC_STRUCT, 1); /* Batch.process: bytes ready-made */
-    ts_json_buf_append(out, proc->data, proc->len);
+    ts_json_buf_append(&jt_head, proc->data, proc->len);
     ts_tc_field_list(&w, 2, TS_TC_STRUCT, (uint32_t)nspans); /* Batch.spans */
-    ts_json_buf_append(out, spans, spans_len);
+    if (jt_head.failed) {
+        batch->failed = true;
+        return SIZE_MAX;
+    }
+    size_t msg = ts_json_buf_put_before(batch, room_start, spans_off, jt_head.data, jt_head.len);
+    /* the same writer goes on after the spans: it knows the open structs */
+    w.buf = batch;
     /* seqNo (newer jaeger-idl): lets the agent count lost batches; older
      * agents skip the unknown field. */
     ts_tc_field_i64(&w, 3, ++jt_seq_no);
     ts_tc_struct_end(&w); /* Batch */
     ts_tc_struct_end(&w); /* emitBatch_args */
+    return batch->failed ? SIZE_MAX : msg;
+}
+
+void ts_jaeger_thrift_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
+                             size_t nspans)
+{
+    ts_encoder_finish_by_seal(jt_head_max, jt_seal, out, spans, spans_len, nspans);
+}
+
+static void jt_forget(void)
+{
+    ts_key_frags_forget(&jt_keys);
+    /* leaked on purpose: may be mid-realloc */
+    ts_json_buf_init(&jt_process_buf);
+    ts_json_buf_init(&jt_head);
+    jt_process_gen = 0;
 }
 
 const struct ts_encoder ts_encoder_jaeger_thrift = {
@@ -300,5 +401,8 @@ const struct ts_encoder ts_encoder_jaeger_thrift = {
     .content_type = NULL,
     .span = ts_jaeger_thrift_span,
     .bound = ts_jaeger_thrift_bound,
+    .head_max = jt_head_max,
+    .seal = jt_seal,
     .finish = ts_jaeger_thrift_finish,
+    .forget = jt_forget,
 };

@@ -1,10 +1,10 @@
 /* json_buf.c — growable JSON text buffer (see json_buf.h). */
 #include "json_buf.h"
 
+#include <link.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char ts_json_hexdig[] = "0123456789abcdef";
 
 void ts_json_buf_init(struct ts_json_buf *b)
 {
@@ -64,6 +64,107 @@ void ts_json_buf_append_slow(struct ts_json_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
+char *ts_json_buf_room_slow(struct ts_json_buf *b, size_t n)
+{
+    return ts_json_buf_reserve(b, n) ? b->data + b->len : NULL;
+}
+
+size_t ts_json_buf_put_before(struct ts_json_buf *b, size_t room_start, size_t off,
+                              const void *head, size_t n)
+{
+    if (b->failed || room_start > off || off > b->len) {
+        b->failed = true; /* a caller's mistake: never send what it made */
+        return SIZE_MAX;
+    }
+    if (off - room_start < n) {
+        size_t more = n - (off - room_start);
+        if (!ts_json_buf_reserve(b, more))
+            return SIZE_MAX;
+        memmove(b->data + off + more, b->data + off, b->len - off);
+        b->len += more;
+        off += more;
+    }
+    ts_put(b->data + off - n, head, n);
+    return off - n;
+}
+
+/* Eight bytes at a time: a word of eight bytes each of which is 0x01, and
+ * the same with 0x80. */
+#define SWAR_ONES ((uint64_t)0x0101010101010101u)
+#define SWAR_HIGHS (SWAR_ONES * 0x80)
+
+/* Nonzero when some byte of w is zero (exact, as any-of: the bits it sets
+ * above a zero byte may be wrong, which is why only "any" is used). */
+static inline uint64_t swar_has_zero(uint64_t w)
+{
+    return (w - SWAR_ONES) & ~w & SWAR_HIGHS;
+}
+
+static inline uint64_t swar_load(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w); /* any alignment; one load on x86 */
+    return w;
+}
+
+size_t ts_ascii_len(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i + 8 <= n && !(swar_load(s + i) & SWAR_HIGHS))
+        i += 8;
+    while (i < n && !((unsigned char)s[i] & 0x80))
+        i++;
+    return i;
+}
+
+/* Nonzero when some byte of w is not plain (ts_json_plain): its high bit
+ * is set, or it is below 0x20 (the subtraction borrows into the high bit
+ * of exactly such bytes, ~w keeps it off for bytes that had it), or it is
+ * a quote or a backslash. */
+static inline uint64_t swar_json_odd(uint64_t w)
+{
+    uint64_t odd = (w | ((w - SWAR_ONES * 0x20) & ~w)) & SWAR_HIGHS;
+    return odd | swar_has_zero(w ^ (SWAR_ONES * '"')) | swar_has_zero(w ^ (SWAR_ONES * '\\'));
+}
+
+static inline uint32_t load32(const char *p)
+{
+    uint32_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* ts_json_plain_len's work, inline where the JSON strings are written.
+ * Whole words first: a string of 8 or more bytes as its words and its
+ * last 8 bytes, one of 4 to 7 as its first and last 4 bytes in one word,
+ * one of 1 to 3 as its first, middle and last byte; only a string with an
+ * odd byte is then looked at byte by byte, for the exact place. */
+__attribute__((always_inline)) static inline size_t json_plain_len(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (n >= 8) {
+        while (i + 8 <= n && !swar_json_odd(swar_load(s + i)))
+            i += 8;
+        if (i == n || (i + 8 > n && !swar_json_odd(swar_load(s + n - 8))))
+            return n;
+    } else if (n >= 4) {
+        if (!swar_json_odd(load32(s) | (uint64_t)load32(s + n - 4) << 32))
+            return n;
+    } else if (n > 0) {
+        const unsigned char *u = (const unsigned char *)s;
+        if (ts_json_plain[u[0]] & ts_json_plain[u[n / 2]] & ts_json_plain[u[n - 1]])
+            return n;
+    }
+    while (i < n && ts_json_plain[(unsigned char)s[i]])
+        i++;
+    return i;
+}
+
+size_t ts_json_plain_len(const char *s, size_t n)
+{
+    return json_plain_len(s, n);
+}
+
 #define TS_UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD REPLACEMENT CHARACTER */
 #define TS_UTF8_REPLACEMENT_LEN (sizeof TS_UTF8_REPLACEMENT - 1)
 
@@ -107,6 +208,11 @@ size_t ts_utf8_clean_len(const char *str, size_t n)
     const unsigned char *s = (const unsigned char *)str;
     size_t out = 0;
     for (size_t i = 0; i < n;) {
+        size_t ascii = ts_ascii_len(str + i, n - i); /* valid as it is */
+        out += ascii;
+        i += ascii;
+        if (i == n)
+            break;
         size_t k = ts_utf8_char_len(s + i, n - i);
         out += k ? k : TS_UTF8_REPLACEMENT_LEN;
         i += k ? k : 1;
@@ -114,50 +220,157 @@ size_t ts_utf8_clean_len(const char *str, size_t n)
     return out;
 }
 
-void ts_json_buf_utf8(struct ts_json_buf *b, const char *str, size_t n)
+char *ts_put_utf8(char *o, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < n) {
         /* A run of valid characters is copied in one piece: valid input,
-         * the common case, is a single append. */
+         * the common case, is a single copy. ASCII in it is looked at
+         * eight bytes at a time. */
         size_t run = i, k;
-        while (run < n && (k = ts_utf8_char_len(s + run, n - run)) != 0)
+        for (;;) {
+            run += ts_ascii_len(str + run, n - run);
+            if (run == n || (k = ts_utf8_char_len(s + run, n - run)) == 0)
+                break;
             run += k;
-        ts_json_buf_append(b, s + i, run - i);
+        }
+        o = ts_put(o, s + i, run - i);
         i = run;
         if (i < n) { /* one byte that starts no valid character */
-            ts_json_buf_append(b, TS_UTF8_REPLACEMENT, TS_UTF8_REPLACEMENT_LEN);
+            o = TS_PUT_LIT(o, TS_UTF8_REPLACEMENT);
             i++;
+        }
+    }
+    return o;
+}
+
+void ts_json_buf_utf8(struct ts_json_buf *b, const char *s, size_t n)
+{
+    if (n > SIZE_MAX / TS_UTF8_REPLACEMENT_LEN) {
+        b->failed = true;
+        return;
+    }
+    char *o = ts_json_buf_room(b, n * TS_UTF8_REPLACEMENT_LEN);
+    if (o)
+        ts_json_buf_commit(b, ts_put_utf8(o, s, n));
+}
+
+/* Where this module's read-only data is (its string literals among it),
+ * from its own program headers in memory: no lock, no system call. The
+ * linker defines __ehdr_start, the start of the module's ELF header. */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+
+#define KEY_RO_MAX 4 /* read-only segments kept: a module has one to three */
+static struct {
+    uintptr_t lo, hi;
+} key_ro[KEY_RO_MAX];
+static size_t key_ro_n;
+static pthread_once_t key_ro_once = PTHREAD_ONCE_INIT;
+
+static void key_ro_find(void)
+{
+    ElfW(Ehdr) eh;
+    memcpy(&eh, __ehdr_start, sizeof eh);
+    uintptr_t bias = 0;
+    bool found = false;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < eh.e_phnum; i++) {
+            ElfW(Phdr) ph;
+            memcpy(&ph, __ehdr_start + eh.e_phoff + (size_t)i * sizeof ph, sizeof ph);
+            if (ph.p_type != PT_LOAD)
+                continue;
+            if (pass == 0 && ph.p_offset == 0) { /* the segment the header is in */
+                bias = (uintptr_t)__ehdr_start - ph.p_vaddr;
+                found = true;
+            }
+            if (pass == 1 && found && !(ph.p_flags & PF_W) && key_ro_n < KEY_RO_MAX) {
+                key_ro[key_ro_n].lo = bias + ph.p_vaddr;
+                key_ro[key_ro_n].hi = bias + ph.p_vaddr + ph.p_memsz;
+                key_ro_n++;
+            }
         }
     }
 }
 
-size_t ts_varint_len(uint64_t v)
+/* True when key[0..klen] (its NUL too) lies in this module's read-only
+ * data. */
+static bool key_is_literal(const char *key, size_t klen)
 {
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    pthread_once(&key_ro_once, key_ro_find);
+    uintptr_t p = (uintptr_t)key;
+    for (size_t i = 0; i < key_ro_n; i++)
+        if (p >= key_ro[i].lo && p < key_ro[i].hi && klen < key_ro[i].hi - p)
+            return true;
+    return false;
 }
 
-size_t ts_varint_encode(uint8_t *out, uint64_t v)
+/* Make key's entry in e (klen = strlen(key)); NULL when it has none. */
+static const struct ts_key_frag *key_frag_make(struct ts_key_frag *e, const char *key,
+                                               size_t klen, ts_key_frag_fn make)
 {
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
+    size_t at = 0;
+    uint32_t info = 0;
+    size_t len = klen < TS_KEY_FRAG_MAX ? make(e->text, key, klen, &at, &info) : 0;
+    /* A key that has no fragment keeps its slot all the same (klen 0, at
+     * 0: it never matches again), so that it is not made again and again
+     * at the end of a longer and longer search. */
+    if (len == 0 || len > TS_KEY_FRAG_MAX || at + klen > len) {
+        e->key = key;
+        e->klen = 0;
+        e->at = 0;
+        e->len = 0;
+        e->literal = false;
+        e->info = 0;
+        e->text[0] = '\0';
+        return NULL;
     }
-    out[n++] = (uint8_t)v;
-    return n;
+    e->key = key;
+    e->klen = (uint8_t)klen;
+    e->at = (uint8_t)at;
+    e->len = (uint8_t)len;
+    e->literal = key_is_literal(key, klen);
+    e->info = info;
+    return e;
+}
+
+const struct ts_key_frag *ts_key_frag_find(struct ts_key_frags *t, const char *key,
+                                           ts_key_frag_fn make)
+{
+    /* Open addressing: from the key's slot on to the first free one. The
+     * shim has a few dozen keys, so the table never fills in use; when it
+     * has (tests), a new key is written the long way. */
+    size_t i = ts_key_frag_slot(key);
+    for (size_t probe = 0; probe < TS_KEY_FRAG_SLOTS; probe++) {
+        struct ts_key_frag *e = &t->slot[(i + probe) % TS_KEY_FRAG_SLOTS];
+        if (e->key == key) {
+            if (e->len == 0)
+                return NULL; /* none: the long way, right whatever the key reads now */
+            if (ts_key_frag_is(e, key))
+                return e;
+            return key_frag_make(e, key, strlen(key), make); /* same address, new text */
+        }
+        if (!e->key)
+            return key_frag_make(e, key, strlen(key), make);
+    }
+    return NULL;
 }
 
 void ts_json_buf_varint_slow(struct ts_json_buf *b, uint64_t v)
 {
     uint8_t tmp[TS_VARINT_MAX];
     ts_json_buf_append(b, tmp, ts_varint_encode(tmp, v));
+}
+
+void ts_json_buf_varint_utf8(struct ts_json_buf *b, const char *s, size_t n)
+{
+    if (ts_ascii_len(s, n) == n) {
+        ts_json_buf_varint(b, n);
+        ts_json_buf_append(b, s, n);
+        return;
+    }
+    ts_json_buf_varint(b, ts_utf8_clean_len(s, n));
+    ts_json_buf_utf8(b, s, n);
 }
 
 const unsigned char ts_json_plain[256] = {
@@ -179,58 +392,61 @@ const unsigned char ts_json_plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* f0 */
 };
 
-void ts_json_buf_string_slow(struct ts_json_buf *b, const char *str, size_t n)
+/* The rest of a JSON string from its first byte that is not plain: a
+ * run of plain bytes in one copy, then the byte that ended it. */
+static char *json_put_escaped(char *o, const unsigned char *s, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    /* Worst case is 6 output bytes per input byte (\u00XX); reserving it up
-     * front keeps the loop free of per-byte checks. */
-    if (n > (SIZE_MAX - 2) / 6) {
-        b->failed = true;
-        return;
-    }
-    if ((b->failed || n * 6 + 2 > b->cap - b->len) && !ts_json_buf_reserve(b, n * 6 + 2))
-        return;
-    char *o = b->data + b->len;
-    *o++ = '"';
     size_t i = 0;
     for (;;) {
-        /* a run of plain bytes (most values are nothing else) in one copy */
-        size_t run = i;
-        while (run < n && ts_json_plain[s[run]])
-            run++;
-        if (run > i) { /* s may be NULL when n is 0 */
-            memcpy(o, s + i, run - i);
-            o += run - i;
-            i = run;
-        }
+        size_t run = ts_json_plain_len((const char *)s + i, n - i);
+        o = ts_put(o, s + i, run);
+        i += run;
         if (i == n)
-            break;
+            return o;
         unsigned char c = s[i];
         if (c == '"' || c == '\\') {
             *o++ = '\\';
             *o++ = (char)c;
             i++;
         } else if (c < 0x20) {
-            memcpy(o, "\\u00", 4);
-            o[4] = ts_json_hexdig[c >> 4];
-            o[5] = ts_json_hexdig[c & 15];
-            o += 6;
+            o = TS_PUT_LIT(o, "\\u00");
+            o = ts_put(o, ts_hex_pairs + 2 * c, 2);
             i++;
         } else {
             size_t k = ts_utf8_char_len(s + i, n - i);
             if (k) {
-                memcpy(o, s + i, k);
-                o += k;
+                o = ts_put(o, s + i, k);
                 i += k;
             } else {
-                memcpy(o, TS_UTF8_REPLACEMENT, TS_UTF8_REPLACEMENT_LEN);
-                o += TS_UTF8_REPLACEMENT_LEN;
+                o = TS_PUT_LIT(o, TS_UTF8_REPLACEMENT);
                 i++;
             }
         }
     }
+}
+
+char *ts_put_json_string(char *o, const char *s, size_t n)
+{
+    /* Most strings (keys, methods, paths, addresses) are plain all
+     * through: one check and one copy. */
+    size_t plain = json_plain_len(s, n);
     *o++ = '"';
-    b->len = (size_t)(o - b->data);
+    o = ts_put(o, s, plain);
+    if (plain < n)
+        o = json_put_escaped(o, (const unsigned char *)s + plain, n - plain);
+    *o++ = '"';
+    return o;
+}
+
+void ts_json_buf_string(struct ts_json_buf *b, const char *s, size_t n)
+{
+    if (n > (SIZE_MAX - 2) / 6) {
+        b->failed = true;
+        return;
+    }
+    char *o = ts_json_buf_room(b, TS_JSON_STRING_MAX(n));
+    if (o)
+        ts_json_buf_commit(b, ts_put_json_string(o, s, n));
 }
 
 /* "00" "01" ... "99": two digits per division, so a nanosecond timestamp
@@ -240,46 +456,94 @@ static const char ts_json_digit_pairs[] = "0001020304050607080910111213141516171
                                           "50515253545556575859606162636465666768697071727374"
                                           "75767778798081828384858687888990919293949596979899";
 
+unsigned ts_u64_digits(uint64_t v)
+{
+    static const uint64_t pow10[TS_U64_DIGITS_MAX] = {
+        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
+        1000000000u, 10000000000u, 100000000000u, 1000000000000u, 10000000000000u,
+        100000000000000u, 1000000000000000u, 10000000000000000u, 100000000000000000u,
+        1000000000000000000u, 10000000000000000000u,
+    };
+    /* log10(2) is about 1233 / 4096: from v's bit length that gives the
+     * digit count or one less, and one comparison tells which. */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    unsigned d = bits * 1233 >> 12; /* 0 .. 19 */
+    d += v >= pow10[d];
+    return d ? d : 1;
+}
+
+/* The four digits of v < 10000 at o, zeros in front. */
+static inline void put_4_digits(char *o, uint32_t v)
+{
+    memcpy(o, ts_json_digit_pairs + 2 * (v / 100), 2);
+    memcpy(o + 2, ts_json_digit_pairs + 2 * (v % 100), 2);
+}
+
+char *ts_put_u64_digits(char *o, uint64_t v)
+{
+    /* Count the digits first, then write them backwards from the end
+     * straight where they go: eight at a time while the number is long
+     * (one 64-bit division, the rest in 32 bits, cheaper), then two at a
+     * time. */
+    char *end = o + ts_u64_digits(v);
+    char *p = end;
+    while (v >= 100000000) {
+        uint32_t low = (uint32_t)(v % 100000000);
+        v /= 100000000;
+        p -= 8;
+        put_4_digits(p, low / 10000);
+        put_4_digits(p + 4, low % 10000);
+    }
+    uint32_t w = (uint32_t)v; /* below 10^8 now */
+    while (w >= 100) {
+        p -= 2;
+        memcpy(p, ts_json_digit_pairs + 2 * (w % 100), 2);
+        w /= 100;
+    }
+    if (w >= 10)
+        memcpy(p - 2, ts_json_digit_pairs + 2 * w, 2);
+    else
+        p[-1] = (char)('0' + w);
+    return end;
+}
+
+char *ts_put_i64(char *o, int64_t v)
+{
+    if (v >= 0)
+        return ts_put_u64(o, (uint64_t)v);
+    *o++ = '-';
+    /* negate in unsigned arithmetic: INT64_MIN has no positive twin */
+    return ts_put_u64(o, (uint64_t)0 - (uint64_t)v);
+}
+
 void ts_json_buf_u64(struct ts_json_buf *b, uint64_t v)
 {
-    char tmp[20];
-    size_t i = sizeof tmp;
-    while (v >= 100) {
-        unsigned pair = (unsigned)(v % 100);
-        v /= 100;
-        i -= 2;
-        memcpy(tmp + i, ts_json_digit_pairs + 2 * pair, 2);
-    }
-    if (v >= 10) {
-        i -= 2;
-        memcpy(tmp + i, ts_json_digit_pairs + 2 * v, 2);
-    } else {
-        tmp[--i] = (char)('0' + v);
-    }
-    ts_json_buf_append(b, tmp + i, sizeof tmp - i);
+    char *o = ts_json_buf_room(b, TS_U64_DIGITS_MAX);
+    if (o)
+        ts_json_buf_commit(b, ts_put_u64(o, v));
 }
 
 void ts_json_buf_i64(struct ts_json_buf *b, int64_t v)
 {
-    if (v < 0) {
-        ts_json_buf_append_char(b, '-');
-        /* negate in unsigned arithmetic: INT64_MIN has no positive twin */
-        ts_json_buf_u64(b, (uint64_t)0 - (uint64_t)v);
-    } else {
-        ts_json_buf_u64(b, (uint64_t)v);
-    }
+    char *o = ts_json_buf_room(b, TS_I64_CHARS_MAX);
+    if (o)
+        ts_json_buf_commit(b, ts_put_i64(o, v));
 }
+
+const char ts_hex_pairs[513] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+                               "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+                               "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+                               "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+                               "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+                               "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+                               "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                               "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
 void ts_json_buf_hex(struct ts_json_buf *b, const uint8_t *p, size_t n)
 {
     if (n > SIZE_MAX / 2)
         return;
-    if ((b->failed || n * 2 > b->cap - b->len) && !ts_json_buf_reserve(b, n * 2))
-        return;
-    char *o = b->data + b->len;
-    for (size_t i = 0; i < n; i++) {
-        *o++ = ts_json_hexdig[p[i] >> 4];
-        *o++ = ts_json_hexdig[p[i] & 15];
-    }
-    b->len += n * 2;
+    char *o = ts_json_buf_room(b, 2 * n);
+    if (o)
+        ts_json_buf_commit(b, ts_put_hex(o, p, n));
 }

@@ -61,36 +61,14 @@ static inline void ts_json_buf_append_char(struct ts_json_buf *b, char c)
     ts_json_buf_append(b, &c, 1);
 }
 
-/* A quoted JSON string of n arbitrary bytes: '"' and '\\' escaped, control
- * characters as \u00XX, valid UTF-8 copied, every byte that is not part of
- * a valid UTF-8 sequence replaced by U+FFFD. */
-void ts_json_buf_string_slow(struct ts_json_buf *b, const char *s, size_t n);
-
 /* 1 for the bytes a JSON string holds as they are: ASCII from space to
  * DEL, but the quote and the backslash. */
 extern const unsigned char ts_json_plain[256];
 
-/* Most strings (attribute keys, methods, paths, addresses) are short and
- * plain: they are checked and copied inline; the rest take the careful
- * path. */
-static inline void ts_json_buf_string(struct ts_json_buf *b, const char *s, size_t n)
-{
-    if (!b->failed && n < 64 && n + 2 <= b->cap - b->len) {
-        size_t i = 0;
-        while (i < n && ts_json_plain[(unsigned char)s[i]])
-            i++;
-        if (i == n) {
-            char *o = b->data + b->len;
-            o[0] = '"';
-            if (n)
-                memcpy(o + 1, s, n);
-            o[n + 1] = '"';
-            b->len += n + 2;
-            return;
-        }
-    }
-    ts_json_buf_string_slow(b, s, n);
-}
+/* A quoted JSON string of n arbitrary bytes: '"' and '\\' escaped, control
+ * characters as \u00XX, valid UTF-8 copied, every byte that is not part of
+ * a valid UTF-8 sequence replaced by U+FFFD. */
+void ts_json_buf_string(struct ts_json_buf *b, const char *s, size_t n);
 
 /* Decimal numbers, unquoted. */
 void ts_json_buf_u64(struct ts_json_buf *b, uint64_t v);
@@ -98,6 +76,130 @@ void ts_json_buf_i64(struct ts_json_buf *b, int64_t v);
 
 /* n bytes as 2n lower-case hex digits, unquoted. */
 void ts_json_buf_hex(struct ts_json_buf *b, const uint8_t *p, size_t n);
+
+/* ------------------------------------------- writing through a cursor
+ *
+ * An encoder that knows an upper bound of what it is about to write asks
+ * for that much room once, writes the pieces through a plain pointer with
+ * the ts_put_* helpers below (no capacity check per piece), and commits
+ * where it ended: a span is a handful of such steps instead of dozens of
+ * checked appends. */
+
+/* Where n more bytes can be written at the end of b, or NULL when b has
+ * failed or cannot grow that much (it is failed then). */
+char *ts_json_buf_room_slow(struct ts_json_buf *b, size_t n);
+
+static inline char *ts_json_buf_room(struct ts_json_buf *b, size_t n)
+{
+    if (!b->failed && n <= b->cap - b->len)
+        return b->data + b->len;
+    return ts_json_buf_room_slow(b, n);
+}
+
+/* What was written into the room, up to end, is part of b from now on. */
+static inline void ts_json_buf_commit(struct ts_json_buf *b, char *end)
+{
+    b->len = (size_t)(end - b->data);
+}
+
+/* For a message built around its middle (encoder.h): writes head[0..n) so
+ * that it ends at offset off of b, in the free room [room_start, off)
+ * before it. When that room is smaller than n, the bytes from off on move
+ * up to make it. Returns the offset at which head starts, or SIZE_MAX when
+ * out of memory (b is failed) or b had failed already. */
+size_t ts_json_buf_put_before(struct ts_json_buf *b, size_t room_start, size_t off,
+                              const void *head, size_t n);
+
+/* Each ts_put_* writes at o and returns the end of what it wrote. */
+
+/* n bytes from p. Most strings of a span are short, and a short copy is a
+ * few overlapping moves, without the call memcpy costs (for a literal the
+ * compiler keeps only the branch that applies). */
+static inline char *ts_put(char *o, const void *p, size_t n)
+{
+    const char *s = (const char *)p;
+    if (n > 16 && n <= 32) {
+        uint64_t a, b, y, z;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 8, 8);
+        memcpy(&y, s + n - 16, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + 8, &b, 8);
+        memcpy(o + n - 16, &y, 8);
+        memcpy(o + n - 8, &z, 8);
+    } else if (n >= 8 && n <= 16) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &z, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &z, 4);
+    } else if (n > 0 && n < 4) {
+        o[0] = s[0];
+        o[n / 2] = s[n / 2];
+        o[n - 1] = s[n - 1];
+    } else if (n) { /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(o, s, n);
+    }
+    return o + n;
+}
+
+/* A string literal, whose length the compiler knows. */
+#define TS_PUT_LIT(o, lit) ts_put((o), (lit), sizeof(lit) - 1)
+
+/* Decimal, unquoted: at most TS_U64_DIGITS_MAX bytes (TS_I64_CHARS_MAX
+ * with a minus sign). */
+#define TS_U64_DIGITS_MAX 20
+#define TS_I64_CHARS_MAX 20
+char *ts_put_u64_digits(char *o, uint64_t v);
+char *ts_put_i64(char *o, int64_t v);
+
+/* One digit (a kind, a status code) without a call. */
+static inline char *ts_put_u64(char *o, uint64_t v)
+{
+    if (v < 10) {
+        *o = (char)('0' + v);
+        return o + 1;
+    }
+    return ts_put_u64_digits(o, v);
+}
+
+/* Number of decimal digits of v (1 .. TS_U64_DIGITS_MAX). */
+unsigned ts_u64_digits(uint64_t v);
+
+/* "00" "01" ... "ff": byte b's two lower-case hex digits are at 2 * b. */
+extern const char ts_hex_pairs[513];
+
+/* n bytes as 2n lower-case hex digits, one table look-up a byte. */
+static inline char *ts_put_hex(char *o, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        memcpy(o + 2 * i, ts_hex_pairs + 2 * p[i], 2);
+    return o + 2 * n;
+}
+
+/* The most bytes ts_put_json_string writes for n input bytes: each as
+ * \u00XX, and the quotes. */
+#define TS_JSON_STRING_MAX(n) (6 * (size_t)(n) + 2)
+
+/* A quoted JSON string of s[0..n), as ts_json_buf_string writes it. */
+char *ts_put_json_string(char *o, const char *s, size_t n);
+
+/* How many bytes at the start of s[0..n) a JSON string holds as they are
+ * (ts_json_plain), looked at eight at a time. */
+size_t ts_json_plain_len(const char *s, size_t n);
+
+/* How many bytes at the start of s[0..n) are ASCII, eight at a time. */
+size_t ts_ascii_len(const char *s, size_t n);
+
+/* s[0..n) made valid UTF-8 (ts_json_buf_utf8): at most 3n bytes. */
+char *ts_put_utf8(char *o, const char *s, size_t n);
 
 /* UTF-8, one rule for every encoder (RFC 3629: shortest form only, no
  * UTF-16 surrogates, nothing above U+10FFFF), so that a span reads the same
@@ -116,16 +218,115 @@ size_t ts_utf8_clean_len(const char *s, size_t n);
  * part of a valid UTF-8 character replaced by U+FFFD. */
 void ts_json_buf_utf8(struct ts_json_buf *b, const char *s, size_t n);
 
+/* ------------------------------------------------- attribute keys
+ *
+ * Attribute keys are the shim's own string literals, the same few in span
+ * after span. An encoder keeps what it writes for a key — the key with the
+ * punctuation or field header around it — in a small table found by the
+ * key's address, and copies that instead of measuring, checking and
+ * escaping the key again for every span. An entry holds the key's bytes;
+ * unless the key lies in the read-only data of the module this code is
+ * part of (the shim's literals, whose bytes cannot change), it is used
+ * only while the key still reads the same, so a key that is not a literal
+ * costs a miss, never a wrong key. */
+
+#define TS_KEY_FRAG_MAX 64 /* bytes of one fragment: room for the keys the shim has */
+#define TS_KEY_FRAG_SLOTS 128
+
+struct ts_key_frag {
+    const char *key; /* NULL: a free slot */
+    uint8_t klen;    /* strlen(key) */
+    uint8_t at;      /* text[at .. at + klen) is the key as it is */
+    uint8_t len;     /* of text */
+    bool literal;    /* key is in this module's read-only data: its text never changes */
+    uint32_t info;   /* what else the encoder wants to know of the key */
+    char text[TS_KEY_FRAG_MAX];
+};
+
+struct ts_key_frags {
+    struct ts_key_frag slot[TS_KEY_FRAG_SLOTS];
+};
+
+/* Writes the fragment of key[0..klen) into text (TS_KEY_FRAG_MAX bytes of
+ * room) with the key's bytes unchanged at *at, and may set *info (0
+ * otherwise); returns its length, or 0 when the key cannot be written that
+ * way (it needs escaping, or the fragment would not fit): such a key is
+ * not kept. */
+typedef size_t (*ts_key_frag_fn)(char *text, const char *key, size_t klen, size_t *at,
+                                 uint32_t *info);
+
+/* The slot where the search for a key's address starts. */
+static inline size_t ts_key_frag_slot(const char *key)
+{
+    uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15u; /* Fibonacci hashing */
+    return (size_t)(h >> 57); /* 7 bits: TS_KEY_FRAG_SLOTS */
+}
+
+static inline bool ts_key_frag_is(const struct ts_key_frag *e, const char *key)
+{
+    /* A literal's address is as good as its text; any other key is read
+     * again (strncmp stops at key's end: never past a shorter key). */
+    return e->key == key && (e->literal || (strncmp(e->text + e->at, key, e->klen) == 0 &&
+                                            key[e->klen] == '\0'));
+}
+
+/* Empty the table (after fork, when it may be half-written). */
+static inline void ts_key_frags_forget(struct ts_key_frags *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
+/* The search past the first slot, and making an entry. */
+const struct ts_key_frag *ts_key_frag_find(struct ts_key_frags *t, const char *key,
+                                           ts_key_frag_fn make);
+
+/* key's fragment, made by make the first time; NULL when key has none
+ * (the caller writes it the long way). */
+static inline const struct ts_key_frag *ts_key_frag_get(struct ts_key_frags *t, const char *key,
+                                                        ts_key_frag_fn make)
+{
+    /* its own slot, or the next: where a key that found its own taken
+     * usually is */
+    size_t i = ts_key_frag_slot(key);
+    if (ts_key_frag_is(&t->slot[i], key))
+        return &t->slot[i];
+    if (ts_key_frag_is(&t->slot[(i + 1) % TS_KEY_FRAG_SLOTS], key))
+        return &t->slot[(i + 1) % TS_KEY_FRAG_SLOTS];
+    return ts_key_frag_find(t, key, make);
+}
+
 /* Unsigned LEB128 varints, as protobuf and thrift's compact protocol write
  * them: 7 bits a byte, least significant first. */
 #define TS_VARINT_MAX 10 /* bytes of the longest one (a 64-bit value) */
 
 /* Number of bytes v takes as a varint (1 .. TS_VARINT_MAX). */
-size_t ts_varint_len(uint64_t v);
+static inline size_t ts_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* The varint of v at o (room for TS_VARINT_MAX); returns its end. */
+static inline char *ts_put_varint(char *o, uint64_t v)
+{
+    while (v >= 0x80) {
+        *o++ = (char)(v | 0x80);
+        v >>= 7;
+    }
+    *o++ = (char)v;
+    return o;
+}
 
 /* Writes the varint of v to out (room for TS_VARINT_MAX); returns its
  * length. */
-size_t ts_varint_encode(uint8_t *out, uint64_t v);
+static inline size_t ts_varint_encode(uint8_t *out, uint64_t v)
+{
+    return (size_t)(ts_put_varint((char *)out, v) - (char *)out);
+}
 
 /* Appends the varint of v; one byte (tags, small lengths) inline. */
 void ts_json_buf_varint_slow(struct ts_json_buf *b, uint64_t v);
@@ -137,5 +338,11 @@ static inline void ts_json_buf_varint(struct ts_json_buf *b, uint64_t v)
     else
         ts_json_buf_varint_slow(b, v);
 }
+
+/* A string as protobuf and thrift's compact protocol both write one: its
+ * length as a varint, then its bytes, made valid UTF-8 (ts_json_buf_utf8:
+ * their decoders reject anything else). ASCII, nearly every string a span
+ * holds, is one check and one copy. */
+void ts_json_buf_varint_utf8(struct ts_json_buf *b, const char *s, size_t n);
 
 #endif

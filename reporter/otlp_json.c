@@ -1,6 +1,7 @@
 /* otlp_json.c — OTLP/JSON encoding of spans (see otlp_json.h). */
 #include "otlp_json.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "encoder.h"
@@ -12,39 +13,93 @@
 
 #define TS_OTLP_SCOPE_NAME "traceshim"
 
-/* Opens {"key":K,"value":  — the caller writes the value object and "}". */
-static void otlp_attr_open(struct ts_json_buf *b, bool first, const char *key, size_t klen)
+/* The most bytes an attribute takes besides its key and string value: the
+ * punctuation and type name (under 40), or a number. */
+#define OTLP_ATTR_MAX 64
+
+/* An attribute's value, from after {"key":K,"value":{" to the end of the
+ * attribute: str for TS_ATTR_STR, num for TS_ATTR_INT, num != 0 for
+ * TS_ATTR_BOOL. */
+static char *otlp_put_value(char *o, uint8_t type, const char *str, size_t slen, int64_t num)
 {
-    ts_json_buf_append_cstr(b, first ? "{\"key\":" : ",{\"key\":");
-    ts_json_buf_string(b, key, klen);
-    ts_json_buf_append_cstr(b, ",\"value\":");
+    switch (type) {
+    case TS_ATTR_STR:
+        o = TS_PUT_LIT(o, "stringValue\":");
+        o = ts_put_json_string(o, str, slen);
+        break;
+    case TS_ATTR_INT: /* a 64-bit integer is a string in protobuf's JSON */
+        o = TS_PUT_LIT(o, "intValue\":\"");
+        o = ts_put_i64(o, num);
+        *o++ = '"';
+        break;
+    default:
+        o = num ? TS_PUT_LIT(o, "boolValue\":true") : TS_PUT_LIT(o, "boolValue\":false");
+        break;
+    }
+    return TS_PUT_LIT(o, "}}");
 }
 
-static void otlp_attr_str(struct ts_json_buf *b, bool first, const char *key, size_t klen,
-                          const char *val, size_t vlen)
+/* The room an attribute's value takes at most. */
+static size_t otlp_value_max(uint8_t type, size_t slen)
 {
-    otlp_attr_open(b, first, key, klen);
-    ts_json_buf_append_cstr(b, "{\"stringValue\":");
-    ts_json_buf_string(b, val, vlen);
-    ts_json_buf_append_cstr(b, "}}");
+    return OTLP_ATTR_MAX + (type == TS_ATTR_STR ? TS_JSON_STRING_MAX(slen) : TS_I64_CHARS_MAX);
 }
 
-static void otlp_attr_int(struct ts_json_buf *b, bool first, const char *key, size_t klen,
-                          int64_t val)
+/* One attribute, {"key":K,"value":{"<type>Value":V}}, with a comma first
+ * unless it is the first. */
+static void otlp_attr(struct ts_json_buf *b, bool first, const char *key, size_t klen,
+                      uint8_t type, const char *str, size_t slen, int64_t num)
 {
-    otlp_attr_open(b, first, key, klen);
-    ts_json_buf_append_cstr(b, "{\"intValue\":\"");
-    ts_json_buf_i64(b, val);
-    ts_json_buf_append_cstr(b, "\"}}");
+    char *o = ts_json_buf_room(b, TS_JSON_STRING_MAX(klen) + otlp_value_max(type, slen));
+    if (!o)
+        return;
+    o = first ? TS_PUT_LIT(o, "{\"key\":") : TS_PUT_LIT(o, ",{\"key\":");
+    o = ts_put_json_string(o, key, klen);
+    o = TS_PUT_LIT(o, ",\"value\":{\"");
+    ts_json_buf_commit(b, otlp_put_value(o, type, str, slen, num));
 }
 
-static void otlp_attr_bool(struct ts_json_buf *b, bool first, const char *key, size_t klen,
-                           bool val)
+/* A span attribute's key as otlp_attr writes it, with the comma before
+ * it: ,{"key":"http.request.method","value":{" */
+static size_t otlp_key_frag(char *text, const char *key, size_t klen, size_t *at,
+                            uint32_t *info)
 {
-    otlp_attr_open(b, first, key, klen);
-    ts_json_buf_append_cstr(b, val ? "{\"boolValue\":true}}" : "{\"boolValue\":false}}");
+    (void)info;
+    static const char open[] = ",{\"key\":\"", close[] = "\",\"value\":{\"";
+    /* one byte short of the buffer: otlp_span_attr copies that much from
+     * either the first or the second byte */
+    if (sizeof open - 1 + klen + sizeof close - 1 > TS_KEY_FRAG_MAX - 1 ||
+        ts_json_plain_len(key, klen) != klen)
+        return 0; /* long, or to be escaped: written the long way */
+    char *o = TS_PUT_LIT(text, open);
+    *at = (size_t)(o - text);
+    o = ts_put(o, key, klen);
+    o = TS_PUT_LIT(o, close);
+    return (size_t)(o - text);
 }
 
+/* The keys' fragments (reporter thread only). */
+static struct ts_key_frags otlp_keys;
+
+/* A span's attribute: its key's fragment, then its value. */
+static void otlp_span_attr(struct ts_json_buf *b, bool first, const struct ts_attr *a,
+                           const char *str, size_t slen)
+{
+    const struct ts_key_frag *k = ts_key_frag_get(&otlp_keys, a->key, otlp_key_frag);
+    if (!k) {
+        otlp_attr(b, first, a->key, strlen(a->key), a->type, str, slen, a->num);
+        return;
+    }
+    char *o = ts_json_buf_room(b, TS_KEY_FRAG_MAX + otlp_value_max(a->type, slen));
+    if (!o)
+        return;
+    /* The whole fragment buffer is copied, a fixed size the compiler
+     * turns into a few moves, and the end is set where the fragment ends:
+     * the room holds the bytes past it, overwritten next. */
+    memcpy(o, k->text + first, TS_KEY_FRAG_MAX - 1);
+    o += k->len - first; /* no comma before the first attribute */
+    ts_json_buf_commit(b, otlp_put_value(o, a->type, str, slen, a->num));
+}
 
 void ts_otlp_json_resource(struct ts_json_buf *b)
 {
@@ -52,10 +107,8 @@ void ts_otlp_json_resource(struct ts_json_buf *b)
     ts_json_buf_append_cstr(b, "{\"attributes\":[");
     for (size_t i = 0; i < r->nattrs; i++) {
         const struct ts_resource_attr *a = &r->attrs[i];
-        if (a->type == TS_ATTR_INT)
-            otlp_attr_int(b, i == 0, a->key, a->klen, a->num);
-        else
-            otlp_attr_str(b, i == 0, a->key, a->klen, a->str, a->slen);
+        uint8_t type = a->type == TS_ATTR_INT ? TS_ATTR_INT : TS_ATTR_STR;
+        otlp_attr(b, i == 0, a->key, a->klen, type, a->str, a->slen, a->num);
     }
     ts_json_buf_append_cstr(b, "]}");
 }
@@ -70,57 +123,62 @@ void ts_otlp_json_begin(struct ts_json_buf *b)
 
 void ts_otlp_json_end(struct ts_json_buf *b)
 {
-    ts_json_buf_append_cstr(b, "]}]}]}");
+    ts_json_buf_append_cstr(b, "]}]}]}"); /* OTLP_JSON_TAIL */
 }
+
+/* The most bytes a span takes besides its name and attributes: the
+ * punctuation and field names (under 140), three ids (64 hex digits), and
+ * three numbers of at most 20 digits. */
+#define OTLP_SPAN_HEAD_MAX 320
+#define OTLP_SPAN_TAIL_MAX (32 + TS_U64_DIGITS_MAX)
 
 void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool first)
 {
-    const char *p;
-    size_t n;
-    ts_json_buf_append_cstr(b, first ? "{\"traceId\":\"" : ",{\"traceId\":\"");
-    ts_json_buf_hex(b, s->trace_id, TS_TRACE_ID_LEN);
-    ts_json_buf_append_cstr(b, "\",\"spanId\":\"");
-    ts_json_buf_hex(b, s->span_id, TS_SPAN_ID_LEN);
-    if (!ts_id_is_zero(s->parent_id, TS_SPAN_ID_LEN)) {
-        ts_json_buf_append_cstr(b, "\",\"parentSpanId\":\"");
-        ts_json_buf_hex(b, s->parent_id, TS_SPAN_ID_LEN);
+    size_t name_len;
+    const char *name = ts_span_bytes(s, s->name_off, s->name_len, &name_len);
+    char *o = ts_json_buf_room(b, OTLP_SPAN_HEAD_MAX + TS_JSON_STRING_MAX(name_len));
+    if (!o)
+        return;
+    o = first ? TS_PUT_LIT(o, "{\"traceId\":\"") : TS_PUT_LIT(o, ",{\"traceId\":\"");
+    o = ts_put_hex(o, s->trace_id, TS_TRACE_ID_LEN);
+    o = TS_PUT_LIT(o, "\",\"spanId\":\"");
+    o = ts_put_hex(o, s->span_id, TS_SPAN_ID_LEN);
+    if (!ts_enc_id8_is_zero(s->parent_id)) {
+        o = TS_PUT_LIT(o, "\",\"parentSpanId\":\"");
+        o = ts_put_hex(o, s->parent_id, TS_SPAN_ID_LEN);
     }
-    ts_json_buf_append_cstr(b, "\",\"name\":");
-    p = ts_span_bytes(s, s->name_off, s->name_len, &n);
-    ts_json_buf_string(b, p, n);
-    ts_json_buf_append_cstr(b, ",\"kind\":");
-    ts_json_buf_u64(b, s->kind);
-    ts_json_buf_append_cstr(b, ",\"startTimeUnixNano\":\"");
-    ts_json_buf_u64(b, s->start_ns);
-    ts_json_buf_append_cstr(b, "\",\"endTimeUnixNano\":\"");
-    ts_json_buf_u64(b, s->end_ns);
-    ts_json_buf_append_cstr(b, "\",\"attributes\":[");
+    o = TS_PUT_LIT(o, "\",\"name\":");
+    o = ts_put_json_string(o, name, name_len);
+    o = TS_PUT_LIT(o, ",\"kind\":");
+    o = ts_put_u64(o, s->kind);
+    o = TS_PUT_LIT(o, ",\"startTimeUnixNano\":\"");
+    o = ts_put_u64(o, s->start_ns);
+    o = TS_PUT_LIT(o, "\",\"endTimeUnixNano\":\"");
+    o = ts_put_u64(o, s->end_ns);
+    o = TS_PUT_LIT(o, "\",\"attributes\":[");
+    ts_json_buf_commit(b, o);
+
     size_t nattrs = ts_span_nattrs(s);
     bool afirst = true;
     for (size_t i = 0; i < nattrs; i++) {
         const struct ts_attr *a = &s->attrs[i];
-        if (!a->key)
-            continue;
-        size_t klen = strlen(a->key);
-        switch (a->type) {
-        case TS_ATTR_STR:
+        if (!a->key || a->type > TS_ATTR_BOOL)
+            continue; /* no key, or a type we cannot name: leave it out */
+        size_t n = 0;
+        const char *p = NULL;
+        if (a->type == TS_ATTR_STR)
             p = ts_span_bytes(s, a->off, a->len, &n);
-            otlp_attr_str(b, afirst, a->key, klen, p, n);
-            break;
-        case TS_ATTR_INT:
-            otlp_attr_int(b, afirst, a->key, klen, a->num);
-            break;
-        case TS_ATTR_BOOL:
-            otlp_attr_bool(b, afirst, a->key, klen, a->num != 0);
-            break;
-        default:
-            continue; /* unknown type: leave it out rather than guess */
-        }
+        otlp_span_attr(b, afirst, a, p, n);
         afirst = false;
     }
-    ts_json_buf_append_cstr(b, "],\"status\":{\"code\":");
-    ts_json_buf_u64(b, s->status);
-    ts_json_buf_append_cstr(b, "}}");
+
+    o = ts_json_buf_room(b, OTLP_SPAN_TAIL_MAX);
+    if (!o)
+        return;
+    o = TS_PUT_LIT(o, "],\"status\":{\"code\":");
+    o = ts_put_u64(o, s->status);
+    o = TS_PUT_LIT(o, "}}");
+    ts_json_buf_commit(b, o);
 }
 
 bool ts_otlp_json_encode(struct ts_json_buf *out, const struct ts_span *spans, size_t n)
@@ -134,37 +192,70 @@ bool ts_otlp_json_encode(struct ts_json_buf *out, const struct ts_span *spans, s
 
 /* ------------------------------------------------- the encoder interface */
 
-/* Length of what ts_otlp_json_begin writes for this process, measured once
- * per resource (the resource is rebuilt after fork). */
-static size_t otlp_json_prefix_len(void)
+/* What ts_otlp_json_begin writes for this process, kept between batches:
+ * it only changes when the resource is rebuilt (after fork). Used by the
+ * reporter thread only, like the resource itself. */
+static struct {
+    unsigned generation; /* of the resource encoded here; 0: none yet */
+    struct ts_json_buf bytes;
+} otlp_json_head;
+
+/* The cached head for the current resource (rebuilt when it changed), or
+ * NULL when it could not be built (out of memory). */
+static const struct ts_json_buf *otlp_json_head_get(void)
 {
-    static unsigned measured_for; /* resource generation; 0: never */
-    static size_t len;
     const struct ts_resource *r = ts_resource_get();
-    if (measured_for != r->generation) {
-        struct ts_json_buf b;
-        ts_json_buf_init(&b);
-        ts_otlp_json_begin(&b);
-        len = b.failed ? (size_t)1 << 20 : b.len;
-        ts_json_buf_free(&b);
-        measured_for = r->generation;
+    struct ts_json_buf *h = &otlp_json_head.bytes;
+    if (otlp_json_head.generation != r->generation || h->failed) {
+        ts_json_buf_reset(h);
+        ts_otlp_json_begin(h);
+        otlp_json_head.generation = h->failed ? 0 : r->generation;
     }
-    return len;
+    return h->failed ? NULL : h;
+}
+
+#define OTLP_JSON_TAIL "]}]}]}" /* what ts_otlp_json_end writes */
+
+static size_t otlp_json_head_max(void)
+{
+    const struct ts_json_buf *h = otlp_json_head_get();
+    return h ? h->len : 0;
 }
 
 static size_t otlp_json_bound(size_t spans_len, size_t nspans)
 {
     (void)nspans;
-    return otlp_json_prefix_len() + spans_len + sizeof "]}]}]}";
+    const struct ts_json_buf *h = otlp_json_head_get();
+    if (!h) /* seal() will fail too: no message */
+        return SIZE_MAX;
+    return h->len + spans_len + sizeof OTLP_JSON_TAIL - 1;
+}
+
+static size_t otlp_json_seal(struct ts_json_buf *batch, size_t room_start, size_t spans_off,
+                             size_t nspans)
+{
+    (void)nspans;
+    const struct ts_json_buf *h = otlp_json_head_get();
+    if (!h) {
+        batch->failed = true;
+        return SIZE_MAX;
+    }
+    size_t msg = ts_json_buf_put_before(batch, room_start, spans_off, h->data, h->len);
+    ts_json_buf_append(batch, OTLP_JSON_TAIL, sizeof OTLP_JSON_TAIL - 1);
+    return batch->failed ? SIZE_MAX : msg;
 }
 
 static void otlp_json_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
                              size_t nspans)
 {
-    (void)nspans;
-    ts_otlp_json_begin(out);
-    ts_json_buf_append(out, spans, spans_len);
-    ts_otlp_json_end(out);
+    ts_encoder_finish_by_seal(otlp_json_head_max, otlp_json_seal, out, spans, spans_len, nspans);
+}
+
+static void otlp_json_forget(void)
+{
+    ts_key_frags_forget(&otlp_keys);
+    ts_json_buf_init(&otlp_json_head.bytes); /* leaked on purpose: may be mid-realloc */
+    otlp_json_head.generation = 0;
 }
 
 const struct ts_encoder ts_encoder_otlp_json = {
@@ -172,5 +263,8 @@ const struct ts_encoder ts_encoder_otlp_json = {
     .content_type = "application/json",
     .span = ts_otlp_json_span,
     .bound = otlp_json_bound,
+    .head_max = otlp_json_head_max,
+    .seal = otlp_json_seal,
     .finish = otlp_json_finish,
+    .forget = otlp_json_forget,
 };

@@ -33,6 +33,59 @@ static inline void ts_pb_tag(struct ts_json_buf *b, uint32_t field, enum ts_pb_w
     ts_json_buf_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
 }
 
+/* ---- through a cursor (json_buf.h's room/commit): each writes at o and
+ * returns the end of what it wrote. With a constant field number a tag is
+ * one byte store. */
+
+#define TS_PB_TAG_MAX 5 /* bytes of a tag, field numbers up to 2^29 */
+/* The most bytes a field takes besides its payload: tag and length. */
+#define TS_PB_FIELD_HEAD_MAX (TS_PB_TAG_MAX + TS_VARINT_MAX)
+
+static inline char *ts_pb_put_tag(char *o, uint32_t field, enum ts_pb_wire wire)
+{
+    return ts_put_varint(o, (uint64_t)field << 3 | (uint64_t)wire);
+}
+
+static inline char *ts_pb_put_uint_field(char *o, uint32_t field, uint64_t v)
+{
+    return ts_put_varint(ts_pb_put_tag(o, field, TS_PB_VARINT), v);
+}
+
+/* Little-endian whatever the host's byte order, as the wire format says. */
+static inline char *ts_pb_put_le(char *o, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        o[i] = (char)(v >> (8 * i));
+    return o + n;
+}
+
+static inline char *ts_pb_put_fixed64_field(char *o, uint32_t field, uint64_t v)
+{
+    return ts_pb_put_le(ts_pb_put_tag(o, field, TS_PB_I64), v, 8);
+}
+
+static inline char *ts_pb_put_bytes_field(char *o, uint32_t field, const void *p, size_t n)
+{
+    o = ts_put_varint(ts_pb_put_tag(o, field, TS_PB_LEN), n);
+    return ts_put(o, p, n);
+}
+
+/* A string field whose bytes made valid UTF-8 take clean bytes
+ * (ts_utf8_clean_len): clean == n means valid as they are. */
+static inline char *ts_pb_put_string_field(char *o, uint32_t field, const char *s, size_t n,
+                                           size_t clean)
+{
+    o = ts_put_varint(ts_pb_put_tag(o, field, TS_PB_LEN), clean);
+    return clean == n ? ts_put(o, s, n) : ts_put_utf8(o, s, n);
+}
+
+/* Bytes a field takes with its tag: a varint one, a length-delimited one
+ * of this payload length. */
+static inline size_t ts_pb_uint_field_size(uint32_t field, uint64_t v)
+{
+    return ts_varint_len((uint64_t)field << 3) + ts_varint_len(v);
+}
+
 /* Whole fields: tag then value. */
 void ts_pb_uint_field(struct ts_json_buf *b, uint32_t field, uint64_t v);
 /* int64: a negative value is its two's complement, always 10 bytes. */
@@ -52,9 +105,15 @@ void ts_pb_string_field(struct ts_json_buf *b, uint32_t field, const char *s, si
 /* A nested message: open writes the tag and one byte of room for the
  * length and returns a mark; the caller writes the message's fields; close
  * (with that mark) writes the length as a minimal varint, moving the
- * fields along when it takes more than that byte. Opens and closes nest
- * like brackets. */
+ * fields along when it takes more or less than the room. Opens and closes
+ * nest like brackets. */
 size_t ts_pb_open(struct ts_json_buf *b, uint32_t field);
 void ts_pb_close(struct ts_json_buf *b, size_t mark);
+
+/* The same with room bytes for the length (1 .. TS_VARINT_MAX): 2 holds
+ * lengths from 128 to 16383 (a span) without a move. Close with the same
+ * room. */
+size_t ts_pb_open_room(struct ts_json_buf *b, uint32_t field, size_t room);
+void ts_pb_close_room(struct ts_json_buf *b, size_t mark, size_t room);
 
 #endif

@@ -6,26 +6,11 @@
 #define TC_PROTOCOL_ID 0x82
 #define TC_VERSION 1
 #define TC_TYPE_SHIFT 5
-#define TC_LIST_LONG_FORM 0x0F /* size nibble meaning "size follows as a varint" */
 
 void ts_tc_init(struct ts_tc_writer *w, struct ts_json_buf *buf)
 {
     w->buf = buf;
     w->depth = 0;
-}
-
-uint32_t ts_tc_zigzag32(int32_t v)
-{
-    /* In unsigned arithmetic: no signed overflow, no right shift of a
-     * negative number. The mask is all ones exactly when v < 0. */
-    uint32_t u = (uint32_t)v;
-    return (u << 1) ^ (0u - (u >> 31));
-}
-
-uint64_t ts_tc_zigzag64(int64_t v)
-{
-    uint64_t u = (uint64_t)v;
-    return (u << 1) ^ (0u - (u >> 63));
 }
 
 int64_t ts_tc_u64_bits(uint64_t v)
@@ -39,17 +24,14 @@ int64_t ts_tc_u64_bits(uint64_t v)
 
 void ts_tc_list_header(struct ts_json_buf *b, enum ts_tc_type elem, uint32_t size)
 {
-    if (size < TC_LIST_LONG_FORM) {
-        ts_json_buf_append_char(b, (char)(size << 4 | (uint32_t)elem));
-        return;
-    }
-    ts_json_buf_append_char(b, (char)(TC_LIST_LONG_FORM << 4 | (unsigned)elem));
-    ts_json_buf_varint(b, size);
+    char *o = ts_json_buf_room(b, TS_TC_LIST_HEADER_MAX);
+    if (o)
+        ts_json_buf_commit(b, ts_tc_put_list_header(o, elem, size));
 }
 
 size_t ts_tc_list_header_len(size_t size)
 {
-    return size < TC_LIST_LONG_FORM ? 1 : 1 + ts_varint_len(size);
+    return size < TS_TC_LIST_LONG_FORM ? 1 : 1 + ts_varint_len(size);
 }
 
 void ts_tc_message_begin(struct ts_tc_writer *w, const char *name, enum ts_tc_msg_type type,
@@ -90,14 +72,9 @@ void ts_tc_field_header(struct ts_tc_writer *w, enum ts_tc_type type, int16_t id
         return;
     }
     int16_t *last = &w->last_id[w->depth - 1];
-    int delta = (int)id - (int)*last;
-    if (delta > 0 && delta <= 15) {
-        ts_json_buf_append_char(w->buf, (char)(delta << 4 | (int)type));
-    } else {
-        /* Long form: the type alone, then the id as a zigzag i16. */
-        ts_json_buf_append_char(w->buf, (char)type);
-        ts_json_buf_varint(w->buf, ts_tc_zigzag32(id));
-    }
+    char *o = ts_json_buf_room(w->buf, TS_TC_FIELD_HEADER_MAX);
+    if (o)
+        ts_json_buf_commit(w->buf, ts_tc_put_field_header(o, type, id, *last));
     *last = id;
 }
 
@@ -140,8 +117,7 @@ void ts_tc_field_binary(struct ts_tc_writer *w, int16_t id, const void *p, size_
 void ts_tc_field_string(struct ts_tc_writer *w, int16_t id, const char *p, size_t n)
 {
     ts_tc_field_header(w, TS_TC_BINARY, id);
-    ts_json_buf_varint(w->buf, ts_utf8_clean_len(p, n));
-    ts_json_buf_utf8(w->buf, p, n);
+    ts_json_buf_varint_utf8(w->buf, p, n);
 }
 
 void ts_tc_field_cstr(struct ts_tc_writer *w, int16_t id, const char *s)

@@ -56,9 +56,68 @@ struct ts_tc_writer {
 void ts_tc_init(struct ts_tc_writer *w, struct ts_json_buf *buf);
 
 /* Zigzag mappings: small magnitudes of either sign become small unsigned
- * numbers (0, -1, 1, -2 … -> 0, 1, 2, 3 …). */
-uint32_t ts_tc_zigzag32(int32_t v);
-uint64_t ts_tc_zigzag64(int64_t v);
+ * numbers (0, -1, 1, -2 … -> 0, 1, 2, 3 …). In unsigned arithmetic: no
+ * signed overflow, no right shift of a negative number; the mask is all
+ * ones exactly when v < 0. */
+static inline uint32_t ts_tc_zigzag32(int32_t v)
+{
+    uint32_t u = (uint32_t)v;
+    return (u << 1) ^ (0u - (u >> 31));
+}
+
+static inline uint64_t ts_tc_zigzag64(int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    return (u << 1) ^ (0u - (u >> 63));
+}
+
+/* ---- through a cursor (json_buf.h's room/commit), for a struct written
+ * in one piece whose field ids are known where it is written: each writes
+ * at o and returns the end of what it wrote. With constant ids a field
+ * header is one byte store. */
+
+/* The most bytes of a field header, and of a list header. */
+#define TS_TC_FIELD_HEADER_MAX (1 + TS_VARINT_MAX)
+#define TS_TC_LIST_HEADER_MAX (1 + TS_VARINT_MAX)
+
+/* The header of field id of this type, the struct's previous field being
+ * prev (0 before the first): the id as a delta from prev in the high
+ * nibble when it is 1..15, else the type alone and the id as a zigzag
+ * varint. */
+static inline char *ts_tc_put_field_header(char *o, enum ts_tc_type type, int16_t id,
+                                           int16_t prev)
+{
+    int delta = (int)id - (int)prev;
+    if (delta > 0 && delta <= 15) {
+        *o++ = (char)(delta << 4 | (int)type);
+        return o;
+    }
+    *o++ = (char)type;
+    return ts_put_varint(o, ts_tc_zigzag32(id));
+}
+
+/* The size nibble of a list header meaning "the size follows as a
+ * varint". */
+#define TS_TC_LIST_LONG_FORM 0x0F
+
+/* A list header (ts_tc_list_header). */
+static inline char *ts_tc_put_list_header(char *o, enum ts_tc_type elem, uint32_t size)
+{
+    if (size < TS_TC_LIST_LONG_FORM) {
+        *o++ = (char)(size << 4 | (uint32_t)elem);
+        return o;
+    }
+    *o++ = (char)(TS_TC_LIST_LONG_FORM << 4 | (unsigned)elem);
+    return ts_put_varint(o, size);
+}
+
+/* A string's length and bytes, made valid UTF-8 they take clean bytes
+ * (ts_utf8_clean_len): clean == n means valid as they are. */
+static inline char *ts_tc_put_string(char *o, const char *s, size_t n, size_t clean)
+{
+    o = ts_put_varint(o, clean);
+    return clean == n ? ts_put(o, s, n) : ts_put_utf8(o, s, n);
+}
 
 /* Unsigned varints are json_buf.h's: ts_json_buf_varint, ts_varint_len. */
 

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "resource.h"
@@ -19,36 +20,131 @@ static bool zk_known(const struct ts_attr *a)
     return a->key && a->type <= TS_ATTR_BOOL;
 }
 
-/* The first known attribute with this key, or NULL. Zipkin tags are a map:
- * when a key repeats, the first value is the one written. */
-static const struct ts_attr *zk_attr(const struct ts_span *s, const char *key)
+/* ------------------------------------------------------------ the keys */
+
+/* The keys the encoder looks for among a span's attributes. */
+enum zk_role {
+    ZK_OTHER,
+    ZK_SERVER_PORT,
+    ZK_PEER_ADDRESS,
+    ZK_PEER_PORT,
+    ZK_OTEL_STATUS,
+    ZK_ERROR,
+    ZK_ERROR_TYPE,
+    ZK_HTTP_STATUS,
+    ZK_NROLES,
+};
+
+static const char *const zk_role_keys[ZK_NROLES] = {
+    [ZK_SERVER_PORT] = "server.port",
+    [ZK_PEER_ADDRESS] = "network.peer.address",
+    [ZK_PEER_PORT] = "network.peer.port",
+    [ZK_OTEL_STATUS] = "otel.status_code",
+    [ZK_ERROR] = "error",
+    [ZK_ERROR_TYPE] = "error.type",
+    [ZK_HTTP_STATUS] = "http.response.status_code",
+};
+
+static enum zk_role zk_role_of(const char *key)
 {
-    size_t n = ts_span_nattrs(s);
-    for (size_t i = 0; i < n; i++)
-        if (zk_known(&s->attrs[i]) && strcmp(s->attrs[i].key, key) == 0)
-            return &s->attrs[i];
-    return NULL;
+    for (int r = ZK_OTHER + 1; r < ZK_NROLES; r++)
+        if (strcmp(key, zk_role_keys[r]) == 0)
+            return (enum zk_role)r;
+    return ZK_OTHER;
 }
 
-/* An attribute's value as a JSON string: Zipkin tag values are strings. */
-static void zk_attr_text(struct ts_json_buf *b, const struct ts_span *s, const struct ts_attr *a)
+/* A key's role and a hash of its text, together in one word: a key-table
+ * entry's info, or worked out for a key that has no entry. */
+static uint32_t zk_key_info(const char *key, size_t klen)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < klen; i++)
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    return h << 4 | (uint32_t)zk_role_of(key);
+}
+
+#define ZK_ROLE(info) ((enum zk_role)((info) & 15))
+#define ZK_HASH(info) ((info) >> 4)
+
+/* A tag's key as written, with the comma before it: ,"http.route": */
+static size_t zk_key_frag(char *text, const char *key, size_t klen, size_t *at, uint32_t *info)
+{
+    if (klen + 4 > TS_KEY_FRAG_MAX - 1 || ts_json_plain_len(key, klen) != klen)
+        return 0; /* long, or to be escaped: written the long way */
+    char *o = TS_PUT_LIT(text, ",\"");
+    *at = (size_t)(o - text);
+    o = ts_put(o, key, klen);
+    o = TS_PUT_LIT(o, "\":");
+    *info = zk_key_info(key, klen);
+    return (size_t)(o - text);
+}
+
+static struct ts_key_frags zk_keys; /* reporter thread only */
+
+/* What one look at a span's attributes finds: each attribute's key entry
+ * (NULL: none), which to write (known, and the first with its key: Zipkin
+ * tags are a map, so when a key repeats the first value is the one
+ * written), and the first attribute with each key the encoder looks for. */
+struct zk_attrs {
+    const struct ts_key_frag *key[TS_SPAN_MAX_ATTRS];
+    bool write[TS_SPAN_MAX_ATTRS];
+    const struct ts_attr *role[ZK_NROLES];
+};
+
+static void zk_look(const struct ts_span *s, struct zk_attrs *z)
+{
+    memset(z->role, 0, sizeof z->role);
+    uint32_t hash[TS_SPAN_MAX_ATTRS];
+    uint64_t seen = 0; /* a bit per hash value (mod 64) of the keys so far */
+    size_t n = ts_span_nattrs(s);
+    for (size_t i = 0; i < n; i++) {
+        const struct ts_attr *a = &s->attrs[i];
+        z->write[i] = false;
+        if (!zk_known(a))
+            continue;
+        const struct ts_key_frag *k = ts_key_frag_get(&zk_keys, a->key, zk_key_frag);
+        uint32_t info = k ? k->info : zk_key_info(a->key, strlen(a->key));
+        z->key[i] = k;
+        hash[i] = ZK_HASH(info);
+        uint64_t bit = (uint64_t)1 << (hash[i] & 63);
+        bool repeated = false;
+        if (seen & bit) /* maybe a repeat: only then are keys compared */
+            for (size_t j = 0; j < i && !repeated; j++)
+                repeated = z->write[j] && hash[j] == hash[i] && strcmp(s->attrs[j].key, a->key) == 0;
+        seen |= bit;
+        if (repeated)
+            continue;
+        z->write[i] = true;
+        if (ZK_ROLE(info) != ZK_OTHER)
+            z->role[ZK_ROLE(info)] = a;
+    }
+}
+
+/* ------------------------------------------------------------ the parts */
+
+/* An attribute's value as a JSON string (Zipkin tag values are strings):
+ * at most TS_JSON_STRING_MAX of its bytes, or 22 bytes for a number. */
+static char *zk_put_attr_text(char *o, const struct ts_span *s, const struct ts_attr *a)
 {
     size_t n;
     const char *p;
     switch (a->type) {
     case TS_ATTR_STR:
         p = ts_span_bytes(s, a->off, a->len, &n);
-        ts_json_buf_string(b, p, n);
-        break;
+        return ts_put_json_string(o, p, n);
     case TS_ATTR_INT:
-        ts_json_buf_append_char(b, '"');
-        ts_json_buf_i64(b, a->num);
-        ts_json_buf_append_char(b, '"');
-        break;
+        *o++ = '"';
+        o = ts_put_i64(o, a->num);
+        *o++ = '"';
+        return o;
     default:
-        ts_json_buf_append_cstr(b, a->num ? "\"true\"" : "\"false\"");
-        break;
+        return a->num ? TS_PUT_LIT(o, "\"true\"") : TS_PUT_LIT(o, "\"false\"");
     }
+}
+
+static size_t zk_attr_text_max(const struct ts_attr *a)
+{
+    return a->type == TS_ATTR_STR ? TS_JSON_STRING_MAX(a->len) : TS_I64_CHARS_MAX + 2;
 }
 
 /* Writes lead then "ipv4":"…" or "ipv6":"…" when ip[0..n) is an address
@@ -73,52 +169,62 @@ static bool zk_ip(struct ts_json_buf *b, const char *lead, const char *ip, size_
     return true;
 }
 
-/* ,"port":N when attribute key holds a usable port number. */
-static void zk_port(struct ts_json_buf *b, const struct ts_span *s, const char *key)
+/* ,"port":N when a holds a usable port number. */
+static void zk_port(struct ts_json_buf *b, const struct ts_attr *a)
 {
-    const struct ts_attr *a = zk_attr(s, key);
     if (!a || a->type != TS_ATTR_INT || a->num <= 0 || a->num > 65535)
         return; /* the spec: absent if unknown, never zero */
-    ts_json_buf_append_cstr(b, ",\"port\":");
-    ts_json_buf_i64(b, a->num);
+    char *o = ts_json_buf_room(b, 16);
+    if (o)
+        ts_json_buf_commit(b, ts_put_i64(TS_PUT_LIT(o, ",\"port\":"), a->num));
 }
+
+/* This process as the local endpoint, up to its port: the same for every
+ * span until the resource is rebuilt (after fork), so kept. Reporter
+ * thread only. */
+static struct {
+    unsigned generation; /* of the resource written here; 0: none yet */
+    struct ts_json_buf bytes;
+} zk_local;
 
 /* "localEndpoint": this process; its port is the one a server span
  * listens on. */
-static void zk_local_endpoint(struct ts_json_buf *b, const struct ts_span *s)
+static void zk_local_endpoint(struct ts_json_buf *b, const struct ts_span *s,
+                              const struct zk_attrs *z)
 {
     const struct ts_resource *r = ts_resource_get();
-    ts_json_buf_append_cstr(b, ",\"localEndpoint\":{\"serviceName\":");
-    ts_json_buf_string(b, r->service_name, strlen(r->service_name));
-    zk_ip(b, ",", r->ip, strnlen(r->ip, sizeof r->ip));
+    struct ts_json_buf *l = &zk_local.bytes;
+    if (zk_local.generation != r->generation || l->failed) {
+        ts_json_buf_reset(l);
+        ts_json_buf_append_cstr(l, ",\"localEndpoint\":{\"serviceName\":");
+        ts_json_buf_string(l, r->service_name, strlen(r->service_name));
+        zk_ip(l, ",", r->ip, strnlen(r->ip, sizeof r->ip));
+        zk_local.generation = l->failed ? 0 : r->generation;
+    }
+    if (l->failed) {
+        b->failed = true;
+        return;
+    }
+    ts_json_buf_append(b, l->data, l->len);
     if (s->kind == TS_KIND_SERVER)
-        zk_port(b, s, "server.port");
+        zk_port(b, z->role[ZK_SERVER_PORT]);
     ts_json_buf_append_char(b, '}');
 }
 
 /* "remoteEndpoint": the other side of the connection, left out when its
  * address is not known. */
-static void zk_remote_endpoint(struct ts_json_buf *b, const struct ts_span *s)
+static void zk_remote_endpoint(struct ts_json_buf *b, const struct ts_span *s,
+                               const struct zk_attrs *z)
 {
-    const struct ts_attr *a = zk_attr(s, "network.peer.address");
+    const struct ts_attr *a = z->role[ZK_PEER_ADDRESS];
     if (!a || a->type != TS_ATTR_STR)
         return;
     size_t n;
     const char *p = ts_span_bytes(s, a->off, a->len, &n);
     if (!zk_ip(b, ",\"remoteEndpoint\":{", p, n))
         return;
-    zk_port(b, s, "network.peer.port");
+    zk_port(b, z->role[ZK_PEER_PORT]);
     ts_json_buf_append_char(b, '}');
-}
-
-/* One tag "key":"value" (comma first unless it is the first tag). */
-static void zk_tag_key(struct ts_json_buf *b, bool *first, const char *key)
-{
-    if (!*first)
-        ts_json_buf_append_char(b, ',');
-    *first = false;
-    ts_json_buf_string(b, key, strlen(key));
-    ts_json_buf_append_char(b, ':');
 }
 
 /* "tags": every attribute as a string, then the status the way Zipkin
@@ -126,67 +232,94 @@ static void zk_tag_key(struct ts_json_buf *b, bool *first, const char *key)
  * otel.status_code when set, and an "error" tag on errors, whose value
  * says what went wrong when the span knows. A key the attributes already
  * have is not written twice. */
-static void zk_tags(struct ts_json_buf *b, const struct ts_span *s)
+static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct zk_attrs *z)
 {
-    bool first = true;
-    size_t n = ts_span_nattrs(s);
+    bool first = true; /* no comma before the first tag */
     ts_json_buf_append_cstr(b, ",\"tags\":{");
+    size_t n = ts_span_nattrs(s);
     for (size_t i = 0; i < n; i++) {
-        if (!zk_known(&s->attrs[i]) || zk_attr(s, s->attrs[i].key) != &s->attrs[i])
-            continue; /* unknown, or a repeated key */
-        zk_tag_key(b, &first, s->attrs[i].key);
-        zk_attr_text(b, s, &s->attrs[i]);
+        if (!z->write[i])
+            continue;
+        const struct ts_attr *a = &s->attrs[i];
+        const struct ts_key_frag *k = z->key[i];
+        size_t kmax = k ? TS_KEY_FRAG_MAX : TS_JSON_STRING_MAX(strlen(a->key)) + 2;
+        char *o = ts_json_buf_room(b, kmax + zk_attr_text_max(a));
+        if (!o)
+            return;
+        if (k) {
+            /* the whole fragment buffer, a fixed size the compiler turns
+             * into a few moves; the end is set where the fragment ends */
+            memcpy(o, k->text + first, TS_KEY_FRAG_MAX - 1);
+            o += k->len - first;
+        } else {
+            if (!first)
+                *o++ = ',';
+            o = ts_put_json_string(o, a->key, strlen(a->key));
+            *o++ = ':';
+        }
+        first = false;
+        ts_json_buf_commit(b, zk_put_attr_text(o, s, a));
     }
-    if ((s->status == TS_STATUS_OK || s->status == TS_STATUS_ERROR) &&
-        !zk_attr(s, "otel.status_code")) {
-        zk_tag_key(b, &first, "otel.status_code");
-        ts_json_buf_append_cstr(b, s->status == TS_STATUS_OK ? "\"OK\"" : "\"ERROR\"");
+    const struct ts_attr *why = z->role[ZK_ERROR_TYPE] ? z->role[ZK_ERROR_TYPE]
+                                                        : z->role[ZK_HTTP_STATUS];
+    char *o = ts_json_buf_room(b, 64 + (why ? zk_attr_text_max(why) : 0));
+    if (!o)
+        return;
+    if ((s->status == TS_STATUS_OK || s->status == TS_STATUS_ERROR) && !z->role[ZK_OTEL_STATUS]) {
+        o = first ? TS_PUT_LIT(o, "\"otel.status_code\":") : TS_PUT_LIT(o, ",\"otel.status_code\":");
+        o = s->status == TS_STATUS_OK ? TS_PUT_LIT(o, "\"OK\"") : TS_PUT_LIT(o, "\"ERROR\"");
+        first = false;
     }
-    if (s->status == TS_STATUS_ERROR && !zk_attr(s, "error")) {
-        const struct ts_attr *why = zk_attr(s, "error.type");
-        if (!why)
-            why = zk_attr(s, "http.response.status_code");
-        zk_tag_key(b, &first, "error");
-        if (why)
-            zk_attr_text(b, s, why);
-        else
-            ts_json_buf_append_cstr(b, "\"true\"");
+    if (s->status == TS_STATUS_ERROR && !z->role[ZK_ERROR]) {
+        o = first ? TS_PUT_LIT(o, "\"error\":") : TS_PUT_LIT(o, ",\"error\":");
+        o = why ? zk_put_attr_text(o, s, why) : TS_PUT_LIT(o, "\"true\"");
     }
-    ts_json_buf_append_char(b, '}');
+    *o++ = '}';
+    ts_json_buf_commit(b, o);
 }
+
+/* The most bytes of a span's start besides its name: the punctuation and
+ * field names (under 100), the ids (64 hex digits), two numbers. */
+#define ZK_SPAN_HEAD_MAX 224
 
 void ts_zipkin_json_span(struct ts_json_buf *b, const struct ts_span *s, bool first)
 {
+    struct zk_attrs z;
+    zk_look(s, &z);
+    size_t name_len;
+    const char *name = ts_span_bytes(s, s->name_off, s->name_len, &name_len);
+    char *o = ts_json_buf_room(b, ZK_SPAN_HEAD_MAX + TS_JSON_STRING_MAX(name_len));
+    if (!o)
+        return;
+    o = first ? TS_PUT_LIT(o, "{\"traceId\":\"") : TS_PUT_LIT(o, ",{\"traceId\":\"");
     /* A 64-bit trace id (B3 allows them) stays 64-bit: 16 hex digits. */
-    bool short_id = ts_id_is_zero(s->trace_id, TS_TRACE_ID_LEN / 2);
-    ts_json_buf_append_cstr(b, first ? "{\"traceId\":\"" : ",{\"traceId\":\"");
-    if (short_id)
-        ts_json_buf_hex(b, s->trace_id + TS_TRACE_ID_LEN / 2, TS_TRACE_ID_LEN / 2);
+    if (ts_enc_id8_is_zero(s->trace_id))
+        o = ts_put_hex(o, s->trace_id + TS_TRACE_ID_LEN / 2, TS_TRACE_ID_LEN / 2);
     else
-        ts_json_buf_hex(b, s->trace_id, TS_TRACE_ID_LEN);
-    ts_json_buf_append_cstr(b, "\",\"id\":\"");
-    ts_json_buf_hex(b, s->span_id, TS_SPAN_ID_LEN);
-    if (!ts_id_is_zero(s->parent_id, TS_SPAN_ID_LEN)) {
-        ts_json_buf_append_cstr(b, "\",\"parentId\":\"");
-        ts_json_buf_hex(b, s->parent_id, TS_SPAN_ID_LEN);
+        o = ts_put_hex(o, s->trace_id, TS_TRACE_ID_LEN);
+    o = TS_PUT_LIT(o, "\",\"id\":\"");
+    o = ts_put_hex(o, s->span_id, TS_SPAN_ID_LEN);
+    if (!ts_enc_id8_is_zero(s->parent_id)) {
+        o = TS_PUT_LIT(o, "\",\"parentId\":\"");
+        o = ts_put_hex(o, s->parent_id, TS_SPAN_ID_LEN);
     }
-    ts_json_buf_append_cstr(b, "\",\"name\":");
-    size_t n;
-    const char *name = ts_span_bytes(s, s->name_off, s->name_len, &n);
-    ts_json_buf_string(b, name, n);
-    if (s->kind == TS_KIND_SERVER || s->kind == TS_KIND_CLIENT)
-        ts_json_buf_append_cstr(b, s->kind == TS_KIND_SERVER ? ",\"kind\":\"SERVER\""
-                                                             : ",\"kind\":\"CLIENT\"");
-    ts_json_buf_append_cstr(b, ",\"timestamp\":");
-    ts_json_buf_u64(b, s->start_ns / 1000);
+    o = TS_PUT_LIT(o, "\",\"name\":");
+    o = ts_put_json_string(o, name, name_len);
+    if (s->kind == TS_KIND_SERVER)
+        o = TS_PUT_LIT(o, ",\"kind\":\"SERVER\"");
+    else if (s->kind == TS_KIND_CLIENT)
+        o = TS_PUT_LIT(o, ",\"kind\":\"CLIENT\"");
+    o = TS_PUT_LIT(o, ",\"timestamp\":");
+    o = ts_put_u64(o, s->start_ns / 1000);
     /* Durations below 1 µs are rounded up (the spec); a damaged end before
      * the start must not wrap around. */
     uint64_t dur = s->end_ns > s->start_ns ? (s->end_ns - s->start_ns) / 1000 : 0;
-    ts_json_buf_append_cstr(b, ",\"duration\":");
-    ts_json_buf_u64(b, dur ? dur : 1);
-    zk_local_endpoint(b, s);
-    zk_remote_endpoint(b, s);
-    zk_tags(b, s);
+    o = TS_PUT_LIT(o, ",\"duration\":");
+    o = ts_put_u64(o, dur ? dur : 1);
+    ts_json_buf_commit(b, o);
+    zk_local_endpoint(b, s, &z);
+    zk_remote_endpoint(b, s, &z);
+    zk_tags(b, s, &z);
     ts_json_buf_append_char(b, '}');
 }
 
@@ -196,13 +329,32 @@ size_t ts_zipkin_json_bound(size_t spans_len, size_t nspans)
     return spans_len + 2;
 }
 
+/* The message is a JSON list: '[' before the spans, ']' after them. */
+static size_t zk_head_max(void)
+{
+    return 1;
+}
+
+static size_t zk_seal(struct ts_json_buf *batch, size_t room_start, size_t spans_off,
+                      size_t nspans)
+{
+    (void)nspans;
+    size_t msg = ts_json_buf_put_before(batch, room_start, spans_off, "[", 1);
+    ts_json_buf_append_char(batch, ']');
+    return batch->failed ? SIZE_MAX : msg;
+}
+
 void ts_zipkin_json_finish(struct ts_json_buf *out, const char *spans, size_t spans_len,
                            size_t nspans)
 {
-    (void)nspans;
-    ts_json_buf_append_char(out, '[');
-    ts_json_buf_append(out, spans, spans_len);
-    ts_json_buf_append_char(out, ']');
+    ts_encoder_finish_by_seal(zk_head_max, zk_seal, out, spans, spans_len, nspans);
+}
+
+static void zk_forget(void)
+{
+    ts_key_frags_forget(&zk_keys);
+    ts_json_buf_init(&zk_local.bytes); /* leaked on purpose: may be mid-realloc */
+    zk_local.generation = 0;
 }
 
 const struct ts_encoder ts_encoder_zipkin_json = {
@@ -210,5 +362,8 @@ const struct ts_encoder ts_encoder_zipkin_json = {
     .content_type = "application/json",
     .span = ts_zipkin_json_span,
     .bound = ts_zipkin_json_bound,
+    .head_max = zk_head_max,
+    .seal = zk_seal,
     .finish = ts_zipkin_json_finish,
+    .forget = zk_forget,
 };

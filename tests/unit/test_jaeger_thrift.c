@@ -491,6 +491,88 @@ static void test_field_headers_and_values(void **state)
                          "\x00");
 }
 
+/* The cursor forms write what the writer writes: field headers short and
+ * long (from any previous id), list headers short and long, strings valid
+ * and cleaned; and not a byte past the end they return. */
+static void test_cursor_forms(void **state)
+{
+    (void)state;
+    static const int16_t ids[][2] = {{1, 0}, {16, 1}, {100, 16}, {50, 100}, {-3, 50}, {7, 7}};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        ts_json_buf_reset(&g_buf);
+        ts_tc_init(&g_w, &g_buf);
+        ts_tc_struct_begin(&g_w);
+        if (ids[i][1])
+            ts_tc_field_header(&g_w, TS_TC_I32, ids[i][1]);
+        size_t before = g_buf.len;
+        ts_tc_field_header(&g_w, TS_TC_I64, ids[i][0]);
+        char out[16];
+        memset(out, '#', sizeof out);
+        char *end = ts_tc_put_field_header(out, TS_TC_I64, ids[i][0], ids[i][1]);
+        assert_int_equal((size_t)(end - out), g_buf.len - before);
+        assert_memory_equal(out, g_buf.data + before, g_buf.len - before);
+        assert_int_equal(*end, '#');
+    }
+    static const uint32_t sizes[] = {0, 1, 14, 15, 127, 128, 300, INT32_MAX};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        ts_json_buf_reset(&g_buf);
+        ts_tc_list_header(&g_buf, TS_TC_STRUCT, sizes[i]);
+        char out[16];
+        char *end = ts_tc_put_list_header(out, TS_TC_STRUCT, sizes[i]);
+        assert_int_equal((size_t)(end - out), g_buf.len);
+        assert_int_equal(g_buf.len, ts_tc_list_header_len(sizes[i]));
+        assert_memory_equal(out, g_buf.data, g_buf.len);
+    }
+    char out[32];
+    char *end = ts_tc_put_string(out, "ok", 2, 2);
+    assert_int_equal(end - out, 3);
+    assert_memory_equal(out, "\x02ok", 3);
+    end = ts_tc_put_string(out, "a\xff", 2, ts_utf8_clean_len("a\xff", 2));
+    assert_int_equal(end - out, 5);
+    assert_memory_equal(out, "\x04" "a\xef\xbf\xbd", 5);
+}
+
+/* Span tag keys come from a table of ready-made key fields: keys of every
+ * length around the most an entry holds, from a writable buffer (read
+ * again each time), read back as the Tag they are. */
+static void test_tag_keys_every_length(void **state)
+{
+    (void)state;
+    static char key[100];
+    for (size_t klen = 0; klen < sizeof key; klen++) {
+        memset(key, klen % 2 ? 'k' : 'q', klen);
+        key[klen] = '\0';
+        struct ts_span s;
+        ts_span_clear(&s);
+        ts_span_attr_bool(&s, key, true);
+        ts_span_attr_int(&s, key, -2);
+        ts_json_buf_reset(&g_buf);
+        ts_jaeger_thrift_span(&g_buf, &s, true);
+        assert_false(g_buf.failed);
+        unsigned char expect[2 * 120];
+        size_t n = 0;
+        for (int twice = 0; twice < 2; twice++) {
+            expect[n++] = 0x18;
+            expect[n++] = (unsigned char)klen;
+            memcpy(expect + n, key, klen);
+            n += klen;
+            expect[n++] = 0x15;
+            if (twice) {
+                memcpy(expect + n, "\x06\x46\x03\x00", 4); /* LONG, vLong -2 */
+                n += 4;
+            } else {
+                memcpy(expect + n, "\x04\x31\x00", 3); /* BOOL, vBool true */
+                n += 3;
+            }
+        }
+        assert_non_null(memmem(g_buf.data, g_buf.len, expect, n));
+        struct rd r = {(const uint8_t *)g_buf.data, (const uint8_t *)g_buf.data + g_buf.len, false};
+        rd_struct(&r, 0);
+        assert_false(r.bad);
+        assert_true(r.p == r.end);
+    }
+}
+
 static void test_message_header(void **state)
 {
     (void)state;
@@ -831,6 +913,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_i64_fields_negative, buf_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_list_headers, buf_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_field_headers_and_values, buf_setup, buf_teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_forms, buf_setup, buf_teardown),
+        cmocka_unit_test_setup_teardown(test_tag_keys_every_length, span_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_message_header, buf_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_strings_made_valid_utf8, buf_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_writer_misuse_fails, buf_setup, buf_teardown),

@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "preload/config.h"
 #include "preload/process.h"
 #include "preload/span.h"
+#include "reporter/encoder.h"
 #include "reporter/json_buf.h"
 #include "reporter/otlp_json.h"
 #include "reporter/resource.h"
@@ -146,6 +149,188 @@ static void test_buf_u64_every_length(void **state)
         }
         v = v * 10 + 1;
     }
+}
+
+/* ts_put_u64 counts the digits and writes them backwards: every power of
+ * ten and its neighbours (where the count changes), 0 and UINT64_MAX read
+ * as printf writes them, and not one byte is written past the end it
+ * returns. */
+static void check_put_u64(uint64_t v)
+{
+    char expect[32], out[32];
+    int n = snprintf(expect, sizeof expect, "%llu", (unsigned long long)v);
+    memset(out, '#', sizeof out);
+    char *end = ts_put_u64(out, v);
+    assert_int_equal(end - out, n);
+    assert_memory_equal(out, expect, (size_t)n);
+    assert_int_equal(out[n], '#');
+    assert_int_equal(ts_u64_digits(v), (unsigned)n);
+}
+
+static void test_put_u64_boundaries(void **state)
+{
+    (void)state;
+    static const uint64_t fixed[] = {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000,
+                                     UINT64_MAX, UINT64_MAX - 1, (uint64_t)INT64_MAX,
+                                     (uint64_t)INT64_MAX + 1, 1700000000000000000ull};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        check_put_u64(fixed[i]);
+    uint64_t p = 1;
+    for (int k = 0; k <= 19; k++, p *= 10) {
+        check_put_u64(p - 1);
+        check_put_u64(p);
+        check_put_u64(p + 1);
+        check_put_u64(p * 2); /* above 10^19 this wraps: still some number */
+    }
+    /* every bit length: the digit count starts from it */
+    for (int bits = 1; bits <= 64; bits++) {
+        uint64_t top = bits == 64 ? UINT64_MAX : ((uint64_t)1 << bits) - 1;
+        check_put_u64(top);
+        check_put_u64((uint64_t)1 << (bits - 1));
+    }
+}
+
+static void check_put_i64(int64_t v, const char *expect)
+{
+    char out[32];
+    memset(out, '#', sizeof out);
+    char *end = ts_put_i64(out, v);
+    assert_int_equal((size_t)(end - out), strlen(expect));
+    assert_memory_equal(out, expect, strlen(expect));
+    assert_true((size_t)(end - out) <= TS_I64_CHARS_MAX);
+    assert_int_equal(*end, '#');
+}
+
+static void test_put_i64_boundaries(void **state)
+{
+    (void)state;
+    check_put_i64(0, "0");
+    check_put_i64(-1, "-1");
+    check_put_i64(-9, "-9");
+    check_put_i64(-10, "-10");
+    check_put_i64(INT64_MIN, "-9223372036854775808");
+    check_put_i64(INT64_MAX, "9223372036854775807");
+}
+
+/* The byte-to-two-digits table, every byte, against printf. */
+static void test_put_hex_every_byte(void **state)
+{
+    (void)state;
+    uint8_t bytes[256];
+    for (int i = 0; i < 256; i++)
+        bytes[i] = (uint8_t)i;
+    char out[513], expect[513];
+    out[512] = '#';
+    assert_ptr_equal(ts_put_hex(out, bytes, 256), out + 512);
+    assert_int_equal(out[512], '#');
+    for (int i = 0; i < 256; i++)
+        snprintf(expect + 2 * i, 3, "%02x", i);
+    assert_memory_equal(out, expect, 512);
+    /* and through the buffer, in id order */
+    const uint8_t id[8] = {0x00, 0x9f, 0xa0, 0xff, 0x10, 0x01, 0x7e, 0x80};
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_hex(&b, id, sizeof id);
+    assert_string_equal(buf_str(&b), "009fa0ff10017e80");
+    ts_json_buf_free(&b);
+}
+
+/* The eight-at-a-time scans against the byte-at-a-time rule: one odd byte
+ * of every value at every place of strings of every length up to 24 (so
+ * it lands in a word, in the tail, and at either end of both). */
+static void test_plain_and_ascii_scans(void **state)
+{
+    (void)state;
+    char s[24];
+    for (size_t n = 0; n <= sizeof s; n++) {
+        memset(s, 'a', sizeof s);
+        assert_int_equal(ts_json_plain_len(s, n), n);
+        assert_int_equal(ts_ascii_len(s, n), n);
+        for (size_t at = 0; at < n; at++) {
+            for (int c = 0; c < 256; c++) {
+                s[at] = (char)c;
+                size_t plain = ts_json_plain[c] ? n : at;
+                size_t ascii = c < 0x80 ? n : at;
+                assert_int_equal(ts_json_plain_len(s, n), plain);
+                assert_int_equal(ts_ascii_len(s, n), ascii);
+            }
+            s[at] = 'a';
+        }
+    }
+    /* the table itself: exactly space .. DEL without '"' and '\\' */
+    for (int c = 0; c < 256; c++)
+        assert_int_equal(ts_json_plain[c], c >= 0x20 && c < 0x80 && c != '"' && c != '\\');
+}
+
+/* Room asked for once, written through a pointer, committed. */
+static void test_room_and_commit(void **state)
+{
+    (void)state;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    char *o = ts_json_buf_room(&b, 1000);
+    assert_non_null(o);
+    assert_true(b.cap >= 1000);
+    assert_int_equal(b.len, 0);
+    o = TS_PUT_LIT(o, "n=");
+    o = ts_put_u64(o, 42);
+    o = ts_put(o, NULL, 0);
+    ts_json_buf_commit(&b, o);
+    assert_string_equal(buf_str(&b), "n=42");
+    assert_null(ts_json_buf_room(&b, SIZE_MAX / 2)); /* cannot: fails */
+    assert_true(b.failed);
+    assert_null(ts_json_buf_room(&b, 1)); /* failed stays failed */
+    ts_json_buf_free(&b);
+}
+
+/* The head of an in-place message goes right before the spans; a room too
+ * small moves the spans up; the bytes before the room are kept. */
+static void test_put_before(void **state)
+{
+    (void)state;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_append_cstr(&b, "keep....spans");
+    assert_int_equal(ts_json_buf_put_before(&b, 4, 8, "[x", 2), 6);
+    assert_int_equal(b.len, 13);
+    assert_memory_equal(b.data, "keep..[xspans", 13);
+    /* exactly the room */
+    assert_int_equal(ts_json_buf_put_before(&b, 4, 6, "AB", 2), 4);
+    assert_memory_equal(b.data, "keepAB[xspans", 13);
+    /* three bytes more than the room: the rest moves up by three */
+    ts_json_buf_reset(&b);
+    ts_json_buf_append_cstr(&b, "keep..spans");
+    assert_int_equal(ts_json_buf_put_before(&b, 4, 6, "HEADER", 6), 4);
+    assert_string_equal(buf_str(&b), "keepHEADERspans");
+    /* nothing to put */
+    assert_int_equal(ts_json_buf_put_before(&b, 4, 4, NULL, 0), 4);
+    assert_string_equal(buf_str(&b), "keepHEADERspans");
+    /* an offset past the end is a mistake: failed, never sent */
+    assert_int_equal(ts_json_buf_put_before(&b, 0, b.len + 1, "x", 1), SIZE_MAX);
+    assert_true(b.failed);
+    ts_json_buf_free(&b);
+}
+
+/* protobuf's and thrift's strings: a varint length, then valid UTF-8. */
+static void test_varint_utf8(void **state)
+{
+    (void)state;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_json_buf_varint_utf8(&b, "GET /", 5);
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(b.data, "\x05GET /", 6);
+    ts_json_buf_reset(&b);
+    ts_json_buf_varint_utf8(&b, "a\xff", 2); /* the 0xff becomes U+FFFD */
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "\x04" "a\xef\xbf\xbd", 5);
+    ts_json_buf_reset(&b);
+    char big[200];
+    memset(big, 'z', sizeof big);
+    ts_json_buf_varint_utf8(&b, big, sizeof big); /* two-byte length */
+    assert_int_equal(b.len, 202);
+    assert_memory_equal(b.data, "\xc8\x01", 2);
+    ts_json_buf_free(&b);
 }
 
 /* A failed buffer ignores later appends, also the ones that would fit in
@@ -317,6 +502,189 @@ static void test_encode_several_and_none(void **state)
     assert_string_equal(buf_str(&b), HEAD("") TAIL);
     assert_true(json_valid(b.data, b.len));
     ts_json_buf_free(&b);
+}
+
+/* The reporter's way, in place: room for the head, the spans after it,
+ * seal() — the same bytes as the one-shot encoding, also when the resource
+ * grew after the room was measured (the spans move up to make room). */
+static void test_sealed_in_place_matches(void **state)
+{
+    const struct ts_encoder *enc = &ts_encoder_otlp_json;
+    struct ts_span s[2];
+    known_span(&s[0]);
+    known_span(&s[1]);
+    for (int grow = 0; grow < 2; grow++) {
+        setup_process();
+        struct ts_json_buf batch, one;
+        ts_json_buf_init(&batch);
+        ts_json_buf_init(&one);
+        size_t room = enc->head_max();
+        char *o = ts_json_buf_room(&batch, room);
+        assert_non_null(o);
+        ts_json_buf_commit(&batch, o + room);
+        enc->span(&batch, &s[0], true);
+        enc->span(&batch, &s[1], false);
+        size_t spans_len = batch.len - room;
+        if (grow) /* a longer service name: a longer head */
+            set_process(1234, "python3", "a-much-longer-service-name", "box", "");
+        size_t msg = enc->seal(&batch, 0, room, 2);
+        assert_int_not_equal(msg, SIZE_MAX);
+        assert_true(grow ? msg == 0 : msg <= room);
+        ts_otlp_json_encode(&one, s, 2);
+        assert_int_equal(batch.len - msg, one.len);
+        assert_memory_equal(batch.data + msg, one.data, one.len);
+        assert_int_equal(enc->bound(spans_len, 2), one.len);
+        ts_json_buf_free(&batch);
+        ts_json_buf_free(&one);
+    }
+    setup_process();
+}
+
+/* Span attribute keys are written from a table of ready-made pieces:
+ * keys of every length around the most a piece holds, and the same key
+ * address holding another text later, read back exactly. */
+static void test_attribute_keys_every_length(void **state)
+{
+    static char keys[100][100]; /* not literals: each address is used once per text */
+    for (int twice = 0; twice < 2; twice++) {
+        for (size_t klen = 0; klen < 100; klen++) {
+            memset(keys[klen], twice ? 'y' : 'k', klen);
+            keys[klen][klen] = '\0';
+            struct ts_span s;
+            known_span(&s);
+            ts_span_attr_bool(&s, keys[klen], true);
+            ts_span_attr_int(&s, keys[klen], -7);
+            struct ts_json_buf b;
+            ts_json_buf_init(&b);
+            ts_otlp_json_encode(&b, &s, 1);
+            char expect[512];
+            snprintf(expect, sizeof expect,
+                     "{\"key\":\"b\",\"value\":{\"boolValue\":true}},"
+                     "{\"key\":\"%.99s\",\"value\":{\"boolValue\":true}},"
+                     "{\"key\":\"%.99s\",\"value\":{\"intValue\":\"-7\"}}],",
+                     keys[klen], keys[klen]);
+            assert_non_null(strstr(buf_str(&b), expect));
+            assert_true(json_valid(b.data, b.len));
+            ts_json_buf_free(&b);
+        }
+    }
+    /* a key that needs escaping is escaped, also when first */
+    struct ts_span s;
+    ts_span_clear(&s);
+    ts_span_attr_cstr(&s, "q\"k", "v");
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_otlp_json_span(&b, &s, true);
+    assert_non_null(strstr(buf_str(&b), "\"attributes\":[{\"key\":\"q\\\"k\",\"value\":{\"stringValue\":\"v\"}}]"));
+    ts_json_buf_free(&b);
+}
+
+/* The key table itself: a fragment per key, found again by address; a
+ * literal of this program is trusted by its address, a key in writable
+ * memory is read again and made anew when its text changed. */
+static size_t test_frag(char *text, const char *key, size_t klen, size_t *at, uint32_t *info)
+{
+    *info = (uint32_t)klen * 3;
+    if (klen > TS_KEY_FRAG_MAX - 2)
+        return 0;
+    text[0] = '<';
+    memcpy(text + 1, key, klen);
+    text[klen + 1] = '>';
+    *at = 1;
+    return klen + 2;
+}
+
+static void test_key_frag_table(void **state)
+{
+    (void)state;
+    static struct ts_key_frags t;
+    const struct ts_key_frag *e = ts_key_frag_get(&t, "http.request.method", test_frag);
+    assert_non_null(e);
+    assert_true(e->literal);
+    assert_int_equal(e->len, 21);
+    assert_int_equal(e->info, 19 * 3); /* what the make function said of the key */
+    assert_memory_equal(e->text, "<http.request.method>", 21);
+    assert_ptr_equal(ts_key_frag_get(&t, "http.request.method", test_frag), e);
+    static char mutable_key[16] = "abc";
+    e = ts_key_frag_get(&t, mutable_key, test_frag);
+    assert_non_null(e);
+    assert_false(e->literal);
+    assert_memory_equal(e->text, "<abc>", 5);
+    strcpy(mutable_key, "abcd"); /* same address, new text: a new fragment */
+    e = ts_key_frag_get(&t, mutable_key, test_frag);
+    assert_non_null(e);
+    assert_memory_equal(e->text, "<abcd>", 6);
+    strcpy(mutable_key, "ab");
+    e = ts_key_frag_get(&t, mutable_key, test_frag);
+    assert_memory_equal(e->text, "<ab>", 4);
+    /* a key with no fragment: none, every time */
+    char long_key[TS_KEY_FRAG_MAX + 8];
+    memset(long_key, 'x', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    assert_null(ts_key_frag_get(&t, long_key, test_frag));
+    assert_null(ts_key_frag_get(&t, long_key, test_frag));
+    /* more keys than slots: the table fills, and keys past that have none */
+    static char many[TS_KEY_FRAG_SLOTS + 10][8];
+    size_t with = 0;
+    for (size_t i = 0; i < sizeof many / sizeof *many; i++) {
+        snprintf(many[i], sizeof many[i], "k%zu", i);
+        e = ts_key_frag_get(&t, many[i], test_frag);
+        if (e) {
+            with++;
+            assert_int_equal(e->len, strlen(many[i]) + 2);
+            assert_memory_equal(e->text + 1, many[i], strlen(many[i]));
+        }
+    }
+    assert_int_equal(with, TS_KEY_FRAG_SLOTS - 3); /* three slots were taken above */
+    /* and what is in the table is still found */
+    e = ts_key_frag_get(&t, "http.request.method", test_frag);
+    assert_non_null(e);
+    assert_memory_equal(e->text, "<http.request.method>", 21);
+}
+
+/* After a fork in the middle of an export, each encoder forgets what it
+ * kept (heads, key tables; leaked, never freed) and makes it again: the
+ * same bytes after. In a forked child, as in use; the child says by its
+ * exit status which encoder differed (0: none). */
+static int forget_then_compare(const struct ts_span *s)
+{
+    const struct ts_encoder *const encoders[] = {&ts_encoder_otlp_json, &ts_encoder_otlp_proto,
+                                                 &ts_encoder_zipkin_json,
+                                                 &ts_encoder_jaeger_thrift};
+    for (size_t i = 0; i < sizeof encoders / sizeof *encoders; i++) {
+        const struct ts_encoder *enc = encoders[i];
+        struct ts_json_buf spans, before, after;
+        ts_json_buf_init(&spans);
+        ts_json_buf_init(&before);
+        ts_json_buf_init(&after);
+        enc->span(&spans, s, true);
+        enc->finish(&before, spans.data, spans.len, 1);
+        enc->forget();
+        ts_json_buf_reset(&spans);
+        enc->span(&spans, s, true);
+        enc->finish(&after, spans.data, spans.len, 1);
+        if (enc == &ts_encoder_jaeger_thrift && after.len >= 3 && before.len >= 3)
+            after.data[after.len - 3] = before.data[before.len - 3]; /* seqNo starts again */
+        if (after.failed || before.len != after.len ||
+            memcmp(before.data, after.data, before.len) != 0)
+            return (int)i + 1;
+    }
+    return 0;
+}
+
+static void test_encoders_forget_then_same_bytes(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(forget_then_compare(&s)); /* _exit: the leak is the point */
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* The piecewise API gives the same bytes as the one-shot one. */
@@ -498,6 +866,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_numbers_and_hex),
         cmocka_unit_test(test_buf_u64_every_length),
+        cmocka_unit_test(test_put_u64_boundaries),
+        cmocka_unit_test(test_put_i64_boundaries),
+        cmocka_unit_test(test_put_hex_every_byte),
+        cmocka_unit_test(test_plain_and_ascii_scans),
+        cmocka_unit_test(test_room_and_commit),
+        cmocka_unit_test(test_put_before),
+        cmocka_unit_test(test_varint_utf8),
         cmocka_unit_test(test_buf_failed_ignores_appends),
         cmocka_unit_test(test_buf_grows_and_truncates),
         cmocka_unit_test(test_buf_failure_is_sticky),
@@ -508,6 +883,10 @@ int main(void)
         cmocka_unit_test_setup(test_encode_root_without_parent, setup),
         cmocka_unit_test_setup(test_encode_several_and_none, setup),
         cmocka_unit_test_setup(test_piecewise_matches, setup),
+        cmocka_unit_test_setup(test_sealed_in_place_matches, setup),
+        cmocka_unit_test_setup(test_attribute_keys_every_length, setup),
+        cmocka_unit_test(test_key_frag_table),
+        cmocka_unit_test_setup(test_encoders_forget_then_same_bytes, setup),
         cmocka_unit_test_setup(test_encode_hostile_content, setup),
         cmocka_unit_test_setup(test_encode_random_bytes_always_valid, setup),
         cmocka_unit_test_setup(test_encode_clamps_damaged_offsets, setup),

@@ -278,6 +278,72 @@ static void test_fields(void **state)
     ts_json_buf_free(&b);
 }
 
+/* The cursor forms write what the buffer forms write, and no byte past
+ * the end they return. */
+static void test_cursor_fields(void **state)
+{
+    char out[64];
+    memset(out, '#', sizeof out);
+    char *o = out;
+    o = ts_pb_put_uint_field(o, 16, 300);
+    o = ts_pb_put_fixed64_field(o, 7, 0x0102030405060708ull);
+    o = ts_pb_put_bytes_field(o, 4, "\x00\xff", 2);
+    o = ts_pb_put_string_field(o, 1, "a\xff", 2, ts_utf8_clean_len("a\xff", 2));
+    o = ts_pb_put_string_field(o, 2, "ok", 2, 2);
+    static const char expect[] = "\x80\x01\xac\x02"
+                                 "\x39\x08\x07\x06\x05\x04\x03\x02\x01"
+                                 "\x22\x02\x00\xff"
+                                 "\x0a\x04"
+                                 "a\xef\xbf\xbd"
+                                 "\x12\x02ok";
+    assert_int_equal(o - out, sizeof expect - 1);
+    assert_memory_equal(out, expect, sizeof expect - 1);
+    assert_int_equal(*o, '#');
+    assert_int_equal(ts_pb_uint_field_size(16, 300), 4);
+    assert_int_equal(ts_pb_uint_field_size(15, 0), 2);
+}
+
+/* Span attribute keys come from a table of ready-made key fields: keys of
+ * every length around the most an entry holds (from a writable buffer,
+ * read again each time) read back as the KeyValue they are. */
+static void test_attribute_keys_every_length(void **state)
+{
+    static char key[100];
+    for (size_t klen = 0; klen < sizeof key; klen++) {
+        memset(key, klen % 2 ? 'k' : 'y', klen);
+        key[klen] = '\0';
+        struct ts_span s;
+        ts_span_clear(&s);
+        ts_span_attr_bool(&s, key, true);
+        ts_span_attr_int(&s, key, 300);
+        struct ts_json_buf b;
+        ts_json_buf_init(&b);
+        ts_otlp_proto_span(&b, &s, true);
+        assert_false(b.failed);
+        /* KeyValue { key, value { bool_value: true } }, then { int_value: 300 } */
+        unsigned char expect[2 * 120];
+        size_t n = 0;
+        for (int twice = 0; twice < 2; twice++) {
+            expect[n++] = 0x4a;
+            expect[n++] = (unsigned char)(2 + klen + 2 + (twice ? 3 : 2));
+            expect[n++] = 0x0a;
+            expect[n++] = (unsigned char)klen;
+            memcpy(expect + n, key, klen);
+            n += klen;
+            expect[n++] = 0x12;
+            if (twice) {
+                memcpy(expect + n, "\x03\x18\xac\x02", 4);
+                n += 4;
+            } else {
+                memcpy(expect + n, "\x02\x10\x01", 3);
+                n += 3;
+            }
+        }
+        assert_non_null(memmem(b.data, b.len, expect, n));
+        ts_json_buf_free(&b);
+    }
+}
+
 /* Invalid UTF-8 becomes U+FFFD per byte, as in the JSON encoders; the
  * length prefix counts the replaced bytes. */
 static void test_string_made_valid_utf8(void **state)
@@ -303,22 +369,26 @@ static void test_string_made_valid_utf8(void **state)
     ts_json_buf_free(&b);
 }
 
-/* A nested message's length is a minimal varint whatever its size, and
- * the fields are moved up to it intact. */
+/* A nested message's length is a minimal varint whatever its size and
+ * whatever room was left for it (1: ts_pb_open; 2: a span; 3), and the
+ * fields are moved up or down to it intact. */
 static void test_nested_length_boundaries(void **state)
 {
     static const size_t sizes[] = {0, 1, 127, 128, 16383, 16384, 100000};
     static char body[100000];
     for (size_t i = 0; i < sizeof body; i++)
         body[i] = (char)(i * 7 + 3);
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        size_t n = sizes[i];
+    for (size_t k = 0; k < 3 * sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k / 3], room = k % 3 + 1;
         struct ts_json_buf b;
         ts_json_buf_init(&b);
         ts_json_buf_append_char(&b, 'x'); /* marks are offsets, not from 0 */
-        size_t m = ts_pb_open(&b, 2);
+        size_t m = room == 1 ? ts_pb_open(&b, 2) : ts_pb_open_room(&b, 2, room);
         ts_json_buf_append(&b, body, n);
-        ts_pb_close(&b, m);
+        if (room == 1)
+            ts_pb_close(&b, m);
+        else
+            ts_pb_close_room(&b, m, room);
         struct ts_json_buf e;
         ts_json_buf_init(&e);
         ts_json_buf_append_char(&e, 'x');
@@ -626,6 +696,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_cursor_fields),
+        cmocka_unit_test(test_attribute_keys_every_length),
         cmocka_unit_test(test_string_made_valid_utf8),
         cmocka_unit_test(test_nested_length_boundaries),
         cmocka_unit_test_setup(test_span_exact_with_parent, setup),

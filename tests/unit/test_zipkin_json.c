@@ -296,6 +296,49 @@ static void test_status_and_error_tags(void **state)
     dump_case("status", s, 6);
 }
 
+/* A repeated key is found whatever its place and its address: keys of the
+ * same text from writable buffers (a different address each, read as
+ * text) and literals, twenty attributes, every repeat after the first of
+ * its key left out; the keys the encoder looks for are found as the first
+ * of their text. */
+static void test_repeated_keys_by_text(void **state)
+{
+    static char copy_status[32], copy_a[8], copy_peer[32];
+    strcpy(copy_status, "http.response.status_code");
+    strcpy(copy_a, "a");
+    strcpy(copy_peer, "network.peer.port");
+    struct ts_span s;
+    ts_span_clear(&s);
+    s.trace_id[0] = 1;
+    s.span_id[7] = 1;
+    s.kind = TS_KIND_SERVER;
+    s.status = TS_STATUS_ERROR;
+    s.start_ns = 1000000;
+    s.end_ns = 3000000;
+    ts_span_attr_cstr(&s, "a", "1");
+    ts_span_attr_int(&s, copy_status, 500);
+    for (int i = 0; i < 14; i++) {
+        static const char *const filler[] = {"f0", "f1", "f2", "f3", "f4", "f5", "f6",
+                                             "f7", "f8", "f9", "fa", "fb", "fc", "fd"};
+        ts_span_attr_bool(&s, filler[i], i % 2);
+    }
+    ts_span_attr_cstr(&s, copy_a, "2");                          /* repeat of "a" */
+    ts_span_attr_int(&s, "http.response.status_code", 404);      /* repeat */
+    ts_span_attr_cstr(&s, "network.peer.address", "10.0.0.1");
+    ts_span_attr_int(&s, copy_peer, 1234);
+    assert_int_equal(s.nattrs, 20);
+    struct ts_json_buf b;
+    encode(&b, &s, 1);
+    assert_has(&b, "\"tags\":{\"a\":\"1\",\"http.response.status_code\":\"500\",\"f0\":\"false\"");
+    assert_has(&b, "\"fd\":\"true\",\"network.peer.address\":\"10.0.0.1\","
+                   "\"network.peer.port\":\"1234\",\"otel.status_code\":\"ERROR\","
+                   "\"error\":\"500\"}}");
+    assert_has(&b, "\"remoteEndpoint\":{\"ipv4\":\"10.0.0.1\",\"port\":1234}");
+    assert_lacks(&b, "\"2\"");
+    assert_lacks(&b, "404");
+    ts_json_buf_free(&b);
+}
+
 static void test_hostile_strings_escaped(void **state)
 {
     struct ts_span s;
@@ -419,6 +462,7 @@ int main(void)
         cmocka_unit_test_setup(test_short_trace_id_client_root, setup),
         cmocka_unit_test_setup(test_remote_endpoint, setup),
         cmocka_unit_test_setup(test_status_and_error_tags, setup),
+        cmocka_unit_test_setup(test_repeated_keys_by_text, setup),
         cmocka_unit_test_setup(test_hostile_strings_escaped, setup),
         cmocka_unit_test_setup(test_damaged_record, setup),
         cmocka_unit_test_setup(test_random_bytes_always_valid, setup),
