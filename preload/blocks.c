@@ -145,18 +145,18 @@ static struct ts_block_chunk *spare_take(struct ts_block_pool *p)
 }
 
 /* Take out of the pool the spares that are past keeping (lock held): from
- * the oldest, while more than one is held and the oldest has been empty
+ * the oldest, while more than keep are held and the oldest has been empty
  * for hold_ms or the spares hold more than TS_BLOCK_SPARE_BYTES. Returns
  * them chained through next_listed, to be unmapped outside the lock. */
 static struct ts_block_chunk *spares_past_keeping(struct ts_block_pool *p, uint64_t now_ms,
-                                                  unsigned hold_ms)
+                                                  unsigned hold_ms, size_t keep)
 {
     struct ts_block_chunk *out = NULL;
     size_t bytes = chunk_bytes(p->size);
-    while (p->spare_count > 1) {
+    while (p->spare_count > keep) {
         struct ts_block_chunk *oldest = p->spares.last;
         bool stale = now_ms - oldest->emptied_ms >= hold_ms;
-        bool too_many = p->spare_count * bytes > TS_BLOCK_SPARE_BYTES;
+        bool too_many = p->spare_count > 1 && p->spare_count * bytes > TS_BLOCK_SPARE_BYTES;
         if (!stale && !too_many)
             break;
         spare_remove(p, oldest);
@@ -235,7 +235,7 @@ void ts_block_put(struct ts_block_pool *p, void *block)
             list_remove(c);
         uint64_t now = ts_mono_ms();
         spare_push_front(p, c, now);
-        unmap = spares_past_keeping(p, now, TS_BLOCK_SPARE_HOLD_MS);
+        unmap = spares_past_keeping(p, now, TS_BLOCK_SPARE_HOLD_MS, 1);
     }
     pthread_mutex_unlock(&p->mu);
     unmap_chain(unmap);
@@ -244,7 +244,7 @@ void ts_block_put(struct ts_block_pool *p, void *block)
 size_t ts_block_pool_trim(struct ts_block_pool *p, unsigned older_than_ms)
 {
     pthread_mutex_lock(&p->mu);
-    struct ts_block_chunk *unmap = spares_past_keeping(p, ts_mono_ms(), older_than_ms);
+    struct ts_block_chunk *unmap = spares_past_keeping(p, ts_mono_ms(), older_than_ms, 0);
     pthread_mutex_unlock(&p->mu);
     return unmap_chain(unmap);
 }

@@ -29,9 +29,10 @@
  * longer reaches grow old: a spare empty for TS_BLOCK_SPARE_HOLD_MS is
  * unmapped the next time a chunk empties or the pool is trimmed
  * (ts_block_pool_trim, which the reporter thread calls when idle), and the
- * spares never hold more than TS_BLOCK_SPARE_BYTES. One spare is always
- * kept. Resident memory follows what was in use in the last second or so,
- * not the most ever in use. */
+ * spares never hold more than TS_BLOCK_SPARE_BYTES. While blocks come and
+ * go one spare is always kept (no map and unmap at a chunk's edge); an
+ * idle trim lets that one go too. Resident memory follows what was in use
+ * in the last second or so, not the most ever in use. */
 #ifndef TS_BLOCKS_H
 #define TS_BLOCKS_H
 
@@ -81,8 +82,9 @@ size_t ts_block_pool_carved(struct ts_block_pool *p);
  * touched). */
 size_t ts_block_pool_chunks(struct ts_block_pool *p, size_t *bytes);
 
-/* Unmap the spare chunks that have been empty for at least older_than_ms,
- * keeping the most recently emptied one. Returns how many were unmapped. */
+/* Unmap the spare chunks that have been empty for at least older_than_ms
+ * (all of them: nothing has needed them for that long). Returns how many
+ * were unmapped. */
 size_t ts_block_pool_trim(struct ts_block_pool *p, unsigned older_than_ms);
 
 /* How many chunks the pool has mapped in its life. */

@@ -85,8 +85,8 @@ void ts_span_attr_bool(struct ts_span *s, const char *key, bool val)
 const struct ts_attr *ts_span_attr_find(const struct ts_span *s, const char *key)
 {
     size_t n = ts_span_nattrs(s);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(s->attrs[i].key, key) == 0)
+    for (size_t i = 0; i < n; i++) /* a damaged record may have a slot without a key */
+        if (s->attrs[i].key && strcmp(s->attrs[i].key, key) == 0)
             return &s->attrs[i];
     return NULL;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "self_image.h"
 
 /* The runtime library of Debian's libunwind8 (local unwinding). */
 #define STACKS_LIBUNWIND "libunwind.so.8"
@@ -24,33 +25,17 @@ static stacks_backtrace_fn stacks_backtrace; /* NULL: no libunwind */
 /* The executable part of the module the shim is linked into. */
 static uintptr_t stacks_self_lo, stacks_self_hi;
 
-/* The start of this module's ELF header, defined by the linker (an array
- * of unknown size: the program headers follow it in memory). */
-extern const char __ehdr_start[] __attribute__((visibility("hidden")));
-
-/* Where this module's code is, from its own program headers in memory: no
- * lock, no system call. */
+/* Where this module's code is (one range over its executable segments). */
 static void stacks_find_self(void)
 {
-    ElfW(Ehdr) eh;
-    memcpy(&eh, __ehdr_start, sizeof eh);
-    uintptr_t base = (uintptr_t)__ehdr_start, bias = 0;
+    struct ts_self_segment seg[8];
+    unsigned n = ts_self_segments(seg, 8);
     uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < eh.e_phnum; i++) {
-            ElfW(Phdr) ph;
-            memcpy(&ph, __ehdr_start + eh.e_phoff + (size_t)i * sizeof ph, sizeof ph);
-            if (ph.p_type != PT_LOAD)
-                continue;
-            if (pass == 0 && ph.p_offset == 0) /* the segment the header is in */
-                bias = base - ph.p_vaddr;
-            if (pass == 1 && (ph.p_flags & PF_X)) {
-                uintptr_t a = bias + ph.p_vaddr, b = a + ph.p_memsz;
-                lo = a < lo ? a : lo;
-                hi = b > hi ? b : hi;
-            }
+    for (unsigned i = 0; i < n && i < 8; i++)
+        if (seg[i].flags & PF_X) {
+            lo = seg[i].lo < lo ? seg[i].lo : lo;
+            hi = seg[i].hi > hi ? seg[i].hi : hi;
         }
-    }
     stacks_self_lo = lo < hi ? lo : 0;
     stacks_self_hi = lo < hi ? hi : 0;
 }

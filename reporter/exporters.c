@@ -25,11 +25,12 @@
 /* The largest message sent over HTTP or written as one line: collectors
  * and line readers commonly accept a few MiB. */
 #define EXP_MAX_MESSAGE ((size_t)4 << 20)
-/* A buffer grown past this is freed after use, to keep RSS small: a full
- * batch takes a few hundred KiB, and keeping that between batches would
- * double the shim's resident memory in a quiet process. Regrowing costs a
- * few reallocs per batch of hundreds of spans (large ones are mremap'ed,
- * not copied). */
+/* A buffer grown past this is given back after use, to keep RSS small: a
+ * full batch takes a few hundred KiB, and keeping that between batches
+ * would double the shim's resident memory in a quiet process. Buffers that
+ * big come from the block pools (json_buf.c), which keep one given back
+ * for a second, so that a busy exporter reuses it batch after batch, and
+ * let it go once the reporter is idle. */
 #define EXP_KEEP_BUF ((size_t)64 << 10)
 /* Retries: first backoff, its cap, and the most attempts per batch. */
 #define EXP_BACKOFF_FIRST_MS 100

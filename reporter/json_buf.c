@@ -5,6 +5,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#include "../preload/blocks.h"
+#include "../preload/self_image.h"
 
 void ts_json_buf_init(struct ts_json_buf *b)
 {
@@ -14,9 +18,47 @@ void ts_json_buf_init(struct ts_json_buf *b)
     b->failed = false;
 }
 
+/* Where a buffer's memory comes from, by its capacity (a power of two):
+ *  - below BUF_POOLED, malloc: the many small buffers (a span's text, an
+ *    HTTP head);
+ *  - from BUF_POOLED to TS_BUF_MAX, the shim's block pools
+ *    (preload/blocks.h): a batch buffer given back after its send is kept
+ *    for a second and reused by the next batch, and returned to the system
+ *    once the reporter is idle. From malloc, buffers that size came from
+ *    the reporter thread's arena once glibc's mmap threshold had risen to
+ *    them, and their pages stayed resident for good (about 1 MiB with a
+ *    busy exporter);
+ *  - larger, mmap of their own. */
+#define BUF_POOLED ((size_t)64 << 10)
+
+static char *buf_take(size_t cap)
+{
+    if (cap < BUF_POOLED)
+        return malloc(cap);
+    if (cap <= TS_BUF_MAX) {
+        char *p = NULL;
+        size_t got = 0;
+        return ts_buf_reserve(&p, &got, cap) ? p : NULL;
+    }
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void buf_give(char *data, size_t cap)
+{
+    if (!data)
+        return;
+    if (cap < BUF_POOLED)
+        free(data);
+    else if (cap <= TS_BUF_MAX)
+        ts_buf_release(&data, &cap);
+    else
+        munmap(data, cap);
+}
+
 void ts_json_buf_free(struct ts_json_buf *b)
 {
-    free(b->data);
+    buf_give(b->data, b->cap);
     ts_json_buf_init(b);
 }
 
@@ -46,7 +88,16 @@ bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap *= 2;
-    char *p = realloc(b->data, cap);
+    char *p;
+    if (cap < BUF_POOLED) {
+        p = realloc(b->data, cap);
+    } else {
+        p = buf_take(cap);
+        if (p && b->len)
+            memcpy(p, b->data, b->len);
+        if (p)
+            buf_give(b->data, b->cap);
+    }
     if (!p) {
         b->failed = true;
         return false;
@@ -256,11 +307,7 @@ void ts_json_buf_utf8(struct ts_json_buf *b, const char *s, size_t n)
         ts_json_buf_commit(b, ts_put_utf8(o, s, n));
 }
 
-/* Where this module's read-only data is (its string literals among it),
- * from its own program headers in memory: no lock, no system call. The
- * linker defines __ehdr_start, the start of the module's ELF header. */
-extern const char __ehdr_start[] __attribute__((visibility("hidden")));
-
+/* Where this module's read-only data is (its string literals among it). */
 #define KEY_RO_MAX 4 /* read-only segments kept: a module has one to three */
 static struct {
     uintptr_t lo, hi;
@@ -270,27 +317,14 @@ static pthread_once_t key_ro_once = PTHREAD_ONCE_INIT;
 
 static void key_ro_find(void)
 {
-    ElfW(Ehdr) eh;
-    memcpy(&eh, __ehdr_start, sizeof eh);
-    uintptr_t bias = 0;
-    bool found = false;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < eh.e_phnum; i++) {
-            ElfW(Phdr) ph;
-            memcpy(&ph, __ehdr_start + eh.e_phoff + (size_t)i * sizeof ph, sizeof ph);
-            if (ph.p_type != PT_LOAD)
-                continue;
-            if (pass == 0 && ph.p_offset == 0) { /* the segment the header is in */
-                bias = (uintptr_t)__ehdr_start - ph.p_vaddr;
-                found = true;
-            }
-            if (pass == 1 && found && !(ph.p_flags & PF_W) && key_ro_n < KEY_RO_MAX) {
-                key_ro[key_ro_n].lo = bias + ph.p_vaddr;
-                key_ro[key_ro_n].hi = bias + ph.p_vaddr + ph.p_memsz;
-                key_ro_n++;
-            }
+    struct ts_self_segment seg[16];
+    unsigned n = ts_self_segments(seg, 16);
+    for (unsigned i = 0; i < n && i < 16 && key_ro_n < KEY_RO_MAX; i++)
+        if (!(seg[i].flags & PF_W)) {
+            key_ro[key_ro_n].lo = seg[i].lo;
+            key_ro[key_ro_n].hi = seg[i].hi;
+            key_ro_n++;
         }
-    }
 }
 
 /* True when key[0..klen] (its NUL too) lies in this module's read-only

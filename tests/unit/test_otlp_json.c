@@ -17,6 +17,7 @@
 #include "preload/process.h"
 #include "preload/span.h"
 #include "reporter/encoder.h"
+#include "preload/blocks.h"
 #include "reporter/json_buf.h"
 #include "reporter/otlp_json.h"
 #include "reporter/resource.h"
@@ -64,6 +65,38 @@ static void known_span(struct ts_span *s)
     "{\"key\":\"b\",\"value\":{\"boolValue\":true}}],\"status\":{\"code\":2}}"
 
 /* ------------------------------------------------------------ json_buf */
+
+/* A buffer grown from nothing to 8 MiB passes through each kind of memory
+ * (malloc below 64 KiB, the block pools up to 2 MiB, mmap above) and keeps
+ * every byte across each move, twice over (the second time from the
+ * pools' spares); freed, it owns nothing, and an idle trim runs after. */
+static void test_buf_grows_through_every_kind_of_memory(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        struct ts_json_buf b;
+        ts_json_buf_init(&b);
+        size_t caps_seen = 0, last_cap = 0;
+        for (size_t i = 0; i < ((size_t)8 << 20); i++) {
+            ts_json_buf_append_char(&b, (char)('a' + i % 23));
+            if (b.cap != last_cap) {
+                last_cap = b.cap;
+                caps_seen++;
+                for (size_t k = 0; k <= i; k += 4093) /* what was there came along */
+                    assert_int_equal(b.data[k], (char)('a' + k % 23));
+            }
+        }
+        assert_false(b.failed);
+        assert_int_equal(b.len, (size_t)8 << 20);
+        assert_true(caps_seen >= 15);
+        for (size_t k = 0; k < b.len; k += 65537)
+            assert_int_equal(b.data[k], (char)('a' + k % 23));
+        ts_json_buf_free(&b);
+        assert_null(b.data);
+        assert_int_equal(b.cap, 0);
+    }
+    ts_buf_trim(0);
+}
 
 static void test_buf_numbers_and_hex(void **state)
 {
@@ -865,6 +898,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_numbers_and_hex),
+        cmocka_unit_test(test_buf_grows_through_every_kind_of_memory),
         cmocka_unit_test(test_buf_u64_every_length),
         cmocka_unit_test(test_put_u64_boundaries),
         cmocka_unit_test(test_put_i64_boundaries),

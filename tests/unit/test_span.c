@@ -32,6 +32,11 @@ static void test_name_and_attrs(void **state)
     assert_int_equal(a->num, 404);
     assert_int_equal(ts_span_attr_find(&s, "flag")->num, 1);
     assert_null(ts_span_attr_find(&s, "missing"));
+    /* a damaged record: a count past the slots set, a slot with no key */
+    s.attrs[s.nattrs].key = NULL;
+    s.nattrs++;
+    assert_null(ts_span_attr_find(&s, "missing"));
+    assert_int_equal(ts_span_attr_find(&s, "flag")->num, 1);
 }
 
 /* A slot that held something before (records are reused without being

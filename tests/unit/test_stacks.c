@@ -6,6 +6,7 @@
  * This executable is linked without -rdynamic: its own functions are not
  * exported, so their names can only come from its .symtab. */
 #include <dlfcn.h>
+#include <elf.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 
 #include "preload/config.h"
 #include "preload/span.h"
+#include "preload/self_image.h"
 #include "preload/stacks.h"
 #include "reporter/symbolize.h"
 
@@ -330,9 +332,44 @@ static void test_capture_cost(void **state)
     assert_true(depth >= 8);
 }
 
+/* The module's own segments, from its program headers: this function lies
+ * in an executable one, a string literal in a read-only one, a static
+ * variable in a writable one; the stack in none. */
+static int self_image_static = 7;
+
+static const struct ts_self_segment *segment_of(const struct ts_self_segment *seg, unsigned n,
+                                                const void *p)
+{
+    for (unsigned i = 0; i < n; i++)
+        if ((uintptr_t)p >= seg[i].lo && (uintptr_t)p < seg[i].hi)
+            return &seg[i];
+    return NULL;
+}
+
+static void test_self_segments(void **state)
+{
+    (void)state;
+    struct ts_self_segment seg[16];
+    unsigned n = ts_self_segments(seg, 16);
+    assert_true(n >= 2 && n <= 16);
+    const struct ts_self_segment *code = segment_of(seg, n, (const void *)(uintptr_t)test_self_segments);
+    const struct ts_self_segment *lit = segment_of(seg, n, "a literal of this test");
+    const struct ts_self_segment *var = segment_of(seg, n, &self_image_static);
+    assert_non_null(code);
+    assert_non_null(lit);
+    assert_non_null(var);
+    assert_true(code->flags & PF_X);
+    assert_false(lit->flags & PF_W);
+    assert_true(var->flags & PF_W);
+    assert_null(segment_of(seg, n, &n)); /* the stack is no part of it */
+    /* only the count when there is no room */
+    assert_int_equal(ts_self_segments(seg, 0), n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_self_segments),
         cmocka_unit_test(test_capture_and_names),
         cmocka_unit_test(test_capture_skips_own_module),
         cmocka_unit_test(test_drop),

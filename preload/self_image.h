@@ -1,0 +1,20 @@
+/* self_image.h — where this module (libtraceshim.so, or the program a unit
+ * test links the objects into) lies in memory, segment by segment, read
+ * from its own ELF program headers: no lock, no system call, no loader
+ * call (dladdr takes the loader's lock). */
+#ifndef TS_SELF_IMAGE_H
+#define TS_SELF_IMAGE_H
+
+#include <stdint.h>
+
+/* One loaded segment: [lo, hi) in memory and its PF_R/PF_W/PF_X flags. */
+struct ts_self_segment {
+    uintptr_t lo, hi;
+    uint32_t flags;
+};
+
+/* Fill out[0..max) with the module's loaded (PT_LOAD) segments, in header
+ * order; returns how many there are (which may be more than max). */
+unsigned ts_self_segments(struct ts_self_segment *out, unsigned max);
+
+#endif
