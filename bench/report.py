@@ -410,8 +410,9 @@ def not_done(d):
     if "reporter" in d.failed or "reporter" in d.skipped or not d.reporter:
         items.append("- **Reporter throughput** (item 4): not measured in this run (%s)."
                      % d.failed.get("reporter", d.skipped.get("reporter", "no figures")))
-    items.append("- **Profiling and fixes** where a target is missed: under way separately; "
-                 "these figures are the measurement they start from.")
+    items.append("- **Targets missed** in this run: what profiling found, what was changed "
+                 "(with before/after counts) and what is left is in "
+                 "[bench/PROFILE.md](bench/PROFILE.md).")
     return "\n".join(items)
 
 
