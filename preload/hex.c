@@ -8,8 +8,7 @@
 
 #include <string.h>
 
-/* The two lower-case digits of every byte value, byte b at [2b, 2b+1]. */
-static const char hex_pairs[512] =
+const char ts_hex_pairs[513] =
     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
     "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
     "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
@@ -50,13 +49,13 @@ void ts_hex_encode(const unsigned char *in, size_t n, char *out)
 {
     size_t i = 0;
     for (; i + 4 <= n; i += 4) { /* ids are whole words: four pairs a turn */
-        memcpy(out + 2 * i, hex_pairs + 2 * in[i], 2);
-        memcpy(out + 2 * i + 2, hex_pairs + 2 * in[i + 1], 2);
-        memcpy(out + 2 * i + 4, hex_pairs + 2 * in[i + 2], 2);
-        memcpy(out + 2 * i + 6, hex_pairs + 2 * in[i + 3], 2);
+        memcpy(out + 2 * i, ts_hex_pairs + 2 * in[i], 2);
+        memcpy(out + 2 * i + 2, ts_hex_pairs + 2 * in[i + 1], 2);
+        memcpy(out + 2 * i + 4, ts_hex_pairs + 2 * in[i + 2], 2);
+        memcpy(out + 2 * i + 6, ts_hex_pairs + 2 * in[i + 3], 2);
     }
     for (; i < n; i++)
-        memcpy(out + 2 * i, hex_pairs + 2 * in[i], 2);
+        memcpy(out + 2 * i, ts_hex_pairs + 2 * in[i], 2);
 }
 
 /* Decode 2n digits into out; returns the OR of their table entries, which

@@ -5,6 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* "00" "01" ... "ff": byte b's two lower-case hex digits are at 2 * b
+ * (the hooks' hex and the encoders' ids share it). */
+extern const char ts_hex_pairs[513];
+
 /* Value of one hex digit (either case), or -1. */
 static inline int ts_hex_digit(unsigned char c)
 {

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../preload/hex.h"
+
 struct ts_json_buf {
     char *data; /* not NUL-terminated */
     size_t len;
@@ -172,9 +174,6 @@ static inline char *ts_put_u64(char *o, uint64_t v)
 
 /* Number of decimal digits of v (1 .. TS_U64_DIGITS_MAX). */
 unsigned ts_u64_digits(uint64_t v);
-
-/* "00" "01" ... "ff": byte b's two lower-case hex digits are at 2 * b. */
-extern const char ts_hex_pairs[513];
 
 /* n bytes as 2n lower-case hex digits, one table look-up a byte. */
 static inline char *ts_put_hex(char *o, const uint8_t *p, size_t n)
