@@ -1,7 +1,8 @@
 /* test_blocks.c — memory for connections and spans without malloc
  * (preload/blocks.h): blocks are distinct and reused, buffers grow keeping
  * their bytes and refuse what is past the largest class, a burst's chunks
- * go back to the system once it is over (one spare kept), a pool works in
+ * go back to the system once it is over (spares kept a while, none after
+ * an idle trim), a batch rising and falling maps nothing new, a pool works in
  * a forked child whose parent had its lock held by another thread, and
  * blocks can be taken and given back from a signal handler that
  * interrupted malloc (which is what they are for). */
@@ -92,8 +93,8 @@ static size_t chunks_checked(struct ts_block_pool *p, char **blocks, size_t n)
 
 /* A backlog of 5,000 blocks (62 chunks) given back: the pool keeps no
  * more spares than TS_BLOCK_SPARE_BYTES hold, the rest go back to the
- * system at once; trimmed, one spare is left; and the next burst is served
- * again. */
+ * system at once; an idle trim lets the spares go too; and the next burst
+ * is served again. */
 static void test_a_burst_goes_back_to_the_system(void **state)
 {
     (void)state;
