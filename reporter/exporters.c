@@ -54,6 +54,11 @@ struct exp_batch {
     struct ts_json_buf spans;
     size_t room;
     size_t n;
+    /* What the last batch took (its length, room included): the next one
+     * starts with that much, so that a steady stream of full batches does
+     * not grow each buffer from nothing again, copying it at every
+     * doubling. A small batch lowers it again. */
+    size_t last_len;
     bool failing; /* the last send failed (a recovery is worth a line) */
     bool reported;
 };
@@ -275,6 +280,8 @@ static void exp_batch_begin(struct exp_batch *b, const struct ts_encoder *enc)
 {
     ts_json_buf_reset(&b->spans);
     b->room = enc->head_max();
+    if (b->last_len > b->spans.cap)
+        ts_json_buf_reserve(&b->spans, b->last_len);
     char *o = ts_json_buf_room(&b->spans, b->room);
     if (o) /* else failed: the batch is dropped when sent */
         ts_json_buf_commit(&b->spans, o + b->room);
@@ -300,6 +307,7 @@ static void exp_batch_send(struct exp_batch *b, uint64_t deadline_ms)
               b->send(b, b->spans.data + msg, b->spans.len - msg, deadline_ms) == 0;
     exp_count(ok, b->n);
     b->n = 0;
+    b->last_len = b->spans.len;
     if (b->spans.cap > EXP_KEEP_BUF)
         ts_json_buf_free(&b->spans);
     else
