@@ -1,9 +1,12 @@
 """parse_wrk.py — one wrk --latency output as a line of bench/run.sh's results.
 
-    python3 parse_wrk.py WRK_OUTPUT SERVER MODE ROUND
+    python3 parse_wrk.py WRK_OUTPUT SERVER MODE ROUND [SLOT]
 
 prints  http <TAB> SERVER <TAB> MODE <TAB> ROUND <TAB> requests/s <TAB> p50 µs
-<TAB> p99 µs <TAB> socket errors + non-2xx responses
+<TAB> p99 µs <TAB> socket errors + non-2xx responses [<TAB> SLOT]
+SLOT is the run's place in its round (0, 1, ...), given when the round
+interleaves untraced runs between the traced ones: report.py then compares
+a traced run with the untraced runs right before and after it.
 Fails loudly when wrk's output lacks a figure: a benchmark that silently
 records nothing would read as a result.
 """
@@ -23,6 +26,7 @@ def microseconds(text):
 
 def main():
     path, server, mode, round_number = sys.argv[1:5]
+    slot = sys.argv[5:6]
     text = open(path).read()
     rps = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
     p50 = re.search(r"^\s+50%\s+(\S+)", text, re.M)
@@ -38,7 +42,7 @@ def main():
         errors += int(m.group(1))
     print("\t".join(["http", server, mode, round_number, rps.group(1),
                      "%.1f" % microseconds(p50.group(1)), "%.1f" % microseconds(p99.group(1)),
-                     str(errors)]))
+                     str(errors)] + slot))
 
 
 if __name__ == "__main__":

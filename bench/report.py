@@ -60,7 +60,10 @@ def load(path):
     for line in open(path):
         f = line.rstrip("\n").split("\t")
         if f[0] == "http":
-            d.http.append((f[1], f[2], int(f[3]), float(f[4]), float(f[5]), float(f[6]), int(f[7])))
+            # SERVER MODE ROUND rps p50 p99 errors [SLOT]
+            slot = int(f[8]) if len(f) > 8 else None
+            d.http.append((f[1], f[2], int(f[3]), float(f[4]), float(f[5]), float(f[6]), int(f[7]),
+                           slot))
         elif f[0] == "stats":
             d.stats.append((f[1], f[2], int(f[3]), f[4]))
         elif f[0] == "udpsink":  # WHAT MODE ROUND counts
@@ -161,28 +164,45 @@ class Report:
         return False
 
 
+def baseline(untraced_runs, run):
+    """The untraced figures a traced run is compared with: where the round
+    interleaves untraced runs (slots), the mean of the untraced runs right
+    before and after it, the runs nearest in time and so in the machine's
+    load; otherwise the round's one untraced run. None when there is none."""
+    same_round = [u for u in untraced_runs if u[2] == run[2]]
+    if run[7] is not None:
+        near = [u for u in same_round if u[7] is not None and abs(u[7] - run[7]) == 1]
+        if near:
+            return tuple(statistics.mean(u[i] for u in near) for i in (3, 4, 5))
+    if same_round:
+        u = same_round[0]
+        return (u[3], u[4], u[5])
+    return None
+
+
 def compare(http, server, mode):
-    """One mode of one server against the untraced run of the same round:
-    medians of the figures over the rounds, and medians of the per-round
-    ratio and differences (neighbouring runs share the machine's load best,
-    so a ratio is never taken between rounds)."""
+    """One mode of one server against the untraced runs beside it (see
+    baseline): medians of the figures over the rounds, and medians of the
+    per-run ratio and differences (neighbouring runs share the machine's
+    load best, so a ratio is never taken between rounds)."""
     runs = [h for h in http if h[0] == server and h[1] == mode]
     if not runs:
         return None
-    untraced = {h[2]: h for h in http if h[0] == server and h[1] == "untraced"}
-    paired = [h for h in runs if h[2] in untraced]
+    untraced_runs = [h for h in http if h[0] == server and h[1] == "untraced"]
     traced = mode != "untraced"
+    pairs = [(h, baseline(untraced_runs, h)) for h in runs] if traced else []
+    pairs = [(h, b) for h, b in pairs if b is not None]
     return SimpleNamespace(
-        rounds=[h[2] for h in runs],
-        untraced_rps=[h[3] for h in untraced.values()],
-        untraced_p99=[h[5] for h in untraced.values()],
+        rounds=sorted(set(h[2] for h in runs)),
+        untraced_rps=[h[3] for h in untraced_runs],
+        untraced_p99=[h[5] for h in untraced_runs],
         rps=median([h[3] for h in runs]),
         p50=median([h[4] for h in runs]),
         p99=median([h[5] for h in runs]),
         errors=sum(h[6] for h in runs),
-        ratio=median([h[3] / untraced[h[2]][3] for h in paired]) if traced else None,
-        d50=median([h[4] - untraced[h[2]][4] for h in paired]) if traced else None,
-        d99=median([h[5] - untraced[h[2]][5] for h in paired]) if traced else None)
+        ratio=median([h[3] / b[0] for h, b in pairs]) if traced else None,
+        d50=median([h[4] - b[1] for h, b in pairs]) if traced else None,
+        d99=median([h[5] - b[2] for h, b in pairs]) if traced else None)
 
 
 def agent_received(d, what, mode):
@@ -494,8 +514,11 @@ changed, with before/after counts, is kept by hand in
   `access_log off`, a static 1 KiB file) and against `bench/tinyhttpd.c` (one
   thread, epoll, a fixed 3-byte 200 answer). Each server is started afresh
   for each run; per round the order is {modes}; {rounds}
-  rounds. req/s, p50 and p99 are medians over the rounds; traced/untraced
-  and the Δ columns are medians of the per-round figures. "spans exported /
+  rounds. An untraced run sits before and after every traced one: each
+  traced run is compared with the mean of those two, its neighbours in
+  time, as the machine's speed drifts between runs. req/s, p50 and p99 are
+  medians over all runs of a mode; traced/untraced and the Δ columns are
+  medians of the per-run figures. "spans exported /
   dropped" is the sum of the shim's own counters (`TRACESHIM_STATS`) over the
   traced runs — a traced run that dropped spans did less work than it should.
   For jaeger, "agent received" is what reached the stand-in agent: the shim
@@ -547,7 +570,7 @@ changed, with before/after counts, is kept by hand in
 - **Node peer**: `bench/node/run.sh` (see bench/node/README.md): a plain
   Node `http` server, the same wrk, untraced, under traceshim and with the
   OpenTelemetry JS SDK, both traced modes exporting OTLP/HTTP protobuf to the
-  receiver above; ratios and Δ per round against the untraced run, as above.
+  receiver above; ratios and Δ per round against that round's one untraced run.
 - **Per-call cost**: `bench/percall.c`, the same binary run untraced and
   traced alternately. pipe: 1-byte write + read on a pipe; file: 1-byte
   writes then reads on a regular file; tcp-raw: 1-byte write + read on a

@@ -438,12 +438,12 @@ fi
 
 # ---- 3. keep-alive HTTP throughput and latency -----------------------------
 # Runs wrk against 127.0.0.1:PORT and appends its figures as an http line.
-run_wrk() { # PORT SERVER MODE ROUND
-    local wrk_out="$work/wrk-$2-$3-$4.out"
+run_wrk() { # PORT SERVER MODE ROUND SLOT
+    local wrk_out="$work/wrk-$2-$3-$4-$5.out"
     # wrk itself is never traced: LD_PRELOAD is cleared for it.
     env -u LD_PRELOAD timeout $((wrk_seconds + 30)) wrk -t1 -c$wrk_connections -d"${wrk_seconds}s" --latency \
         "http://127.0.0.1:$1/" >"$wrk_out" 2>&1 || { cat "$wrk_out" >&2; exit 1; }
-    python3 "$bench/parse_wrk.py" "$wrk_out" "$2" "$3" "$4" >>"$results"
+    python3 "$bench/parse_wrk.py" "$wrk_out" "$2" "$3" "$4" "$5" >>"$results"
     log "    $2 $3 round $4: $(grep 'Requests/sec' "$wrk_out" | tr -s ' ')"
 }
 
@@ -455,18 +455,34 @@ record_stats() { # NAME MODE ROUND FILE...
 }
 
 
-log "==> keep-alive HTTP: wrk -t1 -c$wrk_connections -d${wrk_seconds}s --latency, $rounds round(s), tinyhttpd: $tinyhttpd_modes; nginx: $nginx_modes"
+# A round's runs: an untraced run before the first traced mode and after
+# each one ("untraced file untraced otlp untraced"), so that every traced
+# run is compared with the untraced runs right before and after it. On a
+# machine whose speed drifts from one run to the next (shared cores), a
+# single untraced run per round put the traced runs late in the round
+# against a baseline tens of seconds older.
+interleaved() { # MODE... -> the round's runs, untraced ones between
+    local runs="untraced" mode
+    for mode in "$@"; do
+        [ "$mode" = untraced ] || runs="$runs $mode untraced"
+    done
+    echo "$runs"
+}
+
+log "==> keep-alive HTTP: wrk -t1 -c$wrk_connections -d${wrk_seconds}s --latency, $rounds round(s), tinyhttpd: $(interleaved $tinyhttpd_modes); nginx: $(interleaved $nginx_modes)"
 for round in $(seq 1 "$rounds"); do
     for server in tinyhttpd nginx; do
         modes_of_server="${server}_modes"
-        for mode in ${!modes_of_server}; do
-            stderr_file="$work/$server-$mode-$round.stderr"
-            span_file="$work/spans-$server-$mode-$round.jsonl"
+        slot=0
+        for mode in $(interleaved ${!modes_of_server}); do
+            stderr_file="$work/$server-$mode-$round-$slot.stderr"
+            span_file="$work/spans-$server-$mode-$round-$slot.jsonl"
             # The stand-in Jaeger agent counts the span names it receives:
             # wrk asks for /, so every span is named "GET /".
             if [ $mode = jaeger ]; then start_udpsink "GET /"; fi
             "start_$server" "$mode" "$stderr_file" "$span_file"
-            run_wrk "$server_port" "$server" "$mode" "$round"
+            run_wrk "$server_port" "$server" "$mode" "$round" "$slot"
+            slot=$((slot + 1))
             stop_server "$server_pid" "$([ $server = nginx ] && echo QUIT || echo TERM)"
             if [ $mode != untraced ]; then record_stats "$server" "$mode" "$round" "$stderr_file" "$server_log"; fi
             if [ $mode = jaeger ]; then
@@ -516,21 +532,24 @@ fi
 # tinyhttpd: nginx's client span and tinyhttpd's server span). With the file
 # exporter, bench/chain_check.py then checks that the requests formed one
 # trace each across both hops.
-log "==> chain: wrk -> nginx (reverse proxy, keep-alive upstream) -> tinyhttpd, $rounds round(s), $chain_modes"
+log "==> chain: wrk -> nginx (reverse proxy, keep-alive upstream) -> tinyhttpd, $rounds round(s), $(interleaved $chain_modes)"
 for round in $(seq 1 "$rounds"); do
-    for mode in $chain_modes; do
-        proxy_spans="$work/chain-proxy-$mode-$round.jsonl"
-        backend_spans="$work/chain-backend-$mode-$round.jsonl"
-        start_tinyhttpd "$mode" "$work/chain-backend-$mode-$round.stderr" "$backend_spans"
+    slot=0
+    for mode in $(interleaved $chain_modes); do
+        run_name="$mode-$round-$slot"
+        proxy_spans="$work/chain-proxy-$run_name.jsonl"
+        backend_spans="$work/chain-backend-$run_name.jsonl"
+        start_tinyhttpd "$mode" "$work/chain-backend-$run_name.stderr" "$backend_spans"
         backend_pid=$server_pid backend_log=$server_log
-        start_nginx "$mode" "$work/chain-proxy-$mode-$round.stderr" "$proxy_spans" "$server_port"
-        run_wrk "$server_port" chain "$mode" "$round"
+        start_nginx "$mode" "$work/chain-proxy-$run_name.stderr" "$proxy_spans" "$server_port"
+        run_wrk "$server_port" chain "$mode" "$round" "$slot"
+        slot=$((slot + 1))
         # The proxy first: it ends its spans and closes its upstream
         # connections; then the backend has served everything it will.
         stop_server "$server_pid" QUIT
         stop_server "$backend_pid"
         if [ $mode != untraced ]; then
-            record_stats chain-proxy "$mode" "$round" "$work/chain-proxy-$mode-$round.stderr" "$server_log"
+            record_stats chain-proxy "$mode" "$round" "$work/chain-proxy-$run_name.stderr" "$server_log"
             record_stats chain-backend "$mode" "$round" "$backend_log"
         fi
         if [ $mode = file ]; then
@@ -582,7 +601,7 @@ report_args=(--results "$results" --command "$command_line" --library "${library
     --wrk "wrk -t1 -c$wrk_connections -d${wrk_seconds}s --latency" --rounds "$rounds"
     --percall "$percall_calls calls x $percall_reps repetitions, $percall_rounds round(s)"
     --valgrind $have_valgrind
-    --modes "tinyhttpd: $tinyhttpd_modes; nginx: $nginx_modes" --chain-modes "$chain_modes"
+    --modes "tinyhttpd: $(interleaved $tinyhttpd_modes); nginx: $(interleaved $nginx_modes)" --chain-modes "$(interleaved $chain_modes)"
     --reporter "$reporter_spans spans per run, $rounds round(s)")
 if [ $smoke = 1 ]; then
     python3 "$bench/report.py" "${report_args[@]}"
