@@ -438,10 +438,10 @@ fi
 
 # ---- 3. keep-alive HTTP throughput and latency -----------------------------
 # Runs wrk against 127.0.0.1:PORT and appends its figures as an http line.
-run_wrk() { # PORT SERVER MODE ROUND SLOT
+run_wrk() { # PORT SERVER MODE ROUND SLOT [CONNECTIONS]
     local wrk_out="$work/wrk-$2-$3-$4-$5.out"
     # wrk itself is never traced: LD_PRELOAD is cleared for it.
-    env -u LD_PRELOAD timeout $((wrk_seconds + 30)) wrk -t1 -c$wrk_connections -d"${wrk_seconds}s" --latency \
+    env -u LD_PRELOAD timeout $((wrk_seconds + 30)) wrk -t1 -c"${6:-$wrk_connections}" -d"${wrk_seconds}s" --latency \
         "http://127.0.0.1:$1/" >"$wrk_out" 2>&1 || { cat "$wrk_out" >&2; exit 1; }
     python3 "$bench/parse_wrk.py" "$wrk_out" "$2" "$3" "$4" "$5" >>"$results"
     log "    $2 $3 round $4: $(grep 'Requests/sec' "$wrk_out" | tr -s ' ')"
@@ -543,6 +543,12 @@ for round in $(seq 1 "$rounds"); do
         backend_pid=$server_pid backend_log=$server_log
         start_nginx "$mode" "$work/chain-proxy-$run_name.stderr" "$proxy_spans" "$server_port"
         run_wrk "$server_port" chain "$mode" "$round" "$slot"
+        # Then one request at a time on the same servers: no queue in
+        # front of them, so the latency wrk sees is what each hop adds to
+        # a request, not the throughput lost under saturation (with 32
+        # requests in flight, Little's law turns any lost req/s into
+        # latency).
+        run_wrk "$server_port" chain-light "$mode" "$round" "$slot" 1
         slot=$((slot + 1))
         # The proxy first: it ends its spans and closes its upstream
         # connections; then the backend has served everything it will.
