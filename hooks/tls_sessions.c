@@ -3,8 +3,11 @@
  *
  * A session's record (struct tls_sess) lives in a hash table of chains,
  * its memory from blocks (preload/blocks.h: a traced call may run where
- * malloc must not). One lock guards the table, taken only under the guard.
- * A library allows one thread at a time per session, so a record found is
+ * malloc must not). Each chain is guarded by one of TLS_LOCKS locks (its
+ * bucket's stripe), taken only under the guard: every SSL_read and
+ * SSL_write looks its session up, so one lock for the whole table made the
+ * threads of a TLS server queue behind each other on every call. A
+ * library allows one thread at a time per session, so a record found is
  * the caller's alone until the program frees the session. */
 #include "tls_sessions.h"
 
@@ -28,19 +31,39 @@ struct tls_sess {
 };
 
 #define TLS_BUCKETS 1024
+#define TLS_LOCKS 64 /* a power of two dividing TLS_BUCKETS */
 
-static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
+/* One lock per cache line, so that threads on different stripes do not
+ * pass a line back and forth either. */
+struct tls_lock {
+    pthread_mutex_t mu;
+} __attribute__((aligned(64)));
+
+static struct tls_lock table_locks[TLS_LOCKS] = {
+    [0 ... TLS_LOCKS - 1] = {PTHREAD_MUTEX_INITIALIZER},
+};
 static struct tls_sess *table[TLS_BUCKETS];
 static struct ts_block_pool sess_blocks = TS_BLOCK_POOL_INIT(sizeof(struct tls_sess));
 
-static struct tls_sess **bucket(const void *handle)
+static size_t bucket_index(const void *handle)
 {
     uint64_t h = (uint64_t)(uintptr_t)handle * 0x9e3779b97f4a7c15ULL;
-    return &table[h >> 54]; /* the top 10 bits: TLS_BUCKETS */
+    return (size_t)(h >> 54); /* the top 10 bits: TLS_BUCKETS */
 }
 
-/* handle's record, made when there is none (NULL without memory). The
- * table's lock is held, under the guard. */
+static struct tls_sess **bucket(const void *handle)
+{
+    return &table[bucket_index(handle)];
+}
+
+/* The lock of handle's chain. */
+static pthread_mutex_t *chain_lock(const void *handle)
+{
+    return &table_locks[bucket_index(handle) % TLS_LOCKS].mu;
+}
+
+/* handle's record, made when there is none (NULL without memory). Its
+ * chain's lock is held, under the guard. */
 static struct tls_sess *sess_get_locked(void *handle)
 {
     struct tls_sess **b = bucket(handle), *s = *b;
@@ -59,20 +82,21 @@ static struct tls_sess *sess_get_locked(void *handle)
 /* Take handle's record out of the table; the caller ends it. */
 static struct tls_sess *sess_unlink(void *handle)
 {
-    pthread_mutex_lock(&table_mu);
+    pthread_mutex_t *mu = chain_lock(handle);
+    pthread_mutex_lock(mu);
     struct tls_sess **p = bucket(handle);
     while (*p && (*p)->handle != handle)
         p = &(*p)->next;
     struct tls_sess *s = *p;
     if (s)
         *p = s->next;
-    pthread_mutex_unlock(&table_mu);
+    pthread_mutex_unlock(mu);
     return s;
 }
 
 /* The session's connection, opened on its first call (the handshake is
  * normally done by then: the library knows the role and version). Under
- * the table's lock: GnuTLS lets one thread send while another receives. */
+ * its chain's lock: GnuTLS lets one thread send while another receives. */
 static void sess_open(struct tls_sess *s, struct tls_io *io, bool sending)
 {
     s->opened = true;
@@ -90,13 +114,14 @@ static struct tls_sess *sess_of(struct tls_io *io, bool sending, struct ts_conn 
 {
     *c = NULL;
     ts_guard_enter();
-    pthread_mutex_lock(&table_mu);
+    pthread_mutex_t *mu = chain_lock(io->handle);
+    pthread_mutex_lock(mu);
     struct tls_sess *s = sess_get_locked(io->handle);
     if (s && !s->opened)
         sess_open(s, io, sending);
     if (s && (*c = s->conn))
         ts_conn_retain(*c);
-    pthread_mutex_unlock(&table_mu);
+    pthread_mutex_unlock(mu);
     ts_guard_leave();
     return s;
 }
@@ -108,11 +133,12 @@ static void sess_done(struct tls_sess *s, struct ts_conn *c)
 {
     bool settle = !s->out.active && ts_conn_parsing_over(c);
     if (settle) {
-        pthread_mutex_lock(&table_mu);
+        pthread_mutex_t *mu = chain_lock(s->handle);
+        pthread_mutex_lock(mu);
         settle = s->conn == c;
         if (settle)
             s->conn = NULL;
-        pthread_mutex_unlock(&table_mu);
+        pthread_mutex_unlock(mu);
     }
     if (settle)
         ts_conn_put(c); /* the session's reference */
@@ -228,11 +254,12 @@ void tls_bind_fd(void *handle, int fd)
         return;
     int saved = errno;
     ts_guard_enter();
-    pthread_mutex_lock(&table_mu);
+    pthread_mutex_t *mu = chain_lock(handle);
+    pthread_mutex_lock(mu);
     struct tls_sess *s = sess_get_locked(handle);
     if (s && !s->opened)
         s->fd = fd;
-    pthread_mutex_unlock(&table_mu);
+    pthread_mutex_unlock(mu);
     ts_conn_untrack(fd); /* its bytes are ciphertext: the plain hooks let them be */
     ts_guard_leave();
     errno = saved;
@@ -253,20 +280,25 @@ void tls_forget(void *handle)
     errno = saved;
 }
 
+/* Around fork: every stripe is held, in order, so that the child's table
+ * is not caught mid-update. */
 void tls_sessions_fork_prepare(void)
 {
-    pthread_mutex_lock(&table_mu);
+    for (size_t i = 0; i < TLS_LOCKS; i++)
+        pthread_mutex_lock(&table_locks[i].mu);
     ts_block_pool_fork_prepare(&sess_blocks);
 }
 
 void tls_sessions_fork_parent(void)
 {
     ts_block_pool_fork_parent(&sess_blocks);
-    pthread_mutex_unlock(&table_mu);
+    for (size_t i = TLS_LOCKS; i-- > 0;)
+        pthread_mutex_unlock(&table_locks[i].mu);
 }
 
 void tls_sessions_after_fork(void)
 {
-    pthread_mutex_init(&table_mu, NULL);
+    for (size_t i = 0; i < TLS_LOCKS; i++)
+        pthread_mutex_init(&table_locks[i].mu, NULL);
     ts_block_pool_after_fork(&sess_blocks);
 }

@@ -61,8 +61,8 @@ void tls_bind_fd(void *handle, int fd);
  * its open spans end and the shim forgets handle. */
 void tls_forget(void *handle);
 
-/* Around fork: the table's lock and memory (taken before the connection
- * pools': a session's connection is opened under the table's lock). */
+/* Around fork: the table's locks and memory (taken before the connection
+ * pools': a session's connection is opened under its chain's lock). */
 void tls_sessions_fork_prepare(void);
 void tls_sessions_fork_parent(void);
 void tls_sessions_after_fork(void);
