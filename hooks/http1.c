@@ -8,6 +8,7 @@
  * one stateful part: a few bytes of state in struct ts_http_chunked, so body
  * bytes are never buffered. */
 #include "http1.h"
+#include "http1_scan.h"
 
 #include <limits.h>
 #include <string.h>
@@ -69,27 +70,21 @@ static inline bool ts_http_is_ctl(unsigned char c)
     return c < 0x20 || c == 0x7f;
 }
 
-/* Runs of plain bytes (field values, request targets: most of a head's
- * bytes) are skipped eight at a time. A word is plain when none of its
- * bytes is below `least` or DEL; these tests are exact: a byte below
- * `least` is the only way a borrow can start in the subtraction. */
-#define TS_HTTP_ONES 0x0101010101010101ull
-#define TS_HTTP_HIGHS 0x8080808080808080ull
-
-/* least <= 0x80 */
-static inline bool ts_http_word_plain(uint64_t w, unsigned char least)
+/* The first byte from p that cannot be in a field value or a reason
+ * phrase (a control character other than tab, or DEL), or end. Tabs are
+ * rare, so the bulk scan stops at each and steps over it. */
+static inline const char *ts_http_value_end(const char *p, const char *end)
 {
-    uint64_t below = (w - TS_HTTP_ONES * least) & ~w & TS_HTTP_HIGHS;
-    uint64_t x = w ^ (TS_HTTP_ONES * 0x7f); /* DEL becomes a zero byte */
-    uint64_t del = (x - TS_HTTP_ONES) & ~x & TS_HTTP_HIGHS;
-    return (below | del) == 0;
-}
-
-/* Past the plain words from p: where a byte-by-byte loop takes over. */
-static inline const char *ts_http_skip_plain(const char *p, const char *end, unsigned char least)
-{
-    while (end - p >= 8 && ts_http_word_plain(ts_ascii_word(p), least))
-        p += 8;
+    for (;;) {
+        p = ts_http_scan_plain(p, end, 0x20);
+        if (end - p < 8)
+            break; /* too few bytes left for a block: p may still be plain */
+        if (*p != '\t')
+            return p;
+        p++;
+    }
+    while (p < end && (ts_http_byte_class[(unsigned char)*p] & TS_HTTP_VALUE))
+        p++;
     return p;
 }
 
@@ -205,6 +200,7 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
         /* field-name ":" — no blank before the colon (RFC 9112 5.1); an
          * obs-fold line starting with a blank lands here too. */
         const char *name = p;
+        p = ts_http_scan_name(p, end);
         while (p < end && ts_http_is_tchar((unsigned char)*p))
             p++;
         if (p == end)
@@ -218,9 +214,7 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         const char *value = p;
-        p = ts_http_skip_plain(p, end, 0x20); /* a tab ends the fast part too */
-        while (p < end && (ts_http_byte_class[(unsigned char)*p] & TS_HTTP_VALUE))
-            p++;
+        p = ts_http_value_end(p, end);
         if (p == end)
             return TS_HTTP_INCOMPLETE;
         if (*p != '\r' && *p != '\n')
@@ -278,7 +272,7 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
     p++;
 
     const char *target = p;
-    p = ts_http_skip_plain(p, end, 0x21); /* up to a blank or a control character */
+    p = ts_http_scan_plain(p, end, 0x21); /* up to a blank or a control character */
     while (p < end && *p != ' ' && !ts_http_is_ctl((unsigned char)*p))
         p++;
     if (p == end)
@@ -347,12 +341,9 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     const char *reason = p;
     if (*p == ' ') {
         reason = ++p;
-        while (p < end && *p != '\r' && *p != '\n') {
-            unsigned char c = (unsigned char)*p;
-            if (ts_http_is_ctl(c) && c != '\t')
-                return TS_HTTP_ERROR;
-            p++;
-        }
+        p = ts_http_value_end(p, end);
+        if (p < end && *p != '\r' && *p != '\n')
+            return TS_HTTP_ERROR; /* a control character inside the reason */
     }
     size_t reason_len = (size_t)(p - reason);
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
