@@ -198,6 +198,34 @@ static void test_hex_encode_every_byte(void **state)
     }
 }
 
+/* Every length from 0 to 17 bytes (two blocks of eight and a tail), every
+ * byte value at every position: printf's spelling, and nothing written
+ * past 2n (an exact-size heap buffer, for ASan). */
+static void test_hex_encode_every_length(void **state)
+{
+    (void)state;
+    for (size_t n = 0; n <= 17; n++) {
+        unsigned char in[17];
+        for (size_t i = 0; i < n; i++)
+            in[i] = (unsigned char)(0x3c * i + 0x11);
+        for (size_t at = 0; at < n || at == 0; at++) {
+            for (int b = 0; b < 256; b++) {
+                if (n)
+                    in[at] = (unsigned char)b;
+                char *out = malloc(2 * n + 1);
+                assert_non_null(out);
+                ts_hex_encode(in, n, out);
+                for (size_t i = 0; i < n; i++) {
+                    char want[3];
+                    snprintf(want, sizeof want, "%02x", in[i]);
+                    assert_memory_equal(out + 2 * i, want, 2);
+                }
+                free(out);
+            }
+        }
+    }
+}
+
 /* Every pair of characters, against ts_hex_digit: decoded when both are
  * digits (either case), refused otherwise; the lower-case decoder also
  * refuses A-F. The pair is also tried in the middle of a longer string,
@@ -1308,6 +1336,7 @@ int main(void)
         cmocka_unit_test(test_hex_encode_lower),
         cmocka_unit_test(test_hex_decode),
         cmocka_unit_test(test_hex_encode_every_byte),
+        cmocka_unit_test(test_hex_encode_every_length),
         cmocka_unit_test(test_hex_decode_every_pair),
         cmocka_unit_test(test_hex_decode_every_position),
         cmocka_unit_test(test_id_is_zero_every_byte),
