@@ -8,6 +8,7 @@
  * one stateful part: a few bytes of state in struct ts_http_chunked, so body
  * bytes are never buffered. */
 #include "http1.h"
+#include "http1_scan.h"
 
 #include <limits.h>
 #include <string.h>
@@ -69,27 +70,21 @@ static inline bool ts_http_is_ctl(unsigned char c)
     return c < 0x20 || c == 0x7f;
 }
 
-/* Runs of plain bytes (field values, request targets: most of a head's
- * bytes) are skipped eight at a time. A word is plain when none of its
- * bytes is below `least` or DEL; these tests are exact: a byte below
- * `least` is the only way a borrow can start in the subtraction. */
-#define TS_HTTP_ONES 0x0101010101010101ull
-#define TS_HTTP_HIGHS 0x8080808080808080ull
-
-/* least <= 0x80 */
-static inline bool ts_http_word_plain(uint64_t w, unsigned char least)
+/* The first byte from p that cannot be in a field value or a reason
+ * phrase (a control character other than tab, or DEL), or end. Tabs are
+ * rare, so the bulk scan stops at each and steps over it. */
+static inline const char *ts_http_value_end(const char *p, const char *end)
 {
-    uint64_t below = (w - TS_HTTP_ONES * least) & ~w & TS_HTTP_HIGHS;
-    uint64_t x = w ^ (TS_HTTP_ONES * 0x7f); /* DEL becomes a zero byte */
-    uint64_t del = (x - TS_HTTP_ONES) & ~x & TS_HTTP_HIGHS;
-    return (below | del) == 0;
-}
-
-/* Past the plain words from p: where a byte-by-byte loop takes over. */
-static inline const char *ts_http_skip_plain(const char *p, const char *end, unsigned char least)
-{
-    while (end - p >= 8 && ts_http_word_plain(ts_ascii_word(p), least))
-        p += 8;
+    for (;;) {
+        p = ts_http_scan_plain(p, end, 0x20);
+        if (end - p < 8)
+            break; /* too few bytes left for a block: p may still be plain */
+        if (*p != '\t')
+            return p;
+        p++;
+    }
+    while (p < end && (ts_http_byte_class[(unsigned char)*p] & TS_HTTP_VALUE))
+        p++;
     return p;
 }
 
@@ -205,6 +200,7 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
         /* field-name ":" — no blank before the colon (RFC 9112 5.1); an
          * obs-fold line starting with a blank lands here too. */
         const char *name = p;
+        p = ts_http_scan_name(p, end);
         while (p < end && ts_http_is_tchar((unsigned char)*p))
             p++;
         if (p == end)
@@ -218,9 +214,7 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         const char *value = p;
-        p = ts_http_skip_plain(p, end, 0x20); /* a tab ends the fast part too */
-        while (p < end && (ts_http_byte_class[(unsigned char)*p] & TS_HTTP_VALUE))
-            p++;
+        p = ts_http_value_end(p, end);
         if (p == end)
             return TS_HTTP_INCOMPLETE;
         if (*p != '\r' && *p != '\n')
@@ -278,7 +272,7 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
     p++;
 
     const char *target = p;
-    p = ts_http_skip_plain(p, end, 0x21); /* up to a blank or a control character */
+    p = ts_http_scan_plain(p, end, 0x21); /* up to a blank or a control character */
     while (p < end && *p != ' ' && !ts_http_is_ctl((unsigned char)*p))
         p++;
     if (p == end)
@@ -347,12 +341,9 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     const char *reason = p;
     if (*p == ' ') {
         reason = ++p;
-        while (p < end && *p != '\r' && *p != '\n') {
-            unsigned char c = (unsigned char)*p;
-            if (ts_http_is_ctl(c) && c != '\t')
-                return TS_HTTP_ERROR;
-            p++;
-        }
+        p = ts_http_value_end(p, end);
+        if (p < end && *p != '\r' && *p != '\n')
+            return TS_HTTP_ERROR; /* a control character inside the reason */
     }
     size_t reason_len = (size_t)(p - reason);
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
@@ -601,6 +592,25 @@ static void ts_http_last_coding(const struct ts_http_header *h, size_t n, const 
     }
 }
 
+/* A Content-Length value that is one decimal number and nothing else, as
+ * nearly every one is: its value in *out, or false for anything else
+ * (a list, blanks, another character, more than 64 bits), which the
+ * general parse below then takes. */
+static bool ts_http_plain_length(const char *v, size_t len, uint64_t *out)
+{
+    if (len == 0 || !v)
+        return false;
+    uint64_t n = 0;
+    for (size_t k = 0; k < len; k++) {
+        unsigned c = (unsigned char)v[k] - (unsigned)'0';
+        if (c > 9 || n > (UINT64_MAX - c) / 10)
+            return false;
+        n = n * 10 + c;
+    }
+    *out = n;
+    return true;
+}
+
 /* Content-Length from all its headers (h[0] is the first of them): each a
  * list of identical decimal numbers (RFC 9110 8.6). Returns 0 and *out, or
  * -1 when invalid, conflicting or past 64 bits. */
@@ -611,13 +621,22 @@ static int ts_http_content_length(const struct ts_http_header *h, size_t n, uint
     for (size_t i = 0; i < n; i++) {
         if (!TS_HTTP_NAMED(&h[i], "content-length"))
             continue;
+        uint64_t v = 0;
+        if (ts_http_plain_length(h[i].value, h[i].value_len, &v)) {
+            /* the whole value is the list's one element */
+            if (seen && v != value)
+                return -1;
+            seen = true;
+            value = v;
+            continue;
+        }
         size_t pos = 0;
         const char *e;
         size_t elen;
         while (ts_http_next_element(h[i].value, h[i].value_len, &pos, &e, &elen)) {
             if (elen == 0)
                 return -1;
-            uint64_t v = 0;
+            v = 0;
             for (size_t k = 0; k < elen; k++) {
                 unsigned char c = (unsigned char)e[k];
                 if (!ts_http_is_digit(c))
@@ -636,29 +655,34 @@ static int ts_http_content_length(const struct ts_http_header *h, size_t n, uint
     return 0;
 }
 
-/* A fresh body state of the given kind. */
-static void ts_http_body_init(struct ts_http_body *body, enum ts_http_body_kind kind,
-                              uint64_t remaining)
+/* A fresh body state: no body, nothing counted. */
+static void ts_http_body_none(struct ts_http_body *body)
 {
     memset(body, 0, sizeof *body);
-    body->kind = (uint8_t)kind;
-    body->remaining = remaining;
+    body->kind = TS_BODY_NONE;
 }
 
 /* Framing by Transfer-Encoding/Content-Length, shared by both directions;
  * not_chunked is the kind for a transfer coding that does not end in
- * chunked (-1 means invalid). */
+ * chunked (-1 means invalid). body is fresh (NONE, zeroed) and keeps
+ * that on -1; otherwise its kind and length are set. */
 static int ts_http_framing(const struct ts_http_header *h, size_t n, int not_chunked, int no_length,
                            struct ts_http_body *body)
 {
     /* One pass finds the first of either; only the headers from there on
-     * are looked at again, for more of the same name. */
+     * are looked at again, for more of the same name. The names' lengths
+     * differ, so each header costs one comparison unless it has one. */
     size_t te = n, cl = n;
-    for (size_t i = 0; i < n && te == n; i++) {
-        if (TS_HTTP_NAMED(&h[i], "transfer-encoding"))
-            te = i;
-        else if (cl == n && TS_HTTP_NAMED(&h[i], "content-length"))
-            cl = i;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len == sizeof "transfer-encoding" - 1) {
+            if (TS_HTTP_NAMED(&h[i], "transfer-encoding")) {
+                te = i;
+                break;
+            }
+        } else if (h[i].name_len == sizeof "content-length" - 1) {
+            if (cl == n && TS_HTTP_NAMED(&h[i], "content-length"))
+                cl = i;
+        }
     }
     if (te < n) {
         /* Transfer-Encoding overrides Content-Length (RFC 9112 6.3). */
@@ -666,38 +690,38 @@ static int ts_http_framing(const struct ts_http_header *h, size_t n, int not_chu
         size_t coding_len;
         ts_http_last_coding(h + te, n - te, &coding, &coding_len);
         if (coding && ts_http_eq_nocase(coding, coding_len, "chunked")) {
-            ts_http_body_init(body, TS_BODY_CHUNKED, 0);
+            body->kind = TS_BODY_CHUNKED;
             return 0;
         }
         if (not_chunked < 0)
             return -1;
-        ts_http_body_init(body, (enum ts_http_body_kind)not_chunked, 0);
+        body->kind = (uint8_t)not_chunked;
         return 0;
     }
     if (cl == n) {
-        ts_http_body_init(body, (enum ts_http_body_kind)no_length, 0);
+        body->kind = (uint8_t)no_length;
         return 0;
     }
     uint64_t length = 0;
     if (ts_http_content_length(h + cl, n - cl, &length) < 0)
         return -1;
-    if (length == 0)
-        ts_http_body_init(body, TS_BODY_NONE, 0);
-    else
-        ts_http_body_init(body, TS_BODY_LENGTH, length);
+    if (length != 0) {
+        body->kind = TS_BODY_LENGTH;
+        body->remaining = length;
+    }
     return 0;
 }
 
 int ts_http_request_body(const struct ts_http_request *req, struct ts_http_body *body)
 {
-    ts_http_body_init(body, TS_BODY_NONE, 0);
+    ts_http_body_none(body);
     return ts_http_framing(req->headers, req->num_headers, -1, TS_BODY_NONE, body);
 }
 
 int ts_http_response_body(const struct ts_http_response *res, const char *req_method,
                           size_t req_method_len, struct ts_http_body *body)
 {
-    ts_http_body_init(body, TS_BODY_NONE, 0);
+    ts_http_body_none(body);
     int status = res->status;
     if (!req_method)
         req_method_len = 0;

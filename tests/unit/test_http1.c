@@ -441,6 +441,70 @@ static void test_every_byte_in_long_names(void **state)
     }
 }
 
+/* Names, values and reason phrases of every length from 0 to 17 (none,
+ * part of a block, one word and more, the byte loop's tail alone), with
+ * every byte value at every position, in requests and responses: a name
+ * takes tchars and ends at ':', a value or reason takes anything but the
+ * controls other than tab and DEL. CR and LF end lines, so they are left
+ * to the line tests. */
+static void test_every_byte_in_short_fields(void **state)
+{
+    char head[128];
+    for (size_t len = 1; len <= 17; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int b = 0; b < 256; b++) {
+                if (b == '\r' || b == '\n')
+                    continue;
+                char field[17];
+                memset(field, 'f', len);
+                field[at] = (char)b;
+                struct ts_http_header h[MAX_H];
+                struct ts_http_request req;
+                struct ts_http_response res;
+                char *copy;
+
+                size_t n = build(head, "GET / HTTP/1.1\r\n", field, len, ": v\r\n\r\n");
+                int r = parse_req_exact(head, n, &req, h, MAX_H, &copy);
+                if (tchar(b)) {
+                    if (r != (int)n || h[0].name_len != len)
+                        fail_msg("name byte %#x at %zu of %zu: %d", b, at, len, r);
+                } else if (b == ':' && at > 0) {
+                    assert_int_equal(r, (int)n);
+                    assert_int_equal(h[0].name_len, at);
+                } else if (r != TS_HTTP_ERROR) {
+                    fail_msg("name byte %#x at %zu of %zu: %d, not ERROR", b, at, len, r);
+                }
+                free(copy);
+
+                bool ok = value_byte_ok(b);
+                n = build(head, "GET / HTTP/1.1\r\nA:<", field, len, ">\r\n\r\n");
+                r = parse_req_exact(head, n, &req, h, MAX_H, &copy);
+                if (ok != (r == (int)n) || (!ok && r != TS_HTTP_ERROR))
+                    fail_msg("value byte %#x at %zu of %zu: %d", b, at, len, r);
+                if (ok)
+                    assert_int_equal(h[0].value_len, len + 2);
+                free(copy);
+
+                n = build(head, "HTTP/1.1 200 ", field, len, "\r\nA: b\r\n\r\n");
+                r = parse_res_exact(head, n, &res, h, MAX_H, &copy);
+                if (ok != (r == (int)n) || (!ok && r != TS_HTTP_ERROR))
+                    fail_msg("reason byte %#x at %zu of %zu: %d", b, at, len, r);
+                if (ok) {
+                    assert_int_equal(res.reason_len, len);
+                    assert_memory_equal(res.reason, field, len);
+                }
+                /* every prefix of it waits for more, up to the bad byte */
+                for (size_t k = 0; k < n; k++) {
+                    int want = (!ok && k > 13 + at) ? TS_HTTP_ERROR : TS_HTTP_INCOMPLETE;
+                    if (res_status(head, k) != want)
+                        fail_msg("reason byte %#x at %zu of %zu, prefix %zu", b, at, len, k);
+                }
+                free(copy);
+            }
+        }
+    }
+}
+
 /* Tabs inside a long value stop the word-at-a-time skip and are part of
  * the value; the skip takes up again after each. */
 static void test_tabs_inside_long_values(void **state)
@@ -1220,6 +1284,7 @@ int main(void)
         cmocka_unit_test(test_invalid_requests),
         cmocka_unit_test(test_every_byte_in_long_fields),
         cmocka_unit_test(test_every_byte_in_long_names),
+        cmocka_unit_test(test_every_byte_in_short_fields),
         cmocka_unit_test(test_tabs_inside_long_values),
         cmocka_unit_test(test_long_value_prefixes),
         cmocka_unit_test(test_invalid_responses),

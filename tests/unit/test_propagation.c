@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -197,6 +198,34 @@ static void test_hex_encode_every_byte(void **state)
     }
 }
 
+/* Every length from 0 to 17 bytes (two blocks of eight and a tail), every
+ * byte value at every position: printf's spelling, and nothing written
+ * past 2n (an exact-size heap buffer, for ASan). */
+static void test_hex_encode_every_length(void **state)
+{
+    (void)state;
+    for (size_t n = 0; n <= 17; n++) {
+        unsigned char in[17];
+        for (size_t i = 0; i < n; i++)
+            in[i] = (unsigned char)(0x3c * i + 0x11);
+        for (size_t at = 0; at < n || at == 0; at++) {
+            for (int b = 0; b < 256; b++) {
+                if (n)
+                    in[at] = (unsigned char)b;
+                char *out = malloc(2 * n + 1);
+                assert_non_null(out);
+                ts_hex_encode(in, n, out);
+                for (size_t i = 0; i < n; i++) {
+                    char want[3];
+                    snprintf(want, sizeof want, "%02x", in[i]);
+                    assert_memory_equal(out + 2 * i, want, 2);
+                }
+                free(out);
+            }
+        }
+    }
+}
+
 /* Every pair of characters, against ts_hex_digit: decoded when both are
  * digits (either case), refused otherwise; the lower-case decoder also
  * refuses A-F. The pair is also tried in the middle of a longer string,
@@ -231,6 +260,70 @@ static void test_hex_decode_every_pair(void **state)
     assert_int_equal(out[0], 0x09);
     assert_int_equal(out[1], 0xaf);
     assert_true(ts_hex_decode_lower("", 0, out));
+}
+
+/* Strings of 0 to 17 bytes (34 digits: two blocks of sixteen and a
+ * tail) with every byte value at every digit position, the others a mix
+ * of both cases: decoded exactly as a digit at a time would, refused for
+ * any non-digit wherever it stands, and by the lower-case decoder for any
+ * of A-F too. Then every pair of digits at every position, for values. */
+static void check_decode(const char *in, size_t n)
+{
+    unsigned char want[17], out[17];
+    bool ok = true, lower = true;
+    for (size_t i = 0; i < 2 * n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        ok = ok && ts_hex_digit(c) >= 0;
+        lower = lower && ts_hex_digit(c) >= 0 && !(c >= 'A' && c <= 'F');
+    }
+    for (size_t i = 0; ok && i < n; i++)
+        want[i] = (unsigned char)(ts_hex_digit((unsigned char)in[2 * i]) << 4 |
+                                  ts_hex_digit((unsigned char)in[2 * i + 1]));
+    char *copy = malloc(2 * n + 1); /* exact size: ASan sees reads past it */
+    assert_non_null(copy);
+    memcpy(copy, in, 2 * n);
+    if (ts_hex_decode(copy, n, out) != ok)
+        fail_msg("ts_hex_decode(\"%.*s\") is not %d", (int)(2 * n), in, ok);
+    if (ok)
+        assert_memory_equal(out, want, n);
+    if (ts_hex_decode_lower(copy, n, out) != lower)
+        fail_msg("ts_hex_decode_lower(\"%.*s\") is not %d", (int)(2 * n), in, lower);
+    if (lower)
+        assert_memory_equal(out, want, n);
+    free(copy);
+}
+
+static void test_hex_decode_every_position(void **state)
+{
+    (void)state;
+    static const char digits[] = "0123456789abcdefABCDEF";
+    const size_t ndigits = sizeof digits - 1;
+    for (size_t n = 0; n <= 17; n++) {
+        char in[34] = {0};
+        for (size_t i = 0; i < 2 * n; i++)
+            in[i] = digits[(i * 7 + n) % ndigits];
+        check_decode(in, n);
+        for (size_t at = 0; at < 2 * n; at++) {
+            char keep = in[at];
+            for (int b = 0; b < 256; b++) {
+                in[at] = (char)b;
+                check_decode(in, n);
+            }
+            in[at] = keep;
+        }
+        for (size_t k = 0; k < n; k++) {
+            char keep[2] = {in[2 * k], in[2 * k + 1]};
+            for (size_t a = 0; a < ndigits; a++) {
+                for (size_t b = 0; b < ndigits; b++) {
+                    in[2 * k] = digits[a];
+                    in[2 * k + 1] = digits[b];
+                    check_decode(in, n);
+                }
+            }
+            in[2 * k] = keep[0];
+            in[2 * k + 1] = keep[1];
+        }
+    }
 }
 
 /* An id is zero only when every byte is, whichever byte is set and
@@ -1243,7 +1336,9 @@ int main(void)
         cmocka_unit_test(test_hex_encode_lower),
         cmocka_unit_test(test_hex_decode),
         cmocka_unit_test(test_hex_encode_every_byte),
+        cmocka_unit_test(test_hex_encode_every_length),
         cmocka_unit_test(test_hex_decode_every_pair),
+        cmocka_unit_test(test_hex_decode_every_position),
         cmocka_unit_test(test_id_is_zero_every_byte),
         cmocka_unit_test(test_b3_single_full),
         cmocka_unit_test(test_b3_single_64bit_trace),
