@@ -101,12 +101,15 @@ size_t conn_max_head(void)
     return ts_cfg.max_head_bytes ? ts_cfg.max_head_bytes : 16384;
 }
 
+static atomic_size_t ext_taken;
+
 struct dir_ext *conn_dir_ext(struct dir *d)
 {
     if (!d->x) {
         struct dir_ext *x = ts_block_get(&ext_blocks);
         if (!x)
             return NULL;
+        atomic_fetch_add_explicit(&ext_taken, 1, memory_order_relaxed);
         x->head = NULL;
         x->head_len = x->head_cap = 0;
         memset(&x->body, 0, sizeof x->body);
@@ -126,6 +129,11 @@ void conn_dir_settle(struct dir *d)
 size_t conn_dir_ext_carved(void)
 {
     return ts_block_pool_carved(&ext_blocks);
+}
+
+size_t conn_dir_ext_taken(void)
+{
+    return atomic_load_explicit(&ext_taken, memory_order_relaxed);
 }
 
 bool conn_head_reserve(struct dir *d, size_t need)
@@ -477,16 +485,11 @@ static enum ts_stat head_failure(enum feed_kind kind, const char *buf, size_t le
     return http ? TS_STAT_GAVE_UP_BAD_HEAD : TS_STAT_GAVE_UP_NOT_HTTP;
 }
 
-/* Feed bytes that went through an observed stream. The body framing is
- * worked on in a copy here: only a body that goes on past the call needs
- * d->x to keep it. */
-static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, const char *p, size_t n)
+/* Feed bytes that went through an observed stream; *body is the framing
+ * of the message under way (see feed_iov). */
+static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
+                     struct ts_http_body *body, const char *p, size_t n)
 {
-    struct ts_http_body framing, *body = &framing;
-    if (d->state == DIR_BODY)
-        framing = d->x->body;
-    else
-        framing.kind = TS_BODY_NONE;
     while (n > 0 && d->state != DIR_OFF) {
         if (d->state == DIR_BODY) {
             bool done = false;
@@ -558,6 +561,25 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
             d->state = DIR_BODY;
         }
     }
+}
+
+/* Feed the first n bytes of iov to an observed stream. The body's framing
+ * is kept on the stack through the call's buffers and goes into d's side
+ * block only when the body goes on past the call: a server's writev of a
+ * head and its body (nginx) took and gave back a side block per response. */
+static void feed_iov(struct ts_conn *c, enum feed_kind kind, struct dir *d,
+                     const struct iovec *iov, int iovcnt, size_t n)
+{
+    struct ts_http_body framing;
+    if (d->state == DIR_BODY)
+        framing = d->x->body;
+    else
+        framing.kind = TS_BODY_NONE;
+    for (int i = 0; i < iovcnt && n > 0; i++) {
+        size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+        dir_feed(c, kind, d, &framing, iov[i].iov_base, k);
+        n -= k;
+    }
     if (d->state == DIR_BODY) {
         struct dir_ext *x = conn_dir_ext(d);
         if (x)
@@ -566,17 +588,6 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d, cons
             conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);
     } else {
         conn_dir_settle(d);
-    }
-}
-
-/* Feed the first n bytes of iov to an observed stream. */
-static void feed_iov(struct ts_conn *c, enum feed_kind kind, struct dir *d,
-                     const struct iovec *iov, int iovcnt, size_t n)
-{
-    for (int i = 0; i < iovcnt && n > 0; i++) {
-        size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
-        dir_feed(c, kind, d, iov[i].iov_base, k);
-        n -= k;
     }
 }
 

@@ -201,8 +201,11 @@ void conn_head_release(struct dir *d);
 struct dir_ext *conn_dir_ext(struct dir *d);
 /* Give d->x back when it holds nothing: no head copy, not in a body. */
 void conn_dir_settle(struct dir *d);
-/* Dir blocks carved from their pool's chunks (a test's leak check). */
+/* Dir blocks carved from their pool's chunks (a test's leak check), and
+ * how many times one was taken (a test's check that a message complete
+ * within one call needs none). */
 size_t conn_dir_ext_carved(void);
+size_t conn_dir_ext_taken(void);
 /* Room for a wire form of len bytes in c->wire (its header is then to be
  * filled in); and given back, c->wire NULL. */
 struct out_wire *conn_wire_reserve(struct ts_conn *c, size_t len);

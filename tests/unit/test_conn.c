@@ -747,6 +747,38 @@ static void test_body_blocks_do_not_leak(void **state)
     assert_true(conn_dir_ext_carved() <= before + 2);
 }
 
+/* A response written as head and body in one writev (nginx) is complete
+ * within the call: its framing needs no side block. A body that goes on
+ * past the call does. */
+static void test_writev_head_and_body_takes_no_side_block(void **state)
+{
+    (void)state;
+    char buf[1024];
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    peer_write(&srv, "GET /f HTTP/1.1\r\nHost: s\r\n\r\n");
+    prog_read(&srv, buf, sizeof buf);
+    size_t taken = conn_dir_ext_taken();
+    char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", body[] = "hello";
+    struct iovec iov[2] = {{head, sizeof head - 1}, {body, 5}};
+    assert_int_equal(prog_writev(&srv, iov, 2), (ssize_t)(sizeof head - 1 + 5));
+    assert_int_equal(nspans, 1);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    assert_int_equal(conn_dir_ext_taken(), taken);
+
+    peer_write(&srv, "GET /g HTTP/1.1\r\nHost: s\r\n\r\n");
+    prog_read(&srv, buf, sizeof buf);
+    iov[1].iov_len = 2; /* "he" now, "llo" in the next call */
+    assert_int_equal(prog_writev(&srv, iov, 2), (ssize_t)(sizeof head - 1 + 2));
+    assert_int_equal(nspans, 1);
+    assert_int_equal(conn_dir_ext_taken(), taken + 1);
+    prog_write(&srv, "llo", 3);
+    assert_int_equal(nspans, 2);
+    struct ts_conn *c = ts_conn_get(srv.prog);
+    assert_null(c->out.x);
+    ts_conn_put(c);
+    close_pair(&srv);
+}
+
 /* Pipelined requests in one read, the last one's body cut by the read:
  * the spans queue in order (spilled past the room in the connection), the
  * body's block waits for the rest, and everything is given back once the
@@ -800,6 +832,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_injects_and_ends_on_response, setup),
         cmocka_unit_test_setup(test_client_split_head_every_offset, setup),
         cmocka_unit_test_setup(test_client_writev_head_over_iovecs, setup),
+        cmocka_unit_test_setup(test_writev_head_and_body_takes_no_side_block, setup),
         cmocka_unit_test_setup(test_client_app_context_no_duplicate, setup),
         cmocka_unit_test_setup(test_client_keepalive_and_pipelining, setup),
         cmocka_unit_test_setup(test_client_interim_and_close_delimited, setup),
