@@ -391,27 +391,30 @@ static void put(char *out, size_t cap, size_t *at, const char *s, size_t n)
     *at += n;
 }
 
-/* The built-in route: numeric, UUID and long hex segments collapsed. */
+/* The built-in route: numeric, UUID and long hex segments collapsed. Every
+ * traced request's path comes here: the bytes between collapsed segments
+ * are copied as one run, so a path with no identifier is one copy. */
 static size_t builtin_route(const char *path, size_t len, char *out, size_t cap)
 {
     size_t at = 0;
+    size_t run = 0; /* start of the bytes not yet copied */
     size_t i = 0;
     while (i < len) {
         if (path[i] == '/') {
-            put(out, cap, &at, "/", 1);
             i++;
             continue;
         }
-        const char *seg = path + i;
-        const char *slash = memchr(seg, '/', len - i);
-        size_t n = slash ? (size_t)(slash - seg) : len - i;
-        const char *kind = segment_kind(seg, n);
-        if (kind)
+        size_t seg = i;
+        while (i < len && path[i] != '/') /* segments are short: no call for it */
+            i++;
+        const char *kind = segment_kind(path + seg, i - seg);
+        if (kind) {
+            put(out, cap, &at, path + run, seg - run);
             put(out, cap, &at, kind, strlen(kind));
-        else
-            put(out, cap, &at, seg, n);
-        i += n;
+            run = i;
+        }
     }
+    put(out, cap, &at, path + run, len - run);
     out[at] = '\0';
     return at;
 }
