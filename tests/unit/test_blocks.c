@@ -585,7 +585,14 @@ static void test_usable_in_a_handler_that_interrupted_malloc(void **state)
     (void)state;
     pthread_t t; /* a second thread: malloc takes its arena lock for real */
     pthread_mutex_lock(&holding);
+    /* The handler is to interrupt this thread's malloc: the second thread
+     * starts with the timer's signal blocked, so it never runs it. */
+    sigset_t alrm, old;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alrm, &old);
     pthread_create(&t, NULL, hold_the_pool_lock, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
