@@ -316,6 +316,14 @@ static void cache_give_back(struct thread_cache *tc, int s)
         ts_block_put_many(slot_pools[s], got, n);
 }
 
+/* Give all of tc's blocks back to their pools (caches_mu held). */
+static void cache_give_back_all(struct thread_cache *tc)
+{
+    for (int s = 0; s < TS_BLOCK_CACHE_POOLS; s++)
+        if (slot_pools[s])
+            cache_give_back(tc, s);
+}
+
 /* The thread is exiting: its cache goes off for good (a later key's
  * destructor may still send traced bytes: those take the lock) and its
  * blocks go back. */
@@ -332,9 +340,7 @@ static void cache_thread_exit(void *arg)
     if (tc->next)
         tc->next->prev = tc->prev;
     tc->prev = tc->next = NULL;
-    for (int s = 0; s < TS_BLOCK_CACHE_POOLS; s++)
-        if (slot_pools[s])
-            cache_give_back(tc, s);
+    cache_give_back_all(tc);
     pthread_mutex_unlock(&caches_mu);
     ts_guard_leave();
 }
@@ -400,6 +406,14 @@ static void caches_give_back(struct ts_block_pool *p)
     pthread_mutex_lock(&caches_mu);
     for (struct thread_cache *tc = caches; tc; tc = tc->next)
         cache_give_back(tc, slot - 1);
+    pthread_mutex_unlock(&caches_mu);
+}
+
+void ts_block_caches_give_back(void)
+{
+    pthread_mutex_lock(&caches_mu);
+    for (struct thread_cache *tc = caches; tc; tc = tc->next)
+        cache_give_back_all(tc);
     pthread_mutex_unlock(&caches_mu);
 }
 

@@ -83,7 +83,8 @@ struct ts_block_pool {
  *    cache at all);
  *  - ts_block_pool_trim first takes back every thread's cached blocks of
  *    the pool, so an idle trim leaves none behind (a chunk one of them
- *    empties counts as emptied at that trim);
+ *    empties counts as emptied at that trim), and the reporter's idle
+ *    time takes back those of every pool (ts_block_caches_give_back);
  *  - ts_block_pool_destroy drops them;
  *  - in a forked child, the caches of the parent's other threads are lost
  *    (at most depth blocks of each caching pool per such thread): those
@@ -140,6 +141,12 @@ size_t ts_block_pool_chunks(struct ts_block_pool *p, size_t *bytes);
  * (all of them: nothing has needed them for that long). Returns how many
  * were unmapped. */
 size_t ts_block_pool_trim(struct ts_block_pool *p, unsigned older_than_ms);
+
+/* Every thread's cached blocks, of every pool, back to their pools: for
+ * the reporter thread when it finds nothing to do, so that threads that
+ * no longer trace keep no chunk of any pool (emptied chunks become
+ * spares, and the spares' own limits apply). */
+void ts_block_caches_give_back(void);
 
 /* How many chunks the pool has mapped in its life. */
 size_t ts_block_pool_maps(struct ts_block_pool *p);

@@ -268,6 +268,7 @@ static void *rep_thread_main(void *arg)
         rep_export_queued(pending, NULL, 0, timed_out);
         pthread_mutex_unlock(&rep_export_mu);
         if (idle && timed_out) {
+            ts_block_caches_give_back(); /* threads' spare span records and buffers */
             ts_rep_queue_trim(&rep_q, TS_BLOCK_SPARE_HOLD_MS);
             ts_buf_trim(TS_BLOCK_SPARE_HOLD_MS);
         }

@@ -7,8 +7,8 @@
  * blocks can be taken and given back from a signal handler that
  * interrupted malloc (which is what they are for). Per-thread caches: a
  * thread keeps what it gives back and uses it without the lock, an
- * exiting thread gives its blocks back, a trim takes back what every
- * thread keeps, no block is ever with two threads, a destroyed pool frees
+ * exiting thread gives its blocks back, a trim (and the reporter's idle
+ * time, for every pool) takes back what every thread keeps, no block is ever with two threads, a destroyed pool frees
  * its place, and a forked child's caches work. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -454,6 +454,43 @@ static void test_a_trim_takes_back_what_threads_cache(void **state)
     assert_int_equal(ts_block_cached_here(&cached), 1);
 }
 
+static struct ts_block_pool cached_too = TS_BLOCK_POOL_INIT_CACHED(300, 2);
+
+/* Caches blocks of two pools, then idles until told to end; returns how
+ * many it still caches then. */
+static void *cache_in_two_pools_and_idle(void *arg)
+{
+    (void)arg;
+    ts_block_put(&cached, ts_block_get(&cached));
+    ts_block_put(&cached_too, ts_block_get(&cached_too));
+    atomic_store(&held, true);
+    while (!atomic_load(&cache_idle_go))
+        sched_yield();
+    return (void *)(uintptr_t)(ts_block_cached_here(&cached) + ts_block_cached_here(&cached_too));
+}
+
+/* The reporter's idle time takes back what threads cache of every pool,
+ * pools nothing trims among them: their blocks are free again (reused,
+ * none carved anew) while the threads live on. */
+static void test_idle_time_takes_back_every_pools_caches(void **state)
+{
+    (void)state;
+    ts_block_pool_trim(&cached, 0);
+    atomic_store(&cache_idle_go, false);
+    pthread_t t = start_until_held(cache_in_two_pools_and_idle);
+    ts_block_caches_give_back();
+    char *a = ts_block_get(&cached), *b = ts_block_get(&cached_too);
+    assert_int_equal(ts_block_pool_carved(&cached), 1); /* the thread's, given back */
+    assert_int_equal(ts_block_pool_carved(&cached_too), 1);
+    atomic_store(&cache_idle_go, true);
+    void *still_cached;
+    pthread_join(t, &still_cached);
+    assert_int_equal((uintptr_t)still_cached, 0);
+    ts_block_put(&cached, a);
+    ts_block_put(&cached_too, b);
+    ts_block_pool_destroy(&cached_too);
+}
+
 enum { SHARERS = 4, SHARER_ROUNDS = 20000 };
 static atomic_bool sharers_done;
 
@@ -628,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_a_cached_get_and_put_take_no_lock),
         cmocka_unit_test(test_an_exiting_thread_gives_its_blocks_back),
         cmocka_unit_test(test_a_trim_takes_back_what_threads_cache),
+        cmocka_unit_test(test_idle_time_takes_back_every_pools_caches),
         cmocka_unit_test(test_cached_blocks_are_never_shared),
         cmocka_unit_test(test_a_destroyed_pool_frees_its_place),
         cmocka_unit_test(test_caches_in_a_forked_child),
