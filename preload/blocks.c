@@ -365,7 +365,8 @@ static bool cache_join(void)
     return true;
 }
 
-/* Give p a place in the caches if it has none yet (-1: none free). */
+/* Give p a place in the caches if it has none yet (-1 when every place is
+ * taken: its blocks are then never cached). */
 static void cache_slot_assign(struct ts_block_pool *p)
 {
     pthread_mutex_lock(&caches_mu);
