@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include "clock.h"
+#include "guard.h"
 
 #define CHUNK_MIN ((size_t)64 << 10)
 
@@ -185,40 +186,39 @@ static bool chunk_has_block(const struct ts_block_pool *p, const struct ts_block
     return c->free || (size_t)(c->end - c->next) >= p->size;
 }
 
-/* ---------------------------------------------------------------- API */
+/* ------------------------------------------------------- pool, locked */
 
-void *ts_block_get(struct ts_block_pool *p)
+/* A block of p (lock held), or NULL when the system has no memory. */
+static void *take_locked(struct ts_block_pool *p)
 {
-    void *b = NULL;
-    pthread_mutex_lock(&p->mu);
     struct ts_block_chunk *c = p->usable.first;
     if (!c)
         c = p->spares.first ? spare_take(p) : chunk_new(p);
-    if (c) {
-        if (c->free) {
-            b = c->free;
-            memcpy(&c->free, b, sizeof c->free);
-        } else {
-            b = c->next;
-            c->next += p->size;
-            c->carved++;
-            p->carved++;
-        }
-        c->in_use++;
-        if (!chunk_has_block(p, c))
-            list_remove(c);
+    if (!c)
+        return NULL;
+    void *b;
+    if (c->free) {
+        b = c->free;
+        memcpy(&c->free, b, sizeof c->free);
+    } else {
+        b = c->next;
+        c->next += p->size;
+        c->carved++;
+        p->carved++;
     }
-    pthread_mutex_unlock(&p->mu);
+    c->in_use++;
+    if (!chunk_has_block(p, c))
+        list_remove(c);
     return b;
 }
 
-void ts_block_put(struct ts_block_pool *p, void *block)
+/* Give a block back (lock held). Spares past keeping are added to
+ * *unmap, to be unmapped outside the lock; *now_ms is read once, when the
+ * first chunk empties (0 until then). */
+static void give_locked(struct ts_block_pool *p, void *block, uint64_t *now_ms,
+                        struct ts_block_chunk **unmap)
 {
-    if (!block)
-        return;
     struct ts_block_chunk *c = chunk_of(p, block);
-    struct ts_block_chunk *unmap = NULL;
-    pthread_mutex_lock(&p->mu);
     memcpy(block, &c->free, sizeof c->free);
     c->free = block;
     if (--c->in_use > 0) {
@@ -228,21 +228,281 @@ void ts_block_put(struct ts_block_pool *p, void *block)
          * cache. */
         if (!c->on_list)
             list_push_front(&p->usable, c);
-    } else {
-        /* Empty: a spare, and the moment to let go of spares gone stale
-         * (one clock read per chunk emptied, not per block). */
-        if (c->on_list)
-            list_remove(c);
-        uint64_t now = ts_mono_ms();
-        spare_push_front(p, c, now);
-        unmap = spares_past_keeping(p, now, TS_BLOCK_SPARE_HOLD_MS, 1);
+        return;
     }
+    /* Empty: a spare, and the moment to let go of spares gone stale
+     * (one clock read per chunk emptied, not per block). */
+    if (c->on_list)
+        list_remove(c);
+    if (*now_ms == 0)
+        *now_ms = ts_mono_ms();
+    spare_push_front(p, c, *now_ms);
+    struct ts_block_chunk *stale = spares_past_keeping(p, *now_ms, TS_BLOCK_SPARE_HOLD_MS, 1);
+    while (stale) {
+        struct ts_block_chunk *next = stale->next_listed;
+        stale->next_listed = *unmap;
+        *unmap = stale;
+        stale = next;
+    }
+}
+
+/* ------------------------------------------------------ thread caches */
+
+enum cache_state { CACHE_NEW, CACHE_ON, CACHE_OFF };
+
+struct thread_cache {
+    /* Free blocks by pool place (a pool's cache_slot - 1), a stack:
+     * blocks[s][0 .. top[s]) may hold blocks, the rest are empty. Atomic:
+     * only the owner puts blocks in (and moves top), but a trim or a
+     * destroy on another thread may take any of them out, which the owner
+     * finds as an empty entry below top. */
+    void *blocks[TS_BLOCK_CACHE_POOLS][TS_BLOCK_CACHE_DEPTH];
+    uint8_t top[TS_BLOCK_CACHE_POOLS];
+    struct thread_cache *prev, *next; /* in caches, under caches_mu */
+    int state;                        /* enum cache_state; the owner's alone */
+};
+
+static __thread struct thread_cache my_cache __attribute__((tls_model("initial-exec")));
+
+/* Every thread whose cache is on, and the pool of each place. Taken before
+ * a pool's lock when both are held, never while one is held. */
+static pthread_mutex_t caches_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct thread_cache *caches;
+static struct ts_block_pool *slot_pools[TS_BLOCK_CACHE_POOLS];
+
+/* The key whose destructor gives an exiting thread's blocks back. */
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static bool exit_key_usable;
+
+/* glibc keeps the values of a thread's first 32 keys in the thread itself
+ * and callocs room for the others on a thread's first pthread_setspecific:
+ * that must not happen here (a cache may be switched on in a signal handler
+ * that interrupted malloc). Past those, threads simply do not cache. musl
+ * keeps every key's value in the thread. */
+#define EXIT_KEY_WITHOUT_ALLOCATION 32
+
+static void cache_thread_exit(void *arg);
+
+static void exit_key_create(void)
+{
+    if (pthread_key_create(&exit_key, cache_thread_exit) != 0)
+        return;
+    if ((unsigned long)exit_key >= EXIT_KEY_WITHOUT_ALLOCATION) {
+        pthread_key_delete(exit_key);
+        return;
+    }
+    exit_key_usable = true;
+}
+
+/* Take every block of place s out of tc (caches_mu held). */
+static size_t cache_take_all(struct thread_cache *tc, int s, void **out)
+{
+    size_t n = 0;
+    for (int i = 0; i < TS_BLOCK_CACHE_DEPTH; i++) {
+        void *b = __atomic_exchange_n(&tc->blocks[s][i], NULL, __ATOMIC_ACQUIRE);
+        if (b)
+            out[n++] = b;
+    }
+    return n;
+}
+
+/* Give tc's blocks of place s back to their pool (caches_mu held). */
+static void cache_give_back(struct thread_cache *tc, int s)
+{
+    void *got[TS_BLOCK_CACHE_DEPTH];
+    size_t n = cache_take_all(tc, s, got);
+    if (n)
+        ts_block_put_many(slot_pools[s], got, n);
+}
+
+/* Give all of tc's blocks back to their pools (caches_mu held). */
+static void cache_give_back_all(struct thread_cache *tc)
+{
+    for (int s = 0; s < TS_BLOCK_CACHE_POOLS; s++)
+        if (slot_pools[s])
+            cache_give_back(tc, s);
+}
+
+/* The thread is exiting: its cache goes off for good (a later key's
+ * destructor may still send traced bytes: those take the lock) and its
+ * blocks go back. */
+static void cache_thread_exit(void *arg)
+{
+    struct thread_cache *tc = arg;
+    ts_guard_enter(); /* a handler's hooks must not come for the locks held here */
+    tc->state = CACHE_OFF;
+    pthread_mutex_lock(&caches_mu);
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else if (caches == tc)
+        caches = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+    tc->prev = tc->next = NULL;
+    cache_give_back_all(tc);
+    pthread_mutex_unlock(&caches_mu);
+    ts_guard_leave();
+}
+
+/* Switch the calling thread's cache on, once; false when it cannot be. */
+static bool cache_join(void)
+{
+    if (my_cache.state != CACHE_NEW)
+        return my_cache.state == CACHE_ON;
+    my_cache.state = CACHE_OFF;
+    pthread_once(&exit_key_once, exit_key_create);
+    if (!exit_key_usable || pthread_setspecific(exit_key, &my_cache) != 0)
+        return false;
+    pthread_mutex_lock(&caches_mu);
+    my_cache.prev = NULL;
+    my_cache.next = caches;
+    if (caches)
+        caches->prev = &my_cache;
+    caches = &my_cache;
+    pthread_mutex_unlock(&caches_mu);
+    my_cache.state = CACHE_ON;
+    return true;
+}
+
+/* Give p a place in the caches if it has none yet (-1 when every place is
+ * taken: its blocks are then never cached). */
+static void cache_slot_assign(struct ts_block_pool *p)
+{
+    pthread_mutex_lock(&caches_mu);
+    int slot = __atomic_load_n(&p->cache_slot, __ATOMIC_RELAXED);
+    if (slot == 0) {
+        slot = -1;
+        for (int s = 0; s < TS_BLOCK_CACHE_POOLS; s++) {
+            if (!slot_pools[s]) {
+                slot_pools[s] = p;
+                slot = s + 1;
+                break;
+            }
+        }
+        __atomic_store_n(&p->cache_slot, slot, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&caches_mu);
+}
+
+/* How many of p's blocks a thread keeps. */
+static unsigned cache_depth(const struct ts_block_pool *p)
+{
+    return p->cache_depth < TS_BLOCK_CACHE_DEPTH ? p->cache_depth : TS_BLOCK_CACHE_DEPTH;
+}
+
+/* The calling thread's place for p's blocks, or -1 when it keeps none. */
+static int my_place(const struct ts_block_pool *p)
+{
+    int slot = __atomic_load_n(&p->cache_slot, __ATOMIC_ACQUIRE);
+    return slot > 0 && my_cache.state == CACHE_ON ? slot - 1 : -1;
+}
+
+/* Every thread's cached blocks of p back to p. */
+static void caches_give_back(struct ts_block_pool *p)
+{
+    int slot = __atomic_load_n(&p->cache_slot, __ATOMIC_ACQUIRE);
+    if (slot <= 0)
+        return;
+    pthread_mutex_lock(&caches_mu);
+    for (struct thread_cache *tc = caches; tc; tc = tc->next)
+        cache_give_back(tc, slot - 1);
+    pthread_mutex_unlock(&caches_mu);
+}
+
+void ts_block_caches_give_back(void)
+{
+    pthread_mutex_lock(&caches_mu);
+    for (struct thread_cache *tc = caches; tc; tc = tc->next)
+        cache_give_back_all(tc);
+    pthread_mutex_unlock(&caches_mu);
+}
+
+/* In a forked child: the only thread is the caller; the other threads'
+ * caches (and the blocks in them) are left behind. */
+static void caches_after_fork(void)
+{
+    pthread_mutex_init(&caches_mu, NULL);
+    my_cache.prev = my_cache.next = NULL;
+    caches = my_cache.state == CACHE_ON ? &my_cache : NULL;
+}
+
+size_t ts_block_cached_here(const struct ts_block_pool *p)
+{
+    int s = my_place(p);
+    size_t n = 0;
+    for (int i = 0; s >= 0 && i < TS_BLOCK_CACHE_DEPTH; i++)
+        n += __atomic_load_n(&my_cache.blocks[s][i], __ATOMIC_RELAXED) != NULL;
+    return n;
+}
+
+/* ---------------------------------------------------------------- API */
+
+/* A get the calling thread's cache could not serve: from the pool, under
+ * its lock. The first one of a caching pool gives the pool its place in the
+ * caches and switches this thread's cache on, so that the block comes back
+ * into it. Out of line: the cached path stays short. */
+__attribute__((noinline)) static void *get_from_pool(struct ts_block_pool *p)
+{
+    if (p->cache_depth) {
+        if (__atomic_load_n(&p->cache_slot, __ATOMIC_ACQUIRE) == 0)
+            cache_slot_assign(p);
+        cache_join();
+    }
+    pthread_mutex_lock(&p->mu);
+    void *b = take_locked(p);
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+void *ts_block_get(struct ts_block_pool *p)
+{
+    int s = my_place(p);
+    if (s >= 0) {
+        uint8_t *top = &my_cache.top[s];
+        while (*top > 0) {
+            void *b = __atomic_exchange_n(&my_cache.blocks[s][--*top], NULL, __ATOMIC_ACQUIRE);
+            if (b) /* else a trim took it */
+                return b;
+        }
+    }
+    return get_from_pool(p);
+}
+
+void ts_block_put(struct ts_block_pool *p, void *block)
+{
+    if (!block)
+        return;
+    int s = my_place(p);
+    if (s >= 0) {
+        /* Places a trim or a destroy emptied below top are used again. */
+        unsigned top = my_cache.top[s];
+        while (top > 0 && !__atomic_load_n(&my_cache.blocks[s][top - 1], __ATOMIC_RELAXED))
+            top--;
+        if (top < cache_depth(p)) {
+            __atomic_store_n(&my_cache.blocks[s][top], block, __ATOMIC_RELEASE);
+            my_cache.top[s] = (uint8_t)(top + 1);
+            return;
+        }
+    }
+    ts_block_put_many(p, &block, 1);
+}
+
+void ts_block_put_many(struct ts_block_pool *p, void *const *blocks, size_t n)
+{
+    struct ts_block_chunk *unmap = NULL;
+    uint64_t now_ms = 0;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < n; i++)
+        if (blocks[i])
+            give_locked(p, blocks[i], &now_ms, &unmap);
     pthread_mutex_unlock(&p->mu);
     unmap_chain(unmap);
 }
 
 size_t ts_block_pool_trim(struct ts_block_pool *p, unsigned older_than_ms)
 {
+    caches_give_back(p);
     pthread_mutex_lock(&p->mu);
     struct ts_block_chunk *unmap = spares_past_keeping(p, ts_mono_ms(), older_than_ms, 0);
     pthread_mutex_unlock(&p->mu);
@@ -281,6 +541,18 @@ size_t ts_block_pool_chunks(struct ts_block_pool *p, size_t *bytes)
 
 void ts_block_pool_destroy(struct ts_block_pool *p)
 {
+    /* The threads' cached blocks are in the chunks about to go: dropped,
+     * and the pool's place freed for another pool. */
+    int slot = __atomic_load_n(&p->cache_slot, __ATOMIC_ACQUIRE);
+    if (slot > 0) {
+        void *dropped[TS_BLOCK_CACHE_DEPTH];
+        pthread_mutex_lock(&caches_mu);
+        for (struct thread_cache *tc = caches; tc; tc = tc->next)
+            cache_take_all(tc, slot - 1, dropped);
+        slot_pools[slot - 1] = NULL;
+        pthread_mutex_unlock(&caches_mu);
+    }
+    __atomic_store_n(&p->cache_slot, 0, __ATOMIC_RELEASE);
     pthread_mutex_lock(&p->mu);
     struct ts_block_chunk *c = p->all;
     p->all = NULL;
@@ -307,15 +579,22 @@ void ts_block_pool_fork_parent(struct ts_block_pool *p)
 void ts_block_pool_after_fork(struct ts_block_pool *p)
 {
     pthread_mutex_init(&p->mu, NULL);
+    caches_after_fork(); /* the same for every pool: once would do */
 }
 
 /* ------------------------------------------------------------- buffers */
 
 #define BUF_CLASSES 12 /* 1 KiB << 0 ... 1 KiB << 11 = 2 MiB */
 
+/* The small classes are cached per thread: a client's rewritten head and a
+ * connection's head buffer are taken and given back by the thread that
+ * makes the call, once or twice per request. The large ones are rare (and
+ * a cached one would keep a lot). */
+#define BUF_CACHED(bytes) TS_BLOCK_POOL_INIT_CACHED(bytes, 2)
+
 static struct ts_block_pool buf_pools[BUF_CLASSES] = {
-    TS_BLOCK_POOL_INIT(TS_BUF_MIN << 0),  TS_BLOCK_POOL_INIT(TS_BUF_MIN << 1),
-    TS_BLOCK_POOL_INIT(TS_BUF_MIN << 2),  TS_BLOCK_POOL_INIT(TS_BUF_MIN << 3),
+    BUF_CACHED(TS_BUF_MIN << 0),          BUF_CACHED(TS_BUF_MIN << 1),
+    BUF_CACHED(TS_BUF_MIN << 2),          TS_BLOCK_POOL_INIT(TS_BUF_MIN << 3),
     TS_BLOCK_POOL_INIT(TS_BUF_MIN << 4),  TS_BLOCK_POOL_INIT(TS_BUF_MIN << 5),
     TS_BLOCK_POOL_INIT(TS_BUF_MIN << 6),  TS_BLOCK_POOL_INIT(TS_BUF_MIN << 7),
     TS_BLOCK_POOL_INIT(TS_BUF_MIN << 8),  TS_BLOCK_POOL_INIT(TS_BUF_MIN << 9),

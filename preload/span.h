@@ -100,14 +100,17 @@ static inline const char *ts_span_name(const struct ts_span *s)
 }
 
 /* For encoders: a string stored in the span's buffer, off..off+len, clamped
- * to the buffer so that a damaged record can never make an encoder read
- * outside the span (an offset past the end gives an empty string there).
- * Sets *n to its length. */
+ * to the part of the buffer in use (str_used, itself at most the buffer)
+ * so that a damaged record can never make an encoder read outside the
+ * span, nor outside a queue record, which holds only that part (an offset
+ * past it gives an empty string there). Every string a span is given lies
+ * within it. Sets *n to its length. */
 static inline const char *ts_span_bytes(const struct ts_span *s, uint16_t off, uint16_t len,
                                         size_t *n)
 {
-    size_t o = off < TS_SPAN_STRBUF ? off : TS_SPAN_STRBUF;
-    *n = len < TS_SPAN_STRBUF - o ? len : TS_SPAN_STRBUF - o;
+    size_t used = s->str_used < TS_SPAN_STRBUF ? s->str_used : TS_SPAN_STRBUF;
+    size_t o = off < used ? off : used;
+    *n = len < used - o ? len : used - o;
     return s->str + o;
 }
 

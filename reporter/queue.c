@@ -182,6 +182,34 @@ void ts_rep_queue_release(struct ts_rep_queue *q, struct ts_span *rec)
         record_put(q, rec);
 }
 
+void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *recs, size_t n)
+{
+    enum { SORTED_MAX = 64 };
+    while (n > 0) {
+        size_t m = n < SORTED_MAX ? n : SORTED_MAX;
+        void *sorted[TS_REP_RECORD_CLASSES][SORTED_MAX];
+        size_t count[TS_REP_RECORD_CLASSES] = {0};
+        for (size_t i = 0; i < m; i++) {
+            if (recs[i]) {
+                int k = record_class(recs[i]);
+                sorted[k][count[k]++] = recs[i];
+            }
+        }
+        for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+            if (count[k])
+                ts_block_put_many(&q->records[k], sorted[k], count[k]);
+        recs += m;
+        n -= m;
+    }
+}
+
+bool ts_rep_queue_readable_in_place(const struct ts_span *rec)
+{
+    /* The encoders read strings through ts_span_bytes, which keeps to the
+     * str_used bytes the record holds (its class was chosen by them). */
+    return ts_span_nframes(rec) == 0;
+}
+
 bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
 {
     struct ts_span *rec = ts_rep_queue_record(q, s);

@@ -11,7 +11,8 @@
  * handler), sized to what the span uses: most spans fill a few hundred of
  * the TS_SPAN_STRBUF string bytes, so there are three record sizes, and
  * only a span with a call stack needs a whole struct ts_span. A popped
- * span's record goes back to its pool at once. Blocks are never returned
+ * span's record goes back to its pool at once; the reporter gives back
+ * those of a chunk of spans together, once they are encoded. Blocks are never returned
  * to the system: what stays resident is the queue's peak depth (at most
  * cap records, and one more for each thread pushing into a full queue at
  * that moment: the record is made before the mutex is taken), not cap
@@ -100,10 +101,9 @@ bool ts_rep_queue_push_locked(struct ts_rep_queue *q, const struct ts_span *s);
 /* Move up to max of the oldest spans into out[0..) (mutex held); returns
  * how many. Their records go back to the pools. Only the used part of a
  * record is copied: out's string buffer past str_used and its frames past
- * nframes keep whatever they held. The copy (on the reporter's thread)
- * keeps full-size records on the export side, where encoders rely on
- * every offset within TS_SPAN_STRBUF being readable and stack symbols are
- * added to the span. */
+ * nframes keep whatever they held. (The reporter takes records instead,
+ * ts_rep_queue_take_locked, and copies only those it cannot encode where
+ * they are: ts_rep_queue_readable_in_place.) */
 size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size_t max);
 
 /* Move up to max of the oldest records into recs[0..) (mutex held);
@@ -119,6 +119,16 @@ void ts_rep_queue_read(struct ts_span *out, const struct ts_span *rec);
 
 /* Give a record from ts_rep_queue_take_locked back; no mutex needed. */
 void ts_rep_queue_release(struct ts_rep_queue *q, struct ts_span *rec);
+
+/* The same for n records (NULL entries skipped), one pool lock per record
+ * class rather than one per record. */
+void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *recs, size_t n);
+
+/* Can rec be encoded where it is, as a whole span? Encoders read its
+ * fixed fields and, through ts_span_bytes, only the string bytes it holds.
+ * True unless it has a call stack (symbols are then added to the span:
+ * copy it into a whole span with ts_rep_queue_read first). */
+bool ts_rep_queue_readable_in_place(const struct ts_span *rec);
 
 /* The same, taking and releasing the mutex; push makes the record before
  * it takes the mutex. */

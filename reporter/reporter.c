@@ -40,13 +40,14 @@
 #define REP_DEFAULT_BATCH 512
 #define REP_DEFAULT_DELAY_MS 5000
 /* Spans are taken from the queue in chunks of this many: pointers to their
- * records, moved under the queue mutex; each record is copied out and
- * encoded after it is released. It is also how many queued spans wake the
+ * records, moved under the queue mutex; the records are encoded after it
+ * is released and go back to their pools together (a lock per record
+ * class, not per record). It is also how many queued spans wake the
  * reporter thread: spans are encoded a chunk at a time as they come, into
  * the batch that is sent when it is full or old enough, so the thread's
  * work comes in slices of about a hundred microseconds rather than a whole
  * batch's millisecond (which a request that waited behind it paid in
- * latency), and the records of a chunk go back at once. */
+ * latency), and the records of a chunk go back soon. */
 #define REP_CHUNK 64
 #define REP_THREAD_STACK ((size_t)512 << 10)
 
@@ -62,9 +63,11 @@ static bool rep_remote_sampling; /* fixed at init: the sampler polls a strategy 
 
 static pthread_mutex_t rep_export_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Under rep_export_mu: the records taken from the queue and not yet given
- * back, and the whole span each is copied into to be encoded (encoders may
- * read anywhere in its string buffer, and stack symbols are added to it:
- * a record is only as long as what its span uses). When a fork comes in
+ * back (all of a chunk go back together once it is encoded), and the
+ * whole span a record is copied into when it cannot be encoded where it
+ * is (stack symbols are added to a span with a stack, and a record is
+ * only as long as what its span uses: see
+ * ts_rep_queue_readable_in_place). When a fork comes in
  * the middle of an export, the child loses the records taken (at most
  * REP_CHUNK blocks): the thread that would give them back is not there,
  * and where it had got to is not known. */
@@ -193,13 +196,17 @@ static void rep_export_queued(size_t want, const struct timespec *deadline, uint
             rep_open_since_ms = ts_mono_ms();
         uint64_t batch_deadline = rep_batch_deadline(deadline_ms);
         for (size_t i = 0; i < got; i++) {
-            ts_rep_queue_read(&rep_span, rep_taken[i]);
-            ts_rep_queue_release(&rep_q, rep_taken[i]);
-            rep_taken[i] = NULL;
-            if (rep_span.nframes) /* TRACESHIM_STACKS: names, off the program's threads */
-                ts_sym_attach(&rep_span);
-            ts_exp_add(&rep_span, batch_deadline);
+            const struct ts_span *s = rep_taken[i];
+            if (!ts_rep_queue_readable_in_place(s)) {
+                ts_rep_queue_read(&rep_span, s);
+                if (rep_span.nframes) /* TRACESHIM_STACKS: names, off the program's threads */
+                    ts_sym_attach(&rep_span);
+                s = &rep_span;
+            }
+            ts_exp_add(s, batch_deadline);
         }
+        ts_rep_queue_release_many(&rep_q, rep_taken, got);
+        memset(rep_taken, 0, got * sizeof rep_taken[0]);
         __atomic_store_n(&rep_open, rep_open + got, __ATOMIC_RELAXED);
         if (rep_open >= batch) {
             rep_send_open(batch_deadline);
@@ -261,6 +268,7 @@ static void *rep_thread_main(void *arg)
         rep_export_queued(pending, NULL, 0, timed_out);
         pthread_mutex_unlock(&rep_export_mu);
         if (idle && timed_out) {
+            ts_block_caches_give_back(); /* threads' spare span records and buffers */
             ts_rep_queue_trim(&rep_q, TS_BLOCK_SPARE_HOLD_MS);
             ts_buf_trim(TS_BLOCK_SPARE_HOLD_MS);
         }

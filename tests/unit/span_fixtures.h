@@ -345,11 +345,13 @@ static inline bool json_valid(const char *s, size_t n)
     return c.p == c.end;
 }
 
-/* Damage a span the way a corrupted record could be: its name runs past
- * the string buffer (only "ok" fits) and its first attribute's value lies
- * wholly outside it. Encoders must clamp, never read past the span. */
+/* Damage a span the way a corrupted record could be: it claims its whole
+ * string buffer in use, its name runs past the buffer (only "ok" fits) and
+ * its first attribute's value lies wholly outside it. Encoders must clamp,
+ * never read past the span. */
 static inline void damage_offsets(struct ts_span *s)
 {
+    s->str_used = TS_SPAN_STRBUF;
     s->name_off = TS_SPAN_STRBUF - 2;
     s->name_len = 500;
     s->str[TS_SPAN_STRBUF - 2] = 'o';

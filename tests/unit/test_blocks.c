@@ -5,7 +5,11 @@
  * an idle trim), a batch rising and falling maps nothing new, a pool works in
  * a forked child whose parent had its lock held by another thread, and
  * blocks can be taken and given back from a signal handler that
- * interrupted malloc (which is what they are for). */
+ * interrupted malloc (which is what they are for). Per-thread caches: a
+ * thread keeps what it gives back and uses it without the lock, an
+ * exiting thread gives its blocks back, a trim (and the reporter's idle
+ * time, for every pool) takes back what every thread keeps, no block is ever with two threads, a destroyed pool frees
+ * its place, and a forked child's caches work. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -258,14 +262,33 @@ static void *hold_the_pool_lock(void *arg)
     return NULL;
 }
 
+/* Run fn on a new thread and wait until it says (held) it is ready. */
+static pthread_t start_until_held(void *(*fn)(void *))
+{
+    atomic_store(&held, false);
+    pthread_t t;
+    pthread_create(&t, NULL, fn, NULL);
+    while (!atomic_load(&held))
+        sched_yield();
+    return t;
+}
+
+/* Did a forked child exit with 0? One stuck on a lock is killed after ten
+ * seconds, and fails the test. */
+static bool child_succeeded(pid_t pid)
+{
+    int st = 0;
+    alarm(10);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    alarm(0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static void test_pool_in_a_forked_child(void **state)
 {
     (void)state;
     pthread_mutex_lock(&holding);
-    pthread_t t;
-    pthread_create(&t, NULL, hold_the_pool_lock, NULL);
-    while (!atomic_load(&held))
-        sched_yield();
+    pthread_t t = start_until_held(hold_the_pool_lock);
     pid_t pid = fork();
     if (pid == 0) {
         /* the holder does not exist here */
@@ -274,13 +297,302 @@ static void test_pool_in_a_forked_child(void **state)
         ts_block_put(&spans_like, b);
         _exit(b ? 0 : 1);
     }
-    int st = 0;
-    alarm(10); /* a child stuck on the lock would be killed, and fail the test */
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    alarm(0);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(child_succeeded(pid));
     pthread_mutex_unlock(&holding);
     pthread_join(t, NULL);
+}
+
+/* ------------------------------------------------------ thread caches */
+
+static struct ts_block_pool cached = TS_BLOCK_POOL_INIT_CACHED(2200, 2);
+
+static void cached_blocks_checked(char **b, size_t n, int seed)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < 2200; k += 97)
+            assert_int_equal((unsigned char)b[i][k], (unsigned char)(seed + (int)i));
+}
+
+/* A block given back is kept by the thread, up to the pool's depth, and
+ * is the next one it gets; past the depth, blocks go back to the pool. */
+static void test_a_thread_keeps_what_it_gives_back(void **state)
+{
+    (void)state;
+    char *b[3];
+    for (int i = 0; i < 3; i++)
+        b[i] = ts_block_get(&cached);
+    assert_int_equal(ts_block_cached_here(&cached), 0);
+    for (int i = 0; i < 3; i++)
+        ts_block_put(&cached, b[i]);
+    assert_int_equal(ts_block_cached_here(&cached), 2);
+    assert_ptr_equal(ts_block_get(&cached), b[1]); /* the last kept, first out */
+    assert_ptr_equal(ts_block_get(&cached), b[0]);
+    assert_int_equal(ts_block_cached_here(&cached), 0);
+    assert_ptr_equal(ts_block_get(&cached), b[2]); /* from the pool: the block given back */
+    for (int i = 0; i < 3; i++)
+        ts_block_put(&cached, b[i]);
+    assert_int_equal(ts_block_pool_carved(&cached), 3);
+}
+
+static atomic_int lockless_stage; /* 1: cache warm; 2: the lock is held; 3: done */
+
+static void *get_and_put_cached(void *arg)
+{
+    (void)arg;
+    ts_block_put(&cached, ts_block_get(&cached));
+    atomic_store(&lockless_stage, 1);
+    while (atomic_load(&lockless_stage) != 2)
+        sched_yield();
+    for (int i = 0; i < 1000; i++)
+        ts_block_put(&cached, ts_block_get(&cached));
+    atomic_store(&lockless_stage, 3);
+    return NULL;
+}
+
+/* A thread served from its cache never takes the pool's lock: while
+ * another thread holds it, a thousand gets and puts still go through
+ * (were they to lock, the wait below would run out and the test fail). */
+static void test_a_cached_get_and_put_take_no_lock(void **state)
+{
+    (void)state;
+    atomic_store(&lockless_stage, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, get_and_put_cached, NULL);
+    while (atomic_load(&lockless_stage) != 1)
+        sched_yield();
+    pthread_mutex_lock(&cached.mu);
+    atomic_store(&lockless_stage, 2);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (atomic_load(&lockless_stage) != 3 && now.tv_sec - start.tv_sec < 5);
+    bool done = atomic_load(&lockless_stage) == 3;
+    pthread_mutex_unlock(&cached.mu);
+    pthread_join(t, NULL);
+    assert_true(done);
+}
+
+enum { EXITING_THREADS = 8 };
+static pthread_barrier_t all_hold;
+
+/* Takes two blocks while the others hold theirs (so that no two threads
+ * share one), keeps them in its cache, and exits. */
+static void *cache_two_and_exit(void *arg)
+{
+    (void)arg;
+    char *b[2] = {ts_block_get(&cached), ts_block_get(&cached)};
+    pthread_barrier_wait(&all_hold);
+    ts_block_put(&cached, b[0]);
+    ts_block_put(&cached, b[1]);
+    return NULL;
+}
+
+/* Threads that end (a server with a thread per request) give their cached
+ * blocks back: the next sixteen blocks are theirs, none carved anew. */
+static void test_an_exiting_thread_gives_its_blocks_back(void **state)
+{
+    (void)state;
+    ts_block_pool_destroy(&cached);
+    pthread_barrier_init(&all_hold, NULL, EXITING_THREADS);
+    pthread_t t[EXITING_THREADS];
+    for (int i = 0; i < EXITING_THREADS; i++)
+        pthread_create(&t[i], NULL, cache_two_and_exit, NULL);
+    for (int i = 0; i < EXITING_THREADS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&all_hold);
+    assert_int_equal(ts_block_pool_carved(&cached), 2 * EXITING_THREADS);
+    char *b[2 * EXITING_THREADS];
+    for (int i = 0; i < 2 * EXITING_THREADS; i++) {
+        b[i] = ts_block_get(&cached);
+        memset(b[i], i, 2200);
+    }
+    cached_blocks_checked(b, 2 * EXITING_THREADS, 0);
+    assert_int_equal(ts_block_pool_carved(&cached), 2 * EXITING_THREADS);
+    ts_block_put_many(&cached, (void *const *)b, 2 * EXITING_THREADS);
+    ts_block_pool_trim(&cached, 0);
+    assert_int_equal(ts_block_pool_chunks(&cached, NULL), 0);
+}
+
+static atomic_bool cache_idle_go;
+
+/* Caches two blocks, then idles until told to end; returns how many it
+ * still caches then. */
+static void *cache_two_and_idle(void *arg)
+{
+    (void)arg;
+    char *b[2] = {ts_block_get(&cached), ts_block_get(&cached)};
+    ts_block_put(&cached, b[0]);
+    ts_block_put(&cached, b[1]);
+    atomic_store(&held, true);
+    while (!atomic_load(&cache_idle_go))
+        sched_yield();
+    return (void *)(uintptr_t)ts_block_cached_here(&cached);
+}
+
+/* An idle trim takes back what every thread caches: the pool then holds
+ * nothing, though the threads live on. */
+static void test_a_trim_takes_back_what_threads_cache(void **state)
+{
+    (void)state;
+    atomic_store(&cache_idle_go, false);
+    pthread_t t = start_until_held(cache_two_and_idle);
+    ts_block_put(&cached, ts_block_get(&cached)); /* and one kept here */
+    assert_int_equal(ts_block_cached_here(&cached), 1);
+    assert_int_equal(ts_block_pool_chunks(&cached, NULL), 1);
+    ts_block_pool_trim(&cached, 0);
+    assert_int_equal(ts_block_cached_here(&cached), 0);
+    assert_int_equal(ts_block_pool_chunks(&cached, NULL), 0);
+    assert_int_equal(ts_block_pool_carved(&cached), 0);
+    atomic_store(&cache_idle_go, true);
+    void *still_cached;
+    pthread_join(t, &still_cached);
+    assert_int_equal((uintptr_t)still_cached, 0); /* the trim took them */
+    /* and the caches work on */
+    ts_block_put(&cached, ts_block_get(&cached));
+    assert_int_equal(ts_block_cached_here(&cached), 1);
+}
+
+static struct ts_block_pool cached_too = TS_BLOCK_POOL_INIT_CACHED(300, 2);
+
+/* Caches blocks of two pools, then idles until told to end; returns how
+ * many it still caches then. */
+static void *cache_in_two_pools_and_idle(void *arg)
+{
+    (void)arg;
+    ts_block_put(&cached, ts_block_get(&cached));
+    ts_block_put(&cached_too, ts_block_get(&cached_too));
+    atomic_store(&held, true);
+    while (!atomic_load(&cache_idle_go))
+        sched_yield();
+    return (void *)(uintptr_t)(ts_block_cached_here(&cached) + ts_block_cached_here(&cached_too));
+}
+
+/* The reporter's idle time takes back what threads cache of every pool,
+ * pools nothing trims among them: their blocks are free again (reused,
+ * none carved anew) while the threads live on. */
+static void test_idle_time_takes_back_every_pools_caches(void **state)
+{
+    (void)state;
+    ts_block_pool_trim(&cached, 0);
+    atomic_store(&cache_idle_go, false);
+    pthread_t t = start_until_held(cache_in_two_pools_and_idle);
+    ts_block_caches_give_back();
+    char *a = ts_block_get(&cached), *b = ts_block_get(&cached_too);
+    assert_int_equal(ts_block_pool_carved(&cached), 1); /* the thread's, given back */
+    assert_int_equal(ts_block_pool_carved(&cached_too), 1);
+    atomic_store(&cache_idle_go, true);
+    void *still_cached;
+    pthread_join(t, &still_cached);
+    assert_int_equal((uintptr_t)still_cached, 0);
+    ts_block_put(&cached, a);
+    ts_block_put(&cached_too, b);
+    ts_block_pool_destroy(&cached_too);
+}
+
+enum { SHARERS = 4, SHARER_ROUNDS = 20000 };
+static atomic_bool sharers_done;
+
+/* Gets, marks, checks and gives back blocks, now one, now a few, so that
+ * its cache fills and empties; another thread owning the same block at
+ * the same time would change the mark. */
+static void *share_blocks(void *arg)
+{
+    unsigned char mark = (unsigned char)(uintptr_t)arg;
+    char *b[3];
+    for (int round = 0; round < SHARER_ROUNDS; round++) {
+        int n = 1 + round % 3;
+        for (int i = 0; i < n; i++) {
+            b[i] = ts_block_get(&cached);
+            memset(b[i], mark + i, 64);
+        }
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 64; k++)
+                if ((unsigned char)b[i][k] != (unsigned char)(mark + i))
+                    return (void *)1;
+        for (int i = 0; i < n; i++)
+            ts_block_put(&cached, b[i]);
+    }
+    return NULL;
+}
+
+static void *trim_meanwhile(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&sharers_done))
+        ts_block_pool_trim(&cached, TS_BLOCK_SPARE_HOLD_MS);
+    return NULL;
+}
+
+/* Threads caching blocks of one pool while another thread keeps trimming
+ * it (taking their cached blocks away as they work): no block is ever
+ * with two threads at once, and in the end every one is back. */
+static void test_cached_blocks_are_never_shared(void **state)
+{
+    (void)state;
+    atomic_store(&sharers_done, false);
+    pthread_t trimmer, t[SHARERS];
+    pthread_create(&trimmer, NULL, trim_meanwhile, NULL);
+    for (int i = 0; i < SHARERS; i++)
+        pthread_create(&t[i], NULL, share_blocks, (void *)(uintptr_t)(16 * i + 1));
+    void *failed = NULL;
+    for (int i = 0; i < SHARERS; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        failed = failed ? failed : r;
+    }
+    atomic_store(&sharers_done, true);
+    pthread_join(trimmer, NULL);
+    assert_null(failed);
+    ts_block_pool_trim(&cached, 0);
+    assert_int_equal(ts_block_pool_chunks(&cached, NULL), 0);
+}
+
+/* A destroyed pool drops the blocks threads cached (its chunks are gone)
+ * and frees its place: more pools than there are places, one after the
+ * other, all cache. */
+static void test_a_destroyed_pool_frees_its_place(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3 * TS_BLOCK_CACHE_POOLS; i++) {
+        struct ts_block_pool p = TS_BLOCK_POOL_INIT_CACHED(100, 2);
+        char *b = ts_block_get(&p);
+        memset(b, i, 100);
+        ts_block_put(&p, b);
+        assert_int_equal(ts_block_cached_here(&p), 1);
+        ts_block_pool_destroy(&p);
+        assert_int_equal(ts_block_cached_here(&p), 0);
+        assert_ptr_not_equal(ts_block_get(&p), NULL); /* usable again, from a new chunk */
+        ts_block_pool_destroy(&p);
+    }
+}
+
+/* A forked child whose parent had another thread with a full cache: the
+ * child's own thread caches as before, and an idle trim there leaves no
+ * more than the chunk the vanished thread's blocks keep. */
+static void test_caches_in_a_forked_child(void **state)
+{
+    (void)state;
+    ts_block_pool_trim(&cached, 0);
+    atomic_store(&cache_idle_go, false);
+    pthread_t t = start_until_held(cache_two_and_idle);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ts_block_pool_after_fork(&cached);
+        char *b = ts_block_get(&cached);
+        ts_block_put(&cached, b);
+        bool ok = b && ts_block_cached_here(&cached) == 1;
+        ts_block_pool_trim(&cached, 0); /* never waits for, or walks, the thread left behind */
+        ok = ok && ts_block_cached_here(&cached) == 0 && ts_block_pool_chunks(&cached, NULL) <= 1;
+        _exit(ok ? 0 : 1);
+    }
+    bool child_ok = child_succeeded(pid);
+    atomic_store(&cache_idle_go, true);
+    void *still_cached;
+    pthread_join(t, &still_cached);
+    assert_int_equal((uintptr_t)still_cached, 2); /* the parent's thread kept its own */
+    assert_true(child_ok);
 }
 
 /* ---------------------------------------------------- signal handlers */
@@ -310,7 +622,14 @@ static void test_usable_in_a_handler_that_interrupted_malloc(void **state)
     (void)state;
     pthread_t t; /* a second thread: malloc takes its arena lock for real */
     pthread_mutex_lock(&holding);
+    /* The handler is to interrupt this thread's malloc: the second thread
+     * starts with the timer's signal blocked, so it never runs it. */
+    sigset_t alrm, old;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alrm, &old);
     pthread_create(&t, NULL, hold_the_pool_lock, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
@@ -342,6 +661,14 @@ int main(void)
         cmocka_unit_test(test_a_batch_rising_and_falling_maps_nothing_new),
         cmocka_unit_test(test_no_thrashing_at_a_chunk_edge),
         cmocka_unit_test(test_pool_in_a_forked_child),
+        cmocka_unit_test(test_a_thread_keeps_what_it_gives_back),
+        cmocka_unit_test(test_a_cached_get_and_put_take_no_lock),
+        cmocka_unit_test(test_an_exiting_thread_gives_its_blocks_back),
+        cmocka_unit_test(test_a_trim_takes_back_what_threads_cache),
+        cmocka_unit_test(test_idle_time_takes_back_every_pools_caches),
+        cmocka_unit_test(test_cached_blocks_are_never_shared),
+        cmocka_unit_test(test_a_destroyed_pool_frees_its_place),
+        cmocka_unit_test(test_caches_in_a_forked_child),
         cmocka_unit_test(test_usable_in_a_handler_that_interrupted_malloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

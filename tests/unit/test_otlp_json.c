@@ -801,6 +801,18 @@ static void test_encode_random_bytes_always_valid(void **state)
     ts_json_buf_free(&b);
 }
 
+/* Encode one damaged span into b: valid JSON whatever it holds. */
+static const char *encode_damaged(struct ts_json_buf *b, const struct ts_span *s)
+{
+    ts_json_buf_init(b);
+    assert_true(ts_otlp_json_encode(b, s, 1));
+    assert_true(json_valid(b->data, b->len));
+    return buf_str(b);
+}
+
+#define EMPTY_METHOD_JSON                                                                          \
+    "{\"key\":\"http.request.method\",\"value\":{\"stringValue\":\"\"}}"
+
 /* A record whose offsets point past its buffer is clamped, not overread. */
 static void test_encode_clamps_damaged_offsets(void **state)
 {
@@ -811,12 +823,29 @@ static void test_encode_clamps_damaged_offsets(void **state)
     memset(&s.attrs[3], 0, sizeof s.attrs - 3 * sizeof s.attrs[0]);
     s.nattrs = 200;
     struct ts_json_buf b;
-    ts_json_buf_init(&b);
-    assert_true(ts_otlp_json_encode(&b, &s, 1));
-    assert_true(json_valid(b.data, b.len));
-    assert_non_null(strstr(buf_str(&b), "\"name\":\"ok\""));
-    assert_non_null(strstr(b.data, "{\"key\":\"http.request.method\",\"value\":{\"stringValue\":"
-                                   "\"\"}}"));
+    const char *out = encode_damaged(&b, &s);
+    assert_non_null(strstr(out, "\"name\":\"ok\""));
+    assert_non_null(strstr(out, EMPTY_METHOD_JSON));
+    ts_json_buf_free(&b);
+}
+
+/* A string the record says lies past the bytes in use is read as empty:
+ * a queue record holds only those bytes (it is encoded where it is), so
+ * whatever lies past them is not the span's. */
+static void test_encode_keeps_to_the_bytes_in_use(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    const struct ts_attr *method = ts_span_attr_find(&s, "http.request.method");
+    assert_non_null(method);
+    struct ts_attr *a = &s.attrs[method - s.attrs];
+    a->off = s.str_used; /* damaged: inside the buffer, past what is used */
+    memcpy(s.str + s.str_used, "STALE", 5);
+    struct ts_json_buf b;
+    const char *out = encode_damaged(&b, &s);
+    assert_null(strstr(out, "STA"));
+    assert_non_null(strstr(out, EMPTY_METHOD_JSON));
+    assert_non_null(strstr(out, "\"name\":\"GET /api\""));
     ts_json_buf_free(&b);
 }
 
@@ -924,6 +953,7 @@ int main(void)
         cmocka_unit_test_setup(test_encode_hostile_content, setup),
         cmocka_unit_test_setup(test_encode_random_bytes_always_valid, setup),
         cmocka_unit_test_setup(test_encode_clamps_damaged_offsets, setup),
+        cmocka_unit_test_setup(test_encode_keeps_to_the_bytes_in_use, setup),
         cmocka_unit_test_setup(test_resource_attrs_parsed, setup),
         cmocka_unit_test_setup(test_resource_attrs_malformed_skipped, setup),
         cmocka_unit_test_setup(test_resource_attrs_no_duplicates, setup),

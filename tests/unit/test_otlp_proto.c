@@ -598,6 +598,7 @@ static void test_hostile_span(void **state)
     ts_span_attr_str(&s[1], "url.path", "\\\"\x1b[31m\xed\xbf\xbf", 10);
     ts_span_attr_str(&s[1], "url.path", "again", 5); /* a repeated key is kept */
     ts_span_attr_str(&s[1], "last", "tail", 4);
+    s[1].str_used = TS_SPAN_STRBUF;         /* damaged: the whole buffer claimed in use */
     s[1].attrs[2].off = TS_SPAN_STRBUF - 1; /* one byte left: "?" */
     s[1].attrs[2].len = 4;
     s[1].str[TS_SPAN_STRBUF - 1] = '?';

@@ -1,5 +1,6 @@
 /* test_queue.c — the span ring on its own (order, drops, records sized to
- * the span, memory that follows the queue's depth, fork), and the reporter
+ * the span, memory that follows the queue's depth, records given back a
+ * chunk at a time and read where they are, fork), and the reporter
  * end to end:
  * threads submitting into the file exporter, a full queue, fork, the
  * program closing or dup2'ing over the exporter's fd, periodic and
@@ -330,6 +331,95 @@ static void test_queue_take_and_release(void **state)
     for (int i = 0; i < 6; i++)
         assert_true(ts_rep_queue_push(&q, &s));
     assert_int_equal(ts_rep_queue_records_carved(&q), 8); /* 5, 3 of them reused, 3 new */
+    ts_rep_queue_destroy(&q);
+}
+
+/* Records of every class taken out together and given back together (a
+ * chunk of spans the reporter has encoded): each goes back to its own
+ * pool, a missing one is skipped, and the same spans again take no new
+ * blocks. */
+static void test_queue_release_many(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 8));
+    struct ts_span spans[4];
+    char value[TS_SPAN_STRBUF];
+    memset(value, 'v', sizeof value);
+    make_span(&spans[0], "GET /small");
+    make_span(&spans[1], "GET /medium");
+    ts_span_attr_str(&spans[1], "url.path", value, 400);
+    make_span(&spans[2], "GET /big");
+    ts_span_attr_str(&spans[2], "url.path", value, 1000);
+    make_span(&spans[3], "GET /stack");
+    spans[3].nframes = 3;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 4; i++)
+            assert_true(ts_rep_queue_push(&q, &spans[i]));
+        struct ts_span *recs[5];
+        ts_rep_queue_lock(&q, NULL);
+        assert_int_equal(ts_rep_queue_take_locked(&q, recs, 4), 4);
+        ts_rep_queue_unlock(&q);
+        recs[4] = recs[3];
+        recs[3] = NULL;
+        ts_rep_queue_release_many(&q, recs, 5);
+        assert_int_equal(ts_rep_queue_records_carved(&q), 4);
+        assert_int_equal(ts_block_pool_carved(&q.records[0]), 1);
+        assert_int_equal(ts_block_pool_carved(&q.records[1]), 1);
+        assert_int_equal(ts_block_pool_carved(&q.records[2]), 2);
+    }
+    ts_rep_queue_trim(&q, 0); /* all free: every chunk goes */
+    size_t bytes = 0;
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++) {
+        size_t b;
+        ts_block_pool_chunks(&q.records[k], &b);
+        bytes += b;
+    }
+    assert_int_equal(bytes, 0);
+    ts_rep_queue_destroy(&q);
+}
+
+/* A record without a call stack is encoded where it is: every string of
+ * it reads, through ts_span_bytes, as in the span it was made from, and
+ * nothing past the bytes it holds is reachable; one with a stack must be
+ * copied into a whole span (symbols are added to it). */
+static void test_queue_record_read_in_place(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 8));
+    struct ts_span s, stack;
+    make_span(&s, "GET /in-place");
+    ts_span_attr_str(&s, "url.path", "/in-place", 9);
+    ts_span_attr_int(&s, "server.port", 8080);
+    make_span(&stack, "GET /stack");
+    stack.nframes = 2;
+    assert_true(ts_rep_queue_push(&q, &s));
+    assert_true(ts_rep_queue_push(&q, &stack));
+    struct ts_span *recs[2];
+    ts_rep_queue_lock(&q, NULL);
+    assert_int_equal(ts_rep_queue_take_locked(&q, recs, 2), 2);
+    ts_rep_queue_unlock(&q);
+    assert_true(ts_rep_queue_readable_in_place(recs[0]));
+    assert_false(ts_rep_queue_readable_in_place(recs[1]));
+    const struct ts_span *rec = recs[0];
+    size_t n, m;
+    const char *got = ts_span_bytes(rec, rec->name_off, rec->name_len, &n);
+    const char *want = ts_span_bytes(&s, s.name_off, s.name_len, &m);
+    assert_int_equal(n, m);
+    assert_memory_equal(got, want, n);
+    assert_int_equal(rec->nattrs, s.nattrs);
+    for (size_t i = 0; i < s.nattrs; i++) {
+        got = ts_span_bytes(rec, rec->attrs[i].off, rec->attrs[i].len, &n);
+        want = ts_span_bytes(&s, s.attrs[i].off, s.attrs[i].len, &m);
+        assert_int_equal(n, m);
+        assert_memory_equal(got, want, n);
+        assert_true(got + n <= rec->str + rec->str_used);
+    }
+    /* past what the record holds: nothing, wherever an offset points */
+    ts_span_bytes(rec, rec->str_used, 100, &n);
+    assert_int_equal(n, 0);
+    ts_span_bytes(rec, TS_SPAN_STRBUF - 1, 100, &n);
+    assert_int_equal(n, 0);
+    ts_rep_queue_release_many(&q, recs, 2);
     ts_rep_queue_destroy(&q);
 }
 
@@ -1474,6 +1564,8 @@ int main(void)
         cmocka_unit_test(test_queue_record_sizes),
         cmocka_unit_test(test_queue_full_gives_records_back),
         cmocka_unit_test(test_queue_take_and_release),
+        cmocka_unit_test(test_queue_release_many),
+        cmocka_unit_test(test_queue_record_read_in_place),
         cmocka_unit_test(test_queue_fork_frees_records_in_child),
         cmocka_unit_test(test_reporter_flush_empty),
         cmocka_unit_test(test_reporter_threads_end_to_end),
