@@ -58,8 +58,8 @@
  *  - strings read back as the encoders document: every byte that starts no
  *    valid UTF-8 character becomes U+FFFD, everything else is kept
  *    (tests/decode/utf8_check.h computes that apart from json_buf.c).
- * Offsets and lengths of a damaged record read back clamped to the string
- * buffer, as span.h's ts_span_bytes promises; each span lives in a heap
+ * Offsets and lengths of a damaged record read back clamped to the bytes
+ * of the string buffer in use, as span.h's ts_span_bytes promises; each span lives in a heap
  * block of its exact size, so any read past it is an ASan report. */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -348,12 +348,14 @@ static struct ts_span *build_span(struct cursor *c, uint8_t flags)
 
 /* -------------------------------------- what the spans should read back as */
 
-/* s->str[off..off+len) clamped to the buffer: span.h's promise for damaged
- * records, written here apart from ts_span_bytes. */
+/* s->str[off..off+len) clamped to the bytes in use (str_used, itself
+ * clamped to the buffer): span.h's promise for damaged records, written
+ * here apart from ts_span_bytes. */
 static const uint8_t *span_text(const struct ts_span *s, uint16_t off, uint16_t len, size_t *n)
 {
-    size_t start = off > TS_SPAN_STRBUF ? TS_SPAN_STRBUF : off;
-    size_t room = TS_SPAN_STRBUF - start;
+    size_t used = s->str_used < TS_SPAN_STRBUF ? s->str_used : TS_SPAN_STRBUF;
+    size_t start = off > used ? used : off;
+    size_t room = used - start;
     *n = len < room ? len : room;
     return (const uint8_t *)s->str + start;
 }
