@@ -423,11 +423,15 @@ struct parsed_head {
  * TS_HTTP_ERROR, with the fields in *ph when complete. */
 static int parse_head(enum feed_kind kind, const char *buf, size_t len, struct parsed_head *ph)
 {
+    /* Only the inputs are set: a parser writes every other field of a
+     * head it returns, and nothing reads them after any other result. */
     if (kind == FEED_SERVER_IN) {
-        ph->req = (struct ts_http_request){.headers = ph->hdrs, .num_headers = CONN_MAX_HEADERS};
+        ph->req.headers = ph->hdrs;
+        ph->req.num_headers = CONN_MAX_HEADERS;
         return ts_http_parse_request(buf, len, &ph->req);
     }
-    ph->res = (struct ts_http_response){.headers = ph->hdrs, .num_headers = CONN_MAX_HEADERS};
+    ph->res.headers = ph->hdrs;
+    ph->res.num_headers = CONN_MAX_HEADERS;
     return ts_http_parse_response(buf, len, &ph->res);
 }
 

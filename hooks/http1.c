@@ -179,16 +179,40 @@ static int ts_http_version(const char **pp, const char *end, int *minor)
     return TS_HTTP_OK;
 }
 
-/* Header lines up to and including the blank line that ends the head. */
-static int ts_http_headers(const char **pp, const char *end, struct ts_http_header *headers,
-                           size_t cap, size_t *count)
+/* Note a header whose name has the length of Content-Length or of
+ * Transfer-Encoding (see struct ts_http_noted): the length first, so that
+ * the other headers cost a comparison or two. */
+static inline void ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len,
+                                size_t i)
+{
+    if (name_len == sizeof "content-length" - 1) {
+        if (ts_ascii_eq_lower_n(name, "content-length", sizeof "content-length" - 1)) {
+            if (nt->cl_count++ == 0)
+                nt->cl_first = i;
+        }
+    } else if (name_len == sizeof "transfer-encoding" - 1) {
+        if (ts_ascii_eq_lower_n(name, "transfer-encoding", sizeof "transfer-encoding" - 1)) {
+            if (nt->te_count++ == 0)
+                nt->te_first = i;
+        }
+    }
+}
+
+/* Header lines up to and including the blank line that ends the head.
+ * The notes go to *noted with the count. */
+static int ts_http_headers(const char **pp, const char *end,
+                           struct ts_http_header *headers, size_t cap, size_t *count,
+                           struct ts_http_noted *noted)
 {
     const char *p = *pp;
     size_t n = 0;
+    struct ts_http_noted nt = {0};
     for (;;) {
         if (p == end)
             return TS_HTTP_INCOMPLETE;
-        if (*p == '\r' || *p == '\n') {
+        /* CR and LF are the only bytes up to CR that may start a line; the
+         * others fail below as a name that is not one. */
+        if ((unsigned char)*p <= '\r' && (*p == '\r' || *p == '\n')) {
             int r = ts_http_eol(&p, end);
             if (r != TS_HTTP_OK)
                 return r;
@@ -198,39 +222,65 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
             return TS_HTTP_ERROR; /* more headers than the caller can hold */
 
         /* field-name ":" — no blank before the colon (RFC 9112 5.1); an
-         * obs-fold line starting with a blank lands here too. */
+         * obs-fold line starting with a blank lands here too. The scan
+         * stops at the colon unless the name has a rarer tchar. */
         const char *name = p;
         p = ts_http_scan_name(p, end);
-        while (p < end && ts_http_is_tchar((unsigned char)*p))
-            p++;
-        if (p == end)
-            return TS_HTTP_INCOMPLETE;
-        if (*p != ':' || p == name)
+        if (p == end || *p != ':') {
+            while (p < end && ts_http_is_tchar((unsigned char)*p))
+                p++;
+            if (p == end)
+                return TS_HTTP_INCOMPLETE;
+            if (*p != ':')
+                return TS_HTTP_ERROR;
+        }
+        if (p == name)
             return TS_HTTP_ERROR;
         size_t name_len = (size_t)(p - name);
         p++;
 
-        /* OWS field-value OWS line-end */
-        while (p < end && (*p == ' ' || *p == '\t'))
+        /* OWS field-value OWS line-end; nearly every value follows one
+         * space, and a byte above it ends the blanks at once. */
+        if (end - p >= 2 && p[0] == ' ' && (unsigned char)p[1] > ' ') {
             p++;
+        } else {
+            while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+        }
         const char *value = p;
         p = ts_http_value_end(p, end);
         if (p == end)
             return TS_HTTP_INCOMPLETE;
-        if (*p != '\r' && *p != '\n')
-            return TS_HTTP_ERROR;  /* a control character inside the value */
-        const char *value_end = p; /* just past the last non-blank byte */
-        while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
+        /* value ends just past its last non-blank byte: the only bytes up
+         * to a space a value holds are the blanks (space, tab) */
+        const char *value_end = p;
+        while (value_end > value && (unsigned char)value_end[-1] <= ' ')
             value_end--;
-        int r = ts_http_eol(&p, end);
-        if (r != TS_HTTP_OK)
-            return r;
+        if (*p == '\n') {
+            p++;
+        } else if (*p != '\r') {
+            return TS_HTTP_ERROR; /* a control character inside the value */
+        } else if (p + 1 == end) {
+            return TS_HTTP_INCOMPLETE;
+        } else if (p[1] != '\n') {
+            return TS_HTTP_ERROR;
+        } else {
+            p += 2;
+        }
         headers[n].name = name;
         headers[n].name_len = name_len;
         headers[n].value = value;
         headers[n].value_len = (size_t)(value_end - value);
+        ts_http_note(&nt, name, name_len, n);
         n++;
     }
+    nt.headers = headers;
+    nt.count = n;
+    if (!nt.cl_count)
+        nt.cl_first = n;
+    if (!nt.te_count)
+        nt.te_first = n;
+    *noted = nt;
     *count = n;
     *pp = p;
     return TS_HTTP_OK;
@@ -288,7 +338,9 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
         return r;
     size_t count = 0;
-    if ((r = ts_http_headers(&p, end, req->headers, req->num_headers, &count)) != TS_HTTP_OK)
+    struct ts_http_noted noted;
+    if ((r = ts_http_headers(&p, end, req->headers, req->num_headers, &count, &noted)) !=
+        TS_HTTP_OK)
         return r;
 
     req->method = method;
@@ -297,6 +349,7 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
     req->target_len = target_len;
     req->minor_version = minor;
     req->num_headers = count;
+    req->noted = noted;
     *pp = p;
     return TS_HTTP_OK;
 }
@@ -349,7 +402,9 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
         return r;
     size_t count = 0;
-    if ((r = ts_http_headers(&p, end, res->headers, res->num_headers, &count)) != TS_HTTP_OK)
+    struct ts_http_noted noted;
+    if ((r = ts_http_headers(&p, end, res->headers, res->num_headers, &count, &noted)) !=
+        TS_HTTP_OK)
         return r;
 
     res->minor_version = minor;
@@ -357,6 +412,7 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     res->reason = reason;
     res->reason_len = reason_len;
     res->num_headers = count;
+    res->noted = noted;
     *pp = p;
     return TS_HTTP_OK;
 }
@@ -665,30 +721,45 @@ static void ts_http_body_none(struct ts_http_body *body)
 /* Framing by Transfer-Encoding/Content-Length, shared by both directions;
  * not_chunked is the kind for a transfer coding that does not end in
  * chunked (-1 means invalid). body is fresh (NONE, zeroed) and keeps
- * that on -1; otherwise its kind and length are set. */
-static int ts_http_framing(const struct ts_http_header *h, size_t n, int not_chunked, int no_length,
+ * that on -1; otherwise its kind and length are set. nt: the parser's
+ * notes, used when they are about these headers. */
+static int ts_http_framing(const struct ts_http_header *h, size_t n,
+                           const struct ts_http_noted *nt, int not_chunked, int no_length,
                            struct ts_http_body *body)
 {
-    /* One pass finds the first of either; only the headers from there on
-     * are looked at again, for more of the same name. The names' lengths
-     * differ, so each header costs one comparison unless it has one. */
     size_t te = n, cl = n;
-    for (size_t i = 0; i < n; i++) {
-        if (h[i].name_len == sizeof "transfer-encoding" - 1) {
-            if (TS_HTTP_NAMED(&h[i], "transfer-encoding")) {
-                te = i;
-                break;
+    size_t te_span = 0, cl_span = 0; /* headers from te (cl) that may be more of the name */
+    if (h && nt->headers == h && nt->count == n) {
+        /* The parser found them: only headers of these names are looked
+         * at, and only the one when there is one. */
+        te = nt->te_first;
+        cl = nt->cl_first;
+        te_span = nt->te_count == 1 ? 1 : n - te;
+        cl_span = nt->cl_count == 1 ? 1 : n - cl;
+    } else {
+        /* One pass finds the first of either; only the headers from there
+         * on are looked at again, for more of the same name. The names'
+         * lengths differ, so each header costs one comparison unless it
+         * has one. */
+        for (size_t i = 0; i < n; i++) {
+            if (h[i].name_len == sizeof "transfer-encoding" - 1) {
+                if (TS_HTTP_NAMED(&h[i], "transfer-encoding")) {
+                    te = i;
+                    break;
+                }
+            } else if (h[i].name_len == sizeof "content-length" - 1) {
+                if (cl == n && TS_HTTP_NAMED(&h[i], "content-length"))
+                    cl = i;
             }
-        } else if (h[i].name_len == sizeof "content-length" - 1) {
-            if (cl == n && TS_HTTP_NAMED(&h[i], "content-length"))
-                cl = i;
         }
+        te_span = n - te;
+        cl_span = n - cl;
     }
     if (te < n) {
         /* Transfer-Encoding overrides Content-Length (RFC 9112 6.3). */
         const char *coding;
         size_t coding_len;
-        ts_http_last_coding(h + te, n - te, &coding, &coding_len);
+        ts_http_last_coding(h + te, te_span, &coding, &coding_len);
         if (coding && ts_http_eq_nocase(coding, coding_len, "chunked")) {
             body->kind = TS_BODY_CHUNKED;
             return 0;
@@ -703,7 +774,7 @@ static int ts_http_framing(const struct ts_http_header *h, size_t n, int not_chu
         return 0;
     }
     uint64_t length = 0;
-    if (ts_http_content_length(h + cl, n - cl, &length) < 0)
+    if (ts_http_content_length(h + cl, cl_span, &length) < 0)
         return -1;
     if (length != 0) {
         body->kind = TS_BODY_LENGTH;
@@ -715,7 +786,7 @@ static int ts_http_framing(const struct ts_http_header *h, size_t n, int not_chu
 int ts_http_request_body(const struct ts_http_request *req, struct ts_http_body *body)
 {
     ts_http_body_none(body);
-    return ts_http_framing(req->headers, req->num_headers, -1, TS_BODY_NONE, body);
+    return ts_http_framing(req->headers, req->num_headers, &req->noted, -1, TS_BODY_NONE, body);
 }
 
 int ts_http_response_body(const struct ts_http_response *res, const char *req_method,
@@ -737,8 +808,8 @@ int ts_http_response_body(const struct ts_http_response *res, const char *req_me
         return 0;
     if (req_method_len == 4 && memcmp(req_method, "HEAD", 4) == 0)
         return 0;
-    return ts_http_framing(res->headers, res->num_headers, TS_BODY_UNTIL_CLOSE, TS_BODY_UNTIL_CLOSE,
-                           body);
+    return ts_http_framing(res->headers, res->num_headers, &res->noted, TS_BODY_UNTIL_CLOSE,
+                           TS_BODY_UNTIL_CLOSE, body);
 }
 
 /* ------------------------------------------------------------- chunked */

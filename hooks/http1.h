@@ -23,6 +23,20 @@ struct ts_http_header {
     size_t value_len;
 };
 
+/* What a head parser notes about the headers it stores, so that the
+ * framing does not look at every header again: the first Content-Length
+ * and Transfer-Encoding headers (an index, or count when there is none)
+ * and how many of each there are. The notes are about `headers` holding
+ * `count` headers; the framing trusts them only while the head's array
+ * and count are still those (a head built by hand, zeroed around its
+ * fields, has none, and its framing looks at every header). */
+struct ts_http_noted {
+    const struct ts_http_header *headers;
+    size_t count;
+    size_t cl_first, cl_count;
+    size_t te_first, te_count;
+};
+
 struct ts_http_request {
     const char *method;
     size_t method_len;
@@ -31,6 +45,7 @@ struct ts_http_request {
     int minor_version;              /* 0 or 1 */
     struct ts_http_header *headers; /* in: caller's array */
     size_t num_headers;             /* in: capacity; out: headers found */
+    struct ts_http_noted noted;     /* out: set by the parser */
 };
 
 struct ts_http_response {
@@ -39,7 +54,8 @@ struct ts_http_response {
     const char *reason;
     size_t reason_len;
     struct ts_http_header *headers;
-    size_t num_headers; /* in: capacity; out: headers found */
+    size_t num_headers;         /* in: capacity; out: headers found */
+    struct ts_http_noted noted; /* out: set by the parser */
 };
 
 /* Parse a request head in buf[0..len). Returns the head's length including

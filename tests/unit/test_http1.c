@@ -1274,6 +1274,102 @@ static void test_chunked_line_limit_same_for_every_line(void **state)
     }
 }
 
+/* The framing of a parsed head, from the parser's notes and (notes
+ * dropped) from a walk over every header: the two must agree, in result,
+ * kind and length, for both directions. */
+static void framing_both_ways(const char *head_lines, int *result, struct ts_http_body *body)
+{
+    char buf[1024];
+    struct ts_http_header h[16];
+    struct ts_http_body b[2];
+    int r[2];
+
+    snprintf(buf, sizeof buf, "POST / HTTP/1.1\r\n%s", head_lines);
+    struct ts_http_request req = {.headers = h, .num_headers = 16};
+    assert_true(ts_http_parse_request(buf, strlen(buf), &req) > 0);
+    assert_ptr_equal(req.noted.headers, h);
+    assert_int_equal(req.noted.count, req.num_headers);
+    r[0] = ts_http_request_body(&req, &b[0]);
+    memset(&req.noted, 0, sizeof req.noted);
+    r[1] = ts_http_request_body(&req, &b[1]);
+    assert_int_equal(r[0], r[1]);
+    assert_memory_equal(&b[0], &b[1], sizeof b[0]);
+    *result = r[0];
+    *body = b[0]; /* the request's: what the cases list */
+
+    snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\n%s", head_lines);
+    struct ts_http_response res = {.headers = h, .num_headers = 16};
+    assert_true(ts_http_parse_response(buf, strlen(buf), &res) > 0);
+    int rr = ts_http_response_body(&res, "GET", 3, &b[0]);
+    memset(&res.noted, 0, sizeof res.noted);
+    assert_int_equal(ts_http_response_body(&res, "GET", 3, &b[1]), rr);
+    assert_memory_equal(&b[0], &b[1], sizeof b[0]);
+}
+
+static void test_noted_framing_matches_walk(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *lines;
+        int result;
+        uint8_t kind;
+        uint64_t length;
+    } cases[] = {
+        {"Host: a\r\n\r\n", 0, TS_BODY_NONE, 0},
+        {"content-length: 5\r\n\r\n", 0, TS_BODY_LENGTH, 5},
+        {"CONTENT-LENGTH: 5\r\n\r\n", 0, TS_BODY_LENGTH, 5},
+        {"CoNtEnT-lEnGtH: 7\n\n", 0, TS_BODY_LENGTH, 7}, /* bare LF */
+        {"Content-Length: 5\r\nContent-Length: 5\r\n\r\n", 0, TS_BODY_LENGTH, 5},
+        {"Content-Length: 5\r\nX: y\r\ncontent-length: 6\r\n\r\n", -1, TS_BODY_NONE, 0},
+        {"Content-Lengtx: 5\r\n\r\n", 0, TS_BODY_NONE, 0},         /* same length, not it */
+        {"Content-Lengt: 5\r\n\r\n", 0, TS_BODY_NONE, 0},          /* a prefix */
+        {"Content-Length-X: 5\r\n\r\n", 0, TS_BODY_NONE, 0},       /* it as a prefix */
+        {"Transfer-Encodingx: chunked\r\n\r\n", 0, TS_BODY_NONE, 0},
+        {"TRANSFER-ENCODING: chunked\r\n\r\n", 0, TS_BODY_CHUNKED, 0},
+        {"Transfer-Encoding: gzip\r\n\r\n", -1, TS_BODY_NONE, 0},
+        {"Transfer-Encoding: gzip\r\nContent-Length: 3\r\ntransfer-encoding: chunked\r\n\r\n", 0,
+         TS_BODY_CHUNKED, 0},
+        {"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n", -1, TS_BODY_NONE, 0},
+        {"Content-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n", 0, TS_BODY_CHUNKED, 0},
+        {"Content-Length: 1,1\r\n\r\n", 0, TS_BODY_LENGTH, 1},
+        {"Content-Length: 1, 2\r\n\r\n", -1, TS_BODY_NONE, 0},
+        {"Content-Length: 12345678901234567\r\nA-Long-Header-Name-Of-Sixteen: x\r\n\r\n", 0,
+         TS_BODY_LENGTH, 12345678901234567ull},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int r;
+        struct ts_http_body body;
+        framing_both_ways(cases[i].lines, &r, &body);
+        if (r != cases[i].result || body.kind != cases[i].kind ||
+            (body.kind == TS_BODY_LENGTH && body.remaining != cases[i].length))
+            fail_msg("case %zu: result %d kind %d", i, r, body.kind);
+    }
+}
+
+/* Heads the parser rejects or waits on stay so with the notes: an
+ * obs-fold line, a blank before the colon, a control byte in a value, and
+ * every prefix of a head is incomplete. */
+static void test_noted_heads_reject_as_before(void **state)
+{
+    (void)state;
+    struct ts_http_header h[8];
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\r\nContent-Length: 1\r\n folded\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length : 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 1\x01\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 1\r\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct ts_http_request req = {.headers = h, .num_headers = 8};
+        assert_int_equal(ts_http_parse_request(bad[i], strlen(bad[i]), &req), TS_HTTP_ERROR);
+    }
+    const char *ok = "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n";
+    for (size_t n = 0; n < strlen(ok); n++) {
+        struct ts_http_request req = {.headers = h, .num_headers = 8};
+        assert_int_equal(ts_http_parse_request(ok, n, &req), TS_HTTP_INCOMPLETE);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1303,6 +1399,8 @@ int main(void)
         cmocka_unit_test(test_chunked_state_after_end),
         cmocka_unit_test(test_chunked_malformed),
         cmocka_unit_test(test_chunked_line_limit_same_for_every_line),
+        cmocka_unit_test(test_noted_framing_matches_walk),
+        cmocka_unit_test(test_noted_heads_reject_as_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
