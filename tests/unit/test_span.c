@@ -106,6 +106,53 @@ static void test_values_of_every_length(void **state)
     }
 }
 
+/* A name written in place with bytes after it, and attributes that share
+ * bytes the span already holds: no copy, no room taken, the values read
+ * back as the bytes referred to. */
+static void test_name_in_place_and_shared_values(void **state)
+{
+    struct ts_span s;
+    memset(&s, 0x5a, sizeof s);
+    ts_span_clear(&s);
+    ts_span_attr_cstr(&s, "first", "ab"); /* the name need not come first */
+    char *room = ts_span_str_room(&s);
+    assert_ptr_equal(room, s.str + 2);
+    memcpy(room, "PUT /a/very/long/route", 22);
+    ts_span_name_written(&s, 8, 22); /* the name: "PUT /a/v", the route after it whole */
+    assert_int_equal(s.name_off, 2);
+    assert_int_equal(s.name_len, 8);
+    assert_int_equal(s.str_used, 24);
+    assert_memory_equal(ts_span_name(&s), "PUT /a/v", 8);
+    ts_span_attr_ref(&s, "route", (uint16_t)(s.name_off + 4), 18);
+    ts_span_attr_ref(&s, "method", s.name_off, 3);
+    assert_int_equal(s.str_used, 24); /* nothing copied */
+    const struct ts_attr *a = ts_span_attr_find(&s, "route");
+    assert_int_equal(a->type, TS_ATTR_STR);
+    assert_int_equal(a->num, 0);
+    size_t n;
+    const char *p = ts_span_bytes(&s, a->off, a->len, &n);
+    assert_int_equal(n, 18);
+    assert_memory_equal(p, "/a/very/long/route", 18);
+    a = ts_span_attr_find(&s, "method");
+    assert_memory_equal(ts_span_attr_sval(&s, a), "PUT", a->len);
+    assert_int_equal(a->len, 3);
+
+    /* the attribute ts_span_attr_str returns is the one it added */
+    const struct ts_attr *c = ts_span_attr_str(&s, "client", "10.0.0.1", 8);
+    assert_ptr_equal(c, &s.attrs[s.nattrs - 1]);
+    ts_span_attr_ref(&s, "peer", c->off, c->len);
+    assert_int_equal(s.str_used, 32);
+    assert_memory_equal(ts_span_attr_sval(&s, ts_span_attr_find(&s, "peer")), "10.0.0.1", 8);
+
+    /* past the last slot: dropped, and ts_span_attr_str says so */
+    while (s.nattrs < TS_SPAN_MAX_ATTRS)
+        ts_span_attr_int(&s, "n", 1);
+    assert_null(ts_span_attr_str(&s, "late", "x", 1));
+    ts_span_attr_ref(&s, "late", 0, 1);
+    assert_int_equal(s.nattrs, TS_SPAN_MAX_ATTRS);
+    assert_int_equal(s.str_used, 32);
+}
+
 static void test_limits_truncate_never_overflow(void **state)
 {
     struct ts_span s;
@@ -164,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_attrs_overwrite_stale_slots),
         cmocka_unit_test(test_values_of_every_length),
         cmocka_unit_test(test_limits_truncate_never_overflow),
+        cmocka_unit_test(test_name_in_place_and_shared_values),
         cmocka_unit_test(test_ids_nonzero_and_distinct),
         cmocka_unit_test(test_ids_differ_after_fork),
     };
