@@ -1,4 +1,5 @@
 /* test_span.c — the span record: names, attributes, limits; and ids. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,6 +182,35 @@ static void test_ids_nonzero_and_distinct(void **state)
     assert_memory_not_equal(s1, s2, 8);
 }
 
+/* A thread's generator seeds itself on its first id (its state starts
+ * all zero, which the generator would never leave: ids of zero, forever),
+ * and two threads' ids differ. */
+static void *ids_of_new_thread(void *arg)
+{
+    uint8_t *out = arg;
+    ts_ids_new_span(out);
+    ts_ids_new_trace(out + 8);
+    return NULL;
+}
+
+static void test_ids_new_thread_seeded(void **state)
+{
+    uint8_t a[24], b[24];
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ids_of_new_thread, a), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(pthread_create(&t, NULL, ids_of_new_thread, b), 0);
+    pthread_join(t, NULL);
+    assert_false(ts_id_is_zero(a, 8));
+    assert_false(ts_id_is_zero(a + 8, 16));
+    assert_false(ts_id_is_zero(b, 8));
+    assert_memory_not_equal(a, b, 8);
+    assert_memory_not_equal(a + 8, b + 8, 16);
+    uint8_t mine[8];
+    ts_ids_new_span(mine);
+    assert_memory_not_equal(mine, a, 8);
+}
+
 static void test_ids_differ_after_fork(void **state)
 {
     int pipefd[2];
@@ -214,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_name_in_place_and_shared_values),
         cmocka_unit_test(test_ids_nonzero_and_distinct),
         cmocka_unit_test(test_ids_differ_after_fork),
+        cmocka_unit_test(test_ids_new_thread_seeded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
