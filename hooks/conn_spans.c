@@ -200,7 +200,7 @@ static void text_put(struct text *t, const char *s, size_t n)
     size_t room = t->cap - t->len;
     if (n > room)
         n = room;
-    memcpy(t->buf + t->len, s, n);
+    ts_span_copy_(t->buf + t->len, s, n); /* most pieces are short: no call into libc */
     t->len += n;
 }
 
@@ -215,6 +215,13 @@ static void text_put_uint(struct text *t, unsigned v)
     text_put(t, digits + i, sizeof digits - i);
 }
 
+/* A span's name: the method and the route, at most this many bytes, and
+ * the route cut to SPAN_NAME_ROUTE_MAX in it. */
+#define SPAN_NAME_MAX 160
+#define SPAN_NAME_ROUTE_MAX 140
+_Static_assert(SPAN_NAME_MAX + 1 + TS_ROUTE_MAX <= TS_SPAN_STRBUF,
+               "a new span's buffer holds the name and the whole route after it");
+
 /* Fields every HTTP span gets from its request head. */
 static struct pending *pending_new(const struct req_view *v, uint8_t kind)
 {
@@ -224,30 +231,44 @@ static struct pending *pending_new(const struct req_view *v, uint8_t kind)
         return NULL;
     /* Only the fixed fields are cleared: the span's string buffer and
      * frames (most of the record's 2 KiB) are written before they are read,
-     * and attributes are cleared as they are added. */
+     * and attributes are cleared as they are added. Of the rest, what is
+     * read before it is written: the inflight entry's link (its contexts
+     * are filled in before it is added), nothing of method[] past
+     * method_len. */
     ts_span_clear(&p->span);
-    memset((char *)p + offsetof(struct pending, owner), 0,
-           sizeof *p - offsetof(struct pending, owner));
+    p->inflight.next = NULL;
+    p->inflight.linked = false;
     p->owner = ts_proc.pid;
     p->span.kind = kind;
     p->span.start_ns = ts_now_ns();
     p->method_len =
         (uint8_t)(req->method_len < sizeof p->method ? req->method_len : sizeof p->method);
-    memcpy(p->method, req->method, p->method_len);
+    ts_span_copy_(p->method, req->method, p->method_len);
 
     /* The name is the route (TRACESHIM_ROUTES, else ids collapsed), so
-     * that names stay few; a server span also gets it as http.route. */
-    char route[TS_ROUTE_MAX];
-    size_t route_len = ts_rules_route(v->path, v->path_len, route, sizeof route);
-    char name_buf[160];
-    struct text name = {name_buf, sizeof name_buf, 0};
-    text_put(&name, req->method, req->method_len);
-    text_put(&name, " ", 1);
-    text_put(&name, route, route_len < 140 ? route_len : 140);
-    ts_span_set_name(&p->span, name.buf, name.len);
+     * that names stay few; a server span also gets it as http.route.
+     * "METHOD route" is written straight into the span's buffer, the
+     * whole route after the method even where the name cuts it short, so
+     * that the method and the route attributes are the name's own bytes
+     * rather than copies (the buffer is empty: all of it is room). */
+    char *name = ts_span_str_room(&p->span);
+    struct text t = {name, SPAN_NAME_MAX, 0};
+    text_put(&t, req->method, req->method_len);
+    text_put(&t, " ", 1);
+    size_t route_at = t.len;
+    size_t route_len = ts_rules_route(v->path, v->path_len, name + route_at, TS_ROUTE_MAX);
+    size_t name_len = route_at + (route_len < SPAN_NAME_ROUTE_MAX ? route_len : SPAN_NAME_ROUTE_MAX);
+    if (name_len > SPAN_NAME_MAX)
+        name_len = SPAN_NAME_MAX;
+    ts_span_name_written(&p->span, name_len, route_at + route_len);
+    uint16_t name_off = p->span.name_off;
     if (kind == TS_KIND_SERVER)
-        ts_span_attr_str(&p->span, "http.route", route, route_len);
-    ts_span_attr_str(&p->span, "http.request.method", req->method, req->method_len);
+        ts_span_attr_ref(&p->span, "http.route", (uint16_t)(name_off + route_at),
+                         (uint16_t)route_len);
+    if (req->method_len <= name_len)
+        ts_span_attr_ref(&p->span, "http.request.method", name_off, (uint16_t)req->method_len);
+    else
+        ts_span_attr_str(&p->span, "http.request.method", req->method, req->method_len);
     ts_span_attr_cstr(&p->span, "network.protocol.version", req->minor_version ? "1.1" : "1.0");
     return p;
 }
@@ -453,8 +474,10 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     ts_span_attr_int(&p->span, "server.port", c->local_port);
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
-    ts_span_attr_str(&p->span, "client.address", peer_ip, peer_len);
-    ts_span_attr_str(&p->span, "network.peer.address", peer_ip, peer_len);
+    /* the same address twice: the second shares the first's bytes */
+    const struct ts_attr *client = ts_span_attr_str(&p->span, "client.address", peer_ip, peer_len);
+    if (client)
+        ts_span_attr_ref(&p->span, "network.peer.address", client->off, client->len);
     ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
     attr_header(&p->span, "user_agent.original", v.user_agent);
     if (c->tls)

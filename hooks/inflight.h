@@ -7,8 +7,8 @@
  * parent: exact even on an event loop serving hundreds of requests on one
  * thread, where "the thread's current server span" is only a guess.
  *
- * Entries live inside the caller's span records (no allocation here); one
- * lock, held only to link, unlink or copy a context. */
+ * Entries live inside the caller's span records (no allocation here); a
+ * lock per bucket, held only to link, unlink or copy a context. */
 #ifndef TS_INFLIGHT_H
 #define TS_INFLIGHT_H
 
@@ -34,7 +34,7 @@ void ts_inflight_remove(struct ts_inflight *e);
  * same headers on concurrent requests), the one started last wins. */
 bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server);
 
-/* In a forked child: the lock may have been held by a thread that is gone. */
+/* In a forked child: a lock may have been held by a thread that is gone. */
 void ts_inflight_after_fork(void);
 
 #endif

@@ -9,12 +9,11 @@
 
 struct ids_state {
     uint64_t s[2];
-    unsigned generation; /* matches ids_generation when seeded for this process */
-    int seeded;
+    unsigned generation; /* matches ids_generation when seeded for this process; 0: not seeded */
 };
 
 static __thread struct ids_state ids_tls __attribute__((tls_model("initial-exec")));
-static _Atomic unsigned ids_generation = 1;
+static _Atomic unsigned ids_generation = 1; /* never 0 (wraps past it) */
 
 /* splitmix64: spreads any seed into well-mixed state words. */
 static uint64_t splitmix64(uint64_t *x)
@@ -44,16 +43,13 @@ static void ids_seed(struct ids_state *st)
     if ((st->s[0] | st->s[1]) == 0)
         st->s[1] = 1;
     st->generation = atomic_load_explicit(&ids_generation, memory_order_relaxed);
-    st->seeded = 1;
 }
 
-/* xoroshiro128+ step: fast, and good enough for unique ids. */
-static uint64_t ids_next(void)
+/* xoroshiro128+ step: fast, and good enough for unique ids. Inline, with
+ * fill, so that an id costs the step and a store: one compare says the
+ * generator is seeded for this process (generation 0 never matches). */
+static inline __attribute__((always_inline)) uint64_t ids_next(struct ids_state *st)
 {
-    struct ids_state *st = &ids_tls;
-    if (!st->seeded ||
-        st->generation != atomic_load_explicit(&ids_generation, memory_order_relaxed))
-        ids_seed(st);
     uint64_t s0 = st->s[0], s1 = st->s[1];
     uint64_t result = s0 + s1;
     s1 ^= s0;
@@ -64,17 +60,22 @@ static uint64_t ids_next(void)
 
 /* n random bytes, n a multiple of 8, not all zero (an all-zero id means
  * "none" on the wire). */
-static void fill(uint8_t *out, size_t n)
+static inline __attribute__((always_inline)) void fill(uint8_t *out, size_t n)
 {
+    struct ids_state *st = &ids_tls;
+    if (__builtin_expect(st->generation !=
+                             atomic_load_explicit(&ids_generation, memory_order_relaxed),
+                         0))
+        ids_seed(st);
     uint64_t any;
     do {
         any = 0;
         for (size_t i = 0; i < n; i += 8) {
-            uint64_t v = ids_next();
+            uint64_t v = ids_next(st);
             memcpy(out + i, &v, 8);
             any |= v;
         }
-    } while (any == 0);
+    } while (__builtin_expect(any == 0, 0));
 }
 
 _Static_assert(TS_TRACE_ID_LEN % 8 == 0 && TS_SPAN_ID_LEN % 8 == 0, "ids are whole words");
@@ -91,5 +92,6 @@ void ts_ids_new_span(uint8_t out[TS_SPAN_ID_LEN])
 
 void ts_ids_after_fork(void)
 {
-    atomic_fetch_add_explicit(&ids_generation, 1, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&ids_generation, 1, memory_order_relaxed) + 1 == 0)
+        atomic_fetch_add_explicit(&ids_generation, 1, memory_order_relaxed); /* 0: unseeded */
 }

@@ -68,23 +68,131 @@ struct ts_span {
     uintptr_t frames[TS_SPAN_MAX_FRAMES];
 };
 
-/* Reset a span to empty (no name, no attributes, ids zero). */
-void ts_span_clear(struct ts_span *s);
+/* Reset a span to empty (no name, no attributes, ids zero): the fixed
+ * fields only, a few stores of a size known here. */
+static inline void ts_span_clear(struct ts_span *s)
+{
+    memset(s, 0, offsetof(struct ts_span, attrs));
+}
+
+/* The setters below are inline: a span gets a dozen attributes per
+ * request, and as calls they cost more than the work (a call, the slot and
+ * room checks, a copy of a few bytes). Inline, a literal value's length is
+ * known where it is used, so its copy is a load and a store or two. */
+
+/* memcpy for the short values most attributes have (a method, a version,
+ * an address): two overlapping loads and stores instead of a call into
+ * libc, which costs more than the copy. */
+static inline void ts_span_copy_(char *dst, const char *src, size_t len)
+{
+    if (len > 16) {
+        memcpy(dst, src, len);
+    } else if (len >= 8) {
+        uint64_t head, tail;
+        memcpy(&head, src, 8);
+        memcpy(&tail, src + len - 8, 8);
+        memcpy(dst, &head, 8);
+        memcpy(dst + len - 8, &tail, 8);
+    } else if (len >= 4) {
+        uint32_t head, tail;
+        memcpy(&head, src, 4);
+        memcpy(&tail, src + len - 4, 4);
+        memcpy(dst, &head, 4);
+        memcpy(dst + len - 4, &tail, 4);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            dst[i] = src[i];
+    }
+}
+
+/* Copy len bytes into the span's string buffer; returns the offset and sets
+ * *stored to what fitted. */
+static inline uint16_t ts_span_store_(struct ts_span *s, const char *val, size_t len,
+                                      uint16_t *stored)
+{
+    size_t room = sizeof s->str - s->str_used;
+    if (len > room)
+        len = room;
+    uint16_t off = s->str_used;
+    ts_span_copy_(s->str + off, val, len);
+    s->str_used = (uint16_t)(s->str_used + len);
+    *stored = (uint16_t)len;
+    return off;
+}
 
 /* Set the span's name; truncated to what fits. */
-void ts_span_set_name(struct ts_span *s, const char *name, size_t len);
+static inline void ts_span_set_name(struct ts_span *s, const char *name, size_t len)
+{
+    s->name_off = ts_span_store_(s, name, len, &s->name_len);
+}
+
+/* A name written in place, without a copy: the caller writes into the
+ * free part of the string buffer (TS_SPAN_STRBUF - str_used bytes from the
+ * pointer returned), then says how many bytes it used there, the name
+ * being the first name_len of them (the rest: values that attributes refer
+ * to with ts_span_attr_ref). */
+static inline char *ts_span_str_room(struct ts_span *s)
+{
+    return s->str + s->str_used;
+}
+static inline void ts_span_name_written(struct ts_span *s, size_t name_len, size_t used)
+{
+    s->name_off = s->str_used;
+    s->name_len = (uint16_t)name_len;
+    s->str_used = (uint16_t)(s->str_used + used);
+}
+
+/* The next attribute slot, or NULL when all are taken. */
+static inline struct ts_attr *ts_span_new_attr_(struct ts_span *s)
+{
+    return s->nattrs < TS_SPAN_MAX_ATTRS ? &s->attrs[s->nattrs++] : NULL;
+}
 
 /* Add attributes. Values are copied; a value that does not fit is truncated,
  * an attribute past TS_SPAN_MAX_ATTRS is dropped. Setting a key that is
- * already present adds a second entry: callers set each key once. */
-void ts_span_attr_str(struct ts_span *s, const char *key, const char *val, size_t len);
+ * already present adds a second entry: callers set each key once.
+ * ts_span_attr_str returns the attribute (NULL when dropped), so that
+ * another attribute with the same value can share its bytes
+ * (ts_span_attr_ref). */
+static inline const struct ts_attr *ts_span_attr_str(struct ts_span *s, const char *key,
+                                                     const char *val, size_t len)
+{
+    struct ts_attr *a = ts_span_new_attr_(s);
+    if (a) {
+        uint16_t stored;
+        uint16_t off = ts_span_store_(s, val, len, &stored);
+        *a = (struct ts_attr){.key = key, .type = TS_ATTR_STR, .off = off, .len = stored};
+    }
+    return a;
+}
+
+/* A string attribute whose value is bytes the span already holds,
+ * str[off .. off+len) within str_used (part of its name, another
+ * attribute's value): no copy, and no room taken. */
+static inline void ts_span_attr_ref(struct ts_span *s, const char *key, uint16_t off, uint16_t len)
+{
+    struct ts_attr *a = ts_span_new_attr_(s);
+    if (a)
+        *a = (struct ts_attr){.key = key, .type = TS_ATTR_STR, .off = off, .len = len};
+}
+
 /* Inline, so that a literal value's length is known at compile time. */
 static inline void ts_span_attr_cstr(struct ts_span *s, const char *key, const char *val)
 {
     ts_span_attr_str(s, key, val, strlen(val));
 }
-void ts_span_attr_int(struct ts_span *s, const char *key, int64_t val);
-void ts_span_attr_bool(struct ts_span *s, const char *key, bool val);
+static inline void ts_span_attr_int(struct ts_span *s, const char *key, int64_t val)
+{
+    struct ts_attr *a = ts_span_new_attr_(s);
+    if (a)
+        *a = (struct ts_attr){.key = key, .type = TS_ATTR_INT, .num = val};
+}
+static inline void ts_span_attr_bool(struct ts_span *s, const char *key, bool val)
+{
+    struct ts_attr *a = ts_span_new_attr_(s);
+    if (a)
+        *a = (struct ts_attr){.key = key, .type = TS_ATTR_BOOL, .num = val};
+}
 
 /* Lookups for encoders and tests: the attribute with this key, or NULL. */
 const struct ts_attr *ts_span_attr_find(const struct ts_span *s, const char *key);

@@ -135,6 +135,17 @@ struct sam_cfg {
 static const struct sam_cfg sam_cfg_default = SAM_CFG_DEFAULT;
 static struct sam_cfg sam_cfg = SAM_CFG_DEFAULT;
 
+/* The live strategy's answer for every root span when it has one: no
+ * operations, no bucket, and a probability of 1 or 0 (always_on,
+ * always_off, Jaeger's const, the default). A root span then costs one
+ * load instead of a pass of the seqlock. sam_publish sets it to SAM_ASK
+ * before it fills a buffer and to the new strategy's answer after the
+ * flip, so a reader never pairs the shortcut with a strategy it does not
+ * belong to for longer than a decision that read the old buffer would,
+ * and a fork in the middle leaves SAM_ASK, which is always right. */
+enum { SAM_ASK = 0, SAM_ALWAYS = 1, SAM_NEVER = 2 };
+static unsigned sam_shortcut = SAM_ALWAYS; /* matches sam_bufs' initial strategy */
+
 /* FNV-1a, to skip most name comparisons cheaply. */
 static uint64_t sam_hash(const char *s, size_t len)
 {
@@ -192,10 +203,12 @@ static void sam_publish(const struct sam_plan *p, bool carry)
     struct sam_buf *old = &sam_bufs[w ^ 1u];
     uint64_t seq = SAM_LD(b->seq) | 1u;
 
+    SAM_ST(sam_shortcut, SAM_ASK);
     SAM_ST(b->seq, seq);
     uint64_t bound, all, interval, burst;
     sam_threshold(p->rate, &bound, &all);
     sam_bucket_params(p->per_second, &interval, &burst);
+    unsigned shortcut = p->n_ops || interval ? SAM_ASK : all ? SAM_ALWAYS : bound ? SAM_ASK : SAM_NEVER;
     SAM_ST(b->bound, bound);
     SAM_ST(b->all, all);
     SAM_ST(b->interval_ns, interval);
@@ -218,6 +231,7 @@ static void sam_publish(const struct sam_plan *p, bool carry)
     }
     __atomic_store_n(&b->seq, seq + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&sam_live, w, __ATOMIC_RELEASE);
+    SAM_ST(sam_shortcut, shortcut);
     if (p != &sam_prev)
         memcpy(&sam_prev, p, sizeof *p);
 }
@@ -617,6 +631,9 @@ bool ts_sampler_should_sample(const struct ts_ctx *parent, const uint8_t trace_i
         if (sam_cfg.parent_based && parent->sampling == TS_SAMPLING_DENY)
             return false;
     }
+    unsigned shortcut = SAM_LD(sam_shortcut);
+    if (shortcut != SAM_ASK)
+        return shortcut == SAM_ALWAYS;
     return sam_root(trace_id, name, name_len);
 }
 

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1145,6 +1146,64 @@ static void test_inflight_add_find_remove(void **state)
         }
 }
 
+/* A fork while other threads hold the locks: the child's table works.
+ * Threads link and unlink entries of one bucket (one lock) without a
+ * pause while the test forks again and again; some forks catch the lock
+ * held, by a thread the child does not have. The child, after
+ * ts_inflight_after_fork, links, finds and unlinks an entry of that same
+ * bucket; an alarm ends a child left waiting for the lock. */
+enum { IF_FORKS = 200 };
+
+static atomic_bool if_churn_stop;
+
+static void *inflight_churn(void *arg)
+{
+    int t = (int)(uintptr_t)arg;
+    struct ts_inflight x;
+    memset(&x, 0, sizeof x);
+    if_key(t, 0, &x.inbound);
+    if_server_of(&x.inbound, &x.server);
+    while (!atomic_load(&if_churn_stop)) {
+        ts_inflight_add(&x);
+        ts_inflight_remove(&x);
+    }
+    return NULL;
+}
+
+static void test_inflight_after_fork(void **state)
+{
+    pthread_t t[2];
+    atomic_store(&if_churn_stop, false);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, inflight_churn, (void *)(uintptr_t)i), 0);
+    int stuck = 0;
+    for (int f = 0; f < IF_FORKS; f++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(2);
+            ts_inflight_after_fork();
+            struct ts_inflight x;
+            struct ts_ctx got;
+            memset(&x, 0, sizeof x);
+            if_key(IF_THREADS, 0, &x.inbound); /* bucket 0, like the threads' */
+            if_server_of(&x.inbound, &x.server);
+            ts_inflight_add(&x);
+            bool found = ts_inflight_find(&x.inbound, &got) &&
+                         memcmp(got.span_id, x.server.span_id, TS_SPAN_ID_LEN) == 0;
+            ts_inflight_remove(&x);
+            _exit(found && !ts_inflight_find(&x.inbound, &got) ? 0 : 1);
+        }
+        assert_true(pid > 0);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        stuck += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    atomic_store(&if_churn_stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(stuck, 0);
+}
+
 int main(void)
 {
     ts_config_load(&ts_cfg, no_env);
@@ -1156,6 +1215,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_receive_and_answer_threads, reset),
         cmocka_unit_test_setup(test_server_upgrade_on_writer_thread, reset),
         cmocka_unit_test_setup(test_inflight_add_find_remove, reset),
+        cmocka_unit_test_setup(test_inflight_after_fork, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -453,6 +453,46 @@ static void test_peer_address_text(void **state)
 
 /* The address reaches the spans as before: a server span's client and
  * peer address, a client span's URL without a Host header. */
+/* A server span's name, route and method share bytes in the record: the
+ * name is cut (the route to 140 bytes in it), the attributes are not. */
+static void test_server_name_route_and_method(void **state)
+{
+    char path[200], req[400], buf[512], v[256];
+    memset(path, 'r', sizeof path);
+    path[0] = '/';
+    path[sizeof path - 1] = '\0';
+    snprintf(req, sizeof req, "LONGER-THAN-SIXTEEN %s HTTP/1.1\r\nHost: s\r\n\r\n", path);
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, req);
+    prog_read(&p, buf, sizeof buf);
+    prog_write(&p, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+    assert_int_equal(nspans, 1);
+    const struct ts_span *s = &spans[0];
+    char name[200];
+    snprintf(name, sizeof name, "LONGER-THAN-SIXTEEN %.140s", path);
+    assert_int_equal(s->name_len, strlen(name));
+    assert_memory_equal(ts_span_name(s), name, s->name_len);
+    assert_string_equal(attr_str(s, "http.route", v, sizeof v), path);
+    assert_string_equal(attr_str(s, "http.request.method", v, sizeof v), "LONGER-THAN-SIXTEEN");
+    assert_string_equal(attr_str(s, "network.protocol.version", v, sizeof v), "1.1");
+    assert_string_equal(attr_str(s, "url.path", v, sizeof v), path);
+    close_pair(&p);
+
+    /* a short one, with the route collapsed */
+    p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, "GET /api/items/42 HTTP/1.0\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    prog_write(&p, "HTTP/1.0 204 No Content\r\n\r\n", 27);
+    assert_int_equal(nspans, 2);
+    s = &spans[1];
+    assert_int_equal(s->name_len, 19);
+    assert_memory_equal(ts_span_name(s), "GET /api/items/{id}", 19);
+    assert_string_equal(attr_str(s, "http.route", v, sizeof v), "/api/items/{id}");
+    assert_string_equal(attr_str(s, "http.request.method", v, sizeof v), "GET");
+    assert_string_equal(attr_str(s, "network.protocol.version", v, sizeof v), "1.0");
+    close_pair(&p);
+}
+
 static void test_peer_address_on_spans(void **state)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(51234)};
@@ -850,6 +890,7 @@ int main(void)
         cmocka_unit_test_setup(test_idle_connections_hold_no_buffers, setup),
         cmocka_unit_test_setup(test_pipelining_spills_and_comes_back, setup),
         cmocka_unit_test_setup(test_peer_address_text, setup),
+        cmocka_unit_test_setup(test_server_name_route_and_method, setup),
         cmocka_unit_test_setup(test_peer_address_on_spans, setup),
         cmocka_unit_test_setup(test_tls_version_kept, setup),
         cmocka_unit_test_setup(test_body_state_taken_and_given_back, setup),

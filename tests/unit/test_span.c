@@ -1,4 +1,5 @@
 /* test_span.c — the span record: names, attributes, limits; and ids. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -106,6 +107,53 @@ static void test_values_of_every_length(void **state)
     }
 }
 
+/* A name written in place with bytes after it, and attributes that share
+ * bytes the span already holds: no copy, no room taken, the values read
+ * back as the bytes referred to. */
+static void test_name_in_place_and_shared_values(void **state)
+{
+    struct ts_span s;
+    memset(&s, 0x5a, sizeof s);
+    ts_span_clear(&s);
+    ts_span_attr_cstr(&s, "first", "ab"); /* the name need not come first */
+    char *room = ts_span_str_room(&s);
+    assert_ptr_equal(room, s.str + 2);
+    memcpy(room, "PUT /a/very/long/route", 22);
+    ts_span_name_written(&s, 8, 22); /* the name: "PUT /a/v", the route after it whole */
+    assert_int_equal(s.name_off, 2);
+    assert_int_equal(s.name_len, 8);
+    assert_int_equal(s.str_used, 24);
+    assert_memory_equal(ts_span_name(&s), "PUT /a/v", 8);
+    ts_span_attr_ref(&s, "route", (uint16_t)(s.name_off + 4), 18);
+    ts_span_attr_ref(&s, "method", s.name_off, 3);
+    assert_int_equal(s.str_used, 24); /* nothing copied */
+    const struct ts_attr *a = ts_span_attr_find(&s, "route");
+    assert_int_equal(a->type, TS_ATTR_STR);
+    assert_int_equal(a->num, 0);
+    size_t n;
+    const char *p = ts_span_bytes(&s, a->off, a->len, &n);
+    assert_int_equal(n, 18);
+    assert_memory_equal(p, "/a/very/long/route", 18);
+    a = ts_span_attr_find(&s, "method");
+    assert_memory_equal(ts_span_attr_sval(&s, a), "PUT", a->len);
+    assert_int_equal(a->len, 3);
+
+    /* the attribute ts_span_attr_str returns is the one it added */
+    const struct ts_attr *c = ts_span_attr_str(&s, "client", "10.0.0.1", 8);
+    assert_ptr_equal(c, &s.attrs[s.nattrs - 1]);
+    ts_span_attr_ref(&s, "peer", c->off, c->len);
+    assert_int_equal(s.str_used, 32);
+    assert_memory_equal(ts_span_attr_sval(&s, ts_span_attr_find(&s, "peer")), "10.0.0.1", 8);
+
+    /* past the last slot: dropped, and ts_span_attr_str says so */
+    while (s.nattrs < TS_SPAN_MAX_ATTRS)
+        ts_span_attr_int(&s, "n", 1);
+    assert_null(ts_span_attr_str(&s, "late", "x", 1));
+    ts_span_attr_ref(&s, "late", 0, 1);
+    assert_int_equal(s.nattrs, TS_SPAN_MAX_ATTRS);
+    assert_int_equal(s.str_used, 32);
+}
+
 static void test_limits_truncate_never_overflow(void **state)
 {
     struct ts_span s;
@@ -132,6 +180,35 @@ static void test_ids_nonzero_and_distinct(void **state)
     assert_false(ts_id_is_zero(s1, 8));
     assert_memory_not_equal(a, b, 16);
     assert_memory_not_equal(s1, s2, 8);
+}
+
+/* A thread's generator seeds itself on its first id (its state starts
+ * all zero, which the generator would never leave: ids of zero, forever),
+ * and two threads' ids differ. */
+static void *ids_of_new_thread(void *arg)
+{
+    uint8_t *out = arg;
+    ts_ids_new_span(out);
+    ts_ids_new_trace(out + 8);
+    return NULL;
+}
+
+static void test_ids_new_thread_seeded(void **state)
+{
+    uint8_t a[24], b[24];
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ids_of_new_thread, a), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(pthread_create(&t, NULL, ids_of_new_thread, b), 0);
+    pthread_join(t, NULL);
+    assert_false(ts_id_is_zero(a, 8));
+    assert_false(ts_id_is_zero(a + 8, 16));
+    assert_false(ts_id_is_zero(b, 8));
+    assert_memory_not_equal(a, b, 8);
+    assert_memory_not_equal(a + 8, b + 8, 16);
+    uint8_t mine[8];
+    ts_ids_new_span(mine);
+    assert_memory_not_equal(mine, a, 8);
 }
 
 static void test_ids_differ_after_fork(void **state)
@@ -164,8 +241,10 @@ int main(void)
         cmocka_unit_test(test_attrs_overwrite_stale_slots),
         cmocka_unit_test(test_values_of_every_length),
         cmocka_unit_test(test_limits_truncate_never_overflow),
+        cmocka_unit_test(test_name_in_place_and_shared_values),
         cmocka_unit_test(test_ids_nonzero_and_distinct),
         cmocka_unit_test(test_ids_differ_after_fork),
+        cmocka_unit_test(test_ids_new_thread_seeded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
