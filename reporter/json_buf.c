@@ -541,6 +541,26 @@ char *ts_put_u64_digits(char *o, uint64_t v)
     return end;
 }
 
+char *ts_put_u64_memo(char *o, uint64_t v, struct ts_digits_memo *m)
+{
+    if (v < 1000000000)
+        return ts_put_u64(o, v);
+    uint64_t high = v / 1000000000;
+    uint32_t low = (uint32_t)(v % 1000000000);
+    if (m->len == 0 || m->high != high) {
+        char *end = ts_put_u64_digits(m->text, high); /* 1 .. 11 digits: fits */
+        m->len = (uint8_t)(end - m->text);
+        m->high = high;
+    }
+    o = ts_put(o, m->text, m->len);
+    /* the nine low digits, zeros in front: one, then four pairs */
+    *o++ = (char)('0' + low / 100000000);
+    low %= 100000000;
+    put_4_digits(o, low / 10000);
+    put_4_digits(o + 4, low % 10000);
+    return o + 8;
+}
+
 char *ts_put_i64(char *o, int64_t v)
 {
     if (v >= 0)

@@ -175,13 +175,49 @@ static inline char *ts_put_u64(char *o, uint64_t v)
 /* Number of decimal digits of v (1 .. TS_U64_DIGITS_MAX). */
 unsigned ts_u64_digits(uint64_t v);
 
-/* n bytes as 2n lower-case hex digits, one table look-up a byte. */
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/* n bytes as 2n lower-case hex digits. A span's ids are 32 bytes: with
+ * SSE2 (every x86-64), eight or sixteen of them at once, their nibbles
+ * interleaved and made digits in one register ('0' + n, and 'a' - '0' - 10
+ * more where n > 9); one table look-up a byte otherwise. */
 static inline char *ts_put_hex(char *o, const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        memcpy(o + 2 * i, ts_hex_pairs + 2 * p[i], 2);
-    return o + 2 * n;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i low4 = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9);
+    const __m128i zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
+    for (; i + 8 <= n; i += 8) {
+        __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)(p + i));
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low4);
+        __m128i nib = _mm_unpacklo_epi8(hi, _mm_and_si128(x, low4)); /* high nibble first */
+        __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(nib, nine), gap);
+        _mm_storeu_si128((__m128i *)(void *)(o + 2 * i),
+                         _mm_add_epi8(_mm_add_epi8(nib, zero), letters));
+    }
+#endif
+    char *w = o + 2 * i;
+    for (; i < n; i++, w += 2)
+        memcpy(w, ts_hex_pairs + 2 * p[i], 2);
+    return w;
 }
+
+/* A number's leading digits kept from one call to the next: a span's
+ * start and end times, and those of the spans after it, share their
+ * leading ten digits (the seconds), and only the nine after them change.
+ * Owned by one encoder, used by one thread at a time; all zero: empty. */
+struct ts_digits_memo {
+    uint64_t high; /* the number over 10^9 whose digits text holds */
+    uint8_t len;   /* of text; 0: nothing kept */
+    char text[TS_U64_DIGITS_MAX - 9];
+};
+
+/* v in decimal like ts_put_u64, its digits above the last nine taken from
+ * m when they are the same as last time (and kept there otherwise). At
+ * most TS_U64_DIGITS_MAX bytes. */
+char *ts_put_u64_memo(char *o, uint64_t v, struct ts_digits_memo *m);
 
 /* The most bytes ts_put_json_string writes for n input bytes: each as
  * \u00XX, and the quotes. */

@@ -132,6 +132,10 @@ void ts_otlp_json_end(struct ts_json_buf *b)
 #define OTLP_SPAN_HEAD_MAX 320
 #define OTLP_SPAN_TAIL_MAX (32 + TS_U64_DIGITS_MAX)
 
+/* The leading digits of the last time written: a span's start and end, and
+ * the spans after it, share them (reporter thread only, like otlp_keys). */
+static struct ts_digits_memo otlp_times;
+
 void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool first)
 {
     size_t name_len;
@@ -152,9 +156,9 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
     o = TS_PUT_LIT(o, ",\"kind\":");
     o = ts_put_u64(o, s->kind);
     o = TS_PUT_LIT(o, ",\"startTimeUnixNano\":\"");
-    o = ts_put_u64(o, s->start_ns);
+    o = ts_put_u64_memo(o, s->start_ns, &otlp_times);
     o = TS_PUT_LIT(o, "\",\"endTimeUnixNano\":\"");
-    o = ts_put_u64(o, s->end_ns);
+    o = ts_put_u64_memo(o, s->end_ns, &otlp_times);
     o = TS_PUT_LIT(o, "\",\"attributes\":[");
     ts_json_buf_commit(b, o);
 
@@ -254,6 +258,7 @@ static void otlp_json_finish(struct ts_json_buf *out, const char *spans, size_t 
 static void otlp_json_forget(void)
 {
     ts_key_frags_forget(&otlp_keys);
+    memset(&otlp_times, 0, sizeof otlp_times);
     ts_json_buf_init(&otlp_json_head.bytes); /* leaked on purpose: may be mid-realloc */
     otlp_json_head.generation = 0;
 }

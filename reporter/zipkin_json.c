@@ -282,6 +282,10 @@ static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct
  * field names (under 100), the ids (64 hex digits), two numbers. */
 #define ZK_SPAN_HEAD_MAX 224
 
+/* The leading digits of the last timestamp written (reporter thread only,
+ * like zk_keys). */
+static struct ts_digits_memo zk_times;
+
 void ts_zipkin_json_span(struct ts_json_buf *b, const struct ts_span *s, bool first)
 {
     struct zk_attrs z;
@@ -310,7 +314,7 @@ void ts_zipkin_json_span(struct ts_json_buf *b, const struct ts_span *s, bool fi
     else if (s->kind == TS_KIND_CLIENT)
         o = TS_PUT_LIT(o, ",\"kind\":\"CLIENT\"");
     o = TS_PUT_LIT(o, ",\"timestamp\":");
-    o = ts_put_u64(o, s->start_ns / 1000);
+    o = ts_put_u64_memo(o, s->start_ns / 1000, &zk_times);
     /* Durations below 1 µs are rounded up (the spec); a damaged end before
      * the start must not wrap around. */
     uint64_t dur = s->end_ns > s->start_ns ? (s->end_ns - s->start_ns) / 1000 : 0;
@@ -353,6 +357,7 @@ void ts_zipkin_json_finish(struct ts_json_buf *out, const char *spans, size_t sp
 static void zk_forget(void)
 {
     ts_key_frags_forget(&zk_keys);
+    memset(&zk_times, 0, sizeof zk_times);
     ts_json_buf_init(&zk_local.bytes); /* leaked on purpose: may be mid-realloc */
     zk_local.generation = 0;
 }

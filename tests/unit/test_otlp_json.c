@@ -268,6 +268,66 @@ static void test_put_hex_every_byte(void **state)
     ts_json_buf_free(&b);
 }
 
+/* Every length from 0 to 40 at every offset: the eight-at-a-time path,
+ * the byte-at-a-time tail, and nothing written past the end. */
+static void test_put_hex_lengths(void **state)
+{
+    (void)state;
+    uint8_t bytes[48];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (uint8_t)(i * 37 + 5);
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t n = 0; n + off <= 40; n++) {
+            char out[100], expect[100];
+            memset(out, '#', sizeof out);
+            for (size_t i = 0; i < n; i++)
+                snprintf(expect + 2 * i, 3, "%02x", bytes[off + i]);
+            assert_ptr_equal(ts_put_hex(out, bytes + off, n), out + 2 * n);
+            assert_memory_equal(out, expect, 2 * n);
+            assert_int_equal(out[2 * n], '#');
+        }
+    }
+}
+
+/* The kept leading digits are used only while they are the same: a run
+ * of numbers whose part above 10^9 stays, changes, goes below 10^9 and
+ * comes back, and the extremes, all read as printf writes them, with
+ * nothing written past the end. */
+static void check_put_u64_memo(struct ts_digits_memo *m, uint64_t v)
+{
+    char expect[32], out[32];
+    int n = snprintf(expect, sizeof expect, "%llu", (unsigned long long)v);
+    memset(out, '#', sizeof out);
+    char *end = ts_put_u64_memo(out, v, m);
+    assert_int_equal(end - out, n);
+    assert_memory_equal(out, expect, (size_t)n);
+    assert_int_equal(out[n], '#');
+}
+
+static void test_put_u64_memo(void **state)
+{
+    (void)state;
+    struct ts_digits_memo m;
+    memset(&m, 0, sizeof m);
+    static const uint64_t seq[] = {
+        1700000000123456789ull, 1700000000999999999ull, 1700000001000000000ull,
+        1700000001000000001ull, 1700000000000000007ull, 999999999ull,
+        0, 1000000000ull, 1999999999ull, 2000000000ull, 1000000000ull,
+        UINT64_MAX, UINT64_MAX - 999999999ull, 18446744072709551615ull,
+        1700000000000000000ull, 1700000000000050000ull, 42, 1700000000000050000ull,
+        1700000000000ull /* microseconds, as Zipkin writes them */,
+        1700000000001ull, 1700000999999ull, 1700001000000ull,
+    };
+    for (size_t i = 0; i < sizeof seq / sizeof *seq; i++)
+        check_put_u64_memo(&m, seq[i]);
+    uint64_t p = 1;
+    for (int k = 0; k <= 19; k++, p *= 10) {
+        check_put_u64_memo(&m, p - 1);
+        check_put_u64_memo(&m, p);
+        check_put_u64_memo(&m, p + 1);
+    }
+}
+
 /* The eight-at-a-time scans against the byte-at-a-time rule: one odd byte
  * of every value at every place of strings of every length up to 24 (so
  * it lands in a word, in the tail, and at either end of both). */
@@ -932,6 +992,8 @@ int main(void)
         cmocka_unit_test(test_put_u64_boundaries),
         cmocka_unit_test(test_put_i64_boundaries),
         cmocka_unit_test(test_put_hex_every_byte),
+        cmocka_unit_test(test_put_hex_lengths),
+        cmocka_unit_test(test_put_u64_memo),
         cmocka_unit_test(test_plain_and_ascii_scans),
         cmocka_unit_test(test_room_and_commit),
         cmocka_unit_test(test_put_before),
