@@ -189,13 +189,16 @@ static void attr_tls(struct ts_span *s, const struct ts_conn *c, bool client)
 
 /* A bounded text being assembled (a span name, a URL): what does not fit
  * is cut off. snprintf would do, at several times the cost on a path that
- * runs for every request. */
+ * runs for every request. text_put is forced inline: most pieces are
+ * literals, whose length then picks the copy at compile time, and the
+ * call cost more than the copy. */
 struct text {
     char *buf;
     size_t cap, len;
 };
 
-static void text_put(struct text *t, const char *s, size_t n)
+static inline __attribute__((always_inline)) void text_put(struct text *t, const char *s,
+                                                           size_t n)
 {
     size_t room = t->cap - t->len;
     if (n > room)

@@ -492,21 +492,21 @@ static void put(struct out_buf *o, const char *s, size_t n)
 /* A string literal, its length known at compile time. */
 #define put_lit(o, lit) put((o), (lit), sizeof(lit) - 1)
 
-static void put_hex(struct out_buf *o, const uint8_t *b, size_t n)
-{
-    if (room(o, 2 * n)) {
-        ts_hex_encode(b, n, o->p + o->len);
-        o->len += 2 * n;
-    }
-}
+/* The context's ids in hex, each encoded once however many formats
+ * carry it (the defaults carry the trace and span ids twice). */
+struct ids_hex {
+    char trace[2 * TS_TRACE_ID_LEN];
+    char span[2 * TS_SPAN_ID_LEN];
+    char parent[2 * TS_SPAN_ID_LEN]; /* only when ctx->has_parent */
+};
 
 /* The trace id as B3 and Jaeger carry it: 16 hex digits when 64-bit. */
-static void put_trace_id(struct out_buf *o, const struct ts_ctx *ctx)
+static void put_trace_id(struct out_buf *o, const struct ts_ctx *ctx, const struct ids_hex *x)
 {
     if (ctx->trace_id_64)
-        put_hex(o, ctx->trace_id + 8, 8);
+        put(o, x->trace + TS_TRACE_ID_LEN, TS_TRACE_ID_LEN);
     else
-        put_hex(o, ctx->trace_id, TS_TRACE_ID_LEN);
+        put(o, x->trace, sizeof x->trace);
 }
 
 size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, size_t cap)
@@ -517,16 +517,21 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
         return 0;
     struct out_buf o = {buf, 0, cap, true};
     bool sampled = ts_ctx_sampled(ctx);
+    struct ids_hex x;
+    ts_hex_encode(ctx->trace_id, TS_TRACE_ID_LEN, x.trace);
+    ts_hex_encode(ctx->span_id, TS_SPAN_ID_LEN, x.span);
+    if (ctx->has_parent)
+        ts_hex_encode(ctx->parent_id, TS_SPAN_ID_LEN, x.parent);
 
     if (formats & TS_PROP_B3MULTI) {
         put_lit(&o, "X-B3-TraceId: ");
-        put_trace_id(&o, ctx);
+        put_trace_id(&o, ctx, &x);
         put_lit(&o, "\r\nX-B3-SpanId: ");
-        put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
+        put(&o, x.span, sizeof x.span);
         put_lit(&o, "\r\n");
         if (ctx->has_parent) {
             put_lit(&o, "X-B3-ParentSpanId: ");
-            put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
+            put(&o, x.parent, sizeof x.parent);
             put_lit(&o, "\r\n");
         }
         /* Debug implies accept, so the spec says not to send Sampled too. */
@@ -539,9 +544,9 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
     }
     if (formats & TS_PROP_B3) {
         put_lit(&o, "b3: ");
-        put_trace_id(&o, ctx);
+        put_trace_id(&o, ctx, &x);
         put_lit(&o, "-");
-        put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
+        put(&o, x.span, sizeof x.span);
         /* The parent is positional after the sampling field, so a deferred
          * decision (no field) cannot carry it. */
         if (ctx->sampling != TS_SAMPLING_DEFER) {
@@ -552,7 +557,7 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
                 2);
             if (ctx->has_parent) {
                 put_lit(&o, "-");
-                put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
+                put(&o, x.parent, sizeof x.parent);
             }
         }
         put_lit(&o, "\r\n");
@@ -560,19 +565,19 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
     if (formats & TS_PROP_TRACECONTEXT) {
         /* Always 128-bit: a 64-bit id is already zero in its high bytes. */
         put_lit(&o, "traceparent: 00-");
-        put_hex(&o, ctx->trace_id, TS_TRACE_ID_LEN);
+        put(&o, x.trace, sizeof x.trace);
         put_lit(&o, "-");
-        put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
+        put(&o, x.span, sizeof x.span);
         put(&o, sampled ? "-01\r\n" : "-00\r\n", 5);
     }
     if (formats & TS_PROP_JAEGER) {
         put_lit(&o, "uber-trace-id: ");
-        put_trace_id(&o, ctx);
+        put_trace_id(&o, ctx, &x);
         put_lit(&o, ":");
-        put_hex(&o, ctx->span_id, TS_SPAN_ID_LEN);
+        put(&o, x.span, sizeof x.span);
         put_lit(&o, ":");
         if (ctx->has_parent)
-            put_hex(&o, ctx->parent_id, TS_SPAN_ID_LEN);
+            put(&o, x.parent, sizeof x.parent);
         else
             put_lit(&o, "0");
         /* Jaeger flags: 0x01 sampled, 0x02 debug (sent with sampled). */
