@@ -298,6 +298,9 @@ def chain_check_text(d, mode):
 
 
 def chain_section(r, d):
+    if "receiver" in d.failed:  # its OTLP runs (and maybe others) exported nothing
+        r.out("**Failed** in this run: %s." % d.failed["receiver"])
+        r.out()
     if not any(h[0] == "chain" for h in d.http):
         r.out("No figures in this run.")
         r.out()

@@ -172,12 +172,14 @@ wait_port_file() { # PID PORT_FILE STDERR_FILE NAME
 }
 
 # Starts tinyhttpd (untraced or traced); sets server_pid and server_port.
-start_tinyhttpd() { # MODE STDERR_FILE [SPAN_FILE]
-    local port_file="$work/port-$RANDOM"
+# tinyhttpd exits by itself after LIFETIME seconds (default 300), a bound
+# in case the suite is killed before it can stop it.
+start_tinyhttpd() { # MODE STDERR_FILE [SPAN_FILE [LIFETIME]]
+    local port_file="$work/port-$RANDOM" lifetime=${4:-300}
     if [ "$1" = untraced ]; then
-        "$work/tinyhttpd" "$port_file" 300 2>"$2" &
+        "$work/tinyhttpd" "$port_file" "$lifetime" 2>"$2" &
     else
-        env $(traced_env "$1" "${3:-}") "$work/tinyhttpd" "$port_file" 300 2>"$2" &
+        env $(traced_env "$1" "${3:-}") "$work/tinyhttpd" "$port_file" "$lifetime" 2>"$2" &
     fi
     server_pid=$!
     started_pids+=("$server_pid")
@@ -389,8 +391,10 @@ fi
 # ---- receivers, for the reporter, keep-alive, Node and chain sections ------
 # The OTLP and Zipkin receiver: an untraced tinyhttpd, which reads each
 # export request and its body and answers 200. It stays up until the chain
-# section is done.
-start_tinyhttpd untraced "$work/otlp-receiver.stderr"
+# section is done: its lifetime covers the whole suite (a full run takes
+# about 10 minutes; with 300 s, the default, it was gone before the chain's
+# OTLP runs, which then dropped every span).
+start_tinyhttpd untraced "$work/otlp-receiver.stderr" "" 3600
 otlp_pid=$server_pid otlp_port=$server_port
 
 # ---- 2. the reporter alone, per exporter -----------------------------------
@@ -566,6 +570,11 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 
+# A receiver gone before its last user would have turned every export
+# after it into a drop: say so instead of reporting those runs.
+if ! kill -0 "$otlp_pid" 2>/dev/null; then
+    section_failed receiver "the OTLP/Zipkin receiver (tinyhttpd) exited before the chain section ended; exports after that failed"
+fi
 stop_server "$otlp_pid"
 
 # ---- 6. memory -----------------------------------------------------------------
