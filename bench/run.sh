@@ -16,7 +16,8 @@
 #   --lib PATH      the libtraceshim.so to measure (default: builds
 #                   build-bench/ with cmake, RelWithDebInfo)
 #   --out FILE      where the full run writes its report (default BENCHMARKS.md)
-#   --keep          keep the work directory (raw wrk output, span files, stats)
+#   --keep          keep the work directory (raw wrk output, stats; not the
+#                   span files, which are deleted once read in any case)
 #
 # Installs nothing. Needs cc, python3, wrk, nginx; valgrind is optional
 # (instructions per call are skipped without it). Everything listens on
@@ -292,8 +293,11 @@ stop_server() { # PID [SIGNAL]
     wait "$1" 2>/dev/null || true
 }
 
-# Span files run to hundreds of MB in a full run: gone once used, unless --keep.
-drop_span_files() { [ $keep = 1 ] || rm -f "$@"; }
+# Span files run to gigabytes in a full run: gone once used, --keep or
+# not. Kept, their dirty pages pile up past the kernel's writeback
+# threshold and slow every file write after them (percall's traced runs
+# append to one file: its CPU per exchange grew round after round).
+drop_span_files() { rm -f "$@"; }
 
 # ---- 1. per-call cost --------------------------------------------------------
 log "==> per-call cost: percall $percall_calls calls x $percall_reps repetitions, $percall_rounds round(s), untraced and traced alternately"
