@@ -153,12 +153,17 @@ fi
 traced_env() { # MODE(file|otlp|zipkin|jaeger) [SPAN_FILE] -> env assignments on stdout
     echo "LD_PRELOAD=$library TRACESHIM_STATS=1 OTEL_SERVICE_NAME=bench OTEL_TRACES_SAMPLER=always_on"
     case "$1" in
-        file) echo "TRACESHIM_EXPORTER=file TRACESHIM_FILE=${2:-$work/spans-$RANDOM.jsonl}" ;;
+        file) echo "TRACESHIM_EXPORTER=file TRACESHIM_FILE=${2:-$(mktemp --suffix=.jsonl "$work/spans-XXXXXX")}" ;;
         otlp) echo "TRACESHIM_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port" ;;
         zipkin) echo "TRACESHIM_EXPORTER=zipkin OTEL_EXPORTER_ZIPKIN_ENDPOINT=http://127.0.0.1:$otlp_port/api/v2/spans" ;;
         jaeger) echo "TRACESHIM_EXPORTER=jaeger OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 OTEL_EXPORTER_JAEGER_AGENT_PORT=$jaeger_port" ;;
     esac
 }
+
+# A fresh, empty port file for a server to write its port into. Unique:
+# names from $RANDOM collided now and then (a hundred servers a run), and a
+# waiter then read a port file of a server long gone ("Connection refused").
+new_port_file() { mktemp "$work/port-XXXXXX"; }
 
 # Waits for a program to write its port file; fails the run if it does not.
 wait_port_file() { # PID PORT_FILE STDERR_FILE NAME
@@ -176,7 +181,8 @@ wait_port_file() { # PID PORT_FILE STDERR_FILE NAME
 # tinyhttpd exits by itself after LIFETIME seconds (default 300), a bound
 # in case the suite is killed before it can stop it.
 start_tinyhttpd() { # MODE STDERR_FILE [SPAN_FILE [LIFETIME]]
-    local port_file="$work/port-$RANDOM" lifetime=${4:-300}
+    local port_file lifetime=${4:-300}
+    port_file=$(new_port_file)
     if [ "$1" = untraced ]; then
         "$work/tinyhttpd" "$port_file" "$lifetime" 2>"$2" &
     else
@@ -192,8 +198,9 @@ start_tinyhttpd() { # MODE STDERR_FILE [SPAN_FILE [LIFETIME]]
 # Starts a udpsink, the stand-in Jaeger agent, counting MARKER; sets
 # sink_pid, sink_output and jaeger_port.
 start_udpsink() { # MARKER
-    local port_file="$work/port-$RANDOM"
-    sink_output="$work/udpsink-$RANDOM.out"
+    local port_file
+    port_file=$(new_port_file)
+    sink_output=$(mktemp "$work/udpsink-XXXXXX.out")
     "$work/udpsink" "$port_file" 600 "$1" >"$sink_output" 2>"$sink_output.stderr" &
     sink_pid=$!
     started_pids+=("$sink_pid")
@@ -221,7 +228,8 @@ port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # upstream keepalive pool as large as wrk's connection count), so that the
 # proxy -> backend hop costs no connect per request, as in production.
 start_nginx() { # MODE STDERR_FILE [SPAN_FILE [BACKEND_PORT]]
-    local prefix="$work/nginx-$RANDOM" attempt site upstream=""
+    local prefix attempt site upstream=""
+    prefix=$(mktemp -d "$work/nginx-XXXXXX")
     if [ -n "${4:-}" ]; then
         upstream="upstream chain_backend {
         server 127.0.0.1:$4;
@@ -334,7 +342,8 @@ instr_line() { # KIND UNTRACED_SHORT UNTRACED_LONG TRACED_SHORT TRACED_LONG CALL
 if [ $have_valgrind = 1 ]; then
     log "==> instructions per call (valgrind --tool=callgrind)"
     callgrind_total() { # PRELOAD ARGS... -> total Ir
-        local out="$work/callgrind.$RANDOM"
+        local out
+        out=$(mktemp "$work/callgrind-XXXXXX")
         if [ -n "$1" ]; then
             env $(traced_env file "$work/spans-callgrind.jsonl") TMPDIR="$work" valgrind --tool=callgrind \
                 --callgrind-out-file="$out" "${@:2}" >/dev/null 2>>"$work/callgrind.stderr"
@@ -364,7 +373,9 @@ if [ $have_valgrind = 1 ]; then
     # its own process); every thread of the server counts, so the traced
     # figure holds the reporter's encoding and writing of each span too.
     callgrind_server() { # PRELOAD REQUESTS CONTEXT -> total Ir
-        local out="$work/callgrind.$RANDOM" port_file="$work/port-$RANDOM" pid
+        local out port_file pid
+        out=$(mktemp "$work/callgrind-XXXXXX")
+        port_file=$(new_port_file)
         if [ -n "$1" ]; then
             env $(traced_env file "$work/spans-callgrind.jsonl") valgrind --tool=callgrind \
                 --callgrind-out-file="$out" "$work/tinyhttpd" "$port_file" 300 \
