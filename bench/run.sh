@@ -2,8 +2,8 @@
 # bench/run.sh — the benchmark suite (issue 8, DESIGN.md §7): every figure
 # measured side by side, without and with the shim, in one run.
 #
-#   bash bench/run.sh            # full run (~6 min): prints the table, writes BENCHMARKS.md
-#   bash bench/run.sh --smoke    # ~1 s per benchmark, < 40 s: must run, numbers mean little
+#   bash bench/run.sh            # full run (~10 min): prints the table, writes BENCHMARKS.md
+#   bash bench/run.sh --smoke    # ~1 s per benchmark, under a minute: must run, numbers mean little
 #
 # Sections, in this order: per-call cost; the reporter alone per exporter
 # (bench/reporter_bench.c, built next to the library when that is a CMake
