@@ -50,29 +50,13 @@ static const unsigned char hex_value[256] = {
 };
 #undef X
 
-#ifdef __SSE2__
-/* Eight bytes at in as sixteen lower-case digits at out: each byte's two
- * nibbles side by side, then '0' added to each, and 'a' - '0' - 10 more
- * to those above 9. */
-static void hex_encode_8(const unsigned char *in, char *out)
-{
-    const __m128i nibble = _mm_set1_epi8(0x0f);
-    const __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)in);
-    const __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), nibble);
-    const __m128i digits = _mm_unpacklo_epi8(hi, _mm_and_si128(x, nibble));
-    const __m128i letters =
-        _mm_and_si128(_mm_cmpgt_epi8(digits, _mm_set1_epi8(9)), _mm_set1_epi8('a' - '0' - 10));
-    _mm_storeu_si128((__m128i *)(void *)out,
-                     _mm_add_epi8(_mm_add_epi8(digits, _mm_set1_epi8('0')), letters));
-}
-#endif
 
 void ts_hex_encode(const unsigned char *in, size_t n, char *out)
 {
     size_t i = 0;
 #ifdef __SSE2__
     for (; i + 8 <= n; i += 8) /* ids are 8 and 16 bytes */
-        hex_encode_8(in + i, out + 2 * i);
+        ts_hex_encode_8(in + i, out + 2 * i);
 #endif
     for (; i + 4 <= n; i += 4) { /* four pairs a turn */
         memcpy(out + 2 * i, ts_hex_pairs + 2 * in[i], 2);

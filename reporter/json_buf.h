@@ -175,28 +175,15 @@ static inline char *ts_put_u64(char *o, uint64_t v)
 /* Number of decimal digits of v (1 .. TS_U64_DIGITS_MAX). */
 unsigned ts_u64_digits(uint64_t v);
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
-/* n bytes as 2n lower-case hex digits. A span's ids are 32 bytes: with
- * SSE2 (every x86-64), eight or sixteen of them at once, their nibbles
- * interleaved and made digits in one register ('0' + n, and 'a' - '0' - 10
- * more where n > 9); one table look-up a byte otherwise. */
+/* n bytes as 2n lower-case hex digits: with SSE2, eight bytes at a time
+ * (ts_hex_encode_8, preload/hex.h), inline here where a span's 32 bytes of
+ * ids are written; one table look-up a byte otherwise. */
 static inline char *ts_put_hex(char *o, const uint8_t *p, size_t n)
 {
     size_t i = 0;
 #ifdef __SSE2__
-    const __m128i low4 = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9);
-    const __m128i zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
-    for (; i + 8 <= n; i += 8) {
-        __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)(p + i));
-        __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low4);
-        __m128i nib = _mm_unpacklo_epi8(hi, _mm_and_si128(x, low4)); /* high nibble first */
-        __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(nib, nine), gap);
-        _mm_storeu_si128((__m128i *)(void *)(o + 2 * i),
-                         _mm_add_epi8(_mm_add_epi8(nib, zero), letters));
-    }
+    for (; i + 8 <= n; i += 8)
+        ts_hex_encode_8(p + i, o + 2 * i);
 #endif
     char *w = o + 2 * i;
     for (; i < n; i++, w += 2)
