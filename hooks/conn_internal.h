@@ -20,6 +20,7 @@
 #include "../preload/span.h"
 #include "../preload/stats.h"
 #include "conn.h"
+#include "conn_lock.h"
 #include "http1.h"
 #include "inflight.h"
 
@@ -40,34 +41,6 @@ enum feed_kind {
     FEED_SERVER_OUT, /* our responses */
     FEED_CLIENT_OUT, /* our requests' bodies, when sent unseen */
 };
-
-/* A connection's locks: a futex word of 4 bytes where a pthread mutex
- * takes 40, as a program may hold tens of thousands of connections, each
- * with three of them. 0 free, 1 held, 2 held with a thread waiting (or
- * about to). Waiters sleep in the kernel, so holding one across a blocking
- * send (the out lock is) costs the others no CPU. The acquire and release
- * orderings of its atomics are what make it a lock, for ThreadSanitizer
- * too. */
-struct conn_lock {
-    atomic_uint state;
-};
-
-void conn_lock_wait(struct conn_lock *l);
-void conn_lock_wake(struct conn_lock *l);
-
-static inline void conn_lock(struct conn_lock *l)
-{
-    unsigned expected = 0;
-    if (!atomic_compare_exchange_strong_explicit(&l->state, &expected, 1, memory_order_acquire,
-                                                 memory_order_relaxed))
-        conn_lock_wait(l);
-}
-
-static inline void conn_unlock(struct conn_lock *l)
-{
-    if (atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2)
-        conn_lock_wake(l);
-}
 
 /* A direction's message under way: the copy of a head that came in
  * pieces, and the framing of a body that goes on past the call that began

@@ -3,52 +3,25 @@
  * new entries go first, so a lookup meets the latest match first. */
 #include "inflight.h"
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
+#include "conn_lock.h"
+
 #define INFLIGHT_BUCKETS 1024
 
-/* Each bucket has its own lock, a word beside its list: a server span
- * takes one on its start and one on its end, and one global mutex for all
- * of them was two lock pairs per exchange (about 120 instructions) and a
- * cache line every serving thread wrote. Entries of different requests
- * land in different buckets (span ids are random), so threads hardly ever
- * meet on one; what is held is a few pointer stores or a 36-byte copy, so
- * a waiter spins a little and then yields rather than sleeping in the
- * kernel. Taken only under the reentrancy guard, like every lock of the
- * shim: a signal handler that interrupts a holder passes straight through
- * the hooks and never reaches it. */
+/* Each bucket has its own lock (conn_lock.h, a futex word beside its
+ * list): a server span takes one on its start and one on its end, and one
+ * global mutex for all of them was two lock pairs per exchange (about 120
+ * instructions) and a cache line every serving thread wrote. Entries of
+ * different requests land in different buckets (span ids are random), so
+ * threads hardly ever meet on one. */
 struct inflight_bucket {
-    atomic_uint lock; /* 0 free, 1 held */
+    struct conn_lock lock;
     struct ts_inflight *first;
 };
 
 static struct inflight_bucket buckets[INFLIGHT_BUCKETS];
-
-/* The slow half of bucket_lock: wait for the lock to look free before
- * trying again (no stores while it is held); after a while the holder
- * was likely preempted, so give it the CPU. */
-static __attribute__((noinline)) void bucket_wait(struct inflight_bucket *b)
-{
-    unsigned spins = 0;
-    do {
-        while (atomic_load_explicit(&b->lock, memory_order_relaxed) != 0)
-            if (++spins > 64)
-                sched_yield();
-    } while (atomic_exchange_explicit(&b->lock, 1, memory_order_acquire) != 0);
-}
-
-static inline void bucket_lock(struct inflight_bucket *b)
-{
-    if (atomic_exchange_explicit(&b->lock, 1, memory_order_acquire) != 0)
-        bucket_wait(b);
-}
-
-static inline void bucket_unlock(struct inflight_bucket *b)
-{
-    atomic_store_explicit(&b->lock, 0, memory_order_release);
-}
 
 /* Span ids are random: a few of their bits are a good hash. */
 static inline struct inflight_bucket *bucket_of(const uint8_t span_id[TS_SPAN_ID_LEN])
@@ -67,11 +40,11 @@ void ts_inflight_add(struct ts_inflight *e)
     if (!e->inbound.valid)
         return;
     struct inflight_bucket *b = bucket_of(e->inbound.span_id);
-    bucket_lock(b);
+    conn_lock(&b->lock);
     e->next = b->first;
     b->first = e;
     e->linked = true;
-    bucket_unlock(b);
+    conn_unlock(&b->lock);
 }
 
 void ts_inflight_remove(struct ts_inflight *e)
@@ -79,7 +52,7 @@ void ts_inflight_remove(struct ts_inflight *e)
     if (!e->linked)
         return;
     struct inflight_bucket *b = bucket_of(e->inbound.span_id);
-    bucket_lock(b);
+    conn_lock(&b->lock);
     for (struct ts_inflight **p = &b->first; *p; p = &(*p)->next) {
         if (*p == e) {
             *p = e->next;
@@ -88,7 +61,7 @@ void ts_inflight_remove(struct ts_inflight *e)
     }
     e->linked = false;
     e->next = NULL;
-    bucket_unlock(b);
+    conn_unlock(&b->lock);
 }
 
 bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server)
@@ -97,7 +70,7 @@ bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server)
         return false;
     bool found = false;
     struct inflight_bucket *b = bucket_of(fwd->span_id);
-    bucket_lock(b);
+    conn_lock(&b->lock);
     for (struct ts_inflight *e = b->first; e; e = e->next) {
         if (same_key(&e->inbound, fwd)) {
             *server = e->server;
@@ -105,7 +78,7 @@ bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server)
             break;
         }
     }
-    bucket_unlock(b);
+    conn_unlock(&b->lock);
     return found;
 }
 
@@ -113,5 +86,5 @@ void ts_inflight_after_fork(void)
 {
     /* a lock some other thread of the parent held stays held for good */
     for (size_t i = 0; i < INFLIGHT_BUCKETS; i++)
-        atomic_store_explicit(&buckets[i].lock, 0, memory_order_relaxed);
+        atomic_store_explicit(&buckets[i].lock.state, 0, memory_order_relaxed);
 }

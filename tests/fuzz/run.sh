@@ -31,7 +31,7 @@ for arg in "$@"; do
 done
 out=build-fuzz
 mkdir -p "$out"
-conn_sources="hooks/conn.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c hooks/exec_env.c
+conn_sources="hooks/conn.c hooks/conn_lock.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c hooks/exec_env.c
     hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c
     reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
     preload/span.c preload/config.c preload/log.c preload/real.c preload/ids.c preload/context.c
