@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,43 @@ struct own_slot {
 };
 
 static struct own_slot own_slots[OWN_SLOTS];
+
+/* Bit n is set when an entry may hold a number whose low six bits are n:
+ * the hooks' close and dup2 ask about every fd the program closes (nginx
+ * closes a file per request), and nearly always the answer is no, found
+ * here with one load instead of a walk over every entry. Set before an
+ * entry gets its number; recomputed when one lets go of its number (adopt
+ * and forget are serialised by the reporter, see own_fd.h), so a bit is
+ * never clear while an entry holds a number that maps to it. */
+static _Atomic uint64_t own_fd_bits;
+
+static uint64_t own_fd_bit(int fd)
+{
+    return (uint64_t)1 << ((unsigned)fd & 63);
+}
+
+static void own_fd_bits_recompute(void)
+{
+    uint64_t bits = 0;
+    for (int i = 0; i < OWN_SLOTS; i++) {
+        int fd = atomic_load(&own_slots[i].fd);
+        if (fd >= 0)
+            bits |= own_fd_bit(fd);
+    }
+    atomic_store(&own_fd_bits, bits);
+}
+
+/* The bits of the numbers first..last (mod 64): every bit when the range
+ * covers 64 numbers or more. */
+static uint64_t own_fd_range_bits(unsigned first, unsigned last)
+{
+    unsigned count = last - first + 1;
+    if (last < first || count == 0 || count >= 64)
+        return ~(uint64_t)0;
+    uint64_t run = ((uint64_t)1 << count) - 1;
+    unsigned shift = first & 63;
+    return shift ? run << shift | run >> (64 - shift) : run;
+}
 
 static struct own_slot *slot_of(const struct ts_own_fd *o)
 {
@@ -54,6 +92,7 @@ static void slot_release(struct ts_own_fd *o)
     if (!s)
         return;
     atomic_store(&s->fd, -1);
+    own_fd_bits_recompute();
     atomic_store(&s->taken, false);
     atomic_store(&s->busy, false);
     atomic_store(&s->used, false);
@@ -88,6 +127,7 @@ int ts_own_fd_adopt(struct ts_own_fd *o, int fd)
     struct own_slot *s = slot_of(o);
     if (s) {
         atomic_store(&s->taken, false);
+        atomic_fetch_or(&own_fd_bits, own_fd_bit(fd));
         atomic_store(&s->fd, fd);
         /* A close of the program's that came between the open and the line
          * above was not seen by the hooks: look again now that they see it. */
@@ -160,6 +200,9 @@ void ts_own_fd_forget(struct ts_own_fd *o)
 
 bool ts_own_fd_among(unsigned first, unsigned last)
 {
+    if (!(atomic_load_explicit(&own_fd_bits, memory_order_acquire) &
+          own_fd_range_bits(first, last)))
+        return false;
     for (int i = 0; i < OWN_SLOTS; i++) {
         int fd = atomic_load_explicit(&own_slots[i].fd, memory_order_relaxed);
         if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last &&

@@ -62,8 +62,8 @@ void ts_own_fd_close(struct ts_own_fd *o);
  * half-updated, or when the number is known not to be ours). */
 void ts_own_fd_forget(struct ts_own_fd *o);
 
-/* For the hooks: is one of the shim's fds among [first, last]? A few loads,
- * no system call. */
+/* For the hooks: is one of the shim's fds among [first, last]? No system
+ * call; for a number that is not ours (nearly every close), one load. */
 bool ts_own_fd_among(unsigned first, unsigned last);
 
 /* For the hooks, before the program closes or replaces fds [first, last]:

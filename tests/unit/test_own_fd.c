@@ -71,6 +71,40 @@ static void test_range_and_other_numbers(void **state)
     close(fb);
 }
 
+/* The hooks ask ts_own_fd_among about every fd the program closes: the
+ * answer is exact for our numbers, for numbers that share their low six
+ * bits (the quick filter cannot tell those apart), for ranges across the
+ * filter's wrap, and after one of two numbers with the same bits is let go. */
+static void test_among_sees_exactly_our_numbers(void **state)
+{
+    (void)state;
+    struct ts_own_fd a = TS_OWN_FD_NONE, twin = TS_OWN_FD_NONE;
+    assert_int_equal(ts_own_fd_adopt(&a, open_null()), 0);
+    unsigned fa = (unsigned)a.fd;
+    assert_true(ts_own_fd_among(fa, fa));
+    assert_false(ts_own_fd_among(fa + 1, fa + 1));
+    assert_false(ts_own_fd_among(fa + 64, fa + 64)); /* same low bits, not ours */
+    assert_false(ts_own_fd_among(fa + 1, fa + 63));  /* every other bit */
+    assert_false(ts_own_fd_among(fa + 1, fa + 64));  /* wraps to our bit: the walk says no */
+    assert_true(ts_own_fd_among(fa > 5 ? fa - 5 : 0, fa + 5));
+    assert_false(ts_own_fd_among(fa + 1, fa)); /* an empty range */
+
+    /* a second number with the same low six bits: fa + 64 (free in this
+     * test process, which opens a handful of fds) */
+    int null_fd = open_null();
+    assert_true(fcntl((int)fa + 64, F_GETFD) < 0);
+    int twin_fd = dup2(null_fd, (int)fa + 64);
+    close(null_fd);
+    assert_int_equal(twin_fd, (int)fa + 64);
+    assert_int_equal(ts_own_fd_adopt(&twin, twin_fd), 0);
+    assert_true(ts_own_fd_among(fa + 64, fa + 64));
+    ts_own_fd_close(&a); /* lets go of fa: its twin keeps the shared bit */
+    assert_false(ts_own_fd_among(fa, fa));
+    assert_true(ts_own_fd_among(fa + 64, fa + 64));
+    ts_own_fd_close(&twin);
+    assert_false(ts_own_fd_among(fa + 64, fa + 64));
+}
+
 struct taker {
     int fd;
     atomic_bool done;
@@ -186,6 +220,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_taken_number_is_given_up_not_closed),
         cmocka_unit_test(test_range_and_other_numbers),
+        cmocka_unit_test(test_among_sees_exactly_our_numbers),
         cmocka_unit_test(test_close_waits_for_the_call_in_progress),
         cmocka_unit_test(test_the_wait_is_bounded),
         cmocka_unit_test(test_forked_child_has_no_call_in_progress),
