@@ -23,6 +23,7 @@ EXPORTER_MODES = ("untraced", "file", "otlp", "zipkin", "jaeger")
 NODE_MODES = ("untraced", "traceshim", "otel-sdk")
 REPORTER_EXPORTERS = ("file", "otlp", "otlp-json", "zipkin", "jaeger")
 HOP_TARGET_US = 20
+NODE_TARGET = 0.90  # DESIGN.md §7: Node http server, traced vs untraced
 
 
 def median(values):
@@ -248,20 +249,46 @@ def http_section(r, d):
              "Δp50 µs", "Δp99 µs", "spans exported / dropped", "wrk errors"], rows)
 
 
+def node_targets(r, ratios):
+    """DESIGN.md §7's Node row: traceshim keeps at least 90% of the untraced
+    throughput, and more of it than the OpenTelemetry JS SDK does (issue 8
+    asks for the second)."""
+    shim = ratios.get("traceshim")
+    if shim is None or shim[0].ratio is None:
+        return
+    c, exported, dropped = shim
+    r.targets.append(("Node http server throughput, traceshim, otlp exporter", "≥ %d%% of untraced"
+                      % round(NODE_TARGET * 100), percent(c.ratio),
+                      unless_dropped(unless_noisy(c.ratio >= NODE_TARGET, c.untraced_rps, "req/s"),
+                                     exported, dropped)))
+    sdk = ratios.get("otel-sdk")
+    if sdk is not None and sdk[0].ratio is not None:
+        r.targets.append(("Node http server, traceshim against the OpenTelemetry JS SDK",
+                          "a smaller overhead than the SDK's",
+                          "%s against %s of untraced" % (percent(c.ratio), percent(sdk[0].ratio)),
+                          unless_dropped(c.ratio > sdk[0].ratio, exported, dropped)))
+
+
 def node_section(r, d):
     if r.skipped_or_failed(d, "node"):
         return
     rows = []
+    ratios = {}
     for mode in NODE_MODES:
         c = compare(d.http, "node", mode)
         if c is None:
             continue
         spans = "—"
+        exported = dropped = 0
         lines = [s[3] for s in d.stats if s[0] == "node" and s[1] == mode]
         if mode != "untraced" and lines and not all(l == "none" for l in lines):
-            spans = "%d / %d" % exported_dropped(lines)
+            exported, dropped = exported_dropped(lines)
+            spans = "%d / %d" % (exported, dropped)
         rows.append([mode, "%.0f" % c.rps, percent(c.ratio), fmt(c.p50), fmt(c.p99),
                      signed(c.d50), signed(c.d99), spans, c.errors])
+        if mode != "untraced":
+            ratios[mode] = (c, exported, dropped)
+    node_targets(r, ratios)
     if not rows:
         r.out("No figures: bench/node/run.sh wrote no lines for node.")
         r.out()

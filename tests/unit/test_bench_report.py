@@ -50,6 +50,21 @@ class Pairing(unittest.TestCase):
         http = [run("s", "file", 1, 90, 12, 55, 1), run("s", "untraced", 2, 100, 10, 50, 0)]
         self.assertIsNone(report.compare(http, "s", "file").ratio)
 
+    def test_node_rows_against_the_targets(self):
+        http = [run("node", "untraced", 1, 100, 10, 50, None),
+                run("node", "traceshim", 1, 86, 12, 55, None),
+                run("node", "otel-sdk", 1, 22, 90, 500, None)]
+        d = report.SimpleNamespace(http=http, failed={}, skipped={},
+                                   stats=[("node", "traceshim", 1, "stats exported=1000 dropped_queue_full=0"),
+                                          ("node", "otel-sdk", 1, "otel-sdk spans exported=900 dropped=0")])
+        r = report.Report()
+        report.node_section(r, d)
+        rows = {m: (v, report.verdict(ok)) for m, t, v, ok in r.targets}
+        self.assertEqual(rows["Node http server throughput, traceshim, otlp exporter"],
+                         ("86.0%", "**missed**"))  # DESIGN.md §7 asks for 90%
+        self.assertEqual(rows["Node http server, traceshim against the OpenTelemetry JS SDK"],
+                         ("86.0% against 22.0% of untraced", "met"))
+
     def test_results_lines_with_and_without_a_slot(self):
         path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "bench-report-test-%d.tsv" % os.getpid())
         with open(path, "w") as f:
