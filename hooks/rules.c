@@ -19,6 +19,9 @@
 
 #include <pcre2.h>
 #include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,9 +358,9 @@ static bool is_hex(char c)
 }
 
 /* The placeholder for a path segment that is an identifier, or NULL: all
- * digits, a UUID (8-4-4-4-12 hex digits), or 16 or more hex digits. Every
- * request's path goes through here, and most segments are words: the
- * first byte that rules a kind out ends the look. */
+ * digits, a UUID (8-4-4-4-12 hex digits), or 16 or more hex digits. The
+ * first byte that rules a kind out ends the look (paths past
+ * CLASSED_PATH_MAX bytes; shorter ones: classed_route). */
 static const char *segment_kind(const char *s, size_t n)
 {
     if (!n)
@@ -381,6 +384,41 @@ static const char *segment_kind(const char *s, size_t n)
     return i == n ? "{hex}" : NULL;
 }
 
+static inline uint64_t load8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint32_t load4(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* memcpy for the few bytes between a route's placeholders (fewer than
+ * 64), without the call: words, the last one overlapping. */
+static inline void copy_short(char *dst, const char *src, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            uint64_t w = load8(src + i);
+            memcpy(dst + i, &w, 8);
+        }
+        uint64_t last = load8(src + n - 8);
+        memcpy(dst + n - 8, &last, 8);
+    } else if (n >= 4) {
+        uint32_t head = load4(src), tail = load4(src + n - 4);
+        memcpy(dst, &head, 4);
+        memcpy(dst + n - 4, &tail, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    }
+}
+
 /* Append s[0..n) to out[*at..cap-1), as far as it fits. */
 static void put(char *out, size_t cap, size_t *at, const char *s, size_t n)
 {
@@ -391,10 +429,9 @@ static void put(char *out, size_t cap, size_t *at, const char *s, size_t n)
     *at += n;
 }
 
-/* The built-in route: numeric, UUID and long hex segments collapsed. Every
- * traced request's path comes here: the bytes between collapsed segments
- * are copied as one run, so a path with no identifier is one copy. */
-static size_t builtin_route(const char *path, size_t len, char *out, size_t cap)
+/* The built-in route of a path of any length: numeric, UUID and long hex
+ * segments collapsed, the bytes between them copied as one run. */
+static size_t scanned_route(const char *path, size_t len, char *out, size_t cap)
 {
     size_t at = 0;
     size_t run = 0; /* start of the bytes not yet copied */
@@ -419,6 +456,125 @@ static size_t builtin_route(const char *path, size_t len, char *out, size_t cap)
     return at;
 }
 
+/* Paths up to this long are classed whole before their segments are
+ * looked at (classed_route): nearly every request's. One bit short of a
+ * word: the bit after a segment's last byte is always in the word. */
+#define CLASSED_PATH_MAX 63
+
+/* Bit i of each mask says what byte i of a path is. */
+struct path_classes {
+    uint64_t slash, digit, hex;
+};
+
+#ifdef __SSE2__
+/* The classes of the 16 bytes x, into bits at..at+15 of pc. */
+static inline void class_16(__m128i x, unsigned at, struct path_classes *pc)
+{
+    /* a byte is in [lo, lo+k] when byte - lo, unsigned, is at most k */
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    __m128i a = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    __m128i a_to_f = _mm_cmpeq_epi8(_mm_min_epu8(a, _mm_set1_epi8(5)), a);
+    __m128i slash = _mm_cmpeq_epi8(x, _mm_set1_epi8('/'));
+    pc->slash |= (uint64_t)(unsigned)_mm_movemask_epi8(slash) << at;
+    pc->digit |= (uint64_t)(unsigned)_mm_movemask_epi8(digit) << at;
+    pc->hex |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(digit, a_to_f)) << at;
+}
+#endif
+
+/* The classes of path[0..len), len <= CLASSED_PATH_MAX. */
+static inline void class_path(const char *path, size_t len, struct path_classes *pc)
+{
+    *pc = (struct path_classes){0, 0, 0};
+#ifdef __SSE2__
+    unsigned at = 0;
+    for (; at + 16 <= len; at += 16)
+        class_16(_mm_loadu_si128((const __m128i *)(const void *)(path + at)), at, pc);
+    if (at < len) { /* the rest, padded with NULs, which are in no class */
+        char rest[16] = {0};
+        copy_short(rest, path + at, (len - at) & 15); /* fewer than 16 */
+        class_16(_mm_loadu_si128((const __m128i *)(const void *)rest), at, pc);
+    }
+#else
+    for (size_t i = 0; i < len; i++) {
+        uint64_t bit = (uint64_t)1 << i;
+        pc->slash |= path[i] == '/' ? bit : 0;
+        pc->digit |= path[i] >= '0' && path[i] <= '9' ? bit : 0;
+        pc->hex |= is_hex(path[i]) ? bit : 0;
+    }
+#endif
+}
+
+/* Room in out that classed_route needs: a path of CLASSED_PATH_MAX bytes
+ * at its longest as a route ("/1/2" becomes "/{id}/{id}") and its NUL,
+ * so that it never has to cut the route short. */
+#define CLASSED_ROUTE_ROOM ((CLASSED_PATH_MAX + 1) / 2 * 5 + 1)
+
+/* scanned_route for a path of at most CLASSED_PATH_MAX bytes into an out
+ * of CLASSED_ROUTE_ROOM bytes or more. The path's bytes are classed in a
+ * few vector steps; word operations on the masks then find, all at once,
+ * the segments that can be identifiers (all digits, or 16 bytes or more),
+ * and only those are looked at: most segments are words and cost nothing. */
+static size_t classed_route(const char *path, size_t len, char *out)
+{
+    struct path_classes pc;
+    class_path(path, len, &pc);
+    uint64_t in_seg = (((uint64_t)1 << len) - 1) & ~pc.slash;
+    uint64_t starts = in_seg & ~(in_seg << 1);
+    uint64_t after = (in_seg << 1) & ~in_seg; /* the bit after each segment */
+    /* Adding a segment's first bit to its digits carries through to the
+     * bit after it only when every byte of it is a digit. */
+    uint64_t all_digits = ((in_seg & pc.digit) + starts) & after;
+    /* bit i: bytes i..i+15 all in a segment */
+    uint64_t run16 = in_seg & in_seg >> 1;
+    run16 &= run16 >> 2;
+    run16 &= run16 >> 4;
+    run16 &= run16 >> 8;
+    uint64_t ends = all_digits | (after & run16 << 16);
+    char *o = out;
+    size_t run = 0; /* start of the bytes not yet copied */
+    while (ends) {
+        unsigned end = (unsigned)__builtin_ctzll(ends);
+        ends &= ends - 1;
+        uint64_t below = ((uint64_t)1 << end) - 1;
+        unsigned seg = 63 - (unsigned)__builtin_clzll(starts & below);
+        uint64_t m = below & ~(((uint64_t)1 << seg) - 1);
+        size_t kind_len; /* the placeholder's: "{id}", "{uuid}", "{hex}" */
+        if (all_digits & ((uint64_t)1 << end))
+            kind_len = 4;
+        else if (end - seg == 36 && !(m & ~pc.hex & ~((uint64_t)0x842100 << seg)) &&
+                 path[seg + 8] == '-' && path[seg + 13] == '-' && path[seg + 18] == '-' &&
+                 path[seg + 23] == '-') /* hex digits but at the dashes */
+            kind_len = 6;
+        else if (!(m & ~pc.hex))
+            kind_len = 5;
+        else
+            continue;
+        copy_short(o, path + run, seg - run);
+        o += seg - run;
+        if (kind_len == 4) /* each a copy of a known length: a store or two */
+            memcpy(o, "{id}", 4);
+        else if (kind_len == 6)
+            memcpy(o, "{uuid}", 6);
+        else
+            memcpy(o, "{hex}", 5);
+        o += kind_len;
+        run = end;
+    }
+    copy_short(o, path + run, len - run);
+    o += len - run;
+    *o = '\0';
+    return (size_t)(o - out);
+}
+
+/* The built-in route: numeric, UUID and long hex segments collapsed. */
+static size_t builtin_route(const char *path, size_t len, char *out, size_t cap)
+{
+    if (len <= CLASSED_PATH_MAX && cap >= CLASSED_ROUTE_ROOM)
+        return classed_route(path, len, out);
+    return scanned_route(path, len, out, cap);
+}
+
 /* A rule's template with $0..$9 replaced by the captures, "$$" by "$". */
 static size_t expand(const char *tmpl, const char *path, const PCRE2_SIZE *ov, char *out,
                      size_t cap)
@@ -441,15 +597,26 @@ static size_t expand(const char *tmpl, const char *path, const PCRE2_SIZE *ov, c
     return at;
 }
 
-size_t ts_rules_route(const char *path, size_t len, char *out, size_t cap)
+/* The route by the first TRACESHIM_ROUTES rule that matches, else the
+ * built-in one. Out of line: without rules, the built-in route saves no
+ * registers for the matching it does not do. */
+static __attribute__((noinline)) size_t user_route(const char *path, size_t len, char *out,
+                                                   size_t cap)
 {
-    if (!cap)
-        return 0;
     for (int i = 0; i < routes.n; i++) {
         PCRE2_SIZE ov[2 * ROUTE_REFS];
         if (rule_match(&routes.r[i], path, len, ov, ROUTE_REFS))
             return expand(routes.r[i].tmpl, path, ov, out, cap);
     }
+    return builtin_route(path, len, out, cap);
+}
+
+size_t ts_rules_route(const char *path, size_t len, char *out, size_t cap)
+{
+    if (!cap)
+        return 0;
+    if (routes.n)
+        return user_route(path, len, out, cap);
     return builtin_route(path, len, out, cap);
 }
 

@@ -148,6 +148,69 @@ static void test_builtin_route_segments(void **state)
     }
 }
 
+/* A path of random segments (numbers, UUIDs, hex runs, words, empty
+ * ones, near misses of each) of at most max bytes, from *seed. */
+static size_t random_path(uint32_t *seed, char *p, size_t max)
+{
+    static const char *const pieces[] = {
+        "42", "0", "123456789", "3f2b9c1e-8d4a-4b6f-9e2d-1a2b3c4d5e6f",
+        "3f2b9c1e-8d4a-4b6f-9e2d-1a2b3c4d5e6g", "3f2b9c1e8d4a-4b6f-9e2d-1a2b3c4d5e6f0",
+        "0123456789abcdef", "0123456789ABCDEF0", "0123456789abcde", "deadbeefdeadbeefg",
+        "api", "items", "v2", "x42", "42x", "", "-", "..", "%20", "caf\xc3\xa9", "a-b",
+    };
+    size_t n = 0;
+    while (n < max) {
+        *seed = *seed * 1103515245u + 12345u;
+        uint32_t r = *seed >> 8;
+        if (r % 9 == 0 && n) /* a segment of random bytes now and then */
+            p[n++] = "0123456789abcdefABCDEFgx-/"[r / 9 % 26];
+        else if (r % 11 == 0 && n)
+            break;
+        else {
+            const char *piece = pieces[r / 11 % (sizeof pieces / sizeof *pieces)];
+            size_t k = strlen(piece);
+            if (n + 1 + k > max)
+                break;
+            p[n++] = '/';
+            memcpy(p + n, piece, k);
+            n += k;
+        }
+    }
+    return n;
+}
+
+/* Paths that fit in a word of classes are routed by classed_route, longer
+ * ones and small buffers by scanned_route, byte by byte: the two agree. A
+ * path behind a long first segment takes the scan, and a route into a
+ * small buffer is the whole one cut short. */
+static void test_builtin_route_classed_and_scanned_agree(void **state)
+{
+    (void)state;
+    uint32_t seed = 12345;
+    char prefixed[256];
+    memset(prefixed, 'w', 80);
+    prefixed[0] = '/';
+    for (int i = 0; i < 200000; i++) {
+        char path[80];
+        size_t max = i < 1000 ? (size_t)i % 66 : 30 + (size_t)i % 36; /* every length to 65 */
+        size_t len = random_path(&seed, path, max);
+        char whole[TS_ROUTE_MAX], scanned[TS_ROUTE_MAX], cut[TS_ROUTE_MAX];
+        size_t n = ts_rules_route(path, len, whole, sizeof whole);
+        assert_int_equal(n, strlen(whole));
+        memcpy(prefixed + 80, path, len);
+        size_t pn = ts_rules_route(prefixed, 80 + len, scanned, sizeof scanned);
+        if (len && path[0] == '/' &&
+            (pn != 80 + n || memcmp(scanned, prefixed, 80) != 0 || strcmp(scanned + 80, whole)))
+            fail_msg("%.*s: route %s, behind a long segment %s", (int)len, path, whole,
+                     scanned + 80);
+        size_t cap = 1 + (size_t)i % 120;
+        size_t cn = ts_rules_route(path, len, cut, cap);
+        size_t want = n < cap - 1 ? n : cap - 1;
+        if (cn != want || memcmp(cut, whole, want) != 0 || cut[want] != '\0')
+            fail_msg("%.*s: route %s, into %zu bytes %s", (int)len, path, whole, cap, cut);
+    }
+}
+
 static void test_user_routes_first_match_wins(void **state)
 {
     (void)state;
@@ -367,6 +430,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_builtin_routes, setup),
         cmocka_unit_test_setup(test_builtin_route_segments, setup),
+        cmocka_unit_test_setup(test_builtin_route_classed_and_scanned_agree, setup),
         cmocka_unit_test_setup(test_user_routes_first_match_wins, setup),
         cmocka_unit_test_setup(test_template_references, setup),
         cmocka_unit_test_setup(test_escapes_and_blanks, setup),
