@@ -532,12 +532,14 @@ static size_t classed_route(const char *path, size_t len, char *out)
     /* Adding a segment's first bit to its digits carries through to the
      * bit after it only when every byte of it is a digit. */
     uint64_t all_digits = ((in_seg & pc.digit) + starts) & after;
-    /* bit i: bytes i..i+15 all in a segment */
-    uint64_t run16 = in_seg & in_seg >> 1;
-    run16 &= run16 >> 2;
-    run16 &= run16 >> 4;
-    run16 &= run16 >> 8;
-    uint64_t ends = all_digits | (after & run16 << 16);
+    uint64_t ends = all_digits;
+    if (len >= 16) { /* and the ends of the segments of 16 bytes or more */
+        uint64_t run16 = in_seg & in_seg >> 1; /* bit i: bytes i..i+15 all in a segment */
+        run16 &= run16 >> 2;
+        run16 &= run16 >> 4;
+        run16 &= run16 >> 8;
+        ends |= after & run16 << 16;
+    }
     char *o = out;
     size_t run = 0; /* start of the bytes not yet copied */
     while (ends) {
