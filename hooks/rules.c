@@ -18,7 +18,11 @@
 #include "rules.h"
 
 #include <pcre2.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +49,10 @@ struct rule_set {
 };
 
 static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
+
+/* Which loading of the rules is in force: the routes memo's entries name
+ * the one they were made under (0 names none). */
+static atomic_uint rules_gen = 1;
 
 /* ------------------------------------------------------------- matching */
 
@@ -275,6 +283,8 @@ int ts_rules_load(ts_env_lookup_fn get)
     set_free(&no_inject_to);
     set_free(&routes);
     set_free(&ignore_rules);
+    unsigned gen = atomic_load_explicit(&rules_gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&rules_gen, gen ? gen : 1, memory_order_relaxed); /* routes memo: stale */
     if (!get)
         return 0;
     static const char host_re[] = "regular expressions matching host:port";
@@ -355,9 +365,9 @@ static bool is_hex(char c)
 }
 
 /* The placeholder for a path segment that is an identifier, or NULL: all
- * digits, a UUID (8-4-4-4-12 hex digits), or 16 or more hex digits. Every
- * request's path goes through here, and most segments are words: the
- * first byte that rules a kind out ends the look. */
+ * digits, a UUID (8-4-4-4-12 hex digits), or 16 or more hex digits. The
+ * first byte that rules a kind out ends the look (paths past
+ * CLASSED_PATH_MAX bytes; shorter ones: classed_route). */
 static const char *segment_kind(const char *s, size_t n)
 {
     if (!n)
@@ -381,6 +391,41 @@ static const char *segment_kind(const char *s, size_t n)
     return i == n ? "{hex}" : NULL;
 }
 
+static inline uint64_t load8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint32_t load4(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* memcpy for the few bytes between a route's placeholders (fewer than
+ * 64), without the call: words, the last one overlapping. */
+static inline void copy_short(char *dst, const char *src, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            uint64_t w = load8(src + i);
+            memcpy(dst + i, &w, 8);
+        }
+        uint64_t last = load8(src + n - 8);
+        memcpy(dst + n - 8, &last, 8);
+    } else if (n >= 4) {
+        uint32_t head = load4(src), tail = load4(src + n - 4);
+        memcpy(dst, &head, 4);
+        memcpy(dst + n - 4, &tail, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    }
+}
+
 /* Append s[0..n) to out[*at..cap-1), as far as it fits. */
 static void put(char *out, size_t cap, size_t *at, const char *s, size_t n)
 {
@@ -391,10 +436,9 @@ static void put(char *out, size_t cap, size_t *at, const char *s, size_t n)
     *at += n;
 }
 
-/* The built-in route: numeric, UUID and long hex segments collapsed. Every
- * traced request's path comes here: the bytes between collapsed segments
- * are copied as one run, so a path with no identifier is one copy. */
-static size_t builtin_route(const char *path, size_t len, char *out, size_t cap)
+/* The built-in route of a path of any length: numeric, UUID and long hex
+ * segments collapsed, the bytes between them copied as one run. */
+static size_t scanned_route(const char *path, size_t len, char *out, size_t cap)
 {
     size_t at = 0;
     size_t run = 0; /* start of the bytes not yet copied */
@@ -419,6 +463,127 @@ static size_t builtin_route(const char *path, size_t len, char *out, size_t cap)
     return at;
 }
 
+/* Paths up to this long are classed whole before their segments are
+ * looked at (classed_route): nearly every request's. One bit short of a
+ * word: the bit after a segment's last byte is always in the word. */
+#define CLASSED_PATH_MAX 63
+
+/* Bit i of each mask says what byte i of a path is. */
+struct path_classes {
+    uint64_t slash, digit, hex;
+};
+
+#ifdef __SSE2__
+/* The classes of the 16 bytes x, into bits at..at+15 of pc. */
+static inline void class_16(__m128i x, unsigned at, struct path_classes *pc)
+{
+    /* a byte is in [lo, lo+k] when byte - lo, unsigned, is at most k */
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    __m128i a = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    __m128i a_to_f = _mm_cmpeq_epi8(_mm_min_epu8(a, _mm_set1_epi8(5)), a);
+    __m128i slash = _mm_cmpeq_epi8(x, _mm_set1_epi8('/'));
+    pc->slash |= (uint64_t)(unsigned)_mm_movemask_epi8(slash) << at;
+    pc->digit |= (uint64_t)(unsigned)_mm_movemask_epi8(digit) << at;
+    pc->hex |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(digit, a_to_f)) << at;
+}
+#endif
+
+/* The classes of path[0..len), len <= CLASSED_PATH_MAX. */
+static inline void class_path(const char *path, size_t len, struct path_classes *pc)
+{
+    *pc = (struct path_classes){0, 0, 0};
+#ifdef __SSE2__
+    unsigned at = 0;
+    for (; at + 16 <= len; at += 16)
+        class_16(_mm_loadu_si128((const __m128i *)(const void *)(path + at)), at, pc);
+    if (at < len) { /* the rest, padded with NULs, which are in no class */
+        char rest[16] = {0};
+        copy_short(rest, path + at, (len - at) & 15); /* fewer than 16 */
+        class_16(_mm_loadu_si128((const __m128i *)(const void *)rest), at, pc);
+    }
+#else
+    for (size_t i = 0; i < len; i++) {
+        uint64_t bit = (uint64_t)1 << i;
+        pc->slash |= path[i] == '/' ? bit : 0;
+        pc->digit |= path[i] >= '0' && path[i] <= '9' ? bit : 0;
+        pc->hex |= is_hex(path[i]) ? bit : 0;
+    }
+#endif
+}
+
+/* Room in out that classed_route needs: a path of CLASSED_PATH_MAX bytes
+ * at its longest as a route ("/1/2" becomes "/{id}/{id}") and its NUL,
+ * so that it never has to cut the route short. */
+#define CLASSED_ROUTE_ROOM ((CLASSED_PATH_MAX + 1) / 2 * 5 + 1)
+
+/* scanned_route for a path of at most CLASSED_PATH_MAX bytes into an out
+ * of CLASSED_ROUTE_ROOM bytes or more. The path's bytes are classed in a
+ * few vector steps; word operations on the masks then find, all at once,
+ * the segments that can be identifiers (all digits, or 16 bytes or more),
+ * and only those are looked at: most segments are words and cost nothing. */
+static size_t classed_route(const char *path, size_t len, char *out)
+{
+    struct path_classes pc;
+    class_path(path, len, &pc);
+    uint64_t in_seg = (((uint64_t)1 << len) - 1) & ~pc.slash;
+    uint64_t starts = in_seg & ~(in_seg << 1);
+    uint64_t after = (in_seg << 1) & ~in_seg; /* the bit after each segment */
+    /* Adding a segment's first bit to its digits carries through to the
+     * bit after it only when every byte of it is a digit. */
+    uint64_t all_digits = ((in_seg & pc.digit) + starts) & after;
+    uint64_t ends = all_digits;
+    if (len >= 16) { /* and the ends of the segments of 16 bytes or more */
+        uint64_t run16 = in_seg & in_seg >> 1; /* bit i: bytes i..i+15 all in a segment */
+        run16 &= run16 >> 2;
+        run16 &= run16 >> 4;
+        run16 &= run16 >> 8;
+        ends |= after & run16 << 16;
+    }
+    char *o = out;
+    size_t run = 0; /* start of the bytes not yet copied */
+    while (ends) {
+        unsigned end = (unsigned)__builtin_ctzll(ends);
+        ends &= ends - 1;
+        uint64_t below = ((uint64_t)1 << end) - 1;
+        unsigned seg = 63 - (unsigned)__builtin_clzll(starts & below);
+        uint64_t m = below & ~(((uint64_t)1 << seg) - 1);
+        size_t kind_len; /* the placeholder's: "{id}", "{uuid}", "{hex}" */
+        if (all_digits & ((uint64_t)1 << end))
+            kind_len = 4;
+        else if (end - seg == 36 && !(m & ~pc.hex & ~((uint64_t)0x842100 << seg)) &&
+                 path[seg + 8] == '-' && path[seg + 13] == '-' && path[seg + 18] == '-' &&
+                 path[seg + 23] == '-') /* hex digits but at the dashes */
+            kind_len = 6;
+        else if (!(m & ~pc.hex))
+            kind_len = 5;
+        else
+            continue;
+        copy_short(o, path + run, seg - run);
+        o += seg - run;
+        if (kind_len == 4) /* each a copy of a known length: a store or two */
+            memcpy(o, "{id}", 4);
+        else if (kind_len == 6)
+            memcpy(o, "{uuid}", 6);
+        else
+            memcpy(o, "{hex}", 5);
+        o += kind_len;
+        run = end;
+    }
+    copy_short(o, path + run, len - run);
+    o += len - run;
+    *o = '\0';
+    return (size_t)(o - out);
+}
+
+/* The built-in route: numeric, UUID and long hex segments collapsed. */
+static size_t builtin_route(const char *path, size_t len, char *out, size_t cap)
+{
+    if (len <= CLASSED_PATH_MAX && cap >= CLASSED_ROUTE_ROOM)
+        return classed_route(path, len, out);
+    return scanned_route(path, len, out, cap);
+}
+
 /* A rule's template with $0..$9 replaced by the captures, "$$" by "$". */
 static size_t expand(const char *tmpl, const char *path, const PCRE2_SIZE *ov, char *out,
                      size_t cap)
@@ -441,16 +606,104 @@ static size_t expand(const char *tmpl, const char *path, const PCRE2_SIZE *ov, c
     return at;
 }
 
-size_t ts_rules_route(const char *path, size_t len, char *out, size_t cap)
+/* The route by the first TRACESHIM_ROUTES rule that matches, else the
+ * built-in one. Out of line: without rules, the built-in route saves no
+ * registers for the matching it does not do. */
+static __attribute__((noinline)) size_t user_route(const char *path, size_t len, char *out,
+                                                   size_t cap)
 {
-    if (!cap)
-        return 0;
     for (int i = 0; i < routes.n; i++) {
         PCRE2_SIZE ov[2 * ROUTE_REFS];
         if (rule_match(&routes.r[i], path, len, ov, ROUTE_REFS))
             return expand(routes.r[i].tmpl, path, ov, out, cap);
     }
     return builtin_route(path, len, out, cap);
+}
+
+/* ------------------------------------------------------------- routes memo */
+
+/* A thread's memo of the routes it worked out last by the
+ * TRACESHIM_ROUTES rules, by the path's exact bytes: a server sees the
+ * same paths again and again, and each rule is a PCRE2 match (several
+ * hundred instructions a path) that a route found here skips. Without
+ * rules there is no memo: a miss (the look-up, and keeping the route)
+ * costs about as much as a hit saves over the built-in route, and paths
+ * with ids, which the built-in route is for, are the ones that miss.
+ *
+ * Direct-mapped, for paths of ROUTE_MEMO_PATH_MIN to ROUTE_MEMO_PATH
+ * bytes whose whole route is shorter than ROUTE_MEMO_ROUTE. An entry
+ * names the loading of the rules it was made under (rules_gen):
+ * ts_rules_load makes every thread's entries stale at once. Per thread:
+ * no lock, nothing shared; a forked child's copy was made under the rules
+ * it inherits. A signal handler's traced call cannot find an entry half
+ * written (the guard passes it through while this thread is in the shim). */
+#define ROUTE_MEMO_SLOTS 8
+#define ROUTE_MEMO_PATH_MIN 4 /* the key's shortest */
+#define ROUTE_MEMO_PATH 64
+#define ROUTE_MEMO_ROUTE 48
+struct route_memo {
+    uint64_t key; /* the path's last 8 bytes (below 8, its first 4 and last 4) */
+    unsigned gen; /* rules_gen when made; 0: empty */
+    uint8_t path_len, route_len;
+    char path[ROUTE_MEMO_PATH];
+    char route[ROUTE_MEMO_ROUTE];
+};
+static __thread struct route_memo route_memo[ROUTE_MEMO_SLOTS]
+    __attribute__((tls_model("initial-exec")));
+static __thread size_t route_memo_hits __attribute__((tls_model("initial-exec")));
+
+/* ts_rules_route when the memo does not have the path: worked out, and
+ * kept in m (when given) with its key. Out of line, so that the look-up
+ * that finds a route saves no registers. */
+static __attribute__((noinline)) size_t route_memo_miss(const char *path, size_t len, char *out,
+                                                        size_t cap, struct route_memo *m,
+                                                        uint64_t key)
+{
+    unsigned gen = atomic_load_explicit(&rules_gen, memory_order_relaxed);
+    size_t n = user_route(path, len, out, cap);
+    if (m && n < ROUTE_MEMO_ROUTE && n + 1 < cap) { /* the whole route, not cut at cap */
+        m->gen = 0;
+        m->key = key;
+        m->path_len = (uint8_t)len;
+        copy_short(m->path, path, len);
+        m->route_len = (uint8_t)n;
+        copy_short(m->route, out, n);
+        m->gen = gen;
+    }
+    return n;
+}
+
+size_t ts_rules_route(const char *path, size_t len, char *out, size_t cap)
+{
+    if (!cap)
+        return 0;
+    if (!routes.n)
+        return builtin_route(path, len, out, cap);
+    if (len < ROUTE_MEMO_PATH_MIN || len > ROUTE_MEMO_PATH)
+        return route_memo_miss(path, len, out, cap, NULL, 0);
+    /* where two paths of one length differ is nearly always in the last
+     * bytes (an id); the key covers a path of up to 8 bytes whole */
+    uint64_t key = len >= 8 ? load8(path + len - 8)
+                            : (uint64_t)load4(path) << 32 | load4(path + len - 4);
+    _Static_assert(ROUTE_MEMO_SLOTS == 8, "the slot is the top three bits of the hash");
+    struct route_memo *m = &route_memo[((key ^ len) * 0x9e3779b97f4a7c15u) >> 61];
+    size_t n = m->route_len;
+    /* n < cap: the whole route fits, so it is what route_memo_miss writes */
+    if (m->key != key || m->gen != atomic_load_explicit(&rules_gen, memory_order_relaxed) ||
+        m->path_len != len || n >= cap)
+        return route_memo_miss(path, len, out, cap, m, key);
+    for (size_t i = 0; i + 8 < len; i += 8) /* the bytes before the key's */
+        if (load8(m->path + i) != load8(path + i))
+            return route_memo_miss(path, len, out, cap, m, key);
+    copy_short(out, m->route, n);
+    out[n] = '\0';
+    route_memo_hits++;
+    return n;
+}
+
+size_t ts_rules_route_memo_hits(void)
+{
+    return route_memo_hits;
 }
 
 /* ------------------------------------------------------------- ignore */

@@ -524,6 +524,56 @@ static void test_peer_address_on_spans(void **state)
     close_pair(&cli);
 }
 
+/* A thread keeps the text of the IPv4 peers it wrote out last, by
+ * address: whatever the order, however many addresses share a slot, and
+ * when a new connection takes the fd (and the object) of an old one, a
+ * span names its own connection's peer. */
+static void test_peer_text_follows_the_address(void **state)
+{
+    enum { ADDRS = 40 };
+    uint8_t ip[ADDRS][4];
+    for (unsigned i = 0; i < ADDRS; i++) { /* neighbours, and ones that differ in one byte */
+        uint8_t base[4] = {192, 168, (uint8_t)(i / 8), (uint8_t)(i % 8 ? 100 + i : i)};
+        memcpy(ip[i], base, 4);
+    }
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    char buf[512], got[INET6_ADDRSTRLEN], want[INET6_ADDRSTRLEN], v[128];
+    size_t spans_before = nspans;
+    for (unsigned step = 0; step < 400; step++) {
+        unsigned i = (step * 7 + step / ADDRS) % ADDRS;
+        inet_ntop(AF_INET, ip[i], want, sizeof want);
+        if (step % 50 == 49) { /* an IPv6 peer on the same fd between them */
+            struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(1)};
+            inet_pton(AF_INET6, "fd00::7", &a6.sin6_addr);
+            ts_conn_track(p.prog, TS_ROLE_SERVER, (const struct sockaddr *)&a6, sizeof a6);
+            struct ts_conn *c = ts_conn_get(p.prog);
+            assert_int_equal(conn_peer_ip(c, got), 7);
+            assert_string_equal(got, "fd00::7");
+            ts_conn_put(c);
+        }
+        /* a new connection on the fd, as an accept that reused its number */
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(1000 + step))};
+        memcpy(&a.sin_addr, ip[i], 4);
+        ts_conn_track(p.prog, TS_ROLE_SERVER, (const struct sockaddr *)&a, sizeof a);
+        struct ts_conn *c = ts_conn_get(p.prog);
+        assert_int_equal(conn_peer_ip(c, got), strlen(want));
+        assert_string_equal(got, want);
+        ts_conn_put(c);
+        if (step % 10 == 0) {
+            peer_write(&p, "GET /x HTTP/1.1\r\nHost: s\r\n\r\n");
+            prog_read(&p, buf, sizeof buf);
+            prog_write(&p, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+            assert_int_equal(nspans, spans_before + 1);
+            const struct ts_span *s = &spans[nspans - 1];
+            assert_string_equal(attr_str(s, "client.address", v, sizeof v), want);
+            assert_string_equal(attr_str(s, "network.peer.address", v, sizeof v), want);
+            assert_int_equal(attr_int(s, "network.peer.port"), 1000 + step);
+            spans_before = nspans;
+        }
+    }
+    close_pair(&p);
+}
+
 /* A TLS session's version lives in the connection's rare block. */
 static void test_tls_version_kept(void **state)
 {
@@ -892,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup(test_peer_address_text, setup),
         cmocka_unit_test_setup(test_server_name_route_and_method, setup),
         cmocka_unit_test_setup(test_peer_address_on_spans, setup),
+        cmocka_unit_test_setup(test_peer_text_follows_the_address, setup),
         cmocka_unit_test_setup(test_tls_version_kept, setup),
         cmocka_unit_test_setup(test_body_state_taken_and_given_back, setup),
         cmocka_unit_test_setup(test_body_blocks_do_not_leak, setup),
