@@ -179,34 +179,99 @@ static int ts_http_version(const char **pp, const char *end, int *minor)
     return TS_HTTP_OK;
 }
 
-/* Note a header whose name has the length of Content-Length or of
- * Transfer-Encoding (see struct ts_http_noted): the length first, so that
- * the other headers cost a comparison or two. */
-static inline void ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len,
-                                size_t i)
+/* Keep the index of the first header of note k. */
+static inline void ts_http_note_first(struct ts_http_noted *nt, enum ts_http_note k, size_t i)
 {
-    if (name_len == sizeof "content-length" - 1) {
-        if (ts_ascii_eq_lower_n(name, "content-length", sizeof "content-length" - 1)) {
-            if (nt->cl_count++ == 0)
-                nt->cl_first = i;
-        }
-    } else if (name_len == sizeof "transfer-encoding" - 1) {
-        if (ts_ascii_eq_lower_n(name, "transfer-encoding", sizeof "transfer-encoding" - 1)) {
-            if (nt->te_count++ == 0)
-                nt->te_first = i;
-        }
+    if (!(nt->seen & (1u << k))) {
+        nt->seen |= 1u << k;
+        nt->first[k] = (uint32_t)i;
     }
 }
 
+/* Is a four-byte name "host", in any case? Every span start asks (the
+ * Host header is in every HTTP/1.1 request), so in one 32-bit compare:
+ * setting 0x20 in each byte folds the case of letters and of nothing
+ * else that could then equal a letter. */
+static inline bool ts_http_is_host(const char *name)
+{
+    uint32_t w, host;
+    memcpy(&w, name, 4);
+    memcpy(&host, "host", 4);
+    return (w | 0x20202020u) == host;
+}
+
+/* Note header i by its name (see struct ts_http_noted): the length first,
+ * so that most headers cost a comparison or two and none more than two
+ * name comparisons. The names only requests carry are noted in requests. */
+static inline void ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len,
+                                size_t i, bool request)
+{
+#define TS_HTTP_IS(lit) ts_ascii_eq_lower_n(name, lit, sizeof lit - 1)
+    if (name_len == sizeof "content-length" - 1) {
+        if (TS_HTTP_IS("content-length") && nt->cl_count++ == 0)
+            nt->cl_first = i;
+        return;
+    }
+    if (name_len == sizeof "transfer-encoding" - 1 && TS_HTTP_IS("transfer-encoding")) {
+        if (nt->te_count++ == 0)
+            nt->te_first = i;
+        return;
+    }
+    if (!request)
+        return;
+    switch (name_len) {
+    case sizeof "host" - 1:
+        if (ts_http_is_host(name))
+            ts_http_note_first(nt, TS_HTTP_NOTE_HOST, i);
+        break;
+    case sizeof "user-agent" - 1: /* and x-b3-flags */
+        if (TS_HTTP_IS("user-agent"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_USER_AGENT, i);
+        else if (TS_HTTP_IS("x-b3-flags"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_FLAGS, i);
+        break;
+    case sizeof "b3" - 1:
+        if (TS_HTTP_IS("b3"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3, i);
+        break;
+    case sizeof "traceparent" - 1: /* and x-b3-spanid */
+        if (TS_HTTP_IS("traceparent"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_TRACEPARENT, i);
+        else if (TS_HTTP_IS("x-b3-spanid"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_SPAN_ID, i);
+        break;
+    case sizeof "x-b3-traceid" - 1: /* and x-b3-sampled */
+        if (TS_HTTP_IS("x-b3-traceid"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_TRACE_ID, i);
+        else if (TS_HTTP_IS("x-b3-sampled"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_SAMPLED, i);
+        break;
+    case sizeof "uber-trace-id" - 1:
+        if (TS_HTTP_IS("uber-trace-id"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_UBER_TRACE_ID, i);
+        break;
+    case sizeof "x-b3-parentspanid" - 1: /* transfer-encoding's length */
+        if (TS_HTTP_IS("x-b3-parentspanid"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_PARENT_ID, i);
+        break;
+    default:
+        break;
+    }
+#undef TS_HTTP_IS
+}
+
 /* Header lines up to and including the blank line that ends the head.
- * The notes go to *noted with the count. */
-static int ts_http_headers(const char **pp, const char *end,
-                           struct ts_http_header *headers, size_t cap, size_t *count,
-                           struct ts_http_noted *noted)
+ * The notes go to *nt (the caller's, copied out on success) with the
+ * headers' count; request says whether to note the names only requests carry.
+ * Only the notes' counts and `seen` start at zero: first[k] is written
+ * when bit k is, and read only then. */
+static int ts_http_headers(const char **pp, const char *end, struct ts_http_header *headers,
+                           size_t cap, struct ts_http_noted *nt, bool request)
 {
     const char *p = *pp;
     size_t n = 0;
-    struct ts_http_noted nt = {0};
+    nt->cl_count = nt->te_count = 0;
+    nt->seen = 0;
     for (;;) {
         if (p == end)
             return TS_HTTP_INCOMPLETE;
@@ -271,17 +336,15 @@ static int ts_http_headers(const char **pp, const char *end,
         headers[n].name_len = name_len;
         headers[n].value = value;
         headers[n].value_len = (size_t)(value_end - value);
-        ts_http_note(&nt, name, name_len, n);
+        ts_http_note(nt, name, name_len, n, request);
         n++;
     }
-    nt.headers = headers;
-    nt.count = n;
-    if (!nt.cl_count)
-        nt.cl_first = n;
-    if (!nt.te_count)
-        nt.te_first = n;
-    *noted = nt;
-    *count = n;
+    nt->headers = headers;
+    nt->count = n;
+    if (!nt->cl_count)
+        nt->cl_first = n;
+    if (!nt->te_count)
+        nt->te_first = n;
     *pp = p;
     return TS_HTTP_OK;
 }
@@ -337,10 +400,8 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
         return r;
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
         return r;
-    size_t count = 0;
     struct ts_http_noted noted;
-    if ((r = ts_http_headers(&p, end, req->headers, req->num_headers, &count, &noted)) !=
-        TS_HTTP_OK)
+    if ((r = ts_http_headers(&p, end, req->headers, req->num_headers, &noted, true)) != TS_HTTP_OK)
         return r;
 
     req->method = method;
@@ -348,7 +409,7 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
     req->target = target;
     req->target_len = target_len;
     req->minor_version = minor;
-    req->num_headers = count;
+    req->num_headers = noted.count;
     req->noted = noted;
     *pp = p;
     return TS_HTTP_OK;
@@ -401,17 +462,15 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     size_t reason_len = (size_t)(p - reason);
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
         return r;
-    size_t count = 0;
     struct ts_http_noted noted;
-    if ((r = ts_http_headers(&p, end, res->headers, res->num_headers, &count, &noted)) !=
-        TS_HTTP_OK)
+    if ((r = ts_http_headers(&p, end, res->headers, res->num_headers, &noted, false)) != TS_HTTP_OK)
         return r;
 
     res->minor_version = minor;
     res->status = status;
     res->reason = reason;
     res->reason_len = reason_len;
-    res->num_headers = count;
+    res->num_headers = noted.count;
     res->noted = noted;
     *pp = p;
     return TS_HTTP_OK;
@@ -581,13 +640,63 @@ bool ts_http_value_has_token(const char *value, size_t len, const char *token)
     return false;
 }
 
-/* Length of the path part starting at s: up to '?' or '#'. */
+#ifdef __SSE2__
+/* The first '?' or '#' among the 16 bytes of x (as a bit mask). */
+static inline unsigned ts_http_query_bits(__m128i x)
+{
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('?')), _mm_cmpeq_epi8(x, _mm_set1_epi8('#'))));
+}
+#else
+/* 0x80 in the bytes of w (from ts_http_word_le) that are '?' or '#';
+ * as in ts_http_plain_misses only the lowest flag is exact. */
+static inline uint64_t ts_http_query_bytes(uint64_t w)
+{
+    const uint64_t q = w ^ (TS_HTTP_ONES * '?'), h = w ^ (TS_HTTP_ONES * '#');
+    return ((q - TS_HTTP_ONES) & ~q & TS_HTTP_HIGHS) | ((h - TS_HTTP_ONES) & ~h & TS_HTTP_HIGHS);
+}
+#endif
+
+/* Length of the path part starting at s: up to '?' or '#'. Every span
+ * start asks, so a block of bytes is tested at a time; the last block
+ * overlaps the one before, whose bytes had neither. */
 static size_t ts_http_path_span(const char *s, size_t len)
 {
+    if (len < 8) {
+        size_t i = 0;
+        while (i < len && s[i] != '?' && s[i] != '#')
+            i++;
+        return i;
+    }
+#ifdef __SSE2__
+    if (len < 16) { /* the first eight bytes and the last eight, in one block */
+        __m128i x =
+            _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(const void *)s),
+                               _mm_loadl_epi64((const __m128i *)(const void *)(s + len - 8)));
+        unsigned hit = ts_http_query_bits(x);
+        if (hit & 0xff)
+            return (size_t)__builtin_ctz(hit);
+        return hit ? len - 16 + (size_t)__builtin_ctz(hit) : len;
+    }
     size_t i = 0;
-    while (i < len && s[i] != '?' && s[i] != '#')
-        i++;
-    return i;
+    for (; i + 16 < len; i += 16) {
+        unsigned hit = ts_http_query_bits(_mm_loadu_si128((const __m128i *)(const void *)(s + i)));
+        if (hit)
+            return i + (size_t)__builtin_ctz(hit);
+    }
+    unsigned hit =
+        ts_http_query_bits(_mm_loadu_si128((const __m128i *)(const void *)(s + len - 16)));
+    return hit ? len - 16 + (size_t)__builtin_ctz(hit) : len;
+#else
+    size_t i = 0;
+    for (; i + 8 < len; i += 8) {
+        uint64_t hit = ts_http_query_bytes(ts_http_word_le(s + i));
+        if (hit)
+            return i + ts_http_first_flag(hit);
+    }
+    uint64_t hit = ts_http_query_bytes(ts_http_word_le(s + len - 8));
+    return hit ? len - 8 + ts_http_first_flag(hit) : len;
+#endif
 }
 
 const char *ts_http_target_path(const char *target, size_t len, size_t *path_len)
@@ -729,7 +838,7 @@ static int ts_http_framing(const struct ts_http_header *h, size_t n,
 {
     size_t te = n, cl = n;
     size_t te_span = 0, cl_span = 0; /* headers from te (cl) that may be more of the name */
-    if (h && nt->headers == h && nt->count == n) {
+    if (ts_http_notes_hold(nt, h, n)) {
         /* The parser found them: only headers of these names are looked
          * at, and only the one when there is one. */
         te = nt->te_first;

@@ -1,6 +1,7 @@
 /* test_http1.c — unit tests of the HTTP/1.x parser and body framing. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1370,6 +1371,124 @@ static void test_noted_heads_reject_as_before(void **state)
     }
 }
 
+/* The path of every target up to three SSE2 blocks long, with '?' or '#'
+ * (or both, or neither) at every position, against a byte loop; in an
+ * exact-size heap copy, so that ASan sees any read past the end. */
+static void test_target_path_every_position(void **state)
+{
+    (void)state;
+    static const char *const prefixes[] = {"/", "http://h:8/"};
+    static const char marks[] = {'?', '#'};
+    for (size_t k = 0; k < 2; k++) {
+        size_t plen = strlen(prefixes[k]);
+        for (size_t len = plen; len <= 48; len++) {
+            for (size_t at = plen; at <= len; at++) { /* at == len: no mark */
+                for (size_t m = 0; m < 2; m++) {
+                    char *t = malloc(len);
+                    assert_non_null(t);
+                    memcpy(t, prefixes[k], plen);
+                    for (size_t i = plen; i < len; i++)
+                        t[i] = (char)('a' + i % 26);
+                    if (at < len)
+                        t[at] = marks[m];
+                    if (at + 3 < len)
+                        t[at + 3] = marks[1 - m]; /* a later mark changes nothing */
+                    size_t start = k == 0 ? 0 : plen - 1, want = start;
+                    while (want < len && t[want] != '?' && t[want] != '#')
+                        want++;
+                    size_t n = 0;
+                    const char *p = ts_http_target_path(t, len, &n);
+                    if (p != t + start || n != want - start)
+                        fail_msg("%s+%zu bytes, mark at %zu: path at %td, %zu bytes", prefixes[k],
+                                 len - plen, at, p - t, n);
+                    free(t);
+                }
+            }
+        }
+    }
+}
+
+/* A small deterministic generator (xorshift), so failures repeat. */
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* The names a request's parser notes (enum ts_http_note order), and names
+ * of the same lengths that are not them. */
+static const char *const noted_names[TS_HTTP_NOTES] = {
+    "host",          "user-agent",   "b3",          "traceparent",
+    "uber-trace-id", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+    "x-b3-sampled",  "x-b3-flags",
+};
+static const char *const near_names[] = {
+    "hosT-",
+    "hos",
+    "hosx",
+    "user-agenx",
+    "b4",
+    "traceparenx",
+    "uber-trace-ix",
+    "x-b3-traceix",
+    "x-b3-spanix",
+    "x-b3-parentspanix",
+    "content-length",
+    "transfer-encoding",
+    "x-b3-flagz",
+    "accept",
+    "content-type",
+};
+
+/* A request head of random headers from both lists, in random case, with
+ * repeats: its parse's notes find the first header of each noted name,
+ * as ts_http_find_header does, and a response notes none of them. */
+static void test_notes_find_first_of_each(void **state)
+{
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 4000; round++) {
+        char buf[2048];
+        size_t len = (size_t)snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\n");
+        int count = (int)(rng_next(&seed) % 14);
+        for (int i = 0; i < count; i++) {
+            uint64_t r = rng_next(&seed);
+            const char *name =
+                r % 3 ? noted_names[(r >> 8) % TS_HTTP_NOTES]
+                      : near_names[(r >> 8) % (sizeof near_names / sizeof *near_names)];
+            for (const char *c = name; *c; c++) {
+                bool upper = (rng_next(&seed) & 3) == 0 && *c >= 'a' && *c <= 'z';
+                buf[len++] = upper ? (char)(*c - 32) : *c;
+            }
+            len += (size_t)snprintf(buf + len, sizeof buf - len, ": v%d\r\n", i);
+        }
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "\r\n");
+
+        struct ts_http_header h[16];
+        struct ts_http_request req = {.headers = h, .num_headers = 16};
+        assert_int_equal(ts_http_parse_request(buf, len, &req), (int)len);
+        assert_true(ts_http_notes_hold(&req.noted, h, req.num_headers));
+        for (int k = 0; k < TS_HTTP_NOTES; k++) {
+            const struct ts_http_header *want =
+                ts_http_find_header(h, req.num_headers, noted_names[k]);
+            if (TS_HTTP_NOTED(&req.noted, k) != want)
+                fail_msg("round %d: %s noted wrong in:\n%.*s", round, noted_names[k], (int)len,
+                         buf);
+        }
+
+        /* the same headers after a status line */
+        size_t start = strlen("GET / HTTP/1.1\r\n"), rlen = strlen("HTTP/1.1 200 OK\r\n");
+        char rbuf[2048 + 8];
+        memcpy(rbuf, "HTTP/1.1 200 OK\r\n", rlen);
+        memcpy(rbuf + rlen, buf + start, len - start);
+        struct ts_http_response res = {.headers = h, .num_headers = 16};
+        assert_true(ts_http_parse_response(rbuf, rlen + len - start, &res) > 0);
+        assert_int_equal(res.noted.seen, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1392,6 +1511,8 @@ int main(void)
         cmocka_unit_test(test_find_header),
         cmocka_unit_test(test_value_has_token),
         cmocka_unit_test(test_target_path),
+        cmocka_unit_test(test_target_path_every_position),
+        cmocka_unit_test(test_notes_find_first_of_each),
         cmocka_unit_test(test_request_framing),
         cmocka_unit_test(test_response_framing),
         cmocka_unit_test(test_feed_simple_kinds),
