@@ -260,6 +260,79 @@ static inline void ts_http_note(struct ts_http_noted *nt, const char *name, size
 #undef TS_HTTP_IS
 }
 
+/* Past the blanks before a field value; nearly every value follows one
+ * space, and a byte above it ends the blanks at once. */
+static inline const char *ts_http_skip_ows(const char *p, const char *end)
+{
+    if (end - p >= 2 && p[0] == ' ' && (unsigned char)p[1] > ' ')
+        return p + 1;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* The end of a field value from value to its stop: just past its last
+ * non-blank byte, as the only bytes up to a space a value holds are the
+ * blanks (space, tab). */
+static inline const char *ts_http_trim_value(const char *value, const char *stop)
+{
+    while (stop > value && (unsigned char)stop[-1] <= ' ')
+        stop--;
+    return stop;
+}
+
+#ifdef __SSE2__
+/* The usual header line from s, a block of sixteen bytes at a time: a
+ * name of letters, digits and '-' shorter than a block, ':', the value
+ * and CRLF or LF. Its header goes to *h and the next line's start is
+ * returned; for anything else (a rarer name, an error, the buffer's end)
+ * NULL, and the byte-by-byte code decides the line as it always has, so
+ * that this path only takes lines that code takes, and as it takes them.
+ * The caller makes sure the header lines start at least sixteen bytes
+ * before end, so that the buffer's last block may be read instead of one
+ * past end (its bits shifted down to start at the byte asked for, which
+ * leaves none for bytes past end). */
+static inline const char *ts_http_line_fast(const char *s, const char *end,
+                                            struct ts_http_header *h)
+{
+    unsigned stops =
+        end - s >= 16 ? ts_http_name_stops(s) : ts_http_name_stops(end - 16) >> (16 - (end - s));
+    if (!stops)
+        return NULL;
+    unsigned name_len = (unsigned)__builtin_ctz(stops);
+    if (name_len == 0 || s[name_len] != ':')
+        return NULL;
+    const char *v = ts_http_skip_ows(s + name_len + 1, end);
+    const char *t = v;
+    for (;; t += 16) {
+        if (end - t < 16) {
+            stops = ts_http_value_stops(end - 16) >> (16 - (end - t));
+            if (!stops)
+                return NULL; /* the value goes on to the end: INCOMPLETE, or more */
+            t += __builtin_ctz(stops);
+            break;
+        }
+        stops = ts_http_value_stops(t);
+        if (stops) {
+            t += __builtin_ctz(stops);
+            break;
+        }
+    }
+    const char *next;
+    if (*t == '\n')
+        next = t + 1;
+    else if (*t == '\r' && end - t >= 2 && t[1] == '\n')
+        next = t + 2;
+    else
+        return NULL;
+    h->name = s;
+    h->name_len = name_len;
+    h->value = v;
+    h->value_len = (size_t)(ts_http_trim_value(v, t) - v);
+    return next;
+}
+#endif
+
 /* Header lines up to and including the blank line that ends the head.
  * The notes go to *nt (the caller's, copied out on success) with the
  * headers' count; request says whether to note the names only requests carry.
@@ -272,7 +345,23 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
     size_t n = 0;
     nt->cl_count = nt->te_count = 0;
     nt->seen = 0;
+#ifdef __SSE2__
+    const bool fast = end - p >= 16; /* see ts_http_line_fast */
+#endif
     for (;;) {
+#ifdef __SSE2__
+        /* The usual line first: it is none of the cases below, so they
+         * are looked at only when it is not one. */
+        if (fast && n < cap) {
+            const char *next = ts_http_line_fast(p, end, &headers[n]);
+            if (next) {
+                ts_http_note(nt, p, headers[n].name_len, n, request);
+                n++;
+                p = next;
+                continue;
+            }
+        }
+#endif
         if (p == end)
             return TS_HTTP_INCOMPLETE;
         /* CR and LF are the only bytes up to CR that may start a line; the
@@ -304,23 +393,13 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
         size_t name_len = (size_t)(p - name);
         p++;
 
-        /* OWS field-value OWS line-end; nearly every value follows one
-         * space, and a byte above it ends the blanks at once. */
-        if (end - p >= 2 && p[0] == ' ' && (unsigned char)p[1] > ' ') {
-            p++;
-        } else {
-            while (p < end && (*p == ' ' || *p == '\t'))
-                p++;
-        }
+        /* OWS field-value OWS line-end */
+        p = ts_http_skip_ows(p, end);
         const char *value = p;
         p = ts_http_value_end(p, end);
         if (p == end)
             return TS_HTTP_INCOMPLETE;
-        /* value ends just past its last non-blank byte: the only bytes up
-         * to a space a value holds are the blanks (space, tab) */
-        const char *value_end = p;
-        while (value_end > value && (unsigned char)value_end[-1] <= ' ')
-            value_end--;
+        const char *value_end = ts_http_trim_value(value, p);
         if (*p == '\n') {
             p++;
         } else if (*p != '\r') {

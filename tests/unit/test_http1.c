@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "hooks/http1.h"
+#include "http1_ref.h"
 
 #define MAX_H 16
 
@@ -1489,6 +1490,195 @@ static void test_notes_find_first_of_each(void **state)
     }
 }
 
+/* ------------------------------------------- against the old parsers */
+
+/* Both parses of buf[0..len) (an exact-size heap copy: ASan sees any read
+ * past the end), today's and the reference's (http1_ref.h), into header
+ * arrays of cap entries that start alike: the same result, the same
+ * header array (also what an error left in it), and on success the same
+ * fields and Content-Length / Transfer-Encoding notes. */
+static void check_same_as_ref(const char *s, size_t len, size_t cap, bool request)
+{
+    enum { CAP_MAX = 24 };
+    char *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    memcpy(buf, s, len);
+    struct ts_http_header h[2][CAP_MAX];
+    memset(h, 0xa5, sizeof h);
+    int r[2];
+    struct ts_http_noted nt[2];
+    if (request) {
+        struct ts_http_request q[2];
+        memset(q, 0x5a, sizeof q);
+        for (int k = 0; k < 2; k++) {
+            q[k].headers = h[k];
+            q[k].num_headers = cap;
+        }
+        r[0] = ts_http_parse_request(buf, len, &q[0]);
+        r[1] = ref_http_parse_request(buf, len, &q[1]);
+        if (r[0] > 0 && r[0] == r[1]) {
+            assert_ptr_equal(q[0].method, q[1].method);
+            assert_int_equal(q[0].method_len, q[1].method_len);
+            assert_ptr_equal(q[0].target, q[1].target);
+            assert_int_equal(q[0].target_len, q[1].target_len);
+            assert_int_equal(q[0].minor_version, q[1].minor_version);
+            assert_int_equal(q[0].num_headers, q[1].num_headers);
+        }
+        nt[0] = q[0].noted;
+        nt[1] = q[1].noted;
+    } else {
+        struct ts_http_response q[2];
+        memset(q, 0x5a, sizeof q);
+        for (int k = 0; k < 2; k++) {
+            q[k].headers = h[k];
+            q[k].num_headers = cap;
+        }
+        r[0] = ts_http_parse_response(buf, len, &q[0]);
+        r[1] = ref_http_parse_response(buf, len, &q[1]);
+        if (r[0] > 0 && r[0] == r[1]) {
+            assert_int_equal(q[0].minor_version, q[1].minor_version);
+            assert_int_equal(q[0].status, q[1].status);
+            assert_ptr_equal(q[0].reason, q[1].reason);
+            assert_int_equal(q[0].reason_len, q[1].reason_len);
+            assert_int_equal(q[0].num_headers, q[1].num_headers);
+        }
+        nt[0] = q[0].noted;
+        nt[1] = q[1].noted;
+    }
+    if (r[0] != r[1])
+        fail_msg("%s of %zu bytes (cap %zu): %d, the reference %d:\n%.*s",
+                 request ? "request" : "response", len, cap, r[0], r[1], (int)len, s);
+    if (memcmp(h[0], h[1], sizeof h[0]) != 0)
+        fail_msg("%s of %zu bytes (cap %zu): other headers than the reference's:\n%.*s",
+                 request ? "request" : "response", len, cap, (int)len, s);
+    if (r[0] > 0) {
+        assert_ptr_equal(nt[0].headers, h[0]);
+        assert_ptr_equal(nt[1].headers, h[1]);
+        assert_int_equal(nt[0].count, nt[1].count);
+        assert_int_equal(nt[0].cl_first, nt[1].cl_first);
+        assert_int_equal(nt[0].cl_count, nt[1].cl_count);
+        assert_int_equal(nt[0].te_first, nt[1].te_first);
+        assert_int_equal(nt[0].te_count, nt[1].te_count);
+    }
+    free(buf);
+}
+
+/* Every prefix of a head, as a request and as a response (the start line
+ * replaced), with room for every header and for fewer. */
+static void check_prefixes_same_as_ref(const char *lines, size_t lines_len, size_t caps_upto)
+{
+    static const char *const starts[] = {"GET /a/b?c=1 HTTP/1.1\r\n", "HTTP/1.1 200 OK\r\n"};
+    char buf[1024];
+    for (int k = 0; k < 2; k++) {
+        size_t sl = strlen(starts[k]);
+        assert_true(sl + lines_len <= sizeof buf);
+        memcpy(buf, starts[k], sl);
+        memcpy(buf + sl, lines, lines_len);
+        size_t len = sl + lines_len;
+        for (size_t n = 0; n <= len; n++)
+            check_same_as_ref(buf, n, 24, k == 0);
+        for (size_t cap = 0; cap <= caps_upto && cap < 24; cap++)
+            check_same_as_ref(buf, len, cap, k == 0);
+    }
+}
+
+/* Bytes that matter to a header line, for generated lines and mutations:
+ * line ends, the colon, blanks, controls, DEL, obs-text, the rarer
+ * tchars, the name characters and the bounds of their ranges. */
+static const unsigned char edge_bytes[] = {
+    '\r', '\n', ':', ' ', '\t', 0x00, 0x01, 0x0b, 0x1f, 0x7f, 0x80, 0xa0, 0xff, '_', '!',
+    '~',  '.',  '@', '[', '`',  '{',  '/',  '0',  '9',  'a',  'z',  'A',  'Z',  '-', '"',
+};
+
+/* One generated header line into buf: names of 0 to 20 bytes (to either
+ * side of a block), values of 0 to 40, each blank-padded or not, ending
+ * in CRLF or LF, now and then with an edge byte anywhere in it. */
+static size_t gen_line(uint64_t *seed, char *buf)
+{
+    static const char name_chars[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-";
+    static const char value_chars[] = "abcXYZ019 -_/.;=,\"()*";
+    size_t n = 0;
+    uint64_t r = rng_next(seed);
+    size_t name_len = r % 21, value_len = (r >> 8) % 41;
+    for (size_t i = 0; i < name_len; i++)
+        buf[n++] = name_chars[rng_next(seed) % (sizeof name_chars - 1)];
+    buf[n++] = ':';
+    static const char *const ows[] = {"", " ", "  ", "\t", " \t "};
+    const char *lead = ows[(r >> 16) % 5], *trail = ows[(r >> 20) % 5];
+    memcpy(buf + n, lead, strlen(lead));
+    n += strlen(lead);
+    for (size_t i = 0; i < value_len; i++)
+        buf[n++] = value_chars[rng_next(seed) % (sizeof value_chars - 1)];
+    memcpy(buf + n, trail, strlen(trail));
+    n += strlen(trail);
+    if ((r >> 24) % 4 == 0) {
+        buf[n++] = '\n';
+    } else {
+        buf[n++] = '\r';
+        buf[n++] = '\n';
+    }
+    if ((r >> 28) % 6 == 0) /* an edge byte anywhere in the line */
+        buf[(r >> 32) % n] = (char)edge_bytes[(r >> 40) % sizeof edge_bytes];
+    return n;
+}
+
+/* Today's parsers against the reference on heads of generated lines and
+ * on mutated real ones (bytes replaced, inserted, removed): every prefix,
+ * every capacity, both directions. */
+static void test_heads_same_as_ref(void **state)
+{
+    (void)state;
+    static const char *const real[] = {
+        "Server: nginx/1.22.1\r\nDate: Sun, 22 Nov 2026 07:00:00 GMT\r\n"
+        "Content-Type: text/html\r\nContent-Length: 1024\r\n"
+        "Last-Modified: Sun, 22 Nov 2026 06:00:00 GMT\r\nConnection: keep-alive\r\n"
+        "ETag: \"6739ab12-400\"\r\nAccept-Ranges: bytes\r\n\r\n",
+        "Host: 127.0.0.1\r\nUser-Agent: bench/1\r\nAccept: */*\r\n\r\n",
+        "Host: a\nTransfer-Encoding: chunked\nX_Under: 1\nx-b3-traceid: 0af7651916cd43dd\n\n",
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+        "A-Very-Long-Header-Name-Indeed: \t v a l u e \t \r\nK:\r\nK2: \r\nE:v\r\n\r\n",
+        "Obs: caf\xc3\xa9 \xff\x80\r\nTabs:\ta\tb\t\r\n\r\n",
+    };
+    uint64_t seed = 0x2545f4914f6cdd1dull;
+    for (size_t i = 0; i < sizeof real / sizeof *real; i++) {
+        const char *lines = real[i];
+        size_t len = strlen(lines);
+        check_prefixes_same_as_ref(lines, len, 12);
+        char buf[512];
+        for (int m = 0; m < 300; m++) {
+            memcpy(buf, lines, len);
+            size_t n = len;
+            for (int k = 0; k < 1 + (int)(rng_next(&seed) % 3); k++) {
+                uint64_t r = rng_next(&seed);
+                size_t at = (r >> 8) % n;
+                unsigned char b = edge_bytes[(r >> 24) % sizeof edge_bytes];
+                if (r % 3 == 0) {
+                    buf[at] = (char)b;
+                } else if (r % 3 == 1 && n < sizeof buf) {
+                    memmove(buf + at + 1, buf + at, n - at);
+                    buf[at] = (char)b;
+                    n++;
+                } else if (n > 1) {
+                    memmove(buf + at, buf + at + 1, n - at - 1);
+                    n--;
+                }
+            }
+            check_prefixes_same_as_ref(buf, n, 2);
+        }
+    }
+    for (int round = 0; round < 600; round++) {
+        char buf[900];
+        size_t n = 0;
+        int lines = (int)(rng_next(&seed) % 9);
+        for (int k = 0; k < lines; k++)
+            n += gen_line(&seed, buf + n);
+        memcpy(buf + n, rng_next(&seed) % 4 ? "\r\n" : "\n", 2);
+        n += buf[n] == '\r' ? 2 : 1;
+        check_prefixes_same_as_ref(buf, n, 2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1513,6 +1703,7 @@ int main(void)
         cmocka_unit_test(test_target_path),
         cmocka_unit_test(test_target_path_every_position),
         cmocka_unit_test(test_notes_find_first_of_each),
+        cmocka_unit_test(test_heads_same_as_ref),
         cmocka_unit_test(test_request_framing),
         cmocka_unit_test(test_response_framing),
         cmocka_unit_test(test_feed_simple_kinds),
