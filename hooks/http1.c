@@ -203,8 +203,8 @@ static inline bool ts_http_is_host(const char *name)
 /* Note header i by its name (see struct ts_http_noted): the length first,
  * so that most headers cost a comparison or two and none more than two
  * name comparisons. The names only requests carry are noted in requests. */
-static inline void ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len,
-                                size_t i, bool request)
+static inline __attribute__((always_inline)) void
+ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len, size_t i, bool request)
 {
 #define TS_HTTP_IS(lit) ts_ascii_eq_lower_n(name, lit, sizeof lit - 1)
     if (name_len == sizeof "content-length" - 1) {
@@ -321,7 +321,7 @@ static inline const char *ts_http_line_fast(const char *s, const char *end,
     const char *next;
     if (*t == '\n')
         next = t + 1;
-    else if (*t == '\r' && end - t >= 2 && t[1] == '\n')
+    else if (end - t >= 2 && memcmp(t, "\r\n", 2) == 0)
         next = t + 2;
     else
         return NULL;
@@ -346,13 +346,15 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
     nt->cl_count = nt->te_count = 0;
     nt->seen = 0;
 #ifdef __SSE2__
-    const bool fast = end - p >= 16; /* see ts_http_line_fast */
+    /* the fast line's room: headers while there is one, none in a head
+     * shorter than a block (see ts_http_line_fast) */
+    const size_t fast_cap = end - p >= 16 ? cap : 0;
 #endif
     for (;;) {
 #ifdef __SSE2__
         /* The usual line first: it is none of the cases below, so they
          * are looked at only when it is not one. */
-        if (fast && n < cap) {
+        if (n < fast_cap) {
             const char *next = ts_http_line_fast(p, end, &headers[n]);
             if (next) {
                 ts_http_note(nt, p, headers[n].name_len, n, request);
