@@ -840,16 +840,17 @@ static void ts_http_last_coding(const struct ts_http_header *h, size_t n, const 
 
 /* A Content-Length value that is one decimal number and nothing else, as
  * nearly every one is: its value in *out, or false for anything else
- * (a list, blanks, another character, more than 64 bits), which the
- * general parse below then takes. */
+ * (a list, blanks, another character, more than 19 digits), which the
+ * general parse below then takes. 19 digits always fit in 64 bits, so
+ * the digits are not checked for overflow one by one. */
 static bool ts_http_plain_length(const char *v, size_t len, uint64_t *out)
 {
-    if (len == 0 || !v)
+    if (len == 0 || len > 19 || !v)
         return false;
     uint64_t n = 0;
     for (size_t k = 0; k < len; k++) {
         unsigned c = (unsigned char)v[k] - (unsigned)'0';
-        if (c > 9 || n > (UINT64_MAX - c) / 10)
+        if (c > 9)
             return false;
         n = n * 10 + c;
     }

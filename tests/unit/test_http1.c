@@ -934,6 +934,53 @@ static void test_request_framing(void **state)
     assert_int_equal(req_framing(&b, L("Content-Length: 3", "x: y", "content-length: 4")), -1);
 }
 
+/* Content-Length values of every digit count up to 24, with leading
+ * zeros, around 10^19 and around 2^64: the length, or -1 past 64 bits,
+ * as a digit-by-digit parse with an overflow check gives it. */
+static void test_content_length_every_digit_count(void **state)
+{
+    (void)state;
+    static const char *const cores[] = {"0",
+                                        "7",
+                                        "123",
+                                        "9999999999999999999",
+                                        "10000000000000000000",
+                                        "18446744073709551615",
+                                        "18446744073709551616",
+                                        "99999999999999999999"};
+    for (size_t c = 0; c < sizeof cores / sizeof *cores; c++) {
+        for (size_t zeros = 0; zeros + strlen(cores[c]) <= 24; zeros++) {
+            char line[64];
+            int n = snprintf(line, sizeof line, "Content-Length: %0*d%s", (int)zeros, 0, cores[c]);
+            if (zeros == 0) /* %0*d wrote one zero */
+                n = snprintf(line, sizeof line, "Content-Length: %s", cores[c]);
+            assert_true(n > 0);
+            uint64_t want = 0;
+            bool over = false;
+            for (const char *d = line + strlen("Content-Length: "); *d; d++) {
+                unsigned v = (unsigned)(*d - '0');
+                if (want > (UINT64_MAX - v) / 10)
+                    over = true;
+                want = want * 10 + v;
+            }
+            struct ts_http_body b;
+            int r = req_framing(&b, L(line));
+            if (over) {
+                assert_int_equal(r, -1);
+                continue;
+            }
+            assert_int_equal(r, 0);
+            if (want == 0) {
+                assert_int_equal(b.kind, TS_BODY_NONE);
+            } else {
+                assert_int_equal(b.kind, TS_BODY_LENGTH);
+                if (b.remaining != want)
+                    fail_msg("%s: %llu", line, (unsigned long long)b.remaining);
+            }
+        }
+    }
+}
+
 static void test_response_framing(void **state)
 {
     struct ts_http_body b;
@@ -1705,6 +1752,7 @@ int main(void)
         cmocka_unit_test(test_notes_find_first_of_each),
         cmocka_unit_test(test_heads_same_as_ref),
         cmocka_unit_test(test_request_framing),
+        cmocka_unit_test(test_content_length_every_digit_count),
         cmocka_unit_test(test_response_framing),
         cmocka_unit_test(test_feed_simple_kinds),
         cmocka_unit_test(test_chunked_splits),
