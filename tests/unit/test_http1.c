@@ -1687,6 +1687,52 @@ static void test_heads_same_as_ref(void **state)
         "A-Very-Long-Header-Name-Indeed: \t v a l u e \t \r\nK:\r\nK2: \r\nE:v\r\n\r\n",
         "Obs: caf\xc3\xa9 \xff\x80\r\nTabs:\ta\tb\t\r\n\r\n",
     };
+    /* One line of each kind the parsers reject or treat apart, after a
+     * line of every length from 5 to 36 bytes, so that each falls at
+     * every offset in a block and near the buffer's end. */
+#define ODD(lit)                                                                                   \
+    {                                                                                              \
+        lit, sizeof lit - 1                                                                        \
+    }
+    static const struct {
+        const char *s;
+        size_t len;
+    } odd[] = {
+        ODD("No-Colon\r\n"),
+        ODD(": empty-name\r\n"),
+        ODD("Blank : before\r\n"),
+        ODD(" obs-fold\r\n"),
+        ODD("\tobs-fold\r\n"),
+        ODD("Ctl: a\x01b\r\n"),
+        ODD("Nul: a\0b\r\n"),
+        ODD("Del: a\x7f\r\n"),
+        ODD("Cr: a\rb\r\n"),
+        ODD("Bare-Cr: a\r"),
+        ODD("Lf-Only: a\n"),
+        ODD("Rare_tchar!~: v\r\n"),
+        ODD("Sixteen-Byte-Nam: v\r\n"),
+        ODD("Seventeen-Byte-Na: v\r\n"),
+        ODD("Empty:\r\n"),
+        ODD("Blanks: \t \r\n"),
+        ODD("Obs: \x80\xff\r\n"),
+        ODD("Tab\tin: name\r\n"),
+        ODD("\r"),
+        ODD("\rX"),
+        ODD("\n"),
+    };
+#undef ODD
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+        char buf[128];
+        for (size_t pad = 0; pad < 32; pad++) {
+            size_t n = (size_t)snprintf(buf, sizeof buf, "X: %.*s\r\n", (int)pad,
+                                        "abcdefghijklmnopqrstuvwxyz0123456789");
+            memcpy(buf + n, odd[i].s, odd[i].len);
+            n += odd[i].len;
+            memcpy(buf + n, "\r\n", 2);
+            check_prefixes_same_as_ref(buf, n + 2, 2);
+        }
+    }
+
     uint64_t seed = 0x2545f4914f6cdd1dull;
     for (size_t i = 0; i < sizeof real / sizeof *real; i++) {
         const char *lines = real[i];
