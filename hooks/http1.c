@@ -520,14 +520,25 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     if ((r = ts_http_expect(&p, end, " ")) != TS_HTTP_OK)
         return r;
 
+    /* Three digits, 100..999: all three at once when they are there, as
+     * in every response; else one by one, to tell a prefix (INCOMPLETE)
+     * from a wrong byte (ERROR). Unsigned, a byte minus '0' is below 10
+     * only for a digit, and minus '1' below 9 only for 1..9. */
     int status = 0;
-    for (int i = 0; i < 3; i++, p++) {
-        if (p == end)
-            return TS_HTTP_INCOMPLETE;
-        unsigned char c = (unsigned char)*p;
-        if (!ts_http_is_digit(c) || (i == 0 && c == '0'))
-            return TS_HTTP_ERROR; /* three digits, 100..999 */
-        status = status * 10 + (c - '0');
+    const unsigned char *u = (const unsigned char *)p;
+    if (end - p >= 3 && (unsigned)u[0] - '1' < 9 && (unsigned)u[1] - '0' < 10 &&
+        (unsigned)u[2] - '0' < 10) {
+        status = (u[0] - '0') * 100 + (u[1] - '0') * 10 + (u[2] - '0');
+        p += 3;
+    } else {
+        for (int i = 0; i < 3; i++, p++) {
+            if (p == end)
+                return TS_HTTP_INCOMPLETE;
+            unsigned char c = (unsigned char)*p;
+            if (!ts_http_is_digit(c) || (i == 0 && c == '0'))
+                return TS_HTTP_ERROR;
+            status = status * 10 + (c - '0');
+        }
     }
 
     /* Optional SP reason-phrase: HTAB, SP, VCHAR, obs-text. */

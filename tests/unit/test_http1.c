@@ -1772,6 +1772,26 @@ static void test_heads_same_as_ref(void **state)
     }
 }
 
+/* Status lines with every three of a few bytes where the code goes
+ * (digits, '0' first, letters, blanks, line ends), each prefix against
+ * the reference. */
+static void test_status_codes_same_as_ref(void **state)
+{
+    (void)state;
+    static const char bytes[] = "0129a /\r:";
+    char buf[64];
+    for (size_t i = 0; i < sizeof bytes - 1; i++) {
+        for (size_t j = 0; j < sizeof bytes - 1; j++) {
+            for (size_t k = 0; k < sizeof bytes - 1; k++) {
+                int n = snprintf(buf, sizeof buf, "HTTP/1.1 %c%c%c OK\r\nA: b\r\n\r\n", bytes[i],
+                                 bytes[j], bytes[k]);
+                for (int len = 0; len <= n; len++)
+                    check_same_as_ref(buf, (size_t)len, 24, false);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1797,6 +1817,7 @@ int main(void)
         cmocka_unit_test(test_target_path_every_position),
         cmocka_unit_test(test_notes_find_first_of_each),
         cmocka_unit_test(test_heads_same_as_ref),
+        cmocka_unit_test(test_status_codes_same_as_ref),
         cmocka_unit_test(test_request_framing),
         cmocka_unit_test(test_content_length_every_digit_count),
         cmocka_unit_test(test_response_framing),
