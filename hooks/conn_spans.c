@@ -63,7 +63,8 @@ static bool is_ignored_span(const struct pending *p)
 
 /* What a span needs of a request head besides its fields, worked out
  * once: the target's path (for IGNORE, the route, url.path) and the
- * headers that become attributes (one pass over the headers). */
+ * headers that become attributes (noted by the parser; one pass over the
+ * headers for a head built otherwise). */
 struct req_view {
     const struct ts_http_request *req;
     const char *path;
@@ -75,6 +76,12 @@ static void req_view_init(struct req_view *v, const struct ts_http_request *req)
 {
     v->req = req;
     v->path = ts_http_target_path(req->target, req->target_len, &v->path_len);
+    const struct ts_http_noted *nt = &req->noted;
+    if (ts_http_notes_hold(nt, req->headers, req->num_headers)) { /* the parser found them */
+        v->host = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_HOST);
+        v->user_agent = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_USER_AGENT);
+        return;
+    }
     v->host = v->user_agent = NULL;
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct ts_http_header *h = &req->headers[i];
@@ -344,7 +351,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         return NULL;
     struct ts_ctx app, server, mine;
     struct ts_prop_headers found; /* what the program wrote itself */
-    ts_prop_find(req->headers, req->num_headers, &found);
+    ts_prop_find_request(req, &found);
     bool app_ctx = ts_prop_extract_found(&found, &app);
     bool forwarded =
         app_ctx && forwarded_parent(&found, &app, head, editable, &server, edits, nedits);
@@ -438,7 +445,9 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     if (!p)
         return NULL;
     struct ts_ctx in, mine;
-    bool have = ts_prop_extract(req->headers, req->num_headers, &in);
+    struct ts_prop_headers found;
+    ts_prop_find_request(req, &found);
+    bool have = ts_prop_extract_found(&found, &in);
     /* TRACESHIM_TRUST_INBOUND: a context not honoured is as good as none
      * (its flags included), but its ids are kept as attributes. */
     bool trusted = ts_trust_verify(req->headers, req->num_headers, &in);

@@ -179,35 +179,191 @@ static int ts_http_version(const char **pp, const char *end, int *minor)
     return TS_HTTP_OK;
 }
 
-/* Note a header whose name has the length of Content-Length or of
- * Transfer-Encoding (see struct ts_http_noted): the length first, so that
- * the other headers cost a comparison or two. */
-static inline void ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len,
-                                size_t i)
+/* Keep the index of the first header of note k. */
+static inline void ts_http_note_first(struct ts_http_noted *nt, enum ts_http_note k, size_t i)
 {
-    if (name_len == sizeof "content-length" - 1) {
-        if (ts_ascii_eq_lower_n(name, "content-length", sizeof "content-length" - 1)) {
-            if (nt->cl_count++ == 0)
-                nt->cl_first = i;
-        }
-    } else if (name_len == sizeof "transfer-encoding" - 1) {
-        if (ts_ascii_eq_lower_n(name, "transfer-encoding", sizeof "transfer-encoding" - 1)) {
-            if (nt->te_count++ == 0)
-                nt->te_first = i;
-        }
+    if (!(nt->seen & (1u << k))) {
+        nt->seen |= 1u << k;
+        nt->first[k] = (uint32_t)i;
     }
 }
 
+/* Is a four-byte name "host", in any case? Every span start asks (the
+ * Host header is in every HTTP/1.1 request), so in one 32-bit compare:
+ * setting 0x20 in each byte folds the case of letters and of nothing
+ * else that could then equal a letter. */
+static inline bool ts_http_is_host(const char *name)
+{
+    uint32_t w, host;
+    memcpy(&w, name, 4);
+    memcpy(&host, "host", 4);
+    return (w | 0x20202020u) == host;
+}
+
+/* Note header i by its name (see struct ts_http_noted): the length first,
+ * so that most headers cost a comparison or two and none more than two
+ * name comparisons. The names only requests carry are noted in requests. */
+static inline __attribute__((always_inline)) void
+ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len, size_t i, bool request)
+{
+#define TS_HTTP_IS(lit) ts_ascii_eq_lower_n(name, lit, sizeof lit - 1)
+    if (name_len == sizeof "content-length" - 1) {
+        if (TS_HTTP_IS("content-length") && nt->cl_count++ == 0)
+            nt->cl_first = i;
+        return;
+    }
+    if (name_len == sizeof "transfer-encoding" - 1 && TS_HTTP_IS("transfer-encoding")) {
+        if (nt->te_count++ == 0)
+            nt->te_first = i;
+        return;
+    }
+    if (!request)
+        return;
+    switch (name_len) {
+    case sizeof "host" - 1:
+        if (ts_http_is_host(name))
+            ts_http_note_first(nt, TS_HTTP_NOTE_HOST, i);
+        break;
+    case sizeof "user-agent" - 1: /* and x-b3-flags */
+        if (TS_HTTP_IS("user-agent"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_USER_AGENT, i);
+        else if (TS_HTTP_IS("x-b3-flags"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_FLAGS, i);
+        break;
+    case sizeof "b3" - 1:
+        if (TS_HTTP_IS("b3"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3, i);
+        break;
+    case sizeof "traceparent" - 1: /* and x-b3-spanid */
+        if (TS_HTTP_IS("traceparent"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_TRACEPARENT, i);
+        else if (TS_HTTP_IS("x-b3-spanid"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_SPAN_ID, i);
+        break;
+    case sizeof "x-b3-traceid" - 1: /* and x-b3-sampled */
+        if (TS_HTTP_IS("x-b3-traceid"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_TRACE_ID, i);
+        else if (TS_HTTP_IS("x-b3-sampled"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_SAMPLED, i);
+        break;
+    case sizeof "uber-trace-id" - 1:
+        if (TS_HTTP_IS("uber-trace-id"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_UBER_TRACE_ID, i);
+        break;
+    case sizeof "x-b3-parentspanid" - 1: /* transfer-encoding's length */
+        if (TS_HTTP_IS("x-b3-parentspanid"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_B3_PARENT_ID, i);
+        break;
+    default:
+        break;
+    }
+#undef TS_HTTP_IS
+}
+
+/* Past the blanks before a field value; nearly every value follows one
+ * space, and a byte above it ends the blanks at once. */
+static inline const char *ts_http_skip_ows(const char *p, const char *end)
+{
+    if (end - p >= 2 && p[0] == ' ' && (unsigned char)p[1] > ' ')
+        return p + 1;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* The end of a field value from value to its stop: just past its last
+ * non-blank byte, as the only bytes up to a space a value holds are the
+ * blanks (space, tab). */
+static inline const char *ts_http_trim_value(const char *value, const char *stop)
+{
+    while (stop > value && (unsigned char)stop[-1] <= ' ')
+        stop--;
+    return stop;
+}
+
+#ifdef __SSE2__
+/* The usual header line from s, a block of sixteen bytes at a time: a
+ * name of letters, digits and '-' shorter than a block, ':', the value
+ * and CRLF or LF. Its header goes to *h and the next line's start is
+ * returned; for anything else (a rarer name, an error, the buffer's end)
+ * NULL, and the byte-by-byte code decides the line as it always has, so
+ * that this path only takes lines that code takes, and as it takes them.
+ * The caller makes sure the header lines start at least sixteen bytes
+ * before end, so that the buffer's last block may be read instead of one
+ * past end (its bits shifted down to start at the byte asked for, which
+ * leaves none for bytes past end). */
+static inline const char *ts_http_line_fast(const char *s, const char *end,
+                                            struct ts_http_header *h)
+{
+    unsigned stops =
+        end - s >= 16 ? ts_http_name_stops(s) : ts_http_name_stops(end - 16) >> (16 - (end - s));
+    if (!stops)
+        return NULL;
+    unsigned name_len = (unsigned)__builtin_ctz(stops);
+    if (name_len == 0 || s[name_len] != ':')
+        return NULL;
+    const char *v = ts_http_skip_ows(s + name_len + 1, end);
+    const char *t = v;
+    for (;; t += 16) {
+        if (end - t < 16) {
+            stops = ts_http_value_stops(end - 16) >> (16 - (end - t));
+            if (!stops)
+                return NULL; /* the value goes on to the end: INCOMPLETE, or more */
+            t += __builtin_ctz(stops);
+            break;
+        }
+        stops = ts_http_value_stops(t);
+        if (stops) {
+            t += __builtin_ctz(stops);
+            break;
+        }
+    }
+    const char *next;
+    if (*t == '\n')
+        next = t + 1;
+    else if (end - t >= 2 && memcmp(t, "\r\n", 2) == 0)
+        next = t + 2;
+    else
+        return NULL;
+    h->name = s;
+    h->name_len = name_len;
+    h->value = v;
+    h->value_len = (size_t)(ts_http_trim_value(v, t) - v);
+    return next;
+}
+#endif
+
 /* Header lines up to and including the blank line that ends the head.
- * The notes go to *noted with the count. */
-static int ts_http_headers(const char **pp, const char *end,
-                           struct ts_http_header *headers, size_t cap, size_t *count,
-                           struct ts_http_noted *noted)
+ * The notes go to *nt (the caller's, copied out on success) with the
+ * headers' count; request says whether to note the names only requests carry.
+ * Only the notes' counts and `seen` start at zero: first[k] is written
+ * when bit k is, and read only then. */
+static int ts_http_headers(const char **pp, const char *end, struct ts_http_header *headers,
+                           size_t cap, struct ts_http_noted *nt, bool request)
 {
     const char *p = *pp;
     size_t n = 0;
-    struct ts_http_noted nt = {0};
+    nt->cl_count = nt->te_count = 0;
+    nt->seen = 0;
+#ifdef __SSE2__
+    /* the fast line's room: headers while there is one, none in a head
+     * shorter than a block (see ts_http_line_fast) */
+    const size_t fast_cap = end - p >= 16 ? cap : 0;
+#endif
     for (;;) {
+#ifdef __SSE2__
+        /* The usual line first: it is none of the cases below, so they
+         * are looked at only when it is not one. */
+        if (n < fast_cap) {
+            const char *next = ts_http_line_fast(p, end, &headers[n]);
+            if (next) {
+                ts_http_note(nt, p, headers[n].name_len, n, request);
+                n++;
+                p = next;
+                continue;
+            }
+        }
+#endif
         if (p == end)
             return TS_HTTP_INCOMPLETE;
         /* CR and LF are the only bytes up to CR that may start a line; the
@@ -239,23 +395,13 @@ static int ts_http_headers(const char **pp, const char *end,
         size_t name_len = (size_t)(p - name);
         p++;
 
-        /* OWS field-value OWS line-end; nearly every value follows one
-         * space, and a byte above it ends the blanks at once. */
-        if (end - p >= 2 && p[0] == ' ' && (unsigned char)p[1] > ' ') {
-            p++;
-        } else {
-            while (p < end && (*p == ' ' || *p == '\t'))
-                p++;
-        }
+        /* OWS field-value OWS line-end */
+        p = ts_http_skip_ows(p, end);
         const char *value = p;
         p = ts_http_value_end(p, end);
         if (p == end)
             return TS_HTTP_INCOMPLETE;
-        /* value ends just past its last non-blank byte: the only bytes up
-         * to a space a value holds are the blanks (space, tab) */
-        const char *value_end = p;
-        while (value_end > value && (unsigned char)value_end[-1] <= ' ')
-            value_end--;
+        const char *value_end = ts_http_trim_value(value, p);
         if (*p == '\n') {
             p++;
         } else if (*p != '\r') {
@@ -271,17 +417,15 @@ static int ts_http_headers(const char **pp, const char *end,
         headers[n].name_len = name_len;
         headers[n].value = value;
         headers[n].value_len = (size_t)(value_end - value);
-        ts_http_note(&nt, name, name_len, n);
+        ts_http_note(nt, name, name_len, n, request);
         n++;
     }
-    nt.headers = headers;
-    nt.count = n;
-    if (!nt.cl_count)
-        nt.cl_first = n;
-    if (!nt.te_count)
-        nt.te_first = n;
-    *noted = nt;
-    *count = n;
+    nt->headers = headers;
+    nt->count = n;
+    if (!nt->cl_count)
+        nt->cl_first = n;
+    if (!nt->te_count)
+        nt->te_first = n;
     *pp = p;
     return TS_HTTP_OK;
 }
@@ -337,10 +481,8 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
         return r;
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
         return r;
-    size_t count = 0;
     struct ts_http_noted noted;
-    if ((r = ts_http_headers(&p, end, req->headers, req->num_headers, &count, &noted)) !=
-        TS_HTTP_OK)
+    if ((r = ts_http_headers(&p, end, req->headers, req->num_headers, &noted, true)) != TS_HTTP_OK)
         return r;
 
     req->method = method;
@@ -348,7 +490,7 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
     req->target = target;
     req->target_len = target_len;
     req->minor_version = minor;
-    req->num_headers = count;
+    req->num_headers = noted.count;
     req->noted = noted;
     *pp = p;
     return TS_HTTP_OK;
@@ -378,14 +520,25 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     if ((r = ts_http_expect(&p, end, " ")) != TS_HTTP_OK)
         return r;
 
+    /* Three digits, 100..999: all three at once when they are there, as
+     * in every response; else one by one, to tell a prefix (INCOMPLETE)
+     * from a wrong byte (ERROR). Unsigned, a byte minus '0' is below 10
+     * only for a digit, and minus '1' below 9 only for 1..9. */
     int status = 0;
-    for (int i = 0; i < 3; i++, p++) {
-        if (p == end)
-            return TS_HTTP_INCOMPLETE;
-        unsigned char c = (unsigned char)*p;
-        if (!ts_http_is_digit(c) || (i == 0 && c == '0'))
-            return TS_HTTP_ERROR; /* three digits, 100..999 */
-        status = status * 10 + (c - '0');
+    const unsigned char *u = (const unsigned char *)p;
+    if (end - p >= 3 && (unsigned)u[0] - '1' < 9 && (unsigned)u[1] - '0' < 10 &&
+        (unsigned)u[2] - '0' < 10) {
+        status = (u[0] - '0') * 100 + (u[1] - '0') * 10 + (u[2] - '0');
+        p += 3;
+    } else {
+        for (int i = 0; i < 3; i++, p++) {
+            if (p == end)
+                return TS_HTTP_INCOMPLETE;
+            unsigned char c = (unsigned char)*p;
+            if (!ts_http_is_digit(c) || (i == 0 && c == '0'))
+                return TS_HTTP_ERROR;
+            status = status * 10 + (c - '0');
+        }
     }
 
     /* Optional SP reason-phrase: HTAB, SP, VCHAR, obs-text. */
@@ -401,17 +554,15 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     size_t reason_len = (size_t)(p - reason);
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
         return r;
-    size_t count = 0;
     struct ts_http_noted noted;
-    if ((r = ts_http_headers(&p, end, res->headers, res->num_headers, &count, &noted)) !=
-        TS_HTTP_OK)
+    if ((r = ts_http_headers(&p, end, res->headers, res->num_headers, &noted, false)) != TS_HTTP_OK)
         return r;
 
     res->minor_version = minor;
     res->status = status;
     res->reason = reason;
     res->reason_len = reason_len;
-    res->num_headers = count;
+    res->num_headers = noted.count;
     res->noted = noted;
     *pp = p;
     return TS_HTTP_OK;
@@ -581,13 +732,63 @@ bool ts_http_value_has_token(const char *value, size_t len, const char *token)
     return false;
 }
 
-/* Length of the path part starting at s: up to '?' or '#'. */
+#ifdef __SSE2__
+/* The first '?' or '#' among the 16 bytes of x (as a bit mask). */
+static inline unsigned ts_http_query_bits(__m128i x)
+{
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('?')), _mm_cmpeq_epi8(x, _mm_set1_epi8('#'))));
+}
+#else
+/* 0x80 in the bytes of w (from ts_http_word_le) that are '?' or '#';
+ * as in ts_http_plain_misses only the lowest flag is exact. */
+static inline uint64_t ts_http_query_bytes(uint64_t w)
+{
+    const uint64_t q = w ^ (TS_HTTP_ONES * '?'), h = w ^ (TS_HTTP_ONES * '#');
+    return ((q - TS_HTTP_ONES) & ~q & TS_HTTP_HIGHS) | ((h - TS_HTTP_ONES) & ~h & TS_HTTP_HIGHS);
+}
+#endif
+
+/* Length of the path part starting at s: up to '?' or '#'. Every span
+ * start asks, so a block of bytes is tested at a time; the last block
+ * overlaps the one before, whose bytes had neither. */
 static size_t ts_http_path_span(const char *s, size_t len)
 {
+    if (len < 8) {
+        size_t i = 0;
+        while (i < len && s[i] != '?' && s[i] != '#')
+            i++;
+        return i;
+    }
+#ifdef __SSE2__
+    if (len < 16) { /* the first eight bytes and the last eight, in one block */
+        __m128i x =
+            _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(const void *)s),
+                               _mm_loadl_epi64((const __m128i *)(const void *)(s + len - 8)));
+        unsigned hit = ts_http_query_bits(x);
+        if (hit & 0xff)
+            return (size_t)__builtin_ctz(hit);
+        return hit ? len - 16 + (size_t)__builtin_ctz(hit) : len;
+    }
     size_t i = 0;
-    while (i < len && s[i] != '?' && s[i] != '#')
-        i++;
-    return i;
+    for (; i + 16 < len; i += 16) {
+        unsigned hit = ts_http_query_bits(_mm_loadu_si128((const __m128i *)(const void *)(s + i)));
+        if (hit)
+            return i + (size_t)__builtin_ctz(hit);
+    }
+    unsigned hit =
+        ts_http_query_bits(_mm_loadu_si128((const __m128i *)(const void *)(s + len - 16)));
+    return hit ? len - 16 + (size_t)__builtin_ctz(hit) : len;
+#else
+    size_t i = 0;
+    for (; i + 8 < len; i += 8) {
+        uint64_t hit = ts_http_query_bytes(ts_http_word_le(s + i));
+        if (hit)
+            return i + ts_http_first_flag(hit);
+    }
+    uint64_t hit = ts_http_query_bytes(ts_http_word_le(s + len - 8));
+    return hit ? len - 8 + ts_http_first_flag(hit) : len;
+#endif
 }
 
 const char *ts_http_target_path(const char *target, size_t len, size_t *path_len)
@@ -650,16 +851,17 @@ static void ts_http_last_coding(const struct ts_http_header *h, size_t n, const 
 
 /* A Content-Length value that is one decimal number and nothing else, as
  * nearly every one is: its value in *out, or false for anything else
- * (a list, blanks, another character, more than 64 bits), which the
- * general parse below then takes. */
+ * (a list, blanks, another character, more than 19 digits), which the
+ * general parse below then takes. 19 digits always fit in 64 bits, so
+ * the digits are not checked for overflow one by one. */
 static bool ts_http_plain_length(const char *v, size_t len, uint64_t *out)
 {
-    if (len == 0 || !v)
+    if (len == 0 || len > 19 || !v)
         return false;
     uint64_t n = 0;
     for (size_t k = 0; k < len; k++) {
         unsigned c = (unsigned char)v[k] - (unsigned)'0';
-        if (c > 9 || n > (UINT64_MAX - c) / 10)
+        if (c > 9)
             return false;
         n = n * 10 + c;
     }
@@ -729,7 +931,7 @@ static int ts_http_framing(const struct ts_http_header *h, size_t n,
 {
     size_t te = n, cl = n;
     size_t te_span = 0, cl_span = 0; /* headers from te (cl) that may be more of the name */
-    if (h && nt->headers == h && nt->count == n) {
+    if (ts_http_notes_hold(nt, h, n)) {
         /* The parser found them: only headers of these names are looked
          * at, and only the one when there is one. */
         te = nt->te_first;

@@ -23,6 +23,22 @@ struct ts_http_header {
     size_t value_len;
 };
 
+/* The request headers a request parser notes by name (lower case): the
+ * ones span code reads for attributes and trace context. */
+enum ts_http_note {
+    TS_HTTP_NOTE_HOST,          /* host */
+    TS_HTTP_NOTE_USER_AGENT,    /* user-agent */
+    TS_HTTP_NOTE_B3,            /* b3 */
+    TS_HTTP_NOTE_TRACEPARENT,   /* traceparent */
+    TS_HTTP_NOTE_UBER_TRACE_ID, /* uber-trace-id */
+    TS_HTTP_NOTE_B3_TRACE_ID,   /* x-b3-traceid */
+    TS_HTTP_NOTE_B3_SPAN_ID,    /* x-b3-spanid */
+    TS_HTTP_NOTE_B3_PARENT_ID,  /* x-b3-parentspanid */
+    TS_HTTP_NOTE_B3_SAMPLED,    /* x-b3-sampled */
+    TS_HTTP_NOTE_B3_FLAGS,      /* x-b3-flags */
+    TS_HTTP_NOTES
+};
+
 /* What a head parser notes about the headers it stores, so that the
  * framing does not look at every header again: the first Content-Length
  * and Transfer-Encoding headers (an index, or count when there is none)
@@ -35,7 +51,24 @@ struct ts_http_noted {
     size_t count;
     size_t cl_first, cl_count;
     size_t te_first, te_count;
+    /* A request's parser also notes the first header of each name that
+     * the span code looks up (enum ts_http_note): bit k of `seen` is set
+     * when there is one, and first[k] is its index. A response's notes
+     * have none of these. */
+    uint32_t seen;
+    uint32_t first[TS_HTTP_NOTES];
 };
+
+/* The first header of note k (enum ts_http_note) of a parsed request, or
+ * NULL when it has none. Only while ts_http_notes_hold(). */
+#define TS_HTTP_NOTED(nt, k) ((nt)->seen & (1u << (k)) ? &(nt)->headers[(nt)->first[k]] : NULL)
+
+/* Are a head's notes about these headers (see struct ts_http_noted)? */
+static inline bool ts_http_notes_hold(const struct ts_http_noted *nt,
+                                      const struct ts_http_header *h, size_t n)
+{
+    return h && nt->headers == h && nt->count == n;
+}
 
 struct ts_http_request {
     const char *method;

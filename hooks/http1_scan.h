@@ -137,6 +137,34 @@ static inline const char *ts_http_scan_plain_sse2(const char *p, const char *end
 }
 #endif
 
+#ifdef __SSE2__
+/* Masks for the parser's one-line fast path (http1.c): bit i set when
+ * byte i of the sixteen at p stops a header name (it is not a letter, a
+ * digit or '-'), or stops a field value (a control character other than
+ * tab, or DEL). Signed compares test a range as "x + (0x80 - lo) is below
+ * -0x80 + (hi - lo + 1)": only bytes in [lo, hi] land there. */
+static inline unsigned ts_http_name_stops(const char *p)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    const __m128i letter = _mm_cmplt_epi8(_mm_add_epi8(folded, _mm_set1_epi8((char)(0x80 - 'a'))),
+                                          _mm_set1_epi8((char)(0x80 + 26)));
+    const __m128i digit = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - '0'))),
+                                         _mm_set1_epi8((char)(0x80 + 10)));
+    const __m128i dash = _mm_cmpeq_epi8(x, _mm_set1_epi8('-'));
+    return ~(unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), dash)) & 0xffff;
+}
+
+static inline unsigned ts_http_value_stops(const char *p)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x); /* x <= 0x1f */
+    const __m128i tab = _mm_cmpeq_epi8(x, _mm_set1_epi8('\t'));
+    const __m128i del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(tab, ctl), del));
+}
+#endif
+
 /* Past the letters, digits and '-' from p (see the top of the file). */
 static inline const char *ts_http_scan_name(const char *p, const char *end)
 {

@@ -90,6 +90,28 @@ void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_heade
     }
 }
 
+void ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_headers *out)
+{
+    const struct ts_http_noted *nt = &req->noted;
+    if (!ts_http_notes_hold(nt, req->headers, req->num_headers)) {
+        ts_prop_find(req->headers, req->num_headers, out);
+        return;
+    }
+    const uint32_t host_and_agent = 1u << TS_HTTP_NOTE_HOST | 1u << TS_HTTP_NOTE_USER_AGENT;
+    if (!(nt->seen & ~host_and_agent)) { /* most requests carry no context */
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    out->b3 = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3);
+    out->traceparent = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_TRACEPARENT);
+    out->uber_trace_id = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_UBER_TRACE_ID);
+    out->b3_trace_id = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_TRACE_ID);
+    out->b3_span_id = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_SPAN_ID);
+    out->b3_parent_id = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_PARENT_ID);
+    out->b3_sampled = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_SAMPLED);
+    out->b3_flags = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_FLAGS);
+}
+
 /* A B3 trace id (16 or 32 hex digits, either case) into ctx. */
 static bool b3_trace_id(const char *v, size_t len, struct ts_ctx *ctx)
 {

@@ -30,6 +30,9 @@ struct ts_prop_headers {
     const struct ts_http_header *b3_trace_id, *b3_span_id, *b3_parent_id, *b3_sampled, *b3_flags;
 };
 void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_headers *out);
+/* The same for a parsed request, from its parser's notes when they hold
+ * (struct ts_http_noted), without looking at the headers again. */
+void ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_headers *out);
 
 /* Extract a context from request headers: b3 single first, then B3 multi,
  * then traceparent, then uber-trace-id. A "b3: 0" or a lone X-B3-Sampled: 0

@@ -3,9 +3,11 @@
  * Build: clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
  *        -I. hooks/http1.c tests/fuzz/fuzz_http1.c -o fuzz_http1
  *
- * The input is parsed as a request and as a response head; whatever follows
- * a head is fed to its body framing whole and in pieces, and the input is
- * also fed raw to a chunked decoder. Invariants are checked with abort(),
+ * The input is parsed as a request and as a response head, also by the
+ * parsers as they were before the block-at-a-time header lines
+ * (tests/unit/http1_ref.h), which must agree in everything; whatever
+ * follows a head is fed to its body framing whole and in pieces, and the
+ * input is also fed raw to a chunked decoder. Invariants are checked with abort(),
  * so a violation is a crash the fuzzer keeps. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "hooks/http1.h"
+#include "tests/unit/http1_ref.h"
 
 #define FUZZ_MAX_H 32
 
@@ -269,12 +272,75 @@ static void fuzz_response(const char *buf, size_t len, size_t piece)
         check_body(&body, buf + hlen, len - hlen, piece);
 }
 
+/* Today's parsers and the reference (http1_ref.h) on the same bytes with
+ * room for cap headers: the same result and header array (what an error
+ * left in it too), the same fields and Content-Length / Transfer-Encoding
+ * notes on success; a request's other notes are the first header of each
+ * name, and its path is the target up to '?' or '#'. */
+static void check_same_as_ref(const char *buf, size_t len, size_t cap)
+{
+    struct ts_http_header h[2][FUZZ_MAX_H];
+    memset(h, 0xa5, sizeof h);
+    struct ts_http_request q[2] = {{.headers = h[0], .num_headers = cap},
+                                   {.headers = h[1], .num_headers = cap}};
+    int r = ts_http_parse_request(buf, len, &q[0]);
+    CHECK(r == ref_http_parse_request(buf, len, &q[1]));
+    CHECK(memcmp(h[0], h[1], sizeof h[0]) == 0);
+    if (r > 0) {
+        CHECK(q[0].method == q[1].method && q[0].method_len == q[1].method_len);
+        CHECK(q[0].target == q[1].target && q[0].target_len == q[1].target_len);
+        CHECK(q[0].minor_version == q[1].minor_version && q[0].num_headers == q[1].num_headers);
+        const struct ts_http_noted *a = &q[0].noted, *b = &q[1].noted;
+        CHECK(a->count == b->count && a->cl_first == b->cl_first && a->cl_count == b->cl_count &&
+              a->te_first == b->te_first && a->te_count == b->te_count);
+        static const char *const names[TS_HTTP_NOTES] = {
+            [TS_HTTP_NOTE_HOST] = "host",
+            [TS_HTTP_NOTE_USER_AGENT] = "user-agent",
+            [TS_HTTP_NOTE_B3] = "b3",
+            [TS_HTTP_NOTE_TRACEPARENT] = "traceparent",
+            [TS_HTTP_NOTE_UBER_TRACE_ID] = "uber-trace-id",
+            [TS_HTTP_NOTE_B3_TRACE_ID] = "x-b3-traceid",
+            [TS_HTTP_NOTE_B3_SPAN_ID] = "x-b3-spanid",
+            [TS_HTTP_NOTE_B3_PARENT_ID] = "x-b3-parentspanid",
+            [TS_HTTP_NOTE_B3_SAMPLED] = "x-b3-sampled",
+            [TS_HTTP_NOTE_B3_FLAGS] = "x-b3-flags",
+        };
+        for (int k = 0; k < TS_HTTP_NOTES; k++)
+            CHECK(TS_HTTP_NOTED(a, k) == ts_http_find_header(h[0], q[0].num_headers, names[k]));
+        size_t plen;
+        const char *path = ts_http_target_path(q[0].target, q[0].target_len, &plen);
+        if (q[0].target[0] == '/') {
+            size_t want = 0;
+            while (want < q[0].target_len && q[0].target[want] != '?' && q[0].target[want] != '#')
+                want++;
+            CHECK(path == q[0].target && plen == want);
+        }
+    }
+
+    memset(h, 0xa5, sizeof h);
+    struct ts_http_response s[2] = {{.headers = h[0], .num_headers = cap},
+                                    {.headers = h[1], .num_headers = cap}};
+    r = ts_http_parse_response(buf, len, &s[0]);
+    CHECK(r == ref_http_parse_response(buf, len, &s[1]));
+    CHECK(memcmp(h[0], h[1], sizeof h[0]) == 0);
+    if (r > 0) {
+        CHECK(s[0].status == s[1].status && s[0].minor_version == s[1].minor_version);
+        CHECK(s[0].reason == s[1].reason && s[0].reason_len == s[1].reason_len);
+        CHECK(s[0].num_headers == s[1].num_headers);
+        const struct ts_http_noted *a = &s[0].noted, *b = &s[1].noted;
+        CHECK(a->count == b->count && a->cl_first == b->cl_first && a->cl_count == b->cl_count &&
+              a->te_first == b->te_first && a->te_count == b->te_count && a->seen == 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *buf = (const char *)data;
     size_t piece = piece_size(data, size);
     fuzz_request(buf, size, piece);
     fuzz_response(buf, size, piece);
+    check_same_as_ref(buf, size, FUZZ_MAX_H);
+    check_same_as_ref(buf, size, piece % 8);
 
     /* the raw input as a chunked body */
     struct ts_http_body chunked = {.kind = TS_BODY_CHUNKED};

@@ -1,6 +1,7 @@
 /* test_http1.c — unit tests of the HTTP/1.x parser and body framing. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "hooks/http1.h"
+#include "http1_ref.h"
 
 #define MAX_H 16
 
@@ -932,6 +934,53 @@ static void test_request_framing(void **state)
     assert_int_equal(req_framing(&b, L("Content-Length: 3", "x: y", "content-length: 4")), -1);
 }
 
+/* Content-Length values of every digit count up to 24, with leading
+ * zeros, around 10^19 and around 2^64: the length, or -1 past 64 bits,
+ * as a digit-by-digit parse with an overflow check gives it. */
+static void test_content_length_every_digit_count(void **state)
+{
+    (void)state;
+    static const char *const cores[] = {"0",
+                                        "7",
+                                        "123",
+                                        "9999999999999999999",
+                                        "10000000000000000000",
+                                        "18446744073709551615",
+                                        "18446744073709551616",
+                                        "99999999999999999999"};
+    for (size_t c = 0; c < sizeof cores / sizeof *cores; c++) {
+        for (size_t zeros = 0; zeros + strlen(cores[c]) <= 24; zeros++) {
+            char line[64];
+            int n = snprintf(line, sizeof line, "Content-Length: %0*d%s", (int)zeros, 0, cores[c]);
+            if (zeros == 0) /* %0*d wrote one zero */
+                n = snprintf(line, sizeof line, "Content-Length: %s", cores[c]);
+            assert_true(n > 0);
+            uint64_t want = 0;
+            bool over = false;
+            for (const char *d = line + strlen("Content-Length: "); *d; d++) {
+                unsigned v = (unsigned)(*d - '0');
+                if (want > (UINT64_MAX - v) / 10)
+                    over = true;
+                want = want * 10 + v;
+            }
+            struct ts_http_body b;
+            int r = req_framing(&b, L(line));
+            if (over) {
+                assert_int_equal(r, -1);
+                continue;
+            }
+            assert_int_equal(r, 0);
+            if (want == 0) {
+                assert_int_equal(b.kind, TS_BODY_NONE);
+            } else {
+                assert_int_equal(b.kind, TS_BODY_LENGTH);
+                if (b.remaining != want)
+                    fail_msg("%s: %llu", line, (unsigned long long)b.remaining);
+            }
+        }
+    }
+}
+
 static void test_response_framing(void **state)
 {
     struct ts_http_body b;
@@ -1370,6 +1419,379 @@ static void test_noted_heads_reject_as_before(void **state)
     }
 }
 
+/* The path of every target up to three SSE2 blocks long, with '?' or '#'
+ * (or both, or neither) at every position, against a byte loop; in an
+ * exact-size heap copy, so that ASan sees any read past the end. */
+static void test_target_path_every_position(void **state)
+{
+    (void)state;
+    static const char *const prefixes[] = {"/", "http://h:8/"};
+    static const char marks[] = {'?', '#'};
+    for (size_t k = 0; k < 2; k++) {
+        size_t plen = strlen(prefixes[k]);
+        for (size_t len = plen; len <= 48; len++) {
+            for (size_t at = plen; at <= len; at++) { /* at == len: no mark */
+                for (size_t m = 0; m < 2; m++) {
+                    char *t = malloc(len);
+                    assert_non_null(t);
+                    memcpy(t, prefixes[k], plen);
+                    for (size_t i = plen; i < len; i++)
+                        t[i] = (char)('a' + i % 26);
+                    if (at < len)
+                        t[at] = marks[m];
+                    if (at + 3 < len)
+                        t[at + 3] = marks[1 - m]; /* a later mark changes nothing */
+                    size_t start = k == 0 ? 0 : plen - 1, want = start;
+                    while (want < len && t[want] != '?' && t[want] != '#')
+                        want++;
+                    size_t n = 0;
+                    const char *p = ts_http_target_path(t, len, &n);
+                    if (p != t + start || n != want - start)
+                        fail_msg("%s+%zu bytes, mark at %zu: path at %td, %zu bytes", prefixes[k],
+                                 len - plen, at, p - t, n);
+                    free(t);
+                }
+            }
+        }
+    }
+}
+
+/* A small deterministic generator (xorshift), so failures repeat. */
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* The names a request's parser notes (enum ts_http_note order), and names
+ * of the same lengths that are not them. */
+static const char *const noted_names[TS_HTTP_NOTES] = {
+    "host",          "user-agent",   "b3",          "traceparent",
+    "uber-trace-id", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+    "x-b3-sampled",  "x-b3-flags",
+};
+static const char *const near_names[] = {
+    "hosT-",
+    "hos",
+    "hosx",
+    "user-agenx",
+    "b4",
+    "traceparenx",
+    "uber-trace-ix",
+    "x-b3-traceix",
+    "x-b3-spanix",
+    "x-b3-parentspanix",
+    "content-length",
+    "transfer-encoding",
+    "x-b3-flagz",
+    "accept",
+    "content-type",
+};
+
+/* A request head of random headers from both lists, in random case, with
+ * repeats: its parse's notes find the first header of each noted name,
+ * as ts_http_find_header does, and a response notes none of them. */
+static void test_notes_find_first_of_each(void **state)
+{
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 4000; round++) {
+        char buf[2048];
+        size_t len = (size_t)snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\n");
+        int count = (int)(rng_next(&seed) % 14);
+        for (int i = 0; i < count; i++) {
+            uint64_t r = rng_next(&seed);
+            const char *name =
+                r % 3 ? noted_names[(r >> 8) % TS_HTTP_NOTES]
+                      : near_names[(r >> 8) % (sizeof near_names / sizeof *near_names)];
+            for (const char *c = name; *c; c++) {
+                bool upper = (rng_next(&seed) & 3) == 0 && *c >= 'a' && *c <= 'z';
+                buf[len++] = upper ? (char)(*c - 32) : *c;
+            }
+            len += (size_t)snprintf(buf + len, sizeof buf - len, ": v%d\r\n", i);
+        }
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "\r\n");
+
+        struct ts_http_header h[16];
+        struct ts_http_request req = {.headers = h, .num_headers = 16};
+        assert_int_equal(ts_http_parse_request(buf, len, &req), (int)len);
+        assert_true(ts_http_notes_hold(&req.noted, h, req.num_headers));
+        for (int k = 0; k < TS_HTTP_NOTES; k++) {
+            const struct ts_http_header *want =
+                ts_http_find_header(h, req.num_headers, noted_names[k]);
+            if (TS_HTTP_NOTED(&req.noted, k) != want)
+                fail_msg("round %d: %s noted wrong in:\n%.*s", round, noted_names[k], (int)len,
+                         buf);
+        }
+
+        /* the same headers after a status line */
+        size_t start = strlen("GET / HTTP/1.1\r\n"), rlen = strlen("HTTP/1.1 200 OK\r\n");
+        char rbuf[2048 + 8];
+        memcpy(rbuf, "HTTP/1.1 200 OK\r\n", rlen);
+        memcpy(rbuf + rlen, buf + start, len - start);
+        struct ts_http_response res = {.headers = h, .num_headers = 16};
+        assert_true(ts_http_parse_response(rbuf, rlen + len - start, &res) > 0);
+        assert_int_equal(res.noted.seen, 0);
+    }
+}
+
+/* ------------------------------------------- against the old parsers */
+
+/* Both parses of buf[0..len) (an exact-size heap copy: ASan sees any read
+ * past the end), today's and the reference's (http1_ref.h), into header
+ * arrays of cap entries that start alike: the same result, the same
+ * header array (also what an error left in it), and on success the same
+ * fields and Content-Length / Transfer-Encoding notes. */
+static void check_same_as_ref(const char *s, size_t len, size_t cap, bool request)
+{
+    enum { CAP_MAX = 24 };
+    char *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    memcpy(buf, s, len);
+    struct ts_http_header h[2][CAP_MAX];
+    memset(h, 0xa5, sizeof h);
+    int r[2];
+    struct ts_http_noted nt[2];
+    if (request) {
+        struct ts_http_request q[2];
+        memset(q, 0x5a, sizeof q);
+        for (int k = 0; k < 2; k++) {
+            q[k].headers = h[k];
+            q[k].num_headers = cap;
+        }
+        r[0] = ts_http_parse_request(buf, len, &q[0]);
+        r[1] = ref_http_parse_request(buf, len, &q[1]);
+        if (r[0] > 0 && r[0] == r[1]) {
+            assert_ptr_equal(q[0].method, q[1].method);
+            assert_int_equal(q[0].method_len, q[1].method_len);
+            assert_ptr_equal(q[0].target, q[1].target);
+            assert_int_equal(q[0].target_len, q[1].target_len);
+            assert_int_equal(q[0].minor_version, q[1].minor_version);
+            assert_int_equal(q[0].num_headers, q[1].num_headers);
+        }
+        nt[0] = q[0].noted;
+        nt[1] = q[1].noted;
+    } else {
+        struct ts_http_response q[2];
+        memset(q, 0x5a, sizeof q);
+        for (int k = 0; k < 2; k++) {
+            q[k].headers = h[k];
+            q[k].num_headers = cap;
+        }
+        r[0] = ts_http_parse_response(buf, len, &q[0]);
+        r[1] = ref_http_parse_response(buf, len, &q[1]);
+        if (r[0] > 0 && r[0] == r[1]) {
+            assert_int_equal(q[0].minor_version, q[1].minor_version);
+            assert_int_equal(q[0].status, q[1].status);
+            assert_ptr_equal(q[0].reason, q[1].reason);
+            assert_int_equal(q[0].reason_len, q[1].reason_len);
+            assert_int_equal(q[0].num_headers, q[1].num_headers);
+        }
+        nt[0] = q[0].noted;
+        nt[1] = q[1].noted;
+    }
+    if (r[0] != r[1])
+        fail_msg("%s of %zu bytes (cap %zu): %d, the reference %d:\n%.*s",
+                 request ? "request" : "response", len, cap, r[0], r[1], (int)len, s);
+    if (memcmp(h[0], h[1], sizeof h[0]) != 0)
+        fail_msg("%s of %zu bytes (cap %zu): other headers than the reference's:\n%.*s",
+                 request ? "request" : "response", len, cap, (int)len, s);
+    if (r[0] > 0) {
+        assert_ptr_equal(nt[0].headers, h[0]);
+        assert_ptr_equal(nt[1].headers, h[1]);
+        assert_int_equal(nt[0].count, nt[1].count);
+        assert_int_equal(nt[0].cl_first, nt[1].cl_first);
+        assert_int_equal(nt[0].cl_count, nt[1].cl_count);
+        assert_int_equal(nt[0].te_first, nt[1].te_first);
+        assert_int_equal(nt[0].te_count, nt[1].te_count);
+    }
+    free(buf);
+}
+
+/* Every prefix of a head, as a request and as a response (the start line
+ * replaced), with room for every header and for fewer. */
+static void check_prefixes_same_as_ref(const char *lines, size_t lines_len, size_t caps_upto)
+{
+    static const char *const starts[] = {"GET /a/b?c=1 HTTP/1.1\r\n", "HTTP/1.1 200 OK\r\n"};
+    char buf[1024];
+    for (int k = 0; k < 2; k++) {
+        size_t sl = strlen(starts[k]);
+        assert_true(sl + lines_len <= sizeof buf);
+        memcpy(buf, starts[k], sl);
+        memcpy(buf + sl, lines, lines_len);
+        size_t len = sl + lines_len;
+        for (size_t n = 0; n <= len; n++)
+            check_same_as_ref(buf, n, 24, k == 0);
+        for (size_t cap = 0; cap <= caps_upto && cap < 24; cap++)
+            check_same_as_ref(buf, len, cap, k == 0);
+    }
+}
+
+/* Bytes that matter to a header line, for generated lines and mutations:
+ * line ends, the colon, blanks, controls, DEL, obs-text, the rarer
+ * tchars, the name characters and the bounds of their ranges. */
+static const unsigned char edge_bytes[] = {
+    '\r', '\n', ':', ' ', '\t', 0x00, 0x01, 0x0b, 0x1f, 0x7f, 0x80, 0xa0, 0xff, '_', '!',
+    '~',  '.',  '@', '[', '`',  '{',  '/',  '0',  '9',  'a',  'z',  'A',  'Z',  '-', '"',
+};
+
+/* One generated header line into buf: names of 0 to 20 bytes (to either
+ * side of a block), values of 0 to 40, each blank-padded or not, ending
+ * in CRLF or LF, now and then with an edge byte anywhere in it. */
+static size_t gen_line(uint64_t *seed, char *buf)
+{
+    static const char name_chars[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-";
+    static const char value_chars[] = "abcXYZ019 -_/.;=,\"()*";
+    size_t n = 0;
+    uint64_t r = rng_next(seed);
+    size_t name_len = r % 21, value_len = (r >> 8) % 41;
+    for (size_t i = 0; i < name_len; i++)
+        buf[n++] = name_chars[rng_next(seed) % (sizeof name_chars - 1)];
+    buf[n++] = ':';
+    static const char *const ows[] = {"", " ", "  ", "\t", " \t "};
+    const char *lead = ows[(r >> 16) % 5], *trail = ows[(r >> 20) % 5];
+    memcpy(buf + n, lead, strlen(lead));
+    n += strlen(lead);
+    for (size_t i = 0; i < value_len; i++)
+        buf[n++] = value_chars[rng_next(seed) % (sizeof value_chars - 1)];
+    memcpy(buf + n, trail, strlen(trail));
+    n += strlen(trail);
+    if ((r >> 24) % 4 == 0) {
+        buf[n++] = '\n';
+    } else {
+        buf[n++] = '\r';
+        buf[n++] = '\n';
+    }
+    if ((r >> 28) % 6 == 0) /* an edge byte anywhere in the line */
+        buf[(r >> 32) % n] = (char)edge_bytes[(r >> 40) % sizeof edge_bytes];
+    return n;
+}
+
+/* Today's parsers against the reference on heads of generated lines and
+ * on mutated real ones (bytes replaced, inserted, removed): every prefix,
+ * every capacity, both directions. */
+static void test_heads_same_as_ref(void **state)
+{
+    (void)state;
+    static const char *const real[] = {
+        "Server: nginx/1.22.1\r\nDate: Sun, 22 Nov 2026 07:00:00 GMT\r\n"
+        "Content-Type: text/html\r\nContent-Length: 1024\r\n"
+        "Last-Modified: Sun, 22 Nov 2026 06:00:00 GMT\r\nConnection: keep-alive\r\n"
+        "ETag: \"6739ab12-400\"\r\nAccept-Ranges: bytes\r\n\r\n",
+        "Host: 127.0.0.1\r\nUser-Agent: bench/1\r\nAccept: */*\r\n\r\n",
+        "Host: a\nTransfer-Encoding: chunked\nX_Under: 1\nx-b3-traceid: 0af7651916cd43dd\n\n",
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+        "A-Very-Long-Header-Name-Indeed: \t v a l u e \t \r\nK:\r\nK2: \r\nE:v\r\n\r\n",
+        "Obs: caf\xc3\xa9 \xff\x80\r\nTabs:\ta\tb\t\r\n\r\n",
+    };
+    /* One line of each kind the parsers reject or treat apart, after a
+     * line of every length from 5 to 36 bytes, so that each falls at
+     * every offset in a block and near the buffer's end. */
+#define ODD(lit)                                                                                   \
+    {                                                                                              \
+        lit, sizeof lit - 1                                                                        \
+    }
+    static const struct {
+        const char *s;
+        size_t len;
+    } odd[] = {
+        ODD("No-Colon\r\n"),
+        ODD(": empty-name\r\n"),
+        ODD("Blank : before\r\n"),
+        ODD(" obs-fold\r\n"),
+        ODD("\tobs-fold\r\n"),
+        ODD("Ctl: a\x01b\r\n"),
+        ODD("Nul: a\0b\r\n"),
+        ODD("Del: a\x7f\r\n"),
+        ODD("Cr: a\rb\r\n"),
+        ODD("Bare-Cr: a\r"),
+        ODD("Lf-Only: a\n"),
+        ODD("Rare_tchar!~: v\r\n"),
+        ODD("Sixteen-Byte-Nam: v\r\n"),
+        ODD("Seventeen-Byte-Na: v\r\n"),
+        ODD("Empty:\r\n"),
+        ODD("Blanks: \t \r\n"),
+        ODD("Obs: \x80\xff\r\n"),
+        ODD("Tab\tin: name\r\n"),
+        ODD("\r"),
+        ODD("\rX"),
+        ODD("\n"),
+    };
+#undef ODD
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+        char buf[128];
+        for (size_t pad = 0; pad < 32; pad++) {
+            size_t n = (size_t)snprintf(buf, sizeof buf, "X: %.*s\r\n", (int)pad,
+                                        "abcdefghijklmnopqrstuvwxyz0123456789");
+            memcpy(buf + n, odd[i].s, odd[i].len);
+            n += odd[i].len;
+            memcpy(buf + n, "\r\n", 2);
+            check_prefixes_same_as_ref(buf, n + 2, 2);
+        }
+    }
+
+    uint64_t seed = 0x2545f4914f6cdd1dull;
+    for (size_t i = 0; i < sizeof real / sizeof *real; i++) {
+        const char *lines = real[i];
+        size_t len = strlen(lines);
+        check_prefixes_same_as_ref(lines, len, 12);
+        char buf[512];
+        for (int m = 0; m < 300; m++) {
+            memcpy(buf, lines, len);
+            size_t n = len;
+            for (int k = 0; k < 1 + (int)(rng_next(&seed) % 3); k++) {
+                uint64_t r = rng_next(&seed);
+                size_t at = (r >> 8) % n;
+                unsigned char b = edge_bytes[(r >> 24) % sizeof edge_bytes];
+                if (r % 3 == 0) {
+                    buf[at] = (char)b;
+                } else if (r % 3 == 1 && n < sizeof buf) {
+                    memmove(buf + at + 1, buf + at, n - at);
+                    buf[at] = (char)b;
+                    n++;
+                } else if (n > 1) {
+                    memmove(buf + at, buf + at + 1, n - at - 1);
+                    n--;
+                }
+            }
+            check_prefixes_same_as_ref(buf, n, 2);
+        }
+    }
+    for (int round = 0; round < 600; round++) {
+        char buf[900];
+        size_t n = 0;
+        int lines = (int)(rng_next(&seed) % 9);
+        for (int k = 0; k < lines; k++)
+            n += gen_line(&seed, buf + n);
+        memcpy(buf + n, rng_next(&seed) % 4 ? "\r\n" : "\n", 2);
+        n += buf[n] == '\r' ? 2 : 1;
+        check_prefixes_same_as_ref(buf, n, 2);
+    }
+}
+
+/* Status lines with every three of a few bytes where the code goes
+ * (digits, '0' first, letters, blanks, line ends), each prefix against
+ * the reference. */
+static void test_status_codes_same_as_ref(void **state)
+{
+    (void)state;
+    static const char bytes[] = "0129a /\r:";
+    char buf[64];
+    for (size_t i = 0; i < sizeof bytes - 1; i++) {
+        for (size_t j = 0; j < sizeof bytes - 1; j++) {
+            for (size_t k = 0; k < sizeof bytes - 1; k++) {
+                int n = snprintf(buf, sizeof buf, "HTTP/1.1 %c%c%c OK\r\nA: b\r\n\r\n", bytes[i],
+                                 bytes[j], bytes[k]);
+                for (int len = 0; len <= n; len++)
+                    check_same_as_ref(buf, (size_t)len, 24, false);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1392,7 +1814,12 @@ int main(void)
         cmocka_unit_test(test_find_header),
         cmocka_unit_test(test_value_has_token),
         cmocka_unit_test(test_target_path),
+        cmocka_unit_test(test_target_path_every_position),
+        cmocka_unit_test(test_notes_find_first_of_each),
+        cmocka_unit_test(test_heads_same_as_ref),
+        cmocka_unit_test(test_status_codes_same_as_ref),
         cmocka_unit_test(test_request_framing),
+        cmocka_unit_test(test_content_length_every_digit_count),
         cmocka_unit_test(test_response_framing),
         cmocka_unit_test(test_feed_simple_kinds),
         cmocka_unit_test(test_chunked_splits),

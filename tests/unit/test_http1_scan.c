@@ -2,7 +2,8 @@
  * against a byte-by-byte reference: every byte value at every position of
  * runs of every length up to three SSE2 blocks, in exact-size heap copies
  * so that ASan sees any read past the end. Both the word (SWAR) scans and,
- * where the compiler has SSE2, the sixteen-byte ones. */
+ * where the compiler has SSE2, the sixteen-byte ones and the fast header
+ * line's block masks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -111,11 +112,45 @@ static void test_first_of_two(void **state)
     free(buf);
 }
 
+#ifdef __SSE2__
+/* The fast line's block masks (ts_http_name_stops, ts_http_value_stops):
+ * every byte value at every position of a block of each fill, each bit
+ * against the byte-by-byte test. */
+static void test_stop_masks(void **state)
+{
+    (void)state;
+    static const unsigned char fills[] = {'x', 'Q', '7', '-', ' ', '\t', 0x80, 0xff};
+    char block[16];
+    for (size_t f = 0; f < sizeof fills; f++) {
+        for (size_t at = 0; at < 16; at++) {
+            for (int b = 0; b < 256; b++) {
+                memset(block, fills[f], sizeof block);
+                block[at] = (char)b;
+                unsigned name = ts_http_name_stops(block), value = ts_http_value_stops(block);
+                for (unsigned i = 0; i < 16; i++) {
+                    unsigned char c = (unsigned char)block[i];
+                    bool name_stop = !name_pass(c, 0);
+                    bool value_stop = (c < 0x20 && c != '\t') || c == 0x7f;
+                    if (((name >> i) & 1) != name_stop || ((value >> i) & 1) != value_stop)
+                        fail_msg("byte %#x at %u (fill %#x): name %d value %d", c, i, fills[f],
+                                 (name >> i) & 1, (value >> i) & 1);
+                }
+                assert_int_equal(name >> 16, 0);
+                assert_int_equal(value >> 16, 0);
+            }
+        }
+    }
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_byte_every_position),
         cmocka_unit_test(test_first_of_two),
+#ifdef __SSE2__
+        cmocka_unit_test(test_stop_masks),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1330,6 +1330,59 @@ static void test_parse_then_inject_same_text(void **state)
     assert_string_equal(buf, "traceparent: 00-" TP_T "-" TP_S "-00\r\n");
 }
 
+/* ts_prop_find_request (from the parser's notes) finds what ts_prop_find
+ * finds in the same headers, with the notes and without them: requests of
+ * random propagation headers (and others of their lengths), in random
+ * case and with repeats, so that the first of each name must win. */
+static void test_find_request_matches_find(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "b3",
+        "traceparent",
+        "uber-trace-id",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-parentspanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+        "host",
+        "user-agent",
+        "b4",
+        "traceparenx",
+        "x-b3-flagz",
+        "content-length",
+    };
+    uint64_t seed = 88172645463325252ull;
+    for (int round = 0; round < 4000; round++) {
+        char buf[2048];
+        size_t len = (size_t)snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\n");
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        int count = (int)(seed % 12);
+        for (int i = 0; i < count; i++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            const char *name = names[seed % (sizeof names / sizeof *names)];
+            for (size_t c = 0; name[c]; c++)
+                buf[len++] =
+                    (seed >> (8 + c % 48)) & 1 && name[c] >= 'a' ? (char)(name[c] - 32) : name[c];
+            len += (size_t)snprintf(buf + len, sizeof buf - len, ": %d\r\n", i);
+        }
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "\r\n");
+
+        struct ts_http_header h[16];
+        struct ts_http_request req = {.headers = h, .num_headers = 16};
+        assert_int_equal(ts_http_parse_request(buf, len, &req), (int)len);
+        struct ts_prop_headers want, got;
+        ts_prop_find(h, req.num_headers, &want);
+        ts_prop_find_request(&req, &got);
+        if (memcmp(&want, &got, sizeof want) != 0)
+            fail_msg("round %d: found otherwise in:\n%.*s", round, (int)len, buf);
+        memset(&req.noted, 0, sizeof req.noted); /* a head built by hand */
+        ts_prop_find_request(&req, &got);
+        assert_memory_equal(&want, &got, sizeof want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1379,6 +1432,7 @@ int main(void)
         cmocka_unit_test(test_inject_invalid_ctx),
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_parse_then_inject_same_text),
+        cmocka_unit_test(test_find_request_matches_find),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
