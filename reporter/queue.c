@@ -1,6 +1,7 @@
 /* queue.c — the bounded queue of span records (see queue.h). */
 #include "queue.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -27,10 +28,15 @@ bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap)
         return true;
     /* Mapped outside the mutex: a push never waits for it. mmap, not
      * malloc: the first span may be pushed from a signal handler. The
-     * pages are only touched (and become resident) as the ring fills. */
-    if (cap > SIZE_MAX / sizeof(struct ts_span *))
-        return false;
-    size_t bytes = cap * sizeof(struct ts_span *);
+     * pages are only touched (and become resident) as the ring fills. A
+     * power of two slots, so that a position's slot is a mask away. */
+    size_t ring = 1;
+    while (ring < cap) {
+        if (ring > SIZE_MAX / 2 / sizeof(struct ts_span *))
+            return false;
+        ring <<= 1;
+    }
+    size_t bytes = ring * sizeof(struct ts_span *);
     void *slots = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (slots == MAP_FAILED)
         return false;
@@ -38,7 +44,9 @@ bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap)
     if (!q->slots) {
         q->slots_bytes = bytes;
         q->cap = cap;
-        q->head = q->count = 0;
+        q->mask = ring - 1;
+        /* Published by the release store below: a producer reads cap and
+         * mask only after it has seen the ring. */
         __atomic_store_n(&q->slots, (struct ts_span **)slots, __ATOMIC_RELEASE);
         slots = NULL;
     }
@@ -122,52 +130,130 @@ static void record_put(struct ts_rep_queue *q, struct ts_span *rec)
 
 /* ---------------------------------------------------------------- ring */
 
-bool ts_rep_queue_push_record_locked(struct ts_rep_queue *q, struct ts_span *rec)
+/* Spans queued: positions claimed and not yet taken. head is read first:
+ * it never passes tail, so the difference cannot wrap. */
+static size_t ring_depth(const struct ts_rep_queue *q)
 {
-    if (!rec || !q->slots || q->count >= q->cap) {
-        if (rec)
-            record_put(q, rec);
-        ts_rep_queue_count_drop(q, 1);
-        return false;
-    }
-    size_t tail = q->head + q->count;
-    if (tail >= q->cap)
-        tail -= q->cap;
-    q->slots[tail] = rec;
-    q->count++;
-    return true;
+    size_t head = __atomic_load_n(&q->head, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&q->tail, __ATOMIC_SEQ_CST) - head;
 }
 
-bool ts_rep_queue_push_locked(struct ts_rep_queue *q, const struct ts_span *s)
+static size_t push_dropped(struct ts_rep_queue *q, struct ts_span *rec)
+{
+    if (rec)
+        record_put(q, rec);
+    ts_rep_queue_count_drop(q, 1);
+    return 0;
+}
+
+size_t ts_rep_queue_push_record(struct ts_rep_queue *q, struct ts_span *rec)
+{
+    struct ts_span **slots = __atomic_load_n(&q->slots, __ATOMIC_ACQUIRE);
+    if (!rec || !slots)
+        return push_dropped(q, rec);
+    size_t head, tail;
+    for (;;) {
+        /* head before tail (an acquire load: the other cannot move before
+         * it), so that tail - head never wraps. */
+        head = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+        tail = __atomic_load_n(&q->tail, __ATOMIC_RELAXED);
+        if (tail - head >= q->cap) {
+            /* Full, unless the consumer has taken some since head was
+             * read (tail only grows: with head unchanged the queue was
+             * full when it was read again). */
+            if (__atomic_load_n(&q->head, __ATOMIC_ACQUIRE) == head)
+                return push_dropped(q, rec);
+            continue;
+        }
+        /* Sequentially consistent: ordered before the consumer_waiting
+         * load in ts_rep_queue_wake, against the consumer's store of it
+         * and its count that follows (a sleeping consumer is always seen,
+         * or it sees this span). */
+        if (__atomic_compare_exchange_n(&q->tail, &tail, tail + 1, false, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_RELAXED))
+            break;
+    }
+    /* The place is ours: the slot's last record was taken (and the slot
+     * cleared) before head passed it, and head >= tail - cap + 1 with
+     * cap <= mask + 1. The release store publishes the record's bytes. */
+    __atomic_store_n(&slots[tail & q->mask], rec, __ATOMIC_RELEASE);
+    return tail + 1 - head;
+}
+
+bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
 {
     /* Without storage nothing is copied: the span is dropped anyway. */
-    struct ts_span *rec = q->slots && q->count < q->cap ? ts_rep_queue_record(q, s) : NULL;
-    return ts_rep_queue_push_record_locked(q, rec);
+    struct ts_span *rec = ts_rep_queue_ready(q) ? ts_rep_queue_record(q, s) : NULL;
+    return ts_rep_queue_push_record(q, rec) > 0;
+}
+
+void ts_rep_queue_wake(struct ts_rep_queue *q)
+{
+    if (!__atomic_load_n(&q->consumer_waiting, __ATOMIC_SEQ_CST))
+        return;
+    /* Under the mutex: the consumer holds it from setting the flag until
+     * it sleeps, so the signal cannot fall between the two. */
+    pthread_mutex_lock(&q->mu);
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+bool ts_rep_queue_wait_locked(struct ts_rep_queue *q, size_t want, const struct timespec *until)
+{
+    bool in_time = true;
+    while (in_time) {
+        /* The flag before the count (both sequentially consistent, as the
+         * producers' claim and their load of the flag): a producer whose
+         * span is not counted here sees the flag and signals. */
+        __atomic_store_n(&q->consumer_waiting, true, __ATOMIC_SEQ_CST);
+        if (ring_depth(q) >= want)
+            break;
+        in_time = pthread_cond_clockwait(&q->cv, &q->mu, CLOCK_MONOTONIC, until) != ETIMEDOUT;
+    }
+    __atomic_store_n(&q->consumer_waiting, false, __ATOMIC_RELAXED);
+    return in_time;
+}
+
+/* Take the oldest published record, NULL when there is none (mutex held:
+ * the only consumer). Moves head past it. */
+static struct ts_span *ring_take(struct ts_rep_queue *q, size_t *head)
+{
+    struct ts_span **slot = &q->slots[*head & q->mask];
+    struct ts_span *rec = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!rec) /* empty, or claimed and not yet published */
+        return NULL;
+    __atomic_store_n(slot, NULL, __ATOMIC_RELAXED);
+    ++*head;
+    return rec;
 }
 
 size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size_t max)
 {
+    if (!ts_rep_queue_ready(q))
+        return 0;
+    size_t head = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
     size_t n = 0;
-    while (n < max && q->count > 0) {
-        struct ts_span *rec = q->slots[q->head];
+    struct ts_span *rec;
+    while (n < max && (rec = ring_take(q, &head))) {
         copy_span(&out[n++], rec);
         record_put(q, rec);
-        if (++q->head == q->cap)
-            q->head = 0;
-        q->count--;
     }
+    /* Release: the slots cleared above are free to the producers that
+     * see the new head. */
+    __atomic_store_n(&q->head, head, __ATOMIC_RELEASE);
     return n;
 }
 
 size_t ts_rep_queue_take_locked(struct ts_rep_queue *q, struct ts_span **recs, size_t max)
 {
+    if (!ts_rep_queue_ready(q))
+        return 0;
+    size_t head = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
     size_t n = 0;
-    while (n < max && q->count > 0) {
-        recs[n++] = q->slots[q->head];
-        if (++q->head == q->cap)
-            q->head = 0;
-        q->count--;
-    }
+    struct ts_span *rec;
+    while (n < max && (rec = ring_take(q, &head)))
+        recs[n++] = rec;
+    __atomic_store_n(&q->head, head, __ATOMIC_RELEASE);
     return n;
 }
 
@@ -210,15 +296,6 @@ bool ts_rep_queue_readable_in_place(const struct ts_span *rec)
     return ts_span_nframes(rec) == 0;
 }
 
-bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
-{
-    struct ts_span *rec = ts_rep_queue_record(q, s);
-    pthread_mutex_lock(&q->mu);
-    bool ok = ts_rep_queue_push_record_locked(q, rec);
-    pthread_mutex_unlock(&q->mu);
-    return ok;
-}
-
 size_t ts_rep_queue_pop(struct ts_rep_queue *q, struct ts_span *out, size_t max)
 {
     pthread_mutex_lock(&q->mu);
@@ -229,10 +306,7 @@ size_t ts_rep_queue_pop(struct ts_rep_queue *q, struct ts_span *out, size_t max)
 
 size_t ts_rep_queue_count(struct ts_rep_queue *q)
 {
-    pthread_mutex_lock(&q->mu);
-    size_t n = q->count;
-    pthread_mutex_unlock(&q->mu);
-    return n;
+    return ring_depth(q);
 }
 
 uint64_t ts_rep_queue_dropped(const struct ts_rep_queue *q)
@@ -290,13 +364,17 @@ void ts_rep_queue_after_fork(struct ts_rep_queue *q)
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
         ts_block_pool_after_fork(&q->records[k]);
     /* The parent exports these spans; in the child their records are
-     * simply free blocks again (the child's copies of them). */
-    while (q->count > 0) {
-        record_put(q, q->slots[q->head]);
-        if (++q->head == q->cap)
-            q->head = 0;
-        q->count--;
+     * simply free blocks again (the child's copies of them). A place
+     * claimed and not published holds no record: that one is lost. */
+    if (q->slots) {
+        for (size_t pos = q->head; pos != q->tail; pos++) {
+            struct ts_span **slot = &q->slots[pos & q->mask];
+            if (*slot)
+                record_put(q, *slot);
+            *slot = NULL;
+        }
     }
-    q->head = 0;
+    q->head = q->tail = 0;
+    q->consumer_waiting = false;
     __atomic_store_n(&q->dropped, 0, __ATOMIC_RELAXED);
 }

@@ -210,9 +210,17 @@ static void test_queue_memory_follows_depth(void **state)
     assert_int_equal(ts_rep_queue_records_carved(&q), DEPTH); /* the peak, reused */
     assert_int_equal(ts_rep_queue_records_bytes(&q), DEPTH * q.records[0].size);
     long grown = rss_kib() - before;
-    /* 100,000 slots of 8 bytes, touched as the ring wraps, and 8 records:
-     * under 1 MiB (leave room for a sanitizer's shadow of them). */
+    /* 131,072 slots (100,000 rounded up to a power of two) of 8 bytes,
+     * touched as the ring wraps, and 8 records: about 1 MiB (leave room for
+     * a sanitizer's shadow of them; ThreadSanitizer also keeps a
+     * synchronisation object, some 200 bytes, for every slot that a
+     * release store has published a record through). Either way far from
+     * 100,000 records. */
+#if defined(__SANITIZE_THREAD__)
+    assert_true(grown < 48 * 1024);
+#else
     assert_true(grown < 16 * 1024);
+#endif
     ts_rep_queue_destroy(&q);
 }
 
@@ -276,10 +284,8 @@ static void test_queue_full_gives_records_back(void **state)
     make_span(&s, "GET /");
     for (int i = 0; i < 1000; i++)
         assert_int_equal(ts_rep_queue_push(&q, &s), i < 16);
-    ts_rep_queue_lock(&q, NULL);
-    for (int i = 0; i < 1000; i++)
-        assert_false(ts_rep_queue_push_locked(&q, &s));
-    ts_rep_queue_unlock(&q);
+    for (int i = 0; i < 1000; i++) /* a consumer holding the mutex changes nothing */
+        assert_false(ts_rep_queue_push(&q, &s));
     assert_int_equal(ts_rep_queue_dropped(&q), 2000 - 16);
     assert_int_equal(ts_rep_queue_count(&q), 16);
     assert_int_equal(ts_rep_queue_records_carved(&q), 17);
@@ -287,10 +293,8 @@ static void test_queue_full_gives_records_back(void **state)
      * the block given back before is reused */
     struct ts_span *rec = ts_rep_queue_record(&q, &s);
     assert_non_null(rec);
-    ts_rep_queue_lock(&q, NULL);
-    assert_false(ts_rep_queue_push_record_locked(&q, rec));
-    assert_false(ts_rep_queue_push_record_locked(&q, NULL)); /* no memory: dropped too */
-    ts_rep_queue_unlock(&q);
+    assert_int_equal(ts_rep_queue_push_record(&q, rec), 0);
+    assert_int_equal(ts_rep_queue_push_record(&q, NULL), 0); /* no memory: dropped too */
     assert_int_equal(ts_rep_queue_records_carved(&q), 17);
     assert_int_equal(ts_rep_queue_dropped(&q), 2000 - 16 + 2);
     struct ts_span out[16];
@@ -423,6 +427,82 @@ static void test_queue_record_read_in_place(void **state)
     ts_rep_queue_destroy(&q);
 }
 
+/* A cap that is not a power of two: the ring has more slots than the
+ * queue may hold, and the limit is still exactly cap, lap after lap. */
+static void test_queue_cap_not_power_of_two(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 20));
+    assert_int_equal(q.mask + 1, 32);
+    struct ts_span s, out[20];
+    char name[32];
+    int next = 0, expect = 0;
+    for (int lap = 0; lap < 50; lap++) {
+        for (int i = 0; i < 25; i++) {
+            snprintf(name, sizeof name, "n%d", next);
+            make_span(&s, name);
+            bool queued = ts_rep_queue_push(&q, &s);
+            assert_int_equal(queued, i < 20);
+            next += queued;
+        }
+        assert_int_equal(ts_rep_queue_count(&q), 20);
+        size_t n = ts_rep_queue_pop(&q, out, 7 + (size_t)lap % 13);
+        for (size_t k = 0; k < n; k++) {
+            snprintf(name, sizeof name, "n%d", expect++);
+            assert_int_equal(out[k].name_len, strlen(name));
+            assert_memory_equal(ts_span_name(&out[k]), name, out[k].name_len);
+        }
+        while ((n = ts_rep_queue_pop(&q, out, 20)) > 0)
+            expect += (int)n;
+        next = expect;
+    }
+    assert_int_equal(ts_rep_queue_dropped(&q), 50 * 5);
+    ts_rep_queue_destroy(&q);
+}
+
+/* A producer that has claimed a place and not yet published its record
+ * (emulated: tail moved by hand) holds the consumer back at that place,
+ * without losing or repeating anything; a fork at that moment leaves the
+ * child an empty queue and the published records free. */
+static void test_queue_claimed_not_published(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 8));
+    struct ts_span s;
+    make_span(&s, "a");
+    assert_true(ts_rep_queue_push(&q, &s));
+    __atomic_fetch_add(&q.tail, 1, __ATOMIC_SEQ_CST); /* claimed, not published */
+    make_span(&s, "c");
+    assert_int_equal(ts_rep_queue_push_record(&q, ts_rep_queue_record(&q, &s)), 3);
+    assert_int_equal(ts_rep_queue_count(&q), 3);
+    struct ts_span *recs[8];
+    ts_rep_queue_lock(&q, NULL);
+    assert_int_equal(ts_rep_queue_take_locked(&q, recs, 8), 1); /* "a", then the gap */
+    assert_int_equal(ts_rep_queue_take_locked(&q, recs + 1, 8), 0);
+    ts_rep_queue_unlock(&q);
+    assert_int_equal(ts_rep_queue_count(&q), 2);
+    make_span(&s, "b"); /* the producer publishes */
+    __atomic_store_n(&q.slots[1 & q.mask], ts_rep_queue_record(&q, &s), __ATOMIC_RELEASE);
+    ts_rep_queue_lock(&q, NULL);
+    assert_int_equal(ts_rep_queue_take_locked(&q, recs + 1, 8), 2);
+    ts_rep_queue_unlock(&q);
+    assert_memory_equal(ts_span_name(recs[1]), "b", 1);
+    assert_memory_equal(ts_span_name(recs[2]), "c", 1);
+    ts_rep_queue_release_many(&q, recs, 3);
+    /* Again across a fork (after_fork in this process): the gap is
+     * skipped, the published record freed, the queue usable. */
+    assert_true(ts_rep_queue_push(&q, &s));
+    __atomic_fetch_add(&q.tail, 1, __ATOMIC_SEQ_CST);
+    size_t carved = ts_rep_queue_records_carved(&q);
+    ts_rep_queue_after_fork(&q);
+    assert_int_equal(ts_rep_queue_count(&q), 0);
+    for (int i = 0; i < 8; i++)
+        assert_true(ts_rep_queue_push(&q, &s));
+    assert_false(ts_rep_queue_push(&q, &s));
+    assert_int_equal(ts_rep_queue_records_carved(&q), carved > 9 ? carved : 9);
+    ts_rep_queue_destroy(&q);
+}
+
 struct holder_arg {
     struct ts_rep_queue *q;
     atomic_int stage; /* 1: the record is made; 2: go on */
@@ -438,9 +518,7 @@ static void *record_holder(void *p)
     atomic_store(&a->stage, 1);
     while (atomic_load(&a->stage) != 2)
         sched_yield();
-    ts_rep_queue_lock(a->q, NULL);
-    ts_rep_queue_push_record_locked(a->q, rec);
-    ts_rep_queue_unlock(a->q);
+    ts_rep_queue_push_record(a->q, rec);
     return NULL;
 }
 
@@ -1567,6 +1645,8 @@ int main(void)
         cmocka_unit_test(test_queue_release_many),
         cmocka_unit_test(test_queue_record_read_in_place),
         cmocka_unit_test(test_queue_fork_frees_records_in_child),
+        cmocka_unit_test(test_queue_cap_not_power_of_two),
+        cmocka_unit_test(test_queue_claimed_not_published),
         cmocka_unit_test(test_reporter_flush_empty),
         cmocka_unit_test(test_reporter_threads_end_to_end),
         cmocka_unit_test(test_reporter_full_queue_drops),
