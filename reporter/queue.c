@@ -115,9 +115,95 @@ static void copy_span(struct ts_span *dst, const struct ts_span *src)
         memcpy(dst->frames, src->frames, nframes * sizeof src->frames[0]);
 }
 
+/* ------------------------------------------------------------ recycled */
+
+_Static_assert((TS_REP_RECYCLE & (TS_REP_RECYCLE - 1)) == 0 && TS_REP_RECYCLE > 1,
+               "a position's cell and lap are a mask away");
+
+/* Put a block in r; false when r is full. */
+static bool recycle_put(struct ts_rep_recycle *r, void *block)
+{
+    size_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+    for (;;) {
+        struct ts_rep_recycle_cell *c = &r->cells[pos & (TS_REP_RECYCLE - 1)];
+        size_t lap = pos & ~(size_t)(TS_REP_RECYCLE - 1);
+        intptr_t dif = (intptr_t)(__atomic_load_n(&c->lap, __ATOMIC_ACQUIRE) - lap);
+        if (dif == 0) { /* empty at this lap: claim the position */
+            if (__atomic_compare_exchange_n(&r->tail, &pos, pos + 1, true, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                c->block = block;
+                __atomic_store_n(&c->lap, lap + 1, __ATOMIC_RELEASE);
+                return true;
+            }
+        } else if (dif < 0) { /* still holds the last lap's block: full */
+            return false;
+        } else { /* another producer took the position */
+            pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/* Take a block from r; NULL when it has none. */
+static void *recycle_get(struct ts_rep_recycle *r)
+{
+    size_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+    for (;;) {
+        struct ts_rep_recycle_cell *c = &r->cells[pos & (TS_REP_RECYCLE - 1)];
+        size_t lap = pos & ~(size_t)(TS_REP_RECYCLE - 1);
+        intptr_t dif = (intptr_t)(__atomic_load_n(&c->lap, __ATOMIC_ACQUIRE) - (lap + 1));
+        if (dif == 0) { /* holds this lap's block: claim the position */
+            if (__atomic_compare_exchange_n(&r->head, &pos, pos + 1, true, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                void *block = c->block;
+                __atomic_store_n(&c->lap, lap + TS_REP_RECYCLE, __ATOMIC_RELEASE);
+                return block;
+            }
+        } else if (dif < 0) { /* not filled yet at this lap: empty */
+            return NULL;
+        } else { /* another consumer took the position */
+            pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/* Every block of every class's recycled records back to its pool. */
+static void recycled_give_back(struct ts_rep_queue *q)
+{
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++) {
+        void *got[TS_REP_RECYCLE];
+        size_t n = 0;
+        while (n < TS_REP_RECYCLE && (got[n] = recycle_get(&q->recycled[k])))
+            n++;
+        if (n)
+            ts_block_put_many(&q->records[k], got, n);
+    }
+}
+
+/* In a forked child: the blocks the cells hold go back to their pools
+ * (another thread of the parent halfway through putting one in or taking
+ * one out is gone: a cell it had claimed and not marked is lost, one
+ * block), and the queues start again empty. */
+static void recycled_after_fork(struct ts_rep_queue *q)
+{
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++) {
+        struct ts_rep_recycle *r = &q->recycled[k];
+        for (size_t i = 0; i < TS_REP_RECYCLE; i++) {
+            if ((r->cells[i].lap & (TS_REP_RECYCLE - 1)) == 1)
+                ts_block_put_many(&q->records[k], &r->cells[i].block, 1);
+            r->cells[i].lap = 0;
+        }
+        r->head = r->tail = 0;
+    }
+}
+
+/* --------------------------------------------------------- making them */
+
 struct ts_span *ts_rep_queue_record(struct ts_rep_queue *q, const struct ts_span *s)
 {
-    struct ts_span *rec = ts_block_get(&q->records[record_class(s)]);
+    int k = record_class(s);
+    struct ts_span *rec = recycle_get(&q->recycled[k]);
+    if (!rec)
+        rec = ts_block_get(&q->records[k]);
     if (rec)
         copy_span(rec, s);
     return rec;
@@ -215,9 +301,13 @@ bool ts_rep_queue_wait_locked(struct ts_rep_queue *q, size_t want, const struct 
 }
 
 /* Take the oldest published record, NULL when there is none (mutex held:
- * the only consumer). Moves head past it. */
-static struct ts_span *ring_take(struct ts_rep_queue *q, size_t *head)
+ * the only consumer). Moves head past it. tail is the producers' as read
+ * once by the caller: a slot at or past it is never read (nothing there
+ * is queued, whatever the slot holds). */
+static struct ts_span *ring_take(struct ts_rep_queue *q, size_t *head, size_t tail)
 {
+    if (*head == tail)
+        return NULL;
     struct ts_span **slot = &q->slots[*head & q->mask];
     struct ts_span *rec = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (!rec) /* empty, or claimed and not yet published */
@@ -232,9 +322,10 @@ size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size
     if (!ts_rep_queue_ready(q))
         return 0;
     size_t head = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
+    size_t tail = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
     size_t n = 0;
     struct ts_span *rec;
-    while (n < max && (rec = ring_take(q, &head))) {
+    while (n < max && (rec = ring_take(q, &head, tail))) {
         copy_span(&out[n++], rec);
         record_put(q, rec);
     }
@@ -249,9 +340,10 @@ size_t ts_rep_queue_take_locked(struct ts_rep_queue *q, struct ts_span **recs, s
     if (!ts_rep_queue_ready(q))
         return 0;
     size_t head = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
+    size_t tail = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
     size_t n = 0;
     struct ts_span *rec;
-    while (n < max && (rec = ring_take(q, &head)))
+    while (n < max && (rec = ring_take(q, &head, tail)))
         recs[n++] = rec;
     __atomic_store_n(&q->head, head, __ATOMIC_RELEASE);
     return n;
@@ -278,7 +370,8 @@ void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *re
         for (size_t i = 0; i < m; i++) {
             if (recs[i]) {
                 int k = record_class(recs[i]);
-                sorted[k][count[k]++] = recs[i];
+                if (!recycle_put(&q->recycled[k], recs[i]))
+                    sorted[k][count[k]++] = recs[i];
             }
         }
         for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
@@ -337,6 +430,7 @@ size_t ts_rep_queue_records_bytes(struct ts_rep_queue *q)
 
 void ts_rep_queue_trim(struct ts_rep_queue *q, unsigned older_than_ms)
 {
+    recycled_give_back(q);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
         ts_block_pool_trim(&q->records[k], older_than_ms);
 }
@@ -363,6 +457,7 @@ void ts_rep_queue_after_fork(struct ts_rep_queue *q)
     pthread_cond_init(&q->cv, NULL);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
         ts_block_pool_after_fork(&q->records[k]);
+    recycled_after_fork(q);
     /* The parent exports these spans; in the child their records are
      * simply free blocks again (the child's copies of them). A place
      * claimed and not published holds no record: that one is lost. */

@@ -43,6 +43,30 @@
 #define TS_REP_RECORD_STR_MEDIUM 640
 #define TS_REP_RECORD_BYTES(str_bytes) (offsetof(struct ts_span, str) + (str_bytes))
 
+/* Records the reporter has given back, waiting to be made again: a bounded
+ * queue (Vyukov's, many producers and many consumers, one
+ * compare-and-swap each way) per record class. Records are made on the
+ * program's threads and given back on the reporter's, so a thread's own
+ * block cache never has one; from the pool, each took its lock and its
+ * chunk bookkeeping (some 95 instructions a span, the most of anything
+ * in the hand-over after the copy). A record here is still in use to its
+ * pool: at most TS_REP_RECYCLE of each class wait (the rest go back to
+ * the pool), and an idle trim gives them all back. */
+#define TS_REP_RECYCLE 64
+
+struct ts_rep_recycle_cell {
+    size_t lap; /* atomic: which turn of the queue the cell is at: its
+                   positions' multiple of TS_REP_RECYCLE when empty, that
+                   + 1 when it holds a block (zero-initialised: empty, lap 0) */
+    void *block;
+};
+
+struct ts_rep_recycle {
+    _Alignas(64) size_t head; /* atomic: the next position to take (program threads) */
+    _Alignas(64) size_t tail; /* atomic: the next position to fill (the reporter) */
+    struct ts_rep_recycle_cell cells[TS_REP_RECYCLE];
+};
+
 struct ts_rep_queue {
     pthread_mutex_t mu;     /* held by a consumer (one at a time) and by the reporter asleep */
     pthread_cond_t cv;      /* the consumer waits here (CLOCK_MONOTONIC) */
@@ -56,6 +80,8 @@ struct ts_rep_queue {
     uint64_t dropped;       /* atomic */
     /* Where records come from, smallest first; each has its own lock. */
     struct ts_block_pool records[TS_REP_RECORD_CLASSES];
+    /* Records given back by ts_rep_queue_release_many, taken first. */
+    struct ts_rep_recycle recycled[TS_REP_RECORD_CLASSES];
     /* atomic: the next free position, claimed by producers with a
      * compare-and-swap. Positions only grow; a span at position i is in
      * slots[i & mask]. On a line of its own: every push writes it. */
@@ -144,8 +170,10 @@ void ts_rep_queue_read(struct ts_span *out, const struct ts_span *rec);
 /* Give a record from ts_rep_queue_take_locked back; no mutex needed. */
 void ts_rep_queue_release(struct ts_rep_queue *q, struct ts_span *rec);
 
-/* The same for n records (NULL entries skipped), one pool lock per record
- * class rather than one per record. */
+/* The same for n records (NULL entries skipped): the reporter's, once a
+ * chunk of spans is encoded. They wait in q->recycled for the next spans'
+ * records, as many as there is room for; the rest go back to their pools,
+ * one pool lock per record class rather than one per record. */
 void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *recs, size_t n);
 
 /* Can rec be encoded where it is, as a whole span? Encoders read its
@@ -172,9 +200,9 @@ void ts_rep_queue_count_drop(struct ts_rep_queue *q, uint64_t n);
 size_t ts_rep_queue_records_carved(struct ts_rep_queue *q);
 size_t ts_rep_queue_records_bytes(struct ts_rep_queue *q);
 
-/* Give back the record chunks that have been empty for older_than_ms
- * (ts_block_pool_trim on each record pool): for the reporter thread when
- * it finds nothing to do. */
+/* Give the recycled records back to their pools, then the record chunks
+ * that have been empty for older_than_ms (ts_block_pool_trim on each
+ * record pool): for the reporter thread when it finds nothing to do. */
 void ts_rep_queue_trim(struct ts_rep_queue *q, unsigned older_than_ms);
 
 /* Fork: prepare takes the mutex (no consumer is halfway through a take)

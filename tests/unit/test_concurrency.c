@@ -285,6 +285,20 @@ static void test_queue_wake_not_lost(void **state)
     ts_rep_queue_destroy(&q);
 }
 
+/* Gives the recycled records back to the pools, and the empty chunks to
+ * the system, over and over, as the idle reporter does, while the
+ * producers take recycled records out and the consumer puts them in. */
+static atomic_bool trimmer_stop;
+
+static void *q_trimmer(void *arg)
+{
+    while (!atomic_load(&trimmer_stop)) {
+        ts_rep_queue_trim(arg, 0);
+        sched_yield();
+    }
+    return NULL;
+}
+
 static void test_queue_producers_and_consumer(void **state)
 {
     /* no storage yet: the producers reserve it */
@@ -296,9 +310,15 @@ static void test_queue_producers_and_consumer(void **state)
         args[i] = (struct q_prod){&q, i, deadline, 0};
         assert_int_equal(pthread_create(&t[i], NULL, q_producer, &args[i]), 0);
     }
+    pthread_t trimmer;
+    atomic_store(&trimmer_stop, false);
+    assert_int_equal(pthread_create(&trimmer, NULL, q_trimmer, &q), 0);
     /* The consumer, as the reporter thread: wait on the ring's condvar for a
-     * batch or a short timeout, pop in chunks. Until every producer joined
-     * and the ring is empty. */
+     * batch or a short timeout, pop in chunks, or take them and give them
+     * back together (recycled for the producers' next records). Until every
+     * producer joined and the ring is empty. */
+    static struct ts_span *taken[16];
+    unsigned round = 0;
     int last[Q_PRODUCERS];
     for (int i = 0; i < Q_PRODUCERS; i++)
         last[i] = -1;
@@ -315,8 +335,15 @@ static void test_queue_producers_and_consumer(void **state)
             until.tv_nsec -= 1000000000L;
         }
         (void)ts_rep_queue_wait_locked(&q, 8, &until);
-        size_t n = ts_rep_queue_pop_locked(&q, out, 16);
+        bool take = round++ % 2;
+        size_t n = take ? ts_rep_queue_take_locked(&q, taken, 16)
+                        : ts_rep_queue_pop_locked(&q, out, 16);
         ts_rep_queue_unlock(&q);
+        if (take) {
+            for (size_t k = 0; k < n; k++)
+                ts_rep_queue_read(&out[k], taken[k]);
+            ts_rep_queue_release_many(&q, taken, n);
+        }
         for (size_t k = 0; k < n; k++) {
             int id, seq;
             char name[32];
@@ -336,6 +363,8 @@ static void test_queue_producers_and_consumer(void **state)
             joined = 1; /* one more pass empties the ring */
         }
     }
+    atomic_store(&trimmer_stop, true);
+    pthread_join(trimmer, NULL);
     uint64_t offered = 0;
     for (int i = 0; i < Q_PRODUCERS; i++)
         offered += (uint64_t)args[i].attempts;

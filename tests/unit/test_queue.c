@@ -382,6 +382,64 @@ static void test_queue_release_many(void **state)
     ts_rep_queue_destroy(&q);
 }
 
+/* The records a chunk of spans gave back are the next spans' records,
+ * taken from q->recycled and not from the pool: as many as it holds
+ * (TS_REP_RECYCLE of a class; the others go back to the pool), each
+ * handed out once; an idle trim gives them back to the pool, and its
+ * chunks go. */
+static void test_queue_records_recycled(void **state)
+{
+    enum { N = TS_REP_RECYCLE + 10 };
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, N));
+    struct ts_span s;
+    make_span(&s, "GET /recycled");
+    for (int i = 0; i < N; i++)
+        assert_true(ts_rep_queue_push(&q, &s));
+    static struct ts_span *recs[N], *again[N];
+    ts_rep_queue_lock(&q, NULL);
+    assert_int_equal(ts_rep_queue_take_locked(&q, recs, N), N);
+    ts_rep_queue_unlock(&q);
+    ts_rep_queue_release_many(&q, recs, N);
+    struct ts_rep_recycle *r = &q.recycled[0];
+    assert_int_equal(r->tail - r->head, TS_REP_RECYCLE); /* full; 10 went to the pool */
+    for (int i = 0; i < TS_REP_RECYCLE; i++) { /* the first TS_REP_RECYCLE released, in order */
+        again[i] = ts_rep_queue_record(&q, &s);
+        assert_ptr_equal(again[i], recs[i]);
+    }
+    assert_int_equal(r->tail - r->head, 0);
+    for (int i = TS_REP_RECYCLE; i < N; i++) { /* the pool's, none handed out twice */
+        again[i] = ts_rep_queue_record(&q, &s);
+        for (int j = 0; j < i; j++)
+            assert_ptr_not_equal(again[i], again[j]);
+    }
+    assert_int_equal(ts_rep_queue_records_carved(&q), N);
+    ts_rep_queue_release_many(&q, again, N);
+    ts_rep_queue_trim(&q, 0); /* the recycled ones too: every chunk goes */
+    assert_int_equal(r->tail - r->head, 0);
+    assert_int_equal(ts_block_pool_chunks(&q.records[0], NULL), 0);
+    /* Again, many laps of the recycled queue */
+    for (int lap = 0; lap < 10; lap++) {
+        for (int i = 0; i < 50; i++)
+            assert_true(ts_rep_queue_push(&q, &s));
+        ts_rep_queue_lock(&q, NULL);
+        assert_int_equal(ts_rep_queue_take_locked(&q, recs, N), 50);
+        ts_rep_queue_unlock(&q);
+        ts_rep_queue_release_many(&q, recs, 50);
+    }
+    assert_int_equal(ts_rep_queue_records_carved(&q), 50);
+    /* A forked child (after_fork in this process): the recycled records
+     * are free blocks of the pool again, the recycled queue empty. */
+    assert_int_equal(r->tail - r->head, 50);
+    ts_rep_queue_after_fork(&q);
+    assert_int_equal(r->tail, 0);
+    assert_int_equal(r->head, 0);
+    for (int i = 0; i < 50; i++)
+        assert_true(ts_rep_queue_push(&q, &s));
+    assert_int_equal(ts_rep_queue_records_carved(&q), 50);
+    ts_rep_queue_destroy(&q);
+}
+
 /* A record without a call stack is encoded where it is: every string of
  * it reads, through ts_span_bytes, as in the span it was made from, and
  * nothing past the bytes it holds is reachable; one with a stack must be
@@ -1643,6 +1701,7 @@ int main(void)
         cmocka_unit_test(test_queue_full_gives_records_back),
         cmocka_unit_test(test_queue_take_and_release),
         cmocka_unit_test(test_queue_release_many),
+        cmocka_unit_test(test_queue_records_recycled),
         cmocka_unit_test(test_queue_record_read_in_place),
         cmocka_unit_test(test_queue_fork_frees_records_in_child),
         cmocka_unit_test(test_queue_cap_not_power_of_two),
