@@ -56,10 +56,22 @@ bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap)
     return true;
 }
 
+static int release_kind(struct ts_rep_queue *q, const struct ts_span *rec);
+static void recycled_give_back(struct ts_rep_queue *q);
+
 void ts_rep_queue_destroy(struct ts_rep_queue *q)
 {
-    if (q->slots)
+    if (q->slots) {
+        /* Whole blocks are their pool's to keep; records go with their
+         * pools' chunks. */
+        for (size_t pos = q->head; pos != q->tail; pos++) {
+            struct ts_span *rec = q->slots[pos & q->mask];
+            if (rec && release_kind(q, rec) == TS_REP_RECORD_CLASSES)
+                ts_block_put(q->adopted, rec);
+        }
         munmap(q->slots, q->slots_bytes);
+    }
+    recycled_give_back(q);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++) {
         ts_block_pool_destroy(&q->records[k]);
         pthread_mutex_destroy(&q->records[k].mu);
@@ -166,17 +178,59 @@ static void *recycle_get(struct ts_rep_recycle *r)
     }
 }
 
-/* Every block of every class's recycled records back to its pool. */
+/* Where release_many sorts a record: its class, or after them the
+ * adopted pool's whole blocks. */
+#define RELEASE_KINDS (TS_REP_RECORD_CLASSES + 1)
+
+static struct ts_rep_recycle *recycle_of(struct ts_rep_queue *q, int kind)
+{
+    return kind < TS_REP_RECORD_CLASSES ? &q->recycled[kind] : &q->adopted_free;
+}
+
+static struct ts_block_pool *pool_of(struct ts_rep_queue *q, int kind)
+{
+    return kind < TS_REP_RECORD_CLASSES ? &q->records[kind] : q->adopted;
+}
+
+/* A record's kind for release_many (a whole block's pool is the adopted
+ * one: no other is ever handed over). */
+static int release_kind(struct ts_rep_queue *q, const struct ts_span *rec)
+{
+    struct ts_block_pool *home = ts_block_home(rec);
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        if (home == &q->records[k])
+            return k;
+    return TS_REP_RECORD_CLASSES;
+}
+
+/* Every recycled record and whole block back to its pool, and a forked
+ * child's orphaned whole blocks. */
 static void recycled_give_back(struct ts_rep_queue *q)
 {
-    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++) {
+    for (int k = 0; k < RELEASE_KINDS; k++) {
         void *got[TS_REP_RECYCLE];
         size_t n = 0;
-        while (n < TS_REP_RECYCLE && (got[n] = recycle_get(&q->recycled[k])))
+        while (n < TS_REP_RECYCLE && (got[n] = recycle_get(recycle_of(q, k))))
             n++;
         if (n)
-            ts_block_put_many(&q->records[k], got, n);
+            ts_block_put_many(pool_of(q, k), got, n);
     }
+    void *orphan = __atomic_exchange_n(&q->orphans, NULL, __ATOMIC_ACQUIRE);
+    while (orphan) {
+        void *next;
+        memcpy(&next, orphan, sizeof next);
+        ts_block_put_many(q->adopted, &orphan, 1);
+        orphan = next;
+    }
+}
+
+/* In a forked child (the only thread): a whole block for the next trim to
+ * give back to the adopted pool, whose lock may still be held as the
+ * parent's prepare left it. */
+static void orphan_push(struct ts_rep_queue *q, void *block)
+{
+    memcpy(block, &q->orphans, sizeof q->orphans);
+    q->orphans = block;
 }
 
 /* In a forked child: the blocks the cells hold go back to their pools
@@ -185,11 +239,15 @@ static void recycled_give_back(struct ts_rep_queue *q)
  * block), and the queues start again empty. */
 static void recycled_after_fork(struct ts_rep_queue *q)
 {
-    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++) {
-        struct ts_rep_recycle *r = &q->recycled[k];
+    for (int k = 0; k < RELEASE_KINDS; k++) {
+        struct ts_rep_recycle *r = recycle_of(q, k);
         for (size_t i = 0; i < TS_REP_RECYCLE; i++) {
-            if ((r->cells[i].lap & (TS_REP_RECYCLE - 1)) == 1)
-                ts_block_put_many(&q->records[k], &r->cells[i].block, 1);
+            if ((r->cells[i].lap & (TS_REP_RECYCLE - 1)) == 1) {
+                if (k < TS_REP_RECORD_CLASSES)
+                    ts_block_put_many(pool_of(q, k), &r->cells[i].block, 1);
+                else
+                    orphan_push(q, r->cells[i].block);
+            }
             r->cells[i].lap = 0;
         }
         r->head = r->tail = 0;
@@ -209,10 +267,33 @@ struct ts_span *ts_rep_queue_record(struct ts_rep_queue *q, const struct ts_span
     return rec;
 }
 
+/* Give a record, or a whole block, back to its pool. */
 static void record_put(struct ts_rep_queue *q, struct ts_span *rec)
 {
-    ts_block_put(&q->records[record_class(rec)], rec);
+    (void)q;
+    ts_block_put(ts_block_home(rec), rec);
 }
+
+bool ts_rep_queue_adopt(struct ts_rep_queue *q, struct ts_block_pool *pool)
+{
+    struct ts_block_pool *adopted = __atomic_load_n(&q->adopted, __ATOMIC_ACQUIRE);
+    if (adopted)
+        return adopted == pool;
+    if (pool->size > TS_BLOCK_HOME_MAX)
+        return false;
+    if (__atomic_compare_exchange_n(&q->adopted, &adopted, pool, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return true;
+    return adopted == pool;
+}
+
+void *ts_rep_queue_reuse(struct ts_rep_queue *q, const struct ts_block_pool *pool)
+{
+    if (__atomic_load_n(&q->adopted, __ATOMIC_ACQUIRE) != pool)
+        return NULL;
+    return recycle_get(&q->adopted_free);
+}
+
 
 /* ---------------------------------------------------------------- ring */
 
@@ -365,18 +446,18 @@ void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *re
     enum { SORTED_MAX = 64 };
     while (n > 0) {
         size_t m = n < SORTED_MAX ? n : SORTED_MAX;
-        void *sorted[TS_REP_RECORD_CLASSES][SORTED_MAX];
-        size_t count[TS_REP_RECORD_CLASSES] = {0};
+        void *sorted[RELEASE_KINDS][SORTED_MAX];
+        size_t count[RELEASE_KINDS] = {0};
         for (size_t i = 0; i < m; i++) {
             if (recs[i]) {
-                int k = record_class(recs[i]);
-                if (!recycle_put(&q->recycled[k], recs[i]))
+                int k = release_kind(q, recs[i]);
+                if (!recycle_put(recycle_of(q, k), recs[i]))
                     sorted[k][count[k]++] = recs[i];
             }
         }
-        for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        for (int k = 0; k < RELEASE_KINDS; k++)
             if (count[k])
-                ts_block_put_many(&q->records[k], sorted[k], count[k]);
+                ts_block_put_many(pool_of(q, k), sorted[k], count[k]);
         recs += m;
         n -= m;
     }
@@ -464,8 +545,10 @@ void ts_rep_queue_after_fork(struct ts_rep_queue *q)
     if (q->slots) {
         for (size_t pos = q->head; pos != q->tail; pos++) {
             struct ts_span **slot = &q->slots[pos & q->mask];
-            if (*slot)
+            if (*slot && release_kind(q, *slot) < TS_REP_RECORD_CLASSES)
                 record_put(q, *slot);
+            else if (*slot)
+                orphan_push(q, *slot);
             *slot = NULL;
         }
     }

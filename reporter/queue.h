@@ -82,6 +82,14 @@ struct ts_rep_queue {
     struct ts_block_pool records[TS_REP_RECORD_CLASSES];
     /* Records given back by ts_rep_queue_release_many, taken first. */
     struct ts_rep_recycle recycled[TS_REP_RECORD_CLASSES];
+    /* The pool whose whole blocks q also queues (ts_rep_queue_adopt; atomic,
+     * set once), and those blocks given back, for ts_rep_queue_reuse. */
+    struct ts_block_pool *adopted;
+    struct ts_rep_recycle adopted_free;
+    /* atomic: in a forked child, whole blocks to give back to the adopted
+     * pool at the next trim (linked through their first word): its lock
+     * may still be the parent's when the queue's fork handler runs. */
+    void *orphans;
     /* atomic: the next free position, claimed by producers with a
      * compare-and-swap. Positions only grow; a span at position i is in
      * slots[i & mask]. On a line of its own: every push writes it. */
@@ -112,8 +120,8 @@ bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap);
 /* Does q have storage? A hint, without the mutex. */
 bool ts_rep_queue_ready(const struct ts_rep_queue *q);
 
-/* Unmap the ring and every record block, destroy the mutex and condvar.
- * Nothing may use q any more. */
+/* Unmap the ring and every record block (whole blocks go back to their
+ * pool), destroy the mutex and condvar. Nothing may use q any more. */
 void ts_rep_queue_destroy(struct ts_rep_queue *q);
 
 /* Lock the mutex, giving up at abs_realtime (NULL: wait as long as it
@@ -132,6 +140,24 @@ struct ts_span *ts_rep_queue_record(struct ts_rep_queue *q, const struct ts_span
  * dropped and counted (and its record given back). Safe from any number
  * of threads at once and in a signal handler. */
 size_t ts_rep_queue_push_record(struct ts_rep_queue *q, struct ts_span *rec);
+
+/* Whole blocks instead of copies. A span made in a block of a pool (at
+ * the block's start) can be queued as it is, the block handed over with
+ * it, rather than copied into a record: ts_rep_queue_push_record takes the
+ * block and, once it is encoded, the reporter gives it back to q, where
+ * the pool's next get takes it from (ts_rep_queue_reuse). The copy and the
+ * record's get and the put of the block were most of a hand-over's cost.
+ * Whole blocks are larger than records (all of a span's string buffer and
+ * stack): the caller hands one over only while the queue is short (the
+ * reporter: less than a chunk of spans queued), so that a backlog is made
+ * of records. One pool is adopted per queue: the first one asked, if its
+ * blocks are at most TS_BLOCK_HOME_MAX bytes; for any other pool this is
+ * false. */
+bool ts_rep_queue_adopt(struct ts_rep_queue *q, struct ts_block_pool *pool);
+
+/* A block of pool that q was handed whole and has given back, or NULL
+ * (none waiting, or pool not adopted). Lock-free. */
+void *ts_rep_queue_reuse(struct ts_rep_queue *q, const struct ts_block_pool *pool);
 
 /* Copy s in and queue it: ts_rep_queue_record, then the above. False when
  * dropped. */
@@ -171,9 +197,10 @@ void ts_rep_queue_read(struct ts_span *out, const struct ts_span *rec);
 void ts_rep_queue_release(struct ts_rep_queue *q, struct ts_span *rec);
 
 /* The same for n records (NULL entries skipped): the reporter's, once a
- * chunk of spans is encoded. They wait in q->recycled for the next spans'
- * records, as many as there is room for; the rest go back to their pools,
- * one pool lock per record class rather than one per record. */
+ * chunk of spans is encoded. They wait in q->recycled (whole blocks in
+ * q->adopted_free) for the next spans, as many as there is room for; the
+ * rest go back to their pools, one pool lock per pool rather than one per
+ * record. */
 void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *recs, size_t n);
 
 /* Can rec be encoded where it is, as a whole span? Encoders read its
@@ -200,9 +227,10 @@ void ts_rep_queue_count_drop(struct ts_rep_queue *q, uint64_t n);
 size_t ts_rep_queue_records_carved(struct ts_rep_queue *q);
 size_t ts_rep_queue_records_bytes(struct ts_rep_queue *q);
 
-/* Give the recycled records back to their pools, then the record chunks
- * that have been empty for older_than_ms (ts_block_pool_trim on each
- * record pool): for the reporter thread when it finds nothing to do. */
+/* Give the recycled records and whole blocks back to their pools, then the
+ * record chunks that have been empty for older_than_ms
+ * (ts_block_pool_trim on each record pool): for the reporter thread when
+ * it finds nothing to do. */
 void ts_rep_queue_trim(struct ts_rep_queue *q, unsigned older_than_ms);
 
 /* Fork: prepare takes the mutex (no consumer is halfway through a take)
@@ -217,7 +245,8 @@ void ts_rep_queue_fork_parent(struct ts_rep_queue *q);
  * counter zeroed; the storage is kept. A record another thread of the
  * parent was filling, or had claimed a place for and not yet published, at
  * the fork is lost to the child (one block per such thread), never given
- * back twice. */
+ * back twice. Whole blocks go back to their pool at the child's first trim
+ * (the pool's own fork handler may not have run yet). */
 void ts_rep_queue_after_fork(struct ts_rep_queue *q);
 
 #endif

@@ -51,6 +51,11 @@
  * latency), and the records of a chunk go back soon. */
 #define REP_CHUNK 64
 #define REP_THREAD_STACK ((size_t)512 << 10)
+/* A span's whole block is queued, rather than a copy, only while fewer
+ * spans than this are queued: what the queue holds past a chunk is
+ * records sized to their spans (a block is 2.2 KiB, a record 800 bytes for
+ * most spans), so a backlog of 2048 spans still takes what it did. */
+#define REP_WHOLE_BLOCKS_UNDER REP_CHUNK
 
 
 static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
@@ -364,19 +369,21 @@ static void rep_unsampled(void)
     errno = saved_errno;
 }
 
-void ts_rep_submit(const struct ts_span *s)
+/* ts_rep_submit, and ts_rep_submit_block when whole is the span's pool:
+ * true when the queue has taken the span's block. */
+static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole)
 {
     if (!s) /* no ts_process_foreign() here: see reporter.h */
-        return;
+        return false;
     /* Counted here, where every span ends, with the final sampling
      * decision (a program's own "not sampled" overrides the sampler's). */
     ts_stats_add(TS_STAT_SPANS_FINISHED, 1);
     ts_stats_add(s->sampled ? TS_STAT_SPANS_SAMPLED : TS_STAT_SPANS_UNSAMPLED, 1);
     if (ts_cfg.exporters == 0)
-        return;
+        return false;
     if (!s->sampled) {
         rep_unsampled();
-        return;
+        return false;
     }
     int saved_errno = errno;
     ts_guard_enter();
@@ -384,8 +391,13 @@ void ts_rep_submit(const struct ts_span *s)
      * (most processes a wrapper script runs have no spans). */
     if (!ts_rep_queue_ready(&rep_q))
         ts_rep_queue_reserve(&rep_q, rep_queue_capacity());
-    /* The copy is made first; the push itself takes no lock. */
-    size_t queued = ts_rep_queue_push_record(&rep_q, ts_rep_queue_record(&rep_q, s));
+    /* The block itself while the queue is short (a backlog is made of
+     * records sized to their spans: reporter/queue.h), else a copy, made
+     * first; the push itself takes no lock. */
+    bool taken = whole && ts_rep_queue_count(&rep_q) < REP_WHOLE_BLOCKS_UNDER &&
+                 ts_rep_queue_adopt(&rep_q, whole);
+    struct ts_span *record = taken ? (struct ts_span *)s : ts_rep_queue_record(&rep_q, s);
+    size_t queued = ts_rep_queue_push_record(&rep_q, record);
     if (!queued) {
         ts_stats_add(TS_STAT_DROPPED_QUEUE_FULL, 1);
     } else if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
@@ -399,6 +411,22 @@ void ts_rep_submit(const struct ts_span *s)
     }
     ts_guard_leave();
     errno = saved_errno;
+    return taken;
+}
+
+void ts_rep_submit(const struct ts_span *s)
+{
+    rep_submit(s, NULL);
+}
+
+bool ts_rep_submit_block(struct ts_span *s, struct ts_block_pool *pool)
+{
+    return rep_submit(s, pool);
+}
+
+void *ts_rep_reuse_block(const struct ts_block_pool *pool)
+{
+    return ts_rep_queue_reuse(&rep_q, pool);
 }
 
 void ts_rep_flush(unsigned timeout_ms)

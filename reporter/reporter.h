@@ -28,6 +28,18 @@ void ts_rep_init(void);
  * hooks, which a vfork child may not call (POSIX: only _exit and exec). */
 void ts_rep_submit(const struct ts_span *s);
 
+/* The same for a span at the start of a block of pool that the caller
+ * would give back next: true when the reporter has taken the block too
+ * (queued whole rather than copied: the caller must not touch it again;
+ * it comes back through ts_rep_reuse_block); false when the caller keeps
+ * it (copied, or not queued). */
+struct ts_block_pool;
+bool ts_rep_submit_block(struct ts_span *s, struct ts_block_pool *pool);
+
+/* A block of pool that ts_rep_submit_block took and the reporter is done
+ * with, or NULL: to take before the pool's own (lock-free). */
+void *ts_rep_reuse_block(const struct ts_block_pool *pool);
+
 /* Export everything queued so far, waiting at most timeout_ms. Called at
  * normal exit and before exec. Safe to call when nothing was ever queued.
  * Does nothing when getpid() is not ts_proc.pid (a vfork child, where it

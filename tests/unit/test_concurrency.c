@@ -43,6 +43,7 @@
 #include "preload/span.h"
 #include "reporter/queue.h"
 #include "reporter/reporter.h"
+#include "rep_block_stub.h"
 
 #define RUN_MS 200 /* wall time per scenario (each also has an iteration cap) */
 

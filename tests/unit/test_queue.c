@@ -440,6 +440,124 @@ static void test_queue_records_recycled(void **state)
     ts_rep_queue_destroy(&q);
 }
 
+/* Whole blocks: a span made in a block of the adopted pool is queued as
+ * it is, read where it is, and given back to the queue, from which the
+ * pool's next block comes (as many as the queue keeps; the others to the
+ * pool); one pool only. */
+static struct ts_block_pool whole_pool = TS_BLOCK_POOL_INIT(sizeof(struct ts_span) + 120);
+
+static struct ts_span *whole_span(const char *name)
+{
+    struct ts_span *s = ts_block_get(&whole_pool);
+    assert_non_null(s);
+    make_span(s, name);
+    return s;
+}
+
+static void test_queue_whole_blocks(void **state)
+{
+    enum { N = TS_REP_RECYCLE + 6 };
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 2 * N));
+    static struct ts_block_pool other = TS_BLOCK_POOL_INIT(sizeof(struct ts_span));
+    static struct ts_block_pool too_big = TS_BLOCK_POOL_INIT(TS_BLOCK_HOME_MAX + 16);
+    assert_false(ts_rep_queue_adopt(&q, &too_big));
+    assert_null(ts_rep_queue_reuse(&q, &whole_pool)); /* nothing adopted yet */
+    assert_true(ts_rep_queue_adopt(&q, &whole_pool));
+    assert_true(ts_rep_queue_adopt(&q, &whole_pool));
+    assert_false(ts_rep_queue_adopt(&q, &other)); /* one pool per queue */
+    assert_null(ts_rep_queue_reuse(&q, &other));
+
+    /* whole blocks and records in one queue, in order */
+    static struct ts_span *blocks[N], *recs[2 * N];
+    char name[32];
+    struct ts_span copy;
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "w%d", i);
+        blocks[i] = whole_span(name);
+        assert_int_equal(ts_rep_queue_push_record(&q, blocks[i]), 2 * (size_t)i + 1);
+        snprintf(name, sizeof name, "r%d", i);
+        make_span(&copy, name);
+        assert_true(ts_rep_queue_push(&q, &copy));
+    }
+    ts_rep_queue_lock(&q, NULL);
+    assert_int_equal(ts_rep_queue_take_locked(&q, recs, 2 * N), 2 * N);
+    ts_rep_queue_unlock(&q);
+    for (int i = 0; i < N; i++) {
+        assert_ptr_equal(recs[2 * i], blocks[i]); /* the block itself, not a copy */
+        assert_true(ts_rep_queue_readable_in_place(recs[2 * i]));
+        snprintf(name, sizeof name, "r%d", i);
+        assert_memory_equal(ts_span_name(recs[2 * i + 1]), name, strlen(name));
+        assert_ptr_equal(ts_block_home(recs[2 * i + 1]), &q.records[0]);
+    }
+    ts_rep_queue_release_many(&q, recs, 2 * N);
+    /* the first TS_REP_RECYCLE come back through the queue, in order; the
+     * rest went to the pool */
+    for (int i = 0; i < TS_REP_RECYCLE; i++)
+        assert_ptr_equal(ts_rep_queue_reuse(&q, &whole_pool), blocks[i]);
+    assert_null(ts_rep_queue_reuse(&q, &whole_pool));
+    assert_int_equal(ts_rep_queue_records_carved(&q), N); /* the copies' records only */
+
+    /* a full queue gives a whole block back to its pool */
+    size_t carved = ts_block_pool_carved(&whole_pool);
+    for (int i = 0; i < 2 * N; i++)
+        assert_true(ts_rep_queue_push(&q, &copy));
+    assert_int_equal(ts_rep_queue_push_record(&q, blocks[0]), 0);
+    assert_ptr_equal(ts_block_get(&whole_pool), blocks[0]);
+    assert_int_equal(ts_block_pool_carved(&whole_pool), carved);
+
+    /* what pop and a trim do with them */
+    struct ts_span out;
+    while (ts_rep_queue_pop(&q, &out, 1))
+        ;
+    assert_int_equal(ts_rep_queue_push_record(&q, blocks[0]), 1);
+    assert_int_equal(ts_rep_queue_pop(&q, &out, 1), 1); /* its block to the pool */
+    assert_memory_equal(ts_span_name(&out), "w0", 2);
+    ts_rep_queue_release_many(&q, blocks + 1, 5);
+    ts_rep_queue_trim(&q, 0);
+    assert_null(ts_rep_queue_reuse(&q, &whole_pool));
+    for (int i = 6; i < TS_REP_RECYCLE; i++) /* the ones still reused here */
+        ts_block_put(&whole_pool, blocks[i]);
+    /* every block is free in its pool again: w0 popped, w1-w5 trimmed, the
+     * last 6 released to it */
+    ts_block_pool_trim(&whole_pool, 0);
+    assert_int_equal(ts_block_pool_chunks(&whole_pool, NULL), 0);
+    ts_rep_queue_destroy(&q);
+}
+
+/* In a forked child (after_fork here) the whole blocks the queue held,
+ * queued or given back, are not given to their pool at once (its own
+ * fork handler may not have run: its lock is held here to show it) but
+ * at the next trim; destroy gives back those still queued. */
+static void test_queue_whole_blocks_after_fork(void **state)
+{
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 16));
+    assert_true(ts_rep_queue_adopt(&q, &whole_pool));
+    struct ts_span *a = whole_span("a"), *b = whole_span("b"), *c = whole_span("c");
+    assert_true(ts_rep_queue_push_record(&q, a) > 0);
+    ts_rep_queue_lock(&q, NULL);
+    struct ts_span *taken;
+    assert_int_equal(ts_rep_queue_take_locked(&q, &taken, 1), 1);
+    ts_rep_queue_unlock(&q);
+    ts_rep_queue_release_many(&q, &taken, 1); /* a waits for reuse */
+    assert_true(ts_rep_queue_push_record(&q, b) > 0); /* b queued */
+    struct ts_span rec;
+    make_span(&rec, "record");
+    assert_true(ts_rep_queue_push(&q, &rec));
+    pthread_mutex_lock(&whole_pool.mu);
+    ts_rep_queue_after_fork(&q); /* would wait for the lock forever if it took it */
+    assert_int_equal(ts_rep_queue_count(&q), 0);
+    assert_null(ts_rep_queue_reuse(&q, &whole_pool));
+    pthread_mutex_unlock(&whole_pool.mu);
+    assert_int_equal(ts_rep_queue_records_carved(&q), 1);
+    ts_rep_queue_trim(&q, 0); /* a and b back to the pool */
+    assert_true(ts_rep_queue_push_record(&q, c) > 0);
+    ts_rep_queue_destroy(&q); /* c back to the pool */
+    ts_block_pool_trim(&whole_pool, 0);
+    assert_int_equal(ts_block_pool_chunks(&whole_pool, NULL), 0);
+}
+
 /* A record without a call stack is encoded where it is: every string of
  * it reads, through ts_span_bytes, as in the span it was made from, and
  * nothing past the bytes it holds is reachable; one with a stack must be
@@ -1472,6 +1590,59 @@ static void test_reporter_batch_wakes_thread(void **state)
     run_in_child(NULL, scen_batch_wakes_thread);
 }
 
+/* --- spans handed over in their blocks */
+
+static void scen_whole_blocks(void)
+{
+    scen_setup(1000, 512, 60000);
+    enum { N = 300 };
+    static struct ts_block_pool pool = TS_BLOCK_POOL_INIT(sizeof(struct ts_span) + 64);
+    struct ts_span *unsampled = ts_block_get(&pool);
+    make_span(unsampled, "unsampled");
+    unsampled->sampled = 0;
+    CHECK(!ts_rep_submit_block(unsampled, &pool), "an unsampled span's block taken");
+    int taken = 0;
+    char name[64];
+    for (int i = 0; i < N; i++) {
+        struct ts_span *s = ts_rep_reuse_block(&pool);
+        if (!s)
+            s = ts_block_get(&pool);
+        snprintf(name, sizeof name, "span:%d:%d", 3, i);
+        make_span(s, name);
+        bool took = ts_rep_submit_block(s, &pool);
+        /* the reporter only wakes at a chunk of spans: the first chunk is
+         * all taken whole */
+        CHECK(took || i >= 64, "span %d copied with fewer than a chunk queued", i);
+        if (!took)
+            ts_block_put(&pool, s);
+        taken += took;
+    }
+    ts_rep_flush(20000);
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->bad_lines == 0 && sf->spans == N, "%d spans, %d bad lines", sf->spans,
+          sf->bad_lines);
+    check_group(sf, 3, N);
+    CHECK(ts_rep_exported() == N, "exported %llu", (unsigned long long)ts_rep_exported());
+    /* every block taken came back: queued for reuse, or to the pool */
+    int reused = 0;
+    void *b;
+    while ((b = ts_rep_reuse_block(&pool))) {
+        ts_block_put(&pool, b);
+        reused++;
+    }
+    CHECK(taken >= 64 && reused > 0 && reused <= TS_REP_RECYCLE, "taken %d, reused %d", taken,
+          reused);
+    ts_block_put(&pool, unsampled);
+    ts_block_pool_trim(&pool, 0);
+    CHECK(ts_block_pool_chunks(&pool, NULL) == 0, "blocks of the pool still out");
+    scen_cleanup();
+}
+
+static void test_reporter_whole_blocks(void **state)
+{
+    run_in_child(NULL, scen_whole_blocks);
+}
+
 /* --- a batch whose line would pass 4 MiB is split */
 
 static void scen_split_long_lines(void)
@@ -1702,6 +1873,8 @@ int main(void)
         cmocka_unit_test(test_queue_take_and_release),
         cmocka_unit_test(test_queue_release_many),
         cmocka_unit_test(test_queue_records_recycled),
+        cmocka_unit_test(test_queue_whole_blocks),
+        cmocka_unit_test(test_queue_whole_blocks_after_fork),
         cmocka_unit_test(test_queue_record_read_in_place),
         cmocka_unit_test(test_queue_fork_frees_records_in_child),
         cmocka_unit_test(test_queue_cap_not_power_of_two),
@@ -1716,6 +1889,7 @@ int main(void)
         cmocka_unit_test(test_reporter_lazy_thread_and_signals),
         cmocka_unit_test(test_reporter_batch_wakes_thread),
         cmocka_unit_test(test_reporter_splits_long_lines),
+        cmocka_unit_test(test_reporter_whole_blocks),
         cmocka_unit_test(test_reporter_exporter_none),
         cmocka_unit_test(test_reporter_exporter_console),
         cmocka_unit_test(test_reporter_file_error),
