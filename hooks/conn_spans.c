@@ -29,8 +29,13 @@
  * traced calls, which may run in a signal handler (preload/blocks.h).
  * Nearly always the thread that starts a span ends it, and a thread has
  * one or two in flight (a proxy: its server span and its client span):
- * each thread keeps two free ones, got and given back without a lock. */
+ * each thread keeps two free ones, got and given back without a lock. A
+ * finished span's block is mostly handed to the reporter as it is and
+ * comes back from it (ts_rep_reuse_block, also without a lock); the
+ * thread's own cache keeps those the reporter copied, and discarded ones. */
 static struct ts_block_pool pending_blocks = TS_BLOCK_POOL_INIT_CACHED(sizeof(struct pending), 2);
+_Static_assert(offsetof(struct pending, span) == 0,
+               "a span handed to ts_rep_submit_block starts its block");
 
 void conn_spans_fork_prepare(void)
 {
@@ -124,8 +129,10 @@ void conn_span_finish(struct pending *p, const char *error_type)
     if (p->span.kind == TS_KIND_SERVER)
         ts_ctx_clear_current(p->span.span_id);
     ts_inflight_remove(&p->inflight);
-    ts_rep_submit(&p->span);
-    ts_block_put(&pending_blocks, p);
+    /* The reporter may take the block as it is (no copy of the span); it
+     * then comes back to pending_new through ts_rep_reuse_block. */
+    if (!ts_rep_submit_block(&p->span, &pending_blocks))
+        ts_block_put(&pending_blocks, p);
 }
 
 void conn_span_discard(struct pending *p)
@@ -236,7 +243,9 @@ _Static_assert(SPAN_NAME_MAX + 1 + TS_ROUTE_MAX <= TS_SPAN_STRBUF,
 static struct pending *pending_new(const struct req_view *v, uint8_t kind)
 {
     const struct ts_http_request *req = v->req;
-    struct pending *p = ts_block_get(&pending_blocks);
+    struct pending *p = ts_rep_reuse_block(&pending_blocks);
+    if (!p)
+        p = ts_block_get(&pending_blocks);
     if (!p)
         return NULL;
     /* Only the fixed fields are cleared: the span's string buffer and

@@ -16,7 +16,7 @@
 struct ts_block_chunk {
     /* In pool->usable or pool->spares (on_list says which), or, with all
      * its blocks in use, in neither. */
-    struct ts_block_chunk *prev, *next_listed;
+    _Alignas(16) struct ts_block_chunk *prev, *next_listed;
     struct ts_block_chunk *all_prev, *all_next; /* in pool->all */
     void *free;          /* its blocks given back, linked through their first word */
     char *next, *end;    /* its part not handed out yet */
@@ -25,9 +25,12 @@ struct ts_block_chunk {
     size_t bytes;        /* the chunk's size, a power of two: its alignment too */
     uint64_t emptied_ms; /* when it became a spare (ts_mono_ms) */
     struct ts_block_list *on_list;
+    struct ts_block_pool *pool; /* whose it is: ts_block_home */
 };
 
 _Static_assert(sizeof(struct ts_block_chunk) % 16 == 0, "blocks after the header stay 16-aligned");
+_Static_assert(sizeof(struct ts_block_chunk) + TS_BLOCK_HOME_MAX <= CHUNK_MIN,
+               "blocks up to TS_BLOCK_HOME_MAX bytes are all in chunks of CHUNK_MIN");
 
 /* The chunk size for blocks of this size: a power of two, so a block's
  * chunk is its address rounded down. */
@@ -124,6 +127,7 @@ static struct ts_block_chunk *chunk_new(struct ts_block_pool *p)
     if (!c)
         return NULL;
     memset(c, 0, sizeof *c);
+    c->pool = p;
     c->bytes = bytes;
     c->next = (char *)(c + 1);
     c->end = (char *)c + bytes;
@@ -244,6 +248,11 @@ static void give_locked(struct ts_block_pool *p, void *block, uint64_t *now_ms,
         *unmap = stale;
         stale = next;
     }
+}
+
+struct ts_block_pool *ts_block_home(const void *block)
+{
+    return ((const struct ts_block_chunk *)((uintptr_t)block & ~(uintptr_t)(CHUNK_MIN - 1)))->pool;
 }
 
 /* ------------------------------------------------------ thread caches */

@@ -120,6 +120,14 @@ void *ts_block_get(struct ts_block_pool *p);
 /* Give a block of this pool back. */
 void ts_block_put(struct ts_block_pool *p, void *block);
 
+/* The pool a block came from, for a block of a pool whose blocks are at
+ * most TS_BLOCK_HOME_MAX bytes (those share the smallest chunk size, so
+ * the chunk's header is the block's address rounded down): for a thread
+ * that is given blocks of several pools back to back (the reporter's
+ * queue: span records and whole span blocks). */
+#define TS_BLOCK_HOME_MAX ((size_t)32 << 10)
+struct ts_block_pool *ts_block_home(const void *block);
+
 /* Give n blocks of this pool back under one lock, none kept in the
  * calling thread's cache (for a thread that gives back what others took).
  * NULL entries are skipped. */

@@ -1,6 +1,7 @@
 /* queue.c — the bounded queue of span records (see queue.h). */
 #include "queue.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -27,10 +28,15 @@ bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap)
         return true;
     /* Mapped outside the mutex: a push never waits for it. mmap, not
      * malloc: the first span may be pushed from a signal handler. The
-     * pages are only touched (and become resident) as the ring fills. */
-    if (cap > SIZE_MAX / sizeof(struct ts_span *))
-        return false;
-    size_t bytes = cap * sizeof(struct ts_span *);
+     * pages are only touched (and become resident) as the ring fills. A
+     * power of two slots, so that a position's slot is a mask away. */
+    size_t ring = 1;
+    while (ring < cap) {
+        if (ring > SIZE_MAX / 2 / sizeof(struct ts_span *))
+            return false;
+        ring <<= 1;
+    }
+    size_t bytes = ring * sizeof(struct ts_span *);
     void *slots = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (slots == MAP_FAILED)
         return false;
@@ -38,7 +44,9 @@ bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap)
     if (!q->slots) {
         q->slots_bytes = bytes;
         q->cap = cap;
-        q->head = q->count = 0;
+        q->mask = ring - 1;
+        /* Published by the release store below: a producer reads cap and
+         * mask only after it has seen the ring. */
         __atomic_store_n(&q->slots, (struct ts_span **)slots, __ATOMIC_RELEASE);
         slots = NULL;
     }
@@ -48,10 +56,22 @@ bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap)
     return true;
 }
 
+static int release_kind(struct ts_rep_queue *q, const struct ts_span *rec);
+static void recycled_give_back(struct ts_rep_queue *q);
+
 void ts_rep_queue_destroy(struct ts_rep_queue *q)
 {
-    if (q->slots)
+    if (q->slots) {
+        /* Whole blocks are their pool's to keep; records go with their
+         * pools' chunks. */
+        for (size_t pos = q->head; pos != q->tail; pos++) {
+            struct ts_span *rec = q->slots[pos & q->mask];
+            if (rec && release_kind(q, rec) == TS_REP_RECORD_CLASSES)
+                ts_block_put(q->adopted, rec);
+        }
         munmap(q->slots, q->slots_bytes);
+    }
+    recycled_give_back(q);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++) {
         ts_block_pool_destroy(&q->records[k]);
         pthread_mutex_destroy(&q->records[k].mu);
@@ -107,67 +127,306 @@ static void copy_span(struct ts_span *dst, const struct ts_span *src)
         memcpy(dst->frames, src->frames, nframes * sizeof src->frames[0]);
 }
 
+/* ------------------------------------------------------------ recycled */
+
+_Static_assert((TS_REP_RECYCLE & (TS_REP_RECYCLE - 1)) == 0 && TS_REP_RECYCLE > 1,
+               "a position's cell and lap are a mask away");
+
+/* Put a block in r; false when r is full. */
+static bool recycle_put(struct ts_rep_recycle *r, void *block)
+{
+    size_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+    for (;;) {
+        struct ts_rep_recycle_cell *c = &r->cells[pos & (TS_REP_RECYCLE - 1)];
+        size_t lap = pos & ~(size_t)(TS_REP_RECYCLE - 1);
+        intptr_t dif = (intptr_t)(__atomic_load_n(&c->lap, __ATOMIC_ACQUIRE) - lap);
+        if (dif == 0) { /* empty at this lap: claim the position */
+            if (__atomic_compare_exchange_n(&r->tail, &pos, pos + 1, true, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                c->block = block;
+                __atomic_store_n(&c->lap, lap + 1, __ATOMIC_RELEASE);
+                return true;
+            }
+        } else if (dif < 0) { /* still holds the last lap's block: full */
+            return false;
+        } else { /* another producer took the position */
+            pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/* Take a block from r; NULL when it has none. */
+static void *recycle_get(struct ts_rep_recycle *r)
+{
+    size_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+    for (;;) {
+        struct ts_rep_recycle_cell *c = &r->cells[pos & (TS_REP_RECYCLE - 1)];
+        size_t lap = pos & ~(size_t)(TS_REP_RECYCLE - 1);
+        intptr_t dif = (intptr_t)(__atomic_load_n(&c->lap, __ATOMIC_ACQUIRE) - (lap + 1));
+        if (dif == 0) { /* holds this lap's block: claim the position */
+            if (__atomic_compare_exchange_n(&r->head, &pos, pos + 1, true, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                void *block = c->block;
+                __atomic_store_n(&c->lap, lap + TS_REP_RECYCLE, __ATOMIC_RELEASE);
+                return block;
+            }
+        } else if (dif < 0) { /* not filled yet at this lap: empty */
+            return NULL;
+        } else { /* another consumer took the position */
+            pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/* Where release_many sorts a record: its class, or after them the
+ * adopted pool's whole blocks. */
+#define RELEASE_KINDS (TS_REP_RECORD_CLASSES + 1)
+
+static struct ts_rep_recycle *recycle_of(struct ts_rep_queue *q, int kind)
+{
+    return kind < TS_REP_RECORD_CLASSES ? &q->recycled[kind] : &q->adopted_free;
+}
+
+static struct ts_block_pool *pool_of(struct ts_rep_queue *q, int kind)
+{
+    return kind < TS_REP_RECORD_CLASSES ? &q->records[kind] : q->adopted;
+}
+
+/* A record's kind for release_many (a whole block's pool is the adopted
+ * one: no other is ever handed over). */
+static int release_kind(struct ts_rep_queue *q, const struct ts_span *rec)
+{
+    struct ts_block_pool *home = ts_block_home(rec);
+    for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        if (home == &q->records[k])
+            return k;
+    return TS_REP_RECORD_CLASSES;
+}
+
+/* Every recycled record and whole block back to its pool, and a forked
+ * child's orphaned whole blocks. */
+static void recycled_give_back(struct ts_rep_queue *q)
+{
+    for (int k = 0; k < RELEASE_KINDS; k++) {
+        void *got[TS_REP_RECYCLE];
+        size_t n = 0;
+        while (n < TS_REP_RECYCLE && (got[n] = recycle_get(recycle_of(q, k))))
+            n++;
+        if (n)
+            ts_block_put_many(pool_of(q, k), got, n);
+    }
+    void *orphan = __atomic_exchange_n(&q->orphans, NULL, __ATOMIC_ACQUIRE);
+    while (orphan) {
+        void *next;
+        memcpy(&next, orphan, sizeof next);
+        ts_block_put_many(q->adopted, &orphan, 1);
+        orphan = next;
+    }
+}
+
+/* In a forked child (the only thread): a whole block for the next trim to
+ * give back to the adopted pool, whose lock may still be held as the
+ * parent's prepare left it. */
+static void orphan_push(struct ts_rep_queue *q, void *block)
+{
+    memcpy(block, &q->orphans, sizeof q->orphans);
+    q->orphans = block;
+}
+
+/* In a forked child: the blocks the cells hold go back to their pools
+ * (another thread of the parent halfway through putting one in or taking
+ * one out is gone: a cell it had claimed and not marked is lost, one
+ * block), and the queues start again empty. */
+static void recycled_after_fork(struct ts_rep_queue *q)
+{
+    for (int k = 0; k < RELEASE_KINDS; k++) {
+        struct ts_rep_recycle *r = recycle_of(q, k);
+        for (size_t i = 0; i < TS_REP_RECYCLE; i++) {
+            if ((r->cells[i].lap & (TS_REP_RECYCLE - 1)) == 1) {
+                if (k < TS_REP_RECORD_CLASSES)
+                    ts_block_put_many(pool_of(q, k), &r->cells[i].block, 1);
+                else
+                    orphan_push(q, r->cells[i].block);
+            }
+            r->cells[i].lap = 0;
+        }
+        r->head = r->tail = 0;
+    }
+}
+
+/* --------------------------------------------------------- making them */
+
 struct ts_span *ts_rep_queue_record(struct ts_rep_queue *q, const struct ts_span *s)
 {
-    struct ts_span *rec = ts_block_get(&q->records[record_class(s)]);
+    int k = record_class(s);
+    struct ts_span *rec = recycle_get(&q->recycled[k]);
+    if (!rec)
+        rec = ts_block_get(&q->records[k]);
     if (rec)
         copy_span(rec, s);
     return rec;
 }
 
+/* Give a record, or a whole block, back to its pool. */
 static void record_put(struct ts_rep_queue *q, struct ts_span *rec)
 {
-    ts_block_put(&q->records[record_class(rec)], rec);
+    (void)q;
+    ts_block_put(ts_block_home(rec), rec);
 }
+
+bool ts_rep_queue_adopt(struct ts_rep_queue *q, struct ts_block_pool *pool)
+{
+    struct ts_block_pool *adopted = __atomic_load_n(&q->adopted, __ATOMIC_ACQUIRE);
+    if (adopted)
+        return adopted == pool;
+    if (pool->size > TS_BLOCK_HOME_MAX)
+        return false;
+    if (__atomic_compare_exchange_n(&q->adopted, &adopted, pool, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return true;
+    return adopted == pool;
+}
+
+void *ts_rep_queue_reuse(struct ts_rep_queue *q, const struct ts_block_pool *pool)
+{
+    if (__atomic_load_n(&q->adopted, __ATOMIC_ACQUIRE) != pool)
+        return NULL;
+    return recycle_get(&q->adopted_free);
+}
+
 
 /* ---------------------------------------------------------------- ring */
 
-bool ts_rep_queue_push_record_locked(struct ts_rep_queue *q, struct ts_span *rec)
+/* Spans queued: positions claimed and not yet taken. head is read first:
+ * it never passes tail, so the difference cannot wrap. */
+static size_t ring_depth(const struct ts_rep_queue *q)
 {
-    if (!rec || !q->slots || q->count >= q->cap) {
-        if (rec)
-            record_put(q, rec);
-        ts_rep_queue_count_drop(q, 1);
-        return false;
-    }
-    size_t tail = q->head + q->count;
-    if (tail >= q->cap)
-        tail -= q->cap;
-    q->slots[tail] = rec;
-    q->count++;
-    return true;
+    size_t head = __atomic_load_n(&q->head, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&q->tail, __ATOMIC_SEQ_CST) - head;
 }
 
-bool ts_rep_queue_push_locked(struct ts_rep_queue *q, const struct ts_span *s)
+static size_t push_dropped(struct ts_rep_queue *q, struct ts_span *rec)
+{
+    if (rec)
+        record_put(q, rec);
+    ts_rep_queue_count_drop(q, 1);
+    return 0;
+}
+
+size_t ts_rep_queue_push_record(struct ts_rep_queue *q, struct ts_span *rec)
+{
+    struct ts_span **slots = __atomic_load_n(&q->slots, __ATOMIC_ACQUIRE);
+    if (!rec || !slots)
+        return push_dropped(q, rec);
+    size_t head, tail;
+    for (;;) {
+        /* head before tail (an acquire load: the other cannot move before
+         * it), so that tail - head never wraps. */
+        head = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+        tail = __atomic_load_n(&q->tail, __ATOMIC_RELAXED);
+        if (tail - head >= q->cap) {
+            /* Full, unless the consumer has taken some since head was
+             * read (tail only grows: with head unchanged the queue was
+             * full when it was read again). */
+            if (__atomic_load_n(&q->head, __ATOMIC_ACQUIRE) == head)
+                return push_dropped(q, rec);
+            continue;
+        }
+        /* Sequentially consistent: ordered before the consumer_waiting
+         * load in ts_rep_queue_wake, against the consumer's store of it
+         * and its count that follows (a sleeping consumer is always seen,
+         * or it sees this span). */
+        if (__atomic_compare_exchange_n(&q->tail, &tail, tail + 1, false, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_RELAXED))
+            break;
+    }
+    /* The place is ours: the slot's last record was taken (and the slot
+     * cleared) before head passed it, and head >= tail - cap + 1 with
+     * cap <= mask + 1. The release store publishes the record's bytes. */
+    __atomic_store_n(&slots[tail & q->mask], rec, __ATOMIC_RELEASE);
+    return tail + 1 - head;
+}
+
+bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
 {
     /* Without storage nothing is copied: the span is dropped anyway. */
-    struct ts_span *rec = q->slots && q->count < q->cap ? ts_rep_queue_record(q, s) : NULL;
-    return ts_rep_queue_push_record_locked(q, rec);
+    struct ts_span *rec = ts_rep_queue_ready(q) ? ts_rep_queue_record(q, s) : NULL;
+    return ts_rep_queue_push_record(q, rec) > 0;
+}
+
+void ts_rep_queue_wake(struct ts_rep_queue *q)
+{
+    if (!__atomic_load_n(&q->consumer_waiting, __ATOMIC_SEQ_CST))
+        return;
+    /* Under the mutex: the consumer holds it from setting the flag until
+     * it sleeps, so the signal cannot fall between the two. */
+    pthread_mutex_lock(&q->mu);
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+bool ts_rep_queue_wait_locked(struct ts_rep_queue *q, size_t want, const struct timespec *until)
+{
+    bool in_time = true;
+    while (in_time) {
+        /* The flag before the count (both sequentially consistent, as the
+         * producers' claim and their load of the flag): a producer whose
+         * span is not counted here sees the flag and signals. */
+        __atomic_store_n(&q->consumer_waiting, true, __ATOMIC_SEQ_CST);
+        if (ring_depth(q) >= want)
+            break;
+        in_time = pthread_cond_clockwait(&q->cv, &q->mu, CLOCK_MONOTONIC, until) != ETIMEDOUT;
+    }
+    __atomic_store_n(&q->consumer_waiting, false, __ATOMIC_RELAXED);
+    return in_time;
+}
+
+/* Take the oldest published record, NULL when there is none (mutex held:
+ * the only consumer). Moves head past it. tail is the producers' as read
+ * once by the caller: a slot at or past it is never read (nothing there
+ * is queued, whatever the slot holds). */
+static struct ts_span *ring_take(struct ts_rep_queue *q, size_t *head, size_t tail)
+{
+    if (*head == tail)
+        return NULL;
+    struct ts_span **slot = &q->slots[*head & q->mask];
+    struct ts_span *rec = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!rec) /* empty, or claimed and not yet published */
+        return NULL;
+    __atomic_store_n(slot, NULL, __ATOMIC_RELAXED);
+    ++*head;
+    return rec;
 }
 
 size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size_t max)
 {
+    if (!ts_rep_queue_ready(q))
+        return 0;
+    size_t head = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
+    size_t tail = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
     size_t n = 0;
-    while (n < max && q->count > 0) {
-        struct ts_span *rec = q->slots[q->head];
+    struct ts_span *rec;
+    while (n < max && (rec = ring_take(q, &head, tail))) {
         copy_span(&out[n++], rec);
         record_put(q, rec);
-        if (++q->head == q->cap)
-            q->head = 0;
-        q->count--;
     }
+    /* Release: the slots cleared above are free to the producers that
+     * see the new head. */
+    __atomic_store_n(&q->head, head, __ATOMIC_RELEASE);
     return n;
 }
 
 size_t ts_rep_queue_take_locked(struct ts_rep_queue *q, struct ts_span **recs, size_t max)
 {
+    if (!ts_rep_queue_ready(q))
+        return 0;
+    size_t head = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
+    size_t tail = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
     size_t n = 0;
-    while (n < max && q->count > 0) {
-        recs[n++] = q->slots[q->head];
-        if (++q->head == q->cap)
-            q->head = 0;
-        q->count--;
-    }
+    struct ts_span *rec;
+    while (n < max && (rec = ring_take(q, &head, tail)))
+        recs[n++] = rec;
+    __atomic_store_n(&q->head, head, __ATOMIC_RELEASE);
     return n;
 }
 
@@ -187,17 +446,18 @@ void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *re
     enum { SORTED_MAX = 64 };
     while (n > 0) {
         size_t m = n < SORTED_MAX ? n : SORTED_MAX;
-        void *sorted[TS_REP_RECORD_CLASSES][SORTED_MAX];
-        size_t count[TS_REP_RECORD_CLASSES] = {0};
+        void *sorted[RELEASE_KINDS][SORTED_MAX];
+        size_t count[RELEASE_KINDS] = {0};
         for (size_t i = 0; i < m; i++) {
             if (recs[i]) {
-                int k = record_class(recs[i]);
-                sorted[k][count[k]++] = recs[i];
+                int k = release_kind(q, recs[i]);
+                if (!recycle_put(recycle_of(q, k), recs[i]))
+                    sorted[k][count[k]++] = recs[i];
             }
         }
-        for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
+        for (int k = 0; k < RELEASE_KINDS; k++)
             if (count[k])
-                ts_block_put_many(&q->records[k], sorted[k], count[k]);
+                ts_block_put_many(pool_of(q, k), sorted[k], count[k]);
         recs += m;
         n -= m;
     }
@@ -210,15 +470,6 @@ bool ts_rep_queue_readable_in_place(const struct ts_span *rec)
     return ts_span_nframes(rec) == 0;
 }
 
-bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
-{
-    struct ts_span *rec = ts_rep_queue_record(q, s);
-    pthread_mutex_lock(&q->mu);
-    bool ok = ts_rep_queue_push_record_locked(q, rec);
-    pthread_mutex_unlock(&q->mu);
-    return ok;
-}
-
 size_t ts_rep_queue_pop(struct ts_rep_queue *q, struct ts_span *out, size_t max)
 {
     pthread_mutex_lock(&q->mu);
@@ -229,10 +480,7 @@ size_t ts_rep_queue_pop(struct ts_rep_queue *q, struct ts_span *out, size_t max)
 
 size_t ts_rep_queue_count(struct ts_rep_queue *q)
 {
-    pthread_mutex_lock(&q->mu);
-    size_t n = q->count;
-    pthread_mutex_unlock(&q->mu);
-    return n;
+    return ring_depth(q);
 }
 
 uint64_t ts_rep_queue_dropped(const struct ts_rep_queue *q)
@@ -263,6 +511,7 @@ size_t ts_rep_queue_records_bytes(struct ts_rep_queue *q)
 
 void ts_rep_queue_trim(struct ts_rep_queue *q, unsigned older_than_ms)
 {
+    recycled_give_back(q);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
         ts_block_pool_trim(&q->records[k], older_than_ms);
 }
@@ -289,14 +538,21 @@ void ts_rep_queue_after_fork(struct ts_rep_queue *q)
     pthread_cond_init(&q->cv, NULL);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
         ts_block_pool_after_fork(&q->records[k]);
+    recycled_after_fork(q);
     /* The parent exports these spans; in the child their records are
-     * simply free blocks again (the child's copies of them). */
-    while (q->count > 0) {
-        record_put(q, q->slots[q->head]);
-        if (++q->head == q->cap)
-            q->head = 0;
-        q->count--;
+     * simply free blocks again (the child's copies of them). A place
+     * claimed and not published holds no record: that one is lost. */
+    if (q->slots) {
+        for (size_t pos = q->head; pos != q->tail; pos++) {
+            struct ts_span **slot = &q->slots[pos & q->mask];
+            if (*slot && release_kind(q, *slot) < TS_REP_RECORD_CLASSES)
+                record_put(q, *slot);
+            else if (*slot)
+                orphan_push(q, *slot);
+            *slot = NULL;
+        }
     }
-    q->head = 0;
+    q->head = q->tail = 0;
+    q->consumer_waiting = false;
     __atomic_store_n(&q->dropped, 0, __ATOMIC_RELAXED);
 }

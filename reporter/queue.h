@@ -1,12 +1,18 @@
 /* queue.h — the bounded queue of finished spans between the program's
- * threads and the reporter. Pushing never blocks for longer than a short
- * copy and a few pointer moves under one mutex; a full queue drops the span
- * and counts it. The condvar lives here too so that the reporter thread can
- * wait on the same mutex that guards the queue.
+ * threads and the reporter. A push takes no lock: a span's record is
+ * copied first, then one compare-and-swap claims a place in the ring and
+ * a store publishes the record (the mutex and the two pointer moves under
+ * it were most of what a program's thread paid to hand a span over). A
+ * full queue drops the span and counts it. The consumer (the reporter
+ * thread, or a flush) takes records under the mutex, which also keeps
+ * consumers one at a time; the condvar lives here so that the reporter
+ * can sleep until a chunk is queued, and a producer only takes the mutex
+ * to wake it when it really sleeps.
  *
  * Memory: only queued spans take any. The ring itself holds pointers (8
- * bytes a slot, mapped when the first span comes, its pages touched as the
- * queue grows); each span is copied into a record from a block pool
+ * bytes a slot, cap rounded up to a power of two, mapped when the first
+ * span comes, its pages touched as the queue grows); each span is copied
+ * into a record from a block pool
  * (preload/blocks.h: mmap, no malloc, as a push may run in a signal
  * handler), sized to what the span uses: most spans fill a few hundred of
  * the TS_SPAN_STRBUF string bytes, so there are three record sizes, and
@@ -15,7 +21,7 @@
  * those of a chunk of spans together, once they are encoded. Blocks are never returned
  * to the system: what stays resident is the queue's peak depth (at most
  * cap records, and one more for each thread pushing into a full queue at
- * that moment: the record is made before the mutex is taken), not cap
+ * that moment: the record is made before a place is claimed), not cap
  * full records from the start. */
 #ifndef TS_QUEUE_H
 #define TS_QUEUE_H
@@ -37,31 +43,69 @@
 #define TS_REP_RECORD_STR_MEDIUM 640
 #define TS_REP_RECORD_BYTES(str_bytes) (offsetof(struct ts_span, str) + (str_bytes))
 
+/* Records the reporter has given back, waiting to be made again: a bounded
+ * queue (Vyukov's, many producers and many consumers, one
+ * compare-and-swap each way) per record class. Records are made on the
+ * program's threads and given back on the reporter's, so a thread's own
+ * block cache never has one; from the pool, each took its lock and its
+ * chunk bookkeeping (some 95 instructions a span, the most of anything
+ * in the hand-over after the copy). A record here is still in use to its
+ * pool: at most TS_REP_RECYCLE of each class wait (the rest go back to
+ * the pool), and an idle trim gives them all back. */
+#define TS_REP_RECYCLE 64
+
+struct ts_rep_recycle_cell {
+    size_t lap; /* atomic: which turn of the queue the cell is at: its
+                   positions' multiple of TS_REP_RECYCLE when empty, that
+                   + 1 when it holds a block (zero-initialised: empty, lap 0) */
+    void *block;
+};
+
+struct ts_rep_recycle {
+    _Alignas(64) size_t head; /* atomic: the next position to take (program threads) */
+    _Alignas(64) size_t tail; /* atomic: the next position to fill (the reporter) */
+    struct ts_rep_recycle_cell cells[TS_REP_RECYCLE];
+};
+
 struct ts_rep_queue {
-    pthread_mutex_t mu;     /* guards everything below except dropped and the pools */
+    pthread_mutex_t mu;     /* held by a consumer (one at a time) and by the reporter asleep */
     pthread_cond_t cv;      /* the consumer waits here (CLOCK_MONOTONIC) */
-    struct ts_span **slots; /* the ring of records; NULL until storage is reserved
-                               (read without the mutex atomically, as a hint) */
+    struct ts_span **slots; /* the ring of records, NULL where none is published; the
+                               ring itself NULL until storage is reserved (atomic) */
     size_t slots_bytes;     /* the length of its mapping */
-    size_t cap;
-    size_t head; /* index of the oldest span */
-    size_t count;
-    uint64_t dropped; /* atomic: read without the mutex */
-    /* Where records come from, smallest first; each has its own lock, taken
-     * after mu when both are held. */
+    size_t cap;             /* spans it holds at most */
+    size_t mask;            /* slots in the ring - 1 (a power of two, at least cap) */
+    size_t head;            /* atomic: the oldest span's position (the consumer moves it) */
+    bool consumer_waiting;  /* atomic: the consumer sleeps on cv (set under mu) */
+    uint64_t dropped;       /* atomic */
+    /* Where records come from, smallest first; each has its own lock. */
     struct ts_block_pool records[TS_REP_RECORD_CLASSES];
+    /* Records given back by ts_rep_queue_release_many, taken first. */
+    struct ts_rep_recycle recycled[TS_REP_RECORD_CLASSES];
+    /* The pool whose whole blocks q also queues (ts_rep_queue_adopt; atomic,
+     * set once), and those blocks given back, for ts_rep_queue_reuse. */
+    struct ts_block_pool *adopted;
+    struct ts_rep_recycle adopted_free;
+    /* atomic: in a forked child, whole blocks to give back to the adopted
+     * pool at the next trim (linked through their first word): its lock
+     * may still be the parent's when the queue's fork handler runs. */
+    void *orphans;
+    /* atomic: the next free position, claimed by producers with a
+     * compare-and-swap. Positions only grow; a span at position i is in
+     * slots[i & mask]. On a line of its own: every push writes it. */
+    _Alignas(64) size_t tail;
 };
 
 /* Static initialiser: no storage yet (see ts_rep_queue_reserve). The
  * condvar uses the default clock: wait with pthread_cond_clockwait. */
 #define TS_REP_QUEUE_INITIALIZER                                                                   \
     {                                                                                              \
-        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0,                  \
-        {                                                                                          \
+        .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,                           \
+        .records = {                                                                               \
             TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_SMALL)),                      \
             TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_MEDIUM)),                     \
             TS_BLOCK_POOL_INIT(sizeof(struct ts_span)),                                            \
-        }                                                                                          \
+        },                                                                                         \
     }
 
 /* Initialise q and give it room for cap spans (cap 0 means 1). Returns
@@ -76,27 +120,58 @@ bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap);
 /* Does q have storage? A hint, without the mutex. */
 bool ts_rep_queue_ready(const struct ts_rep_queue *q);
 
-/* Unmap the ring and every record block, destroy the mutex and condvar.
- * Nothing may use q any more. */
+/* Unmap the ring and every record block (whole blocks go back to their
+ * pool), destroy the mutex and condvar. Nothing may use q any more. */
 void ts_rep_queue_destroy(struct ts_rep_queue *q);
 
 /* Lock the mutex, giving up at abs_realtime (NULL: wait as long as it
- * takes). True when locked. */
+ * takes). True when locked. Consumers hold it; producers never need it. */
 bool ts_rep_queue_lock(struct ts_rep_queue *q, const struct timespec *abs_realtime);
 void ts_rep_queue_unlock(struct ts_rep_queue *q);
 
 /* A record holding a copy of s (only the used part of its string buffer,
- * and its stack when it has one), from q's pools, without the mutex: the
- * copy is done before the span is queued. NULL when out of memory. */
+ * and its stack when it has one), from q's pools: the copy is done before
+ * the span is queued. NULL when out of memory. */
 struct ts_span *ts_rep_queue_record(struct ts_rep_queue *q, const struct ts_span *s);
 
-/* Queue a record from ts_rep_queue_record (mutex held); q owns it from now
- * on. False when the queue is full, has no storage or rec is NULL: the span
- * is dropped and counted (and its record given back). */
-bool ts_rep_queue_push_record_locked(struct ts_rep_queue *q, struct ts_span *rec);
+/* Queue a record from ts_rep_queue_record, without a lock; q owns it from
+ * now on. Returns the number of spans queued with it (at least 1), or 0
+ * when the queue is full, has no storage or rec is NULL: the span is then
+ * dropped and counted (and its record given back). Safe from any number
+ * of threads at once and in a signal handler. */
+size_t ts_rep_queue_push_record(struct ts_rep_queue *q, struct ts_span *rec);
 
-/* Copy s in (mutex held): ts_rep_queue_record, then the above. */
-bool ts_rep_queue_push_locked(struct ts_rep_queue *q, const struct ts_span *s);
+/* Whole blocks instead of copies. A span made in a block of a pool (at
+ * the block's start) can be queued as it is, the block handed over with
+ * it, rather than copied into a record: ts_rep_queue_push_record takes the
+ * block and, once it is encoded, the reporter gives it back to q, where
+ * the pool's next get takes it from (ts_rep_queue_reuse). The copy and the
+ * record's get and the put of the block were most of a hand-over's cost.
+ * Whole blocks are larger than records (all of a span's string buffer and
+ * stack): the caller hands one over only while the queue is short (the
+ * reporter: less than a chunk of spans queued), so that a backlog is made
+ * of records. One pool is adopted per queue: the first one asked, if its
+ * blocks are at most TS_BLOCK_HOME_MAX bytes; for any other pool this is
+ * false. */
+bool ts_rep_queue_adopt(struct ts_rep_queue *q, struct ts_block_pool *pool);
+
+/* A block of pool that q was handed whole and has given back, or NULL
+ * (none waiting, or pool not adopted). Lock-free. */
+void *ts_rep_queue_reuse(struct ts_rep_queue *q, const struct ts_block_pool *pool);
+
+/* Copy s in and queue it: ts_rep_queue_record, then the above. False when
+ * dropped. */
+bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s);
+
+/* Wake the consumer if it sleeps in ts_rep_queue_wait_locked (a producer
+ * that has queued enough for it; takes the mutex only then). */
+void ts_rep_queue_wake(struct ts_rep_queue *q);
+
+/* Sleep (mutex held) until at least `want` spans are queued and a producer
+ * wakes the consumer, or until the CLOCK_MONOTONIC deadline. False when
+ * the deadline passed first. A producer that queues the want-th span must
+ * call ts_rep_queue_wake. */
+bool ts_rep_queue_wait_locked(struct ts_rep_queue *q, size_t want, const struct timespec *until);
 
 /* Move up to max of the oldest spans into out[0..) (mutex held); returns
  * how many. Their records go back to the pools. Only the used part of a
@@ -109,7 +184,8 @@ size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size
 /* Move up to max of the oldest records into recs[0..) (mutex held);
  * returns how many. The caller owns them: it reads each (for instance with
  * ts_rep_queue_read, outside the mutex) and gives it back with
- * ts_rep_queue_release. Only pointers move under the mutex. A record is
+ * ts_rep_queue_release. A record whose producer has claimed its place but
+ * not yet published it ends the take (it comes next time). A record is
  * only as long as its class: read it no further than str_used and
  * nframes say. */
 size_t ts_rep_queue_take_locked(struct ts_rep_queue *q, struct ts_span **recs, size_t max);
@@ -120,8 +196,11 @@ void ts_rep_queue_read(struct ts_span *out, const struct ts_span *rec);
 /* Give a record from ts_rep_queue_take_locked back; no mutex needed. */
 void ts_rep_queue_release(struct ts_rep_queue *q, struct ts_span *rec);
 
-/* The same for n records (NULL entries skipped), one pool lock per record
- * class rather than one per record. */
+/* The same for n records (NULL entries skipped): the reporter's, once a
+ * chunk of spans is encoded. They wait in q->recycled (whole blocks in
+ * q->adopted_free) for the next spans, as many as there is room for; the
+ * rest go back to their pools, one pool lock per pool rather than one per
+ * record. */
 void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *recs, size_t n);
 
 /* Can rec be encoded where it is, as a whole span? Encoders read its
@@ -130,12 +209,11 @@ void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *re
  * copy it into a whole span with ts_rep_queue_read first). */
 bool ts_rep_queue_readable_in_place(const struct ts_span *rec);
 
-/* The same, taking and releasing the mutex; push makes the record before
- * it takes the mutex. */
-bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s);
+/* pop_locked, taking and releasing the mutex. */
 size_t ts_rep_queue_pop(struct ts_rep_queue *q, struct ts_span *out, size_t max);
 
-/* Spans currently queued (a snapshot). */
+/* Spans currently queued, counting those whose place is claimed and
+ * not yet published (a snapshot, without a lock). */
 size_t ts_rep_queue_count(struct ts_rep_queue *q);
 
 /* Spans dropped because the queue was full (or had no storage, or no
@@ -149,14 +227,15 @@ void ts_rep_queue_count_drop(struct ts_rep_queue *q, uint64_t n);
 size_t ts_rep_queue_records_carved(struct ts_rep_queue *q);
 size_t ts_rep_queue_records_bytes(struct ts_rep_queue *q);
 
-/* Give back the record chunks that have been empty for older_than_ms
+/* Give the recycled records and whole blocks back to their pools, then the
+ * record chunks that have been empty for older_than_ms
  * (ts_block_pool_trim on each record pool): for the reporter thread when
  * it finds nothing to do. */
 void ts_rep_queue_trim(struct ts_rep_queue *q, unsigned older_than_ms);
 
-/* Fork: prepare takes the mutex and the pools' locks (all held only for
- * short copies), so the child finds the queue and the pools consistent;
- * parent releases them. */
+/* Fork: prepare takes the mutex (no consumer is halfway through a take)
+ * and the pools' locks, so the child finds the pools consistent; parent
+ * releases them. Producers may still be pushing: see after_fork. */
 void ts_rep_queue_fork_prepare(struct ts_rep_queue *q);
 void ts_rep_queue_fork_parent(struct ts_rep_queue *q);
 
@@ -164,8 +243,10 @@ void ts_rep_queue_fork_parent(struct ts_rep_queue *q);
  * parent's threads left them in), queue emptied (the parent exports those
  * spans) with the records of those spans given back to the pools, drop
  * counter zeroed; the storage is kept. A record another thread of the
- * parent was filling at the fork is lost to the child (one block per such
- * thread), never given back twice. */
+ * parent was filling, or had claimed a place for and not yet published, at
+ * the fork is lost to the child (one block per such thread), never given
+ * back twice. Whole blocks go back to their pool at the child's first trim
+ * (the pool's own fork handler may not have run yet). */
 void ts_rep_queue_after_fork(struct ts_rep_queue *q);
 
 #endif

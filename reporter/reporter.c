@@ -2,9 +2,10 @@
  * exporter (see reporter.h).
  *
  * Two locks:
- *  - the queue mutex (rep_q.mu) guards the ring and rep_thread_*; it is
- *    held only to link a span's record (copied before), on application
- *    threads, or to copy a chunk of spans out, on the reporter's;
+ *  - the queue mutex (rep_q.mu) guards rep_thread_* and keeps the ring's
+ *    consumers one at a time; the application's threads push without it
+ *    (reporter/queue.h) and take it only to start or wake the reporter
+ *    thread;
  *  - the export mutex guards everything used while exporting (the chunk
  *    array, the line buffer, the file exporter). Spans are popped only
  *    with it held, so once a flush owns it no other export is in flight
@@ -50,6 +51,11 @@
  * latency), and the records of a chunk go back soon. */
 #define REP_CHUNK 64
 #define REP_THREAD_STACK ((size_t)512 << 10)
+/* A span's whole block is queued, rather than a copy, only while fewer
+ * spans than this are queued: what the queue holds past a chunk is
+ * records sized to their spans (a block is 2.2 KiB, a record 800 bytes for
+ * most spans), so a backlog of 2048 spans still takes what it did. */
+#define REP_WHOLE_BLOCKS_UNDER REP_CHUNK
 
 
 static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
@@ -174,10 +180,11 @@ static void rep_send_open(uint64_t batch_deadline_ms)
  * The reporter thread does not yield between chunks: measured, a yield
  * every 64 spans gave the processor away for a whole time slice each time,
  * and on two busy cores the queue overflowed (a quarter of the spans
- * dropped at 100k requests/s). */
-static void rep_export_queued(size_t want, const struct timespec *deadline, uint64_t deadline_ms,
-                              bool send_rest)
+ * dropped at 100k requests/s). Returns how many spans it took. */
+static size_t rep_export_queued(size_t want, const struct timespec *deadline,
+                                uint64_t deadline_ms, bool send_rest)
 {
+    size_t taken = 0;
     while (want > 0) {
         if (!ts_rep_queue_lock(&rep_q, deadline))
             break;
@@ -192,6 +199,7 @@ static void rep_export_queued(size_t want, const struct timespec *deadline, uint
         if (got == 0)
             break;
         want -= got;
+        taken += got;
         if (rep_open == 0)
             rep_open_since_ms = ts_mono_ms();
         uint64_t batch_deadline = rep_batch_deadline(deadline_ms);
@@ -216,6 +224,7 @@ static void rep_export_queued(size_t want, const struct timespec *deadline, uint
     }
     if (rep_open > 0 && (send_rest || rep_open_due(ts_mono_ms())))
         rep_send_open(rep_batch_deadline(deadline_ms));
+    return taken;
 }
 
 /* --------------------------------------------------------------- thread */
@@ -245,6 +254,11 @@ static void *rep_thread_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's */
     pthread_setname_np(pthread_self(), "traceshim-rep");
+    /* Spans were counted but the oldest was not published yet (its
+     * producer was between claiming its place and storing the record): the
+     * next wait is a short sleep, not a spin while that thread is off the
+     * processor. */
+    bool unpublished = false;
     for (;;) {
         /* A remote sampler's strategy is fetched from here too; the wait
          * below ends in time for the next poll. */
@@ -253,19 +267,18 @@ static void *rep_thread_main(void *arg)
         unsigned wait_ms = rep_sleep_ms(poll_due);
         pthread_mutex_unlock(&rep_export_mu);
         ts_rep_queue_lock(&rep_q, NULL);
-        size_t wake_at = rep_wake_at(rep_q.cap);
-        struct timespec until = rep_deadline(CLOCK_MONOTONIC, wait_ms);
-        bool timed_out = false;
-        while (rep_q.count < wake_at && !timed_out)
-            timed_out = pthread_cond_clockwait(&rep_q.cv, &rep_q.mu, CLOCK_MONOTONIC, &until) ==
-                        ETIMEDOUT;
-        size_t pending = rep_q.count;
+        size_t wake_at = unpublished ? SIZE_MAX : rep_wake_at(rep_q.cap);
+        struct timespec until = rep_deadline(CLOCK_MONOTONIC, unpublished ? 1 : wait_ms);
+        bool timed_out = !ts_rep_queue_wait_locked(&rep_q, wake_at, &until);
+        if (unpublished) /* only a pause: the delay has not passed */
+            timed_out = wait_ms <= 1;
+        size_t pending = ts_rep_queue_count(&rep_q);
         ts_rep_queue_unlock(&rep_q);
         /* Timed out: the open batch is due, or the schedule delay has
          * passed since the thread last looked; everything goes. */
         pthread_mutex_lock(&rep_export_mu);
         bool idle = pending == 0 && rep_open == 0;
-        rep_export_queued(pending, NULL, 0, timed_out);
+        unpublished = pending > 0 && rep_export_queued(pending, NULL, 0, timed_out) == 0;
         pthread_mutex_unlock(&rep_export_mu);
         if (idle && timed_out) {
             ts_block_caches_give_back(); /* threads' spare span records and buffers */
@@ -356,19 +369,21 @@ static void rep_unsampled(void)
     errno = saved_errno;
 }
 
-void ts_rep_submit(const struct ts_span *s)
+/* ts_rep_submit, and ts_rep_submit_block when whole is the span's pool:
+ * true when the queue has taken the span's block. */
+static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole)
 {
     if (!s) /* no ts_process_foreign() here: see reporter.h */
-        return;
+        return false;
     /* Counted here, where every span ends, with the final sampling
      * decision (a program's own "not sampled" overrides the sampler's). */
     ts_stats_add(TS_STAT_SPANS_FINISHED, 1);
     ts_stats_add(s->sampled ? TS_STAT_SPANS_SAMPLED : TS_STAT_SPANS_UNSAMPLED, 1);
     if (ts_cfg.exporters == 0)
-        return;
+        return false;
     if (!s->sampled) {
         rep_unsampled();
-        return;
+        return false;
     }
     int saved_errno = errno;
     ts_guard_enter();
@@ -376,21 +391,42 @@ void ts_rep_submit(const struct ts_span *s)
      * (most processes a wrapper script runs have no spans). */
     if (!ts_rep_queue_ready(&rep_q))
         ts_rep_queue_reserve(&rep_q, rep_queue_capacity());
-    /* The copy is made before the queue mutex is taken: under it, only a
-     * pointer goes into the ring. */
-    struct ts_span *record = ts_rep_queue_record(&rep_q, s);
-    ts_rep_queue_lock(&rep_q, NULL);
-    bool queued = ts_rep_queue_push_record_locked(&rep_q, record);
-    if (!queued)
+    /* The block itself while the queue is short (a backlog is made of
+     * records sized to their spans: reporter/queue.h), else a copy, made
+     * first; the push itself takes no lock. */
+    bool taken = whole && ts_rep_queue_count(&rep_q) < REP_WHOLE_BLOCKS_UNDER &&
+                 ts_rep_queue_adopt(&rep_q, whole);
+    struct ts_span *record = taken ? (struct ts_span *)s : ts_rep_queue_record(&rep_q, s);
+    size_t queued = ts_rep_queue_push_record(&rep_q, record);
+    if (!queued) {
         ts_stats_add(TS_STAT_DROPPED_QUEUE_FULL, 1);
-    bool start = queued && rep_claim_thread_start_locked();
-    if (queued && !start && rep_q.count >= rep_wake_at(rep_q.cap))
-        pthread_cond_signal(&rep_q.cv);
-    ts_rep_queue_unlock(&rep_q);
-    if (start)
-        rep_start_claimed_thread();
+    } else if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
+        ts_rep_queue_lock(&rep_q, NULL);
+        bool start = rep_claim_thread_start_locked();
+        ts_rep_queue_unlock(&rep_q);
+        if (start)
+            rep_start_claimed_thread();
+    } else if (queued >= rep_wake_at(rep_q.cap)) {
+        ts_rep_queue_wake(&rep_q); /* takes the mutex only when the thread sleeps */
+    }
     ts_guard_leave();
     errno = saved_errno;
+    return taken;
+}
+
+void ts_rep_submit(const struct ts_span *s)
+{
+    rep_submit(s, NULL);
+}
+
+bool ts_rep_submit_block(struct ts_span *s, struct ts_block_pool *pool)
+{
+    return rep_submit(s, pool);
+}
+
+void *ts_rep_reuse_block(const struct ts_block_pool *pool)
+{
+    return ts_rep_queue_reuse(&rep_q, pool);
 }
 
 void ts_rep_flush(unsigned timeout_ms)
@@ -409,19 +445,12 @@ void ts_rep_flush(unsigned timeout_ms)
      * thread may have taken the last spans out of the queue and still be
      * writing them, and "flushed" must mean they are out (a program that
      * exits next would cut that export short). */
-    size_t pending = 0;
-    if (ts_rep_queue_lock(&rep_q, &deadline)) {
-        pending = rep_q.count;
-        ts_rep_queue_unlock(&rep_q);
-    }
+    size_t pending = ts_rep_queue_count(&rep_q);
     if (pending > 0 || __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
         if (pthread_mutex_timedlock(&rep_export_mu, &deadline) == 0) {
-            if (ts_rep_queue_lock(&rep_q, &deadline)) {
-                pending = rep_q.count;
-                ts_rep_queue_unlock(&rep_q);
-                if (pending > 0 || rep_open > 0)
-                    rep_export_queued(pending, &deadline, deadline_ms, true);
-            }
+            pending = ts_rep_queue_count(&rep_q);
+            if (pending > 0 || rep_open > 0)
+                rep_export_queued(pending, &deadline, deadline_ms, true);
             pthread_mutex_unlock(&rep_export_mu);
         } else {
             ts_log_debug("flush: export still busy after %u ms, %zu spans not flushed",

@@ -1,8 +1,8 @@
 /* reporter.h — from finished spans to the configured exporter.
  *
- * Spans are copied into a bounded queue that never blocks the caller; a
- * reporter thread, started on the first submitted span, batches and exports
- * them. The reporter thread holds the reentrancy guard for its whole life,
+ * Spans are copied (or handed over in their block: ts_rep_submit_block)
+ * into a bounded queue that never blocks the caller; a reporter thread,
+ * started on the first submitted span, batches and exports them. The reporter thread holds the reentrancy guard for its whole life,
  * so nothing it does is traced. */
 #ifndef TS_REPORTER_H
 #define TS_REPORTER_H
@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "../preload/span.h"
+
+struct ts_block_pool; /* preload/blocks.h */
 
 /* Call once after the configuration is loaded (from init). Starts nothing
  * and writes nothing; it fixes what depends on the start-up state: a
@@ -27,6 +29,17 @@ void ts_rep_init(void);
  * itself, as the process span does. Connection spans end in read/write
  * hooks, which a vfork child may not call (POSIX: only _exit and exec). */
 void ts_rep_submit(const struct ts_span *s);
+
+/* The same for a span at the start of a block of pool that the caller
+ * would give back next: true when the reporter has taken the block too
+ * (queued whole rather than copied: the caller must not touch it again;
+ * it comes back through ts_rep_reuse_block); false when the caller keeps
+ * it (copied, or not queued). */
+bool ts_rep_submit_block(struct ts_span *s, struct ts_block_pool *pool);
+
+/* A block of pool that ts_rep_submit_block took and the reporter is done
+ * with, or NULL: to take before the pool's own (lock-free). */
+void *ts_rep_reuse_block(const struct ts_block_pool *pool);
 
 /* Export everything queued so far, waiting at most timeout_ms. Called at
  * normal exit and before exec. Safe to call when nothing was ever queued.

@@ -41,6 +41,7 @@
 #include "preload/config.h"
 #include "preload/real.h"
 #include "reporter/reporter.h"
+#include "tests/unit/rep_block_stub.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

@@ -24,6 +24,7 @@
 #include "preload/context.h"
 #include "preload/fdtable.h"
 #include "reporter/reporter.h"
+#include "rep_block_stub.h"
 
 /* ------------------------------------------------ captured spans (stub) */
 

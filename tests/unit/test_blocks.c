@@ -549,6 +549,32 @@ static void test_cached_blocks_are_never_shared(void **state)
     assert_int_equal(ts_block_pool_chunks(&cached, NULL), 0);
 }
 
+/* A block names its pool: blocks of pools of different sizes, taken
+ * interleaved over several chunks, each from its own. */
+static void test_a_block_names_its_pool(void **state)
+{
+    (void)state;
+    static struct ts_block_pool small = TS_BLOCK_POOL_INIT(800), large = TS_BLOCK_POOL_INIT(2200),
+                                largest = TS_BLOCK_POOL_INIT(TS_BLOCK_HOME_MAX);
+    enum { N = 100 };
+    static void *a[N], *b[N], *c[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = ts_block_get(&small);
+        b[i] = ts_block_get(&large);
+        c[i] = i < 8 ? ts_block_get(&largest) : NULL;
+    }
+    assert_true(ts_block_pool_chunks(&large, NULL) > 1);
+    for (int i = 0; i < N; i++) {
+        assert_ptr_equal(ts_block_home(a[i]), &small);
+        assert_ptr_equal(ts_block_home(b[i]), &large);
+        if (c[i])
+            assert_ptr_equal(ts_block_home(c[i]), &largest);
+    }
+    ts_block_pool_destroy(&small);
+    ts_block_pool_destroy(&large);
+    ts_block_pool_destroy(&largest);
+}
+
 /* A destroyed pool drops the blocks threads cached (its chunks are gone)
  * and frees its place: more pools than there are places, one after the
  * other, all cache. */
@@ -655,6 +681,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocks_are_distinct_and_reused),
+        cmocka_unit_test(test_a_block_names_its_pool),
         cmocka_unit_test(test_buffers_grow_and_keep_their_bytes),
         cmocka_unit_test(test_a_burst_goes_back_to_the_system),
         cmocka_unit_test(test_after_a_backlog_drains_few_chunks_stay),

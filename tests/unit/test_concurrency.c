@@ -43,6 +43,7 @@
 #include "preload/span.h"
 #include "reporter/queue.h"
 #include "reporter/reporter.h"
+#include "rep_block_stub.h"
 
 #define RUN_MS 200 /* wall time per scenario (each also has an iteration cap) */
 
@@ -208,12 +209,10 @@ static void *q_producer(void *arg)
         q_make_span(&s, a->id, i);
         if (a->id % 2) {
             ts_rep_queue_push(a->q, &s);
-        } else { /* the reporter's way: locked push, wake the consumer at a batch */
-            ts_rep_queue_lock(a->q, NULL);
-            ts_rep_queue_push_locked(a->q, &s);
-            if (a->q->count >= 8)
-                pthread_cond_signal(&a->q->cv);
-            ts_rep_queue_unlock(a->q);
+        } else { /* the reporter's way: record, push, wake the consumer at a batch */
+            size_t queued = ts_rep_queue_push_record(a->q, ts_rep_queue_record(a->q, &s));
+            if (queued >= 8)
+                ts_rep_queue_wake(a->q);
         }
         a->attempts++;
         if (i % 4 == 3)
@@ -222,6 +221,81 @@ static void *q_producer(void *arg)
             (void)ts_rep_queue_count(a->q);
             (void)ts_rep_queue_dropped(a->q);
         }
+    }
+    return NULL;
+}
+
+/* The wake-up without a lock on the producers' side: the consumer sleeps
+ * (a deadline far off) until 8 spans are queued; producers push and wake
+ * it. A wake-up lost between the consumer's count and its sleep would
+ * leave it asleep until the deadline. Many rounds, two producers racing. */
+enum { WAKE_ROUNDS = 300, WAKE_WANT = 8 };
+
+struct wake_prod {
+    struct ts_rep_queue *q;
+    atomic_int round; /* the round the consumer has reached */
+};
+
+static void *wake_producer(void *arg)
+{
+    struct wake_prod *a = arg;
+    struct ts_span s;
+    q_make_span(&s, 0, 0);
+    for (int r = 0; r < WAKE_ROUNDS; r++) {
+        while (atomic_load(&a->round) < r)
+            sched_yield();
+        for (int i = 0; i < WAKE_WANT / 2; i++) {
+            size_t queued = ts_rep_queue_push_record(a->q, ts_rep_queue_record(a->q, &s));
+            TCHECK(queued > 0, "dropped");
+            if (queued >= WAKE_WANT)
+                ts_rep_queue_wake(a->q);
+        }
+    }
+    return NULL;
+}
+
+static void test_queue_wake_not_lost(void **state)
+{
+    static struct ts_rep_queue q = TS_REP_QUEUE_INITIALIZER;
+    assert_true(ts_rep_queue_reserve(&q, 64));
+    struct wake_prod arg = {&q, 0};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, wake_producer, &arg), 0);
+    struct ts_span *recs[WAKE_WANT];
+    for (int r = 0; r < WAKE_ROUNDS; r++) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += 10;
+        uint64_t t0 = now_ms();
+        ts_rep_queue_lock(&q, NULL);
+        atomic_store(&arg.round, r);
+        assert_true(ts_rep_queue_wait_locked(&q, WAKE_WANT, &until));
+        size_t got = 0;
+        while (got < WAKE_WANT) /* the last producer may not have published yet */
+            got += ts_rep_queue_take_locked(&q, recs + got, WAKE_WANT - got);
+        ts_rep_queue_unlock(&q);
+        assert_true(now_ms() - t0 < 5000);
+        ts_rep_queue_release_many(&q, recs, got);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_no_thread_failure();
+    assert_int_equal(ts_rep_queue_count(&q), 0);
+    assert_int_equal(ts_rep_queue_dropped(&q), 0);
+    ts_rep_queue_destroy(&q);
+}
+
+/* Gives the recycled records back to the pools, and the empty chunks to
+ * the system, over and over, as the idle reporter does, while the
+ * producers take recycled records out and the consumer puts them in. */
+static atomic_bool trimmer_stop;
+
+static void *q_trimmer(void *arg)
+{
+    while (!atomic_load(&trimmer_stop)) {
+        ts_rep_queue_trim(arg, 0);
+        sched_yield();
     }
     return NULL;
 }
@@ -237,9 +311,15 @@ static void test_queue_producers_and_consumer(void **state)
         args[i] = (struct q_prod){&q, i, deadline, 0};
         assert_int_equal(pthread_create(&t[i], NULL, q_producer, &args[i]), 0);
     }
+    pthread_t trimmer;
+    atomic_store(&trimmer_stop, false);
+    assert_int_equal(pthread_create(&trimmer, NULL, q_trimmer, &q), 0);
     /* The consumer, as the reporter thread: wait on the ring's condvar for a
-     * batch or a short timeout, pop in chunks. Until every producer joined
-     * and the ring is empty. */
+     * batch or a short timeout, pop in chunks, or take them and give them
+     * back together (recycled for the producers' next records). Until every
+     * producer joined and the ring is empty. */
+    static struct ts_span *taken[16];
+    unsigned round = 0;
     int last[Q_PRODUCERS];
     for (int i = 0; i < Q_PRODUCERS; i++)
         last[i] = -1;
@@ -255,11 +335,16 @@ static void test_queue_producers_and_consumer(void **state)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        while (q.count < 8 &&
-               pthread_cond_clockwait(&q.cv, &q.mu, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
-            ;
-        size_t n = ts_rep_queue_pop_locked(&q, out, 16);
+        (void)ts_rep_queue_wait_locked(&q, 8, &until);
+        bool take = round++ % 2;
+        size_t n = take ? ts_rep_queue_take_locked(&q, taken, 16)
+                        : ts_rep_queue_pop_locked(&q, out, 16);
         ts_rep_queue_unlock(&q);
+        if (take) {
+            for (size_t k = 0; k < n; k++)
+                ts_rep_queue_read(&out[k], taken[k]);
+            ts_rep_queue_release_many(&q, taken, n);
+        }
         for (size_t k = 0; k < n; k++) {
             int id, seq;
             char name[32];
@@ -279,6 +364,8 @@ static void test_queue_producers_and_consumer(void **state)
             joined = 1; /* one more pass empties the ring */
         }
     }
+    atomic_store(&trimmer_stop, true);
+    pthread_join(trimmer, NULL);
     uint64_t offered = 0;
     for (int i = 0; i < Q_PRODUCERS; i++)
         offered += (uint64_t)args[i].attempts;
@@ -1209,6 +1296,7 @@ int main(void)
     ts_config_load(&ts_cfg, no_env);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_queue_producers_and_consumer, reset),
+        cmocka_unit_test_setup(test_queue_wake_not_lost, reset),
         cmocka_unit_test_setup(test_fdtable_same_fds_many_threads, reset),
         cmocka_unit_test_setup(test_conn_track_untrack_get, reset),
         cmocka_unit_test_setup(test_client_send_and_receive_threads, reset),
