@@ -18,7 +18,6 @@
 #include "rules.h"
 
 #include <pcre2.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -49,10 +48,6 @@ struct rule_set {
 };
 
 static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
-
-/* Which loading of the rules is in force: the routes memo's entries name
- * the one they were made under (0 names none). */
-static atomic_uint rules_gen = 1;
 
 /* ------------------------------------------------------------- matching */
 
@@ -283,8 +278,6 @@ int ts_rules_load(ts_env_lookup_fn get)
     set_free(&no_inject_to);
     set_free(&routes);
     set_free(&ignore_rules);
-    unsigned gen = atomic_load_explicit(&rules_gen, memory_order_relaxed) + 1;
-    atomic_store_explicit(&rules_gen, gen ? gen : 1, memory_order_relaxed); /* routes memo: stale */
     if (!get)
         return 0;
     static const char host_re[] = "regular expressions matching host:port";
@@ -620,90 +613,13 @@ static __attribute__((noinline)) size_t user_route(const char *path, size_t len,
     return builtin_route(path, len, out, cap);
 }
 
-/* ------------------------------------------------------------- routes memo */
-
-/* A thread's memo of the routes it worked out last by the
- * TRACESHIM_ROUTES rules, by the path's exact bytes: a server sees the
- * same paths again and again, and each rule is a PCRE2 match (several
- * hundred instructions a path) that a route found here skips. Without
- * rules there is no memo: a miss (the look-up, and keeping the route)
- * costs about as much as a hit saves over the built-in route, and paths
- * with ids, which the built-in route is for, are the ones that miss.
- *
- * Direct-mapped, for paths of ROUTE_MEMO_PATH_MIN to ROUTE_MEMO_PATH
- * bytes whose whole route is shorter than ROUTE_MEMO_ROUTE. An entry
- * names the loading of the rules it was made under (rules_gen):
- * ts_rules_load makes every thread's entries stale at once. Per thread:
- * no lock, nothing shared; a forked child's copy was made under the rules
- * it inherits. A signal handler's traced call cannot find an entry half
- * written (the guard passes it through while this thread is in the shim). */
-#define ROUTE_MEMO_SLOTS 8
-#define ROUTE_MEMO_PATH_MIN 4 /* the key's shortest */
-#define ROUTE_MEMO_PATH 64
-#define ROUTE_MEMO_ROUTE 48
-struct route_memo {
-    uint64_t key; /* the path's last 8 bytes (below 8, its first 4 and last 4) */
-    unsigned gen; /* rules_gen when made; 0: empty */
-    uint8_t path_len, route_len;
-    char path[ROUTE_MEMO_PATH];
-    char route[ROUTE_MEMO_ROUTE];
-};
-static __thread struct route_memo route_memo[ROUTE_MEMO_SLOTS]
-    __attribute__((tls_model("initial-exec")));
-static __thread size_t route_memo_hits __attribute__((tls_model("initial-exec")));
-
-/* ts_rules_route when the memo does not have the path: worked out, and
- * kept in m (when given) with its key. Out of line, so that the look-up
- * that finds a route saves no registers. */
-static __attribute__((noinline)) size_t route_memo_miss(const char *path, size_t len, char *out,
-                                                        size_t cap, struct route_memo *m,
-                                                        uint64_t key)
-{
-    unsigned gen = atomic_load_explicit(&rules_gen, memory_order_relaxed);
-    size_t n = user_route(path, len, out, cap);
-    if (m && n < ROUTE_MEMO_ROUTE && n + 1 < cap) { /* the whole route, not cut at cap */
-        m->gen = 0;
-        m->key = key;
-        m->path_len = (uint8_t)len;
-        copy_short(m->path, path, len);
-        m->route_len = (uint8_t)n;
-        copy_short(m->route, out, n);
-        m->gen = gen;
-    }
-    return n;
-}
-
 size_t ts_rules_route(const char *path, size_t len, char *out, size_t cap)
 {
     if (!cap)
         return 0;
-    if (!routes.n)
-        return builtin_route(path, len, out, cap);
-    if (len < ROUTE_MEMO_PATH_MIN || len > ROUTE_MEMO_PATH)
-        return route_memo_miss(path, len, out, cap, NULL, 0);
-    /* where two paths of one length differ is nearly always in the last
-     * bytes (an id); the key covers a path of up to 8 bytes whole */
-    uint64_t key = len >= 8 ? load8(path + len - 8)
-                            : (uint64_t)load4(path) << 32 | load4(path + len - 4);
-    _Static_assert(ROUTE_MEMO_SLOTS == 8, "the slot is the top three bits of the hash");
-    struct route_memo *m = &route_memo[((key ^ len) * 0x9e3779b97f4a7c15u) >> 61];
-    size_t n = m->route_len;
-    /* n < cap: the whole route fits, so it is what route_memo_miss writes */
-    if (m->key != key || m->gen != atomic_load_explicit(&rules_gen, memory_order_relaxed) ||
-        m->path_len != len || n >= cap)
-        return route_memo_miss(path, len, out, cap, m, key);
-    for (size_t i = 0; i + 8 < len; i += 8) /* the bytes before the key's */
-        if (load8(m->path + i) != load8(path + i))
-            return route_memo_miss(path, len, out, cap, m, key);
-    copy_short(out, m->route, n);
-    out[n] = '\0';
-    route_memo_hits++;
-    return n;
-}
-
-size_t ts_rules_route_memo_hits(void)
-{
-    return route_memo_hits;
+    if (routes.n)
+        return user_route(path, len, out, cap);
+    return builtin_route(path, len, out, cap);
 }
 
 /* ------------------------------------------------------------- ignore */

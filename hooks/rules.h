@@ -37,10 +37,6 @@ bool ts_rules_should_inject(const char *host, size_t host_len, int default_port,
  * bytes and a NUL into out; returns the route's length. */
 size_t ts_rules_route(const char *path, size_t len, char *out, size_t cap);
 
-/* Routes this thread took from its memo of the paths that TRACESHIM_ROUTES
- * rules routed last (a test's check that the memo is used). */
-size_t ts_rules_route_memo_hits(void);
-
 /* Whether "METHOD /path" matches a TRACESHIM_IGNORE rule. */
 bool ts_rules_ignored(const char *method, size_t method_len, const char *path, size_t path_len);
 

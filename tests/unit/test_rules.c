@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -234,118 +233,6 @@ static void test_template_references(void **state)
     assert_string_equal(route("/users/42"), "/users/42");
 }
 
-/* ------------------------------------------------------------- routes memo */
-
-/* Rules that route some of random_path's paths and leave the rest to the
- * built-in route, with templates that copy from the path. */
-static const char memo_rules[] =
-    "^/api/([^/]+)/\\d+$=/api/$1/{n}, ^/(v2|items)(/.*)?$=/$1*$2, ^/x42/(.*)=/x/$1/$1/$1/$1";
-
-#define MEMO_PATHS 3000
-static char memo_path[MEMO_PATHS][72];
-
-static int by_text(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
-/* MEMO_PATHS distinct paths of 0 to 70 bytes (most within the memo's 4 to
- * 64), some the rules route, some they do not; the count. */
-static size_t memo_paths(void)
-{
-    uint32_t seed = 777;
-    for (size_t i = 0; i < MEMO_PATHS; i++) {
-        size_t n = random_path(&seed, memo_path[i], i % 71);
-        memo_path[i][n] = '\0';
-        if (i % 5 == 0 && n + 4 < 71) { /* a path the first rule takes */
-            memmove(memo_path[i] + 4, memo_path[i], n + 1);
-            memcpy(memo_path[i], "/api", 4);
-        }
-    }
-    qsort(memo_path, MEMO_PATHS, sizeof memo_path[0], by_text);
-    size_t n = 0;
-    for (size_t i = 0; i < MEMO_PATHS; i++)
-        if (n == 0 || strcmp(memo_path[i], memo_path[n - 1]) != 0)
-            memmove(memo_path[n++], memo_path[i], sizeof memo_path[0]);
-    return n;
-}
-
-/* With TRACESHIM_ROUTES rules, a route found in the thread's memo is the
- * route worked out afresh: for thousands of paths (many more than the
- * memo holds, so that they take each other's places) in one order and
- * then in others, and into buffers too small for the whole route. */
-static void test_route_memo_same_as_worked_out(void **state)
-{
-    (void)state;
-    load_one("TRACESHIM_ROUTES", memo_rules);
-    size_t n = memo_paths();
-    static char want[MEMO_PATHS][TS_ROUTE_MAX];
-    size_t hits = ts_rules_route_memo_hits();
-    for (size_t i = 0; i < n; i++) /* each path once since the rules were loaded: worked out */
-        ts_rules_route(memo_path[i], strlen(memo_path[i]), want[i], sizeof want[i]);
-    assert_int_equal(ts_rules_route_memo_hits(), hits);
-    assert_string_equal(want[0], ""); /* the empty path */
-    for (unsigned pass = 1; pass <= 6; pass++) {
-        for (size_t k = 0; k < n * 4; k++) {
-            /* each path four times running (hits), or in a scattered
-             * order; in the last pass, into a small buffer and then a
-             * large one, twice running */
-            size_t i = pass < 4 || pass == 6 ? (k / 4 * pass) % n : (k * 7919 + pass) % n;
-            char got[TS_ROUTE_MAX];
-            size_t cap = pass == 6 && k % 2 == 0 ? 1 + k / 2 % 40 : sizeof got;
-            size_t len = ts_rules_route(memo_path[i], strlen(memo_path[i]), got, cap);
-            size_t whole = strlen(want[i]);
-            size_t fits = whole < cap - 1 ? whole : cap - 1;
-            if (len != fits || memcmp(got, want[i], fits) != 0 || got[fits] != '\0')
-                fail_msg("%s: route %s into %zu bytes, worked out %s", memo_path[i], got, cap,
-                         want[i]);
-        }
-    }
-    assert_true(ts_rules_route_memo_hits() > hits + n); /* the memo was used */
-}
-
-/* Loading the rules again makes every route the memo holds stale. */
-static void test_route_memo_forgets_old_rules(void **state)
-{
-    (void)state;
-    load_one("TRACESHIM_ROUTES", "^/x/(\\d+)$=/x/one");
-    assert_string_equal(route("/x/12"), "/x/one");
-    size_t hits = ts_rules_route_memo_hits();
-    assert_string_equal(route("/x/12"), "/x/one");
-    assert_int_equal(ts_rules_route_memo_hits(), hits + 1);
-    load_one("TRACESHIM_ROUTES", "^/x/(\\d+)$=/x/two");
-    assert_string_equal(route("/x/12"), "/x/two");
-    assert_string_equal(route("/x/12"), "/x/two");
-    env_reset();
-    assert_int_equal(load(), 0); /* no rules: the built-in route */
-    assert_string_equal(route("/x/12"), "/x/{id}");
-    load_one("TRACESHIM_ROUTES", "^/x/(\\d+)$=/x/one");
-    assert_string_equal(route("/x/12"), "/x/one");
-}
-
-/* A forked child finds its parent's memo, made under the rules it
- * inherited, and routes as the parent does. */
-static void test_route_memo_after_fork(void **state)
-{
-    (void)state;
-    load_one("TRACESHIM_ROUTES", memo_rules);
-    char parent[TS_ROUTE_MAX];
-    strcpy(parent, route("/api/items/42"));
-    assert_string_equal(parent, "/api/items/{n}");
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        size_t hits = ts_rules_route_memo_hits();
-        bool same = strcmp(route("/api/items/42"), parent) == 0;
-        bool hit = ts_rules_route_memo_hits() == hits + 1;
-        bool other = strcmp(route("/api/users/7"), "/api/users/{n}") == 0;
-        _exit(same && hit && other ? 0 : 1);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
 static void test_escapes_and_blanks(void **state)
 {
     (void)state;
@@ -546,9 +433,6 @@ int main(void)
         cmocka_unit_test_setup(test_builtin_route_classed_and_scanned_agree, setup),
         cmocka_unit_test_setup(test_user_routes_first_match_wins, setup),
         cmocka_unit_test_setup(test_template_references, setup),
-        cmocka_unit_test_setup(test_route_memo_same_as_worked_out, setup),
-        cmocka_unit_test_setup(test_route_memo_forgets_old_rules, setup),
-        cmocka_unit_test_setup(test_route_memo_after_fork, setup),
         cmocka_unit_test_setup(test_escapes_and_blanks, setup),
         cmocka_unit_test_setup(test_bad_rules_one_line, setup),
         cmocka_unit_test_setup(test_too_many_and_too_long, setup),
