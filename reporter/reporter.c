@@ -266,14 +266,21 @@ static void *rep_thread_main(void *arg)
         pthread_mutex_lock(&rep_export_mu);
         unsigned wait_ms = rep_sleep_ms(poll_due);
         pthread_mutex_unlock(&rep_export_mu);
-        ts_rep_queue_lock(&rep_q, NULL);
-        size_t wake_at = unpublished ? SIZE_MAX : rep_wake_at(rep_q.cap);
-        struct timespec until = rep_deadline(CLOCK_MONOTONIC, unpublished ? 1 : wait_ms);
-        bool timed_out = !ts_rep_queue_wait_locked(&rep_q, wake_at, &until);
-        if (unpublished) /* only a pause: the delay has not passed */
-            timed_out = wait_ms <= 1;
+        bool timed_out;
+        if (unpublished) {
+            /* A pause, not a wait: asleep on the condvar, the thread would
+             * be woken by every push (the queue holds a chunk and more),
+             * for a span it still could not take. */
+            struct timespec pause = {0, 1000000L};
+            nanosleep(&pause, NULL);
+            timed_out = wait_ms <= 1; /* only a pause: the delay has not passed */
+        } else {
+            ts_rep_queue_lock(&rep_q, NULL);
+            struct timespec until = rep_deadline(CLOCK_MONOTONIC, wait_ms);
+            timed_out = !ts_rep_queue_wait_locked(&rep_q, rep_wake_at(rep_q.cap), &until);
+            ts_rep_queue_unlock(&rep_q);
+        }
         size_t pending = ts_rep_queue_count(&rep_q);
-        ts_rep_queue_unlock(&rep_q);
         /* Timed out: the open batch is due, or the schedule delay has
          * passed since the thread last looked; everything goes. */
         pthread_mutex_lock(&rep_export_mu);
@@ -400,14 +407,20 @@ static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole)
     size_t queued = ts_rep_queue_push_record(&rep_q, record);
     if (!queued) {
         ts_stats_add(TS_STAT_DROPPED_QUEUE_FULL, 1);
-    } else if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
-        ts_rep_queue_lock(&rep_q, NULL);
-        bool start = rep_claim_thread_start_locked();
-        ts_rep_queue_unlock(&rep_q);
+    } else {
+        bool start = false;
+        if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
+            ts_rep_queue_lock(&rep_q, NULL);
+            start = rep_claim_thread_start_locked();
+            ts_rep_queue_unlock(&rep_q);
+        }
+        /* A start claimed by another thread meanwhile: this span may be
+         * the one that makes a chunk, and that thread's reporter may be
+         * asleep already. */
         if (start)
             rep_start_claimed_thread();
-    } else if (queued >= rep_wake_at(rep_q.cap)) {
-        ts_rep_queue_wake(&rep_q); /* takes the mutex only when the thread sleeps */
+        else if (queued >= rep_wake_at(rep_q.cap))
+            ts_rep_queue_wake(&rep_q); /* takes the mutex only when the thread sleeps */
     }
     ts_guard_leave();
     errno = saved_errno;
