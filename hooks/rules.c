@@ -384,35 +384,18 @@ static const char *segment_kind(const char *s, size_t n)
     return i == n ? "{hex}" : NULL;
 }
 
-static inline uint64_t load8(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline uint32_t load4(const char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* memcpy for the few bytes between a route's placeholders (fewer than
- * 64), without the call: words, the last one overlapping. */
+ * 64), without the call: words, the last one overlapping (copies of a
+ * known size, a load and a store each). */
 static inline void copy_short(char *dst, const char *src, size_t n)
 {
     if (n >= 8) {
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            uint64_t w = load8(src + i);
-            memcpy(dst + i, &w, 8);
-        }
-        uint64_t last = load8(src + n - 8);
-        memcpy(dst + n - 8, &last, 8);
+        for (size_t i = 0; i + 8 < n; i += 8)
+            memcpy(dst + i, src + i, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
     } else if (n >= 4) {
-        uint32_t head = load4(src), tail = load4(src + n - 4);
-        memcpy(dst, &head, 4);
-        memcpy(dst + n - 4, &tail, 4);
+        memcpy(dst, src, 4);
+        memcpy(dst + n - 4, src + n - 4, 4);
     } else {
         for (size_t i = 0; i < n; i++)
             dst[i] = src[i];
