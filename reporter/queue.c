@@ -2,14 +2,16 @@
 #include "queue.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 bool ts_rep_queue_init(struct ts_rep_queue *q, size_t cap)
 {
     *q = (struct ts_rep_queue)TS_REP_QUEUE_INITIALIZER;
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
         pthread_mutex_init(&q->records[k].mu, NULL);
     return ts_rep_queue_reserve(q, cap);
@@ -76,7 +78,6 @@ void ts_rep_queue_destroy(struct ts_rep_queue *q)
         ts_block_pool_destroy(&q->records[k]);
         pthread_mutex_destroy(&q->records[k].mu);
     }
-    pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     memset(q, 0, sizeof *q);
 }
@@ -332,7 +333,7 @@ size_t ts_rep_queue_push_record(struct ts_rep_queue *q, struct ts_span *rec)
                 return push_dropped(q, rec);
             continue;
         }
-        /* Sequentially consistent: ordered before the consumer_waiting
+        /* Sequentially consistent: ordered before the doorbell
          * load in ts_rep_queue_wake, against the consumer's store of it
          * and its count that follows (a sleeping consumer is always seen,
          * or it sees this span). */
@@ -356,28 +357,38 @@ bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
 
 void ts_rep_queue_wake(struct ts_rep_queue *q)
 {
-    if (!__atomic_load_n(&q->consumer_waiting, __ATOMIC_SEQ_CST))
+    /* A load first: while the consumer is awake (nearly always, under
+     * load) the doorbell's line stays shared, not written by every push. */
+    if (!__atomic_load_n(&q->doorbell, __ATOMIC_SEQ_CST))
         return;
-    /* Under the mutex: the consumer holds it from setting the flag until
-     * it sleeps, so the signal cannot fall between the two. */
-    pthread_mutex_lock(&q->mu);
-    pthread_cond_signal(&q->cv);
-    pthread_mutex_unlock(&q->mu);
+    /* Only the producer that turns 1 into 0 makes the system call; the
+     * others, pushing while the woken consumer is not running yet, see 0. */
+    if (__atomic_exchange_n(&q->doorbell, 0, __ATOMIC_SEQ_CST))
+        (void)syscall(SYS_futex, &q->doorbell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-bool ts_rep_queue_wait_locked(struct ts_rep_queue *q, size_t want, const struct timespec *until)
+bool ts_rep_queue_wait(struct ts_rep_queue *q, size_t want, const struct timespec *until)
 {
     bool in_time = true;
-    while (in_time) {
-        /* The flag before the count (both sequentially consistent, as the
-         * producers' claim and their load of the flag): a producer whose
-         * span is not counted here sees the flag and signals. */
-        __atomic_store_n(&q->consumer_waiting, true, __ATOMIC_SEQ_CST);
+    for (;;) {
+        /* The doorbell before the count (both sequentially consistent, as
+         * the producers' claim and their load of the doorbell): a producer
+         * whose span is not counted here sees 1 and rings. A ring between
+         * this store and the sleep leaves 0, and FUTEX_WAIT returns at
+         * once, expecting 1. */
+        __atomic_store_n(&q->doorbell, 1, __ATOMIC_SEQ_CST);
         if (ring_depth(q) >= want)
             break;
-        in_time = pthread_cond_clockwait(&q->cv, &q->mu, CLOCK_MONOTONIC, until) != ETIMEDOUT;
+        /* FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC deadline. */
+        long rc = syscall(SYS_futex, &q->doorbell, FUTEX_WAIT_BITSET_PRIVATE, 1, until, NULL,
+                          FUTEX_BITSET_MATCH_ANY);
+        if (rc != 0 && errno == ETIMEDOUT) {
+            in_time = false;
+            break;
+        }
+        /* Rung, EAGAIN (rung before the sleep) or EINTR: count again. */
     }
-    __atomic_store_n(&q->consumer_waiting, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&q->doorbell, 0, __ATOMIC_RELAXED);
     return in_time;
 }
 
@@ -535,7 +546,6 @@ void ts_rep_queue_fork_parent(struct ts_rep_queue *q)
 void ts_rep_queue_after_fork(struct ts_rep_queue *q)
 {
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
         ts_block_pool_after_fork(&q->records[k]);
     recycled_after_fork(q);
@@ -553,6 +563,6 @@ void ts_rep_queue_after_fork(struct ts_rep_queue *q)
         }
     }
     q->head = q->tail = 0;
-    q->consumer_waiting = false;
+    q->doorbell = 0;
     __atomic_store_n(&q->dropped, 0, __ATOMIC_RELAXED);
 }

@@ -5,9 +5,13 @@
  * it were most of what a program's thread paid to hand a span over). A
  * full queue drops the span and counts it. The consumer (the reporter
  * thread, or a flush) takes records under the mutex, which also keeps
- * consumers one at a time; the condvar lives here so that the reporter
- * can sleep until a chunk is queued, and a producer only takes the mutex
- * to wake it when it really sleeps.
+ * consumers one at a time. The reporter sleeps on a futex word, the
+ * doorbell, until a chunk is queued: a producer rings it with one system
+ * call only when the reporter really sleeps, and only the first producer
+ * to see it asleep does (a condvar signal under the mutex cost a program's
+ * thread two system calls, the second because the woken reporter ran into
+ * the mutex the producer still held, and every push until the reporter ran
+ * signalled again; nor can a signal handler take a mutex).
  *
  * Memory: only queued spans take any. The ring itself holds pointers (8
  * bytes a slot, cap rounded up to a power of two, mapped when the first
@@ -68,15 +72,14 @@ struct ts_rep_recycle {
 };
 
 struct ts_rep_queue {
-    pthread_mutex_t mu;     /* held by a consumer (one at a time) and by the reporter asleep */
-    pthread_cond_t cv;      /* the consumer waits here (CLOCK_MONOTONIC) */
+    pthread_mutex_t mu;     /* held by a consumer (one at a time) */
     struct ts_span **slots; /* the ring of records, NULL where none is published; the
                                ring itself NULL until storage is reserved (atomic) */
     size_t slots_bytes;     /* the length of its mapping */
     size_t cap;             /* spans it holds at most */
     size_t mask;            /* slots in the ring - 1 (a power of two, at least cap) */
     size_t head;            /* atomic: the oldest span's position (the consumer moves it) */
-    bool consumer_waiting;  /* atomic: the consumer sleeps on cv (set under mu) */
+    uint32_t doorbell;      /* atomic futex word: 1 while the consumer sleeps (or is about to) */
     uint64_t dropped;       /* atomic */
     /* Where records come from, smallest first; each has its own lock. */
     struct ts_block_pool records[TS_REP_RECORD_CLASSES];
@@ -96,11 +99,10 @@ struct ts_rep_queue {
     _Alignas(64) size_t tail;
 };
 
-/* Static initialiser: no storage yet (see ts_rep_queue_reserve). The
- * condvar uses the default clock: wait with pthread_cond_clockwait. */
+/* Static initialiser: no storage yet (see ts_rep_queue_reserve). */
 #define TS_REP_QUEUE_INITIALIZER                                                                   \
     {                                                                                              \
-        .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,                           \
+        .mu = PTHREAD_MUTEX_INITIALIZER,                                                           \
         .records = {                                                                               \
             TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_SMALL)),                      \
             TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_MEDIUM)),                     \
@@ -121,7 +123,7 @@ bool ts_rep_queue_reserve(struct ts_rep_queue *q, size_t cap);
 bool ts_rep_queue_ready(const struct ts_rep_queue *q);
 
 /* Unmap the ring and every record block (whole blocks go back to their
- * pool), destroy the mutex and condvar. Nothing may use q any more. */
+ * pool), destroy the mutex. Nothing may use q any more. */
 void ts_rep_queue_destroy(struct ts_rep_queue *q);
 
 /* Lock the mutex, giving up at abs_realtime (NULL: wait as long as it
@@ -163,15 +165,16 @@ void *ts_rep_queue_reuse(struct ts_rep_queue *q, const struct ts_block_pool *poo
  * dropped. */
 bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s);
 
-/* Wake the consumer if it sleeps in ts_rep_queue_wait_locked (a producer
- * that has queued enough for it; takes the mutex only then). */
+/* Wake the consumer if it sleeps in ts_rep_queue_wait (a producer that has
+ * queued enough for it). No lock, at most one system call, and only by the
+ * first caller to find the consumer asleep: safe in a signal handler. */
 void ts_rep_queue_wake(struct ts_rep_queue *q);
 
-/* Sleep (mutex held) until at least `want` spans are queued and a producer
- * wakes the consumer, or until the CLOCK_MONOTONIC deadline. False when
- * the deadline passed first. A producer that queues the want-th span must
- * call ts_rep_queue_wake. */
-bool ts_rep_queue_wait_locked(struct ts_rep_queue *q, size_t want, const struct timespec *until);
+/* Sleep (mutex not held) until at least `want` spans are queued and a
+ * producer wakes the consumer, or until the CLOCK_MONOTONIC deadline. False
+ * when the deadline passed first. A producer that queues the want-th span
+ * must call ts_rep_queue_wake. One consumer sleeps at a time. */
+bool ts_rep_queue_wait(struct ts_rep_queue *q, size_t want, const struct timespec *until);
 
 /* Move up to max of the oldest spans into out[0..) (mutex held); returns
  * how many. Their records go back to the pools. Only the used part of a
@@ -239,7 +242,7 @@ void ts_rep_queue_trim(struct ts_rep_queue *q, unsigned older_than_ms);
 void ts_rep_queue_fork_prepare(struct ts_rep_queue *q);
 void ts_rep_queue_fork_parent(struct ts_rep_queue *q);
 
-/* In a forked child: fresh mutex, condvar and pool locks (whatever state the
+/* In a forked child: fresh mutex, doorbell and pool locks (whatever state the
  * parent's threads left them in), queue emptied (the parent exports those
  * spans) with the records of those spans given back to the pools, drop
  * counter zeroed; the storage is kept. A record another thread of the

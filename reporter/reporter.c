@@ -4,8 +4,7 @@
  * Two locks:
  *  - the queue mutex (rep_q.mu) guards rep_thread_* and keeps the ring's
  *    consumers one at a time; the application's threads push without it
- *    (reporter/queue.h) and take it only to start or wake the reporter
- *    thread;
+ *    (reporter/queue.h) and take it only to start the reporter thread;
  *  - the export mutex guards everything used while exporting (the chunk
  *    array, the line buffer, the file exporter). Spans are popped only
  *    with it held, so once a flush owns it no other export is in flight
@@ -268,17 +267,15 @@ static void *rep_thread_main(void *arg)
         pthread_mutex_unlock(&rep_export_mu);
         bool timed_out;
         if (unpublished) {
-            /* A pause, not a wait: asleep on the condvar, the thread would
+            /* A pause, not a wait: asleep on the doorbell, the thread would
              * be woken by every push (the queue holds a chunk and more),
              * for a span it still could not take. */
             struct timespec pause = {0, 1000000L};
             nanosleep(&pause, NULL);
             timed_out = wait_ms <= 1; /* only a pause: the delay has not passed */
         } else {
-            ts_rep_queue_lock(&rep_q, NULL);
             struct timespec until = rep_deadline(CLOCK_MONOTONIC, wait_ms);
-            timed_out = !ts_rep_queue_wait_locked(&rep_q, rep_wake_at(rep_q.cap), &until);
-            ts_rep_queue_unlock(&rep_q);
+            timed_out = !ts_rep_queue_wait(&rep_q, rep_wake_at(rep_q.cap), &until);
         }
         size_t pending = ts_rep_queue_count(&rep_q);
         /* Timed out: the open batch is due, or the schedule delay has
@@ -420,7 +417,7 @@ static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole)
         if (start)
             rep_start_claimed_thread();
         else if (queued >= rep_wake_at(rep_q.cap))
-            ts_rep_queue_wake(&rep_q); /* takes the mutex only when the thread sleeps */
+            ts_rep_queue_wake(&rep_q); /* a system call only when the thread sleeps */
     }
     ts_guard_leave();
     errno = saved_errno;

@@ -268,9 +268,9 @@ static void test_queue_wake_not_lost(void **state)
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += 10;
         uint64_t t0 = now_ms();
-        ts_rep_queue_lock(&q, NULL);
         atomic_store(&arg.round, r);
-        assert_true(ts_rep_queue_wait_locked(&q, WAKE_WANT, &until));
+        assert_true(ts_rep_queue_wait(&q, WAKE_WANT, &until));
+        ts_rep_queue_lock(&q, NULL);
         size_t got = 0;
         while (got < WAKE_WANT) /* the last producer may not have published yet */
             got += ts_rep_queue_take_locked(&q, recs + got, WAKE_WANT - got);
@@ -314,7 +314,7 @@ static void test_queue_producers_and_consumer(void **state)
     pthread_t trimmer;
     atomic_store(&trimmer_stop, false);
     assert_int_equal(pthread_create(&trimmer, NULL, q_trimmer, &q), 0);
-    /* The consumer, as the reporter thread: wait on the ring's condvar for a
+    /* The consumer, as the reporter thread: wait at the ring's doorbell for a
      * batch or a short timeout, pop in chunks, or take them and give them
      * back together (recycled for the producers' next records). Until every
      * producer joined and the ring is empty. */
@@ -327,7 +327,6 @@ static void test_queue_producers_and_consumer(void **state)
     uint64_t popped = 0;
     int joined = 0;
     for (;;) {
-        ts_rep_queue_lock(&q, NULL);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_nsec += 2000000;
@@ -335,7 +334,8 @@ static void test_queue_producers_and_consumer(void **state)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        (void)ts_rep_queue_wait_locked(&q, 8, &until);
+        (void)ts_rep_queue_wait(&q, 8, &until);
+        ts_rep_queue_lock(&q, NULL);
         bool take = round++ % 2;
         size_t n = take ? ts_rep_queue_take_locked(&q, taken, 16)
                         : ts_rep_queue_pop_locked(&q, out, 16);
