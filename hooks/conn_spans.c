@@ -97,6 +97,29 @@ static void req_view_init(struct req_view *v, const struct ts_http_request *req)
     }
 }
 
+/* Where the target's query starts (its first '?'), or NULL. A path the
+ * parser scanned for its end, in an origin-form target ("/p?q") or an
+ * absolute-form one with a path ("http://h/p?q": its scheme and authority
+ * hold no '?', the authority ends at the first), ends at the target's
+ * first '?' or '#', or at its end: only a '#' there needs the search (a
+ * '?' after it still counts, "/a#b?c"). Other forms ("*", "host:port", an
+ * absolute form without a path, whose path is "/") are searched. */
+static const char *target_query(const struct req_view *v)
+{
+    const struct ts_http_request *req = v->req;
+    uintptr_t target = (uintptr_t)req->target, end = target + req->target_len;
+    uintptr_t path = (uintptr_t)v->path;
+    bool scanned = req->target_len && (req->target[0] == '/' || (path > target && path < end));
+    if (scanned) {
+        const char *path_end = v->path + v->path_len;
+        if ((uintptr_t)path_end == end)
+            return NULL;
+        if (*path_end == '?')
+            return path_end;
+    }
+    return memchr(req->target, '?', req->target_len);
+}
+
 /* The stand-in for the request when TRACESHIM_IGNORE matches it, else NULL. */
 static struct pending *ignored_span(const struct req_view *v)
 {
@@ -477,7 +500,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     }
 
     ts_span_attr_str(&p->span, "url.path", v.path, v.path_len);
-    const char *q = memchr(req->target, '?', req->target_len);
+    const char *q = target_query(&v);
     if (q) {
         const char *end = memchr(q, '#', req->target_len - (size_t)(q - req->target));
         size_t qlen = (size_t)((end ? end : req->target + req->target_len) - q - 1);

@@ -303,6 +303,58 @@ static void test_server_extracts_context_and_sets_current(void **state)
     close_pair(&p);
 }
 
+/* url.path and url.query of every form of target: the query is found
+ * from where the parser's scan ended the path, or searched for where
+ * nothing was scanned (paths around the scan's 8- and 16-byte blocks). */
+static void test_server_query_of_every_target_form(void **state)
+{
+    static const struct {
+        const char *target, *path, *query; /* query NULL: no url.query */
+    } cases[] = {
+        {"/a?b", "/a", "b"},
+        {"/a", "/a", NULL},
+        {"/a?", "/a", NULL},
+        {"/a?b#c", "/a", "b"},
+        {"/a#b", "/a", NULL},
+        {"/a#b?c", "/a", "c"}, /* the first '?', even after the '#' */
+        {"/a#b?", "/a", NULL},
+        {"/", "/", NULL},
+        {"/?x=1", "/", "x=1"},
+        {"/0123456789abcd", "/0123456789abcd", NULL},
+        {"/0123456789abcd?q", "/0123456789abcd", "q"},
+        {"/0123456789abcde", "/0123456789abcde", NULL},
+        {"/0123456789abcde?q", "/0123456789abcde", "q"},
+        {"/0123456789abcdef", "/0123456789abcdef", NULL},
+        {"/0123456789abcdef?q", "/0123456789abcdef", "q"},
+        {"/0123456789abcdef0123456789abcd#f?q", "/0123456789abcdef0123456789abcd", "q"},
+        {"/0123456789abcdef0123456789abcde?q#", "/0123456789abcdef0123456789abcde", "q"},
+        {"http://h/p?q", "/p", "q"},
+        {"http://h/p", "/p", NULL},
+        {"http://h/p#f?q", "/p", "q"},
+        {"http://h?x", "/", "x"},
+        {"http://h", "/", NULL},
+        {"*", "*", NULL},
+        {"h:1?x", "h:1?x", "x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_SERVER);
+        char req[256], buf[256], v[128];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", cases[i].target);
+        peer_write(&p, req);
+        prog_read(&p, buf, sizeof buf);
+        const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        assert_int_equal(prog_write(&p, resp, strlen(resp)), (ssize_t)strlen(resp));
+        close_pair(&p);
+        assert_int_equal(nspans, 1);
+        assert_string_equal(attr_str(&spans[0], "url.path", v, sizeof v), cases[i].path);
+        if (cases[i].query)
+            assert_string_equal(attr_str(&spans[0], "url.query", v, sizeof v), cases[i].query);
+        else
+            assert_null(ts_span_attr_find(&spans[0], "url.query"));
+    }
+}
+
 static void test_server_head_in_pieces_and_client_child(void **state)
 {
     struct pair srv = make_pair(TS_ROLE_SERVER);
@@ -920,6 +972,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_client_injects_and_ends_on_response, setup),
+        cmocka_unit_test_setup(test_server_query_of_every_target_form, setup),
         cmocka_unit_test_setup(test_client_split_head_every_offset, setup),
         cmocka_unit_test_setup(test_client_writev_head_over_iovecs, setup),
         cmocka_unit_test_setup(test_writev_head_and_body_takes_no_side_block, setup),
