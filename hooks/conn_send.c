@@ -479,6 +479,8 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
 ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
                      ts_conn_pass_fn pass, void *arg)
 {
+    if (c->role != TS_ROLE_CLIENT && iovcnt > 0) /* a server's response: no sink needed */
+        return conn_send_observed(c, iov, iovcnt, pass, arg);
     struct socket_sink ss = {fd, flags};
     return ts_conn_send_to(c, socket_sink_send, &ss, iov, iovcnt, pass, arg);
 }

@@ -97,6 +97,29 @@ static void req_view_init(struct req_view *v, const struct ts_http_request *req)
     }
 }
 
+/* Where the target's query starts (its first '?'), or NULL. A path the
+ * parser scanned for its end, in an origin-form target ("/p?q") or an
+ * absolute-form one with a path ("http://h/p?q": its scheme and authority
+ * hold no '?', the authority ends at the first), ends at the target's
+ * first '?' or '#', or at its end: only a '#' there needs the search (a
+ * '?' after it still counts, "/a#b?c"). Other forms ("*", "host:port", an
+ * absolute form without a path, whose path is "/") are searched. */
+static const char *target_query(const struct req_view *v)
+{
+    const struct ts_http_request *req = v->req;
+    uintptr_t target = (uintptr_t)req->target, end = target + req->target_len;
+    uintptr_t path = (uintptr_t)v->path;
+    bool scanned = req->target_len && (req->target[0] == '/' || (path > target && path < end));
+    if (scanned) {
+        const char *path_end = v->path + v->path_len;
+        if ((uintptr_t)path_end == end)
+            return NULL;
+        if (*path_end == '?')
+            return path_end;
+    }
+    return memchr(req->target, '?', req->target_len);
+}
+
 /* The stand-in for the request when TRACESHIM_IGNORE matches it, else NULL. */
 static struct pending *ignored_span(const struct req_view *v)
 {
@@ -443,6 +466,69 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     return p;
 }
 
+/* The attributes a server span takes from its connection, in the order
+ * they follow server.address: server.port, client.address,
+ * network.peer.address (the same bytes) and network.peer.port. */
+#define SERVER_CONN_ATTRS 4
+static void attr_server_conn_built(struct ts_span *s, const struct ts_conn *c)
+{
+    ts_span_attr_int(s, "server.port", c->local_port);
+    char peer_ip[INET6_ADDRSTRLEN];
+    size_t peer_len = conn_peer_ip(c, peer_ip);
+    /* the same address twice: the second shares the first's bytes */
+    const struct ts_attr *client = ts_span_attr_str(s, "client.address", peer_ip, peer_len);
+    if (client)
+        ts_span_attr_ref(s, "network.peer.address", client->off, client->len);
+    ts_span_attr_int(s, "network.peer.port", c->peer_port);
+}
+
+/* Every request of a keep-alive connection has the same four, as have
+ * the connections from a server's busiest peer (its load balancer): this
+ * thread keeps the last four an IPv4 peer's span was given, keyed by
+ * what they are made of, and the next span with the same key and room
+ * for them takes them as one block, and the address's bytes, instead of
+ * building them again. Keyed by value, not by connection, as conn.c's
+ * peer_texts and for the same reasons; never touched by two threads. */
+struct server_conn_memo {
+    bool built;
+    uint8_t text_len;
+    uint16_t local_port, peer_port;
+    uint8_t peer_v4[4];
+    struct ts_attr attrs[SERVER_CONN_ATTRS]; /* the address's offsets: the span's */
+    char text[16];                           /* the address as text, and what follows */
+};
+static __thread struct server_conn_memo server_conn_memo
+    __attribute__((tls_model("initial-exec")));
+
+static void attr_server_conn(struct ts_span *s, const struct ts_conn *c)
+{
+    struct server_conn_memo *m = &server_conn_memo;
+    /* the block, and all 16 bytes of the text, fit: nothing is cut short */
+    bool fits = c->peer_family == 4 && s->nattrs + SERVER_CONN_ATTRS <= TS_SPAN_MAX_ATTRS &&
+                sizeof s->str - s->str_used >= sizeof m->text;
+    uint8_t first = s->nattrs;
+    uint16_t at = s->str_used;
+    if (fits && m->built && m->local_port == c->local_port && m->peer_port == c->peer_port &&
+        memcmp(m->peer_v4, c->peer_v4, 4) == 0) {
+        memcpy(&s->attrs[first], m->attrs, sizeof m->attrs);
+        s->attrs[first + 1].off = s->attrs[first + 2].off = at;
+        memcpy(s->str + at, m->text, sizeof m->text);
+        s->nattrs = (uint8_t)(first + SERVER_CONN_ATTRS);
+        s->str_used = (uint16_t)(at + m->text_len);
+        return;
+    }
+    attr_server_conn_built(s, c);
+    if (fits) {
+        memcpy(m->attrs, &s->attrs[first], sizeof m->attrs);
+        memcpy(m->text, s->str + at, sizeof m->text);
+        m->text_len = (uint8_t)(s->str_used - at);
+        m->local_port = c->local_port;
+        m->peer_port = c->peer_port;
+        memcpy(m->peer_v4, c->peer_v4, 4);
+        m->built = true;
+    }
+}
+
 struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req)
 {
     struct req_view v;
@@ -477,7 +563,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     }
 
     ts_span_attr_str(&p->span, "url.path", v.path, v.path_len);
-    const char *q = memchr(req->target, '?', req->target_len);
+    const char *q = target_query(&v);
     if (q) {
         const char *end = memchr(q, '#', req->target_len - (size_t)(q - req->target));
         size_t qlen = (size_t)((end ? end : req->target + req->target_len) - q - 1);
@@ -492,14 +578,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         split_host(v.host->value, v.host->value_len, &h, &hlen, &hp);
         ts_span_attr_str(&p->span, "server.address", h, hlen);
     }
-    ts_span_attr_int(&p->span, "server.port", c->local_port);
-    char peer_ip[INET6_ADDRSTRLEN];
-    size_t peer_len = conn_peer_ip(c, peer_ip);
-    /* the same address twice: the second shares the first's bytes */
-    const struct ts_attr *client = ts_span_attr_str(&p->span, "client.address", peer_ip, peer_len);
-    if (client)
-        ts_span_attr_ref(&p->span, "network.peer.address", client->off, client->len);
-    ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
+    attr_server_conn(&p->span, c);
     attr_header(&p->span, "user_agent.original", v.user_agent);
     if (c->tls)
         attr_tls(&p->span, c, false);

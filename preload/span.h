@@ -99,9 +99,14 @@ static inline void ts_span_copy_(char *dst, const char *src, size_t len)
         memcpy(&tail, src + len - 4, 4);
         memcpy(dst, &head, 4);
         memcpy(dst + len - 4, &tail, 4);
-    } else {
-        for (size_t i = 0; i < len; i++)
-            dst[i] = src[i];
+    } else if (len >= 2) { /* "GET", "1.1": two bytes from each end */
+        uint16_t head, tail;
+        memcpy(&head, src, 2);
+        memcpy(&tail, src + len - 2, 2);
+        memcpy(dst, &head, 2);
+        memcpy(dst + len - 2, &tail, 2);
+    } else if (len == 1) {
+        dst[0] = src[0];
     }
 }
 

@@ -303,6 +303,58 @@ static void test_server_extracts_context_and_sets_current(void **state)
     close_pair(&p);
 }
 
+/* url.path and url.query of every form of target: the query is found
+ * from where the parser's scan ended the path, or searched for where
+ * nothing was scanned (paths around the scan's 8- and 16-byte blocks). */
+static void test_server_query_of_every_target_form(void **state)
+{
+    static const struct {
+        const char *target, *path, *query; /* query NULL: no url.query */
+    } cases[] = {
+        {"/a?b", "/a", "b"},
+        {"/a", "/a", NULL},
+        {"/a?", "/a", NULL},
+        {"/a?b#c", "/a", "b"},
+        {"/a#b", "/a", NULL},
+        {"/a#b?c", "/a", "c"}, /* the first '?', even after the '#' */
+        {"/a#b?", "/a", NULL},
+        {"/", "/", NULL},
+        {"/?x=1", "/", "x=1"},
+        {"/0123456789abcd", "/0123456789abcd", NULL},
+        {"/0123456789abcd?q", "/0123456789abcd", "q"},
+        {"/0123456789abcde", "/0123456789abcde", NULL},
+        {"/0123456789abcde?q", "/0123456789abcde", "q"},
+        {"/0123456789abcdef", "/0123456789abcdef", NULL},
+        {"/0123456789abcdef?q", "/0123456789abcdef", "q"},
+        {"/0123456789abcdef0123456789abcd#f?q", "/0123456789abcdef0123456789abcd", "q"},
+        {"/0123456789abcdef0123456789abcde?q#", "/0123456789abcdef0123456789abcde", "q"},
+        {"http://h/p?q", "/p", "q"},
+        {"http://h/p", "/p", NULL},
+        {"http://h/p#f?q", "/p", "q"},
+        {"http://h?x", "/", "x"},
+        {"http://h", "/", NULL},
+        {"*", "*", NULL},
+        {"h:1?x", "h:1?x", "x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_SERVER);
+        char req[256], buf[256], v[128];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", cases[i].target);
+        peer_write(&p, req);
+        prog_read(&p, buf, sizeof buf);
+        const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        assert_int_equal(prog_write(&p, resp, strlen(resp)), (ssize_t)strlen(resp));
+        close_pair(&p);
+        assert_int_equal(nspans, 1);
+        assert_string_equal(attr_str(&spans[0], "url.path", v, sizeof v), cases[i].path);
+        if (cases[i].query)
+            assert_string_equal(attr_str(&spans[0], "url.query", v, sizeof v), cases[i].query);
+        else
+            assert_null(ts_span_attr_find(&spans[0], "url.query"));
+    }
+}
+
 static void test_server_head_in_pieces_and_client_child(void **state)
 {
     struct pair srv = make_pair(TS_ROLE_SERVER);
@@ -572,6 +624,96 @@ static void test_peer_text_follows_the_address(void **state)
         }
     }
     close_pair(&p);
+}
+
+/* Two spans have the same attributes: keys, types, values. */
+static void assert_same_attrs(const struct ts_span *a, const struct ts_span *b)
+{
+    assert_int_equal(a->nattrs, b->nattrs);
+    for (unsigned i = 0; i < a->nattrs; i++) {
+        const struct ts_attr *x = &a->attrs[i], *y = &b->attrs[i];
+        assert_string_equal(x->key, y->key);
+        assert_int_equal(x->type, y->type);
+        if (x->type == TS_ATTR_STR) {
+            assert_int_equal(x->len, y->len);
+            assert_memory_equal(ts_span_attr_sval(a, x), ts_span_attr_sval(b, y), x->len);
+        } else {
+            assert_int_equal(x->num, y->num);
+        }
+    }
+}
+
+/* One request on a fresh connection from this IPv4 peer, with a path of
+ * path_len bytes; the span it made. */
+static const struct ts_span *serve_from(const uint8_t ip[4], uint16_t port, size_t path_len)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    memcpy(&a.sin_addr, ip, 4);
+    struct pair p = make_pair_peer(TS_ROLE_SERVER, &a, sizeof a);
+    char req[1600], buf[1600];
+    assert_true(path_len < 1500);
+    int n = snprintf(req, sizeof req, "GET /");
+    memset(req + n, 'p', path_len - 1);
+    snprintf(req + n + path_len - 1, sizeof req - (size_t)n - path_len + 1,
+             " HTTP/1.1\r\nHost: s\r\n\r\n");
+    size_t before = (size_t)nspans;
+    peer_write(&p, req);
+    prog_read(&p, buf, sizeof buf);
+    prog_write(&p, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+    close_pair(&p);
+    assert_int_equal(nspans, before + 1);
+    return &spans[nspans - 1];
+}
+
+/* A server span's connection attributes (server.port, client.address,
+ * network.peer.address, network.peer.port) are the same whether built or
+ * taken from the thread's last ones: for peers that differ in the address
+ * or the port, after an IPv6 peer, and with the span's string buffer so
+ * full that the address is cut short or left out (no block then). */
+static void test_server_conn_attrs_built_once(void **state)
+{
+    static const uint8_t ips[3][4] = {{10, 0, 0, 1}, {10, 0, 0, 2}, {192, 168, 100, 200}};
+    static const uint16_t ports[] = {40000, 40001};
+    char v[64], want[INET6_ADDRSTRLEN];
+    for (unsigned round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < 3; i++) {
+            for (unsigned j = 0; j < 2; j++) {
+                const struct ts_span *first = serve_from(ips[i], ports[j], 10);
+                const struct ts_span *again = serve_from(ips[i], ports[j], 10);
+                assert_same_attrs(first, again);
+                inet_ntop(AF_INET, ips[i], want, sizeof want);
+                assert_string_equal(attr_str(again, "client.address", v, sizeof v), want);
+                assert_string_equal(attr_str(again, "network.peer.address", v, sizeof v), want);
+                assert_int_equal(attr_int(again, "network.peer.port"), ports[j]);
+                assert_int_equal(attr_int(again, "server.port"), 0); /* a socketpair's */
+            }
+        }
+        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(7)};
+        inet_pton(AF_INET6, "fd00::7", &a6.sin6_addr);
+        struct pair p = make_pair_peer(TS_ROLE_SERVER, &a6, sizeof a6);
+        char buf[256];
+        peer_write(&p, "GET /x HTTP/1.1\r\nHost: s\r\n\r\n");
+        prog_read(&p, buf, sizeof buf);
+        prog_write(&p, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+        close_pair(&p);
+        assert_string_equal(attr_str(&spans[nspans - 1], "client.address", v, sizeof v),
+                            "fd00::7");
+    }
+    /* paths long enough that the address no longer fits whole */
+    bool whole = false, cut = false, none = false;
+    for (size_t len = 1; len < 1400; len++) {
+        const struct ts_span *built = serve_from(ips[2], ports[0], len);
+        const struct ts_span *again = serve_from(ips[2], ports[0], len);
+        assert_same_attrs(built, again);
+        const struct ts_attr *a = ts_span_attr_find(again, "client.address");
+        if (!a)
+            continue;
+        assert_memory_equal(ts_span_attr_sval(again, a), "192.168.100.200", a->len);
+        whole |= a->len == 15;
+        cut |= a->len > 0 && a->len < 15;
+        none |= a->len == 0;
+    }
+    assert_true(whole && cut && none);
 }
 
 /* A TLS session's version lives in the connection's rare block. */
@@ -920,6 +1062,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_client_injects_and_ends_on_response, setup),
+        cmocka_unit_test_setup(test_server_conn_attrs_built_once, setup),
+        cmocka_unit_test_setup(test_server_query_of_every_target_form, setup),
         cmocka_unit_test_setup(test_client_split_head_every_offset, setup),
         cmocka_unit_test_setup(test_client_writev_head_over_iovecs, setup),
         cmocka_unit_test_setup(test_writev_head_and_body_takes_no_side_block, setup),
