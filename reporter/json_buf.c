@@ -459,7 +459,7 @@ static char *json_put_escaped(char *o, const unsigned char *s, size_t n)
     }
 }
 
-char *ts_put_json_string(char *o, const char *s, size_t n)
+char *ts_put_json_string_slow(char *o, const char *s, size_t n)
 {
     /* Most strings (keys, methods, paths, addresses) are plain all
      * through: one check and one copy. */

@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "../preload/hex.h"
 
@@ -206,12 +209,87 @@ struct ts_digits_memo {
  * most TS_U64_DIGITS_MAX bytes. */
 char *ts_put_u64_memo(char *o, uint64_t v, struct ts_digits_memo *m);
 
-/* The most bytes ts_put_json_string writes for n input bytes: each as
- * \u00XX, and the quotes. */
-#define TS_JSON_STRING_MAX(n) (6 * (size_t)(n) + 2)
+/* The room ts_put_json_string needs for n input bytes: each as \u00XX,
+ * the quotes, and 16 bytes its fast path may store past the string's end
+ * (garbage, overwritten by what is written next). */
+#define TS_JSON_STRING_MAX(n) (6 * (size_t)(n) + 2 + 16)
 
-/* A quoted JSON string of s[0..n), as ts_json_buf_string writes it. */
-char *ts_put_json_string(char *o, const char *s, size_t n);
+/* ts_put_json_string the long way, for any bytes. */
+char *ts_put_json_string_slow(char *o, const char *s, size_t n);
+
+#ifdef __SSE2__
+/* Bit i set when byte i of v is not plain (ts_json_plain): below 0x20 or
+ * from 0x80 on (as signed bytes, both are below 0x20), a quote or a
+ * backslash. */
+static inline unsigned ts_json_odd16(__m128i v)
+{
+    __m128i odd = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    return (unsigned)_mm_movemask_epi8(odd);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TS_JSON_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TS_JSON_ASAN 1
+#endif
+#endif
+
+/* The 16 bytes from s, of which only s[0..n) (n < 16) are the string's:
+ * false when they cannot be read. The bytes past the string are read
+ * only when they are on s's page (4 KiB, the smallest there is), which is
+ * mapped since s is: whatever they hold, they are readable. ASan would
+ * call that an overflow of the string's object, so under it the string is
+ * copied out first. */
+static inline bool ts_load16_short(const char *s, size_t n, __m128i *v)
+{
+#ifdef TS_JSON_ASAN
+    char copy[16] = {0};
+    memcpy(copy, s, n);
+    *v = _mm_loadu_si128((const __m128i *)copy);
+    return true;
+#else
+    (void)n;
+    if (((uintptr_t)s & 4095) > 4096 - 16)
+        return false;
+    *v = _mm_loadu_si128((const __m128i *)s);
+    return true;
+#endif
+}
+#endif
+
+/* A quoted JSON string of s[0..n), as ts_json_buf_string writes it.
+ * Nearly every string of a span (a method, a path, an address, a name) is
+ * short and plain: with SSE2, one of 1 to 32 bytes is checked and copied
+ * in one or two 16-byte pieces, inline; any other goes the long way. */
+static inline char *ts_put_json_string(char *o, const char *s, size_t n)
+{
+#ifdef __SSE2__
+    if (n - 1 < 32) { /* 1 .. 32 (n - 1 wraps for 0) */
+        __m128i head, tail;
+        if (n >= 16) {
+            /* the first and the last 16 bytes, overlapping */
+            head = _mm_loadu_si128((const __m128i *)s);
+            tail = _mm_loadu_si128((const __m128i *)(s + n - 16));
+            if (!(ts_json_odd16(head) | ts_json_odd16(tail))) {
+                *o = '"';
+                _mm_storeu_si128((__m128i *)(o + 1), head);
+                _mm_storeu_si128((__m128i *)(o + 1 + n - 16), tail);
+                o[n + 1] = '"';
+                return o + n + 2;
+            }
+        } else if (ts_load16_short(s, n, &head) && !(ts_json_odd16(head) & ((1u << n) - 1))) {
+            *o = '"';
+            _mm_storeu_si128((__m128i *)(o + 1), head);
+            o[n + 1] = '"';
+            return o + n + 2;
+        }
+    }
+#endif
+    return ts_put_json_string_slow(o, s, n);
+}
 
 /* How many bytes at the start of s[0..n) a JSON string holds as they are
  * (ts_json_plain), looked at eight at a time. */

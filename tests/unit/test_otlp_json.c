@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -353,6 +354,73 @@ static void test_plain_and_ascii_scans(void **state)
     /* the table itself: exactly space .. DEL without '"' and '\\' */
     for (int c = 0; c < 256; c++)
         assert_int_equal(ts_json_plain[c], c >= 0x20 && c < 0x80 && c != '"' && c != '\\');
+}
+
+/* What a JSON string of n 'a's with byte c at place at reads, by the
+ * rule of json_buf.h written out apart from it: a lone byte from 0x80 on
+ * starts no valid UTF-8 character. */
+static size_t expected_string(char *out, size_t n, size_t at, int c)
+{
+    size_t w = 0;
+    out[w++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (i != at)
+            out[w++] = 'a';
+        else if (c == '"' || c == '\\')
+            w += (size_t)sprintf(out + w, "\\%c", c);
+        else if (c < 0x20)
+            w += (size_t)sprintf(out + w, "\\u%04x", c);
+        else if (c >= 0x80)
+            w += (size_t)sprintf(out + w, "\xef\xbf\xbd");
+        else
+            out[w++] = (char)c;
+    }
+    out[w++] = '"';
+    return w;
+}
+
+/* ts_put_json_string's 16-byte fast path, for strings of 0 to 40 bytes
+ * (one and two 16-byte pieces and past them), each with one byte of every
+ * value at every place: the strings end exactly where a page that cannot
+ * be read begins, or start on such a page's first byte, and the output is
+ * written into exactly TS_JSON_STRING_MAX(n) bytes before another one, so
+ * any read past the string or write past the room is a crash. */
+static void test_put_json_string_at_page_edges(void **state)
+{
+    (void)state;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *in = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *out = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(in != MAP_FAILED && out != MAP_FAILED);
+    /* in: a page that cannot be read, one that can, another that cannot */
+    assert_int_equal(mprotect(in, page, PROT_NONE), 0);
+    assert_int_equal(mprotect(in + 2 * page, page, PROT_NONE), 0);
+    assert_int_equal(mprotect(out + page, page, PROT_NONE), 0);
+    char want[6 * 40 + 2];
+    for (size_t n = 0; n <= 40; n++) {
+        char *room = out + page - TS_JSON_STRING_MAX(n);
+        char *const places[] = {in + 2 * page - n, in + page, in + page + 100 - n % 7};
+        for (size_t p = 0; p < sizeof places / sizeof *places; p++) {
+            char *s = places[p];
+            memset(s, 'a', n);
+            for (size_t at = 0; at <= n; at++) { /* at == n: no odd byte */
+                for (int c = 0; c < 256; c++) {
+                    if (at < n)
+                        s[at] = (char)c;
+                    size_t wlen = expected_string(want, n, at, c);
+                    char *end = ts_put_json_string(room, s, n);
+                    assert_int_equal((size_t)(end - room), wlen);
+                    assert_memory_equal(room, want, wlen);
+                    if (at == n)
+                        break;
+                }
+                if (at < n)
+                    s[at] = 'a';
+            }
+        }
+    }
+    munmap(in, 3 * page);
+    munmap(out, 2 * page);
 }
 
 /* Room asked for once, written through a pointer, committed. */
@@ -995,6 +1063,7 @@ int main(void)
         cmocka_unit_test(test_put_hex_lengths),
         cmocka_unit_test(test_put_u64_memo),
         cmocka_unit_test(test_plain_and_ascii_scans),
+        cmocka_unit_test(test_put_json_string_at_page_edges),
         cmocka_unit_test(test_room_and_commit),
         cmocka_unit_test(test_put_before),
         cmocka_unit_test(test_varint_utf8),
