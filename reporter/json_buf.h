@@ -107,6 +107,18 @@ static inline void ts_json_buf_commit(struct ts_json_buf *b, char *end)
     b->len = (size_t)(end - b->data);
 }
 
+/* For an encoder writing through a cursor o into b's room: o, or where it
+ * is now, with room for n more bytes after it; NULL when out of memory (b
+ * is failed). The room is only looked at while it suffices; when it must
+ * grow (which may move it), what was written up to o is committed first. */
+static inline char *ts_json_buf_more(struct ts_json_buf *b, char *o, size_t n)
+{
+    if (n <= (size_t)(b->data + b->cap - o))
+        return o;
+    ts_json_buf_commit(b, o);
+    return ts_json_buf_room_slow(b, n);
+}
+
 /* For a message built around its middle (encoder.h): writes head[0..n) so
  * that it ends at offset off of b, in the free room [room_start, off)
  * before it. When that room is smaller than n, the bytes from off on move
@@ -159,7 +171,9 @@ static inline char *ts_put(char *o, const void *p, size_t n)
 #define TS_PUT_LIT(o, lit) ts_put((o), (lit), sizeof(lit) - 1)
 
 /* Decimal, unquoted: at most TS_U64_DIGITS_MAX bytes (TS_I64_CHARS_MAX
- * with a minus sign). */
+ * with a minus sign), in room of that many: the digits are stored eight
+ * at a time, so up to 8 bytes may be written (garbage past the end, to be
+ * overwritten) even for a short number. */
 #define TS_U64_DIGITS_MAX 20
 #define TS_I64_CHARS_MAX 20
 char *ts_put_u64_digits(char *o, uint64_t v);
@@ -201,12 +215,12 @@ static inline char *ts_put_hex(char *o, const uint8_t *p, size_t n)
 struct ts_digits_memo {
     uint64_t high; /* the number over 10^9 whose digits text holds */
     uint8_t len;   /* of text; 0: nothing kept */
-    char text[TS_U64_DIGITS_MAX - 9];
+    char text[16]; /* room for 11 digits, copied as 16 bytes */
 };
 
 /* v in decimal like ts_put_u64, its digits above the last nine taken from
  * m when they are the same as last time (and kept there otherwise). At
- * most TS_U64_DIGITS_MAX bytes. */
+ * most TS_U64_DIGITS_MAX bytes, in room of that many. */
 char *ts_put_u64_memo(char *o, uint64_t v, struct ts_digits_memo *m);
 
 /* The room ts_put_json_string needs for n input bytes: each as \u00XX,

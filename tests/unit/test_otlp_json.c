@@ -164,8 +164,8 @@ static void test_buf_failure_is_sticky(void **state)
     ts_json_buf_free(&b);
 }
 
-/* Every length of number (the digits go two at a time, so odd and even
- * lengths take different paths) reads as printf writes it. */
+/* Every length of number (the digits go eight at a time, the first group
+ * of any length) reads as printf writes it. */
 static void test_buf_u64_every_length(void **state)
 {
     (void)state;
@@ -185,10 +185,10 @@ static void test_buf_u64_every_length(void **state)
     }
 }
 
-/* ts_put_u64 counts the digits and writes them backwards: every power of
- * ten and its neighbours (where the count changes), 0 and UINT64_MAX read
- * as printf writes them, and not one byte is written past the end it
- * returns. */
+/* ts_put_u64 writes eight digits at a time: every power of ten and its
+ * neighbours (where the count changes), 0 and UINT64_MAX read as printf
+ * writes them, and not one byte is written past the TS_U64_DIGITS_MAX
+ * bytes of room it has. */
 static void check_put_u64(uint64_t v)
 {
     char expect[32], out[32];
@@ -197,7 +197,8 @@ static void check_put_u64(uint64_t v)
     char *end = ts_put_u64(out, v);
     assert_int_equal(end - out, n);
     assert_memory_equal(out, expect, (size_t)n);
-    assert_int_equal(out[n], '#');
+    for (size_t i = TS_U64_DIGITS_MAX; i < sizeof out; i++)
+        assert_int_equal(out[i], '#');
     assert_int_equal(ts_u64_digits(v), (unsigned)n);
 }
 
@@ -216,6 +217,18 @@ static void test_put_u64_boundaries(void **state)
         check_put_u64(p + 1);
         check_put_u64(p * 2); /* above 10^19 this wraps: still some number */
     }
+    /* Eight digits are two halves of four, each split the same way: every
+     * half, under every other kind of half (zero, a run of nines, one in
+     * the middle), and the same in the groups of longer numbers. */
+    for (uint64_t half = 0; half < 10000; half++) {
+        check_put_u64(half);
+        check_put_u64(half * 10000);
+        check_put_u64(half * 10000 + 9999);
+        check_put_u64(9999 * 10000 + half);
+        check_put_u64(half * 10000 + 5050);
+        check_put_u64((half * 10000 + 4321) * 100000000 + 12345678);
+        check_put_u64(1844 * 10000000000000000u + half * 100000000 + half);
+    }
     /* every bit length: the digit count starts from it */
     for (int bits = 1; bits <= 64; bits++) {
         uint64_t top = bits == 64 ? UINT64_MAX : ((uint64_t)1 << bits) - 1;
@@ -232,7 +245,8 @@ static void check_put_i64(int64_t v, const char *expect)
     assert_int_equal((size_t)(end - out), strlen(expect));
     assert_memory_equal(out, expect, strlen(expect));
     assert_true((size_t)(end - out) <= TS_I64_CHARS_MAX);
-    assert_int_equal(*end, '#');
+    for (size_t i = TS_I64_CHARS_MAX; i < sizeof out; i++)
+        assert_int_equal(out[i], '#');
 }
 
 static void test_put_i64_boundaries(void **state)
@@ -293,7 +307,7 @@ static void test_put_hex_lengths(void **state)
 /* The kept leading digits are used only while they are the same: a run
  * of numbers whose part above 10^9 stays, changes, goes below 10^9 and
  * comes back, and the extremes, all read as printf writes them, with
- * nothing written past the end. */
+ * nothing written past the TS_U64_DIGITS_MAX bytes of room. */
 static void check_put_u64_memo(struct ts_digits_memo *m, uint64_t v)
 {
     char expect[32], out[32];
@@ -302,7 +316,8 @@ static void check_put_u64_memo(struct ts_digits_memo *m, uint64_t v)
     char *end = ts_put_u64_memo(out, v, m);
     assert_int_equal(end - out, n);
     assert_memory_equal(out, expect, (size_t)n);
-    assert_int_equal(out[n], '#');
+    for (size_t i = TS_U64_DIGITS_MAX; i < sizeof out; i++)
+        assert_int_equal(out[i], '#');
 }
 
 static void test_put_u64_memo(void **state)
