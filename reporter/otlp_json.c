@@ -125,6 +125,37 @@ static const ts_key_frag_fn otlp_key_frag_of[TS_ATTR_BOOL + 1] = {
     [TS_ATTR_BOOL] = otlp_bool_key_frag,
 };
 
+/* The fragments the last span's attributes had, by position: spans of
+ * one kind get the same keys in the same order, so a key is found here
+ * with a comparison or two before the table is searched. Only a literal
+ * key's fragment is kept (its entry never changes); reporter thread
+ * only, like the table. */
+static struct {
+    const char *key;
+    uint8_t type;
+    const struct ts_key_frag *frag;
+} otlp_last_keys[TS_SPAN_MAX_ATTRS];
+
+/* The fragment of attribute i's key for its type, NULL when it has none. */
+static inline const struct ts_key_frag *otlp_key_at(size_t i, const struct ts_attr *a)
+{
+    if (otlp_last_keys[i].key == a->key && otlp_last_keys[i].type == a->type)
+        return otlp_last_keys[i].frag;
+    const struct ts_key_frag *k =
+        ts_key_frag_get(&otlp_keys[a->type], a->key, otlp_key_frag_of[a->type]);
+    if (k && k->literal) {
+        otlp_last_keys[i].key = a->key;
+        otlp_last_keys[i].type = a->type;
+        otlp_last_keys[i].frag = k;
+    }
+    return k;
+}
+
+/* The room an attribute takes at most with its key's fragment: a string
+ * value's slen bytes (0 for a number) and the rest. */
+#define OTLP_FRAG_ATTR_MAX(slen)                                                                   \
+    (TS_KEY_FRAG_MAX + OTLP_ATTR_MAX + TS_JSON_STRING_MAX(slen) + TS_I64_CHARS_MAX)
+
 /* A span's attributes, the part of the span from the cursor o on; returns
  * where they end (NULL when out of memory). A key's fragment is copied
  * whole, the room's end checked once per attribute. */
@@ -140,11 +171,9 @@ static char *otlp_span_attrs(struct ts_json_buf *b, char *o, const struct ts_spa
         const char *str = NULL;
         if (a->type == TS_ATTR_STR)
             str = ts_span_bytes(s, a->off, a->len, &slen);
-        const struct ts_key_frag *k =
-            ts_key_frag_get(&otlp_keys[a->type], a->key, otlp_key_frag_of[a->type]);
+        const struct ts_key_frag *k = otlp_key_at(i, a);
         size_t klen = k ? 0 : strlen(a->key);
-        size_t key_max = k ? TS_KEY_FRAG_MAX : TS_JSON_STRING_MAX(klen) + OTLP_ATTR_MAX;
-        o = ts_json_buf_more(b, o, key_max + otlp_value_max(a->type, slen));
+        o = ts_json_buf_more(b, o, OTLP_FRAG_ATTR_MAX(slen) + TS_JSON_STRING_MAX(klen));
         if (!o)
             return NULL;
         if (k) {
@@ -307,6 +336,7 @@ static void otlp_json_forget(void)
 {
     for (size_t i = 0; i < sizeof otlp_keys / sizeof *otlp_keys; i++)
         ts_key_frags_forget(&otlp_keys[i]);
+    memset(otlp_last_keys, 0, sizeof otlp_last_keys);
     memset(&otlp_times, 0, sizeof otlp_times);
     ts_json_buf_init(&otlp_json_head.bytes); /* leaked on purpose: may be mid-realloc */
     otlp_json_head.generation = 0;

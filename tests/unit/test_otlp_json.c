@@ -863,6 +863,66 @@ static void test_encoders_forget_then_same_bytes(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* The attributes of span s as ts_otlp_json_span writes them, between
+ * "attributes":[ and ]. */
+static void check_span_attrs(const struct ts_span *s, const char *expect)
+{
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_otlp_json_span(&b, s, true);
+    const char *text = buf_str(&b);
+    const char *from = strstr(text, "\"attributes\":[");
+    const char *to = strstr(text, "],\"status\"");
+    assert_non_null(from);
+    assert_non_null(to);
+    from += strlen("\"attributes\":[");
+    assert_int_equal((size_t)(to - from), strlen(expect));
+    assert_memory_equal(from, expect, strlen(expect));
+    ts_json_buf_free(&b);
+}
+
+/* The fragments kept by attribute position (the last span's keys) are
+ * used only for the same key with the same type: a key that changes type
+ * in place, another key in the place of one, a key that is not a literal
+ * and reads differently at the same address, and the first span's keys
+ * back again. */
+static void test_keys_change_place_and_type(void **state)
+{
+    (void)state;
+    struct ts_span s;
+    known_span_base(&s);
+    s.nattrs = 0;
+    ts_span_attr_cstr(&s, "http.request.method", "GET");
+    ts_span_attr_int(&s, "http.response.status_code", 200);
+    const char *first = "{\"key\":\"http.request.method\",\"value\":{\"stringValue\":\"GET\"}},"
+                        "{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"200\"}}";
+    check_span_attrs(&s, first);
+    check_span_attrs(&s, first);
+
+    known_span_base(&s);
+    s.nattrs = 0;
+    ts_span_attr_int(&s, "http.request.method", 7);
+    ts_span_attr_bool(&s, "url.path", false);
+    check_span_attrs(&s, "{\"key\":\"http.request.method\",\"value\":{\"intValue\":\"7\"}},"
+                         "{\"key\":\"url.path\",\"value\":{\"boolValue\":false}}");
+
+    char key[] = "dyn.a";
+    for (int round = 0; round < 2; round++) {
+        known_span_base(&s);
+        s.nattrs = 0;
+        ts_span_attr_cstr(&s, key, "v");
+        check_span_attrs(&s, round == 0 ? "{\"key\":\"dyn.a\",\"value\":{\"stringValue\":\"v\"}}"
+                                        : "{\"key\":\"dyn.b\",\"value\":{\"stringValue\":\"v\"}}");
+        key[4] = 'b';
+    }
+
+    known_span_base(&s);
+    s.nattrs = 0;
+    ts_span_attr_cstr(&s, "http.request.method", "GET");
+    ts_span_attr_int(&s, "http.response.status_code", 200);
+    check_span_attrs(&s, first);
+}
+
 /* The piecewise API gives the same bytes as the one-shot one. */
 static void test_piecewise_matches(void **state)
 {
@@ -1096,6 +1156,7 @@ int main(void)
         cmocka_unit_test_setup(test_attribute_keys_every_length, setup),
         cmocka_unit_test(test_key_frag_table),
         cmocka_unit_test_setup(test_encoders_forget_then_same_bytes, setup),
+        cmocka_unit_test_setup(test_keys_change_place_and_type, setup),
         cmocka_unit_test_setup(test_encode_hostile_content, setup),
         cmocka_unit_test_setup(test_encode_random_bytes_always_valid, setup),
         cmocka_unit_test_setup(test_encode_clamps_damaged_offsets, setup),
