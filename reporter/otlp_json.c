@@ -83,9 +83,7 @@ static void otlp_attr(struct ts_json_buf *b, bool first, const char *key, size_t
 static size_t otlp_key_frag(char *text, const char *key, size_t klen, uint8_t type, size_t *at)
 {
     static const char open[] = ",{\"key\":\"";
-    /* one byte short of the buffer: otlp_span_attrs copies that much from
-     * either the first or the second byte */
-    if (klen > TS_KEY_FRAG_MAX - 1 - (sizeof open - 1) - otlp_value_open[type].len ||
+    if (klen > TS_KEY_FRAG_MAX - (sizeof open - 1) - otlp_value_open[type].len ||
         ts_json_plain_len(key, klen) != klen)
         return 0; /* long, or to be escaped: written the long way */
     char *o = TS_PUT_LIT(text, open);
@@ -156,13 +154,15 @@ static inline const struct ts_key_frag *otlp_key_at(size_t i, const struct ts_at
 #define OTLP_FRAG_ATTR_MAX(slen)                                                                   \
     (TS_KEY_FRAG_MAX + OTLP_ATTR_MAX + TS_JSON_STRING_MAX(slen) + TS_I64_CHARS_MAX)
 
-/* A span's attributes, the part of the span from the cursor o on; returns
- * where they end (NULL when out of memory). A key's fragment is copied
- * whole, the room's end checked once per attribute. */
+/* A span's attribute list, [ and its attributes, from the cursor o on;
+ * returns where it ends (NULL when out of memory). Every attribute is
+ * written with the comma before it, the first one's turned into the
+ * bracket at the end; a key's fragment is copied whole, and the room's
+ * end checked once per attribute. */
 static char *otlp_span_attrs(struct ts_json_buf *b, char *o, const struct ts_span *s)
 {
+    size_t list = (size_t)(o - b->data); /* an offset: the room may move */
     size_t nattrs = ts_span_nattrs(s);
-    bool first = true;
     for (size_t i = 0; i < nattrs; i++) {
         const struct ts_attr *a = &s->attrs[i];
         if (!a->key || a->type > TS_ATTR_BOOL)
@@ -172,22 +172,28 @@ static char *otlp_span_attrs(struct ts_json_buf *b, char *o, const struct ts_spa
         if (a->type == TS_ATTR_STR)
             str = ts_span_bytes(s, a->off, a->len, &slen);
         const struct ts_key_frag *k = otlp_key_at(i, a);
-        size_t klen = k ? 0 : strlen(a->key);
-        o = ts_json_buf_more(b, o, OTLP_FRAG_ATTR_MAX(slen) + TS_JSON_STRING_MAX(klen));
-        if (!o)
-            return NULL;
         if (k) {
+            o = ts_json_buf_more(b, o, OTLP_FRAG_ATTR_MAX(slen));
+            if (!o)
+                return NULL;
             /* The whole fragment buffer is copied, a fixed size the
              * compiler turns into a few moves, and the cursor set where
              * the fragment ends: the bytes past it are overwritten next. */
-            memcpy(o, k->text + first, TS_KEY_FRAG_MAX - 1);
-            o += k->len - first; /* no comma before the first attribute */
+            memcpy(o, k->text, TS_KEY_FRAG_MAX);
+            o += k->len;
         } else {
-            o = otlp_put_key(o, first, a->key, klen, a->type);
+            size_t klen = strlen(a->key);
+            o = ts_json_buf_more(b, o, OTLP_FRAG_ATTR_MAX(slen) + TS_JSON_STRING_MAX(klen));
+            if (!o)
+                return NULL;
+            o = otlp_put_key(o, false, a->key, klen, a->type);
         }
         o = otlp_put_value(o, a->type, str, slen, a->num);
-        first = false;
     }
+    if (o == b->data + list)
+        *o++ = '['; /* none */
+    else
+        b->data[list] = '['; /* the first attribute's comma */
     return o;
 }
 
@@ -249,7 +255,7 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
     o = ts_put_u64_memo(o, s->start_ns, &otlp_times);
     o = TS_PUT_LIT(o, "\",\"endTimeUnixNano\":\"");
     o = ts_put_u64_memo(o, s->end_ns, &otlp_times);
-    o = TS_PUT_LIT(o, "\",\"attributes\":[");
+    o = TS_PUT_LIT(o, "\",\"attributes\":");
     o = otlp_span_attrs(b, o, s);
     if (!o)
         return;
