@@ -459,7 +459,7 @@ static char *json_put_escaped(char *o, const unsigned char *s, size_t n)
     }
 }
 
-char *ts_put_json_string(char *o, const char *s, size_t n)
+char *ts_put_json_string_slow(char *o, const char *s, size_t n)
 {
     /* Most strings (keys, methods, paths, addresses) are plain all
      * through: one check and one copy. */
@@ -483,13 +483,6 @@ void ts_json_buf_string(struct ts_json_buf *b, const char *s, size_t n)
         ts_json_buf_commit(b, ts_put_json_string(o, s, n));
 }
 
-/* "00" "01" ... "99": two digits per division, so a nanosecond timestamp
- * takes ten steps instead of nineteen. */
-static const char ts_json_digit_pairs[] = "00010203040506070809101112131415161718192021222324"
-                                          "25262728293031323334353637383940414243444546474849"
-                                          "50515253545556575859606162636465666768697071727374"
-                                          "75767778798081828384858687888990919293949596979899";
-
 unsigned ts_u64_digits(uint64_t v)
 {
     static const uint64_t pow10[TS_U64_DIGITS_MAX] = {
@@ -506,39 +499,69 @@ unsigned ts_u64_digits(uint64_t v)
     return d ? d : 1;
 }
 
-/* The four digits of v < 10000 at o, zeros in front. */
-static inline void put_4_digits(char *o, uint32_t v)
+/* The eight decimal digits of v < 10^8, zeros in front, as the values 0 to
+ * 9 in the bytes of a word, the first digit in the lowest byte. All eight
+ * come out together, with no division but the first: v's two halves of
+ * four digits go in the word's two 32-bit lanes, each is split into its
+ * hundreds and the rest in 16-bit lanes, and each of those into tens and
+ * units in bytes. A lane's quotient is a multiplication and a shift
+ * (n * 10486 >> 20 is n / 100 for n < 10^4, m * 103 >> 10 is m / 10 for
+ * m < 100), its product too small to reach into the next lane, and the
+ * mask drops what the lane above shifted down into it. */
+static inline uint64_t digit_bytes8(uint32_t v)
 {
-    memcpy(o, ts_json_digit_pairs + 2 * (v / 100), 2);
-    memcpy(o + 2, ts_json_digit_pairs + 2 * (v % 100), 2);
+    uint64_t x = v / 10000 | (uint64_t)(v % 10000) << 32;
+    uint64_t hundreds = (x * 10486 >> 20) & 0x0000007F0000007Fu;
+    x = hundreds | (x - hundreds * 100) << 16;
+    uint64_t tens = (x * 103 >> 10) & 0x000F000F000F000Fu;
+    return tens | (x - tens * 10) << 8;
+}
+
+/* The bytes of a word from digit_bytes8 in memory order, at o. */
+static inline void store_digit_bytes(char *o, uint64_t w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    memcpy(o, &w, sizeof w);
+}
+
+#define ASCII_ZEROS 0x3030303030303030u /* '0' in every byte */
+
+/* The eight digits of v < 10^8 at o, zeros in front. */
+static inline char *put_8_digits(char *o, uint32_t v)
+{
+    store_digit_bytes(o, digit_bytes8(v) + ASCII_ZEROS);
+    return o + 8;
+}
+
+/* v < 10^8 in decimal at o: its eight digits with the zeros in front
+ * shifted out. Writes 8 bytes, whatever v's length. */
+static inline char *put_short_digits(char *o, uint32_t v)
+{
+    uint64_t d = digit_bytes8(v);
+    /* the bytes before the first nonzero digit; never the last digit,
+     * which is 0 itself when v is */
+    unsigned zeros = (unsigned)__builtin_ctzll(d | (uint64_t)1 << 56) / 8;
+    store_digit_bytes(o, (d + ASCII_ZEROS) >> (8 * zeros));
+    return o + 8 - zeros;
 }
 
 char *ts_put_u64_digits(char *o, uint64_t v)
 {
-    /* Count the digits first, then write them backwards from the end
-     * straight where they go: eight at a time while the number is long
-     * (one 64-bit division, the rest in 32 bits, cheaper), then two at a
-     * time. */
-    char *end = o + ts_u64_digits(v);
-    char *p = end;
-    while (v >= 100000000) {
-        uint32_t low = (uint32_t)(v % 100000000);
-        v /= 100000000;
-        p -= 8;
-        put_4_digits(p, low / 10000);
-        put_4_digits(p + 4, low % 10000);
+    /* Eight digits at a time: a number below 10^8 (nearly every one but a
+     * time) is one step, the longest three. */
+    if (v < 100000000)
+        return put_short_digits(o, (uint32_t)v);
+    uint64_t high = v / 100000000;
+    uint32_t low = (uint32_t)(v % 100000000);
+    if (high < 100000000) {
+        o = put_short_digits(o, (uint32_t)high);
+    } else {
+        o = put_short_digits(o, (uint32_t)(high / 100000000)); /* at most 1844 */
+        o = put_8_digits(o, (uint32_t)(high % 100000000));
     }
-    uint32_t w = (uint32_t)v; /* below 10^8 now */
-    while (w >= 100) {
-        p -= 2;
-        memcpy(p, ts_json_digit_pairs + 2 * (w % 100), 2);
-        w /= 100;
-    }
-    if (w >= 10)
-        memcpy(p - 2, ts_json_digit_pairs + 2 * w, 2);
-    else
-        p[-1] = (char)('0' + w);
-    return end;
+    return put_8_digits(o, low);
 }
 
 char *ts_put_u64_memo(char *o, uint64_t v, struct ts_digits_memo *m)
@@ -552,13 +575,13 @@ char *ts_put_u64_memo(char *o, uint64_t v, struct ts_digits_memo *m)
         m->len = (uint8_t)(end - m->text);
         m->high = high;
     }
-    o = ts_put(o, m->text, m->len);
-    /* the nine low digits, zeros in front: one, then four pairs */
+    /* all of text, a fixed size (a few moves), the cursor set after the
+     * digits: the bytes past them are overwritten next */
+    memcpy(o, m->text, sizeof m->text);
+    o += m->len;
+    /* the nine low digits, zeros in front */
     *o++ = (char)('0' + low / 100000000);
-    low %= 100000000;
-    put_4_digits(o, low / 10000);
-    put_4_digits(o + 4, low % 10000);
-    return o + 8;
+    return put_8_digits(o, low % 100000000);
 }
 
 char *ts_put_i64(char *o, int64_t v)

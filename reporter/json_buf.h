@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "../preload/hex.h"
 
@@ -104,6 +107,18 @@ static inline void ts_json_buf_commit(struct ts_json_buf *b, char *end)
     b->len = (size_t)(end - b->data);
 }
 
+/* For an encoder writing through a cursor o into b's room: o, or where it
+ * is now, with room for n more bytes after it; NULL when out of memory (b
+ * is failed). The room is only looked at while it suffices; when it must
+ * grow (which may move it), what was written up to o is committed first. */
+static inline char *ts_json_buf_more(struct ts_json_buf *b, char *o, size_t n)
+{
+    if (n <= (size_t)(b->data + b->cap - o))
+        return o;
+    ts_json_buf_commit(b, o);
+    return ts_json_buf_room_slow(b, n);
+}
+
 /* For a message built around its middle (encoder.h): writes head[0..n) so
  * that it ends at offset off of b, in the free room [room_start, off)
  * before it. When that room is smaller than n, the bytes from off on move
@@ -156,7 +171,9 @@ static inline char *ts_put(char *o, const void *p, size_t n)
 #define TS_PUT_LIT(o, lit) ts_put((o), (lit), sizeof(lit) - 1)
 
 /* Decimal, unquoted: at most TS_U64_DIGITS_MAX bytes (TS_I64_CHARS_MAX
- * with a minus sign). */
+ * with a minus sign), in room of that many: the digits are stored eight
+ * at a time, so up to 8 bytes may be written (garbage past the end, to be
+ * overwritten) even for a short number. */
 #define TS_U64_DIGITS_MAX 20
 #define TS_I64_CHARS_MAX 20
 char *ts_put_u64_digits(char *o, uint64_t v);
@@ -198,20 +215,95 @@ static inline char *ts_put_hex(char *o, const uint8_t *p, size_t n)
 struct ts_digits_memo {
     uint64_t high; /* the number over 10^9 whose digits text holds */
     uint8_t len;   /* of text; 0: nothing kept */
-    char text[TS_U64_DIGITS_MAX - 9];
+    char text[16]; /* room for 11 digits, copied as 16 bytes */
 };
 
 /* v in decimal like ts_put_u64, its digits above the last nine taken from
  * m when they are the same as last time (and kept there otherwise). At
- * most TS_U64_DIGITS_MAX bytes. */
+ * most TS_U64_DIGITS_MAX bytes, in room of that many. */
 char *ts_put_u64_memo(char *o, uint64_t v, struct ts_digits_memo *m);
 
-/* The most bytes ts_put_json_string writes for n input bytes: each as
- * \u00XX, and the quotes. */
-#define TS_JSON_STRING_MAX(n) (6 * (size_t)(n) + 2)
+/* The room ts_put_json_string needs for n input bytes: each as \u00XX,
+ * the quotes, and 16 bytes its fast path may store past the string's end
+ * (garbage, overwritten by what is written next). */
+#define TS_JSON_STRING_MAX(n) (6 * (size_t)(n) + 2 + 16)
 
-/* A quoted JSON string of s[0..n), as ts_json_buf_string writes it. */
-char *ts_put_json_string(char *o, const char *s, size_t n);
+/* ts_put_json_string the long way, for any bytes. */
+char *ts_put_json_string_slow(char *o, const char *s, size_t n);
+
+#ifdef __SSE2__
+/* Bit i set when byte i of v is not plain (ts_json_plain): below 0x20 or
+ * from 0x80 on (as signed bytes, both are below 0x20), a quote or a
+ * backslash. */
+static inline unsigned ts_json_odd16(__m128i v)
+{
+    __m128i odd = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    return (unsigned)_mm_movemask_epi8(odd);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TS_JSON_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TS_JSON_ASAN 1
+#endif
+#endif
+
+/* The 16 bytes from s, of which only s[0..n) (n < 16) are the string's:
+ * false when they cannot be read. The bytes past the string are read
+ * only when they are on s's page (4 KiB, the smallest there is), which is
+ * mapped since s is: whatever they hold, they are readable. ASan would
+ * call that an overflow of the string's object, so under it the string is
+ * copied out first. */
+static inline bool ts_load16_short(const char *s, size_t n, __m128i *v)
+{
+#ifdef TS_JSON_ASAN
+    char copy[16] = {0};
+    memcpy(copy, s, n);
+    *v = _mm_loadu_si128((const __m128i *)copy);
+    return true;
+#else
+    (void)n;
+    if (((uintptr_t)s & 4095) > 4096 - 16)
+        return false;
+    *v = _mm_loadu_si128((const __m128i *)s);
+    return true;
+#endif
+}
+#endif
+
+/* A quoted JSON string of s[0..n), as ts_json_buf_string writes it.
+ * Nearly every string of a span (a method, a path, an address, a name) is
+ * short and plain: with SSE2, one of 1 to 32 bytes is checked and copied
+ * in one or two 16-byte pieces, inline; any other goes the long way. */
+static inline char *ts_put_json_string(char *o, const char *s, size_t n)
+{
+#ifdef __SSE2__
+    if (n - 1 < 32) { /* 1 .. 32 (n - 1 wraps for 0) */
+        __m128i head, tail;
+        if (n >= 16) {
+            /* the first and the last 16 bytes, overlapping */
+            head = _mm_loadu_si128((const __m128i *)s);
+            tail = _mm_loadu_si128((const __m128i *)(s + n - 16));
+            if (!(ts_json_odd16(head) | ts_json_odd16(tail))) {
+                *o = '"';
+                _mm_storeu_si128((__m128i *)(o + 1), head);
+                _mm_storeu_si128((__m128i *)(o + 1 + n - 16), tail);
+                o[n + 1] = '"';
+                return o + n + 2;
+            }
+        } else if (ts_load16_short(s, n, &head) && !(ts_json_odd16(head) & ((1u << n) - 1))) {
+            *o = '"';
+            _mm_storeu_si128((__m128i *)(o + 1), head);
+            o[n + 1] = '"';
+            return o + n + 2;
+        }
+    }
+#endif
+    return ts_put_json_string_slow(o, s, n);
+}
 
 /* How many bytes at the start of s[0..n) a JSON string holds as they are
  * (ts_json_plain), looked at eight at a time. */

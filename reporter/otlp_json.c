@@ -17,32 +17,52 @@
  * punctuation and type name (under 40), or a number. */
 #define OTLP_ATTR_MAX 64
 
-/* An attribute's value, from after {"key":K,"value":{" to the end of the
- * attribute: str for TS_ATTR_STR, num for TS_ATTR_INT, num != 0 for
+/* What follows an attribute's key up to its value, by the value's type:
+ * the close of the key, the field named for the type, and the quote a
+ * 64-bit integer has around it (a string in protobuf's JSON). */
+static const struct {
+    const char *text;
+    size_t len;
+} otlp_value_open[] = {
+#define OTLP_OPEN(text) {text, sizeof text - 1}
+    [TS_ATTR_STR] = OTLP_OPEN("\",\"value\":{\"stringValue\":"),
+    [TS_ATTR_INT] = OTLP_OPEN("\",\"value\":{\"intValue\":\""),
+    [TS_ATTR_BOOL] = OTLP_OPEN("\",\"value\":{\"boolValue\":"),
+#undef OTLP_OPEN
+};
+
+/* An attribute's value, from after its type's otlp_value_open to the end
+ * of the attribute: str for TS_ATTR_STR, num for TS_ATTR_INT, num != 0 for
  * TS_ATTR_BOOL. */
-static char *otlp_put_value(char *o, uint8_t type, const char *str, size_t slen, int64_t num)
+static inline char *otlp_put_value(char *o, uint8_t type, const char *str, size_t slen,
+                                   int64_t num)
 {
-    switch (type) {
-    case TS_ATTR_STR:
-        o = TS_PUT_LIT(o, "stringValue\":");
+    if (type == TS_ATTR_STR) {
         o = ts_put_json_string(o, str, slen);
-        break;
-    case TS_ATTR_INT: /* a 64-bit integer is a string in protobuf's JSON */
-        o = TS_PUT_LIT(o, "intValue\":\"");
+    } else if (type == TS_ATTR_INT) {
         o = ts_put_i64(o, num);
         *o++ = '"';
-        break;
-    default:
-        o = num ? TS_PUT_LIT(o, "boolValue\":true") : TS_PUT_LIT(o, "boolValue\":false");
-        break;
+    } else {
+        o = num ? TS_PUT_LIT(o, "true") : TS_PUT_LIT(o, "false");
     }
     return TS_PUT_LIT(o, "}}");
 }
 
 /* The room an attribute's value takes at most. */
-static size_t otlp_value_max(uint8_t type, size_t slen)
+static inline size_t otlp_value_max(uint8_t type, size_t slen)
 {
     return OTLP_ATTR_MAX + (type == TS_ATTR_STR ? TS_JSON_STRING_MAX(slen) : TS_I64_CHARS_MAX);
+}
+
+/* An attribute's key the long way, {"key":K with a comma first unless it
+ * is the first, up to its value: TS_JSON_STRING_MAX(klen) + OTLP_ATTR_MAX
+ * bytes at most. */
+static char *otlp_put_key(char *o, bool first, const char *key, size_t klen, uint8_t type)
+{
+    o = first ? TS_PUT_LIT(o, "{\"key\":") : TS_PUT_LIT(o, ",{\"key\":");
+    o = ts_put_json_string(o, key, klen);
+    /* the string's closing quote is there already */
+    return ts_put(o, otlp_value_open[type].text + 1, otlp_value_open[type].len - 1);
 }
 
 /* One attribute, {"key":K,"value":{"<type>Value":V}}, with a comma first
@@ -53,52 +73,128 @@ static void otlp_attr(struct ts_json_buf *b, bool first, const char *key, size_t
     char *o = ts_json_buf_room(b, TS_JSON_STRING_MAX(klen) + otlp_value_max(type, slen));
     if (!o)
         return;
-    o = first ? TS_PUT_LIT(o, "{\"key\":") : TS_PUT_LIT(o, ",{\"key\":");
-    o = ts_put_json_string(o, key, klen);
-    o = TS_PUT_LIT(o, ",\"value\":{\"");
+    o = otlp_put_key(o, first, key, klen, type);
     ts_json_buf_commit(b, otlp_put_value(o, type, str, slen, num));
 }
 
-/* A span attribute's key as otlp_attr writes it, with the comma before
- * it: ,{"key":"http.request.method","value":{" */
-static size_t otlp_key_frag(char *text, const char *key, size_t klen, size_t *at,
-                            uint32_t *info)
+/* A span attribute's key as otlp_put_key writes it, with the comma before
+ * it, for a value of the given type:
+ * ,{"key":"http.request.method","value":{"stringValue": */
+static size_t otlp_key_frag(char *text, const char *key, size_t klen, uint8_t type, size_t *at)
 {
-    (void)info;
-    static const char open[] = ",{\"key\":\"", close[] = "\",\"value\":{\"";
-    /* one byte short of the buffer: otlp_span_attr copies that much from
-     * either the first or the second byte */
-    if (sizeof open - 1 + klen + sizeof close - 1 > TS_KEY_FRAG_MAX - 1 ||
+    static const char open[] = ",{\"key\":\"";
+    if (klen > TS_KEY_FRAG_MAX - (sizeof open - 1) - otlp_value_open[type].len ||
         ts_json_plain_len(key, klen) != klen)
         return 0; /* long, or to be escaped: written the long way */
     char *o = TS_PUT_LIT(text, open);
     *at = (size_t)(o - text);
     o = ts_put(o, key, klen);
-    o = TS_PUT_LIT(o, close);
+    o = ts_put(o, otlp_value_open[type].text, otlp_value_open[type].len);
     return (size_t)(o - text);
 }
 
-/* The keys' fragments (reporter thread only). */
-static struct ts_key_frags otlp_keys;
-
-/* A span's attribute: its key's fragment, then its value. */
-static void otlp_span_attr(struct ts_json_buf *b, bool first, const struct ts_attr *a,
-                           const char *str, size_t slen)
+static size_t otlp_str_key_frag(char *text, const char *key, size_t klen, size_t *at,
+                                uint32_t *info)
 {
-    const struct ts_key_frag *k = ts_key_frag_get(&otlp_keys, a->key, otlp_key_frag);
-    if (!k) {
-        otlp_attr(b, first, a->key, strlen(a->key), a->type, str, slen, a->num);
-        return;
+    (void)info;
+    return otlp_key_frag(text, key, klen, TS_ATTR_STR, at);
+}
+
+static size_t otlp_int_key_frag(char *text, const char *key, size_t klen, size_t *at,
+                                uint32_t *info)
+{
+    (void)info;
+    return otlp_key_frag(text, key, klen, TS_ATTR_INT, at);
+}
+
+static size_t otlp_bool_key_frag(char *text, const char *key, size_t klen, size_t *at,
+                                 uint32_t *info)
+{
+    (void)info;
+    return otlp_key_frag(text, key, klen, TS_ATTR_BOOL, at);
+}
+
+/* The keys' fragments, a table for each type of value, so that a key's
+ * fragment ends with its value's field name (reporter thread only). */
+static struct ts_key_frags otlp_keys[TS_ATTR_BOOL + 1];
+static const ts_key_frag_fn otlp_key_frag_of[TS_ATTR_BOOL + 1] = {
+    [TS_ATTR_STR] = otlp_str_key_frag,
+    [TS_ATTR_INT] = otlp_int_key_frag,
+    [TS_ATTR_BOOL] = otlp_bool_key_frag,
+};
+
+/* The fragments the last span's attributes had, by position: spans of
+ * one kind get the same keys in the same order, so a key is found here
+ * with a comparison or two before the table is searched. Only a literal
+ * key's fragment is kept (its entry never changes); reporter thread
+ * only, like the table. */
+static struct {
+    const char *key;
+    uint8_t type;
+    const struct ts_key_frag *frag;
+} otlp_last_keys[TS_SPAN_MAX_ATTRS];
+
+/* The fragment of attribute i's key for its type, NULL when it has none. */
+static inline const struct ts_key_frag *otlp_key_at(size_t i, const struct ts_attr *a)
+{
+    if (otlp_last_keys[i].key == a->key && otlp_last_keys[i].type == a->type)
+        return otlp_last_keys[i].frag;
+    const struct ts_key_frag *k =
+        ts_key_frag_get(&otlp_keys[a->type], a->key, otlp_key_frag_of[a->type]);
+    if (k && k->literal) {
+        otlp_last_keys[i].key = a->key;
+        otlp_last_keys[i].type = a->type;
+        otlp_last_keys[i].frag = k;
     }
-    char *o = ts_json_buf_room(b, TS_KEY_FRAG_MAX + otlp_value_max(a->type, slen));
-    if (!o)
-        return;
-    /* The whole fragment buffer is copied, a fixed size the compiler
-     * turns into a few moves, and the end is set where the fragment ends:
-     * the room holds the bytes past it, overwritten next. */
-    memcpy(o, k->text + first, TS_KEY_FRAG_MAX - 1);
-    o += k->len - first; /* no comma before the first attribute */
-    ts_json_buf_commit(b, otlp_put_value(o, a->type, str, slen, a->num));
+    return k;
+}
+
+/* The room an attribute takes at most with its key's fragment: a string
+ * value's slen bytes (0 for a number) and the rest. */
+#define OTLP_FRAG_ATTR_MAX(slen)                                                                   \
+    (TS_KEY_FRAG_MAX + OTLP_ATTR_MAX + TS_JSON_STRING_MAX(slen) + TS_I64_CHARS_MAX)
+
+/* A span's attribute list, [ and its attributes, from the cursor o on;
+ * returns where it ends (NULL when out of memory). Every attribute is
+ * written with the comma before it, the first one's turned into the
+ * bracket at the end; a key's fragment is copied whole, and the room's
+ * end checked once per attribute. */
+static char *otlp_span_attrs(struct ts_json_buf *b, char *o, const struct ts_span *s)
+{
+    size_t list = (size_t)(o - b->data); /* an offset: the room may move */
+    size_t nattrs = ts_span_nattrs(s);
+    for (size_t i = 0; i < nattrs; i++) {
+        const struct ts_attr *a = &s->attrs[i];
+        if (!a->key || a->type > TS_ATTR_BOOL)
+            continue; /* no key, or a type we cannot name: leave it out */
+        size_t slen = 0;
+        const char *str = NULL;
+        if (a->type == TS_ATTR_STR)
+            str = ts_span_bytes(s, a->off, a->len, &slen);
+        const struct ts_key_frag *k = otlp_key_at(i, a);
+        if (k) {
+            o = ts_json_buf_more(b, o, OTLP_FRAG_ATTR_MAX(slen));
+            if (!o)
+                return NULL;
+            /* The whole fragment buffer is copied, a fixed size the
+             * compiler turns into a few moves, and the cursor set where
+             * the fragment ends: the bytes past it are overwritten next. */
+            memcpy(o, k->text, TS_KEY_FRAG_MAX);
+            o += k->len;
+        } else {
+            size_t klen = strlen(a->key);
+            o = ts_json_buf_more(b, o, OTLP_FRAG_ATTR_MAX(slen) + TS_JSON_STRING_MAX(klen));
+            if (!o)
+                return NULL;
+            o = otlp_put_key(o, false, a->key, klen, a->type);
+        }
+        o = otlp_put_value(o, a->type, str, slen, a->num);
+    }
+    if (o == b->data + list)
+        *o++ = '['; /* none */
+    else
+        b->data[list] = '['; /* the first attribute's comma */
+    return o;
 }
 
 void ts_otlp_json_resource(struct ts_json_buf *b)
@@ -159,24 +255,11 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
     o = ts_put_u64_memo(o, s->start_ns, &otlp_times);
     o = TS_PUT_LIT(o, "\",\"endTimeUnixNano\":\"");
     o = ts_put_u64_memo(o, s->end_ns, &otlp_times);
-    o = TS_PUT_LIT(o, "\",\"attributes\":[");
-    ts_json_buf_commit(b, o);
-
-    size_t nattrs = ts_span_nattrs(s);
-    bool afirst = true;
-    for (size_t i = 0; i < nattrs; i++) {
-        const struct ts_attr *a = &s->attrs[i];
-        if (!a->key || a->type > TS_ATTR_BOOL)
-            continue; /* no key, or a type we cannot name: leave it out */
-        size_t n = 0;
-        const char *p = NULL;
-        if (a->type == TS_ATTR_STR)
-            p = ts_span_bytes(s, a->off, a->len, &n);
-        otlp_span_attr(b, afirst, a, p, n);
-        afirst = false;
-    }
-
-    o = ts_json_buf_room(b, OTLP_SPAN_TAIL_MAX);
+    o = TS_PUT_LIT(o, "\",\"attributes\":");
+    o = otlp_span_attrs(b, o, s);
+    if (!o)
+        return;
+    o = ts_json_buf_more(b, o, OTLP_SPAN_TAIL_MAX);
     if (!o)
         return;
     o = TS_PUT_LIT(o, "],\"status\":{\"code\":");
@@ -257,7 +340,9 @@ static void otlp_json_finish(struct ts_json_buf *out, const char *spans, size_t 
 
 static void otlp_json_forget(void)
 {
-    ts_key_frags_forget(&otlp_keys);
+    for (size_t i = 0; i < sizeof otlp_keys / sizeof *otlp_keys; i++)
+        ts_key_frags_forget(&otlp_keys[i]);
+    memset(otlp_last_keys, 0, sizeof otlp_last_keys);
     memset(&otlp_times, 0, sizeof otlp_times);
     ts_json_buf_init(&otlp_json_head.bytes); /* leaked on purpose: may be mid-realloc */
     otlp_json_head.generation = 0;

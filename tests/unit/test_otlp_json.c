@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,8 +164,8 @@ static void test_buf_failure_is_sticky(void **state)
     ts_json_buf_free(&b);
 }
 
-/* Every length of number (the digits go two at a time, so odd and even
- * lengths take different paths) reads as printf writes it. */
+/* Every length of number (the digits go eight at a time, the first group
+ * of any length) reads as printf writes it. */
 static void test_buf_u64_every_length(void **state)
 {
     (void)state;
@@ -184,10 +185,10 @@ static void test_buf_u64_every_length(void **state)
     }
 }
 
-/* ts_put_u64 counts the digits and writes them backwards: every power of
- * ten and its neighbours (where the count changes), 0 and UINT64_MAX read
- * as printf writes them, and not one byte is written past the end it
- * returns. */
+/* ts_put_u64 writes eight digits at a time: every power of ten and its
+ * neighbours (where the count changes), 0 and UINT64_MAX read as printf
+ * writes them, and not one byte is written past the TS_U64_DIGITS_MAX
+ * bytes of room it has. */
 static void check_put_u64(uint64_t v)
 {
     char expect[32], out[32];
@@ -196,7 +197,8 @@ static void check_put_u64(uint64_t v)
     char *end = ts_put_u64(out, v);
     assert_int_equal(end - out, n);
     assert_memory_equal(out, expect, (size_t)n);
-    assert_int_equal(out[n], '#');
+    for (size_t i = TS_U64_DIGITS_MAX; i < sizeof out; i++)
+        assert_int_equal(out[i], '#');
     assert_int_equal(ts_u64_digits(v), (unsigned)n);
 }
 
@@ -215,6 +217,18 @@ static void test_put_u64_boundaries(void **state)
         check_put_u64(p + 1);
         check_put_u64(p * 2); /* above 10^19 this wraps: still some number */
     }
+    /* Eight digits are two halves of four, each split the same way: every
+     * half, under every other kind of half (zero, a run of nines, one in
+     * the middle), and the same in the groups of longer numbers. */
+    for (uint64_t half = 0; half < 10000; half++) {
+        check_put_u64(half);
+        check_put_u64(half * 10000);
+        check_put_u64(half * 10000 + 9999);
+        check_put_u64(9999 * 10000 + half);
+        check_put_u64(half * 10000 + 5050);
+        check_put_u64((half * 10000 + 4321) * 100000000 + 12345678);
+        check_put_u64(1844 * 10000000000000000u + half * 100000000 + half);
+    }
     /* every bit length: the digit count starts from it */
     for (int bits = 1; bits <= 64; bits++) {
         uint64_t top = bits == 64 ? UINT64_MAX : ((uint64_t)1 << bits) - 1;
@@ -231,7 +245,8 @@ static void check_put_i64(int64_t v, const char *expect)
     assert_int_equal((size_t)(end - out), strlen(expect));
     assert_memory_equal(out, expect, strlen(expect));
     assert_true((size_t)(end - out) <= TS_I64_CHARS_MAX);
-    assert_int_equal(*end, '#');
+    for (size_t i = TS_I64_CHARS_MAX; i < sizeof out; i++)
+        assert_int_equal(out[i], '#');
 }
 
 static void test_put_i64_boundaries(void **state)
@@ -292,7 +307,7 @@ static void test_put_hex_lengths(void **state)
 /* The kept leading digits are used only while they are the same: a run
  * of numbers whose part above 10^9 stays, changes, goes below 10^9 and
  * comes back, and the extremes, all read as printf writes them, with
- * nothing written past the end. */
+ * nothing written past the TS_U64_DIGITS_MAX bytes of room. */
 static void check_put_u64_memo(struct ts_digits_memo *m, uint64_t v)
 {
     char expect[32], out[32];
@@ -301,7 +316,8 @@ static void check_put_u64_memo(struct ts_digits_memo *m, uint64_t v)
     char *end = ts_put_u64_memo(out, v, m);
     assert_int_equal(end - out, n);
     assert_memory_equal(out, expect, (size_t)n);
-    assert_int_equal(out[n], '#');
+    for (size_t i = TS_U64_DIGITS_MAX; i < sizeof out; i++)
+        assert_int_equal(out[i], '#');
 }
 
 static void test_put_u64_memo(void **state)
@@ -353,6 +369,73 @@ static void test_plain_and_ascii_scans(void **state)
     /* the table itself: exactly space .. DEL without '"' and '\\' */
     for (int c = 0; c < 256; c++)
         assert_int_equal(ts_json_plain[c], c >= 0x20 && c < 0x80 && c != '"' && c != '\\');
+}
+
+/* What a JSON string of n 'a's with byte c at place at reads, by the
+ * rule of json_buf.h written out apart from it: a lone byte from 0x80 on
+ * starts no valid UTF-8 character. */
+static size_t expected_string(char *out, size_t n, size_t at, int c)
+{
+    size_t w = 0;
+    out[w++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (i != at)
+            out[w++] = 'a';
+        else if (c == '"' || c == '\\')
+            w += (size_t)sprintf(out + w, "\\%c", c);
+        else if (c < 0x20)
+            w += (size_t)sprintf(out + w, "\\u%04x", c);
+        else if (c >= 0x80)
+            w += (size_t)sprintf(out + w, "\xef\xbf\xbd");
+        else
+            out[w++] = (char)c;
+    }
+    out[w++] = '"';
+    return w;
+}
+
+/* ts_put_json_string's 16-byte fast path, for strings of 0 to 40 bytes
+ * (one and two 16-byte pieces and past them), each with one byte of every
+ * value at every place: the strings end exactly where a page that cannot
+ * be read begins, or start on such a page's first byte, and the output is
+ * written into exactly TS_JSON_STRING_MAX(n) bytes before another one, so
+ * any read past the string or write past the room is a crash. */
+static void test_put_json_string_at_page_edges(void **state)
+{
+    (void)state;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *in = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *out = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(in != MAP_FAILED && out != MAP_FAILED);
+    /* in: a page that cannot be read, one that can, another that cannot */
+    assert_int_equal(mprotect(in, page, PROT_NONE), 0);
+    assert_int_equal(mprotect(in + 2 * page, page, PROT_NONE), 0);
+    assert_int_equal(mprotect(out + page, page, PROT_NONE), 0);
+    char want[6 * 40 + 2];
+    for (size_t n = 0; n <= 40; n++) {
+        char *room = out + page - TS_JSON_STRING_MAX(n);
+        char *const places[] = {in + 2 * page - n, in + page, in + page + 100 - n % 7};
+        for (size_t p = 0; p < sizeof places / sizeof *places; p++) {
+            char *s = places[p];
+            memset(s, 'a', n);
+            for (size_t at = 0; at <= n; at++) { /* at == n: no odd byte */
+                for (int c = 0; c < 256; c++) {
+                    if (at < n)
+                        s[at] = (char)c;
+                    size_t wlen = expected_string(want, n, at, c);
+                    char *end = ts_put_json_string(room, s, n);
+                    assert_int_equal((size_t)(end - room), wlen);
+                    assert_memory_equal(room, want, wlen);
+                    if (at == n)
+                        break;
+                }
+                if (at < n)
+                    s[at] = 'a';
+            }
+        }
+    }
+    munmap(in, 3 * page);
+    munmap(out, 2 * page);
 }
 
 /* Room asked for once, written through a pointer, committed. */
@@ -780,6 +863,66 @@ static void test_encoders_forget_then_same_bytes(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* The attributes of span s as ts_otlp_json_span writes them, between
+ * "attributes":[ and ]. */
+static void check_span_attrs(const struct ts_span *s, const char *expect)
+{
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_otlp_json_span(&b, s, true);
+    const char *text = buf_str(&b);
+    const char *from = strstr(text, "\"attributes\":[");
+    const char *to = strstr(text, "],\"status\"");
+    assert_non_null(from);
+    assert_non_null(to);
+    from += strlen("\"attributes\":[");
+    assert_int_equal((size_t)(to - from), strlen(expect));
+    assert_memory_equal(from, expect, strlen(expect));
+    ts_json_buf_free(&b);
+}
+
+/* The fragments kept by attribute position (the last span's keys) are
+ * used only for the same key with the same type: a key that changes type
+ * in place, another key in the place of one, a key that is not a literal
+ * and reads differently at the same address, and the first span's keys
+ * back again. */
+static void test_keys_change_place_and_type(void **state)
+{
+    (void)state;
+    struct ts_span s;
+    known_span_base(&s);
+    s.nattrs = 0;
+    ts_span_attr_cstr(&s, "http.request.method", "GET");
+    ts_span_attr_int(&s, "http.response.status_code", 200);
+    const char *first = "{\"key\":\"http.request.method\",\"value\":{\"stringValue\":\"GET\"}},"
+                        "{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"200\"}}";
+    check_span_attrs(&s, first);
+    check_span_attrs(&s, first);
+
+    known_span_base(&s);
+    s.nattrs = 0;
+    ts_span_attr_int(&s, "http.request.method", 7);
+    ts_span_attr_bool(&s, "url.path", false);
+    check_span_attrs(&s, "{\"key\":\"http.request.method\",\"value\":{\"intValue\":\"7\"}},"
+                         "{\"key\":\"url.path\",\"value\":{\"boolValue\":false}}");
+
+    char key[] = "dyn.a";
+    for (int round = 0; round < 2; round++) {
+        known_span_base(&s);
+        s.nattrs = 0;
+        ts_span_attr_cstr(&s, key, "v");
+        check_span_attrs(&s, round == 0 ? "{\"key\":\"dyn.a\",\"value\":{\"stringValue\":\"v\"}}"
+                                        : "{\"key\":\"dyn.b\",\"value\":{\"stringValue\":\"v\"}}");
+        key[4] = 'b';
+    }
+
+    known_span_base(&s);
+    s.nattrs = 0;
+    ts_span_attr_cstr(&s, "http.request.method", "GET");
+    ts_span_attr_int(&s, "http.response.status_code", 200);
+    check_span_attrs(&s, first);
+}
+
 /* The piecewise API gives the same bytes as the one-shot one. */
 static void test_piecewise_matches(void **state)
 {
@@ -995,6 +1138,7 @@ int main(void)
         cmocka_unit_test(test_put_hex_lengths),
         cmocka_unit_test(test_put_u64_memo),
         cmocka_unit_test(test_plain_and_ascii_scans),
+        cmocka_unit_test(test_put_json_string_at_page_edges),
         cmocka_unit_test(test_room_and_commit),
         cmocka_unit_test(test_put_before),
         cmocka_unit_test(test_varint_utf8),
@@ -1012,6 +1156,7 @@ int main(void)
         cmocka_unit_test_setup(test_attribute_keys_every_length, setup),
         cmocka_unit_test(test_key_frag_table),
         cmocka_unit_test_setup(test_encoders_forget_then_same_bytes, setup),
+        cmocka_unit_test_setup(test_keys_change_place_and_type, setup),
         cmocka_unit_test_setup(test_encode_hostile_content, setup),
         cmocka_unit_test_setup(test_encode_random_bytes_always_valid, setup),
         cmocka_unit_test_setup(test_encode_clamps_damaged_offsets, setup),
