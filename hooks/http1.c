@@ -366,10 +366,13 @@ out:
 #endif
 
 /* Header lines up to and including the blank line that ends the head.
- * The notes go to *nt (the caller's, copied out on success) with the
- * headers' count; request says whether to note the names only requests carry.
- * Only the notes' counts and `seen` start at zero: first[k] is written
- * when bit k is, and read only then. last: the buffer's last block (see
+ * The notes go to *nt, the head's own, as the lines are read (as the
+ * headers go to the caller's array), with the headers' count at the end;
+ * nt->headers is NULL until then, so that the notes of a head that turns
+ * out incomplete or invalid never hold (ts_http_notes_hold). request says
+ * whether to note the names only requests carry. Only the notes' counts
+ * and `seen` start at zero: first[k] is written when bit k is, and read
+ * only then. last: the buffer's last block (see
  * TS_HTTP_STOPS_BEFORE_END), NULL in a buffer shorter than one. Inlined
  * in the two below, each with its own `request`. */
 static inline __attribute__((always_inline)) int
@@ -378,6 +381,7 @@ ts_http_headers(const char **pp, const char *end, const char *last, struct ts_ht
 {
     const char *p = *pp;
     size_t n = 0;
+    nt->headers = NULL;
     nt->cl_count = nt->te_count = 0;
     nt->seen = 0;
     for (;;) {
@@ -618,7 +622,8 @@ static int ts_http_request_line(const char **pp, const char *end, const char *la
     return TS_HTTP_OK;
 }
 
-/* Request line and headers; outputs are written only on success. */
+/* Request line and headers; the fields are written only on success (the
+ * header array and the notes as they are read, see ts_http_headers). */
 static int ts_http_request_head(const char **pp, const char *end, const char *last,
                                 struct ts_http_request *req)
 {
@@ -627,8 +632,7 @@ static int ts_http_request_head(const char **pp, const char *end, const char *la
     int r = ts_http_request_line(&p, end, last, &line);
     if (r != TS_HTTP_OK)
         return r;
-    struct ts_http_noted noted;
-    r = ts_http_request_headers(&p, end, last, req->headers, req->num_headers, &noted);
+    r = ts_http_request_headers(&p, end, last, req->headers, req->num_headers, &req->noted);
     if (r != TS_HTTP_OK)
         return r;
 
@@ -637,8 +641,7 @@ static int ts_http_request_head(const char **pp, const char *end, const char *la
     req->target = line.target;
     req->target_len = line.target_len;
     req->minor_version = line.minor_version;
-    req->num_headers = noted.count;
-    req->noted = noted;
+    req->num_headers = req->noted.count;
     *pp = p;
     return TS_HTTP_OK;
 }
@@ -709,7 +712,7 @@ static int ts_http_status_line(const char **pp, const char *end, const char *las
     return TS_HTTP_OK;
 }
 
-/* Status line and headers; outputs are written only on success. */
+/* Status line and headers; as ts_http_request_head. */
 static int ts_http_response_head(const char **pp, const char *end, const char *last,
                                  struct ts_http_response *res)
 {
@@ -718,8 +721,7 @@ static int ts_http_response_head(const char **pp, const char *end, const char *l
     int r = ts_http_status_line(&p, end, last, &line);
     if (r != TS_HTTP_OK)
         return r;
-    struct ts_http_noted noted;
-    r = ts_http_response_headers(&p, end, last, res->headers, res->num_headers, &noted);
+    r = ts_http_response_headers(&p, end, last, res->headers, res->num_headers, &res->noted);
     if (r != TS_HTTP_OK)
         return r;
 
@@ -727,8 +729,7 @@ static int ts_http_response_head(const char **pp, const char *end, const char *l
     res->status = line.status;
     res->reason = line.reason;
     res->reason_len = line.reason_len;
-    res->num_headers = noted.count;
-    res->noted = noted;
+    res->num_headers = res->noted.count;
     *pp = p;
     return TS_HTTP_OK;
 }
@@ -1150,9 +1151,37 @@ static int ts_http_framing(const struct ts_http_header *h, size_t n,
     return 0;
 }
 
+/* The framing of the usual head from its notes alone, when they hold:
+ * no Transfer-Encoding and no Content-Length (kind no_length), or one
+ * Content-Length of one plain number. True when the head is one of those
+ * (body set as ts_http_framing sets it), else false with body untouched,
+ * for ts_http_framing to look at the headers. */
+static inline bool ts_http_framing_noted(const struct ts_http_header *h, size_t n,
+                                         const struct ts_http_noted *nt, int no_length,
+                                         struct ts_http_body *body)
+{
+    if (!ts_http_notes_hold(nt, h, n) || nt->te_count || nt->cl_count > 1)
+        return false;
+    if (!nt->cl_count) {
+        body->kind = (uint8_t)no_length;
+        return true;
+    }
+    uint64_t length;
+    const struct ts_http_header *cl = &h[nt->cl_first];
+    if (!ts_http_plain_length(cl->value, cl->value_len, &length))
+        return false;
+    if (length != 0) {
+        body->kind = TS_BODY_LENGTH;
+        body->remaining = length;
+    }
+    return true;
+}
+
 int ts_http_request_body(const struct ts_http_request *req, struct ts_http_body *body)
 {
     ts_http_body_none(body);
+    if (ts_http_framing_noted(req->headers, req->num_headers, &req->noted, TS_BODY_NONE, body))
+        return 0;
     return ts_http_framing(req->headers, req->num_headers, &req->noted, -1, TS_BODY_NONE, body);
 }
 
@@ -1174,6 +1203,9 @@ int ts_http_response_body(const struct ts_http_response *res, const char *req_me
     if ((status >= 100 && status < 200) || status == 204 || status == 304)
         return 0;
     if (req_method_len == 4 && memcmp(req_method, "HEAD", 4) == 0)
+        return 0;
+    if (ts_http_framing_noted(res->headers, res->num_headers, &res->noted, TS_BODY_UNTIL_CLOSE,
+                              body))
         return 0;
     return ts_http_framing(res->headers, res->num_headers, &res->noted, TS_BODY_UNTIL_CLOSE,
                            TS_BODY_UNTIL_CLOSE, body);
