@@ -368,11 +368,12 @@ out:
 /* Header lines up to and including the blank line that ends the head.
  * The notes go to *nt, the head's own, as the lines are read (as the
  * headers go to the caller's array), with the headers' count at the end;
- * nt->headers is NULL until then, so that the notes of a head that turns
- * out incomplete or invalid never hold (ts_http_notes_hold). request says
- * whether to note the names only requests carry. Only the notes' counts
- * and `seen` start at zero: first[k] is written when bit k is, and read
- * only then. last: the buffer's last block (see
+ * nt->headers is NULL until then (the parse's first step), so that the
+ * notes of a head that turns out incomplete or invalid never hold
+ * (ts_http_notes_hold), also where a head parsed before left some.
+ * request says whether to note the names only requests carry. Only the
+ * notes' counts and `seen` start at zero: first[k] is written when bit k
+ * is, and read only then. last: the buffer's last block (see
  * TS_HTTP_STOPS_BEFORE_END), NULL in a buffer shorter than one. Inlined
  * in the two below, each with its own `request`. */
 static inline __attribute__((always_inline)) int
@@ -381,7 +382,6 @@ ts_http_headers(const char **pp, const char *end, const char *last, struct ts_ht
 {
     const char *p = *pp;
     size_t n = 0;
-    nt->headers = NULL;
     nt->cl_count = nt->te_count = 0;
     nt->seen = 0;
     for (;;) {
@@ -509,8 +509,7 @@ static const char *ts_http_last_block(const char *buf, size_t len)
  * NULL for any other line, which the byte-by-byte code then reads (this
  * path only takes what that code takes, and as it takes it). */
 static inline const char *ts_http_request_line_fast(const char *p, const char *end,
-                                                    const char *last,
-                                                    struct ts_http_request *line)
+                                                    const char *last, struct ts_http_request *line)
 {
     if (!last || p > last)
         return NULL;
@@ -543,8 +542,7 @@ static inline const char *ts_http_request_line_fast(const char *p, const char *e
 /* The usual status line at p: "HTTP/1.d ddd ", a reason of visible ASCII
  * and spaces, and a line end, all within a block from the reason on. As
  * ts_http_request_line_fast. */
-static inline const char *ts_http_status_line_fast(const char *p, const char *end,
-                                                   const char *last,
+static inline const char *ts_http_status_line_fast(const char *p, const char *end, const char *last,
                                                    struct ts_http_response *line)
 {
     if (!last || p > last)
@@ -648,6 +646,7 @@ static int ts_http_request_head(const char **pp, const char *end, const char *la
 
 int ts_http_parse_request(const char *buf, size_t len, struct ts_http_request *req)
 {
+    req->noted.headers = NULL; /* see ts_http_headers */
     if (len == 0)
         return TS_HTTP_INCOMPLETE; /* buf may be NULL */
     size_t n = ts_http_clamp(len);
@@ -736,6 +735,7 @@ static int ts_http_response_head(const char **pp, const char *end, const char *l
 
 int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response *res)
 {
+    res->noted.headers = NULL; /* see ts_http_headers */
     if (len == 0)
         return TS_HTTP_INCOMPLETE; /* buf may be NULL */
     size_t n = ts_http_clamp(len);

@@ -166,8 +166,7 @@ static inline unsigned ts_http_name_stops(const char *p)
 static inline unsigned ts_http_visible_stops(const char *p, char least)
 {
     const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-    const __m128i visible =
-        _mm_cmpgt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(least));
+    const __m128i visible = _mm_cmpgt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(least));
     return (unsigned)_mm_movemask_epi8(visible) ^ 0xffff;
 }
 
