@@ -1834,7 +1834,12 @@ static void test_start_lines_same_as_ref(void **state)
         if (r & 2)
             n += (size_t)sprintf(buf, (r & 4) ? "\r\n" : "\n"); /* an empty line first */
         if (request) {
+            static const char *const methods[] = {"GET", "GETS", "GE", "get", "POST"};
             size_t method_len = (r >> 8) % 19, target_len = (r >> 16) % 41;
+            if ((r >> 60) % 2) { /* a known method, or one next to GET */
+                n += (size_t)sprintf(buf + n, "%s", methods[(r >> 5) % 5]);
+                method_len = 0;
+            }
             for (size_t i = 0; i < method_len; i++)
                 buf[n++] = word_chars[rng_next(&seed) % 52]; /* letters */
             buf[n++] = ' ';
