@@ -553,6 +553,14 @@ static inline const char *ts_http_status_line_fast(const char *p, const char *en
 {
     if (!last || p > last)
         return NULL;
+    static const char ok[] = "HTTP/1.1 200 OK\r\n"; /* nearly every response's, at once */
+    if (end - p >= (ptrdiff_t)sizeof ok - 1 && memcmp(p, ok, sizeof ok - 1) == 0) {
+        line->minor_version = 1;
+        line->status = 200;
+        line->reason = p + 13;
+        line->reason_len = 2;
+        return p + sizeof ok - 1;
+    }
     int minor = ts_http_minor_at(p);
     const unsigned char *u = (const unsigned char *)p + 8;
     /* Unsigned, a byte minus '0' is below 10 only for a digit, and minus
