@@ -281,88 +281,115 @@ static inline const char *ts_http_trim_value(const char *value, const char *stop
     return stop;
 }
 
-#ifdef __SSE2__
-/* The usual header line from s, a block of sixteen bytes at a time: a
- * name of letters, digits and '-' shorter than a block, ':', the value
- * and CRLF or LF. Its header goes to *h and the next line's start is
- * returned; for anything else (a rarer name, an error, the buffer's end)
- * NULL, and the byte-by-byte code decides the line as it always has, so
- * that this path only takes lines that code takes, and as it takes them.
- * The caller makes sure the header lines start at least sixteen bytes
- * before end, so that the buffer's last block may be read instead of one
- * past end (its bits shifted down to start at the byte asked for, which
- * leaves none for bytes past end). */
-static inline const char *ts_http_line_fast(const char *s, const char *end,
-                                            struct ts_http_header *h)
+/* The minor version of the "HTTP/1." and digit in the eight bytes at p,
+ * as in nearly every start line, or -1 for anything else. */
+static inline int ts_http_minor_at(const char *p)
 {
-    unsigned stops =
-        end - s >= 16 ? ts_http_name_stops(s) : ts_http_name_stops(end - 16) >> (16 - (end - s));
-    if (!stops)
-        return NULL;
-    unsigned name_len = (unsigned)__builtin_ctz(stops);
-    if (name_len == 0 || s[name_len] != ':')
-        return NULL;
-    const char *v = ts_http_skip_ows(s + name_len + 1, end);
-    const char *t = v;
-    for (;; t += 16) {
-        if (end - t < 16) {
-            stops = ts_http_value_stops(end - 16) >> (16 - (end - t));
-            if (!stops)
-                return NULL; /* the value goes on to the end: INCOMPLETE, or more */
-            t += __builtin_ctz(stops);
-            break;
-        }
-        stops = ts_http_value_stops(t);
-        if (stops) {
-            t += __builtin_ctz(stops);
-            break;
-        }
-    }
-    const char *next;
+    uint64_t w = ts_http_word_le(p), http = ts_http_word_le("HTTP/1.0");
+    const uint64_t all_but_last = ~(0xffull << 56);
+    unsigned digit = (unsigned)(w >> 56) - '0';
+    return (w & all_but_last) == (http & all_but_last) && digit < 10 ? (int)digit : -1;
+}
+
+/* Past the line end (CRLF or LF) at t, a byte before end; NULL when there
+ * is none there (or not all of it yet). */
+static inline const char *ts_http_line_end_at(const char *t, const char *end)
+{
+    if (t < end - 1 && memcmp(t, "\r\n", 2) == 0)
+        return t + 2;
     if (*t == '\n')
-        next = t + 1;
-    else if (end - t >= 2 && memcmp(t, "\r\n", 2) == 0)
-        next = t + 2;
-    else
-        return NULL;
-    h->name = s;
-    h->name_len = name_len;
-    h->value = v;
-    h->value_len = (size_t)(ts_http_trim_value(v, t) - v);
-    return next;
+        return t + 1;
+    return NULL;
+}
+
+#ifdef __SSE2__
+/* The stops (http1_scan.h) of the sixteen bytes at p, of which only those
+ * before the buffer's end count: from `last`, the buffer's last block
+ * (end - 16, which the caller made sure exists), on, that block is read
+ * instead and its bits shifted down to start at p, which leaves none for
+ * bytes past end (p - last is at most 16: p is never past end). */
+#define TS_HTTP_STOPS_BEFORE_END(stops, p, last)                                                   \
+    ((p) <= (last) ? stops(p) : stops(last) >> ((p) - (last)))
+
+/* The usual header lines from *pp, a block of sixteen bytes at a time,
+ * into headers[n..cap): a name of letters, digits and '-' shorter than a
+ * block, ':', a value of visible ASCII and spaces, and CRLF or LF. Stops
+ * at the first other line (a rarer name or value, an error, the head's
+ * blank line, the buffer's end) and leaves it to the byte-by-byte code,
+ * which decides it as it always has: this path only takes lines that code
+ * takes, and as it takes them. Returns the new count, *pp past the lines
+ * taken. last: see TS_HTTP_STOPS_BEFORE_END. */
+static inline __attribute__((always_inline)) size_t
+ts_http_usual_lines(const char **pp, const char *end, const char *last,
+                    struct ts_http_header *headers, size_t n, size_t cap, struct ts_http_noted *nt,
+                    bool request)
+{
+    const char *s = *pp;
+    for (; n < cap; n++) {
+        unsigned stops = TS_HTTP_STOPS_BEFORE_END(ts_http_name_stops, s, last);
+        if (!stops)
+            break;
+        size_t name_len = (size_t)__builtin_ctz(stops);
+        if (s[name_len] != ':' || name_len == 0)
+            break;
+        /* The line ends at the value's first stop: the blanks around the
+         * value are not stops, so it is looked for from the colon on. */
+        const char *v = s + name_len + 1, *t = v;
+        while (!(stops = TS_HTTP_STOPS_BEFORE_END(ts_http_value_stops, t, last))) {
+            if (t >= last)
+                goto out; /* the value goes on to the end: INCOMPLETE, or more */
+            t += 16;
+        }
+        t += __builtin_ctz(stops);
+        const char *next = ts_http_line_end_at(t, end);
+        if (!next)
+            break;
+        /* From the colon to t only visible ASCII and spaces (the value's
+         * blanks: a tab stops the scan), and t is no space, so the spaces
+         * before the value end by t. */
+        while (*v == ' ')
+            v++;
+        const char *value_end = t;
+        while (value_end > v && value_end[-1] == ' ')
+            value_end--;
+        headers[n].name = s;
+        headers[n].name_len = name_len;
+        headers[n].value = v;
+        headers[n].value_len = (size_t)(value_end - v);
+        ts_http_note(nt, s, name_len, n, request);
+        s = next;
+    }
+out:
+    *pp = s;
+    return n;
 }
 #endif
 
 /* Header lines up to and including the blank line that ends the head.
- * The notes go to *nt (the caller's, copied out on success) with the
- * headers' count; request says whether to note the names only requests carry.
- * Only the notes' counts and `seen` start at zero: first[k] is written
- * when bit k is, and read only then. */
-static int ts_http_headers(const char **pp, const char *end, struct ts_http_header *headers,
-                           size_t cap, struct ts_http_noted *nt, bool request)
+ * The notes go to *nt, the head's own, as the lines are read (as the
+ * headers go to the caller's array), with the headers' count at the end;
+ * nt->headers is NULL until then (the parse's first step), so that the
+ * notes of a head that turns out incomplete or invalid never hold
+ * (ts_http_notes_hold), also where a head parsed before left some.
+ * request says whether to note the names only requests carry. Only the
+ * notes' counts and `seen` start at zero: first[k] is written when bit k
+ * is, and read only then. last: the buffer's last block (see
+ * TS_HTTP_STOPS_BEFORE_END), NULL in a buffer shorter than one. Inlined
+ * in the two below, each with its own `request`. */
+static inline __attribute__((always_inline)) int
+ts_http_headers(const char **pp, const char *end, const char *last, struct ts_http_header *headers,
+                size_t cap, struct ts_http_noted *nt, bool request)
 {
     const char *p = *pp;
     size_t n = 0;
     nt->cl_count = nt->te_count = 0;
     nt->seen = 0;
-#ifdef __SSE2__
-    /* the fast line's room: headers while there is one, none in a head
-     * shorter than a block (see ts_http_line_fast) */
-    const size_t fast_cap = end - p >= 16 ? cap : 0;
-#endif
     for (;;) {
 #ifdef __SSE2__
-        /* The usual line first: it is none of the cases below, so they
-         * are looked at only when it is not one. */
-        if (n < fast_cap) {
-            const char *next = ts_http_line_fast(p, end, &headers[n]);
-            if (next) {
-                ts_http_note(nt, p, headers[n].name_len, n, request);
-                n++;
-                p = next;
-                continue;
-            }
-        }
+        /* The usual lines first: they are none of the cases below, so
+         * those are looked at only for a line that is not one. */
+        if (last)
+            n = ts_http_usual_lines(&p, end, last, headers, n, cap, nt, request);
 #endif
         if (p == end)
             return TS_HTTP_INCOMPLETE;
@@ -430,6 +457,20 @@ static int ts_http_headers(const char **pp, const char *end, struct ts_http_head
     return TS_HTTP_OK;
 }
 
+static int ts_http_request_headers(const char **pp, const char *end, const char *last,
+                                   struct ts_http_header *headers, size_t cap,
+                                   struct ts_http_noted *nt)
+{
+    return ts_http_headers(pp, end, last, headers, cap, nt, true);
+}
+
+static int ts_http_response_headers(const char **pp, const char *end, const char *last,
+                                    struct ts_http_header *headers, size_t cap,
+                                    struct ts_http_noted *nt)
+{
+    return ts_http_headers(pp, end, last, headers, cap, nt, false);
+}
+
 /* Heads longer than INT_MAX cannot be reported: clamp the input and turn a
  * head still incomplete at the clamp into an error. */
 static size_t ts_http_clamp(size_t len)
@@ -447,10 +488,113 @@ static int ts_http_finish(int r, size_t len, const char *start, const char *p)
     return r;
 }
 
-/* Request line and headers; outputs are written only on success. */
-static int ts_http_request_head(const char **pp, const char *end, struct ts_http_request *req)
+/* The buffer's last block, from which its fast paths read the blocks that
+ * would reach past its end (TS_HTTP_STOPS_BEFORE_END); NULL when it is
+ * shorter than a block, and always without SSE2. */
+static const char *ts_http_last_block(const char *buf, size_t len)
+{
+#ifdef __SSE2__
+    return len >= 16 ? buf + len - 16 : NULL;
+#else
+    (void)buf;
+    (void)len;
+    return NULL;
+#endif
+}
+
+#ifdef __SSE2__
+/* The usual request line at p: a method of letters, digits and '-'
+ * shorter than a block, SP, a target of visible ASCII, SP, "HTTP/1.d" and
+ * CRLF. Its fields go to *line and the next line's start is returned;
+ * NULL for any other line, which the byte-by-byte code then reads (this
+ * path only takes what that code takes, and as it takes it). */
+static inline const char *ts_http_request_line_fast(const char *p, const char *end,
+                                                    const char *last, struct ts_http_request *line)
+{
+    if (!last || p > last)
+        return NULL;
+    size_t method_len;
+    unsigned stops;
+    if (memcmp(p, "GET ", 4) == 0) { /* nearly every request's, at once */
+        method_len = 3;
+    } else {
+        stops = ts_http_name_stops(p);
+        if (!stops)
+            return NULL;
+        method_len = (size_t)__builtin_ctz(stops);
+        if (p[method_len] != ' ' || method_len == 0)
+            return NULL;
+    }
+    const char *target = p + method_len + 1, *t = target;
+    while (!(stops = TS_HTTP_STOPS_BEFORE_END(ts_http_target_stops, t, last))) {
+        if (t >= last)
+            return NULL;
+        t += 16;
+    }
+    t += __builtin_ctz(stops);
+    if (*t != ' ' || t == target || end - t < 11)
+        return NULL;
+    int minor = ts_http_minor_at(t + 1);
+    if (minor < 0 || memcmp(t + 9, "\r\n", 2) != 0)
+        return NULL;
+    line->method = p;
+    line->method_len = method_len;
+    line->target = target;
+    line->target_len = (size_t)(t - target);
+    line->minor_version = minor;
+    return t + 11;
+}
+
+/* The usual status line at p: "HTTP/1.d ddd ", a reason of visible ASCII
+ * and spaces, and a line end, all within a block from the reason on. As
+ * ts_http_request_line_fast. */
+static inline const char *ts_http_status_line_fast(const char *p, const char *end, const char *last,
+                                                   struct ts_http_response *line)
+{
+    if (!last || p > last)
+        return NULL;
+    static const char ok[] = "HTTP/1.1 200 OK\r\n"; /* nearly every response's, at once */
+    if (end - p >= (ptrdiff_t)sizeof ok - 1 && memcmp(p, ok, sizeof ok - 1) == 0) {
+        line->minor_version = 1;
+        line->status = 200;
+        line->reason = p + 13;
+        line->reason_len = 2;
+        return p + sizeof ok - 1;
+    }
+    int minor = ts_http_minor_at(p);
+    const unsigned char *u = (const unsigned char *)p + 8;
+    /* Unsigned, a byte minus '0' is below 10 only for a digit, and minus
+     * '1' below 9 only for 1..9. */
+    if (minor < 0 || u[0] != ' ' || (unsigned)u[1] - '1' >= 9 || (unsigned)u[2] - '0' >= 10 ||
+        (unsigned)u[3] - '0' >= 10 || u[4] != ' ')
+        return NULL;
+    const char *reason = p + 13;
+    unsigned stops = TS_HTTP_STOPS_BEFORE_END(ts_http_value_stops, reason, last);
+    if (!stops)
+        return NULL;
+    const char *t = reason + __builtin_ctz(stops), *next = ts_http_line_end_at(t, end);
+    if (!next)
+        return NULL;
+    line->minor_version = minor;
+    line->status = (u[1] - '0') * 100 + (u[2] - '0') * 10 + (u[3] - '0');
+    line->reason = reason;
+    line->reason_len = (size_t)(t - reason);
+    return next;
+}
+#endif
+
+/* The request line: method, target and version go to *line. */
+static int ts_http_request_line(const char **pp, const char *end, const char *last,
+                                struct ts_http_request *line)
 {
     const char *p = *pp;
+#ifdef __SSE2__
+    const char *next = ts_http_request_line_fast(p, end, last, line);
+    if (next) {
+        *pp = next;
+        return TS_HTTP_OK;
+    }
+#endif
     int r = ts_http_skip_empty_lines(&p, end);
     if (r != TS_HTTP_OK)
         return r;
@@ -481,35 +625,63 @@ static int ts_http_request_head(const char **pp, const char *end, struct ts_http
         return r;
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
         return r;
-    struct ts_http_noted noted;
-    if ((r = ts_http_headers(&p, end, req->headers, req->num_headers, &noted, true)) != TS_HTTP_OK)
+    line->method = method;
+    line->method_len = method_len;
+    line->target = target;
+    line->target_len = target_len;
+    line->minor_version = minor;
+    *pp = p;
+    return TS_HTTP_OK;
+}
+
+/* Request line and headers; the fields are written only on success (the
+ * header array and the notes as they are read, see ts_http_headers). */
+static int ts_http_request_head(const char **pp, const char *end, const char *last,
+                                struct ts_http_request *req)
+{
+    const char *p = *pp;
+    struct ts_http_request line;
+    int r = ts_http_request_line(&p, end, last, &line);
+    if (r != TS_HTTP_OK)
+        return r;
+    r = ts_http_request_headers(&p, end, last, req->headers, req->num_headers, &req->noted);
+    if (r != TS_HTTP_OK)
         return r;
 
-    req->method = method;
-    req->method_len = method_len;
-    req->target = target;
-    req->target_len = target_len;
-    req->minor_version = minor;
-    req->num_headers = noted.count;
-    req->noted = noted;
+    req->method = line.method;
+    req->method_len = line.method_len;
+    req->target = line.target;
+    req->target_len = line.target_len;
+    req->minor_version = line.minor_version;
+    req->num_headers = req->noted.count;
     *pp = p;
     return TS_HTTP_OK;
 }
 
 int ts_http_parse_request(const char *buf, size_t len, struct ts_http_request *req)
 {
+    req->noted.headers = NULL; /* see ts_http_headers */
     if (len == 0)
         return TS_HTTP_INCOMPLETE; /* buf may be NULL */
     size_t n = ts_http_clamp(len);
     const char *p = buf;
-    int r = ts_http_request_head(&p, buf + n, req);
+    int r = ts_http_request_head(&p, buf + n, ts_http_last_block(buf, n), req);
     return ts_http_finish(r, len, buf, p);
 }
 
-/* Status line ("HTTP/1.d SP ddd [SP reason] EOL") and headers. */
-static int ts_http_response_head(const char **pp, const char *end, struct ts_http_response *res)
+/* The status line, "HTTP/1.d SP ddd [SP reason] EOL": version, status and
+ * reason go to *line. */
+static int ts_http_status_line(const char **pp, const char *end, const char *last,
+                               struct ts_http_response *line)
 {
     const char *p = *pp;
+#ifdef __SSE2__
+    const char *next = ts_http_status_line_fast(p, end, last, line);
+    if (next) {
+        *pp = next;
+        return TS_HTTP_OK;
+    }
+#endif
     int r = ts_http_skip_empty_lines(&p, end);
     if (r != TS_HTTP_OK)
         return r;
@@ -520,25 +692,16 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     if ((r = ts_http_expect(&p, end, " ")) != TS_HTTP_OK)
         return r;
 
-    /* Three digits, 100..999: all three at once when they are there, as
-     * in every response; else one by one, to tell a prefix (INCOMPLETE)
-     * from a wrong byte (ERROR). Unsigned, a byte minus '0' is below 10
-     * only for a digit, and minus '1' below 9 only for 1..9. */
+    /* Three digits, 100..999, one by one, to tell a prefix (INCOMPLETE)
+     * from a wrong byte (ERROR). */
     int status = 0;
-    const unsigned char *u = (const unsigned char *)p;
-    if (end - p >= 3 && (unsigned)u[0] - '1' < 9 && (unsigned)u[1] - '0' < 10 &&
-        (unsigned)u[2] - '0' < 10) {
-        status = (u[0] - '0') * 100 + (u[1] - '0') * 10 + (u[2] - '0');
-        p += 3;
-    } else {
-        for (int i = 0; i < 3; i++, p++) {
-            if (p == end)
-                return TS_HTTP_INCOMPLETE;
-            unsigned char c = (unsigned char)*p;
-            if (!ts_http_is_digit(c) || (i == 0 && c == '0'))
-                return TS_HTTP_ERROR;
-            status = status * 10 + (c - '0');
-        }
+    for (int i = 0; i < 3; i++, p++) {
+        if (p == end)
+            return TS_HTTP_INCOMPLETE;
+        unsigned char c = (unsigned char)*p;
+        if (!ts_http_is_digit(c) || (i == 0 && c == '0'))
+            return TS_HTTP_ERROR;
+        status = status * 10 + (c - '0');
     }
 
     /* Optional SP reason-phrase: HTAB, SP, VCHAR, obs-text. */
@@ -554,27 +717,44 @@ static int ts_http_response_head(const char **pp, const char *end, struct ts_htt
     size_t reason_len = (size_t)(p - reason);
     if ((r = ts_http_eol(&p, end)) != TS_HTTP_OK)
         return r;
-    struct ts_http_noted noted;
-    if ((r = ts_http_headers(&p, end, res->headers, res->num_headers, &noted, false)) != TS_HTTP_OK)
+    line->minor_version = minor;
+    line->status = status;
+    line->reason = reason;
+    line->reason_len = reason_len;
+    *pp = p;
+    return TS_HTTP_OK;
+}
+
+/* Status line and headers; as ts_http_request_head. */
+static int ts_http_response_head(const char **pp, const char *end, const char *last,
+                                 struct ts_http_response *res)
+{
+    const char *p = *pp;
+    struct ts_http_response line;
+    int r = ts_http_status_line(&p, end, last, &line);
+    if (r != TS_HTTP_OK)
+        return r;
+    r = ts_http_response_headers(&p, end, last, res->headers, res->num_headers, &res->noted);
+    if (r != TS_HTTP_OK)
         return r;
 
-    res->minor_version = minor;
-    res->status = status;
-    res->reason = reason;
-    res->reason_len = reason_len;
-    res->num_headers = noted.count;
-    res->noted = noted;
+    res->minor_version = line.minor_version;
+    res->status = line.status;
+    res->reason = line.reason;
+    res->reason_len = line.reason_len;
+    res->num_headers = res->noted.count;
     *pp = p;
     return TS_HTTP_OK;
 }
 
 int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response *res)
 {
+    res->noted.headers = NULL; /* see ts_http_headers */
     if (len == 0)
         return TS_HTTP_INCOMPLETE; /* buf may be NULL */
     size_t n = ts_http_clamp(len);
     const char *p = buf;
-    int r = ts_http_response_head(&p, buf + n, res);
+    int r = ts_http_response_head(&p, buf + n, ts_http_last_block(buf, n), res);
     return ts_http_finish(r, len, buf, p);
 }
 
@@ -985,9 +1165,37 @@ static int ts_http_framing(const struct ts_http_header *h, size_t n,
     return 0;
 }
 
+/* The framing of the usual head from its notes alone, when they hold:
+ * no Transfer-Encoding and no Content-Length (kind no_length), or one
+ * Content-Length of one plain number. True when the head is one of those
+ * (body set as ts_http_framing sets it), else false with body untouched,
+ * for ts_http_framing to look at the headers. */
+static inline bool ts_http_framing_noted(const struct ts_http_header *h, size_t n,
+                                         const struct ts_http_noted *nt, int no_length,
+                                         struct ts_http_body *body)
+{
+    if (!ts_http_notes_hold(nt, h, n) || nt->te_count || nt->cl_count > 1)
+        return false;
+    if (!nt->cl_count) {
+        body->kind = (uint8_t)no_length;
+        return true;
+    }
+    uint64_t length;
+    const struct ts_http_header *cl = &h[nt->cl_first];
+    if (!ts_http_plain_length(cl->value, cl->value_len, &length))
+        return false;
+    if (length != 0) {
+        body->kind = TS_BODY_LENGTH;
+        body->remaining = length;
+    }
+    return true;
+}
+
 int ts_http_request_body(const struct ts_http_request *req, struct ts_http_body *body)
 {
     ts_http_body_none(body);
+    if (ts_http_framing_noted(req->headers, req->num_headers, &req->noted, TS_BODY_NONE, body))
+        return 0;
     return ts_http_framing(req->headers, req->num_headers, &req->noted, -1, TS_BODY_NONE, body);
 }
 
@@ -1009,6 +1217,9 @@ int ts_http_response_body(const struct ts_http_response *res, const char *req_me
     if ((status >= 100 && status < 200) || status == 204 || status == 304)
         return 0;
     if (req_method_len == 4 && memcmp(req_method, "HEAD", 4) == 0)
+        return 0;
+    if (ts_http_framing_noted(res->headers, res->num_headers, &res->noted, TS_BODY_UNTIL_CLOSE,
+                              body))
         return 0;
     return ts_http_framing(res->headers, res->num_headers, &res->noted, TS_BODY_UNTIL_CLOSE,
                            TS_BODY_UNTIL_CLOSE, body);

@@ -140,9 +140,9 @@ static inline const char *ts_http_scan_plain_sse2(const char *p, const char *end
 #ifdef __SSE2__
 /* Masks for the parser's one-line fast path (http1.c): bit i set when
  * byte i of the sixteen at p stops a header name (it is not a letter, a
- * digit or '-'), or stops a field value (a control character other than
- * tab, or DEL). Signed compares test a range as "x + (0x80 - lo) is below
- * -0x80 + (hi - lo + 1)": only bytes in [lo, hi] land there. */
+ * digit or '-'), or may stop a field value. Signed compares test a range
+ * as "x + (0x80 - lo) is below -0x80 + (hi - lo + 1)": only bytes in
+ * [lo, hi] land there. */
 static inline unsigned ts_http_name_stops(const char *p)
 {
     const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
@@ -152,16 +152,32 @@ static inline unsigned ts_http_name_stops(const char *p)
     const __m128i digit = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - '0'))),
                                          _mm_set1_epi8((char)(0x80 + 10)));
     const __m128i dash = _mm_cmpeq_epi8(x, _mm_set1_epi8('-'));
-    return ~(unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), dash)) & 0xffff;
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), dash)) ^ 0xffff;
+}
+
+/* The bytes outside [least, 0x7e], least being 0x20 or 0x21: those that
+ * may stop a field value (least 0x20) or a request target (0x21, so the
+ * space too). The controls that do stop them (all but tab), DEL, and also
+ * tab and obs-text (0x80 and up), which a value or target may hold but
+ * seldom does: the fast paths leave one with those to the byte-by-byte
+ * code. One compare tests the range: x + 1 is, as a signed byte, above
+ * least for exactly the bytes in it (DEL becomes -0x80, obs-text negative
+ * too). */
+static inline unsigned ts_http_visible_stops(const char *p, char least)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i visible = _mm_cmpgt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(least));
+    return (unsigned)_mm_movemask_epi8(visible) ^ 0xffff;
 }
 
 static inline unsigned ts_http_value_stops(const char *p)
 {
-    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-    const __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x); /* x <= 0x1f */
-    const __m128i tab = _mm_cmpeq_epi8(x, _mm_set1_epi8('\t'));
-    const __m128i del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
-    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(tab, ctl), del));
+    return ts_http_visible_stops(p, 0x20);
+}
+
+static inline unsigned ts_http_target_stops(const char *p)
+{
+    return ts_http_visible_stops(p, 0x21);
 }
 #endif
 

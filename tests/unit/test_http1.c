@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1370,9 +1372,9 @@ static void test_noted_framing_matches_walk(void **state)
         {"CoNtEnT-lEnGtH: 7\n\n", 0, TS_BODY_LENGTH, 7}, /* bare LF */
         {"Content-Length: 5\r\nContent-Length: 5\r\n\r\n", 0, TS_BODY_LENGTH, 5},
         {"Content-Length: 5\r\nX: y\r\ncontent-length: 6\r\n\r\n", -1, TS_BODY_NONE, 0},
-        {"Content-Lengtx: 5\r\n\r\n", 0, TS_BODY_NONE, 0},         /* same length, not it */
-        {"Content-Lengt: 5\r\n\r\n", 0, TS_BODY_NONE, 0},          /* a prefix */
-        {"Content-Length-X: 5\r\n\r\n", 0, TS_BODY_NONE, 0},       /* it as a prefix */
+        {"Content-Lengtx: 5\r\n\r\n", 0, TS_BODY_NONE, 0},   /* same length, not it */
+        {"Content-Lengt: 5\r\n\r\n", 0, TS_BODY_NONE, 0},    /* a prefix */
+        {"Content-Length-X: 5\r\n\r\n", 0, TS_BODY_NONE, 0}, /* it as a prefix */
         {"Transfer-Encodingx: chunked\r\n\r\n", 0, TS_BODY_NONE, 0},
         {"TRANSFER-ENCODING: chunked\r\n\r\n", 0, TS_BODY_CHUNKED, 0},
         {"Transfer-Encoding: gzip\r\n\r\n", -1, TS_BODY_NONE, 0},
@@ -1384,6 +1386,15 @@ static void test_noted_framing_matches_walk(void **state)
         {"Content-Length: 1, 2\r\n\r\n", -1, TS_BODY_NONE, 0},
         {"Content-Length: 12345678901234567\r\nA-Long-Header-Name-Of-Sixteen: x\r\n\r\n", 0,
          TS_BODY_LENGTH, 12345678901234567ull},
+        {"Content-Length: 0\r\n\r\n", 0, TS_BODY_NONE, 0},
+        {"Content-Length: 007\r\n\r\n", 0, TS_BODY_LENGTH, 7},
+        {"Content-Length:\t 8 \t\r\n\r\n", 0, TS_BODY_LENGTH, 8},
+        {"Content-Length: +5\r\n\r\n", -1, TS_BODY_NONE, 0},
+        {"Content-Length:\r\n\r\n", -1, TS_BODY_NONE, 0},
+        {"Content-Length: 9999999999999999999\r\n\r\n", 0, TS_BODY_LENGTH,
+         9999999999999999999ull}, /* 19 digits, the most read at once */
+        {"Content-Length: 18446744073709551615\r\n\r\n", 0, TS_BODY_LENGTH, UINT64_MAX},
+        {"Content-Length: 18446744073709551616\r\n\r\n", -1, TS_BODY_NONE, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int r;
@@ -1792,6 +1803,137 @@ static void test_status_codes_same_as_ref(void **state)
     }
 }
 
+/* Start lines of every shape the fast paths read (http1.c) and of the
+ * shapes next to them, followed by a header line and the blank line,
+ * each prefix against the reference: methods and targets of 0 to 40
+ * bytes (a method ending at either side of a block), versions, line ends
+ * and reasons of 0 to 40 bytes, now and then with an edge byte anywhere
+ * in the line; so the line's end falls at every offset of a block and the
+ * buffer ends inside its first block and just past it. */
+static void test_start_lines_same_as_ref(void **state)
+{
+    (void)state;
+    static const char word_chars[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/?=&.";
+    static const char *const versions[] = {"HTTP/1.1", "HTTP/1.0", "HTTP/1.9", "HTTP/1.x",
+                                           "HTTP/2.0", "HTTP/1.",  "http/1.1", "HTTP/1.10"};
+    static const char *const ends[] = {"\r\n", "\n", "\r", " \r\n", "\r\r\n"};
+    static const char *const reasons[] = {"OK",
+                                          "",
+                                          "Not Found",
+                                          "Internal Server Error",
+                                          "A reason of exactly thirty-one b",
+                                          "x\ty",
+                                          "caf\xc3\xa9"};
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    char buf[256];
+    for (int round = 0; round < 3000; round++) {
+        uint64_t r = rng_next(&seed);
+        size_t n = 0;
+        bool request = r & 1;
+        if (r & 2)
+            n += (size_t)sprintf(buf, (r & 4) ? "\r\n" : "\n"); /* an empty line first */
+        if (request) {
+            static const char *const methods[] = {"GET", "GETS", "GE", "get", "POST"};
+            size_t method_len = (r >> 8) % 19, target_len = (r >> 16) % 41;
+            if ((r >> 60) % 2) { /* a known method, or one next to GET */
+                n += (size_t)sprintf(buf + n, "%s", methods[(r >> 5) % 5]);
+                method_len = 0;
+            }
+            for (size_t i = 0; i < method_len; i++)
+                buf[n++] = word_chars[rng_next(&seed) % 52]; /* letters */
+            buf[n++] = ' ';
+            if (target_len)
+                buf[n++] = '/';
+            for (size_t i = 1; i < target_len; i++)
+                buf[n++] = word_chars[rng_next(&seed) % (sizeof word_chars - 1)];
+            n += (size_t)sprintf(buf + n, " %s", versions[(r >> 24) % 8]);
+        } else {
+            unsigned status = 100 + (unsigned)((r >> 8) % 900);
+            const char *reason = reasons[(r >> 24) % 7];
+            if ((r >> 28) % 3 == 0) /* a reason of any length from 0 to 40 */
+                reason = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKL" + (r >> 32) % 40;
+            static const char *const usual[] = {"HTTP/1.1 200 OK", "HTTP/1.1 200 OKAY",
+                                                "HTTP/1.1 200 O", "HTTP/1.0 200 OK",
+                                                "HTTP/1.1 201 OK"};
+            if ((r >> 60) % 2) /* the usual status line, or one next to it */
+                n += (size_t)sprintf(buf + n, "%s", usual[(r >> 5) % 5]);
+            else
+                n += (size_t)sprintf(buf + n, "%s %u%s%s", versions[(r >> 40) % 8], status,
+                                     (r >> 44) % 5 ? " " : "", reason);
+        }
+        n += (size_t)sprintf(buf + n, "%sA: b\r\n\r\n", ends[(r >> 48) % 5]);
+        if ((r >> 52) % 5 == 0) /* an edge byte anywhere in the head */
+            buf[(r >> 56) % n] = (char)edge_bytes[rng_next(&seed) % sizeof edge_bytes];
+        for (size_t len = 0; len <= n; len++)
+            check_same_as_ref(buf, len, 24, request);
+    }
+}
+
+/* The notes of a head that failed (incomplete, invalid) never hold, also
+ * in a request that held notes of a head parsed before it. */
+static void test_notes_of_a_failed_head_never_hold(void **state)
+{
+    (void)state;
+    struct ts_http_header h[8];
+    const char *ok = "GET / HTTP/1.1\r\nContent-Length: 1\r\nHost: a\r\n\r\n";
+    const char *bad = "GET / HTTP/1.1\r\nContent-Length: 2\r\nHost: a\x01\r\n\r\n";
+    for (size_t n = 0; n <= strlen(bad); n++) {
+        struct ts_http_request req = {.headers = h, .num_headers = 8};
+        assert_true(ts_http_parse_request(ok, strlen(ok), &req) > 0);
+        assert_true(ts_http_notes_hold(&req.noted, req.headers, req.num_headers));
+        req.num_headers = 2; /* the count of the first head, the room of the next */
+        assert_true(ts_http_parse_request(bad, n, &req) < 0);
+        assert_false(ts_http_notes_hold(&req.noted, req.headers, req.num_headers));
+        struct ts_http_body body;
+        assert_int_equal(ts_http_request_body(&req, &body), 0);
+        assert_int_equal(body.kind, TS_BODY_LENGTH); /* from the walk over what is there */
+    }
+}
+
+/* Every prefix of a request and of a response head ending at the last
+ * byte of a page whose next page cannot be read (without ASan too): the
+ * fast paths read blocks of sixteen bytes, never one past the end; each
+ * parse as the reference's. */
+static void test_heads_ending_at_a_page_end(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {
+        "GET /api/items/42 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench/1\r\n"
+        "Accept: */*\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Length: 1024\r\n"
+        "Connection: keep-alive\r\nETag: \"6739ab12-400\"\r\n\r\n",
+    };
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(map != MAP_FAILED);
+    assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+    for (int k = 0; k < 2; k++) {
+        size_t len = strlen(heads[k]);
+        for (size_t n = 1; n <= len; n++) {
+            char *at = map + page - n;
+            memcpy(at, heads[k], n);
+            struct ts_http_header h[2][MAX_H];
+            memset(h, 0, sizeof h);
+            int r[2];
+            if (k == 0) {
+                struct ts_http_request q[2] = {{.headers = h[0], .num_headers = MAX_H},
+                                               {.headers = h[1], .num_headers = MAX_H}};
+                r[0] = ts_http_parse_request(at, n, &q[0]);
+                r[1] = ref_http_parse_request(at, n, &q[1]);
+            } else {
+                struct ts_http_response q[2] = {{.headers = h[0], .num_headers = MAX_H},
+                                                {.headers = h[1], .num_headers = MAX_H}};
+                r[0] = ts_http_parse_response(at, n, &q[0]);
+                r[1] = ref_http_parse_response(at, n, &q[1]);
+            }
+            assert_int_equal(r[0], r[1]);
+            assert_memory_equal(h[0], h[1], sizeof h[0]);
+        }
+    }
+    munmap(map, 2 * page);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1818,6 +1960,9 @@ int main(void)
         cmocka_unit_test(test_notes_find_first_of_each),
         cmocka_unit_test(test_heads_same_as_ref),
         cmocka_unit_test(test_status_codes_same_as_ref),
+        cmocka_unit_test(test_start_lines_same_as_ref),
+        cmocka_unit_test(test_notes_of_a_failed_head_never_hold),
+        cmocka_unit_test(test_heads_ending_at_a_page_end),
         cmocka_unit_test(test_request_framing),
         cmocka_unit_test(test_content_length_every_digit_count),
         cmocka_unit_test(test_response_framing),

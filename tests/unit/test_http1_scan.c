@@ -113,9 +113,9 @@ static void test_first_of_two(void **state)
 }
 
 #ifdef __SSE2__
-/* The fast line's block masks (ts_http_name_stops, ts_http_value_stops):
- * every byte value at every position of a block of each fill, each bit
- * against the byte-by-byte test. */
+/* The fast paths' block masks (ts_http_name_stops, ts_http_value_stops,
+ * ts_http_target_stops): every byte value at every position of a block of
+ * each fill, each bit against the byte-by-byte test. */
 static void test_stop_masks(void **state)
 {
     (void)state;
@@ -126,17 +126,21 @@ static void test_stop_masks(void **state)
             for (int b = 0; b < 256; b++) {
                 memset(block, fills[f], sizeof block);
                 block[at] = (char)b;
-                unsigned name = ts_http_name_stops(block), value = ts_http_value_stops(block);
+                unsigned name = ts_http_name_stops(block), value = ts_http_value_stops(block),
+                         target = ts_http_target_stops(block);
                 for (unsigned i = 0; i < 16; i++) {
                     unsigned char c = (unsigned char)block[i];
                     bool name_stop = !name_pass(c, 0);
-                    bool value_stop = (c < 0x20 && c != '\t') || c == 0x7f;
-                    if (((name >> i) & 1) != name_stop || ((value >> i) & 1) != value_stop)
-                        fail_msg("byte %#x at %u (fill %#x): name %d value %d", c, i, fills[f],
-                                 (name >> i) & 1, (value >> i) & 1);
+                    bool value_stop = c < 0x20 || c >= 0x7f; /* tab and obs-text too */
+                    bool target_stop = c <= 0x20 || c >= 0x7f;
+                    if (((name >> i) & 1) != name_stop || ((value >> i) & 1) != value_stop ||
+                        ((target >> i) & 1) != target_stop)
+                        fail_msg("byte %#x at %u (fill %#x): name %d value %d target %d", c, i,
+                                 fills[f], (name >> i) & 1, (value >> i) & 1, (target >> i) & 1);
                 }
                 assert_int_equal(name >> 16, 0);
                 assert_int_equal(value >> 16, 0);
+                assert_int_equal(target >> 16, 0);
             }
         }
     }
