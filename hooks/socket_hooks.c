@@ -8,20 +8,28 @@
  * this thread already holds. A hook that finds the guard already held is
  * itself such a handler: it only empties the fd slots that must not stay
  * (a closed or replaced number), without ending spans, which would take
- * locks. A vfork child shares the parent's memory but not its fds: it
- * leaves the table alone. */
+ * locks. A vfork child shares the parent's memory but not its fds, and
+ * the reporter thread has an fd table of its own (preload/fd_split.h):
+ * both leave the table alone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../preload/fd_split.h"
 #include "../preload/fdtable.h"
 #include "../preload/init.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
 #include "../reporter/own_fd.h"
 #include "conn.h"
+
+/* Are this thread's fd numbers other than those the fd table tracks? */
+static bool fds_elsewhere(void)
+{
+    return ts_fd_split_here || ts_process_foreign();
+}
 
 /* Is fd a TCP socket over IPv4 or IPv6? */
 static bool is_tcp(int fd, int family)
@@ -55,7 +63,7 @@ static void untrack(unsigned first, unsigned last)
  * close syscall): whatever we knew about it is stale. */
 static void forget_stale(int fd)
 {
-    if (ts_fd_tracked(fd) && !ts_process_foreign())
+    if (ts_fd_tracked(fd) && !fds_elsewhere())
         untrack((unsigned)fd, (unsigned)fd);
 }
 
@@ -79,7 +87,7 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
      * for a non-blocking connect in progress. */
     bool connecting = r == 0 || saved == EINPROGRESS || saved == EINTR;
     if (connecting && addr && len >= sizeof addr->sa_family && is_tcp(fd, addr->sa_family) &&
-        !ts_process_foreign()) {
+        !fds_elsewhere()) {
         ts_guard_enter();
         /* A second connect on a non-blocking socket (to learn the result)
          * must not reset the connection we already track. */
@@ -99,7 +107,7 @@ static int accepted(int fd)
 {
     if (fd < 0)
         return fd;
-    if (!ts_ready() || ts_process_foreign()) {
+    if (!ts_ready() || fds_elsewhere()) {
         forget_stale(fd);
         return fd;
     }
@@ -133,7 +141,7 @@ TS_EXPORT int close(int fd)
 {
     bool tracked = ts_fd_tracked(fd);
     bool own = fd >= 0 && ts_own_fd_among((unsigned)fd, (unsigned)fd);
-    if ((tracked || own) && !ts_process_foreign()) {
+    if ((tracked || own) && !fds_elsewhere()) {
         int saved = errno;
         if (own)
             ts_own_fd_taken((unsigned)fd, (unsigned)fd); /* the shim's own fd: no longer ours */
@@ -146,7 +154,7 @@ TS_EXPORT int close(int fd)
 
 TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && !ts_process_foreign()) {
+    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && !fds_elsewhere()) {
         int saved = errno;
         ts_own_fd_taken(first, last);
         untrack(first, last);
@@ -161,7 +169,7 @@ TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 TS_EXPORT void closefrom(int lowfd)
 {
     unsigned first = lowfd > 0 ? (unsigned)lowfd : 0; /* as glibc reads it */
-    if (!ts_process_foreign()) {
+    if (!fds_elsewhere()) {
         int saved = errno;
         ts_own_fd_taken(first, ~0U);
         untrack(first, ~0U);
@@ -175,7 +183,7 @@ TS_EXPORT void closefrom(int lowfd)
 static int duplicated(int oldfd, int newfd)
 {
     if (newfd >= 0 && newfd != oldfd && (ts_fd_tracked(oldfd) || ts_fd_tracked(newfd)) &&
-        !ts_process_foreign()) {
+        !fds_elsewhere()) {
         int saved = errno;
         if (ts_guard_active()) {
             ts_conn_forget_range((unsigned)newfd, (unsigned)newfd);
@@ -199,7 +207,7 @@ TS_EXPORT int dup(int fd)
 static void replacing(int oldfd, int newfd)
 {
     if (newfd >= 0 && newfd != oldfd && ts_own_fd_among((unsigned)newfd, (unsigned)newfd) &&
-        !ts_process_foreign()) {
+        !fds_elsewhere()) {
         int saved = errno;
         ts_own_fd_taken((unsigned)newfd, (unsigned)newfd);
         errno = saved;

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 
+#include "fd_split.h"
 #include "real.h"
 
 bool ts_log_muted;
@@ -35,8 +37,11 @@ void ts_log(int level, const char *fmt, ...)
 void ts_log_write_line(const char *line, size_t len)
 {
     int saved_errno = errno;
-    while (len > 0) {
-        ssize_t w = TS_REAL(write)(2, line, len);
+    /* The reporter thread has no stderr of its own (fd_split.h): it writes
+     * through a copy of the program's, taken for the line. */
+    int fd = ts_fd_split_here ? ts_fd_split_borrow(STDERR_FILENO) : STDERR_FILENO;
+    while (fd >= 0 && len > 0) {
+        ssize_t w = TS_REAL(write)(fd, line, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -44,5 +49,7 @@ void ts_log_write_line(const char *line, size_t len)
         line += w;
         len -= (size_t)w;
     }
+    if (fd != STDERR_FILENO && fd >= 0)
+        TS_REAL(close)(fd);
     errno = saved_errno;
 }

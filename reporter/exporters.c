@@ -387,10 +387,9 @@ static void exp_console_span(const struct ts_span *s)
         exp_count(false, 1);
         return;
     }
-    ssize_t r;
-    do
-        r = TS_REAL(write)(2, b->data, b->len);
-    while (r < 0 && errno == EINTR);
+    /* The program's stderr, also from a reporter thread with an fd table
+     * of its own (log.h). */
+    ts_log_write_line(b->data, b->len);
     exp_count(true, 1); /* stderr is best effort: a closed one loses nothing we can save */
 }
 
@@ -411,7 +410,34 @@ void ts_exp_send(uint64_t deadline_ms)
         exp_batch_send(&exp_batches[i], deadline_ms);
 }
 
-void ts_exp_after_fork_child(bool export_was_busy)
+/* Let go of every connection and of the span file: closed when they are
+ * this thread's to close, else only forgotten. */
+static void exp_drop_fds(bool close_them)
+{
+    if (exp_http_ready) {
+        if (close_them) {
+            ts_http_client_close(&exp_otlp_http);
+            ts_http_client_close(&exp_zipkin_http);
+        } else {
+            ts_http_client_forget(&exp_otlp_http);
+            ts_http_client_forget(&exp_zipkin_http);
+        }
+    }
+    if (close_them) {
+        ts_own_fd_close(&exp_jaeger_sock);
+        ts_file_export_close_fd();
+    } else {
+        ts_own_fd_forget(&exp_jaeger_sock);
+        ts_file_export_forget_fd();
+    }
+}
+
+void ts_exp_close_fds(void)
+{
+    exp_drop_fds(true);
+}
+
+void ts_exp_after_fork_child(bool export_was_busy, bool fds_elsewhere)
 {
     for (size_t i = 0; i < EXP_N; i++) {
         struct exp_batch *b = &exp_batches[i];
@@ -429,20 +455,18 @@ void ts_exp_after_fork_child(bool export_was_busy)
                                                      &ts_encoder_jaeger_thrift};
         for (size_t i = 0; i < sizeof encoders / sizeof *encoders; i++)
             encoders[i]->forget();
-        ts_file_export_forget_fd();
     }
-    /* The connections are the parent's too: the child opens its own. */
+    if (export_was_busy || fds_elsewhere) {
+        /* Half-updated, or numbers of the parent's reporter thread's own
+         * table, which the child does not have: not ours to close. */
+        exp_drop_fds(false);
+        return;
+    }
+    /* The connections are the parent's too: the child opens its own (the
+     * span file it may share: every write appends). */
     if (exp_http_ready) {
-        if (export_was_busy) {
-            ts_http_client_forget(&exp_otlp_http);
-            ts_http_client_forget(&exp_zipkin_http);
-        } else {
-            ts_http_client_close(&exp_otlp_http);
-            ts_http_client_close(&exp_zipkin_http);
-        }
+        ts_http_client_close(&exp_otlp_http);
+        ts_http_client_close(&exp_zipkin_http);
     }
-    if (export_was_busy)
-        ts_own_fd_forget(&exp_jaeger_sock);
-    else
-        ts_own_fd_close(&exp_jaeger_sock);
+    ts_own_fd_close(&exp_jaeger_sock);
 }

@@ -34,9 +34,16 @@ void ts_exp_send(uint64_t deadline_ms);
  * (what fails is counted). */
 void ts_exp_final(void);
 
+/* Close every connection and the span file (export mutex held): before
+ * the reporter thread leaves the program's fd table (preload/fd_split.h),
+ * it lets go of what was opened in it. Each is opened again when used. */
+void ts_exp_close_fds(void);
+
 /* In a forked child. export_was_busy: the parent was exporting at the
  * fork, so buffers and connections may be half-updated: forget them (never
- * free or close what the parent may still be using). */
-void ts_exp_after_fork_child(bool export_was_busy);
+ * free or close what the parent may still be using). fds_elsewhere: the
+ * exporters' fds were in the parent's reporter thread's own table, not in
+ * the one the child copied: forgotten too. */
+void ts_exp_after_fork_child(bool export_was_busy, bool fds_elsewhere);
 
 #endif

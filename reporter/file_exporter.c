@@ -66,6 +66,11 @@ void ts_file_export_forget_fd(void)
     ts_own_fd_forget(&fexp_fd);
 }
 
+void ts_file_export_close_fd(void)
+{
+    ts_own_fd_close(&fexp_fd);
+}
+
 /* The one error line of the process (what failed, the path, why); spans
  * keep being dropped (and counted) silently after it. */
 static void fexp_report(const char *what, const char *why)

@@ -32,4 +32,7 @@ const char *ts_file_export_path(void);
  * closing it: the number may not be ours) and open afresh on next use. */
 void ts_file_export_forget_fd(void);
 
+/* Close the span file (opened again on next use). */
+void ts_file_export_close_fd(void);
+
 #endif

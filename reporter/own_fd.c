@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../preload/clock.h"
+#include "../preload/fd_split.h"
 #include "../preload/real.h"
 
 /* What the hooks see of the shim's fds: a few entries (the span file and a
@@ -123,6 +124,13 @@ int ts_own_fd_adopt(struct ts_own_fd *o, int fd)
     o->fd = fd;
     o->dev = st.st_dev;
     o->ino = st.st_ino;
+    if (ts_fd_split_here) {
+        /* In a table of the shim's own (fd_split.h): no program call can
+         * reach the number, and the program's numbers are not ours to
+         * watch. */
+        slot_release(o);
+        return 0;
+    }
     slot_claim(o);
     struct own_slot *s = slot_of(o);
     if (s) {

@@ -20,7 +20,11 @@
  *   opened.
  *
  * A number found taken is forgotten, never closed, and the file or socket
- * is opened afresh. Not thread-safe otherwise: the reporter's export mutex
+ * is opened afresh.
+ *
+ * None of that is needed on a reporter thread with an fd table of its own
+ * (preload/fd_split.h), where the program cannot reach the shim's fds:
+ * there an fd is adopted without an entry in the hooks' registry. Not thread-safe otherwise: the reporter's export mutex
  * serialises all users; the hooks only touch the shared registry. */
 #ifndef TS_OWN_FD_H
 #define TS_OWN_FD_H

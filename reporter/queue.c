@@ -377,7 +377,7 @@ bool ts_rep_queue_wait(struct ts_rep_queue *q, size_t want, const struct timespe
          * this store and the sleep leaves 0, and FUTEX_WAIT returns at
          * once, expecting 1. */
         __atomic_store_n(&q->doorbell, 1, __ATOMIC_SEQ_CST);
-        if (ring_depth(q) >= want)
+        if (ring_depth(q) >= want || __atomic_load_n(&q->nudged, __ATOMIC_SEQ_CST))
             break;
         /* FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC deadline. */
         long rc = syscall(SYS_futex, &q->doorbell, FUTEX_WAIT_BITSET_PRIVATE, 1, until, NULL,
@@ -390,6 +390,21 @@ bool ts_rep_queue_wait(struct ts_rep_queue *q, size_t want, const struct timespe
     }
     __atomic_store_n(&q->doorbell, 0, __ATOMIC_RELAXED);
     return in_time;
+}
+
+void ts_rep_queue_nudge(struct ts_rep_queue *q)
+{
+    /* The flag before the doorbell, as a producer's claim before its load:
+     * a consumer that stored the doorbell before this sees the flag. */
+    __atomic_store_n(&q->nudged, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_exchange_n(&q->doorbell, 0, __ATOMIC_SEQ_CST))
+        (void)syscall(SYS_futex, &q->doorbell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+bool ts_rep_queue_take_nudge(struct ts_rep_queue *q)
+{
+    return __atomic_load_n(&q->nudged, __ATOMIC_RELAXED) &&
+           __atomic_exchange_n(&q->nudged, 0, __ATOMIC_SEQ_CST);
 }
 
 /* Take the oldest published record, NULL when there is none (mutex held:
@@ -564,5 +579,6 @@ void ts_rep_queue_after_fork(struct ts_rep_queue *q)
     }
     q->head = q->tail = 0;
     q->doorbell = 0;
+    q->nudged = 0;
     __atomic_store_n(&q->dropped, 0, __ATOMIC_RELAXED);
 }

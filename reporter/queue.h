@@ -80,6 +80,7 @@ struct ts_rep_queue {
     size_t mask;            /* slots in the ring - 1 (a power of two, at least cap) */
     size_t head;            /* atomic: the oldest span's position (the consumer moves it) */
     uint32_t doorbell;      /* atomic futex word: 1 while the consumer sleeps (or is about to) */
+    uint32_t nudged;        /* atomic: the consumer is wanted for something else (a flush) */
     uint64_t dropped;       /* atomic */
     /* Where records come from, smallest first; each has its own lock. */
     struct ts_block_pool records[TS_REP_RECORD_CLASSES];
@@ -171,10 +172,18 @@ bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s);
 void ts_rep_queue_wake(struct ts_rep_queue *q);
 
 /* Sleep (mutex not held) until at least `want` spans are queued and a
- * producer wakes the consumer, or until the CLOCK_MONOTONIC deadline. False
- * when the deadline passed first. A producer that queues the want-th span
- * must call ts_rep_queue_wake. One consumer sleeps at a time. */
+ * producer wakes the consumer, until the consumer is nudged, or until the
+ * CLOCK_MONOTONIC deadline. False when the deadline passed first. A
+ * producer that queues the want-th span must call ts_rep_queue_wake. One
+ * consumer sleeps at a time. */
 bool ts_rep_queue_wait(struct ts_rep_queue *q, size_t want, const struct timespec *until);
+
+/* Wake the consumer whatever the queue holds, now or at its next wait
+ * (ts_rep_queue_take_nudge tells it why). Lock-free, as ts_rep_queue_wake. */
+void ts_rep_queue_nudge(struct ts_rep_queue *q);
+
+/* For the consumer: true once per nudge. */
+bool ts_rep_queue_take_nudge(struct ts_rep_queue *q);
 
 /* Move up to max of the oldest spans into out[0..) (mutex held); returns
  * how many. Their records go back to the pools. Only the used part of a

@@ -22,6 +22,7 @@
 #include "../preload/blocks.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
+#include "../preload/fd_split.h"
 #include "../preload/guard.h"
 #include "../preload/log.h"
 #include "../preload/process.h"
@@ -29,6 +30,7 @@
 #include "../preload/stats.h"
 #include "exporters.h"
 #include "file_exporter.h"
+#include "handover.h"
 #include "json_buf.h"
 #include "otlp_metrics.h"
 #include "own_fd.h"
@@ -90,6 +92,17 @@ static bool rep_fork_have_export_mu;
 /* The exit accounting of this process is done (atomic): a second
  * ts_rep_exit (an _exit called from an atexit handler) says nothing again. */
 static bool rep_exit_reported;
+
+/* Once the reporter thread has an fd table of its own, the flushes of the
+ * program's threads are done on it (handover.h): this is the job, filled
+ * in by the requester between ts_handover_begin and ts_handover_post. */
+static struct ts_handover rep_handover = TS_HANDOVER_INITIALIZER;
+static struct {
+    bool metrics; /* the TRACESHIM_STATS line, not a flush */
+    struct timespec deadline;
+    uint64_t deadline_ms;
+    struct ts_stats_snapshot snap;
+} rep_job;
 
 
 static size_t rep_queue_capacity(void)
@@ -242,6 +255,39 @@ static unsigned rep_sleep_ms(uint64_t poll_due_ms)
     return until > now ? (unsigned)(until - now) : 0;
 }
 
+/* Let go of the exporters' fds in the program's table, then leave it
+ * (preload/fd_split.h): they are opened again, in the thread's own table,
+ * when next used. With the export mutex, so that a flush on another thread
+ * finds the exporters either all in the program's table or all out of it. */
+static void rep_leave_program_fd_table(void)
+{
+    if (!ts_cfg.own_fd_table)
+        return;
+    pthread_mutex_lock(&rep_export_mu);
+    ts_exp_close_fds();
+    if (!ts_fd_split())
+        ts_log_debug("the reporter thread shares the program's fd table (no close_range "
+                     "unshare or pidfd_getfd here)");
+    pthread_mutex_unlock(&rep_export_mu);
+}
+
+static void rep_write_metrics_locked(const struct ts_stats_snapshot *snap);
+
+/* A job handed over by a program's thread: a flush, or the stats line. */
+static void rep_do_job(void)
+{
+    pthread_mutex_lock(&rep_export_mu);
+    if (rep_job.metrics) {
+        rep_write_metrics_locked(&rep_job.snap);
+    } else {
+        size_t pending = ts_rep_queue_count(&rep_q);
+        if (pending > 0 || rep_open > 0)
+            rep_export_queued(pending, &rep_job.deadline, rep_job.deadline_ms, true);
+    }
+    pthread_mutex_unlock(&rep_export_mu);
+    ts_handover_finish(&rep_handover);
+}
+
 /* The reporter thread: sleeps until a chunk of spans is queued or the open
  * batch is due, encodes what is queued and sends what is due; with
  * nothing at all to do, gives back the memory that bursts left. */
@@ -253,6 +299,7 @@ static void *rep_thread_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's */
     pthread_setname_np(pthread_self(), "traceshim-rep");
+    rep_leave_program_fd_table();
     /* Spans were counted but the oldest was not published yet (its
      * producer was between claiming its place and storing the record): the
      * next wait is a short sleep, not a spin while that thread is off the
@@ -276,6 +323,10 @@ static void *rep_thread_main(void *arg)
         } else {
             struct timespec until = rep_deadline(CLOCK_MONOTONIC, wait_ms);
             timed_out = !ts_rep_queue_wait(&rep_q, rep_wake_at(rep_q.cap), &until);
+        }
+        if (ts_rep_queue_take_nudge(&rep_q) && ts_handover_pending(&rep_handover)) {
+            rep_do_job();
+            continue;
         }
         size_t pending = ts_rep_queue_count(&rep_q);
         /* Timed out: the open batch is due, or the schedule delay has
@@ -439,6 +490,61 @@ void *ts_rep_reuse_block(const struct ts_block_pool *pool)
     return ts_rep_queue_reuse(&rep_q, pool);
 }
 
+static void rep_nudge(void *arg)
+{
+    (void)arg;
+    ts_rep_queue_nudge(&rep_q);
+}
+
+/* Hand a job to the reporter thread (its fd table is its own) and wait
+ * for it until the deadline. metrics: the stats line of snap, else a
+ * flush. True when it was done in time. */
+static bool rep_hand_over(bool metrics, const struct ts_stats_snapshot *snap,
+                          const struct timespec *deadline, uint64_t deadline_ms)
+{
+    if (!ts_handover_begin(&rep_handover, deadline, deadline_ms))
+        return false;
+    rep_job.metrics = metrics;
+    rep_job.deadline = *deadline;
+    rep_job.deadline_ms = deadline_ms;
+    if (snap)
+        rep_job.snap = *snap;
+    return ts_handover_post(&rep_handover, deadline_ms, rep_nudge, NULL);
+}
+
+/* ts_rep_flush: true when everything queued went out in time. */
+static bool rep_flush(unsigned timeout_ms)
+{
+    /* pthread_mutex_timedlock measures CLOCK_REALTIME. */
+    struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
+    uint64_t deadline_ms = ts_mono_ms() + timeout_ms;
+    size_t pending = ts_rep_queue_count(&rep_q);
+    bool flushed = true;
+    /* The export lock first, also when the queue looks empty: the reporter
+     * thread may have taken the last spans out of the queue and still be
+     * writing them, and "flushed" must mean they are out (a program that
+     * exits next would cut that export short). */
+    if (pending > 0 || __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
+        bool hand_over = ts_fd_split_done();
+        if (!hand_over && pthread_mutex_timedlock(&rep_export_mu, &deadline) == 0) {
+            /* Split meanwhile: the exporters' fds are the thread's now. */
+            hand_over = ts_fd_split_done();
+            pending = ts_rep_queue_count(&rep_q);
+            if (!hand_over && (pending > 0 || rep_open > 0))
+                rep_export_queued(pending, &deadline, deadline_ms, true);
+            pthread_mutex_unlock(&rep_export_mu);
+        } else if (!hand_over) {
+            flushed = false;
+        }
+        if (hand_over)
+            flushed = rep_hand_over(false, NULL, &deadline, deadline_ms);
+        if (!flushed)
+            ts_log_debug("flush: export still busy after %u ms, %zu spans not flushed",
+                         timeout_ms, ts_rep_queue_count(&rep_q));
+    }
+    return flushed;
+}
+
 void ts_rep_flush(unsigned timeout_ms)
 {
     int saved_errno = errno;
@@ -448,46 +554,40 @@ void ts_rep_flush(unsigned timeout_ms)
     if (ts_proc.pid != 0 && getpid() != ts_proc.pid)
         return;
     ts_guard_enter();
-    /* pthread_mutex_timedlock measures CLOCK_REALTIME. */
-    struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
-    uint64_t deadline_ms = ts_mono_ms() + timeout_ms;
-    /* The export lock first, also when the queue looks empty: the reporter
-     * thread may have taken the last spans out of the queue and still be
-     * writing them, and "flushed" must mean they are out (a program that
-     * exits next would cut that export short). */
-    size_t pending = ts_rep_queue_count(&rep_q);
-    if (pending > 0 || __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
-        if (pthread_mutex_timedlock(&rep_export_mu, &deadline) == 0) {
-            pending = ts_rep_queue_count(&rep_q);
-            if (pending > 0 || rep_open > 0)
-                rep_export_queued(pending, &deadline, deadline_ms, true);
-            pthread_mutex_unlock(&rep_export_mu);
-        } else {
-            ts_log_debug("flush: export still busy after %u ms, %zu spans not flushed",
-                         timeout_ms, pending);
-        }
-    }
+    (void)rep_flush(timeout_ms);
     ts_guard_leave();
     errno = saved_errno;
 }
 
 /* TRACESHIM_STATS with the file exporter: the counters as one OTLP/JSON
- * metrics line after the spans. The file exporter and the resource are
- * used under the export mutex, which is only tried: when the flush at exit
- * gave up on an export that is still running, the line is left out rather
- * than hold the exit up any longer. */
-static void rep_write_metrics(const struct ts_stats_snapshot *snap)
+ * metrics line after the spans (export mutex held). */
+static void rep_write_metrics_locked(const struct ts_stats_snapshot *snap)
 {
-    if (pthread_mutex_trylock(&rep_export_mu) != 0) {
-        ts_log_debug("stats: an export is still running at exit; no metrics line");
-        return;
-    }
     struct ts_json_buf line;
     ts_json_buf_init(&line);
     if (ts_otlp_metrics_json(&line, snap, ts_stats_start_ns(), ts_now_ns()))
         (void)ts_file_export(line.data, line.len); /* reports its own first failure */
     ts_json_buf_free(&line);
-    pthread_mutex_unlock(&rep_export_mu);
+}
+
+/* The stats line at exit, after a flush that was done in time (flushed):
+ * when the flush gave up on an export that is still running, the line is
+ * left out rather than hold the exit up any longer. With the reporter's
+ * own fd table the line is written there (another short wait); else here,
+ * if the export mutex is free. */
+static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed,
+                              unsigned timeout_ms)
+{
+    if (flushed && ts_fd_split_done()) {
+        struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
+        if (rep_hand_over(true, snap, &deadline, ts_mono_ms() + timeout_ms))
+            return;
+    } else if (flushed && pthread_mutex_trylock(&rep_export_mu) == 0) {
+        rep_write_metrics_locked(snap);
+        pthread_mutex_unlock(&rep_export_mu);
+        return;
+    }
+    ts_log_debug("stats: an export is still running at exit; no metrics line");
 }
 
 void ts_rep_exit(unsigned timeout_ms)
@@ -495,7 +595,11 @@ void ts_rep_exit(unsigned timeout_ms)
     if (ts_proc.pid != 0 && getpid() != ts_proc.pid)
         return;
     ts_exp_final();
-    ts_rep_flush(timeout_ms);
+    int saved_errno = errno;
+    ts_guard_enter();
+    bool flushed = rep_flush(timeout_ms);
+    ts_guard_leave();
+    errno = saved_errno;
     if (__atomic_exchange_n(&rep_exit_reported, true, __ATOMIC_RELAXED))
         return;
     uint64_t left = ts_rep_queued();
@@ -507,7 +611,7 @@ void ts_rep_exit(unsigned timeout_ms)
         ts_stats_read(&snap);
         snap.queue_length = left;
         if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
-            rep_write_metrics(&snap);
+            rep_write_metrics(&snap, flushed, timeout_ms);
         ts_stats_print(&snap);
     }
     if (full + failed + left > 0)
@@ -564,7 +668,11 @@ void ts_rep_atfork_child(void)
     __atomic_store_n(&rep_exit_reported, false, __ATOMIC_RELAXED);
     ts_rep_queue_after_fork(&rep_q); /* empty, records freed: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);
-    ts_exp_after_fork_child(!rep_fork_have_export_mu);
+    /* The exporters' fds were in the parent's reporter thread's own table
+     * (fd_split.h) or in the one this child copied. */
+    ts_exp_after_fork_child(!rep_fork_have_export_mu, ts_fd_split_done());
+    ts_fd_split_after_fork();
+    ts_handover_after_fork(&rep_handover);
     rep_open = 0; /* the open batch is the parent's to send */
     ts_sampling_poller_after_fork();
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */

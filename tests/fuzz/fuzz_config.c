@@ -77,6 +77,7 @@ static const char *const vars[] = {
     "TRACESHIM_FOLLOW_EXEC",
     "TRACESHIM_PROCESS_SPANS",
     "TRACESHIM_STATS",
+    "TRACESHIM_OWN_FD_TABLE",
 };
 #define NVARS (sizeof vars / sizeof *vars)
 

@@ -551,7 +551,12 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
 
     # ------------------------------------------------------ closing the shim's fds
 
-    def test_program_closes_and_replaces_the_shims_fds(self):
+    def closefds_probe(self, **env):
+        """apps/closefds_probe.c: a program that closes every fd, in four
+        ways, between requests, while the OTLP exporter is slow. Checks
+        that the program's files hold exactly what it wrote and that every
+        span reached the file and the collector; returns, per phase, the
+        shim's fds the program found open (its "shim=" list)."""
         collector = SlowCollector(0.4)
         self.addCleanup(collector.close)
         srv = th.RecordingServer(mode="http")
@@ -559,21 +564,18 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         outdir = os.path.join(self.tmp, "out")
         os.mkdir(outdir)
         p = self.start([self.exe["closefds_probe"], srv.port, self.spans_file, outdir], "closefds",
-                       **collector.exporting_env(), TRACESHIM_EXIT_TIMEOUT=5000)
+                       **collector.exporting_env(), TRACESHIM_EXIT_TIMEOUT=5000, **env)
         p.finish(30, "the program that closes every fd")
         self.assert_clean_exit(p, "the program that closes every fd")
         out = p.stdout().decode()
-        # the shim's fds were there to be closed: the span file and a socket
+        shim_fds = {}
         for phase in ("range", "from", "each", "dup2"):
             m = re.search(r"^PHASE %s shim=(.*)$" % phase, out, re.M)
             self.assertIsNotNone(m, out)
-            self.assertIn("(spans)", m.group(1),
-                          "no span file open in phase %s\n%s" % (phase, out))
-            self.assertGreaterEqual(len(m.group(1).split(",")), 2, "no exporter socket\n" + out)
+            shim_fds[phase] = [f for f in m.group(1).split(",") if f]
         # the program's files that got the shim's numbers hold exactly what
         # the program wrote
         files = re.findall(r"^FILE (\S+) (.*)$", out, re.M)
-        self.assertGreaterEqual(len(files), 3, out)
         for path, marker in files:
             with open(path, "rb") as f:
                 self.assertEqual(f.read(), marker.encode() + b"\n",
@@ -585,6 +587,26 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                                        for k in range(6)), th.format_spans(spans))
         self.assertEqual(collector.undelivered({s["spanId"] for s in spans}), set(),
                          "spans the OTLP exporter never delivered")
+        return shim_fds, files, out
+
+    def test_program_closes_and_replaces_the_shims_fds(self):
+        """The reporter in the program's fd table (TRACESHIM_OWN_FD_TABLE=0):
+        the program closes and replaces the shim's fds, and loses nothing."""
+        shim_fds, files, out = self.closefds_probe(TRACESHIM_OWN_FD_TABLE=0)
+        # the shim's fds were there to be closed: the span file and a socket
+        for phase, fds in shim_fds.items():
+            self.assertTrue(any(f.endswith("(spans)") for f in fds),
+                            "no span file open in phase %s\n%s" % (phase, out))
+            self.assertGreaterEqual(len(fds), 2, "no exporter socket\n" + out)
+        self.assertGreaterEqual(len(files), 3, "the program took the shim's numbers\n" + out)
+
+    def test_program_never_sees_the_shims_fds(self):
+        """The reporter's own fd table (the default): the program finds none
+        of the shim's fds among its own, whatever it closes."""
+        shim_fds, _, out = self.closefds_probe()
+        for phase, fds in shim_fds.items():
+            self.assertEqual(fds, [], "the shim's fds among the program's in phase %s\n%s"
+                             % (phase, out))
 
     # ------------------------------------------------------------- fork, vfork
 

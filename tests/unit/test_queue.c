@@ -35,6 +35,7 @@
 #include "isolated.h"
 
 #include "preload/config.h"
+#include "preload/fd_split.h"
 #include "preload/process.h"
 #include "preload/span.h"
 #include "reporter/queue.h"
@@ -827,6 +828,15 @@ static char g_dir[64];
 static char g_path[128];
 
 /* A fresh configuration: the file exporter writing to a new temp file. */
+/* TRACESHIM_OWN_FD_TABLE for the scenario: off unless the test runs it
+ * with own_fd_table() as its setup. */
+static bool g_own_fd_table;
+
+static void own_fd_table(void)
+{
+    g_own_fd_table = true;
+}
+
 static void scen_setup(unsigned queue, unsigned batch, unsigned delay_ms)
 {
     strcpy(g_dir, "/tmp/ts_test_queue.XXXXXX");
@@ -840,6 +850,7 @@ static void scen_setup(unsigned queue, unsigned batch, unsigned delay_ms)
     ts_cfg.bsp_max_batch = batch;
     ts_cfg.bsp_delay_ms = delay_ms;
     ts_cfg.bsp_export_timeout_ms = 5000;
+    ts_cfg.own_fd_table = g_own_fd_table;
     memset(&ts_proc, 0, sizeof ts_proc);
     ts_proc.pid = getpid();
     strcpy(ts_proc.exe_name, "test_queue");
@@ -1147,6 +1158,11 @@ static void test_reporter_threads_end_to_end(void **state)
     run_in_child(NULL, scen_threads_end_to_end);
 }
 
+static void test_reporter_threads_end_to_end_own_fd_table(void **state)
+{
+    run_in_child(own_fd_table, scen_threads_end_to_end);
+}
+
 /* --- a full queue drops and counts; the submitter never waits */
 
 static bool wait_queued(uint64_t want, unsigned ms)
@@ -1256,6 +1272,11 @@ static void scen_fork(void)
 static void test_reporter_fork_child(void **state)
 {
     run_in_child(NULL, scen_fork);
+}
+
+static void test_reporter_fork_child_own_fd_table(void **state)
+{
+    run_in_child(own_fd_table, scen_fork);
 }
 
 /* The reporter thread's task id, found by its name; 0 if none. */
@@ -1404,6 +1425,11 @@ static void test_reporter_fork_during_export(void **state)
     run_in_child(NULL, scen_fork_during_export);
 }
 
+static void test_reporter_fork_during_export_own_fd_table(void **state)
+{
+    run_in_child(own_fd_table, scen_fork_during_export);
+}
+
 /* --- the program closes or dup2's over the exporter's fd */
 
 /* The fd (other than skip) that refers to path, or -1. */
@@ -1491,13 +1517,127 @@ static void scen_stdio_fds_left_alone(void)
     ts_rep_flush(5000);
     CHECK(read_span_file(g_path)->spans == 1, "span not written");
     CHECK(fcntl(0, F_GETFD) == -1 && errno == EBADF, "the exporter took fd 0");
-    CHECK(fd_of(g_path, -1) > 2, "exporter fd %d", fd_of(g_path, -1));
+    if (g_own_fd_table) /* the span file is not among the program's fds at all */
+        CHECK(!ts_fd_split_done() || fd_of(g_path, -1) == -1, "exporter fd %d",
+              fd_of(g_path, -1));
+    else
+        CHECK(fd_of(g_path, -1) > 2, "exporter fd %d", fd_of(g_path, -1));
     scen_cleanup();
 }
 
 static void test_reporter_stdio_fds_left_alone(void **state)
 {
     run_in_child(NULL, scen_stdio_fds_left_alone);
+}
+
+static void test_reporter_stdio_fds_left_alone_own_fd_table(void **state)
+{
+    run_in_child(own_fd_table, scen_stdio_fds_left_alone);
+}
+
+/* --- the reporter thread's own fd table (preload/fd_split.h) */
+
+/* Where fd of task tid points ("" when it has no such fd). */
+static const char *task_fd_target(pid_t tid, int fd)
+{
+    static char target[512];
+    char link[96];
+    snprintf(link, sizeof link, "/proc/self/task/%d/fd/%d", (int)tid, fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = '\0';
+    return target;
+}
+
+static bool wait_split(void)
+{
+    for (int i = 0; i < 500 && !ts_fd_split_done(); i++)
+        sleep_ms(2);
+    return ts_fd_split_done();
+}
+
+/* The span file is written through an fd the program does not have; the
+ * thread holds none of the program's (not even the standard streams); the
+ * flush and the stats line at exit are done by the thread; the program's
+ * fd numbers are its own, whatever it does to them. */
+static void scen_own_fd_table_apart(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.stats = true;
+    submit_named("span:%d:%d", 7, 0);
+    CHECK(wait_split(), "the reporter thread did not leave the fd table");
+    ts_rep_flush(5000);
+    CHECK(read_span_file(g_path)->spans == 1, "span not written");
+    CHECK(fd_of(g_path, -1) == -1, "the span file is among the program's fds (%d)",
+          fd_of(g_path, -1));
+    pid_t rep = reporter_tid();
+    CHECK(rep > 0, "no reporter thread");
+    int theirs = -1;
+    for (int fd = 0; fd < 64 && theirs < 0; fd++)
+        if (strcmp(task_fd_target(rep, fd), g_path) == 0)
+            theirs = fd;
+    CHECK(theirs > 2, "the reporter's span file fd is %d", theirs);
+    for (int fd = 0; fd <= 2; fd++)
+        CHECK(task_fd_target(rep, fd)[0] == '\0', "the reporter holds fd %d: %s", fd,
+              task_fd_target(rep, fd));
+
+    /* The program's own file on that very number: both stay apart. */
+    char other[160];
+    snprintf(other, sizeof other, "%s/other.txt", g_dir);
+    int ofd = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(ofd >= 0 && dup2(ofd, theirs) == theirs, "dup2");
+    CHECK(write(theirs, "mine\n", 5) == 5, "the program's write");
+    for (int i = 1; i < 4; i++)
+        submit_named("span:%d:%d", 7, i);
+    ts_rep_flush(5000);
+    struct stat st;
+    CHECK(stat(other, &st) == 0 && st.st_size == 5, "the program's file has %lld bytes",
+          (long long)st.st_size);
+    CHECK(strcmp(task_fd_target(rep, theirs), g_path) == 0, "the reporter's fd moved");
+
+    /* Exit: the last spans and the stats line, written by the thread. */
+    submit_named("span:%d:%d", 7, 4);
+    char cap[160];
+    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
+    int saved = capture_stderr(cap);
+    ts_rep_exit(5000);
+    restore_stderr(saved);
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->bad_lines == 0 && sf->spans == 5, "%d spans, %d bad lines", sf->spans,
+          sf->bad_lines);
+    check_group(sf, 7, 5);
+    size_t len;
+    char *data = slurp(g_path, &len);
+    CHECK(strstr(data, "\"resourceMetrics\"") != NULL, "no stats line in the span file");
+    free(data);
+    close(ofd);
+    close(theirs);
+    scen_cleanup();
+}
+
+static void test_reporter_own_fd_table_apart(void **state)
+{
+    run_in_child(own_fd_table, scen_own_fd_table_apart);
+}
+
+/* Off: the thread shares the program's table (the span file is there). */
+static void scen_shared_fd_table(void)
+{
+    scen_setup(1000, 512, 60000);
+    submit_named("span:%d:%d", 8, 0);
+    ts_rep_flush(5000);
+    for (int i = 0; i < 50; i++) /* the thread has started for sure */
+        sleep_ms(2);
+    submit_named("span:%d:%d", 8, 1);
+    ts_rep_flush(5000);
+    CHECK(!ts_fd_split_done(), "the thread left the table with TRACESHIM_OWN_FD_TABLE=0");
+    CHECK(fd_of(g_path, -1) > 2, "the span file is not among the program's fds");
+    CHECK(read_span_file(g_path)->spans == 2, "spans not written");
+    scen_cleanup();
+}
+
+static void test_reporter_shared_fd_table(void **state)
+{
+    run_in_child(NULL, scen_shared_fd_table);
 }
 
 /* --- the thread: lazy, named, signals blocked, periodic and batch wake */
@@ -1755,6 +1895,11 @@ static void test_reporter_exporter_console(void **state)
     run_in_child(NULL, scen_exporter_console);
 }
 
+static void test_reporter_exporter_console_own_fd_table(void **state)
+{
+    run_in_child(own_fd_table, scen_exporter_console);
+}
+
 /* An unwritable path: one error line naming it, spans dropped and counted. */
 static void scen_file_error(void)
 {
@@ -1789,6 +1934,11 @@ static void scen_file_error(void)
 static void test_reporter_file_error(void **state)
 {
     run_in_child(NULL, scen_file_error);
+}
+
+static void test_reporter_file_error_own_fd_table(void **state)
+{
+    run_in_child(own_fd_table, scen_file_error);
 }
 
 /* The default file name is resolved against the start-up directory, so a
@@ -1881,18 +2031,26 @@ int main(void)
         cmocka_unit_test(test_queue_claimed_not_published),
         cmocka_unit_test(test_reporter_flush_empty),
         cmocka_unit_test(test_reporter_threads_end_to_end),
+        cmocka_unit_test(test_reporter_threads_end_to_end_own_fd_table),
         cmocka_unit_test(test_reporter_full_queue_drops),
         cmocka_unit_test(test_reporter_fork_child),
+        cmocka_unit_test(test_reporter_fork_child_own_fd_table),
         cmocka_unit_test(test_reporter_fork_during_export),
+        cmocka_unit_test(test_reporter_fork_during_export_own_fd_table),
         cmocka_unit_test(test_reporter_fd_taken_over),
         cmocka_unit_test(test_reporter_stdio_fds_left_alone),
+        cmocka_unit_test(test_reporter_stdio_fds_left_alone_own_fd_table),
+        cmocka_unit_test(test_reporter_own_fd_table_apart),
+        cmocka_unit_test(test_reporter_shared_fd_table),
         cmocka_unit_test(test_reporter_lazy_thread_and_signals),
         cmocka_unit_test(test_reporter_batch_wakes_thread),
         cmocka_unit_test(test_reporter_splits_long_lines),
         cmocka_unit_test(test_reporter_whole_blocks),
         cmocka_unit_test(test_reporter_exporter_none),
         cmocka_unit_test(test_reporter_exporter_console),
+        cmocka_unit_test(test_reporter_exporter_console_own_fd_table),
         cmocka_unit_test(test_reporter_file_error),
+        cmocka_unit_test(test_reporter_file_error_own_fd_table),
         cmocka_unit_test(test_reporter_relative_path_pinned),
         cmocka_unit_test(test_reporter_flush_in_vfork_child),
     };

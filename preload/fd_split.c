@@ -1,0 +1,100 @@
+/* fd_split.c — see fd_split.h. Raw system calls only: a hook must never
+ * see a number of the split table (the hooks' tables are the program's). */
+#include "fd_split.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+
+__thread bool ts_fd_split_here __attribute__((tls_model("initial-exec")));
+
+static bool split_done;      /* atomic */
+static int split_pidfd = -1; /* the process, in the split table: used by the split thread only */
+
+static int pidfd_of_this_process(void)
+{
+    return (int)syscall(SYS_pidfd_open, getpid(), 0);
+}
+
+static void close_raw(int fd)
+{
+    if (fd >= 0)
+        (void)syscall(SYS_close, fd);
+}
+
+/* Can this thread borrow the program's fds? Asked before splitting: after
+ * it, a "no" would leave the thread without any way to the program's
+ * stderr. A program without fd 2 is fine (EBADF: the call itself works). */
+static bool borrowing_works(void)
+{
+    int pidfd = pidfd_of_this_process();
+    if (pidfd < 0)
+        return false;
+    int probe = (int)syscall(SYS_pidfd_getfd, pidfd, STDERR_FILENO, 0);
+    bool works = probe >= 0 || errno == EBADF;
+    close_raw(probe);
+    close_raw(pidfd);
+    return works;
+}
+
+bool ts_fd_split(void)
+{
+    if (ts_fd_split_here)
+        return true;
+    int saved_errno = errno;
+    bool split = false;
+    if (borrowing_works() &&
+        syscall(SYS_close_range, 0U, ~0U, CLOSE_RANGE_UNSHARE) == 0) {
+        split = true;
+        /* Above stderr, as every fd of the shim's: a number 0-2 is taken
+         * for the standard streams by whatever code runs here. */
+        int pidfd = pidfd_of_this_process();
+        if (pidfd >= 0 && pidfd <= STDERR_FILENO) {
+            int moved = (int)syscall(SYS_fcntl, pidfd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+            close_raw(pidfd);
+            pidfd = moved;
+        }
+        split_pidfd = pidfd;
+        ts_fd_split_here = true;
+        __atomic_store_n(&split_done, true, __ATOMIC_RELEASE);
+    }
+    errno = saved_errno;
+    return split;
+}
+
+bool ts_fd_split_done(void)
+{
+    return __atomic_load_n(&split_done, __ATOMIC_ACQUIRE);
+}
+
+int ts_fd_split_borrow(int program_fd)
+{
+    if (split_pidfd < 0)
+        return -1;
+    int saved_errno = errno;
+    int fd = (int)syscall(SYS_pidfd_getfd, split_pidfd, program_fd, 0);
+    errno = saved_errno;
+    return fd;
+}
+
+void ts_fd_split_after_fork(void)
+{
+    /* The forking thread was the program's: the split table, and the
+     * pidfd in it, stayed behind in the parent. */
+    split_pidfd = -1;
+    __atomic_store_n(&split_done, false, __ATOMIC_RELAXED);
+}

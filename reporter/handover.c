@@ -1,0 +1,67 @@
+/* handover.c — see handover.h. */
+#include "handover.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../preload/clock.h"
+
+/* Wait until job `gen` is done (done has reached it: the counters wrap,
+ * so compared by their difference) or deadline_ms passes. */
+static bool handover_wait_done(struct ts_handover *h, uint32_t gen, uint64_t deadline_ms)
+{
+    for (;;) {
+        uint32_t done = __atomic_load_n(&h->done, __ATOMIC_ACQUIRE);
+        if ((int32_t)(done - gen) >= 0)
+            return true;
+        uint64_t now = ts_mono_ms();
+        if (now >= deadline_ms)
+            return false;
+        uint64_t left = deadline_ms - now;
+        struct timespec rel = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+        /* Returns at once when done moved since the load (EAGAIN). */
+        (void)syscall(SYS_futex, &h->done, FUTEX_WAIT_PRIVATE, done, &rel, NULL, 0);
+    }
+}
+
+bool ts_handover_begin(struct ts_handover *h, const struct timespec *deadline,
+                       uint64_t deadline_ms)
+{
+    if (pthread_mutex_timedlock(&h->requesters, deadline) != 0)
+        return false;
+    if (handover_wait_done(h, __atomic_load_n(&h->asked, __ATOMIC_RELAXED), deadline_ms))
+        return true;
+    pthread_mutex_unlock(&h->requesters);
+    return false;
+}
+
+bool ts_handover_post(struct ts_handover *h, uint64_t deadline_ms, void (*wake)(void *), void *arg)
+{
+    /* Release: the job's contents before the count that announces it. */
+    uint32_t gen = __atomic_add_fetch(&h->asked, 1, __ATOMIC_RELEASE);
+    wake(arg);
+    bool in_time = handover_wait_done(h, gen, deadline_ms);
+    pthread_mutex_unlock(&h->requesters);
+    return in_time;
+}
+
+bool ts_handover_pending(struct ts_handover *h)
+{
+    return __atomic_load_n(&h->asked, __ATOMIC_ACQUIRE) !=
+           __atomic_load_n(&h->done, __ATOMIC_RELAXED);
+}
+
+void ts_handover_finish(struct ts_handover *h)
+{
+    __atomic_store_n(&h->done, __atomic_load_n(&h->asked, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
+    (void)syscall(SYS_futex, &h->done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+void ts_handover_after_fork(struct ts_handover *h)
+{
+    pthread_mutex_init(&h->requesters, NULL);
+    __atomic_store_n(&h->done, __atomic_load_n(&h->asked, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
