@@ -330,10 +330,15 @@ static void *rep_thread_main(void *arg)
         }
         size_t pending = ts_rep_queue_count(&rep_q);
         /* Timed out: the open batch is due, or the schedule delay has
-         * passed since the thread last looked; everything goes. */
+         * passed since the thread last looked; everything goes. An open
+         * batch goes too when nothing is queued: a chunk that woke the
+         * thread and was the last spans for a while is sent when it is
+         * due, not left open until the next span or the exit (the thread
+         * would spin meanwhile, its sleep always already over). */
         pthread_mutex_lock(&rep_export_mu);
         bool idle = pending == 0 && rep_open == 0;
-        unpublished = pending > 0 && rep_export_queued(pending, NULL, 0, timed_out) == 0;
+        size_t taken = idle ? 0 : rep_export_queued(pending, NULL, 0, timed_out);
+        unpublished = pending > 0 && taken == 0;
         pthread_mutex_unlock(&rep_export_mu);
         if (idle && timed_out) {
             ts_block_caches_give_back(); /* threads' spare span records and buffers */

@@ -655,10 +655,28 @@ def wait_spans(path, count, timeout=None, exact=False, procs=()):
             break
         time.sleep(0.05)
     if len(spans) < count or (exact and len(spans) != count):
-        raise AssertionError("expected %d span(s) in %s within %.1fs, found %d:\n%s%s"
-                             % (count, path, timeout, len(spans), format_spans(spans),
+        raise AssertionError("expected %d span(s) in %s within %.1fs, found %d (%s):\n%s%s"
+                             % (count, path, timeout, len(spans), spans_by_service(spans, procs),
+                                format_spans(spans),
                                 "".join("\n" + p.describe(1000) for p in procs)))
     return spans
+
+
+def spans_by_service(spans, procs=()):
+    """How many spans each service (and pid) has, and which of procs still
+    run: first in a failure message, so that a long span table cut short
+    still says whose spans are missing (a process that is still running and
+    short of spans has not exported what it made)."""
+    counts = {}
+    for s in spans:
+        key = "%s[%s]" % (s["service"], s["pid"])
+        counts[key] = counts.get(key, 0) + 1
+    out = "by service: " + (", ".join("%s %d" % kv for kv in sorted(counts.items())) or "none")
+    if procs:
+        out += "; processes: " + ", ".join(
+            "%s[%d] %s" % (p.name, p.pid, "running" if p.poll() is None
+                           else "exited %s" % p.returncode) for p in procs)
+    return out
 
 
 def only(items, what, spans=None):

@@ -1730,6 +1730,40 @@ static void test_reporter_batch_wakes_thread(void **state)
     run_in_child(NULL, scen_batch_wakes_thread);
 }
 
+/* A chunk of spans wakes the thread (the doorbell), which takes them all
+ * into the open batch (a chunk is less than a batch); then no span comes.
+ * The batch must be sent when it is due, by the thread: not left open
+ * until the next span or the flush at exit (the integration test of 200
+ * connections through nginx waited 10 s for a server's last few hundred
+ * spans, which came only when the server was stopped). */
+static void scen_chunk_then_quiet(void)
+{
+    enum { DELAY_MS = 200 };
+    scen_setup(2048, 512, DELAY_MS);
+    for (int i = 0; i < 64; i++) /* exactly a chunk: the 64th rings */
+        submit_named("span:%d:%d", 1, i);
+    int have = wait_file_spans(g_path, 64, 15 * DELAY_MS);
+    CHECK(have == 64,
+          "%d of 64 spans exported %d ms after a chunk and nothing since "
+          "(schedule delay %d ms)",
+          have, 15 * DELAY_MS, DELAY_MS);
+    CHECK(ts_rep_queued() == 0, "%llu still queued or open", (unsigned long long)ts_rep_queued());
+    /* and again, with the thread already running: a second chunk later */
+    for (int i = 0; i < 64; i++)
+        submit_named("span:%d:%d", 2, i);
+    have = wait_file_spans(g_path, 128, 15 * DELAY_MS);
+    CHECK(have == 128, "%d of 128 spans exported after a second chunk", have);
+    struct spanfile *sf = read_span_file(g_path);
+    check_group(sf, 1, 64);
+    check_group(sf, 2, 64);
+    scen_cleanup();
+}
+
+static void test_reporter_chunk_then_quiet(void **state)
+{
+    run_in_child(NULL, scen_chunk_then_quiet);
+}
+
 /* --- spans handed over in their blocks */
 
 static void scen_whole_blocks(void)
@@ -2044,6 +2078,7 @@ int main(void)
         cmocka_unit_test(test_reporter_shared_fd_table),
         cmocka_unit_test(test_reporter_lazy_thread_and_signals),
         cmocka_unit_test(test_reporter_batch_wakes_thread),
+        cmocka_unit_test(test_reporter_chunk_then_quiet),
         cmocka_unit_test(test_reporter_splits_long_lines),
         cmocka_unit_test(test_reporter_whole_blocks),
         cmocka_unit_test(test_reporter_exporter_none),
