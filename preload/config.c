@@ -582,7 +582,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     cfg->max_head_bytes = DEFAULT_HEAD_BYTES;
     cfg->exit_timeout_ms = DEFAULT_EXIT_TIMEOUT_MS;
     cfg->follow_exec = true;
-    cfg->own_fd_table = true;
+    cfg->own_fd_table = -1;
     ts_url_parse(DEFAULT_OTLP_URL, &cfg->otlp_url);
     cfg->otlp_protocol = TS_OTLP_PROTOBUF;
     cfg->otlp_timeout_ms = DEFAULT_EXPORTER_TIMEOUT_MS;
@@ -669,7 +669,13 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     read_bool(get, "TRACESHIM_FOLLOW_EXEC", NULL, &cfg->follow_exec, &errors);
     read_bool(get, "TRACESHIM_PROCESS_SPANS", NULL, &cfg->process_spans, &errors);
     read_bool(get, "TRACESHIM_STATS", NULL, &cfg->stats, &errors);
-    read_bool(get, "TRACESHIM_OWN_FD_TABLE", NULL, &cfg->own_fd_table, &errors);
+    if (env(get, "TRACESHIM_OWN_FD_TABLE")) { /* unset: decided at run time (-1) */
+        bool own = true;
+        int before = errors;
+        read_bool(get, "TRACESHIM_OWN_FD_TABLE", NULL, &own, &errors);
+        if (errors == before)
+            cfg->own_fd_table = own;
+    }
     v = env(get, "TRACESHIM_STACKS");
     if (v && ts_config_parse_stacks(v, &cfg->stacks, &cfg->stacks_slow_ns) != 0)
         reject(&errors, "TRACESHIM_STACKS", v, "off, client, all or slow:DURATION (e.g. slow:50ms)");

@@ -91,8 +91,8 @@ struct ts_config {
     int stacks;               /* TRACESHIM_STACKS: enum ts_stacks_mode, default off */
     uint64_t stacks_slow_ns;  /* the DURATION of slow:DURATION */
     bool stats;               /* TRACESHIM_STATS: print the counters at exit (stats.h) */
-    bool own_fd_table;        /* TRACESHIM_OWN_FD_TABLE: the reporter's fds apart, default on
-                                 (fd_split.h) */
+    int own_fd_table;         /* TRACESHIM_OWN_FD_TABLE: the reporter's fds apart (fd_split.h):
+                                 1, 0, or -1 (unset): on unless under a seccomp filter */
 };
 
 /* The live configuration of this process (filled by ts_config_load at init). */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,19 +37,22 @@ static void close_raw(int fd)
         (void)syscall(SYS_close, fd);
 }
 
-/* Can this thread borrow the program's fds? Asked before splitting: after
- * it, a "no" would leave the thread without any way to the program's
- * stderr. A program without fd 2 is fine (EBADF: the call itself works). */
-static bool borrowing_works(void)
+/* Are the system calls a split thread needs there and allowed? Asked with
+ * arguments they refuse (EBADF, EINVAL), so that nothing is opened in the
+ * program's table, where a program closing every fd at that moment could
+ * have the number. After the split a "no" would leave the thread without
+ * any way to the program's stderr. */
+static bool split_calls_allowed(void)
 {
-    int pidfd = pidfd_of_this_process();
-    if (pidfd < 0)
+    if (syscall(SYS_pidfd_getfd, -1, STDERR_FILENO, 0) >= 0 || errno != EBADF)
         return false;
-    int probe = (int)syscall(SYS_pidfd_getfd, pidfd, STDERR_FILENO, 0);
-    bool works = probe >= 0 || errno == EBADF;
-    close_raw(probe);
-    close_raw(pidfd);
-    return works;
+    /* Flag bit 1 is none of pidfd_open's. */
+    return syscall(SYS_pidfd_open, getpid(), 1U) < 0 && errno == EINVAL;
+}
+
+bool ts_fd_split_filtered(void)
+{
+    return prctl(PR_GET_SECCOMP, 0, 0, 0, 0) == 2;
 }
 
 bool ts_fd_split(void)
@@ -57,7 +61,7 @@ bool ts_fd_split(void)
         return true;
     int saved_errno = errno;
     bool split = false;
-    if (borrowing_works() &&
+    if (split_calls_allowed() &&
         syscall(SYS_close_range, 0U, ~0U, CLOSE_RANGE_UNSHARE) == 0) {
         split = true;
         /* Above stderr, as every fd of the shim's: a number 0-2 is taken

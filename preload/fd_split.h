@@ -15,11 +15,18 @@
  * The program's stderr, which the thread no longer has, is borrowed for
  * each message (ts_fd_split_borrow). A process where that borrowing
  * cannot work (no pidfd_getfd: an old kernel or a seccomp filter) keeps
- * one shared table, as does a process whose close_range cannot unshare. */
+ * one shared table, as does a process whose close_range cannot unshare,
+ * and (unless TRACESHIM_OWN_FD_TABLE=1 says otherwise) one under a
+ * seccomp filter. */
 #ifndef TS_FD_SPLIT_H
 #define TS_FD_SPLIT_H
 
 #include <stdbool.h>
+
+/* True when the process runs under a seccomp filter (systemd's
+ * SystemCallFilter=, a container's profile): one that kills rather than
+ * refuses a system call it does not list would kill it for the split's. */
+bool ts_fd_split_filtered(void);
 
 /* True on a thread that has split: its fds are not the program's. */
 extern __thread bool ts_fd_split_here __attribute__((tls_model("initial-exec")));

@@ -34,22 +34,27 @@ void ts_log(int level, const char *fmt, ...)
     errno = saved_errno;
 }
 
-void ts_log_write_line(const char *line, size_t len)
+bool ts_log_write_line(const char *line, size_t len)
 {
     int saved_errno = errno;
     /* The reporter thread has no stderr of its own (fd_split.h): it writes
      * through a copy of the program's, taken for the line. */
-    int fd = ts_fd_split_here ? ts_fd_split_borrow(STDERR_FILENO) : STDERR_FILENO;
+    bool borrowed = ts_fd_split_here;
+    int fd = borrowed ? ts_fd_split_borrow(STDERR_FILENO) : STDERR_FILENO;
+    bool whole = fd >= 0;
     while (fd >= 0 && len > 0) {
         ssize_t w = TS_REAL(write)(fd, line, len);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
+            whole = false;
             break; /* stderr closed or broken: nothing better to do */
+        }
         line += w;
         len -= (size_t)w;
     }
-    if (fd != STDERR_FILENO && fd >= 0)
+    if (borrowed && fd >= 0)
         TS_REAL(close)(fd);
     errno = saved_errno;
+    return whole;
 }

@@ -15,8 +15,11 @@ extern bool ts_log_muted;
 void ts_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Write line[0..len) to stderr as it is, whatever the log level: for lines
- * the user asked for (the TRACESHIM_STATS summary). errno is preserved. */
-void ts_log_write_line(const char *line, size_t len);
+ * the user asked for (the TRACESHIM_STATS summary, the console exporter).
+ * False when not all of it was written (stderr closed or broken, or, on
+ * the reporter thread, the program's stderr not to be had: fd_split.h).
+ * errno is preserved. */
+bool ts_log_write_line(const char *line, size_t len);
 
 #define ts_log_error(...) ts_log(TS_LOG_ERROR, __VA_ARGS__)
 #define ts_log_warn(...) ts_log(TS_LOG_WARN, __VA_ARGS__)

@@ -388,9 +388,8 @@ static void exp_console_span(const struct ts_span *s)
         return;
     }
     /* The program's stderr, also from a reporter thread with an fd table
-     * of its own (log.h). */
-    ts_log_write_line(b->data, b->len);
-    exp_count(true, 1); /* stderr is best effort: a closed one loses nothing we can save */
+     * of its own (log.h): a line that did not get there is a span lost. */
+    exp_count(ts_log_write_line(b->data, b->len), 1);
 }
 
 /* ------------------------------------------------------------- API */

@@ -261,8 +261,13 @@ static unsigned rep_sleep_ms(uint64_t poll_due_ms)
  * finds the exporters either all in the program's table or all out of it. */
 static void rep_leave_program_fd_table(void)
 {
-    if (!ts_cfg.own_fd_table)
+    if (ts_cfg.own_fd_table == 0)
         return;
+    if (ts_cfg.own_fd_table < 0 && ts_fd_split_filtered()) {
+        ts_log_debug("a seccomp filter is on: the reporter thread shares the program's fd "
+                     "table (TRACESHIM_OWN_FD_TABLE=1 to leave it all the same)");
+        return;
+    }
     pthread_mutex_lock(&rep_export_mu);
     ts_exp_close_fds();
     if (!ts_fd_split())
@@ -306,6 +311,14 @@ static void *rep_thread_main(void *arg)
      * processor. */
     bool unpublished = false;
     for (;;) {
+        /* A job handed over by a program's thread (a flush before an exec
+         * or at exit) comes first: its thread waits for it. The nudge that
+         * announced it is taken first, so that a later one is not lost. */
+        (void)ts_rep_queue_take_nudge(&rep_q);
+        if (ts_handover_pending(&rep_handover)) {
+            rep_do_job();
+            continue;
+        }
         /* A remote sampler's strategy is fetched from here too; the wait
          * below ends in time for the next poll. */
         uint64_t poll_due = rep_remote_sampling ? ts_sampling_poll(ts_mono_ms()) : 0;
@@ -324,10 +337,8 @@ static void *rep_thread_main(void *arg)
             struct timespec until = rep_deadline(CLOCK_MONOTONIC, wait_ms);
             timed_out = !ts_rep_queue_wait(&rep_q, rep_wake_at(rep_q.cap), &until);
         }
-        if (ts_rep_queue_take_nudge(&rep_q) && ts_handover_pending(&rep_handover)) {
-            rep_do_job();
+        if (ts_handover_pending(&rep_handover))
             continue;
-        }
         size_t pending = ts_rep_queue_count(&rep_q);
         /* Timed out: the open batch is due, or the schedule delay has
          * passed since the thread last looked; everything goes. An open
@@ -517,12 +528,11 @@ static bool rep_hand_over(bool metrics, const struct ts_stats_snapshot *snap,
     return ts_handover_post(&rep_handover, deadline_ms, rep_nudge, NULL);
 }
 
-/* ts_rep_flush: true when everything queued went out in time. */
-static bool rep_flush(unsigned timeout_ms)
+/* ts_rep_flush, by the deadline (CLOCK_REALTIME, as
+ * pthread_mutex_timedlock measures it; deadline_ms on ts_mono_ms): true
+ * when everything queued went out in time. */
+static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms)
 {
-    /* pthread_mutex_timedlock measures CLOCK_REALTIME. */
-    struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
-    uint64_t deadline_ms = ts_mono_ms() + timeout_ms;
     size_t pending = ts_rep_queue_count(&rep_q);
     bool flushed = true;
     /* The export lock first, also when the queue looks empty: the reporter
@@ -531,21 +541,21 @@ static bool rep_flush(unsigned timeout_ms)
      * exits next would cut that export short). */
     if (pending > 0 || __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
         bool hand_over = ts_fd_split_done();
-        if (!hand_over && pthread_mutex_timedlock(&rep_export_mu, &deadline) == 0) {
+        if (!hand_over && pthread_mutex_timedlock(&rep_export_mu, deadline) == 0) {
             /* Split meanwhile: the exporters' fds are the thread's now. */
             hand_over = ts_fd_split_done();
             pending = ts_rep_queue_count(&rep_q);
             if (!hand_over && (pending > 0 || rep_open > 0))
-                rep_export_queued(pending, &deadline, deadline_ms, true);
+                rep_export_queued(pending, deadline, deadline_ms, true);
             pthread_mutex_unlock(&rep_export_mu);
         } else if (!hand_over) {
             flushed = false;
         }
         if (hand_over)
-            flushed = rep_hand_over(false, NULL, &deadline, deadline_ms);
+            flushed = rep_hand_over(false, NULL, deadline, deadline_ms);
         if (!flushed)
-            ts_log_debug("flush: export still busy after %u ms, %zu spans not flushed",
-                         timeout_ms, ts_rep_queue_count(&rep_q));
+            ts_log_debug("flush: export still busy at the deadline, %zu spans not flushed",
+                         ts_rep_queue_count(&rep_q));
     }
     return flushed;
 }
@@ -559,7 +569,8 @@ void ts_rep_flush(unsigned timeout_ms)
     if (ts_proc.pid != 0 && getpid() != ts_proc.pid)
         return;
     ts_guard_enter();
-    (void)rep_flush(timeout_ms);
+    struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
+    (void)rep_flush(&deadline, ts_mono_ms() + timeout_ms);
     ts_guard_leave();
     errno = saved_errno;
 }
@@ -575,24 +586,26 @@ static void rep_write_metrics_locked(const struct ts_stats_snapshot *snap)
     ts_json_buf_free(&line);
 }
 
-/* The stats line at exit, after a flush that was done in time (flushed):
- * when the flush gave up on an export that is still running, the line is
- * left out rather than hold the exit up any longer. With the reporter's
- * own fd table the line is written there (another short wait); else here,
- * if the export mutex is free. */
+/* The stats line at exit, after a flush that was done in time (flushed),
+ * within the flush's deadline: when the flush gave up on an export that is
+ * still running, the line is left out rather than hold the exit up any
+ * longer. With the reporter's own fd table the line is written there;
+ * else here, if the export mutex is free. */
 static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed,
-                              unsigned timeout_ms)
+                              const struct timespec *deadline, uint64_t deadline_ms)
 {
-    if (flushed && ts_fd_split_done()) {
-        struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
-        if (rep_hand_over(true, snap, &deadline, ts_mono_ms() + timeout_ms))
-            return;
-    } else if (flushed && pthread_mutex_trylock(&rep_export_mu) == 0) {
-        rep_write_metrics_locked(snap);
+    bool written = false;
+    if (flushed && !ts_fd_split_done() && pthread_mutex_trylock(&rep_export_mu) == 0) {
+        /* Split meanwhile: the span file is the thread's now. */
+        written = !ts_fd_split_done();
+        if (written)
+            rep_write_metrics_locked(snap);
         pthread_mutex_unlock(&rep_export_mu);
-        return;
     }
-    ts_log_debug("stats: an export is still running at exit; no metrics line");
+    if (flushed && !written && ts_fd_split_done())
+        written = rep_hand_over(true, snap, deadline, deadline_ms);
+    if (!written)
+        ts_log_debug("stats: an export is still running at exit; no metrics line");
 }
 
 void ts_rep_exit(unsigned timeout_ms)
@@ -602,7 +615,10 @@ void ts_rep_exit(unsigned timeout_ms)
     ts_exp_final();
     int saved_errno = errno;
     ts_guard_enter();
-    bool flushed = rep_flush(timeout_ms);
+    /* One deadline for the flush and the stats line. */
+    struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
+    uint64_t deadline_ms = ts_mono_ms() + timeout_ms;
+    bool flushed = rep_flush(&deadline, deadline_ms);
     ts_guard_leave();
     errno = saved_errno;
     if (__atomic_exchange_n(&rep_exit_reported, true, __ATOMIC_RELAXED))
@@ -616,7 +632,7 @@ void ts_rep_exit(unsigned timeout_ms)
         ts_stats_read(&snap);
         snap.queue_length = left;
         if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
-            rep_write_metrics(&snap, flushed, timeout_ms);
+            rep_write_metrics(&snap, flushed, &deadline, deadline_ms);
         ts_stats_print(&snap);
     }
     if (full + failed + left > 0)

@@ -10,8 +10,10 @@
 #include "http_client.h"
 #include "sampler.h"
 
-/* One answer may take this long; the agent is local. */
-#define POLL_TIMEOUT_MS 5000
+/* One answer may take this long; the agent is local. Short, since a
+ * flush before an exec or at exit handed to the reporter thread waits
+ * for the poll in progress (reporter/handover.h), within its 2 s. */
+#define POLL_TIMEOUT_MS 1000
 
 static struct ts_url poll_url;
 static struct ts_http_client poll_http;

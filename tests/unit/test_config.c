@@ -886,14 +886,14 @@ static void test_follow_exec_and_stacks(void **state)
     assert_true(c.follow_exec);
     assert_false(c.process_spans);
     assert_int_equal(c.stacks, TS_STACKS_OFF);
-    assert_true(c.own_fd_table);
+    assert_int_equal(c.own_fd_table, -1); /* decided at run time */
 
     env_set("TRACESHIM_PROCESS_SPANS", "1");
     env_set("TRACESHIM_FOLLOW_EXEC", "0");
     env_set("TRACESHIM_STACKS", "client");
     env_set("TRACESHIM_OWN_FD_TABLE", "0");
     assert_int_equal(load(&c), 0);
-    assert_false(c.own_fd_table);
+    assert_int_equal(c.own_fd_table, 0);
     assert_false(c.follow_exec);
     assert_true(c.process_spans);
     assert_int_equal(c.stacks, TS_STACKS_CLIENT);
@@ -925,7 +925,11 @@ static void test_follow_exec_and_stacks(void **state)
     assert_int_equal(load(&c), 3);
     assert_int_equal(c.stacks, TS_STACKS_OFF);
     assert_true(c.follow_exec);
-    assert_true(c.own_fd_table);
+    assert_int_equal(c.own_fd_table, -1);
+    env_reset();
+    env_set("TRACESHIM_OWN_FD_TABLE", "yes");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.own_fd_table, 1);
 }
 
 static void test_exporter_first_name_bad(void **state)

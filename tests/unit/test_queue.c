@@ -24,7 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1640,6 +1643,63 @@ static void test_reporter_shared_fd_table(void **state)
     run_in_child(NULL, scen_shared_fd_table);
 }
 
+/* TRACESHIM_OWN_FD_TABLE unset: the table is left unless a seccomp filter
+ * is on (one that kills for an unlisted system call would kill the
+ * program); set to 1, it is left all the same. */
+static void allow_all_seccomp_filter(void)
+{
+    struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    struct sock_fprog prog = {1, &allow};
+    CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs: %s", strerror(errno));
+    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0, "seccomp: %s", strerror(errno));
+}
+
+static void split_decided(int setting, bool filtered, bool want_split)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.own_fd_table = setting;
+    if (filtered)
+        allow_all_seccomp_filter();
+    submit_named("span:%d:%d", 9, 0);
+    for (int i = 0; i < 500 && reporter_tid() == 0; i++)
+        sleep_ms(2);
+    CHECK(reporter_tid() > 0, "no reporter thread");
+    if (want_split)
+        CHECK(wait_split(), "the thread did not leave the table (setting %d)", setting);
+    else
+        for (int i = 0; i < 100; i++) /* time enough to have split, had it wanted to */
+            sleep_ms(2);
+    CHECK(ts_fd_split_done() == want_split, "split %d, setting %d, filtered %d",
+          ts_fd_split_done(), setting, filtered);
+    ts_rep_flush(5000);
+    CHECK(read_span_file(g_path)->spans == 1, "span not written");
+    CHECK((fd_of(g_path, -1) == -1) == want_split, "span file among the program's fds: %d",
+          fd_of(g_path, -1));
+    scen_cleanup();
+}
+
+static void scen_split_unset(void)
+{
+    split_decided(-1, false, true);
+}
+
+static void scen_split_unset_seccomp(void)
+{
+    split_decided(-1, true, false);
+}
+
+static void scen_split_forced_seccomp(void)
+{
+    split_decided(1, true, true);
+}
+
+static void test_reporter_fd_table_decided(void **state)
+{
+    run_in_child(NULL, scen_split_unset);
+    run_in_child(NULL, scen_split_unset_seccomp);
+    run_in_child(NULL, scen_split_forced_seccomp);
+}
+
 /* --- the thread: lazy, named, signals blocked, periodic and batch wake */
 
 static int task_count(void)
@@ -2076,6 +2136,7 @@ int main(void)
         cmocka_unit_test(test_reporter_stdio_fds_left_alone_own_fd_table),
         cmocka_unit_test(test_reporter_own_fd_table_apart),
         cmocka_unit_test(test_reporter_shared_fd_table),
+        cmocka_unit_test(test_reporter_fd_table_decided),
         cmocka_unit_test(test_reporter_lazy_thread_and_signals),
         cmocka_unit_test(test_reporter_batch_wakes_thread),
         cmocka_unit_test(test_reporter_chunk_then_quiet),
