@@ -120,17 +120,25 @@ static const char *target_query(const struct req_view *v)
     return memchr(req->target, '?', req->target_len);
 }
 
-/* The stand-in for the request when TRACESHIM_IGNORE matches it, else NULL. */
-static struct pending *ignored_span(const struct req_view *v)
+/* The stand-in for an ignored request of this method. */
+static struct pending *ignored_stand_in(const char *method, size_t method_len)
+{
+    for (size_t i = 1; i < sizeof ignored_spans / sizeof *ignored_spans; i++)
+        if (method_len == ignored_spans[i].method_len &&
+            memcmp(method, ignored_spans[i].method, method_len) == 0)
+            return &ignored_spans[i];
+    return &ignored_spans[0];
+}
+
+/* The stand-in for the request when TRACESHIM_IGNORE matches it, else
+ * NULL. Inline: nearly always there are no rules, and the answer is the
+ * one call. */
+static inline struct pending *ignored_span(const struct req_view *v)
 {
     const struct ts_http_request *req = v->req;
     if (!ts_rules_ignored(req->method, req->method_len, v->path, v->path_len))
         return NULL;
-    for (size_t i = 1; i < sizeof ignored_spans / sizeof *ignored_spans; i++)
-        if (req->method_len == ignored_spans[i].method_len &&
-            memcmp(req->method, ignored_spans[i].method, req->method_len) == 0)
-            return &ignored_spans[i];
-    return &ignored_spans[0];
+    return ignored_stand_in(req->method, req->method_len);
 }
 
 /* End a span and hand it to the reporter. error_type, when given, marks a
@@ -178,7 +186,7 @@ void conn_span_set_status(struct pending *p, int status)
 }
 
 /* "host[:port]" of a Host header; port stays 0 when absent. */
-static void split_host(const char *v, size_t len, const char **host, size_t *hlen, int *port)
+static inline void split_host(const char *v, size_t len, const char **host, size_t *hlen, int *port)
 {
     *host = v;
     *hlen = len;
@@ -328,15 +336,15 @@ void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx 
         mine->trace_id_64 = parent->trace_id_64;
         memcpy(mine->parent_id, parent->span_id, TS_SPAN_ID_LEN);
         mine->has_parent = true;
-    } else {
-        ts_ids_new_trace(s->trace_id);
+        ts_ids_new_span(s->span_id);
+    } else { /* a root: the span id is drawn with the trace's, in one call */
+        ts_ids_new_trace_and_span(s->trace_id, s->span_id);
     }
     bool sampled = ts_sampler_should_sample(parent, s->trace_id, ts_span_name(s), s->name_len);
     mine->sampling = parent && parent->valid && parent->sampling == TS_SAMPLING_DEBUG
                          ? TS_SAMPLING_DEBUG
                      : sampled ? TS_SAMPLING_ACCEPT
                                : TS_SAMPLING_DENY;
-    ts_ids_new_span(s->span_id);
     memcpy(mine->trace_id, s->trace_id, TS_TRACE_ID_LEN);
     memcpy(mine->span_id, s->span_id, TS_SPAN_ID_LEN);
     mine->valid = true;

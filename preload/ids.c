@@ -90,6 +90,12 @@ void ts_ids_new_span(uint8_t out[TS_SPAN_ID_LEN])
     fill(out, TS_SPAN_ID_LEN);
 }
 
+void ts_ids_new_trace_and_span(uint8_t trace[TS_TRACE_ID_LEN], uint8_t span[TS_SPAN_ID_LEN])
+{
+    fill(trace, TS_TRACE_ID_LEN);
+    fill(span, TS_SPAN_ID_LEN);
+}
+
 void ts_ids_after_fork(void)
 {
     if (atomic_fetch_add_explicit(&ids_generation, 1, memory_order_relaxed) + 1 == 0)
