@@ -77,7 +77,10 @@ struct req_view {
     const struct ts_http_header *host, *user_agent;
 };
 
-static void req_view_init(struct req_view *v, const struct ts_http_request *req)
+/* Forced inline: every span starts here, and the view's fields then stay
+ * in the caller's registers. */
+static inline __attribute__((always_inline)) void req_view_init(struct req_view *v,
+                                                                const struct ts_http_request *req)
 {
     v->req = req;
     v->path = ts_http_target_path(req->target, req->target_len, &v->path_len);
@@ -141,6 +144,14 @@ static inline struct pending *ignored_span(const struct req_view *v)
     return ignored_stand_in(req->method, req->method_len);
 }
 
+/* A span whose connection failed before its response was complete. Out
+ * of line, as it is rare: conn_span_finish then saves fewer registers. */
+static __attribute__((noinline)) void span_failed(struct ts_span *s, const char *error_type)
+{
+    s->status = TS_STATUS_ERROR;
+    ts_span_attr_cstr(s, "error.type", error_type);
+}
+
 /* End a span and hand it to the reporter. error_type, when given, marks a
  * connection that failed before the response was complete. */
 void conn_span_finish(struct pending *p, const char *error_type)
@@ -153,10 +164,8 @@ void conn_span_finish(struct pending *p, const char *error_type)
     }
     p->span.end_ns = ts_now_ns();
     ts_stacks_at_end(&p->span);
-    if (error_type) {
-        p->span.status = TS_STATUS_ERROR;
-        ts_span_attr_cstr(&p->span, "error.type", error_type);
-    }
+    if (error_type)
+        span_failed(&p->span, error_type);
     if (p->span.kind == TS_KIND_SERVER)
         ts_ctx_clear_current(p->span.span_id);
     ts_inflight_remove(&p->inflight);
@@ -547,10 +556,10 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     struct pending *p = pending_new(&v, TS_KIND_SERVER);
     if (!p)
         return NULL;
-    struct ts_ctx in, mine;
+    struct ts_ctx in = {0}, mine;
     struct ts_prop_headers found;
-    ts_prop_find_request(req, &found);
-    bool have = ts_prop_extract_found(&found, &in);
+    /* most requests carry no context: nothing to extract */
+    bool have = ts_prop_find_request(req, &found) && ts_prop_extract_found(&found, &in);
     /* TRACESHIM_TRUST_INBOUND: a context not honoured is as good as none
      * (its flags included), but its ids are kept as attributes. */
     bool trusted = ts_trust_verify(req->headers, req->num_headers, &in);
