@@ -77,7 +77,10 @@ struct req_view {
     const struct ts_http_header *host, *user_agent;
 };
 
-static void req_view_init(struct req_view *v, const struct ts_http_request *req)
+/* Forced inline: every span starts here, and the view's fields then stay
+ * in the caller's registers. */
+static inline __attribute__((always_inline)) void req_view_init(struct req_view *v,
+                                                                const struct ts_http_request *req)
 {
     v->req = req;
     v->path = ts_http_target_path(req->target, req->target_len, &v->path_len);
@@ -120,17 +123,33 @@ static const char *target_query(const struct req_view *v)
     return memchr(req->target, '?', req->target_len);
 }
 
-/* The stand-in for the request when TRACESHIM_IGNORE matches it, else NULL. */
-static struct pending *ignored_span(const struct req_view *v)
+/* The stand-in for an ignored request of this method. */
+static struct pending *ignored_stand_in(const char *method, size_t method_len)
+{
+    for (size_t i = 1; i < sizeof ignored_spans / sizeof *ignored_spans; i++)
+        if (method_len == ignored_spans[i].method_len &&
+            memcmp(method, ignored_spans[i].method, method_len) == 0)
+            return &ignored_spans[i];
+    return &ignored_spans[0];
+}
+
+/* The stand-in for the request when TRACESHIM_IGNORE matches it, else
+ * NULL. Inline: nearly always there are no rules, and the answer is the
+ * one call. */
+static inline struct pending *ignored_span(const struct req_view *v)
 {
     const struct ts_http_request *req = v->req;
     if (!ts_rules_ignored(req->method, req->method_len, v->path, v->path_len))
         return NULL;
-    for (size_t i = 1; i < sizeof ignored_spans / sizeof *ignored_spans; i++)
-        if (req->method_len == ignored_spans[i].method_len &&
-            memcmp(req->method, ignored_spans[i].method, req->method_len) == 0)
-            return &ignored_spans[i];
-    return &ignored_spans[0];
+    return ignored_stand_in(req->method, req->method_len);
+}
+
+/* A span whose connection failed before its response was complete. Out
+ * of line, as it is rare: conn_span_finish then saves fewer registers. */
+static __attribute__((noinline)) void span_failed(struct ts_span *s, const char *error_type)
+{
+    s->status = TS_STATUS_ERROR;
+    ts_span_attr_cstr(s, "error.type", error_type);
 }
 
 /* End a span and hand it to the reporter. error_type, when given, marks a
@@ -145,10 +164,8 @@ void conn_span_finish(struct pending *p, const char *error_type)
     }
     p->span.end_ns = ts_now_ns();
     ts_stacks_at_end(&p->span);
-    if (error_type) {
-        p->span.status = TS_STATUS_ERROR;
-        ts_span_attr_cstr(&p->span, "error.type", error_type);
-    }
+    if (error_type)
+        span_failed(&p->span, error_type);
     if (p->span.kind == TS_KIND_SERVER)
         ts_ctx_clear_current(p->span.span_id);
     ts_inflight_remove(&p->inflight);
@@ -178,7 +195,7 @@ void conn_span_set_status(struct pending *p, int status)
 }
 
 /* "host[:port]" of a Host header; port stays 0 when absent. */
-static void split_host(const char *v, size_t len, const char **host, size_t *hlen, int *port)
+static inline void split_host(const char *v, size_t len, const char **host, size_t *hlen, int *port)
 {
     *host = v;
     *hlen = len;
@@ -328,15 +345,15 @@ void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx 
         mine->trace_id_64 = parent->trace_id_64;
         memcpy(mine->parent_id, parent->span_id, TS_SPAN_ID_LEN);
         mine->has_parent = true;
-    } else {
-        ts_ids_new_trace(s->trace_id);
+        ts_ids_new_span(s->span_id);
+    } else { /* a root: the span id is drawn with the trace's, in one call */
+        ts_ids_new_trace_and_span(s->trace_id, s->span_id);
     }
     bool sampled = ts_sampler_should_sample(parent, s->trace_id, ts_span_name(s), s->name_len);
     mine->sampling = parent && parent->valid && parent->sampling == TS_SAMPLING_DEBUG
                          ? TS_SAMPLING_DEBUG
                      : sampled ? TS_SAMPLING_ACCEPT
                                : TS_SAMPLING_DENY;
-    ts_ids_new_span(s->span_id);
     memcpy(mine->trace_id, s->trace_id, TS_TRACE_ID_LEN);
     memcpy(mine->span_id, s->span_id, TS_SPAN_ID_LEN);
     mine->valid = true;
@@ -539,10 +556,10 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     struct pending *p = pending_new(&v, TS_KIND_SERVER);
     if (!p)
         return NULL;
-    struct ts_ctx in, mine;
+    struct ts_ctx in = {0}, mine;
     struct ts_prop_headers found;
-    ts_prop_find_request(req, &found);
-    bool have = ts_prop_extract_found(&found, &in);
+    /* most requests carry no context: nothing to extract */
+    bool have = ts_prop_find_request(req, &found) && ts_prop_extract_found(&found, &in);
     /* TRACESHIM_TRUST_INBOUND: a context not honoured is as good as none
      * (its flags included), but its ids are kept as attributes. */
     bool trusted = ts_trust_verify(req->headers, req->num_headers, &in);

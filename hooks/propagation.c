@@ -90,17 +90,24 @@ void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_heade
     }
 }
 
-void ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_headers *out)
+/* Whether any header of a context was found. */
+static inline bool found_any(const struct ts_prop_headers *f)
+{
+    return f->b3 || f->traceparent || f->uber_trace_id || f->b3_trace_id || f->b3_span_id ||
+           f->b3_parent_id || f->b3_sampled || f->b3_flags;
+}
+
+bool ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_headers *out)
 {
     const struct ts_http_noted *nt = &req->noted;
     if (!ts_http_notes_hold(nt, req->headers, req->num_headers)) {
         ts_prop_find(req->headers, req->num_headers, out);
-        return;
+        return found_any(out);
     }
     const uint32_t host_and_agent = 1u << TS_HTTP_NOTE_HOST | 1u << TS_HTTP_NOTE_USER_AGENT;
     if (!(nt->seen & ~host_and_agent)) { /* most requests carry no context */
         memset(out, 0, sizeof *out);
-        return;
+        return false;
     }
     out->b3 = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3);
     out->traceparent = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_TRACEPARENT);
@@ -110,6 +117,7 @@ void ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_head
     out->b3_parent_id = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_PARENT_ID);
     out->b3_sampled = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_SAMPLED);
     out->b3_flags = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_FLAGS);
+    return found_any(out);
 }
 
 /* A B3 trace id (16 or 32 hex digits, either case) into ctx. */
@@ -360,9 +368,12 @@ bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out)
 
 /* ----------------------------------------------------------------- extract */
 
-bool ts_prop_extract_found(const struct ts_prop_headers *f, struct ts_ctx *out)
+/* ts_prop_extract_found when some header was found (out is zero).
+ * Out of line: the common case, no context at all, then saves none of the
+ * registers and stack this uses. */
+static __attribute__((noinline)) bool extract_found_some(const struct ts_prop_headers *f,
+                                                         struct ts_ctx *out)
 {
-    memset(out, 0, sizeof *out);
     /* A B3 decision without ids (single form first, then multi): deny ends
      * the search, since B3 outranks the other formats; accept or debug is
      * applied to a context found later that carries no decision of its
@@ -397,6 +408,15 @@ bool ts_prop_extract_found(const struct ts_prop_headers *f, struct ts_ctx *out)
     if (out->sampling == TS_SAMPLING_DEFER)
         out->sampling = b3_decision;
     return true;
+}
+
+bool ts_prop_extract_found(const struct ts_prop_headers *f, struct ts_ctx *out)
+{
+    memset(out, 0, sizeof *out);
+    /* Most requests carry no context: nothing to parse, no decision. */
+    if (!found_any(f))
+        return false;
+    return extract_found_some(f, out);
 }
 
 bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out)

@@ -31,8 +31,10 @@ struct ts_prop_headers {
 };
 void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_headers *out);
 /* The same for a parsed request, from its parser's notes when they hold
- * (struct ts_http_noted), without looking at the headers again. */
-void ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_headers *out);
+ * (struct ts_http_noted), without looking at the headers again. Returns
+ * whether any was found: when none was, ts_prop_extract_found would find
+ * no context and no decision. */
+bool ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_headers *out);
 
 /* Extract a context from request headers: b3 single first, then B3 multi,
  * then traceparent, then uber-trace-id. A "b3: 0" or a lone X-B3-Sampled: 0

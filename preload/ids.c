@@ -45,33 +45,51 @@ static void ids_seed(struct ids_state *st)
     st->generation = atomic_load_explicit(&ids_generation, memory_order_relaxed);
 }
 
-/* xoroshiro128+ step: fast, and good enough for unique ids. Inline, with
- * fill, so that an id costs the step and a store: one compare says the
- * generator is seeded for this process (generation 0 never matches). */
-static inline __attribute__((always_inline)) uint64_t ids_next(struct ids_state *st)
+/* xoroshiro128+ step: fast, and good enough for unique ids. It works on a
+ * copy of the thread's state held in registers (struct ids_draw), written
+ * back once per call: the ids' stores could otherwise be the state's for
+ * all the compiler knows, and every word would load and store it again. */
+struct ids_draw {
+    uint64_t s0, s1;
+};
+
+static inline __attribute__((always_inline)) uint64_t ids_next(struct ids_draw *d)
 {
-    uint64_t s0 = st->s[0], s1 = st->s[1];
+    uint64_t s0 = d->s0, s1 = d->s1;
     uint64_t result = s0 + s1;
     s1 ^= s0;
-    st->s[0] = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
-    st->s[1] = (s1 << 37) | (s1 >> 27);
+    d->s0 = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
+    d->s1 = (s1 << 37) | (s1 >> 27);
     return result;
 }
 
-/* n random bytes, n a multiple of 8, not all zero (an all-zero id means
- * "none" on the wire). */
-static inline __attribute__((always_inline)) void fill(uint8_t *out, size_t n)
+/* The thread's state, seeded for this process: one compare says it is
+ * (generation 0 never matches). */
+static inline __attribute__((always_inline)) struct ids_draw ids_begin(void)
 {
     struct ids_state *st = &ids_tls;
     if (__builtin_expect(st->generation !=
                              atomic_load_explicit(&ids_generation, memory_order_relaxed),
                          0))
         ids_seed(st);
+    return (struct ids_draw){st->s[0], st->s[1]};
+}
+
+static inline __attribute__((always_inline)) void ids_end(const struct ids_draw *d)
+{
+    ids_tls.s[0] = d->s0;
+    ids_tls.s[1] = d->s1;
+}
+
+/* n random bytes, n a multiple of 8, not all zero (an all-zero id means
+ * "none" on the wire). */
+static inline __attribute__((always_inline)) void fill(struct ids_draw *d, uint8_t *out, size_t n)
+{
     uint64_t any;
     do {
         any = 0;
         for (size_t i = 0; i < n; i += 8) {
-            uint64_t v = ids_next(st);
+            uint64_t v = ids_next(d);
             memcpy(out + i, &v, 8);
             any |= v;
         }
@@ -82,12 +100,24 @@ _Static_assert(TS_TRACE_ID_LEN % 8 == 0 && TS_SPAN_ID_LEN % 8 == 0, "ids are who
 
 void ts_ids_new_trace(uint8_t out[TS_TRACE_ID_LEN])
 {
-    fill(out, TS_TRACE_ID_LEN);
+    struct ids_draw d = ids_begin();
+    fill(&d, out, TS_TRACE_ID_LEN);
+    ids_end(&d);
 }
 
 void ts_ids_new_span(uint8_t out[TS_SPAN_ID_LEN])
 {
-    fill(out, TS_SPAN_ID_LEN);
+    struct ids_draw d = ids_begin();
+    fill(&d, out, TS_SPAN_ID_LEN);
+    ids_end(&d);
+}
+
+void ts_ids_new_trace_and_span(uint8_t trace[TS_TRACE_ID_LEN], uint8_t span[TS_SPAN_ID_LEN])
+{
+    struct ids_draw d = ids_begin();
+    fill(&d, trace, TS_TRACE_ID_LEN);
+    fill(&d, span, TS_SPAN_ID_LEN);
+    ids_end(&d);
 }
 
 void ts_ids_after_fork(void)

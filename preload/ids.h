@@ -12,6 +12,9 @@
 
 void ts_ids_new_trace(uint8_t out[TS_TRACE_ID_LEN]);
 void ts_ids_new_span(uint8_t out[TS_SPAN_ID_LEN]);
+/* Both ids of a root span in one call: the same draws, in the same order,
+ * as ts_ids_new_trace then ts_ids_new_span. */
+void ts_ids_new_trace_and_span(uint8_t trace[TS_TRACE_ID_LEN], uint8_t span[TS_SPAN_ID_LEN]);
 
 /* In the child after fork: every thread's generator reseeds on next use. */
 void ts_ids_after_fork(void);

@@ -335,8 +335,10 @@ static uint64_t sam_low64(const uint8_t *id)
 /* The root sampler: the probability, then the bucket. A span the
  * probability accepts still takes a token when one is there, so the bucket
  * guarantees a minimum rate rather than adding to it (Jaeger's
- * GuaranteedThroughputProbabilisticSampler). */
-static bool sam_root(const uint8_t *trace_id, const char *name, size_t len)
+ * GuaranteedThroughputProbabilisticSampler). Out of line: with a fixed
+ * decision (always_on, always_off) the caller needs none of the registers
+ * and the stack this uses, and would otherwise save them on every span. */
+static __attribute__((noinline)) bool sam_root(const uint8_t *trace_id, const char *name, size_t len)
 {
     struct sam_view v;
     bool named = name && len <= SAM_NAME_MAX;

@@ -979,6 +979,47 @@ static void test_extract_nothing(void **state)
     assert_invalid(&c, TS_SAMPLING_DEFER);
 }
 
+/* ts_prop_extract_found returns at once when no header was found: each
+ * header, alone, still reaches the parsers, and a found header that holds
+ * nothing usable leaves the context as empty as no header at all. */
+static void test_extract_found_each_header_alone(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        bool valid;
+        uint8_t sampling;
+    } cases[] = {
+        {"b3: 0", false, TS_SAMPLING_DENY},
+        {"b3: d", false, TS_SAMPLING_DEBUG},
+        {"traceparent: 00-" TP_T "-" TP_S "-01", true, TS_SAMPLING_ACCEPT},
+        {"uber-trace-id: " TP_T ":" TP_S ":0:1", true, TS_SAMPLING_ACCEPT},
+        {"X-B3-Sampled: 0", false, TS_SAMPLING_DENY},
+        {"X-B3-Sampled: true", false, TS_SAMPLING_ACCEPT},
+        {"X-B3-Flags: 1", false, TS_SAMPLING_DEBUG},
+        {"X-B3-TraceId: " T128, false, TS_SAMPLING_DEFER},
+        {"X-B3-SpanId: " S1, false, TS_SAMPLING_DEFER},
+        {"X-B3-ParentSpanId: " S1, false, TS_SAMPLING_DEFER},
+        {"traceparent: 00-bad", false, TS_SAMPLING_DEFER},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct hdrs hs = make_hdrs("Host: a", cases[i].line, NULL);
+        struct ts_prop_headers found;
+        ts_prop_find(hs.h, hs.n, &found);
+        struct ts_ctx c = poisoned();
+        assert_int_equal(ts_prop_extract_found(&found, &c), cases[i].valid);
+        if (cases[i].valid)
+            assert_int_equal(c.sampling, cases[i].sampling);
+        else
+            assert_invalid(&c, cases[i].sampling);
+    }
+    struct ts_prop_headers none;
+    memset(&none, 0, sizeof none);
+    struct ts_ctx c = poisoned();
+    assert_false(ts_prop_extract_found(&none, &c));
+    assert_invalid(&c, TS_SAMPLING_DEFER);
+}
+
 /* ------------------------------------------------------------- present */
 
 static void test_present(void **state)
@@ -1331,7 +1372,8 @@ static void test_parse_then_inject_same_text(void **state)
 }
 
 /* ts_prop_find_request (from the parser's notes) finds what ts_prop_find
- * finds in the same headers, with the notes and without them: requests of
+ * finds in the same headers, and says whether it found any, with the
+ * notes and without them: requests of
  * random propagation headers (and others of their lengths), in random
  * case and with repeats, so that the first of each name must win. */
 static void test_find_request_matches_find(void **state)
@@ -1374,11 +1416,13 @@ static void test_find_request_matches_find(void **state)
         assert_int_equal(ts_http_parse_request(buf, len, &req), (int)len);
         struct ts_prop_headers want, got;
         ts_prop_find(h, req.num_headers, &want);
-        ts_prop_find_request(&req, &got);
+        static const struct ts_prop_headers none;
+        bool any = memcmp(&want, &none, sizeof want) != 0;
+        assert_int_equal(ts_prop_find_request(&req, &got), any);
         if (memcmp(&want, &got, sizeof want) != 0)
             fail_msg("round %d: found otherwise in:\n%.*s", round, (int)len, buf);
         memset(&req.noted, 0, sizeof req.noted); /* a head built by hand */
-        ts_prop_find_request(&req, &got);
+        assert_int_equal(ts_prop_find_request(&req, &got), any);
         assert_memory_equal(&want, &got, sizeof want);
     }
 }
@@ -1421,6 +1465,7 @@ int main(void)
         cmocka_unit_test(test_extract_deny_only),
         cmocka_unit_test(test_extract_accept_only),
         cmocka_unit_test(test_extract_nothing),
+        cmocka_unit_test(test_extract_found_each_header_alone),
         cmocka_unit_test(test_present),
         cmocka_unit_test(test_ascii_eq_lower_n),
         cmocka_unit_test(test_find_first_of_each),

@@ -182,6 +182,24 @@ static void test_ids_nonzero_and_distinct(void **state)
     assert_memory_not_equal(s1, s2, 8);
 }
 
+/* A root span's two ids drawn in one call: neither zero, and none the
+ * same as the ids drawn before or after them. */
+static void test_ids_trace_and_span_together(void **state)
+{
+    (void)state;
+    uint8_t before[8], trace[16], span[8], after[8];
+    ts_ids_new_span(before);
+    ts_ids_new_trace_and_span(trace, span);
+    ts_ids_new_span(after);
+    assert_false(ts_id_is_zero(trace, 16));
+    assert_false(ts_id_is_zero(span, 8));
+    assert_memory_not_equal(trace, trace + 8, 8);
+    assert_memory_not_equal(span, before, 8);
+    assert_memory_not_equal(span, after, 8);
+    assert_memory_not_equal(span, trace, 8);
+    assert_memory_not_equal(span, trace + 8, 8);
+}
+
 /* A thread's generator seeds itself on its first id (its state starts
  * all zero, which the generator would never leave: ids of zero, forever),
  * and two threads' ids differ. */
@@ -243,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_limits_truncate_never_overflow),
         cmocka_unit_test(test_name_in_place_and_shared_values),
         cmocka_unit_test(test_ids_nonzero_and_distinct),
+        cmocka_unit_test(test_ids_trace_and_span_together),
         cmocka_unit_test(test_ids_differ_after_fork),
         cmocka_unit_test(test_ids_new_thread_seeded),
     };
