@@ -427,11 +427,15 @@ static void tunnel_ahead(struct ts_conn *c, const struct iovec *iov, int iovcnt)
     if (c->out.state != DIR_HEAD || iovcnt < 1 || iov[0].iov_len < 13)
         return;
     const char *b = iov[0].iov_base;
+    bool upgrade = memcmp(b + 9, "101", 3) == 0;
+    bool maybe_connect_ok =
+        b[9] == '2' && atomic_load_explicit(&c->connect_asked, memory_order_relaxed);
+    if (!upgrade && !maybe_connect_ok) /* nearly every response: no tunnel */
+        return;
     if (memcmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ')
         return;
-    bool upgrade = memcmp(b + 9, "101", 3) == 0;
     bool connect_ok = false;
-    if (b[9] == '2') {
+    if (maybe_connect_ok) {
         conn_lock(&c->q_mu);
         struct pending *p = q_front(c);
         connect_ok = p && p->method_len == 7 && memcmp(p->method, "CONNECT", 7) == 0;
@@ -474,6 +478,11 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
     if (kind == FEED_SERVER_IN) {
         if (ts_http_request_body(&ph->req, body))
             return false;
+        /* before its span is queued: tunnel_ahead looks for it only when
+         * this is set (the program's thread that answers has seen the
+         * request come in, so it sees this too) */
+        if (ph->req.method_len == 7 && memcmp(ph->req.method, "CONNECT", 7) == 0)
+            atomic_store_explicit(&c->connect_asked, true, memory_order_relaxed);
         struct pending *p = conn_server_span_start(c, &ph->req);
         if (p && !conn_q_push(c, p))
             conn_span_discard(p);
