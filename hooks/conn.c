@@ -720,7 +720,6 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
         return;
     if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
         return;
-    int saved = errno;
     conn_lock(&c->in.mu);
     conn_check_tunnel(c, &c->in);
     enum feed_kind kind = c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN;
@@ -732,7 +731,6 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
         in_closed(c, "connection_error");
     }
     conn_unlock(&c->in.mu);
-    errno = saved;
 }
 
 /* --------------------------------------------------------- life and fds */
@@ -894,12 +892,22 @@ bool ts_conn_parsing_over(struct ts_conn *c)
     return idle;
 }
 
-void ts_conn_done_with(int fd, struct ts_conn *c)
+/* ts_conn_done_with for a connection whose requests are not parsed any
+ * more: untrack fd once no span waits. Out of line, so that the usual
+ * case saves no registers. */
+static __attribute__((noinline)) void untrack_when_idle(int fd, struct ts_conn *c)
 {
     /* Only this connection's slot: the program may have closed fd and a
      * new connection taken its number meanwhile. */
     if (ts_conn_parsing_over(c) && ts_fd_remove_if(fd, &c->ref))
         ts_fd_put(&c->ref); /* the slot's reference */
+}
+
+void ts_conn_done_with(int fd, struct ts_conn *c)
+{
+    unsigned char starts = c->role == TS_ROLE_CLIENT ? CONN_OFF_OUT : CONN_OFF_IN;
+    if (atomic_load_explicit(&c->dirs_off, memory_order_relaxed) & starts)
+        untrack_when_idle(fd, c);
     ts_fd_put(&c->ref);
 }
 
