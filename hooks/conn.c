@@ -427,11 +427,15 @@ static void tunnel_ahead(struct ts_conn *c, const struct iovec *iov, int iovcnt)
     if (c->out.state != DIR_HEAD || iovcnt < 1 || iov[0].iov_len < 13)
         return;
     const char *b = iov[0].iov_base;
+    bool upgrade = memcmp(b + 9, "101", 3) == 0;
+    bool maybe_connect_ok =
+        b[9] == '2' && atomic_load_explicit(&c->connect_asked, memory_order_relaxed);
+    if (!upgrade && !maybe_connect_ok) /* nearly every response: no tunnel */
+        return;
     if (memcmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ')
         return;
-    bool upgrade = memcmp(b + 9, "101", 3) == 0;
     bool connect_ok = false;
-    if (b[9] == '2') {
+    if (maybe_connect_ok) {
         conn_lock(&c->q_mu);
         struct pending *p = q_front(c);
         connect_ok = p && p->method_len == 7 && memcmp(p->method, "CONNECT", 7) == 0;
@@ -474,6 +478,11 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
     if (kind == FEED_SERVER_IN) {
         if (ts_http_request_body(&ph->req, body))
             return false;
+        /* before its span is queued: tunnel_ahead looks for it only when
+         * this is set (the program's thread that answers has seen the
+         * request come in, so it sees this too) */
+        if (ph->req.method_len == 7 && memcmp(ph->req.method, "CONNECT", 7) == 0)
+            atomic_store_explicit(&c->connect_asked, true, memory_order_relaxed);
         struct pending *p = conn_server_span_start(c, &ph->req);
         if (p && !conn_q_push(c, p))
             conn_span_discard(p);
@@ -711,7 +720,6 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
         return;
     if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
         return;
-    int saved = errno;
     conn_lock(&c->in.mu);
     conn_check_tunnel(c, &c->in);
     enum feed_kind kind = c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN;
@@ -723,7 +731,6 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
         in_closed(c, "connection_error");
     }
     conn_unlock(&c->in.mu);
-    errno = saved;
 }
 
 /* --------------------------------------------------------- life and fds */
@@ -885,12 +892,22 @@ bool ts_conn_parsing_over(struct ts_conn *c)
     return idle;
 }
 
-void ts_conn_done_with(int fd, struct ts_conn *c)
+/* ts_conn_done_with for a connection whose requests are not parsed any
+ * more: untrack fd once no span waits. Out of line, so that the usual
+ * case saves no registers. */
+static __attribute__((noinline)) void untrack_when_idle(int fd, struct ts_conn *c)
 {
     /* Only this connection's slot: the program may have closed fd and a
      * new connection taken its number meanwhile. */
     if (ts_conn_parsing_over(c) && ts_fd_remove_if(fd, &c->ref))
         ts_fd_put(&c->ref); /* the slot's reference */
+}
+
+void ts_conn_done_with(int fd, struct ts_conn *c)
+{
+    unsigned char starts = c->role == TS_ROLE_CLIENT ? CONN_OFF_OUT : CONN_OFF_IN;
+    if (atomic_load_explicit(&c->dirs_off, memory_order_relaxed) & starts)
+        untrack_when_idle(fd, c);
     ts_fd_put(&c->ref);
 }
 

@@ -104,7 +104,8 @@ bool ts_conn_parsing_over(struct ts_conn *c);
 
 /* After a receive returned r (errno err when r < 0) into iov: feed the
  * bytes to the HTTP parser. MSG_PEEK reads are not fed (the bytes come
- * again). r == 0 is the peer's end of stream. */
+ * again). r == 0 is the peer's end of stream. May change errno: the
+ * caller, which gives the program the receive's errno, keeps err. */
 void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, ssize_t r, int flags,
                        int err);
 

@@ -146,6 +146,10 @@ struct ts_conn {
     atomic_uchar dirs_off;
     bool tls;            /* the plaintext of a TLS session (ts_conn_open) */
     uint8_t peer_family; /* 0 not known, 4 (peer_v4), 6 (rare->peer_ip) */
+    /* A server was asked to CONNECT (set once, never cleared): only then
+     * can a 2xx response it sends open a tunnel, and only then does it
+     * look at the request that response answers (tunnel_ahead). */
+    atomic_bool connect_asked;
 };
 
 /* The peer's address as text ("" when not known) in out; its length. */

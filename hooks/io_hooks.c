@@ -46,16 +46,23 @@ struct recv_call {
     const struct iovec *iov;
     int iovcnt;
     struct msghdr *msg;
-    ssize_t (*call)(struct recv_call *);
 };
 
-/* Receive on a tracked connection and feed what arrived to its parser. */
-static ssize_t traced_recv(struct recv_call *rc, const struct iovec *iov, int iovcnt)
+/* The real function behind a hook, given the call's arguments. */
+typedef ssize_t (*recv_call_fn)(struct recv_call *);
+
+/* Receive on a tracked connection and feed what arrived to its parser.
+ * Inlined into each hook with its call_* constant, which the compiler
+ * then inlines too: rc is a few registers rather than a struct built on
+ * the stack, and the real function a direct call (a receive per request
+ * on a keep-alive server). */
+static inline __attribute__((always_inline)) ssize_t
+traced_recv(recv_call_fn call, struct recv_call *rc, const struct iovec *iov, int iovcnt)
 {
     struct ts_conn *c = conn_get_guarded(rc->fd);
     if (!c)
-        return rc->call(rc);
-    ssize_t r = rc->call(rc);
+        return call(rc);
+    ssize_t r = call(rc);
     int err = errno;
     ts_guard_enter();
     ts_conn_recv_done(c, iov, iovcnt, r, rc->flags, err);
@@ -107,52 +114,51 @@ static ssize_t call_recvmsg(struct recv_call *rc)
 }
 
 /* A receive into one buffer. */
-static ssize_t recv_one(struct recv_call *rc)
+static inline __attribute__((always_inline)) ssize_t recv_one(recv_call_fn call,
+                                                              struct recv_call *rc)
 {
     struct iovec iov = {rc->buf, rc->len};
-    return traced_recv(rc, &iov, 1);
+    return traced_recv(call, rc, &iov, 1);
 }
 
 TS_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(read)(fd, buf, len);
-    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .call = call_read};
-    return recv_one(&rc);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len};
+    return recv_one(call_read, &rc);
 }
 
 TS_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(__read_chk)(fd, buf, len, buflen);
-    struct recv_call rc = {
-        .fd = fd, .buf = buf, .len = len, .buflen = buflen, .call = call_read_chk};
-    return recv_one(&rc);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .buflen = buflen};
+    return recv_one(call_read_chk, &rc);
 }
 
 TS_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(readv)(fd, iov, iovcnt);
-    struct recv_call rc = {.fd = fd, .iov = iov, .iovcnt = iovcnt, .call = call_readv};
-    return traced_recv(&rc, iov, iovcnt);
+    struct recv_call rc = {.fd = fd, .iov = iov, .iovcnt = iovcnt};
+    return traced_recv(call_readv, &rc, iov, iovcnt);
 }
 
 TS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(recv)(fd, buf, len, flags);
-    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .flags = flags, .call = call_recv};
-    return recv_one(&rc);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .flags = flags};
+    return recv_one(call_recv, &rc);
 }
 
 TS_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(__recv_chk)(fd, buf, len, buflen, flags);
-    struct recv_call rc = {
-        .fd = fd, .buf = buf, .len = len, .buflen = buflen, .flags = flags, .call = call_recv_chk};
-    return recv_one(&rc);
+    struct recv_call rc = {.fd = fd, .buf = buf, .len = len, .buflen = buflen, .flags = flags};
+    return recv_one(call_recv_chk, &rc);
 }
 
 TS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
@@ -160,14 +166,9 @@ TS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sock
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(recvfrom)(fd, buf, len, flags, addr, addrlen);
-    struct recv_call rc = {.fd = fd,
-                           .buf = buf,
-                           .len = len,
-                           .flags = flags,
-                           .addr = addr,
-                           .addrlen = addrlen,
-                           .call = call_recvfrom};
-    return recv_one(&rc);
+    struct recv_call rc = {
+        .fd = fd, .buf = buf, .len = len, .flags = flags, .addr = addr, .addrlen = addrlen};
+    return recv_one(call_recvfrom, &rc);
 }
 
 TS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
@@ -181,17 +182,16 @@ TS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, i
                            .buflen = buflen,
                            .flags = flags,
                            .addr = addr,
-                           .addrlen = addrlen,
-                           .call = call_recvfrom_chk};
-    return recv_one(&rc);
+                           .addrlen = addrlen};
+    return recv_one(call_recvfrom_chk, &rc);
 }
 
 TS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     if (TS_PASSTHROUGH(fd) || !msg)
         return TS_REAL(recvmsg)(fd, msg, flags);
-    struct recv_call rc = {.fd = fd, .msg = msg, .flags = flags, .call = call_recvmsg};
-    return traced_recv(&rc, msg->msg_iov, (int)msg->msg_iovlen);
+    struct recv_call rc = {.fd = fd, .msg = msg, .flags = flags};
+    return traced_recv(call_recvmsg, &rc, msg->msg_iov, (int)msg->msg_iovlen);
 }
 
 /* ---------------------------------------------------------------- send */
@@ -206,23 +206,18 @@ struct send_call {
     const struct iovec *iov;
     int iovcnt;
     const struct msghdr *msg;
-    ssize_t (*call)(struct send_call *);
 };
 
-static ssize_t send_pass(void *arg)
-{
-    struct send_call *sc = arg;
-    return sc->call(sc);
-}
-
-/* Send on a tracked connection: conn.c passes the call on or rewrites it. */
-static ssize_t traced_send(struct send_call *sc, const struct iovec *iov, int iovcnt)
+/* Send on a tracked connection: conn.c passes the call on or rewrites it.
+ * Inlined into each hook, as traced_recv is. */
+static inline __attribute__((always_inline)) ssize_t
+traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov, int iovcnt)
 {
     struct ts_conn *c = conn_get_guarded(sc->fd);
     if (!c)
-        return sc->call(sc);
+        return call(sc);
     ts_guard_enter();
-    ssize_t r = ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, send_pass, sc);
+    ssize_t r = ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, call, sc);
     int err = errno;
     ts_conn_done_with(sc->fd, c);
     ts_guard_leave();
@@ -230,59 +225,65 @@ static ssize_t traced_send(struct send_call *sc, const struct iovec *iov, int io
     return r;
 }
 
-static ssize_t call_write(struct send_call *sc)
+static ssize_t call_write(void *arg)
 {
+    const struct send_call *sc = arg;
     return TS_REAL(write)(sc->fd, sc->buf, sc->len);
 }
 
-static ssize_t call_writev(struct send_call *sc)
+static ssize_t call_writev(void *arg)
 {
+    const struct send_call *sc = arg;
     return TS_REAL(writev)(sc->fd, sc->iov, sc->iovcnt);
 }
 
-static ssize_t call_send(struct send_call *sc)
+static ssize_t call_send(void *arg)
 {
+    const struct send_call *sc = arg;
     return TS_REAL(send)(sc->fd, sc->buf, sc->len, sc->flags);
 }
 
-static ssize_t call_sendto(struct send_call *sc)
+static ssize_t call_sendto(void *arg)
 {
+    const struct send_call *sc = arg;
     return TS_REAL(sendto)(sc->fd, sc->buf, sc->len, sc->flags, sc->addr, sc->addrlen);
 }
 
-static ssize_t call_sendmsg(struct send_call *sc)
+static ssize_t call_sendmsg(void *arg)
 {
+    const struct send_call *sc = arg;
     return TS_REAL(sendmsg)(sc->fd, sc->msg, sc->flags);
 }
 
-static ssize_t send_one(struct send_call *sc)
+static inline __attribute__((always_inline)) ssize_t send_one(ts_conn_pass_fn call,
+                                                              struct send_call *sc)
 {
     struct iovec iov = {(void *)sc->buf, sc->len};
-    return traced_send(sc, &iov, 1);
+    return traced_send(call, sc, &iov, 1);
 }
 
 TS_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(write)(fd, buf, len);
-    struct send_call sc = {.fd = fd, .buf = buf, .len = len, .call = call_write};
-    return send_one(&sc);
+    struct send_call sc = {.fd = fd, .buf = buf, .len = len};
+    return send_one(call_write, &sc);
 }
 
 TS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(writev)(fd, iov, iovcnt);
-    struct send_call sc = {.fd = fd, .iov = iov, .iovcnt = iovcnt, .call = call_writev};
-    return traced_send(&sc, iov, iovcnt);
+    struct send_call sc = {.fd = fd, .iov = iov, .iovcnt = iovcnt};
+    return traced_send(call_writev, &sc, iov, iovcnt);
 }
 
 TS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
     if (TS_PASSTHROUGH(fd))
         return TS_REAL(send)(fd, buf, len, flags);
-    struct send_call sc = {.fd = fd, .buf = buf, .len = len, .flags = flags, .call = call_send};
-    return send_one(&sc);
+    struct send_call sc = {.fd = fd, .buf = buf, .len = len, .flags = flags};
+    return send_one(call_send, &sc);
 }
 
 TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
@@ -292,14 +293,9 @@ TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
      * error): only address-less sends are ours to rewrite. */
     if (TS_PASSTHROUGH(fd) || addr)
         return TS_REAL(sendto)(fd, buf, len, flags, addr, addrlen);
-    struct send_call sc = {.fd = fd,
-                           .buf = buf,
-                           .len = len,
-                           .flags = flags,
-                           .addr = addr,
-                           .addrlen = addrlen,
-                           .call = call_sendto};
-    return send_one(&sc);
+    struct send_call sc = {
+        .fd = fd, .buf = buf, .len = len, .flags = flags, .addr = addr, .addrlen = addrlen};
+    return send_one(call_sendto, &sc);
 }
 
 /* An address or ancillary data (fd passing) is not a plain byte stream
@@ -308,8 +304,8 @@ static ssize_t sendmsg_hook(int fd, const struct msghdr *msg, int flags)
 {
     if (TS_PASSTHROUGH(fd) || !msg || msg->msg_name || msg->msg_controllen)
         return TS_REAL(sendmsg)(fd, msg, flags);
-    struct send_call sc = {.fd = fd, .msg = msg, .flags = flags, .call = call_sendmsg};
-    return traced_send(&sc, msg->msg_iov, (int)msg->msg_iovlen);
+    struct send_call sc = {.fd = fd, .msg = msg, .flags = flags};
+    return traced_send(call_sendmsg, &sc, msg->msg_iov, (int)msg->msg_iovlen);
 }
 
 TS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)

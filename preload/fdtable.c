@@ -28,12 +28,6 @@ struct ts_fd_ref *ts_fd_acquire(int fd)
     }
 }
 
-void ts_fd_put(struct ts_fd_ref *r)
-{
-    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
-        r->destroy(r);
-}
-
 bool ts_fd_put_unless_last(struct ts_fd_ref *r)
 {
     int n = atomic_load_explicit(&r->refs, memory_order_relaxed);

@@ -36,8 +36,13 @@ static inline bool ts_fd_tracked(int fd)
 /* A counted reference to fd's object, or NULL. Pair with ts_fd_put. */
 struct ts_fd_ref *ts_fd_acquire(int fd);
 
-/* Drop a reference; the last one destroys the object. */
-void ts_fd_put(struct ts_fd_ref *r);
+/* Drop a reference; the last one destroys the object. Inline: every
+ * traced read and write on a tracked fd ends with one. */
+static inline void ts_fd_put(struct ts_fd_ref *r)
+{
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+        r->destroy(r);
+}
 
 /* Drop a reference unless it is the last one, which is kept (the object
  * stays alive, owned by nobody). For a caller that must not run destroy

@@ -696,8 +696,7 @@ static void test_server_conn_attrs_built_once(void **state)
         prog_read(&p, buf, sizeof buf);
         prog_write(&p, "HTTP/1.1 204 No Content\r\n\r\n", 27);
         close_pair(&p);
-        assert_string_equal(attr_str(&spans[nspans - 1], "client.address", v, sizeof v),
-                            "fd00::7");
+        assert_string_equal(attr_str(&spans[nspans - 1], "client.address", v, sizeof v), "fd00::7");
     }
     /* paths long enough that the address no longer fits whole */
     bool whole = false, cut = false, none = false;
@@ -1058,6 +1057,70 @@ static void test_pipelined_requests_with_bodies(void **state)
     close_pair(&p);
 }
 
+/* A write whose pass notes whether the connection was a tunnel already
+ * when the bytes went out: tunnel_ahead's work, before any parsing. */
+struct noting_write {
+    struct write_call w;
+    struct ts_conn *c;
+    bool tunnel_at_pass;
+};
+
+static ssize_t pass_noting_tunnel(void *arg)
+{
+    struct noting_write *n = arg;
+    n->tunnel_at_pass = atomic_load(&n->c->tunnel);
+    return pass_writev(&n->w);
+}
+
+static bool response_opens_tunnel_ahead(struct pair *p, const char *res)
+{
+    struct iovec iov = {(void *)res, strlen(res)};
+    struct ts_conn *c = ts_conn_get(p->prog);
+    struct noting_write n = {{p->prog, &iov, 1}, c, false};
+    assert_int_equal(ts_conn_send(c, p->prog, &iov, 1, 0, pass_noting_tunnel, &n),
+                     (ssize_t)strlen(res));
+    ts_conn_put(c);
+    return n.tunnel_at_pass;
+}
+
+/* A server's 2xx opens a tunnel before it goes out only when it answers a
+ * CONNECT: not a GET's, not even after a CONNECT refused on the same
+ * connection; a 101 does whatever it answers. */
+static void test_server_tunnel_ahead_only_for_connect(void **state)
+{
+    (void)state;
+    char buf[1024];
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, "GET /a HTTP/1.1\r\nHost: s\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_false(response_opens_tunnel_ahead(&p, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    peer_write(&p, "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_false(response_opens_tunnel_ahead(
+        &p, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"));
+    peer_write(&p, "GET /b HTTP/1.1\r\nHost: s\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_false(response_opens_tunnel_ahead(&p, "HTTP/1.1 204 No Content\r\n\r\n"));
+    assert_int_equal(nspans, 3);
+    peer_write(&p, "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_true(response_opens_tunnel_ahead(&p, "HTTP/1.1 200 Connection established\r\n\r\n"));
+    assert_int_equal(nspans, 4);
+    peer_write(&p, "GET /inside HTTP/1.1\r\nHost: s\r\n\r\n"); /* tunnel bytes */
+    prog_read(&p, buf, sizeof buf);
+    prog_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+    assert_int_equal(nspans, 4);
+    close_pair(&p);
+
+    struct pair up = make_pair(TS_ROLE_SERVER);
+    peer_write(&up,
+               "GET /ws HTTP/1.1\r\nHost: s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    prog_read(&up, buf, sizeof buf);
+    assert_true(response_opens_tunnel_ahead(
+        &up, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"));
+    close_pair(&up);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1091,6 +1154,7 @@ int main(void)
         cmocka_unit_test_setup(test_body_state_taken_and_given_back, setup),
         cmocka_unit_test_setup(test_body_blocks_do_not_leak, setup),
         cmocka_unit_test_setup(test_pipelined_requests_with_bodies, setup),
+        cmocka_unit_test_setup(test_server_tunnel_ahead_only_for_connect, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
