@@ -1553,7 +1553,7 @@ static const char *task_fd_target(pid_t tid, int fd)
 
 static bool wait_split(void)
 {
-    for (int i = 0; i < 500 && !ts_fd_split_done(); i++)
+    for (int i = 0; i < 2500 && !ts_fd_split_done(); i++) /* 5 s: a loaded machine */
         sleep_ms(2);
     return ts_fd_split_done();
 }
@@ -1661,7 +1661,7 @@ static void split_decided(int setting, bool filtered, bool want_split)
     if (filtered)
         allow_all_seccomp_filter();
     submit_named("span:%d:%d", 9, 0);
-    for (int i = 0; i < 500 && reporter_tid() == 0; i++)
+    for (int i = 0; i < 2500 && reporter_tid() == 0; i++)
         sleep_ms(2);
     CHECK(reporter_tid() > 0, "no reporter thread");
     if (want_split)
