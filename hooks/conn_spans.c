@@ -222,23 +222,24 @@ static inline void split_host(const char *v, size_t len, const char **host, size
     }
 }
 
-static void attr_header(struct ts_span *s, const char *key, const struct ts_http_header *h)
+static void attr_header(struct ts_attrs *at, const char *key, const struct ts_http_header *h)
 {
     if (h)
-        ts_span_attr_str(s, key, h->value, h->value_len);
+        ts_attrs_str(at, key, h->value, h->value_len);
 }
 
 /* What marks a span of a TLS session's plaintext: HTTP inside TLS, and
  * the TLS version when the library said (client spans also get the scheme,
- * which server spans always carry). */
-static void attr_tls(struct ts_span *s, const struct ts_conn *c, bool client)
+ * which server spans always carry). Inline, though rare: a cursor given
+ * to a call would live in memory for all of its span's attributes. */
+static inline __attribute__((always_inline)) void attr_tls(struct ts_attrs *at, const struct ts_conn *c, bool client)
 {
     if (client)
-        ts_span_attr_cstr(s, "url.scheme", "https");
-    ts_span_attr_cstr(s, "network.protocol.name", "http");
+        ts_attrs_cstr(at, "url.scheme", "https");
+    ts_attrs_cstr(at, "network.protocol.name", "http");
     const char *version = conn_tls_version(c);
     if (version[0])
-        ts_span_attr_cstr(s, "tls.protocol.version", version);
+        ts_attrs_cstr(at, "tls.protocol.version", version);
 }
 
 /* A bounded text being assembled (a span name, a URL): what does not fit
@@ -310,7 +311,8 @@ static struct pending *pending_new(const struct req_view *v, uint8_t kind)
      * whole route after the method even where the name cuts it short, so
      * that the method and the route attributes are the name's own bytes
      * rather than copies (the buffer is empty: all of it is room). */
-    char *name = ts_span_str_room(&p->span);
+    struct ts_attrs at = ts_attrs_begin(&p->span);
+    char *name = ts_attrs_room(&at);
     struct text t = {name, SPAN_NAME_MAX, 0};
     text_put(&t, req->method, req->method_len);
     text_put(&t, " ", 1);
@@ -319,16 +321,16 @@ static struct pending *pending_new(const struct req_view *v, uint8_t kind)
     size_t name_len = route_at + (route_len < SPAN_NAME_ROUTE_MAX ? route_len : SPAN_NAME_ROUTE_MAX);
     if (name_len > SPAN_NAME_MAX)
         name_len = SPAN_NAME_MAX;
-    ts_span_name_written(&p->span, name_len, route_at + route_len);
-    uint16_t name_off = p->span.name_off;
+    uint16_t name_off = (uint16_t)at.used;
+    ts_attrs_name_written(&at, name_len, route_at + route_len);
     if (kind == TS_KIND_SERVER)
-        ts_span_attr_ref(&p->span, "http.route", (uint16_t)(name_off + route_at),
-                         (uint16_t)route_len);
+        ts_attrs_ref(&at, "http.route", (uint16_t)(name_off + route_at), (uint16_t)route_len);
     if (req->method_len <= name_len)
-        ts_span_attr_ref(&p->span, "http.request.method", name_off, (uint16_t)req->method_len);
+        ts_attrs_ref(&at, "http.request.method", name_off, (uint16_t)req->method_len);
     else
-        ts_span_attr_str(&p->span, "http.request.method", req->method, req->method_len);
-    ts_span_attr_cstr(&p->span, "network.protocol.version", req->minor_version ? "1.1" : "1.0");
+        ts_attrs_str(&at, "http.request.method", req->method, req->method_len);
+    ts_attrs_cstr(&at, "network.protocol.version", req->minor_version ? "1.1" : "1.0");
+    ts_attrs_end(&at);
     return p;
 }
 
@@ -462,24 +464,26 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         }
         text_put(&url, req->target, req->target_len);
     }
+    struct ts_attrs at = ts_attrs_begin(&p->span);
     if (url.len)
-        ts_span_attr_str(&p->span, "url.full", url.buf, url.len);
+        ts_attrs_str(&at, "url.full", url.buf, url.len);
     /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written. */
     if (!ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0,
                                 c->tls ? 443 : 80, peer_ip, c->peer_port)) {
         *inject_len = 0;
         *nedits = 0;
-        ts_span_attr_bool(&p->span, "traceshim.injected", false);
+        ts_attrs_bool(&at, "traceshim.injected", false);
     }
-    ts_span_attr_str(&p->span, "server.address", h, hlen);
-    ts_span_attr_int(&p->span, "server.port", port);
+    ts_attrs_str(&at, "server.address", h, hlen);
+    ts_attrs_int(&at, "server.port", port);
     if (peer_len) /* a TLS session over a transport the shim cannot see has none */
-        ts_span_attr_str(&p->span, "network.peer.address", peer_ip, peer_len);
+        ts_attrs_str(&at, "network.peer.address", peer_ip, peer_len);
     if (c->peer_port)
-        ts_span_attr_int(&p->span, "network.peer.port", c->peer_port);
-    attr_header(&p->span, "user_agent.original", v.user_agent);
+        ts_attrs_int(&at, "network.peer.port", c->peer_port);
+    attr_header(&at, "user_agent.original", v.user_agent);
     if (c->tls)
-        attr_tls(&p->span, c, true);
+        attr_tls(&at, c, true);
+    ts_attrs_end(&at);
     return p;
 }
 
@@ -487,16 +491,16 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
  * they follow server.address: server.port, client.address,
  * network.peer.address (the same bytes) and network.peer.port. */
 #define SERVER_CONN_ATTRS 4
-static void attr_server_conn_built(struct ts_span *s, const struct ts_conn *c)
+static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c)
 {
-    ts_span_attr_int(s, "server.port", c->local_port);
+    ts_attrs_int(at, "server.port", c->local_port);
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
     /* the same address twice: the second shares the first's bytes */
-    const struct ts_attr *client = ts_span_attr_str(s, "client.address", peer_ip, peer_len);
+    const struct ts_attr *client = ts_attrs_str(at, "client.address", peer_ip, peer_len);
     if (client)
-        ts_span_attr_ref(s, "network.peer.address", client->off, client->len);
-    ts_span_attr_int(s, "network.peer.port", c->peer_port);
+        ts_attrs_ref(at, "network.peer.address", client->off, client->len);
+    ts_attrs_int(at, "network.peer.port", c->peer_port);
 }
 
 /* Every request of a keep-alive connection has the same four, as have
@@ -517,28 +521,29 @@ struct server_conn_memo {
 static __thread struct server_conn_memo server_conn_memo
     __attribute__((tls_model("initial-exec")));
 
-static void attr_server_conn(struct ts_span *s, const struct ts_conn *c)
+static void attr_server_conn(struct ts_attrs *at, const struct ts_conn *c)
 {
     struct server_conn_memo *m = &server_conn_memo;
+    struct ts_span *s = at->span;
     /* the block, and all 16 bytes of the text, fit: nothing is cut short */
-    bool fits = c->peer_family == 4 && s->nattrs + SERVER_CONN_ATTRS <= TS_SPAN_MAX_ATTRS &&
-                sizeof s->str - s->str_used >= sizeof m->text;
-    uint8_t first = s->nattrs;
-    uint16_t at = s->str_used;
+    bool fits = c->peer_family == 4 && at->n + SERVER_CONN_ATTRS <= TS_SPAN_MAX_ATTRS &&
+                TS_SPAN_STRBUF - at->used >= sizeof m->text;
+    size_t first = at->n;
+    uint16_t text_at = (uint16_t)at->used;
     if (fits && m->built && m->local_port == c->local_port && m->peer_port == c->peer_port &&
         memcmp(m->peer_v4, c->peer_v4, 4) == 0) {
         memcpy(&s->attrs[first], m->attrs, sizeof m->attrs);
-        s->attrs[first + 1].off = s->attrs[first + 2].off = at;
-        memcpy(s->str + at, m->text, sizeof m->text);
-        s->nattrs = (uint8_t)(first + SERVER_CONN_ATTRS);
-        s->str_used = (uint16_t)(at + m->text_len);
+        s->attrs[first + 1].off = s->attrs[first + 2].off = text_at;
+        memcpy(s->str + text_at, m->text, sizeof m->text);
+        at->n = first + SERVER_CONN_ATTRS;
+        at->used = text_at + m->text_len;
         return;
     }
-    attr_server_conn_built(s, c);
+    attr_server_conn_built(at, c);
     if (fits) {
         memcpy(m->attrs, &s->attrs[first], sizeof m->attrs);
-        memcpy(m->text, s->str + at, sizeof m->text);
-        m->text_len = (uint8_t)(s->str_used - at);
+        memcpy(m->text, s->str + text_at, sizeof m->text);
+        m->text_len = (uint8_t)(at->used - text_at);
         m->local_port = c->local_port;
         m->peer_port = c->peer_port;
         memcpy(m->peer_v4, c->peer_v4, 4);
@@ -579,25 +584,27 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         ts_inflight_add(&p->inflight);
     }
 
-    ts_span_attr_str(&p->span, "url.path", v.path, v.path_len);
+    struct ts_attrs at = ts_attrs_begin(&p->span);
+    ts_attrs_str(&at, "url.path", v.path, v.path_len);
     const char *q = target_query(&v);
     if (q) {
         const char *end = memchr(q, '#', req->target_len - (size_t)(q - req->target));
         size_t qlen = (size_t)((end ? end : req->target + req->target_len) - q - 1);
         if (qlen)
-            ts_span_attr_str(&p->span, "url.query", q + 1, qlen);
+            ts_attrs_str(&at, "url.query", q + 1, qlen);
     }
-    ts_span_attr_cstr(&p->span, "url.scheme", c->tls ? "https" : "http");
+    ts_attrs_cstr(&at, "url.scheme", c->tls ? "https" : "http");
     if (v.host) {
         const char *h;
         size_t hlen;
         int hp;
         split_host(v.host->value, v.host->value_len, &h, &hlen, &hp);
-        ts_span_attr_str(&p->span, "server.address", h, hlen);
+        ts_attrs_str(&at, "server.address", h, hlen);
     }
-    attr_server_conn(&p->span, c);
-    attr_header(&p->span, "user_agent.original", v.user_agent);
+    attr_server_conn(&at, c);
+    attr_header(&at, "user_agent.original", v.user_agent);
     if (c->tls)
-        attr_tls(&p->span, c, false);
+        attr_tls(&at, c, false);
+    ts_attrs_end(&at);
     return p;
 }

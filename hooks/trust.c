@@ -24,7 +24,7 @@ typedef unsigned char *(*trust_hmac_fn)(const void *md, const void *key, int key
                                         const unsigned char *d, size_t n, unsigned char *out,
                                         unsigned int *out_len);
 
-static int trust_mode;
+int ts_trust_in_force;
 static unsigned char trust_keys[TS_TRUST_MAX_KEYS][TS_TRUST_KEY_MAX];
 static size_t trust_key_len[TS_TRUST_MAX_KEYS];
 static int trust_nkeys;
@@ -107,12 +107,12 @@ static bool load_crypto(void)
 
 int ts_trust_load(ts_env_lookup_fn lookup)
 {
-    trust_mode = TS_TRUST_ALL;
+    ts_trust_in_force = TS_TRUST_ALL;
     trust_nkeys = 0;
     memset(trust_keys, 0, sizeof trust_keys);
     const char *v = lookup("TRACESHIM_TRUST_INBOUND");
     if (!v || !*v)
-        return trust_mode;
+        return ts_trust_in_force;
     int mode = parse_mode(v);
     if (mode < 0) {
         char shown[84];
@@ -123,34 +123,34 @@ int ts_trust_load(ts_env_lookup_fn lookup)
         ts_log_error("invalid TRACESHIM_TRUST_INBOUND=\"%s%s\": expected all, none or hmac; "
                      "trusting no inbound context",
                      shown, v[n] ? "..." : "");
-        trust_mode = TS_TRUST_NONE;
-        return trust_mode;
+        ts_trust_in_force = TS_TRUST_NONE;
+        return ts_trust_in_force;
     }
     if (mode != TS_TRUST_HMAC) {
-        trust_mode = mode;
-        return trust_mode;
+        ts_trust_in_force = mode;
+        return ts_trust_in_force;
     }
-    trust_mode = TS_TRUST_NONE; /* until keys and crypto are in place */
+    ts_trust_in_force = TS_TRUST_NONE; /* until keys and crypto are in place */
     const char *keys = lookup("TRACESHIM_HMAC_KEYS");
     if (!keys || !*keys) {
         ts_log_error("TRACESHIM_TRUST_INBOUND=hmac needs TRACESHIM_HMAC_KEYS; trusting no inbound "
                      "context");
-        return trust_mode;
+        return ts_trust_in_force;
     }
     if (!parse_keys(keys)) { /* the value is secret: not shown */
         ts_log_error("invalid TRACESHIM_HMAC_KEYS: expected 1 to %d comma-separated non-empty keys "
                      "of at most %d bytes; trusting no inbound context",
                      TS_TRUST_MAX_KEYS, TS_TRUST_KEY_MAX);
-        return trust_mode;
+        return ts_trust_in_force;
     }
     if (load_crypto())
-        trust_mode = TS_TRUST_HMAC;
-    return trust_mode;
+        ts_trust_in_force = TS_TRUST_HMAC;
+    return ts_trust_in_force;
 }
 
 int ts_trust_mode(void)
 {
-    return trust_mode;
+    return ts_trust_in_force;
 }
 
 void ts_trust_set_memcmp(ts_trust_memcmp_fn fn)
@@ -200,7 +200,7 @@ size_t ts_trust_sign(const struct ts_ctx *ctx, char *out, size_t cap)
 {
     static const char name[] = TS_TRUST_HEADER ": " TRUST_SIG_PREFIX;
     unsigned char mac[TRUST_MAC_LEN];
-    if (trust_mode != TS_TRUST_HMAC || trust_nkeys == 0 || cap < TS_TRUST_LINE_LEN ||
+    if (ts_trust_in_force != TS_TRUST_HMAC || trust_nkeys == 0 || cap < TS_TRUST_LINE_LEN ||
         !mac_of(ctx, 0, mac))
         return 0;
     memcpy(out, name, sizeof name - 1);
@@ -209,12 +209,10 @@ size_t ts_trust_sign(const struct ts_ctx *ctx, char *out, size_t cap)
     return TS_TRUST_LINE_LEN;
 }
 
-bool ts_trust_verify(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx)
+bool ts_trust_verify_strict(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx)
 {
-    if (trust_mode == TS_TRUST_ALL)
-        return true;
     ts_trust_memcmp_fn ct = trust_memcmp_test ? trust_memcmp_test : trust_ct_memcmp;
-    if (trust_mode != TS_TRUST_HMAC || !ctx->valid || !ct)
+    if (ts_trust_in_force != TS_TRUST_HMAC || !ctx->valid || !ct)
         return false;
     unsigned char macs[TS_TRUST_MAX_KEYS][TRUST_MAC_LEN];
     for (int k = 0; k < trust_nkeys; k++)

@@ -45,10 +45,22 @@ int ts_trust_mode(void);
  * (TS_TRUST_CANON_LEN), or 0 when ctx is not valid or cap is too small. */
 size_t ts_trust_canonical(const struct ts_ctx *ctx, char *out, size_t cap);
 
+/* The mode in force, for ts_trust_verify's inline check: written once at
+ * init (ts_trust_load), before any hook runs. */
+extern int ts_trust_in_force;
+
+/* ts_trust_verify in the modes other than all. */
+bool ts_trust_verify_strict(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx);
+
 /* Is the context extracted from these request headers to be honoured?
  * all: yes; none: no; hmac: when ctx is valid and one of the request's
- * signature headers is its HMAC under one of the keys (constant-time). */
-bool ts_trust_verify(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx);
+ * signature headers is its HMAC under one of the keys (constant-time).
+ * Inline: every server span asks, and nearly always the mode is all. */
+static inline bool ts_trust_verify(const struct ts_http_header *h, size_t n,
+                                   const struct ts_ctx *ctx)
+{
+    return ts_trust_in_force == TS_TRUST_ALL || ts_trust_verify_strict(h, n, ctx);
+}
 
 /* The signature header line ("...\r\n") of ctx into out[cap]: its length
  * (TS_TRUST_LINE_LEN), or 0 when not in hmac mode, ctx is not valid or cap

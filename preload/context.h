@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "span.h"
 
@@ -40,9 +41,24 @@ static inline bool ts_ctx_sampled(const struct ts_ctx *c)
  * Set by the HTTP server logic when a request head has been read, cleared
  * when its response is complete. */
 const struct ts_ctx *ts_ctx_current(void);
-void ts_ctx_set_current(const struct ts_ctx *c);
+
+/* The thread's current context itself (valid false: none), for the
+ * inline setters below: every server span sets it and clears it again,
+ * a copy and a compare that cost less than the calls did. */
+extern __thread struct ts_ctx ts_ctx_current_
+    __attribute__((tls_model("initial-exec")));
+
+static inline void ts_ctx_set_current(const struct ts_ctx *c)
+{
+    ts_ctx_current_ = *c;
+}
+
 /* Clear the current context only if it still names span_id. */
-void ts_ctx_clear_current(const uint8_t span_id[TS_SPAN_ID_LEN]);
+static inline void ts_ctx_clear_current(const uint8_t span_id[TS_SPAN_ID_LEN])
+{
+    if (ts_ctx_current_.valid && memcmp(ts_ctx_current_.span_id, span_id, TS_SPAN_ID_LEN) == 0)
+        ts_ctx_current_.valid = false;
+}
 
 /* The process's inherited context (TRACEPARENT in the environment at start),
  * or NULL. Parent of spans that have no other parent. */

@@ -110,62 +110,64 @@ static inline void ts_span_copy_(char *dst, const char *src, size_t len)
     }
 }
 
+/* Adding attributes: a cursor over the span that holds its attribute
+ * count and the string bytes in use while they are added, written back
+ * to the span once (ts_attrs_end). Every store into the span's attributes
+ * and string buffer could change its own nattrs and str_used for all the
+ * compiler knows, so that setters on the span itself load both again
+ * after each store; a cursor that is the caller's local keeps them in
+ * registers. Between ts_attrs_begin and ts_attrs_end, only the cursor
+ * adds to the span. */
+struct ts_attrs {
+    struct ts_span *span;
+    size_t n;    /* attributes: span->nattrs so far */
+    size_t used; /* string bytes: span->str_used so far */
+};
+
+static inline struct ts_attrs ts_attrs_begin(struct ts_span *s)
+{
+    return (struct ts_attrs){s, s->nattrs, s->str_used};
+}
+
+static inline void ts_attrs_end(const struct ts_attrs *at)
+{
+    at->span->nattrs = (uint8_t)at->n;
+    at->span->str_used = (uint16_t)at->used;
+}
+
 /* Copy len bytes into the span's string buffer; returns the offset and sets
  * *stored to what fitted. */
-static inline uint16_t ts_span_store_(struct ts_span *s, const char *val, size_t len,
-                                      uint16_t *stored)
+static inline uint16_t ts_attrs_store_(struct ts_attrs *at, const char *val, size_t len,
+                                       uint16_t *stored)
 {
-    size_t room = sizeof s->str - s->str_used;
+    size_t room = TS_SPAN_STRBUF - at->used;
     if (len > room)
         len = room;
-    uint16_t off = s->str_used;
-    ts_span_copy_(s->str + off, val, len);
-    s->str_used = (uint16_t)(s->str_used + len);
+    size_t off = at->used;
+    ts_span_copy_(at->span->str + off, val, len);
+    at->used = off + len;
     *stored = (uint16_t)len;
-    return off;
-}
-
-/* Set the span's name; truncated to what fits. */
-static inline void ts_span_set_name(struct ts_span *s, const char *name, size_t len)
-{
-    s->name_off = ts_span_store_(s, name, len, &s->name_len);
-}
-
-/* A name written in place, without a copy: the caller writes into the
- * free part of the string buffer (TS_SPAN_STRBUF - str_used bytes from the
- * pointer returned), then says how many bytes it used there, the name
- * being the first name_len of them (the rest: values that attributes refer
- * to with ts_span_attr_ref). */
-static inline char *ts_span_str_room(struct ts_span *s)
-{
-    return s->str + s->str_used;
-}
-static inline void ts_span_name_written(struct ts_span *s, size_t name_len, size_t used)
-{
-    s->name_off = s->str_used;
-    s->name_len = (uint16_t)name_len;
-    s->str_used = (uint16_t)(s->str_used + used);
+    return (uint16_t)off;
 }
 
 /* The next attribute slot, or NULL when all are taken. */
-static inline struct ts_attr *ts_span_new_attr_(struct ts_span *s)
+static inline struct ts_attr *ts_attrs_new_(struct ts_attrs *at)
 {
-    return s->nattrs < TS_SPAN_MAX_ATTRS ? &s->attrs[s->nattrs++] : NULL;
+    return at->n < TS_SPAN_MAX_ATTRS ? &at->span->attrs[at->n++] : NULL;
 }
 
 /* Add attributes. Values are copied; a value that does not fit is truncated,
  * an attribute past TS_SPAN_MAX_ATTRS is dropped. Setting a key that is
  * already present adds a second entry: callers set each key once.
- * ts_span_attr_str returns the attribute (NULL when dropped), so that
- * another attribute with the same value can share its bytes
- * (ts_span_attr_ref). */
-static inline const struct ts_attr *ts_span_attr_str(struct ts_span *s, const char *key,
-                                                     const char *val, size_t len)
+ * ts_attrs_str returns the attribute (NULL when dropped), so that another
+ * attribute with the same value can share its bytes (ts_attrs_ref). */
+static inline const struct ts_attr *ts_attrs_str(struct ts_attrs *at, const char *key,
+                                                 const char *val, size_t len)
 {
-    struct ts_attr *a = ts_span_new_attr_(s);
+    struct ts_attr *a = ts_attrs_new_(at);
     if (a) {
         uint16_t stored;
-        uint16_t off = ts_span_store_(s, val, len, &stored);
+        uint16_t off = ts_attrs_store_(at, val, len, &stored);
         *a = (struct ts_attr){.key = key, .type = TS_ATTR_STR, .off = off, .len = stored};
     }
     return a;
@@ -174,29 +176,83 @@ static inline const struct ts_attr *ts_span_attr_str(struct ts_span *s, const ch
 /* A string attribute whose value is bytes the span already holds,
  * str[off .. off+len) within str_used (part of its name, another
  * attribute's value): no copy, and no room taken. */
-static inline void ts_span_attr_ref(struct ts_span *s, const char *key, uint16_t off, uint16_t len)
+static inline void ts_attrs_ref(struct ts_attrs *at, const char *key, uint16_t off, uint16_t len)
 {
-    struct ts_attr *a = ts_span_new_attr_(s);
+    struct ts_attr *a = ts_attrs_new_(at);
     if (a)
         *a = (struct ts_attr){.key = key, .type = TS_ATTR_STR, .off = off, .len = len};
 }
 
 /* Inline, so that a literal value's length is known at compile time. */
+static inline void ts_attrs_cstr(struct ts_attrs *at, const char *key, const char *val)
+{
+    ts_attrs_str(at, key, val, strlen(val));
+}
+static inline void ts_attrs_int(struct ts_attrs *at, const char *key, int64_t val)
+{
+    struct ts_attr *a = ts_attrs_new_(at);
+    if (a)
+        *a = (struct ts_attr){.key = key, .type = TS_ATTR_INT, .num = val};
+}
+static inline void ts_attrs_bool(struct ts_attrs *at, const char *key, bool val)
+{
+    struct ts_attr *a = ts_attrs_new_(at);
+    if (a)
+        *a = (struct ts_attr){.key = key, .type = TS_ATTR_BOOL, .num = val};
+}
+
+/* A name written in place, without a copy: the caller writes into the
+ * free part of the string buffer (TS_SPAN_STRBUF - used bytes from the
+ * pointer returned), then says how many bytes it used there, the name
+ * being the first name_len of them (the rest: values that attributes refer
+ * to with ts_attrs_ref). */
+static inline char *ts_attrs_room(const struct ts_attrs *at)
+{
+    return at->span->str + at->used;
+}
+static inline void ts_attrs_name_written(struct ts_attrs *at, size_t name_len, size_t used)
+{
+    at->span->name_off = (uint16_t)at->used;
+    at->span->name_len = (uint16_t)name_len;
+    at->used += used;
+}
+
+/* The same one at a time, on the span itself (a cursor for one). */
+static inline void ts_span_set_name(struct ts_span *s, const char *name, size_t len)
+{
+    struct ts_attrs at = ts_attrs_begin(s);
+    s->name_off = ts_attrs_store_(&at, name, len, &s->name_len);
+    ts_attrs_end(&at);
+}
+static inline const struct ts_attr *ts_span_attr_str(struct ts_span *s, const char *key,
+                                                     const char *val, size_t len)
+{
+    struct ts_attrs at = ts_attrs_begin(s);
+    const struct ts_attr *a = ts_attrs_str(&at, key, val, len);
+    ts_attrs_end(&at);
+    return a;
+}
+static inline void ts_span_attr_ref(struct ts_span *s, const char *key, uint16_t off, uint16_t len)
+{
+    struct ts_attrs at = ts_attrs_begin(s);
+    ts_attrs_ref(&at, key, off, len);
+    ts_attrs_end(&at);
+}
 static inline void ts_span_attr_cstr(struct ts_span *s, const char *key, const char *val)
 {
     ts_span_attr_str(s, key, val, strlen(val));
 }
 static inline void ts_span_attr_int(struct ts_span *s, const char *key, int64_t val)
 {
-    struct ts_attr *a = ts_span_new_attr_(s);
-    if (a)
-        *a = (struct ts_attr){.key = key, .type = TS_ATTR_INT, .num = val};
+    struct ts_attrs at = ts_attrs_begin(s);
+    ts_attrs_int(&at, key, val);
+    ts_attrs_end(&at);
 }
 static inline void ts_span_attr_bool(struct ts_span *s, const char *key, bool val)
 {
-    struct ts_attr *a = ts_span_new_attr_(s);
-    if (a)
-        *a = (struct ts_attr){.key = key, .type = TS_ATTR_BOOL, .num = val};
+    struct ts_attrs at = ts_attrs_begin(s);
+    ts_attrs_bool(&at, key, val);
+    ts_attrs_end(&at);
 }
 
 /* Lookups for encoders and tests: the attribute with this key, or NULL. */

@@ -422,13 +422,15 @@ static void rep_start_claimed_thread(void)
     ts_rep_queue_unlock(&rep_q);
 }
 
-/* An unsampled span is not exported, but with a remote sampler it is the
- * moment to start the thread that fetches the strategy: a process whose
- * initial rate samples nothing must still learn its real rate. */
-static void rep_unsampled(void)
+/* The rare steps of a hand-over, out of line and each under the guard
+ * with errno kept (they make system calls): the common one, a span's
+ * block or record pushed into a mapped ring whose reporter is running
+ * and awake, makes none, and pays for neither. */
+
+/* Start the reporter thread unless it runs (or a failed start is too
+ * recent). True when this call started it. */
+static __attribute__((noinline)) bool rep_start_thread_once(void)
 {
-    if (!rep_remote_sampling || __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
-        return;
     int saved_errno = errno;
     ts_guard_enter();
     ts_rep_queue_lock(&rep_q, NULL);
@@ -438,6 +440,74 @@ static void rep_unsampled(void)
         rep_start_claimed_thread();
     ts_guard_leave();
     errno = saved_errno;
+    return start;
+}
+
+/* Spans queued that wake the reporter thread (rep_wake_at of the ring's
+ * capacity), set once the ring is mapped: 0 until then (atomic; the
+ * release store follows the ring's own publication, so a producer that
+ * reads it non-zero finds the ring). The configuration it comes from is
+ * fixed at init. */
+static size_t rep_ring_wake_at;
+
+/* First span of the process: the ring is mapped now, not at start-up
+ * (most processes a wrapper script runs have no spans). Returns
+ * rep_ring_wake_at. */
+static __attribute__((noinline)) size_t rep_map_ring(void)
+{
+    int saved_errno = errno;
+    ts_guard_enter();
+    size_t wake_at = 0;
+    if (ts_rep_queue_reserve(&rep_q, rep_queue_capacity())) {
+        wake_at = rep_wake_at(rep_q.cap);
+        __atomic_store_n(&rep_ring_wake_at, wake_at, __ATOMIC_RELEASE);
+    }
+    ts_guard_leave();
+    errno = saved_errno;
+    return wake_at; /* 0 without a ring: the push drops the span */
+}
+
+/* A copy of s in a record of the queue's (NULL without memory). */
+static __attribute__((noinline)) struct ts_span *rep_record(const struct ts_span *s)
+{
+    int saved_errno = errno;
+    ts_guard_enter();
+    struct ts_span *record = ts_rep_queue_record(&rep_q, s);
+    ts_guard_leave();
+    errno = saved_errno;
+    return record;
+}
+
+static __attribute__((noinline)) void rep_wake(void)
+{
+    int saved_errno = errno;
+    ts_guard_enter();
+    ts_rep_queue_wake(&rep_q); /* a system call only when the thread sleeps */
+    ts_guard_leave();
+    errno = saved_errno;
+}
+
+/* The pool whose blocks the queue takes whole, once it has (atomic): the
+ * queue's answer for it never changes after. */
+static struct ts_block_pool *rep_adopted;
+
+static bool rep_adopt(struct ts_block_pool *pool)
+{
+    if (__atomic_load_n(&rep_adopted, __ATOMIC_RELAXED) == pool)
+        return true;
+    if (!ts_rep_queue_adopt(&rep_q, pool))
+        return false;
+    __atomic_store_n(&rep_adopted, pool, __ATOMIC_RELAXED);
+    return true;
+}
+
+/* An unsampled span is not exported, but with a remote sampler it is the
+ * moment to start the thread that fetches the strategy: a process whose
+ * initial rate samples nothing must still learn its real rate. */
+static void rep_unsampled(void)
+{
+    if (rep_remote_sampling && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
+        rep_start_thread_once();
 }
 
 /* ts_rep_submit, and ts_rep_submit_block when whole is the span's pool:
@@ -456,38 +526,26 @@ static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole)
         rep_unsampled();
         return false;
     }
-    int saved_errno = errno;
-    ts_guard_enter();
-    /* First span of the process: the ring is mapped now, not at start-up
-     * (most processes a wrapper script runs have no spans). */
-    if (!ts_rep_queue_ready(&rep_q))
-        ts_rep_queue_reserve(&rep_q, rep_queue_capacity());
+    size_t wake_at = __atomic_load_n(&rep_ring_wake_at, __ATOMIC_ACQUIRE);
+    if (!wake_at)
+        wake_at = rep_map_ring();
     /* The block itself while the queue is short (a backlog is made of
      * records sized to their spans: reporter/queue.h), else a copy, made
      * first; the push itself takes no lock. */
-    bool taken = whole && ts_rep_queue_count(&rep_q) < REP_WHOLE_BLOCKS_UNDER &&
-                 ts_rep_queue_adopt(&rep_q, whole);
-    struct ts_span *record = taken ? (struct ts_span *)s : ts_rep_queue_record(&rep_q, s);
+    bool taken = whole && ts_rep_queue_count(&rep_q) < REP_WHOLE_BLOCKS_UNDER && rep_adopt(whole);
+    struct ts_span *record = taken ? (struct ts_span *)s : rep_record(s);
     size_t queued = ts_rep_queue_push_record(&rep_q, record);
     if (!queued) {
         ts_stats_add(TS_STAT_DROPPED_QUEUE_FULL, 1);
-    } else {
-        bool start = false;
-        if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
-            ts_rep_queue_lock(&rep_q, NULL);
-            start = rep_claim_thread_start_locked();
-            ts_rep_queue_unlock(&rep_q);
-        }
-        /* A start claimed by another thread meanwhile: this span may be
-         * the one that makes a chunk, and that thread's reporter may be
-         * asleep already. */
-        if (start)
-            rep_start_claimed_thread();
-        else if (queued >= rep_wake_at(rep_q.cap))
-            ts_rep_queue_wake(&rep_q); /* a system call only when the thread sleeps */
+        return taken;
     }
-    ts_guard_leave();
-    errno = saved_errno;
+    /* A start claimed by another thread meanwhile: this span may be the
+     * one that makes a chunk, and that thread's reporter may be asleep
+     * already. */
+    bool started = !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+                   rep_start_thread_once();
+    if (!started && queued >= wake_at)
+        rep_wake();
     return taken;
 }
 

@@ -1843,7 +1843,11 @@ static void scen_whole_blocks(void)
             s = ts_block_get(&pool);
         snprintf(name, sizeof name, "span:%d:%d", 3, i);
         make_span(s, name);
+        /* errno is the program's: kept through the ring's first mapping,
+         * the thread's start, wake-ups and copies alike */
+        errno = 4242 + i;
         bool took = ts_rep_submit_block(s, &pool);
+        CHECK(errno == 4242 + i, "span %d: submit changed errno to %d", i, errno);
         /* the reporter only wakes at a chunk of spans: the first chunk is
          * all taken whole */
         CHECK(took || i >= 64, "span %d copied with fewer than a chunk queued", i);

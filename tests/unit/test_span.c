@@ -116,10 +116,12 @@ static void test_name_in_place_and_shared_values(void **state)
     memset(&s, 0x5a, sizeof s);
     ts_span_clear(&s);
     ts_span_attr_cstr(&s, "first", "ab"); /* the name need not come first */
-    char *room = ts_span_str_room(&s);
+    struct ts_attrs at = ts_attrs_begin(&s);
+    char *room = ts_attrs_room(&at);
     assert_ptr_equal(room, s.str + 2);
     memcpy(room, "PUT /a/very/long/route", 22);
-    ts_span_name_written(&s, 8, 22); /* the name: "PUT /a/v", the route after it whole */
+    ts_attrs_name_written(&at, 8, 22); /* the name: "PUT /a/v", the route after it whole */
+    ts_attrs_end(&at);
     assert_int_equal(s.name_off, 2);
     assert_int_equal(s.name_len, 8);
     assert_int_equal(s.str_used, 24);
@@ -167,6 +169,68 @@ static void test_limits_truncate_never_overflow(void **state)
     for (int i = 0; i < TS_SPAN_MAX_ATTRS + 5; i++)
         ts_span_attr_int(&s, "n", i);
     assert_int_equal(s.nattrs, TS_SPAN_MAX_ATTRS);
+}
+
+/* The same attributes through a cursor and through the setters one at a
+ * time give the same span, byte for byte: fields, slots, string buffer.
+ * From a buffer with room left to one nearly full (values cut short, an
+ * empty value past the end) and an attribute count up to the limit and
+ * past it (dropped, ts_attrs_str says so); the counts reach the span only
+ * at ts_attrs_end. */
+static void test_cursor_builds_what_setters_build(void **state)
+{
+    char big[TS_SPAN_STRBUF];
+    memset(big, 'v', sizeof big);
+    static const size_t used_before[] = {0, 7, TS_SPAN_STRBUF - 40, TS_SPAN_STRBUF - 3,
+                                         TS_SPAN_STRBUF};
+    static const int nattrs_before[] = {0, 3, TS_SPAN_MAX_ATTRS - 6, TS_SPAN_MAX_ATTRS - 1,
+                                        TS_SPAN_MAX_ATTRS};
+    for (size_t u = 0; u < sizeof used_before / sizeof *used_before; u++) {
+        for (size_t k = 0; k < sizeof nattrs_before / sizeof *nattrs_before; k++) {
+            struct ts_span one, cur;
+            memset(&one, 0x5a, sizeof one);
+            ts_span_clear(&one);
+            one.str_used = (uint16_t)used_before[u];
+            one.nattrs = (uint8_t)nattrs_before[k];
+            memcpy(&cur, &one, sizeof one);
+
+            const struct ts_attr *shared = ts_span_attr_str(&one, "a", "10.0.0.1", 8);
+            if (shared)
+                ts_span_attr_ref(&one, "b", shared->off, shared->len);
+            ts_span_attr_cstr(&one, "c", "https");
+            ts_span_attr_int(&one, "d", 8080);
+            ts_span_attr_bool(&one, "e", true);
+            ts_span_attr_str(&one, "f", big, 30);
+            ts_span_attr_cstr(&one, "g", "");
+
+            struct ts_attrs at = ts_attrs_begin(&cur);
+            shared = ts_attrs_str(&at, "a", "10.0.0.1", 8);
+            if (shared)
+                ts_attrs_ref(&at, "b", shared->off, shared->len);
+            ts_attrs_cstr(&at, "c", "https");
+            ts_attrs_int(&at, "d", 8080);
+            ts_attrs_bool(&at, "e", true);
+            ts_attrs_str(&at, "f", big, 30);
+            assert_int_equal(cur.nattrs, nattrs_before[k]); /* not yet */
+            assert_int_equal(cur.str_used, used_before[u]);
+            ts_attrs_cstr(&at, "g", "");
+            ts_attrs_end(&at);
+
+            assert_memory_equal(&one, &cur, sizeof one);
+            assert_true(one.nattrs <= TS_SPAN_MAX_ATTRS);
+            assert_true(one.str_used <= TS_SPAN_STRBUF);
+            int added = one.nattrs - nattrs_before[k];
+            assert_int_equal(added, TS_SPAN_MAX_ATTRS - nattrs_before[k] < 7
+                                        ? TS_SPAN_MAX_ATTRS - nattrs_before[k]
+                                        : 7);
+            if (cur.nattrs == TS_SPAN_MAX_ATTRS) { /* full: dropped */
+                struct ts_attrs more = ts_attrs_begin(&cur);
+                assert_null(ts_attrs_str(&more, "late", "x", 1));
+                ts_attrs_end(&more);
+                assert_memory_equal(&one, &cur, sizeof one);
+            }
+        }
+    }
 }
 
 static void test_ids_nonzero_and_distinct(void **state)
@@ -260,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_values_of_every_length),
         cmocka_unit_test(test_limits_truncate_never_overflow),
         cmocka_unit_test(test_name_in_place_and_shared_values),
+        cmocka_unit_test(test_cursor_builds_what_setters_build),
         cmocka_unit_test(test_ids_nonzero_and_distinct),
         cmocka_unit_test(test_ids_trace_and_span_together),
         cmocka_unit_test(test_ids_differ_after_fork),
