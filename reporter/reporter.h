@@ -42,7 +42,9 @@ bool ts_rep_submit_block(struct ts_span *s, struct ts_block_pool *pool);
 void *ts_rep_reuse_block(const struct ts_block_pool *pool);
 
 /* Export everything queued so far, waiting at most timeout_ms. Called at
- * normal exit and before exec. Safe to call when nothing was ever queued.
+ * normal exit and before exec. Once the reporter thread has an fd table
+ * of its own (preload/fd_split.h) the export is handed to it and waited
+ * for (handover.h). Safe to call when nothing was ever queued.
  * Does nothing when getpid() is not ts_proc.pid (a vfork child, where it
  * must not lock or allocate), so ts_proc.pid must be refreshed after fork. */
 void ts_rep_flush(unsigned timeout_ms);
