@@ -860,6 +860,73 @@ static void test_pipelining_spills_and_comes_back(void **state)
     close_pair(&p);
 }
 
+/* A spilled queue is a ring: with requests always in flight its head goes
+ * round it many times, and every response still ends the oldest request's
+ * span (the ring's index wraps without a division, see q_at). */
+static void test_spilled_queue_wraps_in_order(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    assert_non_null(c);
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+    char req[64], buf[8192], got[65536], v[64], want[64];
+    int sent = 0, answered = 0;
+    for (int step = 0; step < 3 * CONN_PIPELINE_MAX; step++) {
+        /* three in flight after the first step, then one in, one out */
+        while (sent - answered < 3) {
+            snprintf(req, sizeof req, "GET /p%d HTTP/1.1\r\nHost: h\r\n\r\n", sent++);
+            assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+        }
+        peer_read_all(&p, got, sizeof got);
+        assert_true(c->q_spilled);
+        assert_int_equal(c->q_len, 3);
+        peer_write(&p, res);
+        prog_read(&p, buf, sizeof buf);
+        assert_int_equal(nspans, answered + 1);
+        snprintf(want, sizeof want, "http://h/p%d", answered);
+        assert_string_equal(attr_str(&spans[answered], "url.full", v, sizeof v), want);
+        answered++;
+    }
+    ts_conn_put(c);
+    close_pair(&p);
+}
+
+/* The send hooks leave the program the errno its send set and do not save
+ * it again around ts_conn_done_with: that must keep it, also when it is
+ * the connection's last user and ends the spans still waiting. */
+static void test_done_with_keeps_errno(void **state)
+{
+    const char get[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, get, sizeof get - 1), (ssize_t)(sizeof get - 1));
+    struct ts_conn *c = ts_conn_get(p.prog);
+    errno = EMSGSIZE;
+    ts_conn_done_with(p.prog, c); /* not the last user: the slot still holds it */
+    assert_int_equal(errno, EMSGSIZE);
+    assert_int_equal(nspans, 0);
+
+    c = ts_conn_get(p.prog);
+    ts_conn_untrack(p.prog);
+    errno = EMSGSIZE;
+    ts_conn_done_with(p.prog, c); /* the last: its span ends here */
+    assert_int_equal(errno, EMSGSIZE);
+    assert_int_equal(nspans, 1);
+    char v[64];
+    assert_string_equal(attr_str(&spans[0], "error.type", v, sizeof v), "connection_closed");
+
+    /* requests that are no HTTP: the fd is untracked on the way out */
+    struct pair q = make_pair(TS_ROLE_CLIENT);
+    const char msg[] = "*1\r\n$4\r\nPING\r\n";
+    assert_int_equal(prog_write(&q, msg, sizeof msg - 1), (ssize_t)(sizeof msg - 1));
+    errno = EMSGSIZE;
+    ts_conn_done_with(q.prog, ts_conn_get(q.prog));
+    assert_int_equal(errno, EMSGSIZE);
+    assert_false(ts_fd_tracked(q.prog));
+    close(p.prog);
+    close(p.peer);
+    close_pair(&q);
+}
+
 /* A body that goes on past the call that began it keeps its framing in a
  * block of the direction's, given back the moment the body ends; a message
  * that begins and ends within one call never takes one. Both roles, both
@@ -1146,6 +1213,8 @@ int main(void)
         cmocka_unit_test_setup(test_connection_lock_excludes, setup),
         cmocka_unit_test_setup(test_idle_connections_hold_no_buffers, setup),
         cmocka_unit_test_setup(test_pipelining_spills_and_comes_back, setup),
+        cmocka_unit_test_setup(test_spilled_queue_wraps_in_order, setup),
+        cmocka_unit_test_setup(test_done_with_keeps_errno, setup),
         cmocka_unit_test_setup(test_peer_address_text, setup),
         cmocka_unit_test_setup(test_server_name_route_and_method, setup),
         cmocka_unit_test_setup(test_peer_address_on_spans, setup),
