@@ -1150,6 +1150,77 @@ static bool response_opens_tunnel_ahead(struct pair *p, const char *res)
     return n.tunnel_at_pass;
 }
 
+/* A server's responses in every shape a call can leave them (whole, a
+ * body or a head going on past the call, an interim answer, two in one
+ * writev, a stream given up) end the right span with its own status and
+ * leave the span queue's lock free: the next request's span is pushed
+ * under it. For a change that holds that lock from a response's head to
+ * its end, as tried in perf5-conn. */
+static void test_response_leaves_queue_lock_free(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    assert_non_null(c);
+    char buf[2048], got[4096];
+    const char *req = "GET /q HTTP/1.1\r\nHost: s\r\n\r\n";
+    static const char *const responses[][3] = {
+        /* whole */
+        {"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", NULL, NULL},
+        /* the body goes on past the call, then ends */
+        {"HTTP/1.1 202 Accepted\r\nContent-Length: 4\r\n\r\nab", "cd", NULL},
+        /* the head in pieces */
+        {"HTTP/1.1 203 Non-Auth", "oritative\r\nContent-Length: 0\r\n\r\n", NULL},
+        /* an interim answer, then the real one */
+        {"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n", NULL},
+        /* chunked, over three calls */
+        {"HTTP/1.1 205 Reset\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", "c\r\n",
+         "0\r\n\r\n"},
+    };
+    int n = (int)(sizeof responses / sizeof responses[0]);
+    for (int i = 0; i < n; i++) {
+        peer_write(&p, req);
+        prog_read(&p, buf, sizeof buf);
+        assert_int_equal(c->q_len, 1);
+        for (int k = 0; k < 3 && responses[i][k]; k++) {
+            const char *r = responses[i][k];
+            assert_int_equal(prog_write(&p, r, strlen(r)), (ssize_t)strlen(r));
+            assert_int_equal(atomic_load(&c->q_mu.state), 0);
+        }
+        peer_read_all(&p, got, sizeof got);
+        assert_int_equal(nspans, i + 1);
+        assert_int_equal(attr_int(&spans[i], "http.response.status_code"), 201 + i);
+    }
+    /* two requests, both answers in one writev, the second's body past it */
+    peer_write(&p, "GET /x HTTP/1.1\r\nHost: s\r\n\r\nGET /y HTTP/1.1\r\nHost: s\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(c->q_len, 2);
+    const char *one = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+    const char *two = "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nn";
+    struct iovec v[2] = {{(void *)one, strlen(one)}, {(void *)two, strlen(two)}};
+    assert_int_equal(prog_writev(&p, v, 2), (ssize_t)(strlen(one) + strlen(two)));
+    assert_int_equal(atomic_load(&c->q_mu.state), 0);
+    assert_int_equal(nspans, n + 1);
+    assert_int_equal(c->q_len, 1);
+    assert_int_equal(prog_write(&p, "ot", 2), 2);
+    assert_int_equal(nspans, n + 2);
+    assert_int_equal(attr_int(&spans[n + 1], "http.response.status_code"), 404);
+    /* a response whose framing does not parse: the stream is given up,
+     * its span waits for the connection's end */
+    peer_write(&p, req);
+    prog_read(&p, buf, sizeof buf);
+    const char *bad = "HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n";
+    assert_int_equal(prog_write(&p, bad, strlen(bad)), (ssize_t)strlen(bad));
+    assert_int_equal(atomic_load(&c->q_mu.state), 0);
+    assert_int_equal(c->out.state, DIR_OFF);
+    peer_write(&p, req); /* its span is still queued: the lock is free */
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(c->q_len, 2);
+    peer_read_all(&p, got, sizeof got);
+    ts_conn_put(c);
+    close_pair(&p);
+    assert_int_equal(nspans, n + 4);
+}
+
 /* A server's 2xx opens a tunnel before it goes out only when it answers a
  * CONNECT: not a GET's, not even after a CONNECT refused on the same
  * connection; a 101 does whatever it answers. */
@@ -1224,6 +1295,7 @@ int main(void)
         cmocka_unit_test_setup(test_body_blocks_do_not_leak, setup),
         cmocka_unit_test_setup(test_pipelined_requests_with_bodies, setup),
         cmocka_unit_test_setup(test_server_tunnel_ahead_only_for_connect, setup),
+        cmocka_unit_test_setup(test_response_leaves_queue_lock_free, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
