@@ -328,6 +328,15 @@ static unsigned q_cap(const struct ts_conn *c)
     return c->q_spilled ? CONN_PIPELINE_MAX : CONN_Q_INLINE;
 }
 
+/* The slot i places behind the queue's head. Each capacity is a constant
+ * where it is used, so this costs no division (a connection that has not
+ * spilled has a single slot: always 0). */
+static unsigned q_at(const struct ts_conn *c, unsigned i)
+{
+    unsigned k = c->q_head + i;
+    return c->q_spilled ? k % CONN_PIPELINE_MAX : k % CONN_Q_INLINE;
+}
+
 static struct pending *q_front(struct ts_conn *c)
 {
     return c->q_len ? q_slots(c)[c->q_head] : NULL;
@@ -362,11 +371,11 @@ static void q_unspill(struct ts_conn *c)
 bool conn_q_push(struct ts_conn *c, struct pending *p)
 {
     conn_lock(&c->q_mu);
-    if (c->q_len == q_cap(c) && !c->q_spilled)
+    if (!c->q_spilled && c->q_len == CONN_Q_INLINE)
         (void)q_spill(c); /* else full: the push fails as at CONN_PIPELINE_MAX */
     bool ok = c->q_len < q_cap(c);
     if (ok) {
-        q_slots(c)[(c->q_head + c->q_len) % q_cap(c)] = p;
+        q_slots(c)[q_at(c, c->q_len)] = p;
         c->q_len++;
     }
     conn_unlock(&c->q_mu);
@@ -379,7 +388,7 @@ static struct pending *q_pop_front(struct ts_conn *c)
     struct pending *p = NULL;
     if (c->q_len) {
         p = q_slots(c)[c->q_head];
-        c->q_head = (uint8_t)((c->q_head + 1) % q_cap(c));
+        c->q_head = (uint8_t)q_at(c, 1);
         c->q_len--;
         q_unspill(c);
     }
@@ -394,7 +403,7 @@ struct pending *conn_q_pop_back(struct ts_conn *c)
     struct pending *p = NULL;
     if (c->q_len) {
         c->q_len--;
-        p = q_slots(c)[(c->q_head + c->q_len) % q_cap(c)];
+        p = q_slots(c)[q_at(c, c->q_len)];
         q_unspill(c);
     }
     conn_unlock(&c->q_mu);

@@ -59,7 +59,9 @@ void ts_conn_put(struct ts_conn *c);
 /* ts_conn_put for the hooks that read and write: when the direction
  * requests come from (a client's out, a server's in) is not parsed any
  * more (not HTTP, a tunnel) and no span waits, fd stops being tracked, so
- * its later calls pass straight through at the cost of an untracked fd. */
+ * its later calls pass straight through at the cost of an untracked fd.
+ * Keeps errno (so does the connection's end, when it is the last user),
+ * which a send hook relies on to hand the program its send's errno. */
 void ts_conn_done_with(int fd, struct ts_conn *c);
 
 /* Calls the real libc function with the program's original arguments. */

@@ -208,8 +208,9 @@ struct send_call {
     const struct msghdr *msg;
 };
 
-/* Send on a tracked connection: conn.c passes the call on or rewrites it.
- * Inlined into each hook, as traced_recv is. */
+/* Send on a tracked connection: conn.c passes the call on or rewrites it,
+ * and leaves errno as the program is to see it. Inlined into each hook, as
+ * traced_recv is. */
 static inline __attribute__((always_inline)) ssize_t
 traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov, int iovcnt)
 {
@@ -218,10 +219,8 @@ traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov,
         return call(sc);
     ts_guard_enter();
     ssize_t r = ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, call, sc);
-    int err = errno;
-    ts_conn_done_with(sc->fd, c);
+    ts_conn_done_with(sc->fd, c); /* keeps the errno the send left */
     ts_guard_leave();
-    errno = err;
     return r;
 }
 

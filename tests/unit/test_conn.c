@@ -860,6 +860,73 @@ static void test_pipelining_spills_and_comes_back(void **state)
     close_pair(&p);
 }
 
+/* A spilled queue is a ring: with requests always in flight its head goes
+ * round it many times, and every response still ends the oldest request's
+ * span (the ring's index wraps without a division, see q_at). */
+static void test_spilled_queue_wraps_in_order(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    assert_non_null(c);
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+    char req[64], buf[8192], got[65536], v[64], want[64];
+    int sent = 0, answered = 0;
+    for (int step = 0; step < 3 * CONN_PIPELINE_MAX; step++) {
+        /* three in flight after the first step, then one in, one out */
+        while (sent - answered < 3) {
+            snprintf(req, sizeof req, "GET /p%d HTTP/1.1\r\nHost: h\r\n\r\n", sent++);
+            assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+        }
+        peer_read_all(&p, got, sizeof got);
+        assert_true(c->q_spilled);
+        assert_int_equal(c->q_len, 3);
+        peer_write(&p, res);
+        prog_read(&p, buf, sizeof buf);
+        assert_int_equal(nspans, answered + 1);
+        snprintf(want, sizeof want, "http://h/p%d", answered);
+        assert_string_equal(attr_str(&spans[answered], "url.full", v, sizeof v), want);
+        answered++;
+    }
+    ts_conn_put(c);
+    close_pair(&p);
+}
+
+/* The send hooks leave the program the errno its send set and do not save
+ * it again around ts_conn_done_with: that must keep it, also when it is
+ * the connection's last user and ends the spans still waiting. */
+static void test_done_with_keeps_errno(void **state)
+{
+    const char get[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, get, sizeof get - 1), (ssize_t)(sizeof get - 1));
+    struct ts_conn *c = ts_conn_get(p.prog);
+    errno = EMSGSIZE;
+    ts_conn_done_with(p.prog, c); /* not the last user: the slot still holds it */
+    assert_int_equal(errno, EMSGSIZE);
+    assert_int_equal(nspans, 0);
+
+    c = ts_conn_get(p.prog);
+    ts_conn_untrack(p.prog);
+    errno = EMSGSIZE;
+    ts_conn_done_with(p.prog, c); /* the last: its span ends here */
+    assert_int_equal(errno, EMSGSIZE);
+    assert_int_equal(nspans, 1);
+    char v[64];
+    assert_string_equal(attr_str(&spans[0], "error.type", v, sizeof v), "connection_closed");
+
+    /* requests that are no HTTP: the fd is untracked on the way out */
+    struct pair q = make_pair(TS_ROLE_CLIENT);
+    const char msg[] = "*1\r\n$4\r\nPING\r\n";
+    assert_int_equal(prog_write(&q, msg, sizeof msg - 1), (ssize_t)(sizeof msg - 1));
+    errno = EMSGSIZE;
+    ts_conn_done_with(q.prog, ts_conn_get(q.prog));
+    assert_int_equal(errno, EMSGSIZE);
+    assert_false(ts_fd_tracked(q.prog));
+    close(p.prog);
+    close(p.peer);
+    close_pair(&q);
+}
+
 /* A body that goes on past the call that began it keeps its framing in a
  * block of the direction's, given back the moment the body ends; a message
  * that begins and ends within one call never takes one. Both roles, both
@@ -1083,6 +1150,77 @@ static bool response_opens_tunnel_ahead(struct pair *p, const char *res)
     return n.tunnel_at_pass;
 }
 
+/* A server's responses in every shape a call can leave them (whole, a
+ * body or a head going on past the call, an interim answer, two in one
+ * writev, a stream given up) end the right span with its own status and
+ * leave the span queue's lock free: the next request's span is pushed
+ * under it. For a change that holds that lock from a response's head to
+ * its end, as tried in perf5-conn. */
+static void test_response_leaves_queue_lock_free(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    assert_non_null(c);
+    char buf[2048], got[4096];
+    const char *req = "GET /q HTTP/1.1\r\nHost: s\r\n\r\n";
+    static const char *const responses[][3] = {
+        /* whole */
+        {"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", NULL, NULL},
+        /* the body goes on past the call, then ends */
+        {"HTTP/1.1 202 Accepted\r\nContent-Length: 4\r\n\r\nab", "cd", NULL},
+        /* the head in pieces */
+        {"HTTP/1.1 203 Non-Auth", "oritative\r\nContent-Length: 0\r\n\r\n", NULL},
+        /* an interim answer, then the real one */
+        {"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n", NULL},
+        /* chunked, over three calls */
+        {"HTTP/1.1 205 Reset\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", "c\r\n",
+         "0\r\n\r\n"},
+    };
+    int n = (int)(sizeof responses / sizeof responses[0]);
+    for (int i = 0; i < n; i++) {
+        peer_write(&p, req);
+        prog_read(&p, buf, sizeof buf);
+        assert_int_equal(c->q_len, 1);
+        for (int k = 0; k < 3 && responses[i][k]; k++) {
+            const char *r = responses[i][k];
+            assert_int_equal(prog_write(&p, r, strlen(r)), (ssize_t)strlen(r));
+            assert_int_equal(atomic_load(&c->q_mu.state), 0);
+        }
+        peer_read_all(&p, got, sizeof got);
+        assert_int_equal(nspans, i + 1);
+        assert_int_equal(attr_int(&spans[i], "http.response.status_code"), 201 + i);
+    }
+    /* two requests, both answers in one writev, the second's body past it */
+    peer_write(&p, "GET /x HTTP/1.1\r\nHost: s\r\n\r\nGET /y HTTP/1.1\r\nHost: s\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(c->q_len, 2);
+    const char *one = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+    const char *two = "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nn";
+    struct iovec v[2] = {{(void *)one, strlen(one)}, {(void *)two, strlen(two)}};
+    assert_int_equal(prog_writev(&p, v, 2), (ssize_t)(strlen(one) + strlen(two)));
+    assert_int_equal(atomic_load(&c->q_mu.state), 0);
+    assert_int_equal(nspans, n + 1);
+    assert_int_equal(c->q_len, 1);
+    assert_int_equal(prog_write(&p, "ot", 2), 2);
+    assert_int_equal(nspans, n + 2);
+    assert_int_equal(attr_int(&spans[n + 1], "http.response.status_code"), 404);
+    /* a response whose framing does not parse: the stream is given up,
+     * its span waits for the connection's end */
+    peer_write(&p, req);
+    prog_read(&p, buf, sizeof buf);
+    const char *bad = "HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n";
+    assert_int_equal(prog_write(&p, bad, strlen(bad)), (ssize_t)strlen(bad));
+    assert_int_equal(atomic_load(&c->q_mu.state), 0);
+    assert_int_equal(c->out.state, DIR_OFF);
+    peer_write(&p, req); /* its span is still queued: the lock is free */
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(c->q_len, 2);
+    peer_read_all(&p, got, sizeof got);
+    ts_conn_put(c);
+    close_pair(&p);
+    assert_int_equal(nspans, n + 4);
+}
+
 /* A server's 2xx opens a tunnel before it goes out only when it answers a
  * CONNECT: not a GET's, not even after a CONNECT refused on the same
  * connection; a 101 does whatever it answers. */
@@ -1146,6 +1284,8 @@ int main(void)
         cmocka_unit_test_setup(test_connection_lock_excludes, setup),
         cmocka_unit_test_setup(test_idle_connections_hold_no_buffers, setup),
         cmocka_unit_test_setup(test_pipelining_spills_and_comes_back, setup),
+        cmocka_unit_test_setup(test_spilled_queue_wraps_in_order, setup),
+        cmocka_unit_test_setup(test_done_with_keeps_errno, setup),
         cmocka_unit_test_setup(test_peer_address_text, setup),
         cmocka_unit_test_setup(test_server_name_route_and_method, setup),
         cmocka_unit_test_setup(test_peer_address_on_spans, setup),
@@ -1155,6 +1295,7 @@ int main(void)
         cmocka_unit_test_setup(test_body_blocks_do_not_leak, setup),
         cmocka_unit_test_setup(test_pipelined_requests_with_bodies, setup),
         cmocka_unit_test_setup(test_server_tunnel_ahead_only_for_connect, setup),
+        cmocka_unit_test_setup(test_response_leaves_queue_lock_free, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
