@@ -498,19 +498,22 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
         return true;
     }
     const struct ts_http_response *res = &ph->res;
-    conn_lock(&c->q_mu);
-    struct pending *p = q_front(c);
-    conn_unlock(&c->q_mu);
     if (res->status >= 100 && res->status < 200 && res->status != 101) {
         *interim = true; /* 100 Continue and friends: the real answer follows */
         body->kind = TS_BODY_NONE;
         return true;
     }
-    if (ts_http_response_body(res, p ? p->method : "GET", p ? p->method_len : 3, body))
-        return false;
-    if (p)
+    /* The lock is held while the span is read and written (both call
+     * nothing): on a client, a send that is undone (head_undo) on another
+     * thread pops and discards the queue's last span, which a peer that
+     * answers before the request went out would make this one. */
+    conn_lock(&c->q_mu);
+    struct pending *p = q_front(c);
+    bool unframed = ts_http_response_body(res, p ? p->method : "GET", p ? p->method_len : 3, body);
+    if (!unframed && p)
         conn_span_set_status(p, res->status);
-    return true;
+    conn_unlock(&c->q_mu);
+    return !unframed;
 }
 
 /* The end of a message on an observed stream. */
