@@ -355,16 +355,21 @@ bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
     return ts_rep_queue_push_record(q, rec) > 0;
 }
 
+/* Only the caller that turns the doorbell from 1 to 0 makes the system
+ * call; the others, ringing while the woken consumer is not running yet,
+ * see 0. */
+static void ring_doorbell(struct ts_rep_queue *q)
+{
+    if (__atomic_exchange_n(&q->doorbell, 0, __ATOMIC_SEQ_CST))
+        (void)syscall(SYS_futex, &q->doorbell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 void ts_rep_queue_wake(struct ts_rep_queue *q)
 {
     /* A load first: while the consumer is awake (nearly always, under
      * load) the doorbell's line stays shared, not written by every push. */
-    if (!__atomic_load_n(&q->doorbell, __ATOMIC_SEQ_CST))
-        return;
-    /* Only the producer that turns 1 into 0 makes the system call; the
-     * others, pushing while the woken consumer is not running yet, see 0. */
-    if (__atomic_exchange_n(&q->doorbell, 0, __ATOMIC_SEQ_CST))
-        (void)syscall(SYS_futex, &q->doorbell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    if (__atomic_load_n(&q->doorbell, __ATOMIC_SEQ_CST))
+        ring_doorbell(q);
 }
 
 bool ts_rep_queue_wait(struct ts_rep_queue *q, size_t want, const struct timespec *until)
@@ -397,8 +402,7 @@ void ts_rep_queue_nudge(struct ts_rep_queue *q)
     /* The flag before the doorbell, as a producer's claim before its load:
      * a consumer that stored the doorbell before this sees the flag. */
     __atomic_store_n(&q->nudged, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_exchange_n(&q->doorbell, 0, __ATOMIC_SEQ_CST))
-        (void)syscall(SYS_futex, &q->doorbell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    ring_doorbell(q);
 }
 
 bool ts_rep_queue_take_nudge(struct ts_rep_queue *q)

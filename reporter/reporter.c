@@ -278,17 +278,23 @@ static void rep_leave_program_fd_table(void)
 
 static void rep_write_metrics_locked(const struct ts_stats_snapshot *snap);
 
+/* Export everything queued and the open batch, by the deadline (export
+ * mutex held): a flush, on whichever thread holds the exporters' fds. */
+static void rep_flush_locked(const struct timespec *deadline, uint64_t deadline_ms)
+{
+    size_t pending = ts_rep_queue_count(&rep_q);
+    if (pending > 0 || rep_open > 0)
+        rep_export_queued(pending, deadline, deadline_ms, true);
+}
+
 /* A job handed over by a program's thread: a flush, or the stats line. */
 static void rep_do_job(void)
 {
     pthread_mutex_lock(&rep_export_mu);
-    if (rep_job.metrics) {
+    if (rep_job.metrics)
         rep_write_metrics_locked(&rep_job.snap);
-    } else {
-        size_t pending = ts_rep_queue_count(&rep_q);
-        if (pending > 0 || rep_open > 0)
-            rep_export_queued(pending, &rep_job.deadline, rep_job.deadline_ms, true);
-    }
+    else
+        rep_flush_locked(&rep_job.deadline, rep_job.deadline_ms);
     pthread_mutex_unlock(&rep_export_mu);
     ts_handover_finish(&rep_handover);
 }
@@ -602,9 +608,8 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms)
         if (!hand_over && pthread_mutex_timedlock(&rep_export_mu, deadline) == 0) {
             /* Split meanwhile: the exporters' fds are the thread's now. */
             hand_over = ts_fd_split_done();
-            pending = ts_rep_queue_count(&rep_q);
-            if (!hand_over && (pending > 0 || rep_open > 0))
-                rep_export_queued(pending, deadline, deadline_ms, true);
+            if (!hand_over)
+                rep_flush_locked(deadline, deadline_ms);
             pthread_mutex_unlock(&rep_export_mu);
         } else if (!hand_over) {
             flushed = false;
