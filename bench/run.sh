@@ -73,11 +73,11 @@ fi
 tinyhttpd_modes="untraced file otlp zipkin jaeger"
 chain_modes="untraced file otlp"
 if [ $smoke = 1 ]; then
-    wrk_seconds=1 rounds=1 percall_calls=20000 percall_reps=3 percall_rounds=1
+    wrk_seconds=1 rounds=1 percall_calls=20000 percall_reps=3 percall_rounds=1 latency_seconds=1
     hold_connections=200 reporter_spans=20000
     nginx_modes="untraced file"
 else
-    wrk_seconds=5 rounds=3 percall_calls=100000 percall_reps=7 percall_rounds=5
+    wrk_seconds=5 rounds=3 percall_calls=100000 percall_reps=7 percall_rounds=5 latency_seconds=12
     hold_connections=10000 reporter_spans=300000
     nginx_modes="untraced file otlp"
 fi
@@ -120,7 +120,7 @@ if [ -z "$library" ]; then
     library="$repo/build-bench/libtraceshim.so"
 fi
 [ -f "$library" ] || { echo "bench/run.sh: no library at $library" >&2; exit 2; }
-for program in tinyhttpd percall holdconns udpsink; do
+for program in tinyhttpd percall holdconns udpsink interleave_latency; do
     cc -std=c11 -O2 -Wall -Wextra -o "$work/$program" "$bench/$program.c"
 done
 
@@ -562,12 +562,6 @@ for round in $(seq 1 "$rounds"); do
         backend_pid=$server_pid backend_log=$server_log
         start_nginx "$mode" "$work/chain-proxy-$run_name.stderr" "$proxy_spans" "$server_port"
         run_wrk "$server_port" chain "$mode" "$round" "$slot"
-        # Then one request at a time on the same servers: no queue in
-        # front of them, so the latency wrk sees is what each hop adds to
-        # a request, not the throughput lost under saturation (with 32
-        # requests in flight, Little's law turns any lost req/s into
-        # latency).
-        run_wrk "$server_port" chain-light "$mode" "$round" "$slot" 1
         slot=$((slot + 1))
         # The proxy first: it ends its spans and closes its upstream
         # connections; then the backend has served everything it will.
@@ -583,6 +577,57 @@ for round in $(seq 1 "$rounds"); do
         fi
         drop_span_files "$proxy_spans" "$backend_spans"
     done
+done
+
+# ---- 5b. the chain, one request at a time, every mode up at once ----------
+# One request at a time: nothing queues in front of a server, so the
+# latency is what the hops add to a request, not the throughput lost under
+# saturation (with 32 requests in flight, Little's law turns any lost req/s
+# into latency). A chain per mode, all up together, and interleave_latency
+# moves from one to the next every 50 ms: a slow second of the shared
+# machine falls on every mode alike. wrk -c1 against one mode after another
+# gave untraced p99s that differed by 62-304% between runs, more than the
+# 20 µs per hop being measured. A second untraced chain ("untraced-b")
+# measures what the method itself scatters: its Δ from "untraced" is the
+# noise floor the report sets against each traced mode's Δ.
+latency_modes="untraced untraced-b file otlp"
+log "==> chain one request at a time: interleave_latency ${latency_seconds}s in blocks of 50 ms, $rounds round(s), chains up at once: $latency_modes"
+for round in $(seq 1 "$rounds"); do
+    latency_targets=() latency_proxies=() latency_backends=()
+    for mode in $latency_modes; do
+        shim_mode=${mode%-b}
+        proxy_spans="$work/light-proxy-$mode-$round.jsonl"
+        backend_spans="$work/light-backend-$mode-$round.jsonl"
+        start_tinyhttpd "$shim_mode" "$work/light-backend-$mode-$round.stderr" "$backend_spans"
+        latency_backends+=("$mode $server_pid $server_log")
+        start_nginx "$shim_mode" "$work/light-proxy-$mode-$round.stderr" "$proxy_spans" "$server_port"
+        latency_proxies+=("$mode $server_pid $work/light-proxy-$mode-$round.stderr $server_log")
+        latency_targets+=("$mode=$server_port")
+    done
+    latency_out="$work/latency-$round.out"
+    if timeout $((latency_seconds * 2 + 60)) "$work/interleave_latency" "$latency_seconds" 50 \
+        "${latency_targets[@]}" >"$latency_out" 2>"$latency_out.stderr"; then
+        # NAME count p50 p90 p99 p99.9 errors -> latency chain-light MODE ROUND count ...
+        awk -v round="$round" -F'\t' '{ printf "latency\tchain-light\t%s\t%s", $1, round
+            for (i = 2; i <= NF; i++) printf "\t%s", $i; printf "\n" }' "$latency_out" >>"$results"
+        log "    round $round: $(awk -F'\t' '{ printf "%s p99 %s µs; ", $1, $5 }' "$latency_out")"
+    else
+        cat "$latency_out.stderr" >&2
+        section_failed chain-light "interleave_latency failed in round $round: $(tail -1 "$latency_out.stderr")"
+    fi
+    # The proxies first (they end their spans and close their upstream
+    # connections), then the backends.
+    for entry in "${latency_proxies[@]}"; do
+        read -r mode pid stderr_file log_file <<<"$entry"
+        stop_server "$pid" QUIT
+        [ "${mode%-b}" = untraced ] || record_stats chain-light-proxy "$mode" "$round" "$stderr_file" "$log_file"
+    done
+    for entry in "${latency_backends[@]}"; do
+        read -r mode pid log_file <<<"$entry"
+        stop_server "$pid"
+        [ "${mode%-b}" = untraced ] || record_stats chain-light-backend "$mode" "$round" "$log_file"
+    done
+    drop_span_files "$work"/light-*-"$round".jsonl
 done
 
 # A receiver gone before its last user would have turned every export
@@ -632,6 +677,7 @@ report_args=(--results "$results" --command "$command_line" --library "${library
     --percall "$percall_calls calls x $percall_reps repetitions, $percall_rounds round(s)"
     --valgrind $have_valgrind
     --modes "tinyhttpd: $(interleaved $tinyhttpd_modes); nginx: $(interleaved $nginx_modes)" --chain-modes "$(interleaved $chain_modes)"
+    --latency "$latency_modes, $latency_seconds s"
     --reporter "$reporter_spans spans per run, $rounds round(s)")
 if [ $smoke = 1 ]; then
     python3 "$bench/report.py" "${report_args[@]}"

@@ -1,9 +1,12 @@
 """bench/report.py's pairing of traced and untraced runs (issue 8): a
 traced run is compared with the mean of the untraced runs right before and
 after it in its round; lines without a slot (the Node peer's) fall back to
-the round's one untraced run."""
+the round's one untraced run. The one-at-a-time chain's lines
+(interleave_latency) are compared within their own run, and the untraced
+A/A pair's difference is the noise floor of the per-hop verdict."""
 
 import os
+import re
 import sys
 import unittest
 
@@ -77,6 +80,63 @@ class Pairing(unittest.TestCase):
         self.assertEqual(d.http[0], ("nginx", "file", 2, 61000.5, 495.0, 950.0, 0, 3))
         self.assertEqual(d.http[1][7], None)
 
+
+
+def latency_line(mode, rnd, p50, p99, errors=0):
+    return "latency\tchain-light\t%s\t%d\t5000\t%s\t0\t%s\t0\t%d\n" % (mode, rnd, p50, p99, errors)
+
+
+class OneAtATime(unittest.TestCase):
+    def load(self, lines):
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "bench-latency-test-%d.tsv" % os.getpid())
+        with open(path, "w") as f:
+            f.writelines(lines)
+        try:
+            return report.load(path)
+        finally:
+            os.unlink(path)
+
+    def targets(self, lines, stats=()):
+        d = self.load(lines)
+        d.stats = list(stats)
+        r = report.Report()
+        report.chain_light_section(r, d)
+        return {re.search(r"(\S+) exporter", m).group(1): (v, report.verdict(ok)) for m, t, v, ok in r.targets}, r
+
+    def test_deltas_within_each_run_then_medians_over_rounds(self):
+        lines = []
+        # Round 2's machine is far slower: the untraced p99 doubles, and
+        # the traced Δ stays what it is within the run.
+        for rnd, base in ((1, 150), (2, 300), (3, 160)):
+            lines += [latency_line("untraced", rnd, 70, base), latency_line("untraced-b", rnd, 70, base + 2),
+                      latency_line("file", rnd, 72, base + 20 + rnd)]
+        rows, r = self.targets(lines)
+        self.assertEqual(rows["file"], ("+11.0 µs", "met"))  # Δ 21, 22, 23 -> 22 / 2 hops
+        self.assertIn("noise floor ±1.0 µs", r.targets[0][0])
+
+    def test_a_delta_inside_the_noise_floor_is_not_decided(self):
+        lines = [latency_line("untraced", 1, 70, 150), latency_line("untraced-b", 1, 70, 170),
+                 latency_line("otlp", 1, 70, 185)]
+        rows, _ = self.targets(lines)
+        self.assertEqual(rows["otlp"], ("+17.5 µs", "not decided (inside the noise)"))  # 17.5 ± 10
+
+    def test_a_delta_beyond_target_and_floor_is_missed(self):
+        lines = [latency_line("untraced", 1, 70, 150), latency_line("untraced-b", 1, 70, 151),
+                 latency_line("file", 1, 70, 200)]
+        rows, _ = self.targets(lines)
+        self.assertEqual(rows["file"], ("+25.0 µs", "**missed**"))
+
+    def test_spans_dropped_withhold_a_met(self):
+        lines = [latency_line("untraced", 1, 70, 150), latency_line("untraced-b", 1, 70, 150),
+                 latency_line("file", 1, 70, 160)]
+        stats = [("chain-light-proxy", "file", 1, "stats exported=90 dropped_queue_full=10"),
+                 ("chain-light-backend", "file", 1, "stats exported=50 dropped_queue_full=0")]
+        rows, _ = self.targets(lines, stats)
+        self.assertEqual(rows["file"], ("+5.0 µs", "not decided (6.7% of spans dropped)"))
+
+    def test_a_chain_without_answers_has_no_line(self):
+        d = self.load(["latency\tchain-light\tfile\t1\t0\t-\t-\t-\t-\t3\n"])
+        self.assertEqual(d.latency, [])
 
 if __name__ == "__main__":
     unittest.main()
