@@ -73,11 +73,11 @@ fi
 tinyhttpd_modes="untraced file otlp zipkin jaeger"
 chain_modes="untraced file otlp"
 if [ $smoke = 1 ]; then
-    wrk_seconds=1 rounds=1 percall_calls=20000 percall_reps=3 percall_rounds=1 latency_seconds=1
+    wrk_seconds=1 rounds=1 percall_calls=20000 percall_reps=3 percall_rounds=1 interleave_seconds=1
     hold_connections=200 reporter_spans=20000
     nginx_modes="untraced file"
 else
-    wrk_seconds=5 rounds=3 percall_calls=100000 percall_reps=7 percall_rounds=5 latency_seconds=12
+    wrk_seconds=5 rounds=3 percall_calls=100000 percall_reps=7 percall_rounds=5 interleave_seconds=15
     hold_connections=10000 reporter_spans=300000
     nginx_modes="untraced file otlp"
 fi
@@ -120,7 +120,7 @@ if [ -z "$library" ]; then
     library="$repo/build-bench/libtraceshim.so"
 fi
 [ -f "$library" ] || { echo "bench/run.sh: no library at $library" >&2; exit 2; }
-for program in tinyhttpd percall holdconns udpsink interleave_latency; do
+for program in tinyhttpd percall holdconns udpsink interleave; do
     cc -std=c11 -O2 -Wall -Wextra -o "$work/$program" "$bench/$program.c"
 done
 
@@ -512,6 +512,54 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 
+# ---- 3b. keep-alive HTTP, every mode up at once ---------------------------
+# wrk against one server after another (above) compares runs seconds
+# apart, and on shared cores an untraced nginx's req/s moved by up to 50%
+# from one second to the next. Here one server per mode is up at once,
+# plus a second untraced one ("untraced-b"), and bench/interleave.c puts
+# the load (32 connections, closed loop like wrk's) on each in turn, 50 ms
+# at a time: a slow moment falls on every mode alike, and untraced-b's
+# difference from untraced is the method's own noise floor. The report
+# judges the throughput targets on these runs.
+run_interleaved() { # WHAT CONNECTIONS ROUND NAME=PORT...
+    local what=$1 connections=$2 round=$3 out="$work/interleave-$1-$3.out"
+    shift 3
+    if timeout $((interleave_seconds * 2 + 60)) "$work/interleave" "$connections" "$interleave_seconds" 50 "$@" \
+        >"$out" 2>"$out.stderr"; then
+        # NAME count req/s p50 p90 p99 p99.9 errors -> interleave WHAT NAME ROUND count ...
+        awk -v what="$what" -v round="$round" -F'\t' '{ printf "interleave\t%s\t%s\t%s", what, $1, round
+            for (i = 2; i <= NF; i++) printf "\t%s", $i; printf "\n" }' "$out" >>"$results"
+        log "    $what round $round: $(awk -F'\t' '{ printf "%s %s/s p99 %s µs; ", $1, $3, $6 }' "$out")"
+    else
+        cat "$out.stderr" >&2
+        section_failed "$what" "bench/interleave failed in round $round: $(tail -1 "$out.stderr")"
+    fi
+}
+log "==> keep-alive HTTP, every mode up at once: interleave, $wrk_connections connections, ${interleave_seconds}s in blocks of 50 ms, $rounds round(s); tinyhttpd: untraced untraced-b ${tinyhttpd_modes#untraced }; nginx: untraced untraced-b ${nginx_modes#untraced }"
+for round in $(seq 1 "$rounds"); do
+    for server in tinyhttpd nginx; do
+        modes_of_server="${server}_modes"
+        targets=() servers=()
+        for mode in untraced untraced-b ${!modes_of_server#untraced }; do
+            stderr_file="$work/$server-interleaved-$mode-$round.stderr"
+            if [ $mode = jaeger ]; then start_udpsink "GET /"; fi
+            "start_$server" "${mode%-b}" "$stderr_file" "$work/spans-$server-interleaved-$mode-$round.jsonl"
+            servers+=("$mode $server_pid $stderr_file $server_log")
+            targets+=("$mode=$server_port")
+        done
+        run_interleaved "$server-interleaved" "$wrk_connections" "$round" "${targets[@]}"
+        for entry in "${servers[@]}"; do
+            read -r mode pid stderr_file log_file <<<"$entry"
+            stop_server "$pid" "$([ $server = nginx ] && echo QUIT || echo TERM)"
+            [ "${mode%-b}" = untraced ] || record_stats "$server-interleaved" "$mode" "$round" "$stderr_file" "$log_file"
+            if [ $mode = jaeger ]; then
+                printf 'udpsink\t%s\t%s\t%s\t%s\n' "$server-interleaved" "$mode" "$round" "$(stop_udpsink)" >>"$results"
+            fi
+        done
+        drop_span_files "$work/spans-$server-interleaved-"*"-$round.jsonl"
+    done
+done
+
 # ---- 4. peer: a Node http server, traceshim vs the OpenTelemetry JS SDK ----
 # bench/node/run.sh measures it and writes http/stats lines for server
 # "node"; it exits 3, saying why, when Node, its modules or a tool is
@@ -583,38 +631,21 @@ done
 # One request at a time: nothing queues in front of a server, so the
 # latency is what the hops add to a request, not the throughput lost under
 # saturation (with 32 requests in flight, Little's law turns any lost req/s
-# into latency). A chain per mode, all up together, and interleave_latency
-# moves from one to the next every 50 ms: a slow second of the shared
-# machine falls on every mode alike. wrk -c1 against one mode after another
-# gave untraced p99s that differed by 62-304% between runs, more than the
-# 20 µs per hop being measured. A second untraced chain ("untraced-b")
-# measures what the method itself scatters: its Δ from "untraced" is the
-# noise floor the report sets against each traced mode's Δ.
-latency_modes="untraced untraced-b file otlp"
-log "==> chain one request at a time: interleave_latency ${latency_seconds}s in blocks of 50 ms, $rounds round(s), chains up at once: $latency_modes"
+# into latency). A chain per mode, all up together, visited in turn by
+# bench/interleave.c with one connection (see run_interleaved).
+log "==> chain one request at a time: interleave, 1 connection, ${interleave_seconds}s in blocks of 50 ms, $rounds round(s), chains up at once: untraced untraced-b file otlp"
 for round in $(seq 1 "$rounds"); do
     latency_targets=() latency_proxies=() latency_backends=()
-    for mode in $latency_modes; do
-        shim_mode=${mode%-b}
+    for mode in untraced untraced-b file otlp; do
         proxy_spans="$work/light-proxy-$mode-$round.jsonl"
         backend_spans="$work/light-backend-$mode-$round.jsonl"
-        start_tinyhttpd "$shim_mode" "$work/light-backend-$mode-$round.stderr" "$backend_spans"
+        start_tinyhttpd "${mode%-b}" "$work/light-backend-$mode-$round.stderr" "$backend_spans"
         latency_backends+=("$mode $server_pid $server_log")
-        start_nginx "$shim_mode" "$work/light-proxy-$mode-$round.stderr" "$proxy_spans" "$server_port"
+        start_nginx "${mode%-b}" "$work/light-proxy-$mode-$round.stderr" "$proxy_spans" "$server_port"
         latency_proxies+=("$mode $server_pid $work/light-proxy-$mode-$round.stderr $server_log")
         latency_targets+=("$mode=$server_port")
     done
-    latency_out="$work/latency-$round.out"
-    if timeout $((latency_seconds * 2 + 60)) "$work/interleave_latency" "$latency_seconds" 50 \
-        "${latency_targets[@]}" >"$latency_out" 2>"$latency_out.stderr"; then
-        # NAME count p50 p90 p99 p99.9 errors -> latency chain-light MODE ROUND count ...
-        awk -v round="$round" -F'\t' '{ printf "latency\tchain-light\t%s\t%s", $1, round
-            for (i = 2; i <= NF; i++) printf "\t%s", $i; printf "\n" }' "$latency_out" >>"$results"
-        log "    round $round: $(awk -F'\t' '{ printf "%s p99 %s µs; ", $1, $5 }' "$latency_out")"
-    else
-        cat "$latency_out.stderr" >&2
-        section_failed chain-light "interleave_latency failed in round $round: $(tail -1 "$latency_out.stderr")"
-    fi
+    run_interleaved chain-light 1 "$round" "${latency_targets[@]}"
     # The proxies first (they end their spans and close their upstream
     # connections), then the backends.
     for entry in "${latency_proxies[@]}"; do
@@ -677,7 +708,7 @@ report_args=(--results "$results" --command "$command_line" --library "${library
     --percall "$percall_calls calls x $percall_reps repetitions, $percall_rounds round(s)"
     --valgrind $have_valgrind
     --modes "tinyhttpd: $(interleaved $tinyhttpd_modes); nginx: $(interleaved $nginx_modes)" --chain-modes "$(interleaved $chain_modes)"
-    --latency "$latency_modes, $latency_seconds s"
+    --interleave "$interleave_seconds s in blocks of 50 ms"
     --reporter "$reporter_spans spans per run, $rounds round(s)")
 if [ $smoke = 1 ]; then
     python3 "$bench/report.py" "${report_args[@]}"

@@ -2,7 +2,7 @@
 traced run is compared with the mean of the untraced runs right before and
 after it in its round; lines without a slot (the Node peer's) fall back to
 the round's one untraced run. The one-at-a-time chain's lines
-(interleave_latency) are compared within their own run, and the untraced
+(bench/interleave.c) are compared within their own run, and the untraced
 A/A pair's difference is the noise floor of the per-hop verdict."""
 
 import os
@@ -82,8 +82,8 @@ class Pairing(unittest.TestCase):
 
 
 
-def latency_line(mode, rnd, p50, p99, errors=0):
-    return "latency\tchain-light\t%s\t%d\t5000\t%s\t0\t%s\t0\t%d\n" % (mode, rnd, p50, p99, errors)
+def latency_line(mode, rnd, p50, p99, errors=0, what="chain-light", rps=1000):
+    return "interleave\t%s\t%s\t%d\t5000\t%s\t%s\t0\t%s\t0\t%d\n" % (what, mode, rnd, rps, p50, p99, errors)
 
 
 class OneAtATime(unittest.TestCase):
@@ -135,8 +135,49 @@ class OneAtATime(unittest.TestCase):
         self.assertEqual(rows["file"], ("+5.0 µs", "not decided (6.7% of spans dropped)"))
 
     def test_a_chain_without_answers_has_no_line(self):
-        d = self.load(["latency\tchain-light\tfile\t1\t0\t-\t-\t-\t-\t3\n"])
-        self.assertEqual(d.latency, [])
+        d = self.load(["interleave\tchain-light\tfile\t1\t0\t-\t-\t-\t-\t-\t3\n"])
+        self.assertEqual(d.interleave, [])
+
+
+class EveryModeUpAtOnce(unittest.TestCase):
+    def targets(self, lines, stats=()):
+        d = OneAtATime.load(self, lines)
+        d.stats = list(stats)
+        r = report.Report()
+        report.http_section(r, d)
+        return {re.search(r"(\S+) exporter", m).group(1): (v, report.verdict(ok))
+                for m, t, v, ok in r.targets}
+
+    def test_ratios_within_each_run_against_the_floor(self):
+        lines = []
+        # The machine halves its speed in round 2: the ratio within the run
+        # is what counts.
+        for rnd, base in ((1, 60000), (2, 30000), (3, 62000)):
+            lines += [latency_line("untraced", rnd, 0, 0, what="nginx-interleaved", rps=base),
+                      latency_line("untraced-b", rnd, 0, 0, what="nginx-interleaved", rps=base * 1.01),
+                      latency_line("file", rnd, 0, 0, what="nginx-interleaved", rps=base * 0.985),
+                      latency_line("otlp", rnd, 0, 0, what="nginx-interleaved", rps=base * 0.95)]
+        rows = self.targets(lines)
+        self.assertEqual(rows["file"], ("98.5%", "met"))      # 98.5 - 1 >= 97
+        self.assertEqual(rows["otlp"], ("95.0%", "**missed**"))  # 95 + 1 < 97
+
+    def test_inside_the_floor_is_not_decided(self):
+        lines = [latency_line("untraced", 1, 0, 0, what="tinyhttpd-interleaved", rps=100000),
+                 latency_line("untraced-b", 1, 0, 0, what="tinyhttpd-interleaved", rps=95000),
+                 latency_line("zipkin", 1, 0, 0, what="tinyhttpd-interleaved", rps=92000)]
+        self.assertEqual(self.targets(lines)["zipkin"], ("92.0%", "not decided (inside the noise)"))
+
+    def test_wrk_rows_defer_to_the_interleaved_ones(self):
+        lines = ["http\tnginx\tuntraced\t1\t100\t10\t50\t0\t0\n", "http\tnginx\tfile\t1\t99\t10\t50\t0\t1\n",
+                 "http\tnginx\tuntraced\t1\t100\t10\t50\t0\t2\n",
+                 latency_line("untraced", 1, 0, 0, what="nginx-interleaved", rps=100),
+                 latency_line("untraced-b", 1, 0, 0, what="nginx-interleaved", rps=100),
+                 latency_line("file", 1, 0, 0, what="nginx-interleaved", rps=94)]
+        d = OneAtATime.load(self, lines)
+        r = report.Report()
+        report.http_section(r, d)
+        verdicts = [report.verdict(ok) for m, t, v, ok in r.targets if "keep-alive throughput" in m]
+        self.assertEqual(verdicts, ["for reference: judged with every mode up at once (below)", "**missed**"])
 
 if __name__ == "__main__":
     unittest.main()
