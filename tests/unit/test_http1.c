@@ -1598,8 +1598,8 @@ static void check_framing_parse_same(const char *buf, size_t len, size_t cap,
     q.num_headers = cap;
     int rf = ts_http_parse_response_framing(buf, len, &q);
     if (rf != r)
-        fail_msg("framing-only response of %zu bytes (cap %zu): %d, the full parse %d:\n%.*s",
-                 len, cap, rf, r, (int)len, buf);
+        fail_msg("framing-only response of %zu bytes (cap %zu): %d, the full parse %d:\n%.*s", len,
+                 cap, rf, r, (int)len, buf);
     if (r <= 0)
         return;
     assert_int_equal(q.minor_version, full->minor_version);
