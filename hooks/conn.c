@@ -472,9 +472,10 @@ static int parse_head(enum feed_kind kind, const char *buf, size_t len, struct p
         ph->req.num_headers = CONN_MAX_HEADERS;
         return ts_http_parse_request(buf, len, &ph->req);
     }
+    /* on_head reads a response's status and framing, nothing else */
     ph->res.headers = ph->hdrs;
     ph->res.num_headers = CONN_MAX_HEADERS;
-    return ts_http_parse_response(buf, len, &ph->res);
+    return ts_http_parse_response_framing(buf, len, &ph->res);
 }
 
 /* A complete head on an observed stream. Sets up the body framing in

@@ -200,6 +200,28 @@ static inline bool ts_http_is_host(const char *name)
     return (w | 0x20202020u) == host;
 }
 
+/* Which headers a head parser keeps in the caller's array: every one,
+ * or (a response parsed for its framing alone) only those that frame the
+ * body. */
+enum ts_http_keep {
+    TS_HTTP_KEEP_REQUEST,  /* all, and the names only requests carry noted */
+    TS_HTTP_KEEP_RESPONSE, /* all */
+    TS_HTTP_KEEP_FRAMING,  /* Content-Length and Transfer-Encoding */
+};
+
+/* Does a head parsed with `keep` keep the header with this name? Every
+ * other name costs a length comparison or two. */
+static inline __attribute__((always_inline)) bool ts_http_keeps(enum ts_http_keep keep,
+                                                                const char *name, size_t name_len)
+{
+    if (keep != TS_HTTP_KEEP_FRAMING)
+        return true;
+    if (name_len == sizeof "content-length" - 1)
+        return ts_ascii_eq_lower_n(name, "content-length", name_len);
+    return name_len == sizeof "transfer-encoding" - 1 &&
+           ts_ascii_eq_lower_n(name, "transfer-encoding", name_len);
+}
+
 /* Note header i by its name (see struct ts_http_noted): the length first,
  * so that most headers cost a comparison or two and none more than two
  * name comparisons. The names only requests carry are noted in requests. */
@@ -260,6 +282,19 @@ ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len, size_t
 #undef TS_HTTP_IS
 }
 
+/* Keep a header as headers[n] and note it; returns the new count. */
+static inline __attribute__((always_inline)) size_t
+ts_http_store(struct ts_http_header *headers, size_t n, struct ts_http_noted *nt, const char *name,
+              size_t name_len, const char *value, const char *value_end, enum ts_http_keep keep)
+{
+    headers[n].name = name;
+    headers[n].name_len = name_len;
+    headers[n].value = value;
+    headers[n].value_len = (size_t)(value_end - value);
+    ts_http_note(nt, name, name_len, n, keep == TS_HTTP_KEEP_REQUEST);
+    return n + 1;
+}
+
 /* Past the blanks before a field value; nearly every value follows one
  * space, and a byte above it ends the blanks at once. */
 static inline const char *ts_http_skip_ows(const char *p, const char *end)
@@ -311,21 +346,23 @@ static inline const char *ts_http_line_end_at(const char *t, const char *end)
 #define TS_HTTP_STOPS_BEFORE_END(stops, p, last)                                                   \
     ((p) <= (last) ? stops(p) : stops(last) >> ((p) - (last)))
 
-/* The usual header lines from *pp, a block of sixteen bytes at a time,
- * into headers[n..cap): a name of letters, digits and '-' shorter than a
- * block, ':', a value of visible ASCII and spaces, and CRLF or LF. Stops
- * at the first other line (a rarer name or value, an error, the head's
- * blank line, the buffer's end) and leaves it to the byte-by-byte code,
- * which decides it as it always has: this path only takes lines that code
- * takes, and as it takes them. Returns the new count, *pp past the lines
- * taken. last: see TS_HTTP_STOPS_BEFORE_END. */
-static inline __attribute__((always_inline)) size_t
+/* The usual header lines from *pp, a block of sixteen bytes at a time:
+ * a name of letters, digits and '-' shorter than a block, ':', a value of
+ * visible ASCII and spaces, and CRLF or LF. Stops at the first other line
+ * (a rarer name or value, an error, the head's blank line, the buffer's
+ * end) and leaves it to the byte-by-byte code, which decides it as it
+ * always has: this path only takes lines that code takes, and as it takes
+ * them. *lines counts the lines read, against cap; those `keep` keeps go
+ * to headers[*kept..]. *pp goes past the lines taken. last: see
+ * TS_HTTP_STOPS_BEFORE_END. */
+static inline __attribute__((always_inline)) void
 ts_http_usual_lines(const char **pp, const char *end, const char *last,
-                    struct ts_http_header *headers, size_t n, size_t cap, struct ts_http_noted *nt,
-                    bool request)
+                    struct ts_http_header *headers, size_t *lines, size_t *kept, size_t cap,
+                    struct ts_http_noted *nt, enum ts_http_keep keep)
 {
     const char *s = *pp;
-    for (; n < cap; n++) {
+    size_t line = *lines, n = *kept;
+    for (; line < cap; line++) {
         unsigned stops = TS_HTTP_STOPS_BEFORE_END(ts_http_name_stops, s, last);
         if (!stops)
             break;
@@ -344,44 +381,44 @@ ts_http_usual_lines(const char **pp, const char *end, const char *last,
         const char *next = ts_http_line_end_at(t, end);
         if (!next)
             break;
-        /* From the colon to t only visible ASCII and spaces (the value's
-         * blanks: a tab stops the scan), and t is no space, so the spaces
-         * before the value end by t. */
-        while (*v == ' ')
-            v++;
-        const char *value_end = t;
-        while (value_end > v && value_end[-1] == ' ')
-            value_end--;
-        headers[n].name = s;
-        headers[n].name_len = name_len;
-        headers[n].value = v;
-        headers[n].value_len = (size_t)(value_end - v);
-        ts_http_note(nt, s, name_len, n, request);
+        if (ts_http_keeps(keep, s, name_len)) {
+            /* From the colon to t only visible ASCII and spaces (the
+             * value's blanks: a tab stops the scan), and t is no space,
+             * so the spaces before the value end by t. */
+            while (*v == ' ')
+                v++;
+            const char *value_end = t;
+            while (value_end > v && value_end[-1] == ' ')
+                value_end--;
+            n = ts_http_store(headers, n, nt, s, name_len, v, value_end, keep);
+        }
         s = next;
     }
 out:
     *pp = s;
-    return n;
+    *lines = line;
+    *kept = n;
 }
 #endif
 
 /* Header lines up to and including the blank line that ends the head.
  * The notes go to *nt, the head's own, as the lines are read (as the
- * headers go to the caller's array), with the headers' count at the end;
- * nt->headers is NULL until then (the parse's first step), so that the
- * notes of a head that turns out incomplete or invalid never hold
- * (ts_http_notes_hold), also where a head parsed before left some.
- * request says whether to note the names only requests carry. Only the
- * notes' counts and `seen` start at zero: first[k] is written when bit k
- * is, and read only then. last: the buffer's last block (see
+ * headers `keep` keeps go to the caller's array), with the kept headers'
+ * count at the end; nt->headers is NULL until then (the parse's first
+ * step), so that the notes of a head that turns out incomplete or invalid
+ * never hold (ts_http_notes_hold), also where a head parsed before left
+ * some. cap bounds the header lines, kept or not, so that a head is
+ * accepted or refused alike whatever is kept of it. Only the notes'
+ * counts and `seen` start at zero: first[k] is written when bit k is, and
+ * read only then. last: the buffer's last block (see
  * TS_HTTP_STOPS_BEFORE_END), NULL in a buffer shorter than one. Inlined
- * in the two below, each with its own `request`. */
+ * in each parser with its own `keep`. */
 static inline __attribute__((always_inline)) int
 ts_http_headers(const char **pp, const char *end, const char *last, struct ts_http_header *headers,
-                size_t cap, struct ts_http_noted *nt, bool request)
+                size_t cap, struct ts_http_noted *nt, enum ts_http_keep keep)
 {
     const char *p = *pp;
-    size_t n = 0;
+    size_t lines = 0, n = 0; /* read; kept */
     nt->cl_count = nt->te_count = 0;
     nt->seen = 0;
     for (;;) {
@@ -389,7 +426,7 @@ ts_http_headers(const char **pp, const char *end, const char *last, struct ts_ht
         /* The usual lines first: they are none of the cases below, so
          * those are looked at only for a line that is not one. */
         if (last)
-            n = ts_http_usual_lines(&p, end, last, headers, n, cap, nt, request);
+            ts_http_usual_lines(&p, end, last, headers, &lines, &n, cap, nt, keep);
 #endif
         if (p == end)
             return TS_HTTP_INCOMPLETE;
@@ -401,7 +438,7 @@ ts_http_headers(const char **pp, const char *end, const char *last, struct ts_ht
                 return r;
             break;
         }
-        if (n == cap)
+        if (lines == cap)
             return TS_HTTP_ERROR; /* more headers than the caller can hold */
 
         /* field-name ":" — no blank before the colon (RFC 9112 5.1); an
@@ -440,12 +477,10 @@ ts_http_headers(const char **pp, const char *end, const char *last, struct ts_ht
         } else {
             p += 2;
         }
-        headers[n].name = name;
-        headers[n].name_len = name_len;
-        headers[n].value = value;
-        headers[n].value_len = (size_t)(value_end - value);
-        ts_http_note(nt, name, name_len, n, request);
-        n++;
+        lines++;
+        if (!ts_http_keeps(keep, name, name_len))
+            continue;
+        n = ts_http_store(headers, n, nt, name, name_len, value, value_end, keep);
     }
     nt->headers = headers;
     nt->count = n;
@@ -455,20 +490,6 @@ ts_http_headers(const char **pp, const char *end, const char *last, struct ts_ht
         nt->te_first = n;
     *pp = p;
     return TS_HTTP_OK;
-}
-
-static int ts_http_request_headers(const char **pp, const char *end, const char *last,
-                                   struct ts_http_header *headers, size_t cap,
-                                   struct ts_http_noted *nt)
-{
-    return ts_http_headers(pp, end, last, headers, cap, nt, true);
-}
-
-static int ts_http_response_headers(const char **pp, const char *end, const char *last,
-                                    struct ts_http_header *headers, size_t cap,
-                                    struct ts_http_noted *nt)
-{
-    return ts_http_headers(pp, end, last, headers, cap, nt, false);
 }
 
 /* Heads longer than INT_MAX cannot be reported: clamp the input and turn a
@@ -548,8 +569,9 @@ static inline const char *ts_http_request_line_fast(const char *p, const char *e
 /* The usual status line at p: "HTTP/1.d ddd ", a reason of visible ASCII
  * and spaces, and a line end, all within a block from the reason on. As
  * ts_http_request_line_fast. */
-static inline const char *ts_http_status_line_fast(const char *p, const char *end, const char *last,
-                                                   struct ts_http_response *line)
+static inline __attribute__((always_inline)) const char *
+ts_http_status_line_fast(const char *p, const char *end, const char *last,
+                         struct ts_http_response *line)
 {
     if (!last || p > last)
         return NULL;
@@ -644,7 +666,8 @@ static int ts_http_request_head(const char **pp, const char *end, const char *la
     int r = ts_http_request_line(&p, end, last, &line);
     if (r != TS_HTTP_OK)
         return r;
-    r = ts_http_request_headers(&p, end, last, req->headers, req->num_headers, &req->noted);
+    r = ts_http_headers(&p, end, last, req->headers, req->num_headers, &req->noted,
+                        TS_HTTP_KEEP_REQUEST);
     if (r != TS_HTTP_OK)
         return r;
 
@@ -670,9 +693,12 @@ int ts_http_parse_request(const char *buf, size_t len, struct ts_http_request *r
 }
 
 /* The status line, "HTTP/1.d SP ddd [SP reason] EOL": version, status and
- * reason go to *line. */
-static int ts_http_status_line(const char **pp, const char *end, const char *last,
-                               struct ts_http_response *line)
+ * reason go to *line. Forced inline in both response parsers, as it was
+ * in the one before there were two: a call cost each response ~40. */
+static inline __attribute__((always_inline)) int ts_http_status_line(const char **pp,
+                                                                     const char *end,
+                                                                     const char *last,
+                                                                     struct ts_http_response *line)
 {
     const char *p = *pp;
 #ifdef __SSE2__
@@ -726,15 +752,16 @@ static int ts_http_status_line(const char **pp, const char *end, const char *las
 }
 
 /* Status line and headers; as ts_http_request_head. */
-static int ts_http_response_head(const char **pp, const char *end, const char *last,
-                                 struct ts_http_response *res)
+static inline __attribute__((always_inline)) int
+ts_http_response_head(const char **pp, const char *end, const char *last,
+                      struct ts_http_response *res, enum ts_http_keep keep)
 {
     const char *p = *pp;
     struct ts_http_response line;
     int r = ts_http_status_line(&p, end, last, &line);
     if (r != TS_HTTP_OK)
         return r;
-    r = ts_http_response_headers(&p, end, last, res->headers, res->num_headers, &res->noted);
+    r = ts_http_headers(&p, end, last, res->headers, res->num_headers, &res->noted, keep);
     if (r != TS_HTTP_OK)
         return r;
 
@@ -747,15 +774,27 @@ static int ts_http_response_head(const char **pp, const char *end, const char *l
     return TS_HTTP_OK;
 }
 
-int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response *res)
+static inline __attribute__((always_inline)) int
+ts_http_response_keeping(const char *buf, size_t len, struct ts_http_response *res,
+                         enum ts_http_keep keep)
 {
     res->noted.headers = NULL; /* see ts_http_headers */
     if (len == 0)
         return TS_HTTP_INCOMPLETE; /* buf may be NULL */
     size_t n = ts_http_clamp(len);
     const char *p = buf;
-    int r = ts_http_response_head(&p, buf + n, ts_http_last_block(buf, n), res);
+    int r = ts_http_response_head(&p, buf + n, ts_http_last_block(buf, n), res, keep);
     return ts_http_finish(r, len, buf, p);
+}
+
+int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response *res)
+{
+    return ts_http_response_keeping(buf, len, res, TS_HTTP_KEEP_RESPONSE);
+}
+
+int ts_http_parse_response_framing(const char *buf, size_t len, struct ts_http_response *res)
+{
+    return ts_http_response_keeping(buf, len, res, TS_HTTP_KEEP_FRAMING);
 }
 
 /* ------------------------------------------------------------ sniffing */

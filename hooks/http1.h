@@ -99,6 +99,14 @@ int ts_http_parse_request(const char *buf, size_t len, struct ts_http_request *r
 /* Parse a response head; same contract as ts_http_parse_request. */
 int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response *res);
 
+/* The same for a response read for its status and framing alone (what
+ * ts_http_response_body needs): the same result, fields and notes, but of
+ * the headers only Content-Length and Transfer-Encoding go to the array
+ * (num_headers counts those). The capacity still bounds all the header
+ * lines, so that a head is refused exactly when ts_http_parse_response
+ * refuses it. The other lines are still checked, not stored. */
+int ts_http_parse_response_framing(const char *buf, size_t len, struct ts_http_response *res);
+
 /* Could buf[0..len) be the start of an HTTP/1.x request? True when it is a
  * prefix of "METHOD SP target SP HTTP/1.d" with a known method (GET, POST,
  * ...). Used to decide whether bytes are worth holding back. */

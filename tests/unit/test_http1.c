@@ -1548,7 +1548,96 @@ static void test_notes_find_first_of_each(void **state)
     }
 }
 
+/* A response parsed for its framing keeps only the headers that frame
+ * it, while every line still counts against the capacity. */
+static void test_response_framing_only(void **state)
+{
+    (void)state;
+    static const char head[] = "HTTP/1.1 200 OK\r\nServer: x\r\ncontent-length: 7\r\n"
+                               "Accept-Charset: y\r\nTransfer-Encoding: gzip, chunked\r\n"
+                               "Content-Length:  7 \r\n\r\nbody";
+    struct ts_http_header h[5];
+    struct ts_http_response res = {.headers = h, .num_headers = 5};
+    int n = ts_http_parse_response_framing(head, sizeof head - 1, &res);
+    assert_int_equal(n, sizeof head - 1 - 4);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(res.num_headers, 3);
+    assert_int_equal(h[0].name_len, 14);
+    assert_memory_equal(h[1].value, "gzip, chunked", h[1].value_len);
+    assert_memory_equal(h[2].value, "7", h[2].value_len);
+    assert_int_equal(res.noted.cl_first, 0);
+    assert_int_equal(res.noted.cl_count, 2);
+    assert_int_equal(res.noted.te_first, 1);
+    struct ts_http_body body;
+    assert_int_equal(ts_http_response_body(&res, "GET", 3, &body), 0);
+    assert_int_equal(body.kind, TS_BODY_CHUNKED);
+    /* five lines, room for four: refused, as the full parse refuses it */
+    res.num_headers = 4;
+    assert_int_equal(ts_http_parse_response_framing(head, sizeof head - 1, &res), TS_HTTP_ERROR);
+    /* a line that is not kept is still checked */
+    static const char bad[] = "HTTP/1.1 200 OK\r\nServer: a\x01b\r\n\r\n";
+    res.num_headers = 5;
+    assert_int_equal(ts_http_parse_response_framing(bad, sizeof bad - 1, &res), TS_HTTP_ERROR);
+}
+
 /* ------------------------------------------- against the old parsers */
+
+/* The framing-only parse of a response (ts_http_parse_response_framing)
+ * against the full one, whose result r and fields are in *full: the same
+ * result and fields, of the headers exactly the full parse's
+ * Content-Length and Transfer-Encoding ones in their order, notes about
+ * those, and the same body framing for a GET and for a HEAD. */
+static void check_framing_parse_same(const char *buf, size_t len, size_t cap,
+                                     const struct ts_http_response *full, int r)
+{
+    enum { CAP_MAX = 24 };
+    struct ts_http_header h[CAP_MAX];
+    struct ts_http_response q;
+    memset(&q, 0x5a, sizeof q);
+    q.headers = h;
+    q.num_headers = cap;
+    int rf = ts_http_parse_response_framing(buf, len, &q);
+    if (rf != r)
+        fail_msg("framing-only response of %zu bytes (cap %zu): %d, the full parse %d:\n%.*s", len,
+                 cap, rf, r, (int)len, buf);
+    if (r <= 0)
+        return;
+    assert_int_equal(q.minor_version, full->minor_version);
+    assert_int_equal(q.status, full->status);
+    assert_ptr_equal(q.reason, full->reason);
+    assert_int_equal(q.reason_len, full->reason_len);
+    size_t kept = 0;
+    for (size_t i = 0; i < full->num_headers; i++) {
+        const struct ts_http_header *f = &full->headers[i];
+        if (!TS_HTTP_NAMED(f, "content-length") && !TS_HTTP_NAMED(f, "transfer-encoding"))
+            continue;
+        assert_true(kept < q.num_headers);
+        assert_memory_equal(&q.headers[kept], f, sizeof *f);
+        kept++;
+    }
+    assert_int_equal(q.num_headers, kept);
+    assert_true(ts_http_notes_hold(&q.noted, q.headers, q.num_headers));
+    assert_int_equal(q.noted.cl_count, full->noted.cl_count);
+    assert_int_equal(q.noted.te_count, full->noted.te_count);
+    if (q.noted.cl_count)
+        assert_true(TS_HTTP_NAMED(&q.headers[q.noted.cl_first], "content-length"));
+    else
+        assert_int_equal(q.noted.cl_first, kept);
+    if (q.noted.te_count)
+        assert_true(TS_HTTP_NAMED(&q.headers[q.noted.te_first], "transfer-encoding"));
+    else
+        assert_int_equal(q.noted.te_first, kept);
+    static const char *const methods[] = {"GET", "HEAD"};
+    for (int m = 0; m < 2; m++) {
+        struct ts_http_body b[2];
+        int fr[2] = {
+            ts_http_response_body(full, methods[m], strlen(methods[m]), &b[0]),
+            ts_http_response_body(&q, methods[m], strlen(methods[m]), &b[1]),
+        };
+        assert_int_equal(fr[0], fr[1]);
+        assert_memory_equal(&b[0], &b[1], sizeof b[0]);
+    }
+}
 
 /* Both parses of buf[0..len) (an exact-size heap copy: ASan sees any read
  * past the end), today's and the reference's (http1_ref.h), into header
@@ -1602,6 +1691,7 @@ static void check_same_as_ref(const char *s, size_t len, size_t cap, bool reques
         }
         nt[0] = q[0].noted;
         nt[1] = q[1].noted;
+        check_framing_parse_same(buf, len, cap, &q[0], r[0]);
     }
     if (r[0] != r[1])
         fail_msg("%s of %zu bytes (cap %zu): %d, the reference %d:\n%.*s",
@@ -1966,6 +2056,7 @@ int main(void)
         cmocka_unit_test(test_request_framing),
         cmocka_unit_test(test_content_length_every_digit_count),
         cmocka_unit_test(test_response_framing),
+        cmocka_unit_test(test_response_framing_only),
         cmocka_unit_test(test_feed_simple_kinds),
         cmocka_unit_test(test_chunked_splits),
         cmocka_unit_test(test_chunked_state_after_end),
