@@ -1,7 +1,7 @@
 /*
  * percall — the cost of one read/write call, for the benchmarks.
  *
- *   percall CALLS REPETITIONS [KIND...]
+ *   percall [--after-span] CALLS REPETITIONS [KIND...]
  *
  * KIND is one of
  *   pipe      write 1 byte / read 1 byte on a pipe             (untracked fd)
@@ -24,12 +24,19 @@
  *
  * A warm-up repetition runs first and is not counted: the shim's lazy
  * set-up (and the page cache for the file) should not be billed to a call.
+ *
+ * --after-span: one HTTP exchange before anything is measured. Under the
+ * shim it makes the first spans, which start the reporter thread: the
+ * state of every traced program from its first request on. Without it, a
+ * process that has made no span has no reporter thread, and its calls
+ * miss what a second thread costs them (glibc's cancellation bracket).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,8 +189,13 @@ static void run_kind(const char *kind, struct fixture *fixture, long calls)
 
 int main(int argc, char **argv)
 {
+    bool after_span = argc > 1 && strcmp(argv[1], "--after-span") == 0;
+    if (after_span) {
+        argv++;
+        argc--;
+    }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s CALLS REPETITIONS [pipe|file|tcp-raw|http...]\n", argv[0]);
+        fprintf(stderr, "usage: percall [--after-span] CALLS REPETITIONS [pipe|file|tcp-raw|http...]\n");
         return 2;
     }
     long calls = strtol(argv[1], NULL, 10);
@@ -210,6 +222,8 @@ int main(int argc, char **argv)
     unlink(file_path);
     make_tcp_pair(&fixture.raw_client, &fixture.raw_server);
     make_tcp_pair(&fixture.http_client, &fixture.http_server);
+    if (after_span)
+        http_exchanges(fixture.http_client, fixture.http_server, 1);
 
     /* Wall time shows what the calling thread waits; process CPU time
      * (all threads) also counts what the shim's reporter thread spends on

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../preload/direct.h"
 #include "../preload/fdtable.h"
 #include "../preload/init.h"
 #include "../preload/real.h"
@@ -78,7 +79,7 @@ traced_recv(recv_call_fn call, struct recv_call *rc, const struct iovec *iov, in
 
 static ssize_t call_read(struct recv_call *rc)
 {
-    return TS_REAL(read)(rc->fd, rc->buf, rc->len);
+    return ts_pass_read(rc->fd, rc->buf, rc->len);
 }
 
 static ssize_t call_read_chk(struct recv_call *rc)
@@ -88,12 +89,12 @@ static ssize_t call_read_chk(struct recv_call *rc)
 
 static ssize_t call_readv(struct recv_call *rc)
 {
-    return TS_REAL(readv)(rc->fd, rc->iov, rc->iovcnt);
+    return ts_pass_readv(rc->fd, rc->iov, rc->iovcnt);
 }
 
 static ssize_t call_recv(struct recv_call *rc)
 {
-    return TS_REAL(recv)(rc->fd, rc->buf, rc->len, rc->flags);
+    return ts_pass_recv(rc->fd, rc->buf, rc->len, rc->flags);
 }
 
 static ssize_t call_recv_chk(struct recv_call *rc)
@@ -103,7 +104,7 @@ static ssize_t call_recv_chk(struct recv_call *rc)
 
 static ssize_t call_recvfrom(struct recv_call *rc)
 {
-    return TS_REAL(recvfrom)(rc->fd, rc->buf, rc->len, rc->flags, rc->addr, rc->addrlen);
+    return ts_pass_recvfrom(rc->fd, rc->buf, rc->len, rc->flags, rc->addr, rc->addrlen);
 }
 
 static ssize_t call_recvfrom_chk(struct recv_call *rc)
@@ -114,7 +115,7 @@ static ssize_t call_recvfrom_chk(struct recv_call *rc)
 
 static ssize_t call_recvmsg(struct recv_call *rc)
 {
-    return TS_REAL(recvmsg)(rc->fd, rc->msg, rc->flags);
+    return ts_pass_recvmsg(rc->fd, rc->msg, rc->flags);
 }
 
 /* A receive into one buffer. */
@@ -134,7 +135,7 @@ static __attribute__((noinline)) ssize_t read_traced(int fd, void *buf, size_t l
 TS_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(read)(fd, buf, len);
+        return ts_pass_read(fd, buf, len);
     return read_traced(fd, buf, len);
 }
 
@@ -161,7 +162,7 @@ static __attribute__((noinline)) ssize_t readv_traced(int fd, const struct iovec
 TS_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(readv)(fd, iov, iovcnt);
+        return ts_pass_readv(fd, iov, iovcnt);
     return readv_traced(fd, iov, iovcnt);
 }
 
@@ -174,7 +175,7 @@ static __attribute__((noinline)) ssize_t recv_traced(int fd, void *buf, size_t l
 TS_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(recv)(fd, buf, len, flags);
+        return ts_pass_recv(fd, buf, len, flags);
     return recv_traced(fd, buf, len, flags);
 }
 
@@ -204,7 +205,7 @@ TS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sock
                            socklen_t *addrlen)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(recvfrom)(fd, buf, len, flags, addr, addrlen);
+        return ts_pass_recvfrom(fd, buf, len, flags, addr, addrlen);
     return recvfrom_traced(fd, buf, len, flags, addr, addrlen);
 }
 
@@ -240,7 +241,7 @@ static __attribute__((noinline)) ssize_t recvmsg_traced(int fd, struct msghdr *m
 TS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     if (TS_PASSTHROUGH(fd) || !msg)
-        return TS_REAL(recvmsg)(fd, msg, flags);
+        return ts_pass_recvmsg(fd, msg, flags);
     return recvmsg_traced(fd, msg, flags);
 }
 
@@ -277,31 +278,31 @@ traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov,
 static ssize_t call_write(void *arg)
 {
     const struct send_call *sc = arg;
-    return TS_REAL(write)(sc->fd, sc->buf, sc->len);
+    return ts_pass_write(sc->fd, sc->buf, sc->len);
 }
 
 static ssize_t call_writev(void *arg)
 {
     const struct send_call *sc = arg;
-    return TS_REAL(writev)(sc->fd, sc->iov, sc->iovcnt);
+    return ts_pass_writev(sc->fd, sc->iov, sc->iovcnt);
 }
 
 static ssize_t call_send(void *arg)
 {
     const struct send_call *sc = arg;
-    return TS_REAL(send)(sc->fd, sc->buf, sc->len, sc->flags);
+    return ts_pass_send(sc->fd, sc->buf, sc->len, sc->flags);
 }
 
 static ssize_t call_sendto(void *arg)
 {
     const struct send_call *sc = arg;
-    return TS_REAL(sendto)(sc->fd, sc->buf, sc->len, sc->flags, sc->addr, sc->addrlen);
+    return ts_pass_sendto(sc->fd, sc->buf, sc->len, sc->flags, sc->addr, sc->addrlen);
 }
 
 static ssize_t call_sendmsg(void *arg)
 {
     const struct send_call *sc = arg;
-    return TS_REAL(sendmsg)(sc->fd, sc->msg, sc->flags);
+    return ts_pass_sendmsg(sc->fd, sc->msg, sc->flags);
 }
 
 static inline __attribute__((always_inline)) ssize_t send_one(ts_conn_pass_fn call,
@@ -320,7 +321,7 @@ static __attribute__((noinline)) ssize_t write_traced(int fd, const void *buf, s
 TS_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(write)(fd, buf, len);
+        return ts_pass_write(fd, buf, len);
     return write_traced(fd, buf, len);
 }
 
@@ -333,7 +334,7 @@ static __attribute__((noinline)) ssize_t writev_traced(int fd, const struct iove
 TS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(writev)(fd, iov, iovcnt);
+        return ts_pass_writev(fd, iov, iovcnt);
     return writev_traced(fd, iov, iovcnt);
 }
 
@@ -346,7 +347,7 @@ static __attribute__((noinline)) ssize_t send_traced(int fd, const void *buf, si
 TS_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(send)(fd, buf, len, flags);
+        return ts_pass_send(fd, buf, len, flags);
     return send_traced(fd, buf, len, flags);
 }
 
@@ -365,7 +366,7 @@ TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
     /* An address on a connected TCP socket is ignored by the kernel (or an
      * error): only address-less sends are ours to rewrite. */
     if (TS_PASSTHROUGH(fd) || addr)
-        return TS_REAL(sendto)(fd, buf, len, flags, addr, addrlen);
+        return ts_pass_sendto(fd, buf, len, flags, addr, addrlen);
     return sendto_traced(fd, buf, len, flags, addr, addrlen);
 }
 
@@ -380,7 +381,7 @@ static __attribute__((noinline)) ssize_t sendmsg_traced(int fd, const struct msg
 static ssize_t sendmsg_hook(int fd, const struct msghdr *msg, int flags)
 {
     if (TS_PASSTHROUGH(fd) || !msg || msg->msg_name || msg->msg_controllen)
-        return TS_REAL(sendmsg)(fd, msg, flags);
+        return ts_pass_sendmsg(fd, msg, flags);
     return sendmsg_traced(fd, msg, flags);
 }
 

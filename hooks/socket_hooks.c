@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../preload/direct.h"
 #include "../preload/fd_split.h"
 #include "../preload/fdtable.h"
 #include "../preload/init.h"
@@ -149,7 +150,7 @@ TS_EXPORT int close(int fd)
             untrack((unsigned)fd, (unsigned)fd);
         errno = saved;
     }
-    return TS_REAL(close)(fd);
+    return ts_pass_close(fd);
 }
 
 TS_EXPORT int close_range(unsigned first, unsigned last, int flags)

@@ -583,6 +583,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     cfg->exit_timeout_ms = DEFAULT_EXIT_TIMEOUT_MS;
     cfg->follow_exec = true;
     cfg->own_fd_table = -1;
+    cfg->direct_calls = true;
     ts_url_parse(DEFAULT_OTLP_URL, &cfg->otlp_url);
     cfg->otlp_protocol = TS_OTLP_PROTOBUF;
     cfg->otlp_timeout_ms = DEFAULT_EXPORTER_TIMEOUT_MS;
@@ -669,6 +670,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     read_bool(get, "TRACESHIM_FOLLOW_EXEC", NULL, &cfg->follow_exec, &errors);
     read_bool(get, "TRACESHIM_PROCESS_SPANS", NULL, &cfg->process_spans, &errors);
     read_bool(get, "TRACESHIM_STATS", NULL, &cfg->stats, &errors);
+    read_bool(get, "TRACESHIM_DIRECT_CALLS", NULL, &cfg->direct_calls, &errors);
     if (env(get, "TRACESHIM_OWN_FD_TABLE")) { /* unset: decided at run time (-1) */
         bool own = true;
         int before = errors;

@@ -93,6 +93,9 @@ struct ts_config {
     bool stats;               /* TRACESHIM_STATS: print the counters at exit (stats.h) */
     int own_fd_table;         /* TRACESHIM_OWN_FD_TABLE: the reporter's fds apart (fd_split.h):
                                  1, 0, or -1 (unset): on unless under a seccomp filter */
+    bool direct_calls;        /* TRACESHIM_DIRECT_CALLS: the hooks may make a program's reads and
+                                 writes as bare system calls while no thread can be cancelled
+                                 (direct.h); default on */
 };
 
 /* The live configuration of this process (filled by ts_config_load at init). */

@@ -18,6 +18,7 @@
  * When two different copies of the library are loaded (one from each),
  * only the one the program's calls reach first works; the other is
  * dormant, so nothing is traced twice. */
+#include "direct.h"
 #include "init.h"
 
 #include <dlfcn.h>
@@ -222,16 +223,24 @@ static void init_body(void)
      * that never asked. Stay dormant unless the system file selects it. */
     bool system = !named_in_ld_preload(self_path());
     ts_env_lookup_fn lookup = system ? system_lookup : env_lookup;
-    if (system && !system_mode_possible())
+    /* A shim that traces nothing starts no thread: its hooks pass every
+     * call through glibc, as if they were not there. */
+    if (system && !system_mode_possible()) {
+        ts_direct_end();
         return;
-    if (!program_selected(lookup, system))
+    }
+    if (!program_selected(lookup, system)) {
+        ts_direct_end();
         return;
+    }
     ts_guard_enter();
     ts_real_resolve();
     ts_log_muted = system; /* about the configuration: traceshim config --system says it */
     ts_config_load(&ts_cfg, lookup);
     if (system)
         ts_cfg.follow_exec = false; /* each child decides for itself from the file */
+    if (ts_cfg.disabled || !ts_cfg.direct_calls)
+        ts_direct_end();
     if (!ts_cfg.disabled) {
         /* counting starts now: the start time of the TRACESHIM_STATS metrics */
         ts_stats_mark_start();

@@ -7,12 +7,14 @@
 #ifndef TS_REAL_H
 #define TS_REAL_H
 
+#include <pthread.h>
 #include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <threads.h>
 #include <time.h>
 
 /* X(name, return type, parameter list). Every entry is mandatory: glibc has
@@ -62,6 +64,9 @@
     X(exit, void, (int))                                                                           \
     X(_exit, void, (int))                                                                          \
     X(_Exit, void, (int))                                                                          \
+    X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))       \
+    X(pthread_cancel, int, (pthread_t))                                                            \
+    X(thrd_create, int, (thrd_t *, thrd_start_t, void *))                                          \
     X(__libc_start_main, int,                                                                      \
       (int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),              \
        void (*)(void), void *))

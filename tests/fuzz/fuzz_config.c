@@ -78,6 +78,7 @@ static const char *const vars[] = {
     "TRACESHIM_PROCESS_SPANS",
     "TRACESHIM_STATS",
     "TRACESHIM_OWN_FD_TABLE",
+    "TRACESHIM_DIRECT_CALLS",
 };
 #define NVARS (sizeof vars / sizeof *vars)
 
