@@ -567,11 +567,13 @@ def percall_section(r, d, have_valgrind):
     if instr:
         irows = []
         units = {"http": "exchange (2 spans)", "server-none": "request (1 span)",
-                 "server-traceparent": "request with a traceparent (1 span)"}
+                 "server-traceparent": "request with a traceparent (1 span)",
+                 "pipe-before-span": "call, before the first span (no reporter thread yet)"}
         for kind, base, added in instr:
             irows.append([kind, units.get(kind, "call"), fmt(base), fmt(added)])
             if kind in ("pipe", "file"):
-                r.targets.append(("untracked fd (%s) read/write, instructions added" % kind,
+                r.targets.append(("untracked fd (%s) read/write, instructions added, reporter thread "
+                                  "running" % kind,
                                   "≤ 30 per call", "%.1f" % added, added <= 30))
         r.out("Instructions in user space (callgrind; the system call itself is not counted):")
         r.out()
@@ -797,11 +799,17 @@ changed, with before/after counts, is kept by hand in
   a pair within the process, which, traced, is one client span and one server
   span. Wall ns is the calling thread's time; CPU ns is process CPU time
   (`CLOCK_PROCESS_CPUTIME_ID`, every thread, so the reporter's encoding and
-  file writes are included).
+  file writes are included). percall runs with `--after-span`: one HTTP
+  exchange before anything is measured, so that, traced, the reporter
+  thread runs, as in any traced program after its first request (a second
+  thread makes glibc bracket every cancellable call: README, "The
+  reporter's fd table"); untraced, the process stays single-threaded.
 - **Instructions per call**: `valgrind --tool=callgrind` total Ir of
   percall with a short and a long count of calls, untraced and traced;
   ((traced long − traced short) − (untraced long − untraced short)) / calls
-  is what the shim adds per call, start-up and exit cancelled out. The
+  is what the shim adds per call, start-up and exit cancelled out (also
+  with `--after-span`; "pipe-before-span" without it: a process that has
+  made no span and has no reporter thread yet). The
   server rows do the same for a server alone, what nginx pays:
   `bench/tinyhttpd` under callgrind answering 200 and 1200 keep-alive GETs
   from `bench/keepalive_get.py` (its own, untraced process), without and
@@ -835,9 +843,6 @@ changed, with before/after counts, is kept by hand in
   receivers in other processes on the same two cores; the file exporter's
   include the kernel's work of appending to the page cache, which other
   I/O on the machine slows down.
-- tcp-raw: a socket the shim tracked and then gave up on (not HTTP) still
-  costs far more instructions per read/write than an untracked fd (see the
-  instructions table): worth a look when the hot path is profiled.
 - "untracked fd … time added": the system call costs 350–600 ns here and the
   spread between untraced runs is of the order of the target itself. The
   row compares each run's fastest repetition (median over the rounds),

@@ -312,12 +312,12 @@ log "==> per-call cost: percall $percall_calls calls x $percall_reps repetitions
 for round in $(seq 1 "$percall_rounds"); do
     for mode in untraced traced; do
         if [ $mode = untraced ]; then
-            TMPDIR="$work" "$work/percall" "$percall_calls" "$percall_reps" >"$work/percall.out"
+            TMPDIR="$work" "$work/percall" --after-span "$percall_calls" "$percall_reps" >"$work/percall.out"
         else
             # A traced run writes about a million spans (1 GB); deleted at
             # once, its pages are dropped instead of written back, so they
             # do not slow the file writes of the sections after it.
-            env $(traced_env file "$work/spans-percall.jsonl") TMPDIR="$work" "$work/percall" \
+            env $(traced_env file "$work/spans-percall.jsonl") TMPDIR="$work" "$work/percall" --after-span \
                 "$percall_calls" "$percall_reps" >"$work/percall.out" 2>>"$work/percall.stderr"
             drop_span_files "$work/spans-percall.jsonl"
         fi
@@ -357,13 +357,19 @@ if [ $have_valgrind = 1 ]; then
     }
     # Both counts at least 1000: percall's warm-up is min(calls, 1000)
     # calls, so the two runs' warm-ups are the same and cancel.
-    for kind in pipe file tcp-raw http; do
+    # percall --after-span: every kind is measured as in a traced program
+    # after its first request, with the reporter thread running (its
+    # existence changes what glibc does on every call: README, "The
+    # reporter's fd table"); "pipe-before-span" is the pipe before any span.
+    for kind in pipe file tcp-raw http pipe-before-span; do
         if [ $kind = http ]; then short=1000 long=2000; else short=2000 long=12000; fi
         [ $smoke = 1 ] && long=$((short * 3))
-        untraced_short=$(callgrind_total "" "$work/percall" $short 1 $kind)
-        untraced_long=$(callgrind_total "" "$work/percall" $long 1 $kind)
-        traced_short=$(callgrind_total yes "$work/percall" $short 1 $kind)
-        traced_long=$(callgrind_total yes "$work/percall" $long 1 $kind)
+        percall_args=(--after-span) percall_kind=$kind
+        [ $kind = pipe-before-span ] && percall_args=() percall_kind=pipe
+        untraced_short=$(callgrind_total "" "$work/percall" "${percall_args[@]}" $short 1 $percall_kind)
+        untraced_long=$(callgrind_total "" "$work/percall" "${percall_args[@]}" $long 1 $percall_kind)
+        traced_short=$(callgrind_total yes "$work/percall" "${percall_args[@]}" $short 1 $percall_kind)
+        traced_long=$(callgrind_total yes "$work/percall" "${percall_args[@]}" $long 1 $percall_kind)
         # calls counted: both reads and writes for the fd kinds, exchanges for http
         calls=$((long - short))
         instr_line "$kind" "$untraced_short" "$untraced_long" "$traced_short" "$traced_long" $calls
