@@ -84,7 +84,7 @@ static ssize_t call_read(struct recv_call *rc)
 
 static ssize_t call_read_chk(struct recv_call *rc)
 {
-    return TS_REAL(__read_chk)(rc->fd, rc->buf, rc->len, rc->buflen);
+    return ts_pass_read_chk(rc->fd, rc->buf, rc->len, rc->buflen);
 }
 
 static ssize_t call_readv(struct recv_call *rc)
@@ -99,7 +99,7 @@ static ssize_t call_recv(struct recv_call *rc)
 
 static ssize_t call_recv_chk(struct recv_call *rc)
 {
-    return TS_REAL(__recv_chk)(rc->fd, rc->buf, rc->len, rc->buflen, rc->flags);
+    return ts_pass_recv_chk(rc->fd, rc->buf, rc->len, rc->buflen, rc->flags);
 }
 
 static ssize_t call_recvfrom(struct recv_call *rc)
@@ -109,7 +109,7 @@ static ssize_t call_recvfrom(struct recv_call *rc)
 
 static ssize_t call_recvfrom_chk(struct recv_call *rc)
 {
-    return TS_REAL(__recvfrom_chk)(rc->fd, rc->buf, rc->len, rc->buflen, rc->flags, rc->addr,
+    return ts_pass_recvfrom_chk(rc->fd, rc->buf, rc->len, rc->buflen, rc->flags, rc->addr,
                                    rc->addrlen);
 }
 
@@ -149,7 +149,7 @@ static __attribute__((noinline)) ssize_t __read_chk_traced(int fd, void *buf, si
 TS_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(__read_chk)(fd, buf, len, buflen);
+        return ts_pass_read_chk(fd, buf, len, buflen);
     return __read_chk_traced(fd, buf, len, buflen);
 }
 
@@ -189,7 +189,7 @@ static __attribute__((noinline)) ssize_t __recv_chk_traced(int fd, void *buf, si
 TS_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(__recv_chk)(fd, buf, len, buflen, flags);
+        return ts_pass_recv_chk(fd, buf, len, buflen, flags);
     return __recv_chk_traced(fd, buf, len, buflen, flags);
 }
 
@@ -228,7 +228,7 @@ TS_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, i
                                  struct sockaddr *addr, socklen_t *addrlen)
 {
     if (TS_PASSTHROUGH(fd))
-        return TS_REAL(__recvfrom_chk)(fd, buf, len, buflen, flags, addr, addrlen);
+        return ts_pass_recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen);
     return __recvfrom_chk_traced(fd, buf, len, buflen, flags, addr, addrlen);
 }
 

@@ -7,7 +7,7 @@
  * Each is noted before the real call: the thread that calls it is not in a
  * system call, and so when the first thread of the program starts, no
  * thread is inside a call made without glibc. The shim's own reporter
- * thread is created through the real function and does not count. */
+ * thread (ts_thread_create_own) does not count. */
 #include <pthread.h>
 #include <threads.h>
 
@@ -18,7 +18,8 @@
 TS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
                              void *arg)
 {
-    ts_direct_end();
+    if (!ts_thread_creating_own())
+        ts_direct_end();
     return TS_REAL(pthread_create)(thread, attr, start, arg);
 }
 

@@ -1,10 +1,70 @@
-/* direct.c — whether the hooks may still make the program's system calls
- * themselves (see direct.h). */
+/* direct.c — whether the hooks may make the program's system calls
+ * themselves (see direct.h), and the shim's own thread created apart. */
 #include "direct.h"
 
-bool ts_direct_allowed = true;
+#include <dlfcn.h>
+#include <gnu/libc-version.h>
+#include <stddef.h>
+
+bool ts_direct_allowed;
+static bool direct_ended; /* sticky: the program created or cancelled a thread */
+static __thread bool creating_own_thread;
+
+/* Is fn in the same object as glibc's own gnu_get_libc_version? */
+static bool in_libc(void *fn, const Dl_info *libc)
+{
+    Dl_info info;
+    return fn && dladdr(fn, &info) && info.dli_fbase == libc->dli_fbase;
+}
+
+void ts_direct_begin(void)
+{
+    if (!TS_DIRECT_AVAILABLE)
+        return;
+    Dl_info libc;
+    if (!dladdr((void *)gnu_get_libc_version, &libc))
+        return;
+    void *stand_for[] = {
+        (void *)TS_REAL(read),      (void *)TS_REAL(readv),         (void *)TS_REAL(recv),
+        (void *)TS_REAL(recvfrom),  (void *)TS_REAL(recvmsg),       (void *)TS_REAL(write),
+        (void *)TS_REAL(writev),    (void *)TS_REAL(send),          (void *)TS_REAL(sendto),
+        (void *)TS_REAL(sendmsg),   (void *)TS_REAL(close),         (void *)TS_REAL(__read_chk),
+        (void *)TS_REAL(__recv_chk), (void *)TS_REAL(__recvfrom_chk),
+    };
+    for (size_t i = 0; i < sizeof stand_for / sizeof stand_for[0]; i++)
+        if (!in_libc(stand_for[i], &libc))
+            return; /* another interposer comes after the shim: it sees every call */
+    /* Allowed, then the end looked at again: a thread created meanwhile
+     * (ts_direct_end sets the end first) leaves it off either way. */
+    __atomic_store_n(&ts_direct_allowed, true, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&direct_ended, __ATOMIC_SEQ_CST))
+        __atomic_store_n(&ts_direct_allowed, false, __ATOMIC_SEQ_CST);
+}
 
 void ts_direct_end(void)
 {
-    __atomic_store_n(&ts_direct_allowed, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&direct_ended, true, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&ts_direct_allowed, false, __ATOMIC_SEQ_CST);
+}
+
+int ts_thread_create_own(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                         void *arg)
+{
+    static ts_real_pthread_create_fn create;
+    ts_real_pthread_create_fn fn = __atomic_load_n(&create, __ATOMIC_ACQUIRE);
+    if (!fn) {
+        fn = (ts_real_pthread_create_fn)dlsym(RTLD_DEFAULT, "pthread_create");
+        if (!fn)
+            fn = TS_REAL(pthread_create);
+        __atomic_store_n(&create, fn, __ATOMIC_RELEASE);
+    }
+    creating_own_thread = true;
+    int rc = fn(thread, attr, start, arg);
+    creating_own_thread = false;
+    return rc;
+}
+
+bool ts_thread_creating_own(void)
+{
+    return creating_own_thread;
 }

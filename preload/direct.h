@@ -3,25 +3,30 @@
  * thread.
  *
  * Why: once a process has a second thread, glibc wraps every cancellable
- * call (read, write, recv, send, close, ...) in enabling and disabling
- * asynchronous cancellation: about 45 more instructions a call, measured
- * with callgrind (bench/PROFILE.md). In a program that has no thread of
- * its own, the second thread is the shim's reporter, and that tax would be
- * the shim's cost on every read and write the program makes, traced or
- * not. The bracket only matters to a thread that can be cancelled: in a
- * program that never created a thread and never asked for a cancellation,
- * none can. So the hooks make the system call themselves until the
- * program does either (hooks/thread_hooks.c says when), and go through
- * glibc from then on, as they did before. A multi-threaded program pays
- * the tax for its own threads, with or without the shim.
+ * call (read, write, recv, send, close, ...) in cancellation handling:
+ * with glibc 2.36's enabling and disabling of asynchronous cancellation,
+ * about 45 more instructions a call, measured with callgrind
+ * (bench/PROFILE.md); later versions bracket the calls differently. In a
+ * program that has no thread of its own, the second thread is the shim's
+ * reporter, and that tax would be the shim's cost on every read and write
+ * the program makes, traced or not. The bracket only matters to a thread
+ * that can be cancelled: in a program that never created a thread and
+ * never asked for a cancellation, none can. So the hooks make the system
+ * call themselves until the program does either (hooks/thread_hooks.c
+ * says when), and go through glibc from then on, as they did before. A
+ * multi-threaded program pays the tax for its own threads, with or
+ * without the shim.
  *
- * Direct calls are made only where the system call is known here
- * (x86-64, AArch64) and not under ASan or TSan, whose interceptors of
- * read and write must see the calls. */
+ * Bare calls are made only where the system calls are known here (x86-64
+ * and AArch64, not x32), and only once the shim's constructor has found
+ * that every function they stand for is glibc's own: another interposer
+ * loaded after the shim (a kernel-bypass stack, a socket wrapper) must see
+ * every call, as it did before. */
 #ifndef TS_DIRECT_H
 #define TS_DIRECT_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -30,29 +35,36 @@
 
 #include "real.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TS_DIRECT_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TS_DIRECT_SANITIZED 1
-#endif
-
-#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(TS_DIRECT_SANITIZED)
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(__ILP32__)
 #define TS_DIRECT_AVAILABLE 1
 #else
 #define TS_DIRECT_AVAILABLE 0
 #endif
 
-/* True until the program creates a thread or calls pthread_cancel (or
- * TRACESHIM's tests turn it off): then no thread can be cancelled, and a
- * call may skip glibc's bracket. Never true again once false. */
+/* Whether a hook may make the call itself now: false until the shim's
+ * constructor allows it (ts_direct_begin), and false for good once the
+ * program created a thread or asked for a cancellation (ts_direct_end). */
 extern bool ts_direct_allowed;
+
+/* The shim traces this process (its constructor, after the real functions
+ * are resolved): bare calls from now on, unless a thread was created
+ * already or one of the real functions is not glibc's. */
+void ts_direct_begin(void);
 
 /* From now on every call goes through glibc: the program created a
  * thread, or asked for a cancellation. */
 void ts_direct_end(void);
+
+/* The shim's own thread (the reporter) created as the program's call to
+ * pthread_create would be, through what comes first in the global scope
+ * (a sanitizer's interceptor must know every thread), without counting as
+ * a thread of the program. */
+int ts_thread_create_own(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                         void *arg);
+
+/* True on a thread inside ts_thread_create_own: the pthread_create hook
+ * lets that call pass without ending the bare calls. */
+bool ts_thread_creating_own(void);
 
 #if TS_DIRECT_AVAILABLE
 static inline long ts_direct_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
@@ -181,6 +193,30 @@ static inline ssize_t ts_pass_sendmsg(int fd, const struct msghdr *msg, int flag
     if (ts_direct_now())
         return TS_DIRECT(SYS_sendmsg, fd, msg, flags, 0, 0, 0);
     return TS_REAL(sendmsg)(fd, msg, flags);
+}
+
+/* The fortified forms: glibc's fails the program when the buffer is
+ * smaller than the length, so those go to it. */
+static inline ssize_t ts_pass_read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+    if (ts_direct_now() && len <= buflen)
+        return TS_DIRECT(SYS_read, fd, buf, len, 0, 0, 0);
+    return TS_REAL(__read_chk)(fd, buf, len, buflen);
+}
+
+static inline ssize_t ts_pass_recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    if (ts_direct_now() && len <= buflen)
+        return TS_DIRECT(SYS_recvfrom, fd, buf, len, flags, 0, 0);
+    return TS_REAL(__recv_chk)(fd, buf, len, buflen, flags);
+}
+
+static inline ssize_t ts_pass_recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                                           struct sockaddr *addr, socklen_t *addrlen)
+{
+    if (ts_direct_now() && len <= buflen)
+        return TS_DIRECT(SYS_recvfrom, fd, buf, len, flags, addr, addrlen);
+    return TS_REAL(__recvfrom_chk)(fd, buf, len, buflen, flags, addr, addrlen);
 }
 
 static inline int ts_pass_close(int fd)

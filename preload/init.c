@@ -223,24 +223,16 @@ static void init_body(void)
      * that never asked. Stay dormant unless the system file selects it. */
     bool system = !named_in_ld_preload(self_path());
     ts_env_lookup_fn lookup = system ? system_lookup : env_lookup;
-    /* A shim that traces nothing starts no thread: its hooks pass every
-     * call through glibc, as if they were not there. */
-    if (system && !system_mode_possible()) {
-        ts_direct_end();
+    if (system && !system_mode_possible())
         return;
-    }
-    if (!program_selected(lookup, system)) {
-        ts_direct_end();
+    if (!program_selected(lookup, system))
         return;
-    }
     ts_guard_enter();
     ts_real_resolve();
     ts_log_muted = system; /* about the configuration: traceshim config --system says it */
     ts_config_load(&ts_cfg, lookup);
     if (system)
         ts_cfg.follow_exec = false; /* each child decides for itself from the file */
-    if (ts_cfg.disabled || !ts_cfg.direct_calls)
-        ts_direct_end();
     if (!ts_cfg.disabled) {
         /* counting starts now: the start time of the TRACESHIM_STATS metrics */
         ts_stats_mark_start();
@@ -250,6 +242,8 @@ static void init_body(void)
         ts_log_muted = false;
         ts_process_load();
         ts_rep_init(); /* fixes a relative span file path before any chdir */
+        if (ts_cfg.direct_calls)
+            ts_direct_begin(); /* bare system calls, where nothing can tell (direct.h) */
         init_process_context();
         init_child_env();
         ts_pspan_start();

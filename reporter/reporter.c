@@ -26,6 +26,7 @@
 #include "../preload/guard.h"
 #include "../preload/log.h"
 #include "../preload/process.h"
+#include "../preload/direct.h"
 #include "../preload/real.h"
 #include "../preload/stats.h"
 #include "exporters.h"
@@ -379,7 +380,7 @@ static bool rep_start_thread(void)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, REP_THREAD_STACK);
     pthread_t t;
-    int rc = TS_REAL(pthread_create)(&t, &attr, rep_thread_main, NULL);
+    int rc = ts_thread_create_own(&t, &attr, rep_thread_main, NULL);
     if (rc == EINVAL) {
         /* The stack size can be too small for a program with a large static
          * TLS; glibc's default size then works. */
@@ -387,7 +388,7 @@ static bool rep_start_thread(void)
         pthread_attr_destroy(&attr);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = TS_REAL(pthread_create)(&t, &attr, rep_thread_main, NULL);
+        rc = ts_thread_create_own(&t, &attr, rep_thread_main, NULL);
     }
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

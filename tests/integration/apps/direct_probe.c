@@ -4,6 +4,7 @@
  *
  *   direct_probe plain N         N one-byte writes and reads on a pipe
  *   direct_probe thread N        the same after creating a thread (which waits)
+ *   direct_probe c11-thread N    the same after creating a C11 thread (thrd_create)
  *   direct_probe cancel-reader   a thread blocked in read on an empty pipe is
  *                                cancelled and joined: prints "joined"
  *   direct_probe cancel-self     cancels itself (deferred), then reads a pipe
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 #include <unistd.h>
 
 static int fds[2];
@@ -39,6 +41,12 @@ static void *wait_forever(void *arg)
     return NULL;
 }
 
+static int wait_forever_c11(void *arg)
+{
+    (void)wait_forever(arg);
+    return 0;
+}
+
 static void *read_empty_pipe(void *arg)
 {
     (void)arg;
@@ -58,6 +66,11 @@ int main(int argc, char **argv)
         pairs(n);
     } else if (strcmp(mode, "thread") == 0) {
         if (pthread_create(&t, NULL, wait_forever, NULL) != 0)
+            return 1;
+        pairs(n);
+    } else if (strcmp(mode, "c11-thread") == 0) {
+        thrd_t c11;
+        if (thrd_create(&c11, wait_forever_c11, NULL) != thrd_success)
             return 1;
         pairs(n);
     } else if (strcmp(mode, "cancel-reader") == 0) {
