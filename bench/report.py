@@ -674,7 +674,9 @@ changed, with before/after counts, is kept by hand in
 
 - Machine: {machine}. **Shared with other running work while measured**: the
   figures are noisy, which is why each is a median of several runs and each
-  ratio is taken between neighbouring runs.
+  ratio is taken between neighbouring runs, or within one run where every
+  mode is up at once (the figures the throughput and per-hop targets are
+  judged on).
 - Library: `{library}` (RelWithDebInfo), preloaded with 100% sampling
   (`OTEL_TRACES_SAMPLER=always_on`), `TRACESHIM_STATS=1`, the default batch
   processor (queue 2048, batches of 512, export every 5 s). The exporters'
