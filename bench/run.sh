@@ -581,8 +581,9 @@ else
     node_results="$work/node-results.tsv"
     : >"$node_results"
     node_status=0
-    timeout $((rounds * wrk_seconds * 6 + 240)) bash "$node_script" --lib "$library" --work "$work/node" \
+    timeout $((rounds * (wrk_seconds * 6 + interleave_seconds + 30) + 240)) bash "$node_script" --lib "$library" --work "$work/node" \
         --seconds "$wrk_seconds" --rounds "$rounds" --otlp-port "$otlp_port" --results "$node_results" \
+        --interleave "$work/interleave" --interleave-seconds "$interleave_seconds" \
         >"$work/node.out" 2>"$work/node.err" || node_status=$?
     node_message=$(cat "$work/node.err" "$work/node.out" | grep -v '^[[:space:]]*$' | tail -1 | one_line)
     case $node_status in

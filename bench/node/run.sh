@@ -4,7 +4,8 @@
 # OpenTelemetry JS SDK (otel.js), each with wrk; see bench/node/README.md.
 #
 #   bash bench/node/run.sh --lib /path/libtraceshim.so --work DIR --seconds N \
-#        --rounds R --otlp-port PORT --results FILE [--connections C]
+#        --rounds R --otlp-port PORT --results FILE [--connections C] \
+#        [--interleave BIN --interleave-seconds S]
 #
 # Each round runs the modes untraced, traceshim, otel-sdk in that order; each
 # run starts a fresh server, runs
@@ -14,6 +15,14 @@
 #   stats <TAB> node <TAB> MODE <TAB> ROUND <TAB> <counters>     (traced modes only)
 # The counters are traceshim's TRACESHIM_STATS line, or otel.js's
 # "otel-sdk spans ..." line; "none" when the server printed none.
+#
+# With --interleave (bench/interleave.c built as BIN), each round then also
+# starts one server per mode at once, plus a second untraced one
+# (untraced-b), and runs BIN with C connections for S seconds, the load
+# moved between them every 50 ms; it appends
+#   interleave <TAB> node-interleaved <TAB> MODE <TAB> ROUND <TAB> count, req/s, p50,
+#   p90, p99, p99.9, errors
+# and the servers' stats lines as node-interleaved.
 #
 # Both traced modes send OTLP/HTTP protobuf to http://127.0.0.1:PORT, a
 # receiver the caller runs. Raw output (wrk, server stderr) stays in DIR.
@@ -30,9 +39,10 @@ usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die_usage() { echo "bench/node/run.sh: $*" >&2; echo "usage: see bash bench/node/run.sh --help" >&2; exit 2; }
 
 library="" work="" seconds="" rounds="" otlp_port="" results="" connections=32
+interleave="" interleave_seconds=""
 while [ $# -gt 0 ]; do
     case "$1" in
-        --lib|--work|--seconds|--rounds|--otlp-port|--results|--connections)
+        --lib|--work|--seconds|--rounds|--otlp-port|--results|--connections|--interleave|--interleave-seconds)
             [ $# -ge 2 ] || die_usage "$1 needs a value"
             case "$1" in
                 --lib) library=$2 ;;
@@ -42,6 +52,8 @@ while [ $# -gt 0 ]; do
                 --otlp-port) otlp_port=$2 ;;
                 --results) results=$2 ;;
                 --connections) connections=$2 ;;
+                --interleave) interleave=$2 ;;
+                --interleave-seconds) interleave_seconds=$2 ;;
             esac
             shift ;;
         -h|--help) usage; exit 0 ;;
@@ -60,6 +72,10 @@ is_count "$rounds" || die_usage "--rounds must be a positive integer, not '$roun
 is_count "$connections" || die_usage "--connections must be a positive integer, not '$connections'"
 { is_count "$otlp_port" && [ "$otlp_port" -le 65535 ]; } || die_usage "--otlp-port must be a port number, not '$otlp_port'"
 [ -f "$library" ] || die_usage "no library at '$library'"
+if [ -n "$interleave" ]; then
+    [ -x "$interleave" ] || die_usage "--interleave: no program at '$interleave'"
+    is_count "$interleave_seconds" || die_usage "--interleave-seconds must be a positive integer, not '$interleave_seconds'"
+fi
 library=$(readlink -f "$library")
 
 # ---- can it run here? (exit 3: the caller skips the section) ---------------
@@ -78,7 +94,7 @@ touch "$results"
 seconds_wrk_may_take=$((seconds + 30))
 # A server outlives its run by at most this long even if this script is
 # killed outright (server.js stops itself).
-server_max_seconds=$((seconds + 120))
+server_max_seconds=$((seconds + ${interleave_seconds:-0} + 120))
 
 # ---- clean-up: every process started here is stopped on the way out ------
 source "$here/../procs.sh"
@@ -179,4 +195,41 @@ for round in $(seq 1 "$rounds"); do
         fi
         log "    node $mode round $round: $(grep 'Requests/sec' "$wrk_out" | tr -s ' ')${stats:+ ($stats)}"
     done
+done
+
+# ---- every mode up at once (see the header) ---------------------------------
+stats_of() { # MODE STDERR_FILE -> the server's counters, or nothing
+    case "$1" in
+        traceshim) grep -o 'stats spans_started.*' "$2" | head -1 || true ;;
+        otel-sdk) grep -o 'otel-sdk spans .*' "$2" | head -1 || true ;;
+    esac
+}
+[ -n "$interleave" ] || exit 0
+log "==> node http server, every mode up at once: interleave, $connections connections, ${interleave_seconds}s in blocks of 50 ms, $rounds round(s): untraced untraced-b traceshim otel-sdk"
+for round in $(seq 1 "$rounds"); do
+    servers=() targets=()
+    for mode in untraced untraced-b traceshim otel-sdk; do
+        stderr_file="$work/node-interleaved-$mode-$round.stderr"
+        start_server "${mode%-b}" "$stderr_file"
+        servers+=("$mode $server_pid $stderr_file")
+        targets+=("$mode=$server_port")
+    done
+    out="$work/interleave-node-$round.out"
+    if ! env -u LD_PRELOAD timeout $((interleave_seconds * 2 + 60)) "$interleave" "$connections" \
+        "$interleave_seconds" 50 "${targets[@]}" >"$out" 2>"$out.stderr"; then
+        log "bench/node/run.sh: bench/interleave failed in round $round:"
+        cat "$out.stderr" >&2
+        exit 1
+    fi
+    for entry in "${servers[@]}"; do
+        read -r mode pid stderr_file <<<"$entry"
+        stop_server "$pid"
+        if [ "${mode%-b}" != untraced ]; then
+            stats=$(stats_of "$mode" "$stderr_file")
+            printf 'stats\tnode-interleaved\t%s\t%s\t%s\n' "$mode" "$round" "${stats:-none}" >>"$results"
+        fi
+    done
+    awk -v round="$round" -F'\t' '{ printf "interleave\tnode-interleaved\t%s\t%s", $1, round
+        for (i = 2; i <= NF; i++) printf "\t%s", $i; printf "\n" }' "$out" >>"$results"
+    log "    node round $round: $(awk -F'\t' '{ printf "%s %s/s; ", $1, $3 }' "$out")"
 done

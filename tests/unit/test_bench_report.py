@@ -57,7 +57,7 @@ class Pairing(unittest.TestCase):
         http = [run("node", "untraced", 1, 100, 10, 50, None),
                 run("node", "traceshim", 1, 86, 12, 55, None),
                 run("node", "otel-sdk", 1, 22, 90, 500, None)]
-        d = report.SimpleNamespace(http=http, failed={}, skipped={},
+        d = report.SimpleNamespace(http=http, interleave=[], failed={}, skipped={},
                                    stats=[("node", "traceshim", 1, "stats exported=1000 dropped_queue_full=0"),
                                           ("node", "otel-sdk", 1, "otel-sdk spans exported=900 dropped=0")])
         r = report.Report()
@@ -178,6 +178,28 @@ class EveryModeUpAtOnce(unittest.TestCase):
         report.http_section(r, d)
         verdicts = [report.verdict(ok) for m, t, v, ok in r.targets if "keep-alive throughput" in m]
         self.assertEqual(verdicts, ["for reference: judged with every mode up at once (below)", "**missed**"])
+
+
+class NodeUpAtOnce(unittest.TestCase):
+    def test_node_targets_judged_on_the_interleaved_runs(self):
+        lines = ["http\tnode\tuntraced\t1\t100\t10\t50\t0\n", "http\tnode\ttraceshim\t1\t95\t12\t55\t0\n",
+                 "http\tnode\totel-sdk\t1\t22\t90\t500\t0\n"]
+        for rnd, base in ((1, 20000), (2, 10000), (3, 21000)):
+            lines += [latency_line("untraced", rnd, 0, 0, what="node-interleaved", rps=base),
+                      latency_line("untraced-b", rnd, 0, 0, what="node-interleaved", rps=base * 1.01),
+                      latency_line("traceshim", rnd, 0, 0, what="node-interleaved", rps=base * 0.85),
+                      latency_line("otel-sdk", rnd, 0, 0, what="node-interleaved", rps=base * 0.22)]
+        d = OneAtATime.load(self, lines)
+        d.stats = [("node-interleaved", "traceshim", 1, "stats exported=1000 dropped_queue_full=0")]
+        r = report.Report()
+        report.node_section(r, d)
+        rows = {m: (v, report.verdict(ok)) for m, t, v, ok in r.targets}
+        self.assertEqual(rows["Node http server throughput, traceshim, otlp exporter (every mode up at once; "
+                              "noise floor ±1.0%)"], ("85.0%", "**missed**"))
+        self.assertEqual(rows["Node http server, traceshim against the OpenTelemetry JS SDK (every mode up "
+                              "at once)"], ("85.0% against 22.0% of untraced", "met"))
+        self.assertEqual(rows["Node http server (wrk, one server after another) throughput, traceshim, otlp "
+                              "exporter"], ("95.0%", "for reference: judged with every mode up at once (below)"))
 
 if __name__ == "__main__":
     unittest.main()
