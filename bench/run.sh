@@ -589,7 +589,7 @@ else
     case $node_status in
         0)
             if grep -q $'^http\tnode\t' "$node_results"; then
-                grep -E $'^(http|stats)\tnode\t' "$node_results" >>"$results"
+                grep -E $'^(http|stats|interleave)\tnode(-interleaved)?\t' "$node_results" >>"$results"
             else
                 section_failed node "bench/node/run.sh exited 0 but wrote no http lines for node"
             fi ;;
