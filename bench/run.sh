@@ -527,15 +527,13 @@ done
 # at a time: a slow moment falls on every mode alike, and untraced-b's
 # difference from untraced is the method's own noise floor. The report
 # judges the throughput targets on these runs.
+source "$bench/interleave.sh"
 run_interleaved() { # WHAT CONNECTIONS ROUND NAME=PORT...
-    local what=$1 connections=$2 round=$3 out="$work/interleave-$1-$3.out"
+    local what=$1 connections=$2 round=$3 out="$work/interleave-$1-$3.out" summary
     shift 3
-    if timeout $((interleave_seconds * 2 + 60)) "$work/interleave" "$connections" "$interleave_seconds" 50 "$@" \
-        >"$out" 2>"$out.stderr"; then
-        # NAME count req/s p50 p90 p99 p99.9 errors -> interleave WHAT NAME ROUND count ...
-        awk -v what="$what" -v round="$round" -F'\t' '{ printf "interleave\t%s\t%s\t%s", what, $1, round
-            for (i = 2; i <= NF; i++) printf "\t%s", $i; printf "\n" }' "$out" >>"$results"
-        log "    $what round $round: $(awk -F'\t' '{ printf "%s %s/s p99 %s µs; ", $1, $3, $6 }' "$out")"
+    if summary=$(interleave_run "$work/interleave" "$what" "$connections" "$interleave_seconds" "$round" \
+        "$results" "$out" "$@"); then
+        log "    $what round $round: $summary"
     else
         cat "$out.stderr" >&2
         section_failed "$what" "bench/interleave failed in round $round: $(tail -1 "$out.stderr")"

@@ -98,6 +98,7 @@ server_max_seconds=$((seconds + ${interleave_seconds:-0} + 120))
 
 # ---- clean-up: every process started here is stopped on the way out ------
 source "$here/../procs.sh"
+source "$here/../interleave.sh"
 trap stop_started_pids EXIT
 trap 'exit 130' INT TERM
 log() { printf '%s\n' "$*" >&2; }
@@ -163,6 +164,13 @@ stop_server() { # PID
     forget_pid "$1"
 }
 
+stats_of() { # MODE STDERR_FILE -> the server's counters, or nothing
+    case "$1" in
+        traceshim) grep -o 'stats spans_started.*' "$2" | head -1 || true ;;
+        otel-sdk) grep -o 'otel-sdk spans .*' "$2" | head -1 || true ;;
+    esac
+}
+
 log "==> node http server: wrk -t1 -c$connections -d${seconds}s --latency, $rounds round(s), untraced/traceshim/otel-sdk alternately (node $(node --version))"
 for round in $(seq 1 "$rounds"); do
     for mode in untraced traceshim otel-sdk; do
@@ -185,11 +193,7 @@ for round in $(seq 1 "$rounds"); do
         fi
         stop_server "$server_pid"
         python3 "$repo/bench/parse_wrk.py" "$wrk_out" node "$mode" "$round" >>"$results"
-        case "$mode" in
-            traceshim) stats=$(grep -o 'stats spans_started.*' "$stderr_file" | head -1 || true) ;;
-            otel-sdk) stats=$(grep -o 'otel-sdk spans .*' "$stderr_file" | head -1 || true) ;;
-            *) stats="" ;;
-        esac
+        stats=$(stats_of "$mode" "$stderr_file")
         if [ "$mode" != untraced ]; then
             printf 'stats\tnode\t%s\t%s\t%s\n' "$mode" "$round" "${stats:-none}" >>"$results"
         fi
@@ -198,12 +202,6 @@ for round in $(seq 1 "$rounds"); do
 done
 
 # ---- every mode up at once (see the header) ---------------------------------
-stats_of() { # MODE STDERR_FILE -> the server's counters, or nothing
-    case "$1" in
-        traceshim) grep -o 'stats spans_started.*' "$2" | head -1 || true ;;
-        otel-sdk) grep -o 'otel-sdk spans .*' "$2" | head -1 || true ;;
-    esac
-}
 [ -n "$interleave" ] || exit 0
 log "==> node http server, every mode up at once: interleave, $connections connections, ${interleave_seconds}s in blocks of 50 ms, $rounds round(s): untraced untraced-b traceshim otel-sdk"
 for round in $(seq 1 "$rounds"); do
@@ -215,8 +213,8 @@ for round in $(seq 1 "$rounds"); do
         targets+=("$mode=$server_port")
     done
     out="$work/interleave-node-$round.out"
-    if ! env -u LD_PRELOAD timeout $((interleave_seconds * 2 + 60)) "$interleave" "$connections" \
-        "$interleave_seconds" 50 "${targets[@]}" >"$out" 2>"$out.stderr"; then
+    if ! summary=$(interleave_run "$interleave" node-interleaved "$connections" "$interleave_seconds" \
+        "$round" "$results" "$out" "${targets[@]}"); then
         log "bench/node/run.sh: bench/interleave failed in round $round:"
         cat "$out.stderr" >&2
         exit 1
@@ -229,7 +227,5 @@ for round in $(seq 1 "$rounds"); do
             printf 'stats\tnode-interleaved\t%s\t%s\t%s\n' "$mode" "$round" "${stats:-none}" >>"$results"
         fi
     done
-    awk -v round="$round" -F'\t' '{ printf "interleave\tnode-interleaved\t%s\t%s", $1, round
-        for (i = 2; i <= NF; i++) printf "\t%s", $i; printf "\n" }' "$out" >>"$results"
-    log "    node round $round: $(awk -F'\t' '{ printf "%s %s/s; ", $1, $3 }' "$out")"
+    log "    node round $round: $summary"
 done

@@ -82,7 +82,7 @@ class Pairing(unittest.TestCase):
 
 
 
-def latency_line(mode, rnd, p50, p99, errors=0, what="chain-light", rps=1000):
+def interleave_line(mode, rnd, p50, p99, errors=0, what="chain-light", rps=1000):
     return "interleave\t%s\t%s\t%d\t5000\t%s\t%s\t0\t%s\t0\t%d\n" % (what, mode, rnd, rps, p50, p99, errors)
 
 
@@ -108,27 +108,27 @@ class OneAtATime(unittest.TestCase):
         # Round 2's machine is far slower: the untraced p99 doubles, and
         # the traced Δ stays what it is within the run.
         for rnd, base in ((1, 150), (2, 300), (3, 160)):
-            lines += [latency_line("untraced", rnd, 70, base), latency_line("untraced-b", rnd, 70, base + 2),
-                      latency_line("file", rnd, 72, base + 20 + rnd)]
+            lines += [interleave_line("untraced", rnd, 70, base), interleave_line("untraced-b", rnd, 70, base + 2),
+                      interleave_line("file", rnd, 72, base + 20 + rnd)]
         rows, r = self.targets(lines)
         self.assertEqual(rows["file"], ("+11.0 µs", "met"))  # Δ 21, 22, 23 -> 22 / 2 hops
         self.assertIn("noise floor ±1.0 µs", r.targets[0][0])
 
     def test_a_delta_inside_the_noise_floor_is_not_decided(self):
-        lines = [latency_line("untraced", 1, 70, 150), latency_line("untraced-b", 1, 70, 170),
-                 latency_line("otlp", 1, 70, 185)]
+        lines = [interleave_line("untraced", 1, 70, 150), interleave_line("untraced-b", 1, 70, 170),
+                 interleave_line("otlp", 1, 70, 185)]
         rows, _ = self.targets(lines)
         self.assertEqual(rows["otlp"], ("+17.5 µs", "not decided (inside the noise)"))  # 17.5 ± 10
 
     def test_a_delta_beyond_target_and_floor_is_missed(self):
-        lines = [latency_line("untraced", 1, 70, 150), latency_line("untraced-b", 1, 70, 151),
-                 latency_line("file", 1, 70, 200)]
+        lines = [interleave_line("untraced", 1, 70, 150), interleave_line("untraced-b", 1, 70, 151),
+                 interleave_line("file", 1, 70, 200)]
         rows, _ = self.targets(lines)
         self.assertEqual(rows["file"], ("+25.0 µs", "**missed**"))
 
     def test_spans_dropped_withhold_a_met(self):
-        lines = [latency_line("untraced", 1, 70, 150), latency_line("untraced-b", 1, 70, 150),
-                 latency_line("file", 1, 70, 160)]
+        lines = [interleave_line("untraced", 1, 70, 150), interleave_line("untraced-b", 1, 70, 150),
+                 interleave_line("file", 1, 70, 160)]
         stats = [("chain-light-proxy", "file", 1, "stats exported=90 dropped_queue_full=10"),
                  ("chain-light-backend", "file", 1, "stats exported=50 dropped_queue_full=0")]
         rows, _ = self.targets(lines, stats)
@@ -153,26 +153,26 @@ class EveryModeUpAtOnce(unittest.TestCase):
         # The machine halves its speed in round 2: the ratio within the run
         # is what counts.
         for rnd, base in ((1, 60000), (2, 30000), (3, 62000)):
-            lines += [latency_line("untraced", rnd, 0, 0, what="nginx-interleaved", rps=base),
-                      latency_line("untraced-b", rnd, 0, 0, what="nginx-interleaved", rps=base * 1.01),
-                      latency_line("file", rnd, 0, 0, what="nginx-interleaved", rps=base * 0.985),
-                      latency_line("otlp", rnd, 0, 0, what="nginx-interleaved", rps=base * 0.95)]
+            lines += [interleave_line("untraced", rnd, 0, 0, what="nginx-interleaved", rps=base),
+                      interleave_line("untraced-b", rnd, 0, 0, what="nginx-interleaved", rps=base * 1.01),
+                      interleave_line("file", rnd, 0, 0, what="nginx-interleaved", rps=base * 0.985),
+                      interleave_line("otlp", rnd, 0, 0, what="nginx-interleaved", rps=base * 0.95)]
         rows = self.targets(lines)
         self.assertEqual(rows["file"], ("98.5%", "met"))      # 98.5 - 1 >= 97
         self.assertEqual(rows["otlp"], ("95.0%", "**missed**"))  # 95 + 1 < 97
 
     def test_inside_the_floor_is_not_decided(self):
-        lines = [latency_line("untraced", 1, 0, 0, what="tinyhttpd-interleaved", rps=100000),
-                 latency_line("untraced-b", 1, 0, 0, what="tinyhttpd-interleaved", rps=95000),
-                 latency_line("zipkin", 1, 0, 0, what="tinyhttpd-interleaved", rps=92000)]
+        lines = [interleave_line("untraced", 1, 0, 0, what="tinyhttpd-interleaved", rps=100000),
+                 interleave_line("untraced-b", 1, 0, 0, what="tinyhttpd-interleaved", rps=95000),
+                 interleave_line("zipkin", 1, 0, 0, what="tinyhttpd-interleaved", rps=92000)]
         self.assertEqual(self.targets(lines)["zipkin"], ("92.0%", "not decided (inside the noise)"))
 
     def test_wrk_rows_defer_to_the_interleaved_ones(self):
         lines = ["http\tnginx\tuntraced\t1\t100\t10\t50\t0\t0\n", "http\tnginx\tfile\t1\t99\t10\t50\t0\t1\n",
                  "http\tnginx\tuntraced\t1\t100\t10\t50\t0\t2\n",
-                 latency_line("untraced", 1, 0, 0, what="nginx-interleaved", rps=100),
-                 latency_line("untraced-b", 1, 0, 0, what="nginx-interleaved", rps=100),
-                 latency_line("file", 1, 0, 0, what="nginx-interleaved", rps=94)]
+                 interleave_line("untraced", 1, 0, 0, what="nginx-interleaved", rps=100),
+                 interleave_line("untraced-b", 1, 0, 0, what="nginx-interleaved", rps=100),
+                 interleave_line("file", 1, 0, 0, what="nginx-interleaved", rps=94)]
         d = OneAtATime.load(self, lines)
         r = report.Report()
         report.http_section(r, d)
@@ -185,10 +185,10 @@ class NodeUpAtOnce(unittest.TestCase):
         lines = ["http\tnode\tuntraced\t1\t100\t10\t50\t0\n", "http\tnode\ttraceshim\t1\t95\t12\t55\t0\n",
                  "http\tnode\totel-sdk\t1\t22\t90\t500\t0\n"]
         for rnd, base in ((1, 20000), (2, 10000), (3, 21000)):
-            lines += [latency_line("untraced", rnd, 0, 0, what="node-interleaved", rps=base),
-                      latency_line("untraced-b", rnd, 0, 0, what="node-interleaved", rps=base * 1.01),
-                      latency_line("traceshim", rnd, 0, 0, what="node-interleaved", rps=base * 0.85),
-                      latency_line("otel-sdk", rnd, 0, 0, what="node-interleaved", rps=base * 0.22)]
+            lines += [interleave_line("untraced", rnd, 0, 0, what="node-interleaved", rps=base),
+                      interleave_line("untraced-b", rnd, 0, 0, what="node-interleaved", rps=base * 1.01),
+                      interleave_line("traceshim", rnd, 0, 0, what="node-interleaved", rps=base * 0.85),
+                      interleave_line("otel-sdk", rnd, 0, 0, what="node-interleaved", rps=base * 0.22)]
         d = OneAtATime.load(self, lines)
         d.stats = [("node-interleaved", "traceshim", 1, "stats exported=1000 dropped_queue_full=0")]
         r = report.Report()
