@@ -23,6 +23,7 @@ EXPORTER_MODES = ("untraced", "file", "otlp", "zipkin", "jaeger")
 NODE_MODES = ("untraced", "traceshim", "otel-sdk")
 REPORTER_EXPORTERS = ("file", "otlp", "otlp-json", "zipkin", "jaeger")
 HOP_TARGET_US = 20
+MADE_ONLY = "none"  # TRACESHIM_EXPORTER=none: every span made, none exported (bench/run.sh)
 THROUGHPUT_TARGET = {"nginx": 0.97, "tinyhttpd": 0.90}  # DESIGN.md §7, keep-alive servers
 WRK_CONNECTIONS = 32  # bench/run.sh's wrk_connections, also interleave's
 NODE_TARGET = 0.90  # DESIGN.md §7: Node http server, traced vs untraced
@@ -279,6 +280,13 @@ def http_section(r, d):
               "this method scatters by itself. A throughput target is met when the ratio is above it by "
               "more than that floor, missed when below it by more, and not decided in between."
               % ", ".join(floors))
+        if any(MADE_ONLY + " (" in row[1] for row in rows):
+            r.out()
+            r.out("%s: the shim makes every span — parses both heads, draws the ids, records the "
+                  "attributes, propagates — and exports none (`TRACESHIM_EXPORTER=none`). Its loss is "
+                  "what the program's own thread pays; an exporter's loss beyond it is the export's: "
+                  "the reporter thread, and for otlp, zipkin and jaeger the receiver, on the same two "
+                  "cores." % MADE_ONLY)
         r.out()
 
 
@@ -507,6 +515,18 @@ def interleaved_throughput_section(r, d, server, target):
         rows.append([server, mode, "%.0f" % median([x.rps for x in mine]), percent(ratio),
                      fmt(median([x.p50 for x in mine])), fmt(median([x.p99 for x in mine])), signed(d99),
                      spans, sum(x.errors for x in mine)])
+    made_only = [x for x in runs if x.mode == MADE_ONLY]
+    if made_only:
+        # Spans made, none exported: not a target, the part of every
+        # exporter's loss that the program's own thread pays.
+        made = sum(stat_value(s[3], "spans_finished") or 0 for s in d.stats
+                   if s[0] == what and s[1] == MADE_ONLY)
+        rows.append([server, MADE_ONLY + " (spans made, not exported)",
+                     "%.0f" % median([x.rps for x in made_only]),
+                     percent(median(interleaved_deltas(runs, MADE_ONLY, "rps", ratio=True))),
+                     fmt(median([x.p50 for x in made_only])), fmt(median([x.p99 for x in made_only])),
+                     signed(median(interleaved_deltas(runs, MADE_ONLY, "p99"))),
+                     "%d made / 0 exported" % made, sum(x.errors for x in made_only)])
     return rows, floor
 
 

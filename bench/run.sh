@@ -150,13 +150,14 @@ fi
 # The receivers: otlp and zipkin post to the untraced tinyhttpd on
 # $otlp_port (it reads and discards every body and answers 200), jaeger
 # sends datagrams to the udpsink on $jaeger_port.
-traced_env() { # MODE(file|otlp|zipkin|jaeger) [SPAN_FILE] -> env assignments on stdout
+traced_env() { # MODE(file|otlp|zipkin|jaeger|none) [SPAN_FILE] -> env assignments on stdout
     echo "LD_PRELOAD=$library TRACESHIM_STATS=1 OTEL_SERVICE_NAME=bench OTEL_TRACES_SAMPLER=always_on"
     case "$1" in
         file) echo "TRACESHIM_EXPORTER=file TRACESHIM_FILE=${2:-$(mktemp --suffix=.jsonl "$work/spans-XXXXXX")}" ;;
         otlp) echo "TRACESHIM_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port" ;;
         zipkin) echo "TRACESHIM_EXPORTER=zipkin OTEL_EXPORTER_ZIPKIN_ENDPOINT=http://127.0.0.1:$otlp_port/api/v2/spans" ;;
         jaeger) echo "TRACESHIM_EXPORTER=jaeger OTEL_EXPORTER_JAEGER_AGENT_HOST=127.0.0.1 OTEL_EXPORTER_JAEGER_AGENT_PORT=$jaeger_port" ;;
+        none) echo "TRACESHIM_EXPORTER=none" ;;  # every span made, none exported
     esac
 }
 
@@ -526,7 +527,10 @@ done
 # the load (32 connections, closed loop like wrk's) on each in turn, 50 ms
 # at a time: a slow moment falls on every mode alike, and untraced-b's
 # difference from untraced is the method's own noise floor. The report
-# judges the throughput targets on these runs.
+# judges the throughput targets on these runs. One more server runs with
+# the exporter "none": the shim makes every span (parses, ids, attributes,
+# propagation) and exports none, so its loss is what the program's own
+# thread pays and an exporter's loss beyond it is the export's.
 source "$bench/interleave.sh"
 run_interleaved() { # WHAT CONNECTIONS ROUND NAME=PORT...
     local what=$1 connections=$2 round=$3 out="$work/interleave-$1-$3.out" summary
@@ -539,12 +543,12 @@ run_interleaved() { # WHAT CONNECTIONS ROUND NAME=PORT...
         section_failed "$what" "bench/interleave failed in round $round: $(tail -1 "$out.stderr")"
     fi
 }
-log "==> keep-alive HTTP, every mode up at once: interleave, $wrk_connections connections, ${interleave_seconds}s in blocks of 50 ms, $rounds round(s); tinyhttpd: untraced untraced-b ${tinyhttpd_modes#untraced }; nginx: untraced untraced-b ${nginx_modes#untraced }"
+log "==> keep-alive HTTP, every mode up at once: interleave, $wrk_connections connections, ${interleave_seconds}s in blocks of 50 ms, $rounds round(s); tinyhttpd: untraced untraced-b ${tinyhttpd_modes#untraced } none; nginx: untraced untraced-b ${nginx_modes#untraced } none"
 for round in $(seq 1 "$rounds"); do
     for server in tinyhttpd nginx; do
         modes_of_server="${server}_modes"
         targets=() servers=()
-        for mode in untraced untraced-b ${!modes_of_server#untraced }; do
+        for mode in untraced untraced-b ${!modes_of_server#untraced } none; do
             stderr_file="$work/$server-interleaved-$mode-$round.stderr"
             if [ $mode = jaeger ]; then start_udpsink "GET /"; fi
             "start_$server" "${mode%-b}" "$stderr_file" "$work/spans-$server-interleaved-$mode-$round.jsonl"

@@ -167,6 +167,27 @@ class EveryModeUpAtOnce(unittest.TestCase):
                  interleave_line("zipkin", 1, 0, 0, what="tinyhttpd-interleaved", rps=92000)]
         self.assertEqual(self.targets(lines)["zipkin"], ("92.0%", "not decided (inside the noise)"))
 
+    def test_spans_made_not_exported_is_a_row_not_a_target(self):
+        lines = []
+        for rnd in (1, 2, 3):
+            lines += [interleave_line("untraced", rnd, 0, 0, what="nginx-interleaved", rps=50000),
+                      interleave_line("untraced-b", rnd, 0, 0, what="nginx-interleaved", rps=50000),
+                      interleave_line("file", rnd, 0, 0, what="nginx-interleaved", rps=46000),
+                      interleave_line("none", rnd, 0, 0, what="nginx-interleaved", rps=47500)]
+        stats = [("nginx-interleaved", "none", rnd, "stats spans_finished=%d exported=0 dropped_queue_full=0"
+                  % (1000 * rnd)) for rnd in (1, 2, 3)]
+        d = OneAtATime.load(self, lines)
+        d.stats = stats
+        r = report.Report()
+        report.http_section(r, d)
+        self.assertEqual([m for m, t, v, ok in r.targets if "none" in m], [])
+        text = "\n".join(r.lines)
+        row = [line for line in r.lines if "none (spans made, not exported)" in line]
+        self.assertEqual(len(row), 1)
+        self.assertIn("95.0%", row[0])
+        self.assertIn("6000 made / 0 exported", row[0])
+        self.assertIn("what the program's own thread pays", text)
+
     def test_wrk_rows_defer_to_the_interleaved_ones(self):
         lines = ["http\tnginx\tuntraced\t1\t100\t10\t50\t0\t0\n", "http\tnginx\tfile\t1\t99\t10\t50\t0\t1\n",
                  "http\tnginx\tuntraced\t1\t100\t10\t50\t0\t2\n",
