@@ -27,6 +27,15 @@ static pthread_once_t fexp_path_once = PTHREAD_ONCE_INIT;
 static bool fexp_path_ready;
 static struct ts_own_fd fexp_fd = TS_OWN_FD_NONE;
 static bool fexp_reported; /* the one error line of this process is out */
+/* A write cut short (disk full, a file size limit) left a line without its
+ * newline at the end of the file with this identity. The next line written
+ * there starts with one, so that the cut line is the only one lost: glued
+ * onto it, the next whole line (a batch of spans) would be unreadable too. */
+static struct {
+    bool open;
+    dev_t dev;
+    ino_t ino;
+} fexp_cut;
 
 static void fexp_resolve_once(void)
 {
@@ -125,12 +134,14 @@ int ts_file_export(const char *line, size_t len)
      * kernel appends the whole of it under the inode lock, so the line and
      * its newline land together and never interleave with another
      * process's line. */
-    struct iovec iov[2] = {
+    struct iovec iov[3] = {
+        {(void *)"\n", 1}, /* only to end a line cut short before: fexp_cut */
         {(void *)line, len},
         {(void *)"\n", 1},
     };
     ssize_t r;
-    bool reopened = false;
+    size_t want = len + 1;
+    bool mend = false, reopened = false;
     for (;;) {
         if (!ts_own_fd_begin(&fexp_fd)) {
             /* The program took the number since the check above. */
@@ -143,23 +154,33 @@ int ts_file_export(const char *line, size_t len)
             reopened = true;
             continue;
         }
-        r = TS_REAL(writev)(fexp_fd.fd, iov, 2);
+        mend = fexp_cut.open && fexp_cut.dev == fexp_fd.dev && fexp_cut.ino == fexp_fd.ino;
+        want = len + 1 + mend;
+        r = TS_REAL(writev)(fexp_fd.fd, iov + !mend, 2 + mend);
+        if (r > 0) {
+            /* The file now ends with a newline only when all of it went
+             * in, or the mend alone. */
+            fexp_cut.open = r != (ssize_t)want && !(mend && r == 1);
+            fexp_cut.dev = fexp_fd.dev;
+            fexp_cut.ino = fexp_fd.ino;
+        }
         ts_own_fd_end(&fexp_fd);
         if (!(r < 0 && errno == EINTR))
             break;
     }
-    if (r == (ssize_t)(len + 1))
+    if (r == (ssize_t)want)
         return 0;
     /* A short write (disk full, file size limit) leaves a partial line: an
      * error to report, not something to complete with a second write that
-     * another process's line could come before. */
+     * another process's line could come before (the next line written
+     * starts a line of its own: fexp_cut). */
     if (r < 0) {
         int err = errno;
         fexp_report_errno("write", err);
         errno = err;
     } else {
         char why[96];
-        snprintf(why, sizeof why, "short write (%zd of %zu bytes)", r, len + 1);
+        snprintf(why, sizeof why, "short write (%zd of %zu bytes)", r, want);
         fexp_report("write", why);
         errno = EIO;
     }

@@ -4,8 +4,10 @@ no fd left behind but the span file) and high fd numbers (traced like any
 other): 70000 where the fd limits allow; a sandbox whose hard limit is
 lower and cannot be raised gets the highest fd it allows (said on stderr).
 The fd table's own handling of numbers up to 2^20 is unit-tested
-(test_fdtable.c)."""
+(test_fdtable.c). A span file that fills up (a write cut short) loses the
+cut line only: the next line written starts a line of its own."""
 
+import json
 import os
 import sys
 import unittest
@@ -66,6 +68,30 @@ class FaultsTest(th.TempDirMixin, unittest.TestCase):
         conns = self.srv.wait_closed(3)
         for c in conns:
             self.assertIn(b"X-B3-TraceId: ", bytes(c.data), "headers injected on fd 70000")
+
+    def test_a_write_cut_short_loses_only_its_own_line(self):
+        # The file size limit cuts the first span's line at 300 bytes (the
+        # shim says so on stderr); once the limit is lifted, the second
+        # span's line must start a line of its own, not be glued onto the
+        # cut one (which made both unreadable).
+        cut = 300
+        env = th.shim_env("fsize", self.spans)
+        p = th.run([th.PY, os.path.join(th.APPS, "fsize_client.py"), str(self.srv.port), str(cut), "1.0"],
+                   env=env, tmpdir=self.tmp, name="fsize", timeout=30)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"ok\n", p.describe())
+        self.assertIn(b"short write", p.stderr(), p.describe())
+        with open(self.spans, "rb") as f:
+            lines = f.read().split(b"\n")
+        self.assertEqual(lines[-1], b"", "the file ends with a whole line")
+        self.assertEqual(len(lines[0]), cut, "the first line is the one cut at the limit")
+        self.assertNotIn(b"after-space-came-back", lines[0], "nothing glued onto the cut line")
+        later = [json.loads(line) for line in lines[1:-1]]
+        paths = [a["value"]["stringValue"] for doc in later for rs in doc["resourceSpans"]
+                 for ss in rs["scopeSpans"] for span in ss["spans"] for a in span["attributes"]
+                 if a["key"] == "url.full"]
+        self.assertEqual(len(paths), 1, later)
+        self.assertTrue(paths[0].endswith("/after-space-came-back"), paths)
 
 
 if __name__ == "__main__":
