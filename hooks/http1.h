@@ -100,11 +100,15 @@ int ts_http_parse_request(const char *buf, size_t len, struct ts_http_request *r
 int ts_http_parse_response(const char *buf, size_t len, struct ts_http_response *res);
 
 /* The same for a response read for its status and framing alone (what
- * ts_http_response_body needs): the same result, fields and notes, but of
- * the headers only Content-Length and Transfer-Encoding go to the array
- * (num_headers counts those). The capacity still bounds all the header
- * lines, so that a head is refused exactly when ts_http_parse_response
- * refuses it. The other lines are still checked, not stored. */
+ * ts_http_response_body needs), on the program's thread for every
+ * response: the status line is checked as by ts_http_parse_response, the
+ * header lines are only split at their '\n' and counted against the
+ * capacity, and of them only Content-Length and Transfer-Encoding go to
+ * the array (num_headers counts those) and the notes. Where
+ * ts_http_parse_response accepts a head, this accepts it with the same
+ * length and fields, and where that finds a head incomplete so does this;
+ * a head with a malformed line that the full parse refuses may be read
+ * here for its framing all the same. */
 int ts_http_parse_response_framing(const char *buf, size_t len, struct ts_http_response *res);
 
 /* Could buf[0..len) be the start of an HTTP/1.x request? True when it is a

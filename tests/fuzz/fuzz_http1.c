@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hooks/http1.h"
 #include "tests/unit/http1_ref.h"
@@ -238,6 +239,45 @@ static void fuzz_request(const char *buf, size_t len, size_t piece)
     }
 }
 
+/* The framing-only parse (the one on the program's thread for every
+ * response) against the full one, whose result is r and fields *full:
+ * where that accepts a head or finds it incomplete, the same result,
+ * status and framing; where it refuses one, a head within the buffer or
+ * none, its kept headers inside it and named Content-Length or
+ * Transfer-Encoding, and a framing whose body reads as any other. */
+static void check_framing_parse(const char *buf, size_t len, size_t piece, int r,
+                                const struct ts_http_response *full)
+{
+    struct ts_http_header h[FUZZ_MAX_H];
+    struct ts_http_response q = {.headers = h, .num_headers = FUZZ_MAX_H};
+    int rf = ts_http_parse_response_framing(buf, len, &q);
+    if (r != TS_HTTP_ERROR)
+        CHECK(rf == r);
+    CHECK(rf == TS_HTTP_ERROR || rf == TS_HTTP_INCOMPLETE || (rf > 0 && (size_t)rf <= len));
+    if (rf <= 0)
+        return;
+    size_t hlen = (size_t)rf;
+    CHECK(q.num_headers <= FUZZ_MAX_H);
+    for (size_t i = 0; i < q.num_headers; i++) {
+        CHECK(within(h[i].name, h[i].name_len, buf, hlen));
+        CHECK(h[i].value_len == 0 || within(h[i].value, h[i].value_len, buf, hlen));
+        CHECK((h[i].name_len == 14 && strncasecmp(h[i].name, "content-length", 14) == 0) ||
+              (h[i].name_len == 17 && strncasecmp(h[i].name, "transfer-encoding", 17) == 0));
+    }
+    static const char *const methods[] = {"GET", "HEAD", "CONNECT"};
+    const char *m = methods[piece % 3];
+    struct ts_http_body body;
+    int br = ts_http_response_body(&q, m, strlen(m), &body);
+    if (r > 0) {
+        CHECK(q.status == full->status && q.minor_version == full->minor_version);
+        struct ts_http_body fbody;
+        CHECK(ts_http_response_body(full, m, strlen(m), &fbody) == br);
+        CHECK(memcmp(&body, &fbody, sizeof body) == 0);
+    }
+    if (br == 0)
+        check_body(&body, buf + hlen, len - hlen, piece);
+}
+
 static void fuzz_response(const char *buf, size_t len, size_t piece)
 {
     struct ts_http_header h[FUZZ_MAX_H];
@@ -249,6 +289,7 @@ static void fuzz_response(const char *buf, size_t len, size_t piece)
     bool looks = ts_http_looks_like_response(buf, len);
     if (looks && len)
         CHECK(ts_http_looks_like_response(buf, piece % len));
+    check_framing_parse(buf, len, piece, r, &res);
     if (r <= 0)
         return;
 
