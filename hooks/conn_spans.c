@@ -164,7 +164,7 @@ void conn_span_finish(struct pending *p, const char *error_type)
     }
     p->span.end_ns = ts_now_ns();
     ts_stacks_at_end(&p->span);
-    if (error_type)
+    if (error_type && p->span.sampled)
         span_failed(&p->span, error_type);
     if (p->span.kind == TS_KIND_SERVER)
         ts_ctx_clear_current(p->span.span_id);
@@ -186,7 +186,7 @@ void conn_span_discard(struct pending *p)
 /* The status code's verdict, per the OpenTelemetry HTTP conventions. */
 void conn_span_set_status(struct pending *p, int status)
 {
-    if (is_ignored_span(p))
+    if (is_ignored_span(p) || !p->span.sampled) /* no verdict read: pending_named */
         return;
     ts_span_attr_int(&p->span, "http.response.status_code", status);
     int limit = p->span.kind == TS_KIND_SERVER ? 500 : 400;
@@ -280,7 +280,8 @@ static void text_put_uint(struct text *t, unsigned v)
 _Static_assert(SPAN_NAME_MAX + 1 + TS_ROUTE_MAX <= TS_SPAN_STRBUF,
                "a new span's buffer holds the name and the whole route after it");
 
-/* Fields every HTTP span gets from its request head. */
+/* A span's record for a request: its block, kind, start and method; its
+ * name and attributes come with pending_named. */
 static struct pending *pending_new(const struct req_view *v, uint8_t kind)
 {
     const struct ts_http_request *req = v->req;
@@ -304,7 +305,20 @@ static struct pending *pending_new(const struct req_view *v, uint8_t kind)
     p->method_len =
         (uint8_t)(req->method_len < sizeof p->method ? req->method_len : sizeof p->method);
     ts_span_copy_(p->method, req->method, p->method_len);
+    return p;
+}
 
+/* The name, and the attributes every HTTP span takes from its request
+ * line. Of an unsampled span nothing but its ids and flags is ever read
+ * (the reporter drops it at once), and its name and attributes would be
+ * most of what it costs the program's thread: they are made only for a
+ * span that is sampled, after the sampler has decided, unless the
+ * decision itself reads the name (per-operation strategies). Called
+ * before any other attribute, so that they come first as always. */
+static void pending_named(struct pending *p, const struct req_view *v)
+{
+    const struct ts_http_request *req = v->req;
+    uint8_t kind = p->span.kind;
     /* The name is the route (TRACESHIM_ROUTES, else ids collapsed), so
      * that names stay few; a server span also gets it as http.route.
      * "METHOD route" is written straight into the span's buffer, the
@@ -331,7 +345,6 @@ static struct pending *pending_new(const struct req_view *v, uint8_t kind)
         ts_attrs_str(&at, "http.request.method", req->method, req->method_len);
     ts_attrs_cstr(&at, "network.protocol.version", req->minor_version ? "1.1" : "1.0");
     ts_attrs_end(&at);
-    return p;
 }
 
 /* Parent and trace of a new span: ctx (when valid) is the parent. The
@@ -410,6 +423,9 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     const struct ts_ctx *parent = forwarded ? &server : app_ctx ? &app : ts_ctx_current();
     if (!parent)
         parent = ts_ctx_process();
+    bool named = ts_sampler_reads_name(parent);
+    if (named)
+        pending_named(p, &v);
     ts_span_link(&p->span, parent, &mine);
     if (!app_ctx && app.sampling == TS_SAMPLING_DENY) {
         /* the program said "not sampled" (B3's word outranks the rest):
@@ -417,6 +433,9 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         mine.sampling = TS_SAMPLING_DENY;
         p->span.sampled = 0;
     }
+    bool recorded = p->span.sampled;
+    if (recorded && !named)
+        pending_named(p, &v);
     ts_stacks_at_start(&p->span);
 
     /* Every format we add carries the same context as the ones already
@@ -433,6 +452,15 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     const struct ts_http_header *host = v.host;
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
+    /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written. */
+    bool injects = ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0,
+                                          c->tls ? 443 : 80, peer_ip, c->peer_port);
+    if (!injects) {
+        *inject_len = 0;
+        *nedits = 0;
+    }
+    if (!recorded)
+        return p;
     const char *h = peer_ip;
     size_t hlen = peer_len;
     int port = c->peer_port;
@@ -467,13 +495,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     struct ts_attrs at = ts_attrs_begin(&p->span);
     if (url.len)
         ts_attrs_str(&at, "url.full", url.buf, url.len);
-    /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written. */
-    if (!ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0,
-                                c->tls ? 443 : 80, peer_ip, c->peer_port)) {
-        *inject_len = 0;
-        *nedits = 0;
+    if (!injects)
         ts_attrs_bool(&at, "traceshim.injected", false);
-    }
     ts_attrs_str(&at, "server.address", h, hlen);
     ts_attrs_int(&at, "server.port", port);
     if (peer_len) /* a TLS session over a transport the shim cannot see has none */
@@ -569,20 +592,27 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
      * (its flags included), but its ids are kept as attributes. */
     bool trusted = ts_trust_verify(req->headers, req->num_headers, &in);
     const struct ts_ctx *parent = have && trusted ? &in : ts_ctx_process();
+    bool named = ts_sampler_reads_name(parent);
+    if (named)
+        pending_named(p, &v);
     ts_span_link(&p->span, parent, &mine);
-    if (have && !trusted)
-        ts_trust_mark_untrusted(&p->span, &in);
     if (!have && trusted && in.sampling == TS_SAMPLING_DENY) { /* "b3: 0": a new trace, unsampled */
         mine.sampling = TS_SAMPLING_DENY;
         p->span.sampled = 0;
     }
-    ts_stacks_at_start(&p->span);
     ts_ctx_set_current(&mine);
     if (have && trusted) {
         p->inflight.inbound = in;
         p->inflight.server = mine;
         ts_inflight_add(&p->inflight);
     }
+    if (!p->span.sampled)
+        return p;
+    if (!named)
+        pending_named(p, &v);
+    if (have && !trusted)
+        ts_trust_mark_untrusted(&p->span, &in);
+    ts_stacks_at_start(&p->span);
 
     struct ts_attrs at = ts_attrs_begin(&p->span);
     ts_attrs_str(&at, "url.path", v.path, v.path_len);

@@ -622,21 +622,39 @@ int ts_sampler_load(ts_env_lookup_fn lookup)
 
 /* ------------------------------------------------------------- deciding */
 
+/* A parent's own say: 1 sampled, 0 not, -1 when the root sampler decides
+ * (no parent, a deferred decision, or a sampler that is not parent-based). */
+static inline int sam_by_parent(const struct ts_ctx *parent)
+{
+    if (!parent || !parent->valid)
+        return -1;
+    if (parent->sampling == TS_SAMPLING_DEBUG)
+        return 1;
+    if (sam_cfg.parent_based && parent->sampling == TS_SAMPLING_ACCEPT)
+        return 1;
+    if (sam_cfg.parent_based && parent->sampling == TS_SAMPLING_DENY)
+        return 0;
+    return -1;
+}
+
 bool ts_sampler_should_sample(const struct ts_ctx *parent, const uint8_t trace_id[TS_TRACE_ID_LEN],
                               const char *name, size_t name_len)
 {
-    if (parent && parent->valid) {
-        if (parent->sampling == TS_SAMPLING_DEBUG)
-            return true;
-        if (sam_cfg.parent_based && parent->sampling == TS_SAMPLING_ACCEPT)
-            return true;
-        if (sam_cfg.parent_based && parent->sampling == TS_SAMPLING_DENY)
-            return false;
-    }
+    int said = sam_by_parent(parent);
+    if (said >= 0)
+        return said;
     unsigned shortcut = SAM_LD(sam_shortcut);
     if (shortcut != SAM_ASK)
         return shortcut == SAM_ALWAYS;
     return sam_root(trace_id, name, name_len);
+}
+
+bool ts_sampler_reads_name(const struct ts_ctx *parent)
+{
+    if (sam_by_parent(parent) >= 0 || SAM_LD(sam_shortcut) != SAM_ASK)
+        return false;
+    const struct sam_buf *b = &sam_bufs[__atomic_load_n(&sam_live, __ATOMIC_ACQUIRE) & 1u];
+    return SAM_LD(b->n_ops) > 0;
 }
 
 /* ------------------------------------------------------------- remote */

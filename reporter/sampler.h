@@ -45,6 +45,13 @@ int ts_sampler_load(ts_env_lookup_fn lookup);
 bool ts_sampler_should_sample(const struct ts_ctx *parent, const uint8_t trace_id[TS_TRACE_ID_LEN],
                               const char *name, size_t name_len);
 
+/* Would ts_sampler_should_sample read the name of a span with this
+ * parent? Only a root decision under per-operation strategies does, so
+ * that a span can otherwise be named after the decision, and only when it
+ * is sampled. A strategy installed between this answer and the decision
+ * at worst decides one span by the default probability. */
+bool ts_sampler_reads_name(const struct ts_ctx *parent);
+
 /* Remote sampling: the strategy URL to poll (".../sampling?service=NAME",
  * service name percent-encoded; '&' instead of '?' when the endpoint has a
  * query) written to url; false when the sampler is not remote or the URL

@@ -108,6 +108,28 @@ class RulesTest(th.TempDirMixin, unittest.TestCase):
                     self.assertIs(cli["attrs"].get("traceshim.injected"), False, what)
                 self.assertEqual(p.stderr(), b"", what)
 
+    def test_unsampled_client_follows_the_rules(self):
+        """An unsampled span is made without a name or attributes (nothing
+        of it is exported), but the injection rules still decide what goes
+        on the wire: the context, marked not sampled, where allowed; nothing
+        where denied."""
+        _, port = self.server()
+        url = "http://127.0.0.1:%d/echo-headers" % port
+        p = self.curl_ok([url], OTEL_TRACES_SAMPLER="always_off")
+        sent = {k.lower(): v for k, v in json.loads(p.stdout())}
+        self.assertEqual(self.trace_headers(p.stdout()), sorted(TRACE_HEADERS), sent)
+        self.assertEqual(sent["x-b3-sampled"], "0", sent)
+        self.assertRegex(sent["traceparent"], r"^00-[0-9a-f]{32}-[0-9a-f]{16}-00$")
+        p = self.curl_ok([url], OTEL_TRACES_SAMPLER="always_off",
+                         TRACESHIM_NO_INJECT_TO=r"^127\.0\.0\.1:%d$" % port)
+        self.assertEqual(self.trace_headers(p.stdout()), [])
+        self.assertEqual(p.stderr(), b"")
+        # the server followed the first request's decision and recorded
+        # only the second, which carried no context: a root
+        spans = self.final_spans(1, (p,))
+        self.assertEqual([(s["kind"], s["parentSpanId"]) for s in spans],
+                         [(th.KIND_SERVER, None)], "\n" + th.format_spans(spans))
+
     # --------------------------------------------------------------- routes
 
     def test_default_routes(self):

@@ -7,6 +7,7 @@
 
 #include "conn_harness.h"
 #include "hooks/conn_internal.h"
+#include "reporter/sampler.h"
 
 static const char get_head[] = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.test:8080\r\n"
                                "User-Agent: unit/1\r\n\r\n";
@@ -409,6 +410,39 @@ static void test_server_unsampled_not_exported_flag(void **state)
     close_pair(&p);
     assert_int_equal(nspans, 1);
     assert_int_equal(spans[0].sampled, 0);
+    /* nothing of it is read but its ids: it was neither named nor given
+     * attributes, the status code's included */
+    assert_int_equal(spans[0].name_len, 0);
+    assert_int_equal(spans[0].nattrs, 0);
+}
+
+static const char *per_operation_env(const char *name)
+{
+    return strcmp(name, "OTEL_TRACES_SAMPLER") == 0 ? "jaeger_remote" : NULL;
+}
+
+/* Where the sampler decides by the span's name (a remote strategy's
+ * operations), the span is named before it decides. */
+static void test_server_named_before_a_decision_by_name(void **state)
+{
+    assert_int_equal(ts_sampler_load(per_operation_env), 0);
+    const char *ops = "{\"operationSampling\":{\"defaultSamplingProbability\":0,"
+                      "\"perOperationStrategies\":[{\"operation\":\"GET /in\","
+                      "\"probabilisticSampling\":{\"samplingRate\":1}}]}}";
+    assert_int_equal(ts_sampler_apply_strategy(ops, strlen(ops)), 0);
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, "GET /in HTTP/1.1\r\n\r\nGET /out HTTP/1.1\r\n\r\n");
+    char buf[256];
+    prog_read(&p, buf, sizeof buf);
+    prog_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+    prog_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+    close_pair(&p);
+    ts_sampler_load(NULL);
+    assert_int_equal(nspans, 2);
+    assert_int_equal(spans[0].sampled, 1);
+    assert_memory_equal(ts_span_name(&spans[0]), "GET /in", spans[0].name_len);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    assert_int_equal(spans[1].sampled, 0);
 }
 
 /* ----------------------------------------------------------- fd life */
@@ -1279,6 +1313,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_extracts_context_and_sets_current, setup),
         cmocka_unit_test_setup(test_server_head_in_pieces_and_client_child, setup),
         cmocka_unit_test_setup(test_server_unsampled_not_exported_flag, setup),
+        cmocka_unit_test_setup(test_server_named_before_a_decision_by_name, setup),
         cmocka_unit_test_setup(test_dup_shares_connection, setup),
         cmocka_unit_test_setup(test_connection_object_is_small, setup),
         cmocka_unit_test_setup(test_connection_lock_excludes, setup),

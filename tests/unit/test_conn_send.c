@@ -447,6 +447,7 @@ static void test_program_deny_is_kept(void **state)
     assert_int_equal(prog_write(&p, req, sizeof req - 1), (ssize_t)sizeof req - 1);
     answer(&p, 1);
     assert_int_equal(spans[nspans - 1].sampled, 0);
+    assert_int_equal(spans[nspans - 1].nattrs, 0); /* not exported: not described */
     char got[2048];
     peer_read_all(&p, got, sizeof got);
     char *tp = strstr(got, "traceparent: 00-");

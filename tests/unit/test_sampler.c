@@ -110,21 +110,33 @@ static uint64_t next_random(uint64_t *state)
 
 enum parent { ROOT, ACCEPT, DENY, DEFER, DEBUG, INVALID };
 
+/* A parent of kind pk in a trace whose low part is `low`; NULL for ROOT. */
+static const struct ts_ctx *make_parent(enum parent pk, uint64_t low, struct ts_ctx *ctx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    make_id(ctx->trace_id, 0x0123456789abcdefull, low);
+    ctx->valid = pk != INVALID;
+    ctx->sampling = pk == ACCEPT  ? TS_SAMPLING_ACCEPT
+                    : pk == DENY  ? TS_SAMPLING_DENY
+                    : pk == DEBUG ? TS_SAMPLING_DEBUG
+                                  : TS_SAMPLING_DEFER;
+    if (pk == INVALID)
+        ctx->sampling = TS_SAMPLING_ACCEPT; /* must be ignored */
+    return pk == ROOT ? NULL : ctx;
+}
+
 /* Decide for a span named name in a trace with low part `low` under parent. */
 static bool decide_named(enum parent pk, uint64_t low, const char *name)
 {
     struct ts_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    make_id(ctx.trace_id, 0x0123456789abcdefull, low);
-    ctx.valid = pk != INVALID;
-    ctx.sampling = pk == ACCEPT  ? TS_SAMPLING_ACCEPT
-                   : pk == DENY  ? TS_SAMPLING_DENY
-                   : pk == DEBUG ? TS_SAMPLING_DEBUG
-                                 : TS_SAMPLING_DEFER;
-    if (pk == INVALID)
-        ctx.sampling = TS_SAMPLING_ACCEPT; /* must be ignored */
-    return ts_sampler_should_sample(pk == ROOT ? NULL : &ctx, ctx.trace_id, name,
-                                    name ? strlen(name) : 0);
+    const struct ts_ctx *parent = make_parent(pk, low, &ctx);
+    return ts_sampler_should_sample(parent, ctx.trace_id, name, name ? strlen(name) : 0);
+}
+
+static bool reads_name(enum parent pk)
+{
+    struct ts_ctx ctx;
+    return ts_sampler_reads_name(make_parent(pk, LOW_ID, &ctx));
 }
 
 static bool decide(enum parent pk, uint64_t low)
@@ -538,6 +550,58 @@ static void test_strategy_per_operation(void **state)
     assert_in_range(extra, 0, (int)(2 * elapsed_s(t1)) + 1);
 }
 
+/* ts_sampler_reads_name: the hooks name a span before the decision only
+ * when it says the decision reads the name. Wherever it says no, two
+ * names that a strategy samples differently get the same decision; and it
+ * says yes where they would not. */
+static void check_reads_name(const char *what, bool root_reads)
+{
+    static const enum parent kinds[] = {ROOT, ACCEPT, DENY, DEFER, DEBUG, INVALID};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        enum parent pk = kinds[i];
+        bool named = decide_named(pk, HIGH_ID, "GET /a") != decide_named(pk, HIGH_ID, "GET /b");
+        if (named && !reads_name(pk))
+            fail_msg("%s: parent kind %d decides by name unannounced", what, (int)pk);
+    }
+    assert_int_equal(reads_name(ROOT), root_reads);
+}
+
+static void test_reads_name(void **state)
+{
+    (void)state;
+    const struct {
+        const char *name;
+        const struct var *env;
+    } plain[] = {
+        {"default", ENV({NULL, NULL})},
+        {"always_off", OTEL("always_off")},
+        {"ratio", OTEL_ARG("parentbased_traceidratio", "0.5")},
+        {"jaeger_remote, initial", OTEL("jaeger_remote")},
+    };
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        load_expect(plain[i].env, 0);
+        check_reads_name(plain[i].name, false);
+    }
+    const char *ops =
+        "{\"operationSampling\":{\"defaultSamplingProbability\":0,"
+        "\"perOperationStrategies\":["
+        "{\"operation\":\"GET /a\",\"probabilisticSampling\":{\"samplingRate\":1}}]}}";
+    load_remote(); /* not parent-based: a sampled parent is decided at the root */
+    assert_int_equal(apply(ops), 0);
+    check_reads_name("jaeger_remote, operations", true);
+    assert_true(reads_name(ACCEPT));
+    assert_false(reads_name(DEBUG));
+    load_expect(OTEL("parentbased_jaeger_remote"), 0);
+    assert_int_equal(apply(ops), 0);
+    check_reads_name("parentbased_jaeger_remote, operations", true);
+    assert_false(reads_name(ACCEPT));
+    assert_false(reads_name(DENY));
+    assert_true(reads_name(DEFER));
+    /* a plain strategy again: no name is read */
+    assert_int_equal(apply("{\"probabilisticSampling\":{\"samplingRate\":0.5}}"), 0);
+    check_reads_name("jaeger_remote, plain again", false);
+}
+
 /* A decision looks the span name up only while a strategy lists
  * operations: from a per-operation strategy to a plain one and back, each
  * decision follows the strategy that is live. */
@@ -804,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_strategy_probabilistic),
         cmocka_unit_test(test_strategy_rate_limiting),
         cmocka_unit_test(test_strategy_per_operation),
+        cmocka_unit_test(test_reads_name),
         cmocka_unit_test(test_strategy_operations_come_and_go),
         cmocka_unit_test(test_strategy_operation_limits),
         cmocka_unit_test(test_strategy_rejected),
