@@ -317,13 +317,13 @@ def node_interleaved(r, d):
     runs = [x for x in d.interleave if x.what == "node-interleaved"]
     if not any(x.mode == "untraced" for x in runs):
         return None
-    floor = median([abs(1 - v) for v in interleaved_deltas(runs, "untraced-b", "rps", ratio=True)])
+    floor = interleaved_floor(runs)
     rows, ratios = [], {}
     for mode in ("untraced", "untraced-b", "traceshim", "otel-sdk"):
-        mine = [x for x in runs if x.mode == mode]
-        if not mine:
+        f = interleaved_figures(runs, mode)
+        if not f:
             continue
-        ratio = median(interleaved_deltas(runs, mode, "rps", ratio=True)) if mode != "untraced" else None
+        ratio = f.ratio
         spans = "—"
         if mode in ("traceshim", "otel-sdk"):
             lines = [s[3] for s in d.stats if s[0] == "node-interleaved" and s[1] == mode]
@@ -332,9 +332,7 @@ def node_interleaved(r, d):
                 spans = "%d / %d" % ratios[mode][1:]
             else:
                 ratios[mode] = (ratio, 0, 0)
-        rows.append([mode, "%.0f" % median([x.rps for x in mine]), percent(ratio),
-                     fmt(median([x.p50 for x in mine])), fmt(median([x.p99 for x in mine])), spans,
-                     sum(x.errors for x in mine)])
+        rows.append([mode, "%.0f" % f.rps, percent(ratio), fmt(f.p50), fmt(f.p99), spans, f.errors])
     shim, sdk = ratios.get("traceshim"), ratios.get("otel-sdk")
     if shim and shim[0] is not None:
         r.targets.append(("Node http server throughput, traceshim, otlp exporter (every mode up at once; "
@@ -481,6 +479,28 @@ def interleaved_spans(d, what, mode):
     return exported_dropped([s[3] for s in d.stats if s[0] == what and s[1] == mode])
 
 
+def interleaved_floor(runs):
+    """What the interleaved method scatters by itself: untraced-b's median
+    |1 - ratio| to untraced."""
+    return median([abs(1 - v) for v in interleaved_deltas(runs, "untraced-b", "rps", ratio=True)])
+
+
+def interleaved_figures(runs, mode):
+    """MODE's medians over the rounds of an interleaved run: req/s, the
+    ratio and the p99 difference to untraced (None for untraced itself),
+    p50, p99, and its errors in all; None when MODE did not run."""
+    mine = [x for x in runs if x.mode == mode]
+    if not mine:
+        return None
+    traced = mode != "untraced"
+    return SimpleNamespace(
+        rps=median([x.rps for x in mine]),
+        ratio=median(interleaved_deltas(runs, mode, "rps", ratio=True)) if traced else None,
+        d99=median(interleaved_deltas(runs, mode, "p99")) if traced else None,
+        p50=median([x.p50 for x in mine]), p99=median([x.p99 for x in mine]),
+        errors=sum(x.errors for x in mine))
+
+
 def interleaved_throughput_section(r, d, server, target):
     """One server per mode up at once, the load on each in turn
     (bench/interleave.c, 32 connections): the throughput target's figure."""
@@ -490,17 +510,14 @@ def interleaved_throughput_section(r, d, server, target):
     runs = [x for x in d.interleave if x.what == what]
     if not runs:
         return
-    floor = median([abs(1 - v) for v in interleaved_deltas(runs, "untraced-b", "rps", ratio=True)])
+    floor = interleaved_floor(runs)
     rows = []
     for mode in ["untraced", "untraced-b"] + [m for m in EXPORTER_MODES if m != "untraced"]:
-        mine = [x for x in runs if x.mode == mode]
-        if not mine:
+        f = interleaved_figures(runs, mode)
+        if not f:
             continue
-        ratio = d99 = None
+        ratio = f.ratio
         spans = "—"
-        if mode != "untraced":
-            ratio = median(interleaved_deltas(runs, mode, "rps", ratio=True))
-            d99 = median(interleaved_deltas(runs, mode, "p99"))
         if mode in EXPORTER_MODES and mode != "untraced":
             exported, dropped = interleaved_spans(d, what, mode)
             spans = "%d / %d" % (exported, dropped)
@@ -512,21 +529,17 @@ def interleaved_throughput_section(r, d, server, target):
                               "≥ %d%% of untraced" % round(target * 100), percent(ratio),
                               unless_dropped(within_floor(ratio, floor, target, at_most=False),
                                              exported, dropped)))
-        rows.append([server, mode, "%.0f" % median([x.rps for x in mine]), percent(ratio),
-                     fmt(median([x.p50 for x in mine])), fmt(median([x.p99 for x in mine])), signed(d99),
-                     spans, sum(x.errors for x in mine)])
-    made_only = [x for x in runs if x.mode == MADE_ONLY]
-    if made_only:
+        rows.append([server, mode, "%.0f" % f.rps, percent(ratio), fmt(f.p50), fmt(f.p99),
+                     signed(f.d99), spans, f.errors])
+    f = interleaved_figures(runs, MADE_ONLY)
+    if f:
         # Spans made, none exported: not a target, the part of every
         # exporter's loss that the program's own thread pays.
         made = sum(stat_value(s[3], "spans_finished") or 0 for s in d.stats
                    if s[0] == what and s[1] == MADE_ONLY)
-        rows.append([server, MADE_ONLY + " (spans made, not exported)",
-                     "%.0f" % median([x.rps for x in made_only]),
-                     percent(median(interleaved_deltas(runs, MADE_ONLY, "rps", ratio=True))),
-                     fmt(median([x.p50 for x in made_only])), fmt(median([x.p99 for x in made_only])),
-                     signed(median(interleaved_deltas(runs, MADE_ONLY, "p99"))),
-                     "%d made / 0 exported" % made, sum(x.errors for x in made_only)])
+        rows.append([server, MADE_ONLY + " (spans made, not exported)", "%.0f" % f.rps,
+                     percent(f.ratio), fmt(f.p50), fmt(f.p99), signed(f.d99),
+                     "%d made / 0 exported" % made, f.errors])
     return rows, floor
 
 
