@@ -24,13 +24,9 @@ void ts_direct_begin(void)
     Dl_info libc;
     if (!dladdr((void *)gnu_get_libc_version, &libc))
         return;
-    void *stand_for[] = {
-        (void *)TS_REAL(read),      (void *)TS_REAL(readv),         (void *)TS_REAL(recv),
-        (void *)TS_REAL(recvfrom),  (void *)TS_REAL(recvmsg),       (void *)TS_REAL(write),
-        (void *)TS_REAL(writev),    (void *)TS_REAL(send),          (void *)TS_REAL(sendto),
-        (void *)TS_REAL(sendmsg),   (void *)TS_REAL(close),         (void *)TS_REAL(__read_chk),
-        (void *)TS_REAL(__recv_chk), (void *)TS_REAL(__recvfrom_chk),
-    };
+#define TS_DIRECT_REAL_(name) (void *)TS_REAL(name),
+    void *stand_for[] = {TS_DIRECT_STANDS_FOR(TS_DIRECT_REAL_)};
+#undef TS_DIRECT_REAL_
     for (size_t i = 0; i < sizeof stand_for / sizeof stand_for[0]; i++)
         if (!in_libc(stand_for[i], &libc))
             return; /* another interposer comes after the shim: it sees every call */

@@ -41,6 +41,22 @@
 #define TS_DIRECT_AVAILABLE 0
 #endif
 
+/* Every function a ts_pass_* call below stands for. ts_direct_begin allows
+ * bare calls only when each of them is glibc's own; a ts_pass_* reaches
+ * its real function through TS_PASS_REAL, which does not compile for a
+ * function missing here, so a new bare call cannot leave another
+ * interposer's function unchecked. */
+/* clang-format off */
+#define TS_DIRECT_STANDS_FOR(X)                                                                    \
+    X(read) X(readv) X(recv) X(recvfrom) X(recvmsg) X(write) X(writev) X(send) X(sendto)          \
+        X(sendmsg) X(close) X(__read_chk) X(__recv_chk) X(__recvfrom_chk)
+/* clang-format on */
+
+#define TS_DIRECT_LISTED_(name) ts_direct_listed_##name,
+enum { TS_DIRECT_STANDS_FOR(TS_DIRECT_LISTED_) };
+#undef TS_DIRECT_LISTED_
+#define TS_PASS_REAL(name) ((void)ts_direct_listed_##name, TS_REAL(name))
+
 /* Whether a hook may make the call itself now: false until the shim's
  * constructor allows it (ts_direct_begin), and false for good once the
  * program created a thread or asked for a cancellation (ts_direct_end). */
@@ -127,14 +143,14 @@ static inline ssize_t ts_pass_read(int fd, void *buf, size_t len)
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_read, fd, buf, len, 0, 0, 0);
-    return TS_REAL(read)(fd, buf, len);
+    return TS_PASS_REAL(read)(fd, buf, len);
 }
 
 static inline ssize_t ts_pass_readv(int fd, const struct iovec *iov, int iovcnt)
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_readv, fd, iov, iovcnt, 0, 0, 0);
-    return TS_REAL(readv)(fd, iov, iovcnt);
+    return TS_PASS_REAL(readv)(fd, iov, iovcnt);
 }
 
 static inline ssize_t ts_pass_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
@@ -142,35 +158,35 @@ static inline ssize_t ts_pass_recvfrom(int fd, void *buf, size_t len, int flags,
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_recvfrom, fd, buf, len, flags, addr, addrlen);
-    return TS_REAL(recvfrom)(fd, buf, len, flags, addr, addrlen);
+    return TS_PASS_REAL(recvfrom)(fd, buf, len, flags, addr, addrlen);
 }
 
 static inline ssize_t ts_pass_recv(int fd, void *buf, size_t len, int flags)
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_recvfrom, fd, buf, len, flags, 0, 0);
-    return TS_REAL(recv)(fd, buf, len, flags);
+    return TS_PASS_REAL(recv)(fd, buf, len, flags);
 }
 
 static inline ssize_t ts_pass_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_recvmsg, fd, msg, flags, 0, 0, 0);
-    return TS_REAL(recvmsg)(fd, msg, flags);
+    return TS_PASS_REAL(recvmsg)(fd, msg, flags);
 }
 
 static inline ssize_t ts_pass_write(int fd, const void *buf, size_t len)
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_write, fd, buf, len, 0, 0, 0);
-    return TS_REAL(write)(fd, buf, len);
+    return TS_PASS_REAL(write)(fd, buf, len);
 }
 
 static inline ssize_t ts_pass_writev(int fd, const struct iovec *iov, int iovcnt)
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_writev, fd, iov, iovcnt, 0, 0, 0);
-    return TS_REAL(writev)(fd, iov, iovcnt);
+    return TS_PASS_REAL(writev)(fd, iov, iovcnt);
 }
 
 static inline ssize_t ts_pass_sendto(int fd, const void *buf, size_t len, int flags,
@@ -178,21 +194,21 @@ static inline ssize_t ts_pass_sendto(int fd, const void *buf, size_t len, int fl
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_sendto, fd, buf, len, flags, addr, addrlen);
-    return TS_REAL(sendto)(fd, buf, len, flags, addr, addrlen);
+    return TS_PASS_REAL(sendto)(fd, buf, len, flags, addr, addrlen);
 }
 
 static inline ssize_t ts_pass_send(int fd, const void *buf, size_t len, int flags)
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_sendto, fd, buf, len, flags, 0, 0);
-    return TS_REAL(send)(fd, buf, len, flags);
+    return TS_PASS_REAL(send)(fd, buf, len, flags);
 }
 
 static inline ssize_t ts_pass_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     if (ts_direct_now())
         return TS_DIRECT(SYS_sendmsg, fd, msg, flags, 0, 0, 0);
-    return TS_REAL(sendmsg)(fd, msg, flags);
+    return TS_PASS_REAL(sendmsg)(fd, msg, flags);
 }
 
 /* The fortified forms: glibc's fails the program when the buffer is
@@ -201,14 +217,14 @@ static inline ssize_t ts_pass_read_chk(int fd, void *buf, size_t len, size_t buf
 {
     if (ts_direct_now() && len <= buflen)
         return TS_DIRECT(SYS_read, fd, buf, len, 0, 0, 0);
-    return TS_REAL(__read_chk)(fd, buf, len, buflen);
+    return TS_PASS_REAL(__read_chk)(fd, buf, len, buflen);
 }
 
 static inline ssize_t ts_pass_recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
     if (ts_direct_now() && len <= buflen)
         return TS_DIRECT(SYS_recvfrom, fd, buf, len, flags, 0, 0);
-    return TS_REAL(__recv_chk)(fd, buf, len, buflen, flags);
+    return TS_PASS_REAL(__recv_chk)(fd, buf, len, buflen, flags);
 }
 
 static inline ssize_t ts_pass_recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
@@ -216,14 +232,14 @@ static inline ssize_t ts_pass_recvfrom_chk(int fd, void *buf, size_t len, size_t
 {
     if (ts_direct_now() && len <= buflen)
         return TS_DIRECT(SYS_recvfrom, fd, buf, len, flags, addr, addrlen);
-    return TS_REAL(__recvfrom_chk)(fd, buf, len, buflen, flags, addr, addrlen);
+    return TS_PASS_REAL(__recvfrom_chk)(fd, buf, len, buflen, flags, addr, addrlen);
 }
 
 static inline int ts_pass_close(int fd)
 {
     if (ts_direct_now())
         return (int)TS_DIRECT(SYS_close, fd, 0, 0, 0, 0, 0);
-    return TS_REAL(close)(fd);
+    return TS_PASS_REAL(close)(fd);
 }
 
 #endif
