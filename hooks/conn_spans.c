@@ -186,7 +186,7 @@ void conn_span_discard(struct pending *p)
 /* The status code's verdict, per the OpenTelemetry HTTP conventions. */
 void conn_span_set_status(struct pending *p, int status)
 {
-    if (is_ignored_span(p) || !p->span.sampled) /* no verdict read: pending_named */
+    if (is_ignored_span(p) || !p->span.sampled) /* unsampled: never read (pending_named) */
         return;
     ts_span_attr_int(&p->span, "http.response.status_code", status);
     int limit = p->span.kind == TS_KIND_SERVER ? 500 : 400;
