@@ -1,6 +1,8 @@
 /* queue.c — the bounded queue of span records (see queue.h). */
 #include "queue.h"
 
+#include "../preload/clock.h"
+
 #include <errno.h>
 #include <linux/futex.h>
 #include <string.h>
@@ -151,7 +153,10 @@ static bool recycle_put(struct ts_rep_recycle *r, void *block)
         } else if (dif < 0) { /* still holds the last lap's block: full */
             return false;
         } else { /* another producer took the position */
+            size_t seen = pos;
             pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+            if (pos == seen) /* a cell ahead of its queue: see recycled_after_fork */
+                return false;
         }
     }
 }
@@ -174,7 +179,10 @@ static void *recycle_get(struct ts_rep_recycle *r)
         } else if (dif < 0) { /* not filled yet at this lap: empty */
             return NULL;
         } else { /* another consumer took the position */
+            size_t seen = pos;
             pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+            if (pos == seen) /* a cell ahead of its queue: see recycled_after_fork */
+                return NULL;
         }
     }
 }
@@ -234,16 +242,23 @@ static void orphan_push(struct ts_rep_queue *q, void *block)
     q->orphans = block;
 }
 
-/* In a forked child: the blocks the cells hold go back to their pools
- * (another thread of the parent halfway through putting one in or taking
- * one out is gone: a cell it had claimed and not marked is lost, one
- * block), and the queues start again empty. */
+/* In a forked child: the blocks the cells hold go back to their pools,
+ * and the queues start again empty. A cell whose block a get had claimed
+ * (its position before head) and not yet marked taken keeps it: that get
+ * was another thread of the parent's, gone in the child (the block is
+ * lost, one block), or this thread's own, interrupted by a signal handler
+ * that forked: it then goes on in the child, takes that block and marks
+ * the cell a lap ahead of the emptied queue, where puts and gets at its
+ * position give up (recycle_put, recycle_get) rather than wait for a
+ * turn that never comes. A put halfway through is lost the same way. */
 static void recycled_after_fork(struct ts_rep_queue *q)
 {
     for (int k = 0; k < RELEASE_KINDS; k++) {
         struct ts_rep_recycle *r = recycle_of(q, k);
         for (size_t i = 0; i < TS_REP_RECYCLE; i++) {
-            if ((r->cells[i].lap & (TS_REP_RECYCLE - 1)) == 1) {
+            size_t lap = r->cells[i].lap;
+            size_t pos = (lap & ~(size_t)(TS_REP_RECYCLE - 1)) + i;
+            if ((lap & (TS_REP_RECYCLE - 1)) == 1 && pos >= r->head) {
                 if (k < TS_REP_RECORD_CLASSES)
                     ts_block_put_many(pool_of(q, k), &r->cells[i].block, 1);
                 else
@@ -411,21 +426,49 @@ bool ts_rep_queue_take_nudge(struct ts_rep_queue *q)
            __atomic_exchange_n(&q->nudged, 0, __ATOMIC_SEQ_CST);
 }
 
+/* The place at *head is claimed and its record not published: pass it
+ * (true, *head moved on, its span counted as dropped) once it has stood
+ * so for q->skip_unpublished_ms, as one whose producer left the push. Should
+ * the producer publish after all, its record lands in a slot the ring has
+ * moved past, where a later take finds it in place of the record of the
+ * slot's next place, or that place's producer overwrites it: either way
+ * one record block is never given back, and none is taken twice (a take
+ * clears the slot it read). */
+static bool ring_pass_unpublished(struct ts_rep_queue *q, size_t *head)
+{
+    uint64_t now = ts_mono_ms();
+    if (q->unpublished_at != *head + 1) {
+        q->unpublished_at = *head + 1;
+        q->unpublished_since_ms = now;
+    }
+    if (now - q->unpublished_since_ms < q->skip_unpublished_ms)
+        return false;
+    q->unpublished_at = 0;
+    ++*head;
+    ts_rep_queue_count_drop(q, 1);
+    return true;
+}
+
 /* Take the oldest published record, NULL when there is none (mutex held:
  * the only consumer). Moves head past it. tail is the producers' as read
  * once by the caller: a slot at or past it is never read (nothing there
  * is queued, whatever the slot holds). */
 static struct ts_span *ring_take(struct ts_rep_queue *q, size_t *head, size_t tail)
 {
-    if (*head == tail)
-        return NULL;
-    struct ts_span **slot = &q->slots[*head & q->mask];
-    struct ts_span *rec = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (!rec) /* empty, or claimed and not yet published */
-        return NULL;
-    __atomic_store_n(slot, NULL, __ATOMIC_RELAXED);
-    ++*head;
-    return rec;
+    while (*head != tail) {
+        struct ts_span **slot = &q->slots[*head & q->mask];
+        struct ts_span *rec = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        if (rec) {
+            __atomic_store_n(slot, NULL, __ATOMIC_RELAXED);
+            ++*head;
+            return rec;
+        }
+        /* Claimed and not yet published: it comes next time, unless its
+         * producer is gone. */
+        if (!ring_pass_unpublished(q, head))
+            return NULL;
+    }
+    return NULL;
 }
 
 size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size_t max)
@@ -582,6 +625,7 @@ void ts_rep_queue_after_fork(struct ts_rep_queue *q)
         }
     }
     q->head = q->tail = 0;
+    q->unpublished_at = 0;
     q->doorbell = 0;
     q->nudged = 0;
     __atomic_store_n(&q->dropped, 0, __ATOMIC_RELAXED);

@@ -94,16 +94,34 @@ struct ts_rep_queue {
      * pool at the next trim (linked through their first word): its lock
      * may still be the parent's when the queue's fork handler runs. */
     void *orphans;
+    /* A place claimed and never published (its producer left the push
+     * between the two: a siglongjmp out of a signal handler, an
+     * asynchronous cancellation) would hold every span after it back for
+     * good. The consumer notes the unpublished place at the head (its
+     * position + 1; 0: none) and when it first found it so, and passes it
+     * once it has stayed so for skip_unpublished_ms (consumer's, under
+     * mu; the field may be set before the queue's first use). */
+    size_t unpublished_at;
+    uint64_t unpublished_since_ms;
+    unsigned skip_unpublished_ms;
     /* atomic: the next free position, claimed by producers with a
      * compare-and-swap. Positions only grow; a span at position i is in
      * slots[i & mask]. On a line of its own: every push writes it. */
     _Alignas(64) size_t tail;
 };
 
+/* How long an unpublished place may hold the consumer back before it is
+ * passed (and its span counted as dropped). A producer's claim and its
+ * publication are a few instructions apart: only a thread taken off the
+ * processor between them for this long is mistaken for one that left
+ * (its span is then lost; see ring_take in queue.c). */
+#define TS_REP_SKIP_UNPUBLISHED_MS 1000
+
 /* Static initialiser: no storage yet (see ts_rep_queue_reserve). */
 #define TS_REP_QUEUE_INITIALIZER                                                                   \
     {                                                                                              \
         .mu = PTHREAD_MUTEX_INITIALIZER,                                                           \
+        .skip_unpublished_ms = TS_REP_SKIP_UNPUBLISHED_MS,                                         \
         .records = {                                                                               \
             TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_SMALL)),                      \
             TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_MEDIUM)),                     \
@@ -197,7 +215,9 @@ size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size
  * returns how many. The caller owns them: it reads each (for instance with
  * ts_rep_queue_read, outside the mutex) and gives it back with
  * ts_rep_queue_release. A record whose producer has claimed its place but
- * not yet published it ends the take (it comes next time). A record is
+ * not yet published it ends the take (it comes next time), unless it has
+ * stood unpublished for q->skip_unpublished_ms: that place is then passed
+ * and its span counted as dropped. A record is
  * only as long as its class: read it no further than str_used and
  * nframes say. */
 size_t ts_rep_queue_take_locked(struct ts_rep_queue *q, struct ts_span **recs, size_t max);

@@ -37,6 +37,7 @@
 
 #include "isolated.h"
 
+#include "preload/clock.h"
 #include "preload/config.h"
 #include "preload/fd_split.h"
 #include "preload/process.h"
@@ -444,6 +445,53 @@ static void test_queue_records_recycled(void **state)
     ts_rep_queue_destroy(&q);
 }
 
+/* A fork from a signal handler that interrupted this thread's get of a
+ * recycled record, after it claimed the record's cell and before it marked
+ * it taken (emulated by hand: head moved, then after_fork, then the get's
+ * mark). The child gives that record to no one else (the get goes on and
+ * takes it), and the mark, a lap ahead of the emptied queue, makes puts
+ * and gets at that cell give up instead of waiting for it for ever (the
+ * test would hang; alarm ends it). */
+static void test_queue_recycled_get_across_a_fork(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 16));
+    struct ts_span s;
+    make_span(&s, "GET /recycled");
+    struct ts_span *recs[N], *again[3 * N];
+    for (int i = 0; i < N; i++)
+        assert_true(ts_rep_queue_push(&q, &s));
+    ts_rep_queue_lock(&q, NULL);
+    assert_int_equal(ts_rep_queue_take_locked(&q, recs, N), N);
+    ts_rep_queue_unlock(&q);
+    ts_rep_queue_release_many(&q, recs, N);
+    struct ts_rep_recycle *r = &q.recycled[0];
+    assert_int_equal(r->tail - r->head, N);
+
+    void *claimed = r->cells[0].block;
+    __atomic_fetch_add(&r->head, 1, __ATOMIC_SEQ_CST); /* the get claims cell 0 */
+    ts_rep_queue_after_fork(&q);                       /* the handler forks */
+    __atomic_store_n(&r->cells[0].lap, TS_REP_RECYCLE, __ATOMIC_RELEASE); /* the get marks it */
+
+    alarm(20);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            again[i] = ts_rep_queue_record(&q, &s);
+            assert_non_null(again[i]);
+            assert_ptr_not_equal(again[i], claimed);
+            for (int j = 0; j < i; j++)
+                assert_ptr_not_equal(again[i], again[j]);
+        }
+        ts_rep_queue_release_many(&q, again, N);
+        assert_true(ts_rep_queue_push(&q, &s));
+        assert_int_equal(ts_rep_queue_pop(&q, &s, 1), 1);
+    }
+    alarm(0);
+    ts_rep_queue_destroy(&q);
+}
+
 /* Whole blocks: a span made in a block of the adopted pool is queued as
  * it is, read where it is, and given back to the queue, from which the
  * pool's next block comes (as many as the queue keeps; the others to the
@@ -680,6 +728,93 @@ static void test_queue_claimed_not_published(void **state)
         assert_true(ts_rep_queue_push(&q, &s));
     assert_false(ts_rep_queue_push(&q, &s));
     assert_int_equal(ts_rep_queue_records_carved(&q), carved > 9 ? carved : 9);
+    ts_rep_queue_destroy(&q);
+}
+
+/* Takes every record queued now, as names joined by spaces. */
+static void take_names(struct ts_rep_queue *q, char *out, size_t cap)
+{
+    struct ts_span *recs[16];
+    ts_rep_queue_lock(q, NULL);
+    size_t n = ts_rep_queue_take_locked(q, recs, 16);
+    ts_rep_queue_unlock(q);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        name_of(recs[i], name, sizeof name);
+        used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? " " : "", name);
+    }
+    ts_rep_queue_release_many(q, recs, n);
+}
+
+/* Queues spans named p<first> .. p<last>. */
+static void push_numbered(struct ts_rep_queue *q, int first, int last)
+{
+    for (int i = first; i <= last; i++) {
+        char name[8];
+        struct ts_span s;
+        snprintf(name, sizeof name, "p%d", i);
+        make_span(&s, name);
+        assert_true(ts_rep_queue_push(q, &s));
+    }
+}
+
+/* A place claimed and never published (its producer left the push: a
+ * siglongjmp out of a signal handler between claim and publication,
+ * emulated by moving tail by hand) holds the consumer back for
+ * skip_unpublished_ms, no longer: then it is passed, its span counted as
+ * dropped, and the spans behind it come. Should the producer publish
+ * late, its record is never taken as well as the one of the slot's next
+ * place (each record taken once). */
+static void test_queue_passes_a_place_never_published(void **state)
+{
+    (void)state;
+    struct ts_rep_queue q;
+    assert_true(ts_rep_queue_init(&q, 8));
+    assert_int_equal(q.skip_unpublished_ms, TS_REP_SKIP_UNPUBLISHED_MS);
+    q.skip_unpublished_ms = 200;
+    struct ts_span s;
+    make_span(&s, "a");
+    assert_true(ts_rep_queue_push(&q, &s));
+    __atomic_fetch_add(&q.tail, 1, __ATOMIC_SEQ_CST); /* position 1: claimed, never published */
+    make_span(&s, "c");
+    assert_true(ts_rep_queue_push(&q, &s));
+    char names[256];
+    uint64_t t0 = ts_mono_ms();
+    take_names(&q, names, sizeof names);
+    assert_string_equal(names, "a");
+    take_names(&q, names, sizeof names);
+    if (ts_mono_ms() - t0 < 200) /* (a machine that stalls this long proves nothing here) */
+        assert_string_equal(names, "");
+    assert_int_equal(ts_rep_queue_dropped(&q), ts_mono_ms() - t0 < 200 ? 0 : 1);
+    struct timespec pause = {0, 250 * 1000000L};
+    nanosleep(&pause, NULL);
+    take_names(&q, names, sizeof names);
+    assert_string_equal(names, "c");
+    assert_int_equal(ts_rep_queue_dropped(&q), 1);
+    assert_int_equal(ts_rep_queue_count(&q), 0);
+
+    /* The producer of position 1 publishes after all, into a slot the ring
+     * has passed: position 9's (eight slots). */
+    make_span(&s, "late");
+    __atomic_store_n(&q.slots[1 & q.mask], ts_rep_queue_record(&q, &s), __ATOMIC_RELEASE);
+    push_numbered(&q, 3, 8);
+    take_names(&q, names, sizeof names);
+    assert_string_equal(names, "p3 p4 p5 p6 p7 p8");
+    /* Position 9's producer claims its place; before it publishes, the
+     * consumer finds the late record there and takes it for 9's ... */
+    __atomic_fetch_add(&q.tail, 1, __ATOMIC_SEQ_CST);
+    take_names(&q, names, sizeof names);
+    assert_string_equal(names, "late");
+    /* ... and 9's record, published behind the consumer, is never taken:
+     * position 17 (the same slot) is published over it. */
+    make_span(&s, "p9");
+    __atomic_store_n(&q.slots[9 & q.mask], ts_rep_queue_record(&q, &s), __ATOMIC_RELEASE);
+    push_numbered(&q, 10, 17);
+    take_names(&q, names, sizeof names);
+    assert_string_equal(names, "p10 p11 p12 p13 p14 p15 p16 p17");
+    assert_int_equal(ts_rep_queue_dropped(&q), 1);
     ts_rep_queue_destroy(&q);
 }
 
@@ -2121,12 +2256,14 @@ int main(void)
         cmocka_unit_test(test_queue_take_and_release),
         cmocka_unit_test(test_queue_release_many),
         cmocka_unit_test(test_queue_records_recycled),
+        cmocka_unit_test(test_queue_recycled_get_across_a_fork),
         cmocka_unit_test(test_queue_whole_blocks),
         cmocka_unit_test(test_queue_whole_blocks_after_fork),
         cmocka_unit_test(test_queue_record_read_in_place),
         cmocka_unit_test(test_queue_fork_frees_records_in_child),
         cmocka_unit_test(test_queue_cap_not_power_of_two),
         cmocka_unit_test(test_queue_claimed_not_published),
+        cmocka_unit_test(test_queue_passes_a_place_never_published),
         cmocka_unit_test(test_reporter_flush_empty),
         cmocka_unit_test(test_reporter_threads_end_to_end),
         cmocka_unit_test(test_reporter_threads_end_to_end_own_fd_table),
