@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -30,7 +31,11 @@ static bool fexp_reported; /* the one error line of this process is out */
 /* A write cut short (disk full, a file size limit) left a line without its
  * newline at the end of the file with this identity. The next line written
  * there starts with one, so that the cut line is the only one lost: glued
- * onto it, the next whole line (a batch of spans) would be unreadable too. */
+ * onto it, the next whole line (a batch of spans) would be unreadable too.
+ * Another process's line cut short (killed in the middle of its write: a
+ * fatal signal ends a long write between pages) is found by reading the
+ * file's last byte before each write (fexp_ends_mid_line), where the fd can
+ * read; this remembers the process's own cuts also where it cannot. */
 static struct {
     bool open;
     dev_t dev;
@@ -98,6 +103,27 @@ static void fexp_report_errno(const char *what, int err)
     fexp_report(what, strerror_r(err, buf, sizeof buf));
 }
 
+/* The span file opened for appending: a regular file (or one about to be
+ * made) for reading too, to see how it ends (fexp_ends_mid_line), unless
+ * the user may not read it. Anything else write-only: a reader's end of a
+ * pipe or FIFO held by the shim would keep its writers from ever seeing
+ * their reader gone. */
+static int fexp_open_path(void)
+{
+    int flags = O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
+    struct stat st;
+    if (lstat(fexp_path, &st) == 0 ? S_ISREG(st.st_mode) : errno == ENOENT) {
+        int fd = open(fexp_path, flags | O_RDWR, 0600);
+        if (fd < 0 && errno == ELOOP)
+            return -1;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+            return fd;
+        if (fd >= 0)
+            TS_REAL(close)(fd); /* replaced since the lstat */
+    }
+    return open(fexp_path, flags | O_WRONLY, 0600);
+}
+
 /* Open the span file (the old fd number, if any, is simply forgotten).
  * Never through a symbolic link: in a shared directory someone else's link
  * would make a traced program (perhaps privileged) append where they
@@ -107,8 +133,7 @@ static int fexp_open(void)
 {
     ts_own_fd_forget(&fexp_fd);
     for (int attempt = 0;; attempt++) {
-        int fd = open(fexp_path,
-                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
+        int fd = fexp_open_path();
         if (ts_own_fd_adopt(&fexp_fd, fd) == 0)
             return 0;
         /* EBADF: the program closed the new fd before the hooks knew it
@@ -116,6 +141,19 @@ static int fexp_open(void)
         if (fd < 0 || errno != EBADF || attempt == 2)
             return -1;
     }
+}
+
+/* Does the regular file open at fd end with a line that has no newline
+ * (one cut short by another process, or by this one)? One fstat and one
+ * pread per write of a batch; false where fd cannot be read. A process
+ * that appends in between can make the mend a blank line, which readers
+ * of the file skip. */
+static bool fexp_ends_mid_line(int fd)
+{
+    struct stat st;
+    char last;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+           pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
 }
 
 int ts_file_export(const char *line, size_t len)
@@ -154,7 +192,8 @@ int ts_file_export(const char *line, size_t len)
             reopened = true;
             continue;
         }
-        mend = fexp_cut.open && fexp_cut.dev == fexp_fd.dev && fexp_cut.ino == fexp_fd.ino;
+        mend = (fexp_cut.open && fexp_cut.dev == fexp_fd.dev && fexp_cut.ino == fexp_fd.ino) ||
+               fexp_ends_mid_line(fexp_fd.fd);
         want = len + 1 + mend;
         r = TS_REAL(writev)(fexp_fd.fd, iov + !mend, 2 + mend);
         if (r > 0) {

@@ -5,11 +5,13 @@ other): 70000 where the fd limits allow; a sandbox whose hard limit is
 lower and cannot be raised gets the highest fd it allows (said on stderr).
 The fd table's own handling of numbers up to 2^20 is unit-tested
 (test_fdtable.c). A span file that fills up (a write cut short) loses the
-cut line only: the next line written starts a line of its own."""
+cut line only: the next line written starts a line of its own, also when
+the line was cut by another process appending to the same file."""
 
 import json
 import os
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True
@@ -92,6 +94,33 @@ class FaultsTest(th.TempDirMixin, unittest.TestCase):
                  if a["key"] == "url.full"]
         self.assertEqual(len(paths), 1, later)
         self.assertTrue(paths[0].endswith("/after-space-came-back"), paths)
+
+    def test_a_line_another_process_cut_short_loses_only_its_own_line(self):
+        # Another process appending to the same span file was killed in the
+        # middle of its write (a fatal signal ends a long write between
+        # pages): the file ends in the middle of a line. The next process's
+        # line must start a line of its own, not be glued onto the cut one.
+        whole = b'{"resourceSpans":[]}\n'
+        cut = b'{"resourceSpans":[{"resource":{"attributes":[{"key":"service.na'
+        with open(self.spans, "wb") as f:
+            f.write(whole + cut)
+        p = self.client(1)
+        self.assertEqual(p.returncode, 0, p.describe())
+        deadline = time.monotonic() + th.AFTER_EXIT_TIMEOUT
+        while True:  # the span's line, written at the latest as the client exits
+            with open(self.spans, "rb") as f:
+                lines = f.read().split(b"\n")
+            if len(lines) >= 4 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(lines[0] + b"\n", whole)
+        self.assertEqual(lines[1], cut, "the cut line stays as it was, and alone")
+        self.assertEqual(lines[-1], b"", "the file ends with a whole line")
+        self.assertEqual(len(lines), 4, lines)
+        doc = json.loads(lines[2])
+        spans = [span for rs in doc["resourceSpans"] for ss in rs["scopeSpans"] for span in ss["spans"]]
+        self.assertEqual(len(spans), 1, doc)
+        self.assertEqual(p.stderr(), b"", "nothing on stderr")
 
 
 if __name__ == "__main__":
