@@ -26,7 +26,8 @@
  *                         with two exporters a span counts twice)
  *   dropped_queue_full    sampled spans lost because the queue
  *                         (OTEL_BSP_MAX_QUEUE_SIZE) was full (or its memory
- *                         could not be allocated)
+ *                         could not be allocated), or whose place in it was
+ *                         never filled (its thread left mid-hand-over)
  *   dropped_export_failed spans an exporter gave up on: the backend failed or
  *                         refused after the retries, or a span too large for
  *                         one message (summed over exporters)

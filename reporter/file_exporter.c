@@ -41,6 +41,14 @@ static struct {
     dev_t dev;
     ino_t ino;
 } fexp_cut;
+/* How long the file was after this process's last whole line went in (as
+ * far as it knows: -1 when it does not), so that the last byte is read
+ * only when another process has written since. */
+static struct {
+    off_t size;
+    dev_t dev;
+    ino_t ino;
+} fexp_end = {-1, 0, 0};
 
 static void fexp_resolve_once(void)
 {
@@ -103,25 +111,36 @@ static void fexp_report_errno(const char *what, int err)
     fexp_report(what, strerror_r(err, buf, sizeof buf));
 }
 
-/* The span file opened for appending: a regular file (or one about to be
- * made) for reading too, to see how it ends (fexp_ends_mid_line), unless
- * the user may not read it. Anything else write-only: a reader's end of a
- * pipe or FIFO held by the shim would keep its writers from ever seeing
- * their reader gone. */
+/* The span file opened for appending, write-only as always; a regular
+ * file is then opened again through the first fd's /proc link (the
+ * thread's: the reporter may have an fd table of its own), for reading
+ * too (fexp_ends_mid_line): the same file whatever became of its
+ * path meanwhile, and never a FIFO or a pipe, whose reader's end held by
+ * the shim would change what their other users see. Where that second
+ * open fails (no /proc, a file the user may not read), the first fd
+ * stays, without the check. */
+static bool fexp_readable; /* the fd can read: fexp_open_path opened it again */
+
 static int fexp_open_path(void)
 {
-    int flags = O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
-    struct stat st;
-    if (lstat(fexp_path, &st) == 0 ? S_ISREG(st.st_mode) : errno == ENOENT) {
-        int fd = open(fexp_path, flags | O_RDWR, 0600);
-        if (fd < 0 && errno == ELOOP)
-            return -1;
-        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-            return fd;
-        if (fd >= 0)
-            TS_REAL(close)(fd); /* replaced since the lstat */
+    fexp_readable = false;
+    int fd = open(fexp_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
+                  0600);
+    struct stat st, again;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return fd;
+    char link[32];
+    snprintf(link, sizeof link, "/proc/thread-self/fd/%d", fd);
+    int rw = open(link, O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY);
+    if (rw < 0)
+        return fd;
+    if (fstat(rw, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
+        TS_REAL(close)(rw);
+        return fd;
     }
-    return open(fexp_path, flags | O_WRONLY, 0600);
+    TS_REAL(close)(fd);
+    fexp_readable = true;
+    return rw;
 }
 
 /* Open the span file (the old fd number, if any, is simply forgotten).
@@ -148,12 +167,20 @@ static int fexp_open(void)
  * pread per write of a batch; false where fd cannot be read. A process
  * that appends in between can make the mend a blank line, which readers
  * of the file skip. */
-static bool fexp_ends_mid_line(int fd)
+static bool fexp_ends_mid_line(int fd, off_t *size)
 {
     struct stat st;
     char last;
-    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-           pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
+    *size = -1;
+    if (!fexp_readable || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    *size = st.st_size;
+    /* Where the file is as long as this process's last whole line left
+     * it, that line is its end: nothing to read. */
+    if (st.st_size == 0 ||
+        (fexp_end.size == st.st_size && fexp_end.dev == st.st_dev && fexp_end.ino == st.st_ino))
+        return false;
+    return pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
 }
 
 int ts_file_export(const char *line, size_t len)
@@ -192,10 +219,14 @@ int ts_file_export(const char *line, size_t len)
             reopened = true;
             continue;
         }
-        mend = (fexp_cut.open && fexp_cut.dev == fexp_fd.dev && fexp_cut.ino == fexp_fd.ino) ||
-               fexp_ends_mid_line(fexp_fd.fd);
+        off_t size;
+        mend = fexp_ends_mid_line(fexp_fd.fd, &size) ||
+               (fexp_cut.open && fexp_cut.dev == fexp_fd.dev && fexp_cut.ino == fexp_fd.ino);
         want = len + 1 + mend;
         r = TS_REAL(writev)(fexp_fd.fd, iov + !mend, 2 + mend);
+        fexp_end.size = r == (ssize_t)want && size >= 0 ? size + r : -1;
+        fexp_end.dev = fexp_fd.dev;
+        fexp_end.ino = fexp_fd.ino;
         if (r > 0) {
             /* The file now ends with a newline only when all of it went
              * in, or the mend alone. */

@@ -174,7 +174,7 @@ static void *recycle_get(struct ts_rep_recycle *r)
                                             __ATOMIC_RELAXED)) {
                 void *block = c->block;
                 __atomic_store_n(&c->lap, lap + TS_REP_RECYCLE, __ATOMIC_RELEASE);
-                return block;
+                return block; /* NULL only in a child forked mid-get */
             }
         } else if (dif < 0) { /* not filled yet at this lap: empty */
             return NULL;
@@ -248,9 +248,10 @@ static void orphan_push(struct ts_rep_queue *q, void *block)
  * was another thread of the parent's, gone in the child (the block is
  * lost, one block), or this thread's own, interrupted by a signal handler
  * that forked: it then goes on in the child, takes that block and marks
- * the cell a lap ahead of the emptied queue, where puts and gets at its
- * position give up (recycle_put, recycle_get) rather than wait for a
- * turn that never comes. A put halfway through is lost the same way. */
+ * the cell a lap ahead of the emptied queue, where puts and gets give up
+ * (recycle_put, recycle_get) rather than wait for a turn that never comes:
+ * that child recycles no more records of the class, and takes them from
+ * their pool instead. A put halfway through is lost the same way. */
 static void recycled_after_fork(struct ts_rep_queue *q)
 {
     for (int k = 0; k < RELEASE_KINDS; k++) {
@@ -263,6 +264,10 @@ static void recycled_after_fork(struct ts_rep_queue *q)
                     ts_block_put_many(pool_of(q, k), &r->cells[i].block, 1);
                 else
                     orphan_push(q, r->cells[i].block);
+                /* A get of this thread's own, interrupted before its claim
+                 * and going on in the child, may still claim the cell: it
+                 * then finds no block (recycle_get returns NULL). */
+                r->cells[i].block = NULL;
             }
             r->cells[i].lap = 0;
         }
@@ -358,7 +363,10 @@ size_t ts_rep_queue_push_record(struct ts_rep_queue *q, struct ts_span *rec)
     }
     /* The place is ours: the slot's last record was taken (and the slot
      * cleared) before head passed it, and head >= tail - cap + 1 with
-     * cap <= mask + 1. The release store publishes the record's bytes. */
+     * cap <= mask + 1 — unless head passed it unpublished and its producer
+     * published late: this store then overwrites that record, which is
+     * lost (ring_pass_unpublished). The release store publishes the
+     * record's bytes. */
     __atomic_store_n(&slots[tail & q->mask], rec, __ATOMIC_RELEASE);
     return tail + 1 - head;
 }
@@ -427,7 +435,7 @@ bool ts_rep_queue_take_nudge(struct ts_rep_queue *q)
 }
 
 /* The place at *head is claimed and its record not published: pass it
- * (true, *head moved on, its span counted as dropped) once it has stood
+ * (true, *head moved on, counted in q->passed) once it has stood
  * so for q->skip_unpublished_ms, as one whose producer left the push. Should
  * the producer publish after all, its record lands in a slot the ring has
  * moved past, where a later take finds it in place of the record of the
@@ -445,7 +453,7 @@ static bool ring_pass_unpublished(struct ts_rep_queue *q, size_t *head)
         return false;
     q->unpublished_at = 0;
     ++*head;
-    ts_rep_queue_count_drop(q, 1);
+    q->passed++;
     return true;
 }
 
@@ -556,6 +564,13 @@ size_t ts_rep_queue_count(struct ts_rep_queue *q)
     return ring_depth(q);
 }
 
+uint64_t ts_rep_queue_take_passed(struct ts_rep_queue *q)
+{
+    uint64_t n = q->passed;
+    q->passed = 0;
+    return n;
+}
+
 uint64_t ts_rep_queue_dropped(const struct ts_rep_queue *q)
 {
     return __atomic_load_n(&q->dropped, __ATOMIC_RELAXED);
@@ -626,6 +641,7 @@ void ts_rep_queue_after_fork(struct ts_rep_queue *q)
     }
     q->head = q->tail = 0;
     q->unpublished_at = 0;
+    q->passed = 0;
     q->doorbell = 0;
     q->nudged = 0;
     __atomic_store_n(&q->dropped, 0, __ATOMIC_RELAXED);

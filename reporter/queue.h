@@ -104,6 +104,7 @@ struct ts_rep_queue {
     size_t unpublished_at;
     uint64_t unpublished_since_ms;
     unsigned skip_unpublished_ms;
+    uint64_t passed; /* places passed so (ts_rep_queue_take_passed) */
     /* atomic: the next free position, claimed by producers with a
      * compare-and-swap. Positions only grow; a span at position i is in
      * slots[i & mask]. On a line of its own: every push writes it. */
@@ -111,7 +112,7 @@ struct ts_rep_queue {
 };
 
 /* How long an unpublished place may hold the consumer back before it is
- * passed (and its span counted as dropped). A producer's claim and its
+ * passed (its span lost: ts_rep_queue_take_passed counts it). A producer's claim and its
  * publication are a few instructions apart: only a thread taken off the
  * processor between them for this long is mistaken for one that left
  * (its span is then lost; see ring_take in queue.c). */
@@ -217,7 +218,7 @@ size_t ts_rep_queue_pop_locked(struct ts_rep_queue *q, struct ts_span *out, size
  * ts_rep_queue_release. A record whose producer has claimed its place but
  * not yet published it ends the take (it comes next time), unless it has
  * stood unpublished for q->skip_unpublished_ms: that place is then passed
- * and its span counted as dropped. A record is
+ * (ts_rep_queue_take_passed). A record is
  * only as long as its class: read it no further than str_used and
  * nframes say. */
 size_t ts_rep_queue_take_locked(struct ts_rep_queue *q, struct ts_span **recs, size_t max);
@@ -247,6 +248,11 @@ size_t ts_rep_queue_pop(struct ts_rep_queue *q, struct ts_span *out, size_t max)
 /* Spans currently queued, counting those whose place is claimed and
  * not yet published (a snapshot, without a lock). */
 size_t ts_rep_queue_count(struct ts_rep_queue *q);
+
+/* For the consumer (mutex held): how many places its takes passed,
+ * claimed and never published, since it last asked. Their spans are lost:
+ * the caller counts them as dropped. */
+uint64_t ts_rep_queue_take_passed(struct ts_rep_queue *q);
 
 /* Spans dropped because the queue was full (or had no storage, or no
  * memory for a record). */

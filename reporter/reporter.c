@@ -208,9 +208,24 @@ static size_t rep_export_queued(size_t want, const struct timespec *deadline,
         if (take > want)
             take = want;
         size_t got = ts_rep_queue_take_locked(&rep_q, rep_taken, take);
+        /* A place whose thread left the hand-over is lost with its span,
+         * counted where a span the queue could not hold is. */
+        uint64_t passed = ts_rep_queue_take_passed(&rep_q);
         ts_rep_queue_unlock(&rep_q);
-        if (got == 0)
-            break;
+        if (passed)
+            ts_stats_add(TS_STAT_DROPPED_QUEUE_FULL, passed);
+        if (got == 0) {
+            /* Spans counted and none taken: the oldest one's place is
+             * claimed and not yet published. A flush waits for it (its
+             * thread is off the processor, or gone: the queue passes the
+             * place in time) as long as its deadline allows; the spans
+             * behind it would otherwise be lost at an exit. */
+            if (!deadline || ts_rep_queue_count(&rep_q) == 0 || rep_past(CLOCK_REALTIME, deadline))
+                break;
+            struct timespec pause = {0, 1000000L};
+            nanosleep(&pause, NULL);
+            continue;
+        }
         want -= got;
         taken += got;
         if (rep_open == 0)
@@ -714,6 +729,11 @@ uint64_t ts_rep_dropped(void)
 uint64_t ts_rep_exported(void)
 {
     return ts_stats_get(TS_STAT_SPANS_EXPORTED);
+}
+
+struct ts_rep_queue *ts_rep_the_queue(void)
+{
+    return &rep_q;
 }
 
 uint64_t ts_rep_queued(void)

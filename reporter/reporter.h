@@ -12,6 +12,8 @@
 
 #include "../preload/span.h"
 
+struct ts_rep_queue;
+
 struct ts_block_pool; /* preload/blocks.h */
 
 /* Call once after the configuration is loaded (from init). Starts nothing
@@ -63,6 +65,10 @@ uint64_t ts_rep_exported(void);
 /* Spans not exported yet: waiting in the queue or encoded into a batch
  * not sent yet. */
 uint64_t ts_rep_queued(void);
+
+/* The span queue itself, for tests that put it in states no caller of
+ * this API can (a place claimed and never published). */
+struct ts_rep_queue *ts_rep_the_queue(void);
 
 /* Threads the shim runs in this process (the reporter's, once started):
  * what a thread count of the program itself must leave out. */
