@@ -480,11 +480,13 @@ static int parse_head(enum feed_kind kind, const char *buf, size_t len, struct p
 
 /* A complete head on an observed stream. Sets up the body framing in
  * *body; *interim: a 1xx response, whose message does not end the
- * exchange. */
+ * exchange. False, with the reason in *why, when the stream cannot be
+ * followed further. */
 static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_head *ph,
-                    struct ts_http_body *body, bool *interim)
+                    struct ts_http_body *body, bool *interim, enum ts_stat *why)
 {
     *interim = false;
+    *why = TS_STAT_GAVE_UP_BAD_FRAMING;
     if (kind == FEED_SERVER_IN) {
         if (ts_http_request_body(&ph->req, body))
             return false;
@@ -494,8 +496,18 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
         if (ph->req.method_len == 7 && memcmp(ph->req.method, "CONNECT", 7) == 0)
             atomic_store_explicit(&c->connect_asked, true, memory_order_relaxed);
         struct pending *p = conn_server_span_start(c, &ph->req);
-        if (p && !conn_q_push(c, p))
+        if (!p) { /* no record: its response would be paired with the next span */
+            *why = TS_STAT_GAVE_UP_NO_MEMORY;
+            return false;
+        }
+        if (!conn_q_push(c, p)) {
+            /* More requests in flight than the connection keeps spans
+             * for: the responses of those after could no longer be told
+             * apart, so requests are followed no further. */
             conn_span_discard(p);
+            *why = TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT;
+            return false;
+        }
         return true;
     }
     const struct ts_http_response *res = &ph->res;
@@ -594,8 +606,9 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
             return;
         }
         bool interim;
-        if (!on_head(c, kind, &ph, body, &interim)) {
-            conn_off(c, d, TS_STAT_GAVE_UP_BAD_FRAMING);
+        enum ts_stat why;
+        if (!on_head(c, kind, &ph, body, &interim, &why)) {
+            conn_off(c, d, why);
             return;
         }
         size_t used = (size_t)h - prev;

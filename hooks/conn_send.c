@@ -214,7 +214,8 @@ static void body_advance(struct ts_conn *c, const struct iovec *iov, int iovcnt,
 /* --------------------------------------------------------------- heads */
 
 enum head_verdict {
-    HEAD_PIECE, /* the start of a head: pass it, keep a copy */
+    HEAD_PIECE,   /* the start of a head: pass it, keep a copy */
+    HEAD_BETWEEN, /* CR and LF before a head (RFC 9112 2.2): pass them alone */
     HEAD_READY, /* complete (or its blank line begun): the wire form is set up */
     HEAD_NOT,   /* not a request head we can trace: stop tracing the stream */
 };
@@ -232,7 +233,7 @@ static enum head_verdict head_not(enum ts_stat *why, enum ts_stat reason)
  * *why says why the stream cannot be traced. */
 static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, int iovcnt,
                                     size_t base, size_t total, struct pending **fresh,
-                                    enum ts_stat *why)
+                                    enum ts_stat *why, size_t *between)
 {
     size_t held = conn_head_len(&c->out);
     size_t limit = conn_max_head();
@@ -244,6 +245,15 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     if (!held) {
         size_t flen;
         const char *first = ts_iov_at(iov, iovcnt, base, &flen);
+        /* An empty line after a message (old clients end a POST body with
+         * one): it goes out as it is, and the head starts after it. */
+        size_t blank = 0;
+        while (blank < flen && (first[blank] == '\r' || first[blank] == '\n'))
+            blank++;
+        if (blank) {
+            *between = blank;
+            return HEAD_BETWEEN;
+        }
         /* a head past the limit is not traced, also when it came whole */
         h = ts_http_parse_request(first, flen < limit ? flen : limit, &req);
         /* Requests are traced when they look like one from their first
@@ -303,15 +313,19 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         conn_client_span_start(c, &req, head, held, inject, &inject_len, edits, &nedits);
     if (!p)
         return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
-    if (!wire_build(c, head, held, (size_t)h, ins, inject, inject_len, edits, nedits, &p->span)) {
+    /* Queued first: with more requests in flight than a connection keeps
+     * spans for, this one and those after it go out as they are (their
+     * responses could no longer be told apart). */
+    if (!conn_q_push(c, p)) {
         conn_span_discard(p);
+        return head_not(why, TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT);
+    }
+    if (!wire_build(c, head, held, (size_t)h, ins, inject, inject_len, edits, nedits, &p->span)) {
+        if (conn_q_pop_back(c) == p)
+            conn_span_discard(p);
         return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     }
-    if (conn_q_push(c, p)) {
-        *fresh = p;
-    } else {
-        conn_span_discard(p); /* too many requests in flight: headers, no span */
-    }
+    *fresh = p;
     c->out.state = body.kind == TS_BODY_NONE ? DIR_HEAD : DIR_BODY;
     if (c->out.state == DIR_BODY)
         c->out.x->body = body;
@@ -346,18 +360,21 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
 
     if (c->out.state == DIR_HEAD && !conn_wire_pending(c)) {
         enum ts_stat why = TS_STAT_GAVE_UP_NOT_HTTP;
-        enum head_verdict v = head_start(c, iov, iovcnt, base, total, &fresh, &why);
+        size_t between = 0;
+        enum head_verdict v = head_start(c, iov, iovcnt, base, total, &fresh, &why, &between);
         set_up = v == HEAD_READY;
         if (v != HEAD_READY) {
             if (v == HEAD_NOT)
                 conn_off(c, &c->out, why);
+            size_t pass = v == HEAD_BETWEEN ? between : total;
             struct segs s;
             segs_init(&s, iovcnt);
-            segs_add_prog(&s, iov, iovcnt, base, total);
+            segs_add_prog(&s, iov, iovcnt, base, pass);
             ssize_t r = segs_send(to, &s, 0, 0);
             segs_free(&s);
             if (v == HEAD_PIECE && r > 0)
                 c->out.x->head_len += (size_t)r; /* the copy already holds them */
+            *more = v == HEAD_BETWEEN && (size_t)r == pass && pass < total;
             return r;
         }
     }

@@ -375,6 +375,17 @@ void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx 
     s->sampled = mine->sampling != TS_SAMPLING_DENY;
 }
 
+/* A sampling decision that came without ids (B3 allows "b3: 0", "1" or
+ * "d", and X-B3-Sampled or X-B3-Flags alone): the new trace's root takes
+ * it over the sampler's, and passes it on (a debug flag as debug). */
+static void take_decision_alone(struct pending *p, struct ts_ctx *mine, uint8_t decision)
+{
+    if (decision == TS_SAMPLING_DEFER)
+        return;
+    mine->sampling = decision;
+    p->span.sampled = decision != TS_SAMPLING_DENY;
+}
+
 /* A proxy's outgoing request forwards the context of a request it is
  * serving: find that server span, and the id fields to rewrite so the
  * upstream sees our client span as its parent. False when the context is
@@ -427,12 +438,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if (named)
         pending_named(p, &v);
     ts_span_link(&p->span, parent, &mine);
-    if (!app_ctx && app.sampling == TS_SAMPLING_DENY) {
-        /* the program said "not sampled" (B3's word outranks the rest):
-         * our span is not recorded and what we add says so too */
-        mine.sampling = TS_SAMPLING_DENY;
-        p->span.sampled = 0;
-    }
+    if (!app_ctx) /* the program's word alone ("b3: 0", "b3: d"): it outranks the sampler */
+        take_decision_alone(p, &mine, app.sampling);
     bool recorded = p->span.sampled;
     if (recorded && !named)
         pending_named(p, &v);
@@ -596,10 +603,8 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     if (named)
         pending_named(p, &v);
     ts_span_link(&p->span, parent, &mine);
-    if (!have && trusted && in.sampling == TS_SAMPLING_DENY) { /* "b3: 0": a new trace, unsampled */
-        mine.sampling = TS_SAMPLING_DENY;
-        p->span.sampled = 0;
-    }
+    if (!have && trusted) /* "b3: 0", "b3: 1", "b3: d": a new trace, so decided */
+        take_decision_alone(p, &mine, in.sampling);
     ts_ctx_set_current(&mine);
     if (have && trusted) {
         p->inflight.inbound = in;

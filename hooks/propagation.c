@@ -405,7 +405,10 @@ static __attribute__((noinline)) bool extract_found_some(const struct ts_prop_he
         return false;
     }
     *out = c;
-    if (out->sampling == TS_SAMPLING_DEFER)
+    /* B3's word where the ids' own format had none; its debug flag also
+     * over another format's plain "sampled" (debug is sampled, forced). */
+    if (out->sampling == TS_SAMPLING_DEFER ||
+        (b3_decision == TS_SAMPLING_DEBUG && out->sampling == TS_SAMPLING_ACCEPT))
         out->sampling = b3_decision;
     return true;
 }

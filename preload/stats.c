@@ -33,6 +33,7 @@ static const char *const stats_keys[TS_STAT_COUNT] = {
     [TS_STAT_GAVE_UP_TUNNEL] = "tunnel",
     [TS_STAT_GAVE_UP_UNSEEN_BYTES] = "unseen_bytes",
     [TS_STAT_GAVE_UP_NO_MEMORY] = "no_memory",
+    [TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT] = "too_many_in_flight",
     [TS_STAT_GAVE_UP_FD_OUT_OF_RANGE] = "fd_out_of_range",
 };
 

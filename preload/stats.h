@@ -56,6 +56,8 @@
  *     unseen_bytes        bytes sent by sendfile/splice outside a body of known
  *                         length
  *     no_memory           an allocation for the connection failed
+ *     too_many_in_flight  more requests in flight on it than the 16 it keeps
+ *                         spans for (pipelining)
  *     fd_out_of_range     its fd number is past the fd table (2^20)
  *
  * After a normal exit, with one exporter:
@@ -95,6 +97,7 @@ enum ts_stat {
     TS_STAT_GAVE_UP_TUNNEL,
     TS_STAT_GAVE_UP_UNSEEN_BYTES,
     TS_STAT_GAVE_UP_NO_MEMORY,
+    TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT,
     TS_STAT_GAVE_UP_FD_OUT_OF_RANGE,
     TS_STAT_COUNT
 };

@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include "conn_harness.h"
+#include "preload/stats.h"
 #include "hooks/conn_internal.h"
 #include "reporter/sampler.h"
 
@@ -414,6 +415,40 @@ static void test_server_unsampled_not_exported_flag(void **state)
      * attributes, the status code's included */
     assert_int_equal(spans[0].name_len, 0);
     assert_int_equal(spans[0].nattrs, 0);
+}
+
+/* A decision that came without ids ("b3: 1", "b3: d", "X-B3-Sampled: 1")
+ * starts a new trace so decided, whatever the sampler would say (here:
+ * never); "d" stays debug in what the server's own calls carry. */
+static void test_server_decision_without_ids(void **state)
+{
+    static const struct {
+        const char *line;
+        uint8_t sampling;
+    } cases[] = {
+        {"b3: 1", TS_SAMPLING_ACCEPT},
+        {"b3: d", TS_SAMPLING_DEBUG},
+        {"X-B3-Sampled: 1", TS_SAMPLING_ACCEPT},
+        {"X-B3-Flags: 1", TS_SAMPLING_DEBUG},
+        {"b3: 0", TS_SAMPLING_DENY},
+    };
+    assert_int_equal(ts_sampler_load(always_off_env), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct pair p = make_pair(TS_ROLE_SERVER);
+        char req[128], buf[256];
+        snprintf(req, sizeof req, "GET /d HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", cases[i].line);
+        peer_write(&p, req);
+        prog_read(&p, buf, sizeof buf);
+        const struct ts_ctx *cur = ts_ctx_current();
+        assert_non_null(cur);
+        assert_int_equal(cur->sampling, cases[i].sampling);
+        prog_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+        assert_int_equal(nspans, (int)i + 1);
+        assert_int_equal(spans[i].sampled, cases[i].sampling != TS_SAMPLING_DENY);
+        assert_true(ts_id_is_zero(spans[i].parent_id, TS_SPAN_ID_LEN)); /* a new trace */
+        close_pair(&p);
+    }
+    ts_sampler_load(NULL);
 }
 
 static const char *per_operation_env(const char *name)
@@ -856,8 +891,7 @@ static void test_idle_connections_hold_no_buffers(void **state)
 }
 
 /* Pipelined requests beyond the room in the connection spill into a block
- * and come back when the queue empties; past CONN_PIPELINE_MAX requests in
- * flight, the rest get headers but no span, as before. */
+ * and come back when the queue empties. */
 static void test_pipelining_spills_and_comes_back(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
@@ -867,15 +901,14 @@ static void test_pipelining_spills_and_comes_back(void **state)
     const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
     char buf[8192], got[65536];
     for (int round = 0; round < 2; round++) {
-        int n = round == 0 ? 5 : CONN_PIPELINE_MAX + 4;
+        int n = round == 0 ? 5 : CONN_PIPELINE_MAX;
         int first = nspans;
         for (int i = 0; i < n; i++)
             assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
         peer_read_all(&p, got, sizeof got);
         assert_true(c->q_spilled);
-        int want = n < CONN_PIPELINE_MAX ? n : CONN_PIPELINE_MAX;
-        assert_int_equal(c->q_len, want);
-        for (int i = 0; i < want; i++) {
+        assert_int_equal(c->q_len, n);
+        for (int i = 0; i < n; i++) {
             peer_write(&p, res);
             prog_read(&p, buf, sizeof buf);
             assert_int_equal(nspans, first + i + 1);
@@ -888,9 +921,127 @@ static void test_pipelining_spills_and_comes_back(void **state)
         assert_false(c->q_spilled);
         peer_write(&p, res);
         prog_read(&p, buf, sizeof buf);
-        assert_int_equal(nspans, first + want + 1);
+        assert_int_equal(nspans, first + n + 1);
     }
     ts_conn_put(c);
+    close_pair(&p);
+}
+
+/* "GET /p<i>" with a Host, as the pipelining tests send it. */
+static void numbered_get(char *out, size_t cap, int i)
+{
+    snprintf(out, cap, "GET /p%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
+}
+
+/* The answer to request i: 200 for those that have a span, 404 after. */
+static const char *limit_response(int i)
+{
+    return i < CONN_PIPELINE_MAX ? "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"
+                                 : "HTTP/1.1 404 No\r\nContent-Length: 0\r\n\r\n";
+}
+
+/* The spans of a pipeline past the limit: one per request that had room,
+ * in order (key: an attribute naming each, format: its value for i), each
+ * with its own response's status. */
+static void assert_spans_up_to_the_limit(const char *key, const char *format)
+{
+    char want[64], v[64];
+    assert_int_equal(nspans, CONN_PIPELINE_MAX);
+    for (int i = 0; i < nspans; i++) {
+        snprintf(want, sizeof want, format, i);
+        assert_string_equal(attr_str(&spans[i], key, v, sizeof v), want);
+        assert_int_equal(attr_int(&spans[i], "http.response.status_code"), 200);
+    }
+}
+
+/* More requests in flight than a connection keeps spans for
+ * (CONN_PIPELINE_MAX): the one past it and those after go out as the
+ * program wrote them, and the connection is followed no further; each of
+ * the requests that have a span still gets its own response's status,
+ * never a later one's. */
+static void test_client_past_the_pipeline_limit(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    uint64_t gave_up = ts_stats_get(TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT);
+    enum { N = CONN_PIPELINE_MAX + 3 };
+    char req[64], got[65536], buf[8192];
+    for (int i = 0; i < N; i++) {
+        numbered_get(req, sizeof req, i);
+        assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+    }
+    peer_read_all(&p, got, sizeof got);
+    /* the first CONN_PIPELINE_MAX carry the headers; the rest are as written */
+    const char *past = strstr(got, "GET /p" /* the first request past the limit */);
+    for (int i = 0; i < CONN_PIPELINE_MAX; i++)
+        past = strstr(past + 1, "GET /p");
+    assert_non_null(past);
+    char rest[1024] = "";
+    for (int i = CONN_PIPELINE_MAX; i < N; i++) {
+        numbered_get(req, sizeof req, i);
+        strcat(rest, req);
+    }
+    assert_string_equal(past, rest);
+    assert_int_equal(ts_stats_get(TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT), gave_up + 1);
+    /* the answers: 200 for those with spans, 404 for the others */
+    for (int i = 0; i < N; i++) {
+        peer_write(&p, limit_response(i));
+        prog_read(&p, buf, sizeof buf);
+    }
+    assert_spans_up_to_the_limit("url.full", "http://h/p%d");
+    close_pair(&p);
+}
+
+/* The same on a server: requests read past the limit in one read make no
+ * span, and no response is paired with the wrong request. */
+static void test_server_past_the_pipeline_limit(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    uint64_t gave_up = ts_stats_get(TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT);
+    enum { N = CONN_PIPELINE_MAX + 3 };
+    char all[4096] = "", req[64], buf[8192], got[8192];
+    for (int i = 0; i < N; i++) {
+        numbered_get(req, sizeof req, i);
+        strcat(all, req);
+    }
+    peer_write(&p, all);
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(ts_stats_get(TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT), gave_up + 1);
+    for (int i = 0; i < N; i++) {
+        const char *res = limit_response(i);
+        assert_int_equal(prog_write(&p, res, strlen(res)), (ssize_t)strlen(res));
+    }
+    peer_read_all(&p, got, sizeof got);
+    assert_spans_up_to_the_limit("url.path", "/p%d");
+    close_pair(&p);
+}
+
+/* An empty line after a request body (old clients end a POST with one,
+ * RFC 9112 2.2), in the same write or one of its own, goes out as it is,
+ * and the next request is traced as usual. */
+static void test_client_empty_line_between_requests(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    const char *post = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nz\r\n";
+    const char *get = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+    char got[4096], buf[4096];
+    for (int round = 0; round < 2; round++) {
+        int first = nspans;
+        assert_int_equal(prog_write(&p, post, strlen(post)), (ssize_t)strlen(post));
+        if (round == 1)
+            assert_int_equal(prog_write(&p, "\r\n", 2), 2);
+        assert_int_equal(prog_write(&p, get, strlen(get)), (ssize_t)strlen(get));
+        peer_read_all(&p, got, sizeof got);
+        assert_non_null(strstr(got, round == 0 ? "z\r\nGET /b" : "z\r\n\r\nGET /b"));
+        const char *g = strstr(got, "GET /b");
+        assert_non_null(g);
+        assert_non_null(strstr(g, "traceparent: 00-")); /* the GET is traced */
+        peer_write(&p, res);
+        prog_read(&p, buf, sizeof buf);
+        peer_write(&p, res);
+        prog_read(&p, buf, sizeof buf);
+        assert_int_equal(nspans, first + 2);
+    }
     close_pair(&p);
 }
 
@@ -1314,11 +1465,15 @@ int main(void)
         cmocka_unit_test_setup(test_server_head_in_pieces_and_client_child, setup),
         cmocka_unit_test_setup(test_server_unsampled_not_exported_flag, setup),
         cmocka_unit_test_setup(test_server_named_before_a_decision_by_name, setup),
+        cmocka_unit_test_setup(test_server_decision_without_ids, setup),
         cmocka_unit_test_setup(test_dup_shares_connection, setup),
         cmocka_unit_test_setup(test_connection_object_is_small, setup),
         cmocka_unit_test_setup(test_connection_lock_excludes, setup),
         cmocka_unit_test_setup(test_idle_connections_hold_no_buffers, setup),
         cmocka_unit_test_setup(test_pipelining_spills_and_comes_back, setup),
+        cmocka_unit_test_setup(test_client_past_the_pipeline_limit, setup),
+        cmocka_unit_test_setup(test_server_past_the_pipeline_limit, setup),
+        cmocka_unit_test_setup(test_client_empty_line_between_requests, setup),
         cmocka_unit_test_setup(test_spilled_queue_wraps_in_order, setup),
         cmocka_unit_test_setup(test_done_with_keeps_errno, setup),
         cmocka_unit_test_setup(test_peer_address_text, setup),

@@ -4,6 +4,7 @@
  * plus the header lines. Also: proxies forwarding a context they serve,
  * and response bodies sent where the shim cannot see them (sendfile). */
 #include "conn_harness.h"
+#include "reporter/sampler.h"
 #include "preload/real.h"
 
 /* ------------------------------------------------ a kernel with a budget */
@@ -152,13 +153,14 @@ static void test_every_cut_of_the_wire(void **state)
 }
 
 /* Which whole heads are traced is decided as by ts_http_looks_like_request
- * on their first bytes: a known method from the first byte on. The others
- * go out byte for byte, and the stream is not traced from there on. */
+ * on their first bytes: a known method from the first byte on (after any
+ * empty lines, which go out first: test_conn.c,
+ * test_client_empty_line_between_requests). The others go out byte for
+ * byte, and the stream is not traced from there on. */
 static void test_whole_heads_traced_only_from_a_known_method(void **state)
 {
     (void)state;
     static const char *const untraced[] = {
-        "\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", /* a blank line first */
         "FOO / HTTP/1.1\r\nHost: h\r\n\r\n",
         "get / HTTP/1.1\r\nHost: h\r\n\r\n",
         "GETS / HTTP/1.1\r\nHost: h\r\n\r\n",
@@ -456,6 +458,30 @@ static void test_program_deny_is_kept(void **state)
     close_pair(&p);
 }
 
+/* The program said "sampled" or "debug" without ids: our span is sampled
+ * though the sampler never samples, and the lines we add say so. */
+static void test_program_accept_is_kept(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {"X-B3-Sampled: 1", "b3: d"};
+    assert_int_equal(ts_sampler_load(always_off_env), 0);
+    for (int i = 0; i < 2; i++) {
+        char req[128];
+        snprintf(req, sizeof req, "GET /loud HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", lines[i]);
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+        char got[2048];
+        peer_read_all(&p, got, sizeof got);
+        answer(&p, 1);
+        assert_int_equal(spans[nspans - 1].sampled, 1);
+        char *tp = strstr(got, "traceparent: 00-");
+        assert_non_null(tp);
+        assert_memory_equal(tp + 16 + 32 + 1 + 16, "-01\r\n", 5);
+        close_pair(&p);
+    }
+    ts_sampler_load(NULL);
+}
+
 /* ------------------------------------------------------- unseen bodies */
 
 static void test_server_body_by_sendfile_ends_the_span(void **state)
@@ -511,6 +537,7 @@ int main(void)
                                setup_budget),
         cmocka_unit_test_setup(test_proxy_ids_already_on_the_wire_are_left_alone, setup_budget),
         cmocka_unit_test_setup(test_program_deny_is_kept, setup_budget),
+        cmocka_unit_test_setup(test_program_accept_is_kept, setup_budget),
         cmocka_unit_test_setup(test_server_body_by_sendfile_ends_the_span, setup_budget),
         cmocka_unit_test_setup(test_unseen_bytes_with_chunked_framing_stop_parsing, setup_budget),
     };

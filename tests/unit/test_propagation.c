@@ -913,6 +913,27 @@ static void test_extract_precedence(void **state)
     assert_trace(&c, TRACE_TP);
 }
 
+/* B3's debug flag without ids, beside another format's context whose
+ * flags say only "sampled": the context is that format's, debug (the B3
+ * spec: debug is sampled, forced); a plain B3 accept changes nothing. */
+static void test_extract_b3_debug_over_traceparent(void **state)
+{
+    (void)state;
+    struct ts_ctx c = poisoned();
+    struct hdrs hs = make_hdrs("b3: d", "traceparent: 00-" TP_T "-" TP_S "-01", NULL);
+    assert_true(ts_prop_extract(hs.h, hs.n, &c));
+    assert_trace(&c, TP_T);
+    assert_int_equal(c.sampling, TS_SAMPLING_DEBUG);
+    hs = make_hdrs("X-B3-Flags: 1", "traceparent: 00-" TP_T "-" TP_S "-01", NULL);
+    c = poisoned();
+    assert_true(ts_prop_extract(hs.h, hs.n, &c));
+    assert_int_equal(c.sampling, TS_SAMPLING_DEBUG);
+    hs = make_hdrs("b3: 1", "traceparent: 00-" TP_T "-" TP_S "-01", NULL);
+    c = poisoned();
+    assert_true(ts_prop_extract(hs.h, hs.n, &c));
+    assert_int_equal(c.sampling, TS_SAMPLING_ACCEPT);
+}
+
 static void test_extract_deny_only(void **state)
 {
     (void)state;
@@ -1462,6 +1483,7 @@ int main(void)
         cmocka_unit_test(test_uber_url_encoded),
         cmocka_unit_test(test_uber_invalid),
         cmocka_unit_test(test_extract_precedence),
+        cmocka_unit_test(test_extract_b3_debug_over_traceparent),
         cmocka_unit_test(test_extract_deny_only),
         cmocka_unit_test(test_extract_accept_only),
         cmocka_unit_test(test_extract_nothing),
