@@ -368,12 +368,14 @@ static void q_unspill(struct ts_conn *c)
     c->q_head = 0;
 }
 
-bool conn_q_push(struct ts_conn *c, struct pending *p)
+bool conn_q_push(struct ts_conn *c, struct pending *p, unsigned *ahead)
 {
     conn_lock(&c->q_mu);
     if (!c->q_spilled && c->q_len == CONN_Q_INLINE)
         (void)q_spill(c); /* else full: the push fails as at CONN_PIPELINE_MAX */
     bool ok = c->q_len < q_cap(c);
+    if (ahead)
+        *ahead = c->q_len;
     if (ok) {
         q_slots(c)[q_at(c, c->q_len)] = p;
         c->q_len++;
@@ -382,7 +384,9 @@ bool conn_q_push(struct ts_conn *c, struct pending *p)
     return ok;
 }
 
-static struct pending *q_pop_front(struct ts_conn *c)
+/* The oldest span, taken off the queue; *next (may be NULL): the one
+ * behind it, now the oldest, or NULL. */
+static struct pending *q_pop_front_next(struct ts_conn *c, struct pending **next)
 {
     conn_lock(&c->q_mu);
     struct pending *p = NULL;
@@ -392,8 +396,15 @@ static struct pending *q_pop_front(struct ts_conn *c)
         c->q_len--;
         q_unspill(c);
     }
+    if (next)
+        *next = q_front(c);
     conn_unlock(&c->q_mu);
     return p;
+}
+
+static struct pending *q_pop_front(struct ts_conn *c)
+{
+    return q_pop_front_next(c, NULL);
 }
 
 /* Undo the last push (a request that could not be sent at all). */
@@ -500,7 +511,8 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
             *why = TS_STAT_GAVE_UP_NO_MEMORY;
             return false;
         }
-        if (!conn_q_push(c, p)) {
+        unsigned ahead;
+        if (!conn_q_push(c, p, &ahead)) {
             /* More requests in flight than the connection keeps spans
              * for: the responses of those after could no longer be told
              * apart, so requests are followed no further. */
@@ -508,6 +520,8 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
             *why = TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT;
             return false;
         }
+        if (ahead == 0) /* else pipelined: served once those before it are */
+            conn_span_serve(p);
         return true;
     }
     const struct ts_http_response *res = &ph->res;
@@ -532,10 +546,17 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
 /* The end of a message on an observed stream. */
 static void on_message_end(struct ts_conn *c, enum feed_kind kind)
 {
-    if (kind == FEED_CLIENT_IN || kind == FEED_SERVER_OUT) {
+    if (kind == FEED_CLIENT_IN) {
         struct pending *p = q_pop_front(c);
         if (p)
             conn_span_finish(p, NULL);
+    } else if (kind == FEED_SERVER_OUT) {
+        struct pending *next;
+        struct pending *p = q_pop_front_next(c, &next);
+        if (p)
+            conn_span_finish(p, NULL);
+        if (next) /* a pipelined request's turn */
+            conn_span_serve(next);
     }
 }
 

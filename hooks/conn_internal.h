@@ -192,7 +192,9 @@ void conn_wire_release(struct ts_conn *c);
 void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why);
 /* Under d's lock: stop parsing d when the connection became a tunnel. */
 void conn_check_tunnel(struct ts_conn *c, struct dir *d);
-bool conn_q_push(struct ts_conn *c, struct pending *p);
+/* Queue a span behind the requests in flight; false when there is no
+ * room. *ahead (may be NULL): how many were queued before it. */
+bool conn_q_push(struct ts_conn *c, struct pending *p, unsigned *ahead);
 struct pending *conn_q_pop_back(struct ts_conn *c);
 /* The server's responses: passed through unchanged, then observed. */
 ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcnt,
@@ -219,8 +221,13 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
                                        const char *head, size_t editable, char *inject,
                                        size_t *inject_len, struct span_edit *edits,
                                        int *nedits);
-/* A server span for a request head; it becomes the thread's current span. */
+/* A server span for a request head. */
 struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req);
+/* The server span whose request the thread now serves becomes its current
+ * span (the parent of the client spans it starts): the one at the front
+ * of the connection's queue, when its request is read or when the
+ * response of the one before it is complete (pipelined requests). */
+void conn_span_serve(const struct pending *p);
 /* Record the status code of the response. */
 void conn_span_set_status(struct pending *p, int status);
 /* End the span and hand it to the reporter (error_type marks a failure). */

@@ -316,7 +316,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     /* Queued first: with more requests in flight than a connection keeps
      * spans for, this one and those after it go out as they are (their
      * responses could no longer be told apart). */
-    if (!conn_q_push(c, p)) {
+    if (!conn_q_push(c, p, NULL)) {
         conn_span_discard(p);
         return head_not(why, TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT);
     }

@@ -175,6 +175,12 @@ void conn_span_finish(struct pending *p, const char *error_type)
         ts_block_put(&pending_blocks, p);
 }
 
+void conn_span_serve(const struct pending *p)
+{
+    if (!is_ignored_span(p))
+        ts_ctx_set_current(&p->inflight.server);
+}
+
 void conn_span_discard(struct pending *p)
 {
     if (!p || is_ignored_span(p))
@@ -591,7 +597,10 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     struct pending *p = pending_new(&v, TS_KIND_SERVER);
     if (!p)
         return NULL;
-    struct ts_ctx in = {0}, mine;
+    struct ts_ctx in = {0};
+    /* The span's context, made where it is kept: current while its request
+     * is served (conn_span_serve). */
+    struct ts_ctx *mine = &p->inflight.server;
     struct ts_prop_headers found;
     /* most requests carry no context: nothing to extract */
     bool have = ts_prop_find_request(req, &found) && ts_prop_extract_found(&found, &in);
@@ -602,13 +611,11 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     bool named = ts_sampler_reads_name(parent);
     if (named)
         pending_named(p, &v);
-    ts_span_link(&p->span, parent, &mine);
+    ts_span_link(&p->span, parent, mine);
     if (!have && trusted) /* "b3: 0", "b3: 1", "b3: d": a new trace, so decided */
-        take_decision_alone(p, &mine, in.sampling);
-    ts_ctx_set_current(&mine);
+        take_decision_alone(p, mine, in.sampling);
     if (have && trusted) {
         p->inflight.inbound = in;
-        p->inflight.server = mine;
         ts_inflight_add(&p->inflight);
     }
     if (!p->span.sampled)

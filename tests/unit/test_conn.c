@@ -417,6 +417,34 @@ static void test_server_unsampled_not_exported_flag(void **state)
     assert_int_equal(spans[0].nattrs, 0);
 }
 
+/* Pipelined requests read at once: the thread serves the first until its
+ * response is complete, then the next; the current span (the parent of
+ * the client calls the handler makes) follows, never the last one read. */
+static void test_server_pipelined_requests_served_in_turn(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+    char buf[256], v[64];
+    prog_read(&p, buf, sizeof buf);
+    struct ts_ctx first = *ts_ctx_current();
+    assert_true(first.valid);
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    prog_write(&p, res, strlen(res));
+    assert_int_equal(nspans, 1);
+    assert_string_equal(attr_str(&spans[0], "url.path", v, sizeof v), "/a");
+    assert_memory_equal(spans[0].span_id, first.span_id, TS_SPAN_ID_LEN);
+    const struct ts_ctx *second = ts_ctx_current();
+    assert_non_null(second);
+    assert_memory_not_equal(second->span_id, first.span_id, TS_SPAN_ID_LEN);
+    struct ts_ctx kept = *second;
+    prog_write(&p, res, strlen(res));
+    assert_int_equal(nspans, 2);
+    assert_string_equal(attr_str(&spans[1], "url.path", v, sizeof v), "/b");
+    assert_memory_equal(spans[1].span_id, kept.span_id, TS_SPAN_ID_LEN);
+    assert_null(ts_ctx_current()); /* served both */
+    close_pair(&p);
+}
+
 /* A decision that came without ids ("b3: 1", "b3: d", "X-B3-Sampled: 1")
  * starts a new trace so decided, whatever the sampler would say (here:
  * never); "d" stays debug in what the server's own calls carry. */
@@ -1466,6 +1494,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_unsampled_not_exported_flag, setup),
         cmocka_unit_test_setup(test_server_named_before_a_decision_by_name, setup),
         cmocka_unit_test_setup(test_server_decision_without_ids, setup),
+        cmocka_unit_test_setup(test_server_pipelined_requests_served_in_turn, setup),
         cmocka_unit_test_setup(test_dup_shares_connection, setup),
         cmocka_unit_test_setup(test_connection_object_is_small, setup),
         cmocka_unit_test_setup(test_connection_lock_excludes, setup),
