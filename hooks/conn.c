@@ -767,6 +767,10 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
         return;
     if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
         return;
+    if ((flags & MSG_TRUNC) && r > 0) { /* TCP discarded the bytes: none is in the buffer */
+        ts_conn_received_unseen(c, r);
+        return;
+    }
     conn_lock(&c->in.mu);
     conn_check_tunnel(c, &c->in);
     enum feed_kind kind = c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN;

@@ -417,6 +417,26 @@ static void test_server_unsampled_not_exported_flag(void **state)
     assert_int_equal(spans[0].nattrs, 0);
 }
 
+/* recv with MSG_TRUNC on TCP discards the bytes without copying them (a
+ * NULL buffer is allowed): they are bytes the shim did not see, never read
+ * from the buffer. */
+static void test_server_recv_truncated_is_unseen(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    uint64_t unseen = ts_stats_get(TS_STAT_GAVE_UP_UNSEEN_BYTES);
+    peer_write(&p, "GET /t HTTP/1.1\r\nHost: h\r\n\r\n");
+    char sink[100]; /* the test's pair is not TCP: read them, pass no buffer */
+    ssize_t r = recv(p.prog, sink, sizeof sink, 0);
+    assert_true(r > 0);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    struct iovec iov = {NULL, 100};
+    ts_conn_recv_done(c, &iov, 1, r, MSG_TRUNC, 0);
+    ts_conn_put(c);
+    assert_int_equal(ts_stats_get(TS_STAT_GAVE_UP_UNSEEN_BYTES), unseen + 1);
+    assert_int_equal(nspans, 0);
+    close_pair(&p);
+}
+
 /* Pipelined requests read at once: the thread serves the first until its
  * response is complete, then the next; the current span (the parent of
  * the client calls the handler makes) follows, never the last one read. */
@@ -1495,6 +1515,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_named_before_a_decision_by_name, setup),
         cmocka_unit_test_setup(test_server_decision_without_ids, setup),
         cmocka_unit_test_setup(test_server_pipelined_requests_served_in_turn, setup),
+        cmocka_unit_test_setup(test_server_recv_truncated_is_unseen, setup),
         cmocka_unit_test_setup(test_dup_shares_connection, setup),
         cmocka_unit_test_setup(test_connection_object_is_small, setup),
         cmocka_unit_test_setup(test_connection_lock_excludes, setup),
