@@ -28,27 +28,24 @@ static pthread_once_t fexp_path_once = PTHREAD_ONCE_INIT;
 static bool fexp_path_ready;
 static struct ts_own_fd fexp_fd = TS_OWN_FD_NONE;
 static bool fexp_reported; /* the one error line of this process is out */
-/* A write cut short (disk full, a file size limit) left a line without its
- * newline at the end of the file with this identity. The next line written
- * there starts with one, so that the cut line is the only one lost: glued
- * onto it, the next whole line (a batch of spans) would be unreadable too.
- * Another process's line cut short (killed in the middle of its write: a
- * fatal signal ends a long write between pages) is found by reading the
- * file's last byte before each write (fexp_ends_mid_line), where the fd can
- * read; this remembers the process's own cuts also where it cannot. */
+/* What this process's last write left at the end of the file with this
+ * identity. cut: a line without its newline (a write cut short: a full
+ * disk, a file size limit); the next line written there starts with one,
+ * so that the cut line is the only one lost: glued onto it, the next whole
+ * line (a batch of spans) would be unreadable too. Another process's line
+ * cut short (killed in the middle of its write: a fatal signal ends a long
+ * write between pages) is found by reading the file's last byte before
+ * each write (fexp_ends_mid_line), where the fd can read; cut remembers
+ * this process's own cuts also where it cannot. size: how long the file
+ * was after this process's last whole line went in (-1: not known), so
+ * that the last byte is read only when another process has written
+ * since. */
 static struct {
-    bool open;
     dev_t dev;
     ino_t ino;
-} fexp_cut;
-/* How long the file was after this process's last whole line went in (as
- * far as it knows: -1 when it does not), so that the last byte is read
- * only when another process has written since. */
-static struct {
+    bool cut;
     off_t size;
-    dev_t dev;
-    ino_t ino;
-} fexp_end = {-1, 0, 0};
+} fexp_last = {0, 0, false, -1};
 
 static void fexp_resolve_once(void)
 {
@@ -178,7 +175,7 @@ static bool fexp_ends_mid_line(int fd, off_t *size)
     /* Where the file is as long as this process's last whole line left
      * it, that line is its end: nothing to read. */
     if (st.st_size == 0 ||
-        (fexp_end.size == st.st_size && fexp_end.dev == st.st_dev && fexp_end.ino == st.st_ino))
+        (fexp_last.size == st.st_size && fexp_last.dev == st.st_dev && fexp_last.ino == st.st_ino))
         return false;
     return pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
 }
@@ -200,7 +197,7 @@ int ts_file_export(const char *line, size_t len)
      * its newline land together and never interleave with another
      * process's line. */
     struct iovec iov[3] = {
-        {(void *)"\n", 1}, /* only to end a line cut short before: fexp_cut */
+        {(void *)"\n", 1}, /* only to end a line cut short before: fexp_last */
         {(void *)line, len},
         {(void *)"\n", 1},
     };
@@ -220,20 +217,20 @@ int ts_file_export(const char *line, size_t len)
             continue;
         }
         off_t size;
-        mend = fexp_ends_mid_line(fexp_fd.fd, &size) ||
-               (fexp_cut.open && fexp_cut.dev == fexp_fd.dev && fexp_cut.ino == fexp_fd.ino);
+        bool same = fexp_last.dev == fexp_fd.dev && fexp_last.ino == fexp_fd.ino;
+        mend = fexp_ends_mid_line(fexp_fd.fd, &size) || (same && fexp_last.cut);
         want = len + 1 + mend;
         r = TS_REAL(writev)(fexp_fd.fd, iov + !mend, 2 + mend);
-        fexp_end.size = r == (ssize_t)want && size >= 0 ? size + r : -1;
-        fexp_end.dev = fexp_fd.dev;
-        fexp_end.ino = fexp_fd.ino;
-        if (r > 0) {
-            /* The file now ends with a newline only when all of it went
-             * in, or the mend alone. */
-            fexp_cut.open = r != (ssize_t)want && !(mend && r == 1);
-            fexp_cut.dev = fexp_fd.dev;
-            fexp_cut.ino = fexp_fd.ino;
-        }
+        /* The file now ends with a newline only when all of it went in, or
+         * the mend alone; nothing written leaves it as it was (and a cut of
+         * another file is not this one's). */
+        if (r > 0)
+            fexp_last.cut = r != (ssize_t)want && !(mend && r == 1);
+        else if (!same)
+            fexp_last.cut = false;
+        fexp_last.size = r == (ssize_t)want && size >= 0 ? size + r : -1;
+        fexp_last.dev = fexp_fd.dev;
+        fexp_last.ino = fexp_fd.ino;
         ts_own_fd_end(&fexp_fd);
         if (!(r < 0 && errno == EINTR))
             break;
@@ -243,7 +240,7 @@ int ts_file_export(const char *line, size_t len)
     /* A short write (disk full, file size limit) leaves a partial line: an
      * error to report, not something to complete with a second write that
      * another process's line could come before (the next line written
-     * starts a line of its own: fexp_cut). */
+     * starts a line of its own: fexp_last). */
     if (r < 0) {
         int err = errno;
         fexp_report_errno("write", err);
