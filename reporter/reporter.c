@@ -185,6 +185,17 @@ static void rep_send_open(uint64_t batch_deadline_ms)
     ts_exp_send(batch_deadline_ms);
 }
 
+/* The oldest queued span's place is claimed and not yet published: a
+ * short sleep before looking again (its thread is off the processor, or
+ * gone, and the queue passes the place in time: queue.h). */
+#define REP_UNPUBLISHED_PAUSE_MS 1
+
+static void rep_pause_for_unpublished(void)
+{
+    struct timespec pause = {0, REP_UNPUBLISHED_PAUSE_MS * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
 /* Encode up to `want` of the oldest queued spans into the open batch,
  * sending it each time it is full (export mutex held), and send what is
  * left open too when send_rest. A flush passes its deadline: it then never
@@ -222,8 +233,7 @@ static size_t rep_export_queued(size_t want, const struct timespec *deadline,
              * behind it would otherwise be lost at an exit. */
             if (!deadline || ts_rep_queue_count(&rep_q) == 0 || rep_past(CLOCK_REALTIME, deadline))
                 break;
-            struct timespec pause = {0, 1000000L};
-            nanosleep(&pause, NULL);
+            rep_pause_for_unpublished();
             continue;
         }
         want -= got;
@@ -352,9 +362,9 @@ static void *rep_thread_main(void *arg)
             /* A pause, not a wait: asleep on the doorbell, the thread would
              * be woken by every push (the queue holds a chunk and more),
              * for a span it still could not take. */
-            struct timespec pause = {0, 1000000L};
-            nanosleep(&pause, NULL);
-            timed_out = wait_ms <= 1; /* only a pause: the delay has not passed */
+            rep_pause_for_unpublished();
+            /* only a pause: the delay has not passed unless it was this short */
+            timed_out = wait_ms <= REP_UNPUBLISHED_PAUSE_MS;
         } else {
             struct timespec until = rep_deadline(CLOCK_MONOTONIC, wait_ms);
             timed_out = !ts_rep_queue_wait(&rep_q, rep_wake_at(rep_q.cap), &until);
