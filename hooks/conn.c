@@ -22,6 +22,7 @@
 #include "../preload/config.h"
 #include "../preload/fdtable.h"
 #include "conn_internal.h"
+#include "held.h"
 #include "http1.h"
 
 /* ---------------------------------------------------------------- pool */
@@ -681,12 +682,15 @@ static void feed_iov(struct ts_conn *c, enum feed_kind kind, struct dir *d,
 }
 
 ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcnt,
-                           ts_conn_pass_fn pass, void *arg)
+                           ts_conn_pass_fn pass, void *arg, bool may_wait)
 {
-    conn_lock(&c->out.mu);
+    if (!conn_lock_out(c, may_wait))
+        return pass(arg); /* beside another thread's blocked send: unseen */
+    struct conn_lock *held = ts_held_lock(&c->out.mu); /* let go if the thread ends in the send */
     tunnel_ahead(c, iov, iovcnt);
     ssize_t r = pass(arg);
     int saved = errno;
+    ts_held_lock_end(held);
     if (r > 0)
         feed_iov(c, FEED_SERVER_OUT, &c->out, iov, iovcnt, (size_t)r);
     conn_unlock(&c->out.mu);
@@ -869,6 +873,14 @@ void ts_conn_untrack(int fd)
     struct ts_fd_ref *old = ts_fd_remove(fd);
     if (old)
         ts_fd_put(old);
+    errno = saved;
+}
+
+void ts_conn_untrack_stale(int fd, struct ts_conn *c)
+{
+    int saved = errno;
+    if (ts_fd_remove_if(fd, &c->ref))
+        ts_fd_put(&c->ref); /* the slot's reference */
     errno = saved;
 }
 

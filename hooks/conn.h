@@ -32,6 +32,12 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
  * lets go of it (now, unless another thread is inside a hook on it). */
 void ts_conn_untrack(int fd);
 
+/* fd is not c's socket any more: the program closed it where no hook
+ * sees (fclose of an fdopen'ed socket, a raw close system call) and the
+ * number now names something else. Its slot is emptied if it still holds
+ * c. */
+void ts_conn_untrack_stale(int fd, struct ts_conn *c);
+
 /* newfd now refers to oldfd's connection (dup family), or to nothing. */
 void ts_conn_dup(int oldfd, int newfd);
 

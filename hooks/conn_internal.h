@@ -150,6 +150,10 @@ struct ts_conn {
      * can a 2xx response it sends open a tunnel, and only then does it
      * look at the request that response answers (tunnel_ahead). */
     atomic_bool connect_asked;
+    /* A send that must not wait went out unseen beside another thread's
+     * (conn_lock_out): the sent stream is not known any more, and the
+     * next send under the lock stops parsing it. */
+    atomic_bool out_unseen;
 };
 
 /* The peer's address as text ("" when not known) in out; its length. */
@@ -196,9 +200,37 @@ void conn_check_tunnel(struct ts_conn *c, struct dir *d);
  * room. *ahead (may be NULL): how many were queued before it. */
 bool conn_q_push(struct ts_conn *c, struct pending *p, unsigned *ahead);
 struct pending *conn_q_pop_back(struct ts_conn *c);
-/* The server's responses: passed through unchanged, then observed. */
+/* The server's responses: passed through unchanged, then observed.
+ * may_wait: see conn_lock_out. */
 ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcnt,
-                           ts_conn_pass_fn pass, void *arg);
+                           ts_conn_pass_fn pass, void *arg, bool may_wait);
+
+/* How long a send that must not wait (MSG_DONTWAIT) waits for the
+ * connection's send lock, which another thread may hold across a blocking
+ * send of its own (then the socket is full, and EAGAIN is the kernel's
+ * answer too). */
+#define CONN_NONBLOCKING_WAIT_NS 1000000L
+
+/* Take c's send lock; may_wait false: only if it is free within
+ * CONN_NONBLOCKING_WAIT_NS. When it is not, the send is to go out as the
+ * program made it, unseen (then out_unseen is set here): waiting longer
+ * would make it block, and EAGAIN would be a lie when the socket has room
+ * (a program waiting on an edge-triggered epoll for room would wait for
+ * good). Under the lock, the sent stream is given up when a send went
+ * out unseen. */
+static inline bool conn_lock_out(struct ts_conn *c, bool may_wait)
+{
+    if (may_wait) {
+        conn_lock(&c->out.mu);
+    } else if (!conn_lock_within(&c->out.mu, CONN_NONBLOCKING_WAIT_NS)) {
+        atomic_store_explicit(&c->out_unseen, true, memory_order_relaxed);
+        return false;
+    }
+    if (__builtin_expect(atomic_load_explicit(&c->out_unseen, memory_order_relaxed), 0) &&
+        c->out.state != DIR_OFF)
+        conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
+    return true;
+}
 
 /* conn_spans.c */
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The slow half of conn_lock (see conn_lock.h): mark the lock
@@ -16,6 +17,38 @@ void conn_lock_wait(struct conn_lock *l)
     while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
         syscall(SYS_futex, (unsigned *)&l->state, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
     errno = saved;
+}
+
+/* conn_lock_wait with a bound: the same steps, each sleep no longer than
+ * the time left. Giving up leaves the word at 2 while another thread
+ * holds the lock: at worst one needless wake at its unlock. */
+bool conn_lock_wait_for(struct conn_lock *l, long timeout_ns)
+{
+    int saved = errno;
+    struct timespec now, end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += timeout_ns / 1000000000L;
+    end.tv_nsec += timeout_ns % 1000000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    bool got = true;
+    while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
+        if (left.tv_nsec < 0) {
+            left.tv_sec--;
+            left.tv_nsec += 1000000000L;
+        }
+        if (left.tv_sec < 0) {
+            got = false;
+            break;
+        }
+        syscall(SYS_futex, (unsigned *)&l->state, FUTEX_WAIT_PRIVATE, 2, &left, NULL, 0);
+    }
+    errno = saved;
+    return got;
 }
 
 void conn_lock_wake(struct conn_lock *l)

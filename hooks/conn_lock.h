@@ -16,6 +16,7 @@
 #define TS_CONN_LOCK_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 struct conn_lock {
     atomic_uint state;
@@ -23,6 +24,7 @@ struct conn_lock {
 
 /* The slow halves, out of line (conn_lock.c). */
 void conn_lock_wait(struct conn_lock *l);
+bool conn_lock_wait_for(struct conn_lock *l, long timeout_ns);
 void conn_lock_wake(struct conn_lock *l);
 
 static inline void conn_lock(struct conn_lock *l)
@@ -31,6 +33,16 @@ static inline void conn_lock(struct conn_lock *l)
     if (!atomic_compare_exchange_strong_explicit(&l->state, &expected, 1, memory_order_acquire,
                                                  memory_order_relaxed))
         conn_lock_wait(l);
+}
+
+/* conn_lock for a caller that must not wait long (a send with
+ * MSG_DONTWAIT): false when the lock is still held after timeout_ns. */
+static inline bool conn_lock_within(struct conn_lock *l, long timeout_ns)
+{
+    unsigned expected = 0;
+    return atomic_compare_exchange_strong_explicit(&l->state, &expected, 1, memory_order_acquire,
+                                                   memory_order_relaxed) ||
+           conn_lock_wait_for(l, timeout_ns);
 }
 
 static inline void conn_unlock(struct conn_lock *l)

@@ -18,6 +18,7 @@
  * request for, and a close loses nothing the program wrote. */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,8 +27,16 @@
 #include "../preload/hex.h"
 #include "../preload/real.h"
 #include "conn_internal.h"
+#include "held.h"
 #include "iov.h"
 #include "propagation.h"
+
+/* A piece of the program's below this address (the zero page, where a
+ * NULL buffer points) is one the kernel refuses with EFAULT: the shim
+ * passes the call on rather than read it. (Any other bad address is read
+ * here before the kernel could refuse it: a program that passes one has a
+ * bug the shim cannot see.) */
+#define CONN_LOWEST_ADDRESS 4096
 
 /* ----------------------------------------------------------- segments */
 
@@ -449,23 +458,30 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
     return (ssize_t)(consumed + body_sent);
 }
 
-ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
-                        const struct iovec *iov, int iovcnt, ts_conn_pass_fn pass, void *arg)
+/* A client's send: its bytes go out through `to`, with the header lines
+ * in each request head. may_wait: false for a send that must not wait
+ * (MSG_DONTWAIT; see conn_lock_out). */
+static ssize_t client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
+                           int iovcnt, ts_conn_pass_fn pass, void *arg, bool may_wait)
 {
-    if (iovcnt <= 0)
-        return pass(arg);
-    if (c->role != TS_ROLE_CLIENT)
-        return conn_send_observed(c, iov, iovcnt, pass, arg);
-    const struct sink to = {sink, sink_ctx};
     int orig = errno, saved = orig;
-    conn_lock(&c->out.mu);
+    if (!conn_lock_out(c, may_wait))
+        return pass(arg); /* beside another thread's blocked send: unseen */
+    struct conn_lock *held = ts_held_lock(&c->out.mu); /* let go if the thread ends in a send */
     conn_check_tunnel(c, &c->out);
-    size_t total = ts_iov_total(iov, iovcnt);
+    size_t total = 0;
+    bool unreadable = false;
+    for (int i = 0; i < iovcnt; i++) {
+        total += iov[i].iov_len;
+        unreadable |= iov[i].iov_len && (uintptr_t)iov[i].iov_base < CONN_LOWEST_ADDRESS;
+    }
     ssize_t result;
-    if (total == 0 || (c->out.state == DIR_OFF && !conn_wire_pending(c))) {
+    if (total == 0 || unreadable || (c->out.state == DIR_OFF && !conn_wire_pending(c))) {
         errno = orig;
         result = pass(arg);
         saved = errno;
+        if (unreadable && result > 0) /* the kernel took the pieces before the bad one */
+            conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     } else {
         /* Step until the program's bytes are out, the kernel takes fewer
          * than offered, or it refuses: a blocking socket sees what the
@@ -474,7 +490,7 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
         size_t done = 0;
         for (;;) {
             bool more, wire_moved;
-            ssize_t r = out_step(c, &to, iov, iovcnt, done, total - done, &more, &wire_moved);
+            ssize_t r = out_step(c, to, iov, iovcnt, done, total - done, &more, &wire_moved);
             if (r < 0) {
                 result = done ? (ssize_t)done : -1;
                 break;
@@ -488,16 +504,39 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
         }
         saved = result < 0 ? errno : orig;
     }
+    ts_held_lock_end(held);
     conn_unlock(&c->out.mu);
     errno = saved;
     return result;
 }
 
+/* Refused by the kernel as they are (EINVAL): passed on, never read, so
+ * the program hears the kernel's answer. */
+static bool iov_count_invalid(int iovcnt)
+{
+    return iovcnt <= 0 || iovcnt > IOV_MAX;
+}
+
+ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
+                        const struct iovec *iov, int iovcnt, ts_conn_pass_fn pass, void *arg)
+{
+    if (iov_count_invalid(iovcnt))
+        return pass(arg);
+    if (c->role != TS_ROLE_CLIENT)
+        return conn_send_observed(c, iov, iovcnt, pass, arg, true);
+    const struct sink to = {sink, sink_ctx};
+    return client_send(c, &to, iov, iovcnt, pass, arg, true);
+}
+
 ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
                      ts_conn_pass_fn pass, void *arg)
 {
-    if (c->role != TS_ROLE_CLIENT && iovcnt > 0) /* a server's response: no sink needed */
-        return conn_send_observed(c, iov, iovcnt, pass, arg);
+    if (iov_count_invalid(iovcnt))
+        return pass(arg);
+    bool may_wait = !(flags & MSG_DONTWAIT);
+    if (c->role != TS_ROLE_CLIENT) /* a server's response: no sink needed */
+        return conn_send_observed(c, iov, iovcnt, pass, arg, may_wait);
     struct socket_sink ss = {fd, flags};
-    return ts_conn_send_to(c, socket_sink_send, &ss, iov, iovcnt, pass, arg);
+    const struct sink to = {socket_sink_send, &ss};
+    return client_send(c, &to, iov, iovcnt, pass, arg, may_wait);
 }

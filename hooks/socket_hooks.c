@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -138,7 +139,7 @@ TS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 /* Before fd goes away: the spans of its connection end. Untracked before
  * the real close, since the number may be reused by another thread the
  * moment the kernel frees it. */
-TS_EXPORT int close(int fd)
+static void closing(int fd)
 {
     bool tracked = ts_fd_tracked(fd);
     bool own = fd >= 0 && ts_own_fd_among((unsigned)fd, (unsigned)fd);
@@ -150,7 +151,25 @@ TS_EXPORT int close(int fd)
             untrack((unsigned)fd, (unsigned)fd);
         errno = saved;
     }
+}
+
+TS_EXPORT int close(int fd)
+{
+    closing(fd);
     return ts_pass_close(fd);
+}
+
+/* A stream's fd is closed by glibc's own close, which no hook sees: a
+ * socket a program fdopen'ed is closed here. (A stream with no fd, as
+ * fmemopen's, answers -1 and EBADF.) */
+TS_EXPORT int fclose(FILE *stream)
+{
+    int saved = errno;
+    int fd = stream ? fileno(stream) : -1;
+    errno = saved;
+    if (fd >= 0)
+        closing(fd);
+    return TS_REAL(fclose)(stream);
 }
 
 TS_EXPORT int close_range(unsigned first, unsigned last, int flags)

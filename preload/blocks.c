@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include "clock.h"
+#include "exit_key.h"
 #include "guard.h"
 
 #define CHUNK_MIN ((size_t)64 << 10)
@@ -284,24 +285,13 @@ static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
 static bool exit_key_usable;
 
-/* glibc keeps the values of a thread's first 32 keys in the thread itself
- * and callocs room for the others on a thread's first pthread_setspecific:
- * that must not happen here (a cache may be switched on in a signal handler
- * that interrupted malloc). Past those, threads simply do not cache. musl
- * keeps every key's value in the thread. */
-#define EXIT_KEY_WITHOUT_ALLOCATION 32
-
 static void cache_thread_exit(void *arg);
 
+/* Past the keys a thread keeps without allocation (exit_key.h), threads
+ * simply do not cache. */
 static void exit_key_create(void)
 {
-    if (pthread_key_create(&exit_key, cache_thread_exit) != 0)
-        return;
-    if ((unsigned long)exit_key >= EXIT_KEY_WITHOUT_ALLOCATION) {
-        pthread_key_delete(exit_key);
-        return;
-    }
-    exit_key_usable = true;
+    exit_key_usable = ts_exit_key_create(&exit_key, cache_thread_exit);
 }
 
 /* Take every block of place s out of tc (caches_mu held). */

@@ -27,6 +27,7 @@
     X(close, int, (int))                                                                           \
     X(close_range, int, (unsigned, unsigned, int))                                                 \
     X(closefrom, void, (int))                                                                      \
+    X(fclose, int, (FILE *))                                                                       \
     X(dup, int, (int))                                                                             \
     X(dup2, int, (int, int))                                                                       \
     X(dup3, int, (int, int, int))                                                                  \

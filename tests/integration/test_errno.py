@@ -45,7 +45,17 @@ EXPECTED = {
     "sendmsg(after SHUT_WR)": "EPIPE",
     "sendto(after SHUT_WR)": "EPIPE",
     "recv(http, idle, MSG_DONTWAIT)": "EAGAIN",
+    "writev(client, IOV_MAX+1 pieces)": "EINVAL",
+    "write(client, NULL buffer)": "EFAULT",
+    "send(client, NULL buffer)": "EFAULT",
+    "writev(client, NULL piece)": "EFAULT",
 }
+
+# Lines that must read so without the shim: the probe's setup did what the
+# case needs (a file took the number of the socket closed behind the shim's
+# back).
+EXPECTED_LINES = ("open(after fclose): number reused=yes",
+                  "open(after raw close): number reused=yes")
 
 TRACED_REQUESTS = ["GET /errno/send-recv", "GET /errno/write-read", "GET /errno/writev-readv",
                    "GET /errno/sendmsg-recvmsg", "GET /errno/sendto-recvfrom", "POST /errno/post"]
@@ -94,6 +104,8 @@ class ErrnoTest(th.TempDirMixin, unittest.TestCase):
                  if "errno=%s" % v not in (base_res.get(k) or "")}
         self.assertEqual(wrong, {}, "the probe itself misbehaves without the shim "
                          "(got, expected):\n%s" % base.stdout().decode())
+        for line in EXPECTED_LINES:
+            self.assertIn(line, base.stdout().decode().splitlines(), "the probe's own setup")
 
         spans_file = os.path.join(self.tmp, "spans-%s.jsonl" % variant)
         traced, traced_rx = self.probe(exe, th.shim_env("errno-probe", spans_file),
@@ -114,12 +126,19 @@ class ErrnoTest(th.TempDirMixin, unittest.TestCase):
         spans = th.wait_spans(spans_file, len(TRACED_REQUESTS), timeout=th.AFTER_EXIT_TIMEOUT)
         # (a span for the head whose send failed with EPIPE may or may not exist)
         names = sorted(s["name"] for s in spans if s["kind"] == th.KIND_CLIENT
-                       and s["name"] != "GET /after-shutdown")
+                       and s["name"] not in ("GET /after-shutdown", "GET /misuse/fclose"))
         self.assertEqual(names, sorted(TRACED_REQUESTS),
                          "client spans of the probe's HTTP requests:\n%s" % th.format_spans(spans))
         self.assertEqual(traced_rx.count(b"\r\nX-B3-TraceId: "), len(TRACED_REQUESTS),
                          "every traced request carries injected headers: %r" % traced_rx)
         by_name = {s["name"]: s for s in spans}
+        # the request whose socket fclose closed ends unanswered: the file
+        # that took its number was not read as its response
+        # (the probe has exited: its spans are all in the file)
+        spans = th.read_spans(spans_file)
+        fclosed = th.only([s for s in spans if s["name"] == "GET /misuse/fclose"],
+                          "span of the request before fclose", spans)
+        self.assertNotIn("http.response.status_code", fclosed["attrs"], th.format_spans(spans))
         self.assertEqual(by_name["GET /errno/send-recv"]["attrs"].get("http.response.status_code"),
                          200, th.format_spans(spans))
 

@@ -36,6 +36,7 @@
 #include <cmocka.h>
 
 #include "hooks/conn.h"
+#include "hooks/conn_lock.h"
 #include "hooks/inflight.h"
 #include "preload/config.h"
 #include "preload/context.h"
@@ -1291,6 +1292,69 @@ static void test_inflight_after_fork(void **state)
     assert_int_equal(stuck, 0);
 }
 
+/* ------------------------------------------------- a bounded lock wait */
+
+struct lock_holder {
+    struct conn_lock *l;
+    long hold_ms;
+    sem_t taken;
+};
+
+static void *hold_lock(void *arg)
+{
+    struct lock_holder *h = arg;
+    conn_lock(h->l);
+    sem_post(&h->taken);
+    struct timespec t = {h->hold_ms / 1000, (h->hold_ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0)
+        ;
+    conn_unlock(h->l);
+    return NULL;
+}
+
+static void start_holder(struct lock_holder *h, pthread_t *t, struct conn_lock *l, long hold_ms)
+{
+    h->l = l;
+    h->hold_ms = hold_ms;
+    sem_init(&h->taken, 0, 0);
+    assert_int_equal(pthread_create(t, NULL, hold_lock, h), 0);
+    sem_wait(&h->taken);
+}
+
+/* conn_lock_within (a send with MSG_DONTWAIT beside a blocked one): a free
+ * lock at once; a lock held past the bound: false after about the bound,
+ * the lock still the holder's and working for everyone after; a lock let
+ * go of within the bound: true. */
+static void test_conn_lock_within_bounds_the_wait(void **state)
+{
+    (void)state;
+    struct conn_lock l = {0};
+    assert_true(conn_lock_within(&l, 1000000L));
+    conn_unlock(&l);
+
+    struct lock_holder h;
+    pthread_t t;
+    start_holder(&h, &t, &l, 300);
+    uint64_t t0 = now_ms();
+    errno = 77;
+    assert_false(conn_lock_within(&l, 20 * 1000000L));
+    uint64_t waited = now_ms() - t0;
+    assert_int_equal(errno, 77);
+    assert_true(waited >= 19 && waited < 250);
+    conn_lock(&l); /* the holder's unlock wakes this one */
+    assert_true(now_ms() - t0 >= 250);
+    conn_unlock(&l);
+    pthread_join(t, NULL);
+
+    start_holder(&h, &t, &l, 10);
+    t0 = now_ms();
+    assert_true(conn_lock_within(&l, 2000 * 1000000L));
+    assert_true(now_ms() - t0 < 1500);
+    conn_unlock(&l);
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&l.state), 0);
+}
+
 int main(void)
 {
     ts_config_load(&ts_cfg, no_env);
@@ -1304,6 +1368,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_upgrade_on_writer_thread, reset),
         cmocka_unit_test_setup(test_inflight_add_find_remove, reset),
         cmocka_unit_test_setup(test_inflight_after_fork, reset),
+        cmocka_unit_test_setup(test_conn_lock_within_bounds_the_wait, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -347,6 +349,73 @@ static void traced_http(int http_port, size_t resp_len)
     KEEP_("close(http)", 4321, 0, close(c));
 }
 
+/* A connected TCP client socket to 127.0.0.1:port. */
+static int client_of(int port, const char *what)
+{
+    struct sockaddr_in a = loopback(port);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        fail("setup failed: %s", what);
+    return c;
+}
+
+/* What programs get wrong or do behind the shim's back on a traced client
+ * connection; the kernel's answer must reach them unchanged. */
+static void misuse(int http_port)
+{
+    /* A socket closed by stdio (fclose of an fdopen'ed socket closes
+     * through glibc's own close) or by a raw system call: the number, now
+     * a file's, is written to and read as a file. The request sent before
+     * the fclose gets no answer: the file's bytes are no response to it. */
+    static const char teapot[] = "HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n";
+    char path[] = "/tmp/errno_probe-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, teapot, sizeof teapot - 1) != (ssize_t)(sizeof teapot - 1) ||
+        close(fd) < 0)
+        fail("setup failed: a file with a response in it");
+    int c = client_of(http_port, "fdopen");
+    static const char req[] = "GET /misuse/fclose HTTP/1.1\r\nHost: probe\r\n\r\n";
+    if (write(c, req, sizeof req - 1) != (ssize_t)(sizeof req - 1))
+        fail("setup failed: request before fclose");
+    FILE *f = fdopen(c, "r+");
+    if (!f)
+        fail("setup failed: fdopen");
+    fclose(f);
+    fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+    unlink(path);
+    printf("open(after fclose): number reused=%s\n", fd == c ? "yes" : "no");
+    char back[sizeof teapot + 3];
+    KEEPN("read(file where fclose closed a socket)", read(fd, back, sizeof back));
+    KEEPN("write(file where fclose closed a socket)", write(fd, "abc", 3));
+    KEEPN("writev(file where fclose closed a socket)", writev(fd, &(struct iovec){"abc", 3}, 1));
+    close(fd);
+    c = client_of(http_port, "raw close");
+    syscall(SYS_close, c);
+    fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    printf("open(after raw close): number reused=%s\n", fd == c ? "yes" : "no");
+    KEEPN("write(file where a raw close closed a socket)", write(fd, "GET / HTTP/1.1\r\n\r\n", 18));
+    close(fd);
+
+    /* Invalid arguments, each on a fresh client connection (whose first
+     * bytes the shim reads for a request head): refused by the kernel,
+     * nothing sent. */
+    static struct iovec many[IOV_MAX + 1];
+    for (int i = 0; i <= IOV_MAX; i++)
+        many[i] = (struct iovec){(void *)"G", 1};
+    c = client_of(http_port, "invalid arguments");
+    TRY("writev(client, IOV_MAX+1 pieces)", writev(c, many, IOV_MAX + 1));
+    close(c);
+    c = client_of(http_port, "invalid arguments");
+    TRY("write(client, NULL buffer)", write(c, NULL, 10));
+    close(c);
+    c = client_of(http_port, "invalid arguments");
+    TRY("send(client, NULL buffer)", send(c, NULL, 10, MSG_NOSIGNAL));
+    close(c);
+    c = client_of(http_port, "invalid arguments");
+    TRY("writev(client, NULL piece)", writev(c, (struct iovec[]){{"GET", 3}, {NULL, 10}}, 2));
+    close(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -361,6 +430,7 @@ int main(int argc, char **argv)
     unconnected(atoi(argv[1]));
     tracked();
     traced_http(atoi(argv[2]), (size_t)atol(argv[3]));
+    misuse(atoi(argv[2]));
     printf("done\n");
     return 0;
 }

@@ -1,0 +1,48 @@
+/* held.c — the thread-exit destructor that lets go of what a thread held
+ * when it ended inside a real call (see held.h). */
+#include "held.h"
+
+#include <pthread.h>
+
+#include "../preload/exit_key.h"
+#include "../preload/guard.h"
+#include "conn.h"
+
+__thread struct ts_held ts_held __attribute__((tls_model("initial-exec")));
+
+static pthread_once_t held_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t held_key;
+static bool held_key_usable;
+
+/* The thread ends with something still noted: it ended inside a real
+ * call. The lock first: letting go of the reference may end the
+ * connection's spans, which takes the connection's locks. */
+static void held_at_exit(void *arg)
+{
+    struct ts_held *h = arg;
+    ts_guard_enter();
+    if (h->lock) {
+        conn_unlock(h->lock);
+        h->lock = NULL;
+    }
+    if (h->ref.conn) {
+        ts_conn_done_with(h->ref.fd, h->ref.conn);
+        h->ref.conn = NULL;
+    }
+    ts_guard_leave();
+}
+
+/* Past the keys a thread keeps without allocation (exit_key.h), threads
+ * go without: what one of them holds when it is cancelled stays held. */
+static void held_key_create(void)
+{
+    held_key_usable = ts_exit_key_create(&held_key, held_at_exit);
+}
+
+void ts_held_register(void)
+{
+    ts_held.registered = true; /* tried once: a thread past the key limit goes without */
+    pthread_once(&held_key_once, held_key_create);
+    if (held_key_usable)
+        (void)pthread_setspecific(held_key, &ts_held);
+}

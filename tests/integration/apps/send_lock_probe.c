@@ -1,0 +1,145 @@
+/* send_lock_probe.c — two threads sending on one traced client connection,
+ * for test_concurrent_sends.py: a send that must not wait does not wait
+ * for the other thread's, and a thread cancelled inside a send leaves the
+ * connection usable.
+ *
+ *   send_lock_probe MODE
+ *
+ * The probe listens on 127.0.0.1, connects to itself and sends a POST head
+ * announcing a body of 100 MB (under the shim, a traced request whose body
+ * the shim counts). A writer thread then writes 8 MiB of body in one
+ * blocking write, which blocks: nobody reads yet. 300 ms later, MODE:
+ *   dontwait  the main thread sends one byte with MSG_DONTWAIT;
+ *   cancel    a reader thread waits for the response in a blocking read;
+ *             the main thread cancels the writer and the reader, joins
+ *             them, and sends one byte with MSG_DONTWAIT and, once the
+ *             server end has read what there was, one byte blocking.
+ * Then the server end reads everything; the writer (dontwait) finishes.
+ * Each step prints one line with its result; "done" ends a run. A step
+ * that waits more than 5 s is cut short by SIGALRM (the probe dies of it):
+ * the test tells that hang from a wrong answer. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "probe.h"
+
+#define BODY_CHUNK (8L << 20)
+
+static int client;
+
+static void *writer(void *arg)
+{
+    (void)arg;
+    char *body = malloc(BODY_CHUNK);
+    if (!body)
+        fail("malloc");
+    memset(body, 'b', BODY_CHUNK);
+    ssize_t n = write(client, body, BODY_CHUNK); /* blocks until the server end reads */
+    free(body);
+    return (void *)n;
+}
+
+static void *reader(void *arg)
+{
+    (void)arg;
+    char buf[256];
+    return (void *)read(client, buf, sizeof buf); /* no response ever comes */
+}
+
+/* "NAME: ret=R errno=E" for a one-byte send. */
+static void report(const char *name, ssize_t r, int err)
+{
+    printf("%s: ret=%zd errno=%s\n", name, r, r < 0 ? strerrorname_np(err) : "-");
+}
+
+/* Everything the server end has now, read without waiting; the count. */
+static long drain(int server)
+{
+    char buf[65536];
+    long total = 0;
+    ssize_t n;
+    while ((n = recv(server, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        total += n;
+    return total;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2 || (strcmp(argv[1], "dontwait") != 0 && strcmp(argv[1], "cancel") != 0)) {
+        fprintf(stderr, "usage: send_lock_probe dontwait|cancel\n");
+        return 2;
+    }
+    bool cancel = strcmp(argv[1], "cancel") == 0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    alarm(20); /* the whole run, whatever happens */
+
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = loopback(0);
+    socklen_t alen = sizeof a;
+    if (listener < 0 || bind(listener, (struct sockaddr *)&a, sizeof a) < 0 ||
+        listen(listener, 1) < 0 || getsockname(listener, (struct sockaddr *)&a, &alen) < 0)
+        fail("listener");
+    client = connect_loopback(ntohs(a.sin_port), 0);
+    int server = accept(listener, NULL, NULL);
+    if (client < 0 || server < 0)
+        fail("connect to itself");
+    static const char head[] = "POST /upload HTTP/1.1\r\nHost: probe\r\n"
+                               "Content-Length: 100000000\r\n\r\n";
+    if (write(client, head, sizeof head - 1) != (ssize_t)(sizeof head - 1))
+        fail("request head");
+
+    pthread_t t, r_t;
+    if (pthread_create(&t, NULL, writer, NULL) != 0 ||
+        (cancel && pthread_create(&r_t, NULL, reader, NULL) != 0))
+        fail("pthread_create");
+    sleep_ms(300);
+
+    if (cancel) {
+        void *res;
+        pthread_cancel(t);
+        pthread_join(t, &res);
+        printf("writer: %s\n", res == PTHREAD_CANCELED ? "cancelled" : "finished");
+        pthread_cancel(r_t);
+        pthread_join(r_t, &res);
+        printf("reader: %s\n", res == PTHREAD_CANCELED ? "cancelled" : "finished");
+    }
+
+    alarm(5);
+    long t0 = now_ms();
+    ssize_t r = send(client, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    int err = errno;
+    long waited = now_ms() - t0;
+    report("send(MSG_DONTWAIT)", r, err);
+    printf("send(MSG_DONTWAIT) waited: %s\n", waited < 1000 ? "no" : "yes");
+
+    long got = drain(server);
+    if (cancel) {
+        r = send(client, "y", 1, MSG_NOSIGNAL);
+        report("send(after the cancelled write)", r, errno);
+        got += drain(server);
+    } else {
+        while (got < BODY_CHUNK) {
+            char buf[65536];
+            ssize_t n = recv(server, buf, sizeof buf, 0);
+            if (n <= 0)
+                fail("server end read");
+            got += n;
+        }
+        void *res;
+        pthread_join(t, &res);
+        printf("writer: wrote %s\n", (long)res == BODY_CHUNK ? "all" : "part");
+    }
+    alarm(0);
+    close(client);
+    close(server);
+    close(listener);
+    printf("done\n");
+    return 0;
+}

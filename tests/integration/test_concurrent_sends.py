@@ -1,0 +1,66 @@
+"""test_concurrent_sends.py — two threads send on one traced connection.
+
+The shim keeps one lock per connection direction while it sends a client's
+bytes (the header lines go in at a place it must know). apps/
+send_lock_probe.c has a thread blocked in a big write on a traced request's
+body (nobody reads) while the main thread
+- sends a byte with MSG_DONTWAIT: it must come back at once, with what it
+  gets without the shim (the byte sent: Linux keeps some room for a small
+  send beside a blocked one), not wait for the other thread's write;
+- cancels the blocked writer and a reader blocked waiting for the
+  response (pthread_cancel), then sends: a thread cancelled inside a send
+  must not leave the lock held (every later send would hang), nor either
+  of them its reference to the connection (its span would never end).
+The probe's output under the shim must equal its output without it, in
+bounded time.
+"""
+
+import os
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+
+
+class ConcurrentSendsTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        cls.bindir = cls.make_class_tmp("tsit-sends-")
+        cls.exe = th.compile_app("send_lock_probe.c", os.path.join(cls.bindir, "send_lock_probe"),
+                                 "-O2", "-g", "-pthread")
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+
+    def check(self, mode, expected):
+        runs = {}
+        for what, env in (("untraced", th.clean_env()),
+                          ("traced", th.shim_env("sender", os.path.join(self.tmp, "spans.jsonl")))):
+            p = th.run([self.exe, mode], env=env, tmpdir=self.tmp, name="%s-%s" % (mode, what),
+                       timeout=40)
+            self.assertEqual(p.returncode, 0, "%s %s (-14: a send hung)\n%s"
+                             % (mode, what, p.describe()))
+            self.assertEqual(p.stderr(), b"", p.describe())
+            runs[what] = p.stdout().decode()
+        for line in expected:
+            self.assertIn(line, runs["untraced"].splitlines(), "the probe itself\n" + runs["untraced"])
+        self.assertEqual(runs["traced"], runs["untraced"])
+        spans = th.wait_spans(os.path.join(self.tmp, "spans.jsonl"), 1,
+                              timeout=th.AFTER_EXIT_TIMEOUT)
+        self.assertEqual([s["name"] for s in spans if s["kind"] == th.KIND_CLIENT],
+                         ["POST /upload"], th.format_spans(spans))
+
+    def test_nonblocking_send_beside_a_blocked_one(self):
+        self.check("dontwait", ["send(MSG_DONTWAIT) waited: no", "writer: wrote all", "done"])
+
+    def test_writer_cancelled_inside_a_send(self):
+        self.check("cancel", ["writer: cancelled", "reader: cancelled",
+                              "send(MSG_DONTWAIT) waited: no",
+                              "send(after the cancelled write): ret=1 errno=-", "done"])
+
+
+if __name__ == "__main__":
+    th.main()
