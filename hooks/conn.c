@@ -686,7 +686,7 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
 {
     if (!conn_lock_out(c, may_wait))
         return pass(arg); /* beside another thread's blocked send: unseen */
-    struct conn_lock *held = ts_held_lock(&c->out.mu); /* let go if the thread ends in the send */
+    struct ts_held_lock_note held = ts_held_lock(&c->out.mu); /* let go if the thread ends in the send */
     tunnel_ahead(c, iov, iovcnt);
     ssize_t r = pass(arg);
     int saved = errno;

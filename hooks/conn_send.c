@@ -467,7 +467,7 @@ static ssize_t client_send(struct ts_conn *c, const struct sink *to, const struc
     int orig = errno, saved = orig;
     if (!conn_lock_out(c, may_wait))
         return pass(arg); /* beside another thread's blocked send: unseen */
-    struct conn_lock *held = ts_held_lock(&c->out.mu); /* let go if the thread ends in a send */
+    struct ts_held_lock_note held = ts_held_lock(&c->out.mu); /* let go if the thread ends in a send */
     conn_check_tunnel(c, &c->out);
     size_t total = 0;
     bool unreadable = false;
@@ -528,15 +528,42 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
     return client_send(c, &to, iov, iovcnt, pass, arg, true);
 }
 
-ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
-                     ts_conn_pass_fn pass, void *arg)
+/* The fd of a client connection a send was rewritten for is no socket:
+ * the program closed the socket where no hook saw it (fclose of an
+ * fdopen'ed socket, a raw close system call) and a file or pipe took its
+ * number. Nothing was sent; the program's own call goes through, on
+ * whatever the number is now. */
+static __attribute__((noinline, cold)) ssize_t send_to_stale(struct ts_conn *c, int fd,
+                                                              ts_conn_pass_fn pass, void *arg,
+                                                              int orig)
+{
+    ts_conn_untrack_stale(fd, c);
+    errno = orig;
+    return pass(arg);
+}
+
+/* ts_conn_send for a client: on the socket, in sendmsg calls. Out of
+ * line, so that a server's response saves no registers for it. */
+static __attribute__((noinline)) ssize_t client_send_socket(struct ts_conn *c, int fd,
+                                                            const struct iovec *iov, int iovcnt,
+                                                            int flags, ts_conn_pass_fn pass,
+                                                            void *arg)
 {
     if (iov_count_invalid(iovcnt))
         return pass(arg);
-    bool may_wait = !(flags & MSG_DONTWAIT);
-    if (c->role != TS_ROLE_CLIENT) /* a server's response: no sink needed */
-        return conn_send_observed(c, iov, iovcnt, pass, arg, may_wait);
+    int orig = errno;
     struct socket_sink ss = {fd, flags};
     const struct sink to = {socket_sink_send, &ss};
-    return client_send(c, &to, iov, iovcnt, pass, arg, may_wait);
+    ssize_t r = client_send(c, &to, iov, iovcnt, pass, arg, !(flags & MSG_DONTWAIT));
+    if (__builtin_expect(r < 0, 0) && errno == ENOTSOCK)
+        r = send_to_stale(c, fd, pass, arg, orig);
+    return r;
+}
+
+ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+                     ts_conn_pass_fn pass, void *arg)
+{
+    if (c->role != TS_ROLE_CLIENT && iovcnt > 0) /* a server's response: no sink needed */
+        return conn_send_observed(c, iov, iovcnt, pass, arg, !(flags & MSG_DONTWAIT));
+    return client_send_socket(c, fd, iov, iovcnt, flags, pass, arg);
 }

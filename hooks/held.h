@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 
+#include "../preload/direct.h"
 #include "conn_lock.h"
 
 struct ts_conn;
@@ -34,40 +35,69 @@ struct ts_held {
 
 extern __thread struct ts_held ts_held __attribute__((tls_model("initial-exec")));
 
+/* Whether a thread of the program can end inside a real call at all:
+ * not while the hooks make bare system calls (preload/direct.h: a
+ * program with no thread of its own that never asked for a cancellation),
+ * which spares a single-threaded server the notes. */
+static inline bool ts_held_needed(void)
+{
+    return !ts_direct_now();
+}
+
 /* Make sure the exit destructor runs for this thread (once per thread). */
 void ts_held_register(void);
 
-/* The hook holds a reference to c (fd's connection) for the real call;
- * returns what was noted before (a signal handler's hook may run inside
- * another's real call), for ts_held_conn_end. */
-static inline struct ts_held_ref ts_held_conn(int fd, struct ts_conn *c)
+/* What a note replaced (a signal handler's hook may run inside another's
+ * real call), to put back when the call is over; noted false: nothing was
+ * noted. */
+struct ts_held_conn_note {
+    struct ts_held_ref before;
+    bool noted;
+};
+
+struct ts_held_lock_note {
+    struct conn_lock *before;
+    bool noted;
+};
+
+/* The hook holds a reference to c (fd's connection) for the real call. */
+static inline struct ts_held_conn_note ts_held_conn(int fd, struct ts_conn *c)
 {
+    struct ts_held_conn_note n = {{NULL, 0}, false};
+    if (!ts_held_needed())
+        return n;
     if (__builtin_expect(!ts_held.registered, 0))
         ts_held_register();
-    struct ts_held_ref before = ts_held.ref;
+    n.before = ts_held.ref;
+    n.noted = true;
     ts_held.ref = (struct ts_held_ref){c, fd};
-    return before;
+    return n;
 }
 
-static inline void ts_held_conn_end(struct ts_held_ref before)
+static inline void ts_held_conn_end(struct ts_held_conn_note n)
 {
-    ts_held.ref = before;
+    if (n.noted)
+        ts_held.ref = n.before;
 }
 
-/* A direction's lock is held across the real send; returns the lock noted
- * before, for ts_held_lock_end. */
-static inline struct conn_lock *ts_held_lock(struct conn_lock *l)
+/* A direction's lock is held across the real send. */
+static inline struct ts_held_lock_note ts_held_lock(struct conn_lock *l)
 {
+    struct ts_held_lock_note n = {NULL, false};
+    if (!ts_held_needed())
+        return n;
     if (__builtin_expect(!ts_held.registered, 0))
         ts_held_register();
-    struct conn_lock *before = ts_held.lock;
+    n.before = ts_held.lock;
+    n.noted = true;
     ts_held.lock = l;
-    return before;
+    return n;
 }
 
-static inline void ts_held_lock_end(struct conn_lock *before)
+static inline void ts_held_lock_end(struct ts_held_lock_note n)
 {
-    ts_held.lock = before;
+    if (n.noted)
+        ts_held.lock = n.before;
 }
 
 #endif

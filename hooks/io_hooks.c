@@ -68,7 +68,7 @@ traced_recv(recv_call_fn call, struct recv_call *rc, const struct iovec *iov, in
     struct ts_conn *c = conn_get_guarded(rc->fd);
     if (!c)
         return call(rc);
-    struct ts_held_ref held = ts_held_conn(rc->fd, c); /* let go if the thread ends in the call */
+    struct ts_held_conn_note held = ts_held_conn(rc->fd, c); /* let go if it ends in the call */
     ssize_t r = call(rc);
     int err = errno;
     ts_held_conn_end(held);
@@ -262,20 +262,6 @@ struct send_call {
     const struct msghdr *msg;
 };
 
-/* The fd of a client connection the shim rewrote a send for is no socket:
- * the program closed the socket where no hook saw it (fclose of an
- * fdopen'ed socket, a raw close system call) and a file or pipe took its
- * number. Nothing was sent; the program's own call goes through, on
- * whatever the number is now. */
-static __attribute__((noinline, cold)) ssize_t send_to_stale(ts_conn_pass_fn call,
-                                                              struct send_call *sc,
-                                                              struct ts_conn *c, int orig)
-{
-    ts_conn_untrack_stale(sc->fd, c);
-    errno = orig;
-    return call(sc);
-}
-
 /* Send on a tracked connection: conn.c passes the call on or rewrites it,
  * and leaves errno as the program is to see it. Inlined into each hook, as
  * traced_recv is. */
@@ -285,12 +271,9 @@ traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov,
     struct ts_conn *c = conn_get_guarded(sc->fd);
     if (!c)
         return call(sc);
-    int orig = errno;
-    struct ts_held_ref held = ts_held_conn(sc->fd, c); /* let go if the thread ends in the call */
+    struct ts_held_conn_note held = ts_held_conn(sc->fd, c); /* let go if it ends in the call */
     ts_guard_enter();
     ssize_t r = ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, call, sc);
-    if (__builtin_expect(r < 0, 0) && errno == ENOTSOCK)
-        r = send_to_stale(call, sc, c, orig);
     ts_held_conn_end(held);
     ts_conn_done_with(sc->fd, c); /* keeps the errno the send left */
     ts_guard_leave();

@@ -139,7 +139,7 @@ TS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 /* Before fd goes away: the spans of its connection end. Untracked before
  * the real close, since the number may be reused by another thread the
  * moment the kernel frees it. */
-static void closing(int fd)
+static inline __attribute__((always_inline)) void closing(int fd)
 {
     bool tracked = ts_fd_tracked(fd);
     bool own = fd >= 0 && ts_own_fd_among((unsigned)fd, (unsigned)fd);
