@@ -461,7 +461,8 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
 /* A client's send: its bytes go out through `to`, with the header lines
  * in each request head. may_wait: false for a send that must not wait
  * (MSG_DONTWAIT; see conn_lock_out). */
-static ssize_t client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
+static inline __attribute__((always_inline)) ssize_t
+client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
                            int iovcnt, ts_conn_pass_fn pass, void *arg, bool may_wait)
 {
     int orig = errno, saved = orig;
