@@ -94,6 +94,9 @@ struct pending {
     struct ts_span span;
     pid_t owner; /* the process that started it: a forked child's copy is not its to end */
     struct ts_inflight inflight; /* server spans: found by forwarded context */
+    /* A server span whose context came with a traceparent: the tracestate
+     * that came with it, to pass on (conn_spans.c); NULL for most. */
+    struct conn_tracestate *tracestate;
     char method[16];
     uint8_t method_len;
 };

@@ -4,7 +4,13 @@
  * Parents, in order: the context a server's request carried; for a client
  * request, the server span whose context the request forwards (a proxy),
  * else the context the program wrote itself, else the thread's current
- * server span, else the context the process inherited (TRACEPARENT). */
+ * server span, else the context the process inherited (TRACEPARENT).
+ *
+ * A server span whose context came with a W3C traceparent keeps the
+ * request's tracestate, and a client span that is the child of that span
+ * as the thread's current one, and that carries the traceparent the shim
+ * writes, carries the tracestate too (trace-context §3.3: whoever passes a
+ * traceparent on passes its tracestate on). */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,19 +43,52 @@ static struct ts_block_pool pending_blocks = TS_BLOCK_POOL_INIT_CACHED(sizeof(st
 _Static_assert(offsetof(struct pending, span) == 0,
                "a span handed to ts_rep_submit_block starts its block");
 
+/* A server span's tracestate (struct pending's), in a block of its own:
+ * taken only for a request that carries one, so the span records of all
+ * the others stay as small as they were. */
+struct conn_tracestate {
+    uint16_t len;
+    char value[TS_TRACESTATE_MAX];
+};
+static struct ts_block_pool tracestate_blocks = TS_BLOCK_POOL_INIT(sizeof(struct conn_tracestate));
+
+/* The tracestate of the server span the thread serves (ts_ctx_current_),
+ * copied when that span becomes current: a client span must not read the
+ * span's own block, which the thread that ends the span gives back, maybe
+ * while this one sends. Whose it is (span_id) is checked when it is used,
+ * so it is never passed on in another span's trace. */
+struct serving_tracestate {
+    uint8_t span_id[TS_SPAN_ID_LEN];
+    uint16_t len; /* 0: the current span has none */
+    char value[TS_TRACESTATE_MAX];
+};
+static __thread struct serving_tracestate serving_tracestate
+    __attribute__((tls_model("initial-exec")));
+
 void conn_spans_fork_prepare(void)
 {
     ts_block_pool_fork_prepare(&pending_blocks);
+    ts_block_pool_fork_prepare(&tracestate_blocks);
 }
 
 void conn_spans_fork_parent(void)
 {
+    ts_block_pool_fork_parent(&tracestate_blocks);
     ts_block_pool_fork_parent(&pending_blocks);
 }
 
 void conn_spans_after_fork(void)
 {
     ts_block_pool_after_fork(&pending_blocks);
+    ts_block_pool_after_fork(&tracestate_blocks);
+}
+
+/* Give a span's tracestate block back. Out of line: nearly no span has
+ * one, and its callers then only test the pointer. */
+static __attribute__((noinline)) void tracestate_drop(struct pending *p)
+{
+    ts_block_put(&tracestate_blocks, p->tracestate);
+    p->tracestate = NULL;
 }
 
 /* TRACESHIM_IGNORE: an ignored request queues one of these stand-ins
@@ -169,16 +208,32 @@ void conn_span_finish(struct pending *p, const char *error_type)
     if (p->span.kind == TS_KIND_SERVER)
         ts_ctx_clear_current(p->span.span_id);
     ts_inflight_remove(&p->inflight);
+    if (p->tracestate)
+        tracestate_drop(p);
     /* The reporter may take the block as it is (no copy of the span); it
      * then comes back to pending_new through ts_rep_reuse_block. */
     if (!ts_rep_submit_block(&p->span, &pending_blocks))
         ts_block_put(&pending_blocks, p);
 }
 
+/* The thread's copy of the tracestate of p, which becomes current. */
+static __attribute__((noinline)) void serve_tracestate(const struct pending *p)
+{
+    struct serving_tracestate *st = &serving_tracestate;
+    memcpy(st->span_id, p->span.span_id, TS_SPAN_ID_LEN);
+    memcpy(st->value, p->tracestate->value, p->tracestate->len);
+    st->len = p->tracestate->len;
+}
+
 void conn_span_serve(const struct pending *p)
 {
-    if (!is_ignored_span(p))
-        ts_ctx_set_current(&p->inflight.server);
+    if (is_ignored_span(p))
+        return;
+    ts_ctx_set_current(&p->inflight.server);
+    if (__builtin_expect(p->tracestate != NULL, 0))
+        serve_tracestate(p);
+    else
+        serving_tracestate.len = 0;
 }
 
 void conn_span_discard(struct pending *p)
@@ -186,6 +241,8 @@ void conn_span_discard(struct pending *p)
     if (!p || is_ignored_span(p))
         return;
     ts_inflight_remove(&p->inflight);
+    if (p->tracestate)
+        tracestate_drop(p);
     ts_block_put(&pending_blocks, p);
 }
 
@@ -305,6 +362,7 @@ static struct pending *pending_new(const struct req_view *v, uint8_t kind)
     ts_span_clear(&p->span);
     p->inflight.next = NULL;
     p->inflight.linked = false;
+    p->tracestate = NULL;
     p->owner = ts_proc.pid;
     p->span.kind = kind;
     p->span.start_ns = ts_now_ns();
@@ -416,6 +474,26 @@ static bool forwarded_parent(const struct ts_prop_headers *found, const struct t
     return n > 0;
 }
 
+/* The tracestate line of a request that carries the traceparent the shim
+ * wrote for a child of the thread's current server span: that span's
+ * tracestate, when it has one, into buf (at most cap bytes). Returns its
+ * length; 0 when there is none to pass on, or the program wrote a
+ * tracestate of its own (left as it is, as its own traceparent would be). */
+static __attribute__((noinline)) size_t pass_tracestate(const struct ts_http_request *req,
+                                                         char *buf, size_t cap)
+{
+    const struct serving_tracestate *st = &serving_tracestate;
+    static const char name[] = "tracestate: ";
+    size_t len = sizeof name - 1 + st->len + 2;
+    if (memcmp(st->span_id, ts_ctx_current_.span_id, TS_SPAN_ID_LEN) != 0 || len > cap ||
+        ts_tracestate_present(req->headers, req->num_headers))
+        return 0;
+    memcpy(buf, name, sizeof name - 1);
+    memcpy(buf + sizeof name - 1, st->value, st->len);
+    memcpy(buf + len - 2, "\r\n", 2);
+    return len;
+}
+
 struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_request *req,
                                        const char *head, size_t editable, char *inject,
                                        size_t *inject_len, struct span_edit *edits, int *nedits)
@@ -457,6 +535,9 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     unsigned formats = ts_cfg.propagators & ~present;
     const struct ts_ctx *out = forwarded || !app_ctx ? &mine : &app;
     *inject_len = formats ? ts_prop_inject(formats, out, inject, TS_PROP_INJECT_MAX) : 0;
+    if (__builtin_expect(serving_tracestate.len != 0, 0) && (formats & TS_PROP_TRACECONTEXT) &&
+        *inject_len && parent == &ts_ctx_current_) /* the thread's current server span's child */
+        *inject_len += pass_tracestate(req, inject + *inject_len, TS_PROP_INJECT_MAX - *inject_len);
     /* TRACESHIM_TRUST_INBOUND=hmac: sign the context the peer will extract
      * (see ts_trust_signable for the program's own). */
     if ((app_ctx || *inject_len) && ts_trust_signable(out, &mine, ts_ctx_current()))
@@ -587,6 +668,34 @@ static void attr_server_conn(struct ts_attrs *at, const struct ts_conn *c)
     }
 }
 
+/* A request's tracestate, kept with its server span p when the span's
+ * parent in is the context of its traceparent: the tracestate is that
+ * trace's (W3C keeps them together); a context another format carried
+ * (B3 outranks traceparent) with other ids is another trace, and the
+ * tracestate is not its. Out of line: rare. */
+static __attribute__((noinline)) void keep_tracestate(struct pending *p,
+                                                      const struct ts_http_request *req,
+                                                      const struct ts_http_header *traceparent,
+                                                      const struct ts_ctx *in)
+{
+    struct ts_ctx tp;
+    if (!ts_tracestate_present(req->headers, req->num_headers) ||
+        !ts_traceparent_parse(traceparent->value, traceparent->value_len, &tp) ||
+        memcmp(tp.trace_id, in->trace_id, TS_TRACE_ID_LEN) != 0 ||
+        memcmp(tp.span_id, in->span_id, TS_SPAN_ID_LEN) != 0)
+        return;
+    struct conn_tracestate *ts = ts_block_get(&tracestate_blocks);
+    if (!ts)
+        return;
+    size_t len = ts_tracestate_find(req->headers, req->num_headers, ts->value);
+    if (!len) { /* malformed, or longer than the shim passes on: dropped */
+        ts_block_put(&tracestate_blocks, ts);
+        return;
+    }
+    ts->len = (uint16_t)len;
+    p->tracestate = ts;
+}
+
 struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req)
 {
     struct req_view v;
@@ -617,6 +726,8 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     if (have && trusted) {
         p->inflight.inbound = in;
         ts_inflight_add(&p->inflight);
+        if (found.traceparent) /* sampled or not, it is passed on */
+            keep_tracestate(p, req, found.traceparent, &in);
     }
     if (!p->span.sampled)
         return p;

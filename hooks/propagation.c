@@ -506,6 +506,130 @@ void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts
     ts_prop_id_fields_found(&f, ctx, out);
 }
 
+/* -------------------------------------------------------------- tracestate */
+
+/* The characters of a key after its first (trace-context §3.3.1.3). */
+static bool key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*' ||
+           c == '/';
+}
+
+static bool lcalpha(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+/* A key: simple-key = lcalpha 0*255(key_char), or multi-tenant-key =
+ * tenant-id "@" system-id, tenant-id = (lcalpha / DIGIT) 0*240(key_char),
+ * system-id = lcalpha 0*13(key_char). */
+static bool tracestate_key(const char *k, size_t len)
+{
+    const char *at = memchr(k, '@', len);
+    if (!at) {
+        if (len < 1 || len > 256 || !lcalpha(k[0]))
+            return false;
+        for (size_t i = 1; i < len; i++)
+            if (!key_char(k[i]))
+                return false;
+        return true;
+    }
+    size_t tenant = (size_t)(at - k), system = len - tenant - 1;
+    if (tenant < 1 || tenant > 241 || system < 1 || system > 14)
+        return false;
+    if (!lcalpha(k[0]) && !(k[0] >= '0' && k[0] <= '9'))
+        return false;
+    if (!lcalpha(at[1]))
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (k + i != at && !key_char(k[i]))
+            return false;
+    return true;
+}
+
+/* A value: 0*255(chr) nblk-chr, chr = %x20 / nblk-chr, nblk-chr = the
+ * printable characters but ',' and '='. Its trailing blanks were cut off
+ * as the member's. */
+static bool tracestate_value(const char *v, size_t len)
+{
+    if (len < 1 || len > 256 || v[len - 1] == ' ')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (v[i] < 0x20 || v[i] > 0x7e || v[i] == ',' || v[i] == '=')
+            return false;
+    return true;
+}
+
+static bool ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+bool ts_tracestate_valid(const char *v, size_t len)
+{
+    if (!v || len == 0 || len > TS_TRACESTATE_MAX)
+        return false;
+    /* The keys seen so far, to refuse one given twice. */
+    const char *keys[TS_TRACESTATE_MEMBERS_MAX];
+    size_t key_lens[TS_TRACESTATE_MEMBERS_MAX];
+    size_t members = 0;
+    const char *end = v + len;
+    for (const char *m = v; m <= end;) {
+        const char *comma = memchr(m, ',', (size_t)(end - m));
+        const char *m_end = comma ? comma : end;
+        const char *a = m, *b = m_end;
+        while (a < b && ows(*a))
+            a++;
+        while (b > a && ows(b[-1]))
+            b--;
+        if (a < b) { /* an empty member is allowed, and is none */
+            if (members == TS_TRACESTATE_MEMBERS_MAX)
+                return false;
+            const char *eq = memchr(a, '=', (size_t)(b - a));
+            if (!eq || !tracestate_key(a, (size_t)(eq - a)) ||
+                !tracestate_value(eq + 1, (size_t)(b - eq - 1)))
+                return false;
+            size_t klen = (size_t)(eq - a);
+            for (size_t i = 0; i < members; i++)
+                if (key_lens[i] == klen && memcmp(keys[i], a, klen) == 0)
+                    return false;
+            keys[members] = a;
+            key_lens[members] = klen;
+            members++;
+        }
+        if (!comma)
+            break;
+        m = comma + 1;
+    }
+    return members > 0;
+}
+
+size_t ts_tracestate_find(const struct ts_http_header *h, size_t n, char out[TS_TRACESTATE_MAX])
+{
+    size_t len = 0;
+    for (size_t i = 0; h && i < n; i++) {
+        const struct ts_http_header *x = &h[i];
+        if (!TS_HTTP_NAMED(x, "tracestate") || x->value_len == 0)
+            continue;
+        size_t sep = len ? 1 : 0;
+        if (x->value_len + sep > TS_TRACESTATE_MAX - len)
+            return 0; /* longer than the shim passes on: dropped whole */
+        if (sep)
+            out[len] = ',';
+        memcpy(out + len + sep, x->value, x->value_len);
+        len += sep + x->value_len;
+    }
+    return len && ts_tracestate_valid(out, len) ? len : 0;
+}
+
+bool ts_tracestate_present(const struct ts_http_header *h, size_t n)
+{
+    for (size_t i = 0; h && i < n; i++)
+        if (TS_HTTP_NAMED(&h[i], "tracestate"))
+            return true;
+    return false;
+}
+
 /* ------------------------------------------------------------------ inject */
 
 /* Bounded appender: once anything does not fit, `ok` stays false. Every

@@ -1,5 +1,6 @@
 /* propagation.h — trace context codecs: B3 single and multi header, W3C
- * traceparent, Jaeger uber-trace-id. Pure functions over caller buffers. */
+ * traceparent, Jaeger uber-trace-id, and the W3C tracestate that travels
+ * with a traceparent. Pure functions over caller buffers. */
 #ifndef TS_PROPAGATION_H
 #define TS_PROPAGATION_H
 
@@ -69,9 +70,39 @@ void ts_prop_id_fields_found(const struct ts_prop_headers *f, const struct ts_ct
  * written, or 0 when cap is too small (nothing useful is written then). */
 size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, size_t cap);
 
+/* W3C tracestate (trace-context §3.3): the shim adds no entry of its own,
+ * so it passes a request's tracestate on as it came, or not at all. At
+ * most this many characters are passed on: the spec asks every vendor to
+ * propagate at least 512, and allows dropping a longer one (it allows
+ * cutting entries out of it too, which would change what other vendors
+ * wrote: the shim does not). */
+#define TS_TRACESTATE_MAX 512
+#define TS_TRACESTATE_MEMBERS_MAX 32
+
+/* Is v[0..len) a tracestate worth passing on? Its list-members (split at
+ * ',', blanks around each ignored, empty ones allowed and not counted)
+ * are at most TS_TRACESTATE_MEMBERS_MAX "key=value" pairs with the spec's
+ * key and value grammar and no key twice, at least one of them, and len
+ * is at most TS_TRACESTATE_MAX. Anything else the spec lets a vendor drop,
+ * and the shim does: a malformed tracestate SHOULD NOT be propagated. */
+bool ts_tracestate_valid(const char *v, size_t len);
+
+/* A request's tracestate in out: the values of all its tracestate headers
+ * (names case-insensitive) joined with ',' in order, as RFC 7230 §3.2.2
+ * combines a field sent more than once, empty ones skipped. Returns its
+ * length, or 0 when it has none or it is not ts_tracestate_valid (then
+ * out holds nothing of use). */
+size_t ts_tracestate_find(const struct ts_http_header *h, size_t n,
+                          char out[TS_TRACESTATE_MAX]);
+
+/* Does a request carry a tracestate header (any, even an empty one)? */
+bool ts_tracestate_present(const struct ts_http_header *h, size_t n);
+
 /* Upper bound of the header lines the shim adds to a request: at most 512
- * bytes of ts_prop_inject's output for any formats and context, plus the
- * signature line (trust.h: TS_TRUST_LINE_LEN, 92 bytes). */
-#define TS_PROP_INJECT_MAX 640
+ * bytes of ts_prop_inject's output for any formats and context, a
+ * tracestate passed on ("tracestate: " value "\r\n"), and the signature
+ * line (trust.h: TS_TRUST_LINE_LEN, 92 bytes). */
+#define TS_TRACESTATE_LINE_MAX (sizeof "tracestate: \r\n" - 1 + TS_TRACESTATE_MAX)
+#define TS_PROP_INJECT_MAX (640 + TS_TRACESTATE_LINE_MAX)
 
 #endif

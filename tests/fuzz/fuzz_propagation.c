@@ -15,7 +15,10 @@
  * hex ids, at most 512 bytes, nothing when the buffer is short; each
  * format's line parses back to the same ids, and to the parent and
  * sampling decision the format can carry; the id fields found point at 16
- * hex digits inside a header value. */
+ * hex digits inside a header value. A tracestate (the whole input, and
+ * the tracestate lines joined) is accepted only at most 512 characters
+ * long, printable, without CR or LF; what ts_tracestate_find returns is
+ * itself valid. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -365,6 +368,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_parsed(ok, &c);
     if (ok)
         round_trip(&c, pick);
+    if (ts_tracestate_valid(v, size)) {
+        CHECK(size <= TS_TRACESTATE_MAX);
+        for (size_t i = 0; i < size; i++)
+            CHECK(v[i] == '\t' || (v[i] >= 0x20 && v[i] <= 0x7e));
+    }
     free(v);
 
     /* the input as header lines */
@@ -383,6 +391,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_id_fields(&l, &c);
     }
     CHECK((ts_prop_present(l.h, l.n) & ~(unsigned)ALL_FORMATS) == 0);
+    char state[TS_TRACESTATE_MAX];
+    size_t state_len = ts_tracestate_find(l.h, l.n, state);
+    CHECK(state_len <= TS_TRACESTATE_MAX);
+    CHECK(!state_len || (ts_tracestate_present(l.h, l.n) && ts_tracestate_valid(state, state_len)));
     free_headers(&l);
     /* and an empty list */
     CHECK(!ts_prop_extract(NULL, 0, &c) && !c.valid);

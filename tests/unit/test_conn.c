@@ -400,6 +400,217 @@ static void test_server_head_in_pieces_and_client_child(void **state)
     assert_string_equal(parent, "00f067aa0ba902b7");
 }
 
+/* ------------------------------------------------------------ tracestate */
+
+#define TP_IN "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+
+/* How many times a header line starting with name (any case) is in a head. */
+static int lines_named(const char *head, const char *name)
+{
+    int n = 0;
+    size_t len = strlen(name);
+    for (const char *l = head; (l = strstr(l, "\r\n")) != NULL; l += 2)
+        if (strncasecmp(l + 2, name, len) == 0)
+            n++;
+    return n;
+}
+
+/* What the peer of an outgoing request gets while this thread is in the
+ * middle of serving a request carrying `lines` (header lines, each with
+ * its CRLF): client_head is the program's request. */
+static void call_while_serving(const char *lines, const char *client_head, char *got, size_t cap)
+{
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    char req[2048], buf[2048];
+    snprintf(req, sizeof req, "GET /in HTTP/1.1\r\nHost: a\r\n%s\r\n", lines);
+    peer_write(&srv, req);
+    prog_read(&srv, buf, sizeof buf);
+    assert_non_null(ts_ctx_current());
+    struct pair cli = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&cli, client_head, strlen(client_head)),
+                     (ssize_t)strlen(client_head));
+    peer_read_all(&cli, got, cap);
+    peer_write(&cli, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    prog_read(&cli, buf, sizeof buf);
+    close_pair(&cli);
+    prog_write(&srv, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+    close_pair(&srv);
+}
+
+/* The control of the tests that something is not passed on: the same
+ * call, while serving a request with traceparent and tracestate alone,
+ * does carry it. */
+static void assert_passed_on_alone(void)
+{
+    char got[4096];
+    call_while_serving(TP_IN "tracestate: rojo=1\r\n", get_head, got, sizeof got);
+    assert_non_null(strstr(got, "\r\ntracestate: rojo=1\r\n\r\n"));
+}
+
+/* A server that got traceparent and tracestate passes the tracestate on,
+ * as it came, with the traceparent it writes: sampled or not, and several
+ * tracestate headers joined into one. */
+static void test_tracestate_passed_on_with_traceparent(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {TP_IN "tracestate: rojo=00f067aa0ba902b7, congo=t61rcWkgMzE\r\n",
+         "tracestate: rojo=00f067aa0ba902b7, congo=t61rcWkgMzE\r\n"},
+        {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\r\n"
+         "tracestate: rojo=1\r\n",
+         "tracestate: rojo=1\r\n"},
+        {"TraceState: rojo=1\r\n" TP_IN "tracestate: congo=2\r\n",
+         "tracestate: rojo=1,congo=2\r\n"},
+        /* B3 with the traceparent's own ids: the same context, so its tracestate */
+        {"b3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1\r\n" TP_IN
+         "tracestate: rojo=1\r\n",
+         "tracestate: rojo=1\r\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char got[4096], want[1024];
+        call_while_serving(cases[i].in, get_head, got, sizeof got);
+        assert_non_null(strstr(got, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        /* right after the traceparent line, ending the head */
+        snprintf(want, sizeof want, "\r\n%s\r\n", cases[i].out);
+        const char *tp = strstr(got, "\r\ntraceparent: ");
+        assert_non_null(tp);
+        assert_string_equal(strstr(tp + 2, "\r\n"), want);
+        assert_int_equal(lines_named(got, "tracestate:"), 1);
+    }
+}
+
+/* A context another format carried (B3 outranks traceparent) is another
+ * trace than the traceparent's: its tracestate is not passed on; nor is
+ * one that came without traceparent at all. */
+static void test_tracestate_not_passed_from_another_context(void **state)
+{
+    static const char *const cases[] = {
+        "b3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1\r\ntracestate: rojo=1\r\n",
+        "b3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1\r\n" TP_IN
+        "tracestate: rojo=1\r\n",
+        /* the traceparent's trace with another parent span */
+        "b3: 4bf92f3577b34da6a3ce929d0e0e4736-e457b5a2e4d86bd1-1\r\n" TP_IN "tracestate: rojo=1\r\n",
+        /* the traceparent's span id in another trace */
+        "b3: 80f198ee56343ba864fe8b2a57d3eff7-00f067aa0ba902b7-1\r\n" TP_IN "tracestate: rojo=1\r\n",
+        "X-B3-TraceId: 80f198ee56343ba864fe8b2a57d3eff7\r\nX-B3-SpanId: e457b5a2e4d86bd1\r\n" TP_IN
+        "tracestate: rojo=1\r\n",
+        "uber-trace-id: 80f198ee56343ba864fe8b2a57d3eff7:e457b5a2e4d86bd1:0:1\r\n"
+        "tracestate: rojo=1\r\n",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char got[4096];
+        call_while_serving(cases[i], get_head, got, sizeof got);
+        assert_non_null(strstr(got, "traceparent: "));
+        if (lines_named(got, "tracestate") != 0)
+            fail_msg("case %zu passed a tracestate on:\n%s", i, got);
+    }
+    assert_passed_on_alone();
+}
+
+/* Only with a traceparent the shim writes: not when the configured
+ * formats leave it out (OTEL_PROPAGATORS=b3multi). */
+static void test_tracestate_only_with_injected_traceparent(void **state)
+{
+    char got[4096];
+    ts_cfg.propagators = TS_PROP_B3MULTI;
+    call_while_serving(TP_IN "tracestate: rojo=1\r\n", get_head, got, sizeof got);
+    assert_non_null(strstr(got, "X-B3-TraceId: 4bf92f3577b34da6a3ce929d0e0e4736\r\n"));
+    assert_int_equal(lines_named(got, "traceparent"), 0);
+    assert_int_equal(lines_named(got, "tracestate"), 0);
+    ts_cfg.propagators = TS_PROP_TRACECONTEXT;
+    call_while_serving(TP_IN "tracestate: rojo=1\r\n", get_head, got, sizeof got);
+    assert_non_null(strstr(got, "\r\ntracestate: rojo=1\r\n\r\n"));
+}
+
+/* The program's own tracestate is left as it wrote it, and so is its own
+ * traceparent: the shim adds no tracestate beside either. */
+static void test_tracestate_program_own_left_alone(void **state)
+{
+    char got[4096];
+    const char *own = "GET / HTTP/1.1\r\nHost: h\r\nTraceState: mine=1\r\n\r\n";
+    call_while_serving(TP_IN "tracestate: rojo=1\r\n", own, got, sizeof got);
+    assert_non_null(strstr(got, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    assert_int_equal(lines_named(got, "tracestate"), 1);
+    assert_non_null(strstr(got, "\r\nTraceState: mine=1\r\n"));
+
+    const char *own_tp =
+        "GET / HTTP/1.1\r\nHost: h\r\n"
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+    call_while_serving(TP_IN "tracestate: rojo=1\r\n", own_tp, got, sizeof got);
+    assert_int_equal(lines_named(got, "tracestate"), 0);
+    assert_int_equal(lines_named(got, "traceparent"), 1);
+    assert_passed_on_alone();
+}
+
+/* A tracestate the spec lets a vendor drop is dropped whole: malformed,
+ * more than 32 members, more than 512 characters; the traceparent still
+ * goes. */
+static void test_tracestate_malformed_or_oversized_dropped(void **state)
+{
+    char many[1024], longest[600];
+    size_t n = 0;
+    for (int i = 0; i < 33; i++)
+        n += (size_t)snprintf(many + n, sizeof many - n, "%sk%d=v", i ? "," : "", i);
+    char x[256];
+    memset(x, 'x', 255);
+    x[255] = '\0';
+    snprintf(longest, sizeof longest, "a=%s,b=%.*s", x, 253, x); /* 513 characters */
+    const char *cases[] = {"Rojo=1", "rojo", "rojo=1,rojo=2", "rojo=1,congo=a=b", many, longest};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char lines[2048], got[4096];
+        snprintf(lines, sizeof lines, TP_IN "tracestate: %s\r\n", cases[i]);
+        call_while_serving(lines, get_head, got, sizeof got);
+        assert_non_null(strstr(got, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        if (lines_named(got, "tracestate") != 0)
+            fail_msg("case %zu passed on", i);
+    }
+    /* 512 characters do pass */
+    snprintf(longest, sizeof longest, "a=%s,b=%.*s", x, 252, x);
+    assert_int_equal(strlen(longest), 512);
+    char lines[2048], got[4096], want[700];
+    snprintf(lines, sizeof lines, TP_IN "tracestate: %s\r\n", longest);
+    call_while_serving(lines, get_head, got, sizeof got);
+    snprintf(want, sizeof want, "\r\ntracestate: %s\r\n\r\n", longest);
+    assert_non_null(strstr(got, want));
+}
+
+/* Pipelined requests with their own tracestates: the client calls made
+ * while serving each carry that request's, and none once both are done. */
+static void test_tracestate_pipelined_each_own(void **state)
+{
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    peer_write(&srv, "GET /a HTTP/1.1\r\nHost: h\r\n" TP_IN "tracestate: first=1\r\n\r\n"
+                     "GET /b HTTP/1.1\r\nHost: h\r\n"
+                     "traceparent: 00-80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-01\r\n"
+                     "tracestate: second=2\r\n\r\n");
+    char buf[1024], got[4096];
+    prog_read(&srv, buf, sizeof buf);
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    static const char *const want[] = {"\r\ntracestate: first=1\r\n\r\n",
+                                       "\r\ntracestate: second=2\r\n\r\n", NULL};
+    static const char *const trace[] = {"4bf92f3577b34da6a3ce929d0e0e4736",
+                                        "80f198ee56343ba864fe8b2a57d3eff7", NULL};
+    for (int i = 0; i < 3; i++) {
+        struct pair cli = make_pair(TS_ROLE_CLIENT);
+        prog_write(&cli, get_head, strlen(get_head));
+        peer_read_all(&cli, got, sizeof got);
+        if (want[i]) {
+            assert_non_null(strstr(got, want[i]));
+            assert_non_null(strstr(got, trace[i]));
+        } else { /* served both: a new trace, nothing to pass on */
+            assert_int_equal(lines_named(got, "tracestate"), 0);
+        }
+        assert_int_equal(lines_named(got, "tracestate"), want[i] ? 1 : 0);
+        peer_write(&cli, res);
+        prog_read(&cli, buf, sizeof buf);
+        close_pair(&cli);
+        if (i < 2)
+            prog_write(&srv, res, strlen(res));
+    }
+    close_pair(&srv);
+}
+
 static void test_server_unsampled_not_exported_flag(void **state)
 {
     struct pair p = make_pair(TS_ROLE_SERVER);
@@ -1515,6 +1726,12 @@ int main(void)
         cmocka_unit_test_setup(test_server_named_before_a_decision_by_name, setup),
         cmocka_unit_test_setup(test_server_decision_without_ids, setup),
         cmocka_unit_test_setup(test_server_pipelined_requests_served_in_turn, setup),
+        cmocka_unit_test_setup(test_tracestate_passed_on_with_traceparent, setup),
+        cmocka_unit_test_setup(test_tracestate_not_passed_from_another_context, setup),
+        cmocka_unit_test_setup(test_tracestate_only_with_injected_traceparent, setup),
+        cmocka_unit_test_setup(test_tracestate_program_own_left_alone, setup),
+        cmocka_unit_test_setup(test_tracestate_malformed_or_oversized_dropped, setup),
+        cmocka_unit_test_setup(test_tracestate_pipelined_each_own, setup),
         cmocka_unit_test_setup(test_server_recv_truncated_is_unseen, setup),
         cmocka_unit_test_setup(test_dup_shares_connection, setup),
         cmocka_unit_test_setup(test_connection_object_is_small, setup),

@@ -1448,6 +1448,104 @@ static void test_find_request_matches_find(void **state)
     }
 }
 
+/* ------------------------------------------------------------ tracestate */
+
+/* A tracestate of n members "kI=v" joined with ','. */
+static size_t members_text(char *out, size_t cap, int n)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%sk%d=v", i ? "," : "", i);
+    return len;
+}
+
+static void test_tracestate_valid(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "congo=t61rcWkgMzE",
+        "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+        "  rojo=1 ,\tcongo=2\t",     /* blanks around members */
+        "a=1,,b=2,",                 /* empty members are allowed */
+        "tenant1@sys=x",             /* multi-tenant key */
+        "0tenant@s_-*/9=x",          /* a tenant may start with a digit */
+        "k_-*/9=v w",                /* every key character; a space inside the value */
+        "k= !\"#$%&'()*+-./:;<>?~",  /* the value's characters, ',' and '=' not among them */
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (!ts_tracestate_valid(ok[i], strlen(ok[i])))
+            fail_msg("refused: \"%s\"", ok[i]);
+    static const char *const bad[] = {
+        "",            /* nothing to pass on */
+        " , ,",        /* empty members alone */
+        "congo",       /* no '=' */
+        "=v",          /* no key */
+        "k=",          /* no value */
+        "Congo=1",     /* an upper-case key */
+        "1k=v",        /* a simple key starts with a letter */
+        "k.x=v",       /* not a key character */
+        "k=a=b",       /* '=' in the value */
+        "k=v\x01",     /* a control character */
+        "k=v\x80",     /* not ASCII */
+        "a=1,a=2",     /* a key twice */
+        "@s=v",        /* an empty tenant */
+        "t@=v",        /* an empty system */
+        "t@1s=v",      /* a system starts with a letter */
+        "t@s@x=v",     /* two '@' */
+        "t@abcdefghijklmno=v", /* a system of 15 */
+        "k=v\tw",      /* a tab inside the value */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (ts_tracestate_valid(bad[i], strlen(bad[i])))
+            fail_msg("accepted: \"%s\"", bad[i]);
+
+    char buf[1024];
+    size_t len = members_text(buf, sizeof buf, 32);
+    assert_true(ts_tracestate_valid(buf, len));
+    len = members_text(buf, sizeof buf, 33);
+    assert_false(ts_tracestate_valid(buf, len)); /* the spec's most is 32 */
+
+    /* 512 characters pass, 513 do not */
+    memset(buf, 'x', sizeof buf);
+    memcpy(buf, "k=", 2);
+    buf[2 + 255] = ',';
+    memcpy(buf + 258, "j=", 2);
+    assert_true(ts_tracestate_valid(buf, 2 + 255 + 1 + 2 + 252));
+    assert_false(ts_tracestate_valid(buf, 2 + 255 + 1 + 2 + 253));
+    /* a value of 256 characters is the most */
+    assert_true(ts_tracestate_valid(buf, 2 + 256));
+    assert_false(ts_tracestate_valid(buf, 2 + 257));
+}
+
+static void test_tracestate_find_joins_headers(void **state)
+{
+    (void)state;
+    char out[TS_TRACESTATE_MAX];
+    struct hdrs hs = make_hdrs("Host: h", "tracestate: rojo=1", "X: y", "TraceState: congo=2",
+                               "tracestate: ", NULL);
+    size_t len = ts_tracestate_find(hs.h, hs.n, out);
+    assert_int_equal(len, strlen("rojo=1,congo=2"));
+    assert_memory_equal(out, "rojo=1,congo=2", len);
+    assert_true(ts_tracestate_present(hs.h, hs.n));
+
+    hs = make_hdrs("Host: h", NULL);
+    assert_int_equal(ts_tracestate_find(hs.h, hs.n, out), 0);
+    assert_false(ts_tracestate_present(hs.h, hs.n));
+    hs = make_hdrs("tracestate: rojo=1", "tracestate: rojo=2", NULL); /* a key twice, joined */
+    assert_int_equal(ts_tracestate_find(hs.h, hs.n, out), 0);
+
+    /* joined, longer than 512: dropped whole (each alone would pass) */
+    char x200[201], a[600], b[300];
+    memset(x200, 'x', 200);
+    x200[200] = '\0';
+    snprintf(a, sizeof a, "tracestate: a=%s,c=%s", x200, x200); /* 405 characters */
+    snprintf(b, sizeof b, "tracestate: b=%s", x200);              /* 202 */
+    hs = make_hdrs(a, NULL);
+    assert_int_equal(ts_tracestate_find(hs.h, hs.n, out), strlen(a) - 12);
+    hs = make_hdrs(a, b, NULL);
+    assert_int_equal(ts_tracestate_find(hs.h, hs.n, out), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1500,6 +1598,8 @@ int main(void)
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_parse_then_inject_same_text),
         cmocka_unit_test(test_find_request_matches_find),
+        cmocka_unit_test(test_tracestate_valid),
+        cmocka_unit_test(test_tracestate_find_joins_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
