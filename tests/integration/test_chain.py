@@ -184,6 +184,31 @@ class ChainTest(th.TempDirMixin, unittest.TestCase):
         for own in ("accept-encoding", "host", "user-agent", "connection"):
             self.assertIn(own, names, "urllib's %s header lost: %r" % (own, headers))
 
+    def test_tracestate_passed_on(self):
+        """A request with traceparent and tracestate reaches A (from the
+        untraced test process); A's own call to B carries A's client span's
+        traceparent and that tracestate, exactly, once (W3C trace-context
+        3.3: who passes a traceparent on passes its tracestate on)."""
+        trace, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        state = "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE"
+        status, body = th.http_get(self.a_port, "/call?to=%d&path=/echo-headers" % self.b_port,
+                                   headers=[("traceparent", "00-%s-%s-01" % (trace, parent)),
+                                            ("tracestate", state)])
+        self.assertEqual(status, 200, body)
+        resp = json.loads(body)
+        headers = json.loads(resp["body"])
+        th.wait_spans(self.spans_file, 3, procs=(self.a, self.b))
+        for p in (self.a, self.b):
+            p.stop()
+        spans = th.read_spans(self.spans_file, strict=True)
+        dump = "\n" + th.format_spans(spans)
+        a_cli = self.find(spans, "svc-a", th.KIND_CLIENT)
+        self.assertEqual(a_cli["traceId"], trace, dump)
+        self.assertEqual(th.header_values(headers, "traceparent"),
+                         ["00-%s-%s-01" % (trace, a_cli["spanId"])], "%r%s" % (headers, dump))
+        self.assertEqual(th.header_values(headers, "tracestate"), [state],
+                         "B must receive the tracestate A received, exactly once: %r" % headers)
+
     def test_probe_connection_makes_no_span(self):
         """A port probe (connect, close, no byte) is not a request."""
         th.wait_port(self.a_port, timeout=5, proc=self.a)
