@@ -6,7 +6,11 @@
  * replaces the process, its spans go out (bounded).
  * exit, _exit and main's return: the exit code for the process span; _exit
  * runs no destructors, so it flushes itself (a forked worker that ends
- * with _exit, as Python's ForkingHTTPServer's do, keeps its spans).
+ * with _exit, as Python's ForkingHTTPServer's do, keeps its spans). _exit
+ * is async-signal-safe, and a handler that interrupted malloc may call it:
+ * it starts no thread and encodes nothing, but hands the flush to the
+ * reporter thread, which a process with a process span starts before main
+ * for that.
  *
  * An exec hook may run in a vfork child (dash runs every command so): it
  * shares its parent's memory and must not allocate, lock or init. Its pid
@@ -302,15 +306,17 @@ TS_EXPORT void exit(int status)
     __builtin_unreachable();
 }
 
-/* No destructors will run: end the process span and flush here. */
+/* No destructors will run: end the process span and flush here, as a
+ * signal handler may (own_process: not when the handler interrupted the
+ * shim itself, which may hold its locks; then nothing is flushed). */
 static void exiting_now(int status)
 {
     if (!own_process())
         return;
     ts_guard_enter();
     ts_pspan_set_exit_code(status);
-    ts_pspan_end();
-    ts_rep_exit(ts_cfg.exit_timeout_ms);
+    ts_pspan_end_signal_safe();
+    ts_rep_exit_signal_safe(ts_cfg.exit_timeout_ms);
     ts_guard_leave();
 }
 
@@ -329,12 +335,16 @@ TS_EXPORT void _Exit(int status)
 }
 
 /* main's return value is the exit code; glibc passes it to exit by an
- * internal call, so the program's main is wrapped to see it. */
+ * internal call, so the program's main is wrapped to see it. The wrapper
+ * is also where the reporter thread of a process with a process span
+ * starts: in a normal context, after every constructor. */
 typedef int (*main_fn)(int, char **, char **);
 static main_fn program_main;
 
 static int main_wrapper(int argc, char **argv, char **envp)
 {
+    if (ts_active)
+        ts_pspan_before_main();
     int r = program_main(argc, argv, envp);
     ts_pspan_set_exit_code(r);
     return r;

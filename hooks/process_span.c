@@ -98,7 +98,9 @@ void ts_pspan_set_exit_code(int code)
     have_exit_code = true;
 }
 
-void ts_pspan_end(void)
+/* The span ends and is queued, once, by ts_rep_submit or, from _exit,
+ * ts_rep_submit_signal_safe. */
+static void pspan_end(bool signal_safe)
 {
     if (!pspan_owner || pspan_owner != getpid() || atomic_exchange(&pspan_ended, true))
         return;
@@ -108,7 +110,26 @@ void ts_pspan_end(void)
         if ((exit_code & 0xff) != 0)
             pspan.status = TS_STATUS_ERROR;
     }
-    ts_rep_submit(&pspan);
+    if (signal_safe)
+        ts_rep_submit_signal_safe(&pspan);
+    else
+        ts_rep_submit(&pspan);
+}
+
+void ts_pspan_end(void)
+{
+    pspan_end(false);
+}
+
+void ts_pspan_end_signal_safe(void)
+{
+    pspan_end(true);
+}
+
+void ts_pspan_before_main(void)
+{
+    if (pspan_owner && pspan_owner == getpid() && pspan.sampled)
+        ts_rep_start();
 }
 
 void ts_pspan_after_fork(void)

@@ -16,6 +16,16 @@ void ts_pspan_set_exit_code(int code);
  * is queued, once. Only in the process that started it. */
 void ts_pspan_end(void);
 
+/* The same from _exit or _Exit, which may run in a signal handler: queued
+ * without starting the reporter thread (ts_rep_submit_signal_safe). */
+void ts_pspan_end_signal_safe(void);
+
+/* Before the program's main (every constructor has run, no signal handler
+ * is running): when this process has a span that will be exported, the
+ * reporter thread starts now rather than with the span, so that an _exit,
+ * which must not start it, finds it running and hands it the span. */
+void ts_pspan_before_main(void);
+
 /* In a forked child: the span is the parent's to end; the child keeps it
  * only as the context its own spans hang under. */
 void ts_pspan_after_fork(void);

@@ -58,10 +58,16 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
  * may hold one of them (and finishes with it after the handler returns). */
 static bool fork_took_hook_locks;
 
+/* From prepare to the parent or child handler the thread holds the
+ * queue's and the pools' locks outside any hook: the reentrancy guard
+ * stays entered meanwhile, so that a signal handler that interrupts the
+ * fork (and calls a traced write, or _exit) passes through the hooks
+ * rather than wait for a lock its own thread holds. */
 static void atfork_prepare(void)
 {
-    ts_rep_atfork_prepare();
     fork_took_hook_locks = !ts_guard_active();
+    ts_guard_enter();
+    ts_rep_atfork_prepare();
     if (fork_took_hook_locks) {
         tls_sessions_fork_prepare();
         ts_conn_fork_prepare();
@@ -75,6 +81,7 @@ static void atfork_parent(void)
         tls_sessions_fork_parent();
     }
     ts_rep_atfork_parent();
+    ts_guard_leave();
 }
 
 static void atfork_child(void)
@@ -86,6 +93,7 @@ static void atfork_child(void)
     ts_conn_after_fork();
     tls_sessions_after_fork();
     ts_pspan_after_fork();
+    ts_guard_leave(); /* the child's copy of the prepare handler's */
 }
 
 /* An inherited TRACEPARENT (OpenTelemetry's environment carrier) is the

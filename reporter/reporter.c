@@ -543,8 +543,9 @@ static void rep_unsampled(void)
 }
 
 /* ts_rep_submit, and ts_rep_submit_block when whole is the span's pool:
- * true when the queue has taken the span's block. */
-static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole)
+ * true when the queue has taken the span's block. may_start: the reporter
+ * thread may be started here (not from _exit: ts_rep_submit_signal_safe). */
+static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole, bool may_start)
 {
     if (!s) /* no ts_process_foreign() here: see reporter.h */
         return false;
@@ -555,7 +556,8 @@ static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole)
     if (ts_cfg.exporters == 0)
         return false;
     if (!s->sampled) {
-        rep_unsampled();
+        if (may_start)
+            rep_unsampled();
         return false;
     }
     size_t wake_at = __atomic_load_n(&rep_ring_wake_at, __ATOMIC_ACQUIRE);
@@ -574,7 +576,7 @@ static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole)
     /* A start claimed by another thread meanwhile: this span may be the
      * one that makes a chunk, and that thread's reporter may be asleep
      * already. */
-    bool started = !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+    bool started = may_start && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
                    rep_start_thread_once();
     if (!started && queued >= wake_at)
         rep_wake();
@@ -583,12 +585,23 @@ static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole)
 
 void ts_rep_submit(const struct ts_span *s)
 {
-    rep_submit(s, NULL);
+    rep_submit(s, NULL, true);
+}
+
+void ts_rep_submit_signal_safe(const struct ts_span *s)
+{
+    rep_submit(s, NULL, false);
 }
 
 bool ts_rep_submit_block(struct ts_span *s, struct ts_block_pool *pool)
 {
-    return rep_submit(s, pool);
+    return rep_submit(s, pool, true);
+}
+
+void ts_rep_start(void)
+{
+    if (ts_cfg.exporters != 0 && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
+        (void)rep_start_thread_once();
 }
 
 void *ts_rep_reuse_block(const struct ts_block_pool *pool)
@@ -620,16 +633,27 @@ static bool rep_hand_over(bool metrics, const struct ts_stats_snapshot *snap,
 
 /* ts_rep_flush, by the deadline (CLOCK_REALTIME, as
  * pthread_mutex_timedlock measures it; deadline_ms on ts_mono_ms): true
- * when everything queued went out in time. */
-static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms)
+ * when everything queued went out in time. signal_safe (_exit, maybe in a
+ * signal handler that interrupted malloc): only handed over to a reporter
+ * thread that runs, whatever its fd table; nothing is encoded here, and
+ * without that thread nothing is flushed. */
+static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, bool signal_safe)
 {
     size_t pending = ts_rep_queue_count(&rep_q);
     bool flushed = true;
+    bool running = __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED);
     /* The export lock first, also when the queue looks empty: the reporter
      * thread may have taken the last spans out of the queue and still be
      * writing them, and "flushed" must mean they are out (a program that
      * exits next would cut that export short). */
-    if (pending > 0 || __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
+    if (signal_safe && (pending > 0 || running)) {
+        flushed = running && rep_hand_over(false, NULL, deadline, deadline_ms);
+        if (!flushed)
+            ts_log_debug("flush at _exit: %s, %zu spans not flushed",
+                         running ? "the reporter thread did not finish in time"
+                                 : "no reporter thread",
+                         ts_rep_queue_count(&rep_q));
+    } else if (pending > 0 || running) {
         bool hand_over = ts_fd_split_done();
         if (!hand_over && pthread_mutex_timedlock(&rep_export_mu, deadline) == 0) {
             /* Split meanwhile: the exporters' fds are the thread's now. */
@@ -659,7 +683,7 @@ void ts_rep_flush(unsigned timeout_ms)
         return;
     ts_guard_enter();
     struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
-    (void)rep_flush(&deadline, ts_mono_ms() + timeout_ms);
+    (void)rep_flush(&deadline, ts_mono_ms() + timeout_ms, false);
     ts_guard_leave();
     errno = saved_errno;
 }
@@ -679,25 +703,32 @@ static void rep_write_metrics_locked(const struct ts_stats_snapshot *snap)
  * within the flush's deadline: when the flush gave up on an export that is
  * still running, the line is left out rather than hold the exit up any
  * longer. With the reporter's own fd table the line is written there;
- * else here, if the export mutex is free. */
+ * else here, if the export mutex is free. signal_safe: only there (see
+ * rep_flush). */
 static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed,
-                              const struct timespec *deadline, uint64_t deadline_ms)
+                              const struct timespec *deadline, uint64_t deadline_ms,
+                              bool signal_safe)
 {
     bool written = false;
-    if (flushed && !ts_fd_split_done() && pthread_mutex_trylock(&rep_export_mu) == 0) {
+    if (flushed && !signal_safe && !ts_fd_split_done() &&
+        pthread_mutex_trylock(&rep_export_mu) == 0) {
         /* Split meanwhile: the span file is the thread's now. */
         written = !ts_fd_split_done();
         if (written)
             rep_write_metrics_locked(snap);
         pthread_mutex_unlock(&rep_export_mu);
     }
-    if (flushed && !written && ts_fd_split_done())
+    bool thread_writes =
+        signal_safe ? __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) : ts_fd_split_done();
+    if (flushed && !written && thread_writes)
         written = rep_hand_over(true, snap, deadline, deadline_ms);
     if (!written)
-        ts_log_debug("stats: an export is still running at exit; no metrics line");
+        ts_log_debug("stats: an export is still running at exit, or no reporter thread at "
+                     "_exit; no metrics line");
 }
 
-void ts_rep_exit(unsigned timeout_ms)
+/* ts_rep_exit, and ts_rep_exit_signal_safe when signal_safe. */
+static void rep_exit(unsigned timeout_ms, bool signal_safe)
 {
     if (ts_proc.pid != 0 && getpid() != ts_proc.pid)
         return;
@@ -707,7 +738,7 @@ void ts_rep_exit(unsigned timeout_ms)
     /* One deadline for the flush and the stats line. */
     struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
     uint64_t deadline_ms = ts_mono_ms() + timeout_ms;
-    bool flushed = rep_flush(&deadline, deadline_ms);
+    bool flushed = rep_flush(&deadline, deadline_ms, signal_safe);
     ts_guard_leave();
     errno = saved_errno;
     if (__atomic_exchange_n(&rep_exit_reported, true, __ATOMIC_RELAXED))
@@ -721,7 +752,7 @@ void ts_rep_exit(unsigned timeout_ms)
         ts_stats_read(&snap);
         snap.queue_length = left;
         if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
-            rep_write_metrics(&snap, flushed, &deadline, deadline_ms);
+            rep_write_metrics(&snap, flushed, &deadline, deadline_ms, signal_safe);
         ts_stats_print(&snap);
     }
     if (full + failed + left > 0)
@@ -729,6 +760,16 @@ void ts_rep_exit(unsigned timeout_ms)
                     "send, %llu still queued at exit",
                     (unsigned long long)(full + failed + left), (unsigned long long)full,
                     (unsigned long long)failed, (unsigned long long)left);
+}
+
+void ts_rep_exit(unsigned timeout_ms)
+{
+    rep_exit(timeout_ms, false);
+}
+
+void ts_rep_exit_signal_safe(unsigned timeout_ms)
+{
+    rep_exit(timeout_ms, true);
 }
 
 uint64_t ts_rep_dropped(void)

@@ -2,7 +2,8 @@
  *
  * Spans are copied (or handed over in their block: ts_rep_submit_block)
  * into a bounded queue that never blocks the caller; a reporter thread,
- * started on the first submitted span, batches and exports them. The reporter thread holds the reentrancy guard for its whole life,
+ * started on the first submitted span (or earlier: ts_rep_start), batches
+ * and exports them. The reporter thread holds the reentrancy guard for its whole life,
  * so nothing it does is traced. */
 #ifndef TS_REPORTER_H
 #define TS_REPORTER_H
@@ -32,6 +33,20 @@ void ts_rep_init(void);
  * hooks, which a vfork child may not call (POSIX: only _exit and exec). */
 void ts_rep_submit(const struct ts_span *s);
 
+/* The same from _exit or _Exit, which are async-signal-safe and so may
+ * run in a signal handler that interrupted the program inside malloc: the
+ * reporter thread is never started here (pthread_create allocates), and
+ * with an unsampled span no remote sampler is started either. The copy
+ * comes from the queue's block pools (mmap, their locks only ever held
+ * under the reentrancy guard or across a fork, when the hooks pass
+ * through). */
+void ts_rep_submit_signal_safe(const struct ts_span *s);
+
+/* Start the reporter thread now unless it runs or nothing is exported:
+ * for a caller in a normal context that knows a span will be queued where
+ * the thread cannot be started (the process span, at _exit). */
+void ts_rep_start(void);
+
 /* The same for a span at the start of a block of pool that the caller
  * would give back next: true when the reporter has taken the block too
  * (queued whole rather than copied: the caller must not touch it again;
@@ -57,6 +72,15 @@ void ts_rep_flush(unsigned timeout_ms);
  * summary line (preload/stats.h) and, with the file exporter, append them
  * to the span file as an OTLP/JSON metrics line. Said once per process. */
 void ts_rep_exit(unsigned timeout_ms);
+
+/* The same from _exit or _Exit (see ts_rep_submit_signal_safe): the flush
+ * and the stats line are only handed over to a reporter thread that runs
+ * (handover.h, whatever its fd table), at most timeout_ms; nothing is
+ * encoded or allocated on the calling thread and no thread is started.
+ * Without a reporter thread the spans queued count as dropped_exit_timeout.
+ * The caller makes sure the calling thread is not inside the shim (the
+ * reentrancy guard), whose locks it may hold. */
+void ts_rep_exit_signal_safe(unsigned timeout_ms);
 
 /* From the counters (preload/stats.h), for tests: spans dropped (queue
  * full + export failed) and exported. */

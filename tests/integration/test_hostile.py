@@ -43,7 +43,12 @@ each was seen failing):
 - Ends (apps/exit_probe.c): exit() from three threads at once while eight
   are in traced I/O, _exit and abort mid-request: the process ends within a
   bound with exactly the status it has without the shim (SIGABRT for
-  abort), nothing on stderr, the span file whole lines.
+  abort), nothing on stderr, the span file whole lines. _exit from a
+  SIGALRM handler that interrupted malloc, with a process span (the shim
+  once started its reporter thread and encoded spans there: a corrupted
+  heap, SIGABRT in most runs), 20 times, half with the reporter in the
+  program's fd table: status 5 each time, nothing on stderr, and each
+  run's process span out with its exit code.
 """
 
 import json
@@ -698,6 +703,31 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
 
     def test_abort_mid_request(self):
         self.check_end("abort", -signal.SIGABRT)
+
+    def test_underscore_exit_from_a_signal_handler(self):
+        runs = 20
+        base = th.Proc([self.exe["exit_probe"], "handler", 0], env=th.clean_env(),
+                       tmpdir=self.tmp, name="handler-untraced")
+        self.addCleanup(base.stop, 1)
+        base.finish(15, "the _exit handler probe (untraced)")
+        self.assertEqual(base.returncode, 5, "the probe itself\n" + base.describe())
+        pids = []
+        for k in range(runs):
+            p = th.Proc([self.exe["exit_probe"], "handler", 0],
+                        env=self.env("handler-exit", TRACESHIM_PROCESS_SPANS=1,
+                                     TRACESHIM_OWN_FD_TABLE=k % 2),
+                        tmpdir=self.tmp, name="handler-%d" % k)
+            self.addCleanup(p.stop, 1)
+            p.finish(15, "_exit from a signal handler, run %d" % k)
+            self.assertEqual(p.returncode, 5, "run %d\n%s" % (k, p.describe()))
+            self.assertEqual(p.stderr(), b"", "run %d\n%s" % (k, p.describe()))
+            pids.append(p.pid)
+        # the reporter thread, started before main, took each process span
+        spans = th.read_spans(self.spans_file, strict=True)
+        for pid in pids:
+            s = th.only([s for s in spans if s["pid"] == pid], "span of pid %d" % pid, spans)
+            self.assertEqual(s["kind"], th.KIND_INTERNAL, th.format_spans([s]))
+            self.assertEqual(s["attrs"].get("process.exit_code"), 5, th.format_spans([s]))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 /* rep_block_stub.h — for a test that stubs the reporter's ts_rep_submit:
  * the block hand-over (reporter.h) as a reporter that never takes the
  * block. The span goes to the test's own ts_rep_submit and the caller
- * gives its block back, as with a copy. Include once per program, after
- * reporter/reporter.h. */
+ * gives its block back, as with a copy. The process span's entry points
+ * (_exit's submit, the start before main) likewise. Include once per
+ * program, after reporter/reporter.h. */
 #ifndef TS_REP_BLOCK_STUB_H
 #define TS_REP_BLOCK_STUB_H
 
@@ -17,6 +18,15 @@ void *ts_rep_reuse_block(const struct ts_block_pool *pool)
 {
     (void)pool;
     return NULL;
+}
+
+void ts_rep_submit_signal_safe(const struct ts_span *s)
+{
+    ts_rep_submit(s);
+}
+
+void ts_rep_start(void)
+{
 }
 
 #endif

@@ -11,7 +11,14 @@
  *   abort  the main thread calls abort().
  * The exit status is the test's to check; without the shim it is 3, 4 and
  * SIGABRT. Nothing is printed; no core file is written (RLIMIT_CORE 0: the
- * test looks at the signal, the machine keeps its disk). */
+ * test looks at the signal, the machine keeps its disk).
+ *
+ *   exit_probe handler 0
+ *
+ * No thread, no request: the main thread allocates and frees memory in a
+ * loop, and a SIGALRM handler, 2 ms in, calls _exit(5), most of the time
+ * while the program is inside malloc or free (_exit is async-signal-safe:
+ * the shim's _exit may allocate nothing and start no thread). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -70,6 +77,25 @@ static void *exiter(void *arg)
     exit(3);
 }
 
+static void exit_now(int sig)
+{
+    (void)sig;
+    _exit(5);
+}
+
+/* "handler": malloc and free until the timer's handler ends the process. */
+static void allocate_until_the_alarm(void)
+{
+    alarm_every(exit_now, 2000); /* the first ends it */
+    for (;;) {
+        void *p[64];
+        for (int i = 0; i < 64; i++)
+            p[i] = malloc(2000 + (size_t)i * 97);
+        for (int i = 0; i < 64; i++)
+            free(p[i]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3)
@@ -77,6 +103,8 @@ int main(int argc, char **argv)
     port = atoi(argv[2]);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
+    if (strcmp(argv[1], "handler") == 0)
+        allocate_until_the_alarm();
     pthread_t tid;
     for (long t = 0; t < THREADS; t++)
         pthread_create(&tid, NULL, requester, (void *)t);
