@@ -31,12 +31,12 @@ for arg in "$@"; do
 done
 out=build-fuzz
 mkdir -p "$out"
-conn_sources="hooks/conn.c hooks/conn_lock.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c hooks/exec_env.c
+conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c hooks/exec_env.c
     hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c
     reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
     preload/span.c preload/config.c preload/log.c preload/fd_split.c preload/real.c preload/ids.c preload/context.c
     preload/process.c preload/fdtable.c preload/url.c preload/stacks.c preload/self_image.c
-    preload/stats.c preload/blocks.c"
+    preload/stats.c preload/blocks.c preload/exit_key.c preload/direct.c"
 # target name -> the sources it fuzzes
 declare -A sources=(
     [http1]="hooks/http1.c"
@@ -51,7 +51,7 @@ declare -A sources=(
     [encoders]="reporter/json_buf.c reporter/resource.c reporter/otlp_json.c reporter/otlp_proto.c
         reporter/pb_writer.c reporter/zipkin_json.c reporter/jaeger_thrift.c reporter/thrift_compact.c
         reporter/symbolize.c preload/span.c preload/hex.c preload/config.c preload/url.c
-        preload/process.c preload/real.c preload/log.c preload/fd_split.c preload/guard.c preload/blocks.c
+        preload/process.c preload/real.c preload/log.c preload/fd_split.c preload/guard.c preload/blocks.c preload/exit_key.c
         preload/self_image.c common/json_read.c common/arena.c -ldl -lpthread"
 )
 for name in "${!time_of[@]}"; do
