@@ -245,6 +245,9 @@ static bool single_threaded(void)
     return stat("/proc/self/task", &st) == 0 && st.st_nlink == 3 + ts_rep_threads();
 }
 
+/* The program's own TRACEPARENT, put back after the call. One too long
+ * for old[] (a later version's, with fields appended) could not be put
+ * back: the call then leaves TRACEPARENT alone. */
 struct saved_traceparent {
     bool set;
     char old[96];
@@ -257,13 +260,17 @@ static void traceparent_push(struct saved_traceparent *s)
     const struct ts_ctx *ctx;
     if (!own_process() || !(ctx = child_context()) || !single_threaded())
         return;
+    const char *old = getenv("TRACEPARENT");
+    s->had_old = old != NULL;
+    if (old) {
+        size_t len = strlen(old);
+        if (len >= sizeof s->old)
+            return;
+        memcpy(s->old, old, len + 1);
+    }
     char *env[2];
     struct ts_exec_env_buf buf;
     ts_exec_env_build(NULL, env, 2, ctx, false, &buf); /* formats the entry */
-    const char *old = getenv("TRACEPARENT");
-    s->had_old = old && strlen(old) < sizeof s->old;
-    if (s->had_old)
-        strcpy(s->old, old);
     s->set = setenv("TRACEPARENT", strchr(buf.traceparent, '=') + 1, 1) == 0;
 }
 

@@ -18,7 +18,8 @@ with os._exit; a pre-fork worker pool) keep every span, with ids of their own.
      TRACESHIM_FOLLOW_EXEC=0)
   5. an inherited TRACEPARENT is the parent of the process span; an unsampled
      one records nothing and still reaches the next service through env -i
-  6. system(): python -> sh -> curl in one trace
+  6. system(): python -> sh -> curl in one trace; system() and popen() leave a
+     TRACEPARENT too long to save and put back as it is
   7. exit(), main's return, _exit() (apps/exit_codes.c): process.exit_code
   8. every exec door and posix_spawn[p] with an empty environment, and the C
      library's system() and popen() (apps/exec_doors.c)
@@ -476,6 +477,32 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         first = th.only([s for s in spans if s["name"] == "GET /first"], "first request", spans)
         self.assertEqual(first["parentSpanId"], py["spanId"], dump(spans))
         self.check_system_chain(spans, py, sh, curl, client)
+
+    def test_system_and_popen_keep_a_long_traceparent(self):
+        """A TRACEPARENT of more than 96 characters (a later version's, a
+        field appended) is still the program's after system() and popen():
+        the shim, which could not save it to put it back, once deleted it.
+        Their shell gets it as it is."""
+        tp = "01-%s-%s-01-%s" % (os.urandom(16).hex(), os.urandom(8).hex(), "ab" * 25)
+        code = "\n".join([
+            "import ctypes",
+            "libc = ctypes.CDLL(None)",
+            "libc.getenv.restype = ctypes.c_char_p",
+            "libc.popen.restype = ctypes.c_void_p",
+            "libc.pclose.argtypes = [ctypes.c_void_p]",
+            "def show(when):",
+            "    v = libc.getenv(b'TRACEPARENT')",
+            "    print(when, v.decode() if v else None, flush=True)",
+            "libc.system(b'echo \"system sees $TRACEPARENT\"')",
+            "show('after system')",
+            "libc.pclose(libc.popen(b'echo \"popen sees $TRACEPARENT\"', b'w'))",
+            "show('after popen')",
+        ])
+        p = self.launch([th.PY, "-c", code], "python-long-traceparent", TRACEPARENT=tp)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout().decode().splitlines(),
+                         ["system sees " + tp, "after system " + tp,
+                          "popen sees " + tp, "after popen " + tp], p.describe())
 
     # ------------------------------------------------ 7. exit codes of a C program
 
