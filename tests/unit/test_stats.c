@@ -575,13 +575,28 @@ static void make_span(struct ts_span *s, int n, bool sampled)
 }
 
 /* Redirect fd 2 into a pipe; returns the read end. */
+/* The test's own stderr while fd 2 is captured, for CHECK's messages. */
+static int stderr_kept = -1;
+
+/* fd 2 into a pipe; returns its read end. */
 static int capture_stderr(void)
 {
     int p[2];
     CHECK(pipe(p) == 0, "pipe");
-    CHECK(dup2(p[1], 2) == 2, "dup2");
+    stderr_kept = dup(2);
+    CHECK(stderr_kept >= 0 && dup2(p[1], 2) == 2, "dup2");
     close(p[1]);
     return p[0];
+}
+
+/* The capture is over: the pipe's write end (fd 2) closed, so that its
+ * read end sees the end, and the test's stderr back, so that a failing
+ * CHECK says why. */
+static void end_capture(void)
+{
+    close(2);
+    dup2(stderr_kept, 2);
+    close(stderr_kept);
 }
 
 static size_t read_all(int fd, char *buf, size_t cap)
@@ -625,7 +640,7 @@ static void scen_reporter_counts_and_exit(void)
     int err = capture_stderr();
     ts_rep_exit(5000);
     ts_rep_exit(5000); /* a second exit path (an _exit in an atexit handler) says nothing */
-    close(2);
+    end_capture();
     char out[4096];
     read_all(err, out, sizeof out);
     char *first = strstr(out, "]: stats ");
@@ -697,7 +712,7 @@ static void scen_reporter_quiet_without_stats(void)
     ts_rep_submit(&s);
     int err = capture_stderr();
     ts_rep_exit(5000);
-    close(2);
+    end_capture();
     char out[4096];
     CHECK(read_all(err, out, sizeof out) == 0, "stderr: %s", out);
     FILE *f = fopen(g_path, "r");
@@ -746,7 +761,7 @@ static void scen_exit_timeout(void)
           (unsigned long long)last);
     int err = capture_stderr();
     ts_rep_exit(100);
-    close(2);
+    end_capture();
     char out[4096];
     read_all(err, out, sizeof out);
     const char *line = strstr(out, "]: stats ");
