@@ -15,13 +15,15 @@
  * An exec hook may run in a vfork child (dash runs every command so): it
  * shares its parent's memory and must not allocate, lock or init. Its pid
  * is not the one the shim recorded, which is how it is recognised; the
- * child environment is built on the stack. */
+ * child environment is built on the stack (a large one, outside a vfork
+ * child, in pages mapped for it). */
 #include <alloca.h>
 #include <errno.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,7 +36,14 @@
 #include "exec_env.h"
 #include "process_span.h"
 
-#define EXEC_ENV_SLOTS_MAX 65536 /* beyond this the environment passes as it is */
+/* The child's environment array: on the caller's stack up to
+ * EXEC_ENV_STACK_SLOTS entries (2 KiB: a thread's stack may be small), in
+ * pages of its own (mmap) beyond. A vfork child must not map (the
+ * mapping would stay in its parent when the exec succeeds): it takes up
+ * to EXEC_ENV_VFORK_SLOTS (16 KiB) on the stack, and beyond that passes
+ * the environment as it is. */
+#define EXEC_ENV_STACK_SLOTS 256
+#define EXEC_ENV_VFORK_SLOTS 2048
 
 /* Is the shim on in this process, and is this the process it set up (not a
  * vfork child, which shares the memory but not the pid)? No lazy init. */
@@ -67,19 +76,37 @@ static void before_exec(void)
 /* A real exec or spawn call, given the environment to use. */
 typedef int (*with_env_fn)(void *call, char *const env[]);
 
-/* Build the child's environment on this frame and make the call with it.
- * (An exec that succeeds never returns, so the frame outlives its use.) */
+/* Build the child's environment on this frame (or in pages mapped for it)
+ * and make the call with it. (An exec that succeeds never returns, so the
+ * frame outlives its use; its process image, mappings included, is gone.) */
 static int with_child_env(char *const envp[], with_env_fn fn, void *call)
 {
     if (!ts_active || ts_guard_active())
         return fn(call, envp);
     size_t slots = ts_exec_env_slots(envp);
-    if (slots > EXEC_ENV_SLOTS_MAX)
+    char **env;
+    size_t mapped = 0;
+    if (slots <= EXEC_ENV_STACK_SLOTS) {
+        env = alloca(slots * sizeof *env);
+    } else if (!ts_process_foreign()) {
+        mapped = slots * sizeof *env;
+        env = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (env == MAP_FAILED)
+            return fn(call, envp);
+    } else if (slots <= EXEC_ENV_VFORK_SLOTS) {
+        env = alloca(slots * sizeof *env);
+    } else {
         return fn(call, envp);
-    char **env = alloca(slots * sizeof *env);
+    }
     struct ts_exec_env_buf buf;
     ts_exec_env_build(envp, env, slots, child_context(), ts_cfg.follow_exec, &buf);
-    return fn(call, env);
+    int r = fn(call, env);
+    if (mapped) {
+        int saved = errno;
+        munmap(env, mapped);
+        errno = saved;
+    }
+    return r;
 }
 
 /* ---------------------------------------------------------------- exec */
