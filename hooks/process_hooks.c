@@ -8,9 +8,10 @@
  * runs no destructors, so it flushes itself (a forked worker that ends
  * with _exit, as Python's ForkingHTTPServer's do, keeps its spans). _exit
  * is async-signal-safe, and a handler that interrupted malloc may call it:
- * it starts no thread and encodes nothing, but hands the flush to the
- * reporter thread, which a process with a process span starts before main
- * for that.
+ * in a process that has installed a signal handler (the hooks of
+ * sigaction and signal note it) it starts no thread and encodes nothing,
+ * but hands the flush to the reporter thread, which a process with a
+ * process span starts when it installs its first handler for that.
  *
  * An exec hook may run in a vfork child (dash runs every command so): it
  * shares its parent's memory and must not allocate, lock or init. Its pid
@@ -19,6 +20,7 @@
  * child, in pages mapped for it). */
 #include <alloca.h>
 #include <errno.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -331,6 +333,69 @@ TS_EXPORT FILE *popen(const char *command, const char *mode)
     return f;
 }
 
+/* ------------------------------------------------------ signal handlers */
+
+/* Has the program installed a signal handler (a function: not SIG_DFL,
+ * SIG_IGN or SIG_HOLD)? Until it has, no _exit can run in one (atomic;
+ * set for good, before the handler is in place). */
+static bool handler_installed;
+/* The program's main has started: every constructor has run (atomic). */
+static bool main_started;
+
+/* A process with a process span to export, once it may run a signal
+ * handler, needs the reporter thread running: an _exit in the handler
+ * must not start it. Started here in a normal context: the first handler
+ * cannot be running yet, and main has started (a thread is never started
+ * from a constructor: the program's allocator may not be ready). */
+static void handler_coming(void (*handler)(int))
+{
+    if (handler == SIG_DFL || handler == SIG_IGN || handler == SIG_HOLD || handler == SIG_ERR)
+        return;
+    if (__atomic_exchange_n(&handler_installed, true, __ATOMIC_SEQ_CST))
+        return;
+    if (__atomic_load_n(&main_started, __ATOMIC_SEQ_CST) && own_process())
+        ts_pspan_start_reporter();
+}
+
+/* Main starts: a handler installed before it (by a constructor) starts
+ * the reporter thread now. */
+static void main_starts(void)
+{
+    __atomic_store_n(&main_started, true, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST) && own_process())
+        ts_pspan_start_reporter();
+}
+
+TS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (act)
+        handler_coming(act->sa_handler); /* sa_sigaction shares its place */
+    return TS_REAL(sigaction)(sig, act, old);
+}
+
+TS_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (act)
+        handler_coming(act->sa_handler);
+    return TS_REAL(__sigaction)(sig, act, old);
+}
+
+/* glibc's signal, bsd_signal and ssignal are one function, and so are
+ * sysv_signal and __sysv_signal: each name is a door of its own. */
+#define TS_SIGNAL_HOOK(name)                                                                       \
+    TS_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                 \
+    {                                                                                              \
+        handler_coming(handler);                                                                   \
+        return TS_REAL(name)(sig, handler);                                                        \
+    }
+TS_SIGNAL_HOOK(signal)
+TS_SIGNAL_HOOK(bsd_signal)
+TS_SIGNAL_HOOK(ssignal)
+TS_SIGNAL_HOOK(sysv_signal)
+TS_SIGNAL_HOOK(__sysv_signal)
+TS_SIGNAL_HOOK(sigset)
+#undef TS_SIGNAL_HOOK
+
 /* ----------------------------------------------------------------- exit */
 
 TS_EXPORT void exit(int status)
@@ -340,17 +405,25 @@ TS_EXPORT void exit(int status)
     __builtin_unreachable();
 }
 
-/* No destructors will run: end the process span and flush here, as a
- * signal handler may (own_process: not when the handler interrupted the
- * shim itself, which may hold its locks; then nothing is flushed). */
+/* No destructors will run: end the process span and flush here. Once the
+ * program has a signal handler this may be running in it, interrupting
+ * malloc: then no thread is started and nothing encoded here (the
+ * reporter thread, if it runs, does the flush). Not at all when the
+ * handler interrupted the shim itself, which may hold its locks
+ * (own_process). */
 static void exiting_now(int status)
 {
     if (!own_process())
         return;
     ts_guard_enter();
     ts_pspan_set_exit_code(status);
-    ts_pspan_end_signal_safe();
-    ts_rep_exit_signal_safe(ts_cfg.exit_timeout_ms);
+    if (__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST)) {
+        ts_pspan_end_signal_safe();
+        ts_rep_exit_signal_safe(ts_cfg.exit_timeout_ms);
+    } else {
+        ts_pspan_end();
+        ts_rep_exit(ts_cfg.exit_timeout_ms);
+    }
     ts_guard_leave();
 }
 
@@ -369,16 +442,14 @@ TS_EXPORT void _Exit(int status)
 }
 
 /* main's return value is the exit code; glibc passes it to exit by an
- * internal call, so the program's main is wrapped to see it. The wrapper
- * is also where the reporter thread of a process with a process span
- * starts: in a normal context, after every constructor. */
+ * internal call, so the program's main is wrapped to see it (and to know
+ * when main starts: main_starts). */
 typedef int (*main_fn)(int, char **, char **);
 static main_fn program_main;
 
 static int main_wrapper(int argc, char **argv, char **envp)
 {
-    if (ts_active)
-        ts_pspan_before_main();
+    main_starts();
     int r = program_main(argc, argv, envp);
     ts_pspan_set_exit_code(r);
     return r;

@@ -126,7 +126,7 @@ void ts_pspan_end_signal_safe(void)
     pspan_end(true);
 }
 
-void ts_pspan_before_main(void)
+void ts_pspan_start_reporter(void)
 {
     if (pspan_owner && pspan_owner == getpid() && pspan.sampled)
         ts_rep_start();

@@ -20,11 +20,12 @@ void ts_pspan_end(void);
  * without starting the reporter thread (ts_rep_submit_signal_safe). */
 void ts_pspan_end_signal_safe(void);
 
-/* Before the program's main (every constructor has run, no signal handler
- * is running): when this process has a span that will be exported, the
- * reporter thread starts now rather than with the span, so that an _exit,
+/* The program may run a signal handler from now on (its first one is
+ * being installed, in a normal context: hooks/process_hooks.c): when
+ * this process has a span that will be exported, the reporter thread
+ * starts now rather than with the span, so that an _exit in a handler,
  * which must not start it, finds it running and hands it the span. */
-void ts_pspan_before_main(void);
+void ts_pspan_start_reporter(void);
 
 /* In a forked child: the span is the parent's to end; the child keeps it
  * only as the context its own spans hang under. */

@@ -8,6 +8,7 @@
 #define TS_REAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -65,6 +66,14 @@
     X(exit, void, (int))                                                                           \
     X(_exit, void, (int))                                                                          \
     X(_Exit, void, (int))                                                                          \
+    X(sigaction, int, (int, const struct sigaction *, struct sigaction *))                         \
+    X(__sigaction, int, (int, const struct sigaction *, struct sigaction *))                       \
+    X(signal, __sighandler_t, (int, __sighandler_t))                                               \
+    X(bsd_signal, __sighandler_t, (int, __sighandler_t))                                           \
+    X(ssignal, __sighandler_t, (int, __sighandler_t))                                              \
+    X(sysv_signal, __sighandler_t, (int, __sighandler_t))                                          \
+    X(__sysv_signal, __sighandler_t, (int, __sighandler_t))                                        \
+    X(sigset, __sighandler_t, (int, __sighandler_t))                                               \
     X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))       \
     X(pthread_cancel, int, (pthread_t))                                                            \
     X(thrd_create, int, (thrd_t *, thrd_start_t, void *))                                          \

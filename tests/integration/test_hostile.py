@@ -48,7 +48,8 @@ each was seen failing):
   once started its reporter thread and encoded spans there: a corrupted
   heap, SIGABRT in most runs), 20 times, half with the reporter in the
   program's fd table: status 5 each time, nothing on stderr, and each
-  run's process span out with its exit code.
+  run's process span out with its exit code; the reporter thread started
+  when signal() installed the handler, not before.
 """
 
 import json
@@ -711,6 +712,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.addCleanup(base.stop, 1)
         base.finish(15, "the _exit handler probe (untraced)")
         self.assertEqual(base.returncode, 5, "the probe itself\n" + base.describe())
+        self.assertEqual(base.stdout(), b"threads 1 1\n", base.describe())
         pids = []
         for k in range(runs):
             p = th.Proc([self.exe["exit_probe"], "handler", 0],
@@ -721,8 +723,10 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
             p.finish(15, "_exit from a signal handler, run %d" % k)
             self.assertEqual(p.returncode, 5, "run %d\n%s" % (k, p.describe()))
             self.assertEqual(p.stderr(), b"", "run %d\n%s" % (k, p.describe()))
+            self.assertEqual(p.stdout(), b"threads 1 2\n", "the reporter thread starts with "
+                             "the first handler, run %d\n%s" % (k, p.describe()))
             pids.append(p.pid)
-        # the reporter thread, started before main, took each process span
+        # the reporter thread, started with the handler, took each process span
         spans = th.read_spans(self.spans_file, strict=True)
         for pid in pids:
             s = th.only([s for s in spans if s["pid"] == pid], "span of pid %d" % pid, spans)

@@ -20,7 +20,8 @@ with os._exit; a pre-fork worker pool) keep every span, with ids of their own.
      one records nothing and still reaches the next service through env -i
   6. system(): python -> sh -> curl in one trace; system() and popen() leave a
      TRACEPARENT too long to save and put back as it is
-  7. exit(), main's return, _exit() (apps/exit_codes.c): process.exit_code
+  7. exit(), main's return, _exit() (apps/exit_codes.c): process.exit_code;
+     unshare -r (single-threaded when it needs to be)
   8. every exec door and posix_spawn[p] with an empty environment, and the C
      library's system() and popen() (apps/exec_doors.c); execve and
      posix_spawn from a thread with a 64 KiB stack with 10,000 environment
@@ -524,6 +525,21 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual(s["pid"], p.pid, dump(spans))
                 self.assertEqual(s["name"], "exit_codes %s %d" % (mode, code), dump(spans))
                 self.assert_exit(s, status, spans)
+
+    def test_unshare_user_namespace(self):
+        """unshare(CLONE_NEWUSER) fails with EINVAL in a process with a
+        second thread: `unshare -r`, which installs no signal handler,
+        still works under traceshim run (the reporter thread starts with
+        the first span, or the first handler, not at start-up)."""
+        unshare = th.require_tool("unshare")
+        if th.run([unshare, "-r", "true"], env=th.clean_env(), tmpdir=self.tmp,
+                  name="unshare-untraced").returncode != 0:
+            self.skipTest("no user namespaces here")
+        p = self.launch([unshare, "-r", "id", "-u"], "unshare")
+        self.assertEqual((p.returncode, p.stdout()), (0, b"0\n"), p.describe())
+        spans = self.final_spans(2, procs=(p,))
+        for name in ("unshare -r id -u", "id -u"):
+            self.check_process_span(self.pspan(spans, name, lambda s: s["name"] == name), spans)
 
     # ------------------------------------------------ 8. every exec door
 

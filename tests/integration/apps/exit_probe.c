@@ -15,17 +15,21 @@
  *
  *   exit_probe handler 0
  *
- * No thread, no request: the main thread allocates and frees memory in a
- * loop, and a SIGALRM handler, 2 ms in, calls _exit(5), most of the time
- * while the program is inside malloc or free (_exit is async-signal-safe:
- * the shim's _exit may allocate nothing and start no thread). */
+ * No thread, no request: prints "threads B A", the process's threads
+ * before and after signal() installs a SIGALRM handler, then allocates and
+ * frees memory in a loop until the handler, 2 ms in, calls _exit(5), most
+ * of the time while the program is inside malloc or free (_exit is
+ * async-signal-safe: the shim's _exit may allocate nothing and start no
+ * thread; it starts its reporter thread when the handler is installed). */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "probe.h"
@@ -83,10 +87,29 @@ static void exit_now(int sig)
     _exit(5);
 }
 
+/* Threads in this process (from /proc/self/status). */
+static int threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
 /* "handler": malloc and free until the timer's handler ends the process. */
 static void allocate_until_the_alarm(void)
 {
-    alarm_every(exit_now, 2000); /* the first ends it */
+    int before = threads();
+    signal(SIGALRM, exit_now);
+    printf("threads %d %d\n", before, threads());
+    fflush(stdout);
+    struct itimerval in_2ms = {{0, 0}, {0, 2000}};
+    setitimer(ITIMER_REAL, &in_2ms, NULL);
     for (;;) {
         void *p[64];
         for (int i = 0; i < 64; i++)
