@@ -7,11 +7,11 @@
  * exit, _exit and main's return: the exit code for the process span; _exit
  * runs no destructors, so it flushes itself (a forked worker that ends
  * with _exit, as Python's ForkingHTTPServer's do, keeps its spans). _exit
- * is async-signal-safe, and a handler that interrupted malloc may call it:
- * in a process that has installed a signal handler (the hooks of
- * sigaction and signal note it) it starts no thread and encodes nothing,
- * but hands the flush to the reporter thread, which a process with a
- * process span starts when it installs its first handler for that.
+ * and exec are async-signal-safe, and a handler that interrupted malloc
+ * may call them: in a process that has installed a signal handler (the
+ * hooks of sigaction and signal note it) they start no thread and encode
+ * nothing, but hand the flush to the reporter thread, which a process
+ * with a process span starts when it installs its first handler for that.
  *
  * An exec hook may run in a vfork child (dash runs every command so): it
  * shares its parent's memory and must not allocate, lock or init. Its pid
@@ -62,15 +62,43 @@ static const struct ts_ctx *child_context(void)
     return c ? c : ts_ctx_process();
 }
 
-/* The process image is about to be replaced: end its span, send its spans. */
+/* Has the program installed a signal handler (a function: not SIG_DFL,
+ * SIG_IGN or SIG_HOLD)? Until it has, no _exit or exec can run in one
+ * (atomic; set for good, before the handler is in place; see the hooks of
+ * sigaction and signal below). */
+static bool handler_installed;
+
+/* May this call run in a signal handler that interrupted malloc? Then it
+ * must start no thread and encode nothing (the reporter thread, started
+ * when the handler was installed, does the flush). */
+static bool maybe_in_a_handler(void)
+{
+    return __atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST);
+}
+
+/* The process image ends (exec, _exit): its span ends and its spans go
+ * out through send, or through send_signal_safe when this may run in a
+ * signal handler. */
+static void process_image_ends(void (*send)(unsigned), void (*send_signal_safe)(unsigned))
+{
+    if (maybe_in_a_handler()) {
+        ts_pspan_end_signal_safe();
+        send_signal_safe(ts_cfg.exit_timeout_ms);
+    } else {
+        ts_pspan_end();
+        send(ts_cfg.exit_timeout_ms);
+    }
+}
+
+/* The process image is about to be replaced: end its span, send its spans.
+ * execve is async-signal-safe, and a handler may call it. */
 static void before_exec(void)
 {
     if (!own_process())
         return;
     int saved = errno;
     ts_guard_enter();
-    ts_pspan_end();
-    ts_rep_flush(ts_cfg.exit_timeout_ms);
+    process_image_ends(ts_rep_flush, ts_rep_flush_signal_safe);
     ts_guard_leave();
     errno = saved;
 }
@@ -335,10 +363,6 @@ TS_EXPORT FILE *popen(const char *command, const char *mode)
 
 /* ------------------------------------------------------ signal handlers */
 
-/* Has the program installed a signal handler (a function: not SIG_DFL,
- * SIG_IGN or SIG_HOLD)? Until it has, no _exit can run in one (atomic;
- * set for good, before the handler is in place). */
-static bool handler_installed;
 /* The program's main has started: every constructor has run (atomic). */
 static bool main_started;
 
@@ -417,13 +441,7 @@ static void exiting_now(int status)
         return;
     ts_guard_enter();
     ts_pspan_set_exit_code(status);
-    if (__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST)) {
-        ts_pspan_end_signal_safe();
-        ts_rep_exit_signal_safe(ts_cfg.exit_timeout_ms);
-    } else {
-        ts_pspan_end();
-        ts_rep_exit(ts_cfg.exit_timeout_ms);
-    }
+    process_image_ends(ts_rep_exit, ts_rep_exit_signal_safe);
     ts_guard_leave();
 }
 

@@ -649,7 +649,7 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
     if (signal_safe && (pending > 0 || running)) {
         flushed = running && rep_hand_over(false, NULL, deadline, deadline_ms);
         if (!flushed)
-            ts_log_debug("flush at _exit: %s, %zu spans not flushed",
+            ts_log_debug("flush at _exit or exec: %s, %zu spans not flushed",
                          running ? "the reporter thread did not finish in time"
                                  : "no reporter thread",
                          ts_rep_queue_count(&rep_q));
@@ -673,7 +673,7 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
     return flushed;
 }
 
-void ts_rep_flush(unsigned timeout_ms)
+static void rep_flush_now(unsigned timeout_ms, bool signal_safe)
 {
     int saved_errno = errno;
     /* A pid that is not ours means a vfork child (an exec hook runs there,
@@ -683,9 +683,19 @@ void ts_rep_flush(unsigned timeout_ms)
         return;
     ts_guard_enter();
     struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
-    (void)rep_flush(&deadline, ts_mono_ms() + timeout_ms, false);
+    (void)rep_flush(&deadline, ts_mono_ms() + timeout_ms, signal_safe);
     ts_guard_leave();
     errno = saved_errno;
+}
+
+void ts_rep_flush(unsigned timeout_ms)
+{
+    rep_flush_now(timeout_ms, false);
+}
+
+void ts_rep_flush_signal_safe(unsigned timeout_ms)
+{
+    rep_flush_now(timeout_ms, true);
 }
 
 /* TRACESHIM_STATS with the file exporter: the counters as one OTLP/JSON

@@ -66,6 +66,11 @@ void *ts_rep_reuse_block(const struct ts_block_pool *pool);
  * must not lock or allocate), so ts_proc.pid must be refreshed after fork. */
 void ts_rep_flush(unsigned timeout_ms);
 
+/* The same from an exec that may run in a signal handler (see
+ * ts_rep_submit_signal_safe): only handed over to a reporter thread that
+ * runs, at most timeout_ms; nothing is encoded or allocated here. */
+void ts_rep_flush_signal_safe(unsigned timeout_ms);
+
 /* At exit: flush (at most timeout_ms), count the spans still queued as
  * dropped_exit_timeout, say on stderr, at warn level, how many spans were
  * not exported, if any, and with TRACESHIM_STATS print the counters'

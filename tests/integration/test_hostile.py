@@ -706,22 +706,33 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.check_end("abort", -signal.SIGABRT)
 
     def test_underscore_exit_from_a_signal_handler(self):
+        self.check_end_in_a_handler("handler", 5, spans_per_run=1)
+
+    def test_exec_from_a_signal_handler(self):
+        # the first image's process span, ended at the exec, and the second's
+        self.check_end_in_a_handler("handler-exec", 6, spans_per_run=2)
+
+    def check_end_in_a_handler(self, how, status, spans_per_run):
+        """exit_probe HOW: a SIGALRM handler that interrupts malloc and free
+        ends (_exit) or replaces (execv) the process, 20 times traced with
+        process spans, half with the reporter in the program's fd table
+        (there a flush on the calling thread would encode, allocating)."""
         runs = 20
-        base = th.Proc([self.exe["exit_probe"], "handler", 0], env=th.clean_env(),
+        base = th.Proc([self.exe["exit_probe"], how, 0], env=th.clean_env(),
                        tmpdir=self.tmp, name="handler-untraced")
         self.addCleanup(base.stop, 1)
-        base.finish(15, "the _exit handler probe (untraced)")
-        self.assertEqual(base.returncode, 5, "the probe itself\n" + base.describe())
+        base.finish(15, "the %s probe (untraced)" % how)
+        self.assertEqual(base.returncode, status, "the probe itself\n" + base.describe())
         self.assertEqual(base.stdout(), b"threads 1 1\n", base.describe())
         pids = []
         for k in range(runs):
-            p = th.Proc([self.exe["exit_probe"], "handler", 0],
+            p = th.Proc([self.exe["exit_probe"], how, 0],
                         env=self.env("handler-exit", TRACESHIM_PROCESS_SPANS=1,
                                      TRACESHIM_OWN_FD_TABLE=k % 2),
                         tmpdir=self.tmp, name="handler-%d" % k)
             self.addCleanup(p.stop, 1)
-            p.finish(15, "_exit from a signal handler, run %d" % k)
-            self.assertEqual(p.returncode, 5, "run %d\n%s" % (k, p.describe()))
+            p.finish(15, "%s, run %d" % (how, k))
+            self.assertEqual(p.returncode, status, "run %d\n%s" % (k, p.describe()))
             self.assertEqual(p.stderr(), b"", "run %d\n%s" % (k, p.describe()))
             self.assertEqual(p.stdout(), b"threads 1 2\n", "the reporter thread starts with "
                              "the first handler, run %d\n%s" % (k, p.describe()))
@@ -729,9 +740,13 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         # the reporter thread, started with the handler, took each process span
         spans = th.read_spans(self.spans_file, strict=True)
         for pid in pids:
-            s = th.only([s for s in spans if s["pid"] == pid], "span of pid %d" % pid, spans)
-            self.assertEqual(s["kind"], th.KIND_INTERNAL, th.format_spans([s]))
-            self.assertEqual(s["attrs"].get("process.exit_code"), 5, th.format_spans([s]))
+            mine = [s for s in spans if s["pid"] == pid]
+            self.assertEqual(len(mine), spans_per_run, "spans of pid %d\n%s"
+                             % (pid, th.format_spans(spans)))
+            self.assertTrue(all(s["kind"] == th.KIND_INTERNAL for s in mine),
+                            th.format_spans(mine))
+            self.assertIn(status, [s["attrs"].get("process.exit_code") for s in mine],
+                          th.format_spans(mine))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,13 @@
  * frees memory in a loop until the handler, 2 ms in, calls _exit(5), most
  * of the time while the program is inside malloc or free (_exit is
  * async-signal-safe: the shim's _exit may allocate nothing and start no
- * thread; it starts its reporter thread when the handler is installed). */
+ * thread; it starts its reporter thread when the handler is installed).
+ *
+ *   exit_probe handler-exec 0
+ *
+ * The same, but the handler replaces the process with this program run
+ * as "exit_probe exec-end 0" (execv is async-signal-safe too), which
+ * prints nothing and ends with status 6. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -87,6 +93,14 @@ static void exit_now(int sig)
     _exit(5);
 }
 
+static void exec_now(int sig)
+{
+    (void)sig;
+    char *const argv[] = {"exit_probe", "exec-end", "0", NULL};
+    execv("/proc/self/exe", argv);
+    _exit(7); /* the exec failed */
+}
+
 /* Threads in this process (from /proc/self/status). */
 static int threads(void)
 {
@@ -101,11 +115,12 @@ static int threads(void)
     return n;
 }
 
-/* "handler": malloc and free until the timer's handler ends the process. */
-static void allocate_until_the_alarm(void)
+/* "handler", "handler-exec": malloc and free until the timer's handler
+ * ends or replaces the process. */
+static void allocate_until_the_alarm(void (*handler)(int))
 {
     int before = threads();
-    signal(SIGALRM, exit_now);
+    signal(SIGALRM, handler);
     printf("threads %d %d\n", before, threads());
     fflush(stdout);
     struct itimerval in_2ms = {{0, 0}, {0, 2000}};
@@ -127,7 +142,11 @@ int main(int argc, char **argv)
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
     if (strcmp(argv[1], "handler") == 0)
-        allocate_until_the_alarm();
+        allocate_until_the_alarm(exit_now);
+    if (strcmp(argv[1], "handler-exec") == 0)
+        allocate_until_the_alarm(exec_now);
+    if (strcmp(argv[1], "exec-end") == 0)
+        return 6;
     pthread_t tid;
     for (long t = 0; t < THREADS; t++)
         pthread_create(&tid, NULL, requester, (void *)t);
