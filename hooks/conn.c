@@ -685,7 +685,7 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
                            ts_conn_pass_fn pass, void *arg, bool may_wait)
 {
     if (!conn_lock_out(c, may_wait))
-        return pass(arg); /* beside another thread's blocked send: unseen */
+        return conn_send_unseen(c, pass, arg); /* beside another thread's blocked send */
     struct ts_held_lock_note held = ts_held_lock(&c->out.mu); /* let go if the thread ends in the send */
     tunnel_ahead(c, iov, iovcnt);
     ssize_t r = pass(arg);

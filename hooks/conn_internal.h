@@ -215,24 +215,31 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
 #define CONN_NONBLOCKING_WAIT_NS 1000000L
 
 /* Take c's send lock; may_wait false: only if it is free within
- * CONN_NONBLOCKING_WAIT_NS. When it is not, the send is to go out as the
- * program made it, unseen (then out_unseen is set here): waiting longer
- * would make it block, and EAGAIN would be a lie when the socket has room
- * (a program waiting on an edge-triggered epoll for room would wait for
- * good). Under the lock, the sent stream is given up when a send went
- * out unseen. */
+ * CONN_NONBLOCKING_WAIT_NS. When it is not, the send goes out as the
+ * program made it, unseen (conn_send_unseen): waiting longer would make
+ * it block, and EAGAIN would be a lie when the socket has room (a program
+ * waiting on an edge-triggered epoll for room would wait for good). Under
+ * the lock, the sent stream is given up when a send went out unseen. */
 static inline bool conn_lock_out(struct ts_conn *c, bool may_wait)
 {
-    if (may_wait) {
+    if (may_wait)
         conn_lock(&c->out.mu);
-    } else if (!conn_lock_within(&c->out.mu, CONN_NONBLOCKING_WAIT_NS)) {
-        atomic_store_explicit(&c->out_unseen, true, memory_order_relaxed);
+    else if (!conn_lock_within(&c->out.mu, CONN_NONBLOCKING_WAIT_NS))
         return false;
-    }
     if (__builtin_expect(atomic_load_explicit(&c->out_unseen, memory_order_relaxed), 0) &&
         c->out.state != DIR_OFF)
         conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     return true;
+}
+
+/* The program's send, made without the lock conn_lock_out could not take:
+ * when it moved bytes, the stream's next locker gives it up. */
+static inline ssize_t conn_send_unseen(struct ts_conn *c, ts_conn_pass_fn pass, void *arg)
+{
+    ssize_t r = pass(arg);
+    if (r > 0)
+        atomic_store_explicit(&c->out_unseen, true, memory_order_relaxed);
+    return r;
 }
 
 /* conn_spans.c */

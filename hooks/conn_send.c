@@ -467,7 +467,7 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
 {
     int orig = errno, saved = orig;
     if (!conn_lock_out(c, may_wait))
-        return pass(arg); /* beside another thread's blocked send: unseen */
+        return conn_send_unseen(c, pass, arg); /* beside another thread's blocked send */
     struct ts_held_lock_note held = ts_held_lock(&c->out.mu); /* let go if the thread ends in a send */
     conn_check_tunnel(c, &c->out);
     size_t total = 0;

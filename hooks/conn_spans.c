@@ -88,7 +88,7 @@ void conn_spans_after_fork(void)
 static __attribute__((noinline)) void tracestate_drop(struct pending *p)
 {
     ts_block_put(&tracestate_blocks, p->tracestate);
-    p->tracestate = NULL;
+    __atomic_store_n(&p->tracestate, NULL, __ATOMIC_RELAXED); /* see conn_span_serve */
 }
 
 /* TRACESHIM_IGNORE: an ignored request queues one of these stand-ins
@@ -216,13 +216,14 @@ void conn_span_finish(struct pending *p, const char *error_type)
         ts_block_put(&pending_blocks, p);
 }
 
-/* The thread's copy of the tracestate of p, which becomes current. */
-static __attribute__((noinline)) void serve_tracestate(const struct pending *p)
+/* The thread's copy of the tracestate ts of p, which becomes current. */
+static __attribute__((noinline)) void serve_tracestate(const struct pending *p,
+                                                       const struct conn_tracestate *ts)
 {
     struct serving_tracestate *st = &serving_tracestate;
     memcpy(st->span_id, p->span.span_id, TS_SPAN_ID_LEN);
-    memcpy(st->value, p->tracestate->value, p->tracestate->len);
-    st->len = p->tracestate->len;
+    memcpy(st->value, ts->value, ts->len);
+    st->len = ts->len;
 }
 
 void conn_span_serve(const struct pending *p)
@@ -230,8 +231,12 @@ void conn_span_serve(const struct pending *p)
     if (is_ignored_span(p))
         return;
     ts_ctx_set_current(&p->inflight.server);
-    if (__builtin_expect(p->tracestate != NULL, 0))
-        serve_tracestate(p);
+    /* Read once: a thread that answers the request at once may finish p
+     * meanwhile, and the pointer goes back to NULL (its block to its pool,
+     * whose memory stays mapped). */
+    const struct conn_tracestate *ts = __atomic_load_n(&p->tracestate, __ATOMIC_RELAXED);
+    if (__builtin_expect(ts != NULL, 0))
+        serve_tracestate(p, ts);
     else
         serving_tracestate.len = 0;
 }

@@ -423,8 +423,10 @@ TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
     struct ts_conn *c = conn_get_guarded(fd);
     if (!c)
         return TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+    struct ts_held_conn_note held = ts_held_conn(fd, c); /* let go if it ends in the call */
     int r = TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
     int err = errno;
+    ts_held_conn_end(held);
     ts_guard_enter();
     if (r < 0)
         ts_conn_recv_done(c, NULL, 0, -1, flags, err);

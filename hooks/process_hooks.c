@@ -375,8 +375,14 @@ static void handler_coming(void (*handler)(int))
 {
     if (handler == SIG_DFL || handler == SIG_IGN || handler == SIG_HOLD || handler == SIG_ERR)
         return;
-    if (__atomic_exchange_n(&handler_installed, true, __ATOMIC_SEQ_CST))
+    /* A vfork child's handlers are not its parent's, whose memory (and
+     * this flag) it shares. */
+    if (ts_process_foreign())
         return;
+    __atomic_store_n(&handler_installed, true, __ATOMIC_SEQ_CST);
+    /* At every handler, not only the first: a first one installed where
+     * the thread could not start (inside the shim) must not leave the
+     * process without it. Once it runs, this is a few loads. */
     if (__atomic_load_n(&main_started, __ATOMIC_SEQ_CST) && own_process())
         ts_pspan_start_reporter();
 }

@@ -422,7 +422,9 @@ static bool rep_start_thread(void)
         if (!reported) {
             reported = true;
             char buf[128];
-            ts_log_error("cannot start the reporter thread: %s; spans are exported at exit only",
+            ts_log_error("cannot start the reporter thread: %s; spans are exported at a normal exit "
+                         "only (an _exit or exec after the program installed a signal handler "
+                         "loses them)",
                          strerror_r(rc, buf, sizeof buf));
         }
         return false;

@@ -7,8 +7,8 @@ body (nobody reads) while the main thread
 - sends a byte with MSG_DONTWAIT: it must come back at once, with what it
   gets without the shim (the byte sent: Linux keeps some room for a small
   send beside a blocked one), not wait for the other thread's write;
-- cancels the blocked writer and a reader blocked waiting for the
-  response (pthread_cancel), then sends: a thread cancelled inside a send
+- cancels the blocked writer and two readers blocked waiting for the
+  response (read, recvmmsg; pthread_cancel), then sends: a thread cancelled inside a send
   must not leave the lock held (every later send would hang), nor either
   of them its reference to the connection (its span would never end).
 The probe's output under the shim must equal its output without it, in
@@ -57,7 +57,7 @@ class ConcurrentSendsTest(th.TempDirMixin, unittest.TestCase):
         self.check("dontwait", ["send(MSG_DONTWAIT) waited: no", "writer: wrote all", "done"])
 
     def test_writer_cancelled_inside_a_send(self):
-        self.check("cancel", ["writer: cancelled", "reader: cancelled",
+        self.check("cancel", ["writer: cancelled", "reader: cancelled", "recvmmsg reader: cancelled",
                               "send(MSG_DONTWAIT) waited: no",
                               "send(after the cancelled write): ret=1 errno=-", "done"])
 

@@ -712,6 +712,11 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         # the first image's process span, ended at the exec, and the second's
         self.check_end_in_a_handler("handler-exec", 6, spans_per_run=2)
 
+    def test_first_handler_in_a_vfork_child(self):
+        # the child's handler is not the parent's: the parent's reporter
+        # thread starts with its own handler, and its _exit keeps its span
+        self.check_end_in_a_handler("vfork-handler", 8, spans_per_run=1)
+
     def check_end_in_a_handler(self, how, status, spans_per_run):
         """exit_probe HOW: a SIGALRM handler that interrupts malloc and free
         ends (_exit) or replaces (execv) the process, 20 times traced with

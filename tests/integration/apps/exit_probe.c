@@ -26,7 +26,14 @@
  *
  * The same, but the handler replaces the process with this program run
  * as "exit_probe exec-end 0" (execv is async-signal-safe too), which
- * prints nothing and ends with status 6. */
+ * prints nothing and ends with status 6.
+ *
+ *   exit_probe vfork-handler 0
+ *
+ * A vfork child installs a SIGUSR1 handler and _exits; then the process
+ * itself installs one, prints "threads B A" around it, and calls _exit(8)
+ * from main (the child's handler is not the parent's: its reporter thread
+ * must start with its own). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -134,6 +142,23 @@ static void allocate_until_the_alarm(void (*handler)(int))
     }
 }
 
+/* "vfork-handler": see the header. */
+static void handler_in_a_vfork_child_first(void)
+{
+    pid_t pid = vfork();
+    if (pid == 0) {
+        signal(SIGUSR1, exit_now);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    int before = threads();
+    signal(SIGUSR1, exit_now);
+    printf("threads %d %d\n", before, threads());
+    fflush(stdout);
+    _exit(8);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3)
@@ -147,6 +172,8 @@ int main(int argc, char **argv)
         allocate_until_the_alarm(exec_now);
     if (strcmp(argv[1], "exec-end") == 0)
         return 6;
+    if (strcmp(argv[1], "vfork-handler") == 0)
+        handler_in_a_vfork_child_first();
     pthread_t tid;
     for (long t = 0; t < THREADS; t++)
         pthread_create(&tid, NULL, requester, (void *)t);

@@ -10,9 +10,9 @@
  * the shim counts). A writer thread then writes 8 MiB of body in one
  * blocking write, which blocks: nobody reads yet. 300 ms later, MODE:
  *   dontwait  the main thread sends one byte with MSG_DONTWAIT;
- *   cancel    a reader thread waits for the response in a blocking read;
- *             the main thread cancels the writer and the reader, joins
- *             them, and sends one byte with MSG_DONTWAIT and, once the
+ *   cancel    two reader threads wait for the response, in a blocking
+ *             read and a blocking recvmmsg; the main thread cancels the
+ *             writer and the readers, joins them, and sends one byte with MSG_DONTWAIT and, once the
  *             server end has read what there was, one byte blocking.
  * Then the server end reads everything; the writer (dontwait) finishes.
  * Each step prints one line with its result; "done" ends a run. A step
@@ -51,6 +51,15 @@ static void *reader(void *arg)
     (void)arg;
     char buf[256];
     return (void *)read(client, buf, sizeof buf); /* no response ever comes */
+}
+
+static void *mmsg_reader(void *arg)
+{
+    (void)arg;
+    char buf[256];
+    struct iovec iov = {buf, sizeof buf};
+    struct mmsghdr m = {.msg_hdr = {.msg_iov = &iov, .msg_iovlen = 1}};
+    return (void *)(long)recvmmsg(client, &m, 1, MSG_WAITFORONE, NULL);
 }
 
 /* "NAME: ret=R errno=E" for a one-byte send. */
@@ -95,9 +104,10 @@ int main(int argc, char **argv)
     if (write(client, head, sizeof head - 1) != (ssize_t)(sizeof head - 1))
         fail("request head");
 
-    pthread_t t, r_t;
+    pthread_t t, r_t, m_t;
     if (pthread_create(&t, NULL, writer, NULL) != 0 ||
-        (cancel && pthread_create(&r_t, NULL, reader, NULL) != 0))
+        (cancel && (pthread_create(&r_t, NULL, reader, NULL) != 0 ||
+                    pthread_create(&m_t, NULL, mmsg_reader, NULL) != 0)))
         fail("pthread_create");
     sleep_ms(300);
 
@@ -109,6 +119,9 @@ int main(int argc, char **argv)
         pthread_cancel(r_t);
         pthread_join(r_t, &res);
         printf("reader: %s\n", res == PTHREAD_CANCELED ? "cancelled" : "finished");
+        pthread_cancel(m_t);
+        pthread_join(m_t, &res);
+        printf("recvmmsg reader: %s\n", res == PTHREAD_CANCELED ? "cancelled" : "finished");
     }
 
     alarm(5);
