@@ -876,7 +876,7 @@ void ts_conn_untrack(int fd)
     errno = saved;
 }
 
-void ts_conn_untrack_stale(int fd, struct ts_conn *c)
+void ts_conn_untrack_if(int fd, struct ts_conn *c)
 {
     int saved = errno;
     if (ts_fd_remove_if(fd, &c->ref))
@@ -960,10 +960,8 @@ bool ts_conn_parsing_over(struct ts_conn *c)
  * case saves no registers. */
 static __attribute__((noinline)) void untrack_when_idle(int fd, struct ts_conn *c)
 {
-    /* Only this connection's slot: the program may have closed fd and a
-     * new connection taken its number meanwhile. */
-    if (ts_conn_parsing_over(c) && ts_fd_remove_if(fd, &c->ref))
-        ts_fd_put(&c->ref); /* the slot's reference */
+    if (ts_conn_parsing_over(c))
+        ts_conn_untrack_if(fd, c);
 }
 
 void ts_conn_done_with(int fd, struct ts_conn *c)

@@ -32,11 +32,11 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
  * lets go of it (now, unless another thread is inside a hook on it). */
 void ts_conn_untrack(int fd);
 
-/* fd is not c's socket any more: the program closed it where no hook
- * sees (fclose of an fdopen'ed socket, a raw close system call) and the
- * number now names something else. Its slot is emptied if it still holds
- * c. */
-void ts_conn_untrack_stale(int fd, struct ts_conn *c);
+/* Stop tracking fd if its slot still holds c (the program may have closed
+ * fd and another connection taken its number meanwhile): c is no longer
+ * followed, or fd is no longer c's socket (closed where no hook sees:
+ * fclose of an fdopen'ed socket, a raw close system call). */
+void ts_conn_untrack_if(int fd, struct ts_conn *c);
 
 /* newfd now refers to oldfd's connection (dup family), or to nothing. */
 void ts_conn_dup(int oldfd, int newfd);

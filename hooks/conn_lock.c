@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../preload/clock.h"
+
 /* The slow half of conn_lock (see conn_lock.h): mark the lock
  * contended and sleep until it is free, which the holder's unlock sees (2)
  * and wakes one sleeper for. Whoever takes it here leaves it at 2, so its
@@ -25,26 +27,16 @@ void conn_lock_wait(struct conn_lock *l)
 bool conn_lock_wait_for(struct conn_lock *l, long timeout_ns)
 {
     int saved = errno;
-    struct timespec now, end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += timeout_ns / 1000000000L;
-    end.tv_nsec += timeout_ns % 1000000000L;
-    if (end.tv_nsec >= 1000000000L) {
-        end.tv_sec++;
-        end.tv_nsec -= 1000000000L;
-    }
+    uint64_t end = ts_mono_ns() + (uint64_t)timeout_ns;
     bool got = true;
     while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
-        if (left.tv_nsec < 0) {
-            left.tv_sec--;
-            left.tv_nsec += 1000000000L;
-        }
-        if (left.tv_sec < 0) {
+        uint64_t now = ts_mono_ns();
+        if (now >= end) {
             got = false;
             break;
         }
+        struct timespec left = {(time_t)((end - now) / 1000000000u),
+                                (long)((end - now) % 1000000000u)};
         syscall(SYS_futex, (unsigned *)&l->state, FUTEX_WAIT_PRIVATE, 2, &left, NULL, 0);
     }
     errno = saved;

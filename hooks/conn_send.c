@@ -465,6 +465,10 @@ static inline __attribute__((always_inline)) ssize_t
 client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
                            int iovcnt, ts_conn_pass_fn pass, void *arg, bool may_wait)
 {
+    /* Refused by the kernel as they are (EINVAL): passed on, never read,
+     * so the program hears the kernel's answer. */
+    if (iovcnt <= 0 || iovcnt > IOV_MAX)
+        return pass(arg);
     int orig = errno, saved = orig;
     if (!conn_lock_out(c, may_wait))
         return conn_send_unseen(c, pass, arg); /* beside another thread's blocked send */
@@ -511,19 +515,10 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
     return result;
 }
 
-/* Refused by the kernel as they are (EINVAL): passed on, never read, so
- * the program hears the kernel's answer. */
-static bool iov_count_invalid(int iovcnt)
-{
-    return iovcnt <= 0 || iovcnt > IOV_MAX;
-}
-
 ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
                         const struct iovec *iov, int iovcnt, ts_conn_pass_fn pass, void *arg)
 {
-    if (iov_count_invalid(iovcnt))
-        return pass(arg);
-    if (c->role != TS_ROLE_CLIENT)
+    if (c->role != TS_ROLE_CLIENT && iovcnt > 0) /* as ts_conn_send */
         return conn_send_observed(c, iov, iovcnt, pass, arg, true);
     const struct sink to = {sink, sink_ctx};
     return client_send(c, &to, iov, iovcnt, pass, arg, true);
@@ -538,7 +533,7 @@ static __attribute__((noinline, cold)) ssize_t send_to_stale(struct ts_conn *c, 
                                                               ts_conn_pass_fn pass, void *arg,
                                                               int orig)
 {
-    ts_conn_untrack_stale(fd, c);
+    ts_conn_untrack_if(fd, c);
     errno = orig;
     return pass(arg);
 }
@@ -550,8 +545,6 @@ static __attribute__((noinline)) ssize_t client_send_socket(struct ts_conn *c, i
                                                             int flags, ts_conn_pass_fn pass,
                                                             void *arg)
 {
-    if (iov_count_invalid(iovcnt))
-        return pass(arg);
     int orig = errno;
     struct socket_sink ss = {fd, flags};
     const struct sink to = {socket_sink_send, &ss};
