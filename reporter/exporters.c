@@ -21,6 +21,7 @@
 #include "json_buf.h"
 #include "net.h"
 #include "own_fd.h"
+#include "resource.h"
 
 /* The largest message sent over HTTP or written as one line: collectors
  * and line readers commonly accept a few MiB. */
@@ -32,6 +33,9 @@
  * for a second, so that a busy exporter reuses it batch after batch, and
  * let it go once the reporter is idle. */
 #define EXP_KEEP_BUF ((size_t)64 << 10)
+/* What each configured exporter's batch buffer holds from the reporter
+ * thread's start (ts_exp_prepare): a flush of a few spans fits. */
+#define EXP_PREPARED_BUF ((size_t)16 << 10)
 /* Retries: first backoff, its cap, and the most attempts per batch. */
 #define EXP_BACKOFF_FIRST_MS 100
 #define EXP_BACKOFF_MAX_MS 5000
@@ -345,8 +349,9 @@ static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t
 /* ------------------------------------------------------------- console */
 
 /* One readable line per span on stderr, e.g.
- * traceshim: span <trace>/<span> parent=<id> "GET /x" server 200 1.234ms */
-static void exp_console_span(const struct ts_span *s)
+ * traceshim: span <trace>/<span> parent=<id> "GET /x" server 200 1.234ms
+ * made in exp_line, which is returned. */
+static struct ts_json_buf *exp_console_line(const struct ts_span *s)
 {
     static const char *const kinds[] = {"unspecified", "internal", "server", "client"};
     struct ts_json_buf *b = &exp_line;
@@ -383,6 +388,12 @@ static void exp_console_span(const struct ts_span *s)
     if (s->status == TS_STATUS_ERROR)
         ts_json_buf_append_cstr(b, " error");
     ts_json_buf_append_char(b, '\n');
+    return b;
+}
+
+static void exp_console_span(const struct ts_span *s)
+{
+    struct ts_json_buf *b = exp_console_line(s);
     if (b->failed) {
         exp_count(false, 1);
         return;
@@ -401,6 +412,51 @@ void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms)
     for (size_t i = 0; i < EXP_N; i++)
         if (TS_EXPORTS(&ts_cfg, exp_batches[i].exporter))
             exp_batch_add(&exp_batches[i], s, deadline_ms);
+}
+
+/* A span of the kind a flush at _exit sends (the process span), put
+ * through every configured encoder once, not sent: the pieces each
+ * encoder keeps (heads, made for head_max; the local endpoint) are made
+ * now and the buffers grown. */
+static void exp_rehearse(void)
+{
+    struct ts_span s;
+    ts_span_clear(&s);
+    s.kind = TS_KIND_INTERNAL;
+    memset(s.trace_id, 0x11, sizeof s.trace_id);
+    memset(s.span_id, 0x22, sizeof s.span_id);
+    memset(s.parent_id, 0x33, sizeof s.parent_id);
+    s.start_ns = 1;
+    s.end_ns = 2;
+    ts_span_set_name(&s, "prepare", 7);
+    ts_span_attr_int(&s, "process.pid", 1);
+    ts_span_attr_int(&s, "process.parent_pid", 1);
+    ts_span_attr_cstr(&s, "process.command_line", "prepare");
+    ts_span_attr_int(&s, "process.exit_code", 0);
+    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_CONSOLE))
+        ts_json_buf_reset(exp_console_line(&s));
+    for (size_t i = 0; i < EXP_N; i++) {
+        struct exp_batch *b = &exp_batches[i];
+        if (!TS_EXPORTS(&ts_cfg, b->exporter) || b->n > 0)
+            continue;
+        const struct ts_encoder *enc = exp_encoder(b);
+        exp_batch_begin(b, enc);
+        enc->span(&b->spans, &s, true);
+        if (b->spans.cap < EXP_PREPARED_BUF)
+            (void)ts_json_buf_reserve(&b->spans, EXP_PREPARED_BUF);
+        ts_json_buf_reset(&b->spans);
+    }
+}
+
+void ts_exp_prepare(void)
+{
+    (void)ts_resource_get();
+    exp_http_init();
+    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_OTLP))
+        ts_http_client_prepare(&exp_otlp_http); /* its answers' buffer */
+    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_ZIPKIN))
+        ts_http_client_prepare(&exp_zipkin_http);
+    exp_rehearse();
 }
 
 void ts_exp_send(uint64_t deadline_ms)

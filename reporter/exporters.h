@@ -26,6 +26,16 @@
  * its size limit is sent first (before deadline_ms, ts_mono_ms clock). */
 void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms);
 
+/* Ready every configured exporter (export mutex held, on the reporter
+ * thread, when reporter.h ts_rep_start asks): the resource (host name,
+ * addresses) is looked up, each encoder's kept pieces made and each
+ * buffer reserved, so that a flush of a few spans to a local file, an
+ * address literal or "localhost" allocates nothing. A flush handed over
+ * from a signal handler that interrupted malloc needs that: the
+ * interrupted thread may hold a lock the allocator shares between threads
+ * (a sanitizer's; glibc's arenas are mostly per thread). */
+void ts_exp_prepare(void);
+
 /* Send every pending batch, giving up at deadline_ms. */
 void ts_exp_send(uint64_t deadline_ms);
 

@@ -33,6 +33,11 @@ void ts_http_client_init(struct ts_http_client *c, const struct ts_url *url)
     ts_json_buf_init(&c->in);
 }
 
+void ts_http_client_prepare(struct ts_http_client *c)
+{
+    (void)ts_json_buf_reserve(&c->in, HTTP_READ_CHUNK);
+}
+
 void ts_http_client_close(struct ts_http_client *c)
 {
     ts_own_fd_close(&c->conn);

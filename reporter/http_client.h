@@ -36,6 +36,10 @@ struct ts_http_response {
 
 void ts_http_client_init(struct ts_http_client *c, const struct ts_url *url);
 
+/* Reserve the buffer answers are read into (the reporter thread's start,
+ * exporters.h ts_exp_prepare): a request then allocates nothing. */
+void ts_http_client_prepare(struct ts_http_client *c);
+
 /* Send one request (method "POST" or "GET"; body may be NULL) to the
  * client's URL with content_type (NULL: none) and extra_headers (ready-made
  * "Name: value\r\n" lines, or NULL), and read the answer, all before

@@ -344,7 +344,16 @@ static size_t jt_head_max(void)
 {
     const struct ts_json_buf *proc = jt_process();
     /* what bound() counts before the span bytes */
-    return JT_HEADER_LEN + 1 + 1 + (proc ? proc->len : 0) + 1 + ts_tc_list_header_len(UINT32_MAX);
+    size_t max = JT_HEADER_LEN + 1 + 1 + (proc ? proc->len : 0) + 1 +
+                 ts_tc_list_header_len(UINT32_MAX);
+    /* The seal makes the head in jt_head: its room is made here, at the
+     * batch's start, so that a seal allocates nothing (the flush for an
+     * _exit in a signal handler must not: exporters.h ts_exp_prepare). */
+    if (jt_head.cap < max) {
+        ts_json_buf_reset(&jt_head);
+        (void)ts_json_buf_reserve(&jt_head, max);
+    }
+    return max;
 }
 
 /* emitBatch_args { batch: Batch { process, spans: [...], seqNo } }: the

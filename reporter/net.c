@@ -87,20 +87,11 @@ static bool net_is_localhost(const char *host)
     return n == k || host[n - k - 1] == '.';
 }
 
-static int net_connect_localhost(struct ts_own_fd *out, uint16_t port, int type,
-                                 uint64_t deadline_ms)
+/* Connect to each address of the list in turn (stopping at a timeout). */
+static int net_connect_list(const struct addrinfo *list, uint64_t deadline_ms,
+                            struct ts_own_fd *out, int err)
 {
-    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons(port),
-                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    struct addrinfo a6 = {.ai_family = AF_INET6, .ai_socktype = type,
-                          .ai_addr = (struct sockaddr *)&v6, .ai_addrlen = sizeof v6};
-    struct addrinfo a4 = {.ai_family = AF_INET, .ai_socktype = type,
-                          .ai_addr = (struct sockaddr *)&v4, .ai_addrlen = sizeof v4,
-                          .ai_next = &a6};
-    int err = ECONNREFUSED;
-    for (const struct addrinfo *ai = &a4; ai; ai = ai->ai_next) {
+    for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
         if (net_connect_one(ai, deadline_ms, out) == 0)
             return 0;
         err = errno;
@@ -111,18 +102,50 @@ static int net_connect_localhost(struct ts_own_fd *out, uint16_t port, int type,
     return -1;
 }
 
+/* host:port without a lookup when host is "localhost" (127.0.0.1, then
+ * ::1) or an address literal: 1 when that was tried (its result in *rc),
+ * 0 when host is a name to look up. No allocation: the reporter thread's
+ * flush for an _exit in a signal handler may find the allocator locked
+ * (exporters.h ts_exp_prepare). */
+static int net_connect_without_lookup(struct ts_own_fd *out, const char *host, uint16_t port,
+                                      int type, uint64_t deadline_ms, int *rc)
+{
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons(port),
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    struct addrinfo a6 = {.ai_family = AF_INET6, .ai_socktype = type,
+                          .ai_addr = (struct sockaddr *)&v6, .ai_addrlen = sizeof v6};
+    struct addrinfo a4 = {.ai_family = AF_INET, .ai_socktype = type,
+                          .ai_addr = (struct sockaddr *)&v4, .ai_addrlen = sizeof v4};
+    const struct addrinfo *list;
+    if (net_is_localhost(host)) {
+        a4.ai_next = &a6;
+        list = &a4;
+    } else if (inet_pton(AF_INET, host, &v4.sin_addr) == 1) {
+        list = &a4;
+    } else if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1) {
+        list = &a6;
+    } else {
+        return 0;
+    }
+    *rc = net_connect_list(list, deadline_ms, out, ECONNREFUSED);
+    return 1;
+}
+
 int ts_net_connect(struct ts_own_fd *out, const char *host, uint16_t port, int type,
                    uint64_t deadline_ms)
 {
     *out = (struct ts_own_fd)TS_OWN_FD_NONE; /* the caller let go of any earlier one */
-    if (net_is_localhost(host))
-        return net_connect_localhost(out, port, type, deadline_ms);
+    int rc;
+    if (net_connect_without_lookup(out, host, port, type, deadline_ms, &rc))
+        return rc;
     char service[8];
     snprintf(service, sizeof service, "%u", (unsigned)port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type,
                              .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG};
     struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, service, &hints, &res);
+    rc = getaddrinfo(host, service, &hints, &res);
     if (rc == EAI_NONAME || rc == EAI_ADDRFAMILY || rc == EAI_FAIL) {
         /* AI_ADDRCONFIG hides loopback-only families on a machine with no
          * other interface: ask again without it. */
@@ -133,17 +156,9 @@ int ts_net_connect(struct ts_own_fd *out, const char *host, uint16_t port, int t
         errno = rc == EAI_SYSTEM ? errno : EHOSTUNREACH;
         return -1;
     }
-    int err = EHOSTUNREACH;
-    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (net_connect_one(ai, deadline_ms, out) == 0) {
-            freeaddrinfo(res);
-            return 0;
-        }
-        err = errno;
-        if (err == ETIMEDOUT)
-            break;
-    }
+    rc = net_connect_list(res, deadline_ms, out, EHOSTUNREACH);
+    int err = errno;
     freeaddrinfo(res);
     errno = err;
-    return -1;
+    return rc;
 }

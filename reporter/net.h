@@ -13,7 +13,8 @@
 
 /* Connect a socket of type (SOCK_STREAM or SOCK_DGRAM) to host:port, trying
  * each address the name resolves to, until deadline_ms (ts_mono_ms clock).
- * "localhost" (and "*.localhost") is 127.0.0.1, then ::1, without a lookup.
+ * "localhost" (and "*.localhost") is 127.0.0.1, then ::1, and an address
+ * literal is itself, without a lookup (and without allocating).
  * Returns 0, or -1 with errno set (ETIMEDOUT when the deadline passed). */
 int ts_net_connect(struct ts_own_fd *out, const char *host, uint16_t port, int type,
                    uint64_t deadline_ms);

@@ -58,6 +58,8 @@
  * records sized to their spans (a block is 2.2 KiB, a record 800 bytes for
  * most spans), so a backlog of 2048 spans still takes what it did. */
 #define REP_WHOLE_BLOCKS_UNDER REP_CHUNK
+/* ts_rep_start waits at most this long for the thread to be ready. */
+#define REP_READY_WAIT_MS 250u
 
 
 static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
@@ -66,6 +68,9 @@ static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
  * as a hint). */
 static bool rep_thread_started;
 static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
+
+/* The reporter thread has prepared the exporters (atomic; ts_rep_start). */
+static bool rep_prepared;
 
 static bool rep_remote_sampling; /* fixed at init: the sampler polls a strategy */
 
@@ -98,8 +103,13 @@ static bool rep_exit_reported;
  * program's threads are done on it (handover.h): this is the job, filled
  * in by the requester between ts_handover_begin and ts_handover_post. */
 static struct ts_handover rep_handover = TS_HANDOVER_INITIALIZER;
+enum rep_job_kind {
+    REP_JOB_FLUSH,   /* export everything queued and the open batch */
+    REP_JOB_METRICS, /* the TRACESHIM_STATS line */
+    REP_JOB_PREPARE, /* ready the exporters (exporters.h ts_exp_prepare) */
+};
 static struct {
-    bool metrics; /* the TRACESHIM_STATS line, not a flush */
+    enum rep_job_kind kind;
     struct timespec deadline;
     uint64_t deadline_ms;
     struct ts_stats_snapshot snap;
@@ -313,14 +323,22 @@ static void rep_flush_locked(const struct timespec *deadline, uint64_t deadline_
         rep_export_queued(pending, deadline, deadline_ms, true);
 }
 
-/* A job handed over by a program's thread: a flush, or the stats line. */
+/* A job handed over by a program's thread. */
 static void rep_do_job(void)
 {
     pthread_mutex_lock(&rep_export_mu);
-    if (rep_job.metrics)
-        rep_write_metrics_locked(&rep_job.snap);
-    else
+    switch (rep_job.kind) {
+    case REP_JOB_FLUSH:
         rep_flush_locked(&rep_job.deadline, rep_job.deadline_ms);
+        break;
+    case REP_JOB_METRICS:
+        rep_write_metrics_locked(&rep_job.snap);
+        break;
+    case REP_JOB_PREPARE:
+        ts_exp_prepare();
+        __atomic_store_n(&rep_prepared, true, __ATOMIC_RELAXED);
+        break;
+    }
     pthread_mutex_unlock(&rep_export_mu);
     ts_handover_finish(&rep_handover);
 }
@@ -600,12 +618,6 @@ bool ts_rep_submit_block(struct ts_span *s, struct ts_block_pool *pool)
     return rep_submit(s, pool, true);
 }
 
-void ts_rep_start(void)
-{
-    if (ts_cfg.exporters != 0 && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
-        (void)rep_start_thread_once();
-}
-
 void *ts_rep_reuse_block(const struct ts_block_pool *pool)
 {
     return ts_rep_queue_reuse(&rep_q, pool);
@@ -618,19 +630,40 @@ static void rep_nudge(void *arg)
 }
 
 /* Hand a job to the reporter thread (its fd table is its own) and wait
- * for it until the deadline. metrics: the stats line of snap, else a
- * flush. True when it was done in time. */
-static bool rep_hand_over(bool metrics, const struct ts_stats_snapshot *snap,
+ * for it until the deadline; snap: the stats line's. True when it was done
+ * in time. */
+static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot *snap,
                           const struct timespec *deadline, uint64_t deadline_ms)
 {
     if (!ts_handover_begin(&rep_handover, deadline, deadline_ms))
         return false;
-    rep_job.metrics = metrics;
+    rep_job.kind = kind;
     rep_job.deadline = *deadline;
     rep_job.deadline_ms = deadline_ms;
     if (snap)
         rep_job.snap = *snap;
     return ts_handover_post(&rep_handover, deadline_ms, rep_nudge, NULL);
+}
+
+void ts_rep_start(void)
+{
+    if (ts_cfg.exporters == 0 || __atomic_load_n(&rep_prepared, __ATOMIC_RELAXED))
+        return;
+    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
+        (void)rep_start_thread_once();
+    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
+        return;
+    /* Until the thread has prepared the exporters. Asked for here, not
+     * done by every reporter thread as it starts: only a process that may
+     * end in a signal handler needs it, and in a process that forks next
+     * the allocator's lock could be taken at the fork (a sanitizer's
+     * allocator, unlike glibc's, is not locked around a fork). */
+    int saved_errno = errno;
+    ts_guard_enter();
+    struct timespec deadline = rep_deadline(CLOCK_REALTIME, REP_READY_WAIT_MS);
+    (void)rep_hand_over(REP_JOB_PREPARE, NULL, &deadline, ts_mono_ms() + REP_READY_WAIT_MS);
+    ts_guard_leave();
+    errno = saved_errno;
 }
 
 /* ts_rep_flush, by the deadline (CLOCK_REALTIME, as
@@ -649,7 +682,7 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
      * writing them, and "flushed" must mean they are out (a program that
      * exits next would cut that export short). */
     if (signal_safe && (pending > 0 || running)) {
-        flushed = running && rep_hand_over(false, NULL, deadline, deadline_ms);
+        flushed = running && rep_hand_over(REP_JOB_FLUSH, NULL, deadline, deadline_ms);
         if (!flushed)
             ts_log_debug("flush at _exit or exec: %s, %zu spans not flushed",
                          running ? "the reporter thread did not finish in time"
@@ -667,7 +700,7 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
             flushed = false;
         }
         if (hand_over)
-            flushed = rep_hand_over(false, NULL, deadline, deadline_ms);
+            flushed = rep_hand_over(REP_JOB_FLUSH, NULL, deadline, deadline_ms);
         if (!flushed)
             ts_log_debug("flush: export still busy at the deadline, %zu spans not flushed",
                          ts_rep_queue_count(&rep_q));
@@ -733,7 +766,7 @@ static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed
     bool thread_writes =
         signal_safe ? __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) : ts_fd_split_done();
     if (flushed && !written && thread_writes)
-        written = rep_hand_over(true, snap, deadline, deadline_ms);
+        written = rep_hand_over(REP_JOB_METRICS, snap, deadline, deadline_ms);
     if (!written)
         ts_log_debug("stats: an export is still running at exit, or no reporter thread at "
                      "_exit; no metrics line");
@@ -845,6 +878,7 @@ void ts_rep_atfork_child(void)
     ts_sampling_poller_after_fork();
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
     rep_thread_retry_ms = 0;
+    __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */
 }
 
 unsigned ts_rep_threads(void)

@@ -44,7 +44,9 @@ void ts_rep_submit_signal_safe(const struct ts_span *s);
 
 /* Start the reporter thread now unless it runs or nothing is exported:
  * for a caller in a normal context that knows a span will be queued where
- * the thread cannot be started (the process span, at _exit). */
+ * the thread cannot be started (the process span, at _exit). Returns once
+ * the thread has prepared its exporters (at most 250 ms): a flush handed
+ * to it from a signal handler then allocates nothing. */
 void ts_rep_start(void);
 
 /* The same for a span at the start of a block of pool that the caller

@@ -50,6 +50,11 @@ each was seen failing):
   program's fd table: status 5 each time, nothing on stderr, and each
   run's process span out with its exit code; the reporter thread started
   when signal() installed the handler, not before.
+- The same ends while the allocator's lock is taken (apps/alloc_lock_probe.c,
+  a program with its own malloc whose lock the handler finds taken): the
+  flush the reporter thread does for that _exit or exec allocates nothing
+  (it prepared its exporters when it started, and sigaction returned only
+  then), so the process span is out, nothing on stderr.
 """
 
 import json
@@ -68,7 +73,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
-PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe")
+PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe",
+          "alloc_lock_probe")
 
 
 def split_requests(data):
@@ -716,6 +722,43 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         # the child's handler is not the parent's: the parent's reporter
         # thread starts with its own handler, and its _exit keeps its span
         self.check_end_in_a_handler("vfork-handler", 8, spans_per_run=1)
+
+    def test_ends_in_a_handler_while_the_allocator_is_locked(self):
+        # The reporter thread's first flush once looked up the host's
+        # addresses and grew its buffers: with the lock taken it waited
+        # until the deadline, and the span was lost.
+        collector = bk.Collector([200])
+        self.addCleanup(collector.close)
+        exporters = {
+            "file, own fd table": dict(TRACESHIM_OWN_FD_TABLE=1),
+            "file, shared fd table": dict(TRACESHIM_OWN_FD_TABLE=0),
+            "otlp": dict(TRACESHIM_EXPORTER="otlp", OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                         OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % collector.port),
+        }
+        for how, status, spans in (("exit", 5, 1), ("exec", 6, 2)):
+            for exporter, settings in exporters.items():
+                what = "%s, %s" % (how, exporter)
+                with self.subTest(what):
+                    spans_file = os.path.join(self.tmp, "%s-%s.jsonl" % (how, exporter[:4]))
+                    p = th.Proc([self.exe["alloc_lock_probe"], how],
+                                env=th.shim_env("alloc-lock", spans_file, TRACESHIM_PROCESS_SPANS=1,
+                                                TRACESHIM_EXIT_TIMEOUT=10000, **settings),
+                                tmpdir=self.tmp, name="alloc-lock-%s-%s" % (how, exporter[:4]))
+                    self.addCleanup(p.stop, 1)
+                    started = time.monotonic()
+                    p.finish(30, what)
+                    took = time.monotonic() - started
+                    self.assertEqual(p.returncode, status, p.describe())
+                    self.assertEqual(p.stderr(), b"", p.describe())
+                    self.assertLess(took, 5, "the flush waited\n" + p.describe())
+                    if exporter == "otlp":
+                        with open(spans_file, "wb") as f:
+                            for _, _, body in collector.requests():
+                                f.write(body.rstrip(b"\n") + b"\n")
+                    mine = [s for s in th.read_spans(spans_file, strict=True) if s["pid"] == p.pid]
+                    self.assertEqual(len(mine), spans, th.format_spans(mine))
+                    self.assertIn(status, [s["attrs"].get("process.exit_code") for s in mine],
+                                  th.format_spans(mine))
 
     def check_end_in_a_handler(self, how, status, spans_per_run):
         """exit_probe HOW: a SIGALRM handler that interrupts malloc and free

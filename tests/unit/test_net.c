@@ -1,9 +1,12 @@
-/* test_net.c — the exporters' connect: loopback names are never looked up,
- * IPv4 is tried before IPv6, a refused port fails fast, and the socket the
- * caller gets is close-on-exec, non-blocking and above stderr. */
+/* test_net.c — the exporters' connect: loopback names and address literals
+ * are never looked up, IPv4 is tried before IPv6, a refused port fails
+ * fast, and the socket the caller gets is close-on-exec, non-blocking and
+ * above stderr. */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,19 @@
 #include "preload/clock.h"
 #include "preload/real.h"
 #include "reporter/net.h"
+
+/* getaddrinfo, counted: the connects that must not look a name up. */
+static unsigned lookups;
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+        (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
+            RTLD_NEXT, "getaddrinfo");
+    lookups++;
+    return real(node, service, hints, res);
+}
 
 /* A listening socket on the loopback address of family af; its port. */
 static int listen_on(int af, uint16_t *port)
@@ -86,14 +102,42 @@ static void test_localhost_falls_back_to_v6(void **state)
     close(l);
 }
 
+/* An address literal is connected to as it is: no lookup (which would
+ * allocate: a flush for an _exit in a signal handler must not). */
+static void test_address_literals_are_not_looked_up(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int l = listen_on(AF_INET, &port);
+    struct ts_own_fd o;
+    lookups = 0;
+    assert_int_equal(ts_net_connect(&o, "127.0.0.1", port, SOCK_STREAM, ts_mono_ms() + 2000), 0);
+    assert_int_equal(peer_family(o.fd), AF_INET);
+    assert_int_equal(lookups, 0);
+    ts_own_fd_close(&o);
+    close(l);
+    l = listen_on(AF_INET6, &port);
+    if (l < 0)
+        return; /* no IPv6 loopback on this machine */
+    assert_int_equal(ts_net_connect(&o, "::1", port, SOCK_STREAM, ts_mono_ms() + 2000), 0);
+    assert_int_equal(peer_family(o.fd), AF_INET6);
+    assert_true(fcntl(o.fd, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(lookups, 0);
+    ts_own_fd_close(&o);
+    close(l);
+}
+
 static void test_not_localhost_names(void **state)
 {
     (void)state;
     uint16_t port;
     int l = listen_on(AF_INET, &port);
     struct ts_own_fd o;
-    /* a numeric address goes through the resolver and works */
-    assert_int_equal(ts_net_connect(&o, "127.0.0.1", port, SOCK_STREAM, ts_mono_ms() + 2000), 0);
+    /* what is neither a loopback name nor a literal inet_pton reads
+     * ("127.1", inet_aton's short form) goes through the resolver */
+    lookups = 0;
+    assert_int_equal(ts_net_connect(&o, "127.1", port, SOCK_STREAM, ts_mono_ms() + 2000), 0);
+    assert_true(lookups > 0);
     ts_own_fd_close(&o);
     close(l);
     /* a refused port fails at once, on both loopback addresses */
@@ -110,6 +154,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_localhost_names_are_loopback_v4_first),
         cmocka_unit_test(test_localhost_falls_back_to_v6),
+        cmocka_unit_test(test_address_literals_are_not_looked_up),
         cmocka_unit_test(test_not_localhost_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

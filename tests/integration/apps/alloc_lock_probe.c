@@ -1,0 +1,129 @@
+/* alloc_lock_probe.c — a signal handler ends the process while the
+ * allocator's lock is taken.
+ *
+ *   alloc_lock_probe exit    the handler calls _exit(5)
+ *   alloc_lock_probe exec    the handler execs "alloc_lock_probe end",
+ *                            which ends with status 6
+ *
+ * The program brings its own malloc family (over glibc's __libc_*
+ * functions), as programs with an allocator of their own do; the shim's
+ * allocations come here too. main installs a SIGUSR1 handler and raises
+ * the signal. The handler marks the allocator's lock taken, as a handler
+ * that interrupted malloc finds it, and ends or replaces the process. From
+ * then on an allocation on any other thread waits for the lock, as it
+ * would, until the process is gone; one on the handler's own thread would
+ * deadlock for real, and is reported on stderr instead. So whatever the
+ * shim sends at that _exit or exec must need no allocation. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t align, size_t n);
+extern void __libc_free(void *p);
+
+static volatile sig_atomic_t lock_taken;
+static __thread volatile sig_atomic_t in_handler;
+
+static void say(const char *s)
+{
+    (void)!write(2, s, strlen(s));
+}
+
+/* Every allocation and free passes here first. */
+static void allocator_lock(void)
+{
+    if (!lock_taken)
+        return;
+    if (in_handler) {
+        say("alloc_lock_probe: an allocation in the signal handler\n");
+        return;
+    }
+    for (;;) { /* held by the interrupted thread until the process ends */
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+void *malloc(size_t n)
+{
+    allocator_lock();
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t size)
+{
+    allocator_lock();
+    return __libc_calloc(n, size);
+}
+
+void *realloc(void *p, size_t n)
+{
+    allocator_lock();
+    return __libc_realloc(p, n);
+}
+
+void free(void *p)
+{
+    if (p)
+        allocator_lock();
+    __libc_free(p);
+}
+
+void *memalign(size_t align, size_t n)
+{
+    allocator_lock();
+    return __libc_memalign(align, n);
+}
+
+void *aligned_alloc(size_t align, size_t n)
+{
+    return memalign(align, n);
+}
+
+int posix_memalign(void **out, size_t align, size_t n)
+{
+    void *p = memalign(align, n);
+    if (!p)
+        return 12; /* ENOMEM */
+    *out = p;
+    return 0;
+}
+
+static bool replace;
+
+static void end_now(int sig)
+{
+    (void)sig;
+    in_handler = 1;
+    lock_taken = 1;
+    if (replace) {
+        char *const argv[] = {"alloc_lock_probe", "end", NULL};
+        execv("/proc/self/exe", argv);
+        _exit(7); /* the exec failed */
+    }
+    _exit(5);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        say("usage: alloc_lock_probe exit|exec|end\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "end") == 0)
+        return 6;
+    replace = strcmp(argv[1], "exec") == 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = end_now;
+    sigaction(SIGUSR1, &sa, NULL);
+    raise(SIGUSR1);
+    return 3; /* not reached */
+}
