@@ -123,4 +123,12 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
 void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n);
 void ts_conn_received_unseen(struct ts_conn *c, ssize_t n);
 
+struct ts_ctx;
+
+/* The W3C tracestate that goes with ctx, a context a child continues (a
+ * request the thread sends, a program it starts): when ctx is the thread's
+ * current server span, its request's; when it is the process's, the one
+ * the process inherited (context.h). NULL (*len 0) when there is none. */
+const char *ts_conn_tracestate_of(const struct ts_ctx *ctx, size_t *len);
+
 #endif

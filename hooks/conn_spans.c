@@ -479,22 +479,36 @@ static bool forwarded_parent(const struct ts_prop_headers *found, const struct t
     return n > 0;
 }
 
-/* The tracestate line of a request that carries the traceparent the shim
- * wrote for a child of the thread's current server span: that span's
- * tracestate, when it has one, into buf (at most cap bytes). Returns its
- * length; 0 when there is none to pass on, or the program wrote a
- * tracestate of its own (left as it is, as its own traceparent would be). */
-static __attribute__((noinline)) size_t pass_tracestate(const struct ts_http_request *req,
-                                                         char *buf, size_t cap)
+const char *ts_conn_tracestate_of(const struct ts_ctx *ctx, size_t *len)
 {
     const struct serving_tracestate *st = &serving_tracestate;
+    *len = 0;
+    if (ctx == ts_ctx_process())
+        return ts_ctx_process_tracestate(len);
+    if (ctx != &ts_ctx_current_ || !st->len ||
+        memcmp(st->span_id, ctx->span_id, TS_SPAN_ID_LEN) != 0)
+        return NULL;
+    *len = st->len;
+    return st->value;
+}
+
+/* The tracestate line of a request that carries the traceparent the shim
+ * wrote for a child of parent: parent's tracestate (ts_conn_tracestate_of),
+ * when it has one, into buf (at most cap bytes). Returns its length; 0
+ * when there is none to pass on, or the program wrote a tracestate of its
+ * own (left as it is, as its own traceparent would be). */
+static __attribute__((noinline)) size_t pass_tracestate(const struct ts_http_request *req,
+                                                         const struct ts_ctx *parent, char *buf,
+                                                         size_t cap)
+{
     static const char name[] = "tracestate: ";
-    size_t len = sizeof name - 1 + st->len + 2;
-    if (memcmp(st->span_id, ts_ctx_current_.span_id, TS_SPAN_ID_LEN) != 0 || len > cap ||
-        ts_tracestate_present(req->headers, req->num_headers))
+    size_t vlen;
+    const char *value = ts_conn_tracestate_of(parent, &vlen);
+    size_t len = sizeof name - 1 + vlen + 2;
+    if (!value || len > cap || ts_tracestate_present(req->headers, req->num_headers))
         return 0;
     memcpy(buf, name, sizeof name - 1);
-    memcpy(buf + sizeof name - 1, st->value, st->len);
+    memcpy(buf + sizeof name - 1, value, vlen);
     memcpy(buf + len - 2, "\r\n", 2);
     return len;
 }
@@ -540,9 +554,12 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     unsigned formats = ts_cfg.propagators & ~present;
     const struct ts_ctx *out = forwarded || !app_ctx ? &mine : &app;
     *inject_len = formats ? ts_prop_inject(formats, out, inject, TS_PROP_INJECT_MAX) : 0;
-    if (__builtin_expect(serving_tracestate.len != 0, 0) && (formats & TS_PROP_TRACECONTEXT) &&
-        *inject_len && parent == &ts_ctx_current_) /* the thread's current server span's child */
-        *inject_len += pass_tracestate(req, inject + *inject_len, TS_PROP_INJECT_MAX - *inject_len);
+    /* A child of the thread's current server span, or of the process's
+     * context: the tracestate of that trace goes along. */
+    if (__builtin_expect(serving_tracestate.len != 0 || ts_ctx_process_has_tracestate(), 0) &&
+        (formats & TS_PROP_TRACECONTEXT) && *inject_len)
+        *inject_len += pass_tracestate(req, parent, inject + *inject_len,
+                                       TS_PROP_INJECT_MAX - *inject_len);
     /* TRACESHIM_TRUST_INBOUND=hmac: sign the context the peer will extract
      * (see ts_trust_signable for the program's own). */
     if ((app_ctx || *inject_len) && ts_trust_signable(out, &mine, ts_ctx_current()))
@@ -701,6 +718,20 @@ static __attribute__((noinline)) void keep_tracestate(struct pending *p,
     p->tracestate = ts;
 }
 
+/* The process's tracestate, kept with its server span p whose parent is
+ * the process's context. Out of line: rare. */
+static __attribute__((noinline)) void keep_process_tracestate(struct pending *p)
+{
+    size_t len;
+    const char *value = ts_ctx_process_tracestate(&len);
+    struct conn_tracestate *ts = value ? ts_block_get(&tracestate_blocks) : NULL;
+    if (!ts)
+        return;
+    memcpy(ts->value, value, len);
+    ts->len = (uint16_t)len;
+    p->tracestate = ts;
+}
+
 struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req)
 {
     struct req_view v;
@@ -733,6 +764,8 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         ts_inflight_add(&p->inflight);
         if (found.traceparent) /* sampled or not, it is passed on */
             keep_tracestate(p, req, found.traceparent, &in);
+    } else if (__builtin_expect(ts_ctx_process_has_tracestate(), 0) && parent) {
+        keep_process_tracestate(p); /* the span continues the process's trace */
     }
     if (!p->span.sampled)
         return p;

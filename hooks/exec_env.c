@@ -59,7 +59,7 @@ size_t ts_exec_env_slots(char *const envp[])
     size_t n = 0;
     while (envp && envp[n])
         n++;
-    return n + saved_count + 2;
+    return n + saved_count + 3; /* TRACEPARENT, TRACESTATE, NULL */
 }
 
 /* Does envp have an entry named like entry (the part before '=')? */
@@ -109,14 +109,29 @@ static const char *traceparent_entry(const struct ts_ctx *ctx, struct ts_exec_en
     return buf->traceparent;
 }
 
-char **ts_exec_env_build(char *const envp[], char **out, size_t slots, const struct ts_ctx *ctx,
-                         bool follow, struct ts_exec_env_buf *buf)
+/* TRACESTATE=value, or NULL when there is none or it does not fit. */
+static const char *tracestate_entry(const struct ts_exec_ctx *parent, struct ts_exec_env_buf *buf)
 {
+    static const char name[] = "TRACESTATE=";
+    size_t len = parent->tracestate_len;
+    if (!parent->tracestate || len == 0 || sizeof name + len > sizeof buf->tracestate)
+        return NULL;
+    memcpy(buf->tracestate, name, sizeof name - 1);
+    memcpy(buf->tracestate + sizeof name - 1, parent->tracestate, len);
+    buf->tracestate[sizeof name - 1 + len] = '\0';
+    return buf->tracestate;
+}
+
+char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
+                         const struct ts_exec_ctx *parent, bool follow,
+                         struct ts_exec_env_buf *buf)
+{
+    const struct ts_ctx *ctx = parent ? parent->ctx : NULL;
     size_t n = 0;
     bool have_preload = false;
     for (size_t i = 0; envp && envp[i] && n + 1 < slots; i++) {
         const char *e = envp[i];
-        if (ctx && has_prefix(e, "TRACEPARENT="))
+        if (ctx && (has_prefix(e, "TRACEPARENT=") || has_prefix(e, "TRACESTATE=")))
             continue;
         if (follow && has_prefix(e, "LD_PRELOAD=")) {
             have_preload = true;
@@ -126,6 +141,9 @@ char **ts_exec_env_build(char *const envp[], char **out, size_t slots, const str
     }
     if (ctx && n + 1 < slots)
         out[n++] = (char *)traceparent_entry(ctx, buf);
+    const char *tracestate = ctx ? tracestate_entry(parent, buf) : NULL;
+    if (tracestate && n + 1 < slots)
+        out[n++] = (char *)tracestate;
     for (size_t i = 0; follow && i < saved_count && n + 1 < slots; i++) {
         if (has_prefix(saved[i], "LD_PRELOAD=") ? have_preload : env_has(envp, saved[i]))
             continue;

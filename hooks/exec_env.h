@@ -1,7 +1,8 @@
 /* exec_env.h — the environment a traced program's child starts with.
  *
  * The program's own entries, with TRACEPARENT naming the span current at
- * the exec (the OpenTelemetry environment carrier), and — when following
+ * the exec and TRACESTATE that trace's tracestate (the OpenTelemetry
+ * environment carriers), and — when following
  * children is on and the program dropped them — what the shim needs to
  * come along: LD_PRELOAD with the library, and the shim's configuration as
  * the program started with it (TRACESHIM_*, OTEL_*, JAEGER_*).
@@ -23,17 +24,29 @@ void ts_exec_env_init(char *const env[], const char *lib_path);
 /* Scratch for the strings the new environment needs. */
 struct ts_exec_env_buf {
     char traceparent[96];
+    char tracestate[sizeof "TRACESTATE=" + TS_TRACESTATE_MAX];
     char preload[8192];
+};
+
+/* What the child continues: a context and the tracestate that goes with
+ * it (value[0..len), len 0: none). */
+struct ts_exec_ctx {
+    const struct ts_ctx *ctx;
+    const char *tracestate;
+    size_t tracestate_len;
 };
 
 /* Slots out[] needs for envp: its entries, ours, and the NULL. */
 size_t ts_exec_env_slots(char *const envp[]);
 
-/* Write the child's environment into out[0..slots): envp's entries with
- * TRACEPARENT set to ctx (when ctx), and, when follow, the saved entries
- * envp lacks and the library in LD_PRELOAD. Returns out. */
-char **ts_exec_env_build(char *const envp[], char **out, size_t slots, const struct ts_ctx *ctx,
-                         bool follow, struct ts_exec_env_buf *buf);
+/* Write the child's environment into out[0..slots): envp's entries with,
+ * when parent->ctx, TRACEPARENT set to it and TRACESTATE to its tracestate
+ * (the program's own entries of both replaced: a TRACESTATE is its
+ * TRACEPARENT's), and, when follow, the saved entries envp lacks and the
+ * library in LD_PRELOAD. Returns out. */
+char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
+                         const struct ts_exec_ctx *parent, bool follow,
+                         struct ts_exec_env_buf *buf);
 
 /* Forget what init saved (tests). */
 void ts_exec_env_reset(void);

@@ -35,6 +35,7 @@
 #include "../preload/process.h"
 #include "../preload/real.h"
 #include "../reporter/reporter.h"
+#include "conn.h"
 #include "exec_env.h"
 #include "process_span.h"
 
@@ -55,11 +56,16 @@ static bool own_process(void)
 }
 
 /* The context a child continues: the request this thread serves, else the
- * process's (its process span, or the TRACEPARENT it inherited). */
-static const struct ts_ctx *child_context(void)
+ * process's (its process span, or the TRACEPARENT it inherited); with the
+ * tracestate of its trace. */
+static struct ts_exec_ctx child_context(void)
 {
-    const struct ts_ctx *c = ts_ctx_current();
-    return c ? c : ts_ctx_process();
+    struct ts_exec_ctx p = {ts_ctx_current(), NULL, 0};
+    if (!p.ctx)
+        p.ctx = ts_ctx_process();
+    if (p.ctx)
+        p.tracestate = ts_conn_tracestate_of(p.ctx, &p.tracestate_len);
+    return p;
 }
 
 /* Has the program installed a signal handler (a function: not SIG_DFL,
@@ -129,7 +135,8 @@ static int with_child_env(char *const envp[], with_env_fn fn, void *call)
         return fn(call, envp);
     }
     struct ts_exec_env_buf buf;
-    ts_exec_env_build(envp, env, slots, child_context(), ts_cfg.follow_exec, &buf);
+    struct ts_exec_ctx parent = child_context();
+    ts_exec_env_build(envp, env, slots, &parent, ts_cfg.follow_exec, &buf);
     int r = fn(call, env);
     if (mapped) {
         int saved = errno;
@@ -302,62 +309,89 @@ static bool single_threaded(void)
     return stat("/proc/self/task", &st) == 0 && st.st_nlink == 3 + ts_rep_threads();
 }
 
-/* The program's own TRACEPARENT, put back after the call. One too long
- * for old[] (a later version's, with fields appended) could not be put
- * back: the call then leaves TRACEPARENT alone. */
-struct saved_traceparent {
+/* One of the program's environment variables, set for the length of a
+ * call and put back after it. */
+struct saved_env_var {
     bool set;
-    char old[96];
     bool had_old;
+    char old[sizeof "" + TS_TRACESTATE_MAX];
 };
 
-static void traceparent_push(struct saved_traceparent *s)
+/* name=value for the call; the program's own value saved. One too long
+ * for old[] (a later version's TRACEPARENT with fields appended, a
+ * TRACESTATE longer than any the shim passes on) could not be put back:
+ * the variable is then left alone. false when it is. */
+static bool env_var_push(struct saved_env_var *s, const char *name, const char *value)
 {
     s->set = false;
-    const struct ts_ctx *ctx;
-    if (!own_process() || !(ctx = child_context()) || !single_threaded())
-        return;
-    const char *old = getenv("TRACEPARENT");
+    const char *old = getenv(name);
     s->had_old = old != NULL;
     if (old) {
         size_t len = strlen(old);
         if (len >= sizeof s->old)
-            return;
+            return false;
         memcpy(s->old, old, len + 1);
     }
-    char *env[2];
-    struct ts_exec_env_buf buf;
-    ts_exec_env_build(NULL, env, 2, ctx, false, &buf); /* formats the entry */
-    s->set = setenv("TRACEPARENT", strchr(buf.traceparent, '=') + 1, 1) == 0;
+    s->set = value ? setenv(name, value, 1) == 0 : unsetenv(name) == 0;
+    return s->set;
 }
 
-static void traceparent_pop(const struct saved_traceparent *s)
+static void env_var_pop(const struct saved_env_var *s, const char *name)
 {
     if (!s->set)
         return;
-    int saved = errno;
     if (s->had_old)
-        setenv("TRACEPARENT", s->old, 1);
+        setenv(name, s->old, 1);
     else
-        unsetenv("TRACEPARENT");
+        unsetenv(name);
+}
+
+/* TRACEPARENT and TRACESTATE of the context the shell continues. */
+struct saved_trace_env {
+    struct saved_env_var traceparent, tracestate;
+};
+
+static void trace_env_push(struct saved_trace_env *s)
+{
+    s->traceparent.set = s->tracestate.set = false;
+    struct ts_exec_ctx parent;
+    if (!own_process() || !(parent = child_context()).ctx || !single_threaded())
+        return;
+    char *env[3];
+    struct ts_exec_env_buf buf;
+    ts_exec_env_build(NULL, env, 3, &parent, false, &buf); /* formats the entries */
+    /* The tracestate goes with the traceparent: both set, or neither. */
+    const char *tracestate = env[1] ? strchr(env[1], '=') + 1 : NULL;
+    if (env_var_push(&s->traceparent, "TRACEPARENT", strchr(env[0], '=') + 1) &&
+        !env_var_push(&s->tracestate, "TRACESTATE", tracestate)) {
+        env_var_pop(&s->traceparent, "TRACEPARENT");
+        s->traceparent.set = false;
+    }
+}
+
+static void trace_env_pop(const struct saved_trace_env *s)
+{
+    int saved = errno;
+    env_var_pop(&s->tracestate, "TRACESTATE");
+    env_var_pop(&s->traceparent, "TRACEPARENT");
     errno = saved;
 }
 
 TS_EXPORT int system(const char *command)
 {
-    struct saved_traceparent s;
-    traceparent_push(&s);
+    struct saved_trace_env s;
+    trace_env_push(&s);
     int r = TS_REAL(system)(command);
-    traceparent_pop(&s);
+    trace_env_pop(&s);
     return r;
 }
 
 TS_EXPORT FILE *popen(const char *command, const char *mode)
 {
-    struct saved_traceparent s;
-    traceparent_push(&s);
+    struct saved_trace_env s;
+    trace_env_push(&s);
     FILE *f = TS_REAL(popen)(command, mode);
-    traceparent_pop(&s);
+    trace_env_pop(&s);
     return f;
 }
 

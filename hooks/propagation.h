@@ -76,8 +76,7 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
  * propagate at least 512, and allows dropping a longer one (it allows
  * cutting entries out of it too, which would change what other vendors
  * wrote: the shim does not). */
-#define TS_TRACESTATE_MAX 512
-#define TS_TRACESTATE_MEMBERS_MAX 32
+#define TS_TRACESTATE_MEMBERS_MAX 32 /* TS_TRACESTATE_MAX: context.h */
 
 /* Is v[0..len) a tracestate worth passing on? Its list-members (split at
  * ',', blanks around each ignored, empty ones allowed and not counted)

@@ -4,6 +4,8 @@
 
 __thread struct ts_ctx ts_ctx_current_ __attribute__((tls_model("initial-exec")));
 static struct ts_ctx ctx_process;
+static char ctx_process_tracestate[TS_TRACESTATE_MAX];
+size_t ts_ctx_process_tracestate_len_;
 
 const struct ts_ctx *ts_ctx_current(void)
 {
@@ -18,4 +20,18 @@ const struct ts_ctx *ts_ctx_process(void)
 void ts_ctx_set_process(const struct ts_ctx *c)
 {
     ctx_process = *c;
+}
+
+const char *ts_ctx_process_tracestate(size_t *len)
+{
+    *len = ts_ctx_process_tracestate_len_;
+    return *len ? ctx_process_tracestate : NULL;
+}
+
+void ts_ctx_set_process_tracestate(const char *v, size_t len)
+{
+    if (len > sizeof ctx_process_tracestate)
+        len = 0;
+    memcpy(ctx_process_tracestate, v, len);
+    ts_ctx_process_tracestate_len_ = len;
 }

@@ -65,4 +65,20 @@ static inline void ts_ctx_clear_current(const uint8_t span_id[TS_SPAN_ID_LEN])
 const struct ts_ctx *ts_ctx_process(void);
 void ts_ctx_set_process(const struct ts_ctx *c);
 
+/* The most characters of a W3C tracestate the shim keeps and passes on
+ * (hooks/propagation.h ts_tracestate_valid). */
+#define TS_TRACESTATE_MAX 512
+
+/* The tracestate that came with the inherited context (TRACESTATE beside
+ * TRACEPARENT at start): the vendors' entries of that trace, which the
+ * process's spans continue. NULL (*len 0) when there is none. */
+const char *ts_ctx_process_tracestate(size_t *len);
+void ts_ctx_set_process_tracestate(const char *v, size_t len);
+
+extern size_t ts_ctx_process_tracestate_len_;
+static inline bool ts_ctx_process_has_tracestate(void)
+{
+    return ts_ctx_process_tracestate_len_ != 0;
+}
+
 #endif

@@ -97,20 +97,30 @@ static void atfork_child(void)
 }
 
 /* An inherited TRACEPARENT (OpenTelemetry's environment carrier) is the
- * parent of spans that have no other. */
+ * parent of spans that have no other; the TRACESTATE beside it is that
+ * trace's, passed on with it. */
 static void init_process_context(void)
 {
     const char *tp = getenv("TRACEPARENT");
     if (!tp || !*tp)
         return;
     struct ts_ctx ctx;
-    size_t len = 0;
-    while (tp[len] && len < 256)
-        len++;
-    if (ts_traceparent_parse(tp, len, &ctx))
-        ts_ctx_set_process(&ctx);
-    else
+    size_t len = strnlen(tp, 256);
+    if (!ts_traceparent_parse(tp, len, &ctx)) {
         ts_log_warn("ignoring invalid TRACEPARENT=\"%.*s\"", (int)(len < 80 ? len : 80), tp);
+        return;
+    }
+    ts_ctx_set_process(&ctx);
+    const char *ts = getenv("TRACESTATE");
+    if (!ts || !*ts)
+        return;
+    len = strnlen(ts, TS_TRACESTATE_MAX + 1);
+    if (ts_tracestate_valid(ts, len))
+        ts_ctx_set_process_tracestate(ts, len);
+    else
+        ts_log_warn("ignoring TRACESTATE: not a tracestate the shim passes on (at most %d "
+                    "characters and %d entries, each key=value)",
+                    TS_TRACESTATE_MAX, TS_TRACESTATE_MEMBERS_MAX);
 }
 
 /* This library's file as the loader opened it (NULL if unknown). */

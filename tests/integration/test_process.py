@@ -28,7 +28,10 @@ with os._exit; a pre-fork worker pool) keep every span, with ids of their own.
      entries (apps/exec_small_stack.c)
   9. a process's spans are sent before exec replaces it
  10. a traced server starts a program while serving a request
-     (apps/spawn_server.py): the program's span hangs under the server span
+     (apps/spawn_server.py): the program's span hangs under the server span,
+     and the request's tracestate reaches the program's own request
+ 11. an inherited TRACESTATE goes with TRACEPARENT through sh to curl's
+     request; a malformed one is dropped with a warning
 
 Three tests are expected failures: shim bugs found by this file, described
 where they are (remove the decorator when the bug is fixed; unittest then
@@ -419,6 +422,39 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(th.header_values(headers, "traceparent"),
                          ["00-%s-%s-01" % (trace, client["spanId"])], headers)
 
+    def test_inherited_tracestate(self):
+        """TRACESTATE beside TRACEPARENT is that trace's: sh passes both to
+        curl, whose request carries the tracestate after its traceparent;
+        the shell's next command sees it too. A malformed one is dropped
+        (said at TRACESHIM_LOG_LEVEL=warn), the traceparent still goes."""
+        srv = self.recording_server()
+        trace, parent = os.urandom(16).hex(), os.urandom(8).hex()
+        state = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+        cmd = "%s http://127.0.0.1:%d/state; printenv TRACESTATE" % (
+            " ".join(map(shlex.quote, self.curl_args)), srv.port)
+        p = self.launch(["sh", "-c", cmd], "sh-curl", TRACEPARENT="00-%s-%s-01" % (trace, parent),
+                        TRACESTATE=state)
+        self.assertEqual((p.returncode, p.stdout()), (0, b"ok" + state.encode() + b"\n"),
+                         p.describe())
+        spans = self.final_spans(4, procs=(p,))
+        client = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT], "client span", spans)
+        self.assertEqual(client["traceId"], trace, dump(spans))
+        (conn,) = srv.wait_closed(1)
+        _, headers, _ = th.parse_head(bytes(conn.data))
+        self.assertEqual(th.header_values(headers, "traceparent"),
+                         ["00-%s-%s-01" % (trace, client["spanId"])], headers)
+        self.assertEqual(th.header_values(headers, "tracestate"), [state], headers)
+
+        bad = self.launch([*self.curl_args, "http://127.0.0.1:%d/bad" % srv.port], "curl-bad",
+                          TRACEPARENT="00-%s-%s-01" % (trace, parent), TRACESTATE="no equals sign",
+                          TRACESHIM_LOG_LEVEL="warn")
+        self.assertEqual(bad.returncode, 0, bad.describe())
+        self.assertIn(b"ignoring TRACESTATE", bad.stderr(), bad.describe())
+        (_, conn) = srv.wait_closed(2)
+        _, headers, _ = th.parse_head(bytes(conn.data))
+        self.assertEqual(len(th.header_values(headers, "traceparent")), 1, headers)
+        self.assertEqual(th.header_values(headers, "tracestate"), [], headers)
+
     def test_inherited_traceparent_unsampled(self):
         """An unsampled parent: no span anywhere, and the trace id and the
         "not sampled" flag still reach the next service, also through env -i."""
@@ -482,11 +518,13 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         self.check_system_chain(spans, py, sh, curl, client)
 
     def test_system_and_popen_keep_a_long_traceparent(self):
-        """A TRACEPARENT of more than 96 characters (a later version's, a
-        field appended) is still the program's after system() and popen():
-        the shim, which could not save it to put it back, once deleted it.
-        Their shell gets it as it is."""
-        tp = "01-%s-%s-01-%s" % (os.urandom(16).hex(), os.urandom(8).hex(), "ab" * 25)
+        """A long TRACEPARENT (a later version's, a field appended) is still
+        the program's after system() and popen(): the shim, which could not
+        save one of 96 characters or more to put it back, once deleted it.
+        One of 130 characters is saved, the shell gets the shim's for the
+        call and the program has its own back after it; one longer than
+        the shim saves (512 characters) stays as it is, the shell's too."""
+        trace = os.urandom(16).hex()
         code = "\n".join([
             "import ctypes",
             "libc = ctypes.CDLL(None)",
@@ -501,11 +539,20 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
             "libc.pclose(libc.popen(b'echo \"popen sees $TRACEPARENT\"', b'w'))",
             "show('after popen')",
         ])
-        p = self.launch([th.PY, "-c", code], "python-long-traceparent", TRACEPARENT=tp)
-        self.assertEqual(p.returncode, 0, p.describe())
-        self.assertEqual(p.stdout().decode().splitlines(),
-                         ["system sees " + tp, "after system " + tp,
-                          "popen sees " + tp, "after popen " + tp], p.describe())
+        for extra in (25, 300):
+            tp = "01-%s-%s-01-%s" % (trace, os.urandom(8).hex(), "ab" * extra)
+            p = self.launch([th.PY, "-c", code], "python-long-traceparent", TRACEPARENT=tp)
+            self.assertEqual(p.returncode, 0, p.describe())
+            lines = p.stdout().decode().splitlines()
+            self.assertEqual(lines[1::2], ["after system " + tp, "after popen " + tp],
+                             p.describe())
+            if len(tp) > 512:
+                self.assertEqual(lines[0::2], ["system sees " + tp, "popen sees " + tp],
+                                 p.describe())
+                continue
+            for line, who in zip(lines[0::2], ("system", "popen")):
+                self.assertRegex(line, r"^%s sees 00-%s-[0-9a-f]{16}-01$" % (who, trace),
+                                 "the shell continues the trace\n" + p.describe())
 
     # ------------------------------------------------ 7. exit codes of a C program
 
@@ -655,9 +702,11 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         self.addCleanup(srv.stop)
         port = int(srv.wait_output(rb"LISTENING (\d+)\n").group(1))
         trace, parent = os.urandom(16).hex(), os.urandom(8).hex()
+        state = "vendor=%s" % os.urandom(4).hex()
         st, body = th.http_get(port, "/run?how=%s&url=http://127.0.0.1:%d/%s"
                                % (how, backend.port, how),
-                               headers={"traceparent": "00-%s-%s-01" % (trace, parent)}.items())
+                               headers=[("traceparent", "00-%s-%s-01" % (trace, parent)),
+                                        ("tracestate", state)])
         self.assertEqual((st, body), (200, b"ok"), srv.describe())
         chain = 3 if how == "system" else 2  # [sh,] curl process span, curl's client span
         th.wait_spans(self.spans_file, 1 + chain, procs=(srv,))
@@ -686,6 +735,39 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         client = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT], "client", spans)
         self.assertEqual(client["parentSpanId"], curl["spanId"], dump(spans))
         self.assertEqual(len(spans), 2 + chain, dump(spans))
+        # the request's tracestate came along in the child's environment
+        (conn,) = backend.wait_closed(1)
+        _, headers, _ = th.parse_head(bytes(conn.data))
+        self.assertEqual(th.header_values(headers, "tracestate"), [state], headers)
+
+    def test_server_started_with_a_tracestate(self):
+        """A server started with TRACEPARENT and TRACESTATE serves a request
+        that carries no context: its span continues the process's trace, and
+        the program it starts meanwhile gets the process's tracestate, which
+        its own request carries."""
+        backend = self.recording_server()
+        trace, parent = os.urandom(16).hex(), os.urandom(8).hex()
+        state = "inherited=%s" % os.urandom(4).hex()
+        srv = th.Proc([th.PY, os.path.join(th.APPS, "spawn_server.py"), "--port", "0"],
+                      env=th.shim_env("spawner", self.spans_file,
+                                      TRACEPARENT="00-%s-%s-01" % (trace, parent),
+                                      TRACESTATE=state),
+                      tmpdir=self.tmp, name="spawn-server")
+        self.addCleanup(srv.stop)
+        port = int(srv.wait_output(rb"LISTENING (\d+)\n").group(1))
+        st, body = th.http_get(port, "/run?how=spawn&url=http://127.0.0.1:%d/x" % backend.port)
+        self.assertEqual((st, body), (200, b"ok"), srv.describe())
+        th.wait_spans(self.spans_file, 2, procs=(srv,))
+        self.assertEqual(srv.stop(), 0, srv.describe())
+        spans = th.read_spans(self.spans_file)
+        server = th.only([s for s in spans if s["kind"] == th.KIND_SERVER], "server span", spans)
+        self.assertEqual((server["traceId"], server["parentSpanId"]), (trace, parent), dump(spans))
+        (conn,) = backend.wait_closed(1)
+        _, headers, _ = th.parse_head(bytes(conn.data))
+        self.assertEqual(th.header_values(headers, "tracestate"), [state], headers)
+        tp = th.header_values(headers, "traceparent")
+        self.assertEqual(len(tp), 1, headers)
+        self.assertTrue(tp[0].startswith("00-%s-" % trace), headers)
 
     def test_server_starts_posix_spawn(self):
         self.served_child("spawn")

@@ -42,14 +42,16 @@ static int setup(void **state)
 }
 
 /* The child's environment as one string, entries joined by '|'. */
-static const char *build(char *const envp[], const struct ts_ctx *c, bool follow)
+static const char *build_with(char *const envp[], const struct ts_ctx *c, const char *tracestate,
+                              bool follow)
 {
     static char joined[8192];
     static struct ts_exec_env_buf buf;
     size_t slots = ts_exec_env_slots(envp);
     char **out = calloc(slots, sizeof *out);
     assert_non_null(out);
-    ts_exec_env_build(envp, out, slots, c, follow, &buf);
+    struct ts_exec_ctx parent = {c, tracestate, tracestate ? strlen(tracestate) : 0};
+    ts_exec_env_build(envp, out, slots, &parent, follow, &buf);
     joined[0] = '\0';
     for (size_t i = 0; out[i]; i++) {
         assert_true(i < slots);
@@ -59,6 +61,11 @@ static const char *build(char *const envp[], const struct ts_ctx *c, bool follow
     }
     free(out);
     return joined;
+}
+
+static const char *build(char *const envp[], const struct ts_ctx *c, bool follow)
+{
+    return build_with(envp, c, NULL, follow);
 }
 
 static void test_traceparent_names_the_current_span(void **state)
@@ -79,6 +86,27 @@ static void test_traceparent_names_the_current_span(void **state)
     /* no context: the program's TRACEPARENT stays */
     char *const tp[] = {"TRACEPARENT=00-aa-bb-01", NULL};
     assert_string_equal(build(tp, NULL, false), "TRACEPARENT=00-aa-bb-01");
+}
+
+/* TRACESTATE goes with TRACEPARENT: the context's tracestate, or none; the
+ * program's own is its own TRACEPARENT's and goes with it. */
+static void test_tracestate_goes_with_the_traceparent(void **state)
+{
+    (void)state;
+    char *const env[] = {"A=1", "TRACESTATE=old=1", "TRACEPARENT=00-aa-bb-01", NULL};
+    assert_string_equal(build_with(env, &ctx, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", false),
+                        "A=1|" CTX_ENTRY "|TRACESTATE=rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+    assert_string_equal(build_with(env, &ctx, NULL, false), "A=1|" CTX_ENTRY);
+    /* no context: both of the program's stay */
+    assert_string_equal(build_with(env, NULL, "x=1", false),
+                        "A=1|TRACESTATE=old=1|TRACEPARENT=00-aa-bb-01");
+    /* the longest a tracestate may be fits */
+    static char longest[TS_TRACESTATE_MAX + 1];
+    memset(longest, 'a', TS_TRACESTATE_MAX);
+    longest[1] = '=';
+    const char *got = build_with(NULL, &ctx, longest, false);
+    assert_non_null(strstr(got, "|TRACESTATE=a=aaa"));
+    assert_int_equal(strlen(strstr(got, "|TRACESTATE=")), 1 + 11 + TS_TRACESTATE_MAX);
 }
 
 static void test_scrubbed_environment_gets_the_shim_back(void **state)
@@ -174,6 +202,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_traceparent_names_the_current_span, setup),
+        cmocka_unit_test_setup(test_tracestate_goes_with_the_traceparent, setup),
         cmocka_unit_test_setup(test_scrubbed_environment_gets_the_shim_back, setup),
         cmocka_unit_test_setup(test_values_the_program_set_win, setup),
         cmocka_unit_test_setup(test_ld_preload_without_the_library_gets_it_first, setup),
