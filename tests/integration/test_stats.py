@@ -430,7 +430,10 @@ class StatsTest(th.TempDirMixin, unittest.TestCase):
         (child,) = [pid for pid in lines if pid != p.pid]
         self.assertEqual(lines[p.pid]["spans_started"], 1, lines)
         self.assertEqual(lines[child]["spans_started"], 2, lines)
-        spans = th.wait_spans(self.spans_file, 3, timeout=th.AFTER_EXIT_TIMEOUT)
+        try:
+            spans = th.wait_spans(self.spans_file, 3, timeout=th.AFTER_EXIT_TIMEOUT)
+        except AssertionError as e:  # the stats lines say which process lost what
+            raise AssertionError("%s\n%s" % (e, p.describe())) from None
         for pid, v in lines.items():
             mine = [s for s in spans if s["pid"] == pid]
             self.assertEqual(v["exported"], len(mine), (pid, v, th.format_spans(spans)))
