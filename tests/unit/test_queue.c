@@ -1981,10 +1981,11 @@ static void scen_whole_blocks(void)
     make_span(unsampled, "unsampled");
     unsampled->sampled = 0;
     CHECK(!ts_rep_submit_block(unsampled, &pool), "an unsampled span's block taken");
-    int taken = 0;
+    int taken = 0, reused_while_submitting = 0;
     char name[64];
     for (int i = 0; i < N; i++) {
         struct ts_span *s = ts_rep_reuse_block(&pool);
+        reused_while_submitting += s != NULL;
         if (!s)
             s = ts_block_get(&pool);
         snprintf(name, sizeof name, "span:%d:%d", 3, i);
@@ -2007,15 +2008,18 @@ static void scen_whole_blocks(void)
           sf->bad_lines);
     check_group(sf, 3, N);
     CHECK(ts_rep_exported() == N, "exported %llu", (unsigned long long)ts_rep_exported());
-    /* every block taken came back: queued for reuse, or to the pool */
+    /* every block taken came back: queued for reuse, or to the pool. A
+     * slow reporter (TSan) may give the first chunk back while spans are
+     * still being submitted, whose loop then reuses every one of them. */
     int reused = 0;
     void *b;
     while ((b = ts_rep_reuse_block(&pool))) {
         ts_block_put(&pool, b);
         reused++;
     }
-    CHECK(taken >= 64 && reused > 0 && reused <= TS_REP_RECYCLE, "taken %d, reused %d", taken,
-          reused);
+    CHECK(taken >= 64 && reused + reused_while_submitting > 0 && reused <= TS_REP_RECYCLE,
+          "taken %d, reused %d after and %d while submitting", taken, reused,
+          reused_while_submitting);
     ts_block_put(&pool, unsampled);
     ts_block_pool_trim(&pool, 0);
     CHECK(ts_block_pool_chunks(&pool, NULL) == 0, "blocks of the pool still out");
