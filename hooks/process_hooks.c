@@ -313,26 +313,23 @@ static bool single_threaded(void)
  * call and put back after it. */
 struct saved_env_var {
     bool set;
-    bool had_old;
-    char old[sizeof "" + TS_TRACESTATE_MAX];
+    char *old; /* the program's "NAME=value" entry, or NULL */
 };
 
-/* name=value for the call; the program's own value saved. One too long
- * for old[] (a later version's TRACEPARENT with fields appended, a
- * TRACESTATE longer than any the shim passes on) could not be put back:
- * the variable is then left alone. false when it is. */
+/* name=value for the call (value NULL: unset); the program's own entry
+ * kept as it is. glibc frees no entry that setenv, unsetenv or putenv
+ * take out of environ (setenv keeps its own for reuse; the others are the
+ * program's or the initial stack's), so the entry is put back itself,
+ * whatever its length. Every copy of the variable goes (unsetenv), so the
+ * shell cannot inherit a stale duplicate next to the new value; only the
+ * first, the one getenv shows, comes back. false when nothing changed. */
 static bool env_var_push(struct saved_env_var *s, const char *name, const char *value)
 {
-    s->set = false;
     const char *old = getenv(name);
-    s->had_old = old != NULL;
-    if (old) {
-        size_t len = strlen(old);
-        if (len >= sizeof s->old)
-            return false;
-        memcpy(s->old, old, len + 1);
-    }
-    s->set = value ? setenv(name, value, 1) == 0 : unsetenv(name) == 0;
+    s->old = old ? (char *)old - strlen(name) - 1 : NULL;
+    s->set = unsetenv(name) == 0 && (!value || setenv(name, value, 1) == 0);
+    if (!s->set && s->old)
+        putenv(s->old); /* setenv failed (no memory): as it was */
     return s->set;
 }
 
@@ -340,8 +337,8 @@ static void env_var_pop(const struct saved_env_var *s, const char *name)
 {
     if (!s->set)
         return;
-    if (s->had_old)
-        setenv(name, s->old, 1);
+    if (s->old)
+        putenv(s->old);
     else
         unsetenv(name);
 }
@@ -400,11 +397,13 @@ TS_EXPORT FILE *popen(const char *command, const char *mode)
 /* The program's main has started: every constructor has run (atomic). */
 static bool main_started;
 
-/* A process with a process span to export, once it may run a signal
- * handler, needs the reporter thread running: an _exit in the handler
- * must not start it. Started here in a normal context: the first handler
- * cannot be running yet, and main has started (a thread is never started
- * from a constructor: the program's allocator may not be ready). */
+/* A process that may run a signal handler needs its exporters prepared:
+ * a flush handed over from an _exit or exec in the handler must not
+ * allocate. With a process span to export, it also needs the reporter
+ * thread running: an _exit in the handler must not start it. Asked for
+ * here in a normal context: the first handler cannot be running yet, and
+ * main has started (a thread is never started from a constructor: the
+ * program's allocator may not be ready). */
 static void handler_coming(void (*handler)(int))
 {
     if (handler == SIG_DFL || handler == SIG_IGN || handler == SIG_HOLD || handler == SIG_ERR)
@@ -418,7 +417,7 @@ static void handler_coming(void (*handler)(int))
      * the thread could not start (inside the shim) must not leave the
      * process without it. Once it runs, this is a few loads. */
     if (__atomic_load_n(&main_started, __ATOMIC_SEQ_CST) && own_process())
-        ts_pspan_start_reporter();
+        ts_rep_prepare_for_handlers(ts_pspan_will_export());
 }
 
 /* Main starts: a handler installed before it (by a constructor) starts
@@ -427,7 +426,7 @@ static void main_starts(void)
 {
     __atomic_store_n(&main_started, true, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST) && own_process())
-        ts_pspan_start_reporter();
+        ts_rep_prepare_for_handlers(ts_pspan_will_export());
 }
 
 TS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)

@@ -126,10 +126,9 @@ void ts_pspan_end_signal_safe(void)
     pspan_end(true);
 }
 
-void ts_pspan_start_reporter(void)
+bool ts_pspan_will_export(void)
 {
-    if (pspan_owner && pspan_owner == getpid() && pspan.sampled)
-        ts_rep_start();
+    return pspan_owner && pspan_owner == getpid() && pspan.sampled;
 }
 
 void ts_pspan_after_fork(void)

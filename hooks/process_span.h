@@ -6,6 +6,8 @@
 #ifndef TS_PROCESS_SPAN_H
 #define TS_PROCESS_SPAN_H
 
+#include <stdbool.h>
+
 /* At init, when enabled: start the span and make it the process context. */
 void ts_pspan_start(void);
 
@@ -20,12 +22,12 @@ void ts_pspan_end(void);
  * without starting the reporter thread (ts_rep_submit_signal_safe). */
 void ts_pspan_end_signal_safe(void);
 
-/* The program may run a signal handler from now on (its first one is
- * being installed, in a normal context: hooks/process_hooks.c): when
- * this process has a span that will be exported, the reporter thread
- * starts now rather than with the span, so that an _exit in a handler,
- * which must not start it, finds it running and hands it the span. */
-void ts_pspan_start_reporter(void);
+/* Does this process have a span that will be exported at its end? Then,
+ * once the program may run a signal handler (hooks/process_hooks.c), the
+ * reporter thread starts at once rather than with the span, so that an
+ * _exit in a handler, which must not start it, finds it running and hands
+ * it the span. */
+bool ts_pspan_will_export(void);
 
 /* In a forked child: the span is the parent's to end; the child keeps it
  * only as the context its own spans hang under. */

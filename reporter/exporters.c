@@ -437,8 +437,12 @@ static void exp_rehearse(void)
         ts_json_buf_reset(exp_console_line(&s));
     for (size_t i = 0; i < EXP_N; i++) {
         struct exp_batch *b = &exp_batches[i];
-        if (!TS_EXPORTS(&ts_cfg, b->exporter) || b->n > 0)
+        if (!TS_EXPORTS(&ts_cfg, b->exporter))
             continue;
+        if (b->n > 0) { /* a batch open: its spans stay, the room is made */
+            (void)ts_json_buf_reserve(&b->spans, EXP_PREPARED_BUF);
+            continue;
+        }
         const struct ts_encoder *enc = exp_encoder(b);
         exp_batch_begin(b, enc);
         enc->span(&b->spans, &s, true);

@@ -58,7 +58,8 @@
  * records sized to their spans (a block is 2.2 KiB, a record 800 bytes for
  * most spans), so a backlog of 2048 spans still takes what it did. */
 #define REP_WHOLE_BLOCKS_UNDER REP_CHUNK
-/* ts_rep_start waits at most this long for the thread to be ready. */
+/* ts_rep_prepare_for_handlers waits at most this long, once per process,
+ * for the thread to prepare the exporters. */
 #define REP_READY_WAIT_MS 250u
 
 
@@ -69,8 +70,14 @@ static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
 static bool rep_thread_started;
 static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
 
-/* The reporter thread has prepared the exporters (atomic; ts_rep_start). */
+/* Atomic, all three (ts_rep_prepare_for_handlers): the program has a
+ * signal handler, so the exporters are to be prepared (kept across a
+ * fork: so are the handlers); the reporter thread has prepared them (not
+ * kept: the child's resource is its own); a program's thread has waited
+ * for that once (not kept: the child may wait once more). */
+static bool rep_prepare_wanted;
 static bool rep_prepared;
+static bool rep_prepare_waited;
 
 static bool rep_remote_sampling; /* fixed at init: the sampler polls a strategy */
 
@@ -323,6 +330,15 @@ static void rep_flush_locked(const struct timespec *deadline, uint64_t deadline_
         rep_export_queued(pending, deadline, deadline_ms, true);
 }
 
+/* The exporters prepared (ts_exp_prepare), once per process. */
+static void rep_prepare_locked(void)
+{
+    if (__atomic_load_n(&rep_prepared, __ATOMIC_RELAXED))
+        return;
+    ts_exp_prepare();
+    __atomic_store_n(&rep_prepared, true, __ATOMIC_RELAXED);
+}
+
 /* A job handed over by a program's thread. */
 static void rep_do_job(void)
 {
@@ -335,8 +351,7 @@ static void rep_do_job(void)
         rep_write_metrics_locked(&rep_job.snap);
         break;
     case REP_JOB_PREPARE:
-        ts_exp_prepare();
-        __atomic_store_n(&rep_prepared, true, __ATOMIC_RELAXED);
+        rep_prepare_locked();
         break;
     }
     pthread_mutex_unlock(&rep_export_mu);
@@ -365,6 +380,17 @@ static void *rep_thread_main(void *arg)
          * or at exit) comes first: its thread waits for it. The nudge that
          * announced it is taken first, so that a later one is not lost. */
         (void)ts_rep_queue_take_nudge(&rep_q);
+        /* The exporters prepared for a program with signal handlers
+         * (ts_rep_prepare_for_handlers) before any job: a flush handed
+         * over from a handler must find them so. Also when no program's
+         * thread waited for it: a handler installed while the thread was
+         * busy, or before the fork whose child this thread serves. */
+        if (__atomic_load_n(&rep_prepare_wanted, __ATOMIC_RELAXED) &&
+            !__atomic_load_n(&rep_prepared, __ATOMIC_RELAXED)) {
+            pthread_mutex_lock(&rep_export_mu);
+            rep_prepare_locked();
+            pthread_mutex_unlock(&rep_export_mu);
+        }
         if (ts_handover_pending(&rep_handover)) {
             rep_do_job();
             continue;
@@ -481,6 +507,31 @@ static void rep_start_claimed_thread(void)
 
 /* Start the reporter thread unless it runs (or a failed start is too
  * recent). True when this call started it. */
+static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot *snap,
+                          const struct timespec *deadline, uint64_t deadline_ms);
+
+/* The running reporter thread prepares the exporters (the program has
+ * signal handlers): waited for, at most REP_READY_WAIT_MS, once per
+ * process and only while the thread is free, since an export holds the
+ * lock for up to the exporter's timeout (a collector that never answers)
+ * and the program's sigaction must not wait for that; else the thread is
+ * woken, and prepares before anything else. Guard held. */
+static void rep_prepare_wait(void)
+{
+    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) ||
+        __atomic_load_n(&rep_prepared, __ATOMIC_RELAXED))
+        return;
+    bool wait = !__atomic_exchange_n(&rep_prepare_waited, true, __ATOMIC_RELAXED) &&
+                pthread_mutex_trylock(&rep_export_mu) == 0;
+    if (!wait) {
+        ts_rep_queue_nudge(&rep_q);
+        return;
+    }
+    pthread_mutex_unlock(&rep_export_mu);
+    struct timespec deadline = rep_deadline(CLOCK_REALTIME, REP_READY_WAIT_MS);
+    (void)rep_hand_over(REP_JOB_PREPARE, NULL, &deadline, ts_mono_ms() + REP_READY_WAIT_MS);
+}
+
 static __attribute__((noinline)) bool rep_start_thread_once(void)
 {
     int saved_errno = errno;
@@ -488,8 +539,12 @@ static __attribute__((noinline)) bool rep_start_thread_once(void)
     ts_rep_queue_lock(&rep_q, NULL);
     bool start = rep_claim_thread_start_locked();
     ts_rep_queue_unlock(&rep_q);
-    if (start)
+    if (start) {
         rep_start_claimed_thread();
+        /* the program has signal handlers: see ts_rep_prepare_for_handlers */
+        if (__atomic_load_n(&rep_prepare_wanted, __ATOMIC_RELAXED))
+            rep_prepare_wait();
+    }
     ts_guard_leave();
     errno = saved_errno;
     return start;
@@ -645,23 +700,19 @@ static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot
     return ts_handover_post(&rep_handover, deadline_ms, rep_nudge, NULL);
 }
 
-void ts_rep_start(void)
+void ts_rep_prepare_for_handlers(bool start_thread)
 {
-    if (ts_cfg.exporters == 0 || __atomic_load_n(&rep_prepared, __ATOMIC_RELAXED))
+    if (ts_cfg.exporters == 0)
         return;
-    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
-        (void)rep_start_thread_once();
-    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
+    __atomic_store_n(&rep_prepare_wanted, true, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&rep_prepared, __ATOMIC_RELAXED))
         return;
-    /* Until the thread has prepared the exporters. Asked for here, not
-     * done by every reporter thread as it starts: only a process that may
-     * end in a signal handler needs it, and in a process that forks next
-     * the allocator's lock could be taken at the fork (a sanitizer's
-     * allocator, unlike glibc's, is not locked around a fork). */
+    if (start_thread && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+        rep_start_thread_once())
+        return; /* and waited there */
     int saved_errno = errno;
     ts_guard_enter();
-    struct timespec deadline = rep_deadline(CLOCK_REALTIME, REP_READY_WAIT_MS);
-    (void)rep_hand_over(REP_JOB_PREPARE, NULL, &deadline, ts_mono_ms() + REP_READY_WAIT_MS);
+    rep_prepare_wait(); /* a thread not running yet prepares when it starts */
     ts_guard_leave();
     errno = saved_errno;
 }
@@ -879,6 +930,7 @@ void ts_rep_atfork_child(void)
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
     rep_thread_retry_ms = 0;
     __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */
+    __atomic_store_n(&rep_prepare_waited, false, __ATOMIC_RELAXED);
 }
 
 unsigned ts_rep_threads(void)

@@ -2,7 +2,8 @@
  *
  * Spans are copied (or handed over in their block: ts_rep_submit_block)
  * into a bounded queue that never blocks the caller; a reporter thread,
- * started on the first submitted span (or earlier: ts_rep_start), batches
+ * started on the first submitted span (or earlier:
+ * ts_rep_prepare_for_handlers), batches
  * and exports them. The reporter thread holds the reentrancy guard for its whole life,
  * so nothing it does is traced. */
 #ifndef TS_REPORTER_H
@@ -42,12 +43,16 @@ void ts_rep_submit(const struct ts_span *s);
  * through). */
 void ts_rep_submit_signal_safe(const struct ts_span *s);
 
-/* Start the reporter thread now unless it runs or nothing is exported:
- * for a caller in a normal context that knows a span will be queued where
- * the thread cannot be started (the process span, at _exit). Returns once
- * the thread has prepared its exporters (at most 250 ms): a flush handed
- * to it from a signal handler then allocates nothing. */
-void ts_rep_start(void);
+/* The program installs a signal handler (a normal context): a flush handed
+ * to the reporter thread from a handler (_exit, exec) is to allocate
+ * nothing, so the thread prepares its exporters (exporters.h
+ * ts_exp_prepare), in this process and in its forked children, which keep
+ * the handlers. start_thread: start the thread now unless it runs (the
+ * process span will be queued where it cannot be started); else a thread
+ * not running yet prepares when it starts. Waits for the preparation (at
+ * most 250 ms) once per process, and only when the thread is not busy
+ * exporting; otherwise returns at once, the thread preparing next. */
+void ts_rep_prepare_for_handlers(bool start_thread);
 
 /* The same for a span at the start of a block of pool that the caller
  * would give back next: true when the reporter has taken the block too

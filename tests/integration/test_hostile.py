@@ -54,7 +54,11 @@ each was seen failing):
   a program with its own malloc whose lock the handler finds taken): the
   flush the reporter thread does for that _exit or exec allocates nothing
   (it prepared its exporters when it started, and sigaction returned only
-  then), so the process span is out, nothing on stderr.
+  then), so the process span is out, nothing on stderr. Also without a
+  process span (a client span to flush) and in a forked child, whose
+  reporter thread prepares as it starts.
+- Handlers installed while the export hangs (apps/late_handlers.c, a
+  collector that never answers): no install waits for the reporter.
 """
 
 import json
@@ -74,7 +78,7 @@ import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
 PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe",
-          "alloc_lock_probe")
+          "alloc_lock_probe", "late_handlers")
 
 
 def split_requests(data):
@@ -759,6 +763,69 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                     self.assertEqual(len(mine), spans, th.format_spans(mine))
                     self.assertIn(status, [s["attrs"].get("process.exit_code") for s in mine],
                                   th.format_spans(mine))
+
+    def test_a_flush_in_a_handler_needs_no_process_span(self):
+        # The exporters were prepared only where a process span was to be
+        # exported: without one (the default outside `traceshim run`), and
+        # in a forked child (its resource is its own), the handler's flush
+        # allocated and waited out its deadline, and the span was lost.
+        target = bk.Collector([200])
+        self.addCleanup(target.close)
+        for where, process_spans in (("same", 0), ("fork", 0), ("fork", 1)):
+            what = "%s process, process spans %d" % (where, process_spans)
+            with self.subTest(what):
+                spans_file = os.path.join(self.tmp, "get-%s-%d.jsonl" % (where, process_spans))
+                argv = [self.exe["alloc_lock_probe"], "exit", str(target.port)]
+                if where == "fork":
+                    argv.append("fork")
+                p = th.Proc(argv, env=th.shim_env("alloc-lock-get", spans_file,
+                                                  TRACESHIM_PROCESS_SPANS=process_spans,
+                                                  TRACESHIM_EXIT_TIMEOUT=10000),
+                            tmpdir=self.tmp, name="alloc-lock-get-%s-%d" % (where, process_spans))
+                self.addCleanup(p.stop, 1)
+                started = time.monotonic()
+                p.finish(30, what)
+                took = time.monotonic() - started
+                self.assertEqual(p.returncode, 5, p.describe())
+                self.assertEqual(p.stderr(), b"", p.describe())
+                self.assertLess(took, 5, "the flush waited\n" + p.describe())
+                spans = th.read_spans(spans_file, strict=True)
+                gets = [s for s in spans if s["kind"] == th.KIND_CLIENT]
+                self.assertEqual(len(gets), 1, th.format_spans(spans))
+                self.assertEqual(gets[0]["attrs"].get("http.response.status_code"), 200,
+                                 th.format_spans(spans))
+                if where == "fork":
+                    self.assertNotEqual(gets[0]["pid"], p.pid, th.format_spans(spans))
+
+    def test_handlers_installed_while_the_export_hangs(self):
+        # Installing a handler waited for the reporter thread to prepare
+        # its exporters, which it did only between exports: with the
+        # collector not answering, every install waited 250 ms.
+        target = bk.Collector([200])
+        self.addCleanup(target.close)
+        for process_spans in (1, 0):
+            with self.subTest(process_spans=process_spans):
+                collector = bk.Collector(["stall"])
+                self.addCleanup(collector.close)
+                p = th.Proc([self.exe["late_handlers"], str(target.port)],
+                            env=th.shim_env("late-handlers", self.spans_file,
+                                            TRACESHIM_PROCESS_SPANS=process_spans,
+                                            TRACESHIM_EXPORTER="otlp",
+                                            OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                                            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d"
+                                            % collector.port,
+                                            OTEL_EXPORTER_OTLP_TIMEOUT=5000,
+                                            OTEL_BSP_SCHEDULE_DELAY=20,
+                                            TRACESHIM_EXIT_TIMEOUT=300),
+                            tmpdir=self.tmp, name="late-handlers-%d" % process_spans)
+                self.addCleanup(p.stop, 1)
+                p.finish(30, "late_handlers")
+                self.assertEqual(p.returncode, 0, p.describe())
+                # the export had begun: the collector holds its request
+                self.assertTrue(collector.times, "nothing was exported\n" + p.describe())
+                m = re.match(rb"longest install (\d+) ms\n$", p.stdout())
+                self.assertTrue(m, p.describe())
+                self.assertLess(int(m.group(1)), 100, p.describe())
 
     def check_end_in_a_handler(self, how, status, spans_per_run):
         """exit_probe HOW: a SIGALRM handler that interrupts malloc and free

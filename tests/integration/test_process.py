@@ -519,11 +519,14 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
 
     def test_system_and_popen_keep_a_long_traceparent(self):
         """A long TRACEPARENT (a later version's, a field appended) is still
-        the program's after system() and popen(): the shim, which could not
-        save one of 96 characters or more to put it back, once deleted it.
-        One of 130 characters is saved, the shell gets the shim's for the
-        call and the program has its own back after it; one longer than
-        the shim saves (512 characters) stays as it is, the shell's too."""
+        the program's after system() and popen(), and the shell gets the
+        shim's for the call: the shim, which could not save one of 96
+        characters or more to put it back, once deleted it; later it left
+        one of more than 512 characters, or a TRACESTATE of more than 512,
+        alone (the shell continued the inherited context). A TRACESTATE
+        the shim does not take (longer than 512) is not the shell's, and is
+        the program's again after the call. The program's entries are put
+        back as they were, whatever their length."""
         trace = os.urandom(16).hex()
         code = "\n".join([
             "import ctypes",
@@ -532,27 +535,55 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
             "libc.popen.restype = ctypes.c_void_p",
             "libc.pclose.argtypes = [ctypes.c_void_p]",
             "def show(when):",
-            "    v = libc.getenv(b'TRACEPARENT')",
-            "    print(when, v.decode() if v else None, flush=True)",
-            "libc.system(b'echo \"system sees $TRACEPARENT\"')",
+            "    v = [libc.getenv(n) for n in (b'TRACEPARENT', b'TRACESTATE')]",
+            "    print(when, *[x.decode() if x else None for x in v], flush=True)",
+            "libc.system(b'echo \"system sees $TRACEPARENT ${TRACESTATE-None}\"')",
             "show('after system')",
-            "libc.pclose(libc.popen(b'echo \"popen sees $TRACEPARENT\"', b'w'))",
+            "libc.pclose(libc.popen(b'echo \"popen sees $TRACEPARENT ${TRACESTATE-None}\"', b'w'))",
             "show('after popen')",
         ])
-        for extra in (25, 300):
-            tp = "01-%s-%s-01-%s" % (trace, os.urandom(8).hex(), "ab" * extra)
-            p = self.launch([th.PY, "-c", code], "python-long-traceparent", TRACEPARENT=tp)
-            self.assertEqual(p.returncode, 0, p.describe())
-            lines = p.stdout().decode().splitlines()
-            self.assertEqual(lines[1::2], ["after system " + tp, "after popen " + tp],
-                             p.describe())
-            if len(tp) > 512:
-                self.assertEqual(lines[0::2], ["system sees " + tp, "popen sees " + tp],
-                                 p.describe())
-                continue
-            for line, who in zip(lines[0::2], ("system", "popen")):
-                self.assertRegex(line, r"^%s sees 00-%s-[0-9a-f]{16}-01$" % (who, trace),
-                                 "the shell continues the trace\n" + p.describe())
+        long_state = "k=" + "v" * 600
+        for extra, state in ((25, None), (300, None), (25, long_state)):
+            with self.subTest(traceparent=len(extra * "ab") + 55, tracestate=len(state or "")):
+                tp = "01-%s-%s-01-%s" % (trace, os.urandom(8).hex(), "ab" * extra)
+                env = dict(TRACEPARENT=tp)
+                if state:
+                    env["TRACESTATE"] = state
+                p = self.launch([th.PY, "-c", code], "python-long-traceparent", **env)
+                self.assertEqual(p.returncode, 0, p.describe())
+                lines = p.stdout().decode().splitlines()
+                self.assertEqual(lines[1::2], ["after system %s %s" % (tp, state),
+                                               "after popen %s %s" % (tp, state)], p.describe())
+                for line, who in zip(lines[0::2], ("system", "popen")):
+                    self.assertRegex(line, r"^%s sees 00-%s-[0-9a-f]{16}-01 None$" % (who, trace),
+                                     "the shell continues the trace\n" + p.describe())
+
+    def test_system_leaves_no_stale_duplicate(self):
+        """An environment with a variable twice (a launcher that appended
+        rather than replaced): the shell of system() gets the shim's
+        TRACEPARENT and TRACESTATE once each, not the stale second copies
+        beside them, which a shell or Python child could read instead."""
+        trace = os.urandom(16).hex()
+        parent = "00-%s-%s-01" % (trace, os.urandom(8).hex())
+        code = "\n".join([
+            "import ctypes",
+            "libc = ctypes.CDLL(None)",
+            "extra = [b'TRACEPARENT=00-%s-%s-01' % (b'1' * 32, b'2' * 16), b'TRACESTATE=stale=1']",
+            "environ = ctypes.POINTER(ctypes.c_char_p).in_dll(libc, 'environ')",
+            "entries = []",
+            "while environ[len(entries)]:",
+            "    entries.append(environ[len(entries)])",
+            "table = (ctypes.c_char_p * (len(entries) + 3))(*(entries + extra), None)",
+            "ctypes.c_void_p.in_dll(libc, 'environ').value = ctypes.addressof(table)",
+            "libc.system(b\"tr '\\\\0' '\\\\n' </proc/$$/environ | grep -E '^TRACE(PARENT|STATE)='\")",
+        ])
+        p = self.launch([th.PY, "-c", code], "python-duplicate-env", TRACEPARENT=parent,
+                        TRACESTATE="mine=1")
+        self.assertEqual(p.returncode, 0, p.describe())
+        lines = sorted(p.stdout().decode().splitlines())
+        self.assertEqual(len(lines), 2, p.describe())
+        self.assertRegex(lines[0], r"^TRACEPARENT=00-%s-[0-9a-f]{16}-01$" % trace, p.describe())
+        self.assertEqual(lines[1], "TRACESTATE=mine=1", p.describe())
 
     # ------------------------------------------------ 7. exit codes of a C program
 

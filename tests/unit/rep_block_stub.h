@@ -25,8 +25,9 @@ void ts_rep_submit_signal_safe(const struct ts_span *s)
     ts_rep_submit(s);
 }
 
-void ts_rep_start(void)
+void ts_rep_prepare_for_handlers(bool start_thread)
 {
+    (void)start_thread;
 }
 
 #endif

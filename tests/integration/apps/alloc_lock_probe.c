@@ -1,9 +1,15 @@
 /* alloc_lock_probe.c — a signal handler ends the process while the
  * allocator's lock is taken.
  *
- *   alloc_lock_probe exit    the handler calls _exit(5)
- *   alloc_lock_probe exec    the handler execs "alloc_lock_probe end",
- *                            which ends with status 6
+ *   alloc_lock_probe exit|exec [PORT [fork]]
+ *
+ *   exit    the handler calls _exit(5)
+ *   exec    the handler execs "alloc_lock_probe end", which ends with
+ *           status 6
+ *   PORT    before the signal, one GET to 127.0.0.1:PORT (a client span
+ *           for the handler's flush to send)
+ *   fork    the GET, the signal and the end happen in a forked child;
+ *           the parent ends with the child's status
  *
  * The program brings its own malloc family (over glibc's __libc_*
  * functions), as programs with an allocator of their own do; the shim's
@@ -15,12 +21,10 @@
  * deadlock for real, and is reported on stderr instead. So whatever the
  * shim sends at that _exit or exec must need no allocation. */
 #define _GNU_SOURCE
-#include <signal.h>
+#include "probe.h"
 #include <stdbool.h>
 #include <stddef.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include <sys/wait.h>
 
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t size);
@@ -113,8 +117,8 @@ static void end_now(int sig)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        say("usage: alloc_lock_probe exit|exec|end\n");
+    if (argc < 2 || argc > 4 || (argc == 4 && strcmp(argv[3], "fork") != 0)) {
+        say("usage: alloc_lock_probe exit|exec|end [PORT [fork]]\n");
         return 2;
     }
     if (strcmp(argv[1], "end") == 0)
@@ -124,6 +128,18 @@ int main(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = end_now;
     sigaction(SIGUSR1, &sa, NULL);
+    if (argc == 4) {
+        pid_t child = fork();
+        if (child < 0)
+            return 4;
+        int status;
+        if (child > 0)
+            return waitpid(child, &status, 0) == child && WIFEXITED(status)
+                       ? WEXITSTATUS(status)
+                       : 4;
+    }
+    if (argc >= 3) /* one GET, so that the flush has a client span to send */
+        http_get_200(atoi(argv[2]), "/");
     raise(SIGUSR1);
     return 3; /* not reached */
 }

@@ -176,4 +176,15 @@ static inline int http_get(int fd, int port, const char *path, char *resp, size_
     return http_status(resp);
 }
 
+/* GET path from 127.0.0.1:port on a connection of its own, closed after;
+ * the probe fails unless the answer is a 200. */
+static inline void http_get_200(int port, const char *path)
+{
+    int fd = connect_loopback(port, 0);
+    char resp[1024];
+    if (fd < 0 || http_get(fd, port, path, resp, sizeof resp) != 200)
+        fail("GET %s from 127.0.0.1:%d", path, port);
+    close(fd);
+}
+
 #endif
