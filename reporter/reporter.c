@@ -505,8 +505,6 @@ static void rep_start_claimed_thread(void)
  * block or record pushed into a mapped ring whose reporter is running
  * and awake, makes none, and pays for neither. */
 
-/* Start the reporter thread unless it runs (or a failed start is too
- * recent). True when this call started it. */
 static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot *snap,
                           const struct timespec *deadline, uint64_t deadline_ms);
 
@@ -532,6 +530,8 @@ static void rep_prepare_wait(void)
     (void)rep_hand_over(REP_JOB_PREPARE, NULL, &deadline, ts_mono_ms() + REP_READY_WAIT_MS);
 }
 
+/* Start the reporter thread unless it runs (or a failed start is too
+ * recent). True when this call started it. */
 static __attribute__((noinline)) bool rep_start_thread_once(void)
 {
     int saved_errno = errno;
