@@ -807,7 +807,9 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
             with self.subTest(process_spans=process_spans):
                 collector = bk.Collector(["stall"])
                 self.addCleanup(collector.close)
-                p = th.Proc([self.exe["late_handlers"], str(target.port)],
+                go_read, go_write = os.pipe()
+                self.addCleanup(os.close, go_write)
+                p = th.Proc([self.exe["late_handlers"], str(target.port)], stdin=go_read,
                             env=th.shim_env("late-handlers", self.spans_file,
                                             TRACESHIM_PROCESS_SPANS=process_spans,
                                             TRACESHIM_EXPORTER="otlp",
@@ -818,11 +820,16 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                                             OTEL_BSP_SCHEDULE_DELAY=20,
                                             TRACESHIM_EXIT_TIMEOUT=300),
                             tmpdir=self.tmp, name="late-handlers-%d" % process_spans)
+                os.close(go_read)
                 self.addCleanup(p.stop, 1)
+                # the handlers come once the export hangs: the collector holds its request
+                deadline = time.monotonic() + 15
+                while not collector.times and time.monotonic() < deadline and p.poll() is None:
+                    time.sleep(0.01)
+                self.assertTrue(collector.times, "nothing was exported\n" + p.describe())
+                os.write(go_write, b"g")
                 p.finish(30, "late_handlers")
                 self.assertEqual(p.returncode, 0, p.describe())
-                # the export had begun: the collector holds its request
-                self.assertTrue(collector.times, "nothing was exported\n" + p.describe())
                 m = re.match(rb"longest install (\d+) ms\n$", p.stdout())
                 self.assertTrue(m, p.describe())
                 self.assertLess(int(m.group(1)), 100, p.describe())

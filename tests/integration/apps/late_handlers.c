@@ -3,8 +3,9 @@
  *
  *   late_handlers PORT
  *
- * One GET to 127.0.0.1:PORT (a span to export), a pause of 300 ms (the
- * reporter starts its export meanwhile), then SIGUSR1 and SIGUSR2 handlers
+ * One GET to 127.0.0.1:PORT (a span to export), then a wait for a byte on
+ * stdin (the test sends it once the export has begun), then SIGUSR1 and
+ * SIGUSR2 handlers
  * installed eight times in turn, with signal() and sigaction(). Prints
  * "longest install N ms" on stdout: an install waits for nothing of the
  * program's, so anything above a millisecond or two is the shim's. */
@@ -21,7 +22,9 @@ int main(int argc, char **argv)
     if (argc != 2)
         fail("usage: late_handlers PORT");
     http_get_200(atoi(argv[1]), "/");
-    sleep_ms(300);
+    char go;
+    if (read(0, &go, 1) != 1)
+        fail("no go-ahead on stdin");
     long longest = 0;
     for (int i = 0; i < 8; i++) {
         int sig = i % 2 ? SIGUSR2 : SIGUSR1;
