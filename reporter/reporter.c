@@ -510,22 +510,24 @@ static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot
 
 /* The running reporter thread prepares the exporters (the program has
  * signal handlers): waited for, at most REP_READY_WAIT_MS, once per
- * process and only while the thread is free, since an export holds the
- * lock for up to the exporter's timeout (a collector that never answers)
- * and the program's sigaction must not wait for that; else the thread is
- * woken, and prepares before anything else. Guard held. */
-static void rep_prepare_wait(void)
+ * process, and only while the thread is free: an export holds the lock
+ * for up to the exporter's timeout (a collector that never answers) and
+ * the program's sigaction must not wait for that; else the thread is
+ * woken, and prepares before anything else. just_started: this caller
+ * started the thread, which holds the lock as it starts (its fd table)
+ * and prepares before its first export: it is waited for. Guard held. */
+static void rep_prepare_wait(bool just_started)
 {
     if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) ||
         __atomic_load_n(&rep_prepared, __ATOMIC_RELAXED))
         return;
-    bool wait = !__atomic_exchange_n(&rep_prepare_waited, true, __ATOMIC_RELAXED) &&
-                pthread_mutex_trylock(&rep_export_mu) == 0;
-    if (!wait) {
+    bool idle = just_started || pthread_mutex_trylock(&rep_export_mu) == 0;
+    if (idle && !just_started)
+        pthread_mutex_unlock(&rep_export_mu);
+    if (!idle || __atomic_exchange_n(&rep_prepare_waited, true, __ATOMIC_RELAXED)) {
         ts_rep_queue_nudge(&rep_q);
         return;
     }
-    pthread_mutex_unlock(&rep_export_mu);
     struct timespec deadline = rep_deadline(CLOCK_REALTIME, REP_READY_WAIT_MS);
     (void)rep_hand_over(REP_JOB_PREPARE, NULL, &deadline, ts_mono_ms() + REP_READY_WAIT_MS);
 }
@@ -543,7 +545,7 @@ static __attribute__((noinline)) bool rep_start_thread_once(void)
         rep_start_claimed_thread();
         /* the program has signal handlers: see ts_rep_prepare_for_handlers */
         if (__atomic_load_n(&rep_prepare_wanted, __ATOMIC_RELAXED))
-            rep_prepare_wait();
+            rep_prepare_wait(true);
     }
     ts_guard_leave();
     errno = saved_errno;
@@ -712,7 +714,7 @@ void ts_rep_prepare_for_handlers(bool start_thread)
         return; /* and waited there */
     int saved_errno = errno;
     ts_guard_enter();
-    rep_prepare_wait(); /* a thread not running yet prepares when it starts */
+    rep_prepare_wait(false); /* a thread not running yet prepares when it starts */
     ts_guard_leave();
     errno = saved_errno;
 }
