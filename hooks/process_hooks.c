@@ -300,95 +300,81 @@ TS_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 /* glibc's system and popen spawn their shell through an internal call no
  * hook sees, with the process's own environ. In a program with one thread
  * of its own (the usual caller; the shim's reporter thread never reads the
- * environment) TRACEPARENT in environ can name the current span for the
- * length of the call; with other threads of the program running, changing
- * environ would race with their getenv, so the shell inherits it as it is. */
+ * environment) environ can point at the shell's environment for the
+ * length of the call; with other threads of the program running, that
+ * would race with their getenv, so the shell inherits it as it is. */
 static bool single_threaded(void)
 {
     struct stat st; /* /proc/self/task links: ".", ".." and one per thread */
     return stat("/proc/self/task", &st) == 0 && st.st_nlink == 3 + ts_rep_threads();
 }
 
-/* One of the program's environment variables, set for the length of a
- * call and put back after it. */
-struct saved_env_var {
-    bool set;
-    char *old; /* the program's "NAME=value" entry, or NULL */
+/* The shell's environment while system or popen runs: the program's with
+ * TRACEPARENT and TRACESTATE of the context the shell continues
+ * (ts_exec_env_build), in pages mapped for it, environ pointing at it.
+ * The program's own array and strings are never touched (setenv and
+ * unsetenv would change the array main was given), and environ is put
+ * back after the call. */
+struct shell_env {
+    char **program; /* the program's environ; NULL: left as it was */
+    char **env;     /* the shell's, at the start of the mapping */
+    size_t mapped;
 };
 
-/* name=value for the call (value NULL: unset); the program's own entry
- * kept as it is. glibc frees no entry that setenv, unsetenv or putenv
- * take out of environ (setenv keeps its own for reuse; the others are the
- * program's or the initial stack's), so the entry is put back itself,
- * whatever its length. Every copy of the variable goes (unsetenv), so the
- * shell cannot inherit a stale duplicate next to the new value; only the
- * first, the one getenv shows, comes back. false when nothing changed. */
-static bool env_var_push(struct saved_env_var *s, const char *name, const char *value)
+static void shell_env_push(struct shell_env *s)
 {
-    const char *old = getenv(name);
-    s->old = old ? (char *)old - strlen(name) - 1 : NULL;
-    s->set = unsetenv(name) == 0 && (!value || setenv(name, value, 1) == 0);
-    if (!s->set && s->old)
-        putenv(s->old); /* setenv failed (no memory): as it was */
-    return s->set;
-}
-
-static void env_var_pop(const struct saved_env_var *s, const char *name)
-{
-    if (!s->set)
-        return;
-    if (s->old)
-        putenv(s->old);
-    else
-        unsetenv(name);
-}
-
-/* TRACEPARENT and TRACESTATE of the context the shell continues. */
-struct saved_trace_env {
-    struct saved_env_var traceparent, tracestate;
-};
-
-static void trace_env_push(struct saved_trace_env *s)
-{
-    s->traceparent.set = s->tracestate.set = false;
-    struct ts_exec_ctx parent;
-    if (!own_process() || !(parent = child_context()).ctx || !single_threaded())
-        return;
-    char *env[3];
-    struct ts_exec_env_buf buf;
-    ts_exec_env_build(NULL, env, 3, &parent, false, &buf); /* formats the entries */
-    /* The tracestate goes with the traceparent: both set, or neither. */
-    const char *tracestate = env[1] ? strchr(env[1], '=') + 1 : NULL;
-    if (env_var_push(&s->traceparent, "TRACEPARENT", strchr(env[0], '=') + 1) &&
-        !env_var_push(&s->tracestate, "TRACESTATE", tracestate)) {
-        env_var_pop(&s->traceparent, "TRACEPARENT");
-        s->traceparent.set = false;
-    }
-}
-
-static void trace_env_pop(const struct saved_trace_env *s)
-{
+    s->program = NULL;
     int saved = errno;
-    env_var_pop(&s->tracestate, "TRACESTATE");
-    env_var_pop(&s->traceparent, "TRACEPARENT");
+    struct ts_exec_ctx parent;
+    bool traced = own_process() && (parent = child_context()).ctx && single_threaded();
+    errno = saved;
+    if (!traced)
+        return;
+    char **program = environ;
+    size_t slots = ts_exec_env_slots(program);
+    size_t mapped = slots * sizeof(char *) + sizeof(struct ts_exec_env_buf);
+    char **env = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (env == MAP_FAILED) {
+        errno = saved;
+        return;
+    }
+    ts_exec_env_build(program, env, slots, &parent, false,
+                      (struct ts_exec_env_buf *)(void *)(env + slots));
+    s->program = program;
+    s->env = env;
+    s->mapped = mapped;
+    environ = env;
+}
+
+static void shell_env_pop(const struct shell_env *s)
+{
+    if (!s->program)
+        return;
+    /* A handler's setenv meanwhile made an array of its own, which may
+     * hold this one's strings: that stays, and so do the pages. */
+    if (environ != s->env)
+        return;
+    int saved = errno;
+    environ = s->program;
+    munmap(s->env, s->mapped);
     errno = saved;
 }
 
 TS_EXPORT int system(const char *command)
 {
-    struct saved_trace_env s;
-    trace_env_push(&s);
+    struct shell_env s;
+    shell_env_push(&s);
     int r = TS_REAL(system)(command);
-    trace_env_pop(&s);
+    shell_env_pop(&s);
     return r;
 }
 
 TS_EXPORT FILE *popen(const char *command, const char *mode)
 {
-    struct saved_trace_env s;
-    trace_env_push(&s);
+    struct shell_env s;
+    shell_env_push(&s);
     FILE *f = TS_REAL(popen)(command, mode);
-    trace_env_pop(&s);
+    shell_env_pop(&s);
     return f;
 }
 

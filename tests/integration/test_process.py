@@ -562,7 +562,9 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         """An environment with a variable twice (a launcher that appended
         rather than replaced): the shell of system() gets the shim's
         TRACEPARENT and TRACESTATE once each, not the stale second copies
-        beside them, which a shell or Python child could read instead."""
+        beside them, which a shell or Python child could read instead. The
+        program's environ is the same array afterwards, its entries the
+        same (unsetenv, which the shim once used, shifts them in place)."""
         trace = os.urandom(16).hex()
         parent = "00-%s-%s-01" % (trace, os.urandom(8).hex())
         code = "\n".join([
@@ -576,11 +578,17 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
             "table = (ctypes.c_char_p * (len(entries) + 3))(*(entries + extra), None)",
             "ctypes.c_void_p.in_dll(libc, 'environ').value = ctypes.addressof(table)",
             "libc.system(b\"tr '\\\\0' '\\\\n' </proc/$$/environ | grep -E '^TRACE(PARENT|STATE)='\")",
+            "after = ctypes.c_void_p.in_dll(libc, 'environ').value == ctypes.addressof(table)",
+            "print('program array kept' if after and list(table)[:-1] == entries + extra",
+            "      else 'program array changed', flush=True)",
         ])
         p = self.launch([th.PY, "-c", code], "python-duplicate-env", TRACEPARENT=parent,
                         TRACESTATE="mine=1")
         self.assertEqual(p.returncode, 0, p.describe())
-        lines = sorted(p.stdout().decode().splitlines())
+        lines = p.stdout().decode().splitlines()
+        # the program's environ, its array and its entries, as they were
+        self.assertEqual(lines[-1:], ["program array kept"], p.describe())
+        lines = sorted(lines[:-1])
         self.assertEqual(len(lines), 2, p.describe())
         self.assertRegex(lines[0], r"^TRACEPARENT=00-%s-[0-9a-f]{16}-01$" % trace, p.describe())
         self.assertEqual(lines[1], "TRACESTATE=mine=1", p.describe())
