@@ -27,8 +27,8 @@
 void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms);
 
 /* Ready every configured exporter (export mutex held, on the reporter
- * thread, when reporter.h ts_rep_prepare_for_handlers asks): the resource (host name,
- * addresses) is looked up, each encoder's kept pieces made and each
+ * thread, when reporter.h ts_rep_prepare_for_handlers asks): the resource
+ * (host name, addresses) is looked up, each encoder's kept pieces made and each
  * buffer reserved, so that a flush of a few spans to a local file, an
  * address literal or "localhost" allocates nothing. A flush handed over
  * from a signal handler that interrupted malloc needs that: the

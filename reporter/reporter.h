@@ -3,9 +3,9 @@
  * Spans are copied (or handed over in their block: ts_rep_submit_block)
  * into a bounded queue that never blocks the caller; a reporter thread,
  * started on the first submitted span (or earlier:
- * ts_rep_prepare_for_handlers), batches
- * and exports them. The reporter thread holds the reentrancy guard for its whole life,
- * so nothing it does is traced. */
+ * ts_rep_prepare_for_handlers), batches and exports them. The reporter
+ * thread holds the reentrancy guard for its whole life, so nothing it
+ * does is traced. */
 #ifndef TS_REPORTER_H
 #define TS_REPORTER_H
 
