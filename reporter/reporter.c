@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -358,6 +359,27 @@ static void rep_do_job(void)
     ts_handover_finish(&rep_handover);
 }
 
+/* The reporter thread yields to the program's threads when it is woken:
+ * a thread of the normal policy that wakes it (the push that completes a
+ * chunk) is otherwise preempted on the spot, its processor handed to the
+ * encoding of the chunk while the request it was serving waits. Batch
+ * threads keep their share of the processors (the same weight, the same
+ * nice value) but do not preempt on wake-up: the thread runs where a
+ * processor is idle, or at the next tick. Only from the normal policy: a
+ * thread that inherited a real-time one, or the idle one, is left as the
+ * program made it; and not under a seccomp filter, which might kill the
+ * process for a scheduling call it does not list. */
+static void rep_yield_on_wakeup(void)
+{
+    int policy;
+    struct sched_param param;
+    if (ts_fd_split_filtered() || pthread_getschedparam(pthread_self(), &policy, &param) != 0 ||
+        policy != SCHED_OTHER)
+        return;
+    param.sched_priority = 0;
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &param); /* refused: as before */
+}
+
 /* The reporter thread: sleeps until a chunk of spans is queued or the open
  * batch is due, encodes what is queued and sends what is due; with
  * nothing at all to do, gives back the memory that bursts left. */
@@ -369,6 +391,7 @@ static void *rep_thread_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's */
     pthread_setname_np(pthread_self(), "traceshim-rep");
+    rep_yield_on_wakeup();
     rep_leave_program_fd_table();
     /* Spans were counted but the oldest was not published yet (its
      * producer was between claiming its place and storing the record): the

@@ -90,9 +90,11 @@ bash tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10
 
 # The benchmark suite, seconds long: it must run (the numbers come from
 # the full `bash bench/run.sh`, see BENCHMARKS.md).
-step "benchmark smoke: bench/run.sh --smoke (its Node peer comparison needs bench/node's packages)"
+step "benchmark smoke: bench/run.sh --smoke (its Node peer comparison needs bench/node's packages), bench/ab.sh"
 bash bench/node/install.sh || early=1
 bash bench/run.sh --smoke --lib build-ci/libtraceshim.so || early=1
+# bench/ab.sh, two builds side by side: the same build twice, one round of a second
+bash bench/ab.sh build-ci/libtraceshim.so build-ci/libtraceshim.so tinyhttpd 1 1 || early=1
 
 step "ctest --test-dir build-ci --output-on-failure -j2"
 rc=0

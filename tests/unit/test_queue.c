@@ -28,6 +28,7 @@
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1915,6 +1916,65 @@ static void test_reporter_lazy_thread_and_signals(void **state)
     run_in_child(NULL, scen_lazy_thread_and_signals);
 }
 
+/* The reporter thread started by a program's thread of policy `policy`
+ * and nice value 3: its own policy (SCHED_BATCH from the normal one: woken,
+ * it does not preempt the thread that woke it; any other is left as
+ * inherited) and its nice value (kept). */
+static void reporter_scheduling_from(int policy, int want_policy)
+{
+    scen_setup(1000, 512, 30);
+    CHECK(setpriority(PRIO_PROCESS, 0, 3) == 0, "setpriority: %s", strerror(errno));
+    struct sched_param param = {0};
+    CHECK(sched_setscheduler(0, policy, &param) == 0, "sched_setscheduler: %s", strerror(errno));
+    submit_named("span:%d:%d", 8, 1);
+    pid_t tid = 0;
+    for (int i = 0; i < 200 && !tid; i++, sleep_ms(5))
+        tid = reporter_tid();
+    CHECK(tid > 0, "no thread named traceshim-rep");
+    /* exported: the thread is past its start, where it sets its policy */
+    CHECK(wait_file_spans(g_path, 1, 5000) == 1, "the span was not exported");
+    int got = sched_getscheduler(tid);
+    CHECK(got == want_policy, "reporter policy %d, want %d", got, want_policy);
+    errno = 0;
+    int nice_value = getpriority(PRIO_PROCESS, (id_t)tid);
+    CHECK(nice_value == 3 && errno == 0, "reporter nice %d, want 3", nice_value);
+    CHECK(sched_getscheduler(0) == policy, "the program's thread changed policy");
+    scen_cleanup();
+}
+
+static void scen_thread_yields_on_wakeup(void)
+{
+    reporter_scheduling_from(SCHED_OTHER, SCHED_BATCH);
+}
+
+static void scen_thread_keeps_idle_policy(void)
+{
+    reporter_scheduling_from(SCHED_IDLE, SCHED_IDLE);
+}
+
+/* Under a seccomp filter no scheduling call is made (one that kills for a
+ * call it does not list would kill the program). */
+static void scen_thread_policy_left_under_seccomp(void)
+{
+    allow_all_seccomp_filter();
+    reporter_scheduling_from(SCHED_OTHER, SCHED_OTHER);
+}
+
+static void test_reporter_thread_yields_on_wakeup(void **state)
+{
+    run_in_child(NULL, scen_thread_yields_on_wakeup);
+}
+
+static void test_reporter_thread_keeps_idle_policy(void **state)
+{
+    run_in_child(NULL, scen_thread_keeps_idle_policy);
+}
+
+static void test_reporter_thread_policy_left_under_seccomp(void **state)
+{
+    run_in_child(NULL, scen_thread_policy_left_under_seccomp);
+}
+
 static void scen_batch_wakes_thread(void)
 {
     scen_setup(1000, 10, 60000);
@@ -2320,6 +2380,9 @@ int main(void)
         cmocka_unit_test(test_reporter_shared_fd_table),
         cmocka_unit_test(test_reporter_fd_table_decided),
         cmocka_unit_test(test_reporter_lazy_thread_and_signals),
+        cmocka_unit_test(test_reporter_thread_yields_on_wakeup),
+        cmocka_unit_test(test_reporter_thread_keeps_idle_policy),
+        cmocka_unit_test(test_reporter_thread_policy_left_under_seccomp),
         cmocka_unit_test(test_reporter_batch_wakes_thread),
         cmocka_unit_test(test_reporter_chunk_then_quiet),
         cmocka_unit_test(test_reporter_splits_long_lines),
