@@ -1163,6 +1163,7 @@ static int json_line_valid(const char *p, size_t n)
 struct spanfile {
     int lines, spans, bad_lines, unknown_names;
     size_t longest_line, most_spans_in_line;
+    size_t longest_shared_line; /* of the lines holding more than one span */
     unsigned short seen[MAXG][MAXI];
     long pid_of[MAXG]; /* 0 none seen, -1 spans of this group from several pids */
 };
@@ -1206,6 +1207,8 @@ static void scan_spans(const char *data, size_t len, struct spanfile *sf)
             q += 10;
         }
         sf->spans += (int)in_line;
+        if (in_line > 1 && n > sf->longest_shared_line)
+            sf->longest_shared_line = n;
         if (in_line > sf->most_spans_in_line)
             sf->most_spans_in_line = in_line;
         p = nl + 1;
@@ -2114,6 +2117,8 @@ static void scen_split_long_lines(void)
     CHECK(sf->spans == N, "%d spans", sf->spans);
     CHECK(sf->lines >= 2, "%d lines: not split", sf->lines);
     CHECK(sf->longest_line <= (size_t)4 << 20, "a line of %zu bytes", sf->longest_line);
+    CHECK(sf->longest_shared_line <= (size_t)64 << 10, "a line of %zu bytes holds several spans",
+          sf->longest_shared_line);
     check_group(sf, 9, N);
     CHECK(ts_rep_exported() == N, "exported %llu", (unsigned long long)ts_rep_exported());
     scen_cleanup();
@@ -2122,6 +2127,32 @@ static void scen_split_long_lines(void)
 static void test_reporter_splits_long_lines(void **state)
 {
     run_in_child(NULL, scen_split_long_lines);
+}
+
+/* A batch of ordinary spans (512 of about 300 bytes) goes out as lines of
+ * at most 64 KiB: a line is one write, which a kernel that preempts only
+ * where its code allows runs from start to end (reporter/exporters.c). */
+static void scen_file_lines_filled(void)
+{
+    scen_setup(4000, 512, 60000);
+    enum { N = 2048 };
+    for (int i = 0; i < N; i++)
+        submit_named("span:%d:%d", 8, i);
+    ts_rep_flush(20000);
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->bad_lines == 0, "%d bad lines", sf->bad_lines);
+    CHECK(sf->spans == N, "%d spans", sf->spans);
+    CHECK(sf->longest_line <= (size_t)64 << 10, "a line of %zu bytes", sf->longest_line);
+    CHECK(sf->most_spans_in_line >= 64, "lines of at most %zu spans: filled short",
+          sf->most_spans_in_line);
+    check_group(sf, 8, N);
+    CHECK(ts_rep_exported() == N, "exported %llu", (unsigned long long)ts_rep_exported());
+    scen_cleanup();
+}
+
+static void test_reporter_file_lines_filled(void **state)
+{
+    run_in_child(NULL, scen_file_lines_filled);
 }
 
 /* --- other exporters */
@@ -2386,6 +2417,7 @@ int main(void)
         cmocka_unit_test(test_reporter_batch_wakes_thread),
         cmocka_unit_test(test_reporter_chunk_then_quiet),
         cmocka_unit_test(test_reporter_splits_long_lines),
+        cmocka_unit_test(test_reporter_file_lines_filled),
         cmocka_unit_test(test_reporter_whole_blocks),
         cmocka_unit_test(test_reporter_exporter_none),
         cmocka_unit_test(test_reporter_exporter_console),
