@@ -25,10 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1923,9 +1925,21 @@ static void test_reporter_lazy_thread_and_signals(void **state)
  * and nice value 3: its own policy (SCHED_BATCH from the normal one: woken,
  * it does not preempt the thread that woke it; any other is left as
  * inherited) and its nice value (kept). */
-static void reporter_scheduling_from(int policy, int want_policy)
+static void reporter_scheduling_from(int policy, int want_policy, bool with_receiver)
 {
     scen_setup(1000, 512, 30);
+    int agent = -1;
+    if (with_receiver) { /* jaeger too, to a socket that reads nothing */
+        agent = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t alen = sizeof a;
+        CHECK(agent >= 0 && bind(agent, (struct sockaddr *)&a, sizeof a) == 0 &&
+                  getsockname(agent, (struct sockaddr *)&a, &alen) == 0,
+              "agent socket: %s", strerror(errno));
+        ts_cfg.exporters |= 1u << TS_EXPORTER_JAEGER;
+        strcpy(ts_cfg.jaeger_host, "127.0.0.1");
+        ts_cfg.jaeger_port = ntohs(a.sin_port);
+    }
     CHECK(setpriority(PRIO_PROCESS, 0, 3) == 0, "setpriority: %s", strerror(errno));
     struct sched_param param = {0};
     CHECK(sched_setscheduler(0, policy, &param) == 0, "sched_setscheduler: %s", strerror(errno));
@@ -1942,17 +1956,19 @@ static void reporter_scheduling_from(int policy, int want_policy)
     int nice_value = getpriority(PRIO_PROCESS, (id_t)tid);
     CHECK(nice_value == 3 && errno == 0, "reporter nice %d, want 3", nice_value);
     CHECK(sched_getscheduler(0) == policy, "the program's thread changed policy");
+    if (agent >= 0)
+        close(agent);
     scen_cleanup();
 }
 
 static void scen_thread_yields_on_wakeup(void)
 {
-    reporter_scheduling_from(SCHED_OTHER, SCHED_BATCH);
+    reporter_scheduling_from(SCHED_OTHER, SCHED_BATCH, false);
 }
 
 static void scen_thread_keeps_idle_policy(void)
 {
-    reporter_scheduling_from(SCHED_IDLE, SCHED_IDLE);
+    reporter_scheduling_from(SCHED_IDLE, SCHED_IDLE, false);
 }
 
 /* Under a seccomp filter no scheduling call is made (one that kills for a
@@ -1960,7 +1976,53 @@ static void scen_thread_keeps_idle_policy(void)
 static void scen_thread_policy_left_under_seccomp(void)
 {
     allow_all_seccomp_filter();
-    reporter_scheduling_from(SCHED_OTHER, SCHED_OTHER);
+    reporter_scheduling_from(SCHED_OTHER, SCHED_OTHER, false);
+}
+
+/* A backlog of a quarter of the queue puts the thread back under the
+ * normal policy (reporter.c rep_keep_up), and a second without one under
+ * SCHED_BATCH again. The backlog: a place claimed and never published,
+ * which the thread cannot take past until the queue passes it (1 s). */
+static void scen_thread_hurries_with_a_backlog(void)
+{
+    scen_setup(1000, 512, 30);
+    submit_named("span:%d:%d", 8, 0);
+    pid_t tid = 0;
+    for (int i = 0; i < 200 && !tid; i++, sleep_ms(5))
+        tid = reporter_tid();
+    CHECK(tid > 0, "no thread named traceshim-rep");
+    CHECK(wait_file_spans(g_path, 1, 5000) == 1, "the first span was not exported");
+    CHECK(sched_getscheduler(tid) == SCHED_BATCH, "not yielding at first");
+    __atomic_fetch_add(&ts_rep_the_queue()->tail, 1, __ATOMIC_SEQ_CST); /* claimed, never published */
+    for (int i = 1; i <= 400; i++)
+        submit_named("span:%d:%d", 8, i);
+    int policy = -1;
+    for (int i = 0; i < 160 && (policy = sched_getscheduler(tid)) != SCHED_OTHER; i++)
+        sleep_ms(5);
+    CHECK(policy == SCHED_OTHER, "policy %d with 400 spans queued", policy);
+    CHECK(ts_rep_queued() > 0, "the backlog was gone before the policy was looked at");
+    CHECK(wait_file_spans(g_path, 401, 10000) == 401, "the backlog was not exported");
+    for (int i = 0; i < 600 && (policy = sched_getscheduler(tid)) != SCHED_BATCH; i++)
+        sleep_ms(5);
+    CHECK(policy == SCHED_BATCH, "policy %d a second after the backlog", policy);
+    scen_cleanup();
+}
+
+static void test_reporter_thread_hurries_with_a_backlog(void **state)
+{
+    run_in_child(NULL, scen_thread_hurries_with_a_backlog);
+}
+
+/* An exporter that waits for a receiver: the normal policy is kept (a
+ * wake-up from that wait would otherwise wait for the tick). */
+static void scen_thread_policy_left_with_a_receiver(void)
+{
+    reporter_scheduling_from(SCHED_OTHER, SCHED_OTHER, true);
+}
+
+static void test_reporter_thread_policy_left_with_a_receiver(void **state)
+{
+    run_in_child(NULL, scen_thread_policy_left_with_a_receiver);
 }
 
 static void test_reporter_thread_yields_on_wakeup(void **state)
@@ -2413,6 +2475,8 @@ int main(void)
         cmocka_unit_test(test_reporter_lazy_thread_and_signals),
         cmocka_unit_test(test_reporter_thread_yields_on_wakeup),
         cmocka_unit_test(test_reporter_thread_keeps_idle_policy),
+        cmocka_unit_test(test_reporter_thread_hurries_with_a_backlog),
+        cmocka_unit_test(test_reporter_thread_policy_left_with_a_receiver),
         cmocka_unit_test(test_reporter_thread_policy_left_under_seccomp),
         cmocka_unit_test(test_reporter_batch_wakes_thread),
         cmocka_unit_test(test_reporter_chunk_then_quiet),
