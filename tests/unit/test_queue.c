@@ -1457,6 +1457,16 @@ static pid_t reporter_tid(void)
     return tid;
 }
 
+/* The reporter thread's task id once it has started (up to a second). */
+static pid_t started_reporter_tid(void)
+{
+    pid_t tid = 0;
+    for (int i = 0; i < 200 && !tid; i++, sleep_ms(5))
+        tid = reporter_tid();
+    CHECK(tid > 0, "no thread named traceshim-rep");
+    return tid;
+}
+
 static size_t pipe_bytes(int fd)
 {
     int n = 0;
@@ -1898,10 +1908,7 @@ static void scen_lazy_thread_and_signals(void)
         submit_named("span:%d:%d", 7, i);
     CHECK(errno == 777, "submit changed errno to %d", errno);
     CHECK(task_count() == base + 1, "threads after the first span: %d", task_count());
-    pid_t tid = 0;
-    for (int i = 0; i < 200 && !tid; i++, sleep_ms(5))
-        tid = reporter_tid();
-    CHECK(tid > 0, "no thread named traceshim-rep");
+    pid_t tid = started_reporter_tid();
     unsigned long long blk = sigblk_of(tid);
     int sigs[] = {SIGINT, SIGTERM, SIGUSR1, SIGHUP, SIGCHLD, SIGPIPE, SIGALRM};
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
@@ -1944,10 +1951,7 @@ static void reporter_scheduling_from(int policy, int want_policy, bool with_rece
     struct sched_param param = {0};
     CHECK(sched_setscheduler(0, policy, &param) == 0, "sched_setscheduler: %s", strerror(errno));
     submit_named("span:%d:%d", 8, 1);
-    pid_t tid = 0;
-    for (int i = 0; i < 200 && !tid; i++, sleep_ms(5))
-        tid = reporter_tid();
-    CHECK(tid > 0, "no thread named traceshim-rep");
+    pid_t tid = started_reporter_tid();
     /* exported: the thread is past its start, where it sets its policy */
     CHECK(wait_file_spans(g_path, 1, 5000) == 1, "the span was not exported");
     int got = sched_getscheduler(tid);
@@ -1987,10 +1991,7 @@ static void scen_thread_hurries_with_a_backlog(void)
 {
     scen_setup(1000, 512, 30);
     submit_named("span:%d:%d", 8, 0);
-    pid_t tid = 0;
-    for (int i = 0; i < 200 && !tid; i++, sleep_ms(5))
-        tid = reporter_tid();
-    CHECK(tid > 0, "no thread named traceshim-rep");
+    pid_t tid = started_reporter_tid();
     CHECK(wait_file_spans(g_path, 1, 5000) == 1, "the first span was not exported");
     CHECK(sched_getscheduler(tid) == SCHED_BATCH, "not yielding at first");
     __atomic_fetch_add(&ts_rep_the_queue()->tail, 1, __ATOMIC_SEQ_CST); /* claimed, never published */
