@@ -45,6 +45,7 @@
 #include "preload/fd_split.h"
 #include "preload/process.h"
 #include "preload/span.h"
+#include "preload/url.h"
 #include "reporter/queue.h"
 #include "reporter/reporter.h"
 
@@ -2014,16 +2015,52 @@ static void test_reporter_thread_hurries_with_a_backlog(void **state)
     run_in_child(NULL, scen_thread_hurries_with_a_backlog);
 }
 
-/* An exporter that waits for a receiver: the normal policy is kept (a
- * wake-up from that wait would otherwise wait for the tick). */
-static void scen_thread_policy_left_with_a_receiver(void)
+/* With an exporter that sends to a receiver too (jaeger), the thread
+ * yields all the same between its sends. */
+static void scen_thread_yields_with_a_receiver(void)
 {
-    reporter_scheduling_from(SCHED_OTHER, SCHED_OTHER, true);
+    reporter_scheduling_from(SCHED_OTHER, SCHED_BATCH, true);
 }
 
-static void test_reporter_thread_policy_left_with_a_receiver(void **state)
+static void test_reporter_thread_yields_with_a_receiver(void **state)
 {
-    run_in_child(NULL, scen_thread_policy_left_with_a_receiver);
+    run_in_child(NULL, scen_thread_yields_with_a_receiver);
+}
+
+/* While it waits for an OTLP receiver's answer (here one that accepts
+ * nothing and never answers), the thread runs under the normal policy: a
+ * wake-up from that wait does not wait for the tick. Then it yields again. */
+static void scen_thread_waits_for_a_receiver_unyielding(void)
+{
+    scen_setup(1000, 512, 30);
+    int stall = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    CHECK(stall >= 0 && bind(stall, (struct sockaddr *)&a, sizeof a) == 0 && listen(stall, 4) == 0 &&
+              getsockname(stall, (struct sockaddr *)&a, &alen) == 0,
+          "receiver socket: %s", strerror(errno));
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/traces", (unsigned)ntohs(a.sin_port));
+    CHECK(ts_url_parse(url, &ts_cfg.otlp_url) == NULL, "url %s", url);
+    ts_cfg.exporters = 1u << TS_EXPORTER_OTLP;
+    ts_cfg.otlp_timeout_ms = 1500;
+    ts_cfg.bsp_export_timeout_ms = 1500;
+    submit_named("span:%d:%d", 8, 0);
+    pid_t tid = started_reporter_tid();
+    int policy = -1;
+    for (int i = 0; i < 400 && (policy = sched_getscheduler(tid)) != SCHED_OTHER; i++)
+        sleep_ms(2);
+    CHECK(policy == SCHED_OTHER, "policy %d while the receiver does not answer", policy);
+    for (int i = 0; i < 1500 && (policy = sched_getscheduler(tid)) != SCHED_BATCH; i++)
+        sleep_ms(2);
+    CHECK(policy == SCHED_BATCH, "policy %d after the send gave up", policy);
+    close(stall);
+    scen_cleanup();
+}
+
+static void test_reporter_thread_waits_for_a_receiver_unyielding(void **state)
+{
+    run_in_child(NULL, scen_thread_waits_for_a_receiver_unyielding);
 }
 
 static void test_reporter_thread_yields_on_wakeup(void **state)
@@ -2477,7 +2514,8 @@ int main(void)
         cmocka_unit_test(test_reporter_thread_yields_on_wakeup),
         cmocka_unit_test(test_reporter_thread_keeps_idle_policy),
         cmocka_unit_test(test_reporter_thread_hurries_with_a_backlog),
-        cmocka_unit_test(test_reporter_thread_policy_left_with_a_receiver),
+        cmocka_unit_test(test_reporter_thread_yields_with_a_receiver),
+        cmocka_unit_test(test_reporter_thread_waits_for_a_receiver_unyielding),
         cmocka_unit_test(test_reporter_thread_policy_left_under_seccomp),
         cmocka_unit_test(test_reporter_batch_wakes_thread),
         cmocka_unit_test(test_reporter_chunk_then_quiet),
