@@ -202,7 +202,7 @@ static bool rep_yields; /* the thread runs under SCHED_BATCH, set by itself */
 static uint64_t rep_hurry_until_ms;
 #define REP_HURRY_MS 1000u
 static bool rep_sends_wait; /* an exporter waits for a receiver */
-static __thread bool rep_on_thread;
+static __thread bool rep_on_thread __attribute__((tls_model("initial-exec")));
 
 static bool rep_set_policy(int policy)
 {
