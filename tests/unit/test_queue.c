@@ -1929,6 +1929,33 @@ static void test_reporter_lazy_thread_and_signals(void **state)
     run_in_child(NULL, scen_lazy_thread_and_signals);
 }
 
+/* A socket of this type bound to 127.0.0.1 on a port the kernel picks
+ * (listening when a stream); *port is that port. */
+static int loopback_socket(int type, uint16_t *port)
+{
+    int fd = socket(AF_INET, type, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              (type != SOCK_STREAM || listen(fd, 4) == 0) &&
+              getsockname(fd, (struct sockaddr *)&a, &alen) == 0,
+          "loopback socket: %s", strerror(errno));
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* The reporter thread's policy once it is `want`, or as it is after
+ * waiting up to ms milliseconds for that. */
+static int policy_within(pid_t tid, int want, unsigned ms)
+{
+    int policy = sched_getscheduler(tid);
+    for (unsigned waited = 0; policy != want && waited < ms; waited += 2) {
+        sleep_ms(2);
+        policy = sched_getscheduler(tid);
+    }
+    return policy;
+}
+
 /* The reporter thread started by a program's thread of policy `policy`
  * and nice value 3: its own policy (SCHED_BATCH from the normal one: woken,
  * it does not preempt the thread that woke it; any other is left as
@@ -1938,15 +1965,9 @@ static void reporter_scheduling_from(int policy, int want_policy, bool with_rece
     scen_setup(1000, 512, 30);
     int agent = -1;
     if (with_receiver) { /* jaeger too, to a socket that reads nothing */
-        agent = socket(AF_INET, SOCK_DGRAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t alen = sizeof a;
-        CHECK(agent >= 0 && bind(agent, (struct sockaddr *)&a, sizeof a) == 0 &&
-                  getsockname(agent, (struct sockaddr *)&a, &alen) == 0,
-              "agent socket: %s", strerror(errno));
+        agent = loopback_socket(SOCK_DGRAM, &ts_cfg.jaeger_port);
         ts_cfg.exporters |= 1u << TS_EXPORTER_JAEGER;
         strcpy(ts_cfg.jaeger_host, "127.0.0.1");
-        ts_cfg.jaeger_port = ntohs(a.sin_port);
     }
     CHECK(setpriority(PRIO_PROCESS, 0, 3) == 0, "setpriority: %s", strerror(errno));
     struct sched_param param = {0};
@@ -1998,14 +2019,11 @@ static void scen_thread_hurries_with_a_backlog(void)
     __atomic_fetch_add(&ts_rep_the_queue()->tail, 1, __ATOMIC_SEQ_CST); /* claimed, never published */
     for (int i = 1; i <= 400; i++)
         submit_named("span:%d:%d", 8, i);
-    int policy = -1;
-    for (int i = 0; i < 160 && (policy = sched_getscheduler(tid)) != SCHED_OTHER; i++)
-        sleep_ms(5);
+    int policy = policy_within(tid, SCHED_OTHER, 800);
     CHECK(policy == SCHED_OTHER, "policy %d with 400 spans queued", policy);
     CHECK(ts_rep_queued() > 0, "the backlog was gone before the policy was looked at");
     CHECK(wait_file_spans(g_path, 401, 10000) == 401, "the backlog was not exported");
-    for (int i = 0; i < 600 && (policy = sched_getscheduler(tid)) != SCHED_BATCH; i++)
-        sleep_ms(5);
+    policy = policy_within(tid, SCHED_BATCH, 3000);
     CHECK(policy == SCHED_BATCH, "policy %d a second after the backlog", policy);
     scen_cleanup();
 }
@@ -2033,26 +2051,19 @@ static void test_reporter_thread_yields_with_a_receiver(void **state)
 static void scen_thread_waits_for_a_receiver_unyielding(void)
 {
     scen_setup(1000, 512, 30);
-    int stall = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    CHECK(stall >= 0 && bind(stall, (struct sockaddr *)&a, sizeof a) == 0 && listen(stall, 4) == 0 &&
-              getsockname(stall, (struct sockaddr *)&a, &alen) == 0,
-          "receiver socket: %s", strerror(errno));
+    uint16_t port;
+    int stall = loopback_socket(SOCK_STREAM, &port); /* accepts nothing */
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/traces", (unsigned)ntohs(a.sin_port));
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/traces", (unsigned)port);
     CHECK(ts_url_parse(url, &ts_cfg.otlp_url) == NULL, "url %s", url);
     ts_cfg.exporters = 1u << TS_EXPORTER_OTLP;
     ts_cfg.otlp_timeout_ms = 1500;
     ts_cfg.bsp_export_timeout_ms = 1500;
     submit_named("span:%d:%d", 8, 0);
     pid_t tid = started_reporter_tid();
-    int policy = -1;
-    for (int i = 0; i < 400 && (policy = sched_getscheduler(tid)) != SCHED_OTHER; i++)
-        sleep_ms(2);
+    int policy = policy_within(tid, SCHED_OTHER, 800);
     CHECK(policy == SCHED_OTHER, "policy %d while the receiver does not answer", policy);
-    for (int i = 0; i < 1500 && (policy = sched_getscheduler(tid)) != SCHED_BATCH; i++)
-        sleep_ms(2);
+    policy = policy_within(tid, SCHED_BATCH, 3000);
     CHECK(policy == SCHED_BATCH, "policy %d after the send gave up", policy);
     close(stall);
     scen_cleanup();
