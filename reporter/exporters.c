@@ -44,6 +44,9 @@
  * for a second, so that a busy exporter reuses it batch after batch, and
  * let it go once the reporter is idle. */
 #define EXP_KEEP_BUF ((size_t)64 << 10)
+/* How long the most a batch held sets the room every batch starts with
+ * (struct exp_batch's start_with). */
+#define EXP_START_WITH_MS 1000
 /* What each configured exporter's batch buffer holds from the reporter
  * thread's start (ts_exp_prepare): a flush of a few spans fits. */
 #define EXP_PREPARED_BUF ((size_t)16 << 10)
@@ -70,11 +73,19 @@ struct exp_batch {
     struct ts_json_buf spans;
     size_t room;
     size_t n;
-    /* What the last batch took (its length, room included): the next one
-     * starts with that much, so that a steady stream of full batches does
-     * not grow each buffer from nothing again, copying it at every
-     * doubling. A small batch lowers it again. */
-    size_t last_len;
+    /* The most this batch's buffer has held (high), and the most any batch
+     * sent in the last second held (start_with, room included, since
+     * start_with_ms): each batch starts with room for that much, so that a
+     * stream of full batches does not grow each buffer from nothing again,
+     * copying it at every doubling. The most held, not the length sent: a
+     * batch that filled up held, for a moment, the span that no longer fit
+     * (it moved to the next batch). Over a second, not the last batch: a
+     * busy reporter sends partial batches between full ones (each time the
+     * queue runs dry), and each would lower the room the next full batch
+     * needs. */
+    size_t high;
+    size_t start_with;
+    uint64_t start_with_ms;
     bool failing; /* the last send failed (a recovery is worth a line) */
     bool reported;
 };
@@ -296,11 +307,23 @@ static void exp_batch_begin(struct exp_batch *b, const struct ts_encoder *enc)
 {
     ts_json_buf_reset(&b->spans);
     b->room = enc->head_max();
-    if (b->last_len > b->spans.cap)
-        ts_json_buf_reserve(&b->spans, b->last_len);
+    if (b->start_with > b->spans.cap)
+        ts_json_buf_reserve(&b->spans, b->start_with);
     char *o = ts_json_buf_room(&b->spans, b->room);
     if (o) /* else failed: the batch is dropped when sent */
         ts_json_buf_commit(&b->spans, o + b->room);
+}
+
+/* Note the most b's batch held, for the batches of the next second. */
+static void exp_batch_remember_high(struct exp_batch *b)
+{
+    size_t high = b->high > b->spans.len ? b->high : b->spans.len;
+    uint64_t now = ts_mono_ms();
+    if (high >= b->start_with || now - b->start_with_ms >= EXP_START_WITH_MS) {
+        b->start_with = high;
+        b->start_with_ms = now;
+    }
+    b->high = 0;
 }
 
 /* How many bytes b's spans take so far. */
@@ -323,7 +346,7 @@ static void exp_batch_send(struct exp_batch *b, uint64_t deadline_ms)
               b->send(b, b->spans.data + msg, b->spans.len - msg, deadline_ms) == 0;
     exp_count(ok, b->n);
     b->n = 0;
-    b->last_len = b->spans.len;
+    exp_batch_remember_high(b);
     if (b->spans.cap > EXP_KEEP_BUF)
         ts_json_buf_free(&b->spans);
     else
@@ -340,6 +363,8 @@ static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t
         exp_batch_begin(b, enc);
     size_t mark = b->spans.len;
     enc->span(&b->spans, s, b->n == 0);
+    if (b->spans.len > b->high)
+        b->high = b->spans.len;
     size_t fill = b->n > 0 && b->fill_bytes ? b->fill_bytes : b->max_bytes;
     if (enc->bound(exp_spans_len(b), b->n + 1) <= fill) {
         b->n++;

@@ -74,6 +74,13 @@ void ts_json_buf_truncate(struct ts_json_buf *b, size_t len)
         b->len = len;
 }
 
+static uint64_t buf_moved; /* ts_json_buf_moved */
+
+uint64_t ts_json_buf_moved(void)
+{
+    return __atomic_load_n(&buf_moved, __ATOMIC_RELAXED);
+}
+
 bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra)
 {
     if (b->failed)
@@ -102,6 +109,8 @@ bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra)
         b->failed = true;
         return false;
     }
+    if (b->len)
+        __atomic_fetch_add(&buf_moved, b->len, __ATOMIC_RELAXED);
     b->data = p;
     b->cap = cap;
     return true;

@@ -39,6 +39,11 @@ void ts_json_buf_truncate(struct ts_json_buf *b, size_t len);
 /* Make room for extra more bytes; false (and failed) when out of memory. */
 bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra);
 
+/* Bytes the process's buffers have copied to grow since it started (a
+ * count the tests read: a batch buffer grown batch after batch copies
+ * each batch once more). */
+uint64_t ts_json_buf_moved(void);
+
 /* Raw bytes, copied as they are. The encoders append many short pieces
  * per span on the reporter thread; the common case (room in the buffer) is
  * inline, so a literal's length is known at compile time and the copy is a
