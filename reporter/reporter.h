@@ -102,6 +102,13 @@ uint64_t ts_rep_exported(void);
  * not sent yet. */
 uint64_t ts_rep_queued(void);
 
+/* How many queued spans ring the reporter thread, after `arrived` spans
+ * came in since_ns: `few` while a chunk of them takes long to come, `most`
+ * when they come fast (reporter.c says why). For tests. */
+size_t ts_rep_wake_at_for(uint64_t since_ns, size_t arrived, size_t few, size_t most);
+/* How many queued spans ring the reporter thread now (0: no ring yet). */
+size_t ts_rep_ring_wake_at(void);
+
 /* The span queue itself, for tests that put it in states no caller of
  * this API can (a place claimed and never published). */
 struct ts_rep_queue *ts_rep_the_queue(void);

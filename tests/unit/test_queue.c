@@ -2276,6 +2276,61 @@ static void test_reporter_file_lines_filled(void **state)
     run_in_child(NULL, scen_file_lines_filled);
 }
 
+/* The rings' pace: a few spans at a time while they come slowly, a chunk
+ * at a time when a chunk comes in under 1.5 ms. */
+static void test_reporter_wake_at_for(void **state)
+{
+    (void)state;
+    const uint64_t ms = 1000000u;
+    assert_int_equal(ts_rep_wake_at_for(5 * ms, 0, 16, 64), 16);         /* none came */
+    assert_int_equal(ts_rep_wake_at_for(ms / 2, 64, 16, 64), 64);        /* 64 in 0.5 ms */
+    assert_int_equal(ts_rep_wake_at_for(2 * ms, 64, 16, 64), 16);        /* 64 in 2 ms */
+    assert_int_equal(ts_rep_wake_at_for(3 * ms / 10, 16, 16, 64), 64);   /* a chunk in 1.2 ms */
+    assert_int_equal(ts_rep_wake_at_for(4 * ms / 10, 16, 16, 64), 16);   /* a chunk in 1.6 ms */
+    assert_int_equal(ts_rep_wake_at_for(UINT64_MAX / 2, 1, 16, 64), 16); /* no overflow */
+    assert_int_equal(ts_rep_wake_at_for(ms / 10, 1000, 8, 8), 8);        /* small batches */
+}
+
+/* The reporter thread sets the pace from what it finds: a chunk at a time
+ * while a fast stream lasts, a few at a time again once it has stopped,
+ * and then slow spans ring it every 16 (at 64, twenty would still wait). */
+static void scen_paces_its_rings(void)
+{
+    scen_setup(4000, 512, 200);
+    struct ts_rep_queue *q = ts_rep_the_queue();
+    size_t most = 0;
+    for (int b = 0; b < 100; b++) {
+        for (int i = 0; i < 64; i++)
+            submit_named("span:%d:%d", 10, b * 64 + i);
+        struct timespec pause = {0, 500000L};
+        nanosleep(&pause, NULL);
+        size_t now = ts_rep_ring_wake_at();
+        if (b >= 20 && now > most)
+            most = now;
+    }
+    CHECK(most == 64, "rung every %zu spans at most during a fast stream", most);
+    usleep(400 * 1000); /* the open batch is due (200 ms): the thread looks, finds none */
+    CHECK(ts_rep_ring_wake_at() == 16, "rung every %zu spans after the stream",
+          ts_rep_ring_wake_at());
+    for (int i = 0; i < 20; i++) {
+        submit_named("span:%d:%d", 10, 6400 + i);
+        usleep(1000);
+    }
+    usleep(20 * 1000);
+    size_t waiting = ts_rep_queue_count(q);
+    CHECK(waiting < 16, "%zu slow spans still wait for the thread", waiting);
+    ts_rep_flush(20000);
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->spans == 6420, "%d spans", sf->spans);
+    CHECK(ts_rep_dropped() == 0, "dropped %llu", (unsigned long long)ts_rep_dropped());
+    scen_cleanup();
+}
+
+static void test_reporter_paces_its_rings(void **state)
+{
+    run_in_child(NULL, scen_paces_its_rings);
+}
+
 /* --- other exporters */
 
 static void scen_exporter_none(void)
@@ -2542,6 +2597,8 @@ int main(void)
         cmocka_unit_test(test_reporter_chunk_then_quiet),
         cmocka_unit_test(test_reporter_splits_long_lines),
         cmocka_unit_test(test_reporter_file_lines_filled),
+        cmocka_unit_test(test_reporter_wake_at_for),
+        cmocka_unit_test(test_reporter_paces_its_rings),
         cmocka_unit_test(test_reporter_whole_blocks),
         cmocka_unit_test(test_reporter_exporter_none),
         cmocka_unit_test(test_reporter_exporter_console),
