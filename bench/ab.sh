@@ -52,6 +52,7 @@ stop_all() {
     pids=()
 }
 trap 'stop_all; rm -rf "$work"' EXIT
+source "$here/nginx_conf.sh"
 cc -std=c11 -O2 -o "$work/tinyhttpd" "$here/tinyhttpd.c"
 cc -std=c11 -O2 -o "$work/interleave" "$here/interleave.c" -lm
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -74,32 +75,13 @@ start_tinyhttpd() {
     port=$(cat "$1/port" 2>/dev/null || true)
 }
 
-# start_nginx DIR LIB [UPSTREAM_PORT] -> port (a proxy to UPSTREAM_PORT, or
-# a 1 KiB static file)
+# start_nginx DIR LIB [UPSTREAM_PORT] -> port (bench/nginx_conf.sh: a proxy
+# to UPSTREAM_PORT, or a 1 KiB static file)
 start_nginx() {
-    local dir=$1 site upstream=""
-    mkdir -p "$dir/logs" "$dir/tmp" "$dir/html"
+    local dir=$1
     run_env "$dir" "$2"
     port=$(free_port)
-    if [ -n "${3:-}" ]; then
-        upstream="upstream backend { server 127.0.0.1:$3; keepalive 32; keepalive_requests 1000000; }"
-        site="location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
-    else
-        head -c 1024 /dev/zero | tr '\0' 'x' >"$dir/html/index.html"
-        site="root $dir/html;"
-    fi
-    cat >"$dir/nginx.conf" <<EOF
-daemon off; master_process off; worker_processes 1; pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off; keepalive_requests 1000000;
-    client_body_temp_path $dir/tmp/body; proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi; uwsgi_temp_path $dir/tmp/uwsgi; scgi_temp_path $dir/tmp/scgi;
-    $upstream
-    server { listen 127.0.0.1:$port; $site }
-}
-EOF
+    write_nginx_conf "$dir" "$port" "${3:-}"
     "${env_of[@]}" nginx -p "$dir" -c "$dir/nginx.conf" >/dev/null 2>"$dir/stderr" &
     pids+=($!)
     for _ in $(seq 250); do [ -s "$dir/nginx.pid" ] && break; sleep 0.02; done

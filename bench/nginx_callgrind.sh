@@ -42,31 +42,19 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-mkdir -p "$work/html/api/items" "$work/logs" "$work/tmp"
-head -c 1024 /dev/zero | tr '\0' 'x' >"$work/html/api/items/42"
-site="root $work/html;"
-upstream=""
+source "$here/nginx_conf.sh"
+backend_port=""
 if [ "$mode" = proxy ]; then
     cc -std=c11 -O2 -o "$work/tinyhttpd" "$here/tinyhttpd.c"
     "$work/tinyhttpd" "$work/backend.port" 3600 2>/dev/null &
     pids+=($!)
     for _ in $(seq 200); do [ -s "$work/backend.port" ] && break; sleep 0.05; done
-    upstream="upstream backend { server 127.0.0.1:$(cat "$work/backend.port"); keepalive 32; keepalive_requests 1000000; }"
-    site="location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
+    backend_port=$(cat "$work/backend.port")
 fi
 port=$(free_port)
-cat >"$work/nginx.conf" <<EOF
-daemon off; master_process off; worker_processes 1; pid $work/nginx.pid;
-error_log $work/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off; client_body_temp_path $work/tmp/body; proxy_temp_path $work/tmp/proxy;
-    fastcgi_temp_path $work/tmp/f; uwsgi_temp_path $work/tmp/u; scgi_temp_path $work/tmp/s;
-    keepalive_requests 1000000;
-    $upstream
-    server { listen 127.0.0.1:$port; $site }
-}
-EOF
+write_nginx_conf "$work" "$port" "$backend_port"
+mkdir -p "$work/html/api/items"
+head -c 1024 /dev/zero | tr '\0' 'x' >"$work/html/api/items/42"
 
 # One nginx under callgrind serving N requests; NAME names its files.
 count() { # NAME N traced|untraced

@@ -87,6 +87,7 @@ wrk_connections=32
 # ---- work directory and clean-up -------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/traceshim-bench.XXXXXX")
 source "$bench/procs.sh"
+source "$bench/nginx_conf.sh"
 cleanup() {
     stop_started_pids
     if [ $keep = 1 ]; then echo "bench/run.sh: work directory kept: $work" >&2; else rm -rf "$work"; fi
@@ -221,59 +222,17 @@ free_port() {
 
 port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Starts nginx in the foreground, one process (master_process off: the
-# worker is the process started here, so LD_PRELOAD and the exit-time flush
-# apply to it directly), serving a 1 KiB static file or, given
-# BACKEND_PORT, as a reverse proxy to 127.0.0.1:BACKEND_PORT over
-# keep-alive upstream connections (HTTP/1.1, no "Connection: close", an
-# upstream keepalive pool as large as wrk's connection count), so that the
-# proxy -> backend hop costs no connect per request, as in production.
+# Starts nginx (bench/nginx_conf.sh: one process, serving a 1 KiB static
+# file or, given BACKEND_PORT, a keep-alive reverse proxy to it, with an
+# upstream pool as large as wrk's connection count); sets server_pid,
+# server_port and server_log.
 start_nginx() { # MODE STDERR_FILE [SPAN_FILE [BACKEND_PORT]]
-    local prefix attempt site upstream=""
+    local prefix attempt
     prefix=$(mktemp -d "$work/nginx-XXXXXX")
-    if [ -n "${4:-}" ]; then
-        upstream="upstream chain_backend {
-        server 127.0.0.1:$4;
-        keepalive $wrk_connections;
-        keepalive_requests 1000000;
-    }"
-        site="location / {
-            proxy_pass http://chain_backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }"
-    else
-        site="root $prefix/html;"
-    fi
-    # nginx moves its stderr onto error_log once it runs: the shim's stats
-    # line at exit lands there.
     server_log="$prefix/logs/error.log"
-    mkdir -p "$prefix/html" "$prefix/logs" "$prefix/tmp"
-    head -c 1024 /dev/zero | tr '\0' 'x' >"$prefix/html/index.html"
     for attempt in 1 2 3; do
         server_port=$(free_port)
-        cat >"$prefix/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $prefix/nginx.pid;
-error_log $prefix/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
-    keepalive_requests 1000000;
-    $upstream
-    server {
-        listen 127.0.0.1:$server_port;
-        $site
-    }
-}
-EOF
+        write_nginx_conf "$prefix" "$server_port" "${4:-}" "$wrk_connections"
         if [ "$1" = untraced ]; then
             nginx -p "$prefix" -c "$prefix/nginx.conf" 2>"$2" &
         else
