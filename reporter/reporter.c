@@ -145,18 +145,22 @@ static unsigned rep_delay_ms(void)
 /* Queued spans that wake the reporter thread (rep_ring_wake_at). A ring
  * costs the program's thread that makes it a system call and wakes the
  * reporter to encode what came, which may then share a processor with the
- * program. While spans come slowly (a server with time between its
- * requests), REP_WAKE_FEW at a time: each of the reporter's runs is short
- * and falls in the program's idle time, just after the request that rang.
- * When a chunk comes faster than REP_FAST_CHUNK_NS (a server busy all the
- * time), a chunk at a time: there is no idle time to fit in, and fewer
- * rings cost its requests less. Measured side by side (bench/ab.sh,
- * bench/PROFILE.md session 18): a ring every 16 spans always took 1.7 µs
- * off the p99 added per hop one request at a time through two traced
- * hops, and 4 points off a saturated tinyhttpd's throughput; paced so,
- * 2.8-3.0 µs off that p99, throughput unchanged. */
-#define REP_WAKE_FEW 16
-#define REP_FAST_CHUNK_NS 1500000u
+ * program. The ring is paced to what comes in a millisecond, between
+ * REP_WAKE_FEW and a chunk: while spans come slowly (a server with time
+ * between its requests), a few at a time, so that each of the reporter's
+ * runs is short and falls in the program's idle time, just after the
+ * request that rang; faster, more at a time, so that the thread is rung
+ * about once a millisecond at most: a ring (a futex wake and the
+ * reporter's wake-up, a few µs) then takes a bounded share of even a
+ * saturated server's time, whatever its rate. Measured side by side
+ * (bench/ab.sh, bench/PROFILE.md session 18): against a ring every 64
+ * spans, 16 below 43k spans a second and 64 above took 2.8-3.0 µs off the
+ * p99 added per hop one request at a time through two traced hops, this
+ * pace about 2.5 µs more; a saturated tinyhttpd's throughput unchanged by
+ * either, within the method's noise (a ring every 16 at any rate cost it
+ * 4 points). */
+#define REP_WAKE_FEW 8
+#define REP_WAKE_PER_NS 1000000u
 
 /* A chunk, or a whole batch when batches are smaller. */
 static size_t rep_wake_most(size_t cap)
@@ -173,16 +177,20 @@ static size_t rep_wake_few(size_t cap)
 
 size_t ts_rep_wake_at_for(uint64_t since_ns, size_t arrived, size_t few, size_t most)
 {
-    if (arrived == 0 || since_ns / arrived * REP_CHUNK >= REP_FAST_CHUNK_NS)
+    if (arrived == 0)
         return few;
-    return most;
+    uint64_t ns_each = since_ns / arrived;
+    if (ns_each == 0)
+        return most;
+    uint64_t per = REP_WAKE_PER_NS / ns_each;
+    return per < few ? few : per > most ? most : (size_t)per;
 }
 
 /* Spans queued that ring the reporter thread, set once the ring is mapped
  * (rep_wake_few of its capacity): 0 until then (atomic; the release store
  * follows the ring's own publication, so a producer that reads it non-zero
  * finds the ring). From then on the reporter thread sets it, at each look
- * at the queue (rep_pace). */
+ * at the queue (rep_pace, rep_ring_at_pace). */
 static size_t rep_ring_wake_at;
 static uint64_t rep_looked_ns; /* when the reporter thread last counted the queue */
 
@@ -192,13 +200,28 @@ size_t ts_rep_ring_wake_at(void)
 }
 
 /* The pace of the rings, from the `pending` spans that came since the
- * reporter thread last looked (its thread only). */
+ * reporter thread last looked (its thread only; rep_ring_at_pace makes it
+ * the rings'). */
+static size_t rep_paced;
+
 static void rep_pace(size_t pending)
 {
     uint64_t now = ts_mono_ns();
-    size_t wake_at = ts_rep_wake_at_for(now - rep_looked_ns, pending, rep_wake_few(rep_q.cap),
-                                        rep_wake_most(rep_q.cap));
+    rep_paced = ts_rep_wake_at_for(now - rep_looked_ns, pending, rep_wake_few(rep_q.cap),
+                                   rep_wake_most(rep_q.cap));
     rep_looked_ns = now;
+}
+
+/* Make the pace the rings' threshold, or the room left in the open batch
+ * when that is less: the span that fills a batch rings, so that a full
+ * batch is sent when it fills, not at a later ring or when it is due
+ * (export mutex held: rep_open). */
+static void rep_ring_at_pace(void)
+{
+    size_t wake_at = rep_paced ? rep_paced : rep_wake_few(rep_q.cap);
+    size_t batch = rep_batch_size(rep_q.cap);
+    if (rep_open > 0 && rep_open < batch && batch - rep_open < wake_at)
+        wake_at = batch - rep_open;
     size_t was = __atomic_load_n(&rep_ring_wake_at, __ATOMIC_RELAXED);
     if (was != 0 && was != wake_at) /* 0: no ring mapped, none to pace */
         __atomic_store_n(&rep_ring_wake_at, wake_at, __ATOMIC_RELEASE);
@@ -561,6 +584,7 @@ static void *rep_thread_main(void *arg)
         bool idle = pending == 0 && rep_open == 0;
         size_t taken = idle ? 0 : rep_export_queued(pending, NULL, 0, timed_out);
         unpublished = pending > 0 && taken == 0;
+        rep_ring_at_pace();
         pthread_mutex_unlock(&rep_export_mu);
         if (idle && timed_out) {
             ts_block_caches_give_back(); /* threads' spare span records and buffers */

@@ -103,8 +103,8 @@ uint64_t ts_rep_exported(void);
 uint64_t ts_rep_queued(void);
 
 /* How many queued spans ring the reporter thread, after `arrived` spans
- * came in since_ns: `few` while a chunk of them takes long to come, `most`
- * when they come fast (reporter.c says why). For tests. */
+ * came in since_ns: as many as come in a millisecond, at least `few`, at
+ * most `most` (reporter.c says why). For tests. */
 size_t ts_rep_wake_at_for(uint64_t since_ns, size_t arrived, size_t few, size_t most);
 /* How many queued spans ring the reporter thread now (0: no ring yet). */
 size_t ts_rep_ring_wake_at(void);

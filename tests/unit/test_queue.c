@@ -2276,24 +2276,27 @@ static void test_reporter_file_lines_filled(void **state)
     run_in_child(NULL, scen_file_lines_filled);
 }
 
-/* The rings' pace: a few spans at a time while they come slowly, a chunk
- * at a time when a chunk comes in under 1.5 ms. */
+/* The rings' pace: as many spans as come in a millisecond, at least a
+ * few, at most a chunk. */
 static void test_reporter_wake_at_for(void **state)
 {
     (void)state;
     const uint64_t ms = 1000000u;
-    assert_int_equal(ts_rep_wake_at_for(5 * ms, 0, 16, 64), 16);         /* none came */
-    assert_int_equal(ts_rep_wake_at_for(ms / 2, 64, 16, 64), 64);        /* 64 in 0.5 ms */
-    assert_int_equal(ts_rep_wake_at_for(2 * ms, 64, 16, 64), 16);        /* 64 in 2 ms */
-    assert_int_equal(ts_rep_wake_at_for(3 * ms / 10, 16, 16, 64), 64);   /* a chunk in 1.2 ms */
-    assert_int_equal(ts_rep_wake_at_for(4 * ms / 10, 16, 16, 64), 16);   /* a chunk in 1.6 ms */
-    assert_int_equal(ts_rep_wake_at_for(UINT64_MAX / 2, 1, 16, 64), 16); /* no overflow */
-    assert_int_equal(ts_rep_wake_at_for(ms / 10, 1000, 8, 8), 8);        /* small batches */
+    assert_int_equal(ts_rep_wake_at_for(5 * ms, 0, 8, 64), 8);           /* none came */
+    assert_int_equal(ts_rep_wake_at_for(ms / 2, 64, 8, 64), 64);         /* 128 a ms */
+    assert_int_equal(ts_rep_wake_at_for(2 * ms, 64, 8, 64), 32);         /* 32 a ms */
+    assert_int_equal(ts_rep_wake_at_for(ms, 20, 8, 64), 20);             /* 20 a ms */
+    assert_int_equal(ts_rep_wake_at_for(4 * ms, 16, 8, 64), 8);          /* 4 a ms */
+    assert_int_equal(ts_rep_wake_at_for(0, 5, 8, 64), 64);               /* all at once */
+    assert_int_equal(ts_rep_wake_at_for(UINT64_MAX, 1, 8, 64), 8);       /* no overflow */
+    assert_int_equal(ts_rep_wake_at_for(ms, SIZE_MAX, 8, 64), 64);       /* no overflow */
+    assert_int_equal(ts_rep_wake_at_for(ms / 10, 1000, 4, 4), 4);        /* small batches */
 }
 
 /* The reporter thread sets the pace from what it finds: a chunk at a time
  * while a fast stream lasts, a few at a time again once it has stopped,
- * and then slow spans ring it every 16 (at 64, twenty would still wait). */
+ * and then slow spans ring it every 8: of twenty, the last four wait (at a
+ * pace of 64 once the first eight were taken, twelve would). */
 static void scen_paces_its_rings(void)
 {
     scen_setup(4000, 512, 200);
@@ -2310,7 +2313,7 @@ static void scen_paces_its_rings(void)
     }
     CHECK(most == 64, "rung every %zu spans at most during a fast stream", most);
     usleep(400 * 1000); /* the open batch is due (200 ms): the thread looks, finds none */
-    CHECK(ts_rep_ring_wake_at() == 16, "rung every %zu spans after the stream",
+    CHECK(ts_rep_ring_wake_at() == 8, "rung every %zu spans after the stream",
           ts_rep_ring_wake_at());
     for (int i = 0; i < 20; i++) {
         submit_named("span:%d:%d", 10, 6400 + i);
@@ -2318,7 +2321,7 @@ static void scen_paces_its_rings(void)
     }
     usleep(20 * 1000);
     size_t waiting = ts_rep_queue_count(q);
-    CHECK(waiting < 16, "%zu slow spans still wait for the thread", waiting);
+    CHECK(waiting < 8, "%zu slow spans still wait for the thread", waiting);
     ts_rep_flush(20000);
     struct spanfile *sf = read_span_file(g_path);
     CHECK(sf->spans == 6420, "%d spans", sf->spans);
