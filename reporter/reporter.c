@@ -160,7 +160,7 @@ static unsigned rep_delay_ms(void)
  * either, within the method's noise (a ring every 16 at any rate cost it
  * 4 points). */
 #define REP_WAKE_FEW 8
-#define REP_WAKE_PER_NS 1000000u
+#define REP_PACE_WINDOW_NS 1000000u /* as many spans as come in this long */
 
 /* A chunk, or a whole batch when batches are smaller. */
 static size_t rep_wake_most(size_t cap)
@@ -182,8 +182,8 @@ size_t ts_rep_wake_at_for(uint64_t since_ns, size_t arrived, size_t few, size_t 
     uint64_t ns_each = since_ns / arrived;
     if (ns_each == 0)
         return most;
-    uint64_t per = REP_WAKE_PER_NS / ns_each;
-    return per < few ? few : per > most ? most : (size_t)per;
+    uint64_t in_window = REP_PACE_WINDOW_NS / ns_each;
+    return in_window < few ? few : in_window > most ? most : (size_t)in_window;
 }
 
 /* Spans queued that ring the reporter thread, set once the ring is mapped
