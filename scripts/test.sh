@@ -82,7 +82,8 @@ ctest --test-dir build-asan -L soak --output-on-failure || early=1
 step "build-tsan/: threaded unit tests under TSan (ctest -L tsan)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTS_WERROR=ON -DTS_SANITIZE=thread >/dev/null
 cmake --build build-tsan -j"$(nproc)" >/dev/null
-TSAN_OPTIONS="halt_on_error=1 exitcode=66 die_after_fork=0 atexit_sleep_ms=50" \
+# tests/tsan.supp: what TSan cannot tell apart, each entry with its why.
+TSAN_OPTIONS="halt_on_error=1 exitcode=66 die_after_fork=0 atexit_sleep_ms=50 suppressions=$PWD/tests/tsan.supp" \
     ctest --test-dir build-tsan -L tsan --output-on-failure -j2 || early=1
 
 step "fuzz smoke: tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10"
