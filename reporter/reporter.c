@@ -192,7 +192,6 @@ size_t ts_rep_wake_at_for(uint64_t since_ns, size_t arrived, size_t few, size_t 
  * finds the ring). From then on the reporter thread sets it, at each look
  * at the queue (rep_pace, rep_ring_at_pace). */
 static size_t rep_ring_wake_at;
-static uint64_t rep_looked_ns; /* when the reporter thread last counted the queue */
 
 size_t ts_rep_ring_wake_at(void)
 {
@@ -200,25 +199,24 @@ size_t ts_rep_ring_wake_at(void)
 }
 
 /* The pace of the rings, from the `pending` spans that came since the
- * reporter thread last looked (its thread only; rep_ring_at_pace makes it
- * the rings'). */
-static size_t rep_paced;
-
-static void rep_pace(size_t pending)
+ * reporter thread last looked at the queue (its thread only). */
+static size_t rep_pace(size_t pending)
 {
+    static uint64_t looked_ns;
     uint64_t now = ts_mono_ns();
-    rep_paced = ts_rep_wake_at_for(now - rep_looked_ns, pending, rep_wake_few(rep_q.cap),
-                                   rep_wake_most(rep_q.cap));
-    rep_looked_ns = now;
+    size_t paced = ts_rep_wake_at_for(now - looked_ns, pending, rep_wake_few(rep_q.cap),
+                                      rep_wake_most(rep_q.cap));
+    looked_ns = now;
+    return paced;
 }
 
-/* Make the pace the rings' threshold, or the room left in the open batch
+/* Make `paced` the rings' threshold, or the room left in the open batch
  * when that is less: the span that fills a batch rings, so that a full
  * batch is sent when it fills, not at a later ring or when it is due
  * (export mutex held: rep_open). */
-static void rep_ring_at_pace(void)
+static void rep_ring_at_pace(size_t paced)
 {
-    size_t wake_at = rep_paced ? rep_paced : rep_wake_few(rep_q.cap);
+    size_t wake_at = paced;
     size_t batch = rep_batch_size(rep_q.cap);
     if (rep_open > 0 && rep_open < batch && batch - rep_open < wake_at)
         wake_at = batch - rep_open;
@@ -572,7 +570,7 @@ static void *rep_thread_main(void *arg)
         if (ts_handover_pending(&rep_handover))
             continue;
         size_t pending = ts_rep_queue_count(&rep_q);
-        rep_pace(pending);
+        size_t paced = rep_pace(pending);
         rep_keep_up(pending);
         /* Timed out: the open batch is due, or the schedule delay has
          * passed since the thread last looked; everything goes. An open
@@ -584,7 +582,7 @@ static void *rep_thread_main(void *arg)
         bool idle = pending == 0 && rep_open == 0;
         size_t taken = idle ? 0 : rep_export_queued(pending, NULL, 0, timed_out);
         unpublished = pending > 0 && taken == 0;
-        rep_ring_at_pace();
+        rep_ring_at_pace(paced);
         pthread_mutex_unlock(&rep_export_mu);
         if (idle && timed_out) {
             ts_block_caches_give_back(); /* threads' spare span records and buffers */
