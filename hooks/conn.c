@@ -686,11 +686,11 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
 {
     if (!conn_lock_out(c, may_wait))
         return conn_send_unseen(c, pass, arg); /* beside another thread's blocked send */
-    struct ts_held_lock_note held = ts_held_lock(&c->out.mu); /* let go if the thread ends in the send */
+    struct ts_held_send_note held = ts_held_send_lock(c); /* let go if the thread leaves the send */
     tunnel_ahead(c, iov, iovcnt);
-    ssize_t r = pass(arg);
+    ssize_t r = conn_pass(pass, arg);
     int saved = errno;
-    ts_held_lock_end(held);
+    ts_held_send_lock_end(held);
     if (r > 0)
         feed_iov(c, FEED_SERVER_OUT, &c->out, iov, iovcnt, (size_t)r);
     conn_unlock(&c->out.mu);
@@ -715,6 +715,12 @@ static void skip_unseen(struct ts_conn *c, enum feed_kind kind, struct dir *d, s
         conn_dir_settle(d);
         on_message_end(c, kind);
     }
+}
+
+void ts_conn_send_abandoned(struct ts_conn *c)
+{
+    atomic_store_explicit(&c->out_unseen, true, memory_order_relaxed);
+    conn_unlock(&c->out.mu);
 }
 
 void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n)

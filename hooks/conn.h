@@ -123,6 +123,11 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
 void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n);
 void ts_conn_received_unseen(struct ts_conn *c, ssize_t n);
 
+/* A thread left a send on c (cancelled, or by siglongjmp) while holding
+ * c's send lock: let go of it. What that send moved is not known, so the
+ * next send under the lock gives the stream up. */
+void ts_conn_send_abandoned(struct ts_conn *c);
+
 struct ts_ctx;
 
 /* The W3C tracestate that goes with ctx, a context a child continues (a

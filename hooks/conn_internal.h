@@ -9,6 +9,7 @@
 #ifndef TS_CONN_INTERNAL_H
 #define TS_CONN_INTERNAL_H
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/types.h>
@@ -21,6 +22,7 @@
 #include "../preload/stats.h"
 #include "conn.h"
 #include "conn_lock.h"
+#include "held.h"
 #include "http1.h"
 #include "inflight.h"
 
@@ -214,6 +216,23 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
  * answer too). */
 #define CONN_NONBLOCKING_WAIT_NS 1000000L
 
+/* The levels of the reentrancy guard the hooks hold over ts_conn_send and
+ * ts_conn_send_to (one: io_hooks.c, tls_sessions.c), which a thread that
+ * leaves a real send by siglongjmp gives back (held.h). */
+#define CONN_SEND_GUARD 1
+
+/* The program's own send, its frame marked for the length of it (held.h). */
+static inline ssize_t conn_pass(ts_conn_pass_fn pass, void *arg)
+{
+    struct ts_held_call in_call;
+    bool marked = ts_held_call_begin(&in_call, CONN_SEND_GUARD);
+    ssize_t r = pass(arg);
+    int saved = errno;
+    ts_held_call_end(&in_call, marked);
+    errno = saved;
+    return r;
+}
+
 /* Take c's send lock; may_wait false: only if it is free within
  * CONN_NONBLOCKING_WAIT_NS. When it is not, the send goes out as the
  * program made it, unseen (conn_send_unseen): waiting longer would make
@@ -236,7 +255,7 @@ static inline bool conn_lock_out(struct ts_conn *c, bool may_wait)
  * when it moved bytes, the stream's next locker gives it up. */
 static inline ssize_t conn_send_unseen(struct ts_conn *c, ts_conn_pass_fn pass, void *arg)
 {
-    ssize_t r = pass(arg);
+    ssize_t r = conn_pass(pass, arg);
     if (r > 0)
         atomic_store_explicit(&c->out_unseen, true, memory_order_relaxed);
     return r;

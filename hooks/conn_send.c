@@ -103,7 +103,13 @@ struct sink {
 
 static ssize_t segs_send(const struct sink *to, struct segs *s, size_t ins_from, size_t ins_len)
 {
-    return to->fn(to->ctx, s->v, s->n, ins_from, ins_len);
+    struct ts_held_call in_call;
+    bool marked = ts_held_call_begin(&in_call, CONN_SEND_GUARD);
+    ssize_t r = to->fn(to->ctx, s->v, s->n, ins_from, ins_len);
+    int saved = errno;
+    ts_held_call_end(&in_call, marked);
+    errno = saved;
+    return r;
 }
 
 /* A socket's sink: one sendmsg on the fd, with the program's flags. */
@@ -468,11 +474,11 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
     /* Refused by the kernel as they are (EINVAL): passed on, never read,
      * so the program hears the kernel's answer. */
     if (iovcnt <= 0 || iovcnt > IOV_MAX)
-        return pass(arg);
+        return conn_pass(pass, arg);
     int orig = errno, saved = orig;
     if (!conn_lock_out(c, may_wait))
         return conn_send_unseen(c, pass, arg); /* beside another thread's blocked send */
-    struct ts_held_lock_note held = ts_held_lock(&c->out.mu); /* let go if the thread ends in a send */
+    struct ts_held_send_note held = ts_held_send_lock(c); /* let go if the thread leaves a send */
     conn_check_tunnel(c, &c->out);
     size_t total = 0;
     bool unreadable = false;
@@ -483,7 +489,7 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
     ssize_t result;
     if (total == 0 || unreadable || (c->out.state == DIR_OFF && !conn_wire_pending(c))) {
         errno = orig;
-        result = pass(arg);
+        result = conn_pass(pass, arg);
         saved = errno;
         if (unreadable && result > 0) /* the kernel took the pieces before the bad one */
             conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
@@ -509,7 +515,7 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
         }
         saved = result < 0 ? errno : orig;
     }
-    ts_held_lock_end(held);
+    ts_held_send_lock_end(held);
     conn_unlock(&c->out.mu);
     errno = saved;
     return result;
@@ -535,7 +541,7 @@ static __attribute__((noinline, cold)) ssize_t send_to_stale(struct ts_conn *c, 
 {
     ts_conn_untrack_if(fd, c);
     errno = orig;
-    return pass(arg);
+    return conn_pass(pass, arg);
 }
 
 /* ts_conn_send for a client: on the socket, in sendmsg calls. Out of

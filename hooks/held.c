@@ -1,5 +1,6 @@
-/* held.c — the thread-exit destructor that lets go of what a thread held
- * when it ended inside a real call (see held.h). */
+/* held.c — letting go of what a thread held when it left a real call
+ * without returning through the hook: at its exit (cancelled inside the
+ * call), or when a siglongjmp took it out (see held.h). */
 #include "held.h"
 
 #include <pthread.h>
@@ -14,22 +15,35 @@ static pthread_once_t held_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t held_key;
 static bool held_key_usable;
 
-/* The thread ends with something still noted: it ended inside a real
- * call. The lock first: letting go of the reference may end the
- * connection's spans, which takes the connection's locks. */
-static void held_at_exit(void *arg)
+/* The send lock first: letting go of the reference may end the
+ * connection's spans, which takes the connection's locks. The bytes the
+ * send moved before it was left are not known: the stream is given up at
+ * its next send (ts_conn_send_abandoned). */
+static void held_let_go(struct ts_held *h)
 {
-    struct ts_held *h = arg;
     ts_guard_enter();
-    if (h->lock) {
-        conn_unlock(h->lock);
-        h->lock = NULL;
+    if (h->sending) {
+        ts_conn_send_abandoned(h->sending);
+        h->sending = NULL;
     }
     if (h->ref.conn) {
         ts_conn_done_with(h->ref.fd, h->ref.conn);
         h->ref.conn = NULL;
     }
     ts_guard_leave();
+}
+
+/* The thread ends with something still noted: it ended inside a real
+ * call. */
+static void held_at_exit(void *arg)
+{
+    ts_guard_call = (struct ts_guard_call){NULL, 0};
+    held_let_go(arg);
+}
+
+void ts_held_abandoned(void)
+{
+    held_let_go(&ts_held);
 }
 
 /* Past the keys a thread keeps without allocation (exit_key.h), threads

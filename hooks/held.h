@@ -1,23 +1,31 @@
 /* held.h — what a program's thread holds of the shim's while it is inside
- * a real read, write or send, let go of when the thread ends there.
+ * a real read, write or send, let go of when the thread leaves the call
+ * without returning through the hook.
  *
- * Those calls are cancellation points: a thread cancelled (pthread_cancel)
- * while blocked in one unwinds out of the hook without returning through
- * it. A connection's send lock held across the real send would stay held
- * for good, and every later send on the connection would wait forever; a
- * counted reference to the connection would keep its spans from ever
- * ending. So a hook notes here, in the thread's own storage, what it
- * holds for the length of the real call, and a thread-exit destructor
- * (a pthread key's, which glibc runs for a cancelled thread and for
- * pthread_exit) lets go of what is still noted. The common case costs a
- * few thread-local stores a call. */
+ * Two ways out do that. Those calls are cancellation points: a thread
+ * cancelled (pthread_cancel) while blocked in one unwinds out of the hook.
+ * And a signal handler may leave by siglongjmp (an alarm that times a
+ * blocking send out), after which the thread goes on. A connection's send
+ * lock held across the real send would stay held for good, and every
+ * later send on the connection would wait forever; a counted reference to
+ * the connection would keep its spans from ever ending; the guard a send
+ * holds would leave the thread untraced. So a hook notes here, in the
+ * thread's own storage, what it holds for the length of the real call,
+ * and marks its frame (struct ts_held_call, preload/guard.h). A
+ * thread-exit destructor (a pthread key's, which glibc runs for a
+ * cancelled thread and for pthread_exit) lets go of what is still noted;
+ * after a siglongjmp, the first hook's entry that finds the mark written
+ * over does the same (ts_held_abandoned): there, before that hook notes
+ * anything, what is noted is the left call's. The common case costs a few
+ * thread-local stores a call. */
 #ifndef TS_HELD_H
 #define TS_HELD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../preload/direct.h"
-#include "conn_lock.h"
+#include "../preload/guard.h"
 
 struct ts_conn;
 
@@ -29,16 +37,16 @@ struct ts_held_ref {
 
 struct ts_held {
     struct ts_held_ref ref;
-    struct conn_lock *lock; /* a direction's lock held across the real send */
-    bool registered;        /* the exit destructor knows this thread */
+    struct ts_conn *sending; /* whose send lock is held across the real send */
+    bool registered;         /* the exit destructor knows this thread */
 };
 
 extern __thread struct ts_held ts_held __attribute__((tls_model("initial-exec")));
 
-/* Whether a thread of the program can end inside a real call at all:
- * not while the hooks make bare system calls (preload/direct.h: a
+/* Whether a thread of the program can be cancelled inside a real call at
+ * all: not while the hooks make bare system calls (preload/direct.h: a
  * program with no thread of its own that never asked for a cancellation),
- * which spares a single-threaded server the notes. */
+ * which spares a single-threaded server the exit destructor. */
 static inline bool ts_held_needed(void)
 {
     return !ts_direct_now();
@@ -47,57 +55,90 @@ static inline bool ts_held_needed(void)
 /* Make sure the exit destructor runs for this thread (once per thread). */
 void ts_held_register(void);
 
+/* Let go of what the marked call held: its thread left it by siglongjmp
+ * (called by preload/guard.c, which has given back the guard). */
+void ts_held_abandoned(void);
+
 /* What a note replaced (a signal handler's hook may run inside another's
- * real call), to put back when the call is over; noted false: nothing was
- * noted. */
+ * real call), to put back when the call is over. */
 struct ts_held_conn_note {
     struct ts_held_ref before;
-    bool noted;
 };
 
-struct ts_held_lock_note {
-    struct conn_lock *before;
-    bool noted;
+struct ts_held_send_note {
+    struct ts_conn *before;
 };
 
 /* The hook holds a reference to c (fd's connection) for the real call. */
 static inline struct ts_held_conn_note ts_held_conn(int fd, struct ts_conn *c)
 {
-    struct ts_held_conn_note n = {{NULL, 0}, false};
-    if (!ts_held_needed())
-        return n;
-    if (__builtin_expect(!ts_held.registered, 0))
+    if (__builtin_expect(!ts_held.registered, 0) && ts_held_needed())
         ts_held_register();
-    n.before = ts_held.ref;
-    n.noted = true;
+    struct ts_held_conn_note n = {ts_held.ref};
     ts_held.ref = (struct ts_held_ref){c, fd};
+    TS_GUARD_ORDER();
     return n;
 }
 
 static inline void ts_held_conn_end(struct ts_held_conn_note n)
 {
-    if (n.noted)
-        ts_held.ref = n.before;
+    TS_GUARD_ORDER();
+    ts_held.ref = n.before;
 }
 
-/* A direction's lock is held across the real send. */
-static inline struct ts_held_lock_note ts_held_lock(struct conn_lock *l)
+/* c's send lock is held across the real send. */
+static inline struct ts_held_send_note ts_held_send_lock(struct ts_conn *c)
 {
-    struct ts_held_lock_note n = {NULL, false};
-    if (!ts_held_needed())
-        return n;
-    if (__builtin_expect(!ts_held.registered, 0))
-        ts_held_register();
-    n.before = ts_held.lock;
-    n.noted = true;
-    ts_held.lock = l;
+    struct ts_held_send_note n = {ts_held.sending};
+    ts_held.sending = c;
+    TS_GUARD_ORDER();
     return n;
 }
 
-static inline void ts_held_lock_end(struct ts_held_lock_note n)
+/* Before the lock is let go of: a note of a lock already free could let
+ * go of another thread's. */
+static inline void ts_held_send_lock_end(struct ts_held_send_note n)
 {
-    if (n.noted)
-        ts_held.lock = n.before;
+    TS_GUARD_ORDER();
+    ts_held.sending = n.before;
+    TS_GUARD_ORDER();
+}
+
+/* A hook's mark on its frame for the length of the real function (see
+ * preload/guard.h): left from there, the shim's state is whole, and what
+ * the hook held may be let go of. guard_held: the levels of the guard the
+ * hook holds over the call (a send's 1: ts_conn_send runs under it).
+ * Only the outermost call marks: a signal handler's hook that interrupted
+ * it leaves that one's mark. Returns whether this call marked. */
+struct ts_held_call {
+    volatile uint64_t mark;
+};
+
+static inline bool ts_held_call_begin(struct ts_held_call *hc, int guard_held)
+{
+    /* A signal handler's hook inside another call, or the first call after
+     * one was left whose frame is still intact (it is let go of at a
+     * hook's entry, not here: this hook holds things of its own). */
+    if (__builtin_expect(ts_guard_call.mark != NULL, 0))
+        return false;
+    hc->mark = TS_GUARD_CALL_MARK;
+    ts_guard_call.guard_held = guard_held;
+    TS_GUARD_ORDER();
+    ts_guard_call.mark = &hc->mark;
+    TS_GUARD_ORDER();
+    return true;
+}
+
+/* The real function returned: the mark is taken off the frame, so that its
+ * bytes do not look like a mark to a later look. */
+static inline void ts_held_call_end(struct ts_held_call *hc, bool marked)
+{
+    if (!marked)
+        return;
+    TS_GUARD_ORDER();
+    ts_guard_call.mark = NULL;
+    TS_GUARD_ORDER();
+    hc->mark = 0;
 }
 
 #endif

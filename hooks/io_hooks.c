@@ -23,7 +23,7 @@
  * into the hook, its registers were saved and restored on every call,
  * the untracked ones included (16 instructions added per call became 24,
  * bench/run.sh's callgrind count). */
-#define TS_PASSTHROUGH(fd) (__builtin_expect(!ts_fd_tracked(fd), 1) || ts_guard_active())
+#define TS_PASSTHROUGH(fd) (__builtin_expect(!ts_fd_tracked(fd), 1) || ts_guard_active_at_entry())
 
 /* A counted reference to fd's connection, taken under the guard: when the
  * fd was untracked meanwhile, dropping the reference may end the
@@ -68,9 +68,12 @@ traced_recv(recv_call_fn call, struct recv_call *rc, const struct iovec *iov, in
     struct ts_conn *c = conn_get_guarded(rc->fd);
     if (!c)
         return call(rc);
-    struct ts_held_conn_note held = ts_held_conn(rc->fd, c); /* let go if it ends in the call */
+    struct ts_held_conn_note held = ts_held_conn(rc->fd, c); /* let go if it leaves the call */
+    struct ts_held_call in_call;
+    bool marked = ts_held_call_begin(&in_call, 0);
     ssize_t r = call(rc);
     int err = errno;
+    ts_held_call_end(&in_call, marked);
     ts_held_conn_end(held);
     ts_guard_enter();
     ts_conn_recv_done(c, iov, iovcnt, r, rc->flags, err);
@@ -271,7 +274,7 @@ traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov,
     struct ts_conn *c = conn_get_guarded(sc->fd);
     if (!c)
         return call(sc);
-    struct ts_held_conn_note held = ts_held_conn(sc->fd, c); /* let go if it ends in the call */
+    struct ts_held_conn_note held = ts_held_conn(sc->fd, c); /* let go if it leaves the call */
     ts_guard_enter();
     ssize_t r = ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, call, sc);
     ts_held_conn_end(held);
@@ -423,9 +426,12 @@ TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
     struct ts_conn *c = conn_get_guarded(fd);
     if (!c)
         return TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
-    struct ts_held_conn_note held = ts_held_conn(fd, c); /* let go if it ends in the call */
+    struct ts_held_conn_note held = ts_held_conn(fd, c); /* let go if it leaves the call */
+    struct ts_held_call in_call;
+    bool marked = ts_held_call_begin(&in_call, 0);
     int r = TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
     int err = errno;
+    ts_held_call_end(&in_call, marked);
     ts_held_conn_end(held);
     ts_guard_enter();
     if (r < 0)

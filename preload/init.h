@@ -26,7 +26,7 @@ static inline bool ts_ready(void)
         if (!ts_active)
             return false;
     }
-    return !ts_guard_active();
+    return !ts_guard_active_at_entry();
 }
 
 #endif

@@ -1,6 +1,6 @@
 /* probe.h — what the C probes of the integration tests share: failing with
  * one line on stderr, pausing, a monotonic clock, SIGALRM on an interval,
- * and plain HTTP/1.1 over a TCP connection to 127.0.0.1.
+ * a listener and connections on 127.0.0.1, and plain HTTP/1.1 over them.
  *
  * Header-only, all functions static inline: the tests compile each probe
  * alone (`cc ... apps/NAME.c`, see compile_app in tshelp.py), so there is
@@ -126,6 +126,40 @@ static inline int connect_loopback(int port, int socket_flags)
         return -1;
     }
     return fd;
+}
+
+/* A TCP listener on 127.0.0.1 at a port the kernel picks, with backlog;
+ * the port goes to *port. The probe fails when it cannot listen. */
+static inline int listen_loopback(int backlog, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = loopback(0);
+    socklen_t len = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        fail("listener");
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* The probe connected to itself through listener (at port): *client the
+ * connecting end, *server the accepted one. Fails otherwise. */
+static inline void connect_to_itself(int listener, int port, int *client, int *server)
+{
+    *client = connect_loopback(port, 0);
+    *server = accept(listener, NULL, NULL);
+    if (*client < 0 || *server < 0)
+        fail("connect to itself");
+}
+
+/* A POST /upload head announcing a body of 100 MB, written on fd: under
+ * the shim, a traced request whose body it counts for long after. */
+static inline void send_upload_head(int fd)
+{
+    static const char head[] = "POST /upload HTTP/1.1\r\nHost: probe\r\n"
+                               "Content-Length: 100000000\r\n\r\n";
+    if (write(fd, head, sizeof head - 1) != (ssize_t)(sizeof head - 1))
+        fail("request head");
 }
 
 /* The status code of the HTTP response in resp ("HTTP/1.x CODE ..."), or

@@ -89,20 +89,11 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     alarm(20); /* the whole run, whatever happens */
 
-    int listener = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = loopback(0);
-    socklen_t alen = sizeof a;
-    if (listener < 0 || bind(listener, (struct sockaddr *)&a, sizeof a) < 0 ||
-        listen(listener, 1) < 0 || getsockname(listener, (struct sockaddr *)&a, &alen) < 0)
-        fail("listener");
-    client = connect_loopback(ntohs(a.sin_port), 0);
-    int server = accept(listener, NULL, NULL);
-    if (client < 0 || server < 0)
-        fail("connect to itself");
-    static const char head[] = "POST /upload HTTP/1.1\r\nHost: probe\r\n"
-                               "Content-Length: 100000000\r\n\r\n";
-    if (write(client, head, sizeof head - 1) != (ssize_t)(sizeof head - 1))
-        fail("request head");
+    int port;
+    int listener = listen_loopback(1, &port);
+    int server;
+    connect_to_itself(listener, port, &client, &server);
+    send_upload_head(client);
 
     pthread_t t, r_t, m_t;
     if (pthread_create(&t, NULL, writer, NULL) != 0 ||
