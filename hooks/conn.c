@@ -719,7 +719,10 @@ static void skip_unseen(struct ts_conn *c, enum feed_kind kind, struct dir *d, s
 
 void ts_conn_send_abandoned(struct ts_conn *c)
 {
-    atomic_store_explicit(&c->out_unseen, true, memory_order_relaxed);
+    /* The lock is this thread's still: what the send was sending (a head's
+     * wire form, with the header lines) goes, and the stream with it. */
+    conn_wire_release(c);
+    conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     conn_unlock(&c->out.mu);
 }
 

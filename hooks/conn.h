@@ -125,7 +125,7 @@ void ts_conn_received_unseen(struct ts_conn *c, ssize_t n);
 
 /* A thread left a send on c (cancelled, or by siglongjmp) while holding
  * c's send lock: let go of it. What that send moved is not known, so the
- * next send under the lock gives the stream up. */
+ * sent stream is given up (the request's span ends; unseen_bytes). */
 void ts_conn_send_abandoned(struct ts_conn *c);
 
 struct ts_ctx;

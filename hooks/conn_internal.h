@@ -216,16 +216,13 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
  * answer too). */
 #define CONN_NONBLOCKING_WAIT_NS 1000000L
 
-/* The levels of the reentrancy guard the hooks hold over ts_conn_send and
- * ts_conn_send_to (one: io_hooks.c, tls_sessions.c), which a thread that
- * leaves a real send by siglongjmp gives back (held.h). */
-#define CONN_SEND_GUARD 1
-
-/* The program's own send, its frame marked for the length of it (held.h). */
+/* The program's own send, its frame marked for the length of it (held.h;
+ * the send hooks hold the guard once around ts_conn_send and
+ * ts_conn_send_to: TS_GUARD_CALL_HELD). */
 static inline ssize_t conn_pass(ts_conn_pass_fn pass, void *arg)
 {
     struct ts_held_call in_call;
-    bool marked = ts_held_call_begin(&in_call, CONN_SEND_GUARD);
+    bool marked = ts_held_call_begin(&in_call);
     ssize_t r = pass(arg);
     int saved = errno;
     ts_held_call_end(&in_call, marked);

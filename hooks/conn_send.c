@@ -104,7 +104,7 @@ struct sink {
 static ssize_t segs_send(const struct sink *to, struct segs *s, size_t ins_from, size_t ins_len)
 {
     struct ts_held_call in_call;
-    bool marked = ts_held_call_begin(&in_call, CONN_SEND_GUARD);
+    bool marked = ts_held_call_begin(&in_call);
     ssize_t r = to->fn(to->ctx, s->v, s->n, ins_from, ins_len);
     int saved = errno;
     ts_held_call_end(&in_call, marked);

@@ -37,7 +37,7 @@ static void held_let_go(struct ts_held *h)
  * call. */
 static void held_at_exit(void *arg)
 {
-    ts_guard_call = (struct ts_guard_call){NULL, 0};
+    ts_guard_marked_call = NULL;
     held_let_go(arg);
 }
 

@@ -11,13 +11,14 @@
  * the connection would keep its spans from ever ending; the guard a send
  * holds would leave the thread untraced. So a hook notes here, in the
  * thread's own storage, what it holds for the length of the real call,
- * and marks its frame (struct ts_held_call, preload/guard.h). A
+ * and a send marks its frame (struct ts_held_call, preload/guard.h). A
  * thread-exit destructor (a pthread key's, which glibc runs for a
  * cancelled thread and for pthread_exit) lets go of what is still noted;
- * after a siglongjmp, the first hook's entry that finds the mark written
- * over does the same (ts_held_abandoned): there, before that hook notes
- * anything, what is noted is the left call's. The common case costs a few
- * thread-local stores a call. */
+ * after a siglongjmp out of a send, the first hook's entry that finds the
+ * mark written over does the same (ts_held_abandoned): every hook of the
+ * thread since passed untraced under the guard the send left entered, so
+ * what is noted is the send's. The common case costs a few thread-local
+ * stores a call. */
 #ifndef TS_HELD_H
 #define TS_HELD_H
 
@@ -55,8 +56,8 @@ static inline bool ts_held_needed(void)
 /* Make sure the exit destructor runs for this thread (once per thread). */
 void ts_held_register(void);
 
-/* Let go of what the marked call held: its thread left it by siglongjmp
- * (called by preload/guard.c, which has given back the guard). */
+/* Let go of what the marked send held: its thread left it by siglongjmp
+ * (called by preload/guard.c, which then gives back the guard). */
 void ts_held_abandoned(void);
 
 /* What a note replaced (a signal handler's hook may run inside another's
@@ -104,27 +105,24 @@ static inline void ts_held_send_lock_end(struct ts_held_send_note n)
     TS_GUARD_ORDER();
 }
 
-/* A hook's mark on its frame for the length of the real function (see
+/* A send's mark on its frame for the length of the real function (see
  * preload/guard.h): left from there, the shim's state is whole, and what
- * the hook held may be let go of. guard_held: the levels of the guard the
- * hook holds over the call (a send's 1: ts_conn_send runs under it).
- * Only the outermost call marks: a signal handler's hook that interrupted
- * it leaves that one's mark. Returns whether this call marked. */
+ * the send held may be let go of. Sends only: a read holds no guard and
+ * no lock over its call, only the reference (which a read left by
+ * siglongjmp keeps: its connection's spans do not end). Returns whether
+ * this call marked (always, but in a hook that runs while another call is
+ * marked, which the guard keeps from happening). */
 struct ts_held_call {
     volatile uint64_t mark;
 };
 
-static inline bool ts_held_call_begin(struct ts_held_call *hc, int guard_held)
+static inline bool ts_held_call_begin(struct ts_held_call *hc)
 {
-    /* A signal handler's hook inside another call, or the first call after
-     * one was left whose frame is still intact (it is let go of at a
-     * hook's entry, not here: this hook holds things of its own). */
-    if (__builtin_expect(ts_guard_call.mark != NULL, 0))
+    if (__builtin_expect(ts_guard_marked_call != NULL, 0))
         return false;
     hc->mark = TS_GUARD_CALL_MARK;
-    ts_guard_call.guard_held = guard_held;
     TS_GUARD_ORDER();
-    ts_guard_call.mark = &hc->mark;
+    ts_guard_marked_call = &hc->mark;
     TS_GUARD_ORDER();
     return true;
 }
@@ -136,7 +134,7 @@ static inline void ts_held_call_end(struct ts_held_call *hc, bool marked)
     if (!marked)
         return;
     TS_GUARD_ORDER();
-    ts_guard_call.mark = NULL;
+    ts_guard_marked_call = NULL;
     TS_GUARD_ORDER();
     hc->mark = 0;
 }

@@ -68,12 +68,9 @@ traced_recv(recv_call_fn call, struct recv_call *rc, const struct iovec *iov, in
     struct ts_conn *c = conn_get_guarded(rc->fd);
     if (!c)
         return call(rc);
-    struct ts_held_conn_note held = ts_held_conn(rc->fd, c); /* let go if it leaves the call */
-    struct ts_held_call in_call;
-    bool marked = ts_held_call_begin(&in_call, 0);
+    struct ts_held_conn_note held = ts_held_conn(rc->fd, c); /* let go if it ends in the call */
     ssize_t r = call(rc);
     int err = errno;
-    ts_held_call_end(&in_call, marked);
     ts_held_conn_end(held);
     ts_guard_enter();
     ts_conn_recv_done(c, iov, iovcnt, r, rc->flags, err);
@@ -426,12 +423,9 @@ TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
     struct ts_conn *c = conn_get_guarded(fd);
     if (!c)
         return TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
-    struct ts_held_conn_note held = ts_held_conn(fd, c); /* let go if it leaves the call */
-    struct ts_held_call in_call;
-    bool marked = ts_held_call_begin(&in_call, 0);
+    struct ts_held_conn_note held = ts_held_conn(fd, c); /* let go if it ends in the call */
     int r = TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
     int err = errno;
-    ts_held_call_end(&in_call, marked);
     ts_held_conn_end(held);
     ts_guard_enter();
     if (r < 0)

@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 __thread int ts_guard_depth __attribute__((tls_model("initial-exec")));
-__thread struct ts_guard_call ts_guard_call __attribute__((tls_model("initial-exec")));
+__thread const volatile uint64_t *ts_guard_marked_call __attribute__((tls_model("initial-exec")));
 
 /* The hooks' half (hooks/held.c): the send lock and the reference the
  * abandoned call held. Weak: the unit tests that link the preload layer
@@ -17,14 +17,21 @@ extern void ts_held_abandoned(void) __attribute__((weak));
  * siglongjmp, the bytes may lie in a live frame's red zone). */
 __attribute__((no_sanitize_address)) bool ts_guard_call_abandoned(void)
 {
-    const volatile uint64_t *mark = ts_guard_call.mark;
-    int guard_held = ts_guard_call.guard_held;
-    if (!mark || ts_guard_depth != guard_held || *mark == TS_GUARD_CALL_MARK)
-        return false; /* none, the shim's work under way, or the call itself (its handler) */
-    ts_guard_call = (struct ts_guard_call){NULL, 0};
+    const volatile uint64_t *mark = ts_guard_marked_call;
+    if (!mark || ts_guard_depth != TS_GUARD_CALL_HELD)
+        return false; /* none, or the shim's own work is under way */
+    /* Taken before it is looked at: a signal handler that runs from here
+     * on finds none, and cannot let go of the same things twice. */
+    ts_guard_marked_call = NULL;
     TS_GUARD_ORDER();
-    ts_guard_depth -= guard_held;
+    if (*mark == TS_GUARD_CALL_MARK) { /* the call is under way: this is its handler */
+        ts_guard_marked_call = mark;
+        TS_GUARD_ORDER();
+        return false;
+    }
     if (ts_held_abandoned)
-        ts_held_abandoned();
+        ts_held_abandoned(); /* still under the call's guard: a handler passes through */
+    TS_GUARD_ORDER();
+    ts_guard_depth -= TS_GUARD_CALL_HELD;
     return true;
 }

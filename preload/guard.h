@@ -5,21 +5,21 @@
  * again. initial-exec TLS: no allocation and no lock on first access, which
  * matters in a preloaded library.
  *
- * A hook that makes a real read or send (which may block, and which a
- * signal may interrupt) marks its own stack frame for the length of the
- * call (struct ts_guard_call). A signal handler that leaves with
- * siglongjmp leaves that frame without returning through the hook: what
- * the hook held (the guard over a send, a connection's send lock and a
- * reference to it) would stay held for the rest of the thread's life, and
- * every later call of the thread would pass untraced. The mark tells the
- * two cases apart without trusting which way the stack grows or where a
- * handler's stack is: while the hook's frame is live, the mark in it is
- * intact (a handler's hooks run in frames of their own); once the thread
- * has left the frame, later calls write over it. The first look at the
- * guard that finds the mark gone lets go of what the hook held
- * (ts_guard_call_abandoned), at a hook's entry. Until the frame is
- * written over, the thread stays as it was before this existed: its calls
- * pass untraced while it holds the guard. */
+ * A send hook holds the guard over the real send (which may block, and
+ * which a signal may interrupt), and marks its own stack frame for the
+ * length of that call (hooks/held.h). A signal handler that leaves by
+ * siglongjmp leaves that frame without returning through the hook: the
+ * guard would stay entered for the rest of the thread's life (every later
+ * call passing untraced), the connection's send lock held (another
+ * thread's send on it waiting forever). The mark tells a live call from a
+ * left one without trusting where a handler's stack is or how stacks are
+ * switched: while the hook's frame is live, the mark in it is intact (a
+ * handler's hooks run in frames of their own); once the thread has left
+ * the frame, later calls write over it. The first hook's entry that finds
+ * the mark gone, the guard at the left call's level, lets go of what the
+ * call held (ts_guard_call_abandoned). Until something writes over the
+ * frame (or if nothing ever does), the thread stays as it was before this
+ * existed: its calls pass untraced. */
 #ifndef TS_GUARD_H
 #define TS_GUARD_H
 
@@ -32,25 +32,23 @@ extern __thread int ts_guard_depth __attribute__((tls_model("initial-exec")));
 /* What a marked frame holds (a value no other code stores there). */
 #define TS_GUARD_CALL_MARK 0x7473686d2d63616cULL /* "tshm-cal" */
 
-/* The marked call of this thread, if any: the outermost hook inside a real
- * function (set only for the length of that function: left from the
- * shim's own work, whose state may be half changed, nothing is let go of
- * and the thread goes on untraced). A hook in a signal handler that
- * interrupted it marks nothing. */
-struct ts_guard_call {
-    const volatile uint64_t *mark; /* in the hook's frame; NULL: none */
-    int guard_held;                /* levels of the guard the hook holds over the call */
-};
+/* The levels of the guard a marked call holds: the send hooks enter it
+ * once around ts_conn_send (hooks/io_hooks.c, hooks/tls_sessions.c). */
+#define TS_GUARD_CALL_HELD 1
 
-extern __thread struct ts_guard_call ts_guard_call __attribute__((tls_model("initial-exec")));
+/* The mark in the frame of this thread's send inside the real function,
+ * NULL when there is none. Only for the length of the real function: a
+ * thread that leaves the shim's own work that way (its state may be half
+ * changed) has nothing let go of, and goes on untraced. */
+extern __thread const volatile uint64_t *ts_guard_marked_call __attribute__((tls_model("initial-exec")));
 
 /* The marked call's frame is gone (its thread left it by siglongjmp):
- * forget the mark, give back the guard it held and let the hooks let go
- * of the rest (ts_held_abandoned). Only while the thread holds nothing of
- * the shim's but what that call held (the guard at the call's level): not
- * inside the shim's own work, nor in a signal handler that interrupted
- * it. True when it did. Out of line: only a thread with a marked call
- * gets here. */
+ * forget the mark, let the hooks let go of what it held
+ * (ts_held_abandoned) and give back its guard. Only while the guard is at
+ * the call's level: the thread then holds nothing of the shim's but what
+ * the call held (its later hooks all passed, untraced), and is not inside
+ * the shim's own work. True when it did. Out of line: only a thread with
+ * a marked call gets here. */
 bool ts_guard_call_abandoned(void);
 
 /* A compiler barrier: a signal handler runs on this thread, between any
@@ -66,7 +64,7 @@ static inline bool ts_guard_active(void)
  * call the thread left by siglongjmp is let go of first. */
 static inline bool ts_guard_active_at_entry(void)
 {
-    if (__builtin_expect(ts_guard_call.mark != NULL, 0))
+    if (__builtin_expect(ts_guard_marked_call != NULL, 0))
         (void)ts_guard_call_abandoned();
     return ts_guard_depth != 0;
 }

@@ -5,20 +5,26 @@
  *
  *   longjmp_probe alone|threads
  *
- * The probe listens on 127.0.0.1, connects to itself and sends a POST head
- * announcing a body of 100 MB (under the shim, a traced request whose body
- * it counts). A blocking write of 8 MiB of body, which nobody reads, is
- * then left 300 ms later by the handler's siglongjmp.
- *   alone    one thread does everything: after the write is left, the
- *            server end reads what there is, and the thread sends one
- *            more byte on the connection;
- *   threads  a second thread makes the write and, once out of it, sends
- *            one byte on the connection; after it is joined, the main
- *            thread sends one more.
- * Then the main thread makes a GET /after on a new connection, answers it
- * on the server end and reads the answer. Each step prints one line;
- * "done" ends a run. A send that waits for a lock left held never returns:
- * the test's time limit tells that hang from a wrong answer. */
+ * The probe listens on 127.0.0.1 (small socket buffers) and connects to
+ * itself. A blocking write of a POST head announcing a body of 100 MB
+ * (under the shim, a traced request whose head gets the trace headers)
+ * and 8 MiB of it, which nobody reads, is left 300 ms later by the
+ * handler's siglongjmp.
+ *   alone    one thread does everything, head and body in that one write
+ *            (the shim's rewritten head is under way when it is left);
+ *            after it, the server end reads what there is, and the
+ *            thread sends one more byte on the connection;
+ *   threads  the head goes first; a second thread makes the body's write
+ *            and, once out of it, sends one byte on the connection; the
+ *            main thread sends one more while that thread still lives.
+ * After the write is left, the thread that made it calls a function with
+ * a large frame, as any deep call would: it writes over the left frame,
+ * which is what lets the shim know it is gone. Then the server end reads
+ * all it has and the probe prints the last byte (the one sent last), and
+ * the main thread makes a GET /after on a new connection, answers it on
+ * the server end and reads the answer. Each step prints one line; "done"
+ * ends a run. A send that waits for a lock left held never returns: the
+ * test's time limit tells that hang from a wrong answer. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <setjmp.h>
@@ -50,30 +56,48 @@ static void report(const char *name, ssize_t r, int err)
     printf("%s: ret=%zd errno=%s\n", name, r, r < 0 ? strerrorname_np(err) : "-");
 }
 
+static const char head[] = "POST /upload HTTP/1.1\r\nHost: probe\r\n"
+                           "Content-Length: 100000000\r\n\r\n";
+static char last_byte = '-'; /* of those the server end read */
+
 /* Everything the server end has now, read without waiting. */
 static void drain(void)
 {
-    char buf[65536];
-    while (recv(server, buf, sizeof buf, MSG_DONTWAIT) > 0) {
-    }
+    static char buf[65536];
+    ssize_t n;
+    while ((n = recv(server, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        last_byte = buf[n - 1];
 }
 
-/* The write of the body, left by siglongjmp once the alarm rings. */
-static void write_until_the_alarm(void)
+/* A deep call's worth of stack, written (a byte at a time through the
+ * volatile array: a memset of a dead array may be left out). */
+static __attribute__((noinline)) void use_stack(void)
 {
-    char *body = malloc(BODY_CHUNK);
+    volatile char frame[65536];
+    for (size_t i = 0; i < sizeof frame; i++)
+        frame[i] = 0;
+}
+
+/* The write (the head too when `with_head`), left by siglongjmp once the
+ * alarm rings. */
+static void write_until_the_alarm(bool with_head)
+{
+    size_t at = with_head ? sizeof head - 1 : 0;
+    char *body = malloc(at + BODY_CHUNK);
     if (!body)
         fail("malloc");
-    memset(body, 'b', BODY_CHUNK);
+    memcpy(body, head, at);
+    memset(body + at, 'b', BODY_CHUNK);
     if (sigsetjmp(deadline, 1) == 0) {
         struct itimerval in_300ms = {{0, 0}, {0, 300000}};
         setitimer(ITIMER_REAL, &in_300ms, NULL);
-        ssize_t n = write(client, body, BODY_CHUNK); /* blocks: nobody reads */
+        ssize_t n = write(client, body, at + BODY_CHUNK); /* blocks: nobody reads */
         printf("write: returned %zd\n", n);
     } else {
         printf("write: left by siglongjmp\n");
     }
     free(body);
+    use_stack();
 }
 
 static void *writer(void *arg)
@@ -83,7 +107,7 @@ static void *writer(void *arg)
     sigemptyset(&alrm);
     sigaddset(&alrm, SIGALRM);
     pthread_sigmask(SIG_UNBLOCK, &alrm, NULL); /* the alarm is this thread's */
-    write_until_the_alarm();
+    write_until_the_alarm(false);
     drain();
     report("writer's send(after the abandoned write)", send(client, "w", 1, MSG_NOSIGNAL), errno);
     pthread_barrier_wait(&sent); /* the writer's send is out */
@@ -136,10 +160,25 @@ int main(int argc, char **argv)
     if (sigaction(SIGALRM, &sa, NULL) != 0)
         fail("sigaction");
 
-    int port;
-    int listener = listen_loopback(4, &port);
-    connect_to_itself(listener, port, &client, &server);
-    send_upload_head(client);
+    /* Small buffers: the write blocks whatever the system's defaults. */
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 65536;
+    struct sockaddr_in a = loopback(0);
+    socklen_t alen = sizeof a;
+    if (listener < 0 || setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) < 0 ||
+        bind(listener, (struct sockaddr *)&a, sizeof a) < 0 || listen(listener, 4) < 0 ||
+        getsockname(listener, (struct sockaddr *)&a, &alen) < 0)
+        fail("listener");
+    int port = ntohs(a.sin_port);
+    client = socket(AF_INET, SOCK_STREAM, 0);
+    if (client < 0 || setsockopt(client, SOL_SOCKET, SO_SNDBUF, &small, sizeof small) < 0 ||
+        connect(client, (struct sockaddr *)&a, sizeof a) < 0)
+        fail("connect to itself");
+    server = accept(listener, NULL, NULL);
+    if (server < 0)
+        fail("accept");
+    if (threads && write(client, head, sizeof head - 1) != (ssize_t)(sizeof head - 1))
+        fail("request head");
 
     pthread_t t;
     if (threads) {
@@ -152,11 +191,12 @@ int main(int argc, char **argv)
             fail("writer thread");
         pthread_barrier_wait(&sent);
     } else {
-        write_until_the_alarm();
+        write_until_the_alarm(true);
     }
     drain();
     report("send(after the abandoned write)", send(client, "x", 1, MSG_NOSIGNAL), errno);
     drain();
+    printf("server end's last byte: %c\n", last_byte);
     if (threads) {
         pthread_barrier_wait(&sent);
         pthread_join(t, NULL);
