@@ -216,16 +216,14 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
  * answer too). */
 #define CONN_NONBLOCKING_WAIT_NS 1000000L
 
-/* The program's own send, its frame marked for the length of it (held.h;
- * the send hooks hold the guard once around ts_conn_send and
- * ts_conn_send_to: TS_GUARD_CALL_HELD). */
+/* The program's own send, the send hook's mark published for the length
+ * of it (held.h). */
 static inline ssize_t conn_pass(ts_conn_pass_fn pass, void *arg)
 {
-    struct ts_held_call in_call;
-    bool marked = ts_held_call_begin(&in_call);
+    bool marked = ts_held_real_send_begin();
     ssize_t r = pass(arg);
     int saved = errno;
-    ts_held_call_end(&in_call, marked);
+    ts_held_real_send_end(marked);
     errno = saved;
     return r;
 }

@@ -103,13 +103,7 @@ struct sink {
 
 static ssize_t segs_send(const struct sink *to, struct segs *s, size_t ins_from, size_t ins_len)
 {
-    struct ts_held_call in_call;
-    bool marked = ts_held_call_begin(&in_call);
-    ssize_t r = to->fn(to->ctx, s->v, s->n, ins_from, ins_len);
-    int saved = errno;
-    ts_held_call_end(&in_call, marked);
-    errno = saved;
-    return r;
+    return to->fn(to->ctx, s->v, s->n, ins_from, ins_len);
 }
 
 /* A socket's sink: one sendmsg on the fd, with the program's flags. */
@@ -122,7 +116,12 @@ static ssize_t socket_sink_send(void *ctx, const struct iovec *v, int n, size_t 
 {
     const struct socket_sink *ss = ctx;
     struct msghdr msg = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
-    return TS_REAL(sendmsg)(ss->fd, &msg, ss->flags);
+    bool marked = ts_held_real_send_begin();
+    ssize_t r = TS_REAL(sendmsg)(ss->fd, &msg, ss->flags);
+    int saved = errno;
+    ts_held_real_send_end(marked);
+    errno = saved;
+    return r;
 }
 
 /* ---------------------------------------------------------- wire form */

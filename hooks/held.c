@@ -30,6 +30,7 @@ static void held_let_go(struct ts_held *h)
         ts_conn_done_with(h->ref.fd, h->ref.conn);
         h->ref.conn = NULL;
     }
+    h->send_mark = NULL; /* in the left frame */
     ts_guard_leave();
 }
 

@@ -11,7 +11,7 @@
  * the connection would keep its spans from ever ending; the guard a send
  * holds would leave the thread untraced. So a hook notes here, in the
  * thread's own storage, what it holds for the length of the real call,
- * and a send marks its frame (struct ts_held_call, preload/guard.h). A
+ * and a send hook marks its frame (struct ts_held_call, preload/guard.h). A
  * thread-exit destructor (a pthread key's, which glibc runs for a
  * cancelled thread and for pthread_exit) lets go of what is still noted;
  * after a siglongjmp out of a send, the first hook's entry that finds the
@@ -38,8 +38,9 @@ struct ts_held_ref {
 
 struct ts_held {
     struct ts_held_ref ref;
-    struct ts_conn *sending; /* whose send lock is held across the real send */
-    bool registered;         /* the exit destructor knows this thread */
+    struct ts_conn *sending;                /* whose send lock is held across the real send */
+    const volatile uint64_t *send_mark;     /* the running send hook's (ts_held_send_begin) */
+    bool registered;                        /* the exit destructor knows this thread */
 };
 
 extern __thread struct ts_held ts_held __attribute__((tls_model("initial-exec")));
@@ -105,38 +106,60 @@ static inline void ts_held_send_lock_end(struct ts_held_send_note n)
     TS_GUARD_ORDER();
 }
 
-/* A send's mark on its frame for the length of the real function (see
- * preload/guard.h): left from there, the shim's state is whole, and what
- * the send held may be let go of. Sends only: a read holds no guard and
- * no lock over its call, only the reference (which a read left by
- * siglongjmp keeps: its connection's spans do not end). Returns whether
- * this call marked (always, but in a hook that runs while another call is
- * marked, which the guard keeps from happening). */
+/* A send hook's mark on its own frame (the shallowest of the shim's,
+ * right under the program's call: the first the program's later calls
+ * write over once the hook is left), published for the length of each
+ * real send it makes (ts_held_real_send_begin; see preload/guard.h): left
+ * from there, the shim's state is whole, and what the send held may be
+ * let go of. Sends only: a read holds no guard and no lock over its call,
+ * only the reference (which a read left by siglongjmp keeps: its
+ * connection's spans do not end). TLS sends make no mark: their reference
+ * is not noted. */
 struct ts_held_call {
     volatile uint64_t mark;
+    const volatile uint64_t *before;
 };
 
-static inline bool ts_held_call_begin(struct ts_held_call *hc)
+static inline void ts_held_send_begin(struct ts_held_call *hc)
 {
-    if (__builtin_expect(ts_guard_marked_call != NULL, 0))
-        return false;
     hc->mark = TS_GUARD_CALL_MARK;
+    hc->before = ts_held.send_mark;
     TS_GUARD_ORDER();
-    ts_guard_marked_call = &hc->mark;
+    ts_held.send_mark = &hc->mark;
+    TS_GUARD_ORDER();
+}
+
+/* The hook returns through its frame: the mark is taken off it, so that
+ * its bytes do not look like a mark to a later look. */
+static inline void ts_held_send_end(struct ts_held_call *hc)
+{
+    TS_GUARD_ORDER();
+    ts_held.send_mark = hc->before;
+    TS_GUARD_ORDER();
+    hc->mark = 0;
+}
+
+/* Around the real send function: the running send hook's mark published.
+ * Returns whether it was (not when none runs, as for TLS, nor while
+ * another call's is published). */
+static inline bool ts_held_real_send_begin(void)
+{
+    const volatile uint64_t *mark = ts_held.send_mark;
+    if (!mark || ts_guard_marked_call)
+        return false;
+    TS_GUARD_ORDER();
+    ts_guard_marked_call = mark;
     TS_GUARD_ORDER();
     return true;
 }
 
-/* The real function returned: the mark is taken off the frame, so that its
- * bytes do not look like a mark to a later look. */
-static inline void ts_held_call_end(struct ts_held_call *hc, bool marked)
+static inline void ts_held_real_send_end(bool marked)
 {
     if (!marked)
         return;
     TS_GUARD_ORDER();
     ts_guard_marked_call = NULL;
     TS_GUARD_ORDER();
-    hc->mark = 0;
 }
 
 #endif

@@ -12,14 +12,17 @@
  * guard would stay entered for the rest of the thread's life (every later
  * call passing untraced), the connection's send lock held (another
  * thread's send on it waiting forever). The mark tells a live call from a
- * left one without trusting where a handler's stack is or how stacks are
- * switched: while the hook's frame is live, the mark in it is intact (a
- * handler's hooks run in frames of their own); once the thread has left
- * the frame, later calls write over it. The first hook's entry that finds
- * the mark gone, the guard at the left call's level, lets go of what the
- * call held (ts_guard_call_abandoned). Until something writes over the
- * frame (or if nothing ever does), the thread stays as it was before this
- * existed: its calls pass untraced. */
+ * left one: while the hook's frame is live, the mark in it is intact and
+ * the thread's other frames (a handler's) lie below it or on the
+ * alternate signal stack; once the thread has left the frame, later calls
+ * write over it, or run above it on the same stack. (A handler that
+ * switched to a stack of its own lying just above the frame, within
+ * TS_GUARD_SAME_STACK_SPAN, while the send still waits, would be taken for
+ * a thread that left it: user-level threads preempted by signals, which
+ * this does not serve.) The first hook's entry that finds the frame left,
+ * the guard at the left call's level, lets go of what the call held
+ * (ts_guard_call_abandoned). Until then the thread stays as it was before
+ * this existed: its calls pass untraced. */
 #ifndef TS_GUARD_H
 #define TS_GUARD_H
 

@@ -21,7 +21,8 @@ is written over, the thread must go on traced (a new connection's GET
 /after makes its client and server spans), the write's request span must
 end, the next byte sent must be the program's own, and the lock the write
 held must be let go of: a send of another thread while the first still
-lives would otherwise wait forever.
+lives would otherwise wait forever. And a handler that calls a hook inside
+the blocked write and returns must leave it be: the write goes on.
 """
 
 import os
@@ -86,8 +87,8 @@ class ConcurrentSendsTest(th.TempDirMixin, unittest.TestCase):
             runs[what] = p.stdout().decode()
         self.assertEqual(runs["untraced"].splitlines(), expected, "the probe itself")
         self.assertEqual(runs["traced"], runs["untraced"])
-        # The probe writes over the left frame (use_stack) before its next
-        # call: from then on the thread is traced again.
+        # The probe's printf after the write writes over the left hook's
+        # frame: from the thread's next call on, it is traced again.
         spans = th.wait_spans(spans_file, 4, timeout=th.AFTER_EXIT_TIMEOUT)
         got = sorted((s["name"], s["kind"]) for s in spans)
         self.assertEqual(got, [("GET /after", th.KIND_SERVER), ("GET /after", th.KIND_CLIENT),
@@ -106,6 +107,13 @@ class ConcurrentSendsTest(th.TempDirMixin, unittest.TestCase):
     def test_send_left_by_siglongjmp_on_another_thread(self):
         self.check_longjmp("threads", ["write: left by siglongjmp",
                                        "writer's send(after the abandoned write): ret=1 errno=-",
+                                       "send(after the abandoned write): ret=1 errno=-",
+                                       "server end's last byte: x", "GET /after: 200", "done"])
+
+    def test_send_interrupted_by_a_handler_that_returns(self):
+        # The control: a handler that calls a hook inside the blocked send
+        # and returns must not be taken for one that left it.
+        self.check_longjmp("handler", ["handler: ran", "write: wrote all",
                                        "send(after the abandoned write): ret=1 errno=-",
                                        "server end's last byte: x", "GET /after: 200", "done"])
 

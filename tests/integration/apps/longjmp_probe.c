@@ -3,7 +3,7 @@
  * the thread that left the send goes on traced, and the connection's send
  * lock is not left held.
  *
- *   longjmp_probe alone|threads
+ *   longjmp_probe alone|threads|handler
  *
  * The probe listens on 127.0.0.1 (small socket buffers) and connects to
  * itself. A blocking write of a POST head announcing a body of 100 MB
@@ -16,11 +16,14 @@
  *            thread sends one more byte on the connection;
  *   threads  the head goes first; a second thread makes the body's write
  *            and, once out of it, sends one byte on the connection; the
- *            main thread sends one more while that thread still lives.
- * After the write is left, the thread that made it calls a function with
- * a large frame, as any deep call would: it writes over the left frame,
- * which is what lets the shim know it is gone. Then the server end reads
- * all it has and the probe prints the last byte (the one sent last), and
+ *            main thread sends one more while that thread still lives;
+ *   handler  (the control) the handler returns instead, after a receive
+ *            on another traced connection, and a second thread reads the
+ *            server end 600 ms in: the write goes on and completes.
+ * After the write is left, the thread that made it prints a line, as any
+ * program would: that call writes over the left hook's frame, which is
+ * what lets the shim know it is gone. Then the server end reads all it
+ * has and the probe prints the last byte (the one sent last), and
  * the main thread makes a GET /after on a new connection, answers it on
  * the server end and reads the answer. Each step prints one line; "done"
  * ends a run. A send that waits for a lock left held never returns: the
@@ -44,10 +47,40 @@ static int client, server;
 static sigjmp_buf deadline;
 static pthread_barrier_t sent; /* threads: the writer lives on until the main thread has sent */
 
+static int spare_server; /* handler mode: a traced connection with nothing to read */
+
 static void on_alarm(int sig)
 {
     (void)sig;
     siglongjmp(deadline, 1);
+}
+
+/* A hook called inside the blocked write's call, which goes on after. */
+static void on_alarm_return(int sig)
+{
+    (void)sig;
+    char byte;
+    int saved = errno;
+    ssize_t r = recv(spare_server, &byte, 1, MSG_DONTWAIT);
+    static const char ran[] = "handler: ran\n";
+    if (r < 0 && errno == EAGAIN)
+        (void)!write(1, ran, sizeof ran - 1);
+    errno = saved;
+}
+
+/* Handler mode: the server end read 600 ms in, the whole write. */
+static void *late_reader(void *arg)
+{
+    size_t want = (size_t)arg, got = 0;
+    sleep_ms(600);
+    static char buf[65536];
+    while (got < want) {
+        ssize_t n = recv(server, buf, sizeof buf, 0);
+        if (n <= 0)
+            fail("late reader");
+        got += (size_t)n;
+    }
+    return NULL;
 }
 
 /* "NAME: ret=R errno=E" for a one-byte send. */
@@ -69,15 +102,6 @@ static void drain(void)
         last_byte = buf[n - 1];
 }
 
-/* A deep call's worth of stack, written (a byte at a time through the
- * volatile array: a memset of a dead array may be left out). */
-static __attribute__((noinline)) void use_stack(void)
-{
-    volatile char frame[65536];
-    for (size_t i = 0; i < sizeof frame; i++)
-        frame[i] = 0;
-}
-
 /* The write (the head too when `with_head`), left by siglongjmp once the
  * alarm rings. */
 static void write_until_the_alarm(bool with_head)
@@ -91,13 +115,20 @@ static void write_until_the_alarm(bool with_head)
     if (sigsetjmp(deadline, 1) == 0) {
         struct itimerval in_300ms = {{0, 0}, {0, 300000}};
         setitimer(ITIMER_REAL, &in_300ms, NULL);
-        ssize_t n = write(client, body, at + BODY_CHUNK); /* blocks: nobody reads */
-        printf("write: returned %zd\n", n);
+        /* Blocks: nobody reads. A handler that returns cuts it short (a
+         * part written): the rest goes out as a program sends it. */
+        size_t done = 0;
+        while (done < at + BODY_CHUNK) {
+            ssize_t n = write(client, body + done, at + BODY_CHUNK - done);
+            if (n < 0 && errno != EINTR)
+                fail("write");
+            done += n > 0 ? (size_t)n : 0;
+        }
+        printf("write: wrote all\n");
     } else {
         printf("write: left by siglongjmp\n");
     }
     free(body);
-    use_stack();
 }
 
 static void *writer(void *arg)
@@ -149,13 +180,15 @@ static void get_after(int listener, int port)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (strcmp(argv[1], "alone") != 0 && strcmp(argv[1], "threads") != 0)) {
-        fprintf(stderr, "usage: longjmp_probe alone|threads\n");
+    if (argc != 2 || (strcmp(argv[1], "alone") != 0 && strcmp(argv[1], "threads") != 0 &&
+                      strcmp(argv[1], "handler") != 0)) {
+        fprintf(stderr, "usage: longjmp_probe alone|threads|handler\n");
         return 2;
     }
-    bool threads = strcmp(argv[1], "threads") == 0;
+    bool threads = strcmp(argv[1], "threads") == 0, returns = strcmp(argv[1], "handler") == 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct sigaction sa = {.sa_handler = on_alarm};
+    struct sigaction sa = {.sa_handler = returns ? on_alarm_return : on_alarm,
+                           .sa_flags = returns ? SA_RESTART : 0};
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGALRM, &sa, NULL) != 0)
         fail("sigaction");
@@ -181,7 +214,21 @@ int main(int argc, char **argv)
         fail("request head");
 
     pthread_t t;
-    if (threads) {
+    if (returns) {
+        int spare_client = connect_loopback(port, 0);
+        spare_server = accept(listener, NULL, NULL);
+        if (spare_client < 0 || spare_server < 0)
+            fail("spare connection");
+        sigset_t alrm;
+        sigemptyset(&alrm);
+        sigaddset(&alrm, SIGALRM);
+        pthread_sigmask(SIG_BLOCK, &alrm, NULL); /* the alarm is the main thread's */
+        if (pthread_create(&t, NULL, late_reader, (void *)(sizeof head - 1 + BODY_CHUNK)) != 0)
+            fail("reader thread");
+        pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
+        write_until_the_alarm(true);
+        pthread_join(t, NULL);
+    } else if (threads) {
         sigset_t alrm;
         sigemptyset(&alrm);
         sigaddset(&alrm, SIGALRM);
