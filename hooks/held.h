@@ -27,6 +27,7 @@
 
 #include "../preload/direct.h"
 #include "../preload/guard.h"
+#include "../preload/real.h"
 
 struct ts_conn;
 
@@ -141,11 +142,12 @@ static inline void ts_held_send_end(struct ts_held_call *hc)
 
 /* Around the real send function: the running send hook's mark published.
  * Returns whether it was (not when none runs, as for TLS, nor while
- * another call's is published). */
+ * another call's is published, nor where the real sends are not the C
+ * library's: preload/guard.h). */
 static inline bool ts_held_real_send_begin(void)
 {
     const volatile uint64_t *mark = ts_held.send_mark;
-    if (!mark || ts_guard_marked_call)
+    if (!mark || ts_guard_marked_call || !ts_real_sends_are_libcs)
         return false;
     TS_GUARD_ORDER();
     ts_guard_marked_call = mark;

@@ -273,8 +273,8 @@ traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov,
         return call(sc);
     struct ts_held_conn_note held = ts_held_conn(sc->fd, c); /* let go if it leaves the call */
     struct ts_held_call frame;
-    ts_held_send_begin(&frame); /* let go if a siglongjmp leaves it */
     ts_guard_enter();
+    ts_held_send_begin(&frame); /* under the guard: let go if a siglongjmp leaves it */
     ssize_t r = ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, call, sc);
     ts_held_send_end(&frame);
     ts_held_conn_end(held);

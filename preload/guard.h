@@ -12,17 +12,19 @@
  * guard would stay entered for the rest of the thread's life (every later
  * call passing untraced), the connection's send lock held (another
  * thread's send on it waiting forever). The mark tells a live call from a
- * left one: while the hook's frame is live, the mark in it is intact and
- * the thread's other frames (a handler's) lie below it or on the
- * alternate signal stack; once the thread has left the frame, later calls
- * write over it, or run above it on the same stack. (A handler that
- * switched to a stack of its own lying just above the frame, within
- * TS_GUARD_SAME_STACK_SPAN, while the send still waits, would be taken for
- * a thread that left it: user-level threads preempted by signals, which
- * this does not serve.) The first hook's entry that finds the frame left,
- * the guard at the left call's level, lets go of what the call held
- * (ts_guard_call_abandoned). Until then the thread stays as it was before
- * this existed: its calls pass untraced. */
+ * left one: while the hook's frame is live, nothing but the kernel and
+ * the thread's signal handlers (in frames of their own, below it or on
+ * the alternate stack) runs until the real send returns, and the mark
+ * stays intact; once the thread has left the frame, its later calls write
+ * over it. That holds only where the real send is the C library's own
+ * (ts_real_sends_are_libcs): a library below the shim that switches to
+ * other coroutines inside it could write over a live frame (a shared
+ * stack), so there nothing is marked. The first hook's entry that finds
+ * the mark written over, the guard at the left call's level, lets go of
+ * what the call held (ts_guard_call_abandoned). Until then (or if nothing
+ * ever writes there) the thread stays as it was before this existed: its
+ * calls pass untraced. (User-level threads preempted by signal handlers
+ * that copy stacks in and out are not served.) */
 #ifndef TS_GUARD_H
 #define TS_GUARD_H
 

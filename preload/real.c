@@ -2,6 +2,7 @@
 #include "real.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +43,28 @@ static void *real_lookup(const char *name)
     return p;
 }
 
+bool ts_real_sends_are_libcs;
+
+/* Are the functions in fns all in the object __errno_location is in? */
+static bool in_libc(void *const *fns, size_t n)
+{
+    Dl_info libc, found;
+    if (!dladdr((void *)__errno_location, &libc))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!dladdr(fns[i], &found) || found.dli_fbase != libc.dli_fbase)
+            return false;
+    return true;
+}
+
 static void real_resolve_once(void)
 {
 #define TS_REAL_RESOLVE(name, ret, params) ts_real_##name = (ts_real_##name##_fn)real_lookup(#name);
     TS_REAL_SYMBOLS(TS_REAL_RESOLVE)
 #undef TS_REAL_RESOLVE
+    void *const sends[] = {(void *)ts_real_write, (void *)ts_real_writev, (void *)ts_real_send,
+                           (void *)ts_real_sendto, (void *)ts_real_sendmsg};
+    ts_real_sends_are_libcs = in_libc(sends, sizeof sends / sizeof sends[0]);
 }
 
 void ts_real_resolve(void)

@@ -7,6 +7,8 @@
 #ifndef TS_REAL_H
 #define TS_REAL_H
 
+#include <stdbool.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -90,6 +92,13 @@ TS_REAL_SYMBOLS(TS_REAL_DECLARE)
 /* Resolve the whole table (idempotent, thread-safe). Aborts with a clear
  * message when a symbol is missing or resolves to the shim's own hook. */
 void ts_real_resolve(void);
+
+/* Whether the real write, writev, send, sendto and sendmsg are the C
+ * library's own (after ts_real_resolve): false when another library
+ * interposes them below the shim (a coroutine library that switches
+ * stacks inside them, say), and then nothing but the kernel may be
+ * assumed to run while one of them is called. */
+extern bool ts_real_sends_are_libcs;
 
 /* The real function, resolving the table first if a hook runs before the
  * shim's constructor (another library's constructor calling write, say). */

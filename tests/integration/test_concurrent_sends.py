@@ -87,8 +87,8 @@ class ConcurrentSendsTest(th.TempDirMixin, unittest.TestCase):
             runs[what] = p.stdout().decode()
         self.assertEqual(runs["untraced"].splitlines(), expected, "the probe itself")
         self.assertEqual(runs["traced"], runs["untraced"])
-        # The probe's printf after the write writes over the left hook's
-        # frame: from the thread's next call on, it is traced again.
+        # The probe writes over the left hook's frame after the write (a
+        # deep call): from the thread's next call on, it is traced again.
         spans = th.wait_spans(spans_file, 4, timeout=th.AFTER_EXIT_TIMEOUT)
         got = sorted((s["name"], s["kind"]) for s in spans)
         self.assertEqual(got, [("GET /after", th.KIND_SERVER), ("GET /after", th.KIND_CLIENT),
@@ -112,7 +112,8 @@ class ConcurrentSendsTest(th.TempDirMixin, unittest.TestCase):
 
     def test_send_interrupted_by_a_handler_that_returns(self):
         # The control: a handler that calls a hook inside the blocked send
-        # and returns must not be taken for one that left it.
+        # (on an alternate stack above it, disarmed while it runs) and
+        # returns must not be taken for one that left it.
         self.check_longjmp("handler", ["handler: ran", "write: wrote all",
                                        "send(after the abandoned write): ret=1 errno=-",
                                        "server end's last byte: x", "GET /after: 200", "done"])

@@ -19,11 +19,15 @@
  *            main thread sends one more while that thread still lives;
  *   handler  (the control) the handler returns instead, after a receive
  *            on another traced connection, and a second thread reads the
- *            server end 600 ms in: the write goes on and completes.
- * After the write is left, the thread that made it prints a line, as any
- * program would: that call writes over the left hook's frame, which is
- * what lets the shim know it is gone. Then the server end reads all it
- * has and the probe prints the last byte (the one sent last), and
+ *            server end 600 ms in: the write goes on and completes. The
+ *            handler runs on an alternate stack in main's frame, above
+ *            the write's, which the kernel disarms while it runs
+ *            (SS_AUTODISARM): no sign of it is left to see.
+ * After the write is left, the thread that made it prints a line and calls
+ * a function with a large frame, as any deep call would: it writes over
+ * the left hook's frame, which is what lets the shim know it is gone.
+ * Then the server end reads all it has and the probe prints the last
+ * byte (the one sent last), and
  * the main thread makes a GET /after on a new connection, answers it on
  * the server end and reads the answer. Each step prints one line; "done"
  * ends a run. A send that waits for a lock left held never returns: the
@@ -42,6 +46,10 @@
 #include "probe.h"
 
 #define BODY_CHUNK (8L << 20)
+
+#ifndef SS_AUTODISARM /* linux/signal.h's, which glibc's signal.h leaves out */
+#define SS_AUTODISARM (1U << 31)
+#endif
 
 static int client, server;
 static sigjmp_buf deadline;
@@ -66,6 +74,15 @@ static void on_alarm_return(int sig)
     if (r < 0 && errno == EAGAIN)
         (void)!write(1, ran, sizeof ran - 1);
     errno = saved;
+}
+
+/* A deep call's worth of stack, written (a byte at a time through the
+ * volatile array: a memset of a dead array may be left out). */
+static __attribute__((noinline)) void use_stack(void)
+{
+    volatile char frame[65536];
+    for (size_t i = 0; i < sizeof frame; i++)
+        frame[i] = 0;
 }
 
 /* Handler mode: the server end read 600 ms in, the whole write. */
@@ -129,6 +146,7 @@ static void write_until_the_alarm(bool with_head)
         printf("write: left by siglongjmp\n");
     }
     free(body);
+    use_stack();
 }
 
 static void *writer(void *arg)
@@ -188,7 +206,11 @@ int main(int argc, char **argv)
     bool threads = strcmp(argv[1], "threads") == 0, returns = strcmp(argv[1], "handler") == 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     struct sigaction sa = {.sa_handler = returns ? on_alarm_return : on_alarm,
-                           .sa_flags = returns ? SA_RESTART : 0};
+                           .sa_flags = returns ? SA_RESTART | SA_ONSTACK : 0};
+    char alternate[65536]; /* over SIGSTKSZ (sysconf'd in glibc 2.34+: not a constant) */
+    stack_t alt = {.ss_sp = alternate, .ss_size = sizeof alternate, .ss_flags = SS_AUTODISARM};
+    if (returns && sigaltstack(&alt, NULL) != 0)
+        fail("sigaltstack");
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGALRM, &sa, NULL) != 0)
         fail("sigaction");
