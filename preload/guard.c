@@ -2,6 +2,7 @@
  * siglongjmp leaves to let go of (see guard.h). */
 #include "guard.h"
 
+#include <errno.h>
 #include <stddef.h>
 
 __thread int ts_guard_depth __attribute__((tls_model("initial-exec")));
@@ -34,9 +35,11 @@ __attribute__((no_sanitize_address)) bool ts_guard_call_abandoned(void)
         TS_GUARD_ORDER();
         return false;
     }
+    int saved = errno; /* a hook's entry: the program's errno is not ours to change */
     if (ts_held_abandoned)
         ts_held_abandoned(); /* still under the call's guard: a handler passes through */
     TS_GUARD_ORDER();
     ts_guard_depth -= TS_GUARD_CALL_HELD;
+    errno = saved;
     return true;
 }
