@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stddef.h>
 
+#include "process.h"
+
 __thread int ts_guard_depth __attribute__((tls_model("initial-exec")));
 __thread const volatile uint64_t *ts_guard_marked_call __attribute__((tls_model("initial-exec")));
 
@@ -29,8 +31,10 @@ __attribute__((no_sanitize_address)) bool ts_guard_call_abandoned(void)
     /* The guard above the call's level: the shim's own work is under way
      * (this may be a handler that interrupted it). An intact mark: the
      * call is under way (this is its handler), or nothing has written
-     * over its frame yet. */
-    if (ts_guard_depth != TS_GUARD_CALL_HELD || *mark == TS_GUARD_CALL_MARK) {
+     * over its frame yet. A vfork child, which shares the memory, leaves
+     * the parent's things to the parent. */
+    if (ts_guard_depth != TS_GUARD_CALL_HELD || *mark == TS_GUARD_CALL_MARK ||
+        ts_process_foreign()) {
         ts_guard_marked_call = mark;
         TS_GUARD_ORDER();
         return false;
