@@ -7,6 +7,7 @@
 
 #include "../preload/exit_key.h"
 #include "../preload/guard.h"
+#include "../preload/process.h"
 #include "conn.h"
 
 __thread struct ts_held ts_held __attribute__((tls_model("initial-exec")));
@@ -42,9 +43,12 @@ static void held_at_exit(void *arg)
     held_let_go(arg);
 }
 
-void ts_held_abandoned(void)
+bool ts_held_abandoned(void)
 {
+    if (ts_process_foreign())
+        return false;
     held_let_go(&ts_held);
+    return true;
 }
 
 /* Past the keys a thread keeps without allocation (exit_key.h), threads

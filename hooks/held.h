@@ -59,8 +59,10 @@ static inline bool ts_held_needed(void)
 void ts_held_register(void);
 
 /* Let go of what the marked send held: its thread left it by siglongjmp
- * (called by preload/guard.c, which then gives back the guard). */
-void ts_held_abandoned(void);
+ * (called by preload/guard.c, which then gives back the guard). False,
+ * and nothing done, in a vfork child: it shares the parent's memory, and
+ * leaves the parent's things to the parent. */
+bool ts_held_abandoned(void);
 
 /* What a note replaced (a signal handler's hook may run inside another's
  * real call), to put back when the call is over. */
