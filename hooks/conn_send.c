@@ -111,17 +111,23 @@ struct socket_sink {
     int fd, flags;
 };
 
+/* One sendmsg on a socket sink, as a ts_conn_pass_fn for conn_pass. */
+struct socket_sendmsg {
+    const struct socket_sink *ss;
+    struct msghdr msg;
+};
+
+static ssize_t socket_sendmsg(void *arg)
+{
+    struct socket_sendmsg *call = arg;
+    return TS_REAL(sendmsg)(call->ss->fd, &call->msg, call->ss->flags);
+}
+
 static ssize_t socket_sink_send(void *ctx, const struct iovec *v, int n, size_t ins_from,
                                 size_t ins_len)
 {
-    const struct socket_sink *ss = ctx;
-    struct msghdr msg = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
-    bool marked = ts_held_real_send_begin();
-    ssize_t r = TS_REAL(sendmsg)(ss->fd, &msg, ss->flags);
-    int saved = errno;
-    ts_held_real_send_end(marked);
-    errno = saved;
-    return r;
+    struct socket_sendmsg call = {ctx, {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n}};
+    return conn_pass(socket_sendmsg, &call);
 }
 
 /* ---------------------------------------------------------- wire form */

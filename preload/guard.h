@@ -37,8 +37,8 @@ extern __thread int ts_guard_depth __attribute__((tls_model("initial-exec")));
 /* What a marked frame holds (a value no other code stores there). */
 #define TS_GUARD_CALL_MARK 0x7473686d2d63616cULL /* "tshm-cal" */
 
-/* The levels of the guard a marked call holds: the send hooks enter it
- * once around ts_conn_send (hooks/io_hooks.c, hooks/tls_sessions.c). */
+/* The levels of the guard a marked call holds: the send hook enters it
+ * once around ts_conn_send (traced_send, hooks/io_hooks.c). */
 #define TS_GUARD_CALL_HELD 1
 
 /* The mark in the frame of this thread's send inside the real function,
