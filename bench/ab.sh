@@ -23,7 +23,9 @@
 # points to A in some runs: run a comparison both ways (X Y, then Y X).
 # Each traced server's spans exported and dropped are printed per round.
 # Variables in AB_ENV (for instance AB_ENV="TRACESHIM_FILE=/dev/null") are
-# added to every traced server.
+# added to every traced server; those in AB_ENV_A or AB_ENV_B to A's or
+# B's alone, after AB_ENV (one library under two settings: pass it as both
+# builds, AB_ENV_B="OTEL_TRACES_SAMPLER=always_off").
 #
 # Installs nothing; needs cc, python3 and, but for tinyhttpd, nginx.
 # Listens on 127.0.0.1 only, on ports picked at run time; every process it
@@ -58,12 +60,20 @@ cc -std=c11 -O2 -o "$work/tinyhttpd" "$here/tinyhttpd.c"
 cc -std=c11 -O2 -o "$work/interleave" "$here/interleave.c" -lm
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 read -r -a extra_env <<<"${AB_ENV:-}"
+read -r -a extra_env_a <<<"${AB_ENV_A:-}"
+read -r -a extra_env_b <<<"${AB_ENV_B:-}"
 
-# run_env DIR LIB: the environment of a server (LIB empty: untraced)
+# run_env DIR LIB: the environment of a server (LIB empty: untraced);
+# the traced builds a and b (start's $build) add their own variables
 run_env() {
     env_of=(env -u LD_PRELOAD)
-    [ -z "$2" ] || env_of=(env LD_PRELOAD="$2" OTEL_TRACES_SAMPLER=always_on TRACESHIM_STATS=1
-                           TRACESHIM_EXPORTER=file TRACESHIM_FILE="$1/spans.jsonl" "${extra_env[@]}")
+    [ -z "$2" ] && return
+    env_of=(env LD_PRELOAD="$2" OTEL_TRACES_SAMPLER=always_on TRACESHIM_STATS=1
+            TRACESHIM_EXPORTER=file TRACESHIM_FILE="$1/spans.jsonl" "${extra_env[@]}")
+    case "$build" in
+        a) env_of+=("${extra_env_a[@]}") ;;
+        b) env_of+=("${extra_env_b[@]}") ;;
+    esac
 }
 
 # start_tinyhttpd DIR LIB -> port
@@ -92,6 +102,7 @@ start_nginx() {
 # start NAME LIB: the server (or chain) NAME; its port joins targets
 start() {
     local dir="$work/$1"
+    build=$1
     case "$kind" in
         tinyhttpd) start_tinyhttpd "$dir" "$2" ;;
         nginx) start_nginx "$dir" "$2" ;;
