@@ -1003,6 +1003,17 @@ void ts_conn_fork_parent(void)
     pthread_mutex_unlock(&pool_mu);
 }
 
+/* A connection one of the parent's threads was inside at the fork, one
+ * of its locks held (a blocking send holds its direction's for as long as
+ * it blocks): the thread is not in the child, so the lock would stay held
+ * for good, and what it guards may be half written. */
+static bool conn_held_at_fork(struct ts_conn *c)
+{
+    return atomic_load_explicit(&c->out.mu.state, memory_order_relaxed) != 0 ||
+           atomic_load_explicit(&c->in.mu.state, memory_order_relaxed) != 0 ||
+           atomic_load_explicit(&c->q_mu.state, memory_order_relaxed) != 0;
+}
+
 void ts_conn_after_fork(void)
 {
     pthread_mutex_init(&pool_mu, NULL);
@@ -1012,4 +1023,16 @@ void ts_conn_after_fork(void)
     ts_block_pool_after_fork(&rare_blocks);
     conn_spans_after_fork();
     ts_buf_after_fork();
+    /* The child follows none of those: their fds are forgotten as a
+     * handler's close_range forgets them (no lock taken, nothing ended),
+     * and its calls on them pass straight through. The forking thread's
+     * own (a fork from a handler that interrupted a hook) is forgotten
+     * too; the hook it interrupted still holds its reference and ends
+     * what it does as it would. */
+    unsigned hw = (unsigned)ts_fd_high_water();
+    for (unsigned fd = 0; fd < hw; fd++) {
+        struct ts_fd_ref *r = atomic_load_explicit(&ts_fd_slots[fd], memory_order_relaxed);
+        if (r && conn_held_at_fork((struct ts_conn *)r))
+            ts_conn_forget_range(fd, fd);
+    }
 }

@@ -10,7 +10,9 @@ body (nobody reads) while the main thread
 - cancels the blocked writer and two readers blocked waiting for the
   response (read, recvmmsg; pthread_cancel), then sends: a thread cancelled inside a send
   must not leave the lock held (every later send would hang), nor either
-  of them its reference to the connection (its span would never end).
+  of them its reference to the connection (its span would never end);
+- forks: the child's send on the inherited connection must not wait for
+  the lock the parent's writer holds (that thread is not in the child).
 The probe's output under the shim must equal its output without it, in
 bounded time.
 
@@ -74,6 +76,8 @@ class ConcurrentSendsTest(th.TempDirMixin, unittest.TestCase):
                               "send(MSG_DONTWAIT) waited: no",
                               "send(after the cancelled write): ret=1 errno=-", "done"])
 
+    def test_child_sends_while_a_parent_thread_is_blocked_in_a_send(self):
+        self.check("fork", ["child's send: ret=1 errno=-", "child: exited 0", "done"])
 
     def check_longjmp(self, mode, expected):
         spans_file = os.path.join(self.tmp, "spans.jsonl")

@@ -13,7 +13,11 @@
  *   cancel    two reader threads wait for the response, in a blocking
  *             read and a blocking recvmmsg; the main thread cancels the
  *             writer and the readers, joins them, and sends one byte with MSG_DONTWAIT and, once the
- *             server end has read what there was, one byte blocking.
+ *             server end has read what there was, one byte blocking;
+ *   fork      the main thread forks while the writer is blocked; the
+ *             child sends one byte, blocking, and exits: the writer's
+ *             thread is not in the child, and nothing it held may make
+ *             the child's send wait for it.
  * Then the server end reads everything; the writer (dontwait) finishes.
  * Each step prints one line with its result; "done" ends a run. A step
  * that waits more than 5 s is cut short by SIGALRM (the probe dies of it):
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "probe.h"
@@ -79,10 +84,76 @@ static long drain(int server)
     return total;
 }
 
+/* fork: the child's blocking send beside the parent's blocked writer, and
+ * the parent's server end reading everything meanwhile (the child's send
+ * may wait for room), until the writer and the child are done. */
+static void fork_beside_blocked_writer(int server, pthread_t writer_thread)
+{
+    pid_t child = fork();
+    if (child < 0)
+        fail("fork");
+    if (child == 0) {
+        alarm(5);
+        ssize_t r = send(client, "x", 1, MSG_NOSIGNAL);
+        report("child's send", r, errno);
+        fflush(stdout);
+        _exit(0);
+    }
+    int status = 0;
+    bool child_done = false;
+    for (;;) {
+        char buf[65536];
+        if (recv(server, buf, sizeof buf, MSG_DONTWAIT) > 0)
+            continue;
+        if (!child_done && waitpid(child, &status, WNOHANG) == child)
+            child_done = true;
+        if (child_done && pthread_tryjoin_np(writer_thread, NULL) == 0)
+            break;
+        sleep_ms(1);
+    }
+    printf("child: %s\n", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "exited 0"
+                          : WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM
+                              ? "hung in its send"
+                              : "failed");
+}
+
+/* dontwait and cancel: the main thread's sends beside the writer (whose
+ * thread is pthread_t writer_thread, cancelled already in cancel mode),
+ * then the server end reads what there is. */
+static void send_beside_blocked_writer(int server, pthread_t writer_thread, bool cancel)
+{
+    alarm(5);
+    long t0 = now_ms();
+    ssize_t r = send(client, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    int err = errno;
+    long waited = now_ms() - t0;
+    report("send(MSG_DONTWAIT)", r, err);
+    printf("send(MSG_DONTWAIT) waited: %s\n", waited < 1000 ? "no" : "yes");
+
+    long got = drain(server);
+    if (cancel) {
+        r = send(client, "y", 1, MSG_NOSIGNAL);
+        report("send(after the cancelled write)", r, errno);
+        got += drain(server);
+    } else {
+        while (got < BODY_CHUNK) {
+            char buf[65536];
+            ssize_t n = recv(server, buf, sizeof buf, 0);
+            if (n <= 0)
+                fail("server end read");
+            got += n;
+        }
+        void *res;
+        pthread_join(writer_thread, &res);
+        printf("writer: wrote %s\n", (long)res == BODY_CHUNK ? "all" : "part");
+    }
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (strcmp(argv[1], "dontwait") != 0 && strcmp(argv[1], "cancel") != 0)) {
-        fprintf(stderr, "usage: send_lock_probe dontwait|cancel\n");
+    if (argc != 2 || (strcmp(argv[1], "dontwait") != 0 && strcmp(argv[1], "cancel") != 0 &&
+                      strcmp(argv[1], "fork") != 0)) {
+        fprintf(stderr, "usage: send_lock_probe dontwait|cancel|fork\n");
         return 2;
     }
     bool cancel = strcmp(argv[1], "cancel") == 0;
@@ -115,30 +186,11 @@ int main(int argc, char **argv)
         printf("recvmmsg reader: %s\n", res == PTHREAD_CANCELED ? "cancelled" : "finished");
     }
 
-    alarm(5);
-    long t0 = now_ms();
-    ssize_t r = send(client, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    int err = errno;
-    long waited = now_ms() - t0;
-    report("send(MSG_DONTWAIT)", r, err);
-    printf("send(MSG_DONTWAIT) waited: %s\n", waited < 1000 ? "no" : "yes");
-
-    long got = drain(server);
-    if (cancel) {
-        r = send(client, "y", 1, MSG_NOSIGNAL);
-        report("send(after the cancelled write)", r, errno);
-        got += drain(server);
+    if (strcmp(argv[1], "fork") == 0) {
+        alarm(15);
+        fork_beside_blocked_writer(server, t);
     } else {
-        while (got < BODY_CHUNK) {
-            char buf[65536];
-            ssize_t n = recv(server, buf, sizeof buf, 0);
-            if (n <= 0)
-                fail("server end read");
-            got += n;
-        }
-        void *res;
-        pthread_join(t, &res);
-        printf("writer: wrote %s\n", (long)res == BODY_CHUNK ? "all" : "part");
+        send_beside_blocked_writer(server, t, cancel);
     }
     alarm(0);
     close(client);
