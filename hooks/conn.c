@@ -24,6 +24,7 @@
 #include "conn_internal.h"
 #include "held.h"
 #include "http1.h"
+#include "refused_address.h"
 
 /* ---------------------------------------------------------------- pool */
 
@@ -445,7 +446,9 @@ void conn_check_tunnel(struct ts_conn *c, struct dir *d)
  * thread may read them before this one parses what it sent. */
 static void tunnel_ahead(struct ts_conn *c, const struct iovec *iov, int iovcnt)
 {
-    if (c->out.state != DIR_HEAD || iovcnt < 1 || iov[0].iov_len < 13)
+    /* (an array or a buffer in the zero page: the kernel refuses the send) */
+    if (c->out.state != DIR_HEAD || iovcnt < 1 || ts_address_refused(iov) ||
+        iov[0].iov_len < 13 || ts_address_refused(iov[0].iov_base))
         return;
     const char *b = iov[0].iov_base;
     bool upgrade = memcmp(b + 9, "101", 3) == 0;

@@ -30,13 +30,7 @@
 #include "held.h"
 #include "iov.h"
 #include "propagation.h"
-
-/* A piece of the program's below this address (the zero page, where a
- * NULL buffer points) is one the kernel refuses with EFAULT: the shim
- * passes the call on rather than read it. (Any other bad address is read
- * here before the kernel could refuse it: a program that passes one has a
- * bug the shim cannot see.) */
-#define CONN_LOWEST_ADDRESS 4096
+#include "refused_address.h"
 
 /* ----------------------------------------------------------- segments */
 
@@ -476,9 +470,10 @@ static inline __attribute__((always_inline)) ssize_t
 client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
                            int iovcnt, ts_conn_pass_fn pass, void *arg, bool may_wait)
 {
-    /* Refused by the kernel as they are (EINVAL): passed on, never read,
-     * so the program hears the kernel's answer. */
-    if (iovcnt <= 0 || iovcnt > IOV_MAX)
+    /* Refused by the kernel as they are (EINVAL, or EFAULT for an array
+     * at a NULL-like address): passed on, never read, so the program
+     * hears the kernel's answer. */
+    if (iovcnt <= 0 || iovcnt > IOV_MAX || ts_address_refused(iov))
         return conn_pass(pass, arg);
     int orig = errno, saved = orig;
     if (!conn_lock_out(c, may_wait))
@@ -489,7 +484,7 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
     bool unreadable = false;
     for (int i = 0; i < iovcnt; i++) {
         total += iov[i].iov_len;
-        unreadable |= iov[i].iov_len && (uintptr_t)iov[i].iov_base < CONN_LOWEST_ADDRESS;
+        unreadable |= iov[i].iov_len && ts_address_refused(iov[i].iov_base);
     }
     ssize_t result;
     if (total == 0 || unreadable || (c->out.state == DIR_OFF && !conn_wire_pending(c))) {

@@ -5,6 +5,7 @@
  * which calls the real function itself and keeps errno as libc left it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -17,6 +18,7 @@
 #include "conn.h"
 #include "held.h"
 #include "iov.h"
+#include "refused_address.h"
 
 /* The untracked fast path: one bounds check and one load. Each hook's
  * traced path is a function of its own (NAME_traced, noinline): inlined
@@ -243,7 +245,7 @@ static __attribute__((noinline)) ssize_t recvmsg_traced(int fd, struct msghdr *m
 
 TS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    if (TS_PASSTHROUGH(fd) || !msg)
+    if (TS_PASSTHROUGH(fd) || ts_address_refused(msg))
         return ts_pass_recvmsg(fd, msg, flags);
     return recvmsg_traced(fd, msg, flags);
 }
@@ -388,7 +390,7 @@ static __attribute__((noinline)) ssize_t sendmsg_traced(int fd, const struct msg
 
 static ssize_t sendmsg_hook(int fd, const struct msghdr *msg, int flags)
 {
-    if (TS_PASSTHROUGH(fd) || !msg || msg->msg_name || msg->msg_controllen)
+    if (TS_PASSTHROUGH(fd) || ts_address_refused(msg) || msg->msg_name || msg->msg_controllen)
         return ts_pass_sendmsg(fd, msg, flags);
     return sendmsg_traced(fd, msg, flags);
 }
@@ -400,11 +402,14 @@ TS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 /* A message-vector send on a stream socket is a series of sends: each
  * message goes through the connection in order; a short one ends the call,
- * as the kernel's own loop would stop at a full socket buffer. */
+ * as the kernel's own loop would stop at a full socket buffer. Like the
+ * kernel, it sends at most UIO_MAXIOV (IOV_MAX) messages a call. */
 TS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-    if (TS_PASSTHROUGH(fd) || !vec)
+    if (TS_PASSTHROUGH(fd) || ts_address_refused(vec))
         return TS_REAL(sendmmsg)(fd, vec, vlen, flags);
+    if (vlen > IOV_MAX)
+        vlen = IOV_MAX;
     unsigned int i;
     for (i = 0; i < vlen; i++) {
         struct msghdr *m = &vec[i].msg_hdr;
@@ -421,7 +426,7 @@ TS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
 TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
                        struct timespec *timeout)
 {
-    if (TS_PASSTHROUGH(fd) || !vec)
+    if (TS_PASSTHROUGH(fd) || ts_address_refused(vec))
         return TS_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
     struct ts_conn *c = conn_get_guarded(fd);
     if (!c)

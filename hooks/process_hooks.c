@@ -38,6 +38,7 @@
 #include "conn.h"
 #include "exec_env.h"
 #include "process_span.h"
+#include "refused_address.h"
 
 /* The child's environment array: on the caller's stack up to
  * EXEC_ENV_STACK_SLOTS entries (2 KiB: a thread's stack may be small), in
@@ -115,9 +116,24 @@ typedef int (*with_env_fn)(void *call, char *const env[]);
 /* Build the child's environment on this frame (or in pages mapped for it)
  * and make the call with it. (An exec that succeeds never returns, so the
  * frame outlives its use; its process image, mappings included, is gone.) */
+/* An environment the kernel refuses with EFAULT (refused_address.h): the
+ * array, or one of its entries, in the zero page. NULL is none: an empty
+ * environment, for Linux. */
+static bool env_refused(char *const envp[])
+{
+    if (!envp)
+        return false;
+    if (ts_address_refused(envp))
+        return true;
+    for (size_t i = 0; envp[i]; i++)
+        if (ts_address_refused(envp[i]))
+            return true;
+    return false;
+}
+
 static int with_child_env(char *const envp[], with_env_fn fn, void *call)
 {
-    if (!ts_active || ts_guard_active())
+    if (!ts_active || ts_guard_active() || env_refused(envp))
         return fn(call, envp);
     size_t slots = ts_exec_env_slots(envp);
     char **env;

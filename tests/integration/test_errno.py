@@ -49,6 +49,19 @@ EXPECTED = {
     "write(client, NULL buffer)": "EFAULT",
     "send(client, NULL buffer)": "EFAULT",
     "writev(client, NULL piece)": "EFAULT",
+    "writev(client, NULL array)": "EFAULT",
+    "sendmsg(client, NULL msg_iov)": "EFAULT",
+    "sendmsg(client, message at 8)": "EFAULT",
+    "sendmmsg(client, vector at 8)": "EFAULT",
+    "recvmsg(client, message at 8)": "EFAULT",
+    "recvmmsg(client, vector at 8)": "EFAULT",
+    "write(server, NULL buffer)": "EFAULT",
+    "send(server, NULL buffer)": "EFAULT",
+    "writev(server, NULL array)": "EFAULT",
+    "writev(server, NULL piece)": "EFAULT",
+    "sendmsg(server, NULL msg_iov)": "EFAULT",
+    "execve(environment at 8)": "EFAULT",
+    "execve(environment entry at 8)": "EFAULT",
 }
 
 # Lines that must read so without the shim: the probe's setup did what the

@@ -414,6 +414,67 @@ static void misuse(int http_port)
     c = client_of(http_port, "invalid arguments");
     TRY("writev(client, NULL piece)", writev(c, (struct iovec[]){{"GET", 3}, {NULL, 10}}, 2));
     close(c);
+    c = client_of(http_port, "invalid arguments");
+    TRY("writev(client, NULL array)", writev(c, NULL, 1));
+    close(c);
+    c = client_of(http_port, "invalid arguments");
+    TRY("sendmsg(client, NULL msg_iov)",
+        sendmsg(c, &(struct msghdr){.msg_iov = NULL, .msg_iovlen = 1}, MSG_NOSIGNAL));
+    close(c);
+    c = client_of(http_port, "invalid arguments");
+    TRY("sendmsg(client, message at 8)", sendmsg(c, (struct msghdr *)8, MSG_NOSIGNAL));
+    TRY("sendmmsg(client, vector at 8)", sendmmsg(c, (struct mmsghdr *)8, 1, MSG_NOSIGNAL));
+    TRY("recvmsg(client, message at 8)", recvmsg(c, (struct msghdr *)8, MSG_DONTWAIT));
+    TRY("recvmmsg(client, vector at 8)",
+        recvmmsg(c, (struct mmsghdr *)8, 1, MSG_DONTWAIT, NULL));
+    close(c);
+
+    /* More messages than the kernel takes in one sendmmsg (UIO_MAXIOV):
+     * it sends that many and says so. */
+    enum { MESSAGES = IOV_MAX + 76 };
+    static struct iovec one_byte[MESSAGES];
+    static struct mmsghdr messages[MESSAGES];
+    for (int i = 0; i < MESSAGES; i++) {
+        one_byte[i] = (struct iovec){(void *)"G", 1};
+        messages[i].msg_hdr = (struct msghdr){.msg_iov = &one_byte[i], .msg_iovlen = 1};
+    }
+    c = client_of(http_port, "invalid arguments");
+    KEEPN("sendmmsg(client, IOV_MAX+76 messages)", sendmmsg(c, messages, MESSAGES, MSG_NOSIGNAL));
+    close(c);
+}
+
+/* The same on the server's end of a traced connection, before its first
+ * response (whose first bytes the shim looks at before they go out). */
+static void misuse_server(void)
+{
+    int port;
+    int l = listener(&port);
+    struct sockaddr_in a = loopback(port);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        fail("setup failed: connect to the listener");
+    int s = accept(l, NULL, NULL);
+    if (s < 0)
+        fail("setup failed: accept");
+    TRY("write(server, NULL buffer)", write(s, NULL, 20));
+    TRY("send(server, NULL buffer)", send(s, NULL, 20, MSG_NOSIGNAL));
+    TRY("writev(server, NULL array)", writev(s, NULL, 1));
+    TRY("writev(server, NULL piece)", writev(s, &(struct iovec){NULL, 20}, 1));
+    TRY("sendmsg(server, NULL msg_iov)",
+        sendmsg(s, &(struct msghdr){.msg_iov = NULL, .msg_iovlen = 1}, MSG_NOSIGNAL));
+    close(s);
+    close(c);
+    close(l);
+}
+
+/* An exec whose environment the kernel refuses: the call fails, the
+ * program goes on. */
+static void misuse_exec(void)
+{
+    char *argv[] = {"/bin/true", NULL};
+    TRY("execve(environment at 8)", execve("/bin/true", argv, (char **)8));
+    char *envp[] = {"A=1", (char *)8, NULL};
+    TRY("execve(environment entry at 8)", execve("/bin/true", argv, envp));
 }
 
 int main(int argc, char **argv)
@@ -431,6 +492,8 @@ int main(int argc, char **argv)
     tracked();
     traced_http(atoi(argv[2]), (size_t)atol(argv[3]));
     misuse(atoi(argv[2]));
+    misuse_server();
+    misuse_exec();
     printf("done\n");
     return 0;
 }
