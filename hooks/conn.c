@@ -776,12 +776,35 @@ static void in_closed(struct ts_conn *c, const char *error_type)
         conn_span_finish(p, error_type);
 }
 
+/* A failed receive that says nothing about the connection: nothing yet,
+ * interrupted, or refused for its arguments (a bad buffer, MSG_OOB with
+ * no urgent byte) or for want of memory. Any other error ends it. */
+static bool recv_error_passes(int err)
+{
+    switch (err) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+    case EINTR:
+    case EFAULT:
+    case EINVAL:
+    case ENOMEM:
+    case ENOBUFS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, ssize_t r, int flags,
                        int err)
 {
-    if (flags & MSG_PEEK)
+    /* the bytes come again (MSG_PEEK), or are none of the stream's: the
+     * urgent byte (MSG_OOB), the socket's error queue (MSG_ERRQUEUE) */
+    if (flags & (MSG_PEEK | MSG_OOB | MSG_ERRQUEUE))
         return;
-    if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+    if (r < 0 && recv_error_passes(err))
         return;
     if ((flags & MSG_TRUNC) && r > 0) { /* TCP discarded the bytes: none is in the buffer */
         ts_conn_received_unseen(c, r);

@@ -112,8 +112,11 @@ bool ts_conn_parsing_over(struct ts_conn *c);
 
 /* After a receive returned r (errno err when r < 0) into iov: feed the
  * bytes to the HTTP parser. MSG_PEEK reads are not fed (the bytes come
- * again). r == 0 is the peer's end of stream. May change errno: the
- * caller, which gives the program the receive's errno, keeps err. */
+ * again), nor MSG_OOB and MSG_ERRQUEUE ones (no bytes of the stream). r ==
+ * 0 is the peer's end of stream: a caller whose receive had no room does
+ * not pass its 0. A failure for the call's arguments (EFAULT, EINVAL) or
+ * for memory ends nothing. May change errno: the caller, which gives the
+ * program the receive's errno, keeps err. */
 void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, ssize_t r, int flags,
                        int err);
 

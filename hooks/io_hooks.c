@@ -75,7 +75,8 @@ traced_recv(recv_call_fn call, struct recv_call *rc, const struct iovec *iov, in
     int err = errno;
     ts_held_conn_end(held);
     ts_guard_enter();
-    ts_conn_recv_done(c, iov, iovcnt, r, rc->flags, err);
+    if (r != 0 || ts_iov_total(iov, iovcnt) != 0) /* 0 bytes into no room: no end of stream */
+        ts_conn_recv_done(c, iov, iovcnt, r, rc->flags, err);
     ts_conn_done_with(rc->fd, c);
     ts_guard_leave();
     errno = err;
@@ -438,9 +439,12 @@ TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
     ts_guard_enter();
     if (r < 0)
         ts_conn_recv_done(c, NULL, 0, -1, flags, err);
-    for (int i = 0; i < r; i++)
-        ts_conn_recv_done(c, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
-                          (ssize_t)vec[i].msg_len, flags, 0);
+    for (int i = 0; i < r; i++) {
+        const struct msghdr *m = &vec[i].msg_hdr;
+        if (vec[i].msg_len != 0 || ts_iov_total(m->msg_iov, (int)m->msg_iovlen) != 0)
+            ts_conn_recv_done(c, m->msg_iov, (int)m->msg_iovlen, (ssize_t)vec[i].msg_len, flags,
+                              0);
+    }
     ts_conn_put(c);
     ts_guard_leave();
     errno = err;

@@ -342,6 +342,30 @@ static void traced_http(int http_port, size_t resp_len)
         printf("send(post head): ret=%s errno=%s\n", r == n ? "all" : "WRONG",
                e == 4321 ? "KEPT" : ename(e));
         KEEP_("send(post body)", 4321, 1, send(c, "hello", 5, MSG_NOSIGNAL));
+        /* receives that take no byte of the stream: none ends it */
+        KEEP_("recv(http, no room)", 4321, 1, recv(c, (char[1]){0}, 0, 0));
+        TRY("recv(http, MSG_OOB, none urgent)", recv(c, (char[1]){0}, 1, MSG_OOB | MSG_DONTWAIT));
+        read_response(c, "recv", resp_len);
+    }
+    /* a request sent with MSG_ZEROCOPY, whose completion note is read from
+     * the socket's error queue (0 bytes and a control message): no byte of
+     * the stream, nor its end */
+    {
+        int on = 1;
+        if (setsockopt(c, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof on) < 0)
+            fail("setup failed: SO_ZEROCOPY");
+        char head[256];
+        int n = snprintf(head, sizeof head,
+                         "GET /errno/zerocopy HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+                         http_port);
+        long r = send(c, head, (size_t)n, MSG_NOSIGNAL | MSG_ZEROCOPY);
+        printf("send(MSG_ZEROCOPY): ret=%s\n", r == n ? "all" : "WRONG");
+        struct pollfd p = {c, 0, 0};
+        poll(&p, 1, 2000); /* POLLERR once the note is queued */
+        char ctl[256];
+        struct msghdr m = {.msg_control = ctl, .msg_controllen = sizeof ctl};
+        KEEP_("recvmsg(http, MSG_ERRQUEUE)", 4321, 1,
+              recvmsg(c, &m, MSG_ERRQUEUE | MSG_DONTWAIT));
         read_response(c, "recv", resp_len);
     }
     /* the connection is idle: a non-blocking receive fails with EAGAIN */
