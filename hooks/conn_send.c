@@ -546,11 +546,30 @@ static __attribute__((noinline, cold)) ssize_t send_to_stale(struct ts_conn *c, 
 
 /* ts_conn_send for a client: on the socket, in sendmsg calls. Out of
  * line, so that a server's response saves no registers for it. */
+/* A send with MSG_ZEROCOPY: the kernel reads its pages after the call
+ * has returned, and numbers the program's zerocopy calls to name the notes
+ * that say when it is done with them. The shim's own bytes (a rewritten
+ * head) would be reused before that, and a call split in two would shift
+ * the program's numbering: the send goes out as the program made it, and
+ * the connection's sent stream is followed no further (no trace headers
+ * from there on). Unless the rest of a rewritten head is still owed: it
+ * must go first, and the send is stepped as any other. */
+static __attribute__((noinline)) bool zerocopy_passes(struct ts_conn *c, bool may_wait)
+{
+    if (!conn_lock_out(c, may_wait))
+        return true; /* beside another thread's blocked send: unseen anyway */
+    bool owed = conn_wire_pending(c);
+    conn_unlock(&c->out.mu);
+    return !owed;
+}
+
 static __attribute__((noinline)) ssize_t client_send_socket(struct ts_conn *c, int fd,
                                                             const struct iovec *iov, int iovcnt,
                                                             int flags, ts_conn_pass_fn pass,
                                                             void *arg)
 {
+    if (__builtin_expect(flags & MSG_ZEROCOPY, 0) && zerocopy_passes(c, !(flags & MSG_DONTWAIT)))
+        return conn_send_unseen(c, pass, arg);
     int orig = errno;
     struct socket_sink ss = {fd, flags};
     const struct sink to = {socket_sink_send, &ss};

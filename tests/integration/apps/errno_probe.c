@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -295,6 +296,46 @@ static void read_response(int fd, const char *how, size_t want)
 
 /* Traced HTTP requests on one keep-alive connection, through every send
  * door, errno set to 4321 before each successful call. */
+/* The notes of fd's MSG_ZEROCOPY sends, read from its error queue (0
+ * bytes and a control message each, nothing of the stream): the range of
+ * the sends they name. The kernel numbers a socket's zerocopy calls from
+ * 0: a shim that split one, or sent bytes of its own so, would shift the
+ * numbers the program counts on. */
+static void zerocopy_notes(int fd)
+{
+    unsigned lo = ~0u, hi = 0;
+    int notes = 0;
+    long t0 = now_ms();
+    while (now_ms() - t0 < 2000) {
+        struct pollfd p = {fd, 0, 0};
+        poll(&p, 1, 50); /* POLLERR once a note is queued */
+        char ctl[256];
+        struct msghdr m = {.msg_control = ctl, .msg_controllen = sizeof ctl};
+        errno = 4321;
+        long r = recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+        if (r < 0) {
+            if (notes)
+                break;
+            continue;
+        }
+        if (r != 0 || errno != 4321)
+            printf("recvmsg(MSG_ERRQUEUE): ret=%ld errno=%s UNEXPECTED\n", r, ename(errno));
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+            struct sock_extended_err ee;
+            memcpy(&ee, CMSG_DATA(cm), sizeof ee);
+            if (ee.ee_origin != SO_EE_ORIGIN_ZEROCOPY)
+                continue;
+            notes++;
+            lo = ee.ee_info < lo ? ee.ee_info : lo;
+            hi = ee.ee_data > hi ? ee.ee_data : hi;
+        }
+    }
+    if (notes)
+        printf("zerocopy notes: sends %u..%u\n", lo, hi);
+    else
+        printf("zerocopy notes: none\n");
+}
+
 static void traced_http(int http_port, size_t resp_len)
 {
     static const char *sends[] = {"send", "write", "writev", "sendmsg", "sendto"};
@@ -347,26 +388,31 @@ static void traced_http(int http_port, size_t resp_len)
         TRY("recv(http, MSG_OOB, none urgent)", recv(c, (char[1]){0}, 1, MSG_OOB | MSG_DONTWAIT));
         read_response(c, "recv", resp_len);
     }
-    /* a request sent with MSG_ZEROCOPY, whose completion note is read from
-     * the socket's error queue (0 bytes and a control message): no byte of
-     * the stream, nor its end */
+    /* MSG_ZEROCOPY (below): a request's body sent so, then two requests
+     * in one such send */
     {
         int on = 1;
         if (setsockopt(c, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof on) < 0)
             fail("setup failed: SO_ZEROCOPY");
         char head[256];
         int n = snprintf(head, sizeof head,
-                         "GET /errno/zerocopy HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+                         "POST /errno/zerocopy HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                         "Content-Length: 5\r\n\r\n",
                          http_port);
-        long r = send(c, head, (size_t)n, MSG_NOSIGNAL | MSG_ZEROCOPY);
-        printf("send(MSG_ZEROCOPY): ret=%s\n", r == n ? "all" : "WRONG");
-        struct pollfd p = {c, 0, 0};
-        poll(&p, 1, 2000); /* POLLERR once the note is queued */
-        char ctl[256];
-        struct msghdr m = {.msg_control = ctl, .msg_controllen = sizeof ctl};
-        KEEP_("recvmsg(http, MSG_ERRQUEUE)", 4321, 1,
-              recvmsg(c, &m, MSG_ERRQUEUE | MSG_DONTWAIT));
+        long r = send(c, head, (size_t)n, MSG_NOSIGNAL);
+        printf("send(zerocopy post head): ret=%s\n", r == n ? "all" : "WRONG");
+        KEEP_("send(post body, MSG_ZEROCOPY)", 4321, 1,
+              send(c, "hello", 5, MSG_NOSIGNAL | MSG_ZEROCOPY));
+        zerocopy_notes(c);
         read_response(c, "recv", resp_len);
+        n = snprintf(head, sizeof head,
+                     "GET /errno/zerocopy-a HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                     "GET /errno/zerocopy-b HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+                     http_port, http_port);
+        r = send(c, head, (size_t)n, MSG_NOSIGNAL | MSG_ZEROCOPY);
+        printf("send(two requests, MSG_ZEROCOPY): ret=%s\n", r == n ? "all" : "WRONG");
+        zerocopy_notes(c);
+        read_response(c, "recv", 2 * resp_len);
     }
     /* the connection is idle: a non-blocking receive fails with EAGAIN */
     TRY("recv(http, idle, MSG_DONTWAIT)", recv(c, (char[16]){0}, 16, MSG_DONTWAIT));
