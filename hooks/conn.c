@@ -1029,11 +1029,7 @@ void ts_conn_fork_parent(void)
     pthread_mutex_unlock(&pool_mu);
 }
 
-/* A connection one of the parent's threads was inside at the fork, one
- * of its locks held (a blocking send holds its direction's for as long as
- * it blocks): the thread is not in the child, so the lock would stay held
- * for good, and what it guards may be half written. */
-static bool conn_held_at_fork(struct ts_conn *c)
+bool ts_conn_held_at_fork(const struct ts_conn *c)
 {
     return atomic_load_explicit(&c->out.mu.state, memory_order_relaxed) != 0 ||
            atomic_load_explicit(&c->in.mu.state, memory_order_relaxed) != 0 ||
@@ -1058,7 +1054,7 @@ void ts_conn_after_fork(void)
     unsigned hw = (unsigned)ts_fd_high_water();
     for (unsigned fd = 0; fd < hw; fd++) {
         struct ts_fd_ref *r = atomic_load_explicit(&ts_fd_slots[fd], memory_order_relaxed);
-        if (r && conn_held_at_fork((struct ts_conn *)r))
+        if (r && ts_conn_held_at_fork((const struct ts_conn *)r))
             ts_conn_forget_range(fd, fd);
     }
 }

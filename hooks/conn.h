@@ -59,6 +59,14 @@ void ts_conn_fork_prepare(void);
 void ts_conn_fork_parent(void);
 void ts_conn_after_fork(void);
 
+/* In a forked child: was one of c's locks held at the fork? A thread of
+ * the parent was inside the shim on c (a blocking send holds its lock for
+ * as long as it blocks); that thread is not in the child, so the lock
+ * would stay held for good, and what it guards may be half written: the
+ * child follows c no further. ts_conn_after_fork forgets such fds; a TLS
+ * session's connection is let go of by its session table. */
+bool ts_conn_held_at_fork(const struct ts_conn *c);
+
 /* A counted reference to fd's connection, or NULL when untracked. */
 struct ts_conn *ts_conn_get(int fd);
 void ts_conn_put(struct ts_conn *c);

@@ -463,12 +463,38 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
     return (ssize_t)(consumed + body_sent);
 }
 
+/* A send with MSG_ZEROCOPY (sink_flags: the socket sink's flags): the
+ * kernel reads its pages after the call has returned, and numbers the
+ * program's zerocopy calls to name the notes that say when it is done
+ * with them. Bytes of the shim's own (a rewritten head) would be reused
+ * before the kernel is done, and a call split in two would shift the
+ * program's numbering. So, decided under the send lock:
+ * - a call that is body bytes alone (a Content-Length body with room for
+ *   all of it) is sent as any other: one call of the program's own pieces;
+ * - while the rest of a rewritten head is owed (a short send before), the
+ *   shim's bytes must go first: the call is stepped as any other, without
+ *   MSG_ZEROCOPY (copies; no note for that call);
+ * - any other goes out as the program made it (true: as is), and the
+ *   connection's sent stream is followed no further. */
+static __attribute__((noinline)) bool zerocopy_as_is(const struct ts_conn *c, size_t total,
+                                                     int *sink_flags)
+{
+    if (conn_wire_pending(c)) {
+        *sink_flags &= ~MSG_ZEROCOPY;
+        return false;
+    }
+    const struct dir *d = &c->out;
+    return !(d->state == DIR_BODY && d->x && d->x->body.kind == TS_BODY_LENGTH &&
+             d->x->body.remaining >= total);
+}
+
 /* A client's send: its bytes go out through `to`, with the header lines
- * in each request head. may_wait: false for a send that must not wait
- * (MSG_DONTWAIT; see conn_lock_out). */
+ * in each request head. sink_flags: the flags of a socket sink's
+ * sendmsg calls (NULL for another sink). may_wait: false for a send that
+ * must not wait (MSG_DONTWAIT; see conn_lock_out). */
 static inline __attribute__((always_inline)) ssize_t
-client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
-                           int iovcnt, ts_conn_pass_fn pass, void *arg, bool may_wait)
+client_send(struct ts_conn *c, const struct sink *to, int *sink_flags, const struct iovec *iov,
+            int iovcnt, ts_conn_pass_fn pass, void *arg, bool may_wait)
 {
     /* Refused by the kernel as they are (EINVAL, or EFAULT for an array
      * at a NULL-like address): passed on, never read, so the program
@@ -487,11 +513,15 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
         unreadable |= iov[i].iov_len && ts_address_refused(iov[i].iov_base);
     }
     ssize_t result;
-    if (total == 0 || unreadable || (c->out.state == DIR_OFF && !conn_wire_pending(c))) {
+    bool as_is = total == 0 || unreadable || (c->out.state == DIR_OFF && !conn_wire_pending(c));
+    bool unseen = unreadable;
+    if (!as_is && sink_flags && __builtin_expect(*sink_flags & MSG_ZEROCOPY, 0))
+        as_is = unseen = zerocopy_as_is(c, total, sink_flags);
+    if (as_is) {
         errno = orig;
         result = conn_pass(pass, arg);
         saved = errno;
-        if (unreadable && result > 0) /* the kernel took the pieces before the bad one */
+        if (unseen && result > 0) /* bytes the stream's parse did not see went */
             conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     } else {
         /* Step until the program's bytes are out, the kernel takes fewer
@@ -527,7 +557,7 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
     if (c->role != TS_ROLE_CLIENT && iovcnt > 0) /* as ts_conn_send */
         return conn_send_observed(c, iov, iovcnt, pass, arg, true);
     const struct sink to = {sink, sink_ctx};
-    return client_send(c, &to, iov, iovcnt, pass, arg, true);
+    return client_send(c, &to, NULL, iov, iovcnt, pass, arg, true);
 }
 
 /* The fd of a client connection a send was rewritten for is no socket:
@@ -546,34 +576,15 @@ static __attribute__((noinline, cold)) ssize_t send_to_stale(struct ts_conn *c, 
 
 /* ts_conn_send for a client: on the socket, in sendmsg calls. Out of
  * line, so that a server's response saves no registers for it. */
-/* A send with MSG_ZEROCOPY: the kernel reads its pages after the call
- * has returned, and numbers the program's zerocopy calls to name the notes
- * that say when it is done with them. The shim's own bytes (a rewritten
- * head) would be reused before that, and a call split in two would shift
- * the program's numbering: the send goes out as the program made it, and
- * the connection's sent stream is followed no further (no trace headers
- * from there on). Unless the rest of a rewritten head is still owed: it
- * must go first, and the send is stepped as any other. */
-static __attribute__((noinline)) bool zerocopy_passes(struct ts_conn *c, bool may_wait)
-{
-    if (!conn_lock_out(c, may_wait))
-        return true; /* beside another thread's blocked send: unseen anyway */
-    bool owed = conn_wire_pending(c);
-    conn_unlock(&c->out.mu);
-    return !owed;
-}
-
 static __attribute__((noinline)) ssize_t client_send_socket(struct ts_conn *c, int fd,
                                                             const struct iovec *iov, int iovcnt,
                                                             int flags, ts_conn_pass_fn pass,
                                                             void *arg)
 {
-    if (__builtin_expect(flags & MSG_ZEROCOPY, 0) && zerocopy_passes(c, !(flags & MSG_DONTWAIT)))
-        return conn_send_unseen(c, pass, arg);
     int orig = errno;
     struct socket_sink ss = {fd, flags};
     const struct sink to = {socket_sink_send, &ss};
-    ssize_t r = client_send(c, &to, iov, iovcnt, pass, arg, !(flags & MSG_DONTWAIT));
+    ssize_t r = client_send(c, &to, &ss.flags, iov, iovcnt, pass, arg, !(flags & MSG_DONTWAIT));
     if (__builtin_expect(r < 0, 0) && errno == ENOTSOCK)
         r = send_to_stale(c, fd, pass, arg, orig);
     return r;

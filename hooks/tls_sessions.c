@@ -301,4 +301,11 @@ void tls_sessions_after_fork(void)
     for (size_t i = 0; i < TLS_LOCKS; i++)
         pthread_mutex_init(&table_locks[i].mu, NULL);
     ts_block_pool_after_fork(&sess_blocks);
+    /* A session whose connection a thread of the parent was inside at the
+     * fork (ts_conn_held_at_fork) has nothing to follow in the child: its
+     * reference is left as it is (the connection is never ended here). */
+    for (size_t i = 0; i < TLS_BUCKETS; i++)
+        for (struct tls_sess *s = table[i]; s; s = s->next)
+            if (s->conn && ts_conn_held_at_fork(s->conn))
+                s->conn = NULL;
 }
