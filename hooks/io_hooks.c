@@ -59,6 +59,13 @@ struct recv_call {
 /* The real function behind a hook, given the call's arguments. */
 typedef ssize_t (*recv_call_fn)(struct recv_call *);
 
+/* Does a receive's result r say anything of the stream? 0 bytes into a
+ * buffer with no room is no end of stream (the kernel says 0 at once). */
+static inline bool recv_tells(ssize_t r, const struct iovec *iov, int iovcnt)
+{
+    return r != 0 || ts_iov_total(iov, iovcnt) != 0;
+}
+
 /* Receive on a tracked connection and feed what arrived to its parser.
  * Inlined into each hook with its call_* constant, which the compiler
  * then inlines too: rc is a few registers rather than a struct built on
@@ -75,7 +82,7 @@ traced_recv(recv_call_fn call, struct recv_call *rc, const struct iovec *iov, in
     int err = errno;
     ts_held_conn_end(held);
     ts_guard_enter();
-    if (r != 0 || ts_iov_total(iov, iovcnt) != 0) /* 0 bytes into no room: no end of stream */
+    if (recv_tells(r, iov, iovcnt))
         ts_conn_recv_done(c, iov, iovcnt, r, rc->flags, err);
     ts_conn_done_with(rc->fd, c);
     ts_guard_leave();
@@ -441,7 +448,7 @@ TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
         ts_conn_recv_done(c, NULL, 0, -1, flags, err);
     for (int i = 0; i < r; i++) {
         const struct msghdr *m = &vec[i].msg_hdr;
-        if (vec[i].msg_len != 0 || ts_iov_total(m->msg_iov, (int)m->msg_iovlen) != 0)
+        if (recv_tells((ssize_t)vec[i].msg_len, m->msg_iov, (int)m->msg_iovlen))
             ts_conn_recv_done(c, m->msg_iov, (int)m->msg_iovlen, (ssize_t)vec[i].msg_len, flags,
                               0);
     }

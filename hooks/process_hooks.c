@@ -113,9 +113,6 @@ static void before_exec(void)
 /* A real exec or spawn call, given the environment to use. */
 typedef int (*with_env_fn)(void *call, char *const env[]);
 
-/* Build the child's environment on this frame (or in pages mapped for it)
- * and make the call with it. (An exec that succeeds never returns, so the
- * frame outlives its use; its process image, mappings included, is gone.) */
 /* An environment the kernel refuses with EFAULT (refused_address.h): the
  * array, or one of its entries, in the zero page. NULL is none: an empty
  * environment, for Linux. */
@@ -131,6 +128,9 @@ static bool env_refused(char *const envp[])
     return false;
 }
 
+/* Build the child's environment on this frame (or in pages mapped for it)
+ * and make the call with it. (An exec that succeeds never returns, so the
+ * frame outlives its use; its process image, mappings included, is gone.) */
 static int with_child_env(char *const envp[], with_env_fn fn, void *call)
 {
     if (!ts_active || ts_guard_active() || env_refused(envp))
