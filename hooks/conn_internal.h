@@ -159,6 +159,11 @@ struct ts_conn {
      * (conn_lock_out): the sent stream is not known any more, and the
      * next send under the lock stops parsing it. */
     atomic_bool out_unseen;
+    /* A client sent a CONNECT request, or one asking for an Upgrade (under
+     * the out lock, never cleared): what it sends next may be the tunnel's
+     * bytes (it need not wait for the 2xx or the 101), so its sent stream
+     * is followed no further. */
+    bool tunnel_asked;
 };
 
 /* The peer's address as text ("" when not known) in out; its length. */

@@ -249,6 +249,8 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
                                     size_t base, size_t total, struct pending **fresh,
                                     enum ts_stat *why, size_t *between)
 {
+    if (c->tunnel_asked) /* the bytes may be the tunnel's: never a head to touch */
+        return head_not(why, TS_STAT_GAVE_UP_TUNNEL);
     size_t held = conn_head_len(&c->out);
     size_t limit = conn_max_head();
     struct ts_http_header hdrs[CONN_MAX_HEADERS];
@@ -340,6 +342,8 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     }
     *fresh = p;
+    c->tunnel_asked = (req.method_len == 7 && memcmp(req.method, "CONNECT", 7) == 0) ||
+                      ts_http_find_header(req.headers, req.num_headers, "upgrade");
     c->out.state = body.kind == TS_BODY_NONE ? DIR_HEAD : DIR_BODY;
     if (c->out.state == DIR_BODY)
         c->out.x->body = body;

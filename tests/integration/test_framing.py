@@ -558,6 +558,9 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
     # ======================================================================
     # CONNECT
 
+    CONNECT_REQ = (b"CONNECT target.test:443 HTTP/1.1\r\nHost: target.test:443\r\n"
+                   b"User-Agent: script/1\r\n\r\n")
+    ESTABLISHED = b"HTTP/1.1 200 Connection Established\r\n\r\n"
     TUNNEL = [
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(200)),
         b"GET / HTTP/1.1\r\n\r\n",
@@ -566,7 +569,7 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
     ]
 
     def test_connect_tunnel_passes_untouched(self):
-        established = b"HTTP/1.1 200 Connection Established\r\n\r\n"
+        established = self.ESTABLISHED
         tunnel = b"".join(self.TUNNEL)
         reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" + bytes(range(256))
 
@@ -577,8 +580,7 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
             c.send(reply)
             c.recv_to_close()
         peer = self.peer(script)
-        req = (b"CONNECT target.test:443 HTTP/1.1\r\nHost: target.test:443\r\n"
-               b"User-Agent: script/1\r\n\r\n")
+        req = self.CONNECT_REQ
         t = self.TUNNEL
         res = self.script(connect(peer.port), send(req), read_n(len(established)),
                           send(t[0]), send(t[1], how="write"),
@@ -590,6 +592,31 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
         self.assert_bytes(established + reply, self.received(res), "what the program read")
         (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
         self.assertEqual(s["attrs"].get("http.request.method"), "CONNECT")
+        self.assert_clean_status(s, 200)
+        self.assert_bytes(self.injected([req], [s]) + tunnel, c.received,
+                          "the CONNECT head with its lines, then the tunnel byte for byte")
+
+    def test_connect_tunnel_bytes_before_the_answer(self):
+        # A client need not wait for the 2xx: bytes it sends right after
+        # the CONNECT head may be the tunnel's, and pass untouched.
+        established = self.ESTABLISHED
+        t = self.TUNNEL
+        tunnel = t[2] + t[0] + t[1] + t[3]  # first, bytes that look like a request head
+
+        def script(c, k):
+            c.recv_until(CRLF2)
+            c.recv_exact(len(tunnel))
+            c.send(established)
+            c.recv_to_close()
+        peer = self.peer(script)
+        req = self.CONNECT_REQ
+        res = self.script(connect(peer.port), send(req + t[2]), send(t[0], how="write"),
+                          send(t[1], how="sendmsg"), send(t[3], how="writev"),
+                          read_n(len(established)), close())
+        (c,) = peer.wait(1)
+        self.assertIsNone(c.error, "peer: %s" % c.error)
+        self.assert_bytes(established, self.received(res), "what the program read")
+        (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
         self.assert_clean_status(s, 200)
         self.assert_bytes(self.injected([req], [s]) + tunnel, c.received,
                           "the CONNECT head with its lines, then the tunnel byte for byte")
@@ -652,6 +679,56 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
         self.assert_clean_status(s, 101)
         self.assert_bytes(self.injected([req], [s]) + ws_out, c.received,
                           "the upgrade request with its lines, then the new protocol untouched")
+
+    def test_upgrade_bytes_before_the_101(self):
+        # The new protocol's bytes sent at once, before the 101 is read
+        # (RFC 9110 7.8 lets a client): untouched, even where they look
+        # like a request head.
+        w = self.WS_OUT
+        ws_out = w[1] + w[0] + w[2]  # first, bytes that look like a request head
+
+        def script(c, k):
+            c.recv_until(CRLF2)
+            c.recv_exact(len(ws_out))
+            c.send(self.SWITCH)
+            c.recv_to_close()
+        peer = self.peer(script)
+        req = self.head(peer.port, b"GET", b"/chat", b"Upgrade: websocket", b"Connection: Upgrade")
+        res = self.script(connect(peer.port), send(req + w[1]), send(w[0], how="sendmsg"),
+                          send(w[2]), read_n(len(self.SWITCH)), close())
+        (c,) = peer.wait(1)
+        self.assertIsNone(c.error, "peer: %s" % c.error)
+        self.assert_bytes(self.SWITCH, self.received(res), "what the program read")
+        (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
+        self.assert_clean_status(s, 101)
+        self.assert_bytes(self.injected([req], [s]) + ws_out, c.received,
+                          "the upgrade request with its lines, then the new protocol untouched")
+
+    def test_upgrade_declined_then_requests_go_untouched(self):
+        # Until the answer, what follows an Upgrade request may be the new
+        # protocol's: the connection's requests after it go as they are,
+        # also when the server declines and goes on in HTTP/1.1.
+        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+        def script(c, k):
+            c.recv_until(CRLF2)
+            c.send(ok)
+            c.recv_until(CRLF2)
+            c.send(ok)
+            c.recv_to_close()
+        peer = self.peer(script)
+        req = self.head(peer.port, b"GET", b"/maybe", b"Upgrade: h2c", b"Connection: Upgrade")
+        after = self.head(peer.port, b"GET", b"/after")
+        res = self.script(connect(peer.port), send(req), read_n(len(ok)), send(after),
+                          read_n(len(ok)), close())
+        (c,) = peer.wait(1)
+        self.assertIsNone(c.error, "peer: %s" % c.error)
+        self.assert_bytes(ok + ok, self.received(res), "what the program read")
+        (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
+        self.assertEqual(s["name"], "GET /maybe")
+        self.assert_clean_status(s, 200)
+        self.assert_bytes(self.injected([req], [s]) + after, c.received,
+                          "lines in the upgrade request only")
 
     def test_upgrade_101_traced_server(self):
         proc, port = self.start_server("http")
