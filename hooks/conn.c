@@ -440,6 +440,15 @@ void conn_check_tunnel(struct ts_conn *c, struct dir *d)
         conn_off(c, d, TS_STAT_GAVE_UP_TUNNEL);
 }
 
+void conn_check_responses(struct ts_conn *c)
+{
+    /* (the reason is never counted: the responses' direction counted the
+     * connection when it stopped) */
+    if (c->out.state != DIR_OFF && !conn_wire_pending(c) &&
+        (atomic_load_explicit(&c->dirs_off, memory_order_acquire) & CONN_OFF_IN))
+        conn_off(c, &c->out, TS_STAT_GAVE_UP_BAD_HEAD);
+}
+
 /* A server's response that turns the connection into a tunnel (101, or
  * 2xx to CONNECT) must stop the parsing of the requests before it goes
  * out: the peer may send tunnel bytes the moment it has it, and another

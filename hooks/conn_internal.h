@@ -206,6 +206,11 @@ void conn_wire_release(struct ts_conn *c);
 void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why);
 /* Under d's lock: stop parsing d when the connection became a tunnel. */
 void conn_check_tunnel(struct ts_conn *c, struct dir *d);
+/* Under a client's out lock: stop parsing what it sends once its
+ * responses are not parsed any more (conn_off of in): the requests after
+ * them could never be paired with theirs, and their spans would only end
+ * as failed at the close. Not while the rest of a head is owed. */
+void conn_check_responses(struct ts_conn *c);
 /* Queue a span behind the requests in flight; false when there is no
  * room. *ahead (may be NULL): how many were queued before it. */
 bool conn_q_push(struct ts_conn *c, struct pending *p, unsigned *ahead);

@@ -510,6 +510,7 @@ client_send(struct ts_conn *c, const struct sink *to, int *sink_flags, const str
         return conn_send_unseen(c, pass, arg); /* beside another thread's blocked send */
     struct ts_held_send_note held = ts_held_send_lock(c); /* let go if the thread leaves a send */
     conn_check_tunnel(c, &c->out);
+    conn_check_responses(c);
     size_t total = 0;
     bool unreadable = false;
     for (int i = 0; i < iovcnt; i++) {

@@ -730,6 +730,33 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
         self.assert_bytes(self.injected([req], [s]) + after, c.received,
                           "lines in the upgrade request only")
 
+    def test_requests_after_an_unread_response_go_untouched(self):
+        # A response head over the limit: the shim reads that connection's
+        # responses no more, so the requests after it, whose responses it
+        # could not pair with them, go as they are (no lines, no spans).
+        big = (b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * 20000 +
+               b"\r\nContent-Length: 2\r\n\r\nok")
+        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+        def script(c, k):
+            c.recv_until(CRLF2)
+            c.send(big)
+            c.recv_until(CRLF2)
+            c.send(ok)
+            c.recv_to_close()
+        peer = self.peer(script)
+        first = self.head(peer.port, b"GET", b"/first")
+        second = self.head(peer.port, b"GET", b"/second")
+        res = self.script(connect(peer.port), send(first), read_n(len(big)), send(second),
+                          read_n(len(ok)), close())
+        (c,) = peer.wait(1)
+        self.assertIsNone(c.error, "peer: %s" % c.error)
+        self.assert_bytes(big + ok, self.received(res), "what the program read")
+        (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
+        self.assertEqual(s["name"], "GET /first")
+        self.assert_bytes(self.injected([first], [s]) + second, c.received,
+                          "lines in the first request only")
+
     def test_upgrade_101_traced_server(self):
         proc, port = self.start_server("http")
         c = raw_connect(port)
