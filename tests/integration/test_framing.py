@@ -704,31 +704,40 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
         self.assert_bytes(self.injected([req], [s]) + ws_out, c.received,
                           "the upgrade request with its lines, then the new protocol untouched")
 
+    OK2 = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def check_only_first_request_traced(self, first_extra, first_answer):
+        """Two requests on one connection, the first with first_extra
+        header lines and answered with first_answer, the second with OK2:
+        the first carries its trace lines and makes the one client span,
+        the second goes as it is."""
+        def script(c, k):
+            c.recv_until(CRLF2)
+            c.send(first_answer)
+            c.recv_until(CRLF2)
+            c.send(self.OK2)
+            c.recv_to_close()
+        peer = self.peer(script)
+        first = self.head(peer.port, b"GET", b"/first", *first_extra)
+        second = self.head(peer.port, b"GET", b"/second")
+        res = self.script(connect(peer.port), send(first), read_n(len(first_answer)),
+                          send(second), read_n(len(self.OK2)), close())
+        (c,) = peer.wait(1)
+        self.assertIsNone(c.error, "peer: %s" % c.error)
+        self.assert_bytes(first_answer + self.OK2, self.received(res), "what the program read")
+        (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
+        self.assertEqual(s["name"], "GET /first")
+        self.assert_bytes(self.injected([first], [s]) + second, c.received,
+                          "lines in the first request only")
+        return s
+
     def test_upgrade_declined_then_requests_go_untouched(self):
         # Until the answer, what follows an Upgrade request may be the new
         # protocol's: the connection's requests after it go as they are,
         # also when the server declines and goes on in HTTP/1.1.
-        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-        def script(c, k):
-            c.recv_until(CRLF2)
-            c.send(ok)
-            c.recv_until(CRLF2)
-            c.send(ok)
-            c.recv_to_close()
-        peer = self.peer(script)
-        req = self.head(peer.port, b"GET", b"/maybe", b"Upgrade: h2c", b"Connection: Upgrade")
-        after = self.head(peer.port, b"GET", b"/after")
-        res = self.script(connect(peer.port), send(req), read_n(len(ok)), send(after),
-                          read_n(len(ok)), close())
-        (c,) = peer.wait(1)
-        self.assertIsNone(c.error, "peer: %s" % c.error)
-        self.assert_bytes(ok + ok, self.received(res), "what the program read")
-        (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
-        self.assertEqual(s["name"], "GET /maybe")
+        s = self.check_only_first_request_traced([b"Upgrade: h2c", b"Connection: Upgrade"],
+                                                 self.OK2)
         self.assert_clean_status(s, 200)
-        self.assert_bytes(self.injected([req], [s]) + after, c.received,
-                          "lines in the upgrade request only")
 
     def test_requests_after_an_unread_response_go_untouched(self):
         # A response head over the limit: the shim reads that connection's
@@ -736,26 +745,7 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
         # could not pair with them, go as they are (no lines, no spans).
         big = (b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * 20000 +
                b"\r\nContent-Length: 2\r\n\r\nok")
-        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-        def script(c, k):
-            c.recv_until(CRLF2)
-            c.send(big)
-            c.recv_until(CRLF2)
-            c.send(ok)
-            c.recv_to_close()
-        peer = self.peer(script)
-        first = self.head(peer.port, b"GET", b"/first")
-        second = self.head(peer.port, b"GET", b"/second")
-        res = self.script(connect(peer.port), send(first), read_n(len(big)), send(second),
-                          read_n(len(ok)), close())
-        (c,) = peer.wait(1)
-        self.assertIsNone(c.error, "peer: %s" % c.error)
-        self.assert_bytes(big + ok, self.received(res), "what the program read")
-        (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
-        self.assertEqual(s["name"], "GET /first")
-        self.assert_bytes(self.injected([first], [s]) + second, c.received,
-                          "lines in the first request only")
+        self.check_only_first_request_traced([], big)
 
     def test_upgrade_101_traced_server(self):
         proc, port = self.start_server("http")
