@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "../preload/blocks.h"
@@ -363,13 +364,69 @@ static void head_undo(struct ts_conn *c, struct pending *fresh)
 
 /* ---------------------------------------------------------------- steps */
 
+/* A program's send with MSG_ZEROCOPY. The kernel numbers a socket's
+ * zerocopy calls, and for each that succeeded it queues a note once it
+ * has stopped reading that call's pages: the program waits for it before
+ * it reuses them. So of the calls the shim makes for the program's one,
+ * exactly one carries the flag, and only if it succeeds does the program
+ * hear of a success:
+ * - that call is the first whose first byte is a program byte (its
+ *   success then takes one, and the program is told of it); the header
+ *   lines owed before it go first, in calls of their own, copied;
+ * - the shim's bytes it carries go from a private copy
+ *   (zerocopy_private), as the shim reuses its own buffers at once;
+ * - the calls after it, for the rest of the program's bytes, are copies.
+ * Bytes the kernel copied are the program's again at once, so a note
+ * that names fewer of them than its call held is still true. */
+struct zerocopy {
+    int *flags;   /* the socket sink's flags, MSG_ZEROCOPY cleared */
+    bool pending; /* the flagged call is still to be made */
+};
+
+/* n bytes of the shim's in pages of their own, for a call with
+ * MSG_ZEROCOPY; NULL when there is no memory. The caller unmaps them when
+ * the call returns: the kernel holds the pages it still reads, not the
+ * mapping, and no one can write them any more. */
+static void *zerocopy_private(const void *p, size_t n)
+{
+    void *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    memcpy(m, p, n);
+    return m;
+}
+
+/* Is the wire's next byte one of the inserted lines' (a short send before
+ * stopped in them, or a head sent in pieces ended where they go)? */
+static bool wire_leads_with_lines(const struct out_wire *w)
+{
+    return w->off >= w->ins && w->off < w->ins + w->ins_len;
+}
+
+/* A step's one call, flagged MSG_ZEROCOPY when it is to be the program's
+ * zero-copy call (made once it sent a byte). */
+static ssize_t step_send(const struct sink *to, struct segs *s, size_t ins_from, size_t ins_len,
+                         struct zerocopy *zc, bool flagged)
+{
+    if (!flagged)
+        return segs_send(to, s, ins_from, ins_len);
+    *zc->flags |= MSG_ZEROCOPY;
+    ssize_t r = segs_send(to, s, ins_from, ins_len);
+    *zc->flags &= ~MSG_ZEROCOPY;
+    if (r > 0) /* a call that sent nothing was not counted */
+        zc->pending = false;
+    return r;
+}
+
 /* One sendmsg of the client's stream, for program bytes [base, base+total)
  * of iov. Returns how many of them are now on the wire (0 when only shim
  * bytes went), or -1 with errno. *more: the step stopped at a message
  * boundary by design and the rest of the call is for the next step.
- * *wire_moved: bytes of a head's wire form went out. */
+ * *wire_moved: bytes of a head's wire form went out. zc: the program's
+ * MSG_ZEROCOPY (struct zerocopy), NULL for a send without. */
 static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
-                        int iovcnt, size_t base, size_t total, bool *more, bool *wire_moved)
+                        int iovcnt, size_t base, size_t total, bool *more, bool *wire_moved,
+                        struct zerocopy *zc)
 {
     struct pending *fresh = NULL;
     bool set_up = false;
@@ -388,7 +445,7 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
             struct segs s;
             segs_init(&s, iovcnt);
             segs_add_prog(&s, iov, iovcnt, base, pass);
-            ssize_t r = segs_send(to, &s, 0, 0);
+            ssize_t r = step_send(to, &s, 0, 0, zc, zc && zc->pending);
             segs_free(&s);
             if (v == HEAD_PIECE && r > 0)
                 c->out.x->head_len += (size_t)r; /* the copy already holds them */
@@ -402,30 +459,47 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
 
     /* The head's wire form, as far as the program has given its bytes. */
     struct out_wire *w = conn_wire_pending(c) ? c->wire : NULL;
+    /* The zero-copy call leads with a program byte: inserted lines owed
+     * first go in a step of their own, which offers no program byte. */
+    bool flagged = zc && zc->pending;
+    size_t offer = total; /* program bytes this step may send */
+    if (flagged && w && wire_leads_with_lines(w)) {
+        flagged = false;
+        offer = 0;
+    }
     size_t head_prog = 0, wire_from = 0, wire_to = 0;
+    void *private = NULL;
     if (w) {
         wire_from = wire_to = w->off;
         size_t rest = w->prog_len - w->prog_off;
-        head_prog = total < rest ? total : rest;
+        head_prog = offer < rest ? offer : rest;
         size_t prog_end = w->prog_off + head_prog;
         wire_to = prog_end < w->ins ? prog_end : prog_end + w->ins_len;
         if (prog_end == w->prog_len) /* the last byte is the program's as it sent it */
             ts_iov_copy(w->buf + w->len - 1, iov, iovcnt, base + head_prog - 1, 1);
-        segs_add(&s, w->buf + wire_from, wire_to - wire_from);
+        const char *wire = w->buf + wire_from;
+        if (flagged && !(private = zerocopy_private(wire, wire_to - wire_from))) {
+            segs_free(&s);
+            if (set_up)
+                head_undo(c, fresh);
+            errno = ENOBUFS; /* as the kernel's own zerocopy sends may fail */
+            return -1;
+        }
+        segs_add(&s, private ? private : wire, wire_to - wire_from);
     }
 
     /* Then body bytes, up to the body's end. */
     size_t body = 0;
     bool head_done = !w || w->prog_off + head_prog == w->prog_len;
-    if (head_done && head_prog < total && c->out.state == DIR_BODY) {
+    if (head_done && head_prog < offer && c->out.state == DIR_BODY) {
         bool done;
         body = body_extent(&c->out.x->body, iov, iovcnt, base + head_prog, &done);
         if (body == SIZE_MAX) { /* malformed framing: the rest passes as it is */
             conn_off(c, &c->out, TS_STAT_GAVE_UP_BAD_FRAMING);
-            body = total - head_prog;
+            body = offer - head_prog;
         }
-    } else if (head_done && head_prog < total && c->out.state == DIR_OFF) {
-        body = total - head_prog;
+    } else if (head_done && head_prog < offer && c->out.state == DIR_OFF) {
+        body = offer - head_prog;
     }
     body = segs_add_prog(&s, iov, iovcnt, base + head_prog, body);
 
@@ -435,10 +509,12 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
         ins_lo = wire_from > w->ins ? wire_from : w->ins;
         ins_hi = wire_to < w->ins + w->ins_len ? wire_to : w->ins + w->ins_len;
     }
-    ssize_t r = ins_hi > ins_lo ? segs_send(to, &s, ins_lo - wire_from, ins_hi - ins_lo)
-                                : segs_send(to, &s, 0, 0);
+    ssize_t r = ins_hi > ins_lo ? step_send(to, &s, ins_lo - wire_from, ins_hi - ins_lo, zc, flagged)
+                                : step_send(to, &s, 0, 0, zc, flagged);
     int saved = errno;
     segs_free(&s);
+    if (private)
+        munmap(private, wire_to - wire_from);
     if (r < 0) {
         if (set_up)
             head_undo(c, fresh);
@@ -467,31 +543,6 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
     return (ssize_t)(consumed + body_sent);
 }
 
-/* A send with MSG_ZEROCOPY (sink_flags: the socket sink's flags): the
- * kernel reads its pages after the call has returned, and numbers the
- * program's zerocopy calls to name the notes that say when it is done
- * with them. Bytes of the shim's own (a rewritten head) would be reused
- * before the kernel is done, and a call split in two would shift the
- * program's numbering. So, decided under the send lock:
- * - a call that is body bytes alone (a Content-Length body with room for
- *   all of it) is sent as any other: one call of the program's own pieces;
- * - while the rest of a rewritten head is owed (a short send before), the
- *   shim's bytes must go first: the call is stepped as any other, without
- *   MSG_ZEROCOPY (copies; no note for that call);
- * - any other goes out as the program made it (true: as is), and the
- *   connection's sent stream is followed no further. */
-static __attribute__((noinline)) bool zerocopy_as_is(const struct ts_conn *c, size_t total,
-                                                     int *sink_flags)
-{
-    if (conn_wire_pending(c)) {
-        *sink_flags &= ~MSG_ZEROCOPY;
-        return false;
-    }
-    const struct dir *d = &c->out;
-    return !(d->state == DIR_BODY && d->x && d->x->body.kind == TS_BODY_LENGTH &&
-             d->x->body.remaining >= total);
-}
-
 /* A client's send: its bytes go out through `to`, with the header lines
  * in each request head. sink_flags: the flags of a socket sink's
  * sendmsg calls (NULL for another sink). may_wait: false for a send that
@@ -518,17 +569,18 @@ client_send(struct ts_conn *c, const struct sink *to, int *sink_flags, const str
         unreadable |= iov[i].iov_len && ts_address_refused(iov[i].iov_base);
     }
     ssize_t result;
-    bool as_is = total == 0 || unreadable || (c->out.state == DIR_OFF && !conn_wire_pending(c));
-    bool unseen = unreadable;
-    if (!as_is && sink_flags && __builtin_expect(*sink_flags & MSG_ZEROCOPY, 0))
-        as_is = unseen = zerocopy_as_is(c, total, sink_flags);
-    if (as_is) {
+    if (total == 0 || unreadable || (c->out.state == DIR_OFF && !conn_wire_pending(c))) {
         errno = orig;
         result = conn_pass(pass, arg);
         saved = errno;
-        if (unseen && result > 0) /* bytes the stream's parse did not see went */
+        if (unreadable && result > 0) /* bytes the stream's parse did not see went */
             conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     } else {
+        struct zerocopy zero_copy = {sink_flags, true}, *zc = NULL;
+        if (sink_flags && __builtin_expect(*sink_flags & MSG_ZEROCOPY, 0)) {
+            *sink_flags &= ~MSG_ZEROCOPY; /* on the one step's call alone */
+            zc = &zero_copy;
+        }
         /* Step until the program's bytes are out, the kernel takes fewer
          * than offered, or it refuses: a blocking socket sees what the
          * kernel would do (all, unless interrupted), a non-blocking one a
@@ -536,7 +588,7 @@ client_send(struct ts_conn *c, const struct sink *to, int *sink_flags, const str
         size_t done = 0;
         for (;;) {
             bool more, wire_moved;
-            ssize_t r = out_step(c, to, iov, iovcnt, done, total - done, &more, &wire_moved);
+            ssize_t r = out_step(c, to, iov, iovcnt, done, total - done, &more, &wire_moved, zc);
             if (r < 0) {
                 result = done ? (ssize_t)done : -1;
                 break;

@@ -10,10 +10,12 @@ that value. The output under the shim must equal the output without it.
 apps/zerocopy_probe.c sends a 12 KiB request head that does not fit: the
 first send is short, the rest goes with MSG_ZEROCOPY, then a second head
 in a plain send. Under the shim the rest of the first head is bytes of its
-own (the head with the trace header lines): sent zero-copy, the kernel
-would still read them after the shim reused that memory for the second
-head, and the peer would get the second head's bytes inside the first.
-What the probe's server end got must be the same under the shim.
+own (the head with the trace header lines): sent zero-copy from the
+shim's buffer, the kernel would still read them after the shim reused
+that memory for the second head, and the peer would get the second head's
+bytes inside the first; sent without the flag, the program would wait in
+vain for the notes of those calls. What the probe's server end got, and
+the notes of the zerocopy calls, must be the same under the shim.
 """
 
 import os
@@ -78,13 +80,18 @@ EXPECTED = {
 EXPECTED_LINES = ("open(after fclose): number reused=yes",
                   "open(after raw close): number reused=yes",
                   # the body's MSG_ZEROCOPY send is the socket's first, the
-                  # two requests' its second: one note each
+                  # two requests' its second, a head's blank line its
+                  # third: one note each
                   "zerocopy notes: sends 0..0",
-                  "zerocopy notes: sends 1..1")
+                  "zerocopy notes: sends 1..1",
+                  "zerocopy notes: sends 2..2")
 
 TRACED_REQUESTS = ["GET /errno/send-recv", "GET /errno/write-read", "GET /errno/writev-readv",
                    "GET /errno/sendmsg-recvmsg", "GET /errno/sendto-recvfrom", "POST /errno/post",
-                   "POST /errno/zerocopy", "GET /errno/after-zerocopy-body"]
+                   "POST /errno/zerocopy", "GET /errno/after-zerocopy-body",
+                   # two heads in one MSG_ZEROCOPY send: both traced
+                   "GET /errno/zerocopy-a", "GET /errno/zerocopy-b",
+                   "GET /errno/zerocopy-piece"]
 
 
 def parse(out):
@@ -188,7 +195,8 @@ class ErrnoTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(runs["untraced"].splitlines(),
                          ["first send: short", "first head: sent",
                           "first head's padding: 12000 bytes, 'A' all, 'B' 0",
-                          "second head: whole", "done"], "the probe itself")
+                          "second head: whole", "zerocopy notes: one for each call", "done"],
+                         "the probe itself")
         self.assertEqual(runs["traced"], runs["untraced"])
         # traced indeed: the first head's span (no answer comes: it ends
         # when the probe closes the connection)

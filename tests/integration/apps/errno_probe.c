@@ -294,48 +294,20 @@ static void read_response(int fd, const char *how, size_t want)
         printf("%s: ret=%zu errno=KEPT\n", name, got);
 }
 
-/* Traced HTTP requests on one keep-alive connection, through every send
- * door, errno set to 4321 before each successful call. */
-/* The notes of fd's MSG_ZEROCOPY sends, read from its error queue (0
- * bytes and a control message each, nothing of the stream): the range of
- * the sends they name. The kernel numbers a socket's zerocopy calls from
- * 0: a shim that split one, or sent bytes of its own so, would shift the
- * numbers the program counts on. */
+/* The range of calls the notes of fd's MSG_ZEROCOPY sends name (probe.h). */
 static void zerocopy_notes(int fd)
 {
-    unsigned lo = ~0u, hi = 0;
-    int notes = 0;
-    long t0 = now_ms();
-    while (now_ms() - t0 < 2000) {
-        struct pollfd p = {fd, 0, 0};
-        poll(&p, 1, 50); /* POLLERR once a note is queued */
-        char ctl[256];
-        struct msghdr m = {.msg_control = ctl, .msg_controllen = sizeof ctl};
-        errno = 4321;
-        long r = recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
-        if (r < 0) {
-            if (notes)
-                break;
-            continue;
-        }
-        if (r != 0 || errno != 4321)
-            printf("recvmsg(MSG_ERRQUEUE): ret=%ld errno=%s UNEXPECTED\n", r, ename(errno));
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
-            struct sock_extended_err ee;
-            memcpy(&ee, CMSG_DATA(cm), sizeof ee);
-            if (ee.ee_origin != SO_EE_ORIGIN_ZEROCOPY)
-                continue;
-            notes++;
-            lo = ee.ee_info < lo ? ee.ee_info : lo;
-            hi = ee.ee_data > hi ? ee.ee_data : hi;
-        }
-    }
-    if (notes)
-        printf("zerocopy notes: sends %u..%u\n", lo, hi);
+    struct zerocopy_notes z = zerocopy_notes_read(fd, 0);
+    if (z.odd)
+        printf("recvmsg(MSG_ERRQUEUE): %d reads with bytes or errno changed UNEXPECTED\n", z.odd);
+    if (z.notes)
+        printf("zerocopy notes: sends %u..%u\n", z.lo, z.hi);
     else
         printf("zerocopy notes: none\n");
 }
 
+/* Traced HTTP requests on one keep-alive connection, through every send
+ * door, errno set to 4321 before each successful call. */
 static void traced_http(int http_port, size_t resp_len)
 {
     static const char *sends[] = {"send", "write", "writev", "sendmsg", "sendto"};
@@ -389,7 +361,7 @@ static void traced_http(int http_port, size_t resp_len)
         read_response(c, "recv", resp_len);
     }
     /* MSG_ZEROCOPY (below): a request's body sent so, then two requests
-     * in one such send (they go out as they are, untraced) */
+     * in one such send (both traced: one note for the call) */
     {
         int on = 1;
         if (setsockopt(c, SOL_SOCKET, SO_ZEROCOPY, &on, sizeof on) < 0)
@@ -420,6 +392,16 @@ static void traced_http(int http_port, size_t resp_len)
         printf("send(two requests, MSG_ZEROCOPY): ret=%s\n", r == n ? "all" : "WRONG");
         zerocopy_notes(c);
         read_response(c, "recv", 2 * resp_len);
+        /* a head in two sends, its blank line with MSG_ZEROCOPY: the
+         * header lines go before it, in a plain send of their own */
+        n = snprintf(head, sizeof head,
+                     "GET /errno/zerocopy-piece HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", http_port);
+        r = send(c, head, (size_t)n, MSG_NOSIGNAL);
+        printf("send(head but its blank line): ret=%s\n", r == n ? "all" : "WRONG");
+        r = send(c, "\r\n", 2, MSG_NOSIGNAL | MSG_ZEROCOPY);
+        printf("send(blank line, MSG_ZEROCOPY): ret=%s\n", r == 2 ? "all" : "WRONG");
+        zerocopy_notes(c);
+        read_response(c, "recv", resp_len);
     }
     /* the connection is idle: a non-blocking receive fails with EAGAIN */
     TRY("recv(http, idle, MSG_DONTWAIT)", recv(c, (char[16]){0}, 16, MSG_DONTWAIT));

@@ -1,6 +1,7 @@
 /* probe.h — what the C probes of the integration tests share: failing with
  * one line on stderr, pausing, a monotonic clock, SIGALRM on an interval,
- * a listener and connections on 127.0.0.1, and plain HTTP/1.1 over them.
+ * a listener and connections on 127.0.0.1, plain HTTP/1.1 over them, and
+ * the notes of MSG_ZEROCOPY sends.
  *
  * Header-only, all functions static inline: the tests compile each probe
  * alone (`cc ... apps/NAME.c`, see compile_app in tshelp.py), so there is
@@ -25,7 +26,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -219,6 +222,51 @@ static inline void http_get_200(int port, const char *path)
     if (fd < 0 || http_get(fd, port, path, resp, sizeof resp) != 200)
         fail("GET %s from 127.0.0.1:%d", path, port);
     close(fd);
+}
+
+/* The notes of fd's MSG_ZEROCOPY sends (struct zerocopy_notes), read
+ * from its error queue: 0 bytes and a control message each, nothing of
+ * the stream. The kernel numbers a socket's zerocopy calls from 0 and a
+ * note names a range of them: a shim that split a call, sent bytes of its
+ * own so, or sent a call's bytes without the flag, would shift the
+ * numbers the program counts on or leave one without its note. Reads
+ * until a note names call `until` (0: any note) and the queue is empty, or
+ * for two seconds. */
+struct zerocopy_notes {
+    int notes;      /* notes read */
+    unsigned lo, hi; /* the calls they name, when notes */
+    int odd;        /* reads that returned bytes or changed errno */
+};
+
+static inline struct zerocopy_notes zerocopy_notes_read(int fd, unsigned until)
+{
+    struct zerocopy_notes z = {0, ~0u, 0, 0};
+    long t0 = now_ms();
+    while (now_ms() - t0 < 2000) {
+        struct pollfd p = {fd, 0, 0};
+        poll(&p, 1, 50); /* POLLERR once a note is queued */
+        char ctl[256];
+        struct msghdr m = {.msg_control = ctl, .msg_controllen = sizeof ctl};
+        errno = 4321;
+        long r = recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+        if (r < 0) {
+            if (z.notes && z.hi >= until)
+                break;
+            continue;
+        }
+        if (r != 0 || errno != 4321)
+            z.odd++;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+            struct sock_extended_err ee;
+            memcpy(&ee, CMSG_DATA(cm), sizeof ee);
+            if (ee.ee_origin != SO_EE_ORIGIN_ZEROCOPY)
+                continue;
+            z.notes++;
+            z.lo = ee.ee_info < z.lo ? ee.ee_info : z.lo;
+            z.hi = ee.ee_data > z.hi ? ee.ee_data : z.hi;
+        }
+    }
+    return z;
 }
 
 #endif

@@ -12,7 +12,10 @@
  * header lines): sent zero-copy, the kernel would still point at them
  * when the shim reuses that memory for the second head. The server end
  * reads both heads and prints how many 'B' bytes the first one holds,
- * which must be none, and whether the two heads arrived whole. */
+ * which must be none, and whether the two heads arrived whole. Last, the
+ * notes of the zerocopy sends: one for each that succeeded, numbered from
+ * 0 (the shim's own bytes go first in plain sends, and each of the
+ * program's calls is one call with the flag). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -89,11 +92,14 @@ int main(void)
     ssize_t r = send(client, h1, len1, MSG_NOSIGNAL);
     printf("first send: %s\n", r > 0 && (size_t)r < len1 ? "short" : "NOT SHORT");
     size_t done = r > 0 ? (size_t)r : 0;
+    unsigned zerocopy_calls = 0;
     for (int i = 0; done < len1 && i < 20000; i++) {
         drain(server);
         r = send(client, h1 + done, len1 - done, MSG_NOSIGNAL | MSG_ZEROCOPY);
-        if (r > 0)
+        if (r > 0) {
             done += (size_t)r;
+            zerocopy_calls++;
+        }
         else if (errno != EAGAIN)
             fail("send with MSG_ZEROCOPY");
         sleep_ms(1);
@@ -133,6 +139,12 @@ int main(void)
     printf("second head: %s\n", memmem(end1, (size_t)(end2 - end1), "GET /second", 11) == end1
                                     ? "whole"
                                     : "NOT WHOLE");
+    struct zerocopy_notes z = zerocopy_notes_read(client, zerocopy_calls - 1);
+    if (z.notes && z.lo == 0 && z.hi + 1 == zerocopy_calls && !z.odd)
+        printf("zerocopy notes: one for each call\n");
+    else
+        printf("zerocopy notes: %u calls, %d notes naming %u..%u, %d odd reads\n",
+               zerocopy_calls, z.notes, z.lo, z.hi, z.odd);
     close(client);
     close(server);
     close(listener);
