@@ -8,7 +8,9 @@
  * The probe listens on 127.0.0.1, connects to itself and sends a POST head
  * announcing a body of 100 MB (under the shim, a traced request whose body
  * the shim counts). A writer thread then writes 8 MiB of body in one
- * blocking write, which blocks: nobody reads yet. 300 ms later, MODE:
+ * blocking write, which blocks: nobody reads yet. Once the writer's
+ * thread sleeps in its send system call (/proc says so, so that a loaded
+ * machine cannot make a step run beside a writer still on its way), MODE:
  *   dontwait  the main thread sends one byte with MSG_DONTWAIT;
  *   cancel    two reader threads wait for the response, in a blocking
  *             read and a blocking recvmmsg; the main thread cancels the
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,10 +41,12 @@
 #define BODY_CHUNK (8L << 20)
 
 static int client;
+static pid_t writer_tid, reader_tid, mmsg_reader_tid; /* set by each thread */
 
 static void *writer(void *arg)
 {
     (void)arg;
+    __atomic_store_n(&writer_tid, gettid(), __ATOMIC_RELEASE);
     char *body = malloc(BODY_CHUNK);
     if (!body)
         fail("malloc");
@@ -54,6 +59,7 @@ static void *writer(void *arg)
 static void *reader(void *arg)
 {
     (void)arg;
+    __atomic_store_n(&reader_tid, gettid(), __ATOMIC_RELEASE);
     char buf[256];
     return (void *)read(client, buf, sizeof buf); /* no response ever comes */
 }
@@ -61,11 +67,53 @@ static void *reader(void *arg)
 static void *mmsg_reader(void *arg)
 {
     (void)arg;
+    __atomic_store_n(&mmsg_reader_tid, gettid(), __ATOMIC_RELEASE);
     char buf[256];
     struct iovec iov = {buf, sizeof buf};
     struct mmsghdr m = {.msg_hdr = {.msg_iov = &iov, .msg_iovlen = 1}};
     return (void *)(long)recvmmsg(client, &m, 1, MSG_WAITFORONE, NULL);
 }
+
+/* Until the thread whose id *tid_at holds (once it has run) sleeps in
+ * one of the system calls in calls[0..n): state S in its stat, and the
+ * call's number first in its syscall file (under the shim a write may be
+ * a sendmsg, a read a recvmsg). At most 5 s. */
+static void wait_until_blocked(const pid_t *tid_at, const long *calls, size_t n, const char *who)
+{
+    long t0 = now_ms();
+    while (now_ms() - t0 < 5000) {
+        pid_t tid = __atomic_load_n(tid_at, __ATOMIC_ACQUIRE);
+        char path[64], stat[512] = "", call[64] = "";
+        FILE *f;
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+        if (tid && (f = fopen(path, "r"))) {
+            if (!fgets(stat, sizeof stat, f))
+                stat[0] = 0;
+            fclose(f);
+        }
+        snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+        if (tid && (f = fopen(path, "r"))) {
+            if (!fgets(call, sizeof call, f))
+                call[0] = 0;
+            fclose(f);
+        }
+        const char *state = strrchr(stat, ')'); /* the name may hold anything */
+        long nr = strtol(call, NULL, 10);
+        bool in_call = false;
+        for (size_t i = 0; i < n; i++)
+            in_call |= call[0] && nr == calls[i];
+        if (state && state[1] == ' ' && state[2] == 'S' && in_call)
+            return;
+        sleep_ms(10);
+    }
+    fail("the %s did not block in its call within 5 s", who);
+}
+
+static const long send_calls[] = {SYS_write, SYS_writev, SYS_sendto, SYS_sendmsg};
+static const long receive_calls[] = {SYS_read, SYS_readv, SYS_recvfrom, SYS_recvmsg,
+                                     SYS_recvmmsg};
+#define WAIT_UNTIL_BLOCKED(tid, calls, who)                                                        \
+    wait_until_blocked(&(tid), calls, sizeof calls / sizeof *calls, who)
 
 /* "NAME: ret=R errno=E" for a one-byte send. */
 static void report(const char *name, ssize_t r, int err)
@@ -171,7 +219,11 @@ int main(int argc, char **argv)
         (cancel && (pthread_create(&r_t, NULL, reader, NULL) != 0 ||
                     pthread_create(&m_t, NULL, mmsg_reader, NULL) != 0)))
         fail("pthread_create");
-    sleep_ms(300);
+    WAIT_UNTIL_BLOCKED(writer_tid, send_calls, "writer");
+    if (cancel) {
+        WAIT_UNTIL_BLOCKED(reader_tid, receive_calls, "reader");
+        WAIT_UNTIL_BLOCKED(mmsg_reader_tid, receive_calls, "recvmmsg reader");
+    }
 
     if (cancel) {
         void *res;
