@@ -43,6 +43,23 @@ void ts_direct_end(void)
     __atomic_store_n(&ts_direct_allowed, false, __ATOMIC_SEQ_CST);
 }
 
+/* glibc's count of the threads that keep the process alive: when it
+ * reaches zero, as the program's last thread ends (the main thread by
+ * pthread_exit, the others as they return), glibc calls exit(0). A
+ * private symbol, found by its version; NULL where there is none (another
+ * C library), and the shim's threads then count. */
+static unsigned *glibc_thread_count(void)
+{
+    static unsigned *count;
+    static bool looked;
+    if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&count, dlvsym(RTLD_DEFAULT, "__nptl_nthreads", "GLIBC_PRIVATE"),
+                         __ATOMIC_RELAXED);
+        __atomic_store_n(&looked, true, __ATOMIC_RELEASE);
+    }
+    return __atomic_load_n(&count, __ATOMIC_RELAXED);
+}
+
 int ts_thread_create_own(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
                          void *arg)
 {
@@ -57,6 +74,13 @@ int ts_thread_create_own(pthread_t *thread, const pthread_attr_t *attr, void *(*
     creating_own_thread = true;
     int rc = fn(thread, attr, start, arg);
     creating_own_thread = false;
+    /* The new thread never ends, and must not keep the process alive
+     * after the program's last thread: left out of glibc's count. The
+     * caller, a thread of the program that runs, is still in it, so the
+     * count cannot reach zero here. */
+    unsigned *count = rc == 0 ? glibc_thread_count() : NULL;
+    if (count && __atomic_load_n(count, __ATOMIC_SEQ_CST) >= 2)
+        __atomic_fetch_sub(count, 1, __ATOMIC_SEQ_CST);
     return rc;
 }
 

@@ -74,7 +74,9 @@ void ts_direct_end(void);
 /* The shim's own thread (the reporter) created as the program's call to
  * pthread_create would be, through what comes first in the global scope
  * (a sanitizer's interceptor must know every thread), without counting as
- * a thread of the program. */
+ * a thread of the program: not for the bare calls, and not in glibc's
+ * count of the threads that keep the process alive (so the thread must
+ * never end). */
 int ts_thread_create_own(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
                          void *arg);
 

@@ -715,6 +715,26 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
     def test_abort_mid_request(self):
         self.check_end("abort", -signal.SIGABRT)
 
+    def test_main_thread_ends_by_pthread_exit(self):
+        # glibc ends the process as its last thread returns; the reporter
+        # thread kept it alive for good (a zombie main thread beside a
+        # thread that blocks every signal: SIGTERM did nothing)
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        outs = []
+        for env, what in ((th.clean_env(), "untraced"), (self.env("pthread-exit"), "traced")):
+            p = th.Proc([self.exe["exit_probe"], "pthread-exit", srv.port], env=env,
+                        tmpdir=self.tmp, name="pthread-exit-" + what)
+            self.addCleanup(p.stop, 1)
+            p.finish(15, "pthread-exit (%s)" % what)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertEqual(p.stderr(), b"", p.describe())
+            outs.append(p.stdout())
+        self.assertEqual(outs[0], b"main\nworker 200\n", "the probe itself")
+        self.assertEqual(outs[1], outs[0])
+        spans = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
+        self.assertEqual([s["name"] for s in spans], ["GET /pthread-exit"], th.format_spans(spans))
+
     def test_underscore_exit_from_a_signal_handler(self):
         self.check_end_in_a_handler("handler", 5, spans_per_run=1)
 

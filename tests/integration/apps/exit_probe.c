@@ -33,7 +33,15 @@
  * A vfork child installs a SIGUSR1 handler and _exits; then the process
  * itself installs one, prints "threads B A" around it, and calls _exit(8)
  * from main (the child's handler is not the parent's: its reporter thread
- * must start with its own). */
+ * must start with its own).
+ *
+ *   exit_probe pthread-exit PORT
+ *
+ * The main thread prints "main" (not flushed: stdout is a pipe), starts a
+ * thread that GETs /pthread-exit from 127.0.0.1:PORT and prints its
+ * status, and ends with pthread_exit. glibc ends the process with exit(0)
+ * as that thread returns, the last: status 0, both lines flushed then.
+ * The shim's reporter thread, which never ends, must not count. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -142,6 +150,26 @@ static void allocate_until_the_alarm(void (*handler)(int))
     }
 }
 
+/* "pthread-exit": see the header. */
+static void *get_once(void *arg)
+{
+    (void)arg;
+    int fd = connect_loopback(port, 0);
+    char resp[1024];
+    printf("worker %d\n", fd < 0 ? -1 : http_get(fd, port, "/pthread-exit", resp, sizeof resp));
+    close(fd);
+    return NULL;
+}
+
+static void pthread_exit_first(void)
+{
+    printf("main\n");
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, get_once, NULL) != 0)
+        fail("pthread_create");
+    pthread_exit(NULL);
+}
+
 /* "vfork-handler": see the header. */
 static void handler_in_a_vfork_child_first(void)
 {
@@ -174,6 +202,8 @@ int main(int argc, char **argv)
         return 6;
     if (strcmp(argv[1], "vfork-handler") == 0)
         handler_in_a_vfork_child_first();
+    if (strcmp(argv[1], "pthread-exit") == 0)
+        pthread_exit_first();
     pthread_t tid;
     for (long t = 0; t < THREADS; t++)
         pthread_create(&tid, NULL, requester, (void *)t);
