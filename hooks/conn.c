@@ -832,6 +832,52 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
     conn_unlock(&c->in.mu);
 }
 
+/* ------------------------------------------------------ the sent side */
+
+/* A server can send no more on c: a response whose body runs to the
+ * close (no length, not chunked) ends here, as it ends for its client.
+ * Send lock held. */
+static void out_closed(struct ts_conn *c)
+{
+    if (c->role == TS_ROLE_CLIENT)
+        return;
+    if (c->out.state == DIR_BODY && c->out.x->body.kind == TS_BODY_UNTIL_CLOSE) {
+        c->out.state = DIR_HEAD;
+        conn_dir_settle(&c->out);
+        on_message_end(c, FEED_SERVER_OUT);
+    }
+}
+
+void ts_conn_shut(struct ts_conn *c, int how)
+{
+    if (how != SHUT_WR && how != SHUT_RDWR)
+        return;
+    conn_lock(&c->out.mu); /* a send blocked beside it has failed by now */
+    out_closed(c);
+    conn_unlock(&c->out.mu);
+}
+
+/* How long the sweep at exit waits for a connection another thread is
+ * sending on: that thread's send may never end. */
+#define CONN_EXIT_LOCK_NS (10 * 1000 * 1000L)
+
+void ts_conn_exiting(void)
+{
+    int saved = errno;
+    int hw = ts_fd_high_water();
+    for (int fd = 0; fd < hw; fd++) {
+        struct ts_conn *c = ts_fd_tracked(fd) ? ts_conn_get(fd) : NULL;
+        if (!c)
+            continue;
+        if (c->role != TS_ROLE_CLIENT && conn_lock_within(&c->out.mu, CONN_EXIT_LOCK_NS)) {
+            out_closed(c);
+            conn_unlock(&c->out.mu);
+        }
+        ts_conn_put(c);
+    }
+    errno = saved;
+}
+
 /* --------------------------------------------------------- life and fds */
 
 /* The last reference is gone: end every span still open. */

@@ -134,6 +134,15 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
 void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n);
 void ts_conn_received_unseen(struct ts_conn *c, ssize_t n);
 
+/* The program shut c's sending side (shutdown with SHUT_WR or SHUT_RDWR,
+ * which succeeded): a server's response that runs to the close ends. */
+void ts_conn_shut(struct ts_conn *c, int how);
+
+/* The process is exiting, its sockets about to close with it: every
+ * server's response that runs to the close ends (busybox httpd, a CGI
+ * relay: they write the response and exit, closing nothing). */
+void ts_conn_exiting(void);
+
 /* A thread left a send on c (cancelled, or by siglongjmp) while holding
  * c's send lock: let go of it. What that send moved is not known, so the
  * sent stream is given up (the request's span ends; unseen_bytes). */

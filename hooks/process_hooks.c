@@ -463,9 +463,22 @@ TS_SIGNAL_HOOK(sigset)
 
 /* ----------------------------------------------------------------- exit */
 
+/* The process ends, and its sockets close with it: a server's response
+ * that runs to the close ends now (not from a signal handler, which may
+ * have interrupted the shim holding what ending a span takes). */
+static void sockets_closing(void)
+{
+    if (!own_process() || maybe_in_a_handler())
+        return;
+    ts_guard_enter();
+    ts_conn_exiting();
+    ts_guard_leave();
+}
+
 TS_EXPORT void exit(int status)
 {
     ts_pspan_set_exit_code(status);
+    sockets_closing();
     TS_REAL(exit)(status);
     __builtin_unreachable();
 }
@@ -480,6 +493,7 @@ static void exiting_now(int status)
 {
     if (!own_process())
         return;
+    sockets_closing();
     ts_guard_enter();
     ts_pspan_set_exit_code(status);
     process_image_ends(ts_rep_exit, ts_rep_exit_signal_safe);
@@ -511,6 +525,7 @@ static int main_wrapper(int argc, char **argv, char **envp)
     main_starts();
     int r = program_main(argc, argv, envp);
     ts_pspan_set_exit_code(r);
+    sockets_closing();
     return r;
 }
 

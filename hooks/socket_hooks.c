@@ -153,6 +153,23 @@ static inline __attribute__((always_inline)) void closing(int fd)
     }
 }
 
+/* A server that shuts its sending side ends a response that runs to the
+ * close there (busybox httpd shuts it and exits, closing nothing). */
+TS_EXPORT int shutdown(int fd, int how)
+{
+    int r = TS_REAL(shutdown)(fd, how);
+    if (r == 0 && ts_fd_tracked(fd) && !fds_elsewhere()) {
+        int saved = errno;
+        struct ts_conn *c = ts_conn_get(fd);
+        if (c) {
+            ts_conn_shut(c, how);
+            ts_conn_put(c);
+        }
+        errno = saved;
+    }
+    return r;
+}
+
 TS_EXPORT int close(int fd)
 {
     closing(fd);

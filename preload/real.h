@@ -28,6 +28,7 @@
     X(accept, int, (int, struct sockaddr *, socklen_t *))                                          \
     X(accept4, int, (int, struct sockaddr *, socklen_t *, int))                                    \
     X(close, int, (int))                                                                           \
+    X(shutdown, int, (int, int))                                                                   \
     X(close_range, int, (unsigned, unsigned, int))                                                 \
     X(closefrom, void, (int))                                                                      \
     X(fclose, int, (FILE *))                                                                       \

@@ -735,6 +735,45 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         spans = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
         self.assertEqual([s["name"] for s in spans], ["GET /pthread-exit"], th.format_spans(spans))
 
+    def test_close_delimited_response_ends_with_the_process(self):
+        # a server that writes a response running to the close and ends
+        # without closing the socket (busybox httpd, a CGI relay): the
+        # kernel's close ends the response, and must end its server span;
+        # it was never ended (only a close or a peer's close ended one)
+        for how in ("serve-then-exit", "serve-then-_exit", "serve-then-shutdown"):
+            with self.subTest(how=how):
+                spans_file = os.path.join(self.tmp, "%s.jsonl" % how)
+                port = th.free_port()
+                p = th.Proc([self.exe["exit_probe"], how, port],
+                            env=th.shim_env("closer", spans_file), tmpdir=self.tmp, name=how)
+                self.addCleanup(p.stop, 1)
+                deadline = time.monotonic() + 10
+                while True:
+                    try:
+                        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.02)
+                with c:
+                    c.sendall(b"GET /closing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    got = b""
+                    while True:
+                        chunk = c.recv(4096)
+                        if not chunk:
+                            break
+                        got += chunk
+                self.assertTrue(got.startswith(b"HTTP/1.1 404 Not Found\r\n"), got)
+                p.finish(10, how)
+                self.assertEqual(p.returncode, 0, p.describe())
+                spans = th.wait_spans(spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
+                span = th.only(spans, "the server span", spans)
+                self.assertEqual(span["name"], "GET /closing")
+                self.assertEqual(span["attrs"].get("http.response.status_code"), 404,
+                                 th.format_spans(spans))
+                self.assertNotIn("error.type", span["attrs"], th.format_spans(spans))
+
     def test_underscore_exit_from_a_signal_handler(self):
         self.check_end_in_a_handler("handler", 5, spans_per_run=1)
 

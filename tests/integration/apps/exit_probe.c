@@ -41,7 +41,16 @@
  * thread that GETs /pthread-exit from 127.0.0.1:PORT and prints its
  * status, and ends with pthread_exit. glibc ends the process with exit(0)
  * as that thread returns, the last: status 0, both lines flushed then.
- * The shim's reporter thread, which never ends, must not count. */
+ * The shim's reporter thread, which never ends, must not count.
+ *
+ *   exit_probe serve-then-exit|serve-then-_exit|serve-then-shutdown PORT
+ *
+ * A one-request server on 127.0.0.1:PORT: it reads a request head and
+ * answers 404 with a body that runs to the close (no Content-Length,
+ * "Connection: close"), then ends without closing the socket: exit(0),
+ * _exit(0), or shutdown(SHUT_WR) and _exit(0) (busybox httpd). Its client
+ * sees the close as the kernel closes the socket; its server span must
+ * end there too. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -170,6 +179,34 @@ static void pthread_exit_first(void)
     pthread_exit(NULL);
 }
 
+/* "serve-then-...": see the header. */
+static void serve_then_end(const char *how)
+{
+    int one = 1, ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = loopback(port);
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 1) != 0)
+        fail("listen on %d", port);
+    int fd = accept(ls, NULL, NULL);
+    char head[4096];
+    size_t n = 0;
+    while (n < sizeof head - 1 && !memmem(head, n, "\r\n\r\n", 4)) {
+        ssize_t r = read(fd, head + n, sizeof head - 1 - n);
+        if (r <= 0)
+            fail("read the request");
+        n += (size_t)r;
+    }
+    static const char resp[] = "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n"
+                               "no such thing, and no length: the close ends it\n";
+    if (write(fd, resp, sizeof resp - 1) != (ssize_t)sizeof resp - 1)
+        fail("write the response");
+    if (strcmp(how, "serve-then-exit") == 0)
+        exit(0);
+    if (strcmp(how, "serve-then-shutdown") == 0)
+        shutdown(fd, SHUT_WR);
+    _exit(0);
+}
+
 /* "vfork-handler": see the header. */
 static void handler_in_a_vfork_child_first(void)
 {
@@ -204,6 +241,8 @@ int main(int argc, char **argv)
         handler_in_a_vfork_child_first();
     if (strcmp(argv[1], "pthread-exit") == 0)
         pthread_exit_first();
+    if (strncmp(argv[1], "serve-then-", 11) == 0)
+        serve_then_end(argv[1]);
     pthread_t tid;
     for (long t = 0; t < THREADS; t++)
         pthread_create(&tid, NULL, requester, (void *)t);
