@@ -758,12 +758,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                         time.sleep(0.02)
                 with c:
                     c.sendall(b"GET /closing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-                    got = b""
-                    while True:
-                        chunk = c.recv(4096)
-                        if not chunk:
-                            break
-                        got += chunk
+                    got = th.recv_to_close(c)
                 self.assertTrue(got.startswith(b"HTTP/1.1 404 Not Found\r\n"), got)
                 p.finish(10, how)
                 self.assertEqual(p.returncode, 0, p.describe())

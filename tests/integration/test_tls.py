@@ -225,12 +225,7 @@ class PythonServerTest(TLSBase):
                 s.sendall(b"GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                           b"b3: %s-%s-1\r\nConnection: close\r\n\r\n" % (trace.encode(),
                                                                           sid.encode()))
-                resp = b""
-                while True:
-                    b = s.recv(65536)
-                    if not b:
-                        break
-                    resp += b
+                resp = th.recv_to_close(s)
         self.assertTrue(resp.startswith(b"HTTP/1.1 200"), resp[:200])
         headers = json.loads(resp.split(b"\r\n\r\n", 1)[1])
         self.assertEqual(th.header_values(headers, "X-B3-TraceId"), [],

@@ -478,6 +478,16 @@ def http_get(port, path, headers=(), timeout=10):
         return e.code, e.read()
 
 
+def recv_to_close(sock):
+    """Every byte sock receives until the peer closes."""
+    got = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+
+
 # --------------------------------------------------------------------------
 # spans
 
