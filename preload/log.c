@@ -2,12 +2,39 @@
 #include "log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "fd_split.h"
 #include "real.h"
+
+/* How long a line waits for room on stderr (a full pipe nobody reads, a
+ * terminal stopped by ^S): the program must not wait on the shim's
+ * messages, at its start or its exit. */
+#define TS_LOG_ROOM_WAIT_MS 100
+
+/* May a line go to fd, the program's stderr or a copy of it? Not when
+ * that is a socket of IPv4 or IPv6: the program closed stderr and one of
+ * its connections took the number, or it is an inetd child whose stdio
+ * is its client; a line there would be bytes in the program's stream
+ * (journald's stream socket is a Unix one). Nor when there is no room for
+ * it soon. */
+static bool stderr_takes_line(int fd)
+{
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+        (domain == AF_INET || domain == AF_INET6))
+        return false;
+    struct pollfd p = {fd, POLLOUT, 0};
+    int r;
+    while ((r = poll(&p, 1, TS_LOG_ROOM_WAIT_MS)) < 0 && errno == EINTR)
+        ;
+    return r == 1 && (p.revents & POLLOUT);
+}
 
 bool ts_log_muted;
 
@@ -41,8 +68,8 @@ bool ts_log_write_line(const char *line, size_t len)
      * through a copy of the program's, taken for the line. */
     bool borrowed = ts_fd_split_here;
     int fd = borrowed ? ts_fd_split_borrow(STDERR_FILENO) : STDERR_FILENO;
-    bool whole = fd >= 0;
-    while (fd >= 0 && len > 0) {
+    bool whole = fd >= 0 && stderr_takes_line(fd);
+    while (whole && len > 0) {
         ssize_t w = TS_REAL(write)(fd, line, len);
         if (w < 0 && errno == EINTR)
             continue;

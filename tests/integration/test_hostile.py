@@ -66,6 +66,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -78,7 +79,7 @@ import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
 PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe",
-          "alloc_lock_probe", "late_handlers")
+          "alloc_lock_probe", "late_handlers", "stdio_sockets_probe")
 
 
 def split_requests(data):
@@ -768,6 +769,51 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual(span["attrs"].get("http.response.status_code"), 404,
                                  th.format_spans(spans))
                 self.assertNotIn("error.type", span["attrs"], th.format_spans(spans))
+
+    def test_messages_stay_out_of_connections_on_fd_2(self):
+        # the program closed stderr and a connection took fd 2: the shim's
+        # message (the span file cannot be opened) went into it
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        env = th.shim_env("stdio", os.path.join(self.tmp, "no", "such", "dir", "spans.jsonl"),
+                          OTEL_BSP_SCHEDULE_DELAY="100")
+        p = th.run([self.exe["stdio_sockets_probe"], srv.port], env=env, tmpdir=self.tmp,
+                   name="stdio-sockets", timeout=20)
+        self.assertEqual(p.returncode, 0, p.describe())
+        for i, conn in enumerate(srv.wait_closed(3)):
+            data = bytes(conn.data)
+            self.assertNotIn(b"traceshim", data.replace(b"X-B3", b""), data)
+            self.assertEqual(data.count(b"GET /stdio/%d HTTP/1.1\r\n" % i), 2, data)
+            pending = bytearray(data)
+            self.assertEqual(len(list(th.complete_requests(pending))), 2, data)
+            self.assertEqual(pending, b"", "bytes after the two requests")
+
+    def test_messages_wait_no_longer_for_a_full_stderr(self):
+        # stderr a pipe that is full and never read: the stats line at exit
+        # and a configuration message at the start waited for room for good
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        os.set_blocking(w, False)
+        try:
+            while True:
+                os.write(w, b"x" * 4096)
+        except BlockingIOError:
+            pass
+        os.set_blocking(w, True)
+        env = th.shim_env("full-stderr", self.spans_file, TRACESHIM_STATS="1",
+                          OTEL_BSP_SCHEDULE_DELAY="abc")
+        try:
+            p = subprocess.Popen(["/bin/true"], stdout=w, stderr=w, env=env)
+        finally:
+            os.close(w)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        started = time.monotonic()
+        try:
+            status = p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.fail("the program waited for room on its full stderr")
+        self.assertEqual(status, 0)
+        self.assertLess(time.monotonic() - started, 5)
 
     def test_underscore_exit_from_a_signal_handler(self):
         self.check_end_in_a_handler("handler", 5, spans_per_run=1)
