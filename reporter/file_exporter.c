@@ -180,6 +180,15 @@ static bool fexp_ends_mid_line(int fd, off_t *size)
     return pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
 }
 
+void ts_file_export_open_early(void)
+{
+    int saved = errno;
+    ts_file_export_resolve_path();
+    if (!ts_own_fd_valid(&fexp_fd))
+        (void)fexp_open();
+    errno = saved;
+}
+
 int ts_file_export(const char *line, size_t len)
 {
     ts_file_export_resolve_path();

@@ -19,6 +19,12 @@
  * failure of the process is reported on stderr, naming the path). */
 int ts_file_export(const char *line, size_t len);
 
+/* Open the span file now if it is not open, quietly (a failure is
+ * reported by the export that needs it): the reporter thread's first
+ * step, so that a program that changes its user or its root after its
+ * first span keeps the file it could open then. */
+void ts_file_export_open_early(void);
+
 /* Fix the file's absolute path now (a relative path is taken relative to
  * the current directory): call at init, before the program can chdir.
  * Otherwise it is fixed at the first export. Idempotent. */

@@ -69,6 +69,10 @@ static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
 /* Under rep_q.mu (rep_thread_started is also read without it, atomically,
  * as a hint). */
 static bool rep_thread_started;
+/* The reporter thread has tried to open the span file (atomic): its
+ * starter waits for that, at most REP_FILE_WAIT_MS. */
+static bool rep_file_tried;
+#define REP_FILE_WAIT_MS 20
 static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
 
 /* Atomic, all three (ts_rep_prepare_for_handlers): the program has a
@@ -523,6 +527,14 @@ static void *rep_thread_main(void *arg)
     pthread_setname_np(pthread_self(), "traceshim-rep");
     rep_yield_on_wakeup();
     rep_leave_program_fd_table();
+    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE)) {
+        /* before the program can drop its user or its root (setuid,
+         * chroot): the first export may come seconds later */
+        pthread_mutex_lock(&rep_export_mu);
+        ts_file_export_open_early();
+        pthread_mutex_unlock(&rep_export_mu);
+    }
+    __atomic_store_n(&rep_file_tried, true, __ATOMIC_RELEASE);
     /* Spans were counted but the oldest was not published yet (its
      * producer was between claiming its place and storing the record): the
      * next wait is a short sleep, not a spin while that thread is off the
@@ -689,6 +701,23 @@ static void rep_prepare_wait(bool just_started)
     (void)rep_hand_over(REP_JOB_PREPARE, NULL, &deadline, ts_mono_ms() + REP_READY_WAIT_MS);
 }
 
+/* The thread just started opens the span file first: a program that
+ * drops its user or changes its root right after its first span (as root,
+ * then setuid or chroot) must not do it before. Waited for here, once per
+ * process, a few hundred microseconds at most of the time. */
+static void rep_wait_file_tried(void)
+{
+    if (!TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
+        return;
+    for (int i = 0; i < REP_FILE_WAIT_MS * 10; i++) {
+        if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE))
+            return;
+        struct timespec tenth_ms = {0, 100000};
+        nanosleep(&tenth_ms, NULL);
+    }
+}
+
 /* Start the reporter thread unless it runs (or a failed start is too
  * recent). True when this call started it. */
 static __attribute__((noinline)) bool rep_start_thread_once(void)
@@ -700,6 +729,7 @@ static __attribute__((noinline)) bool rep_start_thread_once(void)
     ts_rep_queue_unlock(&rep_q);
     if (start) {
         rep_start_claimed_thread();
+        rep_wait_file_tried();
         /* the program has signal handlers: see ts_rep_prepare_for_handlers */
         if (__atomic_load_n(&rep_prepare_wanted, __ATOMIC_RELAXED))
             rep_prepare_wait(true);
@@ -1080,6 +1110,7 @@ void ts_rep_atfork_child(void)
     rep_open = 0; /* the open batch is the parent's to send */
     ts_sampling_poller_after_fork();
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
+    __atomic_store_n(&rep_file_tried, false, __ATOMIC_RELAXED);
     rep_thread_retry_ms = 0;
     __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */
     __atomic_store_n(&rep_prepare_waited, false, __ATOMIC_RELAXED);

@@ -815,6 +815,41 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(status, 0)
         self.assertLess(time.monotonic() - started, 5)
 
+    def test_spans_kept_when_the_program_drops_root(self):
+        # root makes a request, then takes another user or another root
+        # (setuid, chroot) and makes three more: the span file was opened
+        # at the first export, after the change, and all four were lost
+        if os.geteuid() != 0:
+            self.skipTest("needs root to drop it")
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        jail = os.path.join(self.tmp, "jail")
+        os.mkdir(jail)
+        script = (
+            "import http.client, os, sys\n"
+            "def get(path):\n"
+            "    c = http.client.HTTPConnection('127.0.0.1', %d, timeout=10)\n"
+            "    c.request('GET', path)\n"
+            "    assert c.getresponse().status == 200\n"
+            "    c.close()\n"
+            "get('/as-root')\n"
+            "if sys.argv[1] == 'setuid':\n"
+            "    os.setgid(65534); os.setuid(65534)\n"
+            "else:\n"
+            "    os.chroot(%r); os.chdir('/')\n"
+            "for _ in range(3):\n"
+            "    get('/after')\n" % (srv.port, jail))
+        for how in ("setuid", "chroot"):
+            with self.subTest(how=how):
+                spans_file = os.path.join(self.tmp, "drop-%s.jsonl" % how)
+                p = th.run([th.PY, "-c", script, how], env=th.shim_env("dropper", spans_file),
+                           tmpdir=self.tmp, name="drop-" + how)
+                self.assertEqual(p.returncode, 0, p.describe())
+                self.assertEqual(p.stderr(), b"", p.describe())
+                spans = th.wait_spans(spans_file, 4, timeout=th.AFTER_EXIT_TIMEOUT)
+                self.assertEqual(sorted(s["name"] for s in spans),
+                                 ["GET /after"] * 3 + ["GET /as-root"], th.format_spans(spans))
+
     def test_underscore_exit_from_a_signal_handler(self):
         self.check_end_in_a_handler("handler", 5, spans_per_run=1)
 
