@@ -464,11 +464,15 @@ TS_SIGNAL_HOOK(sigset)
 /* ----------------------------------------------------------------- exit */
 
 /* The process ends, and its sockets close with it: a server's response
- * that runs to the close ends now (not from a signal handler, which may
- * have interrupted the shim holding what ending a span takes). */
+ * that runs to the close ends now. Also from a signal handler (_exit is
+ * async-signal-safe; Python, nginx and the sanitizers install handlers):
+ * not when it interrupted the shim (own_process: the guard), whose locks
+ * this thread may hold; any other thread's it waits for a bounded while
+ * (ts_conn_exiting), and the span goes to the queue, which a handler may
+ * use, for the flush handed to the reporter thread. */
 static void sockets_closing(void)
 {
-    if (!own_process() || maybe_in_a_handler())
+    if (!own_process())
         return;
     ts_guard_enter();
     ts_conn_exiting();
