@@ -770,6 +770,22 @@ void ts_conn_received_unseen(struct ts_conn *c, ssize_t n)
 
 /* ------------------------------------------------------------ receiving */
 
+/* End the spans still waiting on c, which can get no answer any more:
+ * failed (error_type), unless the shim had stopped reading their
+ * responses, whose outcome it does not know. */
+static void end_unanswered(struct ts_conn *c, const char *error_type)
+{
+    unsigned char responses = c->role == TS_ROLE_CLIENT ? CONN_OFF_IN : CONN_OFF_OUT;
+    bool unfollowed = atomic_load_explicit(&c->dirs_off, memory_order_acquire) & responses;
+    struct pending *p;
+    while ((p = q_pop_front(c))) {
+        if (unfollowed)
+            conn_span_finish_unfollowed(p);
+        else
+            conn_span_finish(p, error_type);
+    }
+}
+
 /* The peer closed or the connection failed: end what cannot complete. */
 static void in_closed(struct ts_conn *c, const char *error_type)
 {
@@ -780,9 +796,7 @@ static void in_closed(struct ts_conn *c, const char *error_type)
         conn_dir_settle(&c->in);
         on_message_end(c, FEED_CLIENT_IN); /* a close-delimited response ends here */
     }
-    struct pending *p;
-    while ((p = q_pop_front(c)))
-        conn_span_finish(p, error_type);
+    end_unanswered(c, error_type);
 }
 
 /* A failed receive that says nothing about the connection: nothing yet,
@@ -891,9 +905,7 @@ static void conn_destroy(struct ts_fd_ref *ref)
         if (p)
             conn_span_finish(p, NULL);
     }
-    struct pending *p;
-    while ((p = q_pop_front(c)))
-        conn_span_finish(p, "connection_closed");
+    end_unanswered(c, "connection_closed");
     conn_free(c);
     errno = saved;
 }

@@ -298,6 +298,10 @@ void conn_span_serve(const struct pending *p);
 void conn_span_set_status(struct pending *p, int status);
 /* End the span and hand it to the reporter (error_type marks a failure). */
 void conn_span_finish(struct pending *p, const char *error_type);
+/* End the span of a request whose response the shim had stopped reading
+ * (bytes it could not see or parse): how it went is not known, so no
+ * error is claimed; traceshim.response_unseen says so. */
+void conn_span_finish_unfollowed(struct pending *p);
 /* Forget a span that never started for the peer (its head was not sent). */
 void conn_span_discard(struct pending *p);
 /* Around fork: the span records' pool (see ts_conn_fork_prepare). */

@@ -216,6 +216,13 @@ void conn_span_finish(struct pending *p, const char *error_type)
         ts_block_put(&pending_blocks, p);
 }
 
+void conn_span_finish_unfollowed(struct pending *p)
+{
+    if (p->span.sampled && !is_ignored_span(p))
+        ts_span_attr_bool(&p->span, "traceshim.response_unseen", true);
+    conn_span_finish(p, NULL);
+}
+
 /* The thread's copy of the tracestate ts of p, which becomes current. */
 static __attribute__((noinline)) void serve_tracestate(const struct pending *p,
                                                        const struct conn_tracestate *ts)

@@ -164,6 +164,31 @@ static void test_client_interim_and_close_delimited(void **state)
     close(p.prog);
 }
 
+/* A response the shim stopped reading (bytes that are no HTTP response):
+ * when the connection closes, its request's outcome is not known, and no
+ * error is claimed. */
+static void test_client_response_unread_is_no_error(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    prog_write(&p, get_head, strlen(get_head));
+    char sink[512];
+    peer_read_all(&p, sink, sizeof sink);
+    peer_write(&p, "SSH-2.0-not an HTTP response\r\n");
+    close(p.peer);
+    char buf[128];
+    while (prog_read(&p, buf, sizeof buf) > 0)
+        ;
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].status, TS_STATUS_UNSET);
+    assert_null(ts_span_attr_find(&spans[0], "error.type"));
+    const struct ts_attr *a = ts_span_attr_find(&spans[0], "traceshim.response_unseen");
+    assert_non_null(a);
+    assert_int_equal(a->type, TS_ATTR_BOOL);
+    assert_true(a->num);
+    ts_conn_untrack(p.prog);
+    close(p.prog);
+}
+
 static void test_client_closed_before_response_is_error(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
@@ -1716,6 +1741,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_keepalive_and_pipelining, setup),
         cmocka_unit_test_setup(test_client_interim_and_close_delimited, setup),
         cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
+        cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
         cmocka_unit_test_setup(test_non_http_passes_untouched, setup),
         cmocka_unit_test_setup(test_non_http_requests_untracked, setup),
