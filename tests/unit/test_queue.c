@@ -1243,11 +1243,26 @@ static void sleep_ms(unsigned ms)
 }
 
 /* Poll until the file holds `want` spans or ms pass; returns what it holds. */
+/* The spans of the whole lines in the file now: the reporter may be
+ * appending one as it is read (a regular file's reader can see part of a
+ * write), which the next look finds whole. */
+static int whole_line_spans(const char *path)
+{
+    static struct spanfile sf;
+    size_t len;
+    char *data = slurp(path, &len);
+    while (len > 0 && data[len - 1] != '\n')
+        len--;
+    scan_spans(data, len, &sf);
+    free(data);
+    return sf.spans;
+}
+
 static int wait_file_spans(const char *path, int want, unsigned ms)
 {
     int have = 0;
     for (unsigned waited = 0; waited <= ms; waited += 10) {
-        have = read_span_file(path)->spans;
+        have = whole_line_spans(path);
         if (have >= want)
             break;
         sleep_ms(10);
