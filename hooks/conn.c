@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../preload/blocks.h"
+#include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/fdtable.h"
 #include "conn_internal.h"
@@ -871,19 +872,22 @@ void ts_conn_shut(struct ts_conn *c, int how)
     conn_unlock(&c->out.mu);
 }
 
-/* How long the sweep at exit waits for a connection another thread is
- * sending on: that thread's send may never end. */
-#define CONN_EXIT_LOCK_NS (10 * 1000 * 1000L)
+/* How long the sweep at exit waits, all told, for connections other
+ * threads are sending on: their sends may never end. */
+#define CONN_EXIT_WAIT_NS (10 * 1000 * 1000L)
 
 void ts_conn_exiting(void)
 {
     int saved = errno;
+    uint64_t until = ts_mono_ns() + CONN_EXIT_WAIT_NS;
     int hw = ts_fd_high_water();
     for (int fd = 0; fd < hw; fd++) {
         struct ts_conn *c = ts_fd_tracked(fd) ? ts_conn_get(fd) : NULL;
         if (!c)
             continue;
-        if (c->role != TS_ROLE_CLIENT && conn_lock_within(&c->out.mu, CONN_EXIT_LOCK_NS)) {
+        uint64_t now = ts_mono_ns();
+        long wait = now < until ? (long)(until - now) : 0;
+        if (c->role != TS_ROLE_CLIENT && conn_lock_within(&c->out.mu, wait)) {
             out_closed(c);
             conn_unlock(&c->out.mu);
         }
