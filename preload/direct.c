@@ -6,30 +6,24 @@
 #include <gnu/libc-version.h>
 #include <stddef.h>
 
+#include "loaded_objects.h"
+
 bool ts_direct_allowed;
 static bool direct_ended; /* sticky: the program created or cancelled a thread */
 static __thread bool creating_own_thread;
-
-/* Is fn in the same object as glibc's own gnu_get_libc_version? */
-static bool in_libc(void *fn, const Dl_info *libc)
-{
-    Dl_info info;
-    return fn && dladdr(fn, &info) && info.dli_fbase == libc->dli_fbase;
-}
 
 void ts_direct_begin(void)
 {
     if (!TS_DIRECT_AVAILABLE)
         return;
-    Dl_info libc;
-    if (!dladdr((void *)gnu_get_libc_version, &libc))
-        return;
-#define TS_DIRECT_REAL_(name) (void *)TS_REAL(name),
-    void *stand_for[] = {TS_DIRECT_STANDS_FOR(TS_DIRECT_REAL_)};
+#define TS_DIRECT_REAL_(name) (const void *)TS_REAL(name),
+    const void *stand_for[] = {TS_DIRECT_STANDS_FOR(TS_DIRECT_REAL_)};
 #undef TS_DIRECT_REAL_
-    for (size_t i = 0; i < sizeof stand_for / sizeof stand_for[0]; i++)
-        if (!in_libc(stand_for[i], &libc))
-            return; /* another interposer comes after the shim: it sees every call */
+    /* Each in the object of glibc's own gnu_get_libc_version: else another
+     * interposer comes after the shim, and it sees every call. */
+    if (!ts_object_holds_all((const void *)gnu_get_libc_version, stand_for,
+                             sizeof stand_for / sizeof stand_for[0]))
+        return;
     /* Allowed, then the end looked at again: a thread created meanwhile
      * (ts_direct_end sets the end first) leaves it off either way. */
     __atomic_store_n(&ts_direct_allowed, true, __ATOMIC_SEQ_CST);

@@ -47,6 +47,7 @@
 #include "log.h"
 #include "process.h"
 #include "real.h"
+#include "self_image.h"
 #include "stats.h"
 #include "sysconf.h"
 
@@ -155,11 +156,8 @@ TS_EXPORT const char *traceshim_version(void)
  * and its hooks pass the calls on. */
 static bool first_copy(void)
 {
-    void *first = dlsym(RTLD_DEFAULT, "traceshim_version");
-    Dl_info found, mine;
-    if (!first || !dladdr(first, &found) || !dladdr((void *)first_copy, &mine))
-        return true;
-    return found.dli_fbase == mine.dli_fbase;
+    const void *first = dlsym(RTLD_DEFAULT, "traceshim_version");
+    return !first || ts_self_holds(first);
 }
 
 /* Does LD_PRELOAD name this library (the same file by any path, or its

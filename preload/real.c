@@ -9,6 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "loaded_objects.h"
+#include "self_image.h"
+
 #define TS_REAL_DEFINE(name, ret, params) ts_real_##name##_fn ts_real_##name;
 TS_REAL_SYMBOLS(TS_REAL_DEFINE)
 #undef TS_REAL_DEFINE
@@ -36,35 +39,23 @@ static void *real_lookup(const char *name)
     void *p = dlsym(RTLD_NEXT, name);
     if (!p)
         real_die("libc has no symbol ", name);
-    Dl_info mine, found;
-    if (dladdr((void *)real_lookup, &mine) && dladdr(p, &found) &&
-        mine.dli_fbase == found.dli_fbase)
+    if (ts_self_holds(p))
         real_die("symbol resolves to the shim itself: ", name);
     return p;
 }
 
 bool ts_real_sends_are_libcs;
 
-/* Are the functions in fns all in the object __errno_location is in? */
-static bool in_libc(void *const *fns, size_t n)
-{
-    Dl_info libc, found;
-    if (!dladdr((void *)__errno_location, &libc))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!dladdr(fns[i], &found) || found.dli_fbase != libc.dli_fbase)
-            return false;
-    return true;
-}
-
 static void real_resolve_once(void)
 {
 #define TS_REAL_RESOLVE(name, ret, params) ts_real_##name = (ts_real_##name##_fn)real_lookup(#name);
     TS_REAL_SYMBOLS(TS_REAL_RESOLVE)
 #undef TS_REAL_RESOLVE
-    void *const sends[] = {(void *)ts_real_write, (void *)ts_real_writev, (void *)ts_real_send,
-                           (void *)ts_real_sendto, (void *)ts_real_sendmsg};
-    ts_real_sends_are_libcs = in_libc(sends, sizeof sends / sizeof sends[0]);
+    const void *const sends[] = {(void *)ts_real_write, (void *)ts_real_writev,
+                                 (void *)ts_real_send, (void *)ts_real_sendto,
+                                 (void *)ts_real_sendmsg};
+    ts_real_sends_are_libcs =
+        ts_object_holds_all((void *)__errno_location, sends, sizeof sends / sizeof sends[0]);
 }
 
 void ts_real_resolve(void)

@@ -12,16 +12,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "self_image.h"
+
 /* The file names each library goes by, any version. */
 static const char *const lib_prefix[] = {"libssl.so", "libgnutls.so"};
-
-/* Is p inside the shim itself (a lookup that found our own hook)? */
-static bool is_ours(void *p)
-{
-    Dl_info mine, found;
-    return dladdr((void *)is_ours, &mine) && dladdr(p, &found) &&
-           mine.dli_fbase == found.dli_fbase;
-}
 
 struct search {
     const char *prefix; /* of the file's name; "" for any */
@@ -57,7 +51,7 @@ static void *search_loaded(const char *prefix, const char *name)
             continue;
         void *p = dlsym(h, name);
         dlclose(h); /* NOLOAD took a reference; its owner keeps the object mapped */
-        if (p && !is_ours(p))
+        if (p && !ts_self_holds(p))
             return p;
     }
 }
@@ -69,7 +63,7 @@ static void *search_loaded(const char *prefix, const char *name)
 static void *tls_lookup(enum ts_tls_lib lib, const char *name)
 {
     void *p = dlsym(RTLD_NEXT, name);
-    if (p && !is_ours(p))
+    if (p && !ts_self_holds(p))
         return p;
     p = search_loaded(lib_prefix[lib], name);
     return p ? p : search_loaded("", name);

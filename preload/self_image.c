@@ -44,3 +44,13 @@ unsigned ts_self_segments(struct ts_self_segment *out, unsigned max)
     }
     return n;
 }
+
+bool ts_self_holds(const void *p)
+{
+    struct ts_self_segment seg[16];
+    unsigned n = ts_self_segments(seg, 16);
+    for (unsigned i = 0; i < n && i < 16; i++)
+        if ((uintptr_t)p >= seg[i].lo && (uintptr_t)p < seg[i].hi)
+            return true;
+    return false;
+}

@@ -5,6 +5,7 @@
 #ifndef TS_SELF_IMAGE_H
 #define TS_SELF_IMAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* One loaded segment: [lo, hi) in memory and its PF_R/PF_W/PF_X flags. */
@@ -16,5 +17,9 @@ struct ts_self_segment {
 /* Fill out[0..max) with the module's loaded (PT_LOAD) segments, in header
  * order; returns how many there are (which may be more than max). */
 unsigned ts_self_segments(struct ts_self_segment *out, unsigned max);
+
+/* Does one of the module's loaded segments hold p (a lookup that found
+ * the shim's own hook instead of the function it stands in front of)? */
+bool ts_self_holds(const void *p);
 
 #endif
