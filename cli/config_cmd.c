@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hooks/env_context.h"
 #include "hooks/rules.h"
 #include "hooks/trust.h"
 #include "preload/config.h"
@@ -83,6 +84,31 @@ static void row(const char *what, const char *value)
 static void row_u(const char *what, unsigned long long v, const char *unit)
 {
     printf("  %-22s %llu%s\n", what, v, unit);
+}
+
+/* A value as it may be shown: secrets are not. The HMAC keys never are;
+ * of the exporters' headers (API keys, bearer tokens), only the names. */
+static void print_value(const char *name, const char *v)
+{
+    if (strcmp(name, "TRACESHIM_HMAC_KEYS") == 0) {
+        printf("(set, %zu bytes: not shown)", strlen(v));
+        return;
+    }
+    if (strcmp(name, "OTEL_EXPORTER_OTLP_HEADERS") != 0 &&
+        strcmp(name, "OTEL_EXPORTER_OTLP_TRACES_HEADERS") != 0) {
+        fputs(v, stdout);
+        return;
+    }
+    for (const char *entry = v; *entry;) {
+        const char *comma = strchr(entry, ',');
+        size_t len = comma ? (size_t)(comma - entry) : strlen(entry);
+        const char *eq = memchr(entry, '=', len);
+        printf("%.*s%s", (int)(eq ? (size_t)(eq - entry) : len), entry, eq ? "=(not shown)" : "");
+        if (!comma)
+            break;
+        fputc(',', stdout);
+        entry = comma + 1;
+    }
 }
 
 static const char *const sysconf_problems[] = {
@@ -167,9 +193,14 @@ int main(int argc, char **argv)
         recording_lookup("TRACESHIM_SYSTEM_CONFIG");
     recording_lookup("TRACESHIM_PROGRAMS"); /* the library's first question (preload/init.c) */
     int errors = ts_config_load(&cfg, recording_lookup);
+    /* The library's warnings below too (an ignored TRACEPARENT is one),
+     * whatever level the library itself would print at. */
+    ts_cfg.log_level = cfg.log_level > TS_LOG_WARN ? cfg.log_level : TS_LOG_WARN;
     errors += ts_sampler_load(recording_lookup);
     errors += ts_rules_load(recording_lookup);
-    errors += ts_trust_load(recording_lookup);
+    ts_trust_load(recording_lookup);
+    errors += ts_trust_refused();
+    errors += ts_env_context_load(recording_lookup); /* the library reads these last */
     if (cap && saved_err >= 0) {
         fflush(stderr);
         dup2(saved_err, 2);
@@ -230,9 +261,11 @@ int main(int argc, char **argv)
         snprintf(eq, sizeof eq, " %s=", asked[i].name);
         snprintf(colon, sizeof colon, " %s:", asked[i].name);
         bool rejected = strstr(messages, eq) || strstr(messages, colon);
-        if (v && *v)
-            printf("  %-36s = %s%s\n", asked[i].name, v, rejected ? "   (REJECTED: default)" : "");
-        else
+        if (v && *v) {
+            printf("  %-36s = ", asked[i].name);
+            print_value(asked[i].name, v);
+            printf("%s\n", rejected ? "   (REJECTED: default)" : "");
+        } else
             printf("  %-36s   (not set: default)\n", asked[i].name);
     }
     if (errors)

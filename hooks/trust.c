@@ -105,9 +105,21 @@ static bool load_crypto(void)
     return true;
 }
 
+/* What a value that cannot be honoured leaves (its line on stderr said
+ * why): the safe mode, none. */
+static bool trust_refused;
+
+static int trust_refuse(void)
+{
+    trust_refused = true;
+    ts_trust_in_force = TS_TRUST_NONE;
+    return ts_trust_in_force;
+}
+
 int ts_trust_load(ts_env_lookup_fn lookup)
 {
     ts_trust_in_force = TS_TRUST_ALL;
+    trust_refused = false;
     trust_nkeys = 0;
     memset(trust_keys, 0, sizeof trust_keys);
     const char *v = lookup("TRACESHIM_TRUST_INBOUND");
@@ -115,16 +127,12 @@ int ts_trust_load(ts_env_lookup_fn lookup)
         return ts_trust_in_force;
     int mode = parse_mode(v);
     if (mode < 0) {
-        char shown[84];
-        size_t n = 0;
-        for (; v[n] && n < 80; n++)
-            shown[n] = (unsigned char)v[n] < 0x20 || v[n] == 0x7f ? '?' : v[n];
-        shown[n] = '\0';
-        ts_log_error("invalid TRACESHIM_TRUST_INBOUND=\"%s%s\": expected all, none or hmac; "
+        char shown[TS_SHOWN_MAX + 4];
+        ts_config_shown_value(v, shown, sizeof shown);
+        ts_log_error("invalid TRACESHIM_TRUST_INBOUND=\"%s\": expected all, none or hmac; "
                      "trusting no inbound context",
-                     shown, v[n] ? "..." : "");
-        ts_trust_in_force = TS_TRUST_NONE;
-        return ts_trust_in_force;
+                     shown);
+        return trust_refuse();
     }
     if (mode != TS_TRUST_HMAC) {
         ts_trust_in_force = mode;
@@ -135,17 +143,23 @@ int ts_trust_load(ts_env_lookup_fn lookup)
     if (!keys || !*keys) {
         ts_log_error("TRACESHIM_TRUST_INBOUND=hmac needs TRACESHIM_HMAC_KEYS; trusting no inbound "
                      "context");
-        return ts_trust_in_force;
+        return trust_refuse();
     }
     if (!parse_keys(keys)) { /* the value is secret: not shown */
         ts_log_error("invalid TRACESHIM_HMAC_KEYS: expected 1 to %d comma-separated non-empty keys "
                      "of at most %d bytes; trusting no inbound context",
                      TS_TRUST_MAX_KEYS, TS_TRUST_KEY_MAX);
-        return ts_trust_in_force;
+        return trust_refuse();
     }
-    if (load_crypto())
-        ts_trust_in_force = TS_TRUST_HMAC;
+    if (!load_crypto())
+        return trust_refuse();
+    ts_trust_in_force = TS_TRUST_HMAC;
     return ts_trust_in_force;
+}
+
+bool ts_trust_refused(void)
+{
+    return trust_refused;
 }
 
 int ts_trust_mode(void)

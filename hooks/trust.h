@@ -38,6 +38,10 @@ enum ts_trust_mode {
  * the safe mode, none. Returns the mode in force. */
 int ts_trust_load(ts_env_lookup_fn lookup);
 
+/* Did the last ts_trust_load refuse what it was given (a bad mode, missing
+ * or bad keys, no working libcrypto)? (`traceshim config` counts it.) */
+bool ts_trust_refused(void);
+
 /* The mode in force (enum ts_trust_mode). */
 int ts_trust_mode(void);
 

@@ -32,9 +32,6 @@ struct ts_config ts_cfg;
 #define DEFAULT_EXPORTER_TIMEOUT_MS 10000u
 #define DEFAULT_JAEGER_PORT 6831
 
-/* At most this many bytes of a rejected value are shown in its message. */
-#define SHOWN_MAX 80
-
 /* ------------------------------------------------------------- strings */
 
 /* Index of s in a table of lower-case names, or -1. */
@@ -48,12 +45,10 @@ static int lookup_name(const char *s, size_t len, const char *const *names, int 
 
 /* ------------------------------------------------------------- reporting */
 
-/* The rejected value made safe for a one-line message: control bytes
- * become '?', and a long value is cut with "..." after it. */
-static void shown_value(const char *v, char *out, size_t cap)
+void ts_config_shown_value(const char *v, char *out, size_t cap)
 {
     size_t n = 0;
-    for (; v[n] && n < SHOWN_MAX && n + 4 < cap; n++) {
+    for (; v[n] && n < TS_SHOWN_MAX && n + 4 < cap; n++) {
         unsigned char c = (unsigned char)v[n];
         out[n] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
     }
@@ -67,9 +62,18 @@ static void shown_value(const char *v, char *out, size_t cap)
 /* One error line for a value that was not accepted, and count it. */
 static void reject(int *errors, const char *var, const char *value, const char *expected)
 {
-    char shown[SHOWN_MAX + 4];
-    shown_value(value, shown, sizeof shown);
+    char shown[TS_SHOWN_MAX + 4];
+    ts_config_shown_value(value, shown, sizeof shown);
     ts_log(TS_LOG_ERROR, "invalid %s=\"%s\": expected %s", var, shown, expected);
+    (*errors)++;
+}
+
+/* The same for a value that may hold credentials (the exporters' headers:
+ * API keys, bearer tokens), which no message shows. */
+static void reject_secret(int *errors, const char *var, const char *expected)
+{
+    ts_log(TS_LOG_ERROR, "invalid %s: expected %s (the value is not shown: it may hold credentials)",
+           var, expected);
     (*errors)++;
 }
 
@@ -483,9 +487,11 @@ static void read_otlp_headers(ts_env_lookup_fn get, char *out, size_t cap, int *
         return;
     int r = ts_config_render_headers(v, out, cap);
     if (r == -1)
-        reject(errors, var, v, "comma-separated name=value pairs (names are HTTP tokens, values percent-encoded)");
+        reject_secret(errors, var,
+                      "comma-separated name=value pairs (names are HTTP tokens, values "
+                      "percent-encoded)");
     else if (r == -2)
-        reject(errors, var, v, "fewer or shorter headers");
+        reject_secret(errors, var, "fewer or shorter headers");
     if (r != 0)
         out[0] = '\0';
 }

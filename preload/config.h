@@ -109,6 +109,12 @@ typedef const char *(*ts_env_lookup_fn)(const char *name);
  * and its default is used. Returns the number of values rejected. */
 int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn lookup);
 
+/* A rejected value as its one-line message shows it: control bytes become
+ * '?', and past TS_SHOWN_MAX bytes it is cut, "..." after it. out holds
+ * TS_SHOWN_MAX + 4 bytes. */
+#define TS_SHOWN_MAX 80
+void ts_config_shown_value(const char *v, char *out, size_t cap);
+
 /* Parse an OTEL_PROPAGATORS list ("b3multi,tracecontext"). Returns 0 and
  * sets *out, or -1 when an entry is unknown. "none" gives 0 formats;
  * "baggage" is accepted and ignored. */

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "../hooks/conn.h"
+#include "../hooks/env_context.h"
 #include "../hooks/exec_env.h"
 #include "../hooks/inflight.h"
 #include "../hooks/process_span.h"
@@ -95,33 +96,6 @@ static void atfork_child(void)
     tls_sessions_after_fork();
     ts_pspan_after_fork();
     ts_guard_leave(); /* the child's copy of the prepare handler's */
-}
-
-/* An inherited TRACEPARENT (OpenTelemetry's environment carrier) is the
- * parent of spans that have no other; the TRACESTATE beside it is that
- * trace's, passed on with it. */
-static void init_process_context(void)
-{
-    const char *tp = getenv("TRACEPARENT");
-    if (!tp || !*tp)
-        return;
-    struct ts_ctx ctx;
-    size_t len = strnlen(tp, 256);
-    if (!ts_traceparent_parse(tp, len, &ctx)) {
-        ts_log_warn("ignoring invalid TRACEPARENT=\"%.*s\"", (int)(len < 80 ? len : 80), tp);
-        return;
-    }
-    ts_ctx_set_process(&ctx);
-    const char *ts = getenv("TRACESTATE");
-    if (!ts || !*ts)
-        return;
-    len = strnlen(ts, TS_TRACESTATE_MAX + 1);
-    if (ts_tracestate_valid(ts, len))
-        ts_ctx_set_process_tracestate(ts, len);
-    else
-        ts_log_warn("ignoring TRACESTATE: not a tracestate the shim passes on (at most %d "
-                    "characters and %d entries, each key=value)",
-                    TS_TRACESTATE_MAX, TS_TRACESTATE_MEMBERS_MAX);
 }
 
 /* This library's file as the loader opened it (NULL if unknown). */
@@ -260,7 +234,7 @@ static void init_body(void)
         ts_rep_init(); /* fixes a relative span file path before any chdir */
         if (ts_cfg.direct_calls)
             ts_direct_begin(); /* bare system calls, where nothing can tell (direct.h) */
-        init_process_context();
+        ts_env_context_load(env_lookup); /* TRACEPARENT: never from the system file */
         init_child_env();
         ts_pspan_start();
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

@@ -25,6 +25,9 @@ FREE_TEXT = {"OTEL_SERVICE_NAME", "JAEGER_SERVICE_NAME", "TRACESHIM_FILE",
              # any text is a pattern; one matching nothing means "not traced",
              # silently (test_system_mode.py checks it)
              "TRACESHIM_PROGRAMS"}
+# Variables read only beside another's valid value: given with it.
+READ_WITH = {"TRACESTATE": {"TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+             "TRACESHIM_HMAC_KEYS": {"TRACESHIM_TRUST_INBOUND": "hmac"}}
 
 
 class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
@@ -70,6 +73,50 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(len(err), 1, err)
         self.assertIn("OTEL_PROPAGATORS", err[0])
 
+    def test_valid_trust_modes_are_no_rejection(self):
+        for mode, extra in (("all", {}), ("none", {}), ("hmac", {"TRACESHIM_HMAC_KEYS": "k1,k2"})):
+            with self.subTest(mode=mode):
+                p = self.config(TRACESHIM_TRUST_INBOUND=mode, **extra)
+                self.assertEqual(p.returncode, 0, p.describe())
+                self.assertNotIn(b"rejected", p.stdout(), p.describe())
+        p = self.config(TRACESHIM_TRUST_INBOUND="bogus")
+        self.assertEqual(p.returncode, 1, p.describe())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  TRACESHIM_TRUST_INBOUND +=  ?bogus +\(REJECTED")
+        self.assertRegex(p.stdout().decode(), r"(?m)^1 value\(s\) rejected")
+
+    def test_secrets_are_not_shown(self):
+        """The HMAC keys never; of the exporters' headers (API keys), the
+        names only; not on stdout, and not in the library's message about
+        a header list it rejects."""
+        secrets = (b"s3cr3t-key-A", b"old-key-B", b"SECRET-1", b"SECRET-2", b"SECRET-3")
+        p = self.config(TRACESHIM_TRUST_INBOUND="hmac", TRACESHIM_HMAC_KEYS="s3cr3t-key-A,old-key-B",
+                        OTEL_EXPORTER_OTLP_HEADERS="api-key=SECRET-1,x-team=SECRET-2")
+        self.assertEqual(p.returncode, 0, p.describe())
+        for secret in secrets:
+            self.assertNotIn(secret, p.stdout() + p.stderr(), p.describe())
+        out = p.stdout().decode()
+        self.assertRegex(out, r"(?m)^  TRACESHIM_HMAC_KEYS +=  ?\(set, 22 bytes: not shown\)$")
+        self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_OTLP_HEADERS +=  ?api-key=\(not shown\),x-team=\(not shown\)$")
+        # A malformed list: rejected, and its message shows no value either.
+        p = self.config(OTEL_EXPORTER_OTLP_TRACES_HEADERS="authorization=Bearer%20SECRET-3,bad")
+        self.assertEqual(p.returncode, 1, p.describe())
+        for secret in secrets:
+            self.assertNotIn(secret, p.stdout() + p.stderr(), p.describe())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  OTEL_EXPORTER_OTLP_TRACES_HEADERS +=  ?authorization="
+                                              r"\(not shown\),bad +\(REJECTED: default\)$")
+        self.assertIn(b"invalid OTEL_EXPORTER_OTLP_TRACES_HEADERS: expected", p.stderr(), p.describe())
+
+    def test_inherited_trace_context_is_listed(self):
+        tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        p = self.config(TRACEPARENT=tp, TRACESTATE="vendor=1")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  TRACEPARENT +=  ?%s$" % tp)
+        self.assertRegex(p.stdout().decode(), r"(?m)^  TRACESTATE +=  ?vendor=1$")
+        p = self.config(TRACEPARENT="00-zz")
+        self.assertEqual(p.returncode, 1, p.describe())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  TRACEPARENT +=  ?00-zz +\(REJECTED: default\)$")
+        self.assertIn(b"ignoring invalid TRACEPARENT=", p.stderr(), p.describe())
+
     def test_every_variable_given_garbage(self):
         """Table-driven: one traced run per variable."""
         problems = []
@@ -77,7 +124,7 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
             if name in FREE_TEXT:
                 continue
             spans = os.path.join(self.tmp, "spans-%s.jsonl" % name)
-            env = th.shim_env("garbage", spans, **{name: GARBAGE})
+            env = th.shim_env("garbage", spans, **READ_WITH.get(name, {}), **{name: GARBAGE})
             p = th.run(["/bin/sh", "-c", "echo out; echo err >&2; exit 4"], env=env,
                        tmpdir=self.tmp, name="garbage-" + name)
             err = p.stderr().decode("utf-8", "replace").splitlines()
