@@ -444,21 +444,25 @@ static void read_otlp_endpoint(ts_env_lookup_fn get, struct ts_url *out, int *er
     v = env(get, "OTEL_EXPORTER_OTLP_ENDPOINT");
     if (!v)
         return;
-    char full[TS_CFG_PATH];
-    size_t len = strlen(v);
-    while (len && v[len - 1] == '/')
-        len--;
-    if (len + sizeof "/v1/traces" > sizeof full) {
+    /* The signal's path goes at the end of the URL's path, before its
+     * query (a fragment is never sent: ts_url_parse leaves it out). */
+    struct ts_url u;
+    const char *why = ts_url_parse(v, &u);
+    if (why) {
+        reject(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, why);
+        return;
+    }
+    static const char signal[] = "/v1/traces";
+    size_t base = strcspn(u.path, "?"), query = strlen(u.path + base);
+    while (base && u.path[base - 1] == '/')
+        base--;
+    if (base + sizeof signal - 1 + query >= sizeof u.path) {
         reject(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, "a shorter URL");
         return;
     }
-    snprintf(full, sizeof full, "%.*s/v1/traces", (int)len, v);
-    struct ts_url u;
-    const char *why = ts_url_parse(full, &u);
-    if (why)
-        reject(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, why);
-    else
-        *out = u;
+    memmove(u.path + base + sizeof signal - 1, u.path + strcspn(u.path, "?"), query + 1);
+    memcpy(u.path + base, signal, sizeof signal - 1);
+    *out = u;
 }
 
 static void read_otlp_protocol(ts_env_lookup_fn get, int *out, int *errors)

@@ -682,6 +682,17 @@ static void test_endpoints(void **state)
          4318, "/v1/traces", "collector:4318"},
         {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4318/otlp/", NULL, NULL, false, "::1", 4318,
          "/otlp/v1/traces", "[::1]:4318"},
+        /* the signal's path goes before a query; a fragment is never sent */
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://gw:8080/otlp?token=abc", NULL, NULL, false, "gw",
+         8080, "/otlp/v1/traces?token=abc", "gw:8080"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://gw:8080/otlp//?a=1&b=/x", NULL, NULL, false, "gw",
+         8080, "/otlp/v1/traces?a=1&b=/x", "gw:8080"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://gw:8080?a=1", NULL, NULL, false, "gw", 8080,
+         "/v1/traces?a=1", "gw:8080"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://gw:8080/otlp#part", NULL, NULL, false, "gw", 8080,
+         "/otlp/v1/traces", "gw:8080"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://gw:8080/otlp?q=1#part", NULL, NULL, false, "gw",
+         8080, "/otlp/v1/traces?q=1", "gw:8080"},
         {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
          "http://traces:5555/custom/path", false, "traces", 5555, "/custom/path", "traces:5555"},
         {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:5555", NULL, NULL, false, "traces",
@@ -725,6 +736,23 @@ static void test_endpoints(void **state)
     assert_int_equal(load(&c), 1);
     assert_one_error("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h/ppp");
     assert_defaults(&c);
+    /* a path that fits, but not with /v1/traces: the longest that does */
+    struct ts_url probe;
+    size_t room = sizeof probe.path - 1 - (sizeof "/v1/traces" - 1); /* path bytes left */
+    for (size_t extra = 0; extra < 2; extra++) {
+        env_reset();
+        snprintf(url, sizeof url, "http://h/%s", repeat('p', room - 1 + extra));
+        env_set("OTEL_EXPORTER_OTLP_ENDPOINT", url);
+        c = junk_config();
+        assert_int_equal(load(&c), (int)extra);
+        if (extra) {
+            assert_one_error("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h/ppp");
+            assert_defaults(&c);
+        } else {
+            assert_int_equal(strlen(c.otlp_url.path), sizeof probe.path - 1);
+            assert_string_equal(c.otlp_url.path + room, "/v1/traces");
+        }
+    }
 }
 
 static void test_otlp_protocol(void **state)
