@@ -383,12 +383,20 @@ struct header_render {
 };
 
 /* One OTEL_EXPORTER_OTLP_HEADERS entry as a "name: value\r\n" line. */
+/* Headers the exporter writes for each request's body and connection: a
+ * second of them would contradict the first (two lengths, two types). */
+static const char *const exporter_only_headers[] = {"content-type", "content-length",
+                                                    "transfer-encoding", "connection"};
+
 static int header_entry(const struct kv_entry *e, void *arg)
 {
     struct header_render *h = arg;
     for (size_t i = 0; i < e->klen; i++)
         if (!is_tchar(e->key[i]))
             return -1;
+    if (lookup_name(e->key, e->klen, exporter_only_headers,
+                    (int)(sizeof exporter_only_headers / sizeof exporter_only_headers[0])) >= 0)
+        return -3;
     char dec[TS_CFG_STR * 4];
     long r = percent_decode(e->val, e->vlen, dec, sizeof dec);
     if (r == -1)
@@ -496,6 +504,10 @@ static void read_otlp_headers(ts_env_lookup_fn get, char *out, size_t cap, int *
                       "percent-encoded)");
     else if (r == -2)
         reject_secret(errors, var, "fewer or shorter headers");
+    else if (r == -3)
+        reject_secret(errors, var,
+                      "no Content-Type, Content-Length, Transfer-Encoding or Connection (the "
+                      "exporter writes those)");
     if (r != 0)
         out[0] = '\0';
 }

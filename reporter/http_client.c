@@ -370,6 +370,21 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
         ts_http_client_close(c);
 }
 
+/* Does lines ("Name: value\r\n" each) hold a header of this name? */
+static bool lines_name(const char *lines, const char *name)
+{
+    for (const char *l = lines; l && *l;) {
+        const char *colon = strchr(l, ':');
+        if (!colon)
+            return false;
+        if (ts_ascii_eq_nocase(l, (size_t)(colon - l), name))
+            return true;
+        l = strstr(colon, "\r\n");
+        l = l ? l + 2 : NULL;
+    }
+    return false;
+}
+
 void ts_http_request(struct ts_http_client *c, const char *method, const char *content_type,
                      const char *extra_headers, const void *body, size_t len,
                      uint64_t deadline_ms, struct ts_http_response *out)
@@ -377,12 +392,17 @@ void ts_http_request(struct ts_http_client *c, const char *method, const char *c
     memset(out, 0, sizeof *out);
     out->body = "";
     char head[4096];
-    int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: traceshim/" TS_VERSION
-                     "\r\n%s%s%s%s",
-                     method, c->url->path, c->url->authority, content_type ? "Content-Type: " : "",
-                     content_type ? content_type : "", content_type ? "\r\n" : "",
-                     extra_headers ? extra_headers : "");
+    /* A Host or User-Agent among the caller's headers (the user's
+     * OTEL_EXPORTER_OTLP_HEADERS: a gateway's virtual host) replaces ours:
+     * two Host fields make a server refuse the request (RFC 9112 3.2). */
+    bool own_host = !lines_name(extra_headers, "host");
+    bool own_agent = !lines_name(extra_headers, "user-agent");
+    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\n%s%s%s%s%s%s%s%s",
+                     method, c->url->path, own_host ? "Host: " : "",
+                     own_host ? c->url->authority : "", own_host ? "\r\n" : "",
+                     own_agent ? "User-Agent: traceshim/" TS_VERSION "\r\n" : "",
+                     content_type ? "Content-Type: " : "", content_type ? content_type : "",
+                     content_type ? "\r\n" : "", extra_headers ? extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof head - 64) {
         out->status = TS_HTTP_EPROTO;
         return;

@@ -401,6 +401,48 @@ static void test_request_bytes(void **state)
     assert_int_equal(srv.accepts, 1);
 }
 
+/* A Host or User-Agent among the caller's headers (OTEL_EXPORTER_OTLP_HEADERS)
+ * replaces the client's own: one of each, never two. */
+static void test_request_host_and_agent_given(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT, ST_READ,       ST_SEND(OK_2),
+                                             ST_READ,   ST_SEND(OK_2), ST_END};
+    srv_start(script);
+    struct ts_http_response r;
+    ts_http_request(&client, "POST", "application/json",
+                    "X-A: 1\r\nhost: otel.example.com\r\nUSER-AGENT: mine/2\r\n", "{}", 2,
+                    ts_mono_ms() + 2000, &r);
+    assert_int_equal(r.status, 200);
+    /* a name that merely starts alike is another header */
+    ts_http_request(&client, "POST", "application/json", "Hosts: a\r\nX-User-Agent: b\r\n", "{}",
+                    2, ts_mono_ms() + 2000, &r);
+    assert_int_equal(r.status, 200);
+    srv_finish();
+    assert_int_equal(srv.nreqs, 2);
+    assert_string_equal(srv.reqs[0], "POST /v1/traces HTTP/1.1\r\n"
+                                     "Content-Type: application/json\r\n"
+                                     "X-A: 1\r\n"
+                                     "host: otel.example.com\r\n"
+                                     "USER-AGENT: mine/2\r\n"
+                                     "Content-Length: 2\r\n"
+                                     "\r\n"
+                                     "{}");
+    char want[512];
+    snprintf(want, sizeof want,
+             "POST /v1/traces HTTP/1.1\r\n"
+             "Host: 127.0.0.1:%u\r\n"
+             "User-Agent: traceshim/" TS_VERSION "\r\n"
+             "Content-Type: application/json\r\n"
+             "Hosts: a\r\n"
+             "X-User-Agent: b\r\n"
+             "Content-Length: 2\r\n"
+             "\r\n"
+             "{}",
+             (unsigned)srv.port);
+    assert_string_equal(srv.reqs[1], want);
+}
+
 /* ------------------------------------------------------------- responses */
 
 /* One request answered with answer (sent in one go, or byte by byte). */
@@ -735,6 +777,7 @@ int main(void)
     ts_real_resolve(); /* no preloaded library here: fill the table up front */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_request_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_host_and_agent_given, setup, teardown),
         cmocka_unit_test_setup_teardown(test_content_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_in_parts, setup, teardown),
