@@ -227,6 +227,7 @@ int main(int argc, char **argv)
     row("exporters", bits_list(cfg.exporters, exporters, 5, buf, sizeof buf));
     row("span file", cfg.file_path[0] ? cfg.file_path : "./traceshim-spans.jsonl");
     row("propagators", bits_list(cfg.propagators, props, 4, buf, sizeof buf));
+    row("read from requests", bits_list(cfg.extracted, props, 4, buf, sizeof buf));
     snprintf(buf, sizeof buf, "http://%s%s (%s, %u ms)", cfg.otlp_url.authority,
              cfg.otlp_url.path,
              cfg.otlp_protocol == TS_OTLP_JSON ? "http/json" : "http/protobuf",

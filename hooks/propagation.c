@@ -97,6 +97,19 @@ static inline bool found_any(const struct ts_prop_headers *f)
            f->b3_parent_id || f->b3_sampled || f->b3_flags;
 }
 
+bool ts_prop_keep_formats(struct ts_prop_headers *f, unsigned formats)
+{
+    if (!(formats & TS_PROP_B3))
+        f->b3 = NULL;
+    if (!(formats & TS_PROP_B3MULTI))
+        f->b3_trace_id = f->b3_span_id = f->b3_parent_id = f->b3_sampled = f->b3_flags = NULL;
+    if (!(formats & TS_PROP_TRACECONTEXT))
+        f->traceparent = NULL;
+    if (!(formats & TS_PROP_JAEGER))
+        f->uber_trace_id = NULL;
+    return found_any(f);
+}
+
 bool ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_headers *out)
 {
     const struct ts_http_noted *nt = &req->noted;

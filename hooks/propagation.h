@@ -37,6 +37,11 @@ void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_heade
  * no context and no decision. */
 bool ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_headers *out);
 
+/* Forget the headers found of the formats not in formats (enum
+ * ts_prop_format bits): an inbound request is read only in the formats the
+ * configuration extracts (ts_cfg.extracted). Returns whether any is left. */
+bool ts_prop_keep_formats(struct ts_prop_headers *f, unsigned formats);
+
 /* Extract a context from request headers: b3 single first, then B3 multi,
  * then traceparent, then uber-trace-id. A "b3: 0" or a lone X-B3-Sampled: 0
  * yields a context that is not valid but carries TS_SAMPLING_DENY; callers

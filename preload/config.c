@@ -597,6 +597,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     cfg->exporters = 1u << TS_EXPORTER_FILE;
     cfg->log_level = TS_LOG_ERROR;
     cfg->propagators = DEFAULT_PROPAGATORS;
+    cfg->extracted = TS_PROP_B3MULTI | TS_PROP_B3 | TS_PROP_TRACECONTEXT | TS_PROP_JAEGER;
     cfg->bsp_max_queue = DEFAULT_QUEUE;
     cfg->bsp_max_batch = DEFAULT_BATCH;
     cfg->bsp_delay_ms = DEFAULT_DELAY_MS;
@@ -627,6 +628,10 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     if (v && ts_config_parse_propagators(v, &cfg->propagators) != 0)
         reject(&errors, "OTEL_PROPAGATORS", v,
                "a comma-separated list of b3multi, b3, tracecontext, jaeger, baggage or none");
+    else if (v)
+        cfg->extracted = cfg->propagators & (TS_PROP_B3 | TS_PROP_B3MULTI)
+                             ? cfg->propagators | TS_PROP_B3 | TS_PROP_B3MULTI
+                             : cfg->propagators;
 
     v = env_first(get, "OTEL_SERVICE_NAME", "JAEGER_SERVICE_NAME", &var);
     read_string(var, v, cfg->service_name, sizeof cfg->service_name, &errors);

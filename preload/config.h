@@ -60,7 +60,11 @@ struct ts_config {
     bool disabled;                  /* TRACESHIM_DISABLED / OTEL_SDK_DISABLED */
     unsigned exporters;             /* 1u << enum ts_exporter for each configured; 0: none */
     int log_level;                  /* enum ts_log_level */
-    unsigned propagators;           /* enum ts_prop_format bits */
+    unsigned propagators;           /* enum ts_prop_format bits: injected */
+    /* enum ts_prop_format bits read from an inbound request: every format
+     * while OTEL_PROPAGATORS is unset; else its formats, B3's two forms
+     * together (a B3 propagator reads both, whichever it writes). */
+    unsigned extracted;
     char service_name[TS_CFG_STR];  /* empty: use the program's name */
     char file_path[TS_CFG_PATH];    /* TRACESHIM_FILE; empty: traceshim-spans.jsonl in the cwd */
     char resource_attrs[1024];      /* OTEL_RESOURCE_ATTRIBUTES, raw */

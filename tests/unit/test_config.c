@@ -437,19 +437,37 @@ static void test_propagators_env(void **state)
 {
     (void)state;
     struct ts_config c;
+    const unsigned every = TS_PROP_B3 | TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT | TS_PROP_JAEGER;
+    env_reset(); /* unset: two formats written, every one read */
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.extracted, every);
+
     env_set("OTEL_PROPAGATORS", "b3,jaeger");
     assert_int_equal(load(&c), 0);
     assert_int_equal(c.propagators, TS_PROP_B3 | TS_PROP_JAEGER);
+    assert_int_equal(c.extracted, TS_PROP_B3 | TS_PROP_B3MULTI | TS_PROP_JAEGER);
+
+    env_reset();
+    env_set("OTEL_PROPAGATORS", "tracecontext,baggage");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.extracted, TS_PROP_TRACECONTEXT);
+
+    env_reset();
+    env_set("OTEL_PROPAGATORS", "b3multi");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.extracted, TS_PROP_B3 | TS_PROP_B3MULTI);
 
     env_reset();
     env_set("OTEL_PROPAGATORS", "none");
     assert_int_equal(load(&c), 0);
     assert_int_equal(c.propagators, 0);
+    assert_int_equal(c.extracted, 0);
 
     env_reset();
     env_set("OTEL_PROPAGATORS", "b3,xray");
     assert_int_equal(load(&c), 1);
     assert_int_equal(c.propagators, TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT);
+    assert_int_equal(c.extracted, every);
     assert_one_error("OTEL_PROPAGATORS", "b3,xray");
 }
 

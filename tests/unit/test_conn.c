@@ -548,6 +548,47 @@ static void test_tracestate_only_with_injected_traceparent(void **state)
     assert_non_null(strstr(got, "\r\ntracestate: rojo=1\r\n\r\n"));
 }
 
+/* An inbound request is read only in the formats OTEL_PROPAGATORS names
+ * (ts_cfg.extracted): a request carrying none of them starts a trace of
+ * its own; with them, it continues the request's. */
+static void test_inbound_read_only_in_extracted_formats(void **state)
+{
+    static const char b3_in[] = "X-B3-TraceId: 4bf92f3577b34da6a3ce929d0e0e4736\r\n"
+                                "X-B3-SpanId: 00f067aa0ba902b7\r\nX-B3-Sampled: 1\r\n";
+    static const char continued[] = "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-";
+    static const struct {
+        unsigned extracted;
+        const char *lines;
+        bool continues;
+    } cases[] = {
+        {TS_PROP_B3 | TS_PROP_B3MULTI, TP_IN, false},
+        {TS_PROP_TRACECONTEXT, TP_IN, true},
+        {TS_PROP_TRACECONTEXT, b3_in, false},
+        {TS_PROP_B3 | TS_PROP_B3MULTI, b3_in, true},
+        {TS_PROP_B3 | TS_PROP_B3MULTI, "b3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1\r\n",
+         true},
+        {TS_PROP_JAEGER, "uber-trace-id: 4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1\r\n",
+         true},
+        {TS_PROP_TRACECONTEXT,
+         "uber-trace-id: 4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1\r\n", false},
+        {0, TP_IN, false},
+        /* "none": not even a decision is read (a "not sampled" parent
+         * would have left no span and no header) */
+        {0, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\r\n", false},
+        {0, "b3: 0\r\n", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[4096];
+        ts_cfg.extracted = cases[i].extracted;
+        call_while_serving(cases[i].lines, get_head, got, sizeof got);
+        if ((strstr(got, continued) != NULL) != cases[i].continues)
+            fail_msg("case %zu: %s the inbound trace:\n%s", i,
+                     cases[i].continues ? "did not continue" : "continued", got);
+        if (!strstr(got, "traceparent: 00-") || !strstr(got, "-01\r\n"))
+            fail_msg("case %zu: no sampled traceparent of the shim's:\n%s", i, got);
+    }
+}
+
 /* The program's own tracestate is left as it wrote it, and so is its own
  * traceparent: the shim adds no tracestate beside either. */
 static void test_tracestate_program_own_left_alone(void **state)
@@ -1755,6 +1796,7 @@ int main(void)
         cmocka_unit_test_setup(test_tracestate_passed_on_with_traceparent, setup),
         cmocka_unit_test_setup(test_tracestate_not_passed_from_another_context, setup),
         cmocka_unit_test_setup(test_tracestate_only_with_injected_traceparent, setup),
+        cmocka_unit_test_setup(test_inbound_read_only_in_extracted_formats, setup),
         cmocka_unit_test_setup(test_tracestate_program_own_left_alone, setup),
         cmocka_unit_test_setup(test_tracestate_malformed_or_oversized_dropped, setup),
         cmocka_unit_test_setup(test_tracestate_pipelined_each_own, setup),
