@@ -560,7 +560,18 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
      * program chose. We never add a second copy of a format it wrote. */
     unsigned formats = ts_cfg.propagators & ~present;
     const struct ts_ctx *out = forwarded || !app_ctx ? &mine : &app;
-    *inject_len = formats ? ts_prop_inject(formats, out, inject, TS_PROP_INJECT_MAX) : 0;
+    /* The program's context with no decision of its own (B3's "defer"):
+     * the formats we add carry the one the sampler made for this span, as
+     * for our own context. As the program's "defer", a traceparent's flag
+     * would say sampled: W3C peers would record what we did not. */
+    struct ts_ctx decided;
+    const struct ts_ctx *added = out;
+    if (out == &app && app.sampling == TS_SAMPLING_DEFER) {
+        decided = app;
+        decided.sampling = recorded ? TS_SAMPLING_ACCEPT : TS_SAMPLING_DENY;
+        added = &decided;
+    }
+    *inject_len = formats ? ts_prop_inject(formats, added, inject, TS_PROP_INJECT_MAX) : 0;
     /* A child of the thread's current server span, or of the process's
      * context: the tracestate of that trace goes along. */
     if (__builtin_expect(serving_tracestate.len != 0 || ts_ctx_process_has_tracestate(), 0) &&

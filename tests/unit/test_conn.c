@@ -776,6 +776,44 @@ static void test_server_decision_without_ids(void **state)
     ts_sampler_load(NULL);
 }
 
+/* The program wrote a B3 context with no decision ("defer") and the
+ * sampler made one for its span: the traceparent the shim adds says
+ * that decision, not "sampled" regardless (a W3C peer would record a
+ * trace whose upstream part was never recorded). */
+static void test_client_program_defer_gets_the_samplers_flag(void **state)
+{
+    static const char head[] = "GET /x HTTP/1.1\r\nHost: h\r\n"
+                               "b3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7\r\n\r\n";
+    static const char *const want[] = {
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\r\n",
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n",
+    };
+    for (int sampled = 0; sampled < 2; sampled++) {
+        nspans = 0;
+        ts_sampler_load(sampled ? NULL : always_off_env);
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, head, strlen(head)), (ssize_t)strlen(head));
+        char got[2048], buf[128];
+        peer_read_all(&p, got, sizeof got);
+        if (!strstr(got, want[sampled]))
+            fail_msg("sampled %d: no \"%.*s\" in:\n%s", sampled, (int)strlen(want[sampled]) - 2,
+                     want[sampled], got);
+        assert_non_null(strstr(got, "\r\nb3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7\r\n"));
+        peer_write(&p, "HTTP/1.1 204 No Content\r\n\r\n");
+        prog_read(&p, buf, sizeof buf);
+        close_pair(&p);
+        assert_int_equal(nspans == 1 && spans[0].sampled, sampled);
+    }
+}
+
+/* The default sampler again, however the test before ended. */
+static int sampler_reset(void **state)
+{
+    (void)state;
+    ts_sampler_load(NULL);
+    return 0;
+}
+
 static const char *per_operation_env(const char *name)
 {
     return strcmp(name, "OTEL_TRACES_SAMPLER") == 0 ? "jaeger_remote" : NULL;
@@ -1797,6 +1835,8 @@ int main(void)
         cmocka_unit_test_setup(test_tracestate_not_passed_from_another_context, setup),
         cmocka_unit_test_setup(test_tracestate_only_with_injected_traceparent, setup),
         cmocka_unit_test_setup(test_inbound_read_only_in_extracted_formats, setup),
+        cmocka_unit_test_setup_teardown(test_client_program_defer_gets_the_samplers_flag, setup,
+                                        sampler_reset),
         cmocka_unit_test_setup(test_tracestate_program_own_left_alone, setup),
         cmocka_unit_test_setup(test_tracestate_malformed_or_oversized_dropped, setup),
         cmocka_unit_test_setup(test_tracestate_pipelined_each_own, setup),
