@@ -766,7 +766,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     struct ts_ctx *mine = &p->inflight.server;
     struct ts_prop_headers found;
     /* most requests carry no context: nothing to extract */
-    bool have = ts_prop_find_request(req, &found) && ts_prop_keep_formats(&found, ts_cfg.extracted) &&
+    bool have = ts_prop_find_request(req, &found) && ts_prop_inbound(&found, ts_cfg.extracted) &&
                 ts_prop_extract_found(&found, &in);
     /* TRACESHIM_TRUST_INBOUND: a context not honoured is as good as none
      * (its flags included), but its ids are kept as attributes. */

@@ -185,6 +185,8 @@ static inline void ts_http_note_first(struct ts_http_noted *nt, enum ts_http_not
     if (!(nt->seen & (1u << k))) {
         nt->seen |= 1u << k;
         nt->first[k] = (uint32_t)i;
+    } else if (k == TS_HTTP_NOTE_TRACEPARENT) { /* a constant where this is inlined */
+        nt->seen |= 1u << TS_HTTP_NOTE_TRACEPARENT_AGAIN;
     }
 }
 

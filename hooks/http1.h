@@ -36,7 +36,10 @@ enum ts_http_note {
     TS_HTTP_NOTE_B3_PARENT_ID,  /* x-b3-parentspanid */
     TS_HTTP_NOTE_B3_SAMPLED,    /* x-b3-sampled */
     TS_HTTP_NOTE_B3_FLAGS,      /* x-b3-flags */
-    TS_HTTP_NOTES
+    TS_HTTP_NOTES,
+    /* Not a header of its own: a bit of `seen` alone, set when there is a
+     * second traceparent (W3C: the context is then not valid). */
+    TS_HTTP_NOTE_TRACEPARENT_AGAIN = TS_HTTP_NOTES
 };
 
 /* What a head parser notes about the headers it stores, so that the

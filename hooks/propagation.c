@@ -65,8 +65,10 @@ void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_heade
                 keep_first(&out->b3_flags, x);
             break;
         case 11:
-            if (TS_HTTP_NAMED(x, "traceparent"))
+            if (TS_HTTP_NAMED(x, "traceparent")) {
+                out->traceparent_again |= out->traceparent != NULL;
                 keep_first(&out->traceparent, x);
+            }
             else if (TS_HTTP_NAMED(x, "x-b3-spanid"))
                 keep_first(&out->b3_span_id, x);
             break;
@@ -97,8 +99,10 @@ static inline bool found_any(const struct ts_prop_headers *f)
            f->b3_parent_id || f->b3_sampled || f->b3_flags;
 }
 
-bool ts_prop_keep_formats(struct ts_prop_headers *f, unsigned formats)
+bool ts_prop_inbound(struct ts_prop_headers *f, unsigned formats)
 {
+    if (f->traceparent_again)
+        f->traceparent = NULL;
     if (!(formats & TS_PROP_B3))
         f->b3 = NULL;
     if (!(formats & TS_PROP_B3MULTI))
@@ -122,6 +126,7 @@ bool ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_head
         memset(out, 0, sizeof *out);
         return false;
     }
+    memset(out, 0, sizeof *out); /* its padding too: callers compare it whole */
     out->b3 = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3);
     out->traceparent = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_TRACEPARENT);
     out->uber_trace_id = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_UBER_TRACE_ID);
@@ -130,6 +135,7 @@ bool ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_head
     out->b3_parent_id = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_PARENT_ID);
     out->b3_sampled = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_SAMPLED);
     out->b3_flags = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_B3_FLAGS);
+    out->traceparent_again = nt->seen & 1u << TS_HTTP_NOTE_TRACEPARENT_AGAIN;
     return found_any(out);
 }
 

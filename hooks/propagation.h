@@ -29,6 +29,7 @@ bool ts_b3_multi_parse(const struct ts_http_header *h, size_t n, struct ts_ctx *
 struct ts_prop_headers {
     const struct ts_http_header *b3, *traceparent, *uber_trace_id;
     const struct ts_http_header *b3_trace_id, *b3_span_id, *b3_parent_id, *b3_sampled, *b3_flags;
+    bool traceparent_again; /* a second traceparent header: see ts_prop_inbound */
 };
 void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_headers *out);
 /* The same for a parsed request, from its parser's notes when they hold
@@ -37,10 +38,12 @@ void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_heade
  * no context and no decision. */
 bool ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_headers *out);
 
-/* Forget the headers found of the formats not in formats (enum
- * ts_prop_format bits): an inbound request is read only in the formats the
- * configuration extracts (ts_cfg.extracted). Returns whether any is left. */
-bool ts_prop_keep_formats(struct ts_prop_headers *f, unsigned formats);
+/* Of the headers found in an inbound request, forget those its context is
+ * not read from: the formats not in formats (enum ts_prop_format bits; the
+ * configuration's ts_cfg.extracted), and a traceparent sent more than once
+ * (W3C trace-context: not valid, the trace starts anew). Returns whether
+ * any is left. */
+bool ts_prop_inbound(struct ts_prop_headers *f, unsigned formats);
 
 /* Extract a context from request headers: b3 single first, then B3 multi,
  * then traceparent, then uber-trace-id. A "b3: 0" or a lone X-B3-Sampled: 0

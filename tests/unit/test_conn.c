@@ -572,6 +572,8 @@ static void test_inbound_read_only_in_extracted_formats(void **state)
         {TS_PROP_TRACECONTEXT,
          "uber-trace-id: 4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1\r\n", false},
         {0, TP_IN, false},
+        /* two traceparents: not valid (W3C), a new trace */
+        {TS_PROP_TRACECONTEXT | TS_PROP_B3 | TS_PROP_B3MULTI | TS_PROP_JAEGER, TP_IN TP_IN, false},
         /* "none": not even a decision is read (a "not sampled" parent
          * would have left no span and no header) */
         {0, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\r\n", false},

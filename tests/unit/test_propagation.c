@@ -1130,6 +1130,7 @@ static void test_find_first_of_each(void **state)
     assert_ptr_equal(f.b3_sampled, &hs.h[9]);
     assert_ptr_equal(f.b3_flags, &hs.h[10]);
     assert_ptr_equal(f.uber_trace_id, &hs.h[11]);
+    assert_true(f.traceparent_again); /* TRACEPARENT: 6, then traceparent: 7 */
     assert_int_equal(ts_prop_present_found(&f),
                      TS_PROP_B3 | TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT | TS_PROP_JAEGER);
 
@@ -1141,6 +1142,46 @@ static void test_find_first_of_each(void **state)
     assert_int_equal(ts_prop_present_found(&f), 0);
     ts_prop_find(NULL, 3, &f);
     assert_memory_equal(&f, &none, sizeof f);
+}
+
+/* ts_prop_inbound: what an inbound request's context is read from. */
+static void test_inbound(void **state)
+{
+    (void)state;
+    const unsigned every = TS_PROP_B3 | TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT | TS_PROP_JAEGER;
+    struct hdrs hs = make_hdrs("b3: 1", "x-b3-sampled: 1", "x-b3-flags: 1", "traceparent: 2",
+                               "uber-trace-id: 3", NULL);
+    struct ts_prop_headers f;
+    ts_prop_find(hs.h, hs.n, &f);
+    assert_false(f.traceparent_again);
+    assert_true(ts_prop_inbound(&f, every));
+    assert_ptr_equal(f.b3, &hs.h[0]);
+    assert_ptr_equal(f.traceparent, &hs.h[3]);
+    assert_true(ts_prop_inbound(&f, TS_PROP_TRACECONTEXT | TS_PROP_JAEGER));
+    assert_null(f.b3);
+    assert_null(f.b3_sampled);
+    assert_null(f.b3_flags);
+    assert_ptr_equal(f.traceparent, &hs.h[3]);
+    assert_ptr_equal(f.uber_trace_id, &hs.h[4]);
+    assert_true(ts_prop_inbound(&f, TS_PROP_TRACECONTEXT));
+    assert_null(f.uber_trace_id);
+    assert_false(ts_prop_inbound(&f, 0));
+    assert_null(f.traceparent);
+
+    /* two traceparents: neither is read (W3C: not valid), the rest is */
+    static const char tp[] = "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    hs = make_hdrs(tp, "Host: h", tp, NULL);
+    ts_prop_find(hs.h, hs.n, &f);
+    assert_true(f.traceparent_again);
+    assert_false(ts_prop_inbound(&f, every));
+    struct ts_ctx c;
+    assert_false(ts_prop_extract_found(&f, &c));
+    assert_int_equal(c.sampling, TS_SAMPLING_DEFER);
+    hs = make_hdrs(tp, "x-b3-sampled: 0", tp, NULL);
+    ts_prop_find(hs.h, hs.n, &f);
+    assert_true(ts_prop_inbound(&f, every));
+    assert_false(ts_prop_extract_found(&f, &c));
+    assert_int_equal(c.sampling, TS_SAMPLING_DENY);
 }
 
 /* ------------------------------------------------------------- inject */
@@ -1589,6 +1630,7 @@ int main(void)
         cmocka_unit_test(test_present),
         cmocka_unit_test(test_ascii_eq_lower_n),
         cmocka_unit_test(test_find_first_of_each),
+        cmocka_unit_test(test_inbound),
         cmocka_unit_test(test_inject_exact),
         cmocka_unit_test(test_inject_sampling_states),
         cmocka_unit_test(test_inject_64bit),
