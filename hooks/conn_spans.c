@@ -184,11 +184,29 @@ static inline struct pending *ignored_span(const struct req_view *v)
 }
 
 /* A span whose connection failed before its response was complete. Out
- * of line, as it is rare: conn_span_finish then saves fewer registers. */
+ * of line, as it is rare: conn_span_finish then saves fewer registers. An
+ * error status answer already said what went wrong (error.type is its
+ * code): the span keeps that. */
 static __attribute__((noinline)) void span_failed(struct ts_span *s, const char *error_type)
 {
+    if (s->status == TS_STATUS_ERROR)
+        return;
     s->status = TS_STATUS_ERROR;
     ts_span_attr_cstr(s, "error.type", error_type);
+}
+
+/* An answer whose status code is an error: error.type is the code, as a
+ * string (the OpenTelemetry HTTP conventions). Out of line: rare. */
+static __attribute__((noinline)) void span_error_status(struct ts_span *s, int status)
+{
+    s->status = TS_STATUS_ERROR;
+    char code[10]; /* digits by hand: no snprintf where a signal handler may be */
+    size_t n = sizeof code;
+    unsigned v = (unsigned)status;
+    do
+        code[--n] = (char)('0' + v % 10);
+    while ((v /= 10) && n);
+    ts_span_attr_str(s, "error.type", code + n, sizeof code - n);
 }
 
 /* End a span and hand it to the reporter. error_type, when given, marks a
@@ -266,7 +284,7 @@ void conn_span_set_status(struct pending *p, int status)
     ts_span_attr_int(&p->span, "http.response.status_code", status);
     int limit = p->span.kind == TS_KIND_SERVER ? 500 : 400;
     if (status >= limit)
-        p->span.status = TS_STATUS_ERROR;
+        span_error_status(&p->span, status);
 }
 
 /* "host[:port]" of a Host header; port stays 0 when absent. */

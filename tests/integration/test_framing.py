@@ -300,7 +300,7 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
         a = s["attrs"]
         self.assertEqual(a.get("http.response.status_code"), code,
                          "status code of %r:\n%s" % (s["name"], th.format_spans([s])))
-        self.assertNotIn("error.type", a, "%r ended as a failure:\n%s"
+        self.assertEqual(a.get("error.type"), th.status_error_type(s), "%r ended as a failure:\n%s"
                          % (s["name"], th.format_spans([s])))
         if code < 400:
             self.assertNotEqual(s["status"], th.STATUS_ERROR, th.format_spans([s]))

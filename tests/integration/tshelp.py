@@ -81,6 +81,16 @@ KIND_SERVER = 2
 KIND_CLIENT = 3
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 
+
+def status_error_type(span):
+    """The error.type an answered span must carry: its status code as a
+    string where that code is an error (5xx for a server span, 4xx and
+    5xx for a client span: the OpenTelemetry HTTP conventions), else None."""
+    code = span["attrs"].get("http.response.status_code")
+    if code is None:
+        return None
+    return str(code) if code >= (500 if span["kind"] == KIND_SERVER else 400) else None
+
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 

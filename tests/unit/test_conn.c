@@ -119,6 +119,8 @@ static void test_client_app_context_no_duplicate(void **state)
     assert_string_equal(t, "0af7651916cd43dd8448eb211c80319c");
     assert_string_equal(parent, "b7ad6b7169203331");
     assert_int_equal(spans[0].status, TS_STATUS_ERROR); /* 4xx on a client span */
+    char v[16];
+    assert_string_equal(attr_str(&spans[0], "error.type", v, sizeof v), "404");
     close_pair(&p);
 }
 
@@ -140,6 +142,9 @@ static void test_client_keepalive_and_pipelining(void **state)
     assert_memory_equal(ts_span_name(&spans[1]), "HEAD /two", 9);
     assert_int_equal(attr_int(&spans[1], "http.response.status_code"), 500);
     assert_int_equal(spans[1].status, TS_STATUS_ERROR);
+    char v[16];
+    assert_string_equal(attr_str(&spans[1], "error.type", v, sizeof v), "500");
+    assert_null(ts_span_attr_find(&spans[0], "error.type"));
     assert_memory_not_equal(spans[0].span_id, spans[1].span_id, 8);
     close_pair(&p);
 }
@@ -187,6 +192,42 @@ static void test_client_response_unread_is_no_error(void **state)
     assert_true(a->num);
     ts_conn_untrack(p.prog);
     close(p.prog);
+}
+
+/* An error answer whose body the connection's close cuts short: the
+ * answer's code is what went wrong (one error.type, "500"); a 404 from a
+ * server is no error at all. */
+static void test_error_status_then_close_keeps_the_code(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    prog_write(&p, get_head, strlen(get_head));
+    char sink[512], buf[128];
+    peer_read_all(&p, sink, sizeof sink);
+    peer_write(&p, "HTTP/1.1 500 Oops\r\nContent-Length: 10\r\n\r\nabc");
+    close(p.peer);
+    while (prog_read(&p, buf, sizeof buf) > 0)
+        ;
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].status, TS_STATUS_ERROR);
+    int n = 0;
+    for (size_t i = 0; i < ts_span_nattrs(&spans[0]); i++)
+        n += spans[0].attrs[i].key && strcmp(spans[0].attrs[i].key, "error.type") == 0;
+    assert_int_equal(n, 1);
+    char v[16];
+    assert_string_equal(attr_str(&spans[0], "error.type", v, sizeof v), "500");
+    ts_conn_untrack(p.prog);
+    close(p.prog);
+
+    nspans = 0;
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    peer_write(&srv, "GET /missing HTTP/1.1\r\nHost: h\r\n\r\n");
+    prog_read(&srv, buf, sizeof buf);
+    const char *resp = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    prog_write(&srv, resp, strlen(resp));
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].status, TS_STATUS_UNSET);
+    assert_null(ts_span_attr_find(&spans[0], "error.type"));
+    close_pair(&srv);
 }
 
 static void test_client_closed_before_response_is_error(void **state)
@@ -323,6 +364,7 @@ static void test_server_extracts_context_and_sets_current(void **state)
     assert_memory_equal(s->span_id, cur->span_id, 8);
     assert_int_equal(s->status, TS_STATUS_ERROR);
     assert_int_equal(attr_int(s, "http.response.status_code"), 503);
+    assert_string_equal(attr_str(s, "error.type", v, sizeof v), "503");
     assert_string_equal(attr_str(s, "url.path", v, sizeof v), "/api/items");
     assert_string_equal(attr_str(s, "url.query", v, sizeof v), "id=3");
     assert_string_equal(attr_str(s, "user_agent.original", v, sizeof v), "curl/8");
@@ -1821,6 +1863,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_app_context_no_duplicate, setup),
         cmocka_unit_test_setup(test_client_keepalive_and_pipelining, setup),
         cmocka_unit_test_setup(test_client_interim_and_close_delimited, setup),
+        cmocka_unit_test_setup(test_error_status_then_close_keeps_the_code, setup),
         cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
         cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
