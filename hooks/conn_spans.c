@@ -409,10 +409,36 @@ static struct pending *pending_new(const struct req_view *v, uint8_t kind)
  * span that is sampled, after the sampler has decided, unless the
  * decision itself reads the name (per-operation strategies). Called
  * before any other attribute, so that they come first as always. */
+/* Is m one of the methods the OpenTelemetry HTTP conventions know (RFC
+ * 9110's and PATCH, exactly, case included)? Another is named "HTTP",
+ * http.request.method "_OTHER" and its own text kept as
+ * http.request.method_original: any client could otherwise make as many
+ * span names as it likes. */
+static inline bool semconv_method_known(const char *m, size_t len)
+{
+    switch (len) {
+    case 3:
+        return memcmp(m, "GET", 3) == 0 || memcmp(m, "PUT", 3) == 0;
+    case 4:
+        return memcmp(m, "POST", 4) == 0 || memcmp(m, "HEAD", 4) == 0;
+    case 5:
+        return memcmp(m, "PATCH", 5) == 0 || memcmp(m, "TRACE", 5) == 0;
+    case 6:
+        return memcmp(m, "DELETE", 6) == 0;
+    case 7:
+        return memcmp(m, "OPTIONS", 7) == 0 || memcmp(m, "CONNECT", 7) == 0;
+    default:
+        return false;
+    }
+}
+
 static void pending_named(struct pending *p, const struct req_view *v)
 {
     const struct ts_http_request *req = v->req;
     uint8_t kind = p->span.kind;
+    bool known = semconv_method_known(req->method, req->method_len);
+    const char *method = known ? req->method : "HTTP";
+    size_t method_len = known ? req->method_len : 4;
     /* The name is the route (TRACESHIM_ROUTES, else ids collapsed), so
      * that names stay few; a server span also gets it as http.route.
      * "METHOD route" is written straight into the span's buffer, the
@@ -422,7 +448,7 @@ static void pending_named(struct pending *p, const struct req_view *v)
     struct ts_attrs at = ts_attrs_begin(&p->span);
     char *name = ts_attrs_room(&at);
     struct text t = {name, SPAN_NAME_MAX, 0};
-    text_put(&t, req->method, req->method_len);
+    text_put(&t, method, method_len);
     text_put(&t, " ", 1);
     size_t route_at = t.len;
     size_t route_len = ts_rules_route(v->path, v->path_len, name + route_at, TS_ROUTE_MAX);
@@ -433,10 +459,14 @@ static void pending_named(struct pending *p, const struct req_view *v)
     ts_attrs_name_written(&at, name_len, route_at + route_len);
     if (kind == TS_KIND_SERVER)
         ts_attrs_ref(&at, "http.route", (uint16_t)(name_off + route_at), (uint16_t)route_len);
-    if (req->method_len <= name_len)
+    if (!known) {
+        ts_attrs_cstr(&at, "http.request.method", "_OTHER");
+        ts_attrs_str(&at, "http.request.method_original", req->method, req->method_len);
+    } else if (req->method_len <= name_len) {
         ts_attrs_ref(&at, "http.request.method", name_off, (uint16_t)req->method_len);
-    else
+    } else {
         ts_attrs_str(&at, "http.request.method", req->method, req->method_len);
+    }
     ts_attrs_cstr(&at, "network.protocol.version", req->minor_version ? "1.1" : "1.0");
     ts_attrs_end(&at);
 }

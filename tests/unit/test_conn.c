@@ -996,12 +996,16 @@ static void test_server_name_route_and_method(void **state)
     prog_write(&p, "HTTP/1.1 204 No Content\r\n\r\n", 27);
     assert_int_equal(nspans, 1);
     const struct ts_span *s = &spans[0];
+    /* a method the OpenTelemetry conventions do not know: "HTTP" in the
+     * name, "_OTHER", and the method as sent beside it */
     char name[200];
-    snprintf(name, sizeof name, "LONGER-THAN-SIXTEEN %.140s", path);
+    snprintf(name, sizeof name, "HTTP %.140s", path);
     assert_int_equal(s->name_len, strlen(name));
     assert_memory_equal(ts_span_name(s), name, s->name_len);
     assert_string_equal(attr_str(s, "http.route", v, sizeof v), path);
-    assert_string_equal(attr_str(s, "http.request.method", v, sizeof v), "LONGER-THAN-SIXTEEN");
+    assert_string_equal(attr_str(s, "http.request.method", v, sizeof v), "_OTHER");
+    assert_string_equal(attr_str(s, "http.request.method_original", v, sizeof v),
+                        "LONGER-THAN-SIXTEEN");
     assert_string_equal(attr_str(s, "network.protocol.version", v, sizeof v), "1.1");
     assert_string_equal(attr_str(s, "url.path", v, sizeof v), path);
     close_pair(&p);
@@ -1017,8 +1021,37 @@ static void test_server_name_route_and_method(void **state)
     assert_memory_equal(ts_span_name(s), "GET /api/items/{id}", 19);
     assert_string_equal(attr_str(s, "http.route", v, sizeof v), "/api/items/{id}");
     assert_string_equal(attr_str(s, "http.request.method", v, sizeof v), "GET");
+    assert_null(ts_span_attr_find(s, "http.request.method_original"));
     assert_string_equal(attr_str(s, "network.protocol.version", v, sizeof v), "1.0");
     close_pair(&p);
+
+    /* methods are case-sensitive: "get" is not GET; every known one is
+     * its own name */
+    static const char *const methods[] = {"get",     "GET",   "HEAD",   "POST",  "PUT",
+                                          "DELETE",  "PATCH", "TRACE",  "OPTIONS",
+                                          "PROPFIND"};
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) {
+        bool known = i > 0 && i < 9;
+        nspans = 0;
+        p = make_pair(TS_ROLE_SERVER);
+        snprintf(req, sizeof req, "%s /m HTTP/1.1\r\nHost: s\r\n\r\n", methods[i]);
+        peer_write(&p, req);
+        prog_read(&p, buf, sizeof buf);
+        prog_write(&p, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+        assert_int_equal(nspans, 1);
+        s = &spans[0];
+        snprintf(name, sizeof name, "%s /m", known ? methods[i] : "HTTP");
+        assert_int_equal(s->name_len, strlen(name));
+        assert_memory_equal(ts_span_name(s), name, s->name_len);
+        assert_string_equal(attr_str(s, "http.request.method", v, sizeof v),
+                            known ? methods[i] : "_OTHER");
+        if (known)
+            assert_null(ts_span_attr_find(s, "http.request.method_original"));
+        else
+            assert_string_equal(attr_str(s, "http.request.method_original", v, sizeof v),
+                                methods[i]);
+        close_pair(&p);
+    }
 }
 
 static void test_peer_address_on_spans(void **state)
