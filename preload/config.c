@@ -339,11 +339,16 @@ struct service_name_search {
     bool too_long;
 };
 
-/* One OTEL_RESOURCE_ATTRIBUTES entry: every value must decode; the last
- * service.name is kept. */
+/* One OTEL_RESOURCE_ATTRIBUTES entry: every key must be a token and every
+ * value decode; the last service.name is kept. */
+static bool is_tchar(char c);
+
 static int service_name_entry(const struct kv_entry *e, void *arg)
 {
     struct service_name_search *sn = arg;
+    for (size_t i = 0; i < e->klen; i++) /* a key is a token (W3C baggage's form) */
+        if (!is_tchar(e->key[i]))
+            return -1;
     char tmp[TS_CFG_STR];
     long r = percent_decode(e->val, e->vlen, tmp, sizeof tmp);
     if (r == -1)
@@ -643,7 +648,8 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
         int r = resource_service_name(v, name, sizeof name);
         if (r == -1) {
             reject(&errors, "OTEL_RESOURCE_ATTRIBUTES", v,
-                   "comma-separated key=value pairs with percent-encoded values");
+                   "comma-separated key=value pairs, keys without blanks, values "
+                   "percent-encoded");
         } else {
             read_string("OTEL_RESOURCE_ATTRIBUTES", v, cfg->resource_attrs,
                         sizeof cfg->resource_attrs, &errors);

@@ -26,12 +26,13 @@ static pid_t res_built_for; /* 0: not built */
 
 /* The resource attributes the shim sets itself; an OTEL_RESOURCE_ATTRIBUTES
  * entry with one of these keys is not used (no duplicate keys, and the
- * shim's values are the ones that describe this process). */
+ * shim's values are the ones that describe this process: the variable is
+ * inherited by every process it starts). host.name is not among them: the
+ * user's name for the host replaces the detected one. */
 static const char *const res_reserved_keys[] = {
-    "service.name",
+    "service.name", /* read by the configuration already (ts_proc.service_name) */
     "process.pid",
     "process.executable.name",
-    "host.name",
     "telemetry.sdk.name",
     "telemetry.sdk.language",
     "telemetry.sdk.version",
@@ -143,9 +144,10 @@ static void res_add_cstr(const char *key, const char *val)
     res_add_str(key, strlen(key), val, strlen(val));
 }
 
-/* The entries of OTEL_RESOURCE_ATTRIBUTES, after the shim's own. A key
- * given twice keeps its last value (as the OTel SDKs' maps do). */
-static void res_add_configured(void)
+/* The entries of OTEL_RESOURCE_ATTRIBUTES, after the shim's own (host.name
+ * is attrs[host_at]). A key given twice keeps its last value (as the OTel
+ * SDKs' maps do). */
+static void res_add_configured(size_t host_at)
 {
     const char *raw = ts_cfg.resource_attrs;
     size_t rawlen = strnlen(raw, RES_RAW - 1);
@@ -162,8 +164,17 @@ static void res_add_configured(void)
             skip = res_key_eq(key, klen, res_reserved_keys[r], strlen(res_reserved_keys[r]));
         for (size_t j = i + 1; j < n && !skip; j++)
             skip = res_key_eq(key, klen, res.scratch + ents[j].koff, ents[j].klen);
-        if (!skip)
+        if (skip)
+            continue;
+        /* host.name: the user's name for the host (a container's) takes
+         * the place of the detected one */
+        struct ts_resource_attr *host = &res.attrs[host_at];
+        if (res_key_eq(key, klen, host->key, host->klen)) {
+            host->str = res.scratch + ents[i].voff;
+            host->slen = ents[i].vlen;
+        } else {
             res_add_str(key, klen, res.scratch + ents[i].voff, ents[i].vlen);
+        }
     }
 }
 
@@ -231,11 +242,12 @@ static void res_build(void)
     res_add_str(RES_LIT("service.name"), RES_FIELD(ts_proc.service_name));
     res_add_int("process.pid", (int64_t)ts_proc.pid);
     res_add_str(RES_LIT("process.executable.name"), RES_FIELD(ts_proc.exe_name));
+    size_t host_at = res.nattrs;
     res_add_str(RES_LIT("host.name"), RES_FIELD(ts_proc.host_name));
     res_add_cstr("telemetry.sdk.name", "traceshim");
     res_add_cstr("telemetry.sdk.language", "c");
     res_add_cstr("telemetry.sdk.version", TS_VERSION);
-    res_add_configured();
+    res_add_configured(host_at);
     res_find_ip(res.ip, sizeof res.ip);
     res_new_uuid(res.client_uuid);
 }

@@ -1075,6 +1075,8 @@ static void test_each_invalid_value_one_error(void **state)
         {"OTEL_EXPORTER_OTLP_HEADERS", "k=%zz"},
         {"OTEL_EXPORTER_OTLP_HEADERS", "a=1,k:v=2"},
         {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=1,novalue"},
+        {"OTEL_RESOURCE_ATTRIBUTES", "a=1,my key=2"},
+        {"OTEL_RESOURCE_ATTRIBUTES", "k\"=v"},
         {"OTEL_EXPORTER_OTLP_HEADERS", "Content-Type=text/plain"},
         {"OTEL_EXPORTER_OTLP_HEADERS", "a=1,content-length=5"},
         {"OTEL_EXPORTER_OTLP_HEADERS", "Transfer-Encoding=chunked"},

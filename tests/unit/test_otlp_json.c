@@ -1099,7 +1099,28 @@ static void test_resource_attrs_no_duplicates(void **state)
                       "telemetry.sdk.version=9,telemetry.sdk.language=go,"
                       "process.executable.name=z,dup=1,k=v,dup=2",
                       &b);
-    assert_string_equal(b.data, HEAD(RES_STR("k", "v") RES_STR("dup", "2")) KNOWN_SPAN_JSON TAIL);
+    /* the shim's own keys stay as they are, but for host.name: the user's
+     * name for the host (a container's) replaces the detected one, in its
+     * place */
+    static const char want[] =
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":["
+        "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"frontend\"}},"
+        "{\"key\":\"process.pid\",\"value\":{\"intValue\":\"1234\"}},"
+        "{\"key\":\"process.executable.name\",\"value\":{\"stringValue\":\"python3\"}},"
+        "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"x\"}},"
+        "{\"key\":\"telemetry.sdk.name\",\"value\":{\"stringValue\":\"traceshim\"}},"
+        "{\"key\":\"telemetry.sdk.language\",\"value\":{\"stringValue\":\"c\"}},"
+        "{\"key\":\"telemetry.sdk.version\",\"value\":{\"stringValue\":\"" TS_VERSION "\"}}"
+        RES_STR("k", "v") RES_STR("dup", "2")
+        "]},\"scopeSpans\":[{\"scope\":{\"name\":\"traceshim\",\"version\":\"" TS_VERSION
+        "\"},\"spans\":[" KNOWN_SPAN_JSON TAIL;
+    assert_string_equal(b.data, want);
+    ts_json_buf_free(&b);
+    /* given twice, the last */
+    encode_with_attrs("host.name=first,host.name=last%20one", &b);
+    assert_non_null(strstr(b.data, "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"last one\"}}"));
+    assert_null(strstr(b.data, "first"));
+    assert_null(strstr(b.data, "\"box\""));
     ts_json_buf_free(&b);
 }
 
