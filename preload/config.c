@@ -118,6 +118,29 @@ static void read_bool(ts_env_lookup_fn get, const char *a, const char *b, bool *
         reject(errors, var, v, "true or false (also 1/0, yes/no, on/off)");
 }
 
+/* TRACESHIM_DISABLED as a boolean of the shim's (true, 1, yes, on, ...);
+ * else OTEL_SDK_DISABLED by OpenTelemetry's rule for booleans: "true" in
+ * any case disables, "false" or empty does not, and any other value does
+ * not either, which a line says (the specification forbids taking more
+ * words for true: "1" leaves every SDK on). */
+static void read_disabled(ts_env_lookup_fn get, bool *out, int *errors)
+{
+    if (env(get, "TRACESHIM_DISABLED")) {
+        read_bool(get, "TRACESHIM_DISABLED", NULL, out, errors);
+        return;
+    }
+    const char *v = env(get, "OTEL_SDK_DISABLED");
+    if (!v)
+        return;
+    size_t len = strlen(v);
+    const char *t = ts_ascii_trim(v, &len);
+    if (ts_ascii_eq_nocase(t, len, "true"))
+        *out = true;
+    else if (!ts_ascii_eq_nocase(t, len, "false") && len)
+        reject(errors, "OTEL_SDK_DISABLED", v,
+               "true or false (only true disables; TRACESHIM_DISABLED also takes 1, yes, on)");
+}
+
 /* The exporters: a comma-separated list under either name. */
 static void read_exporters(ts_env_lookup_fn get, unsigned *out, int *errors)
 {
@@ -625,7 +648,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     int errors = 0;
     const char *var, *v;
 
-    read_bool(get, "TRACESHIM_DISABLED", "OTEL_SDK_DISABLED", &cfg->disabled, &errors);
+    read_disabled(get, &cfg->disabled, &errors);
     read_exporters(get, &cfg->exporters, &errors);
     read_log_level(get, &cfg->log_level, &errors);
 

@@ -218,14 +218,52 @@ static void test_global_instance(void **state)
 
 /* ------------------------------------------------------------- disabled */
 
+/* OTEL_SDK_DISABLED by OpenTelemetry's rule for booleans: "true" in any
+ * case disables; "false" and blank do not; any other value ("1", "yes")
+ * does not either, and is said (one line, counted). TRACESHIM_DISABLED,
+ * when set, decides alone. */
+static void test_sdk_disabled_spec_booleans(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        bool disabled;
+        int errors;
+    } cases[] = {{"true", true, 0},  {"TRUE", true, 0},   {" True ", true, 0}, {"false", false, 0},
+                 {"FALSE", false, 0}, {" ", false, 0},    {"1", false, 1},     {"yes", false, 1},
+                 {"on", false, 1},    {"0", false, 1},    {"truee", false, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_reset();
+        env_set("OTEL_SDK_DISABLED", cases[i].value);
+        struct ts_config c = junk_config();
+        int errors = load(&c);
+        if (errors != cases[i].errors || c.disabled != cases[i].disabled)
+            fail_msg("OTEL_SDK_DISABLED=\"%s\": disabled %d, %d errors", cases[i].value,
+                     c.disabled, errors);
+        if (errors)
+            assert_one_error("OTEL_SDK_DISABLED", cases[i].value);
+    }
+    env_reset();
+    env_set("OTEL_SDK_DISABLED", "true");
+    env_set("TRACESHIM_DISABLED", "0");
+    struct ts_config c = junk_config();
+    assert_int_equal(load(&c), 0);
+    assert_false(c.disabled);
+    env_reset();
+    env_set("OTEL_SDK_DISABLED", "1");
+    env_set("TRACESHIM_DISABLED", "yes");
+    assert_int_equal(load(&c), 0); /* the OTel variable is not read then */
+    assert_true(c.disabled);
+}
+
 static void test_disabled_values(void **state)
 {
     (void)state;
     static const char *const yes[] = {"1",   "true", "TRUE", "True",   "yes",
                                       "YES", "on",   "On",   " true ", "\tyes"};
     static const char *const no[] = {"0", "false", "FALSE", "no", "No", "off", "OFF", " ", " 0 "};
-    static const char *const vars[] = {"TRACESHIM_DISABLED", "OTEL_SDK_DISABLED"};
-    for (size_t v = 0; v < 2; v++) {
+    static const char *const vars[] = {"TRACESHIM_DISABLED"};
+    for (size_t v = 0; v < 1; v++) {
         for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
             env_reset();
             env_set(vars[v], yes[i]);
@@ -1197,6 +1235,7 @@ int main(void)
         cmocka_unit_test_setup(test_empty_values_are_unset, setup),
         cmocka_unit_test_setup(test_global_instance, setup),
         cmocka_unit_test_setup(test_disabled_values, setup),
+        cmocka_unit_test_setup(test_sdk_disabled_spec_booleans, setup),
         cmocka_unit_test_setup(test_disabled_first_name_wins, setup),
         cmocka_unit_test_setup(test_exporter_names, setup),
         cmocka_unit_test_setup(test_exporter_lists, setup),
