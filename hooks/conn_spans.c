@@ -30,6 +30,7 @@
 #include "rules.h"
 #include "span_link.h"
 #include "trust.h"
+#include "url_redact.h"
 
 /* Span records come from blocks, not malloc: they are made and ended inside
  * traced calls, which may run in a signal handler (preload/blocks.h).
@@ -471,6 +472,23 @@ static void pending_named(struct pending *p, const struct req_view *v)
     ts_attrs_end(&at);
 }
 
+/* url.full, or url.query (query: v is a query alone), as the OpenTelemetry
+ * conventions allow them: a user and password and the values of the
+ * parameters that sign a URL redacted (url_redact.h). Nothing to redact,
+ * the common case, costs one look at the URL. */
+static void attr_url(struct ts_attrs *at, const char *key, const char *v, size_t len, bool query)
+{
+    if (__builtin_expect(!(query ? ts_url_query_has_secret(v, len) : ts_url_has_secret(v, len)),
+                         1)) {
+        ts_attrs_str(at, key, v, len);
+        return;
+    }
+    char buf[TS_SPAN_STRBUF];
+    size_t n = query ? ts_url_query_redact(v, len, buf, sizeof buf)
+                     : ts_url_redact(v, len, buf, sizeof buf);
+    ts_attrs_str(at, key, buf, n);
+}
+
 /* Parent and trace of a new span: ctx (when valid) is the parent. The
  * sampler decides whether the span is recorded (its name must be set);
  * the decision travels on in mine, so downstream services agree. */
@@ -676,7 +694,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     }
     struct ts_attrs at = ts_attrs_begin(&p->span);
     if (url.len)
-        ts_attrs_str(&at, "url.full", url.buf, url.len);
+        attr_url(&at, "url.full", url.buf, url.len, false);
     if (!injects)
         ts_attrs_bool(&at, "traceshim.injected", false);
     ts_attrs_str(&at, "server.address", h, hlen);
@@ -849,7 +867,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         const char *end = memchr(q, '#', req->target_len - (size_t)(q - req->target));
         size_t qlen = (size_t)((end ? end : req->target + req->target_len) - q - 1);
         if (qlen)
-            ts_attrs_str(&at, "url.query", q + 1, qlen);
+            attr_url(&at, "url.query", q + 1, qlen, true);
     }
     ts_attrs_cstr(&at, "url.scheme", c->tls ? "https" : "http");
     if (v.host) {

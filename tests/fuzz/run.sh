@@ -32,7 +32,7 @@ done
 out=build-fuzz
 mkdir -p "$out"
 conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c hooks/exec_env.c
-    hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c
+    hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c hooks/url_redact.c
     reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
     preload/span.c preload/config.c preload/log.c preload/fd_split.c preload/real.c preload/loaded_objects.c preload/ids.c preload/context.c
     preload/process.c preload/fdtable.c preload/url.c preload/stacks.c preload/self_image.c

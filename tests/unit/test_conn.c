@@ -230,6 +230,36 @@ static void test_error_status_then_close_keeps_the_code(void **state)
     close_pair(&srv);
 }
 
+/* url.full and url.query carry no credentials (url_redact.h); the bytes
+ * on the wire are the program's, untouched. */
+static void test_url_credentials_redacted(void **state)
+{
+    static const char head[] = "GET http://alice:pw@proxy.test/k?AWSAccessKeyId=AK&x=1&Signature=s "
+                               "HTTP/1.1\r\nHost: proxy.test\r\n\r\n";
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, head, strlen(head)), (ssize_t)strlen(head));
+    char got[2048], buf[128], v[256];
+    peer_read_all(&p, got, sizeof got);
+    assert_memory_equal(got, head, strlen(head) - 2); /* the head as sent, then our lines */
+    peer_write(&p, "HTTP/1.1 204 No Content\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    assert_string_equal(attr_str(&spans[0], "url.full", v, sizeof v),
+                        "http://REDACTED:REDACTED@proxy.test/k?AWSAccessKeyId=REDACTED&x=1&"
+                        "Signature=REDACTED");
+
+    nspans = 0;
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    peer_write(&srv, "GET /blob?sv=1&sig=s3cr3t HTTP/1.1\r\nHost: s\r\n\r\n");
+    prog_read(&srv, buf, sizeof buf);
+    prog_write(&srv, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+    assert_int_equal(nspans, 1);
+    assert_string_equal(attr_str(&spans[0], "url.query", v, sizeof v), "sv=1&sig=REDACTED");
+    assert_string_equal(attr_str(&spans[0], "url.path", v, sizeof v), "/blob");
+    close_pair(&srv);
+}
+
 static void test_client_closed_before_response_is_error(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
@@ -1897,6 +1927,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_keepalive_and_pipelining, setup),
         cmocka_unit_test_setup(test_client_interim_and_close_delimited, setup),
         cmocka_unit_test_setup(test_error_status_then_close_keeps_the_code, setup),
+        cmocka_unit_test_setup(test_url_credentials_redacted, setup),
         cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
         cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),

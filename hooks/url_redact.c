@@ -1,0 +1,157 @@
+/* url_redact.c — URL attributes without credentials (see url_redact.h). */
+#include "url_redact.h"
+
+#include <string.h>
+
+static const char redacted[] = "REDACTED";
+
+/* Is name one of the query parameters whose values sign a URL, as the
+ * conventions list them (case-sensitive)? */
+static bool secret_name(const char *name, size_t len)
+{
+    switch (len) {
+    case 3:
+        return memcmp(name, "sig", 3) == 0;
+    case 9:
+        return memcmp(name, "Signature", 9) == 0;
+    case 14:
+        return memcmp(name, "AWSAccessKeyId", 14) == 0;
+    case 16:
+        return memcmp(name, "X-Goog-Signature", 16) == 0;
+    default:
+        return false;
+    }
+}
+
+/* One "name=value" (or "name") of a query. */
+struct param {
+    const char *p;
+    size_t len;   /* all of it */
+    size_t nlen;  /* the name's: up to its '=', or len */
+    bool secret;  /* a value to redact */
+};
+
+/* The parameter at q[*at..len), *at moved past it and its '&'; false when
+ * the query is done. */
+static bool next_param(const char *q, size_t len, size_t *at, struct param *out)
+{
+    if (*at > len)
+        return false;
+    const char *p = q + *at;
+    const char *amp = memchr(p, '&', len - *at);
+    size_t plen = amp ? (size_t)(amp - p) : len - *at;
+    const char *eq = memchr(p, '=', plen);
+    size_t nlen = eq ? (size_t)(eq - p) : plen;
+    *out = (struct param){p, plen, nlen, eq && secret_name(p, nlen)};
+    *at += plen + 1;
+    return true;
+}
+
+bool ts_url_query_has_secret(const char *q, size_t len)
+{
+    struct param prm;
+    for (size_t at = 0; next_param(q, len, &at, &prm);)
+        if (prm.secret)
+            return true;
+    return false;
+}
+
+struct writer {
+    char *out;
+    size_t cap, used;
+};
+
+static void put(struct writer *w, const char *s, size_t len)
+{
+    size_t room = w->cap - w->used;
+    if (len > room)
+        len = room;
+    memcpy(w->out + w->used, s, len);
+    w->used += len;
+}
+
+static void put_query(struct writer *w, const char *q, size_t len)
+{
+    struct param prm;
+    for (size_t at = 0; next_param(q, len, &at, &prm);) {
+        if (prm.p != q)
+            put(w, "&", 1);
+        if (prm.secret) {
+            put(w, prm.p, prm.nlen + 1); /* the name and its '=' */
+            put(w, redacted, sizeof redacted - 1);
+        } else {
+            put(w, prm.p, prm.len);
+        }
+    }
+}
+
+size_t ts_url_query_redact(const char *q, size_t len, char *out, size_t cap)
+{
+    struct writer w = {out, cap, 0};
+    put_query(&w, q, len);
+    return w.used;
+}
+
+/* Where an absolute URL's parts are: its userinfo u[user..at) when it has
+ * one (user == at: none), its query u[query..query_end) (after the '?';
+ * query == 0: none). A request target ("/path?q") has no userinfo. */
+struct url_parts {
+    size_t user, at;
+    size_t query, query_end;
+};
+
+static void url_parts(const char *u, size_t len, struct url_parts *out)
+{
+    *out = (struct url_parts){0, 0, 0, 0};
+    size_t i = 0;
+    while (i < len && ((u[i] >= 'a' && u[i] <= 'z') || (u[i] >= 'A' && u[i] <= 'Z') ||
+                       (u[i] >= '0' && u[i] <= '9') || u[i] == '+' || u[i] == '-' || u[i] == '.'))
+        i++;
+    size_t path = 0;
+    if (i > 0 && len - i >= 3 && memcmp(u + i, "://", 3) == 0) {
+        size_t auth = i + 3;
+        path = auth;
+        while (path < len && u[path] != '/' && u[path] != '?' && u[path] != '#')
+            path++;
+        const char *at = memrchr(u + auth, '@', path - auth);
+        if (at) {
+            out->user = auth;
+            out->at = (size_t)(at - u);
+        }
+    }
+    const char *qm = memchr(u + path, '?', len - path);
+    const char *frag = memchr(u + path, '#', len - path);
+    if (qm && (!frag || qm < frag)) {
+        out->query = (size_t)(qm - u) + 1;
+        out->query_end = frag ? (size_t)(frag - u) : len;
+    }
+}
+
+bool ts_url_has_secret(const char *u, size_t len)
+{
+    struct url_parts pt;
+    url_parts(u, len, &pt);
+    return pt.at > pt.user ||
+           (pt.query && ts_url_query_has_secret(u + pt.query, pt.query_end - pt.query));
+}
+
+size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap)
+{
+    struct url_parts pt;
+    url_parts(u, len, &pt);
+    struct writer w = {out, cap, 0};
+    size_t done = 0;
+    if (pt.at > pt.user) {
+        put(&w, u, pt.user);
+        bool password = memchr(u + pt.user, ':', pt.at - pt.user) != NULL;
+        put(&w, password ? "REDACTED:REDACTED" : "REDACTED", password ? 17 : 8);
+        done = pt.at;
+    }
+    if (pt.query) {
+        put(&w, u + done, pt.query - done);
+        put_query(&w, u + pt.query, pt.query_end - pt.query);
+        done = pt.query_end;
+    }
+    put(&w, u + done, len - done);
+    return w.used;
+}

@@ -1,0 +1,28 @@
+/* url_redact.h — what a URL attribute may not carry, by the OpenTelemetry
+ * conventions for url.full and url.query: the user and password of a URL
+ * ("http://user:pass@host/") become REDACTED, and so do the values of the
+ * query parameters that sign a URL (AWSAccessKeyId, Signature, sig,
+ * X-Goog-Signature: a presigned S3 or GCS link grants access to whoever
+ * reads the trace). Pure functions over caller buffers. */
+#ifndef TS_URL_REDACT_H
+#define TS_URL_REDACT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Does the query q[0..len) (after its '?', before any '#') hold a value to
+ * redact? Most queries do not, and are then used as they are. */
+bool ts_url_query_has_secret(const char *q, size_t len);
+
+/* Does the URL u[0..len) (absolute: "scheme://authority/path?query", or a
+ * request target "/path?query") hold anything to redact? */
+bool ts_url_has_secret(const char *u, size_t len);
+
+/* Write q (a query) or u (a URL) into out[0..cap) with what is to be
+ * redacted replaced by "REDACTED" (a user and password by
+ * "REDACTED:REDACTED"); everything else is as it was. Returns the length
+ * written, cut at cap. */
+size_t ts_url_query_redact(const char *q, size_t len, char *out, size_t cap);
+size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap);
+
+#endif
