@@ -129,6 +129,9 @@ static void url_parts(const char *u, size_t len, struct url_parts *out)
 
 bool ts_url_has_secret(const char *u, size_t len)
 {
+    /* Most URLs have neither a query nor an '@': two quick scans. */
+    if (!memchr(u, '?', len) && !memchr(u, '@', len))
+        return false;
     struct url_parts pt;
     url_parts(u, len, &pt);
     return pt.at > pt.user ||
