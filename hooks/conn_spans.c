@@ -572,7 +572,7 @@ const char *ts_conn_tracestate_of(const struct ts_ctx *ctx, size_t *len)
  * own (left as it is, as its own traceparent would be). */
 static __attribute__((noinline)) size_t pass_tracestate(const struct ts_http_request *req,
                                                          const struct ts_ctx *parent, char *buf,
-                                                         size_t cap)
+                                                         size_t cap, struct ts_span *recorded)
 {
     static const char name[] = "tracestate: ";
     size_t vlen;
@@ -580,6 +580,8 @@ static __attribute__((noinline)) size_t pass_tracestate(const struct ts_http_req
     size_t len = sizeof name - 1 + vlen + 2;
     if (!value || len > cap || ts_tracestate_present(req->headers, req->num_headers))
         return 0;
+    if (recorded) /* the span is in that trace: its own trace_state */
+        ts_span_set_trace_state(recorded, value, vlen);
     memcpy(buf, name, sizeof name - 1);
     memcpy(buf + sizeof name - 1, value, vlen);
     memcpy(buf + len - 2, "\r\n", 2);
@@ -643,7 +645,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if (__builtin_expect(serving_tracestate.len != 0 || ts_ctx_process_has_tracestate(), 0) &&
         (formats & TS_PROP_TRACECONTEXT) && *inject_len)
         *inject_len += pass_tracestate(req, parent, inject + *inject_len,
-                                       TS_PROP_INJECT_MAX - *inject_len);
+                                       TS_PROP_INJECT_MAX - *inject_len,
+                                       recorded ? &p->span : NULL);
     /* TRACESHIM_TRUST_INBOUND=hmac: sign the context the peer will extract
      * (see ts_trust_signable for the program's own). */
     if ((app_ctx || *inject_len) && ts_trust_signable(out, &mine, ts_ctx_current()))
@@ -856,6 +859,8 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         return p;
     if (!named)
         pending_named(p, &v);
+    if (__builtin_expect(p->tracestate != NULL, 0)) /* after the name: see ts_span_set_trace_state */
+        ts_span_set_trace_state(&p->span, p->tracestate->value, p->tracestate->len);
     if (have && !trusted)
         ts_trust_mark_untrusted(&p->span, &in);
     ts_stacks_at_start(&p->span);

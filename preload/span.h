@@ -60,6 +60,9 @@ struct ts_span {
     uint64_t end_ns;
     uint16_t name_off, name_len;
     uint16_t str_used;
+    /* The W3C tracestate of the span's trace, in str (len 0: none): the
+     * one its context carries, exported as the span's trace_state. */
+    uint16_t trace_state_off, trace_state_len;
     struct ts_attr attrs[TS_SPAN_MAX_ATTRS];
     char str[TS_SPAN_STRBUF];
     /* The program's call stack when the span started, innermost first:
@@ -215,6 +218,19 @@ static inline void ts_attrs_name_written(struct ts_attrs *at, size_t name_len, s
     at->span->name_off = (uint16_t)at->used;
     at->span->name_len = (uint16_t)name_len;
     at->used += used;
+}
+
+/* The span's tracestate, copied into its string buffer whole or not at
+ * all (a tracestate cut short is not valid). After the name: a span is
+ * named into an empty buffer (hooks/conn_spans.c). */
+static inline void ts_span_set_trace_state(struct ts_span *s, const char *val, size_t len)
+{
+    if (s->str_used > TS_SPAN_STRBUF || len > (size_t)(TS_SPAN_STRBUF - s->str_used))
+        return;
+    memcpy(s->str + s->str_used, val, len);
+    s->trace_state_off = s->str_used;
+    s->trace_state_len = (uint16_t)len;
+    s->str_used = (uint16_t)(s->str_used + len);
 }
 
 /* The same one at a time, on the span itself (a cursor for one). */

@@ -234,9 +234,11 @@ static struct ts_digits_memo otlp_times;
 
 void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool first)
 {
-    size_t name_len;
+    size_t name_len, state_len;
     const char *name = ts_span_bytes(s, s->name_off, s->name_len, &name_len);
-    char *o = ts_json_buf_room(b, OTLP_SPAN_HEAD_MAX + TS_JSON_STRING_MAX(name_len));
+    const char *state = ts_span_bytes(s, s->trace_state_off, s->trace_state_len, &state_len);
+    char *o = ts_json_buf_room(b, OTLP_SPAN_HEAD_MAX + TS_JSON_STRING_MAX(name_len) +
+                                      TS_JSON_STRING_MAX(state_len));
     if (!o)
         return;
     o = first ? TS_PUT_LIT(o, "{\"traceId\":\"") : TS_PUT_LIT(o, ",{\"traceId\":\"");
@@ -247,7 +249,13 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
         o = TS_PUT_LIT(o, "\",\"parentSpanId\":\"");
         o = ts_put_hex(o, s->parent_id, TS_SPAN_ID_LEN);
     }
-    o = TS_PUT_LIT(o, "\",\"name\":");
+    if (state_len) {
+        o = TS_PUT_LIT(o, "\",\"traceState\":");
+        o = ts_put_json_string(o, state, state_len);
+        o = TS_PUT_LIT(o, ",\"name\":");
+    } else {
+        o = TS_PUT_LIT(o, "\",\"name\":");
+    }
     o = ts_put_json_string(o, name, name_len);
     o = TS_PUT_LIT(o, ",\"kind\":");
     o = ts_put_u64(o, s->kind);

@@ -36,6 +36,7 @@ enum {
     /* Span */
     OTLP_SPAN_TRACE_ID = 1,
     OTLP_SPAN_SPAN_ID = 2,
+    OTLP_SPAN_TRACE_STATE = 3,
     OTLP_SPAN_PARENT_SPAN_ID = 4,
     OTLP_SPAN_NAME = 5,
     OTLP_SPAN_KIND = 6,
@@ -148,13 +149,19 @@ void ts_otlp_proto_span(struct ts_json_buf *spans, const struct ts_span *s, bool
     size_t name_len;
     const char *name = ts_span_bytes(s, s->name_off, s->name_len, &name_len);
     size_t name_clean = ts_utf8_clean_len(name, name_len);
+    size_t state_len;
+    const char *state = ts_span_bytes(s, s->trace_state_off, s->trace_state_len, &state_len);
+    size_t state_clean = ts_utf8_clean_len(state, state_len);
     /* two bytes for the span's length: most spans are 128 to 16383 bytes */
     size_t span = ts_pb_open_room(spans, OTLP_SS_SPANS, 2);
-    char *o = ts_json_buf_room(spans, OTLP_PB_SPAN_FIXED_MAX + name_clean);
+    char *o = ts_json_buf_room(spans, OTLP_PB_SPAN_FIXED_MAX + name_clean + TS_PB_FIELD_HEAD_MAX +
+                                          state_clean);
     if (!o)
         return;
     o = ts_pb_put_bytes_field(o, OTLP_SPAN_TRACE_ID, s->trace_id, TS_TRACE_ID_LEN);
     o = ts_pb_put_bytes_field(o, OTLP_SPAN_SPAN_ID, s->span_id, TS_SPAN_ID_LEN);
+    if (state_len)
+        o = ts_pb_put_string_field(o, OTLP_SPAN_TRACE_STATE, state, state_len, state_clean);
     if (!ts_enc_id8_is_zero(s->parent_id))
         o = ts_pb_put_bytes_field(o, OTLP_SPAN_PARENT_SPAN_ID, s->parent_id, TS_SPAN_ID_LEN);
     o = ts_pb_put_string_field(o, OTLP_SPAN_NAME, name, name_len, name_clean);

@@ -220,7 +220,10 @@ static void build_ops(struct cursor *c, struct ts_span *s)
         switch (op & 3) {
         case 0:
             n = take_string(c, str);
-            ts_span_set_name(s, (const char *)str, n);
+            if (op & 4) /* a tracestate, after the name as the hooks set it */
+                ts_span_set_trace_state(s, (const char *)str, n);
+            else
+                ts_span_set_name(s, (const char *)str, n);
             break;
         case 1:
             key = take_key(c);
@@ -281,11 +284,17 @@ static void damage(struct cursor *c, struct ts_span *s)
         uint16_t v = (uint16_t)take_uint(c, 2);
         struct ts_attr *a = &s->attrs[(op >> 3) % TS_SPAN_MAX_ATTRS];
         switch (op & 7) {
-        case 0:
-            s->name_off = v;
+        case 0: /* the name's offset, or (op's high bit) the tracestate's */
+            if (op & 0x80)
+                s->trace_state_off = v;
+            else
+                s->name_off = v;
             break;
         case 1:
-            s->name_len = v;
+            if (op & 0x80)
+                s->trace_state_len = v;
+            else
+                s->name_len = v;
             break;
         case 2:
             a->off = v;
@@ -558,7 +567,12 @@ static void otlp_json_expect_span(const ts_json *v, const struct ts_span *s)
 {
     char hex[33], d[24];
     bool root = all_zero(s->parent_id, TS_SPAN_ID_LEN);
-    CHECK(ts_json_is(v, TS_JSON_OBJECT) && ts_json_len(v) == (root ? 8u : 9u));
+    size_t state_len;
+    const uint8_t *state = span_text(s, s->trace_state_off, s->trace_state_len, &state_len);
+    CHECK(ts_json_is(v, TS_JSON_OBJECT) &&
+          ts_json_len(v) == (root ? 8u : 9u) + (state_len ? 1u : 0u));
+    if (state_len)
+        json_expect_text(json_member(v, "traceState"), state, state_len);
     hex_of(s->trace_id, TS_TRACE_ID_LEN, hex);
     json_expect_str(json_member(v, "traceId"), hex);
     hex_of(s->span_id, TS_SPAN_ID_LEN, hex);
@@ -882,6 +896,8 @@ static void pb_expect_span(const uint8_t *p, size_t n, const struct ts_span *s)
     size_t nwant = wanted_attrs(s, want), nattrs = 0;
     size_t len;
     const uint8_t *name = span_text(s, s->name_off, s->name_len, &len);
+    size_t state_len;
+    const uint8_t *state = span_text(s, s->trace_state_off, s->trace_state_len, &state_len);
     while (pbr_next(&r, &f)) {
         CHECK(f.field < 16);
         if (f.field != 9) { /* the one repeated field */
@@ -894,6 +910,9 @@ static void pb_expect_span(const uint8_t *p, size_t n, const struct ts_span *s)
             break;
         case 2:
             pb_expect_bytes(&f, s->span_id, TS_SPAN_ID_LEN);
+            break;
+        case 3:
+            pb_expect_text(&f, state, state_len);
             break;
         case 4:
             pb_expect_bytes(&f, s->parent_id, TS_SPAN_ID_LEN);
@@ -933,6 +952,7 @@ static void pb_expect_span(const uint8_t *p, size_t n, const struct ts_span *s)
     CHECK(!r.bad && nattrs == nwant);
     CHECK(seen[1] && seen[2] && seen[5] && seen[6] && seen[7] && seen[8]);
     CHECK(seen[4] == !all_zero(s->parent_id, TS_SPAN_ID_LEN));
+    CHECK(seen[3] == (state_len != 0));
     CHECK(seen[15] == (s->status != TS_STATUS_UNSET)); /* an empty Status is left out */
 }
 

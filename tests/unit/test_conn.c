@@ -620,6 +620,29 @@ static void test_tracestate_only_with_injected_traceparent(void **state)
     assert_non_null(strstr(got, "\r\ntracestate: rojo=1\r\n\r\n"));
 }
 
+/* The spans of a trace with a tracestate carry it (exported as their
+ * trace_state): the server span that read it, and the client span that
+ * passed it on. */
+static void test_tracestate_kept_in_spans(void **state)
+{
+    char got[4096];
+    call_while_serving(TP_IN "tracestate: rojo=1,congo=2\r\n", get_head, got, sizeof got);
+    assert_non_null(strstr(got, "\r\ntracestate: rojo=1,congo=2\r\n"));
+    assert_int_equal(nspans, 2);
+    for (int i = 0; i < 2; i++) {
+        size_t n;
+        const char *v = ts_span_bytes(&spans[i], spans[i].trace_state_off,
+                                      spans[i].trace_state_len, &n);
+        if (n != 14 || memcmp(v, "rojo=1,congo=2", 14) != 0)
+            fail_msg("span %d (kind %d): trace_state \"%.*s\"", i, spans[i].kind, (int)n, v);
+    }
+    /* none: none */
+    nspans = 0;
+    call_while_serving(TP_IN, get_head, got, sizeof got);
+    assert_int_equal(nspans, 2);
+    assert_int_equal(spans[0].trace_state_len + spans[1].trace_state_len, 0);
+}
+
 /* An inbound request is read only in the formats OTEL_PROPAGATORS names
  * (ts_cfg.extracted): a request carrying none of them starts a trace of
  * its own; with them, it continues the request's. */
@@ -1944,6 +1967,7 @@ int main(void)
         cmocka_unit_test_setup(test_tracestate_not_passed_from_another_context, setup),
         cmocka_unit_test_setup(test_tracestate_only_with_injected_traceparent, setup),
         cmocka_unit_test_setup(test_inbound_read_only_in_extracted_formats, setup),
+        cmocka_unit_test_setup(test_tracestate_kept_in_spans, setup),
         cmocka_unit_test_setup_teardown(test_client_program_defer_gets_the_samplers_flag, setup,
                                         sampler_reset),
         cmocka_unit_test_setup(test_tracestate_program_own_left_alone, setup),

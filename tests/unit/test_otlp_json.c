@@ -65,6 +65,33 @@ static void known_span(struct ts_span *s)
     "{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"200\"}},"                    \
     "{\"key\":\"b\",\"value\":{\"boolValue\":true}}],\"status\":{\"code\":2}}"
 
+/* A span in a trace with a W3C tracestate: "traceState", after the ids,
+ * escaped as any JSON string (a value may hold '"' and '\\'). */
+static void test_span_trace_state(void **state)
+{
+    (void)state;
+    struct ts_span s;
+    known_span(&s);
+    static const char ts[] = "rojo=00f067aa0ba902b7,congo=a\"b\\c";
+    ts_span_set_trace_state(&s, ts, sizeof ts - 1);
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_otlp_json_span(&b, &s, true);
+    assert_non_null(b.data);
+    const char *want = "\"parentSpanId\":\"b7ad6b7169203331\","
+                       "\"traceState\":\"rojo=00f067aa0ba902b7,congo=a\\\"b\\\\c\","
+                       "\"name\":\"GET /api\"";
+    if (!strstr(b.data, want))
+        fail_msg("no %s in %.*s", want, (int)b.len, b.data);
+    ts_json_buf_free(&b);
+    /* none: no field */
+    known_span(&s);
+    ts_json_buf_init(&b);
+    ts_otlp_json_span(&b, &s, true);
+    assert_null(strstr(b.data, "traceState"));
+    ts_json_buf_free(&b);
+}
+
 /* ------------------------------------------------------------ json_buf */
 
 /* A buffer grown from nothing to 8 MiB passes through each kind of memory
@@ -1185,6 +1212,7 @@ int main(void)
         cmocka_unit_test_setup(test_resource_attrs_parsed, setup),
         cmocka_unit_test_setup(test_resource_attrs_malformed_skipped, setup),
         cmocka_unit_test_setup(test_resource_attrs_no_duplicates, setup),
+        cmocka_unit_test_setup(test_span_trace_state, setup),
         cmocka_unit_test_setup(test_resource_attrs_full_buffer, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -467,6 +467,24 @@ static void test_span_exact_root(void **state)
     ts_json_buf_free(&b);
 }
 
+/* A span in a trace with a W3C tracestate: Span.trace_state, field 3,
+ * between the span id and the parent's. */
+static void test_span_trace_state(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    memset(s.parent_id, 0, sizeof s.parent_id);
+    s.nattrs = 0;
+    s.status = TS_STATUS_UNSET;
+    ts_span_set_trace_state(&s, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", 39);
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_otlp_proto_span(&b, &s, true);
+    ASSERT_BUF(&b, "\x12\x63" KNOWN_IDS "\x1a\x27rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+                   "\x2a\x08GET /api\x30\x02" KNOWN_TIMES);
+    ts_json_buf_free(&b);
+}
+
 /* A span whose length crosses the one-byte varint limit. */
 static void test_span_length_127_128(void **state)
 {
@@ -702,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_string_made_valid_utf8),
         cmocka_unit_test(test_nested_length_boundaries),
         cmocka_unit_test_setup(test_span_exact_with_parent, setup),
+        cmocka_unit_test_setup(test_span_trace_state, setup),
         cmocka_unit_test_setup(test_span_exact_root, setup),
         cmocka_unit_test_setup(test_span_length_127_128, setup),
         cmocka_unit_test_setup(test_finish_envelope, setup),
