@@ -476,17 +476,21 @@ static void pending_named(struct pending *p, const struct req_view *v)
  * conventions allow them: a user and password and the values of the
  * parameters that sign a URL redacted (url_redact.h). Nothing to redact,
  * the common case, costs one look at the URL. */
-static void attr_url(struct ts_attrs *at, const char *key, const char *v, size_t len, bool query)
+static __attribute__((noinline)) void attr_url_redacted(struct ts_attrs *at, const char *key,
+                                                        const char *v, size_t len, bool query)
 {
-    if (__builtin_expect(!(query ? ts_url_query_has_secret(v, len) : ts_url_has_secret(v, len)),
-                         1)) {
-        ts_attrs_str(at, key, v, len);
-        return;
-    }
-    char buf[TS_SPAN_STRBUF];
+    char buf[TS_SPAN_STRBUF]; /* out of line: only this rare path has it on its stack */
     size_t n = query ? ts_url_query_redact(v, len, buf, sizeof buf)
                      : ts_url_redact(v, len, buf, sizeof buf);
     ts_attrs_str(at, key, buf, n);
+}
+
+static void attr_url(struct ts_attrs *at, const char *key, const char *v, size_t len, bool query)
+{
+    if (__builtin_expect(query ? ts_url_query_has_secret(v, len) : ts_url_has_secret(v, len), 0))
+        attr_url_redacted(at, key, v, len, query);
+    else
+        ts_attrs_str(at, key, v, len);
 }
 
 /* Parent and trace of a new span: ctx (when valid) is the parent. The
@@ -588,6 +592,37 @@ static __attribute__((noinline)) size_t pass_tracestate(const struct ts_http_req
     return len;
 }
 
+/* TRACESHIM_TRUST_INBOUND=hmac: the signature covers the context a peer
+ * reads, its sampling state included, and a peer reads whichever format
+ * its OTEL_PROPAGATORS names first: the program's own headers (out), the
+ * ones we add (added: the sampler's decision where out has none), or a
+ * traceparent, which says sampled or not and nothing else (not B3's
+ * "defer" nor its "debug"). One signature for each distinct reading, out's
+ * first; the verifier looks at up to four. Returns the bytes written. */
+static __attribute__((noinline)) size_t sign_each_reading(const struct ts_ctx *out,
+                                                          const struct ts_ctx *added, char *buf,
+                                                          size_t cap)
+{
+    uint8_t readings[4] = {
+        out->sampling,
+        added->sampling,
+        ts_ctx_sampled(out) ? TS_SAMPLING_ACCEPT : TS_SAMPLING_DENY,
+        ts_ctx_sampled(added) ? TS_SAMPLING_ACCEPT : TS_SAMPLING_DENY,
+    };
+    size_t len = 0;
+    for (int i = 0; i < 4; i++) {
+        bool signed_already = false;
+        for (int j = 0; j < i; j++)
+            signed_already |= readings[j] == readings[i];
+        if (signed_already)
+            continue;
+        struct ts_ctx reading = *out;
+        reading.sampling = readings[i];
+        len += ts_trust_sign(&reading, buf + len, cap - len);
+    }
+    return len;
+}
+
 struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_request *req,
                                        const char *head, size_t editable, char *inject,
                                        size_t *inject_len, struct span_edit *edits, int *nedits)
@@ -650,7 +685,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     /* TRACESHIM_TRUST_INBOUND=hmac: sign the context the peer will extract
      * (see ts_trust_signable for the program's own). */
     if ((app_ctx || *inject_len) && ts_trust_signable(out, &mine, ts_ctx_current()))
-        *inject_len += ts_trust_sign(out, inject + *inject_len, TS_PROP_INJECT_MAX - *inject_len);
+        *inject_len += sign_each_reading(out, added, inject + *inject_len,
+                                         TS_PROP_INJECT_MAX - *inject_len);
 
     const struct ts_http_header *host = v.host;
     char peer_ip[INET6_ADDRSTRLEN];

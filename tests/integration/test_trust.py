@@ -134,6 +134,28 @@ class TrustTest(th.TempDirMixin, unittest.TestCase):
         c = self.find(spans, "curl-client", th.KIND_CLIENT)
         self.assert_continued([s for s in spans if s is not c], c["traceId"], c["spanId"])
 
+    def test_signature_holds_for_a_peer_reading_traceparent_only(self):
+        """curl writes its own B3 context without a decision; the shim adds a
+        traceparent saying the sampler's decision, and signs both readings:
+        a peer that reads traceparent alone (OTEL_PROPAGATORS=tracecontext)
+        verifies it too."""
+        self.a, a_port = self.server("svc-a", OTEL_PROPAGATORS="tracecontext")
+        env = th.shim_env("curl-client", self.spans_file, TRACESHIM_TRUST_INBOUND="hmac",
+                          TRACESHIM_HMAC_KEYS="k1")
+        p = th.run([self.curl, "-q", "-sS", "--max-time", "10", "-o", "/dev/null",
+                    "-H", "b3: %s-%s" % (TRACE, SPAN), "http://127.0.0.1:%d/ok" % a_port],
+                   env=env, tmpdir=self.tmp, name="curl", timeout=20)
+        self.assertEqual(p.returncode, 0, p.describe())
+        th.wait_spans(self.spans_file, 2, procs=(p, self.a))
+        self.assertEqual(self.a.stop(), 0, self.a.describe())
+        spans = th.read_spans(self.spans_file, strict=True)
+        dump = "\n" + th.format_spans(spans)
+        c = self.find(spans, "curl-client", th.KIND_CLIENT)
+        srv = self.find(spans, "svc-a", th.KIND_SERVER)
+        self.assertEqual(c["parentSpanId"], SPAN, dump)
+        self.assertNotIn("traceshim.untrusted.trace_id", srv["attrs"], "A must trust it" + dump)
+        self.assertEqual((srv["traceId"], srv["parentSpanId"]), (TRACE, SPAN), dump)
+
     # ---------------------------------------------------------------- not honoured
 
     def test_unsigned_curl_starts_new_trace(self):
