@@ -362,15 +362,15 @@ struct service_name_search {
     bool too_long;
 };
 
-/* One OTEL_RESOURCE_ATTRIBUTES entry: every key must be a token and every
- * value decode; the last service.name is kept. */
-static bool is_tchar(char c);
-
+/* One OTEL_RESOURCE_ATTRIBUTES entry: every key must be free of blanks and
+ * every value decode; the last service.name is kept. */
 static int service_name_entry(const struct kv_entry *e, void *arg)
 {
     struct service_name_search *sn = arg;
-    for (size_t i = 0; i < e->klen; i++) /* a key is a token (W3C baggage's form) */
-        if (!is_tchar(e->key[i]))
+    /* No blank or control byte in a key (the resource would drop such a
+     * key); anything else goes: "app.kubernetes.io/name" is common. */
+    for (size_t i = 0; i < e->klen; i++)
+        if ((unsigned char)e->key[i] <= ' ' || e->key[i] == 0x7f)
             return -1;
     char tmp[TS_CFG_STR];
     long r = percent_decode(e->val, e->vlen, tmp, sizeof tmp);
