@@ -48,16 +48,28 @@ static const char *base_lookup(const char *name)
     return v;
 }
 
-/* getenv that remembers each name asked for, once. */
-static const char *recording_lookup(const char *name)
+/* Remember a name asked for, once, with the value found. */
+static const char *record(const char *name, const char *v)
 {
-    const char *v = base_lookup(name);
     for (size_t i = 0; i < nasked; i++)
         if (strcmp(asked[i].name, name) == 0)
             return v;
     if (nasked < MAX_ASKED)
         asked[nasked++] = (struct asked){name, v};
     return v;
+}
+
+/* getenv (and the system file after it) that remembers each name asked. */
+static const char *recording_lookup(const char *name)
+{
+    return record(name, base_lookup(name));
+}
+
+/* The same from the environment alone: what the library never reads from
+ * the system file (an inherited TRACEPARENT). */
+static const char *recording_env_lookup(const char *name)
+{
+    return record(name, getenv(name));
 }
 
 static const char *bits_list(unsigned bits, const char *const names[], size_t n, char *out,
@@ -200,7 +212,7 @@ int main(int argc, char **argv)
     errors += ts_rules_load(recording_lookup);
     ts_trust_load(recording_lookup);
     errors += ts_trust_refused();
-    errors += ts_env_context_load(recording_lookup); /* the library reads these last */
+    errors += ts_env_context_load(recording_env_lookup); /* read last, never from the file */
     if (cap && saved_err >= 0) {
         fflush(stderr);
         dup2(saved_err, 2);

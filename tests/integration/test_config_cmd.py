@@ -116,6 +116,15 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.describe())
         self.assertRegex(p.stdout().decode(), r"(?m)^  TRACEPARENT +=  ?00-zz +\(REJECTED: default\)$")
         self.assertIn(b"ignoring invalid TRACEPARENT=", p.stderr(), p.describe())
+        # never from the system mode's file: the library reads it from the environment alone
+        conf = os.path.join(self.tmp, "traceshim.conf")
+        with open(conf, "w") as f:
+            f.write("TRACEPARENT=garbage\n")
+        env = th.launcher_env(TRACESHIM_CONFIG=CONFIG)
+        p = th.run(["bash", th.LAUNCHER, "config", "--system", conf], env=env, tmpdir=self.tmp,
+                   name="config-system")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  TRACEPARENT +\(not set: default\)$")
 
     def test_every_variable_given_garbage(self):
         """Table-driven: one traced run per variable."""
