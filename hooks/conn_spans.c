@@ -684,7 +684,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
                                        recorded ? &p->span : NULL);
     /* TRACESHIM_TRUST_INBOUND=hmac: sign the context the peer will extract
      * (see ts_trust_signable for the program's own). */
-    if ((app_ctx || *inject_len) && ts_trust_signable(out, &mine, ts_ctx_current()))
+    if (__builtin_expect(ts_trust_in_force == TS_TRUST_HMAC, 0) && (app_ctx || *inject_len) &&
+        ts_trust_signable(out, &mine, ts_ctx_current()))
         *inject_len += sign_each_reading(out, added, inject + *inject_len,
                                          TS_PROP_INJECT_MAX - *inject_len);
 
@@ -732,7 +733,12 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         text_put(&url, req->target, req->target_len);
     }
     struct ts_attrs at = ts_attrs_begin(&p->span);
-    if (url.len)
+    /* An origin-form target without a query, nearly every request's, has
+     * nothing to redact (a Host header holds no user). */
+    bool plain = v.path == req->target && v.path_len == req->target_len;
+    if (url.len && plain)
+        ts_attrs_str(&at, "url.full", url.buf, url.len);
+    else if (url.len)
         attr_url(&at, "url.full", url.buf, url.len, false);
     if (!injects)
         ts_attrs_bool(&at, "traceshim.injected", false);

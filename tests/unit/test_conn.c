@@ -249,6 +249,19 @@ static void test_url_credentials_redacted(void **state)
                         "http://REDACTED:REDACTED@proxy.test/k?AWSAccessKeyId=REDACTED&x=1&"
                         "Signature=REDACTED");
 
+    /* an origin-form target with a query too */
+    nspans = 0;
+    static const char origin[] = "GET /k?x=1&sig=s3cr3t HTTP/1.1\r\nHost: h.test\r\n\r\n";
+    p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, origin, strlen(origin)), (ssize_t)strlen(origin));
+    peer_read_all(&p, got, sizeof got);
+    peer_write(&p, "HTTP/1.1 204 No Content\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    assert_string_equal(attr_str(&spans[0], "url.full", v, sizeof v),
+                        "http://h.test/k?x=1&sig=REDACTED");
+
     nspans = 0;
     struct pair srv = make_pair(TS_ROLE_SERVER);
     peer_write(&srv, "GET /blob?sv=1&sig=s3cr3t HTTP/1.1\r\nHost: s\r\n\r\n");
