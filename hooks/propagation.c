@@ -68,8 +68,7 @@ void ts_prop_find(const struct ts_http_header *h, size_t n, struct ts_prop_heade
             if (TS_HTTP_NAMED(x, "traceparent")) {
                 out->traceparent_again |= out->traceparent != NULL;
                 keep_first(&out->traceparent, x);
-            }
-            else if (TS_HTTP_NAMED(x, "x-b3-spanid"))
+            } else if (TS_HTTP_NAMED(x, "x-b3-spanid"))
                 keep_first(&out->b3_span_id, x);
             break;
         case 12:

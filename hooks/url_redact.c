@@ -26,9 +26,9 @@ static bool secret_name(const char *name, size_t len)
 /* One "name=value" (or "name") of a query. */
 struct param {
     const char *p;
-    size_t len;   /* all of it */
-    size_t nlen;  /* the name's: up to its '=', or len */
-    bool secret;  /* a value to redact */
+    size_t len;  /* all of it */
+    size_t nlen; /* the name's: up to its '=', or len */
+    bool secret; /* a value to redact */
 };
 
 /* The parameter at q[*at..len), *at moved past it and its '&'; false when

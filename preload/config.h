@@ -57,10 +57,10 @@ enum ts_stacks_mode {
 #define TS_CFG_PATH 4096
 
 struct ts_config {
-    bool disabled;                  /* TRACESHIM_DISABLED / OTEL_SDK_DISABLED */
-    unsigned exporters;             /* 1u << enum ts_exporter for each configured; 0: none */
-    int log_level;                  /* enum ts_log_level */
-    unsigned propagators;           /* enum ts_prop_format bits: injected */
+    bool disabled;        /* TRACESHIM_DISABLED / OTEL_SDK_DISABLED */
+    unsigned exporters;   /* 1u << enum ts_exporter for each configured; 0: none */
+    int log_level;        /* enum ts_log_level */
+    unsigned propagators; /* enum ts_prop_format bits: injected */
     /* enum ts_prop_format bits read from an inbound request: every format
      * while OTEL_PROPAGATORS is unset; else its formats, B3's two forms
      * together (a B3 propagator reads both, whichever it writes). */

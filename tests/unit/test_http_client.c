@@ -415,8 +415,8 @@ static void test_request_host_and_agent_given(void **state)
                     ts_mono_ms() + 2000, &r);
     assert_int_equal(r.status, 200);
     /* a name that merely starts alike is another header */
-    ts_http_request(&client, "POST", "application/json", "Hosts: a\r\nX-User-Agent: b\r\n", "{}",
-                    2, ts_mono_ms() + 2000, &r);
+    ts_http_request(&client, "POST", "application/json", "Hosts: a\r\nX-User-Agent: b\r\n", "{}", 2,
+                    ts_mono_ms() + 2000, &r);
     assert_int_equal(r.status, 200);
     srv_finish();
     assert_int_equal(srv.nreqs, 2);

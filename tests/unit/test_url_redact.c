@@ -28,7 +28,7 @@ static void test_userinfo(void **state)
     (void)state;
     check_url("http://user:pass@host:8080/p?x=1", "http://REDACTED:REDACTED@host:8080/p?x=1");
     check_url("https://token@host/p", "https://REDACTED@host/p");
-    check_url("http://u:p@ss@host/", "http://REDACTED:REDACTED@host/"); /* the last '@' ends it */
+    check_url("http://u:p@ss@host/", "http://REDACTED:REDACTED@host/");  /* the last '@' ends it */
     check_url("http://host/p@q?a=b@c#x@y", "http://host/p@q?a=b@c#x@y"); /* not in the authority */
     check_url("http://host", "http://host");
     check_url("/p?x=1", "/p?x=1");
@@ -46,7 +46,8 @@ static void test_signed_query(void **state)
     check_url("/p?sig=1#sig=2", "/p?sig=REDACTED#sig=2"); /* the fragment is no query */
     check_url("/p#a?sig=1", "/p#a?sig=1");
     /* names are exact and case-sensitive; a name without '=' has no value */
-    check_url("/p?SIG=1&signature=2&sigs=3&xsig=4&sig&=sig", "/p?SIG=1&signature=2&sigs=3&xsig=4&sig&=sig");
+    check_url("/p?SIG=1&signature=2&sigs=3&xsig=4&sig&=sig",
+              "/p?SIG=1&signature=2&sigs=3&xsig=4&sig&=sig");
     check_url("/p?sig=", "/p?sig=REDACTED");
     check_url("/p?&&sig=a&&", "/p?&&sig=REDACTED&&");
     check_url("/p?", "/p?");
