@@ -316,6 +316,32 @@ static inline void split_host(const char *v, size_t len, const char **host, size
     }
 }
 
+/* The server a request names, for server.address and server.port: an
+ * absolute-form target's authority (RFC 9112 3.2.2: it outranks Host),
+ * else the Host header's; its port, or the scheme's default (the
+ * OpenTelemetry HTTP conventions take both from there, on either side).
+ * False when the request names none. */
+static inline __attribute__((always_inline)) bool
+request_authority(const struct ts_http_request *req, const struct ts_http_header *host, bool tls,
+                  const char **h, size_t *hlen, int *port)
+{
+    const char *a;
+    size_t alen;
+    bool https = tls;
+    if (req->target_len && req->target[0] != '/' &&
+        ts_http_target_authority(req->target, req->target_len, &a, &alen, &https)) {
+    } else if (host) {
+        a = host->value;
+        alen = host->value_len;
+    } else {
+        return false;
+    }
+    split_host(a, alen, h, hlen, port);
+    if (!*port)
+        *port = https ? 443 : 80;
+    return true;
+}
+
 static void attr_header(struct ts_attrs *at, const char *key, const struct ts_http_header *h)
 {
     if (h)
@@ -326,7 +352,8 @@ static void attr_header(struct ts_attrs *at, const char *key, const struct ts_ht
  * the TLS version when the library said (client spans also get the scheme,
  * which server spans always carry). Inline, though rare: a cursor given
  * to a call would live in memory for all of its span's attributes. */
-static inline __attribute__((always_inline)) void attr_tls(struct ts_attrs *at, const struct ts_conn *c, bool client)
+static inline __attribute__((always_inline)) void attr_tls(struct ts_attrs *at,
+                                                           const struct ts_conn *c, bool client)
 {
     if (client)
         ts_attrs_cstr(at, "url.scheme", "https");
@@ -346,8 +373,7 @@ struct text {
     size_t cap, len;
 };
 
-static inline __attribute__((always_inline)) void text_put(struct text *t, const char *s,
-                                                           size_t n)
+static inline __attribute__((always_inline)) void text_put(struct text *t, const char *s, size_t n)
 {
     size_t room = t->cap - t->len;
     if (n > room)
@@ -453,7 +479,8 @@ static void pending_named(struct pending *p, const struct req_view *v)
     text_put(&t, " ", 1);
     size_t route_at = t.len;
     size_t route_len = ts_rules_route(v->path, v->path_len, name + route_at, TS_ROUTE_MAX);
-    size_t name_len = route_at + (route_len < SPAN_NAME_ROUTE_MAX ? route_len : SPAN_NAME_ROUTE_MAX);
+    size_t name_len =
+        route_at + (route_len < SPAN_NAME_ROUTE_MAX ? route_len : SPAN_NAME_ROUTE_MAX);
     if (name_len > SPAN_NAME_MAX)
         name_len = SPAN_NAME_MAX;
     uint16_t name_off = (uint16_t)at.used;
@@ -575,8 +602,8 @@ const char *ts_conn_tracestate_of(const struct ts_ctx *ctx, size_t *len)
  * when there is none to pass on, or the program wrote a tracestate of its
  * own (left as it is, as its own traceparent would be). */
 static __attribute__((noinline)) size_t pass_tracestate(const struct ts_http_request *req,
-                                                         const struct ts_ctx *parent, char *buf,
-                                                         size_t cap, struct ts_span *recorded)
+                                                        const struct ts_ctx *parent, char *buf,
+                                                        size_t cap, struct ts_span *recorded)
 {
     static const char name[] = "tracestate: ";
     size_t vlen;
@@ -599,9 +626,8 @@ static __attribute__((noinline)) size_t pass_tracestate(const struct ts_http_req
  * traceparent, which says sampled or not and nothing else (not B3's
  * "defer" nor its "debug"). One signature for each distinct reading, out's
  * first; the verifier looks at up to four. Returns the bytes written. */
-static __attribute__((noinline)) size_t sign_each_reading(const struct ts_ctx *out,
-                                                          const struct ts_ctx *added, char *buf,
-                                                          size_t cap)
+static __attribute__((noinline)) size_t
+sign_each_reading(const struct ts_ctx *out, const struct ts_ctx *added, char *buf, size_t cap)
 {
     uint8_t readings[4] = {
         out->sampling,
@@ -679,15 +705,15 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
      * context: the tracestate of that trace goes along. */
     if (__builtin_expect(serving_tracestate.len != 0 || ts_ctx_process_has_tracestate(), 0) &&
         (formats & TS_PROP_TRACECONTEXT) && *inject_len)
-        *inject_len += pass_tracestate(req, parent, inject + *inject_len,
-                                       TS_PROP_INJECT_MAX - *inject_len,
-                                       recorded ? &p->span : NULL);
+        *inject_len +=
+            pass_tracestate(req, parent, inject + *inject_len, TS_PROP_INJECT_MAX - *inject_len,
+                            recorded ? &p->span : NULL);
     /* TRACESHIM_TRUST_INBOUND=hmac: sign the context the peer will extract
      * (see ts_trust_signable for the program's own). */
     if (__builtin_expect(ts_trust_in_force == TS_TRUST_HMAC, 0) && (app_ctx || *inject_len) &&
         ts_trust_signable(out, &mine, ts_ctx_current()))
-        *inject_len += sign_each_reading(out, added, inject + *inject_len,
-                                         TS_PROP_INJECT_MAX - *inject_len);
+        *inject_len +=
+            sign_each_reading(out, added, inject + *inject_len, TS_PROP_INJECT_MAX - *inject_len);
 
     const struct ts_http_header *host = v.host;
     char peer_ip[INET6_ADDRSTRLEN];
@@ -701,13 +727,13 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     }
     if (!recorded)
         return p;
-    const char *h = peer_ip;
-    size_t hlen = peer_len;
-    int port = c->peer_port;
-    if (host) {
-        int hp;
-        split_host(host->value, host->value_len, &h, &hlen, &hp);
-        port = hp ? hp : c->tls ? 443 : 80;
+    const char *h;
+    size_t hlen;
+    int port;
+    if (!request_authority(req, host, c->tls, &h, &hlen, &port)) {
+        h = peer_ip;
+        hlen = peer_len;
+        port = c->peer_port;
     }
     char url_buf[511];
     struct text url = {url_buf, sizeof url_buf, 0};
@@ -755,13 +781,14 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     return p;
 }
 
-/* The attributes a server span takes from its connection, in the order
- * they follow server.address: server.port, client.address,
- * network.peer.address (the same bytes) and network.peer.port. */
+/* The attributes a server span takes from its request's server and its
+ * connection, in the order they follow server.address: server.port,
+ * client.address, network.peer.address (the same bytes) and
+ * network.peer.port. */
 #define SERVER_CONN_ATTRS 4
-static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c)
+static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c, int port)
 {
-    ts_attrs_int(at, "server.port", c->local_port);
+    ts_attrs_int(at, "server.port", port);
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
     /* the same address twice: the second shares the first's bytes */
@@ -781,15 +808,14 @@ static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c)
 struct server_conn_memo {
     bool built;
     uint8_t text_len;
-    uint16_t local_port, peer_port;
+    uint16_t server_port, peer_port;
     uint8_t peer_v4[4];
     struct ts_attr attrs[SERVER_CONN_ATTRS]; /* the address's offsets: the span's */
     char text[16];                           /* the address as text, and what follows */
 };
-static __thread struct server_conn_memo server_conn_memo
-    __attribute__((tls_model("initial-exec")));
+static __thread struct server_conn_memo server_conn_memo __attribute__((tls_model("initial-exec")));
 
-static void attr_server_conn(struct ts_attrs *at, const struct ts_conn *c)
+static void attr_server_conn(struct ts_attrs *at, const struct ts_conn *c, int port)
 {
     struct server_conn_memo *m = &server_conn_memo;
     struct ts_span *s = at->span;
@@ -798,7 +824,7 @@ static void attr_server_conn(struct ts_attrs *at, const struct ts_conn *c)
                 TS_SPAN_STRBUF - at->used >= sizeof m->text;
     size_t first = at->n;
     uint16_t text_at = (uint16_t)at->used;
-    if (fits && m->built && m->local_port == c->local_port && m->peer_port == c->peer_port &&
+    if (fits && m->built && m->server_port == port && m->peer_port == c->peer_port &&
         memcmp(m->peer_v4, c->peer_v4, 4) == 0) {
         memcpy(&s->attrs[first], m->attrs, sizeof m->attrs);
         s->attrs[first + 1].off = s->attrs[first + 2].off = text_at;
@@ -807,12 +833,12 @@ static void attr_server_conn(struct ts_attrs *at, const struct ts_conn *c)
         at->used = text_at + m->text_len;
         return;
     }
-    attr_server_conn_built(at, c);
+    attr_server_conn_built(at, c, port);
     if (fits) {
         memcpy(m->attrs, &s->attrs[first], sizeof m->attrs);
         memcpy(m->text, s->str + text_at, sizeof m->text);
         m->text_len = (uint8_t)(at->used - text_at);
-        m->local_port = c->local_port;
+        m->server_port = (uint16_t)port;
         m->peer_port = c->peer_port;
         memcpy(m->peer_v4, c->peer_v4, 4);
         m->built = true;
@@ -901,7 +927,8 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         return p;
     if (!named)
         pending_named(p, &v);
-    if (__builtin_expect(p->tracestate != NULL, 0)) /* after the name: see ts_span_set_trace_state */
+    if (__builtin_expect(p->tracestate != NULL,
+                         0)) /* after the name: see ts_span_set_trace_state */
         ts_span_set_trace_state(&p->span, p->tracestate->value, p->tracestate->len);
     if (have && !trusted)
         ts_trust_mark_untrusted(&p->span, &in);
@@ -917,14 +944,14 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
             attr_url(&at, "url.query", q + 1, qlen, true);
     }
     ts_attrs_cstr(&at, "url.scheme", c->tls ? "https" : "http");
-    if (v.host) {
-        const char *h;
-        size_t hlen;
-        int hp;
-        split_host(v.host->value, v.host->value_len, &h, &hlen, &hp);
+    const char *h;
+    size_t hlen;
+    int port;
+    if (request_authority(req, v.host, c->tls, &h, &hlen, &port))
         ts_attrs_str(&at, "server.address", h, hlen);
-    }
-    attr_server_conn(&at, c);
+    else /* no name: the port it was reached on */
+        port = c->local_port;
+    attr_server_conn(&at, c, port);
     attr_header(&at, "user_agent.original", v.user_agent);
     if (c->tls)
         attr_tls(&at, c, false);

@@ -1110,6 +1110,28 @@ static size_t ts_http_path_span(const char *s, size_t len)
 #endif
 }
 
+/* The length of an absolute-form target's "scheme://" (RFC 3986 scheme
+ * characters), or 0 when the target has none. */
+static size_t target_scheme_len(const char *target, size_t len)
+{
+    if (!len || !ts_http_is_alpha((unsigned char)target[0]))
+        return 0;
+    size_t i = 0;
+    while (i < len && (ts_http_is_alpha((unsigned char)target[i]) ||
+                       ts_http_is_digit((unsigned char)target[i]) || target[i] == '+' ||
+                       target[i] == '-' || target[i] == '.'))
+        i++;
+    return len - i >= 3 && memcmp(target + i, "://", 3) == 0 ? i + 3 : 0;
+}
+
+/* Where an authority that starts at i ends: at its path, query or fragment. */
+static size_t authority_end(const char *target, size_t len, size_t i)
+{
+    while (i < len && target[i] != '/' && target[i] != '?' && target[i] != '#')
+        i++;
+    return i;
+}
+
 const char *ts_http_target_path(const char *target, size_t len, size_t *path_len)
 {
     if (len == 0) {
@@ -1120,28 +1142,36 @@ const char *ts_http_target_path(const char *target, size_t len, size_t *path_len
         *path_len = ts_http_path_span(target, len);
         return target;
     }
-    /* absolute-form: scheme "://" authority [path] (RFC 3986 scheme chars) */
-    size_t i = 0;
-    if (ts_http_is_alpha((unsigned char)target[0])) {
-        while (i < len && (ts_http_is_alpha((unsigned char)target[i]) ||
-                           ts_http_is_digit((unsigned char)target[i]) || target[i] == '+' ||
-                           target[i] == '-' || target[i] == '.'))
-            i++;
-        if (len - i >= 3 && memcmp(target + i, "://", 3) == 0) {
-            i += 3;
-            while (i < len && target[i] != '/' && target[i] != '?' && target[i] != '#')
-                i++;
-            if (i < len && target[i] == '/') {
-                *path_len = ts_http_path_span(target + i, len - i);
-                return target + i;
-            }
-            *path_len = 1;
-            return "/";
+    size_t i = target_scheme_len(target, len);
+    if (i) { /* absolute-form: scheme "://" authority [path] */
+        i = authority_end(target, len, i);
+        if (i < len && target[i] == '/') {
+            *path_len = ts_http_path_span(target + i, len - i);
+            return target + i;
         }
+        *path_len = 1;
+        return "/";
     }
     /* asterisk-form "*", authority-form "host:port", or anything else */
     *path_len = len;
     return target;
+}
+
+bool ts_http_target_authority(const char *target, size_t len, const char **authority,
+                              size_t *authority_len, bool *https)
+{
+    size_t scheme = target_scheme_len(target, len);
+    if (!scheme)
+        return false;
+    size_t from = scheme, to = authority_end(target, len, scheme);
+    /* userinfo "@" host: the host is after the last '@' */
+    const char *at = memrchr(target + from, '@', to - from);
+    if (at)
+        from = (size_t)(at - target) + 1;
+    *authority = target + from;
+    *authority_len = to - from;
+    *https = ts_ascii_eq_nocase(target, scheme - 3, "https");
+    return true;
 }
 
 /* ------------------------------------------------------------- framing */

@@ -149,6 +149,13 @@ bool ts_http_value_has_token(const char *value, size_t len, const char *token);
  * "/a/b?x=1" and for "http://host:8/a/b?x". Sets *path_len. */
 const char *ts_http_target_path(const char *target, size_t len, size_t *path_len);
 
+/* The authority of an absolute-form target, without its userinfo:
+ * "host:8" for "http://u:p@host:8/a?x" (RFC 9112 3.2.2: the server takes
+ * the host from it, not from Host). *https says the scheme is https (any
+ * case). False, nothing set, for a target of another form. */
+bool ts_http_target_authority(const char *target, size_t len, const char **authority,
+                              size_t *authority_len, bool *https);
+
 /* Body framing. */
 enum ts_http_body_kind {
     TS_BODY_NONE = 0,        /* no body: the message ends with its head */

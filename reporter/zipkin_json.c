@@ -187,8 +187,9 @@ static struct {
     struct ts_json_buf bytes;
 } zk_local;
 
-/* "localEndpoint": this process; its port is the one a server span
- * listens on. */
+/* "localEndpoint": this process; a server span's port is its server.port
+ * (the port the request named, Host's: the one the server listens on
+ * unless a proxy in front names its own). */
 static void zk_local_endpoint(struct ts_json_buf *b, const struct ts_span *s,
                               const struct zk_attrs *z)
 {

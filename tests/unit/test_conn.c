@@ -6,8 +6,8 @@
 #include <sched.h>
 
 #include "conn_harness.h"
-#include "preload/stats.h"
 #include "hooks/conn_internal.h"
+#include "preload/stats.h"
 #include "reporter/sampler.h"
 
 static const char get_head[] = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.test:8080\r\n"
@@ -467,6 +467,62 @@ static void test_server_query_of_every_target_form(void **state)
     }
 }
 
+/* server.address and server.port name the server the request asked for,
+ * on both sides (the OpenTelemetry HTTP conventions): an absolute-form
+ * target's authority, else Host's, the port the scheme's default when
+ * neither gives one. Without either, the server span says only the port
+ * it was reached on (a socketpair's: 0). */
+static void test_server_address_and_port_of_the_request(void **state)
+{
+    static const struct {
+        const char *target, *host; /* host NULL: no Host header */
+        const char *address;       /* NULL: no server.address */
+        int port;
+    } cases[] = {
+        {"/", "example.test:8443", "example.test", 8443},
+        {"/", "example.test", "example.test", 80},
+        {"/", "[fd00::1]:9", "fd00::1", 9},
+        {"/", "[fd00::1]", "fd00::1", 80},
+        {"/", "h:notaport", "h", 80},
+        {"/", NULL, NULL, 0},
+        {"http://u:p@proxied.test:81/p?q", "other.test:82", "proxied.test", 81},
+        {"HTTPS://proxied.test/p", "other.test", "proxied.test", 443},
+        {"http://proxied.test", NULL, "proxied.test", 80},
+        {"*", "star.test:7", "star.test", 7},
+    };
+    for (int role = 0; role < 2; role++) {
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            nspans = 0;
+            char req[256], buf[256], v[128];
+            int n = snprintf(req, sizeof req, "OPTIONS %s HTTP/1.1\r\n", cases[i].target);
+            if (cases[i].host)
+                n += snprintf(req + n, sizeof req - (size_t)n, "Host: %s\r\n", cases[i].host);
+            snprintf(req + n, sizeof req - (size_t)n, "\r\n");
+            const char *resp = "HTTP/1.1 204 No Content\r\n\r\n";
+            struct pair p = make_pair(role ? TS_ROLE_CLIENT : TS_ROLE_SERVER);
+            if (role) {
+                prog_write(&p, req, strlen(req));
+                peer_write(&p, resp);
+                prog_read(&p, buf, sizeof buf);
+            } else {
+                peer_write(&p, req);
+                prog_read(&p, buf, sizeof buf);
+                prog_write(&p, resp, strlen(resp));
+            }
+            close_pair(&p);
+            assert_int_equal(nspans, 1);
+            const struct ts_span *s = &spans[0];
+            if (cases[i].address) {
+                assert_string_equal(attr_str(s, "server.address", v, sizeof v), cases[i].address);
+                assert_int_equal(attr_int(s, "server.port"), cases[i].port);
+            } else if (!role) {
+                assert_null(ts_span_attr_find(s, "server.address"));
+                assert_int_equal(attr_int(s, "server.port"), 0);
+            }
+        }
+    }
+}
+
 static void test_server_head_in_pieces_and_client_child(void **state)
 {
     struct pair srv = make_pair(TS_ROLE_SERVER);
@@ -600,9 +656,11 @@ static void test_tracestate_not_passed_from_another_context(void **state)
         "b3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1\r\n" TP_IN
         "tracestate: rojo=1\r\n",
         /* the traceparent's trace with another parent span */
-        "b3: 4bf92f3577b34da6a3ce929d0e0e4736-e457b5a2e4d86bd1-1\r\n" TP_IN "tracestate: rojo=1\r\n",
+        "b3: 4bf92f3577b34da6a3ce929d0e0e4736-e457b5a2e4d86bd1-1\r\n" TP_IN
+        "tracestate: rojo=1\r\n",
         /* the traceparent's span id in another trace */
-        "b3: 80f198ee56343ba864fe8b2a57d3eff7-00f067aa0ba902b7-1\r\n" TP_IN "tracestate: rojo=1\r\n",
+        "b3: 80f198ee56343ba864fe8b2a57d3eff7-00f067aa0ba902b7-1\r\n" TP_IN
+        "tracestate: rojo=1\r\n",
         "X-B3-TraceId: 80f198ee56343ba864fe8b2a57d3eff7\r\nX-B3-SpanId: e457b5a2e4d86bd1\r\n" TP_IN
         "tracestate: rojo=1\r\n",
         "uber-trace-id: 80f198ee56343ba864fe8b2a57d3eff7:e457b5a2e4d86bd1:0:1\r\n"
@@ -644,8 +702,8 @@ static void test_tracestate_kept_in_spans(void **state)
     assert_int_equal(nspans, 2);
     for (int i = 0; i < 2; i++) {
         size_t n;
-        const char *v = ts_span_bytes(&spans[i], spans[i].trace_state_off,
-                                      spans[i].trace_state_len, &n);
+        const char *v =
+            ts_span_bytes(&spans[i], spans[i].trace_state_off, spans[i].trace_state_len, &n);
         if (n != 14 || memcmp(v, "rojo=1,congo=2", 14) != 0)
             fail_msg("span %d (kind %d): trace_state \"%.*s\"", i, spans[i].kind, (int)n, v);
     }
@@ -673,8 +731,8 @@ static void test_inbound_read_only_in_extracted_formats(void **state)
         {TS_PROP_TRACECONTEXT, TP_IN, true},
         {TS_PROP_TRACECONTEXT, b3_in, false},
         {TS_PROP_B3 | TS_PROP_B3MULTI, b3_in, true},
-        {TS_PROP_B3 | TS_PROP_B3MULTI, "b3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1\r\n",
-         true},
+        {TS_PROP_B3 | TS_PROP_B3MULTI,
+         "b3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1\r\n", true},
         {TS_PROP_JAEGER, "uber-trace-id: 4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1\r\n",
          true},
         {TS_PROP_TRACECONTEXT,
@@ -908,7 +966,8 @@ static void test_client_program_defer_gets_the_samplers_flag(void **state)
         if (!strstr(got, want[sampled]))
             fail_msg("sampled %d: no \"%.*s\" in:\n%s", sampled, (int)strlen(want[sampled]) - 2,
                      want[sampled], got);
-        assert_non_null(strstr(got, "\r\nb3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7\r\n"));
+        assert_non_null(
+            strstr(got, "\r\nb3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7\r\n"));
         peer_write(&p, "HTTP/1.1 204 No Content\r\n\r\n");
         prog_read(&p, buf, sizeof buf);
         close_pair(&p);
@@ -1093,9 +1152,8 @@ static void test_server_name_route_and_method(void **state)
 
     /* methods are case-sensitive: "get" is not GET; every known one is
      * its own name */
-    static const char *const methods[] = {"get",     "GET",   "HEAD",   "POST",  "PUT",
-                                          "DELETE",  "PATCH", "TRACE",  "OPTIONS",
-                                          "PROPFIND"};
+    static const char *const methods[] = {"get",    "GET",   "HEAD",  "POST",    "PUT",
+                                          "DELETE", "PATCH", "TRACE", "OPTIONS", "PROPFIND"};
     for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) {
         bool known = i > 0 && i < 9;
         nspans = 0;
@@ -1260,7 +1318,7 @@ static void test_server_conn_attrs_built_once(void **state)
                 assert_string_equal(attr_str(again, "client.address", v, sizeof v), want);
                 assert_string_equal(attr_str(again, "network.peer.address", v, sizeof v), want);
                 assert_int_equal(attr_int(again, "network.peer.port"), ports[j]);
-                assert_int_equal(attr_int(again, "server.port"), 0); /* a socketpair's */
+                assert_int_equal(attr_int(again, "server.port"), 80); /* Host: s */
             }
         }
         struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(7)};
@@ -1864,8 +1922,7 @@ static void test_response_leaves_queue_lock_free(void **state)
         /* an interim answer, then the real one */
         {"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n", NULL},
         /* chunked, over three calls */
-        {"HTTP/1.1 205 Reset\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", "c\r\n",
-         "0\r\n\r\n"},
+        {"HTTP/1.1 205 Reset\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", "c\r\n", "0\r\n\r\n"},
     };
     int n = (int)(sizeof responses / sizeof responses[0]);
     for (int i = 0; i < n; i++) {
@@ -1956,6 +2013,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_injects_and_ends_on_response, setup),
         cmocka_unit_test_setup(test_server_conn_attrs_built_once, setup),
         cmocka_unit_test_setup(test_server_query_of_every_target_form, setup),
+        cmocka_unit_test_setup(test_server_address_and_port_of_the_request, setup),
         cmocka_unit_test_setup(test_client_split_head_every_offset, setup),
         cmocka_unit_test_setup(test_client_writev_head_over_iovecs, setup),
         cmocka_unit_test_setup(test_writev_head_and_body_takes_no_side_block, setup),

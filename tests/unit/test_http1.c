@@ -1433,6 +1433,45 @@ static void test_noted_heads_reject_as_before(void **state)
 /* The path of every target up to three SSE2 blocks long, with '?' or '#'
  * (or both, or neither) at every position, against a byte loop; in an
  * exact-size heap copy, so that ASan sees any read past the end. */
+static void test_target_authority(void **state)
+{
+    static const struct {
+        const char *target, *authority; /* authority NULL: not absolute-form */
+        bool https;
+    } cases[] = {
+        {"http://h:8/a?x", "h:8", false},
+        {"https://h", "h", true},
+        {"HTTPS://h/", "h", true},
+        {"httpss://h/", "h", false},
+        {"ws://h?x", "h", false},
+        {"http://u:p@h:9#f", "h:9", false},
+        {"http://a@b@h/", "h", false},
+        {"http:///p", "", false},
+        {"http://[::1]:80/", "[::1]:80", false},
+        {"/a", NULL, false},
+        {"*", NULL, false},
+        {"h:443", NULL, false},
+        {"http:/h", NULL, false},
+        {"", NULL, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *a = NULL;
+        size_t n = 0;
+        bool https = false;
+        const char *t = cases[i].target;
+        bool got = ts_http_target_authority(t, strlen(t), &a, &n, &https);
+        if (!cases[i].authority) {
+            assert_false(got);
+            continue;
+        }
+        assert_true(got);
+        assert_int_equal(n, strlen(cases[i].authority));
+        assert_memory_equal(a, cases[i].authority, n);
+        assert_true(a >= t && a + n <= t + strlen(t)); /* zero-copy */
+        assert_int_equal(https, cases[i].https);
+    }
+}
+
 static void test_target_path_every_position(void **state)
 {
     (void)state;
@@ -2078,6 +2117,8 @@ int main(void)
         cmocka_unit_test(test_value_has_token),
         cmocka_unit_test(test_target_path),
         cmocka_unit_test(test_target_path_every_position),
+        cmocka_unit_test(test_target_authority),
+        cmocka_unit_test(test_target_authority),
         cmocka_unit_test(test_notes_find_first_of_each),
         cmocka_unit_test(test_heads_same_as_ref),
         cmocka_unit_test(test_status_codes_same_as_ref),
