@@ -99,11 +99,19 @@ static void row_u(const char *what, unsigned long long v, const char *unit)
 }
 
 /* A value as it may be shown: secrets are not. The HMAC keys never are;
- * of the exporters' headers (API keys, bearer tokens), only the names. */
+ * of the exporters' headers (API keys, bearer tokens), only the names; of
+ * the endpoints, neither a user nor the query's values (tokens). */
 static void print_value(const char *name, const char *v)
 {
     if (strcmp(name, "TRACESHIM_HMAC_KEYS") == 0) {
         printf("(set, %zu bytes: not shown)", strlen(v));
+        return;
+    }
+    size_t nlen = strlen(name);
+    if (nlen > 9 && strcmp(name + nlen - 9, "_ENDPOINT") == 0) {
+        char shown[4096];
+        ts_url_shown(v, shown, sizeof shown);
+        fputs(shown, stdout);
         return;
     }
     if (strcmp(name, "OTEL_EXPORTER_OTLP_HEADERS") != 0 &&
@@ -240,13 +248,16 @@ int main(int argc, char **argv)
     row("span file", cfg.file_path[0] ? cfg.file_path : "./traceshim-spans.jsonl");
     row("propagators", bits_list(cfg.propagators, props, 4, buf, sizeof buf));
     row("read from requests", bits_list(cfg.extracted, props, 4, buf, sizeof buf));
-    snprintf(buf, sizeof buf, "http://%s%s (%s, %u ms)", cfg.otlp_url.authority,
-             cfg.otlp_url.path,
+    char url[sizeof cfg.otlp_url.authority + sizeof cfg.otlp_url.path + 8];
+    snprintf(url, sizeof url, "http://%s%s", cfg.otlp_url.authority, cfg.otlp_url.path);
+    ts_url_shown(url, buf, sizeof buf - 64);
+    snprintf(buf + strlen(buf), 64, " (%s, %u ms)",
              cfg.otlp_protocol == TS_OTLP_JSON ? "http/json" : "http/protobuf",
              cfg.otlp_timeout_ms);
     row("otlp", buf);
-    snprintf(buf, sizeof buf, "http://%s%s (%u ms)", cfg.zipkin_url.authority,
-             cfg.zipkin_url.path, cfg.zipkin_timeout_ms);
+    snprintf(url, sizeof url, "http://%s%s", cfg.zipkin_url.authority, cfg.zipkin_url.path);
+    ts_url_shown(url, buf, sizeof buf - 64);
+    snprintf(buf + strlen(buf), 64, " (%u ms)", cfg.zipkin_timeout_ms);
     row("zipkin", buf);
     snprintf(buf, sizeof buf, "%s:%u (UDP)", cfg.jaeger_host, cfg.jaeger_port);
     row("jaeger agent", buf);

@@ -68,6 +68,15 @@ static void reject(int *errors, const char *var, const char *value, const char *
     (*errors)++;
 }
 
+/* The same for an endpoint URL, its user and its query's values hidden
+ * (a collector's token often rides there). */
+static void reject_url(int *errors, const char *var, const char *url, const char *expected)
+{
+    char shown[TS_SHOWN_MAX * 2];
+    ts_url_shown(url, shown, sizeof shown);
+    reject(errors, var, shown, expected);
+}
+
 /* The same for a value that may hold credentials (the exporters' headers:
  * API keys, bearer tokens), which no message shows. */
 static void reject_secret(int *errors, const char *var, const char *expected)
@@ -462,7 +471,7 @@ static void read_url(const char *var, const char *v, struct ts_url *out, int *er
     struct ts_url u;
     const char *why = ts_url_parse(v, &u);
     if (why)
-        reject(errors, var, v, why);
+        reject_url(errors, var, v, why);
     else
         *out = u;
 }
@@ -485,7 +494,7 @@ static void read_otlp_endpoint(ts_env_lookup_fn get, struct ts_url *out, int *er
     struct ts_url u;
     const char *why = ts_url_parse(v, &u);
     if (why) {
-        reject(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, why);
+        reject_url(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, why);
         return;
     }
     static const char signal[] = "/v1/traces";
@@ -493,7 +502,7 @@ static void read_otlp_endpoint(ts_env_lookup_fn get, struct ts_url *out, int *er
     while (base && u.path[base - 1] == '/')
         base--;
     if (base + sizeof signal - 1 + query >= sizeof u.path) {
-        reject(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, "a shorter URL");
+        reject_url(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, "a shorter URL");
         return;
     }
     memmove(u.path + base + sizeof signal - 1, u.path + strcspn(u.path, "?"), query + 1);

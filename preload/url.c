@@ -92,3 +92,56 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
     }
     return NULL;
 }
+
+/* Appends s[0..n) to out[*o..cap - 1), as much as fits. */
+static void shown_put(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    size_t room = cap - 1 - *o;
+    if (n > room)
+        n = room;
+    memcpy(out + *o, s, n);
+    *o += n;
+}
+
+#define HIDDEN "(not shown)"
+
+void ts_url_shown(const char *text, char *out, size_t cap)
+{
+    size_t o = 0, len = strlen(text);
+    const char *scheme = strstr(text, "://");
+    const char *auth = scheme ? scheme + 3 : text;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + auth_len; p++)
+        if (*p == '@')
+            at = p;
+    if (at) { /* userinfo: up to the authority's last '@' */
+        shown_put(out, cap, &o, text, (size_t)(auth - text));
+        shown_put(out, cap, &o, HIDDEN, sizeof HIDDEN - 1);
+        text = at;
+        len = strlen(text);
+    }
+    const char *query = memchr(text, '?', len);
+    if (!query) {
+        shown_put(out, cap, &o, text, len);
+        out[o] = '\0';
+        return;
+    }
+    shown_put(out, cap, &o, text, (size_t)(query - text) + 1);
+    /* each parameter's name, its value hidden, up to a fragment */
+    const char *q = query + 1, *end = q + strcspn(q, "#");
+    while (q < end) {
+        size_t plen = strcspn(q, "&#");
+        const char *eq = memchr(q, '=', plen);
+        shown_put(out, cap, &o, q, eq ? (size_t)(eq - q) + 1 : plen);
+        if (eq)
+            shown_put(out, cap, &o, HIDDEN, sizeof HIDDEN - 1);
+        q += plen;
+        if (q < end) { /* the '&' */
+            shown_put(out, cap, &o, q, 1);
+            q++;
+        }
+    }
+    shown_put(out, cap, &o, end, strlen(end));
+    out[o] = '\0';
+}

@@ -4,6 +4,7 @@
 #define TS_URL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ts_url {
@@ -16,5 +17,11 @@ struct ts_url {
 /* Parse "http://host[:port][/path]". Returns NULL on success, else a
  * short English reason ("https is not supported ...", "no host", ...). */
 const char *ts_url_parse(const char *text, struct ts_url *out);
+
+/* text, a URL, as a message or `traceshim config` may show it: what may
+ * be a credential hidden (a user and password before the host, the
+ * values of the query: "http://(not shown)@h/p?token=(not shown)"), the
+ * rest as written. Cut short to fit cap (> 0) bytes with its NUL. */
+void ts_url_shown(const char *text, char *out, size_t cap);
 
 #endif

@@ -106,6 +106,26 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
                                               r"\(not shown\),bad +\(REJECTED: default\)$")
         self.assertIn(b"invalid OTEL_EXPORTER_OTLP_TRACES_HEADERS: expected", p.stderr(), p.describe())
 
+    def test_endpoint_credentials_are_not_shown(self):
+        """An endpoint's query values (a collector's token) and a user and
+        password in it are hidden wherever the URL is shown: the
+        variable's row, the effective endpoint, the library's message
+        when the URL is rejected."""
+        p = self.config(OTEL_EXPORTER_OTLP_ENDPOINT="http://collector:4318/otlp?api-key=SECRET-4&team=SECRET-5",
+                        OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://bob:SECRET-6@zipkin:9411/api/v2/spans")
+        self.assertEqual(p.returncode, 1, p.describe())  # a URL with a user is refused
+        for secret in (b"SECRET-4", b"SECRET-5", b"SECRET-6"):
+            self.assertNotIn(secret, p.stdout() + p.stderr(), p.describe())
+        out = p.stdout().decode()
+        self.assertRegex(out, r"(?m)^  otlp +http://collector:4318/otlp/v1/traces\?"
+                              r"api-key=\(not shown\)&team=\(not shown\) \(http/protobuf, 10000 ms\)$")
+        self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_OTLP_ENDPOINT += http://collector:4318/otlp\?"
+                              r"api-key=\(not shown\)&team=\(not shown\)$")
+        self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_ZIPKIN_ENDPOINT += http://\(not shown\)@zipkin:9411"
+                              r"/api/v2/spans +\(REJECTED: default\)$")
+        self.assertIn(b'invalid OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://(not shown)@zipkin:9411/api/v2/spans": '
+                      b"expected a URL without user information", p.stderr(), p.describe())
+
     def test_inherited_trace_context_is_listed(self):
         tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         p = self.config(TRACEPARENT=tp, TRACESTATE="vendor=1")

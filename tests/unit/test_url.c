@@ -150,12 +150,51 @@ static void test_lengths(void **state)
     assert_null(ts_url_parse(text, &u));
 }
 
+/* What may be a credential is never shown; the rest is, as written. */
+static void test_shown(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"http://h:4318/v1/traces", "http://h:4318/v1/traces"},
+        {"http://u:p@h/x", "http://(not shown)@h/x"},
+        {"http://a@b@h", "http://(not shown)@h"},
+        {"https://h/v1/traces?token=s3cr3t&x=1",
+         "https://h/v1/traces?token=(not shown)&x=(not shown)"},
+        {"http://h?flag&k=v#frag", "http://h?flag&k=(not shown)#frag"},
+        {"http://h/p?", "http://h/p?"},
+        {"http://h/p?&&a=", "http://h/p?&&a=(not shown)"},
+        {"http://h/a@b?k=v", "http://h/a@b?k=(not shown)"}, /* an '@' in the path is no user */
+        {"http://u:p@h/?k=v=w", "http://(not shown)@h/?k=(not shown)"},
+        {"h:4318", "h:4318"},
+        {"", ""},
+    };
+    char out[256];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ts_url_shown(cases[i].url, out, sizeof out);
+        assert_string_equal(out, cases[i].shown);
+    }
+    /* cut short, never past its room */
+    for (size_t cap = 1; cap < 40; cap++) {
+        char small[40];
+        memset(small, 'X', sizeof small);
+        ts_url_shown("http://user:pw@h/p?token=abc&k=v", small, cap);
+        assert_int_equal(strlen(small), cap - 1);
+        assert_null(strstr(small, "pw"));
+        assert_null(strstr(small, "abc"));
+        if (cap < sizeof small)
+            assert_int_equal(small[cap], 'X'); /* nothing written past it */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepted),
         cmocka_unit_test(test_rejected),
         cmocka_unit_test(test_lengths),
+        cmocka_unit_test(test_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
