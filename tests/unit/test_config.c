@@ -1132,7 +1132,6 @@ static void test_each_invalid_value_one_error(void **state)
         {"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"},
         {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:0/v1/traces"},
         {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "ftp://zipkin/"},
-        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://user@zipkin:9411/"},
         {"JAEGER_AGENT_PORT", "0"},
         {"JAEGER_AGENT_PORT", "70000"},
         {"JAEGER_AGENT_PORT", "x"},
@@ -1150,6 +1149,31 @@ static void test_each_invalid_value_one_error(void **state)
             fail_msg("%s=\"%s\": %d errors", cases[i].var, cases[i].value, errors);
         assert_defaults(&c);
         assert_one_error(cases[i].var, cases[i].value);
+    }
+}
+
+/* A refused endpoint's message shows neither its user and password nor
+ * its query's values (a collector's token). */
+static void test_endpoint_message_hides_credentials(void **state)
+{
+    (void)state;
+    static const char *const cases[][3] = {
+        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://user:pw@zipkin:9411/",
+         "http://(not shown)@zipkin:9411/"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318/?token=t0p&x",
+         "https://c:4318/?token=(not shown)&x"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:0/?token=t0p",
+         "http://c:0/?token=(not shown)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_reset();
+        env_set(cases[i][0], cases[i][1]);
+        struct ts_config c = junk_config();
+        assert_int_equal(load(&c), 1);
+        assert_defaults(&c);
+        assert_one_error(cases[i][0], cases[i][2]);
+        assert_null(strstr(captured, "pw"));
+        assert_null(strstr(captured, "t0p"));
     }
 }
 
@@ -1262,6 +1286,7 @@ int main(void)
         cmocka_unit_test_setup(test_follow_exec_and_stacks, setup),
         cmocka_unit_test_setup(test_exporter_first_name_bad, setup),
         cmocka_unit_test_setup(test_each_invalid_value_one_error, setup),
+        cmocka_unit_test_setup(test_endpoint_message_hides_credentials, setup),
         cmocka_unit_test_setup(test_all_invalid_at_once, setup),
         cmocka_unit_test_setup(test_message_is_one_safe_line, setup),
         cmocka_unit_test_setup(test_non_ascii_everywhere, setup),
