@@ -81,8 +81,9 @@ static void reject_url(int *errors, const char *var, const char *url, const char
  * API keys, bearer tokens), which no message shows. */
 static void reject_secret(int *errors, const char *var, const char *expected)
 {
-    ts_log(TS_LOG_ERROR, "invalid %s: expected %s (the value is not shown: it may hold credentials)",
-           var, expected);
+    ts_log(TS_LOG_ERROR,
+           "invalid %s: expected %s (the value is not shown: it may hold credentials)", var,
+           expected);
     (*errors)++;
 }
 
@@ -156,7 +157,8 @@ static void read_exporters(ts_env_lookup_fn get, unsigned *out, int *errors)
     const char *var;
     const char *v = env_first(get, "TRACESHIM_EXPORTER", "OTEL_TRACES_EXPORTER", &var);
     if (v && ts_config_parse_exporters(v, out) != 0)
-        reject(errors, var, v, "a comma-separated list of file, otlp, zipkin, jaeger, console or none");
+        reject(errors, var, v,
+               "a comma-separated list of file, otlp, zipkin, jaeger, console or none");
 }
 
 static void read_log_level(ts_env_lookup_fn get, int *out, int *errors)
@@ -196,8 +198,8 @@ static void read_string(const char *var, const char *v, char *out, size_t cap, i
 
 /* A positive decimal integer in [lo, hi]; blanks around it are allowed,
  * signs, hex, units and fractions are not. */
-static void read_uint_value(const char *var, const char *v, unsigned lo, unsigned hi,
-                            unsigned *out, int *errors)
+static void read_uint_value(const char *var, const char *v, unsigned lo, unsigned hi, unsigned *out,
+                            int *errors)
 {
     size_t len = strlen(v);
     const char *t = ts_ascii_trim(v, &len);
@@ -237,8 +239,7 @@ struct named_bits {
 /* A comma-separated list of names from known[0..n), ORed together; blanks
  * around entries and empty entries are ignored, at least one entry is
  * needed. Returns 0, or -1 on an unknown name. */
-static int parse_name_list(const char *s, const struct named_bits *known, size_t n,
-                           unsigned *out)
+static int parse_name_list(const char *s, const struct named_bits *known, size_t n, unsigned *out)
 {
     if (!s)
         return -1;
@@ -393,6 +394,30 @@ static int service_name_entry(const struct kv_entry *e, void *arg)
     return 0;
 }
 
+bool ts_resource_key_is_own(const char *key, size_t klen)
+{
+    static const char *const own[] = {
+        "process.pid",           "process.executable.name",
+        "telemetry.sdk.name",    "telemetry.sdk.language",
+        "telemetry.sdk.version",
+    };
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+        if (klen == strlen(own[i]) && memcmp(key, own[i], klen) == 0)
+            return true;
+    return false;
+}
+
+/* A warning for an OTEL_RESOURCE_ATTRIBUTES entry the resource leaves out
+ * (the list itself is accepted). */
+static int own_key_entry(const struct kv_entry *e, void *arg)
+{
+    (void)arg;
+    if (ts_resource_key_is_own(e->key, e->klen))
+        ts_log_warn("OTEL_RESOURCE_ATTRIBUTES: %.*s is ignored: the shim sets it for each process",
+                    (int)e->klen, e->key);
+    return 0;
+}
+
 /* Check OTEL_RESOURCE_ATTRIBUTES ("k=v,k2=v2", values percent-encoded) and
  * find service.name in it (the last one wins, as in the OpenTelemetry SDKs).
  * Returns 0, -1 when the list is malformed (the whole variable is then
@@ -513,8 +538,8 @@ static void read_otlp_endpoint(ts_env_lookup_fn get, struct ts_url *out, int *er
 static void read_otlp_protocol(ts_env_lookup_fn get, int *out, int *errors)
 {
     const char *var;
-    const char *v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                              "OTEL_EXPORTER_OTLP_PROTOCOL", &var);
+    const char *v =
+        env_first(get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", &var);
     if (!v)
         return;
     size_t len = strlen(v);
@@ -530,8 +555,8 @@ static void read_otlp_protocol(ts_env_lookup_fn get, int *out, int *errors)
 static void read_otlp_headers(ts_env_lookup_fn get, char *out, size_t cap, int *errors)
 {
     const char *var;
-    const char *v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-                              "OTEL_EXPORTER_OTLP_HEADERS", &var);
+    const char *v =
+        env_first(get, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS", &var);
     if (!v)
         return;
     int r = ts_config_render_headers(v, out, cap);
@@ -685,6 +710,8 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
         } else {
             read_string("OTEL_RESOURCE_ATTRIBUTES", v, cfg->resource_attrs,
                         sizeof cfg->resource_attrs, &errors);
+            if (cfg->resource_attrs[0])
+                kv_list_each(v, own_key_entry, NULL);
             /* Its service.name counts only when no service variable is set,
              * and only when the attributes themselves were accepted. */
             if (!service_set && cfg->resource_attrs[0]) {
@@ -745,6 +772,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     }
     v = env(get, "TRACESHIM_STACKS");
     if (v && ts_config_parse_stacks(v, &cfg->stacks, &cfg->stacks_slow_ns) != 0)
-        reject(&errors, "TRACESHIM_STACKS", v, "off, client, all or slow:DURATION (e.g. slow:50ms)");
+        reject(&errors, "TRACESHIM_STACKS", v,
+               "off, client, all or slow:DURATION (e.g. slow:50ms)");
     return errors;
 }

@@ -142,4 +142,10 @@ int ts_config_parse_stacks(const char *s, int *mode, uint64_t *slow_ns);
  * (Content-Type, Content-Length, Transfer-Encoding, Connection). */
 int ts_config_render_headers(const char *s, char *out, size_t cap);
 
+/* An OTEL_RESOURCE_ATTRIBUTES key the shim sets itself (process.pid,
+ * process.executable.name, telemetry.sdk.*): the variable's entry is
+ * left out, as the variable reaches every child process and the shim's
+ * values describe each (a warning says so). */
+bool ts_resource_key_is_own(const char *key, size_t klen);
+
 #endif

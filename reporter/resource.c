@@ -24,20 +24,6 @@
 static struct ts_resource res;
 static pid_t res_built_for; /* 0: not built */
 
-/* The resource attributes the shim sets itself; an OTEL_RESOURCE_ATTRIBUTES
- * entry with one of these keys is not used (no duplicate keys, and the
- * shim's values are the ones that describe this process: the variable is
- * inherited by every process it starts). host.name is not among them: the
- * user's name for the host replaces the detected one. */
-static const char *const res_reserved_keys[] = {
-    "service.name", /* read by the configuration already (ts_proc.service_name) */
-    "process.pid",
-    "process.executable.name",
-    "telemetry.sdk.name",
-    "telemetry.sdk.language",
-    "telemetry.sdk.version",
-};
-
 static bool res_is_ows(char c)
 {
     return c == ' ' || c == '\t';
@@ -82,8 +68,7 @@ struct res_entry {
  * key, key with inner whitespace, broken %XX — are skipped. rawlen is below
  * RES_RAW, so every offset fits 16 bits. Returns the number of
  * entries. */
-static size_t res_parse(const char *raw, size_t rawlen, char *scratch,
-                             struct res_entry *ents)
+static size_t res_parse(const char *raw, size_t rawlen, char *scratch, struct res_entry *ents)
 {
     size_t nents = 0, used = 0, pos = 0;
     while (pos <= rawlen) {
@@ -127,8 +112,8 @@ static void res_add_str(const char *key, size_t klen, const char *val, size_t vl
     if (res.nattrs >= TS_RESOURCE_MAX_ATTRS)
         return;
     struct ts_resource_attr *a = &res.attrs[res.nattrs++];
-    *a = (struct ts_resource_attr){.key = key, .klen = klen, .type = TS_ATTR_STR, .str = val,
-                                   .slen = vlen};
+    *a = (struct ts_resource_attr){
+        .key = key, .klen = klen, .type = TS_ATTR_STR, .str = val, .slen = vlen};
 }
 
 static void res_add_int(const char *key, int64_t val)
@@ -136,7 +121,8 @@ static void res_add_int(const char *key, int64_t val)
     if (res.nattrs >= TS_RESOURCE_MAX_ATTRS)
         return;
     struct ts_resource_attr *a = &res.attrs[res.nattrs++];
-    *a = (struct ts_resource_attr){.key = key, .klen = strlen(key), .type = TS_ATTR_INT, .num = val};
+    *a =
+        (struct ts_resource_attr){.key = key, .klen = strlen(key), .type = TS_ATTR_INT, .num = val};
 }
 
 static void res_add_cstr(const char *key, const char *val)
@@ -159,9 +145,10 @@ static void res_add_configured(size_t host_at)
     for (size_t i = 0; i < n; i++) {
         const char *key = res.scratch + ents[i].koff;
         size_t klen = ents[i].klen;
-        bool skip = false;
-        for (size_t r = 0; r < sizeof res_reserved_keys / sizeof *res_reserved_keys && !skip; r++)
-            skip = res_key_eq(key, klen, res_reserved_keys[r], strlen(res_reserved_keys[r]));
+        /* service.name: the configuration read it already
+         * (ts_proc.service_name); the shim's own keys describe each
+         * process (ts_resource_key_is_own); host.name is the user's */
+        bool skip = res_key_eq(key, klen, "service.name", 12) || ts_resource_key_is_own(key, klen);
         for (size_t j = i + 1; j < n && !skip; j++)
             skip = res_key_eq(key, klen, res.scratch + ents[j].koff, ents[j].klen);
         if (skip)
@@ -220,7 +207,8 @@ static void res_new_uuid(char out[37])
     }
     if (got < sizeof b) { /* no entropy yet: pid and clock still make it unique enough */
         uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)out;
-        for (size_t i = got; i < sizeof b; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
+        for (size_t i = got; i < sizeof b;
+             i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
             b[i] = (uint8_t)(x >> 56);
     }
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);

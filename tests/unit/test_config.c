@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "preload/config.h"
 #include "fake_env.h"
+#include "preload/config.h"
 #include "stderr_capture.h"
 
 /* ------------------------------------------------------------- fake env */
@@ -229,17 +229,17 @@ static void test_sdk_disabled_spec_booleans(void **state)
         const char *value;
         bool disabled;
         int errors;
-    } cases[] = {{"true", true, 0},  {"TRUE", true, 0},   {" True ", true, 0}, {"false", false, 0},
-                 {"FALSE", false, 0}, {" ", false, 0},    {"1", false, 1},     {"yes", false, 1},
-                 {"on", false, 1},    {"0", false, 1},    {"truee", false, 1}};
+    } cases[] = {{"true", true, 0},   {"TRUE", true, 0}, {" True ", true, 0}, {"false", false, 0},
+                 {"FALSE", false, 0}, {" ", false, 0},   {"1", false, 1},     {"yes", false, 1},
+                 {"on", false, 1},    {"0", false, 1},   {"truee", false, 1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         env_reset();
         env_set("OTEL_SDK_DISABLED", cases[i].value);
         struct ts_config c = junk_config();
         int errors = load(&c);
         if (errors != cases[i].errors || c.disabled != cases[i].disabled)
-            fail_msg("OTEL_SDK_DISABLED=\"%s\": disabled %d, %d errors", cases[i].value,
-                     c.disabled, errors);
+            fail_msg("OTEL_SDK_DISABLED=\"%s\": disabled %d, %d errors", cases[i].value, c.disabled,
+                     errors);
         if (errors)
             assert_one_error("OTEL_SDK_DISABLED", cases[i].value);
     }
@@ -1016,8 +1016,8 @@ static void test_follow_exec_and_stacks(void **state)
     assert_int_equal(ns, 2000000000ULL);
     assert_int_equal(ts_config_parse_stacks("slow:700us", &mode, &ns), 0);
     assert_int_equal(ns, 700000ULL);
-    const char *bad[] = {"slow:", "slow:ms", "slow:5m", "slow:-1", "slow:99999999999999", "some",
-                         "slowly"};
+    const char *bad[] = {"slow:", "slow:ms", "slow:5m", "slow:-1", "slow:99999999999999",
+                         "some",  "slowly"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(ts_config_parse_stacks(bad[i], &mode, &ns), -1);
 
@@ -1177,6 +1177,30 @@ static void test_endpoint_message_hides_credentials(void **state)
     }
 }
 
+/* OTEL_RESOURCE_ATTRIBUTES keys the shim sets for each process are left
+ * out of the resource, and a warning names each; the list stays. */
+static void test_resource_own_keys_warned(void **state)
+{
+    (void)state;
+    env_set("OTEL_RESOURCE_ATTRIBUTES",
+            "team=a,process.pid=1,telemetry.sdk.name=x,process.owner=me");
+    int saved = ts_cfg.log_level;
+    ts_cfg.log_level = TS_LOG_WARN;
+    struct ts_config c = junk_config();
+    int errors = load(&c);
+    ts_cfg.log_level = saved;
+    assert_int_equal(errors, 0);
+    assert_string_equal(c.resource_attrs,
+                        "team=a,process.pid=1,telemetry.sdk.name=x,process.owner=me");
+    assert_int_equal(captured_lines(), 2);
+    assert_non_null(strstr(captured, "OTEL_RESOURCE_ATTRIBUTES: process.pid is ignored"));
+    assert_non_null(strstr(captured, "OTEL_RESOURCE_ATTRIBUTES: telemetry.sdk.name is ignored"));
+    assert_true(ts_resource_key_is_own("telemetry.sdk.version", 21));
+    assert_false(ts_resource_key_is_own("process.owner", 13));
+    assert_false(ts_resource_key_is_own("host.name", 9));
+    assert_false(ts_resource_key_is_own("process.pi", 10));
+}
+
 static void test_all_invalid_at_once(void **state)
 {
     (void)state;
@@ -1287,6 +1311,7 @@ int main(void)
         cmocka_unit_test_setup(test_exporter_first_name_bad, setup),
         cmocka_unit_test_setup(test_each_invalid_value_one_error, setup),
         cmocka_unit_test_setup(test_endpoint_message_hides_credentials, setup),
+        cmocka_unit_test_setup(test_resource_own_keys_warned, setup),
         cmocka_unit_test_setup(test_all_invalid_at_once, setup),
         cmocka_unit_test_setup(test_message_is_one_safe_line, setup),
         cmocka_unit_test_setup(test_non_ascii_everywhere, setup),
