@@ -48,6 +48,31 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertEqual(p.stdout(), b"a b||c*|$HOME|")
 
+    def test_run_refuses_a_span_file_that_is_a_link(self):
+        """-o, TRACESHIM_FILE or the default name naming a symbolic link:
+        refused before the program runs, the link's target untouched (the
+        library never writes through a link; resolving it here would have
+        handed the library the target)."""
+        th.require_lib()
+        victim = os.path.join(self.tmp, "victim")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        link = os.path.join(self.tmp, "link.jsonl")
+        os.symlink(victim, link)
+        for args, env in ((("-o", link), None),
+                          ((), th.launcher_env(TRACESHIM_FILE=link))):
+            p = self.traceshim("run", *args, "--", "true", env=env)
+            self.assertEqual(p.returncode, 1, p.describe())
+            self.assertIn(b"is a symbolic link", p.stderr(), p.describe())
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious\n")
+        # a link in the folder's path is resolved: the file itself is no link
+        os.mkdir(os.path.join(self.tmp, "real"))
+        os.symlink(os.path.join(self.tmp, "real"), os.path.join(self.tmp, "dirlink"))
+        p = self.traceshim("run", "-o", os.path.join(self.tmp, "dirlink", "s.jsonl"), "--", "true")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(os.path.join(self.tmp, "real", "s.jsonl").encode(), p.stderr(), p.describe())
+
     def test_run_missing_command(self):
         th.require_lib()
         missing = "no-such-command-%d" % os.getpid()
