@@ -14,32 +14,34 @@
 #include "../preload/real.h"
 #include "../reporter/reporter.h"
 #include "span_link.h"
+#include "url_redact.h"
 
-#define NAME_MAX_CHARS 64   /* a span name: the command, shortened */
-#define CMDLINE_MAX 512     /* process.command_line, truncated */
+#define NAME_MAX_CHARS 64 /* a span name: the command, shortened */
+#define CMDLINE_MAX 512   /* process.command_line, truncated */
 
 static struct ts_span pspan;
-static pid_t pspan_owner;   /* the pid that ends it; 0: none */
+static pid_t pspan_owner; /* the pid that ends it; 0: none */
 static atomic_bool pspan_ended;
 static int exit_code;
 static bool have_exit_code;
 
-/* The command line, arguments separated by spaces; returns its length. */
+/* The command line, arguments separated by spaces, what commonly carries
+ * a credential redacted (ts_args_redact: a URL's user and signature, an
+ * Authorization header, curl's -u); returns its length. */
 static size_t read_cmdline(char *out, size_t cap)
 {
+    char args[CMDLINE_MAX];
     int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    ssize_t n = TS_REAL(read)(fd, out, cap - 1);
+    ssize_t n = TS_REAL(read)(fd, args, sizeof args);
     TS_REAL(close)(fd);
     if (n <= 0)
         return 0;
     size_t len = (size_t)n;
-    while (len && out[len - 1] == '\0')
+    while (len && args[len - 1] == '\0')
         len--;
-    for (size_t i = 0; i < len; i++)
-        if (out[i] == '\0')
-            out[i] = ' ';
+    len = ts_args_redact(args, len, out, cap - 1);
     out[len] = '\0';
     return len;
 }

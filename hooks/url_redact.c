@@ -158,3 +158,84 @@ size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap)
     put(&w, u + done, len - done);
     return w.used;
 }
+
+/* Is a[0..len), any case, the literal lit (lower case)? */
+static bool same_nocase(const char *a, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (len != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = a[i] >= 'A' && a[i] <= 'Z' ? (char)(a[i] - 'A' + 'a') : a[i];
+        if (c != lit[i])
+            return false;
+    }
+    return true;
+}
+
+/* An argument "Name: value" whose header carries a credential: the length
+ * of "Name:", else 0. */
+static size_t credential_header(const char *a, size_t len)
+{
+    static const char *const names[] = {"authorization", "proxy-authorization", "cookie",
+                                        "x-api-key"};
+    const char *colon = memchr(a, ':', len);
+    if (!colon)
+        return 0;
+    size_t nlen = (size_t)(colon - a);
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (same_nocase(a, nlen, names[i]))
+            return nlen + 1;
+    return 0;
+}
+
+/* An option whose value is the next argument and a credential. */
+static bool credential_option(const char *a, size_t len)
+{
+    static const char *const names[] = {"-u", "--user", "--proxy-user", "--password",
+                                        "--http-password"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (len == strlen(names[i]) && memcmp(a, names[i], len) == 0)
+            return true;
+    return false;
+}
+
+/* "--password=x" and its kind: the length up to the '=', else 0. */
+static size_t credential_assignment(const char *a, size_t len)
+{
+    static const char *const names[] = {"--password=", "--http-password=", "--proxy-password="};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t n = strlen(names[i]);
+        if (len >= n && memcmp(a, names[i], n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
+{
+    struct writer w = {out, cap, 0};
+    bool value_next = false;
+    for (size_t at = 0; at < len;) {
+        const char *a = args + at;
+        const char *nul = memchr(a, '\0', len - at);
+        size_t alen = nul ? (size_t)(nul - a) : len - at;
+        at += alen + 1;
+        if (a != args)
+            put(&w, " ", 1);
+        size_t keep;
+        if (value_next) {
+            put(&w, redacted, sizeof redacted - 1);
+        } else if ((keep = credential_header(a, alen)) || (keep = credential_assignment(a, alen))) {
+            put(&w, a, keep);
+            put(&w, a[keep - 1] == ':' ? " " : "", a[keep - 1] == ':' ? 1 : 0);
+            put(&w, redacted, sizeof redacted - 1);
+        } else if (ts_url_has_secret(a, alen)) {
+            w.used += ts_url_redact(a, alen, w.out + w.used, w.cap - w.used);
+        } else {
+            put(&w, a, alen);
+        }
+        value_next = !value_next && credential_option(a, alen);
+    }
+    return w.used;
+}

@@ -25,4 +25,16 @@ bool ts_url_has_secret(const char *u, size_t len);
 size_t ts_url_query_redact(const char *q, size_t len, char *out, size_t cap);
 size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap);
 
+/* A process's arguments args[0..len) (each ended by a NUL, as in
+ * /proc/PID/cmdline) joined by spaces into out[0..cap), what commonly
+ * carries a credential redacted: every argument as ts_url_redact has it;
+ * the value of a credential header given as one argument
+ * ("Authorization: Bearer x" -> "Authorization: REDACTED"; also
+ * Proxy-Authorization, Cookie, X-Api-Key, any case); the argument after
+ * -u, --user, --proxy-user, --password or --http-password (curl, wget),
+ * and the value of --password=, --http-password=, --proxy-password=.
+ * Other secrets on a command line go as they are. Returns the length
+ * written, cut at cap. */
+size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap);
+
 #endif

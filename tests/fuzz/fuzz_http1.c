@@ -1,13 +1,14 @@
 /* fuzz_http1.c — libFuzzer target for the HTTP/1.x parser and body framing.
  *
  * Build: clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
- *        -I. hooks/http1.c tests/fuzz/fuzz_http1.c -o fuzz_http1
+ *        -I. hooks/http1.c hooks/url_redact.c tests/fuzz/fuzz_http1.c -o fuzz_http1
  *
  * The input is parsed as a request and as a response head, also by the
  * parsers as they were before the block-at-a-time header lines
  * (tests/unit/http1_ref.h), which must agree in everything; whatever
  * follows a head is fed to its body framing whole and in pieces, and the
- * input is also fed raw to a chunked decoder. Invariants are checked with abort(),
+ * input is also fed raw to a chunked decoder, and to the redaction of a
+ * command line and a URL (hooks/url_redact.c). Invariants are checked with abort(),
  * so a violation is a crash the fuzzer keeps. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include <strings.h>
 
 #include "hooks/http1.h"
+#include "hooks/url_redact.h"
 #include "tests/unit/http1_ref.h"
 
 #define FUZZ_MAX_H 32
@@ -398,5 +400,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t plen;
     const char *p = ts_http_target_path(buf, size, &plen);
     CHECK(p != NULL);
+    const char *auth;
+    size_t alen;
+    bool https;
+    if (ts_http_target_authority(buf, size, &auth, &alen, &https))
+        CHECK(within(auth, alen, buf, size));
+    /* the raw bytes as a process's arguments and as a URL: never past the
+     * room given */
+    char redacted[1024];
+    CHECK(ts_args_redact(buf, size, redacted, sizeof redacted) <= sizeof redacted);
+    CHECK(ts_url_redact(buf, size, redacted, 64) <= 64);
     return 0;
 }

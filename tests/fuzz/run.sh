@@ -9,7 +9,7 @@
 #   bash tests/fuzz/run.sh 10 injector=60        # one target longer
 #   bash tests/fuzz/run.sh 0 encoders=1800 chunked=1800  # before a release:
 #                                                # the encoders and chunked bodies
-# Targets: http1 (HTTP/1 parser, body framing), chunked (the chunked body
+# Targets: http1 (HTTP/1 parser, body framing, redaction), chunked (the chunked body
 # decoder against a line-by-line reference, whole, in pieces and byte by
 # byte), strategy (remote sampling strategies, endpoint URLs, OTLP header
 # lists), propagation (b3, B3 multi, traceparent, uber-trace-id
@@ -39,7 +39,7 @@ conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hook
     preload/stats.c preload/blocks.c preload/exit_key.c preload/direct.c"
 # target name -> the sources it fuzzes
 declare -A sources=(
-    [http1]="hooks/http1.c"
+    [http1]="hooks/http1.c hooks/url_redact.c"
     [chunked]="hooks/http1.c"
     [strategy]="reporter/sampler.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/fd_split.c preload/real.c preload/loaded_objects.c preload/self_image.c preload/guard.c"
     [propagation]="hooks/propagation.c preload/hex.c"

@@ -73,6 +73,23 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertIn(os.path.join(self.tmp, "real", "s.jsonl").encode(), p.stderr(), p.describe())
 
+    def test_process_span_hides_credentials(self):
+        """The process span's name and process.command_line carry no
+        password, token or URL signature given on the command line."""
+        th.require_lib()
+        p = self.traceshim("run", "-o", self.spans_file, "--", "true", "-H", "Authorization: Bearer TOKEN-1",
+                           "-u", "bob:PW-2", "http://alice:PW-3@127.0.0.1:9/x?Signature=SIG-4&a=1")
+        self.assertEqual(p.returncode, 0, p.describe())
+        (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        line = s["attrs"]["process.command_line"]
+        self.assertEqual(line, "true -H Authorization: REDACTED -u REDACTED "
+                               "http://REDACTED:REDACTED@127.0.0.1:9/x?Signature=REDACTED&a=1")
+        self.assertTrue(line.startswith(s["name"].rstrip(".")), (s["name"], line))
+        with open(self.spans_file, "rb") as f:
+            data = f.read()
+        for secret in (b"TOKEN-1", b"PW-2", b"PW-3", b"SIG-4"):
+            self.assertNotIn(secret, data)
+
     def test_run_missing_command(self):
         th.require_lib()
         missing = "no-such-command-%d" % os.getpid()

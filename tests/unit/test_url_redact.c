@@ -73,10 +73,53 @@ static void test_query_alone(void **state)
     assert_int_equal(out[10], '#');
 }
 
+/* args: the arguments separated by '|' (NUL in /proc/PID/cmdline). */
+static void check_args(const char *args, const char *want)
+{
+    char raw[512], out[512];
+    size_t len = strlen(args);
+    memcpy(raw, args, len + 1);
+    for (size_t i = 0; i < len; i++)
+        if (raw[i] == '|')
+            raw[i] = '\0';
+    size_t n = ts_args_redact(raw, len + 1, out, sizeof out); /* with the last NUL */
+    out[n] = '\0';
+    if (strcmp(out, want) != 0)
+        fail_msg("ts_args_redact(\"%s\") = \"%s\", want \"%s\"", args, out, want);
+    n = ts_args_redact(raw, len, out, sizeof out); /* without it */
+    out[n] = '\0';
+    if (strcmp(out, want) != 0)
+        fail_msg("ts_args_redact(\"%s\", no last NUL) = \"%s\"", args, out);
+}
+
+static void test_command_line(void **state)
+{
+    (void)state;
+    check_args("curl|-sS|http://127.0.0.1:8080/x", "curl -sS http://127.0.0.1:8080/x");
+    check_args(
+        "curl|-H|Authorization: Bearer SECRET|http://alice:hunter2@h/x?Signature=S&a=1",
+        "curl -H Authorization: REDACTED http://REDACTED:REDACTED@h/x?Signature=REDACTED&a=1");
+    check_args("curl|-H|cookie:id=1|-H|X-API-KEY: k|-H|Accept: */*",
+               "curl -H cookie: REDACTED -H X-API-KEY: REDACTED -H Accept: */*");
+    check_args("curl|-u|bob:pw|--user|bob:pw|--proxy-user|p:q|-u",
+               "curl -u REDACTED --user REDACTED "
+               "--proxy-user REDACTED -u");
+    check_args("wget|--password=pw|--http-password=pw|--proxy-password=pw|--password|pw|--user=bob",
+               "wget --password=REDACTED --http-password=REDACTED --proxy-password=REDACTED "
+               "--password REDACTED --user=bob");
+    check_args("ssh|bob@host|-u|-u", "ssh bob@host -u REDACTED"); /* "-u" once a value */
+    check_args("sh|-c|echo hi; exit 7", "sh -c echo hi; exit 7");
+    check_args("x", "x");
+    char out[8];
+    assert_int_equal(ts_args_redact("curl\0-u\0bob:pw", 15, out, sizeof out), sizeof out);
+    assert_memory_equal(out, "curl -u ", 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_userinfo),
+        cmocka_unit_test(test_command_line),
         cmocka_unit_test(test_signed_query),
         cmocka_unit_test(test_query_alone),
     };
