@@ -392,7 +392,7 @@ static void print_tls(FILE *out, const check *c)
     if (!found[TS_ELF_TLS_OPENSSL] && !found[TS_ELF_TLS_GNUTLS])
         fputs("TLS library: no dynamic TLS library seen; statically linked TLS (Node's bundled "
               "OpenSSL, Go's crypto/tls) cannot be traced, a libssl loaded at run time "
-              "(Python's ssl module) is\n",
+              "(Python's ssl module) is traced\n",
               out);
 }
 

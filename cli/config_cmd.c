@@ -12,6 +12,7 @@
  * /etc/traceshim/traceshim.conf), and which programs are traced. A
  * missing or malformed file is said here, since the library says nothing
  * in the processes it is loaded into (it traces nothing then). */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,9 +213,11 @@ int main(int argc, char **argv)
     if (sys_path) /* read by the library in system mode only, and only from the environment */
         recording_lookup("TRACESHIM_SYSTEM_CONFIG");
     recording_lookup("TRACESHIM_PROGRAMS"); /* the library's first question (preload/init.c) */
+    /* The library's warnings too (a resource key it leaves out, an
+     * ignored TRACEPARENT), whatever level the library itself would
+     * print at. */
+    ts_cfg.log_level = TS_LOG_WARN;
     int errors = ts_config_load(&cfg, recording_lookup);
-    /* The library's warnings below too (an ignored TRACEPARENT is one),
-     * whatever level the library itself would print at. */
     ts_cfg.log_level = cfg.log_level > TS_LOG_WARN ? cfg.log_level : TS_LOG_WARN;
     errors += ts_sampler_load(recording_lookup);
     errors += ts_rules_load(recording_lookup);
@@ -269,7 +272,9 @@ int main(int argc, char **argv)
     row_u("max head", cfg.max_head_bytes, " bytes");
     row("follow exec", cfg.follow_exec ? "on" : "off");
     row("process spans", cfg.process_spans ? "on" : "off");
-    if (cfg.stacks == TS_STACKS_SLOW)
+    if (cfg.stacks == TS_STACKS_SLOW && cfg.stacks_slow_ns % 1000000 != 0)
+        snprintf(buf, sizeof buf, "slow:%lluus", (unsigned long long)(cfg.stacks_slow_ns / 1000));
+    else if (cfg.stacks == TS_STACKS_SLOW)
         snprintf(buf, sizeof buf, "slow:%llums", (unsigned long long)(cfg.stacks_slow_ns / 1000000));
     else
         snprintf(buf, sizeof buf, "%s", stacks[cfg.stacks & 3]);
@@ -294,5 +299,9 @@ int main(int argc, char **argv)
     }
     if (errors)
         printf("\n%d value(s) rejected (messages on stderr); their defaults apply.\n", errors);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "traceshim config: cannot write the output: %s\n", strerror(errno));
+        return 1;
+    }
     return errors ? 1 : 0;
 }

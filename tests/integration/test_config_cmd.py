@@ -10,6 +10,7 @@ without touching this file.
 
 import os
 import re
+import subprocess
 import sys
 import unittest
 
@@ -125,6 +126,30 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
                               r"/api/v2/spans +\(REJECTED: default\)$")
         self.assertIn(b'invalid OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://(not shown)@zipkin:9411/api/v2/spans": '
                       b"expected a URL without user information", p.stderr(), p.describe())
+
+    def test_sub_millisecond_stack_threshold_and_write_errors(self):
+        """slow:500us is shown as given (it read slow:0ms); a full disk as
+        stdout is an error, exit 1, not a silent success."""
+        p = self.config(TRACESHIM_STACKS="slow:500us")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  stacks +slow:500us$")
+        p = self.config(TRACESHIM_STACKS="slow:2s")
+        self.assertRegex(p.stdout().decode(), r"(?m)^  stacks +slow:2000ms$")
+        if os.path.exists("/dev/full"):
+            env = th.launcher_env(TRACESHIM_CONFIG=CONFIG)
+            with open("/dev/full", "wb") as full:
+                r = subprocess.run(["bash", th.LAUNCHER, "config"], env=env, stdout=full,
+                                   stderr=subprocess.PIPE, timeout=20)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(b"cannot write", r.stderr)
+
+    def test_resource_key_warning_is_no_rejection(self):
+        """A resource key the shim sets itself is named in a warning; the
+        variable is not marked rejected."""
+        p = self.config(OTEL_RESOURCE_ATTRIBUTES="process.pid=3,team=a")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(b"the OTEL_RESOURCE_ATTRIBUTES entry process.pid is ignored", p.stdout() + p.stderr())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  OTEL_RESOURCE_ATTRIBUTES += process\.pid=3,team=a$")
 
     def test_inherited_trace_context_is_listed(self):
         tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

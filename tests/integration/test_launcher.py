@@ -90,6 +90,21 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         for secret in (b"TOKEN-1", b"PW-2", b"PW-3", b"SIG-4"):
             self.assertNotIn(secret, data)
 
+    def test_system_usage_errors_exit_2(self):
+        """enable/disable --system with a bad option: usage, exit 2 (as
+        every command's bad usage), nothing changed under --root."""
+        th.require_lib()
+        root = os.path.join(self.tmp, "root")
+        os.mkdir(root)
+        for args in (("enable", "--system", "--root", root, "--bogus"),
+                     ("disable", "--system", "--root", root, "--programs", "x"),
+                     ("enable", "--system", "--root", root, "--programs"),
+                     ("enable", "--system", "--root")):
+            p = self.traceshim(*args)
+            self.assertEqual(p.returncode, 2, p.describe())
+            self.assertEqual(p.stdout(), b"")
+        self.assertEqual(os.listdir(root), [])
+
     def test_run_missing_command(self):
         th.require_lib()
         missing = "no-such-command-%d" % os.getpid()
