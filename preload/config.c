@@ -413,7 +413,8 @@ static int own_key_entry(const struct kv_entry *e, void *arg)
 {
     (void)arg;
     if (ts_resource_key_is_own(e->key, e->klen))
-        ts_log_warn("OTEL_RESOURCE_ATTRIBUTES: %.*s is ignored: the shim sets it for each process",
+        ts_log_warn("the OTEL_RESOURCE_ATTRIBUTES entry %.*s is ignored: the shim sets it for "
+                    "each process",
                     (int)e->klen, e->key);
     return 0;
 }

@@ -1193,8 +1193,8 @@ static void test_resource_own_keys_warned(void **state)
     assert_string_equal(c.resource_attrs,
                         "team=a,process.pid=1,telemetry.sdk.name=x,process.owner=me");
     assert_int_equal(captured_lines(), 2);
-    assert_non_null(strstr(captured, "OTEL_RESOURCE_ATTRIBUTES: process.pid is ignored"));
-    assert_non_null(strstr(captured, "OTEL_RESOURCE_ATTRIBUTES: telemetry.sdk.name is ignored"));
+    assert_non_null(strstr(captured, "the OTEL_RESOURCE_ATTRIBUTES entry process.pid is ignored"));
+    assert_non_null(strstr(captured, "the OTEL_RESOURCE_ATTRIBUTES entry telemetry.sdk.name is ignored"));
     assert_true(ts_resource_key_is_own("telemetry.sdk.version", 21));
     assert_false(ts_resource_key_is_own("process.owner", 13));
     assert_false(ts_resource_key_is_own("host.name", 9));
