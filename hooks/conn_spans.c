@@ -173,13 +173,29 @@ static struct pending *ignored_stand_in(const char *method, size_t method_len)
     return &ignored_spans[0];
 }
 
-/* The stand-in for the request when TRACESHIM_IGNORE matches it, else
- * NULL. Inline: nearly always there are no rules, and the answer is the
- * one call. */
+/* Is this an exporter's request of a shim (its User-Agent, see
+ * reporter/http_client.c)? A collector, a Zipkin server or a gateway
+ * that is itself traced would otherwise make spans of every batch it
+ * receives or passes on, export them, receive them, and so on forever. */
+static inline bool shim_export_request(const struct req_view *v)
+{
+    static const char agent[] = "traceshim/";
+    const struct ts_http_header *ua = v->user_agent;
+    /* the first byte alone rules out nearly every other agent */
+    return __builtin_expect(ua != NULL && ua->value_len >= sizeof agent - 1 &&
+                                ua->value[0] == 't' &&
+                                memcmp(ua->value, agent, sizeof agent - 1) == 0,
+                            0);
+}
+
+/* The stand-in for the request when TRACESHIM_IGNORE matches it or it is
+ * a shim's export, else NULL. Inline: nearly always there are no rules,
+ * and the answer is the one call. */
 static inline struct pending *ignored_span(const struct req_view *v)
 {
     const struct ts_http_request *req = v->req;
-    if (!ts_rules_ignored(req->method, req->method_len, v->path, v->path_len))
+    if (!ts_rules_ignored(req->method, req->method_len, v->path, v->path_len) &&
+        !shim_export_request(v))
         return NULL;
     return ignored_stand_in(req->method, req->method_len);
 }

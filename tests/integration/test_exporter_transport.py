@@ -96,6 +96,26 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(got, file_spans(spans))
         self.assertNotIn("not exported", srv.stderr().decode(), srv.describe())
 
+    def test_a_traced_collector_does_not_trace_the_batches(self):
+        """A collector (or a gateway in front of one) that is itself traced
+        makes no span of the batches it receives: each would be exported,
+        received, traced and exported again, forever. The exporter's
+        User-Agent (traceshim/VERSION) tells the shim on the other side."""
+        collector_file = os.path.join(self.tmp, "collector.jsonl")
+        col, col_port = th.start_app_server(self, "collector", collector_file, self.tmp)
+        srv, port = self.start(TRACESHIM_EXPORTER="otlp",
+                               OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d/" % col_port)
+        th.http_get(port, "/ok")
+        th.http_get(col_port, "/ok")  # the collector's own traffic is traced
+        self.stop(srv)  # its exit flushes the batch to the collector
+        th.wait_spans(collector_file, 1, procs=(col,))
+        time.sleep(0.5)  # a span of the batch would be in the file by now (delay 100 ms)
+        col.stop(grace=20)
+        paths = sorted(s["attrs"].get("url.path") for s in th.read_spans(collector_file, strict=True))
+        self.assertEqual(paths, ["/ok"], "the collector's spans")
+        # the batch did reach it (httpapp answers 404 to POST /v1/traces)
+        self.assertIn(b"OTLP endpoint: HTTP 404", srv.stderr(), srv.describe())
+
     def test_traces_endpoint_is_used_as_given(self):
         c = self.collector([200])
         srv, port = self.start(

@@ -523,6 +523,45 @@ static void test_server_address_and_port_of_the_request(void **state)
     }
 }
 
+/* An exporter's request of a shim (User-Agent traceshim/...) makes no
+ * span on either side, and a client sending one adds no headers: a
+ * traced collector or gateway would otherwise trace every batch it is
+ * sent, export that, and so on forever. Another agent is traced. */
+static void test_shim_export_requests_are_not_traced(void **state)
+{
+    (void)state;
+    const char *req = "POST /v1/traces HTTP/1.1\r\nHost: c:4318\r\n"
+                      "User-Agent: traceshim/0.1.0\r\nContent-Length: 2\r\n\r\n{}";
+    const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    char buf[512];
+    nspans = 0;
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, req);
+    assert_int_equal(prog_read(&p, buf, sizeof buf), (ssize_t)strlen(req));
+    assert_int_equal(prog_write(&p, resp, strlen(resp)), (ssize_t)strlen(resp));
+    close_pair(&p);
+    assert_int_equal(nspans, 0);
+
+    p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+    peer_write(&p, resp);
+    assert_int_equal(prog_read(&p, buf, sizeof buf), (ssize_t)strlen(resp));
+    char got[1024];
+    peer_read_all(&p, got, sizeof got);
+    assert_string_equal(got, req); /* as written: no trace headers */
+    close_pair(&p);
+    assert_int_equal(nspans, 0);
+
+    /* another agent, or ours as a prefix of nothing more: traced */
+    const char *other = "GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: traceshim\r\n\r\n";
+    p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, other);
+    prog_read(&p, buf, sizeof buf);
+    prog_write(&p, resp, strlen(resp));
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+}
+
 static void test_server_head_in_pieces_and_client_child(void **state)
 {
     struct pair srv = make_pair(TS_ROLE_SERVER);
@@ -2013,6 +2052,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_injects_and_ends_on_response, setup),
         cmocka_unit_test_setup(test_server_conn_attrs_built_once, setup),
         cmocka_unit_test_setup(test_server_query_of_every_target_form, setup),
+        cmocka_unit_test_setup(test_shim_export_requests_are_not_traced, setup),
         cmocka_unit_test_setup(test_server_address_and_port_of_the_request, setup),
         cmocka_unit_test_setup(test_client_split_head_every_offset, setup),
         cmocka_unit_test_setup(test_client_writev_head_over_iovecs, setup),
