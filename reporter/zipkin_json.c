@@ -26,6 +26,7 @@ static bool zk_known(const struct ts_attr *a)
 enum zk_role {
     ZK_OTHER,
     ZK_SERVER_PORT,
+    ZK_SERVER_ADDRESS,
     ZK_PEER_ADDRESS,
     ZK_PEER_PORT,
     ZK_OTEL_STATUS,
@@ -37,6 +38,7 @@ enum zk_role {
 
 static const char *const zk_role_keys[ZK_NROLES] = {
     [ZK_SERVER_PORT] = "server.port",
+    [ZK_SERVER_ADDRESS] = "server.address",
     [ZK_PEER_ADDRESS] = "network.peer.address",
     [ZK_PEER_PORT] = "network.peer.port",
     [ZK_OTEL_STATUS] = "otel.status_code",
@@ -212,19 +214,40 @@ static void zk_local_endpoint(struct ts_json_buf *b, const struct ts_span *s,
     ts_json_buf_append_char(b, '}');
 }
 
-/* "remoteEndpoint": the other side of the connection, left out when its
- * address is not known. */
+/* "remoteEndpoint": the other side of the connection, left out when
+ * neither its address nor its name is known. A client span's serviceName
+ * is the server it called (server.address: the OpenTelemetry Zipkin
+ * mapping ranks it first among what the shim records); Zipkin's
+ * dependency graph draws a link to an uninstrumented backend from it. */
 static void zk_remote_endpoint(struct ts_json_buf *b, const struct ts_span *s,
                                const struct zk_attrs *z)
 {
+    const struct ts_attr *name = s->kind == TS_KIND_CLIENT ? z->role[ZK_SERVER_ADDRESS] : NULL;
     const struct ts_attr *a = z->role[ZK_PEER_ADDRESS];
-    if (!a || a->type != TS_ATTR_STR)
+    if (name && (name->type != TS_ATTR_STR || !name->len))
+        name = NULL;
+    if (a && a->type != TS_ATTR_STR)
+        a = NULL;
+    if (!name && !a)
         return;
-    size_t n;
-    const char *p = ts_span_bytes(s, a->off, a->len, &n);
-    if (!zk_ip(b, ",\"remoteEndpoint\":{", p, n))
+    size_t mark = b->len, n;
+    ts_json_buf_append_cstr(b, ",\"remoteEndpoint\":{");
+    if (name) {
+        const char *v = ts_span_bytes(s, name->off, name->len, &n);
+        ts_json_buf_append_cstr(b, "\"serviceName\":");
+        ts_json_buf_string(b, v, n);
+    }
+    if (a) {
+        const char *p = ts_span_bytes(s, a->off, a->len, &n);
+        if (zk_ip(b, name ? "," : "", p, n))
+            zk_port(b, z->role[ZK_PEER_PORT]);
+        else if (!name)
+            a = NULL;
+    }
+    if (!name && !a) { /* an address that is no IP, and no name: nothing to say */
+        b->len = mark;
         return;
-    zk_port(b, z->role[ZK_PEER_PORT]);
+    }
     ts_json_buf_append_char(b, '}');
 }
 

@@ -193,10 +193,16 @@ def zipkin_expected(otlp_obj):
                 if kind == "SERVER" and _port(attrs.get("server.port")):
                     local["port"] = attrs["server.port"]
                 z["localEndpoint"] = local
-                remote = _ip_member(attrs.get("network.peer.address"))
-                if remote:
+                remote = {}
+                name = attrs.get("server.address") if kind == "CLIENT" else None
+                if isinstance(name, str) and name:
+                    remote["serviceName"] = name
+                ip = _ip_member(attrs.get("network.peer.address"))
+                if ip:
+                    remote.update(ip)
                     if _port(attrs.get("network.peer.port")):
                         remote["port"] = attrs["network.peer.port"]
+                if remote:
                     z["remoteEndpoint"] = remote
                 tags = {k: _tag_text(v) for k, v in attrs.items()}
                 status = s["status_code"]

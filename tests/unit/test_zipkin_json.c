@@ -188,6 +188,49 @@ static void test_short_trace_id_client_root(void **state)
     ts_json_buf_free(&b);
 }
 
+/* A client span names the server it called in remoteEndpoint.serviceName
+ * (server.address), beside its address when that is an IP, alone when
+ * not; a server span does not (its remote side is the caller). */
+static void test_remote_service_name(void **state)
+{
+    (void)state;
+    static const struct {
+        uint8_t kind;
+        const char *server, *peer; /* NULL: not set */
+        const char *expect;        /* NULL: no remoteEndpoint */
+    } cases[] = {
+        {TS_KIND_CLIENT, "backend.test", "10.0.0.9",
+         "\"remoteEndpoint\":{\"serviceName\":\"backend.test\",\"ipv4\":\"10.0.0.9\",\"port\":"
+         "443}"},
+        {TS_KIND_CLIENT, "back\"end", "not-an-ip",
+         "\"remoteEndpoint\":{\"serviceName\":\"back\\\"end\"}"},
+        {TS_KIND_CLIENT, "backend.test", NULL,
+         "\"remoteEndpoint\":{\"serviceName\":\"backend.test\"}"},
+        {TS_KIND_CLIENT, "", "10.0.0.9", "\"remoteEndpoint\":{\"ipv4\":\"10.0.0.9\",\"port\":443}"},
+        {TS_KIND_SERVER, "front.test", "10.0.0.9",
+         "\"remoteEndpoint\":{\"ipv4\":\"10.0.0.9\",\"port\":443}"},
+        {TS_KIND_SERVER, "front.test", NULL, NULL},
+        {TS_KIND_CLIENT, NULL, "nope", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ts_span s;
+        known_span_base(&s);
+        s.kind = cases[i].kind;
+        if (cases[i].server)
+            ts_span_attr_cstr(&s, "server.address", cases[i].server);
+        if (cases[i].peer)
+            ts_span_attr_cstr(&s, "network.peer.address", cases[i].peer);
+        ts_span_attr_int(&s, "network.peer.port", 443);
+        struct ts_json_buf b;
+        encode(&b, &s, 1);
+        if (cases[i].expect)
+            assert_has(&b, cases[i].expect);
+        else
+            assert_lacks(&b, "remoteEndpoint");
+        ts_json_buf_free(&b);
+    }
+}
+
 static void test_remote_endpoint(void **state)
 {
     static const struct {
@@ -322,8 +365,8 @@ static void test_repeated_keys_by_text(void **state)
                                              "f7", "f8", "f9", "fa", "fb", "fc", "fd"};
         ts_span_attr_bool(&s, filler[i], i % 2);
     }
-    ts_span_attr_cstr(&s, copy_a, "2");                          /* repeat of "a" */
-    ts_span_attr_int(&s, "http.response.status_code", 404);      /* repeat */
+    ts_span_attr_cstr(&s, copy_a, "2");                     /* repeat of "a" */
+    ts_span_attr_int(&s, "http.response.status_code", 404); /* repeat */
     ts_span_attr_cstr(&s, "network.peer.address", "10.0.0.1");
     ts_span_attr_int(&s, copy_peer, 1234);
     assert_int_equal(s.nattrs, 20);
@@ -461,6 +504,7 @@ int main(void)
         cmocka_unit_test_setup(test_known_span_exact, setup),
         cmocka_unit_test_setup(test_short_trace_id_client_root, setup),
         cmocka_unit_test_setup(test_remote_endpoint, setup),
+        cmocka_unit_test_setup(test_remote_service_name, setup),
         cmocka_unit_test_setup(test_status_and_error_tags, setup),
         cmocka_unit_test_setup(test_repeated_keys_by_text, setup),
         cmocka_unit_test_setup(test_hostile_strings_escaped, setup),
