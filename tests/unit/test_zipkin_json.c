@@ -188,6 +188,18 @@ static void test_short_trace_id_client_root(void **state)
     ts_json_buf_free(&b);
 }
 
+/* s encoded alone has the remoteEndpoint expect (NULL: none). */
+static void assert_remote_endpoint(const struct ts_span *s, const char *expect)
+{
+    struct ts_json_buf b;
+    encode(&b, s, 1);
+    if (expect)
+        assert_has(&b, expect);
+    else
+        assert_lacks(&b, "remoteEndpoint");
+    ts_json_buf_free(&b);
+}
+
 /* A client span names the server it called in remoteEndpoint.serviceName
  * (server.address), beside its address when that is an IP, alone when
  * not; a server span does not (its remote side is the caller). */
@@ -221,13 +233,7 @@ static void test_remote_service_name(void **state)
         if (cases[i].peer)
             ts_span_attr_cstr(&s, "network.peer.address", cases[i].peer);
         ts_span_attr_int(&s, "network.peer.port", 443);
-        struct ts_json_buf b;
-        encode(&b, &s, 1);
-        if (cases[i].expect)
-            assert_has(&b, cases[i].expect);
-        else
-            assert_lacks(&b, "remoteEndpoint");
-        ts_json_buf_free(&b);
+        assert_remote_endpoint(&s, cases[i].expect);
     }
 }
 
@@ -258,13 +264,7 @@ static void test_remote_endpoint(void **state)
         s.nattrs = 3; /* method, status code, server.port */
         ts_span_attr_cstr(&s, "network.peer.address", cases[i].addr);
         ts_span_attr_int(&s, "network.peer.port", cases[i].port);
-        struct ts_json_buf b;
-        encode(&b, &s, 1);
-        if (cases[i].expect)
-            assert_has(&b, cases[i].expect);
-        else
-            assert_lacks(&b, "remoteEndpoint");
-        ts_json_buf_free(&b);
+        assert_remote_endpoint(&s, cases[i].expect);
         if (i == 0)
             dump_case("ipv6_peer", &s, 1);
     }
