@@ -8,7 +8,9 @@ import json
 import os
 import pty
 import select
+import stat
 import subprocess
+import threading
 import time
 import unittest
 
@@ -181,6 +183,61 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         self.assertIn(b"3 traces", p.stderr())
         with open(report, "rb") as f:
             self.assertIn(b'"total_traces":31', f.read())
+
+    def test_html_into_an_existing_non_regular_file(self):
+        """-o naming a symlink, a FIFO or a device writes through it in
+        place; only a regular file (or a new path) is replaced by renaming."""
+        def no_temporaries():
+            self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp." in n], [])
+
+        # a symlink stays a symlink; its target gets the page
+        target = os.path.join(self.tmp, "target.html")
+        link = os.path.join(self.tmp, "link.html")
+        with open(target, "w") as f:
+            f.write("old page, longer than nothing\n" * 10000)
+        os.symlink("target.html", link)
+        p = self.ts("html", self.spans, "-o", link)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(os.path.islink(link), "the link was replaced")
+        with open(target, "rb") as f:
+            page = f.read()
+        self.assertTrue(page.startswith(b"<!DOCTYPE html>"), page[:80])
+        self.assertNotIn(b"old page", page, "the target is truncated, not overwritten in part")
+        no_temporaries()
+
+        # a dangling symlink is not followed to create a file
+        dangling = os.path.join(self.tmp, "dangling.html")
+        os.symlink("nowhere.html", dangling)
+        p = self.ts("html", self.spans, "-o", dangling)
+        self.assertEqual(p.returncode, 1, p.describe())
+        self.assertIn(b"cannot write " + dangling.encode(), p.stderr())
+        self.assertTrue(os.path.islink(dangling))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "nowhere.html")))
+        no_temporaries()
+
+        # a FIFO stays a FIFO, and its reader gets the page
+        fifo = os.path.join(self.tmp, "page.fifo")
+        os.mkfifo(fifo)
+        got = []
+
+        def read_fifo():
+            with open(fifo, "rb") as f:
+                got.append(f.read())
+        # a daemon: without a writer it would wait for ever
+        reader = threading.Thread(target=read_fifo, daemon=True)
+        reader.start()
+        p = self.ts("html", self.spans, "-o", fifo)
+        reader.join(20)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced")
+        self.assertTrue(got and got[0].startswith(b"<!DOCTYPE html>"), got)
+        no_temporaries()
+
+        # standard output by its /proc name (a symlink to the command's
+        # stdout): the page arrives there
+        p = self.ts("html", self.spans, "-o", "/proc/self/fd/1")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(p.stdout().startswith(b"<!DOCTYPE html>"), p.describe())
 
 
 if __name__ == "__main__":
