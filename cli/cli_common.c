@@ -132,7 +132,7 @@ int ts_cli_load(const ts_cli_opts *o, ts_tm_model **out)
     if (!m) {
         fprintf(stderr, "traceshim %s: out of memory\n", o->cmd);
         status = 1;
-    } else if (ts_tm_read_stream(m, in, name, stderr, NULL) != 0) {
+    } else if (ts_tm_read_stream(m, in, name, o->cmd, stderr, NULL) != 0) {
         fprintf(stderr, "traceshim %s: cannot read %s: %s\n", o->cmd, name, strerror(errno));
         status = 1;
     } else if (ts_tm_build(m) != 0) {

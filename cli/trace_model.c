@@ -858,7 +858,8 @@ int ts_tm_add_line(ts_tm_model *m, const char *line, size_t len, size_t lineno, 
     return added;
 }
 
-int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, size_t *bad_lines)
+int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, const char *cmd, FILE *diag,
+                      size_t *bad_lines)
 {
     char *line = NULL;
     size_t cap = 0, lineno = 0, bad = 0;
@@ -879,7 +880,7 @@ int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, si
         if (err[0]) {
             bad++;
             if (bad <= MAX_REPORTED_LINES && diag)
-                fprintf(diag, "traceshim view: %s:%zu: %s\n", name, lineno, err);
+                fprintf(diag, "traceshim %s: %s:%zu: %s\n", cmd, name, lineno, err);
         }
     }
     if (rc == 0 && ferror(in)) {
@@ -890,7 +891,7 @@ int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, si
     int saved = errno;
     free(line);
     if (bad > MAX_REPORTED_LINES && diag)
-        fprintf(diag, "traceshim view: %s: %zu more malformed lines not shown\n", name,
+        fprintf(diag, "traceshim %s: %s: %zu more malformed lines not shown\n", cmd, name,
                 bad - MAX_REPORTED_LINES);
     if (bad_lines)
         *bad_lines = bad;

@@ -113,10 +113,12 @@ int ts_tm_add_line(ts_tm_model *m, const char *line, size_t len, size_t lineno, 
                    size_t errsz);
 
 /* Reads every line of in into m. Each rejected line is reported on diag as
- * "traceshim view: NAME:LINE: reason" (the first 20, then a count). Returns 0,
- * or -1 with errno set on a read error or when out of memory. *bad_lines, if
- * given, gets the number of rejected lines. */
-int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, size_t *bad_lines);
+ * "traceshim CMD: NAME:LINE: reason" (the first 20, then a count), CMD the
+ * command reading ("view", "html", "stats"), so the message names the command
+ * the user ran. Returns 0, or -1 with errno set on a read error or when out
+ * of memory. *bad_lines, if given, gets the number of rejected lines. */
+int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, const char *cmd, FILE *diag,
+                      size_t *bad_lines);
 
 /* Groups, links and orders everything added so far. Call again after adding
  * more lines. Returns 0, or -1 when out of memory. */

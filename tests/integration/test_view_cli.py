@@ -184,6 +184,19 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         with open(report, "rb") as f:
             self.assertIn(b'"total_traces":31', f.read())
 
+    def test_rejected_lines_named_by_the_command(self):
+        """A rejected line is reported by the command that read it."""
+        with open(self.spans, "a") as f:
+            f.write("not json\n")
+        for cmd, extra in (("view", []), ("html", ["-o", os.path.join(self.tmp, "r.html")]),
+                           ("stats", [])):
+            p = self.ts(cmd, self.spans, *extra)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertIn(("traceshim %s: %s:62: invalid JSON" % (cmd, self.spans)).encode(),
+                          p.stderr(), p.describe())
+            for other in {"view", "html", "stats"} - {cmd}:
+                self.assertNotIn(b"traceshim " + other.encode() + b":", p.stderr(), p.describe())
+
     def test_html_into_an_existing_non_regular_file(self):
         """-o naming a symlink, a FIFO or a device writes through it in
         place; only a regular file (or a new path) is replaced by renaming."""
