@@ -38,7 +38,7 @@ static void usage(FILE *out)
           "  --match REGEX   only traces with a span whose name, service or an\n"
           "                  attribute (as key=value) matches (POSIX extended,\n"
           "                  case-insensitive)\n"
-          "  --limit N       list at most N traces (default 20; 0 for all)\n"
+          "  --limit N       list or draw at most N traces (default 20; 0 for all)\n"
           "  --tree          draw every selected trace as a tree instead of listing\n"
           "  --color WHEN    auto (default: when standard output is a terminal and\n"
           "                  NO_COLOR is not set), always or never\n"
@@ -141,11 +141,17 @@ static int view_main(int argc, char **argv)
         if (status == 0 && n == 0) {
             fprintf(stderr, "traceshim view: no trace in %s passes the filters\n", name);
         } else if (status == 0 && (n == 1 || tree)) {
-            for (size_t i = 0; i < n && (limit == 0 || i < limit); i++) {
+            size_t drawn = limit && limit < n ? limit : n;
+            for (size_t i = 0; i < drawn; i++) {
                 if (i)
                     fputc('\n', stdout);
                 ts_tm_render_trace_opts(stdout, sel[i], &ro);
             }
+            /* as the list's footer does, say what --limit (20 by default)
+             * left out; on stderr, so the output stays only trees */
+            if (drawn < n)
+                fprintf(stderr, "traceshim view: %zu of %zu traces drawn: --limit 0 draws all\n",
+                        drawn, n);
         } else if (status == 0) {
             size_t shown = limit && limit < n ? limit : n;
             ts_tm_render_list(stdout, sel, shown, &ro);

@@ -129,6 +129,17 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         p = self.ts("view", self.spans, "--match", "^select", "--limit", "5")
         self.assertEqual(len(p.stdout().decode().splitlines()), 1 + 5 + 2)
 
+    def test_tree_says_what_the_limit_left_out(self):
+        p = self.ts("view", self.spans, "--tree")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout().count(b"\ntrace ") + 1, 20, p.describe())  # the default limit
+        self.assertEqual(p.stderr(), b"traceshim view: 20 of 31 traces drawn: --limit 0 draws all\n")
+        for limit, drawn in (("0", 31), ("31", 31)):
+            p = self.ts("view", self.spans, "--tree", "--limit", limit)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertEqual(p.stdout().count(b"\ntrace ") + 1, drawn, p.describe())
+            self.assertEqual(p.stderr(), b"", p.describe())
+
     def test_stats(self):
         p = self.ts("stats", self.spans, "--json")
         self.assertEqual(p.returncode, 0, p.describe())
