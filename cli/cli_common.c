@@ -129,11 +129,18 @@ int ts_cli_load(const ts_cli_opts *o, ts_tm_model **out)
     const char *name = from_stdin ? "<stdin>" : o->file;
     ts_tm_model *m = ts_tm_new();
     int status = 0;
+    size_t bad_lines = 0;
     if (!m) {
         fprintf(stderr, "traceshim %s: out of memory\n", o->cmd);
         status = 1;
-    } else if (ts_tm_read_stream(m, in, name, o->cmd, stderr, NULL) != 0) {
+    } else if (ts_tm_read_stream(m, in, name, o->cmd, stderr, &bad_lines) != 0) {
         fprintf(stderr, "traceshim %s: cannot read %s: %s\n", o->cmd, name, strerror(errno));
+        status = 1;
+    } else if (bad_lines > 0 && ts_tm_span_count(m) == 0) {
+        /* not a spans file at all (traceshim view /etc/passwd): an error,
+         * where an empty file is only nothing to show */
+        fprintf(stderr, "traceshim %s: no span read from %s: %zu line%s rejected\n", o->cmd, name,
+                bad_lines, bad_lines == 1 ? "" : "s");
         status = 1;
     } else if (ts_tm_build(m) != 0) {
         fprintf(stderr, "traceshim %s: out of memory\n", o->cmd);

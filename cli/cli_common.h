@@ -50,7 +50,10 @@ void ts_cli_free(ts_cli_opts *o);
  * (with a line on stderr) when standard output could not be written. */
 int ts_cli_finish_output(const char *cmd, int status);
 
-/* Reads and builds o->file. Returns 0 with *out set, or 1 after a message. */
+/* Reads and builds o->file. Returns 0 with *out set, or 1 after a message:
+ * the file cannot be opened or read, or lines were rejected and not one
+ * span was read (a file without lines, or with only blank lines and
+ * metrics, is read: it has no spans, and that is no error). */
 int ts_cli_load(const ts_cli_opts *o, ts_tm_model **out);
 
 /* The end of each command's argument loop, for an argv[*i] that is none of

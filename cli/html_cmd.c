@@ -44,8 +44,8 @@ static void usage(FILE *out)
           "  --limit N       at most the N newest traces (default 0: all)\n"
           "  -h, --help      show this help\n"
           "\n"
-          "Exit status: 0 written, 1 FILE or trace not found or unreadable, or OUT\n"
-          "cannot be written, 2 bad usage.\n",
+          "Exit status: 0 written, 1 FILE or trace not found or unreadable (or lines\n"
+          "of FILE rejected and no span read), or OUT cannot be written, 2 bad usage.\n",
           out);
 }
 

@@ -45,7 +45,7 @@ static void usage(FILE *out)
           "  -h, --help      show this help\n"
           "\n"
           "Exit status: 0 shown (or nothing to show), 1 FILE or trace not found or\n"
-          "unreadable, 2 bad usage.\n",
+          "unreadable (or lines of FILE rejected and no span read), 2 bad usage.\n",
           out);
 }
 

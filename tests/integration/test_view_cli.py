@@ -208,6 +208,38 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
             for other in {"view", "html", "stats"} - {cmd}:
                 self.assertNotIn(b"traceshim " + other.encode() + b":", p.stderr(), p.describe())
 
+    def test_a_file_without_a_valid_line_is_an_error(self):
+        """Lines rejected and no span read: exit 1; an empty file (or one
+        with only blank lines) has nothing to show: exit 0."""
+        junk = os.path.join(self.tmp, "junk.txt")
+        with open(junk, "w") as f:
+            f.write("root:x:0:0:root:/root:/bin/bash\n\n{\"resourceSpans\": 3}\n")
+        report = os.path.join(self.tmp, "r.html")
+        for cmd in ("view", "html", "stats"):
+            p = self.ts(cmd, junk, "-o", report) if cmd == "html" else self.ts(cmd, junk)
+            self.assertEqual(p.returncode, 1, p.describe())
+            err = p.stderr().decode()
+            self.assertIn("traceshim %s: %s:1: invalid JSON" % (cmd, junk), err)
+            self.assertIn("traceshim %s: no span read from %s: 2 lines rejected\n" % (cmd, junk),
+                          err)
+            self.assertEqual(p.stdout(), b"", p.describe())
+        self.assertFalse(os.path.exists(report), "no page for a file without spans")
+        empty = os.path.join(self.tmp, "empty.jsonl")
+        with open(empty, "w") as f:
+            f.write("\n \n")
+        for cmd, message in (("view", "no spans in"), ("stats", "no spans in")):
+            p = self.ts(cmd, empty)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertIn(("traceshim %s: %s %s" % (cmd, message, empty)).encode(), p.stderr())
+        p = self.ts("html", empty, "-o", report)
+        self.assertEqual(p.returncode, 0, p.describe())
+        # one good span among rejected lines is read as before
+        with open(junk, "a") as f:
+            f.write(line("api", [span("%032x" % 7, 1, 0, "GET /", 0, 1)]))
+        p = self.ts("view", junk)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(p.stdout().startswith(b"trace " + b"%032x" % 7), p.describe())
+
     def test_html_into_an_existing_non_regular_file(self):
         """-o naming a symlink, a FIFO or a device writes through it in
         place; only a regular file (or a new path) is replaced by renaming."""
