@@ -195,7 +195,7 @@ bool ts_cli_span_selected(const ts_cli_opts *o, const ts_tm_span *s)
     return !o->have_re || ts_cli_span_matches(s, &o->match_re);
 }
 
-static bool trace_selected(const ts_cli_opts *o, const ts_tm_trace *t)
+bool ts_cli_trace_selected(const ts_cli_opts *o, const ts_tm_trace *t)
 {
     if (o->errors_only && t->n_errors == 0)
         return false;
@@ -224,7 +224,7 @@ int ts_cli_select(const ts_cli_opts *o, const ts_tm_model *m, const ts_tm_trace 
     }
     for (size_t i = total; i-- > 0 && (o->limit == 0 || k < o->limit);) {
         const ts_tm_trace *t = ts_tm_trace_at(m, i);
-        if (trace_selected(o, t))
+        if (ts_cli_trace_selected(o, t))
             v[k++] = t;
     }
     *out = v;

@@ -35,7 +35,8 @@ static void usage(FILE *out)
           "                  (- reads standard input)\n"
           "  -o, --output OUT  the page to write; default ./" DEFAULT_OUT "; - for\n"
           "                  standard output\n"
-          "  --trace ID      only this trace (32 hex digits or a unique prefix)\n"
+          "  --trace ID      only this trace (32 hex digits or a unique prefix), when\n"
+          "                  it passes the filters below too\n"
           "  --service NAME  only traces with a span of this service\n"
           "  --errors        only traces with a span whose status is ERROR\n"
           "  --match REGEX   only traces with a span whose name, service or an\n"
@@ -186,7 +187,12 @@ int ts_html_main(int argc, char **argv)
     if (trace_id) {
         const ts_tm_trace *t;
         int found = ts_tm_find_trace(m, trace_id, &t);
-        if (found == TS_TM_FOUND) {
+        if (found == TS_TM_FOUND && !ts_cli_trace_selected(&o, t)) {
+            /* the other filters still hold, as in view */
+            fprintf(stderr, "traceshim html: no trace %s in %s passes the filters\n", trace_id,
+                    source);
+            status = 1;
+        } else if (found == TS_TM_FOUND) {
             sel = malloc(sizeof(*sel));
             if (sel) {
                 sel[0] = t;

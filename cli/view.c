@@ -32,7 +32,8 @@ static void usage(FILE *out)
           "\n"
           "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE "\n"
           "                  (- reads standard input)\n"
-          "  --trace ID      draw this trace: 32 hex digits, or a unique prefix\n"
+          "  --trace ID      draw this trace: 32 hex digits, or a unique prefix (when\n"
+          "                  it passes the filters below too)\n"
           "  --service NAME  only traces with a span of this service\n"
           "  --errors        only traces with a span whose status is ERROR\n"
           "  --match REGEX   only traces with a span whose name, service or an\n"
@@ -67,6 +68,13 @@ static int draw_one(const ts_cli_opts *o, const ts_tm_model *m, const char *trac
     const ts_tm_trace *t;
     switch (ts_tm_find_trace(m, trace_id, &t)) {
     case TS_TM_FOUND:
+        /* the other filters still hold: --trace ID --errors asks whether
+         * that trace failed */
+        if (!ts_cli_trace_selected(o, t)) {
+            fprintf(stderr, "traceshim view: no trace %s in %s passes the filters\n", trace_id,
+                    o->file);
+            return 1;
+        }
         ts_tm_render_trace_opts(stdout, t, ro);
         return 0;
     case TS_TM_AMBIGUOUS:

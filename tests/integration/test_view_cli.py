@@ -140,6 +140,30 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(p.stdout().count(b"\ntrace ") + 1, drawn, p.describe())
             self.assertEqual(p.stderr(), b"", p.describe())
 
+    def test_trace_id_and_the_other_filters(self):
+        """--trace ID draws (or writes) that trace only when it passes
+        --service, --match and --errors too."""
+        report = os.path.join(self.tmp, "r.html")
+        ok_trace, failed_trace = "%032x" % 1, "%032x" % 10  # trace 10 has a failing db call
+        for args in (["--service", "batch"], ["--errors"], ["--match", "nightly"]):
+            p = self.ts("view", self.spans, "--trace", ok_trace, *args)
+            self.assertEqual(p.returncode, 1, p.describe())
+            self.assertEqual(p.stdout(), b"", p.describe())
+            self.assertIn(("traceshim view: no trace %s in %s passes the filters\n"
+                           % (ok_trace, self.spans)).encode(), p.stderr())
+            p = self.ts("html", self.spans, "--trace", ok_trace, "-o", report, *args)
+            self.assertEqual(p.returncode, 1, p.describe())
+            self.assertIn(("traceshim html: no trace %s in %s passes the filters\n"
+                           % (ok_trace, self.spans)).encode(), p.stderr())
+            self.assertFalse(os.path.exists(report), p.describe())
+        for args in (["--service", "db"], ["--errors"], ["--match", "^select"]):
+            p = self.ts("view", self.spans, "--trace", failed_trace, *args)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertTrue(p.stdout().startswith(b"trace " + failed_trace.encode()), p.describe())
+        p = self.ts("html", self.spans, "--trace", failed_trace, "--errors", "-o", report)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(b"1 trace from", p.stderr())
+
     def test_stats(self):
         p = self.ts("stats", self.spans, "--json")
         self.assertEqual(p.returncode, 0, p.describe())
