@@ -33,6 +33,7 @@ typedef struct {
     char id[33];
     size_t n;                  /* spans in this trace */
     uint64_t start_ns, end_ns; /* over its spans */
+    uint64_t started_ns;       /* ts_tm_trace.started_ns, the sort key */
     size_t off;                /* first slot in the build arrays */
     ts_tm_trace pub;
 } tm_trace;
@@ -915,8 +916,8 @@ static int cmp_trace_ptr(const void *a, const void *b)
 {
     const tm_trace *x = *(const tm_trace *const *)a;
     const tm_trace *y = *(const tm_trace *const *)b;
-    if (x->start_ns != y->start_ns)
-        return x->start_ns < y->start_ns ? -1 : 1;
+    if (x->started_ns != y->started_ns)
+        return x->started_ns < y->started_ns ? -1 : 1;
     return strcmp(x->id, y->id);
 }
 
@@ -1061,8 +1062,19 @@ int ts_tm_build(ts_tm_model *m)
             m->spans[cut].flags |= TS_TM_CYCLE;
             walk_tree(m, &b, cut, &pos);
         }
+        /* the roots' trees are drawn oldest root first, so the first span
+         * drawn without a parent id is the earliest real root (the other
+         * roots lost their parent or cut a loop: they have one) */
+        tr->started_ns = tr->start_ns;
+        for (size_t k = tr->off; k < tr->off + tr->n; k++) {
+            if (!m->order[k]->parent_id[0]) {
+                tr->started_ns = m->order[k]->start_ns;
+                break;
+            }
+        }
         tr->pub.trace_id = tr->id;
         tr->pub.start_ns = tr->start_ns;
+        tr->pub.started_ns = tr->started_ns;
         tr->pub.end_ns = tr->end_ns;
         tr->pub.n_spans = tr->n;
         tr->pub.spans = m->order + tr->off;

@@ -80,6 +80,11 @@ typedef struct {
 typedef struct {
     const char *trace_id;
     uint64_t start_ns, end_ns; /* earliest start and latest end of its spans */
+    /* when the trace started, as the list shows it and orders the traces:
+     * its root span's start (the earliest span without a parent id), else
+     * start_ns. Not start_ns itself: a child on another host's clock may
+     * seem to start long before the request that made it. */
+    uint64_t started_ns;
     size_t n_spans;
     /* Spans in display order: depth-first, roots and siblings by start time.
      * depth[i] is spans[i]'s level in the tree (0 for roots). */
@@ -131,7 +136,7 @@ size_t ts_tm_resource_count(const ts_tm_model *m);
 const ts_tm_resource *ts_tm_resource_at(const ts_tm_model *m, size_t i);
 size_t ts_tm_service_count(const ts_tm_model *m);
 const char *ts_tm_service_at(const ts_tm_model *m, size_t i);
-/* Traces in display order (by start time, then id); valid after ts_tm_build. */
+/* Traces in display order (by started_ns, then id); valid after ts_tm_build. */
 size_t ts_tm_trace_count(const ts_tm_model *m);
 const ts_tm_trace *ts_tm_trace_at(const ts_tm_model *m, size_t i);
 
