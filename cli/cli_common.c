@@ -129,11 +129,18 @@ int ts_cli_load(const ts_cli_opts *o, ts_tm_model **out)
     const char *name = from_stdin ? "<stdin>" : o->file;
     ts_tm_model *m = ts_tm_new();
     int status = 0;
+    size_t bad_lines = 0;
     if (!m) {
         fprintf(stderr, "traceshim %s: out of memory\n", o->cmd);
         status = 1;
-    } else if (ts_tm_read_stream(m, in, name, stderr, NULL) != 0) {
+    } else if (ts_tm_read_stream(m, in, name, o->cmd, stderr, &bad_lines) != 0) {
         fprintf(stderr, "traceshim %s: cannot read %s: %s\n", o->cmd, name, strerror(errno));
+        status = 1;
+    } else if (bad_lines > 0 && ts_tm_span_count(m) == 0) {
+        /* not a spans file at all (traceshim view /etc/passwd): an error,
+         * where an empty file is only nothing to show */
+        fprintf(stderr, "traceshim %s: no span read from %s: %zu line%s rejected\n", o->cmd, name,
+                bad_lines, bad_lines == 1 ? "" : "s");
         status = 1;
     } else if (ts_tm_build(m) != 0) {
         fprintf(stderr, "traceshim %s: out of memory\n", o->cmd);
@@ -188,7 +195,7 @@ bool ts_cli_span_selected(const ts_cli_opts *o, const ts_tm_span *s)
     return !o->have_re || ts_cli_span_matches(s, &o->match_re);
 }
 
-static bool trace_selected(const ts_cli_opts *o, const ts_tm_trace *t)
+bool ts_cli_trace_selected(const ts_cli_opts *o, const ts_tm_trace *t)
 {
     if (o->errors_only && t->n_errors == 0)
         return false;
@@ -217,7 +224,7 @@ int ts_cli_select(const ts_cli_opts *o, const ts_tm_model *m, const ts_tm_trace 
     }
     for (size_t i = total; i-- > 0 && (o->limit == 0 || k < o->limit);) {
         const ts_tm_trace *t = ts_tm_trace_at(m, i);
-        if (trace_selected(o, t))
+        if (ts_cli_trace_selected(o, t))
             v[k++] = t;
     }
     *out = v;

@@ -50,7 +50,10 @@ void ts_cli_free(ts_cli_opts *o);
  * (with a line on stderr) when standard output could not be written. */
 int ts_cli_finish_output(const char *cmd, int status);
 
-/* Reads and builds o->file. Returns 0 with *out set, or 1 after a message. */
+/* Reads and builds o->file. Returns 0 with *out set, or 1 after a message:
+ * the file cannot be opened or read, or lines were rejected and not one
+ * span was read (a file without lines, or with only blank lines and
+ * metrics, is read: it has no spans, and that is no error). */
 int ts_cli_load(const ts_cli_opts *o, ts_tm_model **out);
 
 /* The end of each command's argument loop, for an argv[*i] that is none of
@@ -69,8 +72,12 @@ bool ts_cli_span_matches(const ts_tm_span *s, const regex_t *re);
 /* Does s pass --service and --match (the span filters of stats)? */
 bool ts_cli_span_selected(const ts_cli_opts *o, const ts_tm_span *s);
 
-/* The traces passing the filters (a trace passes --service and --match when
- * one of its spans does, --errors when one has status ERROR), newest first,
+/* Does trace t pass --service, --match and --errors (not --limit)? It passes
+ * --service and --match when one of its spans does (not necessarily the
+ * same one), --errors when one has status ERROR. */
+bool ts_cli_trace_selected(const ts_cli_opts *o, const ts_tm_trace *t);
+
+/* The traces passing the filters (ts_cli_trace_selected), newest first,
  * at most o->limit. *out is malloc'd (free it). Returns 0, or 1 when out of
  * memory (after a message). */
 int ts_cli_select(const ts_cli_opts *o, const ts_tm_model *m, const ts_tm_trace ***out, size_t *n);

@@ -1,13 +1,16 @@
 /* html_cmd.c — `traceshim html [FILE] [-o OUT]`: writes the spans file as a
- * self-contained HTML report (report_html.c). The page is written to a
- * temporary file next to OUT and renamed into place, so a failed run never
- * leaves half a page behind. Exit status: 0 written, 1 FILE unreadable or
- * OUT not writable (or no such trace), 2 bad usage. */
+ * self-contained HTML report (report_html.c). A new OUT or a regular file is
+ * written to a temporary file next to it and renamed into place, so a failed
+ * run never leaves half a page behind; an OUT that exists as anything else (a
+ * symlink, a device such as /dev/stdout, a FIFO) is written in place.
+ * Exit status: 0 written, 1 FILE unreadable or OUT not writable (or no such
+ * trace), 2 bad usage. */
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "cli/report_html.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +35,8 @@ static void usage(FILE *out)
           "                  (- reads standard input)\n"
           "  -o, --output OUT  the page to write; default ./" DEFAULT_OUT "; - for\n"
           "                  standard output\n"
-          "  --trace ID      only this trace (32 hex digits or a unique prefix)\n"
+          "  --trace ID      only this trace (32 hex digits or a unique prefix), when\n"
+          "                  it passes the filters below too\n"
           "  --service NAME  only traces with a span of this service\n"
           "  --errors        only traces with a span whose status is ERROR\n"
           "  --match REGEX   only traces with a span whose name, service or an\n"
@@ -41,26 +45,63 @@ static void usage(FILE *out)
           "  --limit N       at most the N newest traces (default 0: all)\n"
           "  -h, --help      show this help\n"
           "\n"
-          "Exit status: 0 written, 1 FILE or trace not found or unreadable, or OUT\n"
-          "cannot be written, 2 bad usage.\n",
+          "Exit status: 0 written, 1 FILE or trace not found or unreadable (or lines\n"
+          "of FILE rejected and no span read), or OUT cannot be written, 2 bad usage.\n",
           out);
 }
 
-/* Writes the page to out_path through a temporary file renamed into place. */
+/* Writes the page to f, which stays open; 0, or 1 after a message. */
+static int write_stream(FILE *f, const char *out_path, const ts_tm_model *m,
+                        const ts_tm_trace *const *sel, size_t n, const char *source)
+{
+    if (ts_report_write(f, m, sel, n, source) != 0) {
+        fputs("traceshim html: the built-in page template has no data marker\n", stderr);
+        return 1;
+    }
+    if (fflush(f) != 0 || ferror(f)) {
+        fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* Writes the page into an existing OUT that is not a regular file: a
+ * symlink (through to its target), a device, a FIFO. Renaming a temporary
+ * over such a path replaces the link or the device node with a regular file
+ * (-o /dev/stdout, a symlink, became one), and a FIFO's reader never sees
+ * the page. */
+static int write_in_place(const char *out_path, const ts_tm_model *m, const ts_tm_trace *const *sel,
+                          size_t n, const char *source)
+{
+    /* without O_CREAT: a dangling symlink fails rather than creating
+     * whatever file it names */
+    int fd = open(out_path, O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    int status = write_stream(f, out_path, m, sel, n, source);
+    if (fclose(f) != 0 && status == 0) {
+        fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
+        status = 1;
+    }
+    return status;
+}
+
+/* Writes the page to out_path: standard output for "-", in place for an
+ * existing non-regular file, else through a temporary file renamed into
+ * place. */
 static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_trace *const *sel,
                       size_t n, const char *source)
 {
-    if (strcmp(out_path, "-") == 0) {
-        if (ts_report_write(stdout, m, sel, n, source) != 0) {
-            fputs("traceshim html: the built-in page template has no data marker\n", stderr);
-            return 1;
-        }
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            fprintf(stderr, "traceshim html: cannot write output: %s\n", strerror(errno));
-            return 1;
-        }
-        return 0;
-    }
+    if (strcmp(out_path, "-") == 0)
+        return write_stream(stdout, "output", m, sel, n, source);
+    struct stat st;
+    if (lstat(out_path, &st) == 0 && !S_ISREG(st.st_mode))
+        return write_in_place(out_path, m, sel, n, source);
     size_t len = strlen(out_path) + 16;
     char *tmp = malloc(len);
     if (!tmp) {
@@ -146,7 +187,12 @@ int ts_html_main(int argc, char **argv)
     if (trace_id) {
         const ts_tm_trace *t;
         int found = ts_tm_find_trace(m, trace_id, &t);
-        if (found == TS_TM_FOUND) {
+        if (found == TS_TM_FOUND && !ts_cli_trace_selected(&o, t)) {
+            /* the other filters still hold, as in view */
+            fprintf(stderr, "traceshim html: no trace %s in %s passes the filters\n", trace_id,
+                    source);
+            status = 1;
+        } else if (found == TS_TM_FOUND) {
             sel = malloc(sizeof(*sel));
             if (sel) {
                 sel[0] = t;

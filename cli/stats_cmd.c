@@ -29,8 +29,8 @@ static void usage(FILE *out)
           "  --json          one JSON object instead of the table\n"
           "  -h, --help      show this help\n"
           "\n"
-          "Exit status: 0 shown (or nothing to show), 1 FILE not found or unreadable,\n"
-          "2 bad usage.\n",
+          "Exit status: 0 shown (or nothing to show), 1 FILE not found or unreadable\n"
+          "(or lines of FILE rejected and no span read), 2 bad usage.\n",
           out);
 }
 

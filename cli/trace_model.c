@@ -33,6 +33,7 @@ typedef struct {
     char id[33];
     size_t n;                  /* spans in this trace */
     uint64_t start_ns, end_ns; /* over its spans */
+    uint64_t started_ns;       /* ts_tm_trace.started_ns, the sort key */
     size_t off;                /* first slot in the build arrays */
     ts_tm_trace pub;
 } tm_trace;
@@ -858,7 +859,8 @@ int ts_tm_add_line(ts_tm_model *m, const char *line, size_t len, size_t lineno, 
     return added;
 }
 
-int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, size_t *bad_lines)
+int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, const char *cmd, FILE *diag,
+                      size_t *bad_lines)
 {
     char *line = NULL;
     size_t cap = 0, lineno = 0, bad = 0;
@@ -879,7 +881,7 @@ int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, si
         if (err[0]) {
             bad++;
             if (bad <= MAX_REPORTED_LINES && diag)
-                fprintf(diag, "traceshim view: %s:%zu: %s\n", name, lineno, err);
+                fprintf(diag, "traceshim %s: %s:%zu: %s\n", cmd, name, lineno, err);
         }
     }
     if (rc == 0 && ferror(in)) {
@@ -890,7 +892,7 @@ int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, si
     int saved = errno;
     free(line);
     if (bad > MAX_REPORTED_LINES && diag)
-        fprintf(diag, "traceshim view: %s: %zu more malformed lines not shown\n", name,
+        fprintf(diag, "traceshim %s: %s: %zu more malformed lines not shown\n", cmd, name,
                 bad - MAX_REPORTED_LINES);
     if (bad_lines)
         *bad_lines = bad;
@@ -914,8 +916,8 @@ static int cmp_trace_ptr(const void *a, const void *b)
 {
     const tm_trace *x = *(const tm_trace *const *)a;
     const tm_trace *y = *(const tm_trace *const *)b;
-    if (x->start_ns != y->start_ns)
-        return x->start_ns < y->start_ns ? -1 : 1;
+    if (x->started_ns != y->started_ns)
+        return x->started_ns < y->started_ns ? -1 : 1;
     return strcmp(x->id, y->id);
 }
 
@@ -1060,8 +1062,19 @@ int ts_tm_build(ts_tm_model *m)
             m->spans[cut].flags |= TS_TM_CYCLE;
             walk_tree(m, &b, cut, &pos);
         }
+        /* the roots' trees are drawn oldest root first, so the first span
+         * drawn without a parent id is the earliest real root (the other
+         * roots lost their parent or cut a loop: they have one) */
+        tr->started_ns = tr->start_ns;
+        for (size_t k = tr->off; k < tr->off + tr->n; k++) {
+            if (!m->order[k]->parent_id[0]) {
+                tr->started_ns = m->order[k]->start_ns;
+                break;
+            }
+        }
         tr->pub.trace_id = tr->id;
         tr->pub.start_ns = tr->start_ns;
+        tr->pub.started_ns = tr->started_ns;
         tr->pub.end_ns = tr->end_ns;
         tr->pub.n_spans = tr->n;
         tr->pub.spans = m->order + tr->off;

@@ -80,6 +80,11 @@ typedef struct {
 typedef struct {
     const char *trace_id;
     uint64_t start_ns, end_ns; /* earliest start and latest end of its spans */
+    /* when the trace started, as the list shows it and orders the traces:
+     * its root span's start (the earliest span without a parent id), else
+     * start_ns. Not start_ns itself: a child on another host's clock may
+     * seem to start long before the request that made it. */
+    uint64_t started_ns;
     size_t n_spans;
     /* Spans in display order: depth-first, roots and siblings by start time.
      * depth[i] is spans[i]'s level in the tree (0 for roots). */
@@ -113,10 +118,12 @@ int ts_tm_add_line(ts_tm_model *m, const char *line, size_t len, size_t lineno, 
                    size_t errsz);
 
 /* Reads every line of in into m. Each rejected line is reported on diag as
- * "traceshim view: NAME:LINE: reason" (the first 20, then a count). Returns 0,
- * or -1 with errno set on a read error or when out of memory. *bad_lines, if
- * given, gets the number of rejected lines. */
-int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, FILE *diag, size_t *bad_lines);
+ * "traceshim CMD: NAME:LINE: reason" (the first 20, then a count), CMD the
+ * command reading ("view", "html", "stats"), so the message names the command
+ * the user ran. Returns 0, or -1 with errno set on a read error or when out
+ * of memory. *bad_lines, if given, gets the number of rejected lines. */
+int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, const char *cmd, FILE *diag,
+                      size_t *bad_lines);
 
 /* Groups, links and orders everything added so far. Call again after adding
  * more lines. Returns 0, or -1 when out of memory. */
@@ -129,7 +136,7 @@ size_t ts_tm_resource_count(const ts_tm_model *m);
 const ts_tm_resource *ts_tm_resource_at(const ts_tm_model *m, size_t i);
 size_t ts_tm_service_count(const ts_tm_model *m);
 const char *ts_tm_service_at(const ts_tm_model *m, size_t i);
-/* Traces in display order (by start time, then id); valid after ts_tm_build. */
+/* Traces in display order (by started_ns, then id); valid after ts_tm_build. */
 size_t ts_tm_trace_count(const ts_tm_model *m);
 const ts_tm_trace *ts_tm_trace_at(const ts_tm_model *m, size_t i);
 

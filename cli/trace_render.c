@@ -361,7 +361,8 @@ static void format_start(uint64_t ns, char *buf, size_t size)
  * <32 hex id>                       <local time, ms>         <right 9>  <5>    <6>     <service>:
  * <name>  [<services>]
  *
- * The root is the first span drawn (the earliest root); services as in a
+ * STARTED is when the root span started (ts_tm_trace.started_ns); the root
+ * shown is the first span drawn (the earliest root); services as in a
  * trace's header. Error counts above zero are red with colour. */
 void ts_tm_render_list(FILE *out, const ts_tm_trace *const *traces, size_t n,
                        const ts_tm_render_opts *o)
@@ -373,7 +374,7 @@ void ts_tm_render_list(FILE *out, const ts_tm_trace *const *traces, size_t n,
     sgr(out, o, SGR_RESET);
     for (size_t i = 0; i < n; i++) {
         const ts_tm_trace *t = traces[i];
-        format_start(t->start_ns, start, sizeof(start));
+        format_start(t->started_ns, start, sizeof(start));
         ts_tm_format_duration(t->view_end_ns - t->view_start_ns, dur, sizeof(dur));
         size_t dw = ts_tm_text_cols(dur);
         fprintf(out, "%s  %-23s  ", t->trace_id, start);

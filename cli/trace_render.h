@@ -35,8 +35,8 @@ void ts_tm_render_trace_opts(FILE *out, const ts_tm_trace *t, const ts_tm_render
 void ts_tm_render(FILE *out, const ts_tm_model *m);
 
 /* Writes a header line, then one line per trace, in the order given: id,
- * start (local time), duration, spans, errors, the root span's service and
- * name, and the trace's services. */
+ * start (local time; the root span's, started_ns), duration, spans, errors,
+ * the root span's service and name, and the trace's services. */
 void ts_tm_render_list(FILE *out, const ts_tm_trace *const *traces, size_t n,
                        const ts_tm_render_opts *o);
 

@@ -32,20 +32,21 @@ static void usage(FILE *out)
           "\n"
           "  FILE            spans file; default $TRACESHIM_FILE, else ./" TS_CLI_DEFAULT_FILE "\n"
           "                  (- reads standard input)\n"
-          "  --trace ID      draw this trace: 32 hex digits, or a unique prefix\n"
+          "  --trace ID      draw this trace: 32 hex digits, or a unique prefix (when\n"
+          "                  it passes the filters below too)\n"
           "  --service NAME  only traces with a span of this service\n"
           "  --errors        only traces with a span whose status is ERROR\n"
           "  --match REGEX   only traces with a span whose name, service or an\n"
           "                  attribute (as key=value) matches (POSIX extended,\n"
           "                  case-insensitive)\n"
-          "  --limit N       list at most N traces (default 20; 0 for all)\n"
+          "  --limit N       list or draw at most N traces (default 20; 0 for all)\n"
           "  --tree          draw every selected trace as a tree instead of listing\n"
           "  --color WHEN    auto (default: when standard output is a terminal and\n"
           "                  NO_COLOR is not set), always or never\n"
           "  -h, --help      show this help\n"
           "\n"
           "Exit status: 0 shown (or nothing to show), 1 FILE or trace not found or\n"
-          "unreadable, 2 bad usage.\n",
+          "unreadable (or lines of FILE rejected and no span read), 2 bad usage.\n",
           out);
 }
 
@@ -67,6 +68,13 @@ static int draw_one(const ts_cli_opts *o, const ts_tm_model *m, const char *trac
     const ts_tm_trace *t;
     switch (ts_tm_find_trace(m, trace_id, &t)) {
     case TS_TM_FOUND:
+        /* the other filters still hold: --trace ID --errors asks whether
+         * that trace failed */
+        if (!ts_cli_trace_selected(o, t)) {
+            fprintf(stderr, "traceshim view: no trace %s in %s passes the filters\n", trace_id,
+                    o->file);
+            return 1;
+        }
         ts_tm_render_trace_opts(stdout, t, ro);
         return 0;
     case TS_TM_AMBIGUOUS:
@@ -141,11 +149,17 @@ static int view_main(int argc, char **argv)
         if (status == 0 && n == 0) {
             fprintf(stderr, "traceshim view: no trace in %s passes the filters\n", name);
         } else if (status == 0 && (n == 1 || tree)) {
-            for (size_t i = 0; i < n && (limit == 0 || i < limit); i++) {
+            size_t drawn = limit && limit < n ? limit : n;
+            for (size_t i = 0; i < drawn; i++) {
                 if (i)
                     fputc('\n', stdout);
                 ts_tm_render_trace_opts(stdout, sel[i], &ro);
             }
+            /* as the list's footer does, say what --limit (20 by default)
+             * left out; on stderr, so the output stays only trees */
+            if (drawn < n)
+                fprintf(stderr, "traceshim view: %zu of %zu traces drawn: --limit 0 draws all\n",
+                        drawn, n);
         } else if (status == 0) {
             size_t shown = limit && limit < n ? limit : n;
             ts_tm_render_list(stdout, sel, shown, &ro);

@@ -8,7 +8,9 @@ import json
 import os
 import pty
 import select
+import stat
 import subprocess
+import threading
 import time
 import unittest
 
@@ -127,6 +129,41 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         p = self.ts("view", self.spans, "--match", "^select", "--limit", "5")
         self.assertEqual(len(p.stdout().decode().splitlines()), 1 + 5 + 2)
 
+    def test_tree_says_what_the_limit_left_out(self):
+        p = self.ts("view", self.spans, "--tree")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout().count(b"\ntrace ") + 1, 20, p.describe())  # the default limit
+        self.assertEqual(p.stderr(), b"traceshim view: 20 of 31 traces drawn: --limit 0 draws all\n")
+        for limit, drawn in (("0", 31), ("31", 31)):
+            p = self.ts("view", self.spans, "--tree", "--limit", limit)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertEqual(p.stdout().count(b"\ntrace ") + 1, drawn, p.describe())
+            self.assertEqual(p.stderr(), b"", p.describe())
+
+    def test_trace_id_and_the_other_filters(self):
+        """--trace ID draws (or writes) that trace only when it passes
+        --service, --match and --errors too."""
+        report = os.path.join(self.tmp, "r.html")
+        ok_trace, failed_trace = "%032x" % 1, "%032x" % 10  # trace 10 has a failing db call
+        for args in (["--service", "batch"], ["--errors"], ["--match", "nightly"]):
+            p = self.ts("view", self.spans, "--trace", ok_trace, *args)
+            self.assertEqual(p.returncode, 1, p.describe())
+            self.assertEqual(p.stdout(), b"", p.describe())
+            self.assertIn(("traceshim view: no trace %s in %s passes the filters\n"
+                           % (ok_trace, self.spans)).encode(), p.stderr())
+            p = self.ts("html", self.spans, "--trace", ok_trace, "-o", report, *args)
+            self.assertEqual(p.returncode, 1, p.describe())
+            self.assertIn(("traceshim html: no trace %s in %s passes the filters\n"
+                           % (ok_trace, self.spans)).encode(), p.stderr())
+            self.assertFalse(os.path.exists(report), p.describe())
+        for args in (["--service", "db"], ["--errors"], ["--match", "^select"]):
+            p = self.ts("view", self.spans, "--trace", failed_trace, *args)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertTrue(p.stdout().startswith(b"trace " + failed_trace.encode()), p.describe())
+        p = self.ts("html", self.spans, "--trace", failed_trace, "--errors", "-o", report)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(b"1 trace from", p.stderr())
+
     def test_stats(self):
         p = self.ts("stats", self.spans, "--json")
         self.assertEqual(p.returncode, 0, p.describe())
@@ -181,6 +218,106 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         self.assertIn(b"3 traces", p.stderr())
         with open(report, "rb") as f:
             self.assertIn(b'"total_traces":31', f.read())
+
+    def test_rejected_lines_named_by_the_command(self):
+        """A rejected line is reported by the command that read it."""
+        with open(self.spans, "a") as f:
+            f.write("not json\n")
+        for cmd, extra in (("view", []), ("html", ["-o", os.path.join(self.tmp, "r.html")]),
+                           ("stats", [])):
+            p = self.ts(cmd, self.spans, *extra)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertIn(("traceshim %s: %s:62: invalid JSON" % (cmd, self.spans)).encode(),
+                          p.stderr(), p.describe())
+            for other in {"view", "html", "stats"} - {cmd}:
+                self.assertNotIn(b"traceshim " + other.encode() + b":", p.stderr(), p.describe())
+
+    def test_a_file_without_a_valid_line_is_an_error(self):
+        """Lines rejected and no span read: exit 1; an empty file (or one
+        with only blank lines) has nothing to show: exit 0."""
+        junk = os.path.join(self.tmp, "junk.txt")
+        with open(junk, "w") as f:
+            f.write("root:x:0:0:root:/root:/bin/bash\n\n{\"resourceSpans\": 3}\n")
+        report = os.path.join(self.tmp, "r.html")
+        for cmd in ("view", "html", "stats"):
+            p = self.ts(cmd, junk, "-o", report) if cmd == "html" else self.ts(cmd, junk)
+            self.assertEqual(p.returncode, 1, p.describe())
+            err = p.stderr().decode()
+            self.assertIn("traceshim %s: %s:1: invalid JSON" % (cmd, junk), err)
+            self.assertIn("traceshim %s: no span read from %s: 2 lines rejected\n" % (cmd, junk),
+                          err)
+            self.assertEqual(p.stdout(), b"", p.describe())
+        self.assertFalse(os.path.exists(report), "no page for a file without spans")
+        empty = os.path.join(self.tmp, "empty.jsonl")
+        with open(empty, "w") as f:
+            f.write("\n \n")
+        for cmd, message in (("view", "no spans in"), ("stats", "no spans in")):
+            p = self.ts(cmd, empty)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertIn(("traceshim %s: %s %s" % (cmd, message, empty)).encode(), p.stderr())
+        p = self.ts("html", empty, "-o", report)
+        self.assertEqual(p.returncode, 0, p.describe())
+        # one good span among rejected lines is read as before
+        with open(junk, "a") as f:
+            f.write(line("api", [span("%032x" % 7, 1, 0, "GET /", 0, 1)]))
+        p = self.ts("view", junk)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(p.stdout().startswith(b"trace " + b"%032x" % 7), p.describe())
+
+    def test_html_into_an_existing_non_regular_file(self):
+        """-o naming a symlink, a FIFO or a device writes through it in
+        place; only a regular file (or a new path) is replaced by renaming."""
+        def no_temporaries():
+            self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp." in n], [])
+
+        # a symlink stays a symlink; its target gets the page
+        target = os.path.join(self.tmp, "target.html")
+        link = os.path.join(self.tmp, "link.html")
+        with open(target, "w") as f:
+            f.write("old page, longer than nothing\n" * 10000)
+        os.symlink("target.html", link)
+        p = self.ts("html", self.spans, "-o", link)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(os.path.islink(link), "the link was replaced")
+        with open(target, "rb") as f:
+            page = f.read()
+        self.assertTrue(page.startswith(b"<!DOCTYPE html>"), page[:80])
+        self.assertNotIn(b"old page", page, "the target is truncated, not overwritten in part")
+        no_temporaries()
+
+        # a dangling symlink is not followed to create a file
+        dangling = os.path.join(self.tmp, "dangling.html")
+        os.symlink("nowhere.html", dangling)
+        p = self.ts("html", self.spans, "-o", dangling)
+        self.assertEqual(p.returncode, 1, p.describe())
+        self.assertIn(b"cannot write " + dangling.encode(), p.stderr())
+        self.assertTrue(os.path.islink(dangling))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "nowhere.html")))
+        no_temporaries()
+
+        # a FIFO stays a FIFO, and its reader gets the page
+        fifo = os.path.join(self.tmp, "page.fifo")
+        os.mkfifo(fifo)
+        got = []
+
+        def read_fifo():
+            with open(fifo, "rb") as f:
+                got.append(f.read())
+        # a daemon: without a writer it would wait for ever
+        reader = threading.Thread(target=read_fifo, daemon=True)
+        reader.start()
+        p = self.ts("html", self.spans, "-o", fifo)
+        reader.join(20)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced")
+        self.assertTrue(got and got[0].startswith(b"<!DOCTYPE html>"), got)
+        no_temporaries()
+
+        # standard output by its /proc name (a symlink to the command's
+        # stdout): the page arrives there
+        p = self.ts("html", self.spans, "-o", "/proc/self/fd/1")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(p.stdout().startswith(b"<!DOCTYPE html>"), p.describe())
 
 
 if __name__ == "__main__":

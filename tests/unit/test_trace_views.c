@@ -302,6 +302,50 @@ static void test_render_list(void **state)
     ts_tm_free(m);
 }
 
+/* A trace starts when its root does: a child on a skewed clock that seems
+ * to start 95 ms before its root neither dates the trace nor moves it in
+ * the newest-first order. */
+static void test_list_started_by_root(void **state)
+{
+    setenv("TZ", "UTC", 1);
+    const char *lines[] = {
+        RES_HOST("client", "1", "host-a",
+                 SPAN(TID, "0000000000000001", "", "GET /skewed", "3", "100" MS, "110" MS, "")),
+        RES_HOST("server", "2", "host-b",
+                 SPAN(TID, "0000000000000002", "0000000000000001", "GET /skewed", "2", "005" MS,
+                      "008" MS, "")),
+        RES("web", "1", SPAN(TID2, "0000000000000001", "", "GET /b", "2", "050" MS, "051" MS, "")),
+        /* no root, only a span whose parent is missing: its own start */
+        RES("web", "1",
+            SPAN("00000000000000000000000000000003", "0000000000000002", "00000000000000ff",
+                 "orphan", "2", "070" MS, "071" MS, "")),
+    };
+    ts_tm_model *m = model_of(lines, 4);
+    const ts_tm_trace *t;
+    assert_int_equal(ts_tm_find_trace(m, TID, &t), TS_TM_FOUND);
+    assert_int_equal(t->start_ns, 1700000000005000000ULL); /* still the earliest span */
+    assert_int_equal(t->started_ns, 1700000000100000000ULL);
+    assert_int_equal(ts_tm_find_trace(m, "00000000000000000000000000000003", &t), TS_TM_FOUND);
+    assert_int_equal(t->started_ns, t->start_ns);
+
+    ts_cli_opts o = {.cmd = "test"};
+    const ts_tm_trace **sel;
+    size_t n;
+    assert_int_equal(ts_cli_select(&o, m, &sel, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(sel[0]->trace_id, TID); /* newest: its root is */
+    assert_string_equal(sel[1]->trace_id, "00000000000000000000000000000003");
+    assert_string_equal(sel[2]->trace_id, TID2);
+    capture c;
+    cap_open(&c);
+    ts_tm_render_list(c.f, sel, 1, &(ts_tm_render_opts){.color = false});
+    char *out = cap_close(&c);
+    assert_non_null(strstr(out, "\n" TID "  2023-11-14 22:13:20.100  "));
+    free(out);
+    free(sel);
+    ts_tm_free(m);
+}
+
 static size_t select_count(const ts_tm_model *m, ts_cli_opts *o, const char **first)
 {
     const ts_tm_trace **sel;
@@ -602,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_layout_clock_skew),
         cmocka_unit_test(test_same_clock_without_hosts),
         cmocka_unit_test(test_render_list),
+        cmocka_unit_test(test_list_started_by_root),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_report_data),
         cmocka_unit_test(test_hdr_buckets),

@@ -612,7 +612,7 @@ static void test_read_stream(void **state)
     FILE *d = open_memstream(&diag, &diag_len);
     ts_tm_model *m = ts_tm_new();
     size_t bad = 99;
-    assert_int_equal(ts_tm_read_stream(m, in, "spans.jsonl", d, &bad), 0);
+    assert_int_equal(ts_tm_read_stream(m, in, "spans.jsonl", "view", d, &bad), 0);
     fclose(d);
     fclose(in);
     assert_int_equal(bad, 1);
@@ -637,7 +637,7 @@ static void test_read_stream(void **state)
     diag = NULL;
     d = open_memstream(&diag, &diag_len);
     m = ts_tm_new();
-    assert_int_equal(ts_tm_read_stream(m, in, "f", d, &bad), 0);
+    assert_int_equal(ts_tm_read_stream(m, in, "f", "html", d, &bad), 0);
     fclose(d);
     fclose(in);
     assert_int_equal(bad, 25);
@@ -645,9 +645,11 @@ static void test_read_stream(void **state)
     for (const char *p = diag; *p; p++)
         nl += *p == '\n';
     assert_int_equal(nl, 21);
-    assert_non_null(strstr(diag, "traceshim view: f:20: "));
-    assert_null(strstr(diag, "traceshim view: f:21: "));
-    assert_non_null(strstr(diag, "traceshim view: f: 5 more malformed lines not shown\n"));
+    /* named by the command that reads (`traceshim html` here) */
+    assert_non_null(strstr(diag, "traceshim html: f:20: "));
+    assert_null(strstr(diag, "traceshim html: f:21: "));
+    assert_non_null(strstr(diag, "traceshim html: f: 5 more malformed lines not shown\n"));
+    assert_null(strstr(diag, "traceshim view:"));
     assert_int_equal(ts_tm_build(m), 0);
     assert_int_equal(ts_tm_trace_count(m), 0);
     free(diag);
