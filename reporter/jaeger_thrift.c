@@ -193,13 +193,12 @@ static const struct ts_json_buf *jt_process(void)
 
 /* ----------------------------------------------------------------- spans */
 
-/* Jaeger's span.kind value for a kind; NULL: no tag (unspecified, or a
+/* Jaeger's span.kind value for a kind; NULL: no tag (internal, which the
+ * OpenTelemetry Jaeger mapping leaves without one, unspecified, or a
  * value this version does not know). */
 static const char *jt_kind_name(uint8_t kind)
 {
     switch (kind) {
-    case TS_KIND_INTERNAL:
-        return "internal";
     case TS_KIND_SERVER:
         return "server";
     case TS_KIND_CLIENT:
@@ -209,9 +208,10 @@ static const char *jt_kind_name(uint8_t kind)
     }
 }
 
-/* Span.tags of s: span.kind, the attributes, the status. With b NULL only
- * counts them, so that the list header can come first; one routine for
- * both keeps the count and the tags in step. Returns the number. */
+/* Span.tags of s: span.kind, the instrumentation scope, the attributes,
+ * the status. With b NULL only counts them, so that the list header can
+ * come first; one routine for both keeps the count and the tags in step.
+ * Returns the number. */
 static uint32_t jt_span_tags(struct ts_json_buf *b, const struct ts_span *s)
 {
     uint32_t n = 0;
@@ -221,6 +221,11 @@ static uint32_t jt_span_tags(struct ts_json_buf *b, const struct ts_span *s)
             jt_tag_cstr(b, "span.kind", kind);
         n++;
     }
+    if (b) { /* the OpenTelemetry Jaeger mapping: the scope MUST be tags */
+        jt_tag_cstr(b, "otel.scope.name", TS_SCOPE_NAME);
+        jt_tag_cstr(b, "otel.scope.version", TS_VERSION);
+    }
+    n += 2;
     size_t nattrs = ts_span_nattrs(s);
     for (size_t i = 0; i < nattrs; i++) {
         const struct ts_attr *a = &s->attrs[i];

@@ -11,7 +11,6 @@
 #error "TS_VERSION must be defined by the build"
 #endif
 
-#define TS_OTLP_SCOPE_NAME "traceshim"
 
 /* The most bytes an attribute takes besides its key and string value: the
  * punctuation and type name (under 40), or a number. */
@@ -213,7 +212,7 @@ void ts_otlp_json_begin(struct ts_json_buf *b)
 {
     ts_json_buf_append_cstr(b, "{\"resourceSpans\":[{\"resource\":");
     ts_otlp_json_resource(b);
-    ts_json_buf_append_cstr(b, ",\"scopeSpans\":[{\"scope\":{\"name\":\"" TS_OTLP_SCOPE_NAME
+    ts_json_buf_append_cstr(b, ",\"scopeSpans\":[{\"scope\":{\"name\":\"" TS_SCOPE_NAME
                                "\",\"version\":\"" TS_VERSION "\"},\"spans\":[");
 }
 

@@ -17,7 +17,6 @@
 #error "TS_VERSION must be defined by the build"
 #endif
 
-#define OTLP_SCOPE_NAME "traceshim"
 
 enum {
     /* ExportTraceServiceRequest */
@@ -223,7 +222,7 @@ static const struct ts_json_buf *otlp_pb_head(void)
     ts_pb_close(h, res);
     otlp_pb_cache.resource_len = h->len;
     size_t scope = ts_pb_open(h, OTLP_SS_SCOPE);
-    ts_pb_string_field(h, OTLP_SCOPE_NAME_F, OTLP_SCOPE_NAME, sizeof OTLP_SCOPE_NAME - 1);
+    ts_pb_string_field(h, OTLP_SCOPE_NAME_F, TS_SCOPE_NAME, sizeof TS_SCOPE_NAME - 1);
     ts_pb_string_field(h, OTLP_SCOPE_VERSION_F, TS_VERSION, sizeof TS_VERSION - 1);
     ts_pb_close(h, scope);
     if (h->failed) {

@@ -17,6 +17,11 @@
 
 #define TS_RESOURCE_MAX_ATTRS 64
 
+/* The instrumentation scope every span is reported under: OTLP's
+ * InstrumentationScope, Jaeger's and Zipkin's otel.scope.name tag (its
+ * version is TS_VERSION). */
+#define TS_SCOPE_NAME "traceshim"
+
 struct ts_resource_attr {
     const char *key; /* not NUL-terminated: use klen */
     size_t klen;

@@ -254,8 +254,10 @@ static void zk_remote_endpoint(struct ts_json_buf *b, const struct ts_span *s,
 /* "tags": every attribute as a string, then the status the way Zipkin
  * users look for it (OpenTelemetry's Zipkin exporter does the same):
  * otel.status_code when set, and an "error" tag on errors, whose value
- * says what went wrong when the span knows. A key the attributes already
- * have is not written twice. */
+ * says what went wrong when the span knows; last the instrumentation
+ * scope (otel.scope.name and .version: the OpenTelemetry mapping to
+ * non-OTLP formats). A key the attributes already have is not written
+ * twice. */
 static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct zk_attrs *z)
 {
     bool first = true; /* no comma before the first tag */
@@ -286,7 +288,9 @@ static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct
     }
     const struct ts_attr *why = z->role[ZK_ERROR_TYPE] ? z->role[ZK_ERROR_TYPE]
                                                         : z->role[ZK_HTTP_STATUS];
-    char *o = ts_json_buf_room(b, 64 + (why ? zk_attr_text_max(why) : 0));
+    static const char scope[] =
+        "\"otel.scope.name\":\"" TS_SCOPE_NAME "\",\"otel.scope.version\":\"" TS_VERSION "\"}";
+    char *o = ts_json_buf_room(b, 64 + sizeof scope + (why ? zk_attr_text_max(why) : 0));
     if (!o)
         return;
     if ((s->status == TS_STATUS_OK || s->status == TS_STATUS_ERROR) && !z->role[ZK_OTEL_STATUS]) {
@@ -297,8 +301,11 @@ static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct
     if (s->status == TS_STATUS_ERROR && !z->role[ZK_ERROR]) {
         o = first ? TS_PUT_LIT(o, "\"error\":") : TS_PUT_LIT(o, ",\"error\":");
         o = why ? zk_put_attr_text(o, s, why) : TS_PUT_LIT(o, "\"true\"");
+        first = false;
     }
-    *o++ = '}';
+    if (!first)
+        *o++ = ',';
+    o = TS_PUT_LIT(o, scope); /* with the closing brace */
     ts_json_buf_commit(b, o);
 }
 

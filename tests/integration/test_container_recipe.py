@@ -33,11 +33,6 @@ DOCKERFILE_INIT = os.path.join(PKG, "container", "Dockerfile.init")
 MANIFEST = os.path.join(PKG, "kubernetes", "traceshim-deployment.yaml")
 
 
-def project_version():
-    with open(os.path.join(th.SRC, "CMakeLists.txt")) as f:
-        return re.search(r"^project\(traceshim VERSION (\S+)", f.read(), re.M).group(1)
-
-
 def dockerfile_stages(path):
     """[(name, [(INSTRUCTION, args)])] with continuation lines joined."""
     with open(path) as f:
@@ -88,7 +83,7 @@ class ContainerRecipeTest(th.TempDirMixin, unittest.TestCase):
         return full
 
     def deb_name(self):
-        return "traceshim_%s_amd64.deb" % project_version()
+        return "traceshim_%s_amd64.deb" % th.project_version()
 
     def test_package_name_and_paths(self):
         for path in (DOCKERFILE, DOCKERFILE_INIT):
@@ -118,7 +113,7 @@ class ContainerRecipeTest(th.TempDirMixin, unittest.TestCase):
         p.stop()
         self.assertEqual((s["kind"], s["service"], s["attrs"].get("url.path")),
                          (th.KIND_SERVER, service, "/items/7"), th.format_spans([s]))
-        self.assertEqual(s["resource"].get("telemetry.sdk.version"), project_version())
+        self.assertEqual(s["resource"].get("telemetry.sdk.version"), th.project_version())
         return s
 
     def test_dockerfile_replayed(self):

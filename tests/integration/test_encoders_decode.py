@@ -43,14 +43,7 @@ ZIPKIN_CASES = {"known", "short_trace", "ipv6_peer", "status", "hostile", "damag
                 "many"}
 
 
-def project_version():
-    with open(os.path.join(th.SRC, "CMakeLists.txt")) as f:
-        m = re.search(r"project\(traceshim VERSION ([0-9.]+)", f.read())
-    assert m, "no project version in CMakeLists.txt"
-    return m.group(1)
-
-
-VERSION = project_version()
+VERSION = th.project_version()
 
 # The span and resource of test_otlp_proto.c's known_span() and
 # test_known_dump(): change both together.
@@ -94,7 +87,8 @@ ZIPKIN_KNOWN = {
     "tags": {"http.request.method": "GET", "http.response.status_code": "500",
              "server.port": "8080", "network.peer.address": "10.1.2.3",
              "network.peer.port": "51000", "b": "true", "neg": "-7",
-             "otel.status_code": "ERROR", "error": "500"},
+             "otel.status_code": "ERROR", "error": "500",
+             "otel.scope.name": "traceshim", "otel.scope.version": VERSION},
 }
 
 
@@ -211,6 +205,9 @@ def zipkin_expected(otlp_obj):
                 if status == 2 and "error" not in tags:
                     cause = attrs.get("error.type", attrs.get("http.response.status_code"))
                     tags["error"] = "true" if cause is None else _tag_text(cause)
+                # the scope the spans were under (its name and version as tags)
+                tags.setdefault("otel.scope.name", ss["scope"]["name"])
+                tags.setdefault("otel.scope.version", ss["scope"]["version"])
                 z["tags"] = tags
                 out.append(z)
     return out

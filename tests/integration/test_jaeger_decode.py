@@ -32,6 +32,9 @@ sys.path.insert(0, os.path.join(SRC, "tests", "peers"))
 os.environ["TRACESHIM_PEERS"] = PEERS
 import jaeger_decode  # noqa: E402
 
+sys.path.insert(0, HERE)
+import tshelp as th  # noqa: E402
+
 
 def i64(u):
     """The signed i64 with the bits of the unsigned u."""
@@ -126,7 +129,8 @@ class JaegerDecodeTest(unittest.TestCase):
             "span.kind": "server", "http.request.method": "GET", "url.path": "/api/items",
             "http.response.status_code": 500, "server.port": 8080,
             "big.negative": -(1 << 63), "tls": False, "keepalive": True,
-            "otel.status_code": "ERROR", "error": True})
+            "otel.status_code": "ERROR", "error": True,
+            "otel.scope.name": "traceshim", "otel.scope.version": th.project_version()})
 
         r = self.decoded("root_span")["spans"][0]
         self.assertEqual((r["parentSpanId"], r["references"]), (0, []))

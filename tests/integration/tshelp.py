@@ -67,6 +67,15 @@ SANITIZER_CANNOT_RUN = ("curl", "wget")
 STANDIN_DIR = os.environ.get("TSTEST_STANDIN_DIR") or ""
 
 
+def project_version():
+    """The version in CMakeLists.txt's project() line: what the library
+    reports (telemetry.sdk.version, the exporters' scope and User-Agent)."""
+    with open(os.path.join(SRC, "CMakeLists.txt")) as f:
+        m = re.search(r"^project\(traceshim VERSION (\S+?)\)?\s", f.read(), re.M)
+    assert m, "no project version in CMakeLists.txt"
+    return m.group(1)
+
+
 def path_without_standins():
     """PATH without STANDIN_DIR: for tests about finding the programs themselves."""
     return os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)

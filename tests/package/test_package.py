@@ -113,11 +113,6 @@ def remove_root():
 
 # ---------------------------------------------------------------- steps
 
-def project_version():
-    with open(os.path.join(th.SRC, "CMakeLists.txt")) as f:
-        return re.search(r"^project\(traceshim VERSION (\S+)", f.read(), re.M).group(1)
-
-
 def build_deb(version):
     out = os.path.join(WORK, "deb")
     shutil.rmtree(out, ignore_errors=True)
@@ -363,7 +358,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *a: sys.exit("test_package: terminated"))
     signal.signal(signal.SIGINT, lambda *a: sys.exit("test_package: interrupted"))
     t0 = time.monotonic()
-    version = project_version()
+    version = th.project_version()
     os.makedirs(WORK, exist_ok=True)
     srv = th.RecordingServer(mode="http")
     rc = 1

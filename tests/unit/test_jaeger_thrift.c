@@ -307,11 +307,15 @@ static void json_expected(struct ts_json_buf *j, const struct ts_span *spans, si
         ts_json_buf_u64(j, s->end_ns >= s->start_ns ? (s->end_ns - s->start_ns) / 1000 : 0);
         ts_json_buf_append_cstr(j, ",\"tags\":{");
         first = true;
-        static const char *const kinds[] = {NULL, "\"internal\"", "\"server\"", "\"client\""};
+        static const char *const kinds[] = {NULL, NULL, "\"server\"", "\"client\""};
         if (s->kind < 4 && kinds[s->kind]) {
             json_key(j, &first, "span.kind", 9);
             ts_json_buf_append_cstr(j, kinds[s->kind]);
         }
+        json_key(j, &first, "otel.scope.name", 15);
+        ts_json_buf_append_cstr(j, "\"traceshim\"");
+        json_key(j, &first, "otel.scope.version", 18);
+        ts_json_buf_append_cstr(j, "\"" TS_VERSION "\"");
         for (size_t i = 0; i < s->nattrs && i < TS_SPAN_MAX_ATTRS; i++) {
             const struct ts_attr *a = &s->attrs[i];
             if (!a->key || a->type > TS_ATTR_BOOL)
@@ -630,14 +634,20 @@ static void test_writer_misuse_fails(void **state)
 
 /* ------------------------------------------------------- spans */
 
+/* The instrumentation scope's two tags, every span's after span.kind. */
+_Static_assert(sizeof TS_VERSION - 1 == 5, "TS_VERSION's length: update SCOPE_TAGS' \\x05");
+#define SCOPE_TAGS                                                                                 \
+    "\x18\x0fotel.scope.name\x15\x00\x18\x09traceshim\x00"                                          \
+    "\x18\x12otel.scope.version\x15\x00\x18\x05" TS_VERSION "\x00"
+
 /* The bytes of tiny_span() that do not depend on the parent: flags, times,
- * and the two tags. */
+ * and the four tags. */
 #define TINY_SPAN_TAIL                                                                             \
     "\x16\xd0\x0f" /* 8 startTime 1000 µs */                                                      \
     "\x16\xa0\x1f" /* 9 duration 2000 µs */                                                       \
-    "\x19\x2c"     /* 10 tags: 2 structs */                                                        \
+    "\x19\x4c"     /* 10 tags: 4 structs */                                                        \
     "\x18\x09span.kind\x15\x00\x18\x06"                                                            \
-    "client\x00"                                                                                   \
+    "client\x00" SCOPE_TAGS                                                                        \
     "\x18\x19http.response.status_code\x15\x06\x46\x90\x03\x00"                                    \
     "\x00"
 
@@ -677,9 +687,9 @@ static void test_span_tag_types_and_status(void **state)
     assert_false(g_buf.failed);
     /* traceIdLow 0x8000000000000001 is negative: zigzag 2^64-3 */
     assert_true(HAS_BYTES(&g_buf, "\x16\xfd\xff\xff\xff\xff\xff\xff\xff\xff\x01"));
-    /* 8 tags: span.kind, 7 attributes, otel.status_code, error = 10 */
-    assert_true(HAS_BYTES(&g_buf, "\x19\xac"));
-    assert_true(HAS_BYTES(&g_buf, "\x18\x09span.kind\x15\x00\x18\x06server\x00"));
+    /* span.kind, the scope's 2, 7 attributes, otel.status_code, error = 12 */
+    assert_true(HAS_BYTES(&g_buf, "\x19\xcc"));
+    assert_true(HAS_BYTES(&g_buf, "\x18\x09span.kind\x15\x00\x18\x06server\x00" SCOPE_TAGS));
     assert_true(HAS_BYTES(&g_buf, "\x18\x13http.request.method\x15\x00\x18\x03GET\x00"));
     assert_true(HAS_BYTES(&g_buf, "\x18\x0bserver.port\x15\x06\x46\xa0\x7e\x00"));
     assert_true(HAS_BYTES(&g_buf, "\x18\x0c"
@@ -696,7 +706,7 @@ static void test_span_tag_types_and_status(void **state)
     s.status = TS_STATUS_OK;
     ts_json_buf_reset(&g_buf);
     ts_jaeger_thrift_span(&g_buf, &s, false);
-    assert_true(HAS_BYTES(&g_buf, "\x19\x9c"));
+    assert_true(HAS_BYTES(&g_buf, "\x19\xbc"));
     assert_true(HAS_BYTES(&g_buf, "\x18\x10otel.status_code\x15\x00\x18\x02OK\x00"));
     assert_false(HAS_BYTES(&g_buf, "\x05"
                                    "error"));
@@ -704,8 +714,13 @@ static void test_span_tag_types_and_status(void **state)
     s.kind = TS_KIND_UNSPECIFIED;
     ts_json_buf_reset(&g_buf);
     ts_jaeger_thrift_span(&g_buf, &s, false);
-    assert_true(HAS_BYTES(&g_buf, "\x19\x7c"));
+    assert_true(HAS_BYTES(&g_buf, "\x19\x9c"));
     assert_false(HAS_BYTES(&g_buf, "otel.status_code"));
+    assert_false(HAS_BYTES(&g_buf, "span.kind"));
+    s.kind = TS_KIND_INTERNAL; /* the OpenTelemetry mapping: no span.kind tag either */
+    ts_json_buf_reset(&g_buf);
+    ts_jaeger_thrift_span(&g_buf, &s, false);
+    assert_true(HAS_BYTES(&g_buf, "\x19\x9c" SCOPE_TAGS));
     assert_false(HAS_BYTES(&g_buf, "span.kind"));
 }
 
@@ -722,9 +737,10 @@ static void test_hostile_span_stays_in_bounds(void **state)
     assert_true(r.p == r.end);
     /* Empty name: the name offset is past the buffer. */
     assert_true(HAS_BYTES(&g_buf, "\x18\x00\x19\x1c"));
-    /* Tags: no span.kind (kind 9), no status (7); of the 20 attribute slots
-     * 8 have a NULL key and 3 more an unknown type: 9 remain. */
-    assert_true(HAS_BYTES(&g_buf, "\x19\x9c"));
+    /* Tags: no span.kind (kind 9), no status (7), the scope's 2; of the 20
+     * attribute slots 8 have a NULL key and 3 more an unknown type: 9
+     * remain. */
+    assert_true(HAS_BYTES(&g_buf, "\x19\xbc"));
     /* A string attribute clamped to the last 3 bytes of the buffer (0xff,
      * each replaced by U+FFFD). */
     assert_true(HAS_BYTES(&g_buf, "\x18\x01"

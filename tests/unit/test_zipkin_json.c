@@ -30,6 +30,10 @@
 /* ------------------------------------------------ the JSON checker */
 
 /* The checker (span_fixtures.h) must reject what it is there to catch. */
+
+/* The instrumentation scope's tags, the last of every span's (after the
+ * opening quote of the first key, which the expectations hold). */
+#define SCOPE_TAGS "otel.scope.name\":\"traceshim\",\"otel.scope.version\":\"" TS_VERSION "\""
 static void test_checker_rejects_bad_json(void **state)
 {
     const char *good[] = {
@@ -149,7 +153,7 @@ static void test_known_span_exact(void **state)
              "\"tags\":{\"http.request.method\":\"GET\",\"http.response.status_code\":\"500\","
              "\"server.port\":\"8080\",\"network.peer.address\":\"10.1.2.3\","
              "\"network.peer.port\":\"51000\",\"b\":\"true\",\"neg\":\"-7\","
-             "\"otel.status_code\":\"ERROR\",\"error\":\"500\"}}]",
+             "\"otel.status_code\":\"ERROR\",\"error\":\"500\",\"" SCOPE_TAGS "}}]",
              local_ip_json());
     assert_string_equal(b.data, expect);
     dump_case("known", &s, 1);
@@ -176,7 +180,7 @@ static void test_short_trace_id_client_root(void **state)
              "[{\"traceId\":\"a3ce929d0e0e4736\",\"id\":\"0102030405060708\",\"name\":\"POST\","
              "\"kind\":\"CLIENT\",\"timestamp\":5,\"duration\":1,"
              "\"localEndpoint\":{\"serviceName\":\"frontend\",%s},"
-             "\"tags\":{\"server.port\":\"80\"}}]",
+             "\"tags\":{\"server.port\":\"80\",\"" SCOPE_TAGS "}}]",
              local_ip_json());
     assert_string_equal(b.data, expect);
     dump_case("short_trace", &s, 1);
@@ -317,14 +321,15 @@ static void test_status_and_error_tags(void **state)
     ts_span_attr_cstr(&s[5], "k", "first");
     ts_span_attr_int(&s[5], "k", 2);
     static const char *const tags[6] = {
-        "\"tags\":{\"otel.status_code\":\"ERROR\",\"error\":\"true\"}}",
+        "\"tags\":{\"otel.status_code\":\"ERROR\",\"error\":\"true\",\"" SCOPE_TAGS "}}",
         "\"tags\":{\"http.response.status_code\":\"503\",\"otel.status_code\":\"ERROR\","
-        "\"error\":\"503\"}}",
+        "\"error\":\"503\",\"" SCOPE_TAGS "}}",
         "\"tags\":{\"http.response.status_code\":\"503\",\"error.type\":\"timeout\","
-        "\"otel.status_code\":\"ERROR\",\"error\":\"timeout\"}}",
-        "\"tags\":{\"http.response.status_code\":\"200\",\"otel.status_code\":\"OK\"}}",
-        "\"tags\":{\"error\":\"mine\",\"otel.status_code\":\"custom\"}}",
-        "\"tags\":{\"k\":\"first\"}}",
+        "\"otel.status_code\":\"ERROR\",\"error\":\"timeout\",\"" SCOPE_TAGS "}}",
+        "\"tags\":{\"http.response.status_code\":\"200\",\"otel.status_code\":\"OK\",\"" SCOPE_TAGS
+        "}}",
+        "\"tags\":{\"error\":\"mine\",\"otel.status_code\":\"custom\",\"" SCOPE_TAGS "}}",
+        "\"tags\":{\"k\":\"first\",\"" SCOPE_TAGS "}}",
     };
     for (int i = 0; i < 6; i++) {
         struct ts_json_buf b;
@@ -375,7 +380,7 @@ static void test_repeated_keys_by_text(void **state)
     assert_has(&b, "\"tags\":{\"a\":\"1\",\"http.response.status_code\":\"500\",\"f0\":\"false\"");
     assert_has(&b, "\"fd\":\"true\",\"network.peer.address\":\"10.0.0.1\","
                    "\"network.peer.port\":\"1234\",\"otel.status_code\":\"ERROR\","
-                   "\"error\":\"500\"}}");
+                   "\"error\":\"500\",\"" SCOPE_TAGS "}}");
     assert_has(&b, "\"remoteEndpoint\":{\"ipv4\":\"10.0.0.1\",\"port\":1234}");
     assert_lacks(&b, "\"2\"");
     assert_lacks(&b, "404");
@@ -426,7 +431,7 @@ static void test_damaged_record(void **state)
     assert_has(&b, "\"http.request.method\":\"\"");
     assert_lacks(&b, "http.response.status_code");
     assert_lacks(&b, "remoteEndpoint");
-    assert_has(&b, "\"error\":\"true\"}");
+    assert_has(&b, "\"error\":\"true\",\"" SCOPE_TAGS "}");
     dump_case("damaged", &s, 1);
     ts_json_buf_free(&b);
 }
