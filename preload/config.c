@@ -553,6 +553,27 @@ static void read_otlp_protocol(ts_env_lookup_fn get, int *out, int *errors)
         reject(errors, var, v, "http/protobuf or http/json (grpc is not supported)");
 }
 
+/* Settings of the SDKs' exporters that the shim's do not have: said in
+ * one line, not ignored in silence (the batches would go otherwise than
+ * the user believes). */
+static void read_unsupported(ts_env_lookup_fn get, int *errors)
+{
+    const char *var;
+    const char *v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                              "OTEL_EXPORTER_OTLP_COMPRESSION", &var);
+    if (v) {
+        size_t len = strlen(v);
+        const char *t = ts_ascii_trim(v, &len);
+        if (!ts_ascii_eq_nocase(t, len, "none"))
+            reject(errors, var, v, "none (the exporter does not compress: batches go as they are)");
+    }
+    v = env_first(get, "OTEL_EXPORTER_JAEGER_ENDPOINT", "JAEGER_ENDPOINT", &var);
+    if (v)
+        reject_url(errors, var, v,
+                   "no value: the jaeger exporter sends to the agent over UDP "
+                   "(OTEL_EXPORTER_JAEGER_AGENT_HOST, _PORT); for a collector over HTTP, use otlp");
+}
+
 static void read_otlp_headers(ts_env_lookup_fn get, char *out, size_t cap, int *errors)
 {
     const char *var;
@@ -750,6 +771,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", &tvar);
     if (v)
         read_uint_value(tvar, v, 1, 3600000, &cfg->otlp_timeout_ms, &errors);
+    read_unsupported(get, &errors);
     read_url("OTEL_EXPORTER_ZIPKIN_ENDPOINT", env(get, "OTEL_EXPORTER_ZIPKIN_ENDPOINT"),
              &cfg->zipkin_url, &errors);
     read_uint(get, "OTEL_EXPORTER_ZIPKIN_TIMEOUT", 1, 3600000, &cfg->zipkin_timeout_ms, &errors);

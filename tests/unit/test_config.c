@@ -663,6 +663,17 @@ static void test_file_path(void **state)
 
 /* ------------------------------------------------------------- integers */
 
+/* "none" is the one compression the exporter has: accepted in silence. */
+static void test_compression_none(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("OTEL_EXPORTER_OTLP_COMPRESSION", " NONE ");
+    env_set("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(captured_lines(), 0);
+}
+
 static void test_integers_valid(void **state)
 {
     (void)state;
@@ -1132,6 +1143,10 @@ static void test_each_invalid_value_one_error(void **state)
         {"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"},
         {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:0/v1/traces"},
         {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "ftp://zipkin/"},
+        {"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+        {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"},
+        {"JAEGER_ENDPOINT", "http://jaeger:14268/api/traces"},
+        {"OTEL_EXPORTER_JAEGER_ENDPOINT", "http://jaeger:14268/api/traces"},
         {"JAEGER_AGENT_PORT", "0"},
         {"JAEGER_AGENT_PORT", "70000"},
         {"JAEGER_AGENT_PORT", "x"},
@@ -1300,6 +1315,7 @@ int main(void)
         cmocka_unit_test_setup(test_service_name_length, setup),
         cmocka_unit_test_setup(test_resource_attributes_invalid, setup),
         cmocka_unit_test_setup(test_file_path, setup),
+        cmocka_unit_test_setup(test_compression_none, setup),
         cmocka_unit_test_setup(test_integers_valid, setup),
         cmocka_unit_test_setup(test_batch_limited_by_queue, setup),
         cmocka_unit_test_setup(test_endpoints, setup),
