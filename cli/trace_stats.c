@@ -133,7 +133,8 @@ static int cmp_group(const void *a, const void *b)
 int ts_stats_finish(ts_stats *st, ts_stats_sort sort, bool errors_only)
 {
     free_groups(st);
-    qsort(st->samples, st->n, sizeof(*st->samples), cmp_sample);
+    if (st->n) /* no samples: no array either, and qsort's may not be NULL */
+        qsort(st->samples, st->n, sizeof(*st->samples), cmp_sample);
     size_t ng = 0;
     for (size_t i = 0; i < st->n; i++)
         ng += i == 0 || cmp_sample(&st->samples[i - 1], &st->samples[i]) != 0;
