@@ -18,6 +18,7 @@
 
 #define NAME_MAX_CHARS 64 /* a span name: the command, shortened */
 #define CMDLINE_MAX 512   /* process.command_line, truncated */
+#define CMDLINE_READ 4096 /* of /proc/self/cmdline, redacted before the cut */
 
 static struct ts_span pspan;
 static pid_t pspan_owner; /* the pid that ends it; 0: none */
@@ -30,7 +31,9 @@ static bool have_exit_code;
  * Authorization header, curl's -u); returns its length. */
 static size_t read_cmdline(char *out, size_t cap)
 {
-    char args[CMDLINE_MAX];
+    /* Read well past what is kept, redacted whole, cut after: an argument
+     * cut first could lose what marks it a secret (a URL's '@'). */
+    char args[CMDLINE_READ];
     int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -39,6 +42,10 @@ static size_t read_cmdline(char *out, size_t cap)
     if (n <= 0)
         return 0;
     size_t len = (size_t)n;
+    if (len == sizeof args) { /* maybe more: the last argument, cut, is left out */
+        const char *last = memrchr(args, '\0', len);
+        len = last ? (size_t)(last - args) : 0;
+    }
     while (len && args[len - 1] == '\0')
         len--;
     len = ts_args_redact(args, len, out, cap - 1);

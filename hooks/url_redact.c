@@ -173,19 +173,25 @@ static bool same_nocase(const char *a, size_t len, const char *lit)
     return true;
 }
 
-/* An argument "Name: value" whose header carries a credential: the length
- * of "Name:", else 0. */
+/* An argument "Name: value" whose header carries a credential, also as
+ * curl's "-HName: value" and wget's "--header=Name: value": the length up
+ * to the name's ':', else 0. */
 static size_t credential_header(const char *a, size_t len)
 {
     static const char *const names[] = {"authorization", "proxy-authorization", "cookie",
                                         "x-api-key"};
-    const char *colon = memchr(a, ':', len);
+    size_t from = 0;
+    if (len > 2 && memcmp(a, "-H", 2) == 0)
+        from = 2;
+    else if (len > 9 && memcmp(a, "--header=", 9) == 0)
+        from = 9;
+    const char *colon = memchr(a + from, ':', len - from);
     if (!colon)
         return 0;
-    size_t nlen = (size_t)(colon - a);
+    size_t nlen = (size_t)(colon - a) - from;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (same_nocase(a, nlen, names[i]))
-            return nlen + 1;
+        if (same_nocase(a + from, nlen, names[i]))
+            return from + nlen + 1;
     return 0;
 }
 
@@ -200,10 +206,14 @@ static bool credential_option(const char *a, size_t len)
     return false;
 }
 
-/* "--password=x" and its kind: the length up to the '=', else 0. */
+/* "--password=x" and its kind, curl's "-ubob:pw": the length of what
+ * names the option, else 0. */
 static size_t credential_assignment(const char *a, size_t len)
 {
-    static const char *const names[] = {"--password=", "--http-password=", "--proxy-password="};
+    if (len > 2 && memcmp(a, "-u", 2) == 0)
+        return 2;
+    static const char *const names[] = {
+        "--password=", "--http-password=", "--proxy-password=", "--user=", "--proxy-user="};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         size_t n = strlen(names[i]);
         if (len >= n && memcmp(a, names[i], n) == 0)
@@ -212,10 +222,24 @@ static size_t credential_assignment(const char *a, size_t len)
     return 0;
 }
 
+/* Is the program args[0..len) (its first argument) curl or wget, whose
+ * options name credentials? Another program's -u means something else
+ * (python3 -u: unbuffered). */
+static bool curl_or_wget(const char *args, size_t len)
+{
+    const char *end = memchr(args, '\0', len);
+    size_t n = end ? (size_t)(end - args) : len;
+    const char *slash = memrchr(args, '/', n);
+    const char *base = slash ? slash + 1 : args;
+    n -= (size_t)(base - args);
+    return (n == 4 && memcmp(base, "curl", 4) == 0) || (n == 4 && memcmp(base, "wget", 4) == 0);
+}
+
 size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
 {
     struct writer w = {out, cap, 0};
     bool value_next = false;
+    bool options = curl_or_wget(args, len);
     for (size_t at = 0; at < len;) {
         const char *a = args + at;
         const char *nul = memchr(a, '\0', len - at);
@@ -226,7 +250,8 @@ size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
         size_t keep;
         if (value_next) {
             put(&w, redacted, sizeof redacted - 1);
-        } else if ((keep = credential_header(a, alen)) || (keep = credential_assignment(a, alen))) {
+        } else if ((keep = credential_header(a, alen)) ||
+                   (options && (keep = credential_assignment(a, alen)))) {
             put(&w, a, keep);
             put(&w, a[keep - 1] == ':' ? " " : "", a[keep - 1] == ':' ? 1 : 0);
             put(&w, redacted, sizeof redacted - 1);
@@ -235,7 +260,7 @@ size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
         } else {
             put(&w, a, alen);
         }
-        value_next = !value_next && credential_option(a, alen);
+        value_next = options && !value_next && credential_option(a, alen);
     }
     return w.used;
 }

@@ -30,11 +30,13 @@ size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap);
  * carries a credential redacted: every argument as ts_url_redact has it;
  * the value of a credential header given as one argument
  * ("Authorization: Bearer x" -> "Authorization: REDACTED"; also
- * Proxy-Authorization, Cookie, X-Api-Key, any case); the argument after
- * -u, --user, --proxy-user, --password or --http-password (curl, wget),
- * and the value of --password=, --http-password=, --proxy-password=.
- * Other secrets on a command line go as they are. Returns the length
- * written, cut at cap. */
+ * Proxy-Authorization, Cookie, X-Api-Key, any case; also as curl's
+ * "-HName: value" and wget's "--header=Name: value"); for curl and wget
+ * (the program's base name) the argument after -u, --user, --proxy-user,
+ * --password or --http-password, and the value of -uUSER:PASS,
+ * --password=, --http-password=, --proxy-password=, --user=,
+ * --proxy-user=. Other secrets on a command line go as they are. Returns
+ * the length written, cut at cap. */
 size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap);
 
 #endif

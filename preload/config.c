@@ -554,21 +554,23 @@ static void read_otlp_protocol(ts_env_lookup_fn get, int *out, int *errors)
 }
 
 /* Settings of the SDKs' exporters that the shim's do not have: said in
- * one line, not ignored in silence (the batches would go otherwise than
- * the user believes). */
-static void read_unsupported(ts_env_lookup_fn get, int *errors)
+ * one line when that exporter is in use, not ignored in silence (its
+ * batches would go otherwise than the user believes). Read only then: a
+ * host's environment set for its SDKs says nothing to a process that
+ * exports elsewhere. */
+static void read_unsupported(ts_env_lookup_fn get, unsigned exporters, int *errors)
 {
-    const char *var;
-    const char *v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-                              "OTEL_EXPORTER_OTLP_COMPRESSION", &var);
-    if (v) {
+    const char *var, *v;
+    if (exporters & (1u << TS_EXPORTER_OTLP) &&
+        (v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                       "OTEL_EXPORTER_OTLP_COMPRESSION", &var))) {
         size_t len = strlen(v);
         const char *t = ts_ascii_trim(v, &len);
         if (!ts_ascii_eq_nocase(t, len, "none"))
             reject(errors, var, v, "none (the exporter does not compress: batches go as they are)");
     }
-    v = env_first(get, "OTEL_EXPORTER_JAEGER_ENDPOINT", "JAEGER_ENDPOINT", &var);
-    if (v)
+    if (exporters & (1u << TS_EXPORTER_JAEGER) &&
+        (v = env_first(get, "OTEL_EXPORTER_JAEGER_ENDPOINT", "JAEGER_ENDPOINT", &var)))
         reject_url(errors, var, v,
                    "no value: the jaeger exporter sends to the agent over UDP "
                    "(OTEL_EXPORTER_JAEGER_AGENT_HOST, _PORT); for a collector over HTTP, use otlp");
@@ -771,7 +773,7 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", &tvar);
     if (v)
         read_uint_value(tvar, v, 1, 3600000, &cfg->otlp_timeout_ms, &errors);
-    read_unsupported(get, &errors);
+    read_unsupported(get, cfg->exporters, &errors);
     read_url("OTEL_EXPORTER_ZIPKIN_ENDPOINT", env(get, "OTEL_EXPORTER_ZIPKIN_ENDPOINT"),
              &cfg->zipkin_url, &errors);
     read_uint(get, "OTEL_EXPORTER_ZIPKIN_TIMEOUT", 1, 3600000, &cfg->zipkin_timeout_ms, &errors);

@@ -105,17 +105,27 @@ static void shown_put(char *out, size_t cap, size_t *o, const char *s, size_t n)
 
 #define HIDDEN "(not shown)"
 
+/* The length of text's "scheme://" (RFC 3986 scheme characters), or 0. */
+static size_t scheme_len(const char *text)
+{
+    size_t i = 0;
+    if (!((text[0] | 0x20) >= 'a' && (text[0] | 0x20) <= 'z'))
+        return 0;
+    while (((text[i] | 0x20) >= 'a' && (text[i] | 0x20) <= 'z') ||
+           (text[i] >= '0' && text[i] <= '9') || text[i] == '+' || text[i] == '-' || text[i] == '.')
+        i++;
+    return strncmp(text + i, "://", 3) == 0 ? i + 3 : 0;
+}
+
 void ts_url_shown(const char *text, char *out, size_t cap)
 {
     size_t o = 0, len = strlen(text);
-    const char *scheme = strstr(text, "://");
-    const char *auth = scheme ? scheme + 3 : text;
-    size_t auth_len = strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (const char *p = auth; p < auth + auth_len; p++)
-        if (*p == '@')
-            at = p;
-    if (at) { /* userinfo: up to the authority's last '@' */
+    const char *auth = text + scheme_len(text);
+    /* A user and password end at the text's last '@': a password may hold
+     * an unescaped '/', '?' or '#' (the URL is refused then, and this is
+     * its message), and hiding too much of a query or path is harmless. */
+    const char *at = memrchr(auth, '@', len - (size_t)(auth - text));
+    if (at) {
         shown_put(out, cap, &o, text, (size_t)(auth - text));
         shown_put(out, cap, &o, HIDDEN, sizeof HIDDEN - 1);
         text = at;

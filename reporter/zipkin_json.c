@@ -25,7 +25,6 @@ static bool zk_known(const struct ts_attr *a)
 /* The keys the encoder looks for among a span's attributes. */
 enum zk_role {
     ZK_OTHER,
-    ZK_SERVER_PORT,
     ZK_SERVER_ADDRESS,
     ZK_PEER_ADDRESS,
     ZK_PEER_PORT,
@@ -37,7 +36,6 @@ enum zk_role {
 };
 
 static const char *const zk_role_keys[ZK_NROLES] = {
-    [ZK_SERVER_PORT] = "server.port",
     [ZK_SERVER_ADDRESS] = "server.address",
     [ZK_PEER_ADDRESS] = "network.peer.address",
     [ZK_PEER_PORT] = "network.peer.port",
@@ -181,7 +179,7 @@ static void zk_port(struct ts_json_buf *b, const struct ts_attr *a)
         ts_json_buf_commit(b, ts_put_i64(TS_PUT_LIT(o, ",\"port\":"), a->num));
 }
 
-/* This process as the local endpoint, up to its port: the same for every
+/* This process as the local endpoint: the same for every
  * span until the resource is rebuilt (after fork), so kept. Reporter
  * thread only. */
 static struct {
@@ -189,11 +187,11 @@ static struct {
     struct ts_json_buf bytes;
 } zk_local;
 
-/* "localEndpoint": this process; a server span's port is its server.port
- * (the port the request named, Host's: the one the server listens on
- * unless a proxy in front names its own). */
-static void zk_local_endpoint(struct ts_json_buf *b, const struct ts_span *s,
-                              const struct zk_attrs *z)
+/* "localEndpoint": this process, its service name and address. No port:
+ * a server span's server.port is the one its request named (a proxy in
+ * front names its own), not the one this process listens on. The whole
+ * object, closing brace included, is the same for every span. */
+static void zk_local_endpoint(struct ts_json_buf *b)
 {
     const struct ts_resource *r = ts_resource_get();
     struct ts_json_buf *l = &zk_local.bytes;
@@ -202,6 +200,7 @@ static void zk_local_endpoint(struct ts_json_buf *b, const struct ts_span *s,
         ts_json_buf_append_cstr(l, ",\"localEndpoint\":{\"serviceName\":");
         ts_json_buf_string(l, r->service_name, strlen(r->service_name));
         zk_ip(l, ",", r->ip, strnlen(r->ip, sizeof r->ip));
+        ts_json_buf_append_char(l, '}');
         zk_local.generation = l->failed ? 0 : r->generation;
     }
     if (l->failed) {
@@ -209,9 +208,6 @@ static void zk_local_endpoint(struct ts_json_buf *b, const struct ts_span *s,
         return;
     }
     ts_json_buf_append(b, l->data, l->len);
-    if (s->kind == TS_KIND_SERVER)
-        zk_port(b, z->role[ZK_SERVER_PORT]);
-    ts_json_buf_append_char(b, '}');
 }
 
 /* "remoteEndpoint": the other side of the connection, left out when
@@ -224,18 +220,21 @@ static void zk_remote_endpoint(struct ts_json_buf *b, const struct ts_span *s,
 {
     const struct ts_attr *name = s->kind == TS_KIND_CLIENT ? z->role[ZK_SERVER_ADDRESS] : NULL;
     const struct ts_attr *a = z->role[ZK_PEER_ADDRESS];
-    if (name && (name->type != TS_ATTR_STR || !name->len))
+    const char *v = NULL;
+    size_t vlen = 0, n;
+    if (name && name->type == TS_ATTR_STR)
+        v = ts_span_bytes(s, name->off, name->len, &vlen);
+    if (!vlen) /* none, or empty (as stored, or cut off by a damaged record) */
         name = NULL;
     if (a && a->type != TS_ATTR_STR)
         a = NULL;
     if (!name && !a)
         return;
-    size_t mark = b->len, n;
+    size_t mark = b->len;
     ts_json_buf_append_cstr(b, ",\"remoteEndpoint\":{");
     if (name) {
-        const char *v = ts_span_bytes(s, name->off, name->len, &n);
         ts_json_buf_append_cstr(b, "\"serviceName\":");
-        ts_json_buf_string(b, v, n);
+        ts_json_buf_string(b, v, vlen);
     }
     if (a) {
         const char *p = ts_span_bytes(s, a->off, a->len, &n);
@@ -352,7 +351,7 @@ void ts_zipkin_json_span(struct ts_json_buf *b, const struct ts_span *s, bool fi
     o = TS_PUT_LIT(o, ",\"duration\":");
     o = ts_put_u64(o, dur ? dur : 1);
     ts_json_buf_commit(b, o);
-    zk_local_endpoint(b, s, &z);
+    zk_local_endpoint(b);
     zk_remote_endpoint(b, s, &z);
     zk_tags(b, s, &z);
     ts_json_buf_append_char(b, '}');

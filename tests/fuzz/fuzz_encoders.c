@@ -696,6 +696,8 @@ static size_t zipkin_tags(const struct ts_span *s, const struct want_attr *w, si
             tag_literal(&out[n++], "error", "true");
         }
     }
+    tag_literal(&out[n++], "otel.scope.name", TS_SCOPE_NAME);
+    tag_literal(&out[n++], "otel.scope.version", TS_VERSION);
     return n;
 }
 
@@ -766,19 +768,28 @@ static void zipkin_expect_span(const ts_json *v, const struct ts_span *s)
     json_expect_text(json_member(local, "serviceName"), ts_proc.service_name,
                      strlen(ts_proc.service_name));
     local_members += zipkin_expect_address(local, (const uint8_t *)r->ip, strlen(r->ip));
-    if (s->kind == TS_KIND_SERVER && zipkin_port(w, nw, "server.port", &port)) {
-        json_expect_num(json_member(local, "port"), dec_i64(port, d));
-        local_members++;
-    }
-    CHECK(ts_json_len(local) == local_members);
+    CHECK(ts_json_len(local) == local_members); /* no port */
 
+    /* a client span's serviceName: the server it called */
+    const struct want_attr *server = first_with_key(w, nw, "server.address");
+    if (s->kind != TS_KIND_CLIENT || !server || server->type != TS_ATTR_STR || !server->vlen)
+        server = NULL;
     const struct want_attr *peer = first_with_key(w, nw, "network.peer.address");
-    if (peer && peer->type == TS_ATTR_STR && ip_family(peer->val, peer->vlen)) {
+    if (!peer || peer->type != TS_ATTR_STR || !ip_family(peer->val, peer->vlen))
+        peer = NULL;
+    if (peer || server) {
         const ts_json *remote = json_member(v, "remoteEndpoint");
-        size_t remote_members = zipkin_expect_address(remote, peer->val, peer->vlen);
-        if (zipkin_port(w, nw, "network.peer.port", &port)) {
-            json_expect_num(json_member(remote, "port"), dec_i64(port, d));
+        size_t remote_members = 0;
+        if (server) {
+            json_expect_text(json_member(remote, "serviceName"), server->val, server->vlen);
             remote_members++;
+        }
+        if (peer) {
+            remote_members += zipkin_expect_address(remote, peer->val, peer->vlen);
+            if (zipkin_port(w, nw, "network.peer.port", &port)) {
+                json_expect_num(json_member(remote, "port"), dec_i64(port, d));
+                remote_members++;
+            }
         }
         CHECK(ts_json_len(remote) == remote_members);
         members++;
@@ -786,7 +797,7 @@ static void zipkin_expect_span(const ts_json *v, const struct ts_span *s)
         CHECK(!ts_json_get(v, "remoteEndpoint"));
     }
 
-    struct want_tag tags[TS_SPAN_MAX_ATTRS + 2];
+    struct want_tag tags[TS_SPAN_MAX_ATTRS + 4];
     size_t ntags = zipkin_tags(s, w, nw, tags);
     const ts_json *got = json_member(v, "tags");
     CHECK(ts_json_is(got, TS_JSON_OBJECT) && ts_json_len(got) == ntags);
@@ -1090,16 +1101,21 @@ static void tc_expect_tag(struct rd *r, const struct jt_tag *want)
     tc_expect_stop(r);
 }
 
-/* Span.tags as jaeger_thrift.c documents them: span.kind, the attributes,
- * then otel.status_code and error for OK / ERROR. */
+/* Span.tags as jaeger_thrift.c documents them: span.kind (none for an
+ * internal span), the scope's name and version, the attributes, then
+ * otel.status_code and error for OK / ERROR. */
 static size_t jaeger_tags(const struct ts_span *s, struct jt_tag *out)
 {
-    static const char *const kinds[] = {NULL, "internal", "server", "client"};
+    static const char *const kinds[] = {NULL, NULL, "server", "client"};
     struct want_attr w[TS_SPAN_MAX_ATTRS];
     size_t nw = wanted_attrs(s, w), n = 0;
-    if (s->kind >= 1 && s->kind <= 3)
+    if (s->kind >= 2 && s->kind <= 3)
         out[n++] =
             (struct jt_tag){"span.kind", 9, JT_STRING, kinds[s->kind], strlen(kinds[s->kind]), 0};
+    out[n++] = (struct jt_tag){"otel.scope.name", 15, JT_STRING, TS_SCOPE_NAME,
+                               sizeof TS_SCOPE_NAME - 1, 0};
+    out[n++] = (struct jt_tag){"otel.scope.version", 18, JT_STRING, TS_VERSION,
+                               sizeof TS_VERSION - 1, 0};
     for (size_t i = 0; i < nw; i++) {
         struct jt_tag *t = &out[n++];
         *t = (struct jt_tag){.key = w[i].key, .klen = strlen(w[i].key)};
@@ -1175,7 +1191,7 @@ static void tc_expect_span(struct rd *r, const struct ts_span *s)
     uint64_t dur = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
     tc_expect_field(r, &last, 9, RD_I64);
     CHECK(tc_i64(r) == (int64_t)(dur / 1000));
-    struct jt_tag tags[TS_SPAN_MAX_ATTRS + 3];
+    struct jt_tag tags[TS_SPAN_MAX_ATTRS + 5];
     size_t ntags = jaeger_tags(s, tags);
     tc_expect_field(r, &last, 10, RD_LIST);
     CHECK(rd_list(r, &elem) == ntags && elem == RD_STRUCT && !r->bad);

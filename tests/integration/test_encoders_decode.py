@@ -82,7 +82,7 @@ ZIPKIN_KNOWN = {
     "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "id": "00f067aa0ba902b7",
     "parentId": "b7ad6b7169203331", "name": "GET /api", "kind": "SERVER",
     "timestamp": 1700000000000000, "duration": 1500,
-    "localEndpoint": {"serviceName": "frontend", "port": 8080},
+    "localEndpoint": {"serviceName": "frontend"},
     "remoteEndpoint": {"ipv4": "10.1.2.3", "port": 51000},
     "tags": {"http.request.method": "GET", "http.response.status_code": "500",
              "server.port": "8080", "network.peer.address": "10.1.2.3",
@@ -183,10 +183,7 @@ def zipkin_expected(otlp_obj):
                 z["timestamp"] = start // 1000
                 z["duration"] = max(1, (end - start) // 1000) if end > start else 1
                 attrs = _first_wins(s["attribute_list"])
-                local = {"serviceName": rs["resource"]["service.name"]}
-                if kind == "SERVER" and _port(attrs.get("server.port")):
-                    local["port"] = attrs["server.port"]
-                z["localEndpoint"] = local
+                z["localEndpoint"] = {"serviceName": rs["resource"]["service.name"]}
                 remote = {}
                 name = attrs.get("server.address") if kind == "CLIENT" else None
                 if isinstance(name, str) and name:

@@ -77,18 +77,35 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         """The process span's name and process.command_line carry no
         password, token or URL signature given on the command line."""
         th.require_lib()
-        p = self.traceshim("run", "-o", self.spans_file, "--", "true", "-H", "Authorization: Bearer TOKEN-1",
+        curl = th.require_tool("curl")
+        # -V: curl prints its version and exits, connecting nowhere
+        p = self.traceshim("run", "-o", self.spans_file, "--", curl, "-V", "-H", "Authorization: Bearer TOKEN-1",
                            "-u", "bob:PW-2", "http://alice:PW-3@127.0.0.1:9/x?Signature=SIG-4&a=1")
         self.assertEqual(p.returncode, 0, p.describe())
         (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
         line = s["attrs"]["process.command_line"]
-        self.assertEqual(line, "true -H Authorization: REDACTED -u REDACTED "
+        self.assertEqual(line, curl + " -V -H Authorization: REDACTED -u REDACTED "
                                "http://REDACTED:REDACTED@127.0.0.1:9/x?Signature=REDACTED&a=1")
-        self.assertTrue(line.startswith(s["name"].rstrip(".")), (s["name"], line))
+        # the name: the same, from the program's base name, shortened
+        from_base = line[len(os.path.dirname(curl)) + 1:]
+        self.assertTrue(s["name"].endswith("..."), s["name"])
+        self.assertTrue(from_base.startswith(s["name"][:-3]), (s["name"], from_base))
         with open(self.spans_file, "rb") as f:
             data = f.read()
         for secret in (b"TOKEN-1", b"PW-2", b"PW-3", b"SIG-4"):
             self.assertNotIn(secret, data)
+        # a URL across the 512 bytes kept: redacted whole, then cut (cut
+        # first, its '@' was gone and "alice:PW-5" went out)
+        os.remove(self.spans_file)
+        filler = "f" * (470 - len(curl) - len(" -V "))
+        p = self.traceshim("run", "-o", self.spans_file, "--", curl, "-V", filler,
+                           "http://alice:PW-5-%s@127.0.0.1:9/" % ("x" * 40))
+        self.assertEqual(p.returncode, 0, p.describe())
+        (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        line = s["attrs"]["process.command_line"]
+        self.assertLessEqual(len(line), 512, line)
+        self.assertIn(" http://REDACTED:REDACTED@", line)
+        self.assertNotIn("alice", line)
 
     def test_system_usage_errors_exit_2(self):
         """enable/disable --system with a bad option: usage, exit 2 (as

@@ -1317,7 +1317,16 @@ static void assert_same_attrs(const struct ts_span *a, const struct ts_span *b)
 
 /* One request on a fresh connection from this IPv4 peer, with a path of
  * path_len bytes; the span it made. */
+static const struct ts_span *serve_from_host(const uint8_t ip[4], uint16_t port, size_t path_len,
+                                             const char *host);
+
 static const struct ts_span *serve_from(const uint8_t ip[4], uint16_t port, size_t path_len)
+{
+    return serve_from_host(ip, port, path_len, "s");
+}
+
+static const struct ts_span *serve_from_host(const uint8_t ip[4], uint16_t port, size_t path_len,
+                                             const char *host)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
     memcpy(&a.sin_addr, ip, 4);
@@ -1327,7 +1336,7 @@ static const struct ts_span *serve_from(const uint8_t ip[4], uint16_t port, size
     int n = snprintf(req, sizeof req, "GET /");
     memset(req + n, 'p', path_len - 1);
     snprintf(req + n + path_len - 1, sizeof req - (size_t)n - path_len + 1,
-             " HTTP/1.1\r\nHost: s\r\n\r\n");
+             " HTTP/1.1\r\nHost: %s\r\n\r\n", host);
     size_t before = (size_t)nspans;
     peer_write(&p, req);
     prog_read(&p, buf, sizeof buf);
@@ -1359,6 +1368,15 @@ static void test_server_conn_attrs_built_once(void **state)
                 assert_int_equal(attr_int(again, "network.peer.port"), ports[j]);
                 assert_int_equal(attr_int(again, "server.port"), 80); /* Host: s */
             }
+        }
+        /* the same peer, other ports named: the thread's last four are
+         * not taken for another server.port */
+        for (unsigned k = 0; k < 3; k++) {
+            static const char *const hosts[] = {"s:8001", "s:8002", "s"};
+            static const int want_port[] = {8001, 8002, 80};
+            const struct ts_span *named = serve_from_host(ips[0], ports[0], 10, hosts[k]);
+            assert_int_equal(attr_int(named, "server.port"), want_port[k]);
+            assert_int_equal(attr_int(named, "network.peer.port"), ports[0]);
         }
         struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(7)};
         inet_pton(AF_INET6, "fd00::7", &a6.sin6_addr);

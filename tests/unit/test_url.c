@@ -165,7 +165,12 @@ static void test_shown(void **state)
         {"http://h?flag&k=v#frag", "http://h?flag&k=(not shown)#frag"},
         {"http://h/p?", "http://h/p?"},
         {"http://h/p?&&a=", "http://h/p?&&a=(not shown)"},
-        {"http://h/a@b?k=v", "http://h/a@b?k=(not shown)"}, /* an '@' in the path is no user */
+        {"http://h/a@b?k=v", "http://(not shown)@b?k=(not shown)"},  /* more hidden: harmless */
+        {"http://user:abc/def@c:4318", "http://(not shown)@c:4318"}, /* a '/' in the password */
+        {"http://u:a?b#c@h/x", "http://(not shown)@h/x"},
+        {"http://h/?r=http://u:pw@x", "http://(not shown)@x"},
+        {"u:pw@h:4318", "(not shown)@h:4318"}, /* no scheme */
+        {"1http://u:pw@h", "(not shown)@h"},
         {"http://u:p@h/?k=v=w", "http://(not shown)@h/?k=(not shown)"},
         {"h:4318", "h:4318"},
         {"", ""},

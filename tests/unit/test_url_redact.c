@@ -106,8 +106,17 @@ static void test_command_line(void **state)
                "--proxy-user REDACTED -u");
     check_args("wget|--password=pw|--http-password=pw|--proxy-password=pw|--password|pw|--user=bob",
                "wget --password=REDACTED --http-password=REDACTED --proxy-password=REDACTED "
-               "--password REDACTED --user=bob");
-    check_args("ssh|bob@host|-u|-u", "ssh bob@host -u REDACTED"); /* "-u" once a value */
+               "--password REDACTED --user=REDACTED");
+    check_args("/usr/bin/curl|-u|-u", "/usr/bin/curl -u REDACTED"); /* "-u" once a value */
+    check_args("curl|-ubob:pw|-HAuthorization: Bearer t|-Haccept: x",
+               "curl -uREDACTED -HAuthorization: REDACTED -Haccept: x");
+    check_args("wget|--header=Cookie: s=1|--header=Accept: */*",
+               "wget --header=Cookie: REDACTED --header=Accept: */*");
+    /* another program's options mean something else; headers and URLs
+     * are redacted in any */
+    check_args("python3|-u|app.py|--password=x|-ubob", "python3 -u app.py --password=x -ubob");
+    check_args("ssh|bob@host|-u|x|Authorization: y", "ssh bob@host -u x Authorization: REDACTED");
+    check_args("curlx|-u|b:p", "curlx -u b:p");
     check_args("sh|-c|echo hi; exit 7", "sh -c echo hi; exit 7");
     check_args("x", "x");
     char out[8];
