@@ -8,6 +8,7 @@
  * one stateful part: a few bytes of state in struct ts_http_chunked, so body
  * bytes are never buffered. */
 #include "http1.h"
+#include "../preload/url.h"
 #include "http1_scan.h"
 
 #include <limits.h>
@@ -1110,20 +1111,6 @@ static size_t ts_http_path_span(const char *s, size_t len)
 #endif
 }
 
-/* The length of an absolute-form target's "scheme://" (RFC 3986 scheme
- * characters), or 0 when the target has none. */
-static size_t target_scheme_len(const char *target, size_t len)
-{
-    if (!len || !ts_http_is_alpha((unsigned char)target[0]))
-        return 0;
-    size_t i = 0;
-    while (i < len && (ts_http_is_alpha((unsigned char)target[i]) ||
-                       ts_http_is_digit((unsigned char)target[i]) || target[i] == '+' ||
-                       target[i] == '-' || target[i] == '.'))
-        i++;
-    return len - i >= 3 && memcmp(target + i, "://", 3) == 0 ? i + 3 : 0;
-}
-
 /* Where an authority that starts at i ends: at its path, query or fragment. */
 static size_t authority_end(const char *target, size_t len, size_t i)
 {
@@ -1142,7 +1129,7 @@ const char *ts_http_target_path(const char *target, size_t len, size_t *path_len
         *path_len = ts_http_path_span(target, len);
         return target;
     }
-    size_t i = target_scheme_len(target, len);
+    size_t i = ts_url_scheme_len(target, len);
     if (i) { /* absolute-form: scheme "://" authority [path] */
         i = authority_end(target, len, i);
         if (i < len && target[i] == '/') {
@@ -1160,7 +1147,7 @@ const char *ts_http_target_path(const char *target, size_t len, size_t *path_len
 bool ts_http_target_authority(const char *target, size_t len, const char **authority,
                               size_t *authority_len, bool *https)
 {
-    size_t scheme = target_scheme_len(target, len);
+    size_t scheme = ts_url_scheme_len(target, len);
     if (!scheme)
         return false;
     size_t from = scheme, to = authority_end(target, len, scheme);

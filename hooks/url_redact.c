@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "../preload/url.h"
+
 static const char redacted[] = "REDACTED";
 
 /* Is name one of the query parameters whose values sign a URL, as the
@@ -103,13 +105,8 @@ struct url_parts {
 static void url_parts(const char *u, size_t len, struct url_parts *out)
 {
     *out = (struct url_parts){0, 0, 0, 0};
-    size_t i = 0;
-    while (i < len && ((u[i] >= 'a' && u[i] <= 'z') || (u[i] >= 'A' && u[i] <= 'Z') ||
-                       (u[i] >= '0' && u[i] <= '9') || u[i] == '+' || u[i] == '-' || u[i] == '.'))
-        i++;
-    size_t path = 0;
-    if (i > 0 && len - i >= 3 && memcmp(u + i, "://", 3) == 0) {
-        size_t auth = i + 3;
+    size_t auth = ts_url_scheme_len(u, len), path = 0;
+    if (auth) {
         path = auth;
         while (path < len && u[path] != '/' && u[path] != '?' && u[path] != '#')
             path++;

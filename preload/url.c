@@ -105,22 +105,21 @@ static void shown_put(char *out, size_t cap, size_t *o, const char *s, size_t n)
 
 #define HIDDEN "(not shown)"
 
-/* The length of text's "scheme://" (RFC 3986 scheme characters), or 0. */
-static size_t scheme_len(const char *text)
+size_t ts_url_scheme_len(const char *s, size_t len)
 {
     size_t i = 0;
-    if (!((text[0] | 0x20) >= 'a' && (text[0] | 0x20) <= 'z'))
+    if (!len || !((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
         return 0;
-    while (((text[i] | 0x20) >= 'a' && (text[i] | 0x20) <= 'z') ||
-           (text[i] >= '0' && text[i] <= '9') || text[i] == '+' || text[i] == '-' || text[i] == '.')
+    while (i < len && (((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') ||
+                       (s[i] >= '0' && s[i] <= '9') || s[i] == '+' || s[i] == '-' || s[i] == '.'))
         i++;
-    return strncmp(text + i, "://", 3) == 0 ? i + 3 : 0;
+    return len - i >= 3 && memcmp(s + i, "://", 3) == 0 ? i + 3 : 0;
 }
 
 void ts_url_shown(const char *text, char *out, size_t cap)
 {
     size_t o = 0, len = strlen(text);
-    const char *auth = text + scheme_len(text);
+    const char *auth = text + ts_url_scheme_len(text, len);
     /* A user and password end at the text's last '@': a password may hold
      * an unescaped '/', '?' or '#' (the URL is refused then, and this is
      * its message), and hiding too much of a query or path is harmless. */

@@ -18,6 +18,10 @@ struct ts_url {
  * short English reason ("https is not supported ...", "no host", ...). */
 const char *ts_url_parse(const char *text, struct ts_url *out);
 
+/* The length of the "scheme://" that s[0..len) starts with (RFC 3986
+ * scheme characters, a letter first), or 0 when it starts with none. */
+size_t ts_url_scheme_len(const char *s, size_t len);
+
 /* text, a URL, as a message or `traceshim config` may show it: what may
  * be a credential hidden (a user and password before the host, the
  * values of the query: "http://(not shown)@h/p?token=(not shown)"), the

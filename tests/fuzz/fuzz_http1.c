@@ -1,7 +1,7 @@
 /* fuzz_http1.c — libFuzzer target for the HTTP/1.x parser and body framing.
  *
  * Build: clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
- *        -I. hooks/http1.c hooks/url_redact.c tests/fuzz/fuzz_http1.c -o fuzz_http1
+ *        -I. hooks/http1.c hooks/url_redact.c preload/url.c tests/fuzz/fuzz_http1.c -o fuzz_http1
  *
  * The input is parsed as a request and as a response head, also by the
  * parsers as they were before the block-at-a-time header lines

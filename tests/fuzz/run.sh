@@ -39,8 +39,8 @@ conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hook
     preload/stats.c preload/blocks.c preload/exit_key.c preload/direct.c"
 # target name -> the sources it fuzzes
 declare -A sources=(
-    [http1]="hooks/http1.c hooks/url_redact.c"
-    [chunked]="hooks/http1.c"
+    [http1]="hooks/http1.c hooks/url_redact.c preload/url.c"
+    [chunked]="hooks/http1.c preload/url.c"
     [strategy]="reporter/sampler.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/fd_split.c preload/real.c preload/loaded_objects.c preload/self_image.c preload/guard.c"
     [propagation]="hooks/propagation.c preload/hex.c"
     [config]="preload/config.c preload/url.c preload/log.c preload/fd_split.c preload/real.c preload/loaded_objects.c preload/self_image.c preload/guard.c reporter/sampler.c common/json_read.c common/arena.c hooks/rules.c -lpcre2-8"

@@ -150,6 +150,21 @@ static void test_lengths(void **state)
     assert_null(ts_url_parse(text, &u));
 }
 
+static void test_scheme_len(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        size_t len, want; /* len: of s taken (less than strlen: cut) */
+    } cases[] = {
+        {"http://h", 8, 7}, {"HTTPS://h", 9, 8}, {"a+b.c-d://", 10, 10}, {"http://", 7, 7},
+        {"http://", 6, 0},  {"http:/", 6, 0},    {"1http://", 8, 0},     {"://h", 4, 0},
+        {"h:4318", 6, 0},   {"", 0, 0},          {"ht tp://", 8, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        assert_int_equal(ts_url_scheme_len(cases[i].s, cases[i].len), cases[i].want);
+}
+
 /* What may be a credential is never shown; the rest is, as written. */
 static void test_shown(void **state)
 {
@@ -196,9 +211,8 @@ static void test_shown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accepted),
-        cmocka_unit_test(test_rejected),
-        cmocka_unit_test(test_lengths),
+        cmocka_unit_test(test_accepted), cmocka_unit_test(test_rejected),
+        cmocka_unit_test(test_lengths),  cmocka_unit_test(test_scheme_len),
         cmocka_unit_test(test_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
