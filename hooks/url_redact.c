@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "../preload/ascii.h"
 #include "../preload/url.h"
 
 static const char redacted[] = "REDACTED";
@@ -156,20 +157,6 @@ size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap)
     return w.used;
 }
 
-/* Is a[0..len), any case, the literal lit (lower case)? */
-static bool same_nocase(const char *a, size_t len, const char *lit)
-{
-    size_t n = strlen(lit);
-    if (len != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = a[i] >= 'A' && a[i] <= 'Z' ? (char)(a[i] - 'A' + 'a') : a[i];
-        if (c != lit[i])
-            return false;
-    }
-    return true;
-}
-
 /* An argument "Name: value" whose header carries a credential, also as
  * curl's "-HName: value" and wget's "--header=Name: value": the length up
  * to the name's ':', else 0. */
@@ -187,7 +174,7 @@ static size_t credential_header(const char *a, size_t len)
         return 0;
     size_t nlen = (size_t)(colon - a) - from;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (same_nocase(a + from, nlen, names[i]))
+        if (ts_ascii_eq_nocase(a + from, nlen, names[i]))
             return from + nlen + 1;
     return 0;
 }
@@ -229,7 +216,7 @@ static bool curl_or_wget(const char *args, size_t len)
     const char *slash = memrchr(args, '/', n);
     const char *base = slash ? slash + 1 : args;
     n -= (size_t)(base - args);
-    return (n == 4 && memcmp(base, "curl", 4) == 0) || (n == 4 && memcmp(base, "wget", 4) == 0);
+    return n == 4 && (memcmp(base, "curl", 4) == 0 || memcmp(base, "wget", 4) == 0);
 }
 
 size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
@@ -250,7 +237,8 @@ size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
         } else if ((keep = credential_header(a, alen)) ||
                    (options && (keep = credential_assignment(a, alen)))) {
             put(&w, a, keep);
-            put(&w, a[keep - 1] == ':' ? " " : "", a[keep - 1] == ':' ? 1 : 0);
+            if (a[keep - 1] == ':') /* "Name:" then " REDACTED", as a header reads */
+                put(&w, " ", 1);
             put(&w, redacted, sizeof redacted - 1);
         } else if (ts_url_has_secret(a, alen)) {
             w.used += ts_url_redact(a, alen, w.out + w.used, w.cap - w.used);
