@@ -30,7 +30,9 @@
  *                         never filled (its thread left mid-hand-over)
  *   dropped_export_failed spans an exporter gave up on: the backend failed or
  *                         refused after the retries, or a span too large for
- *                         one message (summed over exporters)
+ *                         one message (summed over exporters); and the spans
+ *                         an OTLP receiver rejected in an answer that took
+ *                         the rest of the batch (its partial success)
  *   dropped_exit_timeout  spans still queued when the flush at exit ended: it
  *                         ran out of TRACESHIM_EXIT_TIMEOUT (or they were
  *                         queued by another thread after it)

@@ -20,6 +20,7 @@
 #include "jaeger_thrift.h"
 #include "json_buf.h"
 #include "net.h"
+#include "otlp_response.h"
 #include "own_fd.h"
 #include "resource.h"
 
@@ -88,6 +89,10 @@ struct exp_batch {
     uint64_t start_with_ms;
     bool failing; /* the last send failed (a recovery is worth a line) */
     bool reported;
+    /* Of the batch being sent, the spans the receiver said it rejected in
+     * an answer that took the rest (OTLP's partial success). */
+    size_t rejected;
+    bool rejection_reported, warning_reported;
 };
 
 static int exp_send_file(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms);
@@ -169,6 +174,33 @@ static void exp_succeeded(struct exp_batch *b)
     b->failing = false;
 }
 
+/* An OTLP receiver's partial success in a 2xx answer (otlp_response.h):
+ * the spans it rejected are counted as dropped, not exported, and the
+ * first rejection and the first warning are said on stderr with the
+ * receiver's own words. The batch is not sent again: the receiver has
+ * what it would take (the OTLP specification's rule). */
+static void exp_partial_success(struct exp_batch *b, const struct ts_http_response *r)
+{
+    struct ts_otlp_partial p;
+    if (!ts_otlp_partial_success(r->body, r->body_len, ts_cfg.otlp_protocol == TS_OTLP_JSON, &p))
+        return;
+    const char *why = p.message[0] ? p.message : "no reason given";
+    b->rejected = p.rejected_spans < b->n ? (size_t)p.rejected_spans : b->n;
+    if (b->rejected && !b->rejection_reported) {
+        b->rejection_reported = true;
+        ts_log_error("%s exporter: the OTLP endpoint rejected %zu of %zu spans: %s (later "
+                     "rejections are counted, not shown)",
+                     b->name, b->rejected, b->n, why);
+    } else if (b->rejected) {
+        ts_log_debug("%s exporter: the OTLP endpoint rejected %zu of %zu spans: %s", b->name,
+                     b->rejected, b->n, why);
+    } else if (!b->warning_reported) {
+        b->warning_reported = true;
+        ts_log_warn("%s exporter: the OTLP endpoint took the spans with a warning: %s", b->name,
+                    why);
+    }
+}
+
 /* ------------------------------------------------------------- transports */
 
 static int exp_send_file(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms)
@@ -215,6 +247,8 @@ static int exp_post(struct exp_batch *b, struct ts_http_client *c, const char *c
         uint64_t until = now + timeout_ms < deadline_ms ? now + timeout_ms : deadline_ms;
         ts_http_request(c, "POST", content_type, headers, msg, len, until, &r);
         if (r.status >= 200 && r.status < 300) {
+            if (b->exporter == TS_EXPORTER_OTLP)
+                exp_partial_success(b, &r);
             exp_succeeded(b);
             return 0;
         }
@@ -342,9 +376,15 @@ static void exp_batch_send(struct exp_batch *b, uint64_t deadline_ms)
     size_t msg = SIZE_MAX;
     if (!b->spans.failed)
         msg = enc->seal(&b->spans, 0, b->room, b->n);
+    b->rejected = 0;
     bool ok = msg != SIZE_MAX && !b->spans.failed &&
               b->send(b, b->spans.data + msg, b->spans.len - msg, deadline_ms) == 0;
-    exp_count(ok, b->n);
+    if (ok && b->rejected) {
+        exp_count(true, b->n - b->rejected);
+        exp_count(false, b->rejected);
+    } else {
+        exp_count(ok, b->n);
+    }
     b->n = 0;
     exp_batch_remember_high(b);
     if (b->spans.cap > EXP_KEEP_BUF)

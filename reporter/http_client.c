@@ -13,10 +13,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "../preload/ascii.h"
 #include "../preload/clock.h"
 #include "../preload/real.h"
+#include "http_date.h"
 #include "net.h"
 
 #ifndef TS_VERSION
@@ -82,6 +84,26 @@ static bool http_number(const char *s, size_t n, uint64_t *out)
     return true;
 }
 
+/* Longest wait a Retry-After may ask for, in seconds. */
+#define HTTP_RETRY_AFTER_MAX 3600
+
+/* A Retry-After value as seconds from now: a number of seconds, or a date
+ * (http_date.h), which the clock of this host turns into a wait. 0: no
+ * wait asked for (the date has passed), or not a value either way. */
+static unsigned http_retry_after(const char *v, size_t vl)
+{
+    uint64_t s;
+    if (!http_number(v, vl, &s)) {
+        struct timespec now;
+        int64_t at;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (!ts_http_date_parse(v, vl, (int64_t)now.tv_sec, &at) || at <= (int64_t)now.tv_sec)
+            return 0;
+        s = (uint64_t)(at - (int64_t)now.tv_sec);
+    }
+    return s > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX : (unsigned)s;
+}
+
 struct http_head {
     size_t len; /* bytes of the head, blank line included */
     int status;
@@ -137,9 +159,7 @@ static int http_parse_head(const char *p, size_t n, struct http_head *h)
                 else if (http_has_word(v, vl, "keep-alive"))
                     h->close = false;
             } else if (ts_ascii_eq_nocase(line, nl, "retry-after")) {
-                uint64_t s;
-                if (http_number(v, vl, &s))
-                    h->retry_after_s = s > 3600 ? 3600 : (unsigned)s;
+                h->retry_after_s = http_retry_after(v, vl);
             }
         }
         line = eol + 1;

@@ -29,7 +29,7 @@ enum ts_http_error {
 struct ts_http_response {
     int status;            /* the HTTP status, or an enum ts_http_error */
     int err;               /* errno behind ECONNECT / EIO, else 0 */
-    unsigned retry_after_s; /* Retry-After in seconds (0: none) */
+    unsigned retry_after_s; /* Retry-After in seconds, a date as seconds from now (0: none) */
     const char *body;      /* into the client's buffer; valid until the next request */
     size_t body_len;
 };

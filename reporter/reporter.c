@@ -1034,8 +1034,8 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
         ts_stats_print(&snap);
     }
     if (full + failed + left > 0)
-        ts_log_warn("%llu spans not exported: %llu dropped on a full queue, %llu failed to "
-                    "send, %llu still queued at exit",
+        ts_log_warn("%llu spans not exported: %llu dropped on a full queue, %llu failed or "
+                    "refused by the backend, %llu still queued at exit",
                     (unsigned long long)(full + failed + left), (unsigned long long)full,
                     (unsigned long long)failed, (unsigned long long)left);
 }

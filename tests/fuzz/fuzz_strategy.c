@@ -1,18 +1,25 @@
 /* fuzz_strategy.c — libFuzzer target for what the exporters and samplers
- * read from outside: a remote sampling strategy (JSON from the agent), and
- * the endpoint URLs and OTLP header lists from the environment.
+ * read from outside: a remote sampling strategy (JSON from the agent), an
+ * OTLP receiver's answer (its partial success, protobuf and JSON) and a
+ * Retry-After date, and the endpoint URLs and OTLP header lists from the
+ * environment.
  *
  * The input is applied as a strategy to a remote sampler, which must then
  * still decide for any operation name; it is also parsed as a URL and
  * rendered as an OTEL_EXPORTER_OTLP_HEADERS list, whose output must stay
- * inside its buffer and never hold a CR or LF but at line ends. Invariants
- * are checked with abort(). */
+ * inside its buffer and never hold a CR or LF but at line ends. An
+ * answer's message must come out printable and bounded; a date read must
+ * read back the same when written as IMF-fixdate. Invariants are checked
+ * with abort(). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "preload/config.h"
 #include "preload/url.h"
+#include "reporter/http_date.h"
+#include "reporter/otlp_response.h"
 #include "reporter/sampler.h"
 
 #define CHECK(cond)                                                                                \
@@ -43,6 +50,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t trace[TS_TRACE_ID_LEN] = {0};
     memcpy(trace, data, size < sizeof trace ? size : sizeof trace);
     (void)ts_sampler_should_sample(NULL, trace, (const char *)data, size < 200 ? size : 200);
+
+    for (int json = 0; json < 2; json++) {
+        struct ts_otlp_partial p;
+        bool said = ts_otlp_partial_success((const char *)data, size, json, &p);
+        size_t n = strnlen(p.message, sizeof p.message);
+        CHECK(n <= TS_OTLP_MESSAGE_MAX + 3);
+        for (size_t i = 0; i < n; i++)
+            CHECK(p.message[i] >= 0x20 && p.message[i] < 0x7f);
+        CHECK(said || (p.rejected_spans == 0 && n == 0));
+    }
+    int64_t at;
+    if (ts_http_date_parse((const char *)data, size, 1795500000, &at) && at >= -30610224000 &&
+        at < 253402300800) { /* years 1000 to 9999: what %Y writes in four digits */
+        time_t t = (time_t)at;
+        struct tm tm;
+        char again[64];
+        int64_t back;
+        CHECK(gmtime_r(&t, &tm));
+        size_t n = strftime(again, sizeof again, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        CHECK(n > 0);
+        CHECK(ts_http_date_parse(again, n, 1795500000, &back) && back == at);
+    }
 
     char *text = malloc(size + 1);
     if (!text)

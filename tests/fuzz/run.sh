@@ -12,7 +12,7 @@
 # Targets: http1 (HTTP/1 parser, body framing, redaction), chunked (the chunked body
 # decoder against a line-by-line reference, whole, in pieces and byte by
 # byte), strategy (remote sampling strategies, endpoint URLs, OTLP header
-# lists), propagation (b3, B3 multi, traceparent, uber-trace-id
+# lists, an OTLP receiver's partial success, Retry-After dates), propagation (b3, B3 multi, traceparent, uber-trace-id
 # parse/inject round trips), config (every variable read by ts_config_load,
 # ts_sampler_load, ts_rules_load), injector (the client send path under a
 # kernel that takes part of each send), encoders (OTLP/JSON, OTLP protobuf,
@@ -41,7 +41,7 @@ conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hook
 declare -A sources=(
     [http1]="hooks/http1.c hooks/url_redact.c preload/url.c"
     [chunked]="hooks/http1.c preload/url.c"
-    [strategy]="reporter/sampler.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/fd_split.c preload/real.c preload/loaded_objects.c preload/self_image.c preload/guard.c"
+    [strategy]="reporter/sampler.c reporter/otlp_response.c reporter/http_date.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/fd_split.c preload/real.c preload/loaded_objects.c preload/self_image.c preload/guard.c"
     [propagation]="hooks/propagation.c preload/hex.c"
     [config]="preload/config.c preload/url.c preload/log.c preload/fd_split.c preload/real.c preload/loaded_objects.c preload/self_image.c preload/guard.c reporter/sampler.c common/json_read.c common/arena.c hooks/rules.c -lpcre2-8"
     # what tests/unit/test_conn_send links (its reporter stubbed in the target)

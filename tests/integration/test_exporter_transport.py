@@ -20,6 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
+sys.path.insert(0, os.path.join(th.SRC, "tests", "peers"))
+import otlp_decode as od  # noqa: E402
+
 def otlp_json_spans(body):
     """Spans of one OTLP/JSON request body, as {spanId: (traceId, parent, name, kind)}."""
     doc = json.loads(body)
@@ -147,15 +150,77 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(otlp_json_spans(reqs[2][2]), file_spans(spans))
         self.assertNotIn("not exported", srv.stderr().decode(), srv.describe())
 
-    def test_429_retry_after_is_honoured(self):
-        c = self.collector([bk.http_response(429, headers=[("Retry-After", "1")]), 200])
+    def retry_after_waits(self, status, retry_after, at_least):
+        """A batch answered status with Retry-After, then 200: sent twice,
+        the second time at least at_least seconds after the first."""
+        c = self.collector([bk.http_response(status, headers=[("Retry-After", retry_after)]), 200])
         srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
                                OTEL_BSP_SCHEDULE_DELAY="100")
         th.http_get(port, "/ok")
         c.wait_requests(2, timeout=10)
         self.stop(srv)
-        self.assertGreaterEqual(c.times[1] - c.times[0], 0.95)
+        self.assertGreaterEqual(c.times[1] - c.times[0], at_least)
         self.assertEqual(len(c.requests()), 2)
+
+    def test_429_retry_after_is_honoured(self):
+        self.retry_after_waits(429, "1", 0.95)
+
+    def test_retry_after_as_a_date_is_honoured(self):
+        """Retry-After may be an HTTP-date (RFC 9110): the wait until then,
+        1 to 2 s here (the date has whole seconds)."""
+        import email.utils
+        self.retry_after_waits(503, email.utils.formatdate(time.time() + 2, usegmt=True), 0.9)
+
+    def partial_success(self, protocol, answer, requests=3):
+        """A server's spans sent to a collector that answers every batch
+        with answer (a 200 body); the server's stderr and its exporters'
+        counters, after its exit flushed them all as one batch."""
+        content_type = "application/json" if protocol == "http/json" else "application/x-protobuf"
+        c = self.collector([bk.http_response(200, answer, headers=[("Content-Type", content_type)])])
+        srv, port = self.start(TRACESHIM_EXPORTER="otlp", TRACESHIM_STATS="1",
+                               OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+                               OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port)
+        for _ in range(requests):
+            th.http_get(port, "/ok")
+        time.sleep(0.3)  # the last span is queued a moment after its response
+        self.stop(srv)
+        self.assertEqual(len(c.requests()), 1, "one batch, not sent again")
+        [(_, stats)] = th.stats_lines(srv.stderr())
+        return srv.stderr().decode(), stats
+
+    def test_partial_success_counts_the_rejected_spans(self):
+        """A collector that takes part of a batch answers 200 with a
+        partial success (here as protoc encodes it): the spans it rejected
+        are not exported but lost, said once with its reason."""
+        bk.require_peers()
+        body = od.encode_export_response(
+            'partial_success { rejected_spans: 2 error_message: "quota exceeded for tenant" }')
+        err, stats = self.partial_success("http/protobuf", body)
+        self.assertIn("traceshim: otlp exporter: the OTLP endpoint rejected 2 of 3 spans: "
+                      "quota exceeded for tenant", err)
+        self.assertIn("traceshim: 2 spans not exported: 0 dropped on a full queue, 2 failed", err)
+        self.assertEqual((stats["exported"], stats["dropped_export_failed"]), (1, 2), stats)
+        self.assertEqual(stats["export_errors"], 0, stats)
+
+    def test_partial_success_in_json(self):
+        err, stats = self.partial_success(
+            "http/json", b'{"partialSuccess":{"rejectedSpans":"1","errorMessage":"span too old"}}')
+        self.assertIn("the OTLP endpoint rejected 1 of 3 spans: span too old", err)
+        self.assertEqual((stats["exported"], stats["dropped_export_failed"]), (2, 1), stats)
+
+    def test_partial_success_warning_only(self):
+        """A message with nothing rejected is a warning: every span counts
+        as exported. An empty partial success says nothing."""
+        bk.require_peers()
+        body = od.encode_export_response('partial_success { error_message: "slow down" }')
+        err, stats = self.partial_success("http/protobuf", body)
+        self.assertIn("traceshim: otlp exporter: the OTLP endpoint took the spans with a "
+                      "warning: slow down", err)
+        self.assertEqual((stats["exported"], stats["dropped_export_failed"]), (3, 0), stats)
+        self.assertNotIn("not exported", err)
+        err, stats = self.partial_success("http/json", b'{"partialSuccess":{}}')
+        self.assertNotIn("OTLP endpoint", err)
+        self.assertEqual((stats["exported"], stats["dropped_export_failed"]), (3, 0), stats)
 
     def test_400_is_not_retried_and_is_counted(self):
         c = self.collector([400])

@@ -44,10 +44,12 @@ import subprocess
 import sys
 
 __all__ = ["DecodeError", "PeersMissing", "decode_otlp_proto", "decode_otlp_proto_raw",
-           "parse_text_format", "from_otlp_json", "check_zipkin_v2"]
+           "parse_text_format", "from_otlp_json", "check_zipkin_v2", "encode_export_response"]
 
 REQUEST_TYPE = "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest"
 REQUEST_PROTO = "opentelemetry/proto/collector/trace/v1/trace_service.proto"
+RESPONSE_TYPE = "opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse"
+RESPONSE_PROTO = "export_response.proto"  # beside this file: see its head
 
 SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
               "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
@@ -95,6 +97,22 @@ def run_protoc(body):
     if p.returncode != 0:
         raise DecodeError("protoc rejects the body (%d bytes): %s"
                           % (len(body), p.stderr.decode("utf-8", "replace").strip()))
+    return p.stdout
+
+
+def encode_export_response(text):
+    """An ExportTraceServiceResponse, given in protobuf text format (e.g.
+    'partial_success { rejected_spans: 2 }'), encoded by protoc: the bytes
+    a collector answers with."""
+    if not shutil.which("protoc"):
+        raise PeersMissing("protoc is not on PATH (Debian: protobuf-compiler)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = subprocess.run(["protoc", "-I", here, "--encode=" + RESPONSE_TYPE, RESPONSE_PROTO],
+                       input=text.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    if p.returncode != 0:
+        raise DecodeError("protoc cannot encode %r: %s"
+                          % (text, p.stderr.decode("utf-8", "replace").strip()))
     return p.stdout
 
 

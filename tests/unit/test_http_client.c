@@ -571,6 +571,43 @@ static void test_retry_after(void **state)
     srv_finish();
 }
 
+/* Retry-After as a date (RFC 9110 allows either): the wait until then,
+ * by this host's clock; a date passed or a value that is neither asks for
+ * no wait. */
+static void test_retry_after_date(void **state)
+{
+    (void)state;
+    char ahead[160], passed[160];
+    time_t now = time(NULL), later = now + 100, before = now - 100;
+    struct tm tm;
+    strftime(ahead, sizeof ahead,
+             "HTTP/1.1 503 Service Unavailable\r\nRetry-After: %a, %d %b %Y %H:%M:%S GMT\r\n"
+             "Content-Length: 0\r\n\r\n",
+             gmtime_r(&later, &tm));
+    strftime(passed, sizeof passed,
+             "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %a, %d %b %Y %H:%M:%S GMT\r\n"
+             "Content-Length: 0\r\n\r\n",
+             gmtime_r(&before, &tm));
+    const struct srv_step script[] = {
+        ST_ACCEPT, ST_READ, ST_SEND(ahead), ST_READ, ST_SEND(passed), ST_READ,
+        ST_SEND("HTTP/1.1 503 Service Unavailable\r\nRetry-After: soon\r\n"
+                "Content-Length: 0\r\n\r\n"),
+        ST_END};
+    srv_start(script);
+    struct ts_http_response r;
+    post(&r, 2000);
+    assert_int_equal(r.status, 503);
+    /* 100 s, less the seconds the clock may have turned since */
+    assert_in_range(r.retry_after_s, 98, 100);
+    post(&r, 2000);
+    assert_int_equal(r.status, 429);
+    assert_int_equal(r.retry_after_s, 0);
+    post(&r, 2000);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after_s, 0);
+    srv_finish();
+}
+
 /* ------------------------------------------------------------- keep-alive */
 
 static void test_connection_close_vs_keep_alive(void **state)
@@ -787,6 +824,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_byte_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_byte_writes_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after_date, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_close_vs_keep_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_keep_alive_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fresh_connection_not_retried, setup, teardown),
