@@ -226,12 +226,15 @@ static bool exp_backoff(unsigned ms, uint64_t deadline_ms)
     return true;
 }
 
-/* Statuses after which the same request may succeed later (the OTLP/HTTP
- * specification's retryable set). */
+/* Statuses after which the same request may succeed later: the OTLP/HTTP
+ * specification's retryable set, and the failures it calls transient (no
+ * connection, a connection lost, an attempt past the exporter's timeout,
+ * as the SDKs retry them; a backend that took a batch and answered late
+ * gets it twice, which it can tell by the span ids). */
 static bool exp_retryable(int status)
 {
-    return status == TS_HTTP_ECONNECT || status == TS_HTTP_EIO || status == 429 ||
-           status == 502 || status == 503 || status == 504;
+    return status == TS_HTTP_ECONNECT || status == TS_HTTP_EIO || status == TS_HTTP_ETIMEOUT ||
+           status == 429 || status == 502 || status == 503 || status == 504;
 }
 
 /* POST msg with retries. Each attempt is bounded by the exporter's own

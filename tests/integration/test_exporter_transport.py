@@ -162,6 +162,22 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertGreaterEqual(c.times[1] - c.times[0], at_least)
         self.assertEqual(len(c.requests()), 2)
 
+    def test_timed_out_attempt_is_retried(self):
+        """An attempt that timed out (OTEL_EXPORTER_OTLP_TIMEOUT) is a
+        transient failure: the batch goes again, on a new connection."""
+        c = self.collector(["stall", 200])
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                               OTEL_EXPORTER_OTLP_TIMEOUT="300", OTEL_BSP_SCHEDULE_DELAY="100")
+        th.http_get(port, "/ok")
+        reqs = c.wait_requests(2, timeout=10)
+        self.assertGreaterEqual(c.times[1] - c.times[0], 0.3)
+        self.stop(srv)
+        self.assertEqual(len(c.requests()), 2)
+        self.assertEqual(reqs[0][2], reqs[1][2])
+        self.assertEqual(otlp_json_spans(reqs[1][2]),
+                         file_spans(th.read_spans(self.spans_file, strict=True)))
+        self.assertNotIn("not exported", srv.stderr().decode(), srv.describe())
+
     def test_429_retry_after_is_honoured(self):
         self.retry_after_waits(429, "1", 0.95)
 
