@@ -19,6 +19,7 @@
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/context.h"
+#include "../preload/cut_text.h"
 #include "../preload/ids.h"
 #include "../preload/process.h"
 #include "../preload/stacks.h"
@@ -379,26 +380,22 @@ static inline __attribute__((always_inline)) void attr_tls(struct ts_attrs *at,
         ts_attrs_cstr(at, "tls.protocol.version", version);
 }
 
-/* A bounded text being assembled (a span name, a URL): what does not fit
- * is cut off. snprintf would do, at several times the cost on a path that
- * runs for every request. text_put is forced inline: most pieces are
- * literals, whose length then picks the copy at compile time, and the
- * call cost more than the copy. */
-struct text {
-    char *buf;
-    size_t cap, len;
-};
-
-static inline __attribute__((always_inline)) void text_put(struct text *t, const char *s, size_t n)
+/* A span's name and a URL are assembled as cut texts (cut_text.h):
+ * snprintf would do, at several times the cost on a path that runs for
+ * every request. text_put is ts_cut_text_put with the span's short copy,
+ * forced inline: most pieces are literals, whose length then picks the
+ * copy at compile time, and the call cost more than the copy. */
+static inline __attribute__((always_inline)) void text_put(struct ts_cut_text *t, const char *s,
+                                                           size_t n)
 {
-    size_t room = t->cap - t->len;
+    size_t room = ts_cut_text_room(t);
     if (n > room)
         n = room;
     ts_span_copy_(t->buf + t->len, s, n); /* most pieces are short: no call into libc */
     t->len += n;
 }
 
-static void text_put_uint(struct text *t, unsigned v)
+static void text_put_uint(struct ts_cut_text *t, unsigned v)
 {
     char digits[10];
     size_t i = sizeof digits;
@@ -490,7 +487,7 @@ static void pending_named(struct pending *p, const struct req_view *v)
      * rather than copies (the buffer is empty: all of it is room). */
     struct ts_attrs at = ts_attrs_begin(&p->span);
     char *name = ts_attrs_room(&at);
-    struct text t = {name, SPAN_NAME_MAX, 0};
+    struct ts_cut_text t = {name, SPAN_NAME_MAX, 0};
     text_put(&t, method, method_len);
     text_put(&t, " ", 1);
     size_t route_at = t.len;
@@ -752,7 +749,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         port = c->peer_port;
     }
     char url_buf[511];
-    struct text url = {url_buf, sizeof url_buf, 0};
+    struct ts_cut_text url = {url_buf, sizeof url_buf, 0};
     if (req->target_len && req->target[0] != '/') { /* absolute form: a proxy's request */
         text_put(&url, req->target, req->target_len);
     } else {

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../preload/cut_text.h"
 #include "../preload/log.h"
 
 #define RULES_MAX 32
@@ -402,21 +403,11 @@ static inline void copy_short(char *dst, const char *src, size_t n)
     }
 }
 
-/* Append s[0..n) to out[*at..cap-1), as far as it fits. */
-static void put(char *out, size_t cap, size_t *at, const char *s, size_t n)
-{
-    size_t room = cap - 1 - *at;
-    if (n > room)
-        n = room;
-    memcpy(out + *at, s, n);
-    *at += n;
-}
-
 /* The built-in route of a path of any length: numeric, UUID and long hex
  * segments collapsed, the bytes between them copied as one run. */
 static size_t scanned_route(const char *path, size_t len, char *out, size_t cap)
 {
-    size_t at = 0;
+    struct ts_cut_text route = {out, cap - 1, 0}; /* a byte kept for the NUL */
     size_t run = 0; /* start of the bytes not yet copied */
     size_t i = 0;
     while (i < len) {
@@ -429,14 +420,14 @@ static size_t scanned_route(const char *path, size_t len, char *out, size_t cap)
             i++;
         const char *kind = segment_kind(path + seg, i - seg);
         if (kind) {
-            put(out, cap, &at, path + run, seg - run);
-            put(out, cap, &at, kind, strlen(kind));
+            ts_cut_text_put(&route, path + run, seg - run);
+            ts_cut_text_put(&route, kind, strlen(kind));
             run = i;
         }
     }
-    put(out, cap, &at, path + run, len - run);
-    out[at] = '\0';
-    return at;
+    ts_cut_text_put(&route, path + run, len - run);
+    out[route.len] = '\0';
+    return route.len;
 }
 
 /* Paths up to this long are classed whole before their segments are
@@ -564,22 +555,22 @@ static size_t builtin_route(const char *path, size_t len, char *out, size_t cap)
 static size_t expand(const char *tmpl, const char *path, const PCRE2_SIZE *ov, char *out,
                      size_t cap)
 {
-    size_t at = 0;
+    struct ts_cut_text route = {out, cap - 1, 0}; /* a byte kept for the NUL */
     for (const char *t = tmpl; *t; t++) {
         if (t[0] == '$' && t[1] == '$') {
-            put(out, cap, &at, "$", 1);
+            ts_cut_text_put(&route, "$", 1);
             t++;
         } else if (t[0] == '$' && t[1] >= '0' && t[1] <= '9') {
             int g = t[1] - '0';
             if (ov[2 * g] != PCRE2_UNSET && ov[2 * g + 1] >= ov[2 * g])
-                put(out, cap, &at, path + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
+                ts_cut_text_put(&route, path + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
             t++;
         } else {
-            put(out, cap, &at, t, 1);
+            ts_cut_text_put(&route, t, 1);
         }
     }
-    out[at] = '\0';
-    return at;
+    out[route.len] = '\0';
+    return route.len;
 }
 
 /* The route by the first TRACESHIM_ROUTES rule that matches, else the

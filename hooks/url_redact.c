@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../preload/ascii.h"
+#include "../preload/cut_text.h"
 #include "../preload/url.h"
 
 static const char redacted[] = "REDACTED";
@@ -59,40 +60,26 @@ bool ts_url_query_has_secret(const char *q, size_t len)
     return false;
 }
 
-struct writer {
-    char *out;
-    size_t cap, used;
-};
-
-static void put(struct writer *w, const char *s, size_t len)
-{
-    size_t room = w->cap - w->used;
-    if (len > room)
-        len = room;
-    memcpy(w->out + w->used, s, len);
-    w->used += len;
-}
-
-static void put_query(struct writer *w, const char *q, size_t len)
+static void put_query(struct ts_cut_text *w, const char *q, size_t len)
 {
     struct param prm;
     for (size_t at = 0; next_param(q, len, &at, &prm);) {
         if (prm.p != q)
-            put(w, "&", 1);
+            ts_cut_text_put(w, "&", 1);
         if (prm.secret) {
-            put(w, prm.p, prm.nlen + 1); /* the name and its '=' */
-            put(w, redacted, sizeof redacted - 1);
+            ts_cut_text_put(w, prm.p, prm.nlen + 1); /* the name and its '=' */
+            ts_cut_text_put(w, redacted, sizeof redacted - 1);
         } else {
-            put(w, prm.p, prm.len);
+            ts_cut_text_put(w, prm.p, prm.len);
         }
     }
 }
 
 size_t ts_url_query_redact(const char *q, size_t len, char *out, size_t cap)
 {
-    struct writer w = {out, cap, 0};
+    struct ts_cut_text w = {out, cap, 0};
     put_query(&w, q, len);
-    return w.used;
+    return w.len;
 }
 
 /* Where an absolute URL's parts are: its userinfo u[user..at) when it has
@@ -140,21 +127,21 @@ size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap)
 {
     struct url_parts pt;
     url_parts(u, len, &pt);
-    struct writer w = {out, cap, 0};
+    struct ts_cut_text w = {out, cap, 0};
     size_t done = 0;
     if (pt.at > pt.user) {
-        put(&w, u, pt.user);
+        ts_cut_text_put(&w, u, pt.user);
         bool password = memchr(u + pt.user, ':', pt.at - pt.user) != NULL;
-        put(&w, password ? "REDACTED:REDACTED" : "REDACTED", password ? 17 : 8);
+        ts_cut_text_put(&w, password ? "REDACTED:REDACTED" : "REDACTED", password ? 17 : 8);
         done = pt.at;
     }
     if (pt.query) {
-        put(&w, u + done, pt.query - done);
+        ts_cut_text_put(&w, u + done, pt.query - done);
         put_query(&w, u + pt.query, pt.query_end - pt.query);
         done = pt.query_end;
     }
-    put(&w, u + done, len - done);
-    return w.used;
+    ts_cut_text_put(&w, u + done, len - done);
+    return w.len;
 }
 
 /* An argument "Name: value" whose header carries a credential, also as
@@ -221,7 +208,7 @@ static bool curl_or_wget(const char *args, size_t len)
 
 size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
 {
-    struct writer w = {out, cap, 0};
+    struct ts_cut_text w = {out, cap, 0};
     bool value_next = false;
     bool options = curl_or_wget(args, len);
     for (size_t at = 0; at < len;) {
@@ -230,22 +217,22 @@ size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
         size_t alen = nul ? (size_t)(nul - a) : len - at;
         at += alen + 1;
         if (a != args)
-            put(&w, " ", 1);
+            ts_cut_text_put(&w, " ", 1);
         size_t keep;
         if (value_next) {
-            put(&w, redacted, sizeof redacted - 1);
+            ts_cut_text_put(&w, redacted, sizeof redacted - 1);
         } else if ((keep = credential_header(a, alen)) ||
                    (options && (keep = credential_assignment(a, alen)))) {
-            put(&w, a, keep);
+            ts_cut_text_put(&w, a, keep);
             if (a[keep - 1] == ':') /* "Name:" then " REDACTED", as a header reads */
-                put(&w, " ", 1);
-            put(&w, redacted, sizeof redacted - 1);
+                ts_cut_text_put(&w, " ", 1);
+            ts_cut_text_put(&w, redacted, sizeof redacted - 1);
         } else if (ts_url_has_secret(a, alen)) {
-            w.used += ts_url_redact(a, alen, w.out + w.used, w.cap - w.used);
+            w.len += ts_url_redact(a, alen, w.buf + w.len, ts_cut_text_room(&w));
         } else {
-            put(&w, a, alen);
+            ts_cut_text_put(&w, a, alen);
         }
         value_next = options && !value_next && credential_option(a, alen);
     }
-    return w.used;
+    return w.len;
 }

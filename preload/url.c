@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ascii.h"
+#include "cut_text.h"
 
 /* A decimal port 1..65535 in s[0..len). */
 static bool parse_port(const char *s, size_t len, uint16_t *out)
@@ -93,16 +94,6 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
     return NULL;
 }
 
-/* Appends s[0..n) to out[*o..cap - 1), as much as fits. */
-static void shown_put(char *out, size_t cap, size_t *o, const char *s, size_t n)
-{
-    size_t room = cap - 1 - *o;
-    if (n > room)
-        n = room;
-    memcpy(out + *o, s, n);
-    *o += n;
-}
-
 #define HIDDEN "(not shown)"
 
 size_t ts_url_scheme_len(const char *s, size_t len)
@@ -118,39 +109,40 @@ size_t ts_url_scheme_len(const char *s, size_t len)
 
 void ts_url_shown(const char *text, char *out, size_t cap)
 {
-    size_t o = 0, len = strlen(text);
+    size_t len = strlen(text);
+    struct ts_cut_text o = {out, cap - 1, 0}; /* a byte kept for the NUL */
     const char *auth = text + ts_url_scheme_len(text, len);
     /* A user and password end at the text's last '@': a password may hold
      * an unescaped '/', '?' or '#' (the URL is refused then, and this is
      * its message), and hiding too much of a query or path is harmless. */
     const char *at = memrchr(auth, '@', len - (size_t)(auth - text));
     if (at) {
-        shown_put(out, cap, &o, text, (size_t)(auth - text));
-        shown_put(out, cap, &o, HIDDEN, sizeof HIDDEN - 1);
+        ts_cut_text_put(&o, text, (size_t)(auth - text));
+        ts_cut_text_put(&o, HIDDEN, sizeof HIDDEN - 1);
         text = at;
         len = strlen(text);
     }
     const char *query = memchr(text, '?', len);
     if (!query) {
-        shown_put(out, cap, &o, text, len);
-        out[o] = '\0';
+        ts_cut_text_put(&o, text, len);
+        out[o.len] = '\0';
         return;
     }
-    shown_put(out, cap, &o, text, (size_t)(query - text) + 1);
+    ts_cut_text_put(&o, text, (size_t)(query - text) + 1);
     /* each parameter's name, its value hidden, up to a fragment */
     const char *q = query + 1, *end = q + strcspn(q, "#");
     while (q < end) {
         size_t plen = strcspn(q, "&#");
         const char *eq = memchr(q, '=', plen);
-        shown_put(out, cap, &o, q, eq ? (size_t)(eq - q) + 1 : plen);
+        ts_cut_text_put(&o, q, eq ? (size_t)(eq - q) + 1 : plen);
         if (eq)
-            shown_put(out, cap, &o, HIDDEN, sizeof HIDDEN - 1);
+            ts_cut_text_put(&o, HIDDEN, sizeof HIDDEN - 1);
         q += plen;
         if (q < end) { /* the '&' */
-            shown_put(out, cap, &o, q, 1);
+            ts_cut_text_put(&o, q, 1);
             q++;
         }
     }
-    shown_put(out, cap, &o, end, strlen(end));
-    out[o] = '\0';
+    ts_cut_text_put(&o, end, strlen(end));
+    out[o.len] = '\0';
 }

@@ -1,0 +1,34 @@
+/* cut_text.h — text built in a fixed buffer and cut where the buffer ends:
+ * for texts kept or shown whole when they fit and cut when they do not (a
+ * URL with its secrets hidden, a route, a span's name, a redacted command
+ * line). No NUL is written; a caller that needs one leaves a byte for it
+ * out of cap. Inline: the pieces are short, and a call would cost more
+ * than most copies. */
+#ifndef TS_CUT_TEXT_H
+#define TS_CUT_TEXT_H
+
+#include <stddef.h>
+#include <string.h>
+
+struct ts_cut_text {
+    char *buf;
+    size_t cap, len;
+};
+
+/* Room left in t. */
+static inline size_t ts_cut_text_room(const struct ts_cut_text *t)
+{
+    return t->cap - t->len;
+}
+
+/* Append s[0..n), as much of it as fits. */
+static inline void ts_cut_text_put(struct ts_cut_text *t, const char *s, size_t n)
+{
+    size_t room = ts_cut_text_room(t);
+    if (n > room)
+        n = room;
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+}
+
+#endif
