@@ -558,7 +558,7 @@ void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx 
     memcpy(mine->trace_id, s->trace_id, TS_TRACE_ID_LEN);
     memcpy(mine->span_id, s->span_id, TS_SPAN_ID_LEN);
     mine->valid = true;
-    s->sampled = mine->sampling != TS_SAMPLING_DENY;
+    s->sampled = ts_sampling_span_flags(mine->sampling);
 }
 
 /* A sampling decision that came without ids (B3 allows "b3: 0", "1" or
@@ -569,7 +569,7 @@ static void take_decision_alone(struct pending *p, struct ts_ctx *mine, uint8_t 
     if (decision == TS_SAMPLING_DEFER)
         return;
     mine->sampling = decision;
-    p->span.sampled = decision != TS_SAMPLING_DENY;
+    p->span.sampled = ts_sampling_span_flags(decision);
 }
 
 /* A proxy's outgoing request forwards the context of a request it is

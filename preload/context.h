@@ -37,6 +37,17 @@ static inline bool ts_ctx_sampled(const struct ts_ctx *c)
     return c->sampling != TS_SAMPLING_DENY;
 }
 
+/* What a span started in a context with this sampling decision records
+ * of it (ts_span.sampled): a debug context makes a debug span, which the
+ * exporters say (a plain "sampled" would let a Zipkin or Jaeger
+ * collector's own sampling drop a trace its sender forced). */
+static inline uint8_t ts_sampling_span_flags(uint8_t sampling)
+{
+    if (sampling == TS_SAMPLING_DENY)
+        return 0;
+    return sampling == TS_SAMPLING_DEBUG ? TS_SPAN_SAMPLED | TS_SPAN_DEBUG : TS_SPAN_SAMPLED;
+}
+
 /* The calling thread's current server span, or NULL when it serves none.
  * Set by the HTTP server logic when a request head has been read, cleared
  * when its response is complete. */

@@ -47,13 +47,22 @@ struct ts_attr {
     int64_t num; /* TS_ATTR_INT / TS_ATTR_BOOL */
 };
 
+/* ts_span.sampled: 0 when the span is not to be exported, else these
+ * bits. TS_SPAN_DEBUG never comes alone (a debug span is 3), so that
+ * `if (s->sampled)` still asks whether the span is exported. */
+#define TS_SPAN_SAMPLED 1
+/* The trace was forced by B3's debug flag (X-B3-Flags: 1, b3 "d"): the
+ * Zipkin and Jaeger exporters pass it on (Zipkin's "debug", Jaeger's flag
+ * 2), so that their collectors keep the span whatever they sample. */
+#define TS_SPAN_DEBUG 2
+
 struct ts_span {
     uint8_t trace_id[TS_TRACE_ID_LEN];
     uint8_t span_id[TS_SPAN_ID_LEN];
     uint8_t parent_id[TS_SPAN_ID_LEN]; /* all zero: a root span */
     uint8_t kind;                      /* enum ts_span_kind */
     uint8_t status;                    /* enum ts_status */
-    uint8_t sampled;                   /* 1 when the span is to be exported */
+    uint8_t sampled;                   /* 0, or TS_SPAN_SAMPLED [| TS_SPAN_DEBUG] */
     uint8_t nattrs;
     uint8_t nframes;   /* entries of frames[] in use (0: no stack) */
     uint64_t start_ns; /* nanoseconds since the Unix epoch */

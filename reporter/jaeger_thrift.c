@@ -24,8 +24,11 @@ enum jt_tag_type { JT_TAG_STRING = 0, JT_TAG_BOOL = 2, JT_TAG_LONG = 3 };
 /* jaeger.thrift's enum SpanRefType. */
 #define JT_REF_CHILD_OF 0
 
-/* Span.flags: 1 = sampled (the reporter only sees sampled spans). */
+/* Span.flags: 1 = sampled (the reporter only sees sampled spans), 2 =
+ * debug (B3's debug flag: the agent and collector keep the span whatever
+ * they sample). */
 #define JT_FLAG_SAMPLED 1
+#define JT_FLAG_DEBUG 2
 
 /* ------------------------------------------------------------------ tags */
 
@@ -313,7 +316,8 @@ void ts_jaeger_thrift_span(struct ts_json_buf *spans, const struct ts_span *s, b
         prev = 6;
     }
     o = ts_tc_put_field_header(o, TS_TC_I32, 7, prev); /* flags */
-    o = ts_put_varint(o, ts_tc_zigzag32(JT_FLAG_SAMPLED));
+    int32_t flags = s->sampled & TS_SPAN_DEBUG ? JT_FLAG_SAMPLED | JT_FLAG_DEBUG : JT_FLAG_SAMPLED;
+    o = ts_put_varint(o, ts_tc_zigzag32(flags));
     uint64_t dur_ns = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
     o = jt_put_i64_field(o, 8, 7, ts_tc_zigzag64((int64_t)(s->start_ns / 1000))); /* µs */
     o = jt_put_i64_field(o, 9, 8, ts_tc_zigzag64((int64_t)(dur_ns / 1000)));      /* µs */

@@ -3,7 +3,8 @@
  * The span model is the one of openzipkin/zipkin-api zipkin2-api.yaml:
  * ids as lower-case hex, times in microseconds, the process as the local
  * endpoint, the connection's other side as the remote endpoint, and every
- * attribute as a string tag. */
+ * attribute as a string tag, then the resource's attributes too (Zipkin
+ * has no resource). */
 #include "zipkin_json.h"
 
 #include <arpa/inet.h>
@@ -53,14 +54,22 @@ static enum zk_role zk_role_of(const char *key)
     return ZK_OTHER;
 }
 
-/* A key's role and a hash of its text, together in one word: a key-table
- * entry's info, or worked out for a key that has no entry. */
-static uint32_t zk_key_info(const char *key, size_t klen)
+/* A hash of a key's text (FNV-1a), cut to the bits a key's info word
+ * has beside its role. The span's keys and the resource's are compared by
+ * it first. */
+static uint32_t zk_key_hash(const char *key, size_t klen)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
+    uint32_t h = 2166136261u;
     for (size_t i = 0; i < klen; i++)
         h = (h ^ (unsigned char)key[i]) * 16777619u;
-    return h << 4 | (uint32_t)zk_role_of(key);
+    return h & 0x0fffffffu;
+}
+
+/* A key's role and its hash, together in one word: a key-table entry's
+ * info, or worked out for a key that has no entry. */
+static uint32_t zk_key_info(const char *key, size_t klen)
+{
+    return zk_key_hash(key, klen) << 4 | (uint32_t)zk_role_of(key);
 }
 
 #define ZK_ROLE(info) ((enum zk_role)((info) & 15))
@@ -81,19 +90,76 @@ static size_t zk_key_frag(char *text, const char *key, size_t klen, size_t *at, 
 
 static struct ts_key_frags zk_keys; /* reporter thread only */
 
+/* ------------------------------------------------------------ the process */
+
+/* Zipkin has no resource: the resource attributes go into every span's
+ * tags, as OpenTelemetry's Zipkin exporters do (the JS SDK's, the
+ * Collector's), but service.name, which is the serviceName. That text is
+ * the same for every span of a resource, so it is made once and copied;
+ * a span attribute with the key of one of them (its own value wins)
+ * makes the copy leave that one out. */
+
+/* One resource tag, within zk_res's texts. */
+struct zk_res_tag {
+    uint32_t hash;  /* zk_key_hash of the key as written */
+    size_t key_off; /* the key as written (valid UTF-8) in zk_res.keys */
+    size_t key_len;
+    size_t end; /* where the tag ends in zk_res.tags */
+};
+
+_Static_assert(TS_RESOURCE_MAX_ATTRS <= 64, "a bit of a uint64_t per resource tag");
+
+/* What is kept of this process: the same for every span until the
+ * resource is rebuilt (after fork). Reporter thread only. */
+static struct {
+    unsigned generation;      /* of the resource written here; 0: none yet */
+    struct ts_json_buf local; /* ,"localEndpoint":{...} */
+    struct ts_json_buf tags;  /* ,"key":"value" for each resource tag */
+    struct ts_json_buf keys;  /* the tags' keys, one after another */
+    struct zk_res_tag tag[TS_RESOURCE_MAX_ATTRS];
+    size_t ntags;
+    /* A bit per tag key hash (mod 256): an attribute key whose bit is
+     * clear, nearly every one, is no tag's, and no key is compared. */
+    uint64_t filter[4];
+} zk_res;
+
+/* False when no resource tag's key has this zk_key_hash: a look at one
+ * bit, inline, for each attribute of each span. */
+static inline bool zk_res_may_name(uint32_t hash)
+{
+    return zk_res.filter[hash >> 6 & 3] >> (hash & 63) & 1;
+}
+
+/* The bit of the resource tag whose key is key (hash: its zk_key_hash),
+ * or 0 when none has it. */
+static __attribute__((noinline)) uint64_t zk_res_tag_named(const char *key, uint32_t hash)
+{
+    for (size_t i = 0; i < zk_res.ntags; i++) {
+        const struct zk_res_tag *t = &zk_res.tag[i];
+        if (t->hash == hash && strlen(key) == t->key_len &&
+            memcmp(key, zk_res.keys.data + t->key_off, t->key_len) == 0)
+            return (uint64_t)1 << i;
+    }
+    return 0;
+}
+
 /* What one look at a span's attributes finds: each attribute's key entry
  * (NULL: none), which to write (known, and the first with its key: Zipkin
  * tags are a map, so when a key repeats the first value is the one
- * written), and the first attribute with each key the encoder looks for. */
+ * written), the first attribute with each key the encoder looks for, and
+ * the resource tags whose keys the attributes have (a bit per tag of
+ * zk_res). */
 struct zk_attrs {
     const struct ts_key_frag *key[TS_SPAN_MAX_ATTRS];
     bool write[TS_SPAN_MAX_ATTRS];
     const struct ts_attr *role[ZK_NROLES];
+    uint64_t res_taken;
 };
 
 static void zk_look(const struct ts_span *s, struct zk_attrs *z)
 {
     memset(z->role, 0, sizeof z->role);
+    z->res_taken = 0;
     uint32_t hash[TS_SPAN_MAX_ATTRS];
     uint64_t seen = 0; /* a bit per hash value (mod 64) of the keys so far */
     size_t n = ts_span_nattrs(s);
@@ -115,6 +181,8 @@ static void zk_look(const struct ts_span *s, struct zk_attrs *z)
         if (repeated)
             continue;
         z->write[i] = true;
+        if (zk_res_may_name(hash[i]))
+            z->res_taken |= zk_res_tag_named(a->key, hash[i]);
         if (ZK_ROLE(info) != ZK_OTHER)
             z->role[ZK_ROLE(info)] = a;
     }
@@ -179,35 +247,102 @@ static void zk_port(struct ts_json_buf *b, const struct ts_attr *a)
         ts_json_buf_commit(b, ts_put_i64(TS_PUT_LIT(o, ",\"port\":"), a->num));
 }
 
-/* This process as the local endpoint: the same for every
- * span until the resource is rebuilt (after fork), so kept. Reporter
- * thread only. */
-static struct {
-    unsigned generation; /* of the resource written here; 0: none yet */
-    struct ts_json_buf bytes;
-} zk_local;
+/* True when a resource attribute with the key key[0..n) (as written) is
+ * not a tag: service.name (the serviceName), a key the tags have already
+ * (two keys can read the same once made valid UTF-8), and the tags
+ * zk_tags writes itself, the status and the scope (a resource "error"
+ * would mark every span of the process failed). */
+static bool zk_res_key_left_out(const char *key, size_t n)
+{
+    static const char *const own[] = {"service.name", "otel.status_code", "error",
+                                      "otel.scope.name", "otel.scope.version"};
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+        if (strlen(own[i]) == n && memcmp(own[i], key, n) == 0)
+            return true;
+    for (size_t i = 0; i < zk_res.ntags; i++) {
+        const struct zk_res_tag *t = &zk_res.tag[i];
+        if (t->key_len == n && memcmp(zk_res.keys.data + t->key_off, key, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A resource attribute's value as a tag's (a string), as zk_put_attr_text
+ * writes an attribute's. */
+static void zk_res_value(struct ts_json_buf *b, const struct ts_resource_attr *a)
+{
+    switch (a->type) {
+    case TS_ATTR_STR:
+        ts_json_buf_string(b, a->str, a->slen);
+        break;
+    case TS_ATTR_INT:
+        ts_json_buf_append_char(b, '"');
+        ts_json_buf_i64(b, a->num);
+        ts_json_buf_append_char(b, '"');
+        break;
+    default:
+        ts_json_buf_append_cstr(b, a->num ? "\"true\"" : "\"false\"");
+        break;
+    }
+}
+
+/* The resource's tags, in its order. */
+static void zk_res_tags_build(const struct ts_resource *r)
+{
+    struct ts_json_buf *keys = &zk_res.keys, *tags = &zk_res.tags;
+    for (size_t i = 0; i < r->nattrs && i < TS_RESOURCE_MAX_ATTRS; i++) {
+        const struct ts_resource_attr *a = &r->attrs[i];
+        if (a->type > TS_ATTR_BOOL)
+            continue;
+        size_t key_off = keys->len;
+        ts_json_buf_utf8(keys, a->key, a->klen);
+        if (keys->failed)
+            return;
+        size_t key_len = keys->len - key_off;
+        if (zk_res_key_left_out(keys->data + key_off, key_len)) {
+            ts_json_buf_truncate(keys, key_off);
+            continue;
+        }
+        uint32_t hash = zk_key_hash(keys->data + key_off, key_len);
+        ts_json_buf_append_char(tags, ',');
+        ts_json_buf_string(tags, keys->data + key_off, key_len);
+        ts_json_buf_append_char(tags, ':');
+        zk_res_value(tags, a);
+        zk_res.tag[zk_res.ntags++] = (struct zk_res_tag){hash, key_off, key_len, tags->len};
+        zk_res.filter[hash >> 6 & 3] |= (uint64_t)1 << (hash & 63);
+    }
+}
 
 /* "localEndpoint": this process, its service name and address. No port:
  * a server span's server.port is the one its request named (a proxy in
  * front names its own), not the one this process listens on. The whole
  * object, closing brace included, is the same for every span. */
-static void zk_local_endpoint(struct ts_json_buf *b)
+static void zk_local_build(const struct ts_resource *r)
+{
+    struct ts_json_buf *l = &zk_res.local;
+    ts_json_buf_append_cstr(l, ",\"localEndpoint\":{\"serviceName\":");
+    ts_json_buf_string(l, r->service_name, strlen(r->service_name));
+    zk_ip(l, ",", r->ip, strnlen(r->ip, sizeof r->ip));
+    ts_json_buf_append_char(l, '}');
+}
+
+/* zk_res made for the resource as it is now; false when it could not be
+ * (out of memory). */
+static bool zk_res_current(void)
 {
     const struct ts_resource *r = ts_resource_get();
-    struct ts_json_buf *l = &zk_local.bytes;
-    if (zk_local.generation != r->generation || l->failed) {
-        ts_json_buf_reset(l);
-        ts_json_buf_append_cstr(l, ",\"localEndpoint\":{\"serviceName\":");
-        ts_json_buf_string(l, r->service_name, strlen(r->service_name));
-        zk_ip(l, ",", r->ip, strnlen(r->ip, sizeof r->ip));
-        ts_json_buf_append_char(l, '}');
-        zk_local.generation = l->failed ? 0 : r->generation;
-    }
-    if (l->failed) {
-        b->failed = true;
-        return;
-    }
-    ts_json_buf_append(b, l->data, l->len);
+    if (zk_res.generation == r->generation)
+        return true;
+    ts_json_buf_reset(&zk_res.local);
+    ts_json_buf_reset(&zk_res.tags);
+    ts_json_buf_reset(&zk_res.keys);
+    zk_res.ntags = 0;
+    memset(zk_res.filter, 0, sizeof zk_res.filter);
+    zk_local_build(r);
+    zk_res_tags_build(r);
+    bool made = !zk_res.local.failed && !zk_res.tags.failed && !zk_res.keys.failed;
+    zk_res.generation = made ? r->generation : 0;
+    return made;
 }
 
 /* "remoteEndpoint": the other side of the connection, left out when
@@ -250,13 +385,31 @@ static void zk_remote_endpoint(struct ts_json_buf *b, const struct ts_span *s,
     ts_json_buf_append_char(b, '}');
 }
 
-/* "tags": every attribute as a string, then the status the way Zipkin
- * users look for it (OpenTelemetry's Zipkin exporter does the same):
- * otel.status_code when set, and an "error" tag on errors, whose value
- * says what went wrong when the span knows; last the instrumentation
- * scope (otel.scope.name and .version: the OpenTelemetry mapping to
- * non-OTLP formats). A key the attributes already have is not written
- * twice. */
+/* The resource's tags but the ones in taken (a bit per tag: the span's
+ * attributes have their keys), after first's comma rule. Returns
+ * whether the next tag is still the first. */
+static __attribute__((noinline)) bool zk_res_tags_but(struct ts_json_buf *b, uint64_t taken,
+                                                      bool first)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < zk_res.ntags; i++) {
+        size_t end = zk_res.tag[i].end;
+        if (!(taken >> i & 1)) {
+            ts_json_buf_append(b, zk_res.tags.data + start + first, end - start - first);
+            first = false;
+        }
+        start = end;
+    }
+    return first;
+}
+
+/* "tags": every attribute as a string, then the resource's attributes
+ * (Zipkin has no resource), then the status the way Zipkin users look for
+ * it (OpenTelemetry's Zipkin exporter does the same): otel.status_code
+ * when set, and an "error" tag on errors, whose value says what went
+ * wrong when the span knows; last the instrumentation scope
+ * (otel.scope.name and .version: the OpenTelemetry mapping to non-OTLP
+ * formats). A key the attributes already have is not written twice. */
 static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct zk_attrs *z)
 {
     bool first = true; /* no comma before the first tag */
@@ -284,6 +437,12 @@ static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct
         }
         first = false;
         ts_json_buf_commit(b, zk_put_attr_text(o, s, a));
+    }
+    if (zk_res.ntags && !z->res_taken) { /* nearly every span: one copy */
+        ts_json_buf_append(b, zk_res.tags.data + first, zk_res.tags.len - first);
+        first = false;
+    } else if (zk_res.ntags) {
+        first = zk_res_tags_but(b, z->res_taken, first);
     }
     const struct ts_attr *why = z->role[ZK_ERROR_TYPE] ? z->role[ZK_ERROR_TYPE]
                                                         : z->role[ZK_HTTP_STATUS];
@@ -318,6 +477,10 @@ static struct ts_digits_memo zk_times;
 
 void ts_zipkin_json_span(struct ts_json_buf *b, const struct ts_span *s, bool first)
 {
+    if (!zk_res_current()) {
+        b->failed = true;
+        return;
+    }
     struct zk_attrs z;
     zk_look(s, &z);
     size_t name_len;
@@ -351,10 +514,15 @@ void ts_zipkin_json_span(struct ts_json_buf *b, const struct ts_span *s, bool fi
     o = TS_PUT_LIT(o, ",\"duration\":");
     o = ts_put_u64(o, dur ? dur : 1);
     ts_json_buf_commit(b, o);
-    zk_local_endpoint(b);
+    ts_json_buf_append(b, zk_res.local.data, zk_res.local.len);
     zk_remote_endpoint(b, s, &z);
     zk_tags(b, s, &z);
-    ts_json_buf_append_char(b, '}');
+    /* Zipkin's debug: its collector keeps the span whatever it samples */
+    static const char debug_end[] = ",\"debug\":true}";
+    if (s->sampled & TS_SPAN_DEBUG)
+        ts_json_buf_append(b, debug_end, sizeof debug_end - 1);
+    else
+        ts_json_buf_append_char(b, '}');
 }
 
 size_t ts_zipkin_json_bound(size_t spans_len, size_t nspans)
@@ -388,8 +556,13 @@ static void zk_forget(void)
 {
     ts_key_frags_forget(&zk_keys);
     memset(&zk_times, 0, sizeof zk_times);
-    ts_json_buf_init(&zk_local.bytes); /* leaked on purpose: may be mid-realloc */
-    zk_local.generation = 0;
+    /* leaked on purpose: may be mid-realloc */
+    ts_json_buf_init(&zk_res.local);
+    ts_json_buf_init(&zk_res.tags);
+    ts_json_buf_init(&zk_res.keys);
+    zk_res.ntags = 0;
+    memset(zk_res.filter, 0, sizeof zk_res.filter);
+    zk_res.generation = 0;
 }
 
 const struct ts_encoder ts_encoder_zipkin_json = {

@@ -16,7 +16,8 @@
  *   [process]   service, host and executable name, OTEL_RESOURCE_ATTRIBUTES
  *               (strings, below), a 4-byte pid
  *   per span    32 id bytes, an id mode byte (bits: 0 root, 1 64-bit trace
- *               id, 2 zero span id, 3 zero trace id, 4 end = start + u32),
+ *               id, 2 zero span id, 3 zero trace id, 4 end = start + u32,
+ *               5 a debug span: B3's debug flag),
  *               kind, status, start and end times, then up to 31 operations:
  *               set the name, add a string / int / bool attribute (keys from
  *               a table: the shim's own, the ones the encoders look for,
@@ -45,7 +46,8 @@
  *    RFC 8259 parser), has no repeated key in any object, and reads back as
  *    the spans: ids, name, kind, times, every attribute / tag in order,
  *    status, endpoints, and the process (service name, pid, executable,
- *    host);
+ *    host; Zipkin: the resource's attributes among every span's tags),
+ *    Zipkin's debug on a debug span only;
  *  - OTLP protobuf: a well-formed message tree in which every field is one
  *    the schema has (ExportTraceServiceRequest > ResourceSpans > Resource /
  *    ScopeSpans > Span > KeyValue > AnyValue, Status) with its wire type,
@@ -344,7 +346,7 @@ static struct ts_span *build_span(struct cursor *c, uint8_t flags)
         memset(s->trace_id, 0, sizeof s->trace_id);
     s->kind = take_u8(c);
     s->status = take_u8(c);
-    s->sampled = 1;
+    s->sampled = mode & 32 ? TS_SPAN_SAMPLED | TS_SPAN_DEBUG : TS_SPAN_SAMPLED;
     s->start_ns = take_uint(c, 8);
     s->end_ns = mode & 16 ? s->start_ns + take_uint(c, 4) : take_uint(c, 8);
     build_ops(c, s);
@@ -669,9 +671,58 @@ static void tag_literal(struct want_tag *t, const char *key, const char *text)
     t->vlen = strlen(t->text);
 }
 
-/* The tags zipkin_json.c documents: each key once (its first value), then
- * otel.status_code for OK/ERROR and "error" for ERROR, unless an attribute
- * has that key already. */
+/* True when key[0..n) is one of the tags out[0..nout). */
+static bool tag_named(const struct want_tag *out, size_t nout, const char *key, size_t n)
+{
+    for (size_t i = 0; i < nout; i++)
+        if (strlen(out[i].key) == n && memcmp(out[i].key, key, n) == 0)
+            return true;
+    return false;
+}
+
+/* The resource's attributes as tags after the span's own out[0..n):
+ * their keys as written (valid UTF-8), not service.name (the serviceName)
+ * nor the status and scope tags (the span's own), each key once, the
+ * first with it winning (the span's before the resource's). Returns the
+ * new count. */
+static size_t zipkin_resource_tags(struct want_tag *out, size_t n)
+{
+    static const char *const left_out[] = {"service.name", "otel.status_code", "error",
+                                           "otel.scope.name", "otel.scope.version"};
+    /* the keys made valid UTF-8, each NUL-terminated (a key holds none) */
+    static char keys[3 * sizeof ts_cfg.resource_attrs + 4 * TS_RESOURCE_MAX_ATTRS];
+    size_t used = 0;
+    const struct ts_resource *r = ts_resource_get();
+    for (size_t i = 0; i < r->nattrs; i++) {
+        const struct ts_resource_attr *a = &r->attrs[i];
+        char *key = keys + used;
+        CHECK(3 * a->klen + 1 <= sizeof keys - used);
+        size_t klen = utf8_expect_clean((const uint8_t *)a->key, a->klen, (uint8_t *)key);
+        CHECK(memchr(key, '\0', klen) == NULL);
+        key[klen] = '\0';
+        bool skip = tag_named(out, n, key, klen);
+        for (size_t k = 0; k < sizeof left_out / sizeof *left_out && !skip; k++)
+            skip = strcmp(key, left_out[k]) == 0;
+        if (skip)
+            continue;
+        used += klen + 1;
+        out[n].key = key;
+        if (a->type == TS_ATTR_STR) {
+            out[n].val = (const uint8_t *)a->str;
+            out[n].vlen = a->slen;
+        } else {
+            CHECK(a->type == TS_ATTR_INT);
+            char d[24];
+            tag_literal(&out[n], key, dec_i64(a->num, d));
+        }
+        n++;
+    }
+    return n;
+}
+
+/* The tags zipkin_json.c documents: each key once (its first value), the
+ * resource's, then otel.status_code for OK/ERROR and "error" for ERROR,
+ * unless an attribute has that key already. */
 static size_t zipkin_tags(const struct ts_span *s, const struct want_attr *w, size_t nw,
                           struct want_tag *out)
 {
@@ -682,6 +733,7 @@ static size_t zipkin_tags(const struct ts_span *s, const struct want_attr *w, si
         out[n].key = w[i].key;
         tag_value_of(&out[n++], &w[i]);
     }
+    n = zipkin_resource_tags(out, n);
     if ((s->status == TS_STATUS_OK || s->status == TS_STATUS_ERROR) &&
         !first_with_key(w, nw, "otel.status_code"))
         tag_literal(&out[n++], "otel.status_code", s->status == TS_STATUS_OK ? "OK" : "ERROR");
@@ -797,7 +849,7 @@ static void zipkin_expect_span(const ts_json *v, const struct ts_span *s)
         CHECK(!ts_json_get(v, "remoteEndpoint"));
     }
 
-    struct want_tag tags[TS_SPAN_MAX_ATTRS + 4];
+    static struct want_tag tags[TS_SPAN_MAX_ATTRS + TS_RESOURCE_MAX_ATTRS + 4];
     size_t ntags = zipkin_tags(s, w, nw, tags);
     const ts_json *got = json_member(v, "tags");
     CHECK(ts_json_is(got, TS_JSON_OBJECT) && ts_json_len(got) == ntags);
@@ -805,6 +857,13 @@ static void zipkin_expect_span(const ts_json *v, const struct ts_span *s)
         const ts_json_member *m = ts_json_member_at(got, i);
         CHECK(same_cstr(tags[i].key, m->key, m->key_len));
         json_expect_text(&m->value, tags[i].val, tags[i].vlen);
+    }
+    if (s->sampled & TS_SPAN_DEBUG) { /* B3's debug flag */
+        bool debug;
+        CHECK(ts_json_bool(json_member(v, "debug"), &debug) && debug);
+        members++;
+    } else {
+        CHECK(!ts_json_get(v, "debug"));
     }
     CHECK(ts_json_len(v) == members);
 }
@@ -1185,7 +1244,7 @@ static void tc_expect_span(struct rd *r, const struct ts_span *s)
         tc_expect_stop(r);
     }
     tc_expect_field(r, &last, 7, RD_I32);
-    CHECK(tc_i32(r) == 1); /* flags: sampled */
+    CHECK(tc_i32(r) == (s->sampled & TS_SPAN_DEBUG ? 3 : 1)); /* flags: sampled, debug */
     tc_expect_field(r, &last, 8, RD_I64);
     CHECK(tc_i64(r) == (int64_t)(s->start_ns / 1000));
     uint64_t dur = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;

@@ -11,7 +11,9 @@ same spans (NAME.expect.json). Here:
     parent, name, kind, times, attributes in order, status, resource,
     scope), what its OTLP/JSON twin says;
   * every Zipkin dump must pass check_zipkin_v2 (the v2 API spec) and hold
-    exactly what the Zipkin mapping of its OTLP/JSON twin gives;
+    exactly what the Zipkin mapping of its OTLP/JSON twin gives (the
+    resource's attributes among each span's tags; B3's debug flag, which
+    OTLP has no field for, from ZIPKIN_DEBUG);
   * the "known" cases are also compared with constants written out below,
     so a mistake shared by two encoders cannot hide;
   * the decoder and the checker themselves reject broken input.
@@ -40,7 +42,14 @@ import otlp_decode as od  # noqa: E402
 
 OTLP_CASES = {"known", "two", "empty", "many", "hostile", "random"}
 ZIPKIN_CASES = {"known", "short_trace", "ipv6_peer", "status", "hostile", "damaged", "empty",
-                "many"}
+                "many", "resource", "debug"}
+# The spans of each case that are debug spans (B3's debug flag), by id:
+# test_zipkin_json.c's test_debug_flag.
+ZIPKIN_DEBUG = {"debug": {"00f067aa0ba902b7"}}
+# Resource attributes that are no span's tag: service.name is the
+# serviceName; the status and scope tags are the span's own.
+ZIPKIN_NOT_RESOURCE_TAGS = {"service.name", "otel.status_code", "error", "otel.scope.name",
+                            "otel.scope.version"}
 
 
 VERSION = th.project_version()
@@ -87,6 +96,9 @@ ZIPKIN_KNOWN = {
     "tags": {"http.request.method": "GET", "http.response.status_code": "500",
              "server.port": "8080", "network.peer.address": "10.1.2.3",
              "network.peer.port": "51000", "b": "true", "neg": "-7",
+             "process.pid": "1234", "process.executable.name": "python3", "host.name": "box",
+             "telemetry.sdk.name": "traceshim", "telemetry.sdk.language": "c",
+             "telemetry.sdk.version": VERSION,
              "otel.status_code": "ERROR", "error": "500",
              "otel.scope.name": "traceshim", "otel.scope.version": VERSION},
 }
@@ -163,9 +175,10 @@ def _port(v):
     return v if isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 65535 else None
 
 
-def zipkin_expected(otlp_obj):
+def zipkin_expected(otlp_obj, debug=()):
     """The Zipkin v2 list the spans of an OTLP/JSON request should become
-    (localEndpoint without its address: that is this host's)."""
+    (localEndpoint without its address: that is this host's); the spans
+    whose ids are in debug are debug spans."""
     common = od.from_otlp_json(otlp_obj)
     out = []
     for rs in common["resource_spans"]:
@@ -196,6 +209,11 @@ def zipkin_expected(otlp_obj):
                 if remote:
                     z["remoteEndpoint"] = remote
                 tags = {k: _tag_text(v) for k, v in attrs.items()}
+                # Zipkin has no resource: its attributes are every span's
+                # tags, the span's own value first
+                for k, v in rs["resource"].items():
+                    if k not in ZIPKIN_NOT_RESOURCE_TAGS:
+                        tags.setdefault(k, _tag_text(v))
                 status = s["status_code"]
                 if status in (1, 2):
                     tags.setdefault("otel.status_code", "OK" if status == 1 else "ERROR")
@@ -206,6 +224,8 @@ def zipkin_expected(otlp_obj):
                 tags.setdefault("otel.scope.name", ss["scope"]["name"])
                 tags.setdefault("otel.scope.version", ss["scope"]["version"])
                 z["tags"] = tags
+                if s["span_id"] in debug:
+                    z["debug"] = True
                 out.append(z)
     return out
 
@@ -317,7 +337,7 @@ class EncodersDecodeTest(unittest.TestCase):
                 self.assertNotIn(b"\n", body)
                 lst = json.loads(body.decode("utf-8"))  # strict UTF-8, strict JSON
                 od.check_zipkin_v2(lst)
-                want = zipkin_expected(expect)
+                want = zipkin_expected(expect, ZIPKIN_DEBUG.get(name, ()))
                 self.assertEqual([without_local_address(z) for z in lst], want)
                 for z in lst:
                     addr = {k for k in z["localEndpoint"] if k in ("ipv4", "ipv6")}
@@ -336,6 +356,22 @@ class EncodersDecodeTest(unittest.TestCase):
         z = json.loads(self.zipkin["short_trace"][0])[0]
         self.assertEqual(z["traceId"], "a3ce929d0e0e4736")
         self.assertNotIn("parentId", z)
+
+    def test_zipkin_resource_tags_and_debug(self):
+        # test_zipkin_json.c's test_resource_tags and test_debug_flag,
+        # stated again apart from the mapping above
+        [z] = json.loads(self.zipkin["resource"][0])
+        tags = z["tags"]
+        self.assertEqual((tags["deployment.environment"], tags["service.namespace"], tags["team"],
+                          tags["host.name"], tags["process.pid"]),
+                         ("test", "shop", "a,b", "node-7", "1234"))
+        self.assertEqual((tags["error"], tags["otel.status_code"], tags["otel.scope.name"]),
+                         ("500", "ERROR", "traceshim"))  # the span's, not the resource's
+        self.assertNotIn("service.name", tags)
+        self.assertEqual(z["localEndpoint"]["serviceName"], "frontend")
+        debug, plain = json.loads(self.zipkin["debug"][0])
+        self.assertIs(debug["debug"], True)
+        self.assertNotIn("debug", plain)
 
     def test_zipkin_checker_rejects_spec_breaks(self):
         base = json.loads(self.zipkin["known"][0])[0]

@@ -8,7 +8,9 @@ Thrift code generated from the official Jaeger IDL, OTLP protobuf bodies
 with `protoc --decode` against the official OpenTelemetry protos, Zipkin
 and OTLP/JSON bodies are checked field by field against their specs. Ids,
 parents, names, kinds, times, attributes, status and the resource must all
-agree with the file.
+agree with the file (Zipkin, which has no resource, has its attributes among
+every span's tags). B3's debug flag, sent by curl, reaches Zipkin as
+"debug": true and Jaeger as flags 3 on the spans of that trace only.
 """
 
 import json
@@ -233,6 +235,78 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
                 self.assertIn("error", z["tags"], w)
             else:
                 self.assertNotIn("error", z["tags"], w)
+            # the resource, which Zipkin has no place for, in the tags
+            for k, v in f["resource"].items():
+                if k != "service.name":
+                    self.assertEqual(z["tags"].get(k), str(v), "%s resource tag %s" % (w, k))
+            self.assertEqual((z["tags"]["deployment.environment"], z["tags"]["team"]),
+                             ("test", "a,b"), w)
+            self.assertNotIn("service.name", z["tags"], w)
+            self.assertNotIn("debug", z, w)
+
+    # ------------------------------------------------------------ B3 debug
+
+    def test_b3_debug_flag_exported(self):
+        """curl sends B3's debug flag (X-B3-Flags: 1; b3 "d", from a traced
+        curl too) or not: the spans of a debug trace, the server's and its
+        call's, carry Zipkin's "debug": true and Jaeger's flags 3 (sampled
+        and debug); the others neither."""
+        curl = th.require_tool("curl")
+        collector, agent, down = bk.Collector([202]), bk.UdpAgent(), bk.Collector([200])
+        for c in (collector, agent, down):
+            self.addCleanup(c.close)
+        exporters = dict(TRACESHIM_EXPORTER="file,zipkin,jaeger",
+                         OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://127.0.0.1:%d/api/v2/spans"
+                         % collector.port,
+                         JAEGER_AGENT_HOST="127.0.0.1", JAEGER_AGENT_PORT=agent.port)
+        srv, port = th.start_app_server(self, "debug-svc", self.spans_file, self.tmp,
+                                        env=th.shim_env("debug-svc", self.spans_file, **exporters))
+        span = "00f067aa0ba902b7"
+        multi, single, plain, traced = ("%032x" % (0xa0 + i) for i in range(4))
+        requests = [  # (headers, path, whether curl is traced)
+            (["X-B3-TraceId: " + multi, "X-B3-SpanId: " + span, "X-B3-Flags: 1"],
+             "/call?to=%d&path=/down" % down.port, False),
+            (["b3: %s-%s-d" % (single, span)], "/ok", False),
+            (["b3: %s-%s-1" % (plain, span)], "/ok", False),
+            ([], "/ok", False),
+            (["b3: %s-%s-d" % (traced, span)], "/ok", True),
+        ]
+        debug_traces = {multi, single, traced}
+        procs = [srv]
+        for headers, path, traced_curl in requests:
+            env = (th.shim_env("debug-curl", self.spans_file, **exporters) if traced_curl
+                   else th.clean_env())
+            argv = [curl, "-q", "-sS", "--max-time", "10", "-o", "/dev/null"]
+            for h in headers:
+                argv += ["-H", h]
+            p = th.run(argv + ["http://127.0.0.1:%d%s" % (port, path)], env=env, tmpdir=self.tmp,
+                       name="curl", timeout=20)
+            self.assertEqual(p.returncode, 0, p.describe())
+            procs.append(p)
+        th.wait_spans(self.spans_file, 7, procs=procs)  # a call's 2, a traced curl's 1
+        self.assertEqual(srv.stop(grace=20), 0, srv.describe())
+        fspans = {s["spanId"]: s for s in th.read_spans(self.spans_file, strict=True)}
+        self.assertEqual(len(fspans), 7, th.format_spans(fspans.values()))
+        self.assertEqual(sum(s["traceId"] in debug_traces for s in fspans.values()), 5,
+                         th.format_spans(fspans.values()))
+
+        import otlp_decode as od
+        zspans = {}
+        for _, _, body in collector.requests():
+            lst = json.loads(body)
+            od.check_zipkin_v2(lst)
+            zspans.update((z["id"], z) for z in lst)
+        jspans, _ = self.jaeger_spans(agent)
+        self.assertEqual(set(zspans), set(fspans))
+        self.assertEqual(set(jspans), set(fspans))
+        for sid, f in fspans.items():
+            w = "span %s %r of %s" % (sid, f["name"], f["traceId"])
+            if f["traceId"] in debug_traces:
+                self.assertIs(zspans[sid].get("debug"), True, w)
+                self.assertEqual(jspans[sid]["flags"], 3, w)
+            else:
+                self.assertNotIn("debug", zspans[sid], w)
+                self.assertEqual(jspans[sid]["flags"], 1, w)
 
 
 if __name__ == "__main__":

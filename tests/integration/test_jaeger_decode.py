@@ -86,7 +86,8 @@ class JaegerDecodeTest(unittest.TestCase):
         return jaeger_decode.decode_emit_batch(self.dumps[name][0])
 
     def test_every_dump_decodes_as_expected(self):
-        expected_names = {"two_spans", "server_span", "root_span", "hostile", "batch_00"}
+        expected_names = {"two_spans", "server_span", "root_span", "hostile", "batch_00",
+                          "debug_span"}
         self.assertTrue(expected_names <= set(self.dumps), sorted(self.dumps))
         for name, (data, side) in sorted(self.dumps.items()):
             with self.subTest(dump=name):
@@ -131,6 +132,11 @@ class JaegerDecodeTest(unittest.TestCase):
             "big.negative": -(1 << 63), "tls": False, "keepalive": True,
             "otel.status_code": "ERROR", "error": True,
             "otel.scope.name": "traceshim", "otel.scope.version": th.project_version()})
+
+        # B3's debug flag: Jaeger's flags 2 (debug) beside 1 (sampled)
+        [d] = self.decoded("debug_span")["spans"]
+        self.assertEqual(d["flags"], 3)
+        self.assertEqual(d["spanId"], s["spanId"])
 
         r = self.decoded("root_span")["spans"][0]
         self.assertEqual((r["parentSpanId"], r["references"]), (0, []))

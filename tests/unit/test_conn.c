@@ -976,11 +976,42 @@ static void test_server_decision_without_ids(void **state)
         assert_int_equal(cur->sampling, cases[i].sampling);
         prog_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
         assert_int_equal(nspans, (int)i + 1);
-        assert_int_equal(spans[i].sampled, cases[i].sampling != TS_SAMPLING_DENY);
+        assert_int_equal(spans[i].sampled, ts_sampling_span_flags(cases[i].sampling));
         assert_true(ts_id_is_zero(spans[i].parent_id, TS_SPAN_ID_LEN)); /* a new trace */
         close_pair(&p);
     }
     ts_sampler_load(NULL);
+}
+
+/* A server span continuing a B3 debug context (X-B3-Flags: 1, b3's "d")
+ * is a debug span, for the exporters to say so, and so is a client span
+ * of a call made while serving it; a sampled context makes neither. */
+static void test_debug_context_makes_debug_spans(void **state)
+{
+    static const struct {
+        const char *lines;
+        uint8_t sampled;
+    } cases[] = {
+        {"X-B3-TraceId: 4bf92f3577b34da6a3ce929d0e0e4736\r\nX-B3-SpanId: 00f067aa0ba902b7\r\n"
+         "X-B3-Flags: 1\r\n",
+         TS_SPAN_SAMPLED | TS_SPAN_DEBUG},
+        {"b3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-d\r\n",
+         TS_SPAN_SAMPLED | TS_SPAN_DEBUG},
+        {"b3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1\r\n", TS_SPAN_SAMPLED},
+        {TP_IN, TS_SPAN_SAMPLED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nspans = 0;
+        char got[4096];
+        call_while_serving(cases[i].lines, get_head, got, sizeof got);
+        assert_int_equal(nspans, 2);
+        struct ts_span *client = &spans[0], *server = &spans[1];
+        assert_int_equal(server->kind, TS_KIND_SERVER);
+        assert_int_equal(server->sampled, cases[i].sampled);
+        assert_int_equal(client->kind, TS_KIND_CLIENT);
+        assert_int_equal(client->sampled, cases[i].sampled);
+        assert_memory_equal(client->parent_id, server->span_id, TS_SPAN_ID_LEN);
+    }
 }
 
 /* The program wrote a B3 context with no decision ("defer") and the
@@ -2091,6 +2122,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_unsampled_not_exported_flag, setup),
         cmocka_unit_test_setup(test_server_named_before_a_decision_by_name, setup),
         cmocka_unit_test_setup(test_server_decision_without_ids, setup),
+        cmocka_unit_test_setup(test_debug_context_makes_debug_spans, setup),
         cmocka_unit_test_setup(test_server_pipelined_requests_served_in_turn, setup),
         cmocka_unit_test_setup(test_tracestate_passed_on_with_traceparent, setup),
         cmocka_unit_test_setup(test_tracestate_not_passed_from_another_context, setup),

@@ -301,7 +301,9 @@ static void json_expected(struct ts_json_buf *j, const struct ts_span *spans, si
             ts_json_buf_i64(j, parent);
             ts_json_buf_append_cstr(j, "}");
         }
-        ts_json_buf_append_cstr(j, "],\"flags\":1,\"startTime\":");
+        /* sampled, and debug (2) on a debug span */
+        ts_json_buf_append_cstr(j, s->sampled & TS_SPAN_DEBUG ? "],\"flags\":3,\"startTime\":"
+                                                              : "],\"flags\":1,\"startTime\":");
         ts_json_buf_u64(j, s->start_ns / 1000);
         ts_json_buf_append_cstr(j, ",\"duration\":");
         ts_json_buf_u64(j, s->end_ns >= s->start_ns ? (s->end_ns - s->start_ns) / 1000 : 0);
@@ -678,6 +680,29 @@ static void test_span_exact_bytes(void **state)
                          "\x25\x02" TINY_SPAN_TAIL);
 }
 
+/* B3's debug flag: Span.flags 3, sampled and Jaeger's debug bit; the
+ * rest of the span as it was. */
+static void test_span_debug_flag(void **state)
+{
+    (void)state;
+    struct ts_span s;
+    tiny_span(&s, false);
+    s.sampled = TS_SPAN_SAMPLED | TS_SPAN_DEBUG;
+    ts_jaeger_thrift_span(&g_buf, &s, true);
+    EXPECT_BYTES(&g_buf, "\x16\x04\x16\x02\x16\x06"
+                         "\x16\x00"
+                         "\x18\x03GET"
+                         "\x25\x06" /* 7 flags 3 */
+                 TINY_SPAN_TAIL);
+    struct ts_json_buf out;
+    ts_json_buf_init(&out);
+    server_span(&s);
+    s.sampled = TS_SPAN_SAMPLED | TS_SPAN_DEBUG;
+    encode_batch(&out, &s, 1);
+    dump("debug_span", &out, &s, 1);
+    ts_json_buf_free(&out);
+}
+
 static void test_span_tag_types_and_status(void **state)
 {
     (void)state;
@@ -935,6 +960,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_strings_made_valid_utf8, buf_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_writer_misuse_fails, buf_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_span_exact_bytes, span_setup, buf_teardown),
+        cmocka_unit_test_setup_teardown(test_span_debug_flag, span_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_span_tag_types_and_status, span_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_span_stays_in_bounds, span_setup,
                                         buf_teardown),

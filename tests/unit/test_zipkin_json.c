@@ -34,6 +34,14 @@
 /* The instrumentation scope's tags, the last of every span's (after the
  * opening quote of the first key, which the expectations hold). */
 #define SCOPE_TAGS "otel.scope.name\":\"traceshim\",\"otel.scope.version\":\"" TS_VERSION "\""
+
+/* The resource's tags under setup_process(), after a span's attributes:
+ * every resource attribute but service.name (the serviceName), as text. */
+#define RESOURCE_TAGS                                                                              \
+    "\"process.pid\":\"1234\",\"process.executable.name\":\"python3\",\"host.name\":\"box\","      \
+    "\"telemetry.sdk.name\":\"traceshim\",\"telemetry.sdk.language\":\"c\","                       \
+    "\"telemetry.sdk.version\":\"" TS_VERSION "\""
+
 static void test_checker_rejects_bad_json(void **state)
 {
     const char *good[] = {
@@ -123,6 +131,17 @@ static const char *local_ip_json(void)
     return text;
 }
 
+/* A span of this kind with ids and times, and nothing else. */
+static void bare_span(struct ts_span *s, uint8_t kind)
+{
+    ts_span_clear(s);
+    s->trace_id[0] = 1;
+    s->span_id[7] = 1;
+    s->kind = kind;
+    s->start_ns = 1000000;
+    s->end_ns = 3000000;
+}
+
 static void assert_has(const struct ts_json_buf *b, const char *needle)
 {
     if (!strstr(b->data, needle))
@@ -152,8 +171,8 @@ static void test_known_span_exact(void **state)
              "\"remoteEndpoint\":{\"ipv4\":\"10.1.2.3\",\"port\":51000},"
              "\"tags\":{\"http.request.method\":\"GET\",\"http.response.status_code\":\"500\","
              "\"server.port\":\"8080\",\"network.peer.address\":\"10.1.2.3\","
-             "\"network.peer.port\":\"51000\",\"b\":\"true\",\"neg\":\"-7\","
-             "\"otel.status_code\":\"ERROR\",\"error\":\"500\",\"" SCOPE_TAGS "}}]",
+             "\"network.peer.port\":\"51000\",\"b\":\"true\",\"neg\":\"-7\"," RESOURCE_TAGS
+             ",\"otel.status_code\":\"ERROR\",\"error\":\"500\",\"" SCOPE_TAGS "}}]",
              local_ip_json());
     assert_string_equal(b.data, expect);
     dump_case("known", &s, 1);
@@ -180,7 +199,7 @@ static void test_short_trace_id_client_root(void **state)
              "[{\"traceId\":\"a3ce929d0e0e4736\",\"id\":\"0102030405060708\",\"name\":\"POST\","
              "\"kind\":\"CLIENT\",\"timestamp\":5,\"duration\":1,"
              "\"localEndpoint\":{\"serviceName\":\"frontend\",%s},"
-             "\"tags\":{\"server.port\":\"80\",\"" SCOPE_TAGS "}}]",
+             "\"tags\":{\"server.port\":\"80\"," RESOURCE_TAGS ",\"" SCOPE_TAGS "}}]",
              local_ip_json());
     assert_string_equal(b.data, expect);
     dump_case("short_trace", &s, 1);
@@ -321,15 +340,17 @@ static void test_status_and_error_tags(void **state)
     ts_span_attr_cstr(&s[5], "k", "first");
     ts_span_attr_int(&s[5], "k", 2);
     static const char *const tags[6] = {
-        "\"tags\":{\"otel.status_code\":\"ERROR\",\"error\":\"true\",\"" SCOPE_TAGS "}}",
-        "\"tags\":{\"http.response.status_code\":\"503\",\"otel.status_code\":\"ERROR\","
-        "\"error\":\"503\",\"" SCOPE_TAGS "}}",
-        "\"tags\":{\"http.response.status_code\":\"503\",\"error.type\":\"timeout\","
-        "\"otel.status_code\":\"ERROR\",\"error\":\"timeout\",\"" SCOPE_TAGS "}}",
-        "\"tags\":{\"http.response.status_code\":\"200\",\"otel.status_code\":\"OK\",\"" SCOPE_TAGS
-        "}}",
-        "\"tags\":{\"error\":\"mine\",\"otel.status_code\":\"custom\",\"" SCOPE_TAGS "}}",
-        "\"tags\":{\"k\":\"first\",\"" SCOPE_TAGS "}}",
+        "\"tags\":{" RESOURCE_TAGS
+        ",\"otel.status_code\":\"ERROR\",\"error\":\"true\",\"" SCOPE_TAGS "}}",
+        "\"tags\":{\"http.response.status_code\":\"503\"," RESOURCE_TAGS
+        ",\"otel.status_code\":\"ERROR\",\"error\":\"503\",\"" SCOPE_TAGS "}}",
+        "\"tags\":{\"http.response.status_code\":\"503\",\"error.type\":\"timeout\"," RESOURCE_TAGS
+        ",\"otel.status_code\":\"ERROR\",\"error\":\"timeout\",\"" SCOPE_TAGS "}}",
+        "\"tags\":{\"http.response.status_code\":\"200\"," RESOURCE_TAGS
+        ",\"otel.status_code\":\"OK\",\"" SCOPE_TAGS "}}",
+        "\"tags\":{\"error\":\"mine\",\"otel.status_code\":\"custom\"," RESOURCE_TAGS
+        ",\"" SCOPE_TAGS "}}",
+        "\"tags\":{\"k\":\"first\"," RESOURCE_TAGS ",\"" SCOPE_TAGS "}}",
     };
     for (int i = 0; i < 6; i++) {
         struct ts_json_buf b;
@@ -356,13 +377,8 @@ static void test_repeated_keys_by_text(void **state)
     strcpy(copy_a, "a");
     strcpy(copy_peer, "network.peer.port");
     struct ts_span s;
-    ts_span_clear(&s);
-    s.trace_id[0] = 1;
-    s.span_id[7] = 1;
-    s.kind = TS_KIND_SERVER;
+    bare_span(&s, TS_KIND_SERVER);
     s.status = TS_STATUS_ERROR;
-    s.start_ns = 1000000;
-    s.end_ns = 3000000;
     ts_span_attr_cstr(&s, "a", "1");
     ts_span_attr_int(&s, copy_status, 500);
     for (int i = 0; i < 14; i++) {
@@ -378,12 +394,103 @@ static void test_repeated_keys_by_text(void **state)
     struct ts_json_buf b;
     encode(&b, &s, 1);
     assert_has(&b, "\"tags\":{\"a\":\"1\",\"http.response.status_code\":\"500\",\"f0\":\"false\"");
-    assert_has(&b, "\"fd\":\"true\",\"network.peer.address\":\"10.0.0.1\","
-                   "\"network.peer.port\":\"1234\",\"otel.status_code\":\"ERROR\","
-                   "\"error\":\"500\",\"" SCOPE_TAGS "}}");
+    assert_has(&b,
+               "\"fd\":\"true\",\"network.peer.address\":\"10.0.0.1\","
+               "\"network.peer.port\":\"1234\"," RESOURCE_TAGS ",\"otel.status_code\":\"ERROR\","
+               "\"error\":\"500\",\"" SCOPE_TAGS "}}");
     assert_has(&b, "\"remoteEndpoint\":{\"ipv4\":\"10.0.0.1\",\"port\":1234}");
     assert_lacks(&b, "\"2\"");
     assert_lacks(&b, "404");
+    ts_json_buf_free(&b);
+}
+
+/* The resource's attributes are every span's tags (Zipkin has no
+ * resource), after the span's own and in the resource's order, the ones
+ * of OTEL_RESOURCE_ATTRIBUTES too; not service.name (the serviceName),
+ * nor a key of the tags the encoder writes itself (a resource "error"
+ * would mark every span failed). Keys are made valid UTF-8 (two that
+ * then read the same: the first), values escaped; a new resource (after
+ * fork) brings its own. */
+static void test_resource_tags(void **state)
+{
+    set_process(1234, "python3", "frontend", "box",
+                "deployment.environment=test,service.namespace=shop,host.name=node-7,team=a%2Cb,"
+                "error=oops,otel.status_code=OK,otel.scope.name=x,otel.scope.version=y");
+    struct ts_span s;
+    known_span(&s);
+    struct ts_json_buf b;
+    encode(&b, &s, 1);
+    assert_has(&b,
+               "\"neg\":\"-7\",\"process.pid\":\"1234\",\"process.executable.name\":\"python3\","
+               "\"host.name\":\"node-7\",\"telemetry.sdk.name\":\"traceshim\","
+               "\"telemetry.sdk.language\":\"c\",\"telemetry.sdk.version\":\"" TS_VERSION "\","
+               "\"deployment.environment\":\"test\",\"service.namespace\":\"shop\","
+               "\"team\":\"a,b\",\"otel.status_code\":\"ERROR\",\"error\":\"500\",\"" SCOPE_TAGS
+               "}}]");
+    assert_lacks(&b, "oops");
+    assert_lacks(&b, "\"service.name\"");
+    dump_case("resource", &s, 1);
+    ts_json_buf_free(&b);
+
+    set_process(77, "python3", "frontend", "box", "k\xff=1,k\xfe=2,q=%22%0A");
+    encode(&b, &s, 1);
+    assert_has(&b, "\"process.pid\":\"77\",");
+    assert_has(&b, "\"telemetry.sdk.version\":\"" TS_VERSION "\",\"k\xef\xbf\xbd\":\"1\","
+                   "\"q\":\"\\\"\\u000a\",\"otel.status_code\"");
+    assert_lacks(&b, "1234");
+    assert_lacks(&b, "deployment.environment");
+    ts_json_buf_free(&b);
+}
+
+/* A span attribute with a resource tag's key (the process span has
+ * process.pid) is written once, with the span's value, wherever the tag
+ * is among the resource's (first, middle, last); the other resource tags
+ * follow in order, and the next span has them all again. */
+static void test_span_attribute_beats_resource_tag(void **state)
+{
+    static char copy_host[16]; /* not a literal: found by its text */
+    strcpy(copy_host, "host.name");
+    struct ts_span s;
+    bare_span(&s, TS_KIND_INTERNAL);
+    ts_span_attr_int(&s, "process.pid", 99);
+    ts_span_attr_cstr(&s, copy_host, "mine");
+    ts_span_attr_cstr(&s, "telemetry.sdk.version", "span's");
+    struct ts_json_buf b;
+    encode(&b, &s, 1);
+    assert_has(&b,
+               "\"tags\":{\"process.pid\":\"99\",\"host.name\":\"mine\","
+               "\"telemetry.sdk.version\":\"span's\",\"process.executable.name\":\"python3\","
+               "\"telemetry.sdk.name\":\"traceshim\",\"telemetry.sdk.language\":\"c\",\"" SCOPE_TAGS
+               "}}]");
+    assert_lacks(&b, "1234");
+    assert_lacks(&b, "\"box\"");
+    ts_json_buf_free(&b);
+    struct ts_span next;
+    known_span(&next);
+    encode(&b, &next, 1);
+    assert_has(&b, "\"neg\":\"-7\"," RESOURCE_TAGS ",\"otel.status_code\"");
+    ts_json_buf_free(&b);
+}
+
+/* B3's debug flag: Zipkin's "debug":true, after the tags, on a debug span
+ * only. */
+static void test_debug_flag(void **state)
+{
+    struct ts_span s[2];
+    known_span(&s[0]);
+    known_span(&s[1]);
+    s[0].sampled = TS_SPAN_SAMPLED | TS_SPAN_DEBUG;
+    s[1].sampled = TS_SPAN_SAMPLED;
+    s[1].span_id[0] = 1;
+    struct ts_json_buf b;
+    encode(&b, s, 2);
+    assert_has(&b, "\"" SCOPE_TAGS "},\"debug\":true},{\"traceId\"");
+    const char *end = "\"" SCOPE_TAGS "}}]";
+    assert_string_equal(b.data + b.len - strlen(end), end);
+    const char *debug = strstr(b.data, "\"debug\"");
+    assert_non_null(debug);
+    assert_null(strstr(debug + 1, "\"debug\"")); /* the first span's only */
+    dump_case("debug", s, 2);
     ts_json_buf_free(&b);
 }
 
@@ -512,6 +619,9 @@ int main(void)
         cmocka_unit_test_setup(test_remote_service_name, setup),
         cmocka_unit_test_setup(test_status_and_error_tags, setup),
         cmocka_unit_test_setup(test_repeated_keys_by_text, setup),
+        cmocka_unit_test_setup(test_resource_tags, setup),
+        cmocka_unit_test_setup(test_span_attribute_beats_resource_tag, setup),
+        cmocka_unit_test_setup(test_debug_flag, setup),
         cmocka_unit_test_setup(test_hostile_strings_escaped, setup),
         cmocka_unit_test_setup(test_damaged_record, setup),
         cmocka_unit_test_setup(test_random_bytes_always_valid, setup),
