@@ -359,9 +359,29 @@ request_authority(const struct ts_http_request *req, const struct ts_http_header
     return true;
 }
 
+/* A header's value (the user agent) up to this long is stored whole;
+ * a longer one is cut to leave LATE_ATTRS_ROOM of the span's string
+ * bytes to the attributes set after it (TLS's, the response's
+ * error.type), which a long one left empty. */
+#define HEADER_WHOLE_MAX 256
+#define LATE_ATTRS_ROOM 64
+
+static __attribute__((noinline)) void attr_header_cut(struct ts_attrs *at, const char *key,
+                                                      const struct ts_http_header *h)
+{
+    size_t room = ts_attrs_room_left(at);
+    room = room > LATE_ATTRS_ROOM ? room - LATE_ATTRS_ROOM : 0;
+    if (room)
+        ts_attrs_str(at, key, h->value, h->value_len < room ? h->value_len : room);
+}
+
 static void attr_header(struct ts_attrs *at, const char *key, const struct ts_http_header *h)
 {
-    if (h)
+    if (!h)
+        return;
+    if (__builtin_expect(h->value_len > HEADER_WHOLE_MAX, 0))
+        attr_header_cut(at, key, h);
+    else
         ts_attrs_str(at, key, h->value, h->value_len);
 }
 
@@ -900,6 +920,45 @@ static __attribute__((noinline)) void keep_process_tracestate(struct pending *p)
     p->tracestate = ts;
 }
 
+/* A server span's url.path and url.query are stored whole when the
+ * request's target is at most SERVER_TARGET_WHOLE_MAX long; a longer
+ * one's are cut to leave SERVER_ATTRS_AFTER of the span's string bytes to
+ * the attributes after them (the scheme, server.address, a host name
+ * being at most 253 bytes, the peer's address, the user agent, TLS's
+ * version, the response's error.type), which a long query left empty. */
+#define SERVER_TARGET_WHOLE_MAX 256
+#define SERVER_ATTRS_AFTER 512
+_Static_assert(SPAN_NAME_MAX + 1 + TS_ROUTE_MAX + SERVER_TARGET_WHOLE_MAX + SERVER_ATTRS_AFTER <=
+                   TS_SPAN_STRBUF,
+               "a target stored whole leaves the attributes after it their room");
+
+/* The length of the query that starts at q (its '?') in req's target,
+ * up to a fragment. */
+static inline size_t query_len(const struct ts_http_request *req, const char *q)
+{
+    const char *end = memchr(q, '#', req->target_len - (size_t)(q - req->target));
+    return (size_t)((end ? end : req->target + req->target_len) - q - 1);
+}
+
+/* What a long target's path and query may take: together at most what
+ * leaves SERVER_ATTRS_AFTER, the query keeping up to half of it. */
+struct url_cut {
+    size_t path_len, query_room;
+};
+
+static __attribute__((noinline)) struct url_cut server_url_cut(const struct ts_attrs *at,
+                                                               const struct req_view *v,
+                                                               const struct ts_http_request *req)
+{
+    size_t room = ts_attrs_room_left(at);
+    room = room > SERVER_ATTRS_AFTER ? room - SERVER_ATTRS_AFTER : 0;
+    const char *q = target_query(v);
+    size_t qlen = q ? query_len(req, q) : 0;
+    size_t query_keeps = qlen < room / 2 ? qlen : room / 2;
+    size_t path_len = v->path_len < room - query_keeps ? v->path_len : room - query_keeps;
+    return (struct url_cut){path_len, room - path_len};
+}
+
 struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req)
 {
     struct req_view v;
@@ -948,11 +1007,15 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     ts_stacks_at_start(&p->span);
 
     struct ts_attrs at = ts_attrs_begin(&p->span);
-    ts_attrs_str(&at, "url.path", v.path, v.path_len);
+    struct url_cut cut = {v.path_len, SIZE_MAX};
+    if (__builtin_expect(req->target_len > SERVER_TARGET_WHOLE_MAX, 0))
+        cut = server_url_cut(&at, &v, req);
+    ts_attrs_str(&at, "url.path", v.path, cut.path_len);
     const char *q = target_query(&v);
     if (q) {
-        const char *end = memchr(q, '#', req->target_len - (size_t)(q - req->target));
-        size_t qlen = (size_t)((end ? end : req->target + req->target_len) - q - 1);
+        size_t qlen = query_len(req, q);
+        if (qlen > cut.query_room)
+            qlen = cut.query_room;
         if (qlen)
             attr_url(&at, "url.query", q + 1, qlen, true);
     }

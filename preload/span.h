@@ -162,6 +162,12 @@ static inline uint16_t ts_attrs_store_(struct ts_attrs *at, const char *val, siz
     return (uint16_t)off;
 }
 
+/* String bytes left in the span for the attributes still to come. */
+static inline size_t ts_attrs_room_left(const struct ts_attrs *at)
+{
+    return TS_SPAN_STRBUF - at->used;
+}
+
 /* The next attribute slot, or NULL when all are taken. */
 static inline struct ts_attr *ts_attrs_new_(struct ts_attrs *at)
 {
