@@ -273,12 +273,13 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         }
         /* a head past the limit is not traced, also when it came whole */
         h = ts_http_parse_request(first, flen < limit ? flen : limit, &req);
-        /* Requests are traced when they look like one from their first
-         * byte with a known method. Of a whole head, whose parse vouches
-         * for the rest of that look, only the method is left to check. */
-        bool request = h > 0
-                           ? req.method == first && ts_http_method_known(req.method, req.method_len)
-                           : ts_http_looks_like_request(first, flen < 32 ? flen : 32);
+        /* A whole head that parses from its first byte is a request,
+         * whatever its method (another than RFC 9110's is traced as
+         * _OTHER, as servers' spans are). A head that has not all come
+         * yet is held back only when it starts with a known method: on
+         * less, bytes of another protocol would wait. */
+        bool request = h > 0 ? req.method == first
+                             : ts_http_looks_like_request(first, flen < 32 ? flen : 32);
         if (!request)
             return head_not(why, TS_STAT_GAVE_UP_NOT_HTTP);
         if (h > 0)

@@ -272,6 +272,16 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             [("GET /ok", 200), ("GET /missing", 404)], b"ok\n200 1\nmissing\n404 0\n")
         self.assertEqual(traces[0][0]["pid"], curl.pid)
 
+    def test_curl_client_other_method(self):
+        """curl -X QUERY (a method RFC 9110 does not name): traced on both
+        sides as _OTHER, one trace; the python server answers 501. (The
+        client's request used to go untraced, the server's span beginning a
+        trace of its own.)"""
+        self.client_row(
+            "curl", lambda p: self.curl_argv("-X", "QUERY", "-o", "/dev/null", "-w",
+                                             "%{http_code}\n", "http://127.0.0.1:%d/ok" % p),
+            [("HTTP /ok", 501)], b"501\n")
+
     # ------------------------------------------------------------------
     # row 2: wget
 
