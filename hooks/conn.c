@@ -102,6 +102,11 @@ size_t conn_max_head(void)
     return ts_cfg.max_head_bytes ? ts_cfg.max_head_bytes : 16384;
 }
 
+size_t conn_max_request_head(void)
+{
+    return conn_max_head() + TS_PROP_INJECT_MAX;
+}
+
 static atomic_size_t ext_taken;
 
 struct dir_ext *conn_dir_ext(struct dir *d)
@@ -481,7 +486,7 @@ static void tunnel_ahead(struct ts_conn *c, const struct iovec *iov, int iovcnt)
 
 /* A head parsed once, as a request or a response by the stream's kind. */
 struct parsed_head {
-    struct ts_http_header hdrs[CONN_MAX_HEADERS];
+    struct ts_http_header hdrs[CONN_MAX_REQUEST_HEADERS];
     struct ts_http_request req;
     struct ts_http_response res;
 };
@@ -494,7 +499,7 @@ static int parse_head(enum feed_kind kind, const char *buf, size_t len, struct p
      * head it returns, and nothing reads them after any other result. */
     if (kind == FEED_SERVER_IN) {
         ph->req.headers = ph->hdrs;
-        ph->req.num_headers = CONN_MAX_HEADERS;
+        ph->req.num_headers = CONN_MAX_REQUEST_HEADERS;
         return ts_http_parse_request(buf, len, &ph->req);
     }
     /* on_head reads a response's status and framing, nothing else */
@@ -610,9 +615,10 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
         }
         size_t prev = conn_head_len(d);
         const char *buf = p;
-        size_t len = n < conn_max_head() ? n : conn_max_head(); /* whole or not: the limit holds */
+        size_t max = kind == FEED_SERVER_IN ? conn_max_request_head() : conn_max_head();
+        size_t len = n < max ? n : max; /* whole or not: the limit holds */
         if (prev) {
-            size_t take = n < conn_max_head() - prev ? n : conn_max_head() - prev;
+            size_t take = n < max - prev ? n : max - prev;
             if (!conn_head_reserve(d, prev + take)) {
                 conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);
                 return;
@@ -625,7 +631,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
         struct parsed_head ph;
         int h = parse_head(kind, buf, len, &ph);
         if (h <= 0) {
-            if (h == TS_HTTP_INCOMPLETE && len < conn_max_head()) {
+            if (h == TS_HTTP_INCOMPLETE && len < max) {
                 if (!prev) { /* keep the start for the next read */
                     if (!conn_head_reserve(d, n)) {
                         conn_off(c, d, TS_STAT_GAVE_UP_NO_MEMORY);

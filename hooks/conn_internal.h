@@ -25,8 +25,13 @@
 #include "held.h"
 #include "http1.h"
 #include "inflight.h"
+#include "propagation.h"
 
 #define CONN_MAX_HEADERS 100
+/* A request may hold the lines a traced client's shim added to a head of
+ * CONN_MAX_HEADERS (and, conn_max_request_head, of conn_max_head bytes):
+ * the next traced service follows what the last one sent. */
+#define CONN_MAX_REQUEST_HEADERS (CONN_MAX_HEADERS + TS_PROP_INJECT_LINES)
 #define CONN_PIPELINE_MAX 16
 #define CONN_IOV_STACK 64
 
@@ -183,6 +188,9 @@ static inline bool conn_wire_pending(const struct ts_conn *c)
 
 /* conn.c */
 size_t conn_max_head(void);
+/* The largest request head read: conn_max_head and the lines another
+ * traced program's shim may have added to it (TS_PROP_INJECT_MAX). */
+size_t conn_max_request_head(void);
 /* A dir's head copy: room for need bytes, keeping what it holds (in
  * d->x->head); and given back (none is fine), with d->x when d is not in a
  * body. */

@@ -254,8 +254,8 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         return head_not(why, TS_STAT_GAVE_UP_TUNNEL);
     size_t held = conn_head_len(&c->out);
     size_t limit = conn_max_head();
-    struct ts_http_header hdrs[CONN_MAX_HEADERS];
-    struct ts_http_request req = {.headers = hdrs, .num_headers = CONN_MAX_HEADERS};
+    struct ts_http_header hdrs[CONN_MAX_REQUEST_HEADERS]; /* a proxy forwards what it was sent */
+    struct ts_http_request req = {.headers = hdrs, .num_headers = CONN_MAX_REQUEST_HEADERS};
     const char *head = NULL;
     int h = TS_HTTP_INCOMPLETE;
 
@@ -296,7 +296,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         ts_iov_copy(c->out.x->head + held, iov, iovcnt, base, take);
         size_t avail = held + take;
         head = c->out.x->head;
-        req.num_headers = CONN_MAX_HEADERS;
+        req.num_headers = CONN_MAX_REQUEST_HEADERS;
         h = ts_http_parse_request(head, avail, &req);
         if (h == TS_HTTP_INCOMPLETE) {
             if (avail >= limit)
@@ -308,7 +308,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
             /* The blank line has begun ("\r" at a line start): the lines go
              * in before it, and its "\n" is the program's next byte. */
             c->out.x->head[avail] = '\n';
-            req.num_headers = CONN_MAX_HEADERS;
+            req.num_headers = CONN_MAX_REQUEST_HEADERS;
             h = ts_http_parse_request(head, avail + 1, &req);
         }
         if (h <= 0)

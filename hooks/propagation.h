@@ -111,5 +111,8 @@ bool ts_tracestate_present(const struct ts_http_header *h, size_t n);
  * line (trust.h: TS_TRUST_LINE_LEN, 92 bytes). */
 #define TS_TRACESTATE_LINE_MAX (sizeof "tracestate: \r\n" - 1 + TS_TRACESTATE_MAX)
 #define TS_PROP_INJECT_MAX (640 + TS_TRACESTATE_LINE_MAX)
+/* Upper bound of the number of those lines: traceparent, tracestate, b3,
+ * four X-B3-*, uber-trace-id and the signature. */
+#define TS_PROP_INJECT_LINES 10
 
 #endif

@@ -415,6 +415,53 @@ static void test_server_extracts_context_and_sets_current(void **state)
     close_pair(&p);
 }
 
+/* What a traced client sends, a traced server with the same settings
+ * follows: a head just under TRACESHIM_MAX_HEAD_BYTES, or of 100 header
+ * lines, grows by the lines the client's shim adds, and the server's shim
+ * still reads it (it gave up on it, head_too_big or bad_head, and the
+ * client's span had no server span under it). */
+static void test_server_follows_a_traced_clients_head(void **state)
+{
+    (void)state;
+    ts_cfg.max_head_bytes = 1024;
+    for (int shape = 0; shape < 2; shape++) {
+        static char head[4096], wire[8192], buf[8192];
+        size_t n = (size_t)snprintf(head, sizeof head, "GET /big HTTP/1.1\r\nHost: h\r\n");
+        if (shape == 0) { /* one long header: the head 1,020 bytes */
+            n += (size_t)snprintf(head + n, sizeof head - n, "X-Long: %0*d\r\n\r\n",
+                                  (int)(1020 - n - 12), 0);
+        } else { /* 100 header lines, Host included */
+            for (int i = 1; i < 100; i++)
+                n += (size_t)snprintf(head + n, sizeof head - n, "X-H%d: v\r\n", i);
+            n += (size_t)snprintf(head + n, sizeof head - n, "\r\n");
+        }
+        nspans = 0;
+        struct pair cl = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&cl, head, n), (ssize_t)n);
+        size_t sent = peer_read_all(&cl, wire, sizeof wire - 1);
+        wire[sent] = '\0';
+        assert_true(sent > n); /* the trace lines went in */
+        const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        peer_write(&cl, resp);
+        prog_read(&cl, buf, sizeof buf);
+        close_pair(&cl);
+        assert_int_equal(nspans, 1);
+
+        struct pair sv = make_pair(TS_ROLE_SERVER);
+        peer_write(&sv, wire);
+        prog_read(&sv, buf, sizeof buf);
+        assert_int_equal(prog_write(&sv, resp, strlen(resp)), (ssize_t)strlen(resp));
+        close_pair(&sv);
+        if (nspans != 2)
+            fail_msg("shape %d: a %zu-byte head sent as %zu bytes made no server span", shape, n,
+                     sent);
+        assert_int_equal(spans[1].kind, TS_KIND_SERVER);
+        assert_memory_equal(spans[1].trace_id, spans[0].trace_id, TS_TRACE_ID_LEN);
+        assert_memory_equal(spans[1].parent_id, spans[0].span_id, TS_SPAN_ID_LEN);
+    }
+    ts_cfg.max_head_bytes = 0;
+}
+
 /* url.path and url.query of every form of target: the query is found
  * from where the parser's scan ended the path, or searched for where
  * nothing was scanned (paths around the scan's 8- and 16-byte blocks). */
@@ -2145,6 +2192,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_injects_and_ends_on_response, setup),
         cmocka_unit_test_setup(test_server_conn_attrs_built_once, setup),
         cmocka_unit_test_setup(test_server_long_target_leaves_room, setup),
+        cmocka_unit_test_setup(test_server_follows_a_traced_clients_head, setup),
         cmocka_unit_test_setup(test_server_query_of_every_target_form, setup),
         cmocka_unit_test_setup(test_shim_export_requests_are_not_traced, setup),
         cmocka_unit_test_setup(test_server_address_and_port_of_the_request, setup),

@@ -493,9 +493,11 @@ static void scen_conn_reasons(void)
     CHECK(ts_stats_get(TS_STAT_GAVE_UP_BAD_HEAD) == 1, "bad_head");
     conn_close(&p);
 
-    p = conn_pair(TS_ROLE_SERVER); /* a head past TRACESHIM_MAX_HEAD_BYTES */
+    /* a head past TRACESHIM_MAX_HEAD_BYTES and the room a request has
+     * for the lines a traced client adds (TS_PROP_INJECT_MAX) */
+    p = conn_pair(TS_ROLE_SERVER);
     ts_cfg.max_head_bytes = 1024;
-    char big[2100];
+    char big[4000];
     int k = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nX-Big: ");
     memset(big + k, 'a', sizeof big - 1 - (size_t)k);
     big[sizeof big - 1] = '\0';
