@@ -54,7 +54,10 @@ static size_t read_cmdline(char *out, size_t cap)
 }
 
 /* "curl http://…" from "/usr/bin/curl http://…": the program's base name,
- * its arguments, cut at a word boundary with an ellipsis when long. */
+ * its arguments, cut with an ellipsis when long: at a word boundary when
+ * that keeps at least half of the room, else inside the word (a URL, most
+ * often the argument that tells one run from another, is one long
+ * word). */
 static size_t short_name(const char *cmd, size_t len, char *out, size_t cap)
 {
     const char *end = memchr(cmd, ' ', len);
@@ -67,8 +70,10 @@ static size_t short_name(const char *cmd, size_t len, char *out, size_t cap)
         return rest;
     }
     size_t cut = NAME_MAX_CHARS - 3;
-    while (cut > 16 && start[cut] != ' ')
+    while (cut > NAME_MAX_CHARS / 2 && start[cut] != ' ')
         cut--;
+    if (start[cut] != ' ')
+        cut = NAME_MAX_CHARS - 3;
     if (cut + 4 > cap)
         return 0;
     memcpy(out, start, cut);

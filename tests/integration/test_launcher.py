@@ -73,6 +73,19 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertIn(os.path.join(self.tmp, "real", "s.jsonl").encode(), p.stderr(), p.describe())
 
+    def test_process_span_name_keeps_a_long_url(self):
+        """A long command line's span name is cut inside a long word (a URL)
+        rather than before it: "curl -s -o /dev/null http://127.0.0.1:9/api/..."
+        (it was "curl -s -o /dev/null...", the URL gone)."""
+        th.require_lib()
+        curl = th.require_tool("curl")
+        url = "http://127.0.0.1:9/api/v1/orders/12345/items?customer=12345&page=2"
+        p = self.traceshim("run", "-o", self.spans_file, "--", curl, "-s", "-o", "/dev/null", url)
+        self.assertEqual(p.returncode, 7, p.describe())  # nothing listens on port 9
+        (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        self.assertEqual(len(s["name"]), 64, s["name"])
+        self.assertEqual(s["name"], ("curl -s -o /dev/null " + url)[:61] + "...")
+
     def test_process_span_hides_credentials(self):
         """The process span's name and process.command_line carry no
         password, token or URL signature given on the command line."""
