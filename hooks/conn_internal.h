@@ -286,15 +286,18 @@ struct span_edit {
 #define CONN_MAX_EDITS 8
 
 /* A client span for an outgoing request head (head[0..] is where the
- * request's fields point). Writes the header lines to add into inject
+ * request's fields point). Writes the bytes to insert at head offset *ins
+ * (given: where the header lines go, the blank line) into inject
  * (*inject_len). When the head forwards the context of a request this
  * process is serving, the span becomes that server span's child and
  * *nedits id fields are listed for rewriting, all at offsets >= editable
- * (bytes before it are already on the wire). */
+ * (bytes before it are already on the wire); a forwarded "b3: T-S" that
+ * carries no decision gets one, and *ins moves to its end, still >=
+ * editable (see forward_decision). */
 struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_request *req,
                                        const char *head, size_t editable, char *inject,
-                                       size_t *inject_len, struct span_edit *edits,
-                                       int *nedits);
+                                       size_t *inject_len, struct span_edit *edits, int *nedits,
+                                       size_t *ins);
 /* A server span for a request head. */
 struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req);
 /* The server span whose request the thread now serves becomes its current

@@ -149,7 +149,8 @@ static size_t wire_inserted_sent(const struct out_wire *w, size_t from, size_t s
 }
 
 /* The wire form of head[from, h): the lines inserted at ins, the forwarded
- * ids rewritten to the new span's (edits are head offsets). */
+ * ids rewritten to the new span's (edits are head offsets, on either side
+ * of ins: see conn_client_span_start). */
 static bool wire_build(struct ts_conn *c, const char *head, size_t from, size_t h, size_t ins,
                        const char *inject, size_t inject_len, const struct span_edit *edits,
                        int nedits, const struct ts_span *span)
@@ -164,7 +165,7 @@ static bool wire_build(struct ts_conn *c, const char *head, size_t from, size_t 
     memcpy(w->buf + before + inject_len, head + ins, h - ins);
     for (int i = 0; i < nedits; i++)
         ts_hex_encode(edits[i].parent ? span->parent_id : span->span_id, TS_SPAN_ID_LEN,
-                      w->buf + (edits[i].at - from));
+                      w->buf + (edits[i].at - from) + (edits[i].at >= ins ? inject_len : 0));
     w->len = (uint32_t)len;
     w->off = 0;
     w->prog_len = (uint32_t)(h - from);
@@ -328,7 +329,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     struct span_edit edits[CONN_MAX_EDITS];
     int nedits;
     struct pending *p =
-        conn_client_span_start(c, &req, head, held, inject, &inject_len, edits, &nedits);
+        conn_client_span_start(c, &req, head, held, inject, &inject_len, edits, &nedits, &ins);
     if (!p)
         return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     /* Queued first: with more requests in flight than a connection keeps

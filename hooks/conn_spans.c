@@ -594,26 +594,57 @@ static void take_decision_alone(struct pending *p, struct ts_ctx *mine, uint8_t 
 
 /* A proxy's outgoing request forwards the context of a request it is
  * serving: find that server span, and the id fields to rewrite so the
- * upstream sees our client span as its parent. False when the context is
- * no request of ours, or a field is already on the wire. */
+ * upstream sees our client span as its parent (*f: where they are, and
+ * the B3 forms without a decision). False when the context is no request
+ * of ours, or a field is already on the wire. */
 static bool forwarded_parent(const struct ts_prop_headers *found, const struct ts_ctx *fwd,
                              const char *head, size_t editable, struct ts_ctx *server,
-                             struct span_edit *edits, int *nedits)
+                             struct span_edit *edits, int *nedits, struct ts_prop_id_fields *f)
 {
     if (!ts_inflight_find(fwd, server))
         return false;
-    struct ts_prop_id_fields f;
-    ts_prop_id_fields_found(found, fwd, &f);
+    ts_prop_id_fields_found(found, fwd, f);
     int n = 0;
-    for (int i = 0; i < f.nspan + f.nparent && n < CONN_MAX_EDITS; i++) {
-        bool parent = i >= f.nspan;
-        const char *at = parent ? f.parent[i - f.nspan] : f.span[i];
+    for (int i = 0; i < f->nspan + f->nparent && n < CONN_MAX_EDITS; i++) {
+        bool parent = i >= f->nspan;
+        const char *at = parent ? f->parent[i - f->nspan] : f->span[i];
         if (at < head + editable)
             return false;
         edits[n++] = (struct span_edit){(size_t)(at - head), parent};
     }
     *nedits = n;
     return n > 0;
+}
+
+/* A forwarded B3 context that left the decision open (the proxy passes
+ * on what came, and none came) gets the one made for our client span, or
+ * the next traced service, which reads B3 first, would decide again: for
+ * B3 multi a line among the added ones (ts_prop_b3_decision); for "b3:
+ * T-S" the field "-1", "-0" or "-d" after the span id, so the added
+ * lines move up there, in the one block of bytes the wire form inserts:
+ * "T-S" + "-0\r\n" + the lines but their last CRLF, which the b3 line's
+ * own end then gives them (*ins, the insertion point, becomes the b3
+ * value's end). Nothing is added when it would not fit. */
+static __attribute__((noinline)) void
+forward_decision(const struct ts_prop_id_fields *f, const struct ts_prop_headers *found,
+                 uint8_t sampling, const char *head, char *inject, size_t *inject_len, size_t *ins)
+{
+    size_t len = *inject_len;
+    if (f->undecided & TS_PROP_B3MULTI)
+        len += ts_prop_b3_decision(TS_PROP_B3MULTI, sampling, found->b3_flags != NULL, inject + len,
+                                   TS_PROP_INJECT_MAX - len);
+    if ((f->undecided & TS_PROP_B3) && len + 2 <= TS_PROP_INJECT_MAX) {
+        char field[2];
+        ts_prop_b3_decision(TS_PROP_B3, sampling, false, field, sizeof field);
+        if (len) { /* lines end with CRLF: the last one's goes first */
+            memmove(inject + 4, inject, len - 2);
+            memcpy(inject + 2, "\r\n", 2);
+        }
+        memcpy(inject, field, 2);
+        len += 2;
+        *ins = (size_t)(f->b3_decision_at - head);
+    }
+    *inject_len = len;
 }
 
 const char *ts_conn_tracestate_of(const struct ts_ctx *ctx, size_t *len)
@@ -684,7 +715,8 @@ sign_each_reading(const struct ts_ctx *out, const struct ts_ctx *added, char *bu
 
 struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_request *req,
                                        const char *head, size_t editable, char *inject,
-                                       size_t *inject_len, struct span_edit *edits, int *nedits)
+                                       size_t *inject_len, struct span_edit *edits, int *nedits,
+                                       size_t *ins)
 {
     *nedits = 0;
     *inject_len = 0;
@@ -698,10 +730,11 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         return NULL;
     struct ts_ctx app, server, mine;
     struct ts_prop_headers found; /* what the program wrote itself */
+    struct ts_prop_id_fields fields;
     ts_prop_find_request(req, &found);
     bool app_ctx = ts_prop_extract_found(&found, &app);
     bool forwarded =
-        app_ctx && forwarded_parent(&found, &app, head, editable, &server, edits, nedits);
+        app_ctx && forwarded_parent(&found, &app, head, editable, &server, edits, nedits, &fields);
     unsigned present = ts_prop_present_found(&found);
     const struct ts_ctx *parent = forwarded ? &server : app_ctx ? &app : ts_ctx_current();
     if (!parent)
@@ -757,6 +790,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     if (!injects) {
         *inject_len = 0;
         *nedits = 0;
+    } else if (forwarded && __builtin_expect(fields.undecided != 0, 0)) {
+        forward_decision(&fields, &found, mine.sampling, head, inject, inject_len, ins);
     }
     if (!recorded)
         return p;

@@ -386,6 +386,29 @@ bool ts_uber_trace_id_parse(const char *v, size_t len, struct ts_ctx *out)
 
 /* ----------------------------------------------------------------- extract */
 
+static bool same_ids(const struct ts_ctx *a, const struct ts_ctx *b)
+{
+    return memcmp(a->trace_id, b->trace_id, TS_TRACE_ID_LEN) == 0 &&
+           memcmp(a->span_id, b->span_id, TS_SPAN_ID_LEN) == 0;
+}
+
+/* A B3 context without a decision (out) takes the one of a traceparent,
+ * else an uber-trace-id, that names the same trace and span: a proxy
+ * that forwards B3 as it came, decision-less, while a traced hop added
+ * the other formats with the decision it made. Other ids: B3's own,
+ * undecided, stand. */
+static void decision_of_same_ids(const struct ts_prop_headers *f, struct ts_ctx *out)
+{
+    struct ts_ctx c;
+    if ((f->traceparent &&
+         ts_traceparent_parse(f->traceparent->value, f->traceparent->value_len, &c) &&
+         same_ids(&c, out)) ||
+        (f->uber_trace_id &&
+         ts_uber_trace_id_parse(f->uber_trace_id->value, f->uber_trace_id->value_len, &c) &&
+         same_ids(&c, out)))
+        out->sampling = c.sampling;
+}
+
 /* ts_prop_extract_found when some header was found (out is zero).
  * Out of line: the common case, no context at all, then saves none of the
  * registers and stack this uses. */
@@ -403,11 +426,14 @@ static __attribute__((noinline)) bool extract_found_some(const struct ts_prop_he
     if (f->b3) {
         if (ts_b3_single_parse(f->b3->value, f->b3->value_len, &c)) {
             *out = c;
+            if (c.sampling == TS_SAMPLING_DEFER)
+                decision_of_same_ids(f, out);
             return true;
         }
         b3_decision = c.sampling;
     }
     ok = b3_multi_parse(f, &c);
+    bool b3_ids = ok;
     if (!ok && b3_decision == TS_SAMPLING_DEFER)
         b3_decision = c.sampling;
     if (b3_decision == TS_SAMPLING_DENY) {
@@ -428,6 +454,8 @@ static __attribute__((noinline)) bool extract_found_some(const struct ts_prop_he
     if (out->sampling == TS_SAMPLING_DEFER ||
         (b3_decision == TS_SAMPLING_DEBUG && out->sampling == TS_SAMPLING_ACCEPT))
         out->sampling = b3_decision;
+    if (b3_ids && out->sampling == TS_SAMPLING_DEFER)
+        decision_of_same_ids(f, out);
     return true;
 }
 
@@ -470,12 +498,6 @@ unsigned ts_prop_present(const struct ts_http_header *h, size_t n)
 
 /* --------------------------------------------------------------- id fields */
 
-static bool same_ids(const struct ts_ctx *a, const struct ts_ctx *b)
-{
-    return memcmp(a->trace_id, b->trace_id, TS_TRACE_ID_LEN) == 0 &&
-           memcmp(a->span_id, b->span_id, TS_SPAN_ID_LEN) == 0;
-}
-
 static void add_field(const char **list, int *n, const char *at)
 {
     if (*n < 4)
@@ -495,11 +517,18 @@ void ts_prop_id_fields_found(const struct ts_prop_headers *f, const struct ts_ct
         add_field(out->span, &out->nspan, dash + 1);
         if (b3->value_len > id_hex && b3->value_len - (size_t)(dash + 1 - b3->value) > id_hex + 2)
             add_field(out->parent, &out->nparent, b3->value + b3->value_len - id_hex);
+        if (c.sampling == TS_SAMPLING_DEFER) { /* "T-S": the span id ends the value */
+            out->undecided |= TS_PROP_B3;
+            out->b3_decision_at = b3->value + b3->value_len;
+        }
     }
     if (b3_multi_parse(f, &c) && same_ids(&c, ctx)) {
         add_field(out->span, &out->nspan, f->b3_span_id->value);
         if (f->b3_parent_id)
             add_field(out->parent, &out->nparent, f->b3_parent_id->value);
+        /* an X-B3-Sampled the spec does not know is the program's, left alone */
+        if (c.sampling == TS_SAMPLING_DEFER && !f->b3_sampled)
+            out->undecided |= TS_PROP_B3MULTI;
     }
     const struct ts_http_header *tp = f->traceparent;
     if (tp && ts_traceparent_parse(tp->value, tp->value_len, &c) && same_ids(&c, ctx))
@@ -696,6 +725,40 @@ static void put_trace_id(struct out_buf *o, const struct ts_ctx *ctx, const stru
         put(o, x->trace, sizeof x->trace);
 }
 
+/* B3 multi's decision line (none for a deferred one). Debug implies
+ * accept, so the spec says not to send Sampled with the flag; where an
+ * X-B3-Flags is written already (flags_written), Sampled says accept.
+ * Inlined: ts_prop_inject, on every request, pays no call for it. */
+static inline __attribute__((always_inline)) void
+put_b3_multi_decision(struct out_buf *o, uint8_t sampling, bool flags_written)
+{
+    if (sampling == TS_SAMPLING_DEBUG && !flags_written)
+        put_lit(o, "X-B3-Flags: 1\r\n");
+    else if (sampling == TS_SAMPLING_ACCEPT || sampling == TS_SAMPLING_DEBUG)
+        put_lit(o, "X-B3-Sampled: 1\r\n");
+    else if (sampling == TS_SAMPLING_DENY)
+        put_lit(o, "X-B3-Sampled: 0\r\n");
+}
+
+/* The b3 single header's sampling field, with its dash ("-1"; 2 bytes). */
+static inline const char *b3_single_field(uint8_t sampling)
+{
+    return sampling == TS_SAMPLING_DEBUG ? "-d" : sampling == TS_SAMPLING_ACCEPT ? "-1" : "-0";
+}
+
+size_t ts_prop_b3_decision(unsigned format, uint8_t sampling, bool flags_written, char *buf,
+                           size_t cap)
+{
+    struct out_buf o = {buf, 0, cap, true};
+    if (sampling == TS_SAMPLING_DEFER || !buf)
+        return 0;
+    if (format == TS_PROP_B3)
+        put(&o, b3_single_field(sampling), 2);
+    else
+        put_b3_multi_decision(&o, sampling, flags_written);
+    return o.ok ? o.len : 0;
+}
+
 size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, size_t cap)
 {
     /* An invalid context has no ids worth sending: receivers would reject
@@ -721,13 +784,7 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
             put(&o, x.parent, sizeof x.parent);
             put_lit(&o, "\r\n");
         }
-        /* Debug implies accept, so the spec says not to send Sampled too. */
-        if (ctx->sampling == TS_SAMPLING_DEBUG)
-            put_lit(&o, "X-B3-Flags: 1\r\n");
-        else if (ctx->sampling == TS_SAMPLING_ACCEPT)
-            put_lit(&o, "X-B3-Sampled: 1\r\n");
-        else if (ctx->sampling == TS_SAMPLING_DENY)
-            put_lit(&o, "X-B3-Sampled: 0\r\n");
+        put_b3_multi_decision(&o, ctx->sampling, false);
     }
     if (formats & TS_PROP_B3) {
         put_lit(&o, "b3: ");
@@ -737,11 +794,7 @@ size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, siz
         /* The parent is positional after the sampling field, so a deferred
          * decision (no field) cannot carry it. */
         if (ctx->sampling != TS_SAMPLING_DEFER) {
-            put(&o,
-                ctx->sampling == TS_SAMPLING_DEBUG    ? "-d"
-                : ctx->sampling == TS_SAMPLING_ACCEPT ? "-1"
-                                                      : "-0",
-                2);
+            put(&o, b3_single_field(ctx->sampling), 2);
             if (ctx->has_parent) {
                 put_lit(&o, "-");
                 put(&o, x.parent, sizeof x.parent);

@@ -60,16 +60,32 @@ unsigned ts_prop_present_found(const struct ts_prop_headers *f);
  * fields holding ctx's span id, and those holding its parent span id, in
  * every header that carries ctx (same trace id and span id). Pointers are
  * into the header values. A Jaeger id written with fewer digits (leading
- * zeros dropped) is not listed: it cannot be rewritten in place. */
+ * zeros dropped) is not listed: it cannot be rewritten in place.
+ * undecided: the B3 forms among them that carry no sampling decision
+ * (TS_PROP_B3MULTI: neither X-B3-Sampled nor X-B3-Flags: 1; TS_PROP_B3:
+ * "T-S", whose decision would go at b3_decision_at, the value's end). */
 struct ts_prop_id_fields {
     const char *span[4];
     const char *parent[4];
     int nspan, nparent;
+    unsigned undecided;
+    const char *b3_decision_at;
 };
 void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx,
                        struct ts_prop_id_fields *out);
 void ts_prop_id_fields_found(const struct ts_prop_headers *f, const struct ts_ctx *ctx,
                              struct ts_prop_id_fields *out);
+
+/* What tells a B3 receiver the decision sampling (accept, deny or debug)
+ * where a B3 context of the program's had none (ts_prop_id_fields'
+ * undecided): for TS_PROP_B3MULTI a line, "X-B3-Sampled: 1\r\n" or "0",
+ * or "X-B3-Flags: 1\r\n" for debug (the spec: debug implies sampled, not
+ * sent with Sampled) unless flags_written (an X-B3-Flags of the
+ * program's, not 1: then "X-B3-Sampled: 1"); for TS_PROP_B3 the sampling
+ * field after the span id, "-1", "-0" or "-d". Returns the bytes written
+ * into buf, 0 when cap is too small or there is no decision. */
+size_t ts_prop_b3_decision(unsigned format, uint8_t sampling, bool flags_written, char *buf,
+                           size_t cap);
 
 /* Write the header lines ("Name: value\r\n" each) of every format in
  * `formats` for ctx into buf. ctx->span_id is the span the receiver should
@@ -107,8 +123,9 @@ bool ts_tracestate_present(const struct ts_http_header *h, size_t n);
 
 /* Upper bound of the header lines the shim adds to a request: at most 512
  * bytes of ts_prop_inject's output for any formats and context, a
- * tracestate passed on ("tracestate: " value "\r\n"), and the signature
- * line (trust.h: TS_TRUST_LINE_LEN, 92 bytes). */
+ * tracestate passed on ("tracestate: " value "\r\n"), the signature
+ * line (trust.h: TS_TRUST_LINE_LEN, 92 bytes), and a forwarded B3
+ * context's decision (ts_prop_b3_decision: 17 bytes and 2). */
 #define TS_TRACESTATE_LINE_MAX (sizeof "tracestate: \r\n" - 1 + TS_TRACESTATE_MAX)
 #define TS_PROP_INJECT_MAX (640 + TS_TRACESTATE_LINE_MAX)
 /* Upper bound of the number of those lines: traceparent, tracestate, b3,

@@ -27,7 +27,10 @@
  * lines, each at a line start just before a CR or LF of the program's
  * (the blank line that ends a head), each line "Name: value\r\n" of a
  * propagation header that parses, all lines of a block naming one trace
- * and span id. */
+ * and span id. (A proxy's forwarded "b3: T-S" without a decision gets
+ * its block at the b3 value's end instead, "-0\r\n" and the lines: no
+ * request is served here, so none is forwarded; test_conn_send.c
+ * test_proxy_b3_single_decision_every_cut covers that case.) */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>

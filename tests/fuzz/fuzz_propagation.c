@@ -15,7 +15,9 @@
  * hex ids, at most 512 bytes, nothing when the buffer is short; each
  * format's line parses back to the same ids, and to the parent and
  * sampling decision the format can carry; the id fields found point at 16
- * hex digits inside a header value. A tracestate (the whole input, and
+ * hex digits inside a header value, and where a b3 value that names the
+ * context without a decision ends, a decision put there (ts_prop_b3_decision)
+ * makes it parse so decided. A tracestate (the whole input, and
  * the tracestate lines joined) is accepted only at most 512 characters
  * long, printable, without CR or LF; what ts_tracestate_find returns is
  * itself valid. */
@@ -345,6 +347,27 @@ static void check_id_fields(const struct hlist *l, const struct ts_ctx *ctx)
         CHECK(in_a_value(l, f.parent[i]));
         uint8_t id[TS_SPAN_ID_LEN];
         CHECK(ts_hex_decode(f.parent[i], TS_SPAN_ID_LEN, id));
+    }
+    CHECK((f.undecided & ~(unsigned)(TS_PROP_B3 | TS_PROP_B3MULTI)) == 0);
+    CHECK(!(f.undecided & TS_PROP_B3) == !f.b3_decision_at);
+    if (f.b3_decision_at) {
+        /* the end of a b3 value that names ctx; its decision put there
+         * ("-0", "-d") makes a value that parses to the same ids so decided */
+        const struct ts_http_header *b3 = NULL;
+        for (size_t i = 0; i < l->n && !b3; i++)
+            if (l->h[i].name_len == 2 && l->h[i].value + l->h[i].value_len == f.b3_decision_at)
+                b3 = &l->h[i];
+        CHECK(b3 != NULL && b3->value_len <= 49);
+        static const uint8_t decisions[] = {TS_SAMPLING_DENY, TS_SAMPLING_DEBUG};
+        for (size_t k = 0; k < 2; k++) {
+            char v[64];
+            memcpy(v, b3->value, b3->value_len);
+            CHECK(ts_prop_b3_decision(TS_PROP_B3, decisions[k], false, v + b3->value_len, 2) == 2);
+            struct ts_ctx c;
+            CHECK(ts_b3_single_parse(v, b3->value_len + 2, &c));
+            same_ids(ctx, &c);
+            CHECK(c.sampling == decisions[k]);
+        }
     }
 }
 

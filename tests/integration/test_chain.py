@@ -7,6 +7,9 @@
 Four spans, one trace: curl client (root) -> A server -> A client -> B server,
 kinds 3/2/3/2, status codes and ERROR status by the rules, parents linked
 through the injected headers. All processes append to one spans file.
+
+ForwardedB3Test: A as a proxy (/forward) passing on B3 headers that came
+without a sampling decision; the decision A's shim makes reaches B in them.
 """
 
 import json
@@ -20,15 +23,26 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
 
 
-class ChainTest(th.TempDirMixin, unittest.TestCase):
+class SpansFileCase(th.TempDirMixin, unittest.TestCase):
+    """The library required; per test a fresh directory and spans file."""
+
     @classmethod
     def setUpClass(cls):
         th.require_lib()
-        cls.curl = th.require_tool("curl")
 
     def setUp(self):
         self.tmp = self.make_tmp()
         self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+
+
+class ChainTest(SpansFileCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.curl = th.require_tool("curl")
+
+    def setUp(self):
+        super().setUp()
         self.t0 = time.time_ns()
         self.b, self.b_port = th.start_app_server(self, "svc-b", self.spans_file, self.tmp)
         self.a, self.a_port = th.start_app_server(self, "svc-a", self.spans_file, self.tmp)
@@ -221,6 +235,85 @@ class ChainTest(th.TempDirMixin, unittest.TestCase):
         spans = th.read_spans(self.spans_file)
         self.assertEqual(len(spans), 2, "only curl's request makes spans (client + server):\n%s"
                          % th.format_spans(spans))
+
+
+class ForwardedB3Test(SpansFileCase):
+    """A traced proxy (A, /forward) passes the B3 headers of the request it
+    serves on to B as they came, and they came with ids but no sampling
+    decision. A's shim decides, rewrites the forwarded span id to its
+    client span's, and must put that decision into the forwarded B3 too:
+    B, which reads B3 first, follows it instead of deciding again."""
+
+    T, S = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+
+    def forward(self, inbound, a_sampler, b_sampler):
+        """Start B and A with those samplers (None: the default), send
+        inbound headers to A's /forward; returns (headers B received,
+        spans) once both stopped."""
+        b_env = th.shim_env("svc-b", self.spans_file, OTEL_TRACES_SAMPLER=b_sampler)
+        a_env = th.shim_env("svc-a", self.spans_file, OTEL_TRACES_SAMPLER=a_sampler)
+        b, b_port = th.start_app_server(self, "svc-b", self.spans_file, self.tmp, env=b_env)
+        a, a_port = th.start_app_server(self, "svc-a", self.spans_file, self.tmp, env=a_env)
+        status, body = th.http_get(a_port, "/forward?to=%d&path=/echo-headers" % b_port,
+                                   headers=inbound)
+        self.assertEqual(status, 200, body)
+        resp = json.loads(body)
+        self.assertEqual(resp["status"], 200, resp)
+        for p in (a, b):  # SIGTERM: they flush what they recorded
+            self.assertEqual(p.stop(), 0, "%s did not exit cleanly\n%s" % (p.name, p.describe()))
+        return json.loads(resp["body"]), th.read_spans(self.spans_file, strict=True)
+
+    def test_multi_not_sampled_at_the_proxy(self):
+        headers, spans = self.forward([("X-B3-TraceId", self.T), ("X-B3-SpanId", self.S)],
+                                      "parentbased_always_off", None)
+        dump = "\nB received %r\n%s" % (headers, th.format_spans(spans))
+        self.assertEqual(th.header_values(headers, "X-B3-Sampled"), ["0"], dump)
+        span = th.header_values(headers, "X-B3-SpanId")
+        self.assertEqual(len(span), 1, dump)
+        self.assertNotEqual(span[0], self.S, "the forwarded id is the proxy's client span" + dump)
+        self.assertEqual(th.header_values(headers, "traceparent"),
+                         ["00-%s-%s-00" % (self.T, span[0])], dump)
+        self.assertEqual(spans, [], "nobody records a trace the proxy did not" + dump)
+
+    def test_single_not_sampled_at_the_proxy(self):
+        headers, spans = self.forward([("b3", "%s-%s" % (self.T, self.S))],
+                                      "parentbased_always_off", None)
+        dump = "\nB received %r\n%s" % (headers, th.format_spans(spans))
+        b3 = th.header_values(headers, "b3")
+        self.assertEqual(len(b3), 1, dump)
+        fields = b3[0].split("-")
+        self.assertEqual(len(fields), 3, "b3 carries the decision" + dump)
+        trace, span, decision = fields
+        self.assertEqual((trace, decision), (self.T, "0"), dump)
+        self.assertNotEqual(span, self.S, dump)
+        self.assertEqual(th.header_values(headers, "X-B3-Sampled"), ["0"], dump)
+        self.assertEqual(spans, [], "nobody records a trace the proxy did not" + dump)
+
+    def test_sampled_at_the_proxy_is_followed(self):
+        """The proxy samples (its default sampler); B would turn down a
+        root or an open decision (parentbased_always_off) but follows."""
+        for inbound in ([("X-B3-TraceId", self.T), ("X-B3-SpanId", self.S)],
+                        [("b3", "%s-%s" % (self.T, self.S))]):
+            with self.subTest(inbound=inbound):
+                if os.path.exists(self.spans_file):
+                    os.unlink(self.spans_file)
+                headers, spans = self.forward(inbound, None, "parentbased_always_off")
+                dump = "\nB received %r\n%s" % (headers, th.format_spans(spans))
+                a_srv = th.only([s for s in spans if s["service"] == "svc-a"
+                                 and s["kind"] == th.KIND_SERVER], "A's server span", spans)
+                a_cli = th.only([s for s in spans if s["service"] == "svc-a"
+                                 and s["kind"] == th.KIND_CLIENT], "A's client span", spans)
+                b_srv = th.only([s for s in spans if s["service"] == "svc-b"],
+                                "B's server span", spans)
+                self.assertEqual({s["traceId"] for s in spans}, {self.T}, "one trace" + dump)
+                self.assertEqual(a_srv["parentSpanId"], self.S, dump)
+                self.assertEqual(a_cli["parentSpanId"], a_srv["spanId"], dump)
+                self.assertEqual(b_srv["parentSpanId"], a_cli["spanId"], dump)
+                if inbound[0][0] == "b3":
+                    self.assertEqual(th.header_values(headers, "b3"),
+                                     ["%s-%s-1" % (self.T, a_cli["spanId"])], dump)
+                else:
+                    self.assertEqual(th.header_values(headers, "X-B3-Sampled"), ["1"], dump)
 
 
 if __name__ == "__main__":

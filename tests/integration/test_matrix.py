@@ -533,6 +533,34 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                           "span; it received: %r\n%s"
                           % (name, headers, th.format_spans(chains[2])))
 
+    def test_nginx_proxy_forwards_its_decision_in_b3(self):
+        """A request whose B3 context has ids and no decision (X-B3-*, then
+        b3 single) reaches nginx, whose shim turns it down
+        (parentbased_always_off). nginx forwards the headers as they came;
+        the forwarded B3 says "not sampled", so the traced upstream, which
+        reads B3 first, records nothing either."""
+        trace, span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        up, up_port = self.py_server("py-upstream")
+        ngx, port, d = self.start_nginx(*self.proxy_conf(up_port),
+                                        env_extra={"OTEL_TRACES_SAMPLER": "parentbased_always_off"})
+        got = []
+        for inbound in ([("X-B3-TraceId", trace), ("X-B3-SpanId", span)],
+                        [("b3", "%s-%s" % (trace, span))]):
+            status, body = th.http_get(port, "/echo-headers", headers=inbound)
+            self.assertEqual(status, 200, body)
+            got.append(json.loads(body))
+        for p in (ngx, up):
+            self.assertEqual(p.stop(), 0, "%s did not exit cleanly\n%s" % (p.name, p.describe()))
+        spans = th.read_spans(self.spans_file, strict=True)
+        dump = "\nthe upstream received %r\n%s" % (got, th.format_spans(spans))
+        self.assertEqual(th.header_values(got[0], "X-B3-Sampled"), ["0"], dump)
+        self.assertNotEqual(th.header_values(got[0], "X-B3-SpanId"), [span], dump)
+        b3 = th.header_values(got[1], "b3")
+        self.assertEqual(len(b3), 1, dump)
+        self.assertTrue(b3[0].startswith(trace + "-") and b3[0].endswith("-0") and
+                        span not in b3[0], dump)
+        self.assertEqual(spans, [], "nothing recorded of a trace nginx turned down" + dump)
+
     def test_nginx_reverse_proxy_post_body(self):
         """curl POSTs 100 KB through nginx (the body goes to a temp file,
         then upstream with the head) to python; the echo is byte for byte."""

@@ -1030,6 +1030,54 @@ static void test_server_decision_without_ids(void **state)
     ts_sampler_load(NULL);
 }
 
+static const char *parent_off_env(const char *name)
+{
+    return strcmp(name, "OTEL_TRACES_SAMPLER") == 0 ? "parentbased_always_off" : NULL;
+}
+
+/* A request whose B3 context carries no decision beside a traceparent of
+ * the same trace and span that does (a traced proxy forwarding B3 as it
+ * came, the traceparent its own): the server span follows the
+ * traceparent's decision, not the root sampler's. */
+static void test_server_b3_defer_follows_same_ids_traceparent(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *b3;
+        bool parent_off; /* parentbased_always_off, else the default (roots sampled) */
+        const char *flags;
+        uint8_t sampled;
+    } cases[] = {
+        {"X-B3-TraceId: 4bf92f3577b34da6a3ce929d0e0e4736\r\nX-B3-SpanId: 00f067aa0ba902b7", false,
+         "00", 0},
+        {"X-B3-TraceId: 4bf92f3577b34da6a3ce929d0e0e4736\r\nX-B3-SpanId: 00f067aa0ba902b7", true,
+         "01", TS_SPAN_SAMPLED},
+        {"b3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", false, "00", 0},
+        {"b3: 4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", true, "01", TS_SPAN_SAMPLED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nspans = 0;
+        assert_int_equal(ts_sampler_load(cases[i].parent_off ? parent_off_env : NULL), 0);
+        struct pair p = make_pair(TS_ROLE_SERVER);
+        char req[512], buf[256];
+        snprintf(req, sizeof req,
+                 "GET /d HTTP/1.1\r\nHost: h\r\n%s\r\n"
+                 "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-%s\r\n\r\n",
+                 cases[i].b3, cases[i].flags);
+        peer_write(&p, req);
+        prog_read(&p, buf, sizeof buf);
+        prog_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+        assert_int_equal(nspans, 1);
+        if (spans[0].sampled != cases[i].sampled)
+            fail_msg("case %zu: sampled %d, want %d", i, spans[0].sampled, cases[i].sampled);
+        char pid[17];
+        hex(spans[0].parent_id, 8, pid);
+        assert_string_equal(pid, "00f067aa0ba902b7");
+        close_pair(&p);
+    }
+    ts_sampler_load(NULL);
+}
+
 /* A server span continuing a B3 debug context (X-B3-Flags: 1, b3's "d")
  * is a debug span, for the exporters to say so, and so is a client span
  * of a call made while serving it; a sampled context makes neither. */
@@ -2215,6 +2263,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_unsampled_not_exported_flag, setup),
         cmocka_unit_test_setup(test_server_named_before_a_decision_by_name, setup),
         cmocka_unit_test_setup(test_server_decision_without_ids, setup),
+        cmocka_unit_test_setup(test_server_b3_defer_follows_same_ids_traceparent, setup),
         cmocka_unit_test_setup(test_debug_context_makes_debug_spans, setup),
         cmocka_unit_test_setup(test_server_pipelined_requests_served_in_turn, setup),
         cmocka_unit_test_setup(test_tracestate_passed_on_with_traceparent, setup),

@@ -452,6 +452,153 @@ static void test_proxy_ids_already_on_the_wire_are_left_alone(void **state)
     close_pair(&in);
 }
 
+/* An environment whose sampler follows a parent's decision and turns down
+ * roots, and a parent that left it open (for ts_sampler_load). */
+static const char *parent_off_env(const char *name)
+{
+    return strcmp(name, "OTEL_TRACES_SAMPLER") == 0 ? "parentbased_always_off" : NULL;
+}
+
+/* tpl with each {C} replaced by c and each {S} by s. */
+static void expand(const char *tpl, const char *c, const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (*tpl && n + 17 < cap) {
+        if (tpl[0] == '{' && (tpl[1] == 'C' || tpl[1] == 'S') && tpl[2] == '}') {
+            memcpy(out + n, tpl[1] == 'C' ? c : s, 16);
+            n += 16;
+            tpl += 3;
+        } else {
+            out[n++] = *tpl++;
+        }
+    }
+    out[n] = '\0';
+}
+
+/* The proxy serves a request with in_lines and forwards fwd, its bytes
+ * written as a careful non-blocking program does under a kernel that
+ * takes cut bytes first (-1: all). The upstream must get want ({C}: the
+ * client span's id, {S}: its parent's, the server span's) and the client
+ * span be sampled so (a TS_SPAN_* set). Returns the first write's count. */
+static ssize_t forward_through_proxy(const char *in_lines, const char *fwd, long cut,
+                                     const char *want_tpl, uint8_t sampled)
+{
+    struct pair in = make_pair(TS_ROLE_SERVER);
+    char head[1024];
+    snprintf(head, sizeof head, "GET /in HTTP/1.1\r\nHost: proxy\r\n%s\r\n", in_lines);
+    serve_request(&in, head);
+    struct pair up = make_pair(TS_ROLE_CLIENT);
+    budget = cut;
+    ssize_t first = write_all(&up, fwd, strlen(fwd));
+    budget = -1;
+    answer(&up, 1);
+    const struct ts_span *client = &spans[nspans - 1];
+    assert_int_equal(client->kind, TS_KIND_CLIENT);
+    assert_int_equal(client->sampled, sampled);
+    char cid[17], sid[17], want[2048], got[2048];
+    hex(client->span_id, 8, cid);
+    hex(client->parent_id, 8, sid);
+    expand(want_tpl, cid, sid, want, sizeof want);
+    peer_read_all(&up, got, sizeof got);
+    if (strcmp(got, want) != 0)
+        fail_msg("cut %ld: the upstream got\n%s\nwant\n%s", cut, got, want);
+    assert_int_equal(prog_write(&in, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38), 38);
+    const struct ts_span *server = &spans[nspans - 1];
+    assert_int_equal(server->kind, TS_KIND_SERVER);
+    assert_memory_equal(server->span_id, client->parent_id, 8);
+    close_pair(&up);
+    close_pair(&in);
+    return first;
+}
+
+#define B3_IN "X-B3-TraceId: " T "\r\nX-B3-SpanId: " S0 "\r\n"
+#define UP "GET /up HTTP/1.1\r\nHost: up\r\n"
+
+/* A proxy forwards a B3 context that came without a decision (as it
+ * came): the forwarded B3 says the one made for the proxy's client span,
+ * or the next traced service, reading B3 first, decides again (records
+ * spans whose parents were not, or drops those of a recorded trace). A
+ * decision the program wrote is left as it is. */
+static void test_proxy_forwarded_b3_carries_the_decision(void **state)
+{
+    (void)state;
+    const uint8_t on = TS_SPAN_SAMPLED, dbg = TS_SPAN_SAMPLED | TS_SPAN_DEBUG;
+    static const struct {
+        bool off; /* parentbased_always_off, else the default sampler */
+        const char *in, *fwd, *want;
+        uint8_t sampled;
+    } cases[] = {
+        {true, B3_IN, UP B3_IN "\r\n",
+         UP "X-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\ntraceparent: 00-" T "-{C}-00\r\n"
+            "X-B3-Sampled: 0\r\n\r\n",
+         0},
+        {false, B3_IN, UP B3_IN "\r\n",
+         UP "X-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\ntraceparent: 00-" T "-{C}-01\r\n"
+            "X-B3-Sampled: 1\r\n\r\n",
+         on},
+        /* single: the field after the span id, the added lines after it */
+        {true, "b3: " T "-" S0 "\r\n", "GET /up HTTP/1.1\r\nb3: " T "-" S0 "\r\nHost: up\r\n\r\n",
+         "GET /up HTTP/1.1\r\nb3: " T "-{C}-0\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\n"
+         "X-B3-ParentSpanId: {S}\r\nX-B3-Sampled: 0\r\ntraceparent: 00-" T "-{C}-00\r\n"
+         "Host: up\r\n\r\n",
+         0},
+        {false, "b3: " T "-" S0 "\r\n", UP "b3: " T "-" S0 "\r\n\r\n",
+         UP "b3: " T "-{C}-1\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\n"
+            "X-B3-ParentSpanId: {S}\r\nX-B3-Sampled: 1\r\ntraceparent: 00-" T "-{C}-01\r\n\r\n",
+         on},
+        /* debug (the program dropped the flag): "d" and X-B3-Flags */
+        {false, "b3: " T "-" S0 "-d\r\n", UP "b3: " T "-" S0 "\r\n" B3_IN "\r\n",
+         UP "b3: " T "-{C}-d\r\ntraceparent: 00-" T "-{C}-01\r\nX-B3-Flags: 1\r\n"
+            "X-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\n\r\n",
+         dbg},
+        /* every format there: only the decision is added */
+        {true, B3_IN, UP B3_IN "traceparent: 00-" T "-" S0 "-01\r\n\r\n",
+         UP "X-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\ntraceparent: 00-" T "-{C}-01\r\n"
+            "X-B3-Sampled: 0\r\n\r\n",
+         0},
+        /* the program's own decision stands */
+        {true, B3_IN, UP B3_IN "X-B3-Sampled: 1\r\n\r\n",
+         UP "X-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\nX-B3-Sampled: 1\r\n"
+            "traceparent: 00-" T "-{C}-00\r\n\r\n",
+         0},
+        {true, B3_IN, UP "b3: " T "-" S0 "-1\r\n\r\n",
+         UP "b3: " T "-{C}-1\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\n"
+            "X-B3-ParentSpanId: {S}\r\nX-B3-Sampled: 0\r\ntraceparent: 00-" T "-{C}-00\r\n\r\n",
+         0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(ts_sampler_load(cases[i].off ? parent_off_env : NULL), 0);
+        forward_through_proxy(cases[i].in, cases[i].fwd, -1, cases[i].want, cases[i].sampled);
+    }
+    ts_sampler_load(NULL);
+}
+
+/* The decision put into "b3: T-S" goes out exactly wherever the kernel
+ * cuts the write: the program hears of its bytes before the inserted
+ * ones (which begin at the b3 value's end), then of the rest. */
+static void test_proxy_b3_single_decision_every_cut(void **state)
+{
+    (void)state;
+    const char fwd[] = "GET /up HTTP/1.1\r\nb3: " T "-" S0 "\r\nHost: up\r\n\r\n";
+    const char want[] = "GET /up HTTP/1.1\r\nb3: " T "-{C}-0\r\nX-B3-TraceId: " T
+                        "\r\nX-B3-SpanId: {C}\r\nX-B3-ParentSpanId: {S}\r\nX-B3-Sampled: 0\r\n"
+                        "traceparent: 00-" T "-{C}-00\r\nHost: up\r\n\r\n";
+    size_t len = sizeof fwd - 1;
+    size_t ins = (size_t)(strstr(fwd, S0) - fwd) + 16;
+    size_t wire = sizeof want - 1;
+    for (const char *id = want; (id = strchr(id, '{')) != NULL; id++)
+        wire += 16 - 3; /* {C} or {S}: 16 hex digits */
+    size_t k = wire - len;
+    assert_int_equal(ts_sampler_load(parent_off_env), 0);
+    for (size_t cut = 1; cut < wire; cut++) {
+        size_t expect = cut <= ins ? cut : cut < ins + k ? ins : cut - k;
+        ssize_t first = forward_through_proxy("b3: " T "-" S0 "\r\n", fwd, (long)cut, want, 0);
+        if ((size_t)first != expect)
+            fail_msg("cut %zu: first write returned %zd, want %zu", cut, first, expect);
+    }
+    ts_sampler_load(NULL);
+}
+
 /* The program said "X-B3-Sampled: 0" without ids: our span is not
  * sampled, and the lines we add say so (no contradicting "sampled"). */
 static void test_program_deny_is_kept(void **state)
@@ -554,6 +701,8 @@ int main(void)
         cmocka_unit_test_setup(test_proxy_forwarded_context_is_rewritten_to_its_client_span,
                                setup_budget),
         cmocka_unit_test_setup(test_proxy_ids_already_on_the_wire_are_left_alone, setup_budget),
+        cmocka_unit_test_setup(test_proxy_forwarded_b3_carries_the_decision, setup_budget),
+        cmocka_unit_test_setup(test_proxy_b3_single_decision_every_cut, setup_budget),
         cmocka_unit_test_setup(test_program_deny_is_kept, setup_budget),
         cmocka_unit_test_setup(test_program_accept_is_kept, setup_budget),
         cmocka_unit_test_setup(test_server_body_by_sendfile_ends_the_span, setup_budget),

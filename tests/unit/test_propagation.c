@@ -988,6 +988,139 @@ static void test_extract_accept_only(void **state)
     assert_int_equal(c.sampling, TS_SAMPLING_DENY);
 }
 
+/* A B3 context without a decision beside a traceparent (else an
+ * uber-trace-id) naming the same trace and span: the decision is that
+ * format's (a traced proxy forwards B3 as it came and adds the rest with
+ * its decision). Other ids, or a decision of B3's own: B3 as it is. */
+static void test_extract_b3_defer_takes_same_ids_decision(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *a, *b, *c;
+        const char *trace;
+        uint8_t sampling;
+    } cases[] = {
+        {"X-B3-TraceId: " T128, "X-B3-SpanId: " S1, "traceparent: 00-" T128 "-" S1 "-00", T128,
+         TS_SAMPLING_DENY},
+        {"X-B3-TraceId: " T128, "X-B3-SpanId: " S1, "traceparent: 00-" T128 "-" S1 "-01", T128,
+         TS_SAMPLING_ACCEPT},
+        {"b3: " T128 "-" S1, "traceparent: 00-" T128 "-" S1 "-00", "Host: h", T128,
+         TS_SAMPLING_DENY},
+        /* a 64-bit B3 trace id is the traceparent's with zeros before it */
+        {"X-B3-TraceId: " T64, "X-B3-SpanId: " S1,
+         "traceparent: 00-0000000000000000" T64 "-" S1 "-00", "0000000000000000" T64,
+         TS_SAMPLING_DENY},
+        {"b3: " T128 "-" S1, "uber-trace-id: " T128 ":" S1 ":0:0", "Host: h", T128,
+         TS_SAMPLING_DENY},
+        {"b3: " T128 "-" S1, "traceparent: 00-" TP_T "-" S1 "-00",
+         "uber-trace-id: " T128 ":" S1 ":0:1", T128, TS_SAMPLING_ACCEPT},
+        /* other ids: B3's, undecided */
+        {"X-B3-TraceId: " T128, "X-B3-SpanId: " S1, "traceparent: 00-" T128 "-" TP_S "-00", T128,
+         TS_SAMPLING_DEFER},
+        {"b3: " T128 "-" S1, "traceparent: 00-" TP_T "-" S1 "-00", "Host: h", T128,
+         TS_SAMPLING_DEFER},
+        /* B3's own decision stands */
+        {"b3: " T128 "-" S1 "-1", "traceparent: 00-" T128 "-" S1 "-00", "Host: h", T128,
+         TS_SAMPLING_ACCEPT},
+        {"X-B3-TraceId: " T128, "X-B3-SpanId: " S1, "X-B3-Sampled: 0", T128, TS_SAMPLING_DENY},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ts_ctx c = poisoned();
+        struct hdrs hs = make_hdrs(cases[i].a, cases[i].b, cases[i].c, NULL);
+        assert_true(ts_prop_extract(hs.h, hs.n, &c));
+        assert_trace(&c, cases[i].trace);
+        assert_span(c.span_id, S1);
+        if (c.sampling != cases[i].sampling)
+            fail_msg("case %zu: sampling %d, want %d", i, c.sampling, cases[i].sampling);
+    }
+    /* B3 with its own "1", traceparent the same ids with "00" */
+    struct ts_ctx c;
+    struct hdrs hs = make_hdrs("X-B3-TraceId: " T128, "X-B3-SpanId: " S1, "X-B3-Sampled: 1",
+                               "traceparent: 00-" T128 "-" S1 "-00", NULL);
+    assert_true(ts_prop_extract(hs.h, hs.n, &c));
+    assert_int_equal(c.sampling, TS_SAMPLING_ACCEPT);
+}
+
+/* Of the B3 forms that carry a context, those without a decision, and
+ * where the single form's decision would go (its value's end). */
+static void test_id_fields_undecided(void **state)
+{
+    (void)state;
+    struct ts_ctx ctx;
+    struct ts_prop_id_fields f;
+    struct hdrs hs = make_hdrs("b3: " T128 "-" S1, "X-B3-TraceId: " T128, "X-B3-SpanId: " S1,
+                               "traceparent: 00-" T128 "-" S1 "-01", NULL);
+    assert_true(ts_prop_extract(hs.h, hs.n, &ctx));
+    ts_prop_id_fields(hs.h, hs.n, &ctx, &f);
+    assert_int_equal(f.nspan, 3);
+    assert_int_equal(f.undecided, TS_PROP_B3 | TS_PROP_B3MULTI);
+    assert_ptr_equal(f.b3_decision_at, hs.h[0].value + hs.h[0].value_len);
+
+    /* a decision in each; X-B3-Flags: 1 is one, an unknown Sampled the
+     * program's own (left alone), Flags: 0 none */
+    static const char *const decided[][2] = {
+        {"b3: " T128 "-" S1 "-0", "X-B3-Sampled: 1"},
+        {"b3: " T128 "-" S1 "-d", "X-B3-Flags: 1"},
+        {"b3: " T128 "-" S1 "-1-" P1, "X-B3-Sampled: maybe"},
+    };
+    for (size_t i = 0; i < sizeof decided / sizeof *decided; i++) {
+        hs = make_hdrs(decided[i][0], "X-B3-TraceId: " T128, "X-B3-SpanId: " S1, decided[i][1],
+                       NULL);
+        assert_true(ts_prop_extract(hs.h, hs.n, &ctx));
+        ts_prop_id_fields(hs.h, hs.n, &ctx, &f);
+        assert_int_equal(f.nspan, 2);
+        assert_int_equal(f.undecided, 0);
+        assert_null(f.b3_decision_at);
+    }
+    hs = make_hdrs("X-B3-TraceId: " T128, "X-B3-SpanId: " S1, "X-B3-Flags: 0", NULL);
+    assert_true(ts_prop_extract(hs.h, hs.n, &ctx));
+    ts_prop_id_fields(hs.h, hs.n, &ctx, &f);
+    assert_int_equal(f.undecided, TS_PROP_B3MULTI);
+
+    /* a B3 form with other ids is not the context's */
+    hs = make_hdrs("b3: " T128 "-" P1, "X-B3-TraceId: " T128, "X-B3-SpanId: " S1, NULL);
+    assert_true(ts_prop_extract(hs.h, hs.n, &ctx));
+    ts_prop_id_fields(hs.h, hs.n, &ctx, &f);
+    assert_int_equal(f.nspan, 1);
+    assert_int_equal(f.undecided, TS_PROP_B3);
+    assert_ptr_equal(f.b3_decision_at, hs.h[0].value + hs.h[0].value_len);
+}
+
+/* The decision put into a B3 context that had none, per form. */
+static void test_b3_decision(void **state)
+{
+    (void)state;
+    static const struct {
+        unsigned format;
+        uint8_t sampling;
+        bool flags_written;
+        const char *want;
+    } cases[] = {
+        {TS_PROP_B3MULTI, TS_SAMPLING_ACCEPT, false, "X-B3-Sampled: 1\r\n"},
+        {TS_PROP_B3MULTI, TS_SAMPLING_DENY, false, "X-B3-Sampled: 0\r\n"},
+        {TS_PROP_B3MULTI, TS_SAMPLING_DEBUG, false, "X-B3-Flags: 1\r\n"},
+        {TS_PROP_B3MULTI, TS_SAMPLING_DEBUG, true, "X-B3-Sampled: 1\r\n"},
+        {TS_PROP_B3MULTI, TS_SAMPLING_DENY, true, "X-B3-Sampled: 0\r\n"},
+        {TS_PROP_B3, TS_SAMPLING_ACCEPT, false, "-1"},
+        {TS_PROP_B3, TS_SAMPLING_DENY, false, "-0"},
+        {TS_PROP_B3, TS_SAMPLING_DEBUG, false, "-d"},
+        {TS_PROP_B3, TS_SAMPLING_DEFER, false, ""},
+        {TS_PROP_B3MULTI, TS_SAMPLING_DEFER, false, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char buf[32];
+        size_t n = ts_prop_b3_decision(cases[i].format, cases[i].sampling, cases[i].flags_written,
+                                       buf, sizeof buf);
+        assert_int_equal(n, strlen(cases[i].want));
+        assert_memory_equal(buf, cases[i].want, n);
+        /* a buffer one byte short: nothing */
+        if (n)
+            assert_int_equal(ts_prop_b3_decision(cases[i].format, cases[i].sampling,
+                                                 cases[i].flags_written, buf, n - 1),
+                             0);
+    }
+}
+
 static void test_extract_nothing(void **state)
 {
     (void)state;
@@ -1625,6 +1758,9 @@ int main(void)
         cmocka_unit_test(test_extract_b3_debug_over_traceparent),
         cmocka_unit_test(test_extract_deny_only),
         cmocka_unit_test(test_extract_accept_only),
+        cmocka_unit_test(test_extract_b3_defer_takes_same_ids_decision),
+        cmocka_unit_test(test_id_fields_undecided),
+        cmocka_unit_test(test_b3_decision),
         cmocka_unit_test(test_extract_nothing),
         cmocka_unit_test(test_extract_found_each_header_alone),
         cmocka_unit_test(test_present),

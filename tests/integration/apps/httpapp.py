@@ -16,6 +16,9 @@ Routes (GET):
                       GET http://127.0.0.1:PORT/x with urllib.request; answers
                       200 with JSON {"status": downstream status, "body": its
                       body}, also when downstream answered 4xx/5xx
+  /forward?to=PORT&path=/x
+                      the same, with the request's B3 headers (X-B3-*, b3)
+                      passed on as they came, as a proxy forwards them
 POST /echo-body       200, the request body back
 """
 
@@ -49,11 +52,16 @@ class Handler(ah.Handler):
         elif url.path == "/echo-headers":
             self.reply(200, json.dumps([[k, v] for k, v in self.headers.items()]),
                        "application/json")
-        elif url.path == "/call":
+        elif url.path in ("/call", "/forward"):
             port = int(q["to"][0])
             path = q.get("path", ["/ok"])[0]
+            fwd = {}
+            if url.path == "/forward":
+                fwd = {k: v for k, v in self.headers.items()
+                       if k.lower().startswith("x-b3-") or k.lower() == "b3"}
+            req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=fwd)
             try:
-                with OPENER.open("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+                with OPENER.open(req, timeout=10) as r:
                     status, body = r.status, r.read()
             except urllib.error.HTTPError as e:
                 status, body = e.code, e.read()
