@@ -366,11 +366,18 @@ request_authority(const struct ts_http_request *req, const struct ts_http_header
 #define HEADER_WHOLE_MAX 256
 #define LATE_ATTRS_ROOM 64
 
+/* The span's string bytes a value may take so that `keep` stay for the
+ * attributes after it (0 when fewer than that are left). */
+static inline size_t attrs_room_leaving(const struct ts_attrs *at, size_t keep)
+{
+    size_t room = ts_attrs_room_left(at);
+    return room > keep ? room - keep : 0;
+}
+
 static __attribute__((noinline)) void attr_header_cut(struct ts_attrs *at, const char *key,
                                                       const struct ts_http_header *h)
 {
-    size_t room = ts_attrs_room_left(at);
-    room = room > LATE_ATTRS_ROOM ? room - LATE_ATTRS_ROOM : 0;
+    size_t room = attrs_room_leaving(at, LATE_ATTRS_ROOM);
     if (room)
         ts_attrs_str(at, key, h->value, h->value_len < room ? h->value_len : room);
 }
@@ -985,8 +992,7 @@ static __attribute__((noinline)) struct url_cut server_url_cut(const struct ts_a
                                                                const struct req_view *v,
                                                                const struct ts_http_request *req)
 {
-    size_t room = ts_attrs_room_left(at);
-    room = room > SERVER_ATTRS_AFTER ? room - SERVER_ATTRS_AFTER : 0;
+    size_t room = attrs_room_leaving(at, SERVER_ATTRS_AFTER);
     const char *q = target_query(v);
     size_t qlen = q ? query_len(req, q) : 0;
     size_t query_keeps = qlen < room / 2 ? qlen : room / 2;

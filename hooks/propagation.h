@@ -129,7 +129,8 @@ bool ts_tracestate_present(const struct ts_http_header *h, size_t n);
 #define TS_TRACESTATE_LINE_MAX (sizeof "tracestate: \r\n" - 1 + TS_TRACESTATE_MAX)
 #define TS_PROP_INJECT_MAX (640 + TS_TRACESTATE_LINE_MAX)
 /* Upper bound of the number of those lines: traceparent, tracestate, b3,
- * four X-B3-*, uber-trace-id and the signature. */
+ * four X-B3-* (a forwarded context's decision line among them: its ids'
+ * lines are the program's), uber-trace-id and the signature. */
 #define TS_PROP_INJECT_LINES 10
 
 #endif
