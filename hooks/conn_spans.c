@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../preload/ascii.h"
 #include "../preload/blocks.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
@@ -24,6 +25,7 @@
 #include "../preload/process.h"
 #include "../preload/stacks.h"
 #include "../preload/stats.h"
+#include "../preload/url.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
 #include "conn_internal.h"
@@ -433,6 +435,19 @@ static void text_put_uint(struct ts_cut_text *t, unsigned v)
     text_put(t, digits + i, sizeof digits - i);
 }
 
+/* An absolute-form target, its "scheme://" (scheme_len bytes of it) in
+ * lower case: schemes are case-insensitive and written in lower case
+ * (RFC 3986 3.1), as the OpenTelemetry SDKs' url.full has them. */
+static __attribute__((noinline)) void put_absolute_target(struct ts_cut_text *t, const char *target,
+                                                          size_t len, size_t scheme_len)
+{
+    for (size_t i = 0; i < scheme_len; i++) {
+        char c = ts_ascii_lower(target[i]);
+        text_put(t, &c, 1);
+    }
+    text_put(t, target + scheme_len, len - scheme_len);
+}
+
 /* A span's name: the method and the route, at most this many bytes, and
  * the route cut to SPAN_NAME_ROUTE_MAX in it. */
 #define SPAN_NAME_MAX 160
@@ -812,14 +827,23 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     }
     char url_buf[511];
     struct ts_cut_text url = {url_buf, sizeof url_buf, 0};
-    if (req->target_len && req->target[0] != '/') { /* absolute form: a proxy's request */
-        text_put(&url, req->target, req->target_len);
+    bool origin_form = req->target_len && req->target[0] == '/';
+    size_t scheme_len = origin_form ? 0 : ts_url_scheme_len(req->target, req->target_len);
+    if (scheme_len) { /* absolute form: a proxy's request */
+        put_absolute_target(&url, req->target, req->target_len, scheme_len);
     } else {
         if (c->tls)
             text_put(&url, "https://", 8);
         else
             text_put(&url, "http://", 7);
-        if (host) {
+        /* RFC 9112 3.3: the target URI of an authority-form request
+         * (CONNECT's) is its target, of an asterisk-form one ("OPTIONS *")
+         * the authority alone; the path is empty for both. */
+        bool authority_form =
+            !origin_form && req->target_len && !(req->target_len == 1 && req->target[0] == '*');
+        if (authority_form) {
+            text_put(&url, req->target, req->target_len);
+        } else if (host) {
             text_put(&url, host->value, host->value_len);
         } else if (memchr(peer_ip, ':', peer_len)) { /* an IPv6 literal: RFC 3986 brackets it */
             text_put(&url, "[", 1);
@@ -831,12 +855,13 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
             text_put(&url, ":", 1);
             text_put_uint(&url, c->peer_port);
         }
-        text_put(&url, req->target, req->target_len);
+        if (origin_form)
+            text_put(&url, req->target, req->target_len);
     }
     struct ts_attrs at = ts_attrs_begin(&p->span);
     /* An origin-form target without a query, nearly every request's, has
      * nothing to redact (a Host header holds no user). */
-    bool plain = v.path == req->target && v.path_len == req->target_len;
+    bool plain = origin_form && v.path == req->target && v.path_len == req->target_len;
     if (url.len && plain)
         ts_attrs_str(&at, "url.full", url.buf, url.len);
     else if (url.len)

@@ -273,6 +273,40 @@ static void test_url_credentials_redacted(void **state)
     close_pair(&srv);
 }
 
+/* A client span's url.full is the request's target URI (RFC 9112 3.3)
+ * whatever the target's form: "OPTIONS *" names the server alone, a
+ * CONNECT the authority it asks for, an absolute-form target keeps its
+ * host as written and has its scheme in lower case. */
+static void test_url_full_of_each_target_form(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *head, *answer, *want;
+    } cases[] = {
+        {"OPTIONS * HTTP/1.1\r\nHost: h.test:8080\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n",
+         "http://h.test:8080"},
+        {"CONNECT db.test:5432 HTTP/1.1\r\nHost: db.test:5432\r\n\r\n",
+         "HTTP/1.1 200 Connection established\r\n\r\n", "http://db.test:5432"},
+        {"GET HTTP://Example.TEST/Up?q=1 HTTP/1.1\r\nHost: Example.TEST\r\n\r\n",
+         "HTTP/1.1 204 No Content\r\n\r\n", "http://Example.TEST/Up?q=1"},
+        {"GET HtTpS://h.test:8443/x HTTP/1.1\r\nHost: h.test:8443\r\n\r\n",
+         "HTTP/1.1 204 No Content\r\n\r\n", "https://h.test:8443/x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        size_t n = strlen(cases[i].head);
+        assert_int_equal(prog_write(&p, cases[i].head, n), (ssize_t)n);
+        char got[2048], buf[128], v[256];
+        peer_read_all(&p, got, sizeof got);
+        peer_write(&p, cases[i].answer);
+        prog_read(&p, buf, sizeof buf);
+        close_pair(&p);
+        assert_int_equal(nspans, 1);
+        assert_string_equal(attr_str(&spans[0], "url.full", v, sizeof v), cases[i].want);
+    }
+}
+
 static void test_client_closed_before_response_is_error(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
@@ -2252,6 +2286,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_interim_and_close_delimited, setup),
         cmocka_unit_test_setup(test_error_status_then_close_keeps_the_code, setup),
         cmocka_unit_test_setup(test_url_credentials_redacted, setup),
+        cmocka_unit_test_setup(test_url_full_of_each_target_form, setup),
         cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
         cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
