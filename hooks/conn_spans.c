@@ -601,6 +601,7 @@ void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx 
     memcpy(mine->span_id, s->span_id, TS_SPAN_ID_LEN);
     mine->valid = true;
     s->sampled = ts_sampling_span_flags(mine->sampling);
+    s->parent_is = parent && parent->valid && parent->remote ? TS_PARENT_REMOTE : TS_PARENT_LOCAL;
 }
 
 /* A sampling decision that came without ids (B3 allows "b3: 0", "1" or
@@ -767,6 +768,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     ts_span_link(&p->span, parent, &mine);
     if (!app_ctx) /* the program's word alone ("b3: 0", "b3: d"): it outranks the sampler */
         take_decision_alone(p, &mine, app.sampling);
+    else if (!forwarded) /* its own tracer's span: in this process, or passed on unseen */
+        p->span.parent_is = TS_PARENT_UNKNOWN;
     bool recorded = p->span.sampled;
     if (recorded && !named)
         pending_named(p, &v);

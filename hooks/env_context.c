@@ -21,6 +21,7 @@ int ts_env_context_load(ts_env_lookup_fn lookup)
         ts_log_error("ignoring invalid TRACEPARENT=\"%s\"", shown);
         return 1;
     }
+    ctx.remote = true; /* the parent process's span */
     ts_ctx_set_process(&ctx);
     const char *ts = lookup("TRACESTATE");
     if (!ts || !*ts)

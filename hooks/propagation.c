@@ -465,7 +465,8 @@ bool ts_prop_extract_found(const struct ts_prop_headers *f, struct ts_ctx *out)
     /* Most requests carry no context: nothing to parse, no decision. */
     if (!found_any(f))
         return false;
-    return extract_found_some(f, out);
+    out->remote = extract_found_some(f, out);
+    return out->remote;
 }
 
 bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out)

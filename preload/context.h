@@ -28,6 +28,9 @@ struct ts_ctx {
     bool valid;
     bool trace_id_64;
     bool has_parent;
+    /* Read from a request's head or the environment: its span is in
+     * another process (a span the shim made here has it false). */
+    bool remote;
 };
 
 /* True when the context says "export this trace" (sampled or debug, or

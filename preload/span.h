@@ -56,6 +56,16 @@ struct ts_attr {
  * 2), so that their collectors keep the span whatever they sample. */
 #define TS_SPAN_DEBUG 2
 
+/* Where a span's parent lives, as OTLP's span flags say it (bits 8 and
+ * 9): not known (the span's context came from the program's own bytes, a
+ * tracer of its own), a span of this process (or none: a root), or one in
+ * another process (a context read from a request or the environment). */
+enum ts_parent_is {
+    TS_PARENT_UNKNOWN = 0,
+    TS_PARENT_LOCAL = 1,
+    TS_PARENT_REMOTE = 2,
+};
+
 struct ts_span {
     uint8_t trace_id[TS_TRACE_ID_LEN];
     uint8_t span_id[TS_SPAN_ID_LEN];
@@ -65,6 +75,7 @@ struct ts_span {
     uint8_t sampled;                   /* 0, or TS_SPAN_SAMPLED [| TS_SPAN_DEBUG] */
     uint8_t nattrs;
     uint8_t nframes;   /* entries of frames[] in use (0: no stack) */
+    uint8_t parent_is; /* enum ts_parent_is: where the parent span lives */
     uint64_t start_ns; /* nanoseconds since the Unix epoch */
     uint64_t end_ns;
     uint16_t name_off, name_len;

@@ -65,6 +65,22 @@ static inline bool ts_enc_id8_is_zero(const uint8_t id[TS_SPAN_ID_LEN])
     return w == 0;
 }
 
+/* OTLP's span flags (Span.flags, opentelemetry-proto 1.1): the W3C trace
+ * flags in bits 0-7 (sampled: every exported span), and in bits 8 and 9
+ * whether it is known that the parent is remote, and whether it is. */
+#define TS_ENC_SPAN_FLAGS_SAMPLED 0x01u
+#define TS_ENC_SPAN_FLAGS_HAS_IS_REMOTE 0x100u
+#define TS_ENC_SPAN_FLAGS_IS_REMOTE 0x200u
+static inline uint32_t ts_enc_span_flags(const struct ts_span *s)
+{
+    uint32_t flags = s->sampled ? TS_ENC_SPAN_FLAGS_SAMPLED : 0;
+    if (s->parent_is != TS_PARENT_UNKNOWN)
+        flags |= TS_ENC_SPAN_FLAGS_HAS_IS_REMOTE;
+    if (s->parent_is == TS_PARENT_REMOTE)
+        flags |= TS_ENC_SPAN_FLAGS_IS_REMOTE;
+    return flags;
+}
+
 /* finish() by way of seal(): room, the spans copied after it, sealed, and
  * the message moved down to where out ended. Each encoder's finish() is
  * this with its own head_max() and seal(). */

@@ -17,7 +17,6 @@
 #error "TS_VERSION must be defined by the build"
 #endif
 
-
 enum {
     /* ExportTraceServiceRequest */
     OTLP_REQ_RESOURCE_SPANS = 1,
@@ -43,6 +42,7 @@ enum {
     OTLP_SPAN_END = 8,
     OTLP_SPAN_ATTRIBUTES = 9,
     OTLP_SPAN_STATUS = 15,
+    OTLP_SPAN_FLAGS = 16,
     /* Status */
     OTLP_STATUS_CODE = 3,
     /* KeyValue */
@@ -141,6 +141,9 @@ static void otlp_pb_span_attr(struct ts_json_buf *b, const struct ts_attr *a, co
  * with their tags and lengths (18 + 10 + 10), the name's tag and length,
  * kind, the two times (9 each), the status (2 + 1 + 10). */
 #define OTLP_PB_SPAN_FIXED_MAX 128
+/* After the attributes: the status (its tag and length, the code's field)
+ * and the flags (two bytes of tag, four of value). */
+#define OTLP_PB_SPAN_TAIL_MAX (3 * TS_PB_FIELD_HEAD_MAX + 6)
 
 void ts_otlp_proto_span(struct ts_json_buf *spans, const struct ts_span *s, bool first)
 {
@@ -181,15 +184,18 @@ void ts_otlp_proto_span(struct ts_json_buf *spans, const struct ts_span *s, bool
         otlp_pb_span_attr(spans, a, p, n);
     }
 
+    o = ts_json_buf_room(spans, OTLP_PB_SPAN_TAIL_MAX);
+    if (!o)
+        return;
     if (s->status != TS_STATUS_UNSET) { /* an empty Status is the same as none */
-        o = ts_json_buf_room(spans, TS_PB_FIELD_HEAD_MAX + TS_PB_FIELD_HEAD_MAX);
-        if (!o)
-            return;
         o = ts_put_varint(ts_pb_put_tag(o, OTLP_SPAN_STATUS, TS_PB_LEN),
                           ts_pb_uint_field_size(OTLP_STATUS_CODE, s->status));
         o = ts_pb_put_uint_field(o, OTLP_STATUS_CODE, s->status);
-        ts_json_buf_commit(spans, o);
     }
+    uint32_t flags = ts_enc_span_flags(s);
+    if (flags) /* 0, proto3's default, is not written */
+        o = ts_pb_put_fixed32_field(o, OTLP_SPAN_FLAGS, flags);
+    ts_json_buf_commit(spans, o);
     ts_pb_close_room(spans, span, 2);
 }
 

@@ -64,6 +64,11 @@ static inline char *ts_pb_put_fixed64_field(char *o, uint32_t field, uint64_t v)
     return ts_pb_put_le(ts_pb_put_tag(o, field, TS_PB_I64), v, 8);
 }
 
+static inline char *ts_pb_put_fixed32_field(char *o, uint32_t field, uint32_t v)
+{
+    return ts_pb_put_le(ts_pb_put_tag(o, field, TS_PB_I32), v, 4);
+}
+
 static inline char *ts_pb_put_bytes_field(char *o, uint32_t field, const void *p, size_t n)
 {
     o = ts_put_varint(ts_pb_put_tag(o, field, TS_PB_LEN), n);

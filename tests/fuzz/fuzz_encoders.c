@@ -17,7 +17,8 @@
  *               (strings, below), a 4-byte pid
  *   per span    32 id bytes, an id mode byte (bits: 0 root, 1 64-bit trace
  *               id, 2 zero span id, 3 zero trace id, 4 end = start + u32,
- *               5 a debug span: B3's debug flag),
+ *               5 a debug span: B3's debug flag; bits 6-7, modulo 3,
+ *               where the parent lives: unknown, local, remote),
  *               kind, status, start and end times, then up to 31 operations:
  *               set the name, add a string / int / bool attribute (keys from
  *               a table: the shim's own, the ones the encoders look for,
@@ -347,6 +348,7 @@ static struct ts_span *build_span(struct cursor *c, uint8_t flags)
     s->kind = take_u8(c);
     s->status = take_u8(c);
     s->sampled = mode & 32 ? TS_SPAN_SAMPLED | TS_SPAN_DEBUG : TS_SPAN_SAMPLED;
+    s->parent_is = (uint8_t)((mode >> 6) % 3); /* unknown, local, remote */
     s->start_ns = take_uint(c, 8);
     s->end_ns = mode & 16 ? s->start_ns + take_uint(c, 4) : take_uint(c, 8);
     build_ops(c, s);
@@ -565,6 +567,14 @@ static void otlp_json_expect_resource(const ts_json *attrs)
     otlp_json_expect_kv(ts_json_at(attrs, 3), "host.name", 9, TS_ATTR_STR, host, strlen(host), 0);
 }
 
+/* OTLP's Span.flags: sampled (every span here is) in bit 0; bit 8 when
+ * where the parent lives is known, bit 9 when it is another process. */
+static uint32_t otlp_flags_of(const struct ts_span *s)
+{
+    return 1u | (s->parent_is == TS_PARENT_UNKNOWN ? 0 : 0x100u) |
+           (s->parent_is == TS_PARENT_REMOTE ? 0x200u : 0);
+}
+
 static void otlp_json_expect_span(const ts_json *v, const struct ts_span *s)
 {
     char hex[33], d[24];
@@ -572,7 +582,7 @@ static void otlp_json_expect_span(const ts_json *v, const struct ts_span *s)
     size_t state_len;
     const uint8_t *state = span_text(s, s->trace_state_off, s->trace_state_len, &state_len);
     CHECK(ts_json_is(v, TS_JSON_OBJECT) &&
-          ts_json_len(v) == (root ? 8u : 9u) + (state_len ? 1u : 0u));
+          ts_json_len(v) == (root ? 9u : 10u) + (state_len ? 1u : 0u));
     if (state_len)
         json_expect_text(json_member(v, "traceState"), state, state_len);
     hex_of(s->trace_id, TS_TRACE_ID_LEN, hex);
@@ -599,6 +609,7 @@ static void otlp_json_expect_span(const ts_json *v, const struct ts_span *s)
     const ts_json *status = json_member(v, "status");
     CHECK(ts_json_is(status, TS_JSON_OBJECT) && ts_json_len(status) == 1);
     json_expect_num(json_member(status, "code"), dec_u64(s->status, d));
+    json_expect_num(json_member(v, "flags"), dec_u64(otlp_flags_of(s), d));
 }
 
 static void check_otlp_json(const uint8_t *msg, size_t len, struct ts_span *const *spans, size_t n)
@@ -961,7 +972,7 @@ static void pb_expect_span(const uint8_t *p, size_t n, const struct ts_span *s)
 {
     struct pbr r = pbr_of(p, n);
     struct pbf f;
-    bool seen[16] = {false};
+    bool seen[17] = {false};
     struct want_attr want[TS_SPAN_MAX_ATTRS];
     size_t nwant = wanted_attrs(s, want), nattrs = 0;
     size_t len;
@@ -969,7 +980,7 @@ static void pb_expect_span(const uint8_t *p, size_t n, const struct ts_span *s)
     size_t state_len;
     const uint8_t *state = span_text(s, s->trace_state_off, s->trace_state_len, &state_len);
     while (pbr_next(&r, &f)) {
-        CHECK(f.field < 16);
+        CHECK(f.field <= 16);
         if (f.field != 9) { /* the one repeated field */
             CHECK(!seen[f.field]);
             seen[f.field] = true;
@@ -1015,6 +1026,9 @@ static void pb_expect_span(const uint8_t *p, size_t n, const struct ts_span *s)
             CHECK(!pbr_next(&st, &g) && !st.bad);
             break;
         }
+        case 16:
+            CHECK(f.wire == PBR_I32 && f.num == otlp_flags_of(s));
+            break;
         default:
             CHECK(false);
         }
@@ -1024,6 +1038,7 @@ static void pb_expect_span(const uint8_t *p, size_t n, const struct ts_span *s)
     CHECK(seen[4] == !all_zero(s->parent_id, TS_SPAN_ID_LEN));
     CHECK(seen[3] == (state_len != 0));
     CHECK(seen[15] == (s->status != TS_STATUS_UNSET)); /* an empty Status is left out */
+    CHECK(seen[16]);                                   /* never 0: every span here is sampled */
 }
 
 static void pb_expect_resource(const uint8_t *p, size_t n)

@@ -81,6 +81,7 @@ OTLP_KNOWN = {
                                    ["http.response.status_code", 500], ["b", True],
                                    ["neg", -7]],
                 "status_code": 2,
+                "flags": 0x301,  # sampled; the parent known to be remote
             }],
         }],
     }],

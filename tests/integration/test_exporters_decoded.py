@@ -167,6 +167,7 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(s["end_time_unix_nano"], f["end"], w)
             self.assertEqual(s["attributes"], f["attrs"], w)
             self.assertEqual(s.get("status_code", 0), f["status"], w)
+            self.assertEqual(s["flags"], f["raw"].get("flags", 0), w)
 
     def otlp_run(self, protocol):
         c = bk.Collector([200])
@@ -186,6 +187,38 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(th.header_values(headers, "content-type"), ["application/x-protobuf"])
             merged["resource_spans"] += od.decode_otlp_proto(body)["resource_spans"]
         self.check_otlp_request(fspans, merged, "protobuf")
+
+    def test_otlp_span_flags_say_where_the_parent_is(self):
+        """OTLP's span flags (opentelemetry-proto 1.1): every exported span
+        sampled (bit 0), and bits 8-9 whether its parent is remote. A server
+        span under the caller's traceparent: remote (0x301); a root server
+        span and the client span it makes: local (0x101). The file's spans
+        and the protobuf export's say the same."""
+        import otlp_decode as od
+        c = bk.Collector([200])
+        self.addCleanup(c.close)
+        tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        e = th.shim_env("flags-svc", self.spans_file, TRACESHIM_EXPORTER="file,otlp",
+                        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf")
+        srv, port = th.start_app_server(self, "flags-svc", self.spans_file, self.tmp, env=e)
+        down = bk.Collector([200])
+        self.addCleanup(down.close)
+        th.http_get(port, "/ok", headers=[("traceparent", tp)])
+        th.http_get(port, "/call?to=%d&path=/down" % down.port)
+        th.wait_spans(self.spans_file, 3, procs=(srv,))
+        self.assertEqual(srv.stop(grace=20), 0, srv.describe())
+        fspans = th.read_spans(self.spans_file, strict=True)
+        flags = {(s["kind"], s["parentSpanId"] == "00f067aa0ba902b7"): s["raw"].get("flags")
+                 for s in fspans}
+        self.assertEqual(flags, {(th.KIND_SERVER, True): 0x301, (th.KIND_SERVER, False): 0x101,
+                                 (th.KIND_CLIENT, False): 0x101}, th.format_spans(fspans))
+        decoded = {}
+        for _, _, body in c.requests():
+            for rs in od.decode_otlp_proto(body)["resource_spans"]:
+                for ss in rs["scope_spans"]:
+                    decoded.update((x["span_id"], x["flags"]) for x in ss["spans"])
+        self.assertEqual(decoded, {s["spanId"]: s["raw"]["flags"] for s in fspans})
 
     def test_otlp_json_matches_file(self):
         import otlp_decode as od

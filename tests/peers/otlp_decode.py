@@ -25,6 +25,8 @@ The common shape:
                        "parent_span_id": hex16 (only when the span has a parent),
                        "name": str, "kind": int, "status_code": int,
                        "status_message": str (only when not empty),
+                       "flags": int (Span.flags: W3C trace flags, bits 8-9
+                                whether the parent is remote; 0 when absent),
                        "start_time_unix_nano": int, "end_time_unix_nano": int,
                        "attributes": {key: value} (a repeated key: the last value),
                        "attribute_list": [[key, value], ...] (all, in order),
@@ -321,7 +323,7 @@ def _enum(v, names):
 
 
 _SPAN_NAMED = {"trace_id", "span_id", "parent_span_id", "name", "kind", "start_time_unix_nano",
-               "end_time_unix_nano", "attributes", "status"}
+               "end_time_unix_nano", "attributes", "status", "flags"}
 
 
 def _common_span(s):
@@ -337,6 +339,7 @@ def _common_span(s):
         "attributes": dict((k, v) for k, v in attrs),
         "attribute_list": attrs,
         "status_code": _enum(_field(status, "code"), STATUS_CODES),
+        "flags": int(_field(s, "flags") or 0),
     }
     parent = _field(s, "parent_span_id")
     if parent:

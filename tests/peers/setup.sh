@@ -28,7 +28,7 @@ otel_pkgs="@opentelemetry/api@1.9.1 @opentelemetry/sdk-trace-node@2.12.0
 stamp="$dir/.stamp"
 want=$(echo $jaeger_pkg $otlp_pkg $otel_pkgs)
 # Bump when what is generated from the packages changes.
-stamp_text="$want generated:3"
+stamp_text="$want generated:4"
 
 say() { printf 'peers: %s\n' "$*" >&2; }
 
@@ -74,6 +74,17 @@ for f in jaeger.thrift zipkincore.thrift agent.thrift sampling.thrift; do
 done
 rm -rf "$dir/protos"
 cp -r "$protos" "$dir/protos"
+# These protos predate opentelemetry-proto 1.1's span flags (Span field 16
+# and Span.Link field 6, both fixed32), which the exporters write: declare
+# them with their upstream numbers and types, so that protoc decodes them
+# by name instead of as unknown fields, and rejects a wrong wire type.
+trace_proto="$dir/protos/opentelemetry/proto/trace/v1/trace.proto"
+if ! grep -q 'fixed32 flags = 16;' "$trace_proto"; then
+    sed -i -e 's/^  Status status = 15;$/&\n  fixed32 flags = 16;/' \
+        -e 's/^    uint32 dropped_attributes_count = 5;$/&\n    fixed32 flags = 6;/' "$trace_proto"
+    grep -q 'fixed32 flags = 16;' "$trace_proto" && grep -q 'fixed32 flags = 6;' "$trace_proto" ||
+        { say "error: could not declare the span flags in $trace_proto"; exit 1; }
+fi
 # protoc must accept the request type before any test relies on it.
 printf '' | protoc -I "$dir/protos" \
     --decode=opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest \

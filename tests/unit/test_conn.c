@@ -684,6 +684,55 @@ static void test_server_head_in_pieces_and_client_child(void **state)
     char parent[17];
     hex(server->parent_id, 8, parent);
     assert_string_equal(parent, "00f067aa0ba902b7");
+    /* OTLP's span flags: the server's parent is the caller's, the
+     * client's the server span of this process */
+    assert_int_equal(server->parent_is, TS_PARENT_REMOTE);
+    assert_int_equal(client->parent_is, TS_PARENT_LOCAL);
+}
+
+/* Where a span's parent lives (ts_span.parent_is, OTLP's span flags): a
+ * root's is local (it has none), a client span's under a context the
+ * program wrote itself is not known (its own tracer's span, or one it
+ * passes on from a request the shim did not see). */
+static void test_parent_is_where_the_parent_lives(void **state)
+{
+    (void)state;
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    char buf[256];
+    peer_write(&srv, "GET /root HTTP/1.1\r\nHost: a\r\n\r\n");
+    prog_read(&srv, buf, sizeof buf);
+    prog_write(&srv, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+    close_pair(&srv);
+    assert_int_equal(nspans, 1);
+    assert_true(ts_id_is_zero(spans[0].parent_id, 8));
+    assert_int_equal(spans[0].parent_is, TS_PARENT_LOCAL);
+
+    nspans = 0;
+    static const char own[] =
+        "GET /x HTTP/1.1\r\nHost: b\r\n"
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n";
+    struct pair cli = make_pair(TS_ROLE_CLIENT);
+    prog_write(&cli, own, strlen(own));
+    char got[2048];
+    peer_read_all(&cli, got, sizeof got);
+    peer_write(&cli, "HTTP/1.1 204 No Content\r\n\r\n");
+    prog_read(&cli, buf, sizeof buf);
+    close_pair(&cli);
+    assert_int_equal(nspans, 1);
+    char parent[17];
+    hex(spans[0].parent_id, 8, parent);
+    assert_string_equal(parent, "00f067aa0ba902b7");
+    assert_int_equal(spans[0].parent_is, TS_PARENT_UNKNOWN);
+
+    nspans = 0; /* a client span of its own: a root, local */
+    cli = make_pair(TS_ROLE_CLIENT);
+    prog_write(&cli, get_head, strlen(get_head));
+    peer_read_all(&cli, got, sizeof got);
+    peer_write(&cli, "HTTP/1.1 204 No Content\r\n\r\n");
+    prog_read(&cli, buf, sizeof buf);
+    close_pair(&cli);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].parent_is, TS_PARENT_LOCAL);
 }
 
 /* ------------------------------------------------------------ tracestate */
@@ -2287,6 +2336,7 @@ int main(void)
         cmocka_unit_test_setup(test_error_status_then_close_keeps_the_code, setup),
         cmocka_unit_test_setup(test_url_credentials_redacted, setup),
         cmocka_unit_test_setup(test_url_full_of_each_target_form, setup),
+        cmocka_unit_test_setup(test_parent_is_where_the_parent_lives, setup),
         cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
         cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),

@@ -37,6 +37,7 @@ static void known_span(struct ts_span *s)
 {
     known_span_base(s);
     s->sampled = 1;
+    s->parent_is = TS_PARENT_REMOTE; /* a server span under a context read from the request */
     s->end_ns = 1700000000001500000ull;
     ts_span_attr_int(s, "http.response.status_code", 200);
     ts_span_attr_bool(s, "b", true);
@@ -63,7 +64,7 @@ static void known_span(struct ts_span *s)
     "\"startTimeUnixNano\":\"1700000000000000000\",\"endTimeUnixNano\":\"1700000000001500000\","   \
     "\"attributes\":[{\"key\":\"http.request.method\",\"value\":{\"stringValue\":\"GET\"}},"       \
     "{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"200\"}},"                    \
-    "{\"key\":\"b\",\"value\":{\"boolValue\":true}}],\"status\":{\"code\":2}}"
+    "{\"key\":\"b\",\"value\":{\"boolValue\":true}}],\"status\":{\"code\":2},\"flags\":769}"
 
 /* A span in a trace with a W3C tracestate: "traceState", after the ids,
  * escaped as any JSON string (a value may hold '"' and '\\'). */
@@ -681,12 +682,20 @@ static void test_encode_root_without_parent(void **state)
     struct ts_json_buf b;
     ts_json_buf_init(&b);
     assert_true(ts_otlp_json_encode(&b, &s, 1));
+    /* flags 0 (not sampled, the parent's place unknown): left out */
     assert_string_equal(buf_str(&b),
                         HEAD("") "{\"traceId\":\"0123456789abcdef0123456789abcdef\","
                                  "\"spanId\":\"0102030405060708\",\"name\":\"POST\",\"kind\":3,"
                                  "\"startTimeUnixNano\":\"5\",\"endTimeUnixNano\":\"7\","
                                  "\"attributes\":[],\"status\":{\"code\":0}}" TAIL);
     assert_null(strstr(b.data, "parentSpanId"));
+    /* a sampled root: its parent (none) is local */
+    s.sampled = TS_SPAN_SAMPLED;
+    s.parent_is = TS_PARENT_LOCAL;
+    ts_json_buf_reset(&b);
+    assert_true(ts_otlp_json_encode(&b, &s, 1));
+    assert_non_null(
+        strstr(buf_str(&b), "\"attributes\":[],\"status\":{\"code\":0},\"flags\":257}]"));
     ts_json_buf_free(&b);
 }
 

@@ -39,6 +39,7 @@ static void known_span(struct ts_span *s)
 {
     known_span_base(s);
     s->sampled = 1;
+    s->parent_is = TS_PARENT_REMOTE; /* a server span under a context read from the request */
     s->end_ns = 1700000000001500000ull;
     ts_span_attr_int(s, "http.response.status_code", 500);
     ts_span_attr_bool(s, "b", true);
@@ -129,10 +130,10 @@ static size_t check_span(const uint8_t *p, size_t n)
     struct pbr r = pbr_of(p, n);
     struct pbf f;
     size_t nattrs = 0;
-    bool seen[16] = {false};
+    bool seen[17] = {false};
     char kv[4096];
     while (pbr_next(&r, &f)) {
-        assert_true(f.field < 16);
+        assert_true(f.field <= 16);
         if (f.field != 9) {
             assert_false(seen[f.field]); /* singular fields appear once */
             seen[f.field] = true;
@@ -160,6 +161,9 @@ static size_t check_span(const uint8_t *p, size_t n)
             assert_int_equal(f.wire, TS_PB_LEN);
             assert_true(kv_text(f.data, f.len, kv, sizeof kv));
             nattrs++;
+            break;
+        case 16: /* flags */
+            assert_int_equal(f.wire, TS_PB_I32);
             break;
         case 15: {
             struct pbr st = pbr_of(f.data, f.len);
@@ -431,14 +435,15 @@ static void test_span_exact_with_parent(void **state)
     struct ts_json_buf b;
     ts_json_buf_init(&b);
     ts_otlp_proto_span(&b, &s, true);
-    ASSERT_BUF(&b, "\x12\xa5\x01" KNOWN_IDS "\x22\x08\xb7\xad\x6b\x71\x69\x20\x33\x31"
+    ASSERT_BUF(&b, "\x12\xab\x01" KNOWN_IDS "\x22\x08\xb7\xad\x6b\x71\x69\x20\x33\x31"
                    "\x2a\x08GET /api"
                    "\x30\x02" KNOWN_TIMES "\x4a\x1c\x0a\x13http.request.method\x12\x05\x0a\x03GET"
                    "\x4a\x20\x0a\x19http.response.status_code\x12\x03\x18\xf4\x03"
                    "\x4a\x07\x0a\x01"
                    "b\x12\x02\x10\x01"
                    "\x4a\x12\x0a\x03neg\x12\x0b\x18\xf9\xff\xff\xff\xff\xff\xff\xff\xff\x01"
-                   "\x7a\x02\x18\x02");
+                   "\x7a\x02\x18\x02"
+                   "\x85\x01\x01\x03\x00\x00"); /* flags: sampled, the parent remote */
     /* first makes no difference: entries of a repeated field */
     struct ts_json_buf c;
     ts_json_buf_init(&c);
@@ -456,12 +461,20 @@ static void test_span_exact_root(void **state)
     s.nattrs = 0;
     s.kind = TS_KIND_CLIENT;
     s.status = TS_STATUS_UNSET; /* no Status message at all */
+    s.parent_is = TS_PARENT_LOCAL;
     struct ts_json_buf b;
     ts_json_buf_init(&b);
     ts_otlp_proto_span(&b, &s, true);
-    ASSERT_BUF(&b, "\x12\x3a" KNOWN_IDS "\x2a\x08GET /api\x30\x03" KNOWN_TIMES);
+    ASSERT_BUF(&b, "\x12\x40" KNOWN_IDS "\x2a\x08GET /api\x30\x03" KNOWN_TIMES
+                   "\x85\x01\x01\x01\x00\x00"); /* flags: sampled, the parent local */
     ts_json_buf_reset(&b);
     s.status = TS_STATUS_OK;
+    ts_otlp_proto_span(&b, &s, true);
+    ASSERT_BUF(&b, "\x12\x44" KNOWN_IDS "\x2a\x08GET /api\x30\x03" KNOWN_TIMES "\x7a\x02\x18\x01"
+                   "\x85\x01\x01\x01\x00\x00");
+    ts_json_buf_reset(&b);
+    s.sampled = 0; /* flags 0: proto3's default, not written */
+    s.parent_is = TS_PARENT_UNKNOWN;
     ts_otlp_proto_span(&b, &s, true);
     ASSERT_BUF(&b, "\x12\x3e" KNOWN_IDS "\x2a\x08GET /api\x30\x03" KNOWN_TIMES "\x7a\x02\x18\x01");
     ts_json_buf_free(&b);
@@ -476,12 +489,13 @@ static void test_span_trace_state(void **state)
     memset(s.parent_id, 0, sizeof s.parent_id);
     s.nattrs = 0;
     s.status = TS_STATUS_UNSET;
+    s.parent_is = TS_PARENT_UNKNOWN; /* flags: sampled alone */
     ts_span_set_trace_state(&s, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", 39);
     struct ts_json_buf b;
     ts_json_buf_init(&b);
     ts_otlp_proto_span(&b, &s, true);
-    ASSERT_BUF(&b, "\x12\x63" KNOWN_IDS "\x1a\x27rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
-                   "\x2a\x08GET /api\x30\x02" KNOWN_TIMES);
+    ASSERT_BUF(&b, "\x12\x69" KNOWN_IDS "\x1a\x27rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+                   "\x2a\x08GET /api\x30\x02" KNOWN_TIMES "\x85\x01\x01\x00\x00\x00");
     ts_json_buf_free(&b);
 }
 

@@ -1478,6 +1478,9 @@ static struct ts_ctx round_trip(unsigned format, const struct ts_ctx *in)
     /* extract over the same lines agrees with the format's own parser */
     struct ts_ctx ex;
     assert_true(ts_prop_extract(hs.h, hs.n, &ex));
+    assert_true(ex.remote); /* read from a head: another process's span */
+    assert_false(out.remote);
+    ex.remote = false;
     assert_memory_equal(&ex, &out, sizeof ex);
     assert_int_equal(ts_prop_present(hs.h, hs.n), format);
     return out;
