@@ -436,8 +436,8 @@ static void text_put_uint(struct ts_cut_text *t, unsigned v)
 }
 
 /* An absolute-form target, its "scheme://" (scheme_len bytes of it) in
- * lower case: schemes are case-insensitive and written in lower case
- * (RFC 3986 3.1), as the OpenTelemetry SDKs' url.full has them. */
+ * lower case: schemes are case-insensitive, and lower case is their
+ * canonical form (RFC 3986 3.1). */
 static __attribute__((noinline)) void put_absolute_target(struct ts_cut_text *t, const char *target,
                                                           size_t len, size_t scheme_len)
 {
