@@ -465,8 +465,9 @@ bool ts_prop_extract_found(const struct ts_prop_headers *f, struct ts_ctx *out)
     /* Most requests carry no context: nothing to parse, no decision. */
     if (!found_any(f))
         return false;
-    out->remote = extract_found_some(f, out);
-    return out->remote;
+    bool found = extract_found_some(f, out);
+    out->remote = found; /* read from a head: a span of another process */
+    return found;
 }
 
 bool ts_prop_extract(const struct ts_http_header *h, size_t n, struct ts_ctx *out)
