@@ -884,68 +884,79 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     return p;
 }
 
-/* The attributes a server span takes from its request's server and its
- * connection, in the order they follow server.address: server.port,
- * client.address, network.peer.address (the same bytes) and
- * network.peer.port. */
+/* The attributes a server span takes from its connection, after
+ * server.address: server.port, client.address, network.peer.address (the
+ * same bytes) and network.peer.port. */
 #define SERVER_CONN_ATTRS 4
 static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c, int port)
 {
     ts_attrs_int(at, "server.port", port);
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
-    /* the same address twice: the second shares the first's bytes */
-    const struct ts_attr *client = ts_attrs_str(at, "client.address", peer_ip, peer_len);
-    if (client)
-        ts_attrs_ref(at, "network.peer.address", client->off, client->len);
+    /* The second address shares the first's bytes, found by the cursor:
+     * read back from the attribute just stored, in a span record fresh
+     * from the reporter's processor, they waited for the store to reach
+     * the cache (bench/PROFILE.md, session 26). */
+    uint16_t text_at = (uint16_t)at->used;
+    if (ts_attrs_str(at, "client.address", peer_ip, peer_len))
+        ts_attrs_ref(at, "network.peer.address", text_at, (uint16_t)(at->used - text_at));
     ts_attrs_int(at, "network.peer.port", c->peer_port);
 }
 
-/* Every request of a keep-alive connection has the same four, as have
- * the connections from a server's busiest peer (its load balancer): this
- * thread keeps the last four an IPv4 peer's span was given, keyed by
- * what they are made of, and the next span with the same key and room
- * for them takes them as one block, and the address's bytes, instead of
- * building them again. Keyed by value, not by connection, as conn.c's
- * peer_texts and for the same reasons; never touched by two threads. */
+/* The requests of a keep-alive connection, and the connections from a
+ * server's busiest peer (its load balancer), share all four but the
+ * peer's port: this thread keeps the four an IPv4 peer's span was last
+ * given, keyed by the server's port and the peer's address, and the next
+ * span with the same key and room for them takes them as one block, and
+ * the address's bytes, its own peer port and offsets set in the copy.
+ * Keyed by value, not by connection, as conn.c's peer_texts and for the
+ * same reasons; never touched by two threads. Made from the values, not
+ * read back from a span (see attr_server_conn_built). */
 struct server_conn_memo {
     bool built;
     uint8_t text_len;
-    uint16_t server_port, peer_port;
+    uint16_t server_port;
     uint8_t peer_v4[4];
-    struct ts_attr attrs[SERVER_CONN_ATTRS]; /* the address's offsets: the span's */
+    struct ts_attr attrs[SERVER_CONN_ATTRS]; /* offsets and peer port: set in each copy */
     char text[16];                           /* the address as text, and what follows */
 };
 static __thread struct server_conn_memo server_conn_memo __attribute__((tls_model("initial-exec")));
 
+static void server_conn_memo_make(struct server_conn_memo *m, const struct ts_conn *c, int port)
+{
+    char peer_ip[INET6_ADDRSTRLEN];
+    uint16_t len = (uint16_t)conn_peer_ip(c, peer_ip); /* an IPv4 address: at most 15 */
+    memcpy(m->text, peer_ip, sizeof m->text);
+    m->text_len = (uint8_t)len;
+    m->attrs[0] = (struct ts_attr){.key = "server.port", .type = TS_ATTR_INT, .num = port};
+    m->attrs[1] = (struct ts_attr){.key = "client.address", .type = TS_ATTR_STR, .len = len};
+    m->attrs[2] = (struct ts_attr){.key = "network.peer.address", .type = TS_ATTR_STR, .len = len};
+    m->attrs[3] = (struct ts_attr){.key = "network.peer.port", .type = TS_ATTR_INT};
+    m->server_port = (uint16_t)port;
+    memcpy(m->peer_v4, c->peer_v4, 4);
+    m->built = true;
+}
+
 static void attr_server_conn(struct ts_attrs *at, const struct ts_conn *c, int port)
 {
     struct server_conn_memo *m = &server_conn_memo;
-    struct ts_span *s = at->span;
     /* the block, and all 16 bytes of the text, fit: nothing is cut short */
-    bool fits = c->peer_family == 4 && at->n + SERVER_CONN_ATTRS <= TS_SPAN_MAX_ATTRS &&
-                TS_SPAN_STRBUF - at->used >= sizeof m->text;
-    size_t first = at->n;
-    uint16_t text_at = (uint16_t)at->used;
-    if (fits && m->built && m->server_port == port && m->peer_port == c->peer_port &&
-        memcmp(m->peer_v4, c->peer_v4, 4) == 0) {
-        memcpy(&s->attrs[first], m->attrs, sizeof m->attrs);
-        s->attrs[first + 1].off = s->attrs[first + 2].off = text_at;
-        memcpy(s->str + text_at, m->text, sizeof m->text);
-        at->n = first + SERVER_CONN_ATTRS;
-        at->used = text_at + m->text_len;
+    if (c->peer_family != 4 || at->n + SERVER_CONN_ATTRS > TS_SPAN_MAX_ATTRS ||
+        TS_SPAN_STRBUF - at->used < sizeof m->text) {
+        attr_server_conn_built(at, c, port);
         return;
     }
-    attr_server_conn_built(at, c, port);
-    if (fits) {
-        memcpy(m->attrs, &s->attrs[first], sizeof m->attrs);
-        memcpy(m->text, s->str + text_at, sizeof m->text);
-        m->text_len = (uint8_t)(at->used - text_at);
-        m->server_port = (uint16_t)port;
-        m->peer_port = c->peer_port;
-        memcpy(m->peer_v4, c->peer_v4, 4);
-        m->built = true;
-    }
+    if (!m->built || m->server_port != port || memcmp(m->peer_v4, c->peer_v4, 4) != 0)
+        server_conn_memo_make(m, c, port);
+    struct ts_span *s = at->span;
+    size_t first = at->n;
+    uint16_t text_at = (uint16_t)at->used;
+    memcpy(&s->attrs[first], m->attrs, sizeof m->attrs);
+    s->attrs[first + 1].off = s->attrs[first + 2].off = text_at;
+    s->attrs[first + 3].num = c->peer_port;
+    memcpy(s->str + text_at, m->text, sizeof m->text);
+    at->n = first + SERVER_CONN_ATTRS;
+    at->used = text_at + m->text_len;
 }
 
 /* A request's tracestate, kept with its server span p when the span's
