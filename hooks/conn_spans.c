@@ -424,17 +424,6 @@ static inline __attribute__((always_inline)) void text_put(struct ts_cut_text *t
     t->len += n;
 }
 
-static void text_put_uint(struct ts_cut_text *t, unsigned v)
-{
-    char digits[10];
-    size_t i = sizeof digits;
-    do {
-        digits[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    text_put(t, digits + i, sizeof digits - i);
-}
-
 /* An absolute-form target, its "scheme://" (scheme_len bytes of it) in
  * lower case: schemes are case-insensitive, and lower case is their
  * canonical form (RFC 3986 3.1). */
@@ -852,11 +841,11 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
             text_put(&url, "[", 1);
             text_put(&url, peer_ip, peer_len);
             text_put(&url, "]:", 2);
-            text_put_uint(&url, c->peer_port);
+            ts_cut_text_put_uint(&url, c->peer_port);
         } else {
             text_put(&url, peer_ip, peer_len);
             text_put(&url, ":", 1);
-            text_put_uint(&url, c->peer_port);
+            ts_cut_text_put_uint(&url, c->peer_port);
         }
         if (origin_form)
             text_put(&url, req->target, req->target_len);

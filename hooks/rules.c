@@ -5,10 +5,15 @@
  * hands out from an allocator: ours is a bump allocator over a buffer on
  * the matching thread's stack (struct bump), so a match costs no heap and
  * no lock, and nothing is shared between threads but the read-only
- * compiled patterns. JIT code runs on a 32 KiB stack of its own that PCRE2
- * also keeps on the machine stack. Without JIT (no executable memory) the
- * interpreter may want a larger backtracking vector than the buffer: that
- * one comes from malloc and is freed before the match returns.
+ * compiled patterns and a few JIT stacks. JIT code needs a stack of its
+ * own: given none, PCRE2 takes 32 KiB of the calling thread's stack for it,
+ * and a program's thread with a small stack (16 to 48 KiB) died of it on
+ * its first match; so a match borrows one of JIT_STACKS stacks made at
+ * load (struct jit_slot), and only when every one is in use at once does
+ * it fall back to the thread's own stack. Without JIT (no executable
+ * memory) the interpreter may want a larger backtracking vector than the
+ * buffer: that one comes from malloc and is freed before the match
+ * returns.
  *
  * A list with a bad rule is dropped whole, with one line on stderr, and
  * its feature keeps its safe default: routes the built-in ones, IGNORE
@@ -50,6 +55,60 @@ struct rule_set {
 
 static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
 
+/* JIT stacks, each with the match context that hands it to PCRE2, made
+ * once, at the first load with a JIT-compiled rule, and never freed. A
+ * match takes a free one for its length (busy, atomic: one compare and
+ * swap) and gives it back. Its memory is mapped by PCRE2, 32 KiB each, and
+ * only what a match touches becomes resident. A slot taken when a thread
+ * forked stays taken in the child: it has one stack fewer. */
+#define JIT_STACKS 8
+#define JIT_STACK_BYTES (32 * 1024)
+struct jit_slot {
+    pcre2_match_context *context;
+    int busy;
+};
+static struct jit_slot jit_slots[JIT_STACKS];
+static int jit_slots_made; /* atomic: slots ready, set once after they are made */
+
+static void jit_slots_make(void)
+{
+    if (__atomic_load_n(&jit_slots_made, __ATOMIC_ACQUIRE))
+        return;
+    int made = 0;
+    for (; made < JIT_STACKS; made++) {
+        pcre2_jit_stack *stack = pcre2_jit_stack_create(JIT_STACK_BYTES, JIT_STACK_BYTES, NULL);
+        pcre2_match_context *context = stack ? pcre2_match_context_create(NULL) : NULL;
+        if (!context) {
+            if (stack)
+                pcre2_jit_stack_free(stack);
+            break;
+        }
+        pcre2_jit_stack_assign(context, NULL, stack);
+        jit_slots[made].context = context;
+    }
+    __atomic_store_n(&jit_slots_made, made, __ATOMIC_RELEASE);
+}
+
+/* A free slot, taken, or NULL when all are in use (or none was made). */
+static struct jit_slot *jit_slot_take(void)
+{
+    int made = __atomic_load_n(&jit_slots_made, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < made; i++) {
+        int free_ = 0;
+        if (!__atomic_load_n(&jit_slots[i].busy, __ATOMIC_RELAXED) &&
+            __atomic_compare_exchange_n(&jit_slots[i].busy, &free_, 1, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return &jit_slots[i];
+    }
+    return NULL;
+}
+
+static void jit_slot_give_back(struct jit_slot *slot)
+{
+    if (slot)
+        __atomic_store_n(&slot->busy, 0, __ATOMIC_RELEASE);
+}
+
 /* ------------------------------------------------------------- matching */
 
 struct bump {
@@ -90,8 +149,14 @@ static bool rule_match(const struct rule *r, const char *s, size_t len, PCRE2_SI
         pcre2_general_context_free(g);
         return false;
     }
-    int rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL)
-                    : pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+    int rc;
+    if (r->jit) {
+        struct jit_slot *slot = jit_slot_take();
+        rc = pcre2_jit_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, slot ? slot->context : NULL);
+        jit_slot_give_back(slot);
+    } else {
+        rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+    }
     if (rc >= 0 && ov) {
         uint32_t have = pcre2_get_ovector_count(md);
         PCRE2_SIZE *v = pcre2_get_ovector_pointer(md);
@@ -302,6 +367,13 @@ int ts_rules_load(ts_env_lookup_fn get)
                        lists[i].fallback))
             errors++;
     }
+    const struct rule_set *all[] = {&inject_to, &no_inject_to, &routes, &ignore_rules};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        for (int k = 0; k < all[i]->n; k++)
+            if (all[i]->r[k].jit) {
+                jit_slots_make();
+                return errors;
+            }
     return errors;
 }
 
@@ -324,17 +396,31 @@ static bool dest_match(const struct rule_set *set, const char *host, size_t host
         if (has_port && set_match(set, host, host_len) >= 0)
             return true;
         if (!has_port && host_len + 7 < sizeof s) {
-            memcpy(s, host, host_len);
-            int n = snprintf(s + host_len, 7, ":%d", default_port);
-            if (n > 0 && n < 7 && set_match(set, s, host_len + (size_t)n) >= 0)
+            struct ts_cut_text t = {s, sizeof s, 0};
+            ts_cut_text_put(&t, host, host_len);
+            ts_cut_text_put(&t, ":", 1);
+            ts_cut_text_put_uint(&t, (unsigned)default_port);
+            if (set_match(set, s, t.len) >= 0)
                 return true;
         }
     }
     if (peer_ip && *peer_ip) {
         bool v6 = strchr(peer_ip, ':') != NULL;
-        int n = snprintf(s, sizeof s, v6 ? "[%s]:%d" : "%s:%d", peer_ip, peer_port);
-        if (n > 0 && (size_t)n < sizeof s && set_match(set, s, (size_t)n) >= 0)
-            return true;
+        size_t ip_len = strlen(peer_ip);
+        if (ip_len + 9 < sizeof s) { /* brackets, a colon and five digits */
+            struct ts_cut_text t = {s, sizeof s, 0};
+            if (v6) { /* [v6]:port */
+                ts_cut_text_put(&t, "[", 1);
+                ts_cut_text_put(&t, peer_ip, ip_len);
+                ts_cut_text_put(&t, "]:", 2);
+            } else { /* v4:port */
+                ts_cut_text_put(&t, peer_ip, ip_len);
+                ts_cut_text_put(&t, ":", 1);
+            }
+            ts_cut_text_put_uint(&t, (unsigned)peer_port);
+            if (set_match(set, s, t.len) >= 0)
+                return true;
+        }
     }
     return false;
 }

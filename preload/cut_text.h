@@ -31,4 +31,18 @@ static inline void ts_cut_text_put(struct ts_cut_text *t, const char *s, size_t 
     t->len += n;
 }
 
+/* Append v in decimal, as much of it as fits: digits by hand, where
+ * snprintf's own frames would take kilobytes of a thread's stack (and a
+ * signal handler may be the caller). */
+static inline void ts_cut_text_put_uint(struct ts_cut_text *t, unsigned v)
+{
+    char digits[10];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    ts_cut_text_put(t, digits + i, sizeof digits - i);
+}
+
 #endif

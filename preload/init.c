@@ -49,6 +49,7 @@
 #include "process.h"
 #include "real.h"
 #include "self_image.h"
+#include "stacks.h"
 #include "stats.h"
 #include "sysconf.h"
 
@@ -227,6 +228,11 @@ static void init_body(void)
         /* counting starts now: the start time of the TRACESHIM_STATS metrics */
         ts_stats_mark_start();
         ts_rules_load(lookup); /* TRACESHIM_ROUTES, _IGNORE, _[NO_]INJECT_TO */
+        /* libunwind now, on the thread that runs the constructors: loaded
+         * at the first span's stack instead, the loader ran on a thread of
+         * the program, which a small stack (16 KiB) did not survive. */
+        if (ts_cfg.stacks != TS_STACKS_OFF)
+            (void)ts_stacks_load();
         ts_sampler_load(lookup);
         ts_trust_load(lookup); /* keys copied; libcrypto opened in hmac mode */
         ts_log_muted = false;

@@ -240,5 +240,43 @@ class RulesTest(th.TempDirMixin, unittest.TestCase):
         self.assertIn(b"injecting nowhere", p.stderr())
 
 
+class SmallStackTest(th.TempDirMixin, unittest.TestCase):
+    """A rule's match on a thread of the program with a small stack: PCRE2's
+    JIT, given no stack of its own, took 32 KiB of the thread's, and every
+    thread of 48 KiB or less died at its first request once any rule was
+    set (the deny list's snprintf too, at 16 KiB)."""
+
+    def test_rules_on_threads_with_16_kib_stacks(self):
+        tmp = self.make_tmp()
+        exe = th.compile_app("small_stack_threads.c", os.path.join(tmp, "small_stack_threads"),
+                             "-O2", libs=("-lpthread",))
+        rules = (("TRACESHIM_IGNORE", "^GET /health$", None),
+                 ("TRACESHIM_INJECT_TO", "^127\\.0\\.0\\.1:", True),
+                 ("TRACESHIM_NO_INJECT_TO", "^127\\.0\\.0\\.1:", False),
+                 ("TRACESHIM_ROUTES", "^/users/[0-9]+/items/[0-9]+$=/users/{user}/items/{item}",
+                  True))
+        # Under the sanitizers (TSTEST_PRELOAD_FIRST) every frame of the
+        # library carries redzones, several times its plain size.
+        stack_kib = 128 if th.PRELOAD_FIRST else 16
+        for var, value, injected in rules:
+            with self.subTest(var=var):
+                spans_file = os.path.join(tmp, "spans-%s.jsonl" % var)
+                env = th.shim_env("small-stacks", spans_file, OTEL_TRACES_SAMPLER="always_on",
+                                  **{var: value})
+                p = th.run([exe, stack_kib, 4, 25], env=env, tmpdir=tmp, name=var, timeout=30)
+                self.assertEqual((p.returncode, p.stdout()), (0, b"done 4 25\n"), p.describe())
+                spans = th.read_spans(spans_file, strict=True)
+                clients = [s for s in spans if s["kind"] == 3]
+                servers = [s for s in spans if s["kind"] == 2]
+                self.assertEqual((len(clients), len(servers)), (100, 100), th.format_spans(spans))
+                if injected is not None:  # the server's span is the client's child, or not
+                    parents = {s["parentSpanId"] for s in servers}
+                    linked = parents == {s["spanId"] for s in clients}
+                    self.assertEqual(linked, injected, th.format_spans(spans[:4]))
+                if var == "TRACESHIM_ROUTES":
+                    self.assertEqual({s["name"] for s in servers},
+                                     {"GET /users/{user}/items/{item}"}, th.format_spans(spans[:4]))
+
+
 if __name__ == "__main__":
     th.main()
