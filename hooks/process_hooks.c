@@ -37,6 +37,7 @@
 #include "../reporter/reporter.h"
 #include "conn.h"
 #include "exec_env.h"
+#include "exit_order.h"
 #include "process_span.h"
 #include "refused_address.h"
 
@@ -481,6 +482,8 @@ static void sockets_closing(void)
 
 TS_EXPORT void exit(int status)
 {
+    if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE))
+        ts_exit_order_enter(); /* another thread's exit first: its flush */
     ts_pspan_set_exit_code(status);
     sockets_closing();
     TS_REAL(exit)(status);

@@ -33,6 +33,7 @@
 #include "../hooks/conn.h"
 #include "../hooks/env_context.h"
 #include "../hooks/exec_env.h"
+#include "../hooks/exit_order.h"
 #include "../hooks/inflight.h"
 #include "../hooks/process_span.h"
 #include "../hooks/propagation.h"
@@ -96,6 +97,7 @@ static void atfork_child(void)
     ts_conn_after_fork();
     tls_sessions_after_fork();
     ts_pspan_after_fork();
+    ts_exit_order_after_fork();
     ts_guard_leave(); /* the child's copy of the prepare handler's */
 }
 
@@ -269,5 +271,6 @@ __attribute__((destructor)) static void ts_destructor(void)
     /* Bounded (TRACESHIM_EXIT_TIMEOUT): a short-lived curl must not lose
      * its spans, and no program may hang on its way out because of us. */
     ts_rep_exit(ts_cfg.exit_timeout_ms);
+    ts_exit_order_flushed();
     ts_guard_leave();
 }

@@ -248,7 +248,7 @@ class SmallStackTest(th.TempDirMixin, unittest.TestCase):
 
     def test_rules_on_threads_with_16_kib_stacks(self):
         tmp = self.make_tmp()
-        exe = th.compile_app("small_stack_threads.c", os.path.join(tmp, "small_stack_threads"),
+        exe = th.compile_app("threads_requests.c", os.path.join(tmp, "threads_requests"),
                              "-O2", libs=("-lpthread",))
         rules = (("TRACESHIM_IGNORE", "^GET /health$", None),
                  ("TRACESHIM_INJECT_TO", "^127\\.0\\.0\\.1:", True),
@@ -263,7 +263,8 @@ class SmallStackTest(th.TempDirMixin, unittest.TestCase):
                 spans_file = os.path.join(tmp, "spans-%s.jsonl" % var)
                 env = th.shim_env("small-stacks", spans_file, OTEL_TRACES_SAMPLER="always_on",
                                   **{var: value})
-                p = th.run([exe, stack_kib, 4, 25], env=env, tmpdir=tmp, name=var, timeout=30)
+                p = th.run([exe, stack_kib, 4, 25, "join"], env=env, tmpdir=tmp, name=var,
+                           timeout=30)
                 self.assertEqual((p.returncode, p.stdout()), (0, b"done 4 25\n"), p.describe())
                 spans = th.read_spans(spans_file, strict=True)
                 clients = [s for s in spans if s["kind"] == 3]

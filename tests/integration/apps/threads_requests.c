@@ -1,9 +1,9 @@
-/* small_stack_threads.c — HTTP from threads with small stacks, for
- * test_rules.py and test_stacks.py: the shim's work on a program's thread
- * (a rule's match, a span's call stack) must fit in what the program gave
- * that thread.
+/* threads_requests.c — HTTP from several threads of one process, for
+ * test_rules.py (threads with small stacks: a rule's match on a program's
+ * thread must fit in what the program gave that thread) and
+ * test_hostile.py (the threads call exit at once).
  *
- *   small_stack_threads KIB THREADS REQUESTS
+ *   threads_requests KIB THREADS REQUESTS END
  *
  * Serves on 127.0.0.1 (a port the kernel picks) from a thread with the
  * default stack, one more such thread per connection, each request
@@ -11,12 +11,16 @@
  * a stack of KIB KiB (at least the system's minimum), open one keep-alive
  * connection each and send REQUESTS requests in turn on it,
  * "GET /users/<thread>/items/<n> HTTP/1.1", reading each answer whole.
- * Prints "done T R" (threads, requests each) and exits 0 when every answer
- * came; 3 when one did not, 2 on a usage error. */
+ * END join: the main thread joins them, prints "done T R" (threads,
+ * requests each) and exits 0 when every answer came. END exit-together:
+ * each client thread, its answers all in, waits for the others at a
+ * barrier and then calls exit(5), all at the same moment. 3 when an
+ * answer did not come, 2 on a usage error. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,8 @@
 
 static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 static int port, requests;
+static bool exit_together;
+static pthread_barrier_t all_answered;
 
 static void *serve_connection(void *arg)
 {
@@ -67,6 +73,15 @@ static void *accept_loop(void *arg)
     }
 }
 
+/* A client thread that lost its answer: under exit-together the others
+ * would wait at the barrier for good, so the process ends here. */
+static void *client_failed(void)
+{
+    if (exit_together)
+        exit(3);
+    return (void *)1;
+}
+
 /* One client thread: its connection, its requests; NULL when every answer
  * came, else a non-NULL value. */
 static void *client(void *arg)
@@ -76,35 +91,40 @@ static void *client(void *arg)
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof to) != 0)
-        return (void *)1;
+        return client_failed();
     for (int n = 0; n < requests; n++) {
         char req[128];
         int len = snprintf(req, sizeof req,
                            "GET /users/%ld/items/%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", id, n,
                            port);
         if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len)
-            return (void *)1;
+            return client_failed();
         char got[sizeof answer];
         size_t have = 0;
         while (have < sizeof answer - 1) {
             ssize_t r = recv(fd, got + have, sizeof answer - 1 - have, 0);
             if (r <= 0)
-                return (void *)1;
+                return client_failed();
             have += (size_t)r;
         }
         if (memcmp(got, answer, sizeof answer - 1) != 0)
-            return (void *)1;
+            return client_failed();
     }
     close(fd);
+    if (exit_together) {
+        pthread_barrier_wait(&all_answered);
+        exit(5);
+    }
     return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: small_stack_threads KIB THREADS REQUESTS\n");
+    if (argc != 5 || (strcmp(argv[4], "join") != 0 && strcmp(argv[4], "exit-together") != 0)) {
+        fprintf(stderr, "usage: threads_requests KIB THREADS REQUESTS join|exit-together\n");
         return 2;
     }
+    exit_together = strcmp(argv[4], "exit-together") == 0;
     size_t stack = (size_t)atoi(argv[1]) * 1024;
     int threads = atoi(argv[2]);
     requests = atoi(argv[3]);
@@ -113,6 +133,7 @@ int main(int argc, char **argv)
         stack = (size_t)least;
     if (threads < 1 || threads > 64 || requests < 1)
         return 2;
+    pthread_barrier_init(&all_answered, NULL, (unsigned)threads);
 
     int listener = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in at = {.sin_family = AF_INET};
