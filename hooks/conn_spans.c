@@ -229,6 +229,15 @@ static __attribute__((noinline)) void span_error_status(struct ts_span *s, int s
     ts_span_attr_str(s, "error.type", code + n, sizeof code - n);
 }
 
+/* Give p's record back, the span never ended. */
+static void span_forget(struct pending *p)
+{
+    ts_inflight_remove(&p->inflight);
+    if (p->tracestate)
+        tracestate_drop(p);
+    ts_block_put(&pending_blocks, p);
+}
+
 /* End a span and hand it to the reporter. error_type, when given, marks a
  * connection that failed before the response was complete. */
 void conn_span_finish(struct pending *p, const char *error_type)
@@ -236,7 +245,7 @@ void conn_span_finish(struct pending *p, const char *error_type)
     if (is_ignored_span(p))
         return;
     if (p->owner != ts_proc.pid) { /* the parent's, inherited by fork: it ends it */
-        conn_span_discard(p);
+        span_forget(p);              /* (a child counts from zero: not its start) */
         return;
     }
     p->span.end_ns = ts_now_ns();
@@ -290,10 +299,11 @@ void conn_span_discard(struct pending *p)
 {
     if (!p || is_ignored_span(p))
         return;
-    ts_inflight_remove(&p->inflight);
-    if (p->tracestate)
-        tracestate_drop(p);
-    ts_block_put(&pending_blocks, p);
+    /* Its start is taken back: the request goes out untraced, or is sent
+     * again and starts a span of its own (counted then), and spans_started
+     * stays the count of spans that end. */
+    ts_stats_take_back(TS_STAT_SPANS_STARTED);
+    span_forget(p);
 }
 
 /* The status code's verdict, per the OpenTelemetry HTTP conventions. */

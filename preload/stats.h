@@ -116,6 +116,12 @@ static inline void ts_stats_add(enum ts_stat which, uint64_t n)
     __atomic_fetch_add(&ts_stats_counters[which], n, __ATOMIC_RELAXED);
 }
 
+/* Take one count of `which` back (a start undone). */
+static inline void ts_stats_take_back(enum ts_stat which)
+{
+    __atomic_fetch_sub(&ts_stats_counters[which], 1, __ATOMIC_RELAXED);
+}
+
 /* The current value of one counter. */
 static inline uint64_t ts_stats_get(enum ts_stat which)
 {
