@@ -523,8 +523,11 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
         /* before its span is queued: tunnel_ahead looks for it only when
          * this is set (the program's thread that answers has seen the
          * request come in, so it sees this too) */
-        if (ph->req.method_len == 7 && memcmp(ph->req.method, "CONNECT", 7) == 0)
+        bool connect = ph->req.method_len == 7 && memcmp(ph->req.method, "CONNECT", 7) == 0;
+        if (connect)
             atomic_store_explicit(&c->connect_asked, true, memory_order_relaxed);
+        if (connect || ts_http_find_header(ph->req.headers, ph->req.num_headers, "upgrade"))
+            atomic_store_explicit(&c->tunnel_answer_due, true, memory_order_release);
         struct pending *p = conn_server_span_start(c, &ph->req);
         if (!p) { /* no record: its response would be paired with the next span */
             *why = TS_STAT_GAVE_UP_NO_MEMORY;
@@ -576,6 +579,8 @@ static void on_message_end(struct ts_conn *c, enum feed_kind kind)
             conn_span_finish(p, NULL);
         if (next) /* a pipelined request's turn */
             conn_span_serve(next);
+        else if (atomic_load_explicit(&c->tunnel_answer_due, memory_order_relaxed))
+            atomic_store_explicit(&c->tunnel_answer_due, false, memory_order_release);
     }
 }
 
@@ -612,6 +617,11 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
                 on_message_end(c, kind);
             }
             continue;
+        }
+        if (kind == FEED_SERVER_IN &&
+            atomic_load_explicit(&c->tunnel_answer_due, memory_order_acquire)) {
+            conn_off(c, d, TS_STAT_GAVE_UP_TUNNEL); /* bytes ahead of a tunnel's answer */
+            return;
         }
         size_t prev = conn_head_len(d);
         const char *buf = p;

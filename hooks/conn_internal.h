@@ -160,6 +160,14 @@ struct ts_conn {
      * can a 2xx response it sends open a tunnel, and only then does it
      * look at the request that response answers (tunnel_ahead). */
     atomic_bool connect_asked;
+    /* A server read a request that asks for a tunnel (CONNECT, or an
+     * Upgrade header) and has not answered every request yet: bytes that
+     * come before the answer are the tunnel's most likely (a client may
+     * send them at once, as it may after its own such request), so its
+     * requests are followed no further if any come (dir_feed). Cleared
+     * once no request waits for an answer: a declined upgrade leaves the
+     * stream to be parsed as before. */
+    atomic_bool tunnel_answer_due;
     /* A send that must not wait went out unseen beside another thread's
      * (conn_lock_out): the sent stream is not known any more, and the
      * next send under the lock stops parsing it. */

@@ -2323,9 +2323,57 @@ static void test_server_tunnel_ahead_only_for_connect(void **state)
     close_pair(&up);
 }
 
+/* Bytes a client sends after a request that asks for a tunnel (Upgrade,
+ * CONNECT), before the server's answer, are the tunnel's: they made a
+ * server span of their own (a probe: "GET /inner", response unseen, a
+ * root of its own, and the parent of what the server did next). A
+ * declined upgrade leaves the requests after its answer traced. */
+static void test_server_bytes_before_a_tunnels_answer(void **state)
+{
+    (void)state;
+    char buf[1024];
+    static const struct {
+        const char *request, *answer;
+    } tunnels[] = {
+        {"GET /ws HTTP/1.1\r\nHost: s\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n",
+         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n"},
+        {"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+         "HTTP/1.1 200 Connection established\r\n\r\n"},
+    };
+    for (size_t i = 0; i < sizeof tunnels / sizeof tunnels[0]; i++) {
+        int before = nspans;
+        struct pair p = make_pair(TS_ROLE_SERVER);
+        peer_write(&p, tunnels[i].request);
+        prog_read(&p, buf, sizeof buf);
+        peer_write(&p, "GET /inner HTTP/1.1\r\nHost: y\r\n\r\n"); /* at once */
+        prog_read(&p, buf, sizeof buf);
+        const char *answer = tunnels[i].answer;
+        assert_int_equal(prog_write(&p, answer, strlen(answer)), (ssize_t)strlen(answer));
+        close_pair(&p);
+        assert_int_equal(nspans, before + 1);
+        assert_int_equal(attr_int(&spans[before], "http.response.status_code"),
+                         i == 0 ? 101 : 200);
+    }
+    /* declined: answered 200 as HTTP/1.1, the next request is traced */
+    int before = nspans;
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, tunnels[0].request);
+    prog_read(&p, buf, sizeof buf);
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(prog_write(&p, ok, strlen(ok)), (ssize_t)strlen(ok));
+    peer_write(&p, "GET /after HTTP/1.1\r\nHost: s\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(prog_write(&p, ok, strlen(ok)), (ssize_t)strlen(ok));
+    close_pair(&p);
+    assert_int_equal(nspans, before + 2);
+    char v[64];
+    assert_string_equal(attr_str(&spans[before + 1], "url.path", v, sizeof v), "/after");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_server_bytes_before_a_tunnels_answer, setup),
         cmocka_unit_test_setup(test_client_injects_and_ends_on_response, setup),
         cmocka_unit_test_setup(test_server_conn_attrs_built_once, setup),
         cmocka_unit_test_setup(test_server_long_target_leaves_room, setup),
