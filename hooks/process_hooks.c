@@ -514,6 +514,62 @@ TS_EXPORT void _exit(int status)
     __builtin_unreachable();
 }
 
+/* ----------------------------------------------------- death by signal */
+
+/* A program that ends itself with a signal runs no exit handler: CPython,
+ * after a KeyboardInterrupt (Ctrl-C), sets SIGINT back to its default and
+ * sends it to itself, so that its parent sees it die of it, and the spans
+ * of its last seconds went with it. Will sig, sent to this process by
+ * this thread, end it? One the process does not catch, ignore or block
+ * here, whose default action ends it without a core dump. Signals that
+ * dump core (abort's SIGABRT) are left alone: they come from a program in
+ * trouble, whose memory the flush should not trust. */
+static bool signal_ends_process(int sig)
+{
+    switch (sig) {
+    case SIGKILL:
+        return true;
+    case SIGHUP:
+    case SIGINT:
+    case SIGTERM:
+    case SIGUSR1:
+    case SIGUSR2:
+    case SIGALRM:
+    case SIGPIPE:
+        break;
+    default:
+        return false;
+    }
+    struct sigaction now;
+    sigset_t blocked;
+    return TS_REAL(sigaction)(sig, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO) &&
+           now.sa_handler == SIG_DFL && pthread_sigmask(SIG_BLOCK, NULL, &blocked) == 0 &&
+           !sigismember(&blocked, sig);
+}
+
+/* Before such a signal: the spans go out as at _exit, the process span
+ * with the status a shell gives a death by signal (128 + sig). */
+static void before_fatal_signal(int sig)
+{
+    int saved = errno;
+    if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && signal_ends_process(sig))
+        exiting_now(128 + sig);
+    errno = saved;
+}
+
+TS_EXPORT int kill(pid_t pid, int sig)
+{
+    if (pid > 0 && pid == ts_proc.pid && pid == getpid())
+        before_fatal_signal(sig);
+    return TS_REAL(kill)(pid, sig);
+}
+
+TS_EXPORT int raise(int sig)
+{
+    before_fatal_signal(sig);
+    return TS_REAL(raise)(sig);
+}
+
 TS_EXPORT void _Exit(int status)
 {
     exiting_now(status);

@@ -69,6 +69,8 @@
     X(exit, void, (int))                                                                           \
     X(_exit, void, (int))                                                                          \
     X(_Exit, void, (int))                                                                          \
+    X(kill, int, (pid_t, int))                                                                     \
+    X(raise, int, (int))                                                                           \
     X(sigaction, int, (int, const struct sigaction *, struct sigaction *))                         \
     X(__sigaction, int, (int, const struct sigaction *, struct sigaction *))                       \
     X(signal, __sighandler_t, (int, __sighandler_t))                                               \

@@ -703,6 +703,28 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
 
     # ------------------------------------------------ 9. spans are sent before exec
 
+    def test_spans_sent_when_python_ends_by_its_ctrl_c(self):
+        """CPython ends an unhandled KeyboardInterrupt (Ctrl-C) by setting
+        SIGINT back to its default and sending it to itself, so that its
+        parent sees it die of it: no exit handler runs, and a server stopped
+        so lost its last spans (here, with no periodic export in time, all
+        of them). The shim flushes before such a signal: the client span
+        and the process span, with the status a shell gives (130)."""
+        srv = self.recording_server()
+        url = "http://127.0.0.1:%d/before-ctrl-c" % srv.port
+        code = ("import urllib.request\n"
+                "urllib.request.urlopen(%r, timeout=10).read()\n"
+                "raise KeyboardInterrupt" % url)
+        p = self.launch([th.PY, "-c", code], "python-ctrl-c", OTEL_BSP_SCHEDULE_DELAY=60000)
+        self.assertIn(p.returncode, (-2, 130), p.describe())  # SIGINT, as untraced
+        spans = self.final_spans(2, procs=(p,))
+        self.assertEqual(len(spans), 2, dump(spans))
+        client = [s for s in spans if s["kind"] == 3]  # client
+        self.assertEqual([s["name"] for s in client], ["GET /before-ctrl-c"], dump(spans))
+        py = self.pspan(spans, "python", lambda s: s["name"].startswith("python3 "))
+        self.assertEqual(client[0]["parentSpanId"], py["spanId"], dump(spans))
+        self.assert_exit(py, 130, spans)
+
     def test_spans_sent_before_exec(self):
         srv = self.recording_server()
         url = "http://127.0.0.1:%d" % srv.port
