@@ -847,15 +847,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
             text_put(&url, req->target, req->target_len);
         } else if (host) {
             text_put(&url, host->value, host->value_len);
-        } else if (memchr(peer_ip, ':', peer_len)) { /* an IPv6 literal: RFC 3986 brackets it */
-            text_put(&url, "[", 1);
-            text_put(&url, peer_ip, peer_len);
-            text_put(&url, "]:", 2);
-            ts_cut_text_put_uint(&url, c->peer_port);
         } else {
-            text_put(&url, peer_ip, peer_len);
-            text_put(&url, ":", 1);
-            ts_cut_text_put_uint(&url, c->peer_port);
+            ts_cut_text_put_ip_port(&url, peer_ip, peer_len, c->peer_port);
         }
         if (origin_form)
             text_put(&url, req->target, req->target_len);

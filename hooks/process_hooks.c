@@ -559,7 +559,7 @@ static void before_fatal_signal(int sig)
 
 TS_EXPORT int kill(pid_t pid, int sig)
 {
-    if (pid > 0 && pid == ts_proc.pid && pid == getpid())
+    if (pid > 0 && pid == getpid()) /* (a vfork child's: own_process says no) */
         before_fatal_signal(sig);
     return TS_REAL(kill)(pid, sig);
 }

@@ -221,6 +221,8 @@ static bool compile(const char *re, size_t len, struct rule *r, char *why, size_
         return false;
     }
     r->jit = pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE) == 0;
+    if (r->jit)
+        jit_slots_make(); /* once, for every rule */
     return true;
 }
 
@@ -367,13 +369,6 @@ int ts_rules_load(ts_env_lookup_fn get)
                        lists[i].fallback))
             errors++;
     }
-    const struct rule_set *all[] = {&inject_to, &no_inject_to, &routes, &ignore_rules};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        for (int k = 0; k < all[i]->n; k++)
-            if (all[i]->r[k].jit) {
-                jit_slots_make();
-                return errors;
-            }
     return errors;
 }
 
@@ -405,19 +400,10 @@ static bool dest_match(const struct rule_set *set, const char *host, size_t host
         }
     }
     if (peer_ip && *peer_ip) {
-        bool v6 = strchr(peer_ip, ':') != NULL;
         size_t ip_len = strlen(peer_ip);
         if (ip_len + 9 < sizeof s) { /* brackets, a colon and five digits */
             struct ts_cut_text t = {s, sizeof s, 0};
-            if (v6) { /* [v6]:port */
-                ts_cut_text_put(&t, "[", 1);
-                ts_cut_text_put(&t, peer_ip, ip_len);
-                ts_cut_text_put(&t, "]:", 2);
-            } else { /* v4:port */
-                ts_cut_text_put(&t, peer_ip, ip_len);
-                ts_cut_text_put(&t, ":", 1);
-            }
-            ts_cut_text_put_uint(&t, (unsigned)peer_port);
+            ts_cut_text_put_ip_port(&t, peer_ip, ip_len, (unsigned)peer_port);
             if (set_match(set, s, t.len) >= 0)
                 return true;
         }

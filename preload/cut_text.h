@@ -45,4 +45,20 @@ static inline void ts_cut_text_put_uint(struct ts_cut_text *t, unsigned v)
     ts_cut_text_put(t, digits + i, sizeof digits - i);
 }
 
+/* Append an address and port as a URI's authority writes them: ip:port,
+ * an IPv6 address (one with a ':') in brackets, [ip]:port (RFC 3986). */
+static inline void ts_cut_text_put_ip_port(struct ts_cut_text *t, const char *ip, size_t ip_len,
+                                           unsigned port)
+{
+    if (memchr(ip, ':', ip_len)) {
+        ts_cut_text_put(t, "[", 1);
+        ts_cut_text_put(t, ip, ip_len);
+        ts_cut_text_put(t, "]:", 2);
+    } else {
+        ts_cut_text_put(t, ip, ip_len);
+        ts_cut_text_put(t, ":", 1);
+    }
+    ts_cut_text_put_uint(t, port);
+}
+
 #endif
