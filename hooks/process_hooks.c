@@ -1,8 +1,9 @@
 /* process_hooks.c — the calls that replace, start and end processes.
  *
- * exec and spawn: the child gets an environment that carries the trace on
- * (TRACEPARENT naming the current span) and, when the program dropped
- * them, the library and its configuration (exec_env.h). Before an exec
+ * exec, spawn and system (whose shell the shim starts: shell_command.h):
+ * the child gets an environment that carries the trace on (TRACEPARENT
+ * naming the current span) and, when the program dropped them, the
+ * library and its configuration (exec_env.h). Before an exec
  * replaces the process, its spans go out (bounded).
  * exit, _exit and main's return: the exit code for the process span; _exit
  * runs no destructors, so it flushes itself (a forked worker that ends
@@ -40,6 +41,7 @@
 #include "exit_order.h"
 #include "process_span.h"
 #include "refused_address.h"
+#include "shell_command.h"
 
 /* The child's environment array: on the caller's stack up to
  * EXEC_ENV_STACK_SLOTS entries (2 KiB: a thread's stack may be small), in
@@ -314,19 +316,36 @@ TS_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 
 /* -------------------------------------------------------- system, popen */
 
-/* glibc's system and popen spawn their shell through an internal call no
- * hook sees, with the process's own environ. In a program with one thread
- * of its own (the usual caller; the shim's reporter thread never reads the
- * environment) environ can point at the shell's environment for the
- * length of the call; with other threads of the program running, that
- * would race with their getenv, so the shell inherits it as it is. */
+/* system: the shim starts the shell itself (shell_command.h), with the
+ * environment an exec would get, so that a threaded server's request
+ * hands its context to the command it runs. system(NULL) asks whether
+ * there is a shell at all: glibc answers. */
+static int call_shell(void *command, char *const env[])
+{
+    return ts_shell_command(command, env);
+}
+
+TS_EXPORT int system(const char *command)
+{
+    if (!command || !own_process())
+        return TS_REAL(system)(command);
+    return with_child_env(environ, call_shell, (void *)command);
+}
+
+/* glibc's popen spawns its shell through an internal call no hook sees,
+ * with the process's own environ, and keeps the child's pid where only
+ * its pclose finds it. In a program with one thread of its own (the
+ * usual caller; the shim's reporter thread never reads the environment)
+ * environ can point at the shell's environment for the length of the
+ * call; with other threads of the program running, that would race with
+ * their getenv, so the shell inherits it as it is. */
 static bool single_threaded(void)
 {
     struct stat st; /* /proc/self/task links: ".", ".." and one per thread */
     return stat("/proc/self/task", &st) == 0 && st.st_nlink == 3 + ts_rep_threads();
 }
 
-/* The shell's environment while system or popen runs: the program's with
+/* The shell's environment while popen runs: the program's with
  * TRACEPARENT and TRACESTATE of the context the shell continues
  * (ts_exec_env_build), in pages mapped for it, environ pointing at it.
  * The program's own array and strings are never touched (setenv and
@@ -375,15 +394,6 @@ static void shell_env_pop(const struct shell_env *s)
     environ = s->program;
     munmap(s->env, s->mapped);
     errno = saved;
-}
-
-TS_EXPORT int system(const char *command)
-{
-    struct shell_env s;
-    shell_env_push(&s);
-    int r = TS_REAL(system)(command);
-    shell_env_pop(&s);
-    return r;
 }
 
 TS_EXPORT FILE *popen(const char *command, const char *mode)

@@ -752,12 +752,14 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
 
     # ------------------------------------------------ 10. a server starts a program
 
-    def served_child(self, how):
+    def served_child(self, how, threads=False):
         """A traced spawn_server.py (process spans on) runs curl while it
         serves a request that arrived with a traceparent: one server span,
-        answered 200, and curl's process (through sh for system) under it."""
+        answered 200, and curl's process (through sh for system) under it.
+        threads: the server serves each connection in a thread of its own."""
         backend = self.recording_server()
-        srv = th.Proc([th.PY, os.path.join(th.APPS, "spawn_server.py"), "--port", "0"],
+        srv = th.Proc([th.PY, os.path.join(th.APPS, "spawn_server.py"), "--port", "0"]
+                      + (["--threads"] if threads else []),
                       env=th.shim_env("spawner", self.spans_file, TRACESHIM_PROCESS_SPANS=1),
                       tmpdir=self.tmp, name="spawn-server")
         self.addCleanup(srv.stop)
@@ -835,6 +837,41 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
 
     def test_server_starts_system(self):
         self.served_child("system")
+
+    def test_threaded_server_starts_system(self):
+        """system() from a request's thread while the server's main thread
+        waits for the next connection: glibc's shell would inherit the
+        process's environment (the request's context can reach it only
+        through environ, which is the whole process's); the shim starts
+        the shell itself, with TRACEPARENT."""
+        self.served_child("system", threads=True)
+
+    def test_system_as_the_c_library_does(self):
+        """The shim's system() against glibc's, the same program untraced
+        and traced, each call from a thread (apps/system_semantics.c): the
+        statuses, SIGINT and SIGQUIT ignored while any call waits (two at
+        once: the last to return puts them back), the shell's mask and
+        signal defaults, a cancelled call's shell killed and reaped, the
+        program's handler kept."""
+        exe = self.compiled("system_semantics")
+        runs = {}
+        for how in ("untraced", "traced"):
+            work = os.path.join(self.tmp, how)
+            os.makedirs(work)
+            if how == "untraced":
+                p = th.run([exe, work], env=th.clean_env(), tmpdir=self.tmp, name=how, timeout=30)
+            else:
+                p = self.launch([exe, work], "system_semantics", timeout=30)
+            self.assertEqual(p.returncode, 0, p.describe())
+            runs[how] = p.stdout().decode()
+        lines = runs["untraced"].splitlines()
+        self.assertEqual(lines[:5], ["null 1", "exit exited:3", "interrupts exited:4 0",
+                                     "shell default default", "ignored default ignored"],
+                         runs["untraced"])
+        self.assertEqual(lines[-4:], ["killed signalled:15", "overlap exited:5 exited:6 0",
+                                      "cancel canceled gone", "kept handler default"],
+                         runs["untraced"])
+        self.assertEqual(runs["traced"], runs["untraced"], "the shim's system is glibc's")
 
     def test_server_starts_subprocess_vfork(self):
         self.served_child("vfork")

@@ -1,7 +1,7 @@
 """spawn_server.py — an HTTP server that starts a program while it serves a
 request, the ways a Python service does.
 
-    /usr/bin/python3 spawn_server.py --port PORT     (0: pick one)
+    /usr/bin/python3 spawn_server.py --port PORT [--threads]    (0: pick one)
 
 GET /run?how=HOW&url=URL runs `curl -q -sS --max-time 10 URL` and answers 200
 with curl's output (its exit status in the header X-Exit-Status). HOW:
@@ -10,7 +10,8 @@ with curl's output (its exit status in the header X-Exit-Status). HOW:
   fork     subprocess.run with a preexec_fn (CPython then forks)
   spawn    subprocess.run with close_fds=False (CPython uses posix_spawn)
   system   os.system (the C library's system(); output to a file)
-Single-threaded (http.server.HTTPServer), HTTP/1.1 with Content-Length.
+Single-threaded (http.server.HTTPServer), or with --threads a thread per
+connection (ThreadingHTTPServer), HTTP/1.1 with Content-Length.
 Prints "LISTENING <port>" once it accepts connections; exits cleanly
 (status 0) on SIGTERM or SIGINT.
 """
@@ -62,8 +63,11 @@ class Handler(ah.Handler):
 
 
 def main():
-    args = ah.port_parser().parse_args()
-    ah.serve(http.server.HTTPServer, Handler, args.port)
+    ap = ah.port_parser()
+    ap.add_argument("--threads", action="store_true")
+    args = ap.parse_args()
+    server = http.server.ThreadingHTTPServer if args.threads else http.server.HTTPServer
+    ah.serve(server, Handler, args.port)
 
 
 if __name__ == "__main__":
