@@ -614,6 +614,26 @@ static void take_decision_alone(struct pending *p, struct ts_ctx *mine, uint8_t 
     p->span.sampled = ts_sampling_span_flags(decision);
 }
 
+/* Did the program write B3 multi decision lines and no ids (X-B3-Sampled
+ * or X-B3-Flags alone: a client forcing a trace or none)? */
+static inline bool b3_multi_decision_alone(const struct ts_prop_headers *f)
+{
+    return (f->b3_sampled || f->b3_flags) && !f->b3_trace_id && !f->b3_span_id &&
+           !f->b3_parent_id && (ts_cfg.propagators & TS_PROP_B3MULTI);
+}
+
+/* The ids of ctx as B3 multi lines without a decision, into inject: they
+ * go with the program's decision lines, which the span follows
+ * (take_decision_alone). Without them a B3 receiver, reading B3 before
+ * the traceparent we add, would start a trace of its own. Returns their
+ * length. Out of line: rare. */
+static __attribute__((noinline)) size_t inject_b3_multi_ids(const struct ts_ctx *ctx, char *inject)
+{
+    struct ts_ctx undecided = *ctx;
+    undecided.sampling = TS_SAMPLING_DEFER; /* no line of ours beside the program's */
+    return ts_prop_inject(TS_PROP_B3MULTI, &undecided, inject, TS_PROP_INJECT_MAX);
+}
+
 /* A proxy's outgoing request forwards the context of a request it is
  * serving: find that server span, and the id fields to rewrite so the
  * upstream sees our client span as its parent (*f: where they are, and
@@ -790,7 +810,12 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         decided.sampling = recorded ? TS_SAMPLING_ACCEPT : TS_SAMPLING_DENY;
         added = &decided;
     }
-    *inject_len = formats ? ts_prop_inject(formats, added, inject, TS_PROP_INJECT_MAX) : 0;
+    size_t len = 0;
+    if (__builtin_expect(!app_ctx && b3_multi_decision_alone(&found), 0))
+        len = inject_b3_multi_ids(added, inject);
+    if (formats)
+        len += ts_prop_inject(formats, added, inject + len, TS_PROP_INJECT_MAX - len);
+    *inject_len = len;
     /* A child of the thread's current server span, or of the process's
      * context: the tracestate of that trace goes along. */
     if (__builtin_expect(serving_tracestate.len != 0 || ts_ctx_process_has_tracestate(), 0) &&

@@ -634,6 +634,16 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
 
     def test_otel_node_b3_interop(self):
         """curl (shim) -> OTel node service (SDK + B3, no shim) -> python (shim)."""
+        self.check_otel_b3_chain()
+
+    def test_otel_node_b3_interop_with_curls_own_decision(self):
+        """The same with curl sending X-B3-Sampled: 1 itself (a client
+        forcing a trace): the shim adds X-B3-TraceId and X-B3-SpanId beside
+        it. Without them the SDK's B3 propagator, the only one the service
+        has, found a decision and no ids and started a trace of its own."""
+        self.check_otel_b3_chain(["-H", "X-B3-Sampled: 1"])
+
+    def check_otel_b3_chain(self, curl_args=()):
         require_exe(NODE, "nodejs")
         nm = require_otel_peers()
         otel_file = os.path.join(self.tmp, "otel-spans.jsonl")
@@ -642,7 +652,8 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             [NODE, os.path.join(th.APPS, "otel_service.js"), otel_file, "0"], "otel-node",
             traced=False, env_extra={"NODE_PATH": nm})
         curl = self.run_client(
-            self.curl_argv("http://127.0.0.1:%d/call?to=%d&path=/ok" % (otel_port, py_port)),
+            self.curl_argv(*curl_args,
+                           "http://127.0.0.1:%d/call?to=%d&path=/ok" % (otel_port, py_port)),
             "curl")
         self.assertEqual(curl.returncode, 0, curl.describe())
         self.assertEqual(json.loads(curl.stdout()), {"status": 200, "body": "ok"})

@@ -644,6 +644,36 @@ static void test_program_accept_is_kept(void **state)
     ts_sampler_load(NULL);
 }
 
+/* The program's B3 decision lines without ids: the ids of our client span
+ * go with them in the same form (and no decision line of ours beside the
+ * program's), or a B3 receiver, which reads B3 before traceparent, would
+ * start a trace of its own. */
+static void test_program_decision_gets_the_ids(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {"X-B3-Sampled: 1", "X-B3-Flags: 1", "X-B3-Sampled: 0"};
+    static const char *const flags[] = {"01", "01", "00"};
+    for (int i = 0; i < 3; i++) {
+        char req[128];
+        snprintf(req, sizeof req, "GET /decided HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", lines[i]);
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+        char got[2048], want[2048], tid[33], cid[17];
+        peer_read_all(&p, got, sizeof got);
+        answer(&p, 1);
+        const struct ts_span *client = &spans[nspans - 1];
+        assert_int_equal(client->kind, TS_KIND_CLIENT);
+        hex(client->trace_id, 16, tid);
+        hex(client->span_id, 8, cid);
+        snprintf(want, sizeof want,
+                 "GET /decided HTTP/1.1\r\nHost: h\r\n%s\r\nX-B3-TraceId: %s\r\n"
+                 "X-B3-SpanId: %s\r\ntraceparent: 00-%s-%s-%s\r\n\r\n",
+                 lines[i], tid, cid, tid, cid, flags[i]);
+        assert_string_equal(got, want);
+        close_pair(&p);
+    }
+}
+
 /* ------------------------------------------------------- unseen bodies */
 
 static void test_server_body_by_sendfile_ends_the_span(void **state)
@@ -705,6 +735,7 @@ int main(void)
         cmocka_unit_test_setup(test_proxy_b3_single_decision_every_cut, setup_budget),
         cmocka_unit_test_setup(test_program_deny_is_kept, setup_budget),
         cmocka_unit_test_setup(test_program_accept_is_kept, setup_budget),
+        cmocka_unit_test_setup(test_program_decision_gets_the_ids, setup_budget),
         cmocka_unit_test_setup(test_server_body_by_sendfile_ends_the_span, setup_budget),
         cmocka_unit_test_setup(test_unseen_bytes_with_chunked_framing_stop_parsing, setup_budget),
     };
