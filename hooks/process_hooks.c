@@ -320,16 +320,20 @@ TS_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
  * environment an exec would get, so that a threaded server's request
  * hands its context to the command it runs. system(NULL) asks whether
  * there is a shell at all: glibc answers. */
-static int call_shell(void *command, char *const env[])
+static int call_shell_start(void *call, char *const env[])
 {
-    return ts_shell_command(command, env);
+    ts_shell_start(call, env);
+    return 0;
 }
 
 TS_EXPORT int system(const char *command)
 {
     if (!command || !own_process())
         return TS_REAL(system)(command);
-    return with_child_env(environ, call_shell, (void *)command);
+    struct ts_shell_call call;
+    ts_shell_begin(&call, command);
+    with_child_env(environ, call_shell_start, &call); /* the environment lives as long as this */
+    return ts_shell_end(&call);
 }
 
 /* glibc's popen spawns its shell through an internal call no hook sees,

@@ -55,22 +55,30 @@ static void interrupts_restore(void)
     pthread_mutex_unlock(&interrupts_lock);
 }
 
-/* The shell, started with the caller's mask (saved before SIGCHLD was
- * blocked) and the defaults above. Returns 0 or an error number. */
-static int shell_start(pid_t *pid, const char *command, char *const env[], const sigset_t *mask,
-                       const sigset_t *defaults)
+void ts_shell_begin(struct ts_shell_call *call, const char *command)
+{
+    call->command = command;
+    call->pid = 0;
+    call->err = ENOEXEC; /* until started */
+    interrupts_ignore(&call->defaults);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, &call->mask);
+}
+
+void ts_shell_start(struct ts_shell_call *call, char *const env[])
 {
     posix_spawnattr_t attr;
-    int err = posix_spawnattr_init(&attr);
-    if (err)
-        return err;
-    posix_spawnattr_setsigmask(&attr, mask);
-    posix_spawnattr_setsigdefault(&attr, defaults);
+    call->err = posix_spawnattr_init(&attr);
+    if (call->err)
+        return;
+    posix_spawnattr_setsigmask(&attr, &call->mask);
+    posix_spawnattr_setsigdefault(&attr, &call->defaults);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
-    err = TS_REAL(posix_spawn)(pid, "/bin/sh", NULL, &attr, argv, env);
+    char *argv[] = {(char *)"sh", (char *)"-c", (char *)call->command, NULL};
+    call->err = TS_REAL(posix_spawn)(&call->pid, "/bin/sh", NULL, &attr, argv, env);
     posix_spawnattr_destroy(&attr);
-    return err;
 }
 
 /* A call cancelled while it waits: its shell is killed and reaped (the
@@ -100,22 +108,13 @@ static __attribute__((noinline)) int shell_wait(pid_t pid)
     return status;
 }
 
-int ts_shell_command(const char *command, char *const env[])
+int ts_shell_end(struct ts_shell_call *call)
 {
-    sigset_t defaults, chld, mask;
-    interrupts_ignore(&defaults);
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &chld, &mask);
-
-    pid_t pid;
-    int err = shell_start(&pid, command, env, &mask, &defaults);
     /* POSIX: a shell that could not start is one that exited with 127 */
-    int status = err == 0 ? shell_wait(pid) : W_EXITCODE(127, 0);
-
+    int status = call->err == 0 ? shell_wait(call->pid) : W_EXITCODE(127, 0);
     int saved = errno;
     interrupts_restore();
-    pthread_sigmask(SIG_SETMASK, &mask, NULL);
-    errno = err ? err : saved;
+    pthread_sigmask(SIG_SETMASK, &call->mask, NULL);
+    errno = call->err ? call->err : saved;
     return status;
 }
