@@ -614,6 +614,26 @@ static void take_decision_alone(struct pending *p, struct ts_ctx *mine, uint8_t 
     p->span.sampled = ts_sampling_span_flags(decision);
 }
 
+/* The tracestate a program sent beside its own traceparent (its own, or
+ * one it forwards) goes with the client span s too, a span of that trace
+ * (parent's) as the server span it may forward from is (keep_tracestate):
+ * after the name. Out of line: rare. */
+static __attribute__((noinline)) void keep_own_tracestate(struct ts_span *s,
+                                                          const struct ts_http_request *req,
+                                                          const struct ts_http_header *traceparent,
+                                                          const struct ts_ctx *parent)
+{
+    struct ts_ctx tp;
+    char value[TS_TRACESTATE_MAX];
+    if (!ts_tracestate_present(req->headers, req->num_headers) ||
+        !ts_traceparent_parse(traceparent->value, traceparent->value_len, &tp) ||
+        memcmp(tp.trace_id, parent->trace_id, TS_TRACE_ID_LEN) != 0)
+        return;
+    size_t len = ts_tracestate_find(req->headers, req->num_headers, value);
+    if (len)
+        ts_span_set_trace_state(s, value, len);
+}
+
 /* Did the program write B3 multi decision lines and no ids (X-B3-Sampled
  * or X-B3-Flags alone: a client forcing a trace or none)? */
 static inline bool b3_multi_decision_alone(const struct ts_prop_headers *f)
@@ -623,10 +643,11 @@ static inline bool b3_multi_decision_alone(const struct ts_prop_headers *f)
 }
 
 /* The ids of ctx as B3 multi lines without a decision, into inject: they
- * go with the program's decision lines, which the span follows
- * (take_decision_alone). Without them a B3 receiver, reading B3 before
- * the traceparent we add, would start a trace of its own. Returns their
- * length. Out of line: rare. */
+ * go with the program's decision lines, which ctx's decision follows
+ * (take_decision_alone, or the extraction's for ids the program wrote in
+ * another format). Without them a B3 receiver, reading B3 before any
+ * other format, would start a trace of its own. Returns their length.
+ * Out of line: rare. */
 static __attribute__((noinline)) size_t inject_b3_multi_ids(const struct ts_ctx *ctx, char *inject)
 {
     struct ts_ctx undecided = *ctx;
@@ -792,6 +813,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     bool recorded = p->span.sampled;
     if (recorded && !named)
         pending_named(p, &v);
+    if (__builtin_expect(recorded && app_ctx && found.traceparent != NULL, 0))
+        keep_own_tracestate(&p->span, req, found.traceparent, parent);
     ts_stacks_at_start(&p->span);
 
     /* Every format we add carries the same context as the ones already
@@ -811,7 +834,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         added = &decided;
     }
     size_t len = 0;
-    if (__builtin_expect(!app_ctx && b3_multi_decision_alone(&found), 0))
+    if (__builtin_expect(b3_multi_decision_alone(&found), 0))
         len = inject_b3_multi_ids(added, inject);
     if (formats)
         len += ts_prop_inject(formats, added, inject + len, TS_PROP_INJECT_MAX - len);

@@ -415,10 +415,14 @@ static void decision_of_same_ids(const struct ts_prop_headers *f, struct ts_ctx 
 static __attribute__((noinline)) bool extract_found_some(const struct ts_prop_headers *f,
                                                          struct ts_ctx *out)
 {
-    /* A B3 decision without ids (single form first, then multi): deny ends
-     * the search, since B3 outranks the other formats; accept or debug is
-     * applied to a context found later that carries no decision of its
-     * own, and is returned with an invalid context otherwise. */
+    /* A B3 decision without ids (single form first, then multi) goes with
+     * the ids another format carries, or is returned with an invalid
+     * context when none does. B3 outranks the other formats: its deny
+     * overrides their decision; accept or debug is applied to a context
+     * that carries none of its own (debug also over a plain accept). The
+     * ids stay the other format's either way, so that a request's headers
+     * never name two traces (a program that wrote "X-B3-Sampled: 0" beside
+     * its own traceparent keeps that trace, unsampled). */
     uint8_t b3_decision = TS_SAMPLING_DEFER;
     struct ts_ctx c;
     bool ok;
@@ -436,10 +440,6 @@ static __attribute__((noinline)) bool extract_found_some(const struct ts_prop_he
     bool b3_ids = ok;
     if (!ok && b3_decision == TS_SAMPLING_DEFER)
         b3_decision = c.sampling;
-    if (b3_decision == TS_SAMPLING_DENY) {
-        out->sampling = TS_SAMPLING_DENY;
-        return false;
-    }
     if (!ok && f->traceparent)
         ok = ts_traceparent_parse(f->traceparent->value, f->traceparent->value_len, &c);
     if (!ok && f->uber_trace_id)
@@ -449,9 +449,10 @@ static __attribute__((noinline)) bool extract_found_some(const struct ts_prop_he
         return false;
     }
     *out = c;
-    /* B3's word where the ids' own format had none; its debug flag also
-     * over another format's plain "sampled" (debug is sampled, forced). */
-    if (out->sampling == TS_SAMPLING_DEFER ||
+    /* B3's word where the ids' own format had none; its deny over any
+     * decision; its debug flag over another format's plain "sampled"
+     * (debug is sampled, forced). */
+    if (out->sampling == TS_SAMPLING_DEFER || b3_decision == TS_SAMPLING_DENY ||
         (b3_decision == TS_SAMPLING_DEBUG && out->sampling == TS_SAMPLING_ACCEPT))
         out->sampling = b3_decision;
     if (b3_ids && out->sampling == TS_SAMPLING_DEFER)

@@ -643,7 +643,19 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         has, found a decision and no ids and started a trace of its own."""
         self.check_otel_b3_chain(["-H", "X-B3-Sampled: 1"])
 
-    def check_otel_b3_chain(self, curl_args=()):
+    def test_otel_node_b3_interop_with_curls_own_context_and_flags(self):
+        """curl sends its own traceparent and X-B3-Flags: 1 (debug): the
+        shim adds the traceparent's ids as X-B3-TraceId and X-B3-SpanId,
+        which the SDK's B3 propagator reads with the program's flag: the
+        SDK's server span continues curl's trace, under the span curl
+        named. Once the shim added none, and the SDK started a trace of
+        its own."""
+        trace, parent = os.urandom(16).hex(), os.urandom(8).hex()
+        self.check_otel_b3_chain(["-H", "traceparent: 00-%s-%s-01" % (trace, parent),
+                                  "-H", "X-B3-Flags: 1"], parent=(trace, parent))
+
+    def check_otel_b3_chain(self, curl_args=(), parent=None):
+        """parent: (trace id, span id) of the context curl itself sends."""
         require_exe(NODE, "nodejs")
         nm = require_otel_peers()
         otel_file = os.path.join(self.tmp, "otel-spans.jsonl")
@@ -679,11 +691,18 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                      "python SERVER span", spans)
         osrv = th.only([s for s in ospans if s["kind"] == S], "OTel SERVER span")
         ocli = th.only([s for s in ospans if s["kind"] == C], "OTel CLIENT span")
-        self.assertIsNone(c["parentSpanId"], dump)
+        if parent:
+            self.assertEqual((c["traceId"], c["parentSpanId"]), parent, dump)
+        else:
+            self.assertIsNone(c["parentSpanId"], dump)
         self.assertEqual(osrv["traceId"], c["traceId"],
                          "the OTel service continues curl's trace (B3 extract)" + dump)
-        self.assertEqual(osrv["parentSpanId"], c["spanId"],
-                         "the OTel SERVER span's parent is curl's CLIENT span" + dump)
+        if parent:  # the headers name the program's own span (README)
+            self.assertEqual(osrv["parentSpanId"], parent[1],
+                             "the OTel SERVER span's parent is the one curl sent" + dump)
+        else:
+            self.assertEqual(osrv["parentSpanId"], c["spanId"],
+                             "the OTel SERVER span's parent is curl's CLIENT span" + dump)
         self.assertEqual(ocli["parentSpanId"], osrv["spanId"], dump)
         self.assertEqual(ps["traceId"], c["traceId"],
                          "the python server continues the trace the OTel service sent" + dump)

@@ -674,6 +674,81 @@ static void test_program_decision_gets_the_ids(void **state)
     }
 }
 
+/* The program's own context beside its B3 decision without ids: the span
+ * continues the program's ids with B3's decision (a deny over the other
+ * format's sampled), and what the shim adds carries those ids: the B3
+ * ids beside the program's decision line, the formats missing with the
+ * decision. Once, a deny made a new trace, whose ids the shim wrote
+ * beside the program's. */
+static void test_program_context_beside_a_b3_decision(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *lines, *added;
+        uint8_t sampled;
+    } cases[] = {
+        {"traceparent: 00-" T "-" S0 "-01\r\nX-B3-Sampled: 0",
+         "X-B3-TraceId: " T "\r\nX-B3-SpanId: " S0 "\r\n", 0},
+        {"traceparent: 00-" T "-" S0 "-01\r\nX-B3-Flags: 1",
+         "X-B3-TraceId: " T "\r\nX-B3-SpanId: " S0 "\r\n", TS_SPAN_SAMPLED | TS_SPAN_DEBUG},
+        {"uber-trace-id: " T ":" S0 ":0:1\r\nX-B3-Sampled: 0",
+         "X-B3-TraceId: " T "\r\nX-B3-SpanId: " S0 "\r\ntraceparent: 00-" T "-" S0 "-00\r\n", 0},
+        {"traceparent: 00-" T "-" S0 "-01\r\nb3: 0",
+         "X-B3-TraceId: " T "\r\nX-B3-SpanId: " S0 "\r\nX-B3-Sampled: 0\r\n", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char req[512], want[1024], got[2048];
+        snprintf(req, sizeof req, "GET /own HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", cases[i].lines);
+        snprintf(want, sizeof want, "GET /own HTTP/1.1\r\nHost: h\r\n%s\r\n%s\r\n", cases[i].lines,
+                 cases[i].added);
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+        peer_read_all(&p, got, sizeof got);
+        answer(&p, 1);
+        const struct ts_span *client = &spans[nspans - 1];
+        char tid[33], pid[17];
+        hex(client->trace_id, 16, tid);
+        hex(client->parent_id, 8, pid);
+        assert_string_equal(tid, T);
+        assert_string_equal(pid, S0);
+        assert_int_equal(client->sampled, cases[i].sampled);
+        assert_string_equal(got, want);
+        close_pair(&p);
+    }
+}
+
+/* A program's own traceparent and tracestate (its own context, or one it
+ * forwards itself): its client span, in that trace, carries the
+ * tracestate, as the spans of a trace whose traceparent the shim writes
+ * do. Not when the span's parent is another trace's (B3 outranks). */
+static void test_program_tracestate_in_its_client_span(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *lines;
+        const char *trace_state;
+    } cases[] = {
+        {"traceparent: 00-" T "-" S0 "-01\r\ntracestate: congo=t61rcWkgMzE", "congo=t61rcWkgMzE"},
+        {"X-B3-TraceId: " P0 P0 "\r\nX-B3-SpanId: " P0 "\r\nX-B3-Sampled: 1\r\n"
+         "traceparent: 00-" T "-" S0 "-01\r\ntracestate: congo=t61rcWkgMzE",
+         ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char req[512], got[2048];
+        snprintf(req, sizeof req, "GET /own HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", cases[i].lines);
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+        peer_read_all(&p, got, sizeof got);
+        answer(&p, 1);
+        const struct ts_span *client = &spans[nspans - 1];
+        size_t n;
+        const char *v = ts_span_bytes(client, client->trace_state_off, client->trace_state_len, &n);
+        if (n != strlen(cases[i].trace_state) || memcmp(v, cases[i].trace_state, n) != 0)
+            fail_msg("case %zu: trace_state \"%.*s\"", i, (int)n, v);
+        close_pair(&p);
+    }
+}
+
 /* ------------------------------------------------------- unseen bodies */
 
 static void test_server_body_by_sendfile_ends_the_span(void **state)
@@ -736,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup(test_program_deny_is_kept, setup_budget),
         cmocka_unit_test_setup(test_program_accept_is_kept, setup_budget),
         cmocka_unit_test_setup(test_program_decision_gets_the_ids, setup_budget),
+        cmocka_unit_test_setup(test_program_context_beside_a_b3_decision, setup_budget),
+        cmocka_unit_test_setup(test_program_tracestate_in_its_client_span, setup_budget),
         cmocka_unit_test_setup(test_server_body_by_sendfile_ends_the_span, setup_budget),
         cmocka_unit_test_setup(test_unseen_bytes_with_chunked_framing_stop_parsing, setup_budget),
     };

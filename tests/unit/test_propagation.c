@@ -942,12 +942,15 @@ static void test_extract_deny_only(void **state)
     assert_false(ts_prop_extract(hs.h, hs.n, &c));
     assert_invalid(&c, TS_SAMPLING_DENY);
 
-    /* a B3 deny outranks the formats after it */
+    /* a B3 deny outranks the decision of the formats after it, whose ids
+     * it goes with (the next one found: B3 multi's, then traceparent's,
+     * then uber-trace-id's) */
     hs = make_hdrs("b3: 0", "X-B3-TraceId: " T128, "X-B3-SpanId: " S1,
                    "traceparent: 00-" TP_T "-" TP_S "-01", NULL);
     c = poisoned();
-    assert_false(ts_prop_extract(hs.h, hs.n, &c));
-    assert_invalid(&c, TS_SAMPLING_DENY);
+    assert_true(ts_prop_extract(hs.h, hs.n, &c));
+    assert_trace(&c, T128);
+    assert_int_equal(c.sampling, TS_SAMPLING_DENY);
 
     hs = make_hdrs("X-B3-Sampled: 0", NULL);
     c = poisoned();
@@ -955,8 +958,17 @@ static void test_extract_deny_only(void **state)
     assert_invalid(&c, TS_SAMPLING_DENY);
 
     hs = make_hdrs("X-B3-Sampled: 0", "traceparent: 00-" TP_T "-" TP_S "-01", NULL);
-    assert_false(ts_prop_extract(hs.h, hs.n, &c));
-    assert_invalid(&c, TS_SAMPLING_DENY);
+    c = poisoned();
+    assert_true(ts_prop_extract(hs.h, hs.n, &c));
+    assert_trace(&c, TP_T);
+    assert_int_equal(c.sampling, TS_SAMPLING_DENY);
+    assert_false(ts_ctx_sampled(&c));
+
+    hs = make_hdrs("b3: 0", "uber-trace-id: " TP_T ":" TP_S ":0:1", NULL);
+    c = poisoned();
+    assert_true(ts_prop_extract(hs.h, hs.n, &c));
+    assert_trace(&c, TP_T);
+    assert_int_equal(c.sampling, TS_SAMPLING_DENY);
 
     /* ids with a deny decision are a valid, unsampled context */
     hs = make_hdrs("b3: " T128 "-" S1 "-0", NULL);
