@@ -165,6 +165,24 @@ static int with_child_env(char *const envp[], with_env_fn fn, void *call)
     return r;
 }
 
+/* The child's environment wholly in pages mapped for it, the array and
+ * the strings ts_exec_env_build writes: for system and popen, whose
+ * callers may run on a small stack (a 16 KiB thread, a signal handler's
+ * alternate stack) that glibc's own (about 7.7 KB of it) fits, but not
+ * with the 8.8 KB of a ts_exec_env_buf on top. Never in a vfork child.
+ * *mapped: the mapping's length, for munmap. NULL when mmap fails. */
+static char **mapped_child_env(char *const envp[], const struct ts_exec_ctx *parent, bool follow,
+                               size_t *mapped)
+{
+    size_t slots = ts_exec_env_slots(envp);
+    *mapped = slots * sizeof(char *) + sizeof(struct ts_exec_env_buf);
+    char **env = mmap(NULL, *mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (env == MAP_FAILED)
+        return NULL;
+    return ts_exec_env_build(envp, env, slots, parent, follow,
+                             (struct ts_exec_env_buf *)(void *)(env + slots));
+}
+
 /* ---------------------------------------------------------------- exec */
 
 struct exec_call {
@@ -320,19 +338,23 @@ TS_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
  * environment an exec would get, so that a threaded server's request
  * hands its context to the command it runs. system(NULL) asks whether
  * there is a shell at all: glibc answers. */
-static int call_shell_start(void *call, char *const env[])
-{
-    ts_shell_start(call, env);
-    return 0;
-}
-
 TS_EXPORT int system(const char *command)
 {
     if (!command || !own_process())
         return TS_REAL(system)(command);
     struct ts_shell_call call;
     ts_shell_begin(&call, command);
-    with_child_env(environ, call_shell_start, &call); /* the environment lives as long as this */
+    int saved = errno;
+    struct ts_exec_ctx parent = child_context();
+    size_t mapped = 0;
+    char **env = env_refused(environ)
+                     ? NULL
+                     : mapped_child_env(environ, &parent, ts_cfg.follow_exec, &mapped);
+    errno = saved;
+    ts_shell_start(&call, env ? env : environ);
+    if (env)
+        munmap(env, mapped); /* the shell has its copy */
+    errno = saved;
     return ts_shell_end(&call);
 }
 
@@ -371,15 +393,11 @@ static void shell_env_push(struct shell_env *s)
     if (!traced)
         return;
     char **program = environ;
-    size_t slots = ts_exec_env_slots(program);
-    size_t mapped = slots * sizeof(char *) + sizeof(struct ts_exec_env_buf);
-    char **env = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (env == MAP_FAILED) {
-        errno = saved;
+    size_t mapped;
+    char **env = mapped_child_env(program, &parent, false, &mapped);
+    errno = saved;
+    if (!env)
         return;
-    }
-    ts_exec_env_build(program, env, slots, &parent, false,
-                      (struct ts_exec_env_buf *)(void *)(env + slots));
     s->program = program;
     s->env = env;
     s->mapped = mapped;

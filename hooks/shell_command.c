@@ -114,7 +114,9 @@ int ts_shell_end(struct ts_shell_call *call)
     int status = call->err == 0 ? shell_wait(call->pid) : W_EXITCODE(127, 0);
     int saved = errno;
     interrupts_restore();
-    pthread_sigmask(SIG_SETMASK, &call->mask, NULL);
+    /* errno before the mask: a SIGCHLD handler that runs once it is
+     * unblocked may set it, as after glibc's system */
     errno = call->err ? call->err : saved;
+    pthread_sigmask(SIG_SETMASK, &call->mask, NULL);
     return status;
 }

@@ -2,7 +2,8 @@
  * shell, printed, for test_process.py to compare untraced and traced (the
  * shim starts system's shell itself: hooks/shell_command.c).
  *
- *   system_semantics DIR       (DIR: a directory it may write a file in)
+ *   system_semantics DIR [KIB]   (DIR: a directory it may write a file in;
+ *                                 KIB: the small stack below, default 16)
  *
  * Every call is made from a thread of its own (the process has several,
  * as the servers the shim's system is for). Prints, one line each:
@@ -22,8 +23,17 @@
  *                    ends canceled (R), the shell killed and reaped
  *                    (GONE: kill(pid, 0) fails with ESRCH)
  *   kept H Q         after all that, SIGINT's handler is the program's
- *                    (H = handler) and SIGQUIT at its default (Q = default) */
+ *                    (H = handler) and SIGQUIT at its default (Q = default)
+ *   small S          a thread with a KIB KiB stack, 4 KiB of it used,
+ *                    runs "exit 3" (glibc's system takes about 7.7 KB)
+ *   handler S        a signal handler on an alternate stack of KIB - 4
+ *                    KiB runs "exit 4"
+ *   errno S E        the main thread alone, with a SIGCHLD handler that
+ *                    reaps nothing and leaves errno ECHILD: it runs as
+ *                    system unblocks SIGCHLD, after system set errno (E:
+ *                    the errno the caller sees) */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -101,6 +111,28 @@ static void *shell_pid_then_sleep(void *arg)
     return run(cmd);
 }
 
+static void *small_stack_call(void *arg)
+{
+    volatile char *used = alloca(4096);
+    used[0] = 1;
+    return run(arg);
+}
+
+static volatile int handler_status = -2;
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    handler_status = system("exit 4");
+}
+
+static void on_sigchld(int sig)
+{
+    (void)sig;
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -110,11 +142,16 @@ static void sleep_ms(long ms)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s DIR [KIB]\n", argv[0]);
         return 2;
     }
     dir = argv[1];
+    size_t kib = argc == 3 ? strtoul(argv[2], NULL, 10) : 16;
+    if (kib < 8) {
+        fprintf(stderr, "KIB: at least 8\n");
+        return 2;
+    }
     struct sigaction sa = {.sa_handler = on_sigint};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -172,5 +209,35 @@ int main(int argc, char **argv)
     sigaction(SIGQUIT, NULL, &now_quit);
     printf("kept %s %s\n", now_int.sa_handler == on_sigint ? "handler" : "lost",
            now_quit.sa_handler == SIG_DFL ? "default" : "changed");
+
+    pthread_attr_t small;
+    pthread_attr_init(&small);
+    pthread_attr_setstacksize(&small, kib * 1024);
+    pthread_t t;
+    pthread_create(&t, &small, small_stack_call, "exit 3");
+    pthread_join(t, &r);
+    status_text((int)(long)r, a, sizeof a);
+    printf("small %s\n", a);
+
+    stack_t alt = {.ss_sp = malloc((kib - 4) * 1024), .ss_size = (kib - 4) * 1024};
+    sigaltstack(&alt, NULL);
+    struct sigaction on_alt = {.sa_handler = on_sigusr1, .sa_flags = SA_ONSTACK};
+    sigemptyset(&on_alt.sa_mask);
+    sigaction(SIGUSR1, &on_alt, NULL);
+    fflush(stdout);
+    raise(SIGUSR1);
+    status_text(handler_status, a, sizeof a);
+    printf("handler %s\n", a);
+
+    struct sigaction reap = {.sa_handler = on_sigchld};
+    sigemptyset(&reap.sa_mask);
+    sigaction(SIGCHLD, &reap, NULL);
+    fflush(stdout);
+    errno = 0;
+    int st = system("exit 5");
+    int err = errno;
+    signal(SIGCHLD, SIG_DFL);
+    status_text(st, a, sizeof a);
+    printf("errno %s %s\n", a, err == ECHILD ? "ECHILD" : err == 0 ? "0" : "other");
     return 0;
 }
