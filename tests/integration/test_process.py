@@ -32,10 +32,9 @@ with os._exit; a pre-fork worker pool) keep every span, with ids of their own.
      and the request's tracestate reaches the program's own request
  11. an inherited TRACESTATE goes with TRACEPARENT through sh to curl's
      request; a malformed one is dropped with a warning
-
-Three tests are expected failures: shim bugs found by this file, described
-where they are (remove the decorator when the bug is fixed; unittest then
-reports an unexpected success, which fails the file).
+ 12. the shim's system() does what glibc's does around the shell, untraced
+     and traced side by side (apps/system_semantics.c), and a threaded
+     server's system() hands the request's context to the shell
 
 With TSTEST_NO_SHIM=1 the commands run without the launcher and the library.
 """
