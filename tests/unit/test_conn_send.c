@@ -618,6 +618,22 @@ static void test_program_deny_is_kept(void **state)
     close_pair(&p);
 }
 
+/* A client request with the program's own header lines (lines: without
+ * the last line end): what went out on the wire into got, answered; the
+ * client span the shim made of it. */
+static const struct ts_span *send_with_lines(const char *path, const char *lines, char *got,
+                                             size_t cap)
+{
+    char req[1024];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", path, lines);
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
+    peer_read_all(&p, got, cap);
+    answer(&p, 1);
+    close_pair(&p);
+    return &spans[nspans - 1];
+}
+
 /* The program said "sampled" or "debug" without ids: our span is sampled
  * though the sampler never samples (a debug span for "debug"), and the
  * lines we add say so. */
@@ -628,18 +644,11 @@ static void test_program_accept_is_kept(void **state)
     static const uint8_t sampled[] = {TS_SPAN_SAMPLED, TS_SPAN_SAMPLED | TS_SPAN_DEBUG};
     assert_int_equal(ts_sampler_load(always_off_env), 0);
     for (int i = 0; i < 2; i++) {
-        char req[128];
-        snprintf(req, sizeof req, "GET /loud HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", lines[i]);
-        struct pair p = make_pair(TS_ROLE_CLIENT);
-        assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
         char got[2048];
-        peer_read_all(&p, got, sizeof got);
-        answer(&p, 1);
-        assert_int_equal(spans[nspans - 1].sampled, sampled[i]);
+        assert_int_equal(send_with_lines("/loud", lines[i], got, sizeof got)->sampled, sampled[i]);
         char *tp = strstr(got, "traceparent: 00-");
         assert_non_null(tp);
         assert_memory_equal(tp + 16 + 32 + 1 + 16, "-01\r\n", 5);
-        close_pair(&p);
     }
     ts_sampler_load(NULL);
 }
@@ -654,14 +663,8 @@ static void test_program_decision_gets_the_ids(void **state)
     static const char *const lines[] = {"X-B3-Sampled: 1", "X-B3-Flags: 1", "X-B3-Sampled: 0"};
     static const char *const flags[] = {"01", "01", "00"};
     for (int i = 0; i < 3; i++) {
-        char req[128];
-        snprintf(req, sizeof req, "GET /decided HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", lines[i]);
-        struct pair p = make_pair(TS_ROLE_CLIENT);
-        assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
         char got[2048], want[2048], tid[33], cid[17];
-        peer_read_all(&p, got, sizeof got);
-        answer(&p, 1);
-        const struct ts_span *client = &spans[nspans - 1];
+        const struct ts_span *client = send_with_lines("/decided", lines[i], got, sizeof got);
         assert_int_equal(client->kind, TS_KIND_CLIENT);
         hex(client->trace_id, 16, tid);
         hex(client->span_id, 8, cid);
@@ -670,7 +673,6 @@ static void test_program_decision_gets_the_ids(void **state)
                  "X-B3-SpanId: %s\r\ntraceparent: 00-%s-%s-%s\r\n\r\n",
                  lines[i], tid, cid, tid, cid, flags[i]);
         assert_string_equal(got, want);
-        close_pair(&p);
     }
 }
 
@@ -697,15 +699,10 @@ static void test_program_context_beside_a_b3_decision(void **state)
          "X-B3-TraceId: " T "\r\nX-B3-SpanId: " S0 "\r\nX-B3-Sampled: 0\r\n", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char req[512], want[1024], got[2048];
-        snprintf(req, sizeof req, "GET /own HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", cases[i].lines);
+        char want[1024], got[2048];
         snprintf(want, sizeof want, "GET /own HTTP/1.1\r\nHost: h\r\n%s\r\n%s\r\n", cases[i].lines,
                  cases[i].added);
-        struct pair p = make_pair(TS_ROLE_CLIENT);
-        assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
-        peer_read_all(&p, got, sizeof got);
-        answer(&p, 1);
-        const struct ts_span *client = &spans[nspans - 1];
+        const struct ts_span *client = send_with_lines("/own", cases[i].lines, got, sizeof got);
         char tid[33], pid[17];
         hex(client->trace_id, 16, tid);
         hex(client->parent_id, 8, pid);
@@ -713,7 +710,6 @@ static void test_program_context_beside_a_b3_decision(void **state)
         assert_string_equal(pid, S0);
         assert_int_equal(client->sampled, cases[i].sampled);
         assert_string_equal(got, want);
-        close_pair(&p);
     }
 }
 
@@ -734,18 +730,12 @@ static void test_program_tracestate_in_its_client_span(void **state)
          ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char req[512], got[2048];
-        snprintf(req, sizeof req, "GET /own HTTP/1.1\r\nHost: h\r\n%s\r\n\r\n", cases[i].lines);
-        struct pair p = make_pair(TS_ROLE_CLIENT);
-        assert_int_equal(prog_write(&p, req, strlen(req)), (ssize_t)strlen(req));
-        peer_read_all(&p, got, sizeof got);
-        answer(&p, 1);
-        const struct ts_span *client = &spans[nspans - 1];
+        char got[2048];
+        const struct ts_span *client = send_with_lines("/own", cases[i].lines, got, sizeof got);
         size_t n;
         const char *v = ts_span_bytes(client, client->trace_state_off, client->trace_state_len, &n);
         if (n != strlen(cases[i].trace_state) || memcmp(v, cases[i].trace_state, n) != 0)
             fail_msg("case %zu: trace_state \"%.*s\"", i, (int)n, v);
-        close_pair(&p);
     }
 }
 
