@@ -16,9 +16,9 @@
  *
  * An exec hook may run in a vfork child (dash runs every command so): it
  * shares its parent's memory and must not allocate, lock or init. Its pid
- * is not the one the shim recorded, which is how it is recognised; the
- * child environment is built on the stack (a large one, outside a vfork
- * child, in pages mapped for it). */
+ * is not the one the shim recorded, which is how it is recognised, and it
+ * builds the child's environment on its stack; every other caller, in
+ * pages mapped for the call. */
 #include <alloca.h>
 #include <errno.h>
 #include <signal.h>
@@ -43,13 +43,8 @@
 #include "refused_address.h"
 #include "shell_command.h"
 
-/* The child's environment array: on the caller's stack up to
- * EXEC_ENV_STACK_SLOTS entries (2 KiB: a thread's stack may be small), in
- * pages of its own (mmap) beyond. A vfork child must not map (the
- * mapping would stay in its parent when the exec succeeds): it takes up
- * to EXEC_ENV_VFORK_SLOTS (16 KiB) on the stack, and beyond that passes
- * the environment as it is. */
-#define EXEC_ENV_STACK_SLOTS 256
+/* The most entries a vfork child's environment array may take of its
+ * stack (16 KiB); see call_with_stacked_env. */
 #define EXEC_ENV_VFORK_SLOTS 2048
 
 /* Is the shim on in this process, and is this the process it set up (not a
@@ -131,46 +126,12 @@ static bool env_refused(char *const envp[])
     return false;
 }
 
-/* Build the child's environment on this frame (or in pages mapped for it)
- * and make the call with it. (An exec that succeeds never returns, so the
- * frame outlives its use; its process image, mappings included, is gone.) */
-static int with_child_env(char *const envp[], with_env_fn fn, void *call)
-{
-    if (!ts_active || ts_guard_active() || env_refused(envp))
-        return fn(call, envp);
-    size_t slots = ts_exec_env_slots(envp);
-    char **env;
-    size_t mapped = 0;
-    if (slots <= EXEC_ENV_STACK_SLOTS) {
-        env = alloca(slots * sizeof *env);
-    } else if (!ts_process_foreign()) {
-        mapped = slots * sizeof *env;
-        env = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (env == MAP_FAILED)
-            return fn(call, envp);
-    } else if (slots <= EXEC_ENV_VFORK_SLOTS) {
-        env = alloca(slots * sizeof *env);
-    } else {
-        return fn(call, envp);
-    }
-    struct ts_exec_env_buf buf;
-    struct ts_exec_ctx parent = child_context();
-    ts_exec_env_build(envp, env, slots, &parent, ts_cfg.follow_exec, &buf);
-    int r = fn(call, env);
-    if (mapped) {
-        int saved = errno;
-        munmap(env, mapped);
-        errno = saved;
-    }
-    return r;
-}
-
 /* The child's environment wholly in pages mapped for it, the array and
- * the strings ts_exec_env_build writes: for system and popen, whose
- * callers may run on a small stack (a 16 KiB thread, a signal handler's
- * alternate stack) that glibc's own (about 7.7 KB of it) fits, but not
- * with the 8.8 KB of a ts_exec_env_buf on top. Never in a vfork child.
- * *mapped: the mapping's length, for munmap. NULL when mmap fails. */
+ * the strings ts_exec_env_build writes, so that a caller on a small stack
+ * (a 16 KiB thread, a handler on an 8 KiB alternate stack) that glibc's
+ * exec, spawn or system fits in fits in the shim's too: a ts_exec_env_buf
+ * alone is 8.8 KB. Never in a vfork child. *mapped: the mapping's length,
+ * for munmap. NULL when mmap fails. */
 static char **mapped_child_env(char *const envp[], const struct ts_exec_ctx *parent, bool follow,
                                size_t *mapped)
 {
@@ -181,6 +142,41 @@ static char **mapped_child_env(char *const envp[], const struct ts_exec_ctx *par
         return NULL;
     return ts_exec_env_build(envp, env, slots, parent, follow,
                              (struct ts_exec_env_buf *)(void *)(env + slots));
+}
+
+/* The child's environment in a vfork child, on its stack (the only
+ * memory it may take: a mapping would stay in its parent when the exec
+ * succeeds), up to EXEC_ENV_VFORK_SLOTS entries; beyond, the environment
+ * as it is. The call is made here, where the frame lives. */
+static int call_with_stacked_env(char *const envp[], with_env_fn fn, void *call)
+{
+    size_t slots = ts_exec_env_slots(envp);
+    if (slots > EXEC_ENV_VFORK_SLOTS)
+        return fn(call, envp);
+    char **env = alloca(slots * sizeof *env);
+    struct ts_exec_env_buf buf;
+    struct ts_exec_ctx parent = child_context();
+    return fn(call, ts_exec_env_build(envp, env, slots, &parent, ts_cfg.follow_exec, &buf));
+}
+
+/* Make the call with the child's environment. (An exec that succeeds
+ * never returns; its process image, mappings included, is gone.) */
+static int with_child_env(char *const envp[], with_env_fn fn, void *call)
+{
+    if (!ts_active || ts_guard_active() || env_refused(envp))
+        return fn(call, envp);
+    if (ts_process_foreign())
+        return call_with_stacked_env(envp, fn, call);
+    struct ts_exec_ctx parent = child_context();
+    size_t mapped;
+    char **env = mapped_child_env(envp, &parent, ts_cfg.follow_exec, &mapped);
+    if (!env)
+        return fn(call, envp);
+    int r = fn(call, env);
+    int saved = errno;
+    munmap(env, mapped);
+    errno = saved;
+    return r;
 }
 
 /* ---------------------------------------------------------------- exec */

@@ -25,7 +25,8 @@ with os._exit; a pre-fork worker pool) keep every span, with ids of their own.
   8. every exec door and posix_spawn[p] with an empty environment, and the C
      library's system() and popen() (apps/exec_doors.c); execve and
      posix_spawn from a thread with a 64 KiB stack with 10,000 environment
-     entries (apps/exec_small_stack.c)
+     entries, and execve from a handler on an 8 KiB alternate stack
+     (apps/exec_small_stack.c)
   9. a process's spans are sent before exec replaces it
  10. a traced server starts a program while serving a request
      (apps/spawn_server.py): the program's span hangs under the server span,
@@ -681,20 +682,26 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
     def test_exec_from_a_small_stack_with_a_large_environment(self):
         """A thread with a 64 KiB stack execs (and spawns) a program with
         an environment of 10,000 entries: the shim built the child's on the
-        thread's stack (80 KB here) and the program died of it. The child
-        gets every entry, the library and TRACEPARENT naming the starter's
-        process span."""
+        thread's stack (80 KB here) and the program died of it. So does a
+        signal handler on an 8 KiB alternate stack, which glibc's execve
+        fits in: the shim's 8.8 KB of strings for the environment were on
+        it. The child gets every entry, the library and TRACEPARENT naming
+        the starter's process span."""
         exe = self.compiled("exec_small_stack")
-        for door in ("execve", "posix_spawn"):
+        # sanitizers need far more of any stack
+        handler_kib = "64" if th.PRELOAD_FIRST else "8"
+        for door in ("execve", "posix_spawn", "handler"):
             with self.subTest(door=door):
                 spans_file = os.path.join(self.tmp, "spans-small-stack-%s.jsonl" % door)
-                p = self.launch([exe, door, 10000], "small-stack-" + door, spans_file=spans_file)
+                args = [exe, door, 10000] + ([handler_kib] if door == "handler" else [])
+                p = self.launch(args, "small-stack-" + door, spans_file=spans_file)
                 self.assertEqual(p.returncode, 0, p.describe())
                 m = re.match(rb"fill 10000 preload yes traceparent "
                              rb"00-([0-9a-f]{32})-([0-9a-f]{16})-01\n\Z", p.stdout())
                 self.assertTrue(m, p.describe())
                 spans = self.final_spans(2, procs=(p,), spans_file=spans_file)
-                starter = self.pspan(spans, "the starter", lambda s: s["name"].endswith(" 10000"))
+                starter = self.pspan(spans, "the starter",
+                                     lambda s: " %s 10000" % door in s["name"])
                 report = self.pspan(spans, "the report", lambda s: s["name"].endswith(" report"))
                 self.assertEqual((m.group(1).decode(), m.group(2).decode()),
                                  (starter["traceId"], starter["spanId"]), dump(spans))
