@@ -118,6 +118,11 @@ struct req_view {
     const char *path;
     size_t path_len;
     const struct ts_http_header *host, *user_agent;
+    /* A CONNECT, whose target is an authority ("host:port"), no path: its
+     * span is named by the method alone, without http.route or url.path
+     * (a proxy's spans would otherwise be as many names as the hosts it
+     * reaches). TRACESHIM_IGNORE still sees the authority as its path. */
+    bool connect;
 };
 
 /* Forced inline: every span starts here, and the view's fields then stay
@@ -127,6 +132,7 @@ static inline __attribute__((always_inline)) void req_view_init(struct req_view 
 {
     v->req = req;
     v->path = ts_http_target_path(req->target, req->target_len, &v->path_len);
+    v->connect = req->method_len == 7 && memcmp(req->method, "CONNECT", 7) == 0;
     const struct ts_http_noted *nt = &req->noted;
     if (ts_http_notes_hold(nt, req->headers, req->num_headers)) { /* the parser found them */
         v->host = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_HOST);
@@ -521,7 +527,8 @@ static void pending_named(struct pending *p, const struct req_view *v)
     const char *method = known ? req->method : "HTTP";
     size_t method_len = known ? req->method_len : 4;
     /* The name is the route (TRACESHIM_ROUTES, else ids collapsed), so
-     * that names stay few; a server span also gets it as http.route.
+     * that names stay few; a server span also gets it as http.route. A
+     * CONNECT has no route: its method is its name.
      * "METHOD route" is written straight into the span's buffer, the
      * whole route after the method even where the name cuts it short, so
      * that the method and the route attributes are the name's own bytes
@@ -530,16 +537,19 @@ static void pending_named(struct pending *p, const struct req_view *v)
     char *name = ts_attrs_room(&at);
     struct ts_cut_text t = {name, SPAN_NAME_MAX, 0};
     text_put(&t, method, method_len);
-    text_put(&t, " ", 1);
-    size_t route_at = t.len;
-    size_t route_len = ts_rules_route(v->path, v->path_len, name + route_at, TS_ROUTE_MAX);
+    size_t route_at = t.len, route_len = 0;
+    if (!v->connect) {
+        text_put(&t, " ", 1);
+        route_at = t.len;
+        route_len = ts_rules_route(v->path, v->path_len, name + route_at, TS_ROUTE_MAX);
+    }
     size_t name_len =
         route_at + (route_len < SPAN_NAME_ROUTE_MAX ? route_len : SPAN_NAME_ROUTE_MAX);
     if (name_len > SPAN_NAME_MAX)
         name_len = SPAN_NAME_MAX;
     uint16_t name_off = (uint16_t)at.used;
     ts_attrs_name_written(&at, name_len, route_at + route_len);
-    if (kind == TS_KIND_SERVER)
+    if (kind == TS_KIND_SERVER && !v->connect)
         ts_attrs_ref(&at, "http.route", (uint16_t)(name_off + route_at), (uint16_t)route_len);
     if (!known) {
         ts_attrs_cstr(&at, "http.request.method", "_OTHER");
@@ -1130,7 +1140,8 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     struct url_cut cut = {v.path_len, SIZE_MAX};
     if (__builtin_expect(req->target_len > SERVER_TARGET_WHOLE_MAX, 0))
         cut = server_url_cut(&at, &v, req);
-    ts_attrs_str(&at, "url.path", v.path, cut.path_len);
+    if (!v.connect)
+        ts_attrs_str(&at, "url.path", v.path, cut.path_len);
     const char *q = target_query(&v);
     if (q) {
         size_t qlen = query_len(req, q);

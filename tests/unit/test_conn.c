@@ -307,6 +307,42 @@ static void test_url_full_of_each_target_form(void **state)
     }
 }
 
+/* A CONNECT's target is an authority, not a path: its spans are named
+ * "CONNECT" (a forward proxy's would be as many names as the hosts it
+ * reaches), with no http.route and no url.path; the server span's
+ * server.address and port come from the request as for any other. */
+static void test_connect_named_by_its_method(void **state)
+{
+    (void)state;
+    const char *head = "CONNECT db.test:5432 HTTP/1.1\r\nHost: db.test:5432\r\n\r\n";
+    const char *answer = "HTTP/1.1 200 Connection established\r\n\r\n";
+    char got[512], buf[128], v[256];
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    peer_write(&srv, head);
+    prog_read(&srv, buf, sizeof buf);
+    prog_write(&srv, answer, strlen(answer));
+    close_pair(&srv);
+    struct pair cli = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&cli, head, strlen(head)), (ssize_t)strlen(head));
+    peer_read_all(&cli, got, sizeof got);
+    peer_write(&cli, answer);
+    prog_read(&cli, buf, sizeof buf);
+    close_pair(&cli);
+    assert_int_equal(nspans, 2);
+    for (int i = 0; i < 2; i++) {
+        const struct ts_span *s = &spans[i];
+        assert_int_equal(s->kind, i == 0 ? TS_KIND_SERVER : TS_KIND_CLIENT);
+        assert_int_equal(s->name_len, 7);
+        assert_memory_equal(ts_span_name(s), "CONNECT", 7);
+        assert_string_equal(attr_str(s, "http.request.method", v, sizeof v), "CONNECT");
+        assert_null(ts_span_attr_find(s, "http.route"));
+        assert_null(ts_span_attr_find(s, "url.path"));
+        assert_string_equal(attr_str(s, "server.address", v, sizeof v), "db.test");
+        assert_int_equal(attr_int(s, "server.port"), 5432);
+    }
+    assert_string_equal(attr_str(&spans[1], "url.full", v, sizeof v), "http://db.test:5432");
+}
+
 static void test_client_closed_before_response_is_error(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
@@ -2390,6 +2426,7 @@ int main(void)
         cmocka_unit_test_setup(test_error_status_then_close_keeps_the_code, setup),
         cmocka_unit_test_setup(test_url_credentials_redacted, setup),
         cmocka_unit_test_setup(test_url_full_of_each_target_form, setup),
+        cmocka_unit_test_setup(test_connect_named_by_its_method, setup),
         cmocka_unit_test_setup(test_parent_is_where_the_parent_lives, setup),
         cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
         cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
