@@ -728,7 +728,10 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
 }
 
 /* n bytes of d's stream went by unseen (sendfile, splice): only a body
- * whose framing counts bytes can absorb them; anything else ends parsing. */
+ * whose framing counts bytes can absorb them; anything else ends parsing,
+ * and so do bytes past the body's end (the next message's head, which
+ * the shim would otherwise look for in what the program sends or reads
+ * next: in a body, say). */
 static void skip_unseen(struct ts_conn *c, enum feed_kind kind, struct dir *d, size_t n)
 {
     if (d->state == DIR_OFF || n == 0)
@@ -738,11 +741,13 @@ static void skip_unseen(struct ts_conn *c, enum feed_kind kind, struct dir *d, s
         return;
     }
     bool done = false;
-    ts_http_body_feed(&d->x->body, NULL, n, &done);
+    ssize_t took = ts_http_body_feed(&d->x->body, NULL, n, &done);
     if (done) {
         d->state = DIR_HEAD;
         conn_dir_settle(d);
         on_message_end(c, kind);
+        if ((size_t)took < n)
+            conn_off(c, d, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     }
 }
 

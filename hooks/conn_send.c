@@ -243,6 +243,18 @@ static enum head_verdict head_not(enum ts_stat *why, enum ts_stat reason)
     return HEAD_NOT;
 }
 
+/* Would a head of num_headers lines, with the inject lines added, have
+ * more than a traced server reads (CONN_MAX_REQUEST_HEADERS)? It would
+ * give the connection up, and the trace would end there. */
+static bool lines_over_what_is_read(size_t num_headers, const char *inject, size_t inject_len)
+{
+    size_t lines = num_headers;
+    for (const char *p = inject, *end = inject + inject_len;
+         (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        lines++;
+    return lines > CONN_MAX_REQUEST_HEADERS;
+}
+
 /* A head begins at program byte `base` of iov (after `held` bytes of it
  * that already went out). Parses what there is; on HEAD_READY the span is
  * queued (*fresh) and the wire form and body framing are set; on HEAD_NOT
@@ -332,6 +344,11 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         conn_client_span_start(c, &req, head, held, inject, &inject_len, edits, &nedits, &ins);
     if (!p)
         return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
+    if (__builtin_expect(req.num_headers > CONN_MAX_HEADERS, 0) &&
+        lines_over_what_is_read(req.num_headers, inject, inject_len)) {
+        conn_span_discard(p);
+        return head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
+    }
     /* Queued first: with more requests in flight than a connection keeps
      * spans for, this one and those after it go out as they are (their
      * responses could no longer be told apart). */

@@ -370,6 +370,48 @@ static void test_random_segmentation_and_budgets(void **state)
     close_pair(&p);
 }
 
+/* A head gets the trace lines only when it stays within what a traced
+ * server reads (CONN_MAX_REQUEST_HEADERS lines): 106 lines and the 4 added
+ * go, and a traced server follows them; 107 go as they are (a probe: 107
+ * to 110 got lines that the next service's shim gave the connection up
+ * for, ending the trace there). */
+static void test_trace_lines_only_where_a_server_reads_them(void **state)
+{
+    (void)state;
+    static char head[8192], got[16384], buf[256];
+    for (int lines = 106; lines <= 107; lines++) {
+        nspans = 0;
+        size_t n = (size_t)snprintf(head, sizeof head, "GET /many HTTP/1.1\r\nHost: h\r\n");
+        for (int i = 1; i < lines; i++)
+            n += (size_t)snprintf(head + n, sizeof head - n, "X-L%d: v\r\n", i);
+        n += (size_t)snprintf(head + n, sizeof head - n, "\r\n");
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, head, n), (ssize_t)n);
+        size_t wire = peer_read_all(&p, got, sizeof got);
+        if (lines == 107) {
+            assert_int_equal(wire, n); /* untouched */
+            assert_memory_equal(got, head, n);
+            close_pair(&p);
+            assert_int_equal(nspans, 0);
+            continue;
+        }
+        answer(&p, 1);
+        close_pair(&p);
+        assert_int_equal(nspans, 1);
+        const struct ts_span client = spans[0];
+        struct pair srv = make_pair(TS_ROLE_SERVER);
+        assert_int_equal(write(srv.peer, got, wire), (ssize_t)wire);
+        while (prog_read(&srv, buf, sizeof buf) == (ssize_t)sizeof buf)
+            ;
+        prog_write(&srv, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+        close_pair(&srv);
+        assert_int_equal(nspans, 2);
+        assert_int_equal(spans[1].kind, TS_KIND_SERVER);
+        assert_memory_equal(spans[1].trace_id, client.trace_id, TS_TRACE_ID_LEN);
+        assert_memory_equal(spans[1].parent_id, client.span_id, TS_SPAN_ID_LEN);
+    }
+}
+
 /* -------------------------------------------------------------- proxies */
 
 #define T "0af7651916cd43dd8448eb211c80319c"
@@ -764,6 +806,63 @@ static void test_server_body_by_sendfile_ends_the_span(void **state)
     close_pair(&p);
 }
 
+/* Bytes sent unseen past the end of a body (one sendfile carrying a body's
+ * rest and the next response) end the parsing: the shim had taken the
+ * next bytes the program wrote for a head, and the response the sendfile
+ * carried for its neighbour's (a probe: /b 503, /c connection_closed). */
+static void test_server_unseen_bytes_past_a_body_stop_parsing(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    serve_request(&p, "GET /a HTTP/1.1\r\nHost: s\r\n\r\n"
+                      "GET /b HTTP/1.1\r\nHost: s\r\n\r\n"
+                      "GET /c HTTP/1.1\r\nHost: s\r\n\r\n");
+    const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+    assert_int_equal(prog_write(&p, head, sizeof head - 1), (ssize_t)sizeof head - 1);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    /* "hello" and "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n" */
+    ts_conn_sent_unseen(c, 5 + 45);
+    ts_conn_put(c);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    const char third[] = "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(prog_write(&p, third, sizeof third - 1), (ssize_t)sizeof third - 1);
+    assert_int_equal(nspans, 1);
+    close_pair(&p);
+    /* /b and /c end at the close, their answers not seen: no status, no
+     * error claimed */
+    assert_int_equal(nspans, 3);
+    for (int i = 1; i < 3; i++) {
+        assert_null(ts_span_attr_find(&spans[i], "http.response.status_code"));
+        assert_int_equal(spans[i].status, TS_STATUS_UNSET);
+        assert_non_null(ts_span_attr_find(&spans[i], "traceshim.response_unseen"));
+    }
+}
+
+/* The same on a client: a request body's rest and the next request's head
+ * sent unseen, and then that request's body, which looks like a head,
+ * written plainly: it passes untouched (the shim put its trace lines in
+ * it, 166 bytes the server then read as a request of their own). */
+static void test_client_unseen_bytes_past_a_body_stop_parsing(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    const char post[] = "POST /p HTTP/1.1\r\nHost: s\r\nContent-Length: 5\r\n\r\n";
+    assert_int_equal(prog_write(&p, post, sizeof post - 1), (ssize_t)sizeof post - 1);
+    char got[2048];
+    peer_read_all(&p, got, sizeof got);
+    assert_non_null(strstr(got, "traceparent: "));
+    struct ts_conn *c = ts_conn_get(p.prog);
+    /* "hello" and "POST /b HTTP/1.1\r\nHost: s\r\nContent-Length: 28\r\n\r\n" */
+    ts_conn_sent_unseen(c, 5 + 51);
+    ts_conn_put(c);
+    const char body[] = "GET /x HTTP/1.1\r\nHost: y\r\n\r\n";
+    assert_int_equal(prog_write(&p, body, sizeof body - 1), (ssize_t)sizeof body - 1);
+    assert_int_equal(peer_read_all(&p, got, sizeof got), sizeof body - 1);
+    assert_string_equal(got, body);
+    close_pair(&p);
+}
+
 static void test_unseen_bytes_with_chunked_framing_stop_parsing(void **state)
 {
     (void)state;
@@ -792,6 +891,7 @@ int main(void)
         cmocka_unit_test_setup(test_cr_then_lf_of_the_blank_line, setup_budget),
         cmocka_unit_test_setup(test_lf_only_head_cut_inside_the_lines, setup_budget),
         cmocka_unit_test_setup(test_pipelined_heads_in_one_write, setup_budget),
+        cmocka_unit_test_setup(test_trace_lines_only_where_a_server_reads_them, setup_budget),
         cmocka_unit_test_setup(test_random_segmentation_and_budgets, setup_budget),
         cmocka_unit_test_setup(test_proxy_forwarded_context_is_rewritten_to_its_client_span,
                                setup_budget),
@@ -805,6 +905,8 @@ int main(void)
         cmocka_unit_test_setup(test_program_tracestate_in_its_client_span, setup_budget),
         cmocka_unit_test_setup(test_server_body_by_sendfile_ends_the_span, setup_budget),
         cmocka_unit_test_setup(test_unseen_bytes_with_chunked_framing_stop_parsing, setup_budget),
+        cmocka_unit_test_setup(test_server_unseen_bytes_past_a_body_stop_parsing, setup_budget),
+        cmocka_unit_test_setup(test_client_unseen_bytes_past_a_body_stop_parsing, setup_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
