@@ -39,6 +39,7 @@
 #include "conn.h"
 #include "exec_env.h"
 #include "exit_order.h"
+#include "process_hooks.h"
 #include "process_span.h"
 #include "refused_address.h"
 #include "shell_command.h"
@@ -539,6 +540,30 @@ TS_EXPORT void _exit(int status)
 {
     exiting_now(status);
     TS_REAL(_exit)(status);
+    __builtin_unreachable();
+}
+
+/* C11's quick_exit runs the at_quick_exit handlers and then glibc's own
+ * _exit, which no hook sees: the spans went with it. The flush is the
+ * last of those handlers (registered at start-up, before the program's
+ * constructors could register any), so that what the program's handlers
+ * do is in it, with the status the hook keeps. */
+static int quick_exit_status;
+
+static void flush_at_quick_exit(void)
+{
+    exiting_now(__atomic_load_n(&quick_exit_status, __ATOMIC_RELAXED));
+}
+
+void ts_process_hooks_init(void)
+{
+    (void)at_quick_exit(flush_at_quick_exit);
+}
+
+TS_EXPORT void quick_exit(int status)
+{
+    __atomic_store_n(&quick_exit_status, status, __ATOMIC_RELAXED);
+    TS_REAL(quick_exit)(status);
     __builtin_unreachable();
 }
 

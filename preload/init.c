@@ -35,6 +35,7 @@
 #include "../hooks/exec_env.h"
 #include "../hooks/exit_order.h"
 #include "../hooks/inflight.h"
+#include "../hooks/process_hooks.h"
 #include "../hooks/process_span.h"
 #include "../hooks/propagation.h"
 #include "../hooks/rules.h"
@@ -245,6 +246,7 @@ static void init_body(void)
         ts_env_context_load(env_lookup); /* TRACEPARENT: never from the system file */
         init_child_env();
         ts_pspan_start();
+        ts_process_hooks_init();
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
         __atomic_store_n(&ts_active, true, __ATOMIC_RELEASE);
     }

@@ -69,6 +69,7 @@
     X(exit, void, (int))                                                                           \
     X(_exit, void, (int))                                                                          \
     X(_Exit, void, (int))                                                                          \
+    X(quick_exit, void, (int))                                                                     \
     X(kill, int, (pid_t, int))                                                                     \
     X(raise, int, (int))                                                                           \
     X(sigaction, int, (int, const struct sigaction *, struct sigaction *))                         \
@@ -83,7 +84,7 @@
     X(pthread_cancel, int, (pthread_t))                                                            \
     X(thrd_create, int, (thrd_t *, thrd_start_t, void *))                                          \
     X(__libc_start_main, int,                                                                      \
-      (int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),              \
+      (int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),               \
        void (*)(void), void *))
 
 #define TS_REAL_DECLARE(name, ret, params)                                                         \

@@ -5,6 +5,9 @@
  *   exit_codes return N    main returns N
  *   exit_codes _exit N     _exit(N) (no destructors, no atexit handlers)
  *   exit_codes _Exit N     _Exit(N)
+ *   exit_codes quick_exit N  quick_exit(N), after an at_quick_exit handler
+ *                          that prints "quick handler" (C11: no atexit
+ *                          handlers, no destructors)
  *
  * Prints "ending by MODE N" on stdout first (flushed: _exit would lose it). */
 #include <stdio.h>
@@ -24,10 +27,16 @@ static void __attribute__((noinline)) leave(int code)
     finish(code);
 }
 
+static void quick_handler(void)
+{
+    printf("quick handler\n");
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s exit|return|_exit|_Exit N\n", argv[0]);
+        fprintf(stderr, "usage: %s exit|return|_exit|_Exit|quick_exit N\n", argv[0]);
         return 2;
     }
     int code = atoi(argv[2]);
@@ -39,6 +48,8 @@ int main(int argc, char **argv)
         _exit(code);
     else if (strcmp(argv[1], "_Exit") == 0)
         _Exit(code);
+    else if (strcmp(argv[1], "quick_exit") == 0 && at_quick_exit(quick_handler) == 0)
+        quick_exit(code);
     else if (strcmp(argv[1], "return") != 0) {
         fprintf(stderr, "unknown mode %s\n", argv[1]);
         return 2;
