@@ -118,10 +118,24 @@ static bool exp_http_ready;
 static struct ts_own_fd exp_jaeger_sock = TS_OWN_FD_NONE;
 
 static bool exp_final; /* atomic: set at exit */
+static int exp_hurried; /* atomic: flushes waiting for the export (ts_exp_hurry) */
 
 void ts_exp_final(void)
 {
     __atomic_store_n(&exp_final, true, __ATOMIC_RELAXED);
+}
+
+void ts_exp_hurry(bool on)
+{
+    __atomic_add_fetch(&exp_hurried, on ? 1 : -1, __ATOMIC_RELAXED);
+}
+
+/* One attempt per batch and no backoff wait: at exit, or while a flush
+ * waits (an exec's). */
+static bool exp_no_waits(void)
+{
+    return __atomic_load_n(&exp_final, __ATOMIC_RELAXED) ||
+           __atomic_load_n(&exp_hurried, __ATOMIC_RELAXED) > 0;
 }
 
 /* n spans delivered (ok) or given up on by one exporter. */
@@ -213,17 +227,27 @@ static int exp_send_file(struct exp_batch *b, const char *msg, size_t len, uint6
     return r;
 }
 
-/* Sleep until the earlier of now + ms and the deadline; false when the
- * deadline comes first (no point in retrying then). */
+/* Sleep ms before a retry; false when the deadline comes first (no point
+ * in retrying then) or a flush starts waiting meanwhile (an exit's, an
+ * exec's), which gives each batch one attempt and waits for no backoff
+ * (the reporter thread blocks every signal: only a look every
+ * EXP_BACKOFF_SLICE_MS can end the sleep early). */
+#define EXP_BACKOFF_SLICE_MS 10
 static bool exp_backoff(unsigned ms, uint64_t deadline_ms)
 {
-    uint64_t now = ts_mono_ms();
-    if (now + ms >= deadline_ms)
+    uint64_t until = ts_mono_ms() + ms;
+    if (until >= deadline_ms)
         return false;
-    struct timespec t = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR)
-        ;
-    return true;
+    for (;;) {
+        if (exp_no_waits())
+            return false;
+        uint64_t now = ts_mono_ms();
+        if (now >= until)
+            return true;
+        uint64_t left = until - now < EXP_BACKOFF_SLICE_MS ? until - now : EXP_BACKOFF_SLICE_MS;
+        struct timespec t = {0, (long)left * 1000000L};
+        nanosleep(&t, NULL);
+    }
 }
 
 /* Statuses after which the same request may succeed later: the OTLP/HTTP
@@ -258,8 +282,7 @@ static int exp_post(struct exp_batch *b, struct ts_http_client *c, const char *c
         ts_stats_add(TS_STAT_EXPORT_ERRORS, 1); /* every failed attempt, retried or not */
         char why[160];
         ts_http_describe(&r, why, sizeof why);
-        if (attempt >= EXP_MAX_ATTEMPTS || !exp_retryable(r.status) ||
-            __atomic_load_n(&exp_final, __ATOMIC_RELAXED)) {
+        if (attempt >= EXP_MAX_ATTEMPTS || !exp_retryable(r.status) || exp_no_waits()) {
             exp_failed(b, b->n, why);
             return -1;
         }

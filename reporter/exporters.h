@@ -41,8 +41,14 @@ void ts_exp_send(uint64_t deadline_ms);
 
 /* The process is exiting: from now on each batch gets one attempt, with
  * no backoff waits, so that a backend that is down never delays the exit
- * (what fails is counted). */
+ * (what fails is counted). A backoff already under way ends within 10 ms,
+ * its batch given up. */
 void ts_exp_final(void);
+
+/* The same while a flush waits for the export (on: it starts; off: it is
+ * over; flushes may overlap): an exec's, which a backend that is down
+ * must not hold up either. Async-signal-safe. */
+void ts_exp_hurry(bool on);
 
 /* Close every connection and the span file (export mutex held): before
  * the reporter thread leaves the program's fd table (preload/fd_split.h),

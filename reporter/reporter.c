@@ -951,7 +951,9 @@ static void rep_flush_now(unsigned timeout_ms, bool signal_safe)
         return;
     ts_guard_enter();
     struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
+    ts_exp_hurry(true); /* a retry's backoff under way ends: the flush waits */
     (void)rep_flush(&deadline, ts_mono_ms() + timeout_ms, signal_safe);
+    ts_exp_hurry(false);
     ts_guard_leave();
     errno = saved_errno;
 }

@@ -286,6 +286,46 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         err = srv.stderr().decode()
         self.assertRegex(err, r"traceshim: \d+ spans not exported")
 
+    def test_exit_and_exec_do_not_wait_out_a_backoff(self):
+        """A batch answered 503 with Retry-After: 10 waits ten seconds for
+        its retry; an exit or an exec in that wait is not held up by it (it
+        waited out TRACESHIM_EXIT_TIMEOUT, 5 s here): the batch is given up
+        and counted, as at any exit with a backend that is down."""
+        busy = bk.http_response(503, headers=[("Retry-After", "10")])
+        c = self.collector([busy])
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                               OTEL_BSP_SCHEDULE_DELAY="50", TRACESHIM_EXIT_TIMEOUT="5000")
+        th.http_get(port, "/ok")
+        c.wait_requests(1)  # the reporter thread now waits for the retry
+        took = self.stop(srv)
+        self.assertLess(took, 1.5, "an exit does not wait for a retry")
+        self.assertIn("traceshim: 1 spans not exported: 0 dropped on a full queue, 1 failed",
+                      srv.stderr().decode(), srv.describe())
+        self.assertEqual(len(c.requests()), 1, "one attempt: the retry was not due")
+
+        # an exec: a client's span (a GET the collector answers 503 too),
+        # its batch answered so, then the exec
+        c2 = self.collector([busy])
+        code = ("import http.client, os, sys, time\n"
+                "c = http.client.HTTPConnection('127.0.0.1', %d)\n"
+                "c.request('GET', '/ok')\n"
+                "c.getresponse().read()\n"
+                "c.close()\n"
+                "time.sleep(0.6)\n"  # the batch went out, and its retry waits
+                "t = time.monotonic()\n"
+                "os.execv(sys.executable, [sys.executable, '-c', "
+                "'import sys, time; print(time.monotonic() - float(sys.argv[1]))', str(t)])\n"
+                % c2.port)
+        env = th.shim_env("exec-svc", os.path.join(self.tmp, "exec.jsonl"),
+                          TRACESHIM_EXPORTER="otlp", OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                          OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c2.port,
+                          OTEL_BSP_SCHEDULE_DELAY="50", TRACESHIM_EXIT_TIMEOUT="5000")
+        p = th.run([th.PY, "-c", code], env=env, tmpdir=self.tmp, name="exec-in-backoff")
+        self.assertEqual(p.returncode, 0, p.describe())
+        posts = [r for r in c2.requests() if r[0].startswith("POST ")]
+        self.assertEqual(len(posts), 1, p.describe())
+        self.assertLess(float(p.stdout()), 1.0, "an exec does not wait for a retry")
+
     def test_console_writes_stderr_only(self):
         srv, port = self.start(TRACESHIM_EXPORTER="console")
         th.http_get(port, "/missing")
