@@ -579,6 +579,11 @@ TS_EXPORT void quick_exit(int status)
  * trouble, whose memory the flush should not trust. */
 static bool signal_ends_process(int sig)
 {
+    /* A PID namespace's init (a container's first process) gets from its
+     * own namespace only the signals it has handlers for: the kernel drops
+     * the rest, SIGKILL too, and it lives on. */
+    if (getpid() == 1)
+        return false;
     switch (sig) {
     case SIGKILL:
         return true;

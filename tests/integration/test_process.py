@@ -618,6 +618,24 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual(s["name"], "exit_codes %s %d" % (mode, code), dump(spans))
                 self.assert_exit(s, status, spans)
 
+    def test_init_of_a_pid_namespace_outlives_its_own_signals(self):
+        """A container's first process (PID 1 of its namespace) that sends
+        itself SIGTERM and SIGINT at their defaults lives on: the kernel
+        drops them. The shim took them for its death: the process span
+        ended there (143, ERROR), not at the real exit (6)."""
+        unshare = th.require_tool("unshare")
+        exe = self.compiled("exit_codes")
+        untraced = th.run([unshare, "-pf", exe, "selfkill", "6"], env=th.clean_env(),
+                          tmpdir=self.tmp, name="pid1-untraced")
+        if untraced.returncode != 6:
+            self.skipTest("no PID namespaces here: " + untraced.describe())
+        p = self.launch([unshare, "-pf", exe, "selfkill", 6], "pid1")
+        self.assertEqual(p.returncode, 6, p.describe())
+        self.assertEqual(p.stdout(), b"ending by selfkill 6\n", p.describe())
+        spans = self.final_spans(2, procs=(p,))
+        s = self.pspan(spans, "the namespace's init", lambda s: s["name"] == "exit_codes selfkill 6")
+        self.assert_exit(s, 6, spans)
+
     def test_unshare_user_namespace(self):
         """unshare(CLONE_NEWUSER) fails with EINVAL in a process with a
         second thread: `unshare -r`, which installs no signal handler,

@@ -5,11 +5,15 @@
  *   exit_codes return N    main returns N
  *   exit_codes _exit N     _exit(N) (no destructors, no atexit handlers)
  *   exit_codes _Exit N     _Exit(N)
+ *   exit_codes selfkill N  kill(getpid(), SIGTERM) and raise(SIGINT), then
+ *                          exit(N): as a PID namespace's init the process
+ *                          lives on (the kernel drops the signals)
  *   exit_codes quick_exit N  quick_exit(N), after an at_quick_exit handler
  *                          that prints "quick handler" (C11: no atexit
  *                          handlers, no destructors)
  *
  * Prints "ending by MODE N" on stdout first (flushed: _exit would lose it). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +40,7 @@ static void quick_handler(void)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s exit|return|_exit|_Exit|quick_exit N\n", argv[0]);
+        fprintf(stderr, "usage: %s exit|return|_exit|_Exit|selfkill|quick_exit N\n", argv[0]);
         return 2;
     }
     int code = atoi(argv[2]);
@@ -48,6 +52,8 @@ int main(int argc, char **argv)
         _exit(code);
     else if (strcmp(argv[1], "_Exit") == 0)
         _Exit(code);
+    else if (strcmp(argv[1], "selfkill") == 0 && kill(getpid(), SIGTERM) == 0 && raise(SIGINT) == 0)
+        leave(code);
     else if (strcmp(argv[1], "quick_exit") == 0 && at_quick_exit(quick_handler) == 0)
         quick_exit(code);
     else if (strcmp(argv[1], "return") != 0) {
