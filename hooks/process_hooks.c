@@ -148,8 +148,10 @@ static char **mapped_child_env(char *const envp[], const struct ts_exec_ctx *par
 /* The child's environment in a vfork child, on its stack (the only
  * memory it may take: a mapping would stay in its parent when the exec
  * succeeds), up to EXEC_ENV_VFORK_SLOTS entries; beyond, the environment
- * as it is. The call is made here, where the frame lives. */
-static int call_with_stacked_env(char *const envp[], with_env_fn fn, void *call)
+ * as it is. The call is made here, where the frame lives; never inlined,
+ * so that no other caller's frame holds its 8.8 KB of strings. */
+static __attribute__((noinline)) int call_with_stacked_env(char *const envp[], with_env_fn fn,
+                                                           void *call)
 {
     size_t slots = ts_exec_env_slots(envp);
     if (slots > EXEC_ENV_VFORK_SLOTS)
