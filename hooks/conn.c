@@ -477,7 +477,7 @@ static void tunnel_ahead(struct ts_conn *c, const struct iovec *iov, int iovcnt)
     if (maybe_connect_ok) {
         conn_lock(&c->q_mu);
         struct pending *p = q_front(c);
-        connect_ok = p && p->method_len == 7 && memcmp(p->method, "CONNECT", 7) == 0;
+        connect_ok = p && ts_http_is_connect(p->method, p->method_len);
         conn_unlock(&c->q_mu);
     }
     if (upgrade || connect_ok)
@@ -523,7 +523,7 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
         /* before its span is queued: tunnel_ahead looks for it only when
          * this is set (the program's thread that answers has seen the
          * request come in, so it sees this too) */
-        bool connect = ph->req.method_len == 7 && memcmp(ph->req.method, "CONNECT", 7) == 0;
+        bool connect = ts_http_is_connect(ph->req.method, ph->req.method_len);
         if (connect)
             atomic_store_explicit(&c->connect_asked, true, memory_order_relaxed);
         if (connect || ts_http_find_header(ph->req.headers, ph->req.num_headers, "upgrade"))

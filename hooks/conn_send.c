@@ -362,7 +362,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     }
     *fresh = p;
-    c->tunnel_asked = (req.method_len == 7 && memcmp(req.method, "CONNECT", 7) == 0) ||
+    c->tunnel_asked = ts_http_is_connect(req.method, req.method_len) ||
                       ts_http_find_header(req.headers, req.num_headers, "upgrade");
     c->out.state = body.kind == TS_BODY_NONE ? DIR_HEAD : DIR_BODY;
     if (c->out.state == DIR_BODY)

@@ -132,7 +132,7 @@ static inline __attribute__((always_inline)) void req_view_init(struct req_view 
 {
     v->req = req;
     v->path = ts_http_target_path(req->target, req->target_len, &v->path_len);
-    v->connect = req->method_len == 7 && memcmp(req->method, "CONNECT", 7) == 0;
+    v->connect = ts_http_is_connect(req->method, req->method_len);
     const struct ts_http_noted *nt = &req->noted;
     if (ts_http_notes_hold(nt, req->headers, req->num_headers)) { /* the parser found them */
         v->host = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_HOST);

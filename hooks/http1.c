@@ -1363,8 +1363,8 @@ int ts_http_response_body(const struct ts_http_response *res, const char *req_me
         req_method_len = 0;
     /* After 101 and after any 2xx to CONNECT (RFC 9110 9.3.6) the bytes that
      * follow the head are no longer HTTP/1, whatever the headers say. */
-    if (status == 101 || (status >= 200 && status < 300 && req_method_len == 7 &&
-                          memcmp(req_method, "CONNECT", 7) == 0)) {
+    if (status == 101 ||
+        (status >= 200 && status < 300 && ts_http_is_connect(req_method, req_method_len))) {
         body->kind = TS_BODY_TUNNEL;
         return 0;
     }

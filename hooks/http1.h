@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "../preload/ascii.h"
@@ -71,6 +72,13 @@ static inline bool ts_http_notes_hold(const struct ts_http_noted *nt,
                                       const struct ts_http_header *h, size_t n)
 {
     return h && nt->headers == h && nt->count == n;
+}
+
+/* Is the method CONNECT (case-sensitive, as every method): a request for a
+ * tunnel, whose target is an authority, not a path. */
+static inline bool ts_http_is_connect(const char *method, size_t len)
+{
+    return len == 7 && memcmp(method, "CONNECT", 7) == 0;
 }
 
 struct ts_http_request {
