@@ -117,25 +117,25 @@ static struct ts_http_client exp_otlp_http, exp_zipkin_http;
 static bool exp_http_ready;
 static struct ts_own_fd exp_jaeger_sock = TS_OWN_FD_NONE;
 
-static bool exp_final; /* atomic: set at exit */
-static int exp_hurried; /* atomic: flushes waiting for the export (ts_exp_hurry) */
-
-void ts_exp_final(void)
-{
-    __atomic_store_n(&exp_final, true, __ATOMIC_RELAXED);
-}
+/* Flushes waiting for the export (atomic): an exec's for its length, the
+ * exit's for good (ts_exp_final). */
+static int exp_hurried;
 
 void ts_exp_hurry(bool on)
 {
     __atomic_add_fetch(&exp_hurried, on ? 1 : -1, __ATOMIC_RELAXED);
 }
 
+void ts_exp_final(void)
+{
+    ts_exp_hurry(true); /* never taken back: the process ends */
+}
+
 /* One attempt per batch and no backoff wait: at exit, or while a flush
  * waits (an exec's). */
 static bool exp_no_waits(void)
 {
-    return __atomic_load_n(&exp_final, __ATOMIC_RELAXED) ||
-           __atomic_load_n(&exp_hurried, __ATOMIC_RELAXED) > 0;
+    return __atomic_load_n(&exp_hurried, __ATOMIC_RELAXED) > 0;
 }
 
 /* n spans delivered (ok) or given up on by one exporter. */
