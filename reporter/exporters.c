@@ -603,6 +603,8 @@ void ts_exp_close_fds(void)
 
 void ts_exp_after_fork_child(bool export_was_busy, bool fds_elsewhere)
 {
+    /* the flushes the parent's threads were waiting on are not the child's */
+    __atomic_store_n(&exp_hurried, 0, __ATOMIC_RELAXED);
     for (size_t i = 0; i < EXP_N; i++) {
         struct exp_batch *b = &exp_batches[i];
         if (export_was_busy)
