@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../preload/clock.h"
+#include "../preload/real.h"
 
 /* The slow half of conn_lock (see conn_lock.h): mark the lock
  * contended and sleep until it is free, which the holder's unlock sees (2)
@@ -17,7 +18,7 @@ void conn_lock_wait(struct conn_lock *l)
 {
     int saved = errno; /* FUTEX_WAIT fails with EAGAIN or EINTR, harmlessly */
     while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
-        syscall(SYS_futex, (unsigned *)&l->state, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+        TS_REAL(syscall)(SYS_futex, (unsigned *)&l->state, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
     errno = saved;
 }
 
@@ -37,7 +38,7 @@ bool conn_lock_wait_for(struct conn_lock *l, long timeout_ns)
         }
         struct timespec left = {(time_t)((end - now) / 1000000000u),
                                 (long)((end - now) % 1000000000u)};
-        syscall(SYS_futex, (unsigned *)&l->state, FUTEX_WAIT_PRIVATE, 2, &left, NULL, 0);
+        TS_REAL(syscall)(SYS_futex, (unsigned *)&l->state, FUTEX_WAIT_PRIVATE, 2, &left, NULL, 0);
     }
     errno = saved;
     return got;
@@ -46,6 +47,6 @@ bool conn_lock_wait_for(struct conn_lock *l, long timeout_ns)
 void conn_lock_wake(struct conn_lock *l)
 {
     int saved = errno;
-    syscall(SYS_futex, (unsigned *)&l->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    TS_REAL(syscall)(SYS_futex, (unsigned *)&l->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     errno = saved;
 }

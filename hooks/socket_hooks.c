@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../preload/direct.h"
@@ -26,6 +27,7 @@
 #include "../preload/real.h"
 #include "../reporter/own_fd.h"
 #include "conn.h"
+#include "thread_hooks.h"
 
 /* Are this thread's fd numbers other than those the fd table tracks? */
 static bool fds_elsewhere(void)
@@ -189,14 +191,26 @@ TS_EXPORT int fclose(FILE *stream)
     return TS_REAL(fclose)(stream);
 }
 
+/* Before fds [first, last] go away, unless flags only mark them
+ * close-on-exec, or the calling thread takes an fd table of its own
+ * (CLOSE_RANGE_UNSHARE: the closes happen in its copy) in a program whose
+ * other threads may keep using the shared one: a helper thread that drops
+ * every fd before it execs leaves the connections of the others open. */
+static void closing_range(unsigned first, unsigned last, int flags)
+{
+    if (flags & CLOSE_RANGE_CLOEXEC || first > last || fds_elsewhere())
+        return;
+    if (flags & CLOSE_RANGE_UNSHARE && ts_program_made_threads())
+        return;
+    int saved = errno;
+    ts_own_fd_taken(first, last);
+    untrack(first, last);
+    errno = saved;
+}
+
 TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && !fds_elsewhere()) {
-        int saved = errno;
-        ts_own_fd_taken(first, last);
-        untrack(first, last);
-        errno = saved;
-    }
+    closing_range(first, last, flags);
     return TS_REAL(close_range)(first, last, flags);
 }
 
@@ -266,12 +280,16 @@ TS_EXPORT int dup3(int oldfd, int newfd, int flags)
 /* fcntl's third argument is an int or a pointer depending on cmd; on the
  * ABIs we support both travel in the same register, so pass it as a
  * pointer-sized value (as every fcntl wrapper does). */
-static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+static int fcntl_duplicated(int fd, int cmd, int r)
 {
-    int r = real(fd, cmd, arg);
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
         duplicated(fd, r);
     return r;
+}
+
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+    return fcntl_duplicated(fd, cmd, real(fd, cmd, arg));
 }
 
 TS_EXPORT int fcntl(int fd, int cmd, ...)
@@ -290,4 +308,48 @@ TS_EXPORT int fcntl64(int fd, int cmd, ...)
     void *arg = va_arg(ap, void *);
     va_end(ap);
     return fcntl_common(TS_REAL(fcntl64), fd, cmd, arg);
+}
+
+/* libuv, and so Node, closes every fd with syscall(SYS_close, fd), not
+ * close: through glibc's syscall function, the calls that close or
+ * replace an fd are seen here as through their own doors, so a closed
+ * connection's number is not left tracked for whatever takes it next (a
+ * socketpair or a pipe that would get trace lines, or be read as HTTP).
+ * Every call passes on with the six arguments glibc's syscall itself
+ * reads, whatever the caller gave. */
+TS_EXPORT long syscall(long number, ...)
+{
+    va_list ap;
+    va_start(ap, number);
+    long a[6];
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    /* int arguments came in 64-bit registers: only the low half is theirs */
+    int fd = (int)a[0], newfd = (int)a[1];
+#define TS_REAL_SYSCALL() TS_REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5])
+    switch (number) {
+    case SYS_close:
+        closing(fd);
+        break;
+#ifdef SYS_close_range
+    case SYS_close_range:
+        closing_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
+        break;
+#endif
+    case SYS_dup:
+        return duplicated(fd, (int)TS_REAL_SYSCALL());
+#ifdef SYS_dup2
+    case SYS_dup2:
+#endif
+    case SYS_dup3:
+        replacing(fd, newfd);
+        return duplicated(fd, (int)TS_REAL_SYSCALL());
+    case SYS_fcntl:
+        return fcntl_duplicated(fd, (int)a[1], (int)TS_REAL_SYSCALL());
+    default:
+        break;
+    }
+    return TS_REAL_SYSCALL();
+#undef TS_REAL_SYSCALL
 }

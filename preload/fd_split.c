@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "real.h"
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -28,13 +30,13 @@ static int split_pidfd = -1; /* the process, in the split table: used by the spl
 
 static int pidfd_of_this_process(void)
 {
-    return (int)syscall(SYS_pidfd_open, getpid(), 0);
+    return (int)TS_REAL(syscall)(SYS_pidfd_open, getpid(), 0);
 }
 
 static void close_raw(int fd)
 {
     if (fd >= 0)
-        (void)syscall(SYS_close, fd);
+        (void)TS_REAL(syscall)(SYS_close, fd);
 }
 
 /* Are the system calls a split thread needs there and allowed? Asked with
@@ -44,10 +46,10 @@ static void close_raw(int fd)
  * any way to the program's stderr. */
 static bool split_calls_allowed(void)
 {
-    if (syscall(SYS_pidfd_getfd, -1, STDERR_FILENO, 0) >= 0 || errno != EBADF)
+    if (TS_REAL(syscall)(SYS_pidfd_getfd, -1, STDERR_FILENO, 0) >= 0 || errno != EBADF)
         return false;
     /* Flag bit 1 is none of pidfd_open's. */
-    return syscall(SYS_pidfd_open, getpid(), 1U) < 0 && errno == EINVAL;
+    return TS_REAL(syscall)(SYS_pidfd_open, getpid(), 1U) < 0 && errno == EINVAL;
 }
 
 bool ts_fd_split_filtered(void)
@@ -62,13 +64,13 @@ bool ts_fd_split(void)
     int saved_errno = errno;
     bool split = false;
     if (split_calls_allowed() &&
-        syscall(SYS_close_range, 0U, ~0U, CLOSE_RANGE_UNSHARE) == 0) {
+        TS_REAL(syscall)(SYS_close_range, 0U, ~0U, CLOSE_RANGE_UNSHARE) == 0) {
         split = true;
         /* Above stderr, as every fd of the shim's: a number 0-2 is taken
          * for the standard streams by whatever code runs here. */
         int pidfd = pidfd_of_this_process();
         if (pidfd >= 0 && pidfd <= STDERR_FILENO) {
-            int moved = (int)syscall(SYS_fcntl, pidfd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+            int moved = (int)TS_REAL(syscall)(SYS_fcntl, pidfd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
             close_raw(pidfd);
             pidfd = moved;
         }
@@ -90,7 +92,7 @@ int ts_fd_split_borrow(int program_fd)
     if (split_pidfd < 0)
         return -1;
     int saved_errno = errno;
-    int fd = (int)syscall(SYS_pidfd_getfd, split_pidfd, program_fd, 0);
+    int fd = (int)TS_REAL(syscall)(SYS_pidfd_getfd, split_pidfd, program_fd, 0);
     errno = saved_errno;
     return fd;
 }

@@ -6,7 +6,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "loaded_objects.h"
@@ -18,19 +17,30 @@ TS_REAL_SYMBOLS(TS_REAL_DEFINE)
 
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
-/* Say why we cannot go on, without stdio (it may not be usable yet). */
+void ts_real_fatal(const struct iovec *pieces, int n)
+{
+    /* the C library's writev, looked up here: the table may be what failed */
+    ssize_t (*libc_writev)(int, const struct iovec *, int) =
+        (ssize_t(*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
+    static const char prefix[] = "traceshim: fatal: ";
+    struct iovec all[8] = {{(void *)prefix, sizeof prefix - 1}};
+    int count = 1;
+    for (int i = 0; i < n && count < 8; i++)
+        all[count++] = pieces[i];
+    if (libc_writev)
+        (void)!libc_writev(2, all, count);
+    abort();
+}
+
+/* Say why we cannot go on. */
 static void real_die(const char *what, const char *name)
 {
-    /* syscall-level write: the table itself is what failed */
-    static const char prefix[] = "traceshim: fatal: ";
-    struct iovec iov[4] = {
-        {(void *)prefix, sizeof prefix - 1},
+    struct iovec iov[3] = {
         {(void *)what, strlen(what)},
         {(void *)name, strlen(name)},
         {(void *)"\n", 1},
     };
-    (void)!syscall(SYS_writev, 2, iov, 4);
-    abort();
+    ts_real_fatal(iov, 3);
 }
 
 /* Look one symbol up in the libraries after us, and refuse our own hook. */

@@ -83,6 +83,7 @@
     X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))       \
     X(pthread_cancel, int, (pthread_t))                                                            \
     X(thrd_create, int, (thrd_t *, thrd_start_t, void *))                                          \
+    X(syscall, long, (long, ...))                                                                  \
     X(__libc_start_main, int,                                                                      \
       (int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),               \
        void (*)(void), void *))
@@ -96,6 +97,10 @@ TS_REAL_SYMBOLS(TS_REAL_DECLARE)
 /* Resolve the whole table (idempotent, thread-safe). Aborts with a clear
  * message when a symbol is missing or resolves to the shim's own hook. */
 void ts_real_resolve(void);
+
+/* Write "traceshim: fatal: " and the n pieces to stderr, then abort. Needs
+ * nothing from the table: for when resolving it is what failed. */
+__attribute__((noreturn)) void ts_real_fatal(const struct iovec *pieces, int n);
 
 /* Whether the real write, writev, send, sendto and sendmsg are the C
  * library's own (after ts_real_resolve): false when another library

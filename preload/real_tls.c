@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "real.h"
 #include "self_image.h"
 
 /* The file names each library goes by, any version. */
@@ -73,14 +74,13 @@ void *ts_real_tls_must(void *fn, const char *name)
 {
     if (fn)
         return fn;
-    static const char prefix[] = "traceshim: fatal: no TLS library defines ";
+    static const char what[] = "no TLS library defines ";
     struct iovec iov[3] = {
-        {(void *)prefix, sizeof prefix - 1},
+        {(void *)what, sizeof what - 1},
         {(void *)name, strlen(name)},
         {(void *)"\n", 1},
     };
-    (void)!syscall(SYS_writev, 2, iov, 3);
-    abort();
+    ts_real_fatal(iov, 3);
 }
 
 /* Each symbol: a pointer resolved once (racing threads find the same). */

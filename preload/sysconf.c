@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "real.h"
+
 static bool is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r';
@@ -103,11 +105,12 @@ void ts_sysconf_read(struct ts_sysconf *c, const char *path)
     c->count = 0;
     c->bad_line = 0;
     c->status = TS_SYSCONF_MISSING;
-    long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    long fd =
+        TS_REAL(syscall)(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return;
     struct stat st;
-    if (syscall(SYS_fstat, fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (TS_REAL(syscall)(SYS_fstat, fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         c->status = TS_SYSCONF_NOT_FILE;
     } else if (st.st_size > TS_SYSCONF_MAX_BYTES) {
         c->status = TS_SYSCONF_TOO_BIG;
@@ -115,7 +118,7 @@ void ts_sysconf_read(struct ts_sysconf *c, const char *path)
         size_t got = 0;
         long r = 0;
         while (got <= TS_SYSCONF_MAX_BYTES) {
-            r = syscall(SYS_read, fd, c->text + got, TS_SYSCONF_MAX_BYTES + 1 - got);
+            r = TS_REAL(syscall)(SYS_read, fd, c->text + got, TS_SYSCONF_MAX_BYTES + 1 - got);
             if (r <= 0)
                 break;
             got += (size_t)r;
@@ -125,7 +128,7 @@ void ts_sysconf_read(struct ts_sysconf *c, const char *path)
         else
             ts_sysconf_parse(c, c->text, got); /* over the limit: TOO_BIG */
     }
-    syscall(SYS_close, fd);
+    TS_REAL(syscall)(SYS_close, fd);
 }
 
 const char *ts_sysconf_get(const struct ts_sysconf *c, const char *key)

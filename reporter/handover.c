@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../preload/clock.h"
+#include "../preload/real.h"
 
 /* Wait until job `gen` is done (done has reached it: the counters wrap,
  * so compared by their difference) or deadline_ms passes. */
@@ -23,7 +24,7 @@ static bool handover_wait_done(struct ts_handover *h, uint32_t gen, uint64_t dea
         uint64_t left = deadline_ms - now;
         struct timespec rel = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
         /* Returns at once when done moved since the load (EAGAIN). */
-        (void)syscall(SYS_futex, &h->done, FUTEX_WAIT_PRIVATE, done, &rel, NULL, 0);
+        (void)TS_REAL(syscall)(SYS_futex, &h->done, FUTEX_WAIT_PRIVATE, done, &rel, NULL, 0);
     }
 }
 
@@ -57,7 +58,7 @@ bool ts_handover_pending(struct ts_handover *h)
 void ts_handover_finish(struct ts_handover *h)
 {
     __atomic_store_n(&h->done, __atomic_load_n(&h->asked, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
-    (void)syscall(SYS_futex, &h->done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    (void)TS_REAL(syscall)(SYS_futex, &h->done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 void ts_handover_after_fork(struct ts_handover *h)

@@ -10,6 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../preload/real.h"
+
 bool ts_rep_queue_init(struct ts_rep_queue *q, size_t cap)
 {
     *q = (struct ts_rep_queue)TS_REP_QUEUE_INITIALIZER;
@@ -384,7 +386,7 @@ bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
 static void ring_doorbell(struct ts_rep_queue *q)
 {
     if (__atomic_exchange_n(&q->doorbell, 0, __ATOMIC_SEQ_CST))
-        (void)syscall(SYS_futex, &q->doorbell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        (void)TS_REAL(syscall)(SYS_futex, &q->doorbell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 void ts_rep_queue_wake(struct ts_rep_queue *q)
@@ -408,8 +410,8 @@ bool ts_rep_queue_wait(struct ts_rep_queue *q, size_t want, const struct timespe
         if (ring_depth(q) >= want || __atomic_load_n(&q->nudged, __ATOMIC_SEQ_CST))
             break;
         /* FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC deadline. */
-        long rc = syscall(SYS_futex, &q->doorbell, FUTEX_WAIT_BITSET_PRIVATE, 1, until, NULL,
-                          FUTEX_BITSET_MATCH_ANY);
+        long rc = TS_REAL(syscall)(SYS_futex, &q->doorbell, FUTEX_WAIT_BITSET_PRIVATE, 1, until,
+                                   NULL, FUTEX_BITSET_MATCH_ANY);
         if (rc != 0 && errno == ETIMEDOUT) {
             in_time = false;
             break;

@@ -34,6 +34,15 @@ each was seen failing):
   The program's files and socketpairs that get the shim's old numbers hold
   exactly what the program put there; spans keep coming, to the file and to
   the collector.
+- Connections closed without close (apps/raw_close_probe.c): by
+  syscall(SYS_close), SYS_close_range and SYS_dup2, as libuv closes every
+  fd, a client's and a server's; the socketpair or pipe that takes the
+  number carries a request head exactly as written and makes no span
+  (the shim once added its lines to the head, or traced it as a request
+  in a trace of its ids). The same with Node (apps/node_child_pipe.js):
+  a request, then text piped through a child. A thread's close_range
+  with CLOSE_RANGE_UNSHARE closes nothing the main thread uses: its
+  keep-alive connection's next request is still traced.
 - fork from a multi-threaded program while exports are slow (apps/
   fork_probe.c, file and OTLP to a collector that answers after 100 ms;
   apps/lock_inject.c makes the other threads hold the shim's locks a while
@@ -79,7 +88,8 @@ import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
 PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe",
-          "alloc_lock_probe", "late_handlers", "stdio_sockets_probe", "threads_requests")
+          "alloc_lock_probe", "late_handlers", "stdio_sockets_probe", "threads_requests",
+          "raw_close_probe")
 
 
 def split_requests(data):
@@ -624,6 +634,57 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         for phase, fds in shim_fds.items():
             self.assertEqual(fds, [], "the shim's fds among the program's in phase %s\n%s"
                              % (phase, out))
+
+    # ---------------------------------------------- connections closed raw
+
+    def assert_passes_untouched(self, spans, what):
+        for s in spans:
+            self.assertNotIn("not-a-request", s["name"], "%s\n%s" % (what, th.format_spans(spans)))
+            self.assertNotEqual(s["traceId"], "1" * 32, "%s\n%s" % (what, th.format_spans(spans)))
+
+    def test_connections_closed_by_raw_system_calls(self):
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        for mode, args in (("client", [srv.port]), ("server", [])):
+            p = self.start([self.exe["raw_close_probe"], mode, *args], "raw-" + mode)
+            p.finish(20, mode)
+            self.assert_clean_exit(p, mode)
+        # the probes ended: every span is in the file
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assert_passes_untouched(spans, "a span of the fd that took a closed one's number")
+        names = sorted((s["service"], s["kind"], s["name"]) for s in spans)
+        self.assertEqual(names, sorted(
+            [("raw-client", th.KIND_CLIENT, "GET /before-" + how)
+             for how in ("SYS_close", "SYS_close_range", "SYS_dup2")] +
+            [("raw-server", th.KIND_CLIENT, "GET /served"),
+             ("raw-server", th.KIND_SERVER, "GET /served")]), th.format_spans(spans))
+
+    def test_node_pipes_through_a_child_after_a_request(self):
+        node = th.require_tool("node")
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        script = os.path.join(th.APPS, "node_child_pipe.js")
+        p = self.start([node, script, srv.port], "node-pipe")
+        p.finish(30, "node")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"GET /not-a-request HTTP/1.1\r\nHost: local\r\n\r\n",
+                         "the text piped through cat changed\n" + p.describe())
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assert_passes_untouched(spans, "a span of the child's pipe")
+        span = th.only(spans, "the request's client span", spans)
+        self.assertEqual(span["name"], "GET /before-child")
+
+    def test_a_threads_unshared_close_range_leaves_the_others_connections(self):
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.start([self.exe["raw_close_probe"], "unshare", srv.port], "unshare")
+        p.finish(20, "unshare")
+        self.assert_clean_exit(p, "unshare")
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assertEqual(sorted(s["name"] for s in spans),
+                         ["GET /after-unshare", "GET /before-unshare"], th.format_spans(spans))
+        sent = bytes(th.only(srv.wait_closed(1), "connection").data)
+        self.assertEqual(sent.count(b"X-B3-TraceId: "), 2, sent)
 
     # ------------------------------------------------------------- fork, vfork
 

@@ -1,0 +1,195 @@
+/* raw_close_probe.c — a program that closes traced connections without
+ * calling close, as libuv (and so Node) does, and then gives their numbers
+ * to fds that are not TCP connections, for test_hostile.py.
+ *
+ *   raw_close_probe client PORT   GETs on 127.0.0.1:PORT, each connection
+ *       closed by a system call made through glibc's syscall function
+ *       (SYS_close, SYS_close_range, SYS_dup2 of /dev/null over it); a
+ *       socketpair then takes the number and the probe writes a request
+ *       head into it: the other end must read exactly those bytes.
+ *   raw_close_probe server        a connection to itself answered by the
+ *       probe (a traced server connection), closed by syscall(SYS_close);
+ *       a pipe's read end takes the number and the probe reads a request
+ *       head carrying a B3 trace id of 1s through it: the bytes must come
+ *       out as written, and make no span.
+ *   raw_close_probe unshare PORT  a keep-alive connection used before and
+ *       after a second thread closes every fd from 3 in an fd table of its
+ *       own (close_range with CLOSE_RANGE_UNSHARE): the connection is
+ *       still the program's, and its second request is traced.
+ *
+ * Output: a line per check, then "done"; exit 2 with a line on stderr on
+ * any failure (the bytes that differ included). */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+
+#include "probe.h"
+
+/* A request head the shim would trace (and, from a client, add lines to)
+ * if it took the fd for an HTTP connection. */
+static const char head[] = "GET /not-a-request HTTP/1.1\r\nHost: local\r\n"
+                           "X-B3-TraceId: 11111111111111111111111111111111\r\n"
+                           "X-B3-SpanId: 1111111111111111\r\nX-B3-Sampled: 1\r\n\r\n";
+
+/* Reads exactly n bytes from fd into buf; fails on an early end. */
+static void read_exactly(int fd, char *buf, size_t n, const char *what)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r <= 0)
+            fail("%s: read %zu of %zu bytes", what, got, n);
+        got += (size_t)r;
+    }
+}
+
+/* A request head from fd into buf, to its blank line; fails on an end
+ * before it. */
+static void read_head(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    buf[0] = '\0';
+    while (!strstr(buf, "\r\n\r\n")) {
+        ssize_t r = got + 1 < cap ? read(fd, buf + got, cap - 1 - got) : 0;
+        if (r <= 0)
+            fail("the request head: %zu bytes, then the end", got);
+        got += (size_t)r;
+        buf[got] = '\0';
+    }
+}
+
+/* head written on in, read on out: the same bytes, and no more. */
+static void head_passes(int in, int out, const char *what)
+{
+    if (write(in, head, sizeof head - 1) != (ssize_t)(sizeof head - 1))
+        fail("%s: write", what);
+    char buf[1024];
+    read_exactly(out, buf, sizeof head - 1, what);
+    if (memcmp(buf, head, sizeof head - 1) != 0)
+        fail("%s: the bytes changed on the way: %.*s", what, (int)(sizeof head - 1), buf);
+    int flags = fcntl(out, F_GETFL);
+    fcntl(out, F_SETFL, flags | O_NONBLOCK);
+    ssize_t more = read(out, buf, sizeof buf);
+    if (more > 0)
+        fail("%s: %zd bytes more than were written: %.*s", what, more, (int)more, buf);
+    fcntl(out, F_SETFL, flags);
+    printf("%s: the same bytes\n", what);
+}
+
+/* The connection fd closed by the system call that how names, made
+ * through glibc's syscall function. */
+static void raw_close(int fd, const char *how)
+{
+    long r;
+    if (!strcmp(how, "SYS_close")) {
+        r = syscall(SYS_close, fd);
+    } else if (!strcmp(how, "SYS_close_range")) {
+        r = syscall(SYS_close_range, (unsigned)fd, (unsigned)fd, 0U);
+    } else {
+        /* dup2 of another file over fd closes the connection; the copy is
+         * then closed as a file */
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+#ifdef SYS_dup2
+        r = syscall(SYS_dup2, null, fd);
+#else
+        r = syscall(SYS_dup3, null, fd, 0);
+#endif
+        close(null);
+        if (r == fd)
+            r = syscall(SYS_close, fd);
+    }
+    if (r != 0)
+        fail("%s(%d)", how, fd);
+}
+
+static void client(int port)
+{
+    static const char *const hows[] = {"SYS_close", "SYS_close_range", "SYS_dup2"};
+    for (size_t i = 0; i < sizeof hows / sizeof hows[0]; i++) {
+        int fd = connect_loopback(port, 0);
+        char resp[4096], path[64];
+        snprintf(path, sizeof path, "/before-%s", hows[i]);
+        if (fd < 0 || http_get(fd, port, path, resp, sizeof resp) != 200)
+            fail("GET %s", path);
+        raw_close(fd, hows[i]);
+        int pair[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+            fail("socketpair");
+        if (pair[0] != fd)
+            fail("the socketpair took fd %d, not the connection's %d", pair[0], fd);
+        char what[96];
+        snprintf(what, sizeof what, "socketpair after %s", hows[i]);
+        head_passes(pair[0], pair[1], what);
+        close(pair[0]);
+        close(pair[1]);
+    }
+}
+
+static void server(void)
+{
+    int port;
+    int listener = listen_loopback(4, &port);
+    int cl, conn;
+    connect_to_itself(listener, port, &cl, &conn);
+    static const char request[] = "GET /served HTTP/1.1\r\nHost: probe\r\n\r\n";
+    static const char response[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    char buf[1024];
+    if (write(cl, request, sizeof request - 1) != (ssize_t)(sizeof request - 1))
+        fail("request");
+    read_head(conn, buf, sizeof buf); /* with the lines the shim added */
+    if (write(conn, response, sizeof response - 1) != (ssize_t)(sizeof response - 1))
+        fail("response");
+    if (recv_response(cl, buf, sizeof buf) < 0)
+        fail("the response");
+    if (syscall(SYS_close, conn) != 0)
+        fail("SYS_close");
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        fail("pipe");
+    if (p[0] != conn)
+        fail("the pipe took fd %d, not the connection's %d", p[0], conn);
+    head_passes(p[1], p[0], "pipe after SYS_close of a server connection");
+    close(p[0]);
+    close(p[1]);
+    close(cl);
+    close(listener);
+}
+
+static void *close_all_unshared(void *arg)
+{
+    (void)arg;
+    if (close_range(3, ~0U, CLOSE_RANGE_UNSHARE) != 0)
+        fail("close_range");
+    return NULL;
+}
+
+static void unshared_close(int port)
+{
+    int fd = connect_loopback(port, 0);
+    char resp[4096];
+    if (fd < 0 || http_get(fd, port, "/before-unshare", resp, sizeof resp) != 200)
+        fail("GET /before-unshare");
+    pthread_t t;
+    if (pthread_create(&t, NULL, close_all_unshared, NULL) != 0 || pthread_join(t, NULL) != 0)
+        fail("thread");
+    if (http_get(fd, port, "/after-unshare", resp, sizeof resp) != 200)
+        fail("GET /after-unshare");
+    close(fd);
+    printf("the connection outlived the thread's close_range\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "client"))
+        client(atoi(argv[2]));
+    else if (argc >= 2 && !strcmp(argv[1], "server"))
+        server();
+    else if (argc >= 3 && !strcmp(argv[1], "unshare"))
+        unshared_close(atoi(argv[2]));
+    else
+        fail("usage: raw_close_probe client PORT | server | unshare PORT");
+    printf("done\n");
+    return 0;
+}
