@@ -85,6 +85,14 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (!ts_ready())
         return r;
     int saved = errno;
+    /* connect to AF_UNSPEC dissolves a TCP connection (the socket may then
+     * connect anew, elsewhere): its spans end as at a close. */
+    if (r == 0 && addr && len >= sizeof addr->sa_family && addr->sa_family == AF_UNSPEC) {
+        if (ts_fd_tracked(fd) && !fds_elsewhere())
+            untrack((unsigned)fd, (unsigned)fd);
+        errno = saved;
+        return r;
+    }
     /* EINTR: the signal ended the wait, not the connection attempt, which
      * goes on in the kernel (POSIX); a program may learn its outcome with
      * poll and SO_ERROR and never call connect again, so track it now, as

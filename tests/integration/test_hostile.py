@@ -42,7 +42,11 @@ each was seen failing):
   in a trace of its ids). The same with Node (apps/node_child_pipe.js):
   a request, then text piped through a child. A thread's close_range
   with CLOSE_RANGE_UNSHARE closes nothing the main thread uses: its
-  keep-alive connection's next request is still traced.
+  keep-alive connection's next request is still traced. A socket
+  dissolved by connect to AF_UNSPEC and connected elsewhere: the new
+  connection's request has its own span, peer and status (the old
+  connection's state was kept: an abandoned request took the new
+  server's answer).
 - fork from a multi-threaded program while exports are slow (apps/
   fork_probe.c, file and OTLP to a collector that answers after 100 ms;
   apps/lock_inject.c makes the other threads hold the shim's locks a while
@@ -673,6 +677,36 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.assert_passes_untouched(spans, "a span of the child's pipe")
         span = th.only(spans, "the request's client span", spans)
         self.assertEqual(span["name"], "GET /before-child")
+
+    def test_a_socket_dissolved_and_connected_elsewhere(self):
+        a, b = th.RecordingServer(mode="http"), th.RecordingServer(mode="http")
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        for abandon in ([], ["abandon"]):
+            with self.subTest(abandon=bool(abandon)):
+                spans_file = os.path.join(self.tmp, "unspec%s.jsonl" % "".join(abandon))
+                p = th.Proc([self.exe["raw_close_probe"], "unspec", a.port, b.port, *abandon],
+                            env=th.shim_env("unspec", spans_file), tmpdir=self.tmp,
+                            name="unspec" + "".join(abandon))
+                self.addCleanup(p.stop, 1)
+                p.finish(20, "unspec")
+                self.assert_clean_exit(p, "unspec")
+                self.assertIn(b"/on-B: 200\n", p.stdout())
+                spans = {s["name"]: s for s in th.read_spans(spans_file, strict=True)}
+                self.assertEqual(sorted(spans), ["GET /on-A", "GET /on-B"],
+                                 th.format_spans(spans.values()))
+                on_a, on_b = spans["GET /on-A"], spans["GET /on-B"]
+                self.assertEqual(on_b["attrs"].get("network.peer.port"), b.port,
+                                 th.format_spans(spans.values()))
+                self.assertEqual(on_b["attrs"].get("http.response.status_code"), 200,
+                                 th.format_spans(spans.values()))
+                self.assertNotIn("error.type", on_b["attrs"], th.format_spans(spans.values()))
+                self.assertEqual(on_a["attrs"].get("network.peer.port"), a.port)
+                if abandon:  # its answer was never read
+                    self.assertNotIn("http.response.status_code", on_a["attrs"],
+                                     th.format_spans(spans.values()))
+                else:
+                    self.assertEqual(on_a["attrs"].get("http.response.status_code"), 200)
 
     def test_a_threads_unshared_close_range_leaves_the_others_connections(self):
         srv = th.RecordingServer(mode="http")

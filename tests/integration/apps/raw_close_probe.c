@@ -16,6 +16,10 @@
  *       after a second thread closes every fd from 3 in an fd table of its
  *       own (close_range with CLOSE_RANGE_UNSHARE): the connection is
  *       still the program's, and its second request is traced.
+ *   raw_close_probe unspec PORT_A PORT_B [abandon]  a GET to A, the
+ *       connection dissolved by connect to AF_UNSPEC (with A's answer read,
+ *       or, abandon, not waited for), the socket connected to B and a GET
+ *       there: each answer's status is printed.
  *
  * Output: a line per check, then "done"; exit 2 with a line on stderr on
  * any failure (the bytes that differ included). */
@@ -23,6 +27,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <sys/syscall.h>
 
 #include "probe.h"
@@ -180,6 +185,34 @@ static void unshared_close(int port)
     printf("the connection outlived the thread's close_range\n");
 }
 
+static void connect_to(int fd, int port)
+{
+    struct sockaddr_in sa = loopback(port);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        fail("connect to %d", port);
+}
+
+static void dissolved(int port_a, int port_b, bool abandon)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char resp[4096];
+    connect_to(fd, port_a);
+    if (abandon) {
+        static const char request[] = "GET /on-A HTTP/1.1\r\nHost: a\r\n\r\n";
+        if (write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1))
+            fail("GET /on-A");
+        sleep_ms(100); /* A's answer is in, unread */
+    } else if (http_get(fd, port_a, "/on-A", resp, sizeof resp) != 200) {
+        fail("GET /on-A");
+    }
+    struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+    if (connect(fd, &unspec, sizeof unspec) != 0)
+        fail("connect to AF_UNSPEC");
+    connect_to(fd, port_b);
+    printf("/on-B: %d\n", http_get(fd, port_b, "/on-B", resp, sizeof resp));
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "client"))
@@ -188,8 +221,11 @@ int main(int argc, char **argv)
         server();
     else if (argc >= 3 && !strcmp(argv[1], "unshare"))
         unshared_close(atoi(argv[2]));
+    else if (argc >= 4 && !strcmp(argv[1], "unspec"))
+        dissolved(atoi(argv[2]), atoi(argv[3]), argc > 4 && !strcmp(argv[4], "abandon"));
     else
-        fail("usage: raw_close_probe client PORT | server | unshare PORT");
+        fail("usage: raw_close_probe client PORT | server | unshare PORT | "
+             "unspec PORT_A PORT_B [abandon]");
     printf("done\n");
     return 0;
 }
