@@ -39,6 +39,28 @@ static struct ts_conn *conn_get_guarded(int fd)
     return c;
 }
 
+/* After r bytes went out of (or into) a tracked connection where the shim
+ * did not look at them (a sendfile or splice moved them without passing
+ * through memory; a send the shim may not rewrite passed them on): let its
+ * parser count them, or give the connection up when it cannot. */
+static void moved_unseen(int fd, ssize_t r, bool out)
+{
+    int err = errno;
+    struct ts_conn *c = conn_get_guarded(fd);
+    if (!c) {
+        errno = err;
+        return;
+    }
+    ts_guard_enter();
+    if (out)
+        ts_conn_sent_unseen(c, r);
+    else
+        ts_conn_received_unseen(c, r);
+    ts_conn_put(c);
+    ts_guard_leave();
+    errno = err;
+}
+
 /* ------------------------------------------------------------- receive */
 
 /* The original arguments of a receive, to replay them through the real
@@ -378,18 +400,35 @@ static __attribute__((noinline)) ssize_t sendto_traced(int fd, const void *buf, 
     return send_one(call_sendto, &sc);
 }
 
+/* A send on a tracked connection that the shim passes on as it came: a
+ * Fast Open (which a connected socket refuses) or one with ancillary data
+ * (the shim's rewrite could not carry it once, and only once). Its bytes
+ * are counted as unseen. */
+static ssize_t sent_as_it_came(int fd, ssize_t r)
+{
+    moved_unseen(fd, r, true);
+    return r;
+}
+
+/* The address of a send on a tracked connection: one the kernel would
+ * refuse (EFAULT, EINVAL) before it looks at the socket, when the shim
+ * would rewrite the call without it. Any other address on a connected TCP
+ * socket the kernel ignores. */
+static bool address_refused(const void *addr, socklen_t addrlen)
+{
+    return addr && (ts_address_refused(addr) || addrlen > sizeof(struct sockaddr_storage));
+}
+
 TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                          const struct sockaddr *addr, socklen_t addrlen)
 {
-    /* An address on a connected TCP socket is ignored by the kernel (or an
-     * error): only address-less sends are ours to rewrite. */
-    if (TS_PASSTHROUGH(fd) || addr)
+    if (TS_PASSTHROUGH(fd) || address_refused(addr, addrlen))
         return ts_pass_sendto(fd, buf, len, flags, addr, addrlen);
+    if (flags & MSG_FASTOPEN)
+        return sent_as_it_came(fd, ts_pass_sendto(fd, buf, len, flags, addr, addrlen));
     return sendto_traced(fd, buf, len, flags, addr, addrlen);
 }
 
-/* An address or ancillary data (fd passing) is not a plain byte stream
- * send: those pass untouched. */
 static __attribute__((noinline)) ssize_t sendmsg_traced(int fd, const struct msghdr *msg, int flags)
 {
     struct send_call sc = {.fd = fd, .msg = msg, .flags = flags};
@@ -398,8 +437,11 @@ static __attribute__((noinline)) ssize_t sendmsg_traced(int fd, const struct msg
 
 static ssize_t sendmsg_hook(int fd, const struct msghdr *msg, int flags)
 {
-    if (TS_PASSTHROUGH(fd) || ts_address_refused(msg) || msg->msg_name || msg->msg_controllen)
+    if (TS_PASSTHROUGH(fd) || ts_address_refused(msg) ||
+        address_refused(msg->msg_name, msg->msg_namelen))
         return ts_pass_sendmsg(fd, msg, flags);
+    if (msg->msg_controllen || flags & MSG_FASTOPEN)
+        return sent_as_it_came(fd, ts_pass_sendmsg(fd, msg, flags));
     return sendmsg_traced(fd, msg, flags);
 }
 
@@ -459,26 +501,6 @@ TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
 }
 
 /* ---------------------------------------------- bytes the shim cannot see */
-
-/* After a sendfile or splice moved r bytes out of (or into) a tracked
- * connection without passing through memory: let its parser count them. */
-static void moved_unseen(int fd, ssize_t r, bool out)
-{
-    int err = errno;
-    struct ts_conn *c = conn_get_guarded(fd);
-    if (!c) {
-        errno = err;
-        return;
-    }
-    ts_guard_enter();
-    if (out)
-        ts_conn_sent_unseen(c, r);
-    else
-        ts_conn_received_unseen(c, r);
-    ts_conn_put(c);
-    ts_guard_leave();
-    errno = err;
-}
 
 TS_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {

@@ -419,6 +419,42 @@ class WireTest(th.TempDirMixin, unittest.TestCase):
 
     # -- (g) not HTTP
 
+    def test_i_sends_with_an_address_or_a_control_message(self):
+        """sendto with the peer's address, and sendmsg with an address
+        (sendmmsg's messages often carry one), are the stream's sends on a
+        connected TCP socket (the kernel ignores the address): traced as
+        send is. A sendmsg with a control message is passed on as it came:
+        the rest of the connection is not traced, but no span is wrong (its
+        request's answer once went to the next request's span: a 404 on a
+        200)."""
+        first, second = self.head("/wire/to"), self.head("/wire/after-to")
+        self.traced(connection(self.port, request(call("sendto", first)),
+                               request(call("send", second))))
+        (conn,) = self.srv.wait_closed(1)
+        spans = self.final_spans(2)
+        received = list(th.complete_requests(bytearray(conn.data)))
+        self.assertEqual(len(received), 2, conn.data)
+        for orig, got, name in ((first, received[0], "GET /wire/to"),
+                                (second, received[1], "GET /wire/after-to")):
+            span = self.client_span(spans, name)
+            self.assert_injected(orig, got, span)
+            self.assertEqual(span["attrs"].get("http.response.status_code"), 200,
+                             th.format_spans(spans))
+        os.unlink(self.spans_file)
+        # pipelined: the control message's request answered 404, the next 200
+        missing, ok = self.head("/status/404/cmsg"), self.head("/wire/after-cmsg")
+        proc, results = self.traced(connection(
+            self.port, request(call("sendmsg_cmsg", missing), read="none"),
+            request(call("send", ok)), request(read="http")))
+        statuses = [bytes.fromhex(r["response_hex"])[:12] for r in results[0]["requests"][1:]]
+        self.assertEqual(statuses, [b"HTTP/1.1 404", b"HTTP/1.1 200"], proc.describe())
+        conn = self.srv.wait_closed(2)[1]
+        self.assertEqual(bytes(conn.data), missing + ok, "passed on as the program sent it")
+        spans = th.read_spans(self.spans_file, strict=True)
+        for s in spans:
+            self.assertNotEqual((s["name"], s["attrs"].get("http.response.status_code")),
+                                ("GET /wire/after-cmsg", 404), th.format_spans(spans))
+
     def test_g_non_http_passes_untouched(self):
         echo = th.RecordingServer(mode="echo")
         self.addCleanup(echo.close)

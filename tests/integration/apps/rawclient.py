@@ -11,7 +11,9 @@ SPEC:
     "sndbuf": 0,                     # SO_SNDBUF (0: leave it)
     "requests": [                    # in order, on this one connection
        {"calls": [                   # the system calls that send this request
-           {"how": "send",           # send | write | sendmsg | writev
+           {"how": "send",           # send | write | sendmsg | writev | sendto
+                                     # (with the peer's address) | sendmsg_cmsg
+                                     # (with a control message TCP ignores)
             "bufs": ["hex", ...],    # send/write: one buffer; sendmsg/writev: several
             "pause_ms": 0}           # sleep before this call
         ],
@@ -35,12 +37,15 @@ import sys
 import time
 
 
-def read_http_response(sock):
-    buf = bytearray()
+def read_http_response(sock, buf):
+    """One response (head + Content-Length body) from buf, what the
+    connection received and no response took yet, reading more as needed;
+    what comes after it stays in buf (pipelined responses can come in one
+    read)."""
     while b"\r\n\r\n" not in buf:
         b = sock.recv(65536)
         if not b:
-            return bytes(buf)
+            return take(buf, len(buf))
         buf += b
     end = buf.index(b"\r\n\r\n") + 4
     length = 0
@@ -53,17 +58,29 @@ def read_http_response(sock):
         if not b:
             break
         buf += b
-    return bytes(buf)
+    return take(buf, end + length)
 
 
-def read_exactly(sock, n):
-    buf = bytearray()
+def read_exactly(sock, buf, n):
     while len(buf) < n:
         b = sock.recv(65536)
         if not b:
             break
         buf += b
-    return bytes(buf)
+    return take(buf, n)
+
+
+def take(buf, n):
+    """The first n bytes of buf, removed from it."""
+    out = bytes(buf[:n])
+    del buf[:n]
+    return out
+
+
+# A control message of a level TCP's send does not act on (IP_TOS: only a
+# datagram's send reads it): the call carries ancillary data, the stream
+# is the same.
+CONTROL = [(socket.IPPROTO_IP, socket.IP_TOS, struct.pack("i", 0))]
 
 
 class Eagain:
@@ -90,23 +107,27 @@ def do_call(sock, call):
     def once(f):
         f.sock = sock
         return retrying(f)
-    if how in ("send", "write"):
+    if how in ("send", "write", "sendto"):
         data = b"".join(bufs)
         while data:
             if how == "send":
                 r = once(lambda: sock.send(data))
+            elif how == "sendto":
+                r = once(lambda: sock.sendto(data, sock.getpeername()))
             else:
                 r = once(lambda: os.write(fd, data))
             returns.append(r)
             if r <= 0:
                 break
             data = data[r:]
-    elif how in ("sendmsg", "writev"):
+    elif how in ("sendmsg", "writev", "sendmsg_cmsg"):
         total = sum(len(b) for b in bufs)
         done = 0
         while done < total:
             if how == "sendmsg":
                 r = once(lambda: sock.sendmsg(bufs))
+            elif how == "sendmsg_cmsg":
+                r = once(lambda: sock.sendmsg(bufs, CONTROL))
             else:
                 r = once(lambda: os.writev(fd, bufs))
             returns.append(r)
@@ -140,6 +161,7 @@ def main():
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, conn["sndbuf"])
         sock.connect(("127.0.0.1", conn["port"]))
         results = []
+        received = bytearray()  # read from the socket, not yet a response's
         for req in conn["requests"]:
             sent = []
             nbytes = 0
@@ -154,9 +176,9 @@ def main():
             os.set_blocking(sock.fileno(), True)
             mode = req.get("read", "http")
             if mode == "http":
-                resp = read_http_response(sock)
+                resp = read_http_response(sock, received)
             elif mode == "echo":
-                resp = read_exactly(sock, nbytes)
+                resp = read_exactly(sock, received, nbytes)
             else:
                 resp = b""
             results.append({"sent": sent, "eagain": Eagain.count, "response_hex": resp.hex()})
