@@ -562,6 +562,15 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
     return (ssize_t)(consumed + body_sent);
 }
 
+/* Is err a refusal of the system call itself, as a seccomp filter that
+ * lists write but not sendmsg gives (EPERM from container runtimes' and
+ * systemd's filters, ENOSYS, EACCES), rather than an answer about the
+ * connection? A TCP send hears none of them from the network. */
+static bool sink_refused(int err)
+{
+    return err == EPERM || err == ENOSYS || err == EACCES;
+}
+
 /* A client's send: its bytes go out through `to`, with the header lines
  * in each request head. sink_flags: the flags of a socket sink's
  * sendmsg calls (NULL for another sink). may_wait: false for a send that
@@ -608,6 +617,15 @@ client_send(struct ts_conn *c, const struct sink *to, int *sink_flags, const str
         for (;;) {
             bool more, wire_moved;
             ssize_t r = out_step(c, to, iov, iovcnt, done, total - done, &more, &wire_moved, zc);
+            if (r < 0 && !done && sink_refused(errno) && !conn_wire_pending(c)) {
+                /* A filter refuses the shim's sendmsg and nothing of the
+                 * head went out: the program's own call may be allowed.
+                 * The connection is given up, and the call passed on. */
+                conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
+                errno = orig;
+                result = conn_pass(pass, arg);
+                break;
+            }
             if (r < 0) {
                 result = done ? (ssize_t)done : -1;
                 break;

@@ -55,8 +55,10 @@
  *     bad_framing         a message whose length cannot be followed (bad
  *                         Content-Length / Transfer-Encoding, bad chunk size)
  *     tunnel              CONNECT answered 2xx, or 101 Switching Protocols
- *     unseen_bytes        bytes sent by sendfile/splice outside a body of known
- *                         length
+ *     unseen_bytes        bytes sent where the shim did not see or rewrite
+ *                         them: sendfile/splice outside a body of known
+ *                         length, a send with a control message, a head
+ *                         whose sendmsg a filter refused
  *     no_memory           an allocation for the connection failed
  *     too_many_in_flight  more requests in flight on it than the 16 it keeps
  *                         spans for (pipelining)

@@ -14,6 +14,9 @@
 static long budget = -1;
 static long (*refill)(void);
 static ts_real_sendmsg_fn libc_sendmsg;
+/* Non-zero: every sendmsg fails with it, as under a seccomp filter that
+ * lists write but not sendmsg. */
+static int refuse_errno;
 
 static long no_limit(void)
 {
@@ -22,6 +25,10 @@ static long no_limit(void)
 
 static ssize_t limited_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+    if (refuse_errno) {
+        errno = refuse_errno;
+        return -1;
+    }
     if (budget < 0)
         return libc_sendmsg(fd, msg, flags);
     if (budget == 0) {
@@ -55,6 +62,7 @@ static int setup_budget(void **state)
     ts_real_sendmsg = limited_sendmsg;
     budget = -1;
     refill = no_limit;
+    refuse_errno = 0;
     return 0;
 }
 
@@ -863,6 +871,44 @@ static void test_client_unseen_bytes_past_a_body_stop_parsing(void **state)
     close_pair(&p);
 }
 
+/* A filter that refuses sendmsg (the shim's way of sending a head with its
+ * lines) but not write: the program's write goes through as it was made,
+ * the connection is no longer traced, and nothing of it is lost. Any other
+ * error (the connection's) is the program's to hear. */
+static void test_a_refused_sendmsg_lets_the_programs_write_through(void **state)
+{
+    (void)state;
+    static const int refusals[] = {EPERM, ENOSYS, EACCES};
+    const char first[] = "GET /a HTTP/1.1\r\nHost: s\r\n\r\n";
+    const char second[] = "GET /b HTTP/1.1\r\nHost: s\r\n\r\n";
+    char got[2048];
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        refuse_errno = refusals[i];
+        errno = 0;
+        assert_int_equal(prog_write(&p, first, sizeof first - 1), (ssize_t)sizeof first - 1);
+        assert_int_equal(errno, 0);
+        assert_int_equal(prog_write(&p, second, sizeof second - 1), (ssize_t)sizeof second - 1);
+        assert_int_equal(peer_read_all(&p, got, sizeof got), sizeof first + sizeof second - 2);
+        assert_memory_equal(got, first, sizeof first - 1);
+        assert_string_equal(got + sizeof first - 1, second);
+        peer_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                       "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        prog_read(&p, got, sizeof got);
+        refuse_errno = 0;
+        close_pair(&p);
+        assert_int_equal(nspans, 0);
+    }
+    /* an error about the connection: the program hears it */
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    refuse_errno = EPIPE;
+    assert_int_equal(prog_write(&p, first, sizeof first - 1), -1);
+    assert_int_equal(errno, EPIPE);
+    refuse_errno = 0;
+    close_pair(&p);
+}
+
 static void test_unseen_bytes_with_chunked_framing_stop_parsing(void **state)
 {
     (void)state;
@@ -907,6 +953,8 @@ int main(void)
         cmocka_unit_test_setup(test_unseen_bytes_with_chunked_framing_stop_parsing, setup_budget),
         cmocka_unit_test_setup(test_server_unseen_bytes_past_a_body_stop_parsing, setup_budget),
         cmocka_unit_test_setup(test_client_unseen_bytes_past_a_body_stop_parsing, setup_budget),
+        cmocka_unit_test_setup(test_a_refused_sendmsg_lets_the_programs_write_through,
+                               setup_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
