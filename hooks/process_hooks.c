@@ -33,6 +33,7 @@
 #include "../preload/config.h"
 #include "../preload/context.h"
 #include "../preload/init.h"
+#include "../preload/log.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
 #include "../reporter/reporter.h"
@@ -145,6 +146,26 @@ static char **mapped_child_env(char *const envp[], const struct ts_exec_ctx *par
                              (struct ts_exec_env_buf *)(void *)(env + slots));
 }
 
+/* Did the kernel refuse the call for the size of its arguments and
+ * environment, which the shim's entries may have tipped over ARG_MAX? An
+ * exec answers -1 and errno, a spawn the error number. */
+static bool too_big(int r)
+{
+    return r == -1 ? errno == E2BIG : r == E2BIG;
+}
+
+/* The call made again with the program's own environment, after the one
+ * with the shim's entries was too big: the child starts, without the
+ * trace context (a trace of its own, if the shim is in it). */
+static int again_as_it_was(char *const envp[], with_env_fn fn, void *call)
+{
+    int saved = errno;
+    ts_log_info("the environment with the trace context is too big to exec (E2BIG): "
+                "the child starts without it");
+    errno = saved;
+    return fn(call, envp);
+}
+
 /* The child's environment in a vfork child, on its stack (the only
  * memory it may take: a mapping would stay in its parent when the exec
  * succeeds), up to EXEC_ENV_VFORK_SLOTS entries; beyond, the environment
@@ -159,7 +180,8 @@ static __attribute__((noinline)) int call_with_stacked_env(char *const envp[], w
     char **env = alloca(slots * sizeof *env);
     struct ts_exec_env_buf buf;
     struct ts_exec_ctx parent = child_context();
-    return fn(call, ts_exec_env_build(envp, env, slots, &parent, ts_cfg.follow_exec, &buf));
+    int r = fn(call, ts_exec_env_build(envp, env, slots, &parent, ts_cfg.follow_exec, &buf));
+    return too_big(r) ? again_as_it_was(envp, fn, call) : r;
 }
 
 /* Make the call with the child's environment. (An exec that succeeds
@@ -179,7 +201,7 @@ static int with_child_env(char *const envp[], with_env_fn fn, void *call)
     int saved = errno;
     munmap(env, mapped);
     errno = saved;
-    return r;
+    return too_big(r) ? again_as_it_was(envp, fn, call) : r;
 }
 
 /* ---------------------------------------------------------------- exec */

@@ -731,6 +731,18 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                                  (starter["traceId"], starter["spanId"]), dump(spans))
                 self.assertEqual(report["parentSpanId"], starter["spanId"], dump(spans))
 
+    def test_exec_with_an_environment_at_the_kernels_bound(self):
+        """An environment as large as the kernel takes (apps/
+        exec_near_arg_max.c finds it with raw execs, under a 256 KiB stack
+        limit: 128 KiB of arguments and environment): the shim's TRACEPARENT
+        tipped the exec over, E2BIG, only when traced. The call is made
+        again with the program's own environment: the child runs."""
+        exe = self.compiled("exec_near_arg_max")
+        for door in ("execve", "posix_spawn"):
+            with self.subTest(door=door):
+                p = self.launch([exe, door], "near-arg-max-" + door)
+                self.assertEqual(p.returncode, 0, p.describe())
+
     # ------------------------------------------------ 9. spans are sent before exec
 
     def test_spans_sent_when_python_ends_by_its_ctrl_c(self):

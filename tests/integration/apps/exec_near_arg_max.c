@@ -1,0 +1,105 @@
+/* exec_near_arg_max.c — starts /bin/true with an environment as large as
+ * the kernel takes, for test_process.py: the shim's entries (TRACEPARENT)
+ * must not make the exec fail.
+ *
+ *   exec_near_arg_max execve|posix_spawn
+ *
+ * The stack limit is set to 256 KiB first, so that the kernel's bound on
+ * arguments and environment is its floor, 128 KiB (fs/exec.c). The largest
+ * PAD=xxx... entry that still lets the program's environment through is
+ * found by trying: children exec with the raw system call (through
+ * syscall(), which no shim rewrites). Then /bin/true runs through the door
+ * with that environment. Exit status: /bin/true's (0) once started; 3 when
+ * the door failed (errno on stderr); 2 when the search found no size. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PAD_MAX (128 * 1024 - 1) /* one string's bound: MAX_ARG_STRLEN */
+
+static char pad[PAD_MAX + 1];
+static char **env;
+
+/* The program's environment and PAD=... of len bytes (its "PAD=" included). */
+static void set_pad(size_t len)
+{
+    memset(pad, 'x', len);
+    memcpy(pad, "PAD=", 4);
+    pad[len] = '\0';
+}
+
+/* Does the raw execve of /bin/true with env start it? */
+static int raw_exec_works(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[] = {"true", NULL};
+        syscall(SYS_execve, "/bin/true", argv, env);
+        _exit(errno == E2BIG ? 1 : 2);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status) == 0 ? 1 : WEXITSTATUS(status) == 1 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: exec_near_arg_max execve|posix_spawn\n");
+        return 2;
+    }
+    struct rlimit stack = {256 * 1024, 256 * 1024};
+    if (setrlimit(RLIMIT_STACK, &stack) != 0) {
+        perror("setrlimit");
+        return 2;
+    }
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    env = calloc(n + 2, sizeof *env);
+    memcpy(env, environ, n * sizeof *env);
+    env[n] = pad;
+    size_t lo = 5, hi = PAD_MAX; /* lo works (checked below), hi + 1 does not */
+    set_pad(lo);
+    if (raw_exec_works() != 1) {
+        fprintf(stderr, "the environment alone is too big\n");
+        return 2;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        set_pad(mid);
+        int works = raw_exec_works();
+        if (works < 0) {
+            fprintf(stderr, "a trial exec failed otherwise\n");
+            return 2;
+        }
+        if (works)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    set_pad(lo);
+    char *args[] = {"true", NULL};
+    if (!strcmp(argv[1], "execve")) {
+        execve("/bin/true", args, env);
+        perror("execve");
+        return 3;
+    }
+    pid_t pid;
+    int err = posix_spawn(&pid, "/bin/true", NULL, NULL, args, env);
+    if (err) {
+        fprintf(stderr, "posix_spawn: %s\n", strerror(err));
+        return 3;
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
+}
