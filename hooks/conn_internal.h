@@ -285,13 +285,19 @@ static inline ssize_t conn_send_unseen(struct ts_conn *c, ts_conn_pass_fn pass, 
 /* conn_spans.c */
 
 /* In-place rewrites of a forwarded context in a request head (see
- * conn_client_span_start): at head offset `at`, 16 hex digits of the new
- * client span's id (parent == false) or of its parent's (parent == true). */
+ * conn_client_span_start): at head offset `at`, what the new client span
+ * says there. */
+enum span_edit_field {
+    EDIT_SPAN_ID,          /* 16 hex digits: its id */
+    EDIT_PARENT_ID,        /* 16 hex digits: its parent's */
+    EDIT_DECISION,         /* '1' or '0': whether it is recorded */
+    EDIT_TRACEPARENT_FLAGS /* 2 hex digits: sampled, and the trace id's random flag kept */
+};
 struct span_edit {
     size_t at;
-    bool parent;
+    enum span_edit_field field;
 };
-#define CONN_MAX_EDITS 8
+#define CONN_MAX_EDITS 11 /* 4 span ids, 4 parent ids, 2 decisions, flags */
 
 /* A client span for an outgoing request head (head[0..] is where the
  * request's fields point). Writes the bytes to insert at head offset *ins

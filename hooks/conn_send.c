@@ -148,6 +148,30 @@ static size_t wire_inserted_sent(const struct out_wire *w, size_t from, size_t s
     return hi > lo ? hi - lo : 0;
 }
 
+/* What span says in a forwarded context's field, written over it at to. */
+static void edit_apply(const struct span_edit *e, const struct ts_span *span, char *to)
+{
+    switch (e->field) {
+    case EDIT_SPAN_ID:
+        ts_hex_encode(span->span_id, TS_SPAN_ID_LEN, to);
+        break;
+    case EDIT_PARENT_ID:
+        ts_hex_encode(span->parent_id, TS_SPAN_ID_LEN, to);
+        break;
+    case EDIT_DECISION:
+        to[0] = span->sampled ? '1' : '0';
+        break;
+    case EDIT_TRACEPARENT_FLAGS: {
+        /* W3C: flags we do not know go as zero; "random" (0x02) still
+         * describes the trace id, which stays */
+        unsigned char flags = (unsigned char)((ts_hex_digit((unsigned char)to[1]) & 0x02) |
+                                              (span->sampled ? 0x01 : 0x00));
+        ts_hex_encode(&flags, 1, to);
+        break;
+    }
+    }
+}
+
 /* The wire form of head[from, h): the lines inserted at ins, the forwarded
  * ids rewritten to the new span's (edits are head offsets, on either side
  * of ins: see conn_client_span_start). */
@@ -164,8 +188,8 @@ static bool wire_build(struct ts_conn *c, const char *head, size_t from, size_t 
     memcpy(w->buf + before, inject, inject_len);
     memcpy(w->buf + before + inject_len, head + ins, h - ins);
     for (int i = 0; i < nedits; i++)
-        ts_hex_encode(edits[i].parent ? span->parent_id : span->span_id, TS_SPAN_ID_LEN,
-                      w->buf + (edits[i].at - from) + (edits[i].at >= ins ? inject_len : 0));
+        edit_apply(&edits[i], span,
+                   w->buf + (edits[i].at - from) + (edits[i].at >= ins ? inject_len : 0));
     w->len = (uint32_t)len;
     w->off = 0;
     w->prog_len = (uint32_t)(h - from);

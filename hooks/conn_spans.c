@@ -666,24 +666,40 @@ static __attribute__((noinline)) size_t inject_b3_multi_ids(const struct ts_ctx 
 }
 
 /* A proxy's outgoing request forwards the context of a request it is
- * serving: find that server span, and the id fields to rewrite so the
+ * serving: find that server span, and the fields to rewrite so the
  * upstream sees our client span as its parent (*f: where they are, and
- * the B3 forms without a decision). False when the context is no request
- * of ours, or a field is already on the wire. */
+ * the B3 forms without a decision). The decision the request came with,
+ * forwarded, becomes our client span's: the sampler may have decided
+ * otherwise (not following its parent, or B3's "no" beside a traceparent
+ * saying yes), and a peer must not record what we did not, or drop what
+ * we did. A decision where the request came with none is the program's
+ * own, and stays. False when the context is no request of ours, or a
+ * field is already on the wire. */
 static bool forwarded_parent(const struct ts_prop_headers *found, const struct ts_ctx *fwd,
                              const char *head, size_t editable, struct ts_ctx *server,
                              struct span_edit *edits, int *nedits, struct ts_prop_id_fields *f)
 {
-    if (!ts_inflight_find(fwd, server))
+    uint8_t came_with;
+    if (!ts_inflight_find(fwd, server, &came_with))
         return false;
     ts_prop_id_fields_found(found, fwd, f);
+    const char *at[CONN_MAX_EDITS];
+    enum span_edit_field what[CONN_MAX_EDITS];
     int n = 0;
-    for (int i = 0; i < f->nspan + f->nparent && n < CONN_MAX_EDITS; i++) {
-        bool parent = i >= f->nspan;
-        const char *at = parent ? f->parent[i - f->nspan] : f->span[i];
-        if (at < head + editable)
+    for (int i = 0; i < f->nspan; i++, n++)
+        at[n] = f->span[i], what[n] = EDIT_SPAN_ID;
+    for (int i = 0; i < f->nparent; i++, n++)
+        at[n] = f->parent[i], what[n] = EDIT_PARENT_ID;
+    if (n && came_with != TS_SAMPLING_DEFER) {
+        for (int i = 0; i < f->ndecision; i++, n++)
+            at[n] = f->decision[i], what[n] = EDIT_DECISION;
+        if (f->traceparent_flags)
+            at[n] = f->traceparent_flags, what[n++] = EDIT_TRACEPARENT_FLAGS;
+    }
+    for (int i = 0; i < n; i++) {
+        if (at[i] < head + editable)
             return false;
-        edits[n++] = (struct span_edit){(size_t)(at - head), parent};
+        edits[i] = (struct span_edit){(size_t)(at[i] - head), what[i]};
     }
     *nedits = n;
     return n > 0;

@@ -64,7 +64,7 @@ void ts_inflight_remove(struct ts_inflight *e)
     conn_unlock(&b->lock);
 }
 
-bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server)
+bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server, uint8_t *inbound_sampling)
 {
     if (!fwd->valid)
         return false;
@@ -74,6 +74,8 @@ bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server)
     for (struct ts_inflight *e = b->first; e; e = e->next) {
         if (same_key(&e->inbound, fwd)) {
             *server = e->server;
+            if (inbound_sampling)
+                *inbound_sampling = e->inbound.sampling;
             found = true;
             break;
         }

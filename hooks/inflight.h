@@ -13,6 +13,7 @@
 #define TS_INFLIGHT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../preload/context.h"
 
@@ -30,9 +31,10 @@ void ts_inflight_add(struct ts_inflight *e);
 void ts_inflight_remove(struct ts_inflight *e);
 
 /* The server span whose request carried fwd's trace id and span id: its
- * context goes to *server. When several match (a client that sends the
- * same headers on concurrent requests), the one started last wins. */
-bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server);
+ * context goes to *server, and the decision the request carried to
+ * *inbound_sampling (unless NULL). When several match (a client that sends
+ * the same headers on concurrent requests), the one started last wins. */
+bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server, uint8_t *inbound_sampling);
 
 /* In a forked child: a lock may have been held by a thread that is gone. */
 void ts_inflight_after_fork(void);

@@ -507,6 +507,13 @@ static void add_field(const char **list, int *n, const char *at)
         list[(*n)++] = at;
 }
 
+/* A one-character decision field, '0' or '1', at p. */
+static void add_decision(struct ts_prop_id_fields *out, const char *p)
+{
+    if ((*p == '0' || *p == '1') && out->ndecision < 2)
+        out->decision[out->ndecision++] = p;
+}
+
 void ts_prop_id_fields_found(const struct ts_prop_headers *f, const struct ts_ctx *ctx,
                              struct ts_prop_id_fields *out)
 {
@@ -524,6 +531,10 @@ void ts_prop_id_fields_found(const struct ts_prop_headers *f, const struct ts_ct
             out->undecided |= TS_PROP_B3;
             out->b3_decision_at = b3->value + b3->value_len;
         }
+        const char *field = dash + 1 + id_hex + 1; /* "T-S-X": X, one character */
+        size_t before = (size_t)(field - b3->value);
+        if (before < b3->value_len && (before + 1 == b3->value_len || field[1] == '-'))
+            add_decision(out, field);
     }
     if (b3_multi_parse(f, &c) && same_ids(&c, ctx)) {
         add_field(out->span, &out->nspan, f->b3_span_id->value);
@@ -532,10 +543,14 @@ void ts_prop_id_fields_found(const struct ts_prop_headers *f, const struct ts_ct
         /* an X-B3-Sampled the spec does not know is the program's, left alone */
         if (c.sampling == TS_SAMPLING_DEFER && !f->b3_sampled)
             out->undecided |= TS_PROP_B3MULTI;
+        if (f->b3_sampled && f->b3_sampled->value_len == 1)
+            add_decision(out, f->b3_sampled->value);
     }
     const struct ts_http_header *tp = f->traceparent;
-    if (tp && ts_traceparent_parse(tp->value, tp->value_len, &c) && same_ids(&c, ctx))
+    if (tp && ts_traceparent_parse(tp->value, tp->value_len, &c) && same_ids(&c, ctx)) {
         add_field(out->span, &out->nspan, tp->value + 36);
+        out->traceparent_flags = tp->value + 53; /* "VV-" 32 "-" 16 "-": the flags */
+    }
     const struct ts_http_header *ub = f->uber_trace_id;
     const char *fld[4];
     size_t fl[4];

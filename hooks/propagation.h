@@ -63,13 +63,21 @@ unsigned ts_prop_present_found(const struct ts_prop_headers *f);
  * zeros dropped) is not listed: it cannot be rewritten in place.
  * undecided: the B3 forms among them that carry no sampling decision
  * (TS_PROP_B3MULTI: neither X-B3-Sampled nor X-B3-Flags: 1; TS_PROP_B3:
- * "T-S", whose decision would go at b3_decision_at, the value's end). */
+ * "T-S", whose decision would go at b3_decision_at, the value's end).
+ * decision, traceparent_flags: where those headers write their decision
+ * in a form that can be rewritten in place. */
 struct ts_prop_id_fields {
     const char *span[4];
     const char *parent[4];
     int nspan, nparent;
     unsigned undecided;
     const char *b3_decision_at;
+    /* Where ctx's decision is written in one character, '0' or '1'
+     * (X-B3-Sampled's value, b3's sampling field), and a traceparent's two
+     * flag digits (NULL: none); "true", "d" and the like are not listed. */
+    const char *decision[2];
+    int ndecision;
+    const char *traceparent_flags;
 };
 void ts_prop_id_fields(const struct ts_http_header *h, size_t n, const struct ts_ctx *ctx,
                        struct ts_prop_id_fields *out);

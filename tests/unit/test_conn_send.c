@@ -623,6 +623,64 @@ static void test_proxy_forwarded_b3_carries_the_decision(void **state)
     ts_sampler_load(NULL);
 }
 
+static const char *always_on_env(const char *name)
+{
+    return strcmp(name, "OTEL_TRACES_SAMPLER") == 0 ? "always_on" : NULL;
+}
+
+/* A proxy forwards the decision its request came with, and the sampler
+ * decided otherwise for its client span (always_off or a ratio at the
+ * edge, always_on, B3's "no" beside a traceparent saying yes): the
+ * forwarded decision fields say the client span's decision, as the ids
+ * name it, or a W3C peer records a child of a span never recorded (or
+ * drops what was). The trace id's "random" flag stays. */
+static void test_proxy_forwarded_decision_is_the_client_spans(void **state)
+{
+    (void)state;
+    const uint8_t on = TS_SPAN_SAMPLED;
+    static const struct {
+        const char *(*env)(const char *);
+        const char *in, *fwd, *want;
+        uint8_t sampled;
+    } cases[] = {
+        {always_off_env, "traceparent: 00-" T "-" S0 "-01\r\n",
+         UP "traceparent: 00-" T "-" S0 "-01\r\n\r\n",
+         UP "traceparent: 00-" T "-{C}-00\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\n"
+            "X-B3-ParentSpanId: {S}\r\nX-B3-Sampled: 0\r\n\r\n",
+         0},
+        {always_on_env, "traceparent: 00-" T "-" S0 "-00\r\n",
+         UP "traceparent: 00-" T "-" S0 "-00\r\n\r\n",
+         UP "traceparent: 00-" T "-{C}-01\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\n"
+            "X-B3-ParentSpanId: {S}\r\nX-B3-Sampled: 1\r\n\r\n",
+         on},
+        /* random (0x02) kept, an unknown flag (0x08) dropped */
+        {always_off_env, "traceparent: 00-" T "-" S0 "-0b\r\n",
+         UP "traceparent: 00-" T "-" S0 "-0b\r\n\r\n",
+         UP "traceparent: 00-" T "-{C}-02\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\n"
+            "X-B3-ParentSpanId: {S}\r\nX-B3-Sampled: 0\r\n\r\n",
+         0},
+        /* B3's "no" wins over the traceparent's yes, for us and upstream */
+        {NULL, B3_IN "X-B3-Sampled: 0\r\ntraceparent: 00-" T "-" S0 "-01\r\n",
+         UP B3_IN "X-B3-Sampled: 0\r\ntraceparent: 00-" T "-" S0 "-01\r\n\r\n",
+         UP "X-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\nX-B3-Sampled: 0\r\n"
+            "traceparent: 00-" T "-{C}-00\r\n\r\n",
+         0},
+        {always_off_env, "b3: " T "-" S0 "-1\r\n", UP "b3: " T "-" S0 "-1\r\n\r\n",
+         UP "b3: " T "-{C}-0\r\nX-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\n"
+            "X-B3-ParentSpanId: {S}\r\nX-B3-Sampled: 0\r\ntraceparent: 00-" T "-{C}-00\r\n\r\n",
+         0},
+        {always_off_env, B3_IN "X-B3-Sampled: 1\r\n", UP B3_IN "X-B3-Sampled: 1\r\n\r\n",
+         UP "X-B3-TraceId: " T "\r\nX-B3-SpanId: {C}\r\nX-B3-Sampled: 0\r\n"
+            "traceparent: 00-" T "-{C}-00\r\n\r\n",
+         0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(ts_sampler_load(cases[i].env), 0);
+        forward_through_proxy(cases[i].in, cases[i].fwd, -1, cases[i].want, cases[i].sampled);
+    }
+    ts_sampler_load(NULL);
+}
+
 /* The decision put into "b3: T-S" goes out exactly wherever the kernel
  * cuts the write: the program hears of its bytes before the inserted
  * ones (which begin at the b3 value's end), then of the rest. */
@@ -944,6 +1002,7 @@ int main(void)
         cmocka_unit_test_setup(test_proxy_ids_already_on_the_wire_are_left_alone, setup_budget),
         cmocka_unit_test_setup(test_proxy_forwarded_b3_carries_the_decision, setup_budget),
         cmocka_unit_test_setup(test_proxy_b3_single_decision_every_cut, setup_budget),
+        cmocka_unit_test_setup(test_proxy_forwarded_decision_is_the_client_spans, setup_budget),
         cmocka_unit_test_setup(test_program_deny_is_kept, setup_budget),
         cmocka_unit_test_setup(test_program_accept_is_kept, setup_budget),
         cmocka_unit_test_setup(test_program_decision_gets_the_ids, setup_budget),
