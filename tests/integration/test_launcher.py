@@ -138,6 +138,26 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(p.stdout(), b"")
         self.assertEqual(os.listdir(root), [])
 
+    def test_run_refuses_an_exporter_the_library_would(self):
+        """-e with a name the library does not know: a usage error, the
+        command not run (it was announced as exported there, and the
+        library then wrote the default file). Names in any case, with
+        spaces and empty entries, are the library's as well."""
+        th.require_lib()
+        marker = os.path.join(self.tmp, "ran")
+        for exporters in ("bogus", "file,bogus", ",", "otlp;file"):
+            p = self.traceshim("run", "-e", exporters, "-o", self.spans_file, "--",
+                               "touch", marker)
+            self.assertEqual(p.returncode, 2, p.describe())
+            self.assertIn(b"unknown exporter", p.stderr(), p.describe())
+            self.assertFalse(os.path.exists(marker), "the command ran: " + exporters)
+        p = self.traceshim("run", "-e", " File , ,NONE", "-o", self.spans_file, "--",
+                           "touch", marker)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(os.path.exists(marker))
+        self.assertNotIn(b"REJECTED", p.stderr(), p.describe())
+        self.assertNotIn(b"TRACESHIM_EXPORTER", p.stderr(), p.describe())
+
     def test_run_missing_command(self):
         th.require_lib()
         missing = "no-such-command-%d" % os.getpid()
