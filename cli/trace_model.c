@@ -243,10 +243,9 @@ static bool svc_intern(ts_tm_model *m, const char *name, size_t len, size_t *id)
             return false;
         for (size_t s = 0; s < m->n_svcs; s++)
             span_map_put_slot(map, cap, hash_bytes(m->svcs[s], strlen(m->svcs[s]), 0), s);
+        /* only this index moves: the resources refer to a service by its
+         * svc_id and its arena copy, both unchanged by the growth */
         free(m->svc_map);
-        free(m->res);
-        free(m->res_hash);
-        free(m->res_map);
         m->svc_map = map;
         m->svc_map_cap = cap;
     }

@@ -978,6 +978,71 @@ static void test_many_traces_and_deep_chain(void **state)
     ts_tm_free(m);
 }
 
+/* 40 services (two processes each): past the sizes at which the service and
+ * resource maps grow (32 services, 32 resources), which once freed the
+ * resource table and aborted every command on such a file (double free). */
+static void test_many_services(void **state)
+{
+    enum { NSVC = 40 };
+    ts_tm_model *m = ts_tm_new();
+    assert_non_null(m);
+    char line[1024], err[256];
+    size_t lineno = 0;
+    /* round 0 names each service once; round 1 adds a second process per
+     * service; round 2 repeats round 0's lines, whose processes are shared */
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < NSVC; i++) {
+            int pid = round == 1 ? 2000 + i : 1000 + i;
+            int n = snprintf(line, sizeof(line),
+                             "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":"
+                             "\"service.name\",\"value\":{\"stringValue\":\"svc%d\"}},{\"key\":"
+                             "\"process.pid\",\"value\":{\"intValue\":\"%d\"}}]},\"scopeSpans\":"
+                             "[{\"spans\":[{\"traceId\":\"%032x\",\"spanId\":\"%016x\","
+                             "\"name\":\"op%d\",\"startTimeUnixNano\":\"%d\","
+                             "\"endTimeUnixNano\":\"%d\"}]}]}]}\n",
+                             i, pid, i + 1, round * NSVC + i + 1, i, 1000 + round * 100 + i,
+                             2000 + round * 100 + i);
+            assert_true(n > 0 && (size_t)n < sizeof(line));
+            lineno++;
+            assert_int_equal(ts_tm_add_line(m, line, (size_t)n, lineno, err, sizeof(err)), 1);
+            assert_string_equal(err, "");
+        }
+    assert_int_equal(ts_tm_build(m), 0);
+    assert_int_equal(ts_tm_span_count(m), 3 * NSVC);
+    assert_int_equal(ts_tm_service_count(m), NSVC);
+    assert_int_equal(ts_tm_resource_count(m), 2 * NSVC);
+    assert_int_equal(ts_tm_trace_count(m), NSVC);
+    for (size_t r = 0; r < 2 * NSVC; r++) {
+        const ts_tm_resource *res = ts_tm_resource_at(m, r);
+        assert_non_null(res);
+        assert_int_equal(res->id, r);
+        assert_int_equal(res->svc_id, r % NSVC);
+        assert_int_equal(res->pid, (r < NSVC ? 1000 : 2000) + (long long)(r % NSVC));
+    }
+    for (int i = 0; i < NSVC; i++) {
+        char name[16], tid[33];
+        snprintf(name, sizeof(name), "svc%d", i);
+        assert_string_equal(ts_tm_service_at(m, (size_t)i), name);
+        snprintf(tid, sizeof(tid), "%032x", i + 1);
+        const ts_tm_trace *t;
+        assert_int_equal(ts_tm_find_trace(m, tid, &t), TS_TM_FOUND);
+        assert_int_equal(t->n_spans, 3);
+        for (int round = 0; round < 3; round++) {
+            char sid[17];
+            snprintf(sid, sizeof(sid), "%016x", round * NSVC + i + 1);
+            const ts_tm_span *s = find_span(t, sid, NULL);
+            assert_string_equal(s->service, name);
+            assert_int_equal(s->svc_id, (size_t)i);
+            assert_ptr_equal(s->service, ts_tm_service_at(m, (size_t)i));
+            /* rounds 0 and 2: the same process, one shared resource */
+            size_t want = round == 1 ? (size_t)(NSVC + i) : (size_t)i;
+            assert_ptr_equal(s->resource, ts_tm_resource_at(m, want));
+            assert_int_equal(s->line, (size_t)(round * NSVC + i + 1));
+        }
+    }
+    ts_tm_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -999,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_render_units_bars_and_safety),
         cmocka_unit_test(test_find_trace),
         cmocka_unit_test(test_many_traces_and_deep_chain),
+        cmocka_unit_test(test_many_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
