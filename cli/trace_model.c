@@ -883,7 +883,10 @@ int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, const char *cm
                 fprintf(diag, "traceshim %s: %s:%zu: %s\n", cmd, name, lineno, err);
         }
     }
-    if (rc == 0 && ferror(in)) {
+    /* getline's -1 is the end only at end of file: glibc's fails with
+     * ENOMEM on a line longer than memory allows without setting the error
+     * flag, and the lines after it would be dropped without a word */
+    if (rc == 0 && (ferror(in) || !feof(in))) {
         if (!errno)
             errno = EIO;
         rc = -1;

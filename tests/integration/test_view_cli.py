@@ -4,6 +4,7 @@ pseudo-terminal here) and never with NO_COLOR or when piped, the trace list
 and its filters, the statistics, and clear errors with documented exit
 statuses (0 done, 1 file or trace not found, 2 bad usage)."""
 
+import errno
 import json
 import os
 import pty
@@ -263,6 +264,32 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         p = self.ts("view", junk)
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertTrue(p.stdout().startswith(b"trace " + b"%032x" % 7), p.describe())
+
+    def test_a_line_too_long_for_memory_is_a_read_error(self):
+        """getline failing for want of memory (ENOMEM, no error flag on the
+        stream) is a read error, exit 1 with one line; it ended the reading
+        as if the file ended there, exit 0 and the lines after it lost."""
+        with open(th.VIEW, "rb") as f:
+            if b"__asan_init" in f.read():
+                self.skipTest("an ASan build cannot run under a virtual memory limit")
+        big = os.path.join(self.tmp, "big.jsonl")
+        with open(big, "wb") as f:
+            f.write(line("first", [span("%032x" % 1, 1, 0, "GET /", 0, 1)]).encode())
+            # a 256 MiB line of NUL bytes, sparse: no disk and quick to read
+            f.truncate(f.tell() + (256 << 20))
+            f.seek(0, os.SEEK_END)
+            f.write(b"\n" + line("after", [span("%032x" % 2, 1, 0, "GET /", 0, 1)]).encode())
+        report = os.path.join(self.tmp, "r.html")
+        # 64 MiB of address space: the viewer starts, the line cannot be held
+        limited = ["sh", "-c", 'ulimit -v 65536 && exec "$0" "$@"', th.LAUNCHER]
+        for cmd, extra in (("view", []), ("html", ["-o", report]), ("stats", [])):
+            p = th.run(limited + [cmd, big] + extra,
+                       env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name=cmd)
+            self.assertEqual(p.returncode, 1, p.describe())
+            self.assertEqual(p.stderr().decode(), "traceshim %s: cannot read %s: %s\n"
+                             % (cmd, big, os.strerror(errno.ENOMEM)), p.describe())
+            self.assertEqual(p.stdout(), b"", p.describe())
+        self.assertFalse(os.path.exists(report), "no page from a file not read to its end")
 
     def test_html_into_an_existing_non_regular_file(self):
         """-o naming a symlink, a FIFO or a device writes through it in
