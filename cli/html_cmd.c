@@ -1,8 +1,9 @@
 /* html_cmd.c — `traceshim html [FILE] [-o OUT]`: writes the spans file as a
  * self-contained HTML report (report_html.c). A new OUT or a regular file is
- * written to a temporary file next to it and renamed into place, so a failed
- * run never leaves half a page behind; an OUT that exists as anything else (a
- * symlink, a device such as /dev/stdout, a FIFO) is written in place.
+ * written to a temporary file next to it and renamed into place (with the
+ * permissions of the file it replaces), so a failed run never leaves half a
+ * page behind; an OUT that exists as anything else (a symlink, a device such
+ * as /dev/stdout, a FIFO) is written in place.
  * Exit status: 0 written, 1 FILE unreadable or OUT not writable (or no such
  * trace), 2 bad usage. */
 #include "cli/cli_common.h"
@@ -100,7 +101,8 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
     if (strcmp(out_path, "-") == 0)
         return write_stream(stdout, "output", m, sel, n, source);
     struct stat st;
-    if (lstat(out_path, &st) == 0 && !S_ISREG(st.st_mode))
+    bool exists = lstat(out_path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode))
         return write_in_place(out_path, m, sel, n, source);
     size_t len = strlen(out_path) + 16;
     char *tmp = malloc(len);
@@ -123,10 +125,19 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
     int rc = ts_report_write(f, m, sel, n, source);
     bool bad = ferror(f) != 0;
     int saved = errno;
-    /* mkstemp makes the file 0600; a report is as readable as any new file */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fileno(f), 0666 & ~mask);
+    /* mkstemp makes the file 0600. A page that replaces one keeps its
+     * permissions: a report made private (its spans carry URLs and command
+     * lines) stays so when it is written again. A new one is as readable as
+     * any new file. */
+    mode_t mode;
+    if (exists) {
+        mode = st.st_mode & 0777;
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    fchmod(fileno(f), mode);
     if (fclose(f) != 0 && !bad) {
         bad = true;
         saved = errno;

@@ -291,6 +291,29 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(p.stdout(), b"", p.describe())
         self.assertFalse(os.path.exists(report), "no page from a file not read to its end")
 
+    def test_html_keeps_the_permissions_of_the_page_it_replaces(self):
+        """A regular OUT is replaced by renaming a new file over it: that
+        file gets the old one's permissions (it got 0666 & ~umask, so a
+        report made 0600 became 0644); a new OUT gets 0666 & ~umask."""
+        report = os.path.join(self.tmp, "r.html")
+
+        def html(umask):
+            p = th.run(["sh", "-c", 'umask %s && exec "$0" "$@"' % umask, th.LAUNCHER, "html",
+                        self.spans, "-o", report],
+                       env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="html")
+            self.assertEqual(p.returncode, 0, p.describe())
+            with open(report, "rb") as f:
+                self.assertTrue(f.read().startswith(b"<!DOCTYPE html>"))
+            self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp." in n], [])
+            return stat.S_IMODE(os.stat(report).st_mode)
+
+        self.assertEqual(html("022"), 0o644, "a new page: 0666 & ~umask")
+        for mode, umask in ((0o600, "022"), (0o640, "022"), (0o664, "077")):
+            os.chmod(report, mode)
+            ino = os.stat(report).st_ino
+            self.assertEqual(html(umask), mode, "umask %s" % umask)
+            self.assertNotEqual(os.stat(report).st_ino, ino, "renamed into place")
+
     def test_html_into_an_existing_non_regular_file(self):
         """-o naming a symlink, a FIFO or a device writes through it in
         place; only a regular file (or a new path) is replaced by renaming."""
