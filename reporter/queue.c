@@ -14,6 +14,11 @@
 
 bool ts_rep_queue_init(struct ts_rep_queue *q, size_t cap)
 {
+    /* The doorbell's futex calls go through the real-symbol table: filled
+     * here, before any producer or consumer thread can ring or wait (a
+     * program that uses the queue without the library's constructor, as
+     * the unit tests do, would otherwise race to fill it) */
+    ts_real_resolve();
     *q = (struct ts_rep_queue)TS_REP_QUEUE_INITIALIZER;
     pthread_mutex_init(&q->mu, NULL);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)

@@ -41,10 +41,11 @@
 #include "preload/config.h"
 #include "preload/context.h"
 #include "preload/fdtable.h"
+#include "preload/real.h"
 #include "preload/span.h"
+#include "rep_block_stub.h"
 #include "reporter/queue.h"
 #include "reporter/reporter.h"
-#include "rep_block_stub.h"
 
 #define RUN_MS 200 /* wall time per scenario (each also has an iteration cap) */
 
@@ -1367,6 +1368,7 @@ static void test_conn_lock_within_bounds_the_wait(void **state)
 
 int main(void)
 {
+    ts_real_resolve(); /* no preloaded library here: fill the table before any thread */
     ts_config_load(&ts_cfg, no_env);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_queue_producers_and_consumer, reset),
