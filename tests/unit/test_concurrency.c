@@ -43,9 +43,10 @@
 #include "preload/fdtable.h"
 #include "preload/real.h"
 #include "preload/span.h"
-#include "rep_block_stub.h"
 #include "reporter/queue.h"
 #include "reporter/reporter.h"
+
+#include "rep_block_stub.h" /* after reporter.h, whose functions it stands in for */
 
 #define RUN_MS 200 /* wall time per scenario (each also has an iteration cap) */
 
