@@ -267,16 +267,40 @@ static enum head_verdict head_not(enum ts_stat *why, enum ts_stat reason)
     return HEAD_NOT;
 }
 
+/* How many lines the inject bytes hold. */
+static size_t lines_in(const char *inject, size_t inject_len)
+{
+    size_t lines = 0;
+    for (const char *p = inject, *end = inject + inject_len;
+         (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        lines++;
+    return lines;
+}
+
 /* Would a head of num_headers lines, with the inject lines added, have
  * more than a traced server reads (CONN_MAX_REQUEST_HEADERS)? It would
  * give the connection up, and the trace would end there. */
 static bool lines_over_what_is_read(size_t num_headers, const char *inject, size_t inject_len)
 {
-    size_t lines = num_headers;
-    for (const char *p = inject, *end = inject + inject_len;
-         (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
-        lines++;
-    return lines > CONN_MAX_REQUEST_HEADERS;
+    return num_headers + lines_in(inject, inject_len) > CONN_MAX_REQUEST_HEADERS;
+}
+
+/* Bounds on a request head that servers commonly enforce: 100 header lines
+ * (Python's http.server, Apache's LimitRequestFields), 16 KiB of head
+ * (Node's --max-http-header-size). */
+#define PEER_MAX_HEADERS 100
+#define PEER_MAX_HEAD_BYTES 16384
+
+/* Would the inject lines take a head of head_len bytes and num_headers
+ * lines across one of those bounds it keeps within? Its server would then
+ * refuse a request (431) that it takes untraced: the lines are left out,
+ * the span stays. A head already past a bound is one its server takes. */
+static bool lines_cross_a_peer_bound(size_t head_len, size_t num_headers, const char *inject,
+                                     size_t inject_len)
+{
+    size_t lines = num_headers + lines_in(inject, inject_len);
+    return (num_headers <= PEER_MAX_HEADERS && lines > PEER_MAX_HEADERS) ||
+           (head_len <= PEER_MAX_HEAD_BYTES && head_len + inject_len > PEER_MAX_HEAD_BYTES);
 }
 
 /* A head begins at program byte `base` of iov (after `held` bytes of it
@@ -373,6 +397,11 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         conn_span_discard(p);
         return head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
     }
+    if (__builtin_expect(req.num_headers > PEER_MAX_HEADERS - TS_PROP_INJECT_LINES ||
+                             (size_t)h > PEER_MAX_HEAD_BYTES - TS_PROP_INJECT_MAX,
+                         0) &&
+        lines_cross_a_peer_bound((size_t)h, req.num_headers, inject, inject_len))
+        inject_len = 0;
     /* Queued first: with more requests in flight than a connection keeps
      * spans for, this one and those after it go out as they are (their
      * responses could no longer be told apart). */

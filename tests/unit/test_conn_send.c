@@ -420,6 +420,47 @@ static void test_trace_lines_only_where_a_server_reads_them(void **state)
     }
 }
 
+/* A head within what servers commonly take (100 header lines: Python's
+ * http.server, Apache; 16 KiB: Node) that the trace lines would take past
+ * it goes as the program wrote it: its server would refuse it (431), as it
+ * does not untraced. The client span stays. One that keeps within gets
+ * the lines. */
+static void test_trace_lines_only_where_a_server_takes_them(void **state)
+{
+    (void)state;
+    static char head[20000], got[24000];
+    static const struct {
+        int lines;    /* header lines, Host included */
+        size_t bytes; /* else: the head's size, with one long cookie */
+        bool lines_in;
+    } cases[] = {{96, 0, true}, {97, 0, false}, {0, 16000, true}, {0, 16300, false}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        nspans = 0;
+        size_t n = (size_t)snprintf(head, sizeof head, "GET /near HTTP/1.1\r\nHost: h\r\n");
+        if (cases[k].lines) {
+            for (int i = 1; i < cases[k].lines; i++)
+                n += (size_t)snprintf(head + n, sizeof head - n, "X-L%d: v\r\n", i);
+            n += (size_t)snprintf(head + n, sizeof head - n, "\r\n");
+        } else {
+            n += (size_t)snprintf(head + n, sizeof head - n, "Cookie: %0*d\r\n\r\n",
+                                  (int)(cases[k].bytes - n - 12), 0);
+            assert_int_equal(n, cases[k].bytes);
+        }
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, head, n), (ssize_t)n);
+        size_t wire = peer_read_all(&p, got, sizeof got);
+        if (cases[k].lines_in) {
+            assert_true(wire > n);
+            assert_non_null(strstr(got, "\r\ntraceparent: 00-"));
+        } else {
+            assert_int_equal(wire, n);
+            assert_memory_equal(got, head, n);
+        }
+        answer(&p, 1); /* the span in both cases */
+        close_pair(&p);
+    }
+}
+
 /* -------------------------------------------------------------- proxies */
 
 #define T "0af7651916cd43dd8448eb211c80319c"
@@ -996,6 +1037,7 @@ int main(void)
         cmocka_unit_test_setup(test_lf_only_head_cut_inside_the_lines, setup_budget),
         cmocka_unit_test_setup(test_pipelined_heads_in_one_write, setup_budget),
         cmocka_unit_test_setup(test_trace_lines_only_where_a_server_reads_them, setup_budget),
+        cmocka_unit_test_setup(test_trace_lines_only_where_a_server_takes_them, setup_budget),
         cmocka_unit_test_setup(test_random_segmentation_and_budgets, setup_budget),
         cmocka_unit_test_setup(test_proxy_forwarded_context_is_rewritten_to_its_client_span,
                                setup_budget),
