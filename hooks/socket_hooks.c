@@ -227,13 +227,7 @@ TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
  * inherited). */
 TS_EXPORT void closefrom(int lowfd)
 {
-    unsigned first = lowfd > 0 ? (unsigned)lowfd : 0; /* as glibc reads it */
-    if (!fds_elsewhere()) {
-        int saved = errno;
-        ts_own_fd_taken(first, ~0U);
-        untrack(first, ~0U);
-        errno = saved;
-    }
+    closing_range(lowfd > 0 ? (unsigned)lowfd : 0, ~0U, 0); /* as glibc reads lowfd */
     TS_REAL(closefrom)(lowfd);
 }
 
