@@ -118,6 +118,7 @@ struct dir_ext *conn_dir_ext(struct dir *d)
         atomic_fetch_add_explicit(&ext_taken, 1, memory_order_relaxed);
         x->head = NULL;
         x->head_len = x->head_cap = 0;
+        x->answered_ns = 0;
         memset(&x->body, 0, sizeof x->body);
         d->x = x;
     }
@@ -431,8 +432,12 @@ struct pending *conn_q_pop_back(struct ts_conn *c)
 
 /* ------------------------------------------------------ observed streams */
 
+static void answered_span_so_far(struct ts_conn *c, struct dir *in);
+
 void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why)
 {
+    if (__builtin_expect(d->x && d->x->answered_ns, 0))
+        answered_span_so_far(c, d); /* its head comes no further */
     d->state = DIR_OFF;
     conn_head_release(d); /* and the rest of d->x */
     unsigned char bit = d == &c->out ? CONN_OFF_OUT : CONN_OFF_IN;
@@ -508,6 +513,79 @@ static int parse_head(enum feed_kind kind, const char *buf, size_t len, struct p
     return ts_http_parse_response_framing(buf, len, &ph->res);
 }
 
+/* Parse the request head a server has read so far in d's copy (bytes
+ * that do not end it) as if it ended there: its request line and the
+ * header lines that came whole. A request line cut short ("GET /aaa...",
+ * the start of a target past the server's buffer) is ended with the
+ * version it would most likely have had, and minor_version says -1: not
+ * known. The copy is written past its end (d goes DIR_OFF after this).
+ * Returns as parse_head. */
+static int parse_head_so_far(struct dir *d, struct parsed_head *ph)
+{
+    size_t len = d->x->head_len;
+    const char *nl = memrchr(d->x->head, '\n', len);
+    static const char line_end[] = " HTTP/1.1\r\n\r\n";
+    const char *end = nl ? "\r\n" : line_end;
+    size_t keep = nl ? (size_t)(nl + 1 - d->x->head) : len;
+    size_t end_len = strlen(end);
+    if (!nl && !memchr(d->x->head, ' ', len)) /* not even the method whole */
+        return TS_HTTP_INCOMPLETE;
+    if (!conn_head_reserve(d, keep + end_len))
+        return TS_HTTP_INCOMPLETE;
+    memcpy(d->x->head + keep, end, end_len);
+    int h = parse_head(FEED_SERVER_IN, d->x->head, keep + end_len, ph);
+    if (h > 0 && !nl)
+        ph->req.minor_version = -1;
+    return h;
+}
+
+/* A request its server answered before the head had all come (see
+ * answered_mid_head): its span, from req, begun when the head's first
+ * bytes came and ended when the answer went out, with its status. */
+static void answered_span(struct ts_conn *c, const struct dir_ext *x,
+                          const struct ts_http_request *req)
+{
+    struct pending *p = conn_server_span_start(c, req);
+    if (!p)
+        return;
+    conn_span_began_at(p, x->head_since_ns);
+    conn_span_set_status(p, x->answered_status);
+    conn_span_finish_at(p, x->answered_ns);
+}
+
+/* Such a request whose head will come no further (the connection ends,
+ * or the rest cannot be followed): its span from what came of it. In
+ * lock held, or the last reference. */
+static void answered_span_so_far(struct ts_conn *c, struct dir *in)
+{
+    struct parsed_head ph;
+    if (parse_head_so_far(in, &ph) > 0)
+        answered_span(c, in->x, &ph.req);
+    in->x->answered_ns = 0;
+}
+
+/* A server answers (status) while no request waits for an answer, with
+ * the start of a request head read: it answers that request without
+ * reading the rest of its head (nginx's 400 to a cookie past its header
+ * buffers, 414 to a target past them). The request's span is made once
+ * the head is whole, which the server reads after the answer if it
+ * drains the connection before it closes (nginx does): the trace lines
+ * of a traced client are at its end. Until then the answer is noted in
+ * the head's side block; a head that comes no further gets its span from
+ * what came (answered_span_so_far). The queue grows only under the in
+ * lock and shrinks only under the out lock, which this thread holds: it
+ * stays as seen here. */
+static __attribute__((noinline)) void answered_mid_head(struct ts_conn *c, int status)
+{
+    struct dir *in = &c->in;
+    conn_lock(&in->mu); /* after the out lock: nothing holds the in lock and waits for that */
+    if (c->q_len == 0 && in->state == DIR_HEAD && conn_head_len(in) > 0 && !in->x->answered_ns) {
+        in->x->answered_ns = ts_now_ns(); /* (after the send: the answer is out) */
+        in->x->answered_status = (uint16_t)status;
+    }
+    conn_unlock(&in->mu);
+}
+
 /* A complete head on an observed stream. Sets up the body framing in
  * *body; *interim: a 1xx response, whose message does not end the
  * exchange. False, with the reason in *why, when the stream cannot be
@@ -562,6 +640,8 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
     if (!unframed && p)
         conn_span_set_status(p, res->status);
     conn_unlock(&c->q_mu);
+    if (__builtin_expect(!p && kind == FEED_SERVER_OUT, 0))
+        answered_mid_head(c, res->status);
     return !unframed;
 }
 
@@ -649,11 +729,19 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
                     }
                     memcpy(d->x->head, p, n);
                     d->x->head_len = n;
+                    if (kind == FEED_SERVER_IN) /* for answered_mid_head */
+                        d->x->head_since_ns = ts_now_ns();
                 }
                 return;
             }
             /* not HTTP, or a head past our limit */
             conn_off(c, d, head_failure(kind, buf, len, h));
+            return;
+        }
+        if (__builtin_expect(prev && d->x->answered_ns, 0)) { /* see answered_mid_head */
+            answered_span(c, d->x, &ph.req);
+            d->x->answered_ns = 0;
+            conn_off(c, d, TS_STAT_GAVE_UP_BAD_HEAD); /* a head its server refused */
             return;
         }
         bool interim;
@@ -912,6 +1000,11 @@ void ts_conn_exiting(void)
             out_closed(c);
             conn_unlock(&c->out.mu);
         }
+        if (c->role != TS_ROLE_CLIENT && conn_lock_within(&c->in.mu, wait)) {
+            if (c->in.x && c->in.x->answered_ns) /* (see answered_mid_head) */
+                answered_span_so_far(c, &c->in);
+            conn_unlock(&c->in.mu);
+        }
         ts_conn_put(c);
     }
     errno = saved;
@@ -931,6 +1024,8 @@ static void conn_destroy(struct ts_fd_ref *ref)
             conn_span_finish(p, NULL);
     }
     end_unanswered(c, "connection_closed");
+    if (__builtin_expect(c->in.x && c->in.x->answered_ns, 0))
+        answered_span_so_far(c, &c->in); /* its head never came whole */
     conn_free(c);
     errno = saved;
 }

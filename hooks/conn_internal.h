@@ -59,6 +59,11 @@ enum feed_kind {
 struct dir_ext {
     char *head; /* a copy of the head so far; given back once it is parsed */
     uint32_t head_len, head_cap;
+    /* A server's request head (conn.c, answered_mid_head): when its first
+     * bytes came; when the server answered it before the rest came (0:
+     * not), and with what status. */
+    uint64_t head_since_ns, answered_ns;
+    uint16_t answered_status;
     struct ts_http_body body; /* DIR_BODY */
 };
 
@@ -319,10 +324,15 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
  * of the connection's queue, when its request is read or when the
  * response of the one before it is complete (pipelined requests). */
 void conn_span_serve(const struct pending *p);
+/* The span began before its head was whole: at start_ns, when its first
+ * bytes came (a request its server answered before reading it all). */
+void conn_span_began_at(struct pending *p, uint64_t start_ns);
 /* Record the status code of the response. */
 void conn_span_set_status(struct pending *p, int status);
 /* End the span and hand it to the reporter (error_type marks a failure). */
 void conn_span_finish(struct pending *p, const char *error_type);
+/* The same for a span that ended earlier, at end_ns, without a failure. */
+void conn_span_finish_at(struct pending *p, uint64_t end_ns);
 /* End the span of a request whose response the shim had stopped reading
  * (bytes it could not see or parse): how it went is not known, so no
  * error is claimed; traceshim.response_unseen says so. */

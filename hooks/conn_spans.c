@@ -246,7 +246,7 @@ static void span_forget(struct pending *p)
 
 /* End a span and hand it to the reporter. error_type, when given, marks a
  * connection that failed before the response was complete. */
-void conn_span_finish(struct pending *p, const char *error_type)
+static void span_finish(struct pending *p, const char *error_type, uint64_t end_ns)
 {
     if (is_ignored_span(p))
         return;
@@ -254,7 +254,7 @@ void conn_span_finish(struct pending *p, const char *error_type)
         span_forget(p);              /* (a child counts from zero: not its start) */
         return;
     }
-    p->span.end_ns = ts_now_ns();
+    p->span.end_ns = end_ns;
     ts_stacks_at_end(&p->span);
     if (error_type && p->span.sampled)
         span_failed(&p->span, error_type);
@@ -267,6 +267,16 @@ void conn_span_finish(struct pending *p, const char *error_type)
      * then comes back to pending_new through ts_rep_reuse_block. */
     if (!ts_rep_submit_block(&p->span, &pending_blocks))
         ts_block_put(&pending_blocks, p);
+}
+
+void conn_span_finish(struct pending *p, const char *error_type)
+{
+    span_finish(p, error_type, ts_now_ns());
+}
+
+void conn_span_finish_at(struct pending *p, uint64_t end_ns)
+{
+    span_finish(p, NULL, end_ns);
 }
 
 void conn_span_finish_unfollowed(struct pending *p)
@@ -310,6 +320,12 @@ void conn_span_discard(struct pending *p)
      * stays the count of spans that end. */
     ts_stats_take_back(TS_STAT_SPANS_STARTED);
     span_forget(p);
+}
+
+void conn_span_began_at(struct pending *p, uint64_t start_ns)
+{
+    if (!is_ignored_span(p)) /* a stand-in is shared and read-only */
+        p->span.start_ns = start_ns;
 }
 
 /* The status code's verdict, per the OpenTelemetry HTTP conventions. */
@@ -559,7 +575,8 @@ static void pending_named(struct pending *p, const struct req_view *v)
     } else {
         ts_attrs_str(&at, "http.request.method", req->method, req->method_len);
     }
-    ts_attrs_cstr(&at, "network.protocol.version", req->minor_version ? "1.1" : "1.0");
+    if (req->minor_version >= 0) /* -1: a request line cut short (conn.c) */
+        ts_attrs_cstr(&at, "network.protocol.version", req->minor_version ? "1.1" : "1.0");
     ts_attrs_end(&at);
 }
 

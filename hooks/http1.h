@@ -86,7 +86,7 @@ struct ts_http_request {
     size_t method_len;
     const char *target; /* request-target as sent: /path?q, or http://host/path */
     size_t target_len;
-    int minor_version;              /* 0 or 1 */
+    int minor_version;              /* 0 or 1; -1 not known (conn.c: a line cut short) */
     struct ts_http_header *headers; /* in: caller's array */
     size_t num_headers;             /* in: capacity; out: headers found */
     struct ts_http_noted noted;     /* out: set by the parser */

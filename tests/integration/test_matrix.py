@@ -448,6 +448,30 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         self.client_server_rows("curl", "nginx", [("GET /nope", 404), ("GET /nope2", 404)],
                                 spans)
 
+    def test_nginx_refuses_a_head_past_its_buffers(self):
+        """A 9000-byte cookie is past nginx's large_client_header_buffers
+        (4 8k): it answers 400 once its buffer is full, before the head has
+        all come, and drains the rest before it closes. The server span
+        takes that status (it was made of the bytes drained after the
+        answer: no status, ERROR, connection_closed) and the client's
+        context, whose lines are at the end of the head."""
+        root = os.path.join(self.tmp, "www")
+        os.makedirs(root)
+        server = "root %s; location / { }" % root
+        ngx, port, d = self.start_nginx(server)
+        _, plain_port, _ = self.start_nginx(server, traced=False)
+        cookie = "c=" + "b" * 9000
+        self.same_as_untraced(
+            lambda p: self.curl_argv("-o", "/dev/null", "-w", "%{http_code}\n",
+                                     "-H", "Cookie: " + cookie,
+                                     "http://127.0.0.1:%d/page" % p),
+            port, plain_port, "curl")
+        spans = self.final_spans(2, [ngx])
+        self.client_server_rows("curl", "nginx", [("GET /page", 400)], spans)
+        srv = [s for s in spans if s["kind"] == S][0]
+        self.assertEqual(srv["status"], th.STATUS_UNSET, th.format_spans([srv]))  # 4xx: the client's
+        self.assertEqual(srv["attrs"].get("url.path"), "/page", th.format_spans([srv]))
+
     def test_nginx_static_files(self):
         """nginx serves a 1 KiB and a 1 MiB file: head by writev, body by
         sendfile (tcp_nopush). Both arrive byte for byte; both requests are

@@ -7,6 +7,7 @@
 
 #include "conn_harness.h"
 #include "hooks/conn_internal.h"
+#include "preload/clock.h"
 #include "preload/stats.h"
 #include "reporter/sampler.h"
 
@@ -1086,6 +1087,96 @@ static void test_server_recv_truncated_is_unseen(void **state)
     assert_int_equal(ts_stats_get(TS_STAT_GAVE_UP_UNSEEN_BYTES), unseen + 1);
     assert_int_equal(nspans, 0);
     close_pair(&p);
+}
+
+/* A server that answers before it has read the whole request head (nginx
+ * answers 400 to a cookie past its header buffers, 414 to a target past
+ * them, and drains the rest): the answer is that request's. Its span is
+ * made once the head is whole (a traced client's lines are at its end),
+ * or when the connection ends before that, from what came; it takes the
+ * answer's status and times, and the rest of the head makes no span. */
+static void test_server_answers_before_the_head_ends(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, "GET /page?x=1 HTTP/1.1\r\nHost: h\r\nCookie: c=bbbbbbbb");
+    char buf[512], v[64];
+    prog_read(&p, buf, sizeof buf);
+    uint64_t read_by = ts_now_ns();
+    usleep(20 * 1000);
+    const char *res =
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 5\r\nConnection: close\r\n\r\noops\n";
+    prog_write(&p, res, strlen(res));
+    uint64_t answered_by = ts_now_ns();
+    usleep(20 * 1000);
+    assert_int_equal(nspans, 0); /* its context may be in the rest */
+    peer_write(&p, "bbbbbbbb\r\n"
+                   "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n");
+    prog_read(&p, buf, sizeof buf); /* the server drains it */
+    assert_int_equal(nspans, 1);
+    struct ts_span *s = &spans[0];
+    assert_int_equal(s->kind, TS_KIND_SERVER);
+    assert_int_equal(attr_int(s, "http.response.status_code"), 400);
+    assert_int_equal(s->status, TS_STATUS_UNSET); /* a 4xx is the client's error */
+    assert_null(ts_span_attr_find(s, "error.type"));
+    assert_string_equal(attr_str(s, "url.path", v, sizeof v), "/page");
+    assert_string_equal(attr_str(s, "network.protocol.version", v, sizeof v), "1.1");
+    char parent[17];
+    hex(s->parent_id, 8, parent);
+    assert_string_equal(parent, "00f067aa0ba902b7");
+    /* from the head's first bytes to the answer */
+    assert_true(s->start_ns <= read_by);
+    assert_true(s->end_ns >= s->start_ns + 20 * 1000 * 1000 && s->end_ns <= answered_by);
+    peer_write(&p, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n"); /* followed no further */
+    prog_read(&p, buf, sizeof buf);
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+
+    /* a request line cut short, the connection closed without the rest:
+     * the span at the close, its target as far as it came, no version */
+    nspans = 0;
+    p = make_pair(TS_ROLE_SERVER);
+    char line[400] = "GET /";
+    memset(line + 5, 'a', 300);
+    peer_write(&p, line);
+    prog_read(&p, buf, sizeof buf);
+    res = "HTTP/1.1 414 URI Too Long\r\nContent-Length: 0\r\n\r\n";
+    prog_write(&p, res, strlen(res));
+    assert_int_equal(nspans, 0);
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 414);
+    char path[400];
+    assert_string_equal(attr_str(&spans[0], "url.path", path, sizeof path), line + 4);
+    assert_null(ts_span_attr_find(&spans[0], "network.protocol.version"));
+
+    /* the rest past the head's limit: the span from what came, at once */
+    nspans = 0;
+    p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, "GET /big HTTP/1.1\r\nHost: h\r\nCookie: ");
+    prog_read(&p, buf, sizeof buf);
+    prog_write(&p, res, strlen(res));
+    char *rest = malloc(conn_max_request_head() + 1);
+    memset(rest, 'c', conn_max_request_head());
+    rest[conn_max_request_head()] = 0;
+    peer_write(&p, rest);
+    free(rest);
+    while (nspans == 0 && prog_read(&p, buf, sizeof buf) > 0)
+        ;
+    assert_int_equal(nspans, 1);
+    assert_string_equal(attr_str(&spans[0], "url.path", v, sizeof v), "/big");
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+
+    /* an answer to no request at all (a 408 on an idle connection, or to
+     * bytes that are no request line yet): no span */
+    nspans = 0;
+    p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, "GET");
+    prog_read(&p, buf, sizeof buf);
+    res = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n";
+    prog_write(&p, res, strlen(res));
+    close_pair(&p);
+    assert_int_equal(nspans, 0);
 }
 
 /* Pipelined requests read at once: the thread serves the first until its
@@ -2442,6 +2533,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_decision_without_ids, setup),
         cmocka_unit_test_setup(test_server_b3_defer_follows_same_ids_traceparent, setup),
         cmocka_unit_test_setup(test_debug_context_makes_debug_spans, setup),
+        cmocka_unit_test_setup(test_server_answers_before_the_head_ends, setup),
         cmocka_unit_test_setup(test_server_pipelined_requests_served_in_turn, setup),
         cmocka_unit_test_setup(test_tracestate_passed_on_with_traceparent, setup),
         cmocka_unit_test_setup(test_tracestate_not_passed_from_another_context, setup),
