@@ -58,8 +58,28 @@
 
 struct exp_batch;
 
-/* Send one finished message; 0 when the backend took it. */
+/* Send one finished message of b->sending spans: 0 when the backend took
+ * it, EXP_GAVE_UP when it failed and was said so (exp_failed), EXP_RETRY
+ * when it failed and may succeed later (the reason in b->why). */
+#define EXP_GAVE_UP (-1)
+#define EXP_RETRY 1
 typedef int (*exp_send_fn)(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms);
+
+/* A sealed message that failed and waits for its next attempt, its buffer
+ * taken from the batch (which starts another): the reporter goes on with
+ * the other exporters and the queue meanwhile, and comes back to it at
+ * retry_at_ms (ts_exp_retry_due). Until it is sent or given up, the
+ * exporter's next batch is held (it only grows, to bsp_max_batch spans:
+ * the backend is most likely still down). */
+struct exp_parked {
+    struct ts_json_buf buf; /* the message at [msg, buf.len) */
+    size_t msg;
+    size_t n; /* its spans; 0: nothing parked */
+    int attempts;
+    unsigned backoff_ms;  /* the wait after the next failure, before jitter */
+    uint64_t retry_at_ms; /* ts_mono_ms */
+    uint64_t give_up_ms;  /* its export's deadline (OTEL_BSP_EXPORT_TIMEOUT) */
+};
 
 /* One exporter: its encoder, limit, transport and pending batch. */
 struct exp_batch {
@@ -89,6 +109,10 @@ struct exp_batch {
     uint64_t start_with_ms;
     bool failing; /* the last send failed (a recovery is worth a line) */
     bool reported;
+    struct exp_parked parked;
+    size_t sending;          /* the spans of the message being sent */
+    char why[160];           /* EXP_RETRY: why the attempt failed */
+    unsigned retry_after_ms; /* EXP_RETRY: what the backend asked for (0: nothing) */
     /* Of the batch being sent, the spans the receiver said it rejected in
      * an answer that took the rest (OTLP's partial success). */
     size_t rejected;
@@ -199,15 +223,15 @@ static void exp_partial_success(struct exp_batch *b, const struct ts_http_respon
     if (!ts_otlp_partial_success(r->body, r->body_len, ts_cfg.otlp_protocol == TS_OTLP_JSON, &p))
         return;
     const char *why = p.message[0] ? p.message : "no reason given";
-    b->rejected = p.rejected_spans < b->n ? (size_t)p.rejected_spans : b->n;
+    b->rejected = p.rejected_spans < b->sending ? (size_t)p.rejected_spans : b->sending;
     if (b->rejected && !b->rejection_reported) {
         b->rejection_reported = true;
         ts_log_error("%s exporter: the OTLP endpoint rejected %zu of %zu spans: %s (later "
                      "rejections are counted, not shown)",
-                     b->name, b->rejected, b->n, why);
+                     b->name, b->rejected, b->sending, why);
     } else if (b->rejected) {
         ts_log_debug("%s exporter: the OTLP endpoint rejected %zu of %zu spans: %s", b->name,
-                     b->rejected, b->n, why);
+                     b->rejected, b->sending, why);
     } else if (!b->warning_reported) {
         b->warning_reported = true;
         ts_log_warn("%s exporter: the OTLP endpoint took the spans with a warning: %s", b->name,
@@ -224,30 +248,7 @@ static int exp_send_file(struct exp_batch *b, const char *msg, size_t len, uint6
     int r = ts_file_export(msg, len); /* reports its own first failure */
     if (r != 0)
         ts_stats_add(TS_STAT_EXPORT_ERRORS, 1);
-    return r;
-}
-
-/* Sleep ms before a retry; false when the deadline comes first (no point
- * in retrying then) or a flush starts waiting meanwhile (an exit's, an
- * exec's), which gives each batch one attempt and waits for no backoff
- * (the reporter thread blocks every signal: only a look every
- * EXP_BACKOFF_SLICE_MS can end the sleep early). */
-#define EXP_BACKOFF_SLICE_MS 10
-static bool exp_backoff(unsigned ms, uint64_t deadline_ms)
-{
-    uint64_t until = ts_mono_ms() + ms;
-    if (until >= deadline_ms)
-        return false;
-    for (;;) {
-        if (exp_no_waits())
-            return false;
-        uint64_t now = ts_mono_ms();
-        if (now >= until)
-            return true;
-        uint64_t left = until - now < EXP_BACKOFF_SLICE_MS ? until - now : EXP_BACKOFF_SLICE_MS;
-        struct timespec t = {0, (long)left * 1000000L};
-        nanosleep(&t, NULL);
-    }
+    return r == 0 ? 0 : EXP_GAVE_UP;
 }
 
 /* Statuses after which the same request may succeed later: the OTLP/HTTP
@@ -261,44 +262,30 @@ static bool exp_retryable(int status)
            status == 429 || status == 502 || status == 503 || status == 504;
 }
 
-/* POST msg with retries. Each attempt is bounded by the exporter's own
- * timeout, the whole by deadline_ms. */
+/* POST msg, one attempt, bounded by the exporter's own timeout and by
+ * deadline_ms. Its retries are the batch's (exp_batch_sent). */
 static int exp_post(struct exp_batch *b, struct ts_http_client *c, const char *content_type,
                     const char *headers, unsigned timeout_ms, const char *msg, size_t len,
                     uint64_t deadline_ms)
 {
     struct ts_http_response r;
-    unsigned backoff = EXP_BACKOFF_FIRST_MS;
-    for (int attempt = 1;; attempt++) {
-        uint64_t now = ts_mono_ms();
-        uint64_t until = now + timeout_ms < deadline_ms ? now + timeout_ms : deadline_ms;
-        ts_http_request(c, "POST", content_type, headers, msg, len, until, &r);
-        if (r.status >= 200 && r.status < 300) {
-            if (b->exporter == TS_EXPORTER_OTLP)
-                exp_partial_success(b, &r);
-            exp_succeeded(b);
-            return 0;
-        }
-        ts_stats_add(TS_STAT_EXPORT_ERRORS, 1); /* every failed attempt, retried or not */
-        char why[160];
-        ts_http_describe(&r, why, sizeof why);
-        if (attempt >= EXP_MAX_ATTEMPTS || !exp_retryable(r.status) || exp_no_waits()) {
-            exp_failed(b, b->n, why);
-            return -1;
-        }
-        unsigned wait = backoff;
-        if (r.retry_after_s)
-            wait = r.retry_after_s * 1000u;
-        /* jitter: up to a quarter more, so that many processes restarted
-         * together do not retry in step */
-        wait += (unsigned)(ts_mono_ms() * 2654435761u % (wait / 4 + 1));
-        ts_log_debug("%s exporter: %s; retrying in %u ms", b->name, why, wait);
-        if (!exp_backoff(wait, deadline_ms)) {
-            exp_failed(b, b->n, why);
-            return -1;
-        }
-        backoff = backoff * 2 > EXP_BACKOFF_MAX_MS ? EXP_BACKOFF_MAX_MS : backoff * 2;
+    uint64_t now = ts_mono_ms();
+    uint64_t until = now + timeout_ms < deadline_ms ? now + timeout_ms : deadline_ms;
+    ts_http_request(c, "POST", content_type, headers, msg, len, until, &r);
+    if (r.status >= 200 && r.status < 300) {
+        if (b->exporter == TS_EXPORTER_OTLP)
+            exp_partial_success(b, &r);
+        exp_succeeded(b);
+        return 0;
     }
+    ts_stats_add(TS_STAT_EXPORT_ERRORS, 1); /* every failed attempt, retried or not */
+    ts_http_describe(&r, b->why, sizeof b->why);
+    if (!exp_retryable(r.status)) {
+        exp_failed(b, b->sending, b->why);
+        return EXP_GAVE_UP;
+    }
+    b->retry_after_ms = r.retry_after_s * 1000u;
+    return EXP_RETRY;
 }
 
 static int exp_send_otlp(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms)
@@ -322,8 +309,8 @@ static int exp_jaeger_failed(struct exp_batch *b, int err)
     char reason[96], why[400];
     snprintf(why, sizeof why, "%s:%u: %s", ts_cfg.jaeger_host, (unsigned)ts_cfg.jaeger_port,
              strerror_r(err, reason, sizeof reason));
-    exp_failed(b, b->n, why);
-    return -1;
+    exp_failed(b, b->sending, why);
+    return EXP_GAVE_UP;
 }
 
 /* One datagram to the agent. A connected UDP socket reports an ICMP "port
@@ -392,27 +379,129 @@ static size_t exp_spans_len(const struct exp_batch *b)
     return b->spans.len > b->room ? b->spans.len - b->room : 0;
 }
 
+/* The outcome of a message of n spans: counted, with the spans an OTLP
+ * receiver said it rejected (b->rejected) as dropped. */
+static void exp_outcome(struct exp_batch *b, bool ok, size_t n)
+{
+    if (ok && b->rejected) {
+        exp_count(true, n - b->rejected);
+        exp_count(false, b->rejected);
+    } else {
+        exp_count(ok, n);
+    }
+}
+
+/* Send msg, of n spans, from b; its result as the send function's. */
+static int exp_attempt(struct exp_batch *b, const char *msg, size_t len, size_t n,
+                       uint64_t deadline_ms)
+{
+    b->sending = n;
+    b->rejected = 0;
+    b->retry_after_ms = 0;
+    return b->send(b, msg, len, deadline_ms);
+}
+
+/* When the next attempt after a failure goes: the backend's Retry-After,
+ * else the backoff, with up to a quarter more, so that many processes
+ * restarted together do not retry in step. */
+static uint64_t exp_next_attempt_ms(const struct exp_batch *b, unsigned backoff_ms)
+{
+    unsigned wait = b->retry_after_ms ? b->retry_after_ms : backoff_ms;
+    uint64_t now = ts_mono_ms();
+    wait += (unsigned)(now * 2654435761u % (wait / 4 + 1));
+    ts_log_debug("%s exporter: %s; retrying in %u ms", b->name, b->why, wait);
+    return now + wait;
+}
+
+static void exp_parked_free(struct exp_parked *p)
+{
+    p->n = 0;
+    if (p->buf.cap > EXP_KEEP_BUF)
+        ts_json_buf_free(&p->buf);
+    else
+        ts_json_buf_reset(&p->buf);
+}
+
+/* Park b's sealed batch (its message at msg) after a failure worth
+ * retrying: false when there is no time for another attempt before
+ * deadline_ms, or a flush waits (an exit's, an exec's: one attempt each). */
+static bool exp_park(struct exp_batch *b, size_t msg, uint64_t deadline_ms)
+{
+    if (exp_no_waits())
+        return false;
+    uint64_t at = exp_next_attempt_ms(b, EXP_BACKOFF_FIRST_MS);
+    if (at >= deadline_ms)
+        return false;
+    struct exp_parked *p = &b->parked;
+    struct ts_json_buf spare = p->buf; /* empty: its memory serves the next batch */
+    p->buf = b->spans;
+    b->spans = spare;
+    p->msg = msg;
+    p->n = b->n;
+    p->attempts = 1;
+    p->backoff_ms = EXP_BACKOFF_FIRST_MS * 2;
+    p->retry_at_ms = at;
+    p->give_up_ms = deadline_ms;
+    return true;
+}
+
+/* The next attempt of b's parked batch, when it is due: sent, parked
+ * again for a later one, or given up (after EXP_MAX_ATTEMPTS, past its
+ * deadline). A flush (an exit's, an exec's) gives it the attempt that is
+ * due and no other, and gives up one not due yet: the backend asked for
+ * the wait (Retry-After), or the backoff's is under way. */
+static void exp_retry(struct exp_batch *b, uint64_t deadline_ms)
+{
+    struct exp_parked *p = &b->parked;
+    if (p->n == 0)
+        return;
+    bool hurried = exp_no_waits();
+    int r = EXP_RETRY;
+    if (ts_mono_ms() >= p->retry_at_ms) {
+        uint64_t until = deadline_ms < p->give_up_ms ? deadline_ms : p->give_up_ms;
+        r = exp_attempt(b, p->buf.data + p->msg, p->buf.len - p->msg, p->n, until);
+    } else if (!hurried) {
+        return;
+    }
+    if (r == EXP_RETRY && !hurried && ++p->attempts < EXP_MAX_ATTEMPTS) {
+        uint64_t at = exp_next_attempt_ms(b, p->backoff_ms);
+        if (at < p->give_up_ms) {
+            p->retry_at_ms = at;
+            p->backoff_ms =
+                p->backoff_ms * 2 > EXP_BACKOFF_MAX_MS ? EXP_BACKOFF_MAX_MS : p->backoff_ms * 2;
+            return;
+        }
+    }
+    if (r == EXP_RETRY)
+        exp_failed(b, p->n, b->why);
+    exp_outcome(b, r == 0, p->n);
+    exp_parked_free(p);
+}
+
 /* Seal and send b's pending batch. The message is sent from the batch's
- * own buffer: the span bytes are not copied. */
+ * own buffer: the span bytes are not copied. A batch that failed and may
+ * succeed later is parked (exp_park); while one is, the next waits. */
 static void exp_batch_send(struct exp_batch *b, uint64_t deadline_ms)
 {
-    if (b->n == 0)
+    exp_retry(b, deadline_ms);
+    if (b->n == 0 || b->parked.n > 0)
         return;
     const struct ts_encoder *enc = exp_encoder(b);
     size_t msg = SIZE_MAX;
     if (!b->spans.failed)
         msg = enc->seal(&b->spans, 0, b->room, b->n);
-    b->rejected = 0;
-    bool ok = msg != SIZE_MAX && !b->spans.failed &&
-              b->send(b, b->spans.data + msg, b->spans.len - msg, deadline_ms) == 0;
-    if (ok && b->rejected) {
-        exp_count(true, b->n - b->rejected);
-        exp_count(false, b->rejected);
-    } else {
-        exp_count(ok, b->n);
-    }
-    b->n = 0;
+    int r = EXP_GAVE_UP;
+    if (msg != SIZE_MAX && !b->spans.failed)
+        r = exp_attempt(b, b->spans.data + msg, b->spans.len - msg, b->n, deadline_ms);
     exp_batch_remember_high(b);
+    if (r == EXP_RETRY && exp_park(b, msg, deadline_ms)) {
+        b->n = 0;
+        return;
+    }
+    if (r == EXP_RETRY)
+        exp_failed(b, b->n, b->why);
+    exp_outcome(b, r == 0, b->n);
+    b->n = 0;
     if (b->spans.cap > EXP_KEEP_BUF)
         ts_json_buf_free(&b->spans);
     else
@@ -425,6 +514,13 @@ static void exp_batch_send(struct exp_batch *b, uint64_t deadline_ms)
 static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t deadline_ms)
 {
     const struct ts_encoder *enc = exp_encoder(b);
+    if (b->parked.n > 0 && b->n >= ts_cfg.bsp_max_batch) {
+        exp_batch_send(b, deadline_ms); /* the parked batch's attempt, when due */
+        if (b->parked.n > 0) {
+            exp_count(false, 1); /* held behind a failed batch, and full */
+            return;
+        }
+    }
     if (b->n == 0)
         exp_batch_begin(b, enc);
     size_t mark = b->spans.len;
@@ -439,6 +535,10 @@ static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t
     ts_json_buf_truncate(&b->spans, mark);
     if (b->n > 0) {
         exp_batch_send(b, deadline_ms);
+        if (b->n > 0) { /* held behind a failed batch, and full */
+            exp_count(false, 1);
+            return;
+        }
         exp_batch_begin(b, enc);
         enc->span(&b->spans, s, true);
         if (enc->bound(exp_spans_len(b), 1) <= b->max_bytes) {
@@ -568,6 +668,28 @@ void ts_exp_prepare(void)
     exp_rehearse();
 }
 
+void ts_exp_retry_due(uint64_t deadline_ms)
+{
+    for (size_t i = 0; i < EXP_N; i++)
+        if (exp_batches[i].parked.n > 0) {
+            struct exp_batch *b = &exp_batches[i];
+            exp_retry(b, deadline_ms);
+            if (b->parked.n == 0 && b->n > 0) /* the batch it held goes now */
+                exp_batch_send(b, deadline_ms);
+        }
+}
+
+uint64_t ts_exp_next_retry_ms(void)
+{
+    uint64_t next = 0;
+    for (size_t i = 0; i < EXP_N; i++) {
+        const struct exp_parked *p = &exp_batches[i].parked;
+        if (p->n > 0 && (next == 0 || p->retry_at_ms < next))
+            next = p->retry_at_ms;
+    }
+    return next;
+}
+
 void ts_exp_send(uint64_t deadline_ms)
 {
     for (size_t i = 0; i < EXP_N; i++)
@@ -611,6 +733,11 @@ void ts_exp_after_fork_child(bool export_was_busy, bool fds_elsewhere)
             ts_json_buf_init(&b->spans); /* leaked on purpose: may be mid-realloc */
         else
             ts_json_buf_reset(&b->spans);
+        if (export_was_busy)
+            ts_json_buf_init(&b->parked.buf);
+        else
+            exp_parked_free(&b->parked);
+        b->parked.n = 0;
         b->n = 0; /* the parent sends these */
         b->failing = false;
     }

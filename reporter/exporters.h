@@ -10,7 +10,9 @@
  * Each exporter keeps its own pending batch and cuts it where its
  * transport's size limit says. Network sends retry on connection failures
  * and on 429/502/503/504 with exponential backoff (Retry-After honoured),
- * never past the deadline they are given. What is delivered, given up on
+ * never past the deadline they are given, the failed batch parked between
+ * attempts (ts_exp_send): one exporter's backend that is down holds up
+ * neither the others nor the queue. What is delivered, given up on
  * and every failed attempt are counted (preload/stats.h). Not thread-safe:
  * the reporter calls in under its export mutex, from its own thread or a
  * flush. */
@@ -36,13 +38,25 @@ void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms);
  * (a sanitizer's; glibc's arenas are mostly per thread). */
 void ts_exp_prepare(void);
 
-/* Send every pending batch, giving up at deadline_ms. */
+/* Send every pending batch, giving up at deadline_ms. A batch whose send
+ * failed in a way that may pass (no connection, 429, 502, 503, 504, a
+ * timeout) is parked for its next attempt, with exponential backoff from
+ * 100 ms to 5 s (Retry-After honoured), at most 6 attempts, none after
+ * its deadline: the other exporters go on meanwhile; the exporter's next
+ * batch waits for it (and holds at most OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+ * spans; more are dropped, counted). During a flush (ts_exp_hurry) or at
+ * exit, a parked batch gets one attempt at once. */
 void ts_exp_send(uint64_t deadline_ms);
+/* The parked batches' attempts that are due (export mutex held). */
+void ts_exp_retry_due(uint64_t deadline_ms);
+/* When the first parked batch's next attempt is due (ts_mono_ms), 0 when
+ * none is parked: the reporter's sleep ends by then. */
+uint64_t ts_exp_next_retry_ms(void);
 
 /* The process is exiting: from now on each batch gets one attempt, with
  * no backoff waits, so that a backend that is down never delays the exit
- * (what fails is counted). A backoff already under way ends within 10 ms,
- * its batch given up. */
+ * (what fails is counted). A parked batch whose next attempt is not due
+ * yet is given up. */
 void ts_exp_final(void);
 
 /* The same while a flush waits for the export (on: it starts; off: it is

@@ -387,7 +387,7 @@ static size_t rep_export_queued(size_t want, const struct timespec *deadline,
 
 /* How long the reporter thread may sleep: until the open batch is due, the
  * schedule delay when there is none, and never past a remote sampler's
- * next poll (export mutex held). */
+ * next poll or a parked batch's next attempt (export mutex held). */
 static unsigned rep_sleep_ms(uint64_t poll_due_ms)
 {
     uint64_t now = ts_mono_ms();
@@ -396,6 +396,9 @@ static unsigned rep_sleep_ms(uint64_t poll_due_ms)
         until = rep_open_since_ms + rep_delay_ms();
     if (poll_due_ms && poll_due_ms < until)
         until = poll_due_ms;
+    uint64_t retry_ms = ts_exp_next_retry_ms();
+    if (retry_ms && retry_ms < until)
+        until = retry_ms;
     return until > now ? (unsigned)(until - now) : 0;
 }
 
@@ -429,6 +432,8 @@ static void rep_flush_locked(const struct timespec *deadline, uint64_t deadline_
     size_t pending = ts_rep_queue_count(&rep_q);
     if (pending > 0 || rep_open > 0)
         rep_export_queued(pending, deadline, deadline_ms, true);
+    else if (ts_exp_next_retry_ms() != 0) /* a parked batch, and the one it holds */
+        ts_exp_send(rep_batch_deadline(deadline_ms));
 }
 
 /* The exporters prepared (ts_exp_prepare), once per process. */
@@ -591,6 +596,7 @@ static void *rep_thread_main(void *arg)
          * due, not left open until the next span or the exit (the thread
          * would spin meanwhile, its sleep always already over). */
         pthread_mutex_lock(&rep_export_mu);
+        ts_exp_retry_due(rep_batch_deadline(0)); /* a failed batch's next attempt */
         bool idle = pending == 0 && rep_open == 0;
         size_t taken = idle ? 0 : rep_export_queued(pending, NULL, 0, timed_out);
         unpublished = pending > 0 && taken == 0;
@@ -951,7 +957,7 @@ static void rep_flush_now(unsigned timeout_ms, bool signal_safe)
         return;
     ts_guard_enter();
     struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
-    ts_exp_hurry(true); /* a retry's backoff under way ends: the flush waits */
+    ts_exp_hurry(true); /* a parked batch not due is given up: the flush waits */
     (void)rep_flush(&deadline, ts_mono_ms() + timeout_ms, signal_safe);
     ts_exp_hurry(false);
     ts_guard_leave();

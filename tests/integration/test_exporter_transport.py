@@ -238,6 +238,35 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertNotIn("OTLP endpoint", err)
         self.assertEqual((stats["exported"], stats["dropped_export_failed"]), (3, 0), stats)
 
+    def test_a_backend_in_retries_holds_back_no_other_exporter(self):
+        """The OTLP collector answers the first batch 503 with Retry-After:
+        2, then takes everything. Meanwhile the span file gets each span
+        within moments (one reporter thread exported in turn: the file
+        waited out the OTLP batch's retries), and the spans that came
+        during the wait reach the collector after the retry, each once."""
+        busy = bk.http_response(503, headers=[("Retry-After", "2")])
+        c = self.collector([busy, 200])
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                               OTEL_BSP_SCHEDULE_DELAY="50")
+        th.http_get(port, "/first")
+        c.wait_requests(1)  # answered 503: its retry is 2 s away
+        t0 = time.monotonic()
+        for i in range(5):
+            th.http_get(port, "/during-%d" % i)
+        th.wait_spans(self.spans_file, 6, timeout=1.0, procs=(srv,))
+        self.assertLess(time.monotonic() - t0, 1.5, "the file waited for the OTLP retry")
+        self.assertEqual(len(c.requests()), 1, "the retry is not due yet")
+        c.wait_requests(3, timeout=10)  # the retry, then the batch it held
+        self.stop(srv)
+        posted = []
+        for _, _, body in c.requests()[1:]:
+            for rs in json.loads(body)["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    posted += [sp["name"] for sp in ss["spans"]]
+        self.assertEqual(sorted(posted), sorted(["GET /first"] + ["GET /during-%d" % i
+                                                                  for i in range(5)]))
+        self.assertEqual(len(th.read_spans(self.spans_file, strict=True)), 6)
+
     def test_400_is_not_retried_and_is_counted(self):
         c = self.collector([400])
         srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
