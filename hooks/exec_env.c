@@ -19,11 +19,23 @@ static bool has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Is this one of the entries a child needs to be traced like its parent? */
+/* Is this one of the entries a child needs to be traced like its parent?
+ * TRACESHIM_B3 is not configuration but the trace context, which each
+ * exec writes anew. */
 static bool worth_saving(const char *e)
 {
+    if (has_prefix(e, "TRACESHIM_B3="))
+        return false;
     return has_prefix(e, "LD_PRELOAD=") || has_prefix(e, "TRACESHIM_") || has_prefix(e, "OTEL_") ||
            has_prefix(e, "JAEGER_");
+}
+
+/* One of the entries that carry the trace context (replaced by the
+ * shim's when it hands the child one)? */
+static bool context_entry(const char *e)
+{
+    return has_prefix(e, "TRACEPARENT=") || has_prefix(e, "TRACESTATE=") ||
+           has_prefix(e, "TRACESHIM_B3=");
 }
 
 void ts_exec_env_reset(void)
@@ -59,7 +71,7 @@ size_t ts_exec_env_slots(char *const envp[])
     size_t n = 0;
     while (envp && envp[n])
         n++;
-    return n + saved_count + 3; /* TRACEPARENT, TRACESTATE, NULL */
+    return n + saved_count + 4; /* TRACEPARENT, TRACESTATE, TRACESHIM_B3, NULL */
 }
 
 /* Does envp have an entry named like entry (the part before '=')? */
@@ -109,6 +121,28 @@ static const char *traceparent_entry(const struct ts_ctx *ctx, struct ts_exec_en
     return buf->traceparent;
 }
 
+/* TRACESHIM_B3={trace id}-{span id}-{1|0|d}: the context as a b3 header
+ * carries it, for what TRACEPARENT cannot say (a debug flag, a 64-bit
+ * trace id, which B3 writes with 16 digits); NULL when it says nothing
+ * more. */
+static const char *b3_entry(const struct ts_ctx *ctx, struct ts_exec_env_buf *buf)
+{
+    static const char name[] = "TRACESHIM_B3=";
+    if (!ctx->trace_id_64 && ctx->sampling != TS_SAMPLING_DEBUG)
+        return NULL;
+    char *p = buf->b3;
+    memcpy(p, name, sizeof name - 1);
+    p += sizeof name - 1;
+    size_t skip = ctx->trace_id_64 ? TS_TRACE_ID_LEN / 2 : 0;
+    ts_hex_encode(ctx->trace_id + skip, TS_TRACE_ID_LEN - skip, p);
+    p += 2 * (TS_TRACE_ID_LEN - skip);
+    *p++ = '-';
+    ts_hex_encode(ctx->span_id, TS_SPAN_ID_LEN, p);
+    p += 2 * TS_SPAN_ID_LEN;
+    memcpy(p, ctx->sampling == TS_SAMPLING_DEBUG ? "-d" : ts_ctx_sampled(ctx) ? "-1" : "-0", 3);
+    return buf->b3;
+}
+
 /* TRACESTATE=value, or NULL when there is none or it does not fit. */
 static const char *tracestate_entry(const struct ts_exec_ctx *parent, struct ts_exec_env_buf *buf)
 {
@@ -131,7 +165,7 @@ char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
     bool have_preload = false;
     for (size_t i = 0; envp && envp[i] && n + 1 < slots; i++) {
         const char *e = envp[i];
-        if (ctx && (has_prefix(e, "TRACEPARENT=") || has_prefix(e, "TRACESTATE=")))
+        if (ctx && context_entry(e))
             continue;
         if (follow && has_prefix(e, "LD_PRELOAD=")) {
             have_preload = true;
@@ -144,6 +178,9 @@ char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
     const char *tracestate = ctx ? tracestate_entry(parent, buf) : NULL;
     if (tracestate && n + 1 < slots)
         out[n++] = (char *)tracestate;
+    const char *b3 = ctx ? b3_entry(ctx, buf) : NULL;
+    if (b3 && n + 1 < slots)
+        out[n++] = (char *)b3;
     for (size_t i = 0; follow && i < saved_count && n + 1 < slots; i++) {
         if (has_prefix(saved[i], "LD_PRELOAD=") ? have_preload : env_has(envp, saved[i]))
             continue;

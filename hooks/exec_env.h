@@ -2,7 +2,9 @@
  *
  * The program's own entries, with TRACEPARENT naming the span current at
  * the exec and TRACESTATE that trace's tracestate (the OpenTelemetry
- * environment carriers), and — when following
+ * environment carriers), TRACESHIM_B3 beside them when the context is
+ * more than a traceparent says (a B3 debug flag, a 64-bit B3 trace id:
+ * env_context.h), and — when following
  * children is on and the program dropped them — what the shim needs to
  * come along: LD_PRELOAD with the library, and the shim's configuration as
  * the program started with it (TRACESHIM_*, OTEL_*, JAEGER_*).
@@ -25,6 +27,8 @@ void ts_exec_env_init(char *const env[], const char *lib_path);
 struct ts_exec_env_buf {
     char traceparent[96];
     char tracestate[sizeof "TRACESTATE=" + TS_TRACESTATE_MAX];
+    /* TRACESHIM_B3={trace id}-{span id}-{1|0|d} */
+    char b3[sizeof "TRACESHIM_B3=" + 2 * TS_TRACE_ID_LEN + 1 + 2 * TS_SPAN_ID_LEN + 2];
     char preload[8192];
 };
 
@@ -40,10 +44,11 @@ struct ts_exec_ctx {
 size_t ts_exec_env_slots(char *const envp[]);
 
 /* Write the child's environment into out[0..slots): envp's entries with,
- * when parent->ctx, TRACEPARENT set to it and TRACESTATE to its tracestate
- * (the program's own entries of both replaced: a TRACESTATE is its
- * TRACEPARENT's), and, when follow, the saved entries envp lacks and the
- * library in LD_PRELOAD. Returns out. */
+ * when parent->ctx, TRACEPARENT set to it, TRACESTATE to its tracestate
+ * and TRACESHIM_B3 to its B3 form when it has a debug flag or a 64-bit
+ * trace id (the program's own entries of all three replaced: a TRACESTATE
+ * or TRACESHIM_B3 is its TRACEPARENT's), and, when follow, the saved
+ * entries envp lacks and the library in LD_PRELOAD. Returns out. */
 char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
                          const struct ts_exec_ctx *parent, bool follow,
                          struct ts_exec_env_buf *buf);

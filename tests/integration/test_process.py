@@ -37,12 +37,17 @@ with os._exit; a pre-fork worker pool) keep every span, with ids of their own.
  12. the shim's system() does what glibc's does around the shell, untraced
      and traced side by side (apps/system_semantics.c), and a threaded
      server's system() hands the request's context to the shell
+ 13. a request's B3 debug flag and 64-bit B3 trace id reach the program a
+     server starts as they reach its own calls: its curl sends
+     `X-B3-Flags: 1` (its span a debug span, Zipkin's "debug": true) and a
+     16-digit X-B3-TraceId (TRACESHIM_B3 beside TRACEPARENT)
 
 With TSTEST_NO_SHIM=1 the commands run without the launcher and the library.
 """
 
 import collections
 import concurrent.futures
+import json
 import os
 import re
 import shlex
@@ -51,6 +56,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
 KIND_INTERNAL = 1
@@ -928,6 +934,80 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
 
     def test_server_starts_subprocess_fork(self):
         self.served_child("fork")
+
+    # ------------------------------------------------ 13. B3 through an exec
+
+    def b3_through_exec(self, how, trace, decision, process_spans):
+        """A traced spawn_server.py serves a request with B3 headers (trace
+        id TRACE, the decision line DECISION) and runs curl (HOW)
+        meanwhile, its spans to a file and to a Zipkin collector. curl's
+        request carries its client span's ids in X-B3-* with TRACE as it
+        came, and in traceparent (32 digits). Returns (the head curl sent,
+        the file's spans, Zipkin's spans by id)."""
+        self.spans_file = os.path.join(self.tmp, "%s.jsonl" % how)
+        backend, zipkin = self.recording_server(), bk.Collector([202])
+        self.addCleanup(zipkin.close)
+        srv = th.Proc([th.PY, os.path.join(th.APPS, "spawn_server.py"), "--port", "0"],
+                      env=th.shim_env("spawner", self.spans_file,
+                                      TRACESHIM_PROCESS_SPANS=int(process_spans),
+                                      TRACESHIM_EXPORTER="file,zipkin",
+                                      OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://127.0.0.1:%d/api/v2/"
+                                      "spans" % zipkin.port),
+                      tmpdir=self.tmp, name="spawn-server")
+        self.addCleanup(srv.stop)
+        port = int(srv.wait_output(rb"LISTENING (\d+)\n").group(1))
+        inbound = [("X-B3-TraceId", trace), ("X-B3-SpanId", os.urandom(8).hex()), decision]
+        st, body = th.http_get(port, "/run?how=%s&url=http://127.0.0.1:%d/down" % (how, backend.port),
+                               headers=inbound)
+        self.assertEqual((st, body), (200, b"ok"), srv.describe())
+        (conn,) = backend.wait_closed(1)
+        head = bytes(conn.data)
+        # the server's span and curl's client span (and curl's process span)
+        th.wait_spans(self.spans_file, 3 if process_spans else 2, procs=(srv,))
+        self.assertEqual(srv.stop(), 0, srv.describe())
+        spans = th.read_spans(self.spans_file)
+        client = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT], "client", spans)
+        self.assertEqual(client["traceId"], trace.rjust(32, "0"), dump(spans))
+        ids = (trace.encode(), client["spanId"].encode())
+        self.assertIn(b"\r\nX-B3-TraceId: %s\r\nX-B3-SpanId: %s\r\n" % ids, head)
+        self.assertIn(b"\r\ntraceparent: 00-%s-%s-01\r\n" % (ids[0].rjust(32, b"0"), ids[1]), head)
+        zspans = {}
+        for _, _, zbody in zipkin.requests():
+            zspans.update((z["id"], z) for z in json.loads(zbody))
+        self.assertEqual(set(zspans), {s["spanId"] for s in spans}, dump(spans))
+        return head, spans, zspans
+
+    def test_b3_debug_flag_reaches_an_execd_program(self):
+        """A request served with X-B3-Flags: 1 whose handler runs curl: curl
+        sends X-B3-Flags: 1 (no X-B3-Sampled), as the server's own call
+        would, and its client span is a debug span; with process spans on,
+        curl's process span too. The shim once handed the child
+        TRACEPARENT alone, whose flags say sampled and nothing more."""
+        for how, pspans in (("vfork", False), ("spawn", True), ("system", False)):
+            with self.subTest(how=how, process_spans=pspans):
+                trace = os.urandom(16).hex()
+                head, spans, zspans = self.b3_through_exec(how, trace, ("X-B3-Flags", "1"), pspans)
+                self.assertIn(b"\r\nX-B3-Flags: 1\r\n", head)
+                self.assertNotIn(b"X-B3-Sampled", head)
+                for s in spans:
+                    if s["traceId"] == trace:
+                        self.assertIs(zspans[s["spanId"]].get("debug"), True,
+                                      "%r is a debug span" % s["name"] + dump(spans))
+
+    def test_64_bit_b3_trace_id_reaches_an_execd_program(self):
+        """A request with a 64-bit X-B3-TraceId (16 digits) whose handler
+        runs curl: curl sends the same 16 digits, as the server's own call
+        would (the traceparent, which has no other way, 32 with zeros on
+        the left). The shim once handed the child TRACEPARENT alone, and
+        curl sent X-B3-TraceId with 32 digits."""
+        for how, pspans in (("vfork", True), ("spawn", False)):
+            with self.subTest(how=how, process_spans=pspans):
+                head, spans, zspans = self.b3_through_exec(how, os.urandom(8).hex(),
+                                                           ("X-B3-Sampled", "1"), pspans)
+                self.assertIn(b"\r\nX-B3-Sampled: 1\r\n", head)
+                self.assertNotIn(b"X-B3-Flags", head)
+                for s in spans:
+                    self.assertNotIn("debug", zspans[s["spanId"]], dump(spans))
 
 
 if __name__ == "__main__":

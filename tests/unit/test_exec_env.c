@@ -12,8 +12,10 @@
 
 #include <cmocka.h>
 
+#include "hooks/env_context.h"
 #include "hooks/exec_env.h"
 #include "preload/ids.h"
+#include "stderr_capture.h"
 
 static char *const start_env[] = {
     "HOME=/root",
@@ -22,6 +24,7 @@ static char *const start_env[] = {
     "OTEL_SERVICE_NAME=web",
     "JAEGER_AGENT_PORT=6831",
     "TRACEPARENT=00-11111111111111111111111111111111-2222222222222222-01",
+    "TRACESHIM_B3=11111111111111111111111111111111-2222222222222222-d",
     NULL,
 };
 
@@ -146,6 +149,133 @@ static void test_ld_preload_without_the_library_gets_it_first(void **state)
     assert_non_null(strstr(build(kept, NULL, true), "LD_PRELOAD=libtraceshim.so:/x.so|"));
 }
 
+/* What a traceparent cannot say goes beside it in TRACESHIM_B3: the
+ * debug flag, a 64-bit trace id with its 16 digits. A context that says
+ * neither gets none; the program's own goes with its TRACEPARENT. */
+static void test_b3_entry_says_what_traceparent_cannot(void **state)
+{
+    (void)state;
+    char *const env[] = {"A=1", "TRACESHIM_B3=aa-bb-1", NULL};
+    assert_string_equal(build(env, &ctx, false), "A=1|" CTX_ENTRY);
+    struct ts_ctx debug = ctx;
+    debug.sampling = TS_SAMPLING_DEBUG;
+    assert_string_equal(build(env, &debug, false),
+                        "A=1|" CTX_ENTRY "|TRACESHIM_B3=0af7651916cd43dd8448eb211c80319c-"
+                        "b7ad6b7169203331-d");
+    struct ts_ctx b64 = ctx;
+    memset(b64.trace_id, 0, TS_TRACE_ID_LEN / 2);
+    b64.trace_id_64 = true;
+    assert_string_equal(build(NULL, &b64, false),
+                        "TRACEPARENT=00-00000000000000008448eb211c80319c-b7ad6b7169203331-01|"
+                        "TRACESHIM_B3=8448eb211c80319c-b7ad6b7169203331-1");
+    b64.sampling = TS_SAMPLING_DENY;
+    assert_string_equal(build(NULL, &b64, false),
+                        "TRACEPARENT=00-00000000000000008448eb211c80319c-b7ad6b7169203331-00|"
+                        "TRACESHIM_B3=8448eb211c80319c-b7ad6b7169203331-0");
+    b64.sampling = TS_SAMPLING_DEBUG;
+    assert_non_null(strstr(build_with(NULL, &b64, "k=v", false),
+                           "|TRACESTATE=k=v|TRACESHIM_B3=8448eb211c80319c-b7ad6b7169203331-d"));
+    /* no context: the program's stays; and the one the process started
+     * with is not configuration to put back */
+    assert_string_equal(build(env, NULL, false), "A=1|TRACESHIM_B3=aa-bb-1");
+    assert_null(strstr(build(NULL, &ctx, true), "TRACESHIM_B3"));
+}
+
+/* The environment a child starts with, as its lookup. */
+static char **child_env;
+
+static const char *child_lookup(const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; child_env && child_env[i]; i++)
+        if (strncmp(child_env[i], name, len) == 0 && child_env[i][len] == '=')
+            return child_env[i] + len + 1;
+    return NULL;
+}
+
+/* Load the process's context from env, as a child at start-up; returns
+ * how many entries were ignored as not valid. */
+static int load_from(char **env)
+{
+    struct ts_ctx none = {0};
+    ts_ctx_set_process(&none);
+    child_env = env;
+    struct stderr_capture cap;
+    char said[512];
+    stderr_capture_begin(&cap);
+    int ignored = ts_env_context_load(child_lookup);
+    stderr_capture_end(&cap, said, sizeof said);
+    return ignored;
+}
+
+/* A child continues the context its parent handed it as an in-process
+ * call would: debug stays debug, a 64-bit trace id 64-bit. */
+static void test_child_continues_debug_and_64_bit_ids(void **state)
+{
+    (void)state;
+    struct ts_ctx sent = ctx;
+    memset(sent.trace_id, 0, TS_TRACE_ID_LEN / 2);
+    sent.trace_id_64 = true;
+    sent.sampling = TS_SAMPLING_DEBUG;
+    char *out[8];
+    static struct ts_exec_env_buf buf;
+    struct ts_exec_ctx parent = {&sent, NULL, 0};
+    assert_int_equal(load_from(ts_exec_env_build(NULL, out, 8, &parent, false, &buf)), 0);
+    const struct ts_ctx *got = ts_ctx_process();
+    assert_non_null(got);
+    assert_memory_equal(got->trace_id, sent.trace_id, TS_TRACE_ID_LEN);
+    assert_memory_equal(got->span_id, sent.span_id, TS_SPAN_ID_LEN);
+    assert_true(got->trace_id_64);
+    assert_int_equal(got->sampling, TS_SAMPLING_DEBUG);
+    assert_true(got->remote);
+
+    /* a 32-digit debug context, and a plain one */
+    sent = ctx;
+    sent.sampling = TS_SAMPLING_DEBUG;
+    assert_int_equal(load_from(ts_exec_env_build(NULL, out, 8, &parent, false, &buf)), 0);
+    assert_false(ts_ctx_process()->trace_id_64);
+    assert_int_equal(ts_ctx_process()->sampling, TS_SAMPLING_DEBUG);
+    sent.sampling = TS_SAMPLING_ACCEPT;
+    assert_int_equal(load_from(ts_exec_env_build(NULL, out, 8, &parent, false, &buf)), 0);
+    assert_int_equal(ts_ctx_process()->sampling, TS_SAMPLING_ACCEPT);
+}
+
+/* TRACESHIM_B3 counts only beside its own TRACEPARENT: one of another
+ * span, trace or decision is left out (a program gave its child a
+ * TRACEPARENT of its own); one that does not parse is an error. */
+static void test_b3_entry_of_another_context_is_ignored(void **state)
+{
+    (void)state;
+    char tp[] = "TRACEPARENT=00-00000000000000008448eb211c80319c-b7ad6b7169203331-01";
+    char *cases[] = {
+        "TRACESHIM_B3=8448eb211c80319c-b7ad6b7169203332-d", /* another span */
+        "TRACESHIM_B3=1448eb211c80319c-b7ad6b7169203331-d", /* another trace */
+        "TRACESHIM_B3=8448eb211c80319c-b7ad6b7169203331-0", /* not sampled */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *env[] = {tp, cases[i], NULL};
+        assert_int_equal(load_from(env), 0);
+        assert_non_null(ts_ctx_process());
+        assert_false(ts_ctx_process()->trace_id_64);
+        assert_int_equal(ts_ctx_process()->sampling, TS_SAMPLING_ACCEPT);
+    }
+    char *bad[] = {
+        "TRACESHIM_B3=8448eb211c80319c-b7ad6b7169203331",   /* no decision */
+        "TRACESHIM_B3=8448eb211c80319c-b7ad6b7169203331-x", /* not one */
+        "TRACESHIM_B3=d",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *env[] = {tp, bad[i], NULL};
+        assert_int_equal(load_from(env), 1);
+        assert_non_null(ts_ctx_process());
+        assert_false(ts_ctx_process()->trace_id_64);
+    }
+    /* without a TRACEPARENT it says nothing */
+    char *alone[] = {"TRACESHIM_B3=8448eb211c80319c-b7ad6b7169203331-d", NULL};
+    assert_int_equal(load_from(alone), 0);
+    assert_null(ts_ctx_process());
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -206,6 +336,9 @@ int main(void)
         cmocka_unit_test_setup(test_scrubbed_environment_gets_the_shim_back, setup),
         cmocka_unit_test_setup(test_values_the_program_set_win, setup),
         cmocka_unit_test_setup(test_ld_preload_without_the_library_gets_it_first, setup),
+        cmocka_unit_test_setup(test_b3_entry_says_what_traceparent_cannot, setup),
+        cmocka_unit_test(test_child_continues_debug_and_64_bit_ids),
+        cmocka_unit_test(test_b3_entry_of_another_context_is_ignored),
         cmocka_unit_test(test_ids_distinct_across_forked_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
