@@ -1,6 +1,7 @@
 /* process_hooks.c — the calls that replace, start and end processes.
  *
- * exec, spawn and system (whose shell the shim starts: shell_command.h):
+ * exec, spawn, system and popen (whose shells the shim starts:
+ * shell_command.h, shell_pipe.h):
  * the child gets an environment that carries the trace on (TRACEPARENT
  * naming the current span) and, when the program dropped them, the
  * library and its configuration (exec_env.h). Before an exec
@@ -27,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../preload/config.h"
@@ -44,6 +44,7 @@
 #include "process_span.h"
 #include "refused_address.h"
 #include "shell_command.h"
+#include "shell_pipe.h"
 
 /* The most entries a vfork child's environment array may take of its
  * stack (16 KiB); see call_with_stacked_env. */
@@ -355,6 +356,30 @@ TS_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 
 /* -------------------------------------------------------- system, popen */
 
+/* The shell's environment for a system() or popen() call: the one an
+ * exec would get, in pages mapped for it (*mapped: their length, for
+ * munmap; 0 when it is the program's own, which an environment the
+ * kernel would refuse stays). errno is kept. */
+static char **shell_env(size_t *mapped)
+{
+    int saved = errno;
+    struct ts_exec_ctx parent = child_context();
+    *mapped = 0;
+    char **env = env_refused(environ)
+                     ? NULL
+                     : mapped_child_env(environ, &parent, ts_cfg.follow_exec, mapped);
+    errno = saved;
+    return env ? env : environ;
+}
+
+static void shell_env_done(char **env, size_t mapped)
+{
+    int saved = errno;
+    if (mapped)
+        munmap(env, mapped); /* the shell has its copy */
+    errno = saved;
+}
+
 /* system: the shim starts the shell itself (shell_command.h), with the
  * environment an exec would get, so that a threaded server's request
  * hands its context to the command it runs. system(NULL) asks whether
@@ -365,87 +390,32 @@ TS_EXPORT int system(const char *command)
         return TS_REAL(system)(command);
     struct ts_shell_call call;
     ts_shell_begin(&call, command);
-    int saved = errno;
-    struct ts_exec_ctx parent = child_context();
-    size_t mapped = 0;
-    char **env = env_refused(environ)
-                     ? NULL
-                     : mapped_child_env(environ, &parent, ts_cfg.follow_exec, &mapped);
-    errno = saved;
-    ts_shell_start(&call, env ? env : environ);
-    if (env)
-        munmap(env, mapped); /* the shell has its copy */
-    errno = saved;
+    size_t mapped;
+    char **env = shell_env(&mapped);
+    ts_shell_start(&call, env);
+    shell_env_done(env, mapped);
     return ts_shell_end(&call);
 }
 
-/* glibc's popen spawns its shell through an internal call no hook sees,
- * with the process's own environ, and keeps the child's pid where only
- * its pclose finds it. In a program with one thread of its own (the
- * usual caller; the shim's reporter thread never reads the environment)
- * environ can point at the shell's environment for the length of the
- * call; with other threads of the program running, that would race with
- * their getenv, so the shell inherits it as it is. */
-static bool single_threaded(void)
-{
-    struct stat st; /* /proc/self/task links: ".", ".." and one per thread */
-    return stat("/proc/self/task", &st) == 0 && st.st_nlink == 3 + ts_rep_threads();
-}
-
-/* The shell's environment while popen runs: the program's with
- * TRACEPARENT and TRACESTATE of the context the shell continues
- * (ts_exec_env_build), in pages mapped for it, environ pointing at it.
- * The program's own array and strings are never touched (setenv and
- * unsetenv would change the array main was given), and environ is put
- * back after the call. */
-struct shell_env {
-    char **program; /* the program's environ; NULL: left as it was */
-    char **env;     /* the shell's, at the start of the mapping */
-    size_t mapped;
-};
-
-static void shell_env_push(struct shell_env *s)
-{
-    s->program = NULL;
-    int saved = errno;
-    struct ts_exec_ctx parent;
-    bool traced = own_process() && (parent = child_context()).ctx && single_threaded();
-    errno = saved;
-    if (!traced)
-        return;
-    char **program = environ;
-    size_t mapped;
-    char **env = mapped_child_env(program, &parent, false, &mapped);
-    errno = saved;
-    if (!env)
-        return;
-    s->program = program;
-    s->env = env;
-    s->mapped = mapped;
-    environ = env;
-}
-
-static void shell_env_pop(const struct shell_env *s)
-{
-    if (!s->program)
-        return;
-    /* A handler's setenv meanwhile made an array of its own, which may
-     * hold this one's strings: that stays, and so do the pages. */
-    if (environ != s->env)
-        return;
-    int saved = errno;
-    environ = s->program;
-    munmap(s->env, s->mapped);
-    errno = saved;
-}
-
+/* popen: the shim starts the shell itself (shell_pipe.h), for the same
+ * reason as system's, and its pclose waits for the shells it started. */
 TS_EXPORT FILE *popen(const char *command, const char *mode)
 {
-    struct shell_env s;
-    shell_env_push(&s);
-    FILE *f = TS_REAL(popen)(command, mode);
-    shell_env_pop(&s);
+    if (!command || !mode || !ts_active || ts_guard_active() || !own_process())
+        return TS_REAL(popen)(command, mode);
+    size_t mapped;
+    char **env = shell_env(&mapped);
+    FILE *f = ts_shell_popen(command, mode, env);
+    shell_env_done(env, mapped);
     return f;
+}
+
+TS_EXPORT int pclose(FILE *stream)
+{
+    int status;
+    if (ts_shell_pclose(stream, &status))
+        return status;
+    return TS_REAL(pclose)(stream);
 }
 
 /* ------------------------------------------------------ signal handlers */

@@ -27,6 +27,7 @@
 #include "../preload/real.h"
 #include "../reporter/own_fd.h"
 #include "conn.h"
+#include "shell_pipe.h"
 #include "thread_hooks.h"
 
 /* Are this thread's fd numbers other than those the fd table tracks? */
@@ -191,6 +192,9 @@ TS_EXPORT int close(int fd)
  * fmemopen's, answers -1 and EBADF.) */
 TS_EXPORT int fclose(FILE *stream)
 {
+    int status; /* a popen stream: its shell is waited for, as by glibc's fclose */
+    if (ts_shell_pclose(stream, &status))
+        return status;
     int saved = errno;
     int fd = stream ? fileno(stream) : -1;
     errno = saved;

@@ -39,6 +39,7 @@
 #include "../hooks/process_span.h"
 #include "../hooks/propagation.h"
 #include "../hooks/rules.h"
+#include "../hooks/shell_pipe.h"
 #include "../hooks/tls_sessions.h"
 #include "../hooks/trust.h"
 #include "../reporter/reporter.h"
@@ -99,6 +100,7 @@ static void atfork_child(void)
     tls_sessions_after_fork();
     ts_pspan_after_fork();
     ts_exit_order_after_fork();
+    ts_shell_pipe_after_fork();
     ts_guard_leave(); /* the child's copy of the prepare handler's */
 }
 

@@ -66,6 +66,7 @@
        char *const[], char *const[]))                                                              \
     X(system, int, (const char *))                                                                 \
     X(popen, FILE *, (const char *, const char *))                                                 \
+    X(pclose, int, (FILE *))                                                                       \
     X(exit, void, (int))                                                                           \
     X(_exit, void, (int))                                                                          \
     X(_Exit, void, (int))                                                                          \

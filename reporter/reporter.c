@@ -1123,8 +1123,3 @@ void ts_rep_atfork_child(void)
     __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */
     __atomic_store_n(&rep_prepare_waited, false, __ATOMIC_RELAXED);
 }
-
-unsigned ts_rep_threads(void)
-{
-    return __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) ? 1 : 0;
-}

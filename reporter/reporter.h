@@ -113,10 +113,6 @@ size_t ts_rep_ring_wake_at(void);
  * this API can (a place claimed and never published). */
 struct ts_rep_queue *ts_rep_the_queue(void);
 
-/* Threads the shim runs in this process (the reporter's, once started):
- * what a thread count of the program itself must leave out. */
-unsigned ts_rep_threads(void);
-
 /* Fork handling, registered by preload/ with pthread_atfork. In the child:
  * queue emptied (the parent exports those spans), locks re-initialised, no
  * reporter thread until the next span. */

@@ -819,7 +819,8 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                                headers=[("traceparent", "00-%s-%s-01" % (trace, parent)),
                                         ("tracestate", state)])
         self.assertEqual((st, body), (200, b"ok"), srv.describe())
-        chain = 3 if how == "system" else 2  # [sh,] curl process span, curl's client span
+        shell = how in ("system", "popen")
+        chain = 3 if shell else 2  # [sh,] curl process span, curl's client span
         th.wait_spans(self.spans_file, 1 + chain, procs=(srv,))
         self.assertEqual(srv.stop(), 0, srv.describe())
         spans = th.read_spans(self.spans_file)
@@ -838,7 +839,7 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                          "the program started while serving hangs under the server span"
                          + dump(spans))
         curl = self.pspan(spans, "curl", lambda s: s["name"].startswith("curl "))
-        if how == "system":
+        if shell:
             self.assertTrue(top["name"].startswith("sh -c"), dump(spans))
             self.assertEqual(curl["parentSpanId"], top["spanId"], dump(spans))
         else:
@@ -894,6 +895,17 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         the shell itself, with TRACEPARENT."""
         self.served_child("system", threads=True)
 
+    def test_server_starts_popen(self):
+        self.served_child("popen")
+
+    def test_threaded_server_starts_popen(self):
+        """popen() from a request's thread: as with system(), the shim
+        starts the shell itself, with TRACEPARENT; glibc's would inherit
+        the process's environment (the shim changed environ for the call
+        only in a process with no other thread), and curl's span would
+        start a trace of its own."""
+        self.served_child("popen", threads=True)
+
     def test_system_as_the_c_library_does(self):
         """The shim's system() against glibc's, the same program untraced
         and traced, calls from threads (apps/system_semantics.c): the
@@ -928,6 +940,32 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                                      "errno exited:5 ECHILD"],
                          runs["untraced"])
         self.assertEqual(runs["traced"], runs["untraced"], "the shim's system is glibc's")
+
+    def test_popen_as_the_c_library_does(self):
+        """The shim's popen() and pclose() against glibc's, the same
+        program untraced and traced, a second thread running
+        (apps/popen_semantics.c): reading and writing, the statuses (of
+        pclose, and of an fclose of such a stream), the modes refused, the
+        "e" mode's close-on-exec, an earlier stream's pipe closed in a
+        later shell, a shell started with fd 0 closed, and pclose of a
+        stream popen did not make."""
+        exe = self.compiled("popen_semantics")
+        runs = {}
+        for how in ("untraced", "traced"):
+            work = os.path.join(self.tmp, how)
+            os.makedirs(work)
+            if how == "untraced":
+                p = th.run([exe, work], env=th.clean_env(), tmpdir=self.tmp, name=how,
+                           timeout=30)
+            else:
+                p = self.launch([exe, work], "popen_semantics", timeout=30)
+            self.assertEqual(p.returncode, 0, p.describe())
+            runs[how] = p.stdout().decode()
+        self.assertEqual(runs["untraced"].splitlines(),
+                         ["read 0 hi", "write 0 data", "status 3", "fclose 5",
+                          "modes 22 22 22 0", "cloexec 1 0", "others closed", "stdin 7",
+                          "plain 0"], runs["untraced"])
+        self.assertEqual(runs["traced"], runs["untraced"], "the shim's popen is glibc's")
 
     def test_server_starts_subprocess_vfork(self):
         self.served_child("vfork")

@@ -10,12 +10,15 @@ with curl's output (its exit status in the header X-Exit-Status). HOW:
   fork     subprocess.run with a preexec_fn (CPython then forks)
   spawn    subprocess.run with close_fds=False (CPython uses posix_spawn)
   system   os.system (the C library's system(); output to a file)
+  popen    the C library's popen() through ctypes, read to the end, then
+           pclose()
 Single-threaded (http.server.HTTPServer), or with --threads a thread per
 connection (ThreadingHTTPServer), HTTP/1.1 with Content-Length.
 Prints "LISTENING <port>" once it accepts connections; exits cleanly
 (status 0) on SIGTERM or SIGINT.
 """
 
+import ctypes
 import http.server
 import os
 import shlex
@@ -28,6 +31,26 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 import _apphelp as ah  # noqa: E402  (this script's folder is on sys.path)
 
 CURL = ["curl", "-q", "-sS", "--max-time", "10"]
+
+
+def popen_read(argv):
+    """Run argv through the C library's popen(..., "r"): (status, output)."""
+    libc = ctypes.CDLL(None)
+    libc.popen.restype = ctypes.c_void_p
+    libc.popen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.fread.restype = ctypes.c_size_t
+    libc.fread.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    libc.pclose.argtypes = [ctypes.c_void_p]
+    f = libc.popen(" ".join(map(shlex.quote, argv)).encode(), b"r")
+    if not f:
+        return 127, b""
+    out, buf = b"", ctypes.create_string_buffer(4096)
+    while True:
+        n = libc.fread(buf, 1, len(buf), f)
+        if n == 0:
+            break
+        out += buf.raw[:n]
+    return os.waitstatus_to_exitcode(libc.pclose(f)), out
 
 
 class Handler(ah.Handler):
@@ -51,6 +74,8 @@ class Handler(ah.Handler):
                     out = f.read()
             finally:
                 os.unlink(path)
+        elif how == "popen":
+            st, out = popen_read(argv)
         else:
             kw = {"vfork": {}, "fork": {"preexec_fn": lambda: None},
                   "spawn": {"close_fds": False}}.get(how)
