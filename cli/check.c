@@ -56,6 +56,8 @@ static void usage(FILE *out)
           "\n"
           "  --warn      for traceshim run: print nothing on stdout, and one line on\n"
           "              stderr only when PROGRAM would run untraced for this user\n"
+          "              (exit status 1), or would not start at all: an ELF file the\n"
+          "              kernel refuses, damaged or not a program (exit status 3)\n"
           "  -h, --help  show this help\n"
           "\n"
           "Exit status: 0 traceable, 1 not traceable, 2 bad usage or unreadable file.\n",
@@ -540,6 +542,12 @@ int main(int argc, char **argv)
     c.verdict = ts_elf_decide(&c.file, c.have_libs ? &c.libs : NULL, &c.secure);
     bool ok = ts_elf_verdict_ok(c.verdict);
 
+    if (c.warn && c.n_hops == 0 && c.file.exec_refused && !c.file.foreign) {
+        /* execve fails (ENOEXEC): run says so instead of running it */
+        fprintf(stderr, "traceshim: %s: Exec format error (%s)\n", c.given, c.file.not_program);
+        ts_elf_file_free(&c.file);
+        return 3;
+    }
     if (c.warn) {
         if (!ok)
             print_warning(stderr, &c);

@@ -264,6 +264,7 @@ static int read_elf(Elf *e, ts_elf_file *out)
     if (!gelf_getehdr(e, &eh)) {
         out->kind = TS_ELF_NOT_PROGRAM;
         out->not_program = "a damaged ELF file";
+        out->exec_refused = true;
         return 0;
     }
     out->elf_class = gelf_getclass(e);
@@ -362,15 +363,29 @@ static int read_elf(Elf *e, ts_elf_file *out)
     case ET_REL:
         out->kind = TS_ELF_NOT_PROGRAM;
         out->not_program = "a relocatable object file";
+        out->exec_refused = true;
         break;
     case ET_CORE:
         out->kind = TS_ELF_NOT_PROGRAM;
         out->not_program = "a core dump";
+        out->exec_refused = true;
         break;
     default:
         out->kind = TS_ELF_NOT_PROGRAM;
         out->not_program = "an ELF file of unknown type";
+        out->exec_refused = true;
         break;
+    }
+    /* The kernel reads a program's whole header table before it starts it
+     * (execve fails with ENOEXEC or EIO otherwise): a table that is missing
+     * or runs past the end of the file (a truncated copy) is no program. */
+    if ((eh.e_type == ET_EXEC || eh.e_type == ET_DYN) && raw &&
+        (phnum == 0 || eh.e_phoff > raw_len || eh.e_phentsize == 0 ||
+         phnum > (raw_len - eh.e_phoff) / eh.e_phentsize)) {
+        out->kind = TS_ELF_NOT_PROGRAM;
+        out->not_program = "a damaged ELF file";
+        out->exec_refused = true;
+        out->static_pie = false;
     }
     return 0;
 }
@@ -416,6 +431,7 @@ int ts_elf_read(const char *path, ts_elf_file *out, char *err, size_t errlen)
     if (!e || elf_kind(e) != ELF_K_ELF) {
         out->kind = TS_ELF_NOT_PROGRAM;
         out->not_program = "a damaged ELF file";
+        out->exec_refused = true;
     } else if (read_elf(e, out) != 0) {
         ts_elf_file_free(out);
         set_err(err, errlen, "%s", strerror(ENOMEM));

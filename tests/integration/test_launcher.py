@@ -166,6 +166,78 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.stdout(), b"")
         self.assertIn(missing.encode(), p.stderr(), "say which command was not found")
 
+    def test_run_says_why_exec_cannot_start_the_command(self):
+        """A command exec cannot start: one line of the launcher's own, in
+        env(1)'s words, 126 or 127 as before, and no line saying it is
+        traced (bash's own said "<path>/traceshim: line 333: ...", and
+        "...: Success" after a damaged ELF file or an empty script)."""
+        th.require_lib()
+        check = os.path.join(th.BUILD, "traceshim-check")
+        bindir = os.path.join(self.tmp, "bin")
+        os.mkdir(bindir)
+
+        def make(name, data, mode=0o755, where=self.tmp):
+            path = os.path.join(where, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, mode)
+            return path
+
+        notx = make("notx", b"#!/bin/sh\necho hi\n", 0o644, bindir)
+        badinterp = make("badinterp", b"#!/nonexistent/interp\n")
+        crlf = make("crlf", b"#!/bin/sh\r\necho hi\r\n")
+        nested = make("nested", ("#!%s -x\n" % badinterp).encode())
+        noexec_interp = make("noexec-interp", ("#!%s\n" % notx).encode())
+        with open(os.path.realpath("/bin/true"), "rb") as f:
+            trunc = make("trunc", f.read(100))
+        empty = make("empty", b"")
+        path_env = bindir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")
+        cases = (
+            ("notx", 126, "traceshim: notx: Permission denied"),
+            (notx, 126, "traceshim: %s: Permission denied" % notx),
+            (bindir, 126, "traceshim: %s: Permission denied" % bindir),
+            (badinterp, 127, "traceshim: %s: its #! interpreter /nonexistent/interp: "
+                             "No such file or directory" % badinterp),
+            (crlf, 127, "traceshim: %s: its #! interpreter $'/bin/sh\\r': "
+                        "No such file or directory" % crlf),
+            (nested, 127, "traceshim: %s: its #! interpreter /nonexistent/interp: "
+                          "No such file or directory" % nested),
+            (noexec_interp, 126, "traceshim: %s: its #! interpreter %s: Permission denied"
+                                 % (noexec_interp, notx)),
+            (trunc, 126, "traceshim: %s: Exec format error (a damaged ELF file)" % trunc),
+        )
+        for cmd, status, line in cases:
+            p = self.traceshim("run", "-o", self.spans_file, "--", cmd, "arg",
+                               env=th.launcher_env(PATH=path_env, TRACESHIM_CHECK=check))
+            self.assertEqual((p.returncode, p.stdout(), p.stderr().decode()),
+                             (status, b"", line + "\n"), p.describe())
+        self.assertFalse(os.path.exists(self.spans_file))
+        # an empty script: bash runs nothing, successfully
+        p = self.traceshim("run", "-o", self.spans_file, "--", empty,
+                           env=th.launcher_env(TRACESHIM_CHECK=check))
+        err = p.stderr().decode()
+        self.assertEqual((p.returncode, p.stdout(), err.count("\n")), (0, b"", 1), p.describe())
+        self.assertTrue(err.startswith("traceshim: tracing 'empty' -> "), err)
+
+    def test_run_says_a_script_without_hash_bang_is_traced(self):
+        """A script without #! is run by bash (execve refuses it, ENOEXEC)
+        with LD_PRELOAD exported: the programs it starts are traced, and the
+        line says so (it said "not tracing ...: no ELF header, no #! line")."""
+        th.require_lib()
+        script = os.path.join(self.tmp, "noshebang")
+        with open(script, "w") as f:
+            f.write("sh -c 'exit 3'\necho ran $?\n")
+        os.chmod(script, 0o755)
+        p = self.traceshim("run", "-o", self.spans_file, "--", script, env=th.launcher_env(
+            TRACESHIM_CHECK=os.path.join(th.BUILD, "traceshim-check")))
+        self.assertEqual((p.returncode, p.stdout()), (0, b"ran 3\n"), p.describe())
+        err = p.stderr().decode().splitlines()
+        self.assertEqual(len(err), 1, err)
+        self.assertTrue(err[0].startswith("traceshim: tracing 'noshebang' -> %s " % self.spans_file),
+                        err[0])
+        (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        self.assertEqual((s["name"], s["attrs"].get("process.exit_code")), ("sh -c exit 3", 3))
+
     def test_run_curl_then_view(self):
         th.require_lib()
         th.require_view()

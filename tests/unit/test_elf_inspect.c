@@ -320,11 +320,23 @@ static void test_not_programs(void **state)
     f = read_ok(fx("obj.o"));
     assert_int_equal(f.kind, TS_ELF_NOT_PROGRAM);
     assert_string_equal(f.not_program, "a relocatable object file");
+    assert_true(f.exec_refused);
+    ts_elf_file_free(&f);
+
+    /* a program cut inside its program header table: the kernel refuses it
+     * (it was "statically linked": no PT_INTERP among the headers read) */
+    assert_true(sh("cd '%s' && head -c 100 plain > plain_cut", dir));
+    f = read_ok(fx("plain_cut"));
+    assert_int_equal(f.kind, TS_ELF_NOT_PROGRAM);
+    assert_string_equal(f.not_program, "a damaged ELF file");
+    assert_true(f.exec_refused);
+    assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_NOT_EXECUTABLE);
     ts_elf_file_free(&f);
 
     f = read_ok(fx("libfix.so"));
     assert_int_equal(f.kind, TS_ELF_NOT_PROGRAM);
     assert_string_equal(f.not_program, "a shared library");
+    assert_false(f.exec_refused); /* the kernel starts one (libc.so.6 prints its version) */
     assert_string_equal(f.soname, "libfix.so");
     assert_true(f.hooks & HOOK(CONNECT)); /* libraries' imports are read the same way */
     assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_NOT_EXECUTABLE);
