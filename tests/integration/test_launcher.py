@@ -158,6 +158,21 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.assertNotIn(b"REJECTED", p.stderr(), p.describe())
         self.assertNotIn(b"TRACESHIM_EXPORTER", p.stderr(), p.describe())
 
+    def test_run_refuses_empty_values(self):
+        """-s, -o and -e with an empty value: each a usage error, exit 2,
+        the command not run (-o '' was taken for the default file)."""
+        th.require_lib()
+        marker = os.path.join(self.tmp, "ran")
+        for args in (("-s", ""), ("--service=",), ("-o", ""), ("--output=",),
+                     ("-e", ""), ("--exporter=",)):
+            p = th.run(["bash", th.LAUNCHER, "run", *args, "--", "touch", marker],
+                       env=th.launcher_env(), tmpdir=self.tmp, name="traceshim-run", cwd=self.tmp)
+            err = p.stderr().decode()
+            self.assertEqual((p.returncode, p.stdout(), err.count("\n")), (2, b"", 1), p.describe())
+            self.assertRegex(err, r"^traceshim: run: the .* is empty\n$")
+            self.assertFalse(os.path.exists(marker), "the command ran: %r" % (args,))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "traceshim-spans.jsonl")))
+
     def test_run_missing_command(self):
         th.require_lib()
         missing = "no-such-command-%d" % os.getpid()
