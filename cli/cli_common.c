@@ -94,6 +94,8 @@ int ts_cli_finish(ts_cli_opts *o)
             regerror(rc, &o->match_re, why, sizeof(why));
             fprintf(stderr, "traceshim %s: --match '%s' is not a valid regular expression: %s\n",
                     o->cmd, o->match, why);
+            if (o->usage)
+                o->usage(stderr);
             return 2;
         }
         o->have_re = true;
@@ -242,6 +244,16 @@ int ts_cli_other_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool missing
     if (rc == 0)
         fprintf(stderr, "traceshim %s: unknown option %s\n", o->cmd, argv[*i]);
     return rc == 1 ? 0 : 2;
+}
+
+bool ts_cli_trace_id_usable(const ts_cli_opts *o, const char *id)
+{
+    if (!id || ts_tm_trace_id_ok(id))
+        return true;
+    fprintf(stderr, "traceshim %s: --trace %s: not a trace id (1 to 32 hex digits)\n", o->cmd, id);
+    if (o->usage)
+        o->usage(stderr);
+    return false;
 }
 
 int ts_cli_prepare(ts_cli_opts *o, ts_tm_model **out)

@@ -13,6 +13,7 @@
 #include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define TS_CLI_DEFAULT_FILE "traceshim-spans.jsonl"
 
@@ -26,6 +27,7 @@ typedef struct {
     bool have_re;
     size_t limit;    /* --limit N; 0 = no limit */
     bool only_files; /* after "--" */
+    void (*usage)(FILE *out); /* the command's usage, printed after a usage error's line */
 } ts_cli_opts;
 
 /* Tries argv[*i] as a shared option (or FILE). Returns 1 when it was one
@@ -61,6 +63,10 @@ int ts_cli_load(const ts_cli_opts *o, ts_tm_model **out);
  * shared option or FILE (returns 0), else a message (returns 2; the caller
  * shows its usage). */
 int ts_cli_other_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool missing, bool with_limit);
+
+/* --trace ID (NULL: not given) of the form a trace id takes; else a
+ * message and the usage (a usage error, checked before FILE is read). */
+bool ts_cli_trace_id_usable(const ts_cli_opts *o, const char *id);
 
 /* ts_cli_finish, then ts_cli_load: 0 with *out set, else the exit status
  * (o already freed). */

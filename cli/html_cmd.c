@@ -161,7 +161,7 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
 
 int ts_html_main(int argc, char **argv)
 {
-    ts_cli_opts o = {.cmd = "html", .limit = 0};
+    ts_cli_opts o = {.cmd = "html", .limit = 0, .usage = usage};
     const char *out_path = DEFAULT_OUT, *trace_id = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -186,8 +186,11 @@ int ts_html_main(int argc, char **argv)
     }
     if (!out_path[0]) {
         fputs("traceshim html: -o needs a file name\n", stderr);
+        usage(stderr);
         return 2;
     }
+    if (!ts_cli_trace_id_usable(&o, trace_id))
+        return 2;
     ts_tm_model *m;
     int status = ts_cli_prepare(&o, &m);
     if (status)

@@ -54,7 +54,7 @@ static bool parse_sort(const char *v, ts_stats_sort *out)
 
 int ts_stats_main(int argc, char **argv)
 {
-    ts_cli_opts o = {.cmd = "stats"};
+    ts_cli_opts o = {.cmd = "stats", .usage = usage};
     ts_stats_sort sort = TS_STATS_SORT_P99;
     bool json = false;
     for (int i = 1; i < argc; i++) {
@@ -74,6 +74,7 @@ int ts_stats_main(int argc, char **argv)
                         "traceshim stats: --sort %s: expected p99, p50, count, errors or "
                         "name\n",
                         v);
+                usage(stderr);
                 return 2;
             }
             continue;

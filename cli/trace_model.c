@@ -1143,19 +1143,26 @@ const ts_tm_trace *ts_tm_trace_at(const ts_tm_model *m, size_t i)
     return &m->sorted[i]->pub;
 }
 
+bool ts_tm_trace_id_ok(const char *id)
+{
+    size_t len = id ? strlen(id) : 0;
+    if (len == 0 || len > 32)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (ts_hex_digit((unsigned char)id[i]) < 0)
+            return false;
+    return true;
+}
+
 int ts_tm_find_trace(const ts_tm_model *m, const char *id, const ts_tm_trace **out)
 {
     char want[33], padded[33];
-    size_t len = id ? strlen(id) : 0;
     *out = NULL;
-    if (len == 0 || len > 32)
+    if (!ts_tm_trace_id_ok(id))
         return TS_TM_BAD_ID;
-    for (size_t i = 0; i < len; i++) {
-        int h = ts_hex_digit((unsigned char)id[i]);
-        if (h < 0)
-            return TS_TM_BAD_ID;
-        want[i] = "0123456789abcdef"[h];
-    }
+    size_t len = strlen(id);
+    for (size_t i = 0; i < len; i++)
+        want[i] = "0123456789abcdef"[ts_hex_digit((unsigned char)id[i])];
     want[len] = '\0';
     memset(padded, '0', 16);
     memcpy(padded + 16, want, 17);

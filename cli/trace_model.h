@@ -146,6 +146,8 @@ enum {
     TS_TM_AMBIGUOUS = 2,
     TS_TM_BAD_ID = 3, /* not 1..32 hex digits */
 };
+/* Whether id has the form --trace takes: 1 to 32 hex digits, in any case. */
+bool ts_tm_trace_id_ok(const char *id);
 /* The --trace selection: id is a full trace id or a unique prefix of one, in
  * any case; a 16-digit id also matches the same id left-padded to 32 digits
  * (64-bit B3 trace ids). An exact match wins over prefix matches. */

@@ -93,7 +93,7 @@ static int draw_one(const ts_cli_opts *o, const ts_tm_model *m, const char *trac
 
 static int view_main(int argc, char **argv)
 {
-    ts_cli_opts o = {.cmd = "view", .limit = DEFAULT_LIST_LIMIT};
+    ts_cli_opts o = {.cmd = "view", .limit = DEFAULT_LIST_LIMIT, .usage = usage};
     const char *trace_id = NULL, *when = "auto";
     bool tree = false;
     for (int i = 1; i < argc; i++) {
@@ -122,6 +122,8 @@ static int view_main(int argc, char **argv)
             return 2;
         }
     }
+    if (!ts_cli_trace_id_usable(&o, trace_id))
+        return 2;
     ts_tm_render_opts ro = {.color = false};
     if (strcmp(when, "always") == 0)
         ro.color = true;
@@ -129,6 +131,7 @@ static int view_main(int argc, char **argv)
         ro.color = auto_color();
     else if (strcmp(when, "never") != 0) {
         fprintf(stderr, "traceshim view: --color %s: expected auto, always or never\n", when);
+        usage(stderr);
         return 2;
     }
     ts_tm_model *m;

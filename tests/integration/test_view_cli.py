@@ -220,6 +220,36 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         with open(report, "rb") as f:
             self.assertIn(b'"total_traces":31', f.read())
 
+    def test_usage_errors_print_the_usage(self):
+        """Every usage error, a bad value as much as an unknown option, is
+        one line naming the command, then the command's usage (README);
+        --trace zz, --color sometimes, --match ( and --sort bogus printed
+        the line alone. A bad --trace is a usage error before FILE is read."""
+        report = os.path.join(self.tmp, "r.html")
+        missing = os.path.join(self.tmp, "nope.jsonl")
+        cases = [
+            (["view", self.spans, "--trace", "zz"], "--trace zz: not a trace id"),
+            (["view", missing, "--trace", "zz"], "--trace zz: not a trace id"),
+            (["html", self.spans, "--trace", "zz", "-o", report], "--trace zz: not a trace id"),
+            (["view", self.spans, "--color", "sometimes"], "--color sometimes: expected auto"),
+            (["view", self.spans, "--match", "("], "not a valid regular expression"),
+            (["html", self.spans, "--match", "(", "-o", report], "not a valid regular expression"),
+            (["stats", self.spans, "--match", "("], "not a valid regular expression"),
+            (["stats", self.spans, "--sort", "bogus"], "--sort bogus: expected p99"),
+            (["html", self.spans, "-o", ""], "-o needs a file name"),
+            (["view", self.spans, "--limit", "abc"], "--limit abc: not a count"),
+            (["stats", self.spans, "--bogus"], "unknown option --bogus"),
+        ]
+        for args, message in cases:
+            p = self.ts(*args)
+            err = p.stderr().decode().splitlines()
+            self.assertEqual((p.returncode, p.stdout()), (2, b""), p.describe())
+            self.assertGreater(len(err), 2, p.describe())
+            self.assertTrue(err[0].startswith("traceshim %s: " % args[0]), p.describe())
+            self.assertIn(message, err[0], p.describe())
+            self.assertTrue(err[1].startswith("usage: traceshim %s " % args[0]), p.describe())
+        self.assertFalse(os.path.exists(report))
+
     def test_rejected_lines_named_by_the_command(self):
         """A rejected line is reported by the command that read it."""
         with open(self.spans, "a") as f:
