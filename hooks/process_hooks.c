@@ -22,12 +22,14 @@
  * pages mapped for the call. */
 #include <alloca.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../preload/config.h"
@@ -109,6 +111,62 @@ static void before_exec(void)
     process_image_ends(ts_rep_flush, ts_rep_flush_signal_safe);
     ts_guard_leave();
     errno = saved;
+}
+
+/* Is the path missing: no file there to start? (errno kept) */
+static bool missing(const char *path)
+{
+    int saved = errno;
+    struct stat st;
+    bool gone = stat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+    errno = saved;
+    return gone;
+}
+
+/* Is there no file for an exec to start: file is missing or, with
+ * search and no '/' in it, missing in every directory of PATH (as
+ * execvp looks: "/bin:/usr/bin" without one, an empty entry the current
+ * directory)? The exec then fails with nothing replaced, so the process
+ * span is not ended for it (nor a flush waited for): a program that
+ * looks for its command itself, as Python's os.execvp tries each PATH
+ * directory with execve, would end it for good at the first miss. Only
+ * a missing file counts: other refusals the kernel may judge otherwise
+ * than a look from here (a set-user-ID caller's permissions). */
+static bool nothing_to_exec(const char *file, bool search)
+{
+    if (!file || !*file)
+        return file != NULL; /* "" fails (ENOENT); NULL is the kernel's EFAULT */
+    if (!search || strchr(file, '/'))
+        return missing(file);
+    const char *dirs = getenv("PATH");
+    if (!dirs)
+        dirs = "/bin:/usr/bin";
+    size_t flen = strlen(file), dirs_len = strlen(dirs);
+    if (flen > NAME_MAX || dirs_len > PATH_MAX)
+        return false; /* not told: let the exec answer */
+    /* on the stack, as glibc's execvp takes it: a caller on a small stack
+     * that fits glibc's fits this */
+    char *candidate = alloca(dirs_len + 1 + flen + 2);
+    for (const char *d = dirs;; d++) {
+        const char *end = strchrnul(d, ':');
+        size_t dlen = (size_t)(end - d);
+        memcpy(candidate, dlen ? d : ".", dlen ? dlen : 1);
+        size_t at = dlen ? dlen : 1;
+        candidate[at] = '/';
+        memcpy(candidate + at + 1, file, flen + 1);
+        if (!missing(candidate))
+            return false;
+        if (!*end)
+            return true;
+        d = end;
+    }
+}
+
+/* before_exec, unless the exec cannot start anything (nothing_to_exec). */
+static void before_exec_of(const char *file, bool search)
+{
+    if (own_process() && !nothing_to_exec(file, search))
+        before_exec();
 }
 
 /* A real exec or spawn call, given the environment to use. */
@@ -233,14 +291,14 @@ static int call_fexecve(void *p, char *const env[])
 
 static int exec_path(const char *path, char *const argv[], char *const envp[])
 {
-    before_exec();
+    before_exec_of(path, false);
     struct exec_call c = {.path = path, .argv = argv};
     return with_child_env(envp, call_execve, &c);
 }
 
 static int exec_file(const char *file, char *const argv[], char *const envp[])
 {
-    before_exec();
+    before_exec_of(file, true);
     struct exec_call c = {.path = file, .argv = argv};
     return with_child_env(envp, call_execvpe, &c);
 }

@@ -941,6 +941,26 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                          runs["untraced"])
         self.assertEqual(runs["traced"], runs["untraced"], "the shim's system is glibc's")
 
+    def test_an_exec_of_nothing_leaves_the_process_span(self):
+        """Python's os.execvp tries each PATH directory with execve, and a
+        program may exec a path that is not there and go on: such an exec
+        replaces nothing, so the process span goes on to the exit, with
+        its code (the first miss ended it, with no exit code)."""
+        code = ("import os, sys\n"
+                "for call in (lambda: os.execvp('no-such-command-here', ['x']),\n"
+                "             lambda: os.execv('/no/such/dir/prog', ['x'])):\n"
+                "    try:\n"
+                "        call()\n"
+                "    except OSError:\n"
+                "        pass\n"
+                "sys.exit(3)\n")
+        p = self.launch([th.PY, "-c", code], "python-exec-nothing")
+        self.assertEqual(p.returncode, 3, p.describe())
+        spans = self.final_spans(1)
+        own = th.only(self.process_spans(spans), "the process span", spans)
+        self.assert_exit(own, 3, spans)
+        self.assertEqual(len(spans), 1, dump(spans))
+
     def test_popen_as_the_c_library_does(self):
         """The shim's popen() and pclose() against glibc's, the same
         program untraced and traced, a second thread running
