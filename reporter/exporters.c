@@ -263,7 +263,7 @@ static bool exp_retryable(int status)
 }
 
 /* POST msg, one attempt, bounded by the exporter's own timeout and by
- * deadline_ms. Its retries are the batch's (exp_batch_sent). */
+ * deadline_ms. Its retries are the batch's (exp_park, exp_retry). */
 static int exp_post(struct exp_batch *b, struct ts_http_client *c, const char *content_type,
                     const char *headers, unsigned timeout_ms, const char *msg, size_t len,
                     uint64_t deadline_ms)
@@ -413,13 +413,20 @@ static uint64_t exp_next_attempt_ms(const struct exp_batch *b, unsigned backoff_
     return now + wait;
 }
 
+/* A sent or given up message's buffer: emptied, and given back when it
+ * grew past what is kept between batches. */
+static void exp_buf_done(struct ts_json_buf *buf)
+{
+    if (buf->cap > EXP_KEEP_BUF)
+        ts_json_buf_free(buf);
+    else
+        ts_json_buf_reset(buf);
+}
+
 static void exp_parked_free(struct exp_parked *p)
 {
     p->n = 0;
-    if (p->buf.cap > EXP_KEEP_BUF)
-        ts_json_buf_free(&p->buf);
-    else
-        ts_json_buf_reset(&p->buf);
+    exp_buf_done(&p->buf);
 }
 
 /* Park b's sealed batch (its message at msg) after a failure worth
@@ -502,10 +509,7 @@ static void exp_batch_send(struct exp_batch *b, uint64_t deadline_ms)
         exp_failed(b, b->n, b->why);
     exp_outcome(b, r == 0, b->n);
     b->n = 0;
-    if (b->spans.cap > EXP_KEEP_BUF)
-        ts_json_buf_free(&b->spans);
-    else
-        ts_json_buf_reset(&b->spans);
+    exp_buf_done(&b->spans);
 }
 
 /* Add s to b's batch, sending the batch first when s would take it past
