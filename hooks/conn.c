@@ -436,8 +436,7 @@ static void answered_span_so_far(struct ts_conn *c, struct dir *in);
 
 void conn_off(struct ts_conn *c, struct dir *d, enum ts_stat why)
 {
-    if (__builtin_expect(d->x && d->x->answered_ns, 0))
-        answered_span_so_far(c, d); /* its head comes no further */
+    answered_span_so_far(c, d); /* its head comes no further */
     d->state = DIR_OFF;
     conn_head_release(d); /* and the rest of d->x */
     unsigned char bit = d == &c->out ? CONN_OFF_OUT : CONN_OFF_IN;
@@ -554,10 +553,13 @@ static void answered_span(struct ts_conn *c, const struct dir_ext *x,
 }
 
 /* Such a request whose head will come no further (the connection ends,
- * or the rest cannot be followed): its span from what came of it. In
- * lock held, or the last reference. */
+ * or the rest cannot be followed): its span from what came of it;
+ * nothing when no answer is noted in in's side block. In lock held, or
+ * the last reference. */
 static void answered_span_so_far(struct ts_conn *c, struct dir *in)
 {
+    if (__builtin_expect(!in->x || !in->x->answered_ns, 1))
+        return;
     struct parsed_head ph;
     if (parse_head_so_far(in, &ph) > 0)
         answered_span(c, in->x, &ph.req);
@@ -1001,8 +1003,7 @@ void ts_conn_exiting(void)
             conn_unlock(&c->out.mu);
         }
         if (c->role != TS_ROLE_CLIENT && conn_lock_within(&c->in.mu, wait)) {
-            if (c->in.x && c->in.x->answered_ns) /* (see answered_mid_head) */
-                answered_span_so_far(c, &c->in);
+            answered_span_so_far(c, &c->in); /* (see answered_mid_head) */
             conn_unlock(&c->in.mu);
         }
         ts_conn_put(c);
@@ -1024,8 +1025,7 @@ static void conn_destroy(struct ts_fd_ref *ref)
             conn_span_finish(p, NULL);
     }
     end_unanswered(c, "connection_closed");
-    if (__builtin_expect(c->in.x && c->in.x->answered_ns, 0))
-        answered_span_so_far(c, &c->in); /* its head never came whole */
+    answered_span_so_far(c, &c->in); /* a head answered that never came whole */
     conn_free(c);
     errno = saved;
 }

@@ -149,9 +149,8 @@ static bool nothing_to_exec(const char *file, bool search)
     char *candidate = alloca(dirs_len + 1 + flen + 2);
     for (const char *d = dirs;; d++) {
         const char *end = strchrnul(d, ':');
-        size_t dlen = (size_t)(end - d);
-        memcpy(candidate, dlen ? d : ".", dlen ? dlen : 1);
-        size_t at = dlen ? dlen : 1;
+        size_t at = end > d ? (size_t)(end - d) : 1; /* "" is "." */
+        memcpy(candidate, end > d ? d : ".", at);
         candidate[at] = '/';
         memcpy(candidate + at + 1, file, flen + 1);
         if (!missing(candidate))
