@@ -314,6 +314,35 @@ static void peer_from(struct ts_conn *c, const struct sockaddr_storage *ss)
     }
 }
 
+/* The text of a Unix-domain address of len bytes (as connect, accept or
+ * getsockname gave it) in out: its path, an abstract name with '@' for
+ * its leading NUL, "" for an unnamed socket. */
+static void unix_path_text(const struct sockaddr_un *a, socklen_t len, char out[CONN_UNIX_PATH_MAX])
+{
+    size_t at = offsetof(struct sockaddr_un, sun_path);
+    size_t n = len > at ? len - at : 0;
+    if (n > sizeof a->sun_path)
+        n = sizeof a->sun_path;
+    if (n && a->sun_path[0] != '\0') /* a path: up to its NUL, if any */
+        n = strnlen(a->sun_path, n);
+    memcpy(out, a->sun_path, n);
+    out[n] = '\0';
+    if (n)
+        out[0] = out[0] ? out[0] : '@';
+    for (size_t i = 1; i < n; i++) /* an abstract name may hold NULs: text may not */
+        if (out[i] == '\0')
+            out[i] = '@';
+}
+
+/* A connection over a Unix-domain socket: the path of the socket it is
+ * to (a client's peer, a server's own), when there is memory to keep it. */
+static void unix_from(struct ts_conn *c, const struct sockaddr_storage *ss, socklen_t len)
+{
+    c->peer_family = CONN_UNIX;
+    if (conn_rare(c))
+        unix_path_text((const struct sockaddr_un *)ss, len, c->rare->unix_path);
+}
+
 /* The port of a local address. */
 static uint16_t port_of(const struct sockaddr_storage *ss)
 {
@@ -941,7 +970,9 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
         return;
     if (r < 0 && recv_error_passes(err))
         return;
-    if ((flags & MSG_TRUNC) && r > 0) { /* TCP discarded the bytes: none is in the buffer */
+    /* TCP discarded the bytes: none is in the buffer (a Unix-domain
+     * stream socket ignores the flag and fills it) */
+    if ((flags & MSG_TRUNC) && r > 0 && c->peer_family != CONN_UNIX) {
         ts_conn_received_unseen(c, r);
         return;
     }
@@ -1047,13 +1078,21 @@ static struct ts_conn *conn_new(int fd, int role, const struct sockaddr *peer, s
     if (peer && peer_len <= sizeof ss) {
         memset(&ss, 0, sizeof ss);
         memcpy(&ss, peer, peer_len);
-        peer_from(c, &ss);
-    } else if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-        peer_from(c, &ss);
+        len = peer_len;
+    } else if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
+        ss.ss_family = AF_UNSPEC;
     }
+    bool unix_domain = ss.ss_family == AF_UNIX;
+    if (unix_domain && role == TS_ROLE_CLIENT)
+        unix_from(c, &ss, len);
+    else if (!unix_domain)
+        peer_from(c, &ss);
     len = sizeof ss;
-    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (unix_domain && role != TS_ROLE_CLIENT) /* its peer is most often unnamed */
+            unix_from(c, &ss, len);
         c->local_port = port_of(&ss);
+    }
     return c;
 }
 

@@ -12,10 +12,11 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sys/types.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
 
 #include "../preload/fdtable.h"
 #include "../preload/span.h"
@@ -119,12 +120,24 @@ struct pending {
  * while more are pipelined, given back when the queue empties again. */
 #define CONN_Q_INLINE 1
 
+/* A Unix-domain socket's path as text: sun_path's 108 bytes, an
+ * abstract name's leading NUL written as '@' (as ss(8) shows it), and a
+ * NUL. */
+#define CONN_UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) + 1)
+
 /* What few connections need, in a block of their own taken when the
- * connection is made: an IPv6 peer's address, a TLS session's version. */
+ * connection is made: an IPv6 peer's address, a Unix-domain socket's
+ * path, a TLS session's version. */
 struct conn_rare {
-    char peer_ip[INET6_ADDRSTRLEN]; /* peer_family 6 */
-    char tls_version[6];            /* "1.3", "" when not known */
+    union {
+        char peer_ip[INET6_ADDRSTRLEN];     /* peer_family 6 */
+        char unix_path[CONN_UNIX_PATH_MAX]; /* peer_family CONN_UNIX: see conn_unix_path */
+    };
+    char tls_version[6]; /* "1.3", "" when not known */
 };
+
+/* peer_family of a connection over a Unix-domain stream socket. */
+#define CONN_UNIX 1
 
 /* What each tracked connection costs: this object (96 bytes; the fd
  * table's slot is 8 more). Buffers, body framing, the wire form and span
@@ -160,7 +173,7 @@ struct ts_conn {
      * span waits (ts_conn_done_with). */
     atomic_uchar dirs_off;
     bool tls;            /* the plaintext of a TLS session (ts_conn_open) */
-    uint8_t peer_family; /* 0 not known, 4 (peer_v4), 6 (rare->peer_ip) */
+    uint8_t peer_family; /* 0 not known, 4 (peer_v4), 6 (rare->peer_ip), CONN_UNIX */
     /* A server was asked to CONNECT (set once, never cleared): only then
      * can a 2xx response it sends open a tunnel, and only then does it
      * look at the request that response answers (tunnel_ahead). */
@@ -186,6 +199,16 @@ struct ts_conn {
 
 /* The peer's address as text ("" when not known) in out; its length. */
 size_t conn_peer_ip(const struct ts_conn *c, char out[INET6_ADDRSTRLEN]);
+
+/* The path of a connection over a Unix-domain socket: the one it
+ * connected to (a client's), or the one it was accepted on (a server's);
+ * "" when unnamed or not known. NULL for a TCP connection. */
+static inline const char *conn_unix_path(const struct ts_conn *c)
+{
+    if (c->peer_family != CONN_UNIX)
+        return NULL;
+    return c->rare ? c->rare->unix_path : "";
+}
 
 /* A TLS session's version ("1.3"), "" when not known. */
 static inline const char *conn_tls_version(const struct ts_conn *c)

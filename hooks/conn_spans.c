@@ -441,6 +441,17 @@ static inline __attribute__((always_inline)) void attr_tls(struct ts_attrs *at,
         ts_attrs_cstr(at, "tls.protocol.version", version);
 }
 
+/* What marks a span of a connection over a Unix-domain socket: the
+ * transport, and the socket's path under key (the peer's for a client,
+ * the local one for a server) when it has one. */
+static __attribute__((noinline)) void attr_unix(struct ts_attrs *at, const char *key,
+                                                const char *path)
+{
+    ts_attrs_cstr(at, "network.transport", "unix");
+    if (path[0])
+        ts_attrs_str(at, key, path, strlen(path));
+}
+
 /* A span's name and a URL are assembled as cut texts (cut_text.h):
  * snprintf would do, at several times the cost on a path that runs for
  * every request. text_put is ts_cut_text_put with the span's short copy,
@@ -913,10 +924,15 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     const char *h;
     size_t hlen;
     int port;
+    const char *unix_path = conn_unix_path(c);
     if (!request_authority(req, host, c->tls, &h, &hlen, &port)) {
         h = peer_ip;
         hlen = peer_len;
         port = c->peer_port;
+        if (unix_path) { /* the conventions: the socket's name */
+            h = unix_path;
+            hlen = strlen(unix_path);
+        }
     }
     char url_buf[511];
     struct ts_cut_text url = {url_buf, sizeof url_buf, 0};
@@ -938,11 +954,13 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
             text_put(&url, req->target, req->target_len);
         } else if (host) {
             text_put(&url, host->value, host->value_len);
-        } else {
+        } else if (!unix_path) {
             ts_cut_text_put_ip_port(&url, peer_ip, peer_len, c->peer_port);
         }
         if (origin_form)
             text_put(&url, req->target, req->target_len);
+        if (unix_path && !authority_form && !host) /* no authority: no URL (RFC 9110 4.2.1) */
+            url.len = 0;
     }
     struct ts_attrs at = ts_attrs_begin(&p->span);
     /* An origin-form target without a query, nearly every request's, has
@@ -954,12 +972,16 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
         attr_url(&at, "url.full", url.buf, url.len, false);
     if (!injects)
         ts_attrs_bool(&at, "traceshim.injected", false);
-    ts_attrs_str(&at, "server.address", h, hlen);
-    ts_attrs_int(&at, "server.port", port);
+    if (hlen)
+        ts_attrs_str(&at, "server.address", h, hlen);
+    if (port)
+        ts_attrs_int(&at, "server.port", port);
     if (peer_len) /* a TLS session over a transport the shim cannot see has none */
         ts_attrs_str(&at, "network.peer.address", peer_ip, peer_len);
     if (c->peer_port)
         ts_attrs_int(&at, "network.peer.port", c->peer_port);
+    if (__builtin_expect(unix_path != NULL, 0))
+        attr_unix(&at, "network.peer.address", unix_path);
     attr_header(&at, "user_agent.original", v.user_agent);
     if (c->tls)
         attr_tls(&at, c, true);
@@ -973,6 +995,13 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
 #define SERVER_CONN_ATTRS 4
 static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c, int port)
 {
+    const char *unix_path = conn_unix_path(c);
+    if (__builtin_expect(unix_path != NULL, 0)) { /* no ports, and the peer most often unnamed */
+        if (port)
+            ts_attrs_int(at, "server.port", port);
+        attr_unix(at, "network.local.address", unix_path);
+        return;
+    }
     ts_attrs_int(at, "server.port", port);
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);

@@ -36,10 +36,13 @@ static bool fds_elsewhere(void)
     return ts_fd_split_here || ts_process_foreign();
 }
 
-/* Is fd a TCP socket over IPv4 or IPv6? */
-static bool is_tcp(int fd, int family)
+/* Is fd a stream that may carry HTTP: TCP over IPv4 or IPv6, or a
+ * Unix-domain stream socket (nginx's proxy_pass to gunicorn's
+ * unix:/run/app.sock, curl --unix-socket)? Other protocols on either
+ * are given up at their first bytes. */
+static bool is_followed_stream(int fd, int family)
 {
-    if (family != AF_INET && family != AF_INET6)
+    if (family != AF_INET && family != AF_INET6 && family != AF_UNIX)
         return false;
     int type = 0;
     socklen_t len = sizeof type;
@@ -99,8 +102,8 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
      * poll and SO_ERROR and never call connect again, so track it now, as
      * for a non-blocking connect in progress. */
     bool connecting = r == 0 || saved == EINPROGRESS || saved == EINTR;
-    if (connecting && addr && len >= sizeof addr->sa_family && is_tcp(fd, addr->sa_family) &&
-        !fds_elsewhere()) {
+    if (connecting && addr && len >= sizeof addr->sa_family &&
+        is_followed_stream(fd, addr->sa_family) && !fds_elsewhere()) {
         ts_guard_enter();
         /* A second connect on a non-blocking socket (to learn the result)
          * must not reset the connection we already track. */
@@ -128,7 +131,7 @@ static int accepted(int fd)
     ts_guard_enter();
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && is_tcp(fd, ss.ss_family))
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && is_followed_stream(fd, ss.ss_family))
         ts_conn_track(fd, TS_ROLE_SERVER, NULL, 0); /* replaces a stale entry */
     else if (ts_fd_tracked(fd))
         ts_conn_untrack(fd);

@@ -511,27 +511,27 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         self.client_server_rows("curl", "nginx", [("GET /small.txt", 200), ("GET /big.bin", 200),
                                                   ("GET /small.txt", 200)], spans)
 
-    def proxy_conf(self, upstream_port):
-        http_extra = "upstream backend { server 127.0.0.1:%d; keepalive 64; }" % upstream_port
+    def proxy_conf(self, upstream_port, upstream_unix=None):
+        """nginx's server and http blocks that proxy to 127.0.0.1:upstream_port
+        (or to the Unix-domain socket upstream_unix) over keep-alive."""
+        to = "unix:" + upstream_unix if upstream_unix else "127.0.0.1:%d" % upstream_port
+        http_extra = "upstream backend { server %s; keepalive 64; }" % to
         server = ("location / { proxy_pass http://backend; proxy_http_version 1.1; "
                   "proxy_set_header Connection \"\"; }")
         return server, http_extra
 
-    def test_nginx_reverse_proxy_chain(self):
-        """curl -> nginx (proxy_pass, keep-alive upstream; forwards the
-        inbound trace headers) -> python server. The proxy's CLIENT span is
-        the child of its SERVER span, and the upstream sees the proxy's
-        CLIENT span id (the forwarded one rewritten in place), once."""
-        up, up_port, plain_up_port = self.py_servers("py-upstream")
-        ngx, port, d = self.start_nginx(*self.proxy_conf(up_port))
-        _, plain_port, _ = self.start_nginx(*self.proxy_conf(plain_up_port), traced=False)
+    def proxied_three_requests(self, ngx, up, port, plain_port, d):
+        """curl asks nginx (port; its untraced twin on plain_port) for /ok and
+        /missing, as the same untraced run does, then /echo-headers: three
+        chains curl CLIENT -> nginx SERVER -> nginx CLIENT -> py-upstream
+        SERVER with their statuses, and the headers the upstream received
+        last."""
         p = self.same_as_untraced(
             lambda p: self.curl_argv("-w", "\n%{http_code}\n",
                                      "http://127.0.0.1:%d/ok" % p,
                                      "http://127.0.0.1:%d/missing" % p),
             port, plain_port, "curl")
         self.assertEqual(p.stdout(), b"ok\n200\nmissing\n404\n")
-        # a third request: what the upstream received
         echo = self.run_client(self.curl_argv("http://127.0.0.1:%d/echo-headers" % port), "curl")
         self.assertEqual(echo.returncode, 0, echo.describe())
         headers = json.loads(echo.stdout())
@@ -544,6 +544,17 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         self.check_statuses(chains[0], [200] * 4)
         self.check_statuses(chains[1], [404] * 4)
         self.check_statuses(chains[2], [200] * 4)
+        return chains, headers
+
+    def test_nginx_reverse_proxy_chain(self):
+        """curl -> nginx (proxy_pass, keep-alive upstream; forwards the
+        inbound trace headers) -> python server. The proxy's CLIENT span is
+        the child of its SERVER span, and the upstream sees the proxy's
+        CLIENT span id (the forwarded one rewritten in place), once."""
+        up, up_port, plain_up_port = self.py_servers("py-upstream")
+        ngx, port, d = self.start_nginx(*self.proxy_conf(up_port))
+        _, plain_port, _ = self.start_nginx(*self.proxy_conf(plain_up_port), traced=False)
+        chains, headers = self.proxied_three_requests(ngx, up, port, plain_port, d)
         nsrv, ncli = chains[2][1], chains[2][2]
         want = {"X-B3-TraceId": [ncli["traceId"]], "X-B3-SpanId": [ncli["spanId"]],
                 "X-B3-Sampled": ["1"],
@@ -599,6 +610,40 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         chain, = self.chains(spans, [("curl", C), ("nginx", S), ("nginx", C), ("py-upstream", S)])
         self.check_statuses(chain, [200] * 4)
 
+    def test_nginx_proxy_to_a_unix_socket_upstream(self):
+        """curl -> nginx -> python on a Unix-domain socket (proxy_pass to
+        unix:PATH, as nginx fronts gunicorn or uwsgi): one trace through
+        the four spans, the upstream given nginx's CLIENT span's context;
+        both sides of that hop say network.transport "unix" and name the
+        socket. (Only TCP was followed: the trace broke at that hop.)"""
+        paths = {}
+        for traced in (True, False):
+            path = os.path.join(self.tmp, "upstream-%s.sock" % ("traced" if traced else "plain"))
+            up = th.Proc([th.PY, os.path.join(th.APPS, "httpapp.py"), "--unix", path],
+                         env=self.env("py-upstream", traced), tmpdir=self.tmp,
+                         name="py-upstream" if traced else "py-upstream-untraced")
+            self.addCleanup(up.stop)
+            self.procs.append(up)
+            up.wait_output(rb"LISTENING unix:", timeout=10)
+            paths[traced] = (up, path)
+        up, path = paths[True]
+        ngx, port, d = self.start_nginx(*self.proxy_conf(0, path))
+        _, plain_port, _ = self.start_nginx(*self.proxy_conf(0, paths[False][1]), traced=False)
+        chains, headers = self.proxied_three_requests(ngx, up, port, plain_port, d)
+        ncli, usrv = chains[2][2], chains[2][3]
+        self.assertEqual(th.header_values(headers, "traceparent"),
+                         ["00-%s-%s-01" % (ncli["traceId"], ncli["spanId"])],
+                         "%r\n%s" % (headers, th.format_spans(chains[2])))
+        for chain in chains:
+            ncli, usrv = chain[2], chain[3]
+            dump = th.format_spans(chain)
+            self.assertEqual(ncli["attrs"].get("network.transport"), "unix", dump)
+            self.assertEqual(ncli["attrs"].get("network.peer.address"), path, dump)
+            self.assertNotIn("network.peer.port", ncli["attrs"], dump)
+            self.assertEqual(usrv["attrs"].get("network.transport"), "unix", dump)
+            self.assertEqual(usrv["attrs"].get("network.local.address"), path, dump)
+            self.assertNotIn("client.address", usrv["attrs"], dump)
+
     # ------------------------------------------------------------------
     # row 7: ruby
 
@@ -613,27 +658,43 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
     # row 8: redis (not HTTP)
 
     def test_redis_untraced_unharmed(self):
+        self.redis_unharmed(unix=False)
+
+    def test_redis_on_a_unix_socket_untraced_unharmed(self):
+        """The same over a Unix-domain socket, which the shim follows as it
+        does TCP (for HTTP): RESP is given up at its first bytes."""
+        self.redis_unharmed(unix=True)
+
+    def redis_unharmed(self, unix):
         server = require_exe("/usr/bin/redis-server", "redis-server")
         cli = require_exe("/usr/bin/redis-cli", "redis-tools")
         big = random.Random(8).randbytes(200 * 1024).hex().encode()  # 400 KB value
+        socks = {}
 
         def start(traced):
             port = th.free_port()
             d = os.path.join(self.tmp, "redis-%s" % ("traced" if traced else "plain"))
             os.makedirs(d)
-            p = th.Proc([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                         "--appendonly", "no", "--dir", d, "--daemonize", "no",
-                         "--protected-mode", "yes"],
+            listen = ["--port", str(port), "--bind", "127.0.0.1"]
+            if unix:
+                socks[port] = os.path.join(d, "redis.sock")
+                listen = ["--port", "0", "--unixsocket", socks[port]]
+            p = th.Proc([server] + listen + ["--save", "", "--appendonly", "no", "--dir", d,
+                                             "--daemonize", "no", "--protected-mode", "yes"],
                         env=self.env("redis-server", traced), tmpdir=self.tmp,
                         name="redis-server" if traced else "redis-server-untraced")
             self.addCleanup(p.stop)
             self.procs.append(p)
-            th.wait_port(port, timeout=10, proc=p)
+            th.wait_port(socks[port] if unix else port, timeout=10, proc=p)
             return p, port
 
         srv, port = start(True)
         _, plain_port = start(False)
-        base = lambda p: [cli, "-h", "127.0.0.1", "-p", str(p)]  # noqa: E731
+
+        def base(p):
+            if unix:
+                return [cli, "-s", socks[p]]
+            return [cli, "-h", "127.0.0.1", "-p", str(p)]
         for args, stdin in (
                 (["PING"], None),
                 (["SET", "k", "v"], None),

@@ -248,22 +248,29 @@ def closed_port():
 
 
 def wait_port(port, timeout=10.0, proc=None):
-    """Wait until something accepts connections on 127.0.0.1:port. Note that
-    each probe is a connection that closes without a byte."""
+    """Wait until something accepts connections on 127.0.0.1:port (port a
+    str: on that Unix-domain socket). Note that each probe is a connection
+    that closes without a byte."""
+    where = port if isinstance(port, str) else "127.0.0.1:%d" % port
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise AssertionError("%s exited before listening on port %d\n%s"
-                                 % (proc.name, port, proc.describe()))
+            raise AssertionError("%s exited before listening on %s\n%s"
+                                 % (proc.name, where, proc.describe()))
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+            if isinstance(port, str):
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
+                    u.settimeout(1)
+                    u.connect(port)
+            else:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
         except OSError as e:
             last = e
             time.sleep(0.02)
-    raise AssertionError("nothing listening on 127.0.0.1:%d after %.1fs (%s)%s"
-                         % (port, timeout, last, "\n" + proc.describe() if proc else ""))
+    raise AssertionError("nothing listening on %s after %.1fs (%s)%s"
+                         % (where, timeout, last, "\n" + proc.describe() if proc else ""))
 
 
 # --------------------------------------------------------------------------

@@ -85,6 +85,16 @@ static inline struct pair make_pair(int role)
     return (struct pair){sv[0], sv[1]};
 }
 
+/* A socket pair whose program end is tracked with peer as its address
+ * (as connect gives it; a server's is most often taken from the socket). */
+static inline struct pair make_pair_peer(int role, const void *peer, socklen_t len)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ts_conn_track(sv[0], role, peer, len);
+    return (struct pair){sv[0], sv[1]};
+}
+
 static inline void close_pair(struct pair *p)
 {
     ts_conn_untrack(p->prog);

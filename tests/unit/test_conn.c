@@ -590,7 +590,7 @@ static void test_server_query_of_every_target_form(void **state)
  * on both sides (the OpenTelemetry HTTP conventions): an absolute-form
  * target's authority, else Host's, the port the scheme's default when
  * neither gives one. Without either, the server span says only the port
- * it was reached on (a socketpair's: 0). */
+ * it was reached on: none over a Unix-domain socket (the test's pair). */
 static void test_server_address_and_port_of_the_request(void **state)
 {
     static const struct {
@@ -636,7 +636,7 @@ static void test_server_address_and_port_of_the_request(void **state)
                 assert_int_equal(attr_int(s, "server.port"), cases[i].port);
             } else if (!role) {
                 assert_null(ts_span_attr_find(s, "server.address"));
-                assert_int_equal(attr_int(s, "server.port"), 0);
+                assert_null(ts_span_attr_find(s, "server.port"));
             }
         }
     }
@@ -1074,7 +1074,8 @@ static void test_server_unsampled_not_exported_flag(void **state)
  * from the buffer. */
 static void test_server_recv_truncated_is_unseen(void **state)
 {
-    struct pair p = make_pair(TS_ROLE_SERVER);
+    struct sockaddr_in tcp_peer = {.sin_family = AF_INET, .sin_port = htons(40000)};
+    struct pair p = make_pair_peer(TS_ROLE_SERVER, &tcp_peer, sizeof tcp_peer);
     uint64_t unseen = ts_stats_get(TS_STAT_GAVE_UP_UNSEEN_BYTES);
     peer_write(&p, "GET /t HTTP/1.1\r\nHost: h\r\n\r\n");
     char sink[100]; /* the test's pair is not TCP: read them, pass no buffer */
@@ -1419,15 +1420,6 @@ static void test_connection_object_is_small(void **state)
     assert_true(sizeof(struct conn_lock) == 4);
 }
 
-/* A socket pair whose program end is tracked with peer as its address. */
-static struct pair make_pair_peer(int role, const void *peer, socklen_t len)
-{
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    ts_conn_track(sv[0], role, peer, len);
-    return (struct pair){sv[0], sv[1]};
-}
-
 /* The peer's address is kept in binary and written out as inet_ntop
  * would, for every value of every byte; an IPv6 one as inet_ntop wrote it,
  * an IPv4-mapped one as IPv4, an unknown family as nothing. */
@@ -1583,6 +1575,106 @@ static void test_peer_address_on_spans(void **state)
     assert_string_equal(attr_str(&spans[1], "network.peer.address", v, sizeof v), "fd00::2");
     assert_int_equal(attr_int(&spans[1], "network.peer.port"), 8443);
     close_pair(&cli);
+}
+
+/* One GET through a client pair connected (as connect was given it) to
+ * the Unix-domain address un of len bytes; its span. */
+static const struct ts_span *unix_client_get(const struct sockaddr_un *un, socklen_t len,
+                                             const char *req)
+{
+    struct pair cli = make_pair_peer(TS_ROLE_CLIENT, un, len);
+    char buf[512];
+    size_t before = nspans;
+    prog_write(&cli, req, strlen(req));
+    peer_read_all(&cli, buf, sizeof buf);
+    peer_write(&cli, "HTTP/1.1 204 No Content\r\n\r\n");
+    prog_read(&cli, buf, sizeof buf);
+    close_pair(&cli);
+    assert_int_equal(nspans, before + 1);
+    return &spans[nspans - 1];
+}
+
+/* HTTP over a Unix-domain stream socket (nginx's proxy_pass to
+ * unix:/run/app.sock, curl --unix-socket): the spans say so
+ * (network.transport "unix") and name the socket by its path, an
+ * abstract one with '@' for its leading NUL, as ss(8) writes it; no port
+ * anywhere, and no url.full without a Host to name the server. A server's
+ * socket is the one it accepted on. */
+static void test_unix_domain_connections(void **state)
+{
+    char v[160];
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    strcpy(un.sun_path, "/run/app.sock");
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof "/run/app.sock");
+    const struct ts_span *s =
+        unix_client_get(&un, len, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_string_equal(attr_str(s, "network.transport", v, sizeof v), "unix");
+    assert_string_equal(attr_str(s, "network.peer.address", v, sizeof v), "/run/app.sock");
+    assert_null(ts_span_attr_find(s, "network.peer.port"));
+    assert_string_equal(attr_str(s, "url.full", v, sizeof v), "http://localhost/x");
+    assert_string_equal(attr_str(s, "server.address", v, sizeof v), "localhost");
+    assert_int_equal(attr_int(s, "server.port"), 80);
+
+    /* no Host: the server is the socket, and no URL can be written */
+    s = unix_client_get(&un, len, "GET /x HTTP/1.0\r\n\r\n");
+    assert_string_equal(attr_str(s, "server.address", v, sizeof v), "/run/app.sock");
+    assert_null(ts_span_attr_find(s, "server.port"));
+    assert_null(ts_span_attr_find(s, "url.full"));
+
+    /* an abstract name: its length, not a NUL, ends it */
+    memcpy(un.sun_path, "\0app\0x", 6);
+    len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 6);
+    s = unix_client_get(&un, len, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_string_equal(attr_str(s, "network.peer.address", v, sizeof v), "@app@x");
+
+    /* a path of sun_path's whole length, with no NUL after it */
+    memset(un.sun_path, 'p', sizeof un.sun_path);
+    un.sun_path[0] = '/';
+    s = unix_client_get(&un, sizeof un, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    const struct ts_attr *a = ts_span_attr_find(s, "network.peer.address");
+    assert_non_null(a);
+    assert_int_equal(a->len, sizeof un.sun_path);
+
+    /* a server accepting on a named socket; a socketpair's is unnamed */
+    char dir[] = "/tmp/ts-unix-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct sockaddr_un at = {.sun_family = AF_UNIX};
+    snprintf(at.sun_path, sizeof at.sun_path, "%s/app.sock", dir);
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0), peer = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&at, sizeof at), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(connect(peer, (struct sockaddr *)&at, sizeof at), 0);
+    int fd = accept(lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    ts_conn_track(fd, TS_ROLE_SERVER, NULL, 0);
+    struct pair srv = {fd, peer};
+    struct pair unnamed = make_pair(TS_ROLE_SERVER);
+    struct pair *servers[] = {&srv, &unnamed};
+    for (int i = 0; i < 2; i++) {
+        char buf[512];
+        peer_write(servers[i], "GET /y HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        /* MSG_TRUNC: a Unix-domain stream socket fills the buffer anyway */
+        struct ts_conn *c = ts_conn_get(servers[i]->prog);
+        ssize_t r = recv(servers[i]->prog, buf, sizeof buf, MSG_TRUNC);
+        struct iovec iov = {buf, sizeof buf};
+        ts_conn_recv_done(c, &iov, 1, r, MSG_TRUNC, 0);
+        ts_conn_put(c);
+        prog_write(servers[i], "HTTP/1.1 204 No Content\r\n\r\n", 27);
+        close_pair(servers[i]);
+        s = &spans[nspans - 1];
+        assert_int_equal(s->kind, TS_KIND_SERVER);
+        assert_string_equal(attr_str(s, "network.transport", v, sizeof v), "unix");
+        assert_string_equal(attr_str(s, "url.path", v, sizeof v), "/y");
+        assert_null(ts_span_attr_find(s, "client.address"));
+        assert_null(ts_span_attr_find(s, "network.peer.port"));
+        if (i == 0)
+            assert_string_equal(attr_str(s, "network.local.address", v, sizeof v), at.sun_path);
+        else
+            assert_null(ts_span_attr_find(s, "network.local.address"));
+    }
+    close(lfd);
+    unlink(at.sun_path);
+    rmdir(dir);
 }
 
 /* A thread keeps the text of the IPv4 peers it wrote out last, by
@@ -2559,6 +2651,7 @@ int main(void)
         cmocka_unit_test_setup(test_peer_address_text, setup),
         cmocka_unit_test_setup(test_server_name_route_and_method, setup),
         cmocka_unit_test_setup(test_peer_address_on_spans, setup),
+        cmocka_unit_test_setup(test_unix_domain_connections, setup),
         cmocka_unit_test_setup(test_peer_text_follows_the_address, setup),
         cmocka_unit_test_setup(test_tls_version_kept, setup),
         cmocka_unit_test_setup(test_body_state_taken_and_given_back, setup),

@@ -9,6 +9,7 @@ import argparse
 import http.server
 import os
 import signal
+import socketserver
 import sys
 
 
@@ -24,9 +25,11 @@ def exit_on_signals():
 
 
 def port_parser():
-    """An argument parser with --port PORT (0, the default: pick one)."""
+    """An argument parser with --port PORT (0, the default: pick one) and
+    --unix PATH (listen on a Unix-domain socket there instead)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--unix", metavar="PATH")
     return ap
 
 
@@ -65,13 +68,24 @@ class PidPathHandler(Handler):
         self.reply(200, "%d %s\n" % (os.getpid(), self.path))
 
 
-def serve(server_class, handler, port, pid=False):
-    """Exit on SIGTERM/SIGINT, listen on 127.0.0.1:port, print
-    "LISTENING <port>" (with pid: "... PID <pid>"), serve until a signal,
-    then server_close()."""
+class UnixServer(socketserver.ThreadingUnixStreamServer):
+    """A threading HTTP server on a Unix-domain socket (HTTPServer's bind
+    wants a host and a port)."""
+    daemon_threads = True
+
+
+def serve(server_class, handler, port, pid=False, unix=None):
+    """Exit on SIGTERM/SIGINT, listen on 127.0.0.1:port (or on the
+    Unix-domain socket unix), print "LISTENING <port>" ("LISTENING
+    unix:<path>"; with pid: "... PID <pid>"), serve until a signal, then
+    server_close()."""
     exit_on_signals()
-    srv = server_class(("127.0.0.1", port), handler)
-    line = "LISTENING %d" % srv.server_address[1]
+    if unix:
+        srv = UnixServer(unix, handler)
+        line = "LISTENING unix:%s" % unix
+    else:
+        srv = server_class(("127.0.0.1", port), handler)
+        line = "LISTENING %d" % srv.server_address[1]
     if pid:
         line += " PID %d" % os.getpid()
     say(line)

@@ -1,6 +1,7 @@
 """httpapp.py — the HTTP server the integration tests run under the shim.
 
     /usr/bin/python3 httpapp.py --port PORT     (0: pick one)
+    /usr/bin/python3 httpapp.py --unix PATH     (a Unix-domain socket)
 
 Prints "LISTENING <port>" on stdout once it accepts connections. Exits
 cleanly (status 0, atexit handlers and library destructors run) on SIGTERM
@@ -85,7 +86,7 @@ class Server(ThreadingHTTPServer):
 
 def main():
     args = ah.port_parser().parse_args()
-    ah.serve(Server, Handler, args.port)
+    ah.serve(Server, Handler, args.port, unix=args.unix)
 
 
 if __name__ == "__main__":
