@@ -19,6 +19,7 @@
 #include "held.h"
 #include "iov.h"
 #include "refused_address.h"
+#include "socket_hooks.h"
 
 /* The untracked fast path: one bounds check and one load. Each hook's
  * traced path is a function of its own (NAME_traced, noinline): inlined
@@ -275,9 +276,15 @@ static __attribute__((noinline)) ssize_t recvmsg_traced(int fd, struct msghdr *m
 
 TS_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    if (TS_PASSTHROUGH(fd) || ts_address_refused(msg))
+    if (__builtin_expect(ts_address_refused(msg), 0))
         return ts_pass_recvmsg(fd, msg, flags);
-    return recvmsg_traced(fd, msg, flags);
+    bool own = ts_guard_active_at_entry();
+    ssize_t r = own || !ts_fd_tracked(fd) ? ts_pass_recvmsg(fd, msg, flags)
+                                          : recvmsg_traced(fd, msg, flags);
+    /* fds handed over (SCM_RIGHTS) come with control messages */
+    if (__builtin_expect(r >= 0 && msg->msg_controllen != 0, 0) && !own)
+        ts_socket_fds_received(msg);
+    return r;
 }
 
 /* ---------------------------------------------------------------- send */

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include "../reporter/own_fd.h"
 #include "conn.h"
 #include "shell_pipe.h"
+#include "socket_hooks.h"
 #include "thread_hooks.h"
 
 /* Are this thread's fd numbers other than those the fd table tracks? */
@@ -138,6 +140,58 @@ static int accepted(int fd)
     ts_guard_leave();
     errno = saved;
     return fd;
+}
+
+/* Does a Unix-domain socket fd, whose peer's address was peer_len long,
+ * have a name at either end: one accepted on or connected to a path, not
+ * one of a socketpair (an IPC channel, which never came through connect
+ * or accept)? */
+static bool unix_named(int fd, socklen_t peer_len)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return peer_len > sizeof(sa_family_t) ||
+           (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && len > sizeof(sa_family_t));
+}
+
+/* An fd another process handed over: a connected stream socket that may
+ * carry HTTP is followed as a server's connection. That is what a
+ * connection handed over is, nearly always (Node's cluster, a supervisor
+ * that accepts for its workers); a client's taken for a server's only
+ * goes unfollowed, as its requests parse as no response. */
+static void received(int fd)
+{
+    if (fds_elsewhere())
+        return;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    ts_guard_enter();
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+        is_followed_stream(fd, ss.ss_family) && (ss.ss_family != AF_UNIX || unix_named(fd, len)))
+        ts_conn_track(fd, TS_ROLE_SERVER, NULL, 0); /* replaces a stale entry */
+    else if (ts_fd_tracked(fd))
+        ts_conn_untrack(fd);
+    ts_guard_leave();
+}
+
+void ts_socket_fds_received(const struct msghdr *msg)
+{
+    if (!ts_ready())
+        return;
+    int saved = errno;
+    struct msghdr *m = (struct msghdr *)msg; /* CMSG_NXTHDR's argument is not const */
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+            cm->cmsg_len < CMSG_LEN(0))
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof fd, sizeof fd);
+            received(fd);
+        }
+    }
+    errno = saved;
 }
 
 TS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)

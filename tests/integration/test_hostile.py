@@ -36,8 +36,8 @@ each was seen failing):
   the collector.
 - Connections closed without close (apps/raw_close_probe.c): by
   syscall(SYS_close), SYS_close_range and SYS_dup2, as libuv closes every
-  fd, a client's and a server's; the socketpair or pipe that takes the
-  number carries a request head exactly as written and makes no span
+  fd, a client's and a server's; the socketpair, pipe or fd received with
+  SCM_RIGHTS that takes the number carries a request head exactly as written and makes no span
   (the shim once added its lines to the head, or traced it as a request
   in a trace of its ids). The same with Node (apps/node_child_pipe.js):
   a request, then text piped through a child. A thread's close_range
@@ -659,7 +659,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         names = sorted((s["service"], s["kind"], s["name"]) for s in spans)
         self.assertEqual(names, sorted(
             [("raw-client", th.KIND_CLIENT, "GET /before-" + how)
-             for how in ("SYS_close", "SYS_close_range", "SYS_dup2")] +
+             for how in ("SYS_close", "SYS_close_range", "SYS_dup2", "SCM_RIGHTS")] +
             [("raw-server", th.KIND_CLIENT, "GET /served"),
              ("raw-server", th.KIND_SERVER, "GET /served")]), th.format_spans(spans))
 

@@ -367,6 +367,33 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         self.check_statuses(chains[1], [200, 200, 500, 500])
         self.assertEqual(chains[1][3]["status"], th.STATUS_ERROR, th.format_spans(chains[1]))
 
+    def test_node_cluster_chain(self):
+        """curl -> a node cluster (2 workers, round-robin: the primary
+        accepts every connection and hands it to a worker over IPC with
+        SCM_RIGHTS; no worker calls accept) /call?to=B -> python B. The
+        workers' server spans continue curl's traces and parent their own
+        calls (there were none: each call was a new trace's root)."""
+        b, b_port = self.py_server("py-b")
+        _, pb_port = self.py_server("py-b", traced=False)
+        require_exe(NODE, "nodejs")
+        argv = [NODE, os.path.join(th.APPS, "node_server.js"), "0", "--cluster", "2"]
+        a, a_port = self.start_server(argv, "node-cluster")
+        _, pa_port = self.start_server(argv, "node-cluster", traced=False)
+        ports = {a_port: b_port, pa_port: pb_port}
+        urls = lambda p: ["http://127.0.0.1:%d/call?to=%d&path=%s" % (p, ports[p], path)  # noqa: E731
+                          for path in ("/ok", "/missing", "/ok", "/ok")]
+        p = self.same_as_untraced(lambda p: self.curl_argv(*urls(p)), a_port, pa_port, "curl")
+        self.assertEqual(p.stdout(), b'{"status":200,"body":"ok"}{"status":404,"body":"missing"}'
+                                     b'{"status":200,"body":"ok"}{"status":200,"body":"ok"}')
+        # one connection per curl: a second one, to reach the other worker too
+        self.same_as_untraced(lambda p: self.curl_argv(*urls(p)[:1]), a_port, pa_port, "curl")
+        spans = self.final_spans(20, [a, b])
+        chains = self.chains(spans, [("curl", C), ("node-cluster", S), ("node-cluster", C),
+                                     ("py-b", S)])
+        self.assertEqual(len(chains), 5, th.format_spans(spans))
+        for chain, down in zip(chains, (200, 404, 200, 200, 200)):
+            self.check_statuses(chain, [200, 200, down, down])
+
     def test_node_server_chunked(self):
         """curl -> node: a chunked response (head and first chunk in one
         write), then a chunked 200 KB request body echoed back, on one

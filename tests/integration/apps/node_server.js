@@ -1,9 +1,12 @@
 // node_server.js — a Node `http` server the integration tests run under the shim.
 //
 //     node node_server.js [PORT]          (0 or absent: pick one)
+//     node node_server.js PORT --cluster N
 //
 // Prints "LISTENING <port>" on stdout once it accepts connections; exits with
-// status 0 on SIGTERM or SIGINT. HTTP/1.1 keep-alive, Content-Length on every
+// status 0 on SIGTERM or SIGINT. With --cluster, a cluster primary and N
+// workers (round-robin: the primary accepts each connection and hands it to
+// a worker), "LISTENING" once every worker listens. HTTP/1.1 keep-alive, Content-Length on every
 // response. One thread, non-blocking sockets, closes them with a raw
 // syscall(SYS_close) (IO-PROFILE.md).
 //
@@ -17,7 +20,23 @@
 //                            agent); 200 with JSON {"status": its status, "body": its body}
 // POST /echo-body            200, the request body back
 'use strict';
+const cluster = require('cluster');
 const http = require('http');
+
+const workers = process.argv[3] === '--cluster' ? Number(process.argv[4]) : 0;
+if (workers && cluster.isPrimary) {
+  cluster.schedulingPolicy = cluster.SCHED_RR;
+  let listening = 0;
+  cluster.on('listening', (w, address) => {
+    if (++listening === workers) process.stdout.write('LISTENING ' + address.port + '\n');
+  });
+  for (let i = 0; i < workers; i++) cluster.fork();
+  // SIGTERM reaches the workers too (one process group): wait for them
+  let exited = 0;
+  cluster.on('exit', () => { if (++exited === workers) process.exit(0); });
+  for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => {});
+  return;
+}
 
 const agent = new http.Agent({ keepAlive: true });
 
@@ -70,5 +89,5 @@ server.keepAliveTimeout = 30000;
 
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
 server.listen(Number(process.argv[2] || 0), '127.0.0.1', 1024, () => {
-  process.stdout.write('LISTENING ' + server.address().port + '\n');
+  if (!cluster.isWorker) process.stdout.write('LISTENING ' + server.address().port + '\n');
 });

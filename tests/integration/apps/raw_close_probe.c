@@ -6,7 +6,10 @@
  *       closed by a system call made through glibc's syscall function
  *       (SYS_close, SYS_close_range, SYS_dup2 of /dev/null over it); a
  *       socketpair then takes the number and the probe writes a request
- *       head into it: the other end must read exactly those bytes.
+ *       head into it: the other end must read exactly those bytes. Then
+ *       the same for an fd handed over with SCM_RIGHTS (a socketpair's
+ *       end) that takes the number of one closed by the system call
+ *       instruction itself, which no hook sees.
  *   raw_close_probe server        a connection to itself answered by the
  *       probe (a traced server connection), closed by syscall(SYS_close);
  *       a pipe's read end takes the number and the probe reads a request
@@ -132,6 +135,85 @@ static void client(int port)
     }
 }
 
+/* fd handed over on carrier with SCM_RIGHTS, and taken from its other
+ * end: the received fd's number. */
+static int pass_fd(const int carrier[2], int fd)
+{
+    char byte = 'x';
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = {&byte, 1};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    if (sendmsg(carrier[0], &msg, 0) != 1)
+        fail("sendmsg SCM_RIGHTS");
+    memset(&control, 0, sizeof control);
+    msg.msg_controllen = sizeof control.buf;
+    if (recvmsg(carrier[1], &msg, MSG_CMSG_CLOEXEC) != 1 || !(cm = CMSG_FIRSTHDR(&msg)) ||
+        cm->cmsg_type != SCM_RIGHTS)
+        fail("recvmsg SCM_RIGHTS");
+    int got;
+    memcpy(&got, CMSG_DATA(cm), sizeof got);
+    return got;
+}
+
+/* close(fd) by the system call itself, in inline assembly: no function
+ * a preloaded library could see (glibc's syscall function is one). */
+static long close_unseen(int fd)
+{
+    long r;
+#if defined(__x86_64__)
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"((long)SYS_close), "D"((long)fd)
+                     : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = SYS_close;
+    register long x0 __asm__("x0") = fd;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8) : "memory");
+    r = x0;
+#else
+#error "close_unseen: add this architecture's system call instruction"
+#endif
+    return r;
+}
+
+/* A connection closed where the shim cannot see it (close_unseen) whose
+ * number an fd received with SCM_RIGHTS takes (the end of a socketpair,
+ * which is no connection): receiving it replaces what the number held. */
+static void received_in_place(int port)
+{
+    int fd = connect_loopback(port, 0);
+    char resp[4096];
+    if (fd < 0 || http_get(fd, port, "/before-SCM_RIGHTS", resp, sizeof resp) != 200)
+        fail("GET /before-SCM_RIGHTS");
+    int carrier[2], pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, carrier) != 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+        fail("socketpair");
+    if (close_unseen(fd) != 0)
+        fail("close(%d) by the system call instruction", fd);
+    int got = pass_fd(carrier, pair[0]);
+    if (got != fd)
+        fail("the received fd is %d, not the connection's %d", got, fd);
+    head_passes(got, pair[1], "an fd received with SCM_RIGHTS after an unseen close");
+    close(got);
+    close(pair[0]);
+    close(pair[1]);
+    close(carrier[0]);
+    close(carrier[1]);
+}
+
 static void server(void)
 {
     int port;
@@ -215,9 +297,10 @@ static void dissolved(int port_a, int port_b, bool abandon)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 3 && !strcmp(argv[1], "client"))
+    if (argc >= 3 && !strcmp(argv[1], "client")) {
         client(atoi(argv[2]));
-    else if (argc >= 2 && !strcmp(argv[1], "server"))
+        received_in_place(atoi(argv[2]));
+    } else if (argc >= 2 && !strcmp(argv[1], "server"))
         server();
     else if (argc >= 3 && !strcmp(argv[1], "unshare"))
         unshared_close(atoi(argv[2]));

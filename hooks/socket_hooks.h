@@ -1,0 +1,16 @@
+/* socket_hooks.h — what the connection-making hooks (socket_hooks.c) offer
+ * the other hooks. */
+#ifndef TS_SOCKET_HOOKS_H
+#define TS_SOCKET_HOOKS_H
+
+#include <sys/socket.h>
+
+/* After a recvmsg that returned control messages (msg as the kernel filled
+ * it): the fds another process handed over with SCM_RIGHTS. A connected
+ * stream socket among them is followed as a server's connection (Node's
+ * cluster primary accepts every connection and hands it to a worker, which
+ * never calls accept); any other fd's number forgets what it held. Keeps
+ * errno. */
+void ts_socket_fds_received(const struct msghdr *msg);
+
+#endif
