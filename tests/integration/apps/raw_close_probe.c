@@ -112,15 +112,24 @@ static void raw_close(int fd, const char *how)
         fail("%s(%d)", how, fd);
 }
 
+/* A keep-alive connection to 127.0.0.1:port that has had one GET of path
+ * answered 200. */
+static int connection_after_get(int port, const char *path)
+{
+    int fd = connect_loopback(port, 0);
+    char resp[4096];
+    if (fd < 0 || http_get(fd, port, path, resp, sizeof resp) != 200)
+        fail("GET %s", path);
+    return fd;
+}
+
 static void client(int port)
 {
     static const char *const hows[] = {"SYS_close", "SYS_close_range", "SYS_dup2"};
     for (size_t i = 0; i < sizeof hows / sizeof hows[0]; i++) {
-        int fd = connect_loopback(port, 0);
-        char resp[4096], path[64];
+        char path[64];
         snprintf(path, sizeof path, "/before-%s", hows[i]);
-        if (fd < 0 || http_get(fd, port, path, resp, sizeof resp) != 200)
-            fail("GET %s", path);
+        int fd = connection_after_get(port, path);
         raw_close(fd, hows[i]);
         int pair[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
@@ -193,10 +202,7 @@ static long close_unseen(int fd)
  * which is no connection): receiving it replaces what the number held. */
 static void received_in_place(int port)
 {
-    int fd = connect_loopback(port, 0);
-    char resp[4096];
-    if (fd < 0 || http_get(fd, port, "/before-SCM_RIGHTS", resp, sizeof resp) != 200)
-        fail("GET /before-SCM_RIGHTS");
+    int fd = connection_after_get(port, "/before-SCM_RIGHTS");
     int carrier[2], pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, carrier) != 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
@@ -254,10 +260,8 @@ static void *close_all_unshared(void *arg)
 
 static void unshared_close(int port)
 {
-    int fd = connect_loopback(port, 0);
+    int fd = connection_after_get(port, "/before-unshare");
     char resp[4096];
-    if (fd < 0 || http_get(fd, port, "/before-unshare", resp, sizeof resp) != 200)
-        fail("GET /before-unshare");
     pthread_t t;
     if (pthread_create(&t, NULL, close_all_unshared, NULL) != 0 || pthread_join(t, NULL) != 0)
         fail("thread");
