@@ -927,6 +927,21 @@ static void end_unanswered(struct ts_conn *c, const char *error_type)
     }
 }
 
+/* A server whose responses are followed no more (a head past the limits,
+ * bytes it could not see): no answer can be paired with a request any
+ * more, so its requests are followed no further either, and once the
+ * next request comes (its bytes start a head) the spans still waiting
+ * end, their answers unseen, which leaves the thread no current span:
+ * the next request's calls belong to no earlier one. In-direction lock
+ * held. Out of line: rare. */
+static __attribute__((noinline)) void requests_unanswerable(struct ts_conn *c)
+{
+    if (c->role == TS_ROLE_CLIENT || c->in.state != DIR_HEAD)
+        return; /* (a request's body still coming is still that request's) */
+    conn_off(c, &c->in, TS_STAT_GAVE_UP_BAD_HEAD); /* (counted when out stopped) */
+    end_unanswered(c, NULL);
+}
+
 /* The peer closed or the connection failed: end what cannot complete. */
 static void in_closed(struct ts_conn *c, const char *error_type)
 {
@@ -978,6 +993,10 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
     }
     conn_lock(&c->in.mu);
     conn_check_tunnel(c, &c->in);
+    if (__builtin_expect(atomic_load_explicit(&c->dirs_off, memory_order_acquire) & CONN_OFF_OUT,
+                         0) &&
+        r > 0 && c->in.state != DIR_OFF)
+        requests_unanswerable(c);
     enum feed_kind kind = c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN;
     if (r > 0)
         feed_iov(c, kind, &c->in, iov, iovcnt, (size_t)r);

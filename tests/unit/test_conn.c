@@ -1090,6 +1090,38 @@ static void test_server_recv_truncated_is_unseen(void **state)
     close_pair(&p);
 }
 
+/* A server's response the shim cannot follow (more header lines than it
+ * parses): no later answer can be paired with a request. The next request
+ * that comes ends the span still waiting (its answer unseen) and makes no
+ * span of its own, and leaves the thread no current span: its calls were
+ * made children of the earlier request, in that request's trace. */
+static void test_server_response_unfollowed_stops_the_requests(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    char buf[8192], head[8192];
+    peer_write(&p, "GET /first HTTP/1.1\r\nHost: h\r\n"
+                   "traceparent: 00-11111111111111111111111111111111-1111111111111111-01\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_non_null(ts_ctx_current());
+    size_t n = (size_t)snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+    for (int i = 0; i < 120; i++)
+        n += (size_t)snprintf(head + n, sizeof head - n, "Set-Cookie: c%d=v\r\n", i);
+    n += (size_t)snprintf(head + n, sizeof head - n, "\r\nok");
+    assert_int_equal(prog_write(&p, head, n), (ssize_t)n);
+    assert_int_equal(nspans, 0); /* its end is not known */
+    peer_write(&p, "GET /second HTTP/1.1\r\nHost: h\r\n"
+                   "traceparent: 00-22222222222222222222222222222222-2222222222222222-01\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_null(ts_ctx_current());
+    assert_int_equal(nspans, 1);
+    char v[64];
+    assert_string_equal(attr_str(&spans[0], "url.path", v, sizeof v), "/first");
+    assert_true(ts_span_attr_find(&spans[0], "traceshim.response_unseen") != NULL);
+    prog_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 40);
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+}
+
 /* A server that answers before it has read the whole request head (nginx
  * answers 400 to a cookie past its header buffers, 414 to a target past
  * them, and drains the rest): the answer is that request's. Its span is
@@ -2489,20 +2521,23 @@ static void test_response_leaves_queue_lock_free(void **state)
     assert_int_equal(nspans, n + 2);
     assert_int_equal(attr_int(&spans[n + 1], "http.response.status_code"), 404);
     /* a response whose framing does not parse: the stream is given up,
-     * its span waits for the connection's end */
+     * its span waits for the next request (which is not followed) */
     peer_write(&p, req);
     prog_read(&p, buf, sizeof buf);
     const char *bad = "HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n";
     assert_int_equal(prog_write(&p, bad, strlen(bad)), (ssize_t)strlen(bad));
     assert_int_equal(atomic_load(&c->q_mu.state), 0);
     assert_int_equal(c->out.state, DIR_OFF);
-    peer_write(&p, req); /* its span is still queued: the lock is free */
+    assert_int_equal(c->q_len, 1);
+    peer_write(&p, req); /* its span ends: the lock is free */
     prog_read(&p, buf, sizeof buf);
-    assert_int_equal(c->q_len, 2);
+    assert_int_equal(atomic_load(&c->q_mu.state), 0);
+    assert_int_equal(c->q_len, 0);
+    assert_int_equal(nspans, n + 3);
     peer_read_all(&p, got, sizeof got);
     ts_conn_put(c);
     close_pair(&p);
-    assert_int_equal(nspans, n + 4);
+    assert_int_equal(nspans, n + 3);
 }
 
 /* A server's 2xx opens a tunnel before it goes out only when it answers a
@@ -2638,6 +2673,7 @@ int main(void)
         cmocka_unit_test_setup(test_tracestate_malformed_or_oversized_dropped, setup),
         cmocka_unit_test_setup(test_tracestate_pipelined_each_own, setup),
         cmocka_unit_test_setup(test_server_recv_truncated_is_unseen, setup),
+        cmocka_unit_test_setup(test_server_response_unfollowed_stops_the_requests, setup),
         cmocka_unit_test_setup(test_dup_shares_connection, setup),
         cmocka_unit_test_setup(test_connection_object_is_small, setup),
         cmocka_unit_test_setup(test_connection_lock_excludes, setup),
