@@ -708,7 +708,7 @@ static bool forwarded_parent(const struct ts_prop_headers *found, const struct t
                              struct span_edit *edits, int *nedits, struct ts_prop_id_fields *f)
 {
     uint8_t came_with;
-    if (!ts_inflight_find(fwd, server, &came_with))
+    if (!ts_inflight_find(fwd, ts_ctx_current(), server, &came_with))
         return false;
     ts_prop_id_fields_found(found, fwd, f);
     const char *at[CONN_MAX_EDITS];

@@ -64,24 +64,33 @@ void ts_inflight_remove(struct ts_inflight *e)
     conn_unlock(&b->lock);
 }
 
-bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server, uint8_t *inbound_sampling)
+bool ts_inflight_find(const struct ts_ctx *fwd, const struct ts_ctx *mine, struct ts_ctx *server,
+                      uint8_t *inbound_sampling)
 {
     if (!fwd->valid)
         return false;
-    bool found = false;
+    if (mine && !mine->valid)
+        mine = NULL;
+    const struct ts_inflight *found = NULL;
     struct inflight_bucket *b = bucket_of(fwd->span_id);
     conn_lock(&b->lock);
-    for (struct ts_inflight *e = b->first; e; e = e->next) {
-        if (same_key(&e->inbound, fwd)) {
-            *server = e->server;
-            if (inbound_sampling)
-                *inbound_sampling = e->inbound.sampling;
-            found = true;
+    for (const struct ts_inflight *e = b->first; e; e = e->next) {
+        if (!same_key(&e->inbound, fwd))
+            continue;
+        if (!found) /* the first found is the one started last */
+            found = e;
+        if (!mine || memcmp(e->server.span_id, mine->span_id, TS_SPAN_ID_LEN) == 0) {
+            found = e;
             break;
         }
     }
+    if (found) {
+        *server = found->server;
+        if (inbound_sampling)
+            *inbound_sampling = found->inbound.sampling;
+    }
     conn_unlock(&b->lock);
-    return found;
+    return found != NULL;
 }
 
 void ts_inflight_after_fork(void)

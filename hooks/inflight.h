@@ -33,8 +33,11 @@ void ts_inflight_remove(struct ts_inflight *e);
 /* The server span whose request carried fwd's trace id and span id: its
  * context goes to *server, and the decision the request carried to
  * *inbound_sampling (unless NULL). When several match (a client that sends
- * the same headers on concurrent requests), the one started last wins. */
-bool ts_inflight_find(const struct ts_ctx *fwd, struct ts_ctx *server, uint8_t *inbound_sampling);
+ * the same headers on concurrent requests), the one whose span is mine
+ * (the calling thread's current one, NULL or invalid: none) wins, else the
+ * one started last. */
+bool ts_inflight_find(const struct ts_ctx *fwd, const struct ts_ctx *mine, struct ts_ctx *server,
+                      uint8_t *inbound_sampling);
 
 /* In a forked child: a lock may have been held by a thread that is gone. */
 void ts_inflight_after_fork(void);

@@ -1206,19 +1206,20 @@ static void *inflight_worker(void *arg)
             if_key(t, e, &x->inbound);
             if_server_of(&x->inbound, &x->server);
             ts_inflight_add(x);
-            TCHECK(ts_inflight_find(&x->inbound, &got, NULL), "own entry %d/%d not found", t, e);
+            TCHECK(ts_inflight_find(&x->inbound, NULL, &got, NULL), "own entry %d/%d not found", t,
+                   e);
             TCHECK(memcmp(got.span_id, x->server.span_id, TS_SPAN_ID_LEN) == 0,
                    "own entry %d/%d: another's server context", t, e);
         } else { /* its response is done */
             ts_inflight_remove(x);
             TCHECK(!x->linked, "entry still linked");
-            if (ts_inflight_find(&x->inbound, &got, NULL))
+            if (ts_inflight_find(&x->inbound, NULL, &got, NULL))
                 thread_fail("removed entry %d/%d still found", t, e);
         }
         /* a proxy thread looks up some request of another thread */
         struct ts_ctx other;
         if_key((int)(rnd(&seed) % IF_THREADS), (int)(rnd(&seed) % IF_ENTRIES), &other);
-        if (ts_inflight_find(&other, &got, NULL)) {
+        if (ts_inflight_find(&other, NULL, &got, NULL)) {
             if_server_of(&other, &want);
             TCHECK(memcmp(got.span_id, want.span_id, TS_SPAN_ID_LEN) == 0 &&
                        memcmp(got.trace_id, want.trace_id, TS_TRACE_ID_LEN) == 0,
@@ -1242,7 +1243,7 @@ static void test_inflight_add_find_remove(void **state)
     for (int i = 0; i < IF_THREADS; i++)
         for (int e = 0; e < IF_ENTRIES; e++) {
             if_key(i, e, &k);
-            assert_false(ts_inflight_find(&k, &got, NULL)); /* every entry unlinked */
+            assert_false(ts_inflight_find(&k, NULL, &got, NULL)); /* every entry unlinked */
         }
 }
 
@@ -1288,10 +1289,10 @@ static void test_inflight_after_fork(void **state)
             if_key(IF_THREADS, 0, &x.inbound); /* bucket 0, like the threads' */
             if_server_of(&x.inbound, &x.server);
             ts_inflight_add(&x);
-            bool found = ts_inflight_find(&x.inbound, &got, NULL) &&
+            bool found = ts_inflight_find(&x.inbound, NULL, &got, NULL) &&
                          memcmp(got.span_id, x.server.span_id, TS_SPAN_ID_LEN) == 0;
             ts_inflight_remove(&x);
-            _exit(found && !ts_inflight_find(&x.inbound, &got, NULL) ? 0 : 1);
+            _exit(found && !ts_inflight_find(&x.inbound, NULL, &got, NULL) ? 0 : 1);
         }
         assert_true(pid > 0);
         int status;

@@ -3,6 +3,8 @@
  * own bytes on the wire, and the peer must get exactly the program's bytes
  * plus the header lines. Also: proxies forwarding a context they serve,
  * and response bodies sent where the shim cannot see them (sendfile). */
+#include <pthread.h>
+
 #include "conn_harness.h"
 #include "reporter/sampler.h"
 #include "preload/real.h"
@@ -520,6 +522,43 @@ static void test_proxy_forwarded_context_is_rewritten_to_its_client_span(void **
     close_pair(&up);
     close_pair(&in);
     close_pair(&other);
+}
+
+static void *serve_on_this_thread(void *arg)
+{
+    serve_request(arg, "GET /twin HTTP/1.1\r\nHost: p\r\ntraceparent: 00-" T "-" S0 "-01\r\n\r\n");
+    return NULL;
+}
+
+/* A client that sends the same trace headers on two concurrent requests,
+ * served by two threads: each thread's forwarded call is the child of the
+ * request that thread serves (it was the child of the one started last,
+ * another thread's, whatever the thread). */
+static void test_proxy_same_context_twice_takes_the_threads_own(void **state)
+{
+    (void)state;
+    struct pair mine = make_pair(TS_ROLE_SERVER), twin = make_pair(TS_ROLE_SERVER);
+    serve_request(&mine,
+                  "GET /mine HTTP/1.1\r\nHost: p\r\ntraceparent: 00-" T "-" S0 "-01\r\n\r\n");
+    pthread_t t; /* the twin starts last, on a thread of its own */
+    assert_int_equal(pthread_create(&t, NULL, serve_on_this_thread, &twin), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    uint8_t my_span[8];
+    memcpy(my_span, ts_ctx_current()->span_id, 8);
+
+    const char fwd[] = "GET /up HTTP/1.1\r\nHost: up\r\ntraceparent: 00-" T "-" S0 "-01\r\n\r\n";
+    struct pair up = make_pair(TS_ROLE_CLIENT);
+    assert_int_equal(prog_write(&up, fwd, sizeof fwd - 1), (ssize_t)sizeof fwd - 1);
+    answer(&up, 1);
+    assert_memory_equal(spans[nspans - 1].parent_id, my_span, 8);
+    char got[2048], want[128], cid[17];
+    hex(spans[nspans - 1].span_id, 8, cid);
+    snprintf(want, sizeof want, "traceparent: 00-" T "-%s-01\r\n", cid);
+    peer_read_all(&up, got, sizeof got);
+    assert_non_null(strstr(got, want));
+    close_pair(&up);
+    close_pair(&mine);
+    close_pair(&twin);
 }
 
 static void test_proxy_ids_already_on_the_wire_are_left_alone(void **state)
@@ -1041,6 +1080,7 @@ int main(void)
         cmocka_unit_test_setup(test_random_segmentation_and_budgets, setup_budget),
         cmocka_unit_test_setup(test_proxy_forwarded_context_is_rewritten_to_its_client_span,
                                setup_budget),
+        cmocka_unit_test_setup(test_proxy_same_context_twice_takes_the_threads_own, setup),
         cmocka_unit_test_setup(test_proxy_ids_already_on_the_wire_are_left_alone, setup_budget),
         cmocka_unit_test_setup(test_proxy_forwarded_b3_carries_the_decision, setup_budget),
         cmocka_unit_test_setup(test_proxy_b3_single_decision_every_cut, setup_budget),
