@@ -1069,7 +1069,11 @@ static void conn_destroy(struct ts_fd_ref *ref)
     struct ts_conn *c = (struct ts_conn *)ref;
     int saved = errno;
     struct dir *resp = c->role == TS_ROLE_CLIENT ? &c->in : &c->out;
-    if (resp->state == DIR_BODY && resp->x->body.kind == TS_BODY_UNTIL_CLOSE) {
+    /* A response under way, its status known, ends here without a fault:
+     * one whose body runs to the close, or one whose client closes when it
+     * has read what it wanted (a health check reads the status line) */
+    if (resp->state == DIR_BODY &&
+        (resp->x->body.kind == TS_BODY_UNTIL_CLOSE || c->role == TS_ROLE_CLIENT)) {
         struct pending *p = q_pop_front(c);
         if (p)
             conn_span_finish(p, NULL);
@@ -1102,14 +1106,23 @@ static struct ts_conn *conn_new(int fd, int role, const struct sockaddr *peer, s
         ss.ss_family = AF_UNSPEC;
     }
     bool unix_domain = ss.ss_family == AF_UNIX;
-    if (unix_domain && role == TS_ROLE_CLIENT)
-        unix_from(c, &ss, len);
-    else if (!unix_domain)
+    if (unix_domain && role == TS_ROLE_CLIENT) {
+        unix_from(c, &ss, len); /* the path it connected to; no local port to learn */
+        return c;
+    }
+    if (!unix_domain)
         peer_from(c, &ss);
     len = sizeof ss;
     if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (unix_domain && role != TS_ROLE_CLIENT) /* its peer is most often unnamed */
-            unix_from(c, &ss, len);
+        /* a server's path is the one it accepted on (its peer is most
+         * often unnamed); the local family tells also when the peer's
+         * address could not be had */
+        if (ss.ss_family == AF_UNIX && (unix_domain || !c->peer_family)) {
+            if (role == TS_ROLE_CLIENT)
+                c->peer_family = CONN_UNIX; /* its path is not known */
+            else
+                unix_from(c, &ss, len);
+        }
         c->local_port = port_of(&ss);
     }
     return c;

@@ -286,10 +286,14 @@ static bool lines_over_what_is_read(size_t num_headers, const char *inject, size
 }
 
 /* Bounds on a request head that servers commonly enforce: 100 header lines
- * (Python's http.server, Apache's LimitRequestFields), 16 KiB of head
- * (Node's --max-http-header-size). */
+ * (Python's http.server, Apache's LimitRequestFields), and in bytes 8 KiB
+ * (lighttpd's default, Tomcat's and Jetty's maxHttpHeaderSize), 15 KiB
+ * (HAProxy: its 16 KiB buffer less the 1 KiB it keeps for rewrites) and
+ * 16 KiB (Node's --max-http-header-size), smallest first. */
 #define PEER_MAX_HEADERS 100
-#define PEER_MAX_HEAD_BYTES 16384
+static const size_t peer_max_head_bytes[] = {8192, 15360, 16384};
+#define PEER_SMALLEST_HEAD_BOUND 8192
+_Static_assert(PEER_SMALLEST_HEAD_BOUND > TS_PROP_INJECT_MAX, "a head near a bound has bytes");
 
 /* Would the inject lines take a head of head_len bytes and num_headers
  * lines across one of those bounds it keeps within? Its server would then
@@ -299,8 +303,12 @@ static bool lines_cross_a_peer_bound(size_t head_len, size_t num_headers, const 
                                      size_t inject_len)
 {
     size_t lines = num_headers + lines_in(inject, inject_len);
-    return (num_headers <= PEER_MAX_HEADERS && lines > PEER_MAX_HEADERS) ||
-           (head_len <= PEER_MAX_HEAD_BYTES && head_len + inject_len > PEER_MAX_HEAD_BYTES);
+    if (num_headers <= PEER_MAX_HEADERS && lines > PEER_MAX_HEADERS)
+        return true;
+    for (size_t i = 0; i < sizeof peer_max_head_bytes / sizeof *peer_max_head_bytes; i++)
+        if (head_len <= peer_max_head_bytes[i] && head_len + inject_len > peer_max_head_bytes[i])
+            return true;
+    return false;
 }
 
 /* A head begins at program byte `base` of iov (after `held` bytes of it
@@ -398,7 +406,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         return head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
     }
     if (__builtin_expect(req.num_headers > PEER_MAX_HEADERS - TS_PROP_INJECT_LINES ||
-                             (size_t)h > PEER_MAX_HEAD_BYTES - TS_PROP_INJECT_MAX,
+                             (size_t)h > PEER_SMALLEST_HEAD_BOUND - TS_PROP_INJECT_MAX,
                          0) &&
         lines_cross_a_peer_bound((size_t)h, req.num_headers, inject, inject_len))
         inject_len = 0;
@@ -498,7 +506,7 @@ static ssize_t step_send(const struct sink *to, struct segs *s, size_t ins_from,
  * MSG_ZEROCOPY (struct zerocopy), NULL for a send without. */
 static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct iovec *iov,
                         int iovcnt, size_t base, size_t total, bool *more, bool *wire_moved,
-                        struct zerocopy *zc)
+                        struct zerocopy *zc, bool *as_called)
 {
     struct pending *fresh = NULL;
     bool set_up = false;
@@ -513,6 +521,14 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
         if (v != HEAD_READY) {
             if (v == HEAD_NOT)
                 conn_off(c, &c->out, why);
+            /* The whole call is another protocol's, to go as it is: the
+             * program's own call sends it (a filter that allows write and
+             * not sendmsg, SECCOMP_MODE_STRICT's, would kill the process
+             * at the shim's). */
+            if (v == HEAD_NOT && base == 0 && !zc) {
+                *as_called = true;
+                return 0;
+            }
             size_t pass = v == HEAD_BETWEEN ? between : total;
             struct segs s;
             segs_init(&s, iovcnt);
@@ -668,8 +684,14 @@ client_send(struct ts_conn *c, const struct sink *to, int *sink_flags, const str
          * short count or EAGAIN. */
         size_t done = 0;
         for (;;) {
-            bool more, wire_moved;
-            ssize_t r = out_step(c, to, iov, iovcnt, done, total - done, &more, &wire_moved, zc);
+            bool more, wire_moved, as_called = false;
+            ssize_t r = out_step(c, to, iov, iovcnt, done, total - done, &more, &wire_moved, zc,
+                                 &as_called);
+            if (as_called) {
+                errno = orig;
+                result = conn_pass(pass, arg);
+                break;
+            }
             if (r < 0 && !done && sink_refused(errno) && !conn_wire_pending(c)) {
                 /* A filter refuses the shim's sendmsg and nothing of the
                  * head went out: the program's own call may be allowed.

@@ -381,7 +381,7 @@ request_authority(const struct ts_http_request *req, const struct ts_http_header
     bool https = tls;
     if (req->target_len && req->target[0] != '/' &&
         ts_http_target_authority(req->target, req->target_len, &a, &alen, &https)) {
-    } else if (host) {
+    } else if (host && host->value_len) { /* an empty one names none (RFC 9112 3.2) */
         a = host->value;
         alen = host->value_len;
     } else {
@@ -910,9 +910,12 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     const struct ts_http_header *host = v.host;
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
-    /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written. */
-    bool injects = ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0,
-                                          c->tls ? 443 : 80, peer_ip, c->peer_port);
+    const char *unix_path = conn_unix_path(c);
+    /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written.
+     * A Unix-domain socket's peer is its path, with no port. */
+    bool injects =
+        ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0,
+                               c->tls ? 443 : 80, unix_path ? unix_path : peer_ip, c->peer_port);
     if (!injects) {
         *inject_len = 0;
         *nedits = 0;
@@ -924,7 +927,6 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     const char *h;
     size_t hlen;
     int port;
-    const char *unix_path = conn_unix_path(c);
     if (!request_authority(req, host, c->tls, &h, &hlen, &port)) {
         h = peer_ip;
         hlen = peer_len;
@@ -950,16 +952,17 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
          * the authority alone; the path is empty for both. */
         bool authority_form =
             !origin_form && req->target_len && !(req->target_len == 1 && req->target[0] == '*');
+        bool host_named = host && host->value_len; /* an empty Host names none */
         if (authority_form) {
             text_put(&url, req->target, req->target_len);
-        } else if (host) {
+        } else if (host_named) {
             text_put(&url, host->value, host->value_len);
         } else if (!unix_path) {
             ts_cut_text_put_ip_port(&url, peer_ip, peer_len, c->peer_port);
         }
         if (origin_form)
             text_put(&url, req->target, req->target_len);
-        if (unix_path && !authority_form && !host) /* no authority: no URL (RFC 9110 4.2.1) */
+        if (unix_path && !authority_form && !host_named) /* no authority: no URL (RFC 9110 4.2.1) */
             url.len = 0;
     }
     struct ts_attrs at = ts_attrs_begin(&p->span);
@@ -1002,17 +1005,21 @@ static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c,
         attr_unix(at, "network.local.address", unix_path);
         return;
     }
-    ts_attrs_int(at, "server.port", port);
+    if (port) /* none without a Host on a socket whose port is not known */
+        ts_attrs_int(at, "server.port", port);
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
     /* The second address shares the first's bytes, found by the cursor:
      * read back from the attribute just stored, in a span record fresh
      * from the reporter's processor, they waited for the store to reach
-     * the cache (bench/PROFILE.md, session 26). */
+     * the cache (bench/PROFILE.md, session 26). A TLS session over a
+     * transport the shim cannot see (a BIO of the server's own: haproxy,
+     * Apache's mod_ssl) has no peer to name. */
     uint16_t text_at = (uint16_t)at->used;
-    if (ts_attrs_str(at, "client.address", peer_ip, peer_len))
+    if (peer_len && ts_attrs_str(at, "client.address", peer_ip, peer_len))
         ts_attrs_ref(at, "network.peer.address", text_at, (uint16_t)(at->used - text_at));
-    ts_attrs_int(at, "network.peer.port", c->peer_port);
+    if (c->peer_port)
+        ts_attrs_int(at, "network.peer.port", c->peer_port);
 }
 
 /* The requests of a keep-alive connection, and the connections from a

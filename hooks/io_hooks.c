@@ -408,9 +408,9 @@ static __attribute__((noinline)) ssize_t sendto_traced(int fd, const void *buf, 
 }
 
 /* A send on a tracked connection that the shim passes on as it came: a
- * Fast Open (which a connected socket refuses) or one with ancillary data
- * (the shim's rewrite could not carry it once, and only once). Its bytes
- * are counted as unseen. */
+ * Fast Open (which a connected socket refuses), one with ancillary data
+ * (the shim's rewrite could not carry it once, and only once), one with an
+ * address on a Unix-domain socket. Its bytes are counted as unseen. */
 static ssize_t sent_as_it_came(int fd, ssize_t r)
 {
     moved_unseen(fd, r, true);
@@ -426,12 +426,23 @@ static bool address_refused(const void *addr, socklen_t addrlen)
     return addr && (ts_address_refused(addr) || addrlen > sizeof(struct sockaddr_storage));
 }
 
+/* An address on a send on a Unix-domain stream socket, which the kernel
+ * refuses (EISCONN, EOPNOTSUPP) where TCP ignores it: the call goes as it
+ * came, to be refused. Rare: a system call only when there is one. */
+static bool unix_addressed(int fd, const void *addr, socklen_t addrlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return addr && addrlen && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+           ss.ss_family == AF_UNIX;
+}
+
 TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                          const struct sockaddr *addr, socklen_t addrlen)
 {
     if (TS_PASSTHROUGH(fd) || address_refused(addr, addrlen))
         return ts_pass_sendto(fd, buf, len, flags, addr, addrlen);
-    if (flags & MSG_FASTOPEN)
+    if ((flags & MSG_FASTOPEN) || unix_addressed(fd, addr, addrlen))
         return sent_as_it_came(fd, ts_pass_sendto(fd, buf, len, flags, addr, addrlen));
     return sendto_traced(fd, buf, len, flags, addr, addrlen);
 }
@@ -447,7 +458,8 @@ static ssize_t sendmsg_hook(int fd, const struct msghdr *msg, int flags)
     if (TS_PASSTHROUGH(fd) || ts_address_refused(msg) ||
         address_refused(msg->msg_name, msg->msg_namelen))
         return ts_pass_sendmsg(fd, msg, flags);
-    if (msg->msg_controllen || flags & MSG_FASTOPEN)
+    if (msg->msg_controllen || flags & MSG_FASTOPEN ||
+        unix_addressed(fd, msg->msg_name, msg->msg_namelen))
         return sent_as_it_came(fd, ts_pass_sendmsg(fd, msg, flags));
     return sendmsg_traced(fd, msg, flags);
 }

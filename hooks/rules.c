@@ -375,7 +375,8 @@ int ts_rules_load(ts_env_lookup_fn get)
 /* ------------------------------------------------------------- injection */
 
 /* Whether a rule of set matches the Host (host:port, the scheme's
- * default_port when absent) or the peer (ip:port, [v6]:port). */
+ * default_port when absent) or the peer (ip:port, [v6]:port; a
+ * Unix-domain socket's path, peer_port 0). */
 static bool dest_match(const struct rule_set *set, const char *host, size_t host_len,
                        int default_port, const char *peer_ip, int peer_port)
 {
@@ -399,6 +400,8 @@ static bool dest_match(const struct rule_set *set, const char *host, size_t host
                 return true;
         }
     }
+    if (peer_ip && *peer_ip && !peer_port) /* a Unix-domain socket's path */
+        return set_match(set, peer_ip, strlen(peer_ip)) >= 0;
     if (peer_ip && *peer_ip) {
         size_t ip_len = strlen(peer_ip);
         if (ip_len + 9 < sizeof s) { /* brackets, a colon and five digits */

@@ -27,7 +27,8 @@ int ts_rules_load(ts_env_lookup_fn get);
 /* Whether trace headers go into a request to this destination: host is
  * the Host header's value (NULL when absent; without a port it is matched
  * as host:default_port, the scheme's: 80 for http, 443 for https),
- * peer_ip:port the connected address. A rule matching either counts. */
+ * peer_ip:port the connected address (a Unix-domain socket's path alone,
+ * peer_port 0). A rule matching either counts. */
 bool ts_rules_should_inject(const char *host, size_t host_len, int default_port,
                             const char *peer_ip, int peer_port);
 

@@ -13,6 +13,7 @@
  * both leave the table alone. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "../preload/real.h"
 #include "../reporter/own_fd.h"
 #include "conn.h"
+#include "sandbox_hooks.h"
 #include "shell_pipe.h"
 #include "socket_hooks.h"
 #include "thread_hooks.h"
@@ -102,8 +104,10 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     /* EINTR: the signal ended the wait, not the connection attempt, which
      * goes on in the kernel (POSIX); a program may learn its outcome with
      * poll and SO_ERROR and never call connect again, so track it now, as
-     * for a non-blocking connect in progress. */
-    bool connecting = r == 0 || saved == EINPROGRESS || saved == EINTR;
+     * for a non-blocking connect in progress. A Unix-domain socket's
+     * attempt ends with the wait: it is not connected. */
+    bool unix_domain = addr && len >= sizeof addr->sa_family && addr->sa_family == AF_UNIX;
+    bool connecting = r == 0 || saved == EINPROGRESS || (saved == EINTR && !unix_domain);
     if (connecting && addr && len >= sizeof addr->sa_family &&
         is_followed_stream(fd, addr->sa_family) && !fds_elsewhere()) {
         ts_guard_enter();
@@ -410,6 +414,10 @@ TS_EXPORT long syscall(long number, ...)
         return duplicated(fd, (int)TS_REAL_SYSCALL());
     case SYS_fcntl:
         return fcntl_duplicated(fd, (int)a[1], (int)TS_REAL_SYSCALL());
+    case SYS_seccomp:
+        if (a[0] == SECCOMP_SET_MODE_STRICT)
+            ts_sandbox_strict_coming();
+        break;
     default:
         break;
     }

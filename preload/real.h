@@ -67,6 +67,7 @@
     X(system, int, (const char *))                                                                 \
     X(popen, FILE *, (const char *, const char *))                                                 \
     X(pclose, int, (FILE *))                                                                       \
+    X(prctl, int, (int, ...))                                                                      \
     X(exit, void, (int))                                                                           \
     X(_exit, void, (int))                                                                          \
     X(_Exit, void, (int))                                                                          \

@@ -93,7 +93,7 @@ import tshelp as th  # noqa: E402
 
 PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe",
           "alloc_lock_probe", "late_handlers", "stdio_sockets_probe", "threads_requests",
-          "raw_close_probe")
+          "raw_close_probe", "strict_sandbox_probe")
 
 
 def split_requests(data):
@@ -662,6 +662,22 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
              for how in ("SYS_close", "SYS_close_range", "SYS_dup2", "SCM_RIGHTS")] +
             [("raw-server", th.KIND_CLIENT, "GET /served"),
              ("raw-server", th.KIND_SERVER, "GET /served")]), th.format_spans(spans))
+
+    def test_a_worker_in_seccomp_strict_mode(self):
+        """A worker that enters seccomp's strict mode (prctl, and the
+        seccomp system call through glibc's syscall) and writes a line and
+        a request head to its supervisor over a Unix-domain connection and
+        a TCP one: they arrive as written and the worker exits 0, as
+        untraced. The shim sent them with sendmsg, which strict mode
+        punishes with SIGKILL (and its clock read faults)."""
+        for how in ("prctl", "seccomp"):
+            p = self.start([self.exe["strict_sandbox_probe"], how], "sandbox-" + how)
+            p.finish(20, how)
+            self.assert_clean_exit(p, how)
+            self.assertEqual(p.stdout().decode().splitlines(),
+                             ["unix: 62 bytes, as the worker wrote them",
+                              "tcp: 62 bytes, as the worker wrote them",
+                              "worker: exit 0", "done"], p.describe())
 
     def test_node_pipes_through_a_child_after_a_request(self):
         node = th.require_tool("node")

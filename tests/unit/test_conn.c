@@ -170,15 +170,33 @@ static void test_client_interim_and_close_delimited(void **state)
     close(p.prog);
 }
 
-/* A response the shim stopped reading (bytes that are no HTTP response):
- * when the connection closes, its request's outcome is not known, and no
- * error is claimed. */
-static void test_client_response_unread_is_no_error(void **state)
+/* The server pair p reads req from its peer, answers 204 and closes. */
+static void serve_204_and_close(struct pair *p, const char *req)
+{
+    char buf[512];
+    peer_write(p, req);
+    prog_read(p, buf, sizeof buf);
+    prog_write(p, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+    close_pair(p);
+}
+
+/* A client pair whose program has sent get_head, all of it read by the
+ * peer. */
+static struct pair client_get_sent(void)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
     prog_write(&p, get_head, strlen(get_head));
     char sink[512];
     peer_read_all(&p, sink, sizeof sink);
+    return p;
+}
+
+/* A response the shim stopped reading (bytes that are no HTTP response):
+ * when the connection closes, its request's outcome is not known, and no
+ * error is claimed. */
+static void test_client_response_unread_is_no_error(void **state)
+{
+    struct pair p = client_get_sent();
     peer_write(&p, "SSH-2.0-not an HTTP response\r\n");
     close(p.peer);
     char buf[128];
@@ -346,10 +364,7 @@ static void test_connect_named_by_its_method(void **state)
 
 static void test_client_closed_before_response_is_error(void **state)
 {
-    struct pair p = make_pair(TS_ROLE_CLIENT);
-    prog_write(&p, get_head, strlen(get_head));
-    char sink[512];
-    peer_read_all(&p, sink, sizeof sink);
+    struct pair p = client_get_sent();
     close(p.peer);
     char buf[64];
     assert_int_equal(prog_read(&p, buf, sizeof buf), 0);
@@ -368,6 +383,24 @@ static void test_client_untracked_on_close_ends_span(void **state)
     close_pair(&p);
     assert_int_equal(nspans, 1);
     assert_int_equal(spans[0].status, TS_STATUS_ERROR);
+}
+
+/* A client that closes once it has read what it wanted of a response (a
+ * health check reads the status line, a download tool abandons a first
+ * probe): its own choice, no fault. The status is the response's; only a
+ * close before any response is an error. */
+static void test_client_closing_mid_body_is_no_error(void **state)
+{
+    struct pair p = client_get_sent();
+    peer_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nthe first bytes");
+    char buf[512];
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(nspans, 0);
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].status, TS_STATUS_UNSET);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    assert_null(ts_span_attr_find(&spans[0], "error.type"));
 }
 
 static void test_non_http_passes_untouched(void **state)
@@ -736,11 +769,8 @@ static void test_parent_is_where_the_parent_lives(void **state)
 {
     (void)state;
     struct pair srv = make_pair(TS_ROLE_SERVER);
+    serve_204_and_close(&srv, "GET /root HTTP/1.1\r\nHost: a\r\n\r\n");
     char buf[256];
-    peer_write(&srv, "GET /root HTTP/1.1\r\nHost: a\r\n\r\n");
-    prog_read(&srv, buf, sizeof buf);
-    prog_write(&srv, "HTTP/1.1 204 No Content\r\n\r\n", 27);
-    close_pair(&srv);
     assert_int_equal(nspans, 1);
     assert_true(ts_id_is_zero(spans[0].parent_id, 8));
     assert_int_equal(spans[0].parent_is, TS_PARENT_LOCAL);
@@ -1578,6 +1608,22 @@ static void test_server_name_route_and_method(void **state)
     }
 }
 
+/* One request req through a client pair connected (as connect was given
+ * it) to the address peer of len bytes, answered 204; its span. */
+static const struct ts_span *client_request_to(const void *peer, socklen_t len, const char *req)
+{
+    struct pair cli = make_pair_peer(TS_ROLE_CLIENT, peer, len);
+    char buf[512];
+    size_t before = nspans;
+    prog_write(&cli, req, strlen(req));
+    peer_read_all(&cli, buf, sizeof buf);
+    peer_write(&cli, "HTTP/1.1 204 No Content\r\n\r\n");
+    prog_read(&cli, buf, sizeof buf);
+    close_pair(&cli);
+    assert_int_equal(nspans, before + 1);
+    return &spans[nspans - 1];
+}
+
 static void test_peer_address_on_spans(void **state)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(51234)};
@@ -1595,35 +1641,17 @@ static void test_peer_address_on_spans(void **state)
 
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(8443)};
     inet_pton(AF_INET6, "fd00::2", &a6.sin6_addr);
-    struct pair cli = make_pair_peer(TS_ROLE_CLIENT, &a6, sizeof a6);
-    const char *req = "GET /y HTTP/1.0\r\n\r\n";
-    prog_write(&cli, req, strlen(req));
-    peer_read_all(&cli, buf, sizeof buf);
-    peer_write(&cli, "HTTP/1.0 204 No Content\r\n\r\n");
-    prog_read(&cli, buf, sizeof buf);
-    assert_int_equal(nspans, 2);
-    assert_string_equal(attr_str(&spans[1], "url.full", v, sizeof v), "http://[fd00::2]:8443/y");
-    assert_string_equal(attr_str(&spans[1], "server.address", v, sizeof v), "fd00::2");
-    assert_string_equal(attr_str(&spans[1], "network.peer.address", v, sizeof v), "fd00::2");
-    assert_int_equal(attr_int(&spans[1], "network.peer.port"), 8443);
-    close_pair(&cli);
-}
+    const struct ts_span *s = client_request_to(&a6, sizeof a6, "GET /y HTTP/1.0\r\n\r\n");
+    assert_string_equal(attr_str(s, "url.full", v, sizeof v), "http://[fd00::2]:8443/y");
+    assert_string_equal(attr_str(s, "server.address", v, sizeof v), "fd00::2");
+    assert_string_equal(attr_str(s, "network.peer.address", v, sizeof v), "fd00::2");
+    assert_int_equal(attr_int(s, "network.peer.port"), 8443);
 
-/* One GET through a client pair connected (as connect was given it) to
- * the Unix-domain address un of len bytes; its span. */
-static const struct ts_span *unix_client_get(const struct sockaddr_un *un, socklen_t len,
-                                             const char *req)
-{
-    struct pair cli = make_pair_peer(TS_ROLE_CLIENT, un, len);
-    char buf[512];
-    size_t before = nspans;
-    prog_write(&cli, req, strlen(req));
-    peer_read_all(&cli, buf, sizeof buf);
-    peer_write(&cli, "HTTP/1.1 204 No Content\r\n\r\n");
-    prog_read(&cli, buf, sizeof buf);
-    close_pair(&cli);
-    assert_int_equal(nspans, before + 1);
-    return &spans[nspans - 1];
+    /* an empty Host names no server: the address connected to stands in */
+    s = client_request_to(&a6, sizeof a6, "GET /z HTTP/1.1\r\nHost:\r\n\r\n");
+    assert_string_equal(attr_str(s, "url.full", v, sizeof v), "http://[fd00::2]:8443/z");
+    assert_string_equal(attr_str(s, "server.address", v, sizeof v), "fd00::2");
+    assert_int_equal(attr_int(s, "server.port"), 8443);
 }
 
 /* HTTP over a Unix-domain stream socket (nginx's proxy_pass to
@@ -1639,7 +1667,7 @@ static void test_unix_domain_connections(void **state)
     strcpy(un.sun_path, "/run/app.sock");
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof "/run/app.sock");
     const struct ts_span *s =
-        unix_client_get(&un, len, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        client_request_to(&un, len, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_string_equal(attr_str(s, "network.transport", v, sizeof v), "unix");
     assert_string_equal(attr_str(s, "network.peer.address", v, sizeof v), "/run/app.sock");
     assert_null(ts_span_attr_find(s, "network.peer.port"));
@@ -1648,7 +1676,11 @@ static void test_unix_domain_connections(void **state)
     assert_int_equal(attr_int(s, "server.port"), 80);
 
     /* no Host: the server is the socket, and no URL can be written */
-    s = unix_client_get(&un, len, "GET /x HTTP/1.0\r\n\r\n");
+    s = client_request_to(&un, len, "GET /x HTTP/1.0\r\n\r\n");
+    assert_string_equal(attr_str(s, "server.address", v, sizeof v), "/run/app.sock");
+    assert_null(ts_span_attr_find(s, "server.port"));
+    assert_null(ts_span_attr_find(s, "url.full"));
+    s = client_request_to(&un, len, "GET /x HTTP/1.1\r\nHost:\r\n\r\n"); /* empty: names none */
     assert_string_equal(attr_str(s, "server.address", v, sizeof v), "/run/app.sock");
     assert_null(ts_span_attr_find(s, "server.port"));
     assert_null(ts_span_attr_find(s, "url.full"));
@@ -1656,13 +1688,13 @@ static void test_unix_domain_connections(void **state)
     /* an abstract name: its length, not a NUL, ends it */
     memcpy(un.sun_path, "\0app\0x", 6);
     len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 6);
-    s = unix_client_get(&un, len, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    s = client_request_to(&un, len, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_string_equal(attr_str(s, "network.peer.address", v, sizeof v), "@app@x");
 
     /* a path of sun_path's whole length, with no NUL after it */
     memset(un.sun_path, 'p', sizeof un.sun_path);
     un.sun_path[0] = '/';
-    s = unix_client_get(&un, sizeof un, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    s = client_request_to(&un, sizeof un, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
     const struct ts_attr *a = ts_span_attr_find(s, "network.peer.address");
     assert_non_null(a);
     assert_int_equal(a->len, sizeof un.sun_path);
@@ -1707,6 +1739,24 @@ static void test_unix_domain_connections(void **state)
     close(lfd);
     unlink(at.sun_path);
     rmdir(dir);
+}
+
+/* A server connection whose peer is not known (a TLS server's own BIO,
+ * haproxy's or mod_ssl's: the shim never sees the socket) names none: no
+ * empty client.address, no port 0. */
+static void test_server_without_a_peer_names_none(void **state)
+{
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    c->peer_family = 0; /* as ts_conn_open leaves a connection without an fd */
+    c->peer_port = c->local_port = 0;
+    ts_conn_put(c);
+    serve_204_and_close(&p, "GET /no-host HTTP/1.0\r\n\r\n");
+    assert_int_equal(nspans, 1);
+    static const char *const absent[] = {"client.address", "network.peer.address",
+                                         "network.peer.port", "server.port", "server.address"};
+    for (size_t i = 0; i < sizeof absent / sizeof *absent; i++)
+        assert_null(ts_span_attr_find(&spans[0], absent[i]));
 }
 
 /* A thread keeps the text of the IPv4 peers it wrote out last, by
@@ -2650,6 +2700,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
         cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
+        cmocka_unit_test_setup(test_client_closing_mid_body_is_no_error, setup),
         cmocka_unit_test_setup(test_non_http_passes_untouched, setup),
         cmocka_unit_test_setup(test_non_http_requests_untracked, setup),
         cmocka_unit_test_setup(test_head_piece_passes_at_once, setup),
@@ -2688,6 +2739,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_name_route_and_method, setup),
         cmocka_unit_test_setup(test_peer_address_on_spans, setup),
         cmocka_unit_test_setup(test_unix_domain_connections, setup),
+        cmocka_unit_test_setup(test_server_without_a_peer_names_none, setup),
         cmocka_unit_test_setup(test_peer_text_follows_the_address, setup),
         cmocka_unit_test_setup(test_tls_version_kept, setup),
         cmocka_unit_test_setup(test_body_state_taken_and_given_back, setup),

@@ -384,6 +384,14 @@ static void test_inject_deny_wins(void **state)
     assert_false(inject(NULL, "::1", 8080));
     assert_false(inject("[::1]:8080", "127.0.0.1", 1));
     assert_true(inject("[::1]", "127.0.0.1", 80)); /* "[::1]:80" */
+    /* a Unix-domain socket's peer is its path, with no port: a request
+     * without a Host is reached by it */
+    load_one("TRACESHIM_NO_INJECT_TO", "^/run/legacy\\.sock$");
+    assert_false(inject(NULL, "/run/legacy.sock", 0));
+    assert_true(inject(NULL, "/run/app.sock", 0));
+    assert_false(inject("localhost", "/run/legacy.sock", 0));
+    load_one("TRACESHIM_NO_INJECT_TO", ".*");
+    assert_false(inject(NULL, "/run/app.sock", 0));
 }
 
 static void test_broken_deny_injects_nowhere(void **state)

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,10 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "probe.h"
@@ -526,6 +527,41 @@ static void misuse_server(void)
     close(l);
 }
 
+/* A connection over a Unix-domain socket, which the shim follows as a
+ * TCP one: a send that names an address is refused there (TCP ignores
+ * the address), and nothing goes out. */
+static void misuse_unix(void)
+{
+    char dir[] = "/tmp/errno-probe-XXXXXX";
+    if (!mkdtemp(dir))
+        fail("setup failed: mkdtemp");
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s/s", dir);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0 ||
+        connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        fail("setup failed: a Unix-domain connection");
+    int s = accept(l, NULL, NULL);
+    if (s < 0)
+        fail("setup failed: accept");
+    static const char head[] = "GET /addressed HTTP/1.1\r\nHost: h\r\n\r\n";
+    TRY("sendto(unix client, an address)",
+        sendto(c, head, sizeof head - 1, MSG_NOSIGNAL, (struct sockaddr *)&a, sizeof a));
+    struct iovec iov = {(void *)head, sizeof head - 1};
+    TRY("sendmsg(unix client, an address)",
+        sendmsg(c,
+                &(struct msghdr){
+                    .msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &iov, .msg_iovlen = 1},
+                MSG_NOSIGNAL));
+    char buf[256];
+    TRY("recv(unix server, nothing sent)", recv(s, buf, sizeof buf, MSG_DONTWAIT));
+    close(s);
+    close(c);
+    close(l);
+    unlink(a.sun_path);
+    rmdir(dir);
+}
+
 /* An exec whose environment the kernel refuses: the call fails, the
  * program goes on. */
 static void misuse_exec(void)
@@ -552,6 +588,7 @@ int main(int argc, char **argv)
     traced_http(atoi(argv[2]), (size_t)atol(argv[3]));
     misuse(atoi(argv[2]));
     misuse_server();
+    misuse_unix();
     misuse_exec();
     printf("done\n");
     return 0;
