@@ -29,6 +29,7 @@
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
 #include "conn_internal.h"
+#include "forwarded.h"
 #include "propagation.h"
 #include "rules.h"
 #include "span_link.h"
@@ -118,12 +119,39 @@ struct req_view {
     const char *path;
     size_t path_len;
     const struct ts_http_header *host, *user_agent;
+    /* Proxies on the way said something of the client: a Forwarded or an
+     * X-Forwarded-For or -Proto header (proxied_client). */
+    bool proxied;
     /* A CONNECT, whose target is an authority ("host:port"), no path: its
      * span is named by the method alone, without http.route or url.path
      * (a proxy's spans would otherwise be as many names as the hosts it
      * reaches). TRACESHIM_IGNORE still sees the authority as its path. */
     bool connect;
 };
+
+/* The notes of the headers proxies add (struct req_view's proxied). */
+#define PROXY_NOTES                                                                                \
+    ((1u << TS_HTTP_NOTE_FORWARDED) | (1u << TS_HTTP_NOTE_X_FORWARDED_FOR) |                       \
+     (1u << TS_HTTP_NOTE_X_FORWARDED_PROTO))
+
+/* req_view_init's headers for a head whose parser noted none (one built
+ * by hand): each header looked at. */
+static __attribute__((noinline)) void req_view_headers(struct req_view *v,
+                                                       const struct ts_http_request *req)
+{
+    v->host = v->user_agent = NULL;
+    v->proxied = false;
+    for (size_t i = req->num_headers; i-- > 0;) { /* backwards: the first of each name stays */
+        const struct ts_http_header *h = &req->headers[i];
+        if (TS_HTTP_NAMED(h, "host"))
+            v->host = h;
+        else if (TS_HTTP_NAMED(h, "user-agent"))
+            v->user_agent = h;
+        else if (TS_HTTP_NAMED(h, "forwarded") || TS_HTTP_NAMED(h, "x-forwarded-for") ||
+                 TS_HTTP_NAMED(h, "x-forwarded-proto"))
+            v->proxied = true;
+    }
+}
 
 /* Forced inline: every span starts here, and the view's fields then stay
  * in the caller's registers. */
@@ -137,16 +165,10 @@ static inline __attribute__((always_inline)) void req_view_init(struct req_view 
     if (ts_http_notes_hold(nt, req->headers, req->num_headers)) { /* the parser found them */
         v->host = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_HOST);
         v->user_agent = TS_HTTP_NOTED(nt, TS_HTTP_NOTE_USER_AGENT);
+        v->proxied = nt->seen & PROXY_NOTES;
         return;
     }
-    v->host = v->user_agent = NULL;
-    for (size_t i = 0; i < req->num_headers; i++) {
-        const struct ts_http_header *h = &req->headers[i];
-        if (!v->host && TS_HTTP_NAMED(h, "host"))
-            v->host = h;
-        else if (!v->user_agent && TS_HTTP_NAMED(h, "user-agent"))
-            v->user_agent = h;
-    }
+    req_view_headers(v, req);
 }
 
 /* Where the target's query starts (its first '?'), or NULL. A path the
@@ -994,19 +1016,21 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
 
 /* The attributes a server span takes from its connection, after
  * server.address: server.port, client.address, network.peer.address (the
- * same bytes) and network.peer.port. */
+ * same bytes, unless proxies named the client: client, client_len) and
+ * network.peer.port. */
 #define SERVER_CONN_ATTRS 4
-static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c, int port)
+static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c, int port,
+                                   const char *client, size_t client_len)
 {
+    if (port) /* none without a Host on a socket whose port is not known */
+        ts_attrs_int(at, "server.port", port);
+    if (client)
+        ts_attrs_str(at, "client.address", client, client_len);
     const char *unix_path = conn_unix_path(c);
     if (__builtin_expect(unix_path != NULL, 0)) { /* no ports, and the peer most often unnamed */
-        if (port)
-            ts_attrs_int(at, "server.port", port);
         attr_unix(at, "network.local.address", unix_path);
         return;
     }
-    if (port) /* none without a Host on a socket whose port is not known */
-        ts_attrs_int(at, "server.port", port);
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
     /* The second address shares the first's bytes, found by the cursor:
@@ -1016,7 +1040,9 @@ static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c,
      * transport the shim cannot see (a BIO of the server's own: haproxy,
      * Apache's mod_ssl) has no peer to name. */
     uint16_t text_at = (uint16_t)at->used;
-    if (peer_len && ts_attrs_str(at, "client.address", peer_ip, peer_len))
+    if (client)
+        ts_attrs_str(at, "network.peer.address", peer_ip, peer_len);
+    else if (peer_len && ts_attrs_str(at, "client.address", peer_ip, peer_len))
         ts_attrs_ref(at, "network.peer.address", text_at, (uint16_t)(at->used - text_at));
     if (c->peer_port)
         ts_attrs_int(at, "network.peer.port", c->peer_port);
@@ -1056,13 +1082,14 @@ static void server_conn_memo_make(struct server_conn_memo *m, const struct ts_co
     m->built = true;
 }
 
-static void attr_server_conn(struct ts_attrs *at, const struct ts_conn *c, int port)
+static void attr_server_conn(struct ts_attrs *at, const struct ts_conn *c, int port,
+                             const char *client, size_t client_len)
 {
     struct server_conn_memo *m = &server_conn_memo;
     /* the block, and all 16 bytes of the text, fit: nothing is cut short */
-    if (c->peer_family != 4 || at->n + SERVER_CONN_ATTRS > TS_SPAN_MAX_ATTRS ||
+    if (c->peer_family != 4 || client || at->n + SERVER_CONN_ATTRS > TS_SPAN_MAX_ATTRS ||
         TS_SPAN_STRBUF - at->used < sizeof m->text) {
-        attr_server_conn_built(at, c, port);
+        attr_server_conn_built(at, c, port, client, client_len);
         return;
     }
     if (!m->built || m->server_port != port || memcmp(m->peer_v4, c->peer_v4, 4) != 0)
@@ -1158,6 +1185,32 @@ static __attribute__((noinline)) struct url_cut server_url_cut(const struct ts_a
     return (struct url_cut){path_len, room - path_len};
 }
 
+/* What the proxies a request came through said of its client (the
+ * OpenTelemetry HTTP conventions: the original client's scheme and
+ * address, when known): Forwarded first (RFC 7239), else the
+ * X-Forwarded-* headers. *client: NULL when none names an address (the
+ * connection's peer stands). Returns whether the scheme is https (tls,
+ * the connection's, when none says). Out of line: most requests came
+ * straight. */
+static __attribute__((noinline)) bool proxied_client(const struct ts_http_request *req, bool tls,
+                                                     const char **client, size_t *client_len)
+{
+    const struct ts_http_header *f = ts_http_find_header(req->headers, req->num_headers,
+                                                         "forwarded"),
+                                *xf = ts_http_find_header(req->headers, req->num_headers,
+                                                          "x-forwarded-for"),
+                                *xp = ts_http_find_header(req->headers, req->num_headers,
+                                                          "x-forwarded-proto");
+    *client = NULL;
+    if (!(f && ts_forwarded_for(f->value, f->value_len, client, client_len)) &&
+        !(xf && ts_x_forwarded_for(xf->value, xf->value_len, client, client_len)))
+        *client = NULL;
+    const char *scheme = f ? ts_forwarded_proto(f->value, f->value_len) : NULL;
+    if (!scheme && xp)
+        scheme = ts_x_forwarded_proto(xp->value, xp->value_len);
+    return scheme ? scheme[4] == 's' : tls; /* "https", not "http" */
+}
+
 struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_request *req)
 {
     struct req_view v;
@@ -1219,15 +1272,20 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
         if (qlen)
             attr_url(&at, "url.query", q + 1, qlen, true);
     }
-    ts_attrs_cstr(&at, "url.scheme", c->tls ? "https" : "http");
+    const char *client = NULL;
+    size_t client_len = 0;
+    bool https = c->tls;
+    if (__builtin_expect(v.proxied, 0))
+        https = proxied_client(req, https, &client, &client_len);
+    ts_attrs_cstr(&at, "url.scheme", https ? "https" : "http");
     const char *h;
     size_t hlen;
     int port;
-    if (request_authority(req, v.host, c->tls, &h, &hlen, &port))
+    if (request_authority(req, v.host, https, &h, &hlen, &port))
         ts_attrs_str(&at, "server.address", h, hlen);
     else /* no name: the port it was reached on */
         port = c->local_port;
-    attr_server_conn(&at, c, port);
+    attr_server_conn(&at, c, port, client, client_len);
     attr_header(&at, "user_agent.original", v.user_agent);
     if (c->tls)
         attr_tls(&at, c, false);

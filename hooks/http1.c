@@ -245,6 +245,14 @@ ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len, size_t
         if (TS_HTTP_IS("b3"))
             ts_http_note_first(nt, TS_HTTP_NOTE_B3, i);
         break;
+    case sizeof "forwarded" - 1:
+        if (TS_HTTP_IS("forwarded"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_FORWARDED, i);
+        break;
+    case sizeof "x-forwarded-for" - 1:
+        if (TS_HTTP_IS("x-forwarded-for"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_X_FORWARDED_FOR, i);
+        break;
     case sizeof "traceparent" - 1: /* and x-b3-spanid */
         if (TS_HTTP_IS("traceparent"))
             ts_http_note_first(nt, TS_HTTP_NOTE_TRACEPARENT, i);
@@ -261,9 +269,11 @@ ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len, size_t
         if (TS_HTTP_IS("uber-trace-id"))
             ts_http_note_first(nt, TS_HTTP_NOTE_UBER_TRACE_ID, i);
         break;
-    case sizeof "x-b3-parentspanid" - 1: /* transfer-encoding's length */
+    case sizeof "x-b3-parentspanid" - 1: /* transfer-encoding's length; x-forwarded-proto */
         if (TS_HTTP_IS("x-b3-parentspanid"))
             ts_http_note_first(nt, TS_HTTP_NOTE_B3_PARENT_ID, i);
+        else if (TS_HTTP_IS("x-forwarded-proto"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_X_FORWARDED_PROTO, i);
         break;
     default:
         break;

@@ -27,16 +27,19 @@ struct ts_http_header {
 /* The request headers a request parser notes by name (lower case): the
  * ones span code reads for attributes and trace context. */
 enum ts_http_note {
-    TS_HTTP_NOTE_HOST,          /* host */
-    TS_HTTP_NOTE_USER_AGENT,    /* user-agent */
-    TS_HTTP_NOTE_B3,            /* b3 */
-    TS_HTTP_NOTE_TRACEPARENT,   /* traceparent */
-    TS_HTTP_NOTE_UBER_TRACE_ID, /* uber-trace-id */
-    TS_HTTP_NOTE_B3_TRACE_ID,   /* x-b3-traceid */
-    TS_HTTP_NOTE_B3_SPAN_ID,    /* x-b3-spanid */
-    TS_HTTP_NOTE_B3_PARENT_ID,  /* x-b3-parentspanid */
-    TS_HTTP_NOTE_B3_SAMPLED,    /* x-b3-sampled */
-    TS_HTTP_NOTE_B3_FLAGS,      /* x-b3-flags */
+    TS_HTTP_NOTE_HOST,              /* host */
+    TS_HTTP_NOTE_USER_AGENT,        /* user-agent */
+    TS_HTTP_NOTE_B3,                /* b3 */
+    TS_HTTP_NOTE_TRACEPARENT,       /* traceparent */
+    TS_HTTP_NOTE_UBER_TRACE_ID,     /* uber-trace-id */
+    TS_HTTP_NOTE_B3_TRACE_ID,       /* x-b3-traceid */
+    TS_HTTP_NOTE_B3_SPAN_ID,        /* x-b3-spanid */
+    TS_HTTP_NOTE_B3_PARENT_ID,      /* x-b3-parentspanid */
+    TS_HTTP_NOTE_B3_SAMPLED,        /* x-b3-sampled */
+    TS_HTTP_NOTE_B3_FLAGS,          /* x-b3-flags */
+    TS_HTTP_NOTE_FORWARDED,         /* forwarded */
+    TS_HTTP_NOTE_X_FORWARDED_FOR,   /* x-forwarded-for */
+    TS_HTTP_NOTE_X_FORWARDED_PROTO, /* x-forwarded-proto */
     TS_HTTP_NOTES,
     /* Not a header of its own: a bit of `seen` alone, set when there is a
      * second traceparent (W3C: the context is then not valid). */

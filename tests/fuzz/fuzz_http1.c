@@ -1,14 +1,16 @@
 /* fuzz_http1.c — libFuzzer target for the HTTP/1.x parser and body framing.
  *
  * Build: clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
- *        -I. hooks/http1.c hooks/url_redact.c preload/url.c tests/fuzz/fuzz_http1.c -o fuzz_http1
+ *        -I. hooks/http1.c hooks/url_redact.c hooks/forwarded.c preload/url.c
+ *        tests/fuzz/fuzz_http1.c -o fuzz_http1
  *
  * The input is parsed as a request and as a response head, also by the
  * parsers as they were before the block-at-a-time header lines
  * (tests/unit/http1_ref.h), which must agree in everything; whatever
  * follows a head is fed to its body framing whole and in pieces, and the
  * input is also fed raw to a chunked decoder, and to the redaction of a
- * command line and a URL (hooks/url_redact.c). Invariants are checked with abort(),
+ * command line and a URL (hooks/url_redact.c), and read as the values of
+ * Forwarded and X-Forwarded-* headers (hooks/forwarded.c). Invariants are checked with abort(),
  * so a violation is a crash the fuzzer keeps. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hooks/forwarded.h"
 #include "hooks/http1.h"
 #include "hooks/url_redact.h"
 #include "tests/unit/http1_ref.h"
@@ -349,9 +352,14 @@ static void check_same_as_ref(const char *buf, size_t len, size_t cap)
             [TS_HTTP_NOTE_B3_PARENT_ID] = "x-b3-parentspanid",
             [TS_HTTP_NOTE_B3_SAMPLED] = "x-b3-sampled",
             [TS_HTTP_NOTE_B3_FLAGS] = "x-b3-flags",
+            [TS_HTTP_NOTE_FORWARDED] = "forwarded",
+            [TS_HTTP_NOTE_X_FORWARDED_FOR] = "x-forwarded-for",
+            [TS_HTTP_NOTE_X_FORWARDED_PROTO] = "x-forwarded-proto",
         };
-        for (int k = 0; k < TS_HTTP_NOTES; k++)
+        for (int k = 0; k < TS_HTTP_NOTES; k++) {
+            CHECK(names[k] != NULL); /* a note added to http1.h is added here */
             CHECK(TS_HTTP_NOTED(a, k) == ts_http_find_header(h[0], q[0].num_headers, names[k]));
+        }
         size_t plen;
         const char *path = ts_http_target_path(q[0].target, q[0].target_len, &plen);
         if (q[0].target[0] == '/') {
@@ -410,5 +418,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char redacted[1024];
     CHECK(ts_args_redact(buf, size, redacted, sizeof redacted) <= sizeof redacted);
     CHECK(ts_url_redact(buf, size, redacted, 64) <= 64);
+    /* the raw bytes as a proxy's header values: a client is within them */
+    const char *client;
+    size_t clen;
+    if (ts_forwarded_for(buf, size, &client, &clen))
+        CHECK(within(client, clen, buf, size) && clen > 0);
+    if (ts_x_forwarded_for(buf, size, &client, &clen))
+        CHECK(within(client, clen, buf, size) && clen > 0);
+    (void)ts_forwarded_proto(buf, size);
+    (void)ts_x_forwarded_proto(buf, size);
     return 0;
 }

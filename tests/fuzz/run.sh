@@ -32,14 +32,14 @@ done
 out=build-fuzz
 mkdir -p "$out"
 conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c hooks/exec_env.c
-    hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c hooks/url_redact.c
+    hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c hooks/url_redact.c hooks/forwarded.c
     reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
     preload/span.c preload/config.c preload/log.c preload/fd_split.c preload/real.c preload/loaded_objects.c preload/ids.c preload/context.c
     preload/process.c preload/fdtable.c preload/url.c preload/stacks.c preload/self_image.c
     preload/stats.c preload/blocks.c preload/exit_key.c preload/direct.c"
 # target name -> the sources it fuzzes
 declare -A sources=(
-    [http1]="hooks/http1.c hooks/url_redact.c preload/url.c"
+    [http1]="hooks/http1.c hooks/url_redact.c hooks/forwarded.c preload/url.c"
     [chunked]="hooks/http1.c preload/url.c"
     [strategy]="reporter/sampler.c reporter/otlp_response.c reporter/http_date.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/fd_split.c preload/real.c preload/loaded_objects.c preload/self_image.c preload/guard.c"
     [propagation]="hooks/propagation.c preload/hex.c"

@@ -1741,6 +1741,46 @@ static void test_unix_domain_connections(void **state)
     rmdir(dir);
 }
 
+/* A request that came through proxies: client.address and url.scheme are
+ * the original client's, as Forwarded (first) or X-Forwarded-For and
+ * X-Forwarded-Proto name them (the OpenTelemetry HTTP conventions);
+ * network.peer.* stay the connection's (the proxy). Text that names no
+ * address is no client. */
+static void test_server_client_behind_proxies(void **state)
+{
+    static const struct {
+        const char *lines;
+        const char *client, *scheme;
+        int port;
+    } cases[] = {
+        {"X-Forwarded-For: 203.0.113.195, 70.41.3.18\r\nX-Forwarded-Proto: https\r\n",
+         "203.0.113.195", "https", 443},
+        {"Forwarded: for=\"[2001:db8:cafe::17]:4711\";proto=https\r\n"
+         "X-Forwarded-For: 198.51.100.1\r\n",
+         "2001:db8:cafe::17", "https", 443},
+        {"Forwarded: for=unknown\r\nX-Forwarded-For: 198.51.100.1\r\n", "198.51.100.1", "http", 80},
+        {"X-Forwarded-For: <script>\r\n", "10.9.8.7", "http", 80},
+        {"x-forwarded-proto: HTTP\r\n", "10.9.8.7", "http", 80},
+    };
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(40001)};
+    inet_pton(AF_INET, "10.9.8.7", &a.sin_addr);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nspans = 0;
+        char req[512], v[128];
+        snprintf(req, sizeof req, "GET /p HTTP/1.1\r\nHost: shop.example\r\n%s\r\n",
+                 cases[i].lines);
+        struct pair p = make_pair_peer(TS_ROLE_SERVER, &a, sizeof a);
+        serve_204_and_close(&p, req);
+        assert_int_equal(nspans, 1);
+        const struct ts_span *s = &spans[0];
+        assert_string_equal(attr_str(s, "client.address", v, sizeof v), cases[i].client);
+        assert_string_equal(attr_str(s, "url.scheme", v, sizeof v), cases[i].scheme);
+        assert_int_equal(attr_int(s, "server.port"), cases[i].port);
+        assert_string_equal(attr_str(s, "network.peer.address", v, sizeof v), "10.9.8.7");
+        assert_int_equal(attr_int(s, "network.peer.port"), 40001);
+    }
+}
+
 /* A server connection whose peer is not known (a TLS server's own BIO,
  * haproxy's or mod_ssl's: the shim never sees the socket) names none: no
  * empty client.address, no port 0. */
@@ -2740,6 +2780,7 @@ int main(void)
         cmocka_unit_test_setup(test_peer_address_on_spans, setup),
         cmocka_unit_test_setup(test_unix_domain_connections, setup),
         cmocka_unit_test_setup(test_server_without_a_peer_names_none, setup),
+        cmocka_unit_test_setup(test_server_client_behind_proxies, setup),
         cmocka_unit_test_setup(test_peer_text_follows_the_address, setup),
         cmocka_unit_test_setup(test_tls_version_kept, setup),
         cmocka_unit_test_setup(test_body_state_taken_and_given_back, setup),

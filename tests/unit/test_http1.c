@@ -1526,9 +1526,19 @@ static uint64_t rng_next(uint64_t *s)
 /* The names a request's parser notes (enum ts_http_note order), and names
  * of the same lengths that are not them. */
 static const char *const noted_names[TS_HTTP_NOTES] = {
-    "host",          "user-agent",   "b3",          "traceparent",
-    "uber-trace-id", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
-    "x-b3-sampled",  "x-b3-flags",
+    "host",
+    "user-agent",
+    "b3",
+    "traceparent",
+    "uber-trace-id",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
 };
 static const char *const near_names[] = {
     "hosT-",
@@ -1546,6 +1556,10 @@ static const char *const near_names[] = {
     "x-b3-flagz",
     "accept",
     "content-type",
+    "forwardex",
+    "accept-language", /* x-forwarded-for's length */
+    "x-forwarded-prot0",
+    "x-forwarded-host",
 };
 
 /* A request head of random headers from both lists, in random case, with
@@ -1577,6 +1591,7 @@ static void test_notes_find_first_of_each(void **state)
         assert_int_equal(ts_http_parse_request(buf, len, &req), (int)len);
         assert_true(ts_http_notes_hold(&req.noted, h, req.num_headers));
         for (int k = 0; k < TS_HTTP_NOTES; k++) {
+            assert_non_null(noted_names[k]); /* a note added to http1.h is added here */
             const struct ts_http_header *want =
                 ts_http_find_header(h, req.num_headers, noted_names[k]);
             if (TS_HTTP_NOTED(&req.noted, k) != want)
