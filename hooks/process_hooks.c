@@ -22,6 +22,7 @@
  * pages mapped for the call. */
 #include <alloca.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -113,31 +114,39 @@ static void before_exec(void)
     errno = saved;
 }
 
-/* Is the path missing: no file there to start? (errno kept) */
-static bool missing(const char *path)
+/* Is there nothing at path an exec could start: no file, no regular file
+ * (a directory), or one the caller may not execute, as the kernel judges
+ * it (effective ids, ACLs)? Any other answer is left to the exec. (errno
+ * kept) */
+static bool cannot_start(const char *path)
 {
     int saved = errno;
     struct stat st;
-    bool gone = stat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+    bool nothing;
+    if (stat(path, &st) != 0)
+        nothing = errno == ENOENT || errno == ENOTDIR;
+    else
+        nothing = !S_ISREG(st.st_mode) ||
+                  (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) != 0 && errno == EACCES);
     errno = saved;
-    return gone;
+    return nothing;
 }
 
-/* Is there no file for an exec to start: file is missing or, with
- * search and no '/' in it, missing in every directory of PATH (as
- * execvp looks: "/bin:/usr/bin" without one, an empty entry the current
- * directory)? The exec then fails with nothing replaced, so the process
- * span is not ended for it (nor a flush waited for): a program that
- * looks for its command itself, as Python's os.execvp tries each PATH
- * directory with execve, would end it for good at the first miss. Only
- * a missing file counts: other refusals the kernel may judge otherwise
- * than a look from here (a set-user-ID caller's permissions). */
+/* Is there no file for an exec to start: file cannot be started
+ * (cannot_start) or, with search and no '/' in it, none in any directory
+ * of PATH can (as execvp looks: "/bin:/usr/bin" without one, an empty
+ * entry the current directory)? The exec then fails with nothing
+ * replaced, so the process span is not ended for it (nor a flush waited
+ * for): a program that looks for its command itself, as Python's
+ * os.execvp tries each PATH directory with execve, would end it for good
+ * at the first miss. A refusal the look cannot foresee (a security
+ * module's, a file that is no program) still ends it. */
 static bool nothing_to_exec(const char *file, bool search)
 {
     if (!file || !*file)
         return file != NULL; /* "" fails (ENOENT); NULL is the kernel's EFAULT */
     if (!search || strchr(file, '/'))
-        return missing(file);
+        return cannot_start(file);
     const char *dirs = getenv("PATH");
     if (!dirs)
         dirs = "/bin:/usr/bin";
@@ -153,7 +162,7 @@ static bool nothing_to_exec(const char *file, bool search)
         memcpy(candidate, end > d ? d : ".", at);
         candidate[at] = '/';
         memcpy(candidate + at + 1, file, flen + 1);
-        if (!missing(candidate))
+        if (!cannot_start(candidate))
             return false;
         if (!*end)
             return true;

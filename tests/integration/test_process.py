@@ -945,16 +945,24 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         """Python's os.execvp tries each PATH directory with execve, and a
         program may exec a path that is not there and go on: such an exec
         replaces nothing, so the process span goes on to the exit, with
-        its code (the first miss ended it, with no exit code)."""
+        its code (the first miss ended it, with no exit code). The same for
+        a file it may not execute and a directory of the command's name."""
         code = ("import os, sys\n"
+                "d = sys.argv[1]\n"
+                "os.makedirs(d + '/plain'); os.makedirs(d + '/dir/tool')\n"
+                "open(d + '/plain/tool', 'w').close()  # not executable\n"
+                "os.environ['PATH'] = d + '/plain:' + d + '/dir'\n"
                 "for call in (lambda: os.execvp('no-such-command-here', ['x']),\n"
-                "             lambda: os.execv('/no/such/dir/prog', ['x'])):\n"
+                "             lambda: os.execv('/no/such/dir/prog', ['x']),\n"
+                "             lambda: os.execvp('tool', ['tool']),\n"
+                "             lambda: os.execv(d + '/plain/tool', ['x'])):\n"
                 "    try:\n"
                 "        call()\n"
                 "    except OSError:\n"
                 "        pass\n"
                 "sys.exit(3)\n")
-        p = self.launch([th.PY, "-c", code], "python-exec-nothing")
+        work = os.path.join(self.tmp, "exec-nothing")
+        p = self.launch([th.PY, "-c", code, work], "python-exec-nothing")
         self.assertEqual(p.returncode, 3, p.describe())
         spans = self.final_spans(1)
         own = th.only(self.process_spans(spans), "the process span", spans)
