@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -195,6 +196,30 @@ void ts_socket_fds_received(const struct msghdr *msg)
             received(fd);
         }
     }
+    errno = saved;
+}
+
+void ts_socket_hooks_init(void)
+{
+    int saved = errno;
+    int type = 0;
+    socklen_t len = sizeof type;
+    struct sockaddr_storage ss;
+    socklen_t ss_len = sizeof ss;
+    struct stat in, out;
+    /* most programs: fd 0 is no socket, and the first call says so */
+    if (getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
+        getpeername(0, (struct sockaddr *)&ss, &ss_len) != 0 ||
+        !(ss.ss_family == AF_INET || ss.ss_family == AF_INET6 ||
+          (ss.ss_family == AF_UNIX && unix_named(0, ss_len))) ||
+        fstat(0, &in) != 0) {
+        errno = saved;
+        return;
+    }
+    ts_conn_track(0, TS_ROLE_SERVER, NULL, 0);
+    for (int fd = 1; fd <= 2; fd++)
+        if (fstat(fd, &out) == 0 && out.st_dev == in.st_dev && out.st_ino == in.st_ino)
+            ts_conn_dup(0, fd);
     errno = saved;
 }
 

@@ -13,4 +13,10 @@
  * errno. */
 void ts_socket_fds_received(const struct msghdr *msg);
 
+/* At start-up: a connection the process was started on (inetd's, xinetd's,
+ * systemd's Accept=yes and tcpserver's children get the accepted socket as
+ * fds 0, 1 and 2) is followed as a server's, fds 1 and 2 as copies of fd
+ * 0 when they are the same socket. Nothing for any other fd 0. */
+void ts_socket_hooks_init(void);
+
 #endif

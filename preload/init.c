@@ -40,6 +40,7 @@
 #include "../hooks/propagation.h"
 #include "../hooks/rules.h"
 #include "../hooks/shell_pipe.h"
+#include "../hooks/socket_hooks.h"
 #include "../hooks/tls_sessions.h"
 #include "../hooks/trust.h"
 #include "../reporter/reporter.h"
@@ -249,6 +250,7 @@ static void init_body(void)
         init_child_env();
         ts_pspan_start();
         ts_process_hooks_init();
+        ts_socket_hooks_init(); /* an inetd child's connection */
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
         __atomic_store_n(&ts_active, true, __ATOMIC_RELEASE);
     }

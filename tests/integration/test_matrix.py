@@ -29,7 +29,10 @@ import json
 import os
 import random
 import re
+import socket
+import subprocess
 import sys
+import threading
 import time
 import unittest
 import urllib.parse
@@ -670,6 +673,42 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(usrv["attrs"].get("network.transport"), "unix", dump)
             self.assertEqual(usrv["attrs"].get("network.local.address"), path, dump)
             self.assertNotIn("client.address", usrv["attrs"], dump)
+
+    def inetd(self, traced, requests):
+        """A listener on a free port that, as inetd does, starts
+        apps/inetd_child.py on the one connection it accepts (fds 0, 1 and 2
+        the socket); returns the port."""
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.addCleanup(listener.close)
+        env = self.env("inetd-child", traced)
+
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                subprocess.run([th.PY, os.path.join(th.APPS, "inetd_child.py"), str(requests)],
+                               stdin=conn.fileno(), stdout=conn.fileno(), stderr=conn.fileno(),
+                               env=env, timeout=20)
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 25)
+        return listener.getsockname()[1]
+
+    def test_inetd_child_on_its_standard_fds(self):
+        """A server started on an accepted connection, as inetd, xinetd and
+        systemd's Accept=yes start one (fds 0, 1 and 2 the socket): its
+        requests are server spans under curl's client spans, fd 1's
+        responses paired with fd 0's requests. (A socket the process did
+        not open was not followed: curl's spans were roots alone.)"""
+        port, plain_port = self.inetd(True, 2), self.inetd(False, 2)
+        self.same_as_untraced(
+            lambda p: self.curl_argv("-w", " %{http_code}\n", "http://127.0.0.1:%d/a" % p,
+                                     "http://127.0.0.1:%d/missing" % p),
+            port, plain_port, "curl")
+        spans = self.final_spans(4, [])
+        self.client_server_rows("curl", "inetd-child", [("GET /a", 200), ("GET /missing", 404)],
+                                spans)
 
     # ------------------------------------------------------------------
     # row 7: ruby
