@@ -159,20 +159,28 @@ static bool unix_named(int fd, socklen_t peer_len)
            (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && len > sizeof(sa_family_t));
 }
 
-/* An fd another process handed over: a connected stream socket that may
- * carry HTTP is followed as a server's connection. That is what a
- * connection handed over is, nearly always (Node's cluster, a supervisor
- * that accepts for its workers); a client's taken for a server's only
- * goes unfollowed, as its requests parse as no response. */
+/* Is fd, which the process did not connect or accept itself, a
+ * connection that may carry HTTP: a connected stream socket over TCP, or a
+ * Unix-domain one with a name (no socketpair's)? */
+static bool connection_to_follow(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+           is_followed_stream(fd, ss.ss_family) && (ss.ss_family != AF_UNIX || unix_named(fd, len));
+}
+
+/* An fd another process handed over: a connection to follow is followed
+ * as a server's. That is what a connection handed over is, nearly always
+ * (Node's cluster, a supervisor that accepts for its workers); a client's
+ * taken for a server's only goes unfollowed, as its requests parse as no
+ * response. */
 static void received(int fd)
 {
     if (fds_elsewhere())
         return;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
     ts_guard_enter();
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
-        is_followed_stream(fd, ss.ss_family) && (ss.ss_family != AF_UNIX || unix_named(fd, len)))
+    if (connection_to_follow(fd))
         ts_conn_track(fd, TS_ROLE_SERVER, NULL, 0); /* replaces a stale entry */
     else if (ts_fd_tracked(fd))
         ts_conn_untrack(fd);
@@ -202,17 +210,9 @@ void ts_socket_fds_received(const struct msghdr *msg)
 void ts_socket_hooks_init(void)
 {
     int saved = errno;
-    int type = 0;
-    socklen_t len = sizeof type;
-    struct sockaddr_storage ss;
-    socklen_t ss_len = sizeof ss;
     struct stat in, out;
     /* most programs: fd 0 is no socket, and the first call says so */
-    if (getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
-        getpeername(0, (struct sockaddr *)&ss, &ss_len) != 0 ||
-        !(ss.ss_family == AF_INET || ss.ss_family == AF_INET6 ||
-          (ss.ss_family == AF_UNIX && unix_named(0, ss_len))) ||
-        fstat(0, &in) != 0) {
+    if (!connection_to_follow(0) || fstat(0, &in) != 0) {
         errno = saved;
         return;
     }
