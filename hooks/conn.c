@@ -936,8 +936,6 @@ static void end_unanswered(struct ts_conn *c, const char *error_type)
  * held. Out of line: rare. */
 static __attribute__((noinline)) void requests_unanswerable(struct ts_conn *c)
 {
-    if (c->role == TS_ROLE_CLIENT || c->in.state != DIR_HEAD)
-        return; /* (a request's body still coming is still that request's) */
     conn_off(c, &c->in, TS_STAT_GAVE_UP_BAD_HEAD); /* (counted when out stopped) */
     end_unanswered(c, NULL);
 }
@@ -993,9 +991,11 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
     }
     conn_lock(&c->in.mu);
     conn_check_tunnel(c, &c->in);
+    /* (a request's body still coming is still that request's: its head's
+     * state comes back once the body has all come) */
     if (__builtin_expect(atomic_load_explicit(&c->dirs_off, memory_order_acquire) & CONN_OFF_OUT,
                          0) &&
-        r > 0 && c->in.state != DIR_OFF)
+        c->role != TS_ROLE_CLIENT && r > 0 && c->in.state == DIR_HEAD)
         requests_unanswerable(c);
     enum feed_kind kind = c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN;
     if (r > 0)
