@@ -1040,10 +1040,12 @@ static void attr_server_conn_built(struct ts_attrs *at, const struct ts_conn *c,
      * transport the shim cannot see (a BIO of the server's own: haproxy,
      * Apache's mod_ssl) has no peer to name. */
     uint16_t text_at = (uint16_t)at->used;
-    if (client)
-        ts_attrs_str(at, "network.peer.address", peer_ip, peer_len);
-    else if (peer_len && ts_attrs_str(at, "client.address", peer_ip, peer_len))
+    if (client) {
+        if (peer_len)
+            ts_attrs_str(at, "network.peer.address", peer_ip, peer_len);
+    } else if (peer_len && ts_attrs_str(at, "client.address", peer_ip, peer_len)) {
         ts_attrs_ref(at, "network.peer.address", text_at, (uint16_t)(at->used - text_at));
+    }
     if (c->peer_port)
         ts_attrs_int(at, "network.peer.port", c->peer_port);
 }

@@ -1783,7 +1783,8 @@ static void test_server_client_behind_proxies(void **state)
 
 /* A server connection whose peer is not known (a TLS server's own BIO,
  * haproxy's or mod_ssl's: the shim never sees the socket) names none: no
- * empty client.address, no port 0. */
+ * empty network.peer.address, no port 0 (the client a proxy named
+ * stays). */
 static void test_server_without_a_peer_names_none(void **state)
 {
     struct pair p = make_pair(TS_ROLE_SERVER);
@@ -1791,10 +1792,12 @@ static void test_server_without_a_peer_names_none(void **state)
     c->peer_family = 0; /* as ts_conn_open leaves a connection without an fd */
     c->peer_port = c->local_port = 0;
     ts_conn_put(c);
-    serve_204_and_close(&p, "GET /no-host HTTP/1.0\r\n\r\n");
+    serve_204_and_close(&p, "GET /no-host HTTP/1.0\r\nX-Forwarded-For: 192.0.2.5\r\n\r\n");
     assert_int_equal(nspans, 1);
-    static const char *const absent[] = {"client.address", "network.peer.address",
-                                         "network.peer.port", "server.port", "server.address"};
+    char v[64]; /* the client a proxy named, and still no peer */
+    assert_string_equal(attr_str(&spans[0], "client.address", v, sizeof v), "192.0.2.5");
+    static const char *const absent[] = {"network.peer.address", "network.peer.port", "server.port",
+                                         "server.address"};
     for (size_t i = 0; i < sizeof absent / sizeof *absent; i++)
         assert_null(ts_span_attr_find(&spans[0], absent[i]));
 }
