@@ -141,7 +141,7 @@ static uint32_t jt_process_tags(struct ts_json_buf *b, const struct ts_resource 
             n++;
         }
     }
-    jt_tag_cstr(b, "ip", r->ip);
+    jt_tag_cstr(b, "ip", ts_resource_host_ip());
     jt_tag_cstr(b, "client-uuid", r->client_uuid);
     jt_tag_cstr(b, "jaeger.version", "traceshim-C-" TS_VERSION);
     n += 3;

@@ -165,9 +165,7 @@ static void res_add_configured(size_t host_at)
     }
 }
 
-/* This host's address for backends that want one (Jaeger's "ip" tag,
- * Zipkin's localEndpoint): the first non-loopback IPv4 address of an
- * interface that is up, else such an IPv6 address, else 127.0.0.1. */
+/* This host's address (ts_resource_host_ip). */
 static void res_find_ip(char *out, size_t cap)
 {
     snprintf(out, cap, "127.0.0.1");
@@ -236,7 +234,6 @@ static void res_build(void)
     res_add_cstr("telemetry.sdk.language", "c");
     res_add_cstr("telemetry.sdk.version", TS_VERSION);
     res_add_configured(host_at);
-    res_find_ip(res.ip, sizeof res.ip);
     res_new_uuid(res.client_uuid);
 }
 
@@ -248,6 +245,14 @@ const struct ts_resource *ts_resource_get(void)
         res_built_for = pid;
     }
     return &res;
+}
+
+const char *ts_resource_host_ip(void)
+{
+    (void)ts_resource_get(); /* built for this process */
+    if (!res.ip[0])
+        res_find_ip(res.ip, sizeof res.ip);
+    return res.ip;
 }
 
 void ts_resource_reset(void)

@@ -35,7 +35,7 @@ struct ts_resource {
     struct ts_resource_attr attrs[TS_RESOURCE_MAX_ATTRS];
     size_t nattrs;
     const char *service_name; /* NUL-terminated */
-    char ip[48];              /* this host's address: first non-loopback IPv4, else IPv6, else 127.0.0.1 */
+    char ip[48];              /* see ts_resource_host_ip ("" until it is asked for) */
     char client_uuid[37];     /* random, per process: 8-4-4-4-12 lower-case hex */
     unsigned generation;      /* changes each time it is rebuilt: lets encoders cache */
     /* storage the attributes point into */
@@ -44,6 +44,13 @@ struct ts_resource {
 
 /* The resource of this process (built now if needed). Never NULL. */
 const struct ts_resource *ts_resource_get(void);
+
+/* This host's address, for the backends that want one (Jaeger's "ip"
+ * tag, Zipkin's localEndpoint): the first non-loopback IPv4 address of an
+ * interface that is up, else such an IPv6 address, else 127.0.0.1. Looked
+ * up (every interface's addresses, over netlink) only when first asked
+ * for, once per process: the OTLP and file exporters never ask. */
+const char *ts_resource_host_ip(void);
 
 /* Forget the cached resource (after fork, or in tests after changing the
  * configuration): the next ts_resource_get builds it again. */

@@ -322,7 +322,8 @@ static void zk_local_build(const struct ts_resource *r)
     struct ts_json_buf *l = &zk_res.local;
     ts_json_buf_append_cstr(l, ",\"localEndpoint\":{\"serviceName\":");
     ts_json_buf_string(l, r->service_name, strlen(r->service_name));
-    zk_ip(l, ",", r->ip, strnlen(r->ip, sizeof r->ip));
+    const char *ip = ts_resource_host_ip();
+    zk_ip(l, ",", ip, strlen(ip));
     ts_json_buf_append_char(l, '}');
 }
 

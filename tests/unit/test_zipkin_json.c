@@ -126,7 +126,7 @@ static void dump_case(const char *name, const struct ts_span *s, size_t n)
 static const char *local_ip_json(void)
 {
     static char text[128];
-    const char *ip = ts_resource_get()->ip;
+    const char *ip = ts_resource_host_ip();
     snprintf(text, sizeof text, "\"%s\":\"%s\"", strchr(ip, ':') ? "ipv6" : "ipv4", ip);
     return text;
 }
