@@ -41,6 +41,28 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual((s["name"], s["kind"], s["attrs"].get("process.exit_code"), s["status"]),
                          ("sh -c echo hi; exit 7", th.KIND_INTERNAL, 7, th.STATUS_ERROR))
 
+    def test_run_starts_no_dirname_or_basename(self):
+        """Every traced command pays for the launcher's own start: the
+        folders of its path and of the span file are string work, not a
+        dirname or basename process each (four of them were about a third
+        of what `traceshim run` added to a command)."""
+        th.require_lib()
+        trap = os.path.join(self.tmp, "trap")
+        os.makedirs(trap)
+        marker = os.path.join(self.tmp, "ran")
+        for tool in ("dirname", "basename"):
+            with open(os.path.join(trap, tool), "w") as f:
+                f.write("#!/bin/sh\necho %s >> %s\nexit 99\n" % (tool, marker))
+            os.chmod(os.path.join(trap, tool), 0o755)
+        env = th.launcher_env()
+        env["PATH"] = trap + os.pathsep + env.get("PATH", "/usr/bin:/bin")
+        p = self.traceshim("run", "-o", os.path.join(self.tmp, "sub", "..", "spans.jsonl"), "--",
+                           "sh", "-c", "exit 3", env=env)
+        self.assertEqual(p.returncode, 3, p.describe())
+        self.assertFalse(os.path.exists(marker), "the launcher ran a stand-in: %s"
+                         % (open(marker).read() if os.path.exists(marker) else ""))
+        self.assertIn(os.path.join(self.tmp, "spans.jsonl"), p.stderr().decode(), p.describe())
+
     def test_run_passes_arguments_verbatim(self):
         th.require_lib()
         p = self.traceshim("run", "-o", self.spans_file, "--",
