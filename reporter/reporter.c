@@ -13,10 +13,13 @@
 #include "reporter.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,7 +74,7 @@ static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
 static bool rep_thread_started;
 /* The reporter thread has tried to open the span file (atomic): its
  * starter waits for that, at most REP_FILE_WAIT_MS. */
-static bool rep_file_tried;
+static uint32_t rep_file_tried; /* 0, then 1: a futex word */
 #define REP_FILE_WAIT_MS 20
 static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
 
@@ -539,7 +542,8 @@ static void *rep_thread_main(void *arg)
         ts_file_export_open_early();
         pthread_mutex_unlock(&rep_export_mu);
     }
-    __atomic_store_n(&rep_file_tried, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&rep_file_tried, 1, __ATOMIC_RELEASE);
+    (void)TS_REAL(syscall)(SYS_futex, &rep_file_tried, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     /* Spans were counted but the oldest was not published yet (its
      * producer was between claiming its place and storing the record): the
      * next wait is a short sleep, not a spin while that thread is off the
@@ -715,12 +719,20 @@ static void rep_wait_file_tried(void)
 {
     if (!TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
         return;
-    for (int i = 0; i < REP_FILE_WAIT_MS * 10; i++) {
+    /* woken by the thread the moment it has tried (a sleep of 100 µs at a
+     * time, as it was, slept half of it too long on average, and more
+     * with the kernel's timer slack) */
+    uint64_t deadline = ts_mono_ms() + REP_FILE_WAIT_MS;
+    for (;;) {
         if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) ||
             __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE))
             return;
-        struct timespec tenth_ms = {0, 100000};
-        nanosleep(&tenth_ms, NULL);
+        uint64_t now = ts_mono_ms();
+        if (now >= deadline)
+            return;
+        struct timespec left = {0, (long)(deadline - now) * 1000000L};
+        /* returns at once when the word is 1 already (EAGAIN) */
+        (void)TS_REAL(syscall)(SYS_futex, &rep_file_tried, FUTEX_WAIT_PRIVATE, 0, &left, NULL, 0);
     }
 }
 
@@ -1118,7 +1130,7 @@ void ts_rep_atfork_child(void)
     rep_open = 0; /* the open batch is the parent's to send */
     ts_sampling_poller_after_fork();
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
-    __atomic_store_n(&rep_file_tried, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&rep_file_tried, 0, __ATOMIC_RELAXED);
     rep_thread_retry_ms = 0;
     __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */
     __atomic_store_n(&rep_prepare_waited, false, __ATOMIC_RELAXED);
