@@ -88,19 +88,38 @@ void ts_report_write_data(FILE *out, const ts_tm_model *m, const ts_tm_trace *co
     ts_json_out_member(out, "file", source);
     fprintf(out, ",\"spans\":%zu,\"total_traces\":%zu,\"limited\":%s,\"services\":[", n_spans,
             ts_tm_trace_count(m), n < ts_tm_trace_count(m) ? "true" : "false");
-    size_t n_svcs = ts_tm_service_count(m);
+    /* Only the services and processes the traces shown have: a page of one
+     * trace says nothing of the rest of the file (a process's command line
+     * and URLs among it). The others keep their places, empty, so that the
+     * spans' indexes stay the file's. */
+    size_t n_svcs = ts_tm_service_count(m), n_procs = ts_tm_resource_count(m);
+    bool *svc_shown = calloc(n_svcs ? n_svcs : 1, sizeof *svc_shown);
+    bool *proc_shown = calloc(n_procs ? n_procs : 1, sizeof *proc_shown);
+    for (size_t k = 0; k < n && svc_shown && proc_shown; k++)
+        for (size_t i = 0; i < traces[k]->n_spans; i++) {
+            const ts_tm_span *sp = traces[k]->spans[i];
+            if (sp->svc_id < n_svcs)
+                svc_shown[sp->svc_id] = true;
+            if (sp->resource && sp->resource->id < n_procs)
+                proc_shown[sp->resource->id] = true;
+        }
     for (size_t i = 0; i < n_svcs; i++) {
         if (i)
             fputc(',', out);
-        ts_json_out_string(out, ts_tm_service_at(m, i));
+        ts_json_out_string(out, svc_shown && svc_shown[i] ? ts_tm_service_at(m, i) : "");
     }
     fputs("],\"procs\":[", out);
-    for (size_t i = 0; i < ts_tm_resource_count(m); i++) {
+    for (size_t i = 0; i < n_procs; i++) {
         const ts_tm_resource *r = ts_tm_resource_at(m, i);
         if (i)
             fputc(',', out);
-        write_attrs(out, r->attrs, r->n_attrs);
+        if (proc_shown && proc_shown[i])
+            write_attrs(out, r->attrs, r->n_attrs);
+        else
+            fputs("[]", out);
     }
+    free(svc_shown);
+    free(proc_shown);
     fputs("],\"traces\":[", out);
     size_t *seen = calloc(n_svcs ? n_svcs : 1, sizeof(*seen));
     for (size_t k = 0; k < n; k++) {

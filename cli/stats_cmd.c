@@ -93,9 +93,12 @@ int ts_stats_main(int argc, char **argv)
         status = 1;
     for (size_t t = 0; st && status == 0 && t < ts_tm_trace_count(m); t++) {
         const ts_tm_trace *tr = ts_tm_trace_at(m, t);
-        for (size_t i = 0; i < tr->n_spans && status == 0; i++)
-            if (ts_cli_span_selected(&o, tr->spans[i]) && ts_stats_add(st, tr->spans[i]) != 0)
+        for (size_t i = 0; i < tr->n_spans && status == 0; i++) {
+            if (!ts_cli_span_selected(&o, tr->spans[i]))
+                ts_stats_see(st, tr->spans[i]); /* the file's window, not the filter's */
+            else if (ts_stats_add(st, tr->spans[i]) != 0)
                 status = 1;
+        }
     }
     if (status == 0 && ts_stats_finish(st, sort, o.errors_only) != 0)
         status = 1;

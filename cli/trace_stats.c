@@ -69,11 +69,16 @@ int ts_stats_add(ts_stats *st, const ts_tm_span *s)
     }
     st->samples[st->n++] = (sample){s->service, s->name, s->kind, s->status == TS_TM_STATUS_ERROR,
                                     s->end_ns - s->start_ns};
+    ts_stats_see(st, s);
+    return 0;
+}
+
+void ts_stats_see(ts_stats *st, const ts_tm_span *s)
+{
     if (s->start_ns < st->first_start)
         st->first_start = s->start_ns;
     if (s->end_ns > st->last_end)
         st->last_end = s->end_ns;
-    return 0;
 }
 
 static int cmp_key(const char *sa, int ka, const char *na, const char *sb, int kb, const char *nb)

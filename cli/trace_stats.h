@@ -32,16 +32,20 @@ typedef struct ts_stats ts_stats;
 ts_stats *ts_stats_new(void);
 void ts_stats_free(ts_stats *st);
 
-/* Counts one span. Returns 0, or -1 when out of memory. */
+/* Counts one span (and sees it). Returns 0, or -1 when out of memory. */
 int ts_stats_add(ts_stats *st, const ts_tm_span *s);
+
+/* Widens the window by a span that is not counted (one a filter left
+ * out): the rate is over the file's time window, whatever is shown. */
+void ts_stats_see(ts_stats *st, const ts_tm_span *s);
 
 /* Groups what was added and orders the groups; with errors_only, drops the
  * groups without errors. Returns 0 or -1 (memory). */
 int ts_stats_finish(ts_stats *st, ts_stats_sort sort, bool errors_only);
 size_t ts_stats_group_count(const ts_stats *st);
 const ts_stats_group *ts_stats_group_at(const ts_stats *st, size_t i);
-/* From the earliest start to the latest end of the spans added: the window
- * the rate is computed over. */
+/* From the earliest start to the latest end of the spans added or seen:
+ * the window the rate is computed over. */
 uint64_t ts_stats_window_ns(const ts_stats *st);
 
 /* The percentiles every view shows, in this order. */

@@ -459,6 +459,46 @@ static void test_report_data(void **state)
     ts_tm_free(m);
 }
 
+/* A page of some traces carries the services and processes those traces
+ * have, and nothing of the others in the file (their command lines and
+ * URLs); the others keep their places, empty, so the indexes still hold. */
+static void test_report_data_only_what_is_shown(void **state)
+{
+    const char *lines[] = {
+        RES_HOST("shown-svc", "7", "shown-host",
+                 SPAN(TID, "0000000000000001", "", "GET /a", "2", "000" MS, "001" MS, "")),
+        RES_HOST("secret-svc", "8", "secret-host",
+                 SPAN(TID2, "0000000000000002", "", "GET /b", "2", "000" MS, "001" MS, "")),
+    };
+    ts_tm_model *m = model_of(lines, 2);
+    const ts_tm_trace *t = NULL;
+    for (size_t i = 0; i < ts_tm_trace_count(m); i++)
+        if (strcmp(ts_tm_trace_at(m, i)->trace_id, TID) == 0)
+            t = ts_tm_trace_at(m, i);
+    assert_non_null(t);
+    capture c;
+    cap_open(&c);
+    ts_report_write_data(c.f, m, &t, 1, "spans.jsonl");
+    char *out = cap_close(&c);
+    assert_non_null(strstr(out, "shown-svc"));
+    assert_non_null(strstr(out, "shown-host"));
+    assert_null(strstr(out, "secret"));
+    ts_json_error err;
+    ts_json_doc *d = ts_json_parse(out, strlen(out), &err);
+    assert_non_null(d);
+    const ts_json *root = ts_json_root(d);
+    assert_int_equal(ts_json_len(ts_json_get(root, "procs")), 2);
+    assert_int_equal(ts_json_len(ts_json_get(root, "services")), 2);
+    const ts_json *s0 =
+        ts_json_at(ts_json_get(ts_json_at(ts_json_get(root, "traces"), 0), "spans"), 0);
+    const ts_json *svcs = ts_json_get(root, "services");
+    assert_string_equal(ts_json_string(ts_json_at(svcs, (size_t)ts_json_at(s0, 3)->num), NULL),
+                        "shown-svc");
+    ts_json_free(d);
+    free(out);
+    ts_tm_free(m);
+}
+
 /* ================= the histogram ================= */
 
 static void test_hdr_buckets(void **state)
@@ -607,6 +647,23 @@ static void test_stats_groups(void **state)
     assert_string_equal(ts_stats_group_at(st, 3)->service, "db");
     assert_int_equal(ts_stats_window_ns(st), 201000000);
 
+    /* a filter that keeps db's span alone: the rate is still over the
+     * file's window (the spans left out are seen), not db's 1 ms */
+    ts_stats *only_db = ts_stats_new();
+    assert_non_null(only_db);
+    for (size_t t = 0; t < ts_tm_trace_count(m); t++)
+        for (size_t i = 0; i < ts_tm_trace_at(m, t)->n_spans; i++) {
+            const ts_tm_span *sp = ts_tm_trace_at(m, t)->spans[i];
+            if (strcmp(sp->service, "db") == 0)
+                assert_int_equal(ts_stats_add(only_db, sp), 0);
+            else
+                ts_stats_see(only_db, sp);
+        }
+    assert_int_equal(ts_stats_finish(only_db, TS_STATS_SORT_P99, false), 0);
+    assert_int_equal(ts_stats_group_count(only_db), 1);
+    assert_int_equal(ts_stats_window_ns(only_db), 201000000);
+    ts_stats_free(only_db);
+
     capture c;
     cap_open(&c);
     ts_stats_write_table(c.f, st);
@@ -649,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_list_started_by_root),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_report_data),
+        cmocka_unit_test(test_report_data_only_what_is_shown),
         cmocka_unit_test(test_hdr_buckets),
         cmocka_unit_test(test_hdr_percentiles),
         cmocka_unit_test(test_stats_groups),
