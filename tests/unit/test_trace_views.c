@@ -390,6 +390,15 @@ static void test_filters(void **state)
 
 /* ================= the HTML report's data ================= */
 
+/* The HTML report's data for trace t of m (to free). */
+static char *report_data(const ts_tm_model *m, const ts_tm_trace *t)
+{
+    capture c;
+    cap_open(&c);
+    ts_report_write_data(c.f, m, &t, 1, "spans.jsonl");
+    return cap_close(&c);
+}
+
 static void test_report_data(void **state)
 {
     /* a name that would end the <script> element, and U+2028 */
@@ -406,10 +415,7 @@ static void test_report_data(void **state)
     };
     ts_tm_model *m = model_of(lines, 2);
     const ts_tm_trace *t = ts_tm_trace_at(m, 0);
-    capture c;
-    cap_open(&c);
-    ts_report_write_data(c.f, m, &t, 1, "spans.jsonl");
-    char *out = cap_close(&c);
+    char *out = report_data(m, t);
     assert_null(strstr(out, "</"));
     assert_null(strstr(out, "<b>"));
     assert_null(strstr(out, "\xE2\x80\xA8"));
@@ -445,6 +451,7 @@ static void test_report_data(void **state)
     free(out);
 
     /* the page: the template around the data, the marker gone */
+    capture c;
     cap_open(&c);
     assert_int_equal(ts_report_write(c.f, m, &t, 1, "spans.jsonl"), 0);
     out = cap_close(&c);
@@ -476,10 +483,7 @@ static void test_report_data_only_what_is_shown(void **state)
         if (strcmp(ts_tm_trace_at(m, i)->trace_id, TID) == 0)
             t = ts_tm_trace_at(m, i);
     assert_non_null(t);
-    capture c;
-    cap_open(&c);
-    ts_report_write_data(c.f, m, &t, 1, "spans.jsonl");
-    char *out = cap_close(&c);
+    char *out = report_data(m, t);
     assert_non_null(strstr(out, "shown-svc"));
     assert_non_null(strstr(out, "shown-host"));
     assert_null(strstr(out, "secret"));
