@@ -148,8 +148,11 @@ static uint64_t span_key_hash(size_t trace, const char *span_id)
     return hash_bytes(span_id, 16, (uint64_t)trace * 0x9E3779B97F4A7C15ULL);
 }
 
-/* Returns the span with this id in this trace, or NONE. */
-static size_t span_map_find(const ts_tm_model *m, size_t trace, const char *span_id)
+/* The spans with this id in this trace (a span id used twice is in the
+ * map twice, along one probe run): calls each(m, idx, arg) for each, in
+ * no particular order, until it returns true; returns that idx, or NONE. */
+static size_t span_map_each(const ts_tm_model *m, size_t trace, const char *span_id,
+                            bool (*each)(const ts_tm_model *, size_t, void *), void *arg)
 {
     if (!m->span_map_cap)
         return NONE;
@@ -158,9 +161,28 @@ static size_t span_map_find(const ts_tm_model *m, size_t trace, const char *span
         size_t v = m->span_map[i];
         if (!v)
             return NONE;
-        if (m->span_trace[v - 1] == trace && memcmp(m->spans[v - 1].span_id, span_id, 16) == 0)
+        if (m->span_trace[v - 1] == trace && memcmp(m->spans[v - 1].span_id, span_id, 16) == 0 &&
+            each(m, v - 1, arg))
             return v - 1;
     }
+}
+
+static bool first_of_id(const ts_tm_model *m, size_t idx, void *first)
+{
+    (void)m;
+    size_t *f = first;
+    if (*f == NONE || idx < *f)
+        *f = idx;
+    return false; /* see them all */
+}
+
+/* Returns the span with this id in this trace (the first added, when the
+ * id was used twice), or NONE. */
+static size_t span_map_find(const ts_tm_model *m, size_t trace, const char *span_id)
+{
+    size_t first = NONE;
+    (void)span_map_each(m, trace, span_id, first_of_id, &first);
+    return first;
 }
 
 static void span_map_put_slot(size_t *map, size_t cap, uint64_t h, size_t idx)
@@ -677,6 +699,11 @@ static bool same_span(const ts_tm_span *a, const ts_tm_span *b)
            a->resource == b->resource;
 }
 
+static bool is_copy_of(const ts_tm_model *m, size_t idx, void *sp)
+{
+    return same_span(&m->spans[idx], sp);
+}
+
 /* Adds one OTLP span object. Returns 1 when added, 0 when skipped (reason
  * recorded in r) or an identical copy, -2 when out of memory. */
 static int add_span(ts_tm_model *m, const ts_json *js, const ts_tm_resource *res, size_t lineno,
@@ -758,7 +785,8 @@ static int add_span(ts_tm_model *m, const ts_json *js, const ts_tm_resource *res
         return -2;
     size_t prev = span_map_find(m, t, sp.span_id);
     if (prev != NONE) {
-        if (same_span(&m->spans[prev], &sp))
+        /* a copy of any of the spans with this id (not only the first) */
+        if (span_map_each(m, t, sp.span_id, is_copy_of, &sp) != NONE)
             return 0;
         sp.flags |= TS_TM_DUPLICATE_ID;
     }
@@ -769,7 +797,7 @@ static int add_span(ts_tm_model *m, const ts_json *js, const ts_tm_resource *res
     sp.seq = m->n_spans;
     m->spans[m->n_spans] = sp;
     m->span_trace[m->n_spans] = t;
-    if (prev == NONE && !span_map_insert(m, m->n_spans))
+    if (!span_map_insert(m, m->n_spans)) /* a second of an id too: its copies are found */
         return -2;
     m->n_spans++;
     tm_trace *tr = &m->traces[t];

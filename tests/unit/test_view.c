@@ -711,8 +711,12 @@ static void test_cycles_and_duplicates(void **state)
             SPAN(TID2, "0000000000000001", "", "impostor", "2", "000000010", "000000020",
                  "") "," SPAN(TID2, "0000000000000002", "0000000000000001", "kid", "1", "000000030",
                               "000000040", "")),
+        /* that impostor again (a retried line): kept once too, though it
+         * is not the first span of its id */
+        RES("x", "1",
+            SPAN(TID2, "0000000000000001", "", "impostor", "2", "000000010", "000000020", "")),
     };
-    ts_tm_model *m = model_of(lines, 4);
+    ts_tm_model *m = model_of(lines, 5);
     assert_int_equal(ts_tm_span_count(m), 7);
     const ts_tm_trace *t = ts_tm_trace_at(m, 0);
     assert_string_equal(t->trace_id, TID2);
