@@ -124,7 +124,7 @@ void ts_report_write_data(FILE *out, const ts_tm_model *m, const ts_tm_trace *co
     size_t *seen = calloc(n_svcs ? n_svcs : 1, sizeof(*seen));
     for (size_t k = 0; k < n; k++) {
         const ts_tm_trace *t = traces[k];
-        const ts_tm_span *root = t->n_spans ? t->spans[0] : NULL;
+        const ts_tm_span *root = t->root;
         fputs(k ? ",\n{" : "\n{", out);
         ts_json_out_member(out, "id", t->trace_id);
         fprintf(out, ",\"start\":\"%llu\",\"dur\":%llu,\"n\":%zu,\"err\":%zu,\"root\":",

@@ -1096,9 +1096,11 @@ int ts_tm_build(ts_tm_model *m)
          * drawn without a parent id is the earliest real root (the other
          * roots lost their parent or cut a loop: they have one) */
         tr->started_ns = tr->start_ns;
+        tr->pub.root = tr->n ? m->order[tr->off] : NULL;
         for (size_t k = tr->off; k < tr->off + tr->n; k++) {
             if (!m->order[k]->parent_id[0]) {
                 tr->started_ns = m->order[k]->start_ns;
+                tr->pub.root = m->order[k];
                 break;
             }
         }

@@ -56,7 +56,7 @@ typedef struct {
     size_t id;     /* 0, 1, ... in order of first appearance */
 } ts_tm_resource;
 
-typedef struct {
+typedef struct ts_tm_span {
     char trace_id[33];  /* 32 lower-case hex digits (shorter ids left-padded) */
     char span_id[17];   /* 16 lower-case hex digits */
     char parent_id[17]; /* "" for a root */
@@ -85,6 +85,10 @@ typedef struct {
      * start_ns. Not start_ns itself: a child on another host's clock may
      * seem to start long before the request that made it. */
     uint64_t started_ns;
+    /* the span the trace is named by: that root (the earliest span without
+     * a parent id), else the first span drawn (an orphan); NULL without
+     * spans */
+    const struct ts_tm_span *root;
     size_t n_spans;
     /* Spans in display order: depth-first, roots and siblings by start time.
      * depth[i] is spans[i]'s level in the tree (0 for roots). */

@@ -361,8 +361,8 @@ static void format_start(uint64_t ns, char *buf, size_t size)
  * <32 hex id>                       <local time, ms>         <right 9>  <5>    <6>     <service>:
  * <name>  [<services>]
  *
- * STARTED is when the root span started (ts_tm_trace.started_ns); the root
- * shown is the first span drawn (the earliest root); services as in a
+ * STARTED is when the root span started (ts_tm_trace.started_ns), ROOT
+ * that span (ts_tm_trace.root); services as in a
  * trace's header. Error counts above zero are red with colour. */
 void ts_tm_render_list(FILE *out, const ts_tm_trace *const *traces, size_t n,
                        const ts_tm_render_opts *o)
@@ -386,8 +386,8 @@ void ts_tm_render_list(FILE *out, const ts_tm_trace *const *traces, size_t n,
         if (t->n_errors)
             sgr(out, o, SGR_RESET);
         fputs("  ", out);
-        if (t->n_spans) {
-            const ts_tm_span *root = t->spans[0];
+        if (t->root) {
+            const ts_tm_span *root = t->root;
             sgr(out, o, service_color(root->svc_id));
             ts_tm_put_text(out, root->service, SVC_COL_MAX);
             sgr(out, o, SGR_RESET);

@@ -314,17 +314,25 @@ static void test_list_started_by_root(void **state)
         RES_HOST("server", "2", "host-b",
                  SPAN(TID, "0000000000000002", "0000000000000001", "GET /skewed", "2", "005" MS,
                       "008" MS, "")),
+        /* an orphan of the same trace, drawn first (its parent is lost):
+         * the trace is still named by its root */
+        RES_HOST("worker", "3", "host-c",
+                 SPAN(TID, "0000000000000004", "00000000000000ee", "lost child", "1", "001" MS,
+                      "002" MS, "")),
         RES("web", "1", SPAN(TID2, "0000000000000001", "", "GET /b", "2", "050" MS, "051" MS, "")),
         /* no root, only a span whose parent is missing: its own start */
         RES("web", "1",
             SPAN("00000000000000000000000000000003", "0000000000000002", "00000000000000ff",
                  "orphan", "2", "070" MS, "071" MS, "")),
     };
-    ts_tm_model *m = model_of(lines, 4);
+    ts_tm_model *m = model_of(lines, 5);
     const ts_tm_trace *t;
     assert_int_equal(ts_tm_find_trace(m, TID, &t), TS_TM_FOUND);
-    assert_int_equal(t->start_ns, 1700000000005000000ULL); /* still the earliest span */
+    assert_int_equal(t->start_ns, 1700000000001000000ULL); /* still the earliest span */
     assert_int_equal(t->started_ns, 1700000000100000000ULL);
+    assert_string_equal(t->spans[0]->name, "lost child");
+    assert_string_equal(t->root->name, "GET /skewed");
+    assert_string_equal(t->root->service, "client");
     assert_int_equal(ts_tm_find_trace(m, "00000000000000000000000000000003", &t), TS_TM_FOUND);
     assert_int_equal(t->started_ns, t->start_ns);
 
@@ -341,6 +349,7 @@ static void test_list_started_by_root(void **state)
     ts_tm_render_list(c.f, sel, 1, &(ts_tm_render_opts){.color = false});
     char *out = cap_close(&c);
     assert_non_null(strstr(out, "\n" TID "  2023-11-14 22:13:20.100  "));
+    assert_non_null(strstr(out, "client: GET /skewed"));
     free(out);
     free(sel);
     ts_tm_free(m);
