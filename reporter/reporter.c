@@ -746,6 +746,10 @@ static __attribute__((noinline)) bool rep_start_thread_once(void)
     bool start = rep_claim_thread_start_locked();
     ts_rep_queue_unlock(&rep_q);
     if (start) {
+        /* the table of real functions (the futex calls of both threads)
+         * complete before the thread exists: the shim's constructor has
+         * resolved it, a program's early call or a test may not have */
+        ts_real_resolve();
         rep_start_claimed_thread();
         rep_wait_file_tried();
         /* the program has signal handlers: see ts_rep_prepare_for_handlers */
