@@ -1203,10 +1203,9 @@ static __attribute__((noinline)) bool proxied_client(const struct ts_http_reques
                                                           "x-forwarded-for"),
                                 *xp = ts_http_find_header(req->headers, req->num_headers,
                                                           "x-forwarded-proto");
-    *client = NULL;
-    if (!(f && ts_forwarded_for(f->value, f->value_len, client, client_len)) &&
-        !(xf && ts_x_forwarded_for(xf->value, xf->value_len, client, client_len)))
-        *client = NULL;
+    *client = NULL; /* (the parsers write it only when they find an address) */
+    if (!(f && ts_forwarded_for(f->value, f->value_len, client, client_len)) && xf)
+        (void)ts_x_forwarded_for(xf->value, xf->value_len, client, client_len);
     const char *scheme = f ? ts_forwarded_proto(f->value, f->value_len) : NULL;
     if (!scheme && xp)
         scheme = ts_x_forwarded_proto(xp->value, xp->value_len);

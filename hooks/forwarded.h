@@ -15,7 +15,8 @@
  * of its first element, as an address (quotes, an IPv6 address's
  * brackets and a port taken off). False when that element has none, or
  * names no address ("unknown", an obfuscated "_name", a malformed
- * value): the connection's peer then stands. */
+ * value): the connection's peer then stands, and *addr and *len are left
+ * as they were (so for ts_x_forwarded_for). */
 bool ts_forwarded_for(const char *v, size_t n, const char **addr, size_t *len);
 
 /* The "proto" parameter of the first element of a Forwarded value:

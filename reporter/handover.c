@@ -10,6 +10,18 @@
 #include "../preload/clock.h"
 #include "../preload/real.h"
 
+bool ts_futex_wait_until(uint32_t *word, uint32_t seen, uint64_t deadline_ms)
+{
+    uint64_t now = ts_mono_ms();
+    if (now >= deadline_ms)
+        return false;
+    uint64_t left = deadline_ms - now;
+    struct timespec rel = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+    /* Returns at once when word moved since the caller read seen (EAGAIN). */
+    (void)TS_REAL(syscall)(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, &rel, NULL, 0);
+    return true;
+}
+
 /* Wait until job `gen` is done (done has reached it: the counters wrap,
  * so compared by their difference) or deadline_ms passes. */
 static bool handover_wait_done(struct ts_handover *h, uint32_t gen, uint64_t deadline_ms)
@@ -18,13 +30,8 @@ static bool handover_wait_done(struct ts_handover *h, uint32_t gen, uint64_t dea
         uint32_t done = __atomic_load_n(&h->done, __ATOMIC_ACQUIRE);
         if ((int32_t)(done - gen) >= 0)
             return true;
-        uint64_t now = ts_mono_ms();
-        if (now >= deadline_ms)
+        if (!ts_futex_wait_until(&h->done, done, deadline_ms))
             return false;
-        uint64_t left = deadline_ms - now;
-        struct timespec rel = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
-        /* Returns at once when done moved since the load (EAGAIN). */
-        (void)TS_REAL(syscall)(SYS_futex, &h->done, FUTEX_WAIT_PRIVATE, done, &rel, NULL, 0);
     }
 }
 

@@ -25,6 +25,12 @@ struct ts_handover {
 
 #define TS_HANDOVER_INITIALIZER {PTHREAD_MUTEX_INITIALIZER, 0, 0}
 
+/* One futex wait on word while it holds seen, until deadline_ms (on
+ * ts_mono_ms): returns at once when word has moved, or when woken. False,
+ * without waiting, once the deadline has passed. For the waits that check
+ * their condition, wait, and check again. */
+bool ts_futex_wait_until(uint32_t *word, uint32_t seen, uint64_t deadline_ms);
+
 /* Requester: true when the job may be filled in now (the caller is the
  * only requester and the reporter has finished every earlier job); false
  * at the deadline (CLOCK_REALTIME for the lock, deadline_ms on ts_mono_ms

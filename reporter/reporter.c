@@ -723,16 +723,10 @@ static void rep_wait_file_tried(void)
      * time, as it was, slept half of it too long on average, and more
      * with the kernel's timer slack) */
     uint64_t deadline = ts_mono_ms() + REP_FILE_WAIT_MS;
-    for (;;) {
-        if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) ||
-            __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE))
-            return;
-        uint64_t now = ts_mono_ms();
-        if (now >= deadline)
-            return;
-        struct timespec left = {0, (long)(deadline - now) * 1000000L};
-        /* returns at once when the word is 1 already (EAGAIN) */
-        (void)TS_REAL(syscall)(SYS_futex, &rep_file_tried, FUTEX_WAIT_PRIVATE, 0, &left, NULL, 0);
+    while (__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE) &&
+           ts_futex_wait_until(&rep_file_tried, 0, deadline)) {
+        /* looked at again after each wake */
     }
 }
 
