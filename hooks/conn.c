@@ -22,6 +22,7 @@
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/fdtable.h"
+#include "../preload/fork_state.h"
 #include "conn_internal.h"
 #include "held.h"
 #include "http1.h"
@@ -33,16 +34,17 @@
  * pointer (see fdtable.h), so their memory must stay valid. They come from
  * blocks, not malloc, as does every buffer they use (preload/blocks.h: a
  * traced call may run in a signal handler that interrupted malloc). */
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pool_mu TS_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 static struct ts_conn *pool_free;
-static struct ts_block_pool conn_blocks = TS_BLOCK_POOL_INIT(sizeof(struct ts_conn));
+static struct ts_block_pool conn_blocks TS_FORK_STATE = TS_BLOCK_POOL_INIT(sizeof(struct ts_conn));
 /* The spilled span queues of connections with pipelined requests. */
-static struct ts_block_pool q_blocks =
+static struct ts_block_pool q_blocks TS_FORK_STATE =
     TS_BLOCK_POOL_INIT(CONN_PIPELINE_MAX * sizeof(struct pending *));
 /* Directions' messages under way (struct dir_ext). */
-static struct ts_block_pool ext_blocks = TS_BLOCK_POOL_INIT(sizeof(struct dir_ext));
+static struct ts_block_pool ext_blocks TS_FORK_STATE = TS_BLOCK_POOL_INIT(sizeof(struct dir_ext));
 /* What few connections need (struct conn_rare). */
-static struct ts_block_pool rare_blocks = TS_BLOCK_POOL_INIT(sizeof(struct conn_rare));
+static struct ts_block_pool rare_blocks TS_FORK_STATE =
+    TS_BLOCK_POOL_INIT(sizeof(struct conn_rare));
 
 static void conn_destroy(struct ts_fd_ref *ref);
 
@@ -1265,7 +1267,7 @@ void ts_conn_done_with(int fd, struct ts_conn *c)
     ts_fd_put(&c->ref);
 }
 
-void ts_conn_fork_prepare(void)
+TS_FORK_HANDLER void ts_conn_fork_prepare(void)
 {
     pthread_mutex_lock(&pool_mu); /* before conn_blocks: conn_alloc's order */
     ts_block_pool_fork_prepare(&conn_blocks);
@@ -1276,7 +1278,7 @@ void ts_conn_fork_prepare(void)
     ts_buf_fork_prepare();
 }
 
-void ts_conn_fork_parent(void)
+TS_FORK_HANDLER void ts_conn_fork_parent(void)
 {
     ts_buf_fork_parent();
     conn_spans_fork_parent();
@@ -1294,7 +1296,7 @@ bool ts_conn_held_at_fork(const struct ts_conn *c)
            atomic_load_explicit(&c->q_mu.state, memory_order_relaxed) != 0;
 }
 
-void ts_conn_after_fork(void)
+TS_FORK_HANDLER void ts_conn_after_fork(void)
 {
     pthread_mutex_init(&pool_mu, NULL);
     ts_block_pool_after_fork(&conn_blocks);

@@ -21,6 +21,7 @@
 #include "../preload/config.h"
 #include "../preload/context.h"
 #include "../preload/cut_text.h"
+#include "../preload/fork_state.h"
 #include "../preload/ids.h"
 #include "../preload/process.h"
 #include "../preload/stacks.h"
@@ -44,7 +45,8 @@
  * finished span's block is mostly handed to the reporter as it is and
  * comes back from it (ts_rep_reuse_block, also without a lock); the
  * thread's own cache keeps those the reporter copied, and discarded ones. */
-static struct ts_block_pool pending_blocks = TS_BLOCK_POOL_INIT_CACHED(sizeof(struct pending), 2);
+static struct ts_block_pool pending_blocks TS_FORK_STATE =
+    TS_BLOCK_POOL_INIT_CACHED(sizeof(struct pending), 2);
 _Static_assert(offsetof(struct pending, span) == 0,
                "a span handed to ts_rep_submit_block starts its block");
 
@@ -55,7 +57,8 @@ struct conn_tracestate {
     uint16_t len;
     char value[TS_TRACESTATE_MAX];
 };
-static struct ts_block_pool tracestate_blocks = TS_BLOCK_POOL_INIT(sizeof(struct conn_tracestate));
+static struct ts_block_pool tracestate_blocks TS_FORK_STATE =
+    TS_BLOCK_POOL_INIT(sizeof(struct conn_tracestate));
 
 /* The tracestate of the server span the thread serves (ts_ctx_current_),
  * copied when that span becomes current: a client span must not read the
@@ -70,19 +73,19 @@ struct serving_tracestate {
 static __thread struct serving_tracestate serving_tracestate
     __attribute__((tls_model("initial-exec")));
 
-void conn_spans_fork_prepare(void)
+TS_FORK_HANDLER void conn_spans_fork_prepare(void)
 {
     ts_block_pool_fork_prepare(&pending_blocks);
     ts_block_pool_fork_prepare(&tracestate_blocks);
 }
 
-void conn_spans_fork_parent(void)
+TS_FORK_HANDLER void conn_spans_fork_parent(void)
 {
     ts_block_pool_fork_parent(&tracestate_blocks);
     ts_block_pool_fork_parent(&pending_blocks);
 }
 
-void conn_spans_after_fork(void)
+TS_FORK_HANDLER void conn_spans_after_fork(void)
 {
     ts_block_pool_after_fork(&pending_blocks);
     ts_block_pool_after_fork(&tracestate_blocks);

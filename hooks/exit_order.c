@@ -7,11 +7,12 @@
 
 #include "../preload/clock.h"
 #include "../preload/config.h"
+#include "../preload/fork_state.h"
 
 enum { EXIT_NONE = 0, EXIT_RUNNING = 1, EXIT_FLUSHED = 2 };
 
-static int exit_state;             /* atomic: EXIT_* */
-static pthread_t exit_first;       /* the first caller, once exit_state is not EXIT_NONE */
+static int exit_state TS_FORK_STATE;       /* atomic: EXIT_* */
+static pthread_t exit_first TS_FORK_STATE; /* the first caller, once exit_state is not EXIT_NONE */
 #define EXIT_POLL_NS (1000 * 1000) /* a waiting thread looks again every millisecond */
 
 void ts_exit_order_enter(void)
@@ -43,7 +44,7 @@ void ts_exit_order_flushed(void)
     __atomic_store_n(&exit_state, EXIT_FLUSHED, __ATOMIC_RELEASE);
 }
 
-void ts_exit_order_after_fork(void)
+TS_FORK_HANDLER void ts_exit_order_after_fork(void)
 {
     __atomic_store_n(&exit_state, EXIT_NONE, __ATOMIC_RELAXED);
     __atomic_store_n(&exit_first, (pthread_t)0, __ATOMIC_RELAXED);

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "../preload/fork_state.h"
 #include "conn_lock.h"
 
 #define INFLIGHT_BUCKETS 1024
@@ -22,6 +23,10 @@ struct inflight_bucket {
 };
 
 static struct inflight_bucket buckets[INFLIGHT_BUCKETS];
+/* Atomic: set before the first entry's bucket is locked. Until then no
+ * lookup needs a lock and a fork touches none of the buckets' pages
+ * (fork_state.h). */
+static bool inflight_in_use TS_FORK_STATE;
 
 /* Span ids are random: a few of their bits are a good hash. */
 static inline struct inflight_bucket *bucket_of(const uint8_t span_id[TS_SPAN_ID_LEN])
@@ -39,6 +44,8 @@ void ts_inflight_add(struct ts_inflight *e)
 {
     if (!e->inbound.valid)
         return;
+    if (!atomic_load_explicit(&inflight_in_use, memory_order_relaxed))
+        atomic_store_explicit(&inflight_in_use, true, memory_order_seq_cst);
     struct inflight_bucket *b = bucket_of(e->inbound.span_id);
     conn_lock(&b->lock);
     e->next = b->first;
@@ -67,7 +74,7 @@ void ts_inflight_remove(struct ts_inflight *e)
 bool ts_inflight_find(const struct ts_ctx *fwd, const struct ts_ctx *mine, struct ts_ctx *server,
                       uint8_t *inbound_sampling)
 {
-    if (!fwd->valid)
+    if (!fwd->valid || !atomic_load_explicit(&inflight_in_use, memory_order_relaxed))
         return false;
     if (mine && !mine->valid)
         mine = NULL;
@@ -93,9 +100,14 @@ bool ts_inflight_find(const struct ts_ctx *fwd, const struct ts_ctx *mine, struc
     return found != NULL;
 }
 
-void ts_inflight_after_fork(void)
+TS_FORK_HANDLER void ts_inflight_after_fork(void)
 {
-    /* a lock some other thread of the parent held stays held for good */
+    /* A lock some other thread of the parent held would stay held for
+     * good. Only those are written: a store to each of the 1024 would copy
+     * the table's pages from the parent at every fork (fork_state.h). */
+    if (!atomic_load_explicit(&inflight_in_use, memory_order_relaxed))
+        return;
     for (size_t i = 0; i < INFLIGHT_BUCKETS; i++)
-        atomic_store_explicit(&buckets[i].lock.state, 0, memory_order_relaxed);
+        if (atomic_load_explicit(&buckets[i].lock.state, memory_order_relaxed) != 0)
+            atomic_store_explicit(&buckets[i].lock.state, 0, memory_order_relaxed);
 }

@@ -10,6 +10,7 @@
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/context.h"
+#include "../preload/fork_state.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
 #include "../reporter/reporter.h"
@@ -21,10 +22,10 @@
 #define CMDLINE_READ 4096 /* of /proc/self/cmdline, redacted before the cut */
 
 static struct ts_span pspan;
-static pid_t pspan_owner; /* the pid that ends it; 0: none */
+static pid_t pspan_owner TS_FORK_STATE; /* the pid that ends it; 0: none */
 static atomic_bool pspan_ended;
 static int exit_code;
-static bool have_exit_code;
+static bool have_exit_code TS_FORK_STATE;
 
 /* The command line, arguments separated by spaces, what commonly carries
  * a credential redacted (ts_args_redact: a URL's user and signature, an
@@ -108,6 +109,8 @@ void ts_pspan_start(void)
 
 void ts_pspan_set_exit_code(int code)
 {
+    if (!pspan_owner)
+        return; /* no process span here (a forked child's copy stays shared) */
     exit_code = code;
     have_exit_code = true;
 }
@@ -145,7 +148,7 @@ bool ts_pspan_will_export(void)
     return pspan_owner && pspan_owner == getpid() && pspan.sampled;
 }
 
-void ts_pspan_after_fork(void)
+TS_FORK_HANDLER void ts_pspan_after_fork(void)
 {
     pspan_owner = 0;
     have_exit_code = false;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../preload/fork_state.h"
 #include "../preload/real.h"
 #include "conn_lock.h"
 
@@ -23,7 +24,7 @@ struct shell_pipe {
  * so that another thread's shell starting meanwhile does not take a pipe
  * before this one's list has it (glibc holds its list so too). */
 static struct shell_pipe *open_pipes; /* written under the lock, atomically */
-static struct conn_lock pipes_mu;
+static struct conn_lock pipes_mu TS_FORK_STATE;
 
 /* mode's direction, 'r' or 'w', as glibc reads it (any number of 'r',
  * 'w' and 'e', exactly one of the first two kinds); 0 when it has none of
@@ -161,7 +162,7 @@ bool ts_shell_pclose(FILE *fp, int *status)
     return true;
 }
 
-void ts_shell_pipe_after_fork(void)
+TS_FORK_HANDLER void ts_shell_pipe_after_fork(void)
 {
     atomic_store_explicit(&pipes_mu.state, 0, memory_order_relaxed);
 }

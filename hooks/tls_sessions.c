@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../preload/blocks.h"
+#include "../preload/fork_state.h"
 #include "../preload/guard.h"
 #include "conn.h"
 #include "tls_out.h"
@@ -43,7 +44,13 @@ static struct tls_lock table_locks[TLS_LOCKS] = {
     [0 ... TLS_LOCKS - 1] = {PTHREAD_MUTEX_INITIALIZER},
 };
 static struct tls_sess *table[TLS_BUCKETS];
-static struct ts_block_pool sess_blocks = TS_BLOCK_POOL_INIT(sizeof(struct tls_sess));
+/* Atomic: set before the first chain lock is taken by a call that may
+ * make a session. A process without TLS never touches the table or its
+ * locks, not even at fork (fork_state.h). */
+static bool tls_in_use TS_FORK_STATE;
+/* tls_sessions_fork_prepare took every chain's lock. */
+static bool fork_locked_chains TS_FORK_STATE;
+static struct ts_block_pool sess_blocks TS_FORK_STATE = TS_BLOCK_POOL_INIT(sizeof(struct tls_sess));
 
 static size_t bucket_index(const void *handle)
 {
@@ -60,6 +67,14 @@ static struct tls_sess **bucket(const void *handle)
 static pthread_mutex_t *chain_lock(const void *handle)
 {
     return &table_locks[bucket_index(handle) % TLS_LOCKS].mu;
+}
+
+/* The lock of handle's chain, for a call that may make its record. */
+static pthread_mutex_t *chain_lock_to_add(const void *handle)
+{
+    if (!__atomic_load_n(&tls_in_use, __ATOMIC_RELAXED))
+        __atomic_store_n(&tls_in_use, true, __ATOMIC_SEQ_CST);
+    return chain_lock(handle);
 }
 
 /* handle's record, made when there is none (NULL without memory). Its
@@ -82,6 +97,8 @@ static struct tls_sess *sess_get_locked(void *handle)
 /* Take handle's record out of the table; the caller ends it. */
 static struct tls_sess *sess_unlink(void *handle)
 {
+    if (!__atomic_load_n(&tls_in_use, __ATOMIC_ACQUIRE))
+        return NULL; /* no record was ever made */
     pthread_mutex_t *mu = chain_lock(handle);
     pthread_mutex_lock(mu);
     struct tls_sess **p = bucket(handle);
@@ -114,7 +131,7 @@ static struct tls_sess *sess_of(struct tls_io *io, bool sending, struct ts_conn 
 {
     *c = NULL;
     ts_guard_enter();
-    pthread_mutex_t *mu = chain_lock(io->handle);
+    pthread_mutex_t *mu = chain_lock_to_add(io->handle);
     pthread_mutex_lock(mu);
     struct tls_sess *s = sess_get_locked(io->handle);
     if (s && !s->opened)
@@ -254,7 +271,7 @@ void tls_bind_fd(void *handle, int fd)
         return;
     int saved = errno;
     ts_guard_enter();
-    pthread_mutex_t *mu = chain_lock(handle);
+    pthread_mutex_t *mu = chain_lock_to_add(handle);
     pthread_mutex_lock(mu);
     struct tls_sess *s = sess_get_locked(handle);
     if (s && !s->opened)
@@ -281,26 +298,38 @@ void tls_forget(void *handle)
 }
 
 /* Around fork: every stripe is held, in order, so that the child's table
- * is not caught mid-update. */
-void tls_sessions_fork_prepare(void)
+ * is not caught mid-update; none while the table has never been used. */
+TS_FORK_HANDLER void tls_sessions_fork_prepare(void)
 {
-    for (size_t i = 0; i < TLS_LOCKS; i++)
-        pthread_mutex_lock(&table_locks[i].mu);
+    fork_locked_chains = __atomic_load_n(&tls_in_use, __ATOMIC_SEQ_CST);
+    if (fork_locked_chains)
+        for (size_t i = 0; i < TLS_LOCKS; i++)
+            pthread_mutex_lock(&table_locks[i].mu);
     ts_block_pool_fork_prepare(&sess_blocks);
 }
 
-void tls_sessions_fork_parent(void)
+TS_FORK_HANDLER void tls_sessions_fork_parent(void)
 {
     ts_block_pool_fork_parent(&sess_blocks);
-    for (size_t i = TLS_LOCKS; i-- > 0;)
-        pthread_mutex_unlock(&table_locks[i].mu);
+    if (fork_locked_chains)
+        for (size_t i = TLS_LOCKS; i-- > 0;)
+            pthread_mutex_unlock(&table_locks[i].mu);
 }
 
-void tls_sessions_after_fork(void)
+TS_FORK_HANDLER void tls_sessions_after_fork(void)
 {
+    ts_block_pool_after_fork(&sess_blocks);
+    if (!__atomic_load_n(&tls_in_use, __ATOMIC_RELAXED))
+        return; /* no chain lock was ever taken */
     for (size_t i = 0; i < TLS_LOCKS; i++)
         pthread_mutex_init(&table_locks[i].mu, NULL);
-    ts_block_pool_after_fork(&sess_blocks);
+    if (!fork_locked_chains) {
+        /* Another thread made the first record as the process forked:
+         * the table may be caught mid-update. The child starts it afresh
+         * (those records are left behind, as a lost thread's are). */
+        memset(table, 0, sizeof table);
+        return;
+    }
     /* A session whose connection a thread of the parent was inside at the
      * fork (ts_conn_held_at_fork) has nothing to follow in the child: its
      * reference is left as it is (the connection is never ended here). */

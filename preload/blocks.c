@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "exit_key.h"
+#include "fork_state.h"
 #include "guard.h"
 
 #define CHUNK_MIN ((size_t)64 << 10)
@@ -276,8 +277,8 @@ static __thread struct thread_cache my_cache __attribute__((tls_model("initial-e
 
 /* Every thread whose cache is on, and the pool of each place. Taken before
  * a pool's lock when both are held, never while one is held. */
-static pthread_mutex_t caches_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct thread_cache *caches;
+static pthread_mutex_t caches_mu TS_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
+static struct thread_cache *caches TS_FORK_STATE;
 static struct ts_block_pool *slot_pools[TS_BLOCK_CACHE_POOLS];
 
 /* The key whose destructor gives an exiting thread's blocks back. */
@@ -419,7 +420,7 @@ void ts_block_caches_give_back(void)
 
 /* In a forked child: the only thread is the caller; the other threads'
  * caches (and the blocks in them) are left behind. */
-static void caches_after_fork(void)
+TS_FORK_HANDLER static void caches_after_fork(void)
 {
     pthread_mutex_init(&caches_mu, NULL);
     my_cache.prev = my_cache.next = NULL;
@@ -565,17 +566,17 @@ void ts_block_pool_destroy(struct ts_block_pool *p)
     }
 }
 
-void ts_block_pool_fork_prepare(struct ts_block_pool *p)
+TS_FORK_HANDLER void ts_block_pool_fork_prepare(struct ts_block_pool *p)
 {
     pthread_mutex_lock(&p->mu);
 }
 
-void ts_block_pool_fork_parent(struct ts_block_pool *p)
+TS_FORK_HANDLER void ts_block_pool_fork_parent(struct ts_block_pool *p)
 {
     pthread_mutex_unlock(&p->mu);
 }
 
-void ts_block_pool_after_fork(struct ts_block_pool *p)
+TS_FORK_HANDLER void ts_block_pool_after_fork(struct ts_block_pool *p)
 {
     pthread_mutex_init(&p->mu, NULL);
     caches_after_fork(); /* the same for every pool: once would do */
@@ -591,7 +592,7 @@ void ts_block_pool_after_fork(struct ts_block_pool *p)
  * a cached one would keep a lot). */
 #define BUF_CACHED(bytes) TS_BLOCK_POOL_INIT_CACHED(bytes, 2)
 
-static struct ts_block_pool buf_pools[BUF_CLASSES] = {
+static struct ts_block_pool buf_pools[BUF_CLASSES] TS_FORK_STATE = {
     BUF_CACHED(TS_BUF_MIN << 0),          BUF_CACHED(TS_BUF_MIN << 1),
     BUF_CACHED(TS_BUF_MIN << 2),          TS_BLOCK_POOL_INIT(TS_BUF_MIN << 3),
     TS_BLOCK_POOL_INIT(TS_BUF_MIN << 4),  TS_BLOCK_POOL_INIT(TS_BUF_MIN << 5),
@@ -645,19 +646,19 @@ void ts_buf_trim(unsigned older_than_ms)
         ts_block_pool_trim(&buf_pools[i], older_than_ms);
 }
 
-void ts_buf_fork_prepare(void)
+TS_FORK_HANDLER void ts_buf_fork_prepare(void)
 {
     for (int i = 0; i < BUF_CLASSES; i++)
         ts_block_pool_fork_prepare(&buf_pools[i]);
 }
 
-void ts_buf_fork_parent(void)
+TS_FORK_HANDLER void ts_buf_fork_parent(void)
 {
     for (int i = BUF_CLASSES - 1; i >= 0; i--)
         ts_block_pool_fork_parent(&buf_pools[i]);
 }
 
-void ts_buf_after_fork(void)
+TS_FORK_HANDLER void ts_buf_after_fork(void)
 {
     for (int i = 0; i < BUF_CLASSES; i++)
         ts_block_pool_after_fork(&buf_pools[i]);

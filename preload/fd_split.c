@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fork_state.h"
 #include "real.h"
 
 #ifndef SYS_pidfd_open
@@ -25,8 +26,9 @@
 
 __thread bool ts_fd_split_here __attribute__((tls_model("initial-exec")));
 
-static bool split_done;      /* atomic */
-static int split_pidfd = -1; /* the process, in the split table: used by the split thread only */
+static bool split_done TS_FORK_STATE; /* atomic */
+static int split_pidfd TS_FORK_STATE =
+    -1; /* the process, in the split table: used by the split thread only */
 
 static int pidfd_of_this_process(void)
 {
@@ -97,7 +99,7 @@ int ts_fd_split_borrow(int program_fd)
     return fd;
 }
 
-void ts_fd_split_after_fork(void)
+TS_FORK_HANDLER void ts_fd_split_after_fork(void)
 {
     /* The forking thread was the program's: the split table, and the
      * pidfd in it, stayed behind in the parent. */

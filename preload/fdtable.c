@@ -1,8 +1,10 @@
 /* fdtable.c — the fd → tracked connection table (see fdtable.h). */
 #include "fdtable.h"
 
+#include "fork_state.h"
+
 struct ts_fd_ref *_Atomic ts_fd_slots[TS_FD_MAX];
-static atomic_int fd_high_water;
+static atomic_int fd_high_water TS_FORK_STATE; /* read by the child's fork handler */
 
 struct ts_fd_ref *ts_fd_acquire(int fd)
 {

@@ -1,5 +1,6 @@
 /* ids.c — per-thread id generator (see ids.h). */
 #include "ids.h"
+#include "fork_state.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -13,7 +14,7 @@ struct ids_state {
 };
 
 static __thread struct ids_state ids_tls __attribute__((tls_model("initial-exec")));
-static _Atomic unsigned ids_generation = 1; /* never 0 (wraps past it) */
+static _Atomic unsigned ids_generation TS_FORK_STATE = 1; /* never 0 (wraps past it) */
 
 /* splitmix64: spreads any seed into well-mixed state words. */
 static uint64_t splitmix64(uint64_t *x)
@@ -120,7 +121,7 @@ void ts_ids_new_trace_and_span(uint8_t trace[TS_TRACE_ID_LEN], uint8_t span[TS_S
     ids_end(&d);
 }
 
-void ts_ids_after_fork(void)
+TS_FORK_HANDLER void ts_ids_after_fork(void)
 {
     if (atomic_fetch_add_explicit(&ids_generation, 1, memory_order_relaxed) + 1 == 0)
         atomic_fetch_add_explicit(&ids_generation, 1, memory_order_relaxed); /* 0: unseeded */

@@ -47,6 +47,7 @@
 #include "../reporter/sampler.h"
 #include "config.h"
 #include "context.h"
+#include "fork_state.h"
 #include "guard.h"
 #include "ids.h"
 #include "log.h"
@@ -63,14 +64,14 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 /* Whether prepare took the hooks' locks: not when fork was called by a
  * signal handler that interrupted this very thread inside the shim, which
  * may hold one of them (and finishes with it after the handler returns). */
-static bool fork_took_hook_locks;
+static bool fork_took_hook_locks TS_FORK_STATE;
 
 /* From prepare to the parent or child handler the thread holds the
  * queue's and the pools' locks outside any hook: the reentrancy guard
  * stays entered meanwhile, so that a signal handler that interrupts the
  * fork (and calls a traced write, or _exit) passes through the hooks
  * rather than wait for a lock its own thread holds. */
-static void atfork_prepare(void)
+TS_FORK_HANDLER static void atfork_prepare(void)
 {
     fork_took_hook_locks = !ts_guard_active();
     ts_guard_enter();
@@ -81,7 +82,7 @@ static void atfork_prepare(void)
     }
 }
 
-static void atfork_parent(void)
+TS_FORK_HANDLER static void atfork_parent(void)
 {
     if (fork_took_hook_locks) {
         ts_conn_fork_parent();
@@ -91,7 +92,7 @@ static void atfork_parent(void)
     ts_guard_leave();
 }
 
-static void atfork_child(void)
+TS_FORK_HANDLER static void atfork_child(void)
 {
     ts_process_after_fork();
     ts_ids_after_fork();

@@ -7,8 +7,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fork_state.h"
 
-struct ts_process ts_proc;
+struct ts_process ts_proc TS_FORK_STATE;
 
 /* Copy the last path component of path into out. */
 static void basename_into(char *out, size_t cap, const char *path)
@@ -51,7 +52,7 @@ void ts_process_load(void)
     ts_proc.host_name[sizeof ts_proc.host_name - 1] = '\0';
 }
 
-void ts_process_after_fork(void)
+TS_FORK_HANDLER void ts_process_after_fork(void)
 {
     ts_proc.pid = getpid();
 }

@@ -5,12 +5,13 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fork_state.h"
 #include "log.h"
 #include "process.h"
 
-uint64_t ts_stats_counters[TS_STAT_COUNT];
+uint64_t ts_stats_counters[TS_STAT_COUNT] TS_FORK_STATE;
 
-static uint64_t stats_start_ns; /* atomic */
+static uint64_t stats_start_ns TS_FORK_STATE; /* atomic */
 
 /* Indexed by enum ts_stat: the names users see and scripts parse. Never
  * rename one; add new ones. */
@@ -67,11 +68,21 @@ void ts_stats_mark_start(void)
     __atomic_store_n(&stats_start_ns, ts_now_ns(), __ATOMIC_RELAXED);
 }
 
-void ts_stats_after_fork(void)
+/* The time of a fork, read by the parent before it: the child's clock
+ * read would be its first touch of the clock's code (fork_state.h). */
+static uint64_t stats_fork_ns TS_FORK_STATE;
+
+TS_FORK_HANDLER void ts_stats_fork_prepare(void)
+{
+    stats_fork_ns = ts_now_ns();
+}
+
+TS_FORK_HANDLER void ts_stats_after_fork(void)
 {
     for (size_t i = 0; i < TS_STAT_COUNT; i++)
-        __atomic_store_n(&ts_stats_counters[i], 0, __ATOMIC_RELAXED);
-    ts_stats_mark_start();
+        if (__atomic_load_n(&ts_stats_counters[i], __ATOMIC_RELAXED))
+            __atomic_store_n(&ts_stats_counters[i], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&stats_start_ns, stats_fork_ns, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------ the line */

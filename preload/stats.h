@@ -163,7 +163,9 @@ size_t ts_stats_format_line(const struct ts_stats_snapshot *s, long pid, char *o
 /* Write the summary line of this process (ts_proc.pid) to stderr. */
 void ts_stats_print(const struct ts_stats_snapshot *s);
 
-/* In a forked child: every counter back to zero, counting starts now. */
+/* Around fork: the parent notes the time before it forks; the forked
+ * child sets every counter back to zero and counts from that time. */
+void ts_stats_fork_prepare(void);
 void ts_stats_after_fork(void);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "../preload/clock.h"
 #include "../preload/config.h"
+#include "../preload/fork_state.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
 #include "../preload/stats.h"
@@ -124,15 +125,28 @@ static int exp_send_otlp(struct exp_batch *b, const char *msg, size_t len, uint6
 static int exp_send_zipkin(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms);
 static int exp_send_jaeger(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms);
 
-static struct exp_batch exp_batches[] = {
-    {.name = "file", .exporter = TS_EXPORTER_FILE, .enc = &ts_encoder_otlp_json,
-     .max_bytes = EXP_MAX_MESSAGE, .fill_bytes = EXP_FILE_LINE_FILL, .send = exp_send_file},
-    {.name = "otlp", .exporter = TS_EXPORTER_OTLP, .enc = &ts_encoder_otlp_proto,
-     .max_bytes = EXP_MAX_MESSAGE, .send = exp_send_otlp},
-    {.name = "zipkin", .exporter = TS_EXPORTER_ZIPKIN, .enc = &ts_encoder_zipkin_json,
-     .max_bytes = EXP_MAX_MESSAGE, .send = exp_send_zipkin},
-    {.name = "jaeger", .exporter = TS_EXPORTER_JAEGER, .enc = &ts_encoder_jaeger_thrift,
-     .max_bytes = TS_JAEGER_MAX_DATAGRAM, .send = exp_send_jaeger},
+static struct exp_batch exp_batches[] TS_FORK_STATE = {
+    {.name = "file",
+     .exporter = TS_EXPORTER_FILE,
+     .enc = &ts_encoder_otlp_json,
+     .max_bytes = EXP_MAX_MESSAGE,
+     .fill_bytes = EXP_FILE_LINE_FILL,
+     .send = exp_send_file},
+    {.name = "otlp",
+     .exporter = TS_EXPORTER_OTLP,
+     .enc = &ts_encoder_otlp_proto,
+     .max_bytes = EXP_MAX_MESSAGE,
+     .send = exp_send_otlp},
+    {.name = "zipkin",
+     .exporter = TS_EXPORTER_ZIPKIN,
+     .enc = &ts_encoder_zipkin_json,
+     .max_bytes = EXP_MAX_MESSAGE,
+     .send = exp_send_zipkin},
+    {.name = "jaeger",
+     .exporter = TS_EXPORTER_JAEGER,
+     .enc = &ts_encoder_jaeger_thrift,
+     .max_bytes = TS_JAEGER_MAX_DATAGRAM,
+     .send = exp_send_jaeger},
 };
 #define EXP_N (sizeof exp_batches / sizeof exp_batches[0])
 
@@ -143,7 +157,7 @@ static struct ts_own_fd exp_jaeger_sock = TS_OWN_FD_NONE;
 
 /* Flushes waiting for the export (atomic): an exec's for its length, the
  * exit's for good (ts_exp_final). */
-static int exp_hurried;
+static int exp_hurried TS_FORK_STATE;
 
 void ts_exp_hurry(bool on)
 {
@@ -727,7 +741,7 @@ void ts_exp_close_fds(void)
     exp_drop_fds(true);
 }
 
-void ts_exp_after_fork_child(bool export_was_busy, bool fds_elsewhere)
+TS_FORK_HANDLER void ts_exp_after_fork_child(bool export_was_busy, bool fds_elsewhere)
 {
     /* the flushes the parent's threads were waiting on are not the child's */
     __atomic_store_n(&exp_hurried, 0, __ATOMIC_RELAXED);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../preload/clock.h"
+#include "../preload/fork_state.h"
 #include "../preload/real.h"
 
 bool ts_futex_wait_until(uint32_t *word, uint32_t seen, uint64_t deadline_ms)
@@ -68,7 +69,7 @@ void ts_handover_finish(struct ts_handover *h)
     (void)TS_REAL(syscall)(SYS_futex, &h->done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-void ts_handover_after_fork(struct ts_handover *h)
+TS_FORK_HANDLER void ts_handover_after_fork(struct ts_handover *h)
 {
     pthread_mutex_init(&h->requesters, NULL);
     __atomic_store_n(&h->done, __atomic_load_n(&h->asked, __ATOMIC_RELAXED), __ATOMIC_RELAXED);

@@ -11,6 +11,7 @@
 
 #include "../preload/clock.h"
 #include "../preload/fd_split.h"
+#include "../preload/fork_state.h"
 #include "../preload/real.h"
 
 /* What the hooks see of the shim's fds: a few entries (the span file and a
@@ -26,7 +27,7 @@ struct own_slot {
     atomic_bool busy;  /* the shim is inside a system call on it */
 };
 
-static struct own_slot own_slots[OWN_SLOTS];
+static struct own_slot own_slots[OWN_SLOTS] TS_FORK_STATE;
 
 /* Bit n is set when an entry may hold a number whose low six bits are n:
  * the hooks' close and dup2 ask about every fd the program closes (nginx
@@ -202,6 +203,8 @@ void ts_own_fd_close(struct ts_own_fd *o)
 
 void ts_own_fd_forget(struct ts_own_fd *o)
 {
+    if (o->fd < 0 && !o->slot)
+        return; /* nothing held: no store (a forked child's page stays shared) */
     o->fd = -1;
     slot_release(o);
 }
@@ -245,8 +248,9 @@ void ts_own_fd_taken(unsigned first, unsigned last)
     }
 }
 
-void ts_own_fd_after_fork(void)
+TS_FORK_HANDLER void ts_own_fd_after_fork(void)
 {
     for (int i = 0; i < OWN_SLOTS; i++)
-        atomic_store(&own_slots[i].busy, false);
+        if (atomic_load(&own_slots[i].busy))
+            atomic_store(&own_slots[i].busy, false);
 }

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../preload/fork_state.h"
 #include "../preload/real.h"
 
 bool ts_rep_queue_init(struct ts_rep_queue *q, size_t cap)
@@ -259,7 +260,7 @@ static void orphan_push(struct ts_rep_queue *q, void *block)
  * (recycle_put, recycle_get) rather than wait for a turn that never comes:
  * that child recycles no more records of the class, and takes them from
  * their pool instead. A put halfway through is lost the same way. */
-static void recycled_after_fork(struct ts_rep_queue *q)
+TS_FORK_HANDLER static void recycled_after_fork(struct ts_rep_queue *q)
 {
     for (int k = 0; k < RELEASE_KINDS; k++) {
         struct ts_rep_recycle *r = recycle_of(q, k);
@@ -613,21 +614,21 @@ void ts_rep_queue_trim(struct ts_rep_queue *q, unsigned older_than_ms)
 
 /* ---------------------------------------------------------------- fork */
 
-void ts_rep_queue_fork_prepare(struct ts_rep_queue *q)
+TS_FORK_HANDLER void ts_rep_queue_fork_prepare(struct ts_rep_queue *q)
 {
     pthread_mutex_lock(&q->mu);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)
         pthread_mutex_lock(&q->records[k].mu);
 }
 
-void ts_rep_queue_fork_parent(struct ts_rep_queue *q)
+TS_FORK_HANDLER void ts_rep_queue_fork_parent(struct ts_rep_queue *q)
 {
     for (int k = TS_REP_RECORD_CLASSES - 1; k >= 0; k--)
         pthread_mutex_unlock(&q->records[k].mu);
     pthread_mutex_unlock(&q->mu);
 }
 
-void ts_rep_queue_after_fork(struct ts_rep_queue *q)
+TS_FORK_HANDLER void ts_rep_queue_after_fork(struct ts_rep_queue *q)
 {
     pthread_mutex_init(&q->mu, NULL);
     for (int k = 0; k < TS_REP_RECORD_CLASSES; k++)

@@ -26,11 +26,12 @@
 #include "../preload/blocks.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
+#include "../preload/direct.h"
 #include "../preload/fd_split.h"
+#include "../preload/fork_state.h"
 #include "../preload/guard.h"
 #include "../preload/log.h"
 #include "../preload/process.h"
-#include "../preload/direct.h"
 #include "../preload/real.h"
 #include "../preload/stats.h"
 #include "exporters.h"
@@ -66,17 +67,16 @@
  * for the thread to prepare the exporters. */
 #define REP_READY_WAIT_MS 250u
 
-
-static struct ts_rep_queue rep_q = TS_REP_QUEUE_INITIALIZER;
+static struct ts_rep_queue rep_q TS_FORK_STATE = TS_REP_QUEUE_INITIALIZER;
 
 /* Under rep_q.mu (rep_thread_started is also read without it, atomically,
  * as a hint). */
-static bool rep_thread_started;
+static bool rep_thread_started TS_FORK_STATE;
 /* The reporter thread has tried to open the span file (atomic): its
  * starter waits for that, at most REP_FILE_WAIT_MS. */
-static uint32_t rep_file_tried; /* 0, then 1: a futex word */
+static uint32_t rep_file_tried TS_FORK_STATE; /* 0, then 1: a futex word */
 #define REP_FILE_WAIT_MS 20
-static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
+static uint64_t rep_thread_retry_ms TS_FORK_STATE; /* after a failed start: not before */
 
 /* Atomic, all three (ts_rep_prepare_for_handlers): the program has a
  * signal handler, so the exporters are to be prepared (kept across a
@@ -84,12 +84,12 @@ static uint64_t rep_thread_retry_ms; /* after a failed start: not before */
  * kept: the child's resource is its own); a program's thread has waited
  * for that once (not kept: the child may wait once more). */
 static bool rep_prepare_wanted;
-static bool rep_prepared;
-static bool rep_prepare_waited;
+static bool rep_prepared TS_FORK_STATE;
+static bool rep_prepare_waited TS_FORK_STATE;
 
 static bool rep_remote_sampling; /* fixed at init: the sampler polls a strategy */
 
-static pthread_mutex_t rep_export_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t rep_export_mu TS_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 /* Under rep_export_mu: the records taken from the queue and not yet given
  * back (all of a chunk go back together once it is encoded), and the
  * whole span a record is copied into when it cannot be encoded where it
@@ -104,20 +104,20 @@ static struct ts_span rep_span;
 /* Under rep_export_mu: spans added to the exporters' batches and not sent
  * yet (read atomically without it, for the exit accounting), and when the
  * first of them was added (ts_mono_ms). */
-static size_t rep_open;
+static size_t rep_open TS_FORK_STATE;
 static uint64_t rep_open_since_ms;
 
 /* Set by the prepare handler, read by the parent/child handlers. */
-static bool rep_fork_have_export_mu;
+static bool rep_fork_have_export_mu TS_FORK_STATE;
 
 /* The exit accounting of this process is done (atomic): a second
  * ts_rep_exit (an _exit called from an atexit handler) says nothing again. */
-static bool rep_exit_reported;
+static bool rep_exit_reported TS_FORK_STATE;
 
 /* Once the reporter thread has an fd table of its own, the flushes of the
  * program's threads are done on it (handover.h): this is the job, filled
  * in by the requester between ts_handover_begin and ts_handover_post. */
-static struct ts_handover rep_handover = TS_HANDOVER_INITIALIZER;
+static struct ts_handover rep_handover TS_FORK_STATE = TS_HANDOVER_INITIALIZER;
 enum rep_job_kind {
     REP_JOB_FLUSH,   /* export everything queued and the open batch */
     REP_JOB_METRICS, /* the TRACESHIM_STATS line */
@@ -1097,20 +1097,21 @@ uint64_t ts_rep_queued(void)
  * stall the application for it. The child re-creates both mutexes anyway;
  * when the try failed, an export was in flight at the fork, so the child
  * also abandons the export-side state that may be half-updated. */
-void ts_rep_atfork_prepare(void)
+TS_FORK_HANDLER void ts_rep_atfork_prepare(void)
 {
+    ts_stats_fork_prepare();
     ts_rep_queue_fork_prepare(&rep_q); /* its mutex and its record pools' */
     rep_fork_have_export_mu = pthread_mutex_trylock(&rep_export_mu) == 0;
 }
 
-void ts_rep_atfork_parent(void)
+TS_FORK_HANDLER void ts_rep_atfork_parent(void)
 {
     if (rep_fork_have_export_mu)
         pthread_mutex_unlock(&rep_export_mu);
     ts_rep_queue_fork_parent(&rep_q);
 }
 
-void ts_rep_atfork_child(void)
+TS_FORK_HANDLER void ts_rep_atfork_child(void)
 {
     /* A new process: its counters, the hooks' too, start at zero (and its
      * exit is its own to report). Here because this is the handler that

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "../preload/clock.h"
+#include "../preload/fork_state.h"
 #include "../preload/log.h"
 #include "../preload/process.h"
 #include "../preload/url.h"
@@ -18,7 +19,7 @@
 static struct ts_url poll_url;
 static struct ts_http_client poll_http;
 static int poll_state; /* 0: not set up, 1: polling, -1: not remote or bad URL */
-static uint64_t poll_next_ms;
+static uint64_t poll_next_ms TS_FORK_STATE;
 static bool poll_reported;
 
 bool ts_sampling_poller_wanted(void)
@@ -72,7 +73,7 @@ uint64_t ts_sampling_poll(uint64_t now_ms)
     return poll_next_ms;
 }
 
-void ts_sampling_poller_after_fork(void)
+TS_FORK_HANDLER void ts_sampling_poller_after_fork(void)
 {
     if (poll_state > 0)
         ts_http_client_forget(&poll_http);

@@ -96,10 +96,11 @@ static void scen_fork_zeroes(void)
     ts_stats_add(TS_STAT_CONNS_TRACKED, 5);
     ts_stats_add(TS_STAT_GAVE_UP_TUNNEL, 2);
     sleep_ms(2);
+    ts_stats_fork_prepare(); /* what the fork handlers do */
     pid_t pid = fork();
     CHECK(pid >= 0, "fork");
     if (pid == 0) {
-        ts_stats_after_fork(); /* what the fork handler does */
+        ts_stats_after_fork();
         for (int i = 0; i < TS_STAT_COUNT; i++)
             CHECK(ts_stats_get((enum ts_stat)i) == 0, "child counter %d not zero", i);
         CHECK(ts_stats_start_ns() > parent_start, "child's start not its own");
