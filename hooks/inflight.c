@@ -44,8 +44,8 @@ void ts_inflight_add(struct ts_inflight *e)
 {
     if (!e->inbound.valid)
         return;
-    if (!atomic_load_explicit(&inflight_in_use, memory_order_relaxed))
-        atomic_store_explicit(&inflight_in_use, true, memory_order_seq_cst);
+    if (!__atomic_load_n(&inflight_in_use, __ATOMIC_RELAXED))
+        __atomic_store_n(&inflight_in_use, true, __ATOMIC_SEQ_CST);
     struct inflight_bucket *b = bucket_of(e->inbound.span_id);
     conn_lock(&b->lock);
     e->next = b->first;
@@ -74,7 +74,7 @@ void ts_inflight_remove(struct ts_inflight *e)
 bool ts_inflight_find(const struct ts_ctx *fwd, const struct ts_ctx *mine, struct ts_ctx *server,
                       uint8_t *inbound_sampling)
 {
-    if (!fwd->valid || !atomic_load_explicit(&inflight_in_use, memory_order_relaxed))
+    if (!fwd->valid || !__atomic_load_n(&inflight_in_use, __ATOMIC_RELAXED))
         return false;
     if (mine && !mine->valid)
         mine = NULL;
@@ -105,7 +105,7 @@ TS_FORK_HANDLER void ts_inflight_after_fork(void)
     /* A lock some other thread of the parent held would stay held for
      * good. Only those are written: a store to each of the 1024 would copy
      * the table's pages from the parent at every fork (fork_state.h). */
-    if (!atomic_load_explicit(&inflight_in_use, memory_order_relaxed))
+    if (!__atomic_load_n(&inflight_in_use, __ATOMIC_RELAXED))
         return;
     for (size_t i = 0; i < INFLIGHT_BUCKETS; i++)
         if (atomic_load_explicit(&buckets[i].lock.state, memory_order_relaxed) != 0)
