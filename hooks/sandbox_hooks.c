@@ -16,6 +16,7 @@
 #include "../preload/guard.h"
 #include "../preload/init.h"
 #include "../preload/real.h"
+#include "../preload/sandbox.h"
 #include "sandbox_hooks.h"
 
 void ts_sandbox_strict_coming(void)
@@ -35,5 +36,7 @@ TS_EXPORT int prctl(int option, ...)
     va_end(ap);
     if (option == PR_SET_SECCOMP && a2 == SECCOMP_MODE_STRICT)
         ts_sandbox_strict_coming();
+    else if (option == PR_SET_SECCOMP && a2 == SECCOMP_MODE_FILTER)
+        ts_sandbox_filter_coming();
     return TS_REAL(prctl)(option, a2, a3, a4, a5);
 }

@@ -28,6 +28,7 @@
 #include "../preload/init.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
+#include "../preload/sandbox.h"
 #include "../reporter/own_fd.h"
 #include "conn.h"
 #include "sandbox_hooks.h"
@@ -442,6 +443,8 @@ TS_EXPORT long syscall(long number, ...)
     case SYS_seccomp:
         if (a[0] == SECCOMP_SET_MODE_STRICT)
             ts_sandbox_strict_coming();
+        else if (a[0] == SECCOMP_SET_MODE_FILTER)
+            ts_sandbox_filter_coming();
         break;
     default:
         break;

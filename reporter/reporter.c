@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -33,6 +34,7 @@
 #include "../preload/log.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
+#include "../preload/sandbox.h"
 #include "../preload/stats.h"
 #include "exporters.h"
 #include "file_exporter.h"
@@ -285,6 +287,13 @@ static uint64_t rep_hurry_until_ms;
 #define REP_HURRY_MS 1000u
 static bool rep_sends_wait; /* an exporter waits for a receiver */
 static __thread bool rep_on_thread __attribute__((tls_model("initial-exec")));
+/* What a program's thread that waits for the reporter thread reads
+ * (rep_wait_unbatched): the thread, and whether it runs under SCHED_BATCH
+ * (atomic, set by the thread); and whether that waiter put it under the
+ * normal policy (atomic, taken back by the thread after the job). */
+static pthread_t rep_thread_self;
+static bool rep_batch_now TS_FORK_STATE;
+static bool rep_unbatched_by_waiter;
 
 static bool rep_set_policy(int policy)
 {
@@ -448,6 +457,8 @@ static void rep_prepare_locked(void)
     __atomic_store_n(&rep_prepared, true, __ATOMIC_RELAXED);
 }
 
+static void rep_batch_again(void);
+
 /* A job handed over by a program's thread. */
 static void rep_do_job(void)
 {
@@ -465,6 +476,7 @@ static void rep_do_job(void)
     }
     pthread_mutex_unlock(&rep_export_mu);
     ts_handover_finish(&rep_handover);
+    rep_batch_again();
 }
 
 /* Exporters whose sends wait on nothing but this machine's kernel. */
@@ -498,7 +510,36 @@ static void rep_yield_on_wakeup(void)
     if (ts_fd_split_filtered() || pthread_getschedparam(pthread_self(), &policy, &param) != 0 ||
         policy != SCHED_OTHER)
         return;
+    rep_thread_self = pthread_self();
     rep_yields = rep_set_policy(SCHED_BATCH); /* refused: as before */
+    __atomic_store_n(&rep_batch_now, rep_yields, __ATOMIC_RELEASE);
+}
+
+/* A program's thread is about to wait for the reporter thread (a flush
+ * before an exec or at exit, the exporters' preparation). Under
+ * SCHED_BATCH the thread it wakes does not preempt: on a machine whose
+ * processors are busy it waits for the running task's slice to end, and
+ * every short-lived traced process (a build's, a script's) waited that
+ * long at its exit, milliseconds. So the waiter puts it under the normal
+ * policy first; the thread goes back once the job is done
+ * (rep_batch_again). A refusal leaves it as it was. */
+static void rep_wait_unbatched(void)
+{
+    if (!__atomic_load_n(&rep_batch_now, __ATOMIC_ACQUIRE) || ts_sandbox_filter_seen())
+        return; /* a filter of the program's might refuse the call, or kill it for it */
+    struct sched_param param = {.sched_priority = 0};
+    if (pthread_setschedparam(rep_thread_self, SCHED_OTHER, &param) == 0)
+        __atomic_store_n(&rep_unbatched_by_waiter, true, __ATOMIC_RELEASE);
+}
+
+/* The reporter thread, after a job a waiter put it under the normal
+ * policy for: back under SCHED_BATCH, unless it is hurried (rep_keep_up)
+ * and so under the normal policy anyway. */
+static void rep_batch_again(void)
+{
+    if (__atomic_exchange_n(&rep_unbatched_by_waiter, false, __ATOMIC_ACQ_REL) && rep_yields &&
+        !rep_hurry_until_ms)
+        rep_set_policy(SCHED_BATCH);
 }
 
 /* Yielding has a price: woken while both processors are busy, the thread
@@ -533,7 +574,6 @@ static void *rep_thread_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's */
     pthread_setname_np(pthread_self(), "traceshim-rep");
-    rep_yield_on_wakeup();
     rep_leave_program_fd_table();
     if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE)) {
         /* before the program can drop its user or its root (setuid,
@@ -544,6 +584,10 @@ static void *rep_thread_main(void *arg)
     }
     __atomic_store_n(&rep_file_tried, 1, __ATOMIC_RELEASE);
     (void)TS_REAL(syscall)(SYS_futex, &rep_file_tried, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    /* Only now: the thread that started this one waits for the span file
+     * (rep_file_tried), and a wake-up under SCHED_BATCH could wait for a
+     * busy processor's slice to end (rep_wait_unbatched). */
+    rep_yield_on_wakeup();
     /* Spans were counted but the oldest was not published yet (its
      * producer was between claiming its place and storing the record): the
      * next wait is a short sleep, not a spin while that thread is off the
@@ -711,13 +755,33 @@ static void rep_prepare_wait(bool just_started)
     (void)rep_hand_over(REP_JOB_PREPARE, NULL, &deadline, ts_mono_ms() + REP_READY_WAIT_MS);
 }
 
+/* Whether this process can give up what lets it open the span file (its
+ * user, its root, a capability) after its first span: root, or a process
+ * with any effective capability. One that cannot is never waited for. */
+static bool rep_may_lose_the_file(void)
+{
+    if (geteuid() == 0)
+        return true;
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+    if (TS_REAL(syscall)(SYS_capget, &header, caps) != 0)
+        return true; /* not known: as if it could */
+    for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+        if (caps[i].effective != 0)
+            return true;
+    return false;
+}
+
 /* The thread just started opens the span file first: a program that
  * drops its user or changes its root right after its first span (as root,
  * then setuid or chroot) must not do it before. Waited for here, once per
- * process, a few hundred microseconds at most of the time. */
+ * process, a few hundred microseconds at most of the time on an idle
+ * machine; on a busy one a new thread can wait a scheduler's slice for a
+ * processor, milliseconds. So only a process that could give its access
+ * up waits (an unprivileged one's span file opens beside its work). */
 static void rep_wait_file_tried(void)
 {
-    if (!TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
+    if (!TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE) || !rep_may_lose_the_file())
         return;
     /* woken by the thread the moment it has tried (a sleep of 100 µs at a
      * time, as it was, slept half of it too long on average, and more
@@ -895,6 +959,7 @@ static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot
     rep_job.deadline_ms = deadline_ms;
     if (snap)
         rep_job.snap = *snap;
+    rep_wait_unbatched();
     return ts_handover_post(&rep_handover, deadline_ms, rep_nudge, NULL);
 }
 
@@ -1129,6 +1194,8 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     rep_open = 0; /* the open batch is the parent's to send */
     ts_sampling_poller_after_fork();
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
+    if (__atomic_load_n(&rep_batch_now, __ATOMIC_RELAXED))
+        __atomic_store_n(&rep_batch_now, false, __ATOMIC_RELAXED);
     __atomic_store_n(&rep_file_tried, 0, __ATOMIC_RELAXED);
     rep_thread_retry_ms = 0;
     __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */

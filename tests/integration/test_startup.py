@@ -12,6 +12,7 @@ stay under.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import unittest
@@ -100,6 +101,56 @@ class ForkCost(th.TempDirMixin, unittest.TestCase):
         self.assertGreater(added, 2, "the shim added nothing: was it preloaded?")
         self.assertLess(added, FORK_FAULTS_BUDGET,
                         "the shim adds %.1f page faults to each fork (%.1f untraced)" % (added, untraced))
+
+
+class FirstSpanWait(th.TempDirMixin, unittest.TestCase):
+    """A process's first span starts the reporter thread, which opens the
+    span file. A process that could give up its access to the file right
+    after (root, then setuid or chroot; a process with capabilities) waits
+    for that open, at most 20 ms; on a busy machine a new thread can wait a
+    scheduler's slice for a processor, and every short-lived traced client
+    paid it (3 ms medians with both processors busy). An unprivileged
+    process cannot lose the access and does not wait. The span file here is
+    a FIFO nobody reads, so the thread's open never returns: a process that
+    waits for it waits the whole 20 ms, one that does not, none of it."""
+
+    WAIT_MS = 20  # REP_FILE_WAIT_MS
+
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+
+    def curl_seconds(self, as_nobody):
+        """curl's time for one request, traced, its span file the FIFO."""
+        curl = th.require_tool("curl")
+        tmp = self.make_tmp()
+        os.chmod(tmp, 0o755)
+        lib = os.path.join(tmp, "libtraceshim.so")  # where nobody can read it
+        shutil.copy(th.LIB, lib)
+        os.chmod(lib, 0o755)
+        fifo = os.path.join(tmp, "spans.fifo")
+        os.mkfifo(fifo)
+        os.chmod(fifo, 0o666)
+        env = th.shim_env("curl", fifo, LD_PRELOAD=th.preload_value(lib),
+                          TRACESHIM_EXIT_TIMEOUT="50", TRACESHIM_LOG_LEVEL="error")
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        pre = []
+        if as_nobody:
+            pre = [th.require_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"]
+        p = th.run(pre + [curl, "-sS", "-o", "/dev/null", "--max-time", "5", "-w", "%{time_total}",
+                          "http://127.0.0.1:%d/" % srv.port], env=env, tmpdir=tmp, name="curl")
+        self.assertEqual(p.returncode, 0, p.describe())
+        return float(p.stdout().decode())
+
+    def test_an_unprivileged_process_does_not_wait_for_the_span_file(self):
+        if os.getuid() == 0:
+            waited = min(self.curl_seconds(False) for _ in range(2))
+            # the wait is there to be seen: root waits the whole of it
+            self.assertGreaterEqual(waited * 1000, self.WAIT_MS * 0.9, "root's curl did not wait")
+        times = [self.curl_seconds(os.getuid() == 0) for _ in range(3)]
+        self.assertLess(min(times) * 1000, self.WAIT_MS / 2,
+                        "an unprivileged curl waited for the span file: %r s" % times)
 
 
 class HostAddressTest(th.TempDirMixin, unittest.TestCase):

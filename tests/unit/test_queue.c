@@ -44,6 +44,7 @@
 #include "preload/config.h"
 #include "preload/fd_split.h"
 #include "preload/process.h"
+#include "preload/sandbox.h"
 #include "preload/span.h"
 #include "preload/url.h"
 #include "reporter/json_buf.h"
@@ -2079,6 +2080,104 @@ static void test_reporter_thread_waits_for_a_receiver_unyielding(void **state)
     run_in_child(NULL, scen_thread_waits_for_a_receiver_unyielding);
 }
 
+/* A program's thread that hands the reporter thread a job and waits for
+ * it (a flush before an exec or at exit) puts the thread under the normal
+ * policy for the job: woken under SCHED_BATCH while the processors were
+ * busy, it waited for the running task's slice, and every short-lived
+ * traced process waited milliseconds at its exit (reporter.c
+ * rep_wait_unbatched). The job here is a flush into a full pipe, which
+ * holds it while its policy is looked at; the thread yields again once
+ * the job is done. */
+struct flush_arg {
+    unsigned ms;
+    bool done;
+};
+
+static void *flush_main(void *arg)
+{
+    struct flush_arg *f = arg;
+    ts_rep_flush(f->ms);
+    __atomic_store_n(&f->done, true, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static size_t drain_pipe(int rfd)
+{
+    char buf[4096];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(rfd, buf, sizeof buf)) > 0)
+        total += (size_t)n;
+    return total;
+}
+
+/* program_filtered: the program installed a seccomp filter (its hooks
+ * note it): then the waiting thread makes no scheduling call, which the
+ * filter might refuse or kill it for, and the policy stays. */
+static void thread_policy_while_waited_for(bool program_filtered)
+{
+    scen_setup(1000, 512, 30);
+    CHECK(mkfifo(g_path, 0600) == 0, "mkfifo: %s", strerror(errno));
+    int rfd = open(g_path, O_RDONLY | O_NONBLOCK);
+    CHECK(rfd >= 0, "open fifo: %s", strerror(errno));
+    submit_named("span:%d:%d", 8, 0);
+    pid_t tid = started_reporter_tid();
+    size_t got = 0;
+    for (int i = 0; i < 500 && got == 0; i++, sleep_ms(10))
+        got = drain_pipe(rfd);
+    CHECK(got > 0, "the first span was not exported");
+    CHECK(policy_within(tid, SCHED_BATCH, 800) == SCHED_BATCH, "not yielding at first");
+    int wfd = open(g_path, O_WRONLY | O_NONBLOCK);
+    CHECK(wfd >= 0, "open fifo to fill: %s", strerror(errno));
+    char fill[4096];
+    memset(fill, 'x', sizeof fill);
+    while (write(wfd, fill, sizeof fill) > 0) {
+        /* until the pipe is full: the flush's write then waits */
+    }
+    submit_named("span:%d:%d", 8, 1);
+    if (program_filtered)
+        ts_sandbox_filter_coming();
+    struct flush_arg f = {5000, false};
+    pthread_t ft;
+    CHECK(pthread_create(&ft, NULL, flush_main, &f) == 0, "flush thread");
+    int want = program_filtered ? SCHED_BATCH : SCHED_OTHER;
+    int policy = program_filtered ? (sleep_ms(100), sched_getscheduler(tid))
+                                  : policy_within(tid, SCHED_OTHER, 800);
+    CHECK(policy == want, "policy %d while a flush is waited for, want %d", policy, want);
+    CHECK(!__atomic_load_n(&f.done, __ATOMIC_ACQUIRE), "the flush was over before the look");
+    for (int i = 0; i < 500 && !__atomic_load_n(&f.done, __ATOMIC_ACQUIRE); i++, sleep_ms(5))
+        drain_pipe(rfd);
+    pthread_join(ft, NULL);
+    CHECK(ts_rep_exported() == 2, "exported %llu", (unsigned long long)ts_rep_exported());
+    policy = policy_within(tid, SCHED_BATCH, 2000);
+    CHECK(policy == SCHED_BATCH, "policy %d after the flush", policy);
+    close(wfd);
+    close(rfd);
+    scen_cleanup();
+}
+
+static void scen_thread_unyielding_while_waited_for(void)
+{
+    thread_policy_while_waited_for(false);
+}
+
+static void scen_thread_policy_kept_for_a_filtered_program(void)
+{
+    thread_policy_while_waited_for(true);
+}
+
+static void test_reporter_thread_policy_kept_for_a_filtered_program(void **state)
+{
+    run_in_child(own_fd_table, scen_thread_policy_kept_for_a_filtered_program);
+}
+
+static void test_reporter_thread_unyielding_while_waited_for(void **state)
+{
+    /* in a table of its own, the span file is the thread's alone: the
+     * flush is handed to it (without, the flushing thread writes itself) */
+    run_in_child(own_fd_table, scen_thread_unyielding_while_waited_for);
+}
+
 static void test_reporter_thread_yields_on_wakeup(void **state)
 {
     run_in_child(NULL, scen_thread_yields_on_wakeup);
@@ -2602,6 +2701,8 @@ int main(void)
         cmocka_unit_test(test_reporter_thread_hurries_with_a_backlog),
         cmocka_unit_test(test_reporter_thread_yields_with_a_receiver),
         cmocka_unit_test(test_reporter_thread_waits_for_a_receiver_unyielding),
+        cmocka_unit_test(test_reporter_thread_unyielding_while_waited_for),
+        cmocka_unit_test(test_reporter_thread_policy_kept_for_a_filtered_program),
         cmocka_unit_test(test_reporter_thread_policy_left_under_seccomp),
         cmocka_unit_test(test_reporter_batch_wakes_thread),
         cmocka_unit_test(test_reporter_chunk_then_quiet),
