@@ -842,9 +842,10 @@ static void test_render_units_bars_and_safety(void **state)
 {
     const char *lines[] = {
         RES("svc\\u001b[31m", "1",
-            SPAN(TID, "0000000000000001", "", "root\\u0007\\n\\u009b", "2", "000000000",
-                 "001000000", "") "," SPAN(TID, "0000000000000002", "0000000000000001", "tail", "3",
-                                           "000999000", "001000000", "")),
+            SPAN(TID, "0000000000000001", "", "root\\u0007\\n\\u009bcaf\\u00e9 \\u2192", "2",
+                 "000000000", "001000000", "") "," SPAN(TID, "0000000000000002", "0000000000000001",
+                                                        "tail\\u202ex\\u2067y\\u2028", "3",
+                                                        "000999000", "001000000", "")),
         RES("long", "2",
             SPAN(
                 TID2, "0000000000000001", "",
@@ -860,6 +861,13 @@ static void test_render_units_bars_and_safety(void **state)
     assert_null(strchr(out, '\a'));
     assert_null(strstr(out, "\xC2\x9B"));
     assert_non_null(strstr(out, "svc?[31m  root???"));
+    /* nor the characters that reorder a line (a right-to-left override
+     * would show the rest of it, durations and bars, backwards) */
+    assert_null(strstr(out, "\xE2\x80\xAE"));
+    assert_null(strstr(out, "\xE2\x81\xA7"));
+    assert_null(strstr(out, "\xE2\x80\xA8"));
+    assert_non_null(strstr(out, "tail?x?y?"));
+    assert_non_null(strstr(out, "root???caf\xC3\xA9 \xE2\x86\x92")); /* printable text stays */
     /* a 1µs span at the very end of a 1ms trace still gets one column */
     const char *l = line_of(out, 2);
     assert_non_null(strstr(l, "1.00µs"));
