@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <math.h>
@@ -397,6 +398,64 @@ static void test_filters(void **state)
     ts_tm_free(m);
 }
 
+/* Whether --match PATTERN takes a span named name. */
+static bool match_name(const char *pattern, const char *name)
+{
+    ts_cli_opts o = {.cmd = "test", .file = "x", .match = pattern};
+    assert_int_equal(ts_cli_finish(&o), 0);
+    ts_tm_span s = {.name = name, .service = ""};
+    bool hit = ts_cli_span_matches(&s, &o.match_re);
+    ts_cli_free(&o);
+    return hit;
+}
+
+/* --match is searched as one anchored pass ("^.*(PATTERN)"): the same
+ * answers as the pattern searched anywhere, and linear in the text. glibc
+ * searched an unanchored pattern from every starting position, each pass
+ * to the end: 'e.*q' over a 16 KiB value took 215 ms, over 128 KiB half a
+ * minute. */
+static void test_match_anchored_same_answers_in_linear_time(void **state)
+{
+    static const struct {
+        const char *pattern, *name;
+        bool hit;
+    } cases[] = {
+        {"", "x", true},
+        {"get|post", "a POST b", true},
+        {"get|post", "put", false},
+        {"^get", "GET /", true},
+        {"^get", "x GET /", false},
+        {"/x$", "GET /x", true},
+        {"/x$", "GET /x/", false},
+        {"s{2}", "class", true},
+        {"[[:digit:]]{3}", "status 503", true},
+        {"a\\)b", "a)b", true},
+        {"(e)\\1", "bee", true}, /* a back-reference: searched as written */
+        {"(e)\\1", "be", false},
+        {"x\\\\1", "x\\1", true}, /* an escaped backslash, then 1: no back-reference */
+        {"e.*q", "e q", true},
+        {"e.*q", "q e", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        if (match_name(cases[i].pattern, cases[i].name) != cases[i].hit)
+            fail_msg("--match '%s' on \"%s\": want %d", cases[i].pattern, cases[i].name,
+                     cases[i].hit);
+    enum { LEN = 128 << 10 };
+    char *value = malloc(LEN + 1);
+    assert_non_null(value);
+    for (size_t i = 0; i < LEN; i++)
+        value[i] = "ex"[i % 2];
+    value[LEN] = '\0';
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_false(match_name("e.*q", value));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    free(value);
+    if (ms > 1000)
+        fail_msg("'e.*q' over 128 KiB took %.0f ms", ms);
+}
+
 /* ================= the HTML report's data ================= */
 
 /* The HTML report's data for trace t of m (to free). */
@@ -718,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_render_list),
         cmocka_unit_test(test_list_started_by_root),
         cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_match_anchored_same_answers_in_linear_time),
         cmocka_unit_test(test_report_data),
         cmocka_unit_test(test_report_data_only_what_is_shown),
         cmocka_unit_test(test_hdr_buckets),
