@@ -51,11 +51,26 @@ static void usage(FILE *out)
           out);
 }
 
+/* A page whose data a browser cannot read as one string shows nothing:
+ * said on stderr (the page is written all the same: its data is whole). */
+static void warn_if_too_large(uint64_t data_bytes)
+{
+    if (data_bytes <= TS_REPORT_DATA_MAX)
+        return;
+    fprintf(stderr,
+            "traceshim html: warning: the page holds %llu MB of span data, more than a "
+            "browser reads as one string (%llu MB), and will show nothing: choose fewer traces "
+            "(--trace, --service, --match, --errors, --limit)\n",
+            (unsigned long long)(data_bytes / 1000000),
+            (unsigned long long)(TS_REPORT_DATA_MAX / 1000000));
+}
+
 /* Writes the page to f, which stays open; 0, or 1 after a message. */
 static int write_stream(FILE *f, const char *out_path, const ts_tm_model *m,
                         const ts_tm_trace *const *sel, size_t n, const char *source)
 {
-    if (ts_report_write(f, m, sel, n, source) != 0) {
+    uint64_t data_bytes;
+    if (ts_report_write(f, m, sel, n, source, &data_bytes) != 0) {
         fputs("traceshim html: the built-in page template has no data marker\n", stderr);
         return 1;
     }
@@ -63,6 +78,7 @@ static int write_stream(FILE *f, const char *out_path, const ts_tm_model *m,
         fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
         return 1;
     }
+    warn_if_too_large(data_bytes);
     return 0;
 }
 
@@ -122,7 +138,8 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
         free(tmp);
         return 1;
     }
-    int rc = ts_report_write(f, m, sel, n, source);
+    uint64_t data_bytes;
+    int rc = ts_report_write(f, m, sel, n, source, &data_bytes);
     bool bad = ferror(f) != 0;
     int saved = errno;
     /* mkstemp makes the file 0600. A page that replaces one keeps its
@@ -156,6 +173,7 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
         return 1;
     }
     free(tmp);
+    warn_if_too_large(data_bytes);
     return 0;
 }
 

@@ -158,14 +158,19 @@ void ts_report_write_data(FILE *out, const ts_tm_model *m, const ts_tm_trace *co
 }
 
 int ts_report_write(FILE *out, const ts_tm_model *m, const ts_tm_trace *const *traces, size_t n,
-                    const char *source)
+                    const char *source, uint64_t *data_bytes)
 {
     const char *tpl = ts_report_template;
     const char *mark = strstr(tpl, DATA_MARKER);
+    *data_bytes = 0;
     if (!mark)
         return -1;
     fwrite(tpl, 1, (size_t)(mark - tpl), out);
+    off_t from = ftello(out);
     ts_report_write_data(out, m, traces, n, source);
+    off_t to = ftello(out);
+    if (from >= 0 && to >= from)
+        *data_bytes = (uint64_t)(to - from);
     const char *rest = mark + strlen(DATA_MARKER);
     fwrite(rest, 1, ts_report_template_len - (size_t)(rest - tpl), out);
     return 0;

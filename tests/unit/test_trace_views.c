@@ -521,8 +521,13 @@ static void test_report_data(void **state)
     /* the page: the template around the data, the marker gone */
     capture c;
     cap_open(&c);
-    assert_int_equal(ts_report_write(c.f, m, &t, 1, "spans.jsonl"), 0);
+    uint64_t data_bytes;
+    assert_int_equal(ts_report_write(c.f, m, &t, 1, "spans.jsonl", &data_bytes), 0);
     out = cap_close(&c);
+    /* the data's length, which html compares with what a browser can read */
+    char *data = report_data(m, t);
+    assert_int_equal(data_bytes, strlen(data));
+    free(data);
     assert_non_null(strstr(out, "<!DOCTYPE html>"));
     assert_null(strstr(out, "/*TRACESHIM_DATA*/"));
     assert_non_null(strstr(out, "\"id\":\"" TID "\""));
