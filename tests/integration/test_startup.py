@@ -144,6 +144,11 @@ class FirstSpanWait(th.TempDirMixin, unittest.TestCase):
         return float(p.stdout().decode())
 
     def test_an_unprivileged_process_does_not_wait_for_the_span_file(self):
+        if th.PRELOAD_FIRST:
+            # a process with signal handlers has its first span wait for
+            # the exporters' preparation (README, fork), which the reporter
+            # thread, stuck opening the FIFO, never gets to
+            self.skipTest("a sanitizer runtime preloaded first installs signal handlers")
         if os.getuid() == 0:
             waited = min(self.curl_seconds(False) for _ in range(2))
             # the wait is there to be seen: root waits the whole of it
