@@ -14,12 +14,12 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <linux/capability.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -756,20 +756,16 @@ static void rep_prepare_wait(bool just_started)
 }
 
 /* Whether this process can give up what lets it open the span file (its
- * user, its root, a capability) after its first span: root, or a process
- * with any effective capability. One that cannot is never waited for. */
+ * user, its root) after its first span: one that started as root. Read
+ * from the auxiliary vector, not asked of the kernel: a seccomp filter of
+ * the program's might refuse a system call this thread never made before,
+ * or kill the program for it. (A process started as another user with the
+ * capability to change it, systemd's AmbientCapabilities=CAP_SETUID, is
+ * not seen: one that changes its user right after its first span may
+ * find the file closed to it.) */
 static bool rep_may_lose_the_file(void)
 {
-    if (geteuid() == 0)
-        return true;
-    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
-    if (TS_REAL(syscall)(SYS_capget, &header, caps) != 0)
-        return true; /* not known: as if it could */
-    for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
-        if (caps[i].effective != 0)
-            return true;
-    return false;
+    return getauxval(AT_EUID) == 0 || getauxval(AT_UID) == 0;
 }
 
 /* The thread just started opens the span file first: a program that
