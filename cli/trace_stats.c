@@ -114,10 +114,8 @@ static int cmp_group(const void *a, const void *b)
         return c;
     switch (current_sort) {
     case TS_STATS_SORT_P99:
-        c = cmp_desc(ts_hdr_percentile(&x->hist, 99), ts_hdr_percentile(&y->hist, 99));
-        break;
     case TS_STATS_SORT_P50:
-        c = cmp_desc(ts_hdr_percentile(&x->hist, 50), ts_hdr_percentile(&y->hist, 50));
+        c = cmp_desc(x->sort_ns, y->sort_ns);
         break;
     case TS_STATS_SORT_COUNT:
         c = cmp_desc(x->count, y->count);
@@ -172,6 +170,9 @@ int ts_stats_finish(ts_stats *st, ts_stats_sort sort, bool errors_only)
         st->n_groups = kept;
     }
     current_sort = sort;
+    double pct = sort == TS_STATS_SORT_P99 ? 99 : 50;
+    for (size_t i = 0; i < st->n_groups; i++)
+        st->groups[i].sort_ns = ts_hdr_percentile(&st->groups[i].hist, pct);
     qsort(st->groups, st->n_groups, sizeof(*st->groups), cmp_group);
     return 0;
 }

@@ -16,6 +16,9 @@ typedef struct {
     int kind; /* TS_TM_KIND_* */
     uint64_t count, errors;
     ts_hdr hist; /* span durations in ns */
+    /* the percentile the rows are ordered by (p99 or p50, ns), found once
+     * by ts_stats_finish rather than in every comparison of the sort */
+    uint64_t sort_ns;
 } ts_stats_group;
 
 /* Row order: by service, then by this key within each service. */
