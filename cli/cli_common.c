@@ -91,14 +91,49 @@ bool ts_cli_help(const ts_cli_opts *o, const char *a)
  * whose group numbers the added group would shift, nor when the anchored
  * form does not compile: the pattern is then searched as written. NULL
  * when it is to be so; else the expression, to free. */
+/* The end of the bracket expression that starts at p ('['): past its
+ * closing ']', NULL when it has none. A ']' first (after '^') is a
+ * member; so is everything inside [:...:], [.....] and [=...=]. */
+static const char *bracket_end(const char *p)
+{
+    p++;
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++;
+    for (; *p && *p != ']'; p++) {
+        if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+            char close = p[1];
+            const char *q = p + 2;
+            while (*q && !(q[0] == close && q[1] == ']'))
+                q++;
+            if (!*q)
+                return NULL;
+            p = q + 1;
+        }
+    }
+    return *p ? p + 1 : NULL;
+}
+
 static char *anchored_pattern(const char *pattern)
 {
-    for (const char *p = pattern; *p; p++) {
-        if (*p != '\\' || !p[1])
-            continue;
-        p++; /* the escaped character */
-        if (*p >= '1' && *p <= '9')
-            return NULL; /* a back-reference */
+    int depth = 0;
+    for (const char *p = pattern; *p;) {
+        if (p[0] == '\\' && p[1]) {
+            if (p[1] >= '1' && p[1] <= '9')
+                return NULL; /* a back-reference */
+            p += 2;
+        } else if (*p == '[') {
+            if (!(p = bracket_end(p)))
+                return NULL;
+        } else {
+            depth += *p == '(';
+            /* glibc takes a ')' without its '(' as a character, which
+             * the added group would close instead */
+            if (*p == ')' && --depth < 0)
+                return NULL;
+            p++;
+        }
     }
     size_t n = strlen(pattern);
     char *a = malloc(n + 6);
@@ -128,9 +163,14 @@ int ts_cli_finish(ts_cli_opts *o)
         char *anchored = anchored_pattern(o->match);
         if (anchored) {
             regfree(&o->match_re);
-            if (regcomp(&o->match_re, anchored, flags) != 0)
-                (void)regcomp(&o->match_re, o->match, flags); /* compiled a moment ago */
+            rc = regcomp(&o->match_re, anchored, flags);
+            if (rc != 0)
+                rc = regcomp(&o->match_re, o->match, flags); /* compiled a moment ago */
             free(anchored);
+            if (rc != 0) {
+                fprintf(stderr, "traceshim %s: --match '%s': out of memory\n", o->cmd, o->match);
+                return 1;
+            }
         }
         o->have_re = true;
     }

@@ -20,6 +20,7 @@
 #include "cli/report_html.h"
 #include "cli/json_out.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,9 +167,14 @@ int ts_report_write(FILE *out, const ts_tm_model *m, const ts_tm_trace *const *t
     if (!mark)
         return -1;
     fwrite(tpl, 1, (size_t)(mark - tpl), out);
+    /* ftello fails on a pipe, and its errno is not a write's */
+    int saved_errno = errno;
     off_t from = ftello(out);
+    errno = saved_errno;
     ts_report_write_data(out, m, traces, n, source);
+    saved_errno = errno;
     off_t to = ftello(out);
+    errno = saved_errno;
     if (from >= 0 && to >= from)
         *data_bytes = (uint64_t)(to - from);
     const char *rest = mark + strlen(DATA_MARKER);

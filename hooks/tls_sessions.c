@@ -316,17 +316,19 @@ TS_FORK_HANDLER void tls_sessions_fork_parent(void)
             pthread_mutex_unlock(&table_locks[i].mu);
 }
 
-TS_FORK_HANDLER void tls_sessions_after_fork(void)
+TS_FORK_HANDLER void tls_sessions_after_fork(bool prepared)
 {
     ts_block_pool_after_fork(&sess_blocks);
     if (!__atomic_load_n(&tls_in_use, __ATOMIC_RELAXED))
         return; /* no chain lock was ever taken */
     for (size_t i = 0; i < TLS_LOCKS; i++)
         pthread_mutex_init(&table_locks[i].mu, NULL);
-    if (!fork_locked_chains) {
-        /* Another thread made the first record as the process forked:
-         * the table may be caught mid-update. The child starts it afresh
-         * (those records are left behind, as a lost thread's are). */
+    if (!prepared || !fork_locked_chains) {
+        /* Another thread made the first record as the process forked, or
+         * the fork came from a signal handler that interrupted the shim,
+         * perhaps inside the table: it may be caught mid-update. The
+         * child starts it afresh (those records are left behind, as a
+         * lost thread's are). */
         memset(table, 0, sizeof table);
         return;
     }

@@ -65,6 +65,8 @@ void tls_forget(void *handle);
  * pools': a session's connection is opened under its chain's lock). */
 void tls_sessions_fork_prepare(void);
 void tls_sessions_fork_parent(void);
-void tls_sessions_after_fork(void);
+/* prepared: tls_sessions_fork_prepare ran before this fork (not for a
+ * fork from a signal handler that interrupted the shim). */
+void tls_sessions_after_fork(bool prepared);
 
 #endif

@@ -73,9 +73,12 @@ static bool fork_took_hook_locks TS_FORK_STATE;
  * rather than wait for a lock its own thread holds. */
 TS_FORK_HANDLER static void atfork_prepare(void)
 {
-    fork_took_hook_locks = !ts_guard_active();
+    bool take_hook_locks = !ts_guard_active();
     ts_guard_enter();
     ts_rep_atfork_prepare();
+    /* Under the queue's lock, which this thread holds until its parent or
+     * child handler: glibc runs two threads' fork handlers at once. */
+    fork_took_hook_locks = take_hook_locks;
     if (fork_took_hook_locks) {
         tls_sessions_fork_prepare();
         ts_conn_fork_prepare();
@@ -99,7 +102,7 @@ TS_FORK_HANDLER static void atfork_child(void)
     ts_rep_atfork_child();
     ts_inflight_after_fork();
     ts_conn_after_fork();
-    tls_sessions_after_fork();
+    tls_sessions_after_fork(fork_took_hook_locks);
     ts_pspan_after_fork();
     ts_exit_order_after_fork();
     ts_shell_pipe_after_fork();

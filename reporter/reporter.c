@@ -297,6 +297,8 @@ static bool rep_unbatched_by_waiter;
 
 static bool rep_set_policy(int policy)
 {
+    if (ts_sandbox_filter_seen())
+        return false; /* a filter synchronised to every thread might kill the program for it */
     struct sched_param param = {.sched_priority = 0};
     return pthread_setschedparam(pthread_self(), policy, &param) == 0;
 }
@@ -1160,8 +1162,8 @@ uint64_t ts_rep_queued(void)
  * also abandons the export-side state that may be half-updated. */
 TS_FORK_HANDLER void ts_rep_atfork_prepare(void)
 {
-    ts_stats_fork_prepare();
     ts_rep_queue_fork_prepare(&rep_q); /* its mutex and its record pools' */
+    ts_stats_fork_prepare();           /* under that mutex: two threads may fork at once */
     rep_fork_have_export_mu = pthread_mutex_trylock(&rep_export_mu) == 0;
 }
 
@@ -1192,6 +1194,8 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
     if (__atomic_load_n(&rep_batch_now, __ATOMIC_RELAXED))
         __atomic_store_n(&rep_batch_now, false, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&rep_unbatched_by_waiter, __ATOMIC_RELAXED))
+        __atomic_store_n(&rep_unbatched_by_waiter, false, __ATOMIC_RELAXED);
     __atomic_store_n(&rep_file_tried, 0, __ATOMIC_RELAXED);
     rep_thread_retry_ms = 0;
     __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */

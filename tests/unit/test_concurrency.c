@@ -1334,7 +1334,7 @@ static int tls_fork_child_works(void *handle)
     tls_sessions_fork_prepare();
     pid_t pid = fork();
     if (pid == 0) {
-        tls_sessions_after_fork();
+        tls_sessions_after_fork(true);
         alarm(2); /* a chain lock left held fails here */
         tls_bind_fd(handle, 1001);
         tls_forget(handle);

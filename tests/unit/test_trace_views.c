@@ -435,6 +435,15 @@ static void test_match_anchored_same_answers_in_linear_time(void **state)
         {"x\\\\1", "x\\1", true}, /* an escaped backslash, then 1: no back-reference */
         {"e.*q", "e q", true},
         {"e.*q", "q e", false},
+        /* a ')' without its '(' is a character to glibc: searched as written */
+        {"a)|b", "b", true},
+        {"a)|b", "xa", false},
+        {"x)|y", "y", true},
+        {"(a)|b)", "a", true},
+        {"b$)|^a", "a", true},
+        {"[)]x", "a)x", true}, /* in a bracket expression, a ')' is a member */
+        {"[]a)]+$", "x])", true},
+        {"[[:alpha:])]z", ")z", true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         if (match_name(cases[i].pattern, cases[i].name) != cases[i].hit)
