@@ -757,6 +757,20 @@ static void rep_prepare_wait(bool just_started)
     (void)rep_hand_over(REP_JOB_PREPARE, NULL, &deadline, ts_mono_ms() + REP_READY_WAIT_MS);
 }
 
+/* Until the reporter thread, once started, has left the program's fd
+ * table and tried to open the span file (rep_file_tried), or deadline_ms
+ * passes. Woken by the thread the moment it has tried (a sleep of 100 µs
+ * at a time, as it was, slept half of it too long on average, and more
+ * with the kernel's timer slack). */
+static void rep_wait_thread_ready(uint64_t deadline_ms)
+{
+    while (__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE) &&
+           ts_futex_wait_until(&rep_file_tried, 0, deadline_ms)) {
+        /* looked at again after each wake */
+    }
+}
+
 /* Whether this process can give up what lets it open the span file (its
  * user, its root) after its first span: one that started as root. Read
  * from the auxiliary vector, not asked of the kernel: a seccomp filter of
@@ -779,17 +793,8 @@ static bool rep_may_lose_the_file(void)
  * up waits (an unprivileged one's span file opens beside its work). */
 static void rep_wait_file_tried(void)
 {
-    if (!TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE) || !rep_may_lose_the_file())
-        return;
-    /* woken by the thread the moment it has tried (a sleep of 100 µs at a
-     * time, as it was, slept half of it too long on average, and more
-     * with the kernel's timer slack) */
-    uint64_t deadline = ts_mono_ms() + REP_FILE_WAIT_MS;
-    while (__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
-           !__atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE) &&
-           ts_futex_wait_until(&rep_file_tried, 0, deadline)) {
-        /* looked at again after each wake */
-    }
+    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE) && rep_may_lose_the_file())
+        rep_wait_thread_ready(ts_mono_ms() + REP_FILE_WAIT_MS);
 }
 
 /* Start the reporter thread unless it runs (or a failed start is too
@@ -1001,6 +1006,13 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
                                  : "no reporter thread",
                          ts_rep_queue_count(&rep_q));
     } else if (pending > 0 || running) {
+        /* A thread started a moment ago (a short-lived process's first
+         * span did not wait for it: rep_wait_file_tried) is let leave the
+         * program's fd table and try the span file first: this thread
+         * would otherwise take the export lock before it and open the
+         * file itself, and a span file that holds its opener (a FIFO
+         * nobody reads yet) would hold the program at its exit for good. */
+        rep_wait_thread_ready(deadline_ms);
         bool hand_over = ts_fd_split_done();
         if (!hand_over && pthread_mutex_timedlock(&rep_export_mu, deadline) == 0) {
             /* Split meanwhile: the exporters' fds are the thread's now. */
