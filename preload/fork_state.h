@@ -28,6 +28,15 @@
  * its input sections together in an output section of their own. */
 #define TS_FORK_STATE __attribute__((section("ts_fork_state"), aligned(64)))
 
+/* A forked child's reset of *p to v, stored only when it changes
+ * anything: a store that changes nothing still copies the page. For the
+ * plain types the __atomic builtins take. */
+#define TS_FORK_RESET(p, v)                                                                        \
+    do {                                                                                           \
+        if (__atomic_load_n((p), __ATOMIC_RELAXED) != (v))                                         \
+            __atomic_store_n((p), (v), __ATOMIC_RELAXED);                                          \
+    } while (0)
+
 /* Code run only around fork (the handlers and what only they call). */
 #define TS_FORK_HANDLER __attribute__((cold))
 

@@ -80,8 +80,7 @@ TS_FORK_HANDLER void ts_stats_fork_prepare(void)
 TS_FORK_HANDLER void ts_stats_after_fork(void)
 {
     for (size_t i = 0; i < TS_STAT_COUNT; i++)
-        if (__atomic_load_n(&ts_stats_counters[i], __ATOMIC_RELAXED))
-            __atomic_store_n(&ts_stats_counters[i], 0, __ATOMIC_RELAXED);
+        TS_FORK_RESET(&ts_stats_counters[i], 0);
     __atomic_store_n(&stats_start_ns, stats_fork_ns, __ATOMIC_RELAXED);
 }
 

@@ -1204,10 +1204,8 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     rep_open = 0; /* the open batch is the parent's to send */
     ts_sampling_poller_after_fork();
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
-    if (__atomic_load_n(&rep_batch_now, __ATOMIC_RELAXED))
-        __atomic_store_n(&rep_batch_now, false, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&rep_unbatched_by_waiter, __ATOMIC_RELAXED))
-        __atomic_store_n(&rep_unbatched_by_waiter, false, __ATOMIC_RELAXED);
+    TS_FORK_RESET(&rep_batch_now, false);
+    TS_FORK_RESET(&rep_unbatched_by_waiter, false);
     __atomic_store_n(&rep_file_tried, 0, __ATOMIC_RELAXED);
     rep_thread_retry_ms = 0;
     __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */
