@@ -115,8 +115,8 @@ void ts_pspan_set_exit_code(int code)
     have_exit_code = true;
 }
 
-/* The span ends and is queued, once, by ts_rep_submit or, from _exit,
- * ts_rep_submit_signal_safe. */
+/* The span ends and is queued, once, by ts_rep_submit_last (the flush
+ * follows) or, from _exit, ts_rep_submit_signal_safe. */
 static void pspan_end(bool signal_safe)
 {
     if (!pspan_owner || pspan_owner != getpid() || atomic_exchange(&pspan_ended, true))
@@ -130,7 +130,7 @@ static void pspan_end(bool signal_safe)
     if (signal_safe)
         ts_rep_submit_signal_safe(&pspan);
     else
-        ts_rep_submit(&pspan);
+        ts_rep_submit_last(&pspan);
 }
 
 void ts_pspan_end(void)

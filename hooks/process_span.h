@@ -15,7 +15,9 @@ void ts_pspan_start(void);
 void ts_pspan_set_exit_code(int code);
 
 /* The process ends (or its image is replaced by exec): the span ends and
- * is queued, once. Only in the process that started it. */
+ * is queued, once. Only in the process that started it. The caller flushes
+ * right after (ts_rep_exit, ts_rep_flush): the span is queued with
+ * ts_rep_submit_last, which leaves the write to that flush. */
 void ts_pspan_end(void);
 
 /* The same from _exit or _Exit, which may run in a signal handler: queued

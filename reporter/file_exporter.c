@@ -117,15 +117,30 @@ static void fexp_report_errno(const char *what, int err)
  * open fails (no /proc, a file the user may not read), the first fd
  * stays, without the check. */
 static bool fexp_readable; /* the fd can read: fexp_open_path opened it again */
+/* Between ts_file_export_open_here and ts_file_export_end_here: opens
+ * made on a program's thread, which must never wait on a FIFO nobody
+ * reads, take a regular file only (opened_here: that call opened it). */
+static bool fexp_here, fexp_opened_here;
 
 static int fexp_open_path(void)
 {
     fexp_readable = false;
-    int fd = open(fexp_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
+    /* O_NONBLOCK: a FIFO without a reader refuses at once (ENXIO) instead
+     * of holding the caller; a regular file ignores the flag. */
+    int fd = open(fexp_path,
+                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
+                      (fexp_here ? O_NONBLOCK : 0),
                   0600);
     struct stat st, again;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    if (fd < 0 || fstat(fd, &st) != 0)
         return fd;
+    if (!S_ISREG(st.st_mode)) {
+        if (!fexp_here)
+            return fd;
+        TS_REAL(close)(fd);
+        errno = ENXIO;
+        return -1;
+    }
     char link[32];
     snprintf(link, sizeof link, "/proc/thread-self/fd/%d", fd);
     int rw = open(link, O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY);
@@ -186,6 +201,34 @@ void ts_file_export_open_early(void)
     ts_file_export_resolve_path();
     if (!ts_own_fd_valid(&fexp_fd))
         (void)fexp_open();
+    errno = saved;
+}
+
+int ts_file_export_open_here(void)
+{
+    int saved = errno;
+    ts_file_export_resolve_path();
+    fexp_here = true;
+    fexp_opened_here = false;
+    if (ts_own_fd_valid(&fexp_fd)) {
+        errno = saved;
+        return 0;
+    }
+    if (fexp_open() != 0) {
+        fexp_here = false;
+        return -1;
+    }
+    fexp_opened_here = true;
+    errno = saved;
+    return 0;
+}
+
+void ts_file_export_end_here(bool keep_open)
+{
+    int saved = errno;
+    if (fexp_opened_here && !keep_open)
+        ts_own_fd_close(&fexp_fd);
+    fexp_here = fexp_opened_here = false;
     errno = saved;
 }
 

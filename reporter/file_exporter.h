@@ -25,6 +25,22 @@ int ts_file_export(const char *line, size_t len);
  * first span keeps the file it could open then. */
 void ts_file_export_open_early(void);
 
+/* On a program's thread, when no reporter thread has an fd table of its
+ * own (the flush at the exit or exec of a process whose last span is its
+ * first: reporter.h ts_rep_submit_last): open the span file for the
+ * writes up to ts_file_export_end_here, unless it is open already. Only
+ * a regular file (or a new one) is taken, without waiting: a FIFO or a
+ * device is refused with ENXIO, quietly, and is left to the reporter
+ * thread, which may wait for a reader. Returns 0, or -1 with errno set.
+ * errno is kept on success. */
+int ts_file_export_open_here(void);
+
+/* After the writes: the file is closed if ts_file_export_open_here opened
+ * it, so that the program's fd table is as it was (an exec that fails
+ * goes on with it), unless keep_open: a reporter thread that shares the
+ * table (TRACESHIM_OWN_FD_TABLE=0) writes to it next. errno kept. */
+void ts_file_export_end_here(bool keep_open);
+
 /* Fix the file's absolute path now (a relative path is taken relative to
  * the current directory): call at init, before the program can chdir.
  * Otherwise it is fixed at the first export. Idempotent. */

@@ -34,6 +34,15 @@ void ts_rep_init(void);
  * hooks, which a vfork child may not call (POSIX: only _exit and exec). */
 void ts_rep_submit(const struct ts_span *s);
 
+/* The same for the last span of a process image (its process span, at
+ * exit or before an exec), which ts_rep_flush or ts_rep_exit follows at
+ * once: with the span file as the only exporter and no reporter thread
+ * running, none is started for it; the flush writes it on the calling
+ * thread, the span file opened and closed again there (a regular file
+ * only: a FIFO's open could wait for its reader; the thread is started
+ * for that). */
+void ts_rep_submit_last(const struct ts_span *s);
+
 /* The same from _exit or _Exit, which are async-signal-safe and so may
  * run in a signal handler that interrupted the program inside malloc: the
  * reporter thread is never started here (pthread_create allocates), and

@@ -1727,6 +1727,26 @@ static bool wait_split(void)
     return ts_fd_split_done();
 }
 
+/* ts_rep_exit with TRACESHIM_STATS on (its stderr line captured): the
+ * span file then holds the spans of group, want of them, and the stats
+ * line. */
+static void exit_and_check_span_file(int group, int want)
+{
+    char cap[160];
+    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
+    int saved = capture_stderr(cap);
+    ts_rep_exit(5000);
+    restore_stderr(saved);
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->bad_lines == 0 && sf->spans == want, "%d spans, %d bad lines", sf->spans,
+          sf->bad_lines);
+    check_group(sf, group, want);
+    size_t len;
+    char *data = slurp(g_path, &len);
+    CHECK(strstr(data, "\"resourceMetrics\"") != NULL, "no stats line in the span file");
+    free(data);
+}
+
 /* The span file is written through an fd the program does not have; the
  * thread holds none of the program's (not even the standard streams); the
  * flush and the stats line at exit are done by the thread; the program's
@@ -1768,19 +1788,7 @@ static void scen_own_fd_table_apart(void)
 
     /* Exit: the last spans and the stats line, written by the thread. */
     submit_named("span:%d:%d", 7, 4);
-    char cap[160];
-    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
-    int saved = capture_stderr(cap);
-    ts_rep_exit(5000);
-    restore_stderr(saved);
-    struct spanfile *sf = read_span_file(g_path);
-    CHECK(sf->bad_lines == 0 && sf->spans == 5, "%d spans, %d bad lines", sf->spans,
-          sf->bad_lines);
-    check_group(sf, 7, 5);
-    size_t len;
-    char *data = slurp(g_path, &len);
-    CHECK(strstr(data, "\"resourceMetrics\"") != NULL, "no stats line in the span file");
-    free(data);
+    exit_and_check_span_file(7, 5);
     close(ofd);
     close(theirs);
     scen_cleanup();
@@ -1871,9 +1879,10 @@ static void test_reporter_fd_table_decided(void **state)
 
 /* --- the thread: lazy, named, signals blocked, periodic and batch wake */
 
-static int task_count(void)
+/* How many entries the directory at path has (but "." and ".."). */
+static int dir_entries(const char *path)
 {
-    DIR *d = opendir("/proc/self/task");
+    DIR *d = opendir(path);
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
@@ -1881,6 +1890,11 @@ static int task_count(void)
             n++;
     closedir(d);
     return n;
+}
+
+static int task_count(void)
+{
+    return dir_entries("/proc/self/task");
 }
 
 /* SigBlk of a task, as a mask of signal numbers (bit n-1 = signal n). */
@@ -2615,7 +2629,6 @@ static void test_reporter_flush_in_vfork_child(void **state)
     run_in_child(NULL, scen_flush_in_vfork_child);
 }
 
-/* Flushing with nothing queued does nothing: no thread, no file. */
 /* A flush (at exit, before an exec) that finds the oldest span's place
  * claimed and not yet published waits for it within its deadline, rather
  * than leaving every span behind it unexported; a place never published
@@ -2641,6 +2654,7 @@ static void test_reporter_flush_waits_for_a_claimed_place(void **state)
     run_in_child(NULL, scen_flush_waits_for_a_claimed_place);
 }
 
+/* Flushing with nothing queued does nothing: no thread, no file. */
 static void scen_flush_empty(void)
 {
     scen_setup(1000, 512, 60000);
@@ -2656,6 +2670,104 @@ static void scen_flush_empty(void)
 static void test_reporter_flush_empty(void **state)
 {
     run_in_child(NULL, scen_flush_empty);
+}
+
+/* How many fds the program has open (less the one that reads them). */
+static int open_fd_count(void)
+{
+    return dir_entries("/proc/self/fd") - 1;
+}
+
+/* A process image's last span (its process span) with the span file the
+ * only exporter and no reporter thread yet: the flush that follows
+ * (before an exec, at exit) writes it on the calling thread, in the
+ * program's fd table, and closes the file again; no thread is started
+ * for it, and the program's fds are as they were (an exec that fails
+ * goes on with them). The stats line at exit is written the same way. */
+static void scen_last_span_written_here(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.stats = true;
+    int tasks = task_count(), fds = open_fd_count();
+    struct ts_span s;
+    make_span(&s, "span:9:0");
+    ts_rep_submit_last(&s);
+    ts_rep_flush(5000);
+    CHECK(read_span_file(g_path)->spans == 1, "the last span was not written by the flush");
+    CHECK(task_count() == tasks, "a thread was started for the last span");
+    CHECK(open_fd_count() == fds && fd_of(g_path, -1) == -1,
+          "the program's fds changed: %d open before, %d after, the span file's %d", fds,
+          open_fd_count(), fd_of(g_path, -1));
+
+    make_span(&s, "span:9:1");
+    ts_rep_submit_last(&s);
+    exit_and_check_span_file(9, 2);
+    CHECK(task_count() == tasks, "a thread was started at exit");
+    CHECK(open_fd_count() == fds, "the program's fds changed at exit: %d, then %d", fds,
+          open_fd_count());
+    scen_cleanup();
+}
+
+static void test_reporter_last_span_written_here(void **state)
+{
+    run_in_child(own_fd_table, scen_last_span_written_here);
+}
+
+/* A FIFO for the span file, the last span queued and flushed (with a
+ * reader of the FIFO when *reader is not NULL): the flush must end within
+ * its deadline and the timeout's margin. */
+static void flush_last_span_to_a_fifo(unsigned timeout_ms, int *reader)
+{
+    scen_setup(1000, 512, 60000);
+    CHECK(mkfifo(g_path, 0600) == 0, "mkfifo: %s", strerror(errno));
+    if (reader) {
+        *reader = open(g_path, O_RDONLY | O_NONBLOCK);
+        CHECK(*reader >= 0, "the FIFO's reader: %s", strerror(errno));
+    }
+    struct ts_span s;
+    make_span(&s, "span:9:0");
+    ts_rep_submit_last(&s);
+    uint64_t t0 = ts_mono_ms();
+    ts_rep_flush(timeout_ms);
+    uint64_t took = ts_mono_ms() - t0;
+    CHECK(took < timeout_ms + 2700, "the flush took %llu ms", (unsigned long long)took);
+}
+
+/* The same with a FIFO for the span file: its open on the program's
+ * thread could wait for a reader for good, so the reporter thread is
+ * started for the last span after all and the flush waits for it. */
+static void scen_last_span_to_a_fifo(void)
+{
+    int tasks = task_count(), fds = open_fd_count(), reader;
+    flush_last_span_to_a_fifo(1300, &reader);
+    CHECK(task_count() == tasks + 1, "no reporter thread for a FIFO span file");
+    CHECK(open_fd_count() == fds + 1, "the program's fds changed: %d open before, %d after",
+          fds + 1, open_fd_count());
+    size_t len;
+    char *data = slurp_fd(reader, &len);
+    CHECK(strstr(data, "span:9:0") != NULL, "the span did not reach the FIFO's reader");
+    free(data);
+    close(reader);
+    scen_cleanup();
+}
+
+static void test_reporter_last_span_to_a_fifo(void **state)
+{
+    run_in_child(own_fd_table, scen_last_span_to_a_fifo);
+}
+
+/* Without a reader the flush ends at its deadline: the program's thread
+ * never opens the FIFO itself (the started thread's open waits). */
+static void scen_last_span_to_a_fifo_nobody_reads(void)
+{
+    flush_last_span_to_a_fifo(300, NULL);
+    CHECK(ts_rep_queued() == 1, "%llu spans queued", (unsigned long long)ts_rep_queued());
+    scen_cleanup();
+}
+
+static void test_reporter_last_span_to_a_fifo_nobody_reads(void **state)
+{
+    run_in_child(own_fd_table, scen_last_span_to_a_fifo_nobody_reads);
 }
 
 int main(void)
@@ -2682,6 +2794,9 @@ int main(void)
         cmocka_unit_test(test_queue_passes_a_place_never_published),
         cmocka_unit_test(test_reporter_flush_empty),
         cmocka_unit_test(test_reporter_flush_waits_for_a_claimed_place),
+        cmocka_unit_test(test_reporter_last_span_written_here),
+        cmocka_unit_test(test_reporter_last_span_to_a_fifo),
+        cmocka_unit_test(test_reporter_last_span_to_a_fifo_nobody_reads),
         cmocka_unit_test(test_reporter_threads_end_to_end),
         cmocka_unit_test(test_reporter_threads_end_to_end_own_fd_table),
         cmocka_unit_test(test_reporter_full_queue_drops),
