@@ -39,6 +39,7 @@
 #include "../preload/log.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
+#include "../preload/start_state.h"
 #include "../reporter/reporter.h"
 #include "conn.h"
 #include "exec_env.h"
@@ -77,7 +78,7 @@ static struct ts_exec_ctx child_context(void)
  * SIG_IGN or SIG_HOLD)? Until it has, no _exit or exec can run in one
  * (atomic; set for good, before the handler is in place; see the hooks of
  * sigaction and signal below). */
-static bool handler_installed;
+static bool handler_installed TS_START_STATE;
 
 /* May this call run in a signal handler that interrupted malloc? Then it
  * must start no thread and encode nothing (the reporter thread, started
@@ -487,7 +488,7 @@ TS_EXPORT int pclose(FILE *stream)
 /* ------------------------------------------------------ signal handlers */
 
 /* The program's main has started: every constructor has run (atomic). */
-static bool main_started;
+static bool main_started TS_START_STATE;
 
 /* A process that may run a signal handler needs its exporters prepared:
  * a flush handed over from an _exit or exec in the handler must not
@@ -699,7 +700,7 @@ TS_EXPORT void _Exit(int status)
  * internal call, so the program's main is wrapped to see it (and to know
  * when main starts: main_starts). */
 typedef int (*main_fn)(int, char **, char **);
-static main_fn program_main;
+static main_fn program_main TS_START_STATE;
 
 static int main_wrapper(int argc, char **argv, char **envp)
 {

@@ -33,6 +33,7 @@
 
 #include "../preload/cut_text.h"
 #include "../preload/log.h"
+#include "../preload/start_state.h"
 
 #define RULES_MAX 32
 #define RULE_TEXT_MAX 1024 /* one rule, after unescaping, with its NUL */
@@ -340,12 +341,20 @@ static bool load_list(struct rule_set *set, const char *var, const char *v, bool
     return false;
 }
 
+/* Whether the last load met any of the variables: only then are the sets
+ * cleared at the next, so that a process without rules (most) leaves
+ * their .bss pages untouched (start_state.h). */
+static bool rules_any TS_START_STATE;
+
 int ts_rules_load(ts_env_lookup_fn get)
 {
-    set_free(&inject_to);
-    set_free(&no_inject_to);
-    set_free(&routes);
-    set_free(&ignore_rules);
+    if (rules_any) {
+        set_free(&inject_to);
+        set_free(&no_inject_to);
+        set_free(&routes);
+        set_free(&ignore_rules);
+        rules_any = false;
+    }
     if (!get)
         return 0;
     static const char host_re[] = "regular expressions matching host:port";
@@ -364,8 +373,10 @@ int ts_rules_load(ts_env_lookup_fn get)
     int errors = 0;
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         const char *v = get(lists[i].var);
-        if (v && *v &&
-            !load_list(lists[i].set, lists[i].var, v, lists[i].is_routes, lists[i].expected,
+        if (!v || !*v)
+            continue;
+        rules_any = true;
+        if (!load_list(lists[i].set, lists[i].var, v, lists[i].is_routes, lists[i].expected,
                        lists[i].fallback))
             errors++;
     }

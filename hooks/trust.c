@@ -12,6 +12,7 @@
 #include "../preload/ascii.h"
 #include "../preload/hex.h"
 #include "../preload/log.h"
+#include "../preload/start_state.h"
 
 #define TRUST_LIBCRYPTO "libcrypto.so.3"
 #define TRUST_SIG_PREFIX "v1="
@@ -24,10 +25,10 @@ typedef unsigned char *(*trust_hmac_fn)(const void *md, const void *key, int key
                                         const unsigned char *d, size_t n, unsigned char *out,
                                         unsigned int *out_len);
 
-int ts_trust_in_force;
+int ts_trust_in_force TS_START_STATE;
 static unsigned char trust_keys[TS_TRUST_MAX_KEYS][TS_TRUST_KEY_MAX];
 static size_t trust_key_len[TS_TRUST_MAX_KEYS];
-static int trust_nkeys;
+static int trust_nkeys TS_START_STATE;
 static trust_evp_md_fn trust_sha256;
 static trust_hmac_fn trust_hmac;
 static ts_trust_memcmp_fn trust_ct_memcmp;   /* CRYPTO_memcmp */
@@ -107,7 +108,7 @@ static bool load_crypto(void)
 
 /* What a value that cannot be honoured leaves (its line on stderr said
  * why): the safe mode, none. */
-static bool trust_refused;
+static bool trust_refused TS_START_STATE;
 
 static int trust_refuse(void)
 {
@@ -120,8 +121,13 @@ int ts_trust_load(ts_env_lookup_fn lookup)
 {
     ts_trust_in_force = TS_TRUST_ALL;
     trust_refused = false;
-    trust_nkeys = 0;
-    memset(trust_keys, 0, sizeof trust_keys);
+    /* Keys are only ever held with trust_nkeys set (parse_keys clears what
+     * it wrote when it fails): with none, the table's pages are left
+     * untouched. */
+    if (trust_nkeys) {
+        trust_nkeys = 0;
+        memset(trust_keys, 0, sizeof trust_keys);
+    }
     const char *v = lookup("TRACESHIM_TRUST_INBOUND");
     if (!v || !*v)
         return ts_trust_in_force;

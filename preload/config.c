@@ -679,6 +679,13 @@ int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn get)
     if (!cfg)
         return 0;
     memset(cfg, 0, sizeof *cfg);
+    return ts_config_load_zeroed(cfg, get);
+}
+
+int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
+{
+    if (!cfg)
+        return 0;
     cfg->disabled = false;
     cfg->exporters = 1u << TS_EXPORTER_FILE;
     cfg->log_level = TS_LOG_ERROR;

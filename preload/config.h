@@ -65,9 +65,6 @@ struct ts_config {
      * while OTEL_PROPAGATORS is unset; else its formats, B3's two forms
      * together (a B3 propagator reads both, whichever it writes). */
     unsigned extracted;
-    char service_name[TS_CFG_STR];  /* empty: use the program's name */
-    char file_path[TS_CFG_PATH];    /* TRACESHIM_FILE; empty: traceshim-spans.jsonl in the cwd */
-    char resource_attrs[1024];      /* OTEL_RESOURCE_ATTRIBUTES, raw */
     unsigned bsp_max_queue;         /* OTEL_BSP_MAX_QUEUE_SIZE, default 2048 */
     unsigned bsp_max_batch;         /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512 */
     unsigned bsp_delay_ms;          /* OTEL_BSP_SCHEDULE_DELAY, default 5000 */
@@ -79,8 +76,7 @@ struct ts_config {
      * headers (OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, kept as ready-made
      * "Name: value\r\n" lines) and per-request timeout. */
     struct ts_url otlp_url;
-    int otlp_protocol; /* enum ts_otlp_protocol */
-    char otlp_headers[2048];
+    int otlp_protocol;        /* enum ts_otlp_protocol */
     unsigned otlp_timeout_ms; /* default 10000 */
     /* Zipkin: OTEL_EXPORTER_ZIPKIN_ENDPOINT, OTEL_EXPORTER_ZIPKIN_TIMEOUT. */
     struct ts_url zipkin_url;
@@ -100,6 +96,14 @@ struct ts_config {
     bool direct_calls;        /* TRACESHIM_DIRECT_CALLS: the hooks may make a program's reads and
                                  writes as bare system calls while no thread can be cancelled
                                  (direct.h); default on */
+
+    /* Text written only when its variable is set, kept last: a process's
+     * start writes the settings above, and each page of the structure it
+     * touches is a page fault (start_state.h). */
+    char service_name[TS_CFG_STR]; /* empty: use the program's name */
+    char file_path[TS_CFG_PATH];   /* TRACESHIM_FILE; empty: traceshim-spans.jsonl in the cwd */
+    char resource_attrs[1024];     /* OTEL_RESOURCE_ATTRIBUTES, raw */
+    char otlp_headers[2048];       /* OTLP's extra request headers, as said above */
 };
 
 /* The live configuration of this process (filled by ts_config_load at init). */
@@ -112,6 +116,11 @@ typedef const char *(*ts_env_lookup_fn)(const char *name);
  * is reported with one line on stderr (variable, value, what was expected)
  * and its default is used. Returns the number of values rejected. */
 int ts_config_load(struct ts_config *cfg, ts_env_lookup_fn lookup);
+
+/* The same into a cfg that is all zero bytes (the live one at a process's
+ * start: .bss), which is not cleared first: of its 11 KiB, only the pages
+ * a setting lands on are touched. */
+int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn lookup);
 
 /* A rejected value as its one-line message shows it: control bytes become
  * '?', and past TS_SHOWN_MAX bytes it is cut, "..." after it. out holds

@@ -7,9 +7,10 @@
 #include <stddef.h>
 
 #include "loaded_objects.h"
+#include "start_state.h"
 
-bool ts_direct_allowed;
-static bool direct_ended; /* sticky: the program created or cancelled a thread */
+bool ts_direct_allowed TS_START_STATE;
+static bool direct_ended TS_START_STATE; /* sticky: the program created or cancelled a thread */
 static __thread bool creating_own_thread;
 
 void ts_direct_begin(void)

@@ -55,11 +55,12 @@
 #include "real.h"
 #include "self_image.h"
 #include "stacks.h"
+#include "start_state.h"
 #include "stats.h"
 #include "sysconf.h"
 
 bool ts_active;
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_once_t init_once TS_START_STATE = PTHREAD_ONCE_INIT;
 
 /* Whether prepare took the hooks' locks: not when fork was called by a
  * signal handler that interrupted this very thread inside the shim, which
@@ -231,7 +232,7 @@ static void init_body(void)
     ts_guard_enter();
     ts_real_resolve();
     ts_log_muted = system; /* about the configuration: traceshim config --system says it */
-    ts_config_load(&ts_cfg, lookup);
+    ts_config_load_zeroed(&ts_cfg, lookup); /* once per process, into .bss */
     if (system)
         ts_cfg.follow_exec = false; /* each child decides for itself from the file */
     if (!ts_cfg.disabled) {

@@ -10,6 +10,7 @@
 
 #include "fd_split.h"
 #include "real.h"
+#include "start_state.h"
 
 /* How long a line waits for room on stderr (a full pipe nobody reads, a
  * terminal stopped by ^S): the program must not wait on the shim's
@@ -36,7 +37,7 @@ static bool stderr_takes_line(int fd)
     return r == 1 && (p.revents & POLLOUT);
 }
 
-bool ts_log_muted;
+bool ts_log_muted TS_START_STATE;
 
 void ts_log(int level, const char *fmt, ...)
 {

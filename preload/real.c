@@ -10,12 +10,13 @@
 
 #include "loaded_objects.h"
 #include "self_image.h"
+#include "start_state.h"
 
-#define TS_REAL_DEFINE(name, ret, params) ts_real_##name##_fn ts_real_##name;
+#define TS_REAL_DEFINE(name, ret, params) ts_real_##name##_fn ts_real_##name TS_START_STATE;
 TS_REAL_SYMBOLS(TS_REAL_DEFINE)
 #undef TS_REAL_DEFINE
 
-static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+static pthread_once_t real_once TS_START_STATE = PTHREAD_ONCE_INIT;
 
 void ts_real_fatal(const struct iovec *pieces, int n)
 {
@@ -43,22 +44,33 @@ static void real_die(const char *what, const char *name)
     ts_real_fatal(iov, 3);
 }
 
+/* The shim's own segments, read once for all the lookups of a process's
+ * start. */
+struct real_self {
+    struct ts_self_segment seg[TS_SELF_SEGMENTS_MAX];
+    unsigned n;
+};
+
 /* Look one symbol up in the libraries after us, and refuse our own hook. */
-static void *real_lookup(const char *name)
+static void *real_lookup(const char *name, const struct real_self *self)
 {
     void *p = dlsym(RTLD_NEXT, name);
     if (!p)
         real_die("libc has no symbol ", name);
-    if (ts_self_holds(p))
+    if (ts_self_segments_hold(self->seg, self->n, p))
         real_die("symbol resolves to the shim itself: ", name);
     return p;
 }
 
-bool ts_real_sends_are_libcs;
+bool ts_real_sends_are_libcs TS_START_STATE;
 
 static void real_resolve_once(void)
 {
-#define TS_REAL_RESOLVE(name, ret, params) ts_real_##name = (ts_real_##name##_fn)real_lookup(#name);
+    struct real_self self;
+    unsigned n = ts_self_segments(self.seg, TS_SELF_SEGMENTS_MAX);
+    self.n = n < TS_SELF_SEGMENTS_MAX ? n : TS_SELF_SEGMENTS_MAX;
+#define TS_REAL_RESOLVE(name, ret, params)                                                         \
+    ts_real_##name = (ts_real_##name##_fn)real_lookup(#name, &self);
     TS_REAL_SYMBOLS(TS_REAL_RESOLVE)
 #undef TS_REAL_RESOLVE
     const void *const sends[] = {(void *)ts_real_write, (void *)ts_real_writev,

@@ -45,12 +45,17 @@ unsigned ts_self_segments(struct ts_self_segment *out, unsigned max)
     return n;
 }
 
-bool ts_self_holds(const void *p)
+bool ts_self_segments_hold(const struct ts_self_segment *seg, unsigned n, const void *p)
 {
-    struct ts_self_segment seg[16];
-    unsigned n = ts_self_segments(seg, 16);
-    for (unsigned i = 0; i < n && i < 16; i++)
+    for (unsigned i = 0; i < n; i++)
         if ((uintptr_t)p >= seg[i].lo && (uintptr_t)p < seg[i].hi)
             return true;
     return false;
+}
+
+bool ts_self_holds(const void *p)
+{
+    struct ts_self_segment seg[TS_SELF_SEGMENTS_MAX];
+    unsigned n = ts_self_segments(seg, TS_SELF_SEGMENTS_MAX);
+    return ts_self_segments_hold(seg, n < TS_SELF_SEGMENTS_MAX ? n : TS_SELF_SEGMENTS_MAX, p);
 }

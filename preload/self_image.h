@@ -18,6 +18,14 @@ struct ts_self_segment {
  * order; returns how many there are (which may be more than max). */
 unsigned ts_self_segments(struct ts_self_segment *out, unsigned max);
 
+/* Room enough for the segments of any module the linker makes. */
+#define TS_SELF_SEGMENTS_MAX 16
+
+/* Does one of seg[0..n) hold p? For many checks against one
+ * ts_self_segments answer (each call of ts_self_holds reads the headers
+ * again). */
+bool ts_self_segments_hold(const struct ts_self_segment *seg, unsigned n, const void *p);
+
 /* Does one of the module's loaded segments hold p (a lookup that found
  * the shim's own hook instead of the function it stands in front of)? */
 bool ts_self_holds(const void *p);

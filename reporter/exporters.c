@@ -760,6 +760,7 @@ TS_FORK_HANDLER void ts_exp_after_fork_child(bool export_was_busy, bool fds_else
         b->failing = false;
     }
     if (export_was_busy) {
+        ts_file_export_after_fork(); /* a program's thread flushing itself (reporter.c) */
         ts_json_buf_init(&exp_line);
         const struct ts_encoder *const encoders[] = {&ts_encoder_otlp_json, &ts_encoder_otlp_proto,
                                                      &ts_encoder_zipkin_json,

@@ -21,11 +21,12 @@
 #include "../preload/config.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
+#include "../preload/start_state.h"
 #include "own_fd.h"
 
 static char fexp_path[TS_CFG_PATH + PATH_MAX]; /* absolute; "" until resolved */
-static pthread_once_t fexp_path_once = PTHREAD_ONCE_INIT;
-static bool fexp_path_ready;
+static pthread_once_t fexp_path_once TS_START_STATE = PTHREAD_ONCE_INIT;
+static bool fexp_path_ready TS_START_STATE;
 static struct ts_own_fd fexp_fd = TS_OWN_FD_NONE;
 static bool fexp_reported; /* the one error line of this process is out */
 /* What this process's last write left at the end of the file with this
@@ -117,9 +118,9 @@ static void fexp_report_errno(const char *what, int err)
  * open fails (no /proc, a file the user may not read), the first fd
  * stays, without the check. */
 static bool fexp_readable; /* the fd can read: fexp_open_path opened it again */
-/* Between ts_file_export_open_here and ts_file_export_end_here: opens
- * made on a program's thread, which must never wait on a FIFO nobody
- * reads, take a regular file only (opened_here: that call opened it). */
+/* From ts_file_export_open_here to ts_file_export_end_here: opens made on
+ * a program's thread, which must never wait on a FIFO nobody reads, take
+ * a regular file only (opened_here: one of them opened the fd). */
 static bool fexp_here, fexp_opened_here;
 
 static int fexp_open_path(void)
@@ -165,8 +166,10 @@ static int fexp_open(void)
     ts_own_fd_forget(&fexp_fd);
     for (int attempt = 0;; attempt++) {
         int fd = fexp_open_path();
-        if (ts_own_fd_adopt(&fexp_fd, fd) == 0)
+        if (ts_own_fd_adopt(&fexp_fd, fd) == 0) {
+            fexp_opened_here = fexp_here; /* for ts_file_export_end_here to close */
             return 0;
+        }
         /* EBADF: the program closed the new fd before the hooks knew it
          * was ours (a close-everything loop running right then): again. */
         if (fd < 0 || errno != EBADF || attempt == 2)
@@ -204,6 +207,16 @@ void ts_file_export_open_early(void)
     errno = saved;
 }
 
+/* Is there something at the path that is not a regular file (a FIFO, a
+ * device, a directory)? Asked without opening it: an open and a close of
+ * a FIFO would hand its reader an end of file, and a device's open and
+ * close can act on it (a serial line's hang-up, a tape's rewind). */
+static bool fexp_not_regular(void)
+{
+    struct stat st;
+    return fstatat(AT_FDCWD, fexp_path, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode);
+}
+
 int ts_file_export_open_here(void)
 {
     int saved = errno;
@@ -214,11 +227,13 @@ int ts_file_export_open_here(void)
         errno = saved;
         return 0;
     }
-    if (fexp_open() != 0) {
-        fexp_here = false;
+    if (fexp_not_regular()) {
+        errno = ENXIO;
         return -1;
     }
-    fexp_opened_here = true;
+    /* (A FIFO put there since is refused by the open itself.) */
+    if (fexp_open() != 0)
+        return -1;
     errno = saved;
     return 0;
 }
@@ -230,6 +245,11 @@ void ts_file_export_end_here(bool keep_open)
         ts_own_fd_close(&fexp_fd);
     fexp_here = fexp_opened_here = false;
     errno = saved;
+}
+
+void ts_file_export_after_fork(void)
+{
+    fexp_here = fexp_opened_here = false;
 }
 
 int ts_file_export(const char *line, size_t len)

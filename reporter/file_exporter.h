@@ -29,16 +29,20 @@ void ts_file_export_open_early(void);
  * own (the flush at the exit or exec of a process whose last span is its
  * first: reporter.h ts_rep_submit_last): open the span file for the
  * writes up to ts_file_export_end_here, unless it is open already. Only
- * a regular file (or a new one) is taken, without waiting: a FIFO or a
- * device is refused with ENXIO, quietly, and is left to the reporter
- * thread, which may wait for a reader. Returns 0, or -1 with errno set.
- * errno is kept on success. */
+ * a regular file (or a new one) is taken, and never waited for: for
+ * anything else at the path (a FIFO, a device), found without opening
+ * it, -1 with errno ENXIO, quietly; that is for the reporter thread,
+ * which may wait for a reader. Any other failure is -1 with its errno,
+ * also quietly (the export that needs the file reports it). errno is kept
+ * on success. Opens until ts_file_export_end_here, the export's own
+ * included, take a regular file only. */
 int ts_file_export_open_here(void);
 
-/* After the writes: the file is closed if ts_file_export_open_here opened
- * it, so that the program's fd table is as it was (an exec that fails
- * goes on with it), unless keep_open: a reporter thread that shares the
- * table (TRACESHIM_OWN_FD_TABLE=0) writes to it next. errno kept. */
+/* After the writes: the file is closed if it was opened since
+ * ts_file_export_open_here, so that the program's fd table is as it was
+ * (an exec that fails goes on with it), unless keep_open: a reporter
+ * thread that shares the table (TRACESHIM_OWN_FD_TABLE=0) writes to it
+ * next. errno kept. */
 void ts_file_export_end_here(bool keep_open);
 
 /* Fix the file's absolute path now (a relative path is taken relative to
@@ -53,6 +57,10 @@ const char *ts_file_export_path(void);
  * time: the exporter's state may be half-updated, so forget the fd (without
  * closing it: the number may not be ours) and open afresh on next use. */
 void ts_file_export_forget_fd(void);
+
+/* In a forked child: a program's thread of the parent may have been
+ * between ts_file_export_open_here and ts_file_export_end_here. */
+void ts_file_export_after_fork(void);
 
 /* Close the span file (opened again on next use). */
 void ts_file_export_close_fd(void);

@@ -326,9 +326,9 @@ static pthread_once_t key_ro_once = PTHREAD_ONCE_INIT;
 
 static void key_ro_find(void)
 {
-    struct ts_self_segment seg[16];
-    unsigned n = ts_self_segments(seg, 16);
-    for (unsigned i = 0; i < n && i < 16 && key_ro_n < KEY_RO_MAX; i++)
+    struct ts_self_segment seg[TS_SELF_SEGMENTS_MAX];
+    unsigned n = ts_self_segments(seg, TS_SELF_SEGMENTS_MAX);
+    for (unsigned i = 0; i < n && i < TS_SELF_SEGMENTS_MAX && key_ro_n < KEY_RO_MAX; i++)
         if (!(seg[i].flags & PF_W)) {
             key_ro[key_ro_n].lo = seg[i].lo;
             key_ro[key_ro_n].hi = seg[i].hi;

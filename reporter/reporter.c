@@ -1005,17 +1005,23 @@ void ts_rep_prepare_for_handlers(bool start_thread)
  * fd table of its own: the span file opened for job, which writes to it
  * (rep_flush_locked, rep_write_metrics_locked), and closed again, so that
  * the program's fd table is as it was (kept open for a reporter thread
- * that shares the table). False when the span file is not a regular file
- * (a FIFO, whose open would wait for a reader) or cannot be opened: job
- * did not run, and is for a reporter thread. */
-static bool rep_here_locked(void (*job)(const void *arg), const void *arg)
+ * that is up and shares the table: TRACESHIM_OWN_FD_TABLE=0; one that
+ * leaves it closes the program's copy as it does). False, job not run,
+ * when the span file is not a regular file (a FIFO, whose open would wait
+ * for a reader) and thread_may_take: the job is for a reporter thread.
+ * Any other failure to open it is the job's to report, and the other
+ * exporters' work is done. */
+static bool rep_here_locked(void (*job)(const void *arg), const void *arg, bool thread_may_take)
 {
     bool file = TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE);
-    if (file && ts_file_export_open_here() != 0)
+    if (file && ts_file_export_open_here() != 0 && errno == ENXIO && thread_may_take) {
+        ts_file_export_end_here(false);
         return false;
+    }
     job(arg);
     if (file)
-        ts_file_export_end_here(__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED));
+        ts_file_export_end_here(__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+                                __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE));
     return true;
 }
 
@@ -1068,20 +1074,27 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
         bool hand_over = ts_fd_split_done();
         if (!hand_over && pthread_mutex_timedlock(&rep_export_mu, deadline) == 0) {
             /* Split meanwhile: the exporters' fds are the thread's now. */
-            hand_over =
-                ts_fd_split_done() ||
-                !rep_here_locked(rep_flush_job, &(struct rep_flush_job){deadline, deadline_ms});
+            struct rep_flush_job job = {deadline, deadline_ms};
+            hand_over = ts_fd_split_done() || !rep_here_locked(rep_flush_job, &job, true);
             pthread_mutex_unlock(&rep_export_mu);
+            /* The last span was left for this thread to write
+             * (ts_rep_submit_last), and the span file is not one to open
+             * here: the thread it was not started for takes it. One that
+             * cannot start leaves it here after all, as a failed start
+             * always did (ts_log_error in rep_start_thread). */
+            if (hand_over && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+                !rep_start_thread_once() &&
+                !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
+                hand_over = false;
+                if (pthread_mutex_timedlock(&rep_export_mu, deadline) == 0) {
+                    rep_flush_locked(deadline, deadline_ms);
+                    pthread_mutex_unlock(&rep_export_mu);
+                } else {
+                    flushed = false;
+                }
+            }
         } else if (!hand_over) {
             flushed = false;
-        }
-        /* The last span was left for this thread to write
-         * (ts_rep_submit_last), and the span file would not have it here:
-         * the thread it was not started for takes it, if it can start. */
-        if (hand_over && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
-            (void)rep_start_thread_once();
-            hand_over = __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED);
-            flushed = hand_over;
         }
         if (hand_over)
             flushed = rep_hand_over(REP_JOB_FLUSH, NULL, deadline, deadline_ms);
@@ -1140,15 +1153,19 @@ static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed
                               const struct timespec *deadline, uint64_t deadline_ms,
                               bool signal_safe)
 {
-    bool written = false;
+    bool written = false, refused_here = false;
     if (flushed && !signal_safe && !ts_fd_split_done() &&
         pthread_mutex_trylock(&rep_export_mu) == 0) {
         /* Split meanwhile: the span file is the thread's now. */
-        written = !ts_fd_split_done() && rep_here_locked(rep_metrics_job, snap);
+        if (!ts_fd_split_done()) {
+            written = rep_here_locked(rep_metrics_job, snap,
+                                      __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED));
+            refused_here = !written; /* a FIFO: the running thread writes it */
+        }
         pthread_mutex_unlock(&rep_export_mu);
     }
-    bool thread_writes =
-        signal_safe ? __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) : ts_fd_split_done();
+    bool thread_writes = signal_safe ? __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)
+                                     : ts_fd_split_done() || refused_here;
     if (flushed && !written && thread_writes)
         written = rep_hand_over(REP_JOB_METRICS, snap, deadline, deadline_ms);
     if (!written)
@@ -1180,8 +1197,11 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
         struct ts_stats_snapshot snap;
         ts_stats_read(&snap);
         snap.queue_length = left;
-        if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
+        if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE)) {
+            saved_errno = errno; /* the program's: an exit handler after this may read it */
             rep_write_metrics(&snap, flushed, &deadline, deadline_ms, signal_safe);
+            errno = saved_errno;
+        }
         ts_stats_print(&snap);
     }
     if (full + failed + left > 0)

@@ -26,6 +26,7 @@
 #include "sampler.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@
 #include "../preload/ascii.h"
 #include "../preload/clock.h"
 #include "../preload/log.h"
+#include "../preload/start_state.h"
 #include "../preload/url.h"
 
 #define SAM_MAX_OPS 128  /* operations kept from a strategy; more are ignored */
@@ -133,7 +135,7 @@ struct sam_cfg {
         .endpoint = SAM_DEFAULT_ENDPOINT,                                                          \
     }
 static const struct sam_cfg sam_cfg_default = SAM_CFG_DEFAULT;
-static struct sam_cfg sam_cfg = SAM_CFG_DEFAULT;
+static struct sam_cfg sam_cfg TS_START_STATE = SAM_CFG_DEFAULT;
 
 /* The live strategy's answer for every root span when it has one: no
  * operations, no bucket, and a probability of 1 or 0 (always_on,
@@ -198,6 +200,19 @@ static void sam_bucket_params(double per_second, uint64_t *interval, uint64_t *b
  * Jaeger clients do, so re-polling the same answer does not refill them. */
 static void sam_publish(const struct sam_plan *p, bool carry)
 {
+    uint64_t bound, all, interval, burst;
+    sam_threshold(p->rate, &bound, &all);
+    sam_bucket_params(p->per_second, &interval, &burst);
+    unsigned shortcut = p->n_ops || interval ? SAM_ASK
+                        : all                ? SAM_ALWAYS
+                        : bound              ? SAM_ASK
+                                             : SAM_NEVER;
+    /* Always or never, as the live strategy already is (the initial one is
+     * always: every process's first load with the default sampler): no
+     * operations, no bucket, nothing to carry over; nothing is written,
+     * and the buffers' pages are not touched at every start. */
+    if (shortcut != SAM_ASK && SAM_LD(sam_shortcut) == shortcut)
+        return;
     unsigned w = (__atomic_load_n(&sam_live, __ATOMIC_RELAXED) & 1u) ^ 1u;
     struct sam_buf *b = &sam_bufs[w];
     struct sam_buf *old = &sam_bufs[w ^ 1u];
@@ -205,10 +220,6 @@ static void sam_publish(const struct sam_plan *p, bool carry)
 
     SAM_ST(sam_shortcut, SAM_ASK);
     SAM_ST(b->seq, seq);
-    uint64_t bound, all, interval, burst;
-    sam_threshold(p->rate, &bound, &all);
-    sam_bucket_params(p->per_second, &interval, &burst);
-    unsigned shortcut = p->n_ops || interval ? SAM_ASK : all ? SAM_ALWAYS : bound ? SAM_ASK : SAM_NEVER;
     SAM_ST(b->bound, bound);
     SAM_ST(b->all, all);
     SAM_ST(b->interval_ns, interval);
@@ -232,8 +243,11 @@ static void sam_publish(const struct sam_plan *p, bool carry)
     __atomic_store_n(&b->seq, seq + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&sam_live, w, __ATOMIC_RELEASE);
     SAM_ST(sam_shortcut, shortcut);
+    /* Only what sam_plan_find reads: the operations in use. The whole
+     * plan is 18 KiB, and every process starts by publishing one with
+     * none: copied whole, it cost each start nine page faults. */
     if (p != &sam_prev)
-        memcpy(&sam_prev, p, sizeof *p);
+        memcpy(&sam_prev, p, offsetof(struct sam_plan, ops) + p->n_ops * sizeof p->ops[0]);
 }
 
 /* What one decision needs, copied out of the live buffer. */
@@ -609,13 +623,22 @@ int ts_sampler_load(ts_env_lookup_fn lookup)
 {
     struct sam_cfg cfg = sam_cfg_default;
     int errors = 0;
-    sam_plan_simple(&sam_next, 1, 0);
-    const char *v;
-    if (lookup && (v = sam_env(lookup, "OTEL_TRACES_SAMPLER")))
+    const char *v = NULL;
+    if (lookup && (v = sam_env(lookup, "OTEL_TRACES_SAMPLER"))) {
+        sam_plan_simple(&sam_next, 1, 0);
         sam_load_otel(lookup, v, &cfg, &sam_next, &errors);
-    else if (lookup && (v = sam_env(lookup, "JAEGER_SAMPLER_TYPE")))
+    } else if (lookup && (v = sam_env(lookup, "JAEGER_SAMPLER_TYPE"))) {
+        sam_plan_simple(&sam_next, 1, 0);
         sam_load_jaeger(lookup, v, &cfg, &sam_next, &errors);
+    }
     sam_cfg = cfg;
+    /* No sampler asked for (most processes): the default strategy, always
+     * on (parent-based), which the live one still is unless an earlier
+     * load changed it; the 18 KiB plan is not touched (start_state.h). */
+    if (!v && SAM_LD(sam_shortcut) == SAM_ALWAYS)
+        return errors;
+    if (!v)
+        sam_plan_simple(&sam_next, 1, 0);
     sam_publish(&sam_next, false);
     return errors;
 }

@@ -2713,17 +2713,53 @@ static void test_reporter_last_span_written_here(void **state)
     run_in_child(own_fd_table, scen_last_span_written_here);
 }
 
+/* A reader of the FIFO at path, in a process of its own, as `cat` or a
+ * log shipper is: it opens it (waiting for a writer) and reads one line,
+ * or up to the end of the file; what it read comes back through the
+ * returned pipe's read end. */
+static int fifo_line_reader(const char *path, pid_t *pid)
+{
+    int result[2];
+    CHECK(pipe(result) == 0, "pipe: %s", strerror(errno));
+    *pid = fork();
+    CHECK(*pid >= 0, "fork: %s", strerror(errno));
+    if (*pid == 0) {
+        close(result[0]);
+        int fd = open(path, O_RDONLY);
+        char c;
+        while (fd >= 0 && read(fd, &c, 1) == 1) {
+            (void)!write(result[1], &c, 1);
+            if (c == '\n')
+                break;
+        }
+        _exit(0);
+    }
+    close(result[1]);
+    /* Until it waits in its open for a writer (the kernel's wait_for_partner):
+     * the FIFO has a reader then. */
+    char wchan[64], path_wchan[64];
+    snprintf(path_wchan, sizeof path_wchan, "/proc/%d/wchan", (int)*pid);
+    for (int i = 0; i < 500; i++, sleep_ms(2)) {
+        int fd = open(path_wchan, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, wchan, sizeof wchan - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        wchan[n > 0 ? n : 0] = '\0';
+        if (strstr(wchan, "partner"))
+            break;
+    }
+    return result[0];
+}
+
 /* A FIFO for the span file, the last span queued and flushed (with a
- * reader of the FIFO when *reader is not NULL): the flush must end within
+ * reader of the FIFO when reader is not NULL): the flush must end within
  * its deadline and the timeout's margin. */
-static void flush_last_span_to_a_fifo(unsigned timeout_ms, int *reader)
+static void flush_last_span_to_a_fifo(unsigned timeout_ms, int *reader, pid_t *reader_pid)
 {
     scen_setup(1000, 512, 60000);
     CHECK(mkfifo(g_path, 0600) == 0, "mkfifo: %s", strerror(errno));
-    if (reader) {
-        *reader = open(g_path, O_RDONLY | O_NONBLOCK);
-        CHECK(*reader >= 0, "the FIFO's reader: %s", strerror(errno));
-    }
+    if (reader)
+        *reader = fifo_line_reader(g_path, reader_pid);
     struct ts_span s;
     make_span(&s, "span:9:0");
     ts_rep_submit_last(&s);
@@ -2735,19 +2771,23 @@ static void flush_last_span_to_a_fifo(unsigned timeout_ms, int *reader)
 
 /* The same with a FIFO for the span file: its open on the program's
  * thread could wait for a reader for good, so the reporter thread is
- * started for the last span after all and the flush waits for it. */
+ * started for the last span after all and the flush waits for it. The
+ * FIFO is not opened here even to look at it: the reader, waiting in its
+ * own open, would take that open and close for the end of the file. */
 static void scen_last_span_to_a_fifo(void)
 {
     int tasks = task_count(), fds = open_fd_count(), reader;
-    flush_last_span_to_a_fifo(1300, &reader);
+    pid_t reader_pid;
+    flush_last_span_to_a_fifo(1300, &reader, &reader_pid);
     CHECK(task_count() == tasks + 1, "no reporter thread for a FIFO span file");
-    CHECK(open_fd_count() == fds + 1, "the program's fds changed: %d open before, %d after",
-          fds + 1, open_fd_count());
+    CHECK(open_fd_count() == fds + 1, "the program's fds changed: %d open, then %d", fds + 1,
+          open_fd_count());
     size_t len;
     char *data = slurp_fd(reader, &len);
-    CHECK(strstr(data, "span:9:0") != NULL, "the span did not reach the FIFO's reader");
+    CHECK(strstr(data, "span:9:0") != NULL, "the FIFO's reader got %zu bytes, not the span", len);
     free(data);
     close(reader);
+    CHECK(waitpid(reader_pid, NULL, 0) == reader_pid, "the reader");
     scen_cleanup();
 }
 
@@ -2760,7 +2800,7 @@ static void test_reporter_last_span_to_a_fifo(void **state)
  * never opens the FIFO itself (the started thread's open waits). */
 static void scen_last_span_to_a_fifo_nobody_reads(void)
 {
-    flush_last_span_to_a_fifo(300, NULL);
+    flush_last_span_to_a_fifo(300, NULL, NULL);
     CHECK(ts_rep_queued() == 1, "%llu spans queued", (unsigned long long)ts_rep_queued());
     scen_cleanup();
 }
