@@ -505,7 +505,10 @@ static void handler_coming(void (*handler)(int))
      * this flag) it shares. */
     if (ts_process_foreign())
         return;
-    __atomic_store_n(&handler_installed, true, __ATOMIC_SEQ_CST);
+    /* Stored once: a program that installs handlers again and again must
+     * not write a line that every call reads (start_state.h). */
+    if (!__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST))
+        __atomic_store_n(&handler_installed, true, __ATOMIC_SEQ_CST);
     /* At every handler, not only the first: a first one installed where
      * the thread could not start (inside the shim) must not leave the
      * process without it. Once it runs, this is a few loads. */

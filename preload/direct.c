@@ -34,8 +34,14 @@ void ts_direct_begin(void)
 
 void ts_direct_end(void)
 {
-    __atomic_store_n(&direct_ended, true, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&ts_direct_allowed, false, __ATOMIC_SEQ_CST);
+    /* Stored only when it changes something: every pthread_create comes
+     * here, and ts_direct_allowed is read by every call. A store skipped
+     * because the end was already set is one ts_direct_begin has seen or
+     * will see (it looks at the end after setting the switch). */
+    if (!__atomic_load_n(&direct_ended, __ATOMIC_SEQ_CST))
+        __atomic_store_n(&direct_ended, true, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&ts_direct_allowed, __ATOMIC_SEQ_CST))
+        __atomic_store_n(&ts_direct_allowed, false, __ATOMIC_SEQ_CST);
 }
 
 /* glibc's count of the threads that keep the process alive: when it

@@ -12,7 +12,7 @@
 #include "self_image.h"
 #include "start_state.h"
 
-#define TS_REAL_DEFINE(name, ret, params) ts_real_##name##_fn ts_real_##name TS_START_STATE;
+#define TS_REAL_DEFINE(name, ret, params) ts_real_##name##_fn ts_real_##name TS_START_STATE_PACKED;
 TS_REAL_SYMBOLS(TS_REAL_DEFINE)
 #undef TS_REAL_DEFINE
 

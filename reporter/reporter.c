@@ -1008,13 +1008,13 @@ void ts_rep_prepare_for_handlers(bool start_thread)
  * that is up and shares the table: TRACESHIM_OWN_FD_TABLE=0; one that
  * leaves it closes the program's copy as it does). False, job not run,
  * when the span file is not a regular file (a FIFO, whose open would wait
- * for a reader) and thread_may_take: the job is for a reporter thread.
- * Any other failure to open it is the job's to report, and the other
+ * for a reader): that is for a reporter thread, never for this one. Any
+ * other failure to open it is the job's to report, and the other
  * exporters' work is done. */
-static bool rep_here_locked(void (*job)(const void *arg), const void *arg, bool thread_may_take)
+static bool rep_here_locked(void (*job)(const void *arg), const void *arg)
 {
     bool file = TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE);
-    if (file && ts_file_export_open_here() != 0 && errno == ENXIO && thread_may_take) {
+    if (file && ts_file_export_open_here() != 0 && errno == ENXIO) {
         ts_file_export_end_here(false);
         return false;
     }
@@ -1023,6 +1023,18 @@ static bool rep_here_locked(void (*job)(const void *arg), const void *arg, bool 
         ts_file_export_end_here(__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
                                 __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE));
     return true;
+}
+
+/* After rep_here_locked refused a span file that is not a regular file:
+ * the reporter thread, started now if it was not (the last span did not
+ * start it: ts_rep_submit_last), is to write it. False when there is none
+ * and none can start: the job is not done (never by an open that could
+ * wait for good on the program's thread). */
+static bool rep_thread_for_the_file(void)
+{
+    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
+        (void)rep_start_thread_once();
+    return __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED);
 }
 
 struct rep_flush_job {
@@ -1075,23 +1087,13 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
         if (!hand_over && pthread_mutex_timedlock(&rep_export_mu, deadline) == 0) {
             /* Split meanwhile: the exporters' fds are the thread's now. */
             struct rep_flush_job job = {deadline, deadline_ms};
-            hand_over = ts_fd_split_done() || !rep_here_locked(rep_flush_job, &job, true);
+            bool split = ts_fd_split_done();
+            bool refused = !split && !rep_here_locked(rep_flush_job, &job);
+            hand_over = split || refused;
             pthread_mutex_unlock(&rep_export_mu);
-            /* The last span was left for this thread to write
-             * (ts_rep_submit_last), and the span file is not one to open
-             * here: the thread it was not started for takes it. One that
-             * cannot start leaves it here after all, as a failed start
-             * always did (ts_log_error in rep_start_thread). */
-            if (hand_over && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
-                !rep_start_thread_once() &&
-                !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)) {
+            if (refused && !rep_thread_for_the_file()) {
                 hand_over = false;
-                if (pthread_mutex_timedlock(&rep_export_mu, deadline) == 0) {
-                    rep_flush_locked(deadline, deadline_ms);
-                    pthread_mutex_unlock(&rep_export_mu);
-                } else {
-                    flushed = false;
-                }
+                flushed = false;
             }
         } else if (!hand_over) {
             flushed = false;
@@ -1158,14 +1160,14 @@ static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed
         pthread_mutex_trylock(&rep_export_mu) == 0) {
         /* Split meanwhile: the span file is the thread's now. */
         if (!ts_fd_split_done()) {
-            written = rep_here_locked(rep_metrics_job, snap,
-                                      __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED));
-            refused_here = !written; /* a FIFO: the running thread writes it */
+            written = rep_here_locked(rep_metrics_job, snap);
+            refused_here = !written; /* a FIFO: for the thread */
         }
         pthread_mutex_unlock(&rep_export_mu);
     }
-    bool thread_writes = signal_safe ? __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)
-                                     : ts_fd_split_done() || refused_here;
+    bool thread_writes = signal_safe    ? __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)
+                         : refused_here ? rep_thread_for_the_file()
+                                        : ts_fd_split_done();
     if (flushed && !written && thread_writes)
         written = rep_hand_over(REP_JOB_METRICS, snap, deadline, deadline_ms);
     if (!written)

@@ -34,7 +34,6 @@
 #include "../preload/ascii.h"
 #include "../preload/clock.h"
 #include "../preload/log.h"
-#include "../preload/start_state.h"
 #include "../preload/url.h"
 
 #define SAM_MAX_OPS 128  /* operations kept from a strategy; more are ignored */
@@ -135,7 +134,7 @@ struct sam_cfg {
         .endpoint = SAM_DEFAULT_ENDPOINT,                                                          \
     }
 static const struct sam_cfg sam_cfg_default = SAM_CFG_DEFAULT;
-static struct sam_cfg sam_cfg TS_START_STATE = SAM_CFG_DEFAULT;
+static struct sam_cfg sam_cfg = SAM_CFG_DEFAULT;
 
 /* The live strategy's answer for every root span when it has one: no
  * operations, no bucket, and a probability of 1 or 0 (always_on,

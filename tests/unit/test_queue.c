@@ -2796,6 +2796,37 @@ static void test_reporter_last_span_to_a_fifo(void **state)
     run_in_child(own_fd_table, scen_last_span_to_a_fifo);
 }
 
+/* The stats line at exit of a process that made no span, its span file a
+ * FIFO with a reader waiting in its open: not looked at by an open on the
+ * program's thread either (the reader took that for the end of the
+ * file); the reporter thread is started for it. */
+static void scen_stats_line_to_a_fifo(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.stats = true;
+    CHECK(mkfifo(g_path, 0600) == 0, "mkfifo: %s", strerror(errno));
+    pid_t reader_pid;
+    int reader = fifo_line_reader(g_path, &reader_pid);
+    char cap[160];
+    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
+    int saved = capture_stderr(cap);
+    ts_rep_exit(2000);
+    restore_stderr(saved);
+    size_t len;
+    char *data = slurp_fd(reader, &len);
+    CHECK(strstr(data, "\"resourceMetrics\"") != NULL,
+          "the FIFO's reader got %zu bytes, not the stats line", len);
+    free(data);
+    close(reader);
+    CHECK(waitpid(reader_pid, NULL, 0) == reader_pid, "the reader");
+    scen_cleanup();
+}
+
+static void test_reporter_stats_line_to_a_fifo(void **state)
+{
+    run_in_child(own_fd_table, scen_stats_line_to_a_fifo);
+}
+
 /* Without a reader the flush ends at its deadline: the program's thread
  * never opens the FIFO itself (the started thread's open waits). */
 static void scen_last_span_to_a_fifo_nobody_reads(void)
@@ -2836,6 +2867,7 @@ int main(void)
         cmocka_unit_test(test_reporter_flush_waits_for_a_claimed_place),
         cmocka_unit_test(test_reporter_last_span_written_here),
         cmocka_unit_test(test_reporter_last_span_to_a_fifo),
+        cmocka_unit_test(test_reporter_stats_line_to_a_fifo),
         cmocka_unit_test(test_reporter_last_span_to_a_fifo_nobody_reads),
         cmocka_unit_test(test_reporter_threads_end_to_end),
         cmocka_unit_test(test_reporter_threads_end_to_end_own_fd_table),
