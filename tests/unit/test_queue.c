@@ -2751,6 +2751,17 @@ static int fifo_line_reader(const char *path, pid_t *pid)
     return result[0];
 }
 
+/* What fifo_line_reader read holds want; the reader is reaped. */
+static void check_fifo_reader_got(int reader, pid_t reader_pid, const char *want)
+{
+    size_t len;
+    char *data = slurp_fd(reader, &len);
+    CHECK(strstr(data, want) != NULL, "the FIFO's reader got %zu bytes, without %s", len, want);
+    free(data);
+    close(reader);
+    CHECK(waitpid(reader_pid, NULL, 0) == reader_pid, "the reader");
+}
+
 /* A FIFO for the span file, the last span queued and flushed (with a
  * reader of the FIFO when reader is not NULL): the flush must end within
  * its deadline and the timeout's margin. */
@@ -2782,12 +2793,7 @@ static void scen_last_span_to_a_fifo(void)
     CHECK(task_count() == tasks + 1, "no reporter thread for a FIFO span file");
     CHECK(open_fd_count() == fds + 1, "the program's fds changed: %d open, then %d", fds + 1,
           open_fd_count());
-    size_t len;
-    char *data = slurp_fd(reader, &len);
-    CHECK(strstr(data, "span:9:0") != NULL, "the FIFO's reader got %zu bytes, not the span", len);
-    free(data);
-    close(reader);
-    CHECK(waitpid(reader_pid, NULL, 0) == reader_pid, "the reader");
+    check_fifo_reader_got(reader, reader_pid, "span:9:0");
     scen_cleanup();
 }
 
@@ -2812,13 +2818,7 @@ static void scen_stats_line_to_a_fifo(void)
     int saved = capture_stderr(cap);
     ts_rep_exit(2000);
     restore_stderr(saved);
-    size_t len;
-    char *data = slurp_fd(reader, &len);
-    CHECK(strstr(data, "\"resourceMetrics\"") != NULL,
-          "the FIFO's reader got %zu bytes, not the stats line", len);
-    free(data);
-    close(reader);
-    CHECK(waitpid(reader_pid, NULL, 0) == reader_pid, "the reader");
+    check_fifo_reader_got(reader, reader_pid, "\"resourceMetrics\"");
     scen_cleanup();
 }
 
