@@ -24,6 +24,10 @@ static bool has_prefix(const char *s, const char *prefix)
  * exec writes anew. */
 static bool worth_saving(const char *e)
 {
+    /* One compare for most entries: a Kubernetes pod's or a CI job's
+     * environment has hundreds, each looked at in every process's start. */
+    if (e[0] != 'L' && e[0] != 'T' && e[0] != 'O' && e[0] != 'J')
+        return false;
     if (has_prefix(e, "TRACESHIM_B3="))
         return false;
     return has_prefix(e, "LD_PRELOAD=") || has_prefix(e, "TRACESHIM_") || has_prefix(e, "OTEL_") ||

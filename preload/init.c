@@ -47,6 +47,7 @@
 #include "../reporter/sampler.h"
 #include "config.h"
 #include "context.h"
+#include "env_index.h"
 #include "fork_state.h"
 #include "guard.h"
 #include "ids.h"
@@ -124,9 +125,13 @@ static void init_child_env(void)
     ts_exec_env_init(environ, self_path());
 }
 
+/* The environment indexed for the start's lookups (env_index.h): set
+ * only while init_body runs, on its thread's stack. */
+static const struct ts_env_index *env_at_start TS_START_STATE;
+
 static const char *env_lookup(const char *name)
 {
-    return getenv(name);
+    return env_at_start ? ts_env_index_get(env_at_start, name) : getenv(name);
 }
 
 /* The version the library reports (telemetry.sdk.version); exported, also
@@ -183,7 +188,7 @@ static struct ts_sysconf system_conf;
 /* System mode's lookup: the environment wins, then the file. */
 static const char *system_lookup(const char *name)
 {
-    const char *v = getenv(name);
+    const char *v = env_lookup(name);
     return v && *v ? v : ts_sysconf_get(&system_conf, name);
 }
 
@@ -212,7 +217,7 @@ static bool system_mode_possible(void)
     return system_conf.status == TS_SYSCONF_OK;
 }
 
-static void init_body(void)
+static void init_configured(void)
 {
     /* A setuid/setgid program (secure execution: the loader itself
      * distrusts the environment) is not traced at all: nothing the
@@ -261,6 +266,17 @@ static void init_body(void)
     }
     ts_log_muted = false;
     ts_guard_leave();
+}
+
+/* The start, with the environment indexed for its lookups (a pass over
+ * it, not one per variable). */
+static void init_body(void)
+{
+    struct ts_env_index env;
+    ts_env_index_build(&env, environ);
+    env_at_start = &env;
+    init_configured();
+    env_at_start = NULL;
 }
 
 void ts_init(void)
