@@ -14,10 +14,8 @@ static size_t saved_count;
 static char lib_file[4096];  /* the library's path */
 static const char *lib_base; /* its last component, to find it in LD_PRELOAD */
 
-static bool has_prefix(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
+/* Does s begin with the string literal prefix? */
+#define has_prefix(s, prefix) (strncmp((s), prefix, sizeof prefix - 1) == 0)
 
 /* Is this one of the entries a child needs to be traced like its parent?
  * TRACESHIM_B3 is not configuration but the trace context, which each

@@ -3,6 +3,7 @@
 #include "env_index.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,33 +13,74 @@ static bool indexed_initial(char c)
     return c == 'O' || c == 'J' || c == 'T';
 }
 
+/* A name's hash, which gives the two bits it sets in the filter: its
+ * length and its first and last eight bytes (where names that differ
+ * mostly differ: a service's name at the start, a port's number at the
+ * end), mixed. Two names it confuses only cost a walk of the entries. */
+static uint64_t name_hash(const char *name, size_t len)
+{
+    uint64_t head = 0, tail = 0;
+    if (len >= 8) { /* the two may overlap */
+        memcpy(&head, name, 8);
+        memcpy(&tail, name + len - 8, 8);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            head |= (uint64_t)(unsigned char)name[i] << (8 * i);
+    }
+    uint64_t h = (head * 0x9e3779b97f4a7c15ull) ^ (tail * 0xc2b2ae3d27d4eb4full) ^ len;
+    h ^= h >> 31;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 29);
+}
+
+#define SEEN_BITS (TS_ENV_SEEN_WORDS * 64u)
+
+static void seen_add(struct ts_env_index *ix, uint64_t h)
+{
+    unsigned a = (unsigned)(h % SEEN_BITS), b = (unsigned)((h >> 32) % SEEN_BITS);
+    ix->seen[a / 64] |= 1ull << (a % 64);
+    ix->seen[b / 64] |= 1ull << (b % 64);
+}
+
+static bool seen_may_hold(const struct ts_env_index *ix, uint64_t h)
+{
+    unsigned a = (unsigned)(h % SEEN_BITS), b = (unsigned)((h >> 32) % SEEN_BITS);
+    return (ix->seen[a / 64] >> (a % 64) & 1) && (ix->seen[b / 64] >> (b % 64) & 1);
+}
+
 void ts_env_index_build(struct ts_env_index *ix, char *const *env)
 {
     ix->n = 0;
     ix->complete = true;
+    memset(ix->seen, 0, sizeof ix->seen);
     for (size_t i = 0; env && env[i]; i++) {
         if (!indexed_initial(env[i][0]))
             continue;
-        if (ix->n == TS_ENV_INDEX_MAX) {
-            ix->complete = false;
-            return;
-        }
         const char *eq = strchrnul(env[i], '=');
         size_t len = (size_t)(eq - env[i]);
-        ix->name_len[ix->n] = *eq && len < USHRT_MAX ? (unsigned short)len : USHRT_MAX;
+        if (!*eq) /* no value: getenv never answers with it */
+            continue;
+        seen_add(ix, name_hash(env[i], len));
+        if (ix->n == TS_ENV_INDEX_MAX) {
+            ix->complete = false;
+            continue;
+        }
+        ix->name_len[ix->n] = len < USHRT_MAX ? (unsigned short)len : USHRT_MAX;
         ix->entry[ix->n++] = env[i];
     }
 }
 
 const char *ts_env_index_get(const struct ts_env_index *ix, const char *name)
 {
-    if (!ix->complete || !indexed_initial(name[0]))
+    if (!indexed_initial(name[0]))
         return getenv(name);
     size_t len = strlen(name);
     if (len >= USHRT_MAX)
         return getenv(name);
+    if (!seen_may_hold(ix, name_hash(name, len)))
+        return NULL; /* in no entry: most of the names the shim reads */
     for (unsigned i = 0; i < ix->n; i++)
         if (ix->name_len[i] == len && memcmp(ix->entry[i], name, len) == 0)
             return ix->entry[i] + len + 1;
-    return NULL;
+    return ix->complete ? NULL : getenv(name);
 }

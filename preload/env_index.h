@@ -6,11 +6,15 @@
  * has hundreds of variables, and that was tens of thousands of
  * instructions per process. Every name the shim reads starts with OTEL_,
  * JAEGER_ or TRACESHIM_, or is TRACEPARENT or TRACESTATE: one pass keeps
- * the entries that begin with 'O', 'J' or 'T', in the environment's
- * order, and a lookup walks only those. The answers are getenv's (the
- * first entry of that name); a name that begins otherwise, or an
- * environment with more such entries than the index holds, is looked up
- * with getenv.
+ * the first entries that begin with 'O', 'J' or 'T', in the environment's
+ * order, and a filter of the names of all of them (a Bloom filter: a name
+ * it has not seen is in no entry, which answers at once most lookups,
+ * those of names nobody set). A lookup walks only the entries kept. The
+ * answers are getenv's, the first entry of the name: a name that begins
+ * otherwise is looked up with getenv, and so is one that the filter may
+ * hold and the entries kept miss, when there were more than they hold (a
+ * hit is still the first entry of its name: any earlier one would be
+ * among the first kept).
  *
  * For the start only (init.c): the index holds pointers into the
  * environment as it was, which the program may change afterwards. */
@@ -18,14 +22,19 @@
 #define TS_ENV_INDEX_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
-#define TS_ENV_INDEX_MAX 64 /* 512 bytes of the stack of whichever thread starts the shim */
+/* About 900 bytes in all, on the stack of the thread that starts the
+ * shim. */
+#define TS_ENV_INDEX_MAX 64
+#define TS_ENV_SEEN_WORDS 32 /* 2048 bits: a few percent of false "may be" at 300 names */
 
 struct ts_env_index {
     const char *entry[TS_ENV_INDEX_MAX];
-    unsigned short name_len[TS_ENV_INDEX_MAX]; /* up to the '=' (USHRT_MAX: none, or longer) */
+    unsigned short name_len[TS_ENV_INDEX_MAX]; /* up to the '=' (USHRT_MAX: as long or longer) */
     unsigned n;
-    bool complete; /* every entry that begins with those letters is in entry[] */
+    bool complete;                    /* every entry that begins with those letters is kept */
+    uint64_t seen[TS_ENV_SEEN_WORDS]; /* the filter of all their names */
 };
 
 /* Index env (an environ-style array, NULL-terminated; NULL: empty). */

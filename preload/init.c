@@ -152,8 +152,11 @@ static bool first_copy(void)
 }
 
 /* Does LD_PRELOAD name this library (the same file by any path, or its
- * bare name, which the loader looks up in the library path)? */
-static bool named_in_ld_preload(const char *self)
+ * bare name, which the loader looks up in the library path)? Not inlined
+ * into init_body, like program_selected: their 4 KiB buffers would stay
+ * on the stack for the whole start, and a thread of 16 KiB that starts
+ * the shim loads libunwind on what is left. */
+__attribute__((noinline)) static bool named_in_ld_preload(const char *self)
 {
     const char *lp = getenv("LD_PRELOAD");
     if (!lp || !*lp || !self)
@@ -194,7 +197,7 @@ static const char *system_lookup(const char *name)
 
 /* Is this program one TRACESHIM_PROGRAMS names? Unset: every program when
  * the environment preloaded the library, none in system mode. */
-static bool program_selected(ts_env_lookup_fn lookup, bool system)
+__attribute__((noinline)) static bool program_selected(ts_env_lookup_fn lookup, bool system)
 {
     const char *patterns = lookup("TRACESHIM_PROGRAMS");
     if (!patterns || !*patterns)
@@ -219,13 +222,6 @@ static bool system_mode_possible(void)
 
 static void init_configured(void)
 {
-    /* A setuid/setgid program (secure execution: the loader itself
-     * distrusts the environment) is not traced at all: nothing the
-     * environment says may steer a privileged process. */
-    if (getauxval(AT_SECURE))
-        return;
-    if (!first_copy())
-        return;
     /* No LD_PRELOAD naming us: /etc/ld.so.preload put us into a process
      * that never asked. Stay dormant unless the system file selects it. */
     bool system = !named_in_ld_preload(self_path());
@@ -272,6 +268,13 @@ static void init_configured(void)
  * it, not one per variable). */
 static void init_body(void)
 {
+    /* A setuid/setgid program (secure execution: the loader itself
+     * distrusts the environment) is not traced at all: nothing the
+     * environment says may steer a privileged process. */
+    if (getauxval(AT_SECURE))
+        return;
+    if (!first_copy())
+        return;
     struct ts_env_index env;
     ts_env_index_build(&env, environ);
     env_at_start = &env;

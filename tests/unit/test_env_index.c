@@ -39,6 +39,10 @@ static const char *const names[] = {
     "TRACESHIM_N63",
     "TRACESHIM_N64",
     "TRACESHIM_N70",
+    "",
+    "otel_a",
+    "TRACESHIM_N0",
+    "OTEL_B",
 };
 
 /* Every name of the table, looked up through an index of env and by
@@ -87,19 +91,21 @@ static void test_same_answers(void **state)
     same_answers_as_getenv(none, true);
 }
 
-/* More entries that begin with O, J or T than the index holds: every
- * answer is getenv's own (also for a name past the index's end). */
+/* More entries that begin with O, J or T than the index holds: a name
+ * among the first it holds is answered from it, any other by getenv, and
+ * every answer is getenv's own (names past the index's end, and after). */
 static void test_more_than_it_holds(void **state)
 {
     (void)state;
     static char text[80][32];
-    char *env[82];
+    char *env[83];
     int n = 0;
     for (int i = 0; i < 80; i++) {
         snprintf(text[i], sizeof text[i], "TRACESHIM_N%d=%d", i, i);
         env[n++] = text[i];
     }
     env[n++] = "OTEL_A=after";
+    env[n++] = "OTEL_B=after";
     env[n] = NULL;
     same_answers_as_getenv(env, false);
 
@@ -108,11 +114,40 @@ static void test_more_than_it_holds(void **state)
     same_answers_as_getenv(env, true);
 }
 
+/* Names as long as the index can say (USHRT_MAX - 1) and longer: an
+ * entry whose name is too long is never matched by the index, a lookup of
+ * one goes to getenv. */
+static void test_long_names(void **state)
+{
+    (void)state;
+    enum { LONG = 65535 };
+    static char at_limit[LONG + 8], past_limit[LONG + 8], name_at[LONG], name_past[LONG + 2];
+    memset(name_at, 'T', LONG - 1);   /* USHRT_MAX - 1 characters */
+    memset(name_past, 'O', LONG + 1); /* USHRT_MAX + 1 */
+    snprintf(at_limit, sizeof at_limit, "%s=at", name_at);
+    snprintf(past_limit, sizeof past_limit, "%s=past", name_past);
+    char *env[] = {at_limit, past_limit, "OTEL_A=1", NULL};
+    char **saved = environ;
+    environ = env;
+    struct ts_env_index ix;
+    ts_env_index_build(&ix, env);
+    const char *at = ts_env_index_get(&ix, name_at), *past = ts_env_index_get(&ix, name_past);
+    const char *want_at = getenv(name_at), *want_past = getenv(name_past);
+    const char *a = ts_env_index_get(&ix, "OTEL_A");
+    environ = saved;
+    assert_ptr_equal(at, want_at);
+    assert_non_null(at);
+    assert_ptr_equal(past, want_past);
+    assert_non_null(past);
+    assert_string_equal(a, "1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_answers),
         cmocka_unit_test(test_more_than_it_holds),
+        cmocka_unit_test(test_long_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
