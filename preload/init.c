@@ -220,6 +220,8 @@ static bool system_mode_possible(void)
     return system_conf.status == TS_SYSCONF_OK;
 }
 
+/* Whether this process is to be traced, and how: the configuration, the
+ * rules, the sampler, the process's identity, the hooks' start. */
 static void init_configured(void)
 {
     /* No LD_PRELOAD naming us: /etc/ld.so.preload put us into a process

@@ -929,7 +929,7 @@ void ts_rep_submit(const struct ts_span *s)
 }
 
 /* Whether the flush that follows a process image's last span can write
- * it on the program's thread (rep_flush_here_locked) instead of starting
+ * it on the program's thread (rep_here_locked) instead of starting
  * a reporter thread for it: the span file is the only exporter, and no
  * thread runs. The thread's start, its leaving the fd table and the
  * hand-over cost a short-lived process (a command a build script runs
