@@ -622,22 +622,21 @@ int ts_sampler_load(ts_env_lookup_fn lookup)
 {
     struct sam_cfg cfg = sam_cfg_default;
     int errors = 0;
-    const char *v = NULL;
-    if (lookup && (v = sam_env(lookup, "OTEL_TRACES_SAMPLER"))) {
-        sam_plan_simple(&sam_next, 1, 0);
-        sam_load_otel(lookup, v, &cfg, &sam_next, &errors);
-    } else if (lookup && (v = sam_env(lookup, "JAEGER_SAMPLER_TYPE"))) {
-        sam_plan_simple(&sam_next, 1, 0);
-        sam_load_jaeger(lookup, v, &cfg, &sam_next, &errors);
-    }
-    sam_cfg = cfg;
+    const char *otel = lookup ? sam_env(lookup, "OTEL_TRACES_SAMPLER") : NULL;
+    const char *jaeger = lookup && !otel ? sam_env(lookup, "JAEGER_SAMPLER_TYPE") : NULL;
     /* No sampler asked for (most processes): the default strategy, always
      * on (parent-based), which the live one still is unless an earlier
      * load changed it; the 18 KiB plan is not touched (start_state.h). */
-    if (!v && SAM_LD(sam_shortcut) == SAM_ALWAYS)
+    if (!otel && !jaeger && SAM_LD(sam_shortcut) == SAM_ALWAYS) {
+        sam_cfg = cfg;
         return errors;
-    if (!v)
-        sam_plan_simple(&sam_next, 1, 0);
+    }
+    sam_plan_simple(&sam_next, 1, 0);
+    if (otel)
+        sam_load_otel(lookup, otel, &cfg, &sam_next, &errors);
+    else if (jaeger)
+        sam_load_jaeger(lookup, jaeger, &cfg, &sam_next, &errors);
+    sam_cfg = cfg;
     sam_publish(&sam_next, false);
     return errors;
 }
