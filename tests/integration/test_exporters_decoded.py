@@ -188,6 +188,26 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
             merged["resource_spans"] += od.decode_otlp_proto(body)["resource_spans"]
         self.check_otlp_request(fspans, merged, "protobuf")
 
+    def test_otlp_large_request_arrives_whole(self):
+        """A batch's request bigger than one of the client's writes (64 KiB,
+        reporter/http_client.h TS_HTTP_SEND_PIECE) is sent in pieces: the
+        collector gets it as one request, every span in it as the file has
+        it."""
+        import otlp_decode as od
+        c = bk.Collector([200])
+        self.addCleanup(c.close)
+        pad = "p" * 1500
+        paths = ["/ok?n=%d&pad=%s" % (i, pad) for i in range(120)]
+        fspans = self.run_workload("otlp", paths=paths,
+                                   OTEL_EXPORTER_OTLP_ENDPOINT="http://localhost:%d" % c.port,
+                                   OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                                   OTEL_BSP_SCHEDULE_DELAY="60000")
+        reqs = c.requests()
+        sizes = [len(body) for _, _, body in reqs]
+        self.assertEqual(len(reqs), 1, sizes)
+        self.assertGreater(sizes[0], 2 * 65536, "the request must need three pieces")
+        self.check_otlp_request(fspans, od.decode_otlp_proto(reqs[0][2]), "large protobuf")
+
     def test_otlp_span_flags_say_where_the_parent_is(self):
         """OTLP's span flags (opentelemetry-proto 1.1): every exported span
         sampled (bit 0), and bits 8-9 whether its parent is remote. A server

@@ -44,6 +44,7 @@ enum srv_op {
     SRV_END = 0,
     SRV_ACCEPT,    /* accept the next connection (closing the current one) */
     SRV_READ,      /* read one request: head, then Content-Length body bytes */
+    SRV_READ_BIG,  /* the same for a body of any size: its length and hash kept */
     SRV_SEND,      /* send data */
     SRV_SEND_SLOW, /* send data one byte per write, with pauses between */
     SRV_PAUSE,     /* let the client read what was sent so far */
@@ -65,6 +66,10 @@ struct srv_step {
 #define ST_READ                                                                                    \
     {                                                                                              \
         SRV_READ, NULL                                                                             \
+    }
+#define ST_READ_BIG                                                                                \
+    {                                                                                              \
+        SRV_READ_BIG, NULL                                                                         \
     }
 #define ST_SEND(text)                                                                              \
     {                                                                                              \
@@ -105,6 +110,8 @@ static struct {
     int nreqs;
     char reqs[SRV_MAX_REQS][SRV_REQ_MAX];
     size_t req_len[SRV_MAX_REQS];
+    size_t big_len;    /* SRV_READ_BIG: the body's length */
+    uint64_t big_hash; /* and its FNV-1a hash */
     char failed[128]; /* empty: the script ran to its end */
 } srv;
 
@@ -167,6 +174,49 @@ static void srv_read_request(void)
     srv.req_len[srv.nreqs++] = len;
 }
 
+static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    return h;
+}
+#define FNV_START 0xcbf29ce484222325ull
+
+/* A request whose body may be larger than srv.reqs holds: the head is read
+ * a byte at a time up to its blank line, the body counted and hashed. */
+static void srv_read_big_request(void)
+{
+    char head[SRV_REQ_MAX];
+    size_t len = 0;
+    while (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
+        if (len == sizeof head - 1 || !srv_wait(srv.conn, POLLIN, "no request")) {
+            srv_fail("no request head");
+            return;
+        }
+        if (recv(srv.conn, head + len, 1, 0) != 1) {
+            srv_fail("connection ended in a request head");
+            return;
+        }
+        head[++len] = '\0';
+    }
+    size_t want = srv_content_length(head);
+    srv.big_len = 0;
+    srv.big_hash = FNV_START;
+    while (srv.big_len < want) {
+        char chunk[16384];
+        size_t ask = want - srv.big_len < sizeof chunk ? want - srv.big_len : sizeof chunk;
+        if (!srv_wait(srv.conn, POLLIN, "no body"))
+            return;
+        ssize_t r = recv(srv.conn, chunk, ask, 0);
+        if (r <= 0) {
+            srv_fail("connection ended in a request body");
+            return;
+        }
+        srv.big_hash = fnv1a(srv.big_hash, chunk, (size_t)r);
+        srv.big_len += (size_t)r;
+    }
+}
+
 static void srv_send(const char *data, bool slow)
 {
     size_t len = strlen(data);
@@ -222,6 +272,9 @@ static void *srv_main(void *arg)
             break;
         case SRV_READ:
             srv_read_request();
+            break;
+        case SRV_READ_BIG:
+            srv_read_big_request();
             break;
         case SRV_SEND:
         case SRV_SEND_SLOW:
@@ -399,6 +452,54 @@ static void test_request_bytes(void **state)
              (unsigned)srv.port);
     assert_string_equal(srv.reqs[1], want);
     assert_int_equal(srv.accepts, 1);
+}
+
+/* What the client's calls of the real sendmsg asked to send. */
+static ts_real_sendmsg_fn sendmsg_before;
+static size_t sendmsg_calls, sendmsg_most;
+
+static ssize_t counting_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < m->msg_iovlen; i++)
+        len += m->msg_iov[i].iov_len;
+    sendmsg_calls++;
+    if (len > sendmsg_most)
+        sendmsg_most = len;
+    return sendmsg_before(fd, m, flags);
+}
+
+/* A batch's request (hundreds of KiB) is given to the kernel
+ * TS_HTTP_SEND_PIECE bytes at a time, and arrives whole. */
+static void test_large_body_sent_in_pieces(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT, ST_READ_BIG, ST_SEND(OK_2), ST_END};
+    srv_start(script);
+    size_t len = 5 * TS_HTTP_SEND_PIECE + 1234;
+    char *body = malloc(len);
+    assert_non_null(body);
+    for (size_t i = 0; i < len; i++)
+        body[i] = (char)('a' + (i * 7 + i / 4093) % 26);
+
+    ts_real_resolve();
+    sendmsg_before = ts_real_sendmsg;
+    sendmsg_calls = sendmsg_most = 0;
+    ts_real_sendmsg = counting_sendmsg;
+    struct ts_http_response r;
+    ts_http_request(&client, "POST", "application/x-protobuf", NULL, body, len, ts_mono_ms() + 5000,
+                    &r);
+    ts_real_sendmsg = sendmsg_before;
+    assert_int_equal(r.status, 200);
+    srv_finish();
+
+    assert_int_equal(srv.big_len, len);
+    assert_true(srv.big_hash == fnv1a(FNV_START, body, len));
+    if (sendmsg_most > TS_HTTP_SEND_PIECE)
+        fail_msg("one sendmsg was given %zu bytes, more than %zu", sendmsg_most,
+                 (size_t)TS_HTTP_SEND_PIECE);
+    assert_true(sendmsg_calls >= 6); /* the head and 5 pieces' worth, at least */
+    free(body);
 }
 
 /* A Host or User-Agent among the caller's headers (OTEL_EXPORTER_OTLP_HEADERS)
@@ -815,6 +916,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_request_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_host_and_agent_given, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_body_sent_in_pieces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_content_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_in_parts, setup, teardown),
