@@ -190,9 +190,9 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
 
     def test_otlp_large_request_arrives_whole(self):
         """A batch's request bigger than one of the client's writes (64 KiB,
-        reporter/http_client.h TS_HTTP_SEND_PIECE) is sent in pieces: the
-        collector gets it as one request, every span in it as the file has
-        it."""
+        reporter/http_client.h TS_HTTP_SEND_PIECE; test_http_client.c checks
+        the writes) still arrives as one request, every span in it as the
+        file has it."""
         import otlp_decode as od
         c = bk.Collector([200])
         self.addCleanup(c.close)
