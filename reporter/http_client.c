@@ -238,44 +238,13 @@ static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
 
 /* ------------------------------------------------------------ exchange */
 
-/* The first `most` bytes of iov[0..n) in out[0..cap) (fewer when cap
- * entries hold less): how many entries. */
-static size_t http_iov_prefix(const struct iovec *iov, int n, size_t most, struct iovec *out,
-                              size_t cap)
-{
-    size_t k = 0;
-    for (; k < cap && k < (size_t)n && most > 0; k++) {
-        out[k] = iov[k];
-        if (out[k].iov_len > most)
-            out[k].iov_len = most;
-        most -= out[k].iov_len;
-    }
-    return k;
-}
-
 /* Write all of iov before the deadline; MSG_NOSIGNAL so that a peer that
- * went away costs an EPIPE, never the program's SIGPIPE.
- *
- * At most TS_HTTP_SEND_PIECE bytes per call. A batch's request is a few
- * hundred KiB (512 spans). Measured side by side (bench/PROFILE.md,
- * session 34), nginx with the OTLP exporter kept 3.5 to 4.6 points more
- * of its untraced throughput when the same requests went in pieces of
- * 64 KiB; a saturated µs-scale server's was unchanged. The likely reason,
- * not proven by a trace: one sendmsg of it copies all of it and, over
- * loopback, hands it to the collector's socket before it returns, and on
- * a kernel that switches tasks only where its code allows (PREEMPT_NONE,
- * common on servers and VMs) a program thread woken on the reporter's
- * processor waits for the whole call; between pieces the reporter is back
- * in user space, where the scheduler may switch. The span file's lines
- * are bounded for the same reason (exporters.c EXP_FILE_LINE_FILL). */
+ * went away costs an EPIPE, never the program's SIGPIPE. */
 static int http_send_all(struct ts_own_fd *conn, struct iovec *iov, int iovcnt,
                          uint64_t deadline_ms)
 {
     while (iovcnt > 0) {
-        struct iovec piece[2];
-        struct msghdr m = {.msg_iov = piece};
-        m.msg_iovlen =
-            http_iov_prefix(iov, iovcnt, TS_HTTP_SEND_PIECE, piece, sizeof piece / sizeof piece[0]);
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
         int fd = conn->fd;
         if (!ts_own_fd_begin(conn))
             return -1; /* the program took the number: EBADF */

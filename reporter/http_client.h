@@ -34,10 +34,6 @@ struct ts_http_response {
     size_t body_len;
 };
 
-/* The most one sendmsg of a request is given (http_client.c
- * http_send_all says why). */
-#define TS_HTTP_SEND_PIECE ((size_t)64 << 10)
-
 void ts_http_client_init(struct ts_http_client *c, const struct ts_url *url);
 
 /* Reserve the buffer answers are read into (the reporter thread's start,

@@ -189,10 +189,9 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
         self.check_otlp_request(fspans, merged, "protobuf")
 
     def test_otlp_large_request_arrives_whole(self):
-        """A batch's request bigger than one of the client's writes (64 KiB,
-        reporter/http_client.h TS_HTTP_SEND_PIECE; test_http_client.c checks
-        the writes) still arrives as one request, every span in it as the
-        file has it."""
+        """A batch's request of well over 64 KiB (more than one loopback
+        segment, more than the socket takes at once) arrives as one request,
+        every span in it as the file has it."""
         import otlp_decode as od
         c = bk.Collector([200])
         self.addCleanup(c.close)
@@ -205,7 +204,7 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
         reqs = c.requests()
         sizes = [len(body) for _, _, body in reqs]
         self.assertEqual(len(reqs), 1, sizes)
-        self.assertGreater(sizes[0], 2 * 65536, "the request must need three pieces")
+        self.assertGreater(sizes[0], 2 * 65536, "the request must be large")
         self.check_otlp_request(fspans, od.decode_otlp_proto(reqs[0][2]), "large protobuf")
 
     def test_otlp_span_flags_say_where_the_parent_is(self):
