@@ -263,7 +263,7 @@ size_t ts_utf8_char_len(const unsigned char *s, size_t n)
     return len;
 }
 
-size_t ts_utf8_clean_len(const char *str, size_t n)
+size_t ts_utf8_clean_len_mixed(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t out = 0;

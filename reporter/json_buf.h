@@ -328,10 +328,42 @@ char *ts_put_utf8(char *o, const char *s, size_t n);
  * 2..4 for a well-formed multi-byte one, 0 when s[0] starts none. */
 size_t ts_utf8_char_len(const unsigned char *s, size_t n);
 
+/* Whether every byte of s[0..n) is ASCII. No branch per word: a string
+ * of 8 bytes or more as its words and its last 8 bytes, one of 4 to 7 as
+ * its first and last 4, one of 1 to 3 as its first, middle and last byte
+ * (a span's strings are short, and nearly always ASCII). */
+static inline bool ts_all_ascii(const char *s, size_t n)
+{
+    uint64_t seen = 0;
+    if (n >= 8) {
+        uint64_t w;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            seen |= w;
+        }
+        memcpy(&w, s + n - 8, 8);
+        seen |= w;
+    } else if (n >= 4) {
+        uint32_t first, last;
+        memcpy(&first, s, 4);
+        memcpy(&last, s + n - 4, 4);
+        seen = first | last;
+    } else if (n > 0) {
+        seen = (unsigned char)s[0] | (unsigned char)s[n / 2] | (unsigned char)s[n - 1];
+    }
+    return !(seen & 0x8080808080808080u);
+}
+
+/* ts_utf8_clean_len for a string that is not all ASCII. */
+size_t ts_utf8_clean_len_mixed(const char *s, size_t n);
+
 /* Length of s[0..n) once every byte that is not part of a valid UTF-8
  * character is replaced by U+FFFD (3 bytes): what ts_json_buf_utf8
- * appends. */
-size_t ts_utf8_clean_len(const char *s, size_t n);
+ * appends. The protobuf and thrift encoders ask it of every string. */
+static inline size_t ts_utf8_clean_len(const char *s, size_t n)
+{
+    return ts_all_ascii(s, n) ? n : ts_utf8_clean_len_mixed(s, n);
+}
 
 /* s[0..n) as raw bytes (no quotes, no escaping), every byte that is not
  * part of a valid UTF-8 character replaced by U+FFFD. */
@@ -421,12 +453,10 @@ static inline const struct ts_key_frag *ts_key_frag_get(struct ts_key_frags *t, 
 /* Number of bytes v takes as a varint (1 .. TS_VARINT_MAX). */
 static inline size_t ts_varint_len(uint64_t v)
 {
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    /* 7 bits a byte: ceil(bits / 7) of its significant bits (one for 0),
+     * which (bits * 9 + 64) / 64 is for every width from 1 to 64 */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    return (bits * 9 + 64) >> 6;
 }
 
 /* The varint of v at o (room for TS_VARINT_MAX); returns its end. */

@@ -10,11 +10,6 @@
  * moves the message when its length needs more or less. The mark is the
  * message's offset. */
 
-size_t ts_pb_len_field_size(uint32_t field, size_t len)
-{
-    return ts_varint_len((uint64_t)field << 3 | TS_PB_LEN) + ts_varint_len(len) + len;
-}
-
 /* The buffer forms: room for the field at its longest, the cursor form,
  * commit. */
 #define PB_FIELD(b, max, put)                                                                      \

@@ -26,7 +26,10 @@ enum ts_pb_wire {
 
 /* Bytes a length-delimited field of this number and payload length takes:
  * tag, length varint and payload. */
-size_t ts_pb_len_field_size(uint32_t field, size_t len);
+static inline size_t ts_pb_len_field_size(uint32_t field, size_t len)
+{
+    return ts_varint_len((uint64_t)field << 3 | TS_PB_LEN) + ts_varint_len(len) + len;
+}
 
 static inline void ts_pb_tag(struct ts_json_buf *b, uint32_t field, enum ts_pb_wire wire)
 {

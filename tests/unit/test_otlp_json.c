@@ -631,6 +631,58 @@ static void test_varint(void **state)
     }
 }
 
+/* ts_varint_len at both sides of every width's edge: 2^k - 1 and 2^k for
+ * k = 0 .. 63, against what ts_varint_encode writes. */
+static void test_varint_len_every_width(void **state)
+{
+    (void)state;
+    for (unsigned k = 0; k < 64; k++) {
+        uint64_t edge = (uint64_t)1 << k;
+        uint64_t values[] = {edge - 1, edge, edge + 1};
+        for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+            uint8_t out[TS_VARINT_MAX];
+            size_t written = ts_varint_encode(out, values[i]);
+            assert_int_equal(ts_varint_len(values[i]), written);
+            assert_int_equal(written,
+                             values[i] < 2 ? 1 : (64 - __builtin_clzll(values[i]) + 6) / 7);
+        }
+    }
+    assert_int_equal(ts_varint_len(UINT64_MAX), 10);
+}
+
+/* ts_utf8_clean_len's all-ASCII shortcut looks at words, at overlapping
+ * first and last words, or at three bytes of a short string: one byte
+ * that is not ASCII (a stray continuation byte, a byte that starts no
+ * character, a whole two-byte character) at every place of every length
+ * up to 40 must still be seen, and counted as ts_json_buf_utf8 writes it. */
+static void test_utf8_clean_len_odd_byte_anywhere(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } odd[] = {{"\x80", 1}, {"\xff", 1}, {"\xc3\xa9", 2}};
+    char text[48];
+    for (size_t n = 0; n <= 40; n++) {
+        memset(text, 'a', sizeof text);
+        assert_int_equal(ts_utf8_clean_len(text, n), n);
+        for (size_t k = 0; k < sizeof odd / sizeof *odd; k++) {
+            for (size_t at = 0; at + odd[k].len <= n; at++) {
+                memset(text, 'a', sizeof text);
+                memcpy(text + at, odd[k].bytes, odd[k].len);
+                struct ts_json_buf b;
+                ts_json_buf_init(&b);
+                ts_json_buf_utf8(&b, text, n);
+                assert_false(b.failed);
+                size_t want = n + (odd[k].len == 1 ? 2 : 0); /* U+FFFD: 3 bytes for 1 */
+                assert_int_equal(b.len, want);
+                assert_int_equal(ts_utf8_clean_len(text, n), want);
+                ts_json_buf_free(&b);
+            }
+        }
+    }
+}
+
 /* RFC 3629 at its edges (span_fixtures.h's table), and the character
  * lengths behind it. */
 static void test_utf8_clean(void **state)
@@ -1205,6 +1257,8 @@ int main(void)
         cmocka_unit_test(test_string_escaping),
         cmocka_unit_test(test_varint),
         cmocka_unit_test(test_utf8_clean),
+        cmocka_unit_test(test_utf8_clean_len_odd_byte_anywhere),
+        cmocka_unit_test(test_varint_len_every_width),
         cmocka_unit_test_setup(test_encode_known_span_exact, setup),
         cmocka_unit_test_setup(test_encode_root_without_parent, setup),
         cmocka_unit_test_setup(test_encode_several_and_none, setup),
