@@ -211,24 +211,60 @@ static const char *jt_kind_name(uint8_t kind)
     }
 }
 
+/* The tags a span's list begins with: span.kind when its kind has a
+ * Jaeger name, then the instrumentation scope (the OpenTelemetry Jaeger
+ * mapping: the scope MUST be tags). */
+static void jt_lead_tags_write(struct ts_json_buf *b, const char *kind)
+{
+    if (kind)
+        jt_tag_cstr(b, "span.kind", kind);
+    jt_tag_cstr(b, "otel.scope.name", TS_SCOPE_NAME);
+    jt_tag_cstr(b, "otel.scope.version", TS_VERSION);
+}
+
+/* Those tags encoded once for each of no kind, server and client, as
+ * they are the same for every span of a kind (reporter thread only). */
+static struct jt_lead_tags {
+    enum { JT_LEAD_UNMADE, JT_LEAD_MADE, JT_LEAD_TOO_LONG } state;
+    size_t len;
+    char text[240];
+} jt_lead[3];
+
+static void jt_lead_tags(struct ts_json_buf *b, uint8_t span_kind)
+{
+    const char *kind = jt_kind_name(span_kind);
+    struct jt_lead_tags *lead = &jt_lead[span_kind == TS_KIND_SERVER   ? 1
+                                         : span_kind == TS_KIND_CLIENT ? 2
+                                                                       : 0];
+    if (lead->state == JT_LEAD_UNMADE) {
+        struct ts_json_buf made;
+        ts_json_buf_init(&made);
+        jt_lead_tags_write(&made, kind);
+        if (!made.failed) { /* out of memory: tried again next time */
+            lead->state = JT_LEAD_TOO_LONG;
+            if (made.len <= sizeof lead->text) {
+                memcpy(lead->text, made.data, made.len);
+                lead->len = made.len;
+                lead->state = JT_LEAD_MADE;
+            }
+        }
+        ts_json_buf_free(&made);
+    }
+    if (lead->state == JT_LEAD_MADE)
+        ts_json_buf_append(b, lead->text, lead->len);
+    else
+        jt_lead_tags_write(b, kind);
+}
+
 /* Span.tags of s: span.kind, the instrumentation scope, the attributes,
  * the status. With b NULL only counts them, so that the list header can
  * come first; one routine for both keeps the count and the tags in step.
  * Returns the number. */
 static uint32_t jt_span_tags(struct ts_json_buf *b, const struct ts_span *s)
 {
-    uint32_t n = 0;
-    const char *kind = jt_kind_name(s->kind);
-    if (kind) {
-        if (b)
-            jt_tag_cstr(b, "span.kind", kind);
-        n++;
-    }
-    if (b) { /* the OpenTelemetry Jaeger mapping: the scope MUST be tags */
-        jt_tag_cstr(b, "otel.scope.name", TS_SCOPE_NAME);
-        jt_tag_cstr(b, "otel.scope.version", TS_VERSION);
-    }
-    n += 2;
+    uint32_t n = jt_kind_name(s->kind) ? 3 : 2; /* jt_lead_tags' */
+    if (b)
+        jt_lead_tags(b, s->kind);
     size_t nattrs = ts_span_nattrs(s);
     for (size_t i = 0; i < nattrs; i++) {
         const struct ts_attr *a = &s->attrs[i];
