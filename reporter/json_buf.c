@@ -407,12 +407,12 @@ void ts_json_buf_varint_slow(struct ts_json_buf *b, uint64_t v)
 
 void ts_json_buf_varint_utf8(struct ts_json_buf *b, const char *s, size_t n)
 {
-    if (ts_ascii_len(s, n) == n) {
+    if (ts_all_ascii(s, n)) {
         ts_json_buf_varint(b, n);
         ts_json_buf_append(b, s, n);
         return;
     }
-    ts_json_buf_varint(b, ts_utf8_clean_len(s, n));
+    ts_json_buf_varint(b, ts_utf8_clean_len_mixed(s, n));
     ts_json_buf_utf8(b, s, n);
 }
 

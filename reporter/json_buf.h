@@ -328,10 +328,11 @@ char *ts_put_utf8(char *o, const char *s, size_t n);
  * 2..4 for a well-formed multi-byte one, 0 when s[0] starts none. */
 size_t ts_utf8_char_len(const unsigned char *s, size_t n);
 
-/* Whether every byte of s[0..n) is ASCII. No branch per word: a string
- * of 8 bytes or more as its words and its last 8 bytes, one of 4 to 7 as
- * its first and last 4, one of 1 to 3 as its first, middle and last byte
- * (a span's strings are short, and nearly always ASCII). */
+/* Whether every byte of s[0..n) is ASCII. One OR per word and no early
+ * exit: a string of 8 bytes or more as its words and its last 8 bytes,
+ * one of 4 to 7 as its first and last 4, one of 1 to 3 as its first,
+ * middle and last byte (a span's strings are short, and nearly always
+ * ASCII). */
 static inline bool ts_all_ascii(const char *s, size_t n)
 {
     uint64_t seen = 0;

@@ -631,8 +631,8 @@ static void test_varint(void **state)
     }
 }
 
-/* ts_varint_len at both sides of every width's edge: 2^k - 1 and 2^k for
- * k = 0 .. 63, against what ts_varint_encode writes. */
+/* ts_varint_len at and around every width's edge (2^k - 1, 2^k, 2^k + 1
+ * for k = 0 .. 63), against what ts_varint_encode writes. */
 static void test_varint_len_every_width(void **state)
 {
     (void)state;
@@ -654,7 +654,9 @@ static void test_varint_len_every_width(void **state)
  * first and last words, or at three bytes of a short string: one byte
  * that is not ASCII (a stray continuation byte, a byte that starts no
  * character, a whole two-byte character) at every place of every length
- * up to 40 must still be seen, and counted as ts_json_buf_utf8 writes it. */
+ * up to 40 must still be seen, and counted as ts_json_buf_utf8 writes it.
+ * The string sits between bytes that are not ASCII, so that ts_all_ascii
+ * reading one byte before or after it answers wrong. */
 static void test_utf8_clean_len_odd_byte_anywhere(void **state)
 {
     (void)state;
@@ -662,14 +664,19 @@ static void test_utf8_clean_len_odd_byte_anywhere(void **state)
         const char *bytes;
         size_t len;
     } odd[] = {{"\x80", 1}, {"\xff", 1}, {"\xc3\xa9", 2}};
-    char text[48];
-    for (size_t n = 0; n <= 40; n++) {
-        memset(text, 'a', sizeof text);
+    enum { GUARD = 8, LONGEST = 40 };
+    char buf[GUARD + LONGEST + GUARD];
+    for (size_t n = 0; n <= LONGEST; n++) {
+        char *text = buf + GUARD;
+        memset(buf, '\xff', sizeof buf);
+        memset(text, 'a', n);
+        assert_true(ts_all_ascii(text, n));
         assert_int_equal(ts_utf8_clean_len(text, n), n);
         for (size_t k = 0; k < sizeof odd / sizeof *odd; k++) {
             for (size_t at = 0; at + odd[k].len <= n; at++) {
-                memset(text, 'a', sizeof text);
+                memset(text, 'a', n);
                 memcpy(text + at, odd[k].bytes, odd[k].len);
+                assert_false(ts_all_ascii(text, n));
                 struct ts_json_buf b;
                 ts_json_buf_init(&b);
                 ts_json_buf_utf8(&b, text, n);
