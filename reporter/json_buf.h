@@ -454,8 +454,10 @@ static inline const struct ts_key_frag *ts_key_frag_get(struct ts_key_frags *t, 
 /* Number of bytes v takes as a varint (1 .. TS_VARINT_MAX). */
 static inline size_t ts_varint_len(uint64_t v)
 {
-    /* 7 bits a byte: ceil(bits / 7) of its significant bits (one for 0),
-     * which (bits * 9 + 64) / 64 is for every width from 1 to 64 */
+    if (v < 0x80) /* most: tags, and short strings' lengths */
+        return 1;
+    /* 7 bits a byte: ceil(bits / 7) of its significant bits, which
+     * (bits * 9 + 64) / 64 is for every width from 1 to 64 */
     unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
     return (bits * 9 + 64) >> 6;
 }

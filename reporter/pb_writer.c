@@ -41,7 +41,7 @@ void ts_pb_fixed64_field(struct ts_json_buf *b, uint32_t field, uint64_t v)
 
 void ts_pb_fixed32_field(struct ts_json_buf *b, uint32_t field, uint32_t v)
 {
-    PB_FIELD(b, TS_PB_TAG_MAX + 4, ts_pb_put_le(ts_pb_put_tag(o_, field, TS_PB_I32), v, 4));
+    PB_FIELD(b, TS_PB_TAG_MAX + 4, ts_pb_put_fixed32_field(o_, field, v));
 }
 
 void ts_pb_bytes_field(struct ts_json_buf *b, uint32_t field, const void *p, size_t n)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "json_buf.h"
 
@@ -54,11 +55,15 @@ static inline char *ts_pb_put_uint_field(char *o, uint32_t field, uint64_t v)
     return ts_put_varint(ts_pb_put_tag(o, field, TS_PB_VARINT), v);
 }
 
-/* Little-endian whatever the host's byte order, as the wire format says. */
+/* The low n bytes of v (4 or 8), little-endian whatever the host's byte
+ * order, as the wire format says: one store for a constant n (GCC 12 kept
+ * a loop of byte stores as it was). */
 static inline char *ts_pb_put_le(char *o, uint64_t v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        o[i] = (char)(v >> (8 * i));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v); /* the low bytes first in memory */
+#endif
+    memcpy(o, &v, n);
     return o + n;
 }
 
