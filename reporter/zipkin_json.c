@@ -156,12 +156,21 @@ struct zk_attrs {
     uint64_t res_taken;
 };
 
+/* A key hash's place among 256 bits, its bits mixed first: the low bits
+ * of FNV-1a alone put 4 of a server span's 12 keys on places already
+ * taken among 64 (url.path and url.scheme, for one), and each such key
+ * was compared with every key before it. */
+static inline unsigned zk_seen_slot(uint32_t hash)
+{
+    return (hash * 0x9E3779B1u) >> 24;
+}
+
 static void zk_look(const struct ts_span *s, struct zk_attrs *z)
 {
     memset(z->role, 0, sizeof z->role);
     z->res_taken = 0;
     uint32_t hash[TS_SPAN_MAX_ATTRS];
-    uint64_t seen = 0; /* a bit per hash value (mod 64) of the keys so far */
+    uint64_t seen[4] = {0}; /* a bit per key so far, by zk_seen_slot */
     size_t n = ts_span_nattrs(s);
     for (size_t i = 0; i < n; i++) {
         const struct ts_attr *a = &s->attrs[i];
@@ -172,12 +181,13 @@ static void zk_look(const struct ts_span *s, struct zk_attrs *z)
         uint32_t info = k ? k->info : zk_key_info(a->key, strlen(a->key));
         z->key[i] = k;
         hash[i] = ZK_HASH(info);
-        uint64_t bit = (uint64_t)1 << (hash[i] & 63);
+        unsigned slot = zk_seen_slot(hash[i]);
+        uint64_t bit = (uint64_t)1 << (slot & 63);
         bool repeated = false;
-        if (seen & bit) /* maybe a repeat: only then are keys compared */
+        if (seen[slot >> 6] & bit) /* maybe a repeat: only then are keys compared */
             for (size_t j = 0; j < i && !repeated; j++)
                 repeated = z->write[j] && hash[j] == hash[i] && strcmp(s->attrs[j].key, a->key) == 0;
-        seen |= bit;
+        seen[slot >> 6] |= bit;
         if (repeated)
             continue;
         z->write[i] = true;
@@ -218,21 +228,38 @@ static size_t zk_attr_text_max(const struct ts_attr *a)
 /* Writes lead then "ipv4":"…" or "ipv6":"…" when ip[0..n) is an address
  * of that family, and nothing otherwise (Zipkin wants an address there, not
  * a host name). Returns true when it wrote. */
+/* The address zk_ip accepted last, and its family (reporter thread
+ * only): a peer's address repeats from span to span, and inet_pton was
+ * most of a span's endpoint. */
+static struct {
+    size_t n; /* 0: none */
+    bool v6;
+    char text[INET6_ADDRSTRLEN];
+} zk_ip_last;
+
 static bool zk_ip(struct ts_json_buf *b, const char *lead, const char *ip, size_t n)
 {
     char text[INET6_ADDRSTRLEN];
     unsigned char bin[sizeof(struct in6_addr)];
-    /* a NUL would end the parse early and let the bytes after it through */
-    if (n == 0 || n >= sizeof text || memchr(ip, '\0', n))
+    if (n == 0 || n >= sizeof text)
         return false;
-    memcpy(text, ip, n);
-    text[n] = '\0';
-    bool v6 = memchr(text, ':', n) != NULL;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, text, bin) != 1)
-        return false;
+    bool v6 = zk_ip_last.v6;
+    if (n != zk_ip_last.n || memcmp(ip, zk_ip_last.text, n) != 0) {
+        /* a NUL would end the parse early and let the bytes after it through */
+        if (memchr(ip, '\0', n))
+            return false;
+        memcpy(text, ip, n);
+        text[n] = '\0';
+        v6 = memchr(text, ':', n) != NULL;
+        if (inet_pton(v6 ? AF_INET6 : AF_INET, text, bin) != 1)
+            return false;
+        memcpy(zk_ip_last.text, text, n);
+        zk_ip_last.n = n;
+        zk_ip_last.v6 = v6;
+    }
     ts_json_buf_append_cstr(b, lead);
     ts_json_buf_append_cstr(b, v6 ? "\"ipv6\":\"" : "\"ipv4\":\"");
-    ts_json_buf_append(b, text, n); /* only hex digits, '.' and ':': no escaping */
+    ts_json_buf_append(b, ip, n); /* only hex digits, '.' and ':': no escaping */
     ts_json_buf_append_char(b, '"');
     return true;
 }

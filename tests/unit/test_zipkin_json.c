@@ -280,6 +280,17 @@ static void test_remote_endpoint(void **state)
         {"", 80, NULL},
         {"1111:2222:3333:4444:5555:6666:777.888.999.000", 80, NULL},
         {"0000:0000:0000:0000:0000:0000:0000:0000:0000:0000", 80, NULL}, /* too long */
+        /* the encoder keeps the address it accepted last: one of the same
+         * length right after it is still looked at, and the family of a
+         * repeat is the one it had */
+        {"127.0.0.1", 80, "\"remoteEndpoint\":{\"ipv4\":\"127.0.0.1\",\"port\":80}"},
+        {"127.0.0.x", 80, NULL},
+        {"127.0.0.2", 80, "\"remoteEndpoint\":{\"ipv4\":\"127.0.0.2\",\"port\":80}"},
+        {"::1:2", 80, "\"remoteEndpoint\":{\"ipv6\":\"::1:2\",\"port\":80}"},
+        {"::1:2", 81, "\"remoteEndpoint\":{\"ipv6\":\"::1:2\",\"port\":81}"},
+        {"1.2.3", 80, NULL},
+        {"::1:3", 80, "\"remoteEndpoint\":{\"ipv6\":\"::1:3\",\"port\":80}"},
+        {"1.2.3.4", 80, "\"remoteEndpoint\":{\"ipv4\":\"1.2.3.4\",\"port\":80}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct ts_span s;
