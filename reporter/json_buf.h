@@ -458,7 +458,7 @@ static inline size_t ts_varint_len(uint64_t v)
         return 1;
     /* 7 bits a byte: ceil(bits / 7) of its significant bits, which
      * (bits * 9 + 64) / 64 is for every width from 1 to 64 */
-    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v);
     return (bits * 9 + 64) >> 6;
 }
 

@@ -225,18 +225,18 @@ static size_t zk_attr_text_max(const struct ts_attr *a)
     return a->type == TS_ATTR_STR ? TS_JSON_STRING_MAX(a->len) : TS_I64_CHARS_MAX + 2;
 }
 
-/* Writes lead then "ipv4":"…" or "ipv6":"…" when ip[0..n) is an address
- * of that family, and nothing otherwise (Zipkin wants an address there, not
- * a host name). Returns true when it wrote. */
-/* The address zk_ip accepted last, and its family (reporter thread
- * only): a peer's address repeats from span to span, and inet_pton was
- * most of a span's endpoint. */
+/* The address zk_ip accepted last, and its family (encoders run under
+ * the export lock; zk_forget empties it): a peer's address repeats from
+ * span to span, and inet_pton was most of a span's endpoint. */
 static struct {
     size_t n; /* 0: none */
     bool v6;
     char text[INET6_ADDRSTRLEN];
 } zk_ip_last;
 
+/* Writes lead then "ipv4":"…" or "ipv6":"…" when ip[0..n) is an address
+ * of that family, and nothing otherwise (Zipkin wants an address there, not
+ * a host name). Returns true when it wrote. */
 static bool zk_ip(struct ts_json_buf *b, const char *lead, const char *ip, size_t n)
 {
     char text[INET6_ADDRSTRLEN];
@@ -584,6 +584,8 @@ static void zk_forget(void)
 {
     ts_key_frags_forget(&zk_keys);
     memset(&zk_times, 0, sizeof zk_times);
+    /* a fork amid its stores could leave an address with another's family */
+    memset(&zk_ip_last, 0, sizeof zk_ip_last);
     /* leaked on purpose: may be mid-realloc */
     ts_json_buf_init(&zk_res.local);
     ts_json_buf_init(&zk_res.tags);

@@ -285,6 +285,9 @@ static void test_remote_endpoint(void **state)
          * repeat is the one it had */
         {"127.0.0.1", 80, "\"remoteEndpoint\":{\"ipv4\":\"127.0.0.1\",\"port\":80}"},
         {"127.0.0.x", 80, NULL},
+        {"127.0.0.x", 80, NULL}, /* refused twice: only what is accepted is kept */
+        {"1.2.3.4\"x", 80, NULL},
+        {"1.2.3.4\"x", 80, NULL},
         {"127.0.0.2", 80, "\"remoteEndpoint\":{\"ipv4\":\"127.0.0.2\",\"port\":80}"},
         {"::1:2", 80, "\"remoteEndpoint\":{\"ipv6\":\"::1:2\",\"port\":80}"},
         {"::1:2", 81, "\"remoteEndpoint\":{\"ipv6\":\"::1:2\",\"port\":81}"},
