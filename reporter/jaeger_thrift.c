@@ -49,7 +49,7 @@ static size_t jt_key_frag(char *text, const char *key, size_t klen, size_t *at, 
     return (size_t)(ts_put(o, key, klen) - text);
 }
 
-static struct ts_key_frags jt_keys; /* reporter thread only */
+static struct ts_key_frags jt_keys; /* encoders run under the export lock */
 
 /* The most bytes of a Tag besides its key and string value: three field
  * headers, two lengths or numbers, the stop. */
@@ -119,7 +119,7 @@ static void jt_tag_cstr(struct ts_json_buf *b, const char *key, const char *val)
 /* The encoded Process struct of this process (fields and stop), rebuilt
  * when the resource is (after fork), and the batch counter that goes with
  * it: the agent follows seqNo per client, and a new resource is a new
- * client-uuid. Only the reporter calls the encoder, so no lock. */
+ * client-uuid. Encoders run under the export lock, so no lock of its own. */
 static struct ts_json_buf jt_process_buf;
 static unsigned jt_process_gen; /* resource generation encoded; 0: none */
 static int64_t jt_seq_no;
@@ -225,37 +225,54 @@ static void jt_lead_tags_write(struct ts_json_buf *b, const char *kind)
 }
 
 /* Those tags encoded once for each of no kind, server and client, as
- * they are the same for every span of a kind (reporter thread only). */
+ * they are the same for every span of a kind (encoders run under the
+ * export lock; jt_forget empties them). */
 static struct jt_lead_tags {
     enum { JT_LEAD_UNMADE, JT_LEAD_MADE, JT_LEAD_TOO_LONG } state;
     size_t len;
     char text[240];
 } jt_lead[3];
 
+/* A kind of each entry of jt_lead, in its order. */
+static const uint8_t jt_lead_kind[3] = {TS_KIND_UNSPECIFIED, TS_KIND_SERVER, TS_KIND_CLIENT};
+
+static size_t jt_lead_index(uint8_t span_kind)
+{
+    return span_kind == TS_KIND_SERVER ? 1 : span_kind == TS_KIND_CLIENT ? 2 : 0;
+}
+
+/* Builds one entry; out of memory leaves it unmade, to be tried again. */
+static void jt_lead_make(struct jt_lead_tags *lead, const char *kind)
+{
+    struct ts_json_buf made;
+    ts_json_buf_init(&made);
+    jt_lead_tags_write(&made, kind);
+    if (!made.failed) {
+        lead->state = JT_LEAD_TOO_LONG;
+        if (made.len <= sizeof lead->text) {
+            memcpy(lead->text, made.data, made.len);
+            lead->len = made.len;
+            lead->state = JT_LEAD_MADE;
+        }
+    }
+    ts_json_buf_free(&made);
+}
+
 static void jt_lead_tags(struct ts_json_buf *b, uint8_t span_kind)
 {
-    const char *kind = jt_kind_name(span_kind);
-    struct jt_lead_tags *lead = &jt_lead[span_kind == TS_KIND_SERVER   ? 1
-                                         : span_kind == TS_KIND_CLIENT ? 2
-                                                                       : 0];
+    struct jt_lead_tags *lead = &jt_lead[jt_lead_index(span_kind)];
     if (lead->state == JT_LEAD_UNMADE) {
-        struct ts_json_buf made;
-        ts_json_buf_init(&made);
-        jt_lead_tags_write(&made, kind);
-        if (!made.failed) { /* out of memory: tried again next time */
-            lead->state = JT_LEAD_TOO_LONG;
-            if (made.len <= sizeof lead->text) {
-                memcpy(lead->text, made.data, made.len);
-                lead->len = made.len;
-                lead->state = JT_LEAD_MADE;
-            }
-        }
-        ts_json_buf_free(&made);
+        /* All three at once: the one span exporters.c encodes while it
+         * prepares (exp_rehearse) then makes every kind's, so that a flush
+         * at _exit, from a signal handler, allocates nothing here. */
+        for (size_t i = 0; i < sizeof jt_lead / sizeof *jt_lead; i++)
+            if (jt_lead[i].state == JT_LEAD_UNMADE)
+                jt_lead_make(&jt_lead[i], jt_kind_name(jt_lead_kind[i]));
     }
     if (lead->state == JT_LEAD_MADE)
         ts_json_buf_append(b, lead->text, lead->len);
     else
-        jt_lead_tags_write(b, kind);
+        jt_lead_tags_write(b, jt_kind_name(span_kind));
 }
 
 /* Span.tags of s: span.kind, the instrumentation scope, the attributes,
@@ -446,6 +463,8 @@ void ts_jaeger_thrift_finish(struct ts_json_buf *out, const char *spans, size_t 
 static void jt_forget(void)
 {
     ts_key_frags_forget(&jt_keys);
+    /* a fork amid its stores could leave an entry made before its length */
+    memset(jt_lead, 0, sizeof jt_lead);
     /* leaked on purpose: may be mid-realloc */
     ts_json_buf_init(&jt_process_buf);
     ts_json_buf_init(&jt_head);

@@ -1035,33 +1035,59 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         # exported: without one (the default outside `traceshim run`), and
         # in a forked child (its resource is its own), the handler's flush
         # allocated and waited out its deadline, and the span was lost.
+        # Jaeger too: its encoder once made a kind's leading tags at that
+        # kind's first span, the client span here, which allocated.
         target = bk.Collector([200])
         self.addCleanup(target.close)
-        for where, process_spans in (("same", 0), ("fork", 0), ("fork", 1)):
-            what = "%s process, process spans %d" % (where, process_spans)
-            with self.subTest(what):
-                spans_file = os.path.join(self.tmp, "get-%s-%d.jsonl" % (where, process_spans))
-                argv = [self.exe["alloc_lock_probe"], "exit", str(target.port)]
-                if where == "fork":
-                    argv.append("fork")
-                p = th.Proc(argv, env=th.shim_env("alloc-lock-get", spans_file,
-                                                  TRACESHIM_PROCESS_SPANS=process_spans,
-                                                  TRACESHIM_EXIT_TIMEOUT=10000),
-                            tmpdir=self.tmp, name="alloc-lock-get-%s-%d" % (where, process_spans))
-                self.addCleanup(p.stop, 1)
-                started = time.monotonic()
-                p.finish(30, what)
-                took = time.monotonic() - started
-                self.assertEqual(p.returncode, 5, p.describe())
-                self.assertEqual(p.stderr(), b"", p.describe())
-                self.assertLess(took, 5, "the flush waited\n" + p.describe())
-                spans = th.read_spans(spans_file, strict=True)
-                gets = [s for s in spans if s["kind"] == th.KIND_CLIENT]
-                self.assertEqual(len(gets), 1, th.format_spans(spans))
-                self.assertEqual(gets[0]["attrs"].get("http.response.status_code"), 200,
-                                 th.format_spans(spans))
-                if where == "fork":
-                    self.assertNotEqual(gets[0]["pid"], p.pid, th.format_spans(spans))
+        for exporter in ("file", "jaeger"):
+            for where, process_spans in (("same", 0), ("fork", 0), ("fork", 1)):
+                what = "%s, %s process, process spans %d" % (exporter, where, process_spans)
+                with self.subTest(what):
+                    self.check_handler_flush_of_a_get(target, exporter, where, process_spans)
+
+    def check_handler_flush_of_a_get(self, target, exporter, where, process_spans):
+        settings = {}
+        if exporter == "jaeger":
+            agent = bk.UdpAgent()
+            self.addCleanup(agent.close)
+            settings = dict(TRACESHIM_EXPORTER="jaeger",
+                            OTEL_EXPORTER_JAEGER_AGENT_HOST="127.0.0.1",
+                            OTEL_EXPORTER_JAEGER_AGENT_PORT=str(agent.port))
+        what = "%s, %s process, process spans %d" % (exporter, where, process_spans)
+        name = "get-%s-%s-%d" % (exporter, where, process_spans)
+        spans_file = os.path.join(self.tmp, name + ".jsonl")
+        argv = [self.exe["alloc_lock_probe"], "exit", str(target.port)]
+        if where == "fork":
+            argv.append("fork")
+        p = th.Proc(argv, env=th.shim_env("alloc-lock-get", spans_file,
+                                          TRACESHIM_PROCESS_SPANS=process_spans,
+                                          TRACESHIM_EXIT_TIMEOUT=10000, **settings),
+                    tmpdir=self.tmp, name="alloc-lock-" + name)
+        self.addCleanup(p.stop, 1)
+        started = time.monotonic()
+        p.finish(30, what)
+        took = time.monotonic() - started
+        self.assertEqual(p.returncode, 5, p.describe())
+        self.assertEqual(p.stderr(), b"", p.describe())
+        self.assertLess(took, 5, "the flush waited\n" + p.describe())
+        if exporter == "jaeger":
+            # the client span's tags: span.kind "client", the status code
+            # 200 as a vLong (zigzag 400: 0x90 0x03)
+            client = b"\x18\x09span.kind\x15\x00\x18\x06client\x00"
+            status = b"\x18\x19http.response.status_code\x15\x06\x46\x90\x03\x00"
+            deadline = time.monotonic() + 5
+            while not any(client in d and status in d for d in agent.received()):
+                self.assertLess(time.monotonic(), deadline,
+                                "no datagram with the client span\n" + p.describe())
+                time.sleep(0.05)
+            return
+        spans = th.read_spans(spans_file, strict=True)
+        gets = [s for s in spans if s["kind"] == th.KIND_CLIENT]
+        self.assertEqual(len(gets), 1, th.format_spans(spans))
+        self.assertEqual(gets[0]["attrs"].get("http.response.status_code"), 200,
+                         th.format_spans(spans))
+        if where == "fork":
+            self.assertNotEqual(gets[0]["pid"], p.pid, th.format_spans(spans))
 
     def test_handlers_installed_while_the_export_hangs(self):
         # Installing a handler waited for the reporter thread to prepare
