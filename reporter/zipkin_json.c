@@ -109,6 +109,16 @@ struct zk_res_tag {
 
 _Static_assert(TS_RESOURCE_MAX_ATTRS <= 64, "a bit of a uint64_t per resource tag");
 
+/* A key hash's place among the 256 bits of a key filter (zk_look's
+ * span keys, zk_res's tag keys), its bits mixed first: the low bits of
+ * FNV-1a alone put 4 of a server span's 12 keys on places already taken
+ * among 64, and url.path and url.scheme on one place among 256; a key on
+ * a taken place is compared with the keys before it. */
+static inline unsigned zk_key_slot(uint32_t hash)
+{
+    return (hash * 0x9E3779B1u) >> 24;
+}
+
 /* What is kept of this process: the same for every span until the
  * resource is rebuilt (after fork). Reporter thread only. */
 static struct {
@@ -118,7 +128,7 @@ static struct {
     struct ts_json_buf keys;  /* the tags' keys, one after another */
     struct zk_res_tag tag[TS_RESOURCE_MAX_ATTRS];
     size_t ntags;
-    /* A bit per tag key hash (mod 256): an attribute key whose bit is
+    /* A bit per tag key, by zk_key_slot: an attribute key whose bit is
      * clear, nearly every one, is no tag's, and no key is compared. */
     uint64_t filter[4];
 } zk_res;
@@ -127,7 +137,8 @@ static struct {
  * bit, inline, for each attribute of each span. */
 static inline bool zk_res_may_name(uint32_t hash)
 {
-    return zk_res.filter[hash >> 6 & 3] >> (hash & 63) & 1;
+    unsigned slot = zk_key_slot(hash);
+    return zk_res.filter[slot >> 6] >> (slot & 63) & 1;
 }
 
 /* The bit of the resource tag whose key is key (hash: its zk_key_hash),
@@ -156,21 +167,12 @@ struct zk_attrs {
     uint64_t res_taken;
 };
 
-/* A key hash's place among 256 bits, its bits mixed first: the low bits
- * of FNV-1a alone put 4 of a server span's 12 keys on places already
- * taken among 64 (url.path and url.scheme, for one), and each such key
- * was compared with every key before it. */
-static inline unsigned zk_seen_slot(uint32_t hash)
-{
-    return (hash * 0x9E3779B1u) >> 24;
-}
-
 static void zk_look(const struct ts_span *s, struct zk_attrs *z)
 {
     memset(z->role, 0, sizeof z->role);
     z->res_taken = 0;
     uint32_t hash[TS_SPAN_MAX_ATTRS];
-    uint64_t seen[4] = {0}; /* a bit per key so far, by zk_seen_slot */
+    uint64_t seen[4] = {0}; /* a bit per key so far, by zk_key_slot */
     size_t n = ts_span_nattrs(s);
     for (size_t i = 0; i < n; i++) {
         const struct ts_attr *a = &s->attrs[i];
@@ -181,7 +183,7 @@ static void zk_look(const struct ts_span *s, struct zk_attrs *z)
         uint32_t info = k ? k->info : zk_key_info(a->key, strlen(a->key));
         z->key[i] = k;
         hash[i] = ZK_HASH(info);
-        unsigned slot = zk_seen_slot(hash[i]);
+        unsigned slot = zk_key_slot(hash[i]);
         uint64_t bit = (uint64_t)1 << (slot & 63);
         bool repeated = false;
         if (seen[slot >> 6] & bit) /* maybe a repeat: only then are keys compared */
@@ -336,7 +338,8 @@ static void zk_res_tags_build(const struct ts_resource *r)
         ts_json_buf_append_char(tags, ':');
         zk_res_value(tags, a);
         zk_res.tag[zk_res.ntags++] = (struct zk_res_tag){hash, key_off, key_len, tags->len};
-        zk_res.filter[hash >> 6 & 3] |= (uint64_t)1 << (hash & 63);
+        unsigned slot = zk_key_slot(hash);
+        zk_res.filter[slot >> 6] |= (uint64_t)1 << (slot & 63);
     }
 }
 
