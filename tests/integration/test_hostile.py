@@ -1043,9 +1043,10 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
             for where, process_spans in (("same", 0), ("fork", 0), ("fork", 1)):
                 what = "%s, %s process, process spans %d" % (exporter, where, process_spans)
                 with self.subTest(what):
-                    self.check_handler_flush_of_a_get(target, exporter, where, process_spans)
+                    self.check_handler_flush_of_a_get(what, target, exporter, where,
+                                                      process_spans)
 
-    def check_handler_flush_of_a_get(self, target, exporter, where, process_spans):
+    def check_handler_flush_of_a_get(self, what, target, exporter, where, process_spans):
         settings = {}
         if exporter == "jaeger":
             agent = bk.UdpAgent()
@@ -1053,7 +1054,6 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
             settings = dict(TRACESHIM_EXPORTER="jaeger",
                             OTEL_EXPORTER_JAEGER_AGENT_HOST="127.0.0.1",
                             OTEL_EXPORTER_JAEGER_AGENT_PORT=str(agent.port))
-        what = "%s, %s process, process spans %d" % (exporter, where, process_spans)
         name = "get-%s-%s-%d" % (exporter, where, process_spans)
         spans_file = os.path.join(self.tmp, name + ".jsonl")
         argv = [self.exe["alloc_lock_probe"], "exit", str(target.port)]
