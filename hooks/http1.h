@@ -25,7 +25,8 @@ struct ts_http_header {
 };
 
 /* The request headers a request parser notes by name (lower case): the
- * ones span code reads for attributes and trace context. */
+ * ones span code reads for attributes and trace context, and Upgrade,
+ * which the tunnel checks read (conn.c, conn_send.c). */
 enum ts_http_note {
     TS_HTTP_NOTE_HOST,              /* host */
     TS_HTTP_NOTE_USER_AGENT,        /* user-agent */
