@@ -38,8 +38,16 @@
 #define RULES_MAX 32
 #define RULE_TEXT_MAX 1024 /* one rule, after unescaping, with its NUL */
 #define ROUTE_REFS 10      /* $0..$9 */
-#define MATCH_SPACE 1024   /* per match: a general context and a match data */
-#define SUBJECT_MAX 2048   /* "METHOD /path" or "host:port" built for a match */
+/* Per match, on the stack: a general context and a match data (PCRE2
+ * 10.42: 24 and 144 bytes, 288 with the ten pairs of a route; more goes
+ * to malloc). These buffers are on the stack of a program's thread that
+ * sends or serves a request, which may be as small as 16 KiB
+ * (test_rules.py's SmallStackTest): each is sized to what it holds. */
+#define MATCH_SPACE 512
+#define SUBJECT_MAX 2048 /* "METHOD /path" built for a match (out of line) */
+/* "host:port" or "[v6]:port" built for a match: a DNS name is at most 253
+ * bytes, an address's text at most 45 (INET6_ADDRSTRLEN) */
+#define HOST_SUBJECT_MAX 272
 #define SHOWN_MAX 60
 
 struct rule {
@@ -391,7 +399,7 @@ int ts_rules_load(ts_env_lookup_fn get)
 static bool dest_match(const struct rule_set *set, const char *host, size_t host_len,
                        int default_port, const char *peer_ip, int peer_port)
 {
-    char s[SUBJECT_MAX];
+    char s[HOST_SUBJECT_MAX];
     if (host && host_len) {
         bool has_port;
         if (host[0] == '[') {
@@ -684,13 +692,12 @@ size_t ts_rules_route(const char *path, size_t len, char *out, size_t cap)
 
 /* ------------------------------------------------------------- ignore */
 
-bool ts_rules_ignored(const char *method, size_t method_len, const char *path, size_t path_len)
+/* ts_rules_ignored for a path apart from its method (an absolute-form
+ * target's): "METHOD /path" put together. Out of line, so that its
+ * buffer is on the stack only then. */
+static __attribute__((noinline)) bool ignored_copied(const char *method, size_t method_len,
+                                                     const char *path, size_t path_len)
 {
-    if (!ignore_rules.n)
-        return false;
-    /* The request line already holds "METHOD /path" in one piece. */
-    if (path == method + method_len + 1 && method[method_len] == ' ')
-        return set_match(&ignore_rules, method, method_len + 1 + path_len) >= 0;
     char s[SUBJECT_MAX];
     if (method_len + 1 + path_len > sizeof s)
         return false;
@@ -698,4 +705,14 @@ bool ts_rules_ignored(const char *method, size_t method_len, const char *path, s
     s[method_len] = ' ';
     memcpy(s + method_len + 1, path, path_len);
     return set_match(&ignore_rules, s, method_len + 1 + path_len) >= 0;
+}
+
+bool ts_rules_ignored(const char *method, size_t method_len, const char *path, size_t path_len)
+{
+    if (!ignore_rules.n)
+        return false;
+    /* The request line already holds "METHOD /path" in one piece. */
+    if (path == method + method_len + 1 && method[method_len] == ' ')
+        return set_match(&ignore_rules, method, method_len + 1 + path_len) >= 0;
+    return ignored_copied(method, method_len, path, path_len);
 }

@@ -240,11 +240,21 @@ class RulesTest(th.TempDirMixin, unittest.TestCase):
         self.assertIn(b"injecting nowhere", p.stderr())
 
 
+# Bytes of each small client thread's stack that threads_requests holds
+# itself below its requests (SmallStackTest).
+PROGRAM_HOLDS = 1536
+
+
 class SmallStackTest(th.TempDirMixin, unittest.TestCase):
     """A rule's match on a thread of the program with a small stack: PCRE2's
     JIT, given no stack of its own, took 32 KiB of the thread's, and every
     thread of 48 KiB or less died at its first request once any rule was
-    set (the deny list's snprintf too, at 16 KiB)."""
+    set (the deny list's snprintf too, at 16 KiB). The program holds 1.5 KiB
+    of each 16 KiB stack itself while it sends, as a program's own frames
+    would: the shim's deepest path, a send matched against the injection
+    lists, left less than 300 bytes of such a stack before its buffers were
+    sized to what they hold (a change that grew one frame by 32 bytes then
+    crashed the program)."""
 
     def test_rules_on_threads_with_16_kib_stacks(self):
         tmp = self.make_tmp()
@@ -263,8 +273,8 @@ class SmallStackTest(th.TempDirMixin, unittest.TestCase):
                 spans_file = os.path.join(tmp, "spans-%s.jsonl" % var)
                 env = th.shim_env("small-stacks", spans_file, OTEL_TRACES_SAMPLER="always_on",
                                   **{var: value})
-                p = th.run([exe, stack_kib, 4, 25, "join"], env=env, tmpdir=tmp, name=var,
-                           timeout=30)
+                p = th.run([exe, stack_kib, 4, 25, "join", PROGRAM_HOLDS], env=env, tmpdir=tmp,
+                           name=var, timeout=30)
                 self.assertEqual((p.returncode, p.stdout()), (0, b"done 4 25\n"), p.describe())
                 spans = th.read_spans(spans_file, strict=True)
                 clients = [s for s in spans if s["kind"] == 3]

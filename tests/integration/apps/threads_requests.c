@@ -3,7 +3,7 @@
  * thread must fit in what the program gave that thread) and
  * test_hostile.py (the threads call exit at once).
  *
- *   threads_requests KIB THREADS REQUESTS END
+ *   threads_requests KIB THREADS REQUESTS END [USED]
  *
  * Serves on 127.0.0.1 (a port the kernel picks) from a thread with the
  * default stack, one more such thread per connection, each request
@@ -15,8 +15,12 @@
  * requests each) and exits 0 when every answer came. END exit-together:
  * each client thread, its answers all in, waits for the others at a
  * barrier and then calls exit(5), all at the same moment. 3 when an
- * answer did not come, 2 on a usage error. */
+ * answer did not come, 2 on a usage error. USED (default 0): bytes of
+ * each client thread's stack that the program itself holds while it
+ * sends, as a program's own frames would, so that a run tells whether the
+ * shim's calls fit in what is left. */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -29,6 +33,7 @@
 
 static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 static int port, requests;
+static size_t used_by_program;
 static bool exit_together;
 static pthread_barrier_t all_answered;
 
@@ -87,6 +92,13 @@ static void *client_failed(void)
 static void *client(void *arg)
 {
     long id = (long)arg;
+    /* The requests below run under this much of the program's own stack
+     * (alloca's room lasts until the function returns). */
+    volatile char *held = used_by_program ? alloca(used_by_program) : NULL;
+    if (held) {
+        held[0] = 1;
+        held[used_by_program - 1] = 1;
+    }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -120,10 +132,12 @@ static void *client(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5 || (strcmp(argv[4], "join") != 0 && strcmp(argv[4], "exit-together") != 0)) {
-        fprintf(stderr, "usage: threads_requests KIB THREADS REQUESTS join|exit-together\n");
+    if (argc < 5 || argc > 6 ||
+        (strcmp(argv[4], "join") != 0 && strcmp(argv[4], "exit-together") != 0)) {
+        fprintf(stderr, "usage: threads_requests KIB THREADS REQUESTS join|exit-together [USED]\n");
         return 2;
     }
+    used_by_program = argc == 6 ? (size_t)atol(argv[5]) : 0;
     exit_together = strcmp(argv[4], "exit-together") == 0;
     size_t stack = (size_t)atoi(argv[1]) * 1024;
     int threads = atoi(argv[2]);
