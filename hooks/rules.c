@@ -39,12 +39,14 @@
 #define RULE_TEXT_MAX 1024 /* one rule, after unescaping, with its NUL */
 #define ROUTE_REFS 10      /* $0..$9 */
 /* Per match, on the stack: a general context and a match data (PCRE2
- * 10.42: 24 and 144 bytes, 288 with the ten pairs of a route; more goes
- * to malloc). These buffers are on the stack of a program's thread that
- * sends or serves a request, which may be as small as 16 KiB
+ * 10.42: 144 bytes in all, 288 with the ten pairs of a route; more would
+ * go to malloc). These buffers are on the stack of a program's thread
+ * that sends or serves a request, which may be as small as 16 KiB
  * (test_rules.py's SmallStackTest): each is sized to what it holds. */
 #define MATCH_SPACE 512
-#define SUBJECT_MAX 2048 /* "METHOD /path" built for a match (out of line) */
+/* "METHOD /path" put together for an absolute-form target (a client of a
+ * forward proxy): a longer one is not ignored */
+#define SUBJECT_MAX 512
 /* "host:port" or "[v6]:port" built for a match: a DNS name is at most 253
  * bytes, an address's text at most 45 (INET6_ADDRSTRLEN) */
 #define HOST_SUBJECT_MAX 272

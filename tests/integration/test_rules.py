@@ -251,30 +251,35 @@ class SmallStackTest(th.TempDirMixin, unittest.TestCase):
     thread of 48 KiB or less died at its first request once any rule was
     set (the deny list's snprintf too, at 16 KiB). The program holds 1.5 KiB
     of each 16 KiB stack itself while it sends, as a program's own frames
-    would: the shim's deepest path, a send matched against the injection
-    lists, left less than 300 bytes of such a stack before its buffers were
-    sized to what they hold (a change that grew one frame by 32 bytes then
-    crashed the program)."""
+    would: a send matched against the injection lists left less than 300
+    bytes of such a stack before the buffers of a match were sized to what
+    they hold (a change that grew one frame by 32 bytes then crashed the
+    program); an absolute-form target (a forward proxy's client) is matched
+    against TRACESHIM_IGNORE through a copy of "METHOD /path", one frame
+    deeper."""
 
     def test_rules_on_threads_with_16_kib_stacks(self):
         tmp = self.make_tmp()
         exe = th.compile_app("threads_requests.c", os.path.join(tmp, "threads_requests"),
                              "-O2", libs=("-lpthread",))
-        rules = (("TRACESHIM_IGNORE", "^GET /health$", None),
-                 ("TRACESHIM_INJECT_TO", "^127\\.0\\.0\\.1:", True),
-                 ("TRACESHIM_NO_INJECT_TO", "^127\\.0\\.0\\.1:", False),
+        rules = (("TRACESHIM_IGNORE", "^GET /health$", None, "origin"),
+                 ("TRACESHIM_IGNORE", "^GET /health$", None, "absolute"),
+                 ("TRACESHIM_INJECT_TO", "^127\\.0\\.0\\.1:", True, "origin"),
+                 ("TRACESHIM_NO_INJECT_TO", "^127\\.0\\.0\\.1:", False, "origin"),
                  ("TRACESHIM_ROUTES", "^/users/[0-9]+/items/[0-9]+$=/users/{user}/items/{item}",
-                  True))
+                  True, "origin"))
         # Under the sanitizers (TSTEST_PRELOAD_FIRST) every frame of the
         # library carries redzones, several times its plain size.
         stack_kib = 128 if th.PRELOAD_FIRST else 16
-        for var, value, injected in rules:
-            with self.subTest(var=var):
-                spans_file = os.path.join(tmp, "spans-%s.jsonl" % var)
+        for var, value, injected, form in rules:
+            with self.subTest(var=var, form=form):
+                spans_file = os.path.join(tmp, "spans-%s-%s.jsonl" % (var, form))
                 env = th.shim_env("small-stacks", spans_file, OTEL_TRACES_SAMPLER="always_on",
                                   **{var: value})
-                p = th.run([exe, stack_kib, 4, 25, "join", PROGRAM_HOLDS], env=env, tmpdir=tmp,
-                           name=var, timeout=30)
+                argv = [exe, stack_kib, 4, 25, "join", PROGRAM_HOLDS]
+                if form == "absolute":
+                    argv.append("absolute")
+                p = th.run(argv, env=env, tmpdir=tmp, name="%s-%s" % (var, form), timeout=30)
                 self.assertEqual((p.returncode, p.stdout()), (0, b"done 4 25\n"), p.describe())
                 spans = th.read_spans(spans_file, strict=True)
                 clients = [s for s in spans if s["kind"] == 3]

@@ -424,13 +424,19 @@ static void test_ignore(void **state)
     const char line[] = "GET /health HTTP/1.1";
     assert_true(ts_rules_ignored(line, 3, line + 4, 7));
     assert_false(ts_rules_ignored(line, 3, line + 4, 6));
-    /* too long to build: traced */
+    /* too long to build: traced. "METHOD /path" is put together up to
+     * 512 bytes (on the program thread's stack, which may be 16 KiB) */
     static char path[4096];
     memset(path, 'a', sizeof path - 1);
     path[0] = '/';
     load_one("TRACESHIM_IGNORE", "^GET /a");
     assert_false(ignored("GET", path));
     assert_true(ignored("GET", "/aa"));
+    path[512 - 4] = '\0'; /* "GET " and 508 bytes: the most that is built */
+    assert_true(ignored("GET", path));
+    path[512 - 4] = 'a';
+    path[512 - 3] = '\0';
+    assert_false(ignored("GET", path));
 }
 
 int main(void)

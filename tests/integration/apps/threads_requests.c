@@ -3,7 +3,7 @@
  * thread must fit in what the program gave that thread) and
  * test_hostile.py (the threads call exit at once).
  *
- *   threads_requests KIB THREADS REQUESTS END [USED]
+ *   threads_requests KIB THREADS REQUESTS END [USED [absolute]]
  *
  * Serves on 127.0.0.1 (a port the kernel picks) from a thread with the
  * default stack, one more such thread per connection, each request
@@ -18,7 +18,9 @@
  * answer did not come, 2 on a usage error. USED (default 0): bytes of
  * each client thread's stack that the program itself holds while it
  * sends, as a program's own frames would, so that a run tells whether the
- * shim's calls fit in what is left. */
+ * shim's calls fit in what is left (at most the stack less 4 KiB).
+ * absolute: the targets in absolute form, "GET http://127.0.0.1:PORT/users/..",
+ * as a client of a forward proxy sends them. */
 #define _GNU_SOURCE
 #include <alloca.h>
 #include <arpa/inet.h>
@@ -34,6 +36,7 @@
 static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 static int port, requests;
 static size_t used_by_program;
+static bool absolute_form;
 static bool exit_together;
 static pthread_barrier_t all_answered;
 
@@ -106,9 +109,12 @@ static void *client(void *arg)
         return client_failed();
     for (int n = 0; n < requests; n++) {
         char req[128];
+        char origin[32] = "";
+        if (absolute_form)
+            snprintf(origin, sizeof origin, "http://127.0.0.1:%d", port);
         int len = snprintf(req, sizeof req,
-                           "GET /users/%ld/items/%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", id, n,
-                           port);
+                           "GET %s/users/%ld/items/%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+                           origin, id, n, port);
         if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len)
             return client_failed();
         char got[sizeof answer];
@@ -132,12 +138,15 @@ static void *client(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc < 5 || argc > 6 ||
-        (strcmp(argv[4], "join") != 0 && strcmp(argv[4], "exit-together") != 0)) {
-        fprintf(stderr, "usage: threads_requests KIB THREADS REQUESTS join|exit-together [USED]\n");
+    if (argc < 5 || argc > 7 ||
+        (strcmp(argv[4], "join") != 0 && strcmp(argv[4], "exit-together") != 0) ||
+        (argc == 7 && strcmp(argv[6], "absolute") != 0)) {
+        fprintf(stderr, "usage: threads_requests KIB THREADS REQUESTS join|exit-together "
+                        "[USED [absolute]]\n");
         return 2;
     }
-    used_by_program = argc == 6 ? (size_t)atol(argv[5]) : 0;
+    long used = argc >= 6 ? atol(argv[5]) : 0;
+    absolute_form = argc == 7;
     exit_together = strcmp(argv[4], "exit-together") == 0;
     size_t stack = (size_t)atoi(argv[1]) * 1024;
     int threads = atoi(argv[2]);
@@ -145,8 +154,9 @@ int main(int argc, char **argv)
     long least = sysconf(_SC_THREAD_STACK_MIN);
     if (least > 0 && stack < (size_t)least)
         stack = (size_t)least;
-    if (threads < 1 || threads > 64 || requests < 1)
+    if (threads < 1 || threads > 64 || requests < 1 || used < 0 || (size_t)used + 4096 > stack)
         return 2;
+    used_by_program = (size_t)used;
     pthread_barrier_init(&all_answered, NULL, (unsigned)threads);
 
     int listener = socket(AF_INET, SOCK_STREAM, 0);
