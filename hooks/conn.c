@@ -637,7 +637,7 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
         bool connect = ts_http_is_connect(ph->req.method, ph->req.method_len);
         if (connect)
             atomic_store_explicit(&c->connect_asked, true, memory_order_relaxed);
-        if (connect || ts_http_find_header(ph->req.headers, ph->req.num_headers, "upgrade"))
+        if (connect || ts_http_request_header(&ph->req, TS_HTTP_NOTE_UPGRADE, "upgrade"))
             atomic_store_explicit(&c->tunnel_answer_due, true, memory_order_release);
         struct pending *p = conn_server_span_start(c, &ph->req);
         if (!p) { /* no record: its response would be paired with the next span */

@@ -424,7 +424,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     }
     *fresh = p;
     c->tunnel_asked = ts_http_is_connect(req.method, req.method_len) ||
-                      ts_http_find_header(req.headers, req.num_headers, "upgrade");
+                      ts_http_request_header(&req, TS_HTTP_NOTE_UPGRADE, "upgrade");
     c->out.state = body.kind == TS_BODY_NONE ? DIR_HEAD : DIR_BODY;
     if (c->out.state == DIR_BODY)
         c->out.x->body = body;

@@ -1200,12 +1200,12 @@ static __attribute__((noinline)) struct url_cut server_url_cut(const struct ts_a
 static __attribute__((noinline)) bool proxied_client(const struct ts_http_request *req, bool tls,
                                                      const char **client, size_t *client_len)
 {
-    const struct ts_http_header *f = ts_http_find_header(req->headers, req->num_headers,
-                                                         "forwarded"),
-                                *xf = ts_http_find_header(req->headers, req->num_headers,
-                                                          "x-forwarded-for"),
-                                *xp = ts_http_find_header(req->headers, req->num_headers,
-                                                          "x-forwarded-proto");
+    const struct ts_http_header *f = ts_http_request_header(req, TS_HTTP_NOTE_FORWARDED,
+                                                            "forwarded"),
+                                *xf = ts_http_request_header(req, TS_HTTP_NOTE_X_FORWARDED_FOR,
+                                                             "x-forwarded-for"),
+                                *xp = ts_http_request_header(req, TS_HTTP_NOTE_X_FORWARDED_PROTO,
+                                                             "x-forwarded-proto");
     *client = NULL; /* (the parsers write it only when they find an address) */
     if (!(f && ts_forwarded_for(f->value, f->value_len, client, client_len)) && xf)
         (void)ts_x_forwarded_for(xf->value, xf->value_len, client, client_len);

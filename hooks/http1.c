@@ -241,6 +241,10 @@ ts_http_note(struct ts_http_noted *nt, const char *name, size_t name_len, size_t
         else if (TS_HTTP_IS("x-b3-flags"))
             ts_http_note_first(nt, TS_HTTP_NOTE_B3_FLAGS, i);
         break;
+    case sizeof "upgrade" - 1:
+        if (TS_HTTP_IS("upgrade"))
+            ts_http_note_first(nt, TS_HTTP_NOTE_UPGRADE, i);
+        break;
     case sizeof "b3" - 1:
         if (TS_HTTP_IS("b3"))
             ts_http_note_first(nt, TS_HTTP_NOTE_B3, i);
@@ -1026,6 +1030,15 @@ const struct ts_http_header *ts_http_find_header(const struct ts_http_header *h,
             return &h[i];
     }
     return NULL;
+}
+
+const struct ts_http_header *ts_http_request_header(const struct ts_http_request *req,
+                                                    enum ts_http_note k, const char *name)
+{
+    const struct ts_http_noted *nt = &req->noted;
+    if (ts_http_notes_hold(nt, req->headers, req->num_headers))
+        return TS_HTTP_NOTED(nt, k);
+    return ts_http_find_header(req->headers, req->num_headers, name);
 }
 
 /* Next element of a comma-separated list at *pos, trimmed of blanks; false

@@ -25,7 +25,8 @@ struct ts_http_header {
 };
 
 /* The request headers a request parser notes by name (lower case): the
- * ones span code reads for attributes and trace context. */
+ * ones span code reads for attributes and trace context, and Upgrade,
+ * which the tunnel checks read (conn.c, conn_send.c). */
 enum ts_http_note {
     TS_HTTP_NOTE_HOST,              /* host */
     TS_HTTP_NOTE_USER_AGENT,        /* user-agent */
@@ -40,6 +41,7 @@ enum ts_http_note {
     TS_HTTP_NOTE_FORWARDED,         /* forwarded */
     TS_HTTP_NOTE_X_FORWARDED_FOR,   /* x-forwarded-for */
     TS_HTTP_NOTE_X_FORWARDED_PROTO, /* x-forwarded-proto */
+    TS_HTTP_NOTE_UPGRADE,           /* upgrade */
     TS_HTTP_NOTES,
     /* Not a header of its own: a bit of `seen` alone, set when there is a
      * second traceparent (W3C: the context is then not valid). */
@@ -94,6 +96,12 @@ struct ts_http_request {
     size_t num_headers;             /* in: capacity; out: headers found */
     struct ts_http_noted noted;     /* out: set by the parser */
 };
+
+/* A parsed request's first header of note k, named name (its lower-case
+ * name): from the parser's notes while they hold, else looked for among
+ * the request's headers (a request whose array was changed since). */
+const struct ts_http_header *ts_http_request_header(const struct ts_http_request *req,
+                                                    enum ts_http_note k, const char *name);
 
 struct ts_http_response {
     int minor_version;

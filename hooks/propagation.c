@@ -120,8 +120,11 @@ bool ts_prop_find_request(const struct ts_http_request *req, struct ts_prop_head
         ts_prop_find(req->headers, req->num_headers, out);
         return found_any(out);
     }
-    const uint32_t host_and_agent = 1u << TS_HTTP_NOTE_HOST | 1u << TS_HTTP_NOTE_USER_AGENT;
-    if (!(nt->seen & ~host_and_agent)) { /* most requests carry no context */
+    const uint32_t context = 1u << TS_HTTP_NOTE_B3 | 1u << TS_HTTP_NOTE_TRACEPARENT |
+                             1u << TS_HTTP_NOTE_UBER_TRACE_ID | 1u << TS_HTTP_NOTE_B3_TRACE_ID |
+                             1u << TS_HTTP_NOTE_B3_SPAN_ID | 1u << TS_HTTP_NOTE_B3_PARENT_ID |
+                             1u << TS_HTTP_NOTE_B3_SAMPLED | 1u << TS_HTTP_NOTE_B3_FLAGS;
+    if (!(nt->seen & context)) { /* most requests carry none */
         memset(out, 0, sizeof *out);
         return false;
     }

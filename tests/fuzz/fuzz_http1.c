@@ -355,6 +355,7 @@ static void check_same_as_ref(const char *buf, size_t len, size_t cap)
             [TS_HTTP_NOTE_FORWARDED] = "forwarded",
             [TS_HTTP_NOTE_X_FORWARDED_FOR] = "x-forwarded-for",
             [TS_HTTP_NOTE_X_FORWARDED_PROTO] = "x-forwarded-proto",
+            [TS_HTTP_NOTE_UPGRADE] = "upgrade",
         };
         for (int k = 0; k < TS_HTTP_NOTES; k++) {
             CHECK(names[k] != NULL); /* a note added to http1.h is added here */

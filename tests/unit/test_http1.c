@@ -1539,6 +1539,7 @@ static const char *const noted_names[TS_HTTP_NOTES] = {
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-proto",
+    "upgrade",
 };
 static const char *const near_names[] = {
     "hosT-",
@@ -1560,6 +1561,8 @@ static const char *const near_names[] = {
     "accept-language", /* x-forwarded-for's length */
     "x-forwarded-prot0",
     "x-forwarded-host",
+    "upgradx",
+    "referer", /* upgrade's length */
 };
 
 /* A request head of random headers from both lists, in random case, with
@@ -1608,6 +1611,39 @@ static void test_notes_find_first_of_each(void **state)
         assert_true(ts_http_parse_response(rbuf, rlen + len - start, &res) > 0);
         assert_int_equal(res.noted.seen, 0);
     }
+}
+
+/* ts_http_request_header: a parsed request's header from its notes; one
+ * whose headers were changed since, or built by hand, by its name. */
+static void test_request_header_noted_or_looked_up(void **state)
+{
+    (void)state;
+    static const char head[] = "GET /chat HTTP/1.1\r\nHost: h\r\nUPGRADE: websocket\r\n"
+                               "Upgrade: h2c\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n";
+    struct ts_http_header h[8];
+    struct ts_http_request req = {.headers = h, .num_headers = 8};
+    assert_int_equal(ts_http_parse_request(head, sizeof head - 1, &req), sizeof head - 1);
+    assert_ptr_equal(ts_http_request_header(&req, TS_HTTP_NOTE_UPGRADE, "upgrade"), &h[1]);
+    assert_ptr_equal(ts_http_request_header(&req, TS_HTTP_NOTE_X_FORWARDED_FOR, "x-forwarded-for"),
+                     &h[3]);
+    assert_null(ts_http_request_header(&req, TS_HTTP_NOTE_FORWARDED, "forwarded"));
+
+    /* the first header dropped: the notes no longer hold, the name is looked for */
+    struct ts_http_request moved = req;
+    moved.headers = h + 1;
+    moved.num_headers = req.num_headers - 1;
+    assert_ptr_equal(ts_http_request_header(&moved, TS_HTTP_NOTE_UPGRADE, "upgrade"), &h[1]);
+    assert_null(ts_http_request_header(&moved, TS_HTTP_NOTE_HOST, "host"));
+
+    /* built by hand, no notes at all */
+    struct ts_http_header mine[] = {{"Connection", 10, "upgrade", 7}, {"upgrade", 7, "ws", 2}};
+    struct ts_http_request built = {.method = "GET",
+                                    .method_len = 3,
+                                    .target = "/",
+                                    .target_len = 1,
+                                    .headers = mine,
+                                    .num_headers = 2};
+    assert_ptr_equal(ts_http_request_header(&built, TS_HTTP_NOTE_UPGRADE, "upgrade"), &mine[1]);
 }
 
 /* A response parsed for its framing keeps only the headers that frame
@@ -2142,6 +2178,7 @@ int main(void)
         cmocka_unit_test(test_target_path_every_position),
         cmocka_unit_test(test_target_authority),
         cmocka_unit_test(test_notes_find_first_of_each),
+        cmocka_unit_test(test_request_header_noted_or_looked_up),
         cmocka_unit_test(test_heads_same_as_ref),
         cmocka_unit_test(test_status_codes_same_as_ref),
         cmocka_unit_test(test_start_lines_same_as_ref),
