@@ -107,11 +107,11 @@ static void *client(void *arg)
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof to) != 0)
         return client_failed();
+    char origin[32] = ""; /* before each target: none, or the absolute form's */
+    if (absolute_form)
+        snprintf(origin, sizeof origin, "http://127.0.0.1:%d", port);
     for (int n = 0; n < requests; n++) {
         char req[128];
-        char origin[32] = "";
-        if (absolute_form)
-            snprintf(origin, sizeof origin, "http://127.0.0.1:%d", port);
         int len = snprintf(req, sizeof req,
                            "GET %s/users/%ld/items/%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
                            origin, id, n, port);
