@@ -1,10 +1,11 @@
 /* net.c — see net.h. */
 #include "net.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,19 @@ static int net_connect_one(const struct addrinfo *ai, uint64_t deadline_ms, stru
     fd = out->fd;
     if (!ts_own_fd_begin(out))
         return -1; /* the program took the number already */
+    if (ai->ai_socktype == SOCK_STREAM) {
+        /* Each request is written whole, so Nagle's algorithm never saves
+         * a segment here; it only holds back the tail of a request the
+         * send buffer did not take at once until the receiver acknowledges
+         * what went before, which a delayed ACK puts off by 40 ms or more
+         * (curl and Go's net/http turn it off too). At 250,000 spans a
+         * second that is 10,000 spans, five queues' worth: likely what
+         * dropped about that many at once now and then in the bench
+         * (bench/PROFILE.md, session 37). A refusal leaves the socket
+         * as it was. */
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     int r = TS_REAL(connect)(fd, ai->ai_addr, ai->ai_addrlen);
     ts_own_fd_end(out);
     if (r == 0)

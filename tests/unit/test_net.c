@@ -8,8 +8,10 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -70,6 +72,16 @@ static int peer_family(int fd)
     return ss.ss_family;
 }
 
+/* Is Nagle's algorithm off on the TCP socket fd? (The exporters write each
+ * request whole: net.c.) */
+static bool tcp_nodelay(int fd)
+{
+    int on = 0;
+    socklen_t len = sizeof on;
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+    return on != 0;
+}
+
 static void test_localhost_names_are_loopback_v4_first(void **state)
 {
     (void)state;
@@ -83,6 +95,7 @@ static void test_localhost_names_are_loopback_v4_first(void **state)
         assert_true(o.fd > STDERR_FILENO);
         assert_true(fcntl(o.fd, F_GETFD) & FD_CLOEXEC);
         assert_true(fcntl(o.fd, F_GETFL) & O_NONBLOCK);
+        assert_true(tcp_nodelay(o.fd));
         ts_own_fd_close(&o);
     }
     close(l);
@@ -121,6 +134,7 @@ static void test_address_literals_are_not_looked_up(void **state)
         return; /* no IPv6 loopback on this machine */
     assert_int_equal(ts_net_connect(&o, "::1", port, SOCK_STREAM, ts_mono_ms() + 2000), 0);
     assert_int_equal(peer_family(o.fd), AF_INET6);
+    assert_true(tcp_nodelay(o.fd));
     assert_true(fcntl(o.fd, F_GETFD) & FD_CLOEXEC);
     assert_int_equal(lookups, 0);
     ts_own_fd_close(&o);
