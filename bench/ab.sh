@@ -4,15 +4,15 @@
 # bench/interleave.c moving the load from one to the next every 50 ms, so
 # that a slow moment of the machine falls on both builds alike.
 #
-#   bash bench/ab.sh LIB_A LIB_B [tinyhttpd|nginx|chain] [SECONDS] [ROUNDS]
+#   bash bench/ab.sh LIB_A LIB_B [tinyhttpd|nginx|node|chain] [SECONDS] [ROUNDS]
 #
 # Per round (default 4 rounds of 10 s), fresh servers: untraced,
 # untraced-b (a second untraced one: the method's own scatter), A
 # (LD_PRELOAD=LIB_A) and B (LIB_B), the traced ones with the file exporter,
 # 100% sampling and TRACESHIM_STATS=1.
-#   tinyhttpd, nginx: keep-alive throughput, 32 connections (nginx serves a
-#     1 KiB file); each round's share of the untraced pair's mean, then the
-#     medians and B - A round by round.
+#   tinyhttpd, nginx, node: keep-alive throughput, 32 connections (nginx
+#     serves a 1 KiB file, node is bench/node/server.js); each round's share
+#     of the untraced pair's mean, then the medians and B - A round by round.
 #   chain: nginx reverse proxy -> tinyhttpd, both traced alike (two traced
 #     hops), one request at a time; each round's p99 and p99.9, then the
 #     medians of each build's p99 and p99.9 added per hop (against
@@ -27,19 +27,22 @@
 # B's alone, after AB_ENV (one library under two settings: pass it as both
 # builds, AB_ENV_B="OTEL_TRACES_SAMPLER=always_off").
 #
-# Installs nothing; needs cc, python3 and, but for tinyhttpd, nginx.
+# Installs nothing; needs cc, python3, and nginx (nginx, chain) or node
+# (node).
 # Listens on 127.0.0.1 only, on ports picked at run time; every process it
 # starts is stopped on the way out.
 set -euo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-usage() { sed -n '7,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '7,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 2 ] && [ -f "$1" ] && [ -f "$2" ] || usage
 lib_a=$(readlink -f "$1") lib_b=$(readlink -f "$2")
 kind=${3:-tinyhttpd} seconds=${4:-10} rounds=${5:-4}
-case "$kind" in tinyhttpd|nginx|chain) ;; *) usage ;; esac
+case "$kind" in tinyhttpd|nginx|node|chain) ;; *) usage ;; esac
 [[ "$seconds" =~ ^[1-9][0-9]*$ && "$rounds" =~ ^[1-9][0-9]*$ ]] || usage
-for tool in cc python3 $([ "$kind" = tinyhttpd ] || echo nginx); do
+needs=nginx
+case "$kind" in tinyhttpd) needs="" ;; node) needs=node ;; esac
+for tool in cc python3 $needs; do
     command -v "$tool" >/dev/null || { echo "ab.sh: $tool not found" >&2; exit 3; }
 done
 
@@ -86,6 +89,16 @@ start_tinyhttpd() {
     port=$(cat "$1/port" 2>/dev/null || true)
 }
 
+# start_node DIR LIB -> port (bench/node/server.js, which needs no modules)
+start_node() {
+    mkdir -p "$1"
+    run_env "$1" "$2"
+    "${env_of[@]}" node "$here/node/server.js" "$1/port" 0 3600 >/dev/null 2>"$1/stderr" &
+    pids+=($!)
+    for _ in $(seq 500); do [ -s "$1/port" ] && break; sleep 0.02; done
+    port=$(cat "$1/port" 2>/dev/null || true)
+}
+
 # start_nginx DIR LIB [UPSTREAM_PORT] -> port (bench/nginx_conf.sh: a proxy
 # to UPSTREAM_PORT, or a 1 KiB static file)
 start_nginx() {
@@ -106,6 +119,7 @@ start() {
     case "$kind" in
         tinyhttpd) start_tinyhttpd "$dir" "$2" ;;
         nginx) start_nginx "$dir" "$2" ;;
+        node) start_node "$dir" "$2" ;;
         chain) start_tinyhttpd "$dir/backend" "$2"
                [ -z "$port" ] || start_nginx "$dir" "$2" "$port" ;;
     esac
