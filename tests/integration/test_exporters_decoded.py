@@ -207,6 +207,42 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
         self.assertGreater(sizes[0], 2 * 65536, "the request must be large")
         self.check_otlp_request(fspans, od.decode_otlp_proto(reqs[0][2]), "large protobuf")
 
+    def test_http_exporters_send_before_a_batch_is_full(self):
+        """An HTTP exporter's open batch goes once it holds 128 spans and
+        the last send is 1 ms old, not at 512 (reporter.c rep_send_early:
+        a 230 KB loopback write held a busy machine's processor). 300
+        requests one at a time, the schedule delay a minute: the first
+        request the collector sees holds 128 spans (more if the reporter
+        fell behind), before the server's exit, and the requests hold
+        every span once, as the file has them."""
+        import otlp_decode as od
+        for exporter in ("otlp", "zipkin"):
+            with self.subTest(exporter=exporter):
+                if os.path.exists(self.spans_file):
+                    os.unlink(self.spans_file)  # the other exporter's run
+                c = bk.Collector([200])
+                self.addCleanup(c.close)
+                endpoint = {"otlp": ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:%d"),
+                            "zipkin": ("OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+                                       "http://127.0.0.1:%d/api/v2/spans")}[exporter]
+                fspans = self.run_workload(exporter, paths=["/ok?n=%d" % i for i in range(300)],
+                                           OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                                           OTEL_BSP_SCHEDULE_DELAY="60000",
+                                           **{endpoint[0]: endpoint[1] % c.port})
+                counts, ids = [], []
+                for _, _, body in c.requests():
+                    if exporter == "otlp":
+                        d = od.decode_otlp_proto(body)
+                        got = [s["span_id"] for rs in d["resource_spans"]
+                               for ss in rs["scope_spans"] for s in ss["spans"]]
+                    else:
+                        got = [s["id"] for s in json.loads(body)]
+                    counts.append(len(got))
+                    ids += got
+                self.assertGreaterEqual(len(counts), 2, counts)
+                self.assertTrue(128 <= counts[0] < 300, counts)
+                self.assertEqual(sorted(ids), sorted(fspans), counts)
+
     def test_otlp_span_flags_say_where_the_parent_is(self):
         """OTLP's span flags (opentelemetry-proto 1.1): every exported span
         sampled (bit 0), and bits 8-9 whether its parent is remote. A server
