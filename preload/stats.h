@@ -68,8 +68,7 @@
  *   sampled = exported + dropped_queue_full + dropped_export_failed
  *             + dropped_exit_timeout
  * except that when the flush at exit timed out while an export was still
- * running, the spans that export holds are in no column (a line at exit
- * says they were lost); with exporter
+ * running, the spans that export holds are in no column; with exporter
  * `none`, sampled spans are neither exported nor dropped.
  *
  * queue_length is not a counter but a gauge: spans waiting in the queue

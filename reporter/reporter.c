@@ -1231,15 +1231,6 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
         return;
     uint64_t left = ts_rep_queued();
     ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left);
-    /* The spans of an export the flush gave up on (a backend that does
-     * not answer) are in no count (stats.h): said here, or a short-lived
-     * process whose only span was in it would lose it without a word. At
-     * the level of an exporter's own failures ("timed out; N spans
-     * dropped"), which this is, cut short. */
-    if (!flushed && __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
-        ts_log_error("an export was still running when the flush at exit ended "
-                     "(TRACESHIM_EXIT_TIMEOUT, %u ms): the spans it holds are lost",
-                     timeout_ms);
     uint64_t full = ts_stats_get(TS_STAT_DROPPED_QUEUE_FULL);
     uint64_t failed = ts_stats_get(TS_STAT_DROPPED_EXPORT_FAILED);
     if (ts_cfg.stats) {
