@@ -67,8 +67,10 @@
  * After a normal exit, with one exporter:
  *   sampled = exported + dropped_queue_full + dropped_export_failed
  *             + dropped_exit_timeout
- * except that when the flush at exit timed out while an export was still
- * running, the spans that export holds are in no column; with exporter
+ * except that when the flush at exit timed out while an export started
+ * before it was still running, the spans that export holds are in no
+ * column (a send the flush makes ends before it: reporter.c
+ * rep_hand_over); with exporter
  * `none`, sampled spans are neither exported nor dropped.
  *
  * queue_length is not a counter but a gauge: spans waiting in the queue

@@ -1008,14 +1008,42 @@ static void rep_nudge(void *arg)
 /* Hand a job to the reporter thread (its fd table is its own) and wait
  * for it until the deadline; snap: the stats line's. True when it was done
  * in time. */
+/* The job's own deadline comes this much before its waiter's: a tenth of
+ * the time left, at most REP_JOB_MARGIN_MS. An export the job cuts short
+ * (a collector that never answers) then ends as any failed export does,
+ * its spans counted as failed and said on stderr, before the waiter
+ * stops waiting; with one deadline for both, the waiter left first as
+ * often as not, and the spans of that export were in no count at an exit
+ * (a short-lived process's only span, without a word). */
+#define REP_JOB_MARGIN_MS 100u
+
+static uint64_t rep_job_margin_ms(uint64_t deadline_ms)
+{
+    uint64_t now = ts_mono_ms();
+    uint64_t tenth = deadline_ms > now ? (deadline_ms - now) / 10 : 0;
+    return tenth < REP_JOB_MARGIN_MS ? tenth : REP_JOB_MARGIN_MS;
+}
+
+static struct timespec rep_timespec_earlier(struct timespec t, uint64_t ms)
+{
+    t.tv_sec -= (time_t)(ms / 1000);
+    t.tv_nsec -= (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec < 0) {
+        t.tv_sec--;
+        t.tv_nsec += 1000000000L;
+    }
+    return t;
+}
+
 static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot *snap,
                           const struct timespec *deadline, uint64_t deadline_ms)
 {
     if (!ts_handover_begin(&rep_handover, deadline, deadline_ms))
         return false;
+    uint64_t margin = rep_job_margin_ms(deadline_ms);
     rep_job.kind = kind;
-    rep_job.deadline = *deadline;
-    rep_job.deadline_ms = deadline_ms;
+    rep_job.deadline = rep_timespec_earlier(*deadline, margin);
+    rep_job.deadline_ms = deadline_ms - margin;
     if (snap)
         rep_job.snap = *snap;
     rep_wait_unbatched();

@@ -11,6 +11,7 @@ counted spans: its requests are not slowed, its exit is bounded.
 
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -314,6 +315,31 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertLess(took, 1.0 + 1.0, "exit bounded by TRACESHIM_EXIT_TIMEOUT=1000")
         err = srv.stderr().decode()
         self.assertRegex(err, r"traceshim: \d+ spans not exported")
+
+    def test_the_exit_flush_ends_its_own_send_in_time(self):
+        """/bin/true under process spans, OTLP to a collector that never
+        answers: its one span goes out in the exit's flush, whose send
+        ends a little before the flush's waiter stops waiting, as a failed
+        export (the last 100 ms of the second are the waiter's alone):
+        counted as failed and said at the default log level.
+        (With one deadline for both, the waiter left first as often as
+        not, and the span was in no count and went without a word.)"""
+        c = self.collector(["stall"])
+        e = th.shim_env("true-svc", self.spans_file, TRACESHIM_EXPORTER="otlp",
+                        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                        TRACESHIM_PROCESS_SPANS="1", TRACESHIM_EXIT_TIMEOUT="1000",
+                        TRACESHIM_STATS="1")
+        e.pop("TRACESHIM_LOG_LEVEL", None)
+        for _ in range(3):
+            t0 = time.monotonic()
+            r = subprocess.run(["/bin/true"], env=e, capture_output=True, timeout=30)
+            self.assertLess(time.monotonic() - t0, 3.0)
+            self.assertEqual((r.returncode, r.stdout), (0, b""))
+            err = r.stderr.decode()
+            self.assertIn("traceshim: otlp exporter: OTLP endpoint: timed out; 1 spans dropped",
+                          err)
+            self.assertRegex(err, r"stats .* exported=0 dropped_queue_full=0 "
+                                  r"dropped_export_failed=1 dropped_exit_timeout=0 ")
 
     def test_exit_and_exec_do_not_wait_out_a_backoff(self):
         """A batch answered 503 with Retry-After: 10 waits ten seconds for
