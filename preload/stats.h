@@ -69,7 +69,7 @@
  *             + dropped_exit_timeout
  * except that when the flush at exit timed out while an export started
  * before it was still running, the spans that export holds are in no
- * column (a send the flush makes ends before it: reporter.c
+ * column (a send the flush makes normally ends before it: reporter.c
  * rep_hand_over); with exporter
  * `none`, sampled spans are neither exported nor dropped.
  *

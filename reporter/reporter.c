@@ -1005,16 +1005,8 @@ static void rep_nudge(void *arg)
     ts_rep_queue_nudge(&rep_q);
 }
 
-/* Hand a job to the reporter thread (its fd table is its own) and wait
- * for it until the deadline; snap: the stats line's. True when it was done
- * in time. */
-/* The job's own deadline comes this much before its waiter's: a tenth of
- * the time left, at most REP_JOB_MARGIN_MS. An export the job cuts short
- * (a collector that never answers) then ends as any failed export does,
- * its spans counted as failed and said on stderr, before the waiter
- * stops waiting; with one deadline for both, the waiter left first as
- * often as not, and the spans of that export were in no count at an exit
- * (a short-lived process's only span, without a word). */
+/* How much before its waiter's deadline a job's own comes: a tenth of
+ * the time left, at most REP_JOB_MARGIN_MS (rep_hand_over). */
 #define REP_JOB_MARGIN_MS 100u
 
 static uint64_t rep_job_margin_ms(uint64_t deadline_ms)
@@ -1024,6 +1016,7 @@ static uint64_t rep_job_margin_ms(uint64_t deadline_ms)
     return tenth < REP_JOB_MARGIN_MS ? tenth : REP_JOB_MARGIN_MS;
 }
 
+/* t, ms earlier (ms below a second). */
 static struct timespec rep_timespec_earlier(struct timespec t, uint64_t ms)
 {
     t.tv_sec -= (time_t)(ms / 1000);
@@ -1035,6 +1028,16 @@ static struct timespec rep_timespec_earlier(struct timespec t, uint64_t ms)
     return t;
 }
 
+/* Hand a job to the reporter thread (its fd table is its own) and wait
+ * for it until the deadline; snap: the stats line's. True when it was done
+ * in time. The job's own deadline comes a little earlier
+ * (rep_job_margin_ms): an export it cuts short (a collector that never
+ * answers) then normally ends as any failed export does, its spans
+ * counted as failed and said on stderr, before the waiter stops waiting.
+ * With one deadline for both, the waiter left first as often as not, and
+ * at an exit the spans of that export were in no count (a short-lived
+ * process's only span, without a word). A flush also stops taking new
+ * batches that much earlier. */
 static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot *snap,
                           const struct timespec *deadline, uint64_t deadline_ms)
 {

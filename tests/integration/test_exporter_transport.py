@@ -328,7 +328,9 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         e = th.shim_env("true-svc", self.spans_file, TRACESHIM_EXPORTER="otlp",
                         OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
                         TRACESHIM_PROCESS_SPANS="1", TRACESHIM_EXIT_TIMEOUT="1000",
-                        TRACESHIM_STATS="1")
+                        TRACESHIM_STATS="1",
+                        # the open batch never due on its own: the exit's flush sends it
+                        OTEL_BSP_SCHEDULE_DELAY="60000")
         e.pop("TRACESHIM_LOG_LEVEL", None)
         for _ in range(3):
             t0 = time.monotonic()
