@@ -524,6 +524,23 @@ static const char *dec_i64(int64_t v, char *buf)
     return buf;
 }
 
+/* The host.name the resource carries: OTEL_RESOURCE_ATTRIBUTES' when it
+ * names one, else the detected one (resource.c res_add_configured). */
+static void resource_host(const char **s, size_t *n)
+{
+    const struct ts_resource *r = ts_resource_get();
+    for (size_t i = 0; i < r->nattrs; i++) {
+        const struct ts_resource_attr *a = &r->attrs[i];
+        if (a->klen == 9 && memcmp(a->key, "host.name", 9) == 0) {
+            *s = a->str;
+            *n = a->slen;
+            return;
+        }
+    }
+    *s = ts_proc.host_name;
+    *n = strlen(*s);
+}
+
 /* ------------------------------------------------------------ OTLP / JSON */
 
 /* {"key":K,"value":{"stringValue"|"intValue"|"boolValue":V}} */
@@ -559,12 +576,14 @@ static void otlp_json_expect_resource(const ts_json *attrs)
         CHECK(ts_json_is(json_member(kv, "key"), TS_JSON_STRING));
         CHECK(ts_json_len(json_member(kv, "value")) == 1);
     }
-    const char *svc = ts_proc.service_name, *exe = ts_proc.exe_name, *host = ts_proc.host_name;
+    const char *svc = ts_proc.service_name, *exe = ts_proc.exe_name, *host;
+    size_t host_len;
+    resource_host(&host, &host_len);
     otlp_json_expect_kv(ts_json_at(attrs, 0), "service.name", 12, TS_ATTR_STR, svc, strlen(svc), 0);
     otlp_json_expect_kv(ts_json_at(attrs, 1), "process.pid", 11, TS_ATTR_INT, NULL, 0, ts_proc.pid);
     otlp_json_expect_kv(ts_json_at(attrs, 2), "process.executable.name", 23, TS_ATTR_STR, exe,
                         strlen(exe), 0);
-    otlp_json_expect_kv(ts_json_at(attrs, 3), "host.name", 9, TS_ATTR_STR, host, strlen(host), 0);
+    otlp_json_expect_kv(ts_json_at(attrs, 3), "host.name", 9, TS_ATTR_STR, host, host_len, 0);
 }
 
 /* OTLP's Span.flags: sampled (every span here is) in bit 0; bit 8 when
@@ -1046,7 +1065,9 @@ static void pb_expect_resource(const uint8_t *p, size_t n)
     struct pbr r = pbr_of(p, n);
     struct pbf f;
     size_t i = 0;
-    const char *svc = ts_proc.service_name, *exe = ts_proc.exe_name, *host = ts_proc.host_name;
+    const char *svc = ts_proc.service_name, *exe = ts_proc.exe_name, *host;
+    size_t host_len;
+    resource_host(&host, &host_len);
     while (pbr_next(&r, &f)) {
         CHECK(f.field == 1 && f.wire == PBR_LEN); /* Resource.attributes */
         struct pb_kv kv = pb_read_kv(f.data, f.len);
@@ -1057,7 +1078,7 @@ static void pb_expect_resource(const uint8_t *p, size_t n)
         else if (i == 2)
             pb_expect_kv(&kv, "process.executable.name", 23, TS_ATTR_STR, exe, strlen(exe), 0);
         else if (i == 3)
-            pb_expect_kv(&kv, "host.name", 9, TS_ATTR_STR, host, strlen(host), 0);
+            pb_expect_kv(&kv, "host.name", 9, TS_ATTR_STR, host, host_len, 0);
         i++;
     }
     CHECK(!r.bad && i >= 4);
@@ -1288,9 +1309,11 @@ static void tc_expect_process(struct rd *r)
     tc_expect_field(r, &last, 2, RD_LIST);
     uint64_t ntags = rd_list(r, &elem);
     CHECK(!r->bad && elem == RD_STRUCT && ntags >= 4);
-    const char *host = ts_proc.host_name;
+    const char *host;
+    size_t host_len;
+    resource_host(&host, &host_len);
     const struct jt_tag lead[4] = {
-        {"hostname", 8, JT_STRING, host, strlen(host), 0},
+        {"hostname", 8, JT_STRING, host, host_len, 0},
         {"ip", 2, JT_STRING, res->ip, strlen(res->ip), 0},
         {"client-uuid", 11, JT_STRING, res->client_uuid, strlen(res->client_uuid), 0},
         {"jaeger.version", 14, JT_STRING, "traceshim-C-" TS_VERSION,
