@@ -33,9 +33,12 @@
  *                         one message (summed over exporters); and the spans
  *                         an OTLP receiver rejected in an answer that took
  *                         the rest of the batch (its partial success)
- *   dropped_exit_timeout  spans still queued when the flush at exit ended: it
+ *   dropped_exit_timeout  spans not sent when the flush at exit ended: it
  *                         ran out of TRACESHIM_EXIT_TIMEOUT (or they were
- *                         queued by another thread after it)
+ *                         queued by another thread after it). Those still
+ *                         queued, and those an exporter held (a batch not
+ *                         sent, a send still running: once per exporter,
+ *                         as exported counts)
  *   export_errors         export attempts that failed: every HTTP request
  *                         without a 2xx answer (each retry counts), every
  *                         datagram the Jaeger agent's socket refused, every
@@ -67,11 +70,10 @@
  * After a normal exit, with one exporter:
  *   sampled = exported + dropped_queue_full + dropped_export_failed
  *             + dropped_exit_timeout
- * except that when the flush at exit timed out while an export started
- * before it was still running, the spans that export holds are in no
- * column (a send the flush makes normally ends before it: reporter.c
- * rep_hand_over); with exporter
- * `none`, sampled spans are neither exported nor dropped.
+ * (a send still running when the flush at exit gives up counts its spans
+ * as dropped_exit_timeout, and nothing once it ends: exporters.h
+ * ts_exp_give_up_uncounted); with exporter `none`, sampled spans are
+ * neither exported nor dropped.
  *
  * queue_length is not a counter but a gauge: spans waiting in the queue
  * when the line is written (at exit: the spans counted as

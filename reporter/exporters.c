@@ -176,9 +176,27 @@ static bool exp_no_waits(void)
     return __atomic_load_n(&exp_hurried, __ATOMIC_RELAXED) > 0;
 }
 
+/* The spans the exporters have taken (ts_exp_take, one per exporter fed,
+ * as exported and dropped_export_failed count them) and not yet counted:
+ * in a batch being built, a parked one, or a send under way. Once the exit
+ * has counted those as dropped_exit_timeout (ts_exp_give_up_uncounted) it
+ * holds EXP_UNCOUNTED_CLOSED as well, and the exporters count nothing
+ * more: a send the exit stopped waiting for that ends afterwards would
+ * count its spans twice. Updated with atomics: the exit reads it while an
+ * export may be under way. */
+static uint64_t exp_uncounted TS_FORK_STATE;
+#define EXP_UNCOUNTED_CLOSED ((uint64_t)1 << 63)
+
 /* n spans delivered (ok) or given up on by one exporter. */
 static void exp_count(bool ok, size_t n)
 {
+    uint64_t was = __atomic_load_n(&exp_uncounted, __ATOMIC_RELAXED), held;
+    do {
+        if (was & EXP_UNCOUNTED_CLOSED)
+            return; /* the exit counted them */
+        held = n < was ? n : was;
+    } while (!__atomic_compare_exchange_n(&exp_uncounted, &was, was - held, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
     ts_stats_add(ok ? TS_STAT_SPANS_EXPORTED : TS_STAT_DROPPED_EXPORT_FAILED, (uint64_t)n);
 }
 
@@ -628,6 +646,20 @@ static void exp_console_span(const struct ts_span *s)
 
 /* ------------------------------------------------------------- API */
 
+void ts_exp_take(size_t n)
+{
+    uint64_t fed = TS_EXPORTS(&ts_cfg, TS_EXPORTER_CONSOLE);
+    for (size_t i = 0; i < EXP_N; i++)
+        fed += TS_EXPORTS(&ts_cfg, exp_batches[i].exporter);
+    __atomic_add_fetch(&exp_uncounted, fed * n, __ATOMIC_RELAXED);
+}
+
+uint64_t ts_exp_give_up_uncounted(void)
+{
+    uint64_t was = __atomic_fetch_or(&exp_uncounted, EXP_UNCOUNTED_CLOSED, __ATOMIC_RELAXED);
+    return was & EXP_UNCOUNTED_CLOSED ? 0 : was;
+}
+
 void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms)
 {
     if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_CONSOLE))
@@ -743,8 +775,10 @@ void ts_exp_close_fds(void)
 
 TS_FORK_HANDLER void ts_exp_after_fork_child(bool export_was_busy, bool fds_elsewhere)
 {
-    /* the flushes the parent's threads were waiting on are not the child's */
+    /* the flushes the parent's threads were waiting on are not the child's,
+     * nor the spans its exporters held (the parent sends and counts them) */
     __atomic_store_n(&exp_hurried, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&exp_uncounted, 0, __ATOMIC_RELAXED);
     for (size_t i = 0; i < EXP_N; i++) {
         struct exp_batch *b = &exp_batches[i];
         if (export_was_busy)

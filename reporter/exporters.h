@@ -24,6 +24,11 @@
 
 #include "../preload/span.h"
 
+/* n spans taken from the queue are on their way to ts_exp_add: from now
+ * on they are the exporters' to count (ts_exp_give_up_uncounted). Every
+ * span given to ts_exp_add is taken so first. */
+void ts_exp_take(size_t n);
+
 /* Add a span to every configured exporter's batch; a batch that would pass
  * its size limit is sent first (before deadline_ms, ts_mono_ms clock). */
 void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms);
@@ -63,6 +68,16 @@ void ts_exp_final(void);
  * over; flushes may overlap): an exec's, which a backend that is down
  * must not hold up either. Async-signal-safe. */
 void ts_exp_hurry(bool on);
+
+/* At exit, once the flush is over or given up: the spans the exporters
+ * took and have not counted as exported or dropped (in a batch not sent,
+ * a parked one, or a send still under way; one per exporter that took
+ * the span, as those counts go), which the exit counts as
+ * dropped_exit_timeout. From then on the exporters count nothing, so a
+ * send that ends later cannot count its spans a second time; a second
+ * call returns 0. Async-signal-safe; no lock needed (an export may be
+ * running on the reporter thread). */
+uint64_t ts_exp_give_up_uncounted(void);
 
 /* Close every connection and the span file (export mutex held): before
  * the reporter thread leaves the program's fd table (preload/fd_split.h),

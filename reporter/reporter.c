@@ -104,8 +104,8 @@ static pthread_mutex_t rep_export_mu TS_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 static struct ts_span *rep_taken[REP_CHUNK];
 static struct ts_span rep_span;
 /* Under rep_export_mu: spans added to the exporters' batches and not sent
- * yet (read atomically without it, for the exit accounting), and when the
- * first of them was added (ts_mono_ms). */
+ * yet (read atomically without it: ts_rep_queued), and when the first of
+ * them was added (ts_mono_ms). */
 static size_t rep_open TS_FORK_STATE;
 static uint64_t rep_open_since_ms;
 
@@ -305,10 +305,12 @@ static bool rep_set_policy(int policy)
     return pthread_setschedparam(pthread_self(), policy, &param) == 0;
 }
 
-/* Send the open batch. Its spans count as neither queued nor exported
- * while the send is in flight. An exporter that waits for its receiver's
- * answer waits under the normal policy: under SCHED_BATCH each wake-up
- * from that wait would also wait for the tick (rep_yield_on_wakeup). */
+/* Send the open batch (rep_open paces the thread; at an exit its spans
+ * are counted through the exporters, exporters.h ts_exp_give_up_uncounted,
+ * a send still running included). An exporter that waits for its
+ * receiver's answer waits under the normal policy: under SCHED_BATCH each
+ * wake-up from that wait would also wait for the tick
+ * (rep_yield_on_wakeup). */
 static void rep_send_open(uint64_t batch_deadline_ms)
 {
     __atomic_store_n(&rep_open, 0, __ATOMIC_RELAXED);
@@ -403,6 +405,7 @@ static size_t rep_export_queued(size_t want, const struct timespec *deadline,
             rep_pause_for_unpublished();
             continue;
         }
+        ts_exp_take(got);
         want -= got;
         taken += got;
         if (rep_open == 0)
@@ -1035,9 +1038,9 @@ static struct timespec rep_timespec_earlier(struct timespec t, uint64_t ms)
  * answers) then normally ends as any failed export does, its spans
  * counted as failed and said on stderr, before the waiter stops waiting.
  * With one deadline for both, the waiter left first as often as not, and
- * at an exit the spans of that export were in no count (a short-lived
- * process's only span, without a word). A flush also stops taking new
- * batches that much earlier. */
+ * at an exit the spans of that export went without a word (counted as
+ * dropped_exit_timeout since, in no count before). A flush also stops
+ * taking new batches that much earlier. */
 static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot *snap,
                           const struct timespec *deadline, uint64_t deadline_ms)
 {
@@ -1260,7 +1263,10 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
     errno = saved_errno;
     if (__atomic_exchange_n(&rep_exit_reported, true, __ATOMIC_RELAXED))
         return;
-    uint64_t left = ts_rep_queued();
+    /* What the flush left: the spans still queued, and those an exporter
+     * took and never counted (a batch not sent, a send still running). */
+    uint64_t held = ts_exp_give_up_uncounted();
+    uint64_t left = ts_rep_queue_count(&rep_q) + held;
     ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left);
     uint64_t full = ts_stats_get(TS_STAT_DROPPED_QUEUE_FULL);
     uint64_t failed = ts_stats_get(TS_STAT_DROPPED_EXPORT_FAILED);
@@ -1277,7 +1283,7 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
     }
     if (full + failed + left > 0)
         ts_log_warn("%llu spans not exported: %llu dropped on a full queue, %llu failed or "
-                    "refused by the backend, %llu still queued at exit",
+                    "refused by the backend, %llu still queued or being sent at exit",
                     (unsigned long long)(full + failed + left), (unsigned long long)full,
                     (unsigned long long)failed, (unsigned long long)left);
 }

@@ -87,11 +87,12 @@ void ts_rep_flush(unsigned timeout_ms);
  * runs, at most timeout_ms; nothing is encoded or allocated here. */
 void ts_rep_flush_signal_safe(unsigned timeout_ms);
 
-/* At exit: flush (at most timeout_ms), count the spans still queued as
- * dropped_exit_timeout, say on stderr, at warn level, how many spans were
- * not exported, if any, and with TRACESHIM_STATS print the counters'
- * summary line (preload/stats.h) and, with the file exporter, append them
- * to the span file as an OTLP/JSON metrics line. Said once per process. */
+/* At exit: flush (at most timeout_ms), count the spans still queued or
+ * held by an exporter (a send still running) as dropped_exit_timeout, say
+ * on stderr, at warn level, how many spans were not exported, if any, and
+ * with TRACESHIM_STATS print the counters' summary line (preload/stats.h)
+ * and, with the file exporter, append them to the span file as an
+ * OTLP/JSON metrics line. Said once per process. */
 void ts_rep_exit(unsigned timeout_ms);
 
 /* The same from _exit or _Exit (see ts_rep_submit_signal_safe): the flush

@@ -316,6 +316,31 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         err = srv.stderr().decode()
         self.assertRegex(err, r"traceshim: \d+ spans not exported")
 
+    def test_a_send_under_way_at_exit_is_counted(self):
+        """The reporter thread's own send (the schedule's, with its 30 s
+        timeout) hangs on a collector that never answers when the program
+        exits: the exit gives up after TRACESHIM_EXIT_TIMEOUT, and the span
+        that send holds is counted as dropped_exit_timeout with the three
+        still queued, so that every sampled span is in one column. (It was
+        in none: the send's spans were neither queued nor exported.)"""
+        c = self.collector(["stall"])
+        srv, port = self.start(TRACESHIM_EXPORTER="otlp",
+                               OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                               OTEL_BSP_SCHEDULE_DELAY="50", OTEL_EXPORTER_OTLP_TIMEOUT="30000",
+                               TRACESHIM_EXIT_TIMEOUT="500", TRACESHIM_STATS="1")
+        th.http_get(port, "/ok")
+        c.wait_requests(1)  # the reporter thread's send of that span waits for an answer
+        for _ in range(3):
+            th.http_get(port, "/ok")
+        time.sleep(0.3)  # the last span is queued a moment after its response
+        took = self.stop(srv)
+        self.assertLess(took, 0.5 + 1.0, "exit bounded by TRACESHIM_EXIT_TIMEOUT=500")
+        err = srv.stderr().decode()
+        self.assertRegex(err, r"stats .* sampled=4 .* exported=0 dropped_queue_full=0 "
+                              r"dropped_export_failed=0 dropped_exit_timeout=4 ")
+        self.assertIn("traceshim: 4 spans not exported: 0 dropped on a full queue, 0 failed or "
+                      "refused by the backend, 4 still queued or being sent at exit", err)
+
     def test_the_exit_flush_ends_its_own_send_in_time(self):
         """/bin/true under process spans, OTLP to a collector that never
         answers: its one span goes out in the exit's flush, whose send
