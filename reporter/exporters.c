@@ -651,12 +651,12 @@ void ts_exp_take(size_t n)
     uint64_t fed = TS_EXPORTS(&ts_cfg, TS_EXPORTER_CONSOLE);
     for (size_t i = 0; i < EXP_N; i++)
         fed += TS_EXPORTS(&ts_cfg, exp_batches[i].exporter);
-    __atomic_add_fetch(&exp_uncounted, fed * n, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&exp_uncounted, fed * n, __ATOMIC_SEQ_CST);
 }
 
 uint64_t ts_exp_give_up_uncounted(void)
 {
-    uint64_t was = __atomic_fetch_or(&exp_uncounted, EXP_UNCOUNTED_CLOSED, __ATOMIC_RELAXED);
+    uint64_t was = __atomic_fetch_or(&exp_uncounted, EXP_UNCOUNTED_CLOSED, __ATOMIC_SEQ_CST);
     return was & EXP_UNCOUNTED_CLOSED ? 0 : was;
 }
 

@@ -388,6 +388,8 @@ static size_t rep_export_queued(size_t want, const struct timespec *deadline,
         if (take > want)
             take = want;
         size_t got = ts_rep_queue_take_locked(&rep_q, rep_taken, take);
+        if (got) /* under the mutex: see rep_left_at_exit */
+            ts_exp_take(got);
         /* A place whose thread left the hand-over is lost with its span,
          * counted where a span the queue could not hold is. */
         uint64_t passed = ts_rep_queue_take_passed(&rep_q);
@@ -405,7 +407,6 @@ static size_t rep_export_queued(size_t want, const struct timespec *deadline,
             rep_pause_for_unpublished();
             continue;
         }
-        ts_exp_take(got);
         want -= got;
         taken += got;
         if (rep_open == 0)
@@ -1247,6 +1248,26 @@ static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed
                      "_exit; no metrics line");
 }
 
+/* How long the exit waits for the queue's mutex to count what its flush
+ * left: the mutex is held for short copies only. */
+#define REP_EXIT_COUNT_LOCK_MS 10u
+
+/* At exit, once the flush is over or given up: the spans it left, still
+ * queued or taken by an exporter and not counted (exporters.h
+ * ts_exp_give_up_uncounted). Read under the queue's mutex, under which
+ * the reporter takes spans and hands them to the exporters, so that a
+ * span it takes meanwhile is in one of the two; not from a signal handler
+ * (signal_safe), whose interrupted code may hold it. */
+static uint64_t rep_left_at_exit(bool signal_safe)
+{
+    struct timespec soon = rep_deadline(CLOCK_REALTIME, REP_EXIT_COUNT_LOCK_MS);
+    bool locked = !signal_safe && ts_rep_queue_lock(&rep_q, &soon);
+    uint64_t left = ts_exp_give_up_uncounted() + ts_rep_queue_count(&rep_q);
+    if (locked)
+        ts_rep_queue_unlock(&rep_q);
+    return left;
+}
+
 /* ts_rep_exit, and ts_rep_exit_signal_safe when signal_safe. */
 static void rep_exit(unsigned timeout_ms, bool signal_safe)
 {
@@ -1263,10 +1284,7 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
     errno = saved_errno;
     if (__atomic_exchange_n(&rep_exit_reported, true, __ATOMIC_RELAXED))
         return;
-    /* What the flush left: the spans still queued, and those an exporter
-     * took and never counted (a batch not sent, a send still running). */
-    uint64_t held = ts_exp_give_up_uncounted();
-    uint64_t left = ts_rep_queue_count(&rep_q) + held;
+    uint64_t left = rep_left_at_exit(signal_safe);
     ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left);
     uint64_t full = ts_stats_get(TS_STAT_DROPPED_QUEUE_FULL);
     uint64_t failed = ts_stats_get(TS_STAT_DROPPED_EXPORT_FAILED);
