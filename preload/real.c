@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "loaded_objects.h"
+#include "next_symbol.h"
 #include "self_image.h"
 #include "start_state.h"
 
@@ -51,10 +52,15 @@ struct real_self {
     unsigned n;
 };
 
-/* Look one symbol up in the libraries after us, and refuse our own hook. */
-static void *real_lookup(const char *name, const struct real_self *self)
+/* Look one symbol up in the libraries after us, in their symbol tables
+ * when `next` lists them (next_symbol.h), else or when those do not settle
+ * it through dlsym; and refuse our own hook. */
+static void *real_lookup(const char *name, const struct real_self *self,
+                         const struct ts_next_objects *next)
 {
-    void *p = dlsym(RTLD_NEXT, name);
+    void *p = next ? ts_next_symbol(next, name) : NULL;
+    if (!p)
+        p = dlsym(RTLD_NEXT, name);
     if (!p)
         real_die("libc has no symbol ", name);
     if (ts_self_segments_hold(self->seg, self->n, p))
@@ -64,13 +70,27 @@ static void *real_lookup(const char *name, const struct real_self *self)
 
 bool ts_real_sends_are_libcs TS_START_STATE;
 
+/* The objects after ours, when their tables answer as dlsym does: the
+ * first function's answer is checked against dlsym's (a loader whose
+ * order or rules differ from the ones next_symbol.h follows, a program
+ * that was not started with us preloaded). NULL: dlsym for each. */
+static const struct ts_next_objects *real_next_objects(struct ts_next_objects *next)
+{
+    if (!ts_next_objects_list(next, (const void *)real_next_objects))
+        return NULL;
+    void *mine = ts_next_symbol(next, "socket");
+    return mine && mine == dlsym(RTLD_NEXT, "socket") ? next : NULL;
+}
+
 static void real_resolve_once(void)
 {
     struct real_self self;
     unsigned n = ts_self_segments(self.seg, TS_SELF_SEGMENTS_MAX);
     self.n = n < TS_SELF_SEGMENTS_MAX ? n : TS_SELF_SEGMENTS_MAX;
+    struct ts_next_objects objects;
+    const struct ts_next_objects *next = real_next_objects(&objects);
 #define TS_REAL_RESOLVE(name, ret, params)                                                         \
-    ts_real_##name = (ts_real_##name##_fn)real_lookup(#name, &self);
+    ts_real_##name = (ts_real_##name##_fn)real_lookup(#name, &self, next);
     TS_REAL_SYMBOLS(TS_REAL_RESOLVE)
 #undef TS_REAL_RESOLVE
     const void *const sends[] = {(void *)ts_real_write, (void *)ts_real_writev,

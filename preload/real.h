@@ -1,7 +1,8 @@
 /* real.h — the one table of real libc symbols.
  *
- * Every interposed function has a typedef'd pointer here, resolved once with
- * dlsym(RTLD_NEXT). The shim's own code (reporter, logging) calls libc only
+ * Every interposed function has a typedef'd pointer here, resolved once to
+ * what dlsym(RTLD_NEXT) answers (read from the symbol tables of the objects
+ * after the shim: next_symbol.h). The shim's own code (reporter, logging) calls libc only
  * through this table, never through the interposed names, so it can neither
  * trace itself nor recurse. A lint test checks that with nm -u. */
 #ifndef TS_REAL_H

@@ -1,0 +1,180 @@
+/* next_symbol.c — what dlsym(RTLD_NEXT) answers, read from the loaded
+ * objects' dynamic symbol tables (see next_symbol.h). */
+#include "next_symbol.h"
+
+#include <string.h>
+
+uint32_t ts_gnu_hash(const char *name)
+{
+    uint32_t h = 5381;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = h * 33 + *p;
+    return h;
+}
+
+/* A dynamic entry's address. The loader rewrites the entries of most
+ * objects to addresses in memory, not those of an object whose dynamic
+ * section is read-only (the vDSO): those are still offsets from its base. */
+static uintptr_t dyn_address(uintptr_t base, ElfW(Addr) ptr)
+{
+    return ptr < base ? base + ptr : ptr;
+}
+
+/* Does one of the object's loaded segments hold addr? */
+static bool object_holds(const struct dl_phdr_info *info, uintptr_t addr)
+{
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && addr >= lo && addr - lo < ph->p_memsz)
+            return true;
+    }
+    return false;
+}
+
+/* The object's symbol table, from its dynamic section; false when it has
+ * no GNU hash table to look names up in. */
+static bool read_table(const struct dl_phdr_info *info, struct ts_symbol_table *t)
+{
+    const ElfW(Dyn) *dyn = NULL;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    memset(t, 0, sizeof *t);
+    t->base = info->dlpi_addr;
+    for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
+        uintptr_t at = dyn_address(t->base, dyn->d_un.d_ptr);
+        switch (dyn->d_tag) {
+        case DT_SYMTAB:
+            t->symbols = (const ts_elf_sym *)at;
+            break;
+        case DT_STRTAB:
+            t->names = (const char *)at;
+            break;
+        case DT_GNU_HASH:
+            t->gnu_hash = (const uint32_t *)at;
+            break;
+        case DT_VERSYM:
+            t->versions = (const ts_elf_version *)at;
+            break;
+        default:
+            break;
+        }
+    }
+    return t->symbols && t->names && t->gnu_hash;
+}
+
+struct listing {
+    uintptr_t self;
+    bool past_self, ok;
+    struct ts_next_objects *next;
+};
+
+static int list_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct listing *l = arg;
+    if (!l->past_self) {
+        l->past_self = object_holds(info, l->self);
+        return 0;
+    }
+    struct ts_next_objects *next = l->next;
+    if (next->n == TS_NEXT_OBJECTS_MAX)
+        return 1; /* a name the ones listed do not define goes to dlsym */
+    if (!read_table(info, &next->table[next->n])) {
+        l->ok = false;
+        return 1;
+    }
+    next->n++;
+    return 0;
+}
+
+bool ts_next_objects_list(struct ts_next_objects *next, const void *self)
+{
+    next->n = 0;
+    struct listing l = {(uintptr_t)self, false, true, next};
+    dl_iterate_phdr(list_object, &l);
+    return l.past_self && l.ok;
+}
+
+enum lookup { NOT_HERE, FOUND, UNSURE };
+
+/* One definition named as asked, at index idx of t, as the loader judges
+ * it for a name asked without a version (glibc's check_match with
+ * DL_LOOKUP_RETURN_NEWEST): a definition without a version is the answer;
+ * one with a version that is not hidden is counted, and the answer if it
+ * is the object's only one (*public). Anything but a global or weak
+ * function with default visibility is left to dlsym. */
+static enum lookup judge(const struct ts_symbol_table *t, uint32_t idx, void **found,
+                         unsigned *public)
+{
+    const ts_elf_sym *s = &t->symbols[idx];
+    if (s->st_shndx == SHN_UNDEF || s->st_value == 0)
+        return NOT_HERE; /* a reference, not a definition */
+    /* (the ELF32_ and ELF64_ forms of these are the same) */
+    unsigned bind = ELF64_ST_BIND(s->st_info);
+    if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || (bind != STB_GLOBAL && bind != STB_WEAK) ||
+        ELF64_ST_VISIBILITY(s->st_other) != STV_DEFAULT)
+        return UNSURE;
+    void *at = (void *)(t->base + s->st_value);
+    ts_elf_version version = t->versions ? t->versions[idx] : 0;
+    if ((version & 0x7fff) < 2) {
+        *found = at;
+        return FOUND;
+    }
+    if (!(version & 0x8000) && (*public)++ == 0)
+        *found = at;
+    return NOT_HERE;
+}
+
+static enum lookup lookup_in(const struct ts_symbol_table *t, const char *name, uint32_t hash,
+                             void **found)
+{
+    const uint32_t *gh = t->gnu_hash;
+    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2], bloom_shift = gh[3];
+    if (nbuckets == 0 || bloom_size == 0)
+        return NOT_HERE;
+    const ElfW(Addr) *bloom = (const ElfW(Addr) *)(const void *)(gh + 4);
+    const unsigned bits = sizeof(ElfW(Addr)) * 8;
+    ElfW(Addr) word = bloom[(hash / bits) & (bloom_size - 1)];
+    ElfW(Addr) mask =
+        ((ElfW(Addr))1 << (hash % bits)) | ((ElfW(Addr))1 << ((hash >> bloom_shift) % bits));
+    if ((word & mask) != mask)
+        return NOT_HERE;
+    const uint32_t *buckets = (const uint32_t *)(const void *)(bloom + bloom_size);
+    const uint32_t *chain = buckets + nbuckets; /* chain[i] is symbol symoffset + i's */
+    uint32_t idx = buckets[hash % nbuckets];
+    if (idx < symoffset)
+        return NOT_HERE;
+    unsigned public = 0;
+    for (;; idx++) {
+        uint32_t link = chain[idx - symoffset];
+        if (((link ^ hash) >> 1) == 0 && strcmp(name, t->names + t->symbols[idx].st_name) == 0) {
+            enum lookup r = judge(t, idx, found, &public);
+            if (r != NOT_HERE)
+                return r;
+        }
+        if (link & 1)
+            break;
+    }
+    if (public == 1)
+        return FOUND;
+    return public ? UNSURE : NOT_HERE; /* two public versions: not ours to pick */
+}
+
+void *ts_next_symbol(const struct ts_next_objects *next, const char *name)
+{
+    uint32_t hash = ts_gnu_hash(name);
+    for (unsigned i = 0; i < next->n; i++) {
+        void *found = NULL;
+        switch (lookup_in(&next->table[i], name, hash, &found)) {
+        case FOUND:
+            return found;
+        case UNSURE:
+            return NULL;
+        default:
+            break;
+        }
+    }
+    return NULL;
+}
