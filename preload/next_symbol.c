@@ -12,14 +12,6 @@ uint32_t ts_gnu_hash(const char *name)
     return h;
 }
 
-/* A dynamic entry's address. The loader rewrites the entries of most
- * objects to addresses in memory, not those of an object whose dynamic
- * section is read-only (the vDSO): those are still offsets from its base. */
-static uintptr_t dyn_address(uintptr_t base, ElfW(Addr) ptr)
-{
-    return ptr < base ? base + ptr : ptr;
-}
-
 /* Does one of the object's loaded segments hold addr? */
 static bool object_holds(const struct dl_phdr_info *info, uintptr_t addr)
 {
@@ -32,31 +24,64 @@ static bool object_holds(const struct dl_phdr_info *info, uintptr_t addr)
     return false;
 }
 
-/* The object's symbol table, from its dynamic section; false when it has
- * no GNU hash table to look names up in. */
-static bool read_table(const struct dl_phdr_info *info, struct ts_symbol_table *t)
+/* A dynamic entry's address in memory, 0 when it is in none of the
+ * object's segments. The loader rewrites the entries of most objects to
+ * addresses, not those of an object whose dynamic section is read-only
+ * (the vDSO), and which ones it rewrites has changed between versions:
+ * the entry says which by where it points. (Not "below the base": an
+ * object loaded below its link address has rewritten entries there.) */
+static uintptr_t dyn_address(const struct dl_phdr_info *info, ElfW(Addr) ptr)
 {
-    const ElfW(Dyn) *dyn = NULL;
+    if (object_holds(info, ptr))
+        return ptr;
+    uintptr_t moved = info->dlpi_addr + ptr;
+    return object_holds(info, moved) ? moved : 0;
+}
+
+/* The object's dynamic section; NULL when it has none. */
+static const ElfW(Dyn) * dynamic_of(const struct dl_phdr_info *info)
+{
     for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++)
         if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
-            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+            return (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    return NULL;
+}
+
+/* Does the object ask for an auditing library (DT_AUDIT, DT_DEPAUDIT)?
+ * An auditor may change what dlsym answers (la_symbind). */
+static bool asks_for_audit(const struct dl_phdr_info *info)
+{
+    for (const ElfW(Dyn) *dyn = dynamic_of(info); dyn && dyn->d_tag != DT_NULL; dyn++)
+        if (dyn->d_tag == DT_AUDIT || dyn->d_tag == DT_DEPAUDIT)
+            return true;
+    return false;
+}
+
+/* The object's symbol table, from its dynamic section; false when it has
+ * no GNU hash table to look names up in, or asks for an auditor. */
+static bool read_table(const struct dl_phdr_info *info, struct ts_symbol_table *t)
+{
     memset(t, 0, sizeof *t);
     t->base = info->dlpi_addr;
-    for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
-        uintptr_t at = dyn_address(t->base, dyn->d_un.d_ptr);
+    for (const ElfW(Dyn) *dyn = dynamic_of(info); dyn && dyn->d_tag != DT_NULL; dyn++) {
         switch (dyn->d_tag) {
         case DT_SYMTAB:
-            t->symbols = (const ts_elf_sym *)at;
+            t->symbols = (const ts_elf_sym *)dyn_address(info, dyn->d_un.d_ptr);
             break;
         case DT_STRTAB:
-            t->names = (const char *)at;
+            t->names = (const char *)dyn_address(info, dyn->d_un.d_ptr);
             break;
         case DT_GNU_HASH:
-            t->gnu_hash = (const uint32_t *)at;
+            t->gnu_hash = (const uint32_t *)dyn_address(info, dyn->d_un.d_ptr);
             break;
         case DT_VERSYM:
-            t->versions = (const ts_elf_version *)at;
+            t->versions = (const ts_elf_version *)dyn_address(info, dyn->d_un.d_ptr);
+            if (!t->versions)
+                return false; /* named, and in none of its segments */
             break;
+        case DT_AUDIT:
+        case DT_DEPAUDIT:
+            return false;
         default:
             break;
         }
@@ -65,8 +90,8 @@ static bool read_table(const struct dl_phdr_info *info, struct ts_symbol_table *
 }
 
 struct listing {
-    uintptr_t self;
-    bool past_self, ok;
+    uintptr_t self, must_follow;
+    bool first, past_self, followed, ok;
     struct ts_next_objects *next;
 };
 
@@ -74,8 +99,14 @@ static int list_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct listing *l = arg;
+    bool first = l->first;
+    l->first = false;
     if (!l->past_self) {
         l->past_self = object_holds(info, l->self);
+        if (first && asks_for_audit(info)) { /* the program's own: DT_DEPAUDIT */
+            l->ok = false;
+            return 1;
+        }
         return 0;
     }
     struct ts_next_objects *next = l->next;
@@ -86,15 +117,16 @@ static int list_object(struct dl_phdr_info *info, size_t size, void *arg)
         return 1;
     }
     next->n++;
+    l->followed = l->followed || object_holds(info, l->must_follow);
     return 0;
 }
 
-bool ts_next_objects_list(struct ts_next_objects *next, const void *self)
+bool ts_next_objects_list(struct ts_next_objects *next, const void *self, const void *must_follow)
 {
     next->n = 0;
-    struct listing l = {(uintptr_t)self, false, true, next};
+    struct listing l = {(uintptr_t)self, (uintptr_t)must_follow, true, false, false, true, next};
     dl_iterate_phdr(list_object, &l);
-    return l.past_self && l.ok;
+    return l.past_self && l.followed && l.ok;
 }
 
 enum lookup { NOT_HERE, FOUND, UNSURE };
@@ -109,13 +141,15 @@ static enum lookup judge(const struct ts_symbol_table *t, uint32_t idx, void **f
                          unsigned *public)
 {
     const ts_elf_sym *s = &t->symbols[idx];
-    if (s->st_shndx == SHN_UNDEF || s->st_value == 0)
+    if (s->st_shndx == SHN_UNDEF)
         return NOT_HERE; /* a reference, not a definition */
     /* (the ELF32_ and ELF64_ forms of these are the same) */
     unsigned bind = ELF64_ST_BIND(s->st_info);
-    if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || (bind != STB_GLOBAL && bind != STB_WEAK) ||
-        ELF64_ST_VISIBILITY(s->st_other) != STV_DEFAULT)
-        return UNSURE;
+    if (s->st_shndx >= SHN_LORESERVE || ELF64_ST_TYPE(s->st_info) != STT_FUNC ||
+        (bind != STB_GLOBAL && bind != STB_WEAK) || ELF64_ST_VISIBILITY(s->st_other) != STV_DEFAULT)
+        return UNSURE; /* absolute, not a function, local, hidden, protected */
+    if (s->st_value == 0)
+        return NOT_HERE; /* the loader passes over it too */
     void *at = (void *)(t->base + s->st_value);
     ts_elf_version version = t->versions ? t->versions[idx] : 0;
     if ((version & 0x7fff) < 2) {

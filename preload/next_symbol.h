@@ -3,7 +3,7 @@
  *
  * Why not dlsym alone: each call takes the loader's lock, sets up its
  * error catching and finds the caller's object before it looks the name
- * up, about 900 instructions, and the shim resolves 61 real functions at
+ * up, about 900 instructions, and the shim resolves 60 real functions at
  * every process's start (preload/real.c): 57,000 of the 194,000
  * instructions it added to /bin/true. Here the objects are listed once
  * (dl_iterate_phdr) and each name costs a GNU hash lookup in each object
@@ -12,7 +12,9 @@
  * The answer is the loader's for the objects the program started with,
  * which it searches in the order they were loaded (breadth first from the
  * program, preloaded ones first), with its rule for a name asked without
- * a version: a definition without one, else the one public version.
+ * a version: a definition without one, else the one public version; a
+ * weak definition is as good as a global one (unless LD_DYNAMIC_WEAK is
+ * set, which the caller checks, as it checks for LD_AUDIT).
  * Whatever that rule does not settle plainly (an IFUNC, two public
  * versions, an object without a GNU hash table) is answered NULL, as is a
  * name no object defines: the caller asks dlsym then. */
@@ -46,9 +48,12 @@ struct ts_next_objects {
 };
 
 /* The objects loaded after the one that holds `self` (an address in the
- * module that asks). False when they cannot all be searched here (one
- * has no GNU hash table, or self is in no object): use dlsym. */
-bool ts_next_objects_list(struct ts_next_objects *next, const void *self);
+ * module that asks). False when they cannot all be searched here: one has
+ * no GNU hash table, the program or one of them asks for an auditing
+ * library, self is in no object, or none of them holds must_follow (an
+ * address in the C library: a module loaded after it, by dlopen, has
+ * dlsym search objects loaded before it). Use dlsym then. */
+bool ts_next_objects_list(struct ts_next_objects *next, const void *self, const void *must_follow);
 
 /* The first definition of name in next's objects, as dlsym(RTLD_NEXT)
  * would find it; NULL when there is none or the loader's rule would not

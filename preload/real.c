@@ -70,13 +70,17 @@ static void *real_lookup(const char *name, const struct real_self *self,
 
 bool ts_real_sends_are_libcs TS_START_STATE;
 
-/* The objects after ours, when their tables answer as dlsym does: the
- * first function's answer is checked against dlsym's (a loader whose
- * order or rules differ from the ones next_symbol.h follows, a program
- * that was not started with us preloaded). NULL: dlsym for each. */
+/* The objects after ours, when their tables answer as dlsym does
+ * (next_symbol.h): loaded before the C library, with the loader's usual
+ * rules (not LD_DYNAMIC_WEAK's), no auditor that may redirect dlsym's
+ * answers (LD_AUDIT), and one answer checked against dlsym's (a loader
+ * whose order or rules differ from the ones next_symbol.h follows). NULL:
+ * dlsym for each. */
 static const struct ts_next_objects *real_next_objects(struct ts_next_objects *next)
 {
-    if (!ts_next_objects_list(next, (const void *)real_next_objects))
+    if (getenv("LD_DYNAMIC_WEAK") || getenv("LD_AUDIT") ||
+        !ts_next_objects_list(next, (const void *)real_next_objects,
+                              (const void *)__errno_location))
         return NULL;
     void *mine = ts_next_symbol(next, "socket");
     return mine && mine == dlsym(RTLD_NEXT, "socket") ? next : NULL;

@@ -9,7 +9,9 @@
 
 #include <cmocka.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "preload/next_symbol.h"
 #include "preload/real.h"
@@ -24,7 +26,10 @@ static void test_answers_as_dlsym_does(void **state)
 {
     (void)state;
     struct ts_next_objects next;
-    assert_true(ts_next_objects_list(&next, (const void *)test_answers_as_dlsym_does));
+    /* (the vDSO comes right after this program: its dynamic section is
+     * one the loader leaves as offsets, which the listing reads too) */
+    assert_true(ts_next_objects_list(&next, (const void *)test_answers_as_dlsym_does,
+                                     (const void *)__errno_location));
     assert_true(next.n >= 2); /* glibc and the loader at least */
     static const char *const real[] = {
 #define NAME(name, ret, params) #name,
@@ -54,6 +59,19 @@ static void test_answers_as_dlsym_does(void **state)
     assert_null(ts_next_symbol(&next, "environ"));
 }
 
+/* A listing whose objects do not include the one that must follow (a
+ * module loaded after the C library) is refused: dlsym would search
+ * objects loaded before the module. */
+static void test_the_c_library_must_follow(void **state)
+{
+    (void)state;
+    struct ts_next_objects next;
+    static int in_this_program;
+    assert_false(ts_next_objects_list(&next, (const void *)test_the_c_library_must_follow,
+                                      &in_this_program));
+    assert_false(ts_next_objects_list(&next, (const void *)getpid, (const void *)getpid));
+}
+
 static void test_gnu_hash(void **state)
 {
     (void)state;
@@ -71,11 +89,14 @@ static void test_gnu_hash(void **state)
 enum { FAKE_MAX = 12 };
 
 /* A dynamic symbol table with every name in one bucket of its GNU hash
- * table and a Bloom filter that lets every name through; symbol 0 is the
- * null symbol, as in every table. */
+ * table and a Bloom filter of two 64-bit words that lets the names added
+ * through (and a name whose bits happen to be set); symbol 0 is the null
+ * symbol, as in every table. */
+enum { FAKE_BLOOM_WORDS = 2, FAKE_BLOOM_SHIFT = 6 };
+#define FAKE_BUCKET (4 + 2 * FAKE_BLOOM_WORDS)
 struct fake_table {
-    _Alignas(
-        8) uint32_t gnu[4 + 2 + 1 + FAKE_MAX]; /* header, one 64-bit Bloom word, bucket, chain */
+    /* the header, the Bloom words, the bucket, the chain */
+    uint32_t gnu[FAKE_BUCKET + 1 + FAKE_MAX] __attribute__((aligned(8)));
     ts_elf_sym symbols[1 + FAKE_MAX];
     ts_elf_version versions[1 + FAKE_MAX];
     char names[512];
@@ -89,10 +110,15 @@ static void fake_begin(struct fake_table *f)
     f->names_used = 1; /* "" at 0 */
     f->gnu[0] = 1;     /* buckets */
     f->gnu[1] = 1;     /* the first symbol hashed */
-    f->gnu[2] = 1;     /* Bloom words */
-    f->gnu[3] = 6;     /* Bloom shift */
-    f->gnu[4] = f->gnu[5] = UINT32_MAX;
-    f->gnu[6] = 1; /* the bucket starts at symbol 1 */
+    f->gnu[2] = FAKE_BLOOM_WORDS;
+    f->gnu[3] = FAKE_BLOOM_SHIFT;
+    f->gnu[FAKE_BUCKET] = 1; /* the bucket starts at symbol 1 */
+}
+
+/* The Bloom filter's word for hash, as the linker lays it out. */
+static uint64_t *fake_bloom_word(struct fake_table *f, uint32_t hash)
+{
+    return (uint64_t *)(void *)&f->gnu[4] + (hash / 64) % FAKE_BLOOM_WORDS;
 }
 
 /* Symbol n + 1: name, its type and binding, its version index (bit 15:
@@ -112,10 +138,13 @@ static void fake_add(struct fake_table *f, const char *name, unsigned type, unsi
     f->symbols[idx].st_shndx = 1;
     f->symbols[idx].st_value = value;
     f->versions[idx] = version;
-    uint32_t *chain = &f->gnu[7];
+    uint32_t *chain = &f->gnu[FAKE_BUCKET + 1];
     if (idx > 1)
         chain[idx - 2] &= ~1u; /* no longer the bucket's last */
-    chain[idx - 1] = ts_gnu_hash(name) | 1u;
+    uint32_t hash = ts_gnu_hash(name);
+    chain[idx - 1] = hash | 1u;
+    *fake_bloom_word(f, hash) |= (uint64_t)1 << (hash % 64);
+    *fake_bloom_word(f, hash) |= (uint64_t)1 << ((hash >> FAKE_BLOOM_SHIFT) % 64);
 }
 
 static struct ts_symbol_table fake_table(struct fake_table *f, uintptr_t base)
@@ -173,7 +202,15 @@ static void test_the_loaders_rules(void **state)
     assert_ptr_equal(ts_next_symbol(&next, "hidden_only"), (void *)(BASE_A + 0x70));
     /* a Bloom filter that says no is believed */
     next.table[0].versions = a.versions;
-    a.gnu[4] = a.gnu[5] = 0;
+    *fake_bloom_word(&a, ts_gnu_hash("plain")) = 0;
+    assert_ptr_equal(ts_next_symbol(&next, "plain"), (void *)(BASE_B + 0x10));
+    /* a definition that is absolute (its value not in the object), or
+     * with a value of 0, is not taken as a function of this object */
+    a.symbols[1].st_shndx = SHN_ABS;
+    *fake_bloom_word(&a, ts_gnu_hash("plain")) = UINT64_MAX;
+    assert_null(ts_next_symbol(&next, "plain"));
+    a.symbols[1].st_shndx = 1;
+    a.symbols[1].st_value = 0;
     assert_ptr_equal(ts_next_symbol(&next, "plain"), (void *)(BASE_B + 0x10));
 }
 
@@ -181,6 +218,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_answers_as_dlsym_does),
+        cmocka_unit_test(test_the_c_library_must_follow),
         cmocka_unit_test(test_gnu_hash),
         cmocka_unit_test(test_the_loaders_rules),
     };
