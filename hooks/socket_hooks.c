@@ -30,6 +30,7 @@
 #include "../preload/real.h"
 #include "../preload/sandbox.h"
 #include "../reporter/own_fd.h"
+#include "../reporter/reporter.h"
 #include "conn.h"
 #include "sandbox_hooks.h"
 #include "shell_pipe.h"
@@ -440,6 +441,12 @@ TS_EXPORT long syscall(long number, ...)
         return duplicated(fd, (int)TS_REAL_SYSCALL());
     case SYS_fcntl:
         return fcntl_duplicated(fd, (int)a[1], (int)TS_REAL_SYSCALL());
+    case SYS_chroot: /* (a change of user through syscall is the calling thread's alone) */
+#ifdef SYS_pivot_root
+    case SYS_pivot_root:
+#endif
+        ts_rep_before_giving_up_access();
+        break;
     case SYS_seccomp:
         if (a[0] == SECCOMP_SET_MODE_STRICT)
             ts_sandbox_strict_coming();

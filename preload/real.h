@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -20,6 +21,7 @@
 #include <sys/uio.h>
 #include <threads.h>
 #include <time.h>
+#include <unistd.h>
 
 /* X(name, return type, parameter list). Every entry is mandatory: glibc has
  * them all, and a missing one means something is badly wrong. */
@@ -69,6 +71,17 @@
     X(popen, FILE *, (const char *, const char *))                                                 \
     X(pclose, int, (FILE *))                                                                       \
     X(prctl, int, (int, ...))                                                                      \
+    X(setuid, int, (uid_t))                                                                        \
+    X(setgid, int, (gid_t))                                                                        \
+    X(seteuid, int, (uid_t))                                                                       \
+    X(setegid, int, (gid_t))                                                                       \
+    X(setreuid, int, (uid_t, uid_t))                                                               \
+    X(setregid, int, (gid_t, gid_t))                                                               \
+    X(setresuid, int, (uid_t, uid_t, uid_t))                                                       \
+    X(setresgid, int, (gid_t, gid_t, gid_t))                                                       \
+    X(setgroups, int, (size_t, const gid_t *))                                                     \
+    X(initgroups, int, (const char *, gid_t))                                                      \
+    X(chroot, int, (const char *))                                                                 \
     X(exit, void, (int))                                                                           \
     X(_exit, void, (int))                                                                          \
     X(_Exit, void, (int))                                                                          \

@@ -19,7 +19,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,8 +73,9 @@ static struct ts_rep_queue rep_q TS_FORK_STATE = TS_REP_QUEUE_INITIALIZER;
 /* Under rep_q.mu (rep_thread_started is also read without it, atomically,
  * as a hint). */
 static bool rep_thread_started TS_FORK_STATE;
-/* The reporter thread has tried to open the span file (atomic): its
- * starter waits for that, at most REP_FILE_WAIT_MS. */
+/* The reporter thread has tried to open the span file (atomic): a call
+ * that gives up access waits for that, at most REP_FILE_WAIT_MS
+ * (ts_rep_before_giving_up_access). */
 static uint32_t rep_file_tried TS_FORK_STATE; /* 0, then 1: a futex word */
 #define REP_FILE_WAIT_MS 20
 static uint64_t rep_thread_retry_ms TS_FORK_STATE; /* after a failed start: not before */
@@ -813,30 +813,27 @@ static void rep_wait_thread_ready(uint64_t deadline_ms)
     }
 }
 
-/* Whether this process can give up what lets it open the span file (its
- * user, its root) after its first span: one that started as root. Read
- * from the auxiliary vector, not asked of the kernel: a seccomp filter of
- * the program's might refuse a system call this thread never made before,
- * or kill the program for it. (A process started as another user with the
- * capability to change it, systemd's AmbientCapabilities=CAP_SETUID, is
- * not seen: one that changes its user right after its first span may
- * find the file closed to it.) */
-static bool rep_may_lose_the_file(void)
-{
-    return getauxval(AT_EUID) == 0 || getauxval(AT_UID) == 0;
-}
+/* Before a call that gives up access (access_hooks.c: setuid and its
+ * kin, chroot): the span file is opened by the reporter thread, which the
+ * process's first span started, and a program that gives its user or root
+ * up right after that span (as root, then another user or a jail) must not
+ * do it before the thread has tried the file. Waited for there, at most
+ * REP_FILE_WAIT_MS, once per process, rather than at the first span of
+ * every process that could give its access up (one started as root: a
+ * few hundred microseconds on an idle machine, milliseconds on a busy one,
+ * where a new thread can wait a scheduler's slice for a processor). */
+static bool rep_access_waited TS_FORK_STATE;
 
-/* The thread just started opens the span file first: a program that
- * drops its user or changes its root right after its first span (as root,
- * then setuid or chroot) must not do it before. Waited for here, once per
- * process, a few hundred microseconds at most of the time on an idle
- * machine; on a busy one a new thread can wait a scheduler's slice for a
- * processor, milliseconds. So only a process that could give its access
- * up waits (an unprivileged one's span file opens beside its work). */
-static void rep_wait_file_tried(void)
+void ts_rep_before_giving_up_access(void)
 {
-    if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE) && rep_may_lose_the_file())
-        rep_wait_thread_ready(ts_mono_ms() + REP_FILE_WAIT_MS);
+    if (rep_on_thread || !TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE) ||
+        !__atomic_load_n(&rep_thread_started, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE) ||
+        __atomic_exchange_n(&rep_access_waited, true, __ATOMIC_RELAXED))
+        return;
+    int saved_errno = errno;
+    rep_wait_thread_ready(ts_mono_ms() + REP_FILE_WAIT_MS);
+    errno = saved_errno;
 }
 
 /* Start the reporter thread unless it runs (or a failed start is too
@@ -854,7 +851,6 @@ static __attribute__((noinline)) bool rep_start_thread_once(void)
          * resolved it, a program's early call or a test may not have */
         ts_real_resolve();
         rep_start_claimed_thread();
-        rep_wait_file_tried();
         /* the program has signal handlers: see ts_rep_prepare_for_handlers */
         if (__atomic_load_n(&rep_prepare_wanted, __ATOMIC_RELAXED))
             rep_prepare_wait(true);
@@ -1149,8 +1145,8 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
                                  : "no reporter thread",
                          ts_rep_queue_count(&rep_q));
     } else if (pending > 0 || running) {
-        /* A thread started a moment ago (a short-lived process's first
-         * span did not wait for it: rep_wait_file_tried) is let leave the
+        /* A thread started a moment ago (a process's first span does not
+         * wait for it: ts_rep_before_giving_up_access) is let leave the
          * program's fd table and try the span file first: this thread
          * would otherwise take the export lock before it and open the
          * file itself, and a span file that holds its opener (a FIFO
@@ -1379,6 +1375,7 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
     TS_FORK_RESET(&rep_batch_now, false);
     TS_FORK_RESET(&rep_unbatched_by_waiter, false);
+    TS_FORK_RESET(&rep_access_waited, false); /* the child's thread, when it starts, is its own */
     __atomic_store_n(&rep_file_tried, 0, __ATOMIC_RELAXED);
     rep_thread_retry_ms = 0;
     __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */

@@ -63,6 +63,13 @@ void ts_rep_submit_signal_safe(const struct ts_span *s);
  * exporting; otherwise returns at once, the thread preparing next. */
 void ts_rep_prepare_for_handlers(bool start_thread);
 
+/* The program is about to give up access it has (its user or groups, its
+ * root: hooks/access_hooks.c): when the reporter thread has started and
+ * not yet tried to open the span file, wait for that (at most 20 ms, once
+ * per process), so that the file is opened with the access the program
+ * had at its first span. Async-signal-safe; errno kept. */
+void ts_rep_before_giving_up_access(void);
+
 /* The same for a span at the start of a block of pool that the caller
  * would give back next: true when the reporter has taken the block too
  * (queued whole rather than copied: the caller must not touch it again;

@@ -946,30 +946,35 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(status, 0)
         self.assertLess(time.monotonic() - started, 5)
 
-    def test_spans_kept_when_the_program_drops_root(self):
-        # root makes a request, then takes another user or another root
-        # (setuid, chroot) and makes three more: the span file was opened
-        # at the first export, after the change, and all four were lost
+    def as_root_with_a_server(self):
+        """Skips unless root. A recording HTTP server, and the start of a
+        python script whose get(path) sends it one GET."""
         if os.geteuid() != 0:
             self.skipTest("needs root to drop it")
         srv = th.RecordingServer(mode="http")
         self.addCleanup(srv.close)
+        return srv, ("import http.client, os, sys, time\n"
+                     "def get(path):\n"
+                     "    c = http.client.HTTPConnection('127.0.0.1', %d, timeout=10)\n"
+                     "    c.request('GET', path)\n"
+                     "    assert c.getresponse().status == 200\n"
+                     "    c.close()\n" % srv.port)
+
+    def test_spans_kept_when_the_program_drops_root(self):
+        # root makes a request, then takes another user or another root
+        # (setuid, chroot) and makes three more: the span file was opened
+        # at the first export, after the change, and all four were lost
+        srv, script = self.as_root_with_a_server()
         jail = os.path.join(self.tmp, "jail")
         os.mkdir(jail)
-        script = (
-            "import http.client, os, sys\n"
-            "def get(path):\n"
-            "    c = http.client.HTTPConnection('127.0.0.1', %d, timeout=10)\n"
-            "    c.request('GET', path)\n"
-            "    assert c.getresponse().status == 200\n"
-            "    c.close()\n"
+        script += (
             "get('/as-root')\n"
             "if sys.argv[1] == 'setuid':\n"
             "    os.setgid(65534); os.setuid(65534)\n"
             "else:\n"
             "    os.chroot(%r); os.chdir('/')\n"
             "for _ in range(3):\n"
-            "    get('/after')\n" % (srv.port, jail))
+            "    get('/after')\n" % jail)
         for how in ("setuid", "chroot"):
             with self.subTest(how=how):
                 spans_file = os.path.join(self.tmp, "drop-%s.jsonl" % how)
@@ -980,6 +985,27 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                 spans = th.wait_spans(spans_file, 4, timeout=th.AFTER_EXIT_TIMEOUT)
                 self.assertEqual(sorted(s["name"] for s in spans),
                                  ["GET /after"] * 3 + ["GET /as-root"], th.format_spans(spans))
+
+    def test_giving_root_up_waits_for_the_span_file(self):
+        # Root: the span file a FIFO nobody reads, so the reporter thread
+        # never gets it open. A call that gives root up waits for that
+        # open, once (the most it waits: 20 ms), so that a program that
+        # drops root right after its first span does not do it before the
+        # open; its first span does not wait (test_startup.py FirstSpanWait).
+        srv, script = self.as_root_with_a_server()
+        fifo = os.path.join(self.tmp, "spans.fifo")
+        os.mkfifo(fifo)
+        env = th.shim_env("fifo-root", fifo, TRACESHIM_EXIT_TIMEOUT="200")
+        script += ("get('/as-root')\n"
+                   "t0 = time.monotonic(); os.setgid(65534); t1 = time.monotonic()\n"
+                   "os.setuid(65534); t2 = time.monotonic()\n"
+                   "print(t1 - t0, t2 - t1)\n")
+        p = th.run([th.PY, "-c", script], env=env, tmpdir=self.tmp, name="fifo-drop")
+        self.assertEqual(p.returncode, 0, p.describe())
+        setgid, setuid = (float(x) for x in p.stdout().decode().split())
+        self.assertGreaterEqual(setgid, 0.015, "setgid did not wait for the span file")
+        self.assertLess(setgid, 1.0)
+        self.assertLess(setuid, 0.015, "the wait is once per process")
 
     def test_underscore_exit_from_a_signal_handler(self):
         self.check_end_in_a_handler("handler", 5, spans_per_run=1)
