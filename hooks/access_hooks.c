@@ -1,6 +1,6 @@
 /* access_hooks.c — the calls by which a program gives up access it has:
  * its user or groups (setuid and its kin, setgroups, initgroups) and its
- * root (chroot). The reporter thread opens the span file when the
+ * root (chroot, pivot_root). The reporter thread opens the span file when the
  * process's first span starts it; a program that gives its access up
  * right after that span (as root, then another user, or a jail) could do
  * so before the thread has opened the file, and a file in a directory only
@@ -37,3 +37,4 @@ TS_ACCESS_HOOK(setresgid, (gid_t rgid, gid_t egid, gid_t sgid), (rgid, egid, sgi
 TS_ACCESS_HOOK(setgroups, (size_t n, const gid_t *groups), (n, groups))
 TS_ACCESS_HOOK(initgroups, (const char *user, gid_t group), (user, group))
 TS_ACCESS_HOOK(chroot, (const char *path), (path))
+TS_ACCESS_HOOK(pivot_root, (const char *new_root, const char *put_old), (new_root, put_old))

@@ -23,6 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* glibc exports pivot_root (GLIBC_2.2.5) and declares it nowhere. */
+int pivot_root(const char *new_root, const char *put_old);
+
 /* X(name, return type, parameter list). Every entry is mandatory: glibc has
  * them all, and a missing one means something is badly wrong. */
 #define TS_REAL_SYMBOLS(X)                                                                         \
@@ -82,6 +85,7 @@
     X(setgroups, int, (size_t, const gid_t *))                                                     \
     X(initgroups, int, (const char *, gid_t))                                                      \
     X(chroot, int, (const char *))                                                                 \
+    X(pivot_root, int, (const char *, const char *))                                               \
     X(exit, void, (int))                                                                           \
     X(_exit, void, (int))                                                                          \
     X(_Exit, void, (int))                                                                          \

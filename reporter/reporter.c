@@ -765,6 +765,8 @@ static void rep_start_claimed_thread(void)
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED);
     rep_thread_retry_ms = ts_mono_ms() + rep_delay_ms();
     ts_rep_queue_unlock(&rep_q);
+    /* no thread will try the file: a wait for it (rep_wait_thread_ready) ends */
+    (void)TS_REAL(syscall)(SYS_futex, &rep_file_tried, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 /* The rare steps of a hand-over, out of line and each under the guard
@@ -817,22 +819,32 @@ static void rep_wait_thread_ready(uint64_t deadline_ms)
  * kin, chroot): the span file is opened by the reporter thread, which the
  * process's first span started, and a program that gives its user or root
  * up right after that span (as root, then another user or a jail) must not
- * do it before the thread has tried the file. Waited for there, at most
- * REP_FILE_WAIT_MS, once per process, rather than at the first span of
- * every process that could give its access up (one started as root: a
- * few hundred microseconds on an idle machine, milliseconds on a busy one,
- * where a new thread can wait a scheduler's slice for a processor). */
-static bool rep_access_waited TS_FORK_STATE;
+ * do it before the thread has tried the file. Waited for there, until
+ * REP_FILE_WAIT_MS after the first such call (the threads that make one
+ * meanwhile wait as long: glibc changes every thread's user, the reporter
+ * thread's too), rather than at the first span of every process that
+ * could give its access up (one started as root: a few hundred
+ * microseconds on an idle machine, milliseconds on a busy one, where a new
+ * thread can wait a scheduler's slice for a processor). Not in a vfork
+ * child, or one made without the fork handlers: its user and root are its
+ * own, and its parent's thread is none of its business. */
+static uint64_t rep_access_until_ms TS_FORK_STATE; /* 0: no such call yet */
 
 void ts_rep_before_giving_up_access(void)
 {
     if (rep_on_thread || !TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE) ||
         !__atomic_load_n(&rep_thread_started, __ATOMIC_ACQUIRE) ||
-        __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE) ||
-        __atomic_exchange_n(&rep_access_waited, true, __ATOMIC_RELAXED))
+        __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE))
         return;
     int saved_errno = errno;
-    rep_wait_thread_ready(ts_mono_ms() + REP_FILE_WAIT_MS);
+    if (!ts_process_foreign()) {
+        uint64_t until = __atomic_load_n(&rep_access_until_ms, __ATOMIC_RELAXED);
+        uint64_t mine = ts_mono_ms() + REP_FILE_WAIT_MS;
+        if (until == 0 && __atomic_compare_exchange_n(&rep_access_until_ms, &until, mine, false,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            until = mine;
+        rep_wait_thread_ready(until);
+    }
     errno = saved_errno;
 }
 
@@ -1375,7 +1387,7 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
     TS_FORK_RESET(&rep_batch_now, false);
     TS_FORK_RESET(&rep_unbatched_by_waiter, false);
-    TS_FORK_RESET(&rep_access_waited, false); /* the child's thread, when it starts, is its own */
+    TS_FORK_RESET(&rep_access_until_ms, 0); /* the child's thread, when it starts, is its own */
     __atomic_store_n(&rep_file_tried, 0, __ATOMIC_RELAXED);
     rep_thread_retry_ms = 0;
     __atomic_store_n(&rep_prepared, false, __ATOMIC_RELAXED); /* this pid's resource is new */

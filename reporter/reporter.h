@@ -65,9 +65,10 @@ void ts_rep_prepare_for_handlers(bool start_thread);
 
 /* The program is about to give up access it has (its user or groups, its
  * root: hooks/access_hooks.c): when the reporter thread has started and
- * not yet tried to open the span file, wait for that (at most 20 ms, once
- * per process), so that the file is opened with the access the program
- * had at its first span. Async-signal-safe; errno kept. */
+ * not yet tried to open the span file, wait for that (until 20 ms after
+ * the process's first such call), so that the file is opened with the
+ * access the program had at its first span. Not in a vfork child.
+ * Async-signal-safe; errno kept. */
 void ts_rep_before_giving_up_access(void);
 
 /* The same for a span at the start of a block of pool that the caller

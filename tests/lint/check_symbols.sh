@@ -9,7 +9,12 @@ shift 2
 hooks=$(awk '/global:/ {g = 1; next} /local:/ {g = 0} g' "$map" | tr -d ' ' | tr ';' '\n' | sed '/^$/d' | sort -u)
 [ -n "$hooks" ] || { echo "no hook names found in $map"; exit 1; }
 fail=0
+[ $# -gt 0 ] || { echo "no object files given"; exit 1; }
 for obj in "$@"; do
+  # (a list passed as one argument, as CMake's generator expressions did
+  # without COMMAND_EXPAND_LISTS, is no file: nm's error was hidden, and
+  # nothing was checked)
+  [ -f "$obj" ] || { echo "FAIL: no object file $obj"; fail=1; continue; }
   bad=$(nm -u "$obj" | awk '{print $2}' | sed 's/@.*//' | sort -u | comm -12 - <(echo "$hooks") || true)
   if [ -n "$bad" ]; then
     echo "FAIL: $(basename "$obj") calls interposed symbols directly: $bad"; fail=1
