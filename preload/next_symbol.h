@@ -40,8 +40,10 @@ struct ts_symbol_table {
 };
 
 /* The objects after a module, at most TS_NEXT_OBJECTS_MAX of them (a
- * name none of those defines is answered NULL). */
-#define TS_NEXT_OBJECTS_MAX 32
+ * name none of those defines is answered NULL): room for the seven after
+ * nginx's or Node's shim (their libraries and the loader), kept small as
+ * it lives on the stack of the start, which may be a small thread's. */
+#define TS_NEXT_OBJECTS_MAX 16
 struct ts_next_objects {
     unsigned n;
     struct ts_symbol_table table[TS_NEXT_OBJECTS_MAX];

@@ -71,11 +71,11 @@ static void *real_lookup(const char *name, const struct real_self *self,
 bool ts_real_sends_are_libcs TS_START_STATE;
 
 /* The objects after ours, when their tables answer as dlsym does
- * (next_symbol.h): loaded before the C library, with the loader's usual
- * rules (not LD_DYNAMIC_WEAK's), no auditor that may redirect dlsym's
- * answers (LD_AUDIT), and one answer checked against dlsym's (a loader
- * whose order or rules differ from the ones next_symbol.h follows). NULL:
- * dlsym for each. */
+ * (next_symbol.h): the shim loaded before the C library, the loader's
+ * usual rules (not LD_DYNAMIC_WEAK's), no auditor that may redirect
+ * dlsym's answers (LD_AUDIT), and one answer checked against dlsym's (a
+ * loader whose order or rules differ from the ones next_symbol.h follows).
+ * NULL: dlsym for each. */
 static const struct ts_next_objects *real_next_objects(struct ts_next_objects *next)
 {
     if (getenv("LD_DYNAMIC_WEAK") || getenv("LD_AUDIT") ||
