@@ -11,6 +11,17 @@ struct lookup {
     size_t left; /* addresses not found yet */
 };
 
+bool ts_object_info_holds(const struct dl_phdr_info *info, uintptr_t addr)
+{
+    for (ElfW(Half) p = 0; p < info->dlpi_phnum; p++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[p];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && addr >= lo && addr - lo < ph->p_memsz)
+            return true;
+    }
+    return false;
+}
+
 /* One object: claim the addresses that lie in one of its loaded segments. */
 static int claim_addresses(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -25,17 +36,10 @@ static int claim_addresses(struct dl_phdr_info *info, size_t size, void *arg)
         if (!id || lo < id)
             id = lo;
     }
-    for (int p = 0; p < info->dlpi_phnum; p++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[p];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-        for (size_t i = 0; i < l->n; i++) {
-            uintptr_t a = (uintptr_t)l->addrs[i];
-            if (!l->ids[i] && a >= lo && a < hi) {
-                l->ids[i] = id;
-                l->left--;
-            }
+    for (size_t i = 0; i < l->n; i++) {
+        if (!l->ids[i] && ts_object_info_holds(info, (uintptr_t)l->addrs[i])) {
+            l->ids[i] = id;
+            l->left--;
         }
     }
     return l->left == 0; /* nonzero ends the walk */

@@ -19,6 +19,12 @@
  * segment starts; 0 for an address that no loaded object holds. */
 typedef uintptr_t ts_object_id;
 
+struct dl_phdr_info;
+
+/* Does one of the loaded segments of the object dl_iterate_phdr describes
+ * hold addr? */
+bool ts_object_info_holds(const struct dl_phdr_info *info, uintptr_t addr);
+
 /* ids[i] = the object holding addrs[i], for each i < n. */
 void ts_objects_of(const void *const *addrs, ts_object_id *ids, size_t n);
 

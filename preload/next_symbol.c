@@ -4,24 +4,14 @@
 
 #include <string.h>
 
+#include "loaded_objects.h"
+
 uint32_t ts_gnu_hash(const char *name)
 {
     uint32_t h = 5381;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         h = h * 33 + *p;
     return h;
-}
-
-/* Does one of the object's loaded segments hold addr? */
-static bool object_holds(const struct dl_phdr_info *info, uintptr_t addr)
-{
-    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && addr >= lo && addr - lo < ph->p_memsz)
-            return true;
-    }
-    return false;
 }
 
 /* A dynamic entry's address in memory, 0 when it is in none of the
@@ -32,10 +22,10 @@ static bool object_holds(const struct dl_phdr_info *info, uintptr_t addr)
  * object loaded below its link address has rewritten entries there.) */
 static uintptr_t dyn_address(const struct dl_phdr_info *info, ElfW(Addr) ptr)
 {
-    if (object_holds(info, ptr))
+    if (ts_object_info_holds(info, ptr))
         return ptr;
     uintptr_t moved = info->dlpi_addr + ptr;
-    return object_holds(info, moved) ? moved : 0;
+    return ts_object_info_holds(info, moved) ? moved : 0;
 }
 
 /* The object's dynamic section; NULL when it has none. */
@@ -102,7 +92,7 @@ static int list_object(struct dl_phdr_info *info, size_t size, void *arg)
     bool first = l->first;
     l->first = false;
     if (!l->past_self) {
-        l->past_self = object_holds(info, l->self);
+        l->past_self = ts_object_info_holds(info, l->self);
         if (first && asks_for_audit(info)) { /* the program's own: DT_DEPAUDIT */
             l->ok = false;
             return 1;
@@ -117,7 +107,7 @@ static int list_object(struct dl_phdr_info *info, size_t size, void *arg)
         return 1;
     }
     next->n++;
-    l->followed = l->followed || object_holds(info, l->must_follow);
+    l->followed = l->followed || ts_object_info_holds(info, l->must_follow);
     return 0;
 }
 
