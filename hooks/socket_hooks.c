@@ -445,7 +445,8 @@ TS_EXPORT long syscall(long number, ...)
 #ifdef SYS_pivot_root
     case SYS_pivot_root:
 #endif
-        ts_rep_before_giving_up_access();
+        if (ts_ready())
+            ts_rep_before_giving_up_access((uid_t)-1);
         break;
     case SYS_seccomp:
         if (a[0] == SECCOMP_SET_MODE_STRICT)

@@ -779,6 +779,7 @@ TS_FORK_HANDLER void ts_exp_after_fork_child(bool export_was_busy, bool fds_else
      * nor the spans its exporters held (the parent sends and counts them) */
     __atomic_store_n(&exp_hurried, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&exp_uncounted, 0, __ATOMIC_RELAXED);
+    ts_file_export_kept_after_fork();
     for (size_t i = 0; i < EXP_N; i++) {
         struct exp_batch *b = &exp_batches[i];
         if (export_was_busy)

@@ -12,13 +12,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../preload/clock.h"
 #include "../preload/config.h"
+#include "../preload/fork_state.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
 #include "../preload/start_state.h"
@@ -123,20 +126,39 @@ static bool fexp_readable; /* the fd can read: fexp_open_path opened it again */
  * a regular file only (opened_here: one of them opened the fd). */
 static bool fexp_here, fexp_opened_here;
 
-static int fexp_open_path(void)
+/* The span file as the program's fd table holds it, opened on a program's
+ * thread just before the process gave up its user or root
+ * (ts_file_export_keep), with the access it had then: where the path is
+ * closed to the process since, the exporter writes to a copy of this fd
+ * (fexp_open). Written once, by the thread that moves fexp_kept_state
+ * from KEPT_NONE to KEPT_OPENING, then only read: after an acquire load of
+ * KEPT_READY. A forked child inherits it, fd and all. */
+enum { KEPT_NONE, KEPT_OPENING, KEPT_READY, KEPT_FAILED };
+static uint32_t fexp_kept_state;
+static struct ts_own_fd fexp_kept = TS_OWN_FD_NONE;
+static bool fexp_kept_readable;
+/* The keeping created the file (not kept across a fork: the child did
+ * not), as the user fexp_kept_maker. */
+static bool fexp_kept_made;
+static uid_t fexp_kept_maker;
+
+/* Open the span file at its path; *readable: opened for reading too.
+ * here: on a program's thread, a regular file only (see fexp_here).
+ * create: O_CREAT, or O_CREAT | O_EXCL (a new file only), or 0. */
+static int fexp_open_path_as(bool here, bool *readable, int create)
 {
-    fexp_readable = false;
+    *readable = false;
     /* O_NONBLOCK: a FIFO without a reader refuses at once (ENXIO) instead
      * of holding the caller; a regular file ignores the flag. */
     int fd = open(fexp_path,
-                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
-                      (fexp_here ? O_NONBLOCK : 0),
+                  O_WRONLY | O_APPEND | create | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
+                      (here ? O_NONBLOCK : 0),
                   0600);
     struct stat st, again;
     if (fd < 0 || fstat(fd, &st) != 0)
         return fd;
     if (!S_ISREG(st.st_mode)) {
-        if (!fexp_here)
+        if (!here)
             return fd;
         TS_REAL(close)(fd);
         errno = ENXIO;
@@ -152,8 +174,25 @@ static int fexp_open_path(void)
         return fd;
     }
     TS_REAL(close)(fd);
-    fexp_readable = true;
+    *readable = true;
     return rw;
+}
+
+static int fexp_open_path(bool here, bool *readable)
+{
+    return fexp_open_path_as(here, readable, O_CREAT);
+}
+
+/* A copy of the kept fd (ts_file_export_keep) in the calling thread's
+ * table, or -1. */
+static int fexp_copy_kept(void)
+{
+    if (__atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE) != KEPT_READY)
+        return -1;
+    int fd = ts_own_fd_copy(&fexp_kept);
+    if (fd >= 0)
+        fexp_readable = fexp_kept_readable;
+    return fd;
 }
 
 /* Open the span file (the old fd number, if any, is simply forgotten).
@@ -164,8 +203,21 @@ static int fexp_open_path(void)
 static int fexp_open(void)
 {
     ts_own_fd_forget(&fexp_fd);
+    /* The kept fd first, where there is one: the process gave its access
+     * up since, and a path it can open now may not be the file (another
+     * one at the same path inside its new root). */
     for (int attempt = 0;; attempt++) {
-        int fd = fexp_open_path();
+        int fd = fexp_copy_kept();
+        if (fd < 0)
+            fd = fexp_open_path(fexp_here, &fexp_readable);
+        /* The path refused, but a program's thread may have kept the file
+         * meanwhile, just before the drop that made the path refuse. */
+        if (fd < 0) {
+            int err = errno;
+            fd = fexp_copy_kept();
+            if (fd < 0)
+                errno = err; /* the path's reason: the one reported */
+        }
         if (ts_own_fd_adopt(&fexp_fd, fd) == 0) {
             fexp_opened_here = fexp_here; /* for ts_file_export_end_here to close */
             return 0;
@@ -198,15 +250,6 @@ static bool fexp_ends_mid_line(int fd, off_t *size)
     return pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
 }
 
-void ts_file_export_open_early(void)
-{
-    int saved = errno;
-    ts_file_export_resolve_path();
-    if (!ts_own_fd_valid(&fexp_fd))
-        (void)fexp_open();
-    errno = saved;
-}
-
 /* Is there something at the path that is not a regular file (a FIFO, a
  * device, a directory)? Asked without opening it: an open and a close of
  * a FIFO would hand its reader an end of file, and a device's open and
@@ -215,6 +258,111 @@ static bool fexp_not_regular(void)
 {
     struct stat st;
     return fstatat(AT_FDCWD, fexp_path, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode);
+}
+
+/* The span file opened for keeping: the file at the path, else a new one
+ * (*made), made exclusively so that made is only ever this process's. */
+static int fexp_open_for_keeping(bool *readable, bool *made)
+{
+    *made = false;
+    if (fexp_not_regular())
+        return -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = fexp_open_path_as(true, readable, 0);
+        if (fd >= 0 || errno != ENOENT)
+            return fd;
+        fd = fexp_open_path_as(true, readable, O_CREAT | O_EXCL);
+        *made = fd >= 0;
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+        /* another process made it meanwhile: open that one */
+    }
+    return -1;
+}
+
+/* A span file the keeping made belongs to the user the process becomes
+ * for good: a launcher that gives root up and then executes the service
+ * (gosu, setpriv, su) would otherwise leave a file of root's, mode 0600,
+ * which the service, now that user, could not open (as it could open the
+ * file it made itself, without the shim's keeping). Before the change of
+ * user, while the process may still give its files away; taken back if
+ * the change fails (ts_file_export_take_back). True when given. */
+static bool fexp_chown_made_file(uid_t user)
+{
+    if (user == (uid_t)-1 || !fexp_kept_made)
+        return false;
+    int fd = ts_own_fd_copy(&fexp_kept);
+    if (fd < 0)
+        return false;
+    bool given = fchown(fd, user, (gid_t)-1) == 0;
+    TS_REAL(close)(fd);
+    return given;
+}
+
+void ts_file_export_take_back(void)
+{
+    int saved = errno;
+    if (__atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE) == KEPT_READY)
+        (void)fexp_chown_made_file(fexp_kept_maker);
+    errno = saved;
+}
+
+/* Another thread is keeping the file (a few system calls): wait for it to
+ * end, at most KEPT_WAIT_MS (a signal handler on that very thread would
+ * wait for itself), since a change of user applies to every thread, that
+ * one's too. Returns the state then. */
+#define KEPT_WAIT_MS 20
+
+static uint32_t fexp_kept_settled(void)
+{
+    uint64_t give_up = ts_mono_ms() + KEPT_WAIT_MS;
+    uint32_t state;
+    while ((state = __atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE)) == KEPT_OPENING &&
+           ts_mono_ms() < give_up)
+        sched_yield();
+    return state;
+}
+
+bool ts_file_export_keep(uid_t becomes, bool *given)
+{
+    *given = false;
+    uint32_t state = KEPT_NONE;
+    if (!__atomic_compare_exchange_n(&fexp_kept_state, &state, KEPT_OPENING, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+        if (state == KEPT_OPENING)
+            state = fexp_kept_settled();
+        if (state != KEPT_READY)
+            return false;
+        int saved = errno;
+        *given = fexp_chown_made_file(becomes);
+        errno = saved;
+        return true;
+    }
+    int saved = errno;
+    ts_file_export_resolve_path(); /* done at init: only a load here */
+    bool readable, made;
+    int fd = fexp_open_for_keeping(&readable, &made);
+    struct ts_own_fd kept = TS_OWN_FD_NONE;
+    bool ok = ts_own_fd_adopt(&kept, fd) == 0;
+    if (ok) {
+        fexp_kept = kept;
+        fexp_kept_readable = readable;
+        fexp_kept_made = made;
+        fexp_kept_maker = geteuid();
+        *given = fexp_chown_made_file(becomes);
+    }
+    __atomic_store_n(&fexp_kept_state, ok ? KEPT_READY : KEPT_FAILED, __ATOMIC_RELEASE);
+    errno = saved;
+    return ok;
+}
+
+void ts_file_export_open_early(void)
+{
+    int saved = errno;
+    ts_file_export_resolve_path();
+    if (!ts_own_fd_valid(&fexp_fd))
+        (void)fexp_open();
+    errno = saved;
 }
 
 int ts_file_export_open_here(void)
@@ -250,6 +398,20 @@ void ts_file_export_end_here(bool keep_open)
 void ts_file_export_after_fork(void)
 {
     fexp_here = fexp_opened_here = false;
+}
+
+TS_FORK_HANDLER void ts_file_export_kept_after_fork(void)
+{
+    /* A thread of the parent's was keeping the file: the child keeps its
+     * own when asked (what that thread had opened stays, unowned). */
+    if (__atomic_load_n(&fexp_kept_state, __ATOMIC_RELAXED) == KEPT_OPENING)
+        __atomic_store_n(&fexp_kept_state, KEPT_NONE, __ATOMIC_RELAXED);
+    /* The parent made the file, not this child: a child that gives root up
+     * for good (a daemon's worker) does not take the file with it, and
+     * the spans of the parent's other children, as root or other users,
+     * stay out of its reach. */
+    if (fexp_kept_made)
+        fexp_kept_made = false;
 }
 
 int ts_file_export(const char *line, size_t len)

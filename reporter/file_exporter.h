@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* The file name used when TRACESHIM_FILE is empty, in the current
  * directory. */
@@ -24,6 +25,25 @@ int ts_file_export(const char *line, size_t len);
  * step, so that a program that changes its user or its root after its
  * first span keeps the file it could open then. */
 void ts_file_export_open_early(void);
+
+/* On a program's thread, just before it gives up its user, its groups or
+ * its root (reporter.h ts_rep_before_giving_up_access): open the span file
+ * in the program's fd table, once per process, and keep it there for the
+ * process's life (and its forked children's), so that the exporter, where
+ * the path is closed to the process since (a directory only root may
+ * write, a file outside the new root), writes to a copy of that fd
+ * instead (in a reporter thread's table of its own, a copy taken from
+ * the program's). A regular file (or a new one) only: anything else at
+ * the path is left for the reporter thread. A file this process's keeping
+ * made is given to becomes, the user the call makes the process for good
+ * ((uid_t)-1: none; *given: it was). A call while another thread keeps the file waits for
+ * that (at most 20 ms). True when the file is kept (by this call or an
+ * earlier one); false when it could not be. Quiet; errno kept. */
+bool ts_file_export_keep(uid_t becomes, bool *given);
+
+/* The change of user that ts_file_export_keep gave the file away for
+ * (*given) failed: the file is its maker's again. errno kept. */
+void ts_file_export_take_back(void);
 
 /* On a program's thread, when no reporter thread has an fd table of its
  * own (the flush at the exit or exec of a process whose last span is its
@@ -61,6 +81,10 @@ void ts_file_export_forget_fd(void);
 /* In a forked child: a program's thread of the parent may have been
  * between ts_file_export_open_here and ts_file_export_end_here. */
 void ts_file_export_after_fork(void);
+
+/* In every forked child: a keeping another thread of the parent's had
+ * under way is not the child's. */
+void ts_file_export_kept_after_fork(void);
 
 /* Close the span file (opened again on next use). */
 void ts_file_export_close_fd(void);

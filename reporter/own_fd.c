@@ -24,7 +24,7 @@ struct own_slot {
     atomic_bool used;  /* claimed by a ts_own_fd */
     atomic_int fd;     /* the number, -1 while none */
     atomic_bool taken; /* the program closed or replaced it (set by a hook) */
-    atomic_bool busy;  /* the shim is inside a system call on it */
+    atomic_int busy;   /* how many of the shim's system calls on it are under way */
 };
 
 static struct own_slot own_slots[OWN_SLOTS] TS_FORK_STATE;
@@ -33,10 +33,44 @@ static struct own_slot own_slots[OWN_SLOTS] TS_FORK_STATE;
  * the hooks' close and dup2 ask about every fd the program closes (nginx
  * closes a file per request), and nearly always the answer is no, found
  * here with one load instead of a walk over every entry. Set before an
- * entry gets its number; recomputed when one lets go of its number (adopt
- * and forget are serialised by the reporter, see own_fd.h), so a bit is
- * never clear while an entry holds a number that maps to it. */
+ * entry gets its number; recomputed when one lets go of its number (both
+ * under own_slots_lock), so a bit is never clear while an entry holds a
+ * number that maps to it. */
 static _Atomic uint64_t own_fd_bits;
+
+/* The entries' numbers and the bits change under this lock: a number
+ * given to an entry while another lets go of its own (the reporter's
+ * export and a program's thread keeping the span file before it gives its
+ * access up, file_exporter.h ts_file_export_keep) could otherwise lose its
+ * bit to the other's recompute. Held for a few stores, never across a
+ * system call; a holder interrupted by a signal whose handler comes here
+ * on the same thread is not waited for past OWN_LOCK_WAIT_MS (the bit then
+ * rests on the fstat check alone, as for an fd without an entry). */
+static atomic_bool own_slots_lock TS_FORK_STATE;
+#define OWN_LOCK_WAIT_MS 50
+
+static bool own_lock(void)
+{
+    uint64_t give_up = 0;
+    for (unsigned i = 0;; i++) {
+        if (!atomic_exchange_explicit(&own_slots_lock, true, memory_order_acquire))
+            return true;
+        if (i % 64 == 63) { /* a holder off the processor: yield to it, for a while */
+            uint64_t now = ts_mono_ms();
+            if (!give_up)
+                give_up = now + OWN_LOCK_WAIT_MS;
+            else if (now >= give_up)
+                return false;
+        }
+        sched_yield();
+    }
+}
+
+static void own_unlock(bool locked)
+{
+    if (locked)
+        atomic_store_explicit(&own_slots_lock, false, memory_order_release);
+}
 
 static uint64_t own_fd_bit(int fd)
 {
@@ -66,6 +100,17 @@ static uint64_t own_fd_range_bits(unsigned first, unsigned last)
     return shift ? run << shift | run >> (64 - shift) : run;
 }
 
+/* The end of a call on the number: never below zero (a child forked in
+ * the middle of one, from a signal handler, starts at zero and then ends
+ * it: ts_own_fd_after_fork). */
+static void slot_call_done(struct own_slot *s)
+{
+    int busy = atomic_load(&s->busy);
+    while (busy > 0 && !atomic_compare_exchange_weak(&s->busy, &busy, busy - 1)) {
+        /* busy reloaded */
+    }
+}
+
 static struct own_slot *slot_of(const struct ts_own_fd *o)
 {
     return o->slot > 0 && o->slot <= OWN_SLOTS ? &own_slots[o->slot - 1] : NULL;
@@ -93,10 +138,12 @@ static void slot_release(struct ts_own_fd *o)
     o->slot = 0;
     if (!s)
         return;
+    bool locked = own_lock();
     atomic_store(&s->fd, -1);
     own_fd_bits_recompute();
+    own_unlock(locked);
     atomic_store(&s->taken, false);
-    atomic_store(&s->busy, false);
+    atomic_store(&s->busy, 0);
     atomic_store(&s->used, false);
 }
 
@@ -136,8 +183,10 @@ int ts_own_fd_adopt(struct ts_own_fd *o, int fd)
     struct own_slot *s = slot_of(o);
     if (s) {
         atomic_store(&s->taken, false);
+        bool locked = own_lock();
         atomic_fetch_or(&own_fd_bits, own_fd_bit(fd));
         atomic_store(&s->fd, fd);
+        own_unlock(locked);
         /* A close of the program's that came between the open and the line
          * above was not seen by the hooks: look again now that they see it. */
         if (!ts_own_fd_valid(o)) {
@@ -175,9 +224,9 @@ bool ts_own_fd_begin(struct ts_own_fd *o)
      * then looks for the announcement (both sequentially consistent): one
      * of the two sees the other, so either we stay off the number or the
      * program's close waits until our call is over. */
-    atomic_store(&s->busy, true);
+    atomic_fetch_add(&s->busy, 1);
     if (atomic_load(&s->taken)) {
-        atomic_store(&s->busy, false);
+        slot_call_done(s);
         ts_own_fd_forget(o);
         errno = EBADF;
         return false;
@@ -189,7 +238,44 @@ void ts_own_fd_end(struct ts_own_fd *o)
 {
     struct own_slot *s = slot_of(o);
     if (s)
-        atomic_store(&s->busy, false);
+        slot_call_done(s);
+}
+
+int ts_own_fd_copy(const struct ts_own_fd *o)
+{
+    if (o->fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    /* As ts_own_fd_begin, without forgetting o when the number is taken:
+     * o is its owner's, who may still be using it. */
+    struct own_slot *s = slot_of(o);
+    if (s) {
+        atomic_fetch_add(&s->busy, 1);
+        if (atomic_load(&s->taken)) {
+            slot_call_done(s);
+            errno = EBADF;
+            return -1;
+        }
+    }
+    int fd = ts_fd_split_here ? ts_fd_split_borrow(o->fd)
+                              : TS_REAL(fcntl)(o->fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    int err = fd < 0 ? (ts_fd_split_here ? EBADF : errno) : 0;
+    if (s)
+        slot_call_done(s);
+    if (fd < 0) {
+        errno = err;
+        return -1;
+    }
+    /* A number closed or replaced behind the hooks' back (a raw system
+     * call) is someone else's file now: not what o opened. */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_dev != o->dev || st.st_ino != o->ino) {
+        TS_REAL(close)(fd);
+        errno = EBADF;
+        return -1;
+    }
+    return fd;
 }
 
 void ts_own_fd_close(struct ts_own_fd *o)
@@ -234,7 +320,7 @@ void ts_own_fd_taken(unsigned first, unsigned last)
             continue;
         atomic_store(&s->taken, true);
         uint64_t give_up = 0;
-        while (atomic_load(&s->busy)) {
+        while (atomic_load(&s->busy) > 0) {
             /* The reporter thread is in one short call on the number: let
              * it finish. Bounded all the same, should it be stuck (a span
              * file on a hung network file system). */
@@ -250,7 +336,9 @@ void ts_own_fd_taken(unsigned first, unsigned last)
 
 TS_FORK_HANDLER void ts_own_fd_after_fork(void)
 {
+    /* a thread of the parent's may have held it: the child has one thread */
+    TS_FORK_RESET(&own_slots_lock, false);
     for (int i = 0; i < OWN_SLOTS; i++)
         if (atomic_load(&own_slots[i].busy))
-            atomic_store(&own_slots[i].busy, false);
+            atomic_store(&own_slots[i].busy, 0);
 }

@@ -24,8 +24,12 @@
  *
  * None of that is needed on a reporter thread with an fd table of its own
  * (preload/fd_split.h), where the program cannot reach the shim's fds:
- * there an fd is adopted without an entry in the hooks' registry. Not thread-safe otherwise: the reporter's export mutex
- * serialises all users; the hooks only touch the shared registry. */
+ * there an fd is adopted without an entry in the hooks' registry.
+ *
+ * A ts_own_fd is used by one thread at a time (the reporter's export
+ * mutex serialises the exporters'; the span file kept before a program
+ * gives its access up is written once, then only copied). The registry
+ * the hooks read may be changed by several at once. */
 #ifndef TS_OWN_FD_H
 #define TS_OWN_FD_H
 
@@ -58,6 +62,14 @@ bool ts_own_fd_valid(const struct ts_own_fd *o);
  * program's close of that number waits for it. */
 bool ts_own_fd_begin(struct ts_own_fd *o);
 void ts_own_fd_end(struct ts_own_fd *o);
+
+/* A new fd, in the calling thread's table, for the file o->fd holds in
+ * the program's: a dup above stderr (O_CLOEXEC), or on a thread with a
+ * table of its own, a copy taken from the program's table (fd_split.h
+ * ts_fd_split_borrow). o itself is left as it is. -1 with errno EBADF
+ * when the program has taken the number or it no longer holds that file;
+ * the caller closes what it gets. */
+int ts_own_fd_copy(const struct ts_own_fd *o);
 
 /* Close o->fd if it is still ours; forget it either way. */
 void ts_own_fd_close(struct ts_own_fd *o);

@@ -816,10 +816,13 @@ static void rep_wait_thread_ready(uint64_t deadline_ms)
 }
 
 /* Before a call that gives up access (access_hooks.c: setuid and its
- * kin, chroot): the span file is opened by the reporter thread, which the
- * process's first span started, and a program that gives its user or root
- * up right after that span (as root, then another user or a jail) must not
- * do it before the thread has tried the file. Waited for there, until
+ * kin, chroot): the span file is kept open in the program's fd table, and
+ * the exporter writes to a copy of that fd where the path is closed to it
+ * since. A span file that cannot be kept so (a FIFO: an open that does not
+ * wait for a reader fails without one) is opened by the reporter thread,
+ * which the process's first span started, and a program that gives its
+ * user or root up right after that span must not do it before the thread
+ * has tried the file. Waited for there, until
  * REP_FILE_WAIT_MS after the first such call (the threads that make one
  * meanwhile wait as long: glibc changes every thread's user, the reporter
  * thread's too), rather than at the first span of every process that
@@ -830,14 +833,19 @@ static void rep_wait_thread_ready(uint64_t deadline_ms)
  * own, and its parent's thread is none of its business. */
 static uint64_t rep_access_until_ms TS_FORK_STATE; /* 0: no such call yet */
 
-void ts_rep_before_giving_up_access(void)
+bool ts_rep_before_giving_up_access(uid_t becomes)
 {
-    if (rep_on_thread || !TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE) ||
-        !__atomic_load_n(&rep_thread_started, __ATOMIC_ACQUIRE) ||
-        __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE))
-        return;
+    if (rep_on_thread || !TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE) || ts_process_foreign())
+        return false;
     int saved_errno = errno;
-    if (!ts_process_foreign()) {
+    bool given;
+    /* The span file kept in the program's fd table, with the access the
+     * program has now: whatever the process's first span comes after, the
+     * exporter can write to it (file_exporter.h ts_file_export_keep).
+     * Only what cannot be kept so (a FIFO) is waited for. */
+    if (!ts_file_export_keep(becomes, &given) &&
+        __atomic_load_n(&rep_thread_started, __ATOMIC_ACQUIRE) &&
+        !__atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE)) {
         uint64_t until = __atomic_load_n(&rep_access_until_ms, __ATOMIC_RELAXED);
         uint64_t mine = ts_mono_ms() + REP_FILE_WAIT_MS;
         if (until == 0 && __atomic_compare_exchange_n(&rep_access_until_ms, &until, mine, false,
@@ -846,6 +854,12 @@ void ts_rep_before_giving_up_access(void)
         rep_wait_thread_ready(until);
     }
     errno = saved_errno;
+    return given;
+}
+
+void ts_rep_access_kept_after_all(void)
+{
+    ts_file_export_take_back();
 }
 
 /* Start the reporter thread unless it runs (or a failed start is too

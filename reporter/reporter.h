@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../preload/span.h"
 
@@ -64,12 +65,18 @@ void ts_rep_submit_signal_safe(const struct ts_span *s);
 void ts_rep_prepare_for_handlers(bool start_thread);
 
 /* The program is about to give up access it has (its user or groups, its
- * root: hooks/access_hooks.c): when the reporter thread has started and
- * not yet tried to open the span file, wait for that (until 20 ms after
- * the process's first such call), so that the file is opened with the
- * access the program had at its first span. Not in a vfork child.
- * Async-signal-safe; errno kept. */
-void ts_rep_before_giving_up_access(void);
+ * root: hooks/access_hooks.c): keep the span file open in the program's fd
+ * table with the access it has now (file_exporter.h ts_file_export_keep),
+ * once per process; becomes: the user the call makes the process for
+ * good, or (uid_t)-1 (a span file this process's keeping made is given to
+ * that user: true when it was, and the caller calls
+ * ts_rep_access_kept_after_all if the change then fails). A span file
+ * that cannot be kept so (a FIFO): when the reporter thread has started
+ * and not yet tried to open it, wait for that (until 20 ms after the
+ * process's first such call). Not in a vfork child. Async-signal-safe;
+ * errno kept. */
+bool ts_rep_before_giving_up_access(uid_t becomes);
+void ts_rep_access_kept_after_all(void);
 
 /* The same for a span at the start of a block of pool that the caller
  * would give back next: true when the reporter has taken the block too

@@ -79,6 +79,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -985,6 +986,117 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                 spans = th.wait_spans(spans_file, 4, timeout=th.AFTER_EXIT_TIMEOUT)
                 self.assertEqual(sorted(s["name"] for s in spans),
                                  ["GET /after"] * 3 + ["GET /as-root"], th.format_spans(spans))
+
+    def test_spans_kept_when_root_is_dropped_before_a_span_or_a_fork(self):
+        # root gives its user up (the span file's folder is root's alone,
+        # 0700) or its root (a jail with nothing in it) before its first
+        # span, as nginx's workers and haproxy do: the file is kept open
+        # at the drop, and the exporter writes to a copy of it. Before,
+        # the reporter thread, started by the first span, could not open
+        # it, and every span was lost. "fork": the user given up, then a
+        # child makes a request; its exporter finds the kept fd in the
+        # fd table it inherited. "span, fork": the same after a span as
+        # root (the parent's reporter thread has the file in a table of
+        # its own, which the child does not inherit). "shared table": the
+        # reporter thread writes to a dup of the kept fd in the program's
+        # table.
+        srv, script = self.as_root_with_a_server()
+        jail = os.path.join(self.tmp, "jail-first")
+        os.mkdir(jail)
+        base = "import encodings.idna\n" + script
+        script = base + (
+            "if sys.argv[1] == 'span, fork':\n"
+            "    get('/as-root')\n"
+            "if sys.argv[1] == 'chroot':\n"
+            "    os.chroot(%r); os.chdir('/')\n"
+            "else:\n"
+            "    os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            "if sys.argv[1].endswith('fork'):\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0:\n"
+            "        get('/child'); os._exit(0)\n"
+            "    assert os.waitpid(pid, 0)[1] == 0\n"
+            "for _ in range(3):\n"
+            "    get('/after')\n" % jail)
+        for how, table in (("setuid", None), ("chroot", None), ("fork", None),
+                           ("span, fork", None), ("setuid", "0"), ("chroot", "0")):
+            what = how + (", shared table" if table else "")
+            with self.subTest(what):
+                spans_file = os.path.join(self.tmp, "first-%s-%s.jsonl" % (how[-6:], table))
+                p = th.run([th.PY, "-c", script, how],
+                           env=th.shim_env("dropper", spans_file, TRACESHIM_OWN_FD_TABLE=table),
+                           tmpdir=self.tmp, name="first-" + what.replace(", ", "-").replace(" ", "-"))
+                self.assertEqual(p.returncode, 0, p.describe())
+                self.assertEqual(p.stderr(), b"", p.describe())
+                want = (["GET /after"] * 3 + (["GET /as-root"] if how.startswith("span") else [])
+                        + (["GET /child"] if how.endswith("fork") else []))
+                spans = th.wait_spans(spans_file, len(want), timeout=th.AFTER_EXIT_TIMEOUT)
+                self.assertEqual(sorted(s["name"] for s in spans), want, th.format_spans(spans))
+                self.assertEqual(len({s["traceId"] for s in spans}), len(want), th.format_spans(spans))
+        # A launcher that gives root up and executes the service (gosu,
+        # su-exec, setpriv): the span file its keeping made is the
+        # service's user's, so that the service, as that user, can open
+        # it (a file of root's, 0600, would be closed to it).
+        os.chmod(self.tmp, 0o711)  # nobody may pass through, not write
+        shared = os.path.join(self.tmp, "anyone")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        spans_file = os.path.join(shared, "launched.jsonl")
+        setpriv = th.require_tool("setpriv")
+        p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                    th.PY, "-c", base + "for _ in range(3):\n    get('/after')\n"],
+                   env=th.shim_env("launched", spans_file), tmpdir=self.tmp, name="launched")
+        self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
+        spans = th.wait_spans(spans_file, 3, timeout=th.AFTER_EXIT_TIMEOUT)
+        self.assertEqual([s["name"] for s in spans], ["GET /after"] * 3, th.format_spans(spans))
+        st = os.stat(spans_file)
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (65534, 0o600))
+        # a daemon acting as a user for a while (cron, Samba): the file it
+        # made holds every user's spans, and stays root's
+        spans_file = os.path.join(shared, "for-a-while.jsonl")
+        p = th.run([th.PY, "-c", base + "os.seteuid(65534); get('/for-a-while')\n"],
+                   env=th.shim_env("for-a-while", spans_file), tmpdir=self.tmp,
+                   name="for-a-while")
+        self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
+        th.wait_spans(spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
+        self.assertEqual(os.stat(spans_file).st_uid, 0)
+        # nor does a worker forked after that, which gives root up for
+        # good: the file its parent made stays the parent's (it holds the
+        # spans of the parent's other children), and the worker writes
+        # through the fd it inherited
+        spans_file = os.path.join(shared, "worker.jsonl")
+        p = th.run([th.PY, "-c", base + (
+            "os.seteuid(65534); os.seteuid(0)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            "    get('/worker'); os._exit(0)\n"
+            "assert os.waitpid(pid, 0)[1] == 0\n")],
+                   env=th.shim_env("worker", spans_file), tmpdir=self.tmp, name="worker")
+        self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
+        spans = th.wait_spans(spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
+        self.assertEqual([s["name"] for s in spans], ["GET /worker"], th.format_spans(spans))
+        self.assertEqual(os.stat(spans_file).st_uid, 0)
+        # a change of user that fails (no CAP_SETUID left) gives nothing away
+        spans_file = os.path.join(shared, "refused.jsonl")
+        p = th.run([setpriv, "--bounding-set=-setuid", "--inh-caps=-setuid", th.PY, "-c", base + (
+            "try:\n"
+            "    os.setuid(65534)\n"
+            "except PermissionError:\n"
+            "    print('refused')\n")],
+                   env=th.shim_env("refused", spans_file), tmpdir=self.tmp, name="refused")
+        self.assertEqual((p.returncode, p.stdout(), p.stderr()), (0, b"refused\n", b""),
+                         p.describe())
+        self.assertEqual(os.stat(spans_file).st_uid, 0)
+        # a process the shim does not trace keeps no file, and makes none
+        for off in (dict(TRACESHIM_DISABLED="1"), dict(TRACESHIM_PROGRAMS="nothing-of-this-name")):
+            with self.subTest(**off):
+                spans_file = os.path.join(self.tmp, "first-off.jsonl")
+                p = th.run([th.PY, "-c", script, "setuid"],
+                           env=th.shim_env("dropper", spans_file, **off), tmpdir=self.tmp,
+                           name="first-off")
+                self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
+                self.assertFalse(os.path.exists(spans_file))
 
     def test_giving_root_up_waits_for_the_span_file(self):
         # Root: the span file a FIFO nobody reads, so the reporter thread
