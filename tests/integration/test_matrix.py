@@ -429,8 +429,9 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
     # row 6: nginx
 
     def start_nginx(self, server_conf, http_extra="", traced=True, service="nginx",
-                    env_extra=None):
-        """nginx, master + 1 worker, on 127.0.0.1:PORT; returns (proc, port, dir)."""
+                    env_extra=None, user=None):
+        """nginx, master + 1 worker (as user: th.nginx_conf), on
+        127.0.0.1:PORT; returns (proc, port, dir)."""
         require_exe(NGINX, "nginx-light")
         d = os.path.join(self.tmp, service if traced else service + "-untraced")
         os.makedirs(os.path.join(d, "temp"))
@@ -438,7 +439,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         conf = th.nginx_conf(d, port, server_conf, main_extra="worker_rlimit_nofile 8192;",
                              connections=4096,
                              http_extra="keepalive_timeout 30s;\n    keepalive_requests 10000;\n"
-                                        "    " + http_extra)
+                                        "    " + http_extra, user=user)
         conf_path = os.path.join(d, "nginx.conf")
         with open(conf_path, "w") as f:
             f.write(conf)
@@ -477,6 +478,33 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         spans = self.final_spans(4, [ngx])
         self.client_server_rows("curl", "nginx", [("GET /nope", 404), ("GET /nope2", 404)],
                                 spans)
+
+    def test_nginx_worker_as_nobody(self):
+        """nginx as root with a worker that runs as nobody, as installed
+        nginx does: the worker gives root up before its first span, and
+        the span file's folder is root's alone (0700). Before the shim
+        kept the file at the worker's setuid, every span of the worker
+        was lost ("cannot open span file ...: Permission denied")."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root: the worker gives it up")
+        # nobody may pass through to the pages, and not make a file here
+        self.assertEqual(os.path.dirname(self.spans_file), self.tmp)
+        os.chmod(self.tmp, 0o711)
+        root = os.path.join(self.tmp, "www")
+        os.makedirs(root)
+        with open(os.path.join(root, "page"), "w") as f:
+            f.write("hello\n")
+        os.chmod(root, 0o755)
+        server = "root %s; location / { }" % root
+        ngx, port, d = self.start_nginx(server, user="nobody nogroup")
+        _, plain_port, _ = self.start_nginx(server, traced=False, user="nobody nogroup")
+        self.same_as_untraced(
+            lambda p: self.curl_argv("-w", " %{http_code}\n", "http://127.0.0.1:%d/page" % p,
+                                     "http://127.0.0.1:%d/nope" % p),
+            port, plain_port, "curl")
+        spans = self.final_spans(4, [ngx])
+        self.client_server_rows("curl", "nginx", [("GET /page", 200), ("GET /nope", 404)], spans)
+        self.assertNotIn("traceshim", self.nginx_log(d))
 
     def test_nginx_refuses_a_head_past_its_buffers(self):
         """A 9000-byte cookie is past nginx's large_client_header_buffers

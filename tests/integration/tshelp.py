@@ -454,10 +454,15 @@ def start_app_server(test, service, spans_file, tmpdir, name=None, env=None):
 # nginx
 
 
-def nginx_conf(d, port, server, listen="", http_extra="", main_extra="", connections=256):
+def nginx_conf(d, port, server, listen="", http_extra="", main_extra="", connections=256,
+               user=None):
     """An nginx.conf: one worker, pid, error log and temp files under d
     (d/temp must exist), no access log, one server on 127.0.0.1:port
-    (`listen`: what follows the address, e.g. "ssl") whose body is server."""
+    (`listen`: what follows the address, e.g. "ssl") whose body is server.
+    The worker runs as `user` (nginx's "user" directive) when given, else
+    as root when the tests do."""
+    if user is None:
+        user = "root" if os.geteuid() == 0 else ""
     return """
 %(user)s
 worker_processes 1;
@@ -480,7 +485,7 @@ http {
         %(server)s
     }
 }
-""" % {"user": "user root;" if os.geteuid() == 0 else "", "d": d, "port": port,
+""" % {"user": "user %s;" % user if user else "", "d": d, "port": port,
        "server": server, "listen": listen, "http_extra": http_extra, "main_extra": main_extra,
        "connections": connections}
 
