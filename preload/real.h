@@ -16,6 +16,7 @@
 #include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -86,6 +87,10 @@ int pivot_root(const char *new_root, const char *put_old);
     X(initgroups, int, (const char *, gid_t))                                                      \
     X(chroot, int, (const char *))                                                                 \
     X(pivot_root, int, (const char *, const char *))                                               \
+    X(setrlimit, int, (__rlimit_resource_t, const struct rlimit *))                                \
+    X(setrlimit64, int, (__rlimit_resource_t, const struct rlimit64 *))                            \
+    X(prlimit, int, (pid_t, enum __rlimit_resource, const struct rlimit *, struct rlimit *))       \
+    X(prlimit64, int, (pid_t, enum __rlimit_resource, const struct rlimit64 *, struct rlimit64 *)) \
     X(exit, void, (int))                                                                           \
     X(_exit, void, (int))                                                                          \
     X(_Exit, void, (int))                                                                          \

@@ -73,6 +73,10 @@ static struct ts_rep_queue rep_q TS_FORK_STATE = TS_REP_QUEUE_INITIALIZER;
 /* Under rep_q.mu (rep_thread_started is also read without it, atomically,
  * as a hint). */
 static bool rep_thread_started TS_FORK_STATE;
+/* Between the claim of the start (rep_thread_started) and the thread's
+ * creation or its failure (atomic): a limit on new threads must not come
+ * in between (ts_rep_before_limiting_threads). */
+static bool rep_thread_creating TS_FORK_STATE;
 /* The reporter thread has tried to open the span file (atomic): a call
  * that gives up access waits for that, at most REP_FILE_WAIT_MS
  * (ts_rep_before_giving_up_access). */
@@ -754,6 +758,7 @@ static bool rep_claim_thread_start_locked(void)
         (rep_thread_retry_ms != 0 && ts_mono_ms() < rep_thread_retry_ms))
         return false;
     __atomic_store_n(&rep_thread_started, true, __ATOMIC_RELAXED); /* only one caller starts it */
+    __atomic_store_n(&rep_thread_creating, true, __ATOMIC_RELAXED);
     return true;
 }
 
@@ -877,6 +882,7 @@ static __attribute__((noinline)) bool rep_start_thread_once(void)
          * resolved it, a program's early call or a test may not have */
         ts_real_resolve();
         rep_start_claimed_thread();
+        __atomic_store_n(&rep_thread_creating, false, __ATOMIC_RELEASE);
         /* the program has signal handlers: see ts_rep_prepare_for_handlers */
         if (__atomic_load_n(&rep_prepare_wanted, __ATOMIC_RELAXED))
             rep_prepare_wait(true);
@@ -884,6 +890,31 @@ static __attribute__((noinline)) bool rep_start_thread_once(void)
     ts_guard_leave();
     errno = saved_errno;
     return start;
+}
+
+/* How long a limit on new threads waits for another thread's start of the
+ * reporter thread (a clone: microseconds). */
+#define REP_CREATING_WAIT_MS 100
+
+void ts_rep_before_limiting_threads(void)
+{
+    if (rep_on_thread || ts_cfg.exporters == 0 || ts_process_foreign())
+        return;
+    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) && rep_start_thread_once())
+        return;
+    /* Started by another thread, maybe not created yet: the limit is the
+     * process's, and haproxy's threads each set it at once. */
+    int saved_errno = errno;
+    uint64_t give_up = 0;
+    while (__atomic_load_n(&rep_thread_creating, __ATOMIC_ACQUIRE)) {
+        uint64_t now = ts_mono_ms();
+        if (!give_up)
+            give_up = now + REP_CREATING_WAIT_MS;
+        else if (now >= give_up)
+            break;
+        sched_yield();
+    }
+    errno = saved_errno;
 }
 
 /* First span of the process: the ring is mapped now, not at start-up
@@ -1399,6 +1430,7 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     rep_open = 0; /* the open batch is the parent's to send */
     ts_sampling_poller_after_fork();
     __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
+    TS_FORK_RESET(&rep_thread_creating, false);
     TS_FORK_RESET(&rep_batch_now, false);
     TS_FORK_RESET(&rep_unbatched_by_waiter, false);
     TS_FORK_RESET(&rep_access_until_ms, 0); /* the child's thread, when it starts, is its own */

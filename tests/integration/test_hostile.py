@@ -77,6 +77,7 @@ each was seen failing):
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -1043,9 +1044,15 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         os.chmod(shared, 0o1777)
         spans_file = os.path.join(shared, "launched.jsonl")
         setpriv = th.require_tool("setpriv")
+        # the service loads the library as nobody: a copy nobody can read
+        # (the checkout may sit in a home only root enters)
+        lib = os.path.join(shared, os.path.basename(th.LIB))
+        shutil.copy(th.LIB, lib)
+        os.chmod(lib, 0o755)
         p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
                     th.PY, "-c", base + "for _ in range(3):\n    get('/after')\n"],
-                   env=th.shim_env("launched", spans_file), tmpdir=self.tmp, name="launched")
+                   env=th.shim_env("launched", spans_file, LD_PRELOAD=th.preload_value(lib)),
+                   tmpdir=self.tmp, name="launched")
         self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
         spans = th.wait_spans(spans_file, 3, timeout=th.AFTER_EXIT_TIMEOUT)
         self.assertEqual([s["name"] for s in spans], ["GET /after"] * 3, th.format_spans(spans))
@@ -1097,6 +1104,46 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                            name="first-off")
                 self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
                 self.assertFalse(os.path.exists(spans_file))
+
+    def test_spans_exported_after_the_program_forbids_new_threads(self):
+        # haproxy, as a user, sets RLIMIT_NPROC to 0 once its threads run:
+        # every new thread is refused from then on, the reporter thread
+        # too, which the first span would start. It is started before the
+        # limit instead: the spans are written while the program runs (at
+        # 55caab9 they were not, until a normal exit: none for a process
+        # killed by a signal). Through setrlimit and prlimit.
+        srv, script = self.as_root_with_a_server()
+        script = ("import encodings.idna, resource\n" + script +
+                  # the same limit again starts nothing (a shell's ulimit -u)
+                  "resource.setrlimit(resource.RLIMIT_NPROC,"
+                  " resource.getrlimit(resource.RLIMIT_NPROC))\n"
+                  "print('threads', len(os.listdir('/proc/self/task')), flush=True)\n"
+                  "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+                  "if sys.argv[1] == 'setrlimit':\n"
+                  "    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))\n"
+                  "else:\n"
+                  "    resource.prlimit(0, resource.RLIMIT_NPROC, (0, 0))\n"
+                  "for _ in range(3):\n"
+                  "    get('/limited')\n"
+                  "print('done', flush=True)\n"
+                  "time.sleep(60)\n")
+        os.chmod(self.tmp, 0o711)
+        shared = os.path.join(self.tmp, "anyone-nproc")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        for how in ("setrlimit", "prlimit"):
+            with self.subTest(how):
+                spans_file = os.path.join(shared, "%s.jsonl" % how)
+                p = th.Proc([th.PY, "-c", script, how], env=th.shim_env("limited", spans_file),
+                            tmpdir=self.tmp, name="nproc-" + how)
+                self.addCleanup(p.stop, 1)
+                p.wait_output(rb"done\n", timeout=10)
+                self.assertIn(b"threads 1\n", p.stdout(), p.describe())
+                spans = th.wait_spans(spans_file, 3, timeout=5, procs=(p,))
+                self.assertEqual([s["name"] for s in spans], ["GET /limited"] * 3,
+                                 th.format_spans(spans))
+                p.stop(1)
+                self.assertNotIn(b"cannot start the reporter thread", p.stderr(), p.describe())
 
     def test_giving_root_up_waits_for_the_span_file(self):
         # Root: the span file a FIFO nobody reads, so the reporter thread

@@ -44,6 +44,7 @@ import backends  # noqa: E402
 
 NODE = "/usr/bin/node"
 NGINX = "/usr/sbin/nginx"
+HAPROXY = "/usr/sbin/haproxy"
 C, S = th.KIND_CLIENT, th.KIND_SERVER
 
 
@@ -505,6 +506,60 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         spans = self.final_spans(4, [ngx])
         self.client_server_rows("curl", "nginx", [("GET /page", 200), ("GET /nope", 404)], spans)
         self.assertNotIn("traceshim", self.nginx_log(d))
+
+    def start_haproxy(self, up_port, traced=True):
+        """haproxy as Debian's configuration runs it: chroot into an empty
+        jail and its threads as nobody, and, its default, no new thread or
+        process once they run (RLIMIT_NPROC 0); one frontend on
+        127.0.0.1:PORT, proxying to 127.0.0.1:up_port. Returns (proc, port)."""
+        require_exe(HAPROXY, "haproxy")
+        name = "haproxy" if traced else "haproxy-untraced"
+        d = os.path.join(self.tmp, name)
+        os.makedirs(os.path.join(d, "jail"))
+        port = th.free_port()
+        conf = os.path.join(d, "haproxy.cfg")
+        with open(conf, "w") as f:
+            f.write("global\n    chroot %s/jail\n    user nobody\n    group nogroup\n"
+                    "    nbthread 2\n"
+                    "defaults\n    mode http\n    timeout connect 5s\n    timeout client 10s\n"
+                    "    timeout server 10s\n"
+                    "frontend in\n    bind 127.0.0.1:%d\n    default_backend up\n"
+                    "backend up\n    server up 127.0.0.1:%d\n" % (d, port, up_port))
+        p = th.Proc([HAPROXY, "-db", "-f", conf], env=self.env("haproxy", traced),
+                    tmpdir=self.tmp, name=name)
+        self.addCleanup(p.stop)
+        self.procs.append(p)
+        th.wait_port(port, timeout=10, proc=p)
+        return p, port
+
+    def test_haproxy_in_its_jail(self):
+        """curl -> haproxy (chroot, its threads as nobody, no new thread
+        after they run) -> python server: one trace per request, exact
+        parents, the statuses. The span file's folder is root's alone
+        (0700): haproxy keeps the file at its setuid (before, nothing was
+        written: the jail and the user closed the path) and starts the
+        reporter thread before its RLIMIT_NPROC of 0 (before, that refused
+        it: no span while it ran). Asserted while haproxy runs."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root: haproxy chroots and gives root up")
+        self.assertEqual(os.path.dirname(self.spans_file), self.tmp)
+        up, up_port, plain_up_port = self.py_servers("py-upstream")
+        hap, port = self.start_haproxy(up_port)
+        _, plain_port = self.start_haproxy(plain_up_port, traced=False)
+        self.same_as_untraced(
+            lambda p: self.curl_argv("-w", " %{http_code}\n", "http://127.0.0.1:%d/ok" % p,
+                                     "http://127.0.0.1:%d/missing" % p),
+            port, plain_port, "curl")
+        th.wait_spans(self.spans_file, 8, procs=self.procs)
+        self.assertIsNone(hap.poll(), "haproxy ended\n" + hap.describe())
+        spans = th.read_spans(self.spans_file, strict=True)
+        traces = self.chains(spans, [("curl", C), ("haproxy", S), ("haproxy", C),
+                                     ("py-upstream", S)])
+        self.assertEqual([[s["name"] for s in t] for t in traces],
+                         [["GET /ok"] * 4, ["GET /missing"] * 4], th.format_spans(spans))
+        for t, status in zip(traces, (200, 404)):
+            self.check_statuses(t, [status] * 4)
+        self.assertNotIn(b"traceshim", hap.stderr(), hap.describe())
 
     def test_nginx_refuses_a_head_past_its_buffers(self):
         """A 9000-byte cookie is past nginx's large_client_header_buffers
