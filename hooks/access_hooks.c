@@ -12,7 +12,6 @@
  * reporter thread its access. */
 #include <grp.h>
 #include <stdbool.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../preload/init.h"
@@ -79,48 +78,3 @@ TS_ACCESS_HOOK(setgroups, (size_t n, const gid_t *groups), (n, groups), SAME)
 TS_ACCESS_HOOK(initgroups, (const char *user, gid_t group), (user, group), SAME)
 TS_ACCESS_HOOK(chroot, (const char *path), (path), SAME)
 TS_ACCESS_HOOK(pivot_root, (const char *new_root, const char *put_old), (new_root, put_old), SAME)
-
-/* A limit on the processes the program's user may have (RLIMIT_NPROC)
- * that the user already reaches refuses every new thread too: haproxy,
- * run as a user, sets it to 0 once its own threads run, and the reporter
- * thread, started by the first span after that, could not start (spans
- * were written at a normal exit only, none for a process killed by a
- * signal). It is started before such a limit instead (reporter.h). */
-/* soft: the new soft limit of resource, for this process (a raised or
- * unchanged limit starts nothing: a shell's `ulimit -u` has no span). */
-static void before_limit(int resource, rlim_t soft)
-{
-    struct rlimit now;
-    if (resource == RLIMIT_NPROC && getrlimit(RLIMIT_NPROC, &now) == 0 && soft < now.rlim_cur &&
-        ts_ready())
-        ts_rep_before_limiting_threads();
-}
-
-TS_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *limit)
-{
-    before_limit((int)resource, limit->rlim_cur); /* (declared nonnull, as glibc reads it) */
-    return TS_REAL(setrlimit)(resource, limit);
-}
-
-TS_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *limit)
-{
-    before_limit((int)resource, limit->rlim_cur);
-    return TS_REAL(setrlimit64)(resource, limit);
-}
-
-/* pid 0 or the process's own: another process's limit is not ours */
-TS_EXPORT int prlimit(pid_t pid, enum __rlimit_resource resource, const struct rlimit *limit,
-                      struct rlimit *old)
-{
-    if (limit && (pid == 0 || pid == getpid()))
-        before_limit((int)resource, limit->rlim_cur);
-    return TS_REAL(prlimit)(pid, resource, limit, old);
-}
-
-TS_EXPORT int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct rlimit64 *limit,
-                        struct rlimit64 *old)
-{
-    if (limit && (pid == 0 || pid == getpid()))
-        before_limit((int)resource, limit->rlim_cur);
-    return TS_REAL(prlimit64)(pid, resource, limit, old);
-}

@@ -757,8 +757,9 @@ static bool rep_claim_thread_start_locked(void)
     if (rep_thread_started ||
         (rep_thread_retry_ms != 0 && ts_mono_ms() < rep_thread_retry_ms))
         return false;
-    __atomic_store_n(&rep_thread_started, true, __ATOMIC_RELAXED); /* only one caller starts it */
+    /* creating before started: who sees the start claimed sees it under way */
     __atomic_store_n(&rep_thread_creating, true, __ATOMIC_RELAXED);
+    __atomic_store_n(&rep_thread_started, true, __ATOMIC_RELEASE); /* only one caller starts it */
     return true;
 }
 
@@ -868,12 +869,14 @@ void ts_rep_access_kept_after_all(void)
 }
 
 /* Start the reporter thread unless it runs (or a failed start is too
- * recent). True when this call started it. */
-static __attribute__((noinline)) bool rep_start_thread_once(void)
+ * recent, unless even_if_failed_lately). True when this call started it. */
+static __attribute__((noinline)) bool rep_start_thread_now(bool even_if_failed_lately)
 {
     int saved_errno = errno;
     ts_guard_enter();
     ts_rep_queue_lock(&rep_q, NULL);
+    if (even_if_failed_lately)
+        rep_thread_retry_ms = 0;
     bool start = rep_claim_thread_start_locked();
     ts_rep_queue_unlock(&rep_q);
     if (start) {
@@ -892,6 +895,11 @@ static __attribute__((noinline)) bool rep_start_thread_once(void)
     return start;
 }
 
+static bool rep_start_thread_once(void)
+{
+    return rep_start_thread_now(false);
+}
+
 /* How long a limit on new threads waits for another thread's start of the
  * reporter thread (a clone: microseconds). */
 #define REP_CREATING_WAIT_MS 100
@@ -900,7 +908,9 @@ void ts_rep_before_limiting_threads(void)
 {
     if (rep_on_thread || ts_cfg.exporters == 0 || ts_process_foreign())
         return;
-    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) && rep_start_thread_once())
+    /* the last chance: a failed start's wait before the next try
+     * (rep_thread_retry_ms) is not waited out */
+    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_ACQUIRE) && rep_start_thread_now(true))
         return;
     /* Started by another thread, maybe not created yet: the limit is the
      * process's, and haproxy's threads each set it at once. */

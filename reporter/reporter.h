@@ -78,10 +78,11 @@ void ts_rep_prepare_for_handlers(bool start_thread);
 bool ts_rep_before_giving_up_access(uid_t becomes);
 void ts_rep_access_kept_after_all(void);
 
-/* The program is about to limit the processes its user may have
- * (RLIMIT_NPROC: hooks/access_hooks.c), which may refuse every new thread
- * from then on: the reporter thread is started now, unless it runs or
- * nothing is exported. Not in a vfork child. errno kept. */
+/* The program is about to forbid its user any new process (RLIMIT_NPROC
+ * 0: hooks/access_hooks.c), which refuses every new thread from then on:
+ * the reporter thread is started now, unless it runs or nothing is
+ * exported (when another thread is starting it, waited for, at most
+ * 100 ms). Not in a vfork child. errno kept. */
 void ts_rep_before_limiting_threads(void);
 
 /* The same for a span at the start of a block of pool that the caller

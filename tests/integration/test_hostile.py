@@ -95,7 +95,7 @@ import tshelp as th  # noqa: E402
 
 PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe",
           "alloc_lock_probe", "late_handlers", "stdio_sockets_probe", "threads_requests",
-          "raw_close_probe", "strict_sandbox_probe")
+          "raw_close_probe", "strict_sandbox_probe", "nproc_probe")
 
 
 def split_requests(data):
@@ -1144,6 +1144,40 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                                  th.format_spans(spans))
                 p.stop(1)
                 self.assertNotIn(b"cannot start the reporter thread", p.stderr(), p.describe())
+        # Two threads set it at the same moment, as haproxy's do: the one
+        # that finds the start claimed waits for the thread to exist
+        # (without that wait the second's limit came first in 2 and 3 of 5
+        # runs of this probe). Eight processes, each its one chance.
+        for run in range(8):
+            with self.subTest("two threads at once", run=run):
+                spans_file = os.path.join(shared, "together-%d.jsonl" % run)
+                p = th.Proc([self.exe["nproc_probe"], srv.port],
+                            env=th.shim_env("limited", spans_file), tmpdir=self.tmp,
+                            name="nproc-together-%d" % run)
+                self.addCleanup(p.stop, 1)
+                p.wait_output(rb"done\n", timeout=10)
+                spans = th.wait_spans(spans_file, 3, timeout=5, procs=(p,))
+                self.assertEqual([s["name"] for s in spans], ["GET /limited"] * 3,
+                                 th.format_spans(spans))
+                p.stop(1)
+                self.assertNotIn(b"cannot start the reporter thread", p.stderr(), p.describe())
+        # A sandbox (no new fd, then no process: OpenSSH's
+        # pre-authentication child) starts no thread: the filter it
+        # installs next would not cover one started before, and it makes
+        # no span. Nor does a limit other than 0 (a shell's ulimit -u).
+        with self.subTest("sandbox"):
+            p = th.run([self.exe["nproc_probe"], "sandbox"],
+                       env=th.shim_env("sandbox", os.path.join(shared, "sandbox.jsonl")),
+                       tmpdir=self.tmp, name="nproc-sandbox")
+            self.assertEqual((p.returncode, p.stdout()), (0, b"threads 1\n"), p.describe())
+        with self.subTest("ulimit -u"):
+            p = th.run([th.PY, "-c",
+                        "import os, resource\n"
+                        "resource.setrlimit(resource.RLIMIT_NPROC, (5000, 5000))\n"
+                        "print(len(os.listdir('/proc/self/task')))\n"],
+                       env=th.shim_env("ulimit", os.path.join(shared, "ulimit.jsonl")),
+                       tmpdir=self.tmp, name="nproc-ulimit")
+            self.assertEqual((p.returncode, p.stdout()), (0, b"1\n"), p.describe())
 
     def test_giving_root_up_waits_for_the_span_file(self):
         # Root: the span file a FIFO nobody reads, so the reporter thread
