@@ -128,9 +128,10 @@ static bool fexp_here, fexp_opened_here;
 
 /* The span file as the program's fd table holds it, opened on a program's
  * thread just before the process gave up its user or root
- * (ts_file_export_keep), with the access it had then: where the path is
- * closed to the process since, the exporter writes to a copy of this fd
- * (fexp_open). Written once, by the thread that moves fexp_kept_state
+ * (ts_file_export_keep), with the access it had then: whenever the
+ * exporter opens the file after that, it takes a copy of this fd rather
+ * than the path, which may be closed to the process since (fexp_open).
+ * Written once, by the thread that moves fexp_kept_state
  * from KEPT_NONE to KEPT_OPENING, then only read: after an acquire load of
  * KEPT_READY. A forked child inherits it, fd and all. */
 enum { KEPT_NONE, KEPT_OPENING, KEPT_READY, KEPT_FAILED };
