@@ -823,8 +823,8 @@ static void rep_wait_thread_ready(uint64_t deadline_ms)
 
 /* Before a call that gives up access (access_hooks.c: setuid and its
  * kin, chroot): the span file is kept open in the program's fd table, and
- * the exporter writes to a copy of that fd where the path is closed to it
- * since. A span file that cannot be kept so (a FIFO: an open that does not
+ * the exporter takes a copy of that fd whenever it opens the file after
+ * that, rather than the path, which may be closed to it since. A span file that cannot be kept so (a FIFO: an open that does not
  * wait for a reader fails without one) is opened by the reporter thread,
  * which the process's first span started, and a program that gives its
  * user or root up right after that span must not do it before the thread
