@@ -9,7 +9,9 @@
  * already: a sandbox, as OpenSSH's pre-authentication child, whose filter,
  * installed next, would not cover a thread made before it, and which
  * makes no span). Any other limit starts nothing (a shell's `ulimit -u
- * 5000`, a sandbox that leaves its children a few).
+ * 5000`, a sandbox that leaves its children a few). The limit is read
+ * as the kernel reads it (process_vm_readv): NULL or a bad address is the
+ * kernel's to answer, never a fault of the shim's.
  *
  * Built without the sanitizers (CMakeLists.txt): their runtimes set a
  * limit themselves as they start (RLIMIT_CORE), before their shadow memory
@@ -22,6 +24,7 @@
 #include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../preload/direct.h"
@@ -36,19 +39,45 @@ static bool forbids_every_thread(rlim_t soft)
            getrlimit(RLIMIT_FSIZE, &size) == 0 && size.rlim_cur > 0;
 }
 
-/* RLIMIT_NPROC about to be soft (for this process): a sanitizer's runtime
- * has started by then (the program's code runs). */
-static void before_nproc_limit(rlim_t soft)
-{
-    if (forbids_every_thread(soft) && ts_ready())
-        ts_rep_before_limiting_threads();
-}
-
 /* This process's limit: pid 0, its own, or one of its threads' (the
- * kernel applies a thread's to the whole process). */
+ * kernel applies a thread's to the whole process). errno kept. */
 static bool this_process(pid_t pid)
 {
-    return pid == 0 || pid == getpid() || TS_REAL(syscall)(SYS_tgkill, getpid(), pid, 0) == 0;
+    if (pid == 0 || pid == getpid())
+        return true;
+    int saved = errno;
+    bool ours = TS_REAL(syscall)(SYS_tgkill, getpid(), pid, 0) == 0;
+    errno = saved;
+    return ours;
+}
+
+/* The soft limit a program hands the kernel at limit, read as the kernel
+ * reads it: NULL (glibc passes it on: nothing is set) and a bad address
+ * (the kernel's EFAULT) give false, never a fault of the shim's. The
+ * pointer is hidden from the compiler, which may take the nonnull
+ * declarations at their word. */
+static bool soft_limit_at(const void *limit, size_t size, rlim_t *soft)
+{
+    __asm__("" : "+r"(limit));
+    if (!limit)
+        return false;
+    struct rlimit64 copy; /* the larger of the two; rlim_cur first in both */
+    struct iovec here = {&copy, size}, there = {(void *)limit, size};
+    int saved = errno;
+    bool read = process_vm_readv(getpid(), &here, 1, &there, 1, 0) == (ssize_t)size;
+    errno = saved;
+    if (read)
+        *soft = copy.rlim_cur > RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)copy.rlim_cur;
+    return read;
+}
+
+/* RLIMIT_NPROC about to be set from limit (for this process): a
+ * sanitizer's runtime has started by then (the program's code runs). */
+static void before_nproc_limit(const void *limit, size_t size)
+{
+    rlim_t soft;
+    if (soft_limit_at(limit, size, &soft) && forbids_every_thread(soft) && ts_ready())
+        ts_rep_before_limiting_threads();
 }
 
 /* The real function, or, before it is resolved, the kernel's prlimit64 as
@@ -61,34 +90,32 @@ static bool this_process(pid_t pid)
 #define LIMIT_CALL(name, pid, resource, limit, old, ...) TS_REAL(name)(__VA_ARGS__)
 #endif
 
-/* The limit's own pointer is read for RLIMIT_NPROC only (the kernel reads
- * it all the same; a bad one for any other resource is its EFAULT). */
 TS_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *limit)
 {
     if (resource == RLIMIT_NPROC)
-        before_nproc_limit(limit->rlim_cur);
+        before_nproc_limit(limit, sizeof *limit);
     return LIMIT_CALL(setrlimit, 0, resource, limit, NULL, resource, limit);
 }
 
 TS_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *limit)
 {
     if (resource == RLIMIT_NPROC)
-        before_nproc_limit(limit->rlim_cur == 0 ? 0 : RLIM_INFINITY);
+        before_nproc_limit(limit, sizeof *limit);
     return LIMIT_CALL(setrlimit64, 0, resource, limit, NULL, resource, limit);
 }
 
 TS_EXPORT int prlimit(pid_t pid, enum __rlimit_resource resource, const struct rlimit *limit,
                       struct rlimit *old)
 {
-    if (resource == RLIMIT_NPROC && limit && this_process(pid))
-        before_nproc_limit(limit->rlim_cur);
+    if (resource == RLIMIT_NPROC && this_process(pid))
+        before_nproc_limit(limit, sizeof *limit);
     return LIMIT_CALL(prlimit, pid, resource, limit, old, pid, resource, limit, old);
 }
 
 TS_EXPORT int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct rlimit64 *limit,
                         struct rlimit64 *old)
 {
-    if (resource == RLIMIT_NPROC && limit && this_process(pid))
-        before_nproc_limit(limit->rlim_cur == 0 ? 0 : RLIM_INFINITY);
+    if (resource == RLIMIT_NPROC && this_process(pid))
+        before_nproc_limit(limit, sizeof *limit);
     return LIMIT_CALL(prlimit64, pid, resource, limit, old, pid, resource, limit, old);
 }

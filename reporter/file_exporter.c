@@ -137,22 +137,20 @@ static bool fexp_here, fexp_opened_here;
 enum { KEPT_NONE, KEPT_OPENING, KEPT_READY, KEPT_FAILED };
 static uint32_t fexp_kept_state;
 static struct ts_own_fd fexp_kept = TS_OWN_FD_NONE;
-static bool fexp_kept_readable;
-/* The keeping created the file (not kept across a fork: the child did
- * not), as the user fexp_kept_maker. */
+/* The keeping (of this process or of one it was forked from) created the
+ * file, as the user fexp_kept_maker. */
 static bool fexp_kept_made;
 static uid_t fexp_kept_maker;
 
 /* Open the span file at its path; *readable: opened for reading too.
- * here: on a program's thread, a regular file only (see fexp_here).
- * create: O_CREAT, or O_CREAT | O_EXCL (a new file only), or 0. */
-static int fexp_open_path_as(bool here, bool *readable, int create)
+ * here: on a program's thread, a regular file only (see fexp_here). */
+static int fexp_open_path(bool here, bool *readable)
 {
     *readable = false;
     /* O_NONBLOCK: a FIFO without a reader refuses at once (ENXIO) instead
      * of holding the caller; a regular file ignores the flag. */
     int fd = open(fexp_path,
-                  O_WRONLY | O_APPEND | create | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
+                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
                       (here ? O_NONBLOCK : 0),
                   0600);
     struct stat st, again;
@@ -179,11 +177,6 @@ static int fexp_open_path_as(bool here, bool *readable, int create)
     return rw;
 }
 
-static int fexp_open_path(bool here, bool *readable)
-{
-    return fexp_open_path_as(here, readable, O_CREAT);
-}
-
 /* A copy of the kept fd (ts_file_export_keep) in the calling thread's
  * table, or -1. */
 static int fexp_copy_kept(void)
@@ -192,7 +185,7 @@ static int fexp_copy_kept(void)
         return -1;
     int fd = ts_own_fd_copy(&fexp_kept);
     if (fd >= 0)
-        fexp_readable = fexp_kept_readable;
+        fexp_readable = false; /* write-only: see fexp_open_for_keeping */
     return fd;
 }
 
@@ -261,18 +254,23 @@ static bool fexp_not_regular(void)
     return fstatat(AT_FDCWD, fexp_path, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode);
 }
 
-/* The span file opened for keeping: the file at the path, else a new one
- * (*made), made exclusively so that made is only ever this process's. */
-static int fexp_open_for_keeping(bool *readable, bool *made)
+/* The span file opened for keeping, write-only: the process keeps the fd
+ * in its own table once it is another user, and what the file holds (every
+ * process's spans) is not for that user to read (the exporter's copies of
+ * it skip the check of a line cut short by another process:
+ * fexp_ends_mid_line). The file at the path, else a new one (*made), made
+ * exclusively so that made is only ever this process's. */
+static int fexp_open_for_keeping(bool *made)
 {
     *made = false;
     if (fexp_not_regular())
         return -1;
+    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
     for (int attempt = 0; attempt < 2; attempt++) {
-        int fd = fexp_open_path_as(true, readable, 0);
+        int fd = open(fexp_path, flags);
         if (fd >= 0 || errno != ENOENT)
             return fd;
-        fd = fexp_open_path_as(true, readable, O_CREAT | O_EXCL);
+        fd = open(fexp_path, flags | O_CREAT | O_EXCL, 0600);
         *made = fd >= 0;
         if (fd >= 0 || errno != EEXIST)
             return fd;
@@ -283,7 +281,7 @@ static int fexp_open_for_keeping(bool *readable, bool *made)
 
 /* A span file the keeping made belongs to the user the process becomes
  * for good: a launcher that gives root up and then executes the service
- * (gosu, setpriv, su) would otherwise leave a file of root's, mode 0600,
+ * (setpriv, runuser, su) would otherwise leave a file of root's, mode 0600,
  * which the service, now that user, could not open (as it could open the
  * file it made itself, without the shim's keeping). Before the change of
  * user, while the process may still give its files away; taken back if
@@ -295,7 +293,15 @@ static bool fexp_chown_made_file(uid_t user)
     int fd = ts_own_fd_copy(&fexp_kept);
     if (fd < 0)
         return false;
-    bool given = fchown(fd, user, (gid_t)-1) == 0;
+    /* Only while nothing is in it: once spans are (root's, or other users'
+     * from the processes that share it), the file stays its maker's; a
+     * worker forked after they came does not take them with it. A file no
+     * one has written yet goes to the first user that can write it, as it
+     * would without the keeping (su and runuser keep it in the parent,
+     * at initgroups, and change the user in the child they fork). */
+    struct stat st;
+    bool given = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                 (st.st_size == 0 || user == fexp_kept_maker) && fchown(fd, user, (gid_t)-1) == 0;
     TS_REAL(close)(fd);
     return given;
 }
@@ -341,13 +347,12 @@ bool ts_file_export_keep(uid_t becomes, bool *given)
     }
     int saved = errno;
     ts_file_export_resolve_path(); /* done at init: only a load here */
-    bool readable, made;
-    int fd = fexp_open_for_keeping(&readable, &made);
+    bool made;
+    int fd = fexp_open_for_keeping(&made);
     struct ts_own_fd kept = TS_OWN_FD_NONE;
     bool ok = ts_own_fd_adopt(&kept, fd) == 0;
     if (ok) {
         fexp_kept = kept;
-        fexp_kept_readable = readable;
         fexp_kept_made = made;
         fexp_kept_maker = geteuid();
         *given = fexp_chown_made_file(becomes);
@@ -407,12 +412,6 @@ TS_FORK_HANDLER void ts_file_export_kept_after_fork(void)
      * own when asked (what that thread had opened stays, unowned). */
     if (__atomic_load_n(&fexp_kept_state, __ATOMIC_RELAXED) == KEPT_OPENING)
         __atomic_store_n(&fexp_kept_state, KEPT_NONE, __ATOMIC_RELAXED);
-    /* The parent made the file, not this child: a child that gives root up
-     * for good (a daemon's worker) does not take the file with it, and
-     * the spans of the parent's other children, as root or other users,
-     * stay out of its reach. */
-    if (fexp_kept_made)
-        fexp_kept_made = false;
 }
 
 int ts_file_export(const char *line, size_t len)

@@ -79,7 +79,7 @@ bool ts_rep_before_giving_up_access(uid_t becomes);
 void ts_rep_access_kept_after_all(void);
 
 /* The program is about to forbid its user any new process (RLIMIT_NPROC
- * 0: hooks/access_hooks.c), which refuses every new thread from then on:
+ * 0: hooks/limit_hooks.c), which refuses every new thread from then on:
  * the reporter thread is started now, unless it runs or nothing is
  * exported (when another thread is starting it, waited for, at most
  * 100 ms). Not in a vfork child. errno kept. */

@@ -1034,30 +1034,54 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                 spans = th.wait_spans(spans_file, len(want), timeout=th.AFTER_EXIT_TIMEOUT)
                 self.assertEqual(sorted(s["name"] for s in spans), want, th.format_spans(spans))
                 self.assertEqual(len({s["traceId"] for s in spans}), len(want), th.format_spans(spans))
-        # A launcher that gives root up and executes the service (gosu,
-        # su-exec, setpriv): the span file its keeping made is the
-        # service's user's, so that the service, as that user, can open
-        # it (a file of root's, 0600, would be closed to it).
+        # A launcher that gives root up and executes the service: the span
+        # file its keeping made is the service's user's, so that the
+        # service, as that user, can open it (a file of root's, 0600, would
+        # be closed to it). setpriv changes the user itself; su and runuser
+        # keep the file in the parent (initgroups) and change the user in
+        # the child they fork, while the file is empty still.
         os.chmod(self.tmp, 0o711)  # nobody may pass through, not write
         shared = os.path.join(self.tmp, "anyone")
         os.mkdir(shared)
         os.chmod(shared, 0o1777)
-        spans_file = os.path.join(shared, "launched.jsonl")
-        setpriv = th.require_tool("setpriv")
         # the service loads the library as nobody: a copy nobody can read
         # (the checkout may sit in a home only root enters)
         lib = os.path.join(shared, os.path.basename(th.LIB))
         shutil.copy(th.LIB, lib)
         os.chmod(lib, 0o755)
-        p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
-                    th.PY, "-c", base + "for _ in range(3):\n    get('/after')\n"],
-                   env=th.shim_env("launched", spans_file, LD_PRELOAD=th.preload_value(lib)),
-                   tmpdir=self.tmp, name="launched")
-        self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
-        spans = th.wait_spans(spans_file, 3, timeout=th.AFTER_EXIT_TIMEOUT)
-        self.assertEqual([s["name"] for s in spans], ["GET /after"] * 3, th.format_spans(spans))
-        st = os.stat(spans_file)
-        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (65534, 0o600))
+        launchers = {
+            "setpriv": [th.require_tool("setpriv"), "--reuid=65534", "--regid=65534",
+                        "--clear-groups"],
+            "runuser": [th.require_tool("runuser"), "-u", "nobody", "--"],
+        }
+        for name, launcher in launchers.items():
+            spans_file = os.path.join(shared, "%s.jsonl" % name)
+            p = th.run(launcher + [th.PY, "-c", base + "for _ in range(3):\n    get('/run')\n"],
+                       env=th.shim_env(name, spans_file, LD_PRELOAD=th.preload_value(lib)),
+                       tmpdir=self.tmp, name=name)
+            self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
+            spans = th.wait_spans(spans_file, 3, timeout=th.AFTER_EXIT_TIMEOUT)
+            self.assertEqual([s["name"] for s in spans], ["GET /run"] * 3, th.format_spans(spans))
+            st = os.stat(spans_file)
+            self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (65534, 0o600), name)
+        # the kept fd is write-only: the user the process became cannot
+        # read the spans of the file through it (root's, other services')
+        spans_file = os.path.join(self.tmp, "write-only.jsonl")
+        with open(spans_file, "w") as f:
+            f.write('{"root": "secret"}\n')
+        os.chmod(spans_file, 0o600)
+        p = th.run([th.PY, "-c", base + (
+            "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            "kept = [int(n) for n in os.listdir('/proc/self/fd')\n"
+            "        if os.path.realpath('/proc/self/fd/' + n) == %r]\n"
+            "assert len(kept) == 1, kept\n"
+            "try:\n"
+            "    os.pread(kept[0], 100, 0); print('readable')\n"
+            "except OSError as e:\n"
+            "    print('write-only', e.errno)\n" % spans_file)],
+                   env=th.shim_env("write-only", spans_file), tmpdir=self.tmp, name="write-only")
+        self.assertEqual((p.returncode, p.stdout(), p.stderr()), (0, b"write-only 9\n", b""),
+                         p.describe())
         # a daemon acting as a user for a while (cron, Samba): the file it
         # made holds every user's spans, and stays root's
         spans_file = os.path.join(shared, "for-a-while.jsonl")
@@ -1067,26 +1091,32 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
         th.wait_spans(spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
         self.assertEqual(os.stat(spans_file).st_uid, 0)
-        # nor does a worker forked after that, which gives root up for
-        # good: the file its parent made stays the parent's (it holds the
-        # spans of the parent's other children), and the worker writes
-        # through the fd it inherited
+        # nor does a worker forked after spans are in it, which gives root
+        # up for good: the file its parent made stays the parent's (it
+        # holds the parent's spans, and its other children's), and the
+        # worker writes through the fd it inherited
         spans_file = os.path.join(shared, "worker.jsonl")
         p = th.run([th.PY, "-c", base + (
             "os.seteuid(65534); os.seteuid(0)\n"
+            "get('/as-root')\n"
+            "deadline = time.monotonic() + 10\n"
+            "while os.path.getsize(%r) == 0 and time.monotonic() < deadline:\n"
+            "    time.sleep(0.01)\n"
             "pid = os.fork()\n"
             "if pid == 0:\n"
             "    os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
             "    get('/worker'); os._exit(0)\n"
-            "assert os.waitpid(pid, 0)[1] == 0\n")],
+            "assert os.waitpid(pid, 0)[1] == 0\n" % spans_file)],
                    env=th.shim_env("worker", spans_file), tmpdir=self.tmp, name="worker")
         self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
-        spans = th.wait_spans(spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
-        self.assertEqual([s["name"] for s in spans], ["GET /worker"], th.format_spans(spans))
+        spans = th.wait_spans(spans_file, 2, timeout=th.AFTER_EXIT_TIMEOUT)
+        self.assertEqual(sorted(s["name"] for s in spans), ["GET /as-root", "GET /worker"],
+                         th.format_spans(spans))
         self.assertEqual(os.stat(spans_file).st_uid, 0)
         # a change of user that fails (no CAP_SETUID left) gives nothing away
         spans_file = os.path.join(shared, "refused.jsonl")
-        p = th.run([setpriv, "--bounding-set=-setuid", "--inh-caps=-setuid", th.PY, "-c", base + (
+        p = th.run([launchers["setpriv"][0], "--bounding-set=-setuid", "--inh-caps=-setuid",
+                    th.PY, "-c", base + (
             "try:\n"
             "    os.setuid(65534)\n"
             "except PermissionError:\n"
@@ -1137,9 +1167,9 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                 p = th.Proc([th.PY, "-c", script, how], env=th.shim_env("limited", spans_file),
                             tmpdir=self.tmp, name="nproc-" + how)
                 self.addCleanup(p.stop, 1)
-                p.wait_output(rb"done\n", timeout=10)
+                p.wait_output(rb"done\n", timeout=2 * th.SPAN_TIMEOUT)
                 self.assertIn(b"threads 1\n", p.stdout(), p.describe())
-                spans = th.wait_spans(spans_file, 3, timeout=5, procs=(p,))
+                spans = th.wait_spans(spans_file, 3, timeout=th.SPAN_TIMEOUT, procs=(p,))
                 self.assertEqual([s["name"] for s in spans], ["GET /limited"] * 3,
                                  th.format_spans(spans))
                 p.stop(1)
@@ -1155,8 +1185,8 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                             env=th.shim_env("limited", spans_file), tmpdir=self.tmp,
                             name="nproc-together-%d" % run)
                 self.addCleanup(p.stop, 1)
-                p.wait_output(rb"done\n", timeout=10)
-                spans = th.wait_spans(spans_file, 3, timeout=5, procs=(p,))
+                p.wait_output(rb"done\n", timeout=2 * th.SPAN_TIMEOUT)
+                spans = th.wait_spans(spans_file, 3, timeout=th.SPAN_TIMEOUT, procs=(p,))
                 self.assertEqual([s["name"] for s in spans], ["GET /limited"] * 3,
                                  th.format_spans(spans))
                 p.stop(1)
