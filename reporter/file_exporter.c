@@ -322,10 +322,10 @@ void ts_file_export_take_back(void)
 
 static uint32_t fexp_kept_settled(void)
 {
-    uint64_t give_up = ts_mono_ms() + KEPT_WAIT_MS;
+    uint64_t deadline = 0;
     uint32_t state;
     while ((state = __atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE)) == KEPT_OPENING &&
-           ts_mono_ms() < give_up)
+           ts_still_waiting(&deadline, KEPT_WAIT_MS))
         sched_yield();
     return state;
 }

@@ -51,19 +51,15 @@ static atomic_bool own_slots_lock TS_FORK_STATE;
 
 static bool own_lock(void)
 {
-    uint64_t give_up = 0;
-    for (unsigned i = 0;; i++) {
-        if (!atomic_exchange_explicit(&own_slots_lock, true, memory_order_acquire))
-            return true;
-        if (i % 64 == 63) { /* a holder off the processor: yield to it, for a while */
-            uint64_t now = ts_mono_ms();
-            if (!give_up)
-                give_up = now + OWN_LOCK_WAIT_MS;
-            else if (now >= give_up)
-                return false;
-        }
+    uint64_t deadline = 0;
+    for (unsigned i = 0; atomic_exchange_explicit(&own_slots_lock, true, memory_order_acquire);
+         i++) {
+        /* a holder off the processor: yield to it, for a while */
+        if (i % 64 == 63 && !ts_still_waiting(&deadline, OWN_LOCK_WAIT_MS))
+            return false;
         sched_yield();
     }
+    return true;
 }
 
 static void own_unlock(bool locked)
@@ -319,18 +315,12 @@ void ts_own_fd_taken(unsigned first, unsigned last)
         if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last)
             continue;
         atomic_store(&s->taken, true);
-        uint64_t give_up = 0;
-        while (atomic_load(&s->busy) > 0) {
-            /* The reporter thread is in one short call on the number: let
-             * it finish. Bounded all the same, should it be stuck (a span
-             * file on a hung network file system). */
-            uint64_t now = ts_mono_ms();
-            if (!give_up)
-                give_up = now + OWN_TAKEN_WAIT_MS;
-            else if (now >= give_up)
-                break;
+        /* The reporter thread is in one short call on the number: let it
+         * finish. Bounded all the same, should it be stuck (a span file on
+         * a hung network file system). */
+        uint64_t deadline = 0;
+        while (atomic_load(&s->busy) > 0 && ts_still_waiting(&deadline, OWN_TAKEN_WAIT_MS))
             sched_yield();
-        }
     }
 }
 

@@ -915,15 +915,10 @@ void ts_rep_before_limiting_threads(void)
     /* Started by another thread, maybe not created yet: the limit is the
      * process's, and haproxy's threads each set it at once. */
     int saved_errno = errno;
-    uint64_t give_up = 0;
-    while (__atomic_load_n(&rep_thread_creating, __ATOMIC_ACQUIRE)) {
-        uint64_t now = ts_mono_ms();
-        if (!give_up)
-            give_up = now + REP_CREATING_WAIT_MS;
-        else if (now >= give_up)
-            break;
+    uint64_t deadline = 0;
+    while (__atomic_load_n(&rep_thread_creating, __ATOMIC_ACQUIRE) &&
+           ts_still_waiting(&deadline, REP_CREATING_WAIT_MS))
         sched_yield();
-    }
     errno = saved_errno;
 }
 
