@@ -12,6 +12,7 @@
  * reporter thread its access. */
 #include <grp.h>
 #include <stdbool.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../preload/init.h"
@@ -35,6 +36,15 @@
 
 #define SAME ((uid_t)-1)
 
+/* The process's real, effective and saved users. Through syscall(2),
+ * which the shim imports already: a process's start pays the loader's
+ * lookup of each function the library imports, for every process, and
+ * these run only at a change of user. */
+static bool current_users(uid_t *r, uid_t *e, uid_t *s)
+{
+    return TS_REAL(syscall)(SYS_getresuid, r, e, s) == 0;
+}
+
 /* The user the process is for good once its real, effective and saved
  * users are r, e and s (SAME: as they are): one user, not root. SAME when
  * root stays in any of them (a daemon that acts as a user for a while and
@@ -43,7 +53,7 @@
 static uid_t for_good(uid_t r, uid_t e, uid_t s)
 {
     uid_t now_r, now_e, now_s;
-    if (getresuid(&now_r, &now_e, &now_s) != 0)
+    if (!current_users(&now_r, &now_e, &now_s))
         return SAME;
     r = r == SAME ? now_r : r;
     e = e == SAME ? now_e : e;
@@ -54,15 +64,21 @@ static uid_t for_good(uid_t r, uid_t e, uid_t s)
 /* setuid as root sets all three; as another user only the effective one. */
 static uid_t after_setuid(uid_t uid)
 {
-    return geteuid() == 0 ? for_good(uid, uid, uid) : for_good(SAME, uid, SAME);
+    uid_t r, e, s;
+    if (!current_users(&r, &e, &s))
+        return SAME;
+    return e == 0 ? for_good(uid, uid, uid) : for_good(SAME, uid, SAME);
 }
 
 /* setreuid sets the saved user to the new effective one when it sets the
  * real one, or an effective one other than the real one. */
 static uid_t after_setreuid(uid_t ruid, uid_t euid)
 {
-    bool saved_too = ruid != SAME || (euid != SAME && euid != getuid());
-    return for_good(ruid, euid, saved_too ? (euid != SAME ? euid : geteuid()) : SAME);
+    uid_t r, e, s;
+    if (!current_users(&r, &e, &s))
+        return SAME;
+    bool saved_too = ruid != SAME || (euid != SAME && euid != r);
+    return for_good(ruid, euid, saved_too ? (euid != SAME ? euid : e) : SAME);
 }
 
 TS_ACCESS_HOOK(setuid, (uid_t uid), (uid), after_setuid(uid))

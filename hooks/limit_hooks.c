@@ -32,11 +32,19 @@
 #include "../preload/real.h"
 #include "../reporter/reporter.h"
 
+/* The process's soft limit of resource (0 when it cannot be read).
+ * Through syscall(2), as below, which the shim imports already: a
+ * process's start pays the loader's lookup of every function the library
+ * imports. */
+static rlim_t soft_limit(int resource)
+{
+    struct rlimit64 now;
+    return TS_REAL(syscall)(SYS_prlimit64, 0, resource, NULL, &now) == 0 ? (rlim_t)now.rlim_cur : 0;
+}
+
 static bool forbids_every_thread(rlim_t soft)
 {
-    struct rlimit files, size;
-    return soft == 0 && getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur > 0 &&
-           getrlimit(RLIMIT_FSIZE, &size) == 0 && size.rlim_cur > 0;
+    return soft == 0 && soft_limit(RLIMIT_NOFILE) > 0 && soft_limit(RLIMIT_FSIZE) > 0;
 }
 
 /* This process's limit: pid 0, its own, or one of its threads' (the
@@ -64,7 +72,8 @@ static bool soft_limit_at(const void *limit, size_t size, rlim_t *soft)
     struct rlimit64 copy; /* the larger of the two; rlim_cur first in both */
     struct iovec here = {&copy, size}, there = {(void *)limit, size};
     int saved = errno;
-    bool read = process_vm_readv(getpid(), &here, 1, &there, 1, 0) == (ssize_t)size;
+    bool read =
+        TS_REAL(syscall)(SYS_process_vm_readv, getpid(), &here, 1, &there, 1, 0) == (long)size;
     errno = saved;
     if (read)
         *soft = copy.rlim_cur > RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)copy.rlim_cur;

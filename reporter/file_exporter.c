@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -301,7 +302,8 @@ static bool fexp_chown_made_file(uid_t user)
      * at initgroups, and change the user in the child they fork). */
     struct stat st;
     bool given = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                 (st.st_size == 0 || user == fexp_kept_maker) && fchown(fd, user, (gid_t)-1) == 0;
+                 (st.st_size == 0 || user == fexp_kept_maker) &&
+                 TS_REAL(syscall)(SYS_fchown, fd, user, (gid_t)-1) == 0;
     TS_REAL(close)(fd);
     return given;
 }
@@ -354,7 +356,7 @@ bool ts_file_export_keep(uid_t becomes, bool *given)
     if (ok) {
         fexp_kept = kept;
         fexp_kept_made = made;
-        fexp_kept_maker = geteuid();
+        fexp_kept_maker = (uid_t)TS_REAL(syscall)(SYS_geteuid); /* (imports: limit_hooks.c) */
         *given = fexp_chown_made_file(becomes);
     }
     __atomic_store_n(&fexp_kept_state, ok ? KEPT_READY : KEPT_FAILED, __ATOMIC_RELEASE);
