@@ -143,22 +143,21 @@ static struct ts_own_fd fexp_kept = TS_OWN_FD_NONE;
 static bool fexp_kept_made;
 static uid_t fexp_kept_maker;
 
-/* Open the span file at its path; *readable: opened for reading too.
- * here: on a program's thread, a regular file only (see fexp_here). */
-static int fexp_open_path(bool here, bool *readable)
+/* How the span file is opened for appending, by the exporter and by the
+ * keeping alike (never through a symbolic link: fexp_open). */
+#define FEXP_APPEND_FLAGS (O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW)
+
+static int fexp_open_path(void)
 {
-    *readable = false;
+    fexp_readable = false;
     /* O_NONBLOCK: a FIFO without a reader refuses at once (ENXIO) instead
      * of holding the caller; a regular file ignores the flag. */
-    int fd = open(fexp_path,
-                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
-                      (here ? O_NONBLOCK : 0),
-                  0600);
+    int fd = open(fexp_path, FEXP_APPEND_FLAGS | O_CREAT | (fexp_here ? O_NONBLOCK : 0), 0600);
     struct stat st, again;
     if (fd < 0 || fstat(fd, &st) != 0)
         return fd;
     if (!S_ISREG(st.st_mode)) {
-        if (!here)
+        if (!fexp_here)
             return fd;
         TS_REAL(close)(fd);
         errno = ENXIO;
@@ -174,7 +173,7 @@ static int fexp_open_path(bool here, bool *readable)
         return fd;
     }
     TS_REAL(close)(fd);
-    *readable = true;
+    fexp_readable = true;
     return rw;
 }
 
@@ -204,7 +203,7 @@ static int fexp_open(void)
     for (int attempt = 0;; attempt++) {
         int fd = fexp_copy_kept();
         if (fd < 0)
-            fd = fexp_open_path(fexp_here, &fexp_readable);
+            fd = fexp_open_path();
         /* The path refused, but a program's thread may have kept the file
          * meanwhile, just before the drop that made the path refuse. */
         if (fd < 0) {
@@ -266,7 +265,7 @@ static int fexp_open_for_keeping(bool *made)
     *made = false;
     if (fexp_not_regular())
         return -1;
-    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
+    const int flags = FEXP_APPEND_FLAGS | O_NONBLOCK;
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = open(fexp_path, flags);
         if (fd >= 0 || errno != ENOENT)

@@ -107,6 +107,21 @@ static void slot_call_done(struct own_slot *s)
     }
 }
 
+/* The start of a call of the shim's on the number: false (and no call
+ * under way) when the program has taken it. The call is announced, then
+ * the program's mark looked for; the hook marks, then looks for the
+ * announcement (both sequentially consistent): one of the two sees the
+ * other, so either the shim stays off the number or the program's close
+ * waits until the call is over. */
+static bool slot_call_start(struct own_slot *s)
+{
+    atomic_fetch_add(&s->busy, 1);
+    if (!atomic_load(&s->taken))
+        return true;
+    slot_call_done(s);
+    return false;
+}
+
 static struct own_slot *slot_of(const struct ts_own_fd *o)
 {
     return o->slot > 0 && o->slot <= OWN_SLOTS ? &own_slots[o->slot - 1] : NULL;
@@ -214,15 +229,7 @@ bool ts_own_fd_begin(struct ts_own_fd *o)
         return false;
     }
     struct own_slot *s = slot_of(o);
-    if (!s)
-        return true;
-    /* Announce the call, then look for the program's mark; the hook marks,
-     * then looks for the announcement (both sequentially consistent): one
-     * of the two sees the other, so either we stay off the number or the
-     * program's close waits until our call is over. */
-    atomic_fetch_add(&s->busy, 1);
-    if (atomic_load(&s->taken)) {
-        slot_call_done(s);
+    if (s && !slot_call_start(s)) {
         ts_own_fd_forget(o);
         errno = EBADF;
         return false;
@@ -246,13 +253,9 @@ int ts_own_fd_copy(const struct ts_own_fd *o)
     /* As ts_own_fd_begin, without forgetting o when the number is taken:
      * o is its owner's, who may still be using it. */
     struct own_slot *s = slot_of(o);
-    if (s) {
-        atomic_fetch_add(&s->busy, 1);
-        if (atomic_load(&s->taken)) {
-            slot_call_done(s);
-            errno = EBADF;
-            return -1;
-        }
+    if (s && !slot_call_start(s)) {
+        errno = EBADF;
+        return -1;
     }
     int fd = ts_fd_split_here ? ts_fd_split_borrow(o->fd)
                               : TS_REAL(fcntl)(o->fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
