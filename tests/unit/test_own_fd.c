@@ -134,6 +134,22 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* The program's close of o's number, made on a thread of its own while
+ * the shim's call on it is under way, still waits 50 ms later, and ends
+ * once ts_own_fd_end(o) ends that call. Returns how long it took (ms). */
+static uint64_t close_waits_for_the_end(struct ts_own_fd *o)
+{
+    struct taker t = {.fd = o->fd};
+    pthread_t th;
+    pthread_create(&th, NULL, take, &t);
+    sleep_ms(50);
+    assert_false(atomic_load(&t.done)); /* still waiting for the call */
+    ts_own_fd_end(o);
+    pthread_join(th, NULL);
+    assert_true(atomic_load(&t.done));
+    return t.took_ms;
+}
+
 /* The program's close comes while the shim is in a call on the number: it
  * waits until the call is over, and the shim then lets the number go. */
 static void test_close_waits_for_the_call_in_progress(void **state)
@@ -143,14 +159,7 @@ static void test_close_waits_for_the_call_in_progress(void **state)
     assert_int_equal(ts_own_fd_adopt(&o, open_null()), 0);
     int fd = o.fd;
     assert_true(ts_own_fd_begin(&o));
-    struct taker t = {.fd = fd};
-    pthread_t th;
-    pthread_create(&th, NULL, take, &t);
-    sleep_ms(50);
-    assert_false(atomic_load(&t.done)); /* still waiting for our call */
-    ts_own_fd_end(&o);
-    pthread_join(th, NULL);
-    assert_true(atomic_load(&t.done));
+    (void)close_waits_for_the_end(&o);
     assert_false(ts_own_fd_begin(&o));
     close(fd);
 }
@@ -209,14 +218,8 @@ static void test_close_waits_for_every_call_in_progress(void **state)
     assert_true(ts_own_fd_begin(&o));
     assert_true(ts_own_fd_begin(&other_user));
     ts_own_fd_end(&other_user);
-    struct taker t = {.fd = fd};
-    pthread_t th;
-    pthread_create(&th, NULL, take, &t);
-    sleep_ms(50);
-    assert_false(atomic_load(&t.done)); /* the first call is still under way */
-    ts_own_fd_end(&o);
-    pthread_join(th, NULL);
-    assert_true(t.took_ms < 150);
+    /* the first call is still under way */
+    assert_true(close_waits_for_the_end(&o) < 150);
     close(fd);
     ts_own_fd_forget(&o);
 }
@@ -234,13 +237,7 @@ static void test_a_call_ended_after_the_fork_reset(void **state)
     ts_own_fd_after_fork(); /* as in the child */
     ts_own_fd_end(&o);
     assert_true(ts_own_fd_begin(&o));
-    struct taker t = {.fd = fd};
-    pthread_t th;
-    pthread_create(&th, NULL, take, &t);
-    sleep_ms(50);
-    assert_false(atomic_load(&t.done));
-    ts_own_fd_end(&o);
-    pthread_join(th, NULL);
+    (void)close_waits_for_the_end(&o);
     close(fd);
     ts_own_fd_forget(&o);
 }
