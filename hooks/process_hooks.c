@@ -705,9 +705,26 @@ TS_EXPORT void _Exit(int status)
 typedef int (*main_fn)(int, char **, char **);
 static main_fn program_main TS_START_STATE;
 
+/* glibc also ends a program by internal calls to exit, which no hook sees:
+ * error(), error_at_line(), err() and its kin (coreutils, grep, tar and
+ * xargs report most failures so), also from inside an atexit handler. An
+ * on_exit handler is given the status however exit was reached. Registered
+ * as main starts, it runs after every handler main registers, so an exit
+ * made inside one of those (a nested exit carries on through the list with
+ * its own status) is the status it sees. Not in a vfork child, whose
+ * memory is its parent's. */
+static void exit_status_seen(int status, void *arg)
+{
+    (void)arg;
+    if (ts_active && !ts_process_foreign())
+        ts_pspan_set_exit_code(status);
+}
+
 static int main_wrapper(int argc, char **argv, char **envp)
 {
     main_starts();
+    if (ts_pspan_here())
+        (void)on_exit(exit_status_seen, NULL);
     int r = program_main(argc, argv, envp);
     ts_pspan_set_exit_code(r);
     sockets_closing();

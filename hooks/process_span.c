@@ -143,6 +143,11 @@ void ts_pspan_end_signal_safe(void)
     pspan_end(true);
 }
 
+bool ts_pspan_here(void)
+{
+    return pspan_owner != 0;
+}
+
 bool ts_pspan_will_export(void)
 {
     return pspan_owner && pspan_owner == getpid() && pspan.sampled;

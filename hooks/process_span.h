@@ -31,6 +31,9 @@ void ts_pspan_end_signal_safe(void);
  * it the span. */
 bool ts_pspan_will_export(void);
 
+/* Has this process a span of its own to end (not a forked child's copy)? */
+bool ts_pspan_here(void);
+
 /* In a forked child: the span is the parent's to end; the child keeps it
  * only as the context its own spans hang under. */
 void ts_pspan_after_fork(void);

@@ -20,8 +20,9 @@ with os._exit; a pre-fork worker pool) keep every span, with ids of their own.
      one records nothing and still reaches the next service through env -i
   6. system(): python -> sh -> curl in one trace; system() and popen() leave a
      TRACEPARENT too long to save and put back as it is
-  7. exit(), main's return, _exit(), _Exit(), quick_exit() (apps/exit_codes.c):
-     process.exit_code;
+  7. exit(), main's return, _exit(), _Exit(), quick_exit(), and glibc's own
+     calls to exit in error() and errx(), also from an atexit handler
+     (apps/exit_codes.c): process.exit_code;
      unshare -r (single-threaded when it needs to be)
   8. every exec door and posix_spawn[p] with an empty environment, and the C
      library's system() and popen() (apps/exec_doors.c); execve and
@@ -607,7 +608,8 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         # (mode, code, the status the process exits with)
         for mode, code, status in (("exit", 5, 5), ("return", 6, 6), ("return", 0, 0),
                                    ("exit", 300, 44), ("_exit", 7, 7), ("_Exit", 8, 8),
-                                   ("quick_exit", 9, 9)):
+                                   ("quick_exit", 9, 9), ("error", 10, 10), ("errx", 11, 11),
+                                   ("atexit_error", 12, 12)):
             with self.subTest(mode=mode, code=code):
                 spans_file = os.path.join(self.tmp, "spans-%s-%d.jsonl" % (mode, code))
                 p = self.launch([exe, mode, code], "exit_codes", spans_file=spans_file)

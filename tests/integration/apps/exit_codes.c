@@ -11,8 +11,16 @@
  *   exit_codes quick_exit N  quick_exit(N), after an at_quick_exit handler
  *                          that prints "quick handler" (C11: no atexit
  *                          handlers, no destructors)
+ *   exit_codes error N     glibc's error(N, ...): its exit is an internal
+ *                          call (coreutils report failures so)
+ *   exit_codes errx N      errx(N, ...), the same from BSD's family
+ *   exit_codes atexit_error N  main returns 0 and an atexit handler then
+ *                          calls error(N, ...) (xargs's way: the process
+ *                          exits with N)
  *
  * Prints "ending by MODE N" on stdout first (flushed: _exit would lose it). */
+#include <err.h>
+#include <error.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +39,13 @@ static void __attribute__((noinline)) leave(int code)
     finish(code);
 }
 
+static int late_code;
+
+static void late_failure(void)
+{
+    error(late_code, 0, "failing after main");
+}
+
 static void quick_handler(void)
 {
     printf("quick handler\n");
@@ -40,7 +55,9 @@ static void quick_handler(void)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s exit|return|_exit|_Exit|selfkill|quick_exit N\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s exit|return|_exit|_Exit|selfkill|quick_exit|error|errx|atexit_error N\n",
+                argv[0]);
         return 2;
     }
     int code = atoi(argv[2]);
@@ -56,7 +73,16 @@ int main(int argc, char **argv)
         leave(code);
     else if (strcmp(argv[1], "quick_exit") == 0 && at_quick_exit(quick_handler) == 0)
         quick_exit(code);
-    else if (strcmp(argv[1], "return") != 0) {
+    else if (strcmp(argv[1], "error") == 0)
+        error(code, 0, "failing");
+    else if (strcmp(argv[1], "errx") == 0)
+        errx(code, "failing");
+    else if (strcmp(argv[1], "atexit_error") == 0) {
+        late_code = code;
+        if (atexit(late_failure) != 0)
+            return 2;
+        return 0;
+    } else if (strcmp(argv[1], "return") != 0) {
         fprintf(stderr, "unknown mode %s\n", argv[1]);
         return 2;
     }
