@@ -543,8 +543,9 @@ int main(int argc, char **argv)
     bool ok = ts_elf_verdict_ok(c.verdict);
 
     if (c.warn && c.n_hops == 0 && c.file.exec_refused && !c.file.foreign) {
-        /* execve fails (ENOEXEC): run says so instead of running it */
-        fprintf(stderr, "traceshim: %s: Exec format error (%s)\n", c.given, c.file.not_program);
+        /* execve fails: run says so, as the kernel would, instead of running it */
+        fprintf(stderr, "traceshim: %s: %s (%s)\n", c.given, strerror(c.file.refused_errno),
+                c.file.not_program);
         ts_elf_file_free(&c.file);
         return 3;
     }

@@ -257,14 +257,21 @@ static bool has_go_runtime(Elf *e, Elf_Scn *scn)
     return false;
 }
 
+/* A file the kernel will not start: execve fails with err. */
+static void refused(ts_elf_file *out, const char *what, int err)
+{
+    out->kind = TS_ELF_NOT_PROGRAM;
+    out->not_program = what;
+    out->exec_refused = true;
+    out->refused_errno = err;
+}
+
 /* The facts of an open ELF handle; -1 when out of memory. */
 static int read_elf(Elf *e, ts_elf_file *out)
 {
     GElf_Ehdr eh;
     if (!gelf_getehdr(e, &eh)) {
-        out->kind = TS_ELF_NOT_PROGRAM;
-        out->not_program = "a damaged ELF file";
-        out->exec_refused = true;
+        refused(out, "a damaged ELF file", ENOEXEC);
         return 0;
     }
     out->elf_class = gelf_getclass(e);
@@ -277,11 +284,20 @@ static int read_elf(Elf *e, ts_elf_file *out)
         phnum = 0;
     size_t raw_len = 0;
     const char *raw = elf_rawfile(e, &raw_len);
+    bool interp_cut = false, interp_bad = false;
     for (size_t i = 0; i < phnum; i++) {
         GElf_Phdr ph;
         if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_INTERP)
             continue;
         out->dynamic = true;
+        /* The kernel reads the interpreter's name whole (EIO when the file
+         * ends first) and wants 2 to PATH_MAX bytes ending in a NUL
+         * (ENOEXEC otherwise). */
+        if (raw && (ph.p_offset > raw_len || ph.p_filesz > raw_len - ph.p_offset))
+            interp_cut = true;
+        else if (ph.p_filesz < 2 || ph.p_filesz > PATH_MAX ||
+                 (raw && raw[ph.p_offset + ph.p_filesz - 1] != '\0'))
+            interp_bad = true;
         if (raw && ph.p_offset < raw_len && ph.p_filesz > 0) {
             size_t len = ph.p_filesz;
             if (len > raw_len - ph.p_offset)
@@ -361,31 +377,31 @@ static int read_elf(Elf *e, ts_elf_file *out)
         }
         break;
     case ET_REL:
-        out->kind = TS_ELF_NOT_PROGRAM;
-        out->not_program = "a relocatable object file";
-        out->exec_refused = true;
+        refused(out, "a relocatable object file", ENOEXEC);
         break;
     case ET_CORE:
-        out->kind = TS_ELF_NOT_PROGRAM;
-        out->not_program = "a core dump";
-        out->exec_refused = true;
+        refused(out, "a core dump", ENOEXEC);
         break;
     default:
-        out->kind = TS_ELF_NOT_PROGRAM;
-        out->not_program = "an ELF file of unknown type";
-        out->exec_refused = true;
+        refused(out, "an ELF file of unknown type", ENOEXEC);
         break;
     }
-    /* The kernel reads a program's whole header table before it starts it
-     * (execve fails with ENOEXEC or EIO otherwise): a table that is missing
-     * or runs past the end of the file (a truncated copy) is no program. */
-    if ((eh.e_type == ET_EXEC || eh.e_type == ET_DYN) && raw &&
-        (phnum == 0 || eh.e_phoff > raw_len || eh.e_phentsize == 0 ||
-         phnum > (raw_len - eh.e_phoff) / eh.e_phentsize)) {
-        out->kind = TS_ELF_NOT_PROGRAM;
-        out->not_program = "a damaged ELF file";
-        out->exec_refused = true;
-        out->static_pie = false;
+    /* The kernel reads a program's whole header table before it starts it:
+     * a table that is missing or runs past the end of the file (a truncated
+     * copy) is no program (ENOEXEC), nor is one whose entries are not its
+     * class's size or that has more than 64 KiB of them. The count is the
+     * header's own: elf_getphdrnum answers only the entries the file still
+     * holds. Then the interpreter's name (above). */
+    size_t declared = eh.e_phnum;
+    if ((eh.e_type == ET_EXEC || eh.e_type == ET_DYN) && raw) {
+        size_t entry = gelf_fsize(e, ELF_T_PHDR, 1, EV_CURRENT);
+        if (declared == 0 || entry == 0 || eh.e_phentsize != entry || declared > 65536 / entry ||
+            eh.e_phoff > raw_len || declared > (raw_len - eh.e_phoff) / entry || interp_bad)
+            refused(out, "a damaged ELF file", ENOEXEC);
+        else if (interp_cut)
+            refused(out, "a damaged ELF file", EIO);
+        if (out->exec_refused)
+            out->static_pie = false;
     }
     return 0;
 }
@@ -429,9 +445,7 @@ int ts_elf_read(const char *path, ts_elf_file *out, char *err, size_t errlen)
     Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
     int r = 0;
     if (!e || elf_kind(e) != ELF_K_ELF) {
-        out->kind = TS_ELF_NOT_PROGRAM;
-        out->not_program = "a damaged ELF file";
-        out->exec_refused = true;
+        refused(out, "a damaged ELF file", ENOEXEC);
     } else if (read_elf(e, out) != 0) {
         ts_elf_file_free(out);
         set_err(err, errlen, "%s", strerror(ENOMEM));

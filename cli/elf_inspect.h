@@ -57,8 +57,10 @@ typedef enum {
 typedef struct {
     ts_elf_kind kind;
     const char *not_program; /* TS_ELF_NOT_PROGRAM: "a shared library", ... */
-    bool exec_refused;       /* TS_ELF_NOT_PROGRAM the kernel never starts (execve:
-                                ENOEXEC): damaged, an object file, a core dump */
+    bool exec_refused;       /* TS_ELF_NOT_PROGRAM the kernel never starts: damaged,
+                                an object file, a core dump */
+    int refused_errno;       /* with exec_refused: execve's error (ENOEXEC; EIO for
+                                an interpreter's name cut off by the file's end) */
     int elf_class;           /* ELFCLASS32 or ELFCLASS64 */
     int machine;             /* e_machine */
     bool foreign;            /* class or machine differs from this build's */

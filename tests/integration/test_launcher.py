@@ -6,6 +6,7 @@ viewer are through TRACESHIM_LIB / TRACESHIM_VIEW.
 
 import os
 import re
+import struct
 import sys
 import unittest
 
@@ -226,7 +227,19 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         nested = make("nested", ("#!%s -x\n" % badinterp).encode())
         noexec_interp = make("noexec-interp", ("#!%s\n" % notx).encode())
         with open(os.path.realpath("/bin/true"), "rb") as f:
-            trunc = make("trunc", f.read(100))
+            whole = f.read()
+        trunc = make("trunc", whole[:100])
+        # (ELF64: e_phoff, e_phentsize, e_phnum; each entry's p_type, p_offset)
+        phoff, = struct.unpack_from("<Q", whole, 32)
+        phentsize, phnum = struct.unpack_from("<HH", whole, 54)
+        interp_at = next(struct.unpack_from("<Q", whole, phoff + i * phentsize + 8)[0]
+                         for i in range(phnum)
+                         if struct.unpack_from("<I", whole, phoff + i * phentsize)[0] == 3)
+        # cut after two of its headers (libelf counts only those: it was
+        # called statically linked), and inside its interpreter's name
+        # (the kernel's read of it fails: it was called traceable)
+        trunc_table = make("trunc-table", whole[:phoff + 2 * phentsize])
+        trunc_interp = make("trunc-interp", whole[:interp_at + 4])
         empty = make("empty", b"")
         path_env = bindir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")
         cases = (
@@ -242,6 +255,10 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
             (noexec_interp, 126, "traceshim: %s: its #! interpreter %s: Permission denied"
                                  % (noexec_interp, notx)),
             (trunc, 126, "traceshim: %s: Exec format error (a damaged ELF file)" % trunc),
+            (trunc_table, 126, "traceshim: %s: Exec format error (a damaged ELF file)"
+                               % trunc_table),
+            (trunc_interp, 126, "traceshim: %s: Input/output error (a damaged ELF file)"
+                                % trunc_interp),
         )
         for cmd, status, line in cases:
             p = self.traceshim("run", "-o", self.spans_file, "--", cmd, "arg",
@@ -265,15 +282,38 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         with open(script, "w") as f:
             f.write("sh -c 'exit 3'\necho ran $?\n")
         os.chmod(script, 0o755)
+        self.assert_run_by_bash_traced(script, 3)
+
+    def assert_run_by_bash_traced(self, script, code):
+        """script, whose text runs `sh -c 'exit CODE'` and prints "ran CODE",
+        runs under traceshim run as bash runs it: one "tracing" line, and
+        the span of the sh it starts."""
         p = self.traceshim("run", "-o", self.spans_file, "--", script, env=th.launcher_env(
             TRACESHIM_CHECK=os.path.join(th.BUILD, "traceshim-check")))
-        self.assertEqual((p.returncode, p.stdout()), (0, b"ran 3\n"), p.describe())
+        self.assertEqual((p.returncode, p.stdout()), (0, b"ran %d\n" % code), p.describe())
         err = p.stderr().decode().splitlines()
         self.assertEqual(len(err), 1, err)
-        self.assertTrue(err[0].startswith("traceshim: tracing 'noshebang' -> %s " % self.spans_file),
-                        err[0])
+        self.assertTrue(err[0].startswith("traceshim: tracing '%s' -> %s "
+                                          % (os.path.basename(script), self.spans_file)), err[0])
         (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
-        self.assertEqual((s["name"], s["attrs"].get("process.exit_code")), ("sh -c exit 3", 3))
+        self.assertEqual((s["name"], s["attrs"].get("process.exit_code")),
+                         ("sh -c exit %d" % code, code))
+
+    def test_run_says_a_script_whose_interpreter_has_no_hash_bang_is_traced(self):
+        """A script whose #! names a text file without #! of its own: execve
+        refuses the script (ENOEXEC) and bash runs the script itself, its #!
+        line a comment, the programs it starts traced. The line said "not
+        tracing ... (run by ...): not an ELF executable"."""
+        th.require_lib()
+        interp = os.path.join(self.tmp, "plain-interp")
+        with open(interp, "w") as f:
+            f.write("echo never run\n")
+        os.chmod(interp, 0o755)
+        script = os.path.join(self.tmp, "chained")
+        with open(script, "w") as f:
+            f.write("#!%s\nsh -c 'exit 4'\necho ran $?\n" % interp)
+        os.chmod(script, 0o755)
+        self.assert_run_by_bash_traced(script, 4)
 
     def test_run_curl_then_view(self):
         th.require_lib()

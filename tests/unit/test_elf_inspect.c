@@ -7,6 +7,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gelf.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +94,45 @@ static const ts_elf_lib *find_lib(const ts_elf_libs *l, const char *name)
 }
 
 #define HOOK(h) (1u << TS_ELF_HOOK_##h)
+
+/* The file's ELF header, read with libelf. */
+static bool read_ehdr(const char *path, GElf_Ehdr *eh)
+{
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+    bool ok = e && gelf_getehdr(e, eh) != NULL;
+    if (e)
+        elf_end(e);
+    close(fd);
+    return ok;
+}
+
+/* Where the file's PT_INTERP (the interpreter's name) starts; 0: none. */
+static size_t interp_offset(const char *path)
+{
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+    size_t n = 0, at = 0;
+    if (e && elf_getphdrnum(e, &n) == 0) {
+        for (size_t i = 0; i < n && !at; i++) {
+            GElf_Phdr ph;
+            if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_INTERP)
+                at = (size_t)ph.p_offset;
+        }
+    }
+    if (e)
+        elf_end(e);
+    close(fd);
+    return at;
+}
 
 static const char *src_plain = "int main(void) { return 0; }\n";
 static const char *src_net =
@@ -330,6 +370,35 @@ static void test_not_programs(void **state)
     assert_int_equal(f.kind, TS_ELF_NOT_PROGRAM);
     assert_string_equal(f.not_program, "a damaged ELF file");
     assert_true(f.exec_refused);
+    assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_NOT_EXECUTABLE);
+    ts_elf_file_free(&f);
+
+    /* cut after a few of its headers: libelf counts only those, and the
+     * ones it read held no PT_INTERP; it was called statically linked */
+    GElf_Ehdr eh;
+    assert_true(read_ehdr(fx("plain"), &eh));
+    assert_true(sh("cd '%s' && head -c %zu plain > plain_cut_table", dir,
+                   (size_t)eh.e_phoff + 2 * (size_t)eh.e_phentsize));
+    f = read_ok(fx("plain_cut_table"));
+    assert_int_equal(f.kind, TS_ELF_NOT_PROGRAM);
+    assert_true(f.exec_refused);
+    assert_int_equal(f.refused_errno, ENOEXEC);
+    assert_false(f.static_pie);
+    ts_elf_file_free(&f);
+
+    /* the whole table, the interpreter's name cut off by the end: the
+     * kernel's read of it fails (EIO); it was called traceable */
+    f = read_ok(fx("plain"));
+    assert_non_null(f.interp);
+    size_t name_starts = interp_offset(fx("plain"));
+    ts_elf_file_free(&f);
+    assert_true(name_starts > 0);
+    assert_true(sh("cd '%s' && head -c %zu plain > plain_cut_interp", dir, name_starts + 4));
+    f = read_ok(fx("plain_cut_interp"));
+    assert_int_equal(f.kind, TS_ELF_NOT_PROGRAM);
+    assert_string_equal(f.not_program, "a damaged ELF file");
+    assert_true(f.exec_refused);
+    assert_int_equal(f.refused_errno, EIO);
     assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_NOT_EXECUTABLE);
     ts_elf_file_free(&f);
 
