@@ -290,13 +290,14 @@ static int read_elf(Elf *e, ts_elf_file *out)
         if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_INTERP)
             continue;
         out->dynamic = true;
-        /* The kernel reads the interpreter's name whole (EIO when the file
-         * ends first) and wants 2 to PATH_MAX bytes ending in a NUL
-         * (ENOEXEC otherwise). */
-        if (raw && (ph.p_offset > raw_len || ph.p_filesz > raw_len - ph.p_offset))
+        /* The kernel takes the first one only. It wants a name of 2 to
+         * PATH_MAX bytes (ENOEXEC otherwise), reads it whole (EIO when the
+         * file ends first), and wants it to end in a NUL (ENOEXEC). */
+        if (ph.p_filesz < 2 || ph.p_filesz > PATH_MAX)
+            interp_bad = true;
+        else if (raw && (ph.p_offset > raw_len || ph.p_filesz > raw_len - ph.p_offset))
             interp_cut = true;
-        else if (ph.p_filesz < 2 || ph.p_filesz > PATH_MAX ||
-                 (raw && raw[ph.p_offset + ph.p_filesz - 1] != '\0'))
+        else if (raw && raw[ph.p_offset + ph.p_filesz - 1] != '\0')
             interp_bad = true;
         if (raw && ph.p_offset < raw_len && ph.p_filesz > 0) {
             size_t len = ph.p_filesz;
@@ -306,6 +307,7 @@ static int read_elf(Elf *e, ts_elf_file *out)
             if (!out->interp)
                 return -1;
         }
+        break;
     }
 
     size_t shstrndx;

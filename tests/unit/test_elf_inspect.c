@@ -134,6 +134,41 @@ static size_t interp_offset(const char *path)
     return at;
 }
 
+/* Copy src to dst and rewrite one program header of the copy: the first
+ * of type `type` after its first PT_INTERP (after==true), or the first
+ * PT_INTERP itself, becomes PT_INTERP with the given offset (unless
+ * keep_offset) and size. A 64-bit build's own class only. */
+static bool rewrite_interp(const char *src, const char *dst, bool after, Elf64_Word type,
+                           bool keep_offset, Elf64_Off offset, Elf64_Xword size)
+{
+    if (!sh("cp '%s' '%s'", src, dst))
+        return false;
+    int fd = open(dst, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    Elf64_Ehdr eh;
+    bool ok = false, seen_interp = false;
+    if (pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh && eh.e_ident[EI_CLASS] == ELFCLASS64) {
+        for (unsigned i = 0; i < eh.e_phnum && !ok; i++) {
+            Elf64_Phdr ph;
+            off_t at = (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize);
+            if (pread(fd, &ph, sizeof ph, at) != (ssize_t)sizeof ph)
+                break;
+            bool target = after ? seen_interp && ph.p_type == type : ph.p_type == PT_INTERP;
+            seen_interp |= ph.p_type == PT_INTERP;
+            if (!target)
+                continue;
+            ph.p_type = PT_INTERP;
+            if (!keep_offset)
+                ph.p_offset = offset;
+            ph.p_filesz = ph.p_memsz = size;
+            ok = pwrite(fd, &ph, sizeof ph, at) == (ssize_t)sizeof ph;
+        }
+    }
+    close(fd);
+    return ok;
+}
+
 static const char *src_plain = "int main(void) { return 0; }\n";
 static const char *src_net =
     "#include <sys/socket.h>\n"
@@ -390,6 +425,8 @@ static void test_not_programs(void **state)
      * kernel's read of it fails (EIO); it was called traceable */
     f = read_ok(fx("plain"));
     assert_non_null(f.interp);
+    char plain_interp[PATH_MAX];
+    snprintf(plain_interp, sizeof plain_interp, "%s", f.interp);
     size_t name_starts = interp_offset(fx("plain"));
     ts_elf_file_free(&f);
     assert_true(name_starts > 0);
@@ -401,6 +438,24 @@ static void test_not_programs(void **state)
     assert_int_equal(f.refused_errno, EIO);
     assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_NOT_EXECUTABLE);
     ts_elf_file_free(&f);
+
+    /* the kernel reads the first PT_INTERP only: a second one, of a size
+     * it would refuse, changes nothing */
+    if (sizeof(void *) == 8) {
+        assert_true(rewrite_interp(fx("plain"), fx("second_interp"), true, PT_NOTE, true, 0, 1));
+        f = read_ok(fx("second_interp"));
+        assert_int_equal(f.kind, TS_ELF_PROGRAM);
+        assert_false(f.exec_refused);
+        assert_string_equal(f.interp, plain_interp);
+        ts_elf_file_free(&f);
+        /* a name longer than PATH_MAX is refused before it is read: ENOEXEC,
+         * although the file also ends first */
+        assert_true(rewrite_interp(fx("plain"), fx("huge_interp"), false, 0, true, 0, 1u << 20));
+        f = read_ok(fx("huge_interp"));
+        assert_true(f.exec_refused);
+        assert_int_equal(f.refused_errno, ENOEXEC);
+        ts_elf_file_free(&f);
+    }
 
     f = read_ok(fx("libfix.so"));
     assert_int_equal(f.kind, TS_ELF_NOT_PROGRAM);
