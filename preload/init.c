@@ -266,6 +266,21 @@ static void init_configured(void)
     ts_guard_leave();
 }
 
+/* Is this one of the shim's own commands (traceshim config, check,
+ * view)? They report on the tracing and are never traced: the launcher
+ * runs them with LD_PRELOAD empty, but from a traced shell the exec hook
+ * put the library back, and `traceshim config` made spans of its own and
+ * printed the library's warnings about the variables a second time. */
+static bool own_command(void)
+{
+    static const char prefix[] = "traceshim-";
+    const char *name = program_invocation_short_name;
+    if (strncmp(name, prefix, sizeof prefix - 1) != 0)
+        return false;
+    name += sizeof prefix - 1;
+    return strcmp(name, "config") == 0 || strcmp(name, "check") == 0 || strcmp(name, "view") == 0;
+}
+
 /* The start, with the environment indexed for its lookups (a pass over
  * it, not one per variable). */
 static void init_body(void)
@@ -273,7 +288,7 @@ static void init_body(void)
     /* A setuid/setgid program (secure execution: the loader itself
      * distrusts the environment) is not traced at all: nothing the
      * environment says may steer a privileged process. */
-    if (getauxval(AT_SECURE))
+    if (getauxval(AT_SECURE) || own_command())
         return;
     if (!first_copy())
         return;

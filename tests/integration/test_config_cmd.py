@@ -74,6 +74,29 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(len(err), 1, err)
         self.assertIn("OTEL_PROPAGATORS", err[0])
 
+    def test_the_shims_own_commands_are_never_traced(self):
+        """From a traced shell, `traceshim config` and a nested `traceshim
+        run` (which runs traceshim-check first) make no spans of their own:
+        the launcher runs them with LD_PRELOAD empty, but the traced shell's
+        exec hook put the library back, and it went on in them (and said
+        its warnings about the variables once more in config)."""
+        spans = os.path.join(self.tmp, "spans.jsonl")
+        inner = os.path.join(self.tmp, "inner.jsonl")
+        check = os.path.join(th.BUILD, "traceshim-check")
+        script = ("bash %s config >%s/config.out 2>%s/config.err; "
+                  "bash %s run -o %s -- true; echo done" % (th.LAUNCHER, self.tmp, self.tmp,
+                                                           th.LAUNCHER, inner))
+        env = th.launcher_env(TRACESHIM_CONFIG=CONFIG, TRACESHIM_CHECK=check)
+        p = th.run(["bash", th.LAUNCHER, "run", "-o", spans, "--", "bash", "-c", script],
+                   env=env, tmpdir=self.tmp, name="traced-shell")
+        self.assertEqual((p.returncode, p.stdout()), (0, b"done\n"), p.describe())
+        names = [s["name"] for s in th.wait_spans(spans, 1, timeout=th.AFTER_EXIT_TIMEOUT)]
+        names += [s["name"] for s in th.wait_spans(inner, 1, timeout=th.AFTER_EXIT_TIMEOUT)]
+        self.assertIn("true", names)
+        self.assertFalse([n for n in names if n.startswith("traceshim-")], names)
+        with open(os.path.join(self.tmp, "config.err"), "rb") as f:
+            self.assertEqual(f.read(), b"")
+
     def test_valid_trust_modes_are_no_rejection(self):
         for mode, extra in (("all", {}), ("none", {}), ("hmac", {"TRACESHIM_HMAC_KEYS": "k1,k2"})):
             with self.subTest(mode=mode):
