@@ -101,11 +101,18 @@ static void row_u(const char *what, unsigned long long v, const char *unit)
 
 /* A value as it may be shown: secrets are not. The HMAC keys never are;
  * of the exporters' headers (API keys, bearer tokens), only the names; of
- * the endpoints, neither a user nor the query's values (tokens). */
+ * the endpoints (the remote sampler's too), neither a user nor the query's
+ * values (tokens). */
 static void print_value(const char *name, const char *v)
 {
     if (strcmp(name, "TRACESHIM_HMAC_KEYS") == 0) {
         printf("(set, %zu bytes: not shown)", strlen(v));
+        return;
+    }
+    if (strcmp(name, "OTEL_TRACES_SAMPLER_ARG") == 0) { /* jaeger_remote's endpoint=URL */
+        char shown[4096];
+        ts_sampler_arg_shown(v, shown, sizeof shown);
+        fputs(shown, stdout);
         return;
     }
     size_t nlen = strlen(name);
@@ -251,19 +258,27 @@ int main(int argc, char **argv)
     row("span file", cfg.file_path[0] ? cfg.file_path : "./traceshim-spans.jsonl");
     row("propagators", bits_list(cfg.propagators, props, 4, buf, sizeof buf));
     row("read from requests", bits_list(cfg.extracted, props, 4, buf, sizeof buf));
+    /* an exporter's settings only when it is in use: the library reads
+     * them only then (preload/config.c) */
     char url[sizeof cfg.otlp_url.authority + sizeof cfg.otlp_url.path + 8];
-    snprintf(url, sizeof url, "http://%s%s", cfg.otlp_url.authority, cfg.otlp_url.path);
-    ts_url_shown(url, buf, sizeof buf - 64);
-    snprintf(buf + strlen(buf), 64, " (%s, %u ms)",
-             cfg.otlp_protocol == TS_OTLP_JSON ? "http/json" : "http/protobuf",
-             cfg.otlp_timeout_ms);
-    row("otlp", buf);
-    snprintf(url, sizeof url, "http://%s%s", cfg.zipkin_url.authority, cfg.zipkin_url.path);
-    ts_url_shown(url, buf, sizeof buf - 64);
-    snprintf(buf + strlen(buf), 64, " (%u ms)", cfg.zipkin_timeout_ms);
-    row("zipkin", buf);
-    snprintf(buf, sizeof buf, "%s:%u (UDP)", cfg.jaeger_host, cfg.jaeger_port);
-    row("jaeger agent", buf);
+    if (cfg.exporters & (1u << TS_EXPORTER_OTLP)) {
+        snprintf(url, sizeof url, "http://%s%s", cfg.otlp_url.authority, cfg.otlp_url.path);
+        ts_url_shown(url, buf, sizeof buf - 64);
+        snprintf(buf + strlen(buf), 64, " (%s, %u ms)",
+                 cfg.otlp_protocol == TS_OTLP_JSON ? "http/json" : "http/protobuf",
+                 cfg.otlp_timeout_ms);
+        row("otlp", buf);
+    }
+    if (cfg.exporters & (1u << TS_EXPORTER_ZIPKIN)) {
+        snprintf(url, sizeof url, "http://%s%s", cfg.zipkin_url.authority, cfg.zipkin_url.path);
+        ts_url_shown(url, buf, sizeof buf - 64);
+        snprintf(buf + strlen(buf), 64, " (%u ms)", cfg.zipkin_timeout_ms);
+        row("zipkin", buf);
+    }
+    if (cfg.exporters & (1u << TS_EXPORTER_JAEGER)) {
+        snprintf(buf, sizeof buf, "%s:%u (UDP)", cfg.jaeger_host, cfg.jaeger_port);
+        row("jaeger agent", buf);
+    }
     row_u("batch: queue", cfg.bsp_max_queue, " spans");
     row_u("batch: size", cfg.bsp_max_batch, " spans");
     row_u("batch: delay", cfg.bsp_delay_ms, " ms");
@@ -283,6 +298,11 @@ int main(int argc, char **argv)
     row("log level", levels[cfg.log_level & 3]);
 
     printf("\nvariables read (in the order the library reads them)\n");
+    unsigned unused = ~cfg.exporters & (1u << TS_EXPORTER_OTLP | 1u << TS_EXPORTER_ZIPKIN |
+                                        1u << TS_EXPORTER_JAEGER);
+    if (unused)
+        printf("  (not the %s exporters' settings: they are read only when in use)\n",
+               bits_list(unused, exporters, 5, buf, sizeof buf));
     for (size_t i = 0; i < nasked; i++) {
         const char *v = asked[i].value;
         /* the messages name a variable as "NAME=value" or "NAME: ..." */

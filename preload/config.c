@@ -59,6 +59,9 @@ void ts_config_shown_value(const char *v, char *out, size_t cap)
     out[n] = '\0';
 }
 
+#define CFG_NUMBER_TEXT(n) #n
+#define CFG_NUMBER(n) CFG_NUMBER_TEXT(n) /* a macro's number, as a string literal */
+
 /* One error line for a value that was not accepted, and count it. */
 static void reject(int *errors, const char *var, const char *value, const char *expected)
 {
@@ -460,23 +463,28 @@ static int header_entry(const struct kv_entry *e, void *arg)
     if (lookup_name(e->key, e->klen, exporter_only_headers,
                     (int)(sizeof exporter_only_headers / sizeof exporter_only_headers[0])) >= 0)
         return -3;
-    char dec[TS_CFG_STR * 4];
-    long r = percent_decode(e->val, e->vlen, dec, sizeof dec);
+    /* The value is decoded in place, after its name: no copy on the stack
+     * of the start, which may be a small thread's. (On failure the caller
+     * empties out.) */
+    char *o = h->out + h->used;
+    size_t room = h->cap - h->used; /* its NUL's byte included */
+    if (e->klen + 2 + 1 > room)
+        return -2;
+    memcpy(o, e->key, e->klen);
+    memcpy(o + e->klen, ": ", 2);
+    char *value = o + e->klen + 2;
+    long r = percent_decode(e->val, e->vlen, value, room - e->klen - 2);
     if (r == -1)
         return -1;
     if (r < 0)
         return -2;
     for (long i = 0; i < r; i++) /* CR, LF, NUL would split or end the request head */
-        if ((unsigned char)dec[i] < 0x20 && dec[i] != '\t')
+        if ((unsigned char)value[i] < 0x20 && value[i] != '\t')
             return -1;
     size_t need = e->klen + 2 + (size_t)r + 2;
-    if (h->used + need + 1 > h->cap)
+    if (need + 1 > room)
         return -2;
-    char *o = h->out + h->used;
-    memcpy(o, e->key, e->klen);
-    memcpy(o + e->klen, ": ", 2);
-    memcpy(o + e->klen + 2, dec, (size_t)r);
-    memcpy(o + e->klen + 2 + (size_t)r, "\r\n", 2);
+    memcpy(value + r, "\r\n", 2);
     h->used += need;
     h->out[h->used] = '\0';
     return 0;
@@ -508,10 +516,12 @@ static void read_url(const char *var, const char *v, struct ts_url *out, int *er
 static void read_otlp_endpoint(ts_env_lookup_fn get, struct ts_url *out, int *errors)
 {
     const char *v = env(get, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    if (v) {
-        read_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v, out, errors);
+    int before = *errors;
+    read_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v, out, errors);
+    if (v && *errors == before)
         return;
-    }
+    /* unset, or rejected: the general variable, as for the others
+     * (read_signal_first) */
     v = env(get, "OTEL_EXPORTER_OTLP_ENDPOINT");
     if (!v)
         return;
@@ -536,21 +546,44 @@ static void read_otlp_endpoint(ts_env_lookup_fn get, struct ts_url *out, int *er
     *out = u;
 }
 
-static void read_otlp_protocol(ts_env_lookup_fn get, int *out, int *errors)
+/* One of a pair of variables read into out: false when v was rejected. */
+typedef bool (*read_one_fn)(const char *var, const char *v, void *out, int *errors);
+
+/* OTLP's traces-specific variable, else its general one: the general one
+ * is the default of the traces-specific one (the OTLP exporter
+ * specification), so a value the first rejects gives way to the second's
+ * as an unset one would, rather than to the shim's own default. */
+static void read_signal_first(ts_env_lookup_fn get, const char *traces_var, const char *general_var,
+                              read_one_fn read, void *out, int *errors)
 {
-    const char *var;
-    const char *v =
-        env_first(get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", &var);
-    if (!v)
+    const char *v = env(get, traces_var);
+    if (v && read(traces_var, v, out, errors))
         return;
+    v = env(get, general_var);
+    if (v)
+        (void)read(general_var, v, out, errors);
+}
+
+static bool read_otlp_protocol(const char *var, const char *v, void *out, int *errors)
+{
     size_t len = strlen(v);
     const char *t = ts_ascii_trim(v, &len);
-    if (ts_ascii_eq_nocase(t, len, "http/protobuf"))
-        *out = TS_OTLP_PROTOBUF;
-    else if (ts_ascii_eq_nocase(t, len, "http/json"))
-        *out = TS_OTLP_JSON;
-    else
+    if (ts_ascii_eq_nocase(t, len, "http/protobuf")) {
+        *(int *)out = TS_OTLP_PROTOBUF;
+    } else if (ts_ascii_eq_nocase(t, len, "http/json")) {
+        *(int *)out = TS_OTLP_JSON;
+    } else {
         reject(errors, var, v, "http/protobuf or http/json (grpc is not supported)");
+        return false;
+    }
+    return true;
+}
+
+static bool read_otlp_timeout(const char *var, const char *v, void *out, int *errors)
+{
+    int before = *errors;
+    read_uint_value(var, v, 1, 3600000, out, errors);
+    return *errors == before;
 }
 
 /* Settings of the SDKs' exporters that the shim's do not have: said in
@@ -576,26 +609,27 @@ static void read_unsupported(ts_env_lookup_fn get, unsigned exporters, int *erro
                    "(OTEL_EXPORTER_JAEGER_AGENT_HOST, _PORT); for a collector over HTTP, use otlp");
 }
 
-static void read_otlp_headers(ts_env_lookup_fn get, char *out, size_t cap, int *errors)
+/* out: the configuration's otlp_headers (TS_CFG_HEADERS bytes) */
+static bool read_otlp_headers(const char *var, const char *v, void *headers, int *errors)
 {
-    const char *var;
-    const char *v =
-        env_first(get, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS", &var);
-    if (!v)
-        return;
-    int r = ts_config_render_headers(v, out, cap);
+    char *out = headers;
+    int r = ts_config_render_headers(v, out, TS_CFG_HEADERS);
     if (r == -1)
         reject_secret(errors, var,
                       "comma-separated name=value pairs (names are HTTP tokens, values "
                       "percent-encoded)");
     else if (r == -2)
-        reject_secret(errors, var, "fewer or shorter headers");
+        reject_secret(errors, var,
+                      "fewer or shorter headers (at most " CFG_NUMBER(
+                          TS_CFG_HEADERS) " bytes in all, "
+                                          "as they go in the request, their line ends included)");
     else if (r == -3)
         reject_secret(errors, var,
                       "no Content-Type, Content-Length, Transfer-Encoding or Connection (the "
                       "exporter writes those)");
     if (r != 0)
         out[0] = '\0';
+    return r == 0;
 }
 
 /* A port 1..65535 under either name. */
@@ -773,24 +807,35 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
     read_uint(get, "TRACESHIM_MAX_HEAD_BYTES", 1024, 1048576, &cfg->max_head_bytes, &errors);
     read_uint(get, "TRACESHIM_EXIT_TIMEOUT", 0, 600000, &cfg->exit_timeout_ms, &errors);
 
-    read_otlp_endpoint(get, &cfg->otlp_url, &errors);
-    read_otlp_protocol(get, &cfg->otlp_protocol, &errors);
-    read_otlp_headers(get, cfg->otlp_headers, sizeof cfg->otlp_headers, &errors);
-    const char *tvar;
-    v = env_first(get, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", &tvar);
-    if (v)
-        read_uint_value(tvar, v, 1, 3600000, &cfg->otlp_timeout_ms, &errors);
+    /* An exporter's settings are read only when it is in use: a host's
+     * environment set for its SDKs (a gRPC or https collector, an agent's
+     * name) says nothing to a process that exports elsewhere, and each of
+     * its processes said so in a line on stderr. */
+    if (cfg->exporters & (1u << TS_EXPORTER_OTLP)) {
+        read_otlp_endpoint(get, &cfg->otlp_url, &errors);
+        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL",
+                          read_otlp_protocol, &cfg->otlp_protocol, &errors);
+        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS",
+                          read_otlp_headers, cfg->otlp_headers, &errors);
+        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT",
+                          read_otlp_timeout, &cfg->otlp_timeout_ms, &errors);
+    }
     read_unsupported(get, cfg->exporters, &errors);
-    read_url("OTEL_EXPORTER_ZIPKIN_ENDPOINT", env(get, "OTEL_EXPORTER_ZIPKIN_ENDPOINT"),
-             &cfg->zipkin_url, &errors);
-    read_uint(get, "OTEL_EXPORTER_ZIPKIN_TIMEOUT", 1, 3600000, &cfg->zipkin_timeout_ms, &errors);
-    v = env_first(get, "OTEL_EXPORTER_JAEGER_AGENT_HOST", "JAEGER_AGENT_HOST", &var);
-    if (v && !host_name_ok(v))
-        reject(&errors, var, v, "a host name or an IP address");
-    else
-        read_string(var, v, cfg->jaeger_host, sizeof cfg->jaeger_host, &errors);
-    read_port(get, "OTEL_EXPORTER_JAEGER_AGENT_PORT", "JAEGER_AGENT_PORT", &cfg->jaeger_port,
-              &errors);
+    if (cfg->exporters & (1u << TS_EXPORTER_ZIPKIN)) {
+        read_url("OTEL_EXPORTER_ZIPKIN_ENDPOINT", env(get, "OTEL_EXPORTER_ZIPKIN_ENDPOINT"),
+                 &cfg->zipkin_url, &errors);
+        read_uint(get, "OTEL_EXPORTER_ZIPKIN_TIMEOUT", 1, 3600000, &cfg->zipkin_timeout_ms,
+                  &errors);
+    }
+    if (cfg->exporters & (1u << TS_EXPORTER_JAEGER)) {
+        v = env_first(get, "OTEL_EXPORTER_JAEGER_AGENT_HOST", "JAEGER_AGENT_HOST", &var);
+        if (v && !host_name_ok(v))
+            reject(&errors, var, v, "a host name or an IP address");
+        else
+            read_string(var, v, cfg->jaeger_host, sizeof cfg->jaeger_host, &errors);
+        read_port(get, "OTEL_EXPORTER_JAEGER_AGENT_PORT", "JAEGER_AGENT_PORT", &cfg->jaeger_port,
+                  &errors);
+    }
     read_bool(get, "TRACESHIM_FOLLOW_EXEC", NULL, &cfg->follow_exec, &errors);
     read_bool(get, "TRACESHIM_PROCESS_SPANS", NULL, &cfg->process_spans, &errors);
     read_bool(get, "TRACESHIM_STATS", NULL, &cfg->stats, &errors);

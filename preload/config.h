@@ -54,6 +54,9 @@ enum ts_stacks_mode {
 };
 
 #define TS_CFG_STR 256
+/* OTLP's extra request headers, rendered "Name: value\r\n" lines with their
+ * NUL: room for a few bearer tokens (JWTs of 1 to 4 KiB are common). */
+#define TS_CFG_HEADERS 8192
 #define TS_CFG_PATH 4096
 
 struct ts_config {
@@ -103,7 +106,7 @@ struct ts_config {
     char service_name[TS_CFG_STR]; /* empty: use the program's name */
     char file_path[TS_CFG_PATH];   /* TRACESHIM_FILE; empty: traceshim-spans.jsonl in the cwd */
     char resource_attrs[1024];     /* OTEL_RESOURCE_ATTRIBUTES, raw */
-    char otlp_headers[2048];       /* OTLP's extra request headers, as said above */
+    char otlp_headers[TS_CFG_HEADERS]; /* OTLP's extra request headers, as said above */
 };
 
 /* The live configuration of this process (filled by ts_config_load at init). */

@@ -17,6 +17,7 @@
 
 #include "../preload/ascii.h"
 #include "../preload/clock.h"
+#include "../preload/config.h"
 #include "../preload/real.h"
 #include "http_date.h"
 #include "net.h"
@@ -411,7 +412,7 @@ void ts_http_request(struct ts_http_client *c, const char *method, const char *c
 {
     memset(out, 0, sizeof *out);
     out->body = "";
-    char head[4096];
+    char head[2048 + TS_CFG_HEADERS]; /* request line, our lines, the user's headers */
     /* A Host or User-Agent among the caller's headers (the user's
      * OTEL_EXPORTER_OTLP_HEADERS: a gateway's virtual host) replaces ours:
      * two Host fields make a server refuse the request (RFC 9112 3.2). */

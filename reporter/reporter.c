@@ -906,7 +906,7 @@ static bool rep_start_thread_once(void)
 
 void ts_rep_before_limiting_threads(void)
 {
-    if (rep_on_thread || ts_cfg.exporters == 0 || ts_process_foreign())
+    if (rep_on_thread || (ts_cfg.exporters == 0 && !rep_remote_sampling) || ts_process_foreign())
         return;
     /* the last chance: a failed start's wait before the next try
      * (rep_thread_retry_ms) is not waited out */
@@ -973,10 +973,12 @@ static bool rep_adopt(struct ts_block_pool *pool)
     return true;
 }
 
-/* An unsampled span is not exported, but with a remote sampler it is the
- * moment to start the thread that fetches the strategy: a process whose
- * initial rate samples nothing must still learn its real rate. */
-static void rep_unsampled(void)
+/* A span that is not exported (unsampled, or nothing is exported at all),
+ * with a remote sampler, is the moment to start the thread that fetches the
+ * strategy: a process whose initial rate samples nothing must still learn
+ * its real rate, and one that exports nothing still hands its decisions
+ * on. */
+static void rep_start_for_the_sampler(void)
 {
     if (rep_remote_sampling && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
         rep_start_thread_once();
@@ -993,11 +995,9 @@ static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole, boo
      * decision (a program's own "not sampled" overrides the sampler's). */
     ts_stats_add(TS_STAT_SPANS_FINISHED, 1);
     ts_stats_add(s->sampled ? TS_STAT_SPANS_SAMPLED : TS_STAT_SPANS_UNSAMPLED, 1);
-    if (ts_cfg.exporters == 0)
-        return false;
-    if (!s->sampled) {
+    if (ts_cfg.exporters == 0 || !s->sampled) {
         if (may_start)
-            rep_unsampled();
+            rep_start_for_the_sampler();
         return false;
     }
     size_t wake_at = __atomic_load_n(&rep_ring_wake_at, __ATOMIC_ACQUIRE);

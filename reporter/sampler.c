@@ -33,6 +33,7 @@
 #include "../common/json_read.h"
 #include "../preload/ascii.h"
 #include "../preload/clock.h"
+#include "../preload/cut_text.h"
 #include "../preload/log.h"
 #include "../preload/url.h"
 
@@ -450,8 +451,38 @@ static double sam_read_number(const char *var, const char *shown, const char *v,
 
 enum sam_root_kind { SAM_ON, SAM_OFF, SAM_RATIO, SAM_REMOTE };
 
+/* (sampler.h) */
+void ts_sampler_arg_shown(const char *arg, char *out, size_t cap)
+{
+    struct ts_cut_text o = {out, cap - 1, 0}; /* a byte kept for the NUL */
+    for (const char *p = arg;;) {
+        size_t n = strcspn(p, ",");
+        const char *eq = memchr(p, '=', n);
+        const char *value = eq ? eq + 1 : p;
+        size_t vlen = (size_t)(p + n - value);
+        ts_cut_text_put(&o, p, (size_t)(value - p));
+        char url[SAM_URL_CAP], url_shown[SAM_URL_CAP];
+        if (!memmem(value, vlen, "://", 3)) {
+            ts_cut_text_put(&o, value, vlen);
+        } else if (vlen < sizeof url) {
+            memcpy(url, value, vlen);
+            url[vlen] = '\0';
+            ts_url_shown(url, url_shown, sizeof url_shown);
+            ts_cut_text_put(&o, url_shown, strlen(url_shown));
+        } else {
+            ts_cut_text_put(&o, "(not shown)", sizeof "(not shown)" - 1);
+        }
+        if (!p[n])
+            break;
+        ts_cut_text_put(&o, ",", 1);
+        p += n + 1;
+    }
+    out[o.len] = '\0';
+}
+
 /* jaeger_remote's OTEL_TRACES_SAMPLER_ARG entry key=value (entry[0..len),
- * non-empty); an unknown key or bad value is one error line. */
+ * non-empty); an unknown key or bad value is one error line, which shows
+ * the whole argument as arg (ts_sampler_arg_shown). */
 static void sam_remote_entry(const char *arg, const char *entry, size_t len, struct sam_cfg *cfg,
                              double *initial, int *errors)
 {
@@ -495,13 +526,17 @@ static void sam_remote_entry(const char *arg, const char *entry, size_t len, str
 /* jaeger_remote's argument: a comma list of key=value, each optional. */
 static void sam_remote_arg(const char *arg, struct sam_cfg *cfg, double *initial, int *errors)
 {
+    if (!arg)
+        return;
+    char shown[SAM_SHOWN_MAX * 2];
+    ts_sampler_arg_shown(arg, shown, sizeof shown);
     const char *p = arg;
-    while (p && *p) {
+    while (*p) {
         size_t n = strcspn(p, ",");
         size_t len = n;
         const char *entry = ts_ascii_trim(p, &len);
         if (len)
-            sam_remote_entry(arg, entry, len, cfg, initial, errors);
+            sam_remote_entry(shown, entry, len, cfg, initial, errors);
         p += n + (p[n] == ',');
     }
 }

@@ -75,4 +75,10 @@ unsigned ts_sampler_poll_interval_ms(void);
  * strategy or the sampler is not remote (the current strategy stays). */
 int ts_sampler_apply_strategy(const char *json, size_t len);
 
+/* OTEL_TRACES_SAMPLER_ARG as a message or `traceshim config` may show it:
+ * the URL of each comma-separated entry (jaeger_remote's endpoint=URL)
+ * with its user and its query's values hidden (ts_url_shown), the rest as
+ * written. Cut short to fit cap (> 0) bytes with its NUL. */
+void ts_sampler_arg_shown(const char *arg, char *out, size_t cap);
+
 #endif

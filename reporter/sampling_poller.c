@@ -39,8 +39,10 @@ static bool poll_setup(void)
         return false;
     const char *why = ts_url_parse(url, &poll_url);
     if (why) {
-        ts_log_error("remote sampler: cannot use %s: expected %s; the initial rate applies",
-                     url, why);
+        char shown[sizeof url];
+        ts_url_shown(url, shown, sizeof shown);
+        ts_log_error("remote sampler: cannot use %s: expected %s; the initial rate applies", shown,
+                     why);
         return false;
     }
     ts_http_client_init(&poll_http, &poll_url);
@@ -56,9 +58,11 @@ uint64_t ts_sampling_poll(uint64_t now_ms)
         return poll_next_ms;
     struct ts_http_response r;
     ts_http_request(&poll_http, "GET", NULL, NULL, NULL, 0, ts_mono_ms() + POLL_TIMEOUT_MS, &r);
+    char where[sizeof poll_url.authority + sizeof poll_url.path + 8], shown[sizeof where];
+    snprintf(where, sizeof where, "http://%s%s", poll_url.authority, poll_url.path);
+    ts_url_shown(where, shown, sizeof shown); /* a user, a token in the query: not shown */
     if (r.status == 200 && ts_sampler_apply_strategy(r.body, r.body_len) == 0) {
-        ts_log_debug("remote sampler: strategy from %s%s applied", poll_url.authority,
-                     poll_url.path);
+        ts_log_debug("remote sampler: strategy from %s applied", shown);
     } else if (!poll_reported) {
         poll_reported = true;
         char why[160];
@@ -66,8 +70,7 @@ uint64_t ts_sampling_poll(uint64_t now_ms)
             snprintf(why, sizeof why, "the answer is not a sampling strategy");
         else
             ts_http_describe(&r, why, sizeof why);
-        ts_log_warn("remote sampler: http://%s%s: %s; keeping the current strategy",
-                    poll_url.authority, poll_url.path, why);
+        ts_log_warn("remote sampler: %s: %s; keeping the current strategy", shown, why);
     }
     poll_next_ms = ts_mono_ms() + ts_sampler_poll_interval_ms();
     return poll_next_ms;

@@ -27,6 +27,8 @@ FREE_TEXT = {"OTEL_SERVICE_NAME", "JAEGER_SERVICE_NAME", "TRACESHIM_FILE",
              # silently (test_system_mode.py checks it)
              "TRACESHIM_PROGRAMS"}
 # Variables read only beside another's valid value: given with it.
+# Every exporter at once: an exporter's settings are read only when it is in use.
+EVERY_EXPORTER = "file,otlp,zipkin,jaeger"
 READ_WITH = {"TRACESTATE": {"TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
              "TRACESHIM_HMAC_KEYS": {"TRACESHIM_TRUST_INBOUND": "hmac"}}
 
@@ -44,7 +46,9 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         return th.run(["bash", th.LAUNCHER, "config"], env=env, tmpdir=self.tmp, name="config")
 
     def variables(self):
-        p = self.config()
+        """Every variable the library reads, with every exporter in use (an
+        exporter's settings are read only then)."""
+        p = self.config(TRACESHIM_EXPORTER=EVERY_EXPORTER)
         self.assertEqual(p.returncode, 0, p.describe())
         out = p.stdout().decode()
         section = out.split("variables read", 1)[1]
@@ -114,7 +118,8 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         a header list it rejects."""
         secrets = (b"s3cr3t-key-A", b"old-key-B", b"SECRET-1", b"SECRET-2", b"SECRET-3")
         p = self.config(TRACESHIM_TRUST_INBOUND="hmac", TRACESHIM_HMAC_KEYS="s3cr3t-key-A,old-key-B",
-                        OTEL_EXPORTER_OTLP_HEADERS="api-key=SECRET-1,x-team=SECRET-2")
+                        OTEL_EXPORTER_OTLP_HEADERS="api-key=SECRET-1,x-team=SECRET-2",
+                        TRACESHIM_EXPORTER="otlp")
         self.assertEqual(p.returncode, 0, p.describe())
         for secret in secrets:
             self.assertNotIn(secret, p.stdout() + p.stderr(), p.describe())
@@ -122,7 +127,8 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertRegex(out, r"(?m)^  TRACESHIM_HMAC_KEYS +=  ?\(set, 22 bytes: not shown\)$")
         self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_OTLP_HEADERS +=  ?api-key=\(not shown\),x-team=\(not shown\)$")
         # A malformed list: rejected, and its message shows no value either.
-        p = self.config(OTEL_EXPORTER_OTLP_TRACES_HEADERS="authorization=Bearer%20SECRET-3,bad")
+        p = self.config(OTEL_EXPORTER_OTLP_TRACES_HEADERS="authorization=Bearer%20SECRET-3,bad",
+                        TRACESHIM_EXPORTER="otlp")
         self.assertEqual(p.returncode, 1, p.describe())
         for secret in secrets:
             self.assertNotIn(secret, p.stdout() + p.stderr(), p.describe())
@@ -136,7 +142,8 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         variable's row, the effective endpoint, the library's message
         when the URL is rejected."""
         p = self.config(OTEL_EXPORTER_OTLP_ENDPOINT="http://collector:4318/otlp?api-key=SECRET-4&team=SECRET-5",
-                        OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://bob:SECRET-6@zipkin:9411/api/v2/spans")
+                        OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://bob:SECRET-6@zipkin:9411/api/v2/spans",
+                        TRACESHIM_EXPORTER="otlp,zipkin")
         self.assertEqual(p.returncode, 1, p.describe())  # a URL with a user is refused
         for secret in (b"SECRET-4", b"SECRET-5", b"SECRET-6"):
             self.assertNotIn(secret, p.stdout() + p.stderr(), p.describe())
@@ -149,6 +156,22 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
                               r"/api/v2/spans +\(REJECTED: default\)$")
         self.assertIn(b'invalid OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://(not shown)@zipkin:9411/api/v2/spans": '
                       b"expected a URL without user information", p.stderr(), p.describe())
+
+    def test_remote_sampler_credentials_are_not_shown(self):
+        """The remote sampler's endpoint (in OTEL_TRACES_SAMPLER_ARG) is
+        shown as the exporters' are: its user and its query's values
+        hidden, in the variable's row and the library's message."""
+        p = self.config(OTEL_TRACES_SAMPLER="jaeger_remote",
+                        OTEL_TRACES_SAMPLER_ARG="endpoint=http://bob:SECRET-7@agent:5778/sampling"
+                                                "?token=SECRET-8,pollingIntervalMs=5")
+        self.assertEqual(p.returncode, 1, p.describe())  # a user, and 5 ms: refused
+        for secret in (b"SECRET-7", b"SECRET-8"):
+            self.assertNotIn(secret, p.stdout() + p.stderr(), p.describe())
+        self.assertRegex(p.stdout().decode(),
+                         r"(?m)^  OTEL_TRACES_SAMPLER_ARG += endpoint=http://\(not shown\)@agent:5778"
+                         r"/sampling\?token=\(not shown\),pollingIntervalMs=5 ")
+        self.assertIn(b'invalid OTEL_TRACES_SAMPLER_ARG="endpoint=http://(not shown)@agent:5778/',
+                      p.stderr(), p.describe())
 
     def test_sub_millisecond_stack_threshold_and_write_errors(self):
         """slow:500us is shown as given (it read slow:0ms); a full disk as
@@ -201,7 +224,10 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
             if name in FREE_TEXT:
                 continue
             spans = os.path.join(self.tmp, "spans-%s.jsonl" % name)
-            env = th.shim_env("garbage", spans, **READ_WITH.get(name, {}), **{name: GARBAGE})
+            exporters = {} if name in ("TRACESHIM_EXPORTER", "OTEL_TRACES_EXPORTER") else {
+                "TRACESHIM_EXPORTER": EVERY_EXPORTER}
+            env = th.shim_env("garbage", spans, **READ_WITH.get(name, {}), **exporters,
+                              **{name: GARBAGE})
             p = th.run(["/bin/sh", "-c", "echo out; echo err >&2; exit 4"], env=env,
                        tmpdir=self.tmp, name="garbage-" + name)
             err = p.stderr().decode("utf-8", "replace").splitlines()

@@ -128,6 +128,43 @@ class SamplingTest(th.TempDirMixin, unittest.TestCase):
                     {"operation": "GET /ok", "probabilisticSampling": {"samplingRate": 1.0}}]}})
         self.assertEqual(sorted(names), ["GET /fail"] + ["GET /ok"] * 5)
 
+    def test_remote_strategy_fetched_with_nothing_exported(self):
+        """TRACESHIM_EXPORTER=none makes spans and hands their decisions on:
+        the strategy is fetched all the same (nothing was, and every root
+        kept the initial rate)."""
+        agent = bk.Collector([strategy({"strategyType": "PROBABILISTIC",
+                                        "probabilisticSampling": {"samplingRate": 1.0}})])
+        self.addCleanup(agent.close)
+        self.start(TRACESHIM_EXPORTER="none", OTEL_TRACES_SAMPLER="jaeger_remote",
+                   OTEL_TRACES_SAMPLER_ARG="endpoint=http://127.0.0.1:%d/sampling,"
+                   "pollingIntervalMs=60000,initialSamplingRate=0" % agent.port)
+        self.assertEqual(self.call_down()["x-b3-sampled"], "0")  # the initial rate
+        line, _, _ = agent.wait_requests(1)[0]
+        self.assertEqual(line, "GET /sampling?service=sampling-svc HTTP/1.1")
+        time.sleep(0.3)  # the answer is applied right after it is read
+        self.assertEqual(self.call_down()["x-b3-sampled"], "1")
+        self.assertEqual(self.finish(), [])
+
+    def test_remote_sampler_token_not_shown(self):
+        """A token in the sampling endpoint's query is hidden in the line
+        that says the fetch failed, as in the exporters' messages."""
+        agent = bk.Collector([500])
+        self.addCleanup(agent.close)
+        self.start(OTEL_TRACES_SAMPLER="jaeger_remote", TRACESHIM_LOG_LEVEL="warn",
+                   OTEL_TRACES_SAMPLER_ARG="endpoint=http://127.0.0.1:%d/sampling?token=SECRET-1,"
+                   "initialSamplingRate=1" % agent.port)
+        th.http_get(self.port, "/ok")
+        agent.wait_requests(1)
+        th.wait_spans(self.spans_file, 1, procs=(self.srv,))
+        deadline = time.monotonic() + 5
+        while b"remote sampler" not in self.srv.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.srv.stop(), 0, self.srv.describe())
+        err = self.srv.stderr().decode()
+        self.assertIn("remote sampler: http://127.0.0.1:%d/sampling?token=(not shown)&service="
+                      "(not shown): " % agent.port, err)
+        self.assertNotIn("SECRET", err)
+
 
 if __name__ == "__main__":
     th.main()

@@ -40,9 +40,25 @@ static int load_with(struct ts_config *cfg, ts_env_lookup_fn lookup)
     return errors;
 }
 
+/* An exporter's settings are read only when it is in use: the tests of
+ * those settings set this, and every exporter is in use unless the fake
+ * environment names some (setup clears it). */
+static bool every_exporter;
+#define EVERY_EXPORTER                                                                             \
+    (1u << TS_EXPORTER_FILE | 1u << TS_EXPORTER_OTLP | 1u << TS_EXPORTER_ZIPKIN |                  \
+     1u << TS_EXPORTER_JAEGER)
+
+static const char *exporting_lookup(const char *name)
+{
+    if (every_exporter && strcmp(name, "TRACESHIM_EXPORTER") == 0 &&
+        !env_lookup("TRACESHIM_EXPORTER") && !env_lookup("OTEL_TRACES_EXPORTER"))
+        return "file,otlp,zipkin,jaeger";
+    return env_lookup(name);
+}
+
 static int load(struct ts_config *cfg)
 {
-    return load_with(cfg, env_lookup);
+    return load_with(cfg, exporting_lookup);
 }
 
 /* Number of lines written on stderr by the last load. */
@@ -104,7 +120,9 @@ static void assert_exporter_defaults(const struct ts_config *c)
 static void assert_defaults(const struct ts_config *c)
 {
     assert_false(c->disabled);
-    assert_int_equal(c->exporters, 1u << TS_EXPORTER_FILE);
+    bool named = env_lookup("TRACESHIM_EXPORTER") || env_lookup("OTEL_TRACES_EXPORTER");
+    assert_int_equal(c->exporters,
+                     every_exporter && !named ? EVERY_EXPORTER : 1u << TS_EXPORTER_FILE);
     assert_int_equal(c->log_level, TS_LOG_ERROR);
     assert_int_equal(c->propagators, TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT);
     assert_string_equal(c->service_name, "");
@@ -135,6 +153,7 @@ static int setup(void **state)
 {
     (void)state;
     env_reset();
+    every_exporter = false;
     captured[0] = '\0';
     return 0;
 }
@@ -761,6 +780,7 @@ static void test_batch_limited_by_queue(void **state)
 static void test_endpoints(void **state)
 {
     (void)state;
+    every_exporter = true;
     static const struct {
         const char *var, *value, *var2, *value2; /* var2: NULL or a second variable */
         bool zipkin;                             /* check zipkin_url, else otlp_url */
@@ -850,6 +870,7 @@ static void test_endpoints(void **state)
 static void test_otlp_protocol(void **state)
 {
     (void)state;
+    every_exporter = true;
     static const struct {
         const char *general, *traces;
         int want;
@@ -884,6 +905,7 @@ static void test_otlp_protocol(void **state)
 static void test_otlp_headers(void **state)
 {
     (void)state;
+    every_exporter = true;
     static const struct {
         const char *v, *want;
     } cases[] = {
@@ -920,18 +942,27 @@ static void test_otlp_headers(void **state)
     assert_one_error("OTEL_EXPORTER_OTLP_HEADERS", "k=a??Injected: 1");
     assert_string_equal(c.otlp_headers, "");
 
-    /* too long: one value past the decode buffer, or too many lines */
-    static char v[4096];
+    /* a bearer token of 4 KiB (JWTs of 1 to 4 KiB are common) fits */
+    static char v[2 * TS_CFG_HEADERS];
     env_reset();
-    snprintf(v, sizeof v, "k=%s", repeat('v', 1100));
+    snprintf(v, sizeof v, "authorization=Bearer%%20%s,x-api-key=k1", repeat('t', 4096));
+    env_set("OTEL_EXPORTER_OTLP_HEADERS", v);
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(strlen(c.otlp_headers),
+                     strlen("authorization: Bearer \r\nx-api-key: k1\r\n") + 4096);
+    assert_non_null(strstr(c.otlp_headers, "\r\nx-api-key: k1\r\n"));
+
+    /* too long: one value past the room, or too many lines */
+    env_reset();
+    snprintf(v, sizeof v, "k=%s", repeat('v', TS_CFG_HEADERS - 4));
     env_set("OTEL_EXPORTER_OTLP_HEADERS", v);
     assert_int_equal(load(&c), 1);
     assert_one_error("OTEL_EXPORTER_OTLP_HEADERS", "k=vvv");
-    assert_non_null(strstr(captured, "shorter headers"));
+    assert_non_null(strstr(captured, "shorter headers (at most 8192 bytes in all"));
     assert_string_equal(c.otlp_headers, "");
 
     size_t n = 0;
-    for (int i = 0; i < 30; i++)
+    for (int i = 0; i < 90; i++) /* 90 lines of 107 bytes */
         n += (size_t)snprintf(v + n, sizeof v - n, "h%02d=%s,", i, repeat('v', 100));
     env_set("OTEL_EXPORTER_OTLP_HEADERS", v);
     assert_int_equal(load(&c), 1);
@@ -948,6 +979,7 @@ static void test_otlp_headers(void **state)
 static void test_exporter_timeouts(void **state)
 {
     (void)state;
+    every_exporter = true;
     struct ts_config c;
     env_set("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
     env_set("OTEL_EXPORTER_ZIPKIN_TIMEOUT", " 3600000 ");
@@ -971,6 +1003,7 @@ static void test_exporter_timeouts(void **state)
 static void test_jaeger_agent(void **state)
 {
     (void)state;
+    every_exporter = true;
     struct ts_config c;
     env_set("JAEGER_AGENT_HOST", "agent.local");
     env_set("JAEGER_AGENT_PORT", "6832");
@@ -1070,24 +1103,93 @@ static void test_follow_exec_and_stacks(void **state)
 static void test_exporter_first_name_bad(void **state)
 {
     (void)state;
-    static const struct {
-        const char *first, *bad, *second, *good;
-    } cases[] = {
+    every_exporter = true;
+    /* OTLP's general variable is the traces-specific one's default: a
+     * rejected traces value gives way to it, as an unset one would */
+    static const char *const traces_first[][4] = {
         {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector:4318/v1/traces",
          "OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318"},
         {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
         {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "novalue", "OTEL_EXPORTER_OTLP_HEADERS", "k=v"},
         {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "fast", "OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
-        {"OTEL_EXPORTER_JAEGER_AGENT_PORT", "x", "JAEGER_AGENT_PORT", "6832"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct ts_config c;
+    for (size_t i = 0; i < sizeof traces_first / sizeof traces_first[0]; i++) {
         env_reset();
-        env_set(cases[i].first, cases[i].bad);
-        env_set(cases[i].second, cases[i].good);
-        struct ts_config c = junk_config();
+        env_set(traces_first[i][0], traces_first[i][1]);
+        env_set(traces_first[i][2], traces_first[i][3]);
+        c = junk_config();
         assert_int_equal(load(&c), 1);
-        assert_one_error(cases[i].first, cases[i].bad);
-        assert_defaults(&c);
+        assert_one_error(traces_first[i][0], traces_first[i][1]);
+    }
+    /* (the last load: the timeout) */
+    assert_int_equal(c.otlp_timeout_ms, 2500);
+    env_reset();
+    env_set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector:4318/v1/traces");
+    env_set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318");
+    env_set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc");
+    env_set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
+    env_set("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "novalue");
+    env_set("OTEL_EXPORTER_OTLP_HEADERS", "k=v");
+    assert_int_equal(load(&c), 3);
+    assert_url(&c.otlp_url, "general", 4318, "/v1/traces", "general:4318");
+    assert_int_equal(c.otlp_protocol, TS_OTLP_JSON);
+    assert_string_equal(c.otlp_headers, "k: v\r\n");
+    /* a rejected general value leaves the default */
+    env_reset();
+    env_set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc");
+    env_set("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+    assert_int_equal(load(&c), 2);
+    assert_int_equal(c.otlp_protocol, TS_OTLP_PROTOBUF);
+
+    /* two names of one setting: the first set is the one read; rejected, the
+     * default stays */
+    env_reset();
+    env_set("OTEL_EXPORTER_JAEGER_AGENT_PORT", "x");
+    env_set("JAEGER_AGENT_PORT", "6832");
+    c = junk_config();
+    assert_int_equal(load(&c), 1);
+    assert_one_error("OTEL_EXPORTER_JAEGER_AGENT_PORT", "x");
+    assert_defaults(&c);
+}
+
+/* An exporter's settings are read only when it is in use: an environment
+ * set for the SDKs (a gRPC or https collector) costs a process that
+ * exports elsewhere no line, and leaves its configuration as it was. */
+static void test_settings_of_exporters_not_in_use_are_not_read(void **state)
+{
+    (void)state;
+    static const char *const sdk_env[][2] = {
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://otel-collector:4317"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://otel-collector:4317/v1/traces"},
+        {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+        {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "novalue"},
+        {"OTEL_EXPORTER_OTLP_TIMEOUT", "0"},
+        {"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "https://zipkin:9411/api/v2/spans"},
+        {"OTEL_EXPORTER_ZIPKIN_TIMEOUT", "0"},
+        {"OTEL_EXPORTER_JAEGER_AGENT_HOST", "not a host"},
+        {"JAEGER_AGENT_PORT", "x"},
+        {"OTEL_EXPORTER_JAEGER_ENDPOINT", "http://jaeger:14268/api/traces"},
+    };
+    for (size_t i = 0; i < sizeof sdk_env / sizeof sdk_env[0]; i++)
+        env_set(sdk_env[i][0], sdk_env[i][1]);
+    struct ts_config c = junk_config();
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(captured, "");
+    assert_defaults(&c);
+    /* each in use: its own are read (and rejected) */
+    /* otlp: both endpoints and both protocols (a rejected traces value
+     * gives way to the general one), the headers, the timeout, the
+     * compression */
+    static const char *const in_use[][2] = {{"otlp", "7"}, {"zipkin", "2"}, {"jaeger", "3"}};
+    for (size_t i = 0; i < sizeof in_use / sizeof in_use[0]; i++) {
+        env_reset();
+        for (size_t k = 0; k < sizeof sdk_env / sizeof sdk_env[0]; k++)
+            env_set(sdk_env[k][0], sdk_env[k][1]);
+        env_set("TRACESHIM_EXPORTER", in_use[i][0]);
+        assert_int_equal(load(&c), atoi(in_use[i][1]));
     }
 }
 
@@ -1101,6 +1203,7 @@ struct bad_case {
 static void test_each_invalid_value_one_error(void **state)
 {
     (void)state;
+    every_exporter = true;
     static const struct bad_case cases[] = {
         {"TRACESHIM_DISABLED", "2"},
         {"TRACESHIM_DISABLED", "enabled"},
@@ -1187,6 +1290,7 @@ static void test_each_invalid_value_one_error(void **state)
 static void test_endpoint_message_hides_credentials(void **state)
 {
     (void)state;
+    every_exporter = true;
     static const char *const cases[][3] = {
         {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://user:pw@zipkin:9411/",
          "http://(not shown)@zipkin:9411/"},
@@ -1340,6 +1444,7 @@ int main(void)
         cmocka_unit_test_setup(test_jaeger_agent, setup),
         cmocka_unit_test_setup(test_follow_exec_and_stacks, setup),
         cmocka_unit_test_setup(test_exporter_first_name_bad, setup),
+        cmocka_unit_test_setup(test_settings_of_exporters_not_in_use_are_not_read, setup),
         cmocka_unit_test_setup(test_each_invalid_value_one_error, setup),
         cmocka_unit_test_setup(test_endpoint_message_hides_credentials, setup),
         cmocka_unit_test_setup(test_resource_own_keys_warned, setup),
