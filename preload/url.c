@@ -1,11 +1,29 @@
 /* url.c — see url.h. */
 #include "url.h"
 
+#include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ascii.h"
 #include "cut_text.h"
+
+/* Is s[0..len) an IPv6 address (what a URL's brackets hold; a zone, after
+ * '%', is left to the lookup)? Else the lookup said "No route to host". */
+static bool ipv6_literal(const char *s, size_t len)
+{
+    char text[INET6_ADDRSTRLEN];
+    const char *zone = memchr(s, '%', len);
+    if (zone)
+        len = (size_t)(zone - s);
+    if (len == 0 || len >= sizeof text)
+        return false;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    struct in6_addr a;
+    return inet_pton(AF_INET6, text, &a) == 1;
+}
 
 /* A decimal port 1..65535 in s[0..len). */
 static bool parse_port(const char *s, size_t len, uint16_t *out)
@@ -76,6 +94,8 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
     out->port = 80;
     if (port && !parse_port(port, port_len, &out->port))
         return "a port from 1 to 65535";
+    if (host != auth && !ipv6_literal(host, host_len))
+        return "an IPv6 address between '[' and ']'";
     memcpy(out->host, host, host_len);
     memcpy(out->authority, auth, auth_len);
 

@@ -340,7 +340,7 @@ static int exp_jaeger_failed(struct exp_batch *b, int err)
     ts_stats_add(TS_STAT_EXPORT_ERRORS, 1);
     char reason[96], why[400];
     snprintf(why, sizeof why, "%s:%u: %s", ts_cfg.jaeger_host, (unsigned)ts_cfg.jaeger_port,
-             strerror_r(err, reason, sizeof reason));
+             ts_net_strerror(err, reason, sizeof reason));
     exp_failed(b, b->sending, why);
     return EXP_GAVE_UP;
 }

@@ -460,7 +460,7 @@ const char *ts_http_describe(const struct ts_http_response *r, char *buf, size_t
     char e[96];
     switch (r->status) {
     case TS_HTTP_ECONNECT:
-        snprintf(buf, cap, "cannot connect: %s", strerror_r(r->err, e, sizeof e));
+        snprintf(buf, cap, "cannot connect: %s", ts_net_strerror(r->err, e, sizeof e));
         break;
     case TS_HTTP_ETIMEOUT:
         snprintf(buf, cap, "timed out");

@@ -147,6 +147,15 @@ static int net_connect_without_lookup(struct ts_own_fd *out, const char *host, u
     return 1;
 }
 
+const char *ts_net_strerror(int err, char *buf, size_t cap)
+{
+    if (err == TS_NET_EUNRESOLVED) {
+        snprintf(buf, cap, "the host name does not resolve");
+        return buf;
+    }
+    return strerror_r(err, buf, cap);
+}
+
 int ts_net_connect(struct ts_own_fd *out, const char *host, uint16_t port, int type,
                    uint64_t deadline_ms)
 {
@@ -167,7 +176,7 @@ int ts_net_connect(struct ts_own_fd *out, const char *host, uint16_t port, int t
         rc = getaddrinfo(host, service, &hints, &res);
     }
     if (rc != 0) {
-        errno = rc == EAI_SYSTEM ? errno : EHOSTUNREACH;
+        errno = rc == EAI_SYSTEM ? errno : TS_NET_EUNRESOLVED;
         return -1;
     }
     rc = net_connect_list(res, deadline_ms, out, EHOSTUNREACH);

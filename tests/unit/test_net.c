@@ -1,7 +1,7 @@
 /* test_net.c — the exporters' connect: loopback names and address literals
  * are never looked up, IPv4 is tried before IPv6, a refused port fails
- * fast, and the socket the caller gets is close-on-exec, non-blocking and
- * above stderr. */
+ * fast, a name that resolves to nothing is said so, and the socket the
+ * caller gets is close-on-exec, non-blocking and above stderr. */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
         (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
             RTLD_NEXT, "getaddrinfo");
     lookups++;
+    if (node && strcmp(node, "collector.unresolvable.test") == 0)
+        return EAI_NONAME; /* what the resolver answers a mistyped name, without asking it */
     return real(node, service, hints, res);
 }
 
@@ -162,6 +165,22 @@ static void test_not_localhost_names(void **state)
     assert_int_equal(o.fd, -1);
 }
 
+/* A name that resolves to nothing is said so (it read "No route to host"). */
+static void test_unresolved_name(void **state)
+{
+    (void)state;
+    struct ts_own_fd o;
+    assert_int_equal(
+        ts_net_connect(&o, "collector.unresolvable.test", 4318, SOCK_STREAM, ts_mono_ms() + 2000),
+        -1);
+    assert_int_equal(errno, TS_NET_EUNRESOLVED);
+    assert_int_equal(o.fd, -1);
+    char buf[96];
+    assert_string_equal(ts_net_strerror(TS_NET_EUNRESOLVED, buf, sizeof buf),
+                        "the host name does not resolve");
+    assert_string_equal(ts_net_strerror(ECONNREFUSED, buf, sizeof buf), "Connection refused");
+}
+
 int main(void)
 {
     ts_real_resolve();
@@ -170,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_localhost_falls_back_to_v6),
         cmocka_unit_test(test_address_literals_are_not_looked_up),
         cmocka_unit_test(test_not_localhost_names),
+        cmocka_unit_test(test_unresolved_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
