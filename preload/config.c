@@ -3,8 +3,10 @@
  * Rules shared by every variable:
  *  - an empty value counts as unset (the OpenTelemetry SDK convention), so
  *    `OTEL_SERVICE_NAME= prog` behaves like no OTEL_SERVICE_NAME at all;
- *  - where two names are listed, the first that is set is the only one
- *    read: if its value is bad, the default is used, not the second name;
+ *  - where two names of one setting are listed, the first that is set is
+ *    the only one read: if its value is bad, the default is used, not the
+ *    second name (but OTLP's traces-specific variables give way to the
+ *    general ones, their default: read_signal_first);
  *  - a bad value costs one line on stderr (variable, value, what was
  *    expected) and its default; nothing is ever truncated silently.
  * Comparisons are ASCII-only on purpose: locale-dependent case folding
@@ -619,10 +621,11 @@ static bool read_otlp_headers(const char *var, const char *v, void *headers, int
                       "comma-separated name=value pairs (names are HTTP tokens, values "
                       "percent-encoded)");
     else if (r == -2)
-        reject_secret(errors, var,
-                      "fewer or shorter headers (at most " CFG_NUMBER(
-                          TS_CFG_HEADERS) " bytes in all, "
-                                          "as they go in the request, their line ends included)");
+        reject_secret(
+            errors, var,
+            "fewer or shorter headers (at most " CFG_NUMBER(
+                TS_CFG_HEADERS_MAX) " bytes "
+                                    "in all, as they go in the request, their line ends included)");
     else if (r == -3)
         reject_secret(errors, var,
                       "no Content-Type, Content-Length, Transfer-Encoding or Connection (the "

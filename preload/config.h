@@ -57,6 +57,8 @@ enum ts_stacks_mode {
 /* OTLP's extra request headers, rendered "Name: value\r\n" lines with their
  * NUL: room for a few bearer tokens (JWTs of 1 to 4 KiB are common). */
 #define TS_CFG_HEADERS 8192
+#define TS_CFG_HEADERS_MAX 8191 /* their bytes, the NUL left out */
+_Static_assert(TS_CFG_HEADERS_MAX == TS_CFG_HEADERS - 1, "the headers' room and their limit");
 #define TS_CFG_PATH 4096
 
 struct ts_config {

@@ -412,25 +412,26 @@ void ts_http_request(struct ts_http_client *c, const char *method, const char *c
 {
     memset(out, 0, sizeof *out);
     out->body = "";
-    char head[2048 + TS_CFG_HEADERS]; /* request line, our lines, the user's headers */
+    char *head = c->head;
+    const size_t head_cap = sizeof c->head;
     /* A Host or User-Agent among the caller's headers (the user's
      * OTEL_EXPORTER_OTLP_HEADERS: a gateway's virtual host) replaces ours:
      * two Host fields make a server refuse the request (RFC 9112 3.2). */
     bool own_host = !lines_name(extra_headers, "host");
     bool own_agent = !lines_name(extra_headers, "user-agent");
-    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\n%s%s%s%s%s%s%s%s",
-                     method, c->url->path, own_host ? "Host: " : "",
-                     own_host ? c->url->authority : "", own_host ? "\r\n" : "",
+    int n = snprintf(head, head_cap, "%s %s HTTP/1.1\r\n%s%s%s%s%s%s%s%s", method, c->url->path,
+                     own_host ? "Host: " : "", own_host ? c->url->authority : "",
+                     own_host ? "\r\n" : "",
                      own_agent ? "User-Agent: traceshim/" TS_VERSION "\r\n" : "",
                      content_type ? "Content-Type: " : "", content_type ? content_type : "",
                      content_type ? "\r\n" : "", extra_headers ? extra_headers : "");
-    if (n < 0 || (size_t)n >= sizeof head - 64) {
+    if (n < 0 || (size_t)n >= head_cap - 64) {
         out->status = TS_HTTP_EPROTO;
         return;
     }
     if (body || strcmp(method, "POST") == 0)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n", len);
-    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+        n += snprintf(head + n, head_cap - (size_t)n, "Content-Length: %zu\r\n", len);
+    n += snprintf(head + n, head_cap - (size_t)n, "\r\n");
 
     for (int attempt = 0; attempt < 2; attempt++) {
         bool reused = ts_own_fd_valid(&c->conn);

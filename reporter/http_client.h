@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../preload/config.h"
 #include "../preload/url.h"
 #include "json_buf.h"
 #include "own_fd.h"
@@ -16,6 +17,11 @@ struct ts_http_client {
     const struct ts_url *url;
     struct ts_own_fd conn; /* the kept-alive connection, or none */
     struct ts_json_buf in; /* response bytes */
+    /* The request head being sent: the request line, the client's own
+     * lines and the user's (OTEL_EXPORTER_OTLP_HEADERS). Here, not on the
+     * stack: a flush at exit or exec may run on a program's thread of 16
+     * KiB (a client is used by one thread at a time). */
+    char head[2048 + TS_CFG_HEADERS];
 };
 
 /* Why a request got no HTTP status. */

@@ -1192,6 +1192,11 @@ static void rep_metrics_job(const void *arg)
  * without that thread nothing is flushed. */
 static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, bool signal_safe)
 {
+    /* Nothing exported, nothing to flush: a thread started only for the
+     * remote sampler's poll is not waited for (a poll of an agent that
+     * does not answer held each exit up to a second). */
+    if (ts_cfg.exporters == 0)
+        return true;
     size_t pending = ts_rep_queue_count(&rep_q);
     bool flushed = true;
     bool running = __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED);

@@ -414,6 +414,11 @@ static bool sam_number(const char *s, size_t len, double *out)
  * uses), and count it. Control bytes in the value are shown as '?'. */
 static void sam_reject(int *errors, const char *var, const char *value, const char *expected)
 {
+    char hidden[SAM_SHOWN_MAX * 2];
+    if (strcmp(var, "OTEL_TRACES_SAMPLER_ARG") == 0) { /* jaeger_remote's endpoint=URL */
+        ts_sampler_arg_shown(value, hidden, sizeof hidden);
+        value = hidden;
+    }
     char shown[SAM_SHOWN_MAX + 1];
     size_t n = 0;
     for (; value[n] && n < SAM_SHOWN_MAX; n++) {
@@ -452,25 +457,52 @@ static double sam_read_number(const char *var, const char *shown, const char *v,
 enum sam_root_kind { SAM_ON, SAM_OFF, SAM_RATIO, SAM_REMOTE };
 
 /* (sampler.h) */
+/* Could text[0..len) carry a credential a URL carries (a user before '@',
+ * a token in a query)? */
+static bool sam_url_like(const char *text, size_t len)
+{
+    return memchr(text, '@', len) || memchr(text, '?', len) || memmem(text, len, "://", 3);
+}
+
+/* text[0..len) into o: as ts_url_shown shows a URL; "(not shown)" when it
+ * is too long to look at. */
+static void sam_put_url_shown(struct ts_cut_text *o, const char *text, size_t len)
+{
+    char url[SAM_URL_CAP], url_shown[SAM_URL_CAP];
+    if (len >= sizeof url) {
+        ts_cut_text_put(o, "(not shown)", sizeof "(not shown)" - 1);
+        return;
+    }
+    memcpy(url, text, len);
+    url[len] = '\0';
+    ts_url_shown(url, url_shown, sizeof url_shown);
+    ts_cut_text_put(o, url_shown, strlen(url_shown));
+}
+
 void ts_sampler_arg_shown(const char *arg, char *out, size_t cap)
 {
     struct ts_cut_text o = {out, cap - 1, 0}; /* a byte kept for the NUL */
     for (const char *p = arg;;) {
         size_t n = strcspn(p, ",");
         const char *eq = memchr(p, '=', n);
-        const char *value = eq ? eq + 1 : p;
-        size_t vlen = (size_t)(p + n - value);
-        ts_cut_text_put(&o, p, (size_t)(value - p));
-        char url[SAM_URL_CAP], url_shown[SAM_URL_CAP];
-        if (!memmem(value, vlen, "://", 3)) {
-            ts_cut_text_put(&o, value, vlen);
-        } else if (vlen < sizeof url) {
-            memcpy(url, value, vlen);
-            url[vlen] = '\0';
-            ts_url_shown(url, url_shown, sizeof url_shown);
-            ts_cut_text_put(&o, url_shown, strlen(url_shown));
+        if (!eq) {
+            /* no key: never a valid entry, and maybe the tail of a URL the
+             * list split at a comma (a query's "a=1,SECRET") */
+            if (n)
+                ts_cut_text_put(&o, "(not shown)", sizeof "(not shown)" - 1);
         } else {
-            ts_cut_text_put(&o, "(not shown)", sizeof "(not shown)" - 1);
+            size_t klen = (size_t)(eq - p), vlen = n - klen - 1;
+            size_t tlen = klen;
+            const char *key = ts_ascii_trim(p, &tlen);
+            if (sam_url_like(p, klen)) { /* a URL whose query holds the '=' */
+                sam_put_url_shown(&o, p, n);
+            } else {
+                ts_cut_text_put(&o, p, klen + 1);
+                if (ts_ascii_eq_nocase(key, tlen, "endpoint") || sam_url_like(eq + 1, vlen))
+                    sam_put_url_shown(&o, eq + 1, vlen);
+                else
+                    ts_cut_text_put(&o, eq + 1, vlen);
+            }
         }
         if (!p[n])
             break;
@@ -482,7 +514,7 @@ void ts_sampler_arg_shown(const char *arg, char *out, size_t cap)
 
 /* jaeger_remote's OTEL_TRACES_SAMPLER_ARG entry key=value (entry[0..len),
  * non-empty); an unknown key or bad value is one error line, which shows
- * the whole argument as arg (ts_sampler_arg_shown). */
+ * the whole argument, arg, without its credentials (sam_reject). */
 static void sam_remote_entry(const char *arg, const char *entry, size_t len, struct sam_cfg *cfg,
                              double *initial, int *errors)
 {
@@ -528,15 +560,13 @@ static void sam_remote_arg(const char *arg, struct sam_cfg *cfg, double *initial
 {
     if (!arg)
         return;
-    char shown[SAM_SHOWN_MAX * 2];
-    ts_sampler_arg_shown(arg, shown, sizeof shown);
     const char *p = arg;
     while (*p) {
         size_t n = strcspn(p, ",");
         size_t len = n;
         const char *entry = ts_ascii_trim(p, &len);
         if (len)
-            sam_remote_entry(shown, entry, len, cfg, initial, errors);
+            sam_remote_entry(arg, entry, len, cfg, initial, errors);
         p += n + (p[n] == ',');
     }
 }

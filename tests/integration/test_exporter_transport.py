@@ -100,6 +100,29 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(got, file_spans(spans))
         self.assertNotIn("not exported", srv.stderr().decode(), srv.describe())
 
+    def test_the_exit_flush_fits_a_small_thread(self):
+        """A thread of 16 KiB that makes a request and calls exit: with the
+        reporter in the program's fd table (TRACESHIM_OWN_FD_TABLE=0, or a
+        seccomp filter), the flush, its OTLP request head included, runs
+        on that thread. The head, grown for 8 KiB of user headers, was on
+        the stack: the process died of it (139) and the batch was lost."""
+        exe = th.compile_app("small_stack_exit.c", os.path.join(self.tmp, "small_stack_exit"),
+                             "-O2", libs=("-lpthread",))
+        c = self.collector([200])
+        srv, port = th.start_app_server(self, "backend", os.path.join(self.tmp, "backend.jsonl"),
+                                        self.tmp, env=th.shim_env("backend", os.path.join(
+                                            self.tmp, "backend.jsonl"), TRACESHIM_EXPORTER="none"))
+        p = th.run([exe, str(port)], env=th.shim_env(
+            "small", self.spans_file, TRACESHIM_EXPORTER="otlp", TRACESHIM_OWN_FD_TABLE="0",
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+            OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer%20" + "t" * 4000),
+            tmpdir=self.tmp, name="small")
+        self.assertEqual(p.returncode, 0, p.describe())
+        line, headers, _ = c.wait_requests(1)[0]
+        self.assertEqual(line, "POST /v1/traces HTTP/1.1")
+        self.assertEqual(th.header_values(headers, "authorization"), ["Bearer " + "t" * 4000])
+        srv.stop(grace=20)
+
     def test_a_traced_collector_does_not_trace_the_batches(self):
         """A collector (or a gateway in front of one) that is itself traced
         makes no span of the batches it receives: each would be exported,

@@ -9,6 +9,7 @@ stand-in Jaeger sampling endpoint (GET /sampling?service=NAME).
 
 import json
 import os
+import socket
 import sys
 import time
 import unittest
@@ -144,6 +145,30 @@ class SamplingTest(th.TempDirMixin, unittest.TestCase):
         time.sleep(0.3)  # the answer is applied right after it is read
         self.assertEqual(self.call_down()["x-b3-sampled"], "1")
         self.assertEqual(self.finish(), [])
+
+    def test_nothing_exported_waits_for_no_poll_at_exit(self):
+        """With nothing exported the exit has nothing to flush: it does not
+        wait for the reporter thread, which may be in a poll of an agent
+        that does not answer (each traced process's exit waited up to the
+        poll's second)."""
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # takes the connection, never answers
+        self.addCleanup(silent.close)
+        e = th.shim_env("curl", self.spans_file, TRACESHIM_EXPORTER="none",
+                        OTEL_TRACES_SAMPLER="jaeger_remote",
+                        OTEL_TRACES_SAMPLER_ARG="endpoint=http://127.0.0.1:%d/sampling"
+                        % silent.getsockname()[1])
+        curl = th.require_tool("curl")
+        took = []
+        for _ in range(3):
+            t0 = time.monotonic()
+            p = th.run([curl, "-s", "-o", "/dev/null", "--noproxy", "*",
+                        "http://127.0.0.1:%d/" % self.down.port], env=e, tmpdir=self.tmp,
+                       name="curl")
+            took.append(time.monotonic() - t0)
+            self.assertEqual(p.returncode, 0, p.describe())
+        self.assertLess(min(took), 0.5, took)
 
     def test_remote_sampler_token_not_shown(self):
         """A token in the sampling endpoint's query is hidden in the line

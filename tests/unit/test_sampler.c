@@ -333,6 +333,45 @@ static void test_rejected_values(void **state)
     }
 }
 
+/* OTEL_TRACES_SAMPLER_ARG as messages show it: no user, no query value,
+ * however the endpoint is written or mistyped. */
+static void test_remote_arg_shown(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"endpoint=http://127.0.0.1:5778/sampling,pollingIntervalMs=5",
+         "endpoint=http://127.0.0.1:5778/sampling,pollingIntervalMs=5"},
+        {"endpoint=http://bob:S1@agent:5778/sampling?token=S2,initialSamplingRate=2",
+         "endpoint=http://(not shown)@agent:5778/sampling?token=(not shown),"
+         "initialSamplingRate=2"},
+        /* the key forgotten, the scheme mistyped or missing */
+        {"http://bob:S1@h:5778/sampling?token=S2",
+         "http://(not shown)@h:5778/sampling?token=(not shown)"},
+        {"endpoint=bob:S1@h:5778/sampling", "endpoint=(not shown)@h:5778/sampling"},
+        {"endpoint=http:/bob:S1@h/x?token=S2", "endpoint=(not shown)@h/x?token=(not shown)"},
+        /* a query the list split at a comma, an entry without a key */
+        {"endpoint=http://h/s?token=ab,S3TAIL",
+         "endpoint=http://h/s?token=(not shown),(not shown)"},
+        {" Endpoint = x@y ", " Endpoint =(not shown)@y "},
+        {"", ""},
+        {",,", ",,"},
+    };
+    char out[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ts_sampler_arg_shown(cases[i][0], out, sizeof out);
+        assert_string_equal(out, cases[i][1]);
+    }
+    /* cut to fit, NUL kept */
+    ts_sampler_arg_shown("endpoint=http://h/sampling", out, 12);
+    assert_string_equal(out, "endpoint=ht");
+    /* the library's line */
+    load_expect(ENV({"OTEL_TRACES_SAMPLER", "jaeger_remote"},
+                    {"OTEL_TRACES_SAMPLER_ARG", "endpoint=http://bob:S1@agent:5778/x?token=S2"}),
+                1);
+    assert_null(strstr(log_text, "S1"));
+    assert_null(strstr(log_text, "S2"));
+}
+
 static void test_remote_arg(void **state)
 {
     (void)state;
@@ -863,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_jaeger_details),
         cmocka_unit_test(test_rejected_values),
         cmocka_unit_test(test_remote_arg),
+        cmocka_unit_test(test_remote_arg_shown),
         cmocka_unit_test(test_ratio),
         cmocka_unit_test(test_rate_limiting),
         cmocka_unit_test(test_strategy_probabilistic),
