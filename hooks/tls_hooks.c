@@ -110,7 +110,8 @@ static long call_ssl_read_ex(struct tls_io *io, void *buf, size_t len)
     return ok == 1 ? (long)done : 0;
 }
 
-/* An _ex door's answer: 1 with the count, or 0 with *done untouched. */
+/* An _ex door's answer for a call of some bytes (one of none goes to the
+ * library alone): 1 with the count, or 0 with *done untouched. */
 static int ex_result(long r, size_t *done)
 {
     if (r <= 0)
@@ -120,9 +121,17 @@ static int ex_result(long r, size_t *done)
     return 1;
 }
 
+/* A call of no bytes has nothing to trace, and the library's answer to it
+ * is its own: OpenSSL 3's SSL_write_ex succeeds with 0 written, SSL_write,
+ * SSL_read and SSL_read_ex fail (SSL_ERROR_SYSCALL, which after a read
+ * looks like the end of the stream), GnuTLS says INVALID_REQUEST. So it
+ * goes straight to the library: the program hears that answer, and no
+ * span ends for it. OpenSSL has no empty retry (a write of none never
+ * continues one under way); GnuTLS's write of none is its retry (NULL, 0)
+ * and goes to tls_write. */
 TS_EXPORT int SSL_write(void *ssl, const void *buf, int num)
 {
-    if (!ts_ready() || num < 0)
+    if (!ts_ready() || num <= 0)
         return TS_REAL_TLS_MUST(SSL_write)(ssl, buf, num);
     struct tls_io io = {ssl, &openssl, call_ssl_write};
     return (int)tls_write(&io, buf, (size_t)num);
@@ -130,7 +139,7 @@ TS_EXPORT int SSL_write(void *ssl, const void *buf, int num)
 
 TS_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
 {
-    if (!ts_ready())
+    if (!ts_ready() || num == 0)
         return TS_REAL_TLS_MUST(SSL_write_ex)(ssl, buf, num, written);
     struct tls_io io = {ssl, &openssl, call_ssl_write_ex};
     return ex_result(tls_write(&io, buf, num), written);
@@ -138,7 +147,7 @@ TS_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *writt
 
 TS_EXPORT int SSL_read(void *ssl, void *buf, int num)
 {
-    if (!ts_ready() || num < 0)
+    if (!ts_ready() || num <= 0)
         return TS_REAL_TLS_MUST(SSL_read)(ssl, buf, num);
     struct tls_io io = {ssl, &openssl, call_ssl_read};
     return (int)tls_read(&io, buf, (size_t)num);
@@ -146,7 +155,7 @@ TS_EXPORT int SSL_read(void *ssl, void *buf, int num)
 
 TS_EXPORT int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
 {
-    if (!ts_ready())
+    if (!ts_ready() || num == 0)
         return TS_REAL_TLS_MUST(SSL_read_ex)(ssl, buf, num, readbytes);
     struct tls_io io = {ssl, &openssl, call_ssl_read_ex};
     return ex_result(tls_read(&io, buf, num), readbytes);
@@ -242,7 +251,7 @@ TS_EXPORT ssize_t gnutls_record_send(void *session, const void *data, size_t siz
 
 TS_EXPORT ssize_t gnutls_record_recv(void *session, void *data, size_t size)
 {
-    if (!ts_ready())
+    if (!ts_ready() || size == 0) /* see SSL_write */
         return TS_REAL_TLS_MUST(gnutls_record_recv)(session, data, size);
     struct tls_io io = {session, &gnutls, call_gnutls_recv};
     return tls_read(&io, data, size);

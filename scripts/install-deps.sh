@@ -24,6 +24,7 @@ packages=(
     curl wget ca-certificates # traced clients in the demo and the integration tests
     procps iproute2   # ps and ss: tests check processes and listening ports
     nginx-light       # integration tests (proxy and static server under the shim)
+    libssl-dev libgnutls28-dev # integration tests: a C probe calls OpenSSL and GnuTLS (test_tls.py)
     haproxy           # compatibility matrix: a proxy in a chroot, as nobody, that forbids new threads
     ruby              # compatibility matrix: a net/http client under the shim
     redis-server redis-tools # compatibility matrix: a non-HTTP server and client must pass untouched

@@ -15,6 +15,8 @@ wget (GnuTLS). Everything under the shim unless said otherwise:
 - exactly the spans of the requests: none from the ciphertext sockets;
 - a TLS server under the shim continues the context an untraced TLS client
   wrote itself;
+- apps/tls_probe.c (OpenSSL and GnuTLS called from C): writes and reads of
+  no bytes get the library's own answers and end no span;
 - the shim never loads a TLS library into a program that has none.
 """
 
@@ -235,6 +237,64 @@ class PythonServerTest(TLSBase):
         self.assertEqual((srv["kind"], srv["traceId"], srv["parentSpanId"]), (S, trace, sid),
                          th.format_spans(spans))
         self.assertEqual(srv["attrs"].get("url.scheme"), "https")
+
+
+class ProbeTest(TLSBase):
+    """apps/tls_probe.c: calls of OpenSSL and GnuTLS that curl, wget and
+    Python never make, against apps/tlsapp.py untraced (the spans are the
+    probe's alone)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        bindir = cls.make_class_tmp("tsit-tls-probe-")
+        cls.exe = th.compile_app("tls_probe.c", os.path.join(bindir, "tls_probe"), "-O2",
+                                 libs=("-lssl", "-lcrypto", "-lgnutls"))
+
+    def setUp(self):
+        super().setUp()
+        self.srv, self.port = self.start_tlsapp(traced=False)
+
+    def run_probe(self, lib, mode, *args, traced=True):
+        """The probe's stdout lines; the probe must exit 0."""
+        name = "%s-%s" % (lib, mode)
+        env = th.shim_env(name, self.spans_file) if traced else th.clean_env()
+        p = th.run([self.exe, lib, mode, str(self.port), *map(str, args)], env=env,
+                   tmpdir=self.tmp, name=name, timeout=30)
+        self.assertEqual(p.returncode, 0, p.describe())
+        return p.stdout().decode().splitlines()
+
+    def probe_span(self, lines, lib, mode, name):
+        """The probe's one span, a complete exchange with its server; the
+        response's body (the last line) as JSON."""
+        self.assertTrue(lines and lines[-1].startswith("BODY "), lines)
+        body = json.loads(lines[-1][5:])
+        spans = self.final_spans(1)
+        dump = "\n" + th.format_spans(spans)
+        cli = spans[0]
+        self.assertEqual((cli["kind"], cli["service"], cli["name"]),
+                         (C, "%s-%s" % (lib, mode), name), dump)
+        self.assertEqual(cli["attrs"].get("http.response.status_code"), 200, dump)
+        self.assertNotIn("error.type", cli["attrs"], dump)
+        self.assertEqual(cli["status"], th.STATUS_UNSET, dump)
+        return cli, body
+
+    def check_calls_of_no_bytes(self, lib):
+        """Writes and reads of no bytes, before the request and after it:
+        each answered as the library answers it untraced (SSL_write_ex
+        succeeds), and none ends the request's span (SSL_read_ex's 0 is no
+        end of stream, GnuTLS's INVALID_REQUEST no failed session)."""
+        untraced = self.run_probe(lib, "empty", traced=False)
+        traced = self.run_probe(lib, "empty")
+        self.assertEqual(traced[:-1], untraced[:-1], "the library's answers, as they are")
+        cli, headers = self.probe_span(traced, lib, "empty", "GET /echo-headers")
+        self.assert_injected_once(headers, cli)
+
+    def test_openssl_calls_of_no_bytes(self):
+        self.check_calls_of_no_bytes("openssl")
+
+    def test_gnutls_calls_of_no_bytes(self):
+        self.check_calls_of_no_bytes("gnutls")
 
 
 class NginxTest(TLSBase):
