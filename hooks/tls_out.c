@@ -74,7 +74,7 @@ ssize_t tls_out_pass(void *arg)
 void tls_out_ready(struct tls_out *o, size_t prog)
 {
     o->prog = prog;
-    o->off = o->told = 0;
+    o->off = o->told = o->retry_asked = 0;
     o->active = true;
     o->app = NULL;
     o->app_len = 0;
@@ -100,23 +100,48 @@ void tls_out_drop(struct tls_out *o)
     o->active = false;
     o->rewritten = false;
     o->nins = 0;
+    o->retry_asked = 0;
+}
+
+/* The wire bytes that carry program bytes [0, prog): the lines inserted
+ * before any of them count, those inserted before byte prog go with it. */
+static size_t wire_end_of(const struct tls_out *o, size_t prog)
+{
+    size_t shim = 0;
+    for (unsigned i = 0; i < o->nins && o->ins[i].at - shim < prog; i++)
+        shim += o->ins[i].len;
+    return prog + shim;
+}
+
+/* How many wire bytes a program call of app_len bytes may hand the
+ * library: those that carry its next app_len bytes of this write (every
+ * byte that is left when it asks for them all), so that no count the
+ * program hears is more than it asked for. */
+static size_t wire_offer(const struct tls_out *o, size_t app_len)
+{
+    size_t left = o->prog - o->told;
+    if (app_len >= left)
+        return o->len - o->off;
+    return wire_end_of(o, o->told + app_len) - o->off;
 }
 
 long tls_out_send(struct tls_out *o, const void *app, size_t app_len, tls_write_fn fn, void *ctx)
 {
+    /* GnuTLS's retry may pass NULL, 0: it stands for the call that asked
+     * for it (the program's own bytes go as NULL, 0, which GnuTLS takes
+     * for the same). */
+    bool empty_retry = app_len == 0;
+    size_t asked = empty_retry ? o->retry_asked : app_len;
     for (;;) {
-        long r;
-        if (o->rewritten) {
-            r = fn(ctx, o->buf + o->off, o->len - o->off);
-        } else {
-            /* The program's own bytes, from its own buffer: what it passes
-             * now starts where the write stopped. GnuTLS's NULL, 0 retry
-             * goes as it is. */
-            size_t rest = o->len - o->off;
-            r = fn(ctx, app, app_len && app_len < rest ? app_len : app_len ? rest : 0);
-        }
-        if (r <= 0)
+        size_t len = wire_offer(o, asked);
+        /* The program's own bytes, from its own buffer: what it passes
+         * now starts where the write stopped. */
+        long r = o->rewritten ? fn(ctx, o->buf + o->off, len) : fn(ctx, app, empty_retry ? 0 : len);
+        if (r <= 0) {
+            o->retry_asked = asked; /* the retry offers the same bytes again */
             return r;
+        }
+        o->retry_asked = 0;
         o->off += (size_t)r < o->len - o->off ? (size_t)r : o->len - o->off;
         size_t now = tls_out_prog_at(o, o->off);
         size_t more = now - o->told;
@@ -126,4 +151,9 @@ long tls_out_send(struct tls_out *o, const void *app, size_t app_len, tls_write_
         if (more > 0 || !o->active)
             return (long)more;
     }
+}
+
+bool tls_out_retry_due(const struct tls_out *o)
+{
+    return o->active && o->retry_asked > 0;
 }

@@ -201,7 +201,8 @@ long tls_write(struct tls_io *io, const void *buf, size_t len)
     if (!s)
         return io->call(io, (void *)buf, len);
     long r;
-    if (s->out.active) { /* the retry of a write under way, or its rest */
+    if (s->out.active && (len || tls_out_retry_due(&s->out))) {
+        /* the retry of a write under way, or its rest */
         r = out_send(s, io, buf, len);
     } else if (!c || len == 0) {
         r = io->call(io, (void *)buf, len);

@@ -16,7 +16,10 @@ wget (GnuTLS). Everything under the shim unless said otherwise:
 - a TLS server under the shim continues the context an untraced TLS client
   wrote itself;
 - apps/tls_probe.c (OpenSSL and GnuTLS called from C): writes and reads of
-  no bytes get the library's own answers and end no span;
+  no bytes get the library's own answers and end no span; a rewritten
+  request written in parts (partial writes, retries after WANT_WRITE or
+  E_AGAIN, a program that goes on in smaller pieces) arrives byte for byte
+  and no call is told of more bytes than it asked for;
 - the shim never loads a TLS library into a program that has none.
 """
 
@@ -261,6 +264,8 @@ class ProbeTest(TLSBase):
         env = th.shim_env(name, self.spans_file) if traced else th.clean_env()
         p = th.run([self.exe, lib, mode, str(self.port), *map(str, args)], env=env,
                    tmpdir=self.tmp, name=name, timeout=30)
+        if p.returncode == 3:
+            self.fail("a write was told of more bytes than it asked for:\n" + p.describe())
         self.assertEqual(p.returncode, 0, p.describe())
         return p.stdout().decode().splitlines()
 
@@ -295,6 +300,53 @@ class ProbeTest(TLSBase):
 
     def test_gnutls_calls_of_no_bytes(self):
         self.check_calls_of_no_bytes("gnutls")
+
+    def check_post(self, lib, mode, body_len, piece):
+        """A POST whose head gets the trace lines, written in a first call
+        the library takes only part of, then in calls of at most piece
+        bytes (0: all that is left): no call is told of more bytes than it
+        asked for (the probe's status 3), and the server gets the
+        program's bytes exactly, the lines once. Returns how many times
+        the library asked for a write to be made again."""
+        lines = self.run_probe(lib, mode, body_len, piece)
+        writes = [ln.split() for ln in lines if ln.startswith("WRITES ")]
+        self.assertEqual(len(writes), 1, lines)
+        cli, res = self.probe_span(lines, lib, mode, "POST /echo")
+        body = bytes(((i * 2654435761) & 0xFFFFFFFF) >> 24 for i in range(body_len))
+        self.assertEqual((res["len"], res["sha256"]), (body_len, hashlib.sha256(body).hexdigest()),
+                         "the body must arrive byte for byte")
+        self.assert_injected_once(res["headers"], cli)
+        return int(writes[0][3])
+
+    def test_openssl_partial_writes_go_on_in_smaller_pieces(self):
+        """SSL_MODE_ENABLE_PARTIAL_WRITE: the first SSL_write_ex counts one
+        record (less the inserted lines), the rest goes 1000 bytes a call;
+        each must hear of 1000 at most (it heard of the whole record)."""
+        self.check_post("openssl", "pieces", 40000, 1000)
+
+    def test_gnutls_writes_go_on_in_smaller_pieces(self):
+        """gnutls_record_send sends one record a call: the same."""
+        self.check_post("gnutls", "pieces", 40000, 1000)
+
+    def check_retries(self, lib, piece):
+        retries = self.check_post(lib, "retry", 1000000, piece)
+        self.assertGreater(retries, 0, "the socket never filled: no write was asked again")
+
+    def test_openssl_retry_with_the_same_buffer(self):
+        """Non-blocking, no partial writes: WANT_WRITE, and the retry with
+        the same buffer and length; OpenSSL refuses a retry whose buffer
+        moved (SSL_R_BAD_WRITE_RETRY), so the shim's bytes must stay put."""
+        self.check_retries("openssl", 0)
+
+    def test_openssl_retry_and_partial_writes_in_pieces(self):
+        self.check_retries("openssl", 3000)
+
+    def test_gnutls_retry_with_null_zero(self):
+        """E_AGAIN, and every other retry with NULL, 0 (GnuTLS's rule)."""
+        self.check_retries("gnutls", 0)
+
+    def test_gnutls_retry_in_pieces(self):
+        self.check_retries("gnutls", 3000)
 
 
 class NginxTest(TLSBase):

@@ -2,8 +2,9 @@
  * partial counts (hooks/tls_out.h), against a scripted TLS library: the
  * library sees exactly the program's bytes plus the inserted lines, a
  * retry after "call again" gets the very same buffer and length, partial
- * counts are turned into counts of the program's own bytes, and a write
- * that is not rewritten goes from the program's own buffer. */
+ * counts are turned into counts of the program's own bytes, never more
+ * than a call asked for, and a write that is not rewritten goes from the
+ * program's own buffer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,6 +64,15 @@ static void collect_rewritten(struct tls_out *o)
     assert_true(o->rewritten);
 }
 
+/* The write is done: the library took exactly EXPECT, and the write is
+ * no longer under way. */
+static void assert_all_out(const struct tls_out *o, const struct lib *l)
+{
+    assert_int_equal(l->wire_len, 24);
+    assert_memory_equal(l->wire, EXPECT, 24);
+    assert_false(o->active);
+}
+
 static void test_identity_write_uses_the_programs_buffer(void **state)
 {
     (void)state;
@@ -95,9 +105,7 @@ static void test_retry_gets_the_same_buffer_and_length(void **state)
         assert_ptr_equal(l.bufs[i], l.bufs[0]);
         assert_int_equal(l.lens[i], 24);
     }
-    assert_int_equal(l.wire_len, 24);
-    assert_memory_equal(l.wire, EXPECT, 24);
-    assert_false(o.active);
+    assert_all_out(&o, &l);
     assert_null(o.buf);
 }
 
@@ -113,9 +121,7 @@ static void test_partial_counts_are_the_programs_bytes(void **state)
     assert_int_equal(tls_out_send(&o, APP + 5, 13, lib_write, &l), 11);
     assert_int_equal(tls_out_send(&o, APP + 16, 2, lib_write, &l), 1);
     assert_int_equal(tls_out_send(&o, APP + 17, 1, lib_write, &l), 1);
-    assert_int_equal(l.wire_len, 24);
-    assert_memory_equal(l.wire, EXPECT, 24);
-    assert_false(o.active);
+    assert_all_out(&o, &l);
 }
 
 static void test_only_inserted_bytes_taken_calls_again(void **state)
@@ -132,6 +138,49 @@ static void test_only_inserted_bytes_taken_calls_again(void **state)
     assert_int_equal(l.lens[2], 5);
     assert_int_equal(tls_out_send(&o, APP + 16, 2, lib_write, &l), 2);
     assert_memory_equal(l.wire, EXPECT, 24);
+}
+
+static void test_smaller_pieces_never_count_more_than_asked(void **state)
+{
+    (void)state;
+    struct tls_out o;
+    collect_rewritten(&o);
+    /* a partial count, then the program goes on 3 bytes at a time: each
+     * call offers the wire bytes of its 3 (the lines with the byte after
+     * them), however much the library would take */
+    struct lib l = {.takes = {5, 100, 100, 100, 100, 100}};
+    assert_int_equal(tls_out_send(&o, APP, 18, lib_write, &l), 5);
+    size_t told = 5;
+    static const size_t offered[] = {3, 3, 3, 9, 1};
+    for (int i = 0; told < 18; i++) {
+        size_t ask = 18 - told < 3 ? 18 - told : 3;
+        long r = tls_out_send(&o, APP + told, ask, lib_write, &l);
+        assert_true(r > 0 && (size_t)r <= ask);
+        assert_int_equal(l.lens[i + 1], offered[i]);
+        told += (size_t)r;
+    }
+    assert_int_equal(l.calls, 6);
+    assert_all_out(&o, &l);
+}
+
+static void test_empty_retry_repeats_the_call_that_asked(void **state)
+{
+    (void)state;
+    struct tls_out o;
+    collect_rewritten(&o);
+    struct lib l = {.takes = {5, AGAIN, 100, 100}};
+    assert_int_equal(tls_out_send(&o, APP, 18, lib_write, &l), 5);
+    assert_false(tls_out_retry_due(&o));
+    assert_int_equal(tls_out_send(&o, APP + 5, 4, lib_write, &l), AGAIN);
+    assert_true(tls_out_retry_due(&o));
+    /* GnuTLS's NULL, 0: the same buffer and length as the call it repeats,
+     * and a count of that call's bytes */
+    assert_int_equal(tls_out_send(&o, NULL, 0, lib_write, &l), 4);
+    assert_ptr_equal(l.bufs[2], l.bufs[1]);
+    assert_int_equal(l.lens[2], 4);
+    assert_false(tls_out_retry_due(&o));
+    assert_int_equal(tls_out_send(&o, APP + 9, 9, lib_write, &l), 9);
+    assert_all_out(&o, &l);
 }
 
 static void test_identity_retry_null_zero(void **state)
@@ -193,6 +242,8 @@ int main(void)
         cmocka_unit_test(test_retry_gets_the_same_buffer_and_length),
         cmocka_unit_test(test_partial_counts_are_the_programs_bytes),
         cmocka_unit_test(test_only_inserted_bytes_taken_calls_again),
+        cmocka_unit_test(test_smaller_pieces_never_count_more_than_asked),
+        cmocka_unit_test(test_empty_retry_repeats_the_call_that_asked),
         cmocka_unit_test(test_identity_retry_null_zero),
         cmocka_unit_test(test_prog_at_with_two_blocks),
         cmocka_unit_test(test_sink_stops_before_a_block_it_cannot_remember),

@@ -2,24 +2,39 @@
  * OpenSSL and GnuTLS that the tools the tests run (curl, wget, Python)
  * never make, each answered by the shim as the library answers them.
  *
- *   tls_probe LIBRARY empty PORT
+ *   tls_probe LIBRARY MODE PORT [BODY PIECE]
  *
  * LIBRARY: openssl or gnutls. Connects to 127.0.0.1:PORT (apps/tlsapp.py;
  * the certificate is not checked: the server is the test's own), does
- * the handshake, and:
+ * the handshake, and (MODE):
  *
  *   empty   writes of no bytes before a GET /echo-headers, and writes and
  *           reads of none after it, before its response is read; prints
  *           each one's answer as the library gives it ("SSL_write_ex 0: 1
  *           written 0"), for the test to compare with the probe untraced
+ *   pieces  a POST /echo of BODY bytes, all of it in the first write; the
+ *           library takes a part (OpenSSL in SSL_MODE_ENABLE_PARTIAL_WRITE
+ *           counts the first record, GnuTLS sends one record a call), and
+ *           the rest goes in writes of at most PIECE bytes
+ *   retry   the same over a non-blocking socket with a 4 KiB send buffer:
+ *           a write the library asks to be called again is, once the
+ *           socket is ready, with the same buffer and length (GnuTLS: with
+ *           NULL, 0 every other time); PIECE 0: each write all that is left
+ *           (OpenSSL then without partial writes)
  *
- * Then reads the response and prints its body as the last line ("BODY
- * ..."). Exit status 0, or 2 when the probe itself failed (probe.h). */
+ * pieces and retry print "WRITES <calls> retries <n> over <n>", and
+ * "OVER asked <n>, counted <n>" for a count of more than a write asked
+ * for. Then the probe reads the response and prints its body as the last
+ * line ("BODY ..."). Exit status 0; 3 when a count was more than asked
+ * for; 2 when the probe itself failed (probe.h). */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "probe.h"
 
@@ -30,10 +45,15 @@ struct tls {
     gnutls_session_t gs;
 };
 
-static void tls_connect(struct tls *t, int port)
+/* sndbuf > 0: the socket's send buffer, and non-blocking once the
+ * handshake is done. */
+static void tls_connect(struct tls *t, int port, int sndbuf)
 {
-    t->fd = connect_loopback(port, 0);
-    if (t->fd < 0)
+    struct sockaddr_in sa = loopback(port);
+    t->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (t->fd < 0 ||
+        (sndbuf && setsockopt(t->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0) ||
+        connect(t->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
         fail("connect to port %d", port);
     if (t->openssl) {
         SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -44,54 +64,77 @@ static void tls_connect(struct tls *t, int port)
             ERR_print_errors_fp(stderr);
             fail("SSL_connect");
         }
-        return;
+    } else {
+        gnutls_certificate_credentials_t cred;
+        if (gnutls_certificate_allocate_credentials(&cred) < 0 ||
+            gnutls_init(&t->gs, GNUTLS_CLIENT) < 0 || gnutls_set_default_priority(t->gs) < 0 ||
+            gnutls_credentials_set(t->gs, GNUTLS_CRD_CERTIFICATE, cred) < 0)
+            fail("gnutls_init");
+        gnutls_transport_set_int(t->gs, t->fd);
+        int r;
+        do
+            r = gnutls_handshake(t->gs);
+        while (r < 0 && !gnutls_error_is_fatal(r));
+        if (r < 0)
+            fail("gnutls_handshake: %s", gnutls_strerror(r));
     }
-    gnutls_certificate_credentials_t cred;
-    if (gnutls_certificate_allocate_credentials(&cred) < 0 ||
-        gnutls_init(&t->gs, GNUTLS_CLIENT) < 0 || gnutls_set_default_priority(t->gs) < 0 ||
-        gnutls_credentials_set(t->gs, GNUTLS_CRD_CERTIFICATE, cred) < 0)
-        fail("gnutls_init");
-    gnutls_transport_set_int(t->gs, t->fd);
-    int r;
-    do
-        r = gnutls_handshake(t->gs);
-    while (r < 0 && !gnutls_error_is_fatal(r));
-    if (r < 0)
-        fail("gnutls_handshake: %s", gnutls_strerror(r));
+    if (sndbuf && fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) | O_NONBLOCK) != 0)
+        fail("O_NONBLOCK");
 }
 
-/* One write of n > 0 bytes: how many the library took; the probe fails
- * on anything else. */
-static size_t tls_write(struct tls *t, const void *p, size_t n)
+/* The library asked to be called again once the socket is ready for what
+ * it wants (OpenSSL's WANT_READ or WANT_WRITE, GnuTLS's direction). */
+static void wait_for(struct tls *t, bool to_write)
+{
+    struct pollfd p = {t->fd, to_write ? POLLOUT : POLLIN, 0};
+    if (poll(&p, 1, 10000) != 1)
+        fail("the socket was not ready in 10 s");
+}
+
+/* One write call (GnuTLS's retry may be p NULL, n 0): how many bytes the
+ * library took, or 0 when it asks to be called again (the socket is ready
+ * by then); the probe fails on anything else. */
+static size_t write_once(struct tls *t, const void *p, size_t n)
 {
     if (t->openssl) {
         size_t written = 0;
-        if (SSL_write_ex(t->ssl, p, n, &written) != 1) {
+        if (SSL_write_ex(t->ssl, p, n, &written) == 1)
+            return written;
+        int e = SSL_get_error(t->ssl, 0);
+        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
             ERR_print_errors_fp(stderr);
-            fail("SSL_write_ex of %zu bytes", n);
+            fail("SSL_write_ex of %zu bytes: error %d", n, e);
         }
-        return written;
+        wait_for(t, e == SSL_ERROR_WANT_WRITE);
+        return 0;
     }
     ssize_t r = gnutls_record_send(t->gs, p, n);
-    if (r <= 0)
+    if (r > 0)
+        return (size_t)r;
+    if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
         fail("gnutls_record_send of %zu bytes: %s", n, gnutls_strerror((int)r));
-    return (size_t)r;
+    wait_for(t, gnutls_record_get_direction(t->gs) == 1);
+    return 0;
 }
 
 /* One read into p[0..n): how many bytes, 0 at the end of the stream. */
 static size_t tls_read(struct tls *t, void *p, size_t n)
 {
-    if (t->openssl) {
-        size_t got = 0;
-        if (SSL_read_ex(t->ssl, p, n, &got) == 1)
-            return got;
-        int e = SSL_get_error(t->ssl, 0);
-        if (e == SSL_ERROR_ZERO_RETURN)
-            return 0;
-        ERR_print_errors_fp(stderr);
-        fail("SSL_read_ex: error %d", e);
-    }
     for (;;) {
+        if (t->openssl) {
+            size_t got = 0;
+            if (SSL_read_ex(t->ssl, p, n, &got) == 1)
+                return got;
+            int e = SSL_get_error(t->ssl, 0);
+            if (e == SSL_ERROR_ZERO_RETURN)
+                return 0;
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                ERR_print_errors_fp(stderr);
+                fail("SSL_read_ex: error %d", e);
+            }
+            wait_for(t, e == SSL_ERROR_WANT_WRITE);
+            continue;
+        }
         ssize_t r = gnutls_record_recv(t->gs, p, n);
         if (r >= 0)
             return (size_t)r;
@@ -99,13 +142,40 @@ static size_t tls_read(struct tls *t, void *p, size_t n)
          * on a blocking socket too */
         if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
             fail("gnutls_record_recv: %s", gnutls_strerror((int)r));
+        if (gnutls_record_check_pending(t->gs) == 0)
+            wait_for(t, gnutls_record_get_direction(t->gs) == 1);
     }
 }
 
-static void write_all(struct tls *t, const char *p, size_t n)
+/* What a request's writes were told. */
+struct writes {
+    unsigned calls, retries, over;
+};
+
+/* The request in writes: all of it in the first, then after a partial
+ * count at most piece bytes a call (0: all that is left). A write asked
+ * to be called again is, with the same buffer and length (GnuTLS's
+ * NULL, 0 every other time). A count of more than a call asked for is
+ * printed and counted in w->over. */
+static void write_request(struct tls *t, const char *req, size_t total, size_t piece,
+                          struct writes *w)
 {
-    for (size_t off = 0; off < n;)
-        off += tls_write(t, p + off, n - off);
+    for (size_t off = 0; off < total; w->calls++) {
+        size_t ask = total - off;
+        if (off && piece && piece < ask)
+            ask = piece;
+        size_t n;
+        bool empty_retry = false;
+        while ((n = empty_retry ? write_once(t, NULL, 0) : write_once(t, req + off, ask)) == 0) {
+            w->retries++;
+            empty_retry = !t->openssl && w->retries % 2;
+        }
+        if (n > ask) {
+            printf("OVER asked %zu, counted %zu\n", ask, n);
+            w->over++;
+        }
+        off += n;
+    }
 }
 
 /* A response (Content-Length framed) whole: its body on a line of its own. */
@@ -146,6 +216,26 @@ static void tls_close(struct tls *t)
     close(t->fd);
 }
 
+/* POST /echo with a body of body_len bytes (byte i: the top byte of
+ * i * 2654435761, as test_tls.py makes it). */
+static char *post_request(size_t body_len, size_t *total)
+{
+    char head[200];
+    int head_len = snprintf(head, sizeof head,
+                            "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            "Content-Type: application/octet-stream\r\n"
+                            "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                            body_len);
+    char *req = malloc((size_t)head_len + body_len);
+    if (!req)
+        fail("malloc");
+    memcpy(req, head, (size_t)head_len);
+    for (size_t i = 0; i < body_len; i++)
+        req[(size_t)head_len + i] = (char)(((uint32_t)i * 2654435761u) >> 24);
+    *total = (size_t)head_len + body_len;
+    return req;
+}
+
 /* Writes of no bytes, and reads of none once the response is on its way
  * (OpenSSL's waits for a record), each answer printed as the library
  * gives it: a program that calls so must hear the library's answer, and
@@ -180,17 +270,30 @@ static void empty_calls(struct tls *t, const char *when, bool reads)
 int main(int argc, char **argv)
 {
     if (argc < 4 || (strcmp(argv[1], "openssl") != 0 && strcmp(argv[1], "gnutls") != 0))
-        fail("usage: tls_probe openssl|gnutls empty PORT");
+        fail("usage: tls_probe openssl|gnutls empty|pieces|retry PORT [BODY PIECE]");
     struct tls t = {.openssl = strcmp(argv[1], "openssl") == 0};
     const char *mode = argv[2];
     int port = atoi(argv[3]);
+    size_t body_len = argc > 4 ? strtoul(argv[4], NULL, 10) : 0;
+    size_t piece = argc > 5 ? strtoul(argv[5], NULL, 10) : 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    tls_connect(&t, port);
+    bool posts = strcmp(mode, "pieces") == 0 || strcmp(mode, "retry") == 0;
+    tls_connect(&t, port, strcmp(mode, "retry") == 0 ? 4096 : 0);
+    struct writes w = {0};
     if (strcmp(mode, "empty") == 0) {
-        static const char get[] = "GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        static const char get[] = "GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                  "Connection: close\r\n\r\n";
         empty_calls(&t, "before", false);
-        write_all(&t, get, sizeof get - 1);
+        write_request(&t, get, sizeof get - 1, 0, &w);
         empty_calls(&t, "after", true);
+    } else if (posts) {
+        if (t.openssl && (piece || strcmp(mode, "pieces") == 0))
+            SSL_set_mode(t.ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
+        size_t total;
+        char *req = post_request(body_len, &total);
+        write_request(&t, req, total, piece, &w);
+        free(req);
+        printf("WRITES %u retries %u over %u\n", w.calls, w.retries, w.over);
     } else {
         fail("no mode %s", mode);
     }
@@ -200,5 +303,5 @@ int main(int argc, char **argv)
      * sanitizer stage) p11-kit's destructor, GnuTLS's dependency, waits
      * forever for glibc's locale lock (tshelp.py: SANITIZER_CANNOT_RUN). */
     fflush(stdout);
-    _exit(0);
+    _exit(w.over ? 3 : 0);
 }
