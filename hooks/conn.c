@@ -1162,6 +1162,19 @@ struct ts_conn *ts_conn_open(int role, int fd, const char *tls_version)
     return c;
 }
 
+void ts_conn_set_tls_version(struct ts_conn *c, const char *tls_version)
+{
+    int saved = errno;
+    conn_lock(&c->q_mu); /* as a response's status is set on a span in flight */
+    if (conn_rare(c)) {
+        strncpy(c->rare->tls_version, tls_version, sizeof c->rare->tls_version - 1);
+        for (unsigned i = 0; i < c->q_len; i++)
+            conn_span_set_tls_version(q_slots(c)[q_at(c, i)], c->rare->tls_version);
+    }
+    conn_unlock(&c->q_mu);
+    errno = saved;
+}
+
 void ts_conn_untrack(int fd)
 {
     int saved = errno;

@@ -110,6 +110,14 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
  * (ts_conn_put lets go, ending its spans), or NULL without memory. */
 struct ts_conn *ts_conn_open(int role, int fd, const char *tls_version);
 
+/* The TLS version of a connection opened without one, known once its
+ * handshake is done: it goes on the spans that start from now on and on
+ * those in flight, which began without it (under the queue's lock, as a
+ * response's status). Set once, by the call that found the handshake
+ * done: OpenSSL's sessions take one call at a time, and a GnuTLS session
+ * (whose calls may overlap) is opened with its version known. */
+void ts_conn_set_tls_version(struct ts_conn *c, const char *tls_version);
+
 /* Another counted reference to c (ts_conn_put lets go); c's role. */
 void ts_conn_retain(struct ts_conn *c);
 bool ts_conn_is_client(const struct ts_conn *c);

@@ -352,6 +352,8 @@ void conn_span_serve(const struct pending *p);
 void conn_span_began_at(struct pending *p, uint64_t start_ns);
 /* Record the status code of the response. */
 void conn_span_set_status(struct pending *p, int status);
+/* Record the TLS version of a span that began before it was known. */
+void conn_span_set_tls_version(struct pending *p, const char *version);
 /* End the span and hand it to the reporter (error_type marks a failure). */
 void conn_span_finish(struct pending *p, const char *error_type);
 /* The same for a span that ended earlier, at end_ns, without a failure. */

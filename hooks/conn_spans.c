@@ -364,6 +364,13 @@ void conn_span_set_status(struct pending *p, int status)
         span_error_status(&p->span, status);
 }
 
+void conn_span_set_tls_version(struct pending *p, const char *version)
+{
+    if (is_ignored_span(p) || !p->span.sampled) /* unsampled: never read (pending_named) */
+        return;
+    ts_span_attr_cstr(&p->span, "tls.protocol.version", version);
+}
+
 /* "host[:port]" of a Host header; port stays 0 when absent. */
 static inline void split_host(const char *v, size_t len, const char **host, size_t *hlen, int *port)
 {

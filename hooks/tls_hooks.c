@@ -72,10 +72,15 @@ static int ssl_fd(struct tls_io *io)
     return is_socket(fd) ? fd : -1;
 }
 
+/* Before the handshake is done SSL_get_version names the highest version
+ * the session may use (a client's: TLSv1.3, whatever its server says):
+ * not known yet. */
 static void ssl_version(struct tls_io *io, char *out, size_t size)
 {
     ts_real_SSL_get_version_fn get_version = TS_REAL_TLS(SSL_get_version);
-    version_number(get_version ? get_version(io->handle) : NULL, out, size);
+    ts_real_SSL_is_init_finished_fn finished = TS_REAL_TLS(SSL_is_init_finished);
+    bool negotiated = !finished || finished(io->handle);
+    version_number(get_version && negotiated ? get_version(io->handle) : NULL, out, size);
 }
 
 static const struct tls_lib openssl = {ssl_end, ssl_role, ssl_fd, ssl_version};

@@ -27,6 +27,7 @@ struct tls_sess {
     void *handle;
     int fd;               /* the socket under it, -1 when not known */
     bool opened;          /* conn was decided (NULL: nothing to follow) */
+    bool versioned;       /* the version is known, or was asked after the handshake (atomic) */
     struct ts_conn *conn; /* a counted reference */
     struct tls_out out;   /* a client's write under way */
 };
@@ -112,8 +113,9 @@ static struct tls_sess *sess_unlink(void *handle)
 }
 
 /* The session's connection, opened on its first call (the handshake is
- * normally done by then: the library knows the role and version). Under
- * its chain's lock: GnuTLS lets one thread send while another receives. */
+ * normally done by then: the library knows the role and version; see
+ * sess_learn_version when it is not). Under its chain's lock: GnuTLS lets
+ * one thread send while another receives. */
 static void sess_open(struct tls_sess *s, struct tls_io *io, bool sending)
 {
     s->opened = true;
@@ -121,7 +123,36 @@ static void sess_open(struct tls_sess *s, struct tls_io *io, bool sending)
         s->fd = io->lib->fd(io);
     char version[8];
     io->lib->version(io, version, sizeof version);
-    s->conn = ts_conn_open(io->lib->role(io, sending), s->fd, version[0] ? version : NULL);
+    bool versioned = version[0] != '\0';
+    __atomic_store_n(&s->versioned, versioned, __ATOMIC_RELAXED);
+    s->conn = ts_conn_open(io->lib->role(io, sending), s->fd, versioned ? version : NULL);
+}
+
+/* A session opened before its handshake was done: an OpenSSL client whose
+ * first SSL_write does it (SSL_set_connect_state, no SSL_connect), whose
+ * span began before the server said which version it takes. Once a call
+ * has gone through, the handshake is done: the version goes on the
+ * connection and on the spans that began without it. Asked once (a
+ * version without a number, DTLS's, is not asked again on every call).
+ * Under the guard. */
+static __attribute__((noinline)) void sess_learn_version(struct tls_sess *s, struct ts_conn *c,
+                                                         struct tls_io *io)
+{
+    if (__atomic_exchange_n(&s->versioned, true, __ATOMIC_RELAXED))
+        return; /* GnuTLS: the other thread's call did */
+    char version[8];
+    io->lib->version(io, version, sizeof version);
+    if (version[0])
+        ts_conn_set_tls_version(c, version);
+}
+
+/* After a call that went through (r > 0): one flag read, once the version
+ * is known. */
+static inline void sess_check_version(struct tls_sess *s, struct ts_conn *c, struct tls_io *io,
+                                      long r)
+{
+    if (r > 0 && __builtin_expect(!__atomic_load_n(&s->versioned, __ATOMIC_RELAXED), 0))
+        sess_learn_version(s, c, io);
 }
 
 /* The session of a call (made when new), with a counted reference to its
@@ -231,6 +262,7 @@ long tls_write(struct tls_io *io, const void *buf, size_t len)
     if (c) {
         int saved = errno;
         ts_guard_enter();
+        sess_check_version(s, c, io, r);
         sess_done(s, c);
         ts_guard_leave();
         errno = saved;
@@ -255,6 +287,7 @@ long tls_read(struct tls_io *io, void *buf, size_t len)
     if (s && c) {
         struct iovec iov = {buf, r > 0 ? (size_t)r : 0};
         ts_guard_enter();
+        sess_check_version(s, c, io, r); /* before the response ends a span */
         ts_conn_recv_done(c, &iov, 1, r > 0 ? r : end == TLS_CLOSED ? 0 : -1, 0,
                           end == TLS_CLOSED ? 0 : ECONNRESET);
         sess_done(s, c);

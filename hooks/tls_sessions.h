@@ -32,7 +32,8 @@ struct tls_lib {
     int (*role)(struct tls_io *io, bool sending);
     /* Its socket, -1 when the library does not know one. */
     int (*fd)(struct tls_io *io);
-    /* The negotiated version as a number ("1.3") into out, "" unknown. */
+    /* The negotiated version as a number ("1.3") into out, "" while not
+     * known (the handshake is not done). */
     void (*version)(struct tls_io *io, char *out, size_t size);
 };
 

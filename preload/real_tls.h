@@ -29,6 +29,7 @@
     X(TS_TLS_OPENSSL, SSL_get_fd, int, (const void *))                                             \
     X(TS_TLS_OPENSSL, SSL_is_server, int, (const void *))                                          \
     X(TS_TLS_OPENSSL, SSL_get_version, const char *, (const void *))                               \
+    X(TS_TLS_OPENSSL, SSL_is_init_finished, int, (const void *))                                   \
     X(TS_TLS_GNUTLS, gnutls_record_send, ssize_t, (void *, const void *, size_t))                  \
     X(TS_TLS_GNUTLS, gnutls_record_recv, ssize_t, (void *, void *, size_t))                        \
     X(TS_TLS_GNUTLS, gnutls_bye, int, (void *, int))                                               \

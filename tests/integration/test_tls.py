@@ -19,7 +19,8 @@ wget (GnuTLS). Everything under the shim unless said otherwise:
   no bytes get the library's own answers and end no span; a rewritten
   request written in parts (partial writes, retries after WANT_WRITE or
   E_AGAIN, a program that goes on in smaller pieces) arrives byte for byte
-  and no call is told of more bytes than it asked for;
+  and no call is told of more bytes than it asked for; a handshake done by
+  the first SSL_write gives its span the version it negotiated;
 - the shim never loads a TLS library into a program that has none.
 """
 
@@ -73,10 +74,10 @@ class TLSBase(th.TempDirMixin, unittest.TestCase):
         self.spans_file = os.path.join(self.tmp, "spans.jsonl")
         self.procs = []
 
-    def start_tlsapp(self, service="py-tls-server", traced=True):
+    def start_tlsapp(self, service="py-tls-server", traced=True, extra=()):
         env = th.shim_env(service, self.spans_file) if traced else th.clean_env()
         p = th.Proc([th.PY, os.path.join(th.APPS, "tlsapp.py"), "--port", "0",
-                     "--cert", self.crt, "--key", self.key], env=env, tmpdir=self.tmp,
+                     "--cert", self.crt, "--key", self.key, *extra], env=env, tmpdir=self.tmp,
                     name=service)
         self.addCleanup(p.stop)
         self.procs.append(p)
@@ -256,10 +257,15 @@ class ProbeTest(TLSBase):
 
     def setUp(self):
         super().setUp()
-        self.srv, self.port = self.start_tlsapp(traced=False)
+        self.port = None
 
     def run_probe(self, lib, mode, *args, traced=True):
-        """The probe's stdout lines; the probe must exit 0."""
+        """The probe's stdout lines; the probe must exit 0. The server is
+        started at the first run (one of TLS 1.2 at the most when the test
+        set self.tls_max)."""
+        if self.port is None:
+            extra = ("--tls-max", self.tls_max) if getattr(self, "tls_max", None) else ()
+            _, self.port = self.start_tlsapp(traced=False, extra=extra)
         name = "%s-%s" % (lib, mode)
         env = th.shim_env(name, self.spans_file) if traced else th.clean_env()
         p = th.run([self.exe, lib, mode, str(self.port), *map(str, args)], env=env,
@@ -347,6 +353,19 @@ class ProbeTest(TLSBase):
 
     def test_gnutls_retry_in_pieces(self):
         self.check_retries("gnutls", 3000)
+
+    def test_version_of_a_handshake_done_by_the_first_write(self):
+        """SSL_set_connect_state and no SSL_connect: the first SSL_write_ex
+        does the handshake, with a server of TLS 1.2 at the most. The span
+        began before it (SSL_get_version then says the client's highest,
+        TLSv1.3); its tls.protocol.version is what was negotiated."""
+        self.tls_max = "1.2"
+        lines = self.run_probe("openssl", "implicit")
+        self.assertIn("VERSION TLSv1.2", lines, "the server must have settled on 1.2")
+        cli, headers = self.probe_span(lines, "openssl", "implicit", "GET /echo-headers")
+        self.assertEqual(cli["attrs"].get("tls.protocol.version"), "1.2",
+                         th.format_spans([cli]))
+        self.assert_injected_once(headers, cli)
 
 
 class NginxTest(TLSBase):

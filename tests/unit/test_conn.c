@@ -2022,6 +2022,58 @@ static void test_tls_version_kept(void **state)
     ts_conn_put(c);
 }
 
+/* A TLS sink that takes everything (the bytes themselves are not looked
+ * at here), and a pass for the program's bytes as they are. */
+static ssize_t tls_sink_all(void *ctx, const struct iovec *v, int n, size_t ins_from,
+                            size_t ins_len)
+{
+    (void)ctx, (void)ins_from, (void)ins_len;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += v[i].iov_len;
+    return (ssize_t)total;
+}
+
+static ssize_t tls_pass_all(void *arg)
+{
+    return (ssize_t)((const struct iovec *)arg)->iov_len;
+}
+
+/* The count of key's attributes on s. */
+static int attr_count(const struct ts_span *s, const char *key)
+{
+    int n = 0;
+    for (unsigned i = 0; i < s->nattrs; i++)
+        n += strcmp(s->attrs[i].key, key) == 0;
+    return n;
+}
+
+/* A session opened before its handshake was done: its version, once
+ * known, goes on the span in flight, which began without it, and on the
+ * spans after it, once each. */
+static void test_tls_version_learned_after_the_span_began(void **state)
+{
+    struct ts_conn *c = ts_conn_open(TS_ROLE_CLIENT, -1, NULL);
+    assert_non_null(c);
+    static const char get[] = "GET /v HTTP/1.1\r\nHost: h\r\n\r\n";
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    struct iovec req = {(void *)get, sizeof get - 1}, res = {(void *)ok, sizeof ok - 1};
+    assert_int_equal(ts_conn_send_to(c, tls_sink_all, NULL, &req, 1, tls_pass_all, &req),
+                     (ssize_t)req.iov_len);
+    ts_conn_set_tls_version(c, "1.2");
+    ts_conn_recv_done(c, &res, 1, (ssize_t)res.iov_len, 0, 0);
+    assert_int_equal(ts_conn_send_to(c, tls_sink_all, NULL, &req, 1, tls_pass_all, &req),
+                     (ssize_t)req.iov_len);
+    ts_conn_recv_done(c, &res, 1, (ssize_t)res.iov_len, 0, 0);
+    ts_conn_put(c);
+    assert_int_equal(nspans, 2);
+    char v[16];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(attr_count(&spans[i], "tls.protocol.version"), 1);
+        assert_string_equal(attr_str(&spans[i], "tls.protocol.version", v, sizeof v), "1.2");
+    }
+}
+
 /* The connections' lock excludes: threads that fight over one (and so
  * sleep in the kernel and are woken) never lose an update, and errno
  * comes through unchanged. */
@@ -2786,6 +2838,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_client_behind_proxies, setup),
         cmocka_unit_test_setup(test_peer_text_follows_the_address, setup),
         cmocka_unit_test_setup(test_tls_version_kept, setup),
+        cmocka_unit_test_setup(test_tls_version_learned_after_the_span_began, setup),
         cmocka_unit_test_setup(test_body_state_taken_and_given_back, setup),
         cmocka_unit_test_setup(test_body_blocks_do_not_leak, setup),
         cmocka_unit_test_setup(test_pipelined_requests_with_bodies, setup),

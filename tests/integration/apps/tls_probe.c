@@ -21,6 +21,10 @@
  *           socket is ready, with the same buffer and length (GnuTLS: with
  *           NULL, 0 every other time); PIECE 0: each write all that is left
  *           (OpenSSL then without partial writes)
+ *   implicit (openssl) a GET /echo-headers with no SSL_connect before it:
+ *           the session is set to connect (SSL_set_connect_state), and the
+ *           first SSL_write_ex does the handshake; prints "VERSION ..."
+ *           (SSL_get_version) after it
  *
  * pieces and retry print "WRITES <calls> retries <n> over <n>", and
  * "OVER asked <n>, counted <n>" for a count of more than a write asked
@@ -47,7 +51,7 @@ struct tls {
 
 /* sndbuf > 0: the socket's send buffer, and non-blocking once the
  * handshake is done. */
-static void tls_connect(struct tls *t, int port, int sndbuf)
+static void tls_connect(struct tls *t, int port, int sndbuf, bool handshake)
 {
     struct sockaddr_in sa = loopback(port);
     t->fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -60,7 +64,9 @@ static void tls_connect(struct tls *t, int port, int sndbuf)
         if (!ctx || !(t->ssl = SSL_new(ctx)) || SSL_set_fd(t->ssl, t->fd) != 1)
             fail("SSL_new");
         SSL_CTX_free(ctx); /* the session keeps its own reference */
-        if (SSL_connect(t->ssl) != 1) {
+        if (!handshake)
+            SSL_set_connect_state(t->ssl);
+        else if (SSL_connect(t->ssl) != 1) {
             ERR_print_errors_fp(stderr);
             fail("SSL_connect");
         }
@@ -270,7 +276,7 @@ static void empty_calls(struct tls *t, const char *when, bool reads)
 int main(int argc, char **argv)
 {
     if (argc < 4 || (strcmp(argv[1], "openssl") != 0 && strcmp(argv[1], "gnutls") != 0))
-        fail("usage: tls_probe openssl|gnutls empty|pieces|retry PORT [BODY PIECE]");
+        fail("usage: tls_probe openssl|gnutls empty|pieces|retry|implicit PORT [BODY PIECE]");
     struct tls t = {.openssl = strcmp(argv[1], "openssl") == 0};
     const char *mode = argv[2];
     int port = atoi(argv[3]);
@@ -278,14 +284,20 @@ int main(int argc, char **argv)
     size_t piece = argc > 5 ? strtoul(argv[5], NULL, 10) : 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     bool posts = strcmp(mode, "pieces") == 0 || strcmp(mode, "retry") == 0;
-    tls_connect(&t, port, strcmp(mode, "retry") == 0 ? 4096 : 0);
+    bool implicit = strcmp(mode, "implicit") == 0;
+    if (implicit && !t.openssl)
+        fail("implicit is for openssl (a GnuTLS client calls gnutls_handshake)");
+    tls_connect(&t, port, strcmp(mode, "retry") == 0 ? 4096 : 0, !implicit);
     struct writes w = {0};
+    static const char get[] = "GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Connection: close\r\n\r\n";
     if (strcmp(mode, "empty") == 0) {
-        static const char get[] = "GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                  "Connection: close\r\n\r\n";
         empty_calls(&t, "before", false);
         write_request(&t, get, sizeof get - 1, 0, &w);
         empty_calls(&t, "after", true);
+    } else if (implicit) {
+        write_request(&t, get, sizeof get - 1, 0, &w);
+        printf("VERSION %s\n", SSL_get_version(t.ssl));
     } else if (posts) {
         if (t.openssl && (piece || strcmp(mode, "pieces") == 0))
             SSL_set_mode(t.ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);

@@ -1,9 +1,11 @@
 """tlsapp.py — an HTTPS server for the TLS tests (python's ssl module).
 
-    /usr/bin/python3 tlsapp.py --port PORT --cert CERT --key KEY
+    /usr/bin/python3 tlsapp.py --port PORT --cert CERT --key KEY [--tls-max 1.2]
 
 Prints "LISTENING <port>" once it accepts connections; exits cleanly on
 SIGTERM or SIGINT. HTTP/1.1 over TLS, Content-Length on every response.
+--tls-max 1.2: TLS 1.2 at the most (a server a client offering 1.3 must
+settle with).
 
 Routes:
   GET  /echo-headers   200, JSON list of [name, value] of the request's
@@ -73,9 +75,12 @@ def main():
     ap = ah.port_parser()
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
+    ap.add_argument("--tls-max", choices=["1.2"])
     args = ap.parse_args()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
+    if args.tls_max:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
 
     class TLSServer(Server):
         def server_bind(self):
