@@ -40,6 +40,11 @@ static bool is_socket(int fd)
     return fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
 }
 
+/* Every hook's first act: the real functions it and its helpers call are
+ * the ones the object that called it binds by itself (two copies of a
+ * library in one process: preload/real_tls.h). */
+#define TLS_HOOK_CALLED() ts_real_tls_called_from(__builtin_return_address(0))
+
 /* ------------------------------------------------------------- OpenSSL */
 
 #define SSL_ERROR_SSL 1
@@ -136,6 +141,7 @@ static int ex_result(long r, size_t *done)
  * and goes to tls_write. */
 TS_EXPORT int SSL_write(void *ssl, const void *buf, int num)
 {
+    TLS_HOOK_CALLED();
     if (!ts_ready() || num <= 0)
         return TS_REAL_TLS_MUST(SSL_write)(ssl, buf, num);
     struct tls_io io = {ssl, &openssl, call_ssl_write};
@@ -144,6 +150,7 @@ TS_EXPORT int SSL_write(void *ssl, const void *buf, int num)
 
 TS_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
 {
+    TLS_HOOK_CALLED();
     if (!ts_ready() || num == 0)
         return TS_REAL_TLS_MUST(SSL_write_ex)(ssl, buf, num, written);
     struct tls_io io = {ssl, &openssl, call_ssl_write_ex};
@@ -152,6 +159,7 @@ TS_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *writt
 
 TS_EXPORT int SSL_read(void *ssl, void *buf, int num)
 {
+    TLS_HOOK_CALLED();
     if (!ts_ready() || num <= 0)
         return TS_REAL_TLS_MUST(SSL_read)(ssl, buf, num);
     struct tls_io io = {ssl, &openssl, call_ssl_read};
@@ -160,6 +168,7 @@ TS_EXPORT int SSL_read(void *ssl, void *buf, int num)
 
 TS_EXPORT int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
 {
+    TLS_HOOK_CALLED();
     if (!ts_ready() || num == 0)
         return TS_REAL_TLS_MUST(SSL_read_ex)(ssl, buf, num, readbytes);
     struct tls_io io = {ssl, &openssl, call_ssl_read_ex};
@@ -168,6 +177,7 @@ TS_EXPORT int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
 
 TS_EXPORT int SSL_set_fd(void *ssl, int fd)
 {
+    TLS_HOOK_CALLED();
     int r = TS_REAL_TLS_MUST(SSL_set_fd)(ssl, fd);
     if (r == 1 && ts_ready() && is_socket(fd))
         tls_bind_fd(ssl, fd);
@@ -176,6 +186,7 @@ TS_EXPORT int SSL_set_fd(void *ssl, int fd)
 
 TS_EXPORT void SSL_set_bio(void *ssl, void *rbio, void *wbio)
 {
+    TLS_HOOK_CALLED();
     TS_REAL_TLS_MUST(SSL_set_bio)(ssl, rbio, wbio);
     if (ts_ready()) {
         struct tls_io io = {ssl, &openssl, NULL};
@@ -187,6 +198,7 @@ TS_EXPORT void SSL_set_bio(void *ssl, void *rbio, void *wbio)
 
 TS_EXPORT int SSL_shutdown(void *ssl)
 {
+    TLS_HOOK_CALLED();
     if (ts_ready())
         tls_forget(ssl);
     return TS_REAL_TLS_MUST(SSL_shutdown)(ssl);
@@ -194,6 +206,7 @@ TS_EXPORT int SSL_shutdown(void *ssl)
 
 TS_EXPORT void SSL_free(void *ssl)
 {
+    TLS_HOOK_CALLED();
     if (ssl && ts_ready())
         tls_forget(ssl); /* before the real free: the address may be reused at once */
     TS_REAL_TLS_MUST(SSL_free)(ssl);
@@ -248,6 +261,7 @@ static long call_gnutls_recv(struct tls_io *io, void *buf, size_t len)
 
 TS_EXPORT ssize_t gnutls_record_send(void *session, const void *data, size_t size)
 {
+    TLS_HOOK_CALLED();
     if (!ts_ready())
         return TS_REAL_TLS_MUST(gnutls_record_send)(session, data, size);
     struct tls_io io = {session, &gnutls, call_gnutls_send};
@@ -256,6 +270,7 @@ TS_EXPORT ssize_t gnutls_record_send(void *session, const void *data, size_t siz
 
 TS_EXPORT ssize_t gnutls_record_recv(void *session, void *data, size_t size)
 {
+    TLS_HOOK_CALLED();
     if (!ts_ready() || size == 0) /* see SSL_write */
         return TS_REAL_TLS_MUST(gnutls_record_recv)(session, data, size);
     struct tls_io io = {session, &gnutls, call_gnutls_recv};
@@ -264,6 +279,7 @@ TS_EXPORT ssize_t gnutls_record_recv(void *session, void *data, size_t size)
 
 TS_EXPORT int gnutls_bye(void *session, int how)
 {
+    TLS_HOOK_CALLED();
     if (ts_ready())
         tls_forget(session);
     return TS_REAL_TLS_MUST(gnutls_bye)(session, how);
@@ -271,6 +287,7 @@ TS_EXPORT int gnutls_bye(void *session, int how)
 
 TS_EXPORT void gnutls_deinit(void *session)
 {
+    TLS_HOOK_CALLED();
     if (session && ts_ready())
         tls_forget(session);
     TS_REAL_TLS_MUST(gnutls_deinit)(session);

@@ -70,6 +70,84 @@ static void *tls_lookup(enum ts_tls_lib lib, const char *name)
     return p ? p : search_loaded("", name);
 }
 
+/* Where the hook running on this thread was called from (real_tls.h). */
+static __thread const void *tls_call_site __attribute__((tls_model("initial-exec")));
+
+void ts_real_tls_called_from(const void *site)
+{
+    tls_call_site = site;
+}
+
+/* name as the object holding site binds it by itself: looked up in that
+ * object and its own dependencies, as the loader bound its calls when a
+ * module brought it in with RTLD_LOCAL (Python's _ssl with the system's
+ * libssl, a database driver with a libssl of its own). NULL when that
+ * answer is ours (an object in the global scope, where the shim comes
+ * first: the global answer is its), or there is none. */
+static void *site_definition(const void *site, const char *name)
+{
+    Dl_info info;
+    if (!dladdr(site, &info) || !info.dli_fname || !info.dli_fname[0])
+        return NULL;
+    void *h = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY); /* mapped already: never loads */
+    if (!h)
+        return NULL; /* the program itself, among others: the global answer */
+    void *p = dlsym(h, name);
+    dlclose(h);
+    return p && !ts_self_holds(p) ? p : NULL;
+}
+
+/* One real function: the process-wide answer, and each call site's own
+ * where it has one (two copies of a library in one process: the global
+ * answer handed one copy's handles to the other, which crashed). */
+#define TLS_SITES 32
+struct tls_real {
+    _Atomic(void *) global;
+    _Atomic(const void *) claim[TLS_SITES]; /* a slot taken by the thread that fills it */
+    _Atomic(const void *) site[TLS_SITES];  /* published after fn[i] */
+    void *fn[TLS_SITES];
+};
+
+static void *tls_global(struct tls_real *r, enum ts_tls_lib lib, const char *name)
+{
+    void *f = atomic_load_explicit(&r->global, memory_order_acquire);
+    if (!f) {
+        f = tls_lookup(lib, name);
+        atomic_store_explicit(&r->global, f, memory_order_release);
+    }
+    return f;
+}
+
+static void *tls_resolve(struct tls_real *r, enum ts_tls_lib lib, const char *name)
+{
+    const void *site = tls_call_site;
+    if (!site)
+        return tls_global(r, lib, name);
+    for (int i = 0; i < TLS_SITES; i++) {
+        const void *s = atomic_load_explicit(&r->site[i], memory_order_acquire);
+        if (s == site)
+            return r->fn[i];
+        if (!s)
+            break;
+    }
+    /* First call from this site (once per site and name; a site past the
+     * table's room asks every time). A slot is claimed without a lock (a
+     * fork may come at any moment); two threads that find one site at once
+     * may each fill a slot, with the same answer. */
+    void *f = site_definition(site, name);
+    if (!f)
+        f = tls_global(r, lib, name);
+    for (int i = 0; i < TLS_SITES; i++) {
+        const void *free_slot = NULL;
+        if (atomic_compare_exchange_strong(&r->claim[i], &free_slot, site)) {
+            r->fn[i] = f;
+            atomic_store_explicit(&r->site[i], site, memory_order_release);
+            break;
+        }
+    }
+    return f;
+}
+
 void *ts_real_tls_must(void *fn, const char *name)
 {
     if (fn)
@@ -83,17 +161,12 @@ void *ts_real_tls_must(void *fn, const char *name)
     ts_real_fatal(iov, 3);
 }
 
-/* Each symbol: a pointer resolved once (racing threads find the same). */
+/* Each symbol: resolved once per call site (racing threads find the same). */
 #define TS_REAL_TLS_DEFINE(lib, name, ret, params)                                                 \
-    static _Atomic(ts_real_##name##_fn) real_##name;                                               \
+    static struct tls_real real_##name;                                                            \
     ts_real_##name##_fn ts_real_tls_##name(void)                                                   \
     {                                                                                              \
-        ts_real_##name##_fn f = atomic_load_explicit(&real_##name, memory_order_acquire);          \
-        if (!f) {                                                                                  \
-            f = (ts_real_##name##_fn)tls_lookup(lib, #name);                                       \
-            atomic_store_explicit(&real_##name, f, memory_order_release);                          \
-        }                                                                                          \
-        return f;                                                                                  \
+        return (ts_real_##name##_fn)tls_resolve(&real_##name, lib, #name);                         \
     }
 TS_REAL_TLS_SYMBOLS(TS_REAL_TLS_DEFINE)
 #undef TS_REAL_TLS_DEFINE

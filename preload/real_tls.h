@@ -7,7 +7,9 @@
  * a library in the global scope (curl's libssl.so.3, a dependency); one a
  * module brought in with RTLD_LOCAL (Python's _ssl) is not there, so the
  * loaded objects are searched by name and opened with RTLD_NOLOAD, which
- * only ever returns a library already mapped. */
+ * only ever returns a library already mapped. A module's own copy, loaded
+ * with RTLD_LOCAL beside another, is found from the hook's call site
+ * (ts_real_tls_called_from). */
 #ifndef TS_REAL_TLS_H
 #define TS_REAL_TLS_H
 
@@ -49,7 +51,16 @@ enum ts_tls_lib {
 TS_REAL_TLS_SYMBOLS(TS_REAL_TLS_DECLARE)
 #undef TS_REAL_TLS_DECLARE
 
-/* The real function, resolved on first use. A hook's own function must be
+/* A hook's first act: where it was called from
+ * (__builtin_return_address(0)), on this thread, until the next hook. The
+ * real functions it and its helpers call are then the ones that call
+ * site's object binds by itself: a process may hold two copies of a TLS
+ * library, each loaded RTLD_LOCAL by its own module (Python's _ssl with
+ * the system's libssl, a database driver with a libssl of its own), and
+ * the shim's hook, first in the global scope, takes both copies' calls. */
+void ts_real_tls_called_from(const void *site);
+
+/* The real function, resolved on first use from each call site. A hook's own function must be
  * found (the program called it, so its library is mapped): if it is not,
  * the shim says so on stderr and aborts, as real.h does for libc. The
  * helpers (SSL_get_error, ...) may be NULL. */

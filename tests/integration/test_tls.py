@@ -454,5 +454,40 @@ class NoTLSLibraryTest(th.TempDirMixin, unittest.TestCase):
         self.assertNotRegex(maps, r"libssl|libgnutls|libcrypto")
 
 
+class TwoCopiesTest(th.TempDirMixin, unittest.TestCase):
+    """Two copies of one TLS library in one process, each loaded RTLD_LOCAL
+    by its own module (Python's _ssl with the system's libssl beside a
+    database driver's bundled one): the shim's hook, first in the global
+    scope, takes both copies' calls, and each must reach the copy its
+    caller binds. The real function was found once for the process, and
+    the second module's handles went to the first copy (a segfault with
+    libssl beside libgnutls-openssl). Two stand-in libraries
+    (apps/fake_tls.c) answer -1 for the other copy's handle."""
+
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+
+    def test_each_module_reaches_its_own_copy(self):
+        tmp = self.make_tmp()
+        modules = []
+        for n in (1, 2):
+            lib = th.compile_app("fake_tls.c", os.path.join(tmp, "libfake_tls%d.so" % n),
+                                 "-shared", "-fPIC", "-DFAKE_TLS_ID=%d" % n)
+            self.assertTrue(os.path.exists(lib))
+            modules.append(th.compile_app(
+                "fake_tls_user.c", os.path.join(tmp, "fake_tls_user%d.so" % n), "-shared",
+                "-fPIC", "-DFAKE_TLS_ID=%d" % n,
+                libs=("-L" + tmp, "-lfake_tls%d" % n, "-Wl,-rpath," + tmp)))
+        exe = th.compile_app("two_tls_copies.c", os.path.join(tmp, "two_tls_copies"), libs=("-ldl",))
+        untraced = th.run([exe] + modules, env=th.clean_env(), tmpdir=tmp, name="untraced")
+        self.assertEqual(untraced.stdout(), b"1:1 2:1\n", untraced.describe())
+        # each order: whichever copy the process-wide lookup finds first
+        for order in (modules, modules[::-1]):
+            p = th.run([exe] + order, env=th.shim_env("two-copies", os.path.join(tmp, "s.jsonl")),
+                       tmpdir=tmp, name="traced")
+            self.assertEqual((p.returncode, p.stdout()), (0, b"1:1 2:1\n"), p.describe())
+
+
 if __name__ == "__main__":
     th.main()
