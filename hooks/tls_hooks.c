@@ -43,7 +43,16 @@ static bool is_socket(int fd)
 /* Every hook's first act: the real functions it and its helpers call are
  * the ones the object that called it binds by itself (two copies of a
  * library in one process: preload/real_tls.h). */
-#define TLS_HOOK_CALLED() ts_real_tls_called_from(__builtin_return_address(0))
+#define TLS_HOOK_CALLED()                                                                          \
+    const void *tls_site_before __attribute__((cleanup(tls_hook_returns), unused)) =               \
+        ts_real_tls_called_from(__builtin_return_address(0))
+
+/* (a hook run within another, from a callback or a handler: the outer
+ * one's site again for the rest of its calls) */
+static inline void tls_hook_returns(const void **site_before)
+{
+    ts_real_tls_called_from(*site_before);
+}
 
 /* ------------------------------------------------------------- OpenSSL */
 
@@ -210,6 +219,20 @@ TS_EXPORT void SSL_free(void *ssl)
     if (ssl && ts_ready())
         tls_forget(ssl); /* before the real free: the address may be reused at once */
     TS_REAL_TLS_MUST(SSL_free)(ssl);
+}
+
+/* The program makes the handle ready for a new connection: what the shim
+ * held for the old one goes, as at SSL_free (a write it was completing,
+ * the old request's bytes, would otherwise go out on the new connection).
+ * libssl calls SSL_clear itself too (SSL_new, a handshake's start, also
+ * within a first SSL_write that the shim is making): those leave it. */
+TS_EXPORT int SSL_clear(void *ssl)
+{
+    TLS_HOOK_CALLED();
+    ts_real_SSL_clear_fn real = TS_REAL_TLS_MUST(SSL_clear);
+    if (ssl && ts_ready() && !ts_real_tls_called_within((const void *)real))
+        tls_forget(ssl);
+    return real(ssl);
 }
 
 /* -------------------------------------------------------------- GnuTLS */

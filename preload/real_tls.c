@@ -73,17 +73,24 @@ static void *tls_lookup(enum ts_tls_lib lib, const char *name)
 /* Where the hook running on this thread was called from (real_tls.h). */
 static __thread const void *tls_call_site __attribute__((tls_model("initial-exec")));
 
-void ts_real_tls_called_from(const void *site)
+const void *ts_real_tls_called_from(const void *site)
 {
+    const void *before = tls_call_site;
     tls_call_site = site;
+    return before;
 }
 
-/* name as the object holding site binds it by itself: looked up in that
- * object and its own dependencies, as the loader bound its calls when a
- * module brought it in with RTLD_LOCAL (Python's _ssl with the system's
- * libssl, a database driver with a libssl of its own). NULL when that
- * answer is ours (an object in the global scope, where the shim comes
- * first: the global answer is its), or there is none. */
+bool ts_real_tls_called_within(const void *fn)
+{
+    Dl_info site, library;
+    return tls_call_site && fn && dladdr(tls_call_site, &site) && dladdr(fn, &library) &&
+           site.dli_fbase == library.dli_fbase;
+}
+
+/* name in the object holding site and its own dependencies: what a module
+ * brought in with RTLD_LOCAL binds when the global scope has no
+ * definition (Python's _ssl and its libssl, a database driver and the
+ * libssl it bundles). NULL when that answer is ours, or there is none. */
 static void *site_definition(const void *site, const char *name)
 {
     Dl_info info;
@@ -91,53 +98,73 @@ static void *site_definition(const void *site, const char *name)
         return NULL;
     void *h = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY); /* mapped already: never loads */
     if (!h)
-        return NULL; /* the program itself, among others: the global answer */
+        return NULL; /* the program itself (argv[0]), among others */
     void *p = dlsym(h, name);
     dlclose(h);
     return p && !ts_self_holds(p) ? p : NULL;
 }
 
-/* One real function: the process-wide answer, and each call site's own
- * where it has one (two copies of a library in one process: the global
- * answer handed one copy's handles to the other, which crashed). */
+/* One real function. The loader binds a call from the global scope first
+ * (the program, its libraries, the preloaded ones after the shim) and only
+ * then from the caller's own: where the global scope defines the name,
+ * that is every caller's answer (RTLD_NEXT, so that an interposer preloaded
+ * after the shim stays in the chain). Where it does not, the library came
+ * with RTLD_LOCAL, maybe twice (two modules, each with its own copy, which
+ * the shim's hook, first in the global scope, both receives): each call
+ * site then gets what its own object binds, kept in a small table, and
+ * past the table's room the process-wide search's answer, as before. */
 #define TLS_SITES 32
+#define TLS_NOT_GLOBAL ((void *)1) /* the global scope has no definition */
 struct tls_real {
-    _Atomic(void *) global;
-    _Atomic(const void *) claim[TLS_SITES]; /* a slot taken by the thread that fills it */
-    _Atomic(const void *) site[TLS_SITES];  /* published after fn[i] */
+    _Atomic(void *) next;                   /* dlsym(RTLD_NEXT), or TLS_NOT_GLOBAL */
+    _Atomic(void *) search;                 /* the process-wide search's answer */
+    _Atomic(const void *) claim[TLS_SITES]; /* the site a slot is taken for */
+    _Atomic(const void *) site[TLS_SITES];  /* the same, once fn[i] is there */
     void *fn[TLS_SITES];
 };
 
-static void *tls_global(struct tls_real *r, enum ts_tls_lib lib, const char *name)
+static void *tls_search(struct tls_real *r, enum ts_tls_lib lib, const char *name)
 {
-    void *f = atomic_load_explicit(&r->global, memory_order_acquire);
+    void *f = atomic_load_explicit(&r->search, memory_order_acquire);
     if (!f) {
         f = tls_lookup(lib, name);
-        atomic_store_explicit(&r->global, f, memory_order_release);
+        atomic_store_explicit(&r->search, f, memory_order_release);
     }
     return f;
 }
 
 static void *tls_resolve(struct tls_real *r, enum ts_tls_lib lib, const char *name)
 {
+    void *next = atomic_load_explicit(&r->next, memory_order_acquire);
+    if (!next) {
+        next = dlsym(RTLD_NEXT, name);
+        if (!next || ts_self_holds(next))
+            next = TLS_NOT_GLOBAL;
+        atomic_store_explicit(&r->next, next, memory_order_release);
+    }
+    if (next != TLS_NOT_GLOBAL)
+        return next;
     const void *site = tls_call_site;
     if (!site)
-        return tls_global(r, lib, name);
-    for (int i = 0; i < TLS_SITES; i++) {
-        const void *s = atomic_load_explicit(&r->site[i], memory_order_acquire);
-        if (s == site)
-            return r->fn[i];
-        if (!s)
+        return tls_search(r, lib, name);
+    int i = 0;
+    for (; i < TLS_SITES; i++) {
+        const void *claimed = atomic_load_explicit(&r->claim[i], memory_order_acquire);
+        if (!claimed)
             break;
+        /* (a slot claimed and never filled, by a fork's child, is passed) */
+        if (claimed == site && atomic_load_explicit(&r->site[i], memory_order_acquire) == site)
+            return r->fn[i];
     }
-    /* First call from this site (once per site and name; a site past the
-     * table's room asks every time). A slot is claimed without a lock (a
-     * fork may come at any moment); two threads that find one site at once
-     * may each fill a slot, with the same answer. */
+    if (i == TLS_SITES)
+        return tls_search(r, lib, name); /* no room left: the process-wide answer */
+    /* First call from this site: once per site and name. A slot is claimed
+     * without a lock (a fork may come at any moment); two threads that find
+     * one site at once may each fill a slot, with the same answer. */
     void *f = site_definition(site, name);
     if (!f)
-        f = tls_global(r, lib, name);
-    for (int i = 0; i < TLS_SITES; i++) {
+        f = tls_search(r, lib, name);
+    for (; i < TLS_SITES; i++) {
         const void *free_slot = NULL;
         if (atomic_compare_exchange_strong(&r->claim[i], &free_slot, site)) {
             r->fn[i] = f;

@@ -13,6 +13,7 @@
 #ifndef TS_REAL_TLS_H
 #define TS_REAL_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -27,6 +28,7 @@
     X(TS_TLS_OPENSSL, SSL_set_bio, void, (void *, void *, void *))                                 \
     X(TS_TLS_OPENSSL, SSL_shutdown, int, (void *))                                                 \
     X(TS_TLS_OPENSSL, SSL_free, void, (void *))                                                    \
+    X(TS_TLS_OPENSSL, SSL_clear, int, (void *))                                                    \
     X(TS_TLS_OPENSSL, SSL_get_error, int, (const void *, int))                                     \
     X(TS_TLS_OPENSSL, SSL_get_fd, int, (const void *))                                             \
     X(TS_TLS_OPENSSL, SSL_is_server, int, (const void *))                                          \
@@ -52,13 +54,20 @@ TS_REAL_TLS_SYMBOLS(TS_REAL_TLS_DECLARE)
 #undef TS_REAL_TLS_DECLARE
 
 /* A hook's first act: where it was called from
- * (__builtin_return_address(0)), on this thread, until the next hook. The
+ * (__builtin_return_address(0)), on this thread, until it returns (then
+ * the site before, that of a hook it ran within, is put back). The
  * real functions it and its helpers call are then the ones that call
  * site's object binds by itself: a process may hold two copies of a TLS
  * library, each loaded RTLD_LOCAL by its own module (Python's _ssl with
  * the system's libssl, a database driver with a libssl of its own), and
  * the shim's hook, first in the global scope, takes both copies' calls. */
-void ts_real_tls_called_from(const void *site);
+const void *ts_real_tls_called_from(const void *site); /* returns the site before */
+
+/* Was the running hook called from the object that defines fn (the
+ * library calling its own exported function, as libssl calls SSL_clear
+ * from SSL_new and as a handshake starts)? Asks the loader (dladdr):
+ * for calls made once a connection. */
+bool ts_real_tls_called_within(const void *fn);
 
 /* The real function, resolved on first use from each call site. A hook's own function must be
  * found (the program called it, so its library is mapped): if it is not,

@@ -112,7 +112,9 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         srv, port = th.start_app_server(self, "backend", os.path.join(self.tmp, "backend.jsonl"),
                                         self.tmp, env=th.shim_env("backend", os.path.join(
                                             self.tmp, "backend.jsonl"), TRACESHIM_EXPORTER="none"))
-        p = th.run([exe, str(port)], env=th.shim_env(
+        # under the sanitizers (TSTEST_PRELOAD_FIRST) every frame is larger
+        kib = "128" if th.PRELOAD_FIRST else "16"
+        p = th.run([exe, str(port), kib], env=th.shim_env(
             "small", self.spans_file, TRACESHIM_EXPORTER="otlp", TRACESHIM_OWN_FD_TABLE="0",
             OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
             OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer%20" + "t" * 4000),

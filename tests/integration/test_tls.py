@@ -31,6 +31,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -301,6 +302,39 @@ class ProbeTest(TLSBase):
         cli, headers = self.probe_span(traced, lib, "empty", "GET /echo-headers")
         self.assert_injected_once(headers, cli)
 
+    def test_a_handle_cleared_for_a_new_connection_leaves_the_old_write(self):
+        """A program that gives up on a write (WANT_WRITE to a server that
+        never reads), calls SSL_clear and connects the handle again: its
+        next request goes out as it wrote it. The shim kept the given-up
+        POST and sent its bytes on the new connection instead (the program
+        told more bytes than it asked for, the server sent no answer)."""
+        exe = th.compile_app("tls_clear_probe.c", os.path.join(self.tmp, "tls_clear_probe"),
+                             "-O2", libs=("-lssl", "-lcrypto"))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.crt, self.key)
+        stalled = socket.socket()
+        stalled.bind(("127.0.0.1", 0))
+        stalled.listen(4)
+        self.addCleanup(stalled.close)
+        held = []
+
+        def handshake_then_read_nothing():
+            while True:
+                try:
+                    c, _ = stalled.accept()
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    held.append(ctx.wrap_socket(c, server_side=True))
+                except OSError:
+                    return
+        threading.Thread(target=handshake_then_read_nothing, daemon=True).start()
+        self.addCleanup(lambda: [c.close() for c in held])
+        _, port = self.start_tlsapp(traced=False)
+        p = th.run([exe, str(stalled.getsockname()[1]), str(port)],
+                   env=th.shim_env("clear", self.spans_file), tmpdir=self.tmp, name="clear",
+                   timeout=30)
+        self.assertEqual((p.returncode, p.stdout()),
+                         (0, b"WRITE 58 asked 58\nHTTP/1.1 200 OK\n"), p.describe())
+
     def test_openssl_calls_of_no_bytes(self):
         self.check_calls_of_no_bytes("openssl")
 
@@ -468,26 +502,51 @@ class TwoCopiesTest(th.TempDirMixin, unittest.TestCase):
     def setUpClass(cls):
         th.require_lib()
 
-    def test_each_module_reaches_its_own_copy(self):
-        tmp = self.make_tmp()
-        modules = []
-        for n in (1, 2):
-            lib = th.compile_app("fake_tls.c", os.path.join(tmp, "libfake_tls%d.so" % n),
-                                 "-shared", "-fPIC", "-DFAKE_TLS_ID=%d" % n)
-            self.assertTrue(os.path.exists(lib))
-            modules.append(th.compile_app(
-                "fake_tls_user.c", os.path.join(tmp, "fake_tls_user%d.so" % n), "-shared",
-                "-fPIC", "-DFAKE_TLS_ID=%d" % n,
-                libs=("-L" + tmp, "-lfake_tls%d" % n, "-Wl,-rpath," + tmp)))
-        exe = th.compile_app("two_tls_copies.c", os.path.join(tmp, "two_tls_copies"), libs=("-ldl",))
-        untraced = th.run([exe] + modules, env=th.clean_env(), tmpdir=tmp, name="untraced")
-        self.assertEqual(untraced.stdout(), b"1:1 2:1\n", untraced.describe())
-        # each order: whichever copy the process-wide lookup finds first
-        for order in (modules, modules[::-1]):
-            p = th.run([exe] + order, env=th.shim_env("two-copies", os.path.join(tmp, "s.jsonl")),
-                       tmpdir=tmp, name="traced")
-            self.assertEqual((p.returncode, p.stdout()), (0, b"1:1 2:1\n"), p.describe())
+    def setUp(self):
+        self.tmp = self.make_tmp()
 
+    def build(self, n):
+        """libfake_tlsN.so and fake_tls_userN.so, a module linked to it."""
+        th.compile_app("fake_tls.c", os.path.join(self.tmp, "libfake_tls%d.so" % n), "-shared",
+                       "-fPIC", "-DFAKE_TLS_ID=%d" % n)
+        return th.compile_app("fake_tls_user.c", os.path.join(self.tmp, "fake_tls_user%d.so" % n),
+                              "-shared", "-fPIC",
+                              libs=("-L" + self.tmp, "-lfake_tls%d" % n, "-Wl,-rpath," + self.tmp))
+
+    def run_both_ways(self, exe, modules, expected, **env):
+        untraced = th.run([exe] + modules, env=th.clean_env(), tmpdir=self.tmp, name="untraced")
+        self.assertEqual(untraced.stdout(), expected, untraced.describe())
+        traced = []
+        for order in (modules, modules[::-1]):
+            p = th.run([exe] + order, env=th.shim_env("two-copies", os.path.join(
+                self.tmp, "s.jsonl"), **env), tmpdir=self.tmp, name="traced")
+            self.assertEqual((p.returncode, p.stdout()), (0, expected), p.describe())
+            traced.append(p)
+        return traced
+
+    def test_each_module_reaches_its_own_copy(self):
+        modules = [self.build(1), self.build(2)]
+        exe = th.compile_app("two_tls_copies.c", os.path.join(self.tmp, "two_tls_copies"),
+                             libs=("-ldl",))
+        self.run_both_ways(exe, modules, b"1:1 2:1\n")
+
+    def test_the_global_copy_wins_as_the_loader_binds(self):
+        """A program linked to one copy loads a module that bundles another:
+        the loader binds the module's calls from the global scope first
+        (its SSL_new makes the global copy's handles), so its SSL_write
+        must go there too, not to its bundled copy; and an interposer
+        preloaded after the shim stays in the chain."""
+        modules = [self.build(2)]
+        self.build(1)
+        exe = th.compile_app("two_tls_copies.c", os.path.join(self.tmp, "linked"),
+                             libs=("-ldl", "-Wl,--no-as-needed", "-L" + self.tmp, "-lfake_tls1",
+                                   "-Wl,-rpath," + self.tmp))
+        self.run_both_ways(exe, modules, b"1:1\n")
+        inter = th.compile_app("fake_tls_interposer.c", os.path.join(self.tmp, "inter.so"),
+                               "-shared", "-fPIC", libs=("-ldl",))
+        for p in self.run_both_ways(exe, modules, b"1:1\n",
+                                    LD_PRELOAD=th.preload_value() + " " + inter):
+            self.assertIn(b"[interposer SSL_write]", p.stderr(), p.describe())
 
 if __name__ == "__main__":
     th.main()

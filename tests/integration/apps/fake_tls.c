@@ -14,6 +14,14 @@ static int mine(const void *ssl)
     return ssl && ((const struct fake_ssl *)ssl)->id == FAKE_TLS_ID;
 }
 
+/* A handle of this copy's. */
+void *SSL_new(void *ctx)
+{
+    (void)ctx;
+    static struct fake_ssl handle = {FAKE_TLS_ID};
+    return &handle;
+}
+
 int SSL_write(void *ssl, const void *buf, int num)
 {
     (void)buf;

@@ -1,4 +1,5 @@
-/* small_stack_exit.c PORT — a thread with a 16 KiB stack, below which 1 MiB
+/* small_stack_exit.c PORT [KIB] — a thread with a stack of KIB KiB (16 when
+ * not given; more for a library built with the sanitizers), below which 1 MiB
  * is mapped PROT_NONE (a frame that outgrows the stack faults at once
  * rather than write over another mapping), sends one GET to 127.0.0.1:PORT,
  * reads the answer and ends the process with exit(0) from that thread, for
@@ -16,7 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define STACK (16 << 10)
 #define GUARD (1 << 20)
 
 static int port;
@@ -40,15 +40,16 @@ static void *request_then_exit(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2)
+    if (argc != 2 && argc != 3)
         return 2;
     port = atoi(argv[1]);
-    char *area = mmap(NULL, GUARD + STACK, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (area == MAP_FAILED || mprotect(area + GUARD, STACK, PROT_READ | PROT_WRITE) != 0)
+    size_t stack = (size_t)(argc == 3 ? atoi(argv[2]) : 16) << 10;
+    char *area = mmap(NULL, GUARD + stack, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED || mprotect(area + GUARD, stack, PROT_READ | PROT_WRITE) != 0)
         return 2;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setstack(&attr, area + GUARD, STACK);
+    pthread_attr_setstack(&attr, area + GUARD, stack);
     pthread_t t;
     if (pthread_create(&t, &attr, request_then_exit, NULL) != 0)
         return 2;
