@@ -225,14 +225,14 @@ TS_EXPORT void SSL_free(void *ssl)
  * held for the old one goes, as at SSL_free (a write it was completing,
  * the old request's bytes, would otherwise go out on the new connection).
  * libssl calls SSL_clear itself too (SSL_new, a handshake's start, also
- * within a first SSL_write that the shim is making): those leave it. */
+ * within a first SSL_write that the shim is making): a call from an object
+ * that defines SSL_clear leaves it, whatever wraps SSL_clear between. */
 TS_EXPORT int SSL_clear(void *ssl)
 {
     TLS_HOOK_CALLED();
-    ts_real_SSL_clear_fn real = TS_REAL_TLS_MUST(SSL_clear);
-    if (ssl && ts_ready() && !ts_real_tls_called_within((const void *)real))
+    if (ssl && ts_ready() && !ts_real_tls_called_by_a_definer("SSL_clear"))
         tls_forget(ssl);
-    return real(ssl);
+    return TS_REAL_TLS_MUST(SSL_clear)(ssl);
 }
 
 /* -------------------------------------------------------------- GnuTLS */

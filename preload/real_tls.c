@@ -80,11 +80,17 @@ const void *ts_real_tls_called_from(const void *site)
     return before;
 }
 
-bool ts_real_tls_called_within(const void *fn)
+bool ts_real_tls_called_by_a_definer(const char *name)
 {
-    Dl_info site, library;
-    return tls_call_site && fn && dladdr(tls_call_site, &site) && dladdr(fn, &library) &&
-           site.dli_fbase == library.dli_fbase;
+    Dl_info site, def;
+    if (!tls_call_site || !dladdr(tls_call_site, &site) || !site.dli_fname || !site.dli_fname[0])
+        return false;
+    void *h = dlopen(site.dli_fname, RTLD_NOLOAD | RTLD_LAZY); /* mapped already: never loads */
+    if (!h)
+        return false; /* the program itself */
+    void *p = dlsym(h, name);
+    dlclose(h);
+    return p && dladdr(p, &def) && def.dli_fbase == site.dli_fbase;
 }
 
 /* name in the object holding site and its own dependencies: what a module
@@ -158,6 +164,13 @@ static void *tls_resolve(struct tls_real *r, enum ts_tls_lib lib, const char *na
     }
     if (i == TLS_SITES)
         return tls_search(r, lib, name); /* no room left: the process-wide answer */
+    /* A library made global since (dlopen RTLD_GLOBAL) binds from there
+     * now: asked again for each new site, not on every call. */
+    void *now = dlsym(RTLD_NEXT, name);
+    if (now && !ts_self_holds(now)) {
+        atomic_store_explicit(&r->next, now, memory_order_release);
+        return now;
+    }
     /* First call from this site: once per site and name. A slot is claimed
      * without a lock (a fork may come at any moment); two threads that find
      * one site at once may each fill a slot, with the same answer. */

@@ -63,11 +63,12 @@ TS_REAL_TLS_SYMBOLS(TS_REAL_TLS_DECLARE)
  * the shim's hook, first in the global scope, takes both copies' calls. */
 const void *ts_real_tls_called_from(const void *site); /* returns the site before */
 
-/* Was the running hook called from the object that defines fn (the
- * library calling its own exported function, as libssl calls SSL_clear
- * from SSL_new and as a handshake starts)? Asks the loader (dladdr):
- * for calls made once a connection. */
-bool ts_real_tls_called_within(const void *fn);
+/* Was the running hook called from an object that defines name itself
+ * (the library calling its own exported function, as libssl calls
+ * SSL_clear from SSL_new and as a handshake starts; also a wrapper of it
+ * preloaded before the shim, which cannot be told apart)? Asks the loader
+ * (dladdr, dlopen RTLD_NOLOAD): for calls made once a connection. */
+bool ts_real_tls_called_by_a_definer(const char *name);
 
 /* The real function, resolved on first use from each call site. A hook's own function must be
  * found (the program called it, so its library is mapped): if it is not,

@@ -260,7 +260,7 @@ class ProbeTest(TLSBase):
         super().setUp()
         self.port = None
 
-    def run_probe(self, lib, mode, *args, traced=True):
+    def run_probe(self, lib, mode, *args, traced=True, **extra_env):
         """The probe's stdout lines; the probe must exit 0. The server is
         started at the first run (one of TLS 1.2 at the most when the test
         set self.tls_max)."""
@@ -268,7 +268,7 @@ class ProbeTest(TLSBase):
             extra = ("--tls-max", self.tls_max) if getattr(self, "tls_max", None) else ()
             _, self.port = self.start_tlsapp(traced=False, extra=extra)
         name = "%s-%s" % (lib, mode)
-        env = th.shim_env(name, self.spans_file) if traced else th.clean_env()
+        env = th.shim_env(name, self.spans_file, **extra_env) if traced else th.clean_env()
         p = th.run([self.exe, lib, mode, str(self.port), *map(str, args)], env=env,
                    tmpdir=self.tmp, name=name, timeout=30)
         if p.returncode == 3:
@@ -399,6 +399,19 @@ class ProbeTest(TLSBase):
         cli, headers = self.probe_span(lines, "openssl", "implicit", "GET /echo-headers")
         self.assertEqual(cli["attrs"].get("tls.protocol.version"), "1.2",
                          th.format_spans([cli]))
+        self.assert_injected_once(headers, cli)
+
+    def test_a_handshake_in_the_first_write_behind_another_ssl_clear_wrapper(self):
+        """The first SSL_write's handshake makes libssl call SSL_clear,
+        which must not drop the write the shim is making; with another
+        library wrapping SSL_clear preloaded after the shim, the shim took
+        the call for the program's own (a write told of 232 bytes for 66)."""
+        self.tls_max = "1.2"
+        wrapper = th.compile_app("fake_tls_interposer.c", os.path.join(self.tmp, "inter.so"),
+                                 "-shared", "-fPIC", libs=("-ldl",))
+        lines = self.run_probe("openssl", "implicit",
+                               LD_PRELOAD=th.preload_value() + " " + wrapper)
+        cli, headers = self.probe_span(lines, "openssl", "implicit", "GET /echo-headers")
         self.assert_injected_once(headers, cli)
 
 
