@@ -39,6 +39,19 @@ static int search_object(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+/* name as dlsym finds it from the loaded object at path (in it and its
+ * own dependencies); NULL when that object is not one dlopen knows by
+ * that path (the program itself, by argv[0]) or none defines it. */
+static void *symbol_from(const char *path, const char *name)
+{
+    void *h = dlopen(path, RTLD_NOLOAD | RTLD_LAZY); /* mapped already: never loads */
+    if (!h)
+        return NULL;
+    void *p = dlsym(h, name);
+    dlclose(h); /* NOLOAD took a reference; its owner keeps the object mapped */
+    return p;
+}
+
 /* name in the loaded objects whose file names start with prefix, in load
  * order, ours excepted; NULL when none defines it. */
 static void *search_loaded(const char *prefix, const char *name)
@@ -47,11 +60,7 @@ static void *search_loaded(const char *prefix, const char *name)
         struct search s = {prefix, skip, ""};
         if (!dl_iterate_phdr(search_object, &s))
             return NULL;
-        void *h = dlopen(s.path, RTLD_NOLOAD | RTLD_LAZY); /* mapped already: never loads */
-        if (!h)
-            continue;
-        void *p = dlsym(h, name);
-        dlclose(h); /* NOLOAD took a reference; its owner keeps the object mapped */
+        void *p = symbol_from(s.path, name);
         if (p && !ts_self_holds(p))
             return p;
     }
@@ -80,17 +89,23 @@ const void *ts_real_tls_called_from(const void *site)
     return before;
 }
 
+/* name as found from the object holding site (symbol_from); *object is
+ * that object's base address. */
+static void *symbol_from_site(const void *site, const char *name, const void **object)
+{
+    Dl_info info;
+    if (!site || !dladdr(site, &info) || !info.dli_fname || !info.dli_fname[0])
+        return NULL;
+    *object = info.dli_fbase;
+    return symbol_from(info.dli_fname, name);
+}
+
 bool ts_real_tls_called_by_a_definer(const char *name)
 {
-    Dl_info site, def;
-    if (!tls_call_site || !dladdr(tls_call_site, &site) || !site.dli_fname || !site.dli_fname[0])
-        return false;
-    void *h = dlopen(site.dli_fname, RTLD_NOLOAD | RTLD_LAZY); /* mapped already: never loads */
-    if (!h)
-        return false; /* the program itself */
-    void *p = dlsym(h, name);
-    dlclose(h);
-    return p && dladdr(p, &def) && def.dli_fbase == site.dli_fbase;
+    const void *object = NULL;
+    void *p = symbol_from_site(tls_call_site, name, &object);
+    Dl_info def;
+    return p && dladdr(p, &def) && def.dli_fbase == object;
 }
 
 /* name in the object holding site and its own dependencies: what a module
@@ -99,14 +114,8 @@ bool ts_real_tls_called_by_a_definer(const char *name)
  * libssl it bundles). NULL when that answer is ours, or there is none. */
 static void *site_definition(const void *site, const char *name)
 {
-    Dl_info info;
-    if (!dladdr(site, &info) || !info.dli_fname || !info.dli_fname[0])
-        return NULL;
-    void *h = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY); /* mapped already: never loads */
-    if (!h)
-        return NULL; /* the program itself (argv[0]), among others */
-    void *p = dlsym(h, name);
-    dlclose(h);
+    const void *object;
+    void *p = symbol_from_site(site, name, &object);
     return p && !ts_self_holds(p) ? p : NULL;
 }
 
