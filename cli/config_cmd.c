@@ -99,6 +99,29 @@ static void row_u(const char *what, unsigned long long v, const char *unit)
     printf("  %-22s %llu%s\n", what, v, unit);
 }
 
+/* Did the library reject name's value? Its messages name a variable as
+ * "NAME=value" or "NAME: ...". */
+static bool rejected_in(const char *messages, const char *name)
+{
+    char eq[80], colon[80];
+    snprintf(eq, sizeof eq, " %s=", name);
+    snprintf(colon, sizeof colon, " %s:", name);
+    return strstr(messages, eq) || strstr(messages, colon);
+}
+
+/* For a rejected OTLP traces-specific variable, the general one that the
+ * library used instead (set, and not rejected itself); else NULL. */
+static const char *general_instead(const char *messages, const char *name)
+{
+    static const char traces[] = "OTEL_EXPORTER_OTLP_TRACES_";
+    static char general[80];
+    if (strncmp(name, traces, sizeof traces - 1) != 0)
+        return NULL;
+    snprintf(general, sizeof general, "OTEL_EXPORTER_OTLP_%s", name + sizeof traces - 1);
+    const char *v = base_lookup(general);
+    return v && *v && !rejected_in(messages, general) ? general : NULL;
+}
+
 /* A value as it may be shown: secrets are not. The HMAC keys never are;
  * of the exporters' headers (API keys, bearer tokens), only the names; of
  * the endpoints (the remote sampler's too), neither a user nor the query's
@@ -305,20 +328,25 @@ int main(int argc, char **argv)
                bits_list(unused, exporters, 5, buf, sizeof buf));
     for (size_t i = 0; i < nasked; i++) {
         const char *v = asked[i].value;
-        /* the messages name a variable as "NAME=value" or "NAME: ..." */
-        char eq[80], colon[80];
-        snprintf(eq, sizeof eq, " %s=", asked[i].name);
-        snprintf(colon, sizeof colon, " %s:", asked[i].name);
-        bool rejected = strstr(messages, eq) || strstr(messages, colon);
         if (v && *v) {
             printf("  %-36s = ", asked[i].name);
             print_value(asked[i].name, v);
-            printf("%s\n", rejected ? "   (REJECTED: default)" : "");
+            if (rejected_in(messages, asked[i].name)) {
+                const char *instead = general_instead(messages, asked[i].name);
+                if (instead)
+                    printf("   (REJECTED: %s applies)\n", instead);
+                else
+                    printf("   (REJECTED: default)\n");
+            } else {
+                printf("\n");
+            }
         } else
             printf("  %-36s   (not set: default)\n", asked[i].name);
     }
     if (errors)
-        printf("\n%d value(s) rejected (messages on stderr); their defaults apply.\n", errors);
+        printf("\n%d value(s) rejected (messages on stderr); their defaults apply (to OTLP's "
+               "traces-specific ones, the general variables).\n",
+               errors);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "traceshim config: cannot write the output: %s\n", strerror(errno));
         return 1;

@@ -101,6 +101,20 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         with open(os.path.join(self.tmp, "config.err"), "rb") as f:
             self.assertEqual(f.read(), b"")
 
+    def test_a_refused_traces_variable_says_the_general_one_applies(self):
+        """A refused OTEL_EXPORTER_OTLP_TRACES_* value gives way to the
+        general variable; the row says so rather than "default"."""
+        p = self.config(TRACESHIM_EXPORTER="otlp", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="grpc",
+                        OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                        OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="0")
+        self.assertEqual(p.returncode, 1, p.describe())
+        out = p.stdout().decode()
+        self.assertRegex(out, r"(?m)^  otlp +http://localhost:4318/v1/traces \(http/json, 10000 ms\)$")
+        self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL += grpc +"
+                              r"\(REJECTED: OTEL_EXPORTER_OTLP_PROTOCOL applies\)$")
+        # no general value: the default
+        self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_OTLP_TRACES_TIMEOUT += 0 +\(REJECTED: default\)$")
+
     def test_valid_trust_modes_are_no_rejection(self):
         for mode, extra in (("all", {}), ("none", {}), ("hmac", {"TRACESHIM_HMAC_KEYS": "k1,k2"})):
             with self.subTest(mode=mode):
