@@ -482,14 +482,18 @@ static void sam_put_url_shown(struct ts_cut_text *o, const char *text, size_t le
 void ts_sampler_arg_shown(const char *arg, char *out, size_t cap)
 {
     struct ts_cut_text o = {out, cap - 1, 0}; /* a byte kept for the NUL */
+    bool has_url = sam_url_like(arg, strlen(arg));
     for (const char *p = arg;;) {
         size_t n = strcspn(p, ",");
         const char *eq = memchr(p, '=', n);
         if (!eq) {
-            /* no key: never a valid entry, and maybe the tail of a URL the
-             * list split at a comma (a query's "a=1,SECRET") */
-            if (n)
+            /* no key: beside a URL, maybe the tail of its query that the
+             * list split at a comma ("a=1,SECRET"); else as written (a
+             * ratio sampler's "0.5x") */
+            if (n && has_url)
                 ts_cut_text_put(&o, "(not shown)", sizeof "(not shown)" - 1);
+            else
+                ts_cut_text_put(&o, p, n);
         } else {
             size_t klen = (size_t)(eq - p), vlen = n - klen - 1;
             size_t tlen = klen;

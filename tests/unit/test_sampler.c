@@ -355,6 +355,9 @@ static void test_remote_arg_shown(void **state)
         {" Endpoint = x@y ", " Endpoint =(not shown)@y "},
         {"", ""},
         {",,", ",,"},
+        /* nothing like a URL: as written (a ratio sampler's argument) */
+        {"0.5x", "0.5x"},
+        {"endpoint,pollingIntervalMs", "endpoint,pollingIntervalMs"},
     };
     char out[256];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
