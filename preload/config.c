@@ -512,58 +512,57 @@ static void read_url(const char *var, const char *v, struct ts_url *out, int *er
         *out = u;
 }
 
-/* OTLP's endpoint: the traces-specific variable is the URL as given, the
- * general one a base to which /v1/traces is appended (the OTLP exporter
- * specification's rule). */
-static void read_otlp_endpoint(ts_env_lookup_fn get, struct ts_url *out, int *errors)
-{
-    const char *v = env(get, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    int before = *errors;
-    read_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v, out, errors);
-    if (v && *errors == before)
-        return;
-    /* unset, or rejected: the general variable, as for the others
-     * (read_signal_first) */
-    v = env(get, "OTEL_EXPORTER_OTLP_ENDPOINT");
-    if (!v)
-        return;
-    /* The signal's path goes at the end of the URL's path, before its
-     * query (a fragment is never sent: ts_url_parse leaves it out). */
-    struct ts_url u;
-    const char *why = ts_url_parse(v, &u);
-    if (why) {
-        reject_url(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, why);
-        return;
-    }
-    static const char signal[] = "/v1/traces";
-    size_t base = strcspn(u.path, "?"), query = strlen(u.path + base);
-    while (base && u.path[base - 1] == '/')
-        base--;
-    if (base + sizeof signal - 1 + query >= sizeof u.path) {
-        reject_url(errors, "OTEL_EXPORTER_OTLP_ENDPOINT", v, "a shorter URL");
-        return;
-    }
-    memmove(u.path + base + sizeof signal - 1, u.path + strcspn(u.path, "?"), query + 1);
-    memcpy(u.path + base, signal, sizeof signal - 1);
-    *out = u;
-}
-
 /* One of a pair of variables read into out: false when v was rejected. */
 typedef bool (*read_one_fn)(const char *var, const char *v, void *out, int *errors);
 
 /* OTLP's traces-specific variable, else its general one: the general one
  * is the default of the traces-specific one (the OTLP exporter
  * specification), so a value the first rejects gives way to the second's
- * as an unset one would, rather than to the shim's own default. */
-static void read_signal_first(ts_env_lookup_fn get, const char *traces_var, const char *general_var,
-                              read_one_fn read, void *out, int *errors)
+ * as an unset one would, rather than to the shim's own default. Each is
+ * read by its own reader (the endpoints differ). */
+static void read_signal_first(ts_env_lookup_fn get, const char *traces_var, read_one_fn traces_read,
+                              const char *general_var, read_one_fn general_read, void *out,
+                              int *errors)
 {
     const char *v = env(get, traces_var);
-    if (v && read(traces_var, v, out, errors))
+    if (v && traces_read(traces_var, v, out, errors))
         return;
     v = env(get, general_var);
     if (v)
-        (void)read(general_var, v, out, errors);
+        (void)general_read(general_var, v, out, errors);
+}
+
+/* OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the URL as given. */
+static bool read_otlp_traces_url(const char *var, const char *v, void *out, int *errors)
+{
+    int before = *errors;
+    read_url(var, v, out, errors);
+    return *errors == before;
+}
+
+/* OTEL_EXPORTER_OTLP_ENDPOINT: a base to which /v1/traces is appended (the
+ * OTLP exporter specification's rule), at the end of the URL's path,
+ * before its query (a fragment is never sent: ts_url_parse leaves it out). */
+static bool read_otlp_base_url(const char *var, const char *v, void *out, int *errors)
+{
+    struct ts_url u;
+    const char *why = ts_url_parse(v, &u);
+    if (why) {
+        reject_url(errors, var, v, why);
+        return false;
+    }
+    static const char signal[] = "/v1/traces";
+    size_t base = strcspn(u.path, "?"), query = strlen(u.path + base);
+    while (base && u.path[base - 1] == '/')
+        base--;
+    if (base + sizeof signal - 1 + query >= sizeof u.path) {
+        reject_url(errors, var, v, "a shorter URL");
+        return false;
+    }
+    memmove(u.path + base + sizeof signal - 1, u.path + strcspn(u.path, "?"), query + 1);
+    memcpy(u.path + base, signal, sizeof signal - 1);
+    *(struct ts_url *)out = u;
+    return true;
 }
 
 static bool read_otlp_protocol(const char *var, const char *v, void *out, int *errors)
@@ -815,13 +814,18 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
      * name) says nothing to a process that exports elsewhere, and each of
      * its processes said so in a line on stderr. */
     if (cfg->exporters & (1u << TS_EXPORTER_OTLP)) {
-        read_otlp_endpoint(get, &cfg->otlp_url, &errors);
-        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL",
-                          read_otlp_protocol, &cfg->otlp_protocol, &errors);
-        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS",
-                          read_otlp_headers, cfg->otlp_headers, &errors);
-        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT",
-                          read_otlp_timeout, &cfg->otlp_timeout_ms, &errors);
+        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", read_otlp_traces_url,
+                          "OTEL_EXPORTER_OTLP_ENDPOINT", read_otlp_base_url, &cfg->otlp_url,
+                          &errors);
+        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", read_otlp_protocol,
+                          "OTEL_EXPORTER_OTLP_PROTOCOL", read_otlp_protocol, &cfg->otlp_protocol,
+                          &errors);
+        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", read_otlp_headers,
+                          "OTEL_EXPORTER_OTLP_HEADERS", read_otlp_headers, cfg->otlp_headers,
+                          &errors);
+        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", read_otlp_timeout,
+                          "OTEL_EXPORTER_OTLP_TIMEOUT", read_otlp_timeout, &cfg->otlp_timeout_ms,
+                          &errors);
     }
     read_unsupported(get, cfg->exporters, &errors);
     if (cfg->exporters & (1u << TS_EXPORTER_ZIPKIN)) {
