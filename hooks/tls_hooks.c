@@ -97,7 +97,7 @@ static void ssl_version(struct tls_io *io, char *out, size_t size)
     version_number(get_version && negotiated ? get_version(io->handle) : NULL, out, size);
 }
 
-static const struct tls_lib openssl = {ssl_end, ssl_role, ssl_fd, ssl_version};
+static const struct tls_lib openssl = {ssl_end, ssl_role, ssl_fd, ssl_version, false};
 
 /* The doors' real functions, in the shape tls_io wants. */
 static int int_len(size_t len)
@@ -270,7 +270,7 @@ static void gnutls_version(struct tls_io *io, char *out, size_t size)
     version_number(get_version && get_name ? get_name(get_version(io->handle)) : NULL, out, size);
 }
 
-static const struct tls_lib gnutls = {gnutls_end, gnutls_role, gnutls_fd, gnutls_version};
+static const struct tls_lib gnutls = {gnutls_end, gnutls_role, gnutls_fd, gnutls_version, true};
 
 static long call_gnutls_send(struct tls_io *io, void *buf, size_t len)
 {

@@ -30,7 +30,18 @@ struct tls_sess {
     bool versioned;       /* the version is known, or was asked after the handshake (atomic) */
     struct ts_conn *conn; /* a counted reference */
     struct tls_out out;   /* a client's write under way */
+    /* A server's write GnuTLS asked to be made again: the bytes its record
+     * holds, for the retry that passes NULL, 0 (tls_write_observed). The
+     * sending thread's alone (GnuTLS lets another receive meanwhile). */
+    struct {
+        char *buf;
+        size_t cap, len;
+    } repeated;
 };
+
+/* The most plaintext one TLS record carries (2^14): all a write the library
+ * asks to be made again holds of the program's bytes. */
+#define TLS_RECORD_PLAINTEXT_MAX 16384
 
 #define TLS_BUCKETS 1024
 #define TLS_LOCKS 64 /* a power of two dividing TLS_BUCKETS */
@@ -214,6 +225,41 @@ static ssize_t observed_pass(void *arg)
     return ob->io->call(ob->io, (void *)ob->buf, ob->len);
 }
 
+/* A server's response bytes, passed as they are and then observed: buf
+ * [0..len), or GnuTLS's retry of a write it asked to be made again, which
+ * may pass NULL, 0 and send the record it made of that write's bytes.
+ * Those bytes are kept when it asks (not the program's buffer: it may
+ * have let it go), to be seen once the retry sends them. Under the guard. */
+static long tls_write_observed(struct tls_sess *s, struct ts_conn *c, struct tls_io *io,
+                               const void *buf, size_t len)
+{
+    struct iovec seen = {(void *)buf, len};
+    if (len == 0) /* an empty write, or the empty retry */
+        seen = (struct iovec){s->repeated.buf, s->repeated.len};
+    struct observed ob = {io, buf, len};
+    long r = ts_conn_send_to(c, NULL, NULL, &seen, 1, observed_pass, &ob);
+    int saved = errno;
+    /* A pending record of more bytes than seen here went out: an empty
+     * retry whose bytes could not be kept, a retry of fewer bytes than the
+     * first call (against GnuTLS's rule). The stream goes on past them. */
+    if (r > 0 && (size_t)r > seen.iov_len)
+        ts_conn_sent_unseen(c, r - (ssize_t)seen.iov_len);
+    bool asked_again = r <= 0 && io->lib->empty_retry && io->lib->end(io, r) == TLS_AGAIN;
+    if (asked_again && !s->repeated.len) {
+        /* the first call's bytes make the record; a retry's are ignored */
+        size_t n = len < TLS_RECORD_PLAINTEXT_MAX ? len : TLS_RECORD_PLAINTEXT_MAX;
+        if (ts_buf_reserve(&s->repeated.buf, &s->repeated.cap, n)) {
+            memcpy(s->repeated.buf, buf, n);
+            s->repeated.len = n;
+        }
+    } else if (!asked_again && s->repeated.len) {
+        ts_buf_release(&s->repeated.buf, &s->repeated.cap);
+        s->repeated.len = 0;
+    }
+    errno = saved;
+    return r;
+}
+
 /* Send (more of) the write under way; a final failure forgets it. */
 static long out_send(struct tls_sess *s, struct tls_io *io, const void *buf, size_t len)
 {
@@ -235,7 +281,13 @@ long tls_write(struct tls_io *io, const void *buf, size_t len)
     if (s->out.active && (len || tls_out_retry_due(&s->out))) {
         /* the retry of a write under way, or its rest */
         r = out_send(s, io, buf, len);
-    } else if (!c || len == 0) {
+    } else if (!c || (len == 0 && ts_conn_is_client(c))) {
+        if (!c && s->repeated.len) { /* the connection was let go meanwhile */
+            ts_guard_enter();
+            ts_buf_release(&s->repeated.buf, &s->repeated.cap);
+            s->repeated.len = 0;
+            ts_guard_leave();
+        }
         r = io->call(io, (void *)buf, len);
     } else if (ts_conn_is_client(c)) {
         /* The HTTP logic says what goes out for these bytes; the library
@@ -253,10 +305,8 @@ long tls_write(struct tls_io *io, const void *buf, size_t len)
             r = io->call(io, (void *)buf, len);
         }
     } else {
-        struct iovec iov = {(void *)buf, len};
-        struct observed ob = {io, buf, len};
         ts_guard_enter();
-        r = ts_conn_send_to(c, NULL, NULL, &iov, 1, observed_pass, &ob);
+        r = tls_write_observed(s, c, io, buf, len);
         ts_guard_leave();
     }
     if (c) {
@@ -323,6 +373,7 @@ void tls_forget(void *handle)
     struct tls_sess *s = sess_unlink(handle);
     if (s) {
         tls_out_drop(&s->out);
+        ts_buf_release(&s->repeated.buf, &s->repeated.cap);
         if (s->conn)
             ts_conn_put(s->conn); /* its open spans end */
         ts_block_put(&sess_blocks, s);

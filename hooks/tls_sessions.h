@@ -35,6 +35,10 @@ struct tls_lib {
     /* The negotiated version as a number ("1.3") into out, "" while not
      * known (the handshake is not done). */
     void (*version)(struct tls_io *io, char *out, size_t size);
+    /* A write the library asked to be made again may be made with no
+     * bytes (GnuTLS's NULL, 0): the library sends what it made of the
+     * first call's. */
+    bool empty_retry;
 };
 
 /* One call of the program's on a session: the door's real function. */

@@ -21,6 +21,9 @@ wget (GnuTLS). Everything under the shim unless said otherwise:
   E_AGAIN, a program that goes on in smaller pieces) arrives byte for byte
   and no call is told of more bytes than it asked for; a handshake done by
   the first SSL_write gives its span the version it negotiated;
+- apps/gnutls_server_probe.c: a GnuTLS server's responses, each write
+  asked again (E_AGAIN) made again with NULL, 0 or the same bytes, end
+  their spans complete;
 - the shim never loads a TLS library into a program that has none.
 """
 
@@ -32,6 +35,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -387,6 +391,56 @@ class ProbeTest(TLSBase):
 
     def test_gnutls_retry_in_pieces(self):
         self.check_retries("gnutls", 3000)
+
+    def check_server_retries(self, retry):
+        """apps/gnutls_server_probe.c traced, answering two requests on one
+        connection with 200 and 300,000 bytes each, its socket filling
+        (E_AGAIN) against an untraced client with a small receive buffer
+        that waits before reading: each server span ends complete, with its
+        status. With NULL, 0 retries the record each asked-again write made
+        (up to 16 KiB) went out unseen: the first response's framing lost
+        its place, and the second request's span never saw its response's
+        head (traceshim.response_unseen, no status)."""
+        body_len = 300000
+        exe = th.compile_app("gnutls_server_probe.c", os.path.join(self.tmp, "gnutls_server"),
+                             "-O2", libs=("-lgnutls",))
+        server = th.Proc([exe, self.crt, self.key, retry, str(body_len)],
+                         env=th.shim_env("gnutls-server", self.spans_file), tmpdir=self.tmp,
+                         name="gnutls-server")
+        self.addCleanup(server.stop)
+        port = int(server.wait_output(rb"LISTENING (\d+)\n", timeout=10).group(1))
+        ctx = ssl.create_default_context(cafile=self.ca)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # before the window opens
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", port))
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            for path in ("/first", "/second"):
+                conn.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path.encode())
+                time.sleep(0.2)  # the server's socket fills: E_AGAIN
+                got = b""
+                while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < body_len:
+                    chunk = conn.recv(65536)
+                    self.assertTrue(chunk, "the response ended early: %r" % got[:200])
+                    got += chunk
+                self.assertTrue(got.startswith(b"HTTP/1.1 200 OK\r\n"), got[:200])
+        m = server.wait_output(rb"RETRIES (\d+)\n", timeout=10)
+        self.assertGreater(int(m.group(1)), 0, "the socket never filled: no write made again")
+        self.procs.append(server)
+        spans = self.final_spans(2)
+        dump = "\n" + th.format_spans(spans)
+        self.assertEqual(sorted(s["name"] for s in spans), ["GET /first", "GET /second"], dump)
+        for s in spans:
+            self.assertEqual(s["kind"], S, dump)
+            self.assertEqual(s["attrs"].get("http.response.status_code"), 200, dump)
+            self.assertNotIn("error.type", s["attrs"], dump)
+            self.assertNotIn("traceshim.response_unseen", s["attrs"], dump)
+
+    def test_gnutls_server_retry_with_null_zero(self):
+        self.check_server_retries("null")
+
+    def test_gnutls_server_retry_with_the_same_buffer(self):
+        self.check_server_retries("same")
 
     def test_version_of_a_handshake_done_by_the_first_write(self):
         """SSL_set_connect_state and no SSL_connect: the first SSL_write_ex
