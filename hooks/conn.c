@@ -619,6 +619,17 @@ static __attribute__((noinline)) void answered_mid_head(struct ts_conn *c, int s
     conn_unlock(&in->mu);
 }
 
+/* A client's final answer to the one request in flight opens no tunnel:
+ * if that request asked for one (the last a client sent, as nothing it
+ * sends after is followed), what it sends next is HTTP/1.x again. */
+static inline void tunnel_declined(struct ts_conn *c)
+{
+    unsigned char asked = CONN_TUNNEL_ASKED;
+    if (__builtin_expect(atomic_load_explicit(&c->tunnel_ask, memory_order_relaxed) == asked, 0))
+        atomic_compare_exchange_strong_explicit(&c->tunnel_ask, &asked, CONN_TUNNEL_DECLINED,
+                                                memory_order_release, memory_order_relaxed);
+}
+
 /* A complete head on an observed stream. Sets up the body framing in
  * *body; *interim: a 1xx response, whose message does not end the
  * exchange. False, with the reason in *why, when the stream cannot be
@@ -672,6 +683,8 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
     bool unframed = ts_http_response_body(res, p ? p->method : "GET", p ? p->method_len : 3, body);
     if (!unframed && p)
         conn_span_set_status(p, res->status);
+    if (kind == FEED_CLIENT_IN && c->q_len == 1 && body->kind != TS_BODY_TUNNEL)
+        tunnel_declined(c);
     conn_unlock(&c->q_mu);
     if (__builtin_expect(!p && kind == FEED_SERVER_OUT, 0))
         answered_mid_head(c, res->status);

@@ -190,11 +190,21 @@ struct ts_conn {
      * (conn_lock_out): the sent stream is not known any more, and the
      * next send under the lock stops parsing it. */
     atomic_bool out_unseen;
-    /* A client sent a CONNECT request, or one asking for an Upgrade (under
-     * the out lock, never cleared): what it sends next may be the tunnel's
-     * bytes (it need not wait for the 2xx or the 101), so its sent stream
-     * is followed no further. */
-    bool tunnel_asked;
+    /* A client's request for a tunnel (enum conn_tunnel_ask): the out
+     * side sets ASKED as the request goes (CONNECT, or an Upgrade header),
+     * the in side DECLINED when its final answer is no tunnel. */
+    atomic_uchar tunnel_ask;
+};
+
+/* What a client sends after a request for a tunnel may be the tunnel's
+ * bytes (it need not wait for the 2xx or the 101): a head it starts before
+ * the answer turns its sent stream off for good. Once the answer declines
+ * (a 407, an h2c upgrade answered in HTTP/1.1) with nothing sent since,
+ * the connection is HTTP/1.x as before and its next request is traced. */
+enum conn_tunnel_ask {
+    CONN_TUNNEL_NOT_ASKED,
+    CONN_TUNNEL_ASKED,    /* the last request set up asks for one, unanswered */
+    CONN_TUNNEL_DECLINED, /* its final answer opened none */
 };
 
 /* The peer's address as text ("" when not known) in out; its length. */

@@ -319,8 +319,8 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
                                     size_t base, size_t total, struct pending **fresh,
                                     enum ts_stat *why, size_t *between)
 {
-    if (c->tunnel_asked) /* the bytes may be the tunnel's: never a head to touch */
-        return head_not(why, TS_STAT_GAVE_UP_TUNNEL);
+    if (atomic_load_explicit(&c->tunnel_ask, memory_order_acquire) == CONN_TUNNEL_ASKED)
+        return head_not(why, TS_STAT_GAVE_UP_TUNNEL); /* may be the tunnel's: never touched */
     size_t held = conn_head_len(&c->out);
     size_t limit = conn_max_head();
     struct ts_http_header hdrs[CONN_MAX_REQUEST_HEADERS]; /* a proxy forwards what it was sent */
@@ -423,8 +423,10 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     }
     *fresh = p;
-    c->tunnel_asked = ts_http_is_connect(req.method, req.method_len) ||
-                      ts_http_request_header(&req, TS_HTTP_NOTE_UPGRADE, "upgrade");
+    bool asks_tunnel = ts_http_is_connect(req.method, req.method_len) ||
+                       ts_http_request_header(&req, TS_HTTP_NOTE_UPGRADE, "upgrade");
+    atomic_store_explicit(&c->tunnel_ask, asks_tunnel ? CONN_TUNNEL_ASKED : CONN_TUNNEL_NOT_ASKED,
+                          memory_order_relaxed);
     c->out.state = body.kind == TS_BODY_NONE ? DIR_HEAD : DIR_BODY;
     if (c->out.state == DIR_BODY)
         c->out.x->body = body;
@@ -438,6 +440,9 @@ static void head_undo(struct ts_conn *c, struct pending *fresh)
     if (fresh && conn_q_pop_back(c) == fresh)
         conn_span_discard(fresh);
     conn_wire_release(c);
+    /* A request for a tunnel that did not go out asks for nothing (the
+     * state before it was not ASKED, or it would not have been set up). */
+    atomic_store_explicit(&c->tunnel_ask, CONN_TUNNEL_NOT_ASKED, memory_order_relaxed);
     c->out.state = DIR_HEAD;
     conn_dir_settle(&c->out); /* a head copy (the program sends it again) stays */
 }

@@ -706,38 +706,93 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
 
     OK2 = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
+    def first_then_second(self, first, answer):
+        """first(port) on a connection, answered with answer; once the
+        program read that, GET /second, answered with OK2. Returns (the
+        second request, what the peer received)."""
+        def script(c, k):
+            c.recv_until(CRLF2)
+            c.send(answer)
+            c.recv_until(CRLF2)
+            c.send(self.OK2)
+            c.recv_to_close()
+        peer = self.peer(script)
+        second = self.head(peer.port, b"GET", b"/second")
+        res = self.script(connect(peer.port), send(first(peer.port)), read_n(len(answer)),
+                          send(second), read_n(len(self.OK2)), close())
+        (c,) = peer.wait(1)
+        self.assertIsNone(c.error, "peer: %s" % c.error)
+        self.assert_bytes(answer + self.OK2, self.received(res), "what the program read")
+        return second, c.received
+
     def check_only_first_request_traced(self, first_extra, first_answer):
         """Two requests on one connection, the first with first_extra
         header lines and answered with first_answer, the second with OK2:
         the first carries its trace lines and makes the one client span,
         the second goes as it is."""
+        heads = []
+        second, received = self.first_then_second(
+            lambda port: heads.append(self.head(port, b"GET", b"/first", *first_extra)) or heads[0],
+            first_answer)
+        (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
+        self.assertEqual(s["name"], "GET /first")
+        self.assert_bytes(self.injected(heads, [s]) + second, received,
+                          "lines in the first request only")
+        return s
+
+    def check_declined_tunnel(self, first, name, answer):
+        """A request asking for a tunnel, answered with answer (no tunnel),
+        then a GET on the same connection once that answer was read: both
+        traced, each with its lines. Java's HttpClient asks every plain
+        http connection for h2c; until this the shim left the rest of such
+        a connection's requests untraced (no lines, no spans)."""
+        second, received = self.first_then_second(lambda port: first, answer)
+        spans = self.final_spans(2, kind=th.KIND_CLIENT)
+        self.assertEqual([s["name"] for s in spans], [name, "GET /second"])
+        self.assert_clean_status(spans[1], 200)
+        self.assert_bytes(self.injected([first, second], spans), received,
+                          "lines in both requests, once each")
+        return spans[0]
+
+    def test_upgrade_declined_then_requests_traced(self):
+        first = (b"GET /first HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: h2c\r\n"
+                 b"Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAEAAEAAAAIAAAAB\r\n\r\n")
+        s = self.check_declined_tunnel(first, "GET /first", self.OK2)
+        self.assert_clean_status(s, 200)
+
+    def test_connect_refused_then_requests_traced(self):
+        s = self.check_declined_tunnel(
+            self.CONNECT_REQ, "CONNECT", b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+            b"Content-Length: 0\r\n\r\n")
+        self.assert_clean_status(s, 407)
+
+    def test_request_before_an_upgrades_answer_goes_untouched(self):
+        # Until the answer, what follows an Upgrade request may be the new
+        # protocol's: a request sent before it goes as it is, and so does
+        # the rest of the connection, whatever the answer.
+        up = [b"Upgrade: h2c", b"Connection: Upgrade"]
+
         def script(c, k):
             c.recv_until(CRLF2)
-            c.send(first_answer)
+            c.recv_until(CRLF2)
+            c.send(self.OK2 + self.OK2)
             c.recv_until(CRLF2)
             c.send(self.OK2)
             c.recv_to_close()
         peer = self.peer(script)
-        first = self.head(peer.port, b"GET", b"/first", *first_extra)
+        first = self.head(peer.port, b"GET", b"/first", *up)
         second = self.head(peer.port, b"GET", b"/second")
-        res = self.script(connect(peer.port), send(first), read_n(len(first_answer)),
-                          send(second), read_n(len(self.OK2)), close())
+        third = self.head(peer.port, b"GET", b"/third")
+        res = self.script(connect(peer.port), send(first), send(second),
+                          read_n(2 * len(self.OK2)), send(third), read_n(len(self.OK2)),
+                          close())
         (c,) = peer.wait(1)
         self.assertIsNone(c.error, "peer: %s" % c.error)
-        self.assert_bytes(first_answer + self.OK2, self.received(res), "what the program read")
+        self.assert_bytes(3 * self.OK2, self.received(res), "what the program read")
         (s,) = self.final_spans(1, kind=th.KIND_CLIENT)
         self.assertEqual(s["name"], "GET /first")
-        self.assert_bytes(self.injected([first], [s]) + second, c.received,
+        self.assert_bytes(self.injected([first], [s]) + second + third, c.received,
                           "lines in the first request only")
-        return s
-
-    def test_upgrade_declined_then_requests_go_untouched(self):
-        # Until the answer, what follows an Upgrade request may be the new
-        # protocol's: the connection's requests after it go as they are,
-        # also when the server declines and goes on in HTTP/1.1.
-        s = self.check_only_first_request_traced([b"Upgrade: h2c", b"Connection: Upgrade"],
-                                                 self.OK2)
-        self.assert_clean_status(s, 200)
 
     def test_requests_after_an_unread_response_go_untouched(self):
         # A response head over the limit: the shim reads that connection's

@@ -150,6 +150,101 @@ static void test_client_keepalive_and_pipelining(void **state)
     close_pair(&p);
 }
 
+/* How many times needle is in hay. */
+static int occurrences(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *at = hay; (at = strstr(at, needle)); at += strlen(needle))
+        n++;
+    return n;
+}
+
+/* The peer sends first (and then, when not NULL); the program reads and
+ * the pair is closed: how many traceparent lines the peer received. */
+static int answered_then_closed(struct pair *p, const char *first, const char *then)
+{
+    char got[4096], buf[4096];
+    peer_write(p, first);
+    if (then)
+        peer_write(p, then);
+    prog_read(p, buf, sizeof buf);
+    peer_read_all(p, got, sizeof got);
+    close_pair(p);
+    return occurrences(got, "traceparent: ");
+}
+
+/* A client's request for a tunnel that its answer declines (an h2c
+ * upgrade answered in HTTP/1.1, a 407 to CONNECT): the connection is
+ * HTTP/1.x again, and a request sent after that answer is traced. One
+ * sent before the answer may have been the tunnel's bytes: it goes as it
+ * is, and so does the rest of the connection. */
+static void test_client_declined_tunnel_traces_what_follows(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ask, *answer;
+    } declined[] = {
+        {"GET /up HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+        {"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+         "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"},
+        /* an interim answer declines nothing; the final one does */
+        {"GET /up HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"},
+    };
+    const char *get = "GET /after HTTP/1.1\r\nHost: h\r\n\r\n";
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    char buf[4096];
+    for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++) {
+        for (int early = 0; early < 2; early++) {
+            int before = nspans;
+            struct pair p = make_pair(TS_ROLE_CLIENT);
+            const char *ask = declined[i].ask;
+            assert_int_equal(prog_write(&p, ask, strlen(ask)), (ssize_t)strlen(ask));
+            if (early) /* before the answer: maybe the tunnel's bytes */
+                assert_int_equal(prog_write(&p, get, strlen(get)), (ssize_t)strlen(get));
+            peer_write(&p, declined[i].answer);
+            prog_read(&p, buf, sizeof buf);
+            assert_int_equal(nspans, before + 1);
+            if (!early)
+                assert_int_equal(prog_write(&p, get, strlen(get)), (ssize_t)strlen(get));
+            assert_int_equal(answered_then_closed(&p, ok, NULL), early ? 1 : 2);
+            assert_int_equal(nspans, before + (early ? 1 : 2));
+            if (!early)
+                assert_memory_equal(ts_span_name(&spans[before + 1]), "GET /after", 10);
+        }
+    }
+
+    /* Only the tunnel request's own answer declines: an answer to a
+     * request before it leaves the bytes sent next untouched. */
+    int before = nspans;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    const char *first = "GET /first HTTP/1.1\r\nHost: h\r\n\r\n";
+    const char *ask = declined[0].ask;
+    assert_int_equal(prog_write(&p, first, strlen(first)), (ssize_t)strlen(first));
+    assert_int_equal(prog_write(&p, ask, strlen(ask)), (ssize_t)strlen(ask));
+    peer_write(&p, ok); /* the first request's */
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(prog_write(&p, get, strlen(get)), (ssize_t)strlen(get));
+    assert_int_equal(answered_then_closed(&p, declined[0].answer, ok), 2);
+    assert_int_equal(nspans, before + 2);
+
+    /* An interim answer declines nothing: bytes sent after it and before
+     * the final one go untouched. */
+    before = nspans;
+    p = make_pair(TS_ROLE_CLIENT);
+    const char *expecting =
+        "POST /up HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+        "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+    assert_int_equal(prog_write(&p, expecting, strlen(expecting)), (ssize_t)strlen(expecting));
+    peer_write(&p, "HTTP/1.1 100 Continue\r\n\r\n");
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(prog_write(&p, "abc", 3), 3);
+    assert_int_equal(prog_write(&p, get, strlen(get)), (ssize_t)strlen(get));
+    assert_int_equal(answered_then_closed(&p, declined[0].answer, ok), 1);
+    assert_int_equal(nspans, before + 1);
+}
+
 static void test_client_interim_and_close_delimited(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
@@ -2787,6 +2882,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_app_context_no_duplicate, setup),
         cmocka_unit_test_setup(test_client_keepalive_and_pipelining, setup),
         cmocka_unit_test_setup(test_client_interim_and_close_delimited, setup),
+        cmocka_unit_test_setup(test_client_declined_tunnel_traces_what_follows, setup),
         cmocka_unit_test_setup(test_error_status_then_close_keeps_the_code, setup),
         cmocka_unit_test_setup(test_url_credentials_redacted, setup),
         cmocka_unit_test_setup(test_url_full_of_each_target_form, setup),

@@ -1070,10 +1070,42 @@ static void test_unseen_bytes_with_chunked_framing_stop_parsing(void **state)
     assert_non_null(ts_span_attr_find(&spans[0], "traceshim.response_unseen"));
 }
 
+/* A request for a tunnel that did not go out (EAGAIN before its first
+ * byte) asks for nothing: sent again, it is traced, and so is what
+ * follows its declining answer. It counted as asked, with nothing in
+ * flight for an answer to decline: the connection went untraced. */
+static void test_a_tunnel_request_sent_again_is_traced(void **state)
+{
+    (void)state;
+    const char *up = "GET /up HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n";
+    const char *get = "GET /after HTTP/1.1\r\nHost: h\r\n\r\n";
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    char got[8192], buf[4096];
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    budget = 0;
+    refill = no_limit;
+    assert_int_equal(prog_write(&p, up, strlen(up)), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_int_equal(prog_write(&p, up, strlen(up)), (ssize_t)strlen(up));
+    peer_write(&p, ok);
+    prog_read(&p, buf, sizeof buf);
+    assert_int_equal(prog_write(&p, get, strlen(get)), (ssize_t)strlen(get));
+    peer_write(&p, ok);
+    prog_read(&p, buf, sizeof buf);
+    size_t n = peer_read_all(&p, got, sizeof got);
+    close_pair(&p);
+    assert_int_equal(nspans, 2);
+    size_t lines = 0;
+    for (const char *at = got; (at = memmem(at, n - (size_t)(at - got), "traceparent: ", 13)); at++)
+        lines++;
+    assert_int_equal(lines, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_every_cut_of_the_wire, setup_budget),
+        cmocka_unit_test_setup(test_a_tunnel_request_sent_again_is_traced, setup_budget),
         cmocka_unit_test_setup(test_whole_heads_traced_whatever_the_method, setup_budget),
         cmocka_unit_test_setup(test_cr_then_lf_of_the_blank_line, setup_budget),
         cmocka_unit_test_setup(test_lf_only_head_cut_inside_the_lines, setup_budget),
