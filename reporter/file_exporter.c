@@ -132,14 +132,25 @@ static bool fexp_here, fexp_opened_here;
  * (ts_file_export_keep), with the access it had then: whenever the
  * exporter opens the file after that, it takes a copy of this fd rather
  * than the path, which may be closed to the process since (fexp_open).
- * Written once, by the thread that moves fexp_kept_state
- * from KEPT_NONE to KEPT_OPENING, then only read: after an acquire load of
- * KEPT_READY. A forked child inherits it, fd and all. */
-enum { KEPT_NONE, KEPT_OPENING, KEPT_READY, KEPT_FAILED };
+ * Written by the thread that moves fexp_kept_state from KEPT_NONE to
+ * KEPT_OPENING (or, to keep the file again, from KEPT_READY to
+ * KEPT_REOPENING), then only read: after an acquire load of KEPT_READY. A forked child inherits it,
+ * fd and all. The program may close the fd (a daemon's child closes every
+ * fd it inherited, then gives root up: varnish's): the next give-up call
+ * keeps the file again, in the other of two places, so that a copy being
+ * taken of the first (fexp_copy_kept) never reads a half-written one. */
+enum { KEPT_NONE, KEPT_OPENING, KEPT_READY, KEPT_FAILED, KEPT_REOPENING };
 static uint32_t fexp_kept_state;
-static struct ts_own_fd fexp_kept = TS_OWN_FD_NONE;
+static struct ts_own_fd fexp_kept_places[2] = {TS_OWN_FD_NONE, TS_OWN_FD_NONE};
+static uint32_t fexp_kept_at; /* which place holds the kept fd */
+
+static struct ts_own_fd *fexp_kept(void)
+{
+    return &fexp_kept_places[__atomic_load_n(&fexp_kept_at, __ATOMIC_ACQUIRE)];
+}
 /* The keeping (of this process or of one it was forked from) created the
- * file, as the user fexp_kept_maker. */
+ * file, as the user fexp_kept_maker (atomic: a keeping made again writes
+ * them while READY's readers may look). */
 static bool fexp_kept_made;
 static uid_t fexp_kept_maker;
 
@@ -183,7 +194,7 @@ static int fexp_copy_kept(void)
 {
     if (__atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE) != KEPT_READY)
         return -1;
-    int fd = ts_own_fd_copy(&fexp_kept);
+    int fd = ts_own_fd_copy(fexp_kept());
     if (fd >= 0)
         fexp_readable = false; /* write-only: see fexp_open_for_keeping */
     return fd;
@@ -288,9 +299,9 @@ static int fexp_open_for_keeping(bool *made)
  * the change fails (ts_file_export_take_back). True when given. */
 static bool fexp_chown_made_file(uid_t user)
 {
-    if (user == (uid_t)-1 || !fexp_kept_made)
+    if (user == (uid_t)-1 || !__atomic_load_n(&fexp_kept_made, __ATOMIC_RELAXED))
         return false;
-    int fd = ts_own_fd_copy(&fexp_kept);
+    int fd = ts_own_fd_copy(fexp_kept());
     if (fd < 0)
         return false;
     /* Only while nothing is in it: once spans are (root's, or other users'
@@ -301,7 +312,7 @@ static bool fexp_chown_made_file(uid_t user)
      * at initgroups, and change the user in the child they fork). */
     struct stat st;
     bool given = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                 (st.st_size == 0 || user == fexp_kept_maker) &&
+                 (st.st_size == 0 || user == __atomic_load_n(&fexp_kept_maker, __ATOMIC_RELAXED)) &&
                  TS_REAL(syscall)(SYS_fchown, fd, user, (gid_t)-1) == 0;
     TS_REAL(close)(fd);
     return given;
@@ -311,7 +322,7 @@ void ts_file_export_take_back(void)
 {
     int saved = errno;
     if (__atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE) == KEPT_READY)
-        (void)fexp_chown_made_file(fexp_kept_maker);
+        (void)fexp_chown_made_file(__atomic_load_n(&fexp_kept_maker, __ATOMIC_RELAXED));
     errno = saved;
 }
 
@@ -325,39 +336,95 @@ static uint32_t fexp_kept_settled(void)
 {
     uint64_t deadline = 0;
     uint32_t state;
-    while ((state = __atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE)) == KEPT_OPENING &&
+    while (((state = __atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE)) == KEPT_OPENING ||
+            state == KEPT_REOPENING) &&
            ts_still_waiting(&deadline, KEPT_WAIT_MS))
         sched_yield();
     return state;
 }
 
+/* The file is kept, and its fd is still the shim's: the program has not
+ * closed it, nor put another file in its place. */
+static bool fexp_kept_still(void)
+{
+    int saved = errno;
+    bool still = ts_own_fd_valid(fexp_kept());
+    errno = saved;
+    return still;
+}
+
+static bool fexp_kept_is_settling(uint32_t state)
+{
+    return state == KEPT_OPENING || state == KEPT_REOPENING;
+}
+
+/* Who keeps the file: KEPT_OPENING, this call, for the first time;
+ * KEPT_REOPENING, this call, again (the program took the kept fd); else
+ * the state another call's keeping left (READY: kept). */
+static uint32_t fexp_kept_claim(void)
+{
+    uint32_t state = KEPT_NONE;
+    if (__atomic_compare_exchange_n(&fexp_kept_state, &state, KEPT_OPENING, false, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_ACQUIRE))
+        return KEPT_OPENING;
+    if (fexp_kept_is_settling(state))
+        state = fexp_kept_settled();
+    if (state != KEPT_READY || fexp_kept_still())
+        return state;
+    if (!__atomic_compare_exchange_n(&fexp_kept_state, &state, KEPT_REOPENING, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+        return fexp_kept_is_settling(state) ? fexp_kept_settled() : state;
+    if (fexp_kept_still()) { /* another thread's keeping, or a handler's, came first */
+        __atomic_store_n(&fexp_kept_state, KEPT_READY, __ATOMIC_RELEASE);
+        return KEPT_READY;
+    }
+    return KEPT_REOPENING;
+}
+
+/* Kept again (the fd at *place, the one before at *before): did an
+ * earlier keeping make this very file? Only if it is the same file, still
+ * its maker's: an inode number freed since may be another user's file
+ * now, which must never be given away. */
+static bool fexp_made_before(const struct ts_own_fd *before, const struct ts_own_fd *place)
+{
+    struct stat st;
+    return __atomic_load_n(&fexp_kept_made, __ATOMIC_RELAXED) && before->dev == place->dev &&
+           before->ino == place->ino && fstat(place->fd, &st) == 0 &&
+           st.st_uid == __atomic_load_n(&fexp_kept_maker, __ATOMIC_RELAXED);
+}
+
 bool ts_file_export_keep(uid_t becomes, bool *given)
 {
     *given = false;
-    uint32_t state = KEPT_NONE;
-    if (!__atomic_compare_exchange_n(&fexp_kept_state, &state, KEPT_OPENING, false,
-                                     __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
-        if (state == KEPT_OPENING)
-            state = fexp_kept_settled();
-        if (state != KEPT_READY)
-            return false;
+    uint32_t state = fexp_kept_claim();
+    if (state == KEPT_READY) {
         int saved = errno;
         *given = fexp_chown_made_file(becomes);
         errno = saved;
         return true;
     }
+    if (!fexp_kept_is_settling(state))
+        return false;
+    bool again = state == KEPT_REOPENING;
     int saved = errno;
     ts_file_export_resolve_path(); /* done at init: only a load here */
     bool made;
     int fd = fexp_open_for_keeping(&made);
-    struct ts_own_fd kept = TS_OWN_FD_NONE;
-    bool ok = ts_own_fd_adopt(&kept, fd) == 0;
+    uint32_t at = __atomic_load_n(&fexp_kept_at, __ATOMIC_RELAXED) ^ (again ? 1 : 0);
+    struct ts_own_fd *place = &fexp_kept_places[at];
+    const struct ts_own_fd before = *fexp_kept();
+    ts_own_fd_forget(place); /* the place of two keepings ago: long given up */
+    bool ok = ts_own_fd_adopt(place, fd) == 0;
     if (ok) {
-        fexp_kept = kept;
-        fexp_kept_made = made;
-        fexp_kept_maker = (uid_t)TS_REAL(syscall)(SYS_geteuid); /* (imports: limit_hooks.c) */
+        if (!(again && !made && fexp_made_before(&before, place))) {
+            __atomic_store_n(&fexp_kept_made, made, __ATOMIC_RELAXED);
+            __atomic_store_n(&fexp_kept_maker, (uid_t)TS_REAL(syscall)(SYS_geteuid),
+                             __ATOMIC_RELAXED); /* (imports: limit_hooks.c) */
+        }
+        __atomic_store_n(&fexp_kept_at, at, __ATOMIC_RELEASE);
         *given = fexp_chown_made_file(becomes);
     }
+    /* kept again and failed: the old fd, given up, leaves nothing to copy */
     __atomic_store_n(&fexp_kept_state, ok ? KEPT_READY : KEPT_FAILED, __ATOMIC_RELEASE);
     errno = saved;
     return ok;
@@ -410,9 +477,15 @@ void ts_file_export_after_fork(void)
 TS_FORK_HANDLER void ts_file_export_kept_after_fork(void)
 {
     /* A thread of the parent's was keeping the file: the child keeps its
-     * own when asked (what that thread had opened stays, unowned). */
-    if (__atomic_load_n(&fexp_kept_state, __ATOMIC_RELAXED) == KEPT_OPENING)
+     * own when asked (what that thread had opened stays, unowned). One
+     * keeping it again leaves it as kept before (the place it published
+     * last is whole): the child's next give-up call finds that fd given up
+     * and keeps the file again itself. */
+    uint32_t state = __atomic_load_n(&fexp_kept_state, __ATOMIC_RELAXED);
+    if (state == KEPT_OPENING)
         __atomic_store_n(&fexp_kept_state, KEPT_NONE, __ATOMIC_RELAXED);
+    else if (state == KEPT_REOPENING)
+        __atomic_store_n(&fexp_kept_state, KEPT_READY, __ATOMIC_RELAXED);
 }
 
 int ts_file_export(const char *line, size_t len)

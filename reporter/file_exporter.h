@@ -28,8 +28,9 @@ void ts_file_export_open_early(void);
 
 /* On a program's thread, just before it gives up its user, its groups or
  * its root (reporter.h ts_rep_before_giving_up_access): open the span file
- * in the program's fd table, once per process, and keep it there for the
- * process's life (and its forked children's), so that the exporter, where
+ * in the program's fd table, once per process (again when the program has
+ * closed that fd since), and keep it there for the process's life (and
+ * its forked children's), so that the exporter, where
  * the path is closed to the process since (a directory only root may
  * write, a file outside the new root), writes to a copy of that fd
  * instead (in a reporter thread's table of its own, a copy taken from

@@ -28,8 +28,9 @@
  *
  * A ts_own_fd is used by one thread at a time (the reporter's export
  * mutex serialises the exporters'; the span file kept before a program
- * gives its access up is written once, then only copied). The registry
- * the hooks read may be changed by several at once. */
+ * gives its access up is written by one keeping at a time, then only
+ * copied). The registry the hooks read may be changed by several at
+ * once. */
 #ifndef TS_OWN_FD_H
 #define TS_OWN_FD_H
 

@@ -988,6 +988,34 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual(sorted(s["name"] for s in spans),
                                  ["GET /after"] * 3 + ["GET /as-root"], th.format_spans(spans))
 
+    def test_a_child_that_closes_the_kept_file_keeps_it_again(self):
+        # varnish: its manager keeps the span file (it gives its group up
+        # for a moment and takes it back), its cache child closes every fd
+        # it inherited, then gives root up and serves. The child's spans
+        # were lost ("cannot open span file ...: Permission denied"): the
+        # file counted as kept, its fd closed, its folder root's alone.
+        srv, script = self.as_root_with_a_server()
+        script = "import encodings.idna\n" + script + (
+            "os.setresgid(-1, 65534, -1); os.setresgid(-1, 0, -1)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os.closerange(3, 1024)\n"
+            "    fd = os.open('/dev/null', os.O_RDONLY)  # the kept fd's number, the program's now\n"
+            "    os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            "    get('/child'); os._exit(0)\n"
+            "assert os.waitpid(pid, 0)[1] == 0\n"
+            "get('/parent')\n")
+        p = th.run([th.PY, "-c", script], env=th.shim_env("closer", self.spans_file),
+                   tmpdir=self.tmp, name="closer")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stderr(), b"", p.describe())
+        spans = th.wait_spans(self.spans_file, 2, timeout=th.AFTER_EXIT_TIMEOUT)
+        self.assertEqual(sorted(s["name"] for s in spans), ["GET /child", "GET /parent"],
+                         th.format_spans(spans))
+        # made empty by the parent's keeping, it went to the user the child
+        # became, as it would have without the close
+        self.assertEqual(os.stat(self.spans_file).st_uid, 65534)
+
     def test_spans_kept_when_root_is_dropped_before_a_span_or_a_fork(self):
         # root gives its user up (the span file's folder is root's alone,
         # 0700) or its root (a jail with nothing in it) before its first
