@@ -1078,6 +1078,77 @@ void ts_conn_exiting(void)
 
 /* --------------------------------------------------------- life and fds */
 
+/* The server spans a thread was serving when it forked (span ids, the
+ * latest CONN_FORKED_SERVING): their answers may be the child's, a CGI
+ * handler's (Python's http.server --cgi writes the status line, forks,
+ * and its child executes the script on the socket). */
+#define CONN_FORKED_SERVING 8
+static uint64_t conn_forked_serving[CONN_FORKED_SERVING] TS_FORK_STATE;
+static unsigned conn_forked_count TS_FORK_STATE;
+
+TS_FORK_HANDLER void ts_conn_forked(void)
+{
+    const struct ts_ctx *serving = ts_ctx_current();
+    if (!serving)
+        return;
+    uint64_t id;
+    memcpy(&id, serving->span_id, sizeof id);
+    unsigned i = __atomic_fetch_add(&conn_forked_count, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&conn_forked_serving[i % CONN_FORKED_SERVING], id, __ATOMIC_RELAXED);
+}
+
+/* Did a thread fork while it served this span? */
+static bool forked_serving(const struct pending *p)
+{
+    if (!__atomic_load_n(&conn_forked_count, __ATOMIC_RELAXED))
+        return false;
+    uint64_t id;
+    memcpy(&id, p->span.span_id, sizeof id);
+    for (int i = 0; i < CONN_FORKED_SERVING; i++)
+        if (__atomic_load_n(&conn_forked_serving[i], __ATOMIC_RELAXED) == id)
+            return true;
+    return false;
+}
+
+/* The status line of a response head that never came whole: its final
+ * status, 0 when not even that line came (or it is a 1xx's). */
+static int status_so_far(struct dir *out)
+{
+    if (!out->x || !out->x->head_len)
+        return 0;
+    const char *nl = memchr(out->x->head, '\n', out->x->head_len);
+    if (!nl)
+        return 0;
+    size_t line = (size_t)(nl + 1 - out->x->head);
+    if (!conn_head_reserve(out, line + 2))
+        return 0;
+    memcpy(out->x->head + line, "\r\n", 2); /* the line alone, as a whole head */
+    struct parsed_head ph;
+    if (parse_head(FEED_SERVER_OUT, out->x->head, line + 2, &ph) <= 0)
+        return 0;
+    return ph.res.status >= 200 ? ph.res.status : 0;
+}
+
+/* A server closes its copy of a connection whose request its thread was
+ * serving when it forked, with no whole response head written: the child
+ * most likely answers (a CGI handler puts the socket on the child's
+ * stdout). The outcome is not known here, so the connection's close
+ * claims no error (traceshim.response_unseen); the status line the
+ * server wrote itself, if it did, is kept. */
+static void end_left_to_a_child(struct ts_conn *c)
+{
+    if (c->role == TS_ROLE_CLIENT || c->out.state != DIR_HEAD)
+        return;
+    struct pending *p = q_front(c);
+    if (!p || !forked_serving(p))
+        return;
+    q_pop_front(c);
+    int status = status_so_far(&c->out);
+    if (status)
+        conn_span_set_status(p, status);
+    conn_span_finish_unfollowed(p);
+}
+
 /* The last reference is gone: end every span still open. */
 static void conn_destroy(struct ts_fd_ref *ref)
 {
@@ -1093,6 +1164,7 @@ static void conn_destroy(struct ts_fd_ref *ref)
         if (p)
             conn_span_finish(p, NULL);
     }
+    end_left_to_a_child(c);
     end_unanswered(c, "connection_closed");
     answered_span_so_far(c, &c->in); /* a head answered that never came whole */
     conn_free(c);

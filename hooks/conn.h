@@ -59,6 +59,11 @@ void ts_conn_fork_prepare(void);
 void ts_conn_fork_parent(void);
 void ts_conn_after_fork(void);
 
+/* The calling thread forked (in the parent, after it, whatever the
+ * locks): the request it serves, if any, may be left to the child to
+ * answer (a CGI handler). */
+void ts_conn_forked(void);
+
 /* In a forked child: was one of c's locks held at the fork? A thread of
  * the parent was inside the shim on c (a blocking send holds its lock for
  * as long as it blocks); that thread is not in the child, so the lock

@@ -89,6 +89,7 @@ TS_FORK_HANDLER static void atfork_prepare(void)
 
 TS_FORK_HANDLER static void atfork_parent(void)
 {
+    ts_conn_forked();
     if (fork_took_hook_locks) {
         ts_conn_fork_parent();
         tls_sessions_fork_parent();

@@ -308,6 +308,40 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         self.assert_exit(ps[0], 0, spans)
         self.assertEqual(len(spans), 2 * n + 1, dump(spans))
 
+    def test_cgi_server_forks_a_child_to_answer(self):
+        # python3 -m http.server --cgi writes the status line, forks, and
+        # its child executes the script with the socket as its stdout; the
+        # server closes its copy once the child has exited. Its span ended
+        # as a failure (error.type connection_closed, no status): the rest
+        # of the answer is the child's, unseen, after the server's status.
+        site = os.path.join(self.tmp, "site")
+        cgi = os.path.join(site, "cgi-bin")
+        os.makedirs(cgi)
+        script = os.path.join(cgi, "hello.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhello\\n'\n")
+        for path in (self.tmp, site, cgi, script):
+            os.chmod(path, 0o755)  # the child runs the script as nobody when it can
+        srv = th.Proc([th.PY, "-u", "-m", "http.server", "--cgi", "--bind", "127.0.0.1",
+                       "--directory", site, "0"],
+                      env=th.shim_env("cgi-server", self.spans_file), tmpdir=self.tmp,
+                      name="cgi-server")
+        self.addCleanup(srv.stop)
+        port = int(srv.wait_output(rb"port (\d+)").group(1))
+        c = th.run([*self.curl_args, "http://127.0.0.1:%d/cgi-bin/hello.sh" % port],
+                   env=th.clean_env(), tmpdir=self.tmp, name="curl", timeout=30)
+        self.assertEqual((c.returncode, c.stdout()), (0, b"hello\n"), c.describe())
+        th.wait_spans(self.spans_file, 1, procs=(srv,))
+        srv.stop()
+        spans = th.read_spans(self.spans_file)
+        s = th.only([s for s in spans if s["kind"] == th.KIND_SERVER], "the server span", spans)
+        a = s["attrs"]
+        self.assertEqual(a.get("url.path"), "/cgi-bin/hello.sh", dump(spans))
+        self.assertEqual(a.get("http.response.status_code"), 200, dump(spans))
+        self.assertNotIn("error.type", a, dump(spans))
+        self.assertEqual(s["status"], th.STATUS_UNSET, dump(spans))
+        self.assertIs(a.get("traceshim.response_unseen"), True, dump(spans))
+
     # ------------------------------------------------ 3. pre-fork pool
 
     def test_prefork_workers(self):

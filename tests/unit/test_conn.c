@@ -471,6 +471,55 @@ static void test_client_closed_before_response_is_error(void **state)
     close(p.prog);
 }
 
+/* A server pair whose request (GET path) the program has read. */
+static struct pair server_read(const char *path)
+{
+    char req[128], buf[256];
+    snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    peer_write(&p, req);
+    prog_read(&p, buf, sizeof buf);
+    return p;
+}
+
+/* A server whose thread forked while it served a request, and closes its
+ * copy of the connection with no whole response head written: the child
+ * it forked answers (a CGI handler). The span keeps the status line the
+ * server wrote, claims no error and says its answer went unseen; it was a
+ * failure, without a status. Not so for a request no thread was serving
+ * at the fork, nor for a response whose head was written whole (a body
+ * cut short), nor a 1xx line taken for the status. */
+static void test_server_leaves_the_answer_to_its_child(void **state)
+{
+    (void)state;
+    struct pair other = server_read("/other"); /* in flight at the fork, not served by it */
+    struct pair cut = server_read("/cut");
+    const char *part = "HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nabc";
+    assert_int_equal(prog_write(&cut, part, strlen(part)), (ssize_t)strlen(part));
+    ts_conn_forked();
+    struct pair cgi = server_read("/cgi");
+    const char *status = "HTTP/1.0 200 Script output follows\r\nServer: x\r\n";
+    assert_int_equal(prog_write(&cgi, status, strlen(status)), (ssize_t)strlen(status));
+    ts_conn_forked();
+    struct pair hint = server_read("/hint");
+    const char *early = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n";
+    assert_int_equal(prog_write(&hint, early, strlen(early)), (ssize_t)strlen(early));
+    ts_conn_forked();
+    struct pair *order[] = {&cgi, &other, &cut, &hint};
+    for (size_t i = 0; i < 4; i++)
+        close_pair(order[i]);
+    assert_int_equal(nspans, 4);
+    for (int i = 0; i < 4; i++) {
+        const struct ts_span *s = &spans[i];
+        bool unseen = ts_span_attr_find(s, "traceshim.response_unseen") != NULL;
+        assert_int_equal(unseen, i == 0 || i == 3);
+        assert_int_equal(s->status, unseen ? TS_STATUS_UNSET : TS_STATUS_ERROR);
+    }
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    assert_null(ts_span_attr_find(&spans[0], "error.type"));
+    assert_int_equal(attr_int(&spans[3], "http.response.status_code"), -1);
+}
+
 static void test_client_untracked_on_close_ends_span(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
@@ -2891,6 +2940,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_closed_before_response_is_error, setup),
         cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
+        cmocka_unit_test_setup(test_server_leaves_the_answer_to_its_child, setup),
         cmocka_unit_test_setup(test_client_closing_mid_body_is_no_error, setup),
         cmocka_unit_test_setup(test_non_http_passes_untouched, setup),
         cmocka_unit_test_setup(test_non_http_requests_untracked, setup),
