@@ -619,15 +619,23 @@ static __attribute__((noinline)) void answered_mid_head(struct ts_conn *c, int s
     conn_unlock(&in->mu);
 }
 
-/* A client's final answer to the one request in flight opens no tunnel:
- * if that request asked for one (the last a client sent, as nothing it
- * sends after is followed), what it sends next is HTTP/1.x again. */
-static inline void tunnel_declined(struct ts_conn *c)
+/* A client's final answer (its framing in *body) to a request that asked
+ * for a tunnel (the last it sent, as nothing it sends after is followed):
+ * when it answers the one request in flight and opens no tunnel, what the
+ * client sends next is HTTP/1.x again. Out of line, and after the queue's
+ * lock: a server's responses pay a compare for it, nothing more. */
+static __attribute__((noinline)) void tunnel_answered(struct ts_conn *c,
+                                                      const struct ts_http_body *body)
 {
     unsigned char asked = CONN_TUNNEL_ASKED;
-    if (__builtin_expect(atomic_load_explicit(&c->tunnel_ask, memory_order_relaxed) == asked, 0))
+    if (__builtin_expect(atomic_load_explicit(&c->tunnel_ask, memory_order_relaxed) != asked, 1) ||
+        body->kind == TS_BODY_TUNNEL)
+        return;
+    conn_lock(&c->q_mu);
+    if (c->q_len == 1)
         atomic_compare_exchange_strong_explicit(&c->tunnel_ask, &asked, CONN_TUNNEL_DECLINED,
                                                 memory_order_release, memory_order_relaxed);
+    conn_unlock(&c->q_mu);
 }
 
 /* A complete head on an observed stream. Sets up the body framing in
@@ -683,9 +691,9 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
     bool unframed = ts_http_response_body(res, p ? p->method : "GET", p ? p->method_len : 3, body);
     if (!unframed && p)
         conn_span_set_status(p, res->status);
-    if (kind == FEED_CLIENT_IN && c->q_len == 1 && body->kind != TS_BODY_TUNNEL)
-        tunnel_declined(c);
     conn_unlock(&c->q_mu);
+    if (kind == FEED_CLIENT_IN)
+        tunnel_answered(c, body);
     if (__builtin_expect(!p && kind == FEED_SERVER_OUT, 0))
         answered_mid_head(c, res->status);
     return !unframed;
