@@ -400,10 +400,11 @@ static inline void split_host(const char *v, size_t len, const char **host, size
 }
 
 /* The server a request names, for server.address and server.port: an
- * absolute-form target's authority (RFC 9112 3.2.2: it outranks Host),
- * else the Host header's; its port, or the scheme's default (the
- * OpenTelemetry HTTP conventions take both from there, on either side).
- * False when the request names none. */
+ * absolute-form target's authority (RFC 9112 3.2.2: it outranks Host), a
+ * CONNECT's authority-form target (RFC 9110 9.3.6; urllib3 sends no Host
+ * with it), else the Host header's; its port, or the scheme's default
+ * (the OpenTelemetry HTTP conventions take both from there, on either
+ * side). False when the request names none. */
 static inline __attribute__((always_inline)) bool
 request_authority(const struct ts_http_request *req, const struct ts_http_header *host, bool tls,
                   const char **h, size_t *hlen, int *port)
@@ -411,13 +412,20 @@ request_authority(const struct ts_http_request *req, const struct ts_http_header
     const char *a;
     size_t alen;
     bool https = tls;
-    if (req->target_len && req->target[0] != '/' &&
-        ts_http_target_authority(req->target, req->target_len, &a, &alen, &https)) {
-    } else if (host && host->value_len) { /* an empty one names none (RFC 9112 3.2) */
+    bool named = false;
+    if (req->target_len && req->target[0] != '/') { /* a proxy's request, not origin-form */
+        named = ts_http_target_authority(req->target, req->target_len, &a, &alen, &https);
+        if (!named && ts_http_is_connect(req->method, req->method_len)) {
+            a = req->target;
+            alen = req->target_len;
+            named = true;
+        }
+    }
+    if (!named) {
+        if (!host || !host->value_len) /* an empty one names none (RFC 9112 3.2) */
+            return false;
         a = host->value;
         alen = host->value_len;
-    } else {
-        return false;
     }
     split_host(a, alen, h, hlen, port);
     if (!*port)
