@@ -65,8 +65,13 @@ static pthread_once_t init_once TS_START_STATE = PTHREAD_ONCE_INIT;
 
 /* Whether prepare took the hooks' locks: not when fork was called by a
  * signal handler that interrupted this very thread inside the shim, which
- * may hold one of them (and finishes with it after the handler returns). */
-static bool fork_took_hook_locks TS_FORK_STATE;
+ * may hold one of them (and finishes with it after the handler returns).
+ * Aligned to a page, and the fork state's first object (init.c is linked
+ * first): the section then starts a page, and its objects fall on the
+ * fewest pages whatever the size of the data before it (32 bytes more of
+ * .data once put stats_fork_ns alone on the section's last page: a fault
+ * more in every fork's parent). */
+static bool fork_took_hook_locks TS_FORK_STATE __attribute__((aligned(4096)));
 
 /* From prepare to the parent or child handler the thread holds the
  * queue's and the pools' locks outside any hook: the reentrancy guard
