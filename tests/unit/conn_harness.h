@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -149,6 +150,17 @@ static inline ssize_t prog_read(struct pair *p, char *buf, size_t cap)
 }
 
 /* Everything the peer has received so far (non-blocking drain). */
+/* How many times a header line starting with name (any case) is in a head. */
+static inline int lines_named(const char *head, const char *name)
+{
+    int n = 0;
+    size_t len = strlen(name);
+    for (const char *l = head; (l = strstr(l, "\r\n")) != NULL; l += 2)
+        if (strncasecmp(l + 2, name, len) == 0)
+            n++;
+    return n;
+}
+
 static inline size_t peer_read_all(struct pair *p, char *buf, size_t cap)
 {
     size_t n = 0;

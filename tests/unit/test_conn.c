@@ -150,15 +150,6 @@ static void test_client_keepalive_and_pipelining(void **state)
     close_pair(&p);
 }
 
-/* How many times needle is in hay. */
-static int occurrences(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *at = hay; (at = strstr(at, needle)); at += strlen(needle))
-        n++;
-    return n;
-}
-
 /* The peer sends first (and then, when not NULL); the program reads and
  * the pair is closed: how many traceparent lines the peer received. */
 static int answered_then_closed(struct pair *p, const char *first, const char *then)
@@ -170,7 +161,7 @@ static int answered_then_closed(struct pair *p, const char *first, const char *t
     prog_read(p, buf, sizeof buf);
     peer_read_all(p, got, sizeof got);
     close_pair(p);
-    return occurrences(got, "traceparent: ");
+    return lines_named(got, "traceparent:");
 }
 
 /* A client's request for a tunnel that its answer declines (an h2c
@@ -964,17 +955,6 @@ static void test_parent_is_where_the_parent_lives(void **state)
 /* ------------------------------------------------------------ tracestate */
 
 #define TP_IN "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
-
-/* How many times a header line starting with name (any case) is in a head. */
-static int lines_named(const char *head, const char *name)
-{
-    int n = 0;
-    size_t len = strlen(name);
-    for (const char *l = head; (l = strstr(l, "\r\n")) != NULL; l += 2)
-        if (strncasecmp(l + 2, name, len) == 0)
-            n++;
-    return n;
-}
 
 /* What the peer of an outgoing request gets while this thread is in the
  * middle of serving a request carrying `lines` (header lines, each with
