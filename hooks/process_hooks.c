@@ -10,10 +10,12 @@
  * runs no destructors, so it flushes itself (a forked worker that ends
  * with _exit, as Python's ForkingHTTPServer's do, keeps its spans). _exit
  * and exec are async-signal-safe, and a handler that interrupted malloc
- * may call them: in a process that has installed a signal handler (the
- * hooks of sigaction and signal note it) they start no thread and encode
+ * may call them: in a process that has installed a signal handler
+ * (signal_hooks.h notes it) they start no thread and encode
  * nothing, but hand the flush to the reporter thread, which a process
  * with a process span starts when it installs its first handler for that.
+ * The same flush ends a process that a signal from outside ends
+ * (signal_hooks.h), and one that kills itself.
  *
  * An exec hook may run in a vfork child (dash runs every command so): it
  * shares its parent's memory and must not allocate, lock or init. Its pid
@@ -49,14 +51,13 @@
 #include "refused_address.h"
 #include "shell_command.h"
 #include "shell_pipe.h"
+#include "signal_hooks.h"
 
 /* The most entries a vfork child's environment array may take of its
  * stack (16 KiB); see call_with_stacked_env. */
 #define EXEC_ENV_VFORK_SLOTS 2048
 
-/* Is the shim on in this process, and is this the process it set up (not a
- * vfork child, which shares the memory but not the pid)? No lazy init. */
-static bool own_process(void)
+bool ts_process_hooks_own(void)
 {
     return ts_active && !ts_guard_active() && !ts_process_foreign();
 }
@@ -74,26 +75,21 @@ static struct ts_exec_ctx child_context(void)
     return p;
 }
 
-/* Has the program installed a signal handler (a function: not SIG_DFL,
- * SIG_IGN or SIG_HOLD)? Until it has, no _exit or exec can run in one
- * (atomic; set for good, before the handler is in place; see the hooks of
- * sigaction and signal below). */
-static bool handler_installed TS_START_STATE;
-
 /* May this call run in a signal handler that interrupted malloc? Then it
  * must start no thread and encode nothing (the reporter thread, started
  * when the handler was installed, does the flush). */
 static bool maybe_in_a_handler(void)
 {
-    return __atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST);
+    return ts_signal_program_has_handlers();
 }
 
 /* The process image ends (exec, _exit): its span ends and its spans go
  * out through send, or through send_signal_safe when this may run in a
- * signal handler. */
-static void process_image_ends(void (*send)(unsigned), void (*send_signal_safe)(unsigned))
+ * signal handler (in_handler: surely in one, the shim's). */
+static void process_image_ends(void (*send)(unsigned), void (*send_signal_safe)(unsigned),
+                               bool in_handler)
 {
-    if (maybe_in_a_handler()) {
+    if (in_handler || maybe_in_a_handler()) {
         ts_pspan_end_signal_safe();
         send_signal_safe(ts_cfg.exit_timeout_ms);
     } else {
@@ -106,11 +102,11 @@ static void process_image_ends(void (*send)(unsigned), void (*send_signal_safe)(
  * execve is async-signal-safe, and a handler may call it. */
 static void before_exec(void)
 {
-    if (!own_process())
+    if (!ts_process_hooks_own())
         return;
     int saved = errno;
     ts_guard_enter();
-    process_image_ends(ts_rep_flush, ts_rep_flush_signal_safe);
+    process_image_ends(ts_rep_flush, ts_rep_flush_signal_safe, false);
     ts_guard_leave();
     errno = saved;
 }
@@ -174,7 +170,7 @@ static bool nothing_to_exec(const char *file, bool search)
 /* before_exec, unless the exec cannot start anything (nothing_to_exec). */
 static void before_exec_of(const char *file, bool search)
 {
-    if (own_process() && !nothing_to_exec(file, search))
+    if (ts_process_hooks_own() && !nothing_to_exec(file, search))
         before_exec();
 }
 
@@ -453,7 +449,7 @@ static void shell_env_done(char **env, size_t mapped)
  * there is a shell at all: glibc answers. */
 TS_EXPORT int system(const char *command)
 {
-    if (!command || !own_process())
+    if (!command || !ts_process_hooks_own())
         return TS_REAL(system)(command);
     struct ts_shell_call call;
     ts_shell_begin(&call, command);
@@ -468,7 +464,7 @@ TS_EXPORT int system(const char *command)
  * reason as system's, and its pclose waits for the shells it started. */
 TS_EXPORT FILE *popen(const char *command, const char *mode)
 {
-    if (!command || !mode || !ts_active || ts_guard_active() || !own_process())
+    if (!command || !mode || !ts_active || ts_guard_active() || !ts_process_hooks_own())
         return TS_REAL(popen)(command, mode);
     size_t mapped;
     char **env = shell_env(&mapped);
@@ -485,88 +481,18 @@ TS_EXPORT int pclose(FILE *stream)
     return TS_REAL(pclose)(stream);
 }
 
-/* ------------------------------------------------------ signal handlers */
-
-/* The program's main has started: every constructor has run (atomic). */
-static bool main_started TS_START_STATE;
-
-/* A process that may run a signal handler needs its exporters prepared:
- * a flush handed over from an _exit or exec in the handler must not
- * allocate. With a process span to export, it also needs the reporter
- * thread running: an _exit in the handler must not start it. Asked for
- * here in a normal context: the first handler cannot be running yet, and
- * main has started (a thread is never started from a constructor: the
- * program's allocator may not be ready). */
-static void handler_coming(void (*handler)(int))
-{
-    if (handler == SIG_DFL || handler == SIG_IGN || handler == SIG_HOLD || handler == SIG_ERR)
-        return;
-    /* A vfork child's handlers are not its parent's, whose memory (and
-     * this flag) it shares. */
-    if (ts_process_foreign())
-        return;
-    /* Stored once: a program that installs handlers again and again must
-     * not write a line that every call reads (start_state.h). */
-    if (!__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST))
-        __atomic_store_n(&handler_installed, true, __ATOMIC_SEQ_CST);
-    /* At every handler, not only the first: a first one installed where
-     * the thread could not start (inside the shim) must not leave the
-     * process without it. Once it runs, this is a few loads. */
-    if (__atomic_load_n(&main_started, __ATOMIC_SEQ_CST) && own_process())
-        ts_rep_prepare_for_handlers(ts_pspan_will_export());
-}
-
-/* Main starts: a handler installed before it (by a constructor) starts
- * the reporter thread now. */
-static void main_starts(void)
-{
-    __atomic_store_n(&main_started, true, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST) && own_process())
-        ts_rep_prepare_for_handlers(ts_pspan_will_export());
-}
-
-TS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
-{
-    if (act)
-        handler_coming(act->sa_handler); /* sa_sigaction shares its place */
-    return TS_REAL(sigaction)(sig, act, old);
-}
-
-TS_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *old)
-{
-    if (act)
-        handler_coming(act->sa_handler);
-    return TS_REAL(__sigaction)(sig, act, old);
-}
-
-/* glibc's signal, bsd_signal and ssignal are one function, and so are
- * sysv_signal and __sysv_signal: each name is a door of its own. */
-#define TS_SIGNAL_HOOK(name)                                                                       \
-    TS_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                 \
-    {                                                                                              \
-        handler_coming(handler);                                                                   \
-        return TS_REAL(name)(sig, handler);                                                        \
-    }
-TS_SIGNAL_HOOK(signal)
-TS_SIGNAL_HOOK(bsd_signal)
-TS_SIGNAL_HOOK(ssignal)
-TS_SIGNAL_HOOK(sysv_signal)
-TS_SIGNAL_HOOK(__sysv_signal)
-TS_SIGNAL_HOOK(sigset)
-#undef TS_SIGNAL_HOOK
-
 /* ----------------------------------------------------------------- exit */
 
 /* The process ends, and its sockets close with it: a server's response
  * that runs to the close ends now. Also from a signal handler (_exit is
  * async-signal-safe; Python, nginx and the sanitizers install handlers):
- * not when it interrupted the shim (own_process: the guard), whose locks
+ * not when it interrupted the shim (ts_process_hooks_own: the guard), whose locks
  * this thread may hold; any other thread's it waits for a bounded while
  * (ts_conn_exiting), and the span goes to the queue, which a handler may
  * use, for the flush handed to the reporter thread. */
 static void sockets_closing(void)
 {
-    if (!own_process())
+    if (!ts_process_hooks_own())
         return;
     ts_guard_enter();
     ts_conn_exiting();
@@ -588,16 +514,22 @@ TS_EXPORT void exit(int status)
  * malloc: then no thread is started and nothing encoded here (the
  * reporter thread, if it runs, does the flush). Not at all when the
  * handler interrupted the shim itself, which may hold its locks
- * (own_process). */
+ * (ts_process_hooks_own). */
+void ts_process_ends_now(int status, bool in_handler)
+{
+    if (in_handler && ts_guard_only_a_call() ? !ts_active || ts_process_foreign()
+                                             : !ts_process_hooks_own())
+        return;
+    ts_guard_enter();
+    ts_conn_exiting(); /* (see sockets_closing) */
+    ts_pspan_set_exit_code(status);
+    process_image_ends(ts_rep_exit, ts_rep_exit_signal_safe, in_handler);
+    ts_guard_leave();
+}
+
 static void exiting_now(int status)
 {
-    if (!own_process())
-        return;
-    sockets_closing();
-    ts_guard_enter();
-    ts_pspan_set_exit_code(status);
-    process_image_ends(ts_rep_exit, ts_rep_exit_signal_safe);
-    ts_guard_leave();
+    ts_process_ends_now(status, false);
 }
 
 TS_EXPORT void _exit(int status)
@@ -631,67 +563,6 @@ TS_EXPORT void quick_exit(int status)
     __builtin_unreachable();
 }
 
-/* ----------------------------------------------------- death by signal */
-
-/* A program that ends itself with a signal runs no exit handler: CPython,
- * after a KeyboardInterrupt (Ctrl-C), sets SIGINT back to its default and
- * sends it to itself, so that its parent sees it die of it, and the spans
- * of its last seconds went with it. Will sig, sent to this process by
- * this thread, end it? One the process does not catch, ignore or block
- * here, whose default action ends it without a core dump. Signals that
- * dump core (abort's SIGABRT) are left alone: they come from a program in
- * trouble, whose memory the flush should not trust. */
-static bool signal_ends_process(int sig)
-{
-    /* A PID namespace's init (a container's first process) gets from its
-     * own namespace only the signals it has handlers for: the kernel drops
-     * the rest, SIGKILL too, and it lives on. */
-    if (getpid() == 1)
-        return false;
-    switch (sig) {
-    case SIGKILL:
-        return true;
-    case SIGHUP:
-    case SIGINT:
-    case SIGTERM:
-    case SIGUSR1:
-    case SIGUSR2:
-    case SIGALRM:
-    case SIGPIPE:
-        break;
-    default:
-        return false;
-    }
-    struct sigaction now;
-    sigset_t blocked;
-    return TS_REAL(sigaction)(sig, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO) &&
-           now.sa_handler == SIG_DFL && pthread_sigmask(SIG_BLOCK, NULL, &blocked) == 0 &&
-           !sigismember(&blocked, sig);
-}
-
-/* Before such a signal: the spans go out as at _exit, the process span
- * with the status a shell gives a death by signal (128 + sig). */
-static void before_fatal_signal(int sig)
-{
-    int saved = errno;
-    if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && signal_ends_process(sig))
-        exiting_now(128 + sig);
-    errno = saved;
-}
-
-TS_EXPORT int kill(pid_t pid, int sig)
-{
-    if (pid > 0 && pid == getpid()) /* (a vfork child's: own_process says no) */
-        before_fatal_signal(sig);
-    return TS_REAL(kill)(pid, sig);
-}
-
-TS_EXPORT int raise(int sig)
-{
-    before_fatal_signal(sig);
-    return TS_REAL(raise)(sig);
-}
-
 TS_EXPORT void _Exit(int status)
 {
     exiting_now(status);
@@ -701,7 +572,7 @@ TS_EXPORT void _Exit(int status)
 
 /* main's return value is the exit code; glibc passes it to exit by an
  * internal call, so the program's main is wrapped to see it (and to know
- * when main starts: main_starts). */
+ * when main starts: ts_signal_main_starts). */
 typedef int (*main_fn)(int, char **, char **);
 static main_fn program_main TS_START_STATE;
 
@@ -722,7 +593,7 @@ static void exit_status_seen(int status, void *arg)
 
 static int main_wrapper(int argc, char **argv, char **envp)
 {
-    main_starts();
+    ts_signal_main_starts();
     if (ts_pspan_here())
         (void)on_exit(exit_status_seen, NULL);
     int r = program_main(argc, argv, envp);

@@ -3,8 +3,24 @@
 #ifndef TS_PROCESS_HOOKS_H
 #define TS_PROCESS_HOOKS_H
 
+#include <stdbool.h>
+
 /* At start-up, before the program's constructors: the flush that C11's
  * quick_exit runs, as the last of its at_quick_exit handlers. */
 void ts_process_hooks_init(void);
+
+/* Is the shim on in this process, and is this the process it set up (not a
+ * vfork child, which shares the memory but not the pid), and is this
+ * thread not inside the shim (whose locks it may hold)? No lazy init. */
+bool ts_process_hooks_own(void);
+
+/* The process ends now without its exit handlers (_exit, a signal): the
+ * spans of responses that run to the close end, the process span takes
+ * status, and the spans go out (bounded). in_handler: in the shim's own
+ * signal handler, which may have interrupted malloc (the flush is handed
+ * to the reporter thread). Nothing when this thread was inside the shim,
+ * but for a send inside the real function in the shim's handler (guard.h
+ * ts_guard_only_a_call). */
+void ts_process_ends_now(int status, bool in_handler);
 
 #endif

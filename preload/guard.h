@@ -73,6 +73,15 @@ static inline bool ts_guard_active_at_entry(void)
         (void)ts_guard_call_abandoned();
     return ts_guard_depth != 0;
 }
+/* Is all this thread holds of the shim a send inside the real function
+ * (the guard at the call's level, the call marked)? A signal handler
+ * that interrupted it may use the shim: the call holds its connection's
+ * send lock and nothing else. */
+static inline bool ts_guard_only_a_call(void)
+{
+    return ts_guard_depth == TS_GUARD_CALL_HELD && ts_guard_marked_call != NULL;
+}
+
 static inline void ts_guard_enter(void)
 {
     ts_guard_depth++;

@@ -40,6 +40,7 @@
 #include "../hooks/propagation.h"
 #include "../hooks/rules.h"
 #include "../hooks/shell_pipe.h"
+#include "../hooks/signal_hooks.h"
 #include "../hooks/socket_hooks.h"
 #include "../hooks/tls_sessions.h"
 #include "../hooks/trust.h"
@@ -114,6 +115,7 @@ TS_FORK_HANDLER static void atfork_child(void)
     ts_pspan_after_fork();
     ts_exit_order_after_fork();
     ts_shell_pipe_after_fork();
+    ts_signal_hooks_after_fork();
     ts_guard_leave(); /* the child's copy of the prepare handler's */
 }
 
@@ -264,6 +266,7 @@ static void init_configured(void)
         init_child_env();
         ts_pspan_start();
         ts_process_hooks_init();
+        ts_signal_hooks_init(); /* SIGTERM and its kin at their default: the spans first */
         ts_socket_hooks_init(); /* an inetd child's connection */
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
         __atomic_store_n(&ts_active, true, __ATOMIC_RELEASE);

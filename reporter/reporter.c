@@ -34,6 +34,7 @@
 #include "../preload/process.h"
 #include "../preload/real.h"
 #include "../preload/sandbox.h"
+#include "../preload/start_state.h"
 #include "../preload/stats.h"
 #include "exporters.h"
 #include "file_exporter.h"
@@ -90,6 +91,10 @@ static uint64_t rep_thread_retry_ms TS_FORK_STATE; /* after a failed start: not 
  * kept: the child's resource is its own); a program's thread has waited
  * for that once (not kept: the child may wait once more). */
 static bool rep_prepare_wanted;
+/* The shim's own handler may hand the thread a flush (a normal context
+ * set it, at start-up): the thread prepares as for the program's, but
+ * no program's thread waits for that (atomic). */
+static bool rep_prepare_unwaited TS_START_STATE;
 static bool rep_prepared TS_FORK_STATE;
 static bool rep_prepare_waited TS_FORK_STATE;
 
@@ -651,7 +656,8 @@ static void *rep_thread_main(void *arg)
          * over from a handler must find them so. Also when no program's
          * thread waited for it: a handler installed while the thread was
          * busy, or before the fork whose child this thread serves. */
-        if (__atomic_load_n(&rep_prepare_wanted, __ATOMIC_RELAXED) &&
+        if ((__atomic_load_n(&rep_prepare_wanted, __ATOMIC_RELAXED) ||
+             __atomic_load_n(&rep_prepare_unwaited, __ATOMIC_RELAXED)) &&
             !__atomic_load_n(&rep_prepared, __ATOMIC_RELAXED)) {
             pthread_mutex_lock(&rep_export_mu);
             rep_prepare_locked();
@@ -1130,6 +1136,12 @@ void ts_rep_prepare_for_handlers(bool start_thread)
     rep_prepare_wait(false); /* a thread not running yet prepares when it starts */
     ts_guard_leave();
     errno = saved_errno;
+}
+
+void ts_rep_prepare_unwaited(void)
+{
+    if (ts_cfg.exporters != 0)
+        __atomic_store_n(&rep_prepare_unwaited, true, __ATOMIC_RELAXED);
 }
 
 /* On the program's thread, export mutex held, no reporter thread with an

@@ -64,6 +64,10 @@ void ts_rep_submit_signal_safe(const struct ts_span *s);
  * exporting; otherwise returns at once, the thread preparing next. */
 void ts_rep_prepare_for_handlers(bool start_thread);
 
+/* The same for the shim's own handler (signal_hooks.h), set up at
+ * start-up: the thread prepares when it runs, and nothing waits for it. */
+void ts_rep_prepare_unwaited(void);
+
 /* The program is about to give up access it has (its user or groups, its
  * root: hooks/access_hooks.c): keep the span file open in the program's fd
  * table with the access it has now (file_exporter.h ts_file_export_keep),

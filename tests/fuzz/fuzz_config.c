@@ -83,6 +83,7 @@ static const char *const vars[] = {
     "TRACESHIM_STATS",
     "TRACESHIM_OWN_FD_TABLE",
     "TRACESHIM_DIRECT_CALLS",
+    "TRACESHIM_SIGNAL_FLUSH",
 };
 #define NVARS (sizeof vars / sizeof *vars)
 

@@ -52,7 +52,10 @@ import json
 import os
 import re
 import shlex
+import signal
+import socket
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -833,6 +836,168 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                          "one process, two images" + dump(spans))
         self.assertLessEqual(py["end"], curl["start"],
                              "python's span ends at the exec" + dump(spans))
+
+    # ------------------------------------------------ 9b. a signal from outside
+
+    def stopped_by_signal(self, argv, name, sig=signal.SIGTERM, request=None, **env):
+        """A traced server (its spans exported only every minute): one GET
+        of / answered (or `request(port)`), then `sig` from outside. The
+        process, once ended, and the spans in its file."""
+        port = th.free_port()
+        argv = [str(port) if a == "PORT" else a for a in argv]
+        spans_file = os.path.join(self.tmp, name + ".jsonl")
+        p = th.Proc(argv, env=th.shim_env(name, spans_file, OTEL_BSP_SCHEDULE_DELAY=60000, **env),
+                    tmpdir=self.tmp, name=name)
+        self.addCleanup(p.stop)
+        th.wait_port(port, proc=p)
+        if request:
+            request(port)
+        else:
+            self.assertEqual(th.http_get(port, "/")[0], 200, p.describe())
+        os.kill(p.pid, sig)
+        p.wait(10, why=" after %s" % signal.Signals(sig).name)
+        return p, (th.read_spans(spans_file) if os.path.exists(spans_file) else [])
+
+    def test_server_stopped_by_sigterm_keeps_its_spans(self):
+        """A supervisor stops a service with SIGTERM; one that leaves it at
+        its default (python3 -m http.server, a node server) runs no exit
+        code, and the spans of its last seconds were lost, here all of
+        them. The shim's handler sends them first; the process still dies
+        of the signal."""
+        node = "/usr/bin/node"
+        servers = {
+            "python": [th.PY, "-m", "http.server", "PORT", "--bind", "127.0.0.1"],
+            # node catches SIGTERM itself (SA_RESETHAND) and raises it again
+            "node": [node, "-e", "require('http').createServer((q, r) => r.end('hi')).listen("
+                     "Number(process.argv[1]), '127.0.0.1')", "PORT"],
+        }
+        for name, argv in servers.items():
+            with self.subTest(server=name):
+                if not os.access(argv[0], os.X_OK):
+                    self.fail("%s not found (bash scripts/install-deps.sh)" % argv[0])
+                p, spans = self.stopped_by_signal(argv, name)
+                self.assertEqual(p.returncode, -signal.SIGTERM, p.describe())
+                s = th.only(spans, "the server span", spans)
+                self.assertEqual((s["kind"], s["name"], s["attrs"].get("http.response.status_code")),
+                                 (th.KIND_SERVER, "GET /", 200), dump(spans))
+                self.assertNotIn(b"traceshim", p.stderr(), p.describe())
+        with self.subTest("TRACESHIM_SIGNAL_FLUSH=0: as before, lost"):
+            p, spans = self.stopped_by_signal(servers["python"], "python-off",
+                                              TRACESHIM_SIGNAL_FLUSH=0)
+            self.assertEqual((p.returncode, spans), (-signal.SIGTERM, []), p.describe())
+
+    def test_each_stop_signal_and_a_handler_that_raises_again(self):
+        """SIGINT (Ctrl-C), SIGHUP (a terminal closed) and SIGTERM end a C
+        client that waits after its request; one with a handler of its own
+        that puts the default back and raises the signal again, as node's
+        does, too: the client span is written, the status is the signal's."""
+        exe = self.compiled("signal_probe")
+        srv = self.recording_server()
+        cases = [("wait", signal.SIGINT), ("wait", signal.SIGHUP), ("wait", signal.SIGTERM),
+                 ("reraise", signal.SIGTERM)]
+        for mode, sig in cases:
+            with self.subTest(mode=mode, signal=sig.name):
+                spans_file = os.path.join(self.tmp, "%s-%s.jsonl" % (mode, sig.name))
+                p = th.Proc([exe, mode, srv.port], tmpdir=self.tmp, name=mode,
+                            env=th.shim_env(mode, spans_file, OTEL_BSP_SCHEDULE_DELAY=60000))
+                self.addCleanup(p.stop)
+                p.wait_output(rb"ready 200\n")
+                os.kill(p.pid, sig)
+                p.wait(10)
+                self.assertEqual(p.returncode, -sig, p.describe())
+                self.assertEqual(p.stdout(), b"ready 200\n" + (b"cleanup\n" if mode == "reraise"
+                                                               else b""), p.describe())
+                spans = th.read_spans(spans_file) if os.path.exists(spans_file) else []
+                s = th.only(spans, "the client span", spans)
+                self.assertEqual((s["kind"], s["name"]),
+                                 (th.KIND_CLIENT, "GET /before-the-signal"), dump(spans))
+
+    def test_dispositions_read_as_the_program_left_them(self):
+        """The shim's handler stands in for the default the program left:
+        sigaction, signal, bsd_signal, sysv_signal and sigset read the
+        default back with the flags and mask the kernel would show, a
+        SIG_DFL set is the default again, and a handler of the program's
+        own gets its signal. A signal the program inherited ignored (nohup)
+        stays ignored. Same output traced and untraced."""
+        exe = self.compiled("signal_probe")
+        for argv in ([exe, "dispositions"], ["nohup", exe, "dispositions"]):
+            with self.subTest(argv=argv[0]):
+                untraced = th.run(argv, env=th.clean_env(), tmpdir=self.tmp, name="untraced")
+                traced = th.run(argv, env=th.shim_env("probe", self.spans_file), tmpdir=self.tmp,
+                                name="traced")
+                self.assertEqual(untraced.returncode, 0, untraced.describe())
+                self.assertIn(b"caught 15\n", untraced.stdout())
+                self.assertEqual((traced.returncode, traced.stdout().decode()),
+                                 (0, untraced.stdout().decode()), traced.describe())
+                self.assertEqual(b"1 found ignored" in traced.stdout(), argv[0] == "nohup",
+                                 traced.describe())
+
+    def test_stopped_while_a_send_blocks(self):
+        """A server whose only thread is blocked in a send (a client that
+        does not read a large answer) when SIGTERM comes: the send holds
+        nothing the flush needs, and the spans of the requests it had
+        answered go out; the process dies at once, as untraced."""
+        code = ("import http.server, sys\n"
+                "class H(http.server.BaseHTTPRequestHandler):\n"
+                "    def do_GET(self):\n"
+                "        body = b'x' * (32 << 20 if self.path == '/big' else 2)\n"
+                "        self.send_response(200)\n"
+                "        self.send_header('Content-Length', str(len(body)))\n"
+                "        self.end_headers()\n"
+                "        self.wfile.write(body)\n"
+                "    def log_message(self, *a):\n"
+                "        pass\n"
+                "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n")
+        held = []
+
+        def small_then_big(port):
+            self.assertEqual(th.http_get(port, "/small")[0], 200)
+            c = socket.create_connection(("127.0.0.1", port))
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            held.append(c)
+            c.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.5)  # its send blocks: this client reads nothing
+
+        start = time.monotonic()
+        p, spans = self.stopped_by_signal([th.PY, "-c", code, "PORT"], "blocked",
+                                          request=small_then_big)
+        for c in held:
+            c.close()
+        self.assertEqual(p.returncode, -signal.SIGTERM, p.describe())
+        self.assertLess(time.monotonic() - start, 5, "SIGTERM ended it at once")
+        small = [s for s in spans if s["attrs"].get("url.path") == "/small"]
+        self.assertEqual(len(small), 1, dump(spans))
+        self.assertEqual(small[0]["attrs"].get("http.response.status_code"), 200, dump(spans))
+
+    def test_init_of_a_pid_namespace_ignores_sigterm_from_outside(self):
+        """A container's first process without a handler for SIGTERM is
+        not ended by one from outside its namespace (docker stop waits, then
+        sends SIGKILL): the shim installs no handler of its own there, one
+        that would let the signal in."""
+        unshare = th.require_tool("unshare")
+        exe = self.compiled("signal_probe")
+        srv = self.recording_server()
+        probe = th.run([unshare, "-pf", "true"], env=th.clean_env(), tmpdir=self.tmp,
+                       name="unshare-probe")
+        if probe.returncode != 0:
+            self.skipTest("no PID namespaces here: " + probe.describe())
+        for traced in (False, True):
+            with self.subTest(traced=traced):
+                env = (th.shim_env("init", self.spans_file) if traced else th.clean_env())
+                p = th.Proc([unshare, "-pf", exe, "wait", srv.port], env=env, tmpdir=self.tmp,
+                            name="init")
+                self.addCleanup(p.stop)
+                p.wait_output(rb"ready 200\n")
+                with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                    (init,) = [int(x) for x in f.read().split()]
+                with open("/proc/%d/status" % init) as f:
+                    caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", f.read(), re.M).group(1), 16)
+                self.assertFalse(caught & (1 << (signal.SIGTERM - 1)), "no handler for SIGTERM")
+                os.kill(init, signal.SIGTERM)
+                time.sleep(0.5)
+                self.assertIsNone(p.poll(), "the namespace's init lives on\n" + p.describe())
+                os.kill(init, signal.SIGKILL)
+                p.wait(10)
 
     # ------------------------------------------------ 10. a server starts a program
 

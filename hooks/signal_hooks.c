@@ -1,0 +1,408 @@
+/* signal_hooks.c — the program's signal dispositions: its handlers, and
+ * the deaths by signal that run no exit code.
+ *
+ * sigaction and the signal family note the program's first handler (an
+ * _exit or exec may run inside one from then on: process_hooks.c) and
+ * have the reporter ready for a flush handed over from there.
+ *
+ * A process that a signal ends runs no exit handler, and the spans its
+ * reporter had not written yet went with it: every stop of a service
+ * that leaves SIGTERM at its default (python3 -m http.server, a node
+ * server, most small C daemons) and every Ctrl-C lost up to
+ * OTEL_BSP_SCHEDULE_DELAY of its last spans. Two doors:
+ * - a signal the process sends itself (kill of its own pid, raise) is
+ *   seen before it goes: the flush runs there, in a normal context;
+ * - SIGTERM, SIGINT and SIGHUP from outside, where the program leaves
+ *   them at their default, find a handler of the shim's, installed at
+ *   start-up (TRACESHIM_SIGNAL_FLUSH): it hands the flush to the
+ *   reporter thread, and the default, back as the handler runs, ends the
+ *   process with the same signal sent again, as it would have (its
+ *   parent sees the same status). The program never sees that handler:
+ *   sigaction and the signal family report SIG_DFL in its place, and set
+ *   it again for a SIG_DFL asked for. A signal the program ignores
+ *   (nohup) or catches stays its own. Not in a PID namespace's init,
+ *   which gets from its own namespace only the signals it has handlers
+ *   for: one of the shim's would let them in. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../preload/config.h"
+#include "../preload/fork_state.h"
+#include "../preload/guard.h"
+#include "../preload/init.h"
+#include "../preload/process.h"
+#include "../preload/real.h"
+#include "../preload/start_state.h"
+#include "../reporter/reporter.h"
+#include "process_hooks.h"
+#include "process_span.h"
+#include "signal_hooks.h"
+
+/* ---------------------------------------------------- the program's own */
+
+/* Has the program installed a signal handler (a function: not SIG_DFL,
+ * SIG_IGN or SIG_HOLD)? Until it has, no _exit or exec can run in one
+ * (atomic; set for good, before the handler is in place). */
+static bool handler_installed TS_START_STATE;
+
+/* The program's main has started: every constructor has run (atomic). */
+static bool main_started TS_START_STATE;
+
+bool ts_signal_program_has_handlers(void)
+{
+    return __atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST);
+}
+
+/* A process that may run a signal handler needs its exporters prepared:
+ * a flush handed over from an _exit or exec in the handler must not
+ * allocate. With a process span to export, it also needs the reporter
+ * thread running: an _exit in the handler must not start it. Asked for
+ * here in a normal context: the first handler cannot be running yet, and
+ * main has started (a thread is never started from a constructor: the
+ * program's allocator may not be ready). */
+static void handler_coming(void (*handler)(int))
+{
+    if (handler == SIG_DFL || handler == SIG_IGN || handler == SIG_HOLD || handler == SIG_ERR)
+        return;
+    /* A vfork child's handlers are not its parent's, whose memory (and
+     * this flag) it shares. */
+    if (ts_process_foreign())
+        return;
+    /* Stored once: a program that installs handlers again and again must
+     * not write a line that every call reads (start_state.h). */
+    if (!__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST))
+        __atomic_store_n(&handler_installed, true, __ATOMIC_SEQ_CST);
+    /* At every handler, not only the first: a first one installed where
+     * the thread could not start (inside the shim) must not leave the
+     * process without it. Once it runs, this is a few loads. */
+    if (__atomic_load_n(&main_started, __ATOMIC_SEQ_CST) && ts_process_hooks_own())
+        ts_rep_prepare_for_handlers(ts_pspan_will_export());
+}
+
+/* Main starts: a handler installed before it (by a constructor) starts
+ * the reporter thread now. */
+void ts_signal_main_starts(void)
+{
+    __atomic_store_n(&main_started, true, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST) && ts_process_hooks_own())
+        ts_rep_prepare_for_handlers(ts_pspan_will_export());
+}
+
+/* ------------------------------------------------ the shim's own handler */
+
+/* Does the shim take SIGTERM, SIGINT and SIGHUP where the program leaves
+ * them at their default (fixed at start-up; off again in a forked child
+ * that is a PID namespace's init)? */
+static bool takes_defaults TS_START_STATE;
+
+/* The flush before a death by signal has been done, or begun (atomic):
+ * a process flushes once, whichever door the signal came by. */
+static bool death_flushed;
+
+/* The signals that stop a service from outside: a supervisor's stop
+ * (systemd, docker, kubernetes), Ctrl-C, a terminal closed. */
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
+
+#define STOP_SIGNALS (sizeof stop_signals / sizeof stop_signals[0])
+
+/* Where sig is in stop_signals; -1 when it is not there. */
+static int stop_index(int sig)
+{
+    for (size_t i = 0; i < STOP_SIGNALS; i++)
+        if (stop_signals[i] == sig)
+            return (int)i;
+    return -1;
+}
+
+/* What the program reads of a stop signal the shim's handler stands in
+ * for: the default as the kernel recorded it when the shim took it (its
+ * flags and mask: a change through glibc adds SA_RESTORER, signal adds
+ * SA_RESTART). */
+static struct sigaction program_default[STOP_SIGNALS];
+
+/* Is a SIG_DFL the program asks for for sig to be the shim's handler? */
+static bool takes_default(int sig)
+{
+    return stop_index(sig) >= 0 && __atomic_load_n(&takes_defaults, __ATOMIC_RELAXED) &&
+           !ts_process_foreign(); /* a vfork child's handlers are its own */
+}
+
+/* A death that came while its thread was inside the shim is put off:
+ * the signal comes again DEATH_PUT_OFF_MS later, to the process (a
+ * thread that has left the shim takes it). Inside the shim's own work,
+ * whose locks the flush may need, at most DEATH_PUT_OFFS times in a
+ * process: that work ends within microseconds (or the 250 ms a first
+ * span may wait for the reporter thread to prepare); then it dies
+ * without the flush. Inside a send's real function, which holds nothing
+ * the flush needs, DEATH_PUT_OFFS_IN_A_SEND times: a send that has just
+ * gone out is about to end its span (a send that the kernel has just
+ * woken the peer for is often preempted right there), and one that
+ * blocks (a peer that does not read) may block for good; then the
+ * flush runs there. */
+#define DEATH_PUT_OFF_MS 2
+#define DEATH_PUT_OFFS 200
+#define DEATH_PUT_OFFS_IN_A_SEND 5
+static unsigned deaths_put_off;
+
+static void shim_action(int sig, struct sigaction *sa);
+
+/* The shim's handler back in place, and a timer that sends sig again;
+ * false when this death has been put off enough (limit times). */
+static bool death_put_off(int sig, unsigned limit)
+{
+    if (__atomic_fetch_add(&deaths_put_off, 1, __ATOMIC_RELAXED) >= limit)
+        return false;
+    struct sigaction shim;
+    shim_action(sig, &shim);
+    struct sigevent again = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = sig};
+    struct itimerspec soon = {.it_value = {.tv_nsec = DEATH_PUT_OFF_MS * 1000000L}};
+    int timer; /* the kernel's timer id is an int */
+    if (TS_REAL(syscall)(SYS_timer_create, CLOCK_MONOTONIC, &again, &timer) != 0)
+        return false;
+    if (TS_REAL(sigaction)(sig, &shim, NULL) == 0 &&
+        TS_REAL(syscall)(SYS_timer_settime, timer, 0, &soon, NULL) == 0)
+        return true;
+    (void)TS_REAL(syscall)(SYS_timer_delete, timer);
+    return false;
+}
+
+/* The shim's handler. The spans go out (handed to the reporter thread:
+ * this may have interrupted malloc), unless the thread was inside the
+ * shim (put off, above); none in a vfork child. Then the default ends
+ * the process with the same signal sent again, delivered as the call
+ * that sends it returns: as it would have, its parent sees the same
+ * status. A second signal while the spans go out finds the default (put
+ * back by the kernel as this began: SA_RESETHAND) and ends it at once
+ * (SA_NODEFER). */
+static void flush_then_die(int sig)
+{
+    int saved = errno;
+    pid_t pid = getpid();
+    if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && pid != 1 && !ts_process_foreign()) {
+        bool in_a_send = ts_guard_only_a_call();
+        bool in_shim = ts_guard_active() && !in_a_send;
+        if ((in_shim || in_a_send) &&
+            death_put_off(sig, in_a_send ? DEATH_PUT_OFFS_IN_A_SEND : DEATH_PUT_OFFS)) {
+            errno = saved;
+            return;
+        }
+        if (!in_shim && !__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
+            ts_process_ends_now(128 + sig, true);
+    }
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    (void)TS_REAL(sigaction)(sig, &dfl, NULL); /* (put back in place by a put-off) */
+    (void)TS_REAL(syscall)(SYS_tgkill, pid, TS_REAL(syscall)(SYS_gettid), sig);
+    errno = saved;
+}
+
+/* The shim's handler for sig, as sigaction takes it: the other two stop
+ * signals wait while it runs (sig itself may not: SA_NODEFER). */
+static void shim_action(int sig, struct sigaction *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sa_handler = flush_then_die;
+    sa->sa_flags = SA_RESETHAND | SA_NODEFER | SA_RESTART;
+    sigemptyset(&sa->sa_mask);
+    for (size_t i = 0; i < STOP_SIGNALS; i++)
+        if (stop_signals[i] != sig)
+            sigaddset(&sa->sa_mask, stop_signals[i]);
+}
+
+/* What the program sees of sig's disposition: the shim's handler is the
+ * default it left. */
+static void as_the_program_left_it(int sig, struct sigaction *old)
+{
+    int i = stop_index(sig);
+    if (old && old->sa_handler == flush_then_die && i >= 0)
+        *old = program_default[i];
+}
+
+void ts_signal_hooks_init(void)
+{
+    if (!ts_cfg.signal_flush || ts_cfg.exporters == 0 || ts_proc.pid == 1)
+        return;
+    __atomic_store_n(&takes_defaults, true, __ATOMIC_RELAXED);
+    /* The constructor runs before any code of the program's: nothing
+     * changes a disposition between the look and the change. */
+    for (size_t i = 0; i < STOP_SIGNALS; i++) {
+        struct sigaction now, shim;
+        if (TS_REAL(sigaction)(stop_signals[i], NULL, &now) != 0 || now.sa_handler != SIG_DFL)
+            continue; /* ignored (nohup): left so */
+        program_default[i] = now;
+        shim_action(stop_signals[i], &shim);
+        (void)TS_REAL(sigaction)(stop_signals[i], &shim, NULL);
+    }
+    ts_rep_prepare_unwaited();
+}
+
+/* A forked child keeps the handlers. One that is a PID namespace's init
+ * (unshare -pf before its exec) gives the shim's up: they would let in
+ * the signals the kernel drops for it. */
+TS_FORK_HANDLER void ts_signal_hooks_after_fork(void)
+{
+    if (__atomic_load_n(&death_flushed, __ATOMIC_RELAXED))
+        __atomic_store_n(&death_flushed, false, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&deaths_put_off, __ATOMIC_RELAXED))
+        __atomic_store_n(&deaths_put_off, 0, __ATOMIC_RELAXED);
+    if (ts_proc.pid != 1 || !__atomic_load_n(&takes_defaults, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&takes_defaults, false, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < STOP_SIGNALS; i++) {
+        struct sigaction now;
+        if (TS_REAL(sigaction)(stop_signals[i], NULL, &now) == 0 &&
+            now.sa_handler == flush_then_die)
+            (void)TS_REAL(sigaction)(stop_signals[i], &program_default[i], NULL);
+    }
+}
+
+/* --------------------------------------------------- the doors themselves */
+
+/* The program has set sig to its default (or its own handler's
+ * SA_RESETHAND did): the shim's handler takes it, the default's record
+ * kept for the program to read. Set in one change, and undone if another
+ * thread's change came between the look and it. */
+static void default_taken(int sig)
+{
+    struct sigaction now, shim, before;
+    if (TS_REAL(sigaction)(sig, NULL, &now) != 0 || now.sa_handler != SIG_DFL)
+        return;
+    program_default[stop_index(sig)] = now;
+    shim_action(sig, &shim);
+    if (TS_REAL(sigaction)(sig, &shim, &before) == 0 && before.sa_handler != SIG_DFL)
+        (void)TS_REAL(sigaction)(sig, &before, NULL);
+}
+
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+
+static int sigaction_door(sigaction_fn real, int sig, const struct sigaction *act,
+                          struct sigaction *old)
+{
+    if (act)
+        handler_coming(act->sa_handler); /* sa_sigaction shares its place */
+    int r = real(sig, act, old);
+    if (r == 0) {
+        as_the_program_left_it(sig, old);
+        if (act && act->sa_handler == SIG_DFL && takes_default(sig))
+            default_taken(sig);
+    }
+    return r;
+}
+
+TS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    return sigaction_door(TS_REAL(sigaction), sig, act, old);
+}
+
+TS_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    return sigaction_door(TS_REAL(__sigaction), sig, act, old);
+}
+
+/* glibc's signal, bsd_signal and ssignal are one function, and so are
+ * sysv_signal and __sysv_signal: each name is a door of its own. sigset
+ * also unblocks the signal, and answers SIG_HOLD when it was blocked. */
+#define TS_SIGNAL_HOOK(name)                                                                       \
+    TS_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                 \
+    {                                                                                              \
+        handler_coming(handler);                                                                   \
+        __sighandler_t before = TS_REAL(name)(sig, handler);                                       \
+        if (before != SIG_ERR && handler == SIG_DFL && takes_default(sig))                         \
+            default_taken(sig);                                                                    \
+        return before == flush_then_die ? SIG_DFL : before; /* (the flags do not show) */          \
+    }
+TS_SIGNAL_HOOK(signal)
+TS_SIGNAL_HOOK(bsd_signal)
+TS_SIGNAL_HOOK(ssignal)
+TS_SIGNAL_HOOK(sysv_signal)
+TS_SIGNAL_HOOK(__sysv_signal)
+TS_SIGNAL_HOOK(sigset)
+#undef TS_SIGNAL_HOOK
+
+/* ----------------------------------------------------- death by signal */
+
+/* A program that ends itself with a signal runs no exit handler: CPython,
+ * after a KeyboardInterrupt (Ctrl-C), sets SIGINT back to its default and
+ * sends it to itself, so that its parent sees it die of it, and the spans
+ * of its last seconds went with it. Will sig, sent to this process by
+ * this thread, end it? One the process does not catch (the shim's handler
+ * is the default it left), ignore or block here, whose default action
+ * ends it without a core dump. Signals that dump core (abort's SIGABRT)
+ * are left alone: they come from a program in trouble, whose memory the
+ * flush should not trust. */
+static bool signal_ends_process(int sig)
+{
+    /* A PID namespace's init (a container's first process) gets from its
+     * own namespace only the signals it has handlers for: the kernel drops
+     * the rest, SIGKILL too, and it lives on. */
+    if (getpid() == 1)
+        return false;
+    switch (sig) {
+    case SIGKILL:
+        return true;
+    case SIGHUP:
+    case SIGINT:
+    case SIGTERM:
+    case SIGUSR1:
+    case SIGUSR2:
+    case SIGALRM:
+    case SIGPIPE:
+        break;
+    default:
+        return false;
+    }
+    struct sigaction now;
+    sigset_t blocked;
+    if (TS_REAL(sigaction)(sig, NULL, &now) != 0)
+        return false;
+    as_the_program_left_it(sig, &now);
+    return !(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL &&
+           pthread_sigmask(SIG_BLOCK, NULL, &blocked) == 0 && !sigismember(&blocked, sig);
+}
+
+/* Before such a signal: the spans go out as at _exit, the process span
+ * with the status a shell gives a death by signal (128 + sig). */
+static void before_fatal_signal(int sig)
+{
+    if (ts_process_hooks_own() && signal_ends_process(sig) &&
+        !__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
+        ts_process_ends_now(128 + sig, false);
+}
+
+/* A stop signal the process sends itself finds, where it comes from the
+ * program's own handler, the default that handler left (SA_RESETHAND,
+ * in the kernel: no hook saw it). node catches SIGTERM and SIGINT to put
+ * the terminal right, then raises the signal again, blocked until its
+ * handler returns: the shim's handler takes the default back, to run as
+ * the signal is let through. (A thread that takes the signal with
+ * sigwait never runs a handler.) */
+static void default_taken_back(int sig)
+{
+    if (takes_default(sig) && __atomic_load_n(&ts_active, __ATOMIC_ACQUIRE))
+        default_taken(sig);
+}
+
+/* Either way, before a signal the process sends itself. */
+static void before_own_signal(int sig)
+{
+    int saved = errno;
+    before_fatal_signal(sig);
+    default_taken_back(sig);
+    errno = saved;
+}
+
+TS_EXPORT int kill(pid_t pid, int sig)
+{
+    if (pid > 0 && pid == getpid()) /* (a vfork child's: ts_process_hooks_own says no) */
+        before_own_signal(sig);
+    return TS_REAL(kill)(pid, sig);
+}
+
+TS_EXPORT int raise(int sig)
+{
+    before_own_signal(sig);
+    return TS_REAL(raise)(sig);
+}

@@ -1,0 +1,26 @@
+/* signal_hooks.h — the program's signal dispositions, as the shim needs
+ * them (signal_hooks.c): whether a handler of the program's may be
+ * running (an exit or exec inside one must not allocate), and the
+ * signals that end a service from outside, which, left at their default,
+ * end the process only once its spans went out. */
+#ifndef TS_SIGNAL_HOOKS_H
+#define TS_SIGNAL_HOOKS_H
+
+#include <stdbool.h>
+
+/* At start-up, on the constructor's thread, before any of the program's
+ * code: SIGTERM, SIGINT and SIGHUP at their default action get the
+ * shim's handler (TRACESHIM_SIGNAL_FLUSH), which the program never sees. */
+void ts_signal_hooks_init(void);
+
+/* In a forked child (a fork handler). */
+void ts_signal_hooks_after_fork(void);
+
+/* Has the program installed a signal handler of its own (a function)?
+ * Until it has, no _exit or exec can run in one. */
+bool ts_signal_program_has_handlers(void);
+
+/* The program's main starts: every constructor has run. */
+void ts_signal_main_starts(void);
+
+#endif
