@@ -1060,6 +1060,51 @@ void ts_conn_shut(struct ts_conn *c, int how)
  * threads are sending on: their sends may never end. */
 #define CONN_EXIT_WAIT_NS (10 * 1000 * 1000L)
 
+/* The status line of a response head that never came whole: its final
+ * status, 0 when not even that line came (or it is a 1xx's). */
+static int status_so_far(struct dir *out)
+{
+    if (!out->x || !out->x->head_len)
+        return 0;
+    const char *nl = memchr(out->x->head, '\n', out->x->head_len);
+    if (!nl)
+        return 0;
+    size_t line = (size_t)(nl + 1 - out->x->head);
+    if (!conn_head_reserve(out, line + 2))
+        return 0;
+    memcpy(out->x->head + line, "\r\n", 2); /* the line alone, as a whole head */
+    struct parsed_head ph;
+    if (parse_head(FEED_SERVER_OUT, out->x->head, line + 2, &ph) <= 0)
+        return 0;
+    return ph.res.status >= 200 ? ph.res.status : 0;
+}
+
+/* The process image ends (exit, exec, a death by signal) with requests
+ * still waiting on c (a client that gave up waiting, siege's workers when
+ * its time is up; a server that exits, or executes a CGI program on the
+ * socket, before it answers): any answer is another image's or another
+ * process's (a child that holds the socket), or none comes. They end,
+ * their outcome not known here (traceshim.response_unseen, no error
+ * claimed), with the status line a server wrote for the first, if it
+ * wrote one; a client's first whose response head came whole ends as
+ * its close would end it. Both locks held: a thread still reading a
+ * request's body, or sending one, may hold its span. */
+static void end_left_waiting(struct ts_conn *c)
+{
+    struct dir *resp = c->role == TS_ROLE_CLIENT ? &c->in : &c->out;
+    struct pending *p = q_pop_front(c);
+    if (p && resp->state == DIR_BODY && c->role == TS_ROLE_CLIENT) {
+        conn_span_finish(p, NULL); /* (see conn_destroy) */
+        p = q_pop_front(c);
+    } else if (p && resp->state == DIR_HEAD && c->role != TS_ROLE_CLIENT) {
+        int status = status_so_far(&c->out);
+        if (status)
+            conn_span_set_status(p, status);
+    }
+    for (; p; p = q_pop_front(c))
+        conn_span_finish_unfollowed(p);
+}
+
 void ts_conn_exiting(void)
 {
     int saved = errno;
@@ -1071,13 +1116,17 @@ void ts_conn_exiting(void)
             continue;
         uint64_t now = ts_mono_ns();
         long wait = now < until ? (long)(until - now) : 0;
-        if (c->role != TS_ROLE_CLIENT && conn_lock_within(&c->out.mu, wait)) {
+        if (conn_lock_within(&c->out.mu, wait)) {
             out_closed(c);
+            now = ts_mono_ns();
+            wait = now < until ? (long)(until - now) : 0;
+            if (conn_lock_within(&c->in.mu, wait)) { /* (the out lock first) */
+                if (c->role != TS_ROLE_CLIENT)
+                    answered_span_so_far(c, &c->in); /* (see answered_mid_head) */
+                end_left_waiting(c);
+                conn_unlock(&c->in.mu);
+            }
             conn_unlock(&c->out.mu);
-        }
-        if (c->role != TS_ROLE_CLIENT && conn_lock_within(&c->in.mu, wait)) {
-            answered_span_so_far(c, &c->in); /* (see answered_mid_head) */
-            conn_unlock(&c->in.mu);
         }
         ts_conn_put(c);
     }
@@ -1116,25 +1165,6 @@ static bool forked_serving(const struct pending *p)
         if (__atomic_load_n(&conn_forked_serving[i], __ATOMIC_RELAXED) == id)
             return true;
     return false;
-}
-
-/* The status line of a response head that never came whole: its final
- * status, 0 when not even that line came (or it is a 1xx's). */
-static int status_so_far(struct dir *out)
-{
-    if (!out->x || !out->x->head_len)
-        return 0;
-    const char *nl = memchr(out->x->head, '\n', out->x->head_len);
-    if (!nl)
-        return 0;
-    size_t line = (size_t)(nl + 1 - out->x->head);
-    if (!conn_head_reserve(out, line + 2))
-        return 0;
-    memcpy(out->x->head + line, "\r\n", 2); /* the line alone, as a whole head */
-    struct parsed_head ph;
-    if (parse_head(FEED_SERVER_OUT, out->x->head, line + 2, &ph) <= 0)
-        return 0;
-    return ph.res.status >= 200 ? ph.res.status : 0;
 }
 
 /* A server closes its copy of a connection whose request its thread was

@@ -151,9 +151,12 @@ void ts_conn_received_unseen(struct ts_conn *c, ssize_t n);
  * which succeeded): a server's response that runs to the close ends. */
 void ts_conn_shut(struct ts_conn *c, int how);
 
-/* The process is exiting, its sockets about to close with it: every
- * server's response that runs to the close ends (busybox httpd, a CGI
- * relay: they write the response and exit, closing nothing). */
+/* The process image ends (exit, exec, a death by signal), its sockets
+ * about to close with it or to pass to the next image: every server's
+ * response that runs to the close ends (busybox httpd, a CGI relay: they
+ * write the response and exit, closing nothing), and every request still
+ * waiting for its answer ends, its outcome unknown
+ * (traceshim.response_unseen). */
 void ts_conn_exiting(void);
 
 /* A thread left a send on c (cancelled, or by siglongjmp) while holding

@@ -98,14 +98,17 @@ static void process_image_ends(void (*send)(unsigned), void (*send_signal_safe)(
     }
 }
 
-/* The process image is about to be replaced: end its span, send its spans.
- * execve is async-signal-safe, and a handler may call it. */
+/* The process image is about to be replaced: end its span and the
+ * requests its connections still wait on (a server that executes a CGI
+ * program on the socket: mini_httpd), send its spans. execve is
+ * async-signal-safe, and a handler may call it. */
 static void before_exec(void)
 {
     if (!ts_process_hooks_own())
         return;
     int saved = errno;
     ts_guard_enter();
+    ts_conn_exiting();
     process_image_ends(ts_rep_flush, ts_rep_flush_signal_safe, false);
     ts_guard_leave();
     errno = saved;
@@ -167,10 +170,17 @@ static bool nothing_to_exec(const char *file, bool search)
     }
 }
 
+/* What an exec is to start: a file (looked up in PATH when search), or
+ * NULL for an fd (fexecve). */
+struct exec_target {
+    const char *file;
+    bool search;
+};
+
 /* before_exec, unless the exec cannot start anything (nothing_to_exec). */
-static void before_exec_of(const char *file, bool search)
+static void before_exec_of(const struct exec_target *t)
 {
-    if (ts_process_hooks_own() && !nothing_to_exec(file, search))
+    if (ts_process_hooks_own() && (!t->file || !nothing_to_exec(t->file, t->search)))
         before_exec();
 }
 
@@ -248,17 +258,26 @@ static __attribute__((noinline)) int call_with_stacked_env(char *const envp[], w
     return too_big(r) ? again_as_it_was(envp, fn, call) : r;
 }
 
-/* Make the call with the child's environment. (An exec that succeeds
- * never returns; its process image, mappings included, is gone.) */
-static int with_child_env(char *const envp[], with_env_fn fn, void *call)
+/* Make the call with the child's environment; exec: the process image is
+ * to be replaced by it (NULL for a spawn), and ends once the environment
+ * holds the context, which the request the image still serves may be
+ * (before_exec ends it). (An exec that succeeds never returns; its
+ * process image, mappings included, is gone.) */
+static int with_child_env(char *const envp[], with_env_fn fn, void *call,
+                          const struct exec_target *exec)
 {
-    if (!ts_active || ts_guard_active() || env_refused(envp))
+    if (!ts_active || ts_guard_active() || env_refused(envp)) {
+        if (exec)
+            before_exec_of(exec);
         return fn(call, envp);
+    }
     if (ts_process_foreign())
         return call_with_stacked_env(envp, fn, call);
     struct ts_exec_ctx parent = child_context();
     size_t mapped;
     char **env = mapped_child_env(envp, &parent, ts_cfg.follow_exec, &mapped);
+    if (exec)
+        before_exec_of(exec);
     if (!env)
         return fn(call, envp);
     int r = fn(call, env);
@@ -296,16 +315,14 @@ static int call_fexecve(void *p, char *const env[])
 
 static int exec_path(const char *path, char *const argv[], char *const envp[])
 {
-    before_exec_of(path, false);
     struct exec_call c = {.path = path, .argv = argv};
-    return with_child_env(envp, call_execve, &c);
+    return with_child_env(envp, call_execve, &c, &(struct exec_target){path, false});
 }
 
 static int exec_file(const char *file, char *const argv[], char *const envp[])
 {
-    before_exec_of(file, true);
     struct exec_call c = {.path = file, .argv = argv};
-    return with_child_env(envp, call_execvpe, &c);
+    return with_child_env(envp, call_execvpe, &c, &(struct exec_target){file, true});
 }
 
 TS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -330,9 +347,8 @@ TS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 
 TS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-    before_exec();
     struct exec_call c = {.fd = fd, .argv = argv};
-    return with_child_env(envp, call_fexecve, &c);
+    return with_child_env(envp, call_fexecve, &c, &(struct exec_target){NULL, false});
 }
 
 /* The execl family: the variadic arguments as an argv on the stack. */
@@ -407,14 +423,14 @@ TS_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_a
                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     struct spawn_call c = {pid, path, actions, attr, argv};
-    return with_child_env(envp, call_spawn, &c);
+    return with_child_env(envp, call_spawn, &c, NULL);
 }
 
 TS_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     struct spawn_call c = {pid, file, actions, attr, argv};
-    return with_child_env(envp, call_spawnp, &c);
+    return with_child_env(envp, call_spawnp, &c, NULL);
 }
 
 /* -------------------------------------------------------- system, popen */

@@ -837,6 +837,61 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         self.assertLessEqual(py["end"], curl["start"],
                              "python's span ends at the exec" + dump(spans))
 
+    def test_a_client_that_exits_waiting_for_its_answer(self):
+        """A request still waiting for its answer when the process ends (a
+        client that gives up: siege's workers when its time is up) ends,
+        its outcome unknown (traceshim.response_unseen, no error). Before,
+        it was lost, and its server's span named a parent never written."""
+        silent = th.listen_local()
+        self.addCleanup(silent.close)
+        code = ("import os, socket, sys, time\n"
+                "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+                "s.sendall(b'GET /no-answer HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+                "time.sleep(0.2)\n"
+                "os._exit(0)\n")
+        client_file = os.path.join(self.tmp, "client.jsonl")
+        p = th.run([th.PY, "-c", code, silent.getsockname()[1]], tmpdir=self.tmp, name="gives-up",
+                   env=th.shim_env("gives-up", client_file))
+        self.assertEqual(p.returncode, 0, p.describe())
+        spans = th.wait_spans(client_file, 1, exact=True)
+        s = th.only(spans, "the client span", spans)
+        self.assertEqual((s["kind"], s["name"], s["attrs"].get("traceshim.response_unseen"),
+                          th.status_error_type(s)),
+                         (th.KIND_CLIENT, "GET /no-answer", True, None), dump(spans))
+
+    def test_a_server_that_executes_a_cgi_program_on_the_socket(self):
+        """A server that executes a CGI program on the socket to answer
+        (mini_httpd): the server span ends at the exec, its outcome unknown
+        (traceshim.response_unseen, no error), and the CGI program's
+        request continues its trace. Before, it was lost, and the CGI's
+        span named a parent never written."""
+        srv = self.recording_server()
+        cgi = ("printf 'HTTP/1.0 200 OK\\r\\n\\r\\n'; "
+               "exec %s -q -sS --max-time 10 http://127.0.0.1:%d/from-the-cgi"
+               % (shlex.quote(self.curl), srv.port))
+        code = ("import os, socket, sys\n"
+                "l = socket.socket(); l.bind(('127.0.0.1', int(sys.argv[1]))); l.listen(1)\n"
+                "print('listening', flush=True)\n"
+                "c, _ = l.accept()\n"
+                "c.recv(65536)\n"
+                "os.dup2(c.fileno(), 1)\n"
+                "os.execv('/bin/sh', ['sh', '-c', sys.argv[2]])\n")
+        port = th.free_port()
+        server = th.Proc([th.PY, "-c", code, port, cgi], tmpdir=self.tmp, name="cgi-server",
+                         env=th.shim_env("cgi-server", self.spans_file))
+        self.addCleanup(server.stop)
+        server.wait_output(rb"listening")
+        status, body = th.http_get(port, "/cgi")
+        self.assertEqual(status, 200, server.describe())
+        server.wait(10)
+        spans = self.final_spans(2, procs=(server,))
+        front = th.only([x for x in spans if x["kind"] == th.KIND_SERVER], "the server span", spans)
+        hop = th.only([x for x in spans if x["kind"] == th.KIND_CLIENT], "curl's span", spans)
+        self.assertEqual((front["name"], front["attrs"].get("traceshim.response_unseen"),
+                          th.status_error_type(front)), ("GET /cgi", True, None), dump(spans))
+        self.assertEqual((hop["name"], hop["traceId"], hop["parentSpanId"]),
+                         ("GET /from-the-cgi", front["traceId"], front["spanId"]), dump(spans))
+
     # ------------------------------------------------ 9b. a signal from outside
 
     def stopped_by_signal(self, argv, name, sig=signal.SIGTERM, request=None, **env):

@@ -525,6 +525,51 @@ static void test_server_leaves_the_answer_to_its_child(void **state)
     assert_int_equal(attr_int(&spans[3], "http.response.status_code"), -1);
 }
 
+/* The process image ends (exit, exec, a signal) with requests still
+ * waiting: a client that gave up waiting, a server that exits or executes
+ * a CGI program on the socket before it answers. Each ends then, its
+ * outcome unknown (no error claimed), with the status line a server
+ * wrote; a client's response under way ends as its close would end it.
+ * Before, none of them ended: lost, their children's parents missing. */
+static void test_requests_still_waiting_end_with_the_image(void **state)
+{
+    (void)state;
+    struct pair waiting = client_get_sent();
+    struct pair reading = client_get_sent();
+    peer_write(&reading, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nthe first");
+    char buf[512];
+    prog_read(&reading, buf, sizeof buf);
+    struct pair unanswered = server_read("/unanswered");
+    struct pair cgi = server_read("/cgi");
+    const char *status = "HTTP/1.0 201 Created\r\nServer: x\r\n";
+    assert_int_equal(prog_write(&cgi, status, strlen(status)), (ssize_t)strlen(status));
+    struct pair pipelined = make_pair(TS_ROLE_SERVER);
+    peer_write(&pipelined, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    prog_read(&pipelined, buf, sizeof buf);
+    assert_int_equal(nspans, 0);
+    ts_conn_exiting();
+    assert_int_equal(nspans, 6);
+    for (int i = 0; i < 6; i++) {
+        const struct ts_span *s = &spans[i];
+        bool unseen = ts_span_attr_find(s, "traceshim.response_unseen") != NULL;
+        assert_int_equal(unseen, i != 1); /* all but the response under way */
+        assert_int_equal(s->status, TS_STATUS_UNSET);
+        assert_null(ts_span_attr_find(s, "error.type"));
+    }
+    assert_int_equal(spans[0].kind, TS_KIND_CLIENT);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), -1);
+    assert_int_equal(attr_int(&spans[1], "http.response.status_code"), 200);
+    assert_int_equal(spans[2].kind, TS_KIND_SERVER);
+    assert_int_equal(attr_int(&spans[2], "http.response.status_code"), -1);
+    assert_int_equal(attr_int(&spans[3], "http.response.status_code"), 201);
+    assert_int_equal(attr_int(&spans[4], "http.response.status_code"), -1);
+    assert_int_equal(attr_int(&spans[5], "http.response.status_code"), -1);
+    struct pair *all[] = {&waiting, &reading, &unanswered, &cgi, &pipelined};
+    for (size_t i = 0; i < 5; i++)
+        close_pair(all[i]);
+    assert_int_equal(nspans, 6); /* ended once */
+}
+
 static void test_client_untracked_on_close_ends_span(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
@@ -2935,6 +2980,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
         cmocka_unit_test_setup(test_server_leaves_the_answer_to_its_child, setup),
+        cmocka_unit_test_setup(test_requests_still_waiting_end_with_the_image, setup),
         cmocka_unit_test_setup(test_client_closing_mid_body_is_no_error, setup),
         cmocka_unit_test_setup(test_non_http_passes_untouched, setup),
         cmocka_unit_test_setup(test_non_http_requests_untracked, setup),
