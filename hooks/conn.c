@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -1079,33 +1080,38 @@ static int status_so_far(struct dir *out)
     return ph.res.status >= 200 ? ph.res.status : 0;
 }
 
-/* The process image ends (exit, exec, a death by signal) with requests
- * still waiting on c (a client that gave up waiting, siege's workers when
- * its time is up; a server that exits, or executes a CGI program on the
- * socket, before it answers): any answer is another image's or another
- * process's (a child that holds the socket), or none comes. They end,
- * their outcome not known here (traceshim.response_unseen, no error
- * claimed), with the status line a server wrote for the first, if it
- * wrote one; a client's first whose response head came whole ends as
- * its close would end it. Both locks held: a thread still reading a
- * request's body, or sending one, may hold its span. */
-static void end_left_waiting(struct ts_conn *c)
+static void end_as_closed(struct ts_conn *c);
+
+/* The process image is replaced (an exec) with requests still waiting on
+ * c, whose fd passes to the next image (not closed on exec): their answers
+ * are the next image's (a server that executes a CGI program on the
+ * socket, as mini_httpd does), or another process's (a child that holds
+ * the socket), or none. They end, their outcome not known here
+ * (traceshim.response_unseen, no error claimed), with the status line a
+ * server wrote for the first, if it wrote one. Both locks held: a thread
+ * still reading a request's body, or sending one, may hold its span. */
+static void end_handed_on(struct ts_conn *c)
 {
-    struct dir *resp = c->role == TS_ROLE_CLIENT ? &c->in : &c->out;
     struct pending *p = q_pop_front(c);
-    if (p && resp->state == DIR_BODY && c->role == TS_ROLE_CLIENT) {
-        conn_span_finish(p, NULL); /* (see conn_destroy) */
-        p = q_pop_front(c);
-    } else if (p && resp->state == DIR_HEAD && c->role != TS_ROLE_CLIENT) {
+    if (p && c->role != TS_ROLE_CLIENT && c->out.state == DIR_HEAD) {
         int status = status_so_far(&c->out);
         if (status)
             conn_span_set_status(p, status);
     }
     for (; p; p = q_pop_front(c))
         conn_span_finish_unfollowed(p);
+    if (c->role != TS_ROLE_CLIENT)
+        answered_span_so_far(c, &c->in); /* (see answered_mid_head) */
 }
 
-void ts_conn_exiting(void)
+/* Does fd pass to the image an exec starts (no FD_CLOEXEC)? */
+static bool passes_to_the_next_image(int fd)
+{
+    int flags = TS_REAL(fcntl)(fd, F_GETFD);
+    return flags >= 0 && !(flags & FD_CLOEXEC);
+}
+
+void ts_conn_image_ends(bool by_exec)
 {
     int saved = errno;
     uint64_t until = ts_mono_ns() + CONN_EXIT_WAIT_NS;
@@ -1114,16 +1120,19 @@ void ts_conn_exiting(void)
         struct ts_conn *c = ts_fd_tracked(fd) ? ts_conn_get(fd) : NULL;
         if (!c)
             continue;
+        bool handed_on = by_exec && passes_to_the_next_image(fd);
         uint64_t now = ts_mono_ns();
         long wait = now < until ? (long)(until - now) : 0;
         if (conn_lock_within(&c->out.mu, wait)) {
-            out_closed(c);
             now = ts_mono_ns();
             wait = now < until ? (long)(until - now) : 0;
             if (conn_lock_within(&c->in.mu, wait)) { /* (the out lock first) */
-                if (c->role != TS_ROLE_CLIENT)
-                    answered_span_so_far(c, &c->in); /* (see answered_mid_head) */
-                end_left_waiting(c);
+                if (handed_on) {
+                    end_handed_on(c);
+                } else {
+                    out_closed(c);
+                    end_as_closed(c);
+                }
                 conn_unlock(&c->in.mu);
             }
             conn_unlock(&c->out.mu);
@@ -1187,11 +1196,12 @@ static void end_left_to_a_child(struct ts_conn *c)
     conn_span_finish_unfollowed(p);
 }
 
-/* The last reference is gone: end every span still open. */
-static void conn_destroy(struct ts_fd_ref *ref)
+/* c's copy closes: its last reference goes, or the process image ends
+ * with its fd (exit, a death by signal, an exec of an fd closed on exec:
+ * the kernel closes it, as it closes the sockets of a server that closes
+ * nothing itself). Every span still open ends. */
+static void end_as_closed(struct ts_conn *c)
 {
-    struct ts_conn *c = (struct ts_conn *)ref;
-    int saved = errno;
     struct dir *resp = c->role == TS_ROLE_CLIENT ? &c->in : &c->out;
     /* A response under way, its status known, ends here without a fault:
      * one whose body runs to the close, or one whose client closes when it
@@ -1205,6 +1215,14 @@ static void conn_destroy(struct ts_fd_ref *ref)
     end_left_to_a_child(c);
     end_unanswered(c, "connection_closed");
     answered_span_so_far(c, &c->in); /* a head answered that never came whole */
+}
+
+/* The last reference is gone. */
+static void conn_destroy(struct ts_fd_ref *ref)
+{
+    struct ts_conn *c = (struct ts_conn *)ref;
+    int saved = errno;
+    end_as_closed(c);
     conn_free(c);
     errno = saved;
 }

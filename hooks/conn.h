@@ -151,13 +151,15 @@ void ts_conn_received_unseen(struct ts_conn *c, ssize_t n);
  * which succeeded): a server's response that runs to the close ends. */
 void ts_conn_shut(struct ts_conn *c, int how);
 
-/* The process image ends (exit, exec, a death by signal), its sockets
- * about to close with it or to pass to the next image: every server's
- * response that runs to the close ends (busybox httpd, a CGI relay: they
- * write the response and exit, closing nothing), and every request still
- * waiting for its answer ends, its outcome unknown
- * (traceshim.response_unseen). */
-void ts_conn_exiting(void);
+/* The process image ends (exit, a death by signal; by_exec: an exec),
+ * its sockets about to close with it or to pass to the next image. One
+ * that closes ends as at its close: a server's response that runs to the
+ * close ends (busybox httpd, a CGI relay: they write the response and
+ * exit, closing nothing), a request still waiting for its answer fails
+ * (connection_closed). One an exec passes on (not close-on-exec) ends its
+ * waiting requests, their outcome unknown (traceshim.response_unseen): the
+ * next image may answer them (a CGI program on the socket). */
+void ts_conn_image_ends(bool by_exec);
 
 /* A thread left a send on c (cancelled, or by siglongjmp) while holding
  * c's send lock: let go of it. What that send moved is not known, so the

@@ -108,7 +108,7 @@ static void before_exec(void)
         return;
     int saved = errno;
     ts_guard_enter();
-    ts_conn_exiting();
+    ts_conn_image_ends(true);
     process_image_ends(ts_rep_flush, ts_rep_flush_signal_safe, false);
     ts_guard_leave();
     errno = saved;
@@ -504,14 +504,14 @@ TS_EXPORT int pclose(FILE *stream)
  * async-signal-safe; Python, nginx and the sanitizers install handlers):
  * not when it interrupted the shim (ts_process_hooks_own: the guard), whose locks
  * this thread may hold; any other thread's it waits for a bounded while
- * (ts_conn_exiting), and the span goes to the queue, which a handler may
+ * (ts_conn_image_ends), and the span goes to the queue, which a handler may
  * use, for the flush handed to the reporter thread. */
 static void sockets_closing(void)
 {
     if (!ts_process_hooks_own())
         return;
     ts_guard_enter();
-    ts_conn_exiting();
+    ts_conn_image_ends(false);
     ts_guard_leave();
 }
 
@@ -537,7 +537,7 @@ void ts_process_ends_now(int status, bool in_handler)
                                              : !ts_process_hooks_own())
         return;
     ts_guard_enter();
-    ts_conn_exiting(); /* (see sockets_closing) */
+    ts_conn_image_ends(false); /* (see sockets_closing) */
     ts_pspan_set_exit_code(status);
     process_image_ends(ts_rep_exit, ts_rep_exit_signal_safe, in_handler);
     ts_guard_leave();

@@ -325,7 +325,7 @@ __attribute__((destructor)) static void ts_destructor(void)
     ts_guard_enter();
     /* (again, after the exit handlers, and for an exit through glibc's
      * own calls, error() and err(), which no hook sees) */
-    ts_conn_exiting();
+    ts_conn_image_ends(false);
     ts_pspan_end();
     /* Bounded (TRACESHIM_EXIT_TIMEOUT): a short-lived curl must not lose
      * its spans, and no program may hang on its way out because of us. */

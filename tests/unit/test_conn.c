@@ -525,36 +525,81 @@ static void test_server_leaves_the_answer_to_its_child(void **state)
     assert_int_equal(attr_int(&spans[3], "http.response.status_code"), -1);
 }
 
-/* The process image ends (exit, exec, a signal) with requests still
- * waiting: a client that gave up waiting, a server that exits or executes
- * a CGI program on the socket before it answers. Each ends then, its
- * outcome unknown (no error claimed), with the status line a server
- * wrote; a client's response under way ends as its close would end it.
+/* The requests test_image_ends leaves waiting: a client's, one whose
+ * response is under way, a server's unanswered, one with a status line
+ * written, two pipelined. */
+struct waiting {
+    struct pair waiting, reading, unanswered, cgi, pipelined;
+};
+
+static struct waiting requests_left_waiting(void)
+{
+    struct waiting w;
+    w.waiting = client_get_sent();
+    w.reading = client_get_sent();
+    peer_write(&w.reading, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nthe first");
+    char buf[512];
+    prog_read(&w.reading, buf, sizeof buf);
+    w.unanswered = server_read("/unanswered");
+    w.cgi = server_read("/cgi");
+    const char *status = "HTTP/1.0 201 Created\r\nServer: x\r\n";
+    assert_int_equal(prog_write(&w.cgi, status, strlen(status)), (ssize_t)strlen(status));
+    w.pipelined = make_pair(TS_ROLE_SERVER);
+    peer_write(&w.pipelined,
+               "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    prog_read(&w.pipelined, buf, sizeof buf);
+    assert_int_equal(nspans, 0);
+    return w;
+}
+
+static void close_waiting(struct waiting *w)
+{
+    struct pair *all[] = {&w->waiting, &w->reading, &w->unanswered, &w->cgi, &w->pipelined};
+    for (size_t i = 0; i < 5; i++)
+        close_pair(all[i]);
+    assert_int_equal(nspans, 6); /* ended once */
+}
+
+/* The process exits (or a signal ends it) with requests still waiting: a
+ * client that gave up waiting (siege's workers when its time is up), a
+ * server that exits before it answers. The kernel closes their sockets:
+ * each ends as at its close, a failure, but for the response under way.
  * Before, none of them ended: lost, their children's parents missing. */
-static void test_requests_still_waiting_end_with_the_image(void **state)
+static void test_requests_waiting_at_exit_end_as_closed(void **state)
 {
     (void)state;
-    struct pair waiting = client_get_sent();
-    struct pair reading = client_get_sent();
-    peer_write(&reading, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nthe first");
-    char buf[512];
-    prog_read(&reading, buf, sizeof buf);
-    struct pair unanswered = server_read("/unanswered");
-    struct pair cgi = server_read("/cgi");
-    const char *status = "HTTP/1.0 201 Created\r\nServer: x\r\n";
-    assert_int_equal(prog_write(&cgi, status, strlen(status)), (ssize_t)strlen(status));
-    struct pair pipelined = make_pair(TS_ROLE_SERVER);
-    peer_write(&pipelined, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
-    prog_read(&pipelined, buf, sizeof buf);
-    assert_int_equal(nspans, 0);
-    ts_conn_exiting();
+    struct waiting w = requests_left_waiting();
+    ts_conn_image_ends(false);
+    assert_int_equal(nspans, 6);
+    for (int i = 0; i < 6; i++) {
+        const struct ts_span *s = &spans[i];
+        assert_null(ts_span_attr_find(s, "traceshim.response_unseen"));
+        assert_int_equal(s->status, i == 1 ? TS_STATUS_UNSET : TS_STATUS_ERROR);
+    }
+    assert_int_equal(attr_int(&spans[1], "http.response.status_code"), 200);
+    char v[64];
+    assert_string_equal(attr_str(&spans[0], "error.type", v, sizeof v), "connection_closed");
+    assert_string_equal(attr_str(&spans[3], "error.type", v, sizeof v), "connection_closed");
+    close_waiting(&w);
+}
+
+/* An exec with requests still waiting on connections it passes on: the
+ * next image may answer them (mini_httpd executes its CGI program on the
+ * socket). Each ends, its outcome unknown (no error claimed), with the
+ * status line a server wrote; a connection closed on exec ends as at its
+ * close. */
+static void test_requests_handed_to_the_next_image_end_unseen(void **state)
+{
+    (void)state;
+    struct waiting w = requests_left_waiting();
+    assert_int_equal(fcntl(w.pipelined.prog, F_SETFD, FD_CLOEXEC), 0);
+    ts_conn_image_ends(true);
     assert_int_equal(nspans, 6);
     for (int i = 0; i < 6; i++) {
         const struct ts_span *s = &spans[i];
         bool unseen = ts_span_attr_find(s, "traceshim.response_unseen") != NULL;
-        assert_int_equal(unseen, i != 1); /* all but the response under way */
-        assert_int_equal(s->status, TS_STATUS_UNSET);
-        assert_null(ts_span_attr_find(s, "error.type"));
+        assert_int_equal(unseen, i < 4); /* the pipelined pair's fd closes on exec */
+        assert_int_equal(s->status, unseen ? TS_STATUS_UNSET : TS_STATUS_ERROR);
     }
     assert_int_equal(spans[0].kind, TS_KIND_CLIENT);
     assert_int_equal(attr_int(&spans[0], "http.response.status_code"), -1);
@@ -562,12 +607,8 @@ static void test_requests_still_waiting_end_with_the_image(void **state)
     assert_int_equal(spans[2].kind, TS_KIND_SERVER);
     assert_int_equal(attr_int(&spans[2], "http.response.status_code"), -1);
     assert_int_equal(attr_int(&spans[3], "http.response.status_code"), 201);
-    assert_int_equal(attr_int(&spans[4], "http.response.status_code"), -1);
-    assert_int_equal(attr_int(&spans[5], "http.response.status_code"), -1);
-    struct pair *all[] = {&waiting, &reading, &unanswered, &cgi, &pipelined};
-    for (size_t i = 0; i < 5; i++)
-        close_pair(all[i]);
-    assert_int_equal(nspans, 6); /* ended once */
+    assert_null(ts_span_attr_find(&spans[3], "error.type"));
+    close_waiting(&w);
 }
 
 static void test_client_untracked_on_close_ends_span(void **state)
@@ -2980,7 +3021,8 @@ int main(void)
         cmocka_unit_test_setup(test_client_response_unread_is_no_error, setup),
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
         cmocka_unit_test_setup(test_server_leaves_the_answer_to_its_child, setup),
-        cmocka_unit_test_setup(test_requests_still_waiting_end_with_the_image, setup),
+        cmocka_unit_test_setup(test_requests_waiting_at_exit_end_as_closed, setup),
+        cmocka_unit_test_setup(test_requests_handed_to_the_next_image_end_unseen, setup),
         cmocka_unit_test_setup(test_client_closing_mid_body_is_no_error, setup),
         cmocka_unit_test_setup(test_non_http_passes_untouched, setup),
         cmocka_unit_test_setup(test_non_http_requests_untracked, setup),
