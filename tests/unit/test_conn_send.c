@@ -427,7 +427,9 @@ static void test_trace_lines_only_where_a_server_reads_them(void **state)
  * Node) that the trace lines would take past
  * it goes as the program wrote it: its server would refuse it (431), as it
  * does not untraced. The client span stays. One that keeps within gets
- * the lines. */
+ * the lines. Within by the measure of a server that counts the header
+ * lines without the request line (20 bytes here) too: Netty, Jetty (9.4
+ * took 8,208 bytes, and refused them with the lines). */
 static void test_trace_lines_only_where_a_server_takes_them(void **state)
 {
     (void)state;
@@ -436,9 +438,10 @@ static void test_trace_lines_only_where_a_server_takes_them(void **state)
         int lines;    /* header lines, Host included */
         size_t bytes; /* else: the head's size, with one long cookie */
         bool lines_in;
-    } cases[] = {{96, 0, true},    {97, 0, false},   {0, 7900, true},   {0, 8100, false},
-                 {0, 8300, true},  {0, 15000, true}, {0, 15250, false}, {0, 15400, true},
-                 {0, 16000, true}, {0, 16300, false}}; /* the lines: 166 bytes */
+    } cases[] = {{96, 0, true},    {97, 0, false},    {0, 7900, true},  {0, 8100, false},
+                 {0, 8205, false}, {0, 8212, false},  {0, 8213, true},  {0, 8300, true},
+                 {0, 15000, true}, {0, 15250, false}, {0, 15400, true}, {0, 16000, true},
+                 {0, 16300, false}}; /* the lines: 166 bytes */
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         nspans = 0;
         size_t n = (size_t)snprintf(head, sizeof head, "GET /near HTTP/1.1\r\nHost: h\r\n");
