@@ -544,27 +544,52 @@ static int parse_head(enum feed_kind kind, const char *buf, size_t len, struct p
     return ts_http_parse_response_framing(buf, len, &ph->res);
 }
 
+/* An end written into a head's copy for a parse of what came so far
+ * (parse_head_so_far, status_so_far), over the bytes it replaces, which
+ * go back after: the program may go on with the same head (the handlers
+ * of an exit run, an exec fails), and the next parse must find them. */
+struct head_end {
+    size_t at, len;
+    char saved[16];
+};
+
+/* Write end (at most 16 bytes) at byte at of d's copy; false without the
+ * memory for it. */
+static bool head_end_put(struct dir *d, size_t at, const char *end, struct head_end *he)
+{
+    he->at = at;
+    he->len = strlen(end);
+    if (!conn_head_reserve(d, at + he->len))
+        return false;
+    memcpy(he->saved, d->x->head + at, he->len);
+    memcpy(d->x->head + at, end, he->len);
+    return true;
+}
+
+static void head_end_take_back(struct dir *d, const struct head_end *he)
+{
+    memcpy(d->x->head + he->at, he->saved, he->len);
+}
+
 /* Parse the request head a server has read so far in d's copy (bytes
  * that do not end it) as if it ended there: its request line and the
  * header lines that came whole. A request line cut short ("GET /aaa...",
  * the start of a target past the server's buffer) is ended with the
  * version it would most likely have had, and minor_version says -1: not
- * known. The copy is written past its end (d goes DIR_OFF after this).
- * Returns as parse_head. */
-static int parse_head_so_far(struct dir *d, struct parsed_head *ph)
+ * known. Returns as parse_head; *he: the end to take back once ph is no
+ * longer used (it may point into the copy). */
+static int parse_head_so_far(struct dir *d, struct parsed_head *ph, struct head_end *he)
 {
     size_t len = d->x->head_len;
     const char *nl = memrchr(d->x->head, '\n', len);
     static const char line_end[] = " HTTP/1.1\r\n\r\n";
-    const char *end = nl ? "\r\n" : line_end;
     size_t keep = nl ? (size_t)(nl + 1 - d->x->head) : len;
-    size_t end_len = strlen(end);
+    he->len = 0;
     if (!nl && !memchr(d->x->head, ' ', len)) /* not even the method whole */
         return TS_HTTP_INCOMPLETE;
-    if (!conn_head_reserve(d, keep + end_len))
+    if (!head_end_put(d, keep, nl ? "\r\n" : line_end, he))
         return TS_HTTP_INCOMPLETE;
-    memcpy(d->x->head + keep, end, end_len);
-    int h = parse_head(FEED_SERVER_IN, d->x->head, keep + end_len, ph);
+    int h = parse_head(FEED_SERVER_IN, d->x->head, keep + he->len, ph);
     if (h > 0 && !nl)
         ph->req.minor_version = -1;
     return h;
@@ -593,8 +618,10 @@ static void answered_span_so_far(struct ts_conn *c, struct dir *in)
     if (__builtin_expect(!in->x || !in->x->answered_ns, 1))
         return;
     struct parsed_head ph;
-    if (parse_head_so_far(in, &ph) > 0)
+    struct head_end he;
+    if (parse_head_so_far(in, &ph, &he) > 0)
         answered_span(c, in->x, &ph.req);
+    head_end_take_back(in, &he);
     in->x->answered_ns = 0;
 }
 
@@ -791,6 +818,10 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
             }
             /* not HTTP, or a head past our limit */
             conn_off(c, d, head_failure(kind, buf, len, h));
+            return;
+        }
+        if (__builtin_expect((size_t)h < prev, 0)) { /* it ended in bytes gone by: lost track */
+            conn_off(c, d, TS_STAT_GAVE_UP_BAD_HEAD);
             return;
         }
         if (__builtin_expect(prev && d->x->answered_ns, 0)) { /* see answered_mid_head */
@@ -1071,13 +1102,13 @@ static int status_so_far(struct dir *out)
     if (!nl)
         return 0;
     size_t line = (size_t)(nl + 1 - out->x->head);
-    if (!conn_head_reserve(out, line + 2))
+    struct head_end he;
+    if (!head_end_put(out, line, "\r\n", &he)) /* the line alone, as a whole head */
         return 0;
-    memcpy(out->x->head + line, "\r\n", 2); /* the line alone, as a whole head */
     struct parsed_head ph;
-    if (parse_head(FEED_SERVER_OUT, out->x->head, line + 2, &ph) <= 0)
-        return 0;
-    return ph.res.status >= 200 ? ph.res.status : 0;
+    int h = parse_head(FEED_SERVER_OUT, out->x->head, line + 2, &ph);
+    head_end_take_back(out, &he);
+    return h > 0 && ph.res.status >= 200 ? ph.res.status : 0;
 }
 
 static void end_as_closed(struct ts_conn *c);
@@ -1111,7 +1142,43 @@ static bool passes_to_the_next_image(int fd)
     return flags >= 0 && !(flags & FD_CLOEXEC);
 }
 
-void ts_conn_image_ends(bool by_exec)
+/* Does an exec leave c anything to end: a request waiting, or a
+ * response or request under way? Both locks held. */
+static bool exec_leaves_waiting(struct ts_conn *c)
+{
+    return c->q_len || c->out.state == DIR_BODY || c->in.state == DIR_BODY ||
+           (c->in.x && c->in.x->answered_ns);
+}
+
+/* ts_conn_image_ends for one connection, both its locks held. */
+static void conn_image_ends(struct ts_conn *c, int fd, enum ts_image_end how)
+{
+    switch (how) {
+    case TS_IMAGE_EXITING:
+        out_closed(c);
+        if (c->role != TS_ROLE_CLIENT)
+            answered_span_so_far(c, &c->in); /* (see answered_mid_head) */
+        break;
+    case TS_IMAGE_GONE:
+        out_closed(c);
+        end_as_closed(c);
+        break;
+    case TS_IMAGE_EXEC:
+        if (!exec_leaves_waiting(c))
+            break;
+        if (passes_to_the_next_image(fd)) {
+            end_handed_on(c);
+        } else {
+            out_closed(c);
+            end_as_closed(c);
+        }
+        conn_off(c, &c->out, TS_STAT_GAVE_UP_EXEC);
+        conn_off(c, &c->in, TS_STAT_GAVE_UP_EXEC);
+        break;
+    }
+}
+
+void ts_conn_image_ends(enum ts_image_end how)
 {
     int saved = errno;
     uint64_t until = ts_mono_ns() + CONN_EXIT_WAIT_NS;
@@ -1120,19 +1187,13 @@ void ts_conn_image_ends(bool by_exec)
         struct ts_conn *c = ts_fd_tracked(fd) ? ts_conn_get(fd) : NULL;
         if (!c)
             continue;
-        bool handed_on = by_exec && passes_to_the_next_image(fd);
         uint64_t now = ts_mono_ns();
         long wait = now < until ? (long)(until - now) : 0;
         if (conn_lock_within(&c->out.mu, wait)) {
             now = ts_mono_ns();
             wait = now < until ? (long)(until - now) : 0;
             if (conn_lock_within(&c->in.mu, wait)) { /* (the out lock first) */
-                if (handed_on) {
-                    end_handed_on(c);
-                } else {
-                    out_closed(c);
-                    end_as_closed(c);
-                }
+                conn_image_ends(c, fd, how);
                 conn_unlock(&c->in.mu);
             }
             conn_unlock(&c->out.mu);

@@ -151,15 +151,30 @@ void ts_conn_received_unseen(struct ts_conn *c, ssize_t n);
  * which succeeded): a server's response that runs to the close ends. */
 void ts_conn_shut(struct ts_conn *c, int how);
 
-/* The process image ends (exit, a death by signal; by_exec: an exec),
- * its sockets about to close with it or to pass to the next image. One
- * that closes ends as at its close: a server's response that runs to the
- * close ends (busybox httpd, a CGI relay: they write the response and
- * exit, closing nothing), a request still waiting for its answer fails
- * (connection_closed). One an exec passes on (not close-on-exec) ends its
- * waiting requests, their outcome unknown (traceshim.response_unseen): the
- * next image may answer them (a CGI program on the socket). */
-void ts_conn_image_ends(bool by_exec);
+/* How the process image ends (ts_conn_image_ends). */
+enum ts_image_end {
+    /* exit, main's return: the exit handlers, static destructors and the
+     * other threads still run, and may still see requests through (an
+     * atexit handler that joins the threads serving them) */
+    TS_IMAGE_EXITING,
+    /* nothing of the program's runs any more: _exit, quick_exit, a death
+     * by signal, the library's destructor (after every exit handler) */
+    TS_IMAGE_GONE,
+    /* an exec is about to replace it, and may fail */
+    TS_IMAGE_EXEC,
+};
+
+/* The process image ends, its sockets about to close with it or to pass
+ * to the next image. EXITING: a server's response that runs to the close
+ * ends (busybox httpd, a CGI relay: they write the response and exit,
+ * closing nothing). GONE: every connection ends as at its close, which
+ * the kernel makes: a request still waiting for its answer fails
+ * (connection_closed). EXEC: a connection with requests waiting ends them
+ * as at its close when it is close-on-exec, else with their outcome
+ * unknown (traceshim.response_unseen: the next image may answer, a CGI
+ * program on the socket), and is followed no further (should the exec
+ * fail, its answers have no requests to pair with). */
+void ts_conn_image_ends(enum ts_image_end how);
 
 /* A thread left a send on c (cancelled, or by siglongjmp) while holding
  * c's send lock: let go of it. What that send moved is not known, so the

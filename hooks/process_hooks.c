@@ -108,7 +108,7 @@ static void before_exec(void)
         return;
     int saved = errno;
     ts_guard_enter();
-    ts_conn_image_ends(true);
+    ts_conn_image_ends(TS_IMAGE_EXEC);
     process_image_ends(ts_rep_flush, ts_rep_flush_signal_safe, false);
     ts_guard_leave();
     errno = saved;
@@ -511,7 +511,7 @@ static void sockets_closing(void)
     if (!ts_process_hooks_own())
         return;
     ts_guard_enter();
-    ts_conn_image_ends(false);
+    ts_conn_image_ends(TS_IMAGE_EXITING);
     ts_guard_leave();
 }
 
@@ -537,7 +537,7 @@ void ts_process_ends_now(int status, bool in_handler)
                                              : !ts_process_hooks_own())
         return;
     ts_guard_enter();
-    ts_conn_image_ends(false); /* (see sockets_closing) */
+    ts_conn_image_ends(TS_IMAGE_GONE); /* (see sockets_closing) */
     ts_pspan_set_exit_code(status);
     process_image_ends(ts_rep_exit, ts_rep_exit_signal_safe, in_handler);
     ts_guard_leave();

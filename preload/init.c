@@ -323,9 +323,12 @@ __attribute__((destructor)) static void ts_destructor(void)
     if (!ts_active)
         return;
     ts_guard_enter();
-    /* (again, after the exit handlers, and for an exit through glibc's
-     * own calls, error() and err(), which no hook sees) */
-    ts_conn_image_ends(false);
+    /* After every exit handler: what they left waiting ends as the kernel
+     * closes it (also after an exit through glibc's own calls, error()
+     * and err(), which no hook sees). Not in a vfork child that exits
+     * (after a failed exec), whose memory is its parent's. */
+    if (!ts_process_foreign())
+        ts_conn_image_ends(TS_IMAGE_GONE);
     ts_pspan_end();
     /* Bounded (TRACESHIM_EXIT_TIMEOUT): a short-lived curl must not lose
      * its spans, and no program may hang on its way out because of us. */

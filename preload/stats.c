@@ -36,6 +36,7 @@ static const char *const stats_keys[TS_STAT_COUNT] = {
     [TS_STAT_GAVE_UP_NO_MEMORY] = "no_memory",
     [TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT] = "too_many_in_flight",
     [TS_STAT_GAVE_UP_FD_OUT_OF_RANGE] = "fd_out_of_range",
+    [TS_STAT_GAVE_UP_EXEC] = "exec",
 };
 
 void ts_stats_read(struct ts_stats_snapshot *out)

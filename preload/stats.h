@@ -107,11 +107,12 @@ enum ts_stat {
     TS_STAT_GAVE_UP_NO_MEMORY,
     TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT,
     TS_STAT_GAVE_UP_FD_OUT_OF_RANGE,
+    TS_STAT_GAVE_UP_EXEC,
     TS_STAT_COUNT
 };
 
 #define TS_STAT_GAVE_UP_FIRST TS_STAT_GAVE_UP_NOT_HTTP
-#define TS_STAT_GAVE_UP_LAST TS_STAT_GAVE_UP_FD_OUT_OF_RANGE
+#define TS_STAT_GAVE_UP_LAST TS_STAT_GAVE_UP_EXEC
 
 /* The counters themselves: written only through ts_stats_add. */
 extern uint64_t ts_stats_counters[TS_STAT_COUNT];

@@ -30,7 +30,7 @@ import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
 REASONS = ("not_http", "bad_head", "head_too_big", "bad_framing", "tunnel", "unseen_bytes",
-           "no_memory", "too_many_in_flight", "fd_out_of_range")
+           "no_memory", "too_many_in_flight", "fd_out_of_range", "exec")
 KEYS = ("spans_started", "spans_finished", "sampled", "unsampled", "exported",
         "dropped_queue_full", "dropped_export_failed", "dropped_exit_timeout", "export_errors",
         "queue_length", "bytes_injected", "conns_tracked", "conns_given_up")

@@ -569,7 +569,7 @@ static void test_requests_waiting_at_exit_end_as_closed(void **state)
 {
     (void)state;
     struct waiting w = requests_left_waiting();
-    ts_conn_image_ends(false);
+    ts_conn_image_ends(TS_IMAGE_GONE);
     assert_int_equal(nspans, 6);
     for (int i = 0; i < 6; i++) {
         const struct ts_span *s = &spans[i];
@@ -583,17 +583,54 @@ static void test_requests_waiting_at_exit_end_as_closed(void **state)
     close_waiting(&w);
 }
 
+/* exit() and main's return: the exit handlers and the other threads still
+ * run, and may see the requests through (an atexit handler that joins the
+ * threads serving them): nothing waiting ends yet, and what they finish
+ * ends as it would have. */
+static void test_requests_waiting_at_exit_wait_for_its_handlers(void **state)
+{
+    (void)state;
+    struct waiting w = requests_left_waiting();
+    ts_conn_image_ends(TS_IMAGE_EXITING);
+    assert_int_equal(nspans, 0);
+    char buf[512];
+    peer_write(&w.waiting, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    prog_read(&w.waiting, buf, sizeof buf);
+    const char *rest = "Content-Length: 0\r\n\r\n";
+    assert_int_equal(prog_write(&w.cgi, rest, strlen(rest)), (ssize_t)strlen(rest));
+    assert_int_equal(nspans, 2);
+    assert_int_equal(spans[0].kind, TS_KIND_CLIENT);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+    assert_int_equal(spans[1].kind, TS_KIND_SERVER);
+    assert_int_equal(attr_int(&spans[1], "http.response.status_code"), 201);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(spans[i].status, TS_STATUS_UNSET);
+        assert_null(ts_span_attr_find(&spans[i], "traceshim.response_unseen"));
+    }
+    ts_conn_image_ends(TS_IMAGE_GONE); /* the library's destructor */
+    assert_int_equal(nspans, 6);
+    close_waiting(&w);
+}
+
 /* An exec with requests still waiting on connections it passes on: the
  * next image may answer them (mini_httpd executes its CGI program on the
  * socket). Each ends, its outcome unknown (no error claimed), with the
  * status line a server wrote; a connection closed on exec ends as at its
- * close. */
+ * close. Should the exec fail, the program goes on with those
+ * connections untraced: the rest of a head it had begun, and the answers
+ * after it, pass as they are, and pair with no request. */
 static void test_requests_handed_to_the_next_image_end_unseen(void **state)
 {
     (void)state;
     struct waiting w = requests_left_waiting();
+    struct pair idle = client_get_sent();
+    char buf[512];
+    peer_write(&idle, "HTTP/1.1 204 No Content\r\n\r\n");
+    prog_read(&idle, buf, sizeof buf);
+    assert_int_equal(nspans, 1);
+    nspans = 0;
     assert_int_equal(fcntl(w.pipelined.prog, F_SETFD, FD_CLOEXEC), 0);
-    ts_conn_image_ends(true);
+    ts_conn_image_ends(TS_IMAGE_EXEC);
     assert_int_equal(nspans, 6);
     for (int i = 0; i < 6; i++) {
         const struct ts_span *s = &spans[i];
@@ -608,7 +645,23 @@ static void test_requests_handed_to_the_next_image_end_unseen(void **state)
     assert_int_equal(attr_int(&spans[2], "http.response.status_code"), -1);
     assert_int_equal(attr_int(&spans[3], "http.response.status_code"), 201);
     assert_null(ts_span_attr_find(&spans[3], "error.type"));
+    /* the exec failed: the program goes on */
+    char got[256];
+    peer_read_all(&w.cgi, got, sizeof got); /* the status line before */
+    const char *rest = "Content-Length: 0\r\n\r\nHTTP/1.0 404 Not Found\r\n\r\n";
+    assert_int_equal(prog_write(&w.cgi, rest, strlen(rest)), (ssize_t)strlen(rest));
+    assert_int_equal(peer_read_all(&w.cgi, got, sizeof got), strlen(rest)); /* as it was */
+    assert_string_equal(got, rest);
+    const char *again = "GET /again HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(prog_write(&w.waiting, again, strlen(again)), (ssize_t)strlen(again));
+    assert_int_equal(peer_read_all(&w.waiting, got, sizeof got), strlen(again)); /* no lines */
+    /* a connection with nothing waiting is followed on */
+    const char *next = "GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(prog_write(&idle, next, strlen(next)), (ssize_t)strlen(next));
+    assert_true(peer_read_all(&idle, got, sizeof got) > strlen(next));
     close_waiting(&w);
+    close_pair(&idle);
+    assert_int_equal(nspans, 7); /* /next, failed at its close */
 }
 
 static void test_client_untracked_on_close_ends_span(void **state)
@@ -3022,6 +3075,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_untracked_on_close_ends_span, setup),
         cmocka_unit_test_setup(test_server_leaves_the_answer_to_its_child, setup),
         cmocka_unit_test_setup(test_requests_waiting_at_exit_end_as_closed, setup),
+        cmocka_unit_test_setup(test_requests_waiting_at_exit_wait_for_its_handlers, setup),
         cmocka_unit_test_setup(test_requests_handed_to_the_next_image_end_unseen, setup),
         cmocka_unit_test_setup(test_client_closing_mid_body_is_no_error, setup),
         cmocka_unit_test_setup(test_non_http_passes_untouched, setup),

@@ -141,6 +141,7 @@ static void test_keys_are_stable(void **state)
         "no_memory",
         "too_many_in_flight",
         "fd_out_of_range",
+        "exec",
     };
     for (int i = 0; i < TS_STAT_COUNT; i++)
         assert_string_equal(ts_stats_key((enum ts_stat)i), want[i]);
@@ -167,11 +168,12 @@ static void test_summary_line_exact(void **state)
         "traceshim[4242]: stats spans_started=100 spans_finished=101 sampled=102 unsampled=103 "
         "exported=104 dropped_queue_full=105 dropped_export_failed=106 dropped_exit_timeout=107 "
         "export_errors=108 queue_length=7 bytes_injected=109 conns_tracked=110 "
-        "conns_given_up=1035 (not_http=111 bad_head=112 head_too_big=113 bad_framing=114 "
-        "tunnel=115 unseen_bytes=116 no_memory=117 too_many_in_flight=118 fd_out_of_range=119)\n";
+        "conns_given_up=1155 (not_http=111 bad_head=112 head_too_big=113 bad_framing=114 "
+        "tunnel=115 unseen_bytes=116 no_memory=117 too_many_in_flight=118 fd_out_of_range=119 "
+        "exec=120)\n";
     assert_int_equal(n, strlen(want));
     assert_memory_equal(buf, want, n);
-    assert_int_equal(ts_stats_given_up(&s), 1035); /* 111 + ... + 119 */
+    assert_int_equal(ts_stats_given_up(&s), 1155); /* 111 + ... + 120 */
 }
 
 static void test_summary_line_zero_and_huge(void **state)
@@ -326,7 +328,7 @@ static void test_metrics_json_reads_back(void **state)
 
     const ts_json *gave_up = metric_named(metrics, "traceshim.connections.given_up");
     assert_non_null(gave_up);
-    assert_int_equal(ts_json_len(ts_json_get(ts_json_get(gave_up, "sum"), "dataPoints")), 9);
+    assert_int_equal(ts_json_len(ts_json_get(ts_json_get(gave_up, "sum"), "dataPoints")), 10);
     for (int st = TS_STAT_GAVE_UP_FIRST; st <= TS_STAT_GAVE_UP_LAST; st++)
         assert_true(sum_point(gave_up, (size_t)(st - TS_STAT_GAVE_UP_FIRST),
                               ts_stats_key((enum ts_stat)st)) == s.count[st]);
