@@ -285,12 +285,33 @@ static bool lines_over_what_is_read(size_t num_headers, const char *inject, size
     return num_headers + lines_in(inject, inject_len) > CONN_MAX_REQUEST_HEADERS;
 }
 
-/* Bounds on a request head that servers commonly enforce: 100 header lines
- * (Python's http.server, Apache's LimitRequestFields), and in bytes 8 KiB
+/* Does a head end its lines with a bare LF (RFC 9112 lets a recipient
+ * take them; Twisted waits for CRLF, and refuses a head that mixes the
+ * two)? Its request line says. */
+static bool head_ends_lines_with_lf(const char *head, size_t len)
+{
+    const char *eol = memchr(head, '\n', len);
+    return eol && (eol == head || eol[-1] != '\r');
+}
+
+/* The inject lines with bare LF line ends, as the head's: their length. */
+static size_t lines_ended_with_lf(char *inject, size_t inject_len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < inject_len; i++)
+        if (!(inject[i] == '\r' && i + 1 < inject_len && inject[i + 1] == '\n'))
+            inject[n++] = inject[i];
+    return n;
+}
+
+/* Bounds on a request head that servers commonly enforce: 99 header lines
+ * (Python's http.server and the servers built on its http.client, Werkzeug
+ * and gevent's among them: their 100 count the blank line; Apache's
+ * LimitRequestFields takes 100), and in bytes 8 KiB
  * (lighttpd's default, Tomcat's and Jetty's maxHttpHeaderSize), 15 KiB
  * (HAProxy: its 16 KiB buffer less the 1 KiB it keeps for rewrites) and
  * 16 KiB (Node's --max-http-header-size), smallest first. */
-#define PEER_MAX_HEADERS 100
+#define PEER_MAX_HEADERS 99
 static const size_t peer_max_head_bytes[] = {8192, 15360, 16384};
 #define PEER_SMALLEST_HEAD_BOUND 8192
 _Static_assert(PEER_SMALLEST_HEAD_BOUND > TS_PROP_INJECT_MAX, "a head near a bound has bytes");
@@ -410,6 +431,8 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         conn_client_span_start(c, &req, head, held, inject, &inject_len, edits, &nedits, &ins);
     if (!p)
         return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
+    if (__builtin_expect(head_ends_lines_with_lf(head, (size_t)h), 0))
+        inject_len = lines_ended_with_lf(inject, inject_len);
     if (__builtin_expect(req.num_headers > CONN_MAX_HEADERS, 0) &&
         lines_over_what_is_read(req.num_headers, inject, inject_len)) {
         conn_span_discard(p);
