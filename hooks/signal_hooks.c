@@ -31,12 +31,14 @@
 #include <unistd.h>
 
 #include "../preload/config.h"
+#include "../preload/death.h"
 #include "../preload/fork_state.h"
 #include "../preload/guard.h"
 #include "../preload/init.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
 #include "../preload/start_state.h"
+#include "../preload/stats.h"
 #include "../reporter/reporter.h"
 #include "process_hooks.h"
 #include "process_span.h"
@@ -131,71 +133,108 @@ static bool takes_default(int sig)
            !ts_process_foreign(); /* a vfork child's handlers are its own */
 }
 
-/* A death that came while its thread was inside the shim is put off:
- * the signal comes again DEATH_PUT_OFF_MS later, to the process (a
- * thread that has left the shim takes it). Inside the shim's own work,
- * whose locks the flush may need, at most DEATH_PUT_OFFS times in a
- * process: that work ends within microseconds (or the 250 ms a first
- * span may wait for the reporter thread to prepare); then it dies
- * without the flush. Inside a send's real function, which holds nothing
- * the flush needs, DEATH_PUT_OFFS_IN_A_SEND times: a send that has just
- * gone out is about to end its span (a send that the kernel has just
- * woken the peer for is often preempted right there), and one that
- * blocks (a peer that does not read) may block for good; then the
- * flush runs there. */
-#define DEATH_PUT_OFF_MS 2
-#define DEATH_PUT_OFFS 200
-#define DEATH_PUT_OFFS_IN_A_SEND 5
-static unsigned deaths_put_off;
-
 static void shim_action(int sig, struct sigaction *sa);
 
-/* The shim's handler back in place, and a timer that sends sig again;
- * false when this death has been put off enough (limit times). */
-static bool death_put_off(int sig, unsigned limit)
+/* The process dies of sig, at its default, now: the signal again, to this
+ * thread, unblocked (a thread carrying a death out may block it),
+ * delivered as the call that sends it returns. As it would have died:
+ * its parent sees the same status. */
+static void die_of(int sig)
 {
-    if (__atomic_fetch_add(&deaths_put_off, 1, __ATOMIC_RELAXED) >= limit)
-        return false;
-    struct sigaction shim;
-    shim_action(sig, &shim);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    (void)TS_REAL(sigaction)(sig, &dfl, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    (void)pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+    (void)TS_REAL(syscall)(SYS_tgkill, getpid(), TS_REAL(syscall)(SYS_gettid), sig);
+}
+
+/* A death put off (death.h), carried out by the first thread to leave the
+ * shim: a normal context, or a handler of the program's (the export
+ * chooses). */
+static void death_carried_out(int sig)
+{
+    int saved = errno;
+    if (!__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
+        ts_process_ends_now(128 + sig, false);
+    die_of(sig);
+    errno = saved;
+}
+
+/* How long a death put off waits for a thread to leave the shim before
+ * the signal comes again. */
+#define DEATH_AGAIN_MS 20
+
+/* The signal came while its thread was inside the shim: its death put
+ * off (death.h), the shim's handler back in place (the kernel put the
+ * default back as it began), and a one-shot timer that sends the signal
+ * again to the process, should no thread leave the shim meanwhile (an
+ * exec or an exit carries the death out first: their hooks leave the
+ * shim). False, the death to be carried out now, when no timer can be
+ * had: without one, a thread blocked in a send could hold it off for
+ * good. */
+static bool death_put_off(int sig)
+{
     struct sigevent again = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = sig};
-    struct itimerspec soon = {.it_value = {.tv_nsec = DEATH_PUT_OFF_MS * 1000000L}};
+    struct itimerspec soon = {.it_value = {.tv_nsec = DEATH_AGAIN_MS * 1000000L}};
     int timer; /* the kernel's timer id is an int */
     if (TS_REAL(syscall)(SYS_timer_create, CLOCK_MONOTONIC, &again, &timer) != 0)
         return false;
-    if (TS_REAL(sigaction)(sig, &shim, NULL) == 0 &&
-        TS_REAL(syscall)(SYS_timer_settime, timer, 0, &soon, NULL) == 0)
-        return true;
-    (void)TS_REAL(syscall)(SYS_timer_delete, timer);
-    return false;
+    struct sigaction shim;
+    shim_action(sig, &shim);
+    if (!ts_death_put_off(sig) || TS_REAL(sigaction)(sig, &shim, NULL) != 0 ||
+        TS_REAL(syscall)(SYS_timer_settime, timer, 0, &soon, NULL) != 0) {
+        (void)TS_REAL(syscall)(SYS_timer_delete, timer);
+        return false;
+    }
+    return true;
 }
 
-/* The shim's handler. The spans go out (handed to the reporter thread:
- * this may have interrupted malloc), unless the thread was inside the
- * shim (put off, above); none in a vfork child. Then the default ends
- * the process with the same signal sent again, delivered as the call
- * that sends it returns: as it would have, its parent sees the same
- * status. A second signal while the spans go out finds the default (put
- * back by the kernel as this began: SA_RESETHAND) and ends it at once
- * (SA_NODEFER). */
+/* Has a span begun that has not ended, other than the process's own? A
+ * thread may be about to end it (a threaded server's worker that has just
+ * written its response: the signal comes to the main thread, outside the
+ * shim). Or one has, and the reporter thread its end starts is not
+ * claimed yet: that thread is still inside the shim. */
+static bool spans_under_way(void)
+{
+    uint64_t started = ts_stats_get(TS_STAT_SPANS_STARTED) - (ts_pspan_here() ? 1 : 0);
+    uint64_t ended = ts_stats_get(TS_STAT_SPANS_FINISHED);
+    return started > ended || (started > 0 && !ts_rep_thread_running());
+}
+
+/* The shim's handler. The spans go out, handed to the reporter thread
+ * (this may have interrupted malloc: nothing is encoded here and no
+ * thread started, so without a reporter thread running nothing goes
+ * out). A signal that interrupted the shim, or came while spans are
+ * under way, is put off until a thread leaves the shim (death.h), and
+ * carried out here when it comes again with the
+ * death pending: the timer's, to a thread still blocked in a send (which
+ * holds nothing the export needs: it goes out; any other work of the
+ * shim's may hold its locks: it dies without), or a second one from
+ * outside. None in a vfork child. Then the default ends the process with
+ * the same signal. A second signal while the spans go out finds the
+ * default (put back by the kernel as this began: SA_RESETHAND) and ends
+ * it at once (SA_NODEFER). */
 static void flush_then_die(int sig)
 {
     int saved = errno;
-    pid_t pid = getpid();
-    if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && pid != 1 && !ts_process_foreign()) {
-        bool in_a_send = ts_guard_only_a_call();
-        bool in_shim = ts_guard_active() && !in_a_send;
-        if ((in_shim || in_a_send) &&
-            death_put_off(sig, in_a_send ? DEATH_PUT_OFFS_IN_A_SEND : DEATH_PUT_OFFS)) {
+    if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && getpid() != 1 && !ts_process_foreign()) {
+        int pending = __atomic_load_n(&ts_death_pending, __ATOMIC_ACQUIRE);
+        if (pending < 0) { /* another thread carries it out */
             errno = saved;
             return;
         }
-        if (!in_shim && !__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
+        bool in_shim = ts_guard_active();
+        if ((in_shim || spans_under_way()) && pending == 0 && death_put_off(sig)) {
+            errno = saved;
+            return;
+        }
+        if ((!in_shim || ts_guard_only_a_call()) && ts_rep_thread_running() &&
+            !__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
             ts_process_ends_now(128 + sig, true);
     }
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
-    (void)TS_REAL(sigaction)(sig, &dfl, NULL); /* (put back in place by a put-off) */
-    (void)TS_REAL(syscall)(SYS_tgkill, pid, TS_REAL(syscall)(SYS_gettid), sig);
+    die_of(sig);
     errno = saved;
 }
 
@@ -225,6 +264,7 @@ void ts_signal_hooks_init(void)
 {
     if (!ts_cfg.signal_flush || ts_cfg.exporters == 0 || ts_proc.pid == 1)
         return;
+    ts_death_carry_out = death_carried_out;
     __atomic_store_n(&takes_defaults, true, __ATOMIC_RELAXED);
     /* The constructor runs before any code of the program's: nothing
      * changes a disposition between the look and the change. */
@@ -246,8 +286,7 @@ TS_FORK_HANDLER void ts_signal_hooks_after_fork(void)
 {
     if (__atomic_load_n(&death_flushed, __ATOMIC_RELAXED))
         __atomic_store_n(&death_flushed, false, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&deaths_put_off, __ATOMIC_RELAXED))
-        __atomic_store_n(&deaths_put_off, 0, __ATOMIC_RELAXED);
+    ts_death_after_fork();
     if (ts_proc.pid != 1 || !__atomic_load_n(&takes_defaults, __ATOMIC_RELAXED))
         return;
     __atomic_store_n(&takes_defaults, false, __ATOMIC_RELAXED);
@@ -261,19 +300,33 @@ TS_FORK_HANDLER void ts_signal_hooks_after_fork(void)
 
 /* --------------------------------------------------- the doors themselves */
 
-/* The program has set sig to its default (or its own handler's
- * SA_RESETHAND did): the shim's handler takes it, the default's record
- * kept for the program to read. Set in one change, and undone if another
- * thread's change came between the look and it. */
-static void default_taken(int sig)
+/* glibc adds it to every action it gives the kernel (x86-64, arm64) */
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+
+/* The program sets sig, one the shim takes, to its default with flags
+ * and mask, as glibc's door would give them to the kernel: the shim's
+ * handler goes in in its place, in the one change (another thread's
+ * change is never undone), the program's record of the default kept for
+ * it to read, as the kernel would have kept it. old: the action before,
+ * as the program reads it. */
+static int default_set(int sig, int flags, const sigset_t *mask, struct sigaction *old)
 {
-    struct sigaction now, shim, before;
-    if (TS_REAL(sigaction)(sig, NULL, &now) != 0 || now.sa_handler != SIG_DFL)
-        return;
-    program_default[stop_index(sig)] = now;
+    struct sigaction shim, before;
     shim_action(sig, &shim);
-    if (TS_REAL(sigaction)(sig, &shim, &before) == 0 && before.sa_handler != SIG_DFL)
-        (void)TS_REAL(sigaction)(sig, &before, NULL);
+    int r = TS_REAL(sigaction)(sig, &shim, &before);
+    if (r != 0)
+        return r;
+    as_the_program_left_it(sig, &before);
+    struct sigaction *record = &program_default[stop_index(sig)];
+    memset(record, 0, sizeof *record);
+    record->sa_handler = SIG_DFL;
+    record->sa_flags = flags | SA_RESTORER;
+    record->sa_mask = *mask;
+    if (old)
+        *old = before;
+    return 0;
 }
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
@@ -281,14 +334,14 @@ typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 static int sigaction_door(sigaction_fn real, int sig, const struct sigaction *act,
                           struct sigaction *old)
 {
-    if (act)
+    if (act) {
         handler_coming(act->sa_handler); /* sa_sigaction shares its place */
-    int r = real(sig, act, old);
-    if (r == 0) {
-        as_the_program_left_it(sig, old);
-        if (act && act->sa_handler == SIG_DFL && takes_default(sig))
-            default_taken(sig);
+        if (act->sa_handler == SIG_DFL && takes_default(sig))
+            return default_set(sig, act->sa_flags, &act->sa_mask, old);
     }
+    int r = real(sig, act, old);
+    if (r == 0)
+        as_the_program_left_it(sig, old);
     return r;
 }
 
@@ -302,25 +355,55 @@ TS_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction
     return sigaction_door(TS_REAL(__sigaction), sig, act, old);
 }
 
-/* glibc's signal, bsd_signal and ssignal are one function, and so are
- * sysv_signal and __sysv_signal: each name is a door of its own. sigset
- * also unblocks the signal, and answers SIG_HOLD when it was blocked. */
-#define TS_SIGNAL_HOOK(name)                                                                       \
+/* signal(sig, SIG_DFL) and its kin for a signal the shim takes, with the
+ * flags and mask glibc 2.36's would give the kernel; the handler before. */
+static __sighandler_t default_set_as(int sig, int flags, bool sig_in_mask)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    if (sig_in_mask)
+        sigaddset(&mask, sig);
+    struct sigaction before;
+    return default_set(sig, flags, &mask, &before) == 0 ? before.sa_handler : SIG_ERR;
+}
+
+/* glibc's signal, bsd_signal and ssignal are one function (BSD's
+ * semantics: SA_RESTART, the signal blocked in its handler), and so are
+ * sysv_signal and __sysv_signal (SA_RESETHAND | SA_NODEFER): each name is
+ * a door of its own. */
+#define TS_SIGNAL_HOOK(name, flags, sig_in_mask)                                                   \
     TS_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                 \
     {                                                                                              \
         handler_coming(handler);                                                                   \
+        if (handler == SIG_DFL && takes_default(sig))                                              \
+            return default_set_as(sig, flags, sig_in_mask);                                        \
         __sighandler_t before = TS_REAL(name)(sig, handler);                                       \
-        if (before != SIG_ERR && handler == SIG_DFL && takes_default(sig))                         \
-            default_taken(sig);                                                                    \
-        return before == flush_then_die ? SIG_DFL : before; /* (the flags do not show) */          \
+        return before == flush_then_die ? SIG_DFL : before;                                        \
     }
-TS_SIGNAL_HOOK(signal)
-TS_SIGNAL_HOOK(bsd_signal)
-TS_SIGNAL_HOOK(ssignal)
-TS_SIGNAL_HOOK(sysv_signal)
-TS_SIGNAL_HOOK(__sysv_signal)
-TS_SIGNAL_HOOK(sigset)
+TS_SIGNAL_HOOK(signal, SA_RESTART, true)
+TS_SIGNAL_HOOK(bsd_signal, SA_RESTART, true)
+TS_SIGNAL_HOOK(ssignal, SA_RESTART, true)
+TS_SIGNAL_HOOK(sysv_signal, (int)(SA_RESETHAND | SA_NODEFER), false)
+TS_SIGNAL_HOOK(__sysv_signal, (int)(SA_RESETHAND | SA_NODEFER), false)
 #undef TS_SIGNAL_HOOK
+
+/* sigset also takes sig out of the thread's blocked signals (but for
+ * SIG_HOLD), and answers SIG_HOLD when it was among them. */
+TS_EXPORT __sighandler_t sigset(int sig, __sighandler_t handler)
+{
+    handler_coming(handler);
+    if (!(handler == SIG_DFL && takes_default(sig))) {
+        __sighandler_t before = TS_REAL(sigset)(sig, handler);
+        return before == flush_then_die ? SIG_DFL : before;
+    }
+    __sighandler_t before = default_set_as(sig, 0, false);
+    sigset_t one, blocked;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    if (before == SIG_ERR || pthread_sigmask(SIG_UNBLOCK, &one, &blocked) != 0)
+        return SIG_ERR;
+    return sigismember(&blocked, sig) ? SIG_HOLD : before;
+}
 
 /* ----------------------------------------------------- death by signal */
 
@@ -381,8 +464,16 @@ static void before_fatal_signal(int sig)
  * sigwait never runs a handler.) */
 static void default_taken_back(int sig)
 {
-    if (takes_default(sig) && __atomic_load_n(&ts_active, __ATOMIC_ACQUIRE))
-        default_taken(sig);
+    struct sigaction now, shim, before;
+    if (!takes_default(sig) || !__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) ||
+        TS_REAL(sigaction)(sig, NULL, &now) != 0 || now.sa_handler != SIG_DFL)
+        return;
+    /* (the default's record: what the program's handler left, as the
+     * program would read it) */
+    program_default[stop_index(sig)] = now;
+    shim_action(sig, &shim);
+    if (TS_REAL(sigaction)(sig, &shim, &before) == 0 && before.sa_handler != SIG_DFL)
+        (void)TS_REAL(sigaction)(sig, &before, NULL); /* a change came between */
 }
 
 /* Either way, before a signal the process sends itself. */

@@ -673,6 +673,7 @@ static void *rep_thread_main(void *arg)
         pthread_mutex_lock(&rep_export_mu);
         unsigned wait_ms = rep_sleep_ms(poll_due);
         pthread_mutex_unlock(&rep_export_mu);
+
         bool timed_out;
         if (unpublished) {
             /* A pause, not a wait: asleep on the doorbell, the thread would
@@ -1136,6 +1137,11 @@ void ts_rep_prepare_for_handlers(bool start_thread)
     rep_prepare_wait(false); /* a thread not running yet prepares when it starts */
     ts_guard_leave();
     errno = saved_errno;
+}
+
+bool ts_rep_thread_running(void)
+{
+    return __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED);
 }
 
 void ts_rep_prepare_unwaited(void)

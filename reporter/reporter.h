@@ -68,6 +68,10 @@ void ts_rep_prepare_for_handlers(bool start_thread);
  * start-up: the thread prepares when it runs, and nothing waits for it. */
 void ts_rep_prepare_unwaited(void);
 
+/* Does the reporter thread run (or start)? A handler that may have
+ * interrupted malloc can hand it a flush, and must start none. */
+bool ts_rep_thread_running(void);
+
 /* The program is about to give up access it has (its user or groups, its
  * root: hooks/access_hooks.c): keep the span file open in the program's fd
  * table with the access it has now (file_exporter.h ts_file_export_keep),

@@ -55,6 +55,7 @@ import shlex
 import signal
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -1024,6 +1025,50 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         small = [s for s in spans if s["attrs"].get("url.path") == "/small"]
         self.assertEqual(len(small), 1, dump(spans))
         self.assertEqual(small[0]["attrs"].get("http.response.status_code"), 200, dump(spans))
+
+    def test_sigterm_during_the_flush_before_an_exec(self):
+        """SIGTERM while the process is inside the shim, in the flush before
+        an exec (a collector that never answers holds it there): the death
+        is put off, and carried out before the exec replaces the process,
+        not lost with it (a timer would be: exec deletes them). Dies of the
+        signal within a second, as untraced it dies at once; the command it
+        was to execute never runs."""
+        hole = th.listen_local()
+        self.addCleanup(hole.close)
+        held = []
+
+        def accept_and_hold():
+            while True:
+                try:
+                    c, _ = hole.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                held.append(c)
+
+        t = threading.Thread(target=accept_and_hold, daemon=True)
+        t.start()
+        self.addCleanup(lambda: [c.close() for c in held])
+        srv = self.recording_server()
+        code = ("import os, sys, urllib.request\n"
+                "urllib.request.urlopen('http://127.0.0.1:%d/before', timeout=10).read()\n"
+                "print('exec', flush=True)\n"
+                "os.execv('/bin/sh', ['sh', '-c', 'echo ran; sleep 5'])\n" % srv.port)
+        env = th.shim_env("execer", self.spans_file, OTEL_BSP_SCHEDULE_DELAY=60000,
+                          TRACESHIM_EXPORTER="otlp", TRACESHIM_EXIT_TIMEOUT=600,
+                          OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d"
+                          % hole.getsockname()[1])
+        p = th.Proc([th.PY, "-c", code], env=env, tmpdir=self.tmp, name="execer")
+        self.addCleanup(p.stop)
+        p.wait_output(rb"exec\n")
+        time.sleep(0.3)  # inside the flush, which waits for the collector
+        start = time.monotonic()
+        os.kill(p.pid, signal.SIGTERM)
+        p.wait(10)
+        self.assertEqual(p.returncode, -signal.SIGTERM, p.describe())
+        self.assertLess(time.monotonic() - start, 1.0, p.describe())
+        self.assertNotIn(b"ran", p.stdout(), p.describe())
 
     def test_init_of_a_pid_namespace_ignores_sigterm_from_outside(self):
         """A container's first process without a handler for SIGTERM is
