@@ -37,6 +37,7 @@
 
 #include "../preload/config.h"
 #include "../preload/context.h"
+#include "../preload/death.h"
 #include "../preload/init.h"
 #include "../preload/log.h"
 #include "../preload/process.h"
@@ -104,6 +105,7 @@ static void process_image_ends(void (*send)(unsigned), void (*send_signal_safe)(
  * async-signal-safe, and a handler may call it. */
 static void before_exec(void)
 {
+    ts_death_due(); /* a death put off comes first: the exec would lose it */
     if (!ts_process_hooks_own())
         return;
     int saved = errno;
@@ -267,8 +269,10 @@ static int with_child_env(char *const envp[], with_env_fn fn, void *call,
                           const struct exec_target *exec)
 {
     if (!ts_active || ts_guard_active() || env_refused(envp)) {
-        if (exec)
+        if (exec) {
             before_exec_of(exec);
+            ts_death_due(); /* one put off during that flush: the exec would lose it */
+        }
         return fn(call, envp);
     }
     if (ts_process_foreign())
@@ -276,8 +280,10 @@ static int with_child_env(char *const envp[], with_env_fn fn, void *call,
     struct ts_exec_ctx parent = child_context();
     size_t mapped;
     char **env = mapped_child_env(envp, &parent, ts_cfg.follow_exec, &mapped);
-    if (exec)
+    if (exec) {
         before_exec_of(exec);
+        ts_death_due(); /* one put off during that flush: the exec would lose it */
+    }
     if (!env)
         return fn(call, envp);
     int r = fn(call, env);
@@ -517,6 +523,7 @@ static void sockets_closing(void)
 
 TS_EXPORT void exit(int status)
 {
+    ts_death_due(); /* a death put off comes first: the signal's status */
     if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE))
         ts_exit_order_enter(); /* another thread's exit first: its flush */
     ts_pspan_set_exit_code(status);
@@ -545,7 +552,9 @@ void ts_process_ends_now(int status, bool in_handler)
 
 static void exiting_now(int status)
 {
+    ts_death_due(); /* a death put off comes first: the signal's status */
     ts_process_ends_now(status, false);
+    ts_death_due(); /* (or one put off during that flush) */
 }
 
 TS_EXPORT void _exit(int status)
@@ -613,6 +622,7 @@ static int main_wrapper(int argc, char **argv, char **envp)
     if (ts_pspan_here())
         (void)on_exit(exit_status_seen, NULL);
     int r = program_main(argc, argv, envp);
+    ts_death_due(); /* (as at exit) */
     ts_pspan_set_exit_code(r);
     sockets_closing();
     return r;

@@ -150,8 +150,8 @@ static void die_of(int sig)
     (void)TS_REAL(syscall)(SYS_tgkill, getpid(), TS_REAL(syscall)(SYS_gettid), sig);
 }
 
-/* A death put off (death.h), carried out by the first thread to leave the
- * shim: a normal context, or a handler of the program's (the export
+/* A death put off (death.h), carried out by an exec or an exit that comes
+ * first: a normal context, or a handler of the program's (the export
  * chooses). */
 static void death_carried_out(int sig)
 {
@@ -162,18 +162,15 @@ static void death_carried_out(int sig)
     errno = saved;
 }
 
-/* How long a death put off waits for a thread to leave the shim before
- * the signal comes again. */
+/* How long a death is put off before the signal comes again. */
 #define DEATH_AGAIN_MS 20
 
-/* The signal came while its thread was inside the shim: its death put
- * off (death.h), the shim's handler back in place (the kernel put the
- * default back as it began), and a one-shot timer that sends the signal
- * again to the process, should no thread leave the shim meanwhile (an
- * exec or an exit carries the death out first: their hooks leave the
- * shim). False, the death to be carried out now, when no timer can be
- * had: without one, a thread blocked in a send could hold it off for
- * good. */
+/* The signal came at a busy moment: its death put off (death.h), the
+ * shim's handler back in place (the kernel put the default back as it
+ * began), and a one-shot timer that sends the signal again to the
+ * process. False, the death to be carried out now, when it has been put
+ * off enough, or no timer can be had (without one, a thread blocked in a
+ * send could hold it off for good). */
 static bool death_put_off(int sig)
 {
     struct sigevent again = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = sig};
@@ -203,34 +200,45 @@ static bool spans_under_way(void)
     return started > ended || (started > 0 && !ts_rep_thread_running());
 }
 
+/* Is this a busy moment for the export, the death to be put off? The
+ * thread is inside the shim's work, whose locks the export may need (put
+ * off again each time the signal finds it there, up to the budget); or
+ * it has just sent a request or a response whose span it is about to end
+ * (once: a send that still blocks when the signal comes again holds
+ * nothing the export needs, and may block for good); or, the first time,
+ * a span is under way on another thread. */
+static bool busy_moment(int pending)
+{
+    if (ts_guard_only_a_call())
+        return pending == 0;
+    if (ts_guard_active())
+        return true;
+    return pending == 0 && spans_under_way();
+}
+
 /* The shim's handler. The spans go out, handed to the reporter thread
  * (this may have interrupted malloc: nothing is encoded here and no
  * thread started, so without a reporter thread running nothing goes
- * out). A signal that interrupted the shim, or came while spans are
- * under way, is put off until a thread leaves the shim (death.h), and
- * carried out here when it comes again with the
- * death pending: the timer's, to a thread still blocked in a send (which
- * holds nothing the export needs: it goes out; any other work of the
- * shim's may hold its locks: it dies without), or a second one from
- * outside. None in a vfork child. Then the default ends the process with
- * the same signal. A second signal while the spans go out finds the
- * default (put back by the kernel as this began: SA_RESETHAND) and ends
- * it at once (SA_NODEFER). */
+ * out), unless the thread is inside the shim's own work; a busy moment
+ * puts the death off, to be carried out when the signal comes again (or
+ * by an exec or an exit meanwhile: death.h). None in a vfork child. Then
+ * the default ends the process with the same signal. A second signal
+ * from outside while the spans go out finds the default (put back by the
+ * kernel as this began: SA_RESETHAND) and ends it at once (SA_NODEFER). */
 static void flush_then_die(int sig)
 {
     int saved = errno;
     if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && getpid() != 1 && !ts_process_foreign()) {
         int pending = __atomic_load_n(&ts_death_pending, __ATOMIC_ACQUIRE);
-        if (pending < 0) { /* another thread carries it out */
+        if (pending < 0) { /* an exec or an exit carries it out */
             errno = saved;
             return;
         }
-        bool in_shim = ts_guard_active();
-        if ((in_shim || spans_under_way()) && pending == 0 && death_put_off(sig)) {
+        if (busy_moment(pending) && death_put_off(sig)) {
             errno = saved;
             return;
         }
-        if ((!in_shim || ts_guard_only_a_call()) && ts_rep_thread_running() &&
+        if ((!ts_guard_active() || ts_guard_only_a_call()) && ts_rep_thread_running() &&
             !__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
             ts_process_ends_now(128 + sig, true);
     }

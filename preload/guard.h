@@ -32,8 +32,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "death.h"
-
 extern __thread int ts_guard_depth __attribute__((tls_model("initial-exec")));
 
 /* What a marked frame holds (a value no other code stores there). */
@@ -88,13 +86,9 @@ static inline void ts_guard_enter(void)
 {
     ts_guard_depth++;
 }
-/* Back at 0 with a death by signal pending (death.h): this thread holds
- * nothing of the shim's any more, and carries it out. */
 static inline void ts_guard_leave(void)
 {
-    if (--ts_guard_depth == 0 &&
-        __builtin_expect(__atomic_load_n(&ts_death_pending, __ATOMIC_RELAXED) > 0, 0))
-        ts_death_due();
+    ts_guard_depth--;
 }
 
 #endif

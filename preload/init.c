@@ -48,6 +48,7 @@
 #include "../reporter/sampler.h"
 #include "config.h"
 #include "context.h"
+#include "death.h"
 #include "env_index.h"
 #include "fork_state.h"
 #include "guard.h"
@@ -335,4 +336,5 @@ __attribute__((destructor)) static void ts_destructor(void)
     ts_rep_exit(ts_cfg.exit_timeout_ms);
     ts_exit_order_flushed();
     ts_guard_leave();
+    ts_death_due(); /* one put off during that flush: the signal's status */
 }
