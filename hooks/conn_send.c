@@ -287,11 +287,15 @@ static bool lines_over_what_is_read(size_t num_headers, const char *inject, size
 
 /* Does a head end its lines with a bare LF (RFC 9112 lets a recipient
  * take them; Twisted waits for CRLF, and refuses a head that mixes the
- * two)? Its request line says. */
+ * two)? Its request line says (after the empty lines a client may send
+ * before it, which the parser passes over). */
 static bool head_ends_lines_with_lf(const char *head, size_t len)
 {
-    const char *eol = memchr(head, '\n', len);
-    return eol && (eol == head || eol[-1] != '\r');
+    size_t start = 0;
+    while (start < len && (head[start] == '\r' || head[start] == '\n'))
+        start++;
+    const char *eol = memchr(head + start, '\n', len - start);
+    return eol && eol > head + start && eol[-1] != '\r';
 }
 
 /* The inject lines with bare LF line ends, as the head's: their length. */

@@ -26,7 +26,8 @@
  * received is the program's bytes exactly, plus blocks of trace header
  * lines, each at a line start just before a CR or LF of the program's
  * (the blank line that ends a head), each line "Name: value\r\n" of a
- * propagation header that parses, all lines of a block naming one trace
+ * propagation header that parses (ended "\n" alone where the head's
+ * request line is), all lines of a block naming one trace
  * and span id. (A proxy's forwarded "b3: T-S" without a decision gets
  * its block at the b3 value's end instead, "-0\r\n" and the lines: no
  * request is served here, so none is forwarded; test_conn_send.c
@@ -148,6 +149,7 @@ struct block {
     bool have;
     struct ts_http_header multi[8];
     size_t nmulti;
+    int lf; /* the lines end with a bare LF: 1, CRLF: 0, not known yet: -1 */
 };
 
 static void block_ctx(struct block *b, const struct ts_ctx *c)
@@ -162,12 +164,17 @@ static void block_ctx(struct block *b, const struct ts_ctx *c)
     CHECK(memcmp(b->ctx.span_id, c->span_id, TS_SPAN_ID_LEN) == 0);
 }
 
-/* One injected line at w[0..); returns its length with its CRLF. */
+/* One injected line at w[0..); returns its length with its line end,
+ * which is the block's (b->lf). */
 static size_t check_line(const char *w, size_t len, struct block *b)
 {
     const char *eol = memchr(w, '\n', len);
-    CHECK(eol != NULL && eol > w && eol[-1] == '\r');
-    size_t llen = (size_t)(eol - w) - 1;
+    CHECK(eol != NULL && eol > w);
+    int lf = eol[-1] != '\r';
+    if (b->lf < 0)
+        b->lf = lf;
+    CHECK(lf == b->lf);
+    size_t llen = (size_t)(eol - w) - (lf ? 0 : 1);
     CHECK(memchr(w, '\r', llen) == NULL);
     const char *colon = memchr(w, ':', llen);
     CHECK(colon != NULL && llen >= (size_t)(colon - w) + 2 && colon[1] == ' ');
@@ -196,7 +203,7 @@ static size_t check_line(const char *w, size_t len, struct block *b)
         CHECK(!"an injected line of an unknown header");
     }
 #undef NAMED
-    return llen + 2;
+    return llen + (b->lf ? 1 : 2);
 }
 
 /* The program's request heads, found the way the shim walks the stream
@@ -205,6 +212,7 @@ static size_t check_line(const char *w, size_t len, struct block *b)
 #define MAX_HEADS 512
 struct head {
     size_t ins;   /* program offset where header lines go in */
+    bool lf;      /* its request line ends with a bare LF: so do the lines */
     bool has_ctx; /* the program wrote a context of its own */
     struct ts_ctx ctx;
 };
@@ -223,6 +231,11 @@ static void find_heads(const char *prog, size_t pn)
             return;
         struct head *hd = &heads[nheads++];
         hd->ins = pos + ts_http_inject_offset(prog + pos, (size_t)r);
+        size_t line = pos; /* (past the empty lines a client may send first) */
+        while (line < pos + (size_t)r && (prog[line] == '\r' || prog[line] == '\n'))
+            line++;
+        const char *eol = memchr(prog + line, '\n', pos + (size_t)r - line);
+        hd->lf = eol && eol > prog + line && eol[-1] != '\r';
         hd->has_ctx = ts_prop_extract(h, req.num_headers, &hd->ctx);
         struct ts_http_body body;
         if (ts_http_request_body(&req, &body) != 0)
@@ -264,7 +277,10 @@ static void check_wire(const char *wire, size_t wn, const char *prog, size_t pn)
         /* a block of lines, at a line start, before the program's CR or LF */
         CHECK(i > 0 && wire[i - 1] == '\n');
         CHECK(j < pn && (prog[j] == '\r' || prog[j] == '\n'));
-        struct block b = {0};
+        struct block b = {.lf = -1};
+        for (size_t h = 0; h < nheads; h++)
+            if (heads[h].ins == j)
+                b.lf = heads[h].lf;
         size_t lines = 0;
         while (i < wn && wire[i] != '\r' && wire[i] != '\n') {
             i += check_line(wire + i, wn - i, &b);
