@@ -105,7 +105,7 @@ static void process_image_ends(void (*send)(unsigned), void (*send_signal_safe)(
  * async-signal-safe, and a handler may call it. */
 static void before_exec(void)
 {
-    ts_death_due(); /* a death put off comes first: the exec would lose it */
+    ts_death_due(0); /* a death put off comes first: the exec would lose it */
     if (!ts_process_hooks_own())
         return;
     int saved = errno;
@@ -260,6 +260,23 @@ static __attribute__((noinline)) int call_with_stacked_env(char *const envp[], w
     return too_big(r) ? again_as_it_was(envp, fn, call) : r;
 }
 
+/* The real call, an exec's counted in flight (death.h). */
+static int exec_call(with_env_fn fn, void *call, char *const env[], const struct exec_target *exec)
+{
+    if (!exec)
+        return fn(call, env);
+    __atomic_add_fetch(&ts_death_execs_in_flight, 1, __ATOMIC_ACQ_REL);
+    /* a death put off during the flush before, begun meanwhile, or on its
+     * way, first (counted first: a signal from here on is sent again to
+     * survive the exec, or finds the death claimed) */
+    ts_death_awaited();
+    int r = fn(call, env);
+    int saved = errno;
+    __atomic_sub_fetch(&ts_death_execs_in_flight, 1, __ATOMIC_ACQ_REL);
+    errno = saved;
+    return r;
+}
+
 /* Make the call with the child's environment; exec: the process image is
  * to be replaced by it (NULL for a spawn), and ends once the environment
  * holds the context, which the request the image still serves may be
@@ -268,25 +285,22 @@ static __attribute__((noinline)) int call_with_stacked_env(char *const envp[], w
 static int with_child_env(char *const envp[], with_env_fn fn, void *call,
                           const struct exec_target *exec)
 {
+    ts_death_due(0); /* no child, no new image, once a death is under way */
     if (!ts_active || ts_guard_active() || env_refused(envp)) {
-        if (exec) {
+        if (exec)
             before_exec_of(exec);
-            ts_death_due(); /* one put off during that flush: the exec would lose it */
-        }
-        return fn(call, envp);
+        return exec_call(fn, call, envp, exec);
     }
     if (ts_process_foreign())
         return call_with_stacked_env(envp, fn, call);
     struct ts_exec_ctx parent = child_context();
     size_t mapped;
     char **env = mapped_child_env(envp, &parent, ts_cfg.follow_exec, &mapped);
-    if (exec) {
+    if (exec)
         before_exec_of(exec);
-        ts_death_due(); /* one put off during that flush: the exec would lose it */
-    }
     if (!env)
-        return fn(call, envp);
-    int r = fn(call, env);
+        return exec_call(fn, call, envp, exec);
+    int r = exec_call(fn, call, env, exec);
     int saved = errno;
     munmap(env, mapped);
     errno = saved;
@@ -471,6 +485,7 @@ static void shell_env_done(char **env, size_t mapped)
  * there is a shell at all: glibc answers. */
 TS_EXPORT int system(const char *command)
 {
+    ts_death_due(0); /* (glibc's would ignore SIGINT meanwhile) */
     if (!command || !ts_process_hooks_own())
         return TS_REAL(system)(command);
     struct ts_shell_call call;
@@ -486,6 +501,7 @@ TS_EXPORT int system(const char *command)
  * reason as system's, and its pclose waits for the shells it started. */
 TS_EXPORT FILE *popen(const char *command, const char *mode)
 {
+    ts_death_due(0);
     if (!command || !mode || !ts_active || ts_guard_active() || !ts_process_hooks_own())
         return TS_REAL(popen)(command, mode);
     size_t mapped;
@@ -523,7 +539,7 @@ static void sockets_closing(void)
 
 TS_EXPORT void exit(int status)
 {
-    ts_death_due(); /* a death put off comes first: the signal's status */
+    ts_death_awaited(); /* a death under way comes first: the signal's status */
     if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE))
         ts_exit_order_enter(); /* another thread's exit first: its flush */
     ts_pspan_set_exit_code(status);
@@ -552,9 +568,9 @@ void ts_process_ends_now(int status, bool in_handler)
 
 static void exiting_now(int status)
 {
-    ts_death_due(); /* a death put off comes first: the signal's status */
+    ts_death_awaited(); /* a death under way comes first: the signal's status */
     ts_process_ends_now(status, false);
-    ts_death_due(); /* (or one put off during that flush) */
+    ts_death_due(0); /* (or one put off during that flush) */
 }
 
 TS_EXPORT void _exit(int status)
@@ -622,7 +638,7 @@ static int main_wrapper(int argc, char **argv, char **envp)
     if (ts_pspan_here())
         (void)on_exit(exit_status_seen, NULL);
     int r = program_main(argc, argv, envp);
-    ts_death_due(); /* (as at exit) */
+    ts_death_due(0); /* (as at exit) */
     ts_pspan_set_exit_code(r);
     sockets_closing();
     return r;

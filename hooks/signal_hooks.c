@@ -135,30 +135,14 @@ static bool takes_default(int sig)
 
 static void shim_action(int sig, struct sigaction *sa);
 
-/* The process dies of sig, at its default, now: the signal again, to this
- * thread, unblocked (a thread carrying a death out may block it),
- * delivered as the call that sends it returns. As it would have died:
- * its parent sees the same status. */
-static void die_of(int sig)
-{
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
-    (void)TS_REAL(sigaction)(sig, &dfl, NULL);
-    sigset_t one;
-    sigemptyset(&one);
-    sigaddset(&one, sig);
-    (void)pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-    (void)TS_REAL(syscall)(SYS_tgkill, getpid(), TS_REAL(syscall)(SYS_gettid), sig);
-}
-
-/* A death put off (death.h), carried out by an exec or an exit that comes
- * first: a normal context, or a handler of the program's (the export
- * chooses). */
+/* A death put off (death.h), carried out by a hook that comes first (an
+ * exec, an exit, a fork...): a normal context, or a handler of the
+ * program's (the export chooses); ts_death_due ends the process next. */
 static void death_carried_out(int sig)
 {
     int saved = errno;
     if (!__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
         ts_process_ends_now(128 + sig, false);
-    die_of(sig);
     errno = saved;
 }
 
@@ -205,15 +189,26 @@ static bool spans_under_way(void)
  * off again each time the signal finds it there, up to the budget); or
  * it has just sent a request or a response whose span it is about to end
  * (once: a send that still blocks when the signal comes again holds
- * nothing the export needs, and may block for good); or, the first time,
- * a span is under way on another thread. */
+ * nothing the export needs, and may block for good). */
 static bool busy_moment(int pending)
 {
     if (ts_guard_only_a_call())
         return pending == 0;
-    if (ts_guard_active())
-        return true;
-    return pending == 0 && spans_under_way();
+    return ts_guard_active();
+}
+
+/* How long the handler waits for spans under way on other threads. */
+#define SPANS_UNDER_WAY_WAIT_MS 20
+
+/* A span under way on another thread (a threaded server's worker that
+ * has just written its response, the signal on the main thread): its
+ * end is waited for, a little; the death is claimed, so that no other
+ * thread exits, executes or forks meanwhile (death.h). */
+static void spans_waited_for(void)
+{
+    struct timespec ms = {0, 1000000L};
+    for (int i = 0; i < SPANS_UNDER_WAY_WAIT_MS && spans_under_way(); i++)
+        (void)nanosleep(&ms, NULL);
 }
 
 /* The shim's handler. The spans go out, handed to the reporter thread
@@ -229,8 +224,12 @@ static void flush_then_die(int sig)
 {
     int saved = errno;
     if (__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && getpid() != 1 && !ts_process_foreign()) {
+        if (ts_death_after_exec(sig)) { /* an exec under way: its new image dies */
+            errno = saved;
+            return;
+        }
         int pending = __atomic_load_n(&ts_death_pending, __ATOMIC_ACQUIRE);
-        if (pending < 0) { /* an exec or an exit carries it out */
+        if (pending < 0) { /* another thread carries a death out: it ends this one */
             errno = saved;
             return;
         }
@@ -238,11 +237,17 @@ static void flush_then_die(int sig)
             errno = saved;
             return;
         }
+        if (!ts_death_claim(sig, pending)) { /* another thread took it on meanwhile */
+            errno = saved;
+            return;
+        }
+        if (!ts_guard_active())
+            spans_waited_for();
         if ((!ts_guard_active() || ts_guard_only_a_call()) && ts_rep_thread_running() &&
             !__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
             ts_process_ends_now(128 + sig, true);
     }
-    die_of(sig);
+    ts_death_now(sig);
     errno = saved;
 }
 
@@ -273,6 +278,7 @@ void ts_signal_hooks_init(void)
     if (!ts_cfg.signal_flush || ts_cfg.exporters == 0 || ts_proc.pid == 1)
         return;
     ts_death_carry_out = death_carried_out;
+    ts_death_handler = flush_then_die;
     __atomic_store_n(&takes_defaults, true, __ATOMIC_RELAXED);
     /* The constructor runs before any code of the program's: nothing
      * changes a disposition between the look and the change. */
@@ -342,6 +348,8 @@ typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 static int sigaction_door(sigaction_fn real, int sig, const struct sigaction *act,
                           struct sigaction *old)
 {
+    if (act)
+        ts_death_due(sig); /* a death under way by sig is not the program's to take over */
     if (act) {
         handler_coming(act->sa_handler); /* sa_sigaction shares its place */
         if (act->sa_handler == SIG_DFL && takes_default(sig))
@@ -382,6 +390,7 @@ static __sighandler_t default_set_as(int sig, int flags, bool sig_in_mask)
 #define TS_SIGNAL_HOOK(name, flags, sig_in_mask)                                                   \
     TS_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                 \
     {                                                                                              \
+        ts_death_due(sig);                                                                         \
         handler_coming(handler);                                                                   \
         if (handler == SIG_DFL && takes_default(sig))                                              \
             return default_set_as(sig, flags, sig_in_mask);                                        \
@@ -399,6 +408,7 @@ TS_SIGNAL_HOOK(__sysv_signal, (int)(SA_RESETHAND | SA_NODEFER), false)
  * SIG_HOLD), and answers SIG_HOLD when it was among them. */
 TS_EXPORT __sighandler_t sigset(int sig, __sighandler_t handler)
 {
+    ts_death_due(sig);
     handler_coming(handler);
     if (!(handler == SIG_DFL && takes_default(sig))) {
         __sighandler_t before = TS_REAL(sigset)(sig, handler);

@@ -1,11 +1,20 @@
-/* death.c — a death by signal put off (see death.h). */
+/* death.c — a death by signal under way (see death.h). */
 #include "death.h"
 
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
 #include "fork_state.h"
 #include "process.h"
+#include "real.h"
 
 int ts_death_pending;
+unsigned ts_death_execs_in_flight;
 void (*ts_death_carry_out)(int sig);
+void (*ts_death_handler)(int sig);
 static unsigned death_put_offs; /* (atomic) */
 
 bool ts_death_put_off(int sig)
@@ -18,14 +27,79 @@ bool ts_death_put_off(int sig)
     return __atomic_fetch_add(&death_put_offs, 1, __ATOMIC_RELAXED) < TS_DEATH_PUT_OFFS;
 }
 
-void ts_death_due(void)
+bool ts_death_claim(int sig, int pending)
 {
-    int sig = __atomic_load_n(&ts_death_pending, __ATOMIC_ACQUIRE);
-    if (__builtin_expect(sig <= 0, 1) || ts_process_foreign() || !ts_death_carry_out ||
-        !__atomic_compare_exchange_n(&ts_death_pending, &sig, -1, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
+    return __atomic_compare_exchange_n(&ts_death_pending, &pending, -sig, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+void ts_death_now(int sig)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    (void)TS_REAL(sigaction)(sig, &dfl, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    (void)pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+    (void)TS_REAL(syscall)(SYS_tgkill, getpid(), TS_REAL(syscall)(SYS_gettid), sig);
+}
+
+bool ts_death_after_exec(int sig)
+{
+    if (!__atomic_load_n(&ts_death_execs_in_flight, __ATOMIC_ACQUIRE))
+        return false;
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    (void)TS_REAL(sigaction)(sig, &dfl, NULL);
+    (void)TS_REAL(syscall)(SYS_kill, getpid(), sig);
+    return true;
+}
+
+void ts_death_due(int sig)
+{
+    int pending = __atomic_load_n(&ts_death_pending, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(pending == 0, 1) || ts_process_foreign())
         return;
-    ts_death_carry_out(sig);
+    int dying = pending < 0 ? -pending : pending;
+    if (sig && sig != dying)
+        return;
+    if (pending > 0 && ts_death_claim(dying, pending)) {
+        if (ts_death_carry_out)
+            ts_death_carry_out(dying);
+        ts_death_now(dying);
+        return;
+    }
+    /* another thread carries it out: its signal ends this one too */
+    struct timespec ms = {0, 1000000L};
+    for (unsigned waited = 0; waited < ts_cfg.exit_timeout_ms + 1000; waited++)
+        (void)nanosleep(&ms, NULL);
+    ts_death_now(dying);
+}
+
+/* Is a stop signal pending for the process, blocked here, that the
+ * shim's handler is to take? */
+static bool stop_signal_on_its_way(void)
+{
+    static const int stops[] = {SIGTERM, SIGINT, SIGHUP};
+    sigset_t pending;
+    if (!ts_death_handler || sigpending(&pending) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+        struct sigaction now;
+        if (sigismember(&pending, stops[i]) == 1 && TS_REAL(sigaction)(stops[i], NULL, &now) == 0 &&
+            now.sa_handler == ts_death_handler)
+            return true;
+    }
+    return false;
+}
+
+void ts_death_awaited(void)
+{
+    struct timespec ms = {0, 1000000L};
+    for (int i = 0; i < 50 && !__atomic_load_n(&ts_death_pending, __ATOMIC_ACQUIRE) &&
+                    stop_signal_on_its_way();
+         i++)
+        (void)nanosleep(&ms, NULL);
+    ts_death_due(0);
 }
 
 TS_FORK_HANDLER void ts_death_after_fork(void)

@@ -82,6 +82,7 @@ static bool fork_took_hook_locks TS_FORK_STATE __attribute__((aligned(4096)));
  * rather than wait for a lock its own thread holds. */
 TS_FORK_HANDLER static void atfork_prepare(void)
 {
+    ts_death_due(0); /* no child once a death is under way */
     bool take_hook_locks = !ts_guard_active();
     ts_guard_enter();
     ts_rep_atfork_prepare();
@@ -336,5 +337,5 @@ __attribute__((destructor)) static void ts_destructor(void)
     ts_rep_exit(ts_cfg.exit_timeout_ms);
     ts_exit_order_flushed();
     ts_guard_leave();
-    ts_death_due(); /* one put off during that flush: the signal's status */
+    ts_death_due(0); /* one put off during that flush: the signal's status */
 }
