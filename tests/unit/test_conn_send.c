@@ -388,6 +388,24 @@ static void test_random_segmentation_and_budgets(void **state)
     close_pair(&p);
 }
 
+/* The client span spans[0] sent wire[0..n) (a request head); a traced
+ * server that reads it (into buf, cap bytes at a time) and answers makes
+ * its span a child of that one. */
+static void a_traced_server_continues(const char *wire, size_t n, char *buf, size_t cap)
+{
+    const struct ts_span client = spans[0];
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    assert_int_equal(write(srv.peer, wire, n), (ssize_t)n);
+    while (prog_read(&srv, buf, cap) == (ssize_t)cap)
+        ;
+    prog_write(&srv, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+    close_pair(&srv);
+    assert_int_equal(nspans, 2);
+    assert_int_equal(spans[1].kind, TS_KIND_SERVER);
+    assert_memory_equal(spans[1].trace_id, client.trace_id, TS_TRACE_ID_LEN);
+    assert_memory_equal(spans[1].parent_id, client.span_id, TS_SPAN_ID_LEN);
+}
+
 /* A head gets the trace lines only when it stays within what a traced
  * server reads (CONN_MAX_REQUEST_HEADERS lines): 106 lines and the 4 added
  * go, and a traced server follows them; 107 go as they are (a probe: 107
@@ -416,17 +434,7 @@ static void test_trace_lines_only_where_a_server_reads_them(void **state)
         answer(&p, 1);
         close_pair(&p);
         assert_int_equal(nspans, 1);
-        const struct ts_span client = spans[0];
-        struct pair srv = make_pair(TS_ROLE_SERVER);
-        assert_int_equal(write(srv.peer, got, wire), (ssize_t)wire);
-        while (prog_read(&srv, buf, sizeof buf) == (ssize_t)sizeof buf)
-            ;
-        prog_write(&srv, "HTTP/1.1 204 No Content\r\n\r\n", 27);
-        close_pair(&srv);
-        assert_int_equal(nspans, 2);
-        assert_int_equal(spans[1].kind, TS_KIND_SERVER);
-        assert_memory_equal(spans[1].trace_id, client.trace_id, TS_TRACE_ID_LEN);
-        assert_memory_equal(spans[1].parent_id, client.span_id, TS_SPAN_ID_LEN);
+        a_traced_server_continues(got, wire, buf, sizeof buf);
     }
 }
 
@@ -449,16 +457,8 @@ static void test_trace_lines_end_as_the_heads_lines(void **state)
     answer(&p, 1);
     close_pair(&p);
     assert_int_equal(nspans, 1);
-    const struct ts_span client = spans[0];
-    struct pair srv = make_pair(TS_ROLE_SERVER);
-    assert_int_equal(write(srv.peer, got, wire), (ssize_t)wire);
     char buf[1024];
-    prog_read(&srv, buf, sizeof buf);
-    prog_write(&srv, "HTTP/1.1 204 No Content\r\n\r\n", 27);
-    close_pair(&srv);
-    assert_int_equal(nspans, 2);
-    assert_memory_equal(spans[1].trace_id, client.trace_id, TS_TRACE_ID_LEN);
-    assert_memory_equal(spans[1].parent_id, client.span_id, TS_SPAN_ID_LEN);
+    a_traced_server_continues(got, wire, buf, sizeof buf);
 }
 
 /* A head within what servers commonly take (99 header lines: Python's
