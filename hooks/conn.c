@@ -1111,6 +1111,15 @@ static int status_so_far(struct dir *out)
     return h > 0 && ph.res.status >= 200 ? ph.res.status : 0;
 }
 
+/* The status line a server wrote of its answer to p, the first waiting
+ * (the head not whole), kept on p, which ends next, its answer unseen. */
+static void status_so_far_kept(struct ts_conn *c, struct pending *p)
+{
+    int status = status_so_far(&c->out);
+    if (status)
+        conn_span_set_status(p, status);
+}
+
 static void end_as_closed(struct ts_conn *c);
 
 /* The process image is replaced (an exec) with requests still waiting on
@@ -1124,11 +1133,8 @@ static void end_as_closed(struct ts_conn *c);
 static void end_handed_on(struct ts_conn *c)
 {
     struct pending *p = q_pop_front(c);
-    if (p && c->role != TS_ROLE_CLIENT && c->out.state == DIR_HEAD) {
-        int status = status_so_far(&c->out);
-        if (status)
-            conn_span_set_status(p, status);
-    }
+    if (p && c->role != TS_ROLE_CLIENT && c->out.state == DIR_HEAD)
+        status_so_far_kept(c, p);
     for (; p; p = q_pop_front(c))
         conn_span_finish_unfollowed(p);
     if (c->role != TS_ROLE_CLIENT)
@@ -1251,9 +1257,7 @@ static void end_left_to_a_child(struct ts_conn *c)
     if (!p || !forked_serving(p))
         return;
     q_pop_front(c);
-    int status = status_so_far(&c->out);
-    if (status)
-        conn_span_set_status(p, status);
+    status_so_far_kept(c, p);
     conn_span_finish_unfollowed(p);
 }
 

@@ -105,17 +105,11 @@ static bool takes_defaults TS_START_STATE;
  * a process flushes once, whichever door the signal came by. */
 static bool death_flushed;
 
-/* The signals that stop a service from outside: a supervisor's stop
- * (systemd, docker, kubernetes), Ctrl-C, a terminal closed. */
-static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
-
-#define STOP_SIGNALS (sizeof stop_signals / sizeof stop_signals[0])
-
-/* Where sig is in stop_signals; -1 when it is not there. */
+/* Where sig is in ts_stop_signals; -1 when it is not there. */
 static int stop_index(int sig)
 {
-    for (size_t i = 0; i < STOP_SIGNALS; i++)
-        if (stop_signals[i] == sig)
+    for (size_t i = 0; i < TS_STOP_SIGNALS; i++)
+        if (ts_stop_signals[i] == sig)
             return (int)i;
     return -1;
 }
@@ -124,7 +118,7 @@ static int stop_index(int sig)
  * for: the default as the kernel recorded it when the shim took it (its
  * flags and mask: a change through glibc adds SA_RESTORER, signal adds
  * SA_RESTART). */
-static struct sigaction program_default[STOP_SIGNALS];
+static struct sigaction program_default[TS_STOP_SIGNALS];
 
 /* Is a SIG_DFL the program asks for for sig to be the shim's handler? */
 static bool takes_default(int sig)
@@ -259,9 +253,9 @@ static void shim_action(int sig, struct sigaction *sa)
     sa->sa_handler = flush_then_die;
     sa->sa_flags = SA_RESETHAND | SA_NODEFER | SA_RESTART;
     sigemptyset(&sa->sa_mask);
-    for (size_t i = 0; i < STOP_SIGNALS; i++)
-        if (stop_signals[i] != sig)
-            sigaddset(&sa->sa_mask, stop_signals[i]);
+    for (size_t i = 0; i < TS_STOP_SIGNALS; i++)
+        if (ts_stop_signals[i] != sig)
+            sigaddset(&sa->sa_mask, ts_stop_signals[i]);
 }
 
 /* What the program sees of sig's disposition: the shim's handler is the
@@ -282,13 +276,13 @@ void ts_signal_hooks_init(void)
     __atomic_store_n(&takes_defaults, true, __ATOMIC_RELAXED);
     /* The constructor runs before any code of the program's: nothing
      * changes a disposition between the look and the change. */
-    for (size_t i = 0; i < STOP_SIGNALS; i++) {
+    for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
         struct sigaction now, shim;
-        if (TS_REAL(sigaction)(stop_signals[i], NULL, &now) != 0 || now.sa_handler != SIG_DFL)
+        if (TS_REAL(sigaction)(ts_stop_signals[i], NULL, &now) != 0 || now.sa_handler != SIG_DFL)
             continue; /* ignored (nohup): left so */
         program_default[i] = now;
-        shim_action(stop_signals[i], &shim);
-        (void)TS_REAL(sigaction)(stop_signals[i], &shim, NULL);
+        shim_action(ts_stop_signals[i], &shim);
+        (void)TS_REAL(sigaction)(ts_stop_signals[i], &shim, NULL);
     }
     ts_rep_prepare_unwaited();
 }
@@ -304,11 +298,11 @@ TS_FORK_HANDLER void ts_signal_hooks_after_fork(void)
     if (ts_proc.pid != 1 || !__atomic_load_n(&takes_defaults, __ATOMIC_RELAXED))
         return;
     __atomic_store_n(&takes_defaults, false, __ATOMIC_RELAXED);
-    for (size_t i = 0; i < STOP_SIGNALS; i++) {
+    for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
         struct sigaction now;
-        if (TS_REAL(sigaction)(stop_signals[i], NULL, &now) == 0 &&
+        if (TS_REAL(sigaction)(ts_stop_signals[i], NULL, &now) == 0 &&
             now.sa_handler == flush_then_die)
-            (void)TS_REAL(sigaction)(stop_signals[i], &program_default[i], NULL);
+            (void)TS_REAL(sigaction)(ts_stop_signals[i], &program_default[i], NULL);
     }
 }
 

@@ -11,6 +11,7 @@
 #include "process.h"
 #include "real.h"
 
+const int ts_stop_signals[TS_STOP_SIGNALS] = {SIGTERM, SIGINT, SIGHUP};
 int ts_death_pending;
 unsigned ts_death_execs_in_flight;
 void (*ts_death_carry_out)(int sig);
@@ -33,10 +34,16 @@ bool ts_death_claim(int sig, int pending)
                                        __ATOMIC_ACQUIRE);
 }
 
-void ts_death_now(int sig)
+/* sig at its default action again. */
+static void default_back(int sig)
 {
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     (void)TS_REAL(sigaction)(sig, &dfl, NULL);
+}
+
+void ts_death_now(int sig)
+{
+    default_back(sig);
     sigset_t one;
     sigemptyset(&one);
     sigaddset(&one, sig);
@@ -48,8 +55,7 @@ bool ts_death_after_exec(int sig)
 {
     if (!__atomic_load_n(&ts_death_execs_in_flight, __ATOMIC_ACQUIRE))
         return false;
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
-    (void)TS_REAL(sigaction)(sig, &dfl, NULL);
+    default_back(sig);
     (void)TS_REAL(syscall)(SYS_kill, getpid(), sig);
     return true;
 }
@@ -79,13 +85,13 @@ void ts_death_due(int sig)
  * shim's handler is to take? */
 static bool stop_signal_on_its_way(void)
 {
-    static const int stops[] = {SIGTERM, SIGINT, SIGHUP};
     sigset_t pending;
     if (!ts_death_handler || sigpending(&pending) != 0)
         return false;
-    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+    for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
         struct sigaction now;
-        if (sigismember(&pending, stops[i]) == 1 && TS_REAL(sigaction)(stops[i], NULL, &now) == 0 &&
+        int sig = ts_stop_signals[i];
+        if (sigismember(&pending, sig) == 1 && TS_REAL(sigaction)(sig, NULL, &now) == 0 &&
             now.sa_handler == ts_death_handler)
             return true;
     }

@@ -19,6 +19,12 @@
 
 #include <stdbool.h>
 
+/* The signals that stop a service from outside, which the shim's handler
+ * takes at their default: a supervisor's stop (systemd, docker,
+ * kubernetes), Ctrl-C, a terminal closed. */
+#define TS_STOP_SIGNALS 3
+extern const int ts_stop_signals[TS_STOP_SIGNALS];
+
 /* The death under way (atomic): 0 none; sig > 0 put off; -sig being
  * carried out by a thread. */
 extern int ts_death_pending;
