@@ -101,9 +101,14 @@ static ssize_t segs_send(const struct sink *to, struct segs *s, size_t ins_from,
     return to->fn(to->ctx, s->v, s->n, ins_from, ins_len);
 }
 
-/* A socket's sink: one sendmsg on the fd, with the program's flags. */
+/* A socket's sink: one sendmsg on the fd, with the program's flags. A
+ * TCP Fast Open send's first call carries its address (to) and
+ * MSG_FASTOPEN: that call connects the socket, the ones after it send on
+ * the connection it began. */
 struct socket_sink {
     int fd, flags;
+    const struct sockaddr *to;
+    socklen_t to_len;
 };
 
 /* One sendmsg on a socket sink, as a ts_conn_pass_fn for conn_pass. */
@@ -121,8 +126,19 @@ static ssize_t socket_sendmsg(void *arg)
 static ssize_t socket_sink_send(void *ctx, const struct iovec *v, int n, size_t ins_from,
                                 size_t ins_len)
 {
-    struct socket_sendmsg call = {ctx, {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n}};
-    return conn_pass(socket_sendmsg, &call);
+    struct socket_sink *ss = ctx;
+    struct socket_sendmsg call = {ss,
+                                  {.msg_name = (void *)ss->to,
+                                   .msg_namelen = ss->to_len,
+                                   .msg_iov = (struct iovec *)v,
+                                   .msg_iovlen = (size_t)n}};
+    ssize_t r = conn_pass(socket_sendmsg, &call);
+    if (__builtin_expect(ss->to != NULL, 0)) { /* the connection is begun, or refused */
+        ss->to = NULL;
+        ss->to_len = 0;
+        ss->flags &= ~MSG_FASTOPEN;
+    }
+    return r;
 }
 
 /* ---------------------------------------------------------- wire form */
@@ -787,17 +803,17 @@ static __attribute__((noinline, cold)) ssize_t send_to_stale(struct ts_conn *c, 
 
 /* ts_conn_send for a client: on the socket, in sendmsg calls. Out of
  * line, so that a server's response saves no registers for it. */
-static __attribute__((noinline)) ssize_t client_send_socket(struct ts_conn *c, int fd,
+static __attribute__((noinline)) ssize_t client_send_socket(struct ts_conn *c,
+                                                            struct socket_sink *ss,
                                                             const struct iovec *iov, int iovcnt,
-                                                            int flags, ts_conn_pass_fn pass,
-                                                            void *arg)
+                                                            ts_conn_pass_fn pass, void *arg)
 {
     int orig = errno;
-    struct socket_sink ss = {fd, flags};
-    const struct sink to = {socket_sink_send, &ss};
-    ssize_t r = client_send(c, &to, &ss.flags, iov, iovcnt, pass, arg, !(flags & MSG_DONTWAIT));
+    const struct sink to = {socket_sink_send, ss};
+    ssize_t r =
+        client_send(c, &to, &ss->flags, iov, iovcnt, pass, arg, !(ss->flags & MSG_DONTWAIT));
     if (__builtin_expect(r < 0, 0) && errno == ENOTSOCK)
-        r = send_to_stale(c, fd, pass, arg, orig);
+        r = send_to_stale(c, ss->fd, pass, arg, orig);
     return r;
 }
 
@@ -806,5 +822,16 @@ ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iov
 {
     if (c->role != TS_ROLE_CLIENT && iovcnt > 0) /* a server's response: no sink needed */
         return conn_send_observed(c, iov, iovcnt, pass, arg, !(flags & MSG_DONTWAIT));
-    return client_send_socket(c, fd, iov, iovcnt, flags, pass, arg);
+    struct socket_sink ss = {fd, flags, NULL, 0};
+    return client_send_socket(c, &ss, iov, iovcnt, pass, arg);
+}
+
+ssize_t ts_conn_send_fast_open(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt,
+                               int flags, const struct sockaddr *to, socklen_t to_len,
+                               ts_conn_pass_fn pass, void *arg)
+{
+    if (c->role != TS_ROLE_CLIENT) /* the socket's own: not one a connect begins */
+        return conn_pass(pass, arg);
+    struct socket_sink ss = {fd, flags, to, to_len};
+    return client_send_socket(c, &ss, iov, iovcnt, pass, arg);
 }

@@ -303,9 +303,11 @@ struct send_call {
 
 /* Send on a tracked connection: conn.c passes the call on or rewrites it,
  * and leaves errno as the program is to see it. Inlined into each hook, as
- * traced_recv is. */
+ * traced_recv is. fast_open_to: the address of a TCP Fast Open send that
+ * begins the connection (NULL for any other send). */
 static inline __attribute__((always_inline)) ssize_t
-traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov, int iovcnt)
+traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov, int iovcnt,
+            const struct sockaddr *fast_open_to, socklen_t fast_open_len)
 {
     struct ts_conn *c = conn_get_guarded(sc->fd);
     if (!c)
@@ -314,7 +316,9 @@ traced_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov,
     struct ts_held_call frame;
     ts_guard_enter();
     ts_held_send_begin(&frame); /* under the guard: let go if a siglongjmp leaves it */
-    ssize_t r = ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, call, sc);
+    ssize_t r = fast_open_to ? ts_conn_send_fast_open(c, sc->fd, iov, iovcnt, sc->flags,
+                                                      fast_open_to, fast_open_len, call, sc)
+                             : ts_conn_send(c, sc->fd, iov, iovcnt, sc->flags, call, sc);
     ts_held_send_end(&frame);
     ts_held_conn_end(held);
     ts_conn_done_with(sc->fd, c); /* keeps the errno the send left */
@@ -356,7 +360,7 @@ static inline __attribute__((always_inline)) ssize_t send_one(ts_conn_pass_fn ca
                                                               struct send_call *sc)
 {
     struct iovec iov = {(void *)sc->buf, sc->len};
-    return traced_send(call, sc, &iov, 1);
+    return traced_send(call, sc, &iov, 1, NULL, 0);
 }
 
 static __attribute__((noinline)) ssize_t write_traced(int fd, const void *buf, size_t len)
@@ -375,7 +379,7 @@ TS_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 static __attribute__((noinline)) ssize_t writev_traced(int fd, const struct iovec *iov, int iovcnt)
 {
     struct send_call sc = {.fd = fd, .iov = iov, .iovcnt = iovcnt};
-    return traced_send(call_writev, &sc, iov, iovcnt);
+    return traced_send(call_writev, &sc, iov, iovcnt, NULL, 0);
 }
 
 TS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
@@ -417,6 +421,25 @@ static ssize_t sent_as_it_came(int fd, ssize_t r)
     return r;
 }
 
+/* A TCP Fast Open send (MSG_FASTOPEN with an address): a connect and a
+ * send in one call (wget2 opens its connections so). On a socket the shim
+ * does not follow yet, it follows the connection from this call on, as
+ * from a connect, and the call's bytes are a send's on it; on one it
+ * follows in a connection the call goes as it came (to be refused). */
+static __attribute__((noinline, cold)) ssize_t
+fast_open_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov, int iovcnt,
+               const struct sockaddr *to, socklen_t to_len)
+{
+    if (ts_guard_active_at_entry())
+        return call(sc);
+    if (ts_socket_fast_open_begins(sc->fd, to, to_len)) {
+        ssize_t r = traced_send(call, sc, iov, iovcnt, to, to_len);
+        ts_socket_fast_open_ends(sc->fd, r);
+        return r;
+    }
+    return ts_fd_tracked(sc->fd) ? sent_as_it_came(sc->fd, call(sc)) : call(sc);
+}
+
 /* The address of a send on a tracked connection: one the kernel would
  * refuse (EFAULT, EINVAL) before it looks at the socket, when the shim
  * would rewrite the call without it. Any other address on a connected TCP
@@ -440,9 +463,15 @@ static bool unix_addressed(int fd, const void *addr, socklen_t addrlen)
 TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                          const struct sockaddr *addr, socklen_t addrlen)
 {
+    if (__builtin_expect(flags & MSG_FASTOPEN, 0) && !address_refused(addr, addrlen)) {
+        struct send_call sc = {
+            .fd = fd, .buf = buf, .len = len, .flags = flags, .addr = addr, .addrlen = addrlen};
+        struct iovec iov = {(void *)buf, len};
+        return fast_open_send(call_sendto, &sc, &iov, 1, addr, addrlen);
+    }
     if (TS_PASSTHROUGH(fd) || address_refused(addr, addrlen))
         return ts_pass_sendto(fd, buf, len, flags, addr, addrlen);
-    if ((flags & MSG_FASTOPEN) || unix_addressed(fd, addr, addrlen))
+    if (unix_addressed(fd, addr, addrlen))
         return sent_as_it_came(fd, ts_pass_sendto(fd, buf, len, flags, addr, addrlen));
     return sendto_traced(fd, buf, len, flags, addr, addrlen);
 }
@@ -450,11 +479,17 @@ TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 static __attribute__((noinline)) ssize_t sendmsg_traced(int fd, const struct msghdr *msg, int flags)
 {
     struct send_call sc = {.fd = fd, .msg = msg, .flags = flags};
-    return traced_send(call_sendmsg, &sc, msg->msg_iov, (int)msg->msg_iovlen);
+    return traced_send(call_sendmsg, &sc, msg->msg_iov, (int)msg->msg_iovlen, NULL, 0);
 }
 
 static ssize_t sendmsg_hook(int fd, const struct msghdr *msg, int flags)
 {
+    if (__builtin_expect(flags & MSG_FASTOPEN, 0) && !ts_address_refused(msg) &&
+        !msg->msg_controllen && !address_refused(msg->msg_name, msg->msg_namelen)) {
+        struct send_call sc = {.fd = fd, .msg = msg, .flags = flags};
+        return fast_open_send(call_sendmsg, &sc, msg->msg_iov, (int)msg->msg_iovlen, msg->msg_name,
+                              msg->msg_namelen);
+    }
     if (TS_PASSTHROUGH(fd) || ts_address_refused(msg) ||
         address_refused(msg->msg_name, msg->msg_namelen))
         return ts_pass_sendmsg(fd, msg, flags);

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,6 +127,51 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     }
     errno = saved;
     return r;
+}
+
+/* Is fd a TCP socket in no connection, nor on its way to one: never
+ * connected, or its attempt failed (a socket may then try again)? */
+static bool tcp_closed(int fd)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof info;
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || info.tcpi_state == TCP_CLOSE;
+}
+
+bool ts_socket_fast_open_begins(int fd, const struct sockaddr *to, socklen_t to_len)
+{
+    if (!ts_ready() || !to || to_len < sizeof to->sa_family ||
+        (to->sa_family != AF_INET && to->sa_family != AF_INET6))
+        return false;
+    int saved = errno;
+    bool begins = false;
+    if (is_followed_stream(fd, to->sa_family) && !fds_elsewhere()) {
+        /* followed from an attempt that failed (a non-blocking one's
+         * failure comes after its call): that connection never was */
+        if (ts_fd_tracked(fd) && tcp_closed(fd))
+            untrack((unsigned)fd, (unsigned)fd);
+        ts_guard_enter();
+        struct ts_conn *c = ts_conn_get(fd);
+        if (c) /* followed and connected: the kernel refuses the call (EISCONN) */
+            ts_conn_put(c);
+        else
+            ts_conn_track(fd, TS_ROLE_CLIENT, to, to_len);
+        begins = !c && ts_fd_tracked(fd);
+        ts_guard_leave();
+    }
+    errno = saved;
+    return begins;
+}
+
+void ts_socket_fast_open_ends(int fd, ssize_t r)
+{
+    /* An error: the SYN went (EINPROGRESS, or a signal or a full buffer
+     * after it), or the call began nothing (refused, unreachable, Fast
+     * Open off: EOPNOTSUPP), which leaves the socket closed. */
+    int saved = errno;
+    if (r < 0 && tcp_closed(fd))
+        untrack((unsigned)fd, (unsigned)fd);
+    errno = saved;
 }
 
 /* A connection accepted on a listening socket: track it as a server's. */

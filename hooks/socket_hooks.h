@@ -3,7 +3,9 @@
 #ifndef TS_SOCKET_HOOKS_H
 #define TS_SOCKET_HOOKS_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /* After a recvmsg that returned control messages (msg as the kernel filled
  * it): the fds another process handed over with SCM_RIGHTS. A connected
@@ -12,6 +14,16 @@
  * never calls accept); any other fd's number forgets what it held. Keeps
  * errno. */
 void ts_socket_fds_received(const struct msghdr *msg);
+
+/* TCP Fast Open: a send that connects (sendto or sendmsg with MSG_FASTOPEN
+ * and the address to). Before the call: true when fd is a TCP socket to
+ * follow that is in no connection (never connected, or its attempt
+ * failed), now tracked as a client's connection (as connect tracks one),
+ * so that the call's request head gets its trace lines. After the call
+ * (its result r): a socket the call left neither connecting nor connected
+ * is not followed. Both keep errno. */
+bool ts_socket_fast_open_begins(int fd, const struct sockaddr *to, socklen_t to_len);
+void ts_socket_fast_open_ends(int fd, ssize_t r);
 
 /* At start-up: a connection the process was started on (inetd's, xinetd's,
  * systemd's Accept=yes and tcpserver's children get the accepted socket as

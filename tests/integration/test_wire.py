@@ -490,5 +490,88 @@ class WireTest(th.TempDirMixin, unittest.TestCase):
                              "a process with no spans must write nothing")
 
 
+class FastOpenTest(th.TempDirMixin, unittest.TestCase):
+    """TCP Fast Open (apps/fast_open_get.c): a connection opened by a send
+    with MSG_FASTOPEN and the server's address, no connect, as wget2 opens
+    its own. The probe forks a server (traced too) that keeps each request
+    head it receives. Each request leaves with exactly the injected lines
+    of its client span, and the server's span is that span's child, whether
+    the kernel sends the request in the SYN (a Fast Open cookie held) or
+    after the handshake (none: a blocking call waits for it, a non-blocking
+    one comes back with EINPROGRESS and the program sends the request
+    again), and after a Fast Open call on the same socket that failed."""
+
+    N = 3
+
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        cls.probe = th.compile_app("fast_open_get.c", os.path.join(
+            cls.make_class_tmp("fast-open"), "fast_open_get"))
+
+    def run_probe(self, call, mode):
+        out_dir = self.make_tmp()
+        spans_file = os.path.join(out_dir, "spans.jsonl")
+        p = th.run([self.probe, call, mode, str(self.N), out_dir],
+                   env=th.shim_env("fast-open", spans_file), tmpdir=out_dir,
+                   name="fast_open_get", timeout=30)
+        if p.returncode == 2 and b"unshare" in p.stderr():
+            self.skipTest("no network namespace of its own here (needs root): %s"
+                          % p.stderr().decode(errors="replace").strip())
+        self.assertEqual(p.returncode, 0, p.describe())
+        lines = [ln.split() for ln in p.stdout().decode().splitlines()]
+        self.assertEqual([ln[:2] for ln in lines], [[str(i), "200"] for i in range(self.N)],
+                         p.describe())
+        th.wait_spans(spans_file, 2 * self.N, timeout=th.AFTER_EXIT_TIMEOUT)
+        spans = th.read_spans(spans_file, strict=True)
+        dump = "\n" + th.format_spans(spans)
+        self.assertEqual(len(spans), 2 * self.N, "a client and a server span a GET" + dump)
+        for i in range(self.N):
+            path = "/fast-open/%d" % i
+            with open(os.path.join(out_dir, "request.%d" % i), "rb") as f:
+                received = f.read()
+            port = int(received.split(b"Host: 127.0.0.1:", 1)[1].split(b"\r\n", 1)[0])
+            sent = (b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n"
+                    % (path.encode(), port))
+            cli = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT and
+                           s["attrs"].get("url.full") == "http://127.0.0.1:%d%s" % (port, path)],
+                          "client span of " + path, spans)
+            srv = th.only([s for s in spans if s["kind"] == th.KIND_SERVER and
+                           s["attrs"].get("url.path") == path], "server span of " + path, spans)
+            expected = th.with_injection(sent, cli["traceId"], cli["spanId"])
+            self.assertEqual(received, expected, "%s: %s" % (path, th.diff_bytes(expected, received)))
+            self.assertEqual((srv["traceId"], srv["parentSpanId"]), (cli["traceId"], cli["spanId"]),
+                             path + dump)
+            self.assertEqual(cli["attrs"].get("network.peer.port"), port,
+                             "the client span's peer is the server" + dump)
+            self.assertEqual([cli["attrs"].get("http.response.status_code"),
+                              srv["attrs"].get("http.response.status_code")], [200, 200], dump)
+        return [int(ln[2]) for ln in lines]
+
+    def test_without_a_cookie(self):
+        for call in ("sendto", "sendmsg"):
+            for mode in ("block", "nonblock"):
+                with self.subTest(call=call, mode=mode):
+                    self.run_probe(call, mode)
+
+    def test_after_a_failed_attempt_on_the_same_socket(self):
+        """Tried again by Fast Open, or by connect: the socket's connection
+        is the second attempt's, to its address."""
+        for call in ("sendto", "sendmsg"):
+            for mode in ("block,retry", "nonblock,retry", "block,retry-connect",
+                         "nonblock,retry-connect"):
+                with self.subTest(call=call, mode=mode):
+                    self.run_probe(call, mode)
+
+    def test_the_request_in_the_syn(self):
+        for call in ("sendto", "sendmsg"):
+            for mode in ("block,own-net", "nonblock,own-net"):
+                with self.subTest(call=call, mode=mode):
+                    syn_data = self.run_probe(call, mode)
+                    self.assertEqual(syn_data, [0] + [1] * (self.N - 1),
+                                     "the first connection gets the cookie, the others send "
+                                     "their request in the SYN (TCPI_OPT_SYN_DATA)")
+
+
 if __name__ == "__main__":
     th.main()
