@@ -1088,10 +1088,6 @@ void ts_conn_shut(struct ts_conn *c, int how)
     conn_unlock(&c->out.mu);
 }
 
-/* How long the sweep at exit waits, all told, for connections other
- * threads are sending on: their sends may never end. */
-#define CONN_EXIT_WAIT_NS (10 * 1000 * 1000L)
-
 /* The status line of a response head that never came whole: its final
  * status, 0 when not even that line came (or it is a 1xx's). */
 static int status_so_far(struct dir *out)
@@ -1184,26 +1180,33 @@ static void conn_image_ends(struct ts_conn *c, int fd, enum ts_image_end how)
     }
 }
 
+void ts_conn_image_ends_for(struct ts_conn *c, int fd, enum ts_image_end how, uint64_t until_ns)
+{
+    int saved = errno;
+    uint64_t now = ts_mono_ns();
+    long wait = now < until_ns ? (long)(until_ns - now) : 0;
+    if (conn_lock_within(&c->out.mu, wait)) {
+        now = ts_mono_ns();
+        wait = now < until_ns ? (long)(until_ns - now) : 0;
+        if (conn_lock_within(&c->in.mu, wait)) { /* (the out lock first) */
+            conn_image_ends(c, fd, how);
+            conn_unlock(&c->in.mu);
+        }
+        conn_unlock(&c->out.mu);
+    }
+    errno = saved;
+}
+
 void ts_conn_image_ends(enum ts_image_end how)
 {
     int saved = errno;
-    uint64_t until = ts_mono_ns() + CONN_EXIT_WAIT_NS;
+    uint64_t until = ts_mono_ns() + TS_CONN_IMAGE_END_WAIT_NS;
     int hw = ts_fd_high_water();
     for (int fd = 0; fd < hw; fd++) {
         struct ts_conn *c = ts_fd_tracked(fd) ? ts_conn_get(fd) : NULL;
         if (!c)
             continue;
-        uint64_t now = ts_mono_ns();
-        long wait = now < until ? (long)(until - now) : 0;
-        if (conn_lock_within(&c->out.mu, wait)) {
-            now = ts_mono_ns();
-            wait = now < until ? (long)(until - now) : 0;
-            if (conn_lock_within(&c->in.mu, wait)) { /* (the out lock first) */
-                conn_image_ends(c, fd, how);
-                conn_unlock(&c->in.mu);
-            }
-            conn_unlock(&c->out.mu);
-        }
+        ts_conn_image_ends_for(c, fd, how, until);
         ts_conn_put(c);
     }
     errno = saved;

@@ -11,6 +11,7 @@
 #define TS_CONN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -183,6 +184,17 @@ enum ts_image_end {
  * program on the socket), and is followed no further (should the exec
  * fail, its answers have no requests to pair with). */
 void ts_conn_image_ends(enum ts_image_end how);
+
+/* How long ts_conn_image_ends waits, all told, for the connections other
+ * threads are sending or receiving on: their calls may never end. */
+#define TS_CONN_IMAGE_END_WAIT_NS (10 * 1000 * 1000ull)
+
+/* ts_conn_image_ends for one connection the caller holds a reference to,
+ * whose fd is fd (-1: none the next image could have, a TLS session's),
+ * waiting for its locks until until_ns (ts_mono_ns) at the latest: a
+ * connection another thread is inside past then is left as it is. Keeps
+ * errno. */
+void ts_conn_image_ends_for(struct ts_conn *c, int fd, enum ts_image_end how, uint64_t until_ns);
 
 /* A thread left a send on c (cancelled, or by siglongjmp) while holding
  * c's send lock: let go of it. What that send moved is not known, so the

@@ -53,6 +53,7 @@
 #include "shell_command.h"
 #include "shell_pipe.h"
 #include "signal_hooks.h"
+#include "tls_sessions.h"
 
 /* The most entries a vfork child's environment array may take of its
  * stack (16 KiB); see call_with_stacked_env. */
@@ -110,7 +111,7 @@ static void before_exec(void)
         return;
     int saved = errno;
     ts_guard_enter();
-    ts_conn_image_ends(TS_IMAGE_EXEC);
+    ts_process_image_ends(TS_IMAGE_EXEC);
     process_image_ends(ts_rep_flush, ts_rep_flush_signal_safe, false);
     ts_guard_leave();
     errno = saved;
@@ -526,14 +527,14 @@ TS_EXPORT int pclose(FILE *stream)
  * async-signal-safe; Python, nginx and the sanitizers install handlers):
  * not when it interrupted the shim (ts_process_hooks_own: the guard), whose locks
  * this thread may hold; any other thread's it waits for a bounded while
- * (ts_conn_image_ends), and the span goes to the queue, which a handler may
+ * (ts_process_image_ends), and the span goes to the queue, which a handler may
  * use, for the flush handed to the reporter thread. */
 static void sockets_closing(void)
 {
     if (!ts_process_hooks_own())
         return;
     ts_guard_enter();
-    ts_conn_image_ends(TS_IMAGE_EXITING);
+    ts_process_image_ends(TS_IMAGE_EXITING);
     ts_guard_leave();
 }
 
@@ -548,6 +549,12 @@ TS_EXPORT void exit(int status)
     __builtin_unreachable();
 }
 
+void ts_process_image_ends(enum ts_image_end how)
+{
+    ts_conn_image_ends(how);
+    tls_sessions_image_ends(how);
+}
+
 /* No destructors will run: end the process span and flush here. Once the
  * program has a signal handler this may be running in it, interrupting
  * malloc: then no thread is started and nothing encoded here (the
@@ -560,7 +567,7 @@ void ts_process_ends_now(int status, bool in_handler)
                                              : !ts_process_hooks_own())
         return;
     ts_guard_enter();
-    ts_conn_image_ends(TS_IMAGE_GONE); /* (see sockets_closing) */
+    ts_process_image_ends(TS_IMAGE_GONE); /* (see sockets_closing) */
     ts_pspan_set_exit_code(status);
     process_image_ends(ts_rep_exit, ts_rep_exit_signal_safe, in_handler);
     ts_guard_leave();

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "conn.h"
+
 /* At start-up, before the program's constructors: the flush that C11's
  * quick_exit runs, as the last of its at_quick_exit handlers. */
 void ts_process_hooks_init(void);
@@ -13,6 +15,11 @@ void ts_process_hooks_init(void);
  * vfork child, which shares the memory but not the pid), and is this
  * thread not inside the shim (whose locks it may hold)? No lazy init. */
 bool ts_process_hooks_own(void);
+
+/* The process image ends (conn.h enum ts_image_end): its connections end
+ * as their sockets would, those on fds (ts_conn_image_ends) and those of
+ * TLS sessions (tls_sessions_image_ends). Under the guard. */
+void ts_process_image_ends(enum ts_image_end how);
 
 /* The process ends now without its exit handlers (_exit, a signal): the
  * spans of responses that run to the close end, the process span takes

@@ -15,8 +15,10 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "../preload/blocks.h"
+#include "../preload/clock.h"
 #include "../preload/fork_state.h"
 #include "../preload/guard.h"
 #include "conn.h"
@@ -379,6 +381,33 @@ void tls_forget(void *handle)
         ts_block_put(&sess_blocks, s);
     }
     ts_guard_leave();
+    errno = saved;
+}
+
+/* A chain lock taken by until_ns (ts_mono_ns) at the latest. */
+static bool chain_lock_by(pthread_mutex_t *mu, uint64_t until_ns)
+{
+    struct timespec by = {(time_t)(until_ns / 1000000000u), (long)(until_ns % 1000000000u)};
+    return pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &by) == 0;
+}
+
+void tls_sessions_image_ends(enum ts_image_end how)
+{
+    if (!__atomic_load_n(&tls_in_use, __ATOMIC_ACQUIRE))
+        return;
+    int saved = errno;
+    uint64_t until = ts_mono_ns() + TS_CONN_IMAGE_END_WAIT_NS;
+    for (size_t lock = 0; lock < TLS_LOCKS; lock++) {
+        pthread_mutex_t *mu = &table_locks[lock].mu;
+        if (!chain_lock_by(mu, until))
+            continue; /* a thread inside its chain past the deadline */
+        /* the chains of this lock's stripe (chain_lock) */
+        for (size_t b = lock; b < TLS_BUCKETS; b += TLS_LOCKS)
+            for (struct tls_sess *s = table[b]; s; s = s->next)
+                if (s->conn) /* its socket's fd, if any, is of no use to a next image */
+                    ts_conn_image_ends_for(s->conn, -1, how, until);
+        pthread_mutex_unlock(mu);
+    }
     errno = saved;
 }
 

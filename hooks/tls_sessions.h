@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "conn.h"
+
 /* How a session seen for the first time is to be followed. */
 enum tls_end {
     TLS_AGAIN,  /* the call is to be made again (would block, interrupted) */
@@ -65,6 +67,13 @@ void tls_bind_fd(void *handle, int fd);
 /* The session ends (SSL_shutdown, SSL_free, gnutls_bye, gnutls_deinit):
  * its open spans end and the shim forgets handle. */
 void tls_forget(void *handle);
+
+/* The process image ends (conn.h ts_conn_image_ends, whose `how` this
+ * is): each session's connection ends as a socket's would, waiting for
+ * the locks of a session another thread is inside for a bounded while
+ * (TS_CONN_IMAGE_END_WAIT_NS). Under the guard; also from a signal
+ * handler that did not interrupt the shim. */
+void tls_sessions_image_ends(enum ts_image_end how);
 
 /* Around fork: the table's locks and memory (taken before the connection
  * pools': a session's connection is opened under its chain's lock). */

@@ -330,7 +330,7 @@ __attribute__((destructor)) static void ts_destructor(void)
      * and err(), which no hook sees). Not in a vfork child that exits
      * (after a failed exec), whose memory is its parent's. */
     if (!ts_process_foreign())
-        ts_conn_image_ends(TS_IMAGE_GONE);
+        ts_process_image_ends(TS_IMAGE_GONE);
     ts_pspan_end();
     /* Bounded (TRACESHIM_EXIT_TIMEOUT): a short-lived curl must not lose
      * its spans, and no program may hang on its way out because of us. */

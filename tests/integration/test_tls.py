@@ -469,6 +469,82 @@ class ProbeTest(TLSBase):
         self.assert_injected_once(headers, cli)
 
 
+class ProcessEndTest(TLSBase):
+    """A TLS client whose process ends while its request waits for the
+    answer, its session never freed (os._exit, a death by SIGTERM at its
+    default, an exec): the request ends as on a plain socket, as at the
+    close the kernel makes (connection_closed): no next image can go on
+    with a session whose state was in this one's memory. Before, it was lost (the sessions'
+    connections are not on the fd table the sweep at the end walked)."""
+
+    CLIENT = ("import os, signal, socket, ssl, sys, time\n"
+              "ctx = ssl.create_default_context(cafile=sys.argv[2])\n"
+              "raw = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+              "s = ctx.wrap_socket(raw, server_hostname='localhost')\n"
+              "s.sendall(b'GET /no-answer HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')\n"
+              "time.sleep(0.2)\n"
+              "if sys.argv[3] == '_exit':\n"
+              "    os._exit(0)\n"
+              "if sys.argv[3] == 'exec':\n"
+              "    os.execv('/bin/true', ['true'])\n"
+              "os.kill(os.getpid(), signal.SIGTERM)\n"
+              "time.sleep(10)\n")
+
+    def silent_server(self):
+        """A TLS server in this process (untraced) that does the handshake,
+        reads the request and never answers; its port."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.crt, self.key)
+        listener = th.listen_local()
+        held, stop = [], threading.Event()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    c, _ = listener.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                c.settimeout(5)
+                try:
+                    t = ctx.wrap_socket(c, server_side=True)
+                    t.recv(65536)
+                    held.append(t)
+                except OSError:
+                    c.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+
+        def close():
+            stop.set()
+            listener.close()
+            thread.join(timeout=2)
+            for t in held:
+                t.close()
+        self.addCleanup(close)
+        return listener.getsockname()[1]
+
+    def test_a_client_that_ends_waiting_for_its_answer(self):
+        port = self.silent_server()
+        for how, status in (("_exit", 0), ("SIGTERM", -15), ("exec", 0)):
+            with self.subTest(how=how):
+                spans_file = os.path.join(self.tmp, how + ".jsonl")
+                p = th.run([th.PY, "-c", self.CLIENT, str(port), self.ca, how],
+                           env=th.shim_env("gives-up", spans_file), tmpdir=self.tmp, name=how)
+                self.assertEqual(p.returncode, status, p.describe())
+                spans = th.wait_spans(spans_file, 1, exact=True)
+                s = th.only(spans, "the client span", spans)
+                dump = "\n" + th.format_spans(spans)
+                a = s["attrs"]
+                self.assertEqual((s["kind"], s["name"], a.get("url.scheme"), a.get("error.type"),
+                                  s["status"]),
+                                 (C, "GET /no-answer", "https", "connection_closed",
+                                  th.STATUS_ERROR), dump)
+                self.assertNotIn("traceshim.response_unseen", a, dump)
+
+
 class NginxTest(TLSBase):
     """nginx with ssl under the shim: a TLS server, and a TLS client of its
     upstream (proxy_pass https://)."""
