@@ -934,6 +934,18 @@ void ts_conn_send_abandoned(struct ts_conn *c)
     conn_unlock(&c->out.mu);
 }
 
+/* A client's bytes the shim did not see went out: its stream is given up.
+ * Were they sent while a head's wire form was part way out (the program
+ * sent the rest itself, in a call the shim passed on as it came), what is
+ * left of that form is no longer the stream's: it never goes out. Under
+ * the send lock. */
+static void client_sent_unseen(struct ts_conn *c)
+{
+    if (conn_wire_pending(c))
+        conn_wire_release(c);
+    conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
+}
+
 void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n)
 {
     if (n <= 0)
@@ -947,7 +959,7 @@ void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n)
              !conn_wire_pending(c))
         skip_unseen(c, FEED_CLIENT_OUT, &c->out, (size_t)n);
     else
-        conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
+        client_sent_unseen(c);
     conn_unlock(&c->out.mu);
     errno = saved;
 }

@@ -104,10 +104,11 @@ typedef ssize_t (*ts_conn_sink_fn)(void *ctx, const struct iovec *v, int n, size
 ssize_t ts_conn_send(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
                      ts_conn_pass_fn pass, void *arg);
 
-/* ts_conn_send for a TCP Fast Open send on a client connection the call
- * begins (sendto or sendmsg with MSG_FASTOPEN, to the address to): the
- * first sendmsg the shim makes carries the address and the flag, and
- * begins the connection; the ones after it send on it. */
+/* ts_conn_send for a TCP Fast Open send (sendto or sendmsg with
+ * MSG_FASTOPEN, to the address to) on a client connection, one the call
+ * begins or one it goes on with: the first sendmsg the shim makes carries
+ * the address and the flag, and the kernel decides with it what the call
+ * does (connect, send, refuse); the ones after it send on the connection. */
 ssize_t ts_conn_send_fast_open(struct ts_conn *c, int fd, const struct iovec *iov, int iovcnt,
                                int flags, const struct sockaddr *to, socklen_t to_len,
                                ts_conn_pass_fn pass, void *arg);

@@ -830,7 +830,7 @@ ssize_t ts_conn_send_fast_open(struct ts_conn *c, int fd, const struct iovec *io
                                int flags, const struct sockaddr *to, socklen_t to_len,
                                ts_conn_pass_fn pass, void *arg)
 {
-    if (c->role != TS_ROLE_CLIENT) /* the socket's own: not one a connect begins */
+    if (c->role != TS_ROLE_CLIENT) /* an accepted socket: the kernel refuses the call */
         return conn_pass(pass, arg);
     struct socket_sink ss = {fd, flags, to, to_len};
     return client_send_socket(c, &ss, iov, iovcnt, pass, arg);

@@ -411,33 +411,14 @@ static __attribute__((noinline)) ssize_t sendto_traced(int fd, const void *buf, 
     return send_one(call_sendto, &sc);
 }
 
-/* A send on a tracked connection that the shim passes on as it came: a
- * Fast Open (which a connected socket refuses), one with ancillary data
- * (the shim's rewrite could not carry it once, and only once), one with an
- * address on a Unix-domain socket. Its bytes are counted as unseen. */
+/* A send on a tracked connection that the shim passes on as it came: one
+ * with ancillary data (the shim's rewrite could not carry it once, and
+ * only once), one with an address on a Unix-domain socket. Its bytes are
+ * counted as unseen. */
 static ssize_t sent_as_it_came(int fd, ssize_t r)
 {
     moved_unseen(fd, r, true);
     return r;
-}
-
-/* A TCP Fast Open send (MSG_FASTOPEN with an address): a connect and a
- * send in one call (wget2 opens its connections so). On a socket the shim
- * does not follow yet, it follows the connection from this call on, as
- * from a connect, and the call's bytes are a send's on it; on one it
- * follows in a connection the call goes as it came (to be refused). */
-static __attribute__((noinline, cold)) ssize_t
-fast_open_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov, int iovcnt,
-               const struct sockaddr *to, socklen_t to_len)
-{
-    if (ts_guard_active_at_entry())
-        return call(sc);
-    if (ts_socket_fast_open_begins(sc->fd, to, to_len)) {
-        ssize_t r = traced_send(call, sc, iov, iovcnt, to, to_len);
-        ts_socket_fast_open_ends(sc->fd, r);
-        return r;
-    }
-    return ts_fd_tracked(sc->fd) ? sent_as_it_came(sc->fd, call(sc)) : call(sc);
 }
 
 /* The address of a send on a tracked connection: one the kernel would
@@ -460,15 +441,57 @@ static bool unix_addressed(int fd, const void *addr, socklen_t addrlen)
            ss.ss_family == AF_UNIX;
 }
 
+/* A TCP Fast Open send (MSG_FASTOPEN with an address): a connect and a
+ * send in one call (wget2 opens its connections so). On a TCP socket in no
+ * connection the shim follows the connection from this call on, as from a
+ * connect; there and on one it follows (a second call while the first
+ * connects, or after) the call's bytes are a send's on the connection,
+ * the kernel deciding with the shim's first call, which carries the
+ * address and the flag, what the call does (connect, send, EALREADY,
+ * EISCONN). */
+static ssize_t fast_open_send(ts_conn_pass_fn call, struct send_call *sc, const struct iovec *iov,
+                              int iovcnt, const struct sockaddr *to, socklen_t to_len)
+{
+    if (ts_socket_fast_open_follows(sc->fd, to, to_len)) {
+        ssize_t r = traced_send(call, sc, iov, iovcnt, to, to_len);
+        ts_socket_fast_open_ends(sc->fd, r);
+        return r;
+    }
+    return ts_fd_tracked(sc->fd) ? sent_as_it_came(sc->fd, call(sc)) : call(sc);
+}
+
+/* Out of line, so that the hooks' other calls pay only the flag's test. */
+static __attribute__((noinline, cold)) ssize_t sendto_fast_open(int fd, const void *buf, size_t len,
+                                                                int flags,
+                                                                const struct sockaddr *addr,
+                                                                socklen_t addrlen)
+{
+    if (ts_guard_active_at_entry() || address_refused(addr, addrlen))
+        return ts_pass_sendto(fd, buf, len, flags, addr, addrlen);
+    struct send_call sc = {
+        .fd = fd, .buf = buf, .len = len, .flags = flags, .addr = addr, .addrlen = addrlen};
+    struct iovec iov = {(void *)buf, len};
+    return fast_open_send(call_sendto, &sc, &iov, 1, addr, addrlen);
+}
+
+static __attribute__((noinline, cold)) ssize_t sendmsg_fast_open(int fd, const struct msghdr *msg,
+                                                                 int flags)
+{
+    if (ts_guard_active_at_entry() || ts_address_refused(msg) ||
+        address_refused(msg->msg_name, msg->msg_namelen))
+        return ts_pass_sendmsg(fd, msg, flags);
+    struct send_call sc = {.fd = fd, .msg = msg, .flags = flags};
+    if (msg->msg_controllen) /* (see sent_as_it_came) */
+        return ts_fd_tracked(fd) ? sent_as_it_came(fd, call_sendmsg(&sc)) : call_sendmsg(&sc);
+    return fast_open_send(call_sendmsg, &sc, msg->msg_iov, (int)msg->msg_iovlen, msg->msg_name,
+                          msg->msg_namelen);
+}
+
 TS_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                          const struct sockaddr *addr, socklen_t addrlen)
 {
-    if (__builtin_expect(flags & MSG_FASTOPEN, 0) && !address_refused(addr, addrlen)) {
-        struct send_call sc = {
-            .fd = fd, .buf = buf, .len = len, .flags = flags, .addr = addr, .addrlen = addrlen};
-        struct iovec iov = {(void *)buf, len};
-        return fast_open_send(call_sendto, &sc, &iov, 1, addr, addrlen);
-    }
+    if (__builtin_expect(flags & MSG_FASTOPEN, 0))
+        return sendto_fast_open(fd, buf, len, flags, addr, addrlen);
     if (TS_PASSTHROUGH(fd) || address_refused(addr, addrlen))
         return ts_pass_sendto(fd, buf, len, flags, addr, addrlen);
     if (unix_addressed(fd, addr, addrlen))
@@ -484,17 +507,12 @@ static __attribute__((noinline)) ssize_t sendmsg_traced(int fd, const struct msg
 
 static ssize_t sendmsg_hook(int fd, const struct msghdr *msg, int flags)
 {
-    if (__builtin_expect(flags & MSG_FASTOPEN, 0) && !ts_address_refused(msg) &&
-        !msg->msg_controllen && !address_refused(msg->msg_name, msg->msg_namelen)) {
-        struct send_call sc = {.fd = fd, .msg = msg, .flags = flags};
-        return fast_open_send(call_sendmsg, &sc, msg->msg_iov, (int)msg->msg_iovlen, msg->msg_name,
-                              msg->msg_namelen);
-    }
+    if (__builtin_expect(flags & MSG_FASTOPEN, 0))
+        return sendmsg_fast_open(fd, msg, flags);
     if (TS_PASSTHROUGH(fd) || ts_address_refused(msg) ||
         address_refused(msg->msg_name, msg->msg_namelen))
         return ts_pass_sendmsg(fd, msg, flags);
-    if (msg->msg_controllen || flags & MSG_FASTOPEN ||
-        unix_addressed(fd, msg->msg_name, msg->msg_namelen))
+    if (msg->msg_controllen || unix_addressed(fd, msg->msg_name, msg->msg_namelen))
         return sent_as_it_came(fd, ts_pass_sendmsg(fd, msg, flags));
     return sendmsg_traced(fd, msg, flags);
 }
@@ -510,7 +528,8 @@ TS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * kernel, it sends at most UIO_MAXIOV (IOV_MAX) messages a call. */
 TS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-    if (TS_PASSTHROUGH(fd) || ts_address_refused(vec))
+    /* (with MSG_FASTOPEN, the first message may begin the connection) */
+    if ((TS_PASSTHROUGH(fd) && !(flags & MSG_FASTOPEN)) || ts_address_refused(vec))
         return TS_REAL(sendmmsg)(fd, vec, vlen, flags);
     if (vlen > IOV_MAX)
         vlen = IOV_MAX;

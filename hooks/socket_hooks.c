@@ -92,8 +92,30 @@ TS_EXPORT int socket(int domain, int type, int protocol)
     return fd;
 }
 
+/* fd's TCP state (TCP_ESTABLISHED, TCP_CLOSE, ...), or -1 when fd is no
+ * TCP socket (a Unix-domain or UDP one; TCP_INFO is TCP's). */
+static int tcp_state(int fd)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof info;
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 ? info.tcpi_state : -1;
+}
+
+/* A connect on a socket the shim follows from an attempt that failed (a
+ * non-blocking connect or Fast Open refused after its call returned): a
+ * new attempt, whose connection is not that one. */
+static void forget_failed_attempt(int fd)
+{
+    if (ts_fd_tracked(fd) && ts_ready() && !fds_elsewhere() && tcp_state(fd) == TCP_CLOSE) {
+        int saved = errno;
+        untrack((unsigned)fd, (unsigned)fd);
+        errno = saved;
+    }
+}
+
 TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+    forget_failed_attempt(fd);
     int r = TS_REAL(connect)(fd, addr, len);
     if (!ts_ready())
         return r;
@@ -129,47 +151,33 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     return r;
 }
 
-/* Is fd a TCP socket in no connection, nor on its way to one: never
- * connected, or its attempt failed (a socket may then try again)? */
-static bool tcp_closed(int fd)
-{
-    struct tcp_info info;
-    socklen_t len = sizeof info;
-    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || info.tcpi_state == TCP_CLOSE;
-}
-
-bool ts_socket_fast_open_begins(int fd, const struct sockaddr *to, socklen_t to_len)
+bool ts_socket_fast_open_follows(int fd, const struct sockaddr *to, socklen_t to_len)
 {
     if (!ts_ready() || !to || to_len < sizeof to->sa_family ||
-        (to->sa_family != AF_INET && to->sa_family != AF_INET6))
+        (to->sa_family != AF_INET && to->sa_family != AF_INET6) || fds_elsewhere())
         return false;
     int saved = errno;
-    bool begins = false;
-    if (is_followed_stream(fd, to->sa_family) && !fds_elsewhere()) {
-        /* followed from an attempt that failed (a non-blocking one's
-         * failure comes after its call): that connection never was */
-        if (ts_fd_tracked(fd) && tcp_closed(fd))
-            untrack((unsigned)fd, (unsigned)fd);
+    int state = tcp_state(fd);
+    bool tracked = ts_fd_tracked(fd);
+    /* Untracked: only a socket in no connection is one the call connects
+     * (not a listening one, nor one connected where no hook saw it).
+     * Tracked from an attempt that failed: this call fails too (Linux
+     * fails the first after a failure), and ts_socket_fast_open_ends lets
+     * the socket go. */
+    if (!tracked && state == TCP_CLOSE) {
         ts_guard_enter();
-        struct ts_conn *c = ts_conn_get(fd);
-        if (c) /* followed and connected: the kernel refuses the call (EISCONN) */
-            ts_conn_put(c);
-        else
-            ts_conn_track(fd, TS_ROLE_CLIENT, to, to_len);
-        begins = !c && ts_fd_tracked(fd);
+        ts_conn_track(fd, TS_ROLE_CLIENT, to, to_len);
         ts_guard_leave();
+        tracked = ts_fd_tracked(fd);
     }
     errno = saved;
-    return begins;
+    return tracked && state >= 0;
 }
 
 void ts_socket_fast_open_ends(int fd, ssize_t r)
 {
-    /* An error: the SYN went (EINPROGRESS, or a signal or a full buffer
-     * after it), or the call began nothing (refused, unreachable, Fast
-     * Open off: EOPNOTSUPP), which leaves the socket closed. */
     int saved = errno;
-    if (r < 0 && tcp_closed(fd))
+    if (r < 0 && tcp_state(fd) == TCP_CLOSE)
         untrack((unsigned)fd, (unsigned)fd);
     errno = saved;
 }

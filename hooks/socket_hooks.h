@@ -16,13 +16,15 @@
 void ts_socket_fds_received(const struct msghdr *msg);
 
 /* TCP Fast Open: a send that connects (sendto or sendmsg with MSG_FASTOPEN
- * and the address to). Before the call: true when fd is a TCP socket to
- * follow that is in no connection (never connected, or its attempt
- * failed), now tracked as a client's connection (as connect tracks one),
- * so that the call's request head gets its trace lines. After the call
- * (its result r): a socket the call left neither connecting nor connected
- * is not followed. Both keep errno. */
-bool ts_socket_fast_open_begins(int fd, const struct sockaddr *to, socklen_t to_len);
+ * and the address to). Before the call: true when its bytes go through
+ * the connection's send path (conn.h ts_conn_send_fast_open), the kernel
+ * then deciding what the call does: fd is a TCP socket the shim follows
+ * (a second call while the first connects, or after it), or one in no
+ * connection (never connected, or its attempt failed), which is tracked
+ * now as a client's connection, as connect tracks one. After such a call
+ * (its result r): a socket it left in no connection (refused,
+ * unreachable, Fast Open off) is not followed. Both keep errno. */
+bool ts_socket_fast_open_follows(int fd, const struct sockaddr *to, socklen_t to_len);
 void ts_socket_fast_open_ends(int fd, ssize_t r);
 
 /* At start-up: a connection the process was started on (inetd's, xinetd's,

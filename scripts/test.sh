@@ -54,6 +54,7 @@ cc -static -O1 -DRUNTIME="\"$asan_runtime\"" -DSANITIZED_LIB="\"$PWD/build-asan/
     -DPLAIN_LIB="\"$PWD/build-ci/libtraceshim.so\"" \
     -o build-asan/sanitizer-bin/curl tests/integration/apps/sanitizer_exec.c
 ln -f build-asan/sanitizer-bin/curl build-asan/sanitizer-bin/wget
+ln -f build-asan/sanitizer-bin/curl build-asan/sanitizer-bin/wget2
 ln -sfn ../build-ci/peers build-asan/peers
 PATH="$PWD/build-asan/sanitizer-bin:$PATH" TSTEST_STANDIN_DIR="$PWD/build-asan/sanitizer-bin" \
 TSTEST_PRELOAD_FIRST="$asan_runtime" TSTEST_PLAIN_LIB="$PWD/build-ci/libtraceshim.so" \

@@ -9,6 +9,7 @@ the ids of the client span found in the spans file, and every send must
 return the count of the program's own bytes.
 """
 
+import errno
 import os
 import random
 import sys
@@ -509,10 +510,10 @@ class FastOpenTest(th.TempDirMixin, unittest.TestCase):
         cls.probe = th.compile_app("fast_open_get.c", os.path.join(
             cls.make_class_tmp("fast-open"), "fast_open_get"))
 
-    def run_probe(self, call, mode):
+    def run_probe(self, call, mode, n=N):
         out_dir = self.make_tmp()
         spans_file = os.path.join(out_dir, "spans.jsonl")
-        p = th.run([self.probe, call, mode, str(self.N), out_dir],
+        p = th.run([self.probe, call, mode, str(n), out_dir],
                    env=th.shim_env("fast-open", spans_file), tmpdir=out_dir,
                    name="fast_open_get", timeout=30)
         if p.returncode == 2 and b"unshare" in p.stderr():
@@ -520,13 +521,13 @@ class FastOpenTest(th.TempDirMixin, unittest.TestCase):
                           % p.stderr().decode(errors="replace").strip())
         self.assertEqual(p.returncode, 0, p.describe())
         lines = [ln.split() for ln in p.stdout().decode().splitlines()]
-        self.assertEqual([ln[:2] for ln in lines], [[str(i), "200"] for i in range(self.N)],
+        self.assertEqual([ln[:2] for ln in lines], [[str(i), "200"] for i in range(n)],
                          p.describe())
-        th.wait_spans(spans_file, 2 * self.N, timeout=th.AFTER_EXIT_TIMEOUT)
+        th.wait_spans(spans_file, 2 * n, timeout=th.AFTER_EXIT_TIMEOUT)
         spans = th.read_spans(spans_file, strict=True)
         dump = "\n" + th.format_spans(spans)
-        self.assertEqual(len(spans), 2 * self.N, "a client and a server span a GET" + dump)
-        for i in range(self.N):
+        self.assertEqual(len(spans), 2 * n, "a client and a server span a GET" + dump)
+        for i in range(n):
             path = "/fast-open/%d" % i
             with open(os.path.join(out_dir, "request.%d" % i), "rb") as f:
                 received = f.read()
@@ -549,7 +550,7 @@ class FastOpenTest(th.TempDirMixin, unittest.TestCase):
         return [int(ln[2]) for ln in lines]
 
     def test_without_a_cookie(self):
-        for call in ("sendto", "sendmsg"):
+        for call in ("sendto", "sendmsg", "sendmmsg"):
             for mode in ("block", "nonblock"):
                 with self.subTest(call=call, mode=mode):
                     self.run_probe(call, mode)
@@ -557,14 +558,76 @@ class FastOpenTest(th.TempDirMixin, unittest.TestCase):
     def test_after_a_failed_attempt_on_the_same_socket(self):
         """Tried again by Fast Open, or by connect: the socket's connection
         is the second attempt's, to its address."""
-        for call in ("sendto", "sendmsg"):
+        for call in ("sendto", "sendmsg", "sendmmsg"):
             for mode in ("block,retry", "nonblock,retry", "block,retry-connect",
                          "nonblock,retry-connect"):
                 with self.subTest(call=call, mode=mode):
                     self.run_probe(call, mode)
 
+    def test_after_a_refusal_that_came_after_the_call(self):
+        """The same, the attempt refused a second after its call returned
+        (the SYN dropped by a full listener, which is then closed): the
+        socket the shim followed from that attempt is not its connection
+        any more (the peer was the refused one's)."""
+        for call in ("sendto", "sendmsg", "sendmmsg"):
+            for mode in ("nonblock,retry,late", "nonblock,retry-connect,late"):
+                with self.subTest(call=call, mode=mode):
+                    self.run_probe(call, mode, n=1)
+
+    def test_the_same_call_again_for_the_rest(self):
+        """The non-blocking Fast Open call made again once the socket is
+        writable (EINPROGRESS, then the same call for what the first did
+        not send): a second call on the connection the first began, whose
+        bytes the kernel sends; they went out as they came, without their
+        trace lines, and the request had no span."""
+        for call in ("sendto", "sendmsg", "sendmmsg"):
+            with self.subTest(call=call):
+                self.run_probe(call, "nonblock,again")
+
+    STRAY = ("import ctypes, socket, struct, sys\n"
+             "libc = ctypes.CDLL(None, use_errno=True)\n"
+             "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+             "s.connect(sys.argv[1])\n"
+             "def get(i):\n"
+             "    s.sendall(b'GET /unix/%d HTTP/1.1\\r\\nHost: u\\r\\n\\r\\n' % i)\n"
+             "    got = b''\n"
+             "    while not got.endswith(b'ok'):\n"
+             "        got += s.recv(4096)\n"
+             "get(0)\n"
+             "inet = struct.pack('=HH4s8x', socket.AF_INET, socket.htons(9), bytes([127, 0, 0, 1]))\n"
+             "r = libc.sendto(s.fileno(), b'x', 1, socket.MSG_FASTOPEN, inet, len(inet))\n"
+             "print(r, ctypes.get_errno(), flush=True)\n"
+             "get(1)\n")
+
+    def test_a_stray_call_on_a_unix_domain_connection(self):
+        """A Fast Open call with an IPv4 address on a connected Unix-domain
+        socket, which the kernel refuses (EISCONN): the connection stays
+        followed. It was given up, its next request sent without trace
+        lines."""
+        srv = th.RecordingServer(mode="http", unix_path=os.path.join(self.make_tmp(), "s"))
+        self.addCleanup(srv.close)
+        out_dir = self.make_tmp()
+        spans_file = os.path.join(out_dir, "spans.jsonl")
+        p = th.run([th.PY, "-c", self.STRAY, srv.unix_path], env=th.shim_env("stray", spans_file),
+                   tmpdir=out_dir, name="stray")
+        self.assertEqual((p.returncode, p.stdout()), (0, b"-1 %d\n" % errno.EISCONN),
+                         p.describe())
+        spans = th.wait_spans(spans_file, 2, exact=True)
+        (conn,) = srv.wait_closed(1)
+        received = list(th.complete_requests(bytearray(conn.data)))
+        self.assertEqual(len(received), 2, conn.data)
+        for i, got in enumerate(received):
+            cli = th.only([s for s in spans if s["name"] == "GET /unix/{id}" and
+                           s["attrs"].get("url.full", "").endswith("/unix/%d" % i)],
+                          "client span %d" % i, spans)
+            sent = b"GET /unix/%d HTTP/1.1\r\nHost: u\r\n\r\n" % i
+            expected = th.with_injection(sent, cli["traceId"], cli["spanId"])
+            self.assertEqual(got, expected, th.diff_bytes(expected, got))
+            self.assertEqual(cli["attrs"].get("http.response.status_code"), 200,
+                             th.format_spans(spans))
+
     def test_the_request_in_the_syn(self):
-        for call in ("sendto", "sendmsg"):
+        for call in ("sendto", "sendmsg", "sendmmsg"):
             for mode in ("block,own-net", "nonblock,own-net"):
                 with self.subTest(call=call, mode=mode):
                     syn_data = self.run_probe(call, mode)

@@ -62,7 +62,7 @@ PLAIN_LIB = os.environ.get("TSTEST_PLAIN_LIB") or ""
 # calls newlocale, whose malloc starts the runtime's lazy initialisation
 # under glibc's locale lock, and that initialisation takes the same lock).
 # Under TSTEST_PRELOAD_FIRST they are started with TSTEST_PLAIN_LIB instead.
-SANITIZER_CANNOT_RUN = ("curl", "wget")
+SANITIZER_CANNOT_RUN = ("curl", "wget", "wget2")
 # The folder of their static stand-ins (apps/sanitizer_exec.c), first on PATH
 STANDIN_DIR = os.environ.get("TSTEST_STANDIN_DIR") or ""
 
@@ -820,11 +820,21 @@ class AcceptingServer:
     returns (function, args) to run in the connection's own thread.
     close() stops accepting and joins every thread (bounded)."""
 
-    def listen(self, backlog=16, rcvbuf=0, maxseg=0):
+    def listen(self, backlog=16, rcvbuf=0, maxseg=0, unix_path=None):
+        """unix_path: a Unix-domain stream socket at that path instead
+        (self.port None)."""
         self._stop = False
         self._threads = []
-        self.sock = listen_local(backlog, rcvbuf, maxseg)
-        self.port = self.sock.getsockname()[1]
+        self.unix_path = unix_path
+        if unix_path:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix_path)
+            self.sock.listen(backlog)
+            self.sock.settimeout(0.2)
+            self.port = None
+        else:
+            self.sock = listen_local(backlog, rcvbuf, maxseg)
+            self.port = self.sock.getsockname()[1]
         self._accepter = threading.Thread(target=self._accept_loop, daemon=True)
         self._accepter.start()
 
@@ -901,11 +911,12 @@ class RecordingServer(AcceptingServer):
                         b"Content-Length: 2\r\n\r\nok")
 
     def __init__(self, mode="http", response=None, rcvbuf=0, recv_delay=0.0, recv_size=65536,
-                 early_response=False):
+                 early_response=False, unix_path=None):
         """rcvbuf (SO_RCVBUF), recv_delay (seconds slept after each receive) and
         recv_size make a slow reader, so that the sender sees short writes.
         early_response: answer as soon as a request's head is in, while its
-        body is still arriving (the sender's buffer stays full)."""
+        body is still arriving (the sender's buffer stays full). unix_path:
+        listen on a Unix-domain socket there instead of 127.0.0.1."""
         assert mode in ("http", "echo", "sink")
         self.early_response = early_response
         self.mode = mode
@@ -915,7 +926,7 @@ class RecordingServer(AcceptingServer):
         self.conns = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self.listen(64, rcvbuf=rcvbuf)
+        self.listen(64, rcvbuf=rcvbuf, unix_path=unix_path)
 
     def __enter__(self):
         return self

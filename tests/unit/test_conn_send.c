@@ -1054,6 +1054,33 @@ static void test_client_unseen_bytes_past_a_body_stop_parsing(void **state)
     close_pair(&p);
 }
 
+/* Bytes the shim did not send went out while a head's wire form was only
+ * part way out (the program sent the rest itself with a control message,
+ * which the shim passes on as it came): what is left of that wire form is
+ * no longer the stream's, and never goes out in place of the program's
+ * next bytes. */
+static void test_unseen_bytes_in_the_middle_of_a_heads_wire(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    const char get[] = "GET /a HTTP/1.1\r\nHost: s\r\n\r\n";
+    budget = 10; /* then EAGAIN, then no limit */
+    assert_int_equal(prog_write(&p, get, sizeof get - 1), 10);
+    struct iovec rest = {(void *)(get + 10), sizeof get - 1 - 10};
+    struct msghdr m = {.msg_iov = &rest, .msg_iovlen = 1};
+    assert_int_equal(libc_sendmsg(p.prog, &m, 0), (ssize_t)rest.iov_len);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    ts_conn_sent_unseen(c, (ssize_t)rest.iov_len);
+    ts_conn_put(c);
+    const char next[] = "GET /b HTTP/1.1\r\nHost: s\r\n\r\n";
+    assert_int_equal(prog_write(&p, next, sizeof next - 1), (ssize_t)sizeof next - 1);
+    char got[2048], want[256];
+    snprintf(want, sizeof want, "%s%s", get, next);
+    peer_read_all(&p, got, sizeof got);
+    assert_string_equal(got, want);
+    close_pair(&p);
+}
+
 /* A filter that refuses sendmsg (the shim's way of sending a head with its
  * lines) but not write: the program's write goes through as it was made,
  * the connection is no longer traced, and nothing of it is lost. Any other
@@ -1169,6 +1196,7 @@ int main(void)
         cmocka_unit_test_setup(test_unseen_bytes_with_chunked_framing_stop_parsing, setup_budget),
         cmocka_unit_test_setup(test_server_unseen_bytes_past_a_body_stop_parsing, setup_budget),
         cmocka_unit_test_setup(test_client_unseen_bytes_past_a_body_stop_parsing, setup_budget),
+        cmocka_unit_test_setup(test_unseen_bytes_in_the_middle_of_a_heads_wire, setup_budget),
         cmocka_unit_test_setup(test_a_refused_sendmsg_lets_the_programs_write_through,
                                setup_budget),
     };

@@ -2,7 +2,8 @@
  * own opened by TCP Fast Open (a send with MSG_FASTOPEN and the server's
  * address instead of a connect), to a server the probe forks.
  *
- * CALL: sendto or sendmsg, the call that carries MSG_FASTOPEN.
+ * CALL: sendto, sendmsg or sendmmsg (one message), the call that carries
+ * MSG_FASTOPEN.
  * MODE: block (a blocking socket) or nonblock (the socket non-blocking
  * until the request is out, as wget2 opens its connections: the Fast Open
  * call may come back with EINPROGRESS, nothing sent, or with part of the
@@ -15,8 +16,13 @@
  * fails (ECONNREFUSED, for a non-blocking socket after its EINPROGRESS),
  * and the same socket then tries again, to the server (a non-blocking
  * one twice: Linux answers the first call after a failed attempt with
- * ECONNABORTED); ",retry-connect" as ",retry", the socket then connected
- * by connect and the request sent by send.
+ * ECONNABORTED), with ",late" (non-blocking) to a listener that drops the
+ * SYN and is then closed, so that the refusal comes a second after the
+ * call; ",retry-connect" as ",retry", the socket then connected
+ * by connect and the request sent by send; ",again": what the Fast Open
+ * call did not send goes by the same Fast Open call again, not by send
+ * (the kernel answers EALREADY while the connection is on its way, then
+ * sends).
  *
  * The server (the forked child) listens on 127.0.0.1 with TCP_FASTOPEN,
  * writes the i-th request head it received to DIR/request.I and answers
@@ -99,17 +105,26 @@ static _Noreturn void serve(int listener, int n, const char *dir)
     exit(0);
 }
 
-/* The Fast Open call itself: buf's n bytes to sa, by sendto or sendmsg. */
-static ssize_t fast_open_send(int fd, bool by_sendmsg, const char *buf, size_t n,
+/* The call that carries MSG_FASTOPEN (CALL). */
+enum { BY_SENDTO, BY_SENDMSG, BY_SENDMMSG };
+
+/* The Fast Open call itself: buf's n bytes to sa, by the call CALL names. */
+static ssize_t fast_open_send(int fd, int call, const char *buf, size_t n,
                               const struct sockaddr_in *sa)
 {
-    if (!by_sendmsg)
+    if (call == BY_SENDTO)
         return sendto(fd, buf, n, MSG_FASTOPEN | MSG_NOSIGNAL, (const struct sockaddr *)sa,
                       sizeof *sa);
     struct iovec iov = {(void *)buf, n};
-    struct msghdr m = {
-        .msg_name = (void *)sa, .msg_namelen = sizeof *sa, .msg_iov = &iov, .msg_iovlen = 1};
-    return sendmsg(fd, &m, MSG_FASTOPEN | MSG_NOSIGNAL);
+    struct mmsghdr mm = {.msg_hdr = {.msg_name = (void *)sa,
+                                     .msg_namelen = sizeof *sa,
+                                     .msg_iov = &iov,
+                                     .msg_iovlen = 1},
+                         .msg_len = 0};
+    if (call == BY_SENDMSG)
+        return sendmsg(fd, &mm.msg_hdr, MSG_FASTOPEN | MSG_NOSIGNAL);
+    int r = sendmmsg(fd, &mm, 1, MSG_FASTOPEN | MSG_NOSIGNAL);
+    return r == 1 ? (ssize_t)mm.msg_len : r;
 }
 
 /* What a socket does after its first Fast Open call failed (",retry"). */
@@ -128,12 +143,38 @@ static int closed_port(void)
     return ntohs(sa.sin_port);
 }
 
-/* A Fast Open call of buf's n bytes on fd to a closed port, which fails. */
-static void refused_first(int fd, bool by_sendmsg, bool nonblock, const char *buf, size_t n)
+/* A listener on 127.0.0.1 whose accept queue is full (backlog 0, one
+ * connection *filler waiting in it): a SYN to it is dropped, and sent
+ * again about a second later. */
+static int full_listener(int *port, int *filler)
 {
+    int l = listen_loopback(0, port);
+    *filler = connect_loopback(*port, 0);
+    if (*filler < 0)
+        fail("a connection to fill the queue");
+    return l;
+}
+
+/* A Fast Open call of buf's n bytes on fd to a closed port, which fails.
+ * late (non-blocking): to a listener that drops the SYN and is closed
+ * once the call is back, so that the refusal comes after the call. */
+static void refused_first(int fd, int call, bool nonblock, bool late, const char *buf, size_t n)
+{
+    int filler = -1, full = late ? full_listener(&(int){0}, &filler) : -1;
     struct sockaddr_in dead = loopback(closed_port());
-    if (fast_open_send(fd, by_sendmsg, buf, n, &dead) >= 0)
+    if (late) {
+        socklen_t len = sizeof dead;
+        if (getsockname(full, (struct sockaddr *)&dead, &len) != 0)
+            fail("the full listener's port");
+    }
+    if (fast_open_send(fd, call, buf, n, &dead) >= 0)
         fail("a Fast Open call to a closed port was taken");
+    if (late) {
+        if (errno != EINPROGRESS)
+            fail("a Fast Open call to a full listener");
+        close(full);
+        close(filler);
+    }
     if (nonblock && errno == EINPROGRESS) {
         struct pollfd p = {fd, POLLOUT, 0};
         int err = 0;
@@ -148,8 +189,8 @@ static void refused_first(int fd, bool by_sendmsg, bool nonblock, const char *bu
 
 /* One GET on a connection opened by Fast Open; its status code, or -1.
  * *syn_data: whether the kernel put its first bytes in the SYN. */
-static int get_by_fast_open(int port, int i, bool by_sendmsg, bool nonblock, int retry,
-                            int *syn_data)
+static int get_by_fast_open(int port, int i, int call, bool nonblock, int retry, bool late,
+                            bool again, int *syn_data)
 {
     int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0)
@@ -157,7 +198,7 @@ static int get_by_fast_open(int port, int i, bool by_sendmsg, bool nonblock, int
     char req[512];
     size_t n = (size_t)request_of(req, sizeof req, i, port);
     if (retry)
-        refused_first(fd, by_sendmsg, nonblock, req, n);
+        refused_first(fd, call, nonblock, late, req, n);
     struct sockaddr_in sa = loopback(port);
     ssize_t r;
     if (retry == RETRY_CONNECT) {
@@ -168,9 +209,9 @@ static int get_by_fast_open(int port, int i, bool by_sendmsg, bool nonblock, int
             fail("GET %d: connect", i);
         r = 0;
     } else {
-        r = fast_open_send(fd, by_sendmsg, req, n, &sa);
+        r = fast_open_send(fd, call, req, n, &sa);
         if (r < 0 && retry && nonblock && errno == ECONNABORTED)
-            r = fast_open_send(fd, by_sendmsg, req, n, &sa);
+            r = fast_open_send(fd, call, req, n, &sa);
         if (r < 0 && !(nonblock && errno == EINPROGRESS))
             fail("GET %d: the Fast Open call", i);
     }
@@ -179,9 +220,10 @@ static int get_by_fast_open(int port, int i, bool by_sendmsg, bool nonblock, int
         struct pollfd p = {fd, POLLOUT, 0};
         if (poll(&p, 1, 10000) != 1)
             fail("GET %d: the socket never became writable", i);
-        r = send(fd, req + sent, n - sent, MSG_NOSIGNAL);
-        if (r < 0 && errno != EAGAIN)
-            fail("GET %d: send", i);
+        r = again ? fast_open_send(fd, call, req + sent, n - sent, &sa)
+                  : send(fd, req + sent, n - sent, MSG_NOSIGNAL);
+        if (r < 0 && errno != EAGAIN && errno != EALREADY)
+            fail("GET %d: %s", i, again ? "the Fast Open call again" : "send");
         sent += r > 0 ? (size_t)r : 0;
     }
     if (nonblock && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
@@ -200,13 +242,17 @@ static int get_by_fast_open(int port, int i, bool by_sendmsg, bool nonblock, int
 int main(int argc, char **argv)
 {
     if (argc != 5)
-        fail("usage: fast_open_get sendto|sendmsg block|nonblock[,own-net][,retry|,retry-connect] "
-             "N DIR");
-    bool by_sendmsg = strcmp(argv[1], "sendmsg") == 0;
+        fail("usage: fast_open_get sendto|sendmsg|sendmmsg "
+             "block|nonblock[,own-net][,retry|,retry-connect][,late][,again] N DIR");
+    int call = strcmp(argv[1], "sendto") == 0    ? BY_SENDTO
+               : strcmp(argv[1], "sendmsg") == 0 ? BY_SENDMSG
+                                                 : BY_SENDMMSG;
     bool nonblock = strncmp(argv[2], "nonblock", 8) == 0;
     int retry = strstr(argv[2], ",retry-connect") ? RETRY_CONNECT
                 : strstr(argv[2], ",retry")       ? RETRY_FAST_OPEN
                                                   : RETRY_NONE;
+    bool again = strstr(argv[2], ",again") != NULL;
+    bool late = strstr(argv[2], ",late") != NULL;
     int n = atoi(argv[3]);
     if (strstr(argv[2], ",own-net"))
         own_network();
@@ -227,7 +273,7 @@ int main(int argc, char **argv)
     int ok = 0;
     for (int i = 0; i < n; i++) {
         int syn_data = 0;
-        int status = get_by_fast_open(port, i, by_sendmsg, nonblock, retry, &syn_data);
+        int status = get_by_fast_open(port, i, call, nonblock, retry, late, again, &syn_data);
         printf("%d %d %d\n", i, status, syn_data);
         ok += status == 200;
     }

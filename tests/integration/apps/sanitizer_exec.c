@@ -3,7 +3,8 @@
  * in place of the sanitized one.
  *
  * Built statically by scripts/test.sh for the integration run under
- * ASan+UBSan, as build-asan/sanitizer-bin/curl and .../wget, first on PATH.
+ * ASan+UBSan, as build-asan/sanitizer-bin/curl, .../wget and .../wget2,
+ * first on PATH.
  * Programs linked with GnuTLS hang at start-up under any preloaded ASan
  * runtime, traceshim or not (see SANITIZER_CANNOT_RUN in tshelp.py); a
  * traced shell or server that runs curl reaches it through this, which the
