@@ -1,4 +1,5 @@
-/* clock.h — timestamps for spans. */
+/* clock.h — timestamps for spans (the program's wall clock, as it reads
+ * it), and the kernel's own clocks for the shim's deadlines. */
 #ifndef TS_CLOCK_H
 #define TS_CLOCK_H
 
@@ -14,11 +15,30 @@ static inline uint64_t ts_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* clock, as the kernel keeps it: through the vDSO (or the system call),
+ * never libc's clock_gettime, which another preloaded library may fake
+ * (libfaketime fakes CLOCK_MONOTONIC too: the reporter's periodic export
+ * never came, and an exit with a frozen clock never ended). The shim's
+ * deadlines are the kernel's to measure (futex waits, timed locks), so
+ * they are read on its clocks. Async-signal-safe. */
+typedef int (*ts_vdso_clock_fn)(clockid_t, struct timespec *);
+extern ts_vdso_clock_fn ts_clock_vdso; /* NULL until looked up, or without a vDSO */
+void ts_clock_read_slow(clockid_t clock, struct timespec *ts);
+/* At start-up: the vDSO's function found (a few thousand instructions). */
+void ts_clock_look_up(void);
+
+static inline void ts_clock_read(clockid_t clock, struct timespec *ts)
+{
+    ts_vdso_clock_fn vdso = __atomic_load_n(&ts_clock_vdso, __ATOMIC_RELAXED);
+    if (__builtin_expect(vdso == NULL, 0) || vdso(clock, ts) != 0)
+        ts_clock_read_slow(clock, ts);
+}
+
 /* Monotonic milliseconds, for timeouts. */
 static inline uint64_t ts_mono_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts_clock_read(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
 }
 
@@ -38,7 +58,7 @@ static inline bool ts_still_waiting(uint64_t *deadline, unsigned ms)
 static inline uint64_t ts_mono_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts_clock_read(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 

@@ -46,6 +46,7 @@
 #include "../hooks/trust.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
+#include "clock.h"
 #include "config.h"
 #include "context.h"
 #include "death.h"
@@ -244,6 +245,7 @@ static void init_configured(void)
         return;
     ts_guard_enter();
     ts_real_resolve();
+    ts_clock_look_up(); /* in the parent: a child forked before any clock read looks up nothing */
     ts_log_muted = system; /* about the configuration: traceshim config --system says it */
     ts_config_load_zeroed(&ts_cfg, lookup); /* once per process, into .bss */
     if (system)

@@ -97,7 +97,7 @@ static unsigned http_retry_after(const char *v, size_t vl)
     if (!http_number(v, vl, &s)) {
         struct timespec now;
         int64_t at;
-        clock_gettime(CLOCK_REALTIME, &now);
+        ts_clock_read(CLOCK_REALTIME, &now); /* the receiver's date is on the real clock */
         if (!ts_http_date_parse(v, vl, (int64_t)now.tv_sec, &at) || at <= (int64_t)now.tv_sec)
             return 0;
         s = (uint64_t)(at - (int64_t)now.tv_sec);

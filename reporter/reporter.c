@@ -255,7 +255,7 @@ static uint64_t rep_batch_deadline(uint64_t flush_deadline_ms)
 static struct timespec rep_deadline(clockid_t clock, unsigned ms)
 {
     struct timespec t;
-    clock_gettime(clock, &t);
+    ts_clock_read(clock, &t);
     t.tv_sec += (time_t)(ms / 1000);
     t.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (t.tv_nsec >= 1000000000L) {
@@ -268,7 +268,7 @@ static struct timespec rep_deadline(clockid_t clock, unsigned ms)
 static bool rep_past(clockid_t clock, const struct timespec *deadline)
 {
     struct timespec now;
-    clock_gettime(clock, &now);
+    ts_clock_read(clock, &now);
     return now.tv_sec > deadline->tv_sec ||
            (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
