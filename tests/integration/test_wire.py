@@ -636,5 +636,74 @@ class FastOpenTest(th.TempDirMixin, unittest.TestCase):
                                      "their request in the SYN (TCPI_OPT_SYN_DATA)")
 
 
+class DeepBindTest(th.TempDirMixin, unittest.TestCase):
+    """A plugin loaded with dlopen(RTLD_DEEPBIND) (apps/deep_bind_probe.c
+    and apps/deep_bind_plugin.c; PHP loads every extension so, and
+    php-curl's libcurl made no span): its calls of connect, send and recv
+    bound to libc's own never reached the shim. After the load the
+    plugin's relocations for the functions the shim interposes are bound
+    as without RTLD_DEEPBIND, those it defines itself excepted (its own
+    close still runs). A dlopen of a bare name still finds the plugin
+    through the calling program's RUNPATH: the hook passes the call on so
+    that the loader sees the program as its caller."""
+
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        d = cls.make_class_tmp("deep-bind")
+        cls.libdir = os.path.join(d, "lib")
+        os.mkdir(cls.libdir)
+        cls.plugin = th.compile_app("deep_bind_plugin.c",
+                                    os.path.join(cls.libdir, "libdeep_plugin.so"),
+                                    "-shared", "-fPIC")
+        # bound at its load, its slots then read-only (what Debian builds)
+        cls.plugin_now = th.compile_app("deep_bind_plugin.c",
+                                        os.path.join(cls.libdir, "libdeep_plugin_now.so"),
+                                        "-shared", "-fPIC", "-Wl,-z,relro,-z,now")
+        cls.probe = th.compile_app("deep_bind_probe.c", os.path.join(d, "deep_bind_probe"),
+                                   "-Wl,--enable-new-dtags,-rpath," + cls.libdir, libs=("-ldl",))
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.srv = th.RecordingServer(mode="http")
+        self.addCleanup(self.srv.close)
+
+    def run_probe(self, plugin, flags):
+        spans_file = os.path.join(self.tmp, "%s-%s.jsonl" % (os.path.basename(plugin), flags))
+        p = th.run([self.probe, plugin, flags, str(self.srv.port)],
+                   env=th.shim_env("deep", spans_file), tmpdir=self.tmp, name="deep_bind_probe")
+        self.assertEqual(p.returncode, 0, p.describe())
+        return p.stdout().decode().split(), spans_file
+
+    def test_a_deep_bound_plugin_is_traced(self):
+        if th.PRELOAD_FIRST:
+            self.skipTest("a sanitizer runtime refuses RTLD_DEEPBIND (it ends the process)")
+        sent = b"GET /deep HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % self.srv.port
+        cases = ((self.plugin, "now,deep"), (self.plugin, "lazy,deep"),
+                 (self.plugin_now, "now,deep"))
+        for n, (plugin, flags) in enumerate(cases):
+            with self.subTest(plugin=os.path.basename(plugin), flags=flags):
+                out, spans_file = self.run_probe(plugin, flags)
+                self.assertEqual(out, ["200", "1"], "the GET, and the plugin's own close")
+                spans = th.wait_spans(spans_file, 1, exact=True)
+                cli = th.only(spans, "the plugin's client span", spans)
+                self.assertEqual((cli["kind"], cli["name"],
+                                  cli["attrs"].get("http.response.status_code")),
+                                 (th.KIND_CLIENT, "GET /deep", 200), th.format_spans(spans))
+                conn = self.srv.wait_closed(n + 1)[n]
+                expected = th.with_injection(sent, cli["traceId"], cli["spanId"])
+                self.assertEqual(bytes(conn.data), expected,
+                                 th.diff_bytes(expected, bytes(conn.data)))
+
+    def test_a_bare_name_is_found_through_the_programs_runpath(self):
+        if th.PRELOAD_FIRST:
+            self.skipTest("a sanitizer runtime's own dlopen makes itself the caller the loader "
+                          "sees (no RUNPATH), without the shim too")
+        for flags in ("now", "lazy,deep"):
+            with self.subTest(flags=flags):
+                out, _ = self.run_probe("libdeep_plugin.so", flags)
+                self.assertEqual(out[0], "200")
+
+
 if __name__ == "__main__":
     th.main()
