@@ -70,12 +70,24 @@ static int file_error(const check *c, const char *fmt, ...)
 {
     if (c->warn)
         return 2;
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    fputs("traceshim check: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* A name's control characters shown, not obeyed: a script written on
+     * Windows names "/bin/sh\r" on its #! line, whose \r moved the
+     * cursor back over the message. */
+    fputs("traceshim check: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p == '\r' || *p == '\n' || *p == '\t')
+            fprintf(stderr, "\\%c", *p == '\r' ? 'r' : *p == '\n' ? 'n' : 't');
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
     return 2;
 }
 

@@ -286,7 +286,12 @@ class CheckTest(th.TempDirMixin, unittest.TestCase):
 
     def test_errors(self):
         missing = os.path.join(self.tmp, "no-such-program")
+        crlf = os.path.join(self.tmp, "crlf.sh")  # written on Windows: "/bin/sh\r"
+        with open(crlf, "wb") as f:
+            f.write(b"#!/bin/sh\r\necho hi\r\n")
+        os.chmod(crlf, 0o755)
         for args, what in (([missing], b"no-such-program"),
+                           ([crlf], b"its interpreter /bin/sh\\r: "),
                            (["no-such-command-%d" % os.getpid()], b"command not found"),
                            ([self.tmp], b"Is a directory"),
                            ([], b"usage:"),
