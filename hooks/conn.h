@@ -186,11 +186,13 @@ enum ts_image_end {
  * fail, its answers have no requests to pair with). */
 void ts_conn_image_ends(enum ts_image_end how);
 
-/* How long ts_conn_image_ends waits, all told, for the connections other
- * threads are sending or receiving on: their calls may never end. */
+/* How long one sweep at the end of the image (ts_conn_image_ends, and
+ * tls_sessions_image_ends after it) waits, all told, for the connections
+ * other threads are sending or receiving on: their calls may never end. */
 #define TS_CONN_IMAGE_END_WAIT_NS (10 * 1000 * 1000ull)
 
-/* ts_conn_image_ends for one connection the caller holds a reference to,
+/* ts_conn_image_ends for one connection the caller keeps alive (a
+ * reference of its own, or a lock under which another's stays),
  * whose fd is fd (-1: none the next image could have, a TLS session's),
  * waiting for its locks until until_ns (ts_mono_ns) at the latest: a
  * connection another thread is inside past then is left as it is. Keeps

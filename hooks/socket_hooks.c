@@ -14,8 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_acked (glibc's stops short) */
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,25 +92,43 @@ TS_EXPORT int socket(int domain, int type, int protocol)
     return fd;
 }
 
-/* fd's TCP state (TCP_ESTABLISHED, TCP_CLOSE, ...), or -1 when fd is no
- * TCP socket (a Unix-domain or UDP one; TCP_INFO is TCP's). */
-static int tcp_state(int fd)
+/* What the kernel says of a TCP socket's connection (TCP_INFO). */
+enum tcp_seen {
+    TCP_SEEN_NOT_TCP,  /* no TCP socket (a Unix-domain or UDP one) */
+    TCP_SEEN_NO_CONN,  /* closed, and never carried a byte: never connected,
+                        * or its attempt failed (a connection the peer
+                        * reset is closed too, but carried its bytes) */
+    TCP_SEEN_CONN,     /* connecting, connected, or closed after bytes */
+    TCP_SEEN_LISTENING /* nor is a listening socket one a call connects */
+};
+#define TCP_STATE_LISTEN 10 /* tcpi_state (the kernel's numbering, stable) */
+#define TCP_STATE_CLOSE 7
+
+static enum tcp_seen tcp_seen(int fd)
 {
     struct tcp_info info;
     socklen_t len = sizeof info;
-    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 ? info.tcpi_state : -1;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+        return TCP_SEEN_NOT_TCP;
+    if (info.tcpi_state == TCP_STATE_LISTEN)
+        return TCP_SEEN_LISTENING;
+    /* (a kernel before 4.1 fills no byte counts: closed counts as unused) */
+    bool carried = info.tcpi_bytes_acked || info.tcpi_bytes_received;
+    return info.tcpi_state == TCP_STATE_CLOSE && !carried ? TCP_SEEN_NO_CONN : TCP_SEEN_CONN;
 }
 
 /* A connect on a socket the shim follows from an attempt that failed (a
  * non-blocking connect or Fast Open refused after its call returned): a
- * new attempt, whose connection is not that one. */
+ * new attempt, whose connection is not that one. Keeps errno. */
 static void forget_failed_attempt(int fd)
 {
-    if (ts_fd_tracked(fd) && ts_ready() && !fds_elsewhere() && tcp_state(fd) == TCP_CLOSE) {
-        int saved = errno;
+    if (!ts_fd_tracked(fd) || !ts_ready() || fds_elsewhere())
+        return;
+    int saved = errno;
+    if (tcp_seen(fd) == TCP_SEEN_NO_CONN)
         untrack((unsigned)fd, (unsigned)fd);
-        errno = saved;
-    }
+    errno = saved;
 }
 
 TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -157,27 +175,27 @@ bool ts_socket_fast_open_follows(int fd, const struct sockaddr *to, socklen_t to
         (to->sa_family != AF_INET && to->sa_family != AF_INET6) || fds_elsewhere())
         return false;
     int saved = errno;
-    int state = tcp_state(fd);
+    enum tcp_seen seen = tcp_seen(fd);
     bool tracked = ts_fd_tracked(fd);
     /* Untracked: only a socket in no connection is one the call connects
      * (not a listening one, nor one connected where no hook saw it).
      * Tracked from an attempt that failed: this call fails too (Linux
      * fails the first after a failure), and ts_socket_fast_open_ends lets
      * the socket go. */
-    if (!tracked && state == TCP_CLOSE) {
+    if (!tracked && seen == TCP_SEEN_NO_CONN) {
         ts_guard_enter();
         ts_conn_track(fd, TS_ROLE_CLIENT, to, to_len);
         ts_guard_leave();
         tracked = ts_fd_tracked(fd);
     }
     errno = saved;
-    return tracked && state >= 0;
+    return tracked && (seen == TCP_SEEN_NO_CONN || seen == TCP_SEEN_CONN);
 }
 
 void ts_socket_fast_open_ends(int fd, ssize_t r)
 {
     int saved = errno;
-    if (r < 0 && tcp_state(fd) == TCP_CLOSE)
+    if (r < 0 && tcp_seen(fd) == TCP_SEEN_NO_CONN)
         untrack((unsigned)fd, (unsigned)fd);
     errno = saved;
 }

@@ -7,7 +7,8 @@
  * ciphertext socket under it is left to the plain hooks, which give it up
  * at its first byte (a TLS record is no HTTP), or untracked at once when
  * the program names the fd (SSL_set_fd). Every function here is called
- * from a hook with the shim ready (ts_ready), none under the guard. */
+ * from a hook with the shim ready (ts_ready), none but
+ * tls_sessions_image_ends under the guard. */
 #ifndef TS_TLS_SESSIONS_H
 #define TS_TLS_SESSIONS_H
 

@@ -12,7 +12,10 @@ return the count of the program's own bytes.
 import errno
 import os
 import random
+import socket
+import struct
 import sys
+import threading
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -583,6 +586,56 @@ class FastOpenTest(th.TempDirMixin, unittest.TestCase):
         for call in ("sendto", "sendmsg", "sendmmsg"):
             with self.subTest(call=call):
                 self.run_probe(call, "nonblock,again")
+
+    AGAIN_ON_A_RESET = ("import errno, socket, sys, time\n"
+                        "addr = ('127.0.0.1', int(sys.argv[1]))\n"
+                        "s = socket.create_connection(addr)\n"
+                        "s.sendall(b'GET /reset HTTP/1.1\\r\\nHost: r\\r\\n\\r\\n')\n"
+                        "time.sleep(0.3)\n"
+                        "try:\n"
+                        "    if sys.argv[2] == 'connect':\n"
+                        "        s.connect(addr)\n"
+                        "    else:\n"
+                        "        s.sendto(b'x', socket.MSG_FASTOPEN, addr)\n"
+                        "except OSError as e:\n"
+                        "    print(errno.errorcode[e.errno])\n"
+                        "print(s.recv(4096).split(b'\\r\\n')[0].decode())\n")
+
+    def test_a_call_that_connects_on_a_connection_the_peer_reset(self):
+        """connect again (a status check), or a Fast Open call, on a
+        connection whose peer answered and then reset it (closed, its
+        answer unread): the kernel refuses it (EISCONN) and the answer is
+        still the program's to read. The shim took the closed socket for a
+        failed attempt and let its connection go: the request ended as
+        connection_closed, its 200 unseen."""
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+        def serve(listener):
+            c, _ = listener.accept()
+            c.recv(4096)
+            c.sendall(answer)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()  # a reset
+
+        for how in ("connect", "fast-open"):
+            with self.subTest(how=how):
+                listener = th.listen_local()
+                listener.settimeout(10)
+                self.addCleanup(listener.close)
+                t = threading.Thread(target=serve, args=(listener,), daemon=True)
+                t.start()
+                out_dir = self.make_tmp()
+                spans_file = os.path.join(out_dir, "spans.jsonl")
+                p = th.run([th.PY, "-c", self.AGAIN_ON_A_RESET, str(listener.getsockname()[1]), how],
+                           env=th.shim_env("reset", spans_file), tmpdir=out_dir, name="reset")
+                t.join(timeout=5)
+                self.assertEqual((p.returncode, p.stdout()), (0, b"EISCONN\nHTTP/1.1 200 OK\n"),
+                                 p.describe())
+                spans = th.wait_spans(spans_file, 1, exact=True)
+                cli = th.only(spans, "the client span", spans)
+                self.assertEqual((cli["attrs"].get("http.response.status_code"),
+                                  cli["attrs"].get("error.type")), (200, None),
+                                 th.format_spans(spans))
 
     STRAY = ("import ctypes, socket, struct, sys\n"
              "libc = ctypes.CDLL(None, use_errno=True)\n"
