@@ -12,7 +12,6 @@
 #include "../preload/ascii.h"
 #include "../preload/hex.h"
 #include "../preload/log.h"
-#include "../preload/real.h"
 #include "../preload/start_state.h"
 
 #define TRUST_LIBCRYPTO "libcrypto.so.3"
@@ -77,7 +76,7 @@ static bool parse_keys(const char *v)
  * test case 2 (this also runs OpenSSL's own lazy init here, at start-up). */
 static bool load_crypto(void)
 {
-    void *h = TS_REAL(dlopen)(TRUST_LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(TRUST_LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *why = dlerror();
         ts_log_error("TRACESHIM_TRUST_INBOUND=hmac: cannot load %s (%s); trusting no inbound "

@@ -62,20 +62,6 @@ bool ts_next_objects_list(struct ts_next_objects *next, const void *self, const 
  * settle it plainly (see the top of the file). */
 void *ts_next_symbol(const struct ts_next_objects *next, const char *name);
 
-/* A dynamic entry's address (d_ptr) in memory, 0 when it is in none of
- * the object's segments; and the object's dynamic section, NULL when it
- * has none. */
-uintptr_t ts_dyn_address(const struct dl_phdr_info *info, ElfW(Addr) ptr);
-const ElfW(Dyn) * ts_dynamic_of(const struct dl_phdr_info *info);
-
-/* One object's table, for ts_symbol_defined: false when it has none to
- * look names up in (no GNU hash table) or asks for an auditor. */
-bool ts_symbol_table_read(const struct dl_phdr_info *info, struct ts_symbol_table *t);
-
-/* The object's own definition of name, judged as ts_next_symbol judges
- * one; NULL when it has none (or an unsure one). */
-void *ts_symbol_defined(const struct ts_symbol_table *t, const char *name);
-
 /* The GNU hash of a symbol's name (the hash of the .gnu.hash section). */
 uint32_t ts_gnu_hash(const char *name);
 

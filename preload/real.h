@@ -10,7 +10,6 @@
 
 #include <stdbool.h>
 
-#include <dlfcn.h>
 #include <grp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -110,7 +109,6 @@ int pivot_root(const char *new_root, const char *put_old);
     X(pthread_cancel, int, (pthread_t))                                                            \
     X(thrd_create, int, (thrd_t *, thrd_start_t, void *))                                          \
     X(syscall, long, (long, ...))                                                                  \
-    X(dlopen, void *, (const char *, int))                                                         \
     X(__libc_start_main, int,                                                                      \
       (int (*)(int, char **, char **), int, char **, void (*)(void), void (*)(void),               \
        void (*)(void), void *))

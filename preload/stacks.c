@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "real.h"
 #include "self_image.h"
 
 /* The runtime library of Debian's libunwind8 (local unwinding). */
@@ -44,7 +43,7 @@ static void stacks_find_self(void)
 static void stacks_load_once(void)
 {
     stacks_find_self();
-    void *h = TS_REAL(dlopen)(STACKS_LIBUNWIND, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(STACKS_LIBUNWIND, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *why = dlerror();
         ts_log_error("TRACESHIM_STACKS: cannot load %s (%s); spans get no call stacks",

@@ -24,7 +24,6 @@ packages=(
     curl wget ca-certificates # traced clients in the demo and the integration tests
     wget2             # a traced client that opens its connections by TCP Fast Open (test_wget.py)
     faketime          # test_hostile.py: the shim's deadlines under libfaketime's faked clocks
-    php-cli php-curl  # test_wget.py: PHP loads its curl extension with RTLD_DEEPBIND
     procps iproute2   # ps and ss: tests check processes and listening ports
     nginx-light       # integration tests (proxy and static server under the shim)
     libssl-dev libgnutls28-dev # integration tests: a C probe calls OpenSSL and GnuTLS (test_tls.py)

@@ -61,12 +61,10 @@ PLAIN_LIB = os.environ.get("TSTEST_PLAIN_LIB") or ""
 # runtime, with or without traceshim (Debian 12: p11-kit's constructor
 # calls newlocale, whose malloc starts the runtime's lazy initialisation
 # under glibc's locale lock, and that initialisation takes the same lock).
-# PHP loads its extensions with RTLD_DEEPBIND, which a sanitizer runtime
-# refuses outright (it ends the process). faketime's libfaketime and a
-# preloaded ASan runtime hang together (faketime -f +0 /bin/true, without
-# the shim). Under TSTEST_PRELOAD_FIRST they are started with
-# TSTEST_PLAIN_LIB instead.
-SANITIZER_CANNOT_RUN = ("curl", "wget", "wget2", "php", "faketime")
+# faketime's libfaketime and a preloaded ASan runtime hang together
+# (faketime -f +0 /bin/true, without the shim). Under TSTEST_PRELOAD_FIRST
+# they are started with TSTEST_PLAIN_LIB instead.
+SANITIZER_CANNOT_RUN = ("curl", "wget", "wget2", "faketime")
 # The folder of their static stand-ins (apps/sanitizer_exec.c), first on PATH
 STANDIN_DIR = os.environ.get("TSTEST_STANDIN_DIR") or ""
 
