@@ -194,10 +194,8 @@ bool ts_socket_fast_open_follows(int fd, const struct sockaddr *to, socklen_t to
 
 void ts_socket_fast_open_ends(int fd, ssize_t r)
 {
-    int saved = errno;
-    if (r < 0 && tcp_seen(fd) == TCP_SEEN_NO_CONN)
-        untrack((unsigned)fd, (unsigned)fd);
-    errno = saved;
+    if (r < 0) /* the call may have begun nothing: as before a connect */
+        forget_failed_attempt(fd);
 }
 
 /* A connection accepted on a listening socket: track it as a server's. */

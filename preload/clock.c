@@ -27,7 +27,9 @@ static bool clock_looked_up TS_FORK_STATE;
 
 /* name's address in the vDSO mapped at base, or NULL. Its dynamic symbol
  * table is read through DT_HASH's count when there is one, else up to the
- * string table, which the linker puts right after it. */
+ * string table, which the linker puts right after it. (Not next_symbol.h's
+ * tables: they are found through dl_iterate_phdr, which takes the
+ * loader's lock, and a first read may come from a signal handler.) */
 static void *vdso_symbol(uintptr_t base, const char *name)
 {
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;

@@ -89,6 +89,43 @@ class TLSBase(th.TempDirMixin, unittest.TestCase):
         m = p.wait_output(rb"LISTENING (\d+)\n", timeout=10)
         return p, int(m.group(1))
 
+    def tls_server_that_never_answers(self, rcvbuf=0):
+        """A TLS server in this process (untraced) that does the handshake
+        on each connection, then reads and answers nothing (rcvbuf: the
+        accepted sockets' SO_RCVBUF, a small one fills at once); its port."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.crt, self.key)
+        listener = th.listen_local()
+        held, stop = [], threading.Event()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    c, _ = listener.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if rcvbuf:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                c.settimeout(5)
+                try:
+                    held.append(ctx.wrap_socket(c, server_side=True))
+                except OSError:
+                    c.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+
+        def close():
+            stop.set()
+            listener.close()
+            thread.join(timeout=2)
+            for t in held:
+                t.close()
+        self.addCleanup(close)
+        return listener.getsockname()[1]
+
     def run_client(self, tool, url, *args, service=None):
         """curl, wget or python (apps/tls_client.py) under the shim; its stdout."""
         service = service or tool + "-client"
@@ -314,26 +351,9 @@ class ProbeTest(TLSBase):
         told more bytes than it asked for, the server sent no answer)."""
         exe = th.compile_app("tls_clear_probe.c", os.path.join(self.tmp, "tls_clear_probe"),
                              "-O2", libs=("-lssl", "-lcrypto"))
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.crt, self.key)
-        stalled = socket.socket()
-        stalled.bind(("127.0.0.1", 0))
-        stalled.listen(4)
-        self.addCleanup(stalled.close)
-        held = []
-
-        def handshake_then_read_nothing():
-            while True:
-                try:
-                    c, _ = stalled.accept()
-                    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                    held.append(ctx.wrap_socket(c, server_side=True))
-                except OSError:
-                    return
-        threading.Thread(target=handshake_then_read_nothing, daemon=True).start()
-        self.addCleanup(lambda: [c.close() for c in held])
+        stalled = self.tls_server_that_never_answers(rcvbuf=4096)
         _, port = self.start_tlsapp(traced=False)
-        p = th.run([exe, str(stalled.getsockname()[1]), str(port)],
+        p = th.run([exe, str(stalled), str(port)],
                    env=th.shim_env("clear", self.spans_file), tmpdir=self.tmp, name="clear",
                    timeout=30)
         self.assertEqual((p.returncode, p.stdout()),
@@ -490,44 +510,8 @@ class ProcessEndTest(TLSBase):
               "os.kill(os.getpid(), signal.SIGTERM)\n"
               "time.sleep(10)\n")
 
-    def silent_server(self):
-        """A TLS server in this process (untraced) that does the handshake,
-        reads the request and never answers; its port."""
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.crt, self.key)
-        listener = th.listen_local()
-        held, stop = [], threading.Event()
-
-        def serve():
-            while not stop.is_set():
-                try:
-                    c, _ = listener.accept()
-                except socket.timeout:
-                    continue
-                except OSError:
-                    return
-                c.settimeout(5)
-                try:
-                    t = ctx.wrap_socket(c, server_side=True)
-                    t.recv(65536)
-                    held.append(t)
-                except OSError:
-                    c.close()
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-
-        def close():
-            stop.set()
-            listener.close()
-            thread.join(timeout=2)
-            for t in held:
-                t.close()
-        self.addCleanup(close)
-        return listener.getsockname()[1]
-
     def test_a_client_that_ends_waiting_for_its_answer(self):
-        port = self.silent_server()
+        port = self.tls_server_that_never_answers()
         for how, status in (("_exit", 0), ("SIGTERM", -15), ("exec", 0)):
             with self.subTest(how=how):
                 spans_file = os.path.join(self.tmp, how + ".jsonl")
