@@ -487,7 +487,10 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
 }
 
 /* Nothing of a freshly set-up head went out: forget it; the program sends
- * the same bytes again and they are parsed again. */
+ * the same bytes again and they are parsed again. Unless the step that
+ * failed gave the stream up (its body's framing, read in the same call, is
+ * malformed): that let go of the head's copy too, and the bytes sent
+ * again, which may start inside the head, go as they are. */
 static void head_undo(struct ts_conn *c, struct pending *fresh)
 {
     if (fresh && conn_q_pop_back(c) == fresh)
@@ -496,7 +499,8 @@ static void head_undo(struct ts_conn *c, struct pending *fresh)
     /* A request for a tunnel that did not go out asks for nothing (the
      * state before it was not ASKED, or it would not have been set up). */
     atomic_store_explicit(&c->tunnel_ask, CONN_TUNNEL_NOT_ASKED, memory_order_relaxed);
-    c->out.state = DIR_HEAD;
+    if (c->out.state != DIR_OFF)
+        c->out.state = DIR_HEAD;
     conn_dir_settle(&c->out); /* a head copy (the program sends it again) stays */
 }
 
