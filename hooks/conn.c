@@ -24,6 +24,7 @@
 #include "../preload/config.h"
 #include "../preload/fdtable.h"
 #include "../preload/fork_state.h"
+#include "../reporter/reporter.h"
 #include "conn_internal.h"
 #include "held.h"
 #include "http1.h"
@@ -1493,12 +1494,30 @@ static __attribute__((noinline)) void untrack_when_idle(int fd, struct ts_conn *
         ts_conn_untrack_if(fd, c);
 }
 
-void ts_conn_done_with(int fd, struct ts_conn *c)
+static inline __attribute__((always_inline)) void conn_done_with(int fd, struct ts_conn *c)
 {
     unsigned char starts = c->role == TS_ROLE_CLIENT ? CONN_OFF_OUT : CONN_OFF_IN;
     if (atomic_load_explicit(&c->dirs_off, memory_order_relaxed) & starts)
         untrack_when_idle(fd, c);
     ts_fd_put(&c->ref);
+}
+
+/* ts_conn_done_with after a call that began the process's first span to
+ * be exported: the reporter thread starts here, at the hook's own depth
+ * (reporter.h ts_rep_exported_span_begins). Out of line, so that the
+ * usual case keeps no frame for it. */
+static __attribute__((noinline, cold)) void done_with_thread_wanted(int fd, struct ts_conn *c)
+{
+    ts_rep_start_wanted_thread_now();
+    conn_done_with(fd, c);
+}
+
+void ts_conn_done_with(int fd, struct ts_conn *c)
+{
+    if (__builtin_expect(__atomic_load_n(&ts_rep_thread_wanted, __ATOMIC_RELAXED), 0))
+        done_with_thread_wanted(fd, c);
+    else
+        conn_done_with(fd, c);
 }
 
 TS_FORK_HANDLER void ts_conn_fork_prepare(void)

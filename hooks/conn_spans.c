@@ -905,6 +905,8 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     else if (!forwarded) /* its own tracer's span: in this process, or passed on unseen */
         p->span.parent_is = TS_PARENT_UNKNOWN;
     bool recorded = p->span.sampled;
+    if (recorded)
+        ts_rep_exported_span_begins();
     if (recorded && !named)
         pending_named(p, &v);
     if (__builtin_expect(recorded && app_ctx && found.traceparent != NULL, 0))
@@ -1268,6 +1270,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     }
     if (!p->span.sampled)
         return p;
+    ts_rep_exported_span_begins();
     if (!named)
         pending_named(p, &v);
     if (__builtin_expect(p->tracestate != NULL,

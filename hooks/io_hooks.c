@@ -567,7 +567,7 @@ TS_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
             ts_conn_recv_done(c, m->msg_iov, (int)m->msg_iovlen, (ssize_t)vec[i].msg_len, flags,
                               0);
     }
-    ts_conn_put(c);
+    ts_conn_done_with(fd, c);
     ts_guard_leave();
     errno = err;
     return r;

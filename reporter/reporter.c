@@ -71,10 +71,13 @@
 
 static struct ts_rep_queue rep_q TS_FORK_STATE = TS_REP_QUEUE_INITIALIZER;
 
-/* Under rep_q.mu (rep_thread_started is also read without it, atomically,
+/* Under rep_q.mu (ts_rep_thread_started is also read without it, atomically,
  * as a hint). */
-static bool rep_thread_started TS_FORK_STATE;
-/* Between the claim of the start (rep_thread_started) and the thread's
+bool ts_rep_thread_started TS_FORK_STATE;
+/* A span to be exported began with no thread running (atomic):
+ * ts_rep_want_thread. */
+bool ts_rep_thread_wanted TS_FORK_STATE;
+/* Between the claim of the start (ts_rep_thread_started) and the thread's
  * creation or its failure (atomic): a limit on new threads must not come
  * in between (ts_rep_before_limiting_threads). */
 static bool rep_thread_creating TS_FORK_STATE;
@@ -761,12 +764,12 @@ static bool rep_start_thread(void)
  * the mutex) with rep_start_thread. */
 static bool rep_claim_thread_start_locked(void)
 {
-    if (rep_thread_started ||
-        (rep_thread_retry_ms != 0 && ts_mono_ms() < rep_thread_retry_ms))
+    if (ts_rep_thread_started || (rep_thread_retry_ms != 0 && ts_mono_ms() < rep_thread_retry_ms))
         return false;
     /* creating before started: who sees the start claimed sees it under way */
     __atomic_store_n(&rep_thread_creating, true, __ATOMIC_RELAXED);
-    __atomic_store_n(&rep_thread_started, true, __ATOMIC_RELEASE); /* only one caller starts it */
+    __atomic_store_n(&ts_rep_thread_started, true,
+                     __ATOMIC_RELEASE); /* only one caller starts it */
     return true;
 }
 
@@ -775,7 +778,7 @@ static void rep_start_claimed_thread(void)
     if (rep_start_thread())
         return;
     ts_rep_queue_lock(&rep_q, NULL);
-    __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&ts_rep_thread_started, false, __ATOMIC_RELAXED);
     rep_thread_retry_ms = ts_mono_ms() + rep_delay_ms();
     ts_rep_queue_unlock(&rep_q);
     /* no thread will try the file: a wait for it (rep_wait_thread_ready) ends */
@@ -800,7 +803,7 @@ static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot
  * and prepares before its first export: it is waited for. Guard held. */
 static void rep_prepare_wait(bool just_started)
 {
-    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) ||
+    if (!__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED) ||
         __atomic_load_n(&rep_prepared, __ATOMIC_RELAXED))
         return;
     bool idle = just_started || pthread_mutex_trylock(&rep_export_mu) == 0;
@@ -821,7 +824,7 @@ static void rep_prepare_wait(bool just_started)
  * with the kernel's timer slack). */
 static void rep_wait_thread_ready(uint64_t deadline_ms)
 {
-    while (__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+    while (__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED) &&
            !__atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE) &&
            ts_futex_wait_until(&rep_file_tried, 0, deadline_ms)) {
         /* looked at again after each wake */
@@ -857,7 +860,7 @@ bool ts_rep_before_giving_up_access(uid_t becomes)
      * exporter can write to it (file_exporter.h ts_file_export_keep).
      * Only what cannot be kept so (a FIFO) is waited for. */
     if (!ts_file_export_keep(becomes, &given) &&
-        __atomic_load_n(&rep_thread_started, __ATOMIC_ACQUIRE) &&
+        __atomic_load_n(&ts_rep_thread_started, __ATOMIC_ACQUIRE) &&
         !__atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE)) {
         uint64_t until = __atomic_load_n(&rep_access_until_ms, __ATOMIC_RELAXED);
         uint64_t mine = ts_mono_ms() + REP_FILE_WAIT_MS;
@@ -917,7 +920,7 @@ void ts_rep_before_limiting_threads(void)
         return;
     /* the last chance: a failed start's wait before the next try
      * (rep_thread_retry_ms) is not waited out */
-    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_ACQUIRE) && rep_start_thread_now(true))
+    if (!__atomic_load_n(&ts_rep_thread_started, __ATOMIC_ACQUIRE) && rep_start_thread_now(true))
         return;
     /* Started by another thread, maybe not created yet: the limit is the
      * process's, and haproxy's threads each set it at once. */
@@ -987,7 +990,7 @@ static bool rep_adopt(struct ts_block_pool *pool)
  * on. */
 static void rep_start_for_the_sampler(void)
 {
-    if (rep_remote_sampling && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
+    if (rep_remote_sampling && !__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED))
         rep_start_thread_once();
 }
 
@@ -1023,7 +1026,7 @@ static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole, boo
     /* A start claimed by another thread meanwhile: this span may be the
      * one that makes a chunk, and that thread's reporter may be asleep
      * already. */
-    bool started = may_start && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+    bool started = may_start && !__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED) &&
                    rep_start_thread_once();
     if (!started && queued >= wake_at)
         rep_wake();
@@ -1045,7 +1048,7 @@ void ts_rep_submit(const struct ts_span *s)
 static bool rep_may_write_here(void)
 {
     return ts_cfg.exporters == 1u << TS_EXPORTER_FILE &&
-           !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED);
+           !__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED);
 }
 
 void ts_rep_submit_last(const struct ts_span *s)
@@ -1129,7 +1132,7 @@ void ts_rep_prepare_for_handlers(bool start_thread)
     __atomic_store_n(&rep_prepare_wanted, true, __ATOMIC_RELAXED);
     if (__atomic_load_n(&rep_prepared, __ATOMIC_RELAXED))
         return;
-    if (start_thread && !__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+    if (start_thread && !__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED) &&
         rep_start_thread_once())
         return; /* and waited there */
     int saved_errno = errno;
@@ -1139,9 +1142,17 @@ void ts_rep_prepare_for_handlers(bool start_thread)
     errno = saved_errno;
 }
 
-bool ts_rep_thread_running(void)
+void ts_rep_want_thread(void)
 {
-    return __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED);
+    if (ts_cfg.exporters != 0 && !ts_process_foreign())
+        __atomic_store_n(&ts_rep_thread_wanted, true, __ATOMIC_RELAXED);
+}
+
+void ts_rep_start_wanted_thread_now(void)
+{
+    __atomic_store_n(&ts_rep_thread_wanted, false, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED))
+        (void)rep_start_thread_once(); /* a failed start: the next span asks again */
 }
 
 void ts_rep_prepare_unwaited(void)
@@ -1169,7 +1180,7 @@ static bool rep_here_locked(void (*job)(const void *arg), const void *arg)
     }
     job(arg);
     if (file)
-        ts_file_export_end_here(__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED) &&
+        ts_file_export_end_here(__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED) &&
                                 __atomic_load_n(&rep_file_tried, __ATOMIC_ACQUIRE));
     return true;
 }
@@ -1181,9 +1192,9 @@ static bool rep_here_locked(void (*job)(const void *arg), const void *arg)
  * wait for good on the program's thread). */
 static bool rep_thread_for_the_file(void)
 {
-    if (!__atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED))
         (void)rep_start_thread_once();
-    return __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED);
+    return __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED);
 }
 
 struct rep_flush_job {
@@ -1217,7 +1228,7 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
         return true;
     size_t pending = ts_rep_queue_count(&rep_q);
     bool flushed = true;
-    bool running = __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED);
+    bool running = __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED);
     /* The export lock first, also when the queue looks empty: the reporter
      * thread may have taken the last spans out of the queue and still be
      * writing them, and "flushed" must mean they are out (a program that
@@ -1319,7 +1330,7 @@ static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed
         }
         pthread_mutex_unlock(&rep_export_mu);
     }
-    bool thread_writes = signal_safe    ? __atomic_load_n(&rep_thread_started, __ATOMIC_RELAXED)
+    bool thread_writes = signal_safe    ? __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED)
                          : refused_here ? rep_thread_for_the_file()
                                         : ts_fd_split_done();
     if (flushed && !written && thread_writes)
@@ -1457,8 +1468,10 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     ts_handover_after_fork(&rep_handover);
     rep_open = 0; /* the open batch is the parent's to send */
     ts_sampling_poller_after_fork();
-    __atomic_store_n(&rep_thread_started, false, __ATOMIC_RELAXED); /* the thread did not survive the fork */
+    __atomic_store_n(&ts_rep_thread_started, false,
+                     __ATOMIC_RELAXED); /* the thread did not survive the fork */
     TS_FORK_RESET(&rep_thread_creating, false);
+    TS_FORK_RESET(&ts_rep_thread_wanted, false); /* the child's own spans ask again */
     TS_FORK_RESET(&rep_batch_now, false);
     TS_FORK_RESET(&rep_unbatched_by_waiter, false);
     TS_FORK_RESET(&rep_access_until_ms, 0); /* the child's thread, when it starts, is its own */

@@ -70,7 +70,35 @@ void ts_rep_prepare_unwaited(void);
 
 /* Does the reporter thread run (or start)? A handler that may have
  * interrupted malloc can hand it a flush, and must start none. */
-bool ts_rep_thread_running(void);
+extern bool ts_rep_thread_started __attribute__((visibility("hidden")));
+static inline bool ts_rep_thread_running(void)
+{
+    return __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED);
+}
+
+/* A span to be exported has begun: from now on a stop signal (the shim's
+ * handler, signal_hooks.h) or an _exit in the program's handler has spans
+ * to hand the reporter thread, and neither can start one. So it starts
+ * before the call that began the span returns to the program
+ * (ts_rep_start_wanted_thread, at the hook's own level: the span's start
+ * lies deep in the send path, where a thread with a 16 KiB stack has no
+ * room for pthread_create). Once the thread runs, a load. */
+void ts_rep_want_thread(void);
+static inline void ts_rep_exported_span_begins(void)
+{
+    if (__builtin_expect(!ts_rep_thread_running(), 0))
+        ts_rep_want_thread();
+}
+
+/* At the end of a hook that may have begun a span (its deep work
+ * returned, the guard held): the thread ts_rep_want_thread asked for. */
+extern bool ts_rep_thread_wanted __attribute__((visibility("hidden")));
+void ts_rep_start_wanted_thread_now(void);
+static inline void ts_rep_start_wanted_thread(void)
+{
+    if (__builtin_expect(__atomic_load_n(&ts_rep_thread_wanted, __ATOMIC_RELAXED), 0))
+        ts_rep_start_wanted_thread_now();
+}
 
 /* The program is about to give up access it has (its user or groups, its
  * root: hooks/access_hooks.c): keep the span file open in the program's fd

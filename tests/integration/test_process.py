@@ -898,8 +898,8 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
 
     def stopped_by_signal(self, argv, name, sig=signal.SIGTERM, request=None, **env):
         """A traced server (its spans exported only every minute): one GET
-        of / answered (or `request(port)`), then `sig` from outside. The
-        process, once ended, and the spans in its file."""
+        of / answered (or `request(port, process)`), then `sig` from
+        outside. The process, once ended, and the spans in its file."""
         port = th.free_port()
         argv = [str(port) if a == "PORT" else a for a in argv]
         spans_file = os.path.join(self.tmp, name + ".jsonl")
@@ -908,7 +908,7 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         self.addCleanup(p.stop)
         th.wait_port(port, proc=p)
         if request:
-            request(port)
+            request(port, p)
         else:
             self.assertEqual(th.http_get(port, "/")[0], 200, p.describe())
         os.kill(p.pid, sig)
@@ -1007,7 +1007,7 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n")
         held = []
 
-        def small_then_big(port):
+        def small_then_big(port, server):
             self.assertEqual(th.http_get(port, "/small")[0], 200)
             c = socket.create_connection(("127.0.0.1", port))
             c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -1025,6 +1025,61 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         small = [s for s in spans if s["attrs"].get("url.path") == "/small"]
         self.assertEqual(len(small), 1, dump(spans))
         self.assertEqual(small[0]["attrs"].get("http.response.status_code"), 200, dump(spans))
+
+    def test_stopped_before_any_span_ended(self):
+        """A stop signal while the process's first request is still under
+        way: `timeout 5 curl URL` against a server that has not answered, a
+        service stopped while it serves its first request. The reporter
+        thread started only with the first span that ended, the handler
+        cannot start one, and the span under way was lost (no span file at
+        all). The thread now starts as the span begins: the span goes out,
+        ended as its connection is (connection_closed), and the process
+        still dies of the signal."""
+        sink = th.RecordingServer(mode="sink")  # reads the request, never answers
+        self.addCleanup(sink.close)
+        for n, sig in enumerate((signal.SIGTERM, signal.SIGINT)):
+            with self.subTest(program="curl", signal=sig.name):
+                spans_file = os.path.join(self.tmp, "curl-%s.jsonl" % sig.name)
+                p = th.Proc(self.curl_args + ["http://127.0.0.1:%d/never-answered" % sink.port],
+                            env=th.shim_env("curl", spans_file), tmpdir=self.tmp,
+                            name="curl-" + sig.name)
+                self.addCleanup(p.stop)
+                sink.wait(lambda s: len(s.conns) > n and s.conns[n].data.endswith(b"\r\n\r\n"),
+                          what="curl's request")
+                os.kill(p.pid, sig)
+                p.wait(10, why=" after %s" % sig.name)
+                self.assertEqual(p.returncode, -sig, p.describe())
+                spans = th.read_spans(spans_file) if os.path.exists(spans_file) else []
+                s = th.only(spans, "the client span", spans)
+                self.assertEqual((s["kind"], s["attrs"].get("url.full"),
+                                  s["attrs"].get("error.type")),
+                                 (th.KIND_CLIENT, "http://127.0.0.1:%d/never-answered" % sink.port,
+                                  "connection_closed"), dump(spans))
+        code = ("import http.server, sys, time\n"
+                "class H(http.server.BaseHTTPRequestHandler):\n"
+                "    def do_GET(self):\n"
+                "        print('serving', flush=True)\n"
+                "        time.sleep(30)\n"
+                "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n")
+        held = []
+
+        def first_request_under_way(port, server):
+            c = socket.create_connection(("127.0.0.1", port))
+            held.append(c)
+            c.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            server.wait_output(rb"serving\n")
+
+        with self.subTest(program="python3 http.server", signal="SIGTERM"):
+            try:
+                p, spans = self.stopped_by_signal([th.PY, "-c", code, "PORT"], "first-request",
+                                                  request=first_request_under_way)
+            finally:
+                for c in held:
+                    c.close()
+            self.assertEqual(p.returncode, -signal.SIGTERM, p.describe())
+            s = th.only(spans, "the server span", spans)
+            self.assertEqual((s["kind"], s["attrs"].get("url.path"), s["attrs"].get("error.type")),
+                             (th.KIND_SERVER, "/slow", "connection_closed"), dump(spans))
 
     def test_sigterm_during_the_flush_before_an_exec(self):
         """SIGTERM while the process is inside the shim, in the flush before

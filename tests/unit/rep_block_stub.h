@@ -2,7 +2,8 @@
  * the block hand-over (reporter.h) as a reporter that never takes the
  * block. The span goes to the test's own ts_rep_submit and the caller
  * gives its block back, as with a copy. The process span's entry points
- * (_exit's submit, the last span's, the start before main) likewise. Include once per
+ * (_exit's submit, the last span's, the start before main) and the
+ * thread's start likewise. Include once per
  * program, after reporter/reporter.h. */
 #ifndef TS_REP_BLOCK_STUB_H
 #define TS_REP_BLOCK_STUB_H
@@ -33,6 +34,23 @@ void ts_rep_submit_last(const struct ts_span *s)
 void ts_rep_prepare_for_handlers(bool start_thread)
 {
     (void)start_thread;
+}
+
+/* No reporter thread: a span that begins asks for one, and the hook's end
+ * finds it asked for (the test counts the asks). */
+bool ts_rep_thread_started;
+bool ts_rep_thread_wanted;
+unsigned rep_stub_threads_asked;
+
+void ts_rep_want_thread(void)
+{
+    ts_rep_thread_wanted = true;
+}
+
+void ts_rep_start_wanted_thread_now(void)
+{
+    ts_rep_thread_wanted = false;
+    rep_stub_threads_asked++;
 }
 
 #endif

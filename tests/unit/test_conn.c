@@ -1376,6 +1376,48 @@ static void test_server_unsampled_not_exported_flag(void **state)
     assert_int_equal(spans[0].nattrs, 0);
 }
 
+/* A span to be exported asks for the reporter thread as it begins, and
+ * the hook's end (ts_conn_done_with) starts it: a stop signal before
+ * that span ends finds a thread to hand it to (reporter.h). An unsampled
+ * span, or a thread that runs already, asks for none. */
+static void test_span_begun_asks_for_the_reporter_thread(void **state)
+{
+    rep_stub_threads_asked = 0;
+    struct pair cli = make_pair(TS_ROLE_CLIENT);
+    prog_write(&cli, get_head, strlen(get_head));
+    assert_true(ts_rep_thread_wanted);
+    assert_int_equal(rep_stub_threads_asked, 0); /* not deep in the send */
+    ts_conn_done_with(cli.prog, ts_conn_get(cli.prog));
+    assert_false(ts_rep_thread_wanted);
+    assert_int_equal(rep_stub_threads_asked, 1);
+    ts_conn_done_with(cli.prog, ts_conn_get(cli.prog));
+    assert_int_equal(rep_stub_threads_asked, 1); /* asked once */
+    close_pair(&cli);
+
+    char buf[512];
+    struct pair unsampled = make_pair(TS_ROLE_SERVER);
+    peer_write(&unsampled, "GET / HTTP/1.1\r\nX-B3-TraceId: 0000000000000001\r\n"
+                           "X-B3-SpanId: 0000000000000002\r\nX-B3-Sampled: 0\r\n\r\n");
+    prog_read(&unsampled, buf, sizeof buf);
+    assert_false(ts_rep_thread_wanted);
+    close_pair(&unsampled);
+
+    struct pair srv = make_pair(TS_ROLE_SERVER);
+    peer_write(&srv, "GET / HTTP/1.1\r\n\r\n");
+    prog_read(&srv, buf, sizeof buf);
+    assert_true(ts_rep_thread_wanted);
+    ts_conn_done_with(srv.prog, ts_conn_get(srv.prog));
+    assert_int_equal(rep_stub_threads_asked, 2);
+    close_pair(&srv);
+
+    ts_rep_thread_started = true;
+    struct pair running = make_pair(TS_ROLE_CLIENT);
+    prog_write(&running, get_head, strlen(get_head));
+    assert_false(ts_rep_thread_wanted);
+    close_pair(&running);
+    ts_rep_thread_started = false;
+}
+
 /* recv with MSG_TRUNC on TCP discards the bytes without copying them (a
  * NULL buffer is allowed): they are bytes the shim did not see, never read
  * from the buffer. */
@@ -3084,6 +3126,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_extracts_context_and_sets_current, setup),
         cmocka_unit_test_setup(test_server_head_in_pieces_and_client_child, setup),
         cmocka_unit_test_setup(test_server_unsampled_not_exported_flag, setup),
+        cmocka_unit_test_setup(test_span_begun_asks_for_the_reporter_thread, setup),
         cmocka_unit_test_setup(test_server_named_before_a_decision_by_name, setup),
         cmocka_unit_test_setup(test_server_decision_without_ids, setup),
         cmocka_unit_test_setup(test_server_b3_defer_follows_same_ids_traceparent, setup),
