@@ -206,9 +206,10 @@ static void spans_waited_for(void)
 }
 
 /* The shim's handler. The spans go out, handed to the reporter thread
- * (this may have interrupted malloc: nothing is encoded here and no
- * thread started, so without a reporter thread running nothing goes
- * out), unless the thread is inside the shim's own work; a busy moment
+ * (this may have interrupted malloc: no thread is started here; without
+ * one, only a span file that is the only exporter is written here, with
+ * no memory from malloc: reporter.h ts_rep_flush_possible_in_handler),
+ * unless the thread is inside the shim's own work; a busy moment
  * puts the death off, to be carried out when the signal comes again (or
  * by an exec or an exit meanwhile: death.h). None in a vfork child. Then
  * the default ends the process with the same signal. A second signal
@@ -237,7 +238,7 @@ static void flush_then_die(int sig)
         }
         if (!ts_guard_active())
             spans_waited_for();
-        if ((!ts_guard_active() || ts_guard_only_a_call()) && ts_rep_thread_running() &&
+        if ((!ts_guard_active() || ts_guard_only_a_call()) && ts_rep_flush_possible_in_handler() &&
             !__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
             ts_process_ends_now(128 + sig, true);
     }

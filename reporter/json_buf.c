@@ -16,6 +16,7 @@ void ts_json_buf_init(struct ts_json_buf *b)
     b->len = 0;
     b->cap = 0;
     b->failed = false;
+    b->mapped = false;
 }
 
 /* Where a buffer's memory comes from, by its capacity (a power of two):
@@ -31,8 +32,25 @@ void ts_json_buf_init(struct ts_json_buf *b)
  *  - larger, mmap of their own. */
 #define BUF_POOLED ((size_t)64 << 10)
 
-static char *buf_take(size_t cap)
+static __thread bool buf_no_malloc __attribute__((tls_model("initial-exec")));
+
+void ts_json_buf_without_malloc(bool on)
 {
+    buf_no_malloc = on;
+}
+
+static char *buf_map(size_t cap)
+{
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* A buffer of cap bytes; *mapped: a mapping of its own, whatever cap. */
+static char *buf_take(size_t cap, bool *mapped)
+{
+    *mapped = buf_no_malloc;
+    if (buf_no_malloc)
+        return buf_map(cap);
     if (cap < BUF_POOLED)
         return malloc(cap);
     if (cap <= TS_BUF_MAX) {
@@ -40,25 +58,26 @@ static char *buf_take(size_t cap)
         size_t got = 0;
         return ts_buf_reserve(&p, &got, cap) ? p : NULL;
     }
-    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    return buf_map(cap);
 }
 
-static void buf_give(char *data, size_t cap)
+static void buf_give(char *data, size_t cap, bool mapped)
 {
     if (!data)
         return;
-    if (cap < BUF_POOLED)
-        free(data);
-    else if (cap <= TS_BUF_MAX)
-        ts_buf_release(&data, &cap);
-    else
+    if (mapped || cap > TS_BUF_MAX)
         munmap(data, cap);
+    else if (buf_no_malloc) /* malloc's or the pools': left for the death that follows */
+        return;
+    else if (cap < BUF_POOLED)
+        free(data);
+    else
+        ts_buf_release(&data, &cap);
 }
 
 void ts_json_buf_free(struct ts_json_buf *b)
 {
-    buf_give(b->data, b->cap);
+    buf_give(b->data, b->cap, b->mapped);
     ts_json_buf_init(b);
 }
 
@@ -96,14 +115,15 @@ bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra)
     while (cap < need)
         cap *= 2;
     char *p;
-    if (cap < BUF_POOLED) {
+    bool mapped = false;
+    if (cap < BUF_POOLED && !b->mapped && !buf_no_malloc) {
         p = realloc(b->data, cap);
     } else {
-        p = buf_take(cap);
+        p = buf_take(cap, &mapped);
         if (p && b->len)
             memcpy(p, b->data, b->len);
         if (p)
-            buf_give(b->data, b->cap);
+            buf_give(b->data, b->cap, b->mapped);
     }
     if (!p) {
         b->failed = true;
@@ -113,6 +133,7 @@ bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra)
         __atomic_fetch_add(&buf_moved, b->len, __ATOMIC_RELAXED);
     b->data = p;
     b->cap = cap;
+    b->mapped = mapped;
     return true;
 }
 

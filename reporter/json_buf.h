@@ -22,6 +22,7 @@ struct ts_json_buf {
     size_t len;
     size_t cap;
     bool failed; /* an allocation failed: contents are incomplete */
+    bool mapped; /* data is a mapping of its own, whatever cap (ts_json_buf_without_malloc) */
 };
 
 /* An empty buffer owning no memory (same as zero-initialising it). */
@@ -38,6 +39,13 @@ void ts_json_buf_truncate(struct ts_json_buf *b, size_t len);
 
 /* Make room for extra more bytes; false (and failed) when out of memory. */
 bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra);
+
+/* While on (this thread only): a signal handler writes the span file on
+ * the thread it interrupted, which may be inside malloc or free. Every
+ * buffer that grows then takes a mapping of its own (mmap is
+ * async-signal-safe), and the memory it leaves, when malloc's, is left
+ * as it is rather than freed: the process dies next. */
+void ts_json_buf_without_malloc(bool on);
 
 /* Bytes the process's buffers have copied to grow since it started (a
  * count the tests read: a batch buffer grown batch after batch copies

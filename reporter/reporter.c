@@ -1142,6 +1142,11 @@ void ts_rep_prepare_for_handlers(bool start_thread)
     errno = saved_errno;
 }
 
+bool ts_rep_flush_possible_in_handler(void)
+{
+    return __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED) || rep_may_write_here();
+}
+
 void ts_rep_want_thread(void)
 {
     if (ts_cfg.exporters != 0 && !ts_process_foreign())
@@ -1197,6 +1202,25 @@ static bool rep_thread_for_the_file(void)
     return __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED);
 }
 
+/* rep_here_locked from a signal handler, or from _exit or an exec that
+ * may be in one, in a process with no reporter thread to hand the job
+ * to: a process whose only span is its process span, with the span file
+ * as its only exporter (rep_may_write_here; `traceshim run sleep 10`
+ * and a Ctrl-C). The handler may have interrupted malloc on this very
+ * thread: the export mutex is only tried, and no buffer comes from
+ * malloc (json_buf.h ts_json_buf_without_malloc). False, job not done,
+ * when it cannot be done so. */
+static bool rep_here_signal_safe(void (*job)(const void *arg), const void *arg)
+{
+    if (!rep_may_write_here() || ts_fd_split_done() || pthread_mutex_trylock(&rep_export_mu) != 0)
+        return false;
+    ts_json_buf_without_malloc(true);
+    bool done = rep_here_locked(job, arg);
+    ts_json_buf_without_malloc(false);
+    pthread_mutex_unlock(&rep_export_mu);
+    return done;
+}
+
 struct rep_flush_job {
     const struct timespec *deadline;
     uint64_t deadline_ms;
@@ -1234,7 +1258,9 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
      * writing them, and "flushed" must mean they are out (a program that
      * exits next would cut that export short). */
     if (signal_safe && (pending > 0 || running)) {
-        flushed = running && rep_hand_over(REP_JOB_FLUSH, NULL, deadline, deadline_ms);
+        struct rep_flush_job job = {deadline, deadline_ms};
+        flushed = running ? rep_hand_over(REP_JOB_FLUSH, NULL, deadline, deadline_ms)
+                          : rep_here_signal_safe(rep_flush_job, &job);
         if (!flushed)
             ts_log_debug("flush at _exit or exec: %s, %zu spans not flushed",
                          running ? "the reporter thread did not finish in time"
@@ -1330,6 +1356,8 @@ static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed
         }
         pthread_mutex_unlock(&rep_export_mu);
     }
+    if (flushed && signal_safe && !__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED))
+        written = rep_here_signal_safe(rep_metrics_job, snap);
     bool thread_writes = signal_safe    ? __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED)
                          : refused_here ? rep_thread_for_the_file()
                                         : ts_fd_split_done();

@@ -76,6 +76,12 @@ static inline bool ts_rep_thread_running(void)
     return __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED);
 }
 
+/* Can a flush from a signal handler send the spans (ts_rep_flush_signal_safe)?
+ * With a reporter thread to hand it to; or with none, in a process whose
+ * spans go only to the span file, which the handler then writes itself,
+ * taking no memory from malloc. */
+bool ts_rep_flush_possible_in_handler(void);
+
 /* A span to be exported has begun: from now on a stop signal (the shim's
  * handler, signal_hooks.h) or an _exit in the program's handler has spans
  * to hand the reporter thread, and neither can start one. So it starts

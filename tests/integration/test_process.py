@@ -969,6 +969,36 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual((s["kind"], s["name"]),
                                  (th.KIND_CLIENT, "GET /before-the-signal"), dump(spans))
 
+    def test_process_span_of_a_program_a_stop_signal_ends(self):
+        """`traceshim run sleep 10` and a Ctrl-C: a process whose only span
+        is its process span starts no reporter thread, and the shim's
+        handler (which may have interrupted malloc) could hand the flush
+        to none: the span was lost, no span file at all. With the span
+        file as the only exporter the handler now writes it itself, with
+        no memory from malloc; the exit code says the signal, and the
+        process still dies of it. A program that allocates without end
+        meanwhile (the signal mostly lands inside malloc or free) gets
+        its span each time, and neither crashes nor hangs."""
+        exe = self.compiled("signal_probe")
+        cases = [("idle", signal.SIGINT), ("idle", signal.SIGTERM), ("idle", signal.SIGHUP)]
+        cases += [("malloc", signal.SIGTERM)] * 10
+        for i, (mode, sig) in enumerate(cases):
+            with self.subTest(mode=mode, signal=sig.name, round=i):
+                spans_file = os.path.join(self.tmp, "%s-%d.jsonl" % (mode, i))
+                p = th.Proc([exe, mode], tmpdir=self.tmp, name="%s-%d" % (mode, i),
+                            env=th.shim_env(mode, spans_file, TRACESHIM_PROCESS_SPANS=1))
+                self.addCleanup(p.stop)
+                p.wait_output(rb"ready\n")
+                time.sleep(0.01 * (i % 5))
+                os.kill(p.pid, sig)
+                p.wait(10, why=" after %s" % sig.name)
+                self.assertEqual(p.returncode, -sig, p.describe())
+                spans = th.read_spans(spans_file) if os.path.exists(spans_file) else []
+                s = th.only(spans, "the process span", spans)
+                self.check_process_span(s, spans)
+                self.assertEqual(s["attrs"].get("process.exit_code"), 128 + sig, dump(spans))
+                self.assertNotIn(b"traceshim", p.stderr(), p.describe())
+
     def test_dispositions_read_as_the_program_left_them(self):
         """The shim's handler stands in for the default the program left:
         sigaction, signal, bsd_signal, sysv_signal and sigset read the

@@ -543,7 +543,7 @@ static void test_finish_envelope(void **state)
     ts_json_buf_append_cstr(&out, "keep"); /* finish appends */
     ts_otlp_proto_finish(&out, spans.data, spans.len, 2);
     assert_memory_equal(out.data, "keep", 4);
-    struct ts_json_buf msg = {out.data + 4, out.len - 4, out.cap, false};
+    struct ts_json_buf msg = {out.data + 4, out.len - 4, out.cap, false, false};
     char res[4096];
     check_request(&msg, spans.data, spans.len, 2, res, sizeof res);
     assert_string_equal(res, RESOURCE_TEXT);

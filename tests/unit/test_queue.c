@@ -2716,6 +2716,90 @@ static void test_reporter_last_span_written_here(void **state)
     run_in_child(own_fd_table, scen_last_span_written_here);
 }
 
+/* The allocator's calls while g_count_allocs is set. A flush from a
+ * signal handler (or _exit) in a process with no reporter thread writes
+ * the span file itself, and may have interrupted malloc on this very
+ * thread: it must take nothing from the allocator. Counted by this
+ * program's own malloc and kin in front of glibc's; not in a sanitizer
+ * build, whose runtime owns the allocator (the plain build's run of this
+ * test counts). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define COUNTS_ALLOCS 0
+#else
+#define COUNTS_ALLOCS 1
+static volatile bool g_count_allocs;
+static volatile unsigned g_allocs;
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+
+void *malloc(size_t n)
+{
+    g_allocs += g_count_allocs;
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t size)
+{
+    g_allocs += g_count_allocs;
+    return __libc_calloc(n, size);
+}
+
+void *realloc(void *p, size_t n)
+{
+    g_allocs += g_count_allocs;
+    return __libc_realloc(p, n);
+}
+
+void free(void *p)
+{
+    g_allocs += g_count_allocs && p;
+    __libc_free(p);
+}
+#endif
+
+/* The process span of `traceshim run sleep 10`, and a Ctrl-C: the shim's
+ * handler ends the span and flushes (ts_rep_exit_signal_safe), with no
+ * reporter thread to hand the flush to. With the span file as the only
+ * exporter the handler writes the span and the stats line itself, in
+ * buffers mapped for it; before, both were lost. No thread is started. */
+static void scen_last_span_written_in_a_handler(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.stats = true;
+    int tasks = task_count();
+    char cap[160];
+    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
+    int saved = capture_stderr(cap);
+    struct ts_span s;
+    make_span(&s, "span:10:0");
+#if COUNTS_ALLOCS
+    g_allocs = 0;
+    g_count_allocs = true;
+#endif
+    ts_rep_submit_signal_safe(&s);
+    ts_rep_exit_signal_safe(5000);
+#if COUNTS_ALLOCS
+    g_count_allocs = false;
+    CHECK(g_allocs == 0, "the handler's flush called the allocator %u times", g_allocs);
+#endif
+    restore_stderr(saved);
+    CHECK(task_count() == tasks, "a thread was started in the handler");
+    struct spanfile *sf = read_span_file(g_path);
+    CHECK(sf->bad_lines == 0 && sf->spans == 1, "%d spans, %d bad lines", sf->spans, sf->bad_lines);
+    size_t len;
+    char *data = slurp(g_path, &len);
+    CHECK(data && strstr(data, "\"resourceMetrics\""), "no stats line in the span file");
+    free(data);
+    scen_cleanup();
+}
+
+static void test_reporter_last_span_written_in_a_handler(void **state)
+{
+    run_in_child(own_fd_table, scen_last_span_written_in_a_handler);
+}
+
 /* A reader of the FIFO at path, in a process of its own, as `cat` or a
  * log shipper is: it opens it (waiting for a writer) and reads one line,
  * or up to the end of the file; what it read comes back through the
@@ -2869,6 +2953,7 @@ int main(void)
         cmocka_unit_test(test_reporter_flush_empty),
         cmocka_unit_test(test_reporter_flush_waits_for_a_claimed_place),
         cmocka_unit_test(test_reporter_last_span_written_here),
+        cmocka_unit_test(test_reporter_last_span_written_in_a_handler),
         cmocka_unit_test(test_reporter_last_span_to_a_fifo),
         cmocka_unit_test(test_reporter_stats_line_to_a_fifo),
         cmocka_unit_test(test_reporter_last_span_to_a_fifo_nobody_reads),

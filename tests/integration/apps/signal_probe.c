@@ -10,6 +10,12 @@
  *   signal_probe wait PORT
  *       one GET to 127.0.0.1:PORT (a client span), "ready" on stdout, then
  *       waits for a signal to end it.
+ *   signal_probe idle
+ *       no request: "ready" on stdout, then waits for a signal to end it
+ *       (its process span is its only span).
+ *   signal_probe malloc
+ *       the same, but allocates and frees without end meanwhile: the
+ *       signal mostly lands inside malloc or free.
  *   signal_probe reraise PORT
  *       the same, with a SIGTERM handler of its own that does what node's
  *       does: runs with every signal blocked, its default put back on
@@ -109,8 +115,21 @@ int main(int argc, char **argv)
         dispositions();
         return 0;
     }
+    if (argc == 2 && strcmp(argv[1], "idle") == 0) {
+        printf("ready\n");
+        for (;;)
+            pause();
+    }
+    if (argc == 2 && strcmp(argv[1], "malloc") == 0) {
+        printf("ready\n");
+        void *volatile kept[64] = {0};
+        for (unsigned i = 0;; i++) {
+            free(kept[i % 64]);
+            kept[i % 64] = malloc(16 + (i * 7919u) % 4096);
+        }
+    }
     if (argc != 3 || (strcmp(argv[1], "wait") != 0 && strcmp(argv[1], "reraise") != 0))
-        fail("usage: signal_probe dispositions | wait PORT | reraise PORT");
+        fail("usage: signal_probe dispositions | idle | malloc | wait PORT | reraise PORT");
     if (strcmp(argv[1], "reraise") == 0) {
         struct sigaction sa = {.sa_handler = reraise, .sa_flags = SA_RESETHAND};
         sigfillset(&sa.sa_mask);
