@@ -1502,20 +1502,20 @@ static inline __attribute__((always_inline)) void conn_done_with(int fd, struct 
     ts_fd_put(&c->ref);
 }
 
-/* ts_conn_done_with after a call that began the process's first span to
- * be exported: the reporter thread starts here, at the hook's own depth
+/* ts_conn_done_with after a call that began a span with no reporter
+ * thread running: the thread's ask answered here, at the hook's own depth
  * (reporter.h ts_rep_exported_span_begins). Out of line, so that the
  * usual case keeps no frame for it. */
-static __attribute__((noinline, cold)) void done_with_thread_wanted(int fd, struct ts_conn *c)
+static __attribute__((noinline, cold)) void done_with_thread_asked(int fd, struct ts_conn *c)
 {
-    ts_rep_start_wanted_thread_now();
+    ts_rep_thread_asked_here();
     conn_done_with(fd, c);
 }
 
 void ts_conn_done_with(int fd, struct ts_conn *c)
 {
-    if (__builtin_expect(__atomic_load_n(&ts_rep_thread_wanted, __ATOMIC_RELAXED), 0))
-        done_with_thread_wanted(fd, c);
+    if (__builtin_expect(ts_rep_thread_asked, 0))
+        done_with_thread_asked(fd, c);
     else
         conn_done_with(fd, c);
 }

@@ -51,12 +51,28 @@
  * (atomic; set for good, before the handler is in place). */
 static bool handler_installed TS_START_STATE;
 
+/* The signals the program has installed a handler of its own for, bit
+ * sig - 1 (atomic; set for good). Its handler runs with the signal
+ * blocked (but with SA_NODEFER): ts_signal_maybe_in_a_handler. */
+static uint64_t handled_signals TS_START_STATE;
+
 /* The program's main has started: every constructor has run (atomic). */
 static bool main_started TS_START_STATE;
 
 bool ts_signal_program_has_handlers(void)
 {
     return __atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST);
+}
+
+bool ts_signal_maybe_in_a_handler(void)
+{
+    uint64_t handled = __atomic_load_n(&handled_signals, __ATOMIC_RELAXED);
+    if (!handled)
+        return false;
+    uint64_t blocked = 0; /* the kernel's sigset: 8 bytes, bit sig - 1 */
+    if (TS_REAL(syscall)(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &blocked, sizeof blocked) != 0)
+        return true;
+    return (blocked & handled) != 0;
 }
 
 /* A process that may run a signal handler needs its exporters prepared:
@@ -66,7 +82,7 @@ bool ts_signal_program_has_handlers(void)
  * here in a normal context: the first handler cannot be running yet, and
  * main has started (a thread is never started from a constructor: the
  * program's allocator may not be ready). */
-static void handler_coming(void (*handler)(int))
+static void handler_coming(int sig, void (*handler)(int))
 {
     if (handler == SIG_DFL || handler == SIG_IGN || handler == SIG_HOLD || handler == SIG_ERR)
         return;
@@ -74,6 +90,9 @@ static void handler_coming(void (*handler)(int))
      * this flag) it shares. */
     if (ts_process_foreign())
         return;
+    if (sig >= 1 && sig <= 64 &&
+        !(__atomic_load_n(&handled_signals, __ATOMIC_RELAXED) & (UINT64_C(1) << (sig - 1))))
+        __atomic_fetch_or(&handled_signals, UINT64_C(1) << (sig - 1), __ATOMIC_RELAXED);
     /* Stored once: a program that installs handlers again and again must
      * not write a line that every call reads (start_state.h). */
     if (!__atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST))
@@ -270,6 +289,7 @@ static void as_the_program_left_it(int sig, struct sigaction *old)
 
 void ts_signal_hooks_init(void)
 {
+    ts_rep_maybe_in_a_handler = ts_signal_maybe_in_a_handler; /* whatever the shim's own */
     if (!ts_cfg.signal_flush || ts_cfg.exporters == 0 || ts_proc.pid == 1)
         return;
     ts_death_carry_out = death_carried_out;
@@ -346,7 +366,7 @@ static int sigaction_door(sigaction_fn real, int sig, const struct sigaction *ac
     if (act)
         ts_death_due(sig); /* a death under way by sig is not the program's to take over */
     if (act) {
-        handler_coming(act->sa_handler); /* sa_sigaction shares its place */
+        handler_coming(sig, act->sa_handler); /* sa_sigaction shares its place */
         if (act->sa_handler == SIG_DFL && takes_default(sig))
             return default_set(sig, act->sa_flags, &act->sa_mask, old);
     }
@@ -386,7 +406,7 @@ static __sighandler_t default_set_as(int sig, int flags, bool sig_in_mask)
     TS_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                 \
     {                                                                                              \
         ts_death_due(sig);                                                                         \
-        handler_coming(handler);                                                                   \
+        handler_coming(sig, handler);                                                              \
         if (handler == SIG_DFL && takes_default(sig))                                              \
             return default_set_as(sig, flags, sig_in_mask);                                        \
         __sighandler_t before = TS_REAL(name)(sig, handler);                                       \
@@ -404,7 +424,7 @@ TS_SIGNAL_HOOK(__sysv_signal, (int)(SA_RESETHAND | SA_NODEFER), false)
 TS_EXPORT __sighandler_t sigset(int sig, __sighandler_t handler)
 {
     ts_death_due(sig);
-    handler_coming(handler);
+    handler_coming(sig, handler);
     if (!(handler == SIG_DFL && takes_default(sig))) {
         __sighandler_t before = TS_REAL(sigset)(sig, handler);
         return before == flush_then_die ? SIG_DFL : before;

@@ -20,6 +20,13 @@ void ts_signal_hooks_after_fork(void);
  * Until it has, no _exit or exec can run in one. */
 bool ts_signal_program_has_handlers(void);
 
+/* May this thread be running a handler of the program's? It is when a
+ * signal the program has a handler for is blocked, as the kernel blocks
+ * it while its handler runs (one installed with SA_NODEFER and an empty
+ * mask goes unseen). A thread that keeps such a signal blocked for good
+ * (one thread of many takes it) is taken for one too. A system call. */
+bool ts_signal_maybe_in_a_handler(void);
+
 /* The program's main starts: every constructor has run. */
 void ts_signal_main_starts(void);
 

@@ -193,7 +193,7 @@ static struct tls_sess *sess_of(struct tls_io *io, bool sending, struct ts_conn 
  * its connection go: its calls go straight to the library from now on. */
 static void sess_done(struct tls_sess *s, struct ts_conn *c)
 {
-    ts_rep_start_wanted_thread(); /* a span this call began (reporter.h) */
+    ts_rep_answer_thread_ask(); /* a span this call began (reporter.h) */
     bool settle = !s->out.active && ts_conn_parsing_over(c);
     if (settle) {
         pthread_mutex_t *mu = chain_lock(s->handle);

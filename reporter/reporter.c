@@ -74,9 +74,9 @@ static struct ts_rep_queue rep_q TS_FORK_STATE = TS_REP_QUEUE_INITIALIZER;
 /* Under rep_q.mu (ts_rep_thread_started is also read without it, atomically,
  * as a hint). */
 bool ts_rep_thread_started TS_FORK_STATE;
-/* A span to be exported began with no thread running (atomic):
- * ts_rep_want_thread. */
-bool ts_rep_thread_wanted TS_FORK_STATE;
+/* This thread began a span to be exported with no reporter thread
+ * running: ts_rep_ask_for_thread. */
+__thread bool ts_rep_thread_asked __attribute__((tls_model("initial-exec")));
 /* Between the claim of the start (ts_rep_thread_started) and the thread's
  * creation or its failure (atomic): a limit on new threads must not come
  * in between (ts_rep_before_limiting_threads). */
@@ -1147,16 +1147,19 @@ bool ts_rep_flush_possible_in_handler(void)
     return __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED) || rep_may_write_here();
 }
 
-void ts_rep_want_thread(void)
+void ts_rep_ask_for_thread(void)
 {
     if (ts_cfg.exporters != 0 && !ts_process_foreign())
-        __atomic_store_n(&ts_rep_thread_wanted, true, __ATOMIC_RELAXED);
+        ts_rep_thread_asked = true;
 }
 
-void ts_rep_start_wanted_thread_now(void)
+bool (*ts_rep_maybe_in_a_handler)(void);
+
+void ts_rep_thread_asked_here(void)
 {
-    __atomic_store_n(&ts_rep_thread_wanted, false, __ATOMIC_RELAXED);
-    if (!__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED))
+    ts_rep_thread_asked = false;
+    if (!__atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED) &&
+        !(ts_rep_maybe_in_a_handler && ts_rep_maybe_in_a_handler()))
         (void)rep_start_thread_once(); /* a failed start: the next span asks again */
 }
 
@@ -1499,7 +1502,7 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     __atomic_store_n(&ts_rep_thread_started, false,
                      __ATOMIC_RELAXED); /* the thread did not survive the fork */
     TS_FORK_RESET(&rep_thread_creating, false);
-    TS_FORK_RESET(&ts_rep_thread_wanted, false); /* the child's own spans ask again */
+    ts_rep_thread_asked = false; /* (the forking thread's): the child's own spans ask again */
     TS_FORK_RESET(&rep_batch_now, false);
     TS_FORK_RESET(&rep_unbatched_by_waiter, false);
     TS_FORK_RESET(&rep_access_until_ms, 0); /* the child's thread, when it starts, is its own */

@@ -84,27 +84,36 @@ bool ts_rep_flush_possible_in_handler(void);
 
 /* A span to be exported has begun: from now on a stop signal (the shim's
  * handler, signal_hooks.h) or an _exit in the program's handler has spans
- * to hand the reporter thread, and neither can start one. So it starts
- * before the call that began the span returns to the program
- * (ts_rep_start_wanted_thread, at the hook's own level: the span's start
- * lies deep in the send path, where a thread with a 16 KiB stack has no
- * room for pthread_create). Once the thread runs, a load. */
-void ts_rep_want_thread(void);
+ * to hand the reporter thread, and neither can start one. So the thread
+ * that began it asks for the thread (this thread's ask, atomic-free: its
+ * own), and answers the ask at its hook's end (ts_rep_answer_thread_ask),
+ * not here deep in the send path, where a thread with a 16 KiB stack has
+ * no room for pthread_create. Once the thread runs, a load. */
+extern __thread bool ts_rep_thread_asked __attribute__((tls_model("initial-exec")))
+__attribute__((visibility("hidden")));
+void ts_rep_ask_for_thread(void);
 static inline void ts_rep_exported_span_begins(void)
 {
     if (__builtin_expect(!ts_rep_thread_running(), 0))
-        ts_rep_want_thread();
+        ts_rep_ask_for_thread();
 }
 
 /* At the end of a hook that may have begun a span (its deep work
- * returned, the guard held): the thread ts_rep_want_thread asked for. */
-extern bool ts_rep_thread_wanted __attribute__((visibility("hidden")));
-void ts_rep_start_wanted_thread_now(void);
-static inline void ts_rep_start_wanted_thread(void)
+ * returned, the guard held): this thread's ask answered. The thread
+ * starts, unless this may be a signal handler of the program's
+ * (ts_rep_maybe_in_a_handler), where pthread_create, which allocates,
+ * could meet the malloc the handler interrupted: then it is left to the
+ * first span that ends, as without the ask. */
+void ts_rep_thread_asked_here(void);
+static inline void ts_rep_answer_thread_ask(void)
 {
-    if (__builtin_expect(__atomic_load_n(&ts_rep_thread_wanted, __ATOMIC_RELAXED), 0))
-        ts_rep_start_wanted_thread_now();
+    if (__builtin_expect(ts_rep_thread_asked, 0))
+        ts_rep_thread_asked_here();
 }
+
+/* Set by the signal hooks (signal_hooks.h ts_signal_maybe_in_a_handler);
+ * NULL: no handler of the program's can be running. */
+extern bool (*ts_rep_maybe_in_a_handler)(void);
 
 /* The program is about to give up access it has (its user or groups, its
  * root: hooks/access_hooks.c): keep the span file open in the program's fd

@@ -95,7 +95,7 @@ import tshelp as th  # noqa: E402
 
 PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe",
           "alloc_lock_probe", "late_handlers", "stdio_sockets_probe", "threads_requests",
-          "raw_close_probe", "strict_sandbox_probe", "nproc_probe")
+          "raw_close_probe", "strict_sandbox_probe", "nproc_probe", "first_span_in_handler")
 
 
 def split_requests(data):
@@ -1306,6 +1306,48 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                     self.assertEqual(len(mine), spans, th.format_spans(mine))
                     self.assertIn(status, [s["attrs"].get("process.exit_code") for s in mine],
                                   th.format_spans(mine))
+
+    def test_first_span_begun_in_a_handler_that_interrupted_malloc(self):
+        """The reporter thread starts as the process's first span to be
+        exported begins, at the end of the hook that began it. Where that
+        hook ran in a handler of the program's that interrupted malloc
+        (a GET sent from a SIGALRM handler while the main thread allocates
+        without end), pthread_create, which allocates, met the allocator
+        it interrupted: 13 runs in 40 aborted (heap corruption), and with
+        one more thread of the program's 25 in 40 hung. It hung also when
+        the span was begun on another thread (an upload blocked in its
+        send) and the handler wrote to some other traced socket. Now the
+        start is left to the span's end there (a blocked signal the
+        program handles says "maybe in its handler"), as before the early
+        start: every run ends, the GET with its span."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        log = th.RecordingServer(mode="sink")
+        self.addCleanup(log.close)
+        never_reads = th.listen_local()  # never accepts: the upload fills its buffers
+        self.addCleanup(never_reads.close)
+        upload_port = never_reads.getsockname()[1]
+        cases = [("send", [srv.port]), ("send", [srv.port, "thread"]),
+                 ("other-thread", [upload_port, log.port])]
+        for mode, args in cases:
+            for i in range(6):
+                what = "%s %s, round %d" % (mode, " ".join(map(str, args[1:])), i)
+                with self.subTest(what):
+                    spans_file = os.path.join(self.tmp, "first-in-handler-%s-%d-%d.jsonl"
+                                              % (mode, len(args), i))
+                    p = th.Proc([self.exe["first_span_in_handler"], mode, *map(str, args)],
+                                env=th.shim_env("first-in-handler", spans_file), tmpdir=self.tmp,
+                                name="first-in-handler-%s-%d" % (mode, i))
+                    self.addCleanup(p.stop, 1)
+                    p.finish(10, what)
+                    self.assert_clean_exit(p, what)
+                    if mode == "send":
+                        spans = th.read_spans(spans_file) if os.path.exists(spans_file) else []
+                        s = th.only(spans, "the handler's GET", spans)
+                        self.assertEqual((s["kind"], url_path(s),
+                                          s["attrs"].get("http.response.status_code")),
+                                         (th.KIND_CLIENT, "/from-the-handler", 200),
+                                         th.format_spans(spans))
 
     def test_a_flush_in_a_handler_needs_no_process_span(self):
         # The exporters were prepared only where a process span was to be

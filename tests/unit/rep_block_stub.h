@@ -37,19 +37,19 @@ void ts_rep_prepare_for_handlers(bool start_thread)
 }
 
 /* No reporter thread: a span that begins asks for one, and the hook's end
- * finds it asked for (the test counts the asks). */
+ * answers the ask (the test counts the answers). */
 bool ts_rep_thread_started;
-bool ts_rep_thread_wanted;
+__thread bool ts_rep_thread_asked;
 unsigned rep_stub_threads_asked;
 
-void ts_rep_want_thread(void)
+void ts_rep_ask_for_thread(void)
 {
-    ts_rep_thread_wanted = true;
+    ts_rep_thread_asked = true;
 }
 
-void ts_rep_start_wanted_thread_now(void)
+void ts_rep_thread_asked_here(void)
 {
-    ts_rep_thread_wanted = false;
+    ts_rep_thread_asked = false;
     rep_stub_threads_asked++;
 }
 

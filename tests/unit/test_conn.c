@@ -1385,10 +1385,10 @@ static void test_span_begun_asks_for_the_reporter_thread(void **state)
     rep_stub_threads_asked = 0;
     struct pair cli = make_pair(TS_ROLE_CLIENT);
     prog_write(&cli, get_head, strlen(get_head));
-    assert_true(ts_rep_thread_wanted);
+    assert_true(ts_rep_thread_asked);
     assert_int_equal(rep_stub_threads_asked, 0); /* not deep in the send */
     ts_conn_done_with(cli.prog, ts_conn_get(cli.prog));
-    assert_false(ts_rep_thread_wanted);
+    assert_false(ts_rep_thread_asked);
     assert_int_equal(rep_stub_threads_asked, 1);
     ts_conn_done_with(cli.prog, ts_conn_get(cli.prog));
     assert_int_equal(rep_stub_threads_asked, 1); /* asked once */
@@ -1399,13 +1399,13 @@ static void test_span_begun_asks_for_the_reporter_thread(void **state)
     peer_write(&unsampled, "GET / HTTP/1.1\r\nX-B3-TraceId: 0000000000000001\r\n"
                            "X-B3-SpanId: 0000000000000002\r\nX-B3-Sampled: 0\r\n\r\n");
     prog_read(&unsampled, buf, sizeof buf);
-    assert_false(ts_rep_thread_wanted);
+    assert_false(ts_rep_thread_asked);
     close_pair(&unsampled);
 
     struct pair srv = make_pair(TS_ROLE_SERVER);
     peer_write(&srv, "GET / HTTP/1.1\r\n\r\n");
     prog_read(&srv, buf, sizeof buf);
-    assert_true(ts_rep_thread_wanted);
+    assert_true(ts_rep_thread_asked);
     ts_conn_done_with(srv.prog, ts_conn_get(srv.prog));
     assert_int_equal(rep_stub_threads_asked, 2);
     close_pair(&srv);
@@ -1413,7 +1413,7 @@ static void test_span_begun_asks_for_the_reporter_thread(void **state)
     ts_rep_thread_started = true;
     struct pair running = make_pair(TS_ROLE_CLIENT);
     prog_write(&running, get_head, strlen(get_head));
-    assert_false(ts_rep_thread_wanted);
+    assert_false(ts_rep_thread_asked);
     close_pair(&running);
     ts_rep_thread_started = false;
 }
