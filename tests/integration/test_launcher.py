@@ -181,6 +181,59 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.assertNotIn(b"REJECTED", p.stderr(), p.describe())
         self.assertNotIn(b"TRACESHIM_EXPORTER", p.stderr(), p.describe())
 
+    def test_run_says_where_the_library_sends_the_spans(self):
+        """The line of run says what the library will do with this
+        environment: an exporter list from the environment that it refuses
+        gives the file (it said "-> exporter bogus"), the file among
+        several exporters is named (-e file,otlp said "-> exporter
+        file,otlp", -e FILE and -e none,file the same), and a program
+        TRACESHIM_PROGRAMS leaves out, or TRACESHIM_DISABLED and
+        OTEL_SDK_DISABLED, is not traced (it said "tracing 'true' -> FILE"
+        and nothing was written)."""
+        th.require_lib()
+        true = os.path.realpath("/bin/true")
+        name = os.path.basename(true)
+        to_file = "traceshim: tracing '%s' -> %s (" % (name, self.spans_file)
+        cases = (
+            ((), dict(TRACESHIM_EXPORTER="bogus"), to_file, True),
+            ((), dict(OTEL_TRACES_EXPORTER=" File "), to_file, True),
+            (("-e", "FILE"), {}, to_file, True),
+            (("-e", "none,file"), {}, to_file, True),
+            (("-e", "file,logging,console"), {},
+             "traceshim: tracing '%s' -> %s and console (" % (name, self.spans_file), True),
+            (("-e", "console,none"), {}, "traceshim: tracing '%s' -> exporter console\n" % name,
+             False),
+            (("-e", "none"), {},
+             "traceshim: tracing '%s' -> exporter none (no span is kept)\n" % name, False),
+            ((), dict(TRACESHIM_PROGRAMS=" tr?e ,x"), to_file, True),
+            ((), dict(TRACESHIM_PROGRAMS="/usr/*/" + name), to_file, True),
+            ((), dict(TRACESHIM_PROGRAMS="nginx"),
+             "traceshim: not tracing '%s': TRACESHIM_PROGRAMS does not name it; the programs "
+             "it starts that it names -> %s (" % (name, self.spans_file), False),
+            ((), dict(TRACESHIM_PROGRAMS="[t]rue"),
+             "traceshim: tracing those of '%s' and the programs it starts that "
+             "TRACESHIM_PROGRAMS names -> %s (" % (name, self.spans_file), True),
+            ((), dict(TRACESHIM_DISABLED=" Yes"),
+             "traceshim: not tracing '%s': TRACESHIM_DISABLED turns the library off; "
+             "running it anyway\n" % name, False),
+            ((), dict(TRACESHIM_DISABLED="0", OTEL_SDK_DISABLED="true"), to_file, True),
+            ((), dict(OTEL_SDK_DISABLED="TRUE"),
+             "traceshim: not tracing '%s': OTEL_SDK_DISABLED turns the library off; "
+             "running it anyway\n" % name, False),
+        )
+        for args, env, line, traced in cases:
+            if os.path.exists(self.spans_file):
+                os.remove(self.spans_file)
+            p = self.traceshim("run", *args, "-o", self.spans_file, "--", true,
+                               env=th.launcher_env(**env))
+            err = p.stderr().decode()
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertTrue(err.startswith(line), "%r %r:\n%s" % (args, env, err))
+            if traced:
+                th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+            else:
+                self.assertFalse(os.path.exists(self.spans_file), "%r %r" % (args, env))
+
     def test_run_refuses_empty_values(self):
         """-s, -o and -e with an empty value: each a usage error, exit 2,
         the command not run (-o '' was taken for the default file)."""
