@@ -425,6 +425,37 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
         self.assertEqual(s["resource"].get("telemetry.sdk.version"), version)
 
+    def test_a_bad_tool_variable_is_refused_in_words_of_ours(self):
+        """TRACESHIM_LIB, _VIEW, _CHECK or _CONFIG naming a folder, a text
+        file or a device: one line saying what is wrong with it, before
+        anything runs. A folder was "does not exist", a viewer without the
+        execute bit gave bash's "exec: ... cannot execute" (126), and a
+        library that is no ELF file was announced as traced and then
+        refused by ld.so ("cannot be preloaded (invalid ELF header)")."""
+        text = os.path.join(self.tmp, "text")
+        with open(text, "w") as f:
+            f.write("not a program\n")
+        os.chmod(text, 0o644)
+        marker = os.path.join(self.tmp, "ran")
+        cases = (
+            ("TRACESHIM_LIB", self.tmp, "is a folder", "library", ("run", "touch", marker), 1),
+            ("TRACESHIM_LIB", text, "is not an ELF file", "library", ("run", "touch", marker), 1),
+            ("TRACESHIM_LIB", "/dev/null", "is not a regular file", "library",
+             ("run", "touch", marker), 1),
+            ("TRACESHIM_VIEW", self.tmp, "is a folder", "viewer", ("view", text), 1),
+            ("TRACESHIM_VIEW", text, "is not executable", "viewer", ("stats", text), 1),
+            ("TRACESHIM_CHECK", text, "is not executable", "checker", ("check", "true"), 2),
+            ("TRACESHIM_CONFIG", self.tmp, "is a folder", "configuration printer", ("config",), 2),
+        )
+        for var, value, problem, what, args, status in cases:
+            env = th.launcher_env()
+            env[var] = value
+            p = self.traceshim(*args, env=env)
+            self.assertEqual((p.returncode, p.stdout(), p.stderr().decode()),
+                             (status, b"", "traceshim: %s=%s %s (it names the %s to use)\n"
+                              % (var, value, problem, what)), p.describe())
+        self.assertFalse(os.path.exists(marker))
+
     def test_view_missing_file(self):
         th.require_view()
         missing = os.path.join(self.tmp, "does-not-exist.jsonl")
