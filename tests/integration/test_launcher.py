@@ -6,6 +6,7 @@ viewer are through TRACESHIM_LIB / TRACESHIM_VIEW.
 
 import os
 import re
+import shutil
 import struct
 import sys
 import unittest
@@ -95,6 +96,49 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         p = self.traceshim("run", "-o", os.path.join(self.tmp, "dirlink", "s.jsonl"), "--", "true")
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertIn(os.path.join(self.tmp, "real", "s.jsonl").encode(), p.stderr(), p.describe())
+
+    def test_run_refuses_a_span_file_this_user_cannot_write(self):
+        """A span file (or, for a new one, its folder) this user may not
+        write: refused before the program runs, as a missing folder is (it
+        was announced as traced, and the library then said "cannot open
+        span file ...: Permission denied; spans are dropped", exit 0). Not
+        when the file exporter is not in use."""
+        th.require_lib()
+        pre = []
+        if os.geteuid() == 0:  # root writes anywhere: the launcher runs as nobody
+            pre = [th.require_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"]
+        os.chmod(self.tmp, 0o755)
+        share = os.path.join(self.tmp, "share")  # the checkout may sit where nobody cannot go
+        os.mkdir(share)
+        for src in (th.LIB, th.LAUNCHER):
+            shutil.copy(src, share)
+        open_dir = os.path.join(self.tmp, "open")
+        os.mkdir(open_dir)
+        os.chmod(open_dir, 0o777)
+        marker = os.path.join(open_dir, "ran")
+        closed = os.path.join(self.tmp, "closed")
+        os.mkdir(closed)
+        existing = os.path.join(closed, "spans.jsonl")
+        with open(existing, "w"):
+            pass
+        os.chmod(existing, 0o444)
+        os.chmod(closed, 0o555)
+        self.addCleanup(os.chmod, closed, 0o755)
+        env = th.launcher_env()
+        env["TRACESHIM_LIB"] = os.path.join(share, os.path.basename(th.LIB))
+        launcher = os.path.join(share, os.path.basename(th.LAUNCHER))
+        new = os.path.join(closed, "new.jsonl")
+        for args, status, line in (
+                (("-o", new), 1, "traceshim: cannot write spans to %s: the folder %s is not "
+                                 "writable for this user\n" % (new, closed)),
+                (("-o", existing), 1, "traceshim: cannot write spans to %s: it is not writable "
+                                      "for this user\n" % existing),
+                (("-e", "none", "-o", new), 0, "traceshim: tracing 'touch' -> exporter none "
+                                               "(no span is kept)\n")):
+            p = th.run(pre + ["bash", launcher, "run", *args, "--", "touch", marker], env=env,
+                       tmpdir=self.tmp, name="traceshim-run")
+            self.assertEqual((p.returncode, p.stderr().decode()), (status, line), p.describe())
+            self.assertEqual(os.path.exists(marker), status == 0, p.describe())
 
     def test_process_span_name_keeps_a_long_url(self):
         """A long command line's span name is cut inside a long word (a URL)
