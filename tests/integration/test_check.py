@@ -425,6 +425,7 @@ class RunCheckTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(len(err), 1, err)
         self.assertRegex(err[0], r"^traceshim: tracing 'cat-setuid' -> ")
 
+        os.remove(self.spans)  # root's, 0600: run as nobody would refuse it
         p, err = self.maps_of_setuid_cat(
             pre=(setpriv, "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"),
             tools=tools)
