@@ -1,7 +1,8 @@
 /* check.c — `traceshim check [--warn] PROGRAM`: says, without running it,
  * whether libtraceshim.so can see PROGRAM's network calls (elf_inspect does
  * the reading). A bare name is looked up on PATH as the shell does; a #!
- * script is followed to its interpreter (through /usr/bin/env too).
+ * script is followed to its interpreter (through /usr/bin/env too), and a
+ * file the kernel refuses but a shell runs itself (no #!) to /bin/sh.
  *
  * Output on stdout: the verdict line, one sentence of why, then details
  * ("key: value" lines). With --warn (what `traceshim run` uses) nothing goes
@@ -25,6 +26,11 @@
 /* The kernel follows at most this many #! interpreters in a row. */
 #define MAX_SCRIPTS 4
 
+/* The shell whose verdict stands for a program execve refuses (ENOEXEC)
+ * and a shell runs as a script of its own: sh for most callers (bash under
+ * traceshim run); the programs it starts are traced either way. */
+#define SCRIPT_SHELL "/bin/sh"
+
 typedef struct {
     char script[PATH_MAX]; /* the script */
     char line[600];        /* its #! line, as written */
@@ -37,6 +43,9 @@ typedef struct {
     char path[PATH_MAX]; /* the file the verdict is about */
     script_hop hops[MAX_SCRIPTS];
     int n_hops;
+    char shell_script[PATH_MAX];    /* non-empty: execve refuses this file (ENOEXEC), a
+                                       shell runs it itself, and path is that shell */
+    char shell_why[PATH_MAX + 160]; /* why execve refuses it */
     ts_elf_file file;
     ts_elf_secure secure;
     ts_elf_libs libs;
@@ -52,7 +61,8 @@ static void usage(FILE *out)
           "file and the libraries it links, and prints a verdict line (traceable, or\n"
           "not traceable and the reason), one sentence of why, then details: linking,\n"
           "interpreter, which interposed calls it imports, its TLS library.\n"
-          "A bare name is looked up on PATH; for a #! script its interpreter is checked.\n"
+          "A bare name is looked up on PATH; for a #! script its interpreter is checked,\n"
+          "for a script the kernel refuses and a shell runs itself (no #!) /bin/sh.\n"
           "\n"
           "  --warn      for traceshim run: print nothing on stdout, and one line on\n"
           "              stderr only when PROGRAM would run untraced for this user\n"
@@ -126,8 +136,22 @@ static const char *base_name(const char *path)
     return slash && slash[1] ? slash + 1 : path;
 }
 
-/* Reads c->path, following #! lines to the interpreter. Returns 0 or the
- * exit status 2 (message printed). */
+/* execve refuses the program (ENOEXEC) for the reason in why: no #! line,
+ * or a #! line (its own or an interpreter's) the kernel does not take. A
+ * shell that starts it runs it as a script of its own, as bash and sh do
+ * (traceshim run does the same): the verdict is about that shell. */
+static void run_by_shell(check *c, const char *why)
+{
+    snprintf(c->shell_script, sizeof c->shell_script, "%s",
+             c->n_hops ? c->hops[0].script : c->path);
+    snprintf(c->shell_why, sizeof c->shell_why, "%s", why);
+    c->n_hops = 0;
+    snprintf(c->path, sizeof c->path, "%s", SCRIPT_SHELL);
+}
+
+/* Reads c->path, following #! lines to the interpreter, and to the shell
+ * for a file execve refuses and a shell runs. Returns 0 or the exit status
+ * 2 (message printed). */
 static int read_program(check *c)
 {
     for (;;) {
@@ -138,15 +162,43 @@ static int read_program(check *c)
                                   c->path, err);
             return file_error(c, "%s: %s", c->path, err);
         }
-        if (c->file.kind != TS_ELF_NOT_ELF || c->n_hops == MAX_SCRIPTS)
+        /* execve wants execute permission on the program and on each
+         * interpreter (EACCES; as the shell says, 126) */
+        if (access(c->path, X_OK) != 0) {
+            int e = errno;
+            ts_elf_file_free(&c->file);
+            if (c->n_hops > 0)
+                return file_error(c, "%s: its interpreter %s: %s (not executable for this user)",
+                                  c->hops[c->n_hops - 1].script, c->path, strerror(e));
+            return file_error(c, "%s: %s (not executable for this user)", c->path, strerror(e));
+        }
+        if (c->file.kind != TS_ELF_NOT_ELF || c->n_hops == MAX_SCRIPTS || c->shell_script[0])
             return 0;
         ts_elf_shebang sb;
         int r = ts_elf_read_shebang(c->path, &sb);
-        if (r == 0)
-            return 0; /* not ELF, not a script: the verdict says so */
-        if (r < 0)
-            return errno == ENOEXEC ? file_error(c, "%s: its #! line names no interpreter", c->path)
-                                    : file_error(c, "%s: %s", c->path, strerror(errno));
+        if (r < 0 && errno != ENOEXEC)
+            return file_error(c, "%s: %s", c->path, strerror(errno));
+        if (r <= 0) {
+            char why[sizeof c->shell_why];
+            if (r == 0 && c->n_hops == 0 && !ts_elf_shell_runs_it(c->path))
+                return 0; /* not ELF, no #!, binary: the verdict says so */
+            if (r == 0 && c->n_hops == 0)
+                snprintf(why, sizeof why, "it has no #! line");
+            else if (r == 0)
+                snprintf(why, sizeof why,
+                         "its #! interpreter %s is neither an ELF program nor a #! script",
+                         c->path);
+            else
+                snprintf(why, sizeof why, "%s%s%s",
+                         c->n_hops ? "the #! line of its interpreter " : "its #! line",
+                         c->n_hops ? c->path : "",
+                         sb.interp_cut ? " names an interpreter whose name runs past the 256 "
+                                         "bytes the kernel reads"
+                                       : " names no interpreter");
+            ts_elf_file_free(&c->file);
+            run_by_shell(c, why);
+            continue;
+        }
         script_hop *h = &c->hops[c->n_hops++];
         snprintf(h->script, sizeof h->script, "%s", c->path);
         snprintf(h->line, sizeof h->line, "#!%s%s%s", sb.interp, sb.arg[0] ? " " : "", sb.arg);
@@ -218,6 +270,11 @@ static void print_why(FILE *out, const check *c)
     char buf[128], buf2[128], who[192];
     if (c->n_hops > 0)
         fprintf(out, "%s is a script run by %s: ", c->hops[0].script, p);
+    else if (c->shell_script[0])
+        fprintf(out,
+                "execve refuses %s (%s), and a shell that starts it runs it as a script of "
+                "its own, as %s would: ",
+                c->shell_script, c->shell_why, p);
     switch (c->verdict) {
     case TS_ELF_V_TRACEABLE:
         if (!f->imports_known) {
@@ -414,11 +471,18 @@ static void print_details(FILE *out, const check *c)
 {
     const ts_elf_file *f = &c->file;
     char real[PATH_MAX], buf[128];
-    const char *first = c->n_hops ? c->hops[0].script : c->path;
+    const char *first = c->n_hops            ? c->hops[0].script
+                        : c->shell_script[0] ? c->shell_script
+                                             : c->path;
     if (realpath(first, real) && strcmp(real, first) != 0)
         fprintf(out, "program: %s (%s)\n", first, real);
     else
         fprintf(out, "program: %s\n", first);
+    if (c->shell_script[0])
+        fprintf(
+            out,
+            "script: execve refuses %s (%s); a shell runs it itself: what follows is about %s\n",
+            c->shell_script, c->shell_why, c->path);
     for (int i = 0; i < c->n_hops; i++) {
         const script_hop *h = &c->hops[i];
         const char *next = i + 1 < c->n_hops ? c->hops[i + 1].script : c->path;
@@ -468,7 +532,7 @@ static void print_warning(FILE *out, const check *c)
     char buf[128], buf2[128];
     const ts_elf_file *f = &c->file;
     fprintf(out, "traceshim: not tracing '%s'", base_name(c->given));
-    if (c->n_hops > 0)
+    if (c->n_hops > 0 || c->shell_script[0])
         fprintf(out, " (run by %s)", c->path);
     fputs(": ", out);
     switch (c->verdict) {

@@ -824,13 +824,26 @@ ts_elf_tls ts_elf_tls_of(const char *needed)
 /* The kernel reads this much of a file for its #! line (BINPRM_BUF_SIZE). */
 #define SHEBANG_MAX 256
 
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* What ends the interpreter's name for the kernel (fs/binfmt_script.c,
+ * next_terminator): a blank or a NUL byte. */
+static bool name_end(char c)
+{
+    return blank(c) || c == '\0';
+}
+
 int ts_elf_read_shebang(const char *path, ts_elf_shebang *out)
 {
     memset(out, 0, sizeof *out);
     int fd = open(path, OPEN_FLAGS);
     if (fd < 0)
         return -1;
-    char buf[SHEBANG_MAX + 1];
+    /* NUL padding past the end of a short file, as the kernel's buffer has */
+    char buf[SHEBANG_MAX + 1] = {0};
     struct stat st;
     ssize_t n = 0;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
@@ -843,24 +856,42 @@ int ts_elf_read_shebang(const char *path, ts_elf_shebang *out)
     }
     if (n < 2 || buf[0] != '#' || buf[1] != '!')
         return 0;
-    buf[n] = '\0';
-    char *nl = memchr(buf, '\n', (size_t)n);
-    if (nl)
-        *nl = '\0';
+    /* The kernel's reading (load_script): the line ends at a newline
+     * before any NUL byte in the buffer; without one, the interpreter's
+     * name must end (blank or NUL) within the buffer, at its last byte at
+     * the latest, else it is taken as cut off: ENOEXEC, and a shell runs
+     * the file itself. The line then ends before that last byte. */
+    char *end = memchr(buf, '\n', strnlen(buf, SHEBANG_MAX));
+    if (!end) {
+        const char *past = buf + SHEBANG_MAX;
+        const char *q = buf + 2;
+        while (q < past && blank(*q))
+            q++;
+        const char *name = q;
+        while (q < past && !name_end(*q))
+            q++;
+        if (q == past) {
+            out->interp_cut = q != name; /* else blanks alone: no interpreter */
+            errno = ENOEXEC;
+            return -1;
+        }
+        end = buf + SHEBANG_MAX - 1;
+    }
+    *end = '\0';
     char *p = buf + 2;
-    while (*p == ' ' || *p == '\t')
+    while (blank(*p))
         p++;
-    size_t ilen = strcspn(p, " \t");
-    /* No interpreter, or one cut off by the end of the buffer: the kernel
-     * refuses these (ENOEXEC). */
-    if (ilen == 0 || ilen >= sizeof out->interp || (!nl && p[ilen] == '\0')) {
-        errno = ENOEXEC;
+    size_t ilen = 0;
+    while (!name_end(p[ilen]))
+        ilen++;
+    if (ilen == 0) {
+        errno = ENOEXEC; /* no interpreter named */
         return -1;
     }
     memcpy(out->interp, p, ilen);
     out->interp[ilen] = '\0';
     p += ilen;
-    while (*p == ' ' || *p == '\t')
+    while (blank(*p))
         p++;
     size_t alen = strlen(p);
     while (alen > 0 && (p[alen - 1] == ' ' || p[alen - 1] == '\t' || p[alen - 1] == '\r'))
@@ -870,6 +901,25 @@ int ts_elf_read_shebang(const char *path, ts_elf_shebang *out)
     memcpy(out->arg, p, alen);
     out->arg[alen] = '\0';
     return 1;
+}
+
+bool ts_elf_shell_runs_it(const char *path)
+{
+    int fd = open(path, OPEN_FLAGS);
+    if (fd < 0)
+        return false;
+    char buf[80]; /* bash's check_binary_file looks at this much */
+    struct stat st;
+    ssize_t n = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        n = pread(fd, buf, sizeof buf, 0);
+    close(fd);
+    if (n < 0)
+        return false;
+    for (ssize_t i = 0; i < n && buf[i] != '\n'; i++)
+        if (buf[i] == '\0')
+            return false;
+    return true;
 }
 
 bool ts_elf_env_target(const char *arg, char *name, size_t len)

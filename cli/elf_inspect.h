@@ -138,12 +138,21 @@ ts_elf_tls ts_elf_tls_of(const char *needed);
  * everything after it up to the end of the line as one argument. */
 typedef struct {
     char interp[256];
-    char arg[256]; /* "" when none */
+    char arg[256];   /* "" when none */
+    bool interp_cut; /* -1 (ENOEXEC): the interpreter's name does not end
+                        within the bytes the kernel reads */
 } ts_elf_shebang;
 
 /* Returns 1 (path starts with #!; out filled), 0 (it does not) or -1
- * (cannot read it, or the #! line names no interpreter; errno set). */
+ * (cannot read it, or the kernel refuses the #! line: ENOEXEC, for a line
+ * that names no interpreter or one cut off; errno set). */
 int ts_elf_read_shebang(const char *path, ts_elf_shebang *out);
+
+/* Would a shell run path as a script of its own after execve refused it
+ * (ENOEXEC)? bash does unless the file's first line, within its first 80
+ * bytes, holds a NUL byte (a binary file: "cannot execute binary file");
+ * sh (dash) runs any. Runs under `traceshim run` are bash's. */
+bool ts_elf_shell_runs_it(const char *path);
 
 /* For `#!/usr/bin/env [-S] [VAR=VALUE...] NAME ...`: the NAME env runs,
  * copied to name; false when arg does not name one. */

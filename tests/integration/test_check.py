@@ -8,6 +8,7 @@ failing when go is not installed), and set-user-ID copies of system
 programs. curl is checked as installed. Nothing binds a port.
 """
 
+import errno
 import os
 import re
 import shutil
@@ -241,14 +242,82 @@ class CheckTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(self.detail(out, "imports"), ["hello-dynamic: none of the interposed calls"])
 
     def test_not_an_elf_file(self):
+        """Executable, but neither an ELF program, a #! script nor text a
+        shell runs (bash's test: a NUL byte in its first line)."""
+        data = os.path.join(self.tmp, "data")
+        with open(data, "wb") as f:
+            f.write(b"just\0data\n")
+        os.chmod(data, 0o755)
+        out = self.assert_report([data], 1, "not traceable: not an ELF executable")
+        lib = os.path.realpath("/lib/x86_64-linux-gnu/libz.so.1")
+        if os.path.exists(lib):
+            copy = os.path.join(self.tmp, os.path.basename(lib))
+            shutil.copy(lib, copy)
+            os.chmod(copy, 0o755)
+            out = self.assert_report([copy], 1, "not traceable: not an ELF executable")
+            self.assertIn("shared library", out[1])
+
+    def test_a_file_a_shell_runs_itself(self):
+        """A file execve refuses (ENOEXEC) that a shell runs as a script of
+        its own, as traceshim run does (the programs it starts traced):
+        text without #!, a #! interpreter whose name runs past the 256
+        bytes the kernel reads, a #! interpreter that is such text. check
+        said "not traceable: not an ELF executable" (exit 1) or "its #!
+        line names no interpreter" (exit 2)."""
+        def make(name, text):
+            path = os.path.join(self.tmp, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+            return path
+
+        plain = make("plain.sh", "echo hi\n")
+        long_interp = make("long.sh", "#!/" + "a/" * 140 + "sh\necho hi\n")
+        chained = make("chained.sh", "#!%s\necho hi\n" % plain)
+        for path, why in ((plain, "it has no #! line"),
+                          (long_interp, "its #! line names an interpreter whose name runs past "
+                                        "the 256 bytes the kernel reads"),
+                          (chained, "its #! interpreter %s is neither an ELF program nor a #! "
+                                    "script" % plain)):
+            rc, out, err = self.check(path)
+            text = "\n".join(out)
+            self.assertEqual((rc, err), (0, b""), text)
+            self.assertTrue(out[0].startswith("traceable"), text)
+            self.assertTrue(out[1].startswith("execve refuses %s (%s), and a shell that starts it "
+                                              "runs it as a script of its own, as /bin/sh would: "
+                                              % (path, why)), text)
+            self.assertEqual(self.detail(out, "script"),
+                             ["execve refuses %s (%s); a shell runs it itself: what follows is "
+                              "about /bin/sh" % (path, why)], text)
+        # and a shell does run each (the kernel refuses every one)
+        for path in (plain, long_interp, chained):
+            with self.assertRaises(OSError) as e:
+                subprocess.run([path], capture_output=True, timeout=20)
+            self.assertEqual(e.exception.errno, errno.ENOEXEC)
+            r = subprocess.run(["sh", "-c", '"$0"', path], capture_output=True, timeout=20)
+            self.assertEqual((r.returncode, r.stdout), (0, b"hi\n"), path)
+
+    def test_a_file_without_execute_permission(self):
+        """execve refuses it (EACCES), as run does with 126: a file error,
+        exit 2. A copy of curl without the bit was "traceable" (0), a text
+        file "not traceable" (1)."""
         text = os.path.join(self.tmp, "notes.txt")
         with open(text, "w") as f:
             f.write("just text\n")
-        out = self.assert_report([text], 1, "not traceable: not an ELF executable")
-        lib = os.path.realpath("/lib/x86_64-linux-gnu/libz.so.1")
-        if os.path.exists(lib):
-            out = self.assert_report([lib], 1, "not traceable: not an ELF executable")
-            self.assertIn("shared library", out[1])
+        os.chmod(text, 0o644)
+        true = os.path.join(self.tmp, "true-copy")
+        shutil.copy(os.path.realpath("/bin/true"), true)
+        os.chmod(true, 0o644)
+        script = os.path.join(self.tmp, "script")
+        with open(script, "w") as f:
+            f.write("#!%s\n" % true)
+        os.chmod(script, 0o755)
+        for args, message in (([text], "%s: Permission denied (not executable for this user)" % text),
+                              ([true], "%s: Permission denied (not executable for this user)" % true),
+                              ([script], "%s: its interpreter %s: Permission denied (not "
+                                         "executable for this user)" % (script, true))):
+            rc, out, err = self.check(*args)
+            self.assertEqual((rc, out, err.decode()), (2, [], "traceshim check: %s\n" % message))
 
     # ------------------------------------------------------------ finding the program
 

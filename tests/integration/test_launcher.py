@@ -381,6 +381,36 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         os.chmod(script, 0o755)
         self.assert_run_by_bash_traced(script, 3)
 
+    def test_run_says_a_script_whose_hash_bang_the_kernel_refuses_is_traced(self):
+        """A #! line the kernel refuses (ENOEXEC): an interpreter whose name
+        runs past the 256 bytes it reads, or no interpreter at all; bash
+        runs the script itself, as for one without #!. run said "its #!
+        interpreter /a/a/...: No such file or directory" (127), reading
+        the first 255 bytes as the interpreter's name. A name that ends
+        at byte 255, the last the kernel reads, is taken whole (missing
+        here: 127)."""
+        th.require_lib()
+        long_interp = os.path.join(self.tmp, "long-interp")
+        with open(long_interp, "w") as f:
+            f.write("#!/" + "a/" * 140 + "sh\nsh -c 'exit 5'\necho ran $?\n")
+        os.chmod(long_interp, 0o755)
+        self.assert_run_by_bash_traced(long_interp, 5)
+        os.remove(self.spans_file)
+        blank = os.path.join(self.tmp, "blank-hash-bang")
+        with open(blank, "w") as f:
+            f.write("#!  \nsh -c 'exit 6'\necho ran $?\n")
+        os.chmod(blank, 0o755)
+        self.assert_run_by_bash_traced(blank, 6)
+        at_the_edge = os.path.join(self.tmp, "edge")
+        interp = "/" + "a/" * 125 + "sh"  # bytes 2 to 254, a blank at 255
+        with open(at_the_edge, "w") as f:
+            f.write("#!%s x\necho hi\n" % interp)
+        os.chmod(at_the_edge, 0o755)
+        p = self.traceshim("run", "-o", self.spans_file, "--", at_the_edge)
+        self.assertEqual((p.returncode, p.stderr().decode()),
+                         (127, "traceshim: %s: its #! interpreter %s: No such file or directory\n"
+                          % (at_the_edge, interp)), p.describe())
+
     def assert_run_by_bash_traced(self, script, code):
         """script, whose text runs `sh -c 'exit CODE'` and prints "ran CODE",
         runs under traceshim run as bash runs it: one "tracing" line, and

@@ -727,11 +727,56 @@ static void test_shebang(void **state)
     memset(longline, 'x', sizeof longline);
     memcpy(longline, "#!/", 3);
     write_file(fx("s5"), longline, sizeof longline, 0755);
+    errno = 0;
     assert_int_equal(ts_elf_read_shebang(fx("s5"), &sb), -1);
+    assert_int_equal(errno, ENOEXEC);
+    assert_true(sb.interp_cut);
+    /* the kernel wants the name ended within its buffer: a blank at byte
+     * 256 is too late, at byte 255 (the last) in time (a 253-byte name
+     * runs with ENOENT, a 254-byte one gives ENOEXEC) */
+    longline[256] = ' ';
+    write_file(fx("s5"), longline, sizeof longline, 0755);
+    assert_int_equal(ts_elf_read_shebang(fx("s5"), &sb), -1);
+    assert_true(sb.interp_cut);
+    longline[255] = ' ';
+    write_file(fx("s5"), longline, sizeof longline, 0755);
+    assert_int_equal(ts_elf_read_shebang(fx("s5"), &sb), 1);
+    assert_int_equal(strlen(sb.interp), 253);
+    /* blanks alone: no interpreter, nothing cut */
+    memset(longline + 2, ' ', sizeof longline - 2);
+    write_file(fx("s5"), longline, sizeof longline, 0755);
+    assert_int_equal(ts_elf_read_shebang(fx("s5"), &sb), -1);
+    assert_false(sb.interp_cut);
+    /* no newline and no argument: the end of the file ends the name (it
+     * was taken for a name cut off) */
+    write_file(fx("s5"), "#!/bin/sh", 9, 0755);
+    assert_int_equal(ts_elf_read_shebang(fx("s5"), &sb), 1);
+    assert_string_equal(sb.interp, "/bin/sh");
 
     write_file(fx("s6"), "echo hi\n", 8, 0755);
     assert_int_equal(ts_elf_read_shebang(fx("s6"), &sb), 0);
     assert_int_equal(ts_elf_read_shebang("/nonexistent/x", &sb), -1);
+}
+
+/* bash's check_binary_file: a NUL byte in the first line of the first 80
+ * bytes makes a file it does not run as a script */
+static void test_shell_runs_it(void **state)
+{
+    (void)state;
+    write_file(fx("t1"), "echo hi\n", 8, 0755);
+    assert_true(ts_elf_shell_runs_it(fx("t1")));
+    write_file(fx("t2"), "", 0, 0755);
+    assert_true(ts_elf_shell_runs_it(fx("t2")));
+    write_file(fx("t3"), "ab\0cd\n", 6, 0755);
+    assert_false(ts_elf_shell_runs_it(fx("t3")));
+    write_file(fx("t4"), "ab\ncd\0\n", 7, 0755); /* after the first line: text */
+    assert_true(ts_elf_shell_runs_it(fx("t4")));
+    char late[100];
+    memset(late, 'x', sizeof late);
+    late[90] = '\0'; /* past the 80 bytes bash reads */
+    write_file(fx("t5"), late, sizeof late, 0755);
+    assert_true(ts_elf_shell_runs_it(fx("t5")));
+    assert_false(ts_elf_shell_runs_it("/nonexistent/x"));
 }
 
 static void test_env_target(void **state)
@@ -857,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_tls_names),
         cmocka_unit_test(test_system_programs),
         cmocka_unit_test(test_shebang),
+        cmocka_unit_test(test_shell_runs_it),
         cmocka_unit_test(test_env_target),
         cmocka_unit_test(test_secure_rules),
         cmocka_unit_test(test_secure_files),
