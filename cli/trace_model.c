@@ -45,8 +45,14 @@ struct ts_tm_model {
     size_t n_spans, cap_spans, cap_span_trace;
     tm_trace *traces;
     size_t n_traces, cap_traces;
-    /* open addressing, linear probing; a slot holds index + 1, 0 is empty */
+    /* open addressing, linear probing; a slot holds index + 1, 0 is empty.
+     * span_map: one slot per (trace, span id), the first span added with
+     * it; copy_map: the spans whose id another span of their trace has
+     * too, by their whole content. A span id used many times costs a
+     * probe or two per span, not a walk over every earlier span with it
+     * (40,000 spans of one id took 13 s). */
     size_t *span_map, span_map_cap, span_map_n;
+    size_t *copy_map, copy_map_cap, copy_map_n;
     size_t *trace_map, trace_map_cap;
     const char **svcs;
     size_t n_svcs, cap_svcs;
@@ -148,41 +154,33 @@ static uint64_t span_key_hash(size_t trace, const char *span_id)
     return hash_bytes(span_id, 16, (uint64_t)trace * 0x9E3779B97F4A7C15ULL);
 }
 
-/* The spans with this id in this trace (a span id used twice is in the
- * map twice, along one probe run): calls each(m, idx, arg) for each, in
- * no particular order, until it returns true; returns that idx, or NONE. */
-static size_t span_map_each(const ts_tm_model *m, size_t trace, const char *span_id,
-                            bool (*each)(const ts_tm_model *, size_t, void *), void *arg)
+/* Same id, same trace, same content: the same span delivered twice (an
+ * exporter retry, or a file concatenated with itself). */
+static bool same_span(const ts_tm_span *a, const ts_tm_span *b)
 {
-    if (!m->span_map_cap)
-        return NONE;
-    size_t mask = m->span_map_cap - 1;
-    for (size_t i = span_key_hash(trace, span_id) & mask;; i = (i + 1) & mask) {
-        size_t v = m->span_map[i];
-        if (!v)
-            return NONE;
-        if (m->span_trace[v - 1] == trace && memcmp(m->spans[v - 1].span_id, span_id, 16) == 0 &&
-            each(m, v - 1, arg))
-            return v - 1;
-    }
+    return a->start_ns == b->start_ns && a->end_ns == b->end_ns &&
+           strcmp(a->parent_id, b->parent_id) == 0 && strcmp(a->name, b->name) == 0 &&
+           a->resource == b->resource;
 }
 
-static bool first_of_id(const ts_tm_model *m, size_t idx, void *first)
+/* The hash of what same_span compares, with the trace and the span id. */
+static uint64_t span_copy_hash(size_t trace, const ts_tm_span *s)
 {
-    (void)m;
-    size_t *f = first;
-    if (*f == NONE || idx < *f)
-        *f = idx;
-    return false; /* see them all */
+    uint64_t h = span_key_hash(trace, s->span_id);
+    h = hash_bytes(s->parent_id, strlen(s->parent_id), h);
+    h = hash_bytes(s->name, strlen(s->name), h);
+    const uint64_t numbers[3] = {s->start_ns, s->end_ns, (uint64_t)(uintptr_t)s->resource};
+    return hash_bytes((const char *)numbers, sizeof numbers, h);
 }
 
-/* Returns the span with this id in this trace (the first added, when the
- * id was used twice), or NONE. */
-static size_t span_map_find(const ts_tm_model *m, size_t trace, const char *span_id)
+static uint64_t span_key_of(const ts_tm_model *m, size_t idx)
 {
-    size_t first = NONE;
-    (void)span_map_each(m, trace, span_id, first_of_id, &first);
-    return first;
+    return span_key_hash(m->span_trace[idx], m->spans[idx].span_id);
+}
+
+static uint64_t span_copy_key_of(const ts_tm_model *m, size_t idx)
+{
+    return span_copy_hash(m->span_trace[idx], &m->spans[idx]);
 }
 
 static void span_map_put_slot(size_t *map, size_t cap, uint64_t h, size_t idx)
@@ -194,30 +192,83 @@ static void span_map_put_slot(size_t *map, size_t cap, uint64_t h, size_t idx)
     map[i] = idx + 1;
 }
 
-/* Inserts span idx (known to be absent); keeps the load factor below 1/2. */
+/* Puts span idx into the index *map of *cap slots, *n entries, growing it
+ * to keep the load factor below 1/2 (key gives an entry's hash). */
+static bool span_index_insert(const ts_tm_model *m, size_t **map, size_t *cap, size_t *n,
+                              uint64_t (*key)(const ts_tm_model *, size_t), size_t idx)
+{
+    if ((*n + 1) * 2 > *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        if (c > SIZE_MAX / sizeof(size_t))
+            return false;
+        size_t *grown = calloc(c, sizeof(size_t));
+        if (!grown)
+            return false;
+        for (size_t i = 0; i < *cap; i++)
+            if ((*map)[i])
+                span_map_put_slot(grown, c, key(m, (*map)[i] - 1), (*map)[i] - 1);
+        free(*map);
+        *map = grown;
+        *cap = c;
+    }
+    span_map_put_slot(*map, *cap, key(m, idx), idx);
+    (*n)++;
+    return true;
+}
+
+/* What a lookup in span_map or copy_map looks for: a span of this trace
+ * with this span id (and, for copy_map, this content). */
+typedef struct {
+    size_t trace;
+    const char *span_id;
+    const ts_tm_span *copy_of; /* NULL: any content */
+} span_probe;
+
+/* The entry of the index map (cap slots) with hash h that matches probe,
+ * or NONE. */
+static size_t span_index_find(const ts_tm_model *m, const size_t *map, size_t cap, uint64_t h,
+                              const span_probe *probe)
+{
+    if (!cap)
+        return NONE;
+    size_t mask = cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        size_t v = map[i];
+        if (!v)
+            return NONE;
+        const ts_tm_span *o = &m->spans[v - 1];
+        if (m->span_trace[v - 1] == probe->trace && memcmp(o->span_id, probe->span_id, 16) == 0 &&
+            (!probe->copy_of || same_span(o, probe->copy_of)))
+            return v - 1;
+    }
+}
+
+/* Returns the span with this id in this trace (the first added, when the
+ * id was used twice), or NONE. */
+static size_t span_map_find(const ts_tm_model *m, size_t trace, const char *span_id)
+{
+    const span_probe probe = {trace, span_id, NULL};
+    return span_index_find(m, m->span_map, m->span_map_cap, span_key_hash(trace, span_id), &probe);
+}
+
+/* Returns the span of copy_map that sp (of this trace) is a copy of, or NONE. */
+static size_t copy_map_find(const ts_tm_model *m, size_t trace, const ts_tm_span *sp)
+{
+    const span_probe probe = {trace, sp->span_id, sp};
+    return span_index_find(m, m->copy_map, m->copy_map_cap, span_copy_hash(trace, sp), &probe);
+}
+
+/* Inserts span idx, the first of its id in its trace. */
 static bool span_map_insert(ts_tm_model *m, size_t idx)
 {
-    if ((m->span_map_n + 1) * 2 > m->span_map_cap) {
-        size_t cap = m->span_map_cap ? m->span_map_cap * 2 : 1024;
-        if (cap > SIZE_MAX / sizeof(size_t))
-            return false;
-        size_t *map = calloc(cap, sizeof(size_t));
-        if (!map)
-            return false;
-        for (size_t i = 0; i < m->span_map_cap; i++) {
-            size_t v = m->span_map[i];
-            if (v)
-                span_map_put_slot(
-                    map, cap, span_key_hash(m->span_trace[v - 1], m->spans[v - 1].span_id), v - 1);
-        }
-        free(m->span_map);
-        m->span_map = map;
-        m->span_map_cap = cap;
-    }
-    span_map_put_slot(m->span_map, m->span_map_cap,
-                      span_key_hash(m->span_trace[idx], m->spans[idx].span_id), idx);
-    m->span_map_n++;
-    return true;
+    return span_index_insert(m, &m->span_map, &m->span_map_cap, &m->span_map_n, span_key_of, idx);
+}
+
+/* Inserts span idx, one of an id used more than once in its trace. */
+static bool copy_map_insert(ts_tm_model *m, size_t idx)
+{
+    return span_index_insert(m, &m->copy_map, &m->copy_map_cap, &m->copy_map_n, span_copy_key_of,
+                             idx);
 }
 
 /* Index of the trace with this id, created when new; NONE when out of memory. */
@@ -323,6 +374,7 @@ void ts_tm_free(ts_tm_model *m)
     free(m->span_trace);
     free(m->traces);
     free(m->span_map);
+    free(m->copy_map);
     free(m->trace_map);
     free(m->svcs);
     free(m->svc_map);
@@ -690,20 +742,6 @@ static const char *const kind_names[] = {"UNSPECIFIED", "INTERNAL", "SERVER",
                                          "CLIENT",      "PRODUCER", "CONSUMER"};
 static const char *const status_names[] = {"UNSET", "OK", "ERROR"};
 
-/* Same id, same trace, same content: the same span delivered twice (an
- * exporter retry, or a file concatenated with itself). */
-static bool same_span(const ts_tm_span *a, const ts_tm_span *b)
-{
-    return a->start_ns == b->start_ns && a->end_ns == b->end_ns &&
-           strcmp(a->parent_id, b->parent_id) == 0 && strcmp(a->name, b->name) == 0 &&
-           a->resource == b->resource;
-}
-
-static bool is_copy_of(const ts_tm_model *m, size_t idx, void *sp)
-{
-    return same_span(&m->spans[idx], sp);
-}
-
 /* Adds one OTLP span object. Returns 1 when added, 0 when skipped (reason
  * recorded in r) or an identical copy, -2 when out of memory. */
 static int add_span(ts_tm_model *m, const ts_json *js, const ts_tm_resource *res, size_t lineno,
@@ -783,10 +821,14 @@ static int add_span(ts_tm_model *m, const ts_json *js, const ts_tm_resource *res
     size_t t = trace_get(m, sp.trace_id);
     if (t == NONE)
         return -2;
-    size_t prev = span_map_find(m, t, sp.span_id);
-    if (prev != NONE) {
-        /* a copy of any of the spans with this id (not only the first) */
-        if (span_map_each(m, t, sp.span_id, is_copy_of, &sp) != NONE)
+    size_t first = span_map_find(m, t, sp.span_id);
+    if (first != NONE) {
+        /* a copy of any of the spans with this id (not only the first):
+         * from an id's second span on, its spans are in copy_map, the
+         * first too */
+        if (copy_map_find(m, t, &m->spans[first]) == NONE && !copy_map_insert(m, first))
+            return -2;
+        if (copy_map_find(m, t, &sp) != NONE)
             return 0;
         sp.flags |= TS_TM_DUPLICATE_ID;
     }
@@ -797,7 +839,7 @@ static int add_span(ts_tm_model *m, const ts_json *js, const ts_tm_resource *res
     sp.seq = m->n_spans;
     m->spans[m->n_spans] = sp;
     m->span_trace[m->n_spans] = t;
-    if (!span_map_insert(m, m->n_spans)) /* a second of an id too: its copies are found */
+    if (first == NONE ? !span_map_insert(m, m->n_spans) : !copy_map_insert(m, m->n_spans))
         return -2;
     m->n_spans++;
     tm_trace *tr = &m->traces[t];
