@@ -1,8 +1,8 @@
 /* html_cmd.c — `traceshim html [FILE] [-o OUT]`: writes the spans file as a
  * self-contained HTML report (report_html.c). A new OUT or a regular file is
  * written to a temporary file next to it and renamed into place (with the
- * permissions of the file it replaces), so a failed run never leaves half a
- * page behind; an OUT that exists as anything else (a symlink, a device such
+ * permissions of the file it replaces), so a failed run, or one a signal
+ * ends, never leaves half a page behind; an OUT that exists as anything else (a symlink, a device such
  * as /dev/stdout, a FIFO) is written in place.
  * Exit status: 0 written, 1 FILE unreadable or OUT not writable (or no such
  * trace), 2 bad usage. */
@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,70 @@ static int write_in_place(const char *out_path, const ts_tm_model *m, const ts_t
     return status;
 }
 
+/* The signals whose default action ends the process and that a handler may
+ * catch (the faults aside): a stop (SIGTERM, Ctrl-C), a closed terminal, a
+ * timer, a file-size limit (SIGXFSZ, `ulimit -f`) met while the page is
+ * written. */
+static const int ending_signals[] = {SIGHUP,  SIGINT,    SIGQUIT, SIGTERM, SIGPIPE,
+                                     SIGALRM, SIGUSR1,   SIGUSR2, SIGXCPU, SIGXFSZ,
+                                     SIGPROF, SIGVTALRM, SIGPOLL, SIGPWR};
+
+/* The temporary page while it is written, for the handler to remove. */
+static char *volatile temporary_page;
+
+/* A signal ends the process while the temporary page exists: remove it
+ * (OUT is untouched until the rename), then die of the signal as without
+ * the handler (it is blocked here; raised, it comes once this returns). */
+static void remove_temporary_and_die(int sig)
+{
+    int saved = errno;
+    char *tmp = temporary_page;
+    if (tmp)
+        unlink(tmp);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    raise(sig);
+    errno = saved;
+}
+
+/* While tmp is written: the ending signals a process has not ignored
+ * remove it first (an interrupted run left OUT.tmp.XXXXXX behind). */
+static void remove_on_signals(char *tmp)
+{
+    temporary_page = tmp;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_temporary_and_die;
+    sigfillset(&sa.sa_mask); /* one handler at a time */
+    for (size_t i = 0; i < sizeof ending_signals / sizeof ending_signals[0]; i++)
+        if (sigaction(ending_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(ending_signals[i], &sa, NULL);
+}
+
+/* The temporary page is gone (renamed or removed): the handlers have
+ * nothing left to do. Called with the ending signals blocked, so none
+ * falls between the rename and this. */
+static void forget_temporary(void)
+{
+    temporary_page = NULL;
+}
+
+/* Blocks (block true) or unblocks the ending signals. */
+static void block_ending_signals(bool block, sigset_t *saved)
+{
+    if (block) {
+        sigset_t set;
+        sigemptyset(&set);
+        for (size_t i = 0; i < sizeof ending_signals / sizeof ending_signals[0]; i++)
+            sigaddset(&set, ending_signals[i]);
+        sigprocmask(SIG_BLOCK, &set, saved);
+    } else {
+        sigprocmask(SIG_SETMASK, saved, NULL);
+    }
+}
+
 /* Writes the page to out_path: standard output for "-", in place for an
  * existing non-regular file, else through a temporary file renamed into
  * place. */
@@ -127,13 +192,21 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
         return 1;
     }
     snprintf(tmp, len, "%s.tmp.XXXXXX", out_path);
+    sigset_t unblocked;
+    block_ending_signals(true, &unblocked); /* none between mkstemp and the handlers */
     int fd = mkstemp(tmp);
+    if (fd >= 0)
+        remove_on_signals(tmp);
+    block_ending_signals(false, &unblocked);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
         if (fd >= 0) {
             close(fd);
+            block_ending_signals(true, &unblocked);
             unlink(tmp);
+            forget_temporary();
+            block_ending_signals(false, &unblocked);
         }
         free(tmp);
         return 1;
@@ -159,12 +232,16 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
         bad = true;
         saved = errno;
     }
+    block_ending_signals(true, &unblocked);
     if (rc == 0 && !bad && rename(tmp, out_path) != 0) {
         bad = true;
         saved = errno;
     }
-    if (rc != 0 || bad) {
+    if (rc != 0 || bad)
         unlink(tmp);
+    forget_temporary();
+    block_ending_signals(false, &unblocked); /* one that came meanwhile ends the process now */
+    if (rc != 0 || bad) {
         if (rc != 0)
             fputs("traceshim html: the built-in page template has no data marker\n", stderr);
         else

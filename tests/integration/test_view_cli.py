@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import select
+import signal
 import stat
 import subprocess
 import threading
@@ -343,6 +344,60 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
             ino = os.stat(report).st_ino
             self.assertEqual(html(umask), mode, "umask %s" % umask)
             self.assertNotEqual(os.stat(report).st_ino, ino, "renamed into place")
+
+    def test_an_interrupted_html_leaves_no_temporary_page(self):
+        """A signal that ends html while it writes the temporary page (a
+        file-size limit, SIGXFSZ; SIGTERM) removes that page; OUT keeps its
+        old content, and the process still dies of the signal. Both left
+        OUT.tmp.XXXXXX behind."""
+        big = os.path.join(self.tmp, "big.jsonl")
+        with open(big, "w") as f:
+            for t in range(1000):  # a page of about 20 MB
+                f.write(line("api", [dict(span("%032x" % (t + 1), i + 1, i, "GET /x", t, 1),
+                                          attributes=[{"key": "blob",
+                                                       "value": {"stringValue": "y" * 2000}}])
+                                     for i in range(10)]))
+        report = os.path.join(self.tmp, "r.html")
+
+        def old_page_and_no_temporary():
+            with open(report) as f:
+                self.assertEqual(f.read(), "old page\n")
+            self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp." in n], [])
+
+        with open(report, "w") as f:
+            f.write("old page\n")
+        p = th.run(["sh", "-c", 'ulimit -f 64 && exec "$0" "$@"', th.LAUNCHER, "html", big, "-o",
+                    report], env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp,
+                   name="html")
+        self.assertEqual(p.returncode, -signal.SIGXFSZ, p.describe())
+        old_page_and_no_temporary()
+
+        # SIGTERM as soon as the temporary page is there (a run that
+        # finished first is tried again)
+        stopped = 0
+        for _ in range(10):
+            with open(report, "w") as f:
+                f.write("old page\n")
+            proc = subprocess.Popen([th.LAUNCHER, "html", big, "-o", report],
+                                    env=th.clean_env(TRACESHIM_VIEW=th.VIEW),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                deadline = time.monotonic() + 20
+                while (proc.poll() is None and time.monotonic() < deadline and
+                       not any(".tmp." in n for n in os.listdir(self.tmp))):
+                    pass
+                proc.send_signal(signal.SIGTERM)
+                rc = proc.wait(timeout=20)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if rc == -signal.SIGTERM:
+                stopped += 1
+                old_page_and_no_temporary()
+                break
+            self.assertEqual(rc, 0)
+        self.assertEqual(stopped, 1, "SIGTERM never came while the page was written")
 
     def test_html_into_an_existing_non_regular_file(self):
         """-o naming a symlink, a FIFO or a device writes through it in
