@@ -189,7 +189,9 @@ const ts_stats_group *ts_stats_group_at(const ts_stats *st, size_t i)
 
 uint64_t ts_stats_window_ns(const ts_stats *st)
 {
-    return st->n ? st->last_end - st->first_start : 0;
+    /* over every span seen, counted or not: a filter that keeps none still
+     * leaves the file's window (it was 0 then) */
+    return st->first_start <= st->last_end ? st->last_end - st->first_start : 0;
 }
 
 static const char *kind_name(int kind)

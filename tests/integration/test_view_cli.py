@@ -176,6 +176,15 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         self.assertAlmostEqual(db["p50_ns"], 24e6, delta=24e4)
         self.assertAlmostEqual(db["p99_ns"], 39e6, delta=39e4)
         self.assertEqual(db["max_ns"], 39000000)
+        # the window is the file's, whatever the filters keep: also when
+        # they keep nothing (it was 0 then)
+        window = 5001 * 10**6  # from api's first span at 0 to the batch span's end
+        self.assertEqual(doc["window_ns"], window)
+        for args in (("--service", "api"), ("--match", "^SELECT"), ("--service", "nosuch"),
+                     ("--match", "nosuch")):
+            p = self.ts("stats", self.spans, "--json", *args)
+            self.assertEqual((p.returncode, json.loads(p.stdout())["window_ns"]), (0, window),
+                             p.describe())
         p = self.ts("stats", self.spans, "--service", "api")
         out = p.stdout().decode()
         self.assertIn("GET /items", out)

@@ -757,6 +757,23 @@ static void test_stats_groups(void **state)
     assert_int_equal(ts_stats_window_ns(only_db), 201000000);
     ts_stats_free(only_db);
 
+    /* a filter that keeps nothing: the file's window all the same (it was
+     * 0, where any other filter gave the file's) */
+    ts_stats *none = ts_stats_new();
+    assert_non_null(none);
+    for (size_t t = 0; t < ts_tm_trace_count(m); t++)
+        for (size_t i = 0; i < ts_tm_trace_at(m, t)->n_spans; i++)
+            ts_stats_see(none, ts_tm_trace_at(m, t)->spans[i]);
+    assert_int_equal(ts_stats_finish(none, TS_STATS_SORT_P99, false), 0);
+    assert_int_equal(ts_stats_group_count(none), 0);
+    assert_int_equal(ts_stats_window_ns(none), 201000000);
+    ts_stats_free(none);
+    none = ts_stats_new(); /* nothing seen at all: no window */
+    assert_non_null(none);
+    assert_int_equal(ts_stats_finish(none, TS_STATS_SORT_P99, false), 0);
+    assert_int_equal(ts_stats_window_ns(none), 0);
+    ts_stats_free(none);
+
     capture c;
     cap_open(&c);
     ts_stats_write_table(c.f, st);
