@@ -589,6 +589,62 @@ static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t
 
 /* ------------------------------------------------------------- console */
 
+/* The \u escape of the character at p (valid UTF-8, as a JSON string
+ * holds it) when it is one a terminal must not get: DEL, the C1 controls,
+ * and those that reorder or break a line (the bidirectional marks,
+ * embeddings, overrides and isolates, U+061C, the line and paragraph
+ * separators; cli/trace_render.c's reorders_text): their code point, or 0.
+ * *len: the character's length in bytes. */
+static unsigned console_unsafe(const unsigned char *p, size_t *len)
+{
+    *len = p[0] < 0x80 ? 1 : p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : 4;
+    if (p[0] == 0x7F)
+        return 0x7F;
+    if (p[0] == 0xC2 && p[1] < 0xA0)
+        return p[1]; /* U+0080 .. U+009F */
+    if (p[0] == 0xD8 && p[1] == 0x9C)
+        return 0x061C;
+    if (p[0] == 0xE2 &&
+        ((p[1] == 0x80 && (p[2] == 0x8E || p[2] == 0x8F || (p[2] >= 0xA8 && p[2] <= 0xAE))) ||
+         (p[1] == 0x81 && p[2] >= 0xA6 && p[2] <= 0xA9)))
+        return 0x2000u | (unsigned)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
+    return 0;
+}
+
+/* The console line goes to the program's terminal: the quoted string b
+ * holds from offset from on (valid UTF-8, C0 escaped already) gets the
+ * characters console_unsafe names as \uXXXX escapes too, as view and stats
+ * show them as '?' (`run -e console true $'\u202e'` wrote the rest of the
+ * line backwards). Rewritten from the end, in the room grown for it. */
+static void console_escape_from(struct ts_json_buf *b, size_t from)
+{
+    size_t extra = 0, len;
+    for (size_t i = from; i < b->len; i += len)
+        if (console_unsafe((const unsigned char *)b->data + i, &len))
+            extra += 6 - len;
+    if (!extra || !ts_json_buf_reserve(b, extra))
+        return; /* nothing to do, or b failed: the line is not written */
+    size_t in = b->len, out = b->len + extra;
+    b->len = out;
+    while (in > from) {
+        size_t start = in - 1; /* back to the character's first byte */
+        while (start > from && ((unsigned char)b->data[start] & 0xC0) == 0x80)
+            start--;
+        unsigned cp = console_unsafe((const unsigned char *)b->data + start, &len);
+        if (cp) {
+            static const char hex[] = "0123456789abcdef";
+            char esc[6] = {'\\',        'u', hex[cp >> 12], hex[cp >> 8 & 15], hex[cp >> 4 & 15],
+                           hex[cp & 15]};
+            out -= 6;
+            memcpy(b->data + out, esc, 6);
+        } else {
+            out -= in - start;
+            memmove(b->data + out, b->data + start, in - start);
+        }
+        in = start;
+    }
+}
+
 /* One readable line per span on stderr, e.g.
  * traceshim: span <trace>/<span> parent=<id> "GET /x" server 200 1.234ms
  * made in exp_line, which is returned. */
@@ -609,7 +665,9 @@ static struct ts_json_buf *exp_console_line(const struct ts_span *s)
     ts_json_buf_append_char(b, ' ');
     size_t name_len;
     const char *name = ts_span_bytes(s, s->name_off, s->name_len, &name_len);
+    size_t name_at = b->len;
     ts_json_buf_string(b, name, name_len); /* quoted, control bytes escaped */
+    console_escape_from(b, name_at);
     ts_json_buf_append_char(b, ' ');
     ts_json_buf_append_cstr(b, s->kind < 4 ? kinds[s->kind] : "unspecified");
     ts_json_buf_append_char(b, ' ');

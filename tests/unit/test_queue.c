@@ -2514,6 +2514,20 @@ static void scen_exporter_console(void)
     s.end_ns = s.start_ns + 25000000000ull + 5000;
     ts_span_set_name(&s, "GET \"q\"\n", 8);
     ts_rep_submit(&s);
+    /* what a terminal must not get, escaped like the C0 controls: a
+     * right-to-left override, an isolate, the Arabic letter mark, C1
+     * controls (NEL, CSI) and DEL; other UTF-8 (é) as it is */
+    s.span_id[7] = 0xfe;
+    s.status = TS_STATUS_UNSET;
+    const char *hostile = "a\xE2\x80\xAE"
+                          "b\xE2\x81\xA6"
+                          "c\xD8\x9C"
+                          "d\xC2\x85"
+                          "e\xC2\x9B"
+                          "f\x7F"
+                          "\xC3\xA9\xE2\x80\x8F";
+    ts_span_set_name(&s, hostile, strlen(hostile));
+    ts_rep_submit(&s);
     ts_rep_flush(5000);
     restore_stderr(saved);
     size_t len;
@@ -2522,9 +2536,13 @@ static void scen_exporter_console(void)
         "traceshim: span 101112131415161718191a1b1c1d1e1f/a0a1a2a3a4a5a6a7 parent=- "
         "\"GET /x\" server 200 1.234ms\n"
         "traceshim: span 101112131415161718191a1b1c1d1e1f/a0a1a2a3a4a5a6ff "
-        "parent=00000000000000a7 \"GET \\\"q\\\"\\u000a\" client - 25000.005ms error\n";
+        "parent=00000000000000a7 \"GET \\\"q\\\"\\u000a\" client - 25000.005ms error\n"
+        "traceshim: span 101112131415161718191a1b1c1d1e1f/a0a1a2a3a4a5a6fe "
+        "parent=00000000000000a7 "
+        "\"a\\u202eb\\u2066c\\u061cd\\u0085e\\u009bf\\u007f\xC3\xA9\\u200f\" "
+        "client - 25000.005ms\n";
     CHECK(strcmp(out, want) == 0, "console output:\n%s\nwanted:\n%s", out, want);
-    CHECK(ts_rep_exported() == 2, "exported %llu", (unsigned long long)ts_rep_exported());
+    CHECK(ts_rep_exported() == 3, "exported %llu", (unsigned long long)ts_rep_exported());
     CHECK(access(g_path, F_OK) != 0, "console exporter wrote the span file");
     free(out);
     scen_cleanup();
