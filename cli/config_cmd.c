@@ -11,9 +11,11 @@
  * /etc/ld.so.preload): the environment first, then FILE (default
  * /etc/traceshim/traceshim.conf), and which programs are traced. A
  * missing or malformed file is said here, since the library says nothing
- * in the processes it is loaded into (it traces nothing then). */
+ * in the processes it is loaded into (it traces nothing then); so is a key
+ * of the file the library does not read (a warning: exit status unchanged). */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,143 @@ static void print_value(const char *name, const char *v)
     }
 }
 
+/* The variables the library reads through its lookup, so from the system
+ * file too (tests/lint/check_docs.py keeps this list equal to the names in
+ * the library's sources). A key of the file that is none of them the
+ * library ignores without a word: a typo such as TRACESHIM_EXPORTERS. */
+static const char *const file_keys[] = {
+    "JAEGER_AGENT_HOST",
+    "JAEGER_AGENT_PORT",
+    "JAEGER_ENDPOINT",
+    "JAEGER_SAMPLER_MANAGER_HOST_PORT",
+    "JAEGER_SAMPLER_PARAM",
+    "JAEGER_SAMPLER_TYPE",
+    "JAEGER_SERVICE_NAME",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_EXPORTER_JAEGER_AGENT_HOST",
+    "OTEL_EXPORTER_JAEGER_AGENT_PORT",
+    "OTEL_EXPORTER_JAEGER_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+    "OTEL_EXPORTER_ZIPKIN_TIMEOUT",
+    "OTEL_PROPAGATORS",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "TRACESHIM_DIRECT_CALLS",
+    "TRACESHIM_DISABLED",
+    "TRACESHIM_EXIT_TIMEOUT",
+    "TRACESHIM_EXPORTER",
+    "TRACESHIM_FILE",
+    "TRACESHIM_FOLLOW_EXEC",
+    "TRACESHIM_HMAC_KEYS",
+    "TRACESHIM_IGNORE",
+    "TRACESHIM_INJECT_TO",
+    "TRACESHIM_LOG_LEVEL",
+    "TRACESHIM_MAX_HEAD_BYTES",
+    "TRACESHIM_NO_INJECT_TO",
+    "TRACESHIM_OWN_FD_TABLE",
+    "TRACESHIM_PROCESS_SPANS",
+    "TRACESHIM_PROGRAMS",
+    "TRACESHIM_ROUTES",
+    "TRACESHIM_SIGNAL_FLUSH",
+    "TRACESHIM_STACKS",
+    "TRACESHIM_STATS",
+    "TRACESHIM_TRUST_INBOUND",
+};
+
+/* Read from the environment alone, never from the system file. */
+static const char *const environment_only[] = {"TRACESHIM_SYSTEM_CONFIG", "TRACESHIM_B3",
+                                               "TRACEPARENT", "TRACESTATE"};
+
+static bool listed(const char *name, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Edits (insert, delete, substitute a character) from a to b, counted up
+ * to a bound: 64 characters each at most (longer ones are no near miss). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* --system: a line on stderr for each key of the file the library does not
+ * read from it, with the nearest one it does when that is a near miss (at
+ * most 2 edits, or a quarter of the name). A warning: the exit status is
+ * what the values decide. */
+static void warn_unknown_keys(const char *path)
+{
+    size_t n = sizeof file_keys / sizeof file_keys[0];
+    for (size_t k = 0; k < sys_file.count; k++) {
+        const char *key = sys_file.key[k];
+        if (listed(key, file_keys, n))
+            continue;
+        if (listed(key, environment_only, sizeof environment_only / sizeof environment_only[0])) {
+            fprintf(stderr,
+                    "traceshim config: warning: %s sets %s, which the library reads from the "
+                    "environment only: ignored\n",
+                    path, key);
+            continue;
+        }
+        const char *nearest = NULL;
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+            size_t d = edit_distance(key, file_keys[i]);
+            if (d < best) {
+                best = d;
+                nearest = file_keys[i];
+            }
+        }
+        size_t near = strlen(key) / 4 > 2 ? strlen(key) / 4 : 2;
+        fprintf(stderr,
+                "traceshim config: warning: %s sets %s, which the library does not read: "
+                "ignored",
+                path, key);
+        if (nearest && best <= near)
+            fprintf(stderr, " (did you mean %s?)", nearest);
+        fputc('\n', stderr);
+    }
+}
+
 static const char *const sysconf_problems[] = {
     [TS_SYSCONF_OK] = "",
     [TS_SYSCONF_MISSING] = "cannot be read (missing or no permission)",
@@ -205,14 +344,16 @@ static void print_system_programs(const char *path)
 int main(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        printf("usage: traceshim config [--system [FILE]]\n"
-               "Prints the configuration libtraceshim.so would use with this environment,\n"
-               "then every variable it reads: its value and whether it was used, rejected\n"
-               "or not set (the default applies). Exit status 1 when a value is rejected.\n"
-               "--system: as a process would see it in system mode (/etc/ld.so.preload):\n"
-               "the environment, then FILE (default $TRACESHIM_SYSTEM_CONFIG, else\n"
-               TS_SYSCONF_PATH "); exit status 1\n"
-               "also when FILE is missing or malformed.\n");
+        printf(
+            "usage: traceshim config [--system [FILE]]\n"
+            "Prints the configuration libtraceshim.so would use with this environment,\n"
+            "then every variable it reads: its value and whether it was used, rejected\n"
+            "or not set (the default applies). Exit status 1 when a value is rejected.\n"
+            "--system: as a process would see it in system mode (/etc/ld.so.preload):\n"
+            "the environment, then FILE (default $TRACESHIM_SYSTEM_CONFIG, else\n" TS_SYSCONF_PATH
+            "); exit status 1\n"
+            "also when FILE is missing or malformed. A key of FILE the library does not\n"
+            "read gets a warning on stderr (the exit status stays 0).\n");
         return 0;
     }
     const char *sys_path = NULL;
@@ -221,6 +362,7 @@ int main(int argc, char **argv)
         sys_path = argc > 2 ? argv[2] : given && *given ? given : TS_SYSCONF_PATH;
         if (load_system_file(sys_path) != 0)
             return 1;
+        warn_unknown_keys(sys_path);
         argv += argc > 2 ? 2 : 1;
         argc -= argc > 2 ? 2 : 1;
     }

@@ -231,6 +231,40 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertRegex(p.stdout().decode(), r"(?m)^  TRACEPARENT +\(not set: default\)$")
 
+    def test_unknown_keys_in_the_system_file_are_said(self):
+        """A key of the system file the library does not read is a warning
+        on stderr naming it, and the nearest one it reads when that is a
+        near miss; the exit status stays what the values decide (0 here).
+        TRACESHIM_EXPORTERS=otlp was taken without a word. Every key the
+        library reads passes without one (tests/lint/check_docs.py keeps
+        the list complete)."""
+        conf = os.path.join(self.tmp, "traceshim.conf")
+        with open(conf, "w") as f:
+            f.write("TRACESHIM_EXPORTERS=otlp\nTRACESHIM_PROGRAM=\nTRACESHIM_PROGRAMS=curl\n"
+                    "COMPLETELY_DIFFERENT=1\nTRACEPARENT=garbage\n")
+        env = th.launcher_env(TRACESHIM_CONFIG=CONFIG)
+        p = th.run(["bash", th.LAUNCHER, "config", "--system", conf], env=env, tmpdir=self.tmp,
+                   name="config-system")
+        self.assertEqual(p.returncode, 0, p.describe())
+        warn = "traceshim config: warning: %s sets " % conf
+        self.assertEqual(p.stderr().decode().splitlines(), [
+            warn + "TRACESHIM_EXPORTERS, which the library does not read: ignored "
+                   "(did you mean TRACESHIM_EXPORTER?)",
+            warn + "TRACESHIM_PROGRAM, which the library does not read: ignored "
+                   "(did you mean TRACESHIM_PROGRAMS?)",
+            warn + "COMPLETELY_DIFFERENT, which the library does not read: ignored",
+            warn + "TRACEPARENT, which the library reads from the environment only: ignored"],
+            p.describe())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  exporters +file$")
+        # every variable the library reads, in the file: no warning
+        with open(conf, "w") as f:
+            for name in self.variables():
+                if name not in ("TRACEPARENT", "TRACESTATE", "TRACESHIM_SYSTEM_CONFIG"):
+                    f.write("%s=\n" % name)
+        p = th.run(["bash", th.LAUNCHER, "config", "--system", conf], env=env, tmpdir=self.tmp,
+                   name="config-system")
+        self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
+
     def test_every_variable_given_garbage(self):
         """Table-driven: one traced run per variable."""
         problems = []

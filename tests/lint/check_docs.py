@@ -7,7 +7,10 @@
 - every command of scripts/traceshim (its dispatch `case`) is in the
   manual's synopsis and in the bash completion's command list;
 - the manual formats without a warning (groff -man -ww), and says the
-  project's version.
+  project's version;
+- cli/config_cmd.c's file_keys, the keys `config --system` takes in the
+  system file without a warning, are the library's TRACESHIM_*, OTEL_* and
+  JAEGER_* variables but those its environment_only list names.
 """
 
 import glob
@@ -63,6 +66,27 @@ for name in sorted(lib_vars | cmd_vars):
         failures.append("doc/traceshim.1 does not mention %s" % name)
     if ("`%s`" % name) not in readme and not re.search(r"`[^`\n]*\b%s\b[^`\n]*`" % name, readme):
         failures.append("README.md does not mention `%s`" % name)
+
+
+def c_string_list(text, name):
+    """The string literals of the C array `name[] = {...};` in text."""
+    m = re.search(r"\b%s\[\] = \{(.*?)\};" % name, text, re.S)
+    return set(re.findall(r'"([^"]*)"', m.group(1))) if m else set()
+
+
+config_cmd = read("cli/config_cmd.c")
+file_keys = c_string_list(config_cmd, "file_keys")
+env_only = c_string_list(config_cmd, "environment_only")
+prefixed = {n for n in lib_vars if re.match(r"(TRACESHIM|OTEL|JAEGER)_", n)}
+if len(file_keys) < 40:
+    failures.append("found only %d file_keys in cli/config_cmd.c: the extraction is broken"
+                    % len(file_keys))
+for name in sorted(prefixed - env_only - file_keys):
+    failures.append("cli/config_cmd.c's file_keys lacks %s (config --system would warn of it)" % name)
+for name in sorted(file_keys - prefixed):
+    failures.append("cli/config_cmd.c's file_keys has %s, which the library does not read" % name)
+for name in sorted(file_keys & env_only):
+    failures.append("cli/config_cmd.c lists %s in file_keys and environment_only" % name)
 
 synopsis = man[man.index(".SH SYNOPSIS"):man.index(".SH DESCRIPTION")]
 completion = read("scripts/traceshim.bash-completion")
