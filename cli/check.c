@@ -297,14 +297,20 @@ static void print_why(FILE *out, const check *c)
             fputs(" from the C library, which libtraceshim.so interposes.\n", out);
         }
         break;
-    case TS_ELF_V_NO_NETWORK:
+    case TS_ELF_V_NO_NETWORK: {
+        size_t n = c->have_libs ? c->libs.n : 0;
+        char libs[64];
+        if (n > 1)
+            snprintf(libs, sizeof libs, "the %zu libraries it loads import", n);
+        else
+            snprintf(libs, sizeof libs, "%s library it loads imports", n ? "the" : "any");
         fprintf(out,
-                "%s is dynamically linked, but neither it nor the %zu libraries it loads "
-                "import connect, accept or accept4; a module it loads at run time (dlopen, "
-                "such as Python's _socket) or a program it starts may still make those calls, "
-                "and they are traced.\n",
-                p, c->have_libs ? c->libs.n : (size_t)0);
+                "%s is dynamically linked, but neither it nor %s connect, accept or accept4; "
+                "a module it loads at run time (dlopen, such as Python's _socket) or a program "
+                "it starts may still make those calls, and they are traced.\n",
+                p, libs);
         break;
+    }
     case TS_ELF_V_NOT_EXECUTABLE:
         if (f->kind == TS_ELF_NOT_ELF && c->n_hops == MAX_SCRIPTS)
             fprintf(out,

@@ -24,18 +24,26 @@ const char *ts_cli_value(const char *name, int argc, char **argv, int *i, bool *
 }
 
 /* A decimal count without sign or suffix. */
-static bool parse_count(const char *s, size_t *out)
+#define COUNT_MAX 999999999 /* nine digits: any size_t holds it */
+
+/* A count for --limit: 0 read, -1 not a count, -2 a count above COUNT_MAX. */
+static int parse_count(const char *s, size_t *out)
 {
-    if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
-        return false;
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s))
+        return -1;
+    while (s[0] == '0' && s[1])
+        s++; /* leading zeros change nothing */
+    if (strlen(s) > 9)
+        return -2;
     *out = (size_t)strtoul(s, NULL, 10);
-    return true;
+    return 0;
 }
 
 int ts_cli_common_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool with_limit)
 {
     const char *a = argv[*i], *v;
     bool missing = false;
+    int bad;
     if (o->only_files || a[0] != '-' || strcmp(a, "-") == 0) {
         if (o->file) {
             fprintf(stderr, "traceshim %s: only one FILE, got %s and %s\n", o->cmd, o->file, a);
@@ -67,8 +75,14 @@ int ts_cli_common_arg(ts_cli_opts *o, int argc, char **argv, int *i, bool with_l
             o->service = v;
         } else if (k == 1) {
             o->match = v;
-        } else if (!parse_count(v, &o->limit)) {
-            fprintf(stderr, "traceshim %s: --limit %s: not a count (0 for no limit)\n", o->cmd, v);
+        } else if ((bad = parse_count(v, &o->limit)) != 0) {
+            if (bad == -2)
+                fprintf(stderr,
+                        "traceshim %s: --limit %s: too large (at most %d; 0 for no limit)\n",
+                        o->cmd, v, COUNT_MAX);
+            else
+                fprintf(stderr, "traceshim %s: --limit %s: not a count (0 for no limit)\n", o->cmd,
+                        v);
             return 2;
         }
         return 1;

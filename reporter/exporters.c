@@ -229,10 +229,11 @@ static void exp_failed(struct exp_batch *b, size_t n, const char *why)
                                                             : "span file";
     if (!b->reported) {
         b->reported = true;
-        ts_log_error("%s exporter: %s: %s; %zu spans dropped (later failures are counted, not shown)",
-                     b->name, where, why, n);
+        ts_log_error(
+            "%s exporter: %s: %s; %zu span%s dropped (later failures are counted, not shown)",
+            b->name, where, why, n, n == 1 ? "" : "s");
     } else {
-        ts_log_debug("%s exporter: %s; %zu spans dropped", b->name, why, n);
+        ts_log_debug("%s exporter: %s; %zu span%s dropped", b->name, why, n, n == 1 ? "" : "s");
     }
     b->failing = true;
 }

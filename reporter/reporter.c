@@ -1265,10 +1265,10 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
         flushed = running ? rep_hand_over(REP_JOB_FLUSH, NULL, deadline, deadline_ms)
                           : rep_here_signal_safe(rep_flush_job, &job);
         if (!flushed)
-            ts_log_debug("flush at _exit or exec: %s, %zu spans not flushed",
+            ts_log_debug("flush at _exit or exec: %s, %zu span%s not flushed",
                          running ? "the reporter thread did not finish in time"
                                  : "no reporter thread",
-                         ts_rep_queue_count(&rep_q));
+                         ts_rep_queue_count(&rep_q), ts_rep_queue_count(&rep_q) == 1 ? "" : "s");
     } else if (pending > 0 || running) {
         /* A thread started a moment ago (a process's first span does not
          * wait for it: ts_rep_before_giving_up_access) is let leave the
@@ -1295,8 +1295,8 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
         if (hand_over)
             flushed = rep_hand_over(REP_JOB_FLUSH, NULL, deadline, deadline_ms);
         if (!flushed)
-            ts_log_debug("flush: export still busy at the deadline, %zu spans not flushed",
-                         ts_rep_queue_count(&rep_q));
+            ts_log_debug("flush: export still busy at the deadline, %zu span%s not flushed",
+                         ts_rep_queue_count(&rep_q), ts_rep_queue_count(&rep_q) == 1 ? "" : "s");
     }
     return flushed;
 }
@@ -1423,9 +1423,10 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
         ts_stats_print(&snap);
     }
     if (full + failed + left > 0)
-        ts_log_warn("%llu spans not exported: %llu dropped on a full queue, %llu failed or "
+        ts_log_warn("%llu span%s not exported: %llu dropped on a full queue, %llu failed or "
                     "refused by the backend, %llu still queued or being sent at exit",
-                    (unsigned long long)(full + failed + left), (unsigned long long)full,
+                    (unsigned long long)(full + failed + left),
+                    full + failed + left == 1 ? "" : "s", (unsigned long long)full,
                     (unsigned long long)failed, (unsigned long long)left);
 }
 

@@ -241,6 +241,30 @@ class CheckTest(th.TempDirMixin, unittest.TestCase):
         self.assertIn("dlopen", out[1], "says a module loaded at run time may still connect")
         self.assertEqual(self.detail(out, "imports"), ["hello-dynamic: none of the interposed calls"])
 
+    def test_no_network_calls_with_one_library(self):
+        """One library: "neither it nor the library it loads imports" (it
+        said "the 1 libraries it loads import")."""
+        cc = th.require_tool("cc")
+        one_c = os.path.join(self.tmp, "one.c")
+        with open(one_c, "w") as f:
+            f.write("int one(void) { return 1; }\n")
+        prog_c = os.path.join(self.tmp, "prog.c")
+        with open(prog_c, "w") as f:
+            f.write("int one(void);\nvoid _start(void) { one(); for (;;) ; }\n")
+        lib = os.path.join(self.tmp, "libone.so")
+        prog = os.path.join(self.tmp, "prog")
+        for argv in ([cc, "-shared", "-fPIC", "-nostdlib", "-o", lib, one_c],
+                     [cc, "-nostdlib", "-o", prog, prog_c, "-L" + self.tmp, "-lone",
+                      "-Wl,-rpath," + self.tmp]):
+            r = subprocess.run(argv, capture_output=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+        out = self.assert_report([prog], 0, "traceable: no network calls found")
+        self.assertTrue(out[1].startswith("%s is dynamically linked, but neither it nor the "
+                                          "library it loads imports connect, accept or "
+                                          "accept4; " % prog), out[1])
+        self.assertEqual(self.detail(out, "libraries"),
+                         ["1 needed (libone.so), 1 loaded in all"], "\n".join(out))
+
     def test_not_an_elf_file(self):
         """Executable, but neither an ELF program, a #! script nor text a
         shell runs (bash's test: a NUL byte in its first line)."""

@@ -304,7 +304,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(len(c.requests()), 1)
         err = srv.stderr().decode()
         self.assertIn("traceshim: otlp exporter: OTLP endpoint: HTTP 400", err)
-        self.assertIn("traceshim: 1 spans not exported: 0 dropped on a full queue, 1 failed", err)
+        self.assertIn("traceshim: 1 span not exported: 0 dropped on a full queue, 1 failed", err)
 
     def test_refused_costs_nothing_but_counted_spans(self):
         port_closed = th.closed_port()
@@ -339,7 +339,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         took = self.stop(srv)
         self.assertLess(took, 1.0 + 1.0, "exit bounded by TRACESHIM_EXIT_TIMEOUT=1000")
         err = srv.stderr().decode()
-        self.assertRegex(err, r"traceshim: \d+ spans not exported")
+        self.assertRegex(err, r"traceshim: \d+ spans? not exported")
 
     def test_a_send_under_way_at_exit_is_counted(self):
         """The reporter thread's own send (the schedule's, with its 30 s
@@ -388,7 +388,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 3.0)
             self.assertEqual((r.returncode, r.stdout), (0, b""))
             err = r.stderr.decode()
-            self.assertIn("traceshim: otlp exporter: OTLP endpoint: timed out; 1 spans dropped",
+            self.assertIn("traceshim: otlp exporter: OTLP endpoint: timed out; 1 span dropped",
                           err)
             self.assertRegex(err, r"stats .* exported=0 dropped_queue_full=0 "
                                   r"dropped_export_failed=1 dropped_exit_timeout=0 ")
@@ -406,7 +406,7 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         c.wait_requests(1)  # the reporter thread now waits for the retry
         took = self.stop(srv)
         self.assertLess(took, 1.5, "an exit does not wait for a retry")
-        self.assertIn("traceshim: 1 spans not exported: 0 dropped on a full queue, 1 failed",
+        self.assertIn("traceshim: 1 span not exported: 0 dropped on a full queue, 1 failed",
                       srv.stderr().decode(), srv.describe())
         self.assertEqual(len(c.requests()), 1, "one attempt: the retry was not due")
 

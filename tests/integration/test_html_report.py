@@ -403,6 +403,22 @@ class HtmlReportInBrowser(th.TempDirMixin, unittest.TestCase):
         wd.js("window.traceshimApplyFilter()")
         self.assertEqual(visible_rows(wd), len(spans))
 
+    def test_one_span_and_one_error_are_singular(self):
+        """The trace's header counts in the singular for one: "1 span",
+        "1 error" (it said "1 spans", "1 errors")."""
+        spans_file = os.path.join(self.tmp, "one.jsonl")
+        with open(spans_file, "w") as f:
+            f.write(json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": [
+                {"traceId": "1" * 32, "spanId": "2" * 16, "name": "lonely",
+                 "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000001000000",
+                 "status": {"code": 2}}]}]}]}) + "\n")
+        report = os.path.join(self.tmp, "one.html")
+        self.write_report(spans_file, report)
+        self.load(report)
+        head = self.wd.js("return document.getElementById('trace-head').textContent")
+        self.assertIn(" \u00b7 1 span \u00b7 ", head)
+        self.assertTrue(head.endswith(" \u00b7 1 error"), head)
+
     def test_thousands_of_traces_load_fast(self):
         spans_file = os.path.join(self.tmp, "big.jsonl")
         big_spans_file(spans_file, N_BIG_TRACES)

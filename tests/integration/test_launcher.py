@@ -530,6 +530,29 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
                               % (var, value, problem, what)), p.describe())
         self.assertFalse(os.path.exists(marker))
 
+    def test_usage_and_the_other_spellings(self):
+        """help lists --root for enable and disable, as the manual does;
+        -V is version and -h help (both documented now); view names its
+        command to the viewer, so `view --command=stats` is an unknown
+        option, not stats under another name."""
+        p = self.traceshim("--help")
+        out = p.stdout().decode()
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn("traceshim enable --system [--programs LIST] [--root DIR]\n", out)
+        self.assertIn("traceshim disable --system [--root DIR]\n", out)
+        self.assertEqual(self.traceshim("-h").stdout().decode(), out)
+        version = self.traceshim("version").stdout()
+        self.assertTrue(version.startswith(b"traceshim "), version)
+        self.assertEqual(self.traceshim("-V").stdout(), version)
+        self.assertEqual(self.traceshim("--version").stdout(), version)
+        spans = os.path.join(self.tmp, "empty.jsonl")
+        open(spans, "w").close()
+        for command in ("stats", "html", "view"):
+            p = self.traceshim("view", "--command=" + command, spans)
+            self.assertEqual(p.returncode, 2, p.describe())
+            self.assertIn(b"traceshim view: unknown option --command=" + command.encode(),
+                          p.stderr(), p.describe())
+
     def test_view_missing_file(self):
         th.require_view()
         missing = os.path.join(self.tmp, "does-not-exist.jsonl")

@@ -224,6 +224,12 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.describe())
             self.assertIn(b"usage: traceshim " + cmd.encode(), p.stdout())
             self.assertIn(b"Exit status", p.stdout())
+        # view's help says all that decides colour, and --no-color
+        p = self.ts("view", "-h")
+        self.assertIn(b"NO_COLOR is unset or empty and TERM is not dumb", p.stdout())
+        self.assertIn(b"  --no-color      the same as --color never\n", p.stdout())
+        p = self.ts("view", self.spans, "--limit", "0000000020")  # ten digits, a count all the same
+        self.assertEqual(p.returncode, 0, p.describe())
         p = self.ts("html", self.spans, "-o", report, "--errors")
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertIn(b"3 traces", p.stderr())
@@ -248,6 +254,9 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
             (["stats", self.spans, "--sort", "bogus"], "--sort bogus: expected p99"),
             (["html", self.spans, "-o", ""], "-o needs a file name"),
             (["view", self.spans, "--limit", "abc"], "--limit abc: not a count"),
+            # a count, too large for the limit (it said "not a count")
+            (["view", self.spans, "--limit", "2147483648"],
+             "--limit 2147483648: too large (at most 999999999; 0 for no limit)"),
             (["stats", self.spans, "--bogus"], "unknown option --bogus"),
         ]
         for args, message in cases:
