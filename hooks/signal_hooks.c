@@ -56,8 +56,23 @@ static bool handler_installed TS_START_STATE;
  * blocked (but with SA_NODEFER): ts_signal_maybe_in_a_handler. */
 static uint64_t handled_signals TS_START_STATE;
 
+/* A handler the blocked signals cannot tell has been installed (atomic;
+ * set for good): one with SA_NODEFER (sysv_signal, and signal itself in a
+ * program built for strict ISO C, which glibc makes __sysv_signal), or
+ * one through a raw rt_sigaction, whose flags the shim does not read.
+ * ts_signal_maybe_in_a_handler then says yes everywhere. */
+static bool handler_unseen TS_START_STATE;
+
 /* The program's main has started: every constructor has run (atomic). */
 static bool main_started TS_START_STATE;
+
+void ts_signal_raw_action_coming(const void *kernel_act)
+{
+    /* Its handler is not read: the pointer is the program's, and may be
+     * one the kernel answers with EFAULT. Any new action counts. */
+    if (kernel_act && !ts_process_foreign() && !__atomic_load_n(&handler_unseen, __ATOMIC_RELAXED))
+        __atomic_store_n(&handler_unseen, true, __ATOMIC_RELAXED);
+}
 
 bool ts_signal_program_has_handlers(void)
 {
@@ -66,6 +81,8 @@ bool ts_signal_program_has_handlers(void)
 
 bool ts_signal_maybe_in_a_handler(void)
 {
+    if (__atomic_load_n(&handler_unseen, __ATOMIC_RELAXED))
+        return true;
     uint64_t handled = __atomic_load_n(&handled_signals, __ATOMIC_RELAXED);
     if (!handled)
         return false;
@@ -82,7 +99,7 @@ bool ts_signal_maybe_in_a_handler(void)
  * here in a normal context: the first handler cannot be running yet, and
  * main has started (a thread is never started from a constructor: the
  * program's allocator may not be ready). */
-static void handler_coming(int sig, void (*handler)(int))
+static void handler_coming(int sig, void (*handler)(int), int flags)
 {
     if (handler == SIG_DFL || handler == SIG_IGN || handler == SIG_HOLD || handler == SIG_ERR)
         return;
@@ -90,6 +107,8 @@ static void handler_coming(int sig, void (*handler)(int))
      * this flag) it shares. */
     if (ts_process_foreign())
         return;
+    if ((flags & SA_NODEFER) && !__atomic_load_n(&handler_unseen, __ATOMIC_RELAXED))
+        __atomic_store_n(&handler_unseen, true, __ATOMIC_RELAXED);
     if (sig >= 1 && sig <= 64 &&
         !(__atomic_load_n(&handled_signals, __ATOMIC_RELAXED) & (UINT64_C(1) << (sig - 1))))
         __atomic_fetch_or(&handled_signals, UINT64_C(1) << (sig - 1), __ATOMIC_RELAXED);
@@ -366,7 +385,7 @@ static int sigaction_door(sigaction_fn real, int sig, const struct sigaction *ac
     if (act)
         ts_death_due(sig); /* a death under way by sig is not the program's to take over */
     if (act) {
-        handler_coming(sig, act->sa_handler); /* sa_sigaction shares its place */
+        handler_coming(sig, act->sa_handler, act->sa_flags); /* sa_sigaction shares its place */
         if (act->sa_handler == SIG_DFL && takes_default(sig))
             return default_set(sig, act->sa_flags, &act->sa_mask, old);
     }
@@ -406,7 +425,7 @@ static __sighandler_t default_set_as(int sig, int flags, bool sig_in_mask)
     TS_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                 \
     {                                                                                              \
         ts_death_due(sig);                                                                         \
-        handler_coming(sig, handler);                                                              \
+        handler_coming(sig, handler, flags);                                                       \
         if (handler == SIG_DFL && takes_default(sig))                                              \
             return default_set_as(sig, flags, sig_in_mask);                                        \
         __sighandler_t before = TS_REAL(name)(sig, handler);                                       \
@@ -424,7 +443,7 @@ TS_SIGNAL_HOOK(__sysv_signal, (int)(SA_RESETHAND | SA_NODEFER), false)
 TS_EXPORT __sighandler_t sigset(int sig, __sighandler_t handler)
 {
     ts_death_due(sig);
-    handler_coming(sig, handler);
+    handler_coming(sig, handler, 0);
     if (!(handler == SIG_DFL && takes_default(sig))) {
         __sighandler_t before = TS_REAL(sigset)(sig, handler);
         return before == flush_then_die ? SIG_DFL : before;

@@ -22,10 +22,17 @@ bool ts_signal_program_has_handlers(void);
 
 /* May this thread be running a handler of the program's? It is when a
  * signal the program has a handler for is blocked, as the kernel blocks
- * it while its handler runs (one installed with SA_NODEFER and an empty
- * mask goes unseen). A thread that keeps such a signal blocked for good
- * (one thread of many takes it) is taken for one too. A system call. */
+ * it while its handler runs. A thread that keeps such a signal blocked for
+ * good (one thread of many takes it) is taken for one too; and every
+ * thread, once the program has installed a handler the kernel does not
+ * block its signal for (SA_NODEFER) or one through a raw rt_sigaction.
+ * Not seen: a handler that unblocks its own signal, one installed by a
+ * system call made without glibc's syscall. A system call. */
 bool ts_signal_maybe_in_a_handler(void);
+
+/* syscall(SYS_rt_sigaction, sig, kernel_act, ...) (socket_hooks.c): an
+ * action whose handler and flags the shim does not read. */
+void ts_signal_raw_action_coming(const void *kernel_act);
 
 /* The program's main starts: every constructor has run. */
 void ts_signal_main_starts(void);

@@ -36,6 +36,7 @@
 #include "conn.h"
 #include "sandbox_hooks.h"
 #include "shell_pipe.h"
+#include "signal_hooks.h"
 #include "socket_hooks.h"
 #include "thread_hooks.h"
 
@@ -518,6 +519,9 @@ TS_EXPORT long syscall(long number, ...)
 #endif
         if (ts_ready())
             ts_rep_before_giving_up_access((uid_t)-1);
+        break;
+    case SYS_rt_sigaction:
+        ts_signal_raw_action_coming((const void *)a[1]);
         break;
     case SYS_seccomp:
         if (a[0] == SECCOMP_SET_MODE_STRICT)

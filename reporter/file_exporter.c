@@ -7,6 +7,7 @@
  * the number still refers to the file we opened; if not, we open the file
  * again and never touch the old number, which now belongs to the program. */
 #include "file_exporter.h"
+#include "json_buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,7 +111,20 @@ static void fexp_report_errno(const char *what, int err)
     if (fexp_reported)
         return;
     char buf[128];
-    fexp_report(what, strerror_r(err, buf, sizeof buf));
+    const char *why;
+    if (ts_json_buf_malloc_barred()) {
+        /* A signal handler's write (json_buf.h): strerror_r looks its text
+         * up in the locale's translations, which loads them with malloc
+         * (a hang on the lock of the malloc the handler interrupted). */
+        why = strerrorname_np(err);
+        if (!why) {
+            snprintf(buf, sizeof buf, "errno %d", err);
+            why = buf;
+        }
+    } else {
+        why = strerror_r(err, buf, sizeof buf);
+    }
+    fexp_report(what, why);
 }
 
 /* The span file opened for appending, write-only as always; a regular

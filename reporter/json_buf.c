@@ -39,6 +39,11 @@ void ts_json_buf_without_malloc(bool on)
     buf_no_malloc = on;
 }
 
+bool ts_json_buf_malloc_barred(void)
+{
+    return buf_no_malloc;
+}
+
 static char *buf_map(size_t cap)
 {
     void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

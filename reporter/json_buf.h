@@ -47,6 +47,10 @@ bool ts_json_buf_reserve(struct ts_json_buf *b, size_t extra);
  * as it is rather than freed: the process dies next. */
 void ts_json_buf_without_malloc(bool on);
 
+/* Is that mode on (this thread)? Then nothing else may reach malloc
+ * either: an error's text comes from strerrorname_np, not strerror_r. */
+bool ts_json_buf_malloc_barred(void);
+
 /* Bytes the process's buffers have copied to grow since it started (a
  * count the tests read: a batch buffer grown batch after batch copies
  * each batch once more). */

@@ -1318,8 +1318,10 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         the span was begun on another thread (an upload blocked in its
         send) and the handler wrote to some other traced socket. Now the
         start is left to the span's end there (a blocked signal the
-        program handles says "maybe in its handler"), as before the early
-        start: every run ends, the GET with its span."""
+        program handles says "maybe in its handler"; a handler installed
+        with SA_NODEFER, whose signal is not blocked, says so for good:
+        with one, every run hung), as before the early start: every run
+        ends, the GET with its span."""
         srv = th.RecordingServer(mode="http")
         self.addCleanup(srv.close)
         log = th.RecordingServer(mode="sink")
@@ -1328,13 +1330,14 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.addCleanup(never_reads.close)
         upload_port = never_reads.getsockname()[1]
         cases = [("send", [srv.port]), ("send", [srv.port, "thread"]),
+                 ("send", [srv.port, "nodefer"]), ("send", [srv.port, "sysv"]),
                  ("other-thread", [upload_port, log.port])]
         for mode, args in cases:
             for i in range(6):
                 what = "%s %s, round %d" % (mode, " ".join(map(str, args[1:])), i)
                 with self.subTest(what):
-                    spans_file = os.path.join(self.tmp, "first-in-handler-%s-%d-%d.jsonl"
-                                              % (mode, len(args), i))
+                    spans_file = os.path.join(self.tmp, "first-in-handler-%s-%s-%d.jsonl"
+                                              % (mode, "-".join(map(str, args[1:])), i))
                     p = th.Proc([self.exe["first_span_in_handler"], mode, *map(str, args)],
                                 env=th.shim_env("first-in-handler", spans_file), tmpdir=self.tmp,
                                 name="first-in-handler-%s-%d" % (mode, i))

@@ -2777,21 +2777,16 @@ void free(void *p)
 }
 #endif
 
-/* The process span of `traceshim run sleep 10`, and a Ctrl-C: the shim's
- * handler ends the span and flushes (ts_rep_exit_signal_safe), with no
- * reporter thread to hand the flush to. With the span file as the only
- * exporter the handler writes the span and the stats line itself, in
- * buffers mapped for it; before, both were lost. No thread is started. */
-static void scen_last_span_written_in_a_handler(void)
+/* A process span ended and flushed as the shim's handler does it
+ * (ts_rep_submit_signal_safe, ts_rep_exit_signal_safe), with stderr
+ * captured in g_dir's stderr.txt (its path in cap) and, outside a
+ * sanitizer, no call of the allocator allowed. */
+static void flush_as_a_handler(const char *span_name, char *cap, size_t cap_size)
 {
-    scen_setup(1000, 512, 60000);
-    ts_cfg.stats = true;
-    int tasks = task_count();
-    char cap[160];
-    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
+    snprintf(cap, cap_size, "%s/stderr.txt", g_dir);
     int saved = capture_stderr(cap);
     struct ts_span s;
-    make_span(&s, "span:10:0");
+    make_span(&s, span_name);
 #if COUNTS_ALLOCS
     g_allocs = 0;
     g_count_allocs = true;
@@ -2800,9 +2795,25 @@ static void scen_last_span_written_in_a_handler(void)
     ts_rep_exit_signal_safe(5000);
 #if COUNTS_ALLOCS
     g_count_allocs = false;
-    CHECK(g_allocs == 0, "the handler's flush called the allocator %u times", g_allocs);
 #endif
     restore_stderr(saved);
+#if COUNTS_ALLOCS
+    CHECK(g_allocs == 0, "the handler's flush called the allocator %u times", g_allocs);
+#endif
+}
+
+/* The process span of `traceshim run sleep 10`, and a Ctrl-C: the shim's
+ * handler ends the span and flushes, with no reporter thread to hand the
+ * flush to. With the span file as the only exporter the handler writes
+ * the span and the stats line itself, in buffers mapped for it; before,
+ * both were lost. No thread is started. */
+static void scen_last_span_written_in_a_handler(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.stats = true;
+    int tasks = task_count();
+    char cap[160];
+    flush_as_a_handler("span:10:0", cap, sizeof cap);
     CHECK(task_count() == tasks, "a thread was started in the handler");
     struct spanfile *sf = read_span_file(g_path);
     CHECK(sf->bad_lines == 0 && sf->spans == 1, "%d spans, %d bad lines", sf->spans, sf->bad_lines);
@@ -2816,6 +2827,29 @@ static void scen_last_span_written_in_a_handler(void)
 static void test_reporter_last_span_written_in_a_handler(void **state)
 {
     run_in_child(own_fd_table, scen_last_span_written_in_a_handler);
+}
+
+/* The same with a span file that cannot be opened: the message names the
+ * error by its name (strerror_r, which looks its text up in the locale's
+ * translations, loads them with malloc: in a translated locale the
+ * handler hung on the lock of the malloc it had interrupted). */
+static void scen_handler_write_that_fails(void)
+{
+    scen_setup(1000, 512, 60000);
+    snprintf(ts_cfg.file_path, sizeof ts_cfg.file_path, "%s/no-such-folder/spans.jsonl", g_dir);
+    char cap[160];
+    flush_as_a_handler("span:11:0", cap, sizeof cap);
+    size_t len;
+    char *err = slurp(cap, &len);
+    CHECK(err && strstr(err, "cannot open span file") && strstr(err, ": ENOENT;"), "stderr: %s",
+          err ? err : "(none)");
+    free(err);
+    scen_cleanup();
+}
+
+static void test_reporter_handler_write_that_fails(void **state)
+{
+    run_in_child(own_fd_table, scen_handler_write_that_fails);
 }
 
 /* A reader of the FIFO at path, in a process of its own, as `cat` or a
@@ -2972,6 +3006,7 @@ int main(void)
         cmocka_unit_test(test_reporter_flush_waits_for_a_claimed_place),
         cmocka_unit_test(test_reporter_last_span_written_here),
         cmocka_unit_test(test_reporter_last_span_written_in_a_handler),
+        cmocka_unit_test(test_reporter_handler_write_that_fails),
         cmocka_unit_test(test_reporter_last_span_to_a_fifo),
         cmocka_unit_test(test_reporter_stats_line_to_a_fifo),
         cmocka_unit_test(test_reporter_last_span_to_a_fifo_nobody_reads),

@@ -4,13 +4,17 @@
  * the hook's end; pthread_create allocates, and must not run where the
  * handler interrupted the allocator.
  *
- *   first_span_in_handler send PORT [thread]
+ *   first_span_in_handler send PORT [thread|nodefer|sysv]
  *       SIGALRM every 300 µs while the main thread allocates and frees
  *       without end; the first handler that runs opens a connection to
  *       PORT and writes a GET there (socket, connect, write: all
  *       async-signal-safe). The main thread then stops the timer and reads
  *       the response, outside the handler. "thread": one idle thread of
- *       the program's own first (glibc's malloc then takes its locks).
+ *       the program's own first (glibc's malloc then takes its locks);
+ *       "nodefer": the handler installed with SA_NODEFER (its signal is
+ *       not blocked while it runs); "sysv": with sysv_signal, as signal
+ *       is in a program built for strict ISO C (SA_RESETHAND | SA_NODEFER:
+ *       the handler installs itself again).
  *   first_span_in_handler other-thread UPLOAD_PORT LOG_PORT
  *       a thread begins the first span, a POST whose body UPLOAD_PORT
  *       never reads, and blocks in that send; meanwhile the main thread
@@ -23,11 +27,14 @@
 #include "probe.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 
 static int target_port;
 static int handler_sock = -1;
 static int log_sock = -1;
 static volatile sig_atomic_t handler_done;
+static int handler_claimed; /* atomic: one handler does the work, nested ones return */
+static bool sysv_style;
 
 /* Allocates and frees blocks of many sizes until the handler has done its
  * work, and a while after (the signals keep coming meanwhile). */
@@ -47,10 +54,13 @@ static void allocate_until_handled(void)
 
 static void send_get_once(int sig)
 {
-    (void)sig;
-    if (handler_done)
-        return;
     int saved = errno;
+    if (sysv_style)
+        sysv_signal(sig, send_get_once);
+    if (__atomic_exchange_n(&handler_claimed, 1, __ATOMIC_SEQ_CST)) {
+        errno = saved;
+        return;
+    }
     int fd = connect_loopback(target_port, 0);
     static const char req[] = "GET /from-the-handler HTTP/1.1\r\nHost: probe\r\n\r\n";
     if (fd < 0 || write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1))
@@ -107,10 +117,26 @@ int main(int argc, char **argv)
         sigset_t all, before;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &before); /* the idle thread takes no SIGALRM */
-        if (argc > 3 && pthread_create(&t, NULL, idle, NULL) != 0)
+        if (argc > 3 && strcmp(argv[3], "thread") == 0 && pthread_create(&t, NULL, idle, NULL) != 0)
             fail("pthread_create");
         pthread_sigmask(SIG_SETMASK, &before, NULL);
-        alarm_every(send_get_once, 300);
+        const char *how = argc > 3 ? argv[3] : "";
+        if (strcmp(how, "nodefer") == 0 || strcmp(how, "sysv") == 0) {
+            sysv_style = strcmp(how, "sysv") == 0;
+            if (sysv_style) {
+                sysv_signal(SIGALRM, send_get_once);
+            } else {
+                struct sigaction sa = {.sa_handler = send_get_once, .sa_flags = SA_NODEFER};
+                sigemptyset(&sa.sa_mask);
+                if (sigaction(SIGALRM, &sa, NULL) != 0)
+                    fail("sigaction");
+            }
+            struct itimerval it = {{0, 300}, {0, 300}};
+            if (setitimer(ITIMER_REAL, &it, NULL) != 0)
+                fail("setitimer");
+        } else {
+            alarm_every(send_get_once, 300);
+        }
         allocate_until_handled();
         alarm_stop();
         char resp[512];
@@ -133,7 +159,9 @@ int main(int argc, char **argv)
         allocate_until_handled();
         alarm_stop();
     } else {
-        fail("usage: first_span_in_handler send PORT [thread] | other-thread UPLOAD_PORT LOG_PORT");
+        fail("usage: first_span_in_handler send PORT [thread|nodefer|sysv] | other-thread "
+             "UPLOAD_PORT "
+             "LOG_PORT");
     }
     printf("ok\ndone\n");
     _exit(0); /* (the upload thread still blocks) */
