@@ -910,7 +910,9 @@ bool ts_elf_shell_runs_it(const char *path)
         return false;
     char buf[80]; /* bash's check_binary_file looks at this much */
     struct stat st;
-    ssize_t n = 0;
+    ssize_t n = -1;
+    /* Only a regular file: execve refuses anything else with EACCES (a
+     * FIFO, a device), before any shell gets to run it. */
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
         n = pread(fd, buf, sizeof buf, 0);
     close(fd);

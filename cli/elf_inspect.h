@@ -151,7 +151,9 @@ int ts_elf_read_shebang(const char *path, ts_elf_shebang *out);
 /* Would a shell run path as a script of its own after execve refused it
  * (ENOEXEC)? bash does unless the file's first line, within its first 80
  * bytes, holds a NUL byte (a binary file: "cannot execute binary file");
- * sh (dash) runs any. Runs under `traceshim run` are bash's. */
+ * sh (dash) runs any. Runs under `traceshim run` are bash's. Never for
+ * a file that is not regular (a FIFO, a device): execve refuses it with
+ * EACCES, and no shell gets to run it. */
 bool ts_elf_shell_runs_it(const char *path);
 
 /* For `#!/usr/bin/env [-S] [VAR=VALUE...] NAME ...`: the NAME env runs,

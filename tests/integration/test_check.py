@@ -321,6 +321,22 @@ class CheckTest(th.TempDirMixin, unittest.TestCase):
             r = subprocess.run(["sh", "-c", '"$0"', path], capture_output=True, timeout=20)
             self.assertEqual((r.returncode, r.stdout), (0, b"hi\n"), path)
 
+    def test_an_executable_fifo_is_no_script(self):
+        """A FIFO with execute permission: execve refuses it (EACCES), and
+        no shell runs it. check said "traceable ... a shell runs it as a
+        script" (exit 0: nothing read from it looked like a binary file);
+        it says "not an ELF executable" again (exit 1), and does not wait
+        for a writer."""
+        path = os.path.join(self.tmp, "fifo")
+        os.mkfifo(path)
+        os.chmod(path, 0o755)
+        rc, out, err = self.check(path)
+        text = "\n".join(out)
+        self.assertEqual((rc, err), (1, b""), text)
+        self.assertEqual(out[0], "not traceable: not an ELF executable", text)
+        with self.assertRaises(PermissionError):
+            subprocess.run([path], capture_output=True, timeout=20)
+
     def test_a_file_without_execute_permission(self):
         """execve refuses it (EACCES), as run does with 126: a file error,
         exit 2. A copy of curl without the bit was "traceable" (0), a text

@@ -25,9 +25,9 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.tmp = self.make_tmp()
         self.spans_file = os.path.join(self.tmp, "spans.jsonl")
 
-    def traceshim(self, *args, env=None, timeout=20):
+    def traceshim(self, *args, env=None, timeout=20, cwd=None):
         return th.run(["bash", th.LAUNCHER, *args], env=env or th.launcher_env(),
-                      tmpdir=self.tmp, name="traceshim-" + args[0], timeout=timeout)
+                      tmpdir=self.tmp, name="traceshim-" + args[0], timeout=timeout, cwd=cwd)
 
     def test_run_keeps_exit_status_and_output(self):
         th.require_lib()
@@ -233,7 +233,11 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         file,otlp", -e FILE and -e none,file the same), and a program
         TRACESHIM_PROGRAMS leaves out, or TRACESHIM_DISABLED and
         OTEL_SDK_DISABLED, is not traced (it said "tracing 'true' -> FILE"
-        and nothing was written)."""
+        and nothing was written). Its patterns and lists are read as the
+        library reads them: no file names matched, bytes, blanks and tabs
+        trimmed (a review found "*" said "not tracing" in a folder with a
+        file in it, and "true\\n" said "not tracing" while the library
+        refused the value and traced)."""
         th.require_lib()
         true = os.path.realpath("/bin/true")
         name = os.path.basename(true)
@@ -264,12 +268,23 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
             ((), dict(OTEL_SDK_DISABLED="TRUE"),
              "traceshim: not tracing '%s': OTEL_SDK_DISABLED turns the library off; "
              "running it anyway\n" % name, False),
+            # Patterns match no file names (the folder run starts in holds
+            # "otlp" and "truex": bash expanded "o*" and "*" against them),
+            # and only blanks and tabs are trimmed, as the library trims.
+            ((), dict(TRACESHIM_PROGRAMS="*"), to_file, True),
+            ((), dict(TRACESHIM_EXPORTER="o*"), to_file, True),
+            ((), dict(TRACESHIM_DISABLED="true\n"), to_file, True),
+            ((), dict(TRACESHIM_EXPORTER="otlp\r"), to_file, True),
         )
+        folder = os.path.join(self.tmp, "files-named-like-patterns")
+        os.makedirs(folder, exist_ok=True)
+        for f in ("otlp", "truex"):
+            open(os.path.join(folder, f), "w").close()
         for args, env, line, traced in cases:
             if os.path.exists(self.spans_file):
                 os.remove(self.spans_file)
             p = self.traceshim("run", *args, "-o", self.spans_file, "--", true,
-                               env=th.launcher_env(**env))
+                               env=th.launcher_env(**env), cwd=folder)
             err = p.stderr().decode()
             self.assertEqual(p.returncode, 0, p.describe())
             self.assertTrue(err.startswith(line), "%r %r:\n%s" % (args, env, err))
