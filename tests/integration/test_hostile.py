@@ -1333,7 +1333,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                  ("send", [srv.port, "nodefer"]), ("send", [srv.port, "sysv"]),
                  ("other-thread", [upload_port, log.port])]
         for mode, args in cases:
-            for i in range(6):
+            for i in range(10):
                 what = "%s %s, round %d" % (mode, " ".join(map(str, args[1:])), i)
                 with self.subTest(what):
                     spans_file = os.path.join(self.tmp, "first-in-handler-%s-%s-%d.jsonl"
