@@ -66,12 +66,19 @@ static bool handler_unseen TS_START_STATE;
 /* The program's main has started: every constructor has run (atomic). */
 static bool main_started TS_START_STATE;
 
+/* Stored once, as handler_installed is. */
+static void handler_unseen_now(void)
+{
+    if (!__atomic_load_n(&handler_unseen, __ATOMIC_RELAXED))
+        __atomic_store_n(&handler_unseen, true, __ATOMIC_RELAXED);
+}
+
 void ts_signal_raw_action_coming(const void *kernel_act)
 {
     /* Its handler is not read: the pointer is the program's, and may be
      * one the kernel answers with EFAULT. Any new action counts. */
-    if (kernel_act && !ts_process_foreign() && !__atomic_load_n(&handler_unseen, __ATOMIC_RELAXED))
-        __atomic_store_n(&handler_unseen, true, __ATOMIC_RELAXED);
+    if (kernel_act && !ts_process_foreign())
+        handler_unseen_now();
 }
 
 bool ts_signal_program_has_handlers(void)
@@ -107,8 +114,8 @@ static void handler_coming(int sig, void (*handler)(int), int flags)
      * this flag) it shares. */
     if (ts_process_foreign())
         return;
-    if ((flags & SA_NODEFER) && !__atomic_load_n(&handler_unseen, __ATOMIC_RELAXED))
-        __atomic_store_n(&handler_unseen, true, __ATOMIC_RELAXED);
+    if (flags & SA_NODEFER)
+        handler_unseen_now();
     if (sig >= 1 && sig <= 64 &&
         !(__atomic_load_n(&handled_signals, __ATOMIC_RELAXED) & (UINT64_C(1) << (sig - 1))))
         __atomic_fetch_or(&handled_signals, UINT64_C(1) << (sig - 1), __ATOMIC_RELAXED);

@@ -768,8 +768,8 @@ static bool rep_claim_thread_start_locked(void)
         return false;
     /* creating before started: who sees the start claimed sees it under way */
     __atomic_store_n(&rep_thread_creating, true, __ATOMIC_RELAXED);
-    __atomic_store_n(&ts_rep_thread_started, true,
-                     __ATOMIC_RELEASE); /* only one caller starts it */
+    /* only one caller starts it */
+    __atomic_store_n(&ts_rep_thread_started, true, __ATOMIC_RELEASE);
     return true;
 }
 
