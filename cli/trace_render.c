@@ -1,6 +1,7 @@
 /* trace_render.c — see trace_render.h. */
 #include "cli/trace_render.h"
 #include "cli/trace_layout.h"
+#include "common/terminal_text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,23 +43,8 @@ static const char *kind_label(int kind)
     return kind >= 0 && kind < 6 ? labels[kind] : "-";
 }
 
-/* Whether the 3-byte sequence at s (a valid one, E2 first) is one of the
- * characters that reorder or break text where a terminal shows it: the
- * bidirectional marks, embeddings, overrides and isolates (U+200E, U+200F,
- * U+202A to U+202E, U+2066 to U+2069) and the line and paragraph
- * separators (U+2028, U+2029). A span name with U+202E shows the rest of
- * the line, the other columns too, backwards. */
-static bool reorders_text(const unsigned char *s)
-{
-    return (s[1] == 0x80 && (s[2] == 0x8E || s[2] == 0x8F || (s[2] >= 0xA8 && s[2] <= 0xAE))) ||
-           (s[1] == 0x81 && s[2] >= 0xA6 && s[2] <= 0xA9);
-}
-
-/* Length in bytes of the UTF-8 sequence at s, and whether it is printable;
- * control characters (C0, DEL, C1) from span names must not reach a
- * terminal, where they could move the cursor or change colours, nor
- * those that reorder the line (reorders_text; U+061C, the Arabic letter
- * mark, too). */
+/* Length in bytes of the UTF-8 sequence at s, and whether it is printable
+ * (common/terminal_text.h: what must not reach a terminal). */
 static size_t cp_next(const char *s, bool *printable)
 {
     unsigned char c = (unsigned char)s[0];
@@ -77,9 +63,7 @@ static size_t cp_next(const char *s, bool *printable)
             return i;
         }
     }
-    const unsigned char *u = (const unsigned char *)s;
-    *printable = c >= 0x20 && c != 0x7F && !(c == 0xC2 && u[1] < 0xA0) &&
-                 !(c == 0xD8 && u[1] == 0x9C) && !(c == 0xE2 && reorders_text(u));
+    *printable = !ts_terminal_unsafe((const unsigned char *)s);
     return n;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../common/terminal_text.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/fork_state.h"
@@ -590,26 +591,20 @@ static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t
 
 /* ------------------------------------------------------------- console */
 
-/* The \u escape of the character at p (valid UTF-8, as a JSON string
- * holds it) when it is one a terminal must not get: DEL, the C1 controls,
- * and those that reorder or break a line (the bidirectional marks,
- * embeddings, overrides and isolates, U+061C, the line and paragraph
- * separators; cli/trace_render.c's reorders_text): their code point, or 0.
- * *len: the character's length in bytes. */
+/* The code point of the character at p (valid UTF-8, as a JSON string
+ * holds it) when it is one a terminal must not get
+ * (common/terminal_text.h), else 0. *len: the character's length in
+ * bytes. */
 static unsigned console_unsafe(const unsigned char *p, size_t *len)
 {
     *len = p[0] < 0x80 ? 1 : p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : 4;
-    if (p[0] == 0x7F)
-        return 0x7F;
-    if (p[0] == 0xC2 && p[1] < 0xA0)
-        return p[1]; /* U+0080 .. U+009F */
-    if (p[0] == 0xD8 && p[1] == 0x9C)
-        return 0x061C;
-    if (p[0] == 0xE2 &&
-        ((p[1] == 0x80 && (p[2] == 0x8E || p[2] == 0x8F || (p[2] >= 0xA8 && p[2] <= 0xAE))) ||
-         (p[1] == 0x81 && p[2] >= 0xA6 && p[2] <= 0xA9)))
-        return 0x2000u | (unsigned)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
-    return 0;
+    if (!ts_terminal_unsafe(p))
+        return 0;
+    if (*len == 1)
+        return p[0];
+    if (*len == 2)
+        return (unsigned)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
+    return (unsigned)(p[0] & 0x0F) << 12 | (unsigned)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
 }
 
 /* The console line goes to the program's terminal: the quoted string b
