@@ -171,11 +171,15 @@ static void print_value(const char *name, const char *v)
 static const char *const file_keys[] = {
     "JAEGER_AGENT_HOST",
     "JAEGER_AGENT_PORT",
+    "JAEGER_DISABLED",
     "JAEGER_ENDPOINT",
+    "JAEGER_PROPAGATION",
     "JAEGER_SAMPLER_MANAGER_HOST_PORT",
     "JAEGER_SAMPLER_PARAM",
     "JAEGER_SAMPLER_TYPE",
+    "JAEGER_SAMPLING_ENDPOINT",
     "JAEGER_SERVICE_NAME",
+    "JAEGER_TAGS",
     "OTEL_BSP_EXPORT_TIMEOUT",
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
     "OTEL_BSP_MAX_QUEUE_SIZE",
@@ -441,7 +445,9 @@ int main(int argc, char **argv)
         row("zipkin", buf);
     }
     if (cfg.exporters & (1u << TS_EXPORTER_JAEGER)) {
-        snprintf(buf, sizeof buf, "%s:%u (UDP)", cfg.jaeger_host, cfg.jaeger_port);
+        bool v6 = strchr(cfg.jaeger_host, ':') != NULL; /* in brackets, as the port follows */
+        snprintf(buf, sizeof buf, "%s%s%s:%u (UDP)", v6 ? "[" : "", cfg.jaeger_host, v6 ? "]" : "",
+                 cfg.jaeger_port);
         row("jaeger agent", buf);
     }
     row_u("batch: queue", cfg.bsp_max_queue, " spans");

@@ -43,6 +43,7 @@
 #include "../preload/process.h"
 #include "../preload/real.h"
 #include "../preload/start_state.h"
+#include "../reporter/program_stderr.h"
 #include "../reporter/reporter.h"
 #include "conn.h"
 #include "exec_env.h"
@@ -553,6 +554,8 @@ void ts_process_image_ends(enum ts_image_end how)
 {
     ts_conn_image_ends(how);
     tls_sessions_image_ends(how);
+    if (how == TS_IMAGE_EXITING)
+        ts_program_stderr_exiting(); /* the exit handlers may close it (coreutils do) */
 }
 
 /* No destructors will run: end the process span and flush here. Once the

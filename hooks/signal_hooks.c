@@ -15,9 +15,9 @@
  * - SIGTERM, SIGINT and SIGHUP from outside, where the program leaves
  *   them at their default, find a handler of the shim's, installed at
  *   start-up (TRACESHIM_SIGNAL_FLUSH): it hands the flush to the
- *   reporter thread, and the default, back as the handler runs, ends the
- *   process with the same signal sent again, as it would have (its
- *   parent sees the same status). The program never sees that handler:
+ *   reporter thread, then puts the default back, which ends the process
+ *   with the same signal sent again, as it would have (its parent sees
+ *   the same status). The program never sees that handler:
  *   sigaction and the signal family report SIG_DFL in its place, and set
  *   it again for a SIG_DFL asked for. A signal the program ignores
  *   (nohup) or catches stays its own. Not in a PID namespace's init,
@@ -172,8 +172,6 @@ static bool takes_default(int sig)
            !ts_process_foreign(); /* a vfork child's handlers are its own */
 }
 
-static void shim_action(int sig, struct sigaction *sa);
-
 /* A death put off (death.h), carried out by a hook that comes first (an
  * exec, an exit, a fork...): a normal context, or a handler of the
  * program's (the export chooses); ts_death_due ends the process next. */
@@ -188,12 +186,11 @@ static void death_carried_out(int sig)
 /* How long a death is put off before the signal comes again. */
 #define DEATH_AGAIN_MS 20
 
-/* The signal came at a busy moment: its death put off (death.h), the
- * shim's handler back in place (the kernel put the default back as it
- * began), and a one-shot timer that sends the signal again to the
- * process. False, the death to be carried out now, when it has been put
- * off enough, or no timer can be had (without one, a thread blocked in a
- * send could hold it off for good). */
+/* The signal came at a busy moment: its death put off (death.h), and a
+ * one-shot timer that sends the signal again to the process. False, the
+ * death to be carried out now, when it has been put off enough, or no
+ * timer can be had (without one, a thread blocked in a send could hold it
+ * off for good). */
 static bool death_put_off(int sig)
 {
     struct sigevent again = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = sig};
@@ -201,10 +198,7 @@ static bool death_put_off(int sig)
     int timer; /* the kernel's timer id is an int */
     if (TS_REAL(syscall)(SYS_timer_create, CLOCK_MONOTONIC, &again, &timer) != 0)
         return false;
-    struct sigaction shim;
-    shim_action(sig, &shim);
-    if (!ts_death_put_off(sig) || TS_REAL(sigaction)(sig, &shim, NULL) != 0 ||
-        TS_REAL(syscall)(SYS_timer_settime, timer, 0, &soon, NULL) != 0) {
+    if (!ts_death_put_off(sig) || TS_REAL(syscall)(SYS_timer_settime, timer, 0, &soon, NULL) != 0) {
         (void)TS_REAL(syscall)(SYS_timer_delete, timer);
         return false;
     }
@@ -257,9 +251,13 @@ static void spans_waited_for(void)
  * unless the thread is inside the shim's own work; a busy moment
  * puts the death off, to be carried out when the signal comes again (or
  * by an exec or an exit meanwhile: death.h). None in a vfork child. Then
- * the default ends the process with the same signal. A second signal
- * from outside while the spans go out finds the default (put back by the
- * kernel as this began: SA_RESETHAND) and ends it at once (SA_NODEFER). */
+ * the default ends the process with the same signal. A stop signal that
+ * comes while the spans go out (this handler runs again, on this thread
+ * or another: SA_NODEFER) is a copy of the first, which the export goes
+ * on after, or, TS_DEATH_ECHO_MS later, a second stop, which ends the
+ * process at once. (The kernel does not put the default back as this
+ * begins, SA_RESETHAND: timeout(1)'s copy then ended the process in the
+ * middle of the export.) */
 static void flush_then_die(int sig)
 {
     int saved = errno;
@@ -269,7 +267,9 @@ static void flush_then_die(int sig)
             return;
         }
         int pending = __atomic_load_n(&ts_death_pending, __ATOMIC_ACQUIRE);
-        if (pending < 0) { /* another thread carries a death out: it ends this one */
+        if (pending < 0) { /* a death being carried out: it ends this one */
+            if (!ts_death_claimed_just_now())
+                ts_death_now(-pending); /* a second stop: no more waiting, same status */
             errno = saved;
             return;
         }
@@ -292,12 +292,13 @@ static void flush_then_die(int sig)
 }
 
 /* The shim's handler for sig, as sigaction takes it: the other two stop
- * signals wait while it runs (sig itself may not: SA_NODEFER). */
+ * signals wait while it runs (sig itself may not: SA_NODEFER, so that a
+ * second stop can end the process while the export runs). */
 static void shim_action(int sig, struct sigaction *sa)
 {
     memset(sa, 0, sizeof *sa);
     sa->sa_handler = flush_then_die;
-    sa->sa_flags = SA_RESETHAND | SA_NODEFER | SA_RESTART;
+    sa->sa_flags = SA_NODEFER | SA_RESTART;
     sigemptyset(&sa->sa_mask);
     for (size_t i = 0; i < TS_STOP_SIGNALS; i++)
         if (ts_stop_signals[i] != sig)

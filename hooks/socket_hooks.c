@@ -32,6 +32,7 @@
 #include "../preload/real.h"
 #include "../preload/sandbox.h"
 #include "../reporter/own_fd.h"
+#include "../reporter/program_stderr.h"
 #include "../reporter/reporter.h"
 #include "conn.h"
 #include "sandbox_hooks.h"
@@ -312,6 +313,8 @@ TS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
  * moment the kernel frees it. */
 static inline __attribute__((always_inline)) void closing(int fd)
 {
+    if (fd == STDERR_FILENO)
+        ts_program_stderr_closing(); /* during the exit, a copy is kept first */
     bool tracked = ts_fd_tracked(fd);
     bool own = fd >= 0 && ts_own_fd_among((unsigned)fd, (unsigned)fd);
     if ((tracked || own) && !fds_elsewhere()) {
@@ -375,6 +378,8 @@ static void closing_range(unsigned first, unsigned last, int flags)
     if (flags & CLOSE_RANGE_UNSHARE && ts_program_made_threads())
         return;
     int saved = errno;
+    if (first <= STDERR_FILENO && last >= STDERR_FILENO)
+        ts_program_stderr_closing();
     ts_own_fd_taken(first, last);
     untrack(first, last);
     errno = saved;
@@ -420,9 +425,12 @@ TS_EXPORT int dup(int fd)
 }
 
 /* Before dup2/dup3 replace newfd: if it is one of the shim's own fds, the
- * shim lets go of the number first (reporter/own_fd.h). */
+ * shim lets go of the number first (reporter/own_fd.h); fd 2 is the
+ * program's stderr leaving (reporter/program_stderr.h). */
 static void replacing(int oldfd, int newfd)
 {
+    if (newfd == STDERR_FILENO && oldfd != newfd)
+        ts_program_stderr_closing();
     if (newfd >= 0 && newfd != oldfd && ts_own_fd_among((unsigned)newfd, (unsigned)newfd) &&
         !fds_elsewhere()) {
         int saved = errno;

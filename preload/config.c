@@ -13,6 +13,7 @@
  * (strcasecmp) could run before the program has set up its locale. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,11 +134,29 @@ static void read_bool(ts_env_lookup_fn get, const char *a, const char *b, bool *
         reject(errors, var, v, "true or false (also 1/0, yes/no, on/off)");
 }
 
+/* JAEGER_DISABLED, the Jaeger clients' name, read last: a boolean as
+ * their Go client parses it (strconv.ParseBool: true, t, 1 disable;
+ * false, f, 0 do not), any case. */
+static void read_jaeger_disabled(ts_env_lookup_fn get, bool *out, int *errors)
+{
+    static const char *const yes[] = {"true", "t", "1"};
+    static const char *const no[] = {"false", "f", "0"};
+    const char *v = env(get, "JAEGER_DISABLED");
+    if (!v)
+        return;
+    size_t len = strlen(v);
+    const char *t = ts_ascii_trim(v, &len);
+    if (lookup_name(t, len, yes, 3) >= 0)
+        *out = true;
+    else if (lookup_name(t, len, no, 3) < 0)
+        reject(errors, "JAEGER_DISABLED", v, "true or false (also t/f, 1/0)");
+}
+
 /* TRACESHIM_DISABLED as a boolean of the shim's (true, 1, yes, on, ...);
  * else OTEL_SDK_DISABLED by OpenTelemetry's rule for booleans: "true" in
  * any case disables, "false" or empty does not, and any other value does
  * not either, which a line says (the specification forbids taking more
- * words for true: "1" leaves every SDK on). */
+ * words for true: "1" leaves every SDK on); else JAEGER_DISABLED. */
 static void read_disabled(ts_env_lookup_fn get, bool *out, int *errors)
 {
     if (env(get, "TRACESHIM_DISABLED")) {
@@ -145,8 +164,10 @@ static void read_disabled(ts_env_lookup_fn get, bool *out, int *errors)
         return;
     }
     const char *v = env(get, "OTEL_SDK_DISABLED");
-    if (!v)
+    if (!v) {
+        read_jaeger_disabled(get, out, errors);
         return;
+    }
     size_t len = strlen(v);
     const char *t = ts_ascii_trim(v, &len);
     if (ts_ascii_eq_nocase(t, len, "true"))
@@ -287,6 +308,18 @@ int ts_config_parse_propagators(const char *s, unsigned *out)
     return parse_name_list(s, known, sizeof known / sizeof known[0], out);
 }
 
+/* JAEGER_PROPAGATION, the Jaeger clients' names: b3 is their B3
+ * propagator, the multi-header form; w3c is tracecontext. */
+int ts_config_parse_jaeger_propagation(const char *s, unsigned *out)
+{
+    static const struct named_bits known[] = {
+        {"jaeger", TS_PROP_JAEGER},
+        {"b3", TS_PROP_B3MULTI},
+        {"w3c", TS_PROP_TRACECONTEXT},
+    };
+    return parse_name_list(s, known, sizeof known / sizeof known[0], out);
+}
+
 int ts_config_parse_exporters(const char *s, unsigned *out)
 {
     static const struct named_bits known[] = {
@@ -377,16 +410,27 @@ struct service_name_search {
     bool too_long;
 };
 
-/* One OTEL_RESOURCE_ATTRIBUTES entry: every key must be free of blanks and
- * every value decode; the last service.name is kept. */
+/* A resource key of OTEL_RESOURCE_ATTRIBUTES or JAEGER_TAGS (one rule for
+ * both): no blank or control byte (the resource would drop such a key);
+ * anything else goes, "app.kubernetes.io/name" is common, and a '%' is
+ * kept as it is (keys are not percent-decoded). */
+#define RESOURCE_KEYS "non-empty keys without blanks or control characters"
+static bool resource_key_ok(const char *key, size_t klen)
+{
+    for (size_t i = 0; i < klen; i++)
+        if ((unsigned char)key[i] <= ' ' || key[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* One OTEL_RESOURCE_ATTRIBUTES entry: every key must be one
+ * (resource_key_ok) and every value decode; the last service.name is
+ * kept. */
 static int service_name_entry(const struct kv_entry *e, void *arg)
 {
     struct service_name_search *sn = arg;
-    /* No blank or control byte in a key (the resource would drop such a
-     * key); anything else goes: "app.kubernetes.io/name" is common. */
-    for (size_t i = 0; i < e->klen; i++)
-        if ((unsigned char)e->key[i] <= ' ' || e->key[i] == 0x7f)
-            return -1;
+    if (!resource_key_ok(e->key, e->klen))
+        return -1;
     char tmp[TS_CFG_STR];
     long r = percent_decode(e->val, e->vlen, tmp, sizeof tmp);
     if (r == -1)
@@ -412,16 +456,95 @@ bool ts_resource_key_is_own(const char *key, size_t klen)
     return false;
 }
 
-/* A warning for an OTEL_RESOURCE_ATTRIBUTES entry the resource leaves out
- * (the list itself is accepted). */
-static int own_key_entry(const struct kv_entry *e, void *arg)
+/* A line for an OTEL_RESOURCE_ATTRIBUTES (or JAEGER_TAGS) entry the
+ * resource leaves out: at the error level, as a refused value is, so that
+ * it is seen by default; not counted as one, since the list itself is
+ * accepted. */
+static int own_key_entry(const struct kv_entry *e, void *var)
 {
-    (void)arg;
     if (ts_resource_key_is_own(e->key, e->klen))
-        ts_log_warn("the OTEL_RESOURCE_ATTRIBUTES entry %.*s is ignored: the shim sets it for "
-                    "each process",
-                    (int)e->klen, e->key);
+        ts_log_error("the %s entry %.*s is ignored: the shim sets it for each process",
+                     (const char *)var, (int)e->klen, e->key);
     return 0;
+}
+
+/* JAEGER_TAGS' entries the resource leaves out: the shim's own keys, and
+ * service.name, which is no service name to the Jaeger clients (theirs is
+ * JAEGER_SERVICE_NAME's alone), and the resource's service.name is the
+ * configured one already. */
+static int jaeger_tag_left_out(const struct kv_entry *e, void *unused)
+{
+    (void)unused;
+    if (e->klen == 12 && memcmp(e->key, "service.name", 12) == 0)
+        ts_log_error("the JAEGER_TAGS entry service.name is ignored: the service name is "
+                     "OTEL_SERVICE_NAME's, else JAEGER_SERVICE_NAME's, else the service.name "
+                     "of OTEL_RESOURCE_ATTRIBUTES, else the program's name");
+    return own_key_entry(e, "JAEGER_TAGS");
+}
+
+/* One JAEGER_TAGS entry, key=value with the value as it is (not
+ * percent-encoded), written as an OTEL_RESOURCE_ATTRIBUTES entry. */
+struct tags_render {
+    char *out;
+    size_t cap, used;
+};
+
+static int jaeger_tag_entry(const struct kv_entry *e, void *arg)
+{
+    struct tags_render *t = arg;
+    if (!resource_key_ok(e->key, e->klen))
+        return -1;
+    /* ${ENV:default}, which the Jaeger clients look up: not done here */
+    if (e->vlen >= 3 && memcmp(e->val, "${", 2) == 0 && e->val[e->vlen - 1] == '}')
+        return -3;
+    size_t need = (t->used ? 1 : 0) + e->klen + 1;
+    for (size_t i = 0; i < e->vlen; i++)
+        need += e->val[i] == '%' ? 3 : 1;
+    if (t->used + need >= t->cap)
+        return -2;
+    char *o = t->out + t->used;
+    if (t->used)
+        *o++ = ',';
+    memcpy(o, e->key, e->klen);
+    o += e->klen;
+    *o++ = '=';
+    for (size_t i = 0; i < e->vlen; i++) {
+        if (e->val[i] == '%') {
+            memcpy(o, "%25", 3);
+            o += 3;
+        } else {
+            *o++ = e->val[i];
+        }
+    }
+    *o = '\0';
+    t->used += need;
+    return 0;
+}
+
+/* JAEGER_TAGS, the Jaeger clients' process tags, into out[cap] in the
+ * form of OTEL_RESOURCE_ATTRIBUTES (resource.c reads both, that one
+ * last, so that its value wins on a key in both). A bad list is refused
+ * whole, as OTEL_RESOURCE_ATTRIBUTES is. */
+static void read_jaeger_tags(ts_env_lookup_fn get, char *out, size_t cap, int *errors)
+{
+    const char *v = env(get, "JAEGER_TAGS");
+    if (!v)
+        return;
+    struct tags_render t = {out, cap, 0};
+    int r = kv_list_each(v, jaeger_tag_entry, &t);
+    if (r == -1)
+        reject(errors, "JAEGER_TAGS", v, "comma-separated key=value pairs, " RESOURCE_KEYS);
+    else if (r == -2)
+        reject(errors, "JAEGER_TAGS", v,
+               "fewer or shorter tags (at most " CFG_NUMBER(TS_CFG_TAGS_MAX) " bytes in all)");
+    else if (r == -3)
+        reject(errors, "JAEGER_TAGS", v,
+               "key=value pairs with values as they are (a ${ENV:default} value, which Jaeger "
+               "clients look up, is not supported)");
+    if (r != 0)
+        out[0] = '\0';
+    else
+        kv_list_each(v, jaeger_tag_left_out, NULL);
 }
 
 /* Check OTEL_RESOURCE_ATTRIBUTES ("k=v,k2=v2", values percent-encoded) and
@@ -649,7 +772,7 @@ static void read_port(ts_env_lookup_fn get, const char *a, const char *b, uint16
         *out = (uint16_t)port;
 }
 
-/* A host name (letters, digits, '-', '_', '.') or an IPv4/IPv6 address. */
+/* A host name (letters, digits, '-', '_', '.') or an IPv4 address. */
 static bool host_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -658,10 +781,82 @@ static bool host_name_ok(const char *s)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.' || c == ':'))
+              c == '-' || c == '_' || c == '.'))
             return false;
     }
     return true;
+}
+
+/* The Jaeger agent's host under var: a host name, an IPv4 address, or an
+ * IPv6 one, bare or in brackets as in a URL (kept bare: the connect reads
+ * it so). A ':' anywhere else is a port ("127.0.0.1:6831", the form of
+ * JAEGER_SAMPLER_MANAGER_HOST_PORT), which this variable cannot hold:
+ * refused now rather than failing at the first export as a name that
+ * "does not resolve". */
+enum agent_host_form { AGENT_HOST_OK, AGENT_HOST_BAD_NAME, AGENT_HOST_WITH_PORT };
+
+/* Which form v has; for an IPv6 address, bare[] gets it without brackets
+ * (else v as it is, when it is a name). */
+static enum agent_host_form agent_host_form(const char *v, char bare[INET6_ADDRSTRLEN])
+{
+    size_t len = strlen(v);
+    bare[0] = '\0';
+    if (!strchr(v, ':') && v[0] != '[')
+        return host_name_ok(v) ? AGENT_HOST_OK : AGENT_HOST_BAD_NAME;
+    const char *addr = v;
+    if (len >= 2 && v[0] == '[' && v[len - 1] == ']') {
+        addr++;
+        len -= 2;
+    }
+    struct in6_addr ip;
+    if (len < INET6_ADDRSTRLEN) {
+        memcpy(bare, addr, len);
+        bare[len] = '\0';
+    }
+    return bare[0] && inet_pton(AF_INET6, bare, &ip) == 1 ? AGENT_HOST_OK : AGENT_HOST_WITH_PORT;
+}
+
+_Static_assert(TS_CFG_IPV6_TEXT == INET6_ADDRSTRLEN, "an IPv6 address as text");
+
+bool ts_config_agent_host_ok(const char *v, char bare[TS_CFG_IPV6_TEXT])
+{
+    return agent_host_form(v, bare) == AGENT_HOST_OK;
+}
+
+bool ts_config_refuses_agent_host(ts_env_lookup_fn get)
+{
+    const char *var;
+    const char *v = env_first(get, "TRACESHIM_EXPORTER", "OTEL_TRACES_EXPORTER", &var);
+    unsigned exporters = 0;
+    if (!v || ts_config_parse_exporters(v, &exporters) != 0 ||
+        !(exporters & (1u << TS_EXPORTER_JAEGER)))
+        return false;
+    v = env_first(get, "OTEL_EXPORTER_JAEGER_AGENT_HOST", "JAEGER_AGENT_HOST", &var);
+    char bare[INET6_ADDRSTRLEN];
+    return v && agent_host_form(v, bare) != AGENT_HOST_OK;
+}
+
+static void read_agent_host(const char *var, const char *v, const char *port_var, char *out,
+                            size_t cap, int *errors)
+{
+    if (!v)
+        return;
+    char bare[INET6_ADDRSTRLEN];
+    enum agent_host_form form = agent_host_form(v, bare);
+    if (form == AGENT_HOST_BAD_NAME) {
+        reject(errors, var, v, "a host name or an IP address");
+        return;
+    }
+    if (form == AGENT_HOST_WITH_PORT) {
+        char expected[160];
+        snprintf(expected, sizeof expected,
+                 "a host name or an IP address (IPv6 bare or in brackets) without a port: the "
+                 "port goes in %s",
+                 port_var);
+        reject(errors, var, v, expected);
+        return;
+    }
+    read_string(var, bare[0] ? bare : v, out, cap, errors);
 }
 
 /* ----------------------------------------------------------- stacks */
@@ -755,9 +950,17 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
     read_log_level(get, &cfg->log_level, &errors);
 
     v = env(get, "OTEL_PROPAGATORS");
-    if (v && ts_config_parse_propagators(v, &cfg->propagators) != 0)
-        reject(&errors, "OTEL_PROPAGATORS", v,
+    var = "OTEL_PROPAGATORS";
+    int parsed = v ? ts_config_parse_propagators(v, &cfg->propagators) : 0;
+    if (!v && (v = env(get, "JAEGER_PROPAGATION"))) {
+        var = "JAEGER_PROPAGATION";
+        parsed = ts_config_parse_jaeger_propagation(v, &cfg->propagators);
+    }
+    if (parsed != 0 && var[0] == 'O')
+        reject(&errors, var, v,
                "a comma-separated list of b3multi, b3, tracecontext, jaeger, baggage or none");
+    else if (parsed != 0)
+        reject(&errors, var, v, "a comma-separated list of jaeger, b3 or w3c");
     else if (v)
         cfg->extracted = cfg->propagators & (TS_PROP_B3 | TS_PROP_B3MULTI)
                              ? cfg->propagators | TS_PROP_B3 | TS_PROP_B3MULTI
@@ -773,13 +976,12 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
         int r = resource_service_name(v, name, sizeof name);
         if (r == -1) {
             reject(&errors, "OTEL_RESOURCE_ATTRIBUTES", v,
-                   "comma-separated key=value pairs, keys without blanks, values "
-                   "percent-encoded");
+                   "comma-separated key=value pairs, " RESOURCE_KEYS ", values percent-encoded");
         } else {
             read_string("OTEL_RESOURCE_ATTRIBUTES", v, cfg->resource_attrs,
                         sizeof cfg->resource_attrs, &errors);
             if (cfg->resource_attrs[0])
-                kv_list_each(v, own_key_entry, NULL);
+                kv_list_each(v, own_key_entry, "OTEL_RESOURCE_ATTRIBUTES");
             /* Its service.name counts only when no service variable is set,
              * and only when the attributes themselves were accepted. */
             if (!service_set && cfg->resource_attrs[0]) {
@@ -794,6 +996,8 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
             }
         }
     }
+
+    read_jaeger_tags(get, cfg->jaeger_tags, sizeof cfg->jaeger_tags, &errors);
 
     v = env(get, "TRACESHIM_FILE");
     read_string("TRACESHIM_FILE", v, cfg->file_path, sizeof cfg->file_path, &errors);
@@ -837,10 +1041,9 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
     }
     if (cfg->exporters & (1u << TS_EXPORTER_JAEGER)) {
         v = env_first(get, "OTEL_EXPORTER_JAEGER_AGENT_HOST", "JAEGER_AGENT_HOST", &var);
-        if (v && !host_name_ok(v))
-            reject(&errors, var, v, "a host name or an IP address");
-        else
-            read_string(var, v, cfg->jaeger_host, sizeof cfg->jaeger_host, &errors);
+        read_agent_host(var, v,
+                        var[0] == 'O' ? "OTEL_EXPORTER_JAEGER_AGENT_PORT" : "JAEGER_AGENT_PORT",
+                        cfg->jaeger_host, sizeof cfg->jaeger_host, &errors);
         read_port(get, "OTEL_EXPORTER_JAEGER_AGENT_PORT", "JAEGER_AGENT_PORT", &cfg->jaeger_port,
                   &errors);
     }

@@ -60,9 +60,10 @@ enum ts_stacks_mode {
 #define TS_CFG_HEADERS_MAX 8191 /* their bytes, the NUL left out */
 _Static_assert(TS_CFG_HEADERS_MAX == TS_CFG_HEADERS - 1, "the headers' room and their limit");
 #define TS_CFG_PATH 4096
+#define TS_CFG_TAGS_MAX 1023 /* JAEGER_TAGS' bytes, '%' written as %25 */
 
 struct ts_config {
-    bool disabled;        /* TRACESHIM_DISABLED / OTEL_SDK_DISABLED */
+    bool disabled;        /* TRACESHIM_DISABLED / OTEL_SDK_DISABLED / JAEGER_DISABLED */
     unsigned exporters;   /* 1u << enum ts_exporter for each configured; 0: none */
     int log_level;        /* enum ts_log_level */
     unsigned propagators; /* enum ts_prop_format bits: injected */
@@ -111,6 +112,7 @@ struct ts_config {
     char service_name[TS_CFG_STR]; /* empty: use the program's name */
     char file_path[TS_CFG_PATH];   /* TRACESHIM_FILE; empty: traceshim-spans.jsonl in the cwd */
     char resource_attrs[1024];     /* OTEL_RESOURCE_ATTRIBUTES, raw */
+    char jaeger_tags[TS_CFG_TAGS_MAX + 1]; /* JAEGER_TAGS, as OTEL_RESOURCE_ATTRIBUTES entries */
     char otlp_headers[TS_CFG_HEADERS]; /* OTLP's extra request headers, as said above */
 };
 
@@ -141,10 +143,30 @@ void ts_config_shown_value(const char *v, char *out, size_t cap);
  * "baggage" is accepted and ignored. */
 int ts_config_parse_propagators(const char *s, unsigned *out);
 
+/* The same for JAEGER_PROPAGATION ("jaeger,b3,w3c"): b3 is B3's
+ * multi-header form, w3c is tracecontext. */
+int ts_config_parse_jaeger_propagation(const char *s, unsigned *out);
+
 /* Parse an exporter list ("otlp,console"; TRACESHIM_EXPORTER and
  * OTEL_TRACES_EXPORTER alike). Returns 0 and sets *out to the bit set, or
  * -1 when an entry is unknown. "none" alone gives the empty set. */
 int ts_config_parse_exporters(const char *s, unsigned *out);
+
+/* Whether ts_config_load, under get, refuses the Jaeger agent's host
+ * (OTEL_EXPORTER_JAEGER_AGENT_HOST, else JAEGER_AGENT_HOST) with its line:
+ * the jaeger exporter is on and the host has a port or is no host. The
+ * remote sampler, which polls that host too, then says none of its own
+ * (one line is enough) and polls the default agent, as the exporter
+ * sends to it. */
+bool ts_config_refuses_agent_host(ts_env_lookup_fn get);
+
+/* The room an IPv6 address takes as text (INET6_ADDRSTRLEN). */
+#define TS_CFG_IPV6_TEXT 46
+
+/* Is v a Jaeger agent host as JAEGER_AGENT_HOST takes it: a host name, an
+ * IPv4 address, or an IPv6 one, bare or in brackets, and no port? For an
+ * IPv6 one, bare[] gets it without brackets; else bare[0] is '\0'. */
+bool ts_config_agent_host_ok(const char *v, char bare[TS_CFG_IPV6_TEXT]);
 
 /* Parse TRACESHIM_STACKS: off, client, all or slow:DURATION, where
  * DURATION is a number with a unit (us, ms, s; none means ms). Returns 0,

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "fork_state.h"
 #include "process.h"
@@ -28,10 +29,25 @@ bool ts_death_put_off(int sig)
     return __atomic_fetch_add(&death_put_offs, 1, __ATOMIC_RELAXED) < TS_DEATH_PUT_OFFS;
 }
 
+/* When the death under way was claimed (ts_mono_ms; atomic). */
+static uint64_t death_claimed_ms;
+
 bool ts_death_claim(int sig, int pending)
 {
+    /* Noted before the claim shows: a copy of the signal that finds the
+     * claim finds its time too. */
+    uint64_t now = ts_mono_ms();
+    __atomic_store_n(&death_claimed_ms, now, __ATOMIC_RELEASE);
     return __atomic_compare_exchange_n(&ts_death_pending, &pending, -sig, false, __ATOMIC_ACQ_REL,
                                        __ATOMIC_ACQUIRE);
+}
+
+bool ts_death_claimed_just_now(void)
+{
+    uint64_t claimed = __atomic_load_n(&death_claimed_ms, __ATOMIC_ACQUIRE);
+    uint64_t now = ts_mono_ms();
+    /* (a claim that lost its race may have noted a later time meanwhile) */
+    return now < claimed || now - claimed < TS_DEATH_ECHO_MS;
 }
 
 /* sig at its default action again. */

@@ -44,6 +44,20 @@ bool ts_death_put_off(int sig);
  * sig); false when another thread has taken it on. Async-signal-safe. */
 bool ts_death_claim(int sig, int pending);
 
+/* A stop signal that comes within TS_DEATH_ECHO_MS of the claim of a
+ * death is a copy of the one that claimed it, the same stop: timeout(1)
+ * sends its signal to the program and then, at once, to its whole process
+ * group; a timer of the shim's sends one 20 ms after a death was put off.
+ * One that comes later, whichever of the stop signals, is a second stop
+ * asked for (a second Ctrl-C while the export waits for a collector): it
+ * ends the process at once, of the signal the death is under way for (the
+ * status the first stop would have given). */
+#define TS_DEATH_ECHO_MS 100
+
+/* Was the death under way claimed less than TS_DEATH_ECHO_MS ago?
+ * Async-signal-safe. */
+bool ts_death_claimed_just_now(void);
+
 /* The process dies of sig, at its default, now (this thread: unblocked).
  * Async-signal-safe. */
 void ts_death_now(int sig);

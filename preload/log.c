@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fd_split.h"
+#include "fsize_signal.h"
 #include "real.h"
 #include "start_state.h"
 
@@ -62,27 +63,48 @@ void ts_log(int level, const char *fmt, ...)
     errno = saved_errno;
 }
 
+bool (*ts_log_stderr_kept)(const char *line, size_t len);
+
 bool ts_log_write_line(const char *line, size_t len)
 {
+    bool (*kept)(const char *, size_t) = __atomic_load_n(&ts_log_stderr_kept, __ATOMIC_ACQUIRE);
+    if (kept)
+        return kept(line, len);
     int saved_errno = errno;
     /* The reporter thread has no stderr of its own (fd_split.h): it writes
      * through a copy of the program's, taken for the line. */
     bool borrowed = ts_fd_split_here;
     int fd = borrowed ? ts_fd_split_borrow(STDERR_FILENO) : STDERR_FILENO;
+    bool whole = ts_log_write_line_to(fd, line, len);
+    if (borrowed && fd >= 0)
+        TS_REAL(close)(fd);
+    errno = saved_errno;
+    return whole;
+}
+
+bool ts_log_write_line_to(int fd, const char *line, size_t len)
+{
+    int saved_errno = errno;
     bool whole = fd >= 0 && stderr_takes_line(fd);
+    /* A stderr that is a file at the file size limit fails the line; the
+     * program, which would not have written it, gets no SIGXFSZ for it. */
+    struct ts_fsize_hold hold = {0};
+    bool hit_limit = false;
+    if (whole)
+        ts_fsize_hold(&hold);
     while (whole && len > 0) {
         ssize_t w = TS_REAL(write)(fd, line, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
+            hit_limit = w < 0 && errno == EFBIG;
             whole = false;
             break; /* stderr closed or broken: nothing better to do */
         }
         line += w;
         len -= (size_t)w;
     }
-    if (borrowed && fd >= 0)
-        TS_REAL(close)(fd);
+    ts_fsize_release(&hold, hit_limit);
     errno = saved_errno;
     return whole;
 }

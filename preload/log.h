@@ -21,6 +21,15 @@ void ts_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * errno is preserved. */
 bool ts_log_write_line(const char *line, size_t len);
 
+/* Where the shim's lines go instead of fd 2 once the program closed its
+ * stderr on its way out: a copy kept at that close
+ * (reporter/program_stderr.h). NULL until then (atomic). */
+extern bool (*ts_log_stderr_kept)(const char *line, size_t len);
+
+/* ts_log_write_line's checks and write, to fd, a copy of the program's
+ * stderr the caller has at hand, left open. */
+bool ts_log_write_line_to(int fd, const char *line, size_t len);
+
 #define ts_log_error(...) ts_log(TS_LOG_ERROR, __VA_ARGS__)
 #define ts_log_warn(...) ts_log(TS_LOG_WARN, __VA_ARGS__)
 #define ts_log_info(...) ts_log(TS_LOG_INFO, __VA_ARGS__)

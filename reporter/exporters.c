@@ -19,6 +19,7 @@
 #include "encoder.h"
 #include "file_exporter.h"
 #include "http_client.h"
+#include "jaeger_refusals.h"
 #include "jaeger_thrift.h"
 #include "json_buf.h"
 #include "net.h"
@@ -336,20 +337,74 @@ static int exp_send_zipkin(struct exp_batch *b, const char *msg, size_t len, uin
                     msg, len, deadline_ms);
 }
 
+/* The agent as traceshim config shows it: an IPv6 address in brackets
+ * ([::1]:6831), not run into its port (::1:6831). */
+static void exp_jaeger_agent(char *out, size_t cap)
+{
+    bool v6 = strchr(ts_cfg.jaeger_host, ':') != NULL;
+    snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", ts_cfg.jaeger_host, v6 ? "]" : "",
+             (unsigned)ts_cfg.jaeger_port);
+}
+
 /* The Jaeger exporter's failure, naming the agent and errno's reason. */
 static int exp_jaeger_failed(struct exp_batch *b, int err)
 {
     ts_stats_add(TS_STAT_EXPORT_ERRORS, 1);
-    char reason[96], why[400];
-    snprintf(why, sizeof why, "%s:%u: %s", ts_cfg.jaeger_host, (unsigned)ts_cfg.jaeger_port,
-             ts_net_strerror(err, reason, sizeof reason));
+    char agent[sizeof ts_cfg.jaeger_host + 16], reason[96], why[sizeof agent + 128];
+    exp_jaeger_agent(agent, sizeof agent);
+    snprintf(why, sizeof why, "%s: %s", agent, ts_net_strerror(err, reason, sizeof reason));
     exp_failed(b, b->sending, why);
     return EXP_GAVE_UP;
 }
 
-/* One datagram to the agent. A connected UDP socket reports an ICMP "port
- * unreachable" from an earlier datagram as ECONNREFUSED on a later send:
- * that is about the earlier one, so this one is tried again. */
+/* A remote agent's refusals, late (jaeger_refusals.h). */
+static struct ts_jaeger_refusals exp_jaeger_refusals TS_FORK_STATE;
+
+/* The socket's pending error (SO_ERROR), cleared by reading it; 0: none. */
+static int exp_jaeger_pending_error(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 ? err : 0;
+}
+
+/* A refusal found before a send: an earlier datagram's, counted as the
+ * export error it was (its spans were counted as exported when it went),
+ * not as the failure of the datagram about to go. Said once the agent is
+ * seen to be down (jaeger_refusals.h), which makes the exporter failing
+ * until a send is evidence again that the agent takes datagrams: then the
+ * recovery line. */
+static void exp_jaeger_late_refusal(struct exp_batch *b, uint64_t now)
+{
+    ts_stats_add(TS_STAT_EXPORT_ERRORS, 1);
+    if (!ts_jaeger_refused(&exp_jaeger_refusals, now)) {
+        ts_log_debug("%s exporter: an earlier datagram was refused", b->name);
+        return;
+    }
+    char agent[sizeof ts_cfg.jaeger_host + 16], reason[96], why[sizeof agent + 384];
+    exp_jaeger_agent(agent, sizeof agent);
+    snprintf(why, sizeof why,
+             "%s: %s: the agent refuses the datagrams sent to it (each refusal the socket "
+             "reports is counted as an export error; their spans were counted as exported "
+             "when they went)",
+             agent, ts_net_strerror(ECONNREFUSED, reason, sizeof reason));
+    if (!b->reported) {
+        b->reported = true;
+        ts_log_error("%s exporter: Jaeger agent: %s (later failures are counted, not shown)",
+                     b->name, why);
+    } else {
+        ts_log_debug("%s exporter: %s", b->name, why);
+    }
+    b->failing = true;
+}
+
+/* One datagram to the agent. A connected UDP socket holds an ICMP "port
+ * unreachable" as its pending error: an agent on this host refuses within
+ * the send (the kernel delivers the ICMP before send returns), so an
+ * error pending right after it is this datagram's, and its spans are
+ * dropped; one pending before it, or reported by the send itself, came
+ * from an earlier datagram, so it is cleared first and this one is tried
+ * again. */
 static int exp_send_jaeger(struct exp_batch *b, const char *msg, size_t len, uint64_t deadline_ms)
 {
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -362,14 +417,28 @@ static int exp_send_jaeger(struct exp_batch *b, const char *msg, size_t len, uin
         int fd = exp_jaeger_sock.fd;
         if (!ts_own_fd_begin(&exp_jaeger_sock))
             continue; /* the program took the number: a new socket */
+        int before = exp_jaeger_pending_error(fd);
         ssize_t w = TS_REAL(send)(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        int send_errno = errno;
+        int after = w == (ssize_t)len ? exp_jaeger_pending_error(fd) : 0;
         ts_own_fd_end(&exp_jaeger_sock);
-        if (w == (ssize_t)len) {
-            exp_succeeded(b);
+        uint64_t now = ts_mono_ms();
+        bool refused_before = before == ECONNREFUSED || (w < 0 && send_errno == ECONNREFUSED);
+        bool taken = false; /* evidence that the agent takes datagrams */
+        if (refused_before)
+            exp_jaeger_late_refusal(b, now);
+        else
+            taken = ts_jaeger_found_clear(&exp_jaeger_refusals, now);
+        if (w == (ssize_t)len && after == 0) {
+            if (taken) /* a send just after a refusal says nothing of the agent */
+                exp_succeeded(b);
             return 0;
         }
+        if (w == (ssize_t)len)
+            return exp_jaeger_failed(b, after);
         if (w >= 0)
             return exp_jaeger_failed(b, EMSGSIZE);
+        errno = send_errno;
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
             if (ts_net_wait(fd, POLLOUT, deadline_ms) != 0)
                 break;
@@ -694,7 +763,8 @@ static void exp_console_span(const struct ts_span *s)
         return;
     }
     /* The program's stderr, also from a reporter thread with an fd table
-     * of its own (log.h): a line that did not get there is a span lost. */
+     * of its own (log.h), and after the program closed it on its way out
+     * (program_stderr.h): a line that did not get there is a span lost. */
     exp_count(ts_log_write_line(b->data, b->len), 1);
 }
 
@@ -848,6 +918,9 @@ TS_FORK_HANDLER void ts_exp_after_fork_child(bool export_was_busy, bool fds_else
         b->n = 0; /* the parent sends these */
         b->failing = false;
     }
+    /* the child's refusals are its own account (its socket is its own) */
+    TS_FORK_RESET(&exp_jaeger_refusals.refused_ms, 0);
+    TS_FORK_RESET(&exp_jaeger_refusals.taken_since, false);
     if (export_was_busy) {
         ts_file_export_after_fork(); /* a program's thread flushing itself (reporter.c) */
         ts_json_buf_init(&exp_line);

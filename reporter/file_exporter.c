@@ -7,7 +7,6 @@
  * the number still refers to the file we opened; if not, we open the file
  * again and never touch the old number, which now belongs to the program. */
 #include "file_exporter.h"
-#include "json_buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +23,11 @@
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/fork_state.h"
+#include "../preload/fsize_signal.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
 #include "../preload/start_state.h"
+#include "json_buf.h"
 #include "own_fd.h"
 
 static char fexp_path[TS_CFG_PATH + PATH_MAX]; /* absolute; "" until resolved */
@@ -269,14 +270,19 @@ static bool fexp_ends_mid_line(int fd, off_t *size)
     return pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
 }
 
-/* Is there something at the path that is not a regular file (a FIFO, a
- * device, a directory)? Asked without opening it: an open and a close of
- * a FIFO would hand its reader an end of file, and a device's open and
- * close can act on it (a serial line's hang-up, a tape's rewind). */
-static bool fexp_not_regular(void)
+/* Is there a special file at the path (a FIFO, a device, a socket)? Asked
+ * without opening it: an open and a close of a FIFO would hand its reader
+ * an end of file, and a device's open and close can act on it (a serial
+ * line's hang-up, a tape's rewind). A symbolic link or a directory is not
+ * one: their open fails at once, and harms nothing (O_NOFOLLOW: ELOOP;
+ * EISDIR), and that failure is reported as any other (one line on stderr),
+ * also by a program's thread that has no reporter thread to leave the
+ * file to. */
+static bool fexp_special_file(void)
 {
     struct stat st;
-    return fstatat(AT_FDCWD, fexp_path, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode);
+    return fstatat(AT_FDCWD, fexp_path, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) &&
+           !S_ISLNK(st.st_mode) && !S_ISDIR(st.st_mode);
 }
 
 /* The span file opened for keeping, write-only: the process keeps the fd
@@ -288,7 +294,7 @@ static bool fexp_not_regular(void)
 static int fexp_open_for_keeping(bool *made)
 {
     *made = false;
-    if (fexp_not_regular())
+    if (fexp_special_file())
         return -1;
     const int flags = FEXP_APPEND_FLAGS | O_NONBLOCK;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -463,7 +469,7 @@ int ts_file_export_open_here(void)
         errno = saved;
         return 0;
     }
-    if (fexp_not_regular()) {
+    if (fexp_special_file()) {
         errno = ENXIO;
         return -1;
     }
@@ -500,6 +506,22 @@ TS_FORK_HANDLER void ts_file_export_kept_after_fork(void)
         __atomic_store_n(&fexp_kept_state, KEPT_NONE, __ATOMIC_RELAXED);
     else if (state == KEPT_REOPENING)
         __atomic_store_n(&fexp_kept_state, KEPT_READY, __ATOMIC_RELAXED);
+}
+
+/* The line's write. On a program's thread (fexp_here) with SIGXFSZ held
+ * off: at the file size limit (ulimit -f) the write fails with EFBIG,
+ * reported as any failed write, and the signal it raises would end the
+ * program, which untraced would not have written (the reporter thread
+ * blocks every signal). */
+static ssize_t fexp_writev(int fd, const struct iovec *iov, int count)
+{
+    if (!fexp_here)
+        return TS_REAL(writev)(fd, iov, count);
+    struct ts_fsize_hold hold;
+    ts_fsize_hold(&hold);
+    ssize_t r = TS_REAL(writev)(fd, iov, count);
+    ts_fsize_release(&hold, r < 0 && errno == EFBIG);
+    return r;
 }
 
 int ts_file_export(const char *line, size_t len)
@@ -542,7 +564,7 @@ int ts_file_export(const char *line, size_t len)
         bool same = fexp_last.dev == fexp_fd.dev && fexp_last.ino == fexp_fd.ino;
         mend = fexp_ends_mid_line(fexp_fd.fd, &size) || (same && fexp_last.cut);
         want = len + 1 + mend;
-        r = TS_REAL(writev)(fexp_fd.fd, iov + !mend, 2 + mend);
+        r = fexp_writev(fexp_fd.fd, iov + !mend, 2 + mend);
         /* The file now ends with a newline only when all of it went in, or
          * the mend alone; nothing written leaves it as it was (and a cut of
          * another file is not this one's). */

@@ -50,11 +50,13 @@ void ts_file_export_take_back(void);
  * own (the flush at the exit or exec of a process whose last span is its
  * first: reporter.h ts_rep_submit_last): open the span file for the
  * writes up to ts_file_export_end_here, unless it is open already. Only
- * a regular file (or a new one) is taken, and never waited for: for
- * anything else at the path (a FIFO, a device), found without opening
- * it, -1 with errno ENXIO, quietly; that is for the reporter thread,
- * which may wait for a reader. Any other failure is -1 with its errno,
- * also quietly (the export that needs the file reports it). errno is kept
+ * a regular file (or a new one) is taken, and never waited for: for a
+ * special file at the path (a FIFO, a device), found without opening it,
+ * -1 with errno ENXIO, quietly; that is for the reporter thread, which
+ * may wait for a reader. Any other failure (a symbolic link, a directory,
+ * a folder that is not there) is -1 with its errno, also quietly (the
+ * export that needs the file reports it, as the reporter thread's
+ * would). errno is kept
  * on success. Opens until ts_file_export_end_here, the export's own
  * included, take a regular file only. */
 int ts_file_export_open_here(void);

@@ -131,22 +131,39 @@ static bool jt_res_key_is(const struct ts_resource_attr *a, const char *key)
     return a->klen == n && memcmp(a->key, key, n) == 0;
 }
 
+/* True when the resource has an attribute of this key. */
+static bool jt_res_has(const struct ts_resource *r, const char *key)
+{
+    for (size_t i = 0; i < r->nattrs; i++)
+        if (jt_res_key_is(&r->attrs[i], key))
+            return true;
+    return false;
+}
+
 /* Process.tags: Jaeger's own process tags, then the resource attributes
- * (service.name is the serviceName already). Returns how many it wrote. */
+ * (service.name is the serviceName already). A hostname or ip attribute
+ * (JAEGER_TAGS, as the Jaeger clients take it) is the tag of that key,
+ * in place of the detected one, as jaeger-client-java's tracer tags
+ * replace its: not a second tag of the same key. Returns how many it
+ * wrote. */
 static uint32_t jt_process_tags(struct ts_json_buf *b, const struct ts_resource *r)
 {
     uint32_t n = 0;
-    for (size_t i = 0; i < r->nattrs; i++) {
+    bool hostname_given = jt_res_has(r, "hostname");
+    for (size_t i = 0; i < r->nattrs && !hostname_given; i++) {
         const struct ts_resource_attr *a = &r->attrs[i];
         if (jt_res_key_is(a, "host.name") && a->type == TS_ATTR_STR) {
             jt_tag_ckey(b, "hostname", JT_TAG_STRING, a->str, a->slen, 0);
             n++;
         }
     }
-    jt_tag_cstr(b, "ip", ts_resource_host_ip());
+    if (!jt_res_has(r, "ip")) {
+        jt_tag_cstr(b, "ip", ts_resource_host_ip());
+        n++;
+    }
     jt_tag_cstr(b, "client-uuid", r->client_uuid);
     jt_tag_cstr(b, "jaeger.version", "traceshim-C-" TS_VERSION);
-    n += 3;
+    n += 2;
     for (size_t i = 0; i < r->nattrs; i++) {
         const struct ts_resource_attr *a = &r->attrs[i];
         if (jt_res_key_is(a, "service.name"))

@@ -42,6 +42,7 @@
 #include "json_buf.h"
 #include "otlp_metrics.h"
 #include "own_fd.h"
+#include "program_stderr.h"
 #include "queue.h"
 #include "sampling_poller.h"
 #include "symbolize.h"
@@ -281,6 +282,7 @@ void ts_rep_init(void)
     rep_remote_sampling = ts_sampling_poller_wanted();
     if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE))
         ts_file_export_resolve_path();
+    ts_program_stderr_note_start();
 }
 
 /* ------------------------------------------------------------ exporters */
@@ -1175,10 +1177,12 @@ void ts_rep_prepare_unwaited(void)
  * the program's fd table is as it was (kept open for a reporter thread
  * that is up and shares the table: TRACESHIM_OWN_FD_TABLE=0; one that
  * leaves it closes the program's copy as it does). False, job not run,
- * when the span file is not a regular file (a FIFO, whose open would wait
- * for a reader): that is for a reporter thread, never for this one. Any
- * other failure to open it is the job's to report, and the other
- * exporters' work is done. */
+ * when the span file is a special file (a FIFO, whose open would wait for
+ * a reader): that is for a reporter thread, never for this one. Any other
+ * failure to open it (a symbolic link, a directory) is the job's to
+ * report, here, with the line a reporter thread would write (in a signal
+ * handler none can start to say it), and the other exporters' work is
+ * done. */
 static bool rep_here_locked(void (*job)(const void *arg), const void *arg)
 {
     bool file = TS_EXPORTS(&ts_cfg, TS_EXPORTER_FILE);
@@ -1193,7 +1197,7 @@ static bool rep_here_locked(void (*job)(const void *arg), const void *arg)
     return true;
 }
 
-/* After rep_here_locked refused a span file that is not a regular file:
+/* After rep_here_locked refused a span file that is a special file:
  * the reporter thread, started now if it was not (the last span did not
  * start it: ts_rep_submit_last), is to write it. False when there is none
  * and none can start: the job is not done (never by an open that could
@@ -1490,6 +1494,7 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
      * every process that can fork runs, the reporter's own tests too. */
     ts_stats_after_fork();
     ts_own_fd_after_fork(); /* no thread of ours is inside a call on our fds */
+    ts_program_stderr_after_fork(); /* a reader of its parent's stderr must not wait for it */
     __atomic_store_n(&rep_exit_reported, false, __ATOMIC_RELAXED);
     ts_rep_queue_after_fork(&rep_q); /* empty, records freed: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);

@@ -15,6 +15,7 @@
 
 #include "../preload/config.h"
 #include "../preload/hex.h"
+#include "../preload/log.h"
 #include "../preload/process.h"
 
 #ifndef TS_VERSION
@@ -68,9 +69,10 @@ struct res_entry {
  * key, key with inner whitespace, broken %XX — are skipped. rawlen is below
  * RES_RAW, so every offset fits 16 bits. Returns the number of
  * entries. */
-static size_t res_parse(const char *raw, size_t rawlen, char *scratch, struct res_entry *ents)
+static size_t res_parse(const char *raw, size_t rawlen, char *scratch, size_t *scratch_used,
+                        struct res_entry *ents)
 {
-    size_t nents = 0, used = 0, pos = 0;
+    size_t nents = 0, used = *scratch_used, pos = 0;
     while (pos <= rawlen) {
         const char *ent = raw + pos;
         const char *comma = memchr(ent, ',', rawlen - pos);
@@ -99,6 +101,7 @@ static size_t res_parse(const char *raw, size_t rawlen, char *scratch, struct re
         used += klen + (size_t)dl;
         nents++;
     }
+    *scratch_used = used;
     return nents;
 }
 
@@ -130,39 +133,138 @@ static void res_add_cstr(const char *key, const char *val)
     res_add_str(key, strlen(key), val, strlen(val));
 }
 
-/* The entries of OTEL_RESOURCE_ATTRIBUTES, after the shim's own (host.name
- * is attrs[host_at]). A key given twice keeps its last value (as the OTel
- * SDKs' maps do). */
+#define RES_TAGS sizeof(((struct ts_config *)0)->jaeger_tags)
+
+/* Of one variable's entries, those left out for want of room: how many,
+ * and the first and the last (indexes into the entries). */
+struct res_left_out {
+    size_t n, first, last;
+};
+
+static void res_leave_out(struct res_left_out *lo, size_t i)
+{
+    lo->first = lo->n++ ? lo->first : i;
+    lo->last = i;
+}
+
+/* One variable's part of res_say_left_out's line ("" when it lost none). */
+static void res_left_out_part(char *out, size_t cap, const char *var, const struct res_left_out *lo,
+                              const struct res_entry *ents, bool after_another)
+{
+    out[0] = '\0';
+    if (!lo->n)
+        return;
+    const struct res_entry *f = &ents[lo->first], *l = &ents[lo->last];
+    snprintf(out, cap, "%s%s: %zu entr%s left out (%.*s%s%.*s)", after_another ? "; " : "", var,
+             lo->n, lo->n == 1 ? "y is" : "ies are", (int)f->klen, res.scratch + f->koff,
+             lo->n == 1 ? "" : " to ", lo->n == 1 ? 0 : (int)l->klen, res.scratch + l->koff);
+}
+
+/* Entries past the resource's room (TS_RESOURCE_MAX_ATTRS): said in one
+ * line, once a process, naming each variable that lost some, the first
+ * and the last it lost, and the limit: nothing is dropped in silence. */
+static void res_say_left_out(const struct res_entry *ents, const struct res_left_out *tags,
+                             const struct res_left_out *attrs, size_t own)
+{
+    static pid_t said_in;
+    pid_t pid = ts_proc.pid ? ts_proc.pid : getpid();
+    if (said_in == pid)
+        return;
+    said_in = pid;
+    char attrs_part[320], tags_part[320];
+    res_left_out_part(attrs_part, sizeof attrs_part, "OTEL_RESOURCE_ATTRIBUTES", attrs, ents,
+                      false);
+    res_left_out_part(tags_part, sizeof tags_part, "JAEGER_TAGS", tags, ents, attrs->n != 0);
+    ts_log_error("%s%s: a resource holds at most %d attributes, %zu of them the shim's own%s",
+                 attrs_part, tags_part, TS_RESOURCE_MAX_ATTRS, own,
+                 tags->n ? " (OTEL_RESOURCE_ATTRIBUTES's entries are given room first)" : "");
+}
+
+/* Whether entry i of ents[0..n) goes in the resource as a key of its
+ * own: not service.name (the configuration read it already:
+ * ts_proc.service_name), not one of the shim's own keys (they describe
+ * each process: ts_resource_key_is_own), and not a key given again after
+ * it in the same variable's entries [i, end) (the last value wins, as in
+ * the OTel SDKs' maps). */
+static bool res_entry_counts(const struct res_entry *ents, size_t i, size_t end)
+{
+    const char *key = res.scratch + ents[i].koff;
+    size_t klen = ents[i].klen;
+    if (res_key_eq(key, klen, "service.name", 12) || ts_resource_key_is_own(key, klen))
+        return false;
+    for (size_t j = i + 1; j < end; j++)
+        if (res_key_eq(key, klen, res.scratch + ents[j].koff, ents[j].klen))
+            return false;
+    return true;
+}
+
+/* Whether key is that of one of ents[from..to) marked in keep[]. */
+static bool res_key_kept(const struct res_entry *ents, const bool *keep, size_t from, size_t to,
+                         const struct res_entry *e)
+{
+    for (size_t j = from; j < to; j++)
+        if (keep[j] &&
+            res_key_eq(res.scratch + e->koff, e->klen, res.scratch + ents[j].koff, ents[j].klen))
+            return true;
+    return false;
+}
+
+/* The entries of JAEGER_TAGS, then of OTEL_RESOURCE_ATTRIBUTES, after the
+ * shim's own (host.name is attrs[host_at]). On a key in both,
+ * OTEL_RESOURCE_ATTRIBUTES's value wins. Past the resource's room,
+ * OTEL_RESOURCE_ATTRIBUTES's entries are given room first, in their
+ * order, then JAEGER_TAGS's: so a key in both keeps its OTEL value
+ * whenever the tags' one would have fit, and never loses both values to
+ * the tags' entry being dropped as the loser and the OTEL one for want of
+ * room. */
 static void res_add_configured(size_t host_at)
 {
-    const char *raw = ts_cfg.resource_attrs;
-    size_t rawlen = strnlen(raw, RES_RAW - 1);
-    if (rawlen == 0)
+    size_t tagslen = strnlen(ts_cfg.jaeger_tags, RES_TAGS - 1);
+    size_t rawlen = strnlen(ts_cfg.resource_attrs, RES_RAW - 1);
+    if (rawlen == 0 && tagslen == 0)
         return;
-    static struct res_entry ents[RES_MAX];
-    _Static_assert(RES_RAW <= sizeof res.scratch, "scratch holds every decoded entry");
-    size_t n = res_parse(raw, rawlen, res.scratch, ents);
+    static struct res_entry ents[RES_MAX + RES_TAGS / 2 + 1];
+    static bool keep[sizeof ents / sizeof *ents];
+    _Static_assert(RES_RAW + RES_TAGS <= sizeof res.scratch, "scratch holds every decoded entry");
+    size_t used = 0;
+    size_t tags = res_parse(ts_cfg.jaeger_tags, tagslen, res.scratch, &used, ents);
+    size_t n = tags + res_parse(ts_cfg.resource_attrs, rawlen, res.scratch, &used, ents + tags);
+    size_t own = res.nattrs, room = TS_RESOURCE_MAX_ATTRS - own;
+    struct res_left_out tags_out = {0}, attrs_out = {0};
+    struct ts_resource_attr *host = &res.attrs[host_at];
+    /* OTEL_RESOURCE_ATTRIBUTES's entries first, then JAEGER_TAGS's; host.name
+     * (the user's name for the host, a container's) takes the place of the
+     * detected one and needs no room */
+    for (size_t pass = 0; pass < 2; pass++) {
+        size_t from = pass == 0 ? tags : 0, to = pass == 0 ? n : tags;
+        for (size_t i = from; i < to; i++) {
+            keep[i] = false;
+            if (!res_entry_counts(ents, i, to) ||
+                (pass == 1 && res_key_kept(ents, keep, tags, n, &ents[i])))
+                continue;
+            if (res_key_eq(res.scratch + ents[i].koff, ents[i].klen, host->key, host->klen)) {
+                keep[i] = true;
+            } else if (room) {
+                keep[i] = true;
+                room--;
+            } else {
+                res_leave_out(pass == 0 ? &attrs_out : &tags_out, i);
+            }
+        }
+    }
     for (size_t i = 0; i < n; i++) {
-        const char *key = res.scratch + ents[i].koff;
-        size_t klen = ents[i].klen;
-        /* service.name: the configuration read it already
-         * (ts_proc.service_name); the shim's own keys describe each
-         * process (ts_resource_key_is_own); host.name is the user's */
-        bool skip = res_key_eq(key, klen, "service.name", 12) || ts_resource_key_is_own(key, klen);
-        for (size_t j = i + 1; j < n && !skip; j++)
-            skip = res_key_eq(key, klen, res.scratch + ents[j].koff, ents[j].klen);
-        if (skip)
+        if (!keep[i])
             continue;
-        /* host.name: the user's name for the host (a container's) takes
-         * the place of the detected one */
-        struct ts_resource_attr *host = &res.attrs[host_at];
-        if (res_key_eq(key, klen, host->key, host->klen)) {
+        const char *key = res.scratch + ents[i].koff;
+        if (res_key_eq(key, ents[i].klen, host->key, host->klen)) {
             host->str = res.scratch + ents[i].voff;
             host->slen = ents[i].vlen;
         } else {
-            res_add_str(key, klen, res.scratch + ents[i].voff, ents[i].vlen);
+            res_add_str(key, ents[i].klen, res.scratch + ents[i].voff, ents[i].vlen);
         }
     }
+    if (tags_out.n || attrs_out.n)
+        res_say_left_out(ents, &tags_out, &attrs_out, own);
 }
 
 /* This host's address (ts_resource_host_ip). */

@@ -33,6 +33,7 @@
 #include "../common/json_read.h"
 #include "../preload/ascii.h"
 #include "../preload/clock.h"
+#include "../preload/config.h"
 #include "../preload/cut_text.h"
 #include "../preload/log.h"
 #include "../preload/url.h"
@@ -516,6 +517,25 @@ void ts_sampler_arg_shown(const char *arg, char *out, size_t cap)
     out[o.len] = '\0';
 }
 
+/* The strategy URL url[0..len) into cfg; else why it is refused. */
+static const char *sam_endpoint(const char *url, size_t len, struct sam_cfg *cfg)
+{
+    char copy[SAM_URL_CAP];
+    struct ts_url u;
+    if (len >= sizeof copy)
+        return "a URL of at most 1023 bytes";
+    memcpy(copy, url, len);
+    copy[len] = '\0';
+    const char *why = ts_url_parse(copy, &u);
+    /* url.c's words for https name the exporter: this is the sampler's */
+    if (why && ts_ascii_prefix_nocase(copy, "https://"))
+        why = "an http:// URL (https is not supported: the remote sampler polls a local Jaeger "
+              "agent over plain HTTP)";
+    if (!why)
+        memcpy(cfg->endpoint, copy, len + 1);
+    return why;
+}
+
 /* jaeger_remote's OTEL_TRACES_SAMPLER_ARG entry key=value (entry[0..len),
  * non-empty); an unknown key or bad value is one error line, which shows
  * the whole argument, arg, without its credentials (sam_reject). */
@@ -537,25 +557,30 @@ static void sam_remote_entry(const char *arg, const char *entry, size_t len, str
             var, arg, val, vlen, SAM_MIN_POLL_MS, SAM_MAX_POLL_MS, true, SAM_DEFAULT_POLL_MS,
             "pollingIntervalMs to be a whole number of milliseconds from 100 to 86400000", errors);
     } else if (eq && ts_ascii_eq_nocase(key, klen, "endpoint")) {
-        char url[SAM_URL_CAP];
-        struct ts_url u;
-        const char *why = vlen < sizeof url ? NULL : "a URL of at most 1023 bytes";
-        if (!why) {
-            memcpy(url, val, vlen);
-            url[vlen] = '\0';
-            why = ts_url_parse(url, &u);
-        }
+        const char *why = sam_endpoint(val, vlen, cfg);
         if (why) {
             char expected[256];
             snprintf(expected, sizeof expected, "endpoint to be %s", why);
             sam_reject(errors, var, arg, expected);
-        } else {
-            memcpy(cfg->endpoint, url, vlen + 1);
         }
     } else {
-        sam_reject(errors, var, arg,
-                   "comma-separated endpoint=URL, pollingIntervalMs=MS and "
-                   "initialSamplingRate=RATE");
+        /* The entry's key is named when it is a plain word before a '='
+         * (as the argument is shown): an entry without one may be a URL
+         * given without "endpoint=", with a user's password, or a token. */
+        bool plain = eq && klen > 0 && klen <= SAM_SHOWN_MAX;
+        for (size_t i = 0; i < klen && plain; i++)
+            plain = (key[i] >= 'a' && key[i] <= 'z') || (key[i] >= 'A' && key[i] <= 'Z') ||
+                    (key[i] >= '0' && key[i] <= '9') || key[i] == '_' || key[i] == '.' ||
+                    key[i] == '-';
+        char expected[SAM_SHOWN_MAX + 160];
+        snprintf(expected, sizeof expected,
+                 "comma-separated endpoint=URL, pollingIntervalMs=MS and "
+                 "initialSamplingRate=RATE, not %s%.*s%s",
+                 plain ? "\"" : "", plain ? (int)klen : 0, key,
+                 plain ? "\""
+                 : eq  ? "that entry"
+                       : "an entry without =");
+        sam_reject(errors, var, arg, expected);
     }
 }
 
@@ -643,6 +668,59 @@ static void sam_host_port(const char *v, struct sam_cfg *cfg, int *errors)
                    "host:port of the Jaeger agent's sampling server");
 }
 
+/* JAEGER_SAMPLING_ENDPOINT, a URL as given (?service=NAME is added). */
+static void sam_sampling_endpoint(const char *v, struct sam_cfg *cfg, int *errors)
+{
+    size_t len = strlen(v);
+    const char *t = ts_ascii_trim(v, &len);
+    const char *why = sam_endpoint(t, len, cfg);
+    if (!why)
+        return;
+    char shown[SAM_URL_CAP * 2]; /* a user, a token in the query: not shown */
+    ts_url_shown(v, shown, sizeof shown);
+    sam_reject(errors, "JAEGER_SAMPLING_ENDPOINT", shown, why);
+}
+
+/* Port 5778 of the Jaeger agent's host (JAEGER_AGENT_HOST), where its
+ * sampling server listens. */
+static void sam_agent_endpoint(const char *var, const char *v, struct sam_cfg *cfg, int *errors)
+{
+    /* the host as the exporter takes it (config.h); an IPv6 address goes
+     * in brackets in a URL */
+    char bare[TS_CFG_IPV6_TEXT];
+    bool host_ok = ts_config_agent_host_ok(v, bare);
+    char url[SAM_URL_CAP];
+    struct ts_url u;
+    int n = bare[0] ? snprintf(url, sizeof url, "http://[%s]:5778/sampling", bare)
+                    : snprintf(url, sizeof url, "http://%s:5778/sampling", v);
+    if (host_ok && n > 0 && (size_t)n < sizeof url && !ts_url_parse(url, &u))
+        memcpy(cfg->endpoint, url, (size_t)n + 1);
+    else
+        sam_reject(errors, var, v,
+                   "a host name or an IP address (a remote sampler polls its port 5778)");
+}
+
+/* Where a Jaeger remote sampler polls, in the order of jaeger-client-go:
+ * JAEGER_SAMPLING_ENDPOINT, else the deprecated
+ * JAEGER_SAMPLER_MANAGER_HOST_PORT, else the agent's host
+ * (JAEGER_AGENT_HOST, OpenTelemetry's name first), else the default
+ * (localhost:5778). The first that is set is the only one read: a bad
+ * value gives the default. */
+static void sam_jaeger_endpoint(ts_env_lookup_fn lookup, struct sam_cfg *cfg, int *errors)
+{
+    const char *v;
+    if ((v = sam_env(lookup, "JAEGER_SAMPLING_ENDPOINT")))
+        sam_sampling_endpoint(v, cfg, errors);
+    else if ((v = sam_env(lookup, "JAEGER_SAMPLER_MANAGER_HOST_PORT")))
+        sam_host_port(v, cfg, errors);
+    else if (ts_config_refuses_agent_host(lookup))
+        return; /* said by the exporter's configuration: the default agent */
+    else if ((v = sam_env(lookup, "OTEL_EXPORTER_JAEGER_AGENT_HOST")))
+        sam_agent_endpoint("OTEL_EXPORTER_JAEGER_AGENT_HOST", v, cfg, errors);
+    else if ((v = sam_env(lookup, "JAEGER_AGENT_HOST")))
+        sam_agent_endpoint("JAEGER_AGENT_HOST", v, cfg, errors);
+}
+
 /* JAEGER_SAMPLER_TYPE (set) with its PARAM; Jaeger samplers are
  * parent-based. Without PARAM: const samples everything, probabilistic and
  * remote start at 0.001, ratelimiting allows 1 trace per second. */
@@ -669,9 +747,7 @@ static void sam_load_jaeger(ts_env_lookup_fn lookup, const char *v, struct sam_c
         sam_plan_simple(plan, rate, 0);
         if (ts_ascii_eq_nocase(t, len, "remote")) {
             cfg->remote = true;
-            const char *hp = sam_env(lookup, "JAEGER_SAMPLER_MANAGER_HOST_PORT");
-            if (hp)
-                sam_host_port(hp, cfg, errors);
+            sam_jaeger_endpoint(lookup, cfg, errors);
         }
     } else if (ts_ascii_eq_nocase(t, len, "ratelimiting")) {
         double per_second = 1;

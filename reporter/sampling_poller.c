@@ -20,7 +20,8 @@ static struct ts_url poll_url;
 static struct ts_http_client poll_http;
 static int poll_state; /* 0: not set up, 1: polling, -1: not remote or bad URL */
 static uint64_t poll_next_ms TS_FORK_STATE;
-static bool poll_reported;
+static bool poll_reported; /* a failure was said (once a process) */
+static bool poll_applied;  /* a strategy was fetched and is in force */
 
 bool ts_sampling_poller_wanted(void)
 {
@@ -63,14 +64,25 @@ uint64_t ts_sampling_poll(uint64_t now_ms)
     ts_url_shown(where, shown, sizeof shown); /* a user, a token in the query: not shown */
     if (r.status == 200 && ts_sampler_apply_strategy(r.body, r.body_len) == 0) {
         ts_log_debug("remote sampler: strategy from %s applied", shown);
-    } else if (!poll_reported) {
-        poll_reported = true;
+        poll_applied = true;
+    } else {
         char why[160];
         if (r.status == 200)
             snprintf(why, sizeof why, "the answer is not a sampling strategy");
         else
             ts_http_describe(&r, why, sizeof why);
-        ts_log_warn("remote sampler: %s: %s; keeping the current strategy", shown, why);
+        const char *kept = poll_applied ? "keeping the strategy fetched before"
+                                        : "sampling at the initial rate meanwhile";
+        /* The first failure is an error, as an exporter's is: a sampler
+         * that never gets its strategy samples at the initial rate (0.1%
+         * by default) for the process's life. */
+        if (!poll_reported) {
+            poll_reported = true;
+            ts_log_error("remote sampler: %s: %s; %s (later failures are not shown)", shown, why,
+                         kept);
+        } else {
+            ts_log_debug("remote sampler: %s: %s; %s", shown, why, kept);
+        }
     }
     poll_next_ms = ts_mono_ms() + ts_sampler_poll_interval_ms();
     return poll_next_ms;

@@ -85,11 +85,17 @@ mkdir -p "$demo"
 # The services talk over loopback only; keep any proxy settings away from
 # curl and urllib.
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+# The demo draws the library's defaults: no configuration of the user's
+# (a switch that turns tracing off, a sampler, the propagators, an
+# exporter, a library or viewer elsewhere) may change the trace it shows.
+for name in $(compgen -e); do
+    case $name in
+    OTEL_* | JAEGER_* | TRACESHIM_*) unset "$name" ;;
+    esac
+done
 # Export spans every 200 ms too, so a flush missed at exit loses nothing.
 export OTEL_BSP_SCHEDULE_DELAY=200
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-unset TRACESHIM_LIB TRACESHIM_VIEW TRACESHIM_DISABLED OTEL_SDK_DISABLED \
-    TRACESHIM_EXPORTER OTEL_TRACES_EXPORTER TRACESHIM_QUIET
 
 # Three free ports, held open together so they are distinct.
 read -r p_frontend p_orders p_inventory < <("$py" -c '

@@ -84,6 +84,10 @@ static const char *const vars[] = {
     "TRACESHIM_OWN_FD_TABLE",
     "TRACESHIM_DIRECT_CALLS",
     "TRACESHIM_SIGNAL_FLUSH",
+    "JAEGER_TAGS",
+    "JAEGER_PROPAGATION",
+    "JAEGER_SAMPLING_ENDPOINT",
+    "JAEGER_DISABLED",
 };
 #define NVARS (sizeof vars / sizeof *vars)
 

@@ -34,16 +34,16 @@ mkdir -p "$out"
 conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c hooks/exec_env.c
     hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c hooks/url_redact.c hooks/forwarded.c
     reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
-    preload/span.c preload/config.c preload/log.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/ids.c preload/context.c
+    preload/span.c preload/config.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/ids.c preload/context.c
     preload/process.c preload/fdtable.c preload/url.c preload/stacks.c preload/self_image.c
     preload/stats.c preload/blocks.c preload/exit_key.c preload/direct.c preload/clock.c"
 # target name -> the sources it fuzzes
 declare -A sources=(
     [http1]="hooks/http1.c hooks/url_redact.c hooks/forwarded.c preload/url.c"
     [chunked]="hooks/http1.c preload/url.c"
-    [strategy]="reporter/sampler.c reporter/otlp_response.c reporter/http_date.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c"
+    [strategy]="reporter/sampler.c reporter/otlp_response.c reporter/http_date.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c"
     [propagation]="hooks/propagation.c preload/hex.c"
-    [config]="preload/config.c preload/url.c preload/log.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c reporter/sampler.c common/json_read.c common/arena.c hooks/rules.c -lpcre2-8"
+    [config]="preload/config.c preload/url.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c reporter/sampler.c common/json_read.c common/arena.c hooks/rules.c -lpcre2-8"
     # what tests/unit/test_conn_send links (its reporter stubbed in the target)
     [injector]="$conn_sources -lpcre2-8 -ldl -lpthread"
     # the four encoders, the resource they describe, the symbolizer that
@@ -51,7 +51,7 @@ declare -A sources=(
     [encoders]="reporter/json_buf.c reporter/resource.c reporter/otlp_json.c reporter/otlp_proto.c
         reporter/pb_writer.c reporter/zipkin_json.c reporter/jaeger_thrift.c reporter/thrift_compact.c
         reporter/symbolize.c preload/span.c preload/hex.c preload/config.c preload/url.c
-        preload/process.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/log.c preload/fd_split.c preload/guard.c preload/blocks.c preload/exit_key.c
+        preload/process.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/guard.c preload/blocks.c preload/exit_key.c
         preload/self_image.c preload/clock.c common/json_read.c common/arena.c -ldl -lpthread"
 )
 for name in "${!time_of[@]}"; do

@@ -10,9 +10,11 @@ tests/peers/ (Thrift-generated code, protoc).
 
 import os
 import socket
+import struct
 import sys
 import threading
 import time
+import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -95,12 +97,13 @@ class Collector:
 
 
 class UdpAgent:
-    """A Jaeger agent's UDP port on 127.0.0.1 that records every datagram."""
+    """A Jaeger agent's UDP port on 127.0.0.1 that records every datagram
+    (port: a given one, as an agent restarted on its port)."""
 
-    def __init__(self):
+    def __init__(self, port=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.datagrams = []
@@ -112,13 +115,17 @@ class UdpAgent:
     def _loop(self):
         while not self._stop:
             try:
-                d = self.sock.recv(70000)
+                d, sender = self.sock.recvfrom(70000)
             except socket.timeout:
                 continue
             except OSError:
                 break
             with self._lock:
                 self.datagrams.append(d)
+                self._received(len(self.datagrams), d, sender)
+
+    def _received(self, n, datagram, sender):
+        """The n-th datagram has come (under the lock)."""
 
     def received(self):
         with self._lock:
@@ -128,3 +135,60 @@ class UdpAgent:
         self._stop = True
         self._t.join(2)
         self.sock.close()
+
+
+def _checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    s += s >> 16
+    return ~s & 0xffff
+
+
+class LateRefusingAgent(UdpAgent):
+    """A Jaeger agent on another host that is down, as the exporter's socket
+    sees it: each datagram numbered in `refuse` (1-based; None: every one)
+    is refused by an ICMP "port unreachable" that comes back `delay` s
+    after it, when the send has long returned (an agent on this host is
+    refused within the send). The ICMP message is made by hand on a raw
+    socket, which needs root (CAP_NET_RAW): skipped otherwise."""
+
+    def __init__(self, refuse=None, delay=0.05):
+        try:
+            self.raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        except PermissionError:
+            raise unittest.SkipTest("a raw ICMP socket needs root (CAP_NET_RAW)")
+        self.refuse, self.delay = refuse, delay
+        self.timers = []
+        super().__init__()
+
+    def _received(self, n, datagram, sender):
+        if self.refuse is None or n in self.refuse:
+            t = threading.Timer(self.delay, self._refuse, (sender[1], len(datagram)))
+            self.timers.append(t)
+            t.start()
+
+    def _refuse(self, sender_port, length):
+        """ICMP type 3 code 3 quoting the refused datagram's IP and UDP
+        headers, from 127.0.0.1 to 127.0.0.1."""
+        udp = struct.pack("!HHHH", sender_port, self.port, 8 + length, 0)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + length, 0, 0x4000, 64,
+                         socket.IPPROTO_UDP, 0, socket.inet_aton("127.0.0.1"),
+                         socket.inet_aton("127.0.0.1"))
+        ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+        icmp = struct.pack("!BBHI", 3, 3, 0, 0) + ip + udp
+        icmp = icmp[:2] + struct.pack("!H", _checksum(icmp)) + icmp[4:]
+        try:
+            self.raw.sendto(icmp, ("127.0.0.1", 0))
+        except OSError:
+            pass  # closed meanwhile
+
+    def close(self):
+        super().close()
+        with self._lock:
+            timers = list(self.timers)
+        for t in timers:
+            t.cancel()
+            t.join(2)
+        self.raw.close()

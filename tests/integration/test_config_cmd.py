@@ -187,6 +187,20 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertIn(b'invalid OTEL_TRACES_SAMPLER_ARG="endpoint=http://(not shown)@agent:5778/',
                       p.stderr(), p.describe())
 
+    def test_jaeger_agent_host_with_a_port_is_refused(self):
+        """JAEGER_AGENT_HOST=host:port was taken as a host name and shown
+        as "127.0.0.1:16831:6831", to fail only at the first export; an
+        IPv6 agent is shown in brackets before its port."""
+        p = self.config(OTEL_TRACES_EXPORTER="jaeger", JAEGER_AGENT_HOST="127.0.0.1:16831")
+        self.assertEqual(p.returncode, 1, p.describe())
+        out = p.stdout().decode()
+        self.assertRegex(out, r"(?m)^  jaeger agent +127\.0\.0\.1:6831 \(UDP\)$")
+        self.assertRegex(out, r"(?m)^  JAEGER_AGENT_HOST += 127\.0\.0\.1:16831 +\(REJECTED: default\)$")
+        self.assertIn(b"the port goes in JAEGER_AGENT_PORT", p.stderr(), p.describe())
+        p = self.config(OTEL_TRACES_EXPORTER="jaeger", JAEGER_AGENT_HOST="[::1]")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  jaeger agent +\[::1\]:6831 \(UDP\)$")
+
     def test_sub_millisecond_stack_threshold_and_write_errors(self):
         """slow:500us is shown as given (it read slow:0ms); a full disk as
         stdout is an error, exit 1, not a silent success."""

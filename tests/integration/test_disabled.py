@@ -1,14 +1,18 @@
-"""test_disabled.py — TRACESHIM_DISABLED=1 and OTEL_SDK_DISABLED=true.
+"""test_disabled.py — TRACESHIM_DISABLED=1, OTEL_SDK_DISABLED=true and
+JAEGER_DISABLED=true.
 
 With the library preloaded but disabled nothing changes on the wire, no spans
 file appears, and the program's output is byte-identical to a run without the
 library at all.
 """
 
+import fnmatch
 import json
 import os
+import re
 import sys
 import unittest
+from unittest import mock
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -17,6 +21,7 @@ import tshelp as th  # noqa: E402
 SWITCHES = [
     {"TRACESHIM_DISABLED": "1"},
     {"OTEL_SDK_DISABLED": "true"},
+    {"JAEGER_DISABLED": "true"},
 ]
 
 
@@ -97,6 +102,28 @@ class DisabledTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual(srv.stop(), 0, srv.describe())
                 self.assertFalse(os.path.exists(spans_file),
                                  "a disabled library must not create the spans file")
+
+    def test_every_switch_is_tested_and_scrubbed_by_the_scripts(self):
+        """Each *_DISABLED variable the library reads is one of SWITCHES,
+        and every script that clears the switches from the environment of
+        what it traces clears them all: scripts/demo.sh cleared
+        TRACESHIM_DISABLED and OTEL_SDK_DISABLED, so an exported
+        JAEGER_DISABLED=1 turned the demo's tracing off (it now clears
+        every variable of the three families, whose patterns are read
+        here); tshelp.clean_env (every helper's environment) drops them
+        too."""
+        with open(os.path.join(th.SRC, "preload", "config.c")) as f:
+            read = set(re.findall(r'"([A-Z_]+_DISABLED)"', f.read()))
+        self.assertEqual(read, {k for sw in SWITCHES for k in sw})
+        with open(os.path.join(th.SRC, "scripts", "demo.sh")) as f:
+            cleared = re.search(r"^ *((?:[A-Z_]+\* \| )*[A-Z_]+\*)\) unset \"\$name\" ;;$",
+                                f.read(), re.M)
+        self.assertIsNotNone(cleared, "scripts/demo.sh clears no family of variables")
+        patterns = cleared.group(1).split(" | ")
+        self.assertEqual([k for k in sorted(read)
+                          if not any(fnmatch.fnmatchcase(k, pat) for pat in patterns)], [])
+        with mock.patch.dict(os.environ, {k: "1" for k in read}):
+            self.assertFalse(read & set(th.clean_env()))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ counted spans: its requests are not slowed, its exit is bounded.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -176,6 +177,26 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(otlp_json_spans(reqs[2][2]), file_spans(spans))
         self.assertNotIn("not exported", srv.stderr().decode(), srv.describe())
 
+    def test_a_failing_batch_gets_six_attempts_with_doubling_waits(self):
+        """What the README says of the retries, measured: 6 attempts in
+        all (5 retries), after waits of 100, 200, 400, 800 and 1600 ms,
+        each with up to a quarter more; then the batch is given up."""
+        c = self.collector([503])
+        srv, port = self.start(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % c.port,
+                               TRACESHIM_STATS="1")
+        th.http_get(port, "/ok")
+        self.settle(srv, 1)
+        c.wait_requests(6, timeout=10)
+        time.sleep(2.5)  # a seventh would come 3.2 s after the sixth, at most 4 s
+        self.stop(srv)
+        self.assertEqual(len(c.requests()), 6)
+        gaps = [b - a for a, b in zip(c.times, c.times[1:])]
+        for gap, backoff in zip(gaps, (0.1, 0.2, 0.4, 0.8, 1.6)):
+            self.assertGreaterEqual(gap, backoff * 0.95, gaps)
+            self.assertLess(gap, backoff * 1.25 + 0.15, gaps)
+        st = th.stats_lines(srv.stderr())[0][1]
+        self.assertEqual((st["export_errors"], st["dropped_export_failed"]), (6, 1), st)
+
     def retry_after_waits(self, status, retry_after, at_least):
         """A batch answered status with Retry-After, then 200: sent twice,
         the second time at least at_least seconds after the first."""
@@ -322,6 +343,126 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertIn("traceshim: 5 spans not exported", err)
         # the file exporter still has them all
         self.assertEqual(len(th.read_spans(self.spans_file, strict=True)), 5)
+
+    def jaeger_load(self, agent_port, requests, between=0.3, before_each=None, per_round=1,
+                    **env):
+        """The server exporting to the file and to a Jaeger agent on
+        127.0.0.1:agent_port, `per_round` requests at once every `between`
+        s (by default each its own batch); returns (stderr, stats of the
+        server)."""
+        env.setdefault("TRACESHIM_LOG_LEVEL", "error")
+        srv, port = self.start(TRACESHIM_EXPORTER="file,jaeger", JAEGER_AGENT_HOST="127.0.0.1",
+                               JAEGER_AGENT_PORT=str(agent_port), OTEL_BSP_SCHEDULE_DELAY="100",
+                               TRACESHIM_STATS="1", **env)
+        for i in range(requests):
+            if before_each:
+                before_each(i)
+            for _ in range(per_round):
+                status, _ = th.http_get(port, "/ok")
+                self.assertEqual(status, 200)
+            time.sleep(between)
+        self.stop(srv)
+        stats = th.stats_lines(srv.stderr())
+        self.assertEqual(len(stats), 1, srv.describe())
+        return srv.stderr().decode(), stats[0][1]
+
+    def udp_port_nobody_uses(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def test_jaeger_agent_down_is_said_and_counted(self):
+        # Each datagram to a UDP port with nothing on it is refused (ICMP
+        # port unreachable, pending on the socket right after the send).
+        err, st = self.jaeger_load(self.udp_port_nobody_uses(), 4)
+        self.assertEqual(err.count("traceshim: jaeger exporter: Jaeger agent: 127.0.0.1:"), 1, err)
+        self.assertIn("Connection refused", err)
+        self.assertEqual((st["sampled"], st["exported"], st["dropped_export_failed"],
+                          st["export_errors"]), (4, 4, 4, 4), st)  # exported: the file's
+
+    def test_jaeger_agent_ipv6_is_shown_in_brackets(self):
+        """The failure line names an IPv6 agent as traceshim config does,
+        [::1]:PORT (it was ::1:PORT)."""
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+                s.bind(("::1", 0))
+                port = s.getsockname()[1]
+        except OSError as e:
+            self.skipTest("no ::1 here: %s" % e)
+        env = th.shim_env("v6", self.spans_file, TRACESHIM_EXPORTER="jaeger",
+                          TRACESHIM_PROCESS_SPANS="1", JAEGER_AGENT_HOST="::1",
+                          JAEGER_AGENT_PORT=str(port))
+        p = th.run(["/bin/true"], env=env, tmpdir=self.tmp, name="v6")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn("traceshim: jaeger exporter: Jaeger agent: [::1]:%d: Connection refused"
+                      % port, p.stderr().decode())
+
+    def test_jaeger_agent_up_gets_every_batch(self):
+        agent = bk.UdpAgent()
+        self.addCleanup(agent.close)
+        err, st = self.jaeger_load(agent.port, 4)
+        self.assertNotIn("jaeger exporter", err)
+        self.assertEqual((st["exported"], st["dropped_export_failed"], st["export_errors"]),
+                         (8, 0, 0), st)
+        self.assertEqual(len(agent.received()), 4)
+
+    def test_jaeger_agent_started_late_gets_the_batches_after(self):
+        # The first batch is refused (said once); an agent that then comes
+        # up on the port gets every later one, none of them taken for a
+        # refusal of the first.
+        port = self.udp_port_nobody_uses()
+        agents = []
+
+        def start_agent(i):
+            if i == 1:
+                agents.append(bk.UdpAgent(port))
+                self.addCleanup(agents[0].close)
+        err, st = self.jaeger_load(port, 4, before_each=start_agent)
+        self.assertEqual(err.count("traceshim: jaeger exporter:"), 1, err)
+        self.assertEqual((st["exported"], st["dropped_export_failed"], st["export_errors"]),
+                         (4 + 3, 1, 1), st)
+        self.assertEqual(len(agents[0].received()), 3)
+
+    def late_refusing_agent(self, refuse=None):
+        agent = bk.LateRefusingAgent(refuse)
+        self.addCleanup(agent.close)
+        return agent
+
+    def test_remote_jaeger_agent_down_is_said_when_datagrams_go_in_bursts(self):
+        """An agent on another host refuses after the send has returned,
+        and the socket holds one refusal: of two datagrams sent at once
+        (one span a batch, two spans a round), the second finds nothing
+        pending, the first finds the refusal of the round before. Counted
+        in a row, refusals never made two: 16 refused datagrams, no line."""
+        agent = self.late_refusing_agent()
+        err, st = self.jaeger_load(agent.port, 6, between=0.4, per_round=2,
+                                   OTEL_BSP_MAX_EXPORT_BATCH_SIZE="1")
+        self.assertEqual(len(agent.received()), 12)
+        self.assertEqual(err.count("traceshim: jaeger exporter: Jaeger agent: 127.0.0.1:%d: "
+                                   "Connection refused: the agent refuses the datagrams"
+                                   % agent.port), 1, err)
+        # one a round at least: the refusals the socket reported
+        self.assertGreaterEqual(st["export_errors"], 5, st)
+        self.assertLessEqual(st["export_errors"], 12, st)
+
+    def test_remote_jaeger_agent_refusing_once_is_not_said(self):
+        """One refusal (an agent restarted since) is counted, not said,
+        however the datagrams after it go."""
+        agent = self.late_refusing_agent(refuse={1})
+        err, st = self.jaeger_load(agent.port, 4, between=0.4, per_round=2,
+                                   OTEL_BSP_MAX_EXPORT_BATCH_SIZE="1")
+        self.assertNotIn("jaeger exporter", err)
+        self.assertEqual((st["export_errors"], st["dropped_export_failed"]), (1, 0), st)
+
+    def test_remote_jaeger_agent_down_makes_no_recovery_line(self):
+        """A refusal found before a send is an earlier datagram's: the send
+        that goes after it is no recovery ("sending again" followed each
+        refusal after the first at the info level)."""
+        agent = self.late_refusing_agent()
+        err, st = self.jaeger_load(agent.port, 4, TRACESHIM_LOG_LEVEL="info")
+        self.assertEqual(err.count("traceshim: jaeger exporter:"), 1, err)
+        self.assertNotIn("sending again", err)
+        self.assertEqual(st["export_errors"], 3, st)  # the last one's comes after the exit
 
     def test_hanging_backend_slows_nothing_and_exit_is_bounded(self):
         c = self.collector(["stall"])

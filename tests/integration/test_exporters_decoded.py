@@ -126,6 +126,36 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(p["tags"]["team"], "a,b")
             self.assertEqual(p["tags"]["process.pid"], res["process.pid"])
 
+    def test_jaeger_client_variables(self):
+        """A process configured the Jaeger clients' way: JAEGER_TAGS are
+        process tags (OTEL_RESOURCE_ATTRIBUTES wins on a key in both),
+        JAEGER_PROPAGATION=jaeger writes uber-trace-id alone."""
+        agent = bk.UdpAgent()
+        self.addCleanup(agent.close)
+        down = bk.Collector([200])
+        self.addCleanup(down.close)
+        e = th.shim_env("decoded-svc", self.spans_file, TRACESHIM_EXPORTER="file,jaeger",
+                        JAEGER_AGENT_HOST="127.0.0.1", JAEGER_AGENT_PORT=agent.port,
+                        OTEL_RESOURCE_ATTRIBUTES="team=a%2Cb",
+                        JAEGER_TAGS="zone=eu-1,team=jaeger,ratio=5%", JAEGER_PROPAGATION="jaeger")
+        srv, port = th.start_app_server(self, "decoded-svc", self.spans_file, self.tmp, env=e)
+        th.http_get(port, "/call?to=%d&path=/down" % down.port)
+        th.wait_spans(self.spans_file, 2, procs=(srv,))
+        self.assertEqual(srv.stop(grace=20), 0, srv.describe())
+        self.assertNotIn("traceshim", srv.stderr().decode(), srv.describe())
+        fspans = th.read_spans(self.spans_file, strict=True)
+        _, batches = self.jaeger_spans(agent)
+        self.assertTrue(batches)
+        for b in batches:
+            tags = b["process"]["tags"]
+            self.assertEqual((tags["zone"], tags["team"], tags["ratio"]), ("eu-1", "a,b", "5%"))
+        res = fspans[0]["resource"]
+        self.assertEqual((res["zone"], res["team"]), ("eu-1", "a,b"))
+        _, hdrs, _ = down.wait_requests(1)[0]
+        names = {k.lower() for k, _ in hdrs}
+        self.assertIn("uber-trace-id", names)
+        self.assertFalse(names & {"traceparent", "x-b3-traceid", "b3"}, hdrs)
+
     def test_jaeger_large_batch_is_split_into_datagrams(self):
         agent = bk.UdpAgent()
         self.addCleanup(agent.close)

@@ -7,13 +7,24 @@ viewer are through TRACESHIM_LIB / TRACESHIM_VIEW.
 import os
 import re
 import shutil
+import signal
 import struct
+import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
+
+
+def kill_group(pgid):
+    """SIGKILL to a process group that may be gone already."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 class LauncherTest(th.TempDirMixin, unittest.TestCase):
@@ -268,6 +279,10 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
             ((), dict(OTEL_SDK_DISABLED="TRUE"),
              "traceshim: not tracing '%s': OTEL_SDK_DISABLED turns the library off; "
              "running it anyway\n" % name, False),
+            ((), dict(JAEGER_DISABLED=" T"),
+             "traceshim: not tracing '%s': JAEGER_DISABLED turns the library off; "
+             "running it anyway\n" % name, False),
+            ((), dict(OTEL_SDK_DISABLED="false", JAEGER_DISABLED="true"), to_file, True),
             # Patterns match no file names (the folder run starts in holds
             # "otlp" and "truex": bash expanded "o*" and "*" against them),
             # and only blanks and tabs are trimmed, as the library trims.
@@ -482,6 +497,96 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         out = v.stdout().decode("utf-8", "replace")
         self.assertIn(s["traceId"], out, "view shows the trace id\n" + out)
         self.assertIn("GET /launch/view", out, "view shows the span name\n" + out)
+
+    def console_lines(self, p):
+        return re.findall(r'traceshim: span [0-9a-f]{32}/[0-9a-f]{16} parent=\S+ '
+                          r'"([^"]*)" (\w+) (\S+) \d+\.\d{3}ms\n', p.stderr().decode())
+
+    def test_run_console_prints_the_process_span_after_stderr_closed_at_exit(self):
+        """`run -e console true x` printed nothing: coreutils close stderr
+        in an exit handler (close_stdout), before the flush at exit, and the
+        line found fd 2 closed (or a file an exit handler opened there). A
+        copy of stderr is kept at that close: the line, and the stats line,
+        reach the stderr the program had (the file gets none of it), with
+        the reporter in an fd table of its own or in the program's. A curl's
+        client span and process span reach stderr too."""
+        th.require_lib()
+        app = th.compile_app("stderr_reuse.c", os.path.join(self.tmp, "stderr_reuse"), "-O2")
+        curl = th.require_tool("curl")
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        url = "http://127.0.0.1:%d/console" % srv.port
+        data = os.path.join(self.tmp, "data")
+        for table in ("1", "0"):
+            env = th.launcher_env(TRACESHIM_OWN_FD_TABLE=table, TRACESHIM_STATS=1)
+            for cmd in (("true", "x"), ("sleep", "0"), ("ls", "/"), ("echo", "hi"),
+                        (app, "atexit", "data")):
+                p = self.traceshim("run", "-e", "console", "--", *cmd, env=env, cwd=self.tmp)
+                self.assertEqual(p.returncode, 0, p.describe())
+                name = " ".join([os.path.basename(cmd[0]), *cmd[1:]])
+                self.assertEqual(self.console_lines(p), [(name, "internal", "-")],
+                                 "table %s\n%s" % (table, p.describe()))
+                self.assertRegex(p.stderr().decode(), r"traceshim\[\d+\]: stats ", p.describe())
+            with open(data, "rb") as f:
+                self.assertEqual(f.read(), b"data\n", "the program's file at fd 2")
+            p = self.traceshim("run", "-e", "console", "--", curl, "--noproxy", "*", "-sS", url,
+                               env=env)  # (bounded by the run's timeout)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertEqual(self.console_lines(p),
+                             [("GET /console", "client", "200"),
+                              ("curl --noproxy * -sS " + url, "internal", "-")],
+                             "table %s\n%s" % (table, p.describe()))
+
+    def test_run_console_keeps_no_pipe_open_at_exit(self):
+        """A copy of stderr kept at the exit is a terminal's or a regular
+        file's only. A pipe's reader may wait for its end before the program
+        exits: git's exit handler closes the pager's pipe (its stdout and
+        stderr), then waits for the pager, and a copy of that pipe held it
+        for good (the first version of the copy hung it); a child forked in
+        an exit handler kept the copy, and a reader of the pipe waited for
+        that child (3 s here). Lines that would have gone there are lost,
+        as they were before any copy was kept."""
+        th.require_lib()
+        app = th.compile_app("stderr_reuse.c", os.path.join(self.tmp, "stderr_reuse"), "-O2")
+        for table in ("1", "0"):
+            for when in ("pager", "fork"):
+                env = th.launcher_env(TRACESHIM_OWN_FD_TABLE=table)
+                start = time.monotonic()
+                p = subprocess.Popen(["bash", th.LAUNCHER, "run", "-e", "console", "--", app, when,
+                                      "-"], env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+                self.addCleanup(kill_group, p.pid)
+                try:
+                    out, err = p.communicate(timeout=5)
+                except subprocess.TimeoutExpired:
+                    kill_group(p.pid)
+                    out, err = p.communicate()
+                took = time.monotonic() - start
+                self.assertEqual(p.returncode, 0, "%s, table %s: %r" % (when, table, err))
+                self.assertLess(took, 2.0, "%s, table %s: the pipe's end waited" % (when, table))
+
+    def test_run_console_writes_nothing_into_a_file_the_program_opened_at_fd_2(self):
+        """A program started with its stderr closed (`2>&-`) that opens a
+        file of its own, which takes fd 2, and closes it at its exit: that
+        file is the program's data, not its stderr, and no copy of it is
+        kept for the shim's last lines (the first version of the copy
+        wrote the process span and the stats line into it)."""
+        th.require_lib()
+        app = th.compile_app("stderr_reuse.c", os.path.join(self.tmp, "stderr_reuse"), "-O2")
+        data = os.path.join(self.tmp, "data")
+        lib = th.preload_value()
+        for table in ("1", "0"):
+            env = th.shim_env("opened", self.spans_file, TRACESHIM_EXPORTER="console",
+                              TRACESHIM_PROCESS_SPANS=1, TRACESHIM_STATS=1,
+                              TRACESHIM_OWN_FD_TABLE=table)
+            self.assertTrue(lib)
+            p = subprocess.run([app, "opened", data], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, timeout=20,
+                               preexec_fn=lambda: os.close(2))
+            self.assertEqual(p.returncode, 0, "table %s" % table)
+            with open(data, "rb") as f:
+                self.assertEqual(f.read(), b"data\n", "table %s" % table)
 
     def test_installed_under_any_prefix(self):
         """cmake --install into an arbitrary prefix: the installed command

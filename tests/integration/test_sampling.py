@@ -170,6 +170,36 @@ class SamplingTest(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.describe())
         self.assertLess(min(took), 0.5, took)
 
+    def remote_failing(self, endpoint_port):
+        """The server with a remote sampler whose every fetch fails, polled
+        every 100 ms at the default log level; returns its stderr."""
+        self.start(OTEL_TRACES_SAMPLER="parentbased_jaeger_remote", TRACESHIM_EXPORTER="none",
+                   OTEL_TRACES_SAMPLER_ARG="endpoint=http://127.0.0.1:%d/sampling,"
+                   "pollingIntervalMs=100" % endpoint_port)
+        th.http_get(self.port, "/ok")  # starts the reporter thread, which polls
+        deadline = time.monotonic() + 5
+        while b"remote sampler" not in self.srv.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # a few more polls fail
+        self.assertEqual(self.srv.stop(), 0, self.srv.describe())
+        return self.srv.stderr().decode()
+
+    def test_remote_sampler_unreachable_is_said_once(self):
+        """A sampling endpoint nobody listens on leaves the initial rate
+        (0.1%) for the process's life: said in one error line, not only at
+        warn level; later failures are not repeated."""
+        err = self.remote_failing(th.closed_port())
+        self.assertEqual(err.count("traceshim: remote sampler:"), 1, err)
+        self.assertIn("Connection refused; sampling at the initial rate meanwhile", err)
+
+    def test_remote_sampler_answer_not_a_strategy_is_said_once(self):
+        agent = bk.Collector([200])
+        self.addCleanup(agent.close)
+        err = self.remote_failing(agent.port)
+        self.assertGreater(len(agent.requests()), 1)
+        self.assertEqual(err.count("traceshim: remote sampler:"), 1, err)
+        self.assertIn("the answer is not a sampling strategy", err)
+
     def test_remote_sampler_token_not_shown(self):
         """A token in the sampling endpoint's query is hidden in the line
         that says the fetch failed, as in the exporters' messages."""

@@ -1030,6 +1030,33 @@ static void test_jaeger_agent(void **state)
     env_set("JAEGER_AGENT_HOST", "::1");
     assert_int_equal(load(&c), 0);
     assert_string_equal(c.jaeger_host, "::1");
+    /* an IPv6 literal in brackets, as in a URL: the address without them */
+    env_reset();
+    env_set("JAEGER_AGENT_HOST", "[fd00::6831]");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.jaeger_host, "fd00::6831");
+
+    /* ':' elsewhere than in an IPv6 address is a port, which has a
+     * variable of its own: refused at start-up, not at the first export */
+    static const struct {
+        const char *var, *value, *port_var;
+    } with_port[] = {
+        {"JAEGER_AGENT_HOST", "127.0.0.1:16831", "JAEGER_AGENT_PORT"},
+        {"JAEGER_AGENT_HOST", "agent.local:6831", "JAEGER_AGENT_PORT"},
+        {"JAEGER_AGENT_HOST", "[::1]:6831", "JAEGER_AGENT_PORT"},
+        {"OTEL_EXPORTER_JAEGER_AGENT_HOST", "agent:6831", "OTEL_EXPORTER_JAEGER_AGENT_PORT"},
+        {"JAEGER_AGENT_HOST", "fd00::zz", "JAEGER_AGENT_PORT"},
+        {"JAEGER_AGENT_HOST", "[::1", "JAEGER_AGENT_PORT"},
+    };
+    for (size_t i = 0; i < sizeof with_port / sizeof with_port[0]; i++) {
+        env_reset();
+        env_set(with_port[i].var, with_port[i].value);
+        assert_int_equal(load(&c), 1);
+        assert_one_error(with_port[i].var, with_port[i].value);
+        if (!strstr(captured, with_port[i].port_var))
+            fail_msg("the line does not name %s: %s", with_port[i].port_var, captured);
+        assert_string_equal(c.jaeger_host, "127.0.0.1");
+    }
 
     /* a host that does not fit is rejected whole */
     env_reset();
@@ -1037,6 +1064,145 @@ static void test_jaeger_agent(void **state)
     assert_int_equal(load(&c), 1);
     assert_one_error("JAEGER_AGENT_HOST", "aaaa");
     assert_string_equal(c.jaeger_host, "127.0.0.1");
+}
+
+/* The Jaeger clients' own names: JAEGER_DISABLED after the OpenTelemetry
+ * and shim names, JAEGER_PROPAGATION where OTEL_PROPAGATORS is unset,
+ * JAEGER_TAGS as resource attributes (written as OTEL_RESOURCE_ATTRIBUTES
+ * entries: a '%' of a value encoded). */
+static void test_jaeger_client_variables(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    static const struct {
+        const char *value;
+        bool disabled;
+    } disabled[] = {{"true", true},   {"TRUE", true}, {" t ", true}, {"1", true},
+                    {"false", false}, {"f", false},   {"0", false}};
+    for (size_t i = 0; i < sizeof disabled / sizeof disabled[0]; i++) {
+        env_reset();
+        env_set("JAEGER_DISABLED", disabled[i].value);
+        assert_int_equal(load(&c), 0);
+        assert_int_equal(c.disabled, disabled[i].disabled);
+    }
+    env_reset();
+    env_set("JAEGER_DISABLED", "yes");
+    assert_int_equal(load(&c), 1);
+    assert_one_error("JAEGER_DISABLED", "yes");
+    assert_false(c.disabled);
+    env_reset(); /* OTEL_SDK_DISABLED set: it decides, JAEGER_DISABLED is not read */
+    env_set("OTEL_SDK_DISABLED", "false");
+    env_set("JAEGER_DISABLED", "true");
+    assert_int_equal(load(&c), 0);
+    assert_false(c.disabled);
+    env_reset();
+    env_set("TRACESHIM_DISABLED", "0");
+    env_set("JAEGER_DISABLED", "true");
+    assert_int_equal(load(&c), 0);
+    assert_false(c.disabled);
+
+    env_reset();
+    env_set("JAEGER_PROPAGATION", "b3, w3c");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.propagators, TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT);
+    assert_int_equal(c.extracted, TS_PROP_B3MULTI | TS_PROP_B3 | TS_PROP_TRACECONTEXT);
+    env_reset();
+    env_set("JAEGER_PROPAGATION", "jaeger");
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.propagators, TS_PROP_JAEGER);
+    assert_int_equal(c.extracted, TS_PROP_JAEGER);
+    env_set("OTEL_PROPAGATORS", "tracecontext"); /* OpenTelemetry's name wins */
+    assert_int_equal(load(&c), 0);
+    assert_int_equal(c.propagators, TS_PROP_TRACECONTEXT);
+    env_reset();
+    env_set("JAEGER_PROPAGATION", "b3multi"); /* OpenTelemetry's names are not Jaeger's */
+    assert_int_equal(load(&c), 1);
+    assert_one_error("JAEGER_PROPAGATION", "b3multi");
+    assert_int_equal(c.propagators, TS_PROP_B3MULTI | TS_PROP_TRACECONTEXT);
+
+    env_reset();
+    env_set("JAEGER_TAGS", "team=a, zone = eu-1 ,ratio=5%,eq=a=b,");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.jaeger_tags, "team=a,zone=eu-1,ratio=5%25,eq=a=b");
+    static const char *const bad_tags[] = {"team", "=a", "in ner=x", "host=${HOSTNAME:box}",
+                                           "a=1,user=${USER}"};
+    for (size_t i = 0; i < sizeof bad_tags / sizeof bad_tags[0]; i++) {
+        env_reset();
+        env_set("JAEGER_TAGS", bad_tags[i]);
+        assert_int_equal(load(&c), 1);
+        assert_one_error("JAEGER_TAGS", bad_tags[i]);
+        assert_string_equal(c.jaeger_tags, "");
+    }
+    assert_non_null(strstr(captured, "${ENV:default}"));
+}
+
+/* A key the shim sets for each process, in OTEL_RESOURCE_ATTRIBUTES or
+ * JAEGER_TAGS, is left out with one line at the default (error) level;
+ * the list is accepted, so it is no rejection. */
+static void test_own_resource_key_is_said(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    env_set("OTEL_RESOURCE_ATTRIBUTES", "process.pid=3,team=a");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.resource_attrs, "process.pid=3,team=a");
+    assert_string_equal(captured, "traceshim: the OTEL_RESOURCE_ATTRIBUTES entry process.pid is "
+                                  "ignored: the shim sets it for each process\n");
+    env_reset();
+    env_set("JAEGER_TAGS", "telemetry.sdk.name=x");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(captured, "traceshim: the JAEGER_TAGS entry telemetry.sdk.name is "
+                                  "ignored: the shim sets it for each process\n");
+}
+
+/* One key rule for OTEL_RESOURCE_ATTRIBUTES and JAEGER_TAGS: a '%' in a
+ * key is kept (JAEGER_TAGS refused a%b=1 as "keys without blanks"), a
+ * blank or a control byte refuses either list, with words that say so. */
+static void test_resource_keys_one_rule(void **state)
+{
+    (void)state;
+    struct ts_config c;
+    static const char *const good[] = {"a%b=1", "app.kubernetes.io/name=x", "k:v=1"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        env_reset();
+        env_set("JAEGER_TAGS", good[i]);
+        env_set("OTEL_RESOURCE_ATTRIBUTES", good[i]);
+        assert_int_equal(load(&c), 0);
+        assert_string_equal(c.jaeger_tags, good[i]);
+        assert_string_equal(c.resource_attrs, good[i]);
+    }
+    static const char *const bad[] = {"in ner=x", "k\x01=1", "k\x7f=1", "=x"};
+    static const char *const vars[] = {"JAEGER_TAGS", "OTEL_RESOURCE_ATTRIBUTES"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        for (size_t v = 0; v < 2; v++) {
+            env_reset();
+            env_set(vars[v], bad[i]);
+            assert_int_equal(load(&c), 1);
+            assert_non_null(
+                strstr(captured, "non-empty keys without blanks or control characters"));
+        }
+    }
+}
+
+/* service.name in JAEGER_TAGS is no service name (the Jaeger clients take
+ * theirs from JAEGER_SERVICE_NAME alone): left out of the resource, and
+ * said, whichever service variable is set. */
+static void test_jaeger_tags_service_name_is_said(void **state)
+{
+    (void)state;
+    static const char line[] =
+        "traceshim: the JAEGER_TAGS entry service.name is ignored: the service name is "
+        "OTEL_SERVICE_NAME's, else JAEGER_SERVICE_NAME's, else the service.name of "
+        "OTEL_RESOURCE_ATTRIBUTES, else the program's name\n";
+    struct ts_config c;
+    env_set("JAEGER_TAGS", "service.name=tagged,team=a");
+    assert_int_equal(load(&c), 0);
+    assert_string_not_equal(c.service_name, "tagged");
+    assert_string_equal(captured, line);
+    env_set("JAEGER_SERVICE_NAME", "shop");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, "shop");
+    assert_string_equal(captured, line);
 }
 
 /* Where two names are set, a bad value under the first gives the default,
@@ -1426,6 +1592,10 @@ int main(void)
         cmocka_unit_test_setup(test_defaults, setup),
         cmocka_unit_test_setup(test_empty_values_are_unset, setup),
         cmocka_unit_test_setup(test_global_instance, setup),
+        cmocka_unit_test_setup(test_jaeger_client_variables, setup),
+        cmocka_unit_test_setup(test_own_resource_key_is_said, setup),
+        cmocka_unit_test_setup(test_jaeger_tags_service_name_is_said, setup),
+        cmocka_unit_test_setup(test_resource_keys_one_rule, setup),
         cmocka_unit_test_setup(test_disabled_values, setup),
         cmocka_unit_test_setup(test_sdk_disabled_spec_booleans, setup),
         cmocka_unit_test_setup(test_disabled_first_name_wins, setup),

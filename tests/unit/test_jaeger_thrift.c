@@ -23,6 +23,7 @@
 #include "preload/process.h"
 #include "preload/span.h"
 #include "reporter/encoder.h"
+#include "reporter/jaeger_refusals.h"
 #include "reporter/jaeger_thrift.h"
 #include "reporter/json_buf.h"
 #include "reporter/resource.h"
@@ -56,6 +57,17 @@ static bool has_bytes(const struct ts_json_buf *b, const void *needle, size_t n)
     return memmem(b->data, b->len, needle, n) != NULL;
 }
 #define HAS_BYTES(b, lit) has_bytes((b), (lit), sizeof(lit) - 1)
+
+/* How many times the n bytes of needle occur in b. */
+static size_t count_bytes(const struct ts_json_buf *b, const void *needle, size_t n)
+{
+    size_t count = 0;
+    for (const char *p = b->data, *end = b->data + b->len;
+         (p = memmem(p, (size_t)(end - p), needle, n)) != NULL; p += n)
+        count++;
+    return count;
+}
+#define COUNT_BYTES(b, lit) count_bytes((b), (lit), sizeof(lit) - 1)
 
 /* ----------------------------------------- reading a datagram back */
 
@@ -848,6 +860,33 @@ static void test_process_follows_resource(void **state)
     ts_json_buf_free(&out);
 }
 
+/* A hostname or ip given as a resource attribute (JAEGER_TAGS, as the
+ * Jaeger clients take them, or OTEL_RESOURCE_ATTRIBUTES) is the process's
+ * one tag of that key, in place of the detected one: both were sent. */
+static void test_given_hostname_and_ip_replace_the_detected(void **state)
+{
+    (void)state;
+    set_process(4321, "shopd", "shop", "node-7", "hostname=myhost,ip=10.1.1.1");
+    struct ts_span s;
+    tiny_span(&s, false);
+    struct ts_json_buf out;
+    ts_json_buf_init(&out);
+    encode_batch(&out, &s, 1);
+    assert_int_equal(COUNT_BYTES(&out, "\x18\x08hostname\x15"), 1);
+    assert_true(HAS_BYTES(&out, "\x18\x08hostname\x15\x00\x18\x06myhost\x00"));
+    assert_int_equal(COUNT_BYTES(&out, "\x18\x02ip\x15"), 1);
+    assert_true(HAS_BYTES(&out, "\x18\x02ip\x15\x00\x18\x08"
+                                "10.1.1.1\x00"));
+    assert_true(HAS_BYTES(&out, "\x18\x09host.name\x15\x00\x18\x06node-7\x00"));
+
+    /* without them, the detected ones */
+    set_process(4321, "shopd", "shop", "node-7", "");
+    encode_batch(&out, &s, 1);
+    assert_int_equal(COUNT_BYTES(&out, "\x18\x08hostname\x15\x00\x18\x06node-7\x00"), 1);
+    assert_int_equal(COUNT_BYTES(&out, "\x18\x02ip\x15"), 1);
+    ts_json_buf_free(&out);
+}
+
 /* A span of a few hundred bytes whose content varies with i. */
 static void varied_span(struct ts_span *s, size_t i)
 {
@@ -947,6 +986,46 @@ static void test_batch_cut_into_datagrams(void **state)
     ts_json_buf_free(&out);
 }
 
+/* A remote agent's late refusals (jaeger_refusals.h), on a clock of the
+ * test's own. */
+static void test_jaeger_refusals_tell_down_from_restarted(void **state)
+{
+    (void)state;
+    /* A healthy agent with a send every 300 ms: two single refusals 63.6
+     * s apart, the sends between them taken. The evidence came 1.2 s after
+     * the first (it took sends further apart than a second before: a busy
+     * service never gave any, and said the second refusal as a down
+     * agent). */
+    struct ts_jaeger_refusals r = {0};
+    assert_true(ts_jaeger_found_clear(&r, 1000)); /* none yet: evidence */
+    assert_false(ts_jaeger_refused(&r, 1300));
+    uint64_t t = 1300;
+    for (t += 300; t < 1300 + TS_JAEGER_REFUSAL_BACK_MS; t += 300)
+        assert_false(ts_jaeger_found_clear(&r, t)); /* too soon to tell */
+    for (; t < 64900; t += 300)
+        assert_true(ts_jaeger_found_clear(&r, t));
+    assert_false(ts_jaeger_refused(&r, 64900));
+
+    /* Two refusals within the minute: down, whatever came between. */
+    assert_true(ts_jaeger_refused(&r, 70000));
+
+    /* A down agent that gets one batch a minute: every send finds the
+     * last one's refusal; the second is said. */
+    struct ts_jaeger_refusals sparse = {0};
+    assert_true(ts_jaeger_found_clear(&sparse, 0));
+    assert_false(ts_jaeger_refused(&sparse, 61000));
+    assert_true(ts_jaeger_refused(&sparse, 122000));
+
+    /* A down agent sent bursts: the sends right after the refusal find
+     * nothing pending (the refusals are not back yet), which is no
+     * evidence; the next burst's first send finds one again. */
+    struct ts_jaeger_refusals burst = {0};
+    assert_false(ts_jaeger_refused(&burst, 200000));
+    for (uint64_t u = 200001; u < 200010; u++)
+        assert_false(ts_jaeger_found_clear(&burst, u));
+    assert_true(ts_jaeger_refused(&burst, 265000)); /* 65 s on, no evidence between */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -966,8 +1045,10 @@ int main(void)
                                         buf_teardown),
         cmocka_unit_test_setup(test_datagram_layout, jt_setup),
         cmocka_unit_test_setup(test_process_follows_resource, jt_setup),
+        cmocka_unit_test_setup(test_given_hostname_and_ip_replace_the_detected, jt_setup),
         cmocka_unit_test_setup(test_bound_is_upper_bound, jt_setup),
         cmocka_unit_test_setup(test_batch_cut_into_datagrams, jt_setup),
+        cmocka_unit_test(test_jaeger_refusals_tell_down_from_restarted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,15 +14,16 @@
 
 #include <cmocka.h>
 
+#include "preload/blocks.h"
 #include "preload/config.h"
 #include "preload/process.h"
 #include "preload/span.h"
 #include "reporter/encoder.h"
-#include "preload/blocks.h"
 #include "reporter/json_buf.h"
 #include "reporter/otlp_json.h"
 #include "reporter/resource.h"
 #include "span_fixtures.h"
+#include "stderr_capture.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -1219,6 +1220,103 @@ static void test_resource_attrs_no_duplicates(void **state)
     ts_json_buf_free(&b);
 }
 
+/* JAEGER_TAGS come before OTEL_RESOURCE_ATTRIBUTES's entries, which win
+ * on a key in both. */
+static void test_resource_jaeger_tags(void **state)
+{
+    struct ts_json_buf b;
+    snprintf(ts_cfg.jaeger_tags, sizeof ts_cfg.jaeger_tags, "%s", "team=jaeger,zone=eu,r=5%25");
+    encode_with_attrs("team=otel,k=v", &b);
+    ts_cfg.jaeger_tags[0] = '\0';
+    assert_non_null(strstr(b.data, RES_STR("zone", "eu") RES_STR("r", "5%") RES_STR("team", "otel")
+                                       RES_STR("k", "v") "]}"));
+    assert_null(strstr(b.data, "jaeger\""));
+    ts_json_buf_free(&b);
+}
+
+/* encode_with_attrs, and what it said on stderr into said[cap]. */
+static void encode_with_attrs_said(const char *raw, struct ts_json_buf *b, char *said, size_t cap)
+{
+    struct stderr_capture c;
+    stderr_capture_begin(&c);
+    encode_with_attrs(raw, b);
+    stderr_capture_end(&c, said, cap);
+}
+
+/* More entries than the resource holds: those past it are left out, and
+ * said in one line naming them and the limit (not dropped in silence). */
+static void test_resource_attrs_past_the_limit(void **state)
+{
+    char raw[sizeof ts_cfg.resource_attrs] = "";
+    for (int i = 0; i < 70; i++)
+        snprintf(raw + strlen(raw), sizeof raw - strlen(raw), "%sk%d=v", i ? "," : "", i);
+    struct ts_json_buf b;
+    char said[1024];
+    encode_with_attrs_said(raw, &b, said, sizeof said);
+    assert_non_null(strstr(b.data, RES_STR("k56", "v") "]}"));
+    assert_null(strstr(b.data, "\"k57\""));
+    assert_string_equal(said, "traceshim: OTEL_RESOURCE_ATTRIBUTES: 13 entries are left out (k57 "
+                              "to k69): a resource holds at most 64 attributes, 7 of them the "
+                              "shim's own\n");
+    ts_json_buf_free(&b);
+}
+
+/* The limit with JAEGER_TAGS too: OTEL_RESOURCE_ATTRIBUTES's entries are
+ * given room first, so a key in both keeps its OTEL value (k3 lost both:
+ * the tags' one as the loser, the OTEL one past the limit), and the line
+ * names each variable that lost entries (it named JAEGER_TAGS alone, for
+ * "k58 to k3"). The line is said once a process: a pid of each case's. */
+static void test_resource_attrs_past_the_limit_with_jaeger_tags(void **state)
+{
+    static const struct {
+        int tags, attrs;
+        const char *line;
+    } cases[] = {
+        {150, 0,
+         "traceshim: JAEGER_TAGS: 94 entries are left out (k56 to k149): a resource holds at "
+         "most 64 attributes, 7 of them the shim's own (OTEL_RESOURCE_ATTRIBUTES's entries are "
+         "given room first)\n"},
+        {5, 60,
+         "traceshim: OTEL_RESOURCE_ATTRIBUTES: 3 entries are left out (a57 to a59); JAEGER_TAGS: 5 "
+         "entries are left out (t0 to t4): a resource holds at most 64 attributes, 7 of them the "
+         "shim's own (OTEL_RESOURCE_ATTRIBUTES's entries are given room first)\n"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char raw[sizeof ts_cfg.resource_attrs] = "";
+        ts_cfg.jaeger_tags[0] = '\0';
+        if (cases[c].attrs == 0) {
+            snprintf(raw, sizeof raw, "%s", "deployment.environment=prod,k3=otel");
+            for (int i = 0; i < cases[c].tags; i++)
+                snprintf(ts_cfg.jaeger_tags + strlen(ts_cfg.jaeger_tags),
+                         sizeof ts_cfg.jaeger_tags - strlen(ts_cfg.jaeger_tags), "%sk%d=v",
+                         i ? "," : "", i);
+        } else {
+            for (int i = 0; i < cases[c].attrs; i++)
+                snprintf(raw + strlen(raw), sizeof raw - strlen(raw), "%sa%d=v", i ? "," : "", i);
+            for (int i = 0; i < cases[c].tags; i++)
+                snprintf(ts_cfg.jaeger_tags + strlen(ts_cfg.jaeger_tags),
+                         sizeof ts_cfg.jaeger_tags - strlen(ts_cfg.jaeger_tags), "%st%d=v",
+                         i ? "," : "", i);
+        }
+        ts_proc.pid = (pid_t)(5000 + c);
+        struct ts_json_buf b;
+        char said[1024];
+        encode_with_attrs_said(raw, &b, said, sizeof said);
+        ts_cfg.jaeger_tags[0] = '\0';
+        assert_string_equal(said, cases[c].line);
+        if (cases[c].attrs == 0) {
+            assert_non_null(strstr(b.data,
+                                   RES_STR("k55", "v") RES_STR("deployment.environment", "prod")
+                                       RES_STR("k3", "otel") "]}"));
+            assert_null(strstr(b.data, "\"k56\""));
+        } else {
+            assert_non_null(strstr(b.data, RES_STR("a56", "v") "]}"));
+            assert_null(strstr(b.data, "\"t0\""));
+        }
+        ts_json_buf_free(&b);
+    }
+}
+
 /* A full-length value: the largest input the configuration can hold. */
 static void test_resource_attrs_full_buffer(void **state)
 {
@@ -1282,6 +1380,9 @@ int main(void)
         cmocka_unit_test_setup(test_resource_attrs_parsed, setup),
         cmocka_unit_test_setup(test_resource_attrs_malformed_skipped, setup),
         cmocka_unit_test_setup(test_resource_attrs_no_duplicates, setup),
+        cmocka_unit_test_setup(test_resource_jaeger_tags, setup),
+        cmocka_unit_test_setup(test_resource_attrs_past_the_limit, setup),
+        cmocka_unit_test_setup(test_resource_attrs_past_the_limit_with_jaeger_tags, setup),
         cmocka_unit_test_setup(test_span_trace_state, setup),
         cmocka_unit_test_setup(test_resource_attrs_full_buffer, setup),
     };

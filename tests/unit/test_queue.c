@@ -43,11 +43,13 @@
 #include "preload/clock.h"
 #include "preload/config.h"
 #include "preload/fd_split.h"
+#include "preload/log.h"
 #include "preload/process.h"
 #include "preload/sandbox.h"
 #include "preload/span.h"
 #include "preload/url.h"
 #include "reporter/json_buf.h"
+#include "reporter/program_stderr.h"
 #include "reporter/queue.h"
 #include "reporter/reporter.h"
 
@@ -2558,6 +2560,54 @@ static void test_reporter_exporter_console_own_fd_table(void **state)
     run_in_child(own_fd_table, scen_exporter_console);
 }
 
+/* The console's lines after the program closed its stderr on its way out
+ * (coreutils, in an exit handler) and opened a file that took fd 2: they
+ * go to the copy kept at that close, never into that file; a span before
+ * the exit went to fd 2 as it was. */
+static void scen_exporter_console_stderr_kept_at_exit(void)
+{
+    scen_setup(1000, 512, 60000);
+    ts_cfg.exporters = 1u << TS_EXPORTER_CONSOLE;
+    char cap[160], other[160];
+    snprintf(cap, sizeof cap, "%s/stderr.txt", g_dir);
+    snprintf(other, sizeof other, "%s/other.txt", g_dir);
+    int saved = capture_stderr(cap);
+    ts_program_stderr_note_start(); /* the program's stderr: this file */
+    submit_named("span:%d:%d", 0, 1);
+    ts_rep_flush(5000);
+    ts_program_stderr_closing(); /* not exiting: nothing kept */
+    CHECK(ts_log_stderr_kept == NULL, "a copy kept before the exit");
+    ts_program_stderr_exiting();
+    ts_program_stderr_closing(); /* as the close hook does */
+    close(2);
+    CHECK(open(other, O_WRONLY | O_CREAT | O_TRUNC, 0600) == 2, "the file did not take fd 2");
+    submit_named("span:%d:%d", 0, 2);
+    ts_rep_flush(5000);
+    ts_program_stderr_after_fork(); /* as in a child: the copy let go */
+    CHECK(ts_log_stderr_kept == NULL, "a child kept its parent's copy");
+    restore_stderr(saved);
+    size_t len, other_len;
+    char *out = slurp(cap, &len);
+    char *in_other = slurp(other, &other_len);
+    CHECK(other_len == 0, "span text in the program's file: %s", in_other);
+    CHECK(strstr(out, "\"span:0:1\"") && strstr(out, "\"span:0:2\""), "console output: %s", out);
+    CHECK(ts_rep_exported() == 2 && ts_rep_dropped() == 0, "exported %llu dropped %llu",
+          (unsigned long long)ts_rep_exported(), (unsigned long long)ts_rep_dropped());
+    free(out);
+    free(in_other);
+    scen_cleanup();
+}
+
+static void test_reporter_exporter_console_stderr_kept_at_exit(void **state)
+{
+    run_in_child(NULL, scen_exporter_console_stderr_kept_at_exit);
+}
+
+static void test_reporter_exporter_console_stderr_kept_at_exit_own_fd_table(void **state)
+{
+    run_in_child(own_fd_table, scen_exporter_console_stderr_kept_at_exit);
+}
+
 /* An unwritable path: one error line naming it, spans dropped and counted. */
 static void scen_file_error(void)
 {
@@ -3042,6 +3092,8 @@ int main(void)
         cmocka_unit_test(test_reporter_exporter_none),
         cmocka_unit_test(test_reporter_exporter_console),
         cmocka_unit_test(test_reporter_exporter_console_own_fd_table),
+        cmocka_unit_test(test_reporter_exporter_console_stderr_kept_at_exit),
+        cmocka_unit_test(test_reporter_exporter_console_stderr_kept_at_exit_own_fd_table),
         cmocka_unit_test(test_reporter_file_error),
         cmocka_unit_test(test_reporter_file_error_own_fd_table),
         cmocka_unit_test(test_reporter_relative_path_pinned),

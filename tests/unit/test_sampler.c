@@ -280,6 +280,45 @@ static void test_jaeger_details(void **state)
         0);
     assert_true(ts_sampler_remote_url(url, sizeof url, "s"));
     assert_string_equal(url, "http://[::1]:5778/sampling?service=s");
+
+    /* JAEGER_SAMPLING_ENDPOINT, a URL, wins over the deprecated
+     * JAEGER_SAMPLER_MANAGER_HOST_PORT (as in jaeger-client-go) */
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"},
+                    {"JAEGER_SAMPLING_ENDPOINT", "http://127.0.0.1:15779/sampling"},
+                    {"JAEGER_SAMPLER_MANAGER_HOST_PORT", "agent.local:15778"}),
+                0);
+    assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
+    assert_string_equal(url, "http://127.0.0.1:15779/sampling?service=svc");
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"},
+                    {"JAEGER_SAMPLING_ENDPOINT", "https://agent/sampling"}),
+                1);
+    assert_non_null(strstr(log_text, "JAEGER_SAMPLING_ENDPOINT"));
+    assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
+    assert_string_equal(url, "http://localhost:5778/sampling?service=svc");
+    /* neither: port 5778 of the agent's host, when that is set */
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "jaeger-agent"}), 0);
+    assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
+    assert_string_equal(url, "http://jaeger-agent:5778/sampling?service=svc");
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "fd00::1"}), 0);
+    assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
+    assert_string_equal(url, "http://[fd00::1]:5778/sampling?service=svc");
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "a/b"}), 1);
+    assert_non_null(strstr(log_text, "JAEGER_AGENT_HOST"));
+    assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
+    assert_string_equal(url, "http://localhost:5778/sampling?service=svc");
+    /* a host with a port: refused by the sampler's line, or, with the
+     * jaeger exporter on, by the configuration's alone (it said two) */
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "127.0.0.1:6831"}), 1);
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"TRACESHIM_EXPORTER", "file,jaeger"},
+                    {"JAEGER_AGENT_HOST", "127.0.0.1:6831"}),
+                0);
+    assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
+    assert_string_equal(url, "http://localhost:5778/sampling?service=svc");
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"OTEL_TRACES_EXPORTER", "jaeger"},
+                    {"JAEGER_AGENT_HOST", "[::1]"}),
+                0);
+    assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
+    assert_string_equal(url, "http://[::1]:5778/sampling?service=svc");
 }
 
 /* ------------------------------------------------------------- rejected values */
@@ -389,10 +428,20 @@ static void test_remote_arg(void **state)
     assert_int_equal(ts_sampler_poll_interval_ms(), 250);
     assert_true(decide(ROOT, HIGH_ID));
 
-    /* Unknown keys and entries without '=' are errors; the rest applies. */
+    /* Unknown keys and entries without '=' are errors; the rest applies.
+     * Each line says which entry (the key of one with '='; one without
+     * may be a secret: not repeated). */
     load_expect(OTEL_ARG("jaeger_remote", "foo=1,initialSamplingRate=0,bare"), 2);
     assert_false(decide(ROOT, LOW_ID));
     assert_int_equal(ts_sampler_poll_interval_ms(), 60000);
+    assert_non_null(strstr(log_text, "initialSamplingRate=RATE, not \"foo\"\n"));
+    assert_non_null(strstr(log_text, "initialSamplingRate=RATE, not an entry without =\n"));
+
+    /* The sampler's endpoint is not called the exporter's. */
+    load_expect(OTEL_ARG("jaeger_remote", "endpoint=https://x/sampling"), 1);
+    assert_non_null(strstr(log_text, "expected endpoint to be an http:// URL (https is not "
+                                     "supported: the remote sampler polls"));
+    assert_null(strstr(log_text, "exporter"));
 
     /* Bad values: each one line, and its default. */
     load_expect(ENV({"OTEL_TRACES_SAMPLER", "jaeger_remote"},
