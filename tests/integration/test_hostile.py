@@ -1491,17 +1491,16 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
 
 
 class FakedClockTest(th.TempDirMixin, unittest.TestCase):
-    """Under libfaketime (the faketime command preloads it after the shim),
-    which fakes CLOCK_MONOTONIC too: the shim's deadlines are the kernel's
-    (futex waits, timed locks) and are read on its own clocks (vDSO), not
-    through libc's clock_gettime. Before, the periodic export never came
+    """Under libfaketime, preloaded after the shim as the faketime command
+    does (th.faked_clock_env), which fakes CLOCK_MONOTONIC too: the shim's
+    deadlines are the kernel's (futex waits, timed locks) and are read on
+    its own clocks (vDSO), not through libc's clock_gettime. Before, the periodic export never came
     (every deadline decades away in the kernel's time), and with a frozen
     clock and a receiver that never answers, the exit never ended."""
 
     @classmethod
     def setUpClass(cls):
         th.require_lib()
-        cls.faketime = th.require_tool("faketime")
 
     def setUp(self):
         self.tmp = self.make_tmp()
@@ -1510,9 +1509,10 @@ class FakedClockTest(th.TempDirMixin, unittest.TestCase):
         for fake in ("+0", "2020-01-01 00:00:00"):
             with self.subTest(fake=fake):
                 spans_file = os.path.join(self.tmp, "spans-%d.jsonl" % len(fake))
-                env = th.shim_env("faked", spans_file, OTEL_BSP_SCHEDULE_DELAY="300")
-                p = th.Proc([self.faketime, "-f", fake, th.PY, os.path.join(th.APPS, "httpapp.py"),
-                             "--port", "0"], env=env, tmpdir=self.tmp, name="faked")
+                env = th.faked_clock_env(
+                    th.shim_env("faked", spans_file, OTEL_BSP_SCHEDULE_DELAY="300"), fake)
+                p = th.Proc([th.PY, os.path.join(th.APPS, "httpapp.py"), "--port", "0"],
+                            env=env, tmpdir=self.tmp, name="faked")
                 self.addCleanup(p.stop)
                 port = int(p.wait_output(rb"LISTENING (\d+)\n", timeout=10).group(1))
                 th.http_get(port, "/ok")
@@ -1525,11 +1525,13 @@ class FakedClockTest(th.TempDirMixin, unittest.TestCase):
         self.addCleanup(silent.close)
         srv, port = th.start_app_server(self, "server", os.path.join(self.tmp, "srv.jsonl"),
                                         self.tmp, env=th.clean_env())
-        env = th.shim_env("frozen", os.path.join(self.tmp, "unused.jsonl"),
-                          TRACESHIM_EXPORTER="otlp", TRACESHIM_EXIT_TIMEOUT="1000",
-                          OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % silent.getsockname()[1])
+        env = th.faked_clock_env(
+            th.shim_env("frozen", os.path.join(self.tmp, "unused.jsonl"),
+                        TRACESHIM_EXPORTER="otlp", TRACESHIM_EXIT_TIMEOUT="1000",
+                        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % silent.getsockname()[1]),
+            "2020-01-01 00:00:00")
         t0 = time.monotonic()
-        p = th.run([self.faketime, "-f", "2020-01-01 00:00:00", th.PY, "-c",
+        p = th.run([th.PY, "-c",
                     "import sys, urllib.request; "
                     "urllib.request.urlopen('http://127.0.0.1:%d/ok').read()" % port],
                    env=env, tmpdir=self.tmp, name="frozen", timeout=30)

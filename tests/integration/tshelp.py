@@ -24,6 +24,7 @@ Harness switches (for working on the tests themselves):
                            apps/sanitizer_exec.c)
 """
 
+import glob
 import json
 import os
 import re
@@ -61,10 +62,9 @@ PLAIN_LIB = os.environ.get("TSTEST_PLAIN_LIB") or ""
 # runtime, with or without traceshim (Debian 12: p11-kit's constructor
 # calls newlocale, whose malloc starts the runtime's lazy initialisation
 # under glibc's locale lock, and that initialisation takes the same lock).
-# faketime's libfaketime and a preloaded ASan runtime hang together
-# (faketime -f +0 /bin/true, without the shim). Under TSTEST_PRELOAD_FIRST
-# they are started with TSTEST_PLAIN_LIB instead.
-SANITIZER_CANNOT_RUN = ("curl", "wget", "wget2", "faketime")
+# Under TSTEST_PRELOAD_FIRST they are started with TSTEST_PLAIN_LIB instead
+# (libfaketime too: faked_clock_env).
+SANITIZER_CANNOT_RUN = ("curl", "wget", "wget2")
 # The folder of their static stand-ins (apps/sanitizer_exec.c), first on PATH
 STANDIN_DIR = os.environ.get("TSTEST_STANDIN_DIR") or ""
 
@@ -414,11 +414,17 @@ def _without_sanitizer_for(argv, env):
     at = argv.index("--") + 1 if "--" in argv else 0
     if at >= len(argv) or os.path.basename(argv[at]) not in SANITIZER_CANNOT_RUN:
         return argv, env
-    if not PLAIN_LIB:
-        raise AssertionError("TSTEST_PRELOAD_FIRST without TSTEST_PLAIN_LIB: cannot run %s"
-                             % argv[at])
     argv = list(argv)
     argv[at] = os.path.join("/usr/bin", os.path.basename(argv[at]))
+    return argv, _with_plain_lib(env, argv[at])
+
+
+def _with_plain_lib(env, program):
+    """env with the sanitizer runtime out of LD_PRELOAD and the plain
+    library (TSTEST_PLAIN_LIB) in the sanitized one's place."""
+    if not PLAIN_LIB:
+        raise AssertionError("TSTEST_PRELOAD_FIRST without TSTEST_PLAIN_LIB: cannot run %s"
+                             % program)
     env = dict(env)
     kept = [e for e in env.get("LD_PRELOAD", "").split() if e != PRELOAD_FIRST]
     env["LD_PRELOAD"] = " ".join(PLAIN_LIB if e == LIB else e for e in kept)
@@ -426,7 +432,26 @@ def _without_sanitizer_for(argv, env):
         del env["LD_PRELOAD"]
     if env.get("TRACESHIM_LIB") == LIB:
         env["TRACESHIM_LIB"] = PLAIN_LIB
-    return argv, env
+    return env
+
+
+def faked_clock_env(env, fake):
+    """env with libfaketime preloaded after the library, its clock set by
+    FAKETIME=fake (the faketime command's -f format), as the faketime
+    command would run a program, without its wrapper: the wrapper names a
+    POSIX semaphore and a shared memory object in /dev/shm after its pid,
+    leaves both behind when a signal ends it (as Proc.stop's does), and
+    refuses to start where a leftover has its pid's name (seen in CI, where
+    pids repeat from run to run). libfaketime and a preloaded sanitizer
+    runtime hang together (faketime -f +0 /bin/true, without the shim):
+    under TSTEST_PRELOAD_FIRST the plain library goes in their place."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    if not found:
+        raise unittest.SkipTest("libfaketime is not installed")
+    env = dict(env)
+    env["LD_PRELOAD"] = (env.get("LD_PRELOAD", "") + " " + found[0]).strip()
+    env["FAKETIME"] = fake
+    return _with_plain_lib(env, "libfaketime") if PRELOAD_FIRST else env
 
 
 def run(argv, env=None, timeout=20.0, tmpdir=None, name=None, cwd=None, stdin=None):
