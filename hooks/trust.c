@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../preload/ascii.h"
+#include "../preload/deepbind.h"
 #include "../preload/hex.h"
 #include "../preload/log.h"
 #include "../preload/start_state.h"
@@ -76,7 +77,7 @@ static bool parse_keys(const char *v)
  * test case 2 (this also runs OpenSSL's own lazy init here, at start-up). */
 static bool load_crypto(void)
 {
-    void *h = dlopen(TRUST_LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
+    void *h = ts_real_dlopen(TRUST_LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *why = dlerror();
         ts_log_error("TRACESHIM_TRUST_INBOUND=hmac: cannot load %s (%s); trusting no inbound "

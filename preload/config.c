@@ -931,6 +931,7 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
     cfg->follow_exec = true;
     cfg->own_fd_table = -1;
     cfg->direct_calls = true;
+    cfg->deepbind = true;
     cfg->signal_flush = true;
     ts_url_parse(DEFAULT_OTLP_URL, &cfg->otlp_url);
     cfg->otlp_protocol = TS_OTLP_PROTOBUF;
@@ -1051,6 +1052,7 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
     read_bool(get, "TRACESHIM_PROCESS_SPANS", NULL, &cfg->process_spans, &errors);
     read_bool(get, "TRACESHIM_STATS", NULL, &cfg->stats, &errors);
     read_bool(get, "TRACESHIM_DIRECT_CALLS", NULL, &cfg->direct_calls, &errors);
+    read_bool(get, "TRACESHIM_DEEPBIND", NULL, &cfg->deepbind, &errors);
     read_bool(get, "TRACESHIM_SIGNAL_FLUSH", NULL, &cfg->signal_flush, &errors);
     if (env(get, "TRACESHIM_OWN_FD_TABLE")) { /* unset: decided at run time (-1) */
         bool own = true;

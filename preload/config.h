@@ -102,6 +102,8 @@ struct ts_config {
     bool direct_calls;        /* TRACESHIM_DIRECT_CALLS: the hooks may make a program's reads and
                                  writes as bare system calls while no thread can be cancelled
                                  (direct.h); default on */
+    bool deepbind;            /* TRACESHIM_DEEPBIND: libraries loaded with RTLD_DEEPBIND have their
+                                 calls bound back to the hooks (deepbind.h); default on */
     bool signal_flush;        /* TRACESHIM_SIGNAL_FLUSH: SIGTERM, SIGINT and SIGHUP left at their
                                  default send the spans out before they end the process
                                  (signal_hooks.h); default on */

@@ -14,13 +14,12 @@ uint32_t ts_gnu_hash(const char *name)
     return h;
 }
 
-/* A dynamic entry's address in memory, 0 when it is in none of the
- * object's segments. The loader rewrites the entries of most objects to
+/* The loader rewrites the entries of most objects to
  * addresses, not those of an object whose dynamic section is read-only
  * (the vDSO), and which ones it rewrites has changed between versions:
  * the entry says which by where it points. (Not "below the base": an
  * object loaded below its link address has rewritten entries there.) */
-static uintptr_t dyn_address(const struct dl_phdr_info *info, ElfW(Addr) ptr)
+uintptr_t ts_dyn_address(const struct dl_phdr_info *info, ElfW(Addr) ptr)
 {
     if (ts_object_info_holds(info, ptr))
         return ptr;
@@ -28,8 +27,7 @@ static uintptr_t dyn_address(const struct dl_phdr_info *info, ElfW(Addr) ptr)
     return ts_object_info_holds(info, moved) ? moved : 0;
 }
 
-/* The object's dynamic section; NULL when it has none. */
-static const ElfW(Dyn) * dynamic_of(const struct dl_phdr_info *info)
+const ElfW(Dyn) * ts_dynamic_of(const struct dl_phdr_info *info)
 {
     for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++)
         if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
@@ -41,31 +39,29 @@ static const ElfW(Dyn) * dynamic_of(const struct dl_phdr_info *info)
  * An auditor may change what dlsym answers (la_symbind). */
 static bool asks_for_audit(const struct dl_phdr_info *info)
 {
-    for (const ElfW(Dyn) *dyn = dynamic_of(info); dyn && dyn->d_tag != DT_NULL; dyn++)
+    for (const ElfW(Dyn) *dyn = ts_dynamic_of(info); dyn && dyn->d_tag != DT_NULL; dyn++)
         if (dyn->d_tag == DT_AUDIT || dyn->d_tag == DT_DEPAUDIT)
             return true;
     return false;
 }
 
-/* The object's symbol table, from its dynamic section; false when it has
- * no GNU hash table to look names up in, or asks for an auditor. */
-static bool read_table(const struct dl_phdr_info *info, struct ts_symbol_table *t)
+bool ts_symbol_table_read(const struct dl_phdr_info *info, struct ts_symbol_table *t)
 {
     memset(t, 0, sizeof *t);
     t->base = info->dlpi_addr;
-    for (const ElfW(Dyn) *dyn = dynamic_of(info); dyn && dyn->d_tag != DT_NULL; dyn++) {
+    for (const ElfW(Dyn) *dyn = ts_dynamic_of(info); dyn && dyn->d_tag != DT_NULL; dyn++) {
         switch (dyn->d_tag) {
         case DT_SYMTAB:
-            t->symbols = (const ts_elf_sym *)dyn_address(info, dyn->d_un.d_ptr);
+            t->symbols = (const ts_elf_sym *)ts_dyn_address(info, dyn->d_un.d_ptr);
             break;
         case DT_STRTAB:
-            t->names = (const char *)dyn_address(info, dyn->d_un.d_ptr);
+            t->names = (const char *)ts_dyn_address(info, dyn->d_un.d_ptr);
             break;
         case DT_GNU_HASH:
-            t->gnu_hash = (const uint32_t *)dyn_address(info, dyn->d_un.d_ptr);
+            t->gnu_hash = (const uint32_t *)ts_dyn_address(info, dyn->d_un.d_ptr);
             break;
         case DT_VERSYM:
-            t->versions = (const ts_elf_version *)dyn_address(info, dyn->d_un.d_ptr);
+            t->versions = (const ts_elf_version *)ts_dyn_address(info, dyn->d_un.d_ptr);
             if (!t->versions)
                 return false; /* named, and in none of its segments */
             break;
@@ -102,7 +98,7 @@ static int list_object(struct dl_phdr_info *info, size_t size, void *arg)
     struct ts_next_objects *next = l->next;
     if (next->n == TS_NEXT_OBJECTS_MAX)
         return 1; /* a name the ones listed do not define goes to dlsym */
-    if (!read_table(info, &next->table[next->n])) {
+    if (!ts_symbol_table_read(info, &next->table[next->n])) {
         l->ok = false;
         return 1;
     }
@@ -184,6 +180,12 @@ static enum lookup lookup_in(const struct ts_symbol_table *t, const char *name, 
     if (public == 1)
         return FOUND;
     return public ? UNSURE : NOT_HERE; /* two public versions: not ours to pick */
+}
+
+void *ts_symbol_table_find(const struct ts_symbol_table *t, const char *name)
+{
+    void *found = NULL;
+    return lookup_in(t, name, ts_gnu_hash(name), &found) == FOUND ? found : NULL;
 }
 
 void *ts_next_symbol(const struct ts_next_objects *next, const char *name)

@@ -62,6 +62,21 @@ bool ts_next_objects_list(struct ts_next_objects *next, const void *self, const 
  * settle it plainly (see the top of the file). */
 void *ts_next_symbol(const struct ts_next_objects *next, const char *name);
 
+/* The object's symbol table, from its dynamic section; false when it has
+ * no GNU hash table to look names up in, or asks for an auditor. */
+bool ts_symbol_table_read(const struct dl_phdr_info *info, struct ts_symbol_table *t);
+
+/* name's definition in t, by the rule at the top of the file; NULL when t
+ * does not define it or the rule does not settle it plainly. */
+void *ts_symbol_table_find(const struct ts_symbol_table *t, const char *name);
+
+/* The object's dynamic section; NULL when it has none. */
+const ElfW(Dyn) * ts_dynamic_of(const struct dl_phdr_info *info);
+
+/* A dynamic entry's address in memory, 0 when it is in none of the
+ * object's segments (see next_symbol.c). */
+uintptr_t ts_dyn_address(const struct dl_phdr_info *info, ElfW(Addr) ptr);
+
 /* The GNU hash of a symbol's name (the hash of the .gnu.hash section). */
 uint32_t ts_gnu_hash(const char *name);
 

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "deepbind.h"
 #include "real.h"
 #include "self_image.h"
 
@@ -44,7 +45,7 @@ static int search_object(struct dl_phdr_info *info, size_t size, void *arg)
  * that path (the program itself, by argv[0]) or none defines it. */
 static void *symbol_from(const char *path, const char *name)
 {
-    void *h = dlopen(path, RTLD_NOLOAD | RTLD_LAZY); /* mapped already: never loads */
+    void *h = ts_real_dlopen(path, RTLD_NOLOAD | RTLD_LAZY); /* mapped already: never loads */
     if (!h)
         return NULL;
     void *p = dlsym(h, name);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "deepbind.h"
 #include "log.h"
 #include "self_image.h"
 
@@ -43,7 +44,7 @@ static void stacks_find_self(void)
 static void stacks_load_once(void)
 {
     stacks_find_self();
-    void *h = dlopen(STACKS_LIBUNWIND, RTLD_NOW | RTLD_LOCAL);
+    void *h = ts_real_dlopen(STACKS_LIBUNWIND, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *why = dlerror();
         ts_log_error("TRACESHIM_STACKS: cannot load %s (%s); spans get no call stacks",

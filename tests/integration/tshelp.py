@@ -416,12 +416,16 @@ def _without_sanitizer_for(argv, env):
         return argv, env
     argv = list(argv)
     argv[at] = os.path.join("/usr/bin", os.path.basename(argv[at]))
-    return argv, _with_plain_lib(env, argv[at])
+    return argv, plain_lib_env(env, argv[at])
 
 
-def _with_plain_lib(env, program):
-    """env with the sanitizer runtime out of LD_PRELOAD and the plain
-    library (TSTEST_PLAIN_LIB) in the sanitized one's place."""
+def plain_lib_env(env, program):
+    """Under TSTEST_PRELOAD_FIRST, env with the sanitizer runtime out of
+    LD_PRELOAD and the plain library (TSTEST_PLAIN_LIB) in the sanitized
+    one's place, for a program (named in the error) that cannot run with
+    the runtime; otherwise env as it is."""
+    if not PRELOAD_FIRST:
+        return env
     if not PLAIN_LIB:
         raise AssertionError("TSTEST_PRELOAD_FIRST without TSTEST_PLAIN_LIB: cannot run %s"
                              % program)
@@ -451,7 +455,7 @@ def faked_clock_env(env, fake):
     env = dict(env)
     env["LD_PRELOAD"] = (env.get("LD_PRELOAD", "") + " " + found[0]).strip()
     env["FAKETIME"] = fake
-    return _with_plain_lib(env, "libfaketime") if PRELOAD_FIRST else env
+    return plain_lib_env(env, "libfaketime")
 
 
 def run(argv, env=None, timeout=20.0, tmpdir=None, name=None, cwd=None, stdin=None):

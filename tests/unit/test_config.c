@@ -1217,6 +1217,7 @@ static void test_follow_exec_and_stacks(void **state)
     assert_int_equal(c.stacks, TS_STACKS_OFF);
     assert_int_equal(c.own_fd_table, -1); /* decided at run time */
     assert_true(c.direct_calls);
+    assert_true(c.deepbind);
     assert_true(c.signal_flush);
 
     env_set("TRACESHIM_PROCESS_SPANS", "1");
@@ -1224,10 +1225,12 @@ static void test_follow_exec_and_stacks(void **state)
     env_set("TRACESHIM_STACKS", "client");
     env_set("TRACESHIM_OWN_FD_TABLE", "0");
     env_set("TRACESHIM_DIRECT_CALLS", "0");
+    env_set("TRACESHIM_DEEPBIND", "0");
     env_set("TRACESHIM_SIGNAL_FLUSH", "0");
     assert_int_equal(load(&c), 0);
     assert_int_equal(c.own_fd_table, 0);
     assert_false(c.direct_calls);
+    assert_false(c.deepbind);
     assert_false(c.signal_flush);
     assert_false(c.follow_exec);
     assert_true(c.process_spans);
@@ -1258,12 +1261,14 @@ static void test_follow_exec_and_stacks(void **state)
     env_set("TRACESHIM_FOLLOW_EXEC", "perhaps");
     env_set("TRACESHIM_OWN_FD_TABLE", "separate");
     env_set("TRACESHIM_DIRECT_CALLS", "never");
+    env_set("TRACESHIM_DEEPBIND", "deep");
     env_set("TRACESHIM_SIGNAL_FLUSH", "sometimes");
-    assert_int_equal(load(&c), 5);
+    assert_int_equal(load(&c), 6);
     assert_int_equal(c.stacks, TS_STACKS_OFF);
     assert_true(c.follow_exec);
     assert_int_equal(c.own_fd_table, -1);
     assert_true(c.direct_calls); /* a bad value keeps the default */
+    assert_true(c.deepbind);
     assert_true(c.signal_flush);
     env_reset();
     env_set("TRACESHIM_OWN_FD_TABLE", "yes");

@@ -200,8 +200,16 @@ static void test_the_loaders_rules(void **state)
     /* without symbol versions, a definition is the answer */
     next.table[0].versions = NULL;
     assert_ptr_equal(ts_next_symbol(&next, "hidden_only"), (void *)(BASE_A + 0x70));
-    /* a Bloom filter that says no is believed */
+    /* one object's table alone (preload/deepbind.c: is a name one of the
+     * shim's hooks?): its definition or nothing, never the next object's */
     next.table[0].versions = a.versions;
+    assert_ptr_equal(ts_symbol_table_find(&next.table[0], "plain"), (void *)(BASE_A + 0x10));
+    assert_ptr_equal(ts_symbol_table_find(&next.table[0], "old_and_new"), (void *)(BASE_A + 0x38));
+    assert_null(ts_symbol_table_find(&next.table[0], "only_in_b"));
+    assert_null(ts_symbol_table_find(&next.table[0], "undefined"));
+    assert_null(ts_symbol_table_find(&next.table[0], "two_public"));
+    assert_ptr_equal(ts_symbol_table_find(&next.table[1], "undefined"), (void *)(BASE_B + 0x90));
+    /* a Bloom filter that says no is believed */
     *fake_bloom_word(&a, ts_gnu_hash("plain")) = 0;
     assert_ptr_equal(ts_next_symbol(&next, "plain"), (void *)(BASE_B + 0x10));
     /* a definition that is absolute (its value not in the object), or

@@ -1,0 +1,182 @@
+"""test_deepbind.py — libraries loaded with dlopen(..., RTLD_DEEPBIND).
+
+Such a library binds its calls in its own dependencies first: its
+connect, send and recv went to the C library, around the shim, and its
+requests made no span and carried no trace headers. PHP loads every
+extension so, and php-curl (Guzzle, most PHP HTTP clients) was untraced.
+The shim's dlopen binds the slots of such a library's global offset table
+back to its hooks (preload/deepbind.h).
+
+apps/deepbind_probe.c is the program and, built with -DPROBE_LIBRARY, the
+library that makes the GET: lazily bound and bound at once (-z now, its
+table read-only after), opened as PHP opens its extensions (RTLD_LAZY |
+RTLD_GLOBAL | RTLD_DEEPBIND) and with RTLD_NOW | RTLD_DEEPBIND, and a
+library the first one dlopens itself. Every other dlopen reaches the C
+library's with the caller's return address: a bare name is still found in
+the caller's RUNPATH. Under TSTEST_PRELOAD_FIRST these programs run with
+the plain library: the sanitizer runtime refuses RTLD_DEEPBIND.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tshelp as th  # noqa: E402
+
+PATH = "/deep?q=1"
+PHP_FLAGS = "DEEPBIND,LAZY,GLOBAL"  # PHP's DL_LOAD: RTLD_LAZY | RTLD_GLOBAL | RTLD_DEEPBIND
+
+
+class DeepbindTest(th.TempDirMixin, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        d = cls.make_class_tmp("tsit-deepbind-")
+        lib = ("-O2", "-DPROBE_LIBRARY", "-shared", "-fPIC")
+        cls.libs = {
+            "lazy": th.compile_app("deepbind_probe.c", os.path.join(d, "libprobe_lazy.so"), *lib),
+            "now": th.compile_app("deepbind_probe.c", os.path.join(d, "libprobe_now.so"), *lib,
+                                  "-Wl,-z,now"),
+        }
+        cls.exe = th.compile_app("deepbind_probe.c", os.path.join(d, "deepbind_probe"), "-O2",
+                                 libs=("-ldl",))
+        # a program whose RUNPATH names the folder of its plugin, found by
+        # a bare name
+        plugins = os.path.join(d, "plugins")
+        os.mkdir(plugins)
+        shutil.copy(cls.libs["now"], os.path.join(plugins, "libplugin.so"))
+        cls.runpath_exe = th.compile_app("deepbind_probe.c", os.path.join(d, "runpath_probe"),
+                                         "-O2", "-Wl,-rpath,$ORIGIN/plugins",
+                                         libs=("-ldl",))
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+        self.spans_file = os.path.join(self.tmp, "spans.jsonl")
+
+    def env(self, **extra):
+        return th.plain_lib_env(th.shim_env("deep", self.spans_file, **extra), "deepbind_probe")
+
+    def probe(self, srv, args, env, exe=None, name="probe"):
+        p = th.run([exe or self.exe, *args[:2], str(srv.port), PATH, *args[2:]], env=env,
+                   tmpdir=self.tmp, name=name, timeout=20)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"HTTP/1.1 200 OK\n", p.describe())
+        return p
+
+    def request(self, srv):
+        return b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (PATH.encode(), srv.port)
+
+    def assert_traced(self, srv, p, what):
+        """One client span for the probe's GET, and its context in the
+        request's bytes, exactly where the shim puts it."""
+        th.wait_spans(self.spans_file, 1, procs=(p,))
+        spans = th.read_spans(self.spans_file, strict=True)
+        cli = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT], "client span of " + what,
+                      spans)
+        dump = "\n" + th.format_spans(spans)
+        self.assertEqual(cli["name"], "GET /deep", what + dump)
+        self.assertEqual(cli["attrs"].get("http.response.status_code"), 200, what + dump)
+        self.assertEqual(cli["pid"], p.pid, what + dump)
+        got = bytes(srv.wait_closed(1)[0].data)
+        want = th.with_injection(self.request(srv), cli["traceId"], cli["spanId"])
+        self.assertEqual(got, want, "%s: %s" % (what, th.diff_bytes(want, got)))
+
+    def test_a_deepbind_librarys_request_is_traced(self):
+        for binding in ("lazy", "now"):
+            for flags in (PHP_FLAGS, "DEEPBIND,NOW"):
+                with self.subTest(binding=binding, flags=flags):
+                    self.spans_file = os.path.join(self.tmp, "spans-%s-%s.jsonl"
+                                                   % (binding, flags))
+                    srv = th.RecordingServer(mode="http")
+                    self.addCleanup(srv.close)
+                    p = self.probe(srv, [self.libs[binding], flags], self.env())
+                    self.assert_traced(srv, p, "%s library, %s" % (binding, flags))
+
+    def test_a_library_that_the_deepbind_library_loads_itself(self):
+        """The first library dlopens the second with RTLD_DEEPBIND through
+        its own binding of dlopen, which is the C library's unless it too
+        was bound back to the shim."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.probe(srv, [self.libs["lazy"], PHP_FLAGS, self.libs["now"]], self.env())
+        self.assert_traced(srv, p, "the nested library")
+
+    def test_turned_off_the_library_goes_around_the_shim(self):
+        """TRACESHIM_DEEPBIND=0: the loader's binding stays, the request
+        goes out as the program wrote it and makes no span (what the test
+        above would see without the shim's dlopen)."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.probe(srv, [self.libs["now"], PHP_FLAGS], self.env(TRACESHIM_DEEPBIND="0"))
+        self.assertEqual(bytes(srv.wait_closed(1)[0].data), self.request(srv))
+        spans = th.read_spans(self.spans_file) if os.path.exists(self.spans_file) else []
+        self.assertEqual([s for s in spans if s["kind"] == th.KIND_CLIENT], [],
+                         th.format_spans(spans) + p.describe())
+
+    def test_a_bare_name_is_found_in_the_callers_runpath(self):
+        """The loader searches a bare name in the RUNPATH of the object
+        that called dlopen, which it knows by the call's return address:
+        the shim's dlopen must not become the caller. With RTLD_DEEPBIND a
+        bare name is left to the C library's dlopen too (not bound back:
+        README), and a name with $ORIGIN, which is the caller's folder."""
+        plain = th.clean_env()
+        for name, flags in (("libplugin.so", "NOW"), ("libplugin.so", "DEEPBIND,NOW"),
+                            ("$ORIGIN/plugins/libplugin.so", "DEEPBIND,NOW")):
+            with self.subTest(name=name, flags=flags):
+                srv = th.RecordingServer(mode="http")
+                self.addCleanup(srv.close)
+                self.probe(srv, [name, flags], plain, exe=self.runpath_exe, name="untraced")
+                self.probe(srv, [name, flags], self.env(), exe=self.runpath_exe)
+
+
+class PhpCurlTest(th.TempDirMixin, unittest.TestCase):
+    """php-curl, as PHP loads it (RTLD_DEEPBIND): the request's client span
+    is the parent of the traced server's span, in one trace."""
+
+    @classmethod
+    def setUpClass(cls):
+        th.require_lib()
+        cls.php = th.require_tool("php")
+        modules = subprocess.run([cls.php, "-m"], capture_output=True, env=th.clean_env(),
+                                 timeout=30).stdout.decode().split()
+        if "curl" not in modules:
+            raise unittest.SkipTest("php has no curl extension (php8.2-curl)")
+
+    def setUp(self):
+        self.tmp = self.make_tmp()
+
+    def test_php_curl_joins_the_trace(self):
+        spans_file = os.path.join(self.tmp, "spans.jsonl")
+        srv, port = th.start_app_server(self, "py-server", spans_file, self.tmp)
+        code = ("$c = curl_init('http://127.0.0.1:%d/echo-headers');"
+                "curl_setopt($c, CURLOPT_RETURNTRANSFER, true);"
+                "$body = curl_exec($c);"
+                "if ($body === false) { fwrite(STDERR, curl_error($c)); exit(2); }"
+                "echo $body;" % port)
+        env = th.plain_lib_env(th.shim_env("php-client", spans_file), "php")
+        p = th.run([self.php, "-r", code], env=env, tmpdir=self.tmp, name="php", timeout=30)
+        self.assertEqual(p.returncode, 0, p.describe())
+        th.wait_spans(spans_file, 2, procs=(p, srv))
+        self.assertEqual(srv.stop(), 0, srv.describe())
+        spans = th.read_spans(spans_file, strict=True)
+        dump = "\n" + th.format_spans(spans)
+        cli = th.only([s for s in spans if s["kind"] == th.KIND_CLIENT], "client span", spans)
+        srv_span = th.only([s for s in spans if s["kind"] == th.KIND_SERVER], "server span",
+                           spans)
+        self.assertEqual(cli["service"], "php-client", dump)
+        self.assertEqual(cli["name"], "GET /echo-headers", dump)
+        self.assertEqual(cli["attrs"].get("http.response.status_code"), 200, dump)
+        self.assertEqual(srv_span["traceId"], cli["traceId"], "one trace" + dump)
+        self.assertEqual(srv_span["parentSpanId"], cli["spanId"], dump)
+        headers = json.loads(p.stdout())
+        self.assertEqual(th.header_values(headers, "traceparent"),
+                         ["00-%s-%s-01" % (cli["traceId"], cli["spanId"])], dump)
+
+
+if __name__ == "__main__":
+    th.main()
