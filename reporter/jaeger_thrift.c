@@ -141,7 +141,10 @@ static bool jt_res_has(const struct ts_resource *r, const char *key)
 }
 
 /* Process.tags: Jaeger's own process tags, then the resource attributes
- * (service.name is the serviceName already). A hostname or ip attribute
+ * but service.name (the serviceName already), client-uuid and
+ * jaeger.version (the shim's own tags: the agent tells its clients apart
+ * by client-uuid, and processes given one in JAEGER_TAGS would all be one
+ * client to it). A hostname or ip attribute
  * (JAEGER_TAGS, as the Jaeger clients take it) is the tag of that key,
  * in place of the detected one, as jaeger-client-java's tracer tags
  * replace its: not a second tag of the same key. Returns how many it
@@ -166,7 +169,8 @@ static uint32_t jt_process_tags(struct ts_json_buf *b, const struct ts_resource 
     n += 2;
     for (size_t i = 0; i < r->nattrs; i++) {
         const struct ts_resource_attr *a = &r->attrs[i];
-        if (jt_res_key_is(a, "service.name"))
+        if (jt_res_key_is(a, "service.name") || jt_res_key_is(a, "client-uuid") ||
+            jt_res_key_is(a, "jaeger.version"))
             continue;
         /* a resource key is not NUL-terminated where it ends: no entry */
         if (a->type == TS_ATTR_INT)

@@ -879,6 +879,17 @@ static void test_given_hostname_and_ip_replace_the_detected(void **state)
                                 "10.1.1.1\x00"));
     assert_true(HAS_BYTES(&out, "\x18\x09host.name\x15\x00\x18\x06node-7\x00"));
 
+    /* a client-uuid or jaeger.version given: the shim's tag alone (the
+     * agent counts each client-uuid's batches) */
+    set_process(4321, "shopd", "shop", "node-7", "client-uuid=mine,jaeger.version=v9");
+    encode_batch(&out, &s, 1);
+    assert_int_equal(COUNT_BYTES(&out, "\x18\x0b"
+                                       "client-uuid\x15"),
+                     1);
+    assert_false(HAS_BYTES(&out, "\x18\x04mine"));
+    assert_int_equal(COUNT_BYTES(&out, "\x18\x0ejaeger.version\x15"), 1);
+    assert_false(HAS_BYTES(&out, "\x18\x02v9"));
+
     /* without them, the detected ones */
     set_process(4321, "shopd", "shop", "node-7", "");
     encode_batch(&out, &s, 1);
