@@ -26,9 +26,16 @@ bool ts_dlopen_route(const char *file, int flags)
 {
     ts_dlopen_resolve();
     /* a path with no '$': the loader neither searches the caller's RPATH
-     * and RUNPATH for it nor expands $ORIGIN with the caller's folder */
-    return (flags & RTLD_DEEPBIND) && file && strchr(file, '/') && !strchr(file, '$') &&
-           __atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && ts_cfg.deepbind;
+     * and RUNPATH for it nor expands $ORIGIN (or $LIB, $PLATFORM) with the
+     * caller's */
+    if (!(flags & RTLD_DEEPBIND) || !file || !strchr(file, '/') || strchr(file, '$'))
+        return false;
+    /* the shim started first, as the other hooks start it: a library the
+     * program links may load one so from its constructor, before the
+     * shim's own has run */
+    if (!__atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && !ts_guard_active())
+        ts_init();
+    return __atomic_load_n(&ts_active, __ATOMIC_ACQUIRE) && ts_cfg.deepbind;
 }
 
 __asm__(".text\n"

@@ -6,11 +6,18 @@
  * never reach a hook. PHP loads every extension so (php-curl: Guzzle and
  * most PHP HTTP clients). After the real dlopen, each object that call
  * loaded has the slots of its global offset table (JUMP_SLOT and GLOB_DAT
- * relocations) that the loader bound to the very function a hook of the
- * shim's stands in front of pointed at the hook instead: what the loader
- * would have bound them to without RTLD_DEEPBIND. A slot bound to a
- * definition of the library's own, or of another dependency of its, is
- * left as it is (that is what RTLD_DEEPBIND is for).
+ * relocations) that name a function the shim exports, and that hold the
+ * very function that hook stands in front of (dlsym(RTLD_NEXT) from the
+ * shim), pointed at the hook instead: what the loader would have bound
+ * them to without RTLD_DEEPBIND. A slot the loader has not filled yet
+ * (lazy binding) is judged by what the object's own scope answers. A
+ * slot that holds a definition of the library's own, or of another
+ * dependency of its, is left as it is (that is what RTLD_DEEPBIND is
+ * for); so is one of an object that binds through the global scope (it
+ * holds the hook already), which makes it harmless that "loaded by that
+ * call" means "not there before it" (another thread may load one
+ * meanwhile). TLS functions the global scope does not define: see
+ * deepbind.c's resolved_per_site.
  *
  * The dlopen hook (hooks/dl_hooks.c) must not change which object called
  * dlopen: the loader finds a bare name in the caller's RPATH and RUNPATH

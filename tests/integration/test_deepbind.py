@@ -20,6 +20,7 @@ the plain library: the sanitizer runtime refuses RTLD_DEEPBIND.
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import unittest
@@ -53,6 +54,19 @@ class DeepbindTest(th.TempDirMixin, unittest.TestCase):
         cls.runpath_exe = th.compile_app("deepbind_probe.c", os.path.join(d, "runpath_probe"),
                                          "-O2", "-Wl,-rpath,$ORIGIN/plugins",
                                          libs=("-ldl",))
+        # a library whose own dependency defines send; one that opens it
+        # from its constructor; a program that links the latter
+        cls.send_lib = th.compile_app("deepbind_probe.c", os.path.join(d, "libprobesend.so"),
+                                      "-O2", "-DPROBE_SEND_LIBRARY", "-shared", "-fPIC")
+        cls.own_send_lib = th.compile_app(
+            "deepbind_probe.c", os.path.join(d, "libprobe_own_send.so"), *lib, "-DPROBE_OWN_SEND",
+            libs=("-L" + d, "-lprobesend", "-Wl,-rpath,$ORIGIN"))
+        cls.ctor_lib = th.compile_app("deepbind_probe.c", os.path.join(d, "libprobeouter.so"),
+                                      "-O2", "-DPROBE_CONSTRUCTOR_LIBRARY", "-shared", "-fPIC",
+                                      libs=("-ldl",))
+        cls.linked_exe = th.compile_app("deepbind_probe.c", os.path.join(d, "linked_probe"), "-O2",
+                                        libs=("-L" + d, "-Wl,--no-as-needed", "-lprobeouter",
+                                              "-Wl,--as-needed", "-Wl,-rpath,$ORIGIN", "-ldl"))
 
     def setUp(self):
         self.tmp = self.make_tmp()
@@ -105,6 +119,75 @@ class DeepbindTest(th.TempDirMixin, unittest.TestCase):
         self.addCleanup(srv.close)
         p = self.probe(srv, [self.libs["lazy"], PHP_FLAGS, self.libs["now"]], self.env())
         self.assert_traced(srv, p, "the nested library")
+
+    def test_a_library_opened_while_another_thread_opens_and_closes_others(self):
+        """dlopen and dlclose take the loader's locks in the order that a
+        binding made inside dl_iterate_phdr's walk (which holds one of
+        them) would take them the other way round: the first version hung
+        so in 2 runs of 3."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.probe(srv, [self.libs["lazy"], "DEEPBIND,NOW"],
+                       self.env(PROBE_RACE_LIB=self.libs["now"]))
+        self.assert_traced(srv, p, "after 2000 opens raced")
+
+    def test_a_dependencys_own_send_stays(self):
+        """The library's dependency defines send: RTLD_DEEPBIND binds the
+        library's send to it, and so it stays (the request goes out by it,
+        as the program wrote it), whether the shim's dlopen opened the
+        library or another library's constructor did through the C
+        library's (the first version bound it to the shim's hook then)."""
+        for how, lib, extra in (("directly", self.own_send_lib, {}),
+                                ("from a constructor", self.ctor_lib,
+                                 {"PROBE_INNER": self.own_send_lib})):
+            for traced in (False, True):
+                with self.subTest(how=how, traced=traced):
+                    srv = th.RecordingServer(mode="http")
+                    self.addCleanup(srv.close)
+                    env = self.env(**extra) if traced else th.clean_env(**extra)
+                    p = th.run([self.exe, lib, PHP_FLAGS, str(srv.port), PATH], env=env,
+                               tmpdir=self.tmp, name="probe", timeout=20)
+                    self.assertEqual(p.returncode, 0, p.describe())
+                    self.assertEqual(p.stdout(), b"HTTP/1.1 200 OK\nown sends: 1\n",
+                                     p.describe())
+                    self.assertEqual(bytes(srv.wait_closed(1)[0].data), self.request(srv))
+
+    def test_a_library_opened_before_the_shims_start(self):
+        """A library the program links opens one with RTLD_DEEPBIND from
+        its constructor, which runs before the shim's own: the shim starts
+        there, as its other hooks start it, and binds it back."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.probe(srv, [self.ctor_lib, "NOW"], self.env(PROBE_INNER=self.libs["now"]),
+                       exe=self.linked_exe)
+        self.assert_traced(srv, p, "opened by a constructor")
+
+    def test_a_read_only_part_that_ends_inside_a_page(self):
+        """PT_GNU_RELRO ending 16 bytes into the page that holds the
+        library's .data: the loader leaves that last page writable (it
+        rounds the end down), and so must the shim when it makes the part
+        read-only again (the first version rounded up: the library's first
+        write to .data ended the process with SIGSEGV)."""
+        patched = os.path.join(self.tmp, "libprobe_relro.so")
+        with open(self.libs["now"], "rb") as f:
+            elf = bytearray(f.read())
+        phoff, = struct.unpack_from("<Q", elf, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+        relro = [phoff + i * phentsize for i in range(phnum)
+                 if struct.unpack_from("<I", elf, phoff + i * phentsize)[0] == 0x6474e552]
+        self.assertEqual(len(relro), 1, "the probe library has no PT_GNU_RELRO")
+        vaddr, _, filesz, memsz = struct.unpack_from("<QQQQ", elf, relro[0] + 0x10)
+        self.assertEqual((vaddr + memsz) % 4096, 0, "its PT_GNU_RELRO ends on a page already")
+        struct.pack_into("<QQ", elf, relro[0] + 0x20, filesz + 16, memsz + 16)
+        with open(patched, "wb") as f:
+            f.write(elf)
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        self.probe(srv, [patched, "DEEPBIND,NOW"], th.clean_env(), name="untraced")
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.probe(srv, [patched, "DEEPBIND,NOW"], self.env())
+        self.assert_traced(srv, p, "a library whose RELRO ends inside a page")
 
     def test_turned_off_the_library_goes_around_the_shim(self):
         """TRACESHIM_DEEPBIND=0: the loader's binding stays, the request

@@ -3,8 +3,8 @@
  * send, recv and close, bound by the loader to the C library's before the
  * shim's.
  *
- * Built twice from this file: with -DPROBE_LIBRARY -shared -fPIC, the
- * library (probe_get); without, the program:
+ * Built from this file: with -DPROBE_LIBRARY -shared -fPIC, the library
+ * (probe_get); without, the program:
  *
  *   deepbind_probe LIB FLAGS PORT PATH [NESTED_LIB]
  *
@@ -14,18 +14,70 @@
  * RTLD_DEEPBIND, from inside the library: through the library's own
  * binding of dlopen) and has its probe_get make it. Prints the response's
  * status line; exit status 0 for a 2xx, 1 otherwise, 2 when the probe
- * fails. */
+ * fails.
+ *
+ * PROBE_RACE_LIB=PATH in the environment: first, while a thread opens and
+ * closes PATH (RTLD_NOW) again and again, LIB is opened with FLAGS and
+ * closed 2000 times.
+ *
+ * Two more libraries, for a library whose own dependency defines send
+ * (what RTLD_DEEPBIND is for): -DPROBE_SEND_LIBRARY makes one that
+ * defines send (counted in probe_own_sends, sent by the system call), and
+ * a probe library built with -DPROBE_OWN_SEND and linked with it prints
+ * "own sends: N" after the status line. -DPROBE_CONSTRUCTOR_LIBRARY makes
+ * one whose constructor dlopens $PROBE_INNER with RTLD_NOW | RTLD_DEEPBIND
+ * through the C library's dlopen (its own table is not bound back yet)
+ * and whose probe_get is that library's. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <pthread.h>
 
 #include "probe.h"
 
 typedef int probe_get_fn(int port, const char *path, const char *nested);
 
-#ifdef PROBE_LIBRARY
+#if defined(PROBE_SEND_LIBRARY)
+#include <sys/syscall.h>
+
+int probe_own_sends;
+
+ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    probe_own_sends++;
+    return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
+}
+
+#elif defined(PROBE_CONSTRUCTOR_LIBRARY)
+
+static probe_get_fn *inner_get;
+
+__attribute__((constructor)) static void open_inner(void)
+{
+    const char *inner = getenv("PROBE_INNER");
+    void *h = inner ? dlopen(inner, RTLD_NOW | RTLD_DEEPBIND) : NULL;
+    if (!h)
+        fail("dlopen $PROBE_INNER: %s", inner ? dlerror() : "not set");
+    inner_get = (probe_get_fn *)dlsym(h, "probe_get");
+    if (!inner_get)
+        fail("no probe_get in %s", inner);
+}
 
 int probe_get(int port, const char *path, const char *nested)
 {
+    return inner_get(port, path, nested);
+}
+
+#elif defined(PROBE_LIBRARY)
+
+#ifdef PROBE_OWN_SEND
+extern int probe_own_sends;
+#endif
+
+int probe_calls = 1; /* in .data, written at each call */
+
+int probe_get(int port, const char *path, const char *nested)
+{
+    probe_calls++;
     if (nested) {
         void *h = dlopen(nested, RTLD_NOW | RTLD_DEEPBIND);
         if (!h)
@@ -45,6 +97,9 @@ int probe_get(int port, const char *path, const char *nested)
     if (eol)
         *eol = '\0';
     printf("%s\n", resp);
+#ifdef PROBE_OWN_SEND
+    printf("own sends: %d\n", probe_own_sends);
+#endif
     return status;
 }
 
@@ -74,10 +129,43 @@ static int parse_flags(const char *list)
     return flags;
 }
 
+static volatile int racing = 1;
+
+static void *open_and_close(void *path)
+{
+    while (racing) {
+        void *h = dlopen(path, RTLD_NOW);
+        if (!h)
+            fail("dlopen %s: %s", (const char *)path, dlerror());
+        dlclose(h);
+    }
+    return NULL;
+}
+
+/* LIB opened and closed while another thread does the same with another
+ * library: each open of LIB is bound back while the other thread's
+ * dlopen and dlclose take the loader's locks. */
+static void race(const char *lib, int flags, const char *other)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, open_and_close, (void *)other) != 0)
+        fail("pthread_create");
+    for (int i = 0; i < 2000; i++) {
+        void *h = dlopen(lib, flags);
+        if (!h)
+            fail("dlopen %s: %s", lib, dlerror());
+        dlclose(h);
+    }
+    racing = 0;
+    pthread_join(t, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5 && argc != 6)
         fail("usage: deepbind_probe LIB FLAGS PORT PATH [NESTED_LIB]");
+    if (getenv("PROBE_RACE_LIB"))
+        race(argv[1], parse_flags(argv[2]), getenv("PROBE_RACE_LIB"));
     void *h = dlopen(argv[1], parse_flags(argv[2]));
     if (!h)
         fail("dlopen %s: %s", argv[1], dlerror());
