@@ -1,28 +1,29 @@
 /* deepbind.c — the objects a dlopen with RTLD_DEEPBIND loaded, their
  * global offset tables bound back to the shim's hooks (see deepbind.h).
  *
- * No dl* function is called inside a dl_iterate_phdr callback: the walk
- * holds the loader's list lock, which dlopen, dlclose and dlsym take after
- * their own load lock, and a dlopen on another thread meanwhile would
- * deadlock with us (the callbacks only copy). The objects the call's
- * handle holds (it and its dependencies) were relocated by the call and
- * stay loaded while we hold the handle; any other new object (opened by a
- * constructor, or by another thread meanwhile) is pinned first (a dlopen
- * with RTLD_NOLOAD, which also waits for a load under way on another
- * thread to finish its relocations) before its table is read or written:
- * a pin costs about 45,000 instructions with its dlclose. */
+ * The objects are told by deepbind_objects.h: the ones the call's handle
+ * holds (it and its dependencies) were relocated by the call and stay
+ * loaded while we hold the handle, and their scope is the handle's; any
+ * other new object (opened by a constructor, or by another thread
+ * meanwhile) is pinned first (a dlopen with RTLD_NOLOAD, which also waits
+ * for a load under way on another thread to finish its relocations; about
+ * 45,000 instructions with its dlclose), and only its filled slots are
+ * judged. Every store is decided first (dlsym is a loader call) and made
+ * after, under a lock of the shim's that no loader call runs under. */
 #include "deepbind.h"
 
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "deepbind_objects.h"
 #include "loaded_objects.h"
 #include "log.h"
 #include "next_symbol.h"
@@ -50,185 +51,8 @@ void *ts_real_dlopen(const char *file, int flags)
     return ts_dlopen_resolve()(file, flags);
 }
 
-/* --- what the walks copy out */
-
-/* The objects loaded before the call: the address of each one's program
- * headers (one per loaded object). A few hundred at most, compared one by
- * one: no sorting. */
-struct object_set {
-    const void **phdrs;
-    size_t n, cap;
-};
-
-static bool grow(void **items, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return true;
-    size_t more = *cap ? *cap * 2 : 64;
-    void *grown = realloc(*items, more * size);
-    if (!grown)
-        return false;
-    *items = grown;
-    *cap = more;
-    return true;
-}
-
-static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    struct object_set *set = arg;
-    if (!grow((void **)&set->phdrs, &set->cap, set->n, sizeof *set->phdrs))
-        return 1; /* the set stays partial: more objects look new */
-    set->phdrs[set->n++] = info->dlpi_phdr;
-    return 0;
-}
-
-static bool object_set_has(const struct object_set *set, const void *phdr)
-{
-    for (size_t i = 0; i < set->n; i++)
-        if (set->phdrs[i] == phdr)
-            return true;
-    return false;
-}
-
-static int read_loads(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    *(unsigned long long *)arg = info->dlpi_adds;
-    return 1; /* every object has the same count */
-}
-
-/* How many objects the process has loaded so far (dl_iterate_phdr's
- * dlpi_adds). */
-static unsigned long long loads_so_far(void)
-{
-    unsigned long long adds = 0;
-    dl_iterate_phdr(read_loads, &adds);
-    return adds;
-}
-
-/* An object not in `before`: loaded by the call, by a constructor it ran,
- * or meanwhile by another thread. Copied out of the walk (which holds
- * the loader's list lock, so that nothing is unloaded under it): its
- * headers, its name, and the names it and its DT_NEEDED entries go by, to
- * tell the objects the call's handle holds (its dependencies: loaded and
- * relocated by the call, kept loaded by the handle) from the rest, which
- * are pinned before they are touched. */
-struct new_object {
-    struct dl_phdr_info info;
-    const void *dynamic;
-    char *name;    /* dlpi_name */
-    char *soname;  /* DT_SONAME, or NULL */
-    char **needed; /* DT_NEEDED */
-    size_t n_needed;
-    bool held; /* by the call's handle */
-};
-
-struct new_objects {
-    const struct object_set *before;
-    struct new_object *objects;
-    size_t n, cap;
-    bool partial; /* out of memory: some left out */
-};
-
-static void free_new_object(struct new_object *o)
-{
-    for (size_t i = 0; i < o->n_needed; i++)
-        free(o->needed[i]);
-    free(o->needed);
-    free(o->soname);
-    free(o->name);
-}
-
-/* Its SONAME and NEEDED names, from its dynamic section. */
-static bool copy_names(const struct dl_phdr_info *info, struct new_object *o)
-{
-    const char *strtab = NULL;
-    size_t cap = 0;
-    const ElfW(Dyn) *dynamic = ts_dynamic_of(info);
-    for (const ElfW(Dyn) *dyn = dynamic; dyn && dyn->d_tag != DT_NULL; dyn++)
-        if (dyn->d_tag == DT_STRTAB)
-            strtab = (const char *)ts_dyn_address(info, dyn->d_un.d_ptr);
-    if (!strtab)
-        return true; /* nothing to match it by: left to a pin */
-    for (const ElfW(Dyn) *dyn = dynamic; dyn && dyn->d_tag != DT_NULL; dyn++) {
-        if (dyn->d_tag == DT_SONAME) {
-            if (!(o->soname = strdup(strtab + dyn->d_un.d_val)))
-                return false;
-        } else if (dyn->d_tag == DT_NEEDED) {
-            char *needed = strdup(strtab + dyn->d_un.d_val);
-            if (!needed || !grow((void **)&o->needed, &cap, o->n_needed, sizeof *o->needed)) {
-                free(needed);
-                return false;
-            }
-            o->needed[o->n_needed++] = needed;
-        }
-    }
-    return true;
-}
-
-static int note_if_new(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    struct new_objects *fresh = arg;
-    if (object_set_has(fresh->before, info->dlpi_phdr) || !info->dlpi_name || !info->dlpi_name[0])
-        return 0;
-    if (!grow((void **)&fresh->objects, &fresh->cap, fresh->n, sizeof *fresh->objects)) {
-        fresh->partial = true;
-        return 1;
-    }
-    struct new_object *o = &fresh->objects[fresh->n];
-    *o = (struct new_object){.info = *info, .dynamic = ts_dynamic_of(info)};
-    if (!(o->name = strdup(info->dlpi_name)) || !copy_names(info, o)) {
-        free_new_object(o);
-        fresh->partial = true;
-        return 1;
-    }
-    fresh->n++;
-    return 0;
-}
-
-/* Does o go by the name a DT_NEEDED entry asks for? (Its SONAME, else
- * the last part of the path it was loaded from.) */
-static bool goes_by(const struct new_object *o, const char *needed)
-{
-    if (o->soname)
-        return strcmp(o->soname, needed) == 0;
-    const char *base = strrchr(o->name, '/');
-    return strcmp(base ? base + 1 : o->name, needed) == 0;
-}
-
-/* Mark the new objects the handle holds: the one it names and, from
- * there, the new ones their DT_NEEDED entries name. */
-static void mark_held(struct new_objects *fresh, void *handle)
-{
-    struct link_map *map = NULL;
-    if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map)
-        return;
-    size_t marked = 0;
-    for (size_t i = 0; i < fresh->n; i++)
-        if (fresh->objects[i].dynamic == (const void *)map->l_ld) {
-            fresh->objects[i].held = true;
-            marked++;
-        }
-    for (size_t before = 0; marked != before;) { /* until a pass marks no more */
-        before = marked;
-        for (size_t i = 0; i < fresh->n; i++) {
-            const struct new_object *o = &fresh->objects[i];
-            if (!o->held)
-                continue;
-            for (size_t k = 0; k < o->n_needed; k++)
-                for (size_t j = 0; j < fresh->n; j++)
-                    if (!fresh->objects[j].held && goes_by(&fresh->objects[j], o->needed[k])) {
-                        fresh->objects[j].held = true;
-                        marked++;
-                    }
-        }
-    }
-}
-
-/* One object's program headers, copied out of the walk: found by its
- * dynamic section (the pinned link map's l_ld), or by holding an address. */
+/* One object's program headers, copied out of a walk: found by its
+ * dynamic section (a pinned link map's l_ld), or by holding an address. */
 struct object_find {
     const void *dynamic; /* or NULL */
     uintptr_t holds;     /* or 0 */
@@ -314,7 +138,7 @@ static void *next_of(struct binding *b, void *hook, const char *name)
         if (b->nexts[i].hook == hook)
             return b->nexts[i].next;
     void *next = dlsym(RTLD_NEXT, name); /* a name none defines: dlerror cleared later */
-    if (grow((void **)&b->nexts, &b->cap_nexts, b->n_nexts, sizeof *b->nexts))
+    if (ts_db_grow((void **)&b->nexts, &b->cap_nexts, b->n_nexts, sizeof *b->nexts))
         b->nexts[b->n_nexts++] = (struct next_answer){hook, next};
     return next;
 }
@@ -395,18 +219,21 @@ static bool read_relocations(const struct dl_phdr_info *info, struct relocations
     return true;
 }
 
-/* The hook a slot should hold, or NULL to leave it. A function reference
- * (JUMP_SLOT, GLOB_DAT) to a name the shim exports, whose slot holds the
- * very function the hook stands in front of (what dlsym(RTLD_NEXT) from
- * the shim answers; for a TLS hook's name the global scope does not
- * define, any definition but the shim's). A slot the loader has not
- * filled yet (lazy binding: it still points into the object's own PLT)
- * is judged by what the object's scope answers (dlsym on `scope`).
- * So a definition of the library's own or of another of its
- * dependencies (what RTLD_DEEPBIND is for) stays, and an object that
- * binds through the global scope already holds the hook. */
+/* The hook a slot should hold, or NULL to leave it; *expect: what it
+ * holds now. A function reference (JUMP_SLOT, GLOB_DAT) to a name the shim
+ * exports, whose slot holds the very function the hook stands in front of
+ * (what dlsym(RTLD_NEXT) from the shim answers; for a TLS hook's name the
+ * global scope does not define, any definition but the shim's). So a
+ * definition of the library's own or of another of its dependencies (what
+ * RTLD_DEEPBIND is for) stays, and an object that binds through the global
+ * scope holds the hook already. A slot the loader has not filled yet
+ * (lazy binding: it still points into the object's own PLT) is judged by
+ * what `scope` answers, given only for the objects the call's handle
+ * holds, whose scope that is; in any other object the loader fills it
+ * later from its own scope, which only it knows (a program that defines
+ * send itself, an interposer preloaded before the shim). */
 static void *hook_for(struct binding *b, const struct relocations *r, const ElfW(Rela) * rel,
-                      const struct dl_phdr_info *info, void *scope)
+                      const struct dl_phdr_info *info, void *scope, void **expect, void **fill)
 {
     unsigned long type = ELF64_R_TYPE(rel->r_info);
     if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT)
@@ -421,9 +248,14 @@ static void *hook_for(struct binding *b, const struct relocations *r, const ElfW
     void *hook = ts_symbol_table_find(&b->self, name);
     if (!hook)
         return NULL;
-    void *held = __atomic_load_n((void **)(info->dlpi_addr + rel->r_offset), __ATOMIC_RELAXED);
-    if (type == R_X86_64_JUMP_SLOT && ts_object_info_holds(info, (uintptr_t)held))
-        held = dlsym(scope, name); /* not bound yet */
+    void *held = *expect =
+        __atomic_load_n((void **)(info->dlpi_addr + rel->r_offset), __ATOMIC_RELAXED);
+    *fill = NULL;
+    if (type == R_X86_64_JUMP_SLOT && ts_object_info_holds(info, (uintptr_t)held)) {
+        if (!scope)
+            return NULL; /* not bound yet, and not ours to judge */
+        held = *fill = dlsym(scope, name);
+    }
     if (!held || held == hook)
         return NULL;
     void *next = next_of(b, hook, name);
@@ -432,14 +264,69 @@ static void *hook_for(struct binding *b, const struct relocations *r, const ElfW
     return resolved_per_site(name) && !ts_self_holds(held) ? hook : NULL;
 }
 
+/* One store decided: the slot, what it held, the hook; for a lazy slot,
+ * what the loader would fill it with (a thread calling through it
+ * meanwhile has the loader fill it: then that is replaced). */
+struct store {
+    void **slot;
+    void *expect, *hook, *fill;
+};
+
+/* Two threads binding one object (each its own call, one pinning what the
+ * other loaded) must not interleave their changes of its protection: one
+ * would make the part read-only again under the other's store. A lock of
+ * the shim's own, taken with no loader call inside it (the loader's locks
+ * are never taken under it); the fork's child lets it go. */
+static int stores_lock;
+
+void ts_deepbind_after_fork(void)
+{
+    __atomic_store_n(&stores_lock, 0, __ATOMIC_RELEASE);
+}
+
+/* Each store made where the slot still holds what was decided on (a lazy
+ * slot the loader filled meanwhile with the same function is taken too),
+ * the read-only part made writable for them and read-only again. */
+static void make_stores(struct binding *b, const struct relocations *r, const struct store *st,
+                        size_t n)
+{
+    while (__atomic_exchange_n(&stores_lock, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
+    bool opened = false;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t at = (uintptr_t)st[i].slot;
+        if (at >= r->relro_lo && at < r->relro_hi && !opened) {
+            if (mprotect((void *)r->relro_lo, r->relro_hi - r->relro_lo, PROT_READ | PROT_WRITE) !=
+                0) {
+                b->failed = errno;
+                break;
+            }
+            opened = true;
+        }
+        /* one aligned store: a thread calling through it meanwhile goes
+         * to one or the other */
+        void *expect = st[i].expect;
+        bool stored = __atomic_compare_exchange_n(st[i].slot, &expect, st[i].hook, false,
+                                                  __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+        if (!stored && st[i].fill && expect == st[i].fill)
+            stored = __atomic_compare_exchange_n(st[i].slot, &expect, st[i].hook, false,
+                                                 __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+        b->slots += stored;
+    }
+    if (opened) /* fewer rights on the range just given more: cannot fail */
+        (void)mprotect((void *)r->relro_lo, r->relro_hi - r->relro_lo, PROT_READ);
+    __atomic_store_n(&stores_lock, 0, __ATOMIC_RELEASE);
+}
+
 /* scope: a handle whose dlsym answers as the object's scope binds (the
- * call's handle for the objects it holds, else the object's pin). */
+ * call's handle for the objects it holds), or NULL. */
 static void bind_object(struct binding *b, const struct dl_phdr_info *info, void *scope)
 {
     struct relocations r;
     if (!read_relocations(info, &r))
         return;
-    bool opened = false; /* the read-only part made writable */
+    struct store *st = NULL;
+    size_t n = 0, cap = 0;
     const struct {
         const ElfW(Rela) * table;
         size_t n;
@@ -447,27 +334,19 @@ static void bind_object(struct binding *b, const struct dl_phdr_info *info, void
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++) {
         for (size_t i = 0; i < tables[t].n; i++) {
             const ElfW(Rela) *rel = &tables[t].table[i];
-            void *hook = hook_for(b, &r, rel, info, scope);
+            void *expect, *fill;
+            void *hook = hook_for(b, &r, rel, info, scope, &expect, &fill);
             if (!hook)
                 continue;
-            void **slot = (void **)(info->dlpi_addr + rel->r_offset);
-            uintptr_t at = (uintptr_t)slot;
-            if (at >= r.relro_lo && at < r.relro_hi && !opened) {
-                if (mprotect((void *)r.relro_lo, r.relro_hi - r.relro_lo, PROT_READ | PROT_WRITE) !=
-                    0) {
-                    b->failed = errno;
-                    return;
-                }
-                opened = true;
-            }
-            /* one aligned store: a thread calling through it meanwhile
-             * goes to one or the other */
-            __atomic_store_n(slot, hook, __ATOMIC_RELEASE);
-            b->slots++;
+            if (!ts_db_grow((void **)&st, &cap, n, sizeof *st))
+                break;
+            st[n++] =
+                (struct store){(void **)(info->dlpi_addr + rel->r_offset), expect, hook, fill};
         }
     }
-    if (opened) /* fewer rights on the range just given more: cannot fail */
-        (void)mprotect((void *)r.relro_lo, r.relro_hi - r.relro_lo, PROT_READ);
+    if (n)
+        make_stores(b, &r, st, n);
+    free(st);
 }
 
 /* A new object the handle does not hold, by name: pinned (which waits for
@@ -483,35 +362,35 @@ static void bind_pinned(struct binding *b, const char *name)
         struct object_find f = {.dynamic = map->l_ld};
         dl_iterate_phdr(find_object, &f);
         if (f.found)
-            bind_object(b, &f.info, pin);
+            bind_object(b, &f.info, NULL);
     }
     dlclose(pin);
 }
 
 void *ts_dlopen_deepbind(const char *file, int flags)
 {
-    struct object_set before = {0};
-    unsigned long long loads = loads_so_far();
-    dl_iterate_phdr(note_object, &before);
+    struct ts_db_before before;
+    ts_db_before_take(&before);
     void *handle = ts_dlopen_resolve()(file, flags);
     int saved_errno = errno;
-    if (handle && loads_so_far() != loads) {
-        struct new_objects fresh = {.before = &before};
-        dl_iterate_phdr(note_if_new, &fresh);
-        mark_held(&fresh, handle);
+    if (handle && ts_db_loaded_since(&before)) {
+        struct ts_db_objects all;
+        ts_db_objects_take(&all, &before, handle);
         struct binding b = {0};
+        size_t bound = 0;
         if (read_self(&b)) {
-            for (size_t i = 0; i < fresh.n; i++) {
+            for (size_t i = 0; i < all.n; i++) {
+                const struct ts_db_object *o = &all.objects[i];
                 /* the handle's scope is theirs (RTLD_DEEPBIND) */
-                if (fresh.objects[i].held)
-                    bind_object(&b, &fresh.objects[i].info, handle);
+                if (o->held && (o->fresh || o->root))
+                    bind_object(&b, &o->info, handle);
+                else if (o->fresh && o->name[0])
+                    bind_pinned(&b, o->name);
                 else
-                    bind_pinned(&b, fresh.objects[i].name);
+                    continue;
+                bound++;
             }
         }
-        for (size_t i = 0; i < fresh.n; i++)
-            free_new_object(&fresh.objects[i]);
-        free(fresh.objects);
         free(b.nexts);
         (void)dlerror(); /* names none defines: not the caller's error */
         if (b.failed)
@@ -519,11 +398,12 @@ void *ts_dlopen_deepbind(const char *file, int flags)
                         "not be made writable (%s); some of its calls go around the shim",
                         file, strerrorname_np(b.failed) ? strerrorname_np(b.failed) : "error");
         else
-            ts_log_debug("%s, loaded with RTLD_DEEPBIND: %lu calls of the %zu objects it loaded "
-                         "bound to the shim%s",
-                         file, b.slots, fresh.n, fresh.partial ? " (out of memory: not all)" : "");
+            ts_log_debug("%s, loaded with RTLD_DEEPBIND: %lu calls of %zu objects bound to the "
+                         "shim%s",
+                         file, b.slots, bound, all.partial ? " (out of memory: not all)" : "");
+        ts_db_objects_free(&all);
     }
-    free(before.phdrs);
+    ts_db_before_free(&before);
     errno = saved_errno;
     return handle;
 }

@@ -10,7 +10,8 @@
  * very function that hook stands in front of (dlsym(RTLD_NEXT) from the
  * shim), pointed at the hook instead: what the loader would have bound
  * them to without RTLD_DEEPBIND. A slot the loader has not filled yet
- * (lazy binding) is judged by what the object's own scope answers. A
+ * (lazy binding) is judged by what the call's handle answers, in the
+ * objects it holds (deepbind_objects.h), and else left to the loader. A
  * slot that holds a definition of the library's own, or of another
  * dependency of its, is left as it is (that is what RTLD_DEEPBIND is
  * for); so is one of an object that binds through the global scope (it
@@ -40,6 +41,10 @@ extern void *(*ts_dlopen_next)(const char *, int);
 
 /* Sets ts_dlopen_next (once) and returns it. */
 void *(*ts_dlopen_resolve(void))(const char *, int);
+
+/* In a fork's child: the lock of the binding's stores let go (the thread
+ * that held it is not in the child). */
+void ts_deepbind_after_fork(void);
 
 /* The real dlopen, then the slots of each object it loaded bound back to
  * the shim's hooks (above). errno and dlerror() as the real call left

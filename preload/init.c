@@ -50,6 +50,7 @@
 #include "config.h"
 #include "context.h"
 #include "death.h"
+#include "deepbind.h"
 #include "env_index.h"
 #include "fork_state.h"
 #include "guard.h"
@@ -119,6 +120,7 @@ TS_FORK_HANDLER static void atfork_child(void)
     ts_exit_order_after_fork();
     ts_shell_pipe_after_fork();
     ts_signal_hooks_after_fork();
+    ts_deepbind_after_fork();
     ts_guard_leave(); /* the child's copy of the prepare handler's */
 }
 

@@ -174,17 +174,17 @@ static void *tls_resolve(struct tls_real *r, enum ts_tls_lib lib, const char *na
     }
     if (i == TLS_SITES)
         return tls_search(r, lib, name); /* no room left: the process-wide answer */
-    /* A library made global since (dlopen RTLD_GLOBAL) binds from there
-     * now: asked again for each new site, not on every call. */
-    void *now = dlsym(RTLD_NEXT, name);
-    if (now && !ts_self_holds(now)) {
-        atomic_store_explicit(&r->next, now, memory_order_release);
-        return now;
-    }
-    /* First call from this site: once per site and name. A slot is claimed
-     * without a lock (a fork may come at any moment); two threads that find
-     * one site at once may each fill a slot, with the same answer. */
-    void *f = site_definition(site, name);
+    /* First call from this site: once per site and name. A library made
+     * global since (dlopen RTLD_GLOBAL) is what the loader binds a new
+     * site to, global scope first; a site answered before keeps its
+     * answer, as the loader never binds a call again (a module's own
+     * libssl copy stays its own: its SSL objects are that copy's). A slot
+     * is claimed without a lock (a fork may come at any moment); two
+     * threads that find one site at once may each fill a slot, with the
+     * same answer. */
+    void *f = dlsym(RTLD_NEXT, name);
+    if (!f || ts_self_holds(f))
+        f = site_definition(site, name);
     if (!f)
         f = tls_search(r, lib, name);
     for (; i < TLS_SITES; i++) {

@@ -35,7 +35,7 @@ conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hook
     hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c hooks/url_redact.c hooks/forwarded.c
     reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
     preload/span.c preload/config.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/ids.c preload/context.c
-    preload/process.c preload/fdtable.c preload/url.c preload/stacks.c preload/self_image.c preload/deepbind.c
+    preload/process.c preload/fdtable.c preload/url.c preload/stacks.c preload/self_image.c preload/deepbind.c preload/deepbind_objects.c
     preload/stats.c preload/blocks.c preload/exit_key.c preload/direct.c preload/clock.c"
 # target name -> the sources it fuzzes
 declare -A sources=(

@@ -64,6 +64,8 @@ class DeepbindTest(th.TempDirMixin, unittest.TestCase):
         cls.ctor_lib = th.compile_app("deepbind_probe.c", os.path.join(d, "libprobeouter.so"),
                                       "-O2", "-DPROBE_CONSTRUCTOR_LIBRARY", "-shared", "-fPIC",
                                       libs=("-ldl",))
+        cls.send_exe = th.compile_app("deepbind_probe.c", os.path.join(d, "send_probe"), "-O2",
+                                      "-DPROBE_PROGRAM_SEND", "-rdynamic", libs=("-ldl",))
         cls.linked_exe = th.compile_app("deepbind_probe.c", os.path.join(d, "linked_probe"), "-O2",
                                         libs=("-L" + d, "-Wl,--no-as-needed", "-lprobeouter",
                                               "-Wl,--as-needed", "-Wl,-rpath,$ORIGIN", "-ldl"))
@@ -130,6 +132,43 @@ class DeepbindTest(th.TempDirMixin, unittest.TestCase):
         p = self.probe(srv, [self.libs["lazy"], "DEEPBIND,NOW"],
                        self.env(PROBE_RACE_LIB=self.libs["now"]))
         self.assert_traced(srv, p, "after 2000 opens raced")
+
+    def test_two_threads_opening_libraries_so_at_once(self):
+        """Each thread binds what its own dlopen loaded and pins the other's
+        new library to bind it too: their changes of one library's
+        protection must not interleave (the first version made it
+        read-only again under the other thread's store: SIGSEGV in 2 runs
+        of 4, hence three runs)."""
+        other = os.path.join(self.tmp, "libprobe_other.so")
+        shutil.copy(self.libs["now"], other)
+        for run in range(3):
+            self.spans_file = os.path.join(self.tmp, "spans-%d.jsonl" % run)
+            srv = th.RecordingServer(mode="http")
+            self.addCleanup(srv.close)
+            p = self.probe(srv, [self.libs["now"], "DEEPBIND,NOW"],
+                           self.env(PROBE_RACE_LIB=other, PROBE_RACE_FLAGS="DEEPBIND,NOW"))
+            self.assert_traced(srv, p, "after 2000 opens on two threads, run %d" % run)
+
+    def test_a_lazy_call_of_another_library_is_left_to_the_loader(self):
+        """A library opened with RTLD_DEEPBIND opens another, lazily bound
+        and without RTLD_DEEPBIND, from its constructor; the program
+        defines send itself. The loader binds that library's send, at its
+        first call, global scope first: to the program's. The shim must
+        leave a slot the loader has not filled alone in an object whose
+        scope it cannot ask (the first version bound it to its hook, which
+        sent by the C library's)."""
+        for traced in (False, True):
+            with self.subTest(traced=traced):
+                srv = th.RecordingServer(mode="http")
+                self.addCleanup(srv.close)
+                extra = {"PROBE_INNER": self.libs["lazy"], "PROBE_INNER_FLAGS": "LAZY"}
+                env = self.env(**extra) if traced else th.clean_env(**extra)
+                p = th.run([self.send_exe, self.ctor_lib, "DEEPBIND,NOW", str(srv.port), PATH],
+                           env=env, tmpdir=self.tmp, name="probe", timeout=20)
+                self.assertEqual(p.returncode, 0, p.describe())
+                self.assertEqual(p.stdout(), b"HTTP/1.1 200 OK\nprogram sends: 1\n",
+                                 p.describe())
+                self.assertEqual(bytes(srv.wait_closed(1)[0].data), self.request(srv))
 
     def test_a_dependencys_own_send_stays(self):
         """The library's dependency defines send: RTLD_DEEPBIND binds the

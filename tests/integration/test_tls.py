@@ -657,6 +657,24 @@ class TwoCopiesTest(th.TempDirMixin, unittest.TestCase):
                              libs=("-ldl",))
         self.run_both_ways(exe, modules, b"1:1 2:1\n")
 
+    def test_a_module_keeps_its_copy_when_another_copy_turns_global(self):
+        """Module 1 has written through its own copy; module 2, loaded
+        RTLD_GLOBAL, brings a second copy into the global scope. The loader
+        never binds module 1's calls again, so they stay with its copy:
+        the first version of the per-site answers sent every site to the
+        global copy once a new site found one (module 1's handles to copy
+        2: -1)."""
+        modules = [self.build(1), self.build(2)]
+        exe = th.compile_app("two_tls_copies.c", os.path.join(self.tmp, "two_tls_copies"),
+                             libs=("-ldl",))
+        untraced = th.run([exe, modules[0], "+" + modules[1], "again"], env=th.clean_env(),
+                          tmpdir=self.tmp, name="untraced")
+        self.assertEqual(untraced.stdout(), b"1:1 2:1 again 1:1 2:1\n", untraced.describe())
+        p = th.run([exe, modules[0], "+" + modules[1], "again"],
+                   env=th.shim_env("two-copies", os.path.join(self.tmp, "s.jsonl")),
+                   tmpdir=self.tmp, name="traced")
+        self.assertEqual((p.returncode, p.stdout()), (0, untraced.stdout()), p.describe())
+
     def test_the_global_copy_wins_as_the_loader_binds(self):
         """A program linked to one copy loads a module that bundles another:
         the loader binds the module's calls from the global scope first

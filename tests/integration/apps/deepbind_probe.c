@@ -17,8 +17,10 @@
  * fails.
  *
  * PROBE_RACE_LIB=PATH in the environment: first, while a thread opens and
- * closes PATH (RTLD_NOW) again and again, LIB is opened with FLAGS and
- * closed 2000 times.
+ * closes PATH (RTLD_NOW, or the flags of PROBE_RACE_FLAGS) again and
+ * again, LIB is opened with FLAGS and closed 2000 times. Built with
+ * -DPROBE_PROGRAM_SEND (and -rdynamic), the program defines send itself
+ * and prints "program sends: N" after the status line.
  *
  * Two more libraries, for a library whose own dependency defines send
  * (what RTLD_DEEPBIND is for): -DPROBE_SEND_LIBRARY makes one that
@@ -26,8 +28,9 @@
  * a probe library built with -DPROBE_OWN_SEND and linked with it prints
  * "own sends: N" after the status line. -DPROBE_CONSTRUCTOR_LIBRARY makes
  * one whose constructor dlopens $PROBE_INNER with RTLD_NOW | RTLD_DEEPBIND
- * through the C library's dlopen (its own table is not bound back yet)
- * and whose probe_get is that library's. */
+ * (or $PROBE_INNER_FLAGS) through the C library's dlopen when it is itself
+ * loaded so (its own table is not bound back yet), and whose probe_get is
+ * that library's. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -35,6 +38,31 @@
 #include "probe.h"
 
 typedef int probe_get_fn(int port, const char *path, const char *nested);
+
+/* A comma list of DEEPBIND, NOW, LAZY, GLOBAL: the RTLD_ flags. */
+__attribute__((unused)) static int parse_flags(const char *list)
+{
+    static const struct {
+        const char *name;
+        int flag;
+    } known[] = {{"DEEPBIND", RTLD_DEEPBIND},
+                 {"NOW", RTLD_NOW},
+                 {"LAZY", RTLD_LAZY},
+                 {"GLOBAL", RTLD_GLOBAL}};
+    int flags = 0;
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", list);
+    for (char *save = NULL, *word = strtok_r(copy, ",", &save); word;
+         word = strtok_r(NULL, ",", &save)) {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(word, known[i].name) != 0)
+            i++;
+        if (i == sizeof known / sizeof known[0])
+            fail("unknown flag %s", word);
+        flags |= known[i].flag;
+    }
+    return flags;
+}
 
 #if defined(PROBE_SEND_LIBRARY)
 #include <sys/syscall.h>
@@ -54,7 +82,8 @@ static probe_get_fn *inner_get;
 __attribute__((constructor)) static void open_inner(void)
 {
     const char *inner = getenv("PROBE_INNER");
-    void *h = inner ? dlopen(inner, RTLD_NOW | RTLD_DEEPBIND) : NULL;
+    const char *flags = getenv("PROBE_INNER_FLAGS");
+    void *h = inner ? dlopen(inner, parse_flags(flags ? flags : "DEEPBIND,NOW")) : NULL;
     if (!h)
         fail("dlopen $PROBE_INNER: %s", inner ? dlerror() : "not set");
     inner_get = (probe_get_fn *)dlsym(h, "probe_get");
@@ -105,36 +134,27 @@ int probe_get(int port, const char *path, const char *nested)
 
 #else
 
-static int parse_flags(const char *list)
+#ifdef PROBE_PROGRAM_SEND
+#include <sys/syscall.h>
+
+/* The program's own send (exported with -rdynamic): the global scope's
+ * first definition. */
+static int program_sends;
+
+ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    static const struct {
-        const char *name;
-        int flag;
-    } known[] = {{"DEEPBIND", RTLD_DEEPBIND},
-                 {"NOW", RTLD_NOW},
-                 {"LAZY", RTLD_LAZY},
-                 {"GLOBAL", RTLD_GLOBAL}};
-    int flags = 0;
-    char copy[256];
-    snprintf(copy, sizeof copy, "%s", list);
-    for (char *save = NULL, *word = strtok_r(copy, ",", &save); word;
-         word = strtok_r(NULL, ",", &save)) {
-        size_t i = 0;
-        while (i < sizeof known / sizeof known[0] && strcmp(word, known[i].name) != 0)
-            i++;
-        if (i == sizeof known / sizeof known[0])
-            fail("unknown flag %s", word);
-        flags |= known[i].flag;
-    }
-    return flags;
+    program_sends++;
+    return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
 }
+#endif
 
 static volatile int racing = 1;
+static int race_flags = RTLD_NOW;
 
 static void *open_and_close(void *path)
 {
     while (racing) {
-        void *h = dlopen(path, RTLD_NOW);
+        void *h = dlopen(path, race_flags);
         if (!h)
             fail("dlopen %s: %s", (const char *)path, dlerror());
         dlclose(h);
@@ -164,6 +184,8 @@ int main(int argc, char **argv)
 {
     if (argc != 5 && argc != 6)
         fail("usage: deepbind_probe LIB FLAGS PORT PATH [NESTED_LIB]");
+    if (getenv("PROBE_RACE_FLAGS"))
+        race_flags = parse_flags(getenv("PROBE_RACE_FLAGS"));
     if (getenv("PROBE_RACE_LIB"))
         race(argv[1], parse_flags(argv[2]), getenv("PROBE_RACE_LIB"));
     void *h = dlopen(argv[1], parse_flags(argv[2]));
@@ -175,6 +197,9 @@ int main(int argc, char **argv)
     if (!get)
         fail("no probe_get in %s", argv[1]);
     int status = get(atoi(argv[3]), argv[4], argc == 6 ? argv[5] : NULL);
+#ifdef PROBE_PROGRAM_SEND
+    printf("program sends: %d\n", program_sends);
+#endif
     fflush(stdout);
     return status >= 200 && status < 300 ? 0 : 1;
 }
