@@ -381,10 +381,15 @@ void *ts_dlopen_deepbind(const char *file, int flags)
         if (read_self(&b)) {
             for (size_t i = 0; i < all.n; i++) {
                 const struct ts_db_object *o = &all.objects[i];
-                /* the handle's scope is theirs (RTLD_DEEPBIND) */
-                if (o->held && (o->fresh || o->root))
+                /* the handle's scope is theirs (RTLD_DEEPBIND) if the call
+                 * loaded them; one that may have been there before (the
+                 * root opened again, or an unload meanwhile makes it
+                 * unsure) has a scope of its own: its filled slots only */
+                if (o->held && o->surely_new)
                     bind_object(&b, &o->info, handle);
-                else if (o->fresh && o->name[0])
+                else if (o->held && (o->fresh || o->root))
+                    bind_object(&b, &o->info, NULL);
+                else if (o->fresh && o->name && o->name[0])
                     bind_pinned(&b, o->name);
                 else
                     continue;

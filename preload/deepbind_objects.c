@@ -144,10 +144,14 @@ static int note_after(struct dl_phdr_info *info, size_t size, void *arg)
         return 1;
     }
     struct ts_db_object *o = &all->objects[all->n];
+    if (all->n == 0) /* the counts that go with the list this walk sees */
+        w->unsure = info->dlpi_subs != w->before->subs;
+    bool there = w->before->partial || was_there(w->before, info->dlpi_phdr);
     *o = (struct ts_db_object){
         .info = *info,
         .dynamic = ts_dynamic_of(info),
-        .fresh = w->unsure || w->before->partial || !was_there(w->before, info->dlpi_phdr),
+        .fresh = !there || w->unsure,
+        .surely_new = !there,
     };
     /* bound whatever the snapshot says: another thread's dlclose may have
      * freed the very place it was then loaded at */
@@ -155,7 +159,8 @@ static int note_after(struct dl_phdr_info *info, size_t size, void *arg)
     if (!o->fresh && !o->root)
         return (all->n++, 0); /* its identity is all that is needed of it */
     if (!(o->name = strdup(info->dlpi_name ? info->dlpi_name : "")) || !copy_names(info, o)) {
-        all->n++; /* freed with the rest */
+        o->fresh = o->surely_new = o->held = o->root = false; /* left alone */
+        all->n++;                                             /* freed with the rest */
         all->partial = true;
         return 1;
     }
@@ -163,25 +168,24 @@ static int note_after(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* The name an object goes by for a DT_NEEDED entry: its SONAME, else the
- * last part of the path it was loaded from. Read live, in a walk. */
-static const char *goes_by(const struct dl_phdr_info *info)
+/* The SONAME of an object, read live, in a walk; NULL when it has none.
+ * A DT_NEEDED entry names the SONAME of the library it was linked with,
+ * and the loader takes the first loaded object that goes by it. (The
+ * loader also matches the names an object was opened by and its path,
+ * which are not to be read here: an object found only so is not taken
+ * for held, and is pinned; one without a SONAME likewise.) */
+static const char *soname_of(const struct dl_phdr_info *info)
 {
-    const ElfW(Dyn) *dynamic = ts_dynamic_of(info);
     const char *strtab = NULL;
     size_t soname = 0;
     bool has_soname = false;
-    for (const ElfW(Dyn) *dyn = dynamic; dyn && dyn->d_tag != DT_NULL; dyn++) {
+    for (const ElfW(Dyn) *dyn = ts_dynamic_of(info); dyn && dyn->d_tag != DT_NULL; dyn++) {
         if (dyn->d_tag == DT_STRTAB)
             strtab = (const char *)ts_dyn_address(info, dyn->d_un.d_ptr);
         else if (dyn->d_tag == DT_SONAME)
             has_soname = true, soname = dyn->d_un.d_val;
     }
-    if (has_soname && strtab)
-        return strtab + soname;
-    const char *name = info->dlpi_name ? info->dlpi_name : "";
-    const char *base = strrchr(name, '/');
-    return base ? base + 1 : name;
+    return has_soname && strtab ? strtab + soname : NULL;
 }
 
 /* One pass's names, each matched to the first loaded object that goes by
@@ -196,8 +200,8 @@ static int match_names(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct name_match *m = arg;
-    const char *name = goes_by(info);
-    for (size_t k = 0; k < m->n; k++)
+    const char *name = soname_of(info);
+    for (size_t k = 0; name && k < m->n; k++)
         if (!m->found[k] && strcmp(m->names[k], name) == 0)
             m->found[k] = ts_dynamic_of(info);
     return 0;
@@ -256,10 +260,7 @@ void ts_db_objects_take(struct ts_db_objects *all, const struct ts_db_before *be
     struct link_map *map = NULL;
     if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0)
         map = NULL;
-    unsigned long long counts[2] = {0, 0};
-    dl_iterate_phdr(read_counts, counts);
-    struct after_walk w = {all, before, map ? (const void *)map->l_ld : NULL,
-                           counts[1] != before->subs};
+    struct after_walk w = {all, before, map ? (const void *)map->l_ld : NULL, false};
     dl_iterate_phdr(note_after, &w);
     mark_held(all);
 }

@@ -12,8 +12,8 @@
  * meanwhile. Of the new ones, those the handle holds are the one it names
  * and the dependencies the loader gave it: each DT_NEEDED name of a held
  * object is matched as the loader matches it, against every loaded object
- * in the loader's order, the first that goes by that name (its SONAME,
- * else its file's name) being the one; it is held if it is new. Those
+ * in the loader's order, the first whose SONAME it is being the one; it is
+ * held if it is new. Those
  * were loaded and relocated by the call (or by a load that was done
  * before it began) and stay loaded while the caller keeps the handle; the
  * other new ones must be pinned before they are read. */
@@ -47,9 +47,10 @@ struct ts_db_object {
     char *name;               /* dlpi_name, of new objects and the root only */
     char **needed;            /* DT_NEEDED, the same */
     size_t n_needed;
-    bool fresh; /* not there before the call (or unloads meanwhile make it unsure) */
-    bool held;  /* the handle holds it (see the top) */
-    bool root;  /* the object the handle names */
+    bool fresh;      /* maybe not there before the call (unloads meanwhile make it unsure) */
+    bool surely_new; /* not there before the call: no object had its place then */
+    bool held;       /* the handle holds it (see the top) */
+    bool root;       /* the object the handle names */
 };
 
 struct ts_db_objects {

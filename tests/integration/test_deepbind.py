@@ -64,6 +64,20 @@ class DeepbindTest(th.TempDirMixin, unittest.TestCase):
         cls.ctor_lib = th.compile_app("deepbind_probe.c", os.path.join(d, "libprobeouter.so"),
                                       "-O2", "-DPROBE_CONSTRUCTOR_LIBRARY", "-shared", "-fPIC",
                                       libs=("-ldl",))
+        # a lazily bound library with a SONAME, which the program and the
+        # library it opens with RTLD_DEEPBIND both link
+        cls.linked_lazy = th.compile_app("deepbind_probe.c",
+                                         os.path.join(d, "libprobe_linked.so"), *lib,
+                                         "-Wl,-soname,libprobe_linked.so")
+        cls.ctor_needs_lib = th.compile_app(
+            "deepbind_probe.c", os.path.join(d, "libprobeouter_needs.so"), "-O2",
+            "-DPROBE_CONSTRUCTOR_LIBRARY", "-shared", "-fPIC",
+            libs=("-L" + d, "-Wl,--no-as-needed", "-lprobe_linked", "-Wl,--as-needed",
+                  "-Wl,-rpath,$ORIGIN", "-ldl"))
+        cls.send_linked_exe = th.compile_app(
+            "deepbind_probe.c", os.path.join(d, "send_linked_probe"), "-O2", "-DPROBE_PROGRAM_SEND",
+            "-rdynamic", libs=("-L" + d, "-Wl,--no-as-needed", "-lprobe_linked",
+                               "-Wl,--as-needed", "-Wl,-rpath,$ORIGIN", "-ldl"))
         cls.send_exe = th.compile_app("deepbind_probe.c", os.path.join(d, "send_probe"), "-O2",
                                       "-DPROBE_PROGRAM_SEND", "-rdynamic", libs=("-ldl",))
         cls.linked_exe = th.compile_app("deepbind_probe.c", os.path.join(d, "linked_probe"), "-O2",
@@ -169,6 +183,28 @@ class DeepbindTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual(p.stdout(), b"HTTP/1.1 200 OK\nprogram sends: 1\n",
                                  p.describe())
                 self.assertEqual(bytes(srv.wait_closed(1)[0].data), self.request(srv))
+
+    def test_a_lazy_call_of_a_library_loaded_before_stays_its_own(self):
+        """The library opened with RTLD_DEEPBIND needs one the program
+        linked already (lazily bound: its send, at its first call, binds
+        to the program's own); the library's constructor opens and closes
+        another, so that an unload happened during the call and the shim
+        cannot tell old objects from new by their place. The old one's
+        lazy slot must stay the loader's (the version before judged it by
+        the new library's scope: 'program sends: 0')."""
+        for traced in (False, True):
+            with self.subTest(traced=traced):
+                srv = th.RecordingServer(mode="http")
+                self.addCleanup(srv.close)
+                extra = {"PROBE_INNER": self.linked_lazy, "PROBE_INNER_FLAGS": "LAZY",
+                         "PROBE_CLOSE": self.libs["now"]}
+                env = self.env(**extra) if traced else th.clean_env(**extra)
+                p = th.run([self.send_linked_exe, self.ctor_needs_lib, "DEEPBIND,NOW",
+                            str(srv.port), PATH], env=env, tmpdir=self.tmp, name="probe",
+                           timeout=20)
+                self.assertEqual(p.returncode, 0, p.describe())
+                self.assertEqual(p.stdout(), b"HTTP/1.1 200 OK\nprogram sends: 1\n",
+                                 p.describe())
 
     def test_a_dependencys_own_send_stays(self):
         """The library's dependency defines send: RTLD_DEEPBIND binds the

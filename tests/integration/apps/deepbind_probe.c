@@ -30,7 +30,8 @@
  * one whose constructor dlopens $PROBE_INNER with RTLD_NOW | RTLD_DEEPBIND
  * (or $PROBE_INNER_FLAGS) through the C library's dlopen when it is itself
  * loaded so (its own table is not bound back yet), and whose probe_get is
- * that library's. */
+ * that library's; with $PROBE_CLOSE, it first opens and closes that
+ * library. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -81,6 +82,13 @@ static probe_get_fn *inner_get;
 
 __attribute__((constructor)) static void open_inner(void)
 {
+    const char *close_it = getenv("PROBE_CLOSE");
+    if (close_it) { /* an unload during the call that loads this library */
+        void *other = dlopen(close_it, RTLD_NOW);
+        if (!other)
+            fail("dlopen $PROBE_CLOSE: %s", dlerror());
+        dlclose(other);
+    }
     const char *inner = getenv("PROBE_INNER");
     const char *flags = getenv("PROBE_INNER_FLAGS");
     void *h = inner ? dlopen(inner, parse_flags(flags ? flags : "DEEPBIND,NOW")) : NULL;
