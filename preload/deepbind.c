@@ -16,6 +16,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -91,45 +92,33 @@ struct next_answer {
 };
 
 struct binding {
-    struct ts_symbol_table self;    /* the shim's exported symbols: its hooks */
-    uint64_t pairs[PAIR_BITS / 64]; /* pair_of each of them */
     struct next_answer *nexts;
     size_t n_nexts, cap_nexts;
     unsigned long slots; /* slots bound back to a hook */
     int failed;          /* errno: a read-only part stayed so */
 };
 
-/* The symbols of t's GNU hash table (all defined): from its first hashed
- * one to the end of the chain the last bucket starts. */
-static uint32_t hashed_end(const struct ts_symbol_table *t)
-{
-    const uint32_t *gh = t->gnu_hash;
-    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2];
-    const uint32_t *buckets =
-        (const uint32_t *)(const void *)((const ElfW(Addr) *)(const void *)(gh + 4) + bloom_size);
-    const uint32_t *chain = buckets + nbuckets;
-    uint32_t last = 0;
-    for (uint32_t i = 0; i < nbuckets; i++)
-        if (buckets[i] > last)
-            last = buckets[i];
-    if (last < symoffset)
-        return symoffset; /* no symbol hashed */
-    while (!(chain[last - symoffset] & 1))
-        last++;
-    return last + 1;
-}
+/* The shim's exported symbols (its hooks) and pair_of each: read once,
+ * as the shim's own table never changes. */
+static struct {
+    struct ts_symbol_table table;
+    uint64_t pairs[PAIR_BITS / 64];
+    bool read;
+} hooks;
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
-static bool read_self(struct binding *b)
+static void read_hooks(void)
 {
     struct object_find f = {.holds = (uintptr_t)ts_dlopen_deepbind};
     dl_iterate_phdr(find_object, &f); /* the shim stays loaded: its headers too */
-    if (!f.found || !ts_symbol_table_read(&f.info, &b->self))
-        return false;
-    for (uint32_t i = b->self.gnu_hash[1], end = hashed_end(&b->self); i < end; i++) {
-        unsigned pair = pair_of(b->self.names + b->self.symbols[i].st_name);
-        b->pairs[pair / 64] |= (uint64_t)1 << (pair % 64);
+    if (!f.found || !ts_symbol_table_read(&f.info, &hooks.table))
+        return;
+    for (uint32_t i = hooks.table.gnu_hash[1], end = ts_symbol_table_hashed_end(&hooks.table);
+         i < end; i++) {
+        unsigned pair = pair_of(hooks.table.names + hooks.table.symbols[i].st_name);
+        hooks.pairs[pair / 64] |= (uint64_t)1 << (pair % 64);
     }
-    return true;
+    hooks.read = true;
 }
 
 static void *next_of(struct binding *b, void *hook, const char *name)
@@ -243,9 +232,9 @@ static void *hook_for(struct binding *b, const struct relocations *r, const ElfW
         return NULL; /* its own definition */
     const char *name = r->names + sym->st_name;
     unsigned pair = pair_of(name);
-    if (!(b->pairs[pair / 64] >> (pair % 64) & 1))
+    if (!(hooks.pairs[pair / 64] >> (pair % 64) & 1))
         return NULL;
-    void *hook = ts_symbol_table_find(&b->self, name);
+    void *hook = ts_symbol_table_find(&hooks.table, name);
     if (!hook)
         return NULL;
     void *held = *expect =
@@ -378,7 +367,8 @@ void *ts_dlopen_deepbind(const char *file, int flags)
         ts_db_objects_take(&all, &before, handle);
         struct binding b = {0};
         size_t bound = 0;
-        if (read_self(&b)) {
+        pthread_once(&hooks_once, read_hooks);
+        if (hooks.read) {
             for (size_t i = 0; i < all.n; i++) {
                 const struct ts_db_object *o = &all.objects[i];
                 /* the handle's scope is theirs (RTLD_DEEPBIND) if the call

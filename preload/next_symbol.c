@@ -182,6 +182,24 @@ static enum lookup lookup_in(const struct ts_symbol_table *t, const char *name, 
     return public ? UNSURE : NOT_HERE; /* two public versions: not ours to pick */
 }
 
+uint32_t ts_symbol_table_hashed_end(const struct ts_symbol_table *t)
+{
+    const uint32_t *gh = t->gnu_hash;
+    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2];
+    const uint32_t *buckets =
+        (const uint32_t *)(const void *)((const ElfW(Addr) *)(const void *)(gh + 4) + bloom_size);
+    const uint32_t *chain = buckets + nbuckets; /* chain[i] is symbol symoffset + i's */
+    uint32_t last = 0;
+    for (uint32_t i = 0; i < nbuckets; i++)
+        if (buckets[i] > last)
+            last = buckets[i];
+    if (last < symoffset)
+        return symoffset; /* no symbol hashed */
+    while (!(chain[last - symoffset] & 1))
+        last++; /* the last bucket's chain runs to its end bit */
+    return last + 1;
+}
+
 void *ts_symbol_table_find(const struct ts_symbol_table *t, const char *name)
 {
     void *found = NULL;

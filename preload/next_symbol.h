@@ -70,6 +70,10 @@ bool ts_symbol_table_read(const struct dl_phdr_info *info, struct ts_symbol_tabl
  * does not define it or the rule does not settle it plainly. */
 void *ts_symbol_table_find(const struct ts_symbol_table *t, const char *name);
 
+/* The end of the symbols t's GNU hash table holds (all definitions):
+ * they are those from index gnu_hash[1] up to it. */
+uint32_t ts_symbol_table_hashed_end(const struct ts_symbol_table *t);
+
 /* The object's dynamic section; NULL when it has none. */
 const ElfW(Dyn) * ts_dynamic_of(const struct dl_phdr_info *info);
 

@@ -209,6 +209,10 @@ static void test_the_loaders_rules(void **state)
     assert_null(ts_symbol_table_find(&next.table[0], "undefined"));
     assert_null(ts_symbol_table_find(&next.table[0], "two_public"));
     assert_ptr_equal(ts_symbol_table_find(&next.table[1], "undefined"), (void *)(BASE_B + 0x90));
+    /* the hashed symbols: from gnu_hash[1] to the end of the last chain
+     * (a: 11 after the null symbol, b: 4) */
+    assert_int_equal(ts_symbol_table_hashed_end(&next.table[0]), 1 + 11);
+    assert_int_equal(ts_symbol_table_hashed_end(&next.table[1]), 1 + 4);
     /* a Bloom filter that says no is believed */
     *fake_bloom_word(&a, ts_gnu_hash("plain")) = 0;
     assert_ptr_equal(ts_next_symbol(&next, "plain"), (void *)(BASE_B + 0x10));
