@@ -26,6 +26,7 @@
 #include "../preload/fork_state.h"
 #include "../reporter/reporter.h"
 #include "conn_internal.h"
+#include "fcgi.h"
 #include "held.h"
 #include "http1.h"
 #include "refused_address.h"
@@ -504,8 +505,7 @@ static void tunnel_ahead(struct ts_conn *c, const struct iovec *iov, int iovcnt)
         return;
     const char *b = iov[0].iov_base;
     bool upgrade = memcmp(b + 9, "101", 3) == 0;
-    bool maybe_connect_ok =
-        b[9] == '2' && atomic_load_explicit(&c->connect_asked, memory_order_relaxed);
+    bool maybe_connect_ok = b[9] == '2' && conn_seen(c, CONN_SEEN_CONNECT);
     if (!upgrade && !maybe_connect_ok) /* nearly every response: no tunnel */
         return;
     if (memcmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ')
@@ -523,26 +523,63 @@ static void tunnel_ahead(struct ts_conn *c, const struct iovec *iov, int iovcnt)
 
 /* A head parsed once, as a request or a response by the stream's kind. */
 struct parsed_head {
-    struct ts_http_header hdrs[CONN_MAX_REQUEST_HEADERS];
+    union conn_head_space space;
     struct ts_http_request req;
     struct ts_http_response res;
+    /* A FastCGI head (conn_fcgi.c): a request's, read as the HTTP request
+     * its variables describe; a response's, up to the end of its CGI head,
+     * with the framing of its records after it in fcgi_rest. */
+    bool fcgi;
+    struct ts_http_body fcgi_rest;
 };
 
-/* Parse the head at buf; returns its length, TS_HTTP_INCOMPLETE or
- * TS_HTTP_ERROR, with the fields in *ph when complete. */
-static int parse_head(enum feed_kind kind, const char *buf, size_t len, struct parsed_head *ph)
+/* parse_head for a FastCGI stream (a request's, or the responses of a
+ * connection whose requests are FastCGI). */
+static __attribute__((noinline)) int parse_fcgi_head(enum feed_kind kind, const char *buf,
+                                                     size_t len, struct parsed_head *ph)
 {
+    ph->fcgi = true;
+    if (kind == FEED_SERVER_IN) {
+        struct ts_fcgi_request fr;
+        int h = conn_fcgi_parse_request(buf, len, &ph->space.fcgi, &fr);
+        ph->req = fr.http;
+        return h;
+    }
+    return ts_fcgi_parse_response(buf, len, &ph->res.status, &ph->fcgi_rest);
+}
+
+/* Parse the head at buf; returns its length, TS_HTTP_INCOMPLETE or
+ * TS_HTTP_ERROR, with the fields in *ph when complete. c: the connection,
+ * whose requests may be FastCGI; NULL: HTTP alone. */
+static int parse_head(const struct ts_conn *c, enum feed_kind kind, const char *buf, size_t len,
+                      struct parsed_head *ph)
+{
+    if (__builtin_expect(len && conn_fcgi_byte(buf[0]), 0) && c &&
+        (kind == FEED_SERVER_IN || conn_seen(c, CONN_SEEN_FCGI)))
+        return parse_fcgi_head(kind, buf, len, ph);
+    ph->fcgi = false;
     /* Only the inputs are set: a parser writes every other field of a
      * head it returns, and nothing reads them after any other result. */
     if (kind == FEED_SERVER_IN) {
-        ph->req.headers = ph->hdrs;
+        ph->req.headers = ph->space.hdrs;
         ph->req.num_headers = CONN_MAX_REQUEST_HEADERS;
         return ts_http_parse_request(buf, len, &ph->req);
     }
     /* on_head reads a response's status and framing, nothing else */
-    ph->res.headers = ph->hdrs;
+    ph->res.headers = ph->space.hdrs;
     ph->res.num_headers = CONN_MAX_HEADERS;
     return ts_http_parse_response_framing(buf, len, &ph->res);
+}
+
+bool conn_serving_ctx(struct ts_conn *c, struct ts_ctx *ctx)
+{
+    conn_lock(&c->q_mu);
+    const struct pending *p = c->role == TS_ROLE_SERVER ? q_front(c) : NULL;
+    bool found = p && p->inflight.server.valid;
+    if (found)
+        *ctx = p->inflight.server;
+    conn_unlock(&c->q_mu);
+    return found;
 }
 
 /* An end written into a head's copy for a parse of what came so far
@@ -590,7 +627,7 @@ static int parse_head_so_far(struct dir *d, struct parsed_head *ph, struct head_
         return TS_HTTP_INCOMPLETE;
     if (!head_end_put(d, keep, nl ? "\r\n" : line_end, he))
         return TS_HTTP_INCOMPLETE;
-    int h = parse_head(FEED_SERVER_IN, d->x->head, keep + he->len, ph);
+    int h = parse_head(NULL, FEED_SERVER_IN, d->x->head, keep + he->len, ph);
     if (h > 0 && !nl)
         ph->req.minor_version = -1;
     return h;
@@ -667,6 +704,56 @@ static __attribute__((noinline)) void tunnel_answered(struct ts_conn *c,
     conn_unlock(&c->q_mu);
 }
 
+/* A server span for the request of a head just read, queued, and served
+ * now unless requests before it wait for their answers; false, with the
+ * reason in *why, when the stream cannot be followed further. */
+static bool server_span_queued(struct ts_conn *c, const struct ts_http_request *req,
+                               struct pending **started, enum ts_stat *why)
+{
+    struct pending *p = conn_server_span_start(c, req);
+    if (!p) { /* no record: its response would be paired with the next span */
+        *why = TS_STAT_GAVE_UP_NO_MEMORY;
+        return false;
+    }
+    unsigned ahead;
+    if (!conn_q_push(c, p, &ahead)) {
+        /* More requests in flight than the connection keeps spans
+         * for: the responses of those after could no longer be told
+         * apart, so requests are followed no further. */
+        conn_span_discard(p);
+        *why = TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT;
+        return false;
+    }
+    if (ahead == 0) /* else pipelined: served once those before it are */
+        conn_span_serve(p);
+    *started = p;
+    return true;
+}
+
+/* on_head for a FastCGI head: a request's server span, or a response's
+ * status; the records after the head are its body. */
+static __attribute__((noinline)) bool on_fcgi_head(struct ts_conn *c, enum feed_kind kind,
+                                                   const struct parsed_head *ph,
+                                                   struct ts_http_body *body, enum ts_stat *why)
+{
+    if (kind == FEED_SERVER_IN) {
+        conn_seen_now(c, CONN_SEEN_FCGI); /* its answers are records */
+        ts_fcgi_request_body(body);
+        struct pending *p;
+        if (!server_span_queued(c, &ph->req, &p, why))
+            return false;
+        conn_span_mark_fastcgi(p);
+        return true;
+    }
+    *body = ph->fcgi_rest;
+    conn_lock(&c->q_mu);
+    struct pending *p = q_front(c);
+    if (p)
+        conn_span_set_status(p, ph->res.status);
+    conn_unlock(&c->q_mu);
+    return true;
+}
+
 /* A complete head on an observed stream. Sets up the body framing in
  * *body; *interim: a 1xx response, whose message does not end the
  * exchange. False, with the reason in *why, when the stream cannot be
@@ -676,6 +763,8 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
 {
     *interim = false;
     *why = TS_STAT_GAVE_UP_BAD_FRAMING;
+    if (__builtin_expect(ph->fcgi, 0))
+        return on_fcgi_head(c, kind, ph, body, why);
     if (kind == FEED_SERVER_IN) {
         if (ts_http_request_body(&ph->req, body))
             return false;
@@ -684,26 +773,11 @@ static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_
          * request come in, so it sees this too) */
         bool connect = ts_http_is_connect(ph->req.method, ph->req.method_len);
         if (connect)
-            atomic_store_explicit(&c->connect_asked, true, memory_order_relaxed);
+            conn_seen_now(c, CONN_SEEN_CONNECT);
         if (connect || ts_http_request_header(&ph->req, TS_HTTP_NOTE_UPGRADE, "upgrade"))
             atomic_store_explicit(&c->tunnel_answer_due, true, memory_order_release);
-        struct pending *p = conn_server_span_start(c, &ph->req);
-        if (!p) { /* no record: its response would be paired with the next span */
-            *why = TS_STAT_GAVE_UP_NO_MEMORY;
-            return false;
-        }
-        unsigned ahead;
-        if (!conn_q_push(c, p, &ahead)) {
-            /* More requests in flight than the connection keeps spans
-             * for: the responses of those after could no longer be told
-             * apart, so requests are followed no further. */
-            conn_span_discard(p);
-            *why = TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT;
-            return false;
-        }
-        if (ahead == 0) /* else pipelined: served once those before it are */
-            conn_span_serve(p);
-        return true;
+        struct pending *p;
+        return server_span_queued(c, &ph->req, &p, why);
     }
     const struct ts_http_response *res = &ph->res;
     if (res->status >= 100 && res->status < 200 && res->status != 101) {
@@ -802,7 +876,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
             len = d->x->head_len;
         }
         struct parsed_head ph;
-        int h = parse_head(kind, buf, len, &ph);
+        int h = parse_head(c, kind, buf, len, &ph);
         if (h <= 0) {
             if (h == TS_HTTP_INCOMPLETE && len < max) {
                 if (!prev) { /* keep the start for the next read */
@@ -1115,7 +1189,7 @@ static int status_so_far(struct dir *out)
     if (!head_end_put(out, line, "\r\n", &he)) /* the line alone, as a whole head */
         return 0;
     struct parsed_head ph;
-    int h = parse_head(FEED_SERVER_OUT, out->x->head, line + 2, &ph);
+    int h = parse_head(NULL, FEED_SERVER_OUT, out->x->head, line + 2, &ph);
     head_end_take_back(out, &he);
     return h > 0 && ph.res.status >= 200 ? ph.res.status : 0;
 }

@@ -4,6 +4,7 @@
  *                 are only observed (responses, requests to a server)
  *   conn_spans.c  spans from request heads: parents, attributes, the end
  *   conn_send.c   the client's outgoing requests, where trace headers go in
+ *   conn_fcgi.c   a connection that speaks FastCGI: its heads read as HTTP
  *
  * Nothing outside hooks/conn*.c includes this. */
 #ifndef TS_CONN_INTERNAL_H
@@ -174,10 +175,9 @@ struct ts_conn {
     atomic_uchar dirs_off;
     bool tls;            /* the plaintext of a TLS session (ts_conn_open) */
     uint8_t peer_family; /* 0 not known, 4 (peer_v4), 6 (rare->peer_ip), CONN_UNIX */
-    /* A server was asked to CONNECT (set once, never cleared): only then
-     * can a 2xx response it sends open a tunnel, and only then does it
-     * look at the request that response answers (tunnel_ahead). */
-    atomic_bool connect_asked;
+    /* What the connection has seen once, never to be cleared (enum
+     * conn_seen bits). */
+    atomic_uchar seen;
     /* A server read a request that asks for a tunnel (CONNECT, or an
      * Upgrade header) and has not answered every request yet: bytes that
      * come before the answer are the tunnel's most likely (a client may
@@ -195,6 +195,30 @@ struct ts_conn {
      * the in side DECLINED when its final answer is no tunnel. */
     atomic_uchar tunnel_ask;
 };
+
+/* Bits of struct ts_conn's seen. */
+enum conn_seen {
+    /* A server was asked to CONNECT: only then can a 2xx response it
+     * sends open a tunnel, and only then does it look at the request
+     * that response answers (tunnel_ahead). */
+    CONN_SEEN_CONNECT = 1,
+    /* The requests' side saw a FastCGI request head: the responses' side
+     * reads FastCGI records then (conn_fcgi.c). Set before the request
+     * goes on (a client) or is answered (a server): the side that reads
+     * the answer sees it. */
+    CONN_SEEN_FCGI = 2,
+};
+
+static inline bool conn_seen(const struct ts_conn *c, enum conn_seen what)
+{
+    return atomic_load_explicit(&c->seen, memory_order_acquire) & what;
+}
+
+static inline void conn_seen_now(struct ts_conn *c, enum conn_seen what)
+{
+    if (!conn_seen(c, what))
+        atomic_fetch_or_explicit(&c->seen, (unsigned char)what, memory_order_release);
+}
 
 /* What a client sends after a request for a tunnel may be the tunnel's
  * bytes (it need not wait for the 2xx or the 101): a head it starts before
@@ -320,6 +344,74 @@ static inline ssize_t conn_send_unseen(struct ts_conn *c, ts_conn_pass_fn pass, 
     return r;
 }
 
+/* conn_fcgi.c */
+
+/* A FastCGI request head's headers hold fewer than an HTTP head's, in
+ * the same room: the rest of it takes the names made of the CGI
+ * variables' (fcgi.h), so that a head parse on the program's thread
+ * needs no more stack for either. */
+#define CONN_FCGI_MAX_HEADERS 64
+struct conn_fcgi_space {
+    struct ts_http_header hdrs[CONN_FCGI_MAX_HEADERS];
+    char names[(CONN_MAX_REQUEST_HEADERS - CONN_FCGI_MAX_HEADERS) * sizeof(struct ts_http_header)];
+};
+
+/* The room a request head's parse takes its headers in: an HTTP head's,
+ * or a FastCGI head's headers and names. */
+union conn_head_space {
+    struct ts_http_header hdrs[CONN_MAX_REQUEST_HEADERS];
+    struct conn_fcgi_space fcgi;
+};
+
+/* Could bytes that start with byte b be a FastCGI record? (No HTTP/1.x
+ * head starts with 1.) */
+static inline bool conn_fcgi_byte(char b)
+{
+    return b == 1;
+}
+
+/* Parse the FastCGI request head in buf[0..len) into *req, its headers
+ * and names in *space: as ts_fcgi_parse_request, with no protocol
+ * version for the span (the variables' is the client's HTTP, not this
+ * hop's). */
+struct ts_fcgi_request;
+int conn_fcgi_parse_request(const char *buf, size_t len, struct conn_fcgi_space *space,
+                            struct ts_fcgi_request *req);
+
+/* The context of the server span at the front of c's queue (the request
+ * a server connection is serving): false when there is none. */
+bool conn_serving_ctx(struct ts_conn *c, struct ts_ctx *ctx);
+
+/* What head_start (conn_send.c) says of the bytes a client sends. */
+enum head_verdict {
+    HEAD_PIECE,   /* the start of a head: pass it, keep a copy */
+    HEAD_BETWEEN, /* CR and LF before a head (RFC 9112 2.2): pass them alone */
+    HEAD_READY,   /* complete (or its blank line begun): the wire form is set up */
+    HEAD_NOT,     /* not a request head we can trace: stop tracing the stream */
+};
+
+/* head_start for a client whose stream is FastCGI (its head copy, or its
+ * bytes at base, start with a FastCGI record): the head parsed, the
+ * client span made, and the wire form set up with a PARAMS record of the
+ * span's context before the empty one that ends the head. Arguments as
+ * head_start's; space: the room for the head's headers. */
+enum head_verdict conn_fcgi_head_start(struct ts_conn *c, const struct iovec *iov, int iovcnt,
+                                       size_t base, size_t total, struct pending **fresh,
+                                       enum ts_stat *why, struct conn_fcgi_space *space);
+
+/* conn_send.c */
+
+/* A head about to go out, whose span p has begun: p queued behind the
+ * requests in flight, and the head's wire form set up (struct out_wire):
+ * head[from, h) with the bytes inject[0..inject_len) inserted at head
+ * offset ins, the forwarded ids rewritten to p's (edits are head offsets,
+ * see conn_client_span_start). False when it cannot be (p let go of, the
+ * reason in *why, a TS_STAT_GAVE_UP_* counter). */
+struct span_edit;
+bool conn_head_queued(struct ts_conn *c, struct pending *p, const char *head, size_t from, size_t h,
+                      size_t ins, const char *inject, size_t inject_len,
+                      const struct span_edit *edits, int nedits, enum ts_stat *why);
+
 /* conn_spans.c */
 
 /* In-place rewrites of a forwarded context in a request head (see
@@ -362,6 +454,9 @@ void conn_span_serve(const struct pending *p);
 void conn_span_began_at(struct pending *p, uint64_t start_ns);
 /* Record the status code of the response. */
 void conn_span_set_status(struct pending *p, int status);
+/* A span of a FastCGI exchange (conn_fcgi.c): says so
+ * (network.protocol.name "fastcgi") when it is recorded. */
+void conn_span_mark_fastcgi(struct pending *p);
 /* Record the TLS version of a span that began before it was known. */
 void conn_span_set_tls_version(struct pending *p, const char *version);
 /* End the span and hand it to the reporter (error_type marks a failure). */

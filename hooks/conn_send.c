@@ -215,6 +215,27 @@ static bool wire_build(struct ts_conn *c, const char *head, size_t from, size_t 
     return true;
 }
 
+bool conn_head_queued(struct ts_conn *c, struct pending *p, const char *head, size_t from, size_t h,
+                      size_t ins, const char *inject, size_t inject_len,
+                      const struct span_edit *edits, int nedits, enum ts_stat *why)
+{
+    /* Queued first: with more requests in flight than a connection keeps
+     * spans for, this one and those after it go out as they are (their
+     * responses could no longer be told apart). */
+    if (!conn_q_push(c, p, NULL)) {
+        conn_span_discard(p);
+        *why = TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT;
+        return false;
+    }
+    if (!wire_build(c, head, from, h, ins, inject, inject_len, edits, nedits, &p->span)) {
+        if (conn_q_pop_back(c) == p)
+            conn_span_discard(p);
+        *why = TS_STAT_GAVE_UP_NO_MEMORY;
+        return false;
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------- bodies */
 
 /* How many bytes of iov from off belong to the current body, and whether
@@ -268,13 +289,6 @@ static void body_advance(struct ts_conn *c, const struct iovec *iov, int iovcnt,
 }
 
 /* --------------------------------------------------------------- heads */
-
-enum head_verdict {
-    HEAD_PIECE,   /* the start of a head: pass it, keep a copy */
-    HEAD_BETWEEN, /* CR and LF before a head (RFC 9112 2.2): pass them alone */
-    HEAD_READY, /* complete (or its blank line begun): the wire form is set up */
-    HEAD_NOT,   /* not a request head we can trace: stop tracing the stream */
-};
 
 /* HEAD_NOT, noting why (a TS_STAT_GAVE_UP_* counter) in *why. */
 static enum head_verdict head_not(enum ts_stat *why, enum ts_stat reason)
@@ -373,15 +387,17 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     if (atomic_load_explicit(&c->tunnel_ask, memory_order_acquire) == CONN_TUNNEL_ASKED)
         return head_not(why, TS_STAT_GAVE_UP_TUNNEL); /* may be the tunnel's: never touched */
     size_t held = conn_head_len(&c->out);
+    size_t flen = 0;
+    const char *first = held ? c->out.x->head : ts_iov_at(iov, iovcnt, base, &flen);
+    union conn_head_space space; /* a proxy forwards what it was sent */
+    if (__builtin_expect(first && conn_fcgi_byte(first[0]), 0)) /* nginx's fastcgi_pass */
+        return conn_fcgi_head_start(c, iov, iovcnt, base, total, fresh, why, &space.fcgi);
     size_t limit = conn_max_head();
-    struct ts_http_header hdrs[CONN_MAX_REQUEST_HEADERS]; /* a proxy forwards what it was sent */
-    struct ts_http_request req = {.headers = hdrs, .num_headers = CONN_MAX_REQUEST_HEADERS};
+    struct ts_http_request req = {.headers = space.hdrs, .num_headers = CONN_MAX_REQUEST_HEADERS};
     const char *head = NULL;
     int h = TS_HTTP_INCOMPLETE;
 
     if (!held) {
-        size_t flen;
-        const char *first = ts_iov_at(iov, iovcnt, base, &flen);
         /* An empty line after a message (old clients end a POST body with
          * one): it goes out as it is, and the head starts after it. */
         size_t blank = 0;
@@ -463,18 +479,8 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
                          0) &&
         lines_cross_a_peer_bound(head, (size_t)h, req.num_headers, inject, inject_len))
         inject_len = 0;
-    /* Queued first: with more requests in flight than a connection keeps
-     * spans for, this one and those after it go out as they are (their
-     * responses could no longer be told apart). */
-    if (!conn_q_push(c, p, NULL)) {
-        conn_span_discard(p);
-        return head_not(why, TS_STAT_GAVE_UP_TOO_MANY_IN_FLIGHT);
-    }
-    if (!wire_build(c, head, held, (size_t)h, ins, inject, inject_len, edits, nedits, &p->span)) {
-        if (conn_q_pop_back(c) == p)
-            conn_span_discard(p);
-        return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
-    }
+    if (!conn_head_queued(c, p, head, held, (size_t)h, ins, inject, inject_len, edits, nedits, why))
+        return HEAD_NOT;
     *fresh = p;
     bool asks_tunnel = ts_http_is_connect(req.method, req.method_len) ||
                        ts_http_request_header(&req, TS_HTTP_NOTE_UPGRADE, "upgrade");

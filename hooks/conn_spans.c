@@ -364,6 +364,12 @@ void conn_span_set_status(struct pending *p, int status)
         span_error_status(&p->span, status);
 }
 
+void conn_span_mark_fastcgi(struct pending *p)
+{
+    if (!is_ignored_span(p) && p->span.sampled)
+        ts_span_attr_cstr(&p->span, "network.protocol.name", "fastcgi");
+}
+
 void conn_span_set_tls_version(struct pending *p, const char *version)
 {
     if (is_ignored_span(p) || !p->span.sampled) /* unsampled: never read (pending_named) */
@@ -969,7 +975,9 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     const char *h;
     size_t hlen;
     int port;
-    if (!request_authority(req, host, c->tls, &h, &hlen, &port)) {
+    /* A FastCGI exchange's Host is the client's, not this hop's: its
+     * server is the application server it reaches (conn_fcgi.c). */
+    if (conn_seen(c, CONN_SEEN_FCGI) || !request_authority(req, host, c->tls, &h, &hlen, &port)) {
         h = peer_ip;
         hlen = peer_len;
         port = c->peer_port;

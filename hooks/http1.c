@@ -9,6 +9,7 @@
  * bytes are never buffered. */
 #include "http1.h"
 #include "../preload/url.h"
+#include "fcgi.h"
 #include "http1_scan.h"
 
 #include <limits.h>
@@ -1607,6 +1608,8 @@ ssize_t ts_http_body_feed(struct ts_http_body *body, const char *buf, size_t len
     case TS_BODY_UNTIL_CLOSE:
     case TS_BODY_TUNNEL:
         return (ssize_t)len;
+    case TS_BODY_FCGI:
+        return ts_fcgi_body_feed(body, buf, len, done);
     default:
         return -1;
     }

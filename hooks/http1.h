@@ -182,6 +182,7 @@ enum ts_http_body_kind {
     TS_BODY_CHUNKED = 2,     /* chunked transfer coding */
     TS_BODY_UNTIL_CLOSE = 3, /* response delimited by the connection's close */
     TS_BODY_TUNNEL = 4,      /* CONNECT 2xx / 101 Upgrade: no more HTTP on this connection */
+    TS_BODY_FCGI = 5,        /* FastCGI records, to the one that ends the exchange (fcgi.h) */
 };
 
 struct ts_http_chunked {
@@ -190,10 +191,22 @@ struct ts_http_chunked {
     uint32_t line_len;  /* bytes seen on the current size/trailer line (bounded) */
 };
 
+/* TS_BODY_FCGI's walk through the records (fcgi.c). */
+struct ts_fcgi_walk {
+    uint32_t left;    /* bytes of the current record (content and padding) still to come */
+    uint8_t have;     /* bytes of the next record's header seen so far */
+    uint8_t end_type; /* the type of the record that ends the body */
+    bool last;        /* the current record ends the body */
+    uint8_t hdr[8];   /* the next record's header, its first `have` bytes */
+};
+
 struct ts_http_body {
     uint8_t kind; /* enum ts_http_body_kind */
     uint64_t remaining;
-    struct ts_http_chunked chunked;
+    union {
+        struct ts_http_chunked chunked; /* TS_BODY_CHUNKED */
+        struct ts_fcgi_walk fcgi;       /* TS_BODY_FCGI */
+    };
 };
 
 /* Framing of a request body from its head. Returns 0, or -1 when the head's

@@ -30,6 +30,7 @@ packages=(
     haproxy           # compatibility matrix: a proxy in a chroot, as nobody, that forbids new threads
     ruby              # compatibility matrix: a net/http client under the shim
     php-cli php-curl  # test_deepbind.py: PHP loads its extensions with RTLD_DEEPBIND; php-curl traced
+    php-fpm           # test_fastcgi.py: nginx -> php-fpm over FastCGI (fastcgi_pass), php-curl calls from its workers
     redis-server redis-tools # compatibility matrix: a non-HTTP server and client must pass untouched
     thrift-compiler python3-thrift # exporter tests: decode Jaeger datagrams with code generated from the Jaeger IDL
     protobuf-compiler # exporter tests: protoc --decode checks OTLP protobuf bodies

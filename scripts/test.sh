@@ -87,8 +87,8 @@ cmake --build build-tsan -j"$(nproc)" >/dev/null
 TSAN_OPTIONS="halt_on_error=1 exitcode=66 die_after_fork=0 atexit_sleep_ms=50 suppressions=$PWD/tests/tsan.supp" \
     ctest --test-dir build-tsan -L tsan --output-on-failure -j2 || early=1
 
-step "fuzz smoke: tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10"
-bash tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10 || early=1
+step "fuzz smoke: tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10 fcgi=5"
+bash tests/fuzz/run.sh 6 propagation=4 config=4 injector=5 chunked=6 encoders=10 fcgi=5 || early=1
 
 # The benchmark suite, seconds long: it must run (the numbers come from
 # the full `bash bench/run.sh`, see BENCHMARKS.md).

@@ -21,6 +21,7 @@
 #include "hooks/forwarded.h"
 #include "hooks/http1.h"
 #include "hooks/url_redact.h"
+#include "tests/fuzz/parse_checks.h"
 #include "tests/unit/http1_ref.h"
 
 #define FUZZ_MAX_H 32
@@ -68,52 +69,6 @@ static void check_headers(const struct ts_http_header *h, size_t n, const char *
             CHECK(first != ' ' && first != '\t' && last != ' ' && last != '\t');
         }
         CHECK(ts_http_find_header(h, n, "x-fuzz-no-such-header") == NULL);
-    }
-}
-
-/* Feed buf to a copy of body whole and to another copy in pieces; both must
- * agree, never take more than given, and stop taking only at the end. */
-static void check_body(const struct ts_http_body *body, const char *buf, size_t len, size_t piece)
-{
-    struct ts_http_body whole = *body;
-    bool done = false;
-    ssize_t k = ts_http_body_feed(&whole, buf, len, &done);
-    CHECK(k >= -1 && k <= (ssize_t)len);
-    if (k >= 0 && (size_t)k < len)
-        CHECK(done);
-    if (body->kind == TS_BODY_UNTIL_CLOSE || body->kind == TS_BODY_TUNNEL)
-        CHECK(k == (ssize_t)len && !done);
-    if (body->kind == TS_BODY_NONE)
-        CHECK(k == 0 && done);
-
-    struct ts_http_body split = *body;
-    size_t pos = 0, total = 0;
-    bool sdone = false, serr = false;
-    while (pos < len) {
-        size_t n = len - pos < piece ? len - pos : piece;
-        bool d = false;
-        ssize_t r = ts_http_body_feed(&split, buf + pos, n, &d);
-        CHECK(r >= -1 && r <= (ssize_t)n);
-        if (r < 0) {
-            serr = true;
-            break;
-        }
-        if (sdone)
-            CHECK(r == 0 && d); /* after the end nothing more is taken */
-        if ((size_t)r < n)
-            CHECK(d);
-        if (!sdone)
-            total += (size_t)r;
-        sdone = sdone || d;
-        pos += n;
-    }
-    if (k < 0) {
-        CHECK(serr);
-    } else {
-        CHECK(!serr);
-        CHECK(total == (size_t)k);
-        if (len > 0)
-            CHECK(sdone == done);
     }
 }
 
@@ -172,24 +127,6 @@ static int parse_res_n(const char *buf, size_t len)
     struct ts_http_header h[FUZZ_MAX_H];
     struct ts_http_response res = {.headers = h, .num_headers = FUZZ_MAX_H};
     return ts_http_parse_response(buf, len, &res);
-}
-
-/* Prefix behaviour shared by both parsers: a complete head's proper
- * prefixes are INCOMPLETE; an INCOMPLETE input's prefixes too; an ERROR
- * input's prefixes are never complete heads. */
-static void check_prefixes(int (*parse)(const char *, size_t), const char *buf, size_t len, int r,
-                           size_t cut)
-{
-    if (r > 0) {
-        CHECK(parse(buf, (size_t)r - 1) == TS_HTTP_INCOMPLETE);
-        CHECK(parse(buf, cut % (size_t)r) == TS_HTTP_INCOMPLETE);
-        CHECK(parse(buf, (size_t)r) == r);
-    } else if (r == TS_HTTP_INCOMPLETE) {
-        if (len)
-            CHECK(parse(buf, cut % len) == TS_HTTP_INCOMPLETE);
-    } else if (len) {
-        CHECK(parse(buf, cut % len) < 0);
-    }
 }
 
 static void fuzz_request(const char *buf, size_t len, size_t piece)

@@ -17,7 +17,9 @@
 # ts_sampler_load, ts_rules_load), injector (the client send path under a
 # kernel that takes part of each send), encoders (OTLP/JSON, OTLP protobuf,
 # Zipkin JSON and Jaeger thrift batches of any span, decoded back: valid
-# message trees, round-tripped values, finish() within bound()).
+# message trees, round-tripped values, finish() within bound()), fcgi (FastCGI
+# request and response heads read as HTTP, the records after them walked,
+# trace context written as a PARAMS record and read back).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.."
 secs=${1:-15}
@@ -31,7 +33,7 @@ for arg in "$@"; do
 done
 out=build-fuzz
 mkdir -p "$out"
-conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hooks/conn_spans.c hooks/inflight.c hooks/exec_env.c
+conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hooks/conn_spans.c hooks/conn_fcgi.c hooks/fcgi.c hooks/inflight.c hooks/exec_env.c
     hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c hooks/url_redact.c hooks/forwarded.c
     reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
     preload/span.c preload/config.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/ids.c preload/context.c
@@ -39,8 +41,9 @@ conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hook
     preload/stats.c preload/blocks.c preload/exit_key.c preload/direct.c preload/clock.c"
 # target name -> the sources it fuzzes
 declare -A sources=(
-    [http1]="hooks/http1.c hooks/url_redact.c hooks/forwarded.c preload/url.c"
-    [chunked]="hooks/http1.c preload/url.c"
+    [http1]="hooks/http1.c hooks/fcgi.c hooks/url_redact.c hooks/forwarded.c preload/url.c"
+    [chunked]="hooks/http1.c hooks/fcgi.c preload/url.c"
+    [fcgi]="hooks/fcgi.c hooks/http1.c preload/url.c"
     [strategy]="reporter/sampler.c reporter/otlp_response.c reporter/http_date.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c"
     [propagation]="hooks/propagation.c preload/hex.c"
     [config]="preload/config.c preload/url.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c reporter/sampler.c common/json_read.c common/arena.c hooks/rules.c -lpcre2-8"

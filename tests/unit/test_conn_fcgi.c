@@ -1,0 +1,375 @@
+/* test_conn_fcgi.c — a tracked connection that speaks FastCGI, on real
+ * socket pairs: the application server's server span (php-fpm's side),
+ * the web server's client span and the PARAMS record it adds (nginx's
+ * fastcgi_pass), and the status and end each takes from the response. */
+#include "conn_harness.h"
+#include "hooks/conn_internal.h"
+#include "hooks/fcgi.h"
+
+/* ------------------------------------------------- building records */
+
+struct bytes {
+    char b[8192];
+    size_t n;
+};
+
+static void put(struct bytes *o, const void *p, size_t n)
+{
+    assert_true(o->n + n <= sizeof o->b);
+    memcpy(o->b + o->n, p, n);
+    o->n += n;
+}
+
+/* A record of type with content[0..len), padded to a multiple of 8. */
+static void record(struct bytes *o, int type, const void *content, size_t len)
+{
+    size_t pad = (8 - len % 8) % 8;
+    unsigned char h[8] = {1,
+                          (unsigned char)type,
+                          0,
+                          1,
+                          (unsigned char)(len >> 8),
+                          (unsigned char)len,
+                          (unsigned char)pad,
+                          0};
+    put(o, h, 8);
+    put(o, content, len);
+    static const char zeros[8];
+    put(o, zeros, pad);
+}
+
+static void pair_put(struct bytes *o, const char *name, const char *value)
+{
+    size_t n = strlen(name), v = strlen(value);
+    assert_true(n < 128 && v < 128);
+    unsigned char l[2] = {(unsigned char)n, (unsigned char)v};
+    put(o, l, 2);
+    put(o, name, n);
+    put(o, value, v);
+}
+
+/* A request head as nginx sends one: BEGIN_REQUEST (flags), its PARAMS
+ * record with these extra variables, and the empty PARAMS record; then
+ * the empty STDIN record. *head_len: the head's bytes. */
+static void nginx_request(struct bytes *o, int flags, const char *uri, const char *const *extra,
+                          size_t *head_len)
+{
+    unsigned char begin[8] = {0, 1, (unsigned char)flags, 0, 0, 0, 0, 0};
+    record(o, TS_FCGI_BEGIN_REQUEST, begin, 8);
+    struct bytes params = {.n = 0};
+    pair_put(&params, "QUERY_STRING", "");
+    pair_put(&params, "REQUEST_METHOD", "GET");
+    pair_put(&params, "SCRIPT_FILENAME", "/srv/www/a.php");
+    pair_put(&params, "REQUEST_URI", uri);
+    pair_put(&params, "SERVER_PROTOCOL", "HTTP/1.1");
+    pair_put(&params, "HTTP_HOST", "shop.test");
+    pair_put(&params, "HTTP_USER_AGENT", "unit/1");
+    for (; extra && *extra; extra += 2)
+        pair_put(&params, extra[0], extra[1]);
+    record(o, TS_FCGI_PARAMS, params.b, params.n);
+    record(o, TS_FCGI_PARAMS, "", 0);
+    *head_len = o->n;
+    record(o, TS_FCGI_STDIN, "", 0);
+}
+
+/* php-fpm's answer: the CGI head and body in one STDOUT record, the
+ * empty STDOUT record, END_REQUEST. */
+static void php_response(struct bytes *o, const char *stdout_text)
+{
+    record(o, TS_FCGI_STDOUT, stdout_text, strlen(stdout_text));
+    record(o, TS_FCGI_STDOUT, "", 0);
+    static const char end[8] = {0};
+    record(o, TS_FCGI_END_REQUEST, end, 8);
+}
+
+static void peer_put(struct pair *p, const struct bytes *b)
+{
+    assert_int_equal(write(p->peer, b->b, b->n), (ssize_t)b->n);
+}
+
+/* The program reads exactly n bytes (as php-fpm reads a record's header,
+ * then its content). */
+static void prog_read_n(struct pair *p, size_t n)
+{
+    char buf[8192];
+    struct ts_conn *c = ts_conn_get(p->prog);
+    assert_non_null(c);
+    ssize_t r = read(p->prog, buf, n);
+    assert_int_equal(r, (ssize_t)n);
+    struct iovec iov = {buf, n};
+    ts_conn_recv_done(c, &iov, 1, r, 0, 0);
+    ts_conn_put(c);
+}
+
+static void prog_write_all(struct pair *p, const struct bytes *b)
+{
+    assert_int_equal(prog_write(p, b->b, b->n), (ssize_t)b->n);
+}
+
+static const char php_ok[] = "X-Powered-By: PHP/8.2\r\nContent-type: text/html; charset=UTF-8\r\n"
+                             "\r\nhello";
+
+/* ------------------------------------------------------------- server */
+
+static void test_server_span_from_params(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    static const char *const ctx[] = {
+        "HTTP_TRACEPARENT", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", NULL};
+    struct bytes req = {.n = 0};
+    size_t head;
+    nginx_request(&req, 0, "/a.php?x=1", ctx, &head);
+    peer_put(&p, &req);
+    /* php-fpm reads each record's header, then its content and padding */
+    for (size_t off = 0; off < req.n;) {
+        size_t content = ((unsigned char)req.b[off + 4] << 8 | (unsigned char)req.b[off + 5]) +
+                         (unsigned char)req.b[off + 6];
+        prog_read_n(&p, 8);
+        if (content)
+            prog_read_n(&p, content);
+        off += 8 + content;
+    }
+    assert_int_equal(nspans, 0);
+
+    struct bytes res = {.n = 0};
+    php_response(&res, "Status: 404 Not Found\r\nContent-type: text/html\r\n\r\nno");
+    prog_write_all(&p, &res);
+    assert_int_equal(nspans, 1);
+    struct ts_span *s = &spans[0];
+    assert_int_equal(s->kind, TS_KIND_SERVER);
+    char t[33], parent[17], v[256];
+    hex(s->trace_id, 16, t);
+    hex(s->parent_id, 8, parent);
+    assert_string_equal(t, "0af7651916cd43dd8448eb211c80319c");
+    assert_string_equal(parent, "b7ad6b7169203331");
+    assert_int_equal(attr_int(s, "http.response.status_code"), 404);
+    assert_string_equal(attr_str(s, "url.path", v, sizeof v), "/a.php");
+    assert_string_equal(attr_str(s, "url.query", v, sizeof v), "x=1");
+    assert_string_equal(attr_str(s, "http.request.method", v, sizeof v), "GET");
+    assert_string_equal(attr_str(s, "server.address", v, sizeof v), "shop.test");
+    assert_string_equal(attr_str(s, "user_agent.original", v, sizeof v), "unit/1");
+    assert_string_equal(attr_str(s, "network.protocol.name", v, sizeof v), "fastcgi");
+    assert_null(attr_str(s, "network.protocol.version", v, sizeof v));
+    close_pair(&p);
+}
+
+/* The request read at once, the answer written in pieces that cut the
+ * CGI head and the records anywhere: one span, ended at END_REQUEST's
+ * last byte and not before. */
+static void test_server_answer_in_pieces(void **state)
+{
+    (void)state;
+    struct bytes res = {.n = 0};
+    php_response(&res, "Location: /elsewhere\r\n\r\n");
+    for (size_t cut = 1; cut < res.n; cut++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_SERVER);
+        struct bytes req = {.n = 0};
+        size_t head;
+        nginx_request(&req, 0, "/r.php", NULL, &head);
+        peer_put(&p, &req);
+        prog_read_n(&p, req.n);
+        assert_int_equal(prog_write(&p, res.b, cut), (ssize_t)cut);
+        assert_int_equal(nspans, 0);
+        assert_int_equal(prog_write(&p, res.b + cut, res.n - cut), (ssize_t)(res.n - cut));
+        assert_int_equal(nspans, 1);
+        assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 302);
+        close_pair(&p);
+    }
+}
+
+/* FCGI_KEEP_CONN: requests one after another on one connection, each
+ * with its body (STDIN records) read in one piece with the next head. */
+static void test_server_keeps_the_connection(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    for (int i = 0; i < 3; i++) {
+        struct bytes req = {.n = 0};
+        size_t head;
+        nginx_request(&req, TS_FCGI_KEEP_CONN, i == 1 ? "/two" : "/one", NULL, &head);
+        peer_put(&p, &req);
+        prog_read_n(&p, req.n);
+        struct bytes res = {.n = 0};
+        php_response(&res, php_ok);
+        prog_write_all(&p, &res);
+        assert_int_equal(nspans, i + 1);
+    }
+    char v[64];
+    assert_string_equal(attr_str(&spans[1], "url.path", v, sizeof v), "/two");
+    assert_int_equal(attr_int(&spans[2], "http.response.status_code"), 200);
+    close_pair(&p);
+}
+
+/* ------------------------------------------------------------- client */
+
+/* What the peer received, parsed as a FastCGI head: the program's bytes
+ * with one PARAMS record before the empty one; that record's
+ * HTTP_TRACEPARENT in traceparent (NUL-terminated). */
+static void sent_context(struct pair *p, const struct bytes *req, size_t head, char traceparent[64])
+{
+    char got[8192];
+    size_t n = peer_read_all(p, got, sizeof got);
+    size_t record_len = n - req->n;
+    assert_true(n > req->n && record_len % 8 == 0);
+    size_t params_end = head - 8;
+    assert_memory_equal(got, req->b, params_end);
+    assert_memory_equal(got + params_end + record_len, req->b + params_end, req->n - params_end);
+    assert_int_equal(got[params_end], 1);
+    assert_int_equal(got[params_end + 1], TS_FCGI_PARAMS);
+
+    struct ts_http_header hdrs[16];
+    struct ts_fcgi_request fr = {.http = {.headers = hdrs, .num_headers = 16}};
+    char names[512];
+    assert_int_equal(ts_fcgi_parse_request(got, n, &fr, names, sizeof names),
+                     (int)(head + record_len));
+    assert_non_null(ts_http_find_header(hdrs, fr.http.num_headers, "x-b3-traceid"));
+    const struct ts_http_header *tp = ts_http_find_header(hdrs, fr.http.num_headers, "traceparent");
+    assert_non_null(tp);
+    assert_true(tp->value_len < 64);
+    memcpy(traceparent, tp->value, tp->value_len);
+    traceparent[tp->value_len] = '\0';
+}
+
+/* The traceparent of span s. */
+static void traceparent_of(const struct ts_span *s, char out[64])
+{
+    char t[33], id[17];
+    hex(s->trace_id, 16, t);
+    hex(s->span_id, 8, id);
+    snprintf(out, 64, "00-%s-%s-01", t, id);
+}
+
+static void check_sent(struct pair *p, const struct bytes *req, size_t head,
+                       const struct ts_span *s)
+{
+    char sent[64], want[64];
+    sent_context(p, req, head, sent);
+    traceparent_of(s, want);
+    assert_string_equal(sent, want);
+}
+
+static void test_client_adds_a_params_record(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    struct bytes req = {.n = 0};
+    size_t head;
+    nginx_request(&req, 0, "/a.php?x=1", NULL, &head);
+    /* nginx: the head and the STDIN records in one writev */
+    struct iovec iov[2] = {{req.b, head}, {req.b + head, req.n - head}};
+    assert_int_equal(prog_writev(&p, iov, 2), (ssize_t)req.n);
+    assert_int_equal(nspans, 0);
+
+    struct bytes res = {.n = 0};
+    php_response(&res, "Status: 503 Service Unavailable\r\n\r\nbusy");
+    peer_put(&p, &res);
+    char buf[4096];
+    assert_int_equal(prog_read(&p, buf, sizeof buf), (ssize_t)res.n);
+    assert_int_equal(nspans, 1);
+    struct ts_span *s = &spans[0];
+    assert_int_equal(s->kind, TS_KIND_CLIENT);
+    assert_int_equal(attr_int(s, "http.response.status_code"), 503);
+    char v[256];
+    assert_string_equal(attr_str(s, "url.full", v, sizeof v), "http://shop.test/a.php?x=1");
+    assert_string_equal(attr_str(s, "network.protocol.name", v, sizeof v), "fastcgi");
+    check_sent(&p, &req, head, s);
+    close_pair(&p);
+}
+
+/* A head sent in two pieces, cut anywhere before the empty PARAMS
+ * record: the pieces go as they come, the record goes in before the
+ * empty one all the same. */
+static void test_client_head_in_pieces(void **state)
+{
+    (void)state;
+    struct bytes req = {.n = 0};
+    size_t head;
+    nginx_request(&req, 0, "/p.php", NULL, &head);
+    for (size_t cut = 1; cut <= head - 8; cut++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        assert_int_equal(prog_write(&p, req.b, cut), (ssize_t)cut);
+        assert_int_equal(prog_write(&p, req.b + cut, req.n - cut), (ssize_t)(req.n - cut));
+        struct bytes res = {.n = 0};
+        php_response(&res, php_ok);
+        peer_put(&p, &res);
+        char buf[4096];
+        assert_int_equal(prog_read(&p, buf, sizeof buf), (ssize_t)res.n);
+        assert_int_equal(nspans, 1);
+        check_sent(&p, &req, head, &spans[0]);
+        close_pair(&p);
+    }
+}
+
+/* Responses read in pieces of every size, STDERR records among them: the
+ * span ends at END_REQUEST's last byte, with the CGI head's status. */
+static void test_client_response_in_pieces(void **state)
+{
+    (void)state;
+    struct bytes res = {.n = 0};
+    record(&res, TS_FCGI_STDERR, "PHP Notice: x", 13);
+    record(&res, TS_FCGI_STDOUT, "Status: 201 Created\r\n", 21);
+    record(&res, TS_FCGI_STDERR, "PHP Notice: y", 13);
+    record(&res, TS_FCGI_STDOUT, "\r\nmade", 6);
+    record(&res, TS_FCGI_STDOUT, "", 0);
+    static const char end[8] = {0};
+    record(&res, TS_FCGI_END_REQUEST, end, 8);
+    for (size_t step = 1; step <= res.n; step++) {
+        nspans = 0;
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        struct bytes req = {.n = 0};
+        size_t head;
+        nginx_request(&req, 0, "/c.php", NULL, &head);
+        prog_write_all(&p, &req);
+        peer_put(&p, &res);
+        for (size_t off = 0; off < res.n; off += step) {
+            assert_int_equal(nspans, 0);
+            prog_read_n(&p, off + step <= res.n ? step : res.n - off);
+        }
+        assert_int_equal(nspans, 1);
+        assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 201);
+        close_pair(&p);
+    }
+}
+
+/* nginx's fastcgi_keep_conn: two exchanges on one connection, each its
+ * own span and its own record. */
+static void test_client_keeps_the_connection(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    for (int i = 0; i < 2; i++) {
+        struct bytes req = {.n = 0};
+        size_t head;
+        nginx_request(&req, TS_FCGI_KEEP_CONN, "/k.php", NULL, &head);
+        prog_write_all(&p, &req);
+        char sent[64], want[64];
+        sent_context(&p, &req, head, sent);
+        struct bytes res = {.n = 0};
+        php_response(&res, php_ok);
+        peer_put(&p, &res);
+        char buf[4096];
+        assert_int_equal(prog_read(&p, buf, sizeof buf), (ssize_t)res.n);
+        assert_int_equal(nspans, i + 1);
+        traceparent_of(&spans[i], want);
+        assert_string_equal(sent, want);
+    }
+    assert_memory_not_equal(spans[0].span_id, spans[1].span_id, 8);
+    close_pair(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_server_span_from_params, setup),
+        cmocka_unit_test_setup(test_server_answer_in_pieces, setup),
+        cmocka_unit_test_setup(test_server_keeps_the_connection, setup),
+        cmocka_unit_test_setup(test_client_adds_a_params_record, setup),
+        cmocka_unit_test_setup(test_client_head_in_pieces, setup),
+        cmocka_unit_test_setup(test_client_response_in_pieces, setup),
+        cmocka_unit_test_setup(test_client_keeps_the_connection, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
