@@ -526,10 +526,8 @@ struct parsed_head {
     union conn_head_space space;
     struct ts_http_request req;
     struct ts_http_response res;
-    /* A FastCGI head (conn_fcgi.c): a request's, read as the HTTP request
-     * its variables describe; a response's, up to the end of its CGI head,
-     * with the framing of its records after it in fcgi_rest. */
-    bool fcgi;
+    /* A FastCGI response head (conn_fcgi.c: its records up to the end of
+     * its CGI head): the framing of its records after it. */
     struct ts_http_body fcgi_rest;
 };
 
@@ -538,7 +536,6 @@ struct parsed_head {
 static __attribute__((noinline)) int parse_fcgi_head(enum feed_kind kind, const char *buf,
                                                      size_t len, struct parsed_head *ph)
 {
-    ph->fcgi = true;
     if (kind == FEED_SERVER_IN) {
         struct ts_fcgi_request fr;
         int h = conn_fcgi_parse_request(buf, len, &ph->space.fcgi, &fr);
@@ -548,16 +545,17 @@ static __attribute__((noinline)) int parse_fcgi_head(enum feed_kind kind, const 
     return ts_fcgi_parse_response(buf, len, &ph->res.status, &ph->fcgi_rest);
 }
 
-/* Parse the head at buf; returns its length, TS_HTTP_INCOMPLETE or
- * TS_HTTP_ERROR, with the fields in *ph when complete. c: the connection,
- * whose requests may be FastCGI; NULL: HTTP alone. */
+/* Parse the head at buf (len > 0); returns its length, TS_HTTP_INCOMPLETE
+ * or TS_HTTP_ERROR, with the fields in *ph when complete. c: the
+ * connection, whose requests may be FastCGI; NULL: HTTP alone. A head
+ * parsed whole starts with byte 1 when, and only when, it is FastCGI's
+ * (no HTTP head does). */
 static int parse_head(const struct ts_conn *c, enum feed_kind kind, const char *buf, size_t len,
                       struct parsed_head *ph)
 {
-    if (__builtin_expect(len && conn_fcgi_byte(buf[0]), 0) && c &&
+    if (__builtin_expect(conn_fcgi_byte(buf[0]), 0) && c &&
         (kind == FEED_SERVER_IN || conn_seen(c, CONN_SEEN_FCGI)))
         return parse_fcgi_head(kind, buf, len, ph);
-    ph->fcgi = false;
     /* Only the inputs are set: a parser writes every other field of a
      * head it returns, and nothing reads them after any other result. */
     if (kind == FEED_SERVER_IN) {
@@ -706,9 +704,11 @@ static __attribute__((noinline)) void tunnel_answered(struct ts_conn *c,
 
 /* A server span for the request of a head just read, queued, and served
  * now unless requests before it wait for their answers; false, with the
- * reason in *why, when the stream cannot be followed further. */
-static bool server_span_queued(struct ts_conn *c, const struct ts_http_request *req,
-                               struct pending **started, enum ts_stat *why)
+ * reason in *why, when the stream cannot be followed further. Forced
+ * inline: every request to a server comes through here. */
+static inline __attribute__((always_inline)) bool
+server_span_queued(struct ts_conn *c, const struct ts_http_request *req, struct pending **started,
+                   enum ts_stat *why)
 {
     struct pending *p = conn_server_span_start(c, req);
     if (!p) { /* no record: its response would be paired with the next span */
@@ -731,10 +731,13 @@ static bool server_span_queued(struct ts_conn *c, const struct ts_http_request *
 }
 
 /* on_head for a FastCGI head: a request's server span, or a response's
- * status; the records after the head are its body. */
+ * status; the records after the head are its body. Records that came
+ * before any of a response's output (its status 0) are as an interim
+ * response: the head is looked for after them. */
 static __attribute__((noinline)) bool on_fcgi_head(struct ts_conn *c, enum feed_kind kind,
                                                    const struct parsed_head *ph,
-                                                   struct ts_http_body *body, enum ts_stat *why)
+                                                   struct ts_http_body *body, bool *interim,
+                                                   enum ts_stat *why)
 {
     if (kind == FEED_SERVER_IN) {
         conn_seen_now(c, CONN_SEEN_FCGI); /* its answers are records */
@@ -746,6 +749,10 @@ static __attribute__((noinline)) bool on_fcgi_head(struct ts_conn *c, enum feed_
         return true;
     }
     *body = ph->fcgi_rest;
+    if (ph->res.status == 0) {
+        *interim = true;
+        return true;
+    }
     conn_lock(&c->q_mu);
     struct pending *p = q_front(c);
     if (p)
@@ -754,17 +761,18 @@ static __attribute__((noinline)) bool on_fcgi_head(struct ts_conn *c, enum feed_
     return true;
 }
 
-/* A complete head on an observed stream. Sets up the body framing in
- * *body; *interim: a 1xx response, whose message does not end the
- * exchange. False, with the reason in *why, when the stream cannot be
- * followed further. */
-static bool on_head(struct ts_conn *c, enum feed_kind kind, const struct parsed_head *ph,
-                    struct ts_http_body *body, bool *interim, enum ts_stat *why)
+/* A complete head on an observed stream, which starts with first (its
+ * first byte). Sets up the body framing in *body; *interim: a 1xx
+ * response, whose message does not end the exchange. False, with the
+ * reason in *why, when the stream cannot be followed further. */
+static bool on_head(struct ts_conn *c, enum feed_kind kind, char first,
+                    const struct parsed_head *ph, struct ts_http_body *body, bool *interim,
+                    enum ts_stat *why)
 {
     *interim = false;
     *why = TS_STAT_GAVE_UP_BAD_FRAMING;
-    if (__builtin_expect(ph->fcgi, 0))
-        return on_fcgi_head(c, kind, ph, body, why);
+    if (__builtin_expect(conn_fcgi_byte(first), 0)) /* see parse_head */
+        return on_fcgi_head(c, kind, ph, body, interim, why);
     if (kind == FEED_SERVER_IN) {
         if (ts_http_request_body(&ph->req, body))
             return false;
@@ -907,7 +915,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
         }
         bool interim;
         enum ts_stat why;
-        if (!on_head(c, kind, &ph, body, &interim, &why)) {
+        if (!on_head(c, kind, buf[0], &ph, body, &interim, &why)) {
             conn_off(c, d, why);
             return;
         }
@@ -985,7 +993,7 @@ static void skip_unseen(struct ts_conn *c, enum feed_kind kind, struct dir *d, s
 {
     if (d->state == DIR_OFF || n == 0)
         return;
-    if (d->state != DIR_BODY || !ts_http_body_blind(&d->x->body)) {
+    if (d->state != DIR_BODY || !ts_http_body_skips(&d->x->body, n)) {
         conn_off(c, d, TS_STAT_GAVE_UP_UNSEEN_BYTES);
         return;
     }
@@ -1030,7 +1038,7 @@ void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n)
     conn_check_tunnel(c, &c->out);
     if (c->role == TS_ROLE_SERVER)
         skip_unseen(c, FEED_SERVER_OUT, &c->out, (size_t)n);
-    else if (c->out.state == DIR_BODY && ts_http_body_blind(&c->out.x->body) &&
+    else if (c->out.state == DIR_BODY && ts_http_body_skips(&c->out.x->body, (size_t)n) &&
              !conn_wire_pending(c))
         skip_unseen(c, FEED_CLIENT_OUT, &c->out, (size_t)n);
     else

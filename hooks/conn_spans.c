@@ -959,11 +959,15 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     char peer_ip[INET6_ADDRSTRLEN];
     size_t peer_len = conn_peer_ip(c, peer_ip);
     const char *unix_path = conn_unix_path(c);
+    /* A FastCGI exchange's Host is the client's, not this hop's: its
+     * server is the application server it reaches (conn_fcgi.c). */
+    bool fcgi = conn_seen(c, CONN_SEEN_FCGI);
+    const struct ts_http_header *hop_host = fcgi ? NULL : host;
     /* TRACESHIM_[NO_]INJECT_TO: the span stays, the request goes as written.
      * A Unix-domain socket's peer is its path, with no port. */
-    bool injects =
-        ts_rules_should_inject(host ? host->value : NULL, host ? host->value_len : 0,
-                               c->tls ? 443 : 80, unix_path ? unix_path : peer_ip, c->peer_port);
+    bool injects = ts_rules_should_inject(hop_host ? hop_host->value : NULL,
+                                          hop_host ? hop_host->value_len : 0, c->tls ? 443 : 80,
+                                          unix_path ? unix_path : peer_ip, c->peer_port);
     if (!injects) {
         *inject_len = 0;
         *nedits = 0;
@@ -975,9 +979,7 @@ struct pending *conn_client_span_start(struct ts_conn *c, const struct ts_http_r
     const char *h;
     size_t hlen;
     int port;
-    /* A FastCGI exchange's Host is the client's, not this hop's: its
-     * server is the application server it reaches (conn_fcgi.c). */
-    if (conn_seen(c, CONN_SEEN_FCGI) || !request_authority(req, host, c->tls, &h, &hlen, &port)) {
+    if (fcgi || !request_authority(req, host, c->tls, &h, &hlen, &port)) {
         h = peer_ip;
         hlen = peer_len;
         port = c->peer_port;

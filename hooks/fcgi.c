@@ -205,10 +205,13 @@ int ts_fcgi_parse_request(const char *buf, size_t len, struct ts_fcgi_request *r
         if (r.version != TS_FCGI_VERSION || r.type != TS_FCGI_PARAMS ||
             r.request_id != begin.request_id)
             return TS_HTTP_ERROR;
-        if (r.content_len == 0)
-            break;
         if (len - off < record_extent(&r))
             return TS_HTTP_INCOMPLETE;
+        if (r.content_len == 0) {
+            req->params_end = off;
+            off += record_extent(&r); /* its padding too, if it has any */
+            break;
+        }
         if (!record_vars(&cv, &req->http, cap, names, names_cap, buf + off + TS_FCGI_HEADER_LEN,
                          r.content_len))
             return TS_HTTP_ERROR;
@@ -216,7 +219,6 @@ int ts_fcgi_parse_request(const char *buf, size_t len, struct ts_fcgi_request *r
     }
     if (!cv.at[VAR_REQUEST_METHOD] || !cv.len[VAR_REQUEST_METHOD])
         return TS_HTTP_ERROR;
-    req->params_end = off;
     request_from_vars(&cv, &req->http);
     req->remote_addr = cv.at[VAR_REMOTE_ADDR];
     req->remote_addr_len = cv.len[VAR_REMOTE_ADDR];
@@ -224,8 +226,7 @@ int ts_fcgi_parse_request(const char *buf, size_t len, struct ts_fcgi_request *r
     req->remote_port_len = cv.len[VAR_REMOTE_PORT];
     req->server_port = cv.at[VAR_SERVER_PORT];
     req->server_port_len = cv.len[VAR_SERVER_PORT];
-    size_t h = off + TS_FCGI_HEADER_LEN;
-    return h > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)h;
+    return off > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)off;
 }
 
 void ts_fcgi_request_body(struct ts_http_body *body)
@@ -239,13 +240,13 @@ void ts_fcgi_request_body(struct ts_http_body *body)
 
 /* The CGI head of a response's STDOUT stream, read as it comes: each
  * line's first bytes (a Status or Location header is told by them). */
-#define CGI_LINE_KEPT 32
+#define CGI_LINE_KEPT 64
 
 struct cgi_head {
     char line[CGI_LINE_KEPT];
     size_t line_len; /* bytes of the line so far (only the first CGI_LINE_KEPT kept) */
     int status;      /* a Status header's code; 0: none */
-    bool location, any, ended, bad;
+    bool location, any, ended;
 };
 
 static bool digit(char c)
@@ -253,8 +254,9 @@ static bool digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* The status a Status header's value gives (RFC 3875 6.3.3: three digits,
- * then a blank and a reason, or nothing), or 0. */
+/* The status a Status header's value gives, read as nginx reads it: its
+ * first three characters after the blanks, a code from 100 up; 502 (what
+ * nginx answers then) for anything else. */
 static int status_code(const char *v, size_t len)
 {
     while (len && (*v == ' ' || *v == '\t')) {
@@ -262,11 +264,9 @@ static int status_code(const char *v, size_t len)
         len--;
     }
     if (len < 3 || !digit(v[0]) || !digit(v[1]) || !digit(v[2]))
-        return 0;
-    if (len > 3 && v[3] != ' ' && v[3] != '\t' && v[3] != '\r')
-        return 0;
+        return 502;
     int code = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
-    return code >= 100 ? code : 0;
+    return code >= 100 ? code : 502;
 }
 
 static bool starts_lower(const char *s, size_t len, const char *lit, size_t lit_len)
@@ -283,10 +283,8 @@ static void cgi_line_end(struct cgi_head *h)
         return;
     }
     if (starts_lower(h->line, kept, "status:", 7)) {
-        if (!h->status) {
+        if (!h->status)
             h->status = status_code(h->line + 7, kept - 7);
-            h->bad |= h->status == 0;
-        }
     } else if (starts_lower(h->line, kept, "location:", 9)) {
         h->location = true;
     }
@@ -301,7 +299,7 @@ static size_t cgi_feed(struct cgi_head *h, const char *p, size_t len)
     for (size_t i = 0; i < len; i++) {
         if (p[i] == '\n') {
             cgi_line_end(h);
-            if (h->ended || h->bad)
+            if (h->ended)
                 return i + 1;
             continue;
         }
@@ -340,8 +338,6 @@ int ts_fcgi_parse_response(const char *buf, size_t len, int *status, struct ts_h
         size_t have = len - content < r.content_len ? len - content : r.content_len;
         if (r.type == TS_FCGI_STDOUT) {
             size_t took = cgi_feed(&h, buf + content, have);
-            if (h.bad)
-                return TS_HTTP_ERROR;
             if (h.ended) {
                 size_t at = content + took;
                 *status = cgi_status(&h);
@@ -354,6 +350,14 @@ int ts_fcgi_parse_response(const char *buf, size_t len, int *status, struct ts_h
         if (len - off < record_extent(&r))
             return TS_HTTP_INCOMPLETE;
         off += record_extent(&r);
+        if (!h.any && r.type != TS_FCGI_STDOUT && r.type != TS_FCGI_END_REQUEST) {
+            /* Records before any output (a script's notices on STDERR):
+             * walked past on their own, so that they do not count towards
+             * the head's size, which the caller bounds. */
+            *status = 0;
+            rest->kind = TS_BODY_NONE;
+            return off > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)off;
+        }
         if (r.type == TS_FCGI_END_REQUEST) { /* before the head ended */
             *status = cgi_status(&h);
             rest->kind = TS_BODY_NONE;

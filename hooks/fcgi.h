@@ -80,7 +80,7 @@ struct ts_fcgi_request {
 /* Parse a FastCGI request head in buf[0..len): a BEGIN_REQUEST record
  * (role RESPONDER), then the PARAMS records of the same request id up to
  * the empty one that ends their stream. Returns the head's length
- * (through that empty record's 8 bytes), TS_HTTP_INCOMPLETE (valid so
+ * (through that empty record, its padding included), TS_HTTP_INCOMPLETE (valid so
  * far), or TS_HTTP_ERROR: not such a head, a record of another type or
  * request id before the PARAMS stream ends, a name-value pair that runs
  * past its record's content (FastCGI allows a pair to cross records; the
@@ -94,20 +94,26 @@ int ts_fcgi_parse_request(const char *buf, size_t len, struct ts_fcgi_request *r
 /* Parse the start of a FastCGI response stream in buf[0..len) up to the
  * end of the CGI head (RFC 3875 6.2) its STDOUT records begin with; other
  * records (STDERR, and any of another type before END_REQUEST) are walked
- * past. *status: the Status header's code (three digits, 100 to 999),
- * else 302 when there is a Location header, else 200 (names in any
- * case). Returns the number
- * of bytes of buf that takes — it may end inside a STDOUT record; *rest
- * is then the framing (TS_BODY_FCGI) of what follows, to the end of the
- * END_REQUEST record — or TS_HTTP_INCOMPLETE, or TS_HTTP_ERROR (not a
- * FastCGI record stream, a Status header that is no code, or a CGI head
- * longer than what len allows: the caller bounds len). A stream whose
- * END_REQUEST record comes before the CGI head has ended (no output at
- * all, a head cut short) ends there: the length returned is through the
- * END_REQUEST record, *rest is TS_BODY_NONE, and *status is what the
- * head's lines said so far (as above), or 502 when no STDOUT byte came at
- * all (what nginx answers for a response without a head). The CGI head's lines may end with CRLF or
- * LF alone. */
+ * past. *status: the Status header's code, read as nginx reads it (the
+ * first three characters of its value, a code from 100 up; else 502, what
+ * nginx answers then), else 302 when there is a Location header, else
+ * 200 (names in any case). Returns the number of bytes of buf that takes
+ * — it may end inside a STDOUT record; *rest is then the framing
+ * (TS_BODY_FCGI) of what follows, to the end of the END_REQUEST record —
+ * or TS_HTTP_INCOMPLETE, or TS_HTTP_ERROR (not a FastCGI record stream).
+ * The caller bounds len, and so the CGI head's size.
+ *
+ * Whole records that come before any STDOUT byte (a script's notices on
+ * STDERR) are returned on their own: their length, *status 0 and *rest
+ * TS_BODY_NONE; the head is looked for in what follows them (so that
+ * they do not count towards the caller's bound).
+ *
+ * A stream whose END_REQUEST record comes before the CGI head has ended
+ * (no output at all, a head cut short) ends there: the length returned
+ * is through the END_REQUEST record, *rest is TS_BODY_NONE, and *status
+ * is what the head's lines said so far (as above), or 502 when no STDOUT
+ * byte came at all (what nginx answers for a response without a head).
+ * The CGI head's lines may end with CRLF or LF alone. */
 int ts_fcgi_parse_response(const char *buf, size_t len, int *status, struct ts_http_body *rest);
 
 /* Framing (ts_http_body, kind TS_BODY_FCGI) of the records that follow a

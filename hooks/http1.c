@@ -1620,3 +1620,10 @@ bool ts_http_body_blind(const struct ts_http_body *body)
     return body->kind == TS_BODY_LENGTH || body->kind == TS_BODY_UNTIL_CLOSE ||
            body->kind == TS_BODY_TUNNEL;
 }
+
+bool ts_http_body_skips(const struct ts_http_body *body, size_t n)
+{
+    if (body->kind == TS_BODY_FCGI)
+        return body->fcgi.have == 0 && n <= body->fcgi.left;
+    return ts_http_body_blind(body);
+}

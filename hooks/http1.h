@@ -230,4 +230,11 @@ ssize_t ts_http_body_feed(struct ts_http_body *body, const char *buf, size_t len
  * tunnel): ts_http_body_feed then never reads buf, which may be NULL. */
 bool ts_http_body_blind(const struct ts_http_body *body);
 
+/* Can the body take n bytes it does not see (sent by sendfile, spliced)?
+ * A blind framing can; FastCGI's records, when the n bytes all lie
+ * inside the current record (nginx sends a buffered body's records'
+ * headers from memory, their content from the file). ts_http_body_feed
+ * then reads none of them: buf may be NULL. */
+bool ts_http_body_skips(const struct ts_http_body *body, size_t n);
+
 #endif

@@ -387,6 +387,24 @@ void tls_forget(void *handle)
 }
 
 /* A chain lock taken by until_ns (ts_mono_ns) at the latest. */
+bool tls_sessions_find(bool (*match)(struct ts_conn *c, void *arg), void *arg)
+{
+    if (!__atomic_load_n(&tls_in_use, __ATOMIC_ACQUIRE))
+        return false;
+    bool found = false;
+    ts_guard_enter();
+    for (size_t lock = 0; lock < TLS_LOCKS && !found; lock++) {
+        pthread_mutex_t *mu = &table_locks[lock].mu;
+        pthread_mutex_lock(mu);
+        for (size_t b = lock; b < TLS_BUCKETS && !found; b += TLS_LOCKS) /* (chain_lock) */
+            for (struct tls_sess *s = table[b]; s && !found; s = s->next)
+                found = s->conn && match(s->conn, arg);
+        pthread_mutex_unlock(mu);
+    }
+    ts_guard_leave();
+    return found;
+}
+
 static bool chain_lock_by(pthread_mutex_t *mu, uint64_t until_ns)
 {
     struct timespec by = {(time_t)(until_ns / 1000000000u), (long)(until_ns % 1000000000u)};

@@ -69,6 +69,13 @@ void tls_bind_fd(void *handle, int fd);
  * its open spans end and the shim forgets handle. */
 void tls_forget(void *handle);
 
+/* Is there a session whose connection match(c, arg) says true of? It
+ * is called under the session's chain lock (it may take c's queue lock,
+ * nothing more). For a FastCGI request's server span, found by the
+ * connection it came in on (conn_fcgi.c): a TLS session's connection is
+ * in no fd table slot. */
+bool tls_sessions_find(bool (*match)(struct ts_conn *c, void *arg), void *arg);
+
 /* The process image ends (conn.h ts_conn_image_ends, whose `how` this
  * is): each session's connection ends as a socket's would, waiting for
  * the locks of a session another thread is inside for a bounded while

@@ -124,7 +124,9 @@ static void check_request_fields(const struct ts_fcgi_request *req, const char *
                                  const char *names, size_t cap)
 {
     const struct ts_http_request *http = &req->http;
-    CHECK(req->params_end + TS_FCGI_HEADER_LEN == hlen);
+    /* the head ends with the empty PARAMS record, its padding included */
+    CHECK(req->params_end + TS_FCGI_HEADER_LEN <= hlen);
+    CHECK(hlen == req->params_end + TS_FCGI_HEADER_LEN + (unsigned char)buf[req->params_end + 6]);
     CHECK(req->request_id != 0);
     CHECK(http->num_headers <= cap);
     CHECK(http->method_len > 0 && within(http->method, http->method_len, buf, hlen));
@@ -337,6 +339,21 @@ static void fuzz_response(const char *buf, size_t len, size_t piece)
         return;
     size_t hlen = (size_t)r;
     CHECK(hlen >= TS_FCGI_HEADER_LEN);
+    if (status == 0) {
+        /* whole records before any output, returned on their own: none of
+         * them STDOUT with content or END_REQUEST, and the walk of the
+         * rest starts at a record's header */
+        CHECK(rest.kind == TS_BODY_NONE);
+        for (size_t at = 0; at < hlen;) {
+            CHECK(hlen - at >= TS_FCGI_HEADER_LEN);
+            unsigned type = (unsigned char)buf[at + 1];
+            size_t clen = (size_t)((unsigned char)buf[at + 4] << 8 | (unsigned char)buf[at + 5]);
+            CHECK(type != TS_FCGI_END_REQUEST && (type != TS_FCGI_STDOUT || clen == 0));
+            at += TS_FCGI_HEADER_LEN + clen + (unsigned char)buf[at + 6];
+            CHECK(at <= hlen);
+        }
+        return;
+    }
     CHECK(status >= 100 && status <= 999);
     CHECK(rest.kind == TS_BODY_FCGI || rest.kind == TS_BODY_NONE);
     check_body(&rest, buf + hlen, len - hlen, piece);

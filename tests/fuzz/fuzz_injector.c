@@ -31,7 +31,19 @@
  * and span id. (A proxy's forwarded "b3: T-S" without a decision gets
  * its block at the b3 value's end instead, "-0\r\n" and the lines: no
  * request is served here, so none is forwarded; test_conn_send.c
- * test_proxy_b3_single_decision_every_cut covers that case.) */
+ * test_proxy_b3_single_decision_every_cut covers that case.)
+ *
+ * A head that starts with byte 1 is a FastCGI request head (nginx's
+ * fastcgi_pass; conn_fcgi.c): its BEGIN_REQUEST record and PARAMS stream,
+ * then its records up to the empty STDIN record, then the next head. Its
+ * trace context goes in a PARAMS record of the shim's: at most one for a
+ * head, just before the empty PARAMS record that ends it, of the head's
+ * request id, its content (not empty) name-value pairs HTTP_ + the upper
+ * case name of a propagation header (HTTP_TRACEPARENT, HTTP_X_B3_TRACEID,
+ * ...) whose value parses as that header's would, all naming one trace and
+ * span id (the program's own, when its head carried a context), padded to
+ * 8 bytes with zeros. A stream that starts with a FastCGI head gets header
+ * lines only at a head that is HTTP's, where the walk found one. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +53,7 @@
 #include <unistd.h>
 
 #include "hooks/conn.h"
+#include "hooks/fcgi.h"
 #include "hooks/propagation.h"
 #include "preload/config.h"
 #include "preload/real.h"
@@ -164,6 +177,8 @@ static void block_ctx(struct block *b, const struct ts_ctx *c)
     CHECK(memcmp(b->ctx.span_id, c->span_id, TS_SPAN_ID_LEN) == 0);
 }
 
+static void check_header(const char *w, size_t nlen, const char *v, size_t vlen, struct block *b);
+
 /* One injected line at w[0..); returns its length with its line end,
  * which is the block's (b->lf). */
 static size_t check_line(const char *w, size_t len, struct block *b)
@@ -179,8 +194,14 @@ static size_t check_line(const char *w, size_t len, struct block *b)
     const char *colon = memchr(w, ':', llen);
     CHECK(colon != NULL && llen >= (size_t)(colon - w) + 2 && colon[1] == ' ');
     size_t nlen = (size_t)(colon - w);
-    const char *v = colon + 2;
-    size_t vlen = llen - nlen - 2;
+    check_header(w, nlen, colon + 2, llen - nlen - 2, b);
+    return llen + (b->lf ? 1 : 2);
+}
+
+/* One injected header, name w[0..nlen) (as HTTP writes it) and value
+ * v[0..vlen): a propagation header whose value parses. */
+static void check_header(const char *w, size_t nlen, const char *v, size_t vlen, struct block *b)
+{
     struct ts_ctx c;
 #define NAMED(lit) (nlen == sizeof lit - 1 && memcmp(w, lit, nlen) == 0)
     if (NAMED("traceparent")) {
@@ -203,27 +224,71 @@ static size_t check_line(const char *w, size_t len, struct block *b)
         CHECK(!"an injected line of an unknown header");
     }
 #undef NAMED
-    return llen + (b->lf ? 1 : 2);
 }
 
 /* The program's request heads, found the way the shim walks the stream
  * (head, body by its framing, next head), with the context each carries;
- * the walk stops where the parser or the framing gives up. */
+ * the walk stops where the parser or the framing gives up. A head whose
+ * first byte (past the CR and LF before it) is 1 is FastCGI's. */
 #define MAX_HEADS 512
 struct head {
-    size_t ins;   /* program offset where header lines go in */
+    size_t ins;   /* program offset where header lines (a PARAMS record) go in */
     bool lf;      /* its request line ends with a bare LF: so do the lines */
+    bool fcgi;    /* a FastCGI request head; ins: its empty PARAMS record */
+    uint16_t id;  /* a FastCGI head's request id */
     bool has_ctx; /* the program wrote a context of its own */
     struct ts_ctx ctx;
 };
 static struct head heads[MAX_HEADS];
 static size_t nheads;
 
+/* Room for a FastCGI head's headers and their names: more than the
+ * shim's (conn_fcgi.c), so that every head it reads is read here too. */
+static struct ts_http_header fcgi_hdrs[4096];
+static char fcgi_names[1 << 16];
+
+/* The FastCGI request head at prog[pos..pn), then its records; returns
+ * the program offset after them, 0 where the walk stops. */
+static size_t fcgi_head(const char *prog, size_t pos, size_t pn)
+{
+    struct ts_fcgi_request fr = {.http = {.headers = fcgi_hdrs, .num_headers = 4096}};
+    int r = ts_fcgi_parse_request(prog + pos, pn - pos, &fr, fcgi_names, sizeof fcgi_names);
+    if (r <= 0)
+        return 0;
+    struct head *hd = &heads[nheads++];
+    hd->ins = pos + fr.params_end;
+    hd->lf = false;
+    hd->fcgi = true;
+    hd->id = fr.request_id;
+    hd->has_ctx = ts_prop_extract(fr.http.headers, fr.http.num_headers, &hd->ctx);
+    struct ts_http_body body;
+    ts_fcgi_request_body(&body);
+    pos += (size_t)r;
+    bool done = false;
+    ssize_t k = ts_http_body_feed(&body, prog + pos, pn - pos, &done);
+    if (k < 0 || !done)
+        return 0;
+    return pos + (size_t)k;
+}
+
 static void find_heads(const char *prog, size_t pn)
 {
     nheads = 0;
     size_t pos = 0;
     while (pos < pn && nheads < MAX_HEADS) {
+        size_t first = pos; /* (past the empty lines a client may send first) */
+        while (first < pn && (prog[first] == '\r' || prog[first] == '\n'))
+            first++;
+        if (first < pn && prog[first] == 1) {
+            pos = fcgi_head(prog, first, pn);
+            if (!pos)
+                return;
+            continue;
+        }
+        /* (parsed from there: the shim passes the CR and LF bytes before
+         * a head as they are, a lone CR too, which the parser would not
+         * skip) */
+        pos = first;
         struct ts_http_header h[64];
         struct ts_http_request req = {.headers = h, .num_headers = 64};
         int r = ts_http_parse_request(prog + pos, pn - pos, &req);
@@ -231,11 +296,9 @@ static void find_heads(const char *prog, size_t pn)
             return;
         struct head *hd = &heads[nheads++];
         hd->ins = pos + ts_http_inject_offset(prog + pos, (size_t)r);
-        size_t line = pos; /* (past the empty lines a client may send first) */
-        while (line < pos + (size_t)r && (prog[line] == '\r' || prog[line] == '\n'))
-            line++;
-        const char *eol = memchr(prog + line, '\n', pos + (size_t)r - line);
-        hd->lf = eol && eol > prog + line && eol[-1] != '\r';
+        hd->fcgi = false;
+        const char *eol = memchr(prog + pos, '\n', (size_t)r);
+        hd->lf = eol && eol > prog + pos && eol[-1] != '\r';
         hd->has_ctx = ts_prop_extract(h, req.num_headers, &hd->ctx);
         struct ts_http_body body;
         if (ts_http_request_body(&req, &body) != 0)
@@ -247,6 +310,15 @@ static void find_heads(const char *prog, size_t pn)
             return;
         pos += (size_t)k;
     }
+}
+
+/* The head of the given kind whose insertion point is at, or NULL. */
+static const struct head *head_at(size_t at, bool fcgi)
+{
+    for (size_t i = 0; i < nheads; i++)
+        if (heads[i].ins == at && heads[i].fcgi == fcgi)
+            return &heads[i];
+    return NULL;
 }
 
 /* Lines added to a head that carries the program's own context name that
@@ -264,12 +336,93 @@ static void check_block_ctx(const struct block *b, size_t at)
     }
 }
 
-/* wire[0..wn) is prog[0..pn) with header blocks inserted. */
+/* A name-value pair's length (1 byte below 128, else 4, the top bit
+ * set) at c[*at..n). */
+static size_t pair_len(const unsigned char *c, size_t n, size_t *at)
+{
+    CHECK(*at < n);
+    if (!(c[*at] & 0x80))
+        return c[(*at)++];
+    CHECK(n - *at >= 4);
+    size_t len = (size_t)(c[*at] & 0x7f) << 24 | (size_t)c[*at + 1] << 16 |
+                 (size_t)c[*at + 2] << 8 | c[*at + 3];
+    CHECK(len >= 128); /* the shortest form: what a writer of lengths makes */
+    *at += 4;
+    return len;
+}
+
+/* The CGI variable of each header the shim adds, as HTTP writes its name. */
+static const struct {
+    const char *var, *header;
+} fcgi_vars[] = {
+    {"HTTP_TRACEPARENT", "traceparent"},     {"HTTP_B3", "b3"},
+    {"HTTP_UBER_TRACE_ID", "uber-trace-id"}, {"HTTP_X_B3_TRACEID", "X-B3-TraceId"},
+    {"HTTP_X_B3_SPANID", "X-B3-SpanId"},     {"HTTP_X_B3_PARENTSPANID", "X-B3-ParentSpanId"},
+    {"HTTP_X_B3_SAMPLED", "X-B3-Sampled"},   {"HTTP_X_B3_FLAGS", "X-B3-Flags"},
+};
+
+/* One PARAMS record the shim put in at w[0..n), before the empty PARAMS
+ * record of FastCGI head hd; returns its length. */
+static size_t check_record(const char *w, size_t n, const struct head *hd)
+{
+    const unsigned char *r = (const unsigned char *)w;
+    CHECK(n >= TS_FCGI_HEADER_LEN);
+    CHECK(r[0] == TS_FCGI_VERSION && r[1] == TS_FCGI_PARAMS);
+    CHECK((uint16_t)(r[2] << 8 | r[3]) == hd->id);
+    size_t clen = (size_t)r[4] << 8 | r[5];
+    size_t pad = r[6];
+    CHECK(clen > 0 && pad == (8 - clen % 8) % 8 && r[7] == 0);
+    CHECK(n - TS_FCGI_HEADER_LEN >= clen + pad);
+    const unsigned char *c = r + TS_FCGI_HEADER_LEN;
+    for (size_t i = 0; i < pad; i++)
+        CHECK(c[clen + i] == 0);
+    struct block b = {.lf = -1};
+    size_t at = 0;
+    while (at < clen) {
+        size_t nlen = pair_len(c, clen, &at);
+        size_t vlen = pair_len(c, clen, &at);
+        CHECK(nlen <= clen - at && vlen <= clen - at - nlen);
+        const char *name = (const char *)c + at, *v = name + nlen;
+        at += nlen + vlen;
+        if (nlen == 15 && memcmp(name, "HTTP_TRACESTATE", 15) == 0) {
+            CHECK(ts_tracestate_valid(v, vlen));
+            continue;
+        }
+        size_t k = 0;
+        while (k < sizeof fcgi_vars / sizeof *fcgi_vars &&
+               !(strlen(fcgi_vars[k].var) == nlen && memcmp(fcgi_vars[k].var, name, nlen) == 0))
+            k++;
+        CHECK(k < sizeof fcgi_vars / sizeof *fcgi_vars); /* a variable of no propagation header */
+        const char *h = fcgi_vars[k].header;
+        check_header(h, strlen(h), v, vlen, &b);
+    }
+    if (b.nmulti) {
+        struct ts_ctx ctx;
+        CHECK(ts_b3_multi_parse(b.multi, b.nmulti, &ctx));
+        block_ctx(&b, &ctx);
+    }
+    check_block_ctx(&b, hd->ins);
+    return TS_FCGI_HEADER_LEN + clen + pad;
+}
+
+/* wire[0..wn) is prog[0..pn) with header blocks inserted, and a PARAMS
+ * record before the empty PARAMS record of FastCGI heads. */
 static void check_wire(const char *wire, size_t wn, const char *prog, size_t pn)
 {
     find_heads(prog, pn);
+    bool fcgi_stream = pn > 0 && prog[0] == 1;
     size_t i = 0, j = 0;
+    size_t record_at = (size_t)-1; /* the program offset a record went in at */
     while (i < wn) {
+        /* a FastCGI head's empty PARAMS record: a record of the shim's
+         * (not empty) may come first, one */
+        const struct head *fh = j < pn ? head_at(j, true) : NULL;
+        if (fh && record_at != j && wn - i >= TS_FCGI_HEADER_LEN &&
+            memcmp(wire + i, prog + j, TS_FCGI_HEADER_LEN) != 0) {
+            i += check_record(wire + i, wn - i, fh);
+            record_at = j;
+            continue;
+        }
         if (j < pn && wire[i] == prog[j]) {
             i++, j++;
             continue;
@@ -277,6 +430,8 @@ static void check_wire(const char *wire, size_t wn, const char *prog, size_t pn)
         /* a block of lines, at a line start, before the program's CR or LF */
         CHECK(i > 0 && wire[i - 1] == '\n');
         CHECK(j < pn && (prog[j] == '\r' || prog[j] == '\n'));
+        /* (a FastCGI stream's lines: at an HTTP head the walk found) */
+        CHECK(!fcgi_stream || head_at(j, false) != NULL);
         struct block b = {.lf = -1};
         for (size_t h = 0; h < nheads; h++)
             if (heads[h].ins == j)

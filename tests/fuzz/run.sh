@@ -33,7 +33,7 @@ for arg in "$@"; do
 done
 out=build-fuzz
 mkdir -p "$out"
-conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hooks/conn_spans.c hooks/conn_fcgi.c hooks/fcgi.c hooks/inflight.c hooks/exec_env.c
+conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hooks/conn_spans.c hooks/conn_fcgi.c hooks/fcgi.c hooks/tls_sessions.c hooks/tls_out.c hooks/inflight.c hooks/exec_env.c
     hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c hooks/url_redact.c hooks/forwarded.c
     reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
     preload/span.c preload/config.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/ids.c preload/context.c

@@ -56,6 +56,7 @@ import http.client
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 import unittest
@@ -238,15 +239,17 @@ request_terminate_timeout = 30s
         self.wait_listening(listen, p)
         return p
 
-    def start_nginx(self, fastcgi_pass, traced=True, keep_conn=False):
+    def start_nginx(self, fastcgi_pass, traced=True, keep_conn=False, more_http="", listen=""):
         """nginx (master + 1 worker) on a free port, *.php passed to
         php-fpm at fastcgi_pass ("127.0.0.1:PORT" or "unix:PATH"); with
         keep_conn through an upstream that keeps 4 idle connections, with
-        fastcgi_keep_conn on. Returns (proc, port)."""
+        fastcgi_keep_conn on; more_http: directives for the http block;
+        listen: what follows the listen address ("ssl"). Returns (proc,
+        port)."""
         d = os.path.join(self.tmp, "nginx")
         os.makedirs(os.path.join(d, "temp"))
         port = th.free_port()
-        http_extra = "keepalive_timeout 30s;"
+        http_extra = "keepalive_timeout 30s;\n    " + more_http
         to = fastcgi_pass
         keep = ""
         if keep_conn:
@@ -263,7 +266,8 @@ request_terminate_timeout = 30s
         }""" % {"www": self.www, "to": to, "keep": keep, "params": FASTCGI_PARAMS}
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(th.nginx_conf(d, port, server, http_extra=http_extra, connections=64))
+            f.write(th.nginx_conf(d, port, server, listen=listen, http_extra=http_extra,
+                                  connections=64))
         self.logs["nginx error.log"] = os.path.join(d, "error.log")
         env = th.shim_env("nginx", self.spans_file) if traced else th.clean_env()
         p = th.Proc([NGINX, "-p", d, "-e", os.path.join(d, "error.log"), "-c", conf,
@@ -495,15 +499,27 @@ request_terminate_timeout = 30s
             got[key] = got.get(key, 0) + 1
         self.assertEqual(got, want, "spans by (service, kind)" + self.dump)
 
-    def setup_tcp(self, children=1, keep_conn=False, nginx_traced=True):
+    def setup_tcp(self, children=1, keep_conn=False, nginx_traced=True, more_http="",
+                  listen=""):
         self.start_backend()
         self.fpm_port = th.free_port()
         self.start_fpm(self.fpm_port, children)
         self.nginx, self.port = self.start_nginx("127.0.0.1:%d" % self.fpm_port,
-                                                 traced=nginx_traced, keep_conn=keep_conn)
+                                                 traced=nginx_traced, keep_conn=keep_conn,
+                                                 more_http=more_http, listen=listen)
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def self_signed(self):
+        """nginx's directives for a certificate of its own (openssl)."""
+        openssl = th.require_tool("openssl")
+        crt, key = os.path.join(self.tmp, "server.crt"), os.path.join(self.tmp, "server.key")
+        r = th.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "2", "-subj", "/CN=localhost"], env=th.clean_env(),
+                   tmpdir=self.tmp, name="openssl", timeout=60)
+        self.assertEqual(r.returncode, 0, "openssl: %s" % r.describe())
+        return "ssl_certificate %s; ssl_certificate_key %s;" % (crt, key)
 
     # ------------------------------------------------------------------
     # the tests
@@ -623,7 +639,7 @@ request_terminate_timeout = 30s
         self.assertEqual(len(kids), 1, "nginx's worker processes: %r" % kids)
         return kids[0]
 
-    def two_at_once(self, contexts):
+    def two_at_once(self, contexts, tls=False):
         """pm.max_children = 2; two connections to nginx, each a GET of
         a.php whose two runs meet (each waits until both arrived), so that
         two workers serve at once. nginx's worker is stopped (SIGSTOP)
@@ -633,12 +649,19 @@ request_terminate_timeout = 30s
         later turn). contexts: a (trace, span) each request's traceparent
         names, or None: no trace header. Each request is its own whole
         trace, its php-curl span the child of its own worker's SERVER
-        span."""
-        self.setup_tcp(children=2)
+        span. tls: nginx serves HTTPS."""
+        if tls:
+            self.setup_tcp(children=2, more_http=self.self_signed(), listen="ssl")
+        else:
+            self.setup_tcp(children=2)
         worker = self.nginx_worker()
         conns = []
         for _ in range(2):
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+            if tls:
+                c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=20,
+                                                context=ssl._create_unverified_context())
+            else:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
             self.addCleanup(c.close)
             c.connect()
             conns.append(c)
@@ -692,6 +715,51 @@ request_terminate_timeout = 30s
         (the peer of the connection the request came on). Expected exact,
         like the rest."""
         self.two_at_once(None)
+
+    def test_two_at_once_through_https(self):
+        """The same behind HTTPS: the connection REMOTE_PORT names is a
+        TLS session's plaintext, which no fd slot holds (the shim looks
+        among its TLS sessions too)."""
+        self.two_at_once(None, tls=True)
+
+    def test_notices_before_output_on_a_kept_connection(self):
+        """A script that logs 24 KB of notices (error_log: STDERR records)
+        before its first output, on a kept FastCGI connection, then two
+        more requests on it: the notices, more than a head's size limit,
+        are walked past record by record; every exchange is traced."""
+        self.setup_tcp(keep_conn=True)
+        with open(os.path.join(self.www, "noisy.php"), "w") as f:
+            f.write("<?php\nfor ($i = 0; $i < 200; $i++) error_log(str_repeat('w', 120));\n"
+                    "http_response_code(201);\necho 'noisy';\n")
+        (code, _, text), = self.get([self.url("/noisy.php")])
+        self.assertEqual((code, text), (201, "noisy"), self.describe_logs())
+        pages = [self.page(a) for a in (self.get([self.url("/a.php?n=%d" % i)])[0]
+                                        for i in range(2))]
+        spans = self.final_spans(13, php_calls=2)
+        noisy, *rest = self.nginx_servers(spans, 3)
+        self.check_request(spans, noisy, "/noisy.php", status=201, backend=False,
+                           transport=("tcp", self.fpm_port))
+        for nsrv, page in zip(rest, pages):
+            self.check_request(spans, nsrv, "/a.php", page=page, transport=("tcp", self.fpm_port))
+
+    def test_request_body_by_sendfile_on_a_kept_connection(self):
+        """nginx with sendfile on sends a request body it buffered to a
+        file by sendfile (the STDIN records' headers from memory, their
+        content unseen by the shim), on a kept FastCGI connection: that
+        request and the two after it on the connection are traced."""
+        self.setup_tcp(keep_conn=True, more_http="sendfile on; client_body_buffer_size 1k;")
+        body = bytes((i * 13) % 251 for i in range(64 * 1024))
+        path = os.path.join(self.tmp, "body.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        ans, = self.get([self.url("/a.php?n=post")], args=("--data-binary", "@" + path))
+        pages = [self.page(ans, method="POST", body=body)]
+        pages += [self.page(self.get([self.url("/a.php?n=%d" % i)])[0]) for i in range(2)]
+        spans = self.final_spans(15, php_calls=3)
+        servers = self.nginx_servers(spans, 3)
+        for nsrv, page, method in zip(servers, pages, ("POST", "GET", "GET")):
+            self.check_request(spans, nsrv, "/a.php", method=method, page=page,
+                               transport=("tcp", self.fpm_port))
 
     def test_inbound_context_through_untraced_nginx(self):
         """nginx not traced: the context curl sends (traceparent, b3,

@@ -202,6 +202,33 @@ static void test_server_keeps_the_connection(void **state)
     close_pair(&p);
 }
 
+/* An empty PARAMS record with padding of its own (the spec allows it):
+ * the head takes its padding too, and the connection's next exchange is
+ * read from its first byte. */
+static void test_server_padded_empty_params(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    for (int i = 0; i < 2; i++) {
+        struct bytes req = {.n = 0};
+        size_t head;
+        nginx_request(&req, TS_FCGI_KEEP_CONN, "/pad", NULL, &head);
+        /* the empty PARAMS record (8 bytes before head) gets 8 bytes of padding */
+        struct bytes padded = {.n = 0};
+        put(&padded, req.b, head - 8);
+        static const unsigned char empty_padded[16] = {1, TS_FCGI_PARAMS, 0, 1, 0, 0, 8, 0};
+        put(&padded, empty_padded, sizeof empty_padded);
+        put(&padded, req.b + head, req.n - head);
+        peer_put(&p, &padded);
+        prog_read_n(&p, padded.n);
+        struct bytes res = {.n = 0};
+        php_response(&res, php_ok);
+        prog_write_all(&p, &res);
+        assert_int_equal(nspans, i + 1);
+    }
+    close_pair(&p);
+}
+
 /* ------------------------------------------------------------- client */
 
 /* What the peer received, parsed as a FastCGI head: the program's bytes
@@ -334,6 +361,81 @@ static void test_client_response_in_pieces(void **state)
     }
 }
 
+/* A head whose HTTP_* variables and the shim's record's would be more
+ * than a traced application server reads (64): it goes as the program
+ * wrote it (the next server would give the head up, and the trace end
+ * there), its span made all the same. */
+static void test_client_record_left_out_past_what_is_read(void **state)
+{
+    (void)state;
+    static char names[62][16];
+    static const char *extra[62 * 2 + 1];
+    for (int i = 0; i < 62; i++) {
+        snprintf(names[i], sizeof names[i], "HTTP_X_%02d", i);
+        extra[2 * i] = names[i];
+        extra[2 * i + 1] = "v";
+    }
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    struct bytes req = {.n = 0};
+    size_t head;
+    nginx_request(&req, 0, "/many", extra, &head); /* 64 with HTTP_HOST and HTTP_USER_AGENT */
+    prog_write_all(&p, &req);
+    char got[8192];
+    assert_int_equal(peer_read_all(&p, got, sizeof got), req.n);
+    assert_memory_equal(got, req.b, req.n);
+    struct bytes res = {.n = 0};
+    php_response(&res, php_ok);
+    peer_put(&p, &res);
+    char buf[4096];
+    assert_int_equal(prog_read(&p, buf, sizeof buf), (ssize_t)res.n);
+    assert_int_equal(nspans, 1);
+    close_pair(&p);
+}
+
+/* nginx with sendfile on: a request body's STDIN records, their headers
+ * written, their content sent from a file (unseen by the shim); the
+ * connection's next request is traced. */
+static void test_client_body_by_sendfile(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    struct bytes req = {.n = 0};
+    size_t head;
+    nginx_request(&req, TS_FCGI_KEEP_CONN, "/post", NULL, &head);
+    req.n = head; /* the head alone, its STDIN records after */
+    prog_write_all(&p, &req);
+    unsigned char stdin_header[8] = {1, TS_FCGI_STDIN, 0, 1, 0x10, 0, 0, 0}; /* 4096 bytes */
+    assert_int_equal(prog_write(&p, (const char *)stdin_header, 8), 8);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    ts_conn_sent_unseen(c, 4000); /* sendfile: the content, in two calls */
+    ts_conn_sent_unseen(c, 96);
+    ts_conn_put(c);
+    struct bytes end = {.n = 0};
+    record(&end, TS_FCGI_STDIN, "", 0);
+    prog_write_all(&p, &end);
+    char got[16384];
+    peer_read_all(&p, got, sizeof got);
+    struct bytes res = {.n = 0};
+    php_response(&res, php_ok);
+    peer_put(&p, &res);
+    char buf[4096];
+    assert_int_equal(prog_read(&p, buf, sizeof buf), (ssize_t)res.n);
+    assert_int_equal(nspans, 1);
+    /* the next request on the connection: its record goes in */
+    struct bytes next = {.n = 0};
+    nginx_request(&next, TS_FCGI_KEEP_CONN, "/next", NULL, &head);
+    prog_write_all(&p, &next);
+    char sent[64];
+    sent_context(&p, &next, head, sent);
+    peer_put(&p, &res);
+    assert_int_equal(prog_read(&p, buf, sizeof buf), (ssize_t)res.n);
+    assert_int_equal(nspans, 2);
+    char want[64];
+    traceparent_of(&spans[1], want);
+    assert_string_equal(sent, want);
+    close_pair(&p);
+}
+
 /* nginx's fastcgi_keep_conn: two exchanges on one connection, each its
  * own span and its own record. */
 static void test_client_keeps_the_connection(void **state)
@@ -370,6 +472,9 @@ int main(void)
         cmocka_unit_test_setup(test_client_head_in_pieces, setup),
         cmocka_unit_test_setup(test_client_response_in_pieces, setup),
         cmocka_unit_test_setup(test_client_keeps_the_connection, setup),
+        cmocka_unit_test_setup(test_server_padded_empty_params, setup),
+        cmocka_unit_test_setup(test_client_record_left_out_past_what_is_read, setup),
+        cmocka_unit_test_setup(test_client_body_by_sendfile, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
