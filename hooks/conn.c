@@ -731,9 +731,10 @@ server_span_queued(struct ts_conn *c, const struct ts_http_request *req, struct 
 }
 
 /* on_head for a FastCGI head: a request's server span, or a response's
- * status; the records after the head are its body. Records that came
- * before any of a response's output (its status 0) are as an interim
- * response: the head is looked for after them. */
+ * status; the records after the head are its body. A record that came
+ * before any of a response's output (its status 0) is as an interim
+ * response: its rest is a body whose end is not the exchange's, and the
+ * head is looked for after it. */
 static __attribute__((noinline)) bool on_fcgi_head(struct ts_conn *c, enum feed_kind kind,
                                                    const struct parsed_head *ph,
                                                    struct ts_http_body *body, bool *interim,
@@ -859,7 +860,8 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
             n -= (size_t)k;
             if (done) {
                 d->state = DIR_HEAD;
-                on_message_end(c, kind);
+                if (__builtin_expect(!ts_fcgi_body_is_record_alone(body), 1))
+                    on_message_end(c, kind);
             }
             continue;
         }
@@ -1000,9 +1002,11 @@ static void skip_unseen(struct ts_conn *c, enum feed_kind kind, struct dir *d, s
     bool done = false;
     ssize_t took = ts_http_body_feed(&d->x->body, NULL, n, &done);
     if (done) {
+        bool message_end = !ts_fcgi_body_is_record_alone(&d->x->body);
         d->state = DIR_HEAD;
         conn_dir_settle(d);
-        on_message_end(c, kind);
+        if (message_end)
+            on_message_end(c, kind);
         if ((size_t)took < n)
             conn_off(c, d, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     }

@@ -336,6 +336,21 @@ int ts_fcgi_parse_response(const char *buf, size_t len, int *status, struct ts_h
             return TS_HTTP_ERROR;
         size_t content = off + TS_FCGI_HEADER_LEN;
         size_t have = len - content < r.content_len ? len - content : r.content_len;
+        if (!h.any && r.type != TS_FCGI_STDOUT && r.type != TS_FCGI_END_REQUEST) {
+            /* A record before any output (a script's notice on STDERR,
+             * which may be as long as a record can be): its header on its
+             * own, its content and padding a body of their own (the
+             * caller's bound on a head's size is no bound on it). */
+            *status = 0;
+            size_t part = (size_t)r.content_len + r.padding_len;
+            if (part) {
+                rest->kind = TS_BODY_FCGI;
+                rest->fcgi.end_type = TS_FCGI_RECORD_ALONE;
+                rest->fcgi.last = true;
+                rest->fcgi.left = (uint32_t)part;
+            }
+            return content > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)content;
+        }
         if (r.type == TS_FCGI_STDOUT) {
             size_t took = cgi_feed(&h, buf + content, have);
             if (h.ended) {
@@ -350,14 +365,6 @@ int ts_fcgi_parse_response(const char *buf, size_t len, int *status, struct ts_h
         if (len - off < record_extent(&r))
             return TS_HTTP_INCOMPLETE;
         off += record_extent(&r);
-        if (!h.any && r.type != TS_FCGI_STDOUT && r.type != TS_FCGI_END_REQUEST) {
-            /* Records before any output (a script's notices on STDERR):
-             * walked past on their own, so that they do not count towards
-             * the head's size, which the caller bounds. */
-            *status = 0;
-            rest->kind = TS_BODY_NONE;
-            return off > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)off;
-        }
         if (r.type == TS_FCGI_END_REQUEST) { /* before the head ended */
             *status = cgi_status(&h);
             rest->kind = TS_BODY_NONE;

@@ -103,10 +103,13 @@ int ts_fcgi_parse_request(const char *buf, size_t len, struct ts_fcgi_request *r
  * or TS_HTTP_INCOMPLETE, or TS_HTTP_ERROR (not a FastCGI record stream).
  * The caller bounds len, and so the CGI head's size.
  *
- * Whole records that come before any STDOUT byte (a script's notices on
- * STDERR) are returned on their own: their length, *status 0 and *rest
- * TS_BODY_NONE; the head is looked for in what follows them (so that
- * they do not count towards the caller's bound).
+ * A record that comes before any STDOUT byte (a script's notice on
+ * STDERR: a record may hold 64 KiB) is returned on its own: the length
+ * through its header (and the empty STDOUT records before it, if any),
+ * *status 0, and in *rest the framing of its content and padding
+ * (TS_BODY_FCGI, which ts_fcgi_body_is_record_alone tells: its end is
+ * not the exchange's), TS_BODY_NONE when it has none; the head is looked
+ * for in what follows.
  *
  * A stream whose END_REQUEST record comes before the CGI head has ended
  * (no output at all, a head cut short) ends there: the length returned
@@ -115,6 +118,17 @@ int ts_fcgi_parse_request(const char *buf, size_t len, struct ts_fcgi_request *r
  * byte came at all (what nginx answers for a response without a head).
  * The CGI head's lines may end with CRLF or LF alone. */
 int ts_fcgi_parse_response(const char *buf, size_t len, int *status, struct ts_http_body *rest);
+
+/* The end_type of a TS_BODY_FCGI framing that is one record's rest alone
+ * (see ts_fcgi_parse_response): no record type is 0. */
+#define TS_FCGI_RECORD_ALONE 0
+
+/* Is body the rest of one record that came before a response's output,
+ * whose end is not the exchange's? */
+static inline bool ts_fcgi_body_is_record_alone(const struct ts_http_body *body)
+{
+    return body->kind == TS_BODY_FCGI && body->fcgi.end_type == TS_FCGI_RECORD_ALONE;
+}
 
 /* Framing (ts_http_body, kind TS_BODY_FCGI) of the records that follow a
  * request head: they go on to the end of the empty STDIN record that

@@ -386,7 +386,6 @@ void tls_forget(void *handle)
     errno = saved;
 }
 
-/* A chain lock taken by until_ns (ts_mono_ns) at the latest. */
 bool tls_sessions_find(bool (*match)(struct ts_conn *c, void *arg), void *arg)
 {
     if (!__atomic_load_n(&tls_in_use, __ATOMIC_ACQUIRE))
@@ -405,6 +404,7 @@ bool tls_sessions_find(bool (*match)(struct ts_conn *c, void *arg), void *arg)
     return found;
 }
 
+/* A chain lock taken by until_ns (ts_mono_ns) at the latest. */
 static bool chain_lock_by(pthread_mutex_t *mu, uint64_t until_ns)
 {
     struct timespec by = {(time_t)(until_ns / 1000000000u), (long)(until_ns % 1000000000u)};

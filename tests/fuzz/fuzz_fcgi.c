@@ -340,17 +340,24 @@ static void fuzz_response(const char *buf, size_t len, size_t piece)
     size_t hlen = (size_t)r;
     CHECK(hlen >= TS_FCGI_HEADER_LEN);
     if (status == 0) {
-        /* whole records before any output, returned on their own: none of
-         * them STDOUT with content or END_REQUEST, and the walk of the
-         * rest starts at a record's header */
-        CHECK(rest.kind == TS_BODY_NONE);
-        for (size_t at = 0; at < hlen;) {
-            CHECK(hlen - at >= TS_FCGI_HEADER_LEN);
-            unsigned type = (unsigned char)buf[at + 1];
-            size_t clen = (size_t)((unsigned char)buf[at + 4] << 8 | (unsigned char)buf[at + 5]);
-            CHECK(type != TS_FCGI_END_REQUEST && (type != TS_FCGI_STDOUT || clen == 0));
-            at += TS_FCGI_HEADER_LEN + clen + (unsigned char)buf[at + 6];
-            CHECK(at <= hlen);
+        /* a record before any output, returned on its own: empty STDOUT
+         * records, then its header; its content and padding the rest */
+        size_t at = 0;
+        while (at + TS_FCGI_HEADER_LEN < hlen) {
+            CHECK((unsigned char)buf[at + 1] == TS_FCGI_STDOUT && buf[at + 4] == 0 &&
+                  buf[at + 5] == 0);
+            at += TS_FCGI_HEADER_LEN + (unsigned char)buf[at + 6];
+        }
+        CHECK(at + TS_FCGI_HEADER_LEN == hlen);
+        unsigned type = (unsigned char)buf[at + 1];
+        size_t part = (size_t)((unsigned char)buf[at + 4] << 8 | (unsigned char)buf[at + 5]) +
+                      (unsigned char)buf[at + 6];
+        CHECK(type != TS_FCGI_STDOUT && type != TS_FCGI_END_REQUEST);
+        if (part == 0) {
+            CHECK(rest.kind == TS_BODY_NONE);
+        } else {
+            CHECK(ts_fcgi_body_is_record_alone(&rest) && rest.fcgi.left == part);
+            check_body(&rest, buf + hlen, len - hlen, piece);
         }
         return;
     }

@@ -9,7 +9,7 @@
 /* ------------------------------------------------- building records */
 
 struct bytes {
-    char b[8192];
+    char b[32768];
     size_t n;
 };
 
@@ -229,6 +229,32 @@ static void test_server_padded_empty_params(void **state)
     close_pair(&p);
 }
 
+/* A notice longer than a head may be (php-fpm sends one of up to 64 KiB
+ * as one STDERR record) before the answer's output: the span has the
+ * answer's status, and ends at END_REQUEST. */
+static void test_server_long_notice_before_output(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_SERVER);
+    int big = 1 << 20;
+    setsockopt(p.prog, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    setsockopt(p.peer, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    static struct bytes req, res;
+    size_t head;
+    req.n = res.n = 0;
+    nginx_request(&req, 0, "/n.php", NULL, &head);
+    peer_put(&p, &req);
+    prog_read_n(&p, req.n);
+    static char notice[20000];
+    memset(notice, 'x', sizeof notice);
+    record(&res, TS_FCGI_STDERR, notice, sizeof notice);
+    php_response(&res, "Status: 404 Not Found\r\n\r\nno");
+    prog_write_all(&p, &res);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 404);
+    close_pair(&p);
+}
+
 /* ------------------------------------------------------------- client */
 
 /* What the peer received, parsed as a FastCGI head: the program's bytes
@@ -392,6 +418,37 @@ static void test_client_record_left_out_past_what_is_read(void **state)
     close_pair(&p);
 }
 
+/* The same notice read by nginx in its 4 KiB buffer's pieces, on a kept
+ * connection, twice: each exchange's span has its status, and the
+ * second exchange is traced. */
+static void test_client_long_notice_before_output(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    int big = 1 << 20;
+    setsockopt(p.peer, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    setsockopt(p.prog, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    for (int i = 0; i < 2; i++) {
+        static struct bytes req, res;
+        size_t head;
+        req.n = res.n = 0;
+        nginx_request(&req, TS_FCGI_KEEP_CONN, "/n.php", NULL, &head);
+        prog_write_all(&p, &req);
+        char sent[64];
+        sent_context(&p, &req, head, sent);
+        static char notice[20000];
+        memset(notice, 'x', sizeof notice);
+        record(&res, TS_FCGI_STDERR, notice, sizeof notice);
+        php_response(&res, php_ok);
+        peer_put(&p, &res);
+        for (size_t off = 0; off < res.n; off += 4096)
+            prog_read_n(&p, res.n - off < 4096 ? res.n - off : 4096);
+        assert_int_equal(nspans, i + 1);
+        assert_int_equal(attr_int(&spans[i], "http.response.status_code"), 200);
+    }
+    close_pair(&p);
+}
+
 /* nginx with sendfile on: a request body's STDIN records, their headers
  * written, their content sent from a file (unseen by the shim); the
  * connection's next request is traced. */
@@ -475,6 +532,8 @@ int main(void)
         cmocka_unit_test_setup(test_server_padded_empty_params, setup),
         cmocka_unit_test_setup(test_client_record_left_out_past_what_is_read, setup),
         cmocka_unit_test_setup(test_client_body_by_sendfile, setup),
+        cmocka_unit_test_setup(test_server_long_notice_before_output, setup),
+        cmocka_unit_test_setup(test_client_long_notice_before_output, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -940,6 +940,30 @@ static int res_result(const char *s, size_t len)
     return r;
 }
 
+/* A record before any output at s (after `before` bytes of empty STDOUT
+ * records), ending at `end`: returned on its own, its header as the head
+ * (status 0), its content and padding a body of its own that ends at its
+ * end and takes nothing after it. */
+static void assert_record_alone(const char *s, size_t len, size_t before, size_t end)
+{
+    struct rparsed p;
+    size_t header = before + TS_FCGI_HEADER_LEN;
+    assert_int_equal(parse_res(&p, s, len), (int)header);
+    assert_int_equal(p.status, 0);
+    if (end == header) {
+        assert_int_equal(p.rest.kind, TS_BODY_NONE);
+    } else {
+        assert_true(ts_fcgi_body_is_record_alone(&p.rest));
+        bool done = false;
+        assert_int_equal(ts_http_body_feed(&p.rest, s + header, len - header, &done),
+                         (ssize_t)(end - header));
+        assert_true(done);
+    }
+    free(p.copy);
+    for (size_t k = 0; k < header; k++)
+        assert_int_equal(res_result(s, k), TS_HTTP_INCOMPLETE);
+}
+
 /* Feed s[0..len) to a copy of body whole, then byte by byte and in pieces
  * of 3: each takes exactly want bytes (want <= len), done at the last of
  * them and not before; after the end nothing more is taken. */
@@ -1167,12 +1191,7 @@ static void test_response_stderr_between(void **state)
     size_t end = e.n;
     begin_request(&e, 1, TS_FCGI_ROLE_RESPONDER, 0); /* anything after */
     struct rparsed p;
-    assert_int_equal(parse_res(&p, e.b, e.n), (int)first);
-    assert_int_equal(p.status, 0);
-    assert_int_equal(p.rest.kind, TS_BODY_NONE);
-    free(p.copy);
-    for (size_t k = 0; k < first; k++)
-        assert_int_equal(res_result(e.b, k), TS_HTTP_INCOMPLETE);
+    assert_record_alone(e.b, e.n, 0, first);
     /* STDERR records after the first output byte are part of the head */
     assert_int_equal(parse_res(&p, e.b + first, e.n - first), (int)(head - first));
     assert_int_equal(p.status, 503);
@@ -1181,6 +1200,23 @@ static void test_response_stderr_between(void **state)
     free(p.copy);
     for (size_t k = first; k < head; k++)
         assert_int_equal(res_result(e.b + first, k - first), TS_HTTP_INCOMPLETE);
+}
+
+/* A notice longer than any head the caller keeps (php-fpm sends one of
+ * up to 64 KiB as one record), after an empty STDOUT record: its header
+ * alone is the head, its 20,000 bytes and padding a body of their own. */
+static void test_response_long_record_before_output(void **state)
+{
+    (void)state;
+    static struct enc e;
+    static char notice[20000];
+    memset(notice, 'n', sizeof notice);
+    e.n = 0;
+    rec_header(&e, TS_FCGI_VERSION, TS_FCGI_STDOUT, 1, 0, 0);
+    record(&e, TS_FCGI_STDERR, 1, notice, sizeof notice, 0);
+    size_t end = e.n;
+    record(&e, TS_FCGI_STDOUT, 1, "Status: 201 Created\r\n\r\n", 25, 7);
+    assert_record_alone(e.b, e.n, 8, end);
 }
 
 static void test_response_ends_before_head(void **state)
@@ -1207,9 +1243,7 @@ static void test_response_ends_before_head(void **state)
     rec_header(&e, TS_FCGI_VERSION, TS_FCGI_STDOUT, 1, 0, 0);
     end_request(&e, 1, 0, 0);
     end = e.n;
-    assert_int_equal(parse_res(&p, e.b, e.n), (int)first);
-    assert_int_equal(p.status, 0);
-    free(p.copy);
+    assert_record_alone(e.b, e.n, 0, first);
     assert_int_equal(parse_res(&p, e.b + first, e.n - first), (int)(end - first));
     assert_int_equal(p.rest.kind, TS_BODY_NONE);
     assert_int_equal(p.status, 502);
@@ -1287,7 +1321,7 @@ static void test_response_errors(void **state)
     rec_header(&e, 2, TS_FCGI_STDOUT, 1, 4, 0);
     put_str(&e, "\r\n\r\n");
     end_request(&e, 1, 0, 0);
-    assert_int_equal(res_result(e.b, e.n), 16); /* the STDERR record alone */
+    assert_record_alone(e.b, e.n, 0, 16); /* the STDERR record alone */
     assert_int_equal(res_result(e.b + 16, e.n - 16), TS_HTTP_ERROR);
 }
 
@@ -1595,6 +1629,7 @@ int main(void)
         cmocka_unit_test(test_response_head_over_records),
         cmocka_unit_test(test_response_stderr_between),
         cmocka_unit_test(test_response_ends_before_head),
+        cmocka_unit_test(test_response_long_record_before_output),
         cmocka_unit_test(test_response_unreadable_status),
         cmocka_unit_test(test_response_errors),
         cmocka_unit_test(test_request_body_stdin),
