@@ -1372,8 +1372,10 @@ static void end_as_closed(struct ts_conn *c)
     struct dir *resp = c->role == TS_ROLE_CLIENT ? &c->in : &c->out;
     /* A response under way, its status known, ends here without a fault:
      * one whose body runs to the close, or one whose client closes when it
-     * has read what it wanted (a health check reads the status line) */
-    if (resp->state == DIR_BODY &&
+     * has read what it wanted (a health check reads the status line). (A
+     * FastCGI record before the answer's output is no such body: no
+     * status yet.) */
+    if (resp->state == DIR_BODY && !ts_fcgi_body_is_record_alone(&resp->x->body) &&
         (resp->x->body.kind == TS_BODY_UNTIL_CLOSE || c->role == TS_ROLE_CLIENT)) {
         struct pending *p = q_pop_front(c);
         if (p)

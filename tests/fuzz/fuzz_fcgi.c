@@ -358,6 +358,12 @@ static void fuzz_response(const char *buf, size_t len, size_t piece)
         } else {
             CHECK(ts_fcgi_body_is_record_alone(&rest) && rest.fcgi.left == part);
             check_body(&rest, buf + hlen, len - hlen, piece);
+            /* it ends exactly at the record's end */
+            struct ts_http_body walk = rest;
+            bool done = false;
+            ssize_t k = ts_http_body_feed(&walk, buf + hlen, len - hlen, &done);
+            CHECK(k == (ssize_t)(len - hlen < part ? len - hlen : part));
+            CHECK(done == (len - hlen >= part));
         }
         return;
     }

@@ -449,6 +449,34 @@ static void test_client_long_notice_before_output(void **state)
     close_pair(&p);
 }
 
+/* nginx closes its FastCGI connection while it reads a notice before
+ * the answer's output (its own client went away): the span failed
+ * (connection_closed), no status. */
+static void test_client_closed_mid_notice(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    static struct bytes req, res;
+    size_t head;
+    req.n = res.n = 0;
+    nginx_request(&req, TS_FCGI_KEEP_CONN, "/n.php", NULL, &head);
+    prog_write_all(&p, &req);
+    char got[16384];
+    peer_read_all(&p, got, sizeof got);
+    static char notice[300];
+    memset(notice, 'x', sizeof notice);
+    record(&res, TS_FCGI_STDERR, notice, sizeof notice);
+    php_response(&res, php_ok);
+    peer_put(&p, &res);
+    prog_read_n(&p, 100); /* the record's header and part of the notice */
+    assert_int_equal(nspans, 0);
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    char v[64];
+    assert_string_equal(attr_str(&spans[0], "error.type", v, sizeof v), "connection_closed");
+    assert_int_equal(attr_int(&spans[0], "http.response.status_code"), -1); /* none */
+}
+
 /* nginx with sendfile on: a request body's STDIN records, their headers
  * written, their content sent from a file (unseen by the shim); the
  * connection's next request is traced. */
@@ -534,6 +562,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_body_by_sendfile, setup),
         cmocka_unit_test_setup(test_server_long_notice_before_output, setup),
         cmocka_unit_test_setup(test_client_long_notice_before_output, setup),
+        cmocka_unit_test_setup(test_client_closed_mid_notice, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

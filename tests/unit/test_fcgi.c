@@ -1215,7 +1215,8 @@ static void test_response_long_record_before_output(void **state)
     rec_header(&e, TS_FCGI_VERSION, TS_FCGI_STDOUT, 1, 0, 0);
     record(&e, TS_FCGI_STDERR, 1, notice, sizeof notice, 0);
     size_t end = e.n;
-    record(&e, TS_FCGI_STDOUT, 1, "Status: 201 Created\r\n\r\n", 25, 7);
+    static const char answer[] = "Status: 201 Created\r\n\r\n";
+    record(&e, TS_FCGI_STDOUT, 1, answer, strlen(answer), pad8(strlen(answer)));
     assert_record_alone(e.b, e.n, 8, end);
 }
 
