@@ -16,6 +16,7 @@
 
 #include "../preload/context.h"
 #include "../preload/fdtable.h"
+#include "../preload/url.h"
 #include "conn_internal.h"
 #include "fcgi.h"
 #include "iov.h"
@@ -31,24 +32,10 @@ int conn_fcgi_parse_request(const char *buf, size_t len, struct conn_fcgi_space 
     return h;
 }
 
-/* A decimal port's text as a number; -1 when it is none. */
-static int port_number(const char *s, size_t len)
-{
-    if (!s || len == 0 || len > 5)
-        return -1;
-    int n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        n = n * 10 + (s[i] - '0');
-    }
-    return n <= 65535 ? n : -1;
-}
-
 /* A request a FastCGI exchange may be made for, by the connection it
  * came in on; its server span's context goes to ctx. */
 struct serving_wanted {
-    int remote_port, server_port;
+    uint16_t remote_port, server_port;
     const char *addr;
     size_t addr_len;
     struct ts_ctx *ctx;
@@ -76,15 +63,17 @@ static bool serves_wanted(struct ts_conn *c, void *arg)
  * client. Looks at every tracked fd, then at every TLS session (an HTTPS
  * front end's plaintext is in no fd slot): an atomic reference taken and
  * let go of per connection open, some 30 µs an exchange with 4,000 open
- * (the review's measure). A reference let go of here may be the last
- * (another thread closed that fd meanwhile): the connection then ends
- * under c's send lock, which no connection's ending takes. */
+ * (a unit test's measure). A reference let go of here may be the last
+ * (another thread closed that fd meanwhile): that connection then ends
+ * under the FastCGI connection's send lock, which no connection's ending
+ * takes. */
 static bool serving_request(const struct ts_fcgi_request *fr, struct ts_ctx *ctx)
 {
-    struct serving_wanted w = {port_number(fr->remote_port, fr->remote_port_len),
-                               port_number(fr->server_port, fr->server_port_len), fr->remote_addr,
-                               fr->remote_addr_len, ctx};
-    if (w.remote_port <= 0 || w.server_port <= 0 || !w.addr)
+    struct serving_wanted w = {
+        .addr = fr->remote_addr, .addr_len = fr->remote_addr_len, .ctx = ctx};
+    if (!fr->remote_port || !fr->server_port || !w.addr ||
+        !ts_url_parse_port(fr->remote_port, fr->remote_port_len, &w.remote_port) ||
+        !ts_url_parse_port(fr->server_port, fr->server_port_len, &w.server_port))
         return false;
     static const char mapped[] = "::ffff:"; /* an IPv4 client of a dual-stack socket */
     if (w.addr_len > sizeof mapped - 1 && memcmp(w.addr, mapped, sizeof mapped - 1) == 0 &&
@@ -105,12 +94,6 @@ static bool serving_request(const struct ts_fcgi_request *fr, struct ts_ctx *ctx
             return true;
     }
     return tls_sessions_find(serves_wanted, &w);
-}
-
-static enum head_verdict head_not(enum ts_stat *why, enum ts_stat reason)
-{
-    *why = reason;
-    return HEAD_NOT;
 }
 
 /* The PARAMS record of the header lines conn_client_span_start made
@@ -176,31 +159,32 @@ enum head_verdict conn_fcgi_head_start(struct ts_conn *c, const struct iovec *io
         if (h > 0)
             head = first; /* the usual case: a whole head in one piece */
         else if (h == TS_HTTP_ERROR)
-            return head_not(why, ts_fcgi_looks_like_request(first, len) ? TS_STAT_GAVE_UP_BAD_HEAD
-                                                                        : TS_STAT_GAVE_UP_NOT_HTTP);
+            return conn_head_not(why, ts_fcgi_looks_like_request(first, len)
+                                          ? TS_STAT_GAVE_UP_BAD_HEAD
+                                          : TS_STAT_GAVE_UP_NOT_HTTP);
         else if (flen >= limit)
-            return head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
+            return conn_head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
     }
     if (!head) { /* a head sent in pieces: they go as they come, a copy is kept */
         size_t take = total < limit - held ? total : limit - held;
         if (!conn_head_reserve(&c->out, held + take))
-            return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
+            return conn_head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
         ts_iov_copy(c->out.x->head + held, iov, iovcnt, base, take);
         size_t avail = held + take;
         head = c->out.x->head;
         h = conn_fcgi_parse_request(head, avail, space, &fr);
         if (h == TS_HTTP_INCOMPLETE)
-            return avail >= limit ? head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG) : HEAD_PIECE;
+            return avail >= limit ? conn_head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG) : HEAD_PIECE;
         if (h <= 0)
-            return head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
+            return conn_head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
     }
     /* The empty PARAMS record began to go out in an earlier piece: the
      * stream's end is on the wire, no place for the shim's record. */
     size_t params_end = fr.params_end;
     if (params_end < held)
-        return head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
+        return conn_head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
     if (!conn_dir_ext(&c->out)) /* to keep the framing of the records after the head in */
-        return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
+        return conn_head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
 
     char lines[TS_PROP_INJECT_MAX];
     size_t lines_len, ins = params_end;
@@ -216,7 +200,7 @@ enum head_verdict conn_fcgi_head_start(struct ts_conn *c, const struct iovec *io
     if (found)
         ts_ctx_current_ = was;
     if (!p)
-        return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
+        return conn_head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     conn_span_mark_fastcgi(p);
     if (lines_len && lines_over_what_is_read(&fr.http, lines, lines_len))
         lines_len = 0;

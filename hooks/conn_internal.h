@@ -390,6 +390,13 @@ enum head_verdict {
     HEAD_NOT,     /* not a request head we can trace: stop tracing the stream */
 };
 
+/* HEAD_NOT, noting why (a TS_STAT_GAVE_UP_* counter) in *why. */
+static inline enum head_verdict conn_head_not(enum ts_stat *why, enum ts_stat reason)
+{
+    *why = reason;
+    return HEAD_NOT;
+}
+
 /* head_start for a client whose stream is FastCGI (its head copy, or its
  * bytes at base, start with a FastCGI record): the head parsed, the
  * client span made, and the wire form set up with a PARAMS record of the

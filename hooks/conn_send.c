@@ -290,13 +290,6 @@ static void body_advance(struct ts_conn *c, const struct iovec *iov, int iovcnt,
 
 /* --------------------------------------------------------------- heads */
 
-/* HEAD_NOT, noting why (a TS_STAT_GAVE_UP_* counter) in *why. */
-static enum head_verdict head_not(enum ts_stat *why, enum ts_stat reason)
-{
-    *why = reason;
-    return HEAD_NOT;
-}
-
 /* How many lines the inject bytes hold. */
 static size_t lines_in(const char *inject, size_t inject_len)
 {
@@ -385,7 +378,7 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
                                     enum ts_stat *why, size_t *between)
 {
     if (atomic_load_explicit(&c->tunnel_ask, memory_order_acquire) == CONN_TUNNEL_ASKED)
-        return head_not(why, TS_STAT_GAVE_UP_TUNNEL); /* may be the tunnel's: never touched */
+        return conn_head_not(why, TS_STAT_GAVE_UP_TUNNEL); /* may be the tunnel's: never touched */
     size_t held = conn_head_len(&c->out);
     size_t flen = 0;
     const char *first = held ? c->out.x->head : ts_iov_at(iov, iovcnt, base, &flen);
@@ -417,18 +410,18 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         bool request = h > 0 ? req.method == first
                              : ts_http_looks_like_request(first, flen < 32 ? flen : 32);
         if (!request)
-            return head_not(why, TS_STAT_GAVE_UP_NOT_HTTP);
+            return conn_head_not(why, TS_STAT_GAVE_UP_NOT_HTTP);
         if (h > 0)
             head = first; /* the usual case: a whole head, parsed in place */
         else if (h != TS_HTTP_INCOMPLETE)
-            return head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
+            return conn_head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
         else if (flen >= limit)
-            return head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
+            return conn_head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
     }
     if (!head) {
         size_t take = total < limit - held ? total : limit - held;
         if (!conn_head_reserve(&c->out, held + take + 1))
-            return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
+            return conn_head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
         ts_iov_copy(c->out.x->head + held, iov, iovcnt, base, take);
         size_t avail = held + take;
         head = c->out.x->head;
@@ -436,9 +429,9 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
         h = ts_http_parse_request(head, avail, &req);
         if (h == TS_HTTP_INCOMPLETE) {
             if (avail >= limit)
-                return head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
+                return conn_head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
             if (!ts_http_looks_like_request(head, avail))
-                return head_not(why, TS_STAT_GAVE_UP_NOT_HTTP);
+                return conn_head_not(why, TS_STAT_GAVE_UP_NOT_HTTP);
             if (avail < 2 || head[avail - 2] != '\n' || head[avail - 1] != '\r')
                 return HEAD_PIECE;
             /* The blank line has begun ("\r" at a line start): the lines go
@@ -448,17 +441,17 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
             h = ts_http_parse_request(head, avail + 1, &req);
         }
         if (h <= 0)
-            return head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
+            return conn_head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
     }
 
     struct ts_http_body body;
     size_t ins = ts_http_inject_offset(head, (size_t)h);
     if (ts_http_request_body(&req, &body))
-        return head_not(why, TS_STAT_GAVE_UP_BAD_FRAMING);
+        return conn_head_not(why, TS_STAT_GAVE_UP_BAD_FRAMING);
     if (ins < held) /* its blank line already went out: no place for the lines */
-        return head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
+        return conn_head_not(why, TS_STAT_GAVE_UP_BAD_HEAD);
     if (body.kind != TS_BODY_NONE && !conn_dir_ext(&c->out)) /* to keep the framing in */
-        return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
+        return conn_head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     char inject[TS_PROP_INJECT_MAX];
     size_t inject_len;
     struct span_edit edits[CONN_MAX_EDITS];
@@ -466,13 +459,13 @@ static enum head_verdict head_start(struct ts_conn *c, const struct iovec *iov, 
     struct pending *p =
         conn_client_span_start(c, &req, head, held, inject, &inject_len, edits, &nedits, &ins);
     if (!p)
-        return head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
+        return conn_head_not(why, TS_STAT_GAVE_UP_NO_MEMORY);
     if (__builtin_expect(head_ends_lines_with_lf(head, (size_t)h), 0))
         inject_len = lines_ended_with_lf(inject, inject_len);
     if (__builtin_expect(req.num_headers > CONN_MAX_HEADERS, 0) &&
         lines_over_what_is_read(req.num_headers, inject, inject_len)) {
         conn_span_discard(p);
-        return head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
+        return conn_head_not(why, TS_STAT_GAVE_UP_HEAD_TOO_BIG);
     }
     if (__builtin_expect(req.num_headers > PEER_MAX_HEADERS - TS_PROP_INJECT_LINES ||
                              (size_t)h > PEER_SMALLEST_HEAD_BOUND - TS_PROP_INJECT_MAX,

@@ -25,8 +25,7 @@ static bool ipv6_literal(const char *s, size_t len)
     return inet_pton(AF_INET6, text, &a) == 1;
 }
 
-/* A decimal port 1..65535 in s[0..len). */
-static bool parse_port(const char *s, size_t len, uint16_t *out)
+bool ts_url_parse_port(const char *s, size_t len, uint16_t *out)
 {
     if (len == 0 || len > 5)
         return false;
@@ -92,7 +91,7 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
     if (host_len >= sizeof out->host)
         return "a shorter host";
     out->port = 80;
-    if (port && !parse_port(port, port_len, &out->port))
+    if (port && !ts_url_parse_port(port, port_len, &out->port))
         return "a port from 1 to 65535";
     if (host != auth && !ipv6_literal(host, host_len))
         return "an IPv6 address between '[' and ']'";

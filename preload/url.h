@@ -18,6 +18,9 @@ struct ts_url {
  * short English reason ("https is not supported ...", "no host", ...). */
 const char *ts_url_parse(const char *text, struct ts_url *out);
 
+/* A decimal port 1..65535 in s[0..len) (nothing else), into *out. */
+bool ts_url_parse_port(const char *s, size_t len, uint16_t *out);
+
 /* The length of the "scheme://" that s[0..len) starts with (RFC 3986
  * scheme characters, a letter first), or 0 when it starts with none. */
 size_t ts_url_scheme_len(const char *s, size_t len);
