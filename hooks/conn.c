@@ -1296,7 +1296,8 @@ void ts_conn_image_ends_for(struct ts_conn *c, int fd, enum ts_image_end how, ui
     errno = saved;
 }
 
-void ts_conn_image_ends(enum ts_image_end how)
+/* Cold: once per process image, in a forked child's _exit too. */
+__attribute__((cold)) void ts_conn_image_ends(enum ts_image_end how)
 {
     int saved = errno;
     uint64_t until = ts_mono_ns() + TS_CONN_IMAGE_END_WAIT_NS;

@@ -411,7 +411,8 @@ static bool chain_lock_by(pthread_mutex_t *mu, uint64_t until_ns)
     return pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &by) == 0;
 }
 
-void tls_sessions_image_ends(enum ts_image_end how)
+/* Cold: once per process image (a forked child's _exit too). */
+__attribute__((cold)) void tls_sessions_image_ends(enum ts_image_end how)
 {
     if (!__atomic_load_n(&tls_in_use, __ATOMIC_ACQUIRE))
         return;

@@ -114,7 +114,8 @@ static bool stop_signal_on_its_way(void)
     return false;
 }
 
-void ts_death_awaited(void)
+/* Cold: at an exec or the process's end (a forked child's _exit too). */
+__attribute__((cold)) void ts_death_awaited(void)
 {
     struct timespec ms = {0, 1000000L};
     for (int i = 0; i < 50 && !__atomic_load_n(&ts_death_pending, __ATOMIC_ACQUIRE) &&

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "deepbind_objects.h"
+#include "fork_state.h"
 #include "loaded_objects.h"
 #include "log.h"
 #include "next_symbol.h"
@@ -266,11 +267,13 @@ struct store {
  * would make the part read-only again under the other's store. A lock of
  * the shim's own, taken with no loader call inside it (the loader's locks
  * are never taken under it); the fork's child lets it go. */
-static int stores_lock;
+static int stores_lock TS_FORK_STATE;
 
-void ts_deepbind_after_fork(void)
+TS_FORK_HANDLER void ts_deepbind_after_fork(void)
 {
-    __atomic_store_n(&stores_lock, 0, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&stores_lock,
+                        __ATOMIC_RELAXED)) /* a store that changes nothing copies a page */
+        __atomic_store_n(&stores_lock, 0, __ATOMIC_RELEASE);
 }
 
 /* Each store made where the slot still holds what was decided on (a lazy

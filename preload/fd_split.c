@@ -26,7 +26,7 @@
 
 __thread bool ts_fd_split_here __attribute__((tls_model("initial-exec")));
 
-static bool split_done TS_FORK_STATE; /* atomic */
+bool ts_fd_split_done_ TS_FORK_STATE; /* atomic */
 static int split_pidfd TS_FORK_STATE =
     -1; /* the process, in the split table: used by the split thread only */
 
@@ -78,15 +78,10 @@ bool ts_fd_split(void)
         }
         split_pidfd = pidfd;
         ts_fd_split_here = true;
-        __atomic_store_n(&split_done, true, __ATOMIC_RELEASE);
+        __atomic_store_n(&ts_fd_split_done_, true, __ATOMIC_RELEASE);
     }
     errno = saved_errno;
     return split;
-}
-
-bool ts_fd_split_done(void)
-{
-    return __atomic_load_n(&split_done, __ATOMIC_ACQUIRE);
 }
 
 int ts_fd_split_borrow(int program_fd)
@@ -104,5 +99,5 @@ TS_FORK_HANDLER void ts_fd_split_after_fork(void)
     /* The forking thread was the program's: the split table, and the
      * pidfd in it, stayed behind in the parent. */
     split_pidfd = -1;
-    __atomic_store_n(&split_done, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&ts_fd_split_done_, false, __ATOMIC_RELAXED);
 }

@@ -36,8 +36,13 @@ extern __thread bool ts_fd_split_here __attribute__((tls_model("initial-exec")))
 bool ts_fd_split(void);
 
 /* True once a thread of this process has split (atomic; a forked child
- * starts unsplit: its only thread is the program's). */
-bool ts_fd_split_done(void);
+ * starts unsplit: its only thread is the program's). Inline: a forked
+ * child's handler reads it (see fdtable.h ts_fd_high_water). */
+extern bool ts_fd_split_done_;
+static inline bool ts_fd_split_done(void)
+{
+    return __atomic_load_n(&ts_fd_split_done_, __ATOMIC_ACQUIRE);
+}
 
 /* A copy, in the calling thread's table, of the program's fd (-1 when it
  * has none or the kernel cannot say): for a split thread's messages on the

@@ -4,7 +4,7 @@
 #include "fork_state.h"
 
 struct ts_fd_ref *_Atomic ts_fd_slots[TS_FD_MAX];
-static atomic_int fd_high_water TS_FORK_STATE; /* read by the child's fork handler */
+atomic_int ts_fd_high_water_ TS_FORK_STATE; /* read by the child's fork handler */
 
 struct ts_fd_ref *ts_fd_acquire(int fd)
 {
@@ -49,10 +49,10 @@ struct ts_fd_ref *ts_fd_install(int fd, struct ts_fd_ref *r)
 {
     if ((unsigned)fd >= TS_FD_MAX)
         return r;
-    int hw = atomic_load_explicit(&fd_high_water, memory_order_relaxed);
+    int hw = atomic_load_explicit(&ts_fd_high_water_, memory_order_relaxed);
     while (fd + 1 > hw &&
-           !atomic_compare_exchange_weak_explicit(&fd_high_water, &hw, fd + 1, memory_order_relaxed,
-                                                  memory_order_relaxed))
+           !atomic_compare_exchange_weak_explicit(&ts_fd_high_water_, &hw, fd + 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
         ;
     return atomic_exchange_explicit(&ts_fd_slots[fd], r, memory_order_acq_rel);
 }
@@ -71,9 +71,4 @@ bool ts_fd_remove_if(int fd, struct ts_fd_ref *r)
     struct ts_fd_ref *expected = r;
     return atomic_compare_exchange_strong_explicit(&ts_fd_slots[fd], &expected, NULL,
                                                    memory_order_acq_rel, memory_order_relaxed);
-}
-
-int ts_fd_high_water(void)
-{
-    return atomic_load_explicit(&fd_high_water, memory_order_relaxed);
 }

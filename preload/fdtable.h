@@ -66,7 +66,13 @@ struct ts_fd_ref *ts_fd_remove(int fd);
  * the slot's reference). */
 bool ts_fd_remove_if(int fd, struct ts_fd_ref *r);
 
-/* One past the highest fd ever installed: bounds scans like close_range. */
-int ts_fd_high_water(void);
+/* One past the highest fd ever installed: bounds scans like close_range.
+ * Inline: a forked child's _exit reads it, and a call would fault in a
+ * page of code of its own there (test_startup.py ForkCost). */
+extern atomic_int ts_fd_high_water_;
+static inline int ts_fd_high_water(void)
+{
+    return atomic_load_explicit(&ts_fd_high_water_, memory_order_relaxed);
+}
 
 #endif

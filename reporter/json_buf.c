@@ -86,12 +86,6 @@ void ts_json_buf_free(struct ts_json_buf *b)
     ts_json_buf_init(b);
 }
 
-void ts_json_buf_reset(struct ts_json_buf *b)
-{
-    b->len = 0;
-    b->failed = false;
-}
-
 void ts_json_buf_truncate(struct ts_json_buf *b, size_t len)
 {
     if (len < b->len)

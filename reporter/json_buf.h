@@ -32,7 +32,11 @@ void ts_json_buf_init(struct ts_json_buf *b);
 void ts_json_buf_free(struct ts_json_buf *b);
 
 /* Forget the contents and the failure, keep the memory for reuse. */
-void ts_json_buf_reset(struct ts_json_buf *b);
+static inline void ts_json_buf_reset(struct ts_json_buf *b)
+{
+    b->len = 0;
+    b->failed = false;
+}
 
 /* Cut the contents back to len bytes (undo a partial append). */
 void ts_json_buf_truncate(struct ts_json_buf *b, size_t len);

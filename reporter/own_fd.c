@@ -277,8 +277,12 @@ int ts_own_fd_copy(const struct ts_own_fd *o)
     return fd;
 }
 
-void ts_own_fd_close(struct ts_own_fd *o)
+/* Cold: rare (an exporter's socket or file closed), and a forked child's
+ * handler calls it, where a page of hot code would fault in. */
+__attribute__((cold)) void ts_own_fd_close(struct ts_own_fd *o)
 {
+    if (o->fd < 0 && !o->slot)
+        return; /* nothing held (a forked child's): no call into hot code */
     if (ts_own_fd_valid(o) && ts_own_fd_begin(o)) {
         TS_REAL(close)(o->fd);
         ts_own_fd_end(o);
