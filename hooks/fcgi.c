@@ -36,6 +36,13 @@ bool ts_fcgi_looks_like_request(const char *buf, size_t len)
            (len < 9 || p[8] == 0) && (len < 10 || p[9] == TS_FCGI_ROLE_RESPONDER);
 }
 
+/* A head's length as the parsers return it (an int), or TS_HTTP_ERROR for
+ * one that would not fit. */
+static int head_length(size_t n)
+{
+    return n > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)n;
+}
+
 /* ----------------------------------------------------------- requests */
 
 /* A name-value pair's length at p (1 byte below 128, else 4 with the top
@@ -226,7 +233,7 @@ int ts_fcgi_parse_request(const char *buf, size_t len, struct ts_fcgi_request *r
     req->remote_port_len = cv.len[VAR_REMOTE_PORT];
     req->server_port = cv.at[VAR_SERVER_PORT];
     req->server_port_len = cv.len[VAR_SERVER_PORT];
-    return off > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)off;
+    return head_length(off);
 }
 
 void ts_fcgi_request_body(struct ts_http_body *body)
@@ -349,7 +356,7 @@ int ts_fcgi_parse_response(const char *buf, size_t len, int *status, struct ts_h
                 rest->fcgi.last = true;
                 rest->fcgi.left = (uint32_t)part;
             }
-            return content > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)content;
+            return head_length(content);
         }
         if (r.type == TS_FCGI_STDOUT) {
             size_t took = cgi_feed(&h, buf + content, have);
@@ -359,7 +366,7 @@ int ts_fcgi_parse_response(const char *buf, size_t len, int *status, struct ts_h
                 rest->kind = TS_BODY_FCGI;
                 rest->fcgi.end_type = TS_FCGI_END_REQUEST;
                 rest->fcgi.left = (uint32_t)(r.content_len - took + r.padding_len);
-                return at > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)at;
+                return head_length(at);
             }
         }
         if (len - off < record_extent(&r))
@@ -368,7 +375,7 @@ int ts_fcgi_parse_response(const char *buf, size_t len, int *status, struct ts_h
         if (r.type == TS_FCGI_END_REQUEST) { /* before the head ended */
             *status = cgi_status(&h);
             rest->kind = TS_BODY_NONE;
-            return off > (size_t)INT32_MAX ? TS_HTTP_ERROR : (int)off;
+            return head_length(off);
         }
     }
 }

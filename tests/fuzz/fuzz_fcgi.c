@@ -28,11 +28,7 @@
 #define FUZZ_NH 8
 #define FUZZ_NAMES 256
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#define CHECK(cond) PARSE_CHECK(cond) /* tests/fuzz/parse_checks.h */
 
 static bool within(const char *p, size_t n, const char *buf, size_t len)
 {

@@ -26,11 +26,7 @@
 
 #define FUZZ_MAX_H 32
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#define CHECK(cond) PARSE_CHECK(cond) /* tests/fuzz/parse_checks.h */
 
 /* The piece size used for split feeding, from the input's last byte so that
  * it varies without changing what the parsers see first. */
