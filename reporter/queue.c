@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -12,6 +13,7 @@
 
 #include "../preload/fork_state.h"
 #include "../preload/real.h"
+#include "../preload/sandbox.h"
 
 bool ts_rep_queue_init(struct ts_rep_queue *q, size_t cap)
 {
@@ -391,8 +393,13 @@ bool ts_rep_queue_push(struct ts_rep_queue *q, const struct ts_span *s)
  * see 0. */
 static void ring_doorbell(struct ts_rep_queue *q)
 {
-    if (__atomic_exchange_n(&q->doorbell, 0, __ATOMIC_SEQ_CST))
-        (void)TS_REAL(syscall)(SYS_futex, &q->doorbell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    if (!__atomic_exchange_n(&q->doorbell, 0, __ATOMIC_SEQ_CST))
+        return;
+    /* (not once the program installed a seccomp filter: without rseq and
+     * the vDSO, sched_getcpu is a system call) */
+    if (__atomic_load_n(&q->note_ringer, __ATOMIC_RELAXED) && !ts_sandbox_filter_seen())
+        __atomic_store_n(&q->ringer_cpu, sched_getcpu(), __ATOMIC_RELAXED);
+    (void)TS_REAL(syscall)(SYS_futex, &q->doorbell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 void ts_rep_queue_wake(struct ts_rep_queue *q)
@@ -434,6 +441,20 @@ void ts_rep_queue_nudge(struct ts_rep_queue *q)
      * a consumer that stored the doorbell before this sees the flag. */
     __atomic_store_n(&q->nudged, 1, __ATOMIC_SEQ_CST);
     ring_doorbell(q);
+}
+
+void ts_rep_queue_note_ringers(struct ts_rep_queue *q, bool on)
+{
+    __atomic_store_n(&q->ringer_cpu, -1, __ATOMIC_RELAXED);
+    __atomic_store_n(&q->note_ringer, on, __ATOMIC_RELAXED);
+}
+
+int ts_rep_queue_take_ringer(struct ts_rep_queue *q)
+{
+    /* a load first: the line is the doorbell's, written only by a ring */
+    if (__atomic_load_n(&q->ringer_cpu, __ATOMIC_RELAXED) < 0)
+        return -1;
+    return __atomic_exchange_n(&q->ringer_cpu, -1, __ATOMIC_RELAXED);
 }
 
 bool ts_rep_queue_take_nudge(struct ts_rep_queue *q)

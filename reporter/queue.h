@@ -81,6 +81,8 @@ struct ts_rep_queue {
     size_t head;            /* atomic: the oldest span's position (the consumer moves it) */
     uint32_t doorbell;      /* atomic futex word: 1 while the consumer sleeps (or is about to) */
     uint32_t nudged;        /* atomic: the consumer is wanted for something else (a flush) */
+    uint32_t note_ringer;   /* atomic: a ring notes its processor (ts_rep_queue_note_ringers) */
+    int ringer_cpu;         /* atomic: the processor that rang last, -1 once taken */
     uint64_t dropped;       /* atomic */
     /* Where records come from, smallest first; each has its own lock. */
     struct ts_block_pool records[TS_REP_RECORD_CLASSES];
@@ -121,8 +123,8 @@ struct ts_rep_queue {
 /* Static initialiser: no storage yet (see ts_rep_queue_reserve). */
 #define TS_REP_QUEUE_INITIALIZER                                                                   \
     {                                                                                              \
-        .mu = PTHREAD_MUTEX_INITIALIZER,                                                           \
-        .skip_unpublished_ms = TS_REP_SKIP_UNPUBLISHED_MS,                                         \
+        .mu = PTHREAD_MUTEX_INITIALIZER, .skip_unpublished_ms = TS_REP_SKIP_UNPUBLISHED_MS,        \
+        .ringer_cpu = -1,                                                                          \
         .records = {                                                                               \
             TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_SMALL)),                      \
             TS_BLOCK_POOL_INIT(TS_REP_RECORD_BYTES(TS_REP_RECORD_STR_MEDIUM)),                     \
@@ -203,6 +205,14 @@ void ts_rep_queue_nudge(struct ts_rep_queue *q);
 
 /* For the consumer: true once per nudge. */
 bool ts_rep_queue_take_nudge(struct ts_rep_queue *q);
+
+/* For the consumer: from now on (on: true) each ring notes the processor
+ * its producer runs on (sched_getcpu, no system call with rseq or the
+ * vDSO: a ring makes one anyway); ts_rep_queue_take_ringer gives it once,
+ * then -1 until the next ring. For where the consumer runs
+ * (reporter/placement.h). */
+void ts_rep_queue_note_ringers(struct ts_rep_queue *q, bool on);
+int ts_rep_queue_take_ringer(struct ts_rep_queue *q);
 
 /* Move up to max of the oldest spans into out[0..) (mutex held); returns
  * how many. Their records go back to the pools. Only the used part of a

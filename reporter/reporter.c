@@ -42,6 +42,7 @@
 #include "json_buf.h"
 #include "otlp_metrics.h"
 #include "own_fd.h"
+#include "placement.h"
 #include "program_stderr.h"
 #include "queue.h"
 #include "sampling_poller.h"
@@ -621,6 +622,22 @@ static void rep_keep_up(size_t pending)
     }
 }
 
+/* Where the thread runs (placement.h): off the processor that keeps
+ * waking it; anywhere while it is behind (a quarter of the queue, as for
+ * rep_keep_up) or idle. Once placement is off for good, the rings stop
+ * noting their processor. */
+static bool rep_placing;
+
+static void rep_place(int ringer, size_t pending, bool idle)
+{
+    if (!rep_placing)
+        return;
+    rep_placing = idle || pending >= rep_q.cap / 4 ? ts_rep_placement_release()
+                                                   : ts_rep_placement_rung_from(ringer);
+    if (!rep_placing)
+        ts_rep_queue_note_ringers(&rep_q, false);
+}
+
 /* The reporter thread: sleeps until a chunk of spans is queued or the open
  * batch is due, encodes what is queued and sends what is due; with
  * nothing at all to do, gives back the memory that bursts left. */
@@ -646,6 +663,8 @@ static void *rep_thread_main(void *arg)
      * (rep_file_tried), and a wake-up under SCHED_BATCH could wait for a
      * busy processor's slice to end (rep_wait_unbatched). */
     rep_yield_on_wakeup();
+    rep_placing = ts_rep_placement_start();
+    ts_rep_queue_note_ringers(&rep_q, rep_placing);
     /* Spans were counted but the oldest was not published yet (its
      * producer was between claiming its place and storing the record): the
      * next wait is a short sleep, not a spin while that thread is off the
@@ -692,6 +711,7 @@ static void *rep_thread_main(void *arg)
             size_t want = __atomic_load_n(&rep_ring_wake_at, __ATOMIC_RELAXED);
             timed_out = !ts_rep_queue_wait(&rep_q, want ? want : 1, &until);
         }
+        int ringer = ts_rep_queue_take_ringer(&rep_q);
         if (ts_handover_pending(&rep_handover))
             continue;
         size_t pending = ts_rep_queue_count(&rep_q);
@@ -710,6 +730,7 @@ static void *rep_thread_main(void *arg)
         unpublished = pending > 0 && taken == 0;
         rep_ring_at_pace(paced);
         pthread_mutex_unlock(&rep_export_mu);
+        rep_place(ringer, pending, idle && timed_out);
         if (idle && timed_out) {
             ts_block_caches_give_back(); /* threads' spare span records and buffers */
             ts_rep_queue_trim(&rep_q, TS_BLOCK_SPARE_HOLD_MS);
