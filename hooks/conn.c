@@ -1454,11 +1454,17 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
     if (old == &c->ref) { /* fd out of the table's range: not tracked */
         ts_stats_add(TS_STAT_GAVE_UP_FD_OUT_OF_RANGE, 1);
         conn_free(c);
-    } else if (old) {
-        ts_fd_put(old);
+        errno = saved;
+        return;
     }
+    if (old)
+        ts_fd_put(old);
+    if (role == TS_ROLE_SERVER && c->peer_port)
+        __atomic_store_n(&conn_fd_by_peer_port[c->peer_port], fd + 1, __ATOMIC_RELAXED);
     errno = saved;
 }
+
+int conn_fd_by_peer_port[65536];
 
 struct ts_conn *ts_conn_open(int role, int fd, const char *tls_version)
 {

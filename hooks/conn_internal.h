@@ -382,6 +382,13 @@ int conn_fcgi_parse_request(const char *buf, size_t len, struct conn_fcgi_space 
  * a server connection is serving): false when there is none. */
 bool conn_serving_ctx(struct ts_conn *c, struct ts_ctx *ctx);
 
+/* The fd of the server connection last tracked with each peer port, plus
+ * one (0: none; atomic): where a FastCGI exchange's REMOTE_PORT is looked
+ * for first (conn_fcgi.c), before every tracked fd. A hint only, what it
+ * names is checked. Its pages are touched as ports come (at most 256
+ * KiB, about 110 KiB for Linux's ephemeral ports). */
+extern int conn_fd_by_peer_port[65536];
+
 /* What head_start (conn_send.c) says of the bytes a client sends. */
 enum head_verdict {
     HEAD_PIECE,   /* the start of a head: pass it, keep a copy */

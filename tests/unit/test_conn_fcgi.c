@@ -2,6 +2,9 @@
  * socket pairs: the application server's server span (php-fpm's side),
  * the web server's client span and the PARAMS record it adds (nginx's
  * fastcgi_pass), and the status and end each takes from the response. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "conn_harness.h"
 #include "hooks/conn_internal.h"
 #include "hooks/fcgi.h"
@@ -547,6 +550,79 @@ static void test_client_keeps_the_connection(void **state)
     close_pair(&p);
 }
 
+/* A server connection over TCP on 127.0.0.1, accepted and tracked as a
+ * server's: *peer_port and *local_port are its two ends' ports. */
+static struct pair tcp_server_pair(uint16_t *peer_port, uint16_t *local_port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0 && c >= 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    *local_port = ntohs(a.sin_port);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    len = sizeof a;
+    assert_int_equal(getsockname(c, (struct sockaddr *)&a, &len), 0);
+    *peer_port = ntohs(a.sin_port);
+    int s = accept(l, NULL, NULL);
+    assert_true(s >= 0);
+    close(l);
+    ts_conn_track(s, TS_ROLE_SERVER, NULL, 0);
+    return (struct pair){s, c};
+}
+
+/* A request head with a traceparent of trace, read by the program. */
+static void serve_request_of(struct pair *p, const char *trace)
+{
+    char head[256], buf[512];
+    snprintf(
+        head, sizeof head,
+        "GET /shop HTTP/1.1\r\nHost: shop.test\r\ntraceparent: 00-%s-00f067aa0ba902b7-01\r\n\r\n",
+        trace);
+    peer_write(p, head);
+    assert_int_equal(prog_read(p, buf, sizeof buf), (ssize_t)strlen(head));
+}
+
+/* nginx's exchange for a request it read before another one: its parent
+ * is the request REMOTE_ADDR, REMOTE_PORT and SERVER_PORT name, not the
+ * thread's last. Found through the fd last tracked with that peer port,
+ * and without it (another fd there, or none) by looking at every one. */
+static void test_client_parent_by_remote_port(void **state)
+{
+    (void)state;
+    static const char first[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+    static const char later[] = "0af7651916cd43dd8448eb211c80319c";
+    uint16_t peer_port, local_port;
+    struct pair served = tcp_server_pair(&peer_port, &local_port);
+    assert_int_equal(conn_fd_by_peer_port[peer_port], served.prog + 1);
+    serve_request_of(&served, first);
+    struct pair other = make_pair(TS_ROLE_SERVER); /* the thread's last request */
+    serve_request_of(&other, later);
+
+    char remote_port[8], server_port[8];
+    snprintf(remote_port, sizeof remote_port, "%u", peer_port);
+    snprintf(server_port, sizeof server_port, "%u", local_port);
+    const char *vars[] = {"REMOTE_ADDR", "127.0.0.1", "REMOTE_PORT", remote_port,
+                          "SERVER_PORT", server_port, NULL};
+    int hints[] = {served.prog + 1, other.prog + 1, 0};
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++) {
+        conn_fd_by_peer_port[peer_port] = hints[i];
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        struct bytes req = {.n = 0};
+        size_t head;
+        nginx_request(&req, 0, "/a.php", vars, &head);
+        prog_write_all(&p, &req);
+        char sent[64];
+        sent_context(&p, &req, head, sent);
+        assert_memory_equal(sent + 3, first, 32);
+        close_pair(&p);
+    }
+    close_pair(&other);
+    close_pair(&served);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +639,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_long_notice_before_output, setup),
         cmocka_unit_test_setup(test_client_long_notice_before_output, setup),
         cmocka_unit_test_setup(test_client_closed_mid_notice, setup),
+        cmocka_unit_test_setup(test_client_parent_by_remote_port, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
