@@ -1459,11 +1459,12 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
     }
     if (old)
         ts_fd_put(old);
-    if (role == TS_ROLE_SERVER && c->peer_port)
+    if (role == TS_ROLE_SERVER && c->peer_port && __atomic_load_n(&conn_fd_hints, __ATOMIC_RELAXED))
         __atomic_store_n(&conn_fd_by_peer_port[c->peer_port], fd + 1, __ATOMIC_RELAXED);
     errno = saved;
 }
 
+bool conn_fd_hints;
 int conn_fd_by_peer_port[65536];
 
 struct ts_conn *ts_conn_open(int role, int fd, const char *tls_version)

@@ -385,8 +385,12 @@ bool conn_serving_ctx(struct ts_conn *c, struct ts_ctx *ctx);
 /* The fd of the server connection last tracked with each peer port, plus
  * one (0: none; atomic): where a FastCGI exchange's REMOTE_PORT is looked
  * for first (conn_fcgi.c), before every tracked fd. A hint only, what it
- * names is checked. Its pages are touched as ports come (at most 256
- * KiB, about 110 KiB for Linux's ephemeral ports). */
+ * names is checked. Kept only once the process made a FastCGI exchange
+ * (conn_fd_hints, atomic): a server that never does (php-fpm, a forking
+ * server whose every fork would copy the page written again) pays
+ * nothing for it. Its pages are touched as ports come (at most 256 KiB,
+ * about 110 KiB for Linux's ephemeral ports). */
+extern bool conn_fd_hints;
 extern int conn_fd_by_peer_port[65536];
 
 /* What head_start (conn_send.c) says of the bytes a client sends. */

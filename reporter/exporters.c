@@ -54,7 +54,9 @@
 /* What each configured exporter's batch buffer holds from the reporter
  * thread's start (ts_exp_prepare): a flush of a few spans fits. */
 #define EXP_PREPARED_BUF ((size_t)16 << 10)
-/* Retries: first backoff, its cap, and the most attempts per batch. */
+/* Retries: first backoff, its cap, and the most attempts per batch (the
+ * cap is never reached with 6 attempts, whose waits end at 1600 ms: it
+ * bounds a larger number). */
 #define EXP_BACKOFF_FIRST_MS 100
 #define EXP_BACKOFF_MAX_MS 5000
 #define EXP_MAX_ATTEMPTS 6

@@ -550,25 +550,40 @@ static void test_client_keeps_the_connection(void **state)
     close_pair(&p);
 }
 
-/* A server connection over TCP on 127.0.0.1, accepted and tracked as a
- * server's: *peer_port and *local_port are its two ends' ports. */
-static struct pair tcp_server_pair(uint16_t *peer_port, uint16_t *local_port)
+/* A listener on 127.0.0.1; its port in *port. */
+static int tcp_listener(uint16_t *port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
-    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(l >= 0 && c >= 0);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0);
     assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(listen(l, 2), 0);
     assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
-    *local_port = ntohs(a.sin_port);
-    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
-    len = sizeof a;
+    *port = ntohs(a.sin_port);
+    return l;
+}
+
+/* A connection to the listener l (at port) from client_addr (host order)
+ * and *client_port (0: one the kernel picks, then in *client_port),
+ * accepted and tracked as a server's. */
+static struct pair tcp_server_pair(int l, uint16_t port, uint32_t client_addr,
+                                   uint16_t *client_port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(client_addr),
+                            .sin_port = htons(*client_port)};
+    socklen_t len = sizeof a;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(c >= 0);
+    assert_int_equal(bind(c, (struct sockaddr *)&a, sizeof a), 0);
     assert_int_equal(getsockname(c, (struct sockaddr *)&a, &len), 0);
-    *peer_port = ntohs(a.sin_port);
+    *client_port = ntohs(a.sin_port);
+    struct sockaddr_in to = {
+        .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons(port)};
+    assert_int_equal(connect(c, (struct sockaddr *)&to, sizeof to), 0);
     int s = accept(l, NULL, NULL);
     assert_true(s >= 0);
-    close(l);
     ts_conn_track(s, TS_ROLE_SERVER, NULL, 0);
     return (struct pair){s, c};
 }
@@ -585,41 +600,66 @@ static void serve_request_of(struct pair *p, const char *trace)
     assert_int_equal(prog_read(p, buf, sizeof buf), (ssize_t)strlen(head));
 }
 
+/* One FastCGI exchange's head with these variables; the trace of the
+ * context sent in its record, in trace (33 bytes). */
+static void exchange_trace(const char *const *vars, char trace[33])
+{
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    struct bytes req = {.n = 0};
+    size_t head;
+    nginx_request(&req, 0, "/a.php", vars, &head);
+    prog_write_all(&p, &req);
+    char sent[64];
+    sent_context(&p, &req, head, sent);
+    memcpy(trace, sent + 3, 32);
+    trace[32] = '\0';
+    close_pair(&p);
+}
+
 /* nginx's exchange for a request it read before another one: its parent
  * is the request REMOTE_ADDR, REMOTE_PORT and SERVER_PORT name, not the
- * thread's last. Found through the fd last tracked with that peer port,
- * and without it (another fd there, or none) by looking at every one. */
+ * thread's last. Found through the fd last tracked with that peer port
+ * (kept once the process made an exchange), and when that fd is another
+ * connection from the same port (another client address), or none, by
+ * looking at every one. */
 static void test_client_parent_by_remote_port(void **state)
 {
     (void)state;
     static const char first[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+    static const char same_port[] = "5a8e3c2f9b1d4e6f8a0b2c4d6e8f0a1b";
     static const char later[] = "0af7651916cd43dd8448eb211c80319c";
-    uint16_t peer_port, local_port;
-    struct pair served = tcp_server_pair(&peer_port, &local_port);
+    char trace[33];
+    exchange_trace(NULL, trace); /* this process is a FastCGI client from here */
+    uint16_t local_port, peer_port = 0, again;
+    int l = tcp_listener(&local_port);
+    struct pair served = tcp_server_pair(l, local_port, INADDR_LOOPBACK, &peer_port);
     assert_int_equal(conn_fd_by_peer_port[peer_port], served.prog + 1);
     serve_request_of(&served, first);
-    struct pair other = make_pair(TS_ROLE_SERVER); /* the thread's last request */
-    serve_request_of(&other, later);
+    again = peer_port; /* the same port from 127.0.0.2 */
+    struct pair other_client = tcp_server_pair(l, local_port, INADDR_LOOPBACK + 1, &again);
+    close(l);
+    assert_int_equal(conn_fd_by_peer_port[peer_port], other_client.prog + 1);
+    serve_request_of(&other_client, same_port);
+    struct pair last = make_pair(TS_ROLE_SERVER); /* the thread's last request */
+    serve_request_of(&last, later);
 
     char remote_port[8], server_port[8];
     snprintf(remote_port, sizeof remote_port, "%u", peer_port);
     snprintf(server_port, sizeof server_port, "%u", local_port);
     const char *vars[] = {"REMOTE_ADDR", "127.0.0.1", "REMOTE_PORT", remote_port,
                           "SERVER_PORT", server_port, NULL};
-    int hints[] = {served.prog + 1, other.prog + 1, 0};
+    const char *vars2[] = {"REMOTE_ADDR", "127.0.0.2", "REMOTE_PORT", remote_port,
+                           "SERVER_PORT", server_port, NULL};
+    int hints[] = {served.prog + 1, other_client.prog + 1, last.prog + 1, 0};
     for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++) {
         conn_fd_by_peer_port[peer_port] = hints[i];
-        struct pair p = make_pair(TS_ROLE_CLIENT);
-        struct bytes req = {.n = 0};
-        size_t head;
-        nginx_request(&req, 0, "/a.php", vars, &head);
-        prog_write_all(&p, &req);
-        char sent[64];
-        sent_context(&p, &req, head, sent);
-        assert_memory_equal(sent + 3, first, 32);
-        close_pair(&p);
+        exchange_trace(vars, trace);
+        assert_string_equal(trace, first);
+        exchange_trace(vars2, trace);
+        assert_string_equal(trace, same_port);
     }
-    close_pair(&other);
+    close_pair(&last);
+    close_pair(&other_client);
     close_pair(&served);
 }
 
