@@ -1470,6 +1470,13 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
 bool conn_fd_hints;
 int conn_fd_by_peer_port[65536];
 
+uint16_t ts_conn_hint_port(const struct ts_conn *c)
+{
+    return c->role == TS_ROLE_SERVER && __atomic_load_n(&conn_fd_hints, __ATOMIC_RELAXED)
+               ? c->peer_port
+               : 0;
+}
+
 struct ts_conn *ts_conn_open(int role, int fd, const char *tls_version)
 {
     int saved = errno;

@@ -125,6 +125,12 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
  * (ts_conn_put lets go, ending its spans), or NULL without memory. */
 struct ts_conn *ts_conn_open(int role, int fd, const char *tls_version);
 
+/* The client port a server's connection is noted under for a FastCGI
+ * exchange's lookup of the request it serves (conn_fcgi.c): c's peer
+ * port once the process has made such an exchange, else 0 (nothing to
+ * note). For a connection no other thread can end meanwhile. */
+uint16_t ts_conn_hint_port(const struct ts_conn *c);
+
 /* The TLS version of a connection opened without one, known once its
  * handshake is done: it goes on the spans that start from now on and on
  * those in flight, which began without it (under the queue's lock, as a

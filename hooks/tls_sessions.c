@@ -59,6 +59,11 @@ static struct tls_lock table_locks[TLS_LOCKS] = {
     [0 ... TLS_LOCKS - 1] = {PTHREAD_MUTEX_INITIALIZER},
 };
 static struct tls_sess *table[TLS_BUCKETS];
+/* The handle of the session last opened as a server's from each client
+ * port (atomic; tls_sessions_find_by_peer_port): a hint, what it names is
+ * looked up and checked. Written only once the process made a FastCGI
+ * exchange (conn.h ts_conn_hint_port). */
+static void *handle_by_peer_port[65536];
 /* Atomic: set before the first chain lock is taken by a call that may
  * make a session. A process without TLS never touches the table or its
  * locks, not even at fork (fork_state.h). */
@@ -140,6 +145,9 @@ static void sess_open(struct tls_sess *s, struct tls_io *io, bool sending)
     bool versioned = version[0] != '\0';
     __atomic_store_n(&s->versioned, versioned, __ATOMIC_RELAXED);
     s->conn = ts_conn_open(io->lib->role(io, sending), s->fd, versioned ? version : NULL);
+    uint16_t port = s->conn ? ts_conn_hint_port(s->conn) : 0;
+    if (port)
+        __atomic_store_n(&handle_by_peer_port[port], s->handle, __ATOMIC_RELAXED);
 }
 
 /* A session opened before its handshake was done: an OpenSSL client whose
@@ -400,6 +408,24 @@ bool tls_sessions_find(bool (*match)(struct ts_conn *c, void *arg), void *arg)
                 found = s->conn && match(s->conn, arg);
         pthread_mutex_unlock(mu);
     }
+    ts_guard_leave();
+    return found;
+}
+
+bool tls_sessions_find_by_peer_port(uint16_t peer_port, bool (*match)(struct ts_conn *c, void *arg),
+                                    void *arg)
+{
+    void *handle = __atomic_load_n(&handle_by_peer_port[peer_port], __ATOMIC_RELAXED);
+    if (!handle || !__atomic_load_n(&tls_in_use, __ATOMIC_ACQUIRE))
+        return false;
+    ts_guard_enter();
+    pthread_mutex_t *mu = chain_lock(handle);
+    pthread_mutex_lock(mu);
+    struct tls_sess *s = *bucket(handle);
+    while (s && s->handle != handle)
+        s = s->next;
+    bool found = s && s->conn && match(s->conn, arg);
+    pthread_mutex_unlock(mu);
     ts_guard_leave();
     return found;
 }

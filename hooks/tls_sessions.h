@@ -76,6 +76,12 @@ void tls_forget(void *handle);
  * in no fd table slot. */
 bool tls_sessions_find(bool (*match)(struct ts_conn *c, void *arg), void *arg);
 
+/* The same, of the session last opened as a server's from a client's
+ * peer_port (noted as conn.h ts_conn_hint_port says) alone: false when
+ * there is none or match says false of it. */
+bool tls_sessions_find_by_peer_port(uint16_t peer_port, bool (*match)(struct ts_conn *c, void *arg),
+                                    void *arg);
+
 /* The process image ends (conn.h ts_conn_image_ends, whose `how` this
  * is): each session's connection ends as a socket's would, waiting for
  * the locks of a session another thread is inside for a bounded while

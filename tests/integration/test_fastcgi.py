@@ -639,7 +639,7 @@ request_terminate_timeout = 30s
         self.assertEqual(len(kids), 1, "nginx's worker processes: %r" % kids)
         return kids[0]
 
-    def two_at_once(self, contexts, tls=False):
+    def two_at_once(self, contexts, tls=False, warm=False):
         """pm.max_children = 2; two connections to nginx, each a GET of
         a.php whose two runs meet (each waits until both arrived), so that
         two workers serve at once. nginx's worker is stopped (SIGSTOP)
@@ -649,14 +649,17 @@ request_terminate_timeout = 30s
         later turn). contexts: a (trace, span) each request's traceparent
         names, or None: no trace header. Each request is its own whole
         trace, its php-curl span the child of its own worker's SERVER
-        span. tls: nginx serves HTTPS."""
+        span. tls: nginx serves HTTPS. warm: one GET first, on a
+        connection of its own, so that nginx has made a FastCGI exchange
+        before the two connections come (from then on the shim notes each
+        connection by its client port, and looks there first)."""
         if tls:
             self.setup_tcp(children=2, more_http=self.self_signed(), listen="ssl")
         else:
             self.setup_tcp(children=2)
         worker = self.nginx_worker()
-        conns = []
-        for _ in range(2):
+
+        def connection():
             if tls:
                 c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=20,
                                                 context=ssl._create_unverified_context())
@@ -664,7 +667,15 @@ request_terminate_timeout = 30s
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
             self.addCleanup(c.close)
             c.connect()
-            conns.append(c)
+            return c
+
+        if warm:
+            c = connection()
+            c.request("GET", "/a.php?n=warm")
+            r = c.getresponse()
+            self.page((r.status, 0, r.read().decode("utf-8", "replace")))
+            c.close()
+        conns = [connection() for _ in range(2)]
         time.sleep(0.3)  # nginx accepts both connections
         os.kill(worker, signal.SIGSTOP)
         try:
@@ -682,8 +693,11 @@ request_terminate_timeout = 30s
             answers.append((r.status, 0, r.read().decode("utf-8", "replace")))
         pages = [self.page(a) for a in answers]
         self.assertNotEqual(pages[0]["pid"], pages[1]["pid"], "two workers served: %r" % pages)
-        spans = self.final_spans(10, php_calls=2)
-        servers = self.nginx_servers(spans, 2, roots=not contexts)
+        spans = self.final_spans(15 if warm else 10, php_calls=3 if warm else 2)
+        servers = self.nginx_servers(spans, 3 if warm else 2, roots=not contexts)
+        if warm:
+            self.check_request(spans, servers[0], "/a.php", transport=("tcp", self.fpm_port))
+            servers = servers[1:]
         if contexts:
             self.assertEqual(sorted((s["traceId"], s["parentSpanId"]) for s in servers),
                              sorted(contexts), "nginx continued each request's context"
@@ -721,6 +735,12 @@ request_terminate_timeout = 30s
         TLS session's plaintext, which no fd slot holds (the shim looks
         among its TLS sessions too)."""
         self.two_at_once(None, tls=True)
+
+    def test_two_at_once_through_https_after_an_exchange(self):
+        """The same after nginx's first FastCGI exchange: the connections
+        are noted by their client ports, and the TLS session each names is
+        looked at first."""
+        self.two_at_once(None, tls=True, warm=True)
 
     def test_notices_before_output_on_a_kept_connection(self):
         """A script that logs 24 KB of notices (error_log: STDERR records)
