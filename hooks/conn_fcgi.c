@@ -71,13 +71,13 @@ static bool fd_serves_wanted(int fd, struct serving_wanted *w)
  * server span at the front of its queue. Exact where "the thread's
  * current request" is a guess (nginx's event loop reads other requests
  * before it passes this one on), and needs no trace headers from the
- * client. Looks first at the fd and the TLS session last tracked with
- * that peer port (conn_fd_by_peer_port, tls_sessions_find_by_peer_port:
- * kept from the first exchange on; an HTTPS front end's plaintext is in
- * no fd slot), then at every tracked fd, then at every TLS session: an
- * atomic reference taken and let go of per connection open, about 8 ns
- * each (31 µs more an exchange with 4,000 open), which the first looks
- * spare a connection that is the last accepted from its client's port. A reference let go of here
+ * client. Looks first at the fd last accepted and the TLS session last
+ * opened from that peer port (conn_fd_by_peer_port,
+ * tls_sessions_find_by_peer_port: kept from the first exchange on; an
+ * HTTPS front end's plaintext is in no fd slot), then at every tracked
+ * fd, then at every TLS session: an atomic reference taken and let go of
+ * per connection open, about 8 ns each (31 µs more an exchange with 4,000
+ * open), which the first looks spare a connection noted so. A reference let go of here
  * may be the last (another thread closed that fd meanwhile): that connection then ends under the
  * FastCGI connection's send lock, which no connection's ending takes. */
 static bool serving_request(const struct ts_fcgi_request *fr, struct ts_ctx *ctx)
