@@ -8,6 +8,7 @@
 #include "conn_harness.h"
 #include "hooks/conn_internal.h"
 #include "hooks/fcgi.h"
+#include "hooks/tls_sessions.h"
 
 /* ------------------------------------------------- building records */
 
@@ -663,6 +664,114 @@ static void test_client_parent_by_remote_port(void **state)
     close_pair(&served);
 }
 
+/* --------------------------------------------- TLS sessions by client port */
+
+/* A stand-in TLS library whose sessions are servers' over plain sockets:
+ * the handle is the fd's address, the bytes go as they are. */
+static enum tls_end fake_end(struct tls_io *io, long rc)
+{
+    (void)io;
+    return rc == 0 ? TLS_CLOSED : TLS_FAILED;
+}
+static int fake_role(struct tls_io *io, bool sending)
+{
+    (void)io;
+    (void)sending;
+    return TS_ROLE_SERVER;
+}
+static int fake_fd(struct tls_io *io)
+{
+    return *(int *)io->handle;
+}
+static void fake_version(struct tls_io *io, char *out, size_t size)
+{
+    (void)io;
+    snprintf(out, size, "1.3");
+}
+static long fake_read(struct tls_io *io, void *buf, size_t len)
+{
+    return read(*(int *)io->handle, buf, len);
+}
+static const struct tls_lib fake_tls = {fake_end, fake_role, fake_fd, fake_version, false};
+
+/* The session of handle (an int holding the socket) reads a request of
+ * trace: its server span is then the one its connection serves. */
+static void tls_serve_request_of(int *handle, int peer, const char *trace)
+{
+    char head[256], buf[512];
+    snprintf(
+        head, sizeof head,
+        "GET /shop HTTP/1.1\r\nHost: shop.test\r\ntraceparent: 00-%s-00f067aa0ba902b7-01\r\n\r\n",
+        trace);
+    assert_int_equal(write(peer, head, strlen(head)), (ssize_t)strlen(head));
+    struct tls_io io = {.handle = handle, .lib = &fake_tls, .call = fake_read};
+    assert_int_equal(tls_read(&io, buf, sizeof buf), (long)strlen(head));
+}
+
+struct tls_wanted {
+    uint16_t peer_port;
+    char trace[33];
+};
+
+/* A connection from the wanted port serving a request: its trace. */
+static bool tls_serves(struct ts_conn *c, void *arg)
+{
+    struct tls_wanted *w = arg;
+    struct ts_ctx ctx;
+    if (c->peer_port != w->peer_port || !conn_serving_ctx(c, &ctx))
+        return false;
+    hex(ctx.trace_id, 16, w->trace);
+    return true;
+}
+
+/* Once the process made a FastCGI exchange, the TLS session last opened
+ * as a server's from a client port is found by that port: not a port no
+ * session came from, not once the session is forgotten, and not when its
+ * handle names a session from another port since. */
+static void test_tls_session_by_client_port(void **state)
+{
+    (void)state;
+    static const char first[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+    static const char second[] = "5a8e3c2f9b1d4e6f8a0b2c4d6e8f0a1b";
+    char trace[33];
+    exchange_trace(NULL, trace); /* this process is a FastCGI client from here */
+    uint16_t local_port, port_a = 0, port_b = 0;
+    int l = tcp_listener(&local_port);
+    /* the tracked fds are a TLS library's sockets: not the shim's to follow */
+    struct pair a = tcp_server_pair(l, local_port, INADDR_LOOPBACK, &port_a);
+    ts_conn_untrack(a.prog);
+    static int handle; /* one handle, two sessions in turn */
+    handle = a.prog;
+    tls_serve_request_of(&handle, a.peer, first);
+    struct tls_wanted w = {.peer_port = port_a};
+    assert_true(tls_sessions_find_by_peer_port(port_a, tls_serves, &w));
+    assert_string_equal(w.trace, first);
+    w.peer_port = (uint16_t)(port_a + 1);
+    assert_false(tls_sessions_find_by_peer_port(w.peer_port, tls_serves, &w));
+
+    tls_forget(&handle);
+    w.peer_port = port_a;
+    assert_false(tls_sessions_find_by_peer_port(port_a, tls_serves, &w));
+
+    /* the same handle, a session from another port: port_a's note names
+     * it, and it is not port_a's */
+    struct pair b = tcp_server_pair(l, local_port, INADDR_LOOPBACK, &port_b);
+    close(l);
+    ts_conn_untrack(b.prog);
+    handle = b.prog;
+    tls_serve_request_of(&handle, b.peer, second);
+    w.peer_port = port_a;
+    assert_false(tls_sessions_find_by_peer_port(port_a, tls_serves, &w));
+    w.peer_port = port_b;
+    assert_true(tls_sessions_find_by_peer_port(port_b, tls_serves, &w));
+    assert_string_equal(w.trace, second);
+    tls_forget(&handle);
+    close(a.prog);
+    close(a.peer);
+    close(b.prog);
+    close(b.peer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +789,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_long_notice_before_output, setup),
         cmocka_unit_test_setup(test_client_closed_mid_notice, setup),
         cmocka_unit_test_setup(test_client_parent_by_remote_port, setup),
+        cmocka_unit_test_setup(test_tls_session_by_client_port, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
