@@ -1452,7 +1452,7 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
     }
     /* read before the slot has it: from then on another thread may close
      * the fd and the object serve another connection */
-    uint16_t hint_port = role == TS_ROLE_SERVER ? c->peer_port : 0;
+    uint16_t hint_port = ts_conn_hint_port(c);
     struct ts_fd_ref *old = ts_fd_install(fd, &c->ref);
     if (old == &c->ref) { /* fd out of the table's range: not tracked */
         ts_stats_add(TS_STAT_GAVE_UP_FD_OUT_OF_RANGE, 1);
@@ -1462,7 +1462,7 @@ void ts_conn_track(int fd, int role, const struct sockaddr *peer, socklen_t peer
     }
     if (old)
         ts_fd_put(old);
-    if (hint_port && __atomic_load_n(&conn_fd_hints, __ATOMIC_RELAXED))
+    if (hint_port)
         __atomic_store_n(&conn_fd_by_peer_port[hint_port], fd + 1, __ATOMIC_RELAXED);
     errno = saved;
 }

@@ -76,10 +76,11 @@ static bool fd_serves_wanted(int fd, struct serving_wanted *w)
  * tls_sessions_find_by_peer_port: kept from the first exchange on; an
  * HTTPS front end's plaintext is in no fd slot), then at every tracked
  * fd, then at every TLS session: an atomic reference taken and let go of
- * per connection open, about 8 ns each (31 µs more an exchange with 4,000
- * open), which the first looks spare a connection noted so. A reference let go of here
- * may be the last (another thread closed that fd meanwhile): that connection then ends under the
- * FastCGI connection's send lock, which no connection's ending takes. */
+ * per connection open, about 8 ns each (31 µs more an exchange with
+ * 4,000 open), which the first looks spare a connection noted so. A
+ * reference let go of here may be the last (another thread closed that
+ * fd meanwhile): that connection then ends under the FastCGI
+ * connection's send lock, which no connection's ending takes. */
 static bool serving_request(const struct ts_fcgi_request *fr, struct ts_ctx *ctx)
 {
     if (!__atomic_load_n(&conn_fd_hints, __ATOMIC_RELAXED))
