@@ -99,13 +99,20 @@ static pthread_mutex_t *chain_lock_to_add(const void *handle)
     return chain_lock(handle);
 }
 
+/* handle's record, NULL when there is none. Its chain's lock is held. */
+static struct tls_sess *sess_find_locked(const void *handle)
+{
+    struct tls_sess *s = *bucket(handle);
+    while (s && s->handle != handle)
+        s = s->next;
+    return s;
+}
+
 /* handle's record, made when there is none (NULL without memory). Its
  * chain's lock is held, under the guard. */
 static struct tls_sess *sess_get_locked(void *handle)
 {
-    struct tls_sess **b = bucket(handle), *s = *b;
-    while (s && s->handle != handle)
-        s = s->next;
+    struct tls_sess **b = bucket(handle), *s = sess_find_locked(handle);
     if (!s && (s = ts_block_get(&sess_blocks))) {
         memset(s, 0, sizeof *s);
         s->handle = handle;
@@ -423,9 +430,7 @@ bool tls_sessions_find_by_peer_port(uint16_t peer_port, bool (*match)(struct ts_
     ts_guard_enter();
     pthread_mutex_t *mu = chain_lock(handle);
     pthread_mutex_lock(mu);
-    struct tls_sess *s = *bucket(handle);
-    while (s && s->handle != handle)
-        s = s->next;
+    struct tls_sess *s = sess_find_locked(handle);
     bool found = s && s->conn && match(s->conn, arg);
     pthread_mutex_unlock(mu);
     ts_guard_leave();

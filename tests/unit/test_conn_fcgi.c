@@ -233,6 +233,14 @@ static void test_server_padded_empty_params(void **state)
     close_pair(&p);
 }
 
+/* Room for a 1 MiB write from sender to receiver without a wait. */
+static void big_buffers(int sender, int receiver)
+{
+    int big = 1 << 20;
+    setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    setsockopt(receiver, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+}
+
 /* A notice longer than a head may be (php-fpm sends one of up to 64 KiB
  * as one STDERR record) before the answer's output: the span has the
  * answer's status, and ends at END_REQUEST. */
@@ -240,9 +248,7 @@ static void test_server_long_notice_before_output(void **state)
 {
     (void)state;
     struct pair p = make_pair(TS_ROLE_SERVER);
-    int big = 1 << 20;
-    setsockopt(p.prog, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-    setsockopt(p.peer, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    big_buffers(p.prog, p.peer);
     static struct bytes req, res;
     size_t head;
     req.n = res.n = 0;
@@ -429,9 +435,7 @@ static void test_client_long_notice_before_output(void **state)
 {
     (void)state;
     struct pair p = make_pair(TS_ROLE_CLIENT);
-    int big = 1 << 20;
-    setsockopt(p.peer, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-    setsockopt(p.prog, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    big_buffers(p.peer, p.prog);
     for (int i = 0; i < 2; i++) {
         static struct bytes req, res;
         size_t head;
