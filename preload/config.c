@@ -13,7 +13,6 @@
  * (strcasecmp) could run before the program has set up its locale. */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -789,15 +788,20 @@ static bool host_name_ok(const char *s)
 
 /* The Jaeger agent's host under var: a host name, an IPv4 address, or an
  * IPv6 one, bare or in brackets as in a URL (kept bare: the connect reads
- * it so). A ':' anywhere else is a port ("127.0.0.1:6831", the form of
- * JAEGER_SAMPLER_MANAGER_HOST_PORT), which this variable cannot hold:
- * refused now rather than failing at the first export as a name that
- * "does not resolve". */
-enum agent_host_form { AGENT_HOST_OK, AGENT_HOST_BAD_NAME, AGENT_HOST_WITH_PORT };
+ * it so), with perhaps a zone ("fe80::1%eth0"). A ':' anywhere else is a
+ * port ("127.0.0.1:6831", the form of JAEGER_SAMPLER_MANAGER_HOST_PORT),
+ * which this variable cannot hold: refused now rather than failing at the
+ * first export as a name that "does not resolve". */
+enum agent_host_form {
+    AGENT_HOST_OK,
+    AGENT_HOST_BAD_NAME,
+    AGENT_HOST_WITH_PORT,
+    AGENT_HOST_BAD_ZONE /* an IPv6 address, and after its '%' no interface's name or index */
+};
 
 /* Which form v has; for an IPv6 address, bare[] gets it without brackets
- * (else v as it is, when it is a name). */
-static enum agent_host_form agent_host_form(const char *v, char bare[INET6_ADDRSTRLEN])
+ * (else an empty string, when v is a name). */
+static enum agent_host_form agent_host_form(const char *v, char bare[TS_CFG_IPV6_TEXT])
 {
     size_t len = strlen(v);
     bare[0] = '\0';
@@ -808,15 +812,17 @@ static enum agent_host_form agent_host_form(const char *v, char bare[INET6_ADDRS
         addr++;
         len -= 2;
     }
-    struct in6_addr ip;
-    if (len < INET6_ADDRSTRLEN) {
-        memcpy(bare, addr, len);
-        bare[len] = '\0';
+    if (ts_ipv6_literal(addr, len, false, bare))
+        return AGENT_HOST_OK;
+    bare[0] = '\0';
+    const char *pct = memchr(addr, '%', len);
+    if (pct && !memchr(pct, ':', len - (size_t)(pct - addr)) &&
+        ts_ipv6_literal(addr, (size_t)(pct - addr), false, bare)) {
+        bare[0] = '\0';
+        return AGENT_HOST_BAD_ZONE;
     }
-    return bare[0] && inet_pton(AF_INET6, bare, &ip) == 1 ? AGENT_HOST_OK : AGENT_HOST_WITH_PORT;
+    return AGENT_HOST_WITH_PORT;
 }
-
-_Static_assert(TS_CFG_IPV6_TEXT == INET6_ADDRSTRLEN, "an IPv6 address as text");
 
 bool ts_config_agent_host_ok(const char *v, char bare[TS_CFG_IPV6_TEXT])
 {
@@ -832,7 +838,7 @@ bool ts_config_refuses_agent_host(ts_env_lookup_fn get)
         !(exporters & (1u << TS_EXPORTER_JAEGER)))
         return false;
     v = env_first(get, "OTEL_EXPORTER_JAEGER_AGENT_HOST", "JAEGER_AGENT_HOST", &var);
-    char bare[INET6_ADDRSTRLEN];
+    char bare[TS_CFG_IPV6_TEXT];
     return v && agent_host_form(v, bare) != AGENT_HOST_OK;
 }
 
@@ -841,10 +847,15 @@ static void read_agent_host(const char *var, const char *v, const char *port_var
 {
     if (!v)
         return;
-    char bare[INET6_ADDRSTRLEN];
+    char bare[TS_CFG_IPV6_TEXT];
     enum agent_host_form form = agent_host_form(v, bare);
     if (form == AGENT_HOST_BAD_NAME) {
         reject(errors, var, v, "a host name or an IP address");
+        return;
+    }
+    if (form == AGENT_HOST_BAD_ZONE) {
+        reject(errors, var, v,
+               "an interface's name or index after the IPv6 address's '%' (fe80::1%eth0)");
         return;
     }
     if (form == AGENT_HOST_WITH_PORT) {

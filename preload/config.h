@@ -162,12 +162,13 @@ int ts_config_parse_exporters(const char *s, unsigned *out);
  * sends to it. */
 bool ts_config_refuses_agent_host(ts_env_lookup_fn get);
 
-/* The room an IPv6 address takes as text (INET6_ADDRSTRLEN). */
-#define TS_CFG_IPV6_TEXT 46
+/* The room an IPv6 address takes as text, with a zone. */
+#define TS_CFG_IPV6_TEXT TS_IPV6_ZONED_TEXT
 
 /* Is v a Jaeger agent host as JAEGER_AGENT_HOST takes it: a host name, an
- * IPv4 address, or an IPv6 one, bare or in brackets, and no port? For an
- * IPv6 one, bare[] gets it without brackets; else bare[0] is '\0'. */
+ * IPv4 address, or an IPv6 one (perhaps with a zone, "fe80::1%eth0"), bare
+ * or in brackets, and no port? For an IPv6 one, bare[] gets it without
+ * brackets; else bare[0] is '\0'. */
 bool ts_config_agent_host_ok(const char *v, char bare[TS_CFG_IPV6_TEXT]);
 
 /* Parse TRACESHIM_STACKS: off, client, all or slow:DURATION, where

@@ -2,6 +2,7 @@
 #include "url.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,20 +10,51 @@
 #include "ascii.h"
 #include "cut_text.h"
 
-/* Is s[0..len) an IPv6 address (what a URL's brackets hold; a zone, after
- * '%', is left to the lookup)? Else the lookup said "No route to host". */
-static bool ipv6_literal(const char *s, size_t len)
+_Static_assert(TS_IPV6_ZONED_TEXT == INET6_ADDRSTRLEN + IF_NAMESIZE,
+               "an IPv6 address, '%' and an interface name, as text");
+
+/* Is c a character of a zone (RFC 3986's unreserved ones)? */
+static bool zone_char(char c)
 {
-    char text[INET6_ADDRSTRLEN];
-    const char *zone = memchr(s, '%', len);
-    if (zone)
-        len = (size_t)(zone - s);
-    if (len == 0 || len >= sizeof text)
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+bool ts_ipv6_literal(const char *s, size_t len, bool in_url, char out[TS_IPV6_ZONED_TEXT])
+{
+    const char *pct = memchr(s, '%', len);
+    size_t addr_len = pct ? (size_t)(pct - s) : len;
+    const char *zone = NULL;
+    size_t zone_len = 0;
+    if (pct) {
+        zone = pct + 1;
+        zone_len = len - addr_len - 1;
+        if (in_url && zone_len >= 2 && zone[0] == '2' && zone[1] == '5') {
+            zone += 2; /* "%25": RFC 6874's escaped '%' */
+            zone_len -= 2;
+        }
+        if (zone_len == 0 || zone_len >= IF_NAMESIZE)
+            return false;
+        for (size_t i = 0; i < zone_len; i++)
+            if (!zone_char(zone[i]))
+                return false;
+    }
+    if (addr_len == 0 || addr_len >= INET6_ADDRSTRLEN)
         return false;
-    memcpy(text, s, len);
-    text[len] = '\0';
+    char text[INET6_ADDRSTRLEN];
+    memcpy(text, s, addr_len);
+    text[addr_len] = '\0';
     struct in6_addr a;
-    return inet_pton(AF_INET6, text, &a) == 1;
+    if (inet_pton(AF_INET6, text, &a) != 1)
+        return false;
+    memcpy(out, text, addr_len);
+    if (zone) {
+        out[addr_len] = '%';
+        memcpy(out + addr_len + 1, zone, zone_len);
+        addr_len += 1 + zone_len;
+    }
+    out[addr_len] = '\0';
+    return true;
 }
 
 bool ts_url_parse_port(const char *s, size_t len, uint16_t *out)
@@ -93,9 +125,23 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
     out->port = 80;
     if (port && !ts_url_parse_port(port, port_len, &out->port))
         return "a port from 1 to 65535";
-    if (host != auth && !ipv6_literal(host, host_len))
-        return "an IPv6 address between '[' and ']'";
-    memcpy(out->host, host, host_len);
+    if (host != auth) {
+        const char *pct = memchr(host, '%', host_len);
+        if (!ts_ipv6_literal(host, host_len, true, out->host)) {
+            if (pct && ts_ipv6_literal(host, (size_t)(pct - host), true, out->host))
+                return "an interface's name or index as the IPv6 address's zone, after "
+                       "%25 ([fe80::1%25eth0])";
+            return "an IPv6 address between '[' and ']'";
+        }
+        /* the Host header names the address without its zone */
+        size_t kept = pct ? (size_t)(pct - auth) : (size_t)(host + host_len - auth);
+        memcpy(out->host_header, auth, kept);
+        memcpy(out->host_header + kept, host + host_len,
+               (size_t)(auth + auth_len - host - host_len));
+    } else {
+        memcpy(out->host, host, host_len);
+        memcpy(out->host_header, auth, auth_len);
+    }
     memcpy(out->authority, auth, auth_len);
 
     size_t path_len = strcspn(rest, "#");

@@ -8,11 +8,28 @@
 #include <stdint.h>
 
 struct ts_url {
-    char host[256]; /* a name or an address; IPv6 without its brackets */
+    char host[256]; /* a name or an address; IPv6 without its brackets, a
+                       zone after a plain '%' ("fe80::1%eth0") */
     uint16_t port;  /* 80 when the URL names none */
     char path[1024]; /* from the first '/' (query included); "/" when empty */
-    char authority[272]; /* host[:port] as written, for the Host header */
+    char authority[272];   /* host[:port] as written */
+    char host_header[272]; /* the same for the Host header: an IPv6
+                              address's zone left out (it means nothing to
+                              the server: RFC 6874) */
 };
+
+/* The room an IPv6 address takes as text with a zone: the address
+ * (INET6_ADDRSTRLEN with its NUL), '%' and an interface's name or index
+ * (below IF_NAMESIZE). */
+#define TS_IPV6_ZONED_TEXT (46 + 16)
+
+/* Is s[0..len) an IPv6 address, with perhaps a zone, the interface a
+ * link-local address is on, after a '%' ("fe80::1%eth0")? In a URL
+ * (in_url) that '%' is written "%25" (RFC 6874); a '%' not followed by
+ * "25" is taken as well, as browsers and curl take it. The zone is
+ * letters, digits, '-', '.', '_' and '~', at most 15 of them. When it is,
+ * out gets the address with its zone after a plain '%', and a NUL. */
+bool ts_ipv6_literal(const char *s, size_t len, bool in_url, char out[TS_IPV6_ZONED_TEXT]);
 
 /* Parse "http://host[:port][/path]". Returns NULL on success, else a
  * short English reason ("https is not supported ...", "no host", ...). */

@@ -420,7 +420,7 @@ void ts_http_request(struct ts_http_client *c, const char *method, const char *c
     bool own_host = !lines_name(extra_headers, "host");
     bool own_agent = !lines_name(extra_headers, "user-agent");
     int n = snprintf(head, head_cap, "%s %s HTTP/1.1\r\n%s%s%s%s%s%s%s%s", method, c->url->path,
-                     own_host ? "Host: " : "", own_host ? c->url->authority : "",
+                     own_host ? "Host: " : "", own_host ? c->url->host_header : "",
                      own_host ? "\r\n" : "",
                      own_agent ? "User-Agent: traceshim/" TS_VERSION "\r\n" : "",
                      content_type ? "Content-Type: " : "", content_type ? content_type : "",

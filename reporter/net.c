@@ -3,11 +3,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -116,6 +118,40 @@ static int net_connect_list(const struct addrinfo *list, uint64_t deadline_ms,
     return -1;
 }
 
+bool ts_net_ipv6_literal(const char *text, uint16_t port, struct sockaddr_in6 *out)
+{
+    *out = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    const char *zone = strchr(text, '%');
+    char addr[INET6_ADDRSTRLEN];
+    size_t addr_len = zone ? (size_t)(zone - text) : strlen(text);
+    if (addr_len >= sizeof addr || (zone && !zone[1])) {
+        errno = EINVAL;
+        return false;
+    }
+    memcpy(addr, text, addr_len);
+    addr[addr_len] = '\0';
+    if (inet_pton(AF_INET6, addr, &out->sin6_addr) != 1) {
+        errno = EINVAL;
+        return false;
+    }
+    if (!zone)
+        return true;
+    zone++;
+    /* an index as written (what `ip -6 route` shows as "dev 2"), else an
+     * interface's name: an ioctl on a socket of glibc's own, no lookup */
+    char *end;
+    unsigned long index = strtoul(zone, &end, 10);
+    if (zone[0] >= '0' && zone[0] <= '9' && *end == '\0')
+        out->sin6_scope_id = index <= UINT32_MAX ? (uint32_t)index : 0;
+    else
+        out->sin6_scope_id = if_nametoindex(zone);
+    if (out->sin6_scope_id == 0) {
+        errno = TS_NET_EUNKNOWNZONE;
+        return false;
+    }
+    return true;
+}
+
 /* host:port without a lookup when host is "localhost" (127.0.0.1, then
  * ::1) or an address literal: 1 when that was tried (its result in *rc),
  * 0 when host is a name to look up. No allocation: the reporter thread's
@@ -138,7 +174,13 @@ static int net_connect_without_lookup(struct ts_own_fd *out, const char *host, u
         list = &a4;
     } else if (inet_pton(AF_INET, host, &v4.sin_addr) == 1) {
         list = &a4;
-    } else if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1) {
+    } else if (strchr(host, ':')) { /* IPv6; with a zone, a form getaddrinfo reads as well */
+        if (!ts_net_ipv6_literal(host, port, &v6)) {
+            if (errno == EINVAL)
+                return 0; /* not an address after all: the lookup says what it is */
+            *rc = -1;
+            return 1;
+        }
         list = &a6;
     } else {
         return 0;
@@ -151,6 +193,10 @@ const char *ts_net_strerror(int err, char *buf, size_t cap)
 {
     if (err == TS_NET_EUNRESOLVED) {
         snprintf(buf, cap, "the host name does not resolve");
+        return buf;
+    }
+    if (err == TS_NET_EUNKNOWNZONE) {
+        snprintf(buf, cap, "the address's zone names no network interface here");
         return buf;
     }
     return strerror_r(err, buf, cap);

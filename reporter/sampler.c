@@ -691,8 +691,12 @@ static void sam_agent_endpoint(const char *var, const char *v, struct sam_cfg *c
     bool host_ok = ts_config_agent_host_ok(v, bare);
     char url[SAM_URL_CAP];
     struct ts_url u;
-    int n = bare[0] ? snprintf(url, sizeof url, "http://[%s]:5778/sampling", bare)
-                    : snprintf(url, sizeof url, "http://%s:5778/sampling", v);
+    /* a zone's '%' is "%25" in a URL (RFC 6874) */
+    const char *zone = strchr(bare, '%');
+    int n = !bare[0] ? snprintf(url, sizeof url, "http://%s:5778/sampling", v)
+            : zone   ? snprintf(url, sizeof url, "http://[%.*s%%25%s]:5778/sampling",
+                                (int)(zone - bare), bare, zone + 1)
+                     : snprintf(url, sizeof url, "http://[%s]:5778/sampling", bare);
     if (host_ok && n > 0 && (size_t)n < sizeof url && !ts_url_parse(url, &u))
         memcpy(cfg->endpoint, url, (size_t)n + 1);
     else

@@ -49,15 +49,15 @@ class Collector:
     order for successive requests, the last one repeating; each is a status
     number, bytes (a whole response), or "stall" (never answer). delay:
     seconds it takes over every answer (a slow backend, or one the reporter
-    is busy exporting to most of the time)."""
+    is busy exporting to most of the time). address: "::1" for IPv6."""
 
-    def __init__(self, script=(200,), delay=0.0):
+    def __init__(self, script=(200,), delay=0.0, address="127.0.0.1"):
         self.script = list(script)
         self.delay = delay
         self.times = []  # monotonic arrival time of each request
         self._n = 0
         self._lock = threading.Lock()
-        self.server = th.RecordingServer(mode="http", response=self._respond)
+        self.server = th.RecordingServer(mode="http", response=self._respond, address=address)
         self.port = self.server.port
 
     def _respond(self, req):
@@ -97,13 +97,15 @@ class Collector:
 
 
 class UdpAgent:
-    """A Jaeger agent's UDP port on 127.0.0.1 that records every datagram
-    (port: a given one, as an agent restarted on its port)."""
+    """A Jaeger agent's UDP port on 127.0.0.1 (or address, "::1") that
+    records every datagram (port: a given one, as an agent restarted on its
+    port)."""
 
-    def __init__(self, port=0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    def __init__(self, port=0, address="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
+                                  socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self.sock.bind(("127.0.0.1", port))
+        self.sock.bind((address, port))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.datagrams = []

@@ -397,6 +397,34 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertIn("traceshim: jaeger exporter: Jaeger agent: [::1]:%d: Connection refused"
                       % port, p.stderr().decode())
 
+    def test_backends_named_by_an_ipv6_address_with_a_zone(self):
+        """A collector and an agent named by an IPv6 address with a zone
+        (RFC 6874's [::1%25lo] in a URL, ::1%lo as the agent's host) get
+        the spans (the zone was looked up as a name: "does not resolve"),
+        and the Host header names the address without its zone."""
+        try:
+            collector = bk.Collector([200], address="::1")
+        except OSError as e:
+            self.skipTest("no ::1 here: %s" % e)
+        self.addCleanup(collector.close)
+        agent = bk.UdpAgent(address="::1")
+        self.addCleanup(agent.close)
+        env = th.shim_env("zoned", self.spans_file, TRACESHIM_EXPORTER="otlp,jaeger",
+                          TRACESHIM_PROCESS_SPANS="1",
+                          OTEL_EXPORTER_OTLP_ENDPOINT="http://[::1%%25lo]:%d" % collector.port,
+                          OTEL_EXPORTER_JAEGER_AGENT_HOST="::1%lo",
+                          OTEL_EXPORTER_JAEGER_AGENT_PORT=str(agent.port))
+        p = th.run(["/bin/true"], env=env, tmpdir=self.tmp, name="zoned")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stderr().decode(), "")
+        line, headers, _ = collector.wait_requests(1)[0]
+        self.assertEqual(line, "POST /v1/traces HTTP/1.1")
+        self.assertEqual(th.header_values(headers, "Host"), ["[::1]:%d" % collector.port])
+        deadline = time.monotonic() + 10
+        while not agent.received() and time.monotonic() < deadline:
+            time.sleep(0.02)  # sent before the exit; the agent's thread reads it
+        self.assertEqual(len(agent.received()), 1)
+
     def test_jaeger_agent_up_gets_every_batch(self):
         agent = bk.UdpAgent()
         self.addCleanup(agent.close)

@@ -828,17 +828,18 @@ def diff_bytes(expected, got, context=60, full=True):
 # local TCP servers (run in the test process, never traced)
 
 
-def listen_local(backlog=16, rcvbuf=0, maxseg=0):
-    """A listening TCP socket on 127.0.0.1, a free port; accept() times out
-    after 0.2 s so that an accept loop can see a stop flag. rcvbuf
-    (SO_RCVBUF) and maxseg (TCP_MAXSEG) are inherited by accepted sockets."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def listen_local(backlog=16, rcvbuf=0, maxseg=0, address="127.0.0.1"):
+    """A listening TCP socket on 127.0.0.1 (or address, "::1"), a free port;
+    accept() times out after 0.2 s so that an accept loop can see a stop
+    flag. rcvbuf (SO_RCVBUF) and maxseg (TCP_MAXSEG) are inherited by
+    accepted sockets."""
+    s = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     if maxseg:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, maxseg)
-    s.bind(("127.0.0.1", 0))
+    s.bind((address, 0))
     s.listen(backlog)
     s.settimeout(0.2)
     return s
@@ -851,9 +852,9 @@ class AcceptingServer:
     returns (function, args) to run in the connection's own thread.
     close() stops accepting and joins every thread (bounded)."""
 
-    def listen(self, backlog=16, rcvbuf=0, maxseg=0, unix_path=None):
+    def listen(self, backlog=16, rcvbuf=0, maxseg=0, unix_path=None, address="127.0.0.1"):
         """unix_path: a Unix-domain stream socket at that path instead
-        (self.port None)."""
+        (self.port None); address: listen_local's."""
         self._stop = False
         self._threads = []
         self.unix_path = unix_path
@@ -864,7 +865,7 @@ class AcceptingServer:
             self.sock.settimeout(0.2)
             self.port = None
         else:
-            self.sock = listen_local(backlog, rcvbuf, maxseg)
+            self.sock = listen_local(backlog, rcvbuf, maxseg, address)
             self.port = self.sock.getsockname()[1]
         self._accepter = threading.Thread(target=self._accept_loop, daemon=True)
         self._accepter.start()
@@ -942,12 +943,13 @@ class RecordingServer(AcceptingServer):
                         b"Content-Length: 2\r\n\r\nok")
 
     def __init__(self, mode="http", response=None, rcvbuf=0, recv_delay=0.0, recv_size=65536,
-                 early_response=False, unix_path=None):
+                 early_response=False, unix_path=None, address="127.0.0.1"):
         """rcvbuf (SO_RCVBUF), recv_delay (seconds slept after each receive) and
         recv_size make a slow reader, so that the sender sees short writes.
         early_response: answer as soon as a request's head is in, while its
         body is still arriving (the sender's buffer stays full). unix_path:
-        listen on a Unix-domain socket there instead of 127.0.0.1."""
+        listen on a Unix-domain socket there instead of 127.0.0.1; address:
+        another loopback address to listen on ("::1")."""
         assert mode in ("http", "echo", "sink")
         self.early_response = early_response
         self.mode = mode
@@ -957,7 +959,7 @@ class RecordingServer(AcceptingServer):
         self.conns = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self.listen(64, rcvbuf=rcvbuf, unix_path=unix_path)
+        self.listen(64, rcvbuf=rcvbuf, unix_path=unix_path, address=address)
 
     def __enter__(self):
         return self

@@ -1035,6 +1035,30 @@ static void test_jaeger_agent(void **state)
     env_set("JAEGER_AGENT_HOST", "[fd00::6831]");
     assert_int_equal(load(&c), 0);
     assert_string_equal(c.jaeger_host, "fd00::6831");
+    /* with a zone, the interface a link-local address is on */
+    static const char *const zoned[][2] = {
+        {"fe80::1%eth0", "fe80::1%eth0"},
+        {"[fe80::1%eth0]", "fe80::1%eth0"},
+        {"fe80::1%2", "fe80::1%2"},
+    };
+    for (size_t i = 0; i < sizeof zoned / sizeof zoned[0]; i++) {
+        env_reset();
+        env_set("JAEGER_AGENT_HOST", zoned[i][0]);
+        assert_int_equal(load(&c), 0);
+        assert_string_equal(c.jaeger_host, zoned[i][1]);
+    }
+    /* a zone that is no interface's name: said so, not taken for a port */
+    static const char *const bad_zones[] = {"fe80::1%", "[fe80::1%]", "fe80::1%a/b",
+                                            "fe80::1%abcdefghijklmnop"};
+    for (size_t i = 0; i < sizeof bad_zones / sizeof bad_zones[0]; i++) {
+        env_reset();
+        env_set("JAEGER_AGENT_HOST", bad_zones[i]);
+        assert_int_equal(load(&c), 1);
+        assert_one_error("JAEGER_AGENT_HOST", bad_zones[i]);
+        if (!strstr(captured, "interface's name or index") || strstr(captured, "_PORT"))
+            fail_msg("%s: %s", bad_zones[i], captured);
+        assert_string_equal(c.jaeger_host, "127.0.0.1");
+    }
 
     /* ':' elsewhere than in an IPv6 address is a port, which has a
      * variable of its own: refused at start-up, not at the first export */
@@ -1047,6 +1071,8 @@ static void test_jaeger_agent(void **state)
         {"OTEL_EXPORTER_JAEGER_AGENT_HOST", "agent:6831", "OTEL_EXPORTER_JAEGER_AGENT_PORT"},
         {"JAEGER_AGENT_HOST", "fd00::zz", "JAEGER_AGENT_PORT"},
         {"JAEGER_AGENT_HOST", "[::1", "JAEGER_AGENT_PORT"},
+        {"JAEGER_AGENT_HOST", "fe80::1%eth0:6831", "JAEGER_AGENT_PORT"},
+        {"JAEGER_AGENT_HOST", "[fe80::1%eth0]:6831", "JAEGER_AGENT_PORT"},
     };
     for (size_t i = 0; i < sizeof with_port / sizeof with_port[0]; i++) {
         env_reset();

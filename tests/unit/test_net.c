@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -165,6 +166,61 @@ static void test_not_localhost_names(void **state)
     assert_int_equal(o.fd, -1);
 }
 
+/* An IPv6 address with a zone: its scope id the interface's index, from
+ * its name or as written; a zone that names no interface is said so. */
+static void test_ipv6_zones(void **state)
+{
+    (void)state;
+    unsigned lo = if_nametoindex("lo");
+    assert_true(lo > 0);
+    struct sockaddr_in6 sa;
+    assert_true(ts_net_ipv6_literal("fe80::1%lo", 4318, &sa));
+    assert_int_equal(sa.sin6_family, AF_INET6);
+    assert_int_equal(ntohs(sa.sin6_port), 4318);
+    assert_int_equal(sa.sin6_scope_id, lo);
+    struct in6_addr want;
+    assert_int_equal(inet_pton(AF_INET6, "fe80::1", &want), 1);
+    assert_memory_equal(&sa.sin6_addr, &want, sizeof want);
+    assert_true(ts_net_ipv6_literal("fe80::1%7", 1, &sa));
+    assert_int_equal(sa.sin6_scope_id, 7);
+    assert_true(ts_net_ipv6_literal("fe80::1", 1, &sa));
+    assert_int_equal(sa.sin6_scope_id, 0);
+    assert_false(ts_net_ipv6_literal("fe80::1%no-such-if0", 1, &sa));
+    assert_int_equal(errno, TS_NET_EUNKNOWNZONE);
+    assert_false(ts_net_ipv6_literal("fe80::1%0", 1, &sa));
+    assert_int_equal(errno, TS_NET_EUNKNOWNZONE);
+    assert_false(ts_net_ipv6_literal("fe80::zz%lo", 1, &sa));
+    assert_int_equal(errno, EINVAL);
+    assert_false(ts_net_ipv6_literal("fe80::1%", 1, &sa));
+    assert_int_equal(errno, EINVAL);
+
+    /* connected to without a lookup; and not at all with an unknown zone */
+    struct ts_own_fd o;
+    lookups = 0;
+    uint64_t t0 = ts_mono_ms();
+    assert_int_equal(ts_net_connect(&o, "fe80::1%no-such-if0", 4318, SOCK_STREAM, t0 + 2000), -1);
+    assert_int_equal(errno, TS_NET_EUNKNOWNZONE);
+    assert_int_equal(o.fd, -1);
+    assert_int_equal(lookups, 0);
+    char buf[96];
+    assert_string_equal(ts_net_strerror(TS_NET_EUNKNOWNZONE, buf, sizeof buf),
+                        "the address's zone names no network interface here");
+    uint16_t port;
+    int l = listen_on(AF_INET6, &port);
+    if (l < 0)
+        skip(); /* no IPv6 loopback on this machine */
+    static const char *const zoned[] = {"::1%lo", "::1%1"};
+    for (size_t i = 0; i < sizeof zoned / sizeof zoned[0]; i++) {
+        if (i == 1 && lo != 1)
+            continue;
+        assert_int_equal(ts_net_connect(&o, zoned[i], port, SOCK_STREAM, ts_mono_ms() + 2000), 0);
+        assert_int_equal(peer_family(o.fd), AF_INET6);
+        ts_own_fd_close(&o);
+    }
+    assert_int_equal(lookups, 0);
+    close(l);
+}
+
 /* A name that resolves to nothing is said so (it read "No route to host"). */
 static void test_unresolved_name(void **state)
 {
@@ -190,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_address_literals_are_not_looked_up),
         cmocka_unit_test(test_not_localhost_names),
         cmocka_unit_test(test_unresolved_name),
+        cmocka_unit_test(test_ipv6_zones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -302,6 +302,10 @@ static void test_jaeger_details(void **state)
     load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "fd00::1"}), 0);
     assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
     assert_string_equal(url, "http://[fd00::1]:5778/sampling?service=svc");
+    /* a zone's '%' is "%25" in the URL (RFC 6874) */
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "fe80::1%eth0"}), 0);
+    assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
+    assert_string_equal(url, "http://[fe80::1%25eth0]:5778/sampling?service=svc");
     load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "a/b"}), 1);
     assert_non_null(strstr(log_text, "JAEGER_AGENT_HOST"));
     assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
