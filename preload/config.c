@@ -808,11 +808,13 @@ static enum agent_host_form agent_host_form(const char *v, char bare[TS_CFG_IPV6
     if (!strchr(v, ':') && v[0] != '[')
         return host_name_ok(v) ? AGENT_HOST_OK : AGENT_HOST_BAD_NAME;
     const char *addr = v;
-    if (len >= 2 && v[0] == '[' && v[len - 1] == ']') {
+    /* in brackets, as in a URL: a zone's '%' may be written "%25" too */
+    bool bracketed = len >= 2 && v[0] == '[' && v[len - 1] == ']';
+    if (bracketed) {
         addr++;
         len -= 2;
     }
-    if (ts_ipv6_literal(addr, len, false, bare))
+    if (ts_ipv6_literal(addr, len, bracketed, bare))
         return AGENT_HOST_OK;
     bare[0] = '\0';
     const char *pct = memchr(addr, '%', len);
@@ -824,9 +826,20 @@ static enum agent_host_form agent_host_form(const char *v, char bare[TS_CFG_IPV6
     return AGENT_HOST_WITH_PORT;
 }
 
-bool ts_config_agent_host_ok(const char *v, char bare[TS_CFG_IPV6_TEXT])
+/* What read_agent_host expects of a host that has a bad zone. */
+#define AGENT_HOST_ZONE_EXPECTED                                                                   \
+    "an interface's name or index after the IPv6 address's '%' (fe80::1%eth0)"
+
+const char *ts_config_agent_host_refusal(const char *v, char bare[TS_CFG_IPV6_TEXT])
 {
-    return agent_host_form(v, bare) == AGENT_HOST_OK;
+    switch (agent_host_form(v, bare)) {
+    case AGENT_HOST_OK:
+        return NULL;
+    case AGENT_HOST_BAD_ZONE:
+        return AGENT_HOST_ZONE_EXPECTED;
+    default:
+        return "a host name or an IP address";
+    }
 }
 
 bool ts_config_refuses_agent_host(ts_env_lookup_fn get)
@@ -854,8 +867,7 @@ static void read_agent_host(const char *var, const char *v, const char *port_var
         return;
     }
     if (form == AGENT_HOST_BAD_ZONE) {
-        reject(errors, var, v,
-               "an interface's name or index after the IPv6 address's '%' (fe80::1%eth0)");
+        reject(errors, var, v, AGENT_HOST_ZONE_EXPECTED);
         return;
     }
     if (form == AGENT_HOST_WITH_PORT) {

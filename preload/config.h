@@ -167,9 +167,10 @@ bool ts_config_refuses_agent_host(ts_env_lookup_fn get);
 
 /* Is v a Jaeger agent host as JAEGER_AGENT_HOST takes it: a host name, an
  * IPv4 address, or an IPv6 one (perhaps with a zone, "fe80::1%eth0"), bare
- * or in brackets, and no port? For an IPv6 one, bare[] gets it without
- * brackets; else bare[0] is '\0'. */
-bool ts_config_agent_host_ok(const char *v, char bare[TS_CFG_IPV6_TEXT]);
+ * or in brackets, and no port? NULL when it is, else what was expected
+ * instead ("a host name or an IP address", or what a zone must be). For
+ * an IPv6 one, bare[] gets it without brackets; else bare[0] is '\0'. */
+const char *ts_config_agent_host_refusal(const char *v, char bare[TS_CFG_IPV6_TEXT]);
 
 /* Parse TRACESHIM_STACKS: off, client, all or slow:DURATION, where
  * DURATION is a number with a unit (us, ms, s; none means ms). Returns 0,

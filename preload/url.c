@@ -13,11 +13,13 @@
 _Static_assert(TS_IPV6_ZONED_TEXT == INET6_ADDRSTRLEN + IF_NAMESIZE,
                "an IPv6 address, '%' and an interface name, as text");
 
-/* Is c a character of a zone (RFC 3986's unreserved ones)? */
+/* Is c a character of a zone? What an interface's name may hold (Linux
+ * refuses '/', ':' and white space in one), but for '%' and the brackets:
+ * wider than RFC 6874's unreserved characters, as names such as "br+1"
+ * were taken before (by the resolver). */
 static bool zone_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
+    return c > ' ' && c < 0x7f && c != '/' && c != ':' && c != '%' && c != '[' && c != ']';
 }
 
 bool ts_ipv6_literal(const char *s, size_t len, bool in_url, char out[TS_IPV6_ZONED_TEXT])

@@ -26,9 +26,9 @@ struct ts_url {
 /* Is s[0..len) an IPv6 address, with perhaps a zone, the interface a
  * link-local address is on, after a '%' ("fe80::1%eth0")? In a URL
  * (in_url) that '%' is written "%25" (RFC 6874); a '%' not followed by
- * "25" is taken as well, as browsers and curl take it. The zone is
- * letters, digits, '-', '.', '_' and '~', at most 15 of them. When it is,
- * out gets the address with its zone after a plain '%', and a NUL. */
+ * "25" is taken as well, as curl takes it. The zone is at most 15
+ * printable characters, none of '/', ':', '%', '[', ']'. When it is, out
+ * gets the address with its zone after a plain '%', and a NUL. */
 bool ts_ipv6_literal(const char *s, size_t len, bool in_url, char out[TS_IPV6_ZONED_TEXT]);
 
 /* Parse "http://host[:port][/path]". Returns NULL on success, else a

@@ -134,19 +134,33 @@ bool ts_net_ipv6_literal(const char *text, uint16_t port, struct sockaddr_in6 *o
         errno = EINVAL;
         return false;
     }
-    if (!zone)
+    if (!zone) {
+        if (IN6_IS_ADDR_LINKLOCAL(&out->sin6_addr)) {
+            errno = TS_NET_ENOZONE; /* connect's word for it: "Invalid argument" */
+            return false;
+        }
         return true;
+    }
     zone++;
     /* an index as written (what `ip -6 route` shows as "dev 2"), else an
-     * interface's name: an ioctl on a socket of glibc's own, no lookup */
-    char *end;
+     * interface's name: each checked with an ioctl on a socket of glibc's
+     * own (no lookup, no allocation) */
+    char *end, name[IF_NAMESIZE];
+    errno = 0;
     unsigned long index = strtoul(zone, &end, 10);
-    if (zone[0] >= '0' && zone[0] <= '9' && *end == '\0')
-        out->sin6_scope_id = index <= UINT32_MAX ? (uint32_t)index : 0;
-    else
+    if (zone[0] >= '0' && zone[0] <= '9' && *end == '\0') {
+        if (errno || index > UINT32_MAX)
+            errno = ENXIO; /* no interface has that index */
+        else if (if_indextoname((unsigned)index, name))
+            out->sin6_scope_id = (uint32_t)index;
+    } else {
         out->sin6_scope_id = if_nametoindex(zone);
+    }
     if (out->sin6_scope_id == 0) {
-        errno = TS_NET_EUNKNOWNZONE;
+        /* ENODEV, ENXIO: no such interface; else the socket or the ioctl
+         * failed (no descriptor left, a seccomp filter), said as it is */
+        if (errno == ENODEV || errno == ENXIO || errno == 0)
+            errno = TS_NET_EUNKNOWNZONE;
         return false;
     }
     return true;
@@ -174,7 +188,7 @@ static int net_connect_without_lookup(struct ts_own_fd *out, const char *host, u
         list = &a4;
     } else if (inet_pton(AF_INET, host, &v4.sin_addr) == 1) {
         list = &a4;
-    } else if (strchr(host, ':')) { /* IPv6; with a zone, a form getaddrinfo reads as well */
+    } else if (strchr(host, ':')) { /* IPv6, perhaps with a zone: no lookup either */
         if (!ts_net_ipv6_literal(host, port, &v6)) {
             if (errno == EINVAL)
                 return 0; /* not an address after all: the lookup says what it is */
@@ -197,6 +211,10 @@ const char *ts_net_strerror(int err, char *buf, size_t cap)
     }
     if (err == TS_NET_EUNKNOWNZONE) {
         snprintf(buf, cap, "the address's zone names no network interface here");
+        return buf;
+    }
+    if (err == TS_NET_ENOZONE) {
+        snprintf(buf, cap, "a link-local address needs its zone, the interface (fe80::1%%eth0)");
         return buf;
     }
     return strerror_r(err, buf, cap);

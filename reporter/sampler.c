@@ -688,7 +688,7 @@ static void sam_agent_endpoint(const char *var, const char *v, struct sam_cfg *c
     /* the host as the exporter takes it (config.h); an IPv6 address goes
      * in brackets in a URL */
     char bare[TS_CFG_IPV6_TEXT];
-    bool host_ok = ts_config_agent_host_ok(v, bare);
+    const char *refusal = ts_config_agent_host_refusal(v, bare);
     char url[SAM_URL_CAP];
     struct ts_url u;
     /* a zone's '%' is "%25" in a URL (RFC 6874) */
@@ -697,11 +697,14 @@ static void sam_agent_endpoint(const char *var, const char *v, struct sam_cfg *c
             : zone   ? snprintf(url, sizeof url, "http://[%.*s%%25%s]:5778/sampling",
                                 (int)(zone - bare), bare, zone + 1)
                      : snprintf(url, sizeof url, "http://[%s]:5778/sampling", bare);
-    if (host_ok && n > 0 && (size_t)n < sizeof url && !ts_url_parse(url, &u))
+    if (!refusal && n > 0 && (size_t)n < sizeof url && !ts_url_parse(url, &u)) {
         memcpy(cfg->endpoint, url, (size_t)n + 1);
-    else
-        sam_reject(errors, var, v,
-                   "a host name or an IP address (a remote sampler polls its port 5778)");
+        return;
+    }
+    char expected[160];
+    snprintf(expected, sizeof expected, "%s (a remote sampler polls its port 5778)",
+             refusal ? refusal : "a host name or an IP address");
+    sam_reject(errors, var, v, expected);
 }
 
 /* Where a Jaeger remote sampler polls, in the order of jaeger-client-go:

@@ -83,6 +83,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(memchr(u.host, '\0', sizeof u.host) && u.host[0]);
         CHECK(memchr(u.path, '\0', sizeof u.path) && u.path[0] == '/');
         CHECK(memchr(u.authority, '\0', sizeof u.authority));
+        /* the Host header's: the authority, or its IPv6 address's zone
+         * left out; nothing that could end the header line */
+        CHECK(memchr(u.host_header, '\0', sizeof u.host_header) && u.host_header[0]);
+        size_t hh = strlen(u.host_header), zone_at = strcspn(u.authority, "%");
+        CHECK(strncmp(u.host_header, u.authority, hh < zone_at ? hh : zone_at) == 0);
+        CHECK(!strpbrk(u.host_header, " \r\n"));
         CHECK(u.port != 0);
         CHECK(!strpbrk(u.path, " \r\n"));
     }

@@ -94,7 +94,7 @@ static void assert_one_error(const char *var, const char *shown_value)
         fail_msg("error line \"%s\" does not say what was expected", captured);
 }
 
-/* u is http://host:port/path, with the Host header's authority. */
+/* u is http://host:port/path, its authority as written. */
 static void assert_url(const struct ts_url *u, const char *host, unsigned port, const char *path,
                        const char *authority)
 {
@@ -1040,6 +1040,11 @@ static void test_jaeger_agent(void **state)
         {"fe80::1%eth0", "fe80::1%eth0"},
         {"[fe80::1%eth0]", "fe80::1%eth0"},
         {"fe80::1%2", "fe80::1%2"},
+        {"fe80::1%br+1", "fe80::1%br+1"},
+        /* in brackets, as in a URL, "%25" is the '%' (RFC 6874); bare, a
+         * zone is as written */
+        {"[fe80::1%25eth0]", "fe80::1%eth0"},
+        {"fe80::1%25eth0", "fe80::1%25eth0"},
     };
     for (size_t i = 0; i < sizeof zoned / sizeof zoned[0]; i++) {
         env_reset();

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -181,14 +182,27 @@ static void test_ipv6_zones(void **state)
     struct in6_addr want;
     assert_int_equal(inet_pton(AF_INET6, "fe80::1", &want), 1);
     assert_memory_equal(&sa.sin6_addr, &want, sizeof want);
-    assert_true(ts_net_ipv6_literal("fe80::1%7", 1, &sa));
-    assert_int_equal(sa.sin6_scope_id, 7);
-    assert_true(ts_net_ipv6_literal("fe80::1", 1, &sa));
+    char by_index[32]; /* the same interface by its index */
+    snprintf(by_index, sizeof by_index, "fe80::1%%%u", lo);
+    assert_true(ts_net_ipv6_literal(by_index, 1, &sa));
+    assert_int_equal(sa.sin6_scope_id, lo);
+    assert_true(ts_net_ipv6_literal("fd00::1", 1, &sa)); /* not link-local: no zone needed */
     assert_int_equal(sa.sin6_scope_id, 0);
-    assert_false(ts_net_ipv6_literal("fe80::1%no-such-if0", 1, &sa));
-    assert_int_equal(errno, TS_NET_EUNKNOWNZONE);
-    assert_false(ts_net_ipv6_literal("fe80::1%0", 1, &sa));
-    assert_int_equal(errno, TS_NET_EUNKNOWNZONE);
+    if (lo == 1) {
+        assert_true(ts_net_ipv6_literal("fe80::1%01", 1, &sa));
+        assert_int_equal(sa.sin6_scope_id, 1);
+    }
+    /* names and indexes of no interface, each checked */
+    static const char *const unknown[] = {"fe80::1%no-such-if0", "fe80::1%0", "fe80::1%999999",
+                                          "fe80::1%4294967296", "fe80::1%99999999999999999999"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        errno = 0;
+        if (ts_net_ipv6_literal(unknown[i], 1, &sa) || errno != TS_NET_EUNKNOWNZONE)
+            fail_msg("%s: scope %u, errno %d", unknown[i], sa.sin6_scope_id, errno);
+    }
+    /* a link-local address without one: no interface to send from */
+    assert_false(ts_net_ipv6_literal("fe80::1", 1, &sa));
+    assert_int_equal(errno, TS_NET_ENOZONE);
     assert_false(ts_net_ipv6_literal("fe80::zz%lo", 1, &sa));
     assert_int_equal(errno, EINVAL);
     assert_false(ts_net_ipv6_literal("fe80::1%", 1, &sa));
@@ -202,9 +216,14 @@ static void test_ipv6_zones(void **state)
     assert_int_equal(errno, TS_NET_EUNKNOWNZONE);
     assert_int_equal(o.fd, -1);
     assert_int_equal(lookups, 0);
+    assert_int_equal(ts_net_connect(&o, "fe80::1", 4318, SOCK_DGRAM, t0 + 2000), -1);
+    assert_int_equal(errno, TS_NET_ENOZONE);
+    assert_int_equal(lookups, 0);
     char buf[96];
     assert_string_equal(ts_net_strerror(TS_NET_EUNKNOWNZONE, buf, sizeof buf),
                         "the address's zone names no network interface here");
+    assert_string_equal(ts_net_strerror(TS_NET_ENOZONE, buf, sizeof buf),
+                        "a link-local address needs its zone, the interface (fe80::1%eth0)");
     uint16_t port;
     int l = listen_on(AF_INET6, &port);
     if (l < 0)

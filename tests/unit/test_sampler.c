@@ -306,6 +306,17 @@ static void test_jaeger_details(void **state)
     load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "fe80::1%eth0"}), 0);
     assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
     assert_string_equal(url, "http://[fe80::1%25eth0]:5778/sampling?service=svc");
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"},
+                    {"JAEGER_SAMPLER_MANAGER_HOST_PORT", "[fe80::1%eth0]:5778"}),
+                0);
+    assert_true(ts_sampler_remote_url(url, sizeof url, "s"));
+    assert_string_equal(url, "http://[fe80::1%eth0]:5778/sampling?service=s");
+    /* a zone that is no interface's name: said so (the jaeger exporter,
+     * which would say it first, is not in use) */
+    load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "fe80::1%a/b"}), 1);
+    assert_non_null(strstr(log_text, "interface's name or index"));
+    assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));
+    assert_string_equal(url, "http://localhost:5778/sampling?service=svc");
     load_expect(ENV({"JAEGER_SAMPLER_TYPE", "remote"}, {"JAEGER_AGENT_HOST", "a/b"}), 1);
     assert_non_null(strstr(log_text, "JAEGER_AGENT_HOST"));
     assert_true(ts_sampler_remote_url(url, sizeof url, "svc"));

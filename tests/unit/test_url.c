@@ -76,6 +76,9 @@ static void test_zones(void **state)
         {"http://[fe80::1%25abcdefghijklmno]:1/", "fe80::1%abcdefghijklmno",
          "[fe80::1%25abcdefghijklmno]:1", "[fe80::1]:1"},
         {"http://[::1]:4318/", "::1", "[::1]:4318", "[::1]:4318"},
+        /* what an interface's name may hold beyond RFC 6874's characters */
+        {"http://[fe80::1%25br+1]/", "fe80::1%br+1", "[fe80::1%25br+1]", "[fe80::1]"},
+        {"http://[FE80::1%ETH0]/", "FE80::1%ETH0", "[FE80::1%ETH0]", "[FE80::1]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct ts_url u;
