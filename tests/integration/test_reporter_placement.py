@@ -6,19 +6,24 @@ pinned to one processor after the first fifty, and reports the reporter
 thread's Cpus_allowed_list after the exchanges and once idle. Under the
 shim the first must become the process's own without the pinned
 processor, the second the process's again, and every exchange must still
-be exported. A process given one processor keeps it for the reporter too,
-and under a seccomp filter the reporter's set is left as it was.
+be exported. While spans back up (a quarter of the queue waits: the
+collector slowed down), the reporter may run anywhere again, though one
+processor still feeds it. A process given one processor keeps it for the
+reporter too, and under a seccomp filter the reporter's set is left as it
+was.
 """
 
 import os
 import sys
 import shutil
 import tempfile
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tshelp as th  # noqa: E402
+import backends as bk  # noqa: E402
 
 
 def cpu_list(text):
@@ -30,6 +35,20 @@ def cpu_list(text):
         lo, _, hi = part.partition("-")
         cpus.update(range(int(lo), int(hi or lo) + 1))
     return cpus
+
+
+class SlowWhileMarked(bk.Collector):
+    """An OTLP collector that takes 0.1 s over each answer while the file
+    marker exists: the reporter's queue then backs up."""
+
+    def __init__(self, marker):
+        self.marker = marker
+        super().__init__()
+
+    def _respond(self, req):
+        if os.path.exists(self.marker):
+            time.sleep(0.1)
+        return super()._respond(req)
 
 
 class ReporterPlacement(unittest.TestCase):
@@ -71,6 +90,28 @@ class ReporterPlacement(unittest.TestCase):
                          "the reporter's processors after the exchanges (process's %s, pinned to %d)"
                          % (sorted(process), pinned))
         self.assertEqual(idle, process, "the reporter's processors once idle")
+
+    def test_anywhere_again_while_a_backlog_waits(self):
+        self.need_two()
+        marker = os.path.join(self.tmp, "slow")
+        collector = SlowWhileMarked(marker)
+        self.addCleanup(collector.close)
+        # a quarter of the queue (512 of 2048), the backlog that releases
+        # the reporter, waits after a slow answer or two
+        env = th.shim_env("placement", os.path.join(self.tmp, "backlog.jsonl"),
+                          TRACESHIM_EXPORTER="otlp",
+                          OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % collector.port)
+        r = th.run([self.probe, "5000", "backlog", marker], env=env, timeout=60, tmpdir=self.tmp,
+                   name="backlog")
+        self.assertEqual(r.returncode, 0, r.describe())
+        words = r.stdout().decode().split()
+        self.assertEqual(words[0::2], ["pinned", "process", "reporter", "idle", "exchanges",
+                                       "backlog"], r.describe())
+        pinned, process, reporter = int(words[1]), cpu_list(words[3]), cpu_list(words[5])
+        self.assertEqual(reporter, process - {pinned}, "left out before the backlog")
+        self.assertEqual(cpu_list(words[11]), process,
+                         "the reporter's processors while the backlog waits (pinned to %d)" % pinned)
+        self.assertFalse(os.path.exists(marker))
 
     def test_a_single_processor_is_kept(self):
         cpu = min(os.sched_getaffinity(0))

@@ -1,5 +1,5 @@
-/* placement_probe.c [MS [filtered]] — where the shim's reporter thread runs while one
- * processor alone feeds it, and once it is idle (reporter/placement.h).
+/* placement_probe.c [MS [filtered | backlog MARKER]] — where the shim's reporter thread runs
+ * while one processor alone feeds it, and once it is idle (reporter/placement.h).
  *
  * A server thread and the main thread, a client on one keep-alive
  * connection to it, exchange GETs, first fifty unpinned (the reporter
@@ -19,11 +19,18 @@
  *
  * With "filtered" it first installs a seccomp filter that allows every
  * call and runs itself again (without the word) under it, as a service
- * under systemd's SystemCallFilter= or a container's profile starts. */
+ * under systemd's SystemCallFilter= or a container's profile starts.
+ *
+ * With "backlog MARKER", once the reporter has left the processor out, it
+ * creates the file MARKER (the test's collector then answers slowly, and
+ * spans back up) and goes on exchanging, pinned, until the reporter's
+ * Cpus_allowed_list is the process's again, for at most MS milliseconds;
+ * then removes MARKER, and the line ends with "backlog LIST". */
 #define _GNU_SOURCE
 #include "probe.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -152,6 +159,7 @@ int main(int argc, char **argv)
     if (argc > 2 && strcmp(argv[2], "filtered") == 0)
         run_again_filtered(argv);
     long max_ms = argc > 1 ? atol(argv[1]) : 3000;
+    const char *marker = argc > 3 && strcmp(argv[2], "backlog") == 0 ? argv[3] : NULL;
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0)
         fail("sched_getaffinity");
@@ -193,6 +201,20 @@ int main(int argc, char **argv)
             exchange(fd, port);
         allowed_list("traceshim-rep", now, sizeof now);
     } while (!same_cpus(now, expected) && now_ms() < until && n < 100000);
+    char backlog[256] = "none";
+    if (marker && same_cpus(now, expected)) {
+        int m = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (m < 0)
+            fail("create %s", marker);
+        close(m);
+        until = now_ms() + max_ms;
+        do {
+            for (int i = 0; i < 20; i++, n++)
+                exchange(fd, port);
+            allowed_list("traceshim-rep", backlog, sizeof backlog);
+        } while (!same_cpus(backlog, process) && now_ms() < until);
+        unlink(marker);
+    }
     close(fd);
     pthread_join(server, NULL);
     until = now_ms() + max_ms;
@@ -200,6 +222,9 @@ int main(int argc, char **argv)
         sleep_ms(20);
         allowed_list("traceshim-rep", idle, sizeof idle);
     } while (!same_cpus(idle, process) && now_ms() < until);
-    printf("pinned %d process %s reporter %s idle %s exchanges %d\n", cpu, process, now, idle, n);
+    printf("pinned %d process %s reporter %s idle %s exchanges %d", cpu, process, now, idle, n);
+    if (marker)
+        printf(" backlog %s", backlog);
+    printf("\n");
     return 0;
 }
