@@ -94,6 +94,15 @@ static bool http_number(const char *s, size_t n, uint64_t *out)
 static unsigned http_retry_after(const char *v, size_t vl)
 {
     uint64_t s;
+    size_t lead = 0, digits = 0, n = vl;
+    while (lead < n && (v[lead] == ' ' || v[lead] == '\t'))
+        lead++;
+    while (n > lead && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
+        n--;
+    while (lead + digits < n && v[lead + digits] >= '0' && v[lead + digits] <= '9')
+        digits++;
+    if (digits > 15 && lead + digits == n)
+        return HTTP_RETRY_AFTER_MAX; /* seconds beyond counting: the longest wait */
     if (!http_number(v, vl, &s)) {
         struct timespec now;
         int64_t at;
@@ -168,6 +177,9 @@ static int http_parse_head(const char *p, size_t n, struct http_head *h)
     return 1;
 }
 
+/* The longest chunk-size line, its extensions included. */
+#define HTTP_CHUNK_LINE_MAX 4096
+
 /* Walk a chunked body at p[0..n). Returns 1 when complete (its decoded
  * length in *body_len, the bytes the encoding took in *used), 0 when more
  * bytes are needed, -1 when malformed. With decode, the chunks' data is
@@ -176,9 +188,11 @@ static int http_walk_chunks(char *p, size_t n, bool decode, size_t *body_len, si
 {
     size_t i = 0, out = 0;
     for (;;) {
+        /* a size line with chunk extensions (RFC 9112 7.1.1) is refused
+         * past HTTP_CHUNK_LINE_MAX, whether it came whole or in pieces */
         const char *eol = memchr(p + i, '\n', n - i);
-        if (!eol)
-            return n - i > 64 ? -1 : 0;
+        if (!eol || (size_t)(eol - (p + i)) > HTTP_CHUNK_LINE_MAX)
+            return n - i > HTTP_CHUNK_LINE_MAX ? -1 : 0;
         uint64_t size = 0;
         size_t digits = 0;
         for (size_t j = i; p + j < eol; j++, digits++) {
@@ -239,8 +253,25 @@ static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
 
 /* ------------------------------------------------------------ exchange */
 
+/* Has the server sent something on the connection, or closed it, that
+ * nothing was read of yet? A peek, which never waits. */
+static bool http_peer_spoke(struct ts_own_fd *conn)
+{
+    char byte;
+    int fd = conn->fd;
+    if (!ts_own_fd_begin(conn))
+        return false;
+    ssize_t r = TS_REAL(recv)(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    int err = errno;
+    ts_own_fd_end(conn);
+    return r >= 0 || (err != EAGAIN && err != EWOULDBLOCK && err != EINTR);
+}
+
 /* Write all of iov before the deadline; MSG_NOSIGNAL so that a peer that
- * went away costs an EPIPE, never the program's SIGPIPE. */
+ * went away costs an EPIPE, never the program's SIGPIPE. Returns 0 when
+ * all went, -1 on failure (errno), 1 when the server answered (or closed)
+ * while the rest waited for room: a collector that refuses a request
+ * before reading its body (413, 401) and stops reading. */
 static int http_send_all(struct ts_own_fd *conn, struct iovec *iov, int iovcnt,
                          uint64_t deadline_ms)
 {
@@ -256,8 +287,10 @@ static int http_send_all(struct ts_own_fd *conn, struct iovec *iov, int iovcnt,
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 return -1;
-            if (ts_net_wait(fd, POLLOUT, deadline_ms) != 0)
+            if (ts_net_wait(fd, POLLOUT | POLLIN, deadline_ms) != 0)
                 return -1;
+            if (http_peer_spoke(conn))
+                return 1;
             continue;
         }
         size_t left = (size_t)w;
@@ -284,17 +317,22 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
     int fd = c->conn.fd;
     *dead_before_answer = false;
     struct iovec iov[2] = {{(void *)head, head_len}, {(void *)body, len}};
-    if (http_send_all(&c->conn, iov, body && len ? 2 : 1, deadline_ms) != 0) {
+    int sent = http_send_all(&c->conn, iov, body && len ? 2 : 1, deadline_ms);
+    /* A send cut short by the server's answer or its reset: the answer, if
+     * it sent one before the reset, is read as any other (a 413 says more
+     * than "connection reset"); the connection ends after it. */
+    if (sent < 0 && errno != EPIPE && errno != ECONNRESET) {
         out->err = errno;
         out->status = errno == ETIMEDOUT ? TS_HTTP_ETIMEOUT : TS_HTTP_EIO;
         /* EBADF: the program took the number; a new connection may do */
-        *dead_before_answer = errno == EPIPE || errno == ECONNRESET || errno == EBADF;
+        *dead_before_answer = errno == EBADF;
         return;
     }
     ts_json_buf_reset(&c->in);
     struct http_head h;
     bool have_head = false;
     bool eof = false;
+    bool answered = false; /* a byte came (an interim answer's are dropped) */
     for (;;) {
         if (!have_head) {
             int r = c->in.len ? http_parse_head(c->in.data, c->in.len, &h) : 0;
@@ -313,8 +351,12 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
         if (have_head) {
             size_t avail = c->in.len - h.len;
             char *b = c->in.data + h.len;
+            /* Bytes past the body's end answer no request of ours: the
+             * connection is not reused (the next request would read them
+             * as its answer). */
             if (h.status == 204 || h.status == 304) {
                 out->body_len = 0;
+                h.close |= avail > 0;
                 break;
             }
             if (h.chunked) {
@@ -326,6 +368,7 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
                 }
                 if (r > 0) {
                     out->body_len = blen;
+                    h.close |= used < avail;
                     break;
                 }
             } else if (h.has_length) {
@@ -335,6 +378,7 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
                 }
                 if (avail >= h.length) {
                     out->body_len = (size_t)h.length;
+                    h.close |= avail > h.length;
                     break;
                 }
             } else {
@@ -348,7 +392,14 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
         if (eof) {
             out->err = ECONNRESET;
             out->status = TS_HTTP_EIO;
-            *dead_before_answer = c->in.len == 0;
+            *dead_before_answer = !answered;
+            return;
+        }
+        /* Checked at each read, not only when one would wait: a server
+         * that trickles its answer keeps the reads from ever waiting. */
+        if (ts_mono_ms() >= deadline_ms) {
+            out->err = ETIMEDOUT;
+            out->status = TS_HTTP_ETIMEOUT;
             return;
         }
         if (c->in.len >= HTTP_MAX_RESPONSE + 65536) {
@@ -362,13 +413,14 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
         if (!ts_own_fd_begin(&c->conn)) { /* the program took the number */
             out->err = EBADF;
             out->status = TS_HTTP_EIO;
-            *dead_before_answer = c->in.len == 0;
+            *dead_before_answer = !answered;
             return;
         }
         ssize_t r = TS_REAL(recv)(fd, c->in.data + c->in.len, HTTP_READ_CHUNK, 0);
         ts_own_fd_end(&c->conn);
         if (r > 0) {
             c->in.len += (size_t)r;
+            answered = true;
         } else if (r == 0) {
             eof = true;
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -380,14 +432,14 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
         } else if (errno != EINTR) {
             out->err = errno;
             out->status = TS_HTTP_EIO;
-            *dead_before_answer = c->in.len == 0;
+            *dead_before_answer = !answered;
             return;
         }
     }
     out->status = h.status;
     out->retry_after_s = h.retry_after_s;
     out->body = c->in.data + h.len;
-    if (h.close)
+    if (h.close || sent != 0)
         ts_http_client_close(c);
 }
 
@@ -434,7 +486,24 @@ void ts_http_request(struct ts_http_client *c, const char *method, const char *c
     n += snprintf(head + n, head_cap - (size_t)n, "\r\n");
 
     for (int attempt = 0; attempt < 2; attempt++) {
+        /* A deadline already passed sends nothing: a batch sent after it
+         * would be counted as failed, and sent again, though delivered. */
+        if (ts_mono_ms() >= deadline_ms) {
+            memset(out, 0, sizeof *out);
+            out->body = "";
+            out->err = ETIMEDOUT;
+            out->status = TS_HTTP_ETIMEOUT;
+            return;
+        }
         bool reused = ts_own_fd_valid(&c->conn);
+        if (reused && http_peer_spoke(&c->conn)) {
+            /* Closed while idle, or it sent what no request of ours asked
+             * for (a server's 408 to an idle connection, before it closes
+             * it): read as this request's answer, that would lose it. A
+             * new connection, which is not the one retry. */
+            ts_http_client_close(c);
+            reused = false;
+        }
         if (!reused) {
             ts_own_fd_forget(&c->conn);
             if (ts_net_connect(&c->conn, c->url->host, c->url->port, SOCK_STREAM, deadline_ms) !=
@@ -448,7 +517,11 @@ void ts_http_request(struct ts_http_client *c, const char *method, const char *c
         memset(out, 0, sizeof *out);
         out->body = "";
         http_exchange(c, head, (size_t)n, body, len, deadline_ms, out, &dead);
-        if (out->status > 0)
+        /* A 408 on a kept-alive connection was most likely sent to it
+         * idle, just as our request went: tried again, as Go's client does */
+        if (out->status == 408 && reused)
+            dead = true;
+        else if (out->status > 0)
             return;
         ts_http_client_close(c);
         if (!(reused && dead))

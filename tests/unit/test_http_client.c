@@ -110,6 +110,7 @@ static struct {
     int nreqs;
     char reqs[SRV_MAX_REQS][SRV_REQ_MAX];
     size_t req_len[SRV_MAX_REQS];
+    size_t held;       /* SRV_HOLD: the bytes it read and dropped */
     size_t big_len;    /* SRV_READ_BIG: the body's length */
     uint64_t big_hash; /* and its FNV-1a hash */
     char failed[128]; /* empty: the script ran to its end */
@@ -244,6 +245,7 @@ static void srv_hold(void)
         ssize_t r = recv(srv.conn, sink, sizeof sink, 0);
         if (r <= 0)
             return;
+        srv.held += (size_t)r;
     }
 }
 
@@ -688,6 +690,10 @@ static void test_retry_after(void **state)
     static const struct srv_step script[] = {
         ST_ACCEPT, ST_READ,
         ST_SEND("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n"),
+        ST_READ,
+        /* more seconds than are counted: the longest wait, not none */
+        ST_SEND("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 99999999999999999\r\n"
+                "Content-Length: 0\r\n\r\n"),
         ST_END};
     srv_start(script);
     struct ts_http_response r;
@@ -695,6 +701,9 @@ static void test_retry_after(void **state)
     assert_int_equal(r.status, 503);
     assert_int_equal(r.retry_after_s, 7);
     assert_int_equal(r.body_len, 0);
+    post(&r, 2000);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after_s, 3600);
     srv_finish();
 }
 
@@ -822,6 +831,175 @@ static void test_fd_taken_over_by_program(void **state)
 }
 
 /* ------------------------------------------------------------- failures */
+
+/* What a server sends on an idle kept-alive connection (a 408 before it
+ * closes it) answers no request: the next one goes on a new connection,
+ * and gets its own answer. */
+static void test_idle_answer_not_taken_for_the_next(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND(OK_2),
+        ST_SEND("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+        ST_SIGNAL,
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND(OK_2),
+        ST_END};
+    srv_start(script);
+    assert_answer(200, "ok");
+    srv_await_signal();
+    usleep(20 * 1000); /* the 408 reaches the client's socket */
+    assert_answer(200, "ok");
+    srv_finish();
+    assert_int_equal(srv.accepts, 2);
+    assert_int_equal(srv.nreqs, 2);
+}
+
+/* Bytes past the end of an answer's body, in the same read or later: the
+ * connection is not used again (the next request would read them as its
+ * answer). */
+static void test_bytes_after_the_body(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND(OK_2 "\r\n"), /* with the body */
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND(OK_2),
+        ST_PAUSE,
+        ST_SEND("\r\n"),
+        ST_SIGNAL, /* after it */
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n"),
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND(OK_2),
+        ST_END};
+    srv_start(script);
+    assert_answer(200, "ok");
+    assert_answer(200, "ok");
+    srv_await_signal();
+    usleep(20 * 1000);
+    assert_answer(200, "ok");
+    assert_answer(200, "ok");
+    srv_finish();
+    assert_int_equal(srv.accepts, 4);
+}
+
+/* A collector that refuses a request before reading its body (413, 401)
+ * and stops reading: its answer is the outcome, not a reset or a
+ * timeout, and it comes as soon as it is sent. */
+static void test_answer_before_the_body_is_taken(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT,
+        ST_SEND("HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 5\r\n\r\n"
+                "large"),
+        ST_PAUSE,
+        ST_PAUSE,
+        ST_PAUSE,
+        ST_PAUSE,
+        ST_PAUSE,
+        ST_PAUSE,
+        ST_CLOSE,
+        ST_END};
+    srv_start(script);
+    size_t len = (size_t)32 << 20; /* more than both ends' socket buffers hold */
+    char *body = calloc(1, len);
+    assert_non_null(body);
+    struct ts_http_response r;
+    uint64_t t0 = ts_mono_ms();
+    ts_http_request(&client, "POST", NULL, NULL, body, len, t0 + 5000, &r);
+    uint64_t took = ts_mono_ms() - t0;
+    free(body);
+    if (r.status != 413)
+        fail_msg("status %d (err %d), want 413", r.status, r.err);
+    assert_body(&r, "large");
+    assert_true(took < 250);              /* before the server closed */
+    assert_int_equal(client.conn.fd, -1); /* the request was cut short: never used again */
+    srv_finish();
+}
+
+/* A chunk-size line with extensions longer than 64 bytes, in two reads:
+ * taken as when it comes whole; one longer than 4 KiB is refused. */
+static void test_long_chunk_extension_in_parts(void **state)
+{
+    (void)state;
+    static char head[256], tail[8192];
+    snprintf(head, sizeof head,
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;name=%0100d", 0);
+    snprintf(tail, sizeof tail, "%s", "\r\nok\r\n0\r\n\r\n");
+    const struct srv_step script[] = {ST_ACCEPT, ST_READ,       ST_SEND(head),
+                                      ST_PAUSE,  ST_SEND(tail), ST_END};
+    srv_start(script);
+    assert_answer(200, "ok");
+    srv_finish();
+}
+
+/* The status of a second POST (allowed timeout_ms) after one answered
+ * "ok" on the kept-alive connection, the server's script played whole. */
+static int second_post_status(const struct srv_step *script, uint64_t timeout_ms)
+{
+    srv_start(script);
+    assert_answer(200, "ok");
+    struct ts_http_response r;
+    post(&r, timeout_ms);
+    srv_finish();
+    return r.status;
+}
+
+/* A deadline already passed sends nothing, even on a kept-alive
+ * connection: sent, the batch would be delivered and counted as failed. */
+static void test_deadline_passed_sends_nothing(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT, ST_READ, ST_SEND(OK_2), ST_HOLD, ST_END};
+    assert_int_equal(second_post_status(script, 0), TS_HTTP_ETIMEOUT);
+    assert_int_equal(srv.held, 0);
+}
+
+/* An interim answer and then a close, on a kept-alive connection: the
+ * server answered, so the request is not sent again on a new one. */
+static void test_continue_then_close_not_retried(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT, ST_READ, ST_SEND(OK_2), ST_READ, ST_SEND("HTTP/1.1 100 Continue\r\n\r\n"),
+        ST_CLOSE,  ST_END};
+    assert_int_equal(second_post_status(script, 1000), TS_HTTP_EIO);
+    assert_int_equal(srv.accepts, 1);
+}
+
+/* A 408 to a request on a kept-alive connection (the server timed the
+ * connection out as the request went): sent once more, on a new one. */
+static void test_408_on_a_kept_alive_connection_retried(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND(OK_2),
+        ST_READ,
+        ST_SEND("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+        ST_ACCEPT,
+        ST_READ,
+        ST_SEND(OK_2),
+        ST_END};
+    srv_start(script);
+    assert_answer(200, "ok");
+    assert_answer(200, "ok");
+    srv_finish();
+    assert_int_equal(srv.accepts, 2);
+    assert_int_equal(srv.nreqs, 3);
+}
 
 static void test_connection_refused(void **state)
 {
@@ -957,6 +1135,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_keep_alive_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fresh_connection_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_taken_over_by_program, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_answer_not_taken_for_the_next, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bytes_after_the_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_before_the_body_is_taken, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_chunk_extension_in_parts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deadline_passed_sends_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_continue_then_close_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_408_on_a_kept_alive_connection_retried, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_answer_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_answers, setup, teardown),
