@@ -21,6 +21,7 @@
 #include "cli/json_out.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,9 +69,13 @@ static void write_span(FILE *out, const ts_tm_trace *t, size_t i)
     fprintf(out, ",%zu,%zu,%d,%d,", s->svc_id, s->resource ? s->resource->id : 0, s->kind,
             s->status);
     ts_json_out_string(out, s->status_message);
-    /* offsets and durations of one trace fit a double exactly (2^53 ns is
-     * more than 100 days) */
-    long long off = (long long)(s->start_ns - t->view_start_ns);
+    /* The start as an offset from the view's (negative for a span drawn
+     * shifted later): exact in the page's doubles while a trace spans less
+     * than 2^53 ns (104 days), never wrapped past int64_t beyond. */
+    uint64_t ahead = s->start_ns - t->view_start_ns, behind = t->view_start_ns - s->start_ns;
+    long long off = s->start_ns >= t->view_start_ns
+                        ? (ahead > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)ahead)
+                        : (behind > (uint64_t)LLONG_MAX ? -LLONG_MAX : -(long long)behind);
     fprintf(out, ",%lld,%llu,%lld,%u,%lld,%u,%d,", off,
             (unsigned long long)(s->end_ns - s->start_ns), (long long)t->shift_ns[i], t->depth[i],
             t->parent[i] == TS_TM_NO_PARENT ? -1LL : (long long)t->parent[i], s->flags,

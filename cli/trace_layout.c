@@ -32,9 +32,20 @@ static int64_t fit_inside(const ts_tm_span *c, int64_t ps, int64_t pe)
 
 uint64_t ts_tm_shifted(uint64_t t, int64_t shift)
 {
-    if (shift < 0 && (uint64_t)(-shift) > t)
-        return 0;
-    return shift < 0 ? t - (uint64_t)(-shift) : t + (uint64_t)shift;
+    /* -(shift + 1) + 1: INT64_MIN's magnitude without overflow */
+    uint64_t back = shift < 0 ? (uint64_t)(-(shift + 1)) + 1 : 0;
+    if (shift < 0)
+        return back > t ? 0 : t - back;
+    return (uint64_t)shift > UINT64_MAX - t ? UINT64_MAX : t + (uint64_t)shift;
+}
+
+/* Can a child be fitted into its parent's interval shifted by shift? Both
+ * ends, and the shift, within SHIFTABLE_MAX: the sums fit_inside makes
+ * stay in int64_t (a chain of hosts adds shift to shift). */
+static bool shiftable(const ts_tm_span *c, const ts_tm_span *parent, int64_t shift)
+{
+    return c->end_ns <= SHIFTABLE_MAX && parent->end_ns <= SHIFTABLE_MAX &&
+           shift >= -(int64_t)SHIFTABLE_MAX && shift <= (int64_t)SHIFTABLE_MAX;
 }
 
 void ts_tm_layout(const ts_tm_span *const *spans, const unsigned *depth, size_t n, size_t *parent,
@@ -58,7 +69,7 @@ void ts_tm_layout(const ts_tm_span *const *spans, const unsigned *depth, size_t 
             const ts_tm_span *c = spans[i], *ps = spans[p];
             if (ts_tm_same_clock(c, ps))
                 shift_ns[i] = shift_ns[p];
-            else if (c->end_ns <= SHIFTABLE_MAX && ps->end_ns <= SHIFTABLE_MAX)
+            else if (shiftable(c, ps, shift_ns[p]))
                 shift_ns[i] = fit_inside(c, (int64_t)ps->start_ns + shift_ns[p],
                                          (int64_t)ps->end_ns + shift_ns[p]);
         }

@@ -494,7 +494,10 @@ static bool text_to_u64(const char *s, size_t len, uint64_t *out)
     }
     if (strspn(s, "0123456789.eE+-") != len)
         return false;
-    double d = strtod(s, NULL);
+    char *end;
+    double d = strtod(s, &end);
+    if (end != s + len) /* "+", "9-9": not a number, however strtod starts */
+        return false;
     /* the range test is false for NaN too; casting back rejects fractions
      * without needing libm */
     if (!(d >= 0 && d < 18446744073709551616.0) || d != (double)(uint64_t)d)

@@ -143,10 +143,10 @@ static int view_main(int argc, char **argv)
     const ts_tm_trace **sel = NULL;
     size_t n = 0;
     const char *name = strcmp(o.file, "-") == 0 ? "<stdin>" : o.file;
-    if (ts_tm_trace_count(m) == 0) {
-        fprintf(stderr, "traceshim view: no spans in %s\n", name);
-    } else if (trace_id) {
+    if (trace_id) { /* one trace asked for: not there is exit 1, spans or none */
         status = draw_one(&o, m, trace_id, &ro);
+    } else if (ts_tm_trace_count(m) == 0) {
+        fprintf(stderr, "traceshim view: no spans in %s\n", name);
     } else {
         size_t limit = o.limit;
         o.limit = 0; /* count them all: the footer says how many were left out */

@@ -307,6 +307,14 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
             self.assertIn(("traceshim %s: %s %s" % (cmd, message, empty)).encode(), p.stderr())
         p = self.ts("html", empty, "-o", report)
         self.assertEqual(p.returncode, 0, p.describe())
+        # but a trace asked for by its id is not there: exit 1, as html says
+        # (a script waiting for the trace to appear)
+        for args in (["view", empty, "--trace", "abcd"], ["html", empty, "--trace", "abcd",
+                                                          "-o", report]):
+            p = self.ts(*args)
+            self.assertEqual(p.returncode, 1, p.describe())
+            self.assertIn(("traceshim %s: no trace abcd in %s" % (args[0], empty)).encode(),
+                          p.stderr())
         # one good span among rejected lines is read as before
         with open(junk, "a") as f:
             f.write(line("api", [span("%032x" % 7, 1, 0, "GET /", 0, 1)]))

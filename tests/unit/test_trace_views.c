@@ -116,6 +116,50 @@ static void test_spans_from_several_processes(void **state)
     ts_tm_free(m);
 }
 
+/* A chain of spans on hosts whose clocks disagree by 2.2e18 ns, one after
+ * another: each is fitted into its parent, and the shifts added down the
+ * chain would pass INT64_MAX (undefined; drawn as bars wrapped to the
+ * left). Past SHIFTABLE_MAX a span is not moved; display times saturate. */
+static void test_layout_shifts_stay_in_range(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    static const char *const hosts[N] = {"h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"};
+    ts_tm_resource res[N];
+    ts_tm_span span[N];
+    const ts_tm_span *spans[N];
+    unsigned depth[N];
+    size_t parent[N];
+    int64_t shift[N];
+    memset(res, 0, sizeof res);
+    memset(span, 0, sizeof span);
+    for (size_t i = 0; i < N; i++) {
+        res[i].host = hosts[i];
+        res[i].pid = -1;
+        span[i].resource = &res[i];
+        span[i].start_ns = i % 2 ? 2200000000000000000ULL : 1;
+        span[i].end_ns = span[i].start_ns + (N - i) * 1000;
+        spans[i] = &span[i];
+        depth[i] = (unsigned)i;
+    }
+    uint64_t lo, hi;
+    ts_tm_layout(spans, depth, N, parent, shift, &lo, &hi);
+    for (size_t i = 1; i < N; i++) {
+        assert_int_equal(parent[i], i - 1);
+        /* within the parent as drawn, or not moved at all */
+        uint64_t s = ts_tm_shifted(span[i].start_ns, shift[i]);
+        uint64_t ps = ts_tm_shifted(span[i - 1].start_ns, shift[i - 1]);
+        if (shift[i] != 0 && shift[i] != shift[i - 1] && s < ps)
+            fail_msg("span %zu drawn at %llu, before its parent at %llu", i, (unsigned long long)s,
+                     (unsigned long long)ps);
+    }
+    assert_true(lo <= hi);
+    /* display times saturate rather than wrap */
+    assert_int_equal(ts_tm_shifted(UINT64_MAX - 5, 10), UINT64_MAX);
+    assert_int_equal(ts_tm_shifted(5, -10), 0);
+    assert_int_equal(ts_tm_shifted(UINT64_MAX, INT64_MIN), UINT64_MAX - ((uint64_t)1 << 63));
+}
+
 static void test_layout_missing_parents(void **state)
 {
     const char *lines[] = {
@@ -485,11 +529,14 @@ static char *report_data(const ts_tm_model *m, const ts_tm_trace *t)
 
 static void test_report_data(void **state)
 {
-    /* a name that would end the <script> element, and U+2028 */
+    /* a name that would end the <script> element, U+2028, and what a
+     * terminal acts on or reorders a line by (C1's CSI, a bidirectional
+     * override, an isolate, a mark, the Arabic letter mark) */
     const char *lines[] = {
         RES_HOST("shop", "7", "h1",
-                 SPAN(TID, "0000000000000001", "", "GET /</script><b>x\\u2028y", "2", "000" MS,
-                      "010" MS,
+                 SPAN(TID, "0000000000000001", "",
+                      "GET /</script><b>x\\u2028y\\u009b1m\\u202e\\u2066\\u200f\\u061c", "2",
+                      "000" MS, "010" MS,
                       ",\"attributes\":[{\"key\":\"code.stacktrace\",\"value\":{\"stringValue\":"
                       "\"#0 main+0x1 (/bin/shop)\\n#1 start\"}}]")),
         RES_HOST("db", "8", "h2",
@@ -505,6 +552,12 @@ static void test_report_data(void **state)
     assert_null(strstr(out, "\xE2\x80\xA8"));
     assert_non_null(strstr(out, "\\u003c/script\\u003e"));
     assert_non_null(strstr(out, "\\u2028"));
+    static const char *const raw[] = {"\xC2\x9B", "\xE2\x80\xAE", "\xE2\x81\xA6", "\xE2\x80\x8F",
+                                      "\xD8\x9C"};
+    for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++)
+        if (strstr(out, raw[i]))
+            fail_msg("control %zu written as it is: %s", i, out);
+    assert_non_null(strstr(out, "y\\u009b1m\\u202e\\u2066\\u200f\\u061c"));
 
     ts_json_error err;
     ts_json_doc *d = ts_json_parse(out, strlen(out), &err);
@@ -519,7 +572,9 @@ static void test_report_data(void **state)
     assert_int_equal(ts_json_len(spans), 3);
     /* the root, decoded, is the name as read */
     const ts_json *s0 = ts_json_at(spans, 0);
-    assert_string_equal(ts_json_string(ts_json_at(s0, 2), NULL), "GET /</script><b>x\xE2\x80\xA8y");
+    assert_string_equal(ts_json_string(ts_json_at(s0, 2), NULL),
+                        "GET /</script><b>x\xE2\x80\xA8y\xC2\x9B"
+                        "1m\xE2\x80\xAE\xE2\x81\xA6\xE2\x80\x8F\xD8\x9C");
     assert_string_equal(ts_json_string(ts_json_at(ts_json_at(ts_json_at(s0, 15), 0), 1), NULL),
                         "#0 main+0x1 (/bin/shop)\n#1 start");
     /* the child from another host started 0 ms into a parent that started
@@ -533,6 +588,35 @@ static void test_report_data(void **state)
     assert_int_equal((int)ts_json_get(tr, "err")->num, 1);
     ts_json_free(d);
     free(out);
+
+    /* A span 2^64 - 2 ns after the trace's first: its offset is the
+     * largest the page's number holds, not wrapped to a negative one (the
+     * bar was drawn off to the left, its start as 1969). */
+    ts_tm_model *far = ts_tm_new();
+    char far_err[256];
+    static const char far_line[] =
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":[]},\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"" TID "\",\"spanId\":\"0000000000000001\",\"parentSpanId\":\"\","
+        "\"name\":\"first\",\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\"},"
+        "{\"traceId\":\"" TID "\",\"spanId\":\"0000000000000002\",\"parentSpanId\":\"\","
+        "\"name\":\"last\",\"startTimeUnixNano\":\"18446744073709551614\","
+        "\"endTimeUnixNano\":\"18446744073709551615\"}]}]}]}";
+    assert_int_equal(ts_tm_add_line(far, far_line, strlen(far_line), 1, far_err, sizeof far_err),
+                     2);
+    assert_int_equal(ts_tm_build(far), 0);
+    const ts_tm_trace *ft = ts_tm_trace_at(far, 0);
+    out = report_data(far, ft);
+    d = ts_json_parse(out, strlen(out), &err);
+    assert_non_null(d);
+    spans = ts_json_get(ts_json_at(ts_json_get(ts_json_root(d), "traces"), 0), "spans");
+    double last_off = -1;
+    for (size_t i = 0; i < 2; i++)
+        if (strcmp(ts_json_string(ts_json_at(ts_json_at(spans, i), 2), NULL), "last") == 0)
+            assert_true(ts_json_number(ts_json_at(ts_json_at(spans, i), 8), &last_off));
+    assert_true(last_off >= 9.2e18);
+    ts_json_free(d);
+    free(out);
+    ts_tm_free(far);
 
     /* the page: the template around the data, the marker gone */
     capture c;
@@ -859,6 +943,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spans_from_several_processes),
         cmocka_unit_test(test_layout_missing_parents),
+        cmocka_unit_test(test_layout_shifts_stay_in_range),
         cmocka_unit_test(test_layout_clock_skew),
         cmocka_unit_test(test_same_clock_without_hosts),
         cmocka_unit_test(test_render_list),

@@ -580,6 +580,19 @@ static void test_model_bad_input(void **state)
                                      "7");
     assert_int_equal(ts_tm_add_line(m, mixed, strlen(mixed), 7, err, sizeof(err)), 1);
     assert_string_equal(err, "skipped 4 of 5 spans: span 2: traceId missing or not a hex id");
+    /* a time that only looks like a number: skipped, not read as one */
+    const char *const not_numbers[] = {"+", "9-9", "1e", ".", "--1"};
+    for (size_t i = 0; i < sizeof not_numbers / sizeof not_numbers[0]; i++) {
+        char line[1024];
+        snprintf(line, sizeof line,
+                 "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"" TID
+                 "\",\"spanId\":\"c000000000000001\",\"startTimeUnixNano\":\"%s\","
+                 "\"endTimeUnixNano\":\"2\"}]}]}]}",
+                 not_numbers[i]);
+        assert_int_equal(ts_tm_add_line(m, line, strlen(line), 8, err, sizeof(err)), 0);
+        if (!strstr(err, "startTimeUnixNano missing or not an integer"))
+            fail_msg("\"%s\": %s", not_numbers[i], err);
+    }
     /* a small error buffer is not overrun */
     char tiny[8];
     assert_int_equal(ts_tm_add_line(m, "nope", 4, 8, tiny, sizeof(tiny)), -1);
