@@ -5,7 +5,9 @@
  *    "services": [name, ...]                    (index = ts_tm_span.svc_id)
  *    "procs": [[[key, value], ...], ...]        (index = ts_tm_resource.id)
  *    "traces": [{"id", "start": display start in ns (a decimal string: ns
- *                since 1970 do not fit a double), "dur": display duration ns,
+ *                since 1970 do not fit a double), "started": when the root
+ *                span started (as `view` shows it; a decimal string too),
+ *                "dur": display duration ns,
  *                "n", "err", "root": "service: name", "rootSvc",
  *                "svcs": [svc index, ...] in order of appearance,
  *                "spans": [[id, parent id, name, svc, proc, kind, status,
@@ -133,8 +135,10 @@ void ts_report_write_data(FILE *out, const ts_tm_model *m, const ts_tm_trace *co
         const ts_tm_span *root = t->root;
         fputs(k ? ",\n{" : "\n{", out);
         ts_json_out_member(out, "id", t->trace_id);
-        fprintf(out, ",\"start\":\"%llu\",\"dur\":%llu,\"n\":%zu,\"err\":%zu,\"root\":",
-                (unsigned long long)t->view_start_ns,
+        fprintf(out,
+                ",\"start\":\"%llu\",\"started\":\"%llu\",\"dur\":%llu,\"n\":%zu,\"err\":%zu,"
+                "\"root\":",
+                (unsigned long long)t->view_start_ns, (unsigned long long)t->started_ns,
                 (unsigned long long)(t->view_end_ns - t->view_start_ns), t->n_spans, t->n_errors);
         if (root) {
             size_t len = strlen(root->service) + strlen(root->name) + 3;

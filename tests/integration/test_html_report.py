@@ -419,6 +419,25 @@ class HtmlReportInBrowser(th.TempDirMixin, unittest.TestCase):
         self.assertIn(" \u00b7 1 span \u00b7 ", head)
         self.assertTrue(head.endswith(" \u00b7 1 error"), head)
 
+    def test_the_list_shows_when_the_root_started(self):
+        """A trace's line in the list gives its root span's start, as
+        `traceshim view` does, not an earlier same-host span's (it gave the
+        axis's start)."""
+        spans_file = os.path.join(self.tmp, "early.jsonl")
+        with open(spans_file, "w") as f:
+            f.write(json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": [
+                {"traceId": "3" * 32, "spanId": "4" * 16, "name": "root",
+                 "startTimeUnixNano": "1700000000500000000", "endTimeUnixNano": "1700000001000000000"},
+                {"traceId": "3" * 32, "spanId": "5" * 16, "parentSpanId": "4" * 16,
+                 "name": "started before its parent",
+                 "startTimeUnixNano": "1700000000100000000",
+                 "endTimeUnixNano": "1700000000600000000"}]}]}]}) + "\n")
+        report = os.path.join(self.tmp, "early.html")
+        self.write_report(spans_file, report)
+        self.load(report)
+        sub = self.wd.js("return document.querySelector('.trace-item .sub').textContent")
+        self.assertTrue(sub.endswith("2023-11-14 22:13:20.500"), sub)
+
     def test_thousands_of_traces_load_fast(self):
         spans_file = os.path.join(self.tmp, "big.jsonl")
         big_spans_file(spans_file, N_BIG_TRACES)
