@@ -97,13 +97,15 @@ static unsigned http_retry_after(const char *v, size_t vl)
     size_t lead = 0, digits = 0, n = vl;
     while (lead < n && (v[lead] == ' ' || v[lead] == '\t'))
         lead++;
+    while (lead + 1 < n && v[lead] == '0' && v[lead + 1] >= '0' && v[lead + 1] <= '9')
+        lead++; /* leading zeros count for nothing */
     while (n > lead && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
         n--;
     while (lead + digits < n && v[lead + digits] >= '0' && v[lead + digits] <= '9')
         digits++;
     if (digits > 15 && lead + digits == n)
         return HTTP_RETRY_AFTER_MAX; /* seconds beyond counting: the longest wait */
-    if (!http_number(v, vl, &s)) {
+    if (!http_number(v + lead, n - lead, &s)) {
         struct timespec now;
         int64_t at;
         ts_clock_read(CLOCK_REALTIME, &now); /* the receiver's date is on the real clock */
@@ -254,27 +256,71 @@ static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
 /* ------------------------------------------------------------ exchange */
 
 /* Has the server sent something on the connection, or closed it, that
- * nothing was read of yet? A peek, which never waits. */
+ * nothing was read of yet? A peek, which never waits. A number the
+ * program took meanwhile says yes: the connection is replaced. */
 static bool http_peer_spoke(struct ts_own_fd *conn)
 {
     char byte;
     int fd = conn->fd;
     if (!ts_own_fd_begin(conn))
-        return false;
+        return true;
     ssize_t r = TS_REAL(recv)(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     int err = errno;
     ts_own_fd_end(conn);
     return r >= 0 || (err != EAGAIN && err != EWOULDBLOCK && err != EINTR);
 }
 
+/* While a request waits for room to be written: reads what the server has
+ * sent into c->in (where the answer is then read from). True when the
+ * request should stop there: a final answer that is not a success (RFC
+ * 9112 9.5: a collector refusing a large batch, 413, 401, before it reads
+ * the body), something that is not HTTP, the server's close, or a failed
+ * read. An interim answer (100 Continue) or an early success goes on. */
+static bool http_heard_early(struct ts_http_client *c)
+{
+    for (;;) {
+        if (c->in.len >= HTTP_MAX_RESPONSE || !ts_json_buf_reserve(&c->in, HTTP_READ_CHUNK))
+            return true;
+        int fd = c->conn.fd;
+        if (!ts_own_fd_begin(&c->conn))
+            return true;
+        ssize_t r = TS_REAL(recv)(fd, c->in.data + c->in.len, HTTP_READ_CHUNK, MSG_DONTWAIT);
+        int err = errno;
+        ts_own_fd_end(&c->conn);
+        if (r == 0)
+            return true;
+        if (r < 0) {
+            if (err == EINTR)
+                continue;
+            if (err != EAGAIN && err != EWOULDBLOCK)
+                return true;
+            break;
+        }
+        c->in.len += (size_t)r;
+    }
+    size_t at = 0;
+    struct http_head h;
+    for (;;) {
+        int r = http_parse_head(c->in.data + at, c->in.len - at, &h);
+        if (r == 0)
+            return false; /* a head still coming */
+        if (r < 0)
+            return true;
+        if (h.status >= 200)
+            return h.status >= 300;
+        at += h.len; /* an interim answer: the read loop drops it */
+    }
+}
+
 /* Write all of iov before the deadline; MSG_NOSIGNAL so that a peer that
- * went away costs an EPIPE, never the program's SIGPIPE. Returns 0 when
- * all went, -1 on failure (errno), 1 when the server answered (or closed)
- * while the rest waited for room: a collector that refuses a request
- * before reading its body (413, 401) and stops reading. */
-static int http_send_all(struct ts_own_fd *conn, struct iovec *iov, int iovcnt,
+ * went away costs an EPIPE, never the program's SIGPIPE. What the server
+ * sends meanwhile goes to c->in (http_heard_early). Returns 0 when all
+ * went, -1 on failure (errno), 1 when the server's answer (or its close)
+ * ended the request before all of it went. */
+static int http_send_all(struct ts_http_client *c, struct iovec *iov, int iovcnt,
                          uint64_t deadline_ms)
 {
+    struct ts_own_fd *conn = &c->conn;
     while (iovcnt > 0) {
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
         int fd = conn->fd;
@@ -289,7 +335,7 @@ static int http_send_all(struct ts_own_fd *conn, struct iovec *iov, int iovcnt,
                 return -1;
             if (ts_net_wait(fd, POLLOUT | POLLIN, deadline_ms) != 0)
                 return -1;
-            if (http_peer_spoke(conn))
+            if (http_heard_early(c))
                 return 1;
             continue;
         }
@@ -317,7 +363,8 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
     int fd = c->conn.fd;
     *dead_before_answer = false;
     struct iovec iov[2] = {{(void *)head, head_len}, {(void *)body, len}};
-    int sent = http_send_all(&c->conn, iov, body && len ? 2 : 1, deadline_ms);
+    ts_json_buf_reset(&c->in);
+    int sent = http_send_all(c, iov, body && len ? 2 : 1, deadline_ms);
     /* A send cut short by the server's answer or its reset: the answer, if
      * it sent one before the reset, is read as any other (a 413 says more
      * than "connection reset"); the connection ends after it. */
@@ -328,11 +375,10 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
         *dead_before_answer = errno == EBADF;
         return;
     }
-    ts_json_buf_reset(&c->in);
     struct http_head h;
     bool have_head = false;
     bool eof = false;
-    bool answered = false; /* a byte came (an interim answer's are dropped) */
+    bool answered = c->in.len > 0; /* a byte came (an interim answer's are dropped) */
     for (;;) {
         if (!have_head) {
             int r = c->in.len ? http_parse_head(c->in.data, c->in.len, &h) : 0;
@@ -395,9 +441,11 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
             *dead_before_answer = !answered;
             return;
         }
-        /* Checked at each read, not only when one would wait: a server
-         * that trickles its answer keeps the reads from ever waiting. */
-        if (ts_mono_ms() >= deadline_ms) {
+        /* Checked at each read once the answer has begun, not only when
+         * one would wait: a server that trickles its answer keeps the
+         * reads from ever waiting. (Not before the first: an answer that
+         * is there is read, whenever the deadline fell.) */
+        if (answered && ts_mono_ms() >= deadline_ms) {
             out->err = ETIMEDOUT;
             out->status = TS_HTTP_ETIMEOUT;
             return;
@@ -518,7 +566,8 @@ void ts_http_request(struct ts_http_client *c, const char *method, const char *c
         out->body = "";
         http_exchange(c, head, (size_t)n, body, len, deadline_ms, out, &dead);
         /* A 408 on a kept-alive connection was most likely sent to it
-         * idle, just as our request went: tried again, as Go's client does */
+         * idle, just as our request went (the peek came too early to see
+         * it): tried once more on a new one */
         if (out->status == 408 && reused)
             dead = true;
         else if (out->status > 0)

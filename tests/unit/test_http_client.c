@@ -51,6 +51,7 @@ enum srv_op {
     SRV_CLOSE,     /* close the current connection */
     SRV_HOLD,      /* say nothing until the client closes its end */
     SRV_SIGNAL,    /* tell the test this point of the script was reached */
+    SRV_SLEEP,     /* a second without reading: the client's sends fill the buffers */
 };
 
 struct srv_step {
@@ -90,6 +91,10 @@ struct srv_step {
 #define ST_SIGNAL                                                                                  \
     {                                                                                              \
         SRV_SIGNAL, NULL                                                                           \
+    }
+#define ST_SLEEP                                                                                   \
+    {                                                                                              \
+        SRV_SLEEP, NULL                                                                            \
     }
 #define ST_END                                                                                     \
     {                                                                                              \
@@ -295,6 +300,10 @@ static void *srv_main(void *arg)
             break;
         case SRV_SIGNAL:
             sem_post(&srv.reached);
+            break;
+        case SRV_SLEEP:
+            for (int i = 0; i < 50 && !atomic_load(&srv.stop); i++)
+                usleep(20 * 1000);
             break;
         case SRV_END:
             break;
@@ -832,9 +841,9 @@ static void test_fd_taken_over_by_program(void **state)
 
 /* ------------------------------------------------------------- failures */
 
-/* What a server sends on an idle kept-alive connection (a 408 before it
- * closes it) answers no request: the next one goes on a new connection,
- * and gets its own answer. */
+/* What a server sends on an idle kept-alive connection, after its last
+ * answer (a 408, or a 503, before it closes it), answers no request: the
+ * next one goes on a new connection, and gets its own answer. */
 static void test_idle_answer_not_taken_for_the_next(void **state)
 {
     (void)state;
@@ -842,7 +851,9 @@ static void test_idle_answer_not_taken_for_the_next(void **state)
         ST_ACCEPT,
         ST_READ,
         ST_SEND(OK_2),
-        ST_SEND("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+        ST_PAUSE,
+        ST_SEND(
+            "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
         ST_SIGNAL,
         ST_ACCEPT,
         ST_READ,
@@ -851,7 +862,7 @@ static void test_idle_answer_not_taken_for_the_next(void **state)
     srv_start(script);
     assert_answer(200, "ok");
     srv_await_signal();
-    usleep(20 * 1000); /* the 408 reaches the client's socket */
+    usleep(20 * 1000); /* the 503 reaches the client's socket */
     assert_answer(200, "ok");
     srv_finish();
     assert_int_equal(srv.accepts, 2);
@@ -893,39 +904,74 @@ static void test_bytes_after_the_body(void **state)
     assert_int_equal(srv.accepts, 4);
 }
 
+/* A POST of len zero bytes against script; its outcome and how long it
+ * took (ms). */
+static int big_post(const struct srv_step *script, size_t len, uint64_t *took,
+                    struct ts_http_response *r)
+{
+    srv_start(script);
+    char *body = calloc(1, len);
+    assert_non_null(body);
+    uint64_t t0 = ts_mono_ms();
+    ts_http_request(&client, "POST", NULL, NULL, body, len, t0 + 5000, r);
+    *took = ts_mono_ms() - t0;
+    free(body);
+    return r->status;
+}
+
+#define BIG_POST ((size_t)32 << 20) /* more than both ends' socket buffers hold */
+#define ANSWER_413                                                                                 \
+    "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 5\r\n\r\nlarge"
+
 /* A collector that refuses a request before reading its body (413, 401)
  * and stops reading: its answer is the outcome, not a reset or a
- * timeout, and it comes as soon as it is sent. */
+ * timeout, and it comes as soon as it is sent; so too when it closes at
+ * once (the answer is read after the reset). */
 static void test_answer_before_the_body_is_taken(void **state)
 {
     (void)state;
-    static const struct srv_step script[] = {
-        ST_ACCEPT,
-        ST_SEND("HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 5\r\n\r\n"
-                "large"),
-        ST_PAUSE,
-        ST_PAUSE,
-        ST_PAUSE,
-        ST_PAUSE,
-        ST_PAUSE,
-        ST_PAUSE,
-        ST_CLOSE,
+    static const struct srv_step holds[] = {ST_ACCEPT, ST_SEND(ANSWER_413), ST_SLEEP, ST_CLOSE,
+                                            ST_END};
+    static const struct srv_step closes[] = {ST_ACCEPT, ST_SEND(ANSWER_413), ST_CLOSE, ST_END};
+    const struct srv_step *const scripts[] = {holds, closes};
+    for (size_t i = 0; i < 2; i++) {
+        struct ts_http_response r;
+        uint64_t took;
+        if (big_post(scripts[i], BIG_POST, &took, &r) != 413)
+            fail_msg("script %zu: status %d (err %d), want 413", i, r.status, r.err);
+        assert_body(&r, "large");
+        if (took >= 900) /* the server holds it a second before it closes */
+            fail_msg("script %zu: the answer was read after %llu ms", i, (unsigned long long)took);
+        assert_int_equal(client.conn.fd, -1); /* the request was cut short: never used again */
+        srv_finish();
+        teardown(NULL);
+        setup(NULL);
+    }
+}
+
+/* What a server may send before it has read a large request and that is
+ * not a refusal: an interim 100 Continue, or its success (some answer
+ * first): the whole request still goes, and the answer is the outcome. */
+static void test_early_interim_or_success_does_not_cut(void **state)
+{
+    (void)state;
+    static const struct srv_step interim[] = {
+        ST_ACCEPT, ST_SEND("HTTP/1.1 100 Continue\r\n\r\n"), ST_SLEEP, ST_READ_BIG, ST_SEND(OK_2),
         ST_END};
-    srv_start(script);
-    size_t len = (size_t)32 << 20; /* more than both ends' socket buffers hold */
-    char *body = calloc(1, len);
-    assert_non_null(body);
-    struct ts_http_response r;
-    uint64_t t0 = ts_mono_ms();
-    ts_http_request(&client, "POST", NULL, NULL, body, len, t0 + 5000, &r);
-    uint64_t took = ts_mono_ms() - t0;
-    free(body);
-    if (r.status != 413)
-        fail_msg("status %d (err %d), want 413", r.status, r.err);
-    assert_body(&r, "large");
-    assert_true(took < 250);              /* before the server closed */
-    assert_int_equal(client.conn.fd, -1); /* the request was cut short: never used again */
-    srv_finish();
+    static const struct srv_step success[] = {ST_ACCEPT, ST_SEND(OK_2), ST_SLEEP, ST_READ_BIG,
+                                              ST_END};
+    const struct srv_step *const scripts[] = {interim, success};
+    for (size_t i = 0; i < 2; i++) {
+        struct ts_http_response r;
+        uint64_t took;
+        if (big_post(scripts[i], BIG_POST, &took, &r) != 200)
+            fail_msg("script %zu: status %d (err %d), want 200", i, r.status, r.err);
+        assert_body(&r, "ok");
+        srv_finish();
+        assert_int_equal(srv.big_len, BIG_POST); /* all of it */
+        teardown(NULL);
+        setup(NULL);
+    }
 }
 
 /* A chunk-size line with extensions longer than 64 bytes, in two reads:
@@ -941,6 +987,19 @@ static void test_long_chunk_extension_in_parts(void **state)
                                       ST_PAUSE,  ST_SEND(tail), ST_END};
     srv_start(script);
     assert_answer(200, "ok");
+    srv_finish();
+    teardown(NULL);
+    setup(NULL);
+    /* past 4 KiB, whole or in parts: refused */
+    static char huge[8192];
+    snprintf(huge, sizeof huge, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=%05000d",
+             0);
+    const struct srv_step refused[] = {ST_ACCEPT,     ST_READ, ST_SEND(huge), ST_PAUSE,
+                                       ST_SEND(tail), ST_HOLD, ST_END};
+    srv_start(refused);
+    struct ts_http_response r;
+    post(&r, 2000);
+    assert_int_equal(r.status, TS_HTTP_EPROTO);
     srv_finish();
 }
 
@@ -974,8 +1033,9 @@ static void test_continue_then_close_not_retried(void **state)
     static const struct srv_step script[] = {
         ST_ACCEPT, ST_READ, ST_SEND(OK_2), ST_READ, ST_SEND("HTTP/1.1 100 Continue\r\n\r\n"),
         ST_CLOSE,  ST_END};
+    /* sent again on a new connection, it would wait for an answer that
+     * never comes (the script is over): a timeout, not EIO */
     assert_int_equal(second_post_status(script, 1000), TS_HTTP_EIO);
-    assert_int_equal(srv.accepts, 1);
 }
 
 /* A 408 to a request on a kept-alive connection (the server timed the
@@ -1138,6 +1198,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_answer_not_taken_for_the_next, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bytes_after_the_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_before_the_body_is_taken, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_early_interim_or_success_does_not_cut, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_long_chunk_extension_in_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_passed_sends_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continue_then_close_not_retried, setup, teardown),
