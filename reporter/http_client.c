@@ -255,6 +255,35 @@ static int http_unchunk(char *p, size_t n, size_t *body_len, size_t *used)
 
 /* ------------------------------------------------------------ exchange */
 
+/* Interim answers (1xx) one request may get before its final answer; more
+ * is a server that will not answer. */
+#define HTTP_MAX_INTERIM 16
+
+/* Drops the complete interim heads at the start of c->in, in one move,
+ * counting them in c->interim. Returns what follows them: 1 a final head,
+ * complete, in *h; 0 not yet complete; -1 not HTTP/1.x, or too many
+ * interim answers. */
+static int http_final_head(struct ts_http_client *c, struct http_head *h)
+{
+    size_t at = 0;
+    int r;
+    for (;;) {
+        r = c->in.len > at ? http_parse_head(c->in.data + at, c->in.len - at, h) : 0;
+        if (r <= 0 || h->status >= 200)
+            break;
+        at += h->len;
+        if (++c->interim > HTTP_MAX_INTERIM) {
+            r = -1;
+            break;
+        }
+    }
+    if (at) {
+        memmove(c->in.data, c->in.data + at, c->in.len - at);
+        c->in.len -= at;
+    }
+    return r;
+}
+
 /* Has the server sent something on the connection, or closed it, that
  * nothing was read of yet? A peek, which never waits. A number the
  * program took meanwhile says yes: the connection is replaced. */
@@ -298,18 +327,9 @@ static bool http_heard_early(struct ts_http_client *c)
         }
         c->in.len += (size_t)r;
     }
-    size_t at = 0;
     struct http_head h;
-    for (;;) {
-        int r = http_parse_head(c->in.data + at, c->in.len - at, &h);
-        if (r == 0)
-            return false; /* a head still coming */
-        if (r < 0)
-            return true;
-        if (h.status >= 200)
-            return h.status >= 300;
-        at += h.len; /* an interim answer: the read loop drops it */
-    }
+    int r = http_final_head(c, &h);
+    return r < 0 || (r > 0 && h.status >= 300);
 }
 
 /* Write all of iov before the deadline; MSG_NOSIGNAL so that a peer that
@@ -364,6 +384,7 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
     *dead_before_answer = false;
     struct iovec iov[2] = {{(void *)head, head_len}, {(void *)body, len}};
     ts_json_buf_reset(&c->in);
+    c->interim = 0;
     int sent = http_send_all(c, iov, body && len ? 2 : 1, deadline_ms);
     /* A send cut short by the server's answer or its reset: the answer, if
      * it sent one before the reset, is read as any other (a 413 says more
@@ -378,19 +399,14 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
     struct http_head h;
     bool have_head = false;
     bool eof = false;
-    bool answered = c->in.len > 0; /* a byte came (an interim answer's are dropped) */
+    bool answered = c->in.len > 0 || c->interim > 0; /* a byte came, interim answers too */
     for (;;) {
         if (!have_head) {
-            int r = c->in.len ? http_parse_head(c->in.data, c->in.len, &h) : 0;
+            /* interim answers (100 Continue) dropped: the final one counts */
+            int r = http_final_head(c, &h);
             if (r < 0) {
                 out->status = TS_HTTP_EPROTO;
                 return;
-            }
-            if (r > 0 && h.status >= 100 && h.status < 200) {
-                /* an interim answer (100 Continue): drop it, read on */
-                memmove(c->in.data, c->in.data + h.len, c->in.len - h.len);
-                c->in.len -= h.len;
-                continue;
             }
             have_head = r > 0;
         }
@@ -483,6 +499,14 @@ static void http_exchange(struct ts_http_client *c, const char *head, size_t hea
             *dead_before_answer = !answered;
             return;
         }
+    }
+    if (sent != 0 && h.status < 300) {
+        /* A success for a request the server did not take whole (it
+         * answered early and closed, or reset): not a delivery. */
+        out->err = ECONNRESET;
+        out->status = TS_HTTP_EIO;
+        ts_http_client_close(c);
+        return;
     }
     out->status = h.status;
     out->retry_after_s = h.retry_after_s;

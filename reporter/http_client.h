@@ -17,6 +17,7 @@ struct ts_http_client {
     const struct ts_url *url;
     struct ts_own_fd conn; /* the kept-alive connection, or none */
     struct ts_json_buf in; /* response bytes */
+    unsigned interim;      /* interim answers (1xx) the current request got */
     /* The request head being sent: the request line, the client's own
      * lines and the user's (OTEL_EXPORTER_OTLP_HEADERS). Here, not on the
      * stack: a flush at exit or exec may run on a program's thread of 16

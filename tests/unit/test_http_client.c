@@ -52,6 +52,7 @@ enum srv_op {
     SRV_HOLD,      /* say nothing until the client closes its end */
     SRV_SIGNAL,    /* tell the test this point of the script was reached */
     SRV_SLEEP,     /* a second without reading: the client's sends fill the buffers */
+    SRV_AWAIT,     /* wait until the test says go (srv.go) */
 };
 
 struct srv_step {
@@ -96,6 +97,10 @@ struct srv_step {
     {                                                                                              \
         SRV_SLEEP, NULL                                                                            \
     }
+#define ST_AWAIT                                                                                   \
+    {                                                                                              \
+        SRV_AWAIT, NULL                                                                            \
+    }
 #define ST_END                                                                                     \
     {                                                                                              \
         SRV_END, NULL                                                                              \
@@ -109,6 +114,7 @@ static struct {
     const struct srv_step *script;
     atomic_bool stop;
     sem_t reached; /* posted by SRV_SIGNAL */
+    sem_t go;      /* waited for by SRV_AWAIT */
     /* written by the thread, read by the test after the join */
     int conn;
     int accepts;
@@ -301,6 +307,14 @@ static void *srv_main(void *arg)
         case SRV_SIGNAL:
             sem_post(&srv.reached);
             break;
+        case SRV_AWAIT: {
+            struct timespec t;
+            clock_gettime(CLOCK_REALTIME, &t);
+            t.tv_sec += SRV_WAIT_MS / 1000;
+            if (sem_timedwait(&srv.go, &t) != 0)
+                srv_fail("no go from the test");
+            break;
+        }
         case SRV_SLEEP:
             for (int i = 0; i < 50 && !atomic_load(&srv.stop); i++)
                 usleep(20 * 1000);
@@ -386,6 +400,7 @@ static int setup(void **state)
     srv.listen_fd = -1;
     srv.conn = -1;
     sem_init(&srv.reached, 0, 0);
+    sem_init(&srv.go, 0, 0);
     return 0;
 }
 
@@ -396,6 +411,7 @@ static int teardown(void **state)
     ts_http_client_close(&client);
     srv_join();
     sem_destroy(&srv.reached);
+    sem_destroy(&srv.go);
     ts_json_buf_free(&client.in);
     return 0;
 }
@@ -910,16 +926,19 @@ static int big_post(const struct srv_step *script, size_t len, uint64_t *took,
                     struct ts_http_response *r)
 {
     srv_start(script);
+    /* a small receive buffer (the accepted connection inherits it): the
+     * client's sends wait for room whatever the host's TCP settings */
+    setsockopt(srv.listen_fd, SOL_SOCKET, SO_RCVBUF, &(int){65536}, sizeof(int));
     char *body = calloc(1, len);
     assert_non_null(body);
     uint64_t t0 = ts_mono_ms();
-    ts_http_request(&client, "POST", NULL, NULL, body, len, t0 + 5000, r);
+    ts_http_request(&client, "POST", NULL, NULL, body, len, t0 + 20000, r);
     *took = ts_mono_ms() - t0;
     free(body);
     return r->status;
 }
 
-#define BIG_POST ((size_t)32 << 20) /* more than both ends' socket buffers hold */
+#define BIG_POST ((size_t)16 << 20) /* more than both ends' socket buffers hold */
 #define ANSWER_413                                                                                 \
     "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 5\r\n\r\nlarge"
 
@@ -972,6 +991,100 @@ static void test_early_interim_or_success_does_not_cut(void **state)
         teardown(NULL);
         setup(NULL);
     }
+}
+
+/* A success for a request the server did not take whole (it answered
+ * early, then closed) is not a delivery: the batch is to be sent again.
+ * Nor is an endless run of interim answers an answer. */
+static void test_early_success_then_close_is_not_delivered(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT, ST_SEND(OK_2), ST_CLOSE, ST_END};
+    struct ts_http_response r;
+    uint64_t took;
+    assert_int_equal(big_post(script, BIG_POST, &took, &r), TS_HTTP_EIO);
+    srv_finish();
+    teardown(NULL);
+    setup(NULL);
+    static char interims[64 * 30];
+    interims[0] = '\0';
+    for (int i = 0; i < 17; i++)
+        strcat(interims, "HTTP/1.1 100 Continue\r\n\r\n");
+    const struct srv_step many[] = {ST_ACCEPT,     ST_READ, ST_SEND(interims),
+                                    ST_SEND(OK_2), ST_HOLD, ST_END};
+    srv_start(many);
+    post(&r, 2000);
+    assert_int_equal(r.status, TS_HTTP_EPROTO);
+    srv_finish();
+}
+
+/* sendmsg that lets the server act on the kept-alive connection first
+ * (srv.go, then 50 ms): after the client's look at the idle connection,
+ * before its request goes. */
+static ssize_t closing_first_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    if (sendmsg_calls++ == 0) {
+        sem_post(&srv.go);
+        usleep(50 * 1000);
+    }
+    return sendmsg_before(fd, m, flags);
+}
+
+/* An interim answer during a large request on a kept-alive connection,
+ * then a close: the server answered, so it is not sent again at once on a
+ * new connection (where, the script over, it would wait for its deadline). */
+static void test_interim_during_the_send_then_close_not_retried(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {
+        ST_ACCEPT, ST_READ,  ST_SEND(OK_2), ST_AWAIT, ST_SEND("HTTP/1.1 100 Continue\r\n\r\n"),
+        ST_SLEEP,  ST_CLOSE, ST_END};
+    srv_start(script);
+    setsockopt(srv.listen_fd, SOL_SOCKET, SO_RCVBUF, &(int){65536}, sizeof(int));
+    assert_answer(200, "ok");
+    char *body = calloc(1, BIG_POST);
+    assert_non_null(body);
+    /* the 100 comes after the client's look at the idle connection, as the
+     * request goes: it is read while the request waits for room */
+    ts_real_resolve();
+    sendmsg_before = ts_real_sendmsg;
+    sendmsg_calls = 0;
+    ts_real_sendmsg = closing_first_sendmsg;
+    struct ts_http_response r;
+    uint64_t t0 = ts_mono_ms();
+    ts_http_request(&client, "POST", NULL, NULL, body, BIG_POST, t0 + 20000, &r);
+    uint64_t took = ts_mono_ms() - t0;
+    ts_real_sendmsg = sendmsg_before;
+    free(body);
+    if (r.status != TS_HTTP_EIO)
+        fail_msg("status %d (err %d), want EIO", r.status, r.err);
+    assert_true(took < 10000);
+    srv_finish();
+    assert_int_equal(srv.accepts, 1);
+}
+
+/* A kept-alive connection the server closes as the request goes (after
+ * the client's peek saw it alive): the request is sent once more on a new
+ * connection. */
+static void test_closed_as_the_request_goes_retried(void **state)
+{
+    (void)state;
+    static const struct srv_step script[] = {ST_ACCEPT, ST_READ, ST_SEND(OK_2), ST_AWAIT, ST_CLOSE,
+                                             ST_ACCEPT, ST_READ, ST_SEND(OK_2), ST_END};
+    srv_start(script);
+    assert_answer(200, "ok");
+    ts_real_resolve();
+    sendmsg_before = ts_real_sendmsg;
+    sendmsg_calls = 0;
+    ts_real_sendmsg = closing_first_sendmsg;
+    struct ts_http_response r;
+    post(&r, 2000);
+    ts_real_sendmsg = sendmsg_before;
+    if (r.status != 200)
+        fail_msg("status %d (err %d), want 200", r.status, r.err);
+    srv_finish();
+    assert_int_equal(srv.accepts, 2);
+    assert_int_equal(srv.nreqs, 2);
 }
 
 /* A chunk-size line with extensions longer than 64 bytes, in two reads:
@@ -1200,6 +1313,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_answer_before_the_body_is_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_interim_or_success_does_not_cut, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_early_success_then_close_is_not_delivered, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_interim_during_the_send_then_close_not_retried, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_closed_as_the_request_goes_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_chunk_extension_in_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_passed_sends_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continue_then_close_not_retried, setup, teardown),
