@@ -137,6 +137,11 @@ static void fexp_report_errno(const char *what, int err)
  * open fails (no /proc, a file the user may not read), the first fd
  * stays, without the check. */
 static bool fexp_readable; /* the fd can read: fexp_open_path opened it again */
+/* The fd was opened at the path (not a copy of the kept fd): the file now
+ * at the path is the one to write (fexp_follow_path); when it was looked
+ * at last (ts_mono_ms). */
+static bool fexp_from_path;
+static uint64_t fexp_path_looked_ms;
 /* From ts_file_export_open_here to ts_file_export_end_here: opens made on
  * a program's thread, which must never wait on a FIFO nobody reads, take
  * a regular file only (opened_here: one of them opened the fd). */
@@ -228,6 +233,7 @@ static int fexp_open(void)
      * one at the same path inside its new root). */
     for (int attempt = 0;; attempt++) {
         int fd = fexp_copy_kept();
+        fexp_from_path = fd < 0;
         if (fd < 0)
             fd = fexp_open_path();
         /* The path refused, but a program's thread may have kept the file
@@ -235,6 +241,7 @@ static int fexp_open(void)
         if (fd < 0) {
             int err = errno;
             fd = fexp_copy_kept();
+            fexp_from_path = false;
             if (fd < 0)
                 errno = err; /* the path's reason: the one reported */
         }
@@ -459,6 +466,19 @@ void ts_file_export_open_early(void)
     errno = saved;
 }
 
+/* Is the open span file (the reporter thread's) a FIFO, a terminal, a
+ * socket: anything but a regular file? */
+static bool fexp_fd_special(void)
+{
+    int fd = fexp_fd.fd;
+    struct stat st;
+    if (!ts_own_fd_begin(&fexp_fd))
+        return false;
+    int r = fstat(fd, &st);
+    ts_own_fd_end(&fexp_fd);
+    return r == 0 && !S_ISREG(st.st_mode);
+}
+
 int ts_file_export_open_here(void)
 {
     int saved = errno;
@@ -466,6 +486,15 @@ int ts_file_export_open_here(void)
     fexp_here = true;
     fexp_opened_here = false;
     if (ts_own_fd_valid(&fexp_fd)) {
+        /* A FIFO the reporter thread opened is not for this thread either:
+         * a write to it waits while its reader does not read (past the
+         * exit's timeout), raises SIGPIPE once the reader is gone (the
+         * program's death, where the reporter thread blocks it), a
+         * terminal SIGTTOU. */
+        if (fexp_fd_special()) {
+            errno = ENXIO;
+            return -1;
+        }
         errno = saved;
         return 0;
     }
@@ -524,6 +553,41 @@ static ssize_t fexp_writev(int fd, const struct iovec *iov, int count)
     return r;
 }
 
+/* How often the reporter looks whether the path still names the file it
+ * writes. */
+#define FEXP_FOLLOW_MS 100
+
+/* The file this process opened at its path is no longer there (a log
+ * rotation renamed it away, someone removed it): the path's file from now
+ * on, made again if need be, so that spans go on where they are looked for
+ * (a renamed file is left to its rotation; a removed one would take them
+ * where none can read them). Not for a kept fd, which stands for a path
+ * the process may not open any more (README), nor on a program's thread.
+ * Where the path cannot be opened, the old file goes on. At most every
+ * FEXP_FOLLOW_MS: one fstatat. */
+static void fexp_follow_path(void)
+{
+    if (!fexp_from_path || fexp_here)
+        return;
+    uint64_t now = ts_mono_ms();
+    if (now - fexp_path_looked_ms < FEXP_FOLLOW_MS)
+        return;
+    fexp_path_looked_ms = now;
+    struct stat st;
+    if (fstatat(AT_FDCWD, fexp_path, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == fexp_fd.dev &&
+        st.st_ino == fexp_fd.ino)
+        return;
+    bool readable = fexp_readable;
+    int fd = fexp_open_path();
+    if (fd < 0) {
+        fexp_readable = readable;
+        return;
+    }
+    ts_own_fd_close(&fexp_fd);
+    if (ts_own_fd_adopt(&fexp_fd, fd) != 0)
+        (void)fexp_open(); /* the program took the number meanwhile: the next write says */
+}
+
 int ts_file_export(const char *line, size_t len)
 {
     ts_file_export_resolve_path();
@@ -536,6 +600,7 @@ int ts_file_export(const char *line, size_t len)
         errno = err;
         return -1;
     }
+    fexp_follow_path();
     /* One writev is one system call: on a regular file opened O_APPEND the
      * kernel appends the whole of it under the inode lock, so the line and
      * its newline land together and never interleave with another

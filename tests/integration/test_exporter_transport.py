@@ -397,6 +397,36 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertIn("traceshim: jaeger exporter: Jaeger agent: [::1]:%d: Connection refused"
                       % port, p.stderr().decode())
 
+    def test_span_file_removed_or_rotated_is_made_again(self):
+        """The span file renamed away (a log rotation) and then removed while
+        the process runs: its later spans go to a file at the path again,
+        not into the removed one, where nobody could read them (they were
+        counted as exported)."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        env = th.shim_env("rotated", self.spans_file, OTEL_BSP_SCHEDULE_DELAY="50")
+        code = ("import sys, urllib.request as u\n"
+                "for phase in (1, 2):\n"
+                "    for _ in range(5):\n"
+                "        u.urlopen('http://127.0.0.1:%s/' % sys.argv[1]).read()\n"
+                "    print(phase, flush=True)\n"
+                "    sys.stdin.readline()\n")
+        p = subprocess.Popen([th.PY, "-c", code, str(srv.port)], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(p.kill)
+        self.assertEqual(p.stdout.readline(), b"1\n")
+        th.wait_spans(self.spans_file, 5)
+        os.rename(self.spans_file, self.spans_file + ".1")  # rotated away
+        os.unlink(self.spans_file + ".1")                   # and its turn passed
+        time.sleep(0.15)                                    # more than the reporter's look
+        p.stdin.write(b"\n")
+        p.stdin.flush()
+        self.assertEqual(p.stdout.readline(), b"2\n")
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=20), 0, p.stderr.read())
+        spans = th.wait_spans(self.spans_file, 5, exact=True)
+        self.assertEqual(len({s["traceId"] for s in spans}), 5)
+
     def test_backends_named_by_an_ipv6_address_with_a_zone(self):
         """A collector and an agent named by an IPv6 address with a zone
         (RFC 6874's [::1%25lo] in a URL, ::1%lo as the agent's host) get

@@ -74,6 +74,7 @@ each was seen failing):
   collector that never answers): no install waits for the reporter.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -1236,6 +1237,32 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                        env=th.shim_env("ulimit", os.path.join(shared, "ulimit.jsonl")),
                        tmpdir=self.tmp, name="nproc-ulimit")
             self.assertEqual((p.returncode, p.stdout()), (0, b"1\n"), p.describe())
+
+    def test_a_span_fifo_that_is_not_read_holds_no_exit(self):
+        """The span file a FIFO whose reader has stopped reading, the
+        reporter's fds in the program's table (TRACESHIM_OWN_FD_TABLE=0, as
+        under a seccomp filter): the exit's flush is the reporter thread's
+        (bounded by TRACESHIM_EXIT_TIMEOUT), never a write on the program's
+        thread, which waited for the reader for good (and, the reader gone,
+        raised SIGPIPE, the program's death)."""
+        fifo = os.path.join(self.tmp, "stalled.fifo")
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never read
+        self.addCleanup(os.close, reader)
+        fcntl.fcntl(reader, 1031, 4096)  # F_SETPIPE_SZ: a page, which a batch outgrows
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        env = th.shim_env("stalled", fifo, TRACESHIM_OWN_FD_TABLE="0",
+                          OTEL_BSP_SCHEDULE_DELAY="60000", TRACESHIM_EXIT_TIMEOUT="300")
+        t0 = time.monotonic()
+        p = th.run([th.PY, "-c",
+                    "import sys, urllib.request as u\n"
+                    "for _ in range(30):\n"
+                    "    u.urlopen('http://127.0.0.1:%s/' % sys.argv[1]).read()\n",
+                    str(srv.port)], env=env, tmpdir=self.tmp, name="stalled", timeout=20)
+        took = time.monotonic() - t0
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertLess(took, 10, "the exit waited for the FIFO's reader: %.1f s" % took)
 
     def test_giving_root_up_waits_for_the_span_file(self):
         # Root: the span file a FIFO nobody reads, so the reporter thread
