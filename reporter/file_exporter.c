@@ -142,6 +142,7 @@ static bool fexp_readable; /* the fd can read: fexp_open_path opened it again */
  * at last (ts_mono_ms). */
 static bool fexp_from_path;
 static uint64_t fexp_path_looked_ms;
+static bool fexp_follow_reported; /* a follow that failed is said once */
 /* From ts_file_export_open_here to ts_file_export_end_here: opens made on
  * a program's thread, which must never wait on a FIFO nobody reads, take
  * a regular file only (opened_here: one of them opened the fd). */
@@ -208,6 +209,37 @@ static int fexp_open_path(void)
     return rw;
 }
 
+/* The folder of the absolute path fexp_path (its text up to the last
+ * '/'), looked at; false when there is none. */
+static bool fexp_folder_stat(struct stat *st)
+{
+    const char *slash = strrchr(fexp_path, '/');
+    char dir[PATH_MAX];
+    size_t n = slash ? (size_t)(slash - fexp_path) : 0;
+    if (!slash || fexp_path[0] != '/' || n >= sizeof dir)
+        return false;
+    memcpy(dir, fexp_path, n);
+    dir[n ? n : 1] = '\0';
+    if (!n)
+        dir[0] = '/';
+    return fstatat(AT_FDCWD, dir, st, 0) == 0;
+}
+
+/* The folder the file was opened in (fexp_note_folder): the path is
+ * followed only while it still names that folder, not one of the same name
+ * in a root the program changed to since (chroot, pivot_root, a mount). */
+static dev_t fexp_folder_dev;
+static ino_t fexp_folder_ino;
+static bool fexp_folder_known;
+
+static void fexp_note_folder(void)
+{
+    struct stat st;
+    fexp_folder_known = fexp_folder_stat(&st);
+    fexp_folder_dev = st.st_dev;
+    fexp_folder_ino = st.st_ino;
+}
+
 /* A copy of the kept fd (ts_file_export_keep) in the calling thread's
  * table, or -1. */
 static int fexp_copy_kept(void)
@@ -247,6 +279,8 @@ static int fexp_open(void)
         }
         if (ts_own_fd_adopt(&fexp_fd, fd) == 0) {
             fexp_opened_here = fexp_here; /* for ts_file_export_end_here to close */
+            if (fexp_from_path)
+                fexp_note_folder();
             return 0;
         }
         /* EBADF: the program closed the new fd before the hooks knew it
@@ -466,17 +500,19 @@ void ts_file_export_open_early(void)
     errno = saved;
 }
 
-/* Is the open span file (the reporter thread's) a FIFO, a terminal, a
- * socket: anything but a regular file? */
+/* Is the open span file (the reporter thread's) a FIFO, a socket or a
+ * terminal, whose write may wait for a reader or raise a signal? (Not
+ * /dev/null, nor another device that takes what it is given.) */
 static bool fexp_fd_special(void)
 {
     int fd = fexp_fd.fd;
     struct stat st;
     if (!ts_own_fd_begin(&fexp_fd))
         return false;
-    int r = fstat(fd, &st);
+    bool special = fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+                                           (S_ISCHR(st.st_mode) && isatty(fd)));
     ts_own_fd_end(&fexp_fd);
-    return r == 0 && !S_ISREG(st.st_mode);
+    return special;
 }
 
 int ts_file_export_open_here(void)
@@ -557,30 +593,57 @@ static ssize_t fexp_writev(int fd, const struct iovec *iov, int count)
  * writes. */
 #define FEXP_FOLLOW_MS 100
 
-/* The file this process opened at its path is no longer there (a log
- * rotation renamed it away, someone removed it): the path's file from now
- * on, made again if need be, so that spans go on where they are looked for
- * (a renamed file is left to its rotation; a removed one would take them
- * where none can read them). Not for a kept fd, which stands for a path
- * the process may not open any more (README), nor on a program's thread.
- * Where the path cannot be opened, the old file goes on. At most every
- * FEXP_FOLLOW_MS: one fstatat. */
+/* The regular file this process opened at its absolute path is no longer
+ * there (a log rotation renamed it away, someone removed it): the path's
+ * file from now on, made again if need be, so that spans go on where they
+ * are looked for (a renamed file is left to its rotation; a removed one
+ * would take them where none can read them). Only where the path names
+ * nothing, or another regular file, in the folder it was opened in; never
+ * for a kept fd (a path the process may no longer open, or another root:
+ * README), nor on a program's thread. Where the path cannot be opened, the
+ * old file goes on, said once. At most every FEXP_FOLLOW_MS: an fstatat,
+ * and one of the folder when the file changed. */
 static void fexp_follow_path(void)
 {
-    if (!fexp_from_path || fexp_here)
+    if (!fexp_from_path || fexp_here ||
+        __atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE) != KEPT_NONE)
         return;
     uint64_t now = ts_mono_ms();
     if (now - fexp_path_looked_ms < FEXP_FOLLOW_MS)
         return;
     fexp_path_looked_ms = now;
-    struct stat st;
-    if (fstatat(AT_FDCWD, fexp_path, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == fexp_fd.dev &&
-        st.st_ino == fexp_fd.ino)
+    struct stat st, dir;
+    int at = fstatat(AT_FDCWD, fexp_path, &st, AT_SYMLINK_NOFOLLOW);
+    if (at == 0 && (!S_ISREG(st.st_mode) || (st.st_dev == fexp_fd.dev && st.st_ino == fexp_fd.ino)))
+        return; /* the same file; or a FIFO, a link, a folder: not followed */
+    if ((at != 0 && errno != ENOENT) || !fexp_folder_known || !fexp_folder_stat(&dir) ||
+        dir.st_dev != fexp_folder_dev || dir.st_ino != fexp_folder_ino)
         return;
+    /* A FIFO span file removed (its reader unlinks it once both ends are
+     * open) goes on feeding that reader: only a regular file is followed. */
+    struct stat cur;
+    int fd = fexp_fd.fd;
+    if (!ts_own_fd_begin(&fexp_fd))
+        return;
+    bool regular = fstat(fd, &cur) == 0 && S_ISREG(cur.st_mode);
+    ts_own_fd_end(&fexp_fd);
+    if (!regular)
+        return;
+    /* Opened as on a program's thread: never waiting on a FIFO put there
+     * meanwhile, a regular file only. */
     bool readable = fexp_readable;
-    int fd = fexp_open_path();
+    fexp_here = true;
+    fd = fexp_open_path();
+    int err = errno;
+    fexp_here = false;
     if (fd < 0) {
         fexp_readable = readable;
+        if (!fexp_follow_reported) {
+            fexp_follow_reported = true;
+            ts_log_error("span file %s was replaced or removed and cannot be opened again (%s): "
+                         "spans go on to the file it was",
+                         fexp_path, strerrorname_np(err) ? strerrorname_np(err) : "error");
+        }
         return;
     }
     ts_own_fd_close(&fexp_fd);

@@ -427,6 +427,93 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         spans = th.wait_spans(self.spans_file, 5, exact=True)
         self.assertEqual(len({s["traceId"] for s in spans}), 5)
 
+    PHASES = ("import sys, os, time, urllib.request as u\n"
+              "for phase in (1, 2):\n"
+              "    for _ in range(5):\n"
+              "        u.urlopen('http://127.0.0.1:%s/' % sys.argv[1]).read()\n"
+              "    time.sleep(0.2)\n"
+              "    print(phase, flush=True)\n"
+              "    if phase == 1 and len(sys.argv) > 2:\n"
+              "        os.chroot(sys.argv[2])\n"
+              "        os.chdir('/')\n"
+              "    sys.stdin.readline()\n")
+
+    def phases(self, env, between, *argv):
+        """PHASES under env: five requests, between() (the test's doings),
+        five more; returns the process's stderr."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = subprocess.Popen([th.PY, "-c", self.PHASES, str(srv.port), *argv], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(p.kill)
+        self.assertEqual(p.stdout.readline(), b"1\n")
+        between()
+        p.stdin.write(b"\n")
+        p.stdin.flush()
+        self.assertEqual(p.stdout.readline(), b"2\n")
+        p.stdin.close()
+        self.assertEqual(p.wait(timeout=20), 0, p.stderr.read())
+        return p.stderr.read().decode()
+
+    def test_span_file_not_followed_into_another_root_or_a_fifo(self):
+        """What the path names is followed only while it is a regular file
+        in the folder the file was opened in: not into a chroot that
+        mirrors the path (the file was made again inside it), and never
+        into a FIFO put at the path (the reporter thread opened it and
+        waited there), nor over a FIFO span file that was removed."""
+        env = th.shim_env("follow", self.spans_file, OTEL_BSP_SCHEDULE_DELAY="50")
+        if os.getuid() == 0:
+            root = os.path.join(self.tmp, "root")
+            os.makedirs(root + os.path.dirname(self.spans_file))
+            self.phases(env, lambda: None, root)
+            self.assertEqual(len(th.wait_spans(self.spans_file, 10, exact=True)), 10)
+            self.assertFalse(os.path.exists(root + self.spans_file), "made again in the chroot")
+            os.unlink(self.spans_file)
+        # the file removed and a FIFO put at its path: not opened
+        fifo_reader = []
+
+        def fifo_in_its_place():
+            th.wait_spans(self.spans_file, 5)
+            os.unlink(self.spans_file)
+            os.mkfifo(self.spans_file)
+            fifo_reader.append(os.open(self.spans_file, os.O_RDONLY | os.O_NONBLOCK))
+            time.sleep(0.15)
+        self.phases(env, fifo_in_its_place)
+        self.addCleanup(os.close, fifo_reader[0])
+        try:
+            got = os.read(fifo_reader[0], 65536)
+        except BlockingIOError:
+            got = b""
+        self.assertEqual(got, b"", "spans written into the FIFO put at the path")
+        # a FIFO span file its reader removes once both ends are open: the
+        # reader still gets every span, and no file is made at the path
+        os.unlink(self.spans_file)
+        os.mkfifo(self.spans_file)
+        reader = os.open(self.spans_file, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, reader)
+        received = bytearray()
+
+        def drain():
+            while True:
+                try:
+                    chunk = os.read(reader, 65536)
+                except BlockingIOError:
+                    return
+                if not chunk:
+                    return
+                received.extend(chunk)
+
+        def unlink_the_fifo():
+            time.sleep(0.2)
+            drain()
+            os.unlink(self.spans_file)
+            time.sleep(0.15)
+        self.phases(env, unlink_the_fifo)
+        time.sleep(0.2)
+        drain()
+        self.assertFalse(os.path.exists(self.spans_file), "a file made where the FIFO was")
+        self.assertEqual(received.count(b'"spanId"'), 10, received[:300])
+
     def test_backends_named_by_an_ipv6_address_with_a_zone(self):
         """A collector and an agent named by an IPv6 address with a zone
         (RFC 6874's [::1%25lo] in a URL, ::1%lo as the agent's host) get
