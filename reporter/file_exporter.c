@@ -31,6 +31,10 @@
 #include "own_fd.h"
 
 static char fexp_path[TS_CFG_PATH + PATH_MAX]; /* absolute; "" until resolved */
+/* The folder of fexp_path (its text up to the last '/'; "/" for one at
+ * the root), set with it; "" when the path is not absolute. Made once,
+ * not on the stack of a flush that may run in a signal handler. */
+static char fexp_folder[TS_CFG_PATH + PATH_MAX];
 static pthread_once_t fexp_path_once TS_START_STATE = PTHREAD_ONCE_INIT;
 static bool fexp_path_ready TS_START_STATE;
 static struct ts_own_fd fexp_fd = TS_OWN_FD_NONE;
@@ -74,6 +78,12 @@ static void fexp_resolve_once(void)
     }
     memcpy(fexp_path + o, p, plen);
     fexp_path[o + plen] = '\0';
+    const char *slash = strrchr(fexp_path, '/');
+    if (fexp_path[0] == '/' && slash) {
+        size_t n = slash > fexp_path ? (size_t)(slash - fexp_path) : 1;
+        memcpy(fexp_folder, fexp_path, n);
+        fexp_folder[n] = '\0';
+    }
     __atomic_store_n(&fexp_path_ready, true, __ATOMIC_RELEASE);
 }
 
@@ -209,20 +219,11 @@ static int fexp_open_path(void)
     return rw;
 }
 
-/* The folder of the absolute path fexp_path (its text up to the last
- * '/'), looked at; false when there is none. */
+/* The folder of the absolute path fexp_path, looked at; false when there
+ * is none. */
 static bool fexp_folder_stat(struct stat *st)
 {
-    const char *slash = strrchr(fexp_path, '/');
-    char dir[PATH_MAX];
-    size_t n = slash ? (size_t)(slash - fexp_path) : 0;
-    if (!slash || fexp_path[0] != '/' || n >= sizeof dir)
-        return false;
-    memcpy(dir, fexp_path, n);
-    dir[n ? n : 1] = '\0';
-    if (!n)
-        dir[0] = '/';
-    return fstatat(AT_FDCWD, dir, st, 0) == 0;
+    return fexp_folder[0] && fstatat(AT_FDCWD, fexp_folder, st, 0) == 0;
 }
 
 /* The folder the file was opened in (fexp_note_folder): the path is
@@ -236,8 +237,10 @@ static void fexp_note_folder(void)
 {
     struct stat st;
     fexp_folder_known = fexp_folder_stat(&st);
-    fexp_folder_dev = st.st_dev;
-    fexp_folder_ino = st.st_ino;
+    if (fexp_folder_known) {
+        fexp_folder_dev = st.st_dev;
+        fexp_folder_ino = st.st_ino;
+    }
 }
 
 /* A copy of the kept fd (ts_file_export_keep) in the calling thread's
@@ -605,11 +608,13 @@ static ssize_t fexp_writev(int fd, const struct iovec *iov, int count)
  * and one of the folder when the file changed. */
 static void fexp_follow_path(void)
 {
-    if (!fexp_from_path || fexp_here ||
+    if (!fexp_from_path || ts_json_buf_malloc_barred() ||
         __atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE) != KEPT_NONE)
         return;
+    /* A program's thread writes the last lines (an exit's or an exec's
+     * flush, the reporter's fds in its table): it always looks */
     uint64_t now = ts_mono_ms();
-    if (now - fexp_path_looked_ms < FEXP_FOLLOW_MS)
+    if (!fexp_here && now - fexp_path_looked_ms < FEXP_FOLLOW_MS)
         return;
     fexp_path_looked_ms = now;
     struct stat st, dir;
@@ -631,24 +636,35 @@ static void fexp_follow_path(void)
         return;
     /* Opened as on a program's thread: never waiting on a FIFO put there
      * meanwhile, a regular file only. */
-    bool readable = fexp_readable;
+    bool readable = fexp_readable, here = fexp_here;
     fexp_here = true;
     fd = fexp_open_path();
     int err = errno;
-    fexp_here = false;
+    fexp_here = here;
     if (fd < 0) {
         fexp_readable = readable;
         if (!fexp_follow_reported) {
             fexp_follow_reported = true;
+            const char *name = strerrorname_np(err);
+            char num[24];
+            if (!name) {
+                snprintf(num, sizeof num, "errno %d", err);
+                name = num;
+            }
             ts_log_error("span file %s was replaced or removed and cannot be opened again (%s): "
                          "spans go on to the file it was",
-                         fexp_path, strerrorname_np(err) ? strerrorname_np(err) : "error");
+                         fexp_path, name);
         }
         return;
     }
     ts_own_fd_close(&fexp_fd);
-    if (ts_own_fd_adopt(&fexp_fd, fd) != 0)
-        (void)fexp_open(); /* the program took the number meanwhile: the next write says */
+    if (ts_own_fd_adopt(&fexp_fd, fd) != 0) {
+        /* the program took the number meanwhile: opened again, as above
+         * (no wait on a FIFO); the next write says how that went */
+        fexp_here = true;
+        (void)fexp_open();
+        fexp_here = here;
+    }
 }
 
 int ts_file_export(const char *line, size_t len)

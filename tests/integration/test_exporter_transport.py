@@ -401,51 +401,50 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         """The span file renamed away (a log rotation) and then removed while
         the process runs: its later spans go to a file at the path again,
         not into the removed one, where nobody could read them (they were
-        counted as exported)."""
-        srv = th.RecordingServer(mode="http")
-        self.addCleanup(srv.close)
-        env = th.shim_env("rotated", self.spans_file, OTEL_BSP_SCHEDULE_DELAY="50")
-        code = ("import sys, urllib.request as u\n"
-                "for phase in (1, 2):\n"
-                "    for _ in range(5):\n"
-                "        u.urlopen('http://127.0.0.1:%s/' % sys.argv[1]).read()\n"
-                "    print(phase, flush=True)\n"
-                "    sys.stdin.readline()\n")
-        p = subprocess.Popen([th.PY, "-c", code, str(srv.port)], env=env, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.addCleanup(p.kill)
-        self.assertEqual(p.stdout.readline(), b"1\n")
-        th.wait_spans(self.spans_file, 5)
-        os.rename(self.spans_file, self.spans_file + ".1")  # rotated away
-        os.unlink(self.spans_file + ".1")                   # and its turn passed
-        time.sleep(0.15)                                    # more than the reporter's look
-        p.stdin.write(b"\n")
-        p.stdin.flush()
-        self.assertEqual(p.stdout.readline(), b"2\n")
-        p.stdin.close()
-        self.assertEqual(p.wait(timeout=20), 0, p.stderr.read())
-        spans = th.wait_spans(self.spans_file, 5, exact=True)
-        self.assertEqual(len({s["traceId"] for s in spans}), 5)
+        counted as exported); so too when they are the exit's, written on
+        the program's thread (the reporter's fds in its table, as under a
+        seccomp filter)."""
+        for own_table in ("1", "0"):
+            with self.subTest(own_table=own_table):
+                spans_file = os.path.join(self.tmp, "rotated-%s.jsonl" % own_table)
+                env = th.shim_env("rotated", spans_file, OTEL_BSP_SCHEDULE_DELAY="50",
+                                  TRACESHIM_OWN_FD_TABLE=own_table)
+
+                def rotate():
+                    th.wait_spans(spans_file, 5)
+                    os.rename(spans_file, spans_file + ".1")  # rotated away
+                    os.unlink(spans_file + ".1")              # and its turn passed
+                    time.sleep(0.15)                          # more than the reporter's look
+                self.phases(env, rotate, quick=True)
+                spans = th.wait_spans(spans_file, 5, exact=True)
+                self.assertEqual(len({s["traceId"] for s in spans}), 5)
 
     PHASES = ("import sys, os, time, urllib.request as u\n"
               "for phase in (1, 2):\n"
               "    for _ in range(5):\n"
               "        u.urlopen('http://127.0.0.1:%s/' % sys.argv[1]).read()\n"
-              "    time.sleep(0.2)\n"
+              "    if phase == 1 or sys.argv[2] != 'quick':\n"
+              "        time.sleep(0.2)\n"
               "    print(phase, flush=True)\n"
-              "    if phase == 1 and len(sys.argv) > 2:\n"
-              "        os.chroot(sys.argv[2])\n"
+              "    if phase == 1 and len(sys.argv) > 3:\n"
+              "        os.chroot(sys.argv[3])\n"
               "        os.chdir('/')\n"
               "    sys.stdin.readline()\n")
 
-    def phases(self, env, between, *argv):
+    def phases(self, env, between, *argv, quick=False):
         """PHASES under env: five requests, between() (the test's doings),
-        five more; returns the process's stderr."""
+        five more (quick: then the exit at once, the spans the exit's to
+        write; else 0.2 s, the reporter thread's); returns the process's
+        stderr."""
         srv = th.RecordingServer(mode="http")
         self.addCleanup(srv.close)
-        p = subprocess.Popen([th.PY, "-c", self.PHASES, str(srv.port), *argv], env=env,
+        p = subprocess.Popen([th.PY, "-c", self.PHASES, str(srv.port),
+                              "quick" if quick else "slow", *argv], env=env,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(p.wait)
         self.addCleanup(p.kill)
+        for pipe in (p.stdin, p.stdout, p.stderr):
+            self.addCleanup(pipe.close)
         self.assertEqual(p.stdout.readline(), b"1\n")
         between()
         p.stdin.write(b"\n")
@@ -477,9 +476,9 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
             os.unlink(self.spans_file)
             os.mkfifo(self.spans_file)
             fifo_reader.append(os.open(self.spans_file, os.O_RDONLY | os.O_NONBLOCK))
+            self.addCleanup(os.close, fifo_reader[0])
             time.sleep(0.15)
         self.phases(env, fifo_in_its_place)
-        self.addCleanup(os.close, fifo_reader[0])
         try:
             got = os.read(fifo_reader[0], 65536)
         except BlockingIOError:

@@ -68,8 +68,11 @@ class ReporterPlacement(unittest.TestCase):
         reporter's after the exchanges and once idle (sets), exchanges, and
         the spans file."""
         spans = os.path.join(self.tmp, name + ".jsonl")
+        # a queue no lag of the reporter's on a busy machine fills: every
+        # exchange's spans are counted below
         r = th.run([*argv_before, self.probe, str(max_ms), *argv_after],
-                   env=th.shim_env("placement", spans), timeout=30, tmpdir=self.tmp, name=name)
+                   env=th.shim_env("placement", spans, OTEL_BSP_MAX_QUEUE_SIZE="262144"),
+                   timeout=30, tmpdir=self.tmp, name=name)
         self.assertEqual(r.returncode, 0, r.describe())
         words = r.stdout().decode().split()
         self.assertEqual(words[0::2][:5], ["pinned", "process", "reporter", "idle", "exchanges"],
