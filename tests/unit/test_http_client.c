@@ -494,6 +494,21 @@ static size_t sendmsg_calls;
 static const size_t *sendmsg_short;
 static size_t sendmsg_nshort;
 
+/* The client's sendmsg through hook (its calls counted from 0), until
+ * sendmsg_unhook. */
+static void sendmsg_hook(ts_real_sendmsg_fn hook)
+{
+    ts_real_resolve();
+    sendmsg_before = ts_real_sendmsg;
+    sendmsg_calls = 0;
+    ts_real_sendmsg = hook;
+}
+
+static void sendmsg_unhook(void)
+{
+    ts_real_sendmsg = sendmsg_before;
+}
+
 static ssize_t shortening_sendmsg(int fd, const struct msghdr *m, int flags)
 {
     size_t len = 0;
@@ -537,16 +552,13 @@ static void test_large_body_short_writes(void **state)
     for (size_t i = 0; i < sizeof big_body; i++)
         big_body[i] = (char)('a' + (i * 7 + i / 4093) % 26);
 
-    ts_real_resolve();
-    sendmsg_before = ts_real_sendmsg;
-    sendmsg_calls = 0;
     sendmsg_short = script;
     sendmsg_nshort = sizeof script / sizeof script[0];
-    ts_real_sendmsg = shortening_sendmsg;
+    sendmsg_hook(shortening_sendmsg);
     struct ts_http_response r;
     ts_http_request(&client, "POST", "application/x-protobuf", NULL, big_body, sizeof big_body,
                     ts_mono_ms() + 5000, &r);
-    ts_real_sendmsg = sendmsg_before;
+    sendmsg_unhook();
     assert_int_equal(r.status, 200);
     srv_finish();
 
@@ -1046,15 +1058,12 @@ static void test_interim_during_the_send_then_close_not_retried(void **state)
     assert_non_null(body);
     /* the 100 comes after the client's look at the idle connection, as the
      * request goes: it is read while the request waits for room */
-    ts_real_resolve();
-    sendmsg_before = ts_real_sendmsg;
-    sendmsg_calls = 0;
-    ts_real_sendmsg = closing_first_sendmsg;
+    sendmsg_hook(closing_first_sendmsg);
     struct ts_http_response r;
     uint64_t t0 = ts_mono_ms();
     ts_http_request(&client, "POST", NULL, NULL, body, BIG_POST, t0 + 20000, &r);
     uint64_t took = ts_mono_ms() - t0;
-    ts_real_sendmsg = sendmsg_before;
+    sendmsg_unhook();
     free(body);
     if (r.status != TS_HTTP_EIO)
         fail_msg("status %d (err %d), want EIO", r.status, r.err);
@@ -1073,13 +1082,10 @@ static void test_closed_as_the_request_goes_retried(void **state)
                                              ST_ACCEPT, ST_READ, ST_SEND(OK_2), ST_END};
     srv_start(script);
     assert_answer(200, "ok");
-    ts_real_resolve();
-    sendmsg_before = ts_real_sendmsg;
-    sendmsg_calls = 0;
-    ts_real_sendmsg = closing_first_sendmsg;
+    sendmsg_hook(closing_first_sendmsg);
     struct ts_http_response r;
     post(&r, 2000);
-    ts_real_sendmsg = sendmsg_before;
+    sendmsg_unhook();
     if (r.status != 200)
         fail_msg("status %d (err %d), want 200", r.status, r.err);
     srv_finish();
