@@ -603,8 +603,9 @@ static ssize_t fexp_writev(int fd, const struct iovec *iov, int count)
  * would take them where none can read them). Only where the path names
  * nothing, or another regular file, in the folder it was opened in; never
  * for a kept fd (a path the process may no longer open, or another root:
- * README), nor on a program's thread. Where the path cannot be opened, the
- * old file goes on, said once. At most every FEXP_FOLLOW_MS: an fstatat,
+ * README), nor in a signal handler's write. Where the path cannot be
+ * opened, the old file goes on, said once. At most every FEXP_FOLLOW_MS
+ * (a program's thread, writing an exit's last lines, always looks): an fstatat,
  * and one of the folder when the file changed. */
 static void fexp_follow_path(void)
 {
