@@ -13,6 +13,11 @@ static const char *saved[SAVED_MAX];
 static size_t saved_count;
 static char lib_file[4096];  /* the library's path */
 static const char *lib_base; /* its last component, to find it in LD_PRELOAD */
+/* TRACESHIM_FILE= the span file's absolute path, for the children (""
+ * when they keep what they get), and the entry the process started with
+ * (NULL: none), which the children get in its place. */
+static char span_file_entry[sizeof "TRACESHIM_FILE=" + 8192];
+static const char *start_file_entry;
 
 /* Does s begin with the string literal prefix? */
 #define has_prefix(s, prefix) (strncmp((s), prefix, sizeof prefix - 1) == 0)
@@ -45,9 +50,31 @@ void ts_exec_env_reset(void)
     saved_count = 0;
     lib_file[0] = '\0';
     lib_base = NULL;
+    span_file_entry[0] = '\0';
+    start_file_entry = NULL;
 }
 
-void ts_exec_env_init(char *const env[], const char *lib_path)
+/* Children write where this process writes: span_file in place of the
+ * start's TRACESHIM_FILE entry when it is saved, else among the entries
+ * put back. */
+static void init_span_file(const char *span_file)
+{
+    static const char name[] = "TRACESHIM_FILE=";
+    if (!span_file || strlen(span_file) >= sizeof span_file_entry - sizeof name)
+        return;
+    memcpy(span_file_entry, name, sizeof name - 1);
+    strcpy(span_file_entry + sizeof name - 1, span_file);
+    for (size_t i = 0; i < saved_count; i++)
+        if (has_prefix(saved[i], "TRACESHIM_FILE=")) {
+            start_file_entry = saved[i];
+            saved[i] = span_file_entry;
+            return;
+        }
+    if (saved_count < SAVED_MAX)
+        saved[saved_count++] = span_file_entry;
+}
+
+void ts_exec_env_init(char *const env[], const char *lib_path, const char *span_file)
 {
     ts_exec_env_reset();
     size_t used = 0;
@@ -61,6 +88,7 @@ void ts_exec_env_init(char *const env[], const char *lib_path)
         saved[saved_count++] = saved_arena + used;
         used += len;
     }
+    init_span_file(span_file);
     if (lib_path && strlen(lib_path) < sizeof lib_file) {
         strcpy(lib_file, lib_path);
         const char *slash = strrchr(lib_file, '/');
@@ -173,6 +201,9 @@ char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
             have_preload = true;
             e = preload_with_lib(e, buf);
         }
+        if (start_file_entry && strcmp(e, start_file_entry) == 0)
+            e = span_file_entry; /* inherited, perhaps relative: a chdir since would split the trace
+                                  */
         out[n++] = (char *)e;
     }
     if (ctx && n + 1 < slots)

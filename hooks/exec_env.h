@@ -7,7 +7,8 @@
  * env_context.h), and — when following
  * children is on and the program dropped them — what the shim needs to
  * come along: LD_PRELOAD with the library, and the shim's configuration as
- * the program started with it (TRACESHIM_*, OTEL_*, JAEGER_*).
+ * the program started with it (TRACESHIM_*, OTEL_*, JAEGER_*), the span
+ * file named by the absolute path this process writes.
  *
  * Built in the caller's memory: an exec hook may run in a vfork child,
  * which shares its parent's memory and must not allocate or lock. */
@@ -20,8 +21,13 @@
 #include "../preload/context.h"
 
 /* At start-up: copy the entries to re-add from env; lib_path is the
- * library's own file (to put back into an LD_PRELOAD that lost it). */
-void ts_exec_env_init(char *const env[], const char *lib_path);
+ * library's own file (to put back into an LD_PRELOAD that lost it);
+ * span_file, when not NULL, the absolute path of the span file this
+ * process writes: its children get TRACESHIM_FILE set to it in place of
+ * the entry the process started with (a relative path, or none: the
+ * default in the cwd, which a chdir before an exec would change), and
+ * among the entries put back. */
+void ts_exec_env_init(char *const env[], const char *lib_path, const char *span_file);
 
 /* Scratch for the strings the new environment needs. */
 struct ts_exec_env_buf {
@@ -48,7 +54,9 @@ size_t ts_exec_env_slots(char *const envp[]);
  * and TRACESHIM_B3 to its B3 form when it has a debug flag or a 64-bit
  * trace id (the program's own entries of all three replaced: a TRACESTATE
  * or TRACESHIM_B3 is its TRACEPARENT's), and, when follow, the saved
- * entries envp lacks and the library in LD_PRELOAD. Returns out. */
+ * entries envp lacks and the library in LD_PRELOAD. The start's own
+ * TRACESHIM_FILE entry, still in envp, becomes init's span_file whether
+ * following or not. Returns out. */
 char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
                          const struct ts_exec_ctx *parent, bool follow,
                          struct ts_exec_env_buf *buf);

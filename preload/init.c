@@ -44,6 +44,7 @@
 #include "../hooks/socket_hooks.h"
 #include "../hooks/tls_sessions.h"
 #include "../hooks/trust.h"
+#include "../reporter/file_exporter.h"
 #include "../reporter/reporter.h"
 #include "../reporter/sampler.h"
 #include "clock.h"
@@ -132,10 +133,13 @@ static const char *self_path(void)
 }
 
 /* What a child needs to be traced too, saved before anything can change
- * the environment: the library's own path and the configuration. */
-static void init_child_env(void)
+ * the environment: the library's own path, the configuration, and the
+ * span file's absolute path (made at ts_rep_init; not for a process
+ * configured by the system file, whose children read the file again). */
+static void init_child_env(bool system)
 {
-    ts_exec_env_init(environ, self_path());
+    const char *span_file = ts_file_export_path();
+    ts_exec_env_init(environ, self_path(), !system && span_file[0] == '/' ? span_file : NULL);
 }
 
 /* The environment indexed for the start's lookups (env_index.h): set
@@ -269,7 +273,7 @@ static void init_configured(void)
         if (ts_cfg.direct_calls)
             ts_direct_begin(); /* bare system calls, where nothing can tell (direct.h) */
         ts_env_context_load(env_lookup); /* TRACEPARENT: never from the system file */
-        init_child_env();
+        init_child_env(system);
         ts_pspan_start();
         ts_process_hooks_init();
         ts_signal_hooks_init(); /* SIGTERM and its kin at their default: the spans first */

@@ -454,6 +454,39 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         for h in th.TRACE_HEADERS:
             self.assertEqual(th.header_values(headers, h), [], "untraced curl: %r" % headers)
 
+    def test_a_relative_span_file_is_one_file_across_a_cd(self):
+        """LD_PRELOAD alone (no launcher to make the path absolute), the span
+        file relative or left to its default in the cwd: a child executed
+        after a `cd` writes into its parent's file, not into one of its own
+        in the folder it was started in (a trace split between two files);
+        a relative path the program set for its child stays its own."""
+        srv = self.recording_server()
+        elsewhere = os.path.join(self.tmp, "elsewhere")
+        os.makedirs(elsewhere)
+        curl = " ".join(map(shlex.quote, self.curl_args))
+        url = "http://127.0.0.1:%d/cd" % srv.port
+        for given in ("spans-relative.jsonl", None):
+            with self.subTest(given=given):
+                name = given or "traceshim-spans.jsonl"
+                env = th.shim_env("relative", "", TRACESHIM_FILE=given, TRACESHIM_PROCESS_SPANS=1)
+                p = th.run(["sh", "-c", "cd elsewhere && %s %s && cd .. && cd elsewhere && "
+                            "TRACESHIM_FILE=own.jsonl %s %s" % (curl, url, curl, url)],
+                           env=env, tmpdir=self.tmp, name="cd-curl", cwd=self.tmp)
+                self.assertEqual((p.returncode, p.stdout()), (0, b"okok"), p.describe())
+                spans = self.final_spans(3, procs=(p,), spans_file=os.path.join(self.tmp, name))
+                self.assertFalse(os.path.exists(os.path.join(elsewhere, name)),
+                                 "a second span file where the child started" + dump(spans))
+                self.assertEqual(len(spans), 3, "sh, the first curl (process and client)" +
+                                 dump(spans))
+                own = th.read_spans(os.path.join(elsewhere, "own.jsonl"))
+                self.assertEqual(sorted(s["kind"] for s in own), [KIND_INTERNAL, th.KIND_CLIENT],
+                                 "the second curl's in its own file" + dump(own))
+                self.assertEqual(len({s["traceId"] for s in spans + own}), 1, dump(spans + own))
+                for leftover in (name, "own.jsonl"):
+                    for folder in (self.tmp, elsewhere):
+                        if os.path.exists(os.path.join(folder, leftover)):
+                            os.unlink(os.path.join(folder, leftover))
+
     # ------------------------------------------------ 5. inherited TRACEPARENT
 
     def test_inherited_traceparent(self):

@@ -40,7 +40,7 @@ static const struct ts_ctx ctx = {
 static int setup(void **state)
 {
     (void)state;
-    ts_exec_env_init(start_env, "/opt/ts/libtraceshim.so");
+    ts_exec_env_init(start_env, "/opt/ts/libtraceshim.so", NULL);
     return 0;
 }
 
@@ -147,6 +147,47 @@ static void test_ld_preload_without_the_library_gets_it_first(void **state)
                         "JAEGER_AGENT_PORT=6831");
     char *const kept[] = {"LD_PRELOAD=libtraceshim.so:/x.so", NULL};
     assert_non_null(strstr(build(kept, NULL, true), "LD_PRELOAD=libtraceshim.so:/x.so|"));
+}
+
+/* A relative span file (or none: the default in the cwd) names another
+ * file after a chdir: the children get the absolute path this process
+ * writes, in place of the entry it started with and among those put back;
+ * an entry the program set itself stays, and with the start's entry
+ * already absolute nothing changes. */
+static void test_children_write_the_span_file_this_process_writes(void **state)
+{
+    (void)state;
+    char *const relative[] = {"LD_PRELOAD=/opt/ts/libtraceshim.so", "TRACESHIM_FILE=spans.jsonl",
+                              NULL};
+    ts_exec_env_init(relative, "/opt/ts/libtraceshim.so", "/srv/app/spans.jsonl");
+    const char *want = "LD_PRELOAD=/opt/ts/libtraceshim.so|TRACESHIM_FILE=/srv/app/spans.jsonl";
+    assert_string_equal(build(relative, NULL, true), want);
+    assert_string_equal(build(relative, NULL, false), want); /* not a following's entry */
+    char *const scrubbed[] = {"PATH=/bin", NULL};
+    assert_string_equal(build(scrubbed, NULL, true), "PATH=/bin|LD_PRELOAD=/opt/ts/libtraceshim.so|"
+                                                     "TRACESHIM_FILE=/srv/app/spans.jsonl");
+    assert_string_equal(build(scrubbed, NULL, false), "PATH=/bin");
+    char *const own[] = {"TRACESHIM_FILE=mine.jsonl", NULL};
+    assert_string_equal(build(own, NULL, true),
+                        "TRACESHIM_FILE=mine.jsonl|LD_PRELOAD=/opt/ts/libtraceshim.so");
+    /* started without one: the default's absolute path is put back */
+    char *const bare[] = {"LD_PRELOAD=/opt/ts/libtraceshim.so", NULL};
+    ts_exec_env_init(bare, "/opt/ts/libtraceshim.so", "/home/u/traceshim-spans.jsonl");
+    assert_string_equal(build(bare, NULL, true), "LD_PRELOAD=/opt/ts/libtraceshim.so|"
+                                                 "TRACESHIM_FILE=/home/u/traceshim-spans.jsonl");
+    assert_string_equal(build(bare, NULL, false), "LD_PRELOAD=/opt/ts/libtraceshim.so");
+    /* without a span file (another exporter, the system file): as given */
+    ts_exec_env_init(relative, "/opt/ts/libtraceshim.so", NULL);
+    assert_string_equal(build(relative, NULL, true),
+                        "LD_PRELOAD=/opt/ts/libtraceshim.so|TRACESHIM_FILE=spans.jsonl");
+    assert_string_equal(build(scrubbed, NULL, true),
+                        "PATH=/bin|LD_PRELOAD=/opt/ts/libtraceshim.so|TRACESHIM_FILE=spans.jsonl");
+    /* the setup's absolute entry, its own path: unchanged */
+    ts_exec_env_init(start_env, "/opt/ts/libtraceshim.so", "/tmp/spans.jsonl");
+    assert_string_equal(build(scrubbed, NULL, true),
+                        "PATH=/bin|LD_PRELOAD=/opt/ts/libtraceshim.so|"
+                        "TRACESHIM_FILE=/tmp/spans.jsonl|OTEL_SERVICE_NAME=web|"
+                        "JAEGER_AGENT_PORT=6831");
 }
 
 /* What a traceparent cannot say goes beside it in TRACESHIM_B3: the
@@ -337,6 +378,7 @@ int main(void)
         cmocka_unit_test_setup(test_values_the_program_set_win, setup),
         cmocka_unit_test_setup(test_ld_preload_without_the_library_gets_it_first, setup),
         cmocka_unit_test_setup(test_b3_entry_says_what_traceparent_cannot, setup),
+        cmocka_unit_test_setup(test_children_write_the_span_file_this_process_writes, setup),
         cmocka_unit_test(test_child_continues_debug_and_64_bit_ids),
         cmocka_unit_test(test_b3_entry_of_another_context_is_ignored),
         cmocka_unit_test(test_ids_distinct_across_forked_children),
