@@ -93,6 +93,11 @@ struct exp_batch {
     const struct ts_encoder *enc;
     size_t max_bytes;  /* no message is longer */
     size_t fill_bytes; /* a message is sent once its spans fill this much (0: max_bytes) */
+    /* The longest message the destination takes whole among other
+     * processes' (0: no bound), asked at each batch's first span: a FIFO
+     * span file's PIPE_BUF, the newlines around a line included. A span
+     * longer than that still goes, alone. */
+    size_t whole_max;
     exp_send_fn send;
     /* The batch, built in place (encoder.h): [0, room) is left for the
      * message's head, the spans follow. */
@@ -630,13 +635,19 @@ static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t
             return;
         }
     }
-    if (b->n == 0)
+    if (b->n == 0) {
         exp_batch_begin(b, enc);
+        if (b->exporter == TS_EXPORTER_FILE)
+            b->whole_max = ts_file_export_whole_line_max();
+    }
     size_t mark = b->spans.len;
     enc->span(&b->spans, s, b->n == 0);
     if (b->spans.len > b->high)
         b->high = b->spans.len;
     size_t fill = b->n > 0 && b->fill_bytes ? b->fill_bytes : b->max_bytes;
+    /* two newlines: the line's, and one that ends a line cut short before */
+    if (b->n > 0 && b->whole_max > 2 && fill > b->whole_max - 2)
+        fill = b->whole_max - 2;
     if (enc->bound(exp_spans_len(b), b->n + 1) <= fill) {
         b->n++;
         return;

@@ -147,6 +147,9 @@ static void fexp_report_errno(const char *what, int err)
  * open fails (no /proc, a file the user may not read), the first fd
  * stays, without the check. */
 static bool fexp_readable; /* the fd can read: fexp_open_path opened it again */
+/* The fd is a FIFO, whose other writers' lines can come between the
+ * pieces of a write longer than PIPE_BUF: ts_file_export_whole_line_max. */
+static bool fexp_fifo;
 /* The fd was opened at the path (not a copy of the kept fd): the file now
  * at the path is the one to write (fexp_follow_path); when it was looked
  * at last (ts_mono_ms). */
@@ -281,6 +284,8 @@ static int fexp_open(void)
                 errno = err; /* the path's reason: the one reported */
         }
         if (ts_own_fd_adopt(&fexp_fd, fd) == 0) {
+            struct stat st;
+            fexp_fifo = fstat(fexp_fd.fd, &st) == 0 && S_ISFIFO(st.st_mode);
             fexp_opened_here = fexp_here; /* for ts_file_export_end_here to close */
             if (fexp_from_path)
                 fexp_note_folder();
@@ -666,6 +671,14 @@ static void fexp_follow_path(void)
         (void)fexp_open();
         fexp_here = here;
     }
+}
+
+size_t ts_file_export_whole_line_max(void)
+{
+    ts_file_export_resolve_path();
+    if (fexp_fd.fd < 0)
+        (void)fexp_open(); /* a failure is the export's to say */
+    return fexp_fd.fd >= 0 && fexp_fifo ? PIPE_BUF : 0;
 }
 
 int ts_file_export(const char *line, size_t len)

@@ -68,6 +68,14 @@ int ts_file_export_open_here(void);
  * next. errno kept. */
 void ts_file_export_end_here(bool keep_open);
 
+/* The longest line (its newline included) that reaches the span file
+ * whole whatever other processes write into it: PIPE_BUF when it is a
+ * FIFO (a longer write may be cut in pieces, another writer's line
+ * between them), 0 when there is no such bound (a regular file opened
+ * for appending takes each write whole). Opens the file when it is not
+ * open yet, as ts_file_export would. */
+size_t ts_file_export_whole_line_max(void);
+
 /* Fix the file's absolute path now (a relative path is taken relative to
  * the current directory): call at init, before the program can chdir.
  * Otherwise it is fixed at the first export. Idempotent. */

@@ -11,6 +11,7 @@ counted spans: its requests are not slowed, its exit is bounded.
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -512,6 +513,73 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         drain()
         self.assertFalse(os.path.exists(self.spans_file), "a file made where the FIFO was")
         self.assertEqual(received.count(b'"spanId"'), 10, received[:300])
+
+    FORKED_WRITERS = (
+        "import os, sys, urllib.request as u\n"
+        "done_r, done_w = os.pipe()\n"
+        "go_r, go_w = os.pipe()\n"
+        "kids = []\n"
+        "for _ in range(4):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os.close(go_w)\n"
+        "        for i in range(40):\n"
+        "            u.urlopen('http://127.0.0.1:%s/%d' % (sys.argv[1], i)).read()\n"
+        "        os.write(done_w, b'.')\n"
+        "        os.read(go_r, 1)\n"
+        "        sys.exit(0)\n"
+        "    kids.append(pid)\n"
+        "os.close(go_r)\n"
+        "got = b''\n"
+        "while len(got) < 4:\n"
+        "    got += os.read(done_r, 4)\n"
+        "os.close(go_w)\n"
+        "for pid in kids:\n"
+        "    assert os.waitpid(pid, 0)[1] == 0\n")
+
+    def test_a_fifo_shared_by_processes_gets_whole_lines(self):
+        """A FIFO span file that several processes write (a forking server's
+        workers): a write longer than PIPE_BUF may be split, its pieces
+        between another process's, so each line is kept within PIPE_BUF
+        (64 KiB lines before: four children ending at once, a slow reader,
+        lines of two spans' halves that no reader could parse)."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        os.mkfifo(self.spans_file)
+        reader = os.open(self.spans_file, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, reader)
+        env = th.shim_env("fifo-writers", self.spans_file, OTEL_BSP_SCHEDULE_DELAY="10000")
+        p = subprocess.Popen([th.PY, "-c", self.FORKED_WRITERS, str(srv.port)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(p.wait)
+        self.addCleanup(p.kill)
+        received = bytearray()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(reader, 4096)  # a slow reader: the writers wait for room
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                received.extend(chunk)
+            elif p.poll() is not None and chunk is not None:
+                break
+            time.sleep(0.002)
+        out, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 0, err)
+        lines = bytes(received).split(b"\n")
+        self.assertEqual(lines[-1], b"", "the last line ends")
+        per_line = []
+        for line in lines[:-1]:
+            self.assertLessEqual(len(line) + 1, select.PIPE_BUF, line[:200])
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                self.fail("a line that does not parse: %r" % line[:300])
+            per_line.append(sum(len(ss["spans"]) for rs in doc["resourceSpans"]
+                                for ss in rs["scopeSpans"]))
+        self.assertEqual(sum(per_line), 160, err)
+        self.assertGreater(max(per_line), 1, "spans still share a line")
 
     def test_backends_named_by_an_ipv6_address_with_a_zone(self):
         """A collector and an agent named by an IPv6 address with a zone
