@@ -15,7 +15,8 @@ set -euo pipefail
 
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# each stage with the seconds the run had taken when it began
+step() { printf '\n==> [%ds] %s\n' "$SECONDS" "$*"; }
 
 step "dependencies (scripts/install-deps.sh)"
 bash scripts/install-deps.sh
@@ -105,4 +106,5 @@ if [ "$rc" = 0 ] && [ "$early" != 0 ]; then
     echo "test.sh: a sanitizer (ASan/UBSan, TSan), fuzz or benchmark smoke stage failed (see above)" >&2
     rc=1
 fi
+echo "test.sh: $SECONDS s in all, exit $rc"
 exit "$rc"
