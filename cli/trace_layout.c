@@ -48,6 +48,16 @@ static bool shiftable(const ts_tm_span *c, const ts_tm_span *parent, int64_t shi
            shift >= -(int64_t)SHIFTABLE_MAX && shift <= (int64_t)SHIFTABLE_MAX;
 }
 
+int64_t ts_tm_child_shift(const ts_tm_span *child, const ts_tm_span *parent, int64_t parent_shift)
+{
+    if (ts_tm_same_clock(child, parent))
+        return parent_shift;
+    if (!shiftable(child, parent, parent_shift))
+        return 0;
+    return fit_inside(child, (int64_t)parent->start_ns + parent_shift,
+                      (int64_t)parent->end_ns + parent_shift);
+}
+
 void ts_tm_layout(const ts_tm_span *const *spans, const unsigned *depth, size_t n, size_t *parent,
                   int64_t *shift_ns, uint64_t *view_start, uint64_t *view_end)
 {
@@ -64,15 +74,8 @@ void ts_tm_layout(const ts_tm_span *const *spans, const unsigned *depth, size_t 
                 p = parent[p];
             parent[i] = p;
         }
-        size_t p = parent[i];
-        if (p != TS_TM_NO_PARENT) {
-            const ts_tm_span *c = spans[i], *ps = spans[p];
-            if (ts_tm_same_clock(c, ps))
-                shift_ns[i] = shift_ns[p];
-            else if (shiftable(c, ps, shift_ns[p]))
-                shift_ns[i] = fit_inside(c, (int64_t)ps->start_ns + shift_ns[p],
-                                         (int64_t)ps->end_ns + shift_ns[p]);
-        }
+        if (parent[i] != TS_TM_NO_PARENT)
+            shift_ns[i] = ts_tm_child_shift(spans[i], spans[parent[i]], shift_ns[parent[i]]);
         uint64_t s = ts_tm_shifted(spans[i]->start_ns, shift_ns[i]);
         uint64_t e = ts_tm_shifted(spans[i]->end_ns, shift_ns[i]);
         if (s < lo)

@@ -27,6 +27,14 @@ bool ts_tm_same_clock(const ts_tm_span *a, const ts_tm_span *b);
 /* t + shift, clamped at 0: a span's display time. */
 uint64_t ts_tm_shifted(uint64_t t, int64_t shift);
 
+/* The display shift of child, whose parent is drawn shifted by
+ * parent_shift: parent_shift when both read one clock, else what fits the
+ * child inside the parent's displayed interval (0 when it fits already, or
+ * when the times are too large to shift). It depends on nothing else, the
+ * child's siblings least of all: a tree's shifts can be found from the
+ * roots down before its siblings are ordered. */
+int64_t ts_tm_child_shift(const ts_tm_span *child, const ts_tm_span *parent, int64_t parent_shift);
+
 /* For n spans in depth-first display order with their depths: fills
  * parent[i] (TS_TM_NO_PARENT for depth 0) and shift_ns[i], and sets
  * *view_start and *view_end to the shifted spans' earliest start and latest end

@@ -1,8 +1,9 @@
 /* trace_model.c — see trace_model.h. Spans are kept in one growable array in
  * input order; all their strings live in an arena owned by the model. Two
  * hash maps find a trace by id and a span by (trace, span id) while lines are
- * added; ts_tm_build then links parents with those maps, sorts siblings and
- * walks each tree iteratively (no recursion, so any depth is safe). */
+ * added; ts_tm_build then links parents with those maps and walks each tree
+ * iteratively (no recursion, so any depth is safe), ordering a span's
+ * children as it is placed, by where they are drawn to start. */
 #include "cli/trace_model.h"
 #include "cli/trace_layout.h"
 #include "common/arena.h"
@@ -977,7 +978,8 @@ int ts_tm_read_stream(ts_tm_model *m, FILE *in, const char *name, const char *cm
 
 /* ---- building the trees ---- */
 
-/* Sibling order: start time, then input order so output is stable. */
+/* Order of roots, and of siblings drawn to start at the same time: start
+ * time, then input order so output is stable. */
 static int cmp_span_ptr(const void *a, const void *b)
 {
     const ts_tm_span *x = *(const ts_tm_span *const *)a;
@@ -996,18 +998,66 @@ static int cmp_trace_ptr(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+/* A child as its family is ordered: where it is drawn to start. */
+typedef struct {
+    uint64_t shown_start;
+    const ts_tm_span *span;
+} sibling_key;
+
+/* Sibling order: where they are drawn to start, after the clock-skew
+ * shift. A child on another host's clock may really start after a sibling
+ * and be drawn before it, or the other way round, and the rows must go
+ * down the screen in the order their bars start. Ties as cmp_span_ptr. */
+static int cmp_sibling(const void *a, const void *b)
+{
+    const sibling_key *x = a, *y = b;
+    if (x->shown_start != y->shown_start)
+        return x->shown_start < y->shown_start ? -1 : 1;
+    return cmp_span_ptr(&x->span, &y->span);
+}
+
 typedef struct {
     size_t *parent;    /* parent span index or NONE */
     size_t *child_off; /* children of i: kids[child_off[i] .. child_off[i+1]) */
     const ts_tm_span **kids;
     unsigned char *state; /* 0 not placed, 1 placed, 2 on a parent walk */
     size_t *stack;        /* (span, depth) pairs */
+    /* shift[i]: span i's display shift, set when its parent is placed
+     * (0 for a span drawn as a root) */
+    int64_t *shift;
+    sibling_key *keys; /* one family's, while it is ordered */
 } build_tmp;
+
+/* Finds the display shift of each child of span s, just placed, and orders
+ * the children by where they are drawn to start. A child's shift depends
+ * only on s's and on its own times (ts_tm_child_shift), so it is known
+ * before the child's place is; each family is sorted once, when its parent
+ * is placed. */
+static void order_children(ts_tm_model *m, build_tmp *b, size_t s)
+{
+    size_t first = b->child_off[s], n = b->child_off[s + 1] - first;
+    for (size_t k = 0; k < n; k++) {
+        const ts_tm_span *c = b->kids[first + k];
+        size_t ci = (size_t)(c - m->spans);
+        int64_t shift = ts_tm_child_shift(c, &m->spans[s], b->shift[s]);
+        /* a loop's cut span, placed already as a root, keeps its 0; the
+         * walk skips it */
+        if (b->state[ci] != 1)
+            b->shift[ci] = shift;
+        b->keys[k] = (sibling_key){ts_tm_shifted(c->start_ns, shift), c};
+    }
+    if (n < 2)
+        return;
+    qsort(b->keys, n, sizeof(*b->keys), cmp_sibling);
+    for (size_t k = 0; k < n; k++)
+        b->kids[first + k] = b->keys[k].span;
+}
 
 /* Emits the subtree under root in depth-first order starting at *pos. */
 static void walk_tree(ts_tm_model *m, build_tmp *b, size_t root, size_t *pos)
 {
     size_t sp = 0;
+    b->shift[root] = 0; /* drawn as a root: nothing to fit into */
     b->stack[sp++] = root;
     b->stack[sp++] = 0;
     while (sp) {
@@ -1019,6 +1069,7 @@ static void walk_tree(ts_tm_model *m, build_tmp *b, size_t root, size_t *pos)
         m->order[*pos] = &m->spans[s];
         m->depth[*pos] = d;
         (*pos)++;
+        order_children(m, b, s);
         /* push in reverse so the earliest child comes out first */
         for (size_t k = b->child_off[s + 1]; k-- > b->child_off[s];) {
             size_t c = (size_t)(b->kids[k] - m->spans);
@@ -1070,10 +1121,13 @@ int ts_tm_build(ts_tm_model *m)
     b.kids = malloc((n ? n : 1) * sizeof(*b.kids));
     b.state = calloc(n ? n : 1, 1);
     b.stack = malloc((2 * n + 2) * sizeof(size_t));
+    b.shift = malloc((n ? n : 1) * sizeof(*b.shift));
+    b.keys = malloc((n ? n : 1) * sizeof(*b.keys));
     by_trace = malloc((n ? n : 1) * sizeof(size_t));
     roots = malloc((n ? n : 1) * sizeof(*roots));
     if (!m->order || !m->depth || !m->sorted || !m->parent_pos || !m->shift_ns || !b.parent ||
-        !b.child_off || !b.kids || !b.state || !b.stack || !by_trace || !roots)
+        !b.child_off || !b.kids || !b.state || !b.stack || !b.shift || !b.keys || !by_trace ||
+        !roots)
         goto out;
 
     /* link each span to its parent */
@@ -1100,10 +1154,8 @@ int ts_tm_build(ts_tm_model *m)
     for (size_t i = 0; i < n; i++)
         if (b.parent[i] != NONE)
             b.kids[b.child_off[b.parent[i] + 1]++] = &m->spans[i];
-    for (size_t i = 0; i < n; i++)
-        if (b.child_off[i + 1] - b.child_off[i] > 1)
-            qsort(b.kids + b.child_off[i], b.child_off[i + 1] - b.child_off[i], sizeof(*b.kids),
-                  cmp_span_ptr);
+    /* each family is ordered during the walk (order_children), once its
+     * parent's display shift is known */
 
     /* spans grouped by trace, in input order */
     size_t off = 0;
@@ -1158,6 +1210,9 @@ int ts_tm_build(ts_tm_model *m)
         tr->pub.depth = m->depth + tr->off;
         tr->pub.parent = m->parent_pos + tr->off;
         tr->pub.shift_ns = m->shift_ns + tr->off;
+        /* the walk found each span's shift to order its family; the
+         * layout gives the shifts by position, by the same rule
+         * (ts_tm_child_shift), with the parents' positions and the axis */
         ts_tm_layout(tr->pub.spans, tr->pub.depth, tr->n, m->parent_pos + tr->off,
                      m->shift_ns + tr->off, &tr->pub.view_start_ns, &tr->pub.view_end_ns);
         tr->pub.n_errors = 0;
@@ -1174,6 +1229,8 @@ out:
     free(b.kids);
     free(b.state);
     free(b.stack);
+    free(b.shift);
+    free(b.keys);
     free(by_trace);
     free(roots);
     if (rc)

@@ -90,8 +90,10 @@ typedef struct {
      * spans */
     const struct ts_tm_span *root;
     size_t n_spans;
-    /* Spans in display order: depth-first, roots and siblings by start time.
-     * depth[i] is spans[i]'s level in the tree (0 for roots). */
+    /* Spans in display order: depth-first, roots by start time, siblings
+     * by displayed start (shifted: shift_ns below), so that rows go down
+     * the screen in the order their bars start; ties by start time, then
+     * input order. depth[i] is spans[i]'s level in the tree (0 for roots). */
     const ts_tm_span *const *spans;
     const unsigned *depth;
     /* parent[i]: position in spans[] of spans[i]'s parent, TS_TM_NO_PARENT for

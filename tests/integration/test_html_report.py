@@ -438,6 +438,36 @@ class HtmlReportInBrowser(th.TempDirMixin, unittest.TestCase):
         sub = self.wd.js("return document.querySelector('.trace-item .sub').textContent")
         self.assertTrue(sub.endswith("2023-11-14 22:13:20.500"), sub)
 
+    def test_siblings_in_the_order_they_are_drawn(self):
+        """Rows go down the page in the order their bars start: "late" on a
+        host whose clock runs 10 ms ahead really starts after "render", but
+        is shifted to end with its parent and drawn before it (the rows
+        followed the real starts)."""
+        def resource(host):
+            return {"attributes": [{"key": "host.name", "value": {"stringValue": host}}]}
+
+        def span(sid, parent, name, start_ms, end_ms):
+            s = {"traceId": "6" * 32, "spanId": "%016x" % sid, "name": name,
+                 "startTimeUnixNano": str(1700000000000000000 + start_ms * 10**6),
+                 "endTimeUnixNano": str(1700000000000000000 + end_ms * 10**6)}
+            if parent:
+                s["parentSpanId"] = "%016x" % parent
+            return s
+        spans_file = os.path.join(self.tmp, "skewed.jsonl")
+        with open(spans_file, "w") as f:
+            for host, spans in (("web-1", [span(1, 0, "root", 10, 30),
+                                           span(2, 1, "render", 20, 22)]),
+                                ("price-1", [span(3, 1, "late", 25, 40)])):
+                f.write(json.dumps({"resourceSpans": [{"resource": resource(host), "scopeSpans": [
+                    {"spans": spans}]}]}) + "\n")
+        report = os.path.join(self.tmp, "skewed.html")
+        self.write_report(spans_file, report)
+        self.load(report)
+        names = self.wd.js("return [...document.querySelectorAll('tr.span-row td.name')]"
+                           ".map(td => td.textContent)")
+        self.assertEqual([[n for n in ("root", "late", "render") if n in row] for row in names],
+                         [["root"], ["late"], ["render"]], names)
+
     def test_thousands_of_traces_load_fast(self):
         spans_file = os.path.join(self.tmp, "big.jsonl")
         big_spans_file(spans_file, N_BIG_TRACES)

@@ -37,6 +37,21 @@ def line(service, spans):
         "scopeSpans": [{"spans": spans}]}]}) + "\n"
 
 
+def host_line(service, host, spans):
+    """One process's spans, its resource naming its host (its clock)."""
+    return json.dumps({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": service}},
+        {"key": "host.name", "value": {"stringValue": host}}]},
+        "scopeSpans": [{"spans": spans}]}]}) + "\n"
+
+
+def page_data(page):
+    """The data of a page `traceshim html` wrote (report_html.c)."""
+    begin = b'<script id="traceshim-data" type="application/json">'
+    start = page.index(begin) + len(begin)
+    return json.loads(page[start:page.index(b"</script>", start)])
+
+
 def write_spans(path):
     """30 traces of api -> db, every 10th with a failing db call; one trace
     of a batch job."""
@@ -165,6 +180,49 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         p = self.ts("html", self.spans, "--trace", failed_trace, "--errors", "-o", report)
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertIn(b"1 trace from", p.stderr())
+
+    def test_siblings_in_the_order_they_are_drawn(self):
+        """Siblings on other hosts' clocks, shifted to fit their parent, are
+        listed where they are drawn to start, in the tree, the services
+        named with it and the page's data: "GET /price" (its host's clock
+        10 ms ahead) really starts 5 ms after "render" but is drawn 5 ms
+        before it; "GET /stock" (8 ms behind) really starts first and is
+        drawn at its parent's start, after "log", which is on the parent's
+        clock (its host's) and not moved. Ordered by real start, the rows
+        went 10, 8, 20, 15 ms down the screen."""
+        tid, other = "%032x" % 0x5ce, "%032x" % 0x5cf
+        skewed = os.path.join(self.tmp, "skewed.jsonl")
+        with open(skewed, "w") as f:
+            f.write(host_line("web", "web-1", [
+                span(tid, 1, 0, "GET /checkout", 10, 20), span(tid, 2, 1, "render", 20, 2),
+                span(other, 1, 0, "GET /", 100, 1)]))
+            f.write(host_line("logger", "web-1", [span(tid, 3, 1, "log", 8, 1)]))
+            f.write(host_line("price", "price-1", [
+                span(tid, 4, 1, "GET /price", 25, 15), span(tid, 5, 4, "SELECT price", 26, 1)]))
+            f.write(host_line("stock", "stock-1", [span(tid, 6, 1, "GET /stock", 2, 4)]))
+        drawn = ["GET /checkout", "log", "GET /stock", "GET /price", "SELECT price", "render"]
+        for args in (["--trace", tid], ["--tree", "--match", "checkout"]):
+            p = self.ts("view", skewed, *args)
+            self.assertEqual(p.returncode, 0, p.describe())
+            header, *rows = p.stdout().decode().splitlines()
+            self.assertTrue(header.endswith("  web, logger, stock, price"), p.describe())
+            self.assertEqual([[n for n in drawn if "  %s  " % n in r] for r in rows],
+                             [[n] for n in drawn], p.describe())
+            self.assertIn("(clock skew: shown +8.00ms)", rows[2])
+            self.assertIn("(clock skew: shown -10.00ms)", rows[3])
+        p = self.ts("view", skewed)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(" web: GET /checkout  [web, logger, stock, price]\n", p.stdout().decode())
+        p = self.ts("html", skewed, "-o", "-", "--trace", tid)
+        self.assertEqual(p.returncode, 0, p.describe())
+        data = page_data(p.stdout())
+        trace = data["traces"][0]
+        self.assertEqual([s[2] for s in trace["spans"]], drawn)
+        self.assertEqual([s[12] for s in trace["spans"]], [-1, 0, 0, 0, 3, 0])  # parents
+        self.assertEqual([s[10] for s in trace["spans"]],  # shifts: as they were
+                         [0, 0, 8 * 10**6, -10 * 10**6, -10 * 10**6, 0])
+        self.assertEqual(trace["svcs"], [data["services"].index(n)
+                                         for n in ("web", "logger", "stock", "price")])
 
     def test_stats(self):
         p = self.ts("stats", self.spans, "--json")

@@ -56,6 +56,15 @@ static size_t pos_of(const ts_tm_trace *t, const char *span_id)
     return 0;
 }
 
+/* The HTML report's data for trace t of m (to free). */
+static char *report_data(const ts_tm_model *m, const ts_tm_trace *t)
+{
+    capture c;
+    cap_open(&c);
+    ts_report_write_data(c.f, m, &t, 1, "spans.jsonl");
+    return cap_close(&c);
+}
+
 #define MS "000000" /* append to a millisecond count: 9 digits of ns */
 
 /* ================= processes and layout ================= */
@@ -271,6 +280,149 @@ static void test_same_clock_without_hosts(void **state)
     assert_int_equal(t->shift_ns[pos_of(t, "0000000000000002")], 0);
     assert_int_equal(t->shift_ns[pos_of(t, "0000000000000003")], 1000000);
     ts_tm_free(m);
+}
+
+/* Siblings are listed in the order they are drawn to start: by their
+ * shifted start, ties as before (real start, then input order). Under a
+ * parent on web-1 from 10 to 30 ms: "GET /price" on a host whose clock
+ * runs 10 ms ahead ends 10 ms after its parent, so it is drawn from 15 ms,
+ * before "render" (20 ms) though its real start (25 ms) is later;
+ * "GET /user" and "GET /stock" started too early on their hosts and are
+ * both drawn at 10 ms, the one that really started first (stock) first
+ * whatever the input order; "log", on the parent's clock (another process
+ * on its host), is not moved and stays at 8 ms; "render" and "audit" tie
+ * on both starts and keep the input order. Ordered by real start, the
+ * rows went 10, 10, 8, 20, 20, 15 ms down the screen. */
+static const char *const skewed_sibling_lines[] = {
+    RES_HOST("web", "1", "web-1",
+             SPAN(TID, "0000000000000001", "", "GET /checkout", "2", "010" MS, "030" MS,
+                  "") "," SPAN(TID, "0000000000000002", "0000000000000001", "render", "1", "020" MS,
+                               "022" MS, "") "," SPAN(TID, "0000000000000003", "0000000000000001",
+                                                      "audit", "1", "020" MS, "021" MS, "")),
+    RES_HOST("log", "5", "web-1",
+             SPAN(TID, "0000000000000004", "0000000000000001", "log", "1", "008" MS, "009" MS, "")),
+    RES_HOST("price", "2", "price-1",
+             SPAN(TID, "0000000000000005", "0000000000000001", "GET /price", "2", "025" MS,
+                  "040" MS, "") "," SPAN(TID, "0000000000000006", "0000000000000005",
+                                         "SELECT price", "3", "026" MS, "027" MS, "")),
+    RES_HOST("user", "3", "user-1",
+             SPAN(TID, "0000000000000007", "0000000000000001", "GET /user", "2", "005" MS, "009" MS,
+                  "")),
+    RES_HOST("stock", "4", "stock-1",
+             SPAN(TID, "0000000000000008", "0000000000000001", "GET /stock", "2", "002" MS,
+                  "006" MS, "")),
+};
+
+static void test_siblings_by_shown_start(void **state)
+{
+    ts_tm_model *m = model_of(skewed_sibling_lines, 5);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    static const char *const names[] = {"GET /checkout", "log",          "GET /stock", "GET /user",
+                                        "GET /price",    "SELECT price", "render",     "audit"};
+    static const unsigned depth[] = {0, 1, 1, 1, 1, 2, 1, 1};
+    static const int64_t shift_ms[] = {0, 0, 8, 5, -10, -10, 0, 0};
+    assert_int_equal(t->n_spans, 8);
+    for (size_t i = 0; i < 8; i++) {
+        if (strcmp(t->spans[i]->name, names[i]) != 0)
+            fail_msg("row %zu is %s, expected %s", i, t->spans[i]->name, names[i]);
+        assert_int_equal(t->depth[i], depth[i]);
+        /* the shifts themselves are what they were */
+        assert_int_equal(t->shift_ns[i], shift_ms[i] * 1000000);
+        assert_int_equal(t->parent[i], i == 0 ? TS_TM_NO_PARENT : i == 5 ? 4 : 0);
+    }
+    assert_ptr_equal(t->root, t->spans[0]);
+
+    /* the terminal tree: rows and the header's services in that order */
+    char *out = render_trace(m, t);
+    assert_non_null(strstr(out, "  web, log, stock, user, price\n"));
+    const char *at = out;
+    for (size_t i = 0; i < 8; i++) {
+        at = strstr(at, names[i]);
+        if (!at)
+            fail_msg("%s not drawn after %s:\n%s", names[i], i ? names[i - 1] : "the header", out);
+    }
+    free(out);
+
+    /* the page's data: its spans and services in that order */
+    out = report_data(m, t);
+    ts_json_error err;
+    ts_json_doc *d = ts_json_parse(out, strlen(out), &err);
+    assert_non_null(d);
+    const ts_json *tr = ts_json_at(ts_json_get(ts_json_root(d), "traces"), 0);
+    const ts_json *spans = ts_json_get(tr, "spans");
+    assert_int_equal(ts_json_len(spans), 8);
+    for (size_t i = 0; i < 8; i++)
+        assert_string_equal(ts_json_string(ts_json_at(ts_json_at(spans, i), 2), NULL), names[i]);
+    const ts_json *svcs = ts_json_get(tr, "svcs");
+    static const char *const svc_names[] = {"web", "log", "stock", "user", "price"};
+    assert_int_equal(ts_json_len(svcs), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(ts_tm_service_at(m, (size_t)ts_json_at(svcs, i)->num), svc_names[i]);
+    ts_json_free(d);
+    free(out);
+    ts_tm_free(m);
+}
+
+/* One parent of one second, 100,000 children: half on its clock, inside
+ * it; half on another host's, starting anywhere from half a second before
+ * the parent to half a second after its end, most of those shifted. The
+ * siblings come out by shifted start, and the build stays near linear
+ * (each child's shift found once, each family sorted once). */
+static void test_siblings_by_shown_start_at_scale(void **state)
+{
+    (void)state;
+    enum { CHILDREN = 100000, PER_LINE = 1000 };
+    ts_tm_model *m = ts_tm_new();
+    assert_non_null(m);
+    char *line = malloc(PER_LINE * 256 + 512), err[256];
+    assert_non_null(line);
+    static const char *const res_fmt =
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"host.name\",\"value\":{"
+        "\"stringValue\":\"%s\"}}]},\"scopeSpans\":[{\"spans\":[";
+    static const char *const span_fmt =
+        "%s{\"traceId\":\"" TID "\",\"spanId\":\"%x\",\"parentSpanId\":\"%s\","
+        "\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\"}";
+    const unsigned long long second = 1000000000ULL;
+    int len = snprintf(line, 512, res_fmt, "a");
+    len += snprintf(line + len, 512, span_fmt, "", 1u, "", second, 2 * second);
+    len += snprintf(line + len, 16, "]}]}]}");
+    assert_int_equal(ts_tm_add_line(m, line, (size_t)len, 1, err, sizeof err), 1);
+    for (unsigned first = 0; first < CHILDREN; first += PER_LINE) {
+        for (int host = 0; host < 2; host++) {
+            len = snprintf(line, 512, res_fmt, host ? "b" : "a");
+            for (unsigned k = first + (unsigned)host; k < first + PER_LINE; k += 2) {
+                /* on "a": within the parent; on "b": from 0.5 s to 2.5 s */
+                unsigned long long start = host ? second / 2 + (k * 2654435761ULL) % (2 * second)
+                                                : second + (k * 2654435761ULL) % second;
+                len += snprintf(line + len, 256, span_fmt, k == first + (unsigned)host ? "" : ",",
+                                k + 2, "1", start, start + 1000 + k % 5000);
+            }
+            len += snprintf(line + len, 16, "]}]}]}");
+            assert_int_equal(ts_tm_add_line(m, line, (size_t)len, 2, err, sizeof err),
+                             PER_LINE / 2);
+        }
+    }
+    free(line);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(ts_tm_build(m), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    print_message("%d siblings on two clocks: built in %.0f ms\n", CHILDREN, ms);
+    const ts_tm_trace *t = ts_tm_trace_at(m, 0);
+    assert_int_equal(t->n_spans, CHILDREN + 1);
+    size_t shifted = 0;
+    for (size_t i = 1; i < t->n_spans; i++) {
+        assert_int_equal(t->parent[i], 0);
+        shifted += t->shift_ns[i] != 0;
+        if (i > 1 && ts_tm_shifted(t->spans[i]->start_ns, t->shift_ns[i]) <
+                         ts_tm_shifted(t->spans[i - 1]->start_ns, t->shift_ns[i - 1]))
+            fail_msg("row %zu is drawn before row %zu", i, i - 1);
+    }
+    assert_true(shifted > CHILDREN / 5);
+    ts_tm_free(m);
+    if (ms > 3000)
+        fail_msg("%d siblings took %.0f ms to build", CHILDREN, ms);
 }
 
 /* ================= the trace list, colour and filters ================= */
@@ -517,15 +669,6 @@ static void test_match_anchored_same_answers_in_linear_time(void **state)
 }
 
 /* ================= the HTML report's data ================= */
-
-/* The HTML report's data for trace t of m (to free). */
-static char *report_data(const ts_tm_model *m, const ts_tm_trace *t)
-{
-    capture c;
-    cap_open(&c);
-    ts_report_write_data(c.f, m, &t, 1, "spans.jsonl");
-    return cap_close(&c);
-}
 
 static void test_report_data(void **state)
 {
@@ -946,6 +1089,8 @@ int main(void)
         cmocka_unit_test(test_layout_shifts_stay_in_range),
         cmocka_unit_test(test_layout_clock_skew),
         cmocka_unit_test(test_same_clock_without_hosts),
+        cmocka_unit_test(test_siblings_by_shown_start),
+        cmocka_unit_test(test_siblings_by_shown_start_at_scale),
         cmocka_unit_test(test_render_list),
         cmocka_unit_test(test_list_started_by_root),
         cmocka_unit_test(test_filters),
