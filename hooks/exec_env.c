@@ -192,20 +192,31 @@ char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
 {
     const struct ts_ctx *ctx = parent ? parent->ctx : NULL;
     size_t n = 0;
-    bool have_preload = false;
+    bool have_preload = false, have_file = false, loads_lib = false;
     for (size_t i = 0; envp && envp[i] && n + 1 < slots; i++) {
         const char *e = envp[i];
         if (ctx && context_entry(e))
             continue;
-        if (follow && has_prefix(e, "LD_PRELOAD=")) {
-            have_preload = true;
-            e = preload_with_lib(e, buf);
+        if (has_prefix(e, "LD_PRELOAD=")) {
+            loads_lib = lib_base && strstr(e + sizeof "LD_PRELOAD=" - 1, lib_base);
+            if (follow) {
+                have_preload = true;
+                e = preload_with_lib(e, buf);
+            }
         }
-        if (start_file_entry && strcmp(e, start_file_entry) == 0)
-            e = span_file_entry; /* inherited, perhaps relative: a chdir since would split the trace
-                                  */
+        if (has_prefix(e, "TRACESHIM_FILE=")) {
+            have_file = true;
+            /* inherited, perhaps relative: a chdir since would split the trace */
+            if (start_file_entry && strcmp(e, start_file_entry) == 0)
+                e = span_file_entry;
+        }
         out[n++] = (char *)e;
     }
+    /* Not following, a child that loads the library still writes where
+     * this process does (following, it is among the saved entries). */
+    if (!follow && span_file_entry[0] && !start_file_entry && !have_file && loads_lib &&
+        n + 1 < slots)
+        out[n++] = span_file_entry;
     if (ctx && n + 1 < slots)
         out[n++] = (char *)traceparent_entry(ctx, buf);
     const char *tracestate = ctx ? tracestate_entry(parent, buf) : NULL;

@@ -56,7 +56,9 @@ size_t ts_exec_env_slots(char *const envp[]);
  * or TRACESHIM_B3 is its TRACEPARENT's), and, when follow, the saved
  * entries envp lacks and the library in LD_PRELOAD. The start's own
  * TRACESHIM_FILE entry, still in envp, becomes init's span_file whether
- * following or not. Returns out. */
+ * following or not; not following, a child whose LD_PRELOAD has the
+ * library gets span_file where the process started without the entry
+ * and envp has none. Returns out. */
 char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
                          const struct ts_exec_ctx *parent, bool follow,
                          struct ts_exec_env_buf *buf);

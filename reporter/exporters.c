@@ -471,6 +471,16 @@ static void exp_batch_begin(struct exp_batch *b, const struct ts_encoder *enc)
         ts_json_buf_commit(&b->spans, o + b->room);
 }
 
+/* A batch of spans begun, with what its destination takes whole (the
+ * span file: its file opened now, if need be). Not for the prepare's
+ * batch, which must not open the span file. */
+static void exp_batch_start(struct exp_batch *b, const struct ts_encoder *enc)
+{
+    exp_batch_begin(b, enc);
+    if (b->exporter == TS_EXPORTER_FILE)
+        b->whole_max = ts_file_export_whole_line_max();
+}
+
 /* Note the most b's batch held, for the batches of the next second. */
 static void exp_batch_remember_high(struct exp_batch *b)
 {
@@ -635,11 +645,8 @@ static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t
             return;
         }
     }
-    if (b->n == 0) {
-        exp_batch_begin(b, enc);
-        if (b->exporter == TS_EXPORTER_FILE)
-            b->whole_max = ts_file_export_whole_line_max();
-    }
+    if (b->n == 0)
+        exp_batch_start(b, enc);
     size_t mark = b->spans.len;
     enc->span(&b->spans, s, b->n == 0);
     if (b->spans.len > b->high)
@@ -659,7 +666,7 @@ static void exp_batch_add(struct exp_batch *b, const struct ts_span *s, uint64_t
             exp_count(false, 1);
             return;
         }
-        exp_batch_begin(b, enc);
+        exp_batch_start(b, enc);
         enc->span(&b->spans, s, true);
         if (enc->bound(exp_spans_len(b), 1) <= b->max_bytes) {
             b->n = 1;

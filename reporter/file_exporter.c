@@ -676,7 +676,9 @@ static void fexp_follow_path(void)
 size_t ts_file_export_whole_line_max(void)
 {
     ts_file_export_resolve_path();
-    if (fexp_fd.fd < 0)
+    /* valid, not only open: the program may have closed the number, and
+     * a FIFO be at the path since */
+    if (!ts_own_fd_valid(&fexp_fd))
         (void)fexp_open(); /* a failure is the export's to say */
     return fexp_fd.fd >= 0 && fexp_fifo ? PIPE_BUF : 0;
 }

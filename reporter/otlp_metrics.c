@@ -107,8 +107,19 @@ static void metric(struct ts_json_buf *b, bool first, const struct metric *m,
                                ",\"isMonotonic\":true}}");
 }
 
+size_t ts_otlp_metrics_count(void)
+{
+    return sizeof metrics / sizeof metrics[0];
+}
+
 bool ts_otlp_metrics_json(struct ts_json_buf *out, const struct ts_stats_snapshot *s,
                           uint64_t start_ns, uint64_t now_ns)
+{
+    return ts_otlp_metrics_json_some(out, s, start_ns, now_ns, 0, ts_otlp_metrics_count());
+}
+
+bool ts_otlp_metrics_json_some(struct ts_json_buf *out, const struct ts_stats_snapshot *s,
+                               uint64_t start_ns, uint64_t now_ns, size_t first, size_t count)
 {
     /* a cumulative point needs a start no later than its time */
     if (start_ns == 0 || start_ns > now_ns)
@@ -117,8 +128,11 @@ bool ts_otlp_metrics_json(struct ts_json_buf *out, const struct ts_stats_snapsho
     ts_otlp_json_resource(out);
     ts_json_buf_append_cstr(out, ",\"scopeMetrics\":[{\"scope\":{\"name\":\"traceshim\","
                                  "\"version\":\"" TS_VERSION "\"},\"metrics\":[");
-    for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++)
-        metric(out, i == 0, &metrics[i], s, start_ns, now_ns);
+    size_t end = ts_otlp_metrics_count();
+    if (first < end && count < end - first)
+        end = first + count;
+    for (size_t i = first; i < end; i++)
+        metric(out, i == first, &metrics[i], s, start_ns, now_ns);
     ts_json_buf_append_cstr(out, "]}]}]}");
     return !out->failed;
 }

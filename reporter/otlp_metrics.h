@@ -28,6 +28,7 @@
 #define TS_OTLP_METRICS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../preload/stats.h"
@@ -39,5 +40,14 @@
  * false when out has failed (out of memory). */
 bool ts_otlp_metrics_json(struct ts_json_buf *out, const struct ts_stats_snapshot *s,
                           uint64_t start_ns, uint64_t now_ns);
+
+/* How many metrics the request has. */
+size_t ts_otlp_metrics_count(void);
+
+/* The same request with only the metrics first .. first + count - 1 (as
+ * many of them as there are), for lines that must stay short: each
+ * metric's points are whole in one request. */
+bool ts_otlp_metrics_json_some(struct ts_json_buf *out, const struct ts_stats_snapshot *s,
+                               uint64_t start_ns, uint64_t now_ns, size_t first, size_t count);
 
 #endif

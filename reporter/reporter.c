@@ -1357,10 +1357,20 @@ void ts_rep_flush_signal_safe(unsigned timeout_ms)
  * metrics line after the spans (export mutex held). */
 static void rep_write_metrics_locked(const struct ts_stats_snapshot *snap)
 {
+    /* Into a FIFO, where another process's line can come between the
+     * pieces of a line longer than PIPE_BUF: a line a metric, each well
+     * under it with a resource of common size. */
+    size_t all = ts_otlp_metrics_count();
+    size_t per_line = ts_file_export_whole_line_max() ? 1 : all;
+    uint64_t start_ns = ts_stats_start_ns(), now_ns = ts_now_ns();
     struct ts_json_buf line;
     ts_json_buf_init(&line);
-    if (ts_otlp_metrics_json(&line, snap, ts_stats_start_ns(), ts_now_ns()))
-        (void)ts_file_export(line.data, line.len); /* reports its own first failure */
+    for (size_t first = 0; first < all; first += per_line) {
+        ts_json_buf_reset(&line);
+        if (!ts_otlp_metrics_json_some(&line, snap, start_ns, now_ns, first, per_line) ||
+            ts_file_export(line.data, line.len) != 0) /* reports its own first failure */
+            break;
+    }
     ts_json_buf_free(&line);
 }
 

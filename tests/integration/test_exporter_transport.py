@@ -542,13 +542,15 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         workers): a write longer than PIPE_BUF may be split, its pieces
         between another process's, so each line is kept within PIPE_BUF
         (64 KiB lines before: four children ending at once, a slow reader,
-        lines of two spans' halves that no reader could parse)."""
+        lines of two spans' halves that no reader could parse), the
+        TRACESHIM_STATS line too (5.4 KB: a line a metric there)."""
         srv = th.RecordingServer(mode="http")
         self.addCleanup(srv.close)
         os.mkfifo(self.spans_file)
         reader = os.open(self.spans_file, os.O_RDONLY | os.O_NONBLOCK)
         self.addCleanup(os.close, reader)
-        env = th.shim_env("fifo-writers", self.spans_file, OTEL_BSP_SCHEDULE_DELAY="10000")
+        env = th.shim_env("fifo-writers", self.spans_file, OTEL_BSP_SCHEDULE_DELAY="10000",
+                          TRACESHIM_STATS="1")
         p = subprocess.Popen([th.PY, "-c", self.FORKED_WRITERS, str(srv.port)], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(p.wait)
@@ -569,17 +571,30 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         lines = bytes(received).split(b"\n")
         self.assertEqual(lines[-1], b"", "the last line ends")
-        per_line = []
+        per_line, metrics = [], {}
         for line in lines[:-1]:
             self.assertLessEqual(len(line) + 1, select.PIPE_BUF, line[:200])
             try:
                 doc = json.loads(line)
             except ValueError:
                 self.fail("a line that does not parse: %r" % line[:300])
+            if "resourceMetrics" in doc:  # TRACESHIM_STATS: a line a metric here
+                for rm in doc["resourceMetrics"]:
+                    pid = [a["value"]["intValue"] for a in rm["resource"]["attributes"]
+                           if a["key"] == "process.pid"]
+                    names = metrics.setdefault(tuple(pid), [])
+                    names += [m["name"] for sm in rm["scopeMetrics"] for m in sm["metrics"]]
+                continue
             per_line.append(sum(len(ss["spans"]) for rs in doc["resourceSpans"]
                                 for ss in rs["scopeSpans"]))
         self.assertEqual(sum(per_line), 160, err)
         self.assertGreater(max(per_line), 1, "spans still share a line")
+        # every process's metrics, each once (the four children and their parent)
+        self.assertEqual(len(metrics), 5, metrics)
+        for names in metrics.values():
+            self.assertIn("traceshim.spans.finished", names)
+            self.assertEqual(sorted(names), sorted(set(names)), names)
+            self.assertEqual(sorted(names), sorted(next(iter(metrics.values()))))
 
     def test_backends_named_by_an_ipv6_address_with_a_zone(self):
         """A collector and an agent named by an IPv6 address with a zone

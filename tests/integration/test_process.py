@@ -54,6 +54,7 @@ With TSTEST_NO_SHIM=1 the commands run without the launcher and the library.
 
 import collections
 import concurrent.futures
+import itertools
 import json
 import os
 import re
@@ -459,16 +460,18 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         file relative or left to its default in the cwd: a child executed
         after a `cd` writes into its parent's file, not into one of its own
         in the folder it was started in (a trace split between two files);
-        a relative path the program set for its child stays its own."""
+        a relative path the program set for its child stays its own.
+        Following the children or not: they keep LD_PRELOAD here."""
         srv = self.recording_server()
         elsewhere = os.path.join(self.tmp, "elsewhere")
         os.makedirs(elsewhere)
         curl = " ".join(map(shlex.quote, self.curl_args))
         url = "http://127.0.0.1:%d/cd" % srv.port
-        for given in ("spans-relative.jsonl", None):
-            with self.subTest(given=given):
+        for given, follow in itertools.product(("spans-relative.jsonl", None), ("1", "0")):
+            with self.subTest(given=given, follow=follow):
                 name = given or "traceshim-spans.jsonl"
-                env = th.shim_env("relative", "", TRACESHIM_FILE=given, TRACESHIM_PROCESS_SPANS=1)
+                env = th.shim_env("relative", "", TRACESHIM_FILE=given, TRACESHIM_PROCESS_SPANS=1,
+                                  TRACESHIM_FOLLOW_EXEC=follow)
                 p = th.run(["sh", "-c", "cd elsewhere && %s %s && cd .. && cd elsewhere && "
                             "TRACESHIM_FILE=own.jsonl %s %s" % (curl, url, curl, url)],
                            env=env, tmpdir=self.tmp, name="cd-curl", cwd=self.tmp)

@@ -175,7 +175,12 @@ static void test_children_write_the_span_file_this_process_writes(void **state)
     ts_exec_env_init(bare, "/opt/ts/libtraceshim.so", "/home/u/traceshim-spans.jsonl");
     assert_string_equal(build(bare, NULL, true), "LD_PRELOAD=/opt/ts/libtraceshim.so|"
                                                  "TRACESHIM_FILE=/home/u/traceshim-spans.jsonl");
-    assert_string_equal(build(bare, NULL, false), "LD_PRELOAD=/opt/ts/libtraceshim.so");
+    /* not following: a child that loads the library still gets it */
+    assert_string_equal(build(bare, NULL, false), "LD_PRELOAD=/opt/ts/libtraceshim.so|"
+                                                  "TRACESHIM_FILE=/home/u/traceshim-spans.jsonl");
+    char *const without[] = {"LD_PRELOAD=/usr/lib/libother.so", NULL};
+    assert_string_equal(build(without, NULL, false), "LD_PRELOAD=/usr/lib/libother.so");
+    assert_string_equal(build(scrubbed, NULL, false), "PATH=/bin");
     /* without a span file (another exporter, the system file): as given */
     ts_exec_env_init(relative, "/opt/ts/libtraceshim.so", NULL);
     assert_string_equal(build(relative, NULL, true),

@@ -345,6 +345,51 @@ static void test_metrics_json_reads_back(void **state)
     ts_json_buf_free(&b);
 }
 
+/* A request with some of the metrics (a line each into a FIFO): the same
+ * metrics, whole, in the same order, with the same resource; a range past
+ * the end is cut to what there is. */
+static void test_metrics_json_some_splits_the_request(void **state)
+{
+    (void)state;
+    set_process();
+    struct ts_stats_snapshot s;
+    numbered_snapshot(&s);
+    struct ts_json_buf all, one;
+    ts_json_buf_init(&all);
+    ts_json_buf_init(&one);
+    assert_true(ts_otlp_metrics_json(&all, &s, 1, 2));
+    size_t n = ts_otlp_metrics_count();
+    assert_int_equal(n, 11);
+    /* the whole request from its metrics one by one: its text is the
+     * head, the metrics joined by commas, and the tail */
+    const char *first_metric = strstr(all.data, "\"metrics\":[") + strlen("\"metrics\":[");
+    size_t head = (size_t)(first_metric - all.data), tail = strlen("]}]}]}");
+    size_t at = head;
+    for (size_t i = 0; i < n; i++) {
+        ts_json_buf_reset(&one);
+        assert_true(ts_otlp_metrics_json_some(&one, &s, 1, 2, i, 1));
+        assert_true(one.len > head + tail);
+        assert_memory_equal(one.data, all.data, head);
+        size_t body = one.len - head - tail;
+        assert_memory_equal(one.data + head, all.data + at, body);
+        assert_memory_equal(one.data + one.len - tail, "]}]}]}", tail);
+        at += body + 1; /* and the comma */
+    }
+    assert_int_equal(at - 1, all.len - tail);
+    struct ts_json_buf last;
+    ts_json_buf_init(&last);
+    assert_true(ts_otlp_metrics_json_some(&last, &s, 1, 2, n - 1, 5)); /* past the end */
+    assert_int_equal(last.len, one.len); /* one holds the last metric alone */
+    assert_memory_equal(last.data, one.data, one.len);
+    ts_json_buf_free(&last);
+    ts_json_buf_reset(&one);
+    assert_true(ts_otlp_metrics_json_some(&one, &s, 1, 2, 0, n + 3));
+    assert_int_equal(one.len, all.len);
+    assert_memory_equal(one.data, all.data, all.len);
+    ts_json_buf_free(&all);
+    ts_json_buf_free(&one);
+}
+
 /* No start recorded (or a clock that went back): the points start at their
  * own time, never after it. */
 static void test_metrics_json_start_never_after_now(void **state)
@@ -795,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_summary_line_cut),
         cmocka_unit_test(test_metrics_json_reads_back),
         cmocka_unit_test(test_metrics_json_start_never_after_now),
+        cmocka_unit_test(test_metrics_json_some_splits_the_request),
         cmocka_unit_test(test_conn_client_request_counted),
         cmocka_unit_test(test_conn_reasons_counted_once),
         cmocka_unit_test(test_reporter_counts_and_exit_line),
