@@ -213,9 +213,10 @@ void ts_conn_send_abandoned(struct ts_conn *c);
 struct ts_ctx;
 
 /* The W3C tracestate that goes with ctx, a context a child continues (a
- * request the thread sends, a program it starts): when ctx is the thread's
- * current server span, its request's; when it is the process's, the one
- * the process inherited (context.h). NULL (*len 0) when there is none. */
+ * request the thread sends, a program it starts): when ctx is (or copies)
+ * the thread's current server span, its request's; when it is the
+ * process's, the one the process inherited (context.h). NULL (*len 0)
+ * when there is none. */
 const char *ts_conn_tracestate_of(const struct ts_ctx *ctx, size_t *len);
 
 #endif

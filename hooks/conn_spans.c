@@ -816,8 +816,11 @@ const char *ts_conn_tracestate_of(const struct ts_ctx *ctx, size_t *len)
     *len = 0;
     if (ctx == ts_ctx_process())
         return ts_ctx_process_tracestate(len);
-    if (ctx != &ts_ctx_current_ || !st->len ||
-        memcmp(st->span_id, ctx->span_id, TS_SPAN_ID_LEN) != 0)
+    /* By span id, not by where ctx is: a proxy that forwards B3 alone
+     * makes the parent a copy of the server span's context (the forwarded
+     * request's, ts_inflight_find), which is this thread's current span
+     * when the thread serves that request. */
+    if (!st->len || memcmp(st->span_id, ctx->span_id, TS_SPAN_ID_LEN) != 0)
         return NULL;
     *len = st->len;
     return st->value;

@@ -316,5 +316,25 @@ class ForwardedB3Test(SpansFileCase):
                     self.assertEqual(th.header_values(headers, "X-B3-Sampled"), ["1"], dump)
 
 
+    def test_forwarded_b3_passes_the_tracestate_on(self):
+        """A proxy that forwards the B3 headers alone of a request that came
+        with a traceparent and a tracestate too: the traceparent the shim
+        adds for its client span goes with that tracestate, and the client
+        span has it (W3C trace-context: a tracestate received is sent on;
+        it was lost, where a proxy forwarding nothing passed it on)."""
+        state = "congo=t61rcWkgMzE"
+        headers, spans = self.forward([("X-B3-TraceId", self.T), ("X-B3-SpanId", self.S),
+                                       ("X-B3-Sampled", "1"),
+                                       ("traceparent", "00-%s-%s-01" % (self.T, self.S)),
+                                       ("tracestate", state)], None, None)
+        dump = "\nB received %r\n%s" % (headers, th.format_spans(spans))
+        a_cli = th.only([s for s in spans if s["service"] == "svc-a"
+                         and s["kind"] == th.KIND_CLIENT], "A's client span", spans)
+        self.assertEqual(th.header_values(headers, "traceparent"),
+                         ["00-%s-%s-01" % (self.T, a_cli["spanId"])], dump)
+        self.assertEqual(th.header_values(headers, "tracestate"), [state], dump)
+        self.assertEqual(a_cli["raw"].get("traceState"), state, dump)
+
+
 if __name__ == "__main__":
     th.main()
