@@ -817,12 +817,10 @@ static enum agent_host_form agent_host_form(const char *v, char bare[TS_CFG_IPV6
     if (ts_ipv6_literal(addr, len, bracketed, bare))
         return AGENT_HOST_OK;
     bare[0] = '\0';
+    /* a ':' after the '%' reads as a port ("fe80::1%eth0:6831") */
     const char *pct = memchr(addr, '%', len);
-    if (pct && !memchr(pct, ':', len - (size_t)(pct - addr)) &&
-        ts_ipv6_literal(addr, (size_t)(pct - addr), false, bare)) {
-        bare[0] = '\0';
+    if (pct && !memchr(pct, ':', len - (size_t)(pct - addr)) && ts_ipv6_bad_zone(addr, len))
         return AGENT_HOST_BAD_ZONE;
-    }
     return AGENT_HOST_WITH_PORT;
 }
 

@@ -59,6 +59,13 @@ bool ts_ipv6_literal(const char *s, size_t len, bool in_url, char out[TS_IPV6_ZO
     return true;
 }
 
+bool ts_ipv6_bad_zone(const char *s, size_t len)
+{
+    const char *pct = memchr(s, '%', len);
+    char address[TS_IPV6_ZONED_TEXT];
+    return pct && ts_ipv6_literal(s, (size_t)(pct - s), false, address);
+}
+
 bool ts_url_parse_port(const char *s, size_t len, uint16_t *out)
 {
     if (len == 0 || len > 5)
@@ -128,14 +135,14 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
     if (port && !ts_url_parse_port(port, port_len, &out->port))
         return "a port from 1 to 65535";
     if (host != auth) {
-        const char *pct = memchr(host, '%', host_len);
         if (!ts_ipv6_literal(host, host_len, true, out->host)) {
-            if (pct && ts_ipv6_literal(host, (size_t)(pct - host), true, out->host))
+            if (ts_ipv6_bad_zone(host, host_len))
                 return "an interface's name or index as the IPv6 address's zone, after "
                        "%25 ([fe80::1%25eth0])";
             return "an IPv6 address between '[' and ']'";
         }
         /* the Host header names the address without its zone */
+        const char *pct = memchr(host, '%', host_len);
         size_t kept = pct ? (size_t)(pct - auth) : (size_t)(host + host_len - auth);
         memcpy(out->host_header, auth, kept);
         memcpy(out->host_header + kept, host + host_len,

@@ -31,6 +31,11 @@ struct ts_url {
  * gets the address with its zone after a plain '%', and a NUL. */
 bool ts_ipv6_literal(const char *s, size_t len, bool in_url, char out[TS_IPV6_ZONED_TEXT]);
 
+/* Is s[0..len), which ts_ipv6_literal refused, an IPv6 address whose zone
+ * alone is wrong: the text before its first '%' an address by itself?
+ * (To say "a zone" rather than "an address" when refusing it.) */
+bool ts_ipv6_bad_zone(const char *s, size_t len);
+
 /* Parse "http://host[:port][/path]". Returns NULL on success, else a
  * short English reason ("https is not supported ...", "no host", ...). */
 const char *ts_url_parse(const char *text, struct ts_url *out);

@@ -90,6 +90,14 @@ static void test_zones(void **state)
         assert_string_equal(u.authority, cases[i].authority);
         assert_string_equal(u.host_header, cases[i].host_header);
     }
+    /* a zone wrong where the address is right: said as the zone's fault */
+    static const char *const bad_zone[] = {"fe80::1%", "fe80::1%a/b", "fe80::1%abcdefghijklmnop",
+                                           "fe80::1%:1", "::1%e t"};
+    for (size_t i = 0; i < sizeof bad_zone / sizeof bad_zone[0]; i++)
+        assert_true(ts_ipv6_bad_zone(bad_zone[i], strlen(bad_zone[i])));
+    static const char *const not_zone[] = {"fe80::g%eth0", "%eth0", "fe80::1", "host%eth0"};
+    for (size_t i = 0; i < sizeof not_zone / sizeof not_zone[0]; i++)
+        assert_false(ts_ipv6_bad_zone(not_zone[i], strlen(not_zone[i])));
 }
 
 /* text is rejected with a reason containing want. */
