@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../preload/ascii.h"
 #include "../preload/blocks.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
@@ -969,6 +970,21 @@ static void feed_iov(struct ts_conn *c, enum feed_kind kind, struct dir *d,
     }
 }
 
+/* A server's response can go no further (its client reset the
+ * connection, or went away, in the middle of its body): it ends now, in
+ * error, whether its body runs to the close or not; what the requests
+ * behind it await ends at the close. Out lock held. Out of line: rare. */
+static __attribute__((noinline)) void response_cut_off(struct ts_conn *c)
+{
+    if (ts_fcgi_body_is_record_alone(&c->out.x->body))
+        return; /* a FastCGI record of its own, no answer's output yet */
+    c->out.state = DIR_HEAD;
+    conn_dir_settle(&c->out);
+    struct pending *p = q_pop_front(c);
+    if (p)
+        conn_span_finish(p, "connection_error");
+}
+
 ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcnt,
                            ts_conn_pass_fn pass, void *arg, bool may_wait)
 {
@@ -981,6 +997,8 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
     ts_held_send_lock_end(held);
     if (r > 0)
         feed_iov(c, FEED_SERVER_OUT, &c->out, iov, iovcnt, (size_t)r);
+    else if (r < 0 && (saved == EPIPE || saved == ECONNRESET) && c->out.state == DIR_BODY)
+        response_cut_off(c);
     conn_unlock(&c->out.mu);
     errno = saved;
     return r;
@@ -1094,17 +1112,19 @@ static __attribute__((noinline)) void requests_unanswerable(struct ts_conn *c)
     end_unanswered(c, NULL);
 }
 
-/* The peer closed or the connection failed: end what cannot complete. */
-static void in_closed(struct ts_conn *c, const char *error_type)
+/* The peer closed, or the connection failed: end what cannot complete.
+ * A response whose body runs to the close ends whole at a close only: a
+ * failure (a reset) may have cut it short, as the client is told. */
+static void in_closed(struct ts_conn *c, bool failed)
 {
     if (c->role != TS_ROLE_CLIENT)
         return;
-    if (c->in.state == DIR_BODY && c->in.x->body.kind == TS_BODY_UNTIL_CLOSE) {
+    if (!failed && c->in.state == DIR_BODY && c->in.x->body.kind == TS_BODY_UNTIL_CLOSE) {
         c->in.state = DIR_HEAD;
         conn_dir_settle(&c->in);
         on_message_end(c, FEED_CLIENT_IN); /* a close-delimited response ends here */
     }
-    end_unanswered(c, error_type);
+    end_unanswered(c, failed ? "connection_error" : "connection_closed");
 }
 
 /* A failed receive that says nothing about the connection: nothing yet,
@@ -1154,11 +1174,8 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
     enum feed_kind kind = c->role == TS_ROLE_CLIENT ? FEED_CLIENT_IN : FEED_SERVER_IN;
     if (r > 0)
         feed_iov(c, kind, &c->in, iov, iovcnt, (size_t)r);
-    else if (r == 0) {
-        in_closed(c, "connection_closed");
-    } else {
-        in_closed(c, "connection_error");
-    }
+    else
+        in_closed(c, r < 0);
     conn_unlock(&c->in.mu);
 }
 
@@ -1187,15 +1204,30 @@ void ts_conn_shut(struct ts_conn *c, int how)
     conn_unlock(&c->out.mu);
 }
 
+/* The status of a status line's first 12 bytes, "HTTP/1.x NNN", when
+ * nothing but its reason phrase or its end comes after them (a reader of
+ * these bytes alone learns the status), else 0. */
+static int status_line_start(const char *s, size_t len)
+{
+    if (len < 12 || memcmp(s, "HTTP/1.", 7) != 0 || !ts_ascii_is_digit(s[7]) || s[8] != ' ' ||
+        s[9] < '1' || s[9] > '5' || !ts_ascii_is_digit(s[10]) || !ts_ascii_is_digit(s[11]) ||
+        (len > 12 && s[12] != ' ' && s[12] != '\r' && s[12] != '\n'))
+        return 0;
+    return (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+}
+
 /* The status line of a response head that never came whole: its final
- * status, 0 when not even that line came (or it is a 1xx's). */
+ * status, 0 when not even that line came (or it is a 1xx's). A line cut
+ * after its code counts: a health check may read no more of it. */
 static int status_so_far(struct dir *out)
 {
     if (!out->x || !out->x->head_len)
         return 0;
     const char *nl = memchr(out->x->head, '\n', out->x->head_len);
-    if (!nl)
-        return 0;
+    if (!nl) {
+        int status = status_line_start(out->x->head, out->x->head_len);
+        return status >= 200 ? status : 0;
+    }
     size_t line = (size_t)(nl + 1 - out->x->head);
     struct head_end he;
     if (!head_end_put(out, line, "\r\n", &he)) /* the line alone, as a whole head */
@@ -1381,6 +1413,14 @@ static void end_as_closed(struct ts_conn *c)
         struct pending *p = q_pop_front(c);
         if (p)
             conn_span_finish(p, NULL);
+    } else if (c->role == TS_ROLE_CLIENT && resp->state == DIR_HEAD) {
+        /* a client that read the status line, or its code, and closed */
+        int status = status_so_far(resp);
+        struct pending *p = status ? q_pop_front(c) : NULL;
+        if (p) {
+            conn_span_set_status(p, status);
+            conn_span_finish(p, NULL);
+        }
     }
     end_left_to_a_child(c);
     end_unanswered(c, "connection_closed");

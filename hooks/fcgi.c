@@ -256,11 +256,6 @@ struct cgi_head {
     bool location, any, ended;
 };
 
-static bool digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 /* The status a Status header's value gives, read as nginx reads it: its
  * first three characters after the blanks, a code from 100 up; 502 (what
  * nginx answers then) for anything else. */
@@ -270,7 +265,7 @@ static int status_code(const char *v, size_t len)
         v++;
         len--;
     }
-    if (len < 3 || !digit(v[0]) || !digit(v[1]) || !digit(v[2]))
+    if (len < 3 || !ts_ascii_is_digit(v[0]) || !ts_ascii_is_digit(v[1]) || !ts_ascii_is_digit(v[2]))
         return 502;
     int code = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
     return code >= 100 ? code : 502;

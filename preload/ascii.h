@@ -10,6 +10,11 @@
 #include <stdint.h>
 #include <string.h>
 
+static inline bool ts_ascii_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
 static inline char ts_ascii_lower(char c)
 {
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;

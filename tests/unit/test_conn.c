@@ -691,6 +691,112 @@ static void test_client_closing_mid_body_is_no_error(void **state)
     assert_null(ts_span_attr_find(&spans[0], "error.type"));
 }
 
+/* A health check that reads the status line, or only its code, and
+ * closes: that status, no error (it was ERROR without one, every probe a
+ * failure). Fewer bytes than the code tell nothing: an error. */
+static void test_client_closing_after_the_status_line_is_no_error(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t read;
+        int status;
+    } cases[] = {{17, 200}, {12, 200}, {15, 200}, {11, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nspans = 0;
+        struct pair p = client_get_sent();
+        peer_write(&p, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        char buf[64];
+        assert_int_equal(prog_read(&p, buf, cases[i].read), (ssize_t)cases[i].read);
+        close_pair(&p);
+        assert_int_equal(nspans, 1);
+        if (!cases[i].status) {
+            assert_int_equal(spans[0].status, TS_STATUS_ERROR);
+            continue;
+        }
+        assert_int_equal(spans[0].status, TS_STATUS_UNSET);
+        assert_int_equal(attr_int(&spans[0], "http.response.status_code"), cases[i].status);
+        assert_null(ts_span_attr_find(&spans[0], "error.type"));
+    }
+    /* the code of an interim answer is no answer's */
+    nspans = 0;
+    struct pair p = client_get_sent();
+    peer_write(&p, "HTTP/1.1 100 Continue\r\n\r\n");
+    char buf[64];
+    prog_read(&p, buf, 12);
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].status, TS_STATUS_ERROR);
+}
+
+/* A response whose body runs to the close, ended by a failure (the peer's
+ * reset): it may be cut short, as the client is told, so an error with
+ * its status; a close ends it whole. */
+static void test_client_close_delimited_body_cut_by_a_reset(void **state)
+{
+    (void)state;
+    for (int reset = 0; reset <= 1; reset++) {
+        nspans = 0;
+        struct pair p = client_get_sent();
+        peer_write(&p, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npartial-body");
+        char buf[256];
+        prog_read(&p, buf, sizeof buf);
+        assert_int_equal(nspans, 0);
+        struct ts_conn *c = ts_conn_get(p.prog);
+        struct iovec iov = {buf, sizeof buf};
+        ts_conn_recv_done(c, &iov, 1, reset ? -1 : 0, 0, reset ? ECONNRESET : 0);
+        ts_conn_put(c);
+        assert_int_equal(nspans, 1);
+        assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+        char v[64];
+        if (reset) {
+            assert_int_equal(spans[0].status, TS_STATUS_ERROR);
+            assert_string_equal(attr_str(&spans[0], "error.type", v, sizeof v), "connection_error");
+        } else {
+            assert_int_equal(spans[0].status, TS_STATUS_UNSET);
+            assert_null(ts_span_attr_find(&spans[0], "error.type"));
+        }
+        close_pair(&p);
+        assert_int_equal(nspans, 1);
+    }
+}
+
+static ssize_t pass_epipe(void *arg)
+{
+    (void)arg;
+    errno = EPIPE;
+    return -1;
+}
+
+/* A server's response whose client went away in the middle of its body
+ * (the send fails, EPIPE): it ends there in error, with its status,
+ * whether its body runs to the close (it ended as a success at the
+ * close) or has a length. */
+static void test_server_response_cut_off_by_its_client(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nfirst",
+                                        "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst"};
+    for (size_t i = 0; i < 2; i++) {
+        nspans = 0;
+        struct pair p = server_read("/cut");
+        assert_int_equal(prog_write(&p, heads[i], strlen(heads[i])), (ssize_t)strlen(heads[i]));
+        assert_int_equal(nspans, 0);
+        struct iovec iov = {(void *)"more", 4};
+        struct ts_conn *c = ts_conn_get(p.prog);
+        errno = 0;
+        assert_int_equal(ts_conn_send(c, p.prog, &iov, 1, 0, pass_epipe, NULL), -1);
+        assert_int_equal(errno, EPIPE);
+        ts_conn_put(c);
+        assert_int_equal(nspans, 1);
+        assert_int_equal(spans[0].status, TS_STATUS_ERROR);
+        assert_int_equal(attr_int(&spans[0], "http.response.status_code"), 200);
+        char v[64];
+        assert_string_equal(attr_str(&spans[0], "error.type", v, sizeof v), "connection_error");
+        close_pair(&p);
+        assert_int_equal(nspans, 1);
+    }
+}
+
 static void test_non_http_passes_untouched(void **state)
 {
     struct pair p = make_pair(TS_ROLE_CLIENT);
@@ -3120,6 +3226,9 @@ int main(void)
         cmocka_unit_test_setup(test_requests_waiting_at_exit_wait_for_its_handlers, setup),
         cmocka_unit_test_setup(test_requests_handed_to_the_next_image_end_unseen, setup),
         cmocka_unit_test_setup(test_client_closing_mid_body_is_no_error, setup),
+        cmocka_unit_test_setup(test_client_closing_after_the_status_line_is_no_error, setup),
+        cmocka_unit_test_setup(test_client_close_delimited_body_cut_by_a_reset, setup),
+        cmocka_unit_test_setup(test_server_response_cut_off_by_its_client, setup),
         cmocka_unit_test_setup(test_non_http_passes_untouched, setup),
         cmocka_unit_test_setup(test_non_http_requests_untracked, setup),
         cmocka_unit_test_setup(test_head_piece_passes_at_once, setup),
