@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1053,9 +1054,18 @@ static void client_sent_unseen(struct ts_conn *c)
 
 void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n)
 {
+    int saved = errno;
+    if (n < 0 && (saved == EPIPE || saved == ECONNRESET) && c->role == TS_ROLE_SERVER) {
+        /* a body sent with sendfile or splice, its client gone */
+        conn_lock(&c->out.mu);
+        if (c->out.state == DIR_BODY)
+            response_cut_off(c);
+        conn_unlock(&c->out.mu);
+        errno = saved;
+        return;
+    }
     if (n <= 0)
         return;
-    int saved = errno;
     conn_lock(&c->out.mu);
     conn_check_tunnel(c, &c->out);
     if (c->role == TS_ROLE_SERVER)
@@ -1413,8 +1423,10 @@ static void end_as_closed(struct ts_conn *c)
         struct pending *p = q_pop_front(c);
         if (p)
             conn_span_finish(p, NULL);
-    } else if (c->role == TS_ROLE_CLIENT && resp->state == DIR_HEAD) {
-        /* a client that read the status line, or its code, and closed */
+    } else if (c->role == TS_ROLE_CLIENT && resp->state == DIR_HEAD &&
+               conn_seen(c, CONN_SEEN_HEAD_LEFT_UNREAD)) {
+        /* a client that read the status line, or its code, and closed
+         * with the rest waiting: not one that gave up waiting for it */
         int status = status_so_far(resp);
         struct pending *p = status ? q_pop_front(c) : NULL;
         if (p) {
@@ -1543,12 +1555,28 @@ void ts_conn_set_tls_version(struct ts_conn *c, const char *tls_version)
     errno = saved;
 }
 
+/* The program closes fd, one of c's, whose response head is part way in
+ * (rare): are bytes waiting unread, the rest of the head at least? */
+static __attribute__((noinline)) void note_head_left_unread(int fd, struct ts_conn *c)
+{
+    conn_lock(&c->in.mu);
+    bool part_way = c->in.state == DIR_HEAD && c->in.x && c->in.x->head_len;
+    conn_unlock(&c->in.mu);
+    int waiting = 0;
+    if (part_way && ioctl(fd, FIONREAD, &waiting) == 0 && waiting > 0)
+        conn_seen_now(c, CONN_SEEN_HEAD_LEFT_UNREAD);
+}
+
 void ts_conn_untrack(int fd)
 {
     int saved = errno;
     struct ts_fd_ref *old = ts_fd_remove(fd);
-    if (old)
+    if (old) {
+        struct ts_conn *c = (struct ts_conn *)old;
+        if (c->role == TS_ROLE_CLIENT && c->in.state == DIR_HEAD)
+            note_head_left_unread(fd, c);
         ts_fd_put(old);
+    }
     errno = saved;
 }
 

@@ -159,7 +159,9 @@ void ts_conn_recv_done(struct ts_conn *c, const struct iovec *iov, int iovcnt, s
 
 /* n bytes went out (ts_conn_sent_unseen) or came in (ts_conn_received_unseen)
  * through a call whose bytes the shim does not see: sendfile, splice. They
- * can only be a body whose framing counts bytes; else parsing stops. */
+ * can only be a body whose framing counts bytes; else parsing stops. A
+ * send that failed (n < 0, errno EPIPE or ECONNRESET: the client went
+ * away) ends a server's response under way, in error. */
 void ts_conn_sent_unseen(struct ts_conn *c, ssize_t n);
 void ts_conn_received_unseen(struct ts_conn *c, ssize_t n);
 

@@ -207,6 +207,10 @@ enum conn_seen {
      * goes on (a client) or is answered (a server): the side that reads
      * the answer sees it. */
     CONN_SEEN_FCGI = 2,
+    /* A client closed it with a response head part way in and bytes still
+     * waiting unread: it stopped reading by choice (a health check that
+     * read the status line), not for want of the rest (end_as_closed). */
+    CONN_SEEN_HEAD_LEFT_UNREAD = 4,
 };
 
 static inline bool conn_seen(const struct ts_conn *c, enum conn_seen what)
@@ -304,6 +308,14 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
  * answer too). */
 #define CONN_NONBLOCKING_WAIT_NS 1000000L
 
+/* How long any other send waits for it: the holder may be blocked in the
+ * kernel for good (a peer that reads nothing), and a wait in the shim is
+ * deaf to what ends the program's own blocked send (a signal's EINTR,
+ * SO_SNDTIMEO's EAGAIN, pthread_cancel); past this the send goes out
+ * unseen, to block where those work. Far above the microseconds a holder
+ * that is not blocked keeps it. */
+#define CONN_BLOCKING_WAIT_NS 20000000L
+
 /* The program's own send, the send hook's mark published for the length
  * of it (held.h). */
 static inline ssize_t conn_pass(ts_conn_pass_fn pass, void *arg)
@@ -316,17 +328,18 @@ static inline ssize_t conn_pass(ts_conn_pass_fn pass, void *arg)
     return r;
 }
 
-/* Take c's send lock; may_wait false: only if it is free within
- * CONN_NONBLOCKING_WAIT_NS. When it is not, the send goes out as the
- * program made it, unseen (conn_send_unseen): waiting longer would make
- * it block, and EAGAIN would be a lie when the socket has room (a program
- * waiting on an edge-triggered epoll for room would wait for good). Under
- * the lock, the sent stream is given up when a send went out unseen. */
+/* Take c's send lock, if it is free within CONN_BLOCKING_WAIT_NS, or
+ * CONN_NONBLOCKING_WAIT_NS for a send that must not wait (may_wait
+ * false). When it is not, the send goes out as the program made it,
+ * unseen (conn_send_unseen): waiting longer would make a send that must
+ * not wait block, and EAGAIN would be a lie when the socket has room (a
+ * program waiting on an edge-triggered epoll for room would wait for
+ * good); a send that may wait would wait on where no signal, timeout or
+ * cancellation reaches it. Under the lock, the sent stream is given up
+ * when a send went out unseen. */
 static inline bool conn_lock_out(struct ts_conn *c, bool may_wait)
 {
-    if (may_wait)
-        conn_lock(&c->out.mu);
-    else if (!conn_lock_within(&c->out.mu, CONN_NONBLOCKING_WAIT_NS))
+    if (!conn_lock_within(&c->out.mu, may_wait ? CONN_BLOCKING_WAIT_NS : CONN_NONBLOCKING_WAIT_NS))
         return false;
     if (__builtin_expect(atomic_load_explicit(&c->out_unseen, memory_order_relaxed), 0) &&
         c->out.state != DIR_OFF)

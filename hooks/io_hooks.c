@@ -53,6 +53,7 @@ static void moved_unseen(int fd, ssize_t r, bool out)
         return;
     }
     ts_guard_enter();
+    errno = err; /* a failure's: the client gone (ts_conn_sent_unseen) */
     if (out)
         ts_conn_sent_unseen(c, r);
     else
@@ -533,12 +534,17 @@ TS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
         return TS_REAL(sendmmsg)(fd, vec, vlen, flags);
     if (vlen > IOV_MAX)
         vlen = IOV_MAX;
+    int orig = errno;
     unsigned int i;
     for (i = 0; i < vlen; i++) {
         struct msghdr *m = &vec[i].msg_hdr;
         ssize_t r = sendmsg_hook(fd, m, flags);
-        if (r < 0)
-            return i ? (int)i : -1;
+        if (r < 0 && i == 0)
+            return -1;
+        if (r < 0) { /* the kernel's: the messages sent, the error lost */
+            errno = orig;
+            return (int)i;
+        }
         vec[i].msg_len = (unsigned int)r;
         if ((size_t)r < ts_iov_total(m->msg_iov, (int)m->msg_iovlen))
             return (int)i + 1;

@@ -8,7 +8,9 @@
  * clock. So the thread holds the reentrancy guard for good before it
  * enters: every hook then passes its calls straight on, as for a call the
  * shim makes itself. Other threads are not in strict mode and are traced
- * as before. */
+ * as before; but the stop signals go back to their default for the whole
+ * process, as the shim's handler, run on that thread, would be killed by
+ * its first system call. */
 #include <linux/seccomp.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
@@ -18,9 +20,11 @@
 #include "../preload/real.h"
 #include "../preload/sandbox.h"
 #include "sandbox_hooks.h"
+#include "signal_hooks.h"
 
 void ts_sandbox_strict_coming(void)
 {
+    ts_signal_hooks_give_up(); /* a stop signal then ends the process as untraced */
     if (!ts_guard_active())
         ts_guard_enter(); /* never left: the thread can do nothing else */
 }

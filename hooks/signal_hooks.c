@@ -335,6 +335,18 @@ void ts_signal_hooks_init(void)
     ts_rep_prepare_unwaited();
 }
 
+void ts_signal_hooks_give_up(void)
+{
+    if (!__atomic_exchange_n(&takes_defaults, false, __ATOMIC_RELAXED))
+        return;
+    for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
+        struct sigaction now;
+        if (TS_REAL(sigaction)(ts_stop_signals[i], NULL, &now) == 0 &&
+            now.sa_handler == flush_then_die)
+            (void)TS_REAL(sigaction)(ts_stop_signals[i], &program_default[i], NULL);
+    }
+}
+
 /* A forked child keeps the handlers. One that is a PID namespace's init
  * (unshare -pf before its exec) gives the shim's up: they would let in
  * the signals the kernel drops for it. */
@@ -343,15 +355,8 @@ TS_FORK_HANDLER void ts_signal_hooks_after_fork(void)
     if (__atomic_load_n(&death_flushed, __ATOMIC_RELAXED))
         __atomic_store_n(&death_flushed, false, __ATOMIC_RELAXED);
     ts_death_after_fork();
-    if (ts_proc.pid != 1 || !__atomic_load_n(&takes_defaults, __ATOMIC_RELAXED))
-        return;
-    __atomic_store_n(&takes_defaults, false, __ATOMIC_RELAXED);
-    for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
-        struct sigaction now;
-        if (TS_REAL(sigaction)(ts_stop_signals[i], NULL, &now) == 0 &&
-            now.sa_handler == flush_then_die)
-            (void)TS_REAL(sigaction)(ts_stop_signals[i], &program_default[i], NULL);
-    }
+    if (ts_proc.pid == 1)
+        ts_signal_hooks_give_up();
 }
 
 /* --------------------------------------------------- the doors themselves */

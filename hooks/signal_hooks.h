@@ -16,6 +16,11 @@ void ts_signal_hooks_init(void);
 /* In a forked child (a fork handler). */
 void ts_signal_hooks_after_fork(void);
 
+/* The stop signals still at the shim's handler go back to their default:
+ * before a strict seccomp mode, under which the handler's first system
+ * call (getpid) would turn a SIGTERM's death into a SIGKILL's. */
+void ts_signal_hooks_give_up(void);
+
 /* Has the program installed a signal handler of its own (a function)?
  * Until it has, no _exit or exec can run in one. */
 bool ts_signal_program_has_handlers(void);

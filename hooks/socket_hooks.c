@@ -152,9 +152,12 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
      * goes on in the kernel (POSIX); a program may learn its outcome with
      * poll and SO_ERROR and never call connect again, so track it now, as
      * for a non-blocking connect in progress. A Unix-domain socket's
-     * attempt ends with the wait: it is not connected. */
-    bool unix_domain = addr && len >= sizeof addr->sa_family && addr->sa_family == AF_UNIX;
-    bool connecting = r == 0 || saved == EINPROGRESS || (saved == EINTR && !unix_domain);
+     * attempt ends with the wait: it is not connected. The address is
+     * read only once the kernel took it (one in the zero page fails with
+     * EFAULT, which the program gets, never a fault in the shim). */
+    bool connecting =
+        r == 0 || saved == EINPROGRESS ||
+        (saved == EINTR && addr && len >= sizeof addr->sa_family && addr->sa_family != AF_UNIX);
     if (connecting && addr && len >= sizeof addr->sa_family &&
         is_followed_stream(fd, addr->sa_family) && !fds_elsewhere()) {
         ts_guard_enter();

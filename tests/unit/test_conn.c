@@ -692,8 +692,10 @@ static void test_client_closing_mid_body_is_no_error(void **state)
 }
 
 /* A health check that reads the status line, or only its code, and
- * closes: that status, no error (it was ERROR without one, every probe a
- * failure). Fewer bytes than the code tell nothing: an error. */
+ * closes with the rest unread: that status, no error (it was ERROR
+ * without one, every probe a failure). Fewer bytes than the code tell
+ * nothing, nor does a close with nothing left to read (a client that gave
+ * up waiting for the rest): an error. */
 static void test_client_closing_after_the_status_line_is_no_error(void **state)
 {
     (void)state;
@@ -717,6 +719,16 @@ static void test_client_closing_after_the_status_line_is_no_error(void **state)
         assert_int_equal(attr_int(&spans[0], "http.response.status_code"), cases[i].status);
         assert_null(ts_span_attr_find(&spans[0], "error.type"));
     }
+    /* a client that read all there was, the status line, and gave up
+     * waiting for the rest (a CGI script that hangs): a failure still */
+    nspans = 0;
+    struct pair waited = client_get_sent();
+    peer_write(&waited, "HTTP/1.0 200 Script output follows\r\nServer: x\r\n");
+    char all[128];
+    prog_read(&waited, all, sizeof all);
+    close_pair(&waited);
+    assert_int_equal(nspans, 1);
+    assert_int_equal(spans[0].status, TS_STATUS_ERROR);
     /* the code of an interim answer is no answer's */
     nspans = 0;
     struct pair p = client_get_sent();
@@ -768,23 +780,29 @@ static ssize_t pass_epipe(void *arg)
 }
 
 /* A server's response whose client went away in the middle of its body
- * (the send fails, EPIPE): it ends there in error, with its status,
- * whether its body runs to the close (it ended as a success at the
- * close) or has a length. */
+ * (the send fails, EPIPE; a write, or a sendfile): it ends there in
+ * error, with its status, whether its body runs to the close (it ended
+ * as a success at the close) or has a length. */
 static void test_server_response_cut_off_by_its_client(void **state)
 {
     (void)state;
     static const char *const heads[] = {"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nfirst",
                                         "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst"};
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 4; i++) {
         nspans = 0;
         struct pair p = server_read("/cut");
-        assert_int_equal(prog_write(&p, heads[i], strlen(heads[i])), (ssize_t)strlen(heads[i]));
+        const char *head = heads[i % 2];
+        assert_int_equal(prog_write(&p, head, strlen(head)), (ssize_t)strlen(head));
         assert_int_equal(nspans, 0);
         struct iovec iov = {(void *)"more", 4};
         struct ts_conn *c = ts_conn_get(p.prog);
         errno = 0;
-        assert_int_equal(ts_conn_send(c, p.prog, &iov, 1, 0, pass_epipe, NULL), -1);
+        if (i < 2) {
+            assert_int_equal(ts_conn_send(c, p.prog, &iov, 1, 0, pass_epipe, NULL), -1);
+        } else { /* the rest by sendfile, which failed */
+            errno = EPIPE;
+            ts_conn_sent_unseen(c, -1);
+        }
         assert_int_equal(errno, EPIPE);
         ts_conn_put(c);
         assert_int_equal(nspans, 1);

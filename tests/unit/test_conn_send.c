@@ -6,8 +6,9 @@
 #include <pthread.h>
 
 #include "conn_harness.h"
-#include "reporter/sampler.h"
+#include "preload/clock.h"
 #include "preload/real.h"
+#include "reporter/sampler.h"
 
 /* ------------------------------------------------ a kernel with a budget */
 
@@ -1195,6 +1196,71 @@ static void test_a_tunnel_request_sent_again_is_traced(void **state)
     assert_int_equal(lines_named(got, "traceparent:"), 2);
 }
 
+struct blocked_send {
+    struct pair *p;
+    const char *buf;
+    size_t len;
+    ssize_t r;
+};
+
+static void *send_on_a_thread(void *arg)
+{
+    struct blocked_send *b = arg;
+    b->r = prog_write(b->p, b->buf, b->len);
+    return NULL;
+}
+
+/* Two threads send on one connection, the first blocked in the kernel (a
+ * peer that reads nothing): the second's send reaches the kernel within
+ * CONN_BLOCKING_WAIT_NS, where its SO_SNDTIMEO ends it (EAGAIN), as it
+ * would untraced. It waited on the shim's lock for as long as the first
+ * blocked, deaf to its timeout, a signal or a cancellation (an alarm ends
+ * this test then). */
+static void test_a_send_beside_a_blocked_one_keeps_its_timeout(void **state)
+{
+    (void)state;
+    struct pair p = make_pair(TS_ROLE_CLIENT);
+    enum { BODY = 4 << 20 };
+    static char big[BODY + 128];
+    int head = snprintf(big, 128, "POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n",
+                        (int)BODY);
+    memset(big + head, 'b', BODY);
+    struct blocked_send first = {&p, big, (size_t)head + BODY, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, send_on_a_thread, &first), 0);
+    usleep(200 * 1000); /* the first has filled the socket and blocks */
+    struct timeval timeout = {0, 200 * 1000};
+    assert_int_equal(setsockopt(p.prog, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout), 0);
+    alarm(20);
+    uint64_t t0 = ts_mono_ns();
+    errno = 0;
+    ssize_t r = prog_write(&p, "x", 1);
+    int err = errno;
+    uint64_t took_ms = (ts_mono_ns() - t0) / 1000000;
+    alarm(0);
+    assert_int_equal(r, -1);
+    assert_int_equal(err, EAGAIN);
+    assert_true(took_ms < 2000);
+    /* the first's bytes all go once the peer reads */
+    size_t got = 0;
+    char sink[65536];
+    assert_int_equal(fcntl(p.peer, F_SETFL, O_NONBLOCK), 0);
+    for (;;) {
+        ssize_t k = read(p.peer, sink, sizeof sink);
+        if (k > 0) {
+            got += (size_t)k;
+            continue;
+        }
+        assert_true(k < 0 && errno == EAGAIN);
+        if (pthread_tryjoin_np(t, NULL) == 0)
+            break;
+        usleep(1000);
+    }
+    assert_int_equal(first.r, (ssize_t)first.len);
+    assert_true(got > first.len); /* and its header lines */
+    close_pair(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1226,6 +1292,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_unseen_bytes_past_a_body_stop_parsing, setup_budget),
         cmocka_unit_test_setup(test_unseen_bytes_in_the_middle_of_a_heads_wire, setup_budget),
         cmocka_unit_test_setup(test_a_head_undone_after_its_stream_was_given_up, setup_budget),
+        cmocka_unit_test_setup(test_a_send_beside_a_blocked_one_keeps_its_timeout, setup),
         cmocka_unit_test_setup(test_a_refused_sendmsg_lets_the_programs_write_through,
                                setup_budget),
     };

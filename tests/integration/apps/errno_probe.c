@@ -501,6 +501,21 @@ static void misuse(int http_port)
     c = client_of(http_port, "invalid arguments");
     KEEPN("sendmmsg(client, IOV_MAX+76 messages)", sendmmsg(c, messages, MESSAGES, MSG_NOSIGNAL));
     close(c);
+
+    /* The second message refused (a NULL piece): the kernel sends the
+     * first, says one, and the error is lost, errno as it was. */
+    static char get[] = "GET /misuse/mmsg HTTP/1.1\r\nHost: probe\r\n\r\n";
+    struct iovec parts[2] = {{get, sizeof get - 1}, {NULL, 50}};
+    struct mmsghdr two[2] = {{.msg_hdr = {.msg_iov = &parts[0], .msg_iovlen = 1}},
+                             {.msg_hdr = {.msg_iov = &parts[1], .msg_iovlen = 1}}};
+    c = client_of(http_port, "invalid arguments");
+    KEEPN("sendmmsg(client, second message refused)", sendmmsg(c, two, 2, MSG_NOSIGNAL));
+    close(c);
+
+    /* An address in the zero page: the kernel's EFAULT, not a fault */
+    c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    TRY("connect(address at 8)", connect(c, (struct sockaddr *)8, sizeof(struct sockaddr_in)));
+    close(c);
 }
 
 /* The same on the server's end of a traced connection, before its first
