@@ -681,6 +681,13 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                              ["unix: 62 bytes, as the worker wrote them",
                               "tcp: 62 bytes, as the worker wrote them",
                               "worker: exit 0", "done"], p.describe())
+        # stopped by SIGTERM while in strict mode: it dies of SIGTERM, as
+        # untraced (the shim's handler's first system call made it SIGKILL)
+        p = self.start([self.exe["strict_sandbox_probe"], "prctl", "sigterm"], "sandbox-sigterm")
+        p.finish(20, "sigterm")
+        self.assert_clean_exit(p, "sigterm")
+        self.assertEqual(p.stdout().decode().splitlines()[2:],
+                         ["worker: killed by signal 15", "done"], p.describe())
 
     def test_node_pipes_through_a_child_after_a_request(self):
         node = th.require_tool("node")
