@@ -16,11 +16,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../preload/ascii.h"
 #include "../preload/blocks.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
@@ -1214,30 +1212,15 @@ void ts_conn_shut(struct ts_conn *c, int how)
     conn_unlock(&c->out.mu);
 }
 
-/* The status of a status line's first 12 bytes, "HTTP/1.x NNN", when
- * nothing but its reason phrase or its end comes after them (a reader of
- * these bytes alone learns the status), else 0. */
-static int status_line_start(const char *s, size_t len)
-{
-    if (len < 12 || memcmp(s, "HTTP/1.", 7) != 0 || !ts_ascii_is_digit(s[7]) || s[8] != ' ' ||
-        s[9] < '1' || s[9] > '5' || !ts_ascii_is_digit(s[10]) || !ts_ascii_is_digit(s[11]) ||
-        (len > 12 && s[12] != ' ' && s[12] != '\r' && s[12] != '\n'))
-        return 0;
-    return (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
-}
-
 /* The status line of a response head that never came whole: its final
- * status, 0 when not even that line came (or it is a 1xx's). A line cut
- * after its code counts: a health check may read no more of it. */
+ * status, 0 when not even that line came (or it is a 1xx's). */
 static int status_so_far(struct dir *out)
 {
     if (!out->x || !out->x->head_len)
         return 0;
     const char *nl = memchr(out->x->head, '\n', out->x->head_len);
-    if (!nl) {
-        int status = status_line_start(out->x->head, out->x->head_len);
-        return status >= 200 ? status : 0;
-    }
+    if (!nl)
+        return 0;
     size_t line = (size_t)(nl + 1 - out->x->head);
     struct head_end he;
     if (!head_end_put(out, line, "\r\n", &he)) /* the line alone, as a whole head */
@@ -1415,7 +1398,7 @@ static void end_as_closed(struct ts_conn *c)
     struct dir *resp = c->role == TS_ROLE_CLIENT ? &c->in : &c->out;
     /* A response under way, its status known, ends here without a fault:
      * one whose body runs to the close, or one whose client closes when it
-     * has read what it wanted (a health check reads the status line). (A
+     * has read what it wanted (a health check reads the head). (A
      * FastCGI record before the answer's output is no such body: no
      * status yet.) */
     if (resp->state == DIR_BODY && !ts_fcgi_body_is_record_alone(&resp->x->body) &&
@@ -1423,16 +1406,6 @@ static void end_as_closed(struct ts_conn *c)
         struct pending *p = q_pop_front(c);
         if (p)
             conn_span_finish(p, NULL);
-    } else if (c->role == TS_ROLE_CLIENT && resp->state == DIR_HEAD &&
-               conn_seen(c, CONN_SEEN_HEAD_LEFT_UNREAD)) {
-        /* a client that read the status line, or its code, and closed
-         * with the rest waiting: not one that gave up waiting for it */
-        int status = status_so_far(resp);
-        struct pending *p = status ? q_pop_front(c) : NULL;
-        if (p) {
-            conn_span_set_status(p, status);
-            conn_span_finish(p, NULL);
-        }
     }
     end_left_to_a_child(c);
     end_unanswered(c, "connection_closed");
@@ -1555,28 +1528,12 @@ void ts_conn_set_tls_version(struct ts_conn *c, const char *tls_version)
     errno = saved;
 }
 
-/* The program closes fd, one of c's, whose response head is part way in
- * (rare): are bytes waiting unread, the rest of the head at least? */
-static __attribute__((noinline)) void note_head_left_unread(int fd, struct ts_conn *c)
-{
-    conn_lock(&c->in.mu);
-    bool part_way = c->in.state == DIR_HEAD && c->in.x && c->in.x->head_len;
-    conn_unlock(&c->in.mu);
-    int waiting = 0;
-    if (part_way && ioctl(fd, FIONREAD, &waiting) == 0 && waiting > 0)
-        conn_seen_now(c, CONN_SEEN_HEAD_LEFT_UNREAD);
-}
-
 void ts_conn_untrack(int fd)
 {
     int saved = errno;
     struct ts_fd_ref *old = ts_fd_remove(fd);
-    if (old) {
-        struct ts_conn *c = (struct ts_conn *)old;
-        if (c->role == TS_ROLE_CLIENT && c->in.state == DIR_HEAD)
-            note_head_left_unread(fd, c);
+    if (old)
         ts_fd_put(old);
-    }
     errno = saved;
 }
 

@@ -207,10 +207,6 @@ enum conn_seen {
      * goes on (a client) or is answered (a server): the side that reads
      * the answer sees it. */
     CONN_SEEN_FCGI = 2,
-    /* A client closed it with a response head part way in and bytes still
-     * waiting unread: it stopped reading by choice (a health check that
-     * read the status line), not for want of the rest (end_as_closed). */
-    CONN_SEEN_HEAD_LEFT_UNREAD = 4,
 };
 
 static inline bool conn_seen(const struct ts_conn *c, enum conn_seen what)
@@ -339,7 +335,12 @@ static inline ssize_t conn_pass(ts_conn_pass_fn pass, void *arg)
  * when a send went out unseen. */
 static inline bool conn_lock_out(struct ts_conn *c, bool may_wait)
 {
-    if (!conn_lock_within(&c->out.mu, may_wait ? CONN_BLOCKING_WAIT_NS : CONN_NONBLOCKING_WAIT_NS))
+    long wait = may_wait ? CONN_BLOCKING_WAIT_NS : CONN_NONBLOCKING_WAIT_NS;
+    /* a stream given up already waits for nothing: a lock held for good
+     * (its holder left a send by siglongjmp) costs each send no wait */
+    if (__builtin_expect(atomic_load_explicit(&c->out_unseen, memory_order_relaxed), 0))
+        wait = 0;
+    if (!conn_lock_within(&c->out.mu, wait))
         return false;
     if (__builtin_expect(atomic_load_explicit(&c->out_unseen, memory_order_relaxed), 0) &&
         c->out.state != DIR_OFF)

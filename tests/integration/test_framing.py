@@ -422,26 +422,6 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
             self.assert_clean_status(s, 200)
             self.assertEqual(s["attrs"].get("network.protocol.version"), version)
 
-    def test_a_health_check_reads_the_status_and_closes(self):
-        """A client that reads the status line, or its first 12 bytes (the
-        code), and closes: its span has that status and no error (it was
-        an error span without a status)."""
-        resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-        def script(c, k):
-            c.recv_until(CRLF2)
-            c.send(resp)
-            c.recv_to_close()
-        peer = self.peer(script)
-        heads = [self.head(peer.port, b"GET", b"/health-%d" % n) for n in (12, 17)]
-        self.script(connect(peer.port, 0), send(heads[0], conn=0), read_n(12, conn=0),
-                    close(0), connect(peer.port, 1), send(heads[1], conn=1),
-                    read_until(b"\r\n", conn=1), close(1))
-        peer.wait(2)
-        spans = self.final_spans(2, kind=th.KIND_CLIENT)
-        for n in (12, 17):
-            self.assert_clean_status(self.span_named(spans, "GET /health-%d" % n), 200)
-
     def test_a_close_delimited_response_cut_by_a_reset(self):
         """A response that runs to the close, ended by the server's reset
         (curl: "Connection reset by peer", exit 56): an error with its
