@@ -330,7 +330,7 @@ static inline ssize_t conn_pass(ts_conn_pass_fn pass, void *arg)
  * unseen (conn_send_unseen): waiting longer would make a send that must
  * not wait block, and EAGAIN would be a lie when the socket has room (a
  * program waiting on an edge-triggered epoll for room would wait for
- * good); a send that may wait would wait on where no signal, timeout or
+ * good); a send that may wait would wait where no signal, timeout or
  * cancellation reaches it. Under the lock, the sent stream is given up
  * when a send went out unseen. */
 static inline bool conn_lock_out(struct ts_conn *c, bool may_wait)
