@@ -114,11 +114,17 @@ static bool env_has(char *const envp[], const char *entry)
     return false;
 }
 
+/* Does the LD_PRELOAD entry name the library (by its file's name)? */
+static bool preload_has_lib(const char *entry)
+{
+    return lib_base && strstr(entry + sizeof "LD_PRELOAD=" - 1, lib_base);
+}
+
 /* An LD_PRELOAD entry with the library put first when it lost it. */
 static const char *preload_with_lib(const char *entry, struct ts_exec_env_buf *buf)
 {
     const char *value = entry + sizeof "LD_PRELOAD=" - 1;
-    if (!lib_base || strstr(value, lib_base))
+    if (!lib_base || preload_has_lib(entry))
         return entry;
     size_t lib = strlen(lib_file), rest = strlen(value);
     if (sizeof "LD_PRELOAD=" + lib + 1 + rest > sizeof buf->preload)
@@ -198,7 +204,7 @@ char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
         if (ctx && context_entry(e))
             continue;
         if (has_prefix(e, "LD_PRELOAD=")) {
-            loads_lib = lib_base && strstr(e + sizeof "LD_PRELOAD=" - 1, lib_base);
+            loads_lib = preload_has_lib(e);
             if (follow) {
                 have_preload = true;
                 e = preload_with_lib(e, buf);
