@@ -123,7 +123,7 @@ struct dir_ext *conn_dir_ext(struct dir *d)
         atomic_fetch_add_explicit(&ext_taken, 1, memory_order_relaxed);
         x->head = NULL;
         x->head_len = x->head_cap = 0;
-        x->answered_ns = 0;
+        x->answered_at = 0;
         memset(&x->body, 0, sizeof x->body);
         d->x = x;
     }
@@ -640,9 +640,9 @@ static void answered_span(struct ts_conn *c, const struct dir_ext *x,
     struct pending *p = conn_server_span_start(c, req);
     if (!p)
         return;
-    conn_span_began_at(p, x->head_since_ns);
+    conn_span_began_at(p, x->head_since);
     conn_span_set_status(p, x->answered_status);
-    conn_span_finish_at(p, x->answered_ns);
+    conn_span_finish_at(p, x->answered_at);
 }
 
 /* Such a request whose head will come no further (the connection ends,
@@ -651,14 +651,14 @@ static void answered_span(struct ts_conn *c, const struct dir_ext *x,
  * the last reference. */
 static void answered_span_so_far(struct ts_conn *c, struct dir *in)
 {
-    if (__builtin_expect(!in->x || !in->x->answered_ns, 1))
+    if (__builtin_expect(!in->x || !in->x->answered_at, 1))
         return;
     struct parsed_head ph;
     struct head_end he;
     if (parse_head_so_far(in, &ph, &he) > 0)
         answered_span(c, in->x, &ph.req);
     head_end_take_back(in, &he);
-    in->x->answered_ns = 0;
+    in->x->answered_at = 0;
 }
 
 /* A server answers (status) while no request waits for an answer, with
@@ -676,8 +676,8 @@ static __attribute__((noinline)) void answered_mid_head(struct ts_conn *c, int s
 {
     struct dir *in = &c->in;
     conn_lock(&in->mu); /* after the out lock: nothing holds the in lock and waits for that */
-    if (c->q_len == 0 && in->state == DIR_HEAD && conn_head_len(in) > 0 && !in->x->answered_ns) {
-        in->x->answered_ns = ts_now_ns(); /* (after the send: the answer is out) */
+    if (c->q_len == 0 && in->state == DIR_HEAD && conn_head_len(in) > 0 && !in->x->answered_at) {
+        in->x->answered_at = ts_moment_ns(); /* (after the send: the answer is out) */
         in->x->answered_status = (uint16_t)status;
     }
     conn_unlock(&in->mu);
@@ -897,7 +897,7 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
                     memcpy(d->x->head, p, n);
                     d->x->head_len = n;
                     if (kind == FEED_SERVER_IN) /* for answered_mid_head */
-                        d->x->head_since_ns = ts_now_ns();
+                        d->x->head_since = ts_moment_ns();
                 }
                 return;
             }
@@ -909,9 +909,9 @@ static void dir_feed(struct ts_conn *c, enum feed_kind kind, struct dir *d,
             conn_off(c, d, TS_STAT_GAVE_UP_BAD_HEAD);
             return;
         }
-        if (__builtin_expect(prev && d->x->answered_ns, 0)) { /* see answered_mid_head */
+        if (__builtin_expect(prev && d->x->answered_at, 0)) { /* see answered_mid_head */
             answered_span(c, d->x, &ph.req);
-            d->x->answered_ns = 0;
+            d->x->answered_at = 0;
             conn_off(c, d, TS_STAT_GAVE_UP_BAD_HEAD); /* a head its server refused */
             return;
         }
@@ -1273,7 +1273,7 @@ static bool passes_to_the_next_image(int fd)
 static bool exec_leaves_waiting(struct ts_conn *c)
 {
     return c->q_len || c->out.state == DIR_BODY || c->in.state == DIR_BODY ||
-           (c->in.x && c->in.x->answered_ns);
+           (c->in.x && c->in.x->answered_at);
 }
 
 /* ts_conn_image_ends for one connection, both its locks held. */

@@ -64,7 +64,7 @@ struct dir_ext {
     /* A server's request head (conn.c, answered_mid_head): when its first
      * bytes came; when the server answered it before the rest came (0:
      * not), and with what status. */
-    uint64_t head_since_ns, answered_ns;
+    uint64_t head_since, answered_at; /* moments (preload/clock.h) */
     uint16_t answered_status;
     struct ts_http_body body; /* DIR_BODY */
 };
@@ -107,6 +107,7 @@ struct out_wire {
 struct pending {
     struct ts_span span;
     pid_t owner; /* the process that started it: a forked child's copy is not its to end */
+    uint64_t start_moment;       /* span.start_ns as a moment (preload/clock.h) */
     struct ts_inflight inflight; /* server spans: found by forwarded context */
     /* A server span whose context came with a traceparent: the tracestate
      * that came with it, to pass on (conn_spans.c); NULL for most. */
@@ -481,9 +482,10 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
  * of the connection's queue, when its request is read or when the
  * response of the one before it is complete (pipelined requests). */
 void conn_span_serve(const struct pending *p);
-/* The span began before its head was whole: at start_ns, when its first
- * bytes came (a request its server answered before reading it all). */
-void conn_span_began_at(struct pending *p, uint64_t start_ns);
+/* The span began before its head was whole: at moment start
+ * (preload/clock.h), when its first bytes came (a request its server
+ * answered before reading it all). */
+void conn_span_began_at(struct pending *p, uint64_t start);
 /* Record the status code of the response. */
 void conn_span_set_status(struct pending *p, int status);
 /* A span of a FastCGI exchange (conn_fcgi.c): says so
@@ -493,8 +495,9 @@ void conn_span_mark_fastcgi(struct pending *p);
 void conn_span_set_tls_version(struct pending *p, const char *version);
 /* End the span and hand it to the reporter (error_type marks a failure). */
 void conn_span_finish(struct pending *p, const char *error_type);
-/* The same for a span that ended earlier, at end_ns, without a failure. */
-void conn_span_finish_at(struct pending *p, uint64_t end_ns);
+/* The same for a span that ended earlier, at moment end, without a
+ * failure. */
+void conn_span_finish_at(struct pending *p, uint64_t end);
 /* End the span of a request whose response the shim had stopped reading
  * (bytes it could not see or parse): how it went is not known, so no
  * error is claimed; traceshim.response_unseen says so. */

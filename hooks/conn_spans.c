@@ -271,7 +271,7 @@ static void span_forget(struct pending *p)
 
 /* End a span and hand it to the reporter. error_type, when given, marks a
  * connection that failed before the response was complete. */
-static void span_finish(struct pending *p, const char *error_type, uint64_t end_ns)
+static void span_finish(struct pending *p, const char *error_type, uint64_t end)
 {
     if (is_ignored_span(p))
         return;
@@ -279,7 +279,7 @@ static void span_finish(struct pending *p, const char *error_type, uint64_t end_
         span_forget(p);              /* (a child counts from zero: not its start) */
         return;
     }
-    p->span.end_ns = end_ns;
+    p->span.end_ns = ts_wall_end_ns(p->span.start_ns, p->start_moment, end);
     ts_stacks_at_end(&p->span);
     if (error_type && p->span.sampled)
         span_failed(&p->span, error_type);
@@ -296,12 +296,12 @@ static void span_finish(struct pending *p, const char *error_type, uint64_t end_
 
 void conn_span_finish(struct pending *p, const char *error_type)
 {
-    span_finish(p, error_type, ts_now_ns());
+    span_finish(p, error_type, ts_moment_ns());
 }
 
-void conn_span_finish_at(struct pending *p, uint64_t end_ns)
+void conn_span_finish_at(struct pending *p, uint64_t end)
 {
-    span_finish(p, NULL, end_ns);
+    span_finish(p, NULL, end);
 }
 
 void conn_span_finish_unfollowed(struct pending *p)
@@ -347,10 +347,12 @@ void conn_span_discard(struct pending *p)
     span_forget(p);
 }
 
-void conn_span_began_at(struct pending *p, uint64_t start_ns)
+void conn_span_began_at(struct pending *p, uint64_t start)
 {
-    if (!is_ignored_span(p)) /* a stand-in is shared and read-only */
-        p->span.start_ns = start_ns;
+    if (is_ignored_span(p)) /* a stand-in is shared and read-only */
+        return;
+    p->span.start_ns += start - p->start_moment; /* (modulo 2^64: earlier moves it back) */
+    p->start_moment = start;
 }
 
 /* The status code's verdict, per the OpenTelemetry HTTP conventions. */
@@ -555,7 +557,8 @@ static struct pending *pending_new(const struct req_view *v, uint8_t kind)
     p->tracestate = NULL;
     p->owner = ts_proc.pid;
     p->span.kind = kind;
-    p->span.start_ns = ts_now_ns();
+    p->start_moment = ts_moment_ns();
+    p->span.start_ns = ts_wall_ns_at(p->start_moment);
     p->method_len =
         (uint8_t)(req->method_len < sizeof p->method ? req->method_len : sizeof p->method);
     ts_span_copy_(p->method, req->method, p->method_len);

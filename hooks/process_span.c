@@ -22,6 +22,7 @@
 #define CMDLINE_READ 4096 /* of /proc/self/cmdline, redacted before the cut */
 
 static struct ts_span pspan;
+static uint64_t pspan_start;            /* pspan.start_ns as a moment (preload/clock.h) */
 static pid_t pspan_owner TS_FORK_STATE; /* the pid that ends it; 0: none */
 static atomic_bool pspan_ended;
 static int exit_code;
@@ -95,7 +96,8 @@ void ts_pspan_start(void)
 
     ts_span_clear(&pspan);
     pspan.kind = TS_KIND_INTERNAL;
-    pspan.start_ns = ts_now_ns();
+    pspan_start = ts_moment_ns();
+    pspan.start_ns = ts_wall_ns_at(pspan_start);
     ts_span_set_name(&pspan, name, name_len);
     struct ts_ctx mine;
     ts_span_link(&pspan, ts_ctx_process(), &mine);
@@ -121,7 +123,7 @@ static void pspan_end(bool signal_safe)
 {
     if (!pspan_owner || pspan_owner != getpid() || atomic_exchange(&pspan_ended, true))
         return;
-    pspan.end_ns = ts_now_ns();
+    pspan.end_ns = ts_wall_end_ns(pspan.start_ns, pspan_start, ts_moment_ns());
     if (have_exit_code) {
         ts_span_attr_int(&pspan, "process.exit_code", exit_code & 0xff);
         if ((exit_code & 0xff) != 0)

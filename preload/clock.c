@@ -1,5 +1,5 @@
 /* clock.c — the kernel's clocks, read without libc's clock_gettime (see
- * clock.h). */
+ * clock.h), and the wall-clock time of a span's moment. */
 #include "clock.h"
 
 #include <elf.h>
@@ -93,4 +93,24 @@ void ts_clock_read_slow(clockid_t clock, struct timespec *ts)
     ts_vdso_clock_fn vdso = __atomic_load_n(&ts_clock_vdso, __ATOMIC_RELAXED);
     if (!vdso || vdso(clock, ts) != 0)
         TS_REAL(syscall)(SYS_clock_gettime, clock, ts);
+}
+
+/* The wall clock's lead over the monotonic one (modulo 2^64), and the
+ * moment it was read at (0: never). A thread that finds it stale reads it
+ * again; two doing so at once store near-equal values. */
+static uint64_t wall_offset;
+static uint64_t wall_offset_read_at;
+
+uint64_t ts_wall_ns_at(uint64_t moment)
+{
+    uint64_t read_at = __atomic_load_n(&wall_offset_read_at, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(read_at == 0 ||
+                             (moment > read_at && moment - read_at > TS_WALL_OFFSET_MAX_AGE_NS),
+                         0)) {
+        uint64_t wall = ts_now_ns(), now = ts_moment_ns();
+        __atomic_store_n(&wall_offset, wall - now, __ATOMIC_RELAXED);
+        __atomic_store_n(&wall_offset_read_at, now, __ATOMIC_RELEASE);
+        return moment + (wall - now);
+    }
+    return moment + __atomic_load_n(&wall_offset, __ATOMIC_RELAXED);
 }

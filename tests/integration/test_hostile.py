@@ -1574,6 +1574,61 @@ class FakedClockTest(th.TempDirMixin, unittest.TestCase):
         self.assertLess(took, 8, "TRACESHIM_EXIT_TIMEOUT is 1 s; the exit took %.1f s\n%s"
                         % (took, p.describe()))
 
+    def test_a_wall_clock_step_keeps_each_span_duration(self):
+        """The wall clock steps (an NTP step, settimeofday) while a request
+        is out: the span lasts as long as the request did, by the monotonic
+        clock, which no step moves. Before, a step back of 30 s put the
+        client span's end 29.5 s before its start (Zipkin then said 1 us,
+        Jaeger 0), and a step forward added 30 s."""
+        for step in ("-30", "+30"):
+            with self.subTest(step=step):
+                clock_file = os.path.join(self.tmp, "clock%s" % step[0])
+                with open(clock_file, "w") as f:
+                    f.write("+0\n")
+                lsock = th.listen_local()
+                self.addCleanup(lsock.close)
+
+                def serve():
+                    # the client's wall clock steps while its request waits
+                    try:
+                        while True:
+                            try:
+                                c, _ = lsock.accept()
+                                break
+                            except socket.timeout:
+                                continue
+                        with c:
+                            c.settimeout(10)
+                            got = b""
+                            while b"\r\n\r\n" not in got:
+                                got += c.recv(4096)
+                            with open(clock_file, "w") as f:
+                                f.write(step + "\n")
+                            time.sleep(0.5)
+                            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                      b"Connection: close\r\n\r\nok")
+                    except OSError:
+                        pass
+                server = threading.Thread(target=serve, daemon=True)
+                server.start()
+                spans_file = os.path.join(self.tmp, "step%s.jsonl" % step[0])
+                env = th.faked_clock_env(th.shim_env("stepped", spans_file), "+0")
+                del env["FAKETIME"]
+                env.update(FAKETIME_TIMESTAMP_FILE=clock_file, FAKETIME_NO_CACHE="1",
+                           FAKETIME_DONT_FAKE_MONOTONIC="1")
+                p = th.run([th.PY, "-c",
+                            "import urllib.request; urllib.request.urlopen("
+                            "'http://127.0.0.1:%d/step').read()" % lsock.getsockname()[1]],
+                           env=env, tmpdir=self.tmp, name="stepped", timeout=30)
+                server.join(10)
+                self.assertEqual(p.returncode, 0, p.describe())
+                clients = [s for s in th.read_spans(spans_file) if s["kind"] == th.KIND_CLIENT]
+                self.assertEqual(len(clients), 1, th.format_spans(clients))
+                took = (clients[0]["end"] - clients[0]["start"]) / 1e9
+                self.assertTrue(0.5 <= took < 5,
+                                "the request took 0.5 s and more; its span says %.3f s\n%s"
+                                % (took, th.format_spans(clients)))
+
 
 if __name__ == "__main__":
     th.main()
