@@ -461,7 +461,8 @@ static __attribute__((noinline)) void attr_header_cut(struct ts_attrs *at, const
 {
     size_t room = attrs_room_leaving(at, LATE_ATTRS_ROOM);
     if (room)
-        ts_attrs_str(at, key, h->value, h->value_len < room ? h->value_len : room);
+        ts_attrs_str(at, key, h->value,
+                     h->value_len < room ? h->value_len : ts_utf8_whole(h->value, room));
 }
 
 static void attr_header(struct ts_attrs *at, const char *key, const struct ts_http_header *h)
@@ -509,8 +510,10 @@ static inline __attribute__((always_inline)) void text_put(struct ts_cut_text *t
                                                            size_t n)
 {
     size_t room = ts_cut_text_room(t);
-    if (n > room)
-        n = room;
+    if (__builtin_expect(n > room, 0)) {
+        ts_cut_text_put(t, s, n); /* (cut) */
+        return;
+    }
     ts_span_copy_(t->buf + t->len, s, n); /* most pieces are short: no call into libc */
     t->len += n;
 }
@@ -619,10 +622,12 @@ static void pending_named(struct pending *p, const struct req_view *v)
         route_at = t.len;
         route_len = ts_rules_route(v->path, v->path_len, name + route_at, TS_ROUTE_MAX);
     }
-    size_t name_len =
-        route_at + (route_len < SPAN_NAME_ROUTE_MAX ? route_len : SPAN_NAME_ROUTE_MAX);
-    if (name_len > SPAN_NAME_MAX)
-        name_len = SPAN_NAME_MAX;
+    size_t name_len = route_at + route_len;
+    if (__builtin_expect(route_len > SPAN_NAME_ROUTE_MAX || name_len > SPAN_NAME_MAX, 0)) {
+        size_t cut = route_at + SPAN_NAME_ROUTE_MAX < SPAN_NAME_MAX ? route_at + SPAN_NAME_ROUTE_MAX
+                                                                    : SPAN_NAME_MAX;
+        name_len = ts_utf8_whole(name, cut); /* (cut < name_len) */
+    }
     uint16_t name_off = (uint16_t)at.used;
     ts_attrs_name_written(&at, name_len, route_at + route_len);
     if (kind == TS_KIND_SERVER && !v->connect)
@@ -1219,7 +1224,8 @@ static __attribute__((noinline)) struct url_cut server_url_cut(const struct ts_a
     const char *q = target_query(v);
     size_t qlen = q ? query_len(req, q) : 0;
     size_t query_keeps = qlen < room / 2 ? qlen : room / 2;
-    size_t path_len = v->path_len < room - query_keeps ? v->path_len : room - query_keeps;
+    size_t path_len =
+        v->path_len < room - query_keeps ? v->path_len : ts_utf8_whole(v->path, room - query_keeps);
     return (struct url_cut){path_len, room - path_len};
 }
 
@@ -1306,7 +1312,7 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     if (q) {
         size_t qlen = query_len(req, q);
         if (qlen > cut.query_room)
-            qlen = cut.query_room;
+            qlen = ts_utf8_whole(q + 1, cut.query_room);
         if (qlen)
             attr_url(&at, "url.query", q + 1, qlen, true);
     }

@@ -75,7 +75,7 @@ static size_t short_name(const char *cmd, size_t len, char *out, size_t cap)
     while (cut > NAME_MAX_CHARS / 2 && start[cut] != ' ')
         cut--;
     if (start[cut] != ' ')
-        cut = NAME_MAX_CHARS - 3;
+        cut = ts_utf8_whole(start, NAME_MAX_CHARS - 3);
     if (cut + 4 > cap)
         return 0;
     memcpy(out, start, cut);

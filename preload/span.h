@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cut_text.h"
+
 #define TS_TRACE_ID_LEN 16
 #define TS_SPAN_ID_LEN 8
 #define TS_SPAN_MAX_ATTRS 20
@@ -164,8 +166,8 @@ static inline uint16_t ts_attrs_store_(struct ts_attrs *at, const char *val, siz
                                        uint16_t *stored)
 {
     size_t room = TS_SPAN_STRBUF - at->used;
-    if (len > room)
-        len = room;
+    if (__builtin_expect(len > room, 0))
+        len = ts_utf8_whole(val, room);
     size_t off = at->used;
     ts_span_copy_(at->span->str + off, val, len);
     at->used = off + len;

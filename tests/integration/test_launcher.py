@@ -164,6 +164,19 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(len(s["name"]), 64, s["name"])
         self.assertEqual(s["name"], ("curl -s -o /dev/null " + url)[:61] + "...")
 
+    def test_process_span_name_cuts_between_characters(self):
+        """A long word of UTF-8 text is cut before a character it would
+        split: the name ended in the split character's first bytes, which
+        every exporter shows as U+FFFD ("true 日本語…日本語\ufffd...")."""
+        th.require_lib()
+        true = th.require_tool("true")
+        p = self.traceshim("run", "-o", self.spans_file, "--", true, "x" + "日本語" * 100)
+        self.assertEqual(p.returncode, 0, p.describe())
+        (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        self.assertNotIn("\ufffd", s["name"])
+        self.assertTrue(s["name"].endswith("..."), s["name"])
+        self.assertTrue(("true x" + "日本語" * 100).startswith(s["name"][:-3]), s["name"])
+
     def test_process_span_hides_credentials(self):
         """The process span's name and process.command_line carry no
         password, token or URL signature given on the command line."""

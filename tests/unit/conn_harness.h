@@ -149,7 +149,6 @@ static inline ssize_t prog_read(struct pair *p, char *buf, size_t cap)
     return r;
 }
 
-/* Everything the peer has received so far (non-blocking drain). */
 /* How many times a header line starting with name (any case) is in a head. */
 static inline int lines_named(const char *head, const char *name)
 {
@@ -161,6 +160,7 @@ static inline int lines_named(const char *head, const char *name)
     return n;
 }
 
+/* Everything the peer has received so far (non-blocking drain). */
 static inline size_t peer_read_all(struct pair *p, char *buf, size_t cap)
 {
     size_t n = 0;

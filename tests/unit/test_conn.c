@@ -2368,6 +2368,87 @@ static void test_server_long_target_leaves_room(void **state)
     }
 }
 
+/* Is s[0..n) whole UTF-8 characters (RFC 3629's forms, loosely: lead
+ * bytes and their continuations)? */
+static bool utf8_whole(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char b = (unsigned char)s[i];
+        size_t need = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 0;
+        if (!need || i + need > n)
+            return false;
+        for (size_t k = 1; k < need; k++)
+            if (((unsigned char)s[i + k] & 0xC0) != 0x80)
+                return false;
+        i += need;
+    }
+    return true;
+}
+
+static void assert_attr_whole(const struct ts_span *s, const char *key, size_t at_most)
+{
+    const struct ts_attr *a = ts_span_attr_find(s, key);
+    assert_non_null(a);
+    assert_true(a->len > 0 && a->len < at_most); /* cut */
+    if (!utf8_whole(ts_span_attr_sval(s, a), a->len))
+        fail_msg("%s ends in part of a character: ...%.*s", key, 12,
+                 ts_span_attr_sval(s, a) + a->len - 12);
+}
+
+/* A long name, path, query, user agent or URL of UTF-8 text is cut before
+ * a character it would split: the exporters showed the split character's
+ * first bytes as U+FFFD (a route's name ended in "日\xef\xbf\xbd"). Each
+ * text is shifted by 0, 1 and 2 bytes, so that every cut meets each
+ * byte of a 3-byte character. */
+static void test_long_texts_are_cut_between_characters(void **state)
+{
+    (void)state;
+    static const char han[] = "\xe6\x97\xa5"; /* 日 */
+    for (int shift = 0; shift < 3; shift++) {
+        static char req[16000], buf[16000];
+        size_t n = (size_t)snprintf(req, sizeof req, "GET /%.*s", shift, "aa");
+        for (int i = 0; i < 1000; i++)
+            n += (size_t)snprintf(req + n, sizeof req - n, "%s", han);
+        n += (size_t)snprintf(req + n, sizeof req - n, "?q=%.*s", shift, "bb");
+        for (int i = 0; i < 500; i++)
+            n += (size_t)snprintf(req + n, sizeof req - n, "\xc3\xa9"); /* é */
+        n += (size_t)snprintf(req + n, sizeof req - n, " HTTP/1.1\r\nHost: h\r\nUser-Agent: %.*s",
+                              shift, "cc");
+        for (int i = 0; i < 300; i++)
+            n += (size_t)snprintf(req + n, sizeof req - n, "%s", han);
+        snprintf(req + n, sizeof req - n, "\r\n\r\n");
+
+        nspans = 0;
+        struct pair srv = make_pair(TS_ROLE_SERVER);
+        peer_write(&srv, req);
+        prog_read(&srv, buf, sizeof buf);
+        const char *resp = "HTTP/1.1 204 No Content\r\n\r\n";
+        prog_write(&srv, resp, strlen(resp));
+        close_pair(&srv);
+        assert_int_equal(nspans, 1);
+        const struct ts_span *s = &spans[0];
+        if (!utf8_whole(ts_span_name(s), s->name_len))
+            fail_msg("the name ends in part of a character (shift %d)", shift);
+        assert_attr_whole(s, "http.route", 3010);
+        assert_attr_whole(s, "url.path", 3010);
+        assert_attr_whole(s, "url.query", 1010);
+        assert_attr_whole(s, "user_agent.original", 910);
+
+        nspans = 0;
+        struct pair cli = make_pair(TS_ROLE_CLIENT);
+        prog_write(&cli, req, strlen(req));
+        peer_read_all(&cli, buf, sizeof buf);
+        peer_write(&cli, resp);
+        prog_read(&cli, buf, sizeof buf);
+        close_pair(&cli);
+        assert_int_equal(nspans, 1);
+        s = &spans[0];
+        if (!utf8_whole(ts_span_name(s), s->name_len))
+            fail_msg("the client span's name ends in part of a character (shift %d)", shift);
+        assert_attr_whole(s, "url.full", 4100);
+    }
+}
+
 /* A server span's connection attributes (server.port, client.address,
  * network.peer.address, network.peer.port) are the same whether built or
  * taken from the thread's last ones: for peers that differ in the address
@@ -3193,6 +3274,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_injects_and_ends_on_response, setup),
         cmocka_unit_test_setup(test_server_conn_attrs_built_once, setup),
         cmocka_unit_test_setup(test_server_long_target_leaves_room, setup),
+        cmocka_unit_test_setup(test_long_texts_are_cut_between_characters, setup),
         cmocka_unit_test_setup(test_server_follows_a_traced_clients_head, setup),
         cmocka_unit_test_setup(test_server_query_of_every_target_form, setup),
         cmocka_unit_test_setup(test_shim_export_requests_are_not_traced, setup),
