@@ -16,7 +16,7 @@
 
 #define TS_TRACE_ID_LEN 16
 #define TS_SPAN_ID_LEN 8
-#define TS_SPAN_MAX_ATTRS 20
+#define TS_SPAN_MAX_ATTRS 24
 #define TS_SPAN_STRBUF 1280 /* bytes for the name and string attribute values */
 #define TS_SPAN_MAX_FRAMES 32 /* call-stack depth kept (TRACESHIM_STACKS) */
 
@@ -78,6 +78,7 @@ struct ts_span {
     uint8_t nattrs;
     uint8_t nframes;   /* entries of frames[] in use (0: no stack) */
     uint8_t parent_is; /* enum ts_parent_is: where the parent span lives */
+    uint8_t dropped_attrs; /* attributes left out, every slot taken (at most 255) */
     uint64_t start_ns; /* nanoseconds since the Unix epoch */
     uint64_t end_ns;
     uint16_t name_off, name_len;
@@ -181,10 +182,22 @@ static inline size_t ts_attrs_room_left(const struct ts_attrs *at)
     return TS_SPAN_STRBUF - at->used;
 }
 
-/* The next attribute slot, or NULL when all are taken. */
+/* One more attribute left out for want of a slot (OTLP's
+ * dropped_attributes_count). */
+static inline void ts_span_attr_dropped(struct ts_span *s)
+{
+    if (s->dropped_attrs < UINT8_MAX)
+        s->dropped_attrs++;
+}
+
+/* The next attribute slot, or NULL when all are taken (the attribute is
+ * counted as dropped). */
 static inline struct ts_attr *ts_attrs_new_(struct ts_attrs *at)
 {
-    return at->n < TS_SPAN_MAX_ATTRS ? &at->span->attrs[at->n++] : NULL;
+    if (__builtin_expect(at->n < TS_SPAN_MAX_ATTRS, 1))
+        return &at->span->attrs[at->n++];
+    ts_span_attr_dropped(at->span);
+    return NULL;
 }
 
 /* Add attributes. Values are copied; a value that does not fit is truncated,

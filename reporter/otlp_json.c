@@ -225,7 +225,7 @@ void ts_otlp_json_end(struct ts_json_buf *b)
  * punctuation and field names (under 140), three ids (64 hex digits), and
  * three numbers of at most 20 digits. */
 #define OTLP_SPAN_HEAD_MAX 320
-#define OTLP_SPAN_TAIL_MAX (48 + 2 * TS_U64_DIGITS_MAX)
+#define OTLP_SPAN_TAIL_MAX (80 + 3 * TS_U64_DIGITS_MAX)
 
 /* The leading digits of the last time written: a span's start and end, and
  * the spans after it, share them (reporter thread only, like otlp_keys). */
@@ -269,7 +269,13 @@ void ts_otlp_json_span(struct ts_json_buf *b, const struct ts_span *s, bool firs
     o = ts_json_buf_more(b, o, OTLP_SPAN_TAIL_MAX);
     if (!o)
         return;
-    o = TS_PUT_LIT(o, "],\"status\":{\"code\":");
+    if (__builtin_expect(s->dropped_attrs != 0, 0)) {
+        o = TS_PUT_LIT(o, "],\"droppedAttributesCount\":");
+        o = ts_put_u64(o, s->dropped_attrs);
+        o = TS_PUT_LIT(o, ",\"status\":{\"code\":");
+    } else {
+        o = TS_PUT_LIT(o, "],\"status\":{\"code\":");
+    }
     o = ts_put_u64(o, s->status);
     uint32_t flags = ts_enc_span_flags(s);
     if (flags) { /* 0, the default, is left out as OTLP/JSON leaves defaults */

@@ -41,6 +41,7 @@ enum {
     OTLP_SPAN_START = 7,
     OTLP_SPAN_END = 8,
     OTLP_SPAN_ATTRIBUTES = 9,
+    OTLP_SPAN_DROPPED_ATTRIBUTES_COUNT = 10,
     OTLP_SPAN_STATUS = 15,
     OTLP_SPAN_FLAGS = 16,
     /* Status */
@@ -141,9 +142,10 @@ static void otlp_pb_span_attr(struct ts_json_buf *b, const struct ts_attr *a, co
  * with their tags and lengths (18 + 10 + 10), the name's tag and length,
  * kind, the two times (9 each), the status (2 + 1 + 10). */
 #define OTLP_PB_SPAN_FIXED_MAX 128
-/* After the attributes: the status (its tag and length, the code's field)
- * and the flags (two bytes of tag, four of value). */
-#define OTLP_PB_SPAN_TAIL_MAX (3 * TS_PB_FIELD_HEAD_MAX + 6)
+/* After the attributes: the dropped attributes' count, the status (its
+ * tag and length, the code's field) and the flags (two bytes of tag, four
+ * of value). */
+#define OTLP_PB_SPAN_TAIL_MAX (4 * TS_PB_FIELD_HEAD_MAX + 6)
 
 void ts_otlp_proto_span(struct ts_json_buf *spans, const struct ts_span *s, bool first)
 {
@@ -187,6 +189,8 @@ void ts_otlp_proto_span(struct ts_json_buf *spans, const struct ts_span *s, bool
     o = ts_json_buf_room(spans, OTLP_PB_SPAN_TAIL_MAX);
     if (!o)
         return;
+    if (s->dropped_attrs)
+        o = ts_pb_put_uint_field(o, OTLP_SPAN_DROPPED_ATTRIBUTES_COUNT, s->dropped_attrs);
     if (s->status != TS_STATUS_UNSET) { /* an empty Status is the same as none */
         o = ts_put_varint(ts_pb_put_tag(o, OTLP_SPAN_STATUS, TS_PB_LEN),
                           ts_pb_uint_field_size(OTLP_STATUS_CODE, s->status));

@@ -316,8 +316,13 @@ void ts_sym_attach(struct ts_span *s)
     size_t n = ts_span_nframes(s);
     s->nframes = 0;
     size_t nattrs = ts_span_nattrs(s);
-    if (n == 0 || nattrs >= TS_SPAN_MAX_ATTRS)
+    if (n == 0)
         return;
+    if (nattrs >= TS_SPAN_MAX_ATTRS) { /* code.stacktrace, and code.function */
+        ts_span_attr_dropped(s);
+        ts_span_attr_dropped(s);
+        return;
+    }
     size_t used = s->str_used < TS_SPAN_STRBUF ? s->str_used : TS_SPAN_STRBUF;
     size_t room = TS_SPAN_STRBUF - used;
     char text[TS_SPAN_STRBUF], func[SYM_FUNC_SHOWN + 1];
@@ -329,6 +334,8 @@ void ts_sym_attach(struct ts_span *s)
             flen < room ? ts_sym_stack_text(s->frames, n, text, room - flen, func, sizeof func) : 0;
     if (with_func && flen <= room)
         ts_span_attr_str(s, "code.function", func, flen);
+    else if (flen > 0 && !with_func)
+        ts_span_attr_dropped(s);
     if (len > 0)
         ts_span_attr_str(s, "code.stacktrace", text, len);
 }

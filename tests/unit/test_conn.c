@@ -2368,6 +2368,38 @@ static void test_server_long_target_leaves_room(void **state)
     }
 }
 
+/* A server span with every attribute a request can give it leaves slots
+ * for the ones the reporter adds (code.function and code.stacktrace under
+ * TRACESHIM_STACKS, stacks.h) and the sampler's (sampler.type and
+ * sampler.param on a root span): with 20 slots a TLS server's span for a
+ * method of its own, answered 500 with a stack, lost code.function. */
+static void test_server_span_leaves_slots_for_late_attributes(void **state)
+{
+    (void)state;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(40123)};
+    inet_pton(AF_INET, "10.1.2.3", &a.sin_addr);
+    struct pair p = make_pair_peer(TS_ROLE_SERVER, &a, sizeof a);
+    struct ts_conn *c = ts_conn_get(p.prog);
+    c->tls = true; /* as a TLS session's connection: its version on its spans */
+    ts_conn_set_tls_version(c, "1.3");
+    ts_conn_put(c);
+    char buf[2048];
+    peer_write(&p, "FOO /p?q=1 HTTP/1.1\r\nHost: svc.example:8443\r\nUser-Agent: ua/1\r\n"
+                   "Forwarded: for=192.0.2.60;proto=https\r\n"
+                   "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+                   "\r\n");
+    prog_read(&p, buf, sizeof buf);
+    const char *resp = "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n";
+    prog_write(&p, resp, strlen(resp));
+    close_pair(&p);
+    assert_int_equal(nspans, 1);
+    const struct ts_span *s = &spans[0];
+    assert_int_equal(s->dropped_attrs, 0);
+    assert_non_null(ts_span_attr_find(s, "tls.protocol.version"));
+    if (s->nattrs + 4 > TS_SPAN_MAX_ATTRS)
+        fail_msg("%d attributes: no room for the 4 added later", s->nattrs);
+}
+
 /* Is s[0..n) whole UTF-8 characters (RFC 3629's forms, loosely: lead
  * bytes and their continuations)? */
 static bool utf8_whole(const char *s, size_t n)
@@ -3275,6 +3307,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_conn_attrs_built_once, setup),
         cmocka_unit_test_setup(test_server_long_target_leaves_room, setup),
         cmocka_unit_test_setup(test_long_texts_are_cut_between_characters, setup),
+        cmocka_unit_test_setup(test_server_span_leaves_slots_for_late_attributes, setup),
         cmocka_unit_test_setup(test_server_follows_a_traced_clients_head, setup),
         cmocka_unit_test_setup(test_server_query_of_every_target_form, setup),
         cmocka_unit_test_setup(test_shim_export_requests_are_not_traced, setup),

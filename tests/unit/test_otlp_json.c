@@ -94,6 +94,26 @@ static void test_span_trace_state(void **state)
     ts_json_buf_free(&b);
 }
 
+/* A span whose attributes did not all fit its slots says how many were
+ * left out: "droppedAttributesCount", after the attributes, only when
+ * not 0 (OTLP/JSON leaves defaults out: KNOWN_SPAN_JSON has none). */
+static void test_span_dropped_attributes(void **state)
+{
+    (void)state;
+    struct ts_span s;
+    known_span(&s);
+    s.dropped_attrs = 255;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_otlp_json_span(&b, &s, true);
+    assert_non_null(b.data);
+    const char *want = "{\"key\":\"b\",\"value\":{\"boolValue\":true}}],"
+                       "\"droppedAttributesCount\":255,\"status\":{\"code\":2},\"flags\":769}";
+    if (b.len < strlen(want) || strcmp(b.data + b.len - strlen(want), want) != 0)
+        fail_msg("not ending in %s: %.*s", want, (int)b.len, b.data);
+    ts_json_buf_free(&b);
+}
+
 /* ------------------------------------------------------------ json_buf */
 
 /* A buffer grown from nothing to 8 MiB passes through each kind of memory
@@ -1384,6 +1404,7 @@ int main(void)
         cmocka_unit_test_setup(test_resource_attrs_past_the_limit, setup),
         cmocka_unit_test_setup(test_resource_attrs_past_the_limit_with_jaeger_tags, setup),
         cmocka_unit_test_setup(test_span_trace_state, setup),
+        cmocka_unit_test_setup(test_span_dropped_attributes, setup),
         cmocka_unit_test_setup(test_resource_attrs_full_buffer, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

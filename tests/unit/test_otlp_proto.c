@@ -480,6 +480,27 @@ static void test_span_exact_root(void **state)
     ts_json_buf_free(&b);
 }
 
+/* A span whose attributes did not all fit its slots says how many were
+ * left out: Span.dropped_attributes_count, field 10, after the
+ * attributes (none when 0, proto3's default). */
+static void test_span_dropped_attributes(void **state)
+{
+    struct ts_span s;
+    known_span(&s);
+    memset(s.parent_id, 0, sizeof s.parent_id);
+    s.nattrs = 0;
+    s.kind = TS_KIND_CLIENT;
+    s.status = TS_STATUS_OK;
+    s.parent_is = TS_PARENT_LOCAL;
+    s.dropped_attrs = 3;
+    struct ts_json_buf b;
+    ts_json_buf_init(&b);
+    ts_otlp_proto_span(&b, &s, true);
+    ASSERT_BUF(&b, "\x12\x46" KNOWN_IDS "\x2a\x08GET /api\x30\x03" KNOWN_TIMES "\x50\x03"
+                   "\x7a\x02\x18\x01\x85\x01\x01\x01\x00\x00");
+    ts_json_buf_free(&b);
+}
+
 /* A span in a trace with a W3C tracestate: Span.trace_state, field 3,
  * between the span id and the parent's. */
 static void test_span_trace_state(void **state)
@@ -735,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_nested_length_boundaries),
         cmocka_unit_test_setup(test_span_exact_with_parent, setup),
         cmocka_unit_test_setup(test_span_trace_state, setup),
+        cmocka_unit_test_setup(test_span_dropped_attributes, setup),
         cmocka_unit_test_setup(test_span_exact_root, setup),
         cmocka_unit_test_setup(test_span_length_127_128, setup),
         cmocka_unit_test_setup(test_finish_envelope, setup),

@@ -153,6 +153,7 @@ static void test_name_in_place_and_shared_values(void **state)
     assert_null(ts_span_attr_str(&s, "late", "x", 1));
     ts_span_attr_ref(&s, "late", 0, 1);
     assert_int_equal(s.nattrs, TS_SPAN_MAX_ATTRS);
+    assert_int_equal(s.dropped_attrs, 2); /* and counted */
     assert_int_equal(s.str_used, 32);
 }
 
@@ -195,6 +196,7 @@ static void test_cursor_builds_what_setters_build(void **state)
             memcpy(&cur, &one, sizeof one);
 
             const struct ts_attr *shared = ts_span_attr_str(&one, "a", "10.0.0.1", 8);
+            int tried = shared ? 7 : 6; /* "b" shares a's bytes, if a has any */
             if (shared)
                 ts_span_attr_ref(&one, "b", shared->off, shared->len);
             ts_span_attr_cstr(&one, "c", "https");
@@ -223,10 +225,14 @@ static void test_cursor_builds_what_setters_build(void **state)
             assert_int_equal(added, TS_SPAN_MAX_ATTRS - nattrs_before[k] < 7
                                         ? TS_SPAN_MAX_ATTRS - nattrs_before[k]
                                         : 7);
-            if (cur.nattrs == TS_SPAN_MAX_ATTRS) { /* full: dropped */
+            assert_int_equal(one.dropped_attrs,
+                             tried - added);       /* OTLP's dropped_attributes_count */
+            if (cur.nattrs == TS_SPAN_MAX_ATTRS) { /* full: dropped, and counted */
                 struct ts_attrs more = ts_attrs_begin(&cur);
                 assert_null(ts_attrs_str(&more, "late", "x", 1));
                 ts_attrs_end(&more);
+                assert_int_equal(cur.dropped_attrs, one.dropped_attrs + 1);
+                cur.dropped_attrs--;
                 assert_memory_equal(&one, &cur, sizeof one);
             }
         }
