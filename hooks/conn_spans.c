@@ -463,6 +463,8 @@ static __attribute__((noinline)) void attr_header_cut(struct ts_attrs *at, const
     if (room)
         ts_attrs_str(at, key, h->value,
                      h->value_len < room ? h->value_len : ts_utf8_whole(h->value, room));
+    else
+        ts_span_attr_dropped(at->span); /* no text left for it */
 }
 
 static void attr_header(struct ts_attrs *at, const char *key, const struct ts_http_header *h)
@@ -1311,8 +1313,11 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     const char *q = target_query(&v);
     if (q) {
         size_t qlen = query_len(req, q);
-        if (qlen > cut.query_room)
+        if (qlen > cut.query_room) {
             qlen = ts_utf8_whole(q + 1, cut.query_room);
+            if (!qlen)
+                ts_span_attr_dropped(&p->span); /* no text left for it */
+        }
         if (qlen)
             attr_url(&at, "url.query", q + 1, qlen, true);
     }

@@ -123,7 +123,13 @@ static void pspan_end(bool signal_safe)
 {
     if (!pspan_owner || pspan_owner != getpid() || atomic_exchange(&pspan_ended, true))
         return;
-    pspan.end_ns = ts_wall_end_ns(pspan.start_ns, pspan_start, ts_moment_ns());
+    /* No earlier than the wall clock says: the spans after a step of the
+     * wall clock forward (started on the new time) stay inside the process
+     * span, which holds the process's whole life. */
+    uint64_t end = ts_moment_ns(), by_wall = ts_wall_ns_at(end);
+    pspan.end_ns = ts_wall_end_ns(pspan.start_ns, pspan_start, end);
+    if (by_wall > pspan.end_ns)
+        pspan.end_ns = by_wall;
     if (have_exit_code) {
         ts_span_attr_int(&pspan, "process.exit_code", exit_code & 0xff);
         if ((exit_code & 0xff) != 0)

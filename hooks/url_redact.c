@@ -123,24 +123,30 @@ bool ts_url_has_secret(const char *u, size_t len)
            (pt.query && ts_url_query_has_secret(u + pt.query, pt.query_end - pt.query));
 }
 
-size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap)
+/* u[0..len) with its secrets redacted, appended to w (cut where w ends). */
+static void put_url(struct ts_cut_text *w, const char *u, size_t len)
 {
     struct url_parts pt;
     url_parts(u, len, &pt);
-    struct ts_cut_text w = {out, cap, 0};
     size_t done = 0;
     if (pt.at > pt.user) {
-        ts_cut_text_put(&w, u, pt.user);
+        ts_cut_text_put(w, u, pt.user);
         bool password = memchr(u + pt.user, ':', pt.at - pt.user) != NULL;
-        ts_cut_text_put(&w, password ? "REDACTED:REDACTED" : "REDACTED", password ? 17 : 8);
+        ts_cut_text_put(w, password ? "REDACTED:REDACTED" : "REDACTED", password ? 17 : 8);
         done = pt.at;
     }
     if (pt.query) {
-        ts_cut_text_put(&w, u + done, pt.query - done);
-        put_query(&w, u + pt.query, pt.query_end - pt.query);
+        ts_cut_text_put(w, u + done, pt.query - done);
+        put_query(w, u + pt.query, pt.query_end - pt.query);
         done = pt.query_end;
     }
-    ts_cut_text_put(&w, u + done, len - done);
+    ts_cut_text_put(w, u + done, len - done);
+}
+
+size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap)
+{
+    struct ts_cut_text w = {out, cap, 0};
+    put_url(&w, u, len);
     return w.len;
 }
 
@@ -228,7 +234,7 @@ size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
                 ts_cut_text_put(&w, " ", 1);
             ts_cut_text_put(&w, redacted, sizeof redacted - 1);
         } else if (ts_url_has_secret(a, alen)) {
-            w.len += ts_url_redact(a, alen, w.buf + w.len, ts_cut_text_room(&w));
+            put_url(&w, a, alen); /* (a cut there ends w too: nothing after it) */
         } else {
             ts_cut_text_put(&w, a, alen);
         }

@@ -95,11 +95,32 @@ void ts_clock_read_slow(clockid_t clock, struct timespec *ts)
         TS_REAL(syscall)(SYS_clock_gettime, clock, ts);
 }
 
-/* The wall clock's lead over the monotonic one (modulo 2^64), and the
+/* The wall clock's lead over the moments' clock (modulo 2^64), and the
  * moment it was read at (0: never). A thread that finds it stale reads it
  * again; two doing so at once store near-equal values. */
 static uint64_t wall_offset;
 static uint64_t wall_offset_read_at;
+
+/* Reads of the two clocks further apart than this (the thread was
+ * preempted between them) are taken again, up to WALL_OFFSET_TRIES times:
+ * the difference would place every span start of the next 100 ms early by
+ * the delay. */
+#define WALL_OFFSET_READS_APART_NS 20000
+#define WALL_OFFSET_TRIES 4
+
+/* The wall clock's lead, read between two moments (*at: their middle). */
+static uint64_t wall_offset_read(uint64_t *at)
+{
+    uint64_t before, wall, after;
+    int tries = 0;
+    do {
+        before = ts_moment_ns();
+        wall = ts_now_ns();
+        after = ts_moment_ns();
+    } while (after - before > WALL_OFFSET_READS_APART_NS && ++tries < WALL_OFFSET_TRIES);
+    *at = before + (after - before) / 2;
+    return wall - *at;
+}
 
 uint64_t ts_wall_ns_at(uint64_t moment)
 {
@@ -107,10 +128,10 @@ uint64_t ts_wall_ns_at(uint64_t moment)
     if (__builtin_expect(read_at == 0 ||
                              (moment > read_at && moment - read_at > TS_WALL_OFFSET_MAX_AGE_NS),
                          0)) {
-        uint64_t wall = ts_now_ns(), now = ts_moment_ns();
-        __atomic_store_n(&wall_offset, wall - now, __ATOMIC_RELAXED);
+        uint64_t now, offset = wall_offset_read(&now);
+        __atomic_store_n(&wall_offset, offset, __ATOMIC_RELAXED);
         __atomic_store_n(&wall_offset_read_at, now, __ATOMIC_RELEASE);
-        return moment + (wall - now);
+        return moment + offset;
     }
     return moment + __atomic_load_n(&wall_offset, __ATOMIC_RELAXED);
 }

@@ -16,23 +16,25 @@ static inline uint64_t ts_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* A moment, in nanoseconds of the program's monotonic clock. Spans are
- * timed in moments: a span's start is its first moment as wall-clock time
- * (ts_wall_ns_at), its end that start plus the moments between, so a step
- * of the wall clock while a span runs (an NTP step, settimeofday) neither
- * changes its duration nor puts its end before its start. */
+/* A moment, in nanoseconds since boot (CLOCK_BOOTTIME, as the program
+ * reads it: monotonic, and counting a suspend, as the wall clock does).
+ * Spans are timed in moments: a span's start is its first moment as
+ * wall-clock time (ts_wall_ns_at), its end that start plus the moments
+ * between, so a step of the wall clock while a span runs (an NTP step,
+ * settimeofday) neither changes its duration nor puts its end before its
+ * start. */
 static inline uint64_t ts_moment_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_BOOTTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* The wall-clock time (ns since the Unix epoch) of a recent moment. The
  * two clocks differ by the wall clock's steps alone (both are slewed
- * alike), so the difference is read again only when it is older than
- * TS_WALL_OFFSET_MAX_AGE_NS: a span start reads one clock, not two.
- * Async-signal-safe. */
+ * alike, both count a suspend), so the difference is read again only when
+ * it is older than TS_WALL_OFFSET_MAX_AGE_NS: a span start reads one
+ * clock, not two. Async-signal-safe. */
 #define TS_WALL_OFFSET_MAX_AGE_NS (100ull * 1000 * 1000)
 uint64_t ts_wall_ns_at(uint64_t moment);
 

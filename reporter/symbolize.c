@@ -318,8 +318,7 @@ void ts_sym_attach(struct ts_span *s)
     size_t nattrs = ts_span_nattrs(s);
     if (n == 0)
         return;
-    if (nattrs >= TS_SPAN_MAX_ATTRS) { /* code.stacktrace, and code.function */
-        ts_span_attr_dropped(s);
+    if (nattrs >= TS_SPAN_MAX_ATTRS) { /* code.stacktrace (code.function, not looked up) */
         ts_span_attr_dropped(s);
         return;
     }

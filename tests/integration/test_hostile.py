@@ -1629,6 +1629,39 @@ class FakedClockTest(th.TempDirMixin, unittest.TestCase):
                                 "the request took 0.5 s and more; its span says %.3f s\n%s"
                                 % (took, th.format_spans(clients)))
 
+    def test_the_process_span_holds_its_spans_across_a_step(self):
+        """The wall clock steps forward 30 s while a process runs, before it
+        makes a request: the process span, whose end would be its start
+        plus the monotonic time gone by, ends no earlier than the wall clock
+        says, so the request's span (started on the new time) is still
+        inside it."""
+        clock_file = os.path.join(self.tmp, "clock")
+        with open(clock_file, "w") as f:
+            f.write("+0\n")
+        srv, port = th.start_app_server(self, "server", os.path.join(self.tmp, "srv.jsonl"),
+                                        self.tmp, env=th.clean_env())
+        spans_file = os.path.join(self.tmp, "pspan.jsonl")
+        env = th.faked_clock_env(th.shim_env("stepped", spans_file,
+                                             TRACESHIM_PROCESS_SPANS="true"), "+0")
+        del env["FAKETIME"]
+        env.update(FAKETIME_TIMESTAMP_FILE=clock_file, FAKETIME_NO_CACHE="1",
+                   FAKETIME_DONT_FAKE_MONOTONIC="1")
+        p = th.run([th.PY, "-c",
+                    "import sys, time, urllib.request\n"
+                    "open(sys.argv[1], 'w').write('+30\\n')\n"
+                    "t = time.monotonic()\n"  # (libfaketime's sleep fails here)
+                    "while time.monotonic() - t < 0.3: pass\n"
+                    "urllib.request.urlopen('http://127.0.0.1:%d/ok').read()\n" % port,
+                    clock_file],
+                   env=env, tmpdir=self.tmp, name="stepped", timeout=30)
+        self.assertEqual(p.returncode, 0, p.describe())
+        spans = th.read_spans(spans_file)
+        (proc,) = [s for s in spans if s["kind"] == th.KIND_INTERNAL]
+        (client,) = [s for s in spans if s["kind"] == th.KIND_CLIENT]
+        self.assertEqual(client["parentSpanId"], proc["spanId"], th.format_spans(spans))
+        self.assertTrue(proc["start"] <= client["start"] and client["end"] <= proc["end"],
+                        "the client span is outside its process span\n%s" % th.format_spans(spans))
+
 
 if __name__ == "__main__":
     th.main()

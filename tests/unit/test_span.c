@@ -157,6 +157,27 @@ static void test_name_in_place_and_shared_values(void **state)
     assert_int_equal(s.str_used, 32);
 }
 
+/* A value cut where the span's text ends is cut before a UTF-8 character
+ * it would split (the exporters show a part as U+FFFD). */
+static void test_value_cut_between_characters(void **state)
+{
+    (void)state;
+    for (size_t pad = 0; pad < 3; pad++) {
+        struct ts_span s;
+        ts_span_clear(&s);
+        char big[TS_SPAN_STRBUF + 8];
+        memset(big, 'n', pad);
+        for (size_t i = pad; i + 3 <= sizeof big; i += 3)
+            memcpy(big + i, "\xe6\x97\xa5", 3); /* 日 */
+        ts_span_set_name(&s, "x", 1);
+        const struct ts_attr *a =
+            ts_span_attr_str(&s, "k", big, sizeof big - (sizeof big - pad) % 3);
+        assert_non_null(a);
+        size_t whole_chars = (TS_SPAN_STRBUF - 1 - pad) / 3;
+        assert_int_equal(a->len, pad + 3 * whole_chars);
+    }
+}
+
 static void test_limits_truncate_never_overflow(void **state)
 {
     struct ts_span s;
@@ -329,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_attrs_overwrite_stale_slots),
         cmocka_unit_test(test_values_of_every_length),
         cmocka_unit_test(test_limits_truncate_never_overflow),
+        cmocka_unit_test(test_value_cut_between_characters),
         cmocka_unit_test(test_name_in_place_and_shared_values),
         cmocka_unit_test(test_cursor_builds_what_setters_build),
         cmocka_unit_test(test_ids_nonzero_and_distinct),

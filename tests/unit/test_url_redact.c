@@ -122,6 +122,13 @@ static void test_command_line(void **state)
     char out[8];
     assert_int_equal(ts_args_redact("curl\0-u\0bob:pw", 15, out, sizeof out), sizeof out);
     assert_memory_equal(out, "curl -u ", 8);
+    /* a URL with a secret, cut before a character it would split, ends the
+     * text: no argument after it fills the bytes the cut left */
+    static const char emoji_args[] = "curl\0http://u:p@h/\xf0\x9f\x98\x80\xf0\x9f\x98\x80\0-o\0x";
+    char small[35];
+    size_t n = ts_args_redact(emoji_args, sizeof emoji_args - 1, small, sizeof small);
+    assert_int_equal(n, 32);
+    assert_memory_equal(small, "curl http://REDACTED:REDACTED@h/", 32);
 }
 
 int main(void)
