@@ -15,6 +15,14 @@ static inline bool ts_ascii_is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/* An ASCII control byte: below the space, or DEL. None may stand in an
+ * HTTP field value (RFC 9110 §5.5: a tab alone is allowed there), a URL
+ * or a message line. */
+static inline bool ts_ascii_is_control(char c)
+{
+    return (unsigned char)c < 0x20 || c == 0x7f;
+}
+
 static inline char ts_ascii_lower(char c)
 {
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;

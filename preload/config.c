@@ -51,8 +51,7 @@ void ts_config_shown_value(const char *v, char *out, size_t cap)
 {
     size_t n = 0;
     for (; v[n] && n < TS_SHOWN_MAX && n + 4 < cap; n++) {
-        unsigned char c = (unsigned char)v[n];
-        out[n] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        out[n] = ts_ascii_is_control(v[n]) ? '?' : v[n];
     }
     if (v[n]) {
         memcpy(out + n, "...", 3);
@@ -417,7 +416,7 @@ struct service_name_search {
 static bool resource_key_ok(const char *key, size_t klen)
 {
     for (size_t i = 0; i < klen; i++)
-        if ((unsigned char)key[i] <= ' ' || key[i] == 0x7f)
+        if (key[i] == ' ' || ts_ascii_is_control(key[i]))
             return false;
     return true;
 }
@@ -602,8 +601,11 @@ static int header_entry(const struct kv_entry *e, void *arg)
         return -1;
     if (r < 0)
         return -2;
-    for (long i = 0; i < r; i++) /* CR, LF, NUL would split or end the request head */
-        if ((unsigned char)value[i] < 0x20 && value[i] != '\t')
+    /* CR, LF, NUL would split or end the request head; DEL is no
+     * field-value byte either (RFC 9110 §5.5), and Go's servers (the
+     * Collector's) answer 400 to every batch that carries one. */
+    for (long i = 0; i < r; i++)
+        if (ts_ascii_is_control(value[i]) && value[i] != '\t')
             return -1;
     size_t need = e->klen + 2 + (size_t)r + 2;
     if (need + 1 > room)

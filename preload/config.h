@@ -180,8 +180,8 @@ int ts_config_parse_stacks(const char *s, int *mode, uint64_t *slow_ns);
 /* Render OTEL_EXPORTER_OTLP_HEADERS ("k1=v1,k2=v2", values percent-
  * encoded) as HTTP header lines "k1: v1\r\n..." into out[cap]. Returns 0,
  * or -1 when malformed (no '=', an empty or non-token name, a bad escape, a
- * control character in a value), -2 when it does not fit, or -3 for a
- * header the exporter writes itself for the body and the connection
+ * control character, DEL included, in a value), -2 when it does not fit,
+ * or -3 for a header the exporter writes itself for the body and the connection
  * (Content-Type, Content-Length, Transfer-Encoding, Connection). */
 int ts_config_render_headers(const char *s, char *out, size_t cap);
 

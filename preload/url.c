@@ -100,7 +100,7 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
     if (auth_len >= sizeof out->authority)
         return "a shorter host";
     for (size_t i = 0; i < auth_len; i++)
-        if ((unsigned char)auth[i] <= ' ' || auth[i] == 0x7f)
+        if (auth[i] == ' ' || ts_ascii_is_control(auth[i]))
             return "a URL without spaces or control characters";
 
     const char *host = auth, *port = NULL;
@@ -157,7 +157,7 @@ const char *ts_url_parse(const char *text, struct ts_url *out)
     if (path_len + 2 > sizeof out->path)
         return "a shorter path";
     for (size_t i = 0; i < path_len; i++)
-        if ((unsigned char)rest[i] <= ' ' || rest[i] == 0x7f)
+        if (rest[i] == ' ' || ts_ascii_is_control(rest[i]))
             return "a URL without spaces or control characters";
     if (path_len == 0 || rest[0] != '/') {
         out->path[0] = '/';

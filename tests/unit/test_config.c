@@ -974,6 +974,10 @@ static void test_otlp_headers(void **state)
     assert_int_equal(ts_config_render_headers("abc=012345678", out, sizeof out), -2);
     assert_int_equal(ts_config_render_headers("abc=01234567", out, sizeof out), 0);
     assert_string_equal(out, "abc: 01234567\r\n"); /* 15 bytes and the NUL */
+    /* DEL, escaped or not, as any other control byte; a tab is allowed */
+    assert_int_equal(ts_config_render_headers("k=a%7Fb", out, sizeof out), -1);
+    assert_int_equal(ts_config_render_headers("k=a\x7f", out, sizeof out), -1);
+    assert_int_equal(ts_config_render_headers("k=a%09b", out, sizeof out), 0);
 }
 
 static void test_exporter_timeouts(void **state)
@@ -1456,6 +1460,8 @@ static void test_each_invalid_value_one_error(void **state)
         {"OTEL_EXPORTER_OTLP_HEADERS", "bad name=v"},
         {"OTEL_EXPORTER_OTLP_HEADERS", "k=%0d%0aInjected: 1"},
         {"OTEL_EXPORTER_OTLP_HEADERS", "k=%00"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "k=a%7Fb"}, /* DEL: no field-value byte (RFC 9110) */
+        {"OTEL_EXPORTER_OTLP_HEADERS", "k=a\x7f"},
         {"OTEL_EXPORTER_OTLP_HEADERS", "k=%zz"},
         {"OTEL_EXPORTER_OTLP_HEADERS", "a=1,k:v=2"},
         {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=1,novalue"},
