@@ -51,13 +51,19 @@ static const char *base_lookup(const char *name)
     return v;
 }
 
-/* Remember a name asked for, once, with the value found. */
-static const char *record(const char *name, const char *v)
+/* Did the library ask for name? */
+static bool was_asked(const char *name)
 {
     for (size_t i = 0; i < nasked; i++)
         if (strcmp(asked[i].name, name) == 0)
-            return v;
-    if (nasked < MAX_ASKED)
+            return true;
+    return false;
+}
+
+/* Remember a name asked for, once, with the value found. */
+static const char *record(const char *name, const char *v)
+{
+    if (!was_asked(name) && nasked < MAX_ASKED)
         asked[nasked++] = (struct asked){name, v};
     return v;
 }
@@ -122,6 +128,28 @@ static const char *general_instead(const char *messages, const char *name)
     snprintf(general, sizeof general, "OTEL_EXPORTER_OTLP_%s", name + sizeof traces - 1);
     const char *v = base_lookup(general);
     return v && *v && !rejected_in(messages, general) ? general : NULL;
+}
+
+/* What applies in place of name's rejected value, as its row says it:
+ * the general OTLP variable, an exporter turned off (an endpoint named and
+ * refused: preload/config.c sends nothing to the default instead), or the
+ * default. */
+static const char *rejected_outcome(const char *messages, const char *name,
+                                    const struct ts_config *cfg)
+{
+    static char text[128];
+    const char *instead = general_instead(messages, name);
+    if (instead) {
+        snprintf(text, sizeof text, "%s applies", instead);
+        return text;
+    }
+    if (strstr(name, "_OTLP_") && strstr(name, "_ENDPOINT") &&
+        !(cfg->exporters & (1u << TS_EXPORTER_OTLP)))
+        return "the otlp exporter is off";
+    if (strcmp(name, "OTEL_EXPORTER_ZIPKIN_ENDPOINT") == 0 &&
+        !(cfg->exporters & (1u << TS_EXPORTER_ZIPKIN)))
+        return "the zipkin exporter is off";
+    return "default";
 }
 
 /* A value as it may be shown: secrets are not. The HMAC keys never are;
@@ -472,29 +500,32 @@ int main(int argc, char **argv)
     printf("\nvariables read (in the order the library reads them)\n");
     unsigned unused = ~cfg.exporters & (1u << TS_EXPORTER_OTLP | 1u << TS_EXPORTER_ZIPKIN |
                                         1u << TS_EXPORTER_JAEGER);
-    if (unused)
+    /* an exporter turned off by its refused endpoint: that is read, not the rest */
+    unsigned off =
+        unused & ((was_asked("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ? 1u : 0u) << TS_EXPORTER_OTLP |
+                  (was_asked("OTEL_EXPORTER_ZIPKIN_ENDPOINT") ? 1u : 0u) << TS_EXPORTER_ZIPKIN);
+    if (unused & ~off)
         printf("  (not the %s exporters' settings: they are read only when in use)\n",
-               bits_list(unused, exporters, 5, buf, sizeof buf));
+               bits_list(unused & ~off, exporters, 5, buf, sizeof buf));
+    if (off)
+        printf("  (of the %s exporters' settings, the endpoint alone: refused, it turned the "
+               "exporter off)\n",
+               bits_list(off, exporters, 5, buf, sizeof buf));
     for (size_t i = 0; i < nasked; i++) {
         const char *v = asked[i].value;
         if (v && *v) {
             printf("  %-36s = ", asked[i].name);
             print_value(asked[i].name, v);
-            if (rejected_in(messages, asked[i].name)) {
-                const char *instead = general_instead(messages, asked[i].name);
-                if (instead)
-                    printf("   (REJECTED: %s applies)\n", instead);
-                else
-                    printf("   (REJECTED: default)\n");
-            } else {
+            if (rejected_in(messages, asked[i].name))
+                printf("   (REJECTED: %s)\n", rejected_outcome(messages, asked[i].name, &cfg));
+            else
                 printf("\n");
-            }
         } else
             printf("  %-36s   (not set: default)\n", asked[i].name);
     }
     if (errors)
-        printf("\n%d value(s) rejected (messages on stderr); their defaults apply (to OTLP's "
-               "traces-specific ones, the general variables).\n",
+        printf("\n%d value(s) rejected (messages on stderr); what applies instead is said beside "
+               "each.\n",
                errors);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "traceshim config: cannot write the output: %s\n", strerror(errno));

@@ -623,19 +623,6 @@ int ts_config_render_headers(const char *s, char *out, size_t cap)
     return kv_list_each(s, header_entry, &h);
 }
 
-/* An endpoint URL; a bad one is rejected and the default stays. */
-static void read_url(const char *var, const char *v, struct ts_url *out, int *errors)
-{
-    if (!v)
-        return;
-    struct ts_url u;
-    const char *why = ts_url_parse(v, &u);
-    if (why)
-        reject_url(errors, var, v, why);
-    else
-        *out = u;
-}
-
 /* One of a pair of variables read into out: false when v was rejected. */
 typedef bool (*read_one_fn)(const char *var, const char *v, void *out, int *errors);
 
@@ -643,7 +630,7 @@ typedef bool (*read_one_fn)(const char *var, const char *v, void *out, int *erro
  * is the default of the traces-specific one (the OTLP exporter
  * specification), so a value the first rejects gives way to the second's
  * as an unset one would, rather than to the shim's own default. Each is
- * read by its own reader (the endpoints differ). */
+ * read by its own reader. */
 static void read_signal_first(ts_env_lookup_fn get, const char *traces_var, read_one_fn traces_read,
                               const char *general_var, read_one_fn general_read, void *out,
                               int *errors)
@@ -656,36 +643,77 @@ static void read_signal_first(ts_env_lookup_fn get, const char *traces_var, read
         (void)general_read(general_var, v, out, errors);
 }
 
-/* OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the URL as given. */
-static bool read_otlp_traces_url(const char *var, const char *v, void *out, int *errors)
-{
-    int before = *errors;
-    read_url(var, v, out, errors);
-    return *errors == before;
-}
-
 /* OTEL_EXPORTER_OTLP_ENDPOINT: a base to which /v1/traces is appended (the
  * OTLP exporter specification's rule), at the end of the URL's path,
- * before its query (a fragment is never sent: ts_url_parse leaves it out). */
-static bool read_otlp_base_url(const char *var, const char *v, void *out, int *errors)
+ * before its query (a fragment is never sent: ts_url_parse leaves it out).
+ * NULL, or why v is refused (ts_url_parse's words). */
+static const char *otlp_base_url(const char *v, struct ts_url *out)
 {
-    struct ts_url u;
-    const char *why = ts_url_parse(v, &u);
-    if (why) {
-        reject_url(errors, var, v, why);
-        return false;
-    }
+    const char *why = ts_url_parse(v, out);
+    if (why)
+        return why;
     static const char signal[] = "/v1/traces";
-    size_t base = strcspn(u.path, "?"), query = strlen(u.path + base);
-    while (base && u.path[base - 1] == '/')
-        base--;
-    if (base + sizeof signal - 1 + query >= sizeof u.path) {
-        reject_url(errors, var, v, "a shorter URL");
+    char *path = out->path;
+    size_t base = strcspn(path, "?"), query = strlen(path + base);
+    size_t end = base;
+    while (end && path[end - 1] == '/')
+        end--;
+    if (end + sizeof signal - 1 + query >= sizeof out->path)
+        return "a shorter URL";
+    memmove(path + end + sizeof signal - 1, path + base, query + 1);
+    memcpy(path + end, signal, sizeof signal - 1);
+    return NULL;
+}
+
+/* What a refused endpoint costs, said in its line when no other variable
+ * can name the endpoint: the exporter is off. The default endpoint is a
+ * port on this host that any local user may listen on, and the user, who
+ * named another (an https:// collector elsewhere, most often), did not ask
+ * for it: the spans go nowhere rather than there, and OTLP's headers (a
+ * bearer token, an API key) are never read. */
+#define OTLP_OFF                                                                                   \
+    "; the otlp exporter is off: its spans and headers do not go to the default "                  \
+    "(" DEFAULT_OTLP_URL ") instead"
+#define ZIPKIN_OFF                                                                                 \
+    "; the zipkin exporter is off: its spans do not go to the default (" DEFAULT_ZIPKIN_URL        \
+    ") instead"
+
+/* A refused endpoint variable's line: why, and off when that is not NULL. */
+static void refuse_endpoint(int *errors, const char *var, const char *v, const char *why,
+                            const char *off)
+{
+    char expected[384];
+    snprintf(expected, sizeof expected, "%s%s", why, off ? off : "");
+    reject_url(errors, var, v, expected);
+}
+
+/* OTLP's endpoint: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else
+ * OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces; the general variable is
+ * looked up only when the traces one is unset or refused (it is that
+ * one's default, as read_signal_first says). False when one was set and
+ * none was taken: the last refusal's line says OTLP_OFF. */
+static bool read_otlp_endpoint(ts_env_lookup_fn get, struct ts_url *out, int *errors)
+{
+    static const char traces_var[] = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    static const char general_var[] = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    struct ts_url u;
+    const char *traces = env(get, traces_var);
+    const char *why = traces ? ts_url_parse(traces, &u) : NULL;
+    if (traces && !why) {
+        *out = u;
+        return true;
+    }
+    const char *general = env(get, general_var);
+    if (traces)
+        refuse_endpoint(errors, traces_var, traces, why, general ? NULL : OTLP_OFF);
+    if (!general)
+        return !traces;
+    why = otlp_base_url(general, &u);
+    if (why) {
+        refuse_endpoint(errors, general_var, general, why, OTLP_OFF);
         return false;
     }
-    memmove(u.path + base + sizeof signal - 1, u.path + strcspn(u.path, "?"), query + 1);
-    memcpy(u.path + base, signal, sizeof signal - 1);
-    *(struct ts_url *)out = u;
+    *out = u;
     return true;
 }
 
@@ -1042,10 +1070,10 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
      * environment set for its SDKs (a gRPC or https collector, an agent's
      * name) says nothing to a process that exports elsewhere, and each of
      * its processes said so in a line on stderr. */
+    if (cfg->exporters & (1u << TS_EXPORTER_OTLP) &&
+        !read_otlp_endpoint(get, &cfg->otlp_url, &errors))
+        cfg->exporters &= ~(1u << TS_EXPORTER_OTLP); /* OTLP_OFF */
     if (cfg->exporters & (1u << TS_EXPORTER_OTLP)) {
-        read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", read_otlp_traces_url,
-                          "OTEL_EXPORTER_OTLP_ENDPOINT", read_otlp_base_url, &cfg->otlp_url,
-                          &errors);
         read_signal_first(get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", read_otlp_protocol,
                           "OTEL_EXPORTER_OTLP_PROTOCOL", read_otlp_protocol, &cfg->otlp_protocol,
                           &errors);
@@ -1058,10 +1086,18 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
     }
     read_unsupported(get, cfg->exporters, &errors);
     if (cfg->exporters & (1u << TS_EXPORTER_ZIPKIN)) {
-        read_url("OTEL_EXPORTER_ZIPKIN_ENDPOINT", env(get, "OTEL_EXPORTER_ZIPKIN_ENDPOINT"),
-                 &cfg->zipkin_url, &errors);
-        read_uint(get, "OTEL_EXPORTER_ZIPKIN_TIMEOUT", 1, 3600000, &cfg->zipkin_timeout_ms,
-                  &errors);
+        struct ts_url u;
+        const char *why = NULL;
+        v = env(get, "OTEL_EXPORTER_ZIPKIN_ENDPOINT");
+        if (v && (why = ts_url_parse(v, &u)) != NULL)
+            refuse_endpoint(&errors, "OTEL_EXPORTER_ZIPKIN_ENDPOINT", v, why, ZIPKIN_OFF);
+        else if (v)
+            cfg->zipkin_url = u;
+        if (why)
+            cfg->exporters &= ~(1u << TS_EXPORTER_ZIPKIN);
+        else
+            read_uint(get, "OTEL_EXPORTER_ZIPKIN_TIMEOUT", 1, 3600000, &cfg->zipkin_timeout_ms,
+                      &errors);
     }
     if (cfg->exporters & (1u << TS_EXPORTER_JAEGER)) {
         v = env_first(get, "OTEL_EXPORTER_JAEGER_AGENT_HOST", "JAEGER_AGENT_HOST", &var);

@@ -8,6 +8,7 @@ the library's own parsers asked for, so a variable added later is covered
 without touching this file.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -167,9 +168,59 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_OTLP_ENDPOINT += http://collector:4318/otlp\?"
                               r"api-key=\(not shown\)&team=\(not shown\)$")
         self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_ZIPKIN_ENDPOINT += http://\(not shown\)@zipkin:9411"
-                              r"/api/v2/spans +\(REJECTED: default\)$")
+                              r"/api/v2/spans +\(REJECTED: the zipkin exporter is off\)$")
         self.assertIn(b'invalid OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://(not shown)@zipkin:9411/api/v2/spans": '
                       b"expected a URL without user information", p.stderr(), p.describe())
+
+    def test_a_refused_endpoint_sends_nothing_to_the_default(self):
+        """OTEL_EXPORTER_OTLP_ENDPOINT=https://... is refused (the exporter
+        speaks http:// alone), and the spans went to the default endpoint,
+        localhost:4318, which any local user may listen on, with
+        OTEL_EXPORTER_OTLP_HEADERS (a bearer token) in clear text. The otlp
+        exporter is off now, and the refusal's line says so; the same for
+        Zipkin's endpoint. Run in a network namespace of its own, where the
+        default ports are this test's (apps/default_ports.py)."""
+        unshare = th.require_tool("unshare")
+        curl = th.require_tool("curl")
+        spans = os.path.join(self.tmp, "spans.jsonl")
+        env = th.shim_env("refused", spans, TRACESHIM_EXPORTER="otlp,zipkin,file",
+                          OTEL_EXPORTER_OTLP_ENDPOINT="https://collector.example.com:4318",
+                          OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer%20s3cret-token",
+                          OTEL_EXPORTER_ZIPKIN_ENDPOINT="https://zipkin.example.com/api/v2/spans")
+        env_file = os.path.join(self.tmp, "env.json")
+        with open(env_file, "w") as f:
+            json.dump(env, f)
+        p = th.run([unshare, "-rn", th.PY, os.path.join(th.APPS, "default_ports.py"), env_file,
+                    curl, "-s", "-o", "/dev/null", "http://127.0.0.1:8080/refused"],
+                   env=th.clean_env(), tmpdir=self.tmp, name="default-ports", timeout=40)
+        if p.returncode != 0 and b"unshare" in p.stderr():
+            self.skipTest("no network namespace of its own here: %s" % p.stderr().decode().strip())
+        out = p.stdout().decode()
+        self.assertIn("EXIT 0", out, p.describe())
+        self.assertNotIn("RECEIVED", out, p.describe())
+        # the library ran and traced the request: its span is in the file
+        self.assertEqual([s["name"] for s in th.wait_spans(spans, 1)], ["GET /refused"],
+                         p.describe())
+        err = [line for line in p.stderr().decode().splitlines() if line.startswith("traceshim:")]
+        self.assertEqual(len(err), 2, p.describe())
+        self.assertTrue(err[0].endswith("; the otlp exporter is off: its spans and headers do not "
+                                        "go to the default (http://localhost:4318/v1/traces) "
+                                        "instead"), err)
+        self.assertTrue(err[1].endswith("; the zipkin exporter is off: its spans do not go to the "
+                                        "default (http://localhost:9411/api/v2/spans) instead"),
+                        err)
+        self.assertNotIn(b"s3cret", p.stdout() + p.stderr())
+        # traceshim config says what applies
+        p = self.config(**{k: v for k, v in env.items() if k.startswith("OTEL_EXPORTER")},
+                        TRACESHIM_EXPORTER="otlp,zipkin")
+        self.assertEqual(p.returncode, 1, p.describe())
+        out = p.stdout().decode()
+        self.assertRegex(out, r"(?m)^  exporters +none$")
+        self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_OTLP_ENDPOINT += https://collector\.example"
+                              r"\.com:4318 +\(REJECTED: the otlp exporter is off\)$")
+        self.assertRegex(out, r"(?m)^  OTEL_EXPORTER_ZIPKIN_ENDPOINT += https://zipkin\.example"
+                              r"\.com/api/v2/spans +\(REJECTED: the zipkin exporter is off\)$")
+        self.assertNotIn("OTEL_EXPORTER_OTLP_HEADERS", out)  # never read: the exporter is off
 
     def test_remote_sampler_credentials_are_not_shown(self):
         """The remote sampler's endpoint (in OTEL_TRACES_SAMPLER_ARG) is

@@ -94,6 +94,26 @@ static void assert_one_error(const char *var, const char *shown_value)
         fail_msg("error line \"%s\" does not say what was expected", captured);
 }
 
+/* var's endpoint refused, the last that could name it: its one line also
+ * says that its exporter is off, and it is (its spans and OTLP's headers
+ * do not go to the default endpoint instead); the others as they were. */
+static void assert_endpoint_refused(const struct ts_config *c, const char *var,
+                                    const char *shown_value)
+{
+    bool zipkin = strstr(var, "ZIPKIN") != NULL;
+    assert_one_error(var, shown_value);
+    const char *off = zipkin ? "; the zipkin exporter is off: its spans do not go to the default "
+                               "(http://localhost:9411/api/v2/spans) instead\n"
+                             : "; the otlp exporter is off: its spans and headers do not go to "
+                               "the default (http://localhost:4318/v1/traces) instead\n";
+    size_t n = strlen(captured), k = strlen(off);
+    if (n < k || strcmp(captured + n - k, off) != 0)
+        fail_msg("\"%s\" does not end with \"%s\"", captured, off);
+    unsigned gone = 1u << (zipkin ? TS_EXPORTER_ZIPKIN : TS_EXPORTER_OTLP);
+    assert_int_equal(c->exporters, EVERY_EXPORTER & ~gone);
+    assert_string_equal(c->otlp_headers, "");
+}
+
 /* u is http://host:port/path, its authority as written. */
 static void assert_url(const struct ts_url *u, const char *host, unsigned port, const char *path,
                        const char *authority)
@@ -825,20 +845,26 @@ static void test_endpoints(void **state)
                    cases[i].path, cases[i].authority);
     }
 
-    /* https (and the other bad URLs in test_each_invalid_value_one_error):
-     * one line naming the variable and the value, and the default stays */
-    static const char *const vars[] = {"OTEL_EXPORTER_OTLP_ENDPOINT",
-                                       "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                                       "OTEL_EXPORTER_ZIPKIN_ENDPOINT"};
+    /* https and the other bad URLs: a line naming the variable and the
+     * value, and a second one: the exporter is off, not sending to the
+     * default endpoint in place of the one the user named */
+    static const char *const bad[][2] = {
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318/v1/traces"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector:4318/v1/traces"},
+        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "https://collector:4318/v1/traces"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:0/v1/traces"},
+        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "ftp://zipkin/"},
+    };
     struct ts_config c;
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         env_reset();
-        env_set(vars[i], "https://collector:4318/v1/traces");
+        env_set(bad[i][0], bad[i][1]);
         c = junk_config();
         assert_int_equal(load(&c), 1);
-        assert_one_error(vars[i], "https://collector:4318/v1/traces");
-        assert_non_null(strstr(captured, "https is not supported"));
-        assert_defaults(&c);
+        if (strncmp(bad[i][1], "https:", 6) == 0)
+            assert_non_null(strstr(captured, "https is not supported"));
+        assert_endpoint_refused(&c, bad[i][0], bad[i][1]);
     }
     /* too long once /v1/traces is appended */
     env_reset();
@@ -846,8 +872,7 @@ static void test_endpoints(void **state)
     snprintf(url, sizeof url, "http://h/%s", repeat('p', TS_CFG_PATH));
     env_set("OTEL_EXPORTER_OTLP_ENDPOINT", url);
     assert_int_equal(load(&c), 1);
-    assert_one_error("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h/ppp");
-    assert_defaults(&c);
+    assert_endpoint_refused(&c, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://h/ppp");
     /* a path that fits, but not with /v1/traces: the longest that does */
     struct ts_url probe;
     size_t room = sizeof probe.path - 1 - (sizeof "/v1/traces" - 1); /* path bytes left */
@@ -858,8 +883,7 @@ static void test_endpoints(void **state)
         c = junk_config();
         assert_int_equal(load(&c), (int)extra);
         if (extra) {
-            assert_one_error("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h/ppp");
-            assert_defaults(&c);
+            assert_endpoint_refused(&c, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://h/ppp");
         } else {
             assert_int_equal(strlen(c.otlp_url.path), sizeof probe.path - 1);
             assert_string_equal(c.otlp_url.path + room, "/v1/traces");
@@ -1394,7 +1418,9 @@ static void test_settings_of_exporters_not_in_use_are_not_read(void **state)
     /* otlp: both endpoints and both protocols (a rejected traces value
      * gives way to the general one), the headers, the timeout, the
      * compression */
-    static const char *const in_use[][2] = {{"otlp", "7"}, {"zipkin", "2"}, {"jaeger", "3"}};
+    /* (both OTLP endpoints refused: the exporter is off, and its other
+     * settings are not read; Zipkin's endpoint refused, the same) */
+    static const char *const in_use[][2] = {{"otlp", "2"}, {"zipkin", "1"}, {"jaeger", "3"}};
     for (size_t i = 0; i < sizeof in_use / sizeof in_use[0]; i++) {
         env_reset();
         for (size_t k = 0; k < sizeof sdk_env / sizeof sdk_env[0]; k++)
@@ -1474,10 +1500,6 @@ static void test_each_invalid_value_one_error(void **state)
         {"OTEL_EXPORTER_OTLP_TIMEOUT", "10s"},
         {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "3600001"},
         {"OTEL_EXPORTER_ZIPKIN_TIMEOUT", "0"},
-        {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"},
-        {"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"},
-        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:0/v1/traces"},
-        {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "ftp://zipkin/"},
         {"JAEGER_AGENT_PORT", "0"},
         {"JAEGER_AGENT_PORT", "70000"},
         {"JAEGER_AGENT_PORT", "x"},
@@ -1517,11 +1539,79 @@ static void test_endpoint_message_hides_credentials(void **state)
         env_set(cases[i][0], cases[i][1]);
         struct ts_config c = junk_config();
         assert_int_equal(load(&c), 1);
-        assert_defaults(&c);
-        assert_one_error(cases[i][0], cases[i][2]);
         assert_null(strstr(captured, "pw"));
         assert_null(strstr(captured, "t0p"));
+        assert_endpoint_refused(&c, cases[i][0], cases[i][2]);
     }
+}
+
+/* An OTLP endpoint set and refused (https, which the exporter cannot
+ * speak) takes the headers with it: a bearer token must not go in clear
+ * text to the default endpoint, a port on this host any local user may
+ * listen on. Nor do the spans go there: the exporter is off. The same for
+ * Zipkin's endpoint. A refused traces-specific endpoint still gives way to
+ * a general one that is accepted, the one the user named. */
+static void test_refused_endpoint_sends_nothing_to_the_default(void **state)
+{
+    (void)state;
+    static const char *const otlp_vars[][2] = {
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", NULL},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", NULL},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"},
+    };
+    static const char *const header_vars[] = {"OTEL_EXPORTER_OTLP_HEADERS",
+                                              "OTEL_EXPORTER_OTLP_TRACES_HEADERS"};
+    struct ts_config c;
+    for (size_t i = 0; i < sizeof otlp_vars / sizeof otlp_vars[0]; i++) {
+        for (size_t h = 0; h < 2; h++) {
+            env_reset();
+            env_set("OTEL_TRACES_EXPORTER", "otlp,file");
+            env_set(otlp_vars[i][0], "https://collector.example.com:4318");
+            if (otlp_vars[i][1])
+                env_set(otlp_vars[i][1], "https://collector.example.com:4318");
+            env_set(header_vars[h], "Authorization=Bearer%20s3cret");
+            c = junk_config();
+            assert_int_equal(load(&c), otlp_vars[i][1] ? 2 : 1);
+            assert_int_equal(c.exporters, 1u << TS_EXPORTER_FILE);
+            assert_string_equal(c.otlp_headers, "");
+            assert_null(strstr(captured, "s3cret"));
+            /* said once, in the last refusal's line */
+            const char *off = strstr(captured, "; the otlp exporter is off: its spans and "
+                                               "headers do not go to the default "
+                                               "(http://localhost:4318/v1/traces) instead\n");
+            assert_non_null(off);
+            assert_true(strstr(captured, "exporter is off") > off); /* not before */
+            assert_int_equal(strchr(off, '\n')[1], '\0');           /* the last line */
+            assert_int_equal(captured_lines(), otlp_vars[i][1] ? 2 : 1);
+        }
+    }
+    /* otlp alone: no exporter left (not the file one in its place) */
+    env_reset();
+    env_set("OTEL_TRACES_EXPORTER", "otlp");
+    env_set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://user:pw@collector:4318");
+    env_set("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(c.exporters, 0);
+    assert_string_equal(c.otlp_headers, "");
+
+    /* the general endpoint accepted: it is the one named, the headers go */
+    env_reset();
+    env_set("OTEL_TRACES_EXPORTER", "otlp");
+    env_set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector.example.com:4318");
+    env_set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://gateway:4318");
+    env_set("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(c.exporters, 1u << TS_EXPORTER_OTLP);
+    assert_url(&c.otlp_url, "gateway", 4318, "/v1/traces", "gateway:4318");
+    assert_string_equal(c.otlp_headers, "x-api-key: k\r\n");
+
+    /* zipkin */
+    env_reset();
+    env_set("OTEL_TRACES_EXPORTER", "zipkin,otlp");
+    env_set("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "https://zipkin.example.com/api/v2/spans");
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(c.exporters, 1u << TS_EXPORTER_OTLP);
+    assert_non_null(strstr(captured, "; the zipkin exporter is off: "));
 }
 
 /* OTEL_RESOURCE_ATTRIBUTES keys the shim sets for each process are left
@@ -1664,6 +1754,7 @@ int main(void)
         cmocka_unit_test_setup(test_settings_of_exporters_not_in_use_are_not_read, setup),
         cmocka_unit_test_setup(test_each_invalid_value_one_error, setup),
         cmocka_unit_test_setup(test_endpoint_message_hides_credentials, setup),
+        cmocka_unit_test_setup(test_refused_endpoint_sends_nothing_to_the_default, setup),
         cmocka_unit_test_setup(test_resource_own_keys_warned, setup),
         cmocka_unit_test_setup(test_all_invalid_at_once, setup),
         cmocka_unit_test_setup(test_message_is_one_safe_line, setup),
