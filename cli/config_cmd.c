@@ -458,18 +458,15 @@ int main(int argc, char **argv)
     row("read from requests", bits_list(cfg.extracted, props, 4, buf, sizeof buf));
     /* an exporter's settings only when it is in use: the library reads
      * them only then (preload/config.c) */
-    char url[sizeof cfg.otlp_url.authority + sizeof cfg.otlp_url.path + 8];
     if (cfg.exporters & (1u << TS_EXPORTER_OTLP)) {
-        snprintf(url, sizeof url, "http://%s%s", cfg.otlp_url.authority, cfg.otlp_url.path);
-        ts_url_shown(url, buf, sizeof buf - 64);
+        ts_url_shown_parsed(&cfg.otlp_url, buf, sizeof buf - 64);
         snprintf(buf + strlen(buf), 64, " (%s, %u ms)",
                  cfg.otlp_protocol == TS_OTLP_JSON ? "http/json" : "http/protobuf",
                  cfg.otlp_timeout_ms);
         row("otlp", buf);
     }
     if (cfg.exporters & (1u << TS_EXPORTER_ZIPKIN)) {
-        snprintf(url, sizeof url, "http://%s%s", cfg.zipkin_url.authority, cfg.zipkin_url.path);
-        ts_url_shown(url, buf, sizeof buf - 64);
+        ts_url_shown_parsed(&cfg.zipkin_url, buf, sizeof buf - 64);
         snprintf(buf + strlen(buf), 64, " (%u ms)", cfg.zipkin_timeout_ms);
         row("zipkin", buf);
     }

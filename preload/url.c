@@ -181,6 +181,33 @@ size_t ts_url_scheme_len(const char *s, size_t len)
     return len - i >= 3 && memcmp(s + i, "://", 3) == 0 ? i + 3 : 0;
 }
 
+/* text, the end of a URL (its path, or all of it after its user
+ * information), into o: each of its query's parameters by name, the values
+ * hidden, up to a fragment; the rest as written. */
+static void shown_without_query_values(struct ts_cut_text *o, const char *text)
+{
+    const char *query = strchr(text, '?');
+    if (!query) {
+        ts_cut_text_put(o, text, strlen(text));
+        return;
+    }
+    ts_cut_text_put(o, text, (size_t)(query - text) + 1);
+    const char *q = query + 1, *end = q + strcspn(q, "#");
+    while (q < end) {
+        size_t plen = strcspn(q, "&#");
+        const char *eq = memchr(q, '=', plen);
+        ts_cut_text_put(o, q, eq ? (size_t)(eq - q) + 1 : plen);
+        if (eq)
+            ts_cut_text_put(o, HIDDEN, sizeof HIDDEN - 1);
+        q += plen;
+        if (q < end) { /* the '&' */
+            ts_cut_text_put(o, q, 1);
+            q++;
+        }
+    }
+    ts_cut_text_put(o, end, strlen(end));
+}
+
 void ts_url_shown(const char *text, char *out, size_t cap)
 {
     size_t len = strlen(text);
@@ -194,29 +221,16 @@ void ts_url_shown(const char *text, char *out, size_t cap)
         ts_cut_text_put(&o, text, (size_t)(auth - text));
         ts_cut_text_put(&o, HIDDEN, sizeof HIDDEN - 1);
         text = at;
-        len = strlen(text);
     }
-    const char *query = memchr(text, '?', len);
-    if (!query) {
-        ts_cut_text_put(&o, text, len);
-        out[o.len] = '\0';
-        return;
-    }
-    ts_cut_text_put(&o, text, (size_t)(query - text) + 1);
-    /* each parameter's name, its value hidden, up to a fragment */
-    const char *q = query + 1, *end = q + strcspn(q, "#");
-    while (q < end) {
-        size_t plen = strcspn(q, "&#");
-        const char *eq = memchr(q, '=', plen);
-        ts_cut_text_put(&o, q, eq ? (size_t)(eq - q) + 1 : plen);
-        if (eq)
-            ts_cut_text_put(&o, HIDDEN, sizeof HIDDEN - 1);
-        q += plen;
-        if (q < end) { /* the '&' */
-            ts_cut_text_put(&o, q, 1);
-            q++;
-        }
-    }
-    ts_cut_text_put(&o, end, strlen(end));
+    shown_without_query_values(&o, text);
+    out[o.len] = '\0';
+}
+
+void ts_url_shown_parsed(const struct ts_url *u, char *out, size_t cap)
+{
+    struct ts_cut_text o = {out, cap - 1, 0};
+    ts_cut_text_put(&o, "http://", 7);
+    ts_cut_text_put(&o, u->authority, strlen(u->authority));
+    shown_without_query_values(&o, u->path);
     out[o.len] = '\0';
 }

@@ -53,4 +53,9 @@ size_t ts_url_scheme_len(const char *s, size_t len);
  * rest as written. Cut short to fit cap (> 0) bytes with its NUL. */
 void ts_url_shown(const char *text, char *out, size_t cap);
 
+/* u, a parsed endpoint, as ts_url_shown shows it: "http://", its
+ * authority and its path, the query's values hidden. (A user and a
+ * password are never in it: ts_url_parse refuses them.) */
+void ts_url_shown_parsed(const struct ts_url *u, char *out, size_t cap);
+
 #endif

@@ -228,14 +228,30 @@ static const struct ts_encoder *exp_encoder(const struct exp_batch *b)
 
 /* ------------------------------------------------------------- messages */
 
+/* Where b sends, as its failure line names it: an endpoint by its URL,
+ * the query's values hidden (a collector's token may ride there); the
+ * Jaeger agent's address is in the reason (exp_jaeger_failed). Cut to a
+ * length that leaves the line room for its reason and count. */
+static void exp_where(const struct exp_batch *b, char *out, size_t cap)
+{
+    const struct ts_url *u = b->exporter == TS_EXPORTER_OTLP     ? &ts_cfg.otlp_url
+                             : b->exporter == TS_EXPORTER_ZIPKIN ? &ts_cfg.zipkin_url
+                                                                 : NULL;
+    if (!u) {
+        snprintf(out, cap, "%s", b->exporter == TS_EXPORTER_JAEGER ? "Jaeger agent" : "span file");
+        return;
+    }
+    char url[200];
+    ts_url_shown_parsed(u, url, sizeof url);
+    snprintf(out, cap, "%s endpoint %s", u == &ts_cfg.otlp_url ? "OTLP" : "Zipkin", url);
+}
+
 /* The first failure of an exporter is said on stderr (naming where it
  * sends and why); later ones only at debug level, and a recovery at info. */
 static void exp_failed(struct exp_batch *b, size_t n, const char *why)
 {
-    const char *where = b->exporter == TS_EXPORTER_OTLP     ? "OTLP endpoint"
-                        : b->exporter == TS_EXPORTER_ZIPKIN ? "Zipkin endpoint"
-                        : b->exporter == TS_EXPORTER_JAEGER ? "Jaeger agent"
-                                                            : "span file";
+    char where[224];
+    exp_where(b, where, sizeof where);
     if (!b->reported) {
         b->reported = true;
         ts_log_error(

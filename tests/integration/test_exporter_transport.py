@@ -145,7 +145,8 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         paths = sorted(s["attrs"].get("url.path") for s in th.read_spans(collector_file, strict=True))
         self.assertEqual(paths, ["/ok"], "the collector's spans")
         # the batch did reach it (httpapp answers 404 to POST /v1/traces)
-        self.assertIn(b"OTLP endpoint: HTTP 404", srv.stderr(), srv.describe())
+        self.assertIn(b"OTLP endpoint http://127.0.0.1:%d/v1/traces: HTTP 404" % col_port,
+                      srv.stderr(), srv.describe())
 
     def test_traces_endpoint_is_used_as_given(self):
         c = self.collector([200])
@@ -325,7 +326,8 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.stop(srv)
         self.assertEqual(len(c.requests()), 1)
         err = srv.stderr().decode()
-        self.assertIn("traceshim: otlp exporter: OTLP endpoint: HTTP 400", err)
+        self.assertIn("traceshim: otlp exporter: OTLP endpoint http://127.0.0.1:%d/v1/traces: "
+                      "HTTP 400" % c.port, err)
         self.assertIn("traceshim: 1 span not exported: 0 dropped on a full queue, 1 failed", err)
 
     def test_refused_costs_nothing_but_counted_spans(self):
@@ -344,6 +346,29 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
         self.assertIn("traceshim: 5 spans not exported", err)
         # the file exporter still has them all
         self.assertEqual(len(th.read_spans(self.spans_file, strict=True)), 5)
+
+    def test_failure_line_names_the_endpoint(self):
+        """The first failure's line names the endpoint by its URL, as the
+        Jaeger agent's and the remote sampler's name their address
+        ("OTLP endpoint: cannot connect" said which one only to someone who
+        knew the configuration); a token in its query is not shown."""
+        closed = th.closed_port()
+        srv, port = self.start(
+            TRACESHIM_EXPORTER="file,otlp,zipkin",
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d/otlp?token=s3cret" % closed,
+            OTEL_EXPORTER_ZIPKIN_ENDPOINT="http://127.0.0.1:%d/api/v2/spans?key=s3cret" % closed,
+            OTEL_BSP_SCHEDULE_DELAY="60000")
+        th.http_get(port, "/ok")
+        time.sleep(0.3)  # the span is queued a moment after its response
+        self.stop(srv)  # the exit's flush sends it
+        err = srv.stderr().decode()
+        self.assertIn("traceshim: otlp exporter: OTLP endpoint http://127.0.0.1:%d/otlp/v1/traces"
+                      "?token=(not shown): cannot connect: Connection refused; 1 span dropped"
+                      % closed, err)
+        self.assertIn("traceshim: zipkin exporter: Zipkin endpoint http://127.0.0.1:%d/api/v2/spans"
+                      "?key=(not shown): cannot connect: Connection refused; 1 span dropped"
+                      % closed, err)
+        self.assertNotIn("s3cret", err)
 
     def jaeger_load(self, agent_port, requests, between=0.3, before_each=None, per_round=1,
                     **env):
@@ -756,8 +781,8 @@ class TransportTest(th.TempDirMixin, unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 3.0)
             self.assertEqual((r.returncode, r.stdout), (0, b""))
             err = r.stderr.decode()
-            self.assertIn("traceshim: otlp exporter: OTLP endpoint: timed out; 1 span dropped",
-                          err)
+            self.assertIn("traceshim: otlp exporter: OTLP endpoint http://127.0.0.1:%d/v1/traces: "
+                          "timed out; 1 span dropped" % c.port, err)
             self.assertRegex(err, r"stats .* exported=0 dropped_queue_full=0 "
                                   r"dropped_export_failed=1 dropped_exit_timeout=0 ")
 

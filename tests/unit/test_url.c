@@ -266,12 +266,40 @@ static void test_shown(void **state)
     }
 }
 
+/* A parsed endpoint shown as its URL, as the exporters' failure lines
+ * name it: the query's values hidden, the IPv6 brackets and zone as
+ * written, cut short to its room. */
+static void test_shown_parsed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"http://localhost:4318/v1/traces", "http://localhost:4318/v1/traces"},
+        {"http://c:4318/otlp/v1/traces?api-key=s3cr3t&team",
+         "http://c:4318/otlp/v1/traces?api-key=(not shown)&team"},
+        {"http://[fe80::1%25eth0]:4318#frag", "http://[fe80::1%25eth0]:4318/"},
+        {"http://zipkin", "http://zipkin/"},
+    };
+    char out[256];
+    struct ts_url u;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_null(ts_url_parse(cases[i].url, &u));
+        ts_url_shown_parsed(&u, out, sizeof out);
+        assert_string_equal(out, cases[i].shown);
+    }
+    assert_null(ts_url_parse("http://h/p?token=abc", &u));
+    ts_url_shown_parsed(&u, out, 18);
+    assert_string_equal(out, "http://h/p?token="); /* 17 bytes and the NUL */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accepted), cmocka_unit_test(test_rejected),
-        cmocka_unit_test(test_lengths),  cmocka_unit_test(test_scheme_len),
-        cmocka_unit_test(test_shown),    cmocka_unit_test(test_zones),
+        cmocka_unit_test(test_accepted),     cmocka_unit_test(test_rejected),
+        cmocka_unit_test(test_lengths),      cmocka_unit_test(test_scheme_len),
+        cmocka_unit_test(test_shown),        cmocka_unit_test(test_zones),
+        cmocka_unit_test(test_shown_parsed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
