@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fd_split.h"
@@ -18,18 +19,40 @@
  * messages, at its start or its exit. */
 #define TS_LOG_ROOM_WAIT_MS 100
 
-/* May a line go to fd, the program's stderr or a copy of it? Not when
- * that is a socket of IPv4 or IPv6: the program closed stderr and one of
- * its connections took the number, or it is an inetd child whose stdio
- * is its client; a line there would be bytes in the program's stream
- * (journald's stream socket is a Unix one). Nor when there is no room for
- * it soon. */
+/* Is the socket fd the program's stdin too: the same open file (an fd of
+ * this thread's table: on a split reporter thread, a borrowed copy)? */
+static bool socket_is_stdin(int fd)
+{
+    struct stat err, in_st;
+    bool borrowed = ts_fd_split_here; /* its fd 0 is none of the program's */
+    int in = borrowed ? ts_fd_split_borrow(STDIN_FILENO) : STDIN_FILENO;
+    bool same = in >= 0 && fstat(fd, &err) == 0 && fstat(in, &in_st) == 0 &&
+                err.st_dev == in_st.st_dev && err.st_ino == in_st.st_ino;
+    if (borrowed && in >= 0)
+        TS_REAL(close)(in);
+    return same;
+}
+
+/* May a line go to fd, the program's stderr or a copy of it? Every line
+ * the shim writes asks here (ts_log, the console exporter, the stats
+ * line; a stderr kept at exit too): the one rule for where they go. Not
+ * when fd is a socket that is one of the program's streams, where a line
+ * would be bytes in front of the program's own:
+ *  - a socket of IPv4 or IPv6: the program closed stderr and one of its
+ *    connections took the number, or it is an inetd child whose stdio is
+ *    its client;
+ *  - a socket of any family that is also its stdin: a program started on
+ *    an accepted connection (systemd's Accept=yes on a ListenStream=
+ *    path, socat's EXEC:...,stderr), fds 0, 1 and 2 the one client.
+ * journald's stream socket is a Unix one that is stderr (and perhaps
+ * stdout) alone, stdin /dev/null: lines go there. Nor when there is no
+ * room for the line soon. */
 static bool stderr_takes_line(int fd)
 {
     int domain = 0;
     socklen_t len = sizeof domain;
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
-        (domain == AF_INET || domain == AF_INET6))
+        (domain == AF_INET || domain == AF_INET6 || socket_is_stdin(fd)))
         return false;
     struct pollfd p = {fd, POLLOUT, 0};
     int r;

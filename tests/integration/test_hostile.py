@@ -929,6 +929,39 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(len(list(th.complete_requests(pending))), 2, data)
             self.assertEqual(pending, b"", "bytes after the two requests")
 
+    def test_messages_stay_out_of_a_unix_connection_on_stdio(self):
+        """A program started on an accepted Unix-domain connection, fds 0,
+        1 and 2 all of it (systemd's Accept=yes on a ListenStream= path,
+        socat's EXEC:...,stderr): the shim's lines went to the client ahead
+        of the program's bytes, as only an IPv4 or IPv6 socket on fd 2 kept
+        them out. Both kinds: a configuration line at the start, and one
+        from the reporter thread (the span file cannot be opened), which
+        has an fd table of its own. journald's stream, a Unix socket on
+        stderr alone with stdin /dev/null, still gets them."""
+        curl = th.require_tool("curl")
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        argv = [curl, "-s", "http://127.0.0.1:%d/unix-stdio" % srv.port]
+        env = th.shim_env("unix-stdio", os.path.join(self.tmp, "no", "such", "dir", "s.jsonl"),
+                          OTEL_PROPAGATORS="bogus")
+        for stdin_too in (True, False):
+            with self.subTest(stdin_too=stdin_too):
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                with ours:
+                    with theirs:
+                        stdin = theirs if stdin_too else subprocess.DEVNULL
+                        p = subprocess.Popen(argv, env=env, stdin=stdin, stdout=theirs,
+                                             stderr=theirs)
+                    ours.settimeout(20)
+                    got = th.recv_to_close(ours)
+                self.assertEqual(p.wait(20), 0, got)
+                if stdin_too:
+                    self.assertEqual(got, b"ok", "only the program's bytes reach its client")
+                else:
+                    self.assertTrue(got.startswith(b"traceshim: invalid OTEL_PROPAGATORS="), got)
+                    self.assertIn(b"ok", got)
+                    self.assertIn(b"traceshim: cannot open span file", got)
+
     def test_messages_wait_no_longer_for_a_full_stderr(self):
         # stderr a pipe that is full and never read: the stats line at exit
         # and a configuration message at the start waited for room for good
