@@ -51,13 +51,19 @@ static const char *base_lookup(const char *name)
     return v;
 }
 
-/* Did the library ask for name? */
-static bool was_asked(const char *name)
+/* The entry of name, when the library asked for it; else NULL. */
+static const struct asked *find_asked(const char *name)
 {
     for (size_t i = 0; i < nasked; i++)
         if (strcmp(asked[i].name, name) == 0)
-            return true;
-    return false;
+            return &asked[i];
+    return NULL;
+}
+
+/* Did the library ask for name? */
+static bool was_asked(const char *name)
+{
+    return find_asked(name) != NULL;
 }
 
 /* Remember a name asked for, once, with the value found. */
@@ -131,9 +137,8 @@ static const char *general_instead(const char *messages, const char *name)
 }
 
 /* What applies in place of name's rejected value, as its row says it:
- * the general OTLP variable, an exporter turned off (an endpoint named and
- * refused: preload/config.c sends nothing to the default instead), or the
- * default. */
+ * what the library does then, which is its default for most variables,
+ * not for all of them. */
 static const char *rejected_outcome(const char *messages, const char *name,
                                     const struct ts_config *cfg)
 {
@@ -143,13 +148,64 @@ static const char *rejected_outcome(const char *messages, const char *name,
         snprintf(text, sizeof text, "%s applies", instead);
         return text;
     }
+    /* an endpoint named and refused: nothing goes to the default one
+     * instead (preload/config.c) */
     if (strstr(name, "_OTLP_") && strstr(name, "_ENDPOINT") &&
         !(cfg->exporters & (1u << TS_EXPORTER_OTLP)))
         return "the otlp exporter is off";
     if (strcmp(name, "OTEL_EXPORTER_ZIPKIN_ENDPOINT") == 0 &&
         !(cfg->exporters & (1u << TS_EXPORTER_ZIPKIN)))
         return "the zipkin exporter is off";
+    /* a bad mode, hmac without (good) keys or libcrypto: the safe mode, not
+     * the default (all) */
+    if ((strcmp(name, "TRACESHIM_TRUST_INBOUND") == 0 ||
+         strcmp(name, "TRACESHIM_HMAC_KEYS") == 0) &&
+        ts_trust_mode() == TS_TRUST_NONE)
+        return "trust mode none applies: no inbound context is trusted";
+    /* a bad list of destinations never to inject to: injecting nowhere
+     * (hooks/rules.c), not everywhere */
+    if (strcmp(name, "TRACESHIM_NO_INJECT_TO") == 0)
+        return "trace headers go nowhere";
+    /* a service.name too long: that entry alone is left out */
+    if (strcmp(name, "OTEL_RESOURCE_ATTRIBUTES") == 0 && cfg->resource_attrs[0])
+        return "its service.name is left out, its other entries apply";
     return "default";
+}
+
+/* A variable's value as the library found it, when it asked for it and it
+ * was set; else NULL. */
+static const char *asked_value(const char *name)
+{
+    const struct asked *a = find_asked(name);
+    return a && a->value && *a->value ? a->value : NULL;
+}
+
+/* The sampler the library took, from the values it was given and those it
+ * refused (its messages): OTEL_TRACES_SAMPLER and its argument, else
+ * Jaeger's type and parameter (parent-based), else the default. */
+static void sampler_text(const char *messages, char *out, size_t cap)
+{
+    const char *type_var = "OTEL_TRACES_SAMPLER", *arg_var = "OTEL_TRACES_SAMPLER_ARG";
+    const char *type = asked_value(type_var), *kind = "";
+    if (!type) {
+        type_var = "JAEGER_SAMPLER_TYPE";
+        arg_var = "JAEGER_SAMPLER_PARAM";
+        type = asked_value(type_var);
+        kind = "jaeger ";
+    }
+    if (!type || rejected_in(messages, type_var)) {
+        snprintf(out, cap, "parentbased_always_on (the default)");
+        return;
+    }
+    const char *arg = asked_value(arg_var);
+    char shown[1024] = "";
+    if (arg && rejected_in(messages, arg_var))
+        snprintf(shown, sizeof shown, " (%s refused: its default)", arg_var);
+    else if (arg) {
+        shown[0] = ' ';
+        ts_sampler_arg_shown(arg, shown + 1, sizeof shown - 1);
+    }
+    snprintf(out, cap, "%s%s%s%s", kind, type, shown, kind[0] ? " (parent-based)" : "");
 }
 
 /* A value as it may be shown: secrets are not. The HMAC keys never are;
@@ -456,6 +512,10 @@ int main(int argc, char **argv)
     row("span file", cfg.file_path[0] ? cfg.file_path : "./traceshim-spans.jsonl");
     row("propagators", bits_list(cfg.propagators, props, 4, buf, sizeof buf));
     row("read from requests", bits_list(cfg.extracted, props, 4, buf, sizeof buf));
+    static const char *const trust[] = {"all", "none", "hmac"};
+    row("trust inbound", trust[ts_trust_mode() % 3]);
+    sampler_text(messages, buf, sizeof buf);
+    row("sampler", buf);
     /* an exporter's settings only when it is in use: the library reads
      * them only then (preload/config.c) */
     if (cfg.exporters & (1u << TS_EXPORTER_OTLP)) {

@@ -67,7 +67,54 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertRegex(out, r"(?m)^  OTEL_SERVICE_NAME +=  ?web$")
         self.assertRegex(out, r"(?m)^  OTEL_TRACES_EXPORTER +=  ?otlp,file$")
         self.assertRegex(out, r"(?m)^  TRACESHIM_EXPORTER +\(not set: default\)$")
+        self.assertRegex(out, r"(?m)^  trust inbound +all$")
+        self.assertRegex(out, r"(?m)^  sampler +parentbased_always_on \(the default\)$")
         self.assertEqual(p.stderr(), b"")
+
+    def test_a_rejection_says_what_applies(self):
+        """"(REJECTED: default)" was printed where the default is not what
+        the library uses: a bad trust mode, or hmac without keys, gives
+        none (the default is all); a service.name too long drops that
+        entry alone; a bad TRACESHIM_NO_INJECT_TO injects nowhere. The
+        effective configuration shows the trust mode and the sampler."""
+        cases = [
+            (dict(TRACESHIM_TRUST_INBOUND="bogus"), "TRACESHIM_TRUST_INBOUND", "bogus",
+             "trust mode none applies: no inbound context is trusted"),
+            (dict(TRACESHIM_TRUST_INBOUND="hmac"), "TRACESHIM_TRUST_INBOUND", "hmac",
+             "trust mode none applies: no inbound context is trusted"),
+            (dict(TRACESHIM_TRUST_INBOUND="hmac", TRACESHIM_HMAC_KEYS=","), "TRACESHIM_HMAC_KEYS",
+             r"\(set, 1 bytes: not shown\)",
+             "trust mode none applies: no inbound context is trusted"),
+            (dict(OTEL_RESOURCE_ATTRIBUTES="team=a,service.name=" + "n" * 300),
+             "OTEL_RESOURCE_ATTRIBUTES", "team=a,service.name=n+",
+             "its service.name is left out, its other entries apply"),
+            (dict(TRACESHIM_NO_INJECT_TO="("), "TRACESHIM_NO_INJECT_TO", r"\(",
+             "trace headers go nowhere"),
+        ]
+        for env, name, shown, applies in cases:
+            with self.subTest(name=name, env=env):
+                p = self.config(**env)
+                self.assertEqual(p.returncode, 1, p.describe())
+                out = p.stdout().decode()
+                self.assertRegex(out, r"(?m)^  %s += %s +\(REJECTED: %s\)$"
+                                 % (name, shown, re.escape(applies)))
+                if name.startswith("TRACESHIM_TRUST") or name == "TRACESHIM_HMAC_KEYS":
+                    self.assertRegex(out, r"(?m)^  trust inbound +none$")
+                if name == "OTEL_RESOURCE_ATTRIBUTES":
+                    self.assertRegex(out, r"(?m)^  service\.name +\(the program's name\)$")
+        p = self.config(TRACESHIM_TRUST_INBOUND="hmac", TRACESHIM_HMAC_KEYS="k1")
+        self.assertRegex(p.stdout().decode(), r"(?m)^  trust inbound +hmac$")
+        for env, sampler in (
+                (dict(OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.25"),
+                 "parentbased_traceidratio 0.25"),
+                (dict(OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="2"),
+                 "traceidratio (OTEL_TRACES_SAMPLER_ARG refused: its default)"),
+                (dict(OTEL_TRACES_SAMPLER="bogus"), "parentbased_always_on (the default)"),
+                (dict(JAEGER_SAMPLER_TYPE="probabilistic", JAEGER_SAMPLER_PARAM="0.1"),
+                 "jaeger probabilistic 0.1 (parent-based)")):
+            with self.subTest(sampler=env):
+                p = self.config(**env)
+                self.assertRegex(p.stdout().decode(), r"(?m)^  sampler +%s$" % re.escape(sampler))
 
     def test_rejected_value_is_marked(self):
         p = self.config(OTEL_PROPAGATORS="b3,bogus")
