@@ -341,24 +341,35 @@ static int hex_val(char c)
     return -1;
 }
 
+/* The byte of the percent-encoded v[0..len) at *i, decoded (a "%XX"
+ * escape, or the byte as it is), *i moved past it; -1 for a '%' that two
+ * hex digits do not follow. */
+static int percent_next(const char *v, size_t len, size_t *i)
+{
+    char c = v[(*i)++];
+    if (c != '%')
+        return (unsigned char)c;
+    if (len - *i < 2 || hex_val(v[*i]) < 0 || hex_val(v[*i + 1]) < 0)
+        return -1;
+    c = (char)(hex_val(v[*i]) << 4 | hex_val(v[*i + 1]));
+    *i += 2;
+    return (unsigned char)c;
+}
+
 /* Percent-decode v[0..len) into out[cap] (NUL-terminated). Returns the
  * decoded length, -1 on a bad escape anywhere, -2 when it does not fit. */
 static long percent_decode(const char *v, size_t len, char *out, size_t cap)
 {
     size_t n = 0;
     bool fits = true;
-    for (size_t i = 0; i < len; i++) {
-        char c = v[i];
-        if (c == '%') {
-            if (len - i < 3 || hex_val(v[i + 1]) < 0 || hex_val(v[i + 2]) < 0)
-                return -1;
-            c = (char)(hex_val(v[i + 1]) << 4 | hex_val(v[i + 2]));
-            i += 2;
-        }
+    for (size_t i = 0; i < len;) {
+        int c = percent_next(v, len, &i);
+        if (c < 0)
+            return -1;
         if (n + 1 >= cap)
             fits = false;
         else
-            out[n++] = c;
+            out[n++] = (char)c;
     }
     out[n] = '\0';
     return fits ? (long)n : -2;
@@ -409,31 +420,64 @@ struct service_name_search {
 };
 
 /* A resource key of OTEL_RESOURCE_ATTRIBUTES or JAEGER_TAGS (one rule for
- * both): no blank or control byte (the resource would drop such a key);
- * anything else goes, "app.kubernetes.io/name" is common, and a '%' is
- * kept as it is (keys are not percent-decoded). */
+ * both, on the key once decoded): no blank or control byte (the resource
+ * would drop such a key); anything else goes, "app.kubernetes.io/name" is
+ * common. */
 #define RESOURCE_KEYS "non-empty keys without blanks or control characters"
+
+/* May a resource key hold the byte c (0..255)? */
+static bool resource_key_byte_ok(int c)
+{
+    return c != ' ' && !ts_ascii_is_control((char)c);
+}
+
+/* A JAEGER_TAGS key, taken as it is (the Jaeger clients encode nothing). */
 static bool resource_key_ok(const char *key, size_t klen)
 {
     for (size_t i = 0; i < klen; i++)
-        if (key[i] == ' ' || ts_ascii_is_control(key[i]))
+        if (!resource_key_byte_ok((unsigned char)key[i]))
             return false;
     return true;
 }
 
+/* An OTEL_RESOURCE_ATTRIBUTES key: percent-encoded, as its value is (the
+ * Resource SDK specification: ',' and '=' in keys and values are written
+ * %2C and %3D), and decoded before resource_key_ok's rule applies; a bad
+ * escape makes the list malformed. */
+static bool attribute_key_ok(const char *key, size_t klen)
+{
+    for (size_t i = 0; i < klen;) {
+        int c = percent_next(key, klen, &i);
+        if (c < 0 || !resource_key_byte_ok(c))
+            return false;
+    }
+    return true;
+}
+
+/* Is the OTEL_RESOURCE_ATTRIBUTES key key[0..klen), which attribute_key_ok
+ * accepted, name once decoded? */
+static bool attribute_key_is(const char *key, size_t klen, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < klen; n++)
+        if (!name[n] || percent_next(key, klen, &i) != (unsigned char)name[n])
+            return false;
+    return !name[n];
+}
+
 /* One OTEL_RESOURCE_ATTRIBUTES entry: every key must be one
- * (resource_key_ok) and every value decode; the last service.name is
+ * (attribute_key_ok) and every value decode; the last service.name is
  * kept. */
 static int service_name_entry(const struct kv_entry *e, void *arg)
 {
     struct service_name_search *sn = arg;
-    if (!resource_key_ok(e->key, e->klen))
+    if (!attribute_key_ok(e->key, e->klen))
         return -1;
     char tmp[TS_CFG_STR];
     long r = percent_decode(e->val, e->vlen, tmp, sizeof tmp);
     if (r == -1)
         return -1;
-    if (e->klen == 12 && memcmp(e->key, "service.name", 12) == 0) {
+    if (attribute_key_is(e->key, e->klen, "service.name")) {
         sn->too_long = r < 0 || (size_t)r >= sn->cap;
         if (!sn->too_long)
             memcpy(sn->out, tmp, (size_t)r + 1);
@@ -441,28 +485,39 @@ static int service_name_entry(const struct kv_entry *e, void *arg)
     return 0;
 }
 
+/* The keys the shim sets for each process (ts_resource_key_is_own). */
+static const char *const own_resource_keys[] = {
+    "process.pid",           "process.executable.name",
+    "telemetry.sdk.name",    "telemetry.sdk.language",
+    "telemetry.sdk.version",
+};
+#define OWN_RESOURCE_KEYS (sizeof own_resource_keys / sizeof *own_resource_keys)
+
 bool ts_resource_key_is_own(const char *key, size_t klen)
 {
-    static const char *const own[] = {
-        "process.pid",           "process.executable.name",
-        "telemetry.sdk.name",    "telemetry.sdk.language",
-        "telemetry.sdk.version",
-    };
-    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
-        if (klen == strlen(own[i]) && memcmp(key, own[i], klen) == 0)
+    for (size_t i = 0; i < OWN_RESOURCE_KEYS; i++)
+        if (klen == strlen(own_resource_keys[i]) && memcmp(key, own_resource_keys[i], klen) == 0)
             return true;
     return false;
 }
 
 /* A line for an OTEL_RESOURCE_ATTRIBUTES (or JAEGER_TAGS) entry the
- * resource leaves out: at the error level, as a refused value is, so that
- * it is seen by default; not counted as one, since the list itself is
- * accepted. */
-static int own_key_entry(const struct kv_entry *e, void *var)
+ * resource leaves out, key[0..klen) as written: at the error level, as a
+ * refused value is, so that it is seen by default; not counted as one,
+ * since the list itself is accepted. */
+static void say_own_key(const char *var, const char *key, size_t klen)
 {
-    if (ts_resource_key_is_own(e->key, e->klen))
-        ts_log_error("the %s entry %.*s is ignored: the shim sets it for each process",
-                     (const char *)var, (int)e->klen, e->key);
+    ts_log_error("the %s entry %.*s is ignored: the shim sets it for each process", var, (int)klen,
+                 key);
+}
+
+/* An OTEL_RESOURCE_ATTRIBUTES entry whose key, decoded, is the shim's. */
+static int own_attribute_entry(const struct kv_entry *e, void *unused)
+{
+    (void)unused;
+    for (size_t i = 0; i < OWN_RESOURCE_KEYS; i++)
+        if (attribute_key_is(e->key, e->klen, own_resource_keys[i]))
+            say_own_key("OTEL_RESOURCE_ATTRIBUTES", e->key, e->klen);
     return 0;
 }
 
@@ -477,15 +532,42 @@ static int jaeger_tag_left_out(const struct kv_entry *e, void *unused)
         ts_log_error("the JAEGER_TAGS entry service.name is ignored: the service name is "
                      "OTEL_SERVICE_NAME's, else JAEGER_SERVICE_NAME's, else the service.name "
                      "of OTEL_RESOURCE_ATTRIBUTES, else the program's name");
-    return own_key_entry(e, "JAEGER_TAGS");
+    if (ts_resource_key_is_own(e->key, e->klen))
+        say_own_key("JAEGER_TAGS", e->key, e->klen);
+    return 0;
 }
 
-/* One JAEGER_TAGS entry, key=value with the value as it is (not
- * percent-encoded), written as an OTEL_RESOURCE_ATTRIBUTES entry. */
+/* One JAEGER_TAGS entry, key=value, both as they are (not
+ * percent-encoded), written as an OTEL_RESOURCE_ATTRIBUTES entry: a '%' in
+ * either becomes %25, which the resource decodes back. */
 struct tags_render {
     char *out;
     size_t cap, used;
 };
+
+/* The length of s[0..n) with each '%' written %25. */
+static size_t escaped_len(const char *s, size_t n)
+{
+    size_t len = n;
+    for (size_t i = 0; i < n; i++)
+        len += s[i] == '%' ? 2 : 0;
+    return len;
+}
+
+/* s[0..n) into o with each '%' written %25; returns the end of what it
+ * wrote. */
+static char *escape_percent(char *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            memcpy(o, "%25", 3);
+            o += 3;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    return o;
+}
 
 static int jaeger_tag_entry(const struct kv_entry *e, void *arg)
 {
@@ -495,25 +577,16 @@ static int jaeger_tag_entry(const struct kv_entry *e, void *arg)
     /* ${ENV:default}, which the Jaeger clients look up: not done here */
     if (e->vlen >= 3 && memcmp(e->val, "${", 2) == 0 && e->val[e->vlen - 1] == '}')
         return -3;
-    size_t need = (t->used ? 1 : 0) + e->klen + 1;
-    for (size_t i = 0; i < e->vlen; i++)
-        need += e->val[i] == '%' ? 3 : 1;
+    size_t need =
+        (t->used ? 1 : 0) + escaped_len(e->key, e->klen) + 1 + escaped_len(e->val, e->vlen);
     if (t->used + need >= t->cap)
         return -2;
     char *o = t->out + t->used;
     if (t->used)
         *o++ = ',';
-    memcpy(o, e->key, e->klen);
-    o += e->klen;
+    o = escape_percent(o, e->key, e->klen);
     *o++ = '=';
-    for (size_t i = 0; i < e->vlen; i++) {
-        if (e->val[i] == '%') {
-            memcpy(o, "%25", 3);
-            o += 3;
-        } else {
-            *o++ = e->val[i];
-        }
-    }
+    o = escape_percent(o, e->val, e->vlen);
     *o = '\0';
     t->used += need;
     return 0;
@@ -1033,7 +1106,7 @@ int ts_config_load_zeroed(struct ts_config *cfg, ts_env_lookup_fn get)
             read_string("OTEL_RESOURCE_ATTRIBUTES", v, cfg->resource_attrs,
                         sizeof cfg->resource_attrs, &errors);
             if (cfg->resource_attrs[0])
-                kv_list_each(v, own_key_entry, "OTEL_RESOURCE_ATTRIBUTES");
+                kv_list_each(v, own_attribute_entry, NULL);
             /* Its service.name counts only when no service variable is set,
              * and only when the attributes themselves were accepted. */
             if (!service_set && cfg->resource_attrs[0]) {

@@ -63,12 +63,13 @@ struct res_entry {
 /* At most one entry per two bytes of input (the shortest is "k="). */
 #define RES_MAX (RES_RAW / 2 + 1)
 
-/* Parse "k1=v1,k2=v2" (W3C baggage style: values percent-encoded, optional
+/* Parse "k1=v1,k2=v2" (keys and values percent-encoded: the Resource SDK
+ * specification has ',' and '=' in either written %2C and %3D; optional
  * whitespace around keys and values; ";properties" are not part of the
- * OTel format and stay in the value). Malformed entries — no '=', empty
- * key, key with inner whitespace, broken %XX — are skipped. rawlen is below
- * RES_RAW, so every offset fits 16 bits. Returns the number of
- * entries. */
+ * OTel format and stay in the value). Malformed entries (no '=', an empty
+ * key, a key with whitespace once decoded, a broken %XX) are skipped.
+ * rawlen is below RES_RAW, so every offset fits 16 bits. Returns the
+ * number of entries. */
 static size_t res_parse(const char *raw, size_t rawlen, char *scratch, size_t *scratch_used,
                         struct res_entry *ents)
 {
@@ -85,20 +86,20 @@ static size_t res_parse(const char *raw, size_t rawlen, char *scratch, size_t *s
         const char *key = ts_ascii_trim(ent, &klen);
         size_t vlen = elen - (size_t)(eq - ent) - 1;
         const char *val = ts_ascii_trim(eq + 1, &vlen);
-        bool key_ok = klen > 0;
-        for (size_t i = 0; i < klen && key_ok; i++)
-            key_ok = !res_is_ows(key[i]);
+        long kl = res_pct_decode(key, klen, scratch + used);
+        bool key_ok = kl > 0;
+        for (long i = 0; i < kl && key_ok; i++)
+            key_ok = !res_is_ows(scratch[used + (size_t)i]);
         if (!key_ok)
             continue;
-        long dl = res_pct_decode(val, vlen, scratch + used + klen);
+        long dl = res_pct_decode(val, vlen, scratch + used + (size_t)kl);
         if (dl < 0)
             continue;
-        memcpy(scratch + used, key, klen);
         ents[nents].koff = (uint16_t)used;
-        ents[nents].klen = (uint16_t)klen;
-        ents[nents].voff = (uint16_t)(used + klen);
+        ents[nents].klen = (uint16_t)kl;
+        ents[nents].voff = (uint16_t)(used + (size_t)kl);
         ents[nents].vlen = (uint16_t)dl;
-        used += klen + (size_t)dl;
+        used += (size_t)kl + (size_t)dl;
         nents++;
     }
     *scratch_used = used;

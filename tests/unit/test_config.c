@@ -1214,21 +1214,36 @@ static void test_own_resource_key_is_said(void **state)
                                   "ignored: the shim sets it for each process\n");
 }
 
-/* One key rule for OTEL_RESOURCE_ATTRIBUTES and JAEGER_TAGS: a '%' in a
- * key is kept (JAEGER_TAGS refused a%b=1 as "keys without blanks"), a
- * blank or a control byte refuses either list, with words that say so. */
+/* One key rule for OTEL_RESOURCE_ATTRIBUTES and JAEGER_TAGS, on the key
+ * as the resource has it: a blank or a control byte refuses either list,
+ * with words that say so. JAEGER_TAGS's keys are taken as they are (a '%'
+ * kept, written %25 for the resource); OTEL_RESOURCE_ATTRIBUTES's are
+ * percent-decoded as its values are (the Resource SDK specification: ','
+ * and '=' in keys and values are written %2C and %3D), so a key's '%'
+ * must be an escape, and the rule holds for the decoded key. */
 static void test_resource_keys_one_rule(void **state)
 {
     (void)state;
     struct ts_config c;
-    static const char *const good[] = {"a%b=1", "app.kubernetes.io/name=x", "k:v=1"};
+    static const char *const good[][2] = {
+        {"a%b=1", "a%25b=1"}, {"app.kubernetes.io/name=x", NULL}, {"k:v=1", NULL}};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         env_reset();
-        env_set("JAEGER_TAGS", good[i]);
-        env_set("OTEL_RESOURCE_ATTRIBUTES", good[i]);
+        env_set("JAEGER_TAGS", good[i][0]);
         assert_int_equal(load(&c), 0);
-        assert_string_equal(c.jaeger_tags, good[i]);
-        assert_string_equal(c.resource_attrs, good[i]);
+        assert_string_equal(c.jaeger_tags, good[i][1] ? good[i][1] : good[i][0]);
+        if (good[i][1])
+            continue;
+        env_set("OTEL_RESOURCE_ATTRIBUTES", good[i][0]);
+        assert_int_equal(load(&c), 0);
+        assert_string_equal(c.resource_attrs, good[i][0]);
+    }
+    static const char *const decoded_good[] = {"a%25b=1", "k%2C1%3Dx=v", "caf%C3%A9=1"};
+    for (size_t i = 0; i < sizeof decoded_good / sizeof decoded_good[0]; i++) {
+        env_reset();
+        env_set("OTEL_RESOURCE_ATTRIBUTES", decoded_good[i]);
+        assert_int_equal(load(&c), 0);
+        assert_string_equal(c.resource_attrs, decoded_good[i]);
     }
     static const char *const bad[] = {"in ner=x", "k\x01=1", "k\x7f=1", "=x"};
     static const char *const vars[] = {"JAEGER_TAGS", "OTEL_RESOURCE_ATTRIBUTES"};
@@ -1241,6 +1256,28 @@ static void test_resource_keys_one_rule(void **state)
                 strstr(captured, "non-empty keys without blanks or control characters"));
         }
     }
+    /* keys decoded: a blank or a control byte once decoded, a bad escape */
+    static const char *const decoded_bad[] = {"in%20ner=x", "k%01=1", "k%7F=1",
+                                              "a%b=1",      "k%2=1",  "ok=1,x%zz=2"};
+    for (size_t i = 0; i < sizeof decoded_bad / sizeof decoded_bad[0]; i++) {
+        env_reset();
+        env_set("OTEL_RESOURCE_ATTRIBUTES", decoded_bad[i]);
+        assert_int_equal(load(&c), 1);
+        assert_one_error("OTEL_RESOURCE_ATTRIBUTES", decoded_bad[i]);
+        assert_string_equal(c.resource_attrs, "");
+    }
+    /* the keys the configuration looks for are matched decoded */
+    env_reset();
+    env_set("OTEL_RESOURCE_ATTRIBUTES", "service%2Ename=svc,process%2epid=3");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(c.service_name, "svc");
+    assert_string_equal(captured, "traceshim: the OTEL_RESOURCE_ATTRIBUTES entry process%2epid is "
+                                  "ignored: the shim sets it for each process\n");
+    env_reset();
+    env_set("JAEGER_TAGS", "process%2Epid=3"); /* as it is: no key of the shim's */
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(captured, "");
+    assert_string_equal(c.jaeger_tags, "process%252Epid=3");
 }
 
 /* service.name in JAEGER_TAGS is no service name (the Jaeger clients take

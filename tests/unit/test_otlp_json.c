@@ -1198,6 +1198,26 @@ static void test_resource_attrs_parsed(void **state)
     ts_json_buf_free(&b);
 }
 
+/* Keys are percent-decoded as values are (the Resource SDK specification:
+ * ',' and '=' in keys are written %2C and %3D); the keys the resource looks
+ * for are matched decoded. */
+static void test_resource_attr_keys_decoded(void **state)
+{
+    struct ts_json_buf b;
+    encode_with_attrs("a%2Cb%3Dc=1,pct%25=2,service%2Ename=x,host%2Ename=h,in%20ner=3", &b);
+    assert_non_null(strstr(b.data, RES_STR("a,b=c", "1") RES_STR("pct%", "2") "]}"));
+    assert_non_null(strstr(b.data, "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h\"}}"));
+    assert_null(strstr(b.data, "\"x\"")); /* service.name is the configuration's */
+    assert_null(strstr(b.data, "ner"));   /* a blank in a decoded key: skipped */
+    ts_json_buf_free(&b);
+    /* a JAEGER_TAGS key's '%' (written %25 by the configuration) */
+    snprintf(ts_cfg.jaeger_tags, sizeof ts_cfg.jaeger_tags, "%s", "a%25b=1");
+    encode_with_attrs("", &b);
+    ts_cfg.jaeger_tags[0] = '\0';
+    assert_non_null(strstr(b.data, RES_STR("a%b", "1") "]}"));
+    ts_json_buf_free(&b);
+}
+
 static void test_resource_attrs_malformed_skipped(void **state)
 {
     struct ts_json_buf b;
@@ -1398,6 +1418,7 @@ int main(void)
         cmocka_unit_test_setup(test_encode_clamps_damaged_offsets, setup),
         cmocka_unit_test_setup(test_encode_keeps_to_the_bytes_in_use, setup),
         cmocka_unit_test_setup(test_resource_attrs_parsed, setup),
+        cmocka_unit_test_setup(test_resource_attr_keys_decoded, setup),
         cmocka_unit_test_setup(test_resource_attrs_malformed_skipped, setup),
         cmocka_unit_test_setup(test_resource_attrs_no_duplicates, setup),
         cmocka_unit_test_setup(test_resource_jaeger_tags, setup),
