@@ -816,7 +816,9 @@ static bool read_otlp_timeout(const char *var, const char *v, void *out, int *er
  * one line when that exporter is in use, not ignored in silence (its
  * batches would go otherwise than the user believes). Read only then: a
  * host's environment set for its SDKs says nothing to a process that
- * exports elsewhere. */
+ * exports elsewhere. (The SDKs' settings that change nothing here, limits
+ * on attributes, OTEL_LOG_LEVEL, the other signals' exporters, gRPC's
+ * OTEL_EXPORTER_OTLP_INSECURE, are not read at all: README lists them.) */
 static void read_unsupported(ts_env_lookup_fn get, unsigned exporters, int *errors)
 {
     const char *var, *v;
@@ -828,6 +830,18 @@ static void read_unsupported(ts_env_lookup_fn get, unsigned exporters, int *erro
         if (!ts_ascii_eq_nocase(t, len, "none"))
             reject(errors, var, v, "none (the exporter does not compress: batches go as they are)");
     }
+    /* A certificate or a key for TLS: the endpoint is http:// (an https://
+     * one has already turned the exporter off), so none would be used. */
+    static const char *const tls[][2] = {
+        {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"},
+        {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"},
+        {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"},
+    };
+    for (size_t i = 0; exporters & (1u << TS_EXPORTER_OTLP) && i < sizeof tls / sizeof *tls; i++)
+        if ((v = env_first(get, tls[i][0], tls[i][1], &var)))
+            reject(errors, var, v,
+                   "no value: the otlp exporter speaks plain http:// (no TLS: https is not "
+                   "supported) and uses no certificate or key");
     if (exporters & (1u << TS_EXPORTER_JAEGER) &&
         (v = env_first(get, "OTEL_EXPORTER_JAEGER_ENDPOINT", "JAEGER_ENDPOINT", &var)))
         reject_url(errors, var, v,

@@ -719,6 +719,14 @@ static void test_unsupported_settings(void **state)
         {"jaeger", "JAEGER_ENDPOINT", "http://jaeger:14268/api/traces", 1},
         {"jaeger", "OTEL_EXPORTER_JAEGER_ENDPOINT", "http://jaeger:14268/api/traces", 1},
         {"otlp", "JAEGER_ENDPOINT", "http://jaeger:14268/api/traces", 0},
+        /* TLS files: no TLS to use them for */
+        {"otlp", "OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ssl/ca.pem", 1},
+        {"otlp", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/etc/ssl/ca.pem", 1},
+        {"otlp", "OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/ssl/client.key", 1},
+        {"otlp", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/etc/ssl/client.key", 1},
+        {"otlp", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/ssl/client.pem", 1},
+        {"otlp", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/etc/ssl/client.pem", 1},
+        {"file,zipkin", "OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ssl/ca.pem", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         env_reset();
@@ -730,6 +738,30 @@ static void test_unsupported_settings(void **state)
         if (cases[i].errors)
             assert_non_null(strstr(captured, cases[i].var));
     }
+    /* with an https endpoint the exporter is off: its one line says it all */
+    env_reset();
+    env_set("TRACESHIM_EXPORTER", "otlp");
+    env_set("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318");
+    env_set("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ssl/ca.pem");
+    struct ts_config c;
+    assert_int_equal(load(&c), 1);
+    assert_int_equal(captured_lines(), 1);
+    assert_null(strstr(captured, "CERTIFICATE"));
+    /* the SDKs' settings that change nothing here are not read */
+    static const char *const ignored[] = {
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_EXPORTER_OTLP_INSECURE",
+        "OTEL_LOG_LEVEL",
+        "OTEL_METRICS_EXPORTER",
+        "OTEL_LOGS_EXPORTER",
+    };
+    env_reset();
+    env_set("TRACESHIM_EXPORTER", "otlp");
+    for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
+        env_set(ignored[i], "bogus");
+    assert_int_equal(load(&c), 0);
+    assert_string_equal(captured, "");
 }
 
 static void test_integers_valid(void **state)
