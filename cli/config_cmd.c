@@ -321,7 +321,7 @@ static const char *const file_keys[] = {
 
 /* Read from the environment alone, never from the system file. */
 static const char *const environment_only[] = {"TRACESHIM_SYSTEM_CONFIG", "TRACESHIM_B3",
-                                               "TRACESHIM_SAID", "TRACEPARENT", "TRACESTATE"};
+                                               "TRACEPARENT", "TRACESTATE"};
 
 static bool listed(const char *name, const char *const *names, size_t n)
 {

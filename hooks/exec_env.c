@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "../preload/hex.h"
-#include "../preload/start_state.h"
 
 #define SAVED_MAX 96
 
@@ -19,9 +18,6 @@ static const char *lib_base; /* its last component, to find it in LD_PRELOAD */
  * (NULL: none), which the children get in its place. */
 static char span_file_entry[sizeof "TRACESHIM_FILE=" + 8192];
 static const char *start_file_entry;
-/* The hash of this process's configuration lines (ts_exec_env_said); 0:
- * it wrote none. Start state: every start clears it. */
-static uint64_t said_hash TS_START_STATE;
 
 /* Does s begin with the string literal prefix? */
 #define has_prefix(s, prefix) (strncmp((s), prefix, sizeof prefix - 1) == 0)
@@ -41,13 +37,6 @@ static bool worth_saving(const char *e)
            has_prefix(e, "JAEGER_");
 }
 
-/* The entry that says which configuration lines were written (exec_env.h),
- * always the shim's own (none when this process wrote none). */
-static bool is_said_entry(const char *e)
-{
-    return has_prefix(e, "TRACESHIM_SAID=");
-}
-
 /* One of the entries that carry the trace context (replaced by the
  * shim's when it hands the child one)? */
 static bool context_entry(const char *e)
@@ -63,25 +52,6 @@ void ts_exec_env_reset(void)
     lib_base = NULL;
     span_file_entry[0] = '\0';
     start_file_entry = NULL;
-    said_hash = 0;
-}
-
-void ts_exec_env_said(uint64_t hash)
-{
-    said_hash = hash;
-}
-
-/* TRACESHIM_SAID={16 hex digits}: this process's said_hash. */
-static const char *said_entry(struct ts_exec_env_buf *buf)
-{
-    static const char name[] = "TRACESHIM_SAID=";
-    unsigned char bytes[8];
-    for (int i = 0; i < 8; i++)
-        bytes[i] = (unsigned char)(said_hash >> (56 - 8 * i));
-    memcpy(buf->said, name, sizeof name - 1);
-    ts_hex_encode(bytes, sizeof bytes, buf->said + sizeof name - 1);
-    buf->said[sizeof buf->said - 1] = '\0';
-    return buf->said;
 }
 
 /* Children write where this process writes: span_file in place of the
@@ -131,7 +101,7 @@ size_t ts_exec_env_slots(char *const envp[])
     size_t n = 0;
     while (envp && envp[n])
         n++;
-    return n + saved_count + 5; /* TRACEPARENT, TRACESTATE, TRACESHIM_B3, _SAID, NULL */
+    return n + saved_count + 4; /* TRACEPARENT, TRACESTATE, TRACESHIM_B3, NULL */
 }
 
 /* Does envp have an entry named like entry (the part before '=')? */
@@ -231,7 +201,7 @@ char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
     bool have_preload = false, have_file = false, loads_lib = false;
     for (size_t i = 0; envp && envp[i] && n + 1 < slots; i++) {
         const char *e = envp[i];
-        if ((ctx && context_entry(e)) || is_said_entry(e))
+        if (ctx && context_entry(e))
             continue;
         if (has_prefix(e, "LD_PRELOAD=")) {
             loads_lib = preload_has_lib(e);
@@ -261,12 +231,8 @@ char **ts_exec_env_build(char *const envp[], char **out, size_t slots,
     const char *b3 = ctx ? b3_entry(ctx, buf) : NULL;
     if (b3 && n + 1 < slots)
         out[n++] = (char *)b3;
-    if (said_hash && n + 1 < slots)
-        out[n++] = (char *)said_entry(buf);
     for (size_t i = 0; follow && i < saved_count && n + 1 < slots; i++) {
-        if (has_prefix(saved[i], "LD_PRELOAD=")
-                ? have_preload
-                : env_has(envp, saved[i]) || is_said_entry(saved[i]))
+        if (has_prefix(saved[i], "LD_PRELOAD=") ? have_preload : env_has(envp, saved[i]))
             continue;
         out[n++] = (char *)saved[i];
     }

@@ -8,8 +8,7 @@
  * children is on and the program dropped them — what the shim needs to
  * come along: LD_PRELOAD with the library, and the shim's configuration as
  * the program started with it (TRACESHIM_*, OTEL_*, JAEGER_*), the span
- * file named by the absolute path this process writes; and TRACESHIM_SAID,
- * the hash of the configuration lines this process wrote.
+ * file named by the absolute path this process writes.
  *
  * Built in the caller's memory: an exec hook may run in a vfork child,
  * which shares its parent's memory and must not allocate or lock. */
@@ -18,7 +17,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include "../preload/context.h"
 
@@ -31,20 +29,12 @@
  * among the entries put back. */
 void ts_exec_env_init(char *const env[], const char *lib_path, const char *span_file);
 
-/* The hash of the configuration lines this process wrote at its start
- * (log.h's ts_log_release; 0: none). Its children get it as
- * TRACESHIM_SAID, in place of any such entry: a child whose lines hash
- * the same does not write them again (init.c), and one whose environment
- * changed them does. Called after ts_exec_env_init. */
-void ts_exec_env_said(uint64_t hash);
-
 /* Scratch for the strings the new environment needs. */
 struct ts_exec_env_buf {
     char traceparent[96];
     char tracestate[sizeof "TRACESTATE=" + TS_TRACESTATE_MAX];
     /* TRACESHIM_B3={trace id}-{span id}-{1|0|d} */
     char b3[sizeof "TRACESHIM_B3=" + 2 * TS_TRACE_ID_LEN + 1 + 2 * TS_SPAN_ID_LEN + 2];
-    char said[sizeof "TRACESHIM_SAID=" + 16];
     char preload[8192];
 };
 

@@ -55,7 +55,6 @@
 #include "env_index.h"
 #include "fork_state.h"
 #include "guard.h"
-#include "hex.h"
 #include "ids.h"
 #include "log.h"
 #include "process.h"
@@ -238,24 +237,6 @@ static bool system_mode_possible(void)
     return system_conf.status == TS_SYSCONF_OK;
 }
 
-/* The hash of the configuration lines the process that executed this one
- * wrote (TRACESHIM_SAID, which its exec hook set: exec_env.h), 0 when it
- * wrote none. A process with the same lines (the same environment, most
- * often: a script's commands) writes none: one line per problem, not one
- * per process. */
-static uint64_t said_before(void)
-{
-    const char *v = env_lookup("TRACESHIM_SAID");
-    uint64_t hash = 0;
-    for (size_t i = 0; v && i < 16; i++) {
-        int d = ts_hex_digit((unsigned char)v[i]);
-        if (d < 0)
-            return 0;
-        hash = hash << 4 | (uint64_t)d;
-    }
-    return v && v[16] == '\0' ? hash : 0;
-}
-
 /* Whether this process is to be traced, and how: the configuration, the
  * rules, the sampler, the process's identity, the hooks' start. */
 static void init_configured(void)
@@ -272,7 +253,6 @@ static void init_configured(void)
     ts_real_resolve();
     ts_clock_look_up(); /* in the parent: a child forked before any clock read looks up nothing */
     ts_log_muted = system; /* about the configuration: traceshim config --system says it */
-    ts_log_hold();         /* its lines: written unless the parent wrote the same (said_before) */
     ts_config_load_zeroed(&ts_cfg, lookup); /* once per process, into .bss */
     if (system)
         ts_cfg.follow_exec = false; /* each child decides for itself from the file */
@@ -287,9 +267,6 @@ static void init_configured(void)
             (void)ts_stacks_load();
         ts_sampler_load(lookup);
         ts_trust_load(lookup); /* keys copied; libcrypto opened in hmac mode */
-    }
-    uint64_t said = ts_log_release(said_before());
-    if (!ts_cfg.disabled) {
         ts_log_muted = false;
         ts_process_load();
         ts_rep_init(); /* fixes a relative span file path before any chdir */
@@ -297,7 +274,6 @@ static void init_configured(void)
             ts_direct_begin(); /* bare system calls, where nothing can tell (direct.h) */
         ts_env_context_load(env_lookup); /* TRACEPARENT: never from the system file */
         init_child_env(system);
-        ts_exec_env_said(said);
         ts_pspan_start();
         ts_process_hooks_init();
         ts_signal_hooks_init(); /* SIGTERM and its kin at their default: the spans first */

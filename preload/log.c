@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,53 +63,6 @@ static bool stderr_takes_line(int fd)
 
 bool ts_log_muted TS_START_STATE;
 
-/* The lines held (ts_log_hold): their text while it fits, and a hash of
- * every one (FNV-1a, 64 bits). Every start asks about them: the small
- * part is start state, the text's pages are touched only by a line. */
-static struct {
-    bool on;
-    bool spilled; /* written as they came: past text's room */
-    size_t len;
-    uint64_t hash;
-} log_held TS_START_STATE;
-static char log_held_text[4096];
-
-void ts_log_hold(void)
-{
-    log_held.on = true;
-}
-
-/* Keep line[0..len) among the held lines. */
-static void log_hold_line(const char *line, size_t len)
-{
-    uint64_t h = log_held.len || log_held.spilled ? log_held.hash : 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)line[i]) * 0x100000001b3ull;
-    log_held.hash = h ? h : 1; /* 0 stands for none */
-    if (!log_held.spilled && log_held.len + len <= sizeof log_held_text) {
-        memcpy(log_held_text + log_held.len, line, len);
-        log_held.len += len;
-        return;
-    }
-    /* no room: what is held goes now, and so does each line after it */
-    if (!log_held.spilled)
-        ts_log_write_line(log_held_text, log_held.len);
-    log_held.spilled = true;
-    ts_log_write_line(line, len);
-}
-
-uint64_t ts_log_release(uint64_t said)
-{
-    log_held.on = false;
-    if (!log_held.len && !log_held.spilled)
-        return 0;
-    if (!log_held.spilled && said != log_held.hash)
-        ts_log_write_line(log_held_text, log_held.len);
-    log_held.len = 0;
-    log_held.spilled = false;
-    return log_held.hash;
-}
-
 void ts_log(int level, const char *fmt, ...)
 {
     if (level > ts_cfg.log_level || ts_log_muted)
@@ -130,10 +82,7 @@ void ts_log(int level, const char *fmt, ...)
     if (len > sizeof line - 2)
         len = sizeof line - 2;
     line[len++] = '\n';
-    if (log_held.on)
-        log_hold_line(line, len);
-    else
-        ts_log_write_line(line, len);
+    ts_log_write_line(line, len);
     errno = saved_errno;
 }
 

@@ -5,8 +5,6 @@
 #ifndef TS_LOG_H
 #define TS_LOG_H
 
-#include <stdint.h>
-
 #include "config.h"
 
 /* While true, ts_log prints nothing: system mode reads its configuration
@@ -31,18 +29,6 @@ extern bool (*ts_log_stderr_kept)(const char *line, size_t len);
 /* ts_log_write_line's checks and write, to fd, a copy of the program's
  * stderr the caller has at hand, left open. */
 bool ts_log_write_line_to(int fd, const char *line, size_t len);
-
-/* From ts_log_hold to ts_log_release, the lines ts_log would write are
- * kept instead (up to 4 KiB: past that they are written as they come):
- * the start holds its configuration's lines until it knows whether the
- * process that executed this one wrote the same (init.c, exec_env.h).
- * Only the start's thread logs meanwhile: no hook runs before the start
- * ends. */
-void ts_log_hold(void);
-
-/* Stop holding, and write the lines held unless said, a hash the parent
- * passed, is theirs. Returns their hash (0: no line was held). */
-uint64_t ts_log_release(uint64_t said);
 
 #define ts_log_error(...) ts_log(TS_LOG_ERROR, __VA_ARGS__)
 #define ts_log_warn(...) ts_log(TS_LOG_WARN, __VA_ARGS__)

@@ -137,27 +137,6 @@ static void test_values_the_program_set_win(void **state)
     assert_null(strstr(got, "OTEL_SERVICE_NAME=web"));
 }
 
-/* TRACESHIM_SAID: the hash of this process's configuration lines, always
- * the shim's entry (the program's, or one saved at the start, is replaced
- * or, when this process wrote no line, dropped). */
-static void test_said_entry_is_this_process_hash(void **state)
-{
-    (void)state;
-    char *const start[] = {"TRACESHIM_SAID=00000000000000aa", "OTEL_PROPAGATORS=bogus", NULL};
-    ts_exec_env_init(start, "/opt/ts/libtraceshim.so", NULL);
-    char *const env[] = {"A=1", "TRACESHIM_SAID=00000000000000aa", NULL};
-    char *const scrubbed[] = {"A=1", NULL};
-    /* no line written: no entry, not the inherited one */
-    assert_string_equal(build(env, NULL, true), "A=1|OTEL_PROPAGATORS=bogus");
-    assert_string_equal(build(scrubbed, NULL, true), "A=1|OTEL_PROPAGATORS=bogus");
-    ts_exec_env_said(0x0123456789abcdefull);
-    assert_string_equal(build(env, NULL, true),
-                        "A=1|TRACESHIM_SAID=0123456789abcdef|OTEL_PROPAGATORS=bogus");
-    assert_string_equal(build(scrubbed, NULL, false), "A=1|TRACESHIM_SAID=0123456789abcdef");
-    ts_exec_env_init(start_env, "/opt/ts/libtraceshim.so", NULL); /* forgets it */
-    assert_null(strstr(build(scrubbed, NULL, true), "SAID"));
-}
-
 static void test_ld_preload_without_the_library_gets_it_first(void **state)
 {
     (void)state;
@@ -402,7 +381,6 @@ int main(void)
         cmocka_unit_test_setup(test_tracestate_goes_with_the_traceparent, setup),
         cmocka_unit_test_setup(test_scrubbed_environment_gets_the_shim_back, setup),
         cmocka_unit_test_setup(test_values_the_program_set_win, setup),
-        cmocka_unit_test_setup(test_said_entry_is_this_process_hash, setup),
         cmocka_unit_test_setup(test_ld_preload_without_the_library_gets_it_first, setup),
         cmocka_unit_test_setup(test_b3_entry_says_what_traceparent_cannot, setup),
         cmocka_unit_test_setup(test_children_write_the_span_file_this_process_writes, setup),
