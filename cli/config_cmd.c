@@ -133,7 +133,9 @@ static const char *general_instead(const char *messages, const char *name)
         return NULL;
     snprintf(general, sizeof general, "OTEL_EXPORTER_OTLP_%s", name + sizeof traces - 1);
     const char *v = base_lookup(general);
-    return v && *v && !rejected_in(messages, general) ? general : NULL;
+    /* (asked: the library reads the general one only where it falls back
+     * to it, not for every traces-specific variable) */
+    return v && *v && was_asked(general) && !rejected_in(messages, general) ? general : NULL;
 }
 
 /* What applies in place of name's rejected value, as its row says it:
@@ -197,7 +199,11 @@ static void sampler_text(const char *messages, char *out, size_t cap)
         snprintf(out, cap, "parentbased_always_on (the default)");
         return;
     }
-    const char *arg = asked_value(arg_var);
+    /* the argument of a sampler that reads one: the Jaeger types' (const's
+     * too), the ratio's and the remote sampler's */
+    bool reads_arg =
+        kind[0] || strcasestr(type, "traceidratio") || strcasestr(type, "jaeger_remote");
+    const char *arg = reads_arg ? asked_value(arg_var) : NULL;
     char shown[1024] = "";
     if (arg && rejected_in(messages, arg_var))
         snprintf(shown, sizeof shown, " (%s refused: its default)", arg_var);

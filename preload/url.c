@@ -196,8 +196,9 @@ static void shown_without_query_values(struct ts_cut_text *o, const char *text)
     while (q < end) {
         size_t plen = strcspn(q, "&#");
         const char *eq = memchr(q, '=', plen);
-        ts_cut_text_put(o, q, eq ? (size_t)(eq - q) + 1 : plen);
-        if (eq)
+        if (eq) /* the name, not its value */
+            ts_cut_text_put(o, q, (size_t)(eq - q) + 1);
+        if (eq || plen) /* a parameter without a value may be a token itself */
             ts_cut_text_put(o, HIDDEN, sizeof HIDDEN - 1);
         q += plen;
         if (q < end) { /* the '&' */

@@ -102,6 +102,12 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
                     self.assertRegex(out, r"(?m)^  trust inbound +none$")
                 if name == "OTEL_RESOURCE_ATTRIBUTES":
                     self.assertRegex(out, r"(?m)^  service\.name +\(the program's name\)$")
+        # both TLS files set: the library reads the traces-specific one
+        # alone (and refuses it); the general one does not apply
+        p = self.config(TRACESHIM_EXPORTER="otlp", OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE="/a.pem",
+                        OTEL_EXPORTER_OTLP_CERTIFICATE="/b.pem")
+        self.assertNotIn("OTEL_EXPORTER_OTLP_CERTIFICATE applies", p.stdout().decode(),
+                         p.describe())
         p = self.config(TRACESHIM_TRUST_INBOUND="hmac", TRACESHIM_HMAC_KEYS="k1")
         self.assertRegex(p.stdout().decode(), r"(?m)^  trust inbound +hmac$")
         for env, sampler in (
@@ -111,7 +117,11 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
                  "traceidratio (OTEL_TRACES_SAMPLER_ARG refused: its default)"),
                 (dict(OTEL_TRACES_SAMPLER="bogus"), "parentbased_always_on (the default)"),
                 (dict(JAEGER_SAMPLER_TYPE="probabilistic", JAEGER_SAMPLER_PARAM="0.1"),
-                 "jaeger probabilistic 0.1 (parent-based)")):
+                 "jaeger probabilistic 0.1 (parent-based)"),
+                # a sampler that reads no argument: none shown (the library
+                # reads none)
+                (dict(OTEL_TRACES_SAMPLER="always_off", OTEL_TRACES_SAMPLER_ARG="0.5"),
+                 "always_off")):
             with self.subTest(sampler=env):
                 p = self.config(**env)
                 self.assertRegex(p.stdout().decode(), r"(?m)^  sampler +%s$" % re.escape(sampler))

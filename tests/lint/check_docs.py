@@ -4,9 +4,10 @@
   hand to something that reads the environment: getenv, a ts_env_lookup_fn,
   a function that takes one, a function that calls getenv or reads the
   environment's index or the system file; given as a literal in the call,
-  or through a named string or table of the file) and every TRACESHIM_*
-  variable the traceshim command mentions is in doc/traceshim.1 and in
-  README.md;
+  or through a named string or table of the file), every TRACESHIM_*,
+  OTEL_* and JAEGER_* name its sources and headers write as a string, and
+  every TRACESHIM_* variable the traceshim command mentions is in
+  doc/traceshim.1 and in README.md;
 - every variable README's Configuration table documents is read: by the
   library, or by the traceshim command (a ${NAME} expansion, or the name
   its ts_find reads);
@@ -132,6 +133,20 @@ def library_variables():
     return names
 
 
+def library_literal_names():
+    """Every TRACESHIM_*, OTEL_* and JAEGER_* name written whole as a string
+    literal in the library's sources, headers too: a name the call-following
+    above cannot see (behind a #define, in a header's table) still has to be
+    documented."""
+    names = set()
+    for d in LIBRARY_DIRS:
+        for path in sorted(glob.glob(os.path.join(src, d, "*.[ch]"))):
+            with open(path, encoding="utf-8") as f:
+                names |= set(re.findall(r'"((?:TRACESHIM|OTEL|JAEGER)_[A-Z0-9_]*[A-Z0-9])"',
+                                        f.read()))
+    return names
+
+
 def command_variables():
     return set(re.findall(r"\b(TRACESHIM_[A-Z_]+)\b", read("scripts/traceshim")))
 
@@ -184,7 +199,7 @@ man = read("doc/traceshim.1")
 readme = read("README.md")
 readme = re.sub(r"([A-Z_]*)\[([A-Z_]+)\]([A-Z_]+)", lambda m: "%s%s` `%s%s%s" % (
     m.group(1), m.group(3), m.group(1), m.group(2), m.group(3)), readme)
-for name in sorted(lib_vars | cmd_vars):
+for name in sorted(lib_vars | library_literal_names() | cmd_vars):
     if not re.search(r"\b%s\b" % name, man):
         failures.append("doc/traceshim.1 does not mention %s" % name)
     if ("`%s`" % name) not in readme and not re.search(r"`[^`\n]*\b%s\b[^`\n]*`" % name, readme):

@@ -1599,7 +1599,7 @@ static void test_endpoint_message_hides_credentials(void **state)
         {"OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://user:pw@zipkin:9411/",
          "http://(not shown)@zipkin:9411/"},
         {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318/?token=t0p&x",
-         "https://c:4318/?token=(not shown)&x"},
+         "https://c:4318/?token=(not shown)&(not shown)"},
         {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:0/?token=t0p",
          "http://c:0/?token=(not shown)"},
     };
