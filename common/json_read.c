@@ -6,6 +6,7 @@
 #include "common/json_read.h"
 
 #include "common/arena.h"
+#include "common/c_number.h"
 
 #include "preload/hex.h"
 #include <stdint.h>
@@ -311,9 +312,12 @@ static bool parse_number(parser *ps, ts_json *v)
     v->type = TS_JSON_NUMBER;
     v->u.str = s;
     v->len = n;
-    /* The grammar above is a subset of what strtod accepts, and the program
-     * never calls setlocale, so '.' is the decimal point. */
-    v->num = strtod(s, NULL);
+    /* Not strtod, which takes the locale's decimal point: the library
+     * parses inside traced programs, and in one that called
+     * setlocale(LC_ALL, "") under a decimal-comma locale a samplingRate
+     * of 0.99 read as 0. */
+    if (!ts_c_number_read(s, n, &v->num))
+        return fail(ps, start, "out of memory"); /* the grammar above is its own */
     return true;
 }
 

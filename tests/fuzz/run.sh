@@ -35,7 +35,7 @@ out=build-fuzz
 mkdir -p "$out"
 conn_sources="hooks/conn.c hooks/conn_lock.c hooks/held.c hooks/conn_send.c hooks/conn_spans.c hooks/conn_fcgi.c hooks/fcgi.c hooks/tls_sessions.c hooks/tls_out.c hooks/inflight.c hooks/exec_env.c
     hooks/process_span.c hooks/rules.c hooks/http1.c hooks/propagation.c hooks/trust.c hooks/url_redact.c hooks/forwarded.c
-    reporter/sampler.c common/arena.c common/json_read.c preload/guard.c preload/hex.c
+    reporter/sampler.c common/arena.c common/c_number.c common/json_read.c preload/guard.c preload/hex.c
     preload/span.c preload/config.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/ids.c preload/context.c
     preload/process.c preload/fdtable.c preload/url.c preload/stacks.c preload/self_image.c preload/deepbind.c preload/deepbind_objects.c
     preload/stats.c preload/blocks.c preload/exit_key.c preload/direct.c preload/clock.c"
@@ -44,9 +44,9 @@ declare -A sources=(
     [http1]="hooks/http1.c hooks/fcgi.c hooks/url_redact.c hooks/forwarded.c preload/url.c"
     [chunked]="hooks/http1.c hooks/fcgi.c preload/url.c"
     [fcgi]="hooks/fcgi.c hooks/http1.c preload/url.c"
-    [strategy]="reporter/sampler.c reporter/otlp_response.c reporter/http_date.c common/json_read.c common/arena.c preload/config.c preload/url.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c"
+    [strategy]="reporter/sampler.c reporter/otlp_response.c reporter/http_date.c common/json_read.c common/arena.c common/c_number.c preload/config.c preload/url.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c"
     [propagation]="hooks/propagation.c preload/hex.c"
-    [config]="preload/config.c preload/url.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c reporter/sampler.c common/json_read.c common/arena.c hooks/rules.c -lpcre2-8"
+    [config]="preload/config.c preload/url.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/self_image.c preload/guard.c preload/clock.c reporter/sampler.c common/json_read.c common/arena.c common/c_number.c hooks/rules.c -lpcre2-8"
     # what tests/unit/test_conn_send links (its reporter stubbed in the target)
     [injector]="$conn_sources -lpcre2-8 -ldl -lpthread"
     # the four encoders, the resource they describe, the symbolizer that
@@ -55,7 +55,7 @@ declare -A sources=(
         reporter/pb_writer.c reporter/zipkin_json.c reporter/jaeger_thrift.c reporter/thrift_compact.c
         reporter/symbolize.c preload/span.c preload/hex.c preload/config.c preload/url.c
         preload/process.c preload/real.c preload/next_symbol.c preload/loaded_objects.c preload/log.c preload/fsize_signal.c preload/sandbox.c preload/fd_split.c preload/guard.c preload/blocks.c preload/exit_key.c
-        preload/self_image.c preload/clock.c common/json_read.c common/arena.c -ldl -lpthread"
+        preload/self_image.c preload/clock.c common/json_read.c common/arena.c common/c_number.c -ldl -lpthread"
 )
 for name in "${!time_of[@]}"; do
     [ -n "${sources[$name]:-}" ] || { echo "run.sh: no target '$name'" >&2; exit 2; }

@@ -1,5 +1,7 @@
 /* test_view.c — unit tests for `traceshim view`: the JSON reader
- * (cli/json_read.c) and the trace model and renderer (cli/trace_model.c). */
+ * (common/json_read.c, in a decimal-comma locale too) and the trace model
+ * and renderer (cli/trace_model.c). */
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,34 +131,34 @@ static void test_json_scalars(void **state)
     ts_json_free(NULL);
 }
 
-static void test_json_numbers(void **state)
+/* Numbers that parse, with their values. */
+static const struct {
+    const char *text;
+    double value;
+} json_numbers_ok[] = {
+    {"0", 0.0},      {"-0", -0.0},     {"42", 42.0},     {"-17", -17.0},
+    {"1.5", 1.5},    {"-0.25", -0.25}, {"0.99", 0.99},   {"1e3", 1000.0},
+    {"1E+2", 100.0}, {"2.5e-1", 0.25}, {"10.0e0", 10.0}, {"123456789", 123456789.0},
+};
+
+static void check_json_numbers_ok(void)
 {
-    static const struct {
-        const char *text;
-        double value;
-    } ok[] = {
-        {"0", 0.0},
-        {"-0", -0.0},
-        {"42", 42.0},
-        {"-17", -17.0},
-        {"1.5", 1.5},
-        {"-0.25", -0.25},
-        {"1e3", 1000.0},
-        {"1E+2", 100.0},
-        {"2.5e-1", 0.25},
-        {"10.0e0", 10.0},
-        {"123456789", 123456789.0},
-    };
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        ts_json_doc *d = parse_ok(ok[i].text);
+    for (size_t i = 0; i < sizeof json_numbers_ok / sizeof json_numbers_ok[0]; i++) {
+        ts_json_doc *d = parse_ok(json_numbers_ok[i].text);
         double v = -1;
         assert_true(ts_json_number(ts_json_root(d), &v));
-        if (v != ok[i].value)
-            fail_msg("%s parsed as %g", ok[i].text, v);
+        if (v != json_numbers_ok[i].value)
+            fail_msg("%s parsed as %.17g", json_numbers_ok[i].text, v);
         /* the literal is kept as written */
-        assert_string_equal(ts_json_root(d)->u.str, ok[i].text);
+        assert_string_equal(ts_json_root(d)->u.str, json_numbers_ok[i].text);
         ts_json_free(d);
     }
+}
+
+static void test_json_numbers(void **state)
+{
+    (void)state;
+    check_json_numbers_ok();
     /* wider than a double: the literal keeps every digit */
     ts_json_doc *d = parse_ok("[1700000000000000123]");
     const ts_json *n = ts_json_at(ts_json_root(d), 0);
@@ -180,6 +182,127 @@ static void test_json_numbers(void **state)
     parse_bad("NaN", 3, 0, "unexpected character");
     parse_bad("-Infinity", 9, 1, "invalid number");
     parse_bad("0x10", 4, 1, "after the JSON value");
+}
+
+/* The reader folds a number's decimal point into its exponent and lets
+ * strtod, which knows no point then, round ("12.5e3" as "125e2"): the same
+ * double as strtod in the C locale, for numbers of every shape, long ones
+ * (more than the reader's stack buffer) and huge exponents too. */
+static void test_json_numbers_as_strtod(void **state)
+{
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    char lit[600];
+    for (int k = 0; k < 20000; k++) {
+        size_t n = 0;
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        uint64_t r = seed;
+        if (r & 1)
+            lit[n++] = '-';
+        size_t int_len = 1 + (r >> 1) % 20;
+        for (size_t i = 0; i < int_len; i++)
+            lit[n++] =
+                (char)('0' + (i == 0 && int_len > 1 ? 1 + (r >> (8 + i)) % 9 : (r >> i) % 10));
+        if (r & 2) {
+            size_t frac_len = 1 + (r >> 20) % ((r & 4) ? 400 : 18);
+            lit[n++] = '.';
+            for (size_t i = 0; i < frac_len; i++)
+                lit[n++] = (char)('0' + (r >> (i % 50)) % 10);
+        }
+        if (r & 8)
+            n += (size_t)snprintf(lit + n, sizeof lit - n, "%s%s%d", (r & 16) ? "e" : "E",
+                                  (r & 32)   ? "-"
+                                  : (r & 64) ? "+"
+                                             : "",
+                                  (int)((r >> 32) % 500));
+        lit[n] = '\0';
+        ts_json_doc *d = parse_ok(lit);
+        double got, want = strtod(lit, NULL);
+        assert_true(ts_json_number(ts_json_root(d), &got));
+        if (memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("%s read as %.17g, strtod says %.17g", lit, got, want);
+        ts_json_free(d);
+    }
+    static const char *const extremes[] = {
+        "1e999999999999999999",
+        "-1e-999999999999999999",
+        "0.0000000000000000000000000000001e31",
+        "123456789012345678901234567890e-30",
+        "4.9406564584124654e-324",
+        "2.2250738585072011e-308",
+    };
+    for (size_t i = 0; i < sizeof extremes / sizeof extremes[0]; i++) {
+        ts_json_doc *d = parse_ok(extremes[i]);
+        double got, want = strtod(extremes[i], NULL);
+        assert_true(ts_json_number(ts_json_root(d), &got));
+        if (memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("%s read as %.17g, strtod says %.17g", extremes[i], got, want);
+        ts_json_free(d);
+    }
+}
+
+/* A locale whose decimal point is a comma, built with localedef from
+ * glibc's de_DE source (Debian's locales package, which
+ * scripts/install-deps.sh installs) into a new directory, which *state
+ * names; NULL when localedef is not there at all (the test skips). */
+static int comma_locale_setup(void **state)
+{
+    static char dir[32];
+    *state = NULL;
+    if (system("command -v localedef >/dev/null 2>&1") != 0)
+        return 0;
+    snprintf(dir, sizeof dir, "/tmp/ts-locale-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    *state = dir;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "localedef -i de_DE -f ISO-8859-1 '%s/de_DE.ISO-8859-1' 2>&1", dir);
+    if (system(cmd) != 0) {
+        print_error("localedef could not build de_DE from its source (/usr/share/i18n/locales/"
+                    "de_DE is in Debian's locales package: run scripts/install-deps.sh)\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The C locale and the environment back, the directory gone, pass or fail. */
+static int comma_locale_teardown(void **state)
+{
+    setlocale(LC_NUMERIC, "C");
+    unsetenv("LOCPATH");
+    if (!*state)
+        return 0;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", (const char *)*state);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The library reads JSON inside traced programs, whose LC_NUMERIC may be
+ * a decimal-comma locale after setlocale(LC_ALL, ""): numbers still read
+ * with '.' (a remote strategy's samplingRate 0.99 was read as 0). */
+static void test_json_numbers_in_decimal_comma_locale(void **state)
+{
+    const char *dir = *state;
+    if (!dir) {
+        print_message("localedef not found (glibc's libc-bin): locale test skipped\n");
+        skip();
+    }
+    assert_int_equal(setenv("LOCPATH", dir, 1), 0);
+    if (!setlocale(LC_NUMERIC, "de_DE.ISO-8859-1"))
+        fail_msg("setlocale(LC_NUMERIC, de_DE.ISO-8859-1) failed with LOCPATH=%s", dir);
+    /* the locale bites: libc's own strtod stops at the '.' */
+    assert_string_equal(localeconv()->decimal_point, ",");
+    assert_true(strtod("0.99", NULL) == 0.0);
+
+    check_json_numbers_ok();
+    ts_json_doc *d = parse_ok("{\"samplingRate\":0.99}");
+    double rate = 0;
+    assert_true(ts_json_number(ts_json_get(ts_json_root(d), "samplingRate"), &rate));
+    assert_true(rate == 0.99);
+    ts_json_free(d);
+    /* the grammar is JSON's, not the locale's */
+    parse_bad("1,5", 3, 1, "after the JSON value");
+    parse_bad("1.", 2, 2, "after '.'");
 }
 
 static void test_json_containers(void **state)
@@ -1126,6 +1249,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_scalars),
         cmocka_unit_test(test_json_numbers),
+        cmocka_unit_test(test_json_numbers_as_strtod),
+        cmocka_unit_test_setup_teardown(test_json_numbers_in_decimal_comma_locale,
+                                        comma_locale_setup, comma_locale_teardown),
         cmocka_unit_test(test_json_containers),
         cmocka_unit_test(test_json_escapes),
         cmocka_unit_test(test_json_errors),

@@ -1,0 +1,78 @@
+/* c_number.c — see c_number.h.
+ *
+ * strtod rounds correctly but takes the locale's decimal point, while
+ * digits, a sign and an exponent mean the same in every locale. So the
+ * point is folded into the exponent ("12.5e3" is read as "125e2") and
+ * strtod sees no decimal point at all. */
+#include "common/c_number.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bigger exponents than this are all the same to strtod (inf or 0), and
+ * with it a long mantissa's shift cannot overflow. */
+#define C_NUMBER_EXP_MAX 100000000
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+bool ts_c_number_read(const char *s, size_t len, double *out)
+{
+    size_t i = 0;
+    bool negative = i < len && s[i] == '-';
+    i += negative;
+    size_t int_at = i;
+    while (i < len && is_digit(s[i]))
+        i++;
+    size_t int_len = i - int_at, frac_at = i, frac_len = 0;
+    if (i < len && s[i] == '.') {
+        frac_at = ++i;
+        while (i < len && is_digit(s[i]))
+            i++;
+        frac_len = i - frac_at;
+        if (!frac_len)
+            return false;
+    }
+    if (!int_len)
+        return false;
+    int64_t exp10 = 0;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        bool exp_negative = i < len && s[i] == '-';
+        i += i < len && (s[i] == '-' || s[i] == '+');
+        size_t exp_at = i;
+        for (; i < len && is_digit(s[i]); i++)
+            if (exp10 < C_NUMBER_EXP_MAX)
+                exp10 = exp10 * 10 + (s[i] - '0');
+        if (i == exp_at)
+            return false;
+        exp10 = exp_negative ? -exp10 : exp10;
+    }
+    if (i != len)
+        return false;
+    /* the fraction's digits join the integer's, the exponent makes up for
+     * them; the shift is capped like the exponent */
+    exp10 -= frac_len < C_NUMBER_EXP_MAX ? (int64_t)frac_len : C_NUMBER_EXP_MAX;
+
+    char stack[128];
+    size_t need = 1 + int_len + frac_len + 24;
+    char *buf = need <= sizeof stack ? stack : malloc(need);
+    if (!buf)
+        return false;
+    size_t n = 0;
+    if (negative)
+        buf[n++] = '-';
+    memcpy(buf + n, s + int_at, int_len);
+    n += int_len;
+    memcpy(buf + n, s + frac_at, frac_len);
+    n += frac_len;
+    snprintf(buf + n, need - n, "e%lld", (long long)exp10);
+    *out = strtod(buf, NULL);
+    if (buf != stack)
+        free(buf);
+    return true;
+}
