@@ -584,20 +584,33 @@ static void sam_remote_entry(const char *arg, const char *entry, size_t len, str
     }
 }
 
-/* jaeger_remote's argument: a comma list of key=value, each optional. */
+/* jaeger_remote's argument: a comma list of key=value, each optional.
+ * All or nothing: the entries are read into copies, which replace cfg and
+ * *initial only when every entry is valid. OpenTelemetry's rule for
+ * OTEL_TRACES_SAMPLER_ARG is that invalid input is logged and otherwise
+ * ignored, as if the variable were not set; applying the valid entries
+ * beside a bad one would give a sampler nobody asked for. Each bad entry
+ * is still one line. */
 static void sam_remote_arg(const char *arg, struct sam_cfg *cfg, double *initial, int *errors)
 {
     if (!arg)
         return;
+    struct sam_cfg parsed = *cfg;
+    double parsed_initial = *initial;
+    int errors_before = *errors;
     const char *p = arg;
     while (*p) {
         size_t n = strcspn(p, ",");
         size_t len = n;
         const char *entry = ts_ascii_trim(p, &len);
         if (len)
-            sam_remote_entry(arg, entry, len, cfg, initial, errors);
+            sam_remote_entry(arg, entry, len, &parsed, &parsed_initial, errors);
         p += n + (p[n] == ',');
     }
+    if (*errors != errors_before)
+        return;
+    *cfg = parsed;
+    *initial = parsed_initial;
 }
 
 /* OTEL_TRACES_SAMPLER (set) and its argument into cfg and plan. */

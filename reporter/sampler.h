@@ -9,7 +9,9 @@
  * in Jaeger clients). Without JAEGER_SAMPLER_PARAM, const samples
  * everything, probabilistic and remote use 0.001, ratelimiting 1 trace per
  * second. A value that does not parse gets one line on stderr naming the
- * variable, the value and what was expected, and the default applies.
+ * variable, the value and what was expected, and the default applies;
+ * for jaeger_remote's OTEL_TRACES_SAMPLER_ARG, one bad entry makes the
+ * whole argument ignored (every bad entry said), as OpenTelemetry asks.
  *
  * Trace-id ratios follow OpenTelemetry's TraceIdRatioBased: the low 8
  * bytes of the trace id, big-endian, below ratio * 2^64, so every service

@@ -443,14 +443,26 @@ static void test_remote_arg(void **state)
     assert_int_equal(ts_sampler_poll_interval_ms(), 250);
     assert_true(decide(ROOT, HIGH_ID));
 
-    /* Unknown keys and entries without '=' are errors; the rest applies.
+    /* Unknown keys and entries without '=' are errors, and then the whole
+     * argument is ignored, as if it were not set (OpenTelemetry: invalid
+     * input is logged and otherwise ignored): initialSamplingRate=0 beside
+     * them does not apply, the default 0.001 does (it samples LOW_ID).
      * Each line says which entry (the key of one with '='; one without
      * may be a secret: not repeated). */
     load_expect(OTEL_ARG("jaeger_remote", "foo=1,initialSamplingRate=0,bare"), 2);
-    assert_false(decide(ROOT, LOW_ID));
+    assert_true(decide(ROOT, LOW_ID));
+    assert_false(decide(ROOT, HIGH_ID));
     assert_int_equal(ts_sampler_poll_interval_ms(), 60000);
     assert_non_null(strstr(log_text, "initialSamplingRate=RATE, not \"foo\"\n"));
     assert_non_null(strstr(log_text, "initialSamplingRate=RATE, not an entry without =\n"));
+    /* One bad value: the good entries around it are ignored too. */
+    load_expect(OTEL_ARG("jaeger_remote",
+                         "endpoint=http://agent:1234/s,pollingIntervalMs=50,initialSamplingRate=1"),
+                1);
+    assert_true(ts_sampler_remote_url(url, sizeof url, "s"));
+    assert_string_equal(url, "http://localhost:5778/sampling?service=s");
+    assert_int_equal(ts_sampler_poll_interval_ms(), 60000);
+    assert_false(decide(ROOT, HIGH_ID));
 
     /* The sampler's endpoint is not called the exporter's. */
     load_expect(OTEL_ARG("jaeger_remote", "endpoint=https://x/sampling"), 1);
