@@ -195,10 +195,35 @@ static void sam_bucket_params(double per_second, uint64_t *interval, uint64_t *b
     *burst = (uint64_t)b;
 }
 
+/* The buckets' clock: the monotonic one, in nanoseconds. */
+static uint64_t sam_now_ns(void)
+{
+    return ts_mono_ms() * 1000000u;
+}
+
+/* A bucket's state (tat) carried from a bucket of old_burst tolerance to
+ * one of new_burst: the same fraction of it in use, as Jaeger's
+ * RateLimiter.Update scales the balance to the new size. Carried as it
+ * was, the debt of a slow bucket kept a fast one empty: from 0.1 traces
+ * per second to 100, nothing was sampled for 9 s (from 1 a minute, up to
+ * 60 s). A full bucket stays full, and going to or from no bucket
+ * starts full. */
+static uint64_t sam_carry_tat(uint64_t tat, uint64_t old_burst, uint64_t new_burst, uint64_t now)
+{
+    if (tat <= now)
+        return tat;
+    if (!old_burst || !new_burst)
+        return now;
+    uint64_t debt = tat - now < old_burst ? tat - now : old_burst;
+    double scaled = (double)debt * ((double)new_burst / (double)old_burst);
+    return now + (scaled < (double)new_burst ? (uint64_t)scaled : new_burst);
+}
+
 /* Make p the live strategy: fill the buffer readers are not using, then
  * flip. With carry, each bucket keeps the state it had under the previous
  * strategy for the same operation (the shared bucket its shared state), as
- * Jaeger clients do, so re-polling the same answer does not refill them. */
+ * Jaeger clients do, so re-polling the same answer does not refill them;
+ * scaled to the new bucket's size (sam_carry_tat). */
 static void sam_publish(const struct sam_plan *p, bool carry)
 {
     uint64_t bound, all, interval, burst;
@@ -218,6 +243,7 @@ static void sam_publish(const struct sam_plan *p, bool carry)
     struct sam_buf *b = &sam_bufs[w];
     struct sam_buf *old = &sam_bufs[w ^ 1u];
     uint64_t seq = SAM_LD(b->seq) | 1u;
+    uint64_t now = carry ? sam_now_ns() : 0, old_burst = SAM_LD(old->burst_ns);
 
     SAM_ST(sam_shortcut, SAM_ASK);
     SAM_ST(b->seq, seq);
@@ -226,7 +252,7 @@ static void sam_publish(const struct sam_plan *p, bool carry)
     SAM_ST(b->interval_ns, interval);
     SAM_ST(b->burst_ns, burst);
     SAM_ST(b->n_ops, (uint64_t)p->n_ops);
-    SAM_ST(b->tat[0], carry ? SAM_LD(old->tat[0]) : 0);
+    SAM_ST(b->tat[0], carry ? sam_carry_tat(SAM_LD(old->tat[0]), old_burst, burst, now) : 0);
     for (unsigned i = 0; i < p->n_ops; i++) {
         struct sam_op *op = &b->ops[i];
         uint64_t words[SAM_NAME_WORDS];
@@ -239,7 +265,8 @@ static void sam_publish(const struct sam_plan *p, bool carry)
         for (unsigned k = 0; k < SAM_NAME_WORDS; k++)
             SAM_ST(op->words[k], words[k]);
         int j = carry ? sam_plan_find(&sam_prev, p->ops[i].name, p->ops[i].len) : -1;
-        SAM_ST(b->tat[i + 1], j >= 0 ? SAM_LD(old->tat[j + 1]) : 0);
+        SAM_ST(b->tat[i + 1],
+               j >= 0 ? sam_carry_tat(SAM_LD(old->tat[j + 1]), old_burst, burst, now) : 0);
     }
     __atomic_store_n(&b->seq, seq + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&sam_live, w, __ATOMIC_RELEASE);
@@ -329,7 +356,7 @@ static bool sam_take(uint64_t *tat, uint64_t interval, uint64_t burst)
 {
     if (!interval)
         return false;
-    uint64_t now = ts_mono_ms() * 1000000u;
+    uint64_t now = sam_now_ns();
     uint64_t old = __atomic_load_n(tat, __ATOMIC_RELAXED);
     for (;;) {
         uint64_t next = (old > now ? old : now) + interval;

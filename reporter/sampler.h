@@ -72,7 +72,9 @@ unsigned ts_sampler_poll_interval_ms(void);
  * plus one shared by all unlisted operations, that samples spans the
  * probability rejected; spans the probability accepts use its tokens too
  * (Jaeger's guaranteed-throughput sampler). A bucket keeps its state when
- * the next answer names the same operation. Call from one thread (the
+ * the next answer names the same operation, scaled to its new size (the
+ * same fraction in use, as Jaeger's RateLimiter.Update keeps the balance).
+ * Call from one thread (the
  * reporter's); it allocates. Returns 0, or -1 when the answer is not a
  * strategy or the sampler is not remote (the current strategy stays). */
 int ts_sampler_apply_strategy(const char *json, size_t len);

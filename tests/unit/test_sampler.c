@@ -613,6 +613,47 @@ static void test_strategy_rate_limiting(void **state)
     assert_true(decide(DEBUG, LOW_ID));
 }
 
+/* A bucket carried into a strategy with another rate keeps the fraction
+ * of it in use, not its absolute debt (Jaeger's RateLimiter.Update): from
+ * 0.1 traces per second (one token, then 10 s of debt) to 100, the new
+ * bucket refills at 100 a second at once instead of after 9 s; and the
+ * same for a listed operation's lower bound. */
+static void test_strategy_rate_change_rescales_bucket(void **state)
+{
+    (void)state;
+    static const char *const answers[][2] = {
+        {"{\"strategyType\":\"RATE_LIMITING\",\"rateLimitingSampling\":{"
+         "\"maxTracesPerSecond\":0.1}}",
+         "{\"strategyType\":\"RATE_LIMITING\",\"rateLimitingSampling\":{"
+         "\"maxTracesPerSecond\":100}}"},
+        {"{\"operationSampling\":{\"defaultSamplingProbability\":0,"
+         "\"defaultLowerBoundTracesPerSecond\":0.1,\"perOperationStrategies\":["
+         "{\"operation\":\"GET /\",\"probabilisticSampling\":{\"samplingRate\":0}}]}}",
+         "{\"operationSampling\":{\"defaultSamplingProbability\":0,"
+         "\"defaultLowerBoundTracesPerSecond\":100,\"perOperationStrategies\":["
+         "{\"operation\":\"GET /\",\"probabilisticSampling\":{\"samplingRate\":0}}]}}"},
+    };
+    for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+        load_remote();
+        assert_int_equal(apply(answers[i][0]), 0);
+        assert_int_equal(count_sampled(10, "GET /"), 1); /* the one token, now 10 s of debt */
+        assert_int_equal(apply(answers[i][1]), 0);
+        uint64_t t0 = ts_mono_ms();
+        struct timespec nap = {0, 60 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        /* 60 ms at 100/s: at least 5 tokens (ms clock), none before the
+         * fix */
+        int n = count_sampled(200, "GET /");
+        if (n < 5 || n > (int)(100 * elapsed_s(t0)) + 2)
+            fail_msg("answer %zu: %d sampled in %.3f s after the rate went up", i, n,
+                     elapsed_s(t0));
+        /* and down again: the full fast bucket's debt scaled, not kept
+         * whole (a token at most) */
+        assert_int_equal(apply(answers[i][0]), 0);
+        assert_in_range(count_sampled(10, "GET /"), 0, 1);
+    }
+}
+
 static void test_strategy_per_operation(void **state)
 {
     (void)state;
@@ -986,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_rate_limiting),
         cmocka_unit_test(test_strategy_probabilistic),
         cmocka_unit_test(test_strategy_rate_limiting),
+        cmocka_unit_test(test_strategy_rate_change_rescales_bucket),
         cmocka_unit_test(test_strategy_per_operation),
         cmocka_unit_test(test_reads_name),
         cmocka_unit_test(test_strategy_operations_come_and_go),
