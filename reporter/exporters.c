@@ -330,7 +330,7 @@ static int exp_post(struct exp_batch *b, struct ts_http_client *c, const char *c
     uint64_t now = ts_mono_ms();
     uint64_t until = now + timeout_ms < deadline_ms ? now + timeout_ms : deadline_ms;
     ts_http_request(c, "POST", content_type, headers, msg, len, until, &r);
-    if (r.status >= 200 && r.status < 300) {
+    if (ts_http_succeeded(&r)) {
         if (b->exporter == TS_EXPORTER_OTLP)
             exp_partial_success(b, &r);
         exp_succeeded(b);

@@ -5,6 +5,7 @@
 #ifndef TS_HTTP_CLIENT_H
 #define TS_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,13 @@ struct ts_http_response {
     const char *body;      /* into the client's buffer; valid until the next request */
     size_t body_len;
 };
+
+/* Did the server take the request: any 2xx status (an OTLP receiver
+ * answers 200 or 202, a sampling endpoint behind a proxy may say 203). */
+static inline bool ts_http_succeeded(const struct ts_http_response *r)
+{
+    return r->status >= 200 && r->status <= 299;
+}
 
 void ts_http_client_init(struct ts_http_client *c, const struct ts_url *url);
 

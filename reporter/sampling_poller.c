@@ -62,12 +62,13 @@ uint64_t ts_sampling_poll(uint64_t now_ms)
     char where[sizeof poll_url.authority + sizeof poll_url.path + 8], shown[sizeof where];
     snprintf(where, sizeof where, "http://%s%s", poll_url.authority, poll_url.path);
     ts_url_shown(where, shown, sizeof shown); /* a user, a token in the query: not shown */
-    if (r.status == 200 && ts_sampler_apply_strategy(r.body, r.body_len) == 0) {
+    bool answered = ts_http_succeeded(&r);    /* any 2xx, as README says */
+    if (answered && ts_sampler_apply_strategy(r.body, r.body_len) == 0) {
         ts_log_debug("remote sampler: strategy from %s applied", shown);
         poll_applied = true;
     } else {
         char why[160];
-        if (r.status == 200)
+        if (answered)
             snprintf(why, sizeof why, "the answer is not a sampling strategy");
         else
             ts_http_describe(&r, why, sizeof why);

@@ -19,8 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import backends as bk  # noqa: E402
 import tshelp as th  # noqa: E402
 
-def strategy(obj):
-    return bk.http_response(200, json.dumps(obj).encode(), [("Content-Type", "application/json")])
+def strategy(obj, status=200):
+    return bk.http_response(status, json.dumps(obj).encode(),
+                            [("Content-Type", "application/json")])
 
 
 class SamplingTest(th.TempDirMixin, unittest.TestCase):
@@ -93,8 +94,8 @@ class SamplingTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(self.call_down()["x-b3-sampled"], "0")
         self.assertEqual(self.finish(), [])
 
-    def remote(self, answer):
-        agent = bk.Collector([strategy(answer)])
+    def remote(self, answer, status=200):
+        agent = bk.Collector([strategy(answer, status)])
         self.addCleanup(agent.close)
         self.start(OTEL_TRACES_SAMPLER="parentbased_jaeger_remote",
                    OTEL_TRACES_SAMPLER_ARG="endpoint=http://127.0.0.1:%d/sampling,"
@@ -115,6 +116,14 @@ class SamplingTest(th.TempDirMixin, unittest.TestCase):
         self.expect = 1
         names = self.remote({"strategyType": "PROBABILISTIC",
                              "probabilisticSampling": {"samplingRate": 0.0}})
+        self.assertEqual(names, ["GET /fail"])
+
+    def test_remote_strategy_in_any_2xx_answer(self):
+        """A strategy comes in any 2xx answer (a proxy in front of the
+        agent may say 203), not only in a 200."""
+        self.expect = 1
+        names = self.remote({"strategyType": "PROBABILISTIC",
+                             "probabilisticSampling": {"samplingRate": 0.0}}, status=203)
         self.assertEqual(names, ["GET /fail"])
 
     def test_remote_per_operation_samples_only_that_operation(self):
