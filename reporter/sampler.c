@@ -5,7 +5,8 @@
  * token bucket that lets through spans p rejected (Jaeger's
  * guaranteed-throughput sampler). always_on is p = 1, always_off p = 0,
  * rate limiting p = 0 with a bucket, a remote per-operation strategy one
- * (p, bucket) per listed operation and a default pair for the others.
+ * (p, bucket) per listed operation and the default p for the others, each
+ * with its own bucket in a table indexed by its name's hash.
  *
  * The strategy in force lives in one of two fixed-size buffers; an atomic
  * index names the live one. The writer (load, or the reporter thread
@@ -41,6 +42,12 @@
 #define SAM_MAX_OPS 128  /* operations kept from a strategy; more are ignored */
 #define SAM_NAME_MAX 128 /* longest operation name kept, in bytes */
 #define SAM_NAME_WORDS (SAM_NAME_MAX / 8)
+/* Lower-bound buckets of the operations a per-operation strategy does not
+ * list, one per slot of a table indexed by the name's hash (two names in
+ * one slot share it). Jaeger's clients give each new operation its own
+ * guaranteed-throughput sampler up to maxOperations, 2000 by default; a
+ * fixed table needs no allocation when a span starts. A power of two. */
+#define SAM_OTHER_SLOTS 2048
 #define SAM_URL_CAP 1024 /* longest sampling endpoint */
 #define SAM_SHOWN_MAX 80 /* bytes of a rejected value shown in its message */
 
@@ -57,6 +64,7 @@
 struct sam_plan {
     double rate;       /* probability for spans no listed operation matches */
     double per_second; /* bucket refill: RATE_LIMITING's max, or the lower bound; 0: no bucket */
+    bool per_operation; /* operationSampling: the bucket is each operation's lower bound */
     unsigned n_ops;
     struct {
         char name[SAM_NAME_MAX];
@@ -73,6 +81,7 @@ static void sam_plan_simple(struct sam_plan *p, double rate, double per_second)
 {
     p->rate = rate;
     p->per_second = per_second;
+    p->per_operation = false;
     p->n_ops = 0;
 }
 
@@ -101,11 +110,16 @@ struct sam_buf {
     uint64_t seq;                   /* odd while the writer fills this buffer */
     uint64_t bound, all;            /* default probability */
     uint64_t interval_ns, burst_ns; /* buckets: ns per token, tolerance; interval 0: none */
+    uint64_t other_buckets;         /* 1: per-operation lower bounds, unlisted ones in other_tat */
     uint64_t n_ops;
     struct sam_op ops[SAM_MAX_OPS];
-    /* Bucket state, outside the seqlock: [0] shared by unlisted operations,
-     * [1 + i] for ops[i]. The time at which the bucket will be full again. */
+    /* Bucket state, outside the seqlock: the time at which the bucket will
+     * be full again. [0] the strategy's one bucket (rate limiting), [1 + i]
+     * ops[i]'s lower bound. */
     uint64_t tat[SAM_MAX_OPS + 1];
+    /* With other_buckets, the lower bounds of unlisted operations, by the
+     * name's hash; written only then (untouched pages cost nothing). */
+    uint64_t other_tat[SAM_OTHER_SLOTS];
 };
 
 /* Before any load: parent-based always-on, the documented default. */
@@ -244,6 +258,7 @@ static void sam_publish(const struct sam_plan *p, bool carry)
     struct sam_buf *old = &sam_bufs[w ^ 1u];
     uint64_t seq = SAM_LD(b->seq) | 1u;
     uint64_t now = carry ? sam_now_ns() : 0, old_burst = SAM_LD(old->burst_ns);
+    uint64_t other_buckets = p->per_operation && interval;
 
     SAM_ST(sam_shortcut, SAM_ASK);
     SAM_ST(b->seq, seq);
@@ -251,6 +266,7 @@ static void sam_publish(const struct sam_plan *p, bool carry)
     SAM_ST(b->all, all);
     SAM_ST(b->interval_ns, interval);
     SAM_ST(b->burst_ns, burst);
+    SAM_ST(b->other_buckets, other_buckets);
     SAM_ST(b->n_ops, (uint64_t)p->n_ops);
     SAM_ST(b->tat[0], carry ? sam_carry_tat(SAM_LD(old->tat[0]), old_burst, burst, now) : 0);
     for (unsigned i = 0; i < p->n_ops; i++) {
@@ -268,6 +284,13 @@ static void sam_publish(const struct sam_plan *p, bool carry)
         SAM_ST(b->tat[i + 1],
                j >= 0 ? sam_carry_tat(SAM_LD(old->tat[j + 1]), old_burst, burst, now) : 0);
     }
+    /* An unlisted operation keeps its slot (the same hash) from one
+     * per-operation strategy to the next, as a listed one keeps its
+     * bucket. */
+    bool carry_others = carry && SAM_LD(old->other_buckets);
+    for (unsigned k = 0; other_buckets && k < SAM_OTHER_SLOTS; k++)
+        SAM_ST(b->other_tat[k],
+               carry_others ? sam_carry_tat(SAM_LD(old->other_tat[k]), old_burst, burst, now) : 0);
     __atomic_store_n(&b->seq, seq + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&sam_live, w, __ATOMIC_RELEASE);
     SAM_ST(sam_shortcut, shortcut);
@@ -280,10 +303,9 @@ static void sam_publish(const struct sam_plan *p, bool carry)
 
 /* What one decision needs, copied out of the live buffer. */
 struct sam_view {
-    struct sam_buf *buf;
     uint64_t bound, all;
     uint64_t interval_ns, burst_ns;
-    unsigned slot; /* bucket: 0 shared, 1 + i for ops[i] */
+    uint64_t *tat; /* the bucket: the strategy's, a listed operation's, or an other_tat slot */
 };
 
 /* Index of the operation with this name in b, or -1 (reader side: atomic
@@ -307,43 +329,44 @@ static int sam_match(struct sam_buf *b, const uint64_t words[SAM_NAME_WORDS], si
     return -1;
 }
 
-/* Copy the live strategy's answer for this operation into v (the seqlock's
- * reader side: retried until a consistent copy is had). named is false
- * when the span name cannot be an operation (too long). */
-static void sam_read(struct sam_view *v, const char *name, size_t len, bool named)
+/* Copy the live strategy's answer for the operation name[0..len) into v
+ * (the seqlock's reader side: retried until a consistent copy is had). A
+ * name longer than SAM_NAME_MAX is never a listed operation. */
+static void sam_read(struct sam_view *v, const char *name, size_t len)
 {
-    /* The name's words and hash only when there are operations to look
-     * it up in: without a per-operation strategy (every sampler but a
-     * remote one that sent operationSampling) each span would pay for a
-     * 128-byte copy and a hash of its name for nothing. */
+    /* The name's hash (and its words) only when a strategy looks names
+     * up: without a per-operation strategy (every sampler but a remote
+     * one that sent operationSampling) each span would pay for a 128-byte
+     * copy and a hash of its name for nothing. */
     uint64_t words[SAM_NAME_WORDS];
     uint64_t hash = 0;
     bool prepared = false;
+    bool listable = len <= SAM_NAME_MAX;
     for (;;) {
         struct sam_buf *b = &sam_bufs[__atomic_load_n(&sam_live, __ATOMIC_ACQUIRE) & 1u];
         uint64_t seq = __atomic_load_n(&b->seq, __ATOMIC_ACQUIRE);
         if (seq & 1u)
             continue; /* a stale index: the live buffer is never being written */
         int i = -1;
-        if (named && SAM_LD(b->n_ops) > 0) {
-            if (!prepared) {
+        bool listed_ops = SAM_LD(b->n_ops) > 0, others = SAM_LD(b->other_buckets) != 0;
+        if ((listed_ops || others) && !prepared) {
+            if (listable)
                 sam_words(name, len, words);
-                hash = sam_hash(name, len);
-                prepared = true;
-            }
-            i = sam_match(b, words, len, hash);
+            hash = sam_hash(name, len);
+            prepared = true;
         }
-        v->buf = b;
+        if (listed_ops && listable)
+            i = sam_match(b, words, len, hash);
         v->interval_ns = SAM_LD(b->interval_ns);
         v->burst_ns = SAM_LD(b->burst_ns);
         if (i >= 0) {
             v->bound = SAM_LD(b->ops[i].bound);
             v->all = SAM_LD(b->ops[i].all);
-            v->slot = (unsigned)i + 1;
+            v->tat = &b->tat[i + 1];
         } else {
             v->bound = SAM_LD(b->bound);
             v->all = SAM_LD(b->all);
-            v->slot = 0;
+            v->tat = others ? &b->other_tat[hash & (SAM_OTHER_SLOTS - 1)] : &b->tat[0];
         }
         if (__atomic_load_n(&b->seq, __ATOMIC_RELAXED) == seq)
             return;
@@ -383,10 +406,9 @@ static uint64_t sam_low64(const uint8_t *id)
 static __attribute__((noinline)) bool sam_root(const uint8_t *trace_id, const char *name, size_t len)
 {
     struct sam_view v;
-    bool named = name && len <= SAM_NAME_MAX;
-    sam_read(&v, named ? name : "", named ? len : 0, named);
+    sam_read(&v, name ? name : "", name ? len : 0);
     bool hit = v.all || (trace_id && sam_low64(trace_id) < v.bound);
-    bool token = sam_take(&v.buf->tat[v.slot], v.interval_ns, v.burst_ns);
+    bool token = sam_take(v.tat, v.interval_ns, v.burst_ns);
     return hit || token;
 }
 
@@ -867,7 +889,7 @@ bool ts_sampler_reads_name(const struct ts_ctx *parent)
     if (sam_by_parent(parent) >= 0 || SAM_LD(sam_shortcut) != SAM_ASK)
         return false;
     const struct sam_buf *b = &sam_bufs[__atomic_load_n(&sam_live, __ATOMIC_ACQUIRE) & 1u];
-    return SAM_LD(b->n_ops) > 0;
+    return SAM_LD(b->n_ops) > 0 || SAM_LD(b->other_buckets) != 0;
 }
 
 /* ------------------------------------------------------------- remote */
@@ -953,6 +975,7 @@ static bool sam_json_operations(const ts_json *os, struct sam_plan *p)
         !sam_json_number(os, "defaultLowerBoundTracesPerSecond", 0, SAM_MAX_PER_SECOND,
                          &p->per_second))
         return false;
+    p->per_operation = true;
     p->n_ops = 0;
     for (size_t i = 0; i < ts_json_len(list); i++) {
         const ts_json *e = ts_json_at(list, i);

@@ -68,15 +68,16 @@ unsigned ts_sampler_poll_interval_ms(void);
  * perOperationStrategies; strategyType as name or number). operationSampling
  * wins when present: the span name is the operation, with up to 128
  * operations of up to 128 bytes kept (others get the default probability).
- * defaultLowerBoundTracesPerSecond is a token bucket per listed operation,
- * plus one shared by all unlisted operations, that samples spans the
- * probability rejected; spans the probability accepts use its tokens too
- * (Jaeger's guaranteed-throughput sampler). A bucket keeps its state when
- * the next answer names the same operation, scaled to its new size (the
- * same fraction in use, as Jaeger's RateLimiter.Update keeps the balance).
- * Call from one thread (the
- * reporter's); it allocates. Returns 0, or -1 when the answer is not a
- * strategy or the sampler is not remote (the current strategy stays). */
+ * defaultLowerBoundTracesPerSecond is a token bucket per operation that
+ * samples spans the probability rejected; spans the probability accepts
+ * use its tokens too (Jaeger's guaranteed-throughput sampler). Listed
+ * operations have one each; unlisted ones one per slot of a table of 2048
+ * indexed by the name's hash (a collision shares a slot). A bucket keeps
+ * its state when the next answer has the same operation (an unlisted one:
+ * the same slot), scaled to its new size (the same fraction in use, as
+ * Jaeger's RateLimiter.Update keeps the balance). Call from one thread
+ * (the reporter's); it allocates. Returns 0, or -1 when the answer is not
+ * a strategy or the sampler is not remote (the current strategy stays). */
 int ts_sampler_apply_strategy(const char *json, size_t len);
 
 /* OTEL_TRACES_SAMPLER_ARG as a message or `traceshim config` may show it:

@@ -677,7 +677,7 @@ static void test_strategy_per_operation(void **state)
     assert_false(decide_named(ROOT, 1ull << 63, "GET /half"));
 
     /* A lower bound lets a few through that the probability rejects: one
-     * bucket per listed operation, one shared by all other operations. */
+     * bucket per operation, listed or not. */
     const char *bound = "{\"operationSampling\":{\"defaultSamplingProbability\":0,"
                         "\"defaultLowerBoundTracesPerSecond\":2,"
                         "\"perOperationStrategies\":["
@@ -687,11 +687,13 @@ static void test_strategy_per_operation(void **state)
     uint64_t t0 = ts_mono_ms();
     int x = count_sampled(100, "GET /x");
     int y = count_sampled(100, "GET /y");
-    int other = count_sampled(100, "GET /p") + count_sampled(100, "GET /q");
+    int p = count_sampled(100, "GET /p");
+    int q = count_sampled(100, "GET /q");
     int slack = (int)(2 * elapsed_s(t0)) + 1;
     assert_in_range(x, 2, 2 + slack);
     assert_in_range(y, 2, 2 + slack);
-    assert_in_range(other, 2, 2 + slack);
+    assert_in_range(p, 2, 2 + slack);
+    assert_in_range(q, 2, 2 + slack);
 
     /* Spans the probability accepts use up the bound's tokens too: the
      * bound is a minimum rate, not extra traffic (as in Jaeger). */
@@ -707,6 +709,47 @@ static void test_strategy_per_operation(void **state)
     for (int i = 0; i < 10; i++)
         extra += decide_named(ROOT, HIGH_ID, "GET /h");
     assert_in_range(extra, 0, (int)(2 * elapsed_s(t1)) + 1);
+}
+
+/* Operations a per-operation strategy does not list each get their own
+ * lower bound, as in Jaeger's clients (a guaranteed-throughput sampler per
+ * new operation), not one bucket shared by all of them; a bucket stays
+ * with its operation across answers; and with no operation listed, the
+ * decision reads the span's name all the same. */
+static void test_strategy_unlisted_operations_own_buckets(void **state)
+{
+    (void)state;
+    load_remote();
+    const char *none_listed = "{\"operationSampling\":{\"defaultSamplingProbability\":0,"
+                              "\"defaultLowerBoundTracesPerSecond\":1}}";
+    assert_int_equal(apply(none_listed), 0);
+    assert_true(reads_name(ROOT));
+    uint64_t t0 = ts_mono_ms();
+    int a = count_sampled(50, "GET /a");
+    int b = count_sampled(50, "GET /b");
+    int c = count_sampled(50, "POST /c");
+    int slack = (int)elapsed_s(t0) + 1;
+    assert_in_range(a, 1, 1 + slack);
+    assert_in_range(b, 1, 1 + slack);
+    assert_in_range(c, 1, 1 + slack);
+    /* The same answer again, then one that lists another operation: the
+     * unlisted buckets are carried, not refilled. */
+    assert_int_equal(apply(none_listed), 0);
+    const char *other_listed =
+        "{\"operationSampling\":{\"defaultSamplingProbability\":0,"
+        "\"defaultLowerBoundTracesPerSecond\":1,\"perOperationStrategies\":["
+        "{\"operation\":\"GET /z\",\"probabilisticSampling\":{\"samplingRate\":0}}]}}";
+    assert_int_equal(apply(other_listed), 0);
+    int again = count_sampled(50, "GET /a") + count_sampled(50, "GET /b");
+    assert_in_range(again, 0, 2 * ((int)elapsed_s(t0) + 1));
+    /* a plain rate-limiting strategy keeps one bucket for every span */
+    assert_int_equal(apply("{\"strategyType\":\"RATE_LIMITING\",\"rateLimitingSampling\":{"
+                           "\"maxTracesPerSecond\":1}}"),
+                     0);
+    assert_false(reads_name(ROOT));
+    t0 = ts_mono_ms();
+    int shared = count_sampled(50, "GET /a") + count_sampled(50, "GET /b");
+    assert_in_range(shared, 1, 1 + (int)elapsed_s(t0) + 1);
 }
 
 /* ts_sampler_reads_name: the hooks name a span before the decision only
@@ -1029,6 +1072,7 @@ int main(void)
         cmocka_unit_test(test_strategy_rate_limiting),
         cmocka_unit_test(test_strategy_rate_change_rescales_bucket),
         cmocka_unit_test(test_strategy_per_operation),
+        cmocka_unit_test(test_strategy_unlisted_operations_own_buckets),
         cmocka_unit_test(test_reads_name),
         cmocka_unit_test(test_strategy_operations_come_and_go),
         cmocka_unit_test(test_strategy_operation_limits),
