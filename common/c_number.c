@@ -1,11 +1,14 @@
 /* c_number.c — see c_number.h.
  *
- * strtod rounds correctly but takes the locale's decimal point, while
- * digits, a sign and an exponent mean the same in every locale. So the
- * point is folded into the exponent ("12.5e3" is read as "125e2") and
- * strtod sees no decimal point at all. */
+ * Reading: strtod rounds correctly but takes the locale's decimal point,
+ * while digits, a sign and an exponent mean the same in every locale. So
+ * the point is folded into the exponent ("12.5e3" is read as "125e2") and
+ * strtod sees no decimal point at all. Writing: printf's %g puts the
+ * locale's decimal point (one byte or more) between two digits, and '.'
+ * replaces it. */
 #include "common/c_number.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,4 +78,41 @@ bool ts_c_number_read(const char *s, size_t len, double *out)
     if (buf != stack)
         free(buf);
     return true;
+}
+
+/* out[0..n) as %g wrote it, its decimal point (whatever bytes the locale
+ * gives it, between two digits) made '.'. Returns the new length. */
+static size_t c_number_point(char *out, size_t n)
+{
+    size_t at = 0;
+    while (at < n && (is_digit(out[at]) || out[at] == '-'))
+        at++;
+    size_t end = at;
+    while (end < n && !is_digit(out[end]) && out[end] != 'e')
+        end++;
+    if (end == at || end == n || !is_digit(out[end])) /* no fraction: "100", "1e-05" */
+        return n;
+    out[at] = '.';
+    memmove(out + at + 1, out + end, n - end + 1); /* with the NUL */
+    return n - (end - at - 1);
+}
+
+/* v with digits significant digits into out; its length, or 0. */
+static size_t c_number_format(double v, int digits, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%.*g", digits, v);
+    if (n <= 0 || (size_t)n >= cap)
+        return 0;
+    return c_number_point(out, (size_t)n);
+}
+
+size_t ts_c_number_write(double v, char *out, size_t cap)
+{
+    if (!isfinite(v))
+        return 0;
+    size_t n = c_number_format(v, 15, out, cap);
+    double back;
+    if (n && ts_c_number_read(out, n, &back) && back == v)
+        return n;
+    return c_number_format(v, 17, out, cap); /* 17 digits always read back */
 }

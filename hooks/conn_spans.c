@@ -685,7 +685,8 @@ void ts_span_link(struct ts_span *s, const struct ts_ctx *parent, struct ts_ctx 
     } else { /* a root: the span id is drawn with the trace's, in one call */
         ts_ids_new_trace_and_span(s->trace_id, s->span_id);
     }
-    bool sampled = ts_sampler_should_sample(parent, s->trace_id, ts_span_name(s), s->name_len);
+    bool sampled = ts_sampler_decide(parent, s->trace_id, ts_span_name(s), s->name_len,
+                                     &s->sampler_tag, &s->sampler_param);
     mine->sampling = parent && parent->valid && parent->sampling == TS_SAMPLING_DEBUG
                          ? TS_SAMPLING_DEBUG
                      : sampled ? TS_SAMPLING_ACCEPT
@@ -706,6 +707,7 @@ static void take_decision_alone(struct pending *p, struct ts_ctx *mine, uint8_t 
         return;
     mine->sampling = decision;
     p->span.sampled = ts_sampling_span_flags(decision);
+    p->span.sampler_tag = TS_SAMPLER_TAG_NONE; /* no sampler's decision: no sampler.* tags */
 }
 
 /* The tracestate a program sent beside its own traceparent (its own, or

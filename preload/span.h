@@ -68,6 +68,16 @@ enum ts_parent_is {
     TS_PARENT_REMOTE = 2,
 };
 
+/* Which of Jaeger's samplers sampled a root span (Jaeger's sampler.type
+ * tag), when a Jaeger sampler decided it (reporter/sampler.h). */
+enum ts_sampler_tag {
+    TS_SAMPLER_TAG_NONE = 0,
+    TS_SAMPLER_TAG_CONST = 1,
+    TS_SAMPLER_TAG_PROBABILISTIC = 2,
+    TS_SAMPLER_TAG_LOWERBOUND = 3,
+    TS_SAMPLER_TAG_RATELIMITING = 4,
+};
+
 struct ts_span {
     uint8_t trace_id[TS_TRACE_ID_LEN];
     uint8_t span_id[TS_SPAN_ID_LEN];
@@ -79,8 +89,15 @@ struct ts_span {
     uint8_t nframes;   /* entries of frames[] in use (0: no stack) */
     uint8_t parent_is; /* enum ts_parent_is: where the parent span lives */
     uint8_t dropped_attrs; /* attributes left out, every slot taken (at most 255) */
+    /* enum ts_sampler_tag, with sampler_param the parameter that decided:
+     * the reporter thread writes them as the sampler.type and
+     * sampler.param attributes (reporter/sampler_tags.h), which Jaeger's
+     * adaptive sampling reads from root spans. Numbers here, so that the
+     * span's path formats nothing. */
+    uint8_t sampler_tag;
     uint64_t start_ns; /* nanoseconds since the Unix epoch */
     uint64_t end_ns;
+    double sampler_param;
     uint16_t name_off, name_len;
     uint16_t str_used;
     /* The W3C tracestate of the span's trace, in str (len 0: none): the
@@ -338,6 +355,13 @@ static inline const char *ts_span_bytes(const struct ts_span *s, uint16_t off, u
     size_t o = off < used ? off : used;
     *n = len < used - o ? len : used - o;
     return s->str + o;
+}
+
+/* String bytes a span has left (str_used clamped to the buffer): for
+ * attributes added on the reporter side. */
+static inline size_t ts_span_str_room(const struct ts_span *s)
+{
+    return s->str_used < TS_SPAN_STRBUF ? TS_SPAN_STRBUF - s->str_used : 0;
 }
 
 /* For encoders: how many attributes to look at, clamped to the array (a

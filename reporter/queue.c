@@ -577,7 +577,7 @@ bool ts_rep_queue_readable_in_place(const struct ts_span *rec)
 {
     /* The encoders read strings through ts_span_bytes, which keeps to the
      * str_used bytes the record holds (its class was chosen by them). */
-    return ts_span_nframes(rec) == 0;
+    return ts_span_nframes(rec) == 0 && rec->sampler_tag == TS_SAMPLER_TAG_NONE;
 }
 
 size_t ts_rep_queue_pop(struct ts_rep_queue *q, struct ts_span *out, size_t max)

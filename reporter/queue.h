@@ -248,8 +248,9 @@ void ts_rep_queue_release_many(struct ts_rep_queue *q, struct ts_span *const *re
 
 /* Can rec be encoded where it is, as a whole span? Encoders read its
  * fixed fields and, through ts_span_bytes, only the string bytes it holds.
- * True unless it has a call stack (symbols are then added to the span:
- * copy it into a whole span with ts_rep_queue_read first). */
+ * True unless it has a call stack or Jaeger sampler tags to come
+ * (attributes are then added to the span: copy it into a whole span with
+ * ts_rep_queue_read first). */
 bool ts_rep_queue_readable_in_place(const struct ts_span *rec);
 
 /* pop_locked, taking and releasing the mutex. */

@@ -45,6 +45,7 @@
 #include "placement.h"
 #include "program_stderr.h"
 #include "queue.h"
+#include "sampler_tags.h"
 #include "sampling_poller.h"
 #include "symbolize.h"
 
@@ -431,6 +432,8 @@ static size_t rep_export_queued(size_t want, const struct timespec *deadline,
             const struct ts_span *s = rep_taken[i];
             if (!ts_rep_queue_readable_in_place(s)) {
                 ts_rep_queue_read(&rep_span, s);
+                if (rep_span.sampler_tag) /* before the stack, which takes the bytes left */
+                    ts_sampler_tags_attach(&rep_span);
                 if (rep_span.nframes) /* TRACESHIM_STACKS: names, off the program's threads */
                     ts_sym_attach(&rep_span);
                 s = &rep_span;

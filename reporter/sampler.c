@@ -103,21 +103,25 @@ struct sam_op {
     uint64_t hash;
     uint64_t len;
     uint64_t bound, all; /* probability: sampled when all, or low 64 bits < bound */
+    uint64_t rate_bits;  /* the probability as a double's bits (the sampler.param tag) */
     uint64_t words[SAM_NAME_WORDS];
 };
 
 struct sam_buf {
     uint64_t seq;                   /* odd while the writer fills this buffer */
     uint64_t bound, all;            /* default probability */
+    uint64_t rate_bits;             /* ... as a double's bits (the sampler.param tag) */
     uint64_t interval_ns, burst_ns; /* buckets: ns per token, tolerance; interval 0: none */
-    uint64_t other_buckets;         /* 1: per-operation lower bounds, unlisted ones in other_tat */
+    uint64_t per_second_bits;       /* the buckets' rate as a double's bits */
+    /* 1: the buckets are per-operation lower bounds, unlisted ones in other_tat */
+    uint64_t lower_bounds;
     uint64_t n_ops;
     struct sam_op ops[SAM_MAX_OPS];
     /* Bucket state, outside the seqlock: the time at which the bucket will
      * be full again. [0] the strategy's one bucket (rate limiting), [1 + i]
      * ops[i]'s lower bound. */
     uint64_t tat[SAM_MAX_OPS + 1];
-    /* With other_buckets, the lower bounds of unlisted operations, by the
+    /* With lower_bounds, the lower bounds of unlisted operations, by the
      * name's hash; written only then (untouched pages cost nothing). */
     uint64_t other_tat[SAM_OTHER_SLOTS];
 };
@@ -138,6 +142,10 @@ static unsigned sam_live;
 struct sam_cfg {
     bool parent_based;
     bool remote;
+    /* Under Jaeger's samplers (JAEGER_SAMPLER_TYPE, jaeger_remote), the
+     * sampler.type of a root the probability samples (const or
+     * probabilistic); TS_SAMPLER_TAG_NONE under OpenTelemetry's own. */
+    uint8_t hit_tag;
     unsigned poll_ms;
     char endpoint[SAM_URL_CAP];
 };
@@ -176,6 +184,20 @@ static void sam_words(const char *s, size_t len, uint64_t out[SAM_NAME_WORDS])
 {
     memset(out, 0, SAM_NAME_WORDS * sizeof out[0]);
     memcpy(out, s, len);
+}
+
+/* A double as 64 bits that atomic loads and stores can move, and back. */
+static uint64_t sam_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+static double sam_double(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
 }
 
 /* A probability as a threshold on the trace id's low 64 bits. */
@@ -258,15 +280,17 @@ static void sam_publish(const struct sam_plan *p, bool carry)
     struct sam_buf *old = &sam_bufs[w ^ 1u];
     uint64_t seq = SAM_LD(b->seq) | 1u;
     uint64_t now = carry ? sam_now_ns() : 0, old_burst = SAM_LD(old->burst_ns);
-    uint64_t other_buckets = p->per_operation && interval;
+    uint64_t lower_bounds = p->per_operation && interval;
 
     SAM_ST(sam_shortcut, SAM_ASK);
     SAM_ST(b->seq, seq);
     SAM_ST(b->bound, bound);
     SAM_ST(b->all, all);
+    SAM_ST(b->rate_bits, sam_bits(p->rate));
     SAM_ST(b->interval_ns, interval);
     SAM_ST(b->burst_ns, burst);
-    SAM_ST(b->other_buckets, other_buckets);
+    SAM_ST(b->per_second_bits, sam_bits(p->per_second));
+    SAM_ST(b->lower_bounds, lower_bounds);
     SAM_ST(b->n_ops, (uint64_t)p->n_ops);
     SAM_ST(b->tat[0], carry ? sam_carry_tat(SAM_LD(old->tat[0]), old_burst, burst, now) : 0);
     for (unsigned i = 0; i < p->n_ops; i++) {
@@ -278,6 +302,7 @@ static void sam_publish(const struct sam_plan *p, bool carry)
         SAM_ST(op->len, (uint64_t)p->ops[i].len);
         SAM_ST(op->bound, bound);
         SAM_ST(op->all, all);
+        SAM_ST(op->rate_bits, sam_bits(p->ops[i].rate));
         for (unsigned k = 0; k < SAM_NAME_WORDS; k++)
             SAM_ST(op->words[k], words[k]);
         int j = carry ? sam_plan_find(&sam_prev, p->ops[i].name, p->ops[i].len) : -1;
@@ -287,8 +312,8 @@ static void sam_publish(const struct sam_plan *p, bool carry)
     /* An unlisted operation keeps its slot (the same hash) from one
      * per-operation strategy to the next, as a listed one keeps its
      * bucket. */
-    bool carry_others = carry && SAM_LD(old->other_buckets);
-    for (unsigned k = 0; other_buckets && k < SAM_OTHER_SLOTS; k++)
+    bool carry_others = carry && SAM_LD(old->lower_bounds);
+    for (unsigned k = 0; lower_bounds && k < SAM_OTHER_SLOTS; k++)
         SAM_ST(b->other_tat[k],
                carry_others ? sam_carry_tat(SAM_LD(old->other_tat[k]), old_burst, burst, now) : 0);
     __atomic_store_n(&b->seq, seq + 1, __ATOMIC_RELEASE);
@@ -306,6 +331,10 @@ struct sam_view {
     uint64_t bound, all;
     uint64_t interval_ns, burst_ns;
     uint64_t *tat; /* the bucket: the strategy's, a listed operation's, or an other_tat slot */
+    /* for the sampler.* tags: the probability, the bucket's rate, and
+     * whether the bucket is a lower bound (else it rate-limits) */
+    uint64_t rate_bits, per_second_bits;
+    bool lower_bound;
 };
 
 /* Index of the operation with this name in b, or -1 (reader side: atomic
@@ -348,7 +377,7 @@ static void sam_read(struct sam_view *v, const char *name, size_t len)
         if (seq & 1u)
             continue; /* a stale index: the live buffer is never being written */
         int i = -1;
-        bool listed_ops = SAM_LD(b->n_ops) > 0, others = SAM_LD(b->other_buckets) != 0;
+        bool listed_ops = SAM_LD(b->n_ops) > 0, others = SAM_LD(b->lower_bounds) != 0;
         if ((listed_ops || others) && !prepared) {
             if (listable)
                 sam_words(name, len, words);
@@ -359,13 +388,17 @@ static void sam_read(struct sam_view *v, const char *name, size_t len)
             i = sam_match(b, words, len, hash);
         v->interval_ns = SAM_LD(b->interval_ns);
         v->burst_ns = SAM_LD(b->burst_ns);
+        v->per_second_bits = SAM_LD(b->per_second_bits);
+        v->lower_bound = others;
         if (i >= 0) {
             v->bound = SAM_LD(b->ops[i].bound);
             v->all = SAM_LD(b->ops[i].all);
+            v->rate_bits = SAM_LD(b->ops[i].rate_bits);
             v->tat = &b->tat[i + 1];
         } else {
             v->bound = SAM_LD(b->bound);
             v->all = SAM_LD(b->all);
+            v->rate_bits = SAM_LD(b->rate_bits);
             v->tat = others ? &b->other_tat[hash & (SAM_OTHER_SLOTS - 1)] : &b->tat[0];
         }
         if (__atomic_load_n(&b->seq, __ATOMIC_RELAXED) == seq)
@@ -400,15 +433,27 @@ static uint64_t sam_low64(const uint8_t *id)
 /* The root sampler: the probability, then the bucket. A span the
  * probability accepts still takes a token when one is there, so the bucket
  * guarantees a minimum rate rather than adding to it (Jaeger's
- * GuaranteedThroughputProbabilisticSampler). Out of line: with a fixed
- * decision (always_on, always_off) the caller needs none of the registers
- * and the stack this uses, and would otherwise save them on every span. */
-static __attribute__((noinline)) bool sam_root(const uint8_t *trace_id, const char *name, size_t len)
+ * GuaranteedThroughputProbabilisticSampler). With tag, a sampled span's
+ * sampler.* tags as Jaeger's clients set them: probabilistic and the
+ * probability when it accepted; else lowerbound and the probability (the
+ * collector counts the operation's probabilities) or ratelimiting and the
+ * rate. Out of line: with a fixed decision (always_on, always_off) the
+ * caller needs none of the registers and the stack this uses, and would
+ * otherwise save them on every span. */
+static __attribute__((noinline)) bool sam_root(const uint8_t *trace_id, const char *name,
+                                               size_t len, uint8_t *tag, double *param)
 {
     struct sam_view v;
     sam_read(&v, name ? name : "", name ? len : 0);
     bool hit = v.all || (trace_id && sam_low64(trace_id) < v.bound);
     bool token = sam_take(v.tat, v.interval_ns, v.burst_ns);
+    if (tag && (hit || token)) {
+        bool by_rate = !hit && !v.lower_bound;
+        *tag = hit             ? sam_cfg.hit_tag
+               : v.lower_bound ? TS_SAMPLER_TAG_LOWERBOUND
+                               : TS_SAMPLER_TAG_RATELIMITING;
+        *param = sam_double(by_rate ? v.per_second_bits : v.rate_bits);
+    }
     return hit || token;
 }
 
@@ -700,6 +745,7 @@ static void sam_load_otel(ts_env_lookup_fn lookup, const char *v, struct sam_cfg
                                SAM_PROBABILITY, errors);
     if (names[i].root == SAM_REMOTE) {
         cfg->remote = true;
+        cfg->hit_tag = TS_SAMPLER_TAG_PROBABILISTIC;
         rate = SAM_DEFAULT_INITIAL_RATE;
         sam_remote_arg(arg, cfg, &rate, errors);
     }
@@ -830,6 +876,8 @@ static void sam_load_jaeger(ts_env_lookup_fn lookup, const char *v, struct sam_c
         return;
     }
     cfg->parent_based = true;
+    cfg->hit_tag =
+        ts_ascii_eq_nocase(t, len, "const") ? TS_SAMPLER_TAG_CONST : TS_SAMPLER_TAG_PROBABILISTIC;
 }
 
 int ts_sampler_load(ts_env_lookup_fn lookup)
@@ -872,16 +920,33 @@ static inline int sam_by_parent(const struct ts_ctx *parent)
     return -1;
 }
 
-bool ts_sampler_should_sample(const struct ts_ctx *parent, const uint8_t trace_id[TS_TRACE_ID_LEN],
-                              const char *name, size_t name_len)
+bool ts_sampler_decide(const struct ts_ctx *parent, const uint8_t trace_id[TS_TRACE_ID_LEN],
+                       const char *name, size_t name_len, uint8_t *tag, double *param)
 {
+    if (tag)
+        *tag = TS_SAMPLER_TAG_NONE;
     int said = sam_by_parent(parent);
     if (said >= 0)
         return said;
+    /* Tags only where a Jaeger client would ask its sampler: no parent's
+     * decision at all (not a non-parent-based sampler overruling one). */
+    bool tagged = tag && sam_cfg.hit_tag &&
+                  (!parent || !parent->valid || parent->sampling == TS_SAMPLING_DEFER);
     unsigned shortcut = SAM_LD(sam_shortcut);
-    if (shortcut != SAM_ASK)
+    if (shortcut != SAM_ASK) {
+        if (tagged && shortcut == SAM_ALWAYS) { /* probability 1: no bucket, no operations */
+            *tag = sam_cfg.hit_tag;
+            *param = 1;
+        }
         return shortcut == SAM_ALWAYS;
-    return sam_root(trace_id, name, name_len);
+    }
+    return sam_root(trace_id, name, name_len, tagged ? tag : NULL, param);
+}
+
+bool ts_sampler_should_sample(const struct ts_ctx *parent, const uint8_t trace_id[TS_TRACE_ID_LEN],
+                              const char *name, size_t name_len)
+{
+    return ts_sampler_decide(parent, trace_id, name, name_len, NULL, NULL);
 }
 
 bool ts_sampler_reads_name(const struct ts_ctx *parent)
@@ -889,7 +954,7 @@ bool ts_sampler_reads_name(const struct ts_ctx *parent)
     if (sam_by_parent(parent) >= 0 || SAM_LD(sam_shortcut) != SAM_ASK)
         return false;
     const struct sam_buf *b = &sam_bufs[__atomic_load_n(&sam_live, __ATOMIC_ACQUIRE) & 1u];
-    return SAM_LD(b->n_ops) > 0 || SAM_LD(b->other_buckets) != 0;
+    return SAM_LD(b->n_ops) > 0 || SAM_LD(b->lower_bounds) != 0;
 }
 
 /* ------------------------------------------------------------- remote */

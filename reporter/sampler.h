@@ -47,6 +47,17 @@ int ts_sampler_load(ts_env_lookup_fn lookup);
 bool ts_sampler_should_sample(const struct ts_ctx *parent, const uint8_t trace_id[TS_TRACE_ID_LEN],
                               const char *name, size_t name_len);
 
+/* ts_sampler_should_sample, and *tag (enum ts_sampler_tag, preload/span.h)
+ * and *param: Jaeger's sampler.type and sampler.param of a span the root
+ * sampler sampled under a Jaeger sampler (JAEGER_SAMPLER_TYPE, jaeger_remote,
+ * parentbased_jaeger_remote) where no parent decided: const and 1;
+ * probabilistic and the probability; lowerbound and the operation's
+ * probability (a per-operation strategy's bucket let it through, as
+ * Jaeger's clients say it); ratelimiting and the traces per second. Else
+ * *tag is TS_SAMPLER_TAG_NONE and *param is left alone. */
+bool ts_sampler_decide(const struct ts_ctx *parent, const uint8_t trace_id[TS_TRACE_ID_LEN],
+                       const char *name, size_t name_len, uint8_t *tag, double *param);
+
 /* Would ts_sampler_should_sample read the name of a span with this
  * parent? Only a root decision under per-operation strategies does, so
  * that a span can otherwise be named after the decision, and only when it

@@ -322,8 +322,7 @@ void ts_sym_attach(struct ts_span *s)
         ts_span_attr_dropped(s);
         return;
     }
-    size_t used = s->str_used < TS_SPAN_STRBUF ? s->str_used : TS_SPAN_STRBUF;
-    size_t room = TS_SPAN_STRBUF - used;
+    size_t room = ts_span_str_room(s);
     char text[TS_SPAN_STRBUF], func[SYM_FUNC_SHOWN + 1];
     size_t len = ts_sym_stack_text(s->frames, n, text, room, func, sizeof func);
     size_t flen = strlen(func);

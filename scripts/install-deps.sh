@@ -23,7 +23,7 @@ packages=(
     python3           # /usr/bin/python3: integration tests, demo services
     curl wget ca-certificates # traced clients in the demo and the integration tests
     wget2             # a traced client that opens its connections by TCP Fast Open (test_wget.py)
-    locales           # test_view: de_DE's source (/usr/share/i18n), which the test builds with localedef into a decimal-comma LC_NUMERIC for the JSON reader
+    locales           # test_view, test_sampler: de_DE's source (/usr/share/i18n), built with localedef into a decimal-comma LC_NUMERIC (the JSON reader, the sampler's tags)
     faketime          # test_hostile.py: the shim's deadlines under libfaketime's faked clocks (the library only: tshelp.faked_clock_env)
     procps iproute2   # ps and ss: tests check processes and listening ports
     nginx-light       # integration tests (proxy and static server under the shim)

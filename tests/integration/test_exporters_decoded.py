@@ -129,7 +129,10 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
     def test_jaeger_client_variables(self):
         """A process configured the Jaeger clients' way: JAEGER_TAGS are
         process tags (OTEL_RESOURCE_ATTRIBUTES wins on a key in both),
-        JAEGER_PROPAGATION=jaeger writes uber-trace-id alone."""
+        JAEGER_PROPAGATION=jaeger writes uber-trace-id alone, and under
+        JAEGER_SAMPLER_TYPE the root span has the sampler tags the
+        collector's adaptive sampling reads (string tags: it parses
+        sampler.param), its child none."""
         agent = bk.UdpAgent()
         self.addCleanup(agent.close)
         down = bk.Collector([200])
@@ -137,18 +140,23 @@ class DecodedTest(th.TempDirMixin, unittest.TestCase):
         e = th.shim_env("decoded-svc", self.spans_file, TRACESHIM_EXPORTER="file,jaeger",
                         JAEGER_AGENT_HOST="127.0.0.1", JAEGER_AGENT_PORT=agent.port,
                         OTEL_RESOURCE_ATTRIBUTES="team=a%2Cb",
-                        JAEGER_TAGS="zone=eu-1,team=jaeger,ratio=5%", JAEGER_PROPAGATION="jaeger")
+                        JAEGER_TAGS="zone=eu-1,team=jaeger,ratio=5%", JAEGER_PROPAGATION="jaeger",
+                        JAEGER_SAMPLER_TYPE="const", JAEGER_SAMPLER_PARAM="1")
         srv, port = th.start_app_server(self, "decoded-svc", self.spans_file, self.tmp, env=e)
         th.http_get(port, "/call?to=%d&path=/down" % down.port)
         th.wait_spans(self.spans_file, 2, procs=(srv,))
         self.assertEqual(srv.stop(grace=20), 0, srv.describe())
         self.assertNotIn("traceshim", srv.stderr().decode(), srv.describe())
         fspans = th.read_spans(self.spans_file, strict=True)
-        _, batches = self.jaeger_spans(agent)
+        jspans, batches = self.jaeger_spans(agent)
         self.assertTrue(batches)
         for b in batches:
             tags = b["process"]["tags"]
             self.assertEqual((tags["zone"], tags["team"], tags["ratio"]), ("eu-1", "a,b", "5%"))
+        for j in jspans.values():
+            sampler = (j["tags"].get("sampler.type"), j["tags"].get("sampler.param"))
+            self.assertEqual(sampler, ("const", "1") if j["parentSpanId"] == 0 else (None, None),
+                             j["operationName"])
         res = fspans[0]["resource"]
         self.assertEqual((res["zone"], res["team"]), ("eu-1", "a,b"))
         _, hdrs, _ = down.wait_requests(1)[0]

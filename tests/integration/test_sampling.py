@@ -138,6 +138,43 @@ class SamplingTest(th.TempDirMixin, unittest.TestCase):
                     {"operation": "GET /ok", "probabilisticSampling": {"samplingRate": 1.0}}]}})
         self.assertEqual(sorted(names), ["GET /fail"] + ["GET /ok"] * 5)
 
+    def test_remote_root_spans_carry_jaeger_sampler_tags(self):
+        """Jaeger's adaptive sampling reads sampler.type and sampler.param
+        from root spans (model.Span.GetSamplerParams): each sampled root
+        says which sampler let it through with what parameter, as Jaeger's
+        clients do; a span whose parent decided says nothing, even where
+        the sampler (not parent-based) decided it again."""
+        agent = bk.Collector([strategy({"operationSampling": {
+            "defaultSamplingProbability": 0.0,
+            "defaultLowerBoundTracesPerSecond": 100.0,
+            "perOperationStrategies": [
+                {"operation": "GET /ok", "probabilisticSampling": {"samplingRate": 1.0}}]}})])
+        self.addCleanup(agent.close)
+        self.start(OTEL_TRACES_SAMPLER="jaeger_remote",
+                   OTEL_TRACES_SAMPLER_ARG="endpoint=http://127.0.0.1:%d/sampling,"
+                   "initialSamplingRate=1" % agent.port)
+        self.assertEqual(th.http_get(self.port, "/fail")[0], 500)  # the initial rate
+        agent.wait_requests(1)
+        time.sleep(0.3)  # the answer is applied right after it is read
+        th.http_get(self.port, "/ok")  # its probability
+        th.http_get(self.port, "/missing")  # the lower bound
+        tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+        self.call_down([("traceparent", "00-%s-00f067aa0ba902b7-01" % tid)])
+        spans = self.finish(expect=5)
+        by_name = {s["name"]: s for s in spans if s["kind"] == th.KIND_SERVER}
+        want = {"GET /fail": ("probabilistic", "1"), "GET /ok": ("probabilistic", "1"),
+                "GET /missing": ("lowerbound", "0")}
+        for name, (kind, param) in want.items():
+            attrs = by_name[name]["attrs"]
+            self.assertIsNone(by_name[name]["parentSpanId"], name)
+            self.assertEqual((attrs.get("sampler.type"), attrs.get("sampler.param")),
+                             (kind, param), "%s: %s" % (name, th.format_spans(spans)))
+        children = [s for s in spans if s["traceId"] == tid]
+        self.assertEqual(len(children), 2, th.format_spans(spans))  # server span and its call
+        for s in children:
+            self.assertNotIn("sampler.type", s["attrs"], s["name"])
+            self.assertNotIn("sampler.param", s["attrs"], s["name"])
+
     def test_remote_strategy_fetched_with_nothing_exported(self):
         """TRACESHIM_EXPORTER=none makes spans and hands their decisions on:
         the strategy is fetched all the same (nothing was, and every root

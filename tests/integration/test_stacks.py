@@ -145,6 +145,27 @@ class StacksTest(th.TempDirMixin, unittest.TestCase):
                 self.assertNotIn("libtraceshim", span["attrs"]["code.stacktrace"])
                 srv.stop()
 
+    def test_server_root_span_keeps_stack_and_sampler_tags(self):
+        """A server root span under a Jaeger sampler with its stack, a
+        query, a user agent and an error has attribute slots enough for
+        all: the sampler tags come first (reporter/sampler_tags.h), the
+        stack after them."""
+        spans_file = os.path.join(self.tmp, "spans-root.jsonl")
+        env = th.shim_env("stack-server", spans_file, TRACESHIM_STACKS="all",
+                          JAEGER_SAMPLER_TYPE="const")
+        srv, port = th.start_app_server(self, "stack-server", spans_file, self.tmp,
+                                        name="server-root", env=env)
+        status, _ = th.http_get(port, "/fail?q=1&r=2", [("User-Agent", "curl/7.88.1")])
+        self.assertEqual(status, 500)
+        spans = th.wait_spans(spans_file, 1, procs=[srv])
+        srv.stop()
+        span = th.only((s for s in spans if s["kind"] == th.KIND_SERVER), "server span", spans)
+        attrs = span["attrs"]
+        self.assertEqual((attrs.get("sampler.type"), attrs.get("sampler.param")), ("const", "1"),
+                         th.format_spans(spans))
+        for key in ("code.stacktrace", "error.type", "url.query", "user_agent.original"):
+            self.assertIn(key, attrs, th.format_spans(spans))
+
 
 if __name__ == "__main__":
     th.main()

@@ -625,26 +625,31 @@ static void test_queue_whole_blocks_after_fork(void **state)
 
 /* A record without a call stack is encoded where it is: every string of
  * it reads, through ts_span_bytes, as in the span it was made from, and
- * nothing past the bytes it holds is reachable; one with a stack must be
- * copied into a whole span (symbols are added to it). */
+ * nothing past the bytes it holds is reachable; one with a stack, or with
+ * Jaeger's sampler tags to come, must be copied into a whole span
+ * (attributes are added to it). */
 static void test_queue_record_read_in_place(void **state)
 {
     struct ts_rep_queue q;
     assert_true(ts_rep_queue_init(&q, 8));
-    struct ts_span s, stack;
+    struct ts_span s, stack, tagged;
     make_span(&s, "GET /in-place");
     ts_span_attr_str(&s, "url.path", "/in-place", 9);
     ts_span_attr_int(&s, "server.port", 8080);
     make_span(&stack, "GET /stack");
     stack.nframes = 2;
+    make_span(&tagged, "GET /root");
+    tagged.sampler_tag = TS_SAMPLER_TAG_PROBABILISTIC;
     assert_true(ts_rep_queue_push(&q, &s));
     assert_true(ts_rep_queue_push(&q, &stack));
-    struct ts_span *recs[2];
+    assert_true(ts_rep_queue_push(&q, &tagged));
+    struct ts_span *recs[3];
     ts_rep_queue_lock(&q, NULL);
-    assert_int_equal(ts_rep_queue_take_locked(&q, recs, 2), 2);
+    assert_int_equal(ts_rep_queue_take_locked(&q, recs, 3), 3);
     ts_rep_queue_unlock(&q);
     assert_true(ts_rep_queue_readable_in_place(recs[0]));
     assert_false(ts_rep_queue_readable_in_place(recs[1]));
+    assert_false(ts_rep_queue_readable_in_place(recs[2]));
     const struct ts_span *rec = recs[0];
     size_t n, m;
     const char *got = ts_span_bytes(rec, rec->name_off, rec->name_len, &n);
@@ -664,7 +669,7 @@ static void test_queue_record_read_in_place(void **state)
     assert_int_equal(n, 0);
     ts_span_bytes(rec, TS_SPAN_STRBUF - 1, 100, &n);
     assert_int_equal(n, 0);
-    ts_rep_queue_release_many(&q, recs, 2);
+    ts_rep_queue_release_many(&q, recs, 3);
     ts_rep_queue_destroy(&q);
 }
 

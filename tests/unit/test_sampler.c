@@ -3,9 +3,11 @@
  * parent handling, trace-id ratio (deterministic, boundaries, the rate
  * over many ids), rate limiting, remote strategies (probabilistic, rate
  * limiting, per operation with a lower bound, numeric strategyType,
- * malformed answers), the strategy URL, and deciding on many threads while
- * strategies change. stderr is redirected into a pipe around each load so
- * that the lines the real ts_log writes can be checked. */
+ * malformed answers), the strategy URL, Jaeger's sampler.type and
+ * sampler.param tags (also in a decimal-comma locale), and deciding on
+ * many threads while strategies change. stderr is redirected into a pipe
+ * around each load so that the lines the real ts_log writes can be
+ * checked. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,8 +21,10 @@
 
 #include <cmocka.h>
 
+#include "comma_locale.h"
 #include "preload/clock.h"
 #include "reporter/sampler.h"
+#include "reporter/sampler_tags.h"
 
 /* ------------------------------------------------------------- environment */
 
@@ -981,6 +985,182 @@ static void test_remote_url(void **state)
     assert_string_equal(url, "http://agent/api/sampling?x=y&service=a");
 }
 
+/* ------------------------------------------------------------- Jaeger's tags */
+
+/* The decision for a span named name with parent kind pk and trace low
+ * part low, with its sampler tag and parameter. */
+struct tagged {
+    bool sampled;
+    uint8_t tag;
+    double param;
+};
+
+static struct tagged decide_tagged(enum parent pk, uint64_t low, const char *name)
+{
+    struct ts_ctx ctx;
+    const struct ts_ctx *parent = make_parent(pk, low, &ctx);
+    struct tagged t = {false, 99, -1};
+    t.sampled = ts_sampler_decide(parent, ctx.trace_id, name, strlen(name), &t.tag, &t.param);
+    return t;
+}
+
+static void expect_tagged(const char *what, struct tagged got, bool sampled, uint8_t tag,
+                          double param)
+{
+    if (got.sampled != sampled || got.tag != tag || (tag && got.param != param))
+        fail_msg("%s: sampled %d, tag %d, param %g; expected %d, %d, %g", what, got.sampled,
+                 got.tag, got.param, sampled, tag, param);
+}
+
+/* Jaeger's sampler.type / sampler.param of a root span, as Jaeger's
+ * clients set them, under every Jaeger sampler; none under OpenTelemetry's
+ * own samplers, for a span whose parent decided (a child of a sampled
+ * parent, a debug one), or for a span not sampled. */
+static void test_jaeger_sampler_tags(void **state)
+{
+    (void)state;
+    enum {
+        NONE = TS_SAMPLER_TAG_NONE,
+        CONST = TS_SAMPLER_TAG_CONST,
+        PROB = TS_SAMPLER_TAG_PROBABILISTIC,
+        LOWER = TS_SAMPLER_TAG_LOWERBOUND,
+        RATE = TS_SAMPLER_TAG_RATELIMITING,
+    };
+    load_expect(JAEGER("const", "1"), 0);
+    expect_tagged("const root", decide_tagged(ROOT, HIGH_ID, "a"), true, CONST, 1);
+    expect_tagged("const child", decide_tagged(ACCEPT, HIGH_ID, "a"), true, NONE, 0);
+    expect_tagged("const debug", decide_tagged(DEBUG, HIGH_ID, "a"), true, NONE, 0);
+    expect_tagged("const, deferred parent", decide_tagged(DEFER, HIGH_ID, "a"), true, CONST, 1);
+    load_expect(JAEGER("probabilistic", "0.5"), 0);
+    expect_tagged("probabilistic", decide_tagged(ROOT, LOW_ID, "a"), true, PROB, 0.5);
+    expect_tagged("probabilistic, rejected", decide_tagged(ROOT, HIGH_ID, "a"), false, NONE, 0);
+    load_expect(JAEGER("probabilistic", "1"), 0); /* the always-sampled shortcut */
+    expect_tagged("probabilistic 1", decide_tagged(ROOT, HIGH_ID, "a"), true, PROB, 1);
+    load_expect(JAEGER("ratelimiting", "2.5"), 0);
+    expect_tagged("ratelimiting", decide_tagged(ROOT, HIGH_ID, "a"), true, RATE, 2.5);
+
+    /* OpenTelemetry's samplers: no tags */
+    load_expect(NO_ENV, 0);
+    expect_tagged("default", decide_tagged(ROOT, HIGH_ID, "a"), true, NONE, 0);
+    load_expect(OTEL_ARG("traceidratio", "0.5"), 0);
+    expect_tagged("traceidratio", decide_tagged(ROOT, LOW_ID, "a"), true, NONE, 0);
+
+    /* jaeger_remote: the initial rate; a sampled parent the sampler
+     * overrules is still no root */
+    load_remote();
+    expect_tagged("initial", decide_tagged(ROOT, LOW_ID, "a"), true, PROB, 0.001);
+    expect_tagged("remote child", decide_tagged(ACCEPT, LOW_ID, "a"), true, NONE, 0);
+    assert_int_equal(apply("{\"strategyType\":\"RATE_LIMITING\",\"rateLimitingSampling\":{"
+                           "\"maxTracesPerSecond\":3}}"),
+                     0);
+    expect_tagged("remote rate limit", decide_tagged(ROOT, HIGH_ID, "a"), true, RATE, 3);
+    /* per operation: the probability, or the lower bound's token, which
+     * Jaeger's clients tag with the operation's probability */
+    assert_int_equal(
+        apply("{\"operationSampling\":{\"defaultSamplingProbability\":0.25,"
+              "\"defaultLowerBoundTracesPerSecond\":5,\"perOperationStrategies\":["
+              "{\"operation\":\"GET /a\",\"probabilisticSampling\":{\"samplingRate\":0.75}}]}}"),
+        0);
+    expect_tagged("listed, by probability", decide_tagged(ROOT, LOW_ID, "GET /a"), true, PROB,
+                  0.75);
+    expect_tagged("listed, by lower bound", decide_tagged(ROOT, HIGH_ID, "GET /a"), true, LOWER,
+                  0.75);
+    expect_tagged("unlisted, by probability", decide_tagged(ROOT, LOW_ID, "GET /b"), true, PROB,
+                  0.25);
+    expect_tagged("unlisted, by lower bound", decide_tagged(ROOT, HIGH_ID, "GET /b"), true, LOWER,
+                  0.25);
+    /* should_sample is the same decision without the tags */
+    assert_true(ts_sampler_should_sample(NULL, NULL, "GET /c", 6));
+}
+
+/* A span with n attributes already, carrying a decision's tag. */
+static void tagged_span(struct ts_span *s, size_t n, uint8_t tag, double param)
+{
+    ts_span_clear(s);
+    for (size_t i = 0; i < n; i++)
+        ts_span_attr_int(s, "k", (int64_t)i);
+    s->sampler_tag = tag;
+    s->sampler_param = param;
+}
+
+static void expect_attrs(const struct ts_span *s, const char *type, const char *param)
+{
+    const struct ts_attr *t = ts_span_attr_find(s, "sampler.type");
+    const struct ts_attr *p = ts_span_attr_find(s, "sampler.param");
+    if (!type) {
+        assert_null(t);
+        assert_null(p);
+        return;
+    }
+    assert_non_null(t);
+    assert_non_null(p);
+    assert_int_equal(t->type, TS_ATTR_STR);
+    assert_int_equal(p->type, TS_ATTR_STR);
+    if (t->len != strlen(type) || memcmp(ts_span_attr_sval(s, t), type, t->len) != 0 ||
+        p->len != strlen(param) || memcmp(ts_span_attr_sval(s, p), param, p->len) != 0)
+        fail_msg("sampler.type \"%.*s\", sampler.param \"%.*s\"; expected \"%s\", \"%s\"",
+                 (int)t->len, ts_span_attr_sval(s, t), (int)p->len, ts_span_attr_sval(s, p), type,
+                 param);
+}
+
+/* The reporter's side: the two attributes as text the collector parses
+ * (strconv.ParseFloat), both or neither. */
+static void test_jaeger_sampler_tags_attached(void **state)
+{
+    (void)state;
+    static struct ts_span s;
+    static const struct {
+        uint8_t tag;
+        double param;
+        const char *type, *text;
+    } cases[] = {
+        {TS_SAMPLER_TAG_CONST, 1, "const", "1"},
+        {TS_SAMPLER_TAG_PROBABILISTIC, 0.001, "probabilistic", "0.001"},
+        {TS_SAMPLER_TAG_PROBABILISTIC, 0.1, "probabilistic", "0.1"},
+        {TS_SAMPLER_TAG_LOWERBOUND, 0, "lowerbound", "0"},
+        {TS_SAMPLER_TAG_RATELIMITING, 100, "ratelimiting", "100"},
+        {TS_SAMPLER_TAG_RATELIMITING, 1e-5, "ratelimiting", "1e-05"},
+        {TS_SAMPLER_TAG_PROBABILISTIC, 1.0 / 3, "probabilistic", "0.33333333333333331"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tagged_span(&s, 3, cases[i].tag, cases[i].param);
+        ts_sampler_tags_attach(&s);
+        expect_attrs(&s, cases[i].type, cases[i].text);
+        assert_int_equal(s.nattrs, 5);
+        assert_int_equal(s.sampler_tag, TS_SAMPLER_TAG_NONE); /* done once */
+    }
+    /* no decision recorded, or no room for both */
+    tagged_span(&s, 3, TS_SAMPLER_TAG_NONE, 1);
+    ts_sampler_tags_attach(&s);
+    expect_attrs(&s, NULL, NULL);
+    tagged_span(&s, TS_SPAN_MAX_ATTRS - 1, TS_SAMPLER_TAG_CONST, 1);
+    ts_sampler_tags_attach(&s);
+    expect_attrs(&s, NULL, NULL);
+    assert_int_equal(s.nattrs, TS_SPAN_MAX_ATTRS - 1);
+    tagged_span(&s, 0, TS_SAMPLER_TAG_PROBABILISTIC, 0.5);
+    s.str_used = TS_SPAN_STRBUF - 10; /* "probabilistic" and "0.5" need 16 bytes */
+    ts_sampler_tags_attach(&s);
+    expect_attrs(&s, NULL, NULL);
+    tagged_span(&s, TS_SPAN_MAX_ATTRS - 2, TS_SAMPLER_TAG_PROBABILISTIC, 0.5);
+    ts_sampler_tags_attach(&s);
+    expect_attrs(&s, "probabilistic", "0.5");
+}
+
+/* In a program whose LC_NUMERIC has a decimal comma: still "0.001", which
+ * the collector parses (printf alone writes "0,001"). */
+static void test_jaeger_sampler_param_in_decimal_comma_locale(void **state)
+{
+    comma_locale_enter(state);
+    char text[32];
+    snprintf(text, sizeof text, "%g", 0.001);
+    assert_string_equal(text, "0,001"); /* the locale bites */
+    static struct ts_span s;
+    tagged_span(&s, 0, TS_SAMPLER_TAG_PROBABILISTIC, 0.001);
+    ts_sampler_tags_attach(&s);
+    expect_attrs(&s, "probabilistic", "0.001");
+    assert_string_equal(localeconv()->decimal_point, ","); /* the program's, given back */
+}
+
 /* ------------------------------------------------------------- threads */
 
 /* Three strategies that differ in shape but agree on "always" (sampled)
@@ -1079,6 +1259,10 @@ int main(void)
         cmocka_unit_test(test_strategy_rejected),
         cmocka_unit_test(test_strategy_mangled),
         cmocka_unit_test(test_remote_url),
+        cmocka_unit_test(test_jaeger_sampler_tags),
+        cmocka_unit_test(test_jaeger_sampler_tags_attached),
+        cmocka_unit_test_setup_teardown(test_jaeger_sampler_param_in_decimal_comma_locale,
+                                        comma_locale_setup, comma_locale_teardown),
         cmocka_unit_test(test_concurrent_decisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,6 @@
 /* test_view.c — unit tests for `traceshim view`: the JSON reader
  * (common/json_read.c, in a decimal-comma locale too) and the trace model
  * and renderer (cli/trace_model.c). */
-#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +14,7 @@
 
 #include "cli/trace_model.h"
 #include "cli/trace_render.h"
+#include "comma_locale.h"
 #include "common/json_read.h"
 #include "otlp_lines.h"
 
@@ -209,11 +209,9 @@ static void test_json_numbers_as_strtod(void **state)
             for (size_t i = 0; i < frac_len; i++)
                 lit[n++] = (char)('0' + (r >> (i % 50)) % 10);
         }
+        const char *exp_sign = (r & 32) ? "-" : (r & 64) ? "+" : "";
         if (r & 8)
-            n += (size_t)snprintf(lit + n, sizeof lit - n, "%s%s%d", (r & 16) ? "e" : "E",
-                                  (r & 32)   ? "-"
-                                  : (r & 64) ? "+"
-                                             : "",
+            n += (size_t)snprintf(lit + n, sizeof lit - n, "%s%s%d", (r & 16) ? "e" : "E", exp_sign,
                                   (int)((r >> 32) % 500));
         lit[n] = '\0';
         ts_json_doc *d = parse_ok(lit);
@@ -241,59 +239,12 @@ static void test_json_numbers_as_strtod(void **state)
     }
 }
 
-/* A locale whose decimal point is a comma, built with localedef from
- * glibc's de_DE source (Debian's locales package, which
- * scripts/install-deps.sh installs) into a new directory, which *state
- * names; NULL when localedef is not there at all (the test skips). */
-static int comma_locale_setup(void **state)
-{
-    static char dir[32];
-    *state = NULL;
-    if (system("command -v localedef >/dev/null 2>&1") != 0)
-        return 0;
-    snprintf(dir, sizeof dir, "/tmp/ts-locale-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
-    *state = dir;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "localedef -i de_DE -f ISO-8859-1 '%s/de_DE.ISO-8859-1' 2>&1", dir);
-    if (system(cmd) != 0) {
-        print_error("localedef could not build de_DE from its source (/usr/share/i18n/locales/"
-                    "de_DE is in Debian's locales package: run scripts/install-deps.sh)\n");
-        return -1;
-    }
-    return 0;
-}
-
-/* The C locale and the environment back, the directory gone, pass or fail. */
-static int comma_locale_teardown(void **state)
-{
-    setlocale(LC_NUMERIC, "C");
-    unsetenv("LOCPATH");
-    if (!*state)
-        return 0;
-    char cmd[64];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", (const char *)*state);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 /* The library reads JSON inside traced programs, whose LC_NUMERIC may be
  * a decimal-comma locale after setlocale(LC_ALL, ""): numbers still read
  * with '.' (a remote strategy's samplingRate 0.99 was read as 0). */
 static void test_json_numbers_in_decimal_comma_locale(void **state)
 {
-    const char *dir = *state;
-    if (!dir) {
-        print_message("localedef not found (glibc's libc-bin): locale test skipped\n");
-        skip();
-    }
-    assert_int_equal(setenv("LOCPATH", dir, 1), 0);
-    if (!setlocale(LC_NUMERIC, "de_DE.ISO-8859-1"))
-        fail_msg("setlocale(LC_NUMERIC, de_DE.ISO-8859-1) failed with LOCPATH=%s", dir);
-    /* the locale bites: libc's own strtod stops at the '.' */
-    assert_string_equal(localeconv()->decimal_point, ",");
-    assert_true(strtod("0.99", NULL) == 0.0);
-
+    comma_locale_enter(state);
     check_json_numbers_ok();
     ts_json_doc *d = parse_ok("{\"samplingRate\":0.99}");
     double rate = 0;
