@@ -128,13 +128,15 @@ static int record_class(const struct ts_span *s)
     return TS_REP_RECORD_CLASSES - 1;
 }
 
-/* Copy the meaningful part of a span record: everything before the string
- * buffer, the bytes of it that are in use (most spans use a fraction of
- * it, and this copy runs on the application's thread), and the stack's
+/* Copy the meaningful part of a span record: its fixed fields, the
+ * attribute slots and string bytes in use (most spans use a fraction of
+ * each, and this copy runs on the application's thread), and the stack's
  * frames when there is one. dst must have room for src's class. */
 static void copy_span(struct ts_span *dst, const struct ts_span *src)
 {
-    memcpy(dst, src, offsetof(struct ts_span, str) + span_str_used(src));
+    memcpy(dst, src, offsetof(struct ts_span, attrs));
+    memcpy(dst->attrs, src->attrs, ts_span_nattrs(src) * sizeof src->attrs[0]);
+    memcpy(dst->str, src->str, span_str_used(src));
     size_t nframes = ts_span_nframes(src);
     if (nframes)
         memcpy(dst->frames, src->frames, nframes * sizeof src->frames[0]);
