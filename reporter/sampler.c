@@ -928,10 +928,11 @@ bool ts_sampler_decide(const struct ts_ctx *parent, const uint8_t trace_id[TS_TR
     int said = sam_by_parent(parent);
     if (said >= 0)
         return said;
-    /* Tags only where a Jaeger client would ask its sampler: no parent's
-     * decision at all (not a non-parent-based sampler overruling one). */
-    bool tagged = tag && sam_cfg.hit_tag &&
-                  (!parent || !parent->valid || parent->sampling == TS_SAMPLING_DEFER);
+    /* Tags only on a root the sampler decided: the collector reads them
+     * from spans without a parent alone (HandleRootSpan), so a B3 parent
+     * that left the decision open, or a parent's decision that a
+     * non-parent-based sampler overrules, gets none. */
+    bool tagged = tag && sam_cfg.hit_tag && (!parent || !parent->valid);
     unsigned shortcut = SAM_LD(sam_shortcut);
     if (shortcut != SAM_ASK) {
         if (tagged && shortcut == SAM_ALWAYS) { /* probability 1: no bucket, no operations */
