@@ -604,8 +604,9 @@ static void otlp_json_expect_span(const ts_json *v, const struct ts_span *s)
     bool root = all_zero(s->parent_id, TS_SPAN_ID_LEN);
     size_t state_len;
     const uint8_t *state = span_text(s, s->trace_state_off, s->trace_state_len, &state_len);
-    CHECK(ts_json_is(v, TS_JSON_OBJECT) &&
-          ts_json_len(v) == (root ? 9u : 10u) + (state_len ? 1u : 0u));
+    CHECK(ts_json_is(v, TS_JSON_OBJECT) && ts_json_len(v) == (root ? 9u : 10u) +
+                                                                 (state_len ? 1u : 0u) +
+                                                                 (s->dropped_attrs ? 1u : 0u));
     if (state_len)
         json_expect_text(json_member(v, "traceState"), state, state_len);
     hex_of(s->trace_id, TS_TRACE_ID_LEN, hex);
@@ -629,6 +630,8 @@ static void otlp_json_expect_span(const ts_json *v, const struct ts_span *s)
     for (size_t i = 0; i < nwant; i++)
         otlp_json_expect_kv(ts_json_at(attrs, i), want[i].key, strlen(want[i].key), want[i].type,
                             want[i].val, want[i].vlen, want[i].num);
+    if (s->dropped_attrs) /* left out when 0, as OTLP/JSON leaves defaults */
+        json_expect_num(json_member(v, "droppedAttributesCount"), dec_u64(s->dropped_attrs, d));
     const ts_json *status = json_member(v, "status");
     CHECK(ts_json_is(status, TS_JSON_OBJECT) && ts_json_len(status) == 1);
     json_expect_num(json_member(status, "code"), dec_u64(s->status, d));
@@ -1040,6 +1043,9 @@ static void pb_expect_span(const uint8_t *p, size_t n, const struct ts_span *s)
             pb_expect_kv(&kv, w->key, strlen(w->key), w->type, w->val, w->vlen, w->num);
             break;
         }
+        case 10: /* dropped_attributes_count */
+            CHECK(f.wire == PBR_VARINT && f.num == s->dropped_attrs && s->dropped_attrs != 0);
+            break;
         case 15: { /* Status: code only */
             CHECK(f.wire == PBR_LEN);
             struct pbr st = pbr_of(f.data, f.len);
@@ -1060,6 +1066,7 @@ static void pb_expect_span(const uint8_t *p, size_t n, const struct ts_span *s)
     CHECK(seen[1] && seen[2] && seen[5] && seen[6] && seen[7] && seen[8]);
     CHECK(seen[4] == !all_zero(s->parent_id, TS_SPAN_ID_LEN));
     CHECK(seen[3] == (state_len != 0));
+    CHECK(seen[10] == (s->dropped_attrs != 0));
     CHECK(seen[15] == (s->status != TS_STATUS_UNSET)); /* an empty Status is left out */
     CHECK(seen[16]);                                   /* never 0: every span here is sampled */
 }
