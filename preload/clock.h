@@ -1,5 +1,6 @@
-/* clock.h — timestamps for spans (the program's wall clock, as it reads
- * it), and the kernel's own clocks for the shim's deadlines. */
+/* clock.h — times for spans (moments on the program's boot clock, made
+ * wall-clock time by a cached offset, as the program reads both), and the
+ * kernel's own clocks for the shim's deadlines. */
 #ifndef TS_CLOCK_H
 #define TS_CLOCK_H
 
