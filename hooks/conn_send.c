@@ -90,10 +90,13 @@ static size_t segs_add_prog(struct segs *s, const struct iovec *iov, int iovcnt,
     return added;
 }
 
-/* Where a step's bytes go (see ts_conn_sink_fn). */
+/* Where a step's bytes go (see ts_conn_sink_fn). flags: a socket sink's
+ * sendmsg flags, which a step may add to for its own call; NULL for
+ * another sink. */
 struct sink {
     ts_conn_sink_fn fn;
     void *ctx;
+    int *flags;
 };
 
 static ssize_t segs_send(const struct sink *to, struct segs *s, size_t ins_from, size_t ins_len)
@@ -520,7 +523,6 @@ static void head_undo(struct ts_conn *c, struct pending *fresh)
  * Bytes the kernel copied are the program's again at once, so a note
  * that names fewer of them than its call held is still true. */
 struct zerocopy {
-    int *flags;   /* the socket sink's flags, MSG_ZEROCOPY cleared */
     bool pending; /* the flagged call is still to be made */
 };
 
@@ -544,17 +546,35 @@ static bool wire_leads_with_lines(const struct out_wire *w)
     return w->off >= w->ins && w->off < w->ins + w->ins_len;
 }
 
-/* A step's one call, flagged MSG_ZEROCOPY when it is to be the program's
- * zero-copy call (made once it sent a byte). */
+/* A step's one call. flagged: it is to be the program's zero-copy call
+ * (made once it sent a byte). follows: the program's call has bytes left
+ * for a step after this one, so on a socket it says MSG_MORE and the
+ * kernel holds its bytes for the next step's: the program made one call,
+ * and its bytes go out as one segment. Sent apart, the second segment
+ * would wait under Nagle behind the first until the peer acknowledged it,
+ * up to its delayed acknowledgement's 40 ms (a head after a body's extra
+ * blank line: 44 ms a request, measured). The last step sends without
+ * the flag, and so sends what was held. The loop leaves a call early only
+ * when the kernel took less than a step offered or refused one: its send
+ * buffer is full, so what was held goes out behind the bytes queued
+ * before it (held bytes with nothing queued would wait for the kernel's
+ * probe timer, 200 ms). */
 static ssize_t step_send(const struct sink *to, struct segs *s, size_t ins_from, size_t ins_len,
-                         struct zerocopy *zc, bool flagged)
+                         struct zerocopy *zc, bool flagged, bool follows)
 {
-    if (!flagged)
-        return segs_send(to, s, ins_from, ins_len);
-    *zc->flags |= MSG_ZEROCOPY;
+    int added = 0;
+    if (to->flags) {
+        if (flagged)
+            added |= MSG_ZEROCOPY;
+        /* not on a Fast Open call, whose bytes go in the SYN */
+        if (follows && !(*to->flags & (MSG_MORE | MSG_FASTOPEN)))
+            added |= MSG_MORE;
+        *to->flags |= added;
+    }
     ssize_t r = segs_send(to, s, ins_from, ins_len);
-    *zc->flags &= ~MSG_ZEROCOPY;
-    if (r > 0) /* a call that sent nothing was not counted */
+    if (to->flags)
+        *to->flags &= ~added;
+    if (flagged && r > 0) /* a call that sent nothing was not counted */
         zc->pending = false;
     return r;
 }
@@ -594,7 +614,8 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
             struct segs s;
             segs_init(&s, iovcnt);
             segs_add_prog(&s, iov, iovcnt, base, pass);
-            ssize_t r = step_send(to, &s, 0, 0, zc, zc && zc->pending);
+            bool follows = v == HEAD_BETWEEN && pass < total;
+            ssize_t r = step_send(to, &s, 0, 0, zc, zc && zc->pending, follows);
             segs_free(&s);
             if (v == HEAD_PIECE && r > 0)
                 c->out.x->head_len += (size_t)r; /* the copy already holds them */
@@ -658,8 +679,10 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
         ins_lo = wire_from > w->ins ? wire_from : w->ins;
         ins_hi = wire_to < w->ins + w->ins_len ? wire_to : w->ins + w->ins_len;
     }
-    ssize_t r = ins_hi > ins_lo ? step_send(to, &s, ins_lo - wire_from, ins_hi - ins_lo, zc, flagged)
-                                : step_send(to, &s, 0, 0, zc, flagged);
+    bool follows = head_prog + body < total;
+    ssize_t r = ins_hi > ins_lo
+                    ? step_send(to, &s, ins_lo - wire_from, ins_hi - ins_lo, zc, flagged, follows)
+                    : step_send(to, &s, 0, 0, zc, flagged, follows);
     int saved = errno;
     segs_free(&s);
     if (private)
@@ -687,7 +710,7 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
     }
     if (body_sent && c->out.state == DIR_BODY)
         body_advance(c, iov, iovcnt, base + head_prog, body_sent);
-    *more = (size_t)r == s.bytes && head_prog + body < total;
+    *more = (size_t)r == s.bytes && follows;
     errno = saved;
     return (ssize_t)(consumed + body_sent);
 }
@@ -702,12 +725,11 @@ static bool sink_refused(int err)
 }
 
 /* A client's send: its bytes go out through `to`, with the header lines
- * in each request head. sink_flags: the flags of a socket sink's
- * sendmsg calls (NULL for another sink). may_wait: false for a send that
- * must not wait (MSG_DONTWAIT; see conn_lock_out). */
+ * in each request head. may_wait: false for a send that must not wait
+ * (MSG_DONTWAIT; see conn_lock_out). */
 static inline __attribute__((always_inline)) ssize_t
-client_send(struct ts_conn *c, const struct sink *to, int *sink_flags, const struct iovec *iov,
-            int iovcnt, ts_conn_pass_fn pass, void *arg, bool may_wait)
+client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov, int iovcnt,
+            ts_conn_pass_fn pass, void *arg, bool may_wait)
 {
     /* Refused by the kernel as they are (EINVAL, or EFAULT for an array
      * at a NULL-like address): passed on, never read, so the program
@@ -734,9 +756,9 @@ client_send(struct ts_conn *c, const struct sink *to, int *sink_flags, const str
         if (unreadable && result > 0) /* bytes the stream's parse did not see went */
             conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     } else {
-        struct zerocopy zero_copy = {sink_flags, true}, *zc = NULL;
-        if (sink_flags && __builtin_expect(*sink_flags & MSG_ZEROCOPY, 0)) {
-            *sink_flags &= ~MSG_ZEROCOPY; /* on the one step's call alone */
+        struct zerocopy zero_copy = {true}, *zc = NULL;
+        if (to->flags && __builtin_expect(*to->flags & MSG_ZEROCOPY, 0)) {
+            *to->flags &= ~MSG_ZEROCOPY; /* on the one step's call alone */
             zc = &zero_copy;
         }
         /* Step until the program's bytes are out, the kernel takes fewer
@@ -786,8 +808,8 @@ ssize_t ts_conn_send_to(struct ts_conn *c, ts_conn_sink_fn sink, void *sink_ctx,
 {
     if (c->role != TS_ROLE_CLIENT && iovcnt > 0) /* as ts_conn_send */
         return conn_send_observed(c, iov, iovcnt, pass, arg, true);
-    const struct sink to = {sink, sink_ctx};
-    return client_send(c, &to, NULL, iov, iovcnt, pass, arg, true);
+    const struct sink to = {sink, sink_ctx, NULL};
+    return client_send(c, &to, iov, iovcnt, pass, arg, true);
 }
 
 /* The fd of a client connection a send was rewritten for is no socket:
@@ -812,9 +834,8 @@ static __attribute__((noinline)) ssize_t client_send_socket(struct ts_conn *c,
                                                             ts_conn_pass_fn pass, void *arg)
 {
     int orig = errno;
-    const struct sink to = {socket_sink_send, ss};
-    ssize_t r =
-        client_send(c, &to, &ss->flags, iov, iovcnt, pass, arg, !(ss->flags & MSG_DONTWAIT));
+    const struct sink to = {socket_sink_send, ss, &ss->flags};
+    ssize_t r = client_send(c, &to, iov, iovcnt, pass, arg, !(ss->flags & MSG_DONTWAIT));
     if (__builtin_expect(r < 0, 0) && errno == ENOTSOCK)
         r = send_to_stale(c, ss->fd, pass, arg, orig);
     return r;

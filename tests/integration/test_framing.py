@@ -1072,5 +1072,43 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
         self.assert_in_order(order)
 
 
+    # ======================================================================
+    # one write, one segment
+
+    def test_one_write_of_several_messages_is_one_segment(self):
+        """A client that leaves Nagle's algorithm on writes two pipelined
+        heads in one call, then a blank line after a body with the next
+        head: the shim sends each message's bytes in a call of its own, and
+        each call's bytes go out as one segment with the next, as the
+        program's would. Apart, a head behind an unacknowledged segment
+        waits for the peer's delayed acknowledgement."""
+        resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+        def script(c, k):
+            for _ in range(4):
+                c.recv_request()
+                c.send(resp)
+            c.recv_to_close()
+        peer = self.peer(script)
+        pipelined = [self.head(peer.port, b"GET", b"/pipelined/%d" % i) for i in range(2)]
+        post = self.head(peer.port, b"POST", b"/body", b"Content-Length: 4") + b"data"
+        after_blank = self.head(peer.port, b"GET", b"/after-blank")
+        res = self.script({"op": "connect", "port": peer.port, "nodelay": False},
+                          send(pipelined[0] + pipelined[1]), read_n(2 * len(resp)),
+                          send(post), read_n(len(resp)),
+                          send(b"\r\n" + after_blank), read_n(len(resp)),
+                          {"op": "data_segments"}, close())
+        (c,) = peer.wait(1)
+        self.assertIsNone(c.error, "peer: %s" % c.error)
+        self.assertEqual(res["steps"][7]["returns"], [3],
+                         "segments with data: one for each of the program's three writes")
+        spans = self.final_spans(4, kind=th.KIND_CLIENT)
+        order = [self.span_named(spans, n) for n in
+                 ("GET /pipelined/0", "GET /pipelined/1", "POST /body", "GET /after-blank")]
+        self.assert_bytes(self.injected(pipelined + [post], order[:3])
+                          + b"\r\n" + self.injected([after_blank], order[3:]),
+                          c.received, "requests")
+
+
 if __name__ == "__main__":
     th.main()

@@ -26,8 +26,15 @@ static long no_limit(void)
     return -1;
 }
 
+/* The flags of the sendmsg calls made, in order (the first 16). */
+static int call_flags[16];
+static int calls;
+
 static ssize_t limited_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+    if (calls < 16)
+        call_flags[calls] = flags;
+    calls++;
     if (refuse_errno) {
         errno = refuse_errno;
         return -1;
@@ -66,6 +73,7 @@ static int setup_budget(void **state)
     budget = -1;
     refill = no_limit;
     refuse_errno = 0;
+    calls = 0;
     return 0;
 }
 
@@ -292,6 +300,55 @@ static void test_pipelined_heads_in_one_write(void **state)
     assert_int_equal(peer_read_all(&p, got, sizeof got), n);
     assert_memory_equal(got, want, n);
     close_pair(&p);
+}
+
+/* A program's one write of several messages goes out in a call for each
+ * (the lines go into each head), all but the last with MSG_MORE: the
+ * kernel sends them as one segment, as it would have the program's call.
+ * Apart, a head behind another segment waits under Nagle for the peer's
+ * acknowledgement. The program's own MSG_MORE stays on every call. */
+static ssize_t prog_send_flags(struct pair *p, const char *buf, size_t len, int flags)
+{
+    struct iovec iov = {(void *)buf, len};
+    struct write_call w = {p->prog, &iov, 1};
+    struct ts_conn *c = ts_conn_get(p->prog);
+    assert_non_null(c);
+    ssize_t r = ts_conn_send(c, p->prog, &iov, 1, flags, pass_writev, &w);
+    ts_conn_put(c);
+    return r;
+}
+
+static void test_one_write_of_several_messages_is_held_for_one_segment(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        int program_flags;
+        int calls;
+    } cases[] = {
+        {"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+         "POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"
+         "GET /3 HTTP/1.1\r\nHost: h\r\n\r\n",
+         0, 3},
+        /* an old client's blank line after a body, sent with the next head */
+        {"\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n", 0, 2},
+        {"GET /one HTTP/1.1\r\nHost: h\r\n\r\n", 0, 1},
+        {"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n", MSG_MORE, 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nspans = 0;
+        calls = 0;
+        struct pair p = make_pair(TS_ROLE_CLIENT);
+        size_t len = strlen(cases[i].bytes);
+        assert_int_equal(prog_send_flags(&p, cases[i].bytes, len, cases[i].program_flags),
+                         (ssize_t)len);
+        assert_int_equal(calls, cases[i].calls);
+        for (int k = 0; k < calls; k++) {
+            bool more = k < calls - 1 || (cases[i].program_flags & MSG_MORE);
+            assert_int_equal(call_flags[k] & MSG_MORE, more ? MSG_MORE : 0);
+        }
+        close_pair(&p);
+    }
 }
 
 /* ------------------------------------------------- random segmentation */
@@ -1270,6 +1327,8 @@ int main(void)
         cmocka_unit_test_setup(test_cr_then_lf_of_the_blank_line, setup_budget),
         cmocka_unit_test_setup(test_lf_only_head_cut_inside_the_lines, setup_budget),
         cmocka_unit_test_setup(test_pipelined_heads_in_one_write, setup_budget),
+        cmocka_unit_test_setup(test_one_write_of_several_messages_is_held_for_one_segment,
+                               setup_budget),
         cmocka_unit_test_setup(test_trace_lines_only_where_a_server_reads_them, setup_budget),
         cmocka_unit_test_setup(test_trace_lines_only_where_a_server_takes_them, setup_budget),
         cmocka_unit_test_setup(test_trace_lines_end_as_the_heads_lines, setup_budget),

@@ -5,6 +5,7 @@ the framing tests (runs under the shim; the peer is scripted by the test).
 
 SCRIPT: {"steps": [STEP, ...]}; every step names its connection ("conn", default 0):
   {"op": "connect", "port": P}                  blocking socket, TCP_NODELAY, 10 s receive timeout
+        ("nodelay": false: Nagle's algorithm left on, as clients that never set it have)
   {"op": "send", "how": "send|write|sendmsg|writev", "bufs": ["hex", ...]}
         sends every byte: a short return is continued from the offset it says
         (same door, the rest of the buffers); returns are listed
@@ -16,6 +17,8 @@ SCRIPT: {"steps": [STEP, ...]}; every step names its connection ("conn", default
   {"op": "peek_response"}                       wget style: recv(MSG_PEEK) until the head
         is in view, read exactly the head, then exactly its Content-Length body
   {"op": "sleep", "ms": N}
+  {"op": "data_segments"}                       how many segments with data the connection
+        has sent so far (TCP_INFO's tcpi_data_segs_out), as "returns": [N]
   {"op": "shutdown"}                            shutdown(SHUT_WR)
   {"op": "close"}
 
@@ -55,7 +58,8 @@ class Run:
     def connect(self, step):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 10, 0))
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if step.get("nodelay", True):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.connect(("127.0.0.1", step["port"]))
         self.socks[step.get("conn", 0)] = s
         return {}
@@ -163,6 +167,11 @@ class Run:
             body += b
         self.got(step, head + body)
         return {"returns": peeks, "data_hex": (head + body).hex()}
+
+    def data_segments(self, step):
+        # struct tcp_info (linux/tcp.h): tcpi_data_segs_out is the u32 at 156
+        info = self.sock(step).getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+        return {"returns": [struct.unpack_from("I", info, 156)[0]]}
 
     def sleep(self, step):
         time.sleep(step["ms"] / 1000.0)
