@@ -4,9 +4,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "fd_split.h"
@@ -33,6 +36,33 @@ static bool socket_is_stdin(int fd)
     return same;
 }
 
+/* journald's stream socket, where systemd connects a service's stderr
+ * (StandardError=journal, the default). */
+#define TS_JOURNAL_STREAM "/run/systemd/journal/stdout"
+
+/* Is the address of a Unix socket (as getsockname or getpeername gave it,
+ * len bytes) a path or an abstract name, rather than unnamed? */
+static bool unix_named(socklen_t len)
+{
+    return len > offsetof(struct sockaddr_un, sun_path);
+}
+
+bool ts_log_unix_socket_takes_lines(int fd, const char *journal)
+{
+    struct sockaddr_un me, peer;
+    socklen_t me_len = sizeof me, peer_len = sizeof peer;
+    if (getsockname(fd, (struct sockaddr *)&me, &me_len) != 0 || unix_named(me_len) ||
+        getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0)
+        return false;
+    if (!unix_named(peer_len))
+        return true; /* one end of a socketpair */
+    size_t path_len = peer_len - offsetof(struct sockaddr_un, sun_path);
+    size_t want = strlen(journal);
+    return path_len >= want && path_len <= sizeof peer.sun_path &&
+           memcmp(peer.sun_path, journal, want) == 0 &&
+           (path_len == want || peer.sun_path[want] == '\0');
+}
+
 /* May a line go to fd, the program's stderr or a copy of it? Every line
  * the shim writes asks here (ts_log, the console exporter, the stats
  * line; a stderr kept at exit too): the one rule for where they go. Not
@@ -43,16 +73,20 @@ static bool socket_is_stdin(int fd)
  *    its client;
  *  - a socket of any family that is also its stdin: a program started on
  *    an accepted connection (systemd's Accept=yes on a ListenStream=
- *    path, socat's EXEC:...,stderr), fds 0, 1 and 2 the one client.
- * journald's stream socket is a Unix one that is stderr (and perhaps
- * stdout) alone, stdin /dev/null: lines go there. Nor when there is no
- * room for the line soon. */
+ *    path, socat's EXEC:...,stderr), fds 0, 1 and 2 the one client;
+ *  - a Unix socket other than a capture of the program's output
+ *    (ts_log_unix_socket_takes_lines: journald's stream, or a socketpair
+ *    a parent or libuv made for a child's stdio): the program closed
+ *    stderr and a connection to a server's path (a database's), or one
+ *    it accepted on its own path, took the number.
+ * Nor when there is no room for the line soon. */
 static bool stderr_takes_line(int fd)
 {
     int domain = 0;
     socklen_t len = sizeof domain;
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
-        (domain == AF_INET || domain == AF_INET6 || socket_is_stdin(fd)))
+        (domain == AF_INET || domain == AF_INET6 || socket_is_stdin(fd) ||
+         (domain == AF_UNIX && !ts_log_unix_socket_takes_lines(fd, TS_JOURNAL_STREAM))))
         return false;
     struct pollfd p = {fd, POLLOUT, 0};
     int r;

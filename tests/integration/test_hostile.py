@@ -962,6 +962,36 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                     self.assertIn(b"ok", got)
                     self.assertIn(b"traceshim: cannot open span file", got)
 
+    def test_messages_stay_out_of_a_unix_connection_that_took_stderr(self):
+        """A program that closed its stderr, whose connection to a
+        server's Unix socket (a database's) took fd 2: the shim's lines went
+        to that server in front of the program's bytes. Only a capture of
+        the program's output takes them (journald's stream, a socketpair:
+        the test before this one)."""
+        curl = th.require_tool("curl")
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        path = os.path.join(self.tmp, "db.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(listener.close)
+        listener.bind(path)
+        listener.listen(1)
+        env = th.shim_env("unix-stderr", os.path.join(self.tmp, "no", "such", "dir", "s.jsonl"),
+                          OTEL_PROPAGATORS="bogus")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(path)
+            server_end, _ = listener.accept()
+            with server_end:
+                p = subprocess.Popen([curl, "-s", "-o", os.devnull,
+                                      "http://127.0.0.1:%d/unix-stderr" % srv.port],
+                                     env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=conn)
+                conn.close()
+                self.assertEqual(p.wait(20), 0)
+                server_end.settimeout(20)
+                got = th.recv_to_close(server_end)
+        self.assertEqual(got, b"", "the server of the connection on fd 2 got the shim's lines")
+
     def test_messages_wait_no_longer_for_a_full_stderr(self):
         # stderr a pipe that is full and never read: the stats line at exit
         # and a configuration message at the start waited for room for good
