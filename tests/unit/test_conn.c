@@ -1568,6 +1568,18 @@ static void test_server_response_unfollowed_stops_the_requests(void **state)
     assert_int_equal(nspans, 1);
 }
 
+/* Now on the spans' clock: a moment made wall-clock time by the cached
+ * offset (clock.h). The offset is read again every 100 ms, each time
+ * within about 10 us of the truth, so times on it are compared with that
+ * much slack: a span's start read with one offset, the test's with the
+ * next, may be that far apart (the direct wall clock, ts_now_ns, put a
+ * span's start after the read that made it now and then). */
+#define SPAN_CLOCK_SLACK_NS (1000 * 1000)
+static uint64_t span_clock_ns(void)
+{
+    return ts_wall_ns_at(ts_moment_ns());
+}
+
 /* A server that answers before it has read the whole request head (nginx
  * answers 400 to a cookie past its header buffers, 414 to a target past
  * them, and drains the rest): the answer is that request's. Its span is
@@ -1580,12 +1592,12 @@ static void test_server_answers_before_the_head_ends(void **state)
     peer_write(&p, "GET /page?x=1 HTTP/1.1\r\nHost: h\r\nCookie: c=bbbbbbbb");
     char buf[512], v[64];
     prog_read(&p, buf, sizeof buf);
-    uint64_t read_by = ts_now_ns();
+    uint64_t read_by = span_clock_ns();
     usleep(20 * 1000);
     const char *res =
         "HTTP/1.1 400 Bad Request\r\nContent-Length: 5\r\nConnection: close\r\n\r\noops\n";
     prog_write(&p, res, strlen(res));
-    uint64_t answered_by = ts_now_ns();
+    uint64_t answered_by = span_clock_ns();
     usleep(20 * 1000);
     assert_int_equal(nspans, 0); /* its context may be in the rest */
     peer_write(&p, "bbbbbbbb\r\n"
@@ -1603,8 +1615,9 @@ static void test_server_answers_before_the_head_ends(void **state)
     hex(s->parent_id, 8, parent);
     assert_string_equal(parent, "00f067aa0ba902b7");
     /* from the head's first bytes to the answer */
-    assert_true(s->start_ns <= read_by);
-    assert_true(s->end_ns >= s->start_ns + 20 * 1000 * 1000 && s->end_ns <= answered_by);
+    assert_true(s->start_ns <= read_by + SPAN_CLOCK_SLACK_NS);
+    assert_true(s->end_ns >= s->start_ns + 20 * 1000 * 1000 &&
+                s->end_ns <= answered_by + SPAN_CLOCK_SLACK_NS);
     peer_write(&p, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n"); /* followed no further */
     prog_read(&p, buf, sizeof buf);
     close_pair(&p);
