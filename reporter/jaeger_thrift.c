@@ -297,9 +297,12 @@ static void jt_lead_tags(struct ts_json_buf *b, uint8_t span_kind)
 }
 
 /* Span.tags of s: span.kind, the instrumentation scope, the attributes,
- * the status. With b NULL only counts them, so that the list header can
- * come first; one routine for both keeps the count and the tags in step.
- * Returns the number. */
+ * the status, then otel.dropped_attributes_count when the span left
+ * attributes out (the OpenTelemetry mapping to non-OTLP formats: Jaeger
+ * has no field for the count; a long tag, as OpenTelemetry's Jaeger
+ * exporters write their counts, and only when not 0). With b NULL only
+ * counts them, so that the list header can come first; one routine for
+ * both keeps the count and the tags in step. Returns the number. */
 static uint32_t jt_span_tags(struct ts_json_buf *b, const struct ts_span *s)
 {
     uint32_t n = jt_kind_name(s->kind) ? 3 : 2; /* jt_lead_tags' */
@@ -334,6 +337,11 @@ static uint32_t jt_span_tags(struct ts_json_buf *b, const struct ts_span *s)
                 jt_tag_ckey(b, "error", JT_TAG_BOOL, NULL, 0, true);
             n++;
         }
+    }
+    if (__builtin_expect(s->dropped_attrs != 0, 0)) {
+        if (b)
+            jt_tag_ckey(b, "otel.dropped_attributes_count", JT_TAG_LONG, NULL, 0, s->dropped_attrs);
+        n++;
     }
     return n;
 }

@@ -33,6 +33,7 @@ enum zk_role {
     ZK_ERROR,
     ZK_ERROR_TYPE,
     ZK_HTTP_STATUS,
+    ZK_DROPPED,
     ZK_NROLES,
 };
 
@@ -44,7 +45,10 @@ static const char *const zk_role_keys[ZK_NROLES] = {
     [ZK_ERROR] = "error",
     [ZK_ERROR_TYPE] = "error.type",
     [ZK_HTTP_STATUS] = "http.response.status_code",
+    [ZK_DROPPED] = "otel.dropped_attributes_count",
 };
+
+_Static_assert(ZK_NROLES <= 16, "a role is the low 4 bits of a key's info word");
 
 static enum zk_role zk_role_of(const char *key)
 {
@@ -283,7 +287,8 @@ static void zk_port(struct ts_json_buf *b, const struct ts_attr *a)
  * would mark every span of the process failed). */
 static bool zk_res_key_left_out(const char *key, size_t n)
 {
-    static const char *const own[] = {"service.name", "otel.status_code", "error",
+    static const char *const own[] = {"service.name",    "otel.status_code",
+                                      "error",           "otel.dropped_attributes_count",
                                       "otel.scope.name", "otel.scope.version"};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         if (strlen(own[i]) == n && memcmp(own[i], key, n) == 0)
@@ -438,9 +443,12 @@ static __attribute__((noinline)) bool zk_res_tags_but(struct ts_json_buf *b, uin
  * (Zipkin has no resource), then the status the way Zipkin users look for
  * it (OpenTelemetry's Zipkin exporter does the same): otel.status_code
  * when set, and an "error" tag on errors, whose value says what went
- * wrong when the span knows; last the instrumentation scope
- * (otel.scope.name and .version: the OpenTelemetry mapping to non-OTLP
- * formats). A key the attributes already have is not written twice. */
+ * wrong when the span knows; then otel.dropped_attributes_count when the
+ * span left attributes out, and last the instrumentation scope
+ * (otel.scope.name and .version): the OpenTelemetry mapping to non-OTLP
+ * formats, for fields Zipkin has none of (the count as a string, as every
+ * Zipkin tag is, and only when not 0). A key the attributes already have
+ * is not written twice. */
 static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct zk_attrs *z)
 {
     bool first = true; /* no comma before the first tag */
@@ -479,7 +487,9 @@ static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct
                                                         : z->role[ZK_HTTP_STATUS];
     static const char scope[] =
         "\"otel.scope.name\":\"" TS_SCOPE_NAME "\",\"otel.scope.version\":\"" TS_VERSION "\"}";
-    char *o = ts_json_buf_room(b, 64 + sizeof scope + (why ? zk_attr_text_max(why) : 0));
+    static const char dropped[] = ",\"otel.dropped_attributes_count\":\"";
+    char *o = ts_json_buf_room(b, 64 + sizeof scope + (why ? zk_attr_text_max(why) : 0) +
+                                      sizeof dropped + TS_I64_CHARS_MAX + 1);
     if (!o)
         return;
     if ((s->status == TS_STATUS_OK || s->status == TS_STATUS_ERROR) && !z->role[ZK_OTEL_STATUS]) {
@@ -490,6 +500,12 @@ static void zk_tags(struct ts_json_buf *b, const struct ts_span *s, const struct
     if (s->status == TS_STATUS_ERROR && !z->role[ZK_ERROR]) {
         o = first ? TS_PUT_LIT(o, "\"error\":") : TS_PUT_LIT(o, ",\"error\":");
         o = why ? zk_put_attr_text(o, s, why) : TS_PUT_LIT(o, "\"true\"");
+        first = false;
+    }
+    if (__builtin_expect(s->dropped_attrs != 0, 0) && !z->role[ZK_DROPPED]) {
+        o = ts_put(o, dropped + first, sizeof dropped - 1 - first);
+        o = ts_put_u64(o, s->dropped_attrs);
+        *o++ = '"';
         first = false;
     }
     if (!first)

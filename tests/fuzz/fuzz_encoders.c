@@ -26,7 +26,8 @@
  *   [frames]    count (0..32), a base (none, this program, libc) and 16-bit
  *               offsets, or raw 64-bit addresses
  *   [damage]    up to 7 edits: name or attribute offsets and lengths past
- *               the string buffer, unknown types, NULL keys, nattrs up to 255
+ *               the string buffer, unknown types, NULL keys, nattrs up to 255,
+ *               the count of attributes left out (dropped_attrs) up to 255
  *
  * A string is a length byte L: L < 0xC0 takes the next L bytes as they are
  * (NUL, invalid UTF-8, quotes, control characters ...); L >= 0xC0 repeats a
@@ -48,7 +49,9 @@
  *    the spans: ids, name, kind, times, every attribute / tag in order,
  *    status, endpoints, and the process (service name, pid, executable,
  *    host; Zipkin: the resource's attributes among every span's tags),
- *    Zipkin's debug on a debug span only;
+ *    Zipkin's debug on a debug span only, and (Zipkin, Jaeger) the
+ *    otel.dropped_attributes_count tag exactly when attributes were left
+ *    out;
  *  - OTLP protobuf: a well-formed message tree in which every field is one
  *    the schema has (ExportTraceServiceRequest > ResourceSpans > Resource /
  *    ScopeSpans > Span > KeyValue > AnyValue, Status) with its wire type,
@@ -153,6 +156,7 @@ static const char *const keys[] = {
     "error.type",
     "error",
     "otel.status_code",
+    "otel.dropped_attributes_count",
     "code.stacktrace",
     "span.kind",
     "a",
@@ -319,7 +323,10 @@ static void damage(struct cursor *c, struct ts_span *s)
             s->nattrs = (uint8_t)v;
             break;
         default:
-            s->nframes = (uint8_t)v; /* left over: encoders must not care */
+            if (op & 0x80) /* attributes left out: any count the uint8_t holds */
+                s->dropped_attrs = (uint8_t)v;
+            else
+                s->nframes = (uint8_t)v; /* left over: encoders must not care */
             break;
         }
     }
@@ -724,7 +731,8 @@ static bool tag_named(const struct want_tag *out, size_t nout, const char *key, 
  * new count. */
 static size_t zipkin_resource_tags(struct want_tag *out, size_t n)
 {
-    static const char *const left_out[] = {"service.name", "otel.status_code", "error",
+    static const char *const left_out[] = {"service.name",    "otel.status_code",
+                                           "error",           "otel.dropped_attributes_count",
                                            "otel.scope.name", "otel.scope.version"};
     /* the keys made valid UTF-8, each NUL-terminated (a key holds none) */
     static char keys[3 * sizeof ts_cfg.resource_attrs + 4 * TS_RESOURCE_MAX_ATTRS];
@@ -758,8 +766,9 @@ static size_t zipkin_resource_tags(struct want_tag *out, size_t n)
 }
 
 /* The tags zipkin_json.c documents: each key once (its first value), the
- * resource's, then otel.status_code for OK/ERROR and "error" for ERROR,
- * unless an attribute has that key already. */
+ * resource's, then otel.status_code for OK/ERROR, "error" for ERROR and
+ * otel.dropped_attributes_count (a string) when attributes were left out,
+ * unless an attribute has that key already; last the scope's. */
 static size_t zipkin_tags(const struct ts_span *s, const struct want_attr *w, size_t nw,
                           struct want_tag *out)
 {
@@ -784,6 +793,10 @@ static size_t zipkin_tags(const struct ts_span *s, const struct want_attr *w, si
         } else {
             tag_literal(&out[n++], "error", "true");
         }
+    }
+    if (s->dropped_attrs && !first_with_key(w, nw, "otel.dropped_attributes_count")) {
+        char d[24];
+        tag_literal(&out[n++], "otel.dropped_attributes_count", dec_u64(s->dropped_attrs, d));
     }
     tag_literal(&out[n++], "otel.scope.name", TS_SCOPE_NAME);
     tag_literal(&out[n++], "otel.scope.version", TS_VERSION);
@@ -886,7 +899,7 @@ static void zipkin_expect_span(const ts_json *v, const struct ts_span *s)
         CHECK(!ts_json_get(v, "remoteEndpoint"));
     }
 
-    static struct want_tag tags[TS_SPAN_MAX_ATTRS + TS_RESOURCE_MAX_ATTRS + 4];
+    static struct want_tag tags[TS_SPAN_MAX_ATTRS + TS_RESOURCE_MAX_ATTRS + 5];
     size_t ntags = zipkin_tags(s, w, nw, tags);
     const ts_json *got = json_member(v, "tags");
     CHECK(ts_json_is(got, TS_JSON_OBJECT) && ts_json_len(got) == ntags);
@@ -1209,7 +1222,8 @@ static void tc_expect_tag(struct rd *r, const struct jt_tag *want)
 
 /* Span.tags as jaeger_thrift.c documents them: span.kind (none for an
  * internal span), the scope's name and version, the attributes, then
- * otel.status_code and error for OK / ERROR. */
+ * otel.status_code and error for OK / ERROR, and
+ * otel.dropped_attributes_count (a long) when attributes were left out. */
 static size_t jaeger_tags(const struct ts_span *s, struct jt_tag *out)
 {
     static const char *const kinds[] = {NULL, NULL, "server", "client"};
@@ -1244,6 +1258,9 @@ static size_t jaeger_tags(const struct ts_span *s, struct jt_tag *out)
         if (err)
             out[n++] = (struct jt_tag){"error", 5, JT_BOOL, NULL, 0, 1};
     }
+    if (s->dropped_attrs)
+        out[n++] = (struct jt_tag){
+            "otel.dropped_attributes_count", 29, JT_LONG, NULL, 0, s->dropped_attrs};
     return n;
 }
 
@@ -1297,7 +1314,7 @@ static void tc_expect_span(struct rd *r, const struct ts_span *s)
     uint64_t dur = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
     tc_expect_field(r, &last, 9, RD_I64);
     CHECK(tc_i64(r) == (int64_t)(dur / 1000));
-    struct jt_tag tags[TS_SPAN_MAX_ATTRS + 5];
+    struct jt_tag tags[TS_SPAN_MAX_ATTRS + 6];
     size_t ntags = jaeger_tags(s, tags);
     tc_expect_field(r, &last, 10, RD_LIST);
     CHECK(rd_list(r, &elem) == ntags && elem == RD_STRUCT && !r->bad);

@@ -42,13 +42,14 @@ import otlp_decode as od  # noqa: E402
 
 OTLP_CASES = {"known", "two", "empty", "many", "hostile", "random"}
 ZIPKIN_CASES = {"known", "short_trace", "ipv6_peer", "status", "hostile", "damaged", "empty",
-                "many", "resource", "debug"}
+                "many", "resource", "debug", "dropped"}
 # The spans of each case that are debug spans (B3's debug flag), by id:
 # test_zipkin_json.c's test_debug_flag.
 ZIPKIN_DEBUG = {"debug": {"00f067aa0ba902b7"}}
 # Resource attributes that are no span's tag: service.name is the
-# serviceName; the status and scope tags are the span's own.
-ZIPKIN_NOT_RESOURCE_TAGS = {"service.name", "otel.status_code", "error", "otel.scope.name",
+# serviceName; the status, dropped-count and scope tags are the span's own.
+ZIPKIN_NOT_RESOURCE_TAGS = {"service.name", "otel.status_code", "error",
+                            "otel.dropped_attributes_count", "otel.scope.name",
                             "otel.scope.version"}
 
 
@@ -221,6 +222,11 @@ def zipkin_expected(otlp_obj, debug=()):
                 if status == 2 and "error" not in tags:
                     cause = attrs.get("error.type", attrs.get("http.response.status_code"))
                     tags["error"] = "true" if cause is None else _tag_text(cause)
+                # the OpenTelemetry mapping to non-OTLP formats: the span's
+                # droppedAttributesCount as a tag, only when not 0
+                dropped = int(s.get("other", {}).get("dropped_attributes_count", 0))
+                if dropped:
+                    tags.setdefault("otel.dropped_attributes_count", str(dropped))
                 # the scope the spans were under (its name and version as tags)
                 tags.setdefault("otel.scope.name", ss["scope"]["name"])
                 tags.setdefault("otel.scope.version", ss["scope"]["version"])
@@ -373,6 +379,17 @@ class EncodersDecodeTest(unittest.TestCase):
         debug, plain = json.loads(self.zipkin["debug"][0])
         self.assertIs(debug["debug"], True)
         self.assertNotIn("debug", plain)
+
+    def test_zipkin_dropped_attributes_count(self):
+        # test_zipkin_json.c's test_dropped_attributes_count, stated again
+        # apart from the mapping above: a string tag, only when not 0
+        body, expect = self.zipkin["dropped"]
+        counts = [s.get("droppedAttributesCount")
+                  for s in expect["resourceSpans"][0]["scopeSpans"][0]["spans"]]
+        self.assertEqual(counts, [3, 255, 1, None])  # the OTLP/JSON twin
+        tags = [z["tags"] for z in json.loads(body)]
+        self.assertEqual([t.get("otel.dropped_attributes_count") for t in tags],
+                         ["3", "255", "1", None])
 
     def test_zipkin_checker_rejects_spec_breaks(self):
         base = json.loads(self.zipkin["known"][0])[0]

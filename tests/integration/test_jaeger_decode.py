@@ -87,7 +87,7 @@ class JaegerDecodeTest(unittest.TestCase):
 
     def test_every_dump_decodes_as_expected(self):
         expected_names = {"two_spans", "server_span", "root_span", "hostile", "batch_00",
-                          "debug_span"}
+                          "debug_span", "dropped_attrs"}
         self.assertTrue(expected_names <= set(self.dumps), sorted(self.dumps))
         for name, (data, side) in sorted(self.dumps.items()):
             with self.subTest(dump=name):
@@ -137,6 +137,17 @@ class JaegerDecodeTest(unittest.TestCase):
         [d] = self.decoded("debug_span")["spans"]
         self.assertEqual(d["flags"], 3)
         self.assertEqual(d["spanId"], s["spanId"])
+
+        # attributes left out: otel.dropped_attributes_count, a long (the
+        # OpenTelemetry mapping to non-OTLP formats); none when 0
+        [dropped] = self.decoded("dropped_attrs")["spans"]
+        count = dropped["tags"].pop("otel.dropped_attributes_count")
+        self.assertIs(type(count), int)  # LONG, not a string nor a bool
+        self.assertEqual(count, 3)
+        self.assertEqual(dropped["tags"], s["tags"])
+        self.assertNotIn("otel.dropped_attributes_count", s["tags"])
+        self.assertEqual(
+            self.decoded("hostile")["spans"][0]["tags"]["otel.dropped_attributes_count"], 255)
 
         r = self.decoded("root_span")["spans"][0]
         self.assertEqual((r["parentSpanId"], r["references"]), (0, []))

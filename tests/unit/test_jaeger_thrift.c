@@ -350,6 +350,10 @@ static void json_expected(struct ts_json_buf *j, const struct ts_span *spans, si
             json_key(j, &first, "error", 5);
             ts_json_buf_append_cstr(j, "true");
         }
+        if (s->dropped_attrs) { /* a long, only when not 0 */
+            json_key(j, &first, "otel.dropped_attributes_count", 29);
+            ts_json_buf_u64(j, s->dropped_attrs);
+        }
         ts_json_buf_append_cstr(j, "}}");
     }
     ts_json_buf_append_cstr(j, "]}");
@@ -776,9 +780,11 @@ static void test_hostile_span_stays_in_bounds(void **state)
     assert_true(HAS_BYTES(&g_buf, "\x18\x00\x19\x1c"));
     /* Tags: no span.kind (kind 9), no status (7), the scope's 2; of the 24
      * attribute slots 9 have a NULL key and 4 more an unknown type: 11
-     * remain. */
+     * remain; and the dropped count (0xff bytes: 255). */
     _Static_assert(TS_SPAN_MAX_ATTRS == 24, "the count below is for 24 slots");
-    assert_true(HAS_BYTES(&g_buf, "\x19\xdc"));
+    assert_true(HAS_BYTES(&g_buf, "\x19\xec"));
+    assert_true(HAS_BYTES(&g_buf, "\x18\x1dotel.dropped_attributes_count\x15\x06\x46\xfe\x03\x00"
+                                  "\x00")); /* 255 (zigzag 510), the tag's and the span's stop */
     /* A string attribute clamped to the last 3 bytes of the buffer (0xff,
      * each replaced by U+FFFD). */
     assert_true(HAS_BYTES(&g_buf, "\x18\x01"
@@ -792,6 +798,50 @@ static void test_hostile_span_stays_in_bounds(void **state)
     dump("hostile", &out, s, 1);
     ts_json_buf_free(&out);
     free(s);
+}
+
+/* Attributes left out (dropped_attrs): Jaeger has no field for the count,
+ * so it is the tag otel.dropped_attributes_count (the OpenTelemetry
+ * mapping to non-OTLP formats), a long, after the status tags; none when
+ * nothing was left out. The datagram goes to the real decoder too. */
+static void test_span_dropped_attributes_count(void **state)
+{
+    (void)state;
+    struct ts_span s;
+    server_span(&s);
+    s.dropped_attrs = 3;
+    ts_jaeger_thrift_span(&g_buf, &s, true);
+    assert_false(g_buf.failed);
+    /* span.kind, the scope's 2, 7 attributes, otel.status_code, error, the
+     * count = 13 */
+    assert_true(HAS_BYTES(&g_buf, "\x19\xdc"));
+    assert_true(HAS_BYTES(&g_buf, "\x18\x05"
+                                  "error\x15\x04\x31\x00" /* the last tag before it */
+                                  "\x18\x1dotel.dropped_attributes_count"
+                                  "\x15\x06"     /* vType LONG (3) */
+                                  "\x46\x06\x00" /* vLong 3 (zigzag 6), stop */
+                                  "\x00"));      /* the span's stop: the last tag */
+
+    s.dropped_attrs = 255; /* the most a span counts: a varint of two bytes */
+    ts_json_buf_reset(&g_buf);
+    ts_jaeger_thrift_span(&g_buf, &s, true);
+    assert_true(HAS_BYTES(&g_buf, "\x19\xdc"));
+    assert_true(HAS_BYTES(&g_buf, "attributes_count\x15\x06\x46\xfe\x03\x00\x00"));
+
+    s.dropped_attrs = 0; /* nothing left out: no tag */
+    ts_json_buf_reset(&g_buf);
+    ts_jaeger_thrift_span(&g_buf, &s, true);
+    assert_true(HAS_BYTES(&g_buf, "\x19\xcc"));
+    assert_false(HAS_BYTES(&g_buf, "dropped"));
+
+    struct ts_json_buf out;
+    ts_json_buf_init(&out);
+    s.dropped_attrs = 3;
+    encode_batch(&out, &s, 1);
+    int64_t seq;
+    assert_int_equal(parse_datagram(out.data, out.len, &seq), 1);
+    dump("dropped_attrs", &out, &s, 1);
+    ts_json_buf_free(&out);
 }
 
 /* --------------------------------------------------------- batches */
@@ -1053,6 +1103,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_span_exact_bytes, span_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_span_debug_flag, span_setup, buf_teardown),
         cmocka_unit_test_setup_teardown(test_span_tag_types_and_status, span_setup, buf_teardown),
+        cmocka_unit_test_setup_teardown(test_span_dropped_attributes_count, span_setup,
+                                        buf_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_span_stays_in_bounds, span_setup,
                                         buf_teardown),
         cmocka_unit_test_setup(test_datagram_layout, jt_setup),

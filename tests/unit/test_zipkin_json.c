@@ -486,6 +486,67 @@ static void test_span_attribute_beats_resource_tag(void **state)
     ts_json_buf_free(&b);
 }
 
+/* Attributes left out (dropped_attrs): Zipkin has no field for the count,
+ * so it is the tag otel.dropped_attributes_count (the OpenTelemetry
+ * mapping to non-OTLP formats), a string as every Zipkin tag, after the
+ * status tags and before the scope's; none when nothing was left out. A
+ * span attribute of that key is kept, not doubled, and a resource
+ * attribute of that key is no tag (it would count for every span). */
+static void test_dropped_attributes_count(void **state)
+{
+    struct ts_span s[4];
+    for (int i = 0; i < 4; i++) {
+        known_span(&s[i]);
+        s[i].span_id[0] = (uint8_t)(i + 1);
+    }
+    s[0].dropped_attrs = 3;
+    s[1].dropped_attrs = 255; /* the most a span counts */
+    s[2].status = TS_STATUS_UNSET;
+    s[2].dropped_attrs = 1; /* the first tag after the attributes and resource */
+    /* s[3]: nothing left out */
+    static const char *const tags[4] = {
+        RESOURCE_TAGS ",\"otel.status_code\":\"ERROR\",\"error\":\"500\","
+                      "\"otel.dropped_attributes_count\":\"3\",\"" SCOPE_TAGS "}}",
+        RESOURCE_TAGS ",\"otel.status_code\":\"ERROR\",\"error\":\"500\","
+                      "\"otel.dropped_attributes_count\":\"255\",\"" SCOPE_TAGS "}}",
+        RESOURCE_TAGS ",\"otel.dropped_attributes_count\":\"1\",\"" SCOPE_TAGS "}}",
+        RESOURCE_TAGS ",\"otel.status_code\":\"ERROR\",\"error\":\"500\",\"" SCOPE_TAGS "}}",
+    };
+    struct ts_json_buf b;
+    for (int i = 0; i < 4; i++) {
+        encode(&b, &s[i], 1);
+        assert_has(&b, tags[i]);
+        ts_json_buf_free(&b);
+    }
+    encode(&b, &s[3], 1);
+    assert_lacks(&b, "dropped");
+    ts_json_buf_free(&b);
+    dump_case("dropped", s, 4);
+
+    /* an attribute of that key: its value, once */
+    struct ts_span own;
+    bare_span(&own, TS_KIND_SERVER);
+    ts_span_attr_cstr(&own, "otel.dropped_attributes_count", "mine");
+    own.dropped_attrs = 2;
+    encode(&b, &own, 1);
+    assert_has(&b, "\"tags\":{\"otel.dropped_attributes_count\":\"mine\"," RESOURCE_TAGS
+                   ",\"" SCOPE_TAGS "}}");
+    assert_lacks(&b, "\"2\"");
+    ts_json_buf_free(&b);
+
+    /* a resource attribute of that key: no tag, with a count or without */
+    set_process(1234, "python3", "frontend", "box", "otel.dropped_attributes_count=9,team=t");
+    encode(&b, &s[3], 1);
+    assert_has(&b, "\"team\":\"t\",\"otel.status_code\"");
+    assert_lacks(&b, "dropped");
+    ts_json_buf_free(&b);
+    encode(&b, &s[0], 1);
+    assert_has(&b, "\"team\":\"t\",\"otel.status_code\":\"ERROR\",\"error\":\"500\","
+                   "\"otel.dropped_attributes_count\":\"3\",\"" SCOPE_TAGS "}}");
+    assert_lacks(&b, "\"9\"");
+    ts_json_buf_free(&b);
+}
+
 /* B3's debug flag: Zipkin's "debug":true, after the tags, on a debug span
  * only. */
 static void test_debug_flag(void **state)
@@ -635,6 +696,7 @@ int main(void)
         cmocka_unit_test_setup(test_repeated_keys_by_text, setup),
         cmocka_unit_test_setup(test_resource_tags, setup),
         cmocka_unit_test_setup(test_span_attribute_beats_resource_tag, setup),
+        cmocka_unit_test_setup(test_dropped_attributes_count, setup),
         cmocka_unit_test_setup(test_debug_flag, setup),
         cmocka_unit_test_setup(test_hostile_strings_escaped, setup),
         cmocka_unit_test_setup(test_damaged_record, setup),
