@@ -51,6 +51,20 @@ static struct sym_module sym_modules[SYM_MODULES];
 static uint64_t sym_tick;
 static char sym_exe[SYM_PATH]; /* the program's path, from /proc/self/exe */
 
+/* Copy src[0..len) to dst[0..cap) with a NUL after it: all of it, or as
+ * much as fits and does not end in part of a UTF-8 character (a long C++
+ * or Rust symbol, a path with UTF-8 names, cut inside a character, would
+ * show its first bytes as U+FFFD in every exporter). cap >= 1. Returns the
+ * length copied. */
+static size_t sym_copy_cut(char *dst, size_t cap, const char *src, size_t len)
+{
+    if (len >= cap)
+        len = ts_utf8_whole(src, cap - 1);
+    memcpy(dst, src, len);
+    dst[len] = 0;
+    return len;
+}
+
 void ts_sym_reset(void)
 {
     for (size_t i = 0; i < SYM_MODULES; i++) {
@@ -194,8 +208,11 @@ static const struct sym_fn *sym_find(const struct sym_module *m, uintptr_t v)
 static const char *sym_exe_path(void)
 {
     if (!sym_exe[0]) {
-        ssize_t n = readlink("/proc/self/exe", sym_exe, sizeof sym_exe - 1);
-        sym_exe[n > 0 ? n : 0] = 0;
+        ssize_t n = readlink("/proc/self/exe", sym_exe, sizeof sym_exe);
+        size_t len = n > 0 ? (size_t)n : 0;
+        if (len == sizeof sym_exe) /* filled: a longer path, cut (readlink does not say) */
+            len = ts_utf8_whole(sym_exe, sizeof sym_exe - 1);
+        sym_exe[len] = 0;
     }
     return sym_exe;
 }
@@ -227,7 +244,9 @@ static struct sym_module *sym_module_for(const struct link_map *lm, const char *
          * opened through /proc/self/exe (the very file, even if replaced). */
         const char *file = key[0] ? key : "/proc/self/exe";
         const char *shown = key[0] ? key : sym_exe_path()[0] ? sym_exe : dli_fname;
-        snprintf(m->path, sizeof m->path, "%s", shown ? shown : "?");
+        if (!shown)
+            shown = "?";
+        sym_copy_cut(m->path, sizeof m->path, shown, strlen(shown));
         int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* never wait on a FIFO */
         if (fd >= 0) {
             sym_read_symtab(m, fd);
@@ -278,13 +297,15 @@ size_t ts_sym_stack_text(const uintptr_t *ips, size_t n, char *out, size_t cap, 
         struct ts_sym_frame f;
         ts_sym_resolve(ips[i], &f);
         if (i == 0 && f.func && func_cap)
-            snprintf(func, func_cap, "%.*s", (int)f.func_len, f.func);
+            sym_copy_cut(func, func_cap, f.func, f.func_len);
         char line[SYM_FUNC_SHOWN + SYM_PATH + 64];
         int k;
         if (f.func)
             k = snprintf(line, sizeof line, "#%zu %.*s+0x%lx (%s)", i,
-                         (int)(f.func_len < SYM_FUNC_SHOWN ? f.func_len : SYM_FUNC_SHOWN), f.func,
-                         (unsigned long)f.offset, f.module);
+                         (int)(f.func_len <= SYM_FUNC_SHOWN
+                                   ? f.func_len
+                                   : ts_utf8_whole(f.func, SYM_FUNC_SHOWN)),
+                         f.func, (unsigned long)f.offset, f.module);
         else
             k = snprintf(line, sizeof line, "#%zu 0x%lx (%s)", i, (unsigned long)f.offset,
                          f.module ? f.module : "?");

@@ -7,22 +7,28 @@
  * exported, so their names can only come from its .symtab. */
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <link.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "preload/config.h"
-#include "preload/span.h"
 #include "preload/self_image.h"
+#include "preload/span.h"
 #include "preload/stacks.h"
 #include "reporter/symbolize.h"
+#include "tests/decode/utf8_check.h"
 
 static volatile int probe_sink; /* a store after each call: no tail calls */
 
@@ -55,6 +61,26 @@ PROBE static int stack_probe_deep(int depth, uintptr_t *ips, int max)
     probe_sink = n;
     return n;
 }
+
+/* Functions whose names are longer than the 256 bytes a name is shown
+ * with, and have a character of 2, 3 or 4 bytes of UTF-8 across byte 256
+ * (C11 takes \u in identifiers; the compiler writes them as UTF-8 in the
+ * .symtab, as it does C++ and Rust symbols with such characters): 255,
+ * 254 and 253 ASCII bytes first. FILL240 is 240 of them. */
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define X4(x) CAT(CAT(x, x), CAT(x, x))
+#define FILL240 X4(X4(abcdefghijklmno))
+#define PROBE_UTF8(name)                                                                           \
+    PROBE static int name(uintptr_t *ips, int max)                                                 \
+    {                                                                                              \
+        int n = ts_stacks_capture(ips, max, true);                                                 \
+        probe_sink = n;                                                                            \
+        return n;                                                                                  \
+    }
+PROBE_UTF8(CAT(CAT(stack_probe_u2, FILL240), x\u00e9_end))   /* 14 + 240 + 1, then U+00E9 */
+PROBE_UTF8(CAT(CAT(stack_probe_u3, FILL240), \u4e2d_end))    /* 14 + 240, then U+4E2D */
+PROBE_UTF8(CAT(CAT(stack_probe_4, FILL240), \U0001F600_end)) /* 13 + 240, then U+1F600 */
 
 static const char *exe_path(void)
 {
@@ -255,6 +281,161 @@ static void test_attach_attributes(void **state)
     assert_int_equal(s.nattrs, nattrs);
 }
 
+/* A function name longer than the 256 bytes shown is cut before the
+ * character it would split, in code.stacktrace's line and in
+ * code.function (and wherever the caller's room for it ends), never inside
+ * it: the exporters would show the part as U+FFFD. */
+static void test_long_names_cut_between_characters(void **state)
+{
+    static const struct {
+        int (*probe)(uintptr_t *, int);
+        size_t ascii, clen; /* ASCII bytes before the character, its length */
+    } cases[] = {
+        {CAT(CAT(stack_probe_u2, FILL240), x\u00e9_end), 255, 2},
+        {CAT(CAT(stack_probe_u3, FILL240), \u4e2d_end), 254, 3},
+        {CAT(CAT(stack_probe_4, FILL240), \U0001F600_end), 253, 4},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        size_t ascii = cases[c].ascii, clen = cases[c].clen;
+        uintptr_t ips[TS_SPAN_MAX_FRAMES];
+        int n = cases[c].probe(ips, TS_SPAN_MAX_FRAMES);
+        assert_true(n >= 2);
+        /* the premise: the name has the character across byte 256 */
+        struct ts_sym_frame f;
+        ts_sym_resolve(ips[0], &f);
+        assert_non_null(f.func);
+        char name[512];
+        assert_int_equal(f.func_len, ascii + clen + 4); /* "_end" */
+        memcpy(name, f.func, f.func_len);
+        assert_true(utf8_ok((const uint8_t *)name, f.func_len));
+        assert_true(ascii < 256 && ascii + clen > 256);
+        assert_int_equal(utf8_char_at((const uint8_t *)name + ascii, clen), clen);
+
+        /* the stack's first line and code.function (the symbolizer's
+         * 257-byte buffer): the ASCII bytes, not the character */
+        char text[8192], func[257];
+        size_t len = ts_sym_stack_text(ips, (size_t)n, text, sizeof text, func, sizeof func);
+        assert_true(utf8_ok((const uint8_t *)text, len));
+        assert_int_equal(strlen(func), ascii);
+        assert_memory_equal(func, name, ascii);
+        char want[300];
+        snprintf(want, sizeof want, "#0 %.*s+0x", (int)ascii, name);
+        assert_true(len > strlen(want));
+        assert_memory_equal(text, want, strlen(want));
+
+        /* any room for the function's name: the longest whole-character
+         * part that fits */
+        char some[sizeof name];
+        for (size_t cap = ascii - 1; cap <= ascii + clen + 2; cap++) {
+            size_t room = cap - 1, keep = room >= ascii && room < ascii + clen ? ascii : room;
+            ts_sym_stack_text(ips, (size_t)n, text, sizeof text, some, cap);
+            assert_int_equal(strlen(some), keep);
+            assert_memory_equal(some, name, keep);
+        }
+
+        /* on a span */
+        struct ts_span s;
+        make_client_span(&s);
+        memcpy(s.frames, ips, (size_t)n * sizeof *ips);
+        s.nframes = (uint8_t)n;
+        ts_sym_attach(&s);
+        const struct ts_attr *fn = ts_span_attr_find(&s, "code.function");
+        const struct ts_attr *st = ts_span_attr_find(&s, "code.stacktrace");
+        assert_non_null(fn);
+        assert_non_null(st);
+        assert_int_equal(fn->len, ascii);
+        assert_memory_equal(ts_span_attr_sval(&s, fn), name, ascii);
+        assert_true(utf8_ok((const uint8_t *)ts_span_attr_sval(&s, st), st->len));
+        assert_memory_equal(ts_span_attr_sval(&s, st), want, strlen(want));
+    }
+}
+
+/* The directory test_long_module_path_cut_between_characters makes, taken
+ * away after it whether it passed or not. */
+static char path_test_top[] = "/tmp/ts-test-stacks-XXXXXX";
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static int path_test_teardown(void **state)
+{
+    (void)state;
+    if (strchr(path_test_top, 'X') == NULL) /* made */
+        nftw(path_test_top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+/* A module's path longer than the 1023 bytes shown, of UTF-8 names, is cut
+ * before the character it would split: a copy of libm in such a
+ * directory, a function of it on the stack. */
+static void test_long_module_path_cut_between_characters(void **state)
+{
+    void *libm = dlopen("libm.so.6", RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(libm);
+    struct link_map *lm = NULL;
+    assert_int_equal(dlinfo(libm, RTLD_DI_LINKMAP, &lm), 0);
+    char orig[1024];
+    snprintf(orig, sizeof orig, "%s", lm->l_name);
+    char *top = path_test_top;
+    assert_non_null(mkdtemp(top));
+    /* top/p.../(é x 120)/ x 5 /libm.so.6, with as many p as put the lead
+     * byte of an é at byte 1022, the last one shown */
+    char path[2048], dirs[6][2048];
+    size_t ndirs = 0;
+    for (size_t pad = 1; pad <= 2; pad++) {
+        size_t len = (size_t)snprintf(path, sizeof path, "%s/%.*s", top, (int)pad, "pp");
+        ndirs = 0;
+        memcpy(dirs[ndirs++], path, len + 1);
+        for (int d = 0; d < 5; d++) {
+            path[len++] = '/';
+            for (int k = 0; k < 120; k++) {
+                path[len++] = '\xc3';
+                path[len++] = '\xa9';
+            }
+            path[len] = 0;
+            memcpy(dirs[ndirs++], path, len + 1);
+        }
+        snprintf(path + len, sizeof path - len, "/libm.so.6");
+        if ((unsigned char)path[1022] == 0xc3)
+            break;
+    }
+    assert_int_equal((unsigned char)path[1022], 0xc3);
+    for (size_t d = 0; d < ndirs; d++)
+        assert_int_equal(mkdir(dirs[d], 0700), 0);
+    int in = open(orig, O_RDONLY), out = open(path, O_WRONLY | O_CREAT | O_EXCL, 0700);
+    assert_true(in >= 0 && out >= 0);
+    char buf[65536];
+    ssize_t r;
+    while ((r = read(in, buf, sizeof buf)) > 0)
+        assert_int_equal(write(out, buf, (size_t)r), r);
+    close(in);
+    close(out);
+
+    void *copy = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(copy);
+    void *fn = dlsym(copy, "cos"); /* (an IFUNC: whichever it chose) */
+    assert_non_null(fn);
+    struct ts_sym_frame f;
+    ts_sym_resolve((uintptr_t)fn + 1, &f);
+    assert_non_null(f.module);
+    assert_int_equal(strlen(f.module), 1022);
+    assert_memory_equal(f.module, path, 1022);
+    uintptr_t ips[] = {(uintptr_t)fn + 1};
+    char text[4096], func[64];
+    size_t len = ts_sym_stack_text(ips, 1, text, sizeof text, func, sizeof func);
+    assert_true(utf8_ok((const uint8_t *)text, len));
+    char want[2048];
+    int k = snprintf(want, sizeof want, " (%.1022s)", path);
+    assert_true(len > (size_t)k);
+    assert_memory_equal(text + len - (size_t)k, want, (size_t)k);
+
+    dlclose(copy);
+    dlclose(libm);
+}
+
 /* Which spans get a stack, per TRACESHIM_STACKS. */
 static void test_modes(void **state)
 {
@@ -377,6 +558,8 @@ int main(void)
         cmocka_unit_test(test_resolve_exported_and_unknown),
         cmocka_unit_test(test_text_truncates_at_lines),
         cmocka_unit_test(test_attach_attributes),
+        cmocka_unit_test(test_long_names_cut_between_characters),
+        cmocka_unit_test_teardown(test_long_module_path_cut_between_characters, path_test_teardown),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_capture_cost),
     };
