@@ -547,18 +547,22 @@ static bool wire_leads_with_lines(const struct out_wire *w)
 }
 
 /* A step's one call. flagged: it is to be the program's zero-copy call
- * (made once it sent a byte). follows: the program's call has bytes left
- * for a step after this one, so on a socket it says MSG_MORE and the
- * kernel holds its bytes for the next step's: the program made one call,
- * and its bytes go out as one segment. Sent apart, the second segment
- * would wait under Nagle behind the first until the peer acknowledged it,
- * up to its delayed acknowledgement's 40 ms (a head after a body's extra
- * blank line: 44 ms a request, measured). The last step sends without
- * the flag, and so sends what was held. The loop leaves a call early only
- * when the kernel took less than a step offered or refused one: its send
- * buffer is full, so what was held goes out behind the bytes queued
- * before it (held bytes with nothing queued would wait for the kernel's
- * probe timer, 200 ms). */
+ * (made once it sent a byte). follows: the step sends program bytes and
+ * the program's call has more left for a step after it, so on a socket it
+ * says MSG_MORE and the kernel holds its bytes for the next step's: the
+ * program made one call, and its bytes go out as one segment. Sent apart,
+ * the second segment would wait under Nagle behind the first until the
+ * peer acknowledged it, up to its delayed acknowledgement (a head after a
+ * body's extra blank line: 44 ms a request, measured). The last step
+ * sends without the flag, and so sends what was held. The loop leaves a
+ * call early only at a step the kernel took less of than offered, or
+ * refused: after a held step, TCP takes the next step's first bytes into
+ * the held segment without waiting for room, and a call that copied bytes
+ * sends what it holds before it waits or returns; so a program that hears
+ * of bytes left never leaves a held segment behind (alone, one would wait
+ * for the kernel's probe timer, 200 ms). A step of the zero-copy call's
+ * owed lines alone never holds them: the next step may fail before its
+ * call (no memory for its private copy). */
 static ssize_t step_send(const struct sink *to, struct segs *s, size_t ins_from, size_t ins_len,
                          struct zerocopy *zc, bool flagged, bool follows)
 {
@@ -679,7 +683,8 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
         ins_lo = wire_from > w->ins ? wire_from : w->ins;
         ins_hi = wire_to < w->ins + w->ins_len ? wire_to : w->ins + w->ins_len;
     }
-    bool follows = head_prog + body < total;
+    bool bytes_left = head_prog + body < total;
+    bool follows = bytes_left && head_prog + body > 0;
     ssize_t r = ins_hi > ins_lo
                     ? step_send(to, &s, ins_lo - wire_from, ins_hi - ins_lo, zc, flagged, follows)
                     : step_send(to, &s, 0, 0, zc, flagged, follows);
@@ -710,7 +715,7 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
     }
     if (body_sent && c->out.state == DIR_BODY)
         body_advance(c, iov, iovcnt, base + head_prog, body_sent);
-    *more = (size_t)r == s.bytes && follows;
+    *more = (size_t)r == s.bytes && bytes_left;
     errno = saved;
     return (ssize_t)(consumed + body_sent);
 }

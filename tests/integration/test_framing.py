@@ -1093,14 +1093,18 @@ class FramingTest(th.TempDirMixin, unittest.TestCase):
         pipelined = [self.head(peer.port, b"GET", b"/pipelined/%d" % i) for i in range(2)]
         post = self.head(peer.port, b"POST", b"/body", b"Content-Length: 4") + b"data"
         after_blank = self.head(peer.port, b"GET", b"/after-blank")
+        tcp_info = {"op": "tcp_info"}
         res = self.script({"op": "connect", "port": peer.port, "nodelay": False},
-                          send(pipelined[0] + pipelined[1]), read_n(2 * len(resp)),
-                          send(post), read_n(len(resp)),
-                          send(b"\r\n" + after_blank), read_n(len(resp)),
-                          {"op": "data_segments"}, close())
+                          send(pipelined[0] + pipelined[1]), tcp_info, read_n(2 * len(resp)),
+                          send(post), tcp_info, read_n(len(resp)),
+                          send(b"\r\n" + after_blank), tcp_info, read_n(len(resp)),
+                          tcp_info, close())
         (c,) = peer.wait(1)
         self.assertIsNone(c.error, "peer: %s" % c.error)
-        self.assertEqual(res["steps"][7]["returns"], [3],
+        infos = [st["returns"] for st in res["steps"] if st["op"] == "tcp_info"]
+        # each write's last bytes left at once: nothing was held back after it
+        self.assertEqual([i[1] for i in infos[:3]], [0, 0, 0], "bytes written, not sent")
+        self.assertEqual(infos[3][0], 3,
                          "segments with data: one for each of the program's three writes")
         spans = self.final_spans(4, kind=th.KIND_CLIENT)
         order = [self.span_named(spans, n) for n in

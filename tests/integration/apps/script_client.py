@@ -17,8 +17,9 @@ SCRIPT: {"steps": [STEP, ...]}; every step names its connection ("conn", default
   {"op": "peek_response"}                       wget style: recv(MSG_PEEK) until the head
         is in view, read exactly the head, then exactly its Content-Length body
   {"op": "sleep", "ms": N}
-  {"op": "data_segments"}                       how many segments with data the connection
-        has sent so far (TCP_INFO's tcpi_data_segs_out), as "returns": [N]
+  {"op": "tcp_info"}                            what the connection has sent, as "returns":
+        [segments with data, retransmissions not counted (TCP_INFO's tcpi_data_segs_out
+        less tcpi_total_retrans), bytes written and not yet sent (tcpi_notsent_bytes)]
   {"op": "shutdown"}                            shutdown(SHUT_WR)
   {"op": "close"}
 
@@ -168,10 +169,12 @@ class Run:
         self.got(step, head + body)
         return {"returns": peeks, "data_hex": (head + body).hex()}
 
-    def data_segments(self, step):
-        # struct tcp_info (linux/tcp.h): tcpi_data_segs_out is the u32 at 156
+    def tcp_info(self, step):
+        # struct tcp_info (linux/tcp.h), u32 fields: tcpi_total_retrans at
+        # 100, tcpi_notsent_bytes at 144, tcpi_data_segs_out at 156
         info = self.sock(step).getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
-        return {"returns": [struct.unpack_from("I", info, 156)[0]]}
+        retrans, notsent, segs = (struct.unpack_from("I", info, o)[0] for o in (100, 144, 156))
+        return {"returns": [segs - retrans, notsent]}
 
     def sleep(self, step):
         time.sleep(step["ms"] / 1000.0)
