@@ -36,9 +36,11 @@ static bool socket_is_stdin(int fd)
     return same;
 }
 
-/* journald's stream socket, where systemd connects a service's stderr
- * (StandardError=journal, the default). */
-#define TS_JOURNAL_STREAM "/run/systemd/journal/stdout"
+/* Where journald's stream sockets are, where systemd connects a service's
+ * stderr (StandardError=journal, the default): JOURNAL_DIR/stdout, or
+ * JOURNAL_DIR.NAMESPACE/stdout for a LogNamespace= service
+ * (systemd-cat --namespace). */
+#define TS_JOURNAL_DIR "/run/systemd/journal"
 
 /* Is the address of a Unix socket (as getsockname or getpeername gave it,
  * len bytes) a path or an abstract name, rather than unnamed? */
@@ -47,7 +49,23 @@ static bool unix_named(socklen_t len)
     return len > offsetof(struct sockaddr_un, sun_path);
 }
 
-bool ts_log_unix_socket_takes_lines(int fd, const char *journal)
+/* Is path[0..len) journal_dir's stream socket, or a namespace's? */
+static bool journal_stream(const char *path, size_t len, const char *journal_dir)
+{
+    static const char stream[] = "/stdout";
+    size_t dir = strlen(journal_dir), tail = sizeof stream - 1;
+    if (len < dir + tail || memcmp(path, journal_dir, dir) != 0 ||
+        memcmp(path + len - tail, stream, tail) != 0)
+        return false;
+    if (len == dir + tail)
+        return true;
+    /* ".NAMESPACE": a name of one folder, not empty */
+    if (path[dir] != '.' || len == dir + 1 + tail)
+        return false;
+    return memchr(path + dir + 1, '/', len - tail - dir - 1) == NULL;
+}
+
+bool ts_log_unix_socket_takes_lines(int fd, const char *journal_dir)
 {
     struct sockaddr_un me, peer;
     socklen_t me_len = sizeof me, peer_len = sizeof peer;
@@ -56,11 +74,11 @@ bool ts_log_unix_socket_takes_lines(int fd, const char *journal)
         return false;
     if (!unix_named(peer_len))
         return true; /* one end of a socketpair */
-    size_t path_len = peer_len - offsetof(struct sockaddr_un, sun_path);
-    size_t want = strlen(journal);
-    return path_len >= want && path_len <= sizeof peer.sun_path &&
-           memcmp(peer.sun_path, journal, want) == 0 &&
-           (path_len == want || peer.sun_path[want] == '\0');
+    size_t len = peer_len - offsetof(struct sockaddr_un, sun_path);
+    if (len > sizeof peer.sun_path) /* cut short: longer than any path */
+        return false;
+    len = strnlen(peer.sun_path, len); /* a path's length counts its NUL */
+    return peer.sun_path[0] != '\0' && journal_stream(peer.sun_path, len, journal_dir);
 }
 
 /* May a line go to fd, the program's stderr or a copy of it? Every line
@@ -86,7 +104,7 @@ static bool stderr_takes_line(int fd)
     socklen_t len = sizeof domain;
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
         (domain == AF_INET || domain == AF_INET6 || socket_is_stdin(fd) ||
-         (domain == AF_UNIX && !ts_log_unix_socket_takes_lines(fd, TS_JOURNAL_STREAM))))
+         (domain == AF_UNIX && !ts_log_unix_socket_takes_lines(fd, TS_JOURNAL_DIR))))
         return false;
     struct pollfd p = {fd, POLLOUT, 0};
     int r;

@@ -31,12 +31,14 @@ extern bool (*ts_log_stderr_kept)(const char *line, size_t len);
 bool ts_log_write_line_to(int fd, const char *line, size_t len);
 
 /* May the shim's lines go to fd, a Unix socket that is the program's
- * stderr? Only when it captures the program's output: connected to
- * journal (journald's stream socket's path) or one end of a socketpair
- * (a parent's capture, libuv's stdio for Node's children), both ends
- * unnamed. Not a connection to another path, nor one accepted on a path:
- * the program's own, which took fd 2 after it closed stderr. */
-bool ts_log_unix_socket_takes_lines(int fd, const char *journal);
+ * stderr? Only when it captures the program's output: connected to one of
+ * journald's stream sockets (journal_dir/stdout, journal_dir.NS/stdout)
+ * or one end of a socketpair (a parent's capture, libuv's stdio for
+ * Node's children), both ends unnamed. Not a connection to another path
+ * or abstract name, nor one accepted on a path: the program's own, which
+ * took fd 2 after it closed stderr. (A socketpair the program made for
+ * itself on fd 2 cannot be told from a capture, as a pipe cannot.) */
+bool ts_log_unix_socket_takes_lines(int fd, const char *journal_dir);
 
 #define ts_log_error(...) ts_log(TS_LOG_ERROR, __VA_ARGS__)
 #define ts_log_warn(...) ts_log(TS_LOG_WARN, __VA_ARGS__)

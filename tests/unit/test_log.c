@@ -2,6 +2,8 @@
  * a Unix socket: a capture of its output (journald's stream, a
  * socketpair) takes them; a connection of the program's own that took
  * fd 2 after it closed stderr never does. */
+#include <errno.h>
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -36,9 +39,19 @@ static int listen_on(const char *path, struct sockaddr_un *addr, socklen_t *len)
     return fd;
 }
 
-/* A client of path and the connection its listener accepted. */
+/* A client of path and the connection its listener accepted (path's
+ * folder made first, under the test's). */
 static void connect_to(const char *path, int *client, int *accepted)
 {
+    if (path[0] != '@') {
+        char dir[128];
+        snprintf(dir, sizeof dir, "%s", path);
+        for (char *slash = dir + strlen(folder) + 1; (slash = strchr(slash, '/')); slash++) {
+            *slash = '\0';
+            assert_true(mkdir(dir, 0700) == 0 || errno == EEXIST);
+            *slash = '/';
+        }
+    }
     struct sockaddr_un addr;
     socklen_t len;
     int l = listen_on(path, &addr, &len);
@@ -47,8 +60,6 @@ static void connect_to(const char *path, int *client, int *accepted)
     *accepted = accept(l, NULL, NULL);
     assert_true(*accepted >= 0);
     close(l);
-    if (path[0] != '@')
-        unlink(path);
 }
 
 static void test_a_socketpair_takes_lines(void **state)
@@ -62,29 +73,37 @@ static void test_a_socketpair_takes_lines(void **state)
     close(sv[1]);
 }
 
-static void test_the_journals_stream_takes_lines(void **state)
+static void test_the_journals_streams_take_lines(void **state)
 {
     (void)state;
-    char journal[64];
-    snprintf(journal, sizeof journal, "%s/stdout", folder);
-    int client, accepted;
-    connect_to(journal, &client, &accepted);
-    assert_true(ts_log_unix_socket_takes_lines(client, journal));
-    /* the journal's own end is a connection accepted on a path */
-    assert_false(ts_log_unix_socket_takes_lines(accepted, journal));
-    close(client);
-    close(accepted);
+    char journal[64], paths[2][96];
+    snprintf(journal, sizeof journal, "%s/journal", folder);
+    snprintf(paths[0], sizeof paths[0], "%s/stdout", journal);
+    snprintf(paths[1], sizeof paths[1], "%s.billing/stdout", journal); /* LogNamespace=billing */
+    for (int i = 0; i < 2; i++) {
+        int client, accepted;
+        connect_to(paths[i], &client, &accepted);
+        assert_true(ts_log_unix_socket_takes_lines(client, journal));
+        /* the journal's own end is a connection accepted on a path */
+        assert_false(ts_log_unix_socket_takes_lines(accepted, journal));
+        close(client);
+        close(accepted);
+    }
 }
 
 static void test_the_programs_own_connections_take_none(void **state)
 {
     (void)state;
-    char journal[64], db[64], longer[64];
-    snprintf(journal, sizeof journal, "%s/stdout", folder);
-    snprintf(db, sizeof db, "%s/db.sock", folder);
-    snprintf(longer, sizeof longer, "%s/stdout2", folder);
-    const char *paths[] = {db, longer, "@ts_log_abstract"};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    char journal[64], paths[6][96];
+    snprintf(journal, sizeof journal, "%s/journal", folder);
+    snprintf(paths[0], sizeof paths[0], "%s/db.sock", folder);
+    snprintf(paths[1], sizeof paths[1], "%s/stdout2", journal);
+    snprintf(paths[2], sizeof paths[2], "%s./stdout", journal);
+    snprintf(paths[3], sizeof paths[3], "%sx/stdout", journal);
+    snprintf(paths[4], sizeof paths[4], "%s.a/b/stdout", journal);
+    /* an abstract name of this process's own: tests run side by side */
+    snprintf(paths[5], sizeof paths[5], "@ts_log_%d", (int)getpid());
+    for (size_t i = 0; i < 6; i++) {
         int client, accepted;
         connect_to(paths[i], &client, &accepted);
         assert_false(ts_log_unix_socket_takes_lines(client, journal));
@@ -104,17 +123,26 @@ static int make_folder(void **state)
     return mkdtemp(folder) ? 0 : -1;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The folder and all in it, whatever a failed test left. */
 static int remove_folder(void **state)
 {
     (void)state;
-    return rmdir(folder);
+    return nftw(folder, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_socketpair_takes_lines),
-        cmocka_unit_test(test_the_journals_stream_takes_lines),
+        cmocka_unit_test(test_the_journals_streams_take_lines),
         cmocka_unit_test(test_the_programs_own_connections_take_none),
     };
     return cmocka_run_group_tests(tests, make_folder, remove_folder);
