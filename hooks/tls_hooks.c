@@ -60,6 +60,37 @@ static inline void tls_hook_returns(const void **site_before)
 #define SSL_ERROR_SYSCALL 5
 #define SSL_ERROR_ZERO_RETURN 6
 
+/* OpenSSL's error queue is the program's thread's: SSL_get_error reads it,
+ * and OpenSSL wants it empty before each call. A query the shim makes may
+ * add to it (SSL_get_fd of a session with no read BIO: BIO_find_type(NULL)
+ * raises ERR_R_PASSED_NULL_PARAMETER, and the program's next SSL_get_error
+ * said SSL_ERROR_SSL), so each is made between ERR_set_mark and
+ * ERR_pop_to_mark, which takes off what was added since the mark and
+ * nothing of the program's. (The mark's answer is not looked at: 0 for an
+ * empty queue, whose pop then empties it again.) Without them (a libcrypto
+ * without marks) the query is made as it is. */
+struct ssl_quiet {
+    ts_real_ERR_pop_to_mark_fn pop;
+};
+
+static struct ssl_quiet ssl_quiet_begin(void)
+{
+    ts_real_ERR_set_mark_fn mark = TS_REAL_TLS(ERR_set_mark);
+    ts_real_ERR_pop_to_mark_fn pop = TS_REAL_TLS(ERR_pop_to_mark);
+    if (!mark || !pop)
+        return (struct ssl_quiet){NULL};
+    mark();
+    return (struct ssl_quiet){pop};
+}
+
+static void ssl_quiet_end(struct ssl_quiet q)
+{
+    if (q.pop)
+        q.pop();
+}
+
+/* SSL_get_error is not made quiet: it reads the queue (what is on it is
+ * the program's call's), and adds nothing to it. */
 static enum tls_end ssl_end(struct tls_io *io, long rc)
 {
     ts_real_SSL_get_error_fn get_error = TS_REAL_TLS(SSL_get_error);
@@ -74,15 +105,22 @@ static enum tls_end ssl_end(struct tls_io *io, long rc)
 static int ssl_role(struct tls_io *io, bool sending)
 {
     ts_real_SSL_is_server_fn is_server = TS_REAL_TLS(SSL_is_server);
-    if (is_server)
-        return is_server(io->handle) ? TS_ROLE_SERVER : TS_ROLE_CLIENT;
-    return sending ? TS_ROLE_CLIENT : TS_ROLE_SERVER;
+    if (!is_server)
+        return sending ? TS_ROLE_CLIENT : TS_ROLE_SERVER;
+    struct ssl_quiet q = ssl_quiet_begin();
+    int server = is_server(io->handle);
+    ssl_quiet_end(q);
+    return server ? TS_ROLE_SERVER : TS_ROLE_CLIENT;
 }
 
 static int ssl_fd(struct tls_io *io)
 {
     ts_real_SSL_get_fd_fn get_fd = TS_REAL_TLS(SSL_get_fd);
-    int fd = get_fd ? get_fd(io->handle) : -1; /* -1 for a BIO of the program's own (curl) */
+    if (!get_fd)
+        return -1;
+    struct ssl_quiet q = ssl_quiet_begin();
+    int fd = get_fd(io->handle); /* -1 for a BIO of the program's own (curl), or none */
+    ssl_quiet_end(q);
     return is_socket(fd) ? fd : -1;
 }
 
@@ -93,8 +131,10 @@ static void ssl_version(struct tls_io *io, char *out, size_t size)
 {
     ts_real_SSL_get_version_fn get_version = TS_REAL_TLS(SSL_get_version);
     ts_real_SSL_is_init_finished_fn finished = TS_REAL_TLS(SSL_is_init_finished);
+    struct ssl_quiet q = ssl_quiet_begin();
     bool negotiated = !finished || finished(io->handle);
     version_number(get_version && negotiated ? get_version(io->handle) : NULL, out, size);
+    ssl_quiet_end(q);
 }
 
 static const struct tls_lib openssl = {ssl_end, ssl_role, ssl_fd, ssl_version, false};
@@ -197,7 +237,7 @@ TS_EXPORT void SSL_set_bio(void *ssl, void *rbio, void *wbio)
 {
     TLS_HOOK_CALLED();
     TS_REAL_TLS_MUST(SSL_set_bio)(ssl, rbio, wbio);
-    if (ts_ready()) {
+    if (rbio && ts_ready()) { /* (none: the program detaches them, no fd to ask) */
         struct tls_io io = {ssl, &openssl, NULL};
         int fd = ssl_fd(&io); /* a socket BIO's fd; -1 for any other BIO */
         if (fd >= 0)

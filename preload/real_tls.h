@@ -34,6 +34,8 @@
     X(TS_TLS_OPENSSL, SSL_is_server, int, (const void *))                                          \
     X(TS_TLS_OPENSSL, SSL_get_version, const char *, (const void *))                               \
     X(TS_TLS_OPENSSL, SSL_is_init_finished, int, (const void *))                                   \
+    X(TS_TLS_OPENSSL, ERR_set_mark, int, (void))                                                   \
+    X(TS_TLS_OPENSSL, ERR_pop_to_mark, int, (void))                                                \
     X(TS_TLS_GNUTLS, gnutls_record_send, ssize_t, (void *, const void *, size_t))                  \
     X(TS_TLS_GNUTLS, gnutls_record_recv, ssize_t, (void *, void *, size_t))                        \
     X(TS_TLS_GNUTLS, gnutls_bye, int, (void *, int))                                               \
@@ -73,7 +75,8 @@ bool ts_real_tls_called_by_a_definer(const char *name);
 /* The real function, resolved on first use from each call site. A hook's own function must be
  * found (the program called it, so its library is mapped): if it is not,
  * the shim says so on stderr and aborts, as real.h does for libc. The
- * helpers (SSL_get_error, ...) may be NULL. */
+ * helpers (SSL_get_error, ...) may be NULL. ERR_set_mark and ERR_pop_to_mark are
+ * libcrypto's, found through libssl's own dependencies. */
 #define TS_REAL_TLS(name) (ts_real_tls_##name())
 #define TS_REAL_TLS_MUST(name)                                                                     \
     ((ts_real_##name##_fn)ts_real_tls_must((void *)ts_real_tls_##name(), #name))

@@ -343,6 +343,16 @@ class ProbeTest(TLSBase):
         cli, headers = self.probe_span(traced, lib, "empty", "GET /echo-headers")
         self.assert_injected_once(headers, cli)
 
+    def test_openssl_error_queue_is_left_as_the_library_leaves_it(self):
+        """SSL_set_bio(ssl, NULL, NULL): the program's error queue stays
+        empty and SSL_get_error says SSL_ERROR_SYSCALL (5), as untraced.
+        The shim asked SSL_get_fd after it, whose BIO_find_type(NULL)
+        queued ERR_R_PASSED_NULL_PARAMETER: SSL_get_error said
+        SSL_ERROR_SSL (1) until the program cleared the queue."""
+        untraced = self.run_probe("openssl", "bio_null", traced=False)
+        self.assertEqual(untraced, ["QUEUE empty", "SSL_get_error 5"])
+        self.assertEqual(self.run_probe("openssl", "bio_null"), untraced)
+
     def test_a_handle_cleared_for_a_new_connection_leaves_the_old_write(self):
         """A program that gives up on a write (WANT_WRITE to a server that
         never reads), calls SSL_clear and connects the handle again: its

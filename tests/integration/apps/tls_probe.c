@@ -25,6 +25,11 @@
  *           the session is set to connect (SSL_set_connect_state), and the
  *           first SSL_write_ex does the handshake; prints "VERSION ..."
  *           (SSL_get_version) after it
+ *   bio_null (openssl) no connection: a new session's BIOs set to none
+ *           (SSL_set_bio(ssl, NULL, NULL), as OpenSSL's SSL BIO does when
+ *           popped); prints "QUEUE empty" or the first error OpenSSL's
+ *           queue holds after it, and "SSL_get_error <n>" for a call that
+ *           failed (-1), then exits
  *
  * pieces and retry print "WRITES <calls> retries <n> over <n>", and
  * "OVER asked <n>, counted <n>" for a count of more than a write asked
@@ -273,10 +278,27 @@ static void empty_calls(struct tls *t, const char *when, bool reads)
     }
 }
 
+/* bio_null: what the program's thread hears from OpenSSL after it. */
+static void bio_null(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    if (!ssl)
+        fail("SSL_new");
+    ERR_clear_error();
+    SSL_set_bio(ssl, NULL, NULL);
+    unsigned long e = ERR_peek_error();
+    printf("QUEUE %s\n", e ? ERR_error_string(e, NULL) : "empty");
+    printf("SSL_get_error %d\n", SSL_get_error(ssl, -1));
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4 || (strcmp(argv[1], "openssl") != 0 && strcmp(argv[1], "gnutls") != 0))
-        fail("usage: tls_probe openssl|gnutls empty|pieces|retry|implicit PORT [BODY PIECE]");
+        fail("usage: tls_probe openssl|gnutls empty|pieces|retry|implicit|bio_null PORT [BODY "
+             "PIECE]");
     struct tls t = {.openssl = strcmp(argv[1], "openssl") == 0};
     const char *mode = argv[2];
     int port = atoi(argv[3]);
@@ -287,6 +309,11 @@ int main(int argc, char **argv)
     bool implicit = strcmp(mode, "implicit") == 0;
     if (implicit && !t.openssl)
         fail("implicit is for openssl (a GnuTLS client calls gnutls_handshake)");
+    if (strcmp(mode, "bio_null") == 0 && t.openssl) {
+        bio_null();
+        fflush(stdout);
+        _exit(0);
+    }
     tls_connect(&t, port, strcmp(mode, "retry") == 0 ? 4096 : 0, !implicit);
     struct writes w = {0};
     static const char get[] = "GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
