@@ -117,7 +117,8 @@ static inline void ts_held_send_lock_end(struct ts_held_send_note n)
  * let go of. Sends only: a read holds no guard and no lock over its call,
  * only the reference (which a read left by siglongjmp keeps: its
  * connection's spans do not end). TLS sends make no mark: their reference
- * is not noted. */
+ * is noted (tls_sessions.c tls_write, fd -1) and let go of at the thread's
+ * exit, not after a siglongjmp. */
 struct ts_held_call {
     volatile uint64_t mark;
     const volatile uint64_t *before;

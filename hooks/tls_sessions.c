@@ -23,6 +23,7 @@
 #include "../preload/guard.h"
 #include "../reporter/reporter.h"
 #include "conn.h"
+#include "held.h"
 #include "tls_out.h"
 
 struct tls_sess {
@@ -298,6 +299,13 @@ long tls_write(struct tls_io *io, const void *buf, size_t len)
     struct tls_sess *s = sess_of(io, true, &c);
     if (!s)
         return io->call(io, (void *)buf, len);
+    /* The reference to c is noted for the length of the call (held.h): a
+     * thread cancelled in the real write (blocked on a peer that does not
+     * read) lets go of it at its exit, and the spans end when the program
+     * frees the session. Noted, they never ended, not even at exit. */
+    struct ts_held_conn_note held;
+    if (c)
+        held = ts_held_conn(-1, c); /* no fd: the connection is in no slot */
     long r;
     if (s->out.active && (len || tls_out_retry_due(&s->out))) {
         /* the retry of a write under way, or its rest */
@@ -332,6 +340,7 @@ long tls_write(struct tls_io *io, const void *buf, size_t len)
     }
     if (c) {
         int saved = errno;
+        ts_held_conn_end(held);
         ts_guard_enter();
         sess_check_version(s, c, io, r);
         sess_done(s, c);

@@ -353,6 +353,24 @@ class ProbeTest(TLSBase):
         self.assertEqual(untraced, ["QUEUE empty", "SSL_get_error 5"])
         self.assertEqual(self.run_probe("openssl", "bio_null"), untraced)
 
+    def test_a_thread_cancelled_inside_a_write_leaves_its_span_to_end(self):
+        """A thread blocked in SSL_write (a server that never reads) is
+        cancelled, and the program frees the session: the request's span
+        ends as on a plain socket (connection_closed). The reference the
+        shim held across the real call was not noted for the thread's exit
+        (held.h), so the span never ended, not even at exit: no span."""
+        port = self.tls_server_that_never_answers(rcvbuf=4096)
+        p = th.run([self.exe, "openssl", "cancel", str(port), "1000000"],
+                   env=th.shim_env("cancel", self.spans_file), tmpdir=self.tmp, name="cancel",
+                   timeout=30)
+        self.assertEqual((p.returncode, p.stdout()), (0, b"CANCELLED\n"), p.describe())
+        spans = th.wait_spans(self.spans_file, 1, exact=True)
+        s = th.only(spans, "the client span", spans)
+        dump = "\n" + th.format_spans(spans)
+        self.assertEqual((s["kind"], s["name"], s["attrs"].get("url.scheme"),
+                          s["attrs"].get("error.type"), s["status"]),
+                         (C, "POST /echo", "https", "connection_closed", th.STATUS_ERROR), dump)
+
     def test_a_handle_cleared_for_a_new_connection_leaves_the_old_write(self):
         """A program that gives up on a write (WANT_WRITE to a server that
         never reads), calls SSL_clear and connects the handle again: its

@@ -25,6 +25,10 @@
  *           the session is set to connect (SSL_set_connect_state), and the
  *           first SSL_write_ex does the handshake; prints "VERSION ..."
  *           (SSL_get_version) after it
+ *   cancel  (openssl) a POST /echo of BODY bytes written by a thread of its
+ *           own in one SSL_write, to a server that never reads: once the
+ *           thread has blocked in it (1 s), it is cancelled; the session
+ *           is freed, the socket closed, and the probe exits (no "BODY")
  *   bio_null (openssl) no connection: a new session's BIOs set to none
  *           (SSL_set_bio(ssl, NULL, NULL), as OpenSSL's SSL BIO does when
  *           popped); prints "QUEUE empty" or the first error OpenSSL's
@@ -42,6 +46,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -278,6 +283,38 @@ static void empty_calls(struct tls *t, const char *when, bool reads)
     }
 }
 
+/* cancel: the thread that blocks in SSL_write. */
+struct blocked_write {
+    SSL *ssl;
+    char *req;
+    size_t len;
+};
+
+static void *write_blocked(void *arg)
+{
+    struct blocked_write *b = arg;
+    SSL_write(b->ssl, b->req, (int)b->len); /* the server never reads: blocks */
+    return NULL;
+}
+
+static void cancel_a_blocked_write(struct tls *t, size_t body_len)
+{
+    if (fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        fail("blocking");
+    struct blocked_write b = {t->ssl, NULL, 0};
+    b.req = post_request(body_len, &b.len);
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, write_blocked, &b) != 0)
+        fail("pthread_create");
+    sleep(1);
+    if (pthread_cancel(thread) != 0 || pthread_join(thread, NULL) != 0)
+        fail("pthread_cancel");
+    printf("CANCELLED\n");
+    SSL_free(t->ssl);
+    close(t->fd);
+    free(b.req);
+}
+
 /* bio_null: what the program's thread hears from OpenSSL after it. */
 static void bio_null(void)
 {
@@ -297,7 +334,8 @@ static void bio_null(void)
 int main(int argc, char **argv)
 {
     if (argc < 4 || (strcmp(argv[1], "openssl") != 0 && strcmp(argv[1], "gnutls") != 0))
-        fail("usage: tls_probe openssl|gnutls empty|pieces|retry|implicit|bio_null PORT [BODY "
+        fail("usage: tls_probe openssl|gnutls empty|pieces|retry|implicit|cancel|bio_null PORT "
+             "[BODY "
              "PIECE]");
     struct tls t = {.openssl = strcmp(argv[1], "openssl") == 0};
     const char *mode = argv[2];
@@ -314,7 +352,15 @@ int main(int argc, char **argv)
         fflush(stdout);
         _exit(0);
     }
-    tls_connect(&t, port, strcmp(mode, "retry") == 0 ? 4096 : 0, !implicit);
+    bool cancel = strcmp(mode, "cancel") == 0;
+    if (cancel && !t.openssl)
+        fail("cancel is for openssl");
+    tls_connect(&t, port, strcmp(mode, "retry") == 0 || cancel ? 4096 : 0, !implicit);
+    if (cancel) {
+        cancel_a_blocked_write(&t, body_len);
+        fflush(stdout);
+        _exit(0);
+    }
     struct writes w = {0};
     static const char get[] = "GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                               "Connection: close\r\n\r\n";
