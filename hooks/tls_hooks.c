@@ -253,12 +253,27 @@ TS_EXPORT int SSL_shutdown(void *ssl)
     return TS_REAL_TLS_MUST(SSL_shutdown)(ssl);
 }
 
+/* A reference of the program's goes: the session ends with its last
+ * (SSL_up_ref counts the others). */
 TS_EXPORT void SSL_free(void *ssl)
 {
     TLS_HOOK_CALLED();
     if (ssl && ts_ready())
-        tls_forget(ssl); /* before the real free: the address may be reused at once */
+        tls_release(ssl); /* before the real free: the address may be reused at once */
     TS_REAL_TLS_MUST(SSL_free)(ssl);
+}
+
+/* Another owner of the handle (a second SSL_free to come before the
+ * session ends). libssl's own extra references (SSL_dup of a session
+ * under way) are not seen: the session then ends at the first SSL_free,
+ * early, never after the handle is freed. */
+TS_EXPORT int SSL_up_ref(void *ssl)
+{
+    TLS_HOOK_CALLED();
+    int r = TS_REAL_TLS_MUST(SSL_up_ref)(ssl);
+    if (r == 1 && ssl && ts_ready())
+        tls_retain(ssl);
+    return r;
 }
 
 /* The program makes the handle ready for a new connection: what the shim

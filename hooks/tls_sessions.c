@@ -32,6 +32,7 @@ struct tls_sess {
     int fd;               /* the socket under it, -1 when not known */
     bool opened;          /* conn was decided (NULL: nothing to follow) */
     bool versioned;       /* the version is known, or was asked after the handshake (atomic) */
+    unsigned refs;        /* the program's references besides its first (SSL_up_ref) */
     struct ts_conn *conn; /* a counted reference */
     struct tls_out out;   /* a client's write under way */
     /* A server's write GnuTLS asked to be made again: the bytes its record
@@ -124,21 +125,45 @@ static struct tls_sess *sess_get_locked(void *handle)
     return s;
 }
 
-/* Take handle's record out of the table; the caller ends it. */
-static struct tls_sess *sess_unlink(void *handle)
+/* What a session's end lets go of, taken from its record under its
+ * chain's lock, and ended outside it. */
+struct sess_end {
+    struct tls_sess *unlinked; /* the record, out of the table */
+    struct tls_sess *kept;     /* the record, left in the table (its refs) */
+    struct ts_conn *conn;      /* the session's reference */
+};
+
+/* The session ends for handle (release: a reference of the program's
+ * goes, SSL_free). A record with references counted by tls_retain stays
+ * in the table with them: one is given back when release says so, and
+ * for any other end it starts afresh for the handle's next connection. */
+static struct sess_end sess_take(void *handle, bool release)
 {
+    struct sess_end e = {NULL, NULL, NULL};
     if (!__atomic_load_n(&tls_in_use, __ATOMIC_ACQUIRE))
-        return NULL; /* no record was ever made */
+        return e; /* no record was ever made */
     pthread_mutex_t *mu = chain_lock(handle);
     pthread_mutex_lock(mu);
     struct tls_sess **p = bucket(handle);
     while (*p && (*p)->handle != handle)
         p = &(*p)->next;
     struct tls_sess *s = *p;
-    if (s)
+    if (s && release && s->refs) {
+        s->refs--; /* another owner lets go: the session lives on */
+    } else if (s && s->refs) {
+        e.kept = s;
+        e.conn = s->conn;
+        s->conn = NULL;
+        s->opened = false;
+        s->fd = -1;
+        __atomic_store_n(&s->versioned, false, __ATOMIC_RELAXED);
+    } else if (s) {
         *p = s->next;
+        e.unlinked = s;
+        e.conn = s->conn;
+    }
     pthread_mutex_unlock(mu);
-    return s;
+    return e;
 }
 
 /* The session's connection, opened on its first call (the handshake is
@@ -396,18 +421,45 @@ void tls_bind_fd(void *handle, int fd)
     errno = saved;
 }
 
-void tls_forget(void *handle)
+static void sess_end(void *handle, bool release)
 {
     int saved = errno;
     ts_guard_enter();
-    struct tls_sess *s = sess_unlink(handle);
+    struct sess_end e = sess_take(handle, release);
+    struct tls_sess *s = e.unlinked ? e.unlinked : e.kept;
     if (s) {
         tls_out_drop(&s->out);
         ts_buf_release(&s->repeated.buf, &s->repeated.cap);
-        if (s->conn)
-            ts_conn_put(s->conn); /* its open spans end */
-        ts_block_put(&sess_blocks, s);
+        s->repeated.len = 0;
     }
+    if (e.conn)
+        ts_conn_put(e.conn); /* its open spans end */
+    if (e.unlinked)
+        ts_block_put(&sess_blocks, e.unlinked);
+    ts_guard_leave();
+    errno = saved;
+}
+
+void tls_forget(void *handle)
+{
+    sess_end(handle, false);
+}
+
+void tls_release(void *handle)
+{
+    sess_end(handle, true);
+}
+
+void tls_retain(void *handle)
+{
+    int saved = errno;
+    ts_guard_enter();
+    pthread_mutex_t *mu = chain_lock_to_add(handle);
+    pthread_mutex_lock(mu);
+    struct tls_sess *s = sess_get_locked(handle);
+    if (s)
+        s->refs++; /* without memory: its first SSL_free ends it, as before */
+    pthread_mutex_unlock(mu);
     ts_guard_leave();
     errno = saved;
 }

@@ -65,9 +65,20 @@ long tls_read(struct tls_io *io, void *buf, size_t len);
  * session's addresses come from it, and its ciphertext is not parsed. */
 void tls_bind_fd(void *handle, int fd);
 
-/* The session ends (SSL_shutdown, SSL_free, gnutls_bye, gnutls_deinit):
- * its open spans end and the shim forgets handle. */
+/* The session ends (SSL_shutdown, SSL_clear, gnutls_bye, gnutls_deinit):
+ * its open spans end and the shim forgets handle (but for the references
+ * tls_retain counted, which a next connection on the handle keeps). */
 void tls_forget(void *handle);
+
+/* The program took another reference to handle (SSL_up_ref): the next
+ * tls_release gives it back instead of ending the session. */
+void tls_retain(void *handle);
+
+/* The program lets go of a reference to handle (SSL_free): one tls_retain
+ * counted is given back, and nothing ends; with none left, tls_forget
+ * (before the library frees the handle: SSL_new may reuse its address at
+ * once). */
+void tls_release(void *handle);
 
 /* Is there a session whose connection match(c, arg) says true of? It
  * is called under the session's chain lock (it may take c's queue lock,

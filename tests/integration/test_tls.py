@@ -353,6 +353,14 @@ class ProbeTest(TLSBase):
         self.assertEqual(untraced, ["QUEUE empty", "SSL_get_error 5"])
         self.assertEqual(self.run_probe("openssl", "bio_null"), untraced)
 
+    def test_a_session_with_another_reference_lives_past_one_free(self):
+        """SSL_up_ref, the request, SSL_free (another owner lets go), then
+        the response read on the same handle: the span ends with its 200.
+        The first SSL_free ended it as connection_closed, no status."""
+        lines = self.run_probe("openssl", "upref")
+        cli, headers = self.probe_span(lines, "openssl", "upref", "GET /echo-headers")
+        self.assert_injected_once(headers, cli)
+
     def test_a_thread_cancelled_inside_a_write_leaves_its_span_to_end(self):
         """A thread blocked in SSL_write (a server that never reads) is
         cancelled, and the program frees the session: the request's span

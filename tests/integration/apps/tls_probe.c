@@ -25,6 +25,9 @@
  *           the session is set to connect (SSL_set_connect_state), and the
  *           first SSL_write_ex does the handshake; prints "VERSION ..."
  *           (SSL_get_version) after it
+ *   upref   (openssl) a GET /echo-headers from a session with a second
+ *           reference (SSL_up_ref), of which one is let go (SSL_free)
+ *           between the request and its response, read on the same handle
  *   cancel  (openssl) a POST /echo of BODY bytes written by a thread of its
  *           own in one SSL_write, to a server that never reads: once the
  *           thread has blocked in it (1 s), it is cancelled; the session
@@ -334,7 +337,8 @@ static void bio_null(void)
 int main(int argc, char **argv)
 {
     if (argc < 4 || (strcmp(argv[1], "openssl") != 0 && strcmp(argv[1], "gnutls") != 0))
-        fail("usage: tls_probe openssl|gnutls empty|pieces|retry|implicit|cancel|bio_null PORT "
+        fail("usage: tls_probe openssl|gnutls empty|pieces|retry|implicit|upref|cancel|bio_null "
+             "PORT "
              "[BODY "
              "PIECE]");
     struct tls t = {.openssl = strcmp(argv[1], "openssl") == 0};
@@ -368,6 +372,11 @@ int main(int argc, char **argv)
         empty_calls(&t, "before", false);
         write_request(&t, get, sizeof get - 1, 0, &w);
         empty_calls(&t, "after", true);
+    } else if (strcmp(mode, "upref") == 0 && t.openssl) {
+        if (SSL_up_ref(t.ssl) != 1)
+            fail("SSL_up_ref");
+        write_request(&t, get, sizeof get - 1, 0, &w);
+        SSL_free(t.ssl); /* another owner lets go: the session lives on */
     } else if (implicit) {
         write_request(&t, get, sizeof get - 1, 0, &w);
         printf("VERSION %s\n", SSL_get_version(t.ssl));
