@@ -295,11 +295,17 @@ TS_EXPORT int SSL_clear(void *ssl)
 #define GNUTLS_E_AGAIN (-28)
 #define GNUTLS_E_INTERRUPTED (-52)
 
+/* An error GnuTLS says is not fatal ends nothing: GNUTLS_E_REHANDSHAKE (the
+ * peer asks for a new handshake, which the program makes, then reads on),
+ * E_WARNING_ALERT_RECEIVED, E_REAUTH_REQUEST, ... */
 static enum tls_end gnutls_end(struct tls_io *io, long rc)
 {
     if (rc == 0)
         return TLS_CLOSED;
-    return rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED ? TLS_AGAIN : TLS_FAILED;
+    if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
+        return TLS_AGAIN;
+    ts_real_gnutls_error_is_fatal_fn is_fatal = TS_REAL_TLS(gnutls_error_is_fatal);
+    return is_fatal && rc >= INT_MIN && !is_fatal((int)rc) ? TLS_GOES_ON : TLS_FAILED;
 }
 
 /* GnuTLS has no call that tells a server session: the first call does

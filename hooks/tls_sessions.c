@@ -382,7 +382,7 @@ long tls_read(struct tls_io *io, void *buf, size_t len)
     long r = io->call(io, buf, len);
     int saved = errno;
     enum tls_end end = r > 0 ? TLS_AGAIN : io->lib->end(io, r);
-    if (r <= 0 && end == TLS_AGAIN) {
+    if (r <= 0 && (end == TLS_AGAIN || end == TLS_GOES_ON)) { /* no end: nothing to see */
         errno = saved;
         return r;
     }

@@ -19,9 +19,11 @@
 
 /* How a session seen for the first time is to be followed. */
 enum tls_end {
-    TLS_AGAIN,  /* the call is to be made again (would block, interrupted) */
-    TLS_CLOSED, /* the peer ended the session */
-    TLS_FAILED, /* the session failed */
+    TLS_AGAIN,   /* the call is to be made again (would block, interrupted) */
+    TLS_CLOSED,  /* the peer ended the session */
+    TLS_FAILED,  /* the session failed */
+    TLS_GOES_ON, /* the call failed, the session did not (GnuTLS's errors that are not fatal:
+                  * a new handshake asked, a warning alert); no retry of it is owed */
 };
 
 struct tls_io;

@@ -43,7 +43,8 @@
     X(TS_TLS_GNUTLS, gnutls_deinit, void, (void *))                                                \
     X(TS_TLS_GNUTLS, gnutls_transport_get_int2, void, (void *, int *, int *))                      \
     X(TS_TLS_GNUTLS, gnutls_protocol_get_version, int, (void *))                                   \
-    X(TS_TLS_GNUTLS, gnutls_protocol_get_name, const char *, (int))
+    X(TS_TLS_GNUTLS, gnutls_protocol_get_name, const char *, (int))                                \
+    X(TS_TLS_GNUTLS, gnutls_error_is_fatal, int, (int))
 
 enum ts_tls_lib {
     TS_TLS_OPENSSL = 0, /* libssl.so.* */

@@ -23,7 +23,8 @@ wget (GnuTLS). Everything under the shim unless said otherwise:
   the first SSL_write gives its span the version it negotiated;
 - apps/gnutls_server_probe.c: a GnuTLS server's responses, each write
   asked again (E_AGAIN) made again with NULL, 0 or the same bytes, end
-  their spans complete;
+  their spans complete; a GnuTLS client (wget) asked for a new handshake
+  before its response (E_REHANDSHAKE, not fatal) keeps its span;
 - the shim never loads a TLS library into a program that has none.
 """
 
@@ -497,6 +498,30 @@ class ProbeTest(TLSBase):
 
     def test_gnutls_server_retry_with_the_same_buffer(self):
         self.check_server_retries("same")
+
+    def test_gnutls_client_asked_for_a_new_handshake(self):
+        """wget (GnuTLS) against apps/gnutls_server_probe.c (untraced, TLS
+        1.2) that asks for a new handshake after the request: wget's read
+        hears GNUTLS_E_REHANDSHAKE, makes it, and reads the response. Its
+        span ends with the 200. Every error but E_AGAIN and E_INTERRUPTED
+        ended the session as failed (connection_error, no status), those
+        GnuTLS says are not fatal (gnutls_error_is_fatal) too."""
+        exe = th.compile_app("gnutls_server_probe.c", os.path.join(self.tmp, "gnutls_server"),
+                             "-O2", libs=("-lgnutls",))
+        server = th.Proc([exe, self.crt, self.key, "rehandshake", "5"], env=th.clean_env(),
+                         tmpdir=self.tmp, name="gnutls-server")
+        self.addCleanup(server.stop)
+        port = int(server.wait_output(rb"LISTENING (\d+)\n", timeout=10).group(1))
+        out = self.run_client("wget", "https://127.0.0.1:%d/again" % port)
+        self.assertEqual(out, b"abcde")
+        server.wait_output(rb"REHANDSHAKES 1\n", timeout=10)
+        spans = self.final_spans(1)
+        dump = "\n" + th.format_spans(spans)
+        cli = spans[0]
+        self.assertEqual((cli["kind"], cli["name"], cli["attrs"].get("http.response.status_code"),
+                          cli["status"]), (C, "GET /again", 200, th.STATUS_UNSET), dump)
+        self.assertNotIn("error.type", cli["attrs"], dump)
+        self.assertEqual(cli["attrs"].get("tls.protocol.version"), "1.2", dump)
 
     def test_version_of_a_handshake_done_by_the_first_write(self):
         """SSL_set_connect_state and no SSL_connect: the first SSL_write_ex

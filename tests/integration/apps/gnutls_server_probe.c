@@ -3,7 +3,12 @@
  * library asks to be made again (GNUTLS_E_AGAIN) made again as GnuTLS
  * allows: with NULL, 0, or with the same buffer and length.
  *
- *   gnutls_server_probe CERT KEY null|same BODY
+ *   gnutls_server_probe CERT KEY null|same|rehandshake BODY
+ *
+ * rehandshake: TLS 1.2 at the most, and before the first response the
+ * server asks for a new handshake (gnutls_rehandshake: the client's read
+ * hears GNUTLS_E_REHANDSHAKE, not a fatal error) and makes it; its writes
+ * retry with the same buffer. It prints "REHANDSHAKES <n>" at the end.
  *
  * Listens on 127.0.0.1 (a free port, printed "LISTENING <port>"), takes
  * one connection (a 4 KiB send buffer), does the handshake, and answers
@@ -49,6 +54,23 @@ static bool read_head(char *buf, size_t cap)
     return true;
 }
 
+/* A new handshake asked of the client and made (rehandshake). */
+static void rehandshake(void)
+{
+    int r;
+    do
+        r = gnutls_rehandshake(session);
+    while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+    if (r < 0)
+        fail("gnutls_rehandshake: %s", gnutls_strerror(r));
+    while ((r = gnutls_handshake(session)) < 0) {
+        if (gnutls_error_is_fatal(r))
+            fail("the new handshake: %s", gnutls_strerror(r));
+        if (r == GNUTLS_E_AGAIN)
+            wait_for(gnutls_record_get_direction(session) == 1);
+    }
+}
+
 /* Writes p[0..n) to the end; returns how many writes were made again. */
 static unsigned write_all(const char *p, size_t n, bool retry_with_null)
 {
@@ -76,8 +98,9 @@ static unsigned write_all(const char *p, size_t n, bool retry_with_null)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5 || (strcmp(argv[3], "null") != 0 && strcmp(argv[3], "same") != 0))
-        fail("usage: gnutls_server_probe CERT KEY null|same BODY");
+    bool again = argc == 5 && strcmp(argv[3], "rehandshake") == 0;
+    if (argc != 5 || (strcmp(argv[3], "null") != 0 && strcmp(argv[3], "same") != 0 && !again))
+        fail("usage: gnutls_server_probe CERT KEY null|same|rehandshake BODY");
     bool retry_with_null = strcmp(argv[3], "null") == 0;
     size_t body_len = strtoul(argv[4], NULL, 10);
 
@@ -94,7 +117,9 @@ int main(int argc, char **argv)
     int sndbuf = 4096;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0)
         fail("accept");
-    if (gnutls_init(&session, GNUTLS_SERVER) < 0 || gnutls_set_default_priority(session) < 0 ||
+    if (gnutls_init(&session, GNUTLS_SERVER) < 0 ||
+        (again ? gnutls_priority_set_direct(session, "NORMAL:-VERS-TLS1.3", NULL)
+               : gnutls_set_default_priority(session)) < 0 ||
         gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, cred) < 0)
         fail("gnutls_init");
     gnutls_transport_set_int(session, fd);
@@ -114,10 +139,15 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < body_len; i++)
         response[n + i] = (char)('a' + i % 26);
 
-    unsigned retries = 0;
+    unsigned retries = 0, rehandshakes = 0;
     char head[4096];
-    while (read_head(head, sizeof head))
+    while (read_head(head, sizeof head)) {
+        if (again && !rehandshakes++)
+            rehandshake();
         retries += write_all(response, (size_t)n + body_len, retry_with_null);
+    }
+    if (again)
+        printf("REHANDSHAKES %u\n", rehandshakes);
     printf("RETRIES %u\n", retries);
     gnutls_deinit(session);
     close(fd);
