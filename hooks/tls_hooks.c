@@ -127,7 +127,7 @@ static int ssl_fd(struct tls_io *io)
 /* Before the handshake is done SSL_get_version names the highest version
  * the session may use (a client's: TLSv1.3, whatever its server says):
  * not known yet. */
-static void ssl_version(struct tls_io *io, char *out, size_t size)
+static bool ssl_version(struct tls_io *io, char *out, size_t size)
 {
     ts_real_SSL_get_version_fn get_version = TS_REAL_TLS(SSL_get_version);
     ts_real_SSL_is_init_finished_fn finished = TS_REAL_TLS(SSL_is_init_finished);
@@ -135,6 +135,7 @@ static void ssl_version(struct tls_io *io, char *out, size_t size)
     bool negotiated = !finished || finished(io->handle);
     version_number(get_version && negotiated ? get_version(io->handle) : NULL, out, size);
     ssl_quiet_end(q);
+    return negotiated;
 }
 
 static const struct tls_lib openssl = {ssl_end, ssl_role, ssl_fd, ssl_version, false};
@@ -324,11 +325,13 @@ static int gnutls_fd(struct tls_io *io)
     return recv_fd == send_fd && is_socket(recv_fd) ? recv_fd : -1;
 }
 
-static void gnutls_version(struct tls_io *io, char *out, size_t size)
+/* (a record goes through only once the handshake is done) */
+static bool gnutls_version(struct tls_io *io, char *out, size_t size)
 {
     ts_real_gnutls_protocol_get_version_fn get_version = TS_REAL_TLS(gnutls_protocol_get_version);
     ts_real_gnutls_protocol_get_name_fn get_name = TS_REAL_TLS(gnutls_protocol_get_name);
     version_number(get_version && get_name ? get_name(get_version(io->handle)) : NULL, out, size);
+    return true;
 }
 
 static const struct tls_lib gnutls = {gnutls_end, gnutls_role, gnutls_fd, gnutls_version, true};

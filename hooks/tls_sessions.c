@@ -176,10 +176,9 @@ static void sess_open(struct tls_sess *s, struct tls_io *io, bool sending)
     if (s->fd < 0)
         s->fd = io->lib->fd(io);
     char version[8];
-    io->lib->version(io, version, sizeof version);
-    bool versioned = version[0] != '\0';
-    __atomic_store_n(&s->versioned, versioned, __ATOMIC_RELAXED);
-    s->conn = ts_conn_open(io->lib->role(io, sending), s->fd, versioned ? version : NULL);
+    bool known = io->lib->version(io, version, sizeof version);
+    __atomic_store_n(&s->versioned, known, __ATOMIC_RELAXED);
+    s->conn = ts_conn_open(io->lib->role(io, sending), s->fd, version[0] ? version : NULL);
     uint16_t port = s->conn ? ts_conn_hint_port(s->conn) : 0;
     if (port)
         __atomic_store_n(&handle_by_peer_port[port], s->handle, __ATOMIC_RELAXED);
@@ -188,18 +187,21 @@ static void sess_open(struct tls_sess *s, struct tls_io *io, bool sending)
 /* A session opened before its handshake was done: an OpenSSL client whose
  * first SSL_write does it (SSL_set_connect_state, no SSL_connect), whose
  * span began before the server said which version it takes. Once a call
- * has gone through, the handshake is done: the version goes on the
- * connection and on the spans that began without it. Asked once (a
- * version without a number, DTLS's, is not asked again on every call).
- * Under the guard. */
+ * has gone through, the handshake is normally done: the version goes on
+ * the connection and on the spans that began without it. Not when the
+ * call went through in early data (TLS 1.3's 0-RTT: the handshake ends
+ * after it): then it is asked again after the next call, until the
+ * handshake is done, and once after that (a version without a number,
+ * DTLS's, is not asked again on every call). Under the guard. */
 static __attribute__((noinline)) void sess_learn_version(struct tls_sess *s, struct ts_conn *c,
                                                          struct tls_io *io)
 {
     if (__atomic_exchange_n(&s->versioned, true, __ATOMIC_RELAXED))
         return; /* GnuTLS: the other thread's call did */
     char version[8];
-    io->lib->version(io, version, sizeof version);
-    if (version[0])
+    if (!io->lib->version(io, version, sizeof version))
+        __atomic_store_n(&s->versioned, false, __ATOMIC_RELAXED); /* early data */
+    else if (version[0])
         ts_conn_set_tls_version(c, version);
 }
 

@@ -37,9 +37,10 @@ struct tls_lib {
     int (*role)(struct tls_io *io, bool sending);
     /* Its socket, -1 when the library does not know one. */
     int (*fd)(struct tls_io *io);
-    /* The negotiated version as a number ("1.3") into out, "" while not
-     * known (the handshake is not done). */
-    void (*version)(struct tls_io *io, char *out, size_t size);
+    /* The negotiated version as a number ("1.3") into out, "" when it
+     * has none; false (and "") while the handshake is not done, when it
+     * is asked again after a later call. */
+    bool (*version)(struct tls_io *io, char *out, size_t size);
     /* A write the library asked to be made again may be made with no
      * bytes (GnuTLS's NULL, 0): the library sends what it made of the
      * first call's. */

@@ -687,10 +687,13 @@ static int fake_fd(struct tls_io *io)
 {
     return *(int *)io->handle;
 }
-static void fake_version(struct tls_io *io, char *out, size_t size)
+/* Whether the stand-in's handshake is done (fake_version). */
+static bool fake_handshake_done = true;
+static bool fake_version(struct tls_io *io, char *out, size_t size)
 {
     (void)io;
-    snprintf(out, size, "1.3");
+    snprintf(out, size, "%s", fake_handshake_done ? "1.3" : "");
+    return fake_handshake_done;
 }
 static long fake_read(struct tls_io *io, void *buf, size_t len)
 {
@@ -776,6 +779,40 @@ static void test_tls_session_by_client_port(void **state)
     close(b.peer);
 }
 
+/* A request whose first bytes came in early data (TLS 1.3's 0-RTT: the
+ * call goes through before the handshake is done, and the library knows
+ * no version yet), the rest after the handshake: its span gets the
+ * version. The first call's ask, with no answer, was the only one. */
+static void test_tls_version_after_early_data(void **state)
+{
+    (void)state;
+    uint16_t local_port, port = 0;
+    int l = tcp_listener(&local_port);
+    struct pair a = tcp_server_pair(l, local_port, INADDR_LOOPBACK, &port);
+    close(l);
+    ts_conn_untrack(a.prog);
+    static int handle;
+    handle = a.prog;
+    struct tls_io io = {.handle = &handle, .lib = &fake_tls, .call = fake_read};
+    char buf[512];
+    static const char early[] = "GET /early HTTP/1.1\r\nHost: shop.test\r\n";
+    fake_handshake_done = false;
+    assert_int_equal(write(a.peer, early, strlen(early)), (ssize_t)strlen(early));
+    assert_int_equal(tls_read(&io, buf, sizeof buf), (long)strlen(early));
+    fake_handshake_done = true;
+    assert_int_equal(write(a.peer, "\r\n", 2), 2);
+    assert_int_equal(tls_read(&io, buf, sizeof buf), 2);
+    int before = nspans;
+    tls_forget(&handle); /* unanswered: its span ends */
+    assert_int_equal(nspans, before + 1);
+    char v[16];
+    const char *version = attr_str(&spans[nspans - 1], "tls.protocol.version", v, sizeof v);
+    assert_non_null(version); /* none: asked once, in the early data */
+    assert_string_equal(version, "1.3");
+    close(a.prog);
+    close(a.peer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -794,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup(test_client_closed_mid_notice, setup),
         cmocka_unit_test_setup(test_client_parent_by_remote_port, setup),
         cmocka_unit_test_setup(test_tls_session_by_client_port, setup),
+        cmocka_unit_test_setup(test_tls_version_after_early_data, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
