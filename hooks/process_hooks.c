@@ -118,23 +118,35 @@ static void before_exec(void)
     errno = saved;
 }
 
-/* Is there nothing at path an exec could start: no file, no regular file
- * (a directory), or one the caller may not execute, as the kernel judges
- * it (effective ids, ACLs)? Any other answer is left to the exec. (errno
- * kept) */
-static bool cannot_start(const char *path)
+/* Is there nothing at path (relative to dirfd; at_flags: an execveat's,
+ * of which AT_SYMLINK_NOFOLLOW counts) an exec could start: no file, no
+ * regular file (a directory; with AT_SYMLINK_NOFOLLOW, a symbolic link,
+ * which that exec refuses), or one the caller may not execute, as the
+ * kernel judges it (effective ids, ACLs)? Any other answer is left to the
+ * exec. (errno kept) */
+static bool cannot_start(int dirfd, const char *path, int at_flags)
 {
     int saved = errno;
     struct stat st;
     bool nothing;
-    if (stat(path, &st) != 0)
-        nothing = errno == ENOENT || errno == ENOTDIR;
+    if (fstatat(dirfd, path, &st, at_flags & AT_SYMLINK_NOFOLLOW) != 0)
+        nothing = errno == ENOENT || errno == ENOTDIR || errno == EBADF; /* (a bad dirfd) */
     else
         nothing = !S_ISREG(st.st_mode) ||
-                  (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) != 0 && errno == EACCES);
+                  (faccessat(dirfd, path, X_OK, AT_EACCESS) != 0 && errno == EACCES);
     errno = saved;
     return nothing;
 }
+
+/* What an exec is to start: a file, relative to dirfd (AT_FDCWD but for
+ * execveat), with execveat's at_flags, or looked up in PATH when search;
+ * or NULL for an open file (fexecve, execveat's AT_EMPTY_PATH). */
+struct exec_target {
+    int dirfd;
+    const char *file;
+    bool search;
+    int at_flags;
+};
 
 /* Is there no file for an exec to start: file cannot be started
  * (cannot_start) or, with search and no '/' in it, none in any directory
@@ -145,12 +157,13 @@ static bool cannot_start(const char *path)
  * os.execvp tries each PATH directory with execve, would end it for good
  * at the first miss. A refusal the look cannot foresee (a security
  * module's, a file that is no program) still ends it. */
-static bool nothing_to_exec(const char *file, bool search)
+static bool nothing_to_exec(const struct exec_target *t)
 {
+    const char *file = t->file;
     if (!file || !*file)
         return file != NULL; /* "" fails (ENOENT); NULL is the kernel's EFAULT */
-    if (!search || strchr(file, '/'))
-        return cannot_start(file);
+    if (!t->search || strchr(file, '/'))
+        return cannot_start(t->dirfd, file, t->at_flags);
     const char *dirs = getenv("PATH");
     if (!dirs)
         dirs = "/bin:/usr/bin";
@@ -166,7 +179,7 @@ static bool nothing_to_exec(const char *file, bool search)
         memcpy(candidate, end > d ? d : ".", at);
         candidate[at] = '/';
         memcpy(candidate + at + 1, file, flen + 1);
-        if (!cannot_start(candidate))
+        if (!cannot_start(AT_FDCWD, candidate, 0))
             return false;
         if (!*end)
             return true;
@@ -174,17 +187,10 @@ static bool nothing_to_exec(const char *file, bool search)
     }
 }
 
-/* What an exec is to start: a file (looked up in PATH when search), or
- * NULL for an fd (fexecve). */
-struct exec_target {
-    const char *file;
-    bool search;
-};
-
 /* before_exec, unless the exec cannot start anything (nothing_to_exec). */
 static void before_exec_of(const struct exec_target *t)
 {
-    if (ts_process_hooks_own() && (!t->file || !nothing_to_exec(t->file, t->search)))
+    if (ts_process_hooks_own() && (!t->file || !nothing_to_exec(t)))
         before_exec();
 }
 
@@ -313,8 +319,9 @@ static int with_child_env(char *const envp[], with_env_fn fn, void *call,
 
 struct exec_call {
     const char *path; /* or the file to look up in PATH */
-    int fd;
+    int fd;           /* fexecve's file; execveat's dirfd */
     char *const *argv;
+    int flags; /* execveat's */
 };
 
 static int call_execve(void *p, char *const env[])
@@ -335,16 +342,22 @@ static int call_fexecve(void *p, char *const env[])
     return TS_REAL(fexecve)(c->fd, c->argv, env);
 }
 
+static int call_execveat(void *p, char *const env[])
+{
+    struct exec_call *c = p;
+    return TS_REAL(execveat)(c->fd, c->path, c->argv, env, c->flags);
+}
+
 static int exec_path(const char *path, char *const argv[], char *const envp[])
 {
     struct exec_call c = {.path = path, .argv = argv};
-    return with_child_env(envp, call_execve, &c, &(struct exec_target){path, false});
+    return with_child_env(envp, call_execve, &c, &(struct exec_target){AT_FDCWD, path, false, 0});
 }
 
 static int exec_file(const char *file, char *const argv[], char *const envp[])
 {
     struct exec_call c = {.path = file, .argv = argv};
-    return with_child_env(envp, call_execvpe, &c, &(struct exec_target){file, true});
+    return with_child_env(envp, call_execvpe, &c, &(struct exec_target){AT_FDCWD, file, true, 0});
 }
 
 TS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -370,7 +383,26 @@ TS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 TS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     struct exec_call c = {.fd = fd, .argv = argv};
-    return with_child_env(envp, call_fexecve, &c, &(struct exec_target){NULL, false});
+    return with_child_env(envp, call_fexecve, &c, &(struct exec_target){AT_FDCWD, NULL, false, 0});
+}
+
+/* What execveat starts: the file at path relative to dirfd, or with
+ * AT_EMPTY_PATH and an empty path the open file dirfd, as fexecve's.
+ * (Apart from the hook, whose path glibc declares non-null: the kernel
+ * answers a null one, EFAULT.) */
+static struct exec_target execveat_target(int dirfd, const char *path, int flags)
+{
+    bool open_file = path && !*path && (flags & AT_EMPTY_PATH);
+    return (struct exec_target){dirfd, open_file ? NULL : path, false, flags};
+}
+
+/* execveat (glibc 2.34) */
+TS_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                       int flags)
+{
+    struct exec_call c = {.path = path, .fd = dirfd, .argv = argv, .flags = flags};
+    struct exec_target t = execveat_target(dirfd, path, flags);
+    return with_child_env(envp, call_execveat, &c, &t);
 }
 
 /* The execl family: the variadic arguments as an argv on the stack. */

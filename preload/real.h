@@ -28,7 +28,8 @@
 int pivot_root(const char *new_root, const char *put_old);
 
 /* X(name, return type, parameter list). Every entry is mandatory: glibc has
- * them all, and a missing one means something is badly wrong. */
+ * them all (closefrom, close_range and execveat since 2.34, the oldest the
+ * library runs on), and a missing one means something is badly wrong. */
 #define TS_REAL_SYMBOLS(X)                                                                         \
     X(socket, int, (int, int, int))                                                                \
     X(connect, int, (int, const struct sockaddr *, socklen_t))                                     \
@@ -65,6 +66,7 @@ int pivot_root(const char *new_root, const char *put_old);
     X(execve, int, (const char *, char *const[], char *const[]))                                   \
     X(execvpe, int, (const char *, char *const[], char *const[]))                                  \
     X(fexecve, int, (int, char *const[], char *const[]))                                           \
+    X(execveat, int, (int, const char *, char *const[], char *const[], int))                       \
     X(posix_spawn, int,                                                                            \
       (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,       \
        char *const[], char *const[]))                                                              \

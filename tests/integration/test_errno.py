@@ -73,6 +73,8 @@ EXPECTED = {
     "sendmsg(server, NULL msg_iov)": "EFAULT",
     "execve(environment at 8)": "EFAULT",
     "execve(environment entry at 8)": "EFAULT",
+    "execveat(environment at 8)": "EFAULT",
+    "execveat(closed dirfd)": "EBADF",
 }
 
 # Lines that must read so without the shim: the probe's setup did what the

@@ -24,7 +24,8 @@ with os._exit; a pre-fork worker pool) keep every span, with ids of their own.
      calls to exit in error() and errx(), also from an atexit handler
      (apps/exit_codes.c): process.exit_code;
      unshare -r (single-threaded when it needs to be)
-  8. every exec door and posix_spawn[p] with an empty environment, and the C
+  8. every exec door (execveat by a path, relative to a directory's fd, and
+     of an open file) and posix_spawn[p] with an empty environment, and the C
      library's system() and popen() (apps/exec_doors.c); execve and
      posix_spawn from a thread with a 64 KiB stack with 10,000 environment
      entries, and execve from a handler on an 8 KiB alternate stack
@@ -747,7 +748,8 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         exe = self.compiled("exec_doors")
         srv = self.recording_server()
         for door in ("execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle",
-                     "fexecve", "posix_spawn", "posix_spawnp", "system", "popen"):
+                     "fexecve", "execveat", "execveat_dir", "execveat_fd", "posix_spawn",
+                     "posix_spawnp", "system", "popen"):
             with self.subTest(door=door):
                 if th.PRELOAD_FIRST and door in ("execvp", "execlp"):
                     # after clearenv() these search the default path, where
@@ -787,6 +789,8 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 if door.startswith("posix_spawn"):
                     self.assertEqual(curl["attrs"].get("process.parent_pid"), p.pid, dump(spans))
                 if door.startswith("exec") or door == "fexecve":
+                    self.assertLessEqual(starter["end"], curl["start"],
+                                         "the starter's span ends at the exec" + dump(spans))
                     self.assertEqual(curl["pid"], p.pid, "exec keeps the pid" + dump(spans))
                 else:
                     self.assert_exit(starter, 0, spans)
@@ -1648,16 +1652,32 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         program may exec a path that is not there and go on: such an exec
         replaces nothing, so the process span goes on to the exit, with
         its code (the first miss ended it, with no exit code). The same for
-        a file it may not execute and a directory of the command's name."""
-        code = ("import os, sys\n"
+        a file it may not execute and a directory of the command's name;
+        and for execveat's misses (through ctypes) relative to a
+        directory's fd: no such file, one not executable, a symbolic link
+        to /bin/true with AT_SYMLINK_NOFOLLOW (ELOOP), a closed fd
+        (EBADF)."""
+        code = ("import ctypes, os, sys\n"
                 "d = sys.argv[1]\n"
                 "os.makedirs(d + '/plain'); os.makedirs(d + '/dir/tool')\n"
                 "open(d + '/plain/tool', 'w').close()  # not executable\n"
+                "os.symlink('/bin/true', d + '/plain/link')\n"
                 "os.environ['PATH'] = d + '/plain:' + d + '/dir'\n"
+                "libc = ctypes.CDLL(None, use_errno=True)\n"
+                "argv = (ctypes.c_char_p * 2)(b'x', None)\n"
+                "dfd = os.open(d + '/plain', os.O_RDONLY | os.O_DIRECTORY)\n"
+                "def at(fd, name, flags, err):\n"
+                "    r = libc.execveat(fd, name, argv, argv, flags)\n"
+                "    if (r, ctypes.get_errno()) != (-1, err):\n"
+                "        sys.exit('execveat %s: %d %d' % (name, r, ctypes.get_errno()))\n"
                 "for call in (lambda: os.execvp('no-such-command-here', ['x']),\n"
                 "             lambda: os.execv('/no/such/dir/prog', ['x']),\n"
                 "             lambda: os.execvp('tool', ['tool']),\n"
-                "             lambda: os.execv(d + '/plain/tool', ['x'])):\n"
+                "             lambda: os.execv(d + '/plain/tool', ['x']),\n"
+                "             lambda: at(dfd, b'no-such', 0, 2),  # ENOENT\n"
+                "             lambda: at(dfd, b'tool', 0, 13),  # EACCES\n"
+                "             lambda: at(dfd, b'link', 0x100, 40),  # ELOOP\n"
+                "             lambda: at(4000, b'tool', 0, 9)):  # EBADF\n"
                 "    try:\n"
                 "        call()\n"
                 "    except OSError:\n"

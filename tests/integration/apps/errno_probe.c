@@ -585,6 +585,8 @@ static void misuse_exec(void)
     TRY("execve(environment at 8)", execve("/bin/true", argv, (char **)8));
     char *envp[] = {"A=1", (char *)8, NULL};
     TRY("execve(environment entry at 8)", execve("/bin/true", argv, envp));
+    TRY("execveat(environment at 8)", execveat(AT_FDCWD, "/bin/true", argv, (char **)8, 0));
+    TRY("execveat(closed dirfd)", execveat(4000, "true", argv, (char *[]){NULL}, 0));
 }
 
 int main(int argc, char **argv)

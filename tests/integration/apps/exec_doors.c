@@ -5,8 +5,11 @@
  *
  *   exec_doors DOOR PROGRAM [ARG...]
  *
- * DOOR: execve execv execvp execvpe execl execlp execle fexecve (the process
- * becomes PROGRAM; the doors without an envp argument run after clearenv()),
+ * DOOR: execve execv execvp execvpe execl execlp execle fexecve, and execveat
+ * (AT_FDCWD and PROGRAM), execveat_dir (PROGRAM's directory open, and its
+ * base name) and execveat_fd (PROGRAM open, "" and AT_EMPTY_PATH) (the
+ * process becomes PROGRAM; the doors without an envp argument run after
+ * clearenv()),
  * posix_spawn posix_spawnp (PROGRAM runs as a child; exec_doors waits and
  * exits with its status). The *p doors get PROGRAM's base name and find it
  * in PATH (unset: the C library's default). The execl doors pass at most
@@ -95,7 +98,20 @@ int main(int argc, char **argv)
         execvpe(base, args, empty);
     else if (strcmp(door, "execle") == 0)
         execle(prog, prog, a[0], a[1], a[2], a[3], a[4], a[5], (char *)NULL, empty);
-    else if (strcmp(door, "fexecve") == 0) {
+    else if (strcmp(door, "execveat") == 0)
+        execveat(AT_FDCWD, prog, args, empty, 0);
+    else if (strcmp(door, "execveat_dir") == 0) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", base > prog ? (int)(base - prog) : 1,
+                 base > prog ? prog : ".");
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0)
+            execveat(fd, base, args, empty, 0);
+    } else if (strcmp(door, "execveat_fd") == 0) {
+        int fd = open(prog, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+            execveat(fd, "", args, empty, AT_EMPTY_PATH);
+    } else if (strcmp(door, "fexecve") == 0) {
         int fd = open(prog, O_RDONLY | O_CLOEXEC);
         if (fd >= 0)
             fexecve(fd, args, empty);
