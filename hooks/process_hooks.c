@@ -505,6 +505,16 @@ static char **shell_env(size_t *mapped)
     return env ? env : environ;
 }
 
+/* The shell's environment with the shim's entries was too big (E2BIG),
+ * as an exec's may be (again_as_it_was): the shell is started again with
+ * the program's own. */
+static void shell_env_too_big(int errno_before)
+{
+    ts_log_info("the environment with the trace context is too big for the shell (E2BIG): "
+                "it starts without it");
+    errno = errno_before; /* the failed start's, not the program's to see */
+}
+
 static void shell_env_done(char **env, size_t mapped)
 {
     int saved = errno;
@@ -522,12 +532,17 @@ TS_EXPORT int system(const char *command)
     ts_death_due(0); /* (glibc's would ignore SIGINT meanwhile) */
     if (!command || !ts_process_hooks_own())
         return TS_REAL(system)(command);
+    int errno_before = errno;
     struct ts_shell_call call;
     ts_shell_begin(&call, command);
     size_t mapped;
     char **env = shell_env(&mapped);
     ts_shell_start(&call, env);
     shell_env_done(env, mapped);
+    if (call.err == E2BIG && mapped) {
+        shell_env_too_big(errno_before);
+        ts_shell_start(&call, environ);
+    }
     return ts_shell_end(&call);
 }
 
@@ -538,10 +553,15 @@ TS_EXPORT FILE *popen(const char *command, const char *mode)
     ts_death_due(0);
     if (!command || !mode || !ts_active || ts_guard_active() || !ts_process_hooks_own())
         return TS_REAL(popen)(command, mode);
+    int errno_before = errno;
     size_t mapped;
     char **env = shell_env(&mapped);
     FILE *f = ts_shell_popen(command, mode, env);
     shell_env_done(env, mapped);
+    if (!f && errno == E2BIG && mapped) {
+        shell_env_too_big(errno_before);
+        f = ts_shell_popen(command, mode, environ);
+    }
     return f;
 }
 

@@ -830,9 +830,12 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         exec_near_arg_max.c finds it with raw execs, under a 256 KiB stack
         limit: 128 KiB of arguments and environment): the shim's TRACEPARENT
         tipped the exec over, E2BIG, only when traced. The call is made
-        again with the program's own environment: the child runs."""
+        again with the program's own environment: the child runs. The
+        same for the shell of system() and popen() (the process's own
+        environment, sized with the shell's arguments): they failed, 127
+        and "Argument list too long"."""
         exe = self.compiled("exec_near_arg_max")
-        for door in ("execve", "posix_spawn"):
+        for door in ("execve", "posix_spawn", "system", "popen"):
             with self.subTest(door=door):
                 p = self.launch([exe, door], "near-arg-max-" + door)
                 self.assertEqual(p.returncode, 0, p.describe())

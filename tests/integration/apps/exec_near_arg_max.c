@@ -2,7 +2,7 @@
  * the kernel takes, for test_process.py: the shim's entries (TRACEPARENT)
  * must not make the exec fail.
  *
- *   exec_near_arg_max execve|posix_spawn
+ *   exec_near_arg_max execve|posix_spawn|system|popen
  *
  * The stack limit is set to 256 KiB first, so that the kernel's bound on
  * arguments and environment is its floor, 128 KiB (fs/exec.c). The largest
@@ -10,10 +10,16 @@
  * found by trying: children exec with the raw system call (through
  * syscall(), which no shim rewrites). Then /bin/true runs through the door
  * with that environment. Exit status: /bin/true's (0) once started; 3 when
- * the door failed (errno on stderr); 2 when the search found no size. */
+ * the door failed (errno on stderr); 2 when the search found no size.
+ * system and popen: the environment is the process's (environ), tried
+ * with the shell's arguments ("sh -c 'echo ran; exit 7'"), and the door
+ * runs that command: exit status 0 when system returned the shell's exit
+ * 7 (errno left as it was, 0), or popen read "ran" and pclose returned
+ * it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +30,11 @@
 
 #define PAD_MAX (128 * 1024 - 1) /* one string's bound: MAX_ARG_STRLEN */
 
+#define SHELL_COMMAND "echo ran; exit 7"
+
 static char pad[PAD_MAX + 1];
 static char **env;
+static char *trial_argv[] = {"true", NULL, NULL, NULL};
 
 /* The program's environment and PAD=... of len bytes (its "PAD=" included). */
 static void set_pad(size_t len)
@@ -40,8 +49,7 @@ static int raw_exec_works(void)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        char *argv[] = {"true", NULL};
-        syscall(SYS_execve, "/bin/true", argv, env);
+        syscall(SYS_execve, "/bin/true", trial_argv, env);
         _exit(errno == E2BIG ? 1 : 2);
     }
     int status;
@@ -53,8 +61,14 @@ static int raw_exec_works(void)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: exec_near_arg_max execve|posix_spawn\n");
+        fprintf(stderr, "usage: exec_near_arg_max execve|posix_spawn|system|popen\n");
         return 2;
+    }
+    bool shell = !strcmp(argv[1], "system") || !strcmp(argv[1], "popen");
+    if (shell) {
+        trial_argv[0] = "sh";
+        trial_argv[1] = "-c";
+        trial_argv[2] = SHELL_COMMAND;
     }
     struct rlimit stack = {256 * 1024, 256 * 1024};
     if (setrlimit(RLIMIT_STACK, &stack) != 0) {
@@ -87,6 +101,32 @@ int main(int argc, char **argv)
             hi = mid - 1;
     }
     set_pad(lo);
+    if (!strcmp(argv[1], "system")) {
+        environ = env;
+        errno = 0;
+        int status = system(SHELL_COMMAND);
+        if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 7 || errno != 0) {
+            fprintf(stderr, "system: status %d: %s\n", status, strerror(errno));
+            return 3;
+        }
+        return 0;
+    }
+    if (!strcmp(argv[1], "popen")) {
+        environ = env;
+        FILE *f = popen(SHELL_COMMAND, "r");
+        if (!f) {
+            fprintf(stderr, "popen: %s\n", strerror(errno));
+            return 3;
+        }
+        char line[16] = "";
+        bool read = fgets(line, sizeof line, f) != NULL;
+        int status = pclose(f);
+        if (!read || strcmp(line, "ran\n") != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 7) {
+            fprintf(stderr, "popen: read %s, pclose status %d\n", read ? line : "nothing", status);
+            return 3;
+        }
+        return 0;
+    }
     char *args[] = {"true", NULL};
     if (!strcmp(argv[1], "execve")) {
         execve("/bin/true", args, env);
