@@ -416,13 +416,16 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
     def test_run_says_a_script_without_hash_bang_is_traced(self):
         """A script without #! is run by bash (execve refuses it, ENOEXEC)
         with LD_PRELOAD exported: the programs it starts are traced, and the
-        line says so (it said "not tracing ...: no ELF header, no #! line")."""
+        line says so (it said "not tracing ...: no ELF header, no #! line").
+        Its two commands are one trace, under the script's span: the
+        launcher's own bash ran it (exec's ENOEXEC), untraced, and each
+        command was a trace of its own."""
         th.require_lib()
         script = os.path.join(self.tmp, "noshebang")
         with open(script, "w") as f:
-            f.write("sh -c 'exit 3'\necho ran $?\n")
+            f.write("sh -c 'exit 2'\nsh -c 'exit 3'\necho ran $?\n")
         os.chmod(script, 0o755)
-        self.assert_run_by_bash_traced(script, 3)
+        self.assert_run_by_bash_traced(script, 3, before=[2])
 
     def test_run_says_a_script_whose_hash_bang_the_kernel_refuses_is_traced(self):
         """A #! line the kernel refuses (ENOEXEC): an interpreter whose name
@@ -454,10 +457,12 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
                          (127, "traceshim: %s: its #! interpreter %s: No such file or directory\n"
                           % (at_the_edge, interp)), p.describe())
 
-    def assert_run_by_bash_traced(self, script, code):
-        """script, whose text runs `sh -c 'exit CODE'` and prints "ran CODE",
-        runs under traceshim run as bash runs it: one "tracing" line, and
-        the span of the sh it starts."""
+    def assert_run_by_bash_traced(self, script, code, before=()):
+        """script, whose text runs `sh -c 'exit N'` for each N of before,
+        then `sh -c 'exit CODE'`, and prints "ran CODE", runs under
+        traceshim run as bash runs it: one "tracing" line; one trace, the
+        script's process span (a traced bash's, `bash SCRIPT`) the parent
+        of the span of each sh it starts."""
         p = self.traceshim("run", "-o", self.spans_file, "--", script, env=th.launcher_env(
             TRACESHIM_CHECK=os.path.join(th.BUILD, "traceshim-check")))
         self.assertEqual((p.returncode, p.stdout()), (0, b"ran %d\n" % code), p.describe())
@@ -465,9 +470,19 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(len(err), 1, err)
         self.assertTrue(err[0].startswith("traceshim: tracing '%s' -> %s "
                                           % (os.path.basename(script), self.spans_file)), err[0])
-        (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
-        self.assertEqual((s["name"], s["attrs"].get("process.exit_code")),
-                         ("sh -c exit %d" % code, code))
+        codes = [*before, code]
+        spans = th.wait_spans(self.spans_file, len(codes) + 1, timeout=th.AFTER_EXIT_TIMEOUT,
+                              exact=True)
+        shown = th.format_spans(spans)
+        self.assertEqual(len({s["traceId"] for s in spans}), 1, "one trace" + shown)
+        (top,) = [s for s in spans if not s["parentSpanId"]]
+        bash, _, rest = (top["attrs"].get("process.command_line") or "").partition(" ")
+        self.assertEqual((os.path.basename(bash), rest, top["attrs"].get("process.exit_code")),
+                         ("bash", script, 0), shown)
+        shells = sorted((s for s in spans if s is not top), key=lambda s: s["start"])
+        self.assertEqual([(s["name"], s["attrs"].get("process.exit_code"), s["parentSpanId"])
+                          for s in shells],
+                         [("sh -c exit %d" % c, c, top["spanId"]) for c in codes], shown)
 
     def test_run_says_a_script_whose_interpreter_has_no_hash_bang_is_traced(self):
         """A script whose #! names a text file without #! of its own: execve
