@@ -172,51 +172,174 @@ static size_t credential_header(const char *a, size_t len)
     return 0;
 }
 
-/* An option whose value is the next argument and a credential. */
-static bool credential_option(const char *a, size_t len)
+/* How an option's value carries a credential. */
+enum cred {
+    CRED_NONE,
+    CRED_WHOLE,    /* all of it: "bob:pw", a token, a passphrase */
+    CRED_USERINFO, /* a proxy's "[scheme://]user:pw@host[:port]": the userinfo */
+    CRED_CERT,     /* curl's "certificate[:password]": after the first ':' */
+};
+
+/* The long options (curl's and wget's) whose value carries a credential,
+ * as the next argument ("--user bob:pw") or after '=' ("--user=bob:pw"). */
+static const struct {
+    const char *name;
+    enum cred how;
+} cred_options[] = {
+    {"--user", CRED_WHOLE},
+    {"--proxy-user", CRED_WHOLE},
+    {"--password", CRED_WHOLE},
+    {"--http-password", CRED_WHOLE},
+    {"--proxy-password", CRED_WHOLE},
+    {"--ftp-password", CRED_WHOLE},
+    {"--oauth2-bearer", CRED_WHOLE},
+    {"--pass", CRED_WHOLE},
+    {"--proxy-pass", CRED_WHOLE},
+    {"--tlspassword", CRED_WHOLE},
+    {"--proxy-tlspassword", CRED_WHOLE},
+    {"--proxy", CRED_USERINFO},
+    {"--preproxy", CRED_USERINFO},
+    {"--cert", CRED_CERT},
+    {"--proxy-cert", CRED_CERT},
+};
+
+/* a[0..len) a long option of cred_options: how its value carries the
+ * credential; *name_len: the length of "--name" ("--name=" when the value
+ * follows it in a, *attached then true). */
+static enum cred credential_long_option(const char *a, size_t len, size_t *name_len, bool *attached)
 {
-    static const char *const names[] = {"-u", "--user", "--proxy-user", "--password",
-                                        "--http-password"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (len == strlen(names[i]) && memcmp(a, names[i], len) == 0)
-            return true;
-    return false;
+    if (len < 3 || a[0] != '-' || a[1] != '-')
+        return CRED_NONE;
+    const char *eq = memchr(a, '=', len);
+    size_t n = eq ? (size_t)(eq - a) : len;
+    for (size_t i = 0; i < sizeof cred_options / sizeof *cred_options; i++)
+        if (n == strlen(cred_options[i].name) && memcmp(a, cred_options[i].name, n) == 0) {
+            *attached = eq != NULL;
+            *name_len = eq ? n + 1 : n;
+            return cred_options[i].how;
+        }
+    return CRED_NONE;
 }
 
-/* "--password=x" and its kind, curl's "-ubob:pw": the length of what
- * names the option, else 0. */
-static size_t credential_assignment(const char *a, size_t len)
+/* curl's short options that take a value (curl 7.88's --help all): in a
+ * group ("-sLu"), such a letter takes the rest of it as its value
+ * ("-Lubob:pw"), or, last in it, the next argument. */
+static bool curl_letter_takes_value(char c)
 {
-    if (len > 2 && memcmp(a, "-u", 2) == 0)
-        return 2;
-    static const char *const names[] = {
-        "--password=", "--http-password=", "--proxy-password=", "--user=", "--proxy-user="};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        size_t n = strlen(names[i]);
-        if (len >= n && memcmp(a, names[i], n) == 0)
-            return n;
+    return c && strchr("AbcCdDeEFHKmoPQrtTuUwxXyYz", c) != NULL;
+}
+
+static enum cred curl_letter_credential(char c)
+{
+    switch (c) {
+    case 'u': /* --user */
+    case 'U': /* --proxy-user */
+        return CRED_WHOLE;
+    case 'x': /* --proxy */
+        return CRED_USERINFO;
+    case 'E': /* --cert */
+        return CRED_CERT;
+    default:
+        return CRED_NONE;
     }
-    return 0;
 }
 
-/* Is the program args[0..len) (its first argument) curl or wget, whose
- * options name credentials? Another program's -u means something else
- * (python3 -u: unbuffered). */
-static bool curl_or_wget(const char *args, size_t len)
+/* A curl group of short options a[0..len) ("-sS", "-Lu", "-Lubob:pw",
+ * "-HName: value"): *value_at is where the value of its one option that
+ * takes a value begins in a (len: it is the next argument; 0: no such
+ * option), and that option's credential, if any, is returned. */
+static enum cred curl_short_group(const char *a, size_t len, size_t *value_at)
+{
+    *value_at = 0;
+    if (len < 2 || a[0] != '-' || a[1] == '-')
+        return CRED_NONE;
+    for (size_t i = 1; i < len; i++)
+        if (curl_letter_takes_value(a[i])) {
+            *value_at = i + 1;
+            return curl_letter_credential(a[i]);
+        }
+    return CRED_NONE;
+}
+
+/* v[0..len), an option's value, as how says it carries a credential. */
+static void put_credential_value(struct ts_cut_text *w, enum cred how, const char *v, size_t len)
+{
+    if (how == CRED_WHOLE) {
+        ts_cut_text_put(w, redacted, sizeof redacted - 1);
+    } else if (how == CRED_USERINFO) {
+        if (ts_url_has_secret(v, len)) { /* with a scheme: as a URL */
+            put_url(w, v, len);
+            return;
+        }
+        const char *slash = memchr(v, '/', len);
+        size_t auth = slash ? (size_t)(slash - v) : len;
+        const char *at = memrchr(v, '@', auth);
+        if (!at || ts_url_scheme_len(v, len)) {
+            ts_cut_text_put(w, v, len);
+            return;
+        }
+        bool password = memchr(v, ':', (size_t)(at - v)) != NULL;
+        ts_cut_text_put(w, password ? "REDACTED:REDACTED" : "REDACTED", password ? 17 : 8);
+        ts_cut_text_put(w, at, len - (size_t)(at - v));
+    } else { /* CRED_CERT: a ':' not escaped ("\:") ends the file's name */
+        size_t colon = 0;
+        bool pkcs11 = len >= 7 && ts_ascii_eq_nocase(v, 7, "pkcs11:");
+        for (size_t i = 0; i < len && !pkcs11; i++) {
+            if (v[i] == '\\' && i + 1 < len)
+                i++;
+            else if (v[i] == ':') {
+                colon = i + 1;
+                break;
+            }
+        }
+        ts_cut_text_put(w, v, colon ? colon : len);
+        if (colon)
+            ts_cut_text_put(w, redacted, sizeof redacted - 1);
+    }
+}
+
+/* The program args[0..len) (its first argument): curl or wget, whose
+ * options name credentials, or another (an other's -u means something
+ * else: python3 -u, unbuffered). */
+enum program { PROGRAM_OTHER, PROGRAM_CURL, PROGRAM_WGET };
+
+static enum program program_of(const char *args, size_t len)
 {
     const char *end = memchr(args, '\0', len);
     size_t n = end ? (size_t)(end - args) : len;
     const char *slash = memrchr(args, '/', n);
     const char *base = slash ? slash + 1 : args;
     n -= (size_t)(base - args);
-    return n == 4 && (memcmp(base, "curl", 4) == 0 || memcmp(base, "wget", 4) == 0);
+    if (n == 4 && memcmp(base, "curl", 4) == 0)
+        return PROGRAM_CURL;
+    if (n == 4 && memcmp(base, "wget", 4) == 0)
+        return PROGRAM_WGET;
+    return PROGRAM_OTHER;
+}
+
+/* An argument that is no option of curl's or wget's (or is an option's
+ * value): a credential header's value and a URL's secrets redacted. */
+static void put_argument(struct ts_cut_text *w, const char *a, size_t len)
+{
+    size_t keep = credential_header(a, len);
+    if (keep) {
+        ts_cut_text_put(w, a, keep);
+        if (a[keep - 1] == ':') /* "Name:" then " REDACTED", as a header reads */
+            ts_cut_text_put(w, " ", 1);
+        ts_cut_text_put(w, redacted, sizeof redacted - 1);
+    } else if (ts_url_has_secret(a, len)) {
+        put_url(w, a, len); /* (a cut there ends w too: nothing after it) */
+    } else {
+        ts_cut_text_put(w, a, len);
+    }
 }
 
 size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
 {
     struct ts_cut_text w = {out, cap, 0};
-    bool value_next = false;
-    bool options = curl_or_wget(args, len);
+    enum program program = program_of(args, len);
+    bool value_next = false;    /* this argument is an option's value */
+    enum cred next = CRED_NONE; /* and carries a credential so */
     for (size_t at = 0; at < len;) {
         const char *a = args + at;
         const char *nul = memchr(a, '\0', len - at);
@@ -224,21 +347,38 @@ size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
         at += alen + 1;
         if (a != args)
             ts_cut_text_put(&w, " ", 1);
-        size_t keep;
-        if (value_next) {
-            ts_cut_text_put(&w, redacted, sizeof redacted - 1);
-        } else if ((keep = credential_header(a, alen)) ||
-                   (options && (keep = credential_assignment(a, alen)))) {
-            ts_cut_text_put(&w, a, keep);
-            if (a[keep - 1] == ':') /* "Name:" then " REDACTED", as a header reads */
-                ts_cut_text_put(&w, " ", 1);
-            ts_cut_text_put(&w, redacted, sizeof redacted - 1);
-        } else if (ts_url_has_secret(a, alen)) {
-            put_url(&w, a, alen); /* (a cut there ends w too: nothing after it) */
+        bool value = value_next;
+        enum cred how = next;
+        value_next = false;
+        next = CRED_NONE;
+        size_t name_len, value_at;
+        bool attached;
+        if (value && how != CRED_NONE) {
+            put_credential_value(&w, how, a, alen);
+        } else if (value || a == args || program == PROGRAM_OTHER || credential_header(a, alen)) {
+            put_argument(&w, a, alen);
+        } else if ((how = credential_long_option(a, alen, &name_len, &attached))) {
+            ts_cut_text_put(&w, a, name_len);
+            if (attached)
+                put_credential_value(&w, how, a + name_len, alen - name_len);
+            if (!attached) {
+                value_next = true;
+                next = how;
+            }
+        } else if (program == PROGRAM_CURL &&
+                   ((how = curl_short_group(a, alen, &value_at)) || value_at)) {
+            ts_cut_text_put(&w, a, value_at);
+            if (value_at == alen) { /* the next argument is the value */
+                value_next = true;
+                next = how;
+            } else if (how) {
+                put_credential_value(&w, how, a + value_at, alen - value_at);
+            } else { /* another option's ("-sHName: value": a header) */
+                put_argument(&w, a + value_at, alen - value_at);
+            }
         } else {
-            ts_cut_text_put(&w, a, alen);
+            put_argument(&w, a, alen);
         }
-        value_next = options && !value_next && credential_option(a, alen);
     }
     return w.len;
 }

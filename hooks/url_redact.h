@@ -32,11 +32,16 @@ size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap);
  * ("Authorization: Bearer x" -> "Authorization: REDACTED"; also
  * Proxy-Authorization, Cookie, X-Api-Key, any case; also as curl's
  * "-HName: value" and wget's "--header=Name: value"); for curl and wget
- * (the program's base name) the argument after -u, --user, --proxy-user,
- * --password or --http-password, and the value of -uUSER:PASS,
- * --password=, --http-password=, --proxy-password=, --user=,
- * --proxy-user=. Other secrets on a command line go as they are. Returns
- * the length written, cut at cap. */
+ * (the program's base name) the value (the next argument, or after '=')
+ * of --user, --proxy-user, --password, --http-password, --proxy-password,
+ * --ftp-password, --oauth2-bearer, --pass, --proxy-pass, --tlspassword,
+ * --proxy-tlspassword, and of curl's -u and -U, also in a group of short
+ * options (-Lu VALUE, -LuVALUE: as curl reads it, the first letter that
+ * takes a value ends the group); the userinfo of a proxy (-x, --proxy,
+ * --preproxy, with or without a scheme); what follows the first ':' not
+ * escaped of a certificate (-E, --cert, --proxy-cert: its password).
+ * Other secrets on a command line go as they are. Returns the length
+ * written, cut at cap. */
 size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap);
 
 #endif

@@ -112,6 +112,27 @@ static void test_command_line(void **state)
                "curl -uREDACTED -HAuthorization: REDACTED -Haccept: x");
     check_args("wget|--header=Cookie: s=1|--header=Accept: */*",
                "wget --header=Cookie: REDACTED --header=Accept: */*");
+    /* curl's -U (--proxy-user); short options grouped: a letter that
+     * takes a value ends the group, its value the rest of it or the next
+     * argument ("-sovLu" is -s and -o's file "vLu") */
+    check_args("curl|-U|bob:pw|-Lu|bob:pw|-sSU|p:q|-LubobX:pw|-sUp:q|-sovLu|-s",
+               "curl -U REDACTED -Lu REDACTED -sSU REDACTED -LuREDACTED -sUREDACTED -sovLu -s");
+    check_args("curl|-sHAuthorization: Bearer t|-sH|Cookie: c=1|-o|-u|x",
+               "curl -sHAuthorization: REDACTED -sH Cookie: REDACTED -o -u x");
+    /* a proxy's userinfo (-x, --proxy, --preproxy), a certificate's
+     * password (-E, --cert, --proxy-cert), tokens and passphrases */
+    check_args("curl|-x|bob:pw@proxy:3128|--proxy|http://bob:pw@p:1/|-xu@p|--preproxy|p:1",
+               "curl -x REDACTED:REDACTED@proxy:3128 --proxy http://REDACTED:REDACTED@p:1/ "
+               "-xREDACTED@p --preproxy p:1");
+    check_args("curl|-E|cert.pem:pw|-sEc\\:x.pem:pw|--cert|c.pem|--proxy-cert|c:p|-E|pkcs11:o=a;p",
+               "curl -E cert.pem:REDACTED -sEc\\:x.pem:REDACTED --cert c.pem "
+               "--proxy-cert c:REDACTED -E pkcs11:o=a;p");
+    check_args("curl|--oauth2-bearer|tok|--pass|phrase|--proxy-pass|p|--tlspassword|t|"
+               "--proxy-tlspassword|t",
+               "curl --oauth2-bearer REDACTED --pass REDACTED --proxy-pass REDACTED "
+               "--tlspassword REDACTED --proxy-tlspassword REDACTED");
+    check_args("wget|--ftp-password|pw|--proxy-password|pw|-U|agent|-x|u:p@h",
+               "wget --ftp-password REDACTED --proxy-password REDACTED -U agent -x u:p@h");
     /* another program's options mean something else; headers and URLs
      * are redacted in any */
     check_args("python3|-u|app.py|--password=x|-ubob", "python3 -u app.py --password=x -ubob");
