@@ -13,7 +13,7 @@ static bool indexed_initial(char c)
     return c == 'O' || c == 'J' || c == 'T';
 }
 
-/* A name's hash, which gives the two bits it sets in the filter: its
+/* A name's hash, which gives the three bits it sets in the filter: its
  * length and its first and last eight bytes (where names that differ
  * mostly differ: a service's name at the start, a port's number at the
  * end), mixed. Two names it confuses only cost a walk of the entries. */
@@ -35,17 +35,29 @@ static uint64_t name_hash(const char *name, size_t len)
 
 #define SEEN_BITS (TS_ENV_SEEN_WORDS * 64u)
 
+/* The filter's three bits for a hash: 21 bits of it each. */
+static void seen_bits(uint64_t h, unsigned bit[3])
+{
+    for (int i = 0; i < 3; i++)
+        bit[i] = (unsigned)((h >> (21 * i)) % SEEN_BITS);
+}
+
 static void seen_add(struct ts_env_index *ix, uint64_t h)
 {
-    unsigned a = (unsigned)(h % SEEN_BITS), b = (unsigned)((h >> 32) % SEEN_BITS);
-    ix->seen[a / 64] |= 1ull << (a % 64);
-    ix->seen[b / 64] |= 1ull << (b % 64);
+    unsigned bit[3];
+    seen_bits(h, bit);
+    for (int i = 0; i < 3; i++)
+        ix->seen[bit[i] / 64] |= 1ull << (bit[i] % 64);
 }
 
 static bool seen_may_hold(const struct ts_env_index *ix, uint64_t h)
 {
-    unsigned a = (unsigned)(h % SEEN_BITS), b = (unsigned)((h >> 32) % SEEN_BITS);
-    return (ix->seen[a / 64] >> (a % 64) & 1) && (ix->seen[b / 64] >> (b % 64) & 1);
+    unsigned bit[3];
+    seen_bits(h, bit);
+    for (int i = 0; i < 3; i++)
+        if (!(ix->seen[bit[i] / 64] >> (bit[i] % 64) & 1))
+            return false;
+    return true;
 }
 
 void ts_env_index_build(struct ts_env_index *ix, char *const *env)
