@@ -425,7 +425,9 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         with open(script, "w") as f:
             f.write("sh -c 'exit 2'\nsh -c 'exit 3'\necho ran $?\n")
         os.chmod(script, 0o755)
-        self.assert_run_by_bash_traced(script, 3, before=[2])
+        for given in (None, "./noshebang", ".//noshebang"):
+            with self.subTest(given=given):
+                self.assert_run_by_bash_traced(script, 3, before=[2], given=given)
 
     def test_run_says_a_script_whose_hash_bang_the_kernel_refuses_is_traced(self):
         """A #! line the kernel refuses (ENOEXEC): an interpreter whose name
@@ -441,7 +443,6 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
             f.write("#!/" + "a/" * 140 + "sh\nsh -c 'exit 5'\necho ran $?\n")
         os.chmod(long_interp, 0o755)
         self.assert_run_by_bash_traced(long_interp, 5)
-        os.remove(self.spans_file)
         blank = os.path.join(self.tmp, "blank-hash-bang")
         with open(blank, "w") as f:
             f.write("#!  \nsh -c 'exit 6'\necho ran $?\n")
@@ -457,21 +458,25 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
                          (127, "traceshim: %s: its #! interpreter %s: No such file or directory\n"
                           % (at_the_edge, interp)), p.describe())
 
-    def assert_run_by_bash_traced(self, script, code, before=()):
+    def assert_run_by_bash_traced(self, script, code, before=(), given=None):
         """script, whose text runs `sh -c 'exit N'` for each N of before,
         then `sh -c 'exit CODE'`, and prints "ran CODE", runs under
         traceshim run as bash runs it: one "tracing" line; one trace, the
         script's process span (a traced bash's, `bash SCRIPT`) the parent
-        of the span of each sh it starts."""
-        p = self.traceshim("run", "-o", self.spans_file, "--", script, env=th.launcher_env(
-            TRACESHIM_CHECK=os.path.join(th.BUILD, "traceshim-check")))
+        of the span of each sh it starts. given: the path as run names it,
+        from the script's folder (a relative one: ./x, .//x)."""
+        spans_file = os.path.join(self.tmp, "spans-%s-%s.jsonl"
+                                  % (os.path.basename(script), (given or "").replace("/", "_")))
+        p = self.traceshim("run", "-o", spans_file, "--", given or script, env=th.launcher_env(
+            TRACESHIM_CHECK=os.path.join(th.BUILD, "traceshim-check")),
+            cwd=os.path.dirname(script))
         self.assertEqual((p.returncode, p.stdout()), (0, b"ran %d\n" % code), p.describe())
         err = p.stderr().decode().splitlines()
         self.assertEqual(len(err), 1, err)
         self.assertTrue(err[0].startswith("traceshim: tracing '%s' -> %s "
-                                          % (os.path.basename(script), self.spans_file)), err[0])
+                                          % (os.path.basename(script), spans_file)), err[0])
         codes = [*before, code]
-        spans = th.wait_spans(self.spans_file, len(codes) + 1, timeout=th.AFTER_EXIT_TIMEOUT,
+        spans = th.wait_spans(spans_file, len(codes) + 1, timeout=th.AFTER_EXIT_TIMEOUT,
                               exact=True)
         shown = th.format_spans(spans)
         self.assertEqual(len({s["traceId"] for s in spans}), 1, "one trace" + shown)
