@@ -181,44 +181,63 @@ enum cred {
 };
 
 /* The long options (curl's and wget's) whose value carries a credential,
- * as the next argument ("--user bob:pw") or after '=' ("--user=bob:pw"). */
+ * as the next argument ("--user bob:pw") or after '=' ("--user=bob:pw");
+ * wget's spellings with "passwd" are its own aliases. */
 static const struct {
     const char *name;
     enum cred how;
 } cred_options[] = {
-    {"--user", CRED_WHOLE},
-    {"--proxy-user", CRED_WHOLE},
-    {"--password", CRED_WHOLE},
-    {"--http-password", CRED_WHOLE},
-    {"--proxy-password", CRED_WHOLE},
-    {"--ftp-password", CRED_WHOLE},
-    {"--oauth2-bearer", CRED_WHOLE},
-    {"--pass", CRED_WHOLE},
-    {"--proxy-pass", CRED_WHOLE},
-    {"--tlspassword", CRED_WHOLE},
-    {"--proxy-tlspassword", CRED_WHOLE},
-    {"--proxy", CRED_USERINFO},
-    {"--preproxy", CRED_USERINFO},
-    {"--cert", CRED_CERT},
-    {"--proxy-cert", CRED_CERT},
+    {"--user", CRED_WHOLE},         {"--proxy-user", CRED_WHOLE},
+    {"--password", CRED_WHOLE},     {"--http-password", CRED_WHOLE},
+    {"--http-passwd", CRED_WHOLE},  {"--proxy-password", CRED_WHOLE},
+    {"--proxy-passwd", CRED_WHOLE}, {"--ftp-password", CRED_WHOLE},
+    {"--ftp-passwd", CRED_WHOLE},   {"--oauth2-bearer", CRED_WHOLE},
+    {"--pass", CRED_WHOLE},         {"--proxy-pass", CRED_WHOLE},
+    {"--tlspassword", CRED_WHOLE},  {"--proxy-tlspassword", CRED_WHOLE},
+    {"--proxy", CRED_USERINFO},     {"--preproxy", CRED_USERINFO},
+    {"--cert", CRED_CERT},          {"--proxy-cert", CRED_CERT},
 };
 
-/* a[0..len) a long option of cred_options: how its value carries the
- * credential; *name_len: the length of "--name" ("--name=" when the value
- * follows it in a, *attached then true). */
+/* Does the option name given[0..n) stand for name: the whole name
+ * (whole), or the start of it, in any case (curl's reading; wget's
+ * getopt_long takes its own case alone, and refuses a value the safe
+ * side hides all the same)? */
+static bool option_names(const char *given, size_t n, const char *name, bool whole)
+{
+    size_t l = strlen(name);
+    if (whole ? n != l : n >= l)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (ts_ascii_lower(given[i]) != name[i])
+            return false;
+    return true;
+}
+
+/* a[0..len) a long option of cred_options: how its
+ * value carries the credential; *name_len: the length of "--name"
+ * ("--name=" when the value follows it in a, *attached then true). An
+ * abbreviation (curl and getopt_long take any start of a name that
+ * names one option alone) counts as every credential option it starts,
+ * and hides as much as the most of them does (a start of several the
+ * program refuses anyway; one that also starts an option without a
+ * credential hides that one's value too: the safe side). */
 static enum cred credential_long_option(const char *a, size_t len, size_t *name_len, bool *attached)
 {
     if (len < 3 || a[0] != '-' || a[1] != '-')
         return CRED_NONE;
     const char *eq = memchr(a, '=', len);
     size_t n = eq ? (size_t)(eq - a) : len;
-    for (size_t i = 0; i < sizeof cred_options / sizeof *cred_options; i++)
-        if (n == strlen(cred_options[i].name) && memcmp(a, cred_options[i].name, n) == 0) {
-            *attached = eq != NULL;
-            *name_len = eq ? n + 1 : n;
-            return cred_options[i].how;
-        }
-    return CRED_NONE;
+    enum cred how = CRED_NONE;
+    for (int whole = 1; whole >= 0 && how == CRED_NONE; whole--)
+        for (size_t i = 0; i < sizeof cred_options / sizeof *cred_options; i++)
+            if (option_names(a, n, cred_options[i].name, whole) &&
+                (how == CRED_NONE || cred_options[i].how == CRED_WHOLE))
+                how = cred_options[i].how;
+    if (how != CRED_NONE) {
+        *attached = eq != NULL;
+        *name_len = eq ? n + 1 : n;
+    }
+    return how;
 }
 
 /* curl's short options that take a value (curl 7.88's --help all): in a

@@ -35,7 +35,9 @@ size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap);
  * (the program's base name) the value (the next argument, or after '=')
  * of --user, --proxy-user, --password, --http-password, --proxy-password,
  * --ftp-password, --oauth2-bearer, --pass, --proxy-pass, --tlspassword,
- * --proxy-tlspassword, and of curl's -u and -U, also in a group of short
+ * --proxy-tlspassword (wget's --http-passwd, --proxy-passwd and
+ * --ftp-passwd too; each name in any case, or a start of it, as curl and
+ * getopt_long read an abbreviation), and of curl's -u and -U, also in a group of short
  * options (-Lu VALUE, -LuVALUE: as curl reads it, the first letter that
  * takes a value ends the group); the userinfo of a proxy (-x, --proxy,
  * --preproxy, with or without a scheme); what follows the first ':' not

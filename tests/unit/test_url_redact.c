@@ -133,6 +133,18 @@ static void test_command_line(void **state)
                "--tlspassword REDACTED --proxy-tlspassword REDACTED");
     check_args("wget|--ftp-password|pw|--proxy-password|pw|-U|agent|-x|u:p@h",
                "wget --ftp-password REDACTED --proxy-password REDACTED -U agent -x u:p@h");
+    /* long options as curl reads them, in any case, and as curl and
+     * getopt_long (wget) read an abbreviation, a start of one name
+     * ("--proxy-us"); wget's "passwd" aliases; the options of other
+     * values keep them, also one that starts like a credential's */
+    check_args("curl|--USER|bob:pw|--proxy-us|p:q|--oauth2-b|tok|--tlspas=x|--Proxy|u:p@h:1",
+               "curl --USER REDACTED --proxy-us REDACTED --oauth2-b REDACTED --tlspas=REDACTED "
+               "--Proxy REDACTED:REDACTED@h:1");
+    check_args("wget|--passw=s2|--http-passwd=s|--proxy-passwd|s3|--ftp-pass=x|--ftp-passwd|y",
+               "wget --passw=REDACTED --http-passwd=REDACTED --proxy-passwd REDACTED "
+               "--ftp-pass=REDACTED --ftp-passwd REDACTED");
+    check_args("curl|--user-agent|ua|--proxy-header|X: y|--cert-type|PEM|--url|http://h/",
+               "curl --user-agent ua --proxy-header X: y --cert-type PEM --url http://h/");
     /* another program's options mean something else; headers and URLs
      * are redacted in any */
     check_args("python3|-u|app.py|--password=x|-ubob", "python3 -u app.py --password=x -ubob");
