@@ -9,6 +9,7 @@
 #include "../preload/guard.h"
 #include "../preload/process.h"
 #include "conn.h"
+#include "tls_sessions.h"
 
 __thread struct ts_held ts_held __attribute__((tls_model("initial-exec")));
 
@@ -41,6 +42,11 @@ static void held_at_exit(void *arg)
 {
     ts_guard_marked_call = NULL;
     held_let_go(arg);
+    struct ts_held *h = arg;
+    if (h->tls_pinned) {
+        tls_unpin_left(h->tls_pinned);
+        h->tls_pinned = NULL;
+    }
 }
 
 bool ts_held_abandoned(void)

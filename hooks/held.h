@@ -41,6 +41,7 @@ struct ts_held {
     struct ts_held_ref ref;
     struct ts_conn *sending;                /* whose send lock is held across the real send */
     const volatile uint64_t *send_mark;     /* the running send hook's (ts_held_send_begin) */
+    void *tls_pinned; /* a TLS session's record pinned across the real write (tls_sessions.c) */
     bool registered;                        /* the exit destructor knows this thread */
 };
 
@@ -89,6 +90,31 @@ static inline void ts_held_conn_end(struct ts_held_conn_note n)
 {
     TS_GUARD_ORDER();
     ts_held.ref = n.before;
+}
+
+/* A TLS write pinned its session's record for the real call. Let go of
+ * at the thread's exit only (cancelled inside it), not after a siglongjmp
+ * out of a send under it, which may have left the TLS write's frame alive
+ * (a setjmp in a BIO of the program's): the pin then stays until the
+ * thread exits. */
+struct ts_held_pin_note {
+    void *before;
+};
+
+static inline struct ts_held_pin_note ts_held_tls_pin(void *record)
+{
+    if (__builtin_expect(!ts_held.registered, 0) && ts_held_needed())
+        ts_held_register();
+    struct ts_held_pin_note n = {ts_held.tls_pinned};
+    ts_held.tls_pinned = record;
+    TS_GUARD_ORDER();
+    return n;
+}
+
+static inline void ts_held_tls_pin_end(struct ts_held_pin_note n)
+{
+    TS_GUARD_ORDER();
+    ts_held.tls_pinned = n.before;
 }
 
 /* c's send lock is held across the real send. */

@@ -265,14 +265,28 @@ TS_EXPORT void SSL_free(void *ssl)
 }
 
 /* Another owner of the handle (a second SSL_free to come before the
- * session ends). libssl's own extra references (SSL_dup of a session
- * under way) are not seen: the session then ends at the first SSL_free,
- * early, never after the handle is freed. */
+ * session ends). A reference the shim did not see (one taken before its
+ * hooks were bound, a tls_retain without memory) ends the session at the
+ * first SSL_free, early, never after the handle is freed (a call inside
+ * it then goes on with its record: tls_sessions.c). */
 TS_EXPORT int SSL_up_ref(void *ssl)
 {
     TLS_HOOK_CALLED();
     int r = TS_REAL_TLS_MUST(SSL_up_ref)(ssl);
     if (r == 1 && ssl && ts_ready())
+        tls_retain(ssl);
+    return r;
+}
+
+/* SSL_dup of an established session returns the handle itself, with one
+ * more reference libssl took without SSL_up_ref: counted as SSL_up_ref's,
+ * so that the dup's SSL_free ends nothing. (Of a session not established
+ * yet it is a new handle, the shim's to meet at its first call.) */
+TS_EXPORT void *SSL_dup(void *ssl)
+{
+    TLS_HOOK_CALLED();
+    void *r = TS_REAL_TLS_MUST(SSL_dup)(ssl);
+    if (r && r == ssl && ts_ready())
         tls_retain(ssl);
     return r;
 }

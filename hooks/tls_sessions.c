@@ -7,8 +7,18 @@
  * bucket's stripe), taken only under the guard: every SSL_read and
  * SSL_write looks its session up, so one lock for the whole table made the
  * threads of a TLS server queue behind each other on every call. A
- * library allows one thread at a time per session, so a record found is
- * the caller's alone until the program frees the session. */
+ * library allows one thread at a time per session (GnuTLS one sending,
+ * one receiving), so a record found is the caller's alone.
+ *
+ * Each call that uses a record pins it, from sess_of to the call's end
+ * (struct tls_sess pins): its session may end meanwhile (an SSL_free the
+ * shim took for the last reference, while another owner's thread is
+ * inside SSL_write: a reference libssl took itself, one taken before the
+ * hooks were bound, a tls_retain without memory), and the record then
+ * leaves the table at once (a next call on the handle makes a fresh one),
+ * but its memory and buffers go back only when the last pin goes: they
+ * were reused by the next session while the call was still writing from
+ * them. */
 #include "tls_sessions.h"
 
 #include <errno.h>
@@ -33,6 +43,10 @@ struct tls_sess {
     bool opened;          /* conn was decided (NULL: nothing to follow) */
     bool versioned;       /* the version is known, or was asked after the handshake (atomic) */
     unsigned refs;        /* the program's references besides its first (SSL_up_ref) */
+    /* Atomic: the calls using the record (pinned by sess_of under its
+     * chain's lock, while it is in the table), and SESS_DEAD once it left
+     * the table; the last of these to go gives it back (sess_unpin). */
+    unsigned pins;
     struct ts_conn *conn; /* a counted reference */
     struct tls_out out;   /* a client's write under way */
     /* A server's write GnuTLS asked to be made again: the bytes its record
@@ -43,6 +57,9 @@ struct tls_sess {
         size_t cap, len;
     } repeated;
 };
+
+#define SESS_DEAD (1u << 31)
+#define SESS_PINS (SESS_DEAD - 1)
 
 /* The most plaintext one TLS record carries (2^14): all a write the library
  * asks to be made again holds of the program's bytes. */
@@ -110,36 +127,80 @@ static struct tls_sess *sess_find_locked(const void *handle)
     return s;
 }
 
+/* A new record of handle, in no chain (NULL without memory). Under the
+ * guard. */
+static struct tls_sess *sess_new(void *handle)
+{
+    struct tls_sess *s = ts_block_get(&sess_blocks);
+    if (s) {
+        memset(s, 0, sizeof *s);
+        s->handle = handle;
+        s->fd = -1;
+    }
+    return s;
+}
+
 /* handle's record, made when there is none (NULL without memory). Its
  * chain's lock is held, under the guard. */
 static struct tls_sess *sess_get_locked(void *handle)
 {
     struct tls_sess **b = bucket(handle), *s = sess_find_locked(handle);
-    if (!s && (s = ts_block_get(&sess_blocks))) {
-        memset(s, 0, sizeof *s);
-        s->handle = handle;
-        s->fd = -1;
+    if (!s && (s = sess_new(handle))) {
         s->next = *b;
         *b = s;
     }
     return s;
 }
 
+/* A record out of the table and pinned by no call: its memory and
+ * buffers go back. Under the guard. */
+static void sess_free(struct tls_sess *s)
+{
+    tls_out_drop(&s->out);
+    ts_buf_release(&s->repeated.buf, &s->repeated.cap);
+    ts_block_put(&sess_blocks, s);
+}
+
+/* A call is done with the record it pinned (sess_of): the last pin of a
+ * record out of the table gives it back. */
+static __attribute__((noinline, cold)) void sess_free_unpinned(struct tls_sess *s)
+{
+    int saved = errno;
+    ts_guard_enter();
+    sess_free(s);
+    ts_guard_leave();
+    errno = saved;
+}
+
+static inline void sess_unpin(struct tls_sess *s)
+{
+    if (__atomic_fetch_sub(&s->pins, 1, __ATOMIC_ACQ_REL) == (SESS_DEAD | 1))
+        sess_free_unpinned(s);
+}
+
 /* What a session's end lets go of, taken from its record under its
- * chain's lock, and ended outside it. */
+ * chain's lock, and let go outside it. */
 struct sess_end {
-    struct tls_sess *unlinked; /* the record, out of the table */
-    struct tls_sess *kept;     /* the record, left in the table (its refs) */
-    struct ts_conn *conn;      /* the session's reference */
+    struct tls_sess *freed; /* the record, out of the table and pinned by no call */
+    struct ts_conn *conn;   /* the session's reference */
+    /* a record kept in the table (its refs): the buffers it held */
+    char *out_buf, *repeated_buf;
+    size_t out_cap, repeated_cap;
 };
 
 /* The session ends for handle (release: a reference of the program's
  * goes, SSL_free). A record with references counted by tls_retain stays
  * in the table with them: one is given back when release says so, and
- * for any other end it starts afresh for the handle's next connection. */
+ * for any other end it starts afresh for the handle's next connection.
+ * Any other leaves the table, and is given back at once unless a call
+ * pinned it (sess_unpin then does). So does a record with references that
+ * a call is inside (an SSL_shutdown or SSL_clear while another thread is
+ * in SSL_write on the handle, which OpenSSL forbids): a fresh one takes
+ * its place and its references (without memory they are lost: the next
+ * SSL_free ends the session, as after a tls_retain without memory). */
 static struct sess_end sess_take(void *handle, bool release)
 {
-    struct sess_end e = {NULL, NULL, NULL};
+    struct sess_end e = {NULL, NULL, NULL, NULL, 0, 0};
     if (!__atomic_load_n(&tls_in_use, __ATOMIC_ACQUIRE))
         return e; /* no record was ever made */
     pthread_mutex_t *mu = chain_lock(handle);
@@ -150,17 +211,36 @@ static struct sess_end sess_take(void *handle, bool release)
     struct tls_sess *s = *p;
     if (s && release && s->refs) {
         s->refs--; /* another owner lets go: the session lives on */
-    } else if (s && s->refs) {
-        e.kept = s;
-        e.conn = s->conn;
-        s->conn = NULL;
-        s->opened = false;
-        s->fd = -1;
-        __atomic_store_n(&s->versioned, false, __ATOMIC_RELAXED);
     } else if (s) {
-        *p = s->next;
-        e.unlinked = s;
         e.conn = s->conn;
+        s->conn = NULL; /* (a call pinning it settles nothing: sess_done) */
+        if (s->refs && !(__atomic_load_n(&s->pins, __ATOMIC_ACQUIRE) & SESS_PINS)) {
+            /* no call can pin it while the lock is held: afresh, its
+             * buffers let go outside the lock */
+            s->opened = false;
+            s->fd = -1;
+            __atomic_store_n(&s->versioned, false, __ATOMIC_RELAXED);
+            e.out_buf = s->out.buf;
+            e.out_cap = s->out.cap;
+            s->out.buf = NULL;
+            s->out.cap = 0;
+            tls_out_drop(&s->out);
+            e.repeated_buf = s->repeated.buf;
+            e.repeated_cap = s->repeated.cap;
+            s->repeated.buf = NULL;
+            s->repeated.cap = s->repeated.len = 0;
+        } else {
+            struct tls_sess *fresh = s->refs ? sess_new(handle) : NULL;
+            if (fresh) {
+                fresh->refs = s->refs;
+                fresh->next = s->next;
+                *p = fresh;
+            } else {
+                *p = s->next;
+            }
+            if (!(__atomic_fetch_or(&s->pins, SESS_DEAD, __ATOMIC_ACQ_REL) & SESS_PINS))
+                e.freed = s;
+        }
     }
     pthread_mutex_unlock(mu);
     return e;
@@ -216,7 +296,7 @@ static inline void sess_check_version(struct tls_sess *s, struct ts_conn *c, str
 
 /* The session of a call (made when new), with a counted reference to its
  * connection in *c, NULL when there is nothing to follow; NULL without
- * memory. */
+ * memory. The record is pinned: sess_unpin at the call's end. */
 static struct tls_sess *sess_of(struct tls_io *io, bool sending, struct ts_conn **c)
 {
     *c = NULL;
@@ -228,6 +308,8 @@ static struct tls_sess *sess_of(struct tls_io *io, bool sending, struct ts_conn 
         sess_open(s, io, sending);
     if (s && (*c = s->conn))
         ts_conn_retain(*c);
+    if (s)
+        __atomic_fetch_add(&s->pins, 1, __ATOMIC_RELAXED); /* (sess_take's under this lock) */
     pthread_mutex_unlock(mu);
     ts_guard_leave();
     return s;
@@ -329,10 +411,13 @@ long tls_write(struct tls_io *io, const void *buf, size_t len)
     /* The reference to c is noted for the length of the call (held.h): a
      * thread cancelled in the real write (blocked on a peer that does not
      * read) lets go of it at its exit, and the spans end when the program
-     * frees the session. Noted, they never ended, not even at exit. */
+     * frees the session. Noted, they never ended, not even at exit. So is
+     * the record's pin: not let go of, the record and its buffers were
+     * never given back. */
     struct ts_held_conn_note held;
     if (c)
         held = ts_held_conn(-1, c); /* no fd: the connection is in no slot */
+    struct ts_held_pin_note pinned = ts_held_tls_pin(s);
     long r;
     if (s->out.active && (len || tls_out_retry_due(&s->out))) {
         /* the retry of a write under way, or its rest */
@@ -365,6 +450,7 @@ long tls_write(struct tls_io *io, const void *buf, size_t len)
         r = tls_write_observed(s, c, io, buf, len);
         ts_guard_leave();
     }
+    ts_held_tls_pin_end(pinned);
     if (c) {
         int saved = errno;
         ts_held_conn_end(held);
@@ -374,6 +460,7 @@ long tls_write(struct tls_io *io, const void *buf, size_t len)
         ts_guard_leave();
         errno = saved;
     }
+    sess_unpin(s);
     return r;
 }
 
@@ -400,11 +487,18 @@ long tls_read(struct tls_io *io, void *buf, size_t len)
         sess_done(s, c);
         ts_guard_leave();
     }
+    if (s)
+        sess_unpin(s);
     errno = saved;
     return r;
 }
 
 /* ------------------------------------------------------------ life */
+
+void tls_unpin_left(void *record)
+{
+    sess_unpin(record);
+}
 
 void tls_bind_fd(void *handle, int fd)
 {
@@ -428,16 +522,12 @@ static void sess_end(void *handle, bool release)
     int saved = errno;
     ts_guard_enter();
     struct sess_end e = sess_take(handle, release);
-    struct tls_sess *s = e.unlinked ? e.unlinked : e.kept;
-    if (s) {
-        tls_out_drop(&s->out);
-        ts_buf_release(&s->repeated.buf, &s->repeated.cap);
-        s->repeated.len = 0;
-    }
+    ts_buf_release(&e.out_buf, &e.out_cap);
+    ts_buf_release(&e.repeated_buf, &e.repeated_cap);
     if (e.conn)
-        ts_conn_put(e.conn); /* its open spans end */
-    if (e.unlinked)
-        ts_block_put(&sess_blocks, e.unlinked);
+        ts_conn_put(e.conn); /* its open spans end (a call inside holds its own reference) */
+    if (e.freed)
+        sess_free(e.freed);
     ts_guard_leave();
     errno = saved;
 }

@@ -70,11 +70,15 @@ void tls_bind_fd(void *handle, int fd);
 
 /* The session ends (SSL_shutdown, SSL_clear, gnutls_bye, gnutls_deinit):
  * its open spans end and the shim forgets handle (but for the references
- * tls_retain counted, which a next connection on the handle keeps). */
+ * tls_retain counted, which a next connection on the handle keeps). A
+ * call of another thread's still inside tls_write or tls_read on handle
+ * goes on with what it had (the record is given back at its end); a
+ * call made after this one starts afresh. */
 void tls_forget(void *handle);
 
-/* The program took another reference to handle (SSL_up_ref): the next
- * tls_release gives it back instead of ending the session. */
+/* The program took another reference to handle (SSL_up_ref, SSL_dup of
+ * an established session): the next tls_release gives it back instead of
+ * ending the session. */
 void tls_retain(void *handle);
 
 /* The program lets go of a reference to handle (SSL_free): one tls_retain
@@ -82,6 +86,10 @@ void tls_retain(void *handle);
  * (before the library frees the handle: SSL_new may reuse its address at
  * once). */
 void tls_release(void *handle);
+
+/* A thread that left tls_write inside the library's call (cancelled in
+ * it) lets go of the record the call pinned, at its exit (held.h). */
+void tls_unpin_left(void *record);
 
 /* Is there a session whose connection match(c, arg) says true of? It
  * is called under the session's chain lock (it may take c's queue lock,

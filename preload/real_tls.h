@@ -29,6 +29,7 @@
     X(TS_TLS_OPENSSL, SSL_shutdown, int, (void *))                                                 \
     X(TS_TLS_OPENSSL, SSL_free, void, (void *))                                                    \
     X(TS_TLS_OPENSSL, SSL_up_ref, int, (void *))                                                   \
+    X(TS_TLS_OPENSSL, SSL_dup, void *, (void *))                                                   \
     X(TS_TLS_OPENSSL, SSL_clear, int, (void *))                                                    \
     X(TS_TLS_OPENSSL, SSL_get_error, int, (const void *, int))                                     \
     X(TS_TLS_OPENSSL, SSL_get_fd, int, (const void *))                                             \

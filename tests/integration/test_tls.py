@@ -90,16 +90,19 @@ class TLSBase(th.TempDirMixin, unittest.TestCase):
         m = p.wait_output(rb"LISTENING (\d+)\n", timeout=10)
         return p, int(m.group(1))
 
-    def tls_server_that_never_answers(self, rcvbuf=0):
+    def tls_server(self, rcvbuf=0, answer=None):
         """A TLS server in this process (untraced) that does the handshake
-        on each connection, then reads and answers nothing (rcvbuf: the
-        accepted sockets' SO_RCVBUF, a small one fills at once); its port."""
+        on each connection (rcvbuf: the accepted sockets' SO_RCVBUF, a
+        small one fills at once), then answer(index, conn) on a thread of
+        its own, index counting the connections from 0; without answer it
+        reads and answers nothing. Its port."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.crt, self.key)
         listener = th.listen_local()
         held, stop = [], threading.Event()
 
         def serve():
+            index = 0
             while not stop.is_set():
                 try:
                     c, _ = listener.accept()
@@ -109,11 +112,16 @@ class TLSBase(th.TempDirMixin, unittest.TestCase):
                     return
                 if rcvbuf:
                     c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-                c.settimeout(5)
+                c.settimeout(5 if answer is None else 20)
                 try:
-                    held.append(ctx.wrap_socket(c, server_side=True))
+                    conn = ctx.wrap_socket(c, server_side=True)
                 except OSError:
                     c.close()
+                    continue
+                held.append(conn)
+                if answer:
+                    threading.Thread(target=answer, args=(index, conn), daemon=True).start()
+                index += 1
 
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()
@@ -126,6 +134,44 @@ class TLSBase(th.TempDirMixin, unittest.TestCase):
                 t.close()
         self.addCleanup(close)
         return listener.getsockname()[1]
+
+    def tls_server_that_never_answers(self, rcvbuf=0):
+        """(tls_server without answers)"""
+        return self.tls_server(rcvbuf)
+
+    def tls_echo_server_second_first(self):
+        """A TLS server for two connections, each a POST /echo
+        (Content-Length) answered as apps/tlsapp.py answers it (JSON:
+        headers, len, sha256 of the body): the first connection's request
+        is read only once the second's is answered, its socket's receive
+        buffer 4 KiB (a large request blocks its writer until then). Its
+        port."""
+        second_answered = threading.Event()
+        self.addCleanup(second_answered.set)
+
+        def echo(index, conn):
+            try:
+                if index == 0:
+                    second_answered.wait(20)
+                f = conn.makefile("rb")
+                f.readline()  # the request line
+                headers = []
+                for line in iter(f.readline, b"\r\n"):
+                    name, value = line.decode("latin-1").rstrip("\r\n").split(":", 1)
+                    headers.append([name, value.strip()])
+                body = f.read(int(th.header_values(headers, "Content-Length")[0]))
+                out = json.dumps({"headers": headers, "len": len(body),
+                                  "sha256": hashlib.sha256(body).hexdigest()}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(out)
+                             + out)
+            except (OSError, ValueError, IndexError):
+                pass
+            finally:
+                if index == 1:
+                    second_answered.set()
+
+        return self.tls_server(4096, echo)
 
     def run_client(self, tool, url, *args, service=None):
         """curl, wget or python (apps/tls_client.py) under the shim; its stdout."""
@@ -379,6 +425,50 @@ class ProbeTest(TLSBase):
         self.assertEqual((s["kind"], s["name"], s["attrs"].get("url.scheme"),
                           s["attrs"].get("error.type"), s["status"]),
                          (C, "POST /echo", "https", "connection_closed", th.STATUS_ERROR), dump)
+
+    def test_a_duplicate_freed_while_another_thread_writes(self):
+        """SSL_dup of an established session (the same handle, a reference
+        libssl takes without SSL_up_ref); a thread's 60 KB POST blocks in
+        SSL_write on a server that does not read it yet; the duplicate is
+        freed, and a second session writes its 60 KB POST and reads the
+        answer; then the first write returns and its answer is read. Both
+        writes return all they were asked, both bodies arrive byte for
+        byte, and each span ends with its 200. The shim took the
+        duplicate's SSL_free for the last one: the first session's span
+        ended there (connection_closed, no status), and its record, given
+        back while the write was inside SSL_write, was the second
+        session's at once: the first write returned 166 of 60,122 (4 runs
+        of 4; the reviewer's probe also saw the second return 1)."""
+        body_len = 60000
+        port = self.tls_echo_server_second_first()
+        p = th.run([self.exe, "openssl", "dup", str(port), str(body_len)],
+                   env=th.shim_env("dup", self.spans_file), tmpdir=self.tmp, name="dup",
+                   timeout=40)
+        self.assertEqual(p.returncode, 0, p.describe())
+        lines = p.stdout().decode().splitlines()
+        total = body_len + len("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Content-Type: application/octet-stream\r\n"
+                               "Content-Length: %d\r\nConnection: close\r\n\r\n" % body_len)
+        self.assertEqual([ln for ln in lines if not ln.startswith("BODY ")],
+                         ["WRITE %d of %d" % (total, total)] * 2, p.describe())
+        answers = [json.loads(ln[5:]) for ln in lines if ln.startswith("BODY ")]
+        self.assertEqual(len(answers), 2, p.describe())
+        body = bytes(((i * 2654435761) & 0xFFFFFFFF) >> 24 for i in range(body_len))
+        spans = th.wait_spans(self.spans_file, 2, exact=True)
+        dump = "\n" + th.format_spans(spans)
+        by_id = {s["spanId"]: s for s in spans}
+        for answer in answers:
+            self.assertEqual((answer["len"], answer["sha256"]),
+                             (body_len, hashlib.sha256(body).hexdigest()), "the body, exactly")
+            parent = th.header_values(answer["headers"], "traceparent")
+            self.assertEqual(len(parent), 1, answer["headers"])
+            cli = by_id.get(parent[0].split("-")[2])
+            self.assertIsNotNone(cli, "no span for %s%s" % (parent[0], dump))
+            self.assertEqual((cli["kind"], cli["name"], cli["attrs"].get("url.scheme"),
+                              cli["attrs"].get("http.response.status_code"),
+                              cli["attrs"].get("error.type"), cli["status"]),
+                             (C, "POST /echo", "https", 200, None, th.STATUS_UNSET), dump)
+            self.assert_injected_once(answer["headers"], cli)
 
     def test_a_handle_cleared_for_a_new_connection_leaves_the_old_write(self):
         """A program that gives up on a write (WANT_WRITE to a server that

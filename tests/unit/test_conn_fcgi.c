@@ -813,6 +813,124 @@ static void test_tls_version_after_early_data(void **state)
     close(a.peer);
 }
 
+/* --------------------------------------- a session ended inside its write */
+
+/* A stand-in client library over socket pairs (the handle is the fd's
+ * address). Its write runs during_write first, once, as another thread
+ * of the program would while this one is inside the library's write. */
+static int fake_client_role(struct tls_io *io, bool sending)
+{
+    (void)io;
+    (void)sending;
+    return TS_ROLE_CLIENT;
+}
+static void (*during_write)(void);
+static long fake_write(struct tls_io *io, void *buf, size_t len)
+{
+    void (*during)(void) = during_write;
+    during_write = NULL;
+    if (during)
+        during();
+    return write(*(int *)io->handle, buf, len);
+}
+static const struct tls_lib fake_client_tls = {fake_end, fake_client_role, fake_fd, fake_version,
+                                               false};
+
+static int handle_a, handle_b;
+static const char request_a[] = "GET /a HTTP/1.1\r\nHost: shop.test\r\n\r\n";
+static const char request_b[] = "GET /b HTTP/1.1\r\nHost: shop.test\r\n\r\n";
+static long wrote_b;
+
+static long client_write(int *handle, const char *request)
+{
+    struct tls_io io = {.handle = handle, .lib = &fake_client_tls, .call = fake_write};
+    return tls_write(&io, request, strlen(request));
+}
+
+/* Session B begins and its request goes out. */
+static void b_writes(void)
+{
+    wrote_b = client_write(&handle_b, request_b);
+}
+
+/* A's session ends at an SSL_free the shim took for its last reference
+ * (another owner's, which it did not count: SSL_dup before the hook, an
+ * SSL_up_ref before the hooks were bound), then B writes. */
+static void a_released_then_b_writes(void)
+{
+    tls_release(&handle_a);
+    b_writes();
+}
+
+/* A's session, with a reference counted, ends (SSL_shutdown or SSL_clear
+ * on another thread, which OpenSSL forbids), then B writes. */
+static void a_forgotten_then_b_writes(void)
+{
+    tls_forget(&handle_a);
+    b_writes();
+}
+
+/* What a peer got: the request as written, the lines inserted once at
+ * the end of its head. */
+static void assert_request_arrived(int peer, const char *request)
+{
+    char got[1024];
+    ssize_t n = recv(peer, got, sizeof got - 1, MSG_DONTWAIT);
+    assert_true(n > 0);
+    got[n] = '\0';
+    size_t head = strlen(request) - 2; /* before the empty line */
+    assert_true((size_t)n > strlen(request));
+    assert_memory_equal(got, request, head);
+    assert_int_equal(lines_named(got, "traceparent:"), 1);
+    assert_ptr_equal(strstr(got, "\r\n\r\n") + 4, got + n); /* one head, no more */
+}
+
+/* Another thread ends A's session while A's write is inside the library,
+ * and B's session begins and writes: A's write goes on with its record
+ * and its rewritten bytes, and each peer gets its own request. The record
+ * was given back at the end and reused by B's at once: A's write sent B's
+ * bytes (its buffer was B's too) and returned 0. */
+static void check_session_ended_inside_its_write(void (*during)(void), bool counted)
+{
+    int a[2], b[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    handle_a = a[0];
+    handle_b = b[0];
+    if (counted)
+        tls_retain(&handle_a);
+    during_write = during;
+    wrote_b = 0;
+    assert_int_equal(client_write(&handle_a, request_a), (long)strlen(request_a));
+    assert_null(during_write);
+    assert_int_equal(wrote_b, (long)strlen(request_b));
+    assert_request_arrived(a[1], request_a);
+    assert_request_arrived(b[1], request_b);
+    if (counted) { /* the reference lives on, in a fresh record */
+        tls_release(&handle_a);
+        assert_int_equal(client_write(&handle_a, request_a), (long)strlen(request_a));
+        assert_request_arrived(a[1], request_a);
+        tls_release(&handle_a);
+    }
+    tls_forget(&handle_b);
+    for (int i = 0; i < 2; i++) {
+        close(a[i]);
+        close(b[i]);
+    }
+}
+
+static void test_tls_session_released_inside_its_write(void **state)
+{
+    (void)state;
+    check_session_ended_inside_its_write(a_released_then_b_writes, false);
+}
+
+static void test_tls_session_with_a_reference_forgotten_inside_its_write(void **state)
+{
+    (void)state;
+    check_session_ended_inside_its_write(a_forgotten_then_b_writes, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -832,6 +950,8 @@ int main(void)
         cmocka_unit_test_setup(test_client_parent_by_remote_port, setup),
         cmocka_unit_test_setup(test_tls_session_by_client_port, setup),
         cmocka_unit_test_setup(test_tls_version_after_early_data, setup),
+        cmocka_unit_test_setup(test_tls_session_released_inside_its_write, setup),
+        cmocka_unit_test_setup(test_tls_session_with_a_reference_forgotten_inside_its_write, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,16 @@
  *           own in one SSL_write, to a server that never reads: once the
  *           thread has blocked in it (1 s), it is cancelled; the session
  *           is freed, the socket closed, and the probe exits (no "BODY")
+ *   dup     (openssl) two POSTs /echo of BODY bytes, on two sessions,
+ *           to a server that reads the first once it has answered the
+ *           second: the first session's handle is duplicated (SSL_dup of
+ *           an established session: the same handle, one more reference)
+ *           and its POST written by a thread of its own in one SSL_write,
+ *           which blocks; once it has (1 s) the duplicate is freed, and
+ *           the second session's POST is written in one SSL_write and its
+ *           response read; then the first's write is waited for and its
+ *           response read. Prints "WRITE <returned> of <asked>" and "BODY
+ *           ..." for the second, then for the first
  *   bio_null (openssl) no connection: a new session's BIOs set to none
  *           (SSL_set_bio(ssl, NULL, NULL), as OpenSSL's SSL BIO does when
  *           popped); prints "QUEUE empty" or the first error OpenSSL's
@@ -286,36 +296,70 @@ static void empty_calls(struct tls *t, const char *when, bool reads)
     }
 }
 
-/* cancel: the thread that blocks in SSL_write. */
+/* cancel, dup: the thread that blocks in SSL_write. */
 struct blocked_write {
     SSL *ssl;
     char *req;
     size_t len;
+    int r;
 };
 
 static void *write_blocked(void *arg)
 {
     struct blocked_write *b = arg;
-    SSL_write(b->ssl, b->req, (int)b->len); /* the server never reads: blocks */
+    b->r = SSL_write(b->ssl, b->req, (int)b->len); /* the server does not read: blocks */
     return NULL;
+}
+
+/* A thread of its own writes a POST /echo of body_len bytes on t, made
+ * blocking, in one SSL_write: returned once it has blocked (1 s). */
+static pthread_t start_blocked_write(struct tls *t, size_t body_len, struct blocked_write *b)
+{
+    if (fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        fail("blocking");
+    *b = (struct blocked_write){t->ssl, NULL, 0, 0};
+    b->req = post_request(body_len, &b->len);
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, write_blocked, b) != 0)
+        fail("pthread_create");
+    sleep(1);
+    return thread;
 }
 
 static void cancel_a_blocked_write(struct tls *t, size_t body_len)
 {
-    if (fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) & ~O_NONBLOCK) != 0)
-        fail("blocking");
-    struct blocked_write b = {t->ssl, NULL, 0};
-    b.req = post_request(body_len, &b.len);
-    pthread_t thread;
-    if (pthread_create(&thread, NULL, write_blocked, &b) != 0)
-        fail("pthread_create");
-    sleep(1);
+    struct blocked_write b;
+    pthread_t thread = start_blocked_write(t, body_len, &b);
     if (pthread_cancel(thread) != 0 || pthread_join(thread, NULL) != 0)
         fail("pthread_cancel");
     printf("CANCELLED\n");
     SSL_free(t->ssl);
     close(t->fd);
     free(b.req);
+}
+
+/* dup: the duplicate of a (the same handle) is freed while a's write
+ * blocks, and another session writes and reads meanwhile. */
+static void dup_freed_inside_a_write(struct tls *a, int port, size_t body_len)
+{
+    SSL *dup = SSL_dup(a->ssl);
+    if (dup != a->ssl)
+        fail("SSL_dup of an established session made another handle");
+    struct blocked_write first;
+    pthread_t thread = start_blocked_write(a, body_len, &first);
+    SSL_free(dup); /* the duplicate's owner lets go: the handle lives on */
+    struct tls b = {.openssl = true};
+    tls_connect(&b, port, 0, true);
+    size_t len;
+    char *req = post_request(body_len, &len);
+    printf("WRITE %d of %zu\n", SSL_write(b.ssl, req, (int)len), len);
+    print_response_body(&b);
+    tls_close(&b);
+    free(req);
+    if (pthread_join(thread, NULL) != 0)
+        fail("pthread_join");
+    printf("WRITE %d of %zu\n", first.r, first.len);
+    free(first.req);
 }
 
 /* bio_null: what the program's thread hears from OpenSSL after it. */
@@ -337,10 +381,8 @@ static void bio_null(void)
 int main(int argc, char **argv)
 {
     if (argc < 4 || (strcmp(argv[1], "openssl") != 0 && strcmp(argv[1], "gnutls") != 0))
-        fail("usage: tls_probe openssl|gnutls empty|pieces|retry|implicit|upref|cancel|bio_null "
-             "PORT "
-             "[BODY "
-             "PIECE]");
+        fail("usage: tls_probe openssl|gnutls "
+             "empty|pieces|retry|implicit|upref|cancel|dup|bio_null PORT [BODY PIECE]");
     struct tls t = {.openssl = strcmp(argv[1], "openssl") == 0};
     const char *mode = argv[2];
     int port = atoi(argv[3]);
@@ -356,15 +398,17 @@ int main(int argc, char **argv)
         fflush(stdout);
         _exit(0);
     }
-    bool cancel = strcmp(mode, "cancel") == 0;
-    if (cancel && !t.openssl)
-        fail("cancel is for openssl");
-    tls_connect(&t, port, strcmp(mode, "retry") == 0 || cancel ? 4096 : 0, !implicit);
+    bool cancel = strcmp(mode, "cancel") == 0, dup = strcmp(mode, "dup") == 0;
+    if ((cancel || dup) && !t.openssl)
+        fail("%s is for openssl", mode);
+    tls_connect(&t, port, strcmp(mode, "retry") == 0 || cancel || dup ? 4096 : 0, !implicit);
     if (cancel) {
         cancel_a_blocked_write(&t, body_len);
         fflush(stdout);
         _exit(0);
     }
+    if (dup)
+        dup_freed_inside_a_write(&t, port, body_len);
     struct writes w = {0};
     static const char get[] = "GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                               "Connection: close\r\n\r\n";
@@ -377,6 +421,8 @@ int main(int argc, char **argv)
             fail("SSL_up_ref");
         write_request(&t, get, sizeof get - 1, 0, &w);
         SSL_free(t.ssl); /* another owner lets go: the session lives on */
+    } else if (dup) {
+        /* the first session's response, below */
     } else if (implicit) {
         write_request(&t, get, sizeof get - 1, 0, &w);
         printf("VERSION %s\n", SSL_get_version(t.ssl));
