@@ -400,6 +400,18 @@ class ProbeTest(TLSBase):
         self.assertEqual(untraced, ["QUEUE empty", "SSL_get_error 5"])
         self.assertEqual(self.run_probe("openssl", "bio_null"), untraced)
 
+    def test_openssl_error_queue_after_a_first_write_without_a_read_bio(self):
+        """A session whose handshake went over memory BIOs (no fd for the
+        shim to know), then SSL_set_bio(ssl, NULL, wbio) and its first
+        SSL_write: the write succeeds and the queue stays empty, as
+        untraced. The shim asks SSL_get_fd as the session's first call
+        opens it, whose BIO_find_type(NULL) queues
+        ERR_R_PASSED_NULL_PARAMETER: without ERR_set_mark and
+        ERR_pop_to_mark around the question it was left on the queue."""
+        untraced = self.run_probe("openssl", "wbio_only", traced=False)
+        self.assertEqual(untraced, ["WRITE 47", "QUEUE empty"])
+        self.assertEqual(self.run_probe("openssl", "wbio_only"), untraced)
+
     def test_a_session_with_another_reference_lives_past_one_free(self):
         """SSL_up_ref, the request, SSL_free (another owner lets go), then
         the response read on the same handle: the span ends with its 200.

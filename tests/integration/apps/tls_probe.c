@@ -47,6 +47,13 @@
  *           popped); prints "QUEUE empty" or the first error OpenSSL's
  *           queue holds after it, and "SSL_get_error <n>" for a call that
  *           failed (-1), then exits
+ *   wbio_only (openssl) no connection: a client and a server session in
+ *           this process over memory BIOs the probe pumps (TLS 1.2,
+ *           anonymous DH: no certificate), SSL_set_bio on each; once the
+ *           handshake is done the client's read BIO is taken away
+ *           (SSL_set_bio(ssl, NULL, its write BIO)) and it writes a GET
+ *           /echo-headers; prints "WRITE <returned>" and "QUEUE empty" or
+ *           the first error on OpenSSL's queue after it, then exits
  *
  * pieces and retry print "WRITES <calls> retries <n> over <n>", and
  * "OVER asked <n>, counted <n>" for a count of more than a write asked
@@ -378,11 +385,64 @@ static void bio_null(void)
     SSL_CTX_free(ctx);
 }
 
+/* wbio_only: what a memory BIO holds goes to the other's. */
+static void pump(BIO *from, BIO *to)
+{
+    char buf[16384];
+    int n;
+    while ((n = BIO_read(from, buf, sizeof buf)) > 0)
+        if (BIO_write(to, buf, n) != n)
+            fail("BIO_write");
+}
+
+static SSL_CTX *anonymous_ctx(const SSL_METHOD *method)
+{
+    SSL_CTX *ctx = SSL_CTX_new(method);
+    if (!ctx || SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, "aNULL:@SECLEVEL=0") != 1 || SSL_CTX_set_dh_auto(ctx, 1) != 1)
+        fail("SSL_CTX");
+    return ctx;
+}
+
+static void wbio_only(void)
+{
+    SSL_CTX *cctx = anonymous_ctx(TLS_client_method()), *sctx = anonymous_ctx(TLS_server_method());
+    SSL *c = SSL_new(cctx), *s = SSL_new(sctx);
+    BIO *c_in = BIO_new(BIO_s_mem()), *c_out = BIO_new(BIO_s_mem());
+    BIO *s_in = BIO_new(BIO_s_mem()), *s_out = BIO_new(BIO_s_mem());
+    if (!c || !s || !c_in || !c_out || !s_in || !s_out)
+        fail("SSL_new");
+    SSL_set_bio(c, c_in, c_out);
+    SSL_set_bio(s, s_in, s_out);
+    SSL_set_connect_state(c);
+    SSL_set_accept_state(s);
+    for (int i = 0; i < 10 && !(SSL_is_init_finished(c) && SSL_is_init_finished(s)); i++) {
+        SSL_do_handshake(c);
+        pump(c_out, s_in);
+        SSL_do_handshake(s);
+        pump(s_out, c_in);
+    }
+    if (!SSL_is_init_finished(c) || !SSL_is_init_finished(s)) {
+        ERR_print_errors_fp(stderr);
+        fail("the handshake over memory BIOs");
+    }
+    ERR_clear_error();
+    SSL_set_bio(c, NULL, c_out); /* write only from now (c_in is freed) */
+    static const char get[] = "GET /echo-headers HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    printf("WRITE %d\n", SSL_write(c, get, (int)sizeof get - 1));
+    unsigned long e = ERR_peek_error();
+    printf("QUEUE %s\n", e ? ERR_error_string(e, NULL) : "empty");
+    SSL_free(c);
+    SSL_free(s);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4 || (strcmp(argv[1], "openssl") != 0 && strcmp(argv[1], "gnutls") != 0))
         fail("usage: tls_probe openssl|gnutls "
-             "empty|pieces|retry|implicit|upref|cancel|dup|bio_null PORT [BODY PIECE]");
+             "empty|pieces|retry|implicit|upref|cancel|dup|bio_null|wbio_only PORT [BODY PIECE]");
     struct tls t = {.openssl = strcmp(argv[1], "openssl") == 0};
     const char *mode = argv[2];
     int port = atoi(argv[3]);
@@ -393,6 +453,11 @@ int main(int argc, char **argv)
     bool implicit = strcmp(mode, "implicit") == 0;
     if (implicit && !t.openssl)
         fail("implicit is for openssl (a GnuTLS client calls gnutls_handshake)");
+    if (strcmp(mode, "wbio_only") == 0 && t.openssl) {
+        wbio_only();
+        fflush(stdout);
+        _exit(0);
+    }
     if (strcmp(mode, "bio_null") == 0 && t.openssl) {
         bio_null();
         fflush(stdout);
