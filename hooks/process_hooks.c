@@ -140,18 +140,37 @@ static bool cannot_start(int dirfd, const char *path, int at_flags)
 
 /* What an exec is to start: a file, relative to dirfd (AT_FDCWD but for
  * execveat), with execveat's at_flags, or looked up in PATH when search;
- * or NULL for an open file (fexecve, execveat's AT_EMPTY_PATH). */
+ * or, open_file, the open file dirfd (fexecve, execveat's AT_EMPTY_PATH);
+ * with the arguments argv. */
 struct exec_target {
     int dirfd;
     const char *file;
     bool search;
+    bool open_file;
     int at_flags;
+    char *const *argv;
 };
 
-/* Is there no file for an exec to start: file cannot be started
- * (cannot_start) or, with search and no '/' in it, none in any directory
- * of PATH can (as execvp looks: "/bin:/usr/bin" without one, an empty
- * entry the current directory)? The exec then fails with nothing
+/* An array of strings the kernel refuses with EFAULT (refused_address.h):
+ * the array, or one of its entries, in the zero page. NULL is none: an
+ * empty environment, or argv, for Linux. */
+static bool strings_refused(char *const strings[])
+{
+    if (!ts_address_opaque(strings)) /* (exec's argv is declared nonnull) */
+        return false;
+    if (ts_address_refused(strings))
+        return true;
+    for (size_t i = 0; strings[i]; i++)
+        if (ts_address_refused(strings[i]))
+            return true;
+    return false;
+}
+
+/* Is there no file for an exec to start: the kernel refuses the path or
+ * argv (EFAULT: strings_refused), file cannot be started (cannot_start)
+ * or, with search and no '/' in it, none in any directory of PATH can (as
+ * execvp looks: "/bin:/usr/bin" without one, an empty entry the current
+ * directory)? The exec then fails with nothing
  * replaced, so the process span is not ended for it (nor a flush waited
  * for): a program that looks for its command itself, as Python's
  * os.execvp tries each PATH directory with execve, would end it for good
@@ -159,9 +178,13 @@ struct exec_target {
  * module's, a file that is no program) still ends it. */
 static bool nothing_to_exec(const struct exec_target *t)
 {
+    if (strings_refused(t->argv))
+        return true; /* the kernel's EFAULT */
+    if (t->open_file)
+        return false;
     const char *file = t->file;
-    if (!file || !*file)
-        return file != NULL; /* "" fails (ENOENT); NULL is the kernel's EFAULT */
+    if (ts_address_refused(file) || !*file)
+        return true; /* the kernel's EFAULT (glibc's execvp reads it first); "": ENOENT */
     if (!t->search || strchr(file, '/'))
         return cannot_start(t->dirfd, file, t->at_flags);
     const char *dirs = getenv("PATH");
@@ -190,26 +213,17 @@ static bool nothing_to_exec(const struct exec_target *t)
 /* before_exec, unless the exec cannot start anything (nothing_to_exec). */
 static void before_exec_of(const struct exec_target *t)
 {
-    if (ts_process_hooks_own() && (!t->file || !nothing_to_exec(t)))
+    if (ts_process_hooks_own() && !nothing_to_exec(t))
         before_exec();
 }
 
 /* A real exec or spawn call, given the environment to use. */
 typedef int (*with_env_fn)(void *call, char *const env[]);
 
-/* An environment the kernel refuses with EFAULT (refused_address.h): the
- * array, or one of its entries, in the zero page. NULL is none: an empty
- * environment, for Linux. */
+/* An environment the kernel refuses with EFAULT (strings_refused). */
 static bool env_refused(char *const envp[])
 {
-    if (!envp)
-        return false;
-    if (ts_address_refused(envp))
-        return true;
-    for (size_t i = 0; envp[i]; i++)
-        if (ts_address_refused(envp[i]))
-            return true;
-    return false;
+    return strings_refused(envp);
 }
 
 /* The child's environment wholly in pages mapped for it, the array and
@@ -294,8 +308,9 @@ static int with_child_env(char *const envp[], with_env_fn fn, void *call,
                           const struct exec_target *exec)
 {
     ts_death_due(0); /* no child, no new image, once a death is under way */
-    if (!ts_active || ts_guard_active() || env_refused(envp)) {
-        if (exec)
+    bool refused = env_refused(envp);
+    if (!ts_active || ts_guard_active() || refused) {
+        if (exec && !refused) /* (a refused one: the exec fails, EFAULT) */
             before_exec_of(exec);
         return exec_call(fn, call, envp, exec);
     }
@@ -348,16 +363,24 @@ static int call_execveat(void *p, char *const env[])
     return TS_REAL(execveat)(c->fd, c->path, c->argv, env, c->flags);
 }
 
+/* (path and argv made opaque: glibc declares them nonnull, and the
+ * compiler would drop the hooks' tests of them for NULL) */
 static int exec_path(const char *path, char *const argv[], char *const envp[])
 {
+    path = ts_address_opaque(path);
+    argv = ts_address_opaque(argv);
     struct exec_call c = {.path = path, .argv = argv};
-    return with_child_env(envp, call_execve, &c, &(struct exec_target){AT_FDCWD, path, false, 0});
+    return with_child_env(envp, call_execve, &c,
+                          &(struct exec_target){AT_FDCWD, path, false, false, 0, argv});
 }
 
 static int exec_file(const char *file, char *const argv[], char *const envp[])
 {
+    file = ts_address_opaque(file);
+    argv = ts_address_opaque(argv);
     struct exec_call c = {.path = file, .argv = argv};
-    return with_child_env(envp, call_execvpe, &c, &(struct exec_target){AT_FDCWD, file, true, 0});
+    return with_child_env(envp, call_execvpe, &c,
+                          &(struct exec_target){AT_FDCWD, file, true, false, 0, argv});
 }
 
 TS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -382,26 +405,30 @@ TS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 
 TS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
+    argv = ts_address_opaque(argv);
     struct exec_call c = {.fd = fd, .argv = argv};
-    return with_child_env(envp, call_fexecve, &c, &(struct exec_target){AT_FDCWD, NULL, false, 0});
+    return with_child_env(envp, call_fexecve, &c,
+                          &(struct exec_target){fd, NULL, false, true, 0, argv});
 }
 
 /* What execveat starts: the file at path relative to dirfd, or with
- * AT_EMPTY_PATH and an empty path the open file dirfd, as fexecve's.
- * (Apart from the hook, whose path glibc declares non-null: the kernel
- * answers a null one, EFAULT.) */
-static struct exec_target execveat_target(int dirfd, const char *path, int flags)
+ * AT_EMPTY_PATH and an empty path the open file dirfd, as fexecve's. A
+ * path in the zero page (NULL too) is the kernel's EFAULT: nothing. */
+static struct exec_target execveat_target(int dirfd, const char *path, int flags,
+                                          char *const argv[])
 {
-    bool open_file = path && !*path && (flags & AT_EMPTY_PATH);
-    return (struct exec_target){dirfd, open_file ? NULL : path, false, flags};
+    bool open_file = !ts_address_refused(path) && !*path && (flags & AT_EMPTY_PATH);
+    return (struct exec_target){dirfd, path, false, open_file, flags, argv};
 }
 
-/* execveat (glibc 2.34) */
+/* execveat (glibc 2.34; path and argv made opaque, as exec_path's) */
 TS_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
                        int flags)
 {
+    path = ts_address_opaque(path);
+    argv = ts_address_opaque(argv);
     struct exec_call c = {.path = path, .fd = dirfd, .argv = argv, .flags = flags};
-    struct exec_target t = execveat_target(dirfd, path, flags);
+    struct exec_target t = execveat_target(dirfd, path, flags, argv);
     return with_child_env(envp, call_execveat, &c, &t);
 }
 

@@ -15,9 +15,18 @@
 
 #define TS_LOWEST_ADDRESS 4096
 
+/* p, as the compiler cannot see through: glibc declares some of the
+ * pointers the hooks are given nonnull (exec's path and argv), and GCC
+ * would fold a test of one for NULL away. */
+static inline const void *ts_address_opaque(const void *p)
+{
+    __asm__("" : "+r"(p));
+    return p;
+}
+
 static inline bool ts_address_refused(const void *p)
 {
-    return (uintptr_t)p < TS_LOWEST_ADDRESS;
+    return (uintptr_t)ts_address_opaque(p) < TS_LOWEST_ADDRESS;
 }
 
 #endif

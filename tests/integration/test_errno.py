@@ -75,6 +75,11 @@ EXPECTED = {
     "execve(environment entry at 8)": "EFAULT",
     "execveat(environment at 8)": "EFAULT",
     "execveat(closed dirfd)": "EBADF",
+    "execve(NULL path)": "EFAULT",
+    "execve(path at 8)": "EFAULT",
+    "execveat(NULL path)": "EFAULT",
+    "execveat(path at 8)": "EFAULT",
+    "execveat(NULL path, AT_EMPTY_PATH)": "EFAULT",
 }
 
 # Lines that must read so without the shim: the probe's setup did what the

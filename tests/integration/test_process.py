@@ -1659,7 +1659,8 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         and for execveat's misses (through ctypes) relative to a
         directory's fd: no such file, one not executable, a symbolic link
         to /bin/true with AT_SYMLINK_NOFOLLOW (ELOOP), a closed fd
-        (EBADF)."""
+        (EBADF). And the execs the kernel refuses with EFAULT: a path NULL
+        or at 8 (execve, execveat), an environment at 8."""
         code = ("import ctypes, os, sys\n"
                 "d = sys.argv[1]\n"
                 "os.makedirs(d + '/plain'); os.makedirs(d + '/dir/tool')\n"
@@ -1673,6 +1674,10 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 "    r = libc.execveat(fd, name, argv, argv, flags)\n"
                 "    if (r, ctypes.get_errno()) != (-1, err):\n"
                 "        sys.exit('execveat %s: %d %d' % (name, r, ctypes.get_errno()))\n"
+                "def efault(r):\n"
+                "    if (r, ctypes.get_errno()) != (-1, 14):\n"
+                "        sys.exit('not EFAULT: %d %d' % (r, ctypes.get_errno()))\n"
+                "at8 = ctypes.c_void_p(8)\n"
                 "for call in (lambda: os.execvp('no-such-command-here', ['x']),\n"
                 "             lambda: os.execv('/no/such/dir/prog', ['x']),\n"
                 "             lambda: os.execvp('tool', ['tool']),\n"
@@ -1680,7 +1685,12 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 "             lambda: at(dfd, b'no-such', 0, 2),  # ENOENT\n"
                 "             lambda: at(dfd, b'tool', 0, 13),  # EACCES\n"
                 "             lambda: at(dfd, b'link', 0x100, 40),  # ELOOP\n"
-                "             lambda: at(4000, b'tool', 0, 9)):  # EBADF\n"
+                "             lambda: at(4000, b'tool', 0, 9),  # EBADF\n"
+                "             lambda: efault(libc.execve(None, argv, argv)),\n"
+                "             lambda: efault(libc.execve(at8, argv, argv)),\n"
+                "             lambda: efault(libc.execve(b'/bin/true', argv, at8)),\n"
+                "             lambda: efault(libc.execveat(-100, None, argv, argv, 0)),\n"
+                "             lambda: efault(libc.execveat(-100, at8, argv, argv, 0x1000))):\n"
                 "    try:\n"
                 "        call()\n"
                 "    except OSError:\n"

@@ -577,11 +577,21 @@ static void misuse_unix(void)
     rmdir(dir);
 }
 
-/* An exec whose environment the kernel refuses: the call fails, the
- * program goes on. */
+/* An exec whose path or environment the kernel refuses: the call fails,
+ * the program goes on. The paths through volatiles: glibc declares them
+ * nonnull, and GCC would warn. */
+static const char *volatile null_path;
+static const char *volatile path_at_8 = (const char *)8;
+
 static void misuse_exec(void)
 {
     char *argv[] = {"/bin/true", NULL};
+    TRY("execve(NULL path)", execve(null_path, argv, (char *[]){NULL}));
+    TRY("execve(path at 8)", execve(path_at_8, argv, (char *[]){NULL}));
+    TRY("execveat(NULL path)", execveat(AT_FDCWD, null_path, argv, (char *[]){NULL}, 0));
+    TRY("execveat(path at 8)", execveat(AT_FDCWD, path_at_8, argv, (char *[]){NULL}, 0));
+    TRY("execveat(NULL path, AT_EMPTY_PATH)",
+        execveat(AT_FDCWD, null_path, argv, (char *[]){NULL}, AT_EMPTY_PATH));
     TRY("execve(environment at 8)", execve("/bin/true", argv, (char **)8));
     char *envp[] = {"A=1", (char *)8, NULL};
     TRY("execve(environment entry at 8)", execve("/bin/true", argv, envp));
