@@ -118,22 +118,76 @@ static void before_exec(void)
     errno = saved;
 }
 
+/* The first two bytes of the regular file fd, or of path relative to it
+ * (at_flags: AT_SYMLINK_NOFOLLOW counts), into head; false when they
+ * cannot be read. An fd open for no reading (O_PATH, O_WRONLY) is read
+ * again by its /proc name. pread moves no offset. */
+static bool file_head(int fd, const char *path, int at_flags, char head[2])
+{
+    bool own = *path != '\0';
+    if (own)
+        fd = openat(fd, path,
+                    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                        (at_flags & AT_SYMLINK_NOFOLLOW ? O_NOFOLLOW : 0));
+    else if (pread(fd, head, 2, 0) == 2)
+        return true;
+    else if (errno == EBADF) {
+        char name[sizeof "/proc/self/fd/" + 10] = "/proc/self/fd/";
+        char digits[10], *at = name + sizeof "/proc/self/fd/" - 1;
+        int n = 0;
+        for (unsigned v = (unsigned)fd; n == 0 || v; v /= 10)
+            digits[n++] = (char)('0' + v % 10);
+        while (n)
+            *at++ = digits[--n];
+        *at = '\0';
+        fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        own = true;
+    } else
+        return false;
+    if (fd < 0)
+        return false;
+    bool read = pread(fd, head, 2, 0) == 2;
+    if (own)
+        TS_REAL(close)(fd);
+    return read;
+}
+
+/* Would the kernel refuse the #! script at path relative to dirfd (or
+ * the open file dirfd: path "")? It names the script to the interpreter
+ * as /dev/fd/N or /dev/fd/N/path when execveat starts it by a relative
+ * path or as an open file, and with FD_CLOEXEC on N that name is gone in
+ * the new image: ENOENT. */
+static bool script_name_lost(int dirfd, const char *path, int at_flags)
+{
+    if (dirfd == AT_FDCWD || *path == '/')
+        return false;
+    int fd_flags = TS_REAL(fcntl)(dirfd, F_GETFD);
+    char head[2];
+    return fd_flags >= 0 && (fd_flags & FD_CLOEXEC) && file_head(dirfd, path, at_flags, head) &&
+           head[0] == '#' && head[1] == '!';
+}
+
 /* Is there nothing at path (relative to dirfd; at_flags: an execveat's,
- * of which AT_SYMLINK_NOFOLLOW counts) an exec could start: no file, no
- * regular file (a directory; with AT_SYMLINK_NOFOLLOW, a symbolic link,
- * which that exec refuses), or one the caller may not execute, as the
- * kernel judges it (effective ids, ACLs)? Any other answer is left to the
- * exec. (errno kept) */
+ * of which AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH count; path "" and
+ * AT_EMPTY_PATH: the open file dirfd) an exec could start: no file (a
+ * closed fd), no regular file (a directory, the working directory for
+ * AT_FDCWD; with AT_SYMLINK_NOFOLLOW, a symbolic link, which that exec
+ * refuses), one the caller may not execute, as the kernel judges it
+ * (effective ids, ACLs), or a #! script whose name would be gone
+ * (script_name_lost)? Any other answer is left to the exec. (errno kept) */
 static bool cannot_start(int dirfd, const char *path, int at_flags)
 {
     int saved = errno;
     struct stat st;
     bool nothing;
-    if (fstatat(dirfd, path, &st, at_flags & AT_SYMLINK_NOFOLLOW) != 0)
+    int look = at_flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH);
+    if (fstatat(dirfd, path, &st, look) != 0)
         nothing = errno == ENOENT || errno == ENOTDIR || errno == EBADF; /* (a bad dirfd) */
     else
         nothing = !S_ISREG(st.st_mode) ||
-                  (faccessat(dirfd, path, X_OK, AT_EACCESS) != 0 && errno == EACCES);
+                  (faccessat(dirfd, path, X_OK, AT_EACCESS | (at_flags & AT_EMPTY_PATH)) != 0 &&
+                   errno == EACCES) ||
+                  script_name_lost(dirfd, path, at_flags);
     errno = saved;
     return nothing;
 }
@@ -178,10 +232,12 @@ static bool strings_refused(char *const strings[])
  * module's, a file that is no program) still ends it. */
 static bool nothing_to_exec(const struct exec_target *t)
 {
+    if (t->at_flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+        return true; /* execveat's EINVAL */
     if (strings_refused(t->argv))
         return true; /* the kernel's EFAULT */
     if (t->open_file)
-        return false;
+        return cannot_start(t->dirfd, "", AT_EMPTY_PATH);
     const char *file = t->file;
     if (ts_address_refused(file) || !*file)
         return true; /* the kernel's EFAULT (glibc's execvp reads it first); "": ENOENT */

@@ -1650,6 +1650,17 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                          runs["untraced"])
         self.assertEqual(runs["traced"], runs["untraced"], "the shim's system is glibc's")
 
+    def assert_python_keeps_its_span(self, code, name):
+        """python3 -c CODE WORKDIR, traced, exits 3 (once its failed execs
+        are through), and its process span, the one span, says so."""
+        work = os.path.join(self.tmp, "exec-" + name)
+        p = self.launch([th.PY, "-c", code, work], "python-exec-" + name)
+        self.assertEqual(p.returncode, 3, p.describe())
+        spans = self.final_spans(1)
+        own = th.only(self.process_spans(spans), "the process span", spans)
+        self.assert_exit(own, 3, spans)
+        self.assertEqual(len(spans), 1, dump(spans))
+
     def test_an_exec_of_nothing_leaves_the_process_span(self):
         """Python's os.execvp tries each PATH directory with execve, and a
         program may exec a path that is not there and go on: such an exec
@@ -1696,13 +1707,47 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 "    except OSError:\n"
                 "        pass\n"
                 "sys.exit(3)\n")
-        work = os.path.join(self.tmp, "exec-nothing")
-        p = self.launch([th.PY, "-c", code, work], "python-exec-nothing")
-        self.assertEqual(p.returncode, 3, p.describe())
-        spans = self.final_spans(1)
-        own = th.only(self.process_spans(spans), "the process span", spans)
-        self.assert_exit(own, 3, spans)
-        self.assertEqual(len(spans), 1, dump(spans))
+        self.assert_python_keeps_its_span(code, "nothing")
+
+    def test_an_exec_certain_to_fail_leaves_the_process_span(self):
+        """execveat and fexecve calls the kernel or glibc refuse before they
+        replace anything keep the process span to the exit, with its code
+        (each ended it, with no exit code): flags execveat does not know
+        (EINVAL); AT_EMPTY_PATH on a closed fd (EBADF), on AT_FDCWD (the
+        working directory: EACCES), on an O_PATH fd of a file not
+        executable (EACCES), on an O_CLOEXEC fd of a #! script (the
+        interpreter could not open /dev/fd/N: ENOENT); a #! script by
+        name relative to an O_CLOEXEC directory fd (the same, ENOENT); and
+        fexecve of a closed fd (EBADF), -1 (EINVAL), an O_PATH fd not
+        executable and an O_CLOEXEC fd of a #! script."""
+        code = ("import ctypes, os, sys\n"
+                "d = sys.argv[1]\n"
+                "os.makedirs(d)\n"
+                "open(d + '/plain', 'w').close()  # not executable\n"
+                "with open(d + '/script', 'w') as f:\n"
+                "    f.write('#!/bin/sh\\nexit 0\\n')\n"
+                "os.chmod(d + '/script', 0o755)\n"
+                "libc = ctypes.CDLL(None, use_errno=True)\n"
+                "argv = (ctypes.c_char_p * 2)(b'x', None)\n"
+                "def fails(what, r, err):\n"
+                "    if (r, ctypes.get_errno()) != (-1, err):\n"
+                "        sys.exit('%s: %d %d' % (what, r, ctypes.get_errno()))\n"
+                "EMPTY = 0x1000\n"
+                "plain = os.open(d + '/plain', os.O_PATH)  # (O_CLOEXEC: Python's)\n"
+                "script = os.open(d + '/script', os.O_RDONLY)\n"
+                "dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)\n"
+                "fails('flags', libc.execveat(-100, b'/bin/true', argv, argv, 0x200), 22)\n"
+                "fails('closed', libc.execveat(4000, b'', argv, argv, EMPTY), 9)\n"
+                "fails('cwd', libc.execveat(-100, b'', argv, argv, EMPTY), 13)\n"
+                "fails('O_PATH', libc.execveat(plain, b'', argv, argv, EMPTY), 13)\n"
+                "fails('script', libc.execveat(script, b'', argv, argv, EMPTY), 2)\n"
+                "fails('in dir', libc.execveat(dfd, b'script', argv, argv, 0), 2)\n"
+                "fails('fexecve closed', libc.fexecve(4000, argv, argv), 9)\n"
+                "fails('fexecve -1', libc.fexecve(-1, argv, argv), 22)\n"
+                "fails('fexecve O_PATH', libc.fexecve(plain, argv, argv), 13)\n"
+                "fails('fexecve script', libc.fexecve(script, argv, argv), 2)\n"
+                "sys.exit(3)\n")
+        self.assert_python_keeps_its_span(code, "fails")
 
     def test_popen_as_the_c_library_does(self):
         """The shim's popen() and pclose() against glibc's, the same
