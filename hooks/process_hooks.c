@@ -459,9 +459,16 @@ TS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
     return exec_file(file, argv, envp);
 }
 
+/* fexecve: glibc's refuses a NULL argv or environment (EINVAL), before
+ * the kernel sees either; the shim's child environment would stand in for
+ * a NULL one, and the program start. (argv made opaque, as exec_path's) */
 TS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     argv = ts_address_opaque(argv);
+    if (!argv || !envp) {
+        ts_death_due(0); /* (as with_child_env) */
+        return TS_REAL(fexecve)(fd, argv, envp);
+    }
     struct exec_call c = {.fd = fd, .argv = argv};
     return with_child_env(envp, call_fexecve, &c,
                           &(struct exec_target){fd, NULL, false, true, 0, argv});

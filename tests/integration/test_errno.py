@@ -80,6 +80,7 @@ EXPECTED = {
     "execveat(NULL path)": "EFAULT",
     "execveat(path at 8)": "EFAULT",
     "execveat(NULL path, AT_EMPTY_PATH)": "EFAULT",
+    "fexecve(NULL environment)": "EINVAL",
 }
 
 # Lines that must read so without the shim: the probe's setup did what the

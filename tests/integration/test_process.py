@@ -1719,7 +1719,8 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         interpreter could not open /dev/fd/N: ENOENT); a #! script by
         name relative to an O_CLOEXEC directory fd (the same, ENOENT); and
         fexecve of a closed fd (EBADF), -1 (EINVAL), an O_PATH fd not
-        executable and an O_CLOEXEC fd of a #! script."""
+        executable and an O_CLOEXEC fd of a #! script, and with argv or
+        the environment NULL (glibc's EINVAL)."""
         code = ("import ctypes, os, sys\n"
                 "d = sys.argv[1]\n"
                 "os.makedirs(d)\n"
@@ -1746,6 +1747,9 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 "fails('fexecve -1', libc.fexecve(-1, argv, argv), 22)\n"
                 "fails('fexecve O_PATH', libc.fexecve(plain, argv, argv), 13)\n"
                 "fails('fexecve script', libc.fexecve(script, argv, argv), 2)\n"
+                "prog = os.open('/bin/true', os.O_RDONLY)\n"
+                "fails('fexecve NULL argv', libc.fexecve(prog, None, argv), 22)\n"
+                "fails('fexecve NULL env', libc.fexecve(prog, argv, None), 22)\n"
                 "sys.exit(3)\n")
         self.assert_python_keeps_its_span(code, "fails")
 

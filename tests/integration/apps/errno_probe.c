@@ -597,6 +597,9 @@ static void misuse_exec(void)
     TRY("execve(environment entry at 8)", execve("/bin/true", argv, envp));
     TRY("execveat(environment at 8)", execveat(AT_FDCWD, "/bin/true", argv, (char **)8, 0));
     TRY("execveat(closed dirfd)", execveat(4000, "true", argv, (char *[]){NULL}, 0));
+    int prog = open("/bin/true", O_RDONLY | O_CLOEXEC);
+    TRY("fexecve(NULL environment)", fexecve(prog, argv, NULL)); /* glibc's EINVAL */
+    close(prog);
 }
 
 int main(int argc, char **argv)
