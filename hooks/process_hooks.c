@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../preload/config.h"
@@ -167,6 +168,19 @@ static bool script_name_lost(int dirfd, const char *path, int at_flags)
            head[0] == '#' && head[1] == '!';
 }
 
+/* Does the kernel say the caller may not execute path (as cannot_start
+ * has it) by its effective ids and ACLs, as exec judges? Asked with
+ * faccessat2 itself: where it is missing (before Linux 5.8, or a seccomp
+ * profile that answers ENOSYS), glibc's faccessat falls back to the real
+ * ids or the mode bits alone, and could refuse what exec would start. No
+ * answer but EACCES counts. */
+static bool may_not_execute(int dirfd, const char *path, int at_flags)
+{
+    return TS_REAL(syscall)(SYS_faccessat2, dirfd, path, X_OK,
+                            AT_EACCESS | (at_flags & AT_EMPTY_PATH)) != 0 &&
+           errno == EACCES;
+}
+
 /* Is there nothing at path (relative to dirfd; at_flags: an execveat's,
  * of which AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH count; path "" and
  * AT_EMPTY_PATH: the open file dirfd) an exec could start: no file (a
@@ -184,9 +198,7 @@ static bool cannot_start(int dirfd, const char *path, int at_flags)
     if (fstatat(dirfd, path, &st, look) != 0)
         nothing = errno == ENOENT || errno == ENOTDIR || errno == EBADF; /* (a bad dirfd) */
     else
-        nothing = !S_ISREG(st.st_mode) ||
-                  (faccessat(dirfd, path, X_OK, AT_EACCESS | (at_flags & AT_EMPTY_PATH)) != 0 &&
-                   errno == EACCES) ||
+        nothing = !S_ISREG(st.st_mode) || may_not_execute(dirfd, path, at_flags) ||
                   script_name_lost(dirfd, path, at_flags);
     errno = saved;
     return nothing;
@@ -233,7 +245,8 @@ static bool strings_refused(char *const strings[])
 static bool nothing_to_exec(const struct exec_target *t)
 {
     if (t->at_flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
-        return true; /* execveat's EINVAL */
+        return true; /* execveat's EINVAL, or AT_EXECVE_CHECK (Linux 6.14): a check that runs
+                        nothing */
     if (strings_refused(t->argv))
         return true; /* the kernel's EFAULT */
     if (t->open_file)
