@@ -205,22 +205,15 @@ static const struct {
 static bool option_names(const char *given, size_t n, const char *name, bool whole)
 {
     size_t l = strlen(name);
-    if (whole ? n != l : n >= l)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (ts_ascii_lower(given[i]) != name[i])
-            return false;
-    return true;
+    return (whole ? n == l : n < l) && ts_ascii_eq_lower_n(given, name, n);
 }
 
-/* a[0..len) a long option of cred_options: how its
- * value carries the credential; *name_len: the length of "--name"
- * ("--name=" when the value follows it in a, *attached then true). An
- * abbreviation (curl and getopt_long take any start of a name that
- * names one option alone) counts as every credential option it starts,
- * and hides as much as the most of them does (a start of several the
- * program refuses anyway; one that also starts an option without a
- * credential hides that one's value too: the safe side). */
+/* a[0..len) a long option of cred_options: how its value carries the
+ * credential; *name_len: the length of "--name" ("--name=" when the value
+ * follows it in a, *attached then true). An abbreviation (curl and getopt_long take any start of a
+ * name that names one option alone) counts as every credential option it starts, and hides as much
+ * as the most of them does (a start of several the program refuses anyway; one that also starts an
+ * option without a credential hides that one's value too: the safe side). */
 static enum cred credential_long_option(const char *a, size_t len, size_t *name_len, bool *attached)
 {
     if (len < 3 || a[0] != '-' || a[1] != '-')
