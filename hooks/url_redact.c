@@ -82,19 +82,22 @@ size_t ts_url_query_redact(const char *q, size_t len, char *out, size_t cap)
     return w.len;
 }
 
-/* Where an absolute URL's parts are: its userinfo u[user..at) when it has
- * one (user == at: none), its query u[query..query_end) (after the '?';
- * query == 0: none). A request target ("/path?q") has no userinfo. */
+/* Where a URL's parts are: its userinfo u[user..at) when it has one
+ * (user == at: none), its query u[query..query_end) (after the '?';
+ * query == 0: none). A request target ("/path?q") has no userinfo; nor
+ * has a URL without a scheme, unless bare says it begins with its
+ * authority (curl's and wget's "bob:pw@host/path", a proxy's
+ * "bob:pw@host:3128"). */
 struct url_parts {
     size_t user, at;
     size_t query, query_end;
 };
 
-static void url_parts(const char *u, size_t len, struct url_parts *out)
+static void url_parts(const char *u, size_t len, bool bare, struct url_parts *out)
 {
     *out = (struct url_parts){0, 0, 0, 0};
     size_t auth = ts_url_scheme_len(u, len), path = 0;
-    if (auth) {
+    if (auth || bare) {
         path = auth;
         while (path < len && u[path] != '/' && u[path] != '?' && u[path] != '#')
             path++;
@@ -112,22 +115,27 @@ static void url_parts(const char *u, size_t len, struct url_parts *out)
     }
 }
 
-bool ts_url_has_secret(const char *u, size_t len)
+static bool url_has_secret(const char *u, size_t len, bool bare)
 {
     /* Most URLs have neither a query nor an '@': two quick scans. */
     if (!memchr(u, '?', len) && !memchr(u, '@', len))
         return false;
     struct url_parts pt;
-    url_parts(u, len, &pt);
+    url_parts(u, len, bare, &pt);
     return pt.at > pt.user ||
            (pt.query && ts_url_query_has_secret(u + pt.query, pt.query_end - pt.query));
 }
 
+bool ts_url_has_secret(const char *u, size_t len)
+{
+    return url_has_secret(u, len, false);
+}
+
 /* u[0..len) with its secrets redacted, appended to w (cut where w ends). */
-static void put_url(struct ts_cut_text *w, const char *u, size_t len)
+static void put_url(struct ts_cut_text *w, const char *u, size_t len, bool bare)
 {
     struct url_parts pt;
-    url_parts(u, len, &pt);
+    url_parts(u, len, bare, &pt);
     size_t done = 0;
     if (pt.at > pt.user) {
         ts_cut_text_put(w, u, pt.user);
@@ -146,7 +154,7 @@ static void put_url(struct ts_cut_text *w, const char *u, size_t len)
 size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap)
 {
     struct ts_cut_text w = {out, cap, 0};
-    put_url(&w, u, len);
+    put_url(&w, u, len, false);
     return w.len;
 }
 
@@ -273,30 +281,52 @@ static enum cred curl_short_group(const char *a, size_t len, size_t *value_at)
     return CRED_NONE;
 }
 
+/* Where a PKCS #11 URI ("pkcs11:token=t;object=k?pin-value=1234", RFC
+ * 7512) begins in a[0..len), its scheme in any case; len: nowhere. */
+static size_t pkcs11_start(const char *a, size_t len)
+{
+    for (size_t i = 0; i + 7 <= len; i++)
+        if ((a[i] | 0x20) == 'p' && ts_ascii_eq_nocase(a + i, 7, "pkcs11:"))
+            return i;
+    return len;
+}
+
+/* u[0..len), a PKCS #11 URI, with the value of its pin-value attribute
+ * (RFC 7512 section 2.3: the token's PIN itself) redacted, in its query
+ * or, as some tools also take it, among its path's attributes. */
+static void put_pkcs11(struct ts_cut_text *w, const char *u, size_t len)
+{
+    static const char pin[] = "pin-value=";
+    size_t done = 0;
+    for (size_t i = 7; i + sizeof pin - 1 <= len; i++) {
+        char before = u[i - 1];
+        if ((before != ':' && before != ';' && before != '?' && before != '&') ||
+            !ts_ascii_eq_nocase(u + i, sizeof pin - 1, pin))
+            continue;
+        size_t value = i + sizeof pin - 1, end = value;
+        while (end < len && u[end] != ';' && u[end] != '?' && u[end] != '&')
+            end++;
+        ts_cut_text_put(w, u + done, value - done);
+        ts_cut_text_put(w, redacted, sizeof redacted - 1);
+        done = i = end;
+    }
+    ts_cut_text_put(w, u + done, len - done);
+}
+
 /* v[0..len), an option's value, as how says it carries a credential. */
 static void put_credential_value(struct ts_cut_text *w, enum cred how, const char *v, size_t len)
 {
     if (how == CRED_WHOLE) {
         ts_cut_text_put(w, redacted, sizeof redacted - 1);
     } else if (how == CRED_USERINFO) {
-        if (ts_url_has_secret(v, len)) { /* with a scheme: as a URL */
-            put_url(w, v, len);
-            return;
-        }
-        const char *slash = memchr(v, '/', len);
-        size_t auth = slash ? (size_t)(slash - v) : len;
-        const char *at = memrchr(v, '@', auth);
-        if (!at || ts_url_scheme_len(v, len)) {
-            ts_cut_text_put(w, v, len);
-            return;
-        }
-        bool password = memchr(v, ':', (size_t)(at - v)) != NULL;
-        ts_cut_text_put(w, password ? "REDACTED:REDACTED" : "REDACTED", password ? 17 : 8);
-        ts_cut_text_put(w, at, len - (size_t)(at - v));
+        put_url(w, v, len, true);
     } else { /* CRED_CERT: a ':' not escaped ("\:") ends the file's name */
+        if (len >= 7 && ts_ascii_eq_nocase(v, 7, "pkcs11:")) { /* no file: a token's key */
+            put_pkcs11(w, v, len);
+            return;
+        }
         size_t colon = 0;
-        bool pkcs11 = len >= 7 && ts_ascii_eq_nocase(v, 7, "pkcs11:");
-        for (size_t i = 0; i < len && !pkcs11; i++) {
+        for (size_t i = 0; i < len; i++) {
             if (v[i] == '\\' && i + 1 < len)
                 i++;
             else if (v[i] == ':') {
@@ -330,17 +360,22 @@ static enum program program_of(const char *args, size_t len)
 }
 
 /* An argument that is no option of curl's or wget's (or is an option's
- * value): a credential header's value and a URL's secrets redacted. */
-static void put_argument(struct ts_cut_text *w, const char *a, size_t len)
+ * value): a credential header's value, a URL's secrets (url: it is one
+ * of curl's or wget's URLs, which may begin with their userinfo, no
+ * scheme before it) and a PKCS #11 URI's PIN redacted. */
+static void put_argument(struct ts_cut_text *w, const char *a, size_t len, bool url)
 {
-    size_t keep = credential_header(a, len);
+    size_t keep = credential_header(a, len), p11;
     if (keep) {
         ts_cut_text_put(w, a, keep);
         if (a[keep - 1] == ':') /* "Name:" then " REDACTED", as a header reads */
             ts_cut_text_put(w, " ", 1);
         ts_cut_text_put(w, redacted, sizeof redacted - 1);
-    } else if (ts_url_has_secret(a, len)) {
-        put_url(w, a, len); /* (a cut there ends w too: nothing after it) */
+    } else if (url_has_secret(a, len, url)) {
+        put_url(w, a, len, url); /* (a cut there ends w too: nothing after it) */
+    } else if ((p11 = pkcs11_start(a, len)) < len) {
+        ts_cut_text_put(w, a, p11);
+        put_pkcs11(w, a + p11, len - p11);
     } else {
         ts_cut_text_put(w, a, len);
     }
@@ -368,7 +403,7 @@ size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
         if (value && how != CRED_NONE) {
             put_credential_value(&w, how, a, alen);
         } else if (value || a == args || program == PROGRAM_OTHER || credential_header(a, alen)) {
-            put_argument(&w, a, alen);
+            put_argument(&w, a, alen, false);
         } else if ((how = credential_long_option(a, alen, &name_len, &attached))) {
             ts_cut_text_put(&w, a, name_len);
             if (attached)
@@ -386,10 +421,10 @@ size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap)
             } else if (how) {
                 put_credential_value(&w, how, a + value_at, alen - value_at);
             } else { /* another option's ("-sHName: value": a header) */
-                put_argument(&w, a + value_at, alen - value_at);
+                put_argument(&w, a + value_at, alen - value_at, false);
             }
-        } else {
-            put_argument(&w, a, alen);
+        } else { /* one of the program's URLs, or an option of no concern */
+            put_argument(&w, a, alen, a[0] != '-');
         }
     }
     return w.len;

@@ -41,7 +41,9 @@ size_t ts_url_redact(const char *u, size_t len, char *out, size_t cap);
  * options (-Lu VALUE, -LuVALUE: as curl reads it, the first letter that
  * takes a value ends the group); the userinfo of a proxy (-x, --proxy,
  * --preproxy, with or without a scheme); what follows the first ':' not
- * escaped of a certificate (-E, --cert, --proxy-cert: its password).
+ * escaped of a certificate (-E, --cert, --proxy-cert: its password); the
+ * userinfo of their URL arguments without a scheme ("bob:pw@host/x").
+ * In any argument, a PKCS #11 URI's pin-value (RFC 7512).
  * Other secrets on a command line go as they are. Returns the length
  * written, cut at cap. */
 size_t ts_args_redact(const char *args, size_t len, char *out, size_t cap);

@@ -121,9 +121,10 @@ static void test_command_line(void **state)
                "curl -sHAuthorization: REDACTED -sH Cookie: REDACTED -o -u x");
     /* a proxy's userinfo (-x, --proxy, --preproxy), a certificate's
      * password (-E, --cert, --proxy-cert), tokens and passphrases */
-    check_args("curl|-x|bob:pw@proxy:3128|--proxy|http://bob:pw@p:1/|-xu@p|--preproxy|p:1",
+    check_args("curl|-x|bob:pw@proxy:3128|--proxy|http://bob:pw@p:1/|-xu@p|--preproxy|p:1|"
+               "-x|b:p@h/?sig=s",
                "curl -x REDACTED:REDACTED@proxy:3128 --proxy http://REDACTED:REDACTED@p:1/ "
-               "-xREDACTED@p --preproxy p:1");
+               "-xREDACTED@p --preproxy p:1 -x REDACTED:REDACTED@h/?sig=REDACTED");
     check_args("curl|-E|cert.pem:pw|-sEc\\:x.pem:pw|--cert|c.pem|--proxy-cert|c:p|-E|pkcs11:o=a;p",
                "curl -E cert.pem:REDACTED -sEc\\:x.pem:REDACTED --cert c.pem "
                "--proxy-cert c:REDACTED -E pkcs11:o=a;p");
@@ -132,7 +133,24 @@ static void test_command_line(void **state)
                "curl --oauth2-bearer REDACTED --pass REDACTED --proxy-pass REDACTED "
                "--tlspassword REDACTED --proxy-tlspassword REDACTED");
     check_args("wget|--ftp-password|pw|--proxy-password|pw|-U|agent|-x|u:p@h",
-               "wget --ftp-password REDACTED --proxy-password REDACTED -U agent -x u:p@h");
+               "wget --ftp-password REDACTED --proxy-password REDACTED -U agent -x "
+               "REDACTED:REDACTED@h");
+    /* curl's and wget's URLs without a scheme begin with their authority:
+     * its userinfo too ("bob:pw@host"), not an '@' after it */
+    check_args("curl|bob:pw@h:1/p?sig=s|tok@h|h/p@q:r|--url|u:p@h|-o|f@g:h|-d|a:b@c",
+               "curl REDACTED:REDACTED@h:1/p?sig=REDACTED REDACTED@h h/p@q:r --url "
+               "REDACTED:REDACTED@h -o f@g:h -d a:b@c");
+    check_args("wget|-q|u:p@h/x|--no-check-certificate|h?x=a@b",
+               "wget -q REDACTED:REDACTED@h/x --no-check-certificate h?x=a@b");
+    /* a PKCS #11 URI's PIN (RFC 7512's pin-value), wherever it is given */
+    check_args(
+        "curl|-E|pkcs11:object=k;type=cert?pin-value=1234&module-name=m|"
+        "--key|PKCS11:token=t;PIN-VALUE=9;object=k|--cert=pkcs11:o=a?pin-value=",
+        "curl -E pkcs11:object=k;type=cert?pin-value=REDACTED&module-name=m "
+        "--key PKCS11:token=t;PIN-VALUE=REDACTED;object=k --cert=pkcs11:o=a?pin-value=REDACTED");
+    check_args("p11tool|--login|key=pkcs11:token=t?pin-value=12&pin-value=34|pkcs11:xpin-value=1",
+               "p11tool --login key=pkcs11:token=t?pin-value=REDACTED&pin-value=REDACTED "
+               "pkcs11:xpin-value=1");
     /* long options as curl reads them, in any case, and as curl and
      * getopt_long (wget) read an abbreviation, a start of one name
      * ("--proxy-us"); wget's "passwd" aliases; the options of other
