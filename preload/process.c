@@ -2,25 +2,28 @@
 #include "process.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "cut_text.h"
 #include "fork_state.h"
 
 struct ts_process ts_proc TS_FORK_STATE;
+
+/* Copy text into out, cut (between UTF-8 characters) where out ends. */
+static void text_into(char *out, size_t cap, const char *text)
+{
+    struct ts_cut_text t = {out, cap - 1, 0};
+    ts_cut_text_put(&t, text, strlen(text));
+    out[t.len] = '\0';
+}
 
 /* Copy the last path component of path into out. */
 static void basename_into(char *out, size_t cap, const char *path)
 {
     const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t n = strlen(base);
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(out, base, n);
-    out[n] = '\0';
+    text_into(out, cap, slash ? slash + 1 : path);
 }
 
 void ts_process_load(void)
@@ -41,7 +44,7 @@ void ts_process_load(void)
      * for "python3 frontend.py" /proc/self/exe says python3.11 either way,
      * but a symlinked tool (e.g. busybox applets) is known by argv[0]. */
     if (ts_cfg.service_name[0])
-        snprintf(ts_proc.service_name, sizeof ts_proc.service_name, "%s", ts_cfg.service_name);
+        text_into(ts_proc.service_name, sizeof ts_proc.service_name, ts_cfg.service_name);
     else
         basename_into(ts_proc.service_name, sizeof ts_proc.service_name,
                       program_invocation_short_name ? program_invocation_short_name

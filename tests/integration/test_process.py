@@ -709,6 +709,22 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual(s["name"], "exit_codes %s %d" % (mode, code), dump(spans))
                 self.assert_exit(s, status, spans)
 
+    def test_a_long_program_name_is_cut_between_characters(self):
+        # The service name, without OTEL_SERVICE_NAME, is argv[0]'s last
+        # part, which exec lets be any length: 200 two-byte characters are
+        # cut to the 127 whole ones of 254 bytes, not to 255 bytes that end
+        # in half of one (which the encoders showed as a U+FFFD)
+        name = "\u00e9" * 200
+        p = self.launch([th.PY, "-c", "import os, sys; os.execv('/bin/true', [sys.argv[1]])", name],
+                        "long_name")
+        self.assertEqual(p.returncode, 0, p.describe())
+        spans = self.final_spans(2, procs=(p,))
+        with open(self.spans_file, "rb") as f:
+            f.read().decode("utf-8")  # every byte of the file is UTF-8
+        true_span = th.only([s for s in spans if s["name"].startswith(name[:10])], "/bin/true",
+                            spans)
+        self.assertEqual(true_span["service"], name[:127], dump(spans))
+
     def test_init_of_a_pid_namespace_outlives_its_own_signals(self):
         """A container's first process (PID 1 of its namespace) that sends
         itself SIGTERM and SIGINT at their defaults lives on: the kernel
