@@ -251,13 +251,9 @@ static __attribute__((noinline)) void span_failed(struct ts_span *s, const char 
 static __attribute__((noinline)) void span_error_status(struct ts_span *s, int status)
 {
     s->status = TS_STATUS_ERROR;
-    char code[10]; /* digits by hand: no snprintf where a signal handler may be */
-    size_t n = sizeof code;
-    unsigned v = (unsigned)status;
-    do
-        code[--n] = (char)('0' + v % 10);
-    while ((v /= 10) && n);
-    ts_span_attr_str(s, "error.type", code + n, sizeof code - n);
+    char code[20], *end = code + sizeof code;
+    const char *first = ts_ascii_decimal_before(end, (unsigned)status);
+    ts_span_attr_str(s, "error.type", first, (size_t)(end - first));
 }
 
 /* Give p's record back, the span never ended. */

@@ -36,6 +36,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../preload/ascii.h"
 #include "../preload/config.h"
 #include "../preload/context.h"
 #include "../preload/death.h"
@@ -133,14 +134,11 @@ static bool file_head(int fd, const char *path, int at_flags, char head[2])
     else if (pread(fd, head, 2, 0) == 2)
         return true;
     else if (errno == EBADF) {
-        char name[sizeof "/proc/self/fd/" + 10] = "/proc/self/fd/";
-        char digits[10], *at = name + sizeof "/proc/self/fd/" - 1;
-        int n = 0;
-        for (unsigned v = (unsigned)fd; n == 0 || v; v /= 10)
-            digits[n++] = (char)('0' + v % 10);
-        while (n)
-            *at++ = digits[--n];
-        *at = '\0';
+        char name[sizeof "/proc/self/fd/" + 20] = "/proc/self/fd/", digits[20];
+        const char *first = ts_ascii_decimal_before(digits + sizeof digits, (unsigned)fd);
+        size_t n = (size_t)(digits + sizeof digits - first);
+        memcpy(name + sizeof "/proc/self/fd/" - 1, first, n);
+        name[sizeof "/proc/self/fd/" - 1 + n] = '\0';
         fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         own = true;
     } else

@@ -15,6 +15,18 @@ static inline bool ts_ascii_is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/* v in decimal, written backwards to end just before end (which has room
+ * for 20 digits before it: a uint64_t's most); returns where its first
+ * digit is. By hand, where snprintf's own frames would take kilobytes of
+ * a thread's stack (and a signal handler may be the caller). */
+static inline char *ts_ascii_decimal_before(char *end, uint64_t v)
+{
+    do
+        *--end = (char)('0' + v % 10);
+    while (v /= 10);
+    return end;
+}
+
 /* An ASCII control byte: below the space, or DEL. None may stand in an
  * HTTP field value (RFC 9110 §5.5: a tab alone is allowed there), a URL
  * or a message line. */

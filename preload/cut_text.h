@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ascii.h"
+
 struct ts_cut_text {
     char *buf;
     size_t cap, len;
@@ -59,18 +61,12 @@ static inline void ts_cut_text_put(struct ts_cut_text *t, const char *s, size_t 
     ts_cut_text_close(t);
 }
 
-/* Append v in decimal, as much of it as fits: digits by hand, where
- * snprintf's own frames would take kilobytes of a thread's stack (and a
- * signal handler may be the caller). */
+/* Append v in decimal, as much of it as fits. */
 static inline void ts_cut_text_put_uint(struct ts_cut_text *t, unsigned v)
 {
-    char digits[10];
-    size_t i = sizeof digits;
-    do {
-        digits[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    ts_cut_text_put(t, digits + i, sizeof digits - i);
+    char digits[20], *end = digits + sizeof digits;
+    const char *first = ts_ascii_decimal_before(end, v);
+    ts_cut_text_put(t, first, (size_t)(end - first));
 }
 
 /* Append an address and port as a URI's authority writes them: ip:port,

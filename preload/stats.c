@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ascii.h"
 #include "clock.h"
 #include "fork_state.h"
 #include "log.h"
@@ -105,17 +106,9 @@ static void line_str(struct line *l, const char *s)
 
 static void line_u64(struct line *l, uint64_t v)
 {
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
     char text[21];
-    for (size_t i = 0; i < n; i++)
-        text[i] = digits[n - 1 - i];
-    text[n] = '\0';
-    line_str(l, text);
+    text[20] = '\0';
+    line_str(l, ts_ascii_decimal_before(text + 20, v));
 }
 
 /* " key=value" */
