@@ -8,6 +8,10 @@
 #include "../preload/log.h"
 #include "propagation.h"
 
+/* The longest TRACESTATE read: 32 members of at most 513 characters each,
+ * with room for blanks around them. A longer one is no tracestate. */
+#define TRACESTATE_READ_MAX 65536
+
 /* TRACESHIM_B3 beside the TRACEPARENT read into ctx: its debug flag and
  * its 64-bit trace id go into ctx when it names the same context (see
  * env_context.h). Returns 1 when it was ignored as not valid, else 0. */
@@ -53,13 +57,13 @@ int ts_env_context_load(ts_env_lookup_fn lookup)
     const char *ts = lookup("TRACESTATE");
     if (!ts || !*ts)
         return ignored;
-    len = strnlen(ts, TS_TRACESTATE_MAX + 1);
-    if (ts_tracestate_valid(ts, len)) {
-        ts_ctx_set_process_tracestate(ts, len);
+    char kept[TS_TRACESTATE_MAX];
+    len = strnlen(ts, TRACESTATE_READ_MAX + 1);
+    if (len <= TRACESTATE_READ_MAX && (len = ts_tracestate_normalize(ts, len, kept))) {
+        ts_ctx_set_process_tracestate(kept, len);
         return ignored;
     }
-    ts_log_error("ignoring TRACESTATE: not a tracestate the shim passes on (at most %d "
-                 "characters and %d entries, each key=value)",
-                 TS_TRACESTATE_MAX, TS_TRACESTATE_MEMBERS_MAX);
+    ts_log_error("ignoring TRACESTATE: not a tracestate (at most %d entries, each key=value)",
+                 TS_TRACESTATE_MEMBERS_MAX);
     return ignored + 1;
 }

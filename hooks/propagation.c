@@ -633,14 +633,21 @@ static bool ows(char c)
     return c == ' ' || c == '\t';
 }
 
-bool ts_tracestate_valid(const char *v, size_t len)
+/* A tracestate's list-members as they are read, over one or more header
+ * values: each "key=value" without the blanks around it. */
+struct tracestate_list {
+    const char *member[TS_TRACESTATE_MEMBERS_MAX];
+    size_t len[TS_TRACESTATE_MEMBERS_MAX];
+    size_t key_len[TS_TRACESTATE_MEMBERS_MAX];
+    size_t n;
+};
+
+/* Add v[0..len)'s members to list (split at ',', blanks around each
+ * ignored, empty ones allowed and not counted). False when one is outside
+ * the spec's grammar, a key comes twice, or there are more than
+ * TS_TRACESTATE_MEMBERS_MAX. */
+static bool tracestate_add(struct tracestate_list *list, const char *v, size_t len)
 {
-    if (!v || len == 0 || len > TS_TRACESTATE_MAX)
-        return false;
-    /* The keys seen so far, to refuse one given twice. */
-    const char *keys[TS_TRACESTATE_MEMBERS_MAX];
-    size_t key_lens[TS_TRACESTATE_MEMBERS_MAX];
-    size_t members = 0;
     const char *end = v + len;
     for (const char *m = v; m <= end;) {
         const char *comma = memchr(m, ',', (size_t)(end - m));
@@ -650,44 +657,103 @@ bool ts_tracestate_valid(const char *v, size_t len)
             a++;
         while (b > a && ows(b[-1]))
             b--;
-        if (a < b) { /* an empty member is allowed, and is none */
-            if (members == TS_TRACESTATE_MEMBERS_MAX)
+        if (a < b) {
+            if (list->n == TS_TRACESTATE_MEMBERS_MAX)
                 return false;
             const char *eq = memchr(a, '=', (size_t)(b - a));
             if (!eq || !tracestate_key(a, (size_t)(eq - a)) ||
                 !tracestate_value(eq + 1, (size_t)(b - eq - 1)))
                 return false;
             size_t klen = (size_t)(eq - a);
-            for (size_t i = 0; i < members; i++)
-                if (key_lens[i] == klen && memcmp(keys[i], a, klen) == 0)
+            for (size_t i = 0; i < list->n; i++)
+                if (list->key_len[i] == klen && memcmp(list->member[i], a, klen) == 0)
                     return false;
-            keys[members] = a;
-            key_lens[members] = klen;
-            members++;
+            list->member[list->n] = a;
+            list->len[list->n] = (size_t)(b - a);
+            list->key_len[list->n] = klen;
+            list->n++;
         }
         if (!comma)
             break;
         m = comma + 1;
     }
-    return members > 0;
+    return true;
+}
+
+/* list's members joined by ',' into out; when that is longer than
+ * TS_TRACESTATE_MAX, whole members left out until it is not: those longer
+ * than 128 characters first, then the others, each time the last one
+ * first (trace-context §3.3.1.5: the leftmost is the latest vendor's).
+ * Returns the length, 0 for no member. */
+static size_t tracestate_put(const struct tracestate_list *list, char out[TS_TRACESTATE_MAX])
+{
+    bool kept[TS_TRACESTATE_MEMBERS_MAX];
+    size_t total = 0;
+    for (size_t i = 0; i < list->n; i++) {
+        kept[i] = true;
+        total += list->len[i] + 1; /* and its ',' (one too many in all) */
+    }
+    for (size_t longer_than = 128;; longer_than = 0) {
+        for (size_t i = list->n; i-- > 0 && total > TS_TRACESTATE_MAX + 1;)
+            if (kept[i] && list->len[i] > longer_than) {
+                kept[i] = false;
+                total -= list->len[i] + 1;
+            }
+        if (longer_than == 0)
+            break;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < list->n; i++)
+        if (kept[i]) {
+            if (len)
+                out[len++] = ',';
+            memcpy(out + len, list->member[i], list->len[i]);
+            len += list->len[i];
+        }
+    return len;
+}
+
+bool ts_tracestate_valid(const char *v, size_t len)
+{
+    struct tracestate_list list = {.n = 0};
+    return v && len && len <= TS_TRACESTATE_MAX && tracestate_add(&list, v, len) && list.n > 0;
+}
+
+size_t ts_tracestate_normalize(const char *v, size_t len, char out[TS_TRACESTATE_MAX])
+{
+    struct tracestate_list list = {.n = 0};
+    if (!tracestate_add(&list, v, len) || list.n == 0)
+        return 0;
+    if (len > TS_TRACESTATE_MAX)
+        return tracestate_put(&list, out);
+    memcpy(out, v, len); /* as it came */
+    return len;
 }
 
 size_t ts_tracestate_find(const struct ts_http_header *h, size_t n, char out[TS_TRACESTATE_MAX])
 {
+    struct tracestate_list list = {.n = 0};
     size_t len = 0;
+    bool whole = true; /* the values joined as they came fit in out */
     for (size_t i = 0; h && i < n; i++) {
         const struct ts_http_header *x = &h[i];
         if (!TS_HTTP_NAMED(x, "tracestate") || x->value_len == 0)
             continue;
+        if (!tracestate_add(&list, x->value, x->value_len))
+            return 0;
         size_t sep = len ? 1 : 0;
-        if (x->value_len + sep > TS_TRACESTATE_MAX - len)
-            return 0; /* longer than the shim passes on: dropped whole */
-        if (sep)
-            out[len] = ',';
-        memcpy(out + len + sep, x->value, x->value_len);
-        len += sep + x->value_len;
+        if (whole && x->value_len + sep <= TS_TRACESTATE_MAX - len) {
+            if (sep)
+                out[len] = ',';
+            memcpy(out + len + sep, x->value, x->value_len);
+            len += sep + x->value_len;
+        } else {
+            whole = false;
+        }
     }
-    return len && ts_tracestate_valid(out, len) ? len : 0;
+    if (list.n == 0)
+        return 0;
+    return whole ? len : tracestate_put(&list, out);
 }
 
 bool ts_tracestate_present(const struct ts_http_header *h, size_t n)

@@ -103,26 +103,34 @@ size_t ts_prop_b3_decision(unsigned format, uint8_t sampling, bool flags_written
 size_t ts_prop_inject(unsigned formats, const struct ts_ctx *ctx, char *buf, size_t cap);
 
 /* W3C tracestate (trace-context §3.3): the shim adds no entry of its own,
- * so it passes a request's tracestate on as it came, or not at all. At
- * most this many characters are passed on: the spec asks every vendor to
- * propagate at least 512, and allows dropping a longer one (it allows
- * cutting entries out of it too, which would change what other vendors
- * wrote: the shim does not). */
+ * so it passes a request's tracestate on as it came, or none when it is
+ * malformed (the spec: a tracestate that does not parse is not
+ * propagated): more than TS_TRACESTATE_MEMBERS_MAX list-members, a key
+ * twice, a key or value outside the spec's grammar. One longer than
+ * TS_TRACESTATE_MAX characters, the spec's minimum (context.h), goes on
+ * as its members without the blanks around them, and when they are still
+ * too long, without whole members until they are not (trace-context
+ * §3.3.1.5: those longer than 128 characters first, then from the end,
+ * the oldest vendors' entries). */
 #define TS_TRACESTATE_MEMBERS_MAX 32 /* TS_TRACESTATE_MAX: context.h */
 
-/* Is v[0..len) a tracestate worth passing on? Its list-members (split at
- * ',', blanks around each ignored, empty ones allowed and not counted)
- * are at most TS_TRACESTATE_MEMBERS_MAX "key=value" pairs with the spec's
- * key and value grammar and no key twice, at least one of them, and len
- * is at most TS_TRACESTATE_MAX. Anything else the spec lets a vendor drop,
- * and the shim does: a malformed tracestate SHOULD NOT be propagated. */
+/* Is v[0..len) a tracestate as the shim passes one on? At most
+ * TS_TRACESTATE_MAX characters of list-members (split at ',', blanks
+ * around each ignored, empty ones allowed and not counted), at least one,
+ * none malformed as above. */
 bool ts_tracestate_valid(const char *v, size_t len);
 
-/* A request's tracestate in out: the values of all its tracestate headers
- * (names case-insensitive) joined with ',' in order, as RFC 7230 §3.2.2
- * combines a field sent more than once, empty ones skipped. Returns its
- * length, or 0 when it has none or it is not ts_tracestate_valid (then
- * out holds nothing of use). */
+/* The tracestate v[0..len) as the shim passes it on, in out (valid as
+ * above): as it came, or when longer than TS_TRACESTATE_MAX its members
+ * without blanks, joined by ',' and cut by whole members. Returns its
+ * length, 0 when it is malformed or has no member. */
+size_t ts_tracestate_normalize(const char *v, size_t len, char out[TS_TRACESTATE_MAX]);
+
+/* A request's tracestate, as ts_tracestate_normalize has it, of the values
+ * of all its tracestate headers (names case-insensitive) joined with ','
+ * in order, as RFC 9110 §5.3 combines a field sent more than once, empty
+ * ones skipped. Returns its length, 0 when there is none or it is
+ * malformed. */
 size_t ts_tracestate_find(const struct ts_http_header *h, size_t n,
                           char out[TS_TRACESTATE_MAX]);
 

@@ -223,6 +223,31 @@ class ChainTest(SpansFileCase):
         self.assertEqual(th.header_values(headers, "tracestate"), [state],
                          "B must receive the tracestate A received, exactly once: %r" % headers)
 
+    def test_a_long_tracestate_is_cut_by_whole_members(self):
+        """A tracestate longer than the 512 characters every vendor passes
+        on goes on without whole members (trace-context 3.3.1.5): those
+        longer than 128 characters first, then from the end; what is left
+        as it came, without the blanks around members."""
+        trace, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        small = ["k%02d=%s" % (i, "v" * 36) for i in range(14)]  # 40 characters each
+        big = "big=" + "b" * 200
+        sent = ", ".join([small[0], big] + small[1:])
+        status, body = th.http_get(self.a_port, "/call?to=%d&path=/echo-headers" % self.b_port,
+                                   headers=[("traceparent", "00-%s-%s-01" % (trace, parent)),
+                                            ("tracestate", sent)])
+        self.assertEqual(status, 200, body)
+        headers = json.loads(json.loads(body)["body"])
+        th.wait_spans(self.spans_file, 3, procs=(self.a, self.b))
+        for p in (self.a, self.b):
+            p.stop()
+        # 14 * 41 - 1 = 573 without the big one: the last two go too
+        self.assertEqual(th.header_values(headers, "tracestate"), [",".join(small[:12])],
+                         headers)
+        spans = th.read_spans(self.spans_file, strict=True)
+        a_srv = self.find(spans, "svc-a", th.KIND_SERVER)
+        self.assertEqual(a_srv["raw"].get("traceState"), ",".join(small[:12]),
+                         th.format_spans(spans))
+
     def test_probe_connection_makes_no_span(self):
         """A port probe (connect, close, no byte) is not a request."""
         th.wait_port(self.a_port, timeout=5, proc=self.a)

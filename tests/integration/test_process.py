@@ -546,6 +546,18 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(len(th.header_values(headers, "traceparent")), 1, headers)
         self.assertEqual(th.header_values(headers, "tracestate"), [], headers)
 
+        # longer than 512 characters: the last whole members go
+        # (trace-context 3.3.1.5), the rest as it came
+        members = ["k%02d=%s" % (i, "v" * 36) for i in range(14)]  # 14 * 41 - 1 = 573
+        long = self.launch([*self.curl_args, "http://127.0.0.1:%d/long" % srv.port], "curl-long",
+                           TRACEPARENT="00-%s-%s-01" % (trace, parent),
+                           TRACESTATE=",".join(members))
+        self.assertEqual(long.returncode, 0, long.describe())
+        (_, _, conn) = srv.wait_closed(3)
+        _, headers, _ = th.parse_head(bytes(conn.data))
+        self.assertEqual(th.header_values(headers, "tracestate"), [",".join(members[:12])],
+                         headers)
+
     def test_inherited_traceparent_unsampled(self):
         """An unsampled parent: no span anywhere, and the trace id and the
         "not sampled" flag still reach the next service, also through env -i."""

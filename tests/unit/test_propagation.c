@@ -1723,7 +1723,8 @@ static void test_tracestate_find_joins_headers(void **state)
     hs = make_hdrs("tracestate: rojo=1", "tracestate: rojo=2", NULL); /* a key twice, joined */
     assert_int_equal(ts_tracestate_find(hs.h, hs.n, out), 0);
 
-    /* joined, longer than 512: dropped whole (each alone would pass) */
+    /* joined, longer than 512: whole members left out from the end until
+     * it fits (trace-context §3.3.1.5) */
     char x200[201], a[600], b[300];
     memset(x200, 'x', 200);
     x200[200] = '\0';
@@ -1731,8 +1732,63 @@ static void test_tracestate_find_joins_headers(void **state)
     snprintf(b, sizeof b, "tracestate: b=%s", x200);              /* 202 */
     hs = make_hdrs(a, NULL);
     assert_int_equal(ts_tracestate_find(hs.h, hs.n, out), strlen(a) - 12);
-    hs = make_hdrs(a, b, NULL);
-    assert_int_equal(ts_tracestate_find(hs.h, hs.n, out), 0);
+    hs = make_hdrs(b, a, NULL);
+    len = ts_tracestate_find(hs.h, hs.n, out);
+    assert_int_equal(len, 405);
+    assert_memory_equal(out, b + 12, 202);
+    assert_memory_equal(out + 202, ",a=", 3);
+}
+
+/* ts_tracestate_normalize(in) is want. */
+static void check_normalized(const char *in, size_t in_len, const char *want)
+{
+    char out[TS_TRACESTATE_MAX];
+    size_t len = ts_tracestate_normalize(in, in_len, out);
+    if (len != strlen(want) || memcmp(out, want, len) != 0)
+        fail_msg("normalized to \"%.*s\", want \"%s\"", (int)len, out, want);
+    assert_true(!len || ts_tracestate_valid(out, len));
+}
+
+static void test_tracestate_cut_by_whole_members(void **state)
+{
+    (void)state;
+    char in[2048], want[TS_TRACESTATE_MAX + 1];
+    /* blanks are not counted: 30 members of 16 characters and 4 blanks
+     * each (599 in all) go on, 509 characters without the blanks */
+    size_t n = 0, w = 0;
+    for (int i = 0; i < 30; i++) {
+        n += (size_t)snprintf(in + n, sizeof in - n, "%s  k%02d=%011d  ", i ? "," : "", i, i);
+        w += (size_t)snprintf(want + w, sizeof want - w, "%sk%02d=%011d", i ? "," : "", i, i);
+    }
+    check_normalized(in, n, want);
+    /* a member longer than 128 characters goes first, wherever it is */
+    n = (size_t)snprintf(in, sizeof in, "big=%0250d", 0);
+    w = 0;
+    for (int i = 0; i < 12; i++) {
+        n += (size_t)snprintf(in + n, sizeof in - n, ",k%02d=%019d", i, i);
+        w += (size_t)snprintf(want + w, sizeof want - w, "%sk%02d=%019d", i ? "," : "", i, i);
+    }
+    check_normalized(in, n, want); /* 254 + 12 * 24 = 542 in all */
+    /* none longer than 128: the last ones go, as few as need to */
+    n = w = 0;
+    for (int i = 0; i < 5; i++) {
+        n += (size_t)snprintf(in + n, sizeof in - n, "%sk%d=%0117d", i ? "," : "", i, i);
+        if (i < 4)
+            w = n;
+    }
+    memcpy(want, in, w); /* 4 of 120 and their commas: 483 */
+    want[w] = '\0';
+    check_normalized(in, n, want);
+    /* a long one before the end goes, and then what fits stays */
+    n = (size_t)snprintf(in, sizeof in, "a=%0200d,b=%0200d,c=%0150d,d=1", 0, 0, 0);
+    snprintf(want, sizeof want, "a=%0200d,b=%0200d,d=1", 0, 0);
+    check_normalized(in, n, want);
+    /* one that fits goes as it came, blanks and empty members too */
+    check_normalized(" rojo=1 ,, congo=2\t", 19, " rojo=1 ,, congo=2\t");
+    /* malformed anywhere, or only empty members: nothing */
+    check_normalized(" , ", 3, "");
+    check_normalized("a=1,B=2", 7, "");
+    check_normalized("a=1, a=2", 8, "");
 }
 
 int main(void)
@@ -1793,6 +1849,7 @@ int main(void)
         cmocka_unit_test(test_find_request_matches_find),
         cmocka_unit_test(test_tracestate_valid),
         cmocka_unit_test(test_tracestate_find_joins_headers),
+        cmocka_unit_test(test_tracestate_cut_by_whole_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
