@@ -212,6 +212,31 @@ static const char *system_lookup(const char *name)
     return v && *v ? v : ts_sysconf_get(&system_conf, name);
 }
 
+/* The file the exec named (AT_EXECFN: a #! script's path, where
+ * /proc/self/exe is its interpreter; a symbolic link's, where it is the
+ * link's target), made absolute from the folder the process starts in;
+ * NULL when it cannot be. Static: the start is single-threaded, and its
+ * stack frame small. */
+static const char *exec_file_name(void)
+{
+    static char absolute[1024];
+    const char *fn = (const char *)getauxval(AT_EXECFN);
+    if (!fn || !*fn || fn[0] == '/')
+        return fn;
+    while (fn[0] == '.' && fn[1] == '/')
+        fn += 2;
+    if (!getcwd(absolute, sizeof absolute))
+        return NULL;
+    size_t dir = strlen(absolute), len = strlen(fn);
+    if (dir == 1) /* "/": the name follows it */
+        dir = 0;
+    if (dir + 1 + len >= sizeof absolute)
+        return NULL;
+    absolute[dir] = '/';
+    memcpy(absolute + dir + 1, fn, len + 1);
+    return absolute;
+}
+
 /* Is this program one TRACESHIM_PROGRAMS names? Unset: every program when
  * the environment preloaded the library, none in system mode. */
 __attribute__((noinline)) static bool program_selected(ts_env_lookup_fn lookup, bool system)
@@ -223,7 +248,8 @@ __attribute__((noinline)) static bool program_selected(ts_env_lookup_fn lookup, 
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0)
         exe[n] = '\0';
-    return ts_programs_match(patterns, n > 0 ? exe : NULL, program_invocation_name);
+    return ts_programs_match(patterns, n > 0 ? exe : NULL, program_invocation_name,
+                             exec_file_name());
 }
 
 /* System mode: may this process be traced at all? Never PID 1 (init must

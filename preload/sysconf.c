@@ -228,7 +228,17 @@ static const char *last_component(const char *path)
     return slash ? slash + 1 : path;
 }
 
-bool ts_programs_match(const char *patterns, const char *exe, const char *argv0)
+/* Does pat match name: its path when pat has a '/' (only an absolute
+ * name has one to match), else its last component? */
+static bool name_matches(const char *pat, bool path, const char *name)
+{
+    if (!name || !*name)
+        return false;
+    return path ? name[0] == '/' && ts_glob_match(pat, name)
+                : ts_glob_match(pat, last_component(name));
+}
+
+bool ts_programs_match(const char *patterns, const char *exe, const char *argv0, const char *execfn)
 {
     if (!patterns)
         return false;
@@ -246,14 +256,10 @@ bool ts_programs_match(const char *patterns, const char *exe, const char *argv0)
         if (len && len < sizeof pat) {
             memcpy(pat, p, len);
             pat[len] = '\0';
-            if (memchr(pat, '/', len)) {
-                if ((exe && ts_glob_match(pat, exe)) ||
-                    (argv0 && argv0[0] == '/' && ts_glob_match(pat, argv0)))
-                    return true;
-            } else if ((exe && ts_glob_match(pat, last_component(exe))) ||
-                       (argv0 && *argv0 && ts_glob_match(pat, last_component(argv0)))) {
+            bool path = memchr(pat, '/', len) != NULL;
+            if (name_matches(pat, path, exe) || name_matches(pat, path, argv0) ||
+                name_matches(pat, path, execfn))
                 return true;
-            }
         }
         if (!comma)
             return false;

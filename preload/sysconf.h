@@ -60,9 +60,12 @@ bool ts_glob_match(const char *pattern, const char *s);
 
 /* Does the program match one of the comma-separated patterns (blanks
  * around each dropped)? A pattern with a '/' is matched against the
- * executable's path (exe, from /proc/self/exe) and an absolute argv0; a
- * pattern without one against their last components. exe and argv0 may
- * be NULL. An empty list matches nothing. */
-bool ts_programs_match(const char *patterns, const char *exe, const char *argv0);
+ * executable's path (exe, from /proc/self/exe), an absolute argv0 and
+ * an absolute execfn (the file the exec named, AT_EXECFN: a #! script's
+ * own path where exe is its interpreter's, a link's where exe is its
+ * target's); a pattern without one against their last components. Any of
+ * the three may be NULL. An empty list matches nothing. */
+bool ts_programs_match(const char *patterns, const char *exe, const char *argv0,
+                       const char *execfn);
 
 #endif

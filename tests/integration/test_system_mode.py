@@ -104,6 +104,25 @@ class SystemModeTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
         th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
 
+    def test_path_pattern_names_the_file_the_exec_named(self):
+        # A link in a folder of its own to the program, executed by a
+        # relative name: /proc/self/exe is the link's target and argv[0] is
+        # not a path; the file the exec named (AT_EXECFN, made absolute
+        # from the folder the process starts in) is the link's path, as for
+        # a #! script (its own path, where exe is its interpreter's)
+        folder = os.path.join(self.tmp, "bin")
+        os.mkdir(folder)
+        os.symlink(self.other, os.path.join(folder, "alias"))
+        self.default_conf(programs="%s/*" % folder)
+        p = th.run(["./alias", str(self.srv.port), "/sys"], env=self.env(), tmpdir=self.tmp,
+                   cwd=folder)
+        self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
+        th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+        # and no other folder's pattern picks it
+        os.unlink(self.spans_file)
+        self.default_conf(programs="%s/other/*" % self.tmp)
+        self.assert_untouched(self.linked, self.env(), 3)
+
     def test_no_file_traces_nothing(self):
         self.assert_untouched(self.linked, self.env(), 2)
 

@@ -186,24 +186,32 @@ static void test_programs(void **state)
 {
     (void)state;
     /* names match the executable's or argv[0]'s last component */
-    assert_true(ts_programs_match("curl", "/usr/bin/curl", "curl"));
-    assert_true(ts_programs_match("wget, curl", "/usr/bin/curl", NULL));
-    assert_true(ts_programs_match(" python3 ", "/usr/bin/python3.11", "python3"));
-    assert_true(ts_programs_match("python3", "/usr/bin/python3.11", "/usr/bin/python3"));
-    assert_false(ts_programs_match("python3", "/usr/bin/python3.11", "/opt/run"));
-    assert_false(ts_programs_match("curl", "/usr/bin/fetch", "fetch"));
+    assert_true(ts_programs_match("curl", "/usr/bin/curl", "curl", NULL));
+    assert_true(ts_programs_match("wget, curl", "/usr/bin/curl", NULL, NULL));
+    assert_true(ts_programs_match(" python3 ", "/usr/bin/python3.11", "python3", NULL));
+    assert_true(ts_programs_match("python3", "/usr/bin/python3.11", "/usr/bin/python3", NULL));
+    assert_false(ts_programs_match("python3", "/usr/bin/python3.11", "/opt/run", NULL));
+    assert_false(ts_programs_match("curl", "/usr/bin/fetch", "fetch", NULL));
     /* a pattern with a slash matches the whole path */
-    assert_true(ts_programs_match("/usr/sbin/*", "/usr/sbin/nginx", "nginx: worker process"));
-    assert_false(ts_programs_match("/usr/sbin/*", "/usr/bin/nginx", "nginx"));
-    assert_true(ts_programs_match("/opt/app/*", NULL, "/opt/app/server"));
-    assert_false(ts_programs_match("/opt/app/*", NULL, "server"));
-    assert_false(ts_programs_match("/usr/bin/curl", "/usr/bin/fetch", "curl"));
+    assert_true(ts_programs_match("/usr/sbin/*", "/usr/sbin/nginx", "nginx: worker process", NULL));
+    assert_false(ts_programs_match("/usr/sbin/*", "/usr/bin/nginx", "nginx", NULL));
+    assert_true(ts_programs_match("/opt/app/*", NULL, "/opt/app/server", NULL));
+    assert_false(ts_programs_match("/opt/app/*", NULL, "server", NULL));
+    assert_false(ts_programs_match("/usr/bin/curl", "/usr/bin/fetch", "curl", NULL));
     /* empty lists and entries match nothing */
-    assert_false(ts_programs_match("", "/usr/bin/curl", "curl"));
-    assert_false(ts_programs_match(" , ,", "/usr/bin/curl", "curl"));
-    assert_false(ts_programs_match(NULL, "/usr/bin/curl", "curl"));
-    assert_false(ts_programs_match("curl", NULL, NULL));
-    assert_true(ts_programs_match("*", "/sbin/anything", NULL));
+    assert_false(ts_programs_match("", "/usr/bin/curl", "curl", NULL));
+    assert_false(ts_programs_match(" , ,", "/usr/bin/curl", "curl", NULL));
+    assert_false(ts_programs_match(NULL, "/usr/bin/curl", "curl", NULL));
+    assert_false(ts_programs_match("curl", NULL, NULL, NULL));
+    assert_true(ts_programs_match("*", "/sbin/anything", NULL, NULL));
+    /* the file the exec named: a #! script's own path (exe is its
+     * interpreter's, argv[0] as the caller wrote it), a link's */
+    assert_true(
+        ts_programs_match("/opt/shop/bin/*", "/usr/bin/dash", "./app", "/opt/shop/bin/app"));
+    assert_true(ts_programs_match("/usr/bin/awk", "/usr/bin/mawk", "awk", "/usr/bin/awk"));
+    assert_true(ts_programs_match("app", "/usr/bin/dash", "/bin/sh", "/opt/shop/bin/app"));
+    assert_false(ts_programs_match("/opt/shop/bin/*", "/usr/bin/dash", "app", "bin/app"));
+    assert_false(ts_programs_match("/usr/bin/awk", "/usr/bin/mawk", "awk", NULL));
 }
 
 int main(void)
