@@ -169,7 +169,10 @@ static bool first_copy(void)
 }
 
 /* Does LD_PRELOAD name this library (the same file by any path, or its
- * bare name, which the loader looks up in the library path)? Not inlined
+ * bare name, which the loader looks up in the library path)? A path with
+ * one of the loader's dynamic string tokens ("/usr/$LIB/libtraceshim.so",
+ * ld.so(8)), which only the loader can expand, names it by its last
+ * component. Not inlined
  * into init_body, like program_selected: their 4 KiB buffers would stay
  * on the stack for the whole start, and a thread of 16 KiB that starts
  * the shim loads libunwind on what is left. */
@@ -188,11 +191,13 @@ __attribute__((noinline)) static bool named_in_ld_preload(const char *self)
         if (len && len < sizeof entry) {
             memcpy(entry, lp, len);
             entry[len] = '\0';
+            const char *slash = strrchr(entry, '/');
             struct stat st;
-            if (!strchr(entry, '/') ? strcmp(entry, base) == 0
-                                    : strcmp(entry, self) == 0 ||
-                                          (have_me && stat(entry, &st) == 0 &&
-                                           st.st_dev == me.st_dev && st.st_ino == me.st_ino))
+            if (!slash || strchr(entry, '$')
+                    ? strcmp(slash ? slash + 1 : entry, base) == 0
+                    : strcmp(entry, self) == 0 ||
+                          (have_me && stat(entry, &st) == 0 && st.st_dev == me.st_dev &&
+                           st.st_ino == me.st_ino))
                 return true;
         }
         lp += len;

@@ -215,6 +215,24 @@ class SystemModeTest(th.TempDirMixin, unittest.TestCase):
         (conn,) = self.srv.wait_closed(1)
         self.assertEqual(bytes(conn.data).count(b"X-B3-TraceId:"), 1)
 
+    def test_preloaded_by_a_path_with_a_dynamic_string_token(self):
+        """LD_PRELOAD='/usr/$LIB/libtraceshim.so' (the multiarch spelling:
+        the loader expands $LIB, ld.so(8)) names the library: environment
+        mode, traced without any allowlist, not a dormant system mode."""
+        # $LIB is where this loader's multiarch libraries are: the library
+        # in each place it may be
+        copy_dir = os.path.join(self.tmp, "tree")
+        for lib_dir in ("lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu", "lib64", "lib"):
+            os.makedirs(os.path.join(copy_dir, lib_dir), exist_ok=True)
+            os.symlink(os.path.abspath(th.LIB),
+                       os.path.join(copy_dir, lib_dir, os.path.basename(th.LIB)))
+        token_path = os.path.join(copy_dir, "$LIB", os.path.basename(th.LIB))
+        preload = " ".join(filter(None, [th.PRELOAD_FIRST, token_path]))
+        env = th.shim_env("svc", self.spans_file, LD_PRELOAD=preload)
+        p = th.run([self.plain, str(self.srv.port), "/x"], env=env, tmpdir=self.tmp, name="plain")
+        self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
+        th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+
     def test_programs_in_environment_mode(self):
         """TRACESHIM_PROGRAMS narrows LD_PRELOAD tracing too."""
         env = th.shim_env("svc", self.spans_file, TRACESHIM_PROGRAMS="nothing-matches")
