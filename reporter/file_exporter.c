@@ -117,6 +117,16 @@ static void fexp_report(const char *what, const char *why)
     ts_log_error("cannot %s span file %s: %s; spans are dropped", what, fexp_path, why);
 }
 
+static void fexp_report_planted(const struct stat *st)
+{
+    if (fexp_reported)
+        return;
+    fexp_reported = true;
+    ts_log_error("not writing to span file %s: it is user %u's, in a folder everyone may write "
+                 "(who put it there could read the spans); spans are dropped",
+                 fexp_path, (unsigned)st->st_uid);
+}
+
 static void fexp_report_errno(const char *what, int err)
 {
     if (fexp_reported)
@@ -192,6 +202,25 @@ static uid_t fexp_kept_maker;
  * keeping alike (never through a symbolic link: fexp_open). */
 #define FEXP_APPEND_FLAGS (O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW)
 
+static bool fexp_folder_stat(struct stat *st);
+
+/* Is the regular file st, found at the path, one someone else put in a
+ * folder everyone may write (sticky: /tmp, system mode's
+ * /var/log/traceshim)? Its owner can read what is appended (URLs, command
+ * lines), so a file neither the process's user (nor also, for a keeping,
+ * the user it becomes) nor the folder's owner owns is not written, as
+ * Linux's fs.protected_regular refuses to create over it (an existing
+ * file is opened here without O_CREAT first, and that setting may be
+ * off). */
+static bool fexp_planted(const struct stat *st, uid_t also)
+{
+    uid_t me = (uid_t)TS_REAL(syscall)(SYS_geteuid);
+    struct stat folder;
+    return st->st_uid != me && st->st_uid != also && fexp_folder_stat(&folder) &&
+           (folder.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH) &&
+           st->st_uid != folder.st_uid;
+}
+
 static int fexp_open_path(void)
 {
     fexp_readable = false;
@@ -206,6 +235,12 @@ static int fexp_open_path(void)
             return fd;
         TS_REAL(close)(fd);
         errno = ENXIO;
+        return -1;
+    }
+    if (fexp_planted(&st, (uid_t)-1)) {
+        TS_REAL(close)(fd);
+        fexp_report_planted(&st);
+        errno = EACCES;
         return -1;
     }
     char link[32];
@@ -339,8 +374,12 @@ static bool fexp_special_file(void)
  * process's spans) is not for that user to read (the exporter's copies of
  * it skip the check of a line cut short by another process:
  * fexp_ends_mid_line). The file at the path, else a new one (*made), made
- * exclusively so that made is only ever this process's. */
-static int fexp_open_for_keeping(bool *made)
+ * exclusively so that made is only ever this process's; not a file planted
+ * for the process or the user it becomes (fexp_planted). Said only when
+ * that user is known: at the first of the calls (setgroups, setgid) it is
+ * not yet, and the file may be the one a keeping before gave that user,
+ * which the process, once it is that user, opens at its path itself. */
+static int fexp_open_for_keeping(bool *made, uid_t becomes)
 {
     *made = false;
     if (fexp_special_file())
@@ -348,6 +387,14 @@ static int fexp_open_for_keeping(bool *made)
     const int flags = FEXP_APPEND_FLAGS | O_NONBLOCK;
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = open(fexp_path, flags);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fexp_planted(&st, becomes)) {
+            TS_REAL(close)(fd);
+            if (becomes != (uid_t)-1)
+                fexp_report_planted(&st);
+            errno = EACCES;
+            return -1;
+        }
         if (fd >= 0 || errno != ENOENT)
             return fd;
         fd = open(fexp_path, flags | O_CREAT | O_EXCL, 0600);
@@ -478,7 +525,7 @@ bool ts_file_export_keep(uid_t becomes, bool *given)
     int saved = errno;
     ts_file_export_resolve_path(); /* done at init: only a load here */
     bool made;
-    int fd = fexp_open_for_keeping(&made);
+    int fd = fexp_open_for_keeping(&made, becomes);
     uint32_t at = __atomic_load_n(&fexp_kept_at, __ATOMIC_RELAXED) ^ (again ? 1 : 0);
     struct ts_own_fd *place = &fexp_kept_places[at];
     const struct ts_own_fd before = *fexp_kept();

@@ -1234,6 +1234,44 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
                 self.assertFalse(os.path.exists(spans_file))
 
+    def test_a_span_file_someone_else_put_in_a_shared_folder_is_not_written(self):
+        # In a folder everyone may write (sticky, as /tmp and system mode's
+        # /var/log/traceshim), a user puts a file readable by all where a
+        # root service's span file will be: its URLs and command lines
+        # would be theirs to read. Not written: neither by the exporter,
+        # nor by the keeping of a service that gives root up, unless it
+        # becomes that file's user. (fs.protected_regular, when on, makes
+        # the kernel refuse to create over it; the shim opens an existing
+        # file without O_CREAT first, and the setting may be off.)
+        srv, script = self.as_root_with_a_server()
+        os.chmod(self.tmp, 0o711)
+        shared = os.path.join(self.tmp, "anyone")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        drop = "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+        for what, owner, code, written in (
+                ("root", 65533, "get('/secret')\n", False),
+                ("drops root", 65533, drop + "get('/secret')\n", False),
+                ("becomes its owner", 65534, drop + "get('/secret')\n", True),
+                ("the folder owner's", 0, "get('/secret')\n", True)):
+            with self.subTest(what):
+                spans_file = os.path.join(shared, "planted-%s.jsonl" % what.replace(" ", "-"))
+                fd = os.open(spans_file, os.O_CREAT | os.O_WRONLY, 0o666)
+                os.fchmod(fd, 0o666)
+                os.fchown(fd, owner, owner)
+                os.close(fd)
+                p = th.run([th.PY, "-c", script + code],
+                           env=th.shim_env("planted", spans_file), tmpdir=self.tmp,
+                           name="planted")
+                self.assertEqual(p.returncode, 0, p.describe())
+                if written:
+                    self.assertEqual(p.stderr(), b"", p.describe())
+                    th.wait_spans(spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT)
+                else:
+                    self.assertIn(b"not writing to span file %s: it is user %d's"
+                                  % (spans_file.encode(), owner), p.stderr(), p.describe())
+                    self.assertEqual(os.path.getsize(spans_file), 0)
+
     def test_spans_exported_after_the_program_forbids_new_threads(self):
         # haproxy, as a user, sets RLIMIT_NPROC to 0 once its threads run:
         # every new thread is refused from then on, the reporter thread
