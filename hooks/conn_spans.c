@@ -1275,6 +1275,8 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     /* TRACESHIM_TRUST_INBOUND: a context not honoured is as good as none
      * (its flags included), but its ids are kept as attributes. */
     bool trusted = ts_trust_verify(req->headers, req->num_headers, &in);
+    if (__builtin_expect(have && !trusted, 0))
+        ts_trust_note_refused(&in);
     const struct ts_ctx *parent = have && trusted ? &in : ts_ctx_process();
     bool named = ts_sampler_reads_name(parent);
     if (named)

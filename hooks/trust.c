@@ -256,12 +256,46 @@ bool ts_trust_verify_strict(const struct ts_http_header *h, size_t n, const stru
     return ok;
 }
 
+/* The trace ids of the latest contexts refused (ts_trust_note_refused),
+ * each as two words stored one by one: a program may pass one on after
+ * the thread that read it has served other requests, or from another
+ * thread, when nothing tells it from the program's own. A reader racing
+ * a store sees an id that is neither, which matches nothing; an id is
+ * noted as its request's head is read, before the program can pass it
+ * on. */
+#define REFUSED_IDS 256
+static uint64_t refused_ids[REFUSED_IDS][2];
+static unsigned refused_next;
+
+void ts_trust_note_refused(const struct ts_ctx *in)
+{
+    uint64_t w[2];
+    memcpy(w, in->trace_id, sizeof w);
+    unsigned at = __atomic_fetch_add(&refused_next, 1, __ATOMIC_RELAXED) % REFUSED_IDS;
+    __atomic_store_n(&refused_ids[at][0], w[0], __ATOMIC_RELAXED);
+    __atomic_store_n(&refused_ids[at][1], w[1], __ATOMIC_RELEASE);
+}
+
+static bool was_refused(const unsigned char trace_id[TS_TRACE_ID_LEN])
+{
+    uint64_t w[2];
+    memcpy(w, trace_id, sizeof w);
+    unsigned noted = __atomic_load_n(&refused_next, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < REFUSED_IDS && i < noted; i++)
+        if (__atomic_load_n(&refused_ids[i][1], __ATOMIC_ACQUIRE) == w[1] &&
+            __atomic_load_n(&refused_ids[i][0], __ATOMIC_RELAXED) == w[0])
+            return true;
+    return false;
+}
+
 bool ts_trust_signable(const struct ts_ctx *out, const struct ts_ctx *mine,
                        const struct ts_ctx *current)
 {
     if (out == mine)
         return true;
-    return !current || memcmp(out->trace_id, current->trace_id, TS_TRACE_ID_LEN) == 0;
+    if (current)
+        return memcmp(out->trace_id, current->trace_id, TS_TRACE_ID_LEN) == 0;
+    return !was_refused(out->trace_id);
 }
 
 void ts_trust_mark_untrusted(struct ts_span *s, const struct ts_ctx *in)

@@ -73,11 +73,17 @@ size_t ts_trust_sign(const struct ts_ctx *ctx, char *out, size_t cap);
 
 /* May the shim vouch for the context `out` a client request carries? Yes
  * for its own client span's (mine); for a context the program wrote, when
- * the thread serves no request (current NULL) or the context is in the
- * trace of the one it serves: an outsider's context the program passes on
- * is not laundered into a signed one. */
+ * it is in the trace of the request the thread serves (current), or the
+ * thread serves none and it is not the trace of a context refused lately
+ * (the latest 256, ts_trust_note_refused): an outsider's context the
+ * program passes on is not laundered into a signed one, also when the
+ * thread has served another request since, or hands it to another. */
 bool ts_trust_signable(const struct ts_ctx *out, const struct ts_ctx *mine,
                        const struct ts_ctx *current);
+
+/* An inbound context not honoured: its trace id is noted as refused
+ * (ts_trust_signable), sampled or not. */
+void ts_trust_note_refused(const struct ts_ctx *in);
 
 /* A server span whose inbound context was not honoured keeps its ids as
  * traceshim.untrusted.trace_id / traceshim.untrusted.span_id. */

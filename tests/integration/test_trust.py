@@ -14,6 +14,7 @@ sampled / debug flags do not force sampling.
 import hashlib
 import hmac
 import os
+import socket
 import sys
 import time
 import unittest
@@ -170,6 +171,65 @@ class TrustTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
         th.wait_spans(self.spans_file, 3, procs=(p, self.a, self.b))
         self.assert_not_honoured(self.finish(3))
+
+    def test_a_passed_on_outsiders_context_stays_unsigned_after_a_request_ends(self):
+        """A single-threaded proxy reads request A, which carries an
+        outsider's unsigned traceparent, serves request B whole (the
+        thread then serves no request), and only then passes A's head on
+        as it came. Its shim must not sign the outsider's context for B:
+        it was refused when A came in, whichever request the thread
+        serves when it goes out."""
+        proxy = (
+            "import socket, sys\n"
+            "ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(8)\n"
+            "print('LISTENING', ls.getsockname()[1], flush=True)\n"
+            "def head(c):\n"
+            "    d = b''\n"
+            "    while b'\\r\\n\\r\\n' not in d:\n"
+            "        r = c.recv(4096)\n"
+            "        if not r: break\n"
+            "        d += r\n"
+            "    return d\n"
+            "a, _ = ls.accept(); req_a = head(a)\n"
+            "b, _ = ls.accept(); head(b)\n"
+            "b.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok')\n"
+            "b.close()\n"
+            "u = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+            "u.sendall(req_a)\n"
+            "resp = b''\n"
+            "while True:\n"
+            "    r = u.recv(65536)\n"
+            "    if not r: break\n"
+            "    resp += r\n"
+            "a.sendall(resp); a.close()\n")
+        self.b, b_port = self.server("svc-b")
+        env = th.shim_env("svc-a", self.spans_file, TRACESHIM_TRUST_INBOUND="hmac",
+                          TRACESHIM_HMAC_KEYS="k1")
+        self.a = th.Proc([th.PY, "-c", proxy, str(b_port)], env=env, tmpdir=self.tmp, name="proxy")
+        self.addCleanup(self.a.stop)
+        a_port = int(self.a.wait_output(rb"LISTENING (\d+)\n", timeout=10).group(1))
+        a = socket.create_connection(("127.0.0.1", a_port), timeout=10)
+        self.addCleanup(a.close)
+        a.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"traceparent: 00-%s-%s-01\r\n\r\n" % (TRACE.encode(), SPAN.encode()))
+        time.sleep(0.3)  # A read before B connects
+        status, _ = th.http_get(a_port, "/b")
+        self.assertEqual(status, 200)
+        answer = b""
+        while True:
+            r = a.recv(65536)
+            if not r:
+                break
+            answer += r
+        self.assertTrue(answer.startswith(b"HTTP/1.0 200") or answer.startswith(b"HTTP/1.1 200"),
+                        answer[:100])
+        self.assertEqual(self.a.wait(10), 0, self.a.describe())
+        th.wait_spans(self.spans_file, 4, procs=(self.a, self.b))
+        spans = self.finish(4)
+        dump = "\n" + th.format_spans(spans)
+        b_srv = self.find(spans, "svc-b", th.KIND_SERVER)
+        self.assertNotEqual(b_srv["traceId"], TRACE, "the outsider's trace was signed" + dump)
+        self.assertEqual(b_srv["attrs"].get("traceshim.untrusted.trace_id"), TRACE, dump)
 
     def test_wrong_key_starts_new_trace(self):
         h = b3() + [("X-Traceshim-Signature", signature("other", TRACE, SPAN, "1"))]
