@@ -66,6 +66,16 @@ static bool node_address(const char *s, size_t n, const char **addr, size_t *len
     return true;
 }
 
+/* Where the first element of a list v[0..n) begins: empty ones before it
+ * are none (RFC 9110 §5.6.1.2: a recipient ignores them). */
+static size_t first_element(const char *v, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (blank(v[i]) || v[i] == ','))
+        i++;
+    return i;
+}
+
 /* The first element of a Forwarded value (up to its first ',' outside a
  * quoted string), and in it the value of parameter name (its quotes
  * taken off: a quoted value holds no escapes that an address or a scheme
@@ -74,7 +84,7 @@ static bool forwarded_param(const char *v, size_t n, const char *name, const cha
                             size_t *val_len)
 {
     size_t name_len = strlen(name);
-    size_t i = 0;
+    size_t i = first_element(v, n);
     while (i < n) {
         /* one pair: token "=" (token / quoted-string) */
         while (i < n && (blank(v[i]) || v[i] == ';'))
@@ -144,6 +154,9 @@ const char *ts_forwarded_proto(const char *v, size_t n)
 
 bool ts_x_forwarded_for(const char *v, size_t n, const char **addr, size_t *len)
 {
+    size_t skip = first_element(v, n);
+    v += skip;
+    n -= skip;
     const char *comma = memchr(v, ',', n);
     size_t first = comma ? (size_t)(comma - v) : n;
     const char *s = trimmed(v, &first);
@@ -152,6 +165,9 @@ bool ts_x_forwarded_for(const char *v, size_t n, const char **addr, size_t *len)
 
 const char *ts_x_forwarded_proto(const char *v, size_t n)
 {
+    size_t skip = first_element(v, n);
+    v += skip;
+    n -= skip;
     const char *comma = memchr(v, ',', n);
     size_t first = comma ? (size_t)(comma - v) : n;
     const char *s = trimmed(v, &first);

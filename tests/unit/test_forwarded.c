@@ -48,6 +48,9 @@ static void test_forwarded_for(void **state)
         {"", ""},
         {"for=\"[2001:db8::1]x\"", ""},
         {"proto=\"a\\\"b\";for=192.0.2.9", "192.0.2.9"}, /* an escape in a quoted value */
+        /* empty elements before the first are none (RFC 9110 §5.6.1.2) */
+        {",for=1.2.3.4", "1.2.3.4"},
+        {" , ,\tfor=1.2.3.4, for=5.6.7.8", "1.2.3.4"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         if (strcmp(client_of(cases[i][0], true), cases[i][1]) != 0)
@@ -69,6 +72,7 @@ static void test_x_forwarded_for(void **state)
         {"client.example", ""},
         {"", ""},
         {"1.2.3.4.5", ""},
+        {", 203.0.113.195, 10.0.0.1", "203.0.113.195"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         if (strcmp(client_of(cases[i][0], false), cases[i][1]) != 0)
@@ -95,6 +99,8 @@ static void test_protos(void **state)
     assert_string_equal(proto_of("https", false), "https");
     assert_string_equal(proto_of(" HTTPS , http", false), "https");
     assert_string_equal(proto_of("wss", false), "");
+    assert_string_equal(proto_of(",proto=https", true), "https");
+    assert_string_equal(proto_of(" ,https", false), "https");
     assert_string_equal(proto_of("", false), "");
 }
 
