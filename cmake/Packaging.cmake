@@ -72,8 +72,16 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # opened with dlopen only when asked for: TRACESHIM_TRUST_INBOUND=hmac
 # (libcrypto.so.3) and TRACESHIM_STACKS (libunwind.so.8)
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libssl3, libunwind8")
+# prerm names the library's path in the package (the file it takes out of
+# /etc/ld.so.preload before dpkg deletes it)
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(TS_PACKAGED_LIB "${CMAKE_INSTALL_LIBDIR}/libtraceshim.so")
+else()
+  set(TS_PACKAGED_LIB "${CPACK_PACKAGING_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/libtraceshim.so")
+endif()
+configure_file(${CMAKE_SOURCE_DIR}/packaging/deb/prerm ${CMAKE_BINARY_DIR}/deb/prerm @ONLY)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-  ${CMAKE_SOURCE_DIR}/packaging/deb/prerm ${CMAKE_SOURCE_DIR}/packaging/deb/postrm)
+  ${CMAKE_BINARY_DIR}/deb/prerm ${CMAKE_SOURCE_DIR}/packaging/deb/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_SOURCE_IGNORE_FILES "/build.*/;/\\\\.git/")

@@ -14,6 +14,13 @@ as without the library: same output, same exit status, same bytes on the
 wire, no spans, nothing on stderr, no fd left open; the environment wins
 over the file; an explicit LD_PRELOAD of another copy of the library traces
 once, never twice.
+
+SystemCommandTest: `traceshim enable/disable --system --root DIR` on a
+tree of the test's own (DIR/etc/ld.so.preload, DIR/etc/traceshim/), the
+library copied to where the package puts it under DIR, with a merged /usr
+(DIR/lib a link to usr/lib). Checked: disable takes out every entry of
+/etc/ld.so.preload that loads the library, whatever line it shares and
+however it is spelt, and keeps every other byte.
 """
 
 import os
@@ -245,6 +252,113 @@ class SystemModeTest(th.TempDirMixin, unittest.TestCase):
         p = th.run([self.plain, str(self.srv.port), "/x"], env=env, tmpdir=self.tmp, name="plain")
         self.assertEqual(p.returncode, 0, p.describe())
         th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
+
+
+CONFIG = os.environ.get("TRACESHIM_CONFIG") or os.path.join(th.BUILD, "traceshim-config")
+PACKAGED = "/usr/lib/x86_64-linux-gnu/libtraceshim.so"  # where the .deb puts it
+
+
+class SystemCommandTest(th.TempDirMixin, unittest.TestCase):
+    def setUp(self):
+        th.require_lib()
+        self.tmp = self.make_tmp()
+        self.root = os.path.join(self.tmp, "root")
+        for d in ("etc", os.path.dirname(PACKAGED)):
+            self.make_dirs(d)
+        self.lib = self.root + PACKAGED
+        shutil.copy(th.LIB, self.lib)
+        os.chmod(self.lib, 0o644)
+        os.symlink("usr/lib", os.path.join(self.root, "lib"))  # a merged /usr
+        self.preload = os.path.join(self.root, "etc", "ld.so.preload")
+
+    def make_dirs(self, path):
+        """The folders of path under the root, each 0755 (as on a host)."""
+        d = self.root
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        for part in path.strip("/").split("/"):
+            d = os.path.join(d, part)
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
+
+    def system(self, action, *args, lib=None):
+        env = th.launcher_env(TRACESHIM_CONFIG=CONFIG)
+        env["TRACESHIM_LIB"] = lib or self.lib
+        return th.run(["bash", th.LAUNCHER, action, "--system", "--root", self.root, *args],
+                      env=env, tmpdir=self.tmp, name="traceshim-" + action, timeout=30)
+
+    def write_preload(self, text):
+        with open(self.preload, "w") as f:
+            f.write(text)
+
+    def read_preload(self):
+        with open(self.preload) as f:
+            return f.read()
+
+    def assert_disabled(self, before, after, lib=None):
+        """disable turns before into after, exit status 0; a second run
+        changes nothing."""
+        self.write_preload(before)
+        p = self.system("disable", lib=lib)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(self.read_preload(), after, "from %r\n%s" % (before, p.describe()))
+        p = self.system("disable", lib=lib)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(b"nothing changed", p.stdout(), p.describe())
+        self.assertEqual(self.read_preload(), after)
+
+    def test_disable_takes_out_an_entry_sharing_its_line(self):
+        """The loader reads entries separated by blanks, tabs, colons and
+        newlines (ld.so(8)): an entry that shares its line goes, the others
+        stay with their separators, and so do the comments and other lines.
+        (Only lines that were exactly the library's path went: disable said
+        it removed the line, and the library stayed in the file.)"""
+        for before, after in (
+                ("%s /other/lib.so\n" % PACKAGED, "/other/lib.so\n"),
+                ("%s:/other.so\n" % PACKAGED, "/other.so\n"),
+                ("# site\n/a.so\t%s:/b.so # ours\n/c.so" % PACKAGED, "# site\n/a.so\t/b.so # ours\n/c.so"),
+                ("/a.so %s\n%s # enabled\n" % (PACKAGED, PACKAGED), "/a.so\n # enabled\n"),
+                ("%s\t%s\n/a.so\n" % (PACKAGED, PACKAGED), "/a.so\n")):
+            self.assert_disabled(before, after)
+
+    def test_disable_takes_out_the_library_by_any_path(self):
+        """Another path to the same file loads it as well: /lib/... on a
+        merged /usr, a path with .. in it, a link to the file, or its bare
+        name (which the loader looks up in its search path). (disable said
+        the file did not name the library, and the package's prerm then let
+        dpkg delete it: every program printed the loader's error.)"""
+        # (relative: an absolute link under --root DIR leads out of DIR)
+        os.symlink("x86_64-linux-gnu/libtraceshim.so", os.path.join(self.root, "usr", "lib", "ts.so"))
+        for spelling in ("/lib/x86_64-linux-gnu/libtraceshim.so",
+                         "/usr/lib/x86_64-linux-gnu/../x86_64-linux-gnu/libtraceshim.so",
+                         "/usr//lib/x86_64-linux-gnu/libtraceshim.so",
+                         "/usr/lib/ts.so", "libtraceshim.so"):
+            self.assert_disabled("%s\n/other.so\n" % spelling, "/other.so\n")
+        # another file of the library (a copy, not a link) is not this one
+        copy = os.path.join(self.root, "usr", "lib", "copy.so")
+        shutil.copy(self.lib, copy)
+        self.assert_disabled("/usr/lib/copy.so %s\n" % PACKAGED, "/usr/lib/copy.so\n")
+
+    def test_disable_takes_out_a_deleted_library(self):
+        """The library already gone (TRACESHIM_LIB names a missing file):
+        its path still goes from the file, which named a file every program
+        then failed to load."""
+        os.unlink(self.lib)
+        self.assert_disabled("%s /other.so\n" % PACKAGED, "/other.so\n")
+
+    def test_disable_after_an_edit_since_enable(self):
+        """Enabled, then an entry added on the library's line: disable
+        takes ours out, keeps the other one, and removes its record."""
+        if th.PRELOAD_FIRST:
+            self.skipTest("enable's self-test preloads the library alone")
+        self.write_preload("/site.so\n")
+        p = self.system("enable", "--programs", "curl")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(self.read_preload(), "/site.so\n%s\n" % PACKAGED)
+        state = os.path.join(self.root, "etc", "traceshim")
+        self.assertTrue(os.path.exists(os.path.join(state, "ld.so.preload.orig")))
+        self.assert_disabled("/site.so\n%s /added.so\n" % PACKAGED, "/site.so\n/added.so\n")
+        self.assertEqual(sorted(os.listdir(state)), ["traceshim.conf"])
 
 
 if __name__ == "__main__":

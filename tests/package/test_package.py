@@ -18,7 +18,11 @@
    -- fetch` and a second copy of the library in LD_PRELOAD trace once;
    `disable` restores /etc/ld.so.preload byte for byte (absent, and a file
    without a final newline).
-5. `dpkg -r` while enabled: its prerm disables first, no file of the
+5. `dpkg -r` with /etc/ld.so.preload naming the library through /lib (a
+   merged /usr) on a line it shares with another entry, and with
+   TRACESHIM_LIB in the environment naming another file of the library:
+   its prerm takes the packaged library out either way, the other entry
+   stays. `dpkg -r` while enabled: its prerm disables first, no file of the
    package remains, /etc/ld.so.preload is as before; `dpkg -P` removes the
    configuration.
 
@@ -330,6 +334,28 @@ def test(srv, version, deb):
     write_root("/etc/ld.so.preload", original)
     enable_cycle(original)
     disable_restores(original)
+
+    def removal_takes_out(preload, env=None):
+        """dpkg -r with /etc/ld.so.preload naming the library (and the
+        site's entry after it): its prerm takes the library out, keeps the
+        site's entry, and no program is left asking the loader for the
+        deleted file; the package is then installed again."""
+        site = original.split(b"\n")[-1]
+        write_root("/etc/ld.so.preload", preload + site + b"\n")
+        chroot("dpkg", "-r", "traceshim", env=env, timeout=120)
+        check(read_root("/etc/ld.so.preload") == site + b"\n",
+              "prerm left %r" % read_root("/etc/ld.so.preload"))
+        check(not os.path.exists(ROOT + LIBPATH), "the library stayed")
+        p = chroot("true")
+        check(p.stderr == b"", p.stderr)
+        chroot("dpkg", "-i", "/tmp/traceshim.deb", timeout=120)
+
+    with Step("dpkg -r: the library by another path, or TRACESHIM_LIB naming another file"):
+        # the same file through /lib (a merged /usr), on the site's line
+        removal_takes_out(b"/lib/x86_64-linux-gnu/libtraceshim.so ")
+        # root's environment naming another file of the library
+        removal_takes_out(LIBPATH.encode() + b"\n", env={"TRACESHIM_LIB": "/tmp/other/libtraceshim.so"})
+        write_root("/etc/ld.so.preload", original)
 
     with Step("dpkg -r while enabled, dpkg -P"):
         chroot("traceshim", "enable", "--system")
