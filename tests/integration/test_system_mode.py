@@ -360,6 +360,63 @@ class SystemCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assert_disabled("/site.so\n%s /added.so\n" % PACKAGED, "/site.so\n/added.so\n")
         self.assertEqual(sorted(os.listdir(state)), ["traceshim.conf"])
 
+    def tree(self):
+        """Every file and folder under the root: its owner, mode and bytes."""
+        seen = {}
+        for d, dirs, files in os.walk(self.root):
+            for name in dirs + files:
+                path = os.path.join(d, name)
+                st = os.lstat(path)
+                data = None
+                if os.path.isfile(path) and not os.path.islink(path):
+                    with open(path, "rb") as f:
+                        data = f.read()
+                seen[path] = (st.st_uid, st.st_mode, data)
+        return seen
+
+    def test_enable_refuses_a_library_others_can_change(self):
+        """The loader runs the library in every program, set-user-ID ones
+        included, before the shim's own AT_SECURE check: enable refuses it
+        unless the file and every folder above it (under --root, up to
+        DIR) are root's and writable by no group and no others, a sticky
+        folder (a /tmp) included; nothing is changed. (A library in the
+        checkout's build folder, a developer's file, went into
+        /etc/ld.so.preload with `sudo ./scripts/traceshim enable --system`.)"""
+        if os.geteuid() != 0:
+            self.skipTest("needs root (chown; enable takes only a library root owns)")
+        if th.PRELOAD_FIRST:
+            self.skipTest("enable's self-test preloads the library alone")
+        libdir = os.path.dirname(self.lib)
+        usr = os.path.join(self.root, "usr")
+        cases = ((self.lib, "chmod", 0o664, "is writable by its group (mode 664)"),
+                 (self.lib, "chmod", 0o646, "is writable by everyone (mode 646)"),
+                 (self.lib, "chown", 65534, "(uid 65534), not root"),
+                 (libdir, "chmod", 0o775, "is writable by its group (mode 775)"),
+                 (usr, "chmod", 0o1777, "is writable by its group and everyone (mode 1777)"),
+                 (usr, "chown", 65534, "(uid 65534), not root"),
+                 (self.root, "chmod", 0o757, "is writable by everyone (mode 757)"))
+        for path, how, value, problem in cases:
+            st = os.stat(path)
+            if how == "chmod":
+                os.chmod(path, value)
+            else:
+                os.chown(path, value, -1)
+            before = self.tree()
+            p = self.system("enable", "--programs", "curl")
+            err = p.stderr().decode()
+            self.assertEqual(p.returncode, 1, p.describe())
+            self.assertIn("traceshim: not enabled: %s " % path, err)
+            self.assertIn(problem, err)
+            self.assertIn("nothing was changed", err)
+            self.assertEqual(p.stdout(), b"", "not even the self-test ran")
+            self.assertEqual(self.tree(), before, "%s %s: nothing may change" % (how, path))
+            os.chmod(path, st.st_mode & 0o7777)
+            os.chown(path, st.st_uid, -1)
+        # the tree as the package leaves it is accepted
+        p = self.system("enable", "--programs", "curl")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(self.read_preload(), PACKAGED + "\n")
+
 
 if __name__ == "__main__":
     th.main()
