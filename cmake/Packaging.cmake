@@ -14,7 +14,17 @@
 
 # --- install
 configure_file(${CMAKE_SOURCE_DIR}/scripts/traceshim ${CMAKE_BINARY_DIR}/traceshim-installed @ONLY)
-install(TARGETS traceshim LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# the library through a temporary file and a rename, never rewritten in
+# place (cmake/install_library.cmake says why)
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(ts_libdir "${CMAKE_INSTALL_LIBDIR}")
+else()
+  set(ts_libdir "\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}")
+endif()
+install(CODE "set(TS_LIBRARY_FILE \"$<TARGET_FILE:traceshim>\")
+set(TS_LIBRARY_DIR \"${ts_libdir}\")
+set(TS_STRIP \"${CMAKE_STRIP}\")")
+install(SCRIPT ${CMAKE_SOURCE_DIR}/cmake/install_library.cmake)
 install(TARGETS traceshim-view traceshim-check traceshim-config
   RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/traceshim)
 install(PROGRAMS ${CMAKE_SOURCE_DIR}/scripts/traceshim-system

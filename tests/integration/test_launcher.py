@@ -652,6 +652,62 @@ class LauncherTest(th.TempDirMixin, unittest.TestCase):
         (s,) = th.wait_spans(self.spans_file, 1, timeout=th.AFTER_EXIT_TIMEOUT, exact=True)
         self.assertEqual(s["resource"].get("telemetry.sdk.version"), version)
 
+    def test_reinstall_replaces_the_library_by_a_rename(self):
+        """cmake --install over an installed library writes the new file
+        beside it and renames it over the old one: with system mode on,
+        every program that starts maps the library, and a file rewritten
+        in place (install(TARGETS) unlinked it and wrote the new one at its
+        path) was mapped half written (SIGBUS). The inode changes on every
+        install; under strace, the library's path is never opened for
+        writing nor unlinked, only renamed onto; the mode stays 0644, no
+        staging file is left, and the install manifest lists the library,
+        also under DESTDIR (without it)."""
+        th.require_lib()
+        prefix = os.path.join(self.tmp, "prefix")
+        manifest = os.path.join(th.BUILD, "install_manifest.txt")
+
+        def install(*pre, prefix=prefix, env=None):
+            r = th.run([*pre, "cmake", "--install", th.BUILD, "--prefix", prefix], env=env,
+                       tmpdir=self.tmp, name="cmake-install", timeout=120)
+            self.assertEqual(r.returncode, 0, r.describe())
+            with open(manifest) as f:
+                return f.read().splitlines()
+
+        install()
+        libdir = os.path.join(prefix, "lib", "x86_64-linux-gnu")
+        if not os.path.isdir(libdir):
+            libdir = os.path.join(prefix, "lib")
+        lib = os.path.join(libdir, "libtraceshim.so")
+        first = os.stat(lib)
+        # an old time stamp: an install that compares them rewrites it too
+        os.utime(lib, (0, 0))
+        trace = os.path.join(self.tmp, "strace.txt")
+        strace = shutil.which("strace")
+        pre = (strace, "-f", "-qq", "-o", trace, "-e",
+               "trace=open,openat,creat,truncate,unlink,unlinkat,rename,renameat,renameat2") if strace else ()
+        listed = install(*pre)
+        second = os.stat(lib)
+        self.assertNotEqual(second.st_ino, first.st_ino, "the library was rewritten in place")
+        self.assertEqual(second.st_mode & 0o7777, 0o644)
+        self.assertEqual(os.listdir(libdir), ["libtraceshim.so"], "a staging file was left")
+        self.assertEqual(listed.count(lib), 1, listed)
+        with open(lib, "rb") as f, open(th.LIB, "rb") as g:
+            self.assertTrue(f.read() == g.read(), "the installed library is the built one")
+        if strace:
+            with open(trace) as f:
+                calls = [line for line in f if '"%s"' % lib in line]
+            written = [c for c in calls if re.search(r"\b(creat|truncate|unlink|unlinkat)\(", c)
+                       or re.search(r"\bopen(at)?\(.*(O_WRONLY|O_RDWR|O_CREAT|O_TRUNC)", c)]
+            self.assertEqual(written, [], "the library's path written to or unlinked")
+            renamed = [c for c in calls if re.search(r"\brename(at2?)?\(.*, %s" % re.escape('"%s"' % lib), c)]
+            self.assertEqual(len(renamed), 1, calls)
+        # with DESTDIR: the file under it, the manifest without it
+        dest = os.path.join(self.tmp, "dest")
+        listed = install(prefix="/usr", env=dict(os.environ, DESTDIR=dest))
+        inside = os.path.relpath(lib, prefix)
+        self.assertTrue(os.path.isfile(os.path.join(dest, "usr", inside)), inside)
+        self.assertIn("/usr/" + inside, listed)
+
     def test_a_bad_tool_variable_is_refused_in_words_of_ours(self):
         """TRACESHIM_LIB, _VIEW, _CHECK or _CONFIG naming a folder, a text
         file or a device: one line saying what is wrong with it, before
