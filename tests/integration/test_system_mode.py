@@ -417,6 +417,52 @@ class SystemCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertEqual(self.read_preload(), PACKAGED + "\n")
 
+    def test_a_symbolic_link_is_not_replaced(self):
+        """/etc/ld.so.preload (or, with --programs, traceshim.conf) a
+        symbolic link: enable and disable refuse to change it (exit 1,
+        nothing changed) instead of renaming a regular file over the link,
+        which left the file it pointed to stale and the link gone. A
+        disable with nothing to take out reads through it."""
+        if th.PRELOAD_FIRST:
+            self.skipTest("enable's self-test preloads the library alone")
+        real = os.path.join(self.root, "etc", "preload.real")
+        with open(real, "w") as f:
+            f.write("/site.so\n")
+        os.symlink("preload.real", self.preload)
+        for args in (("enable",), ("enable", "--programs", "curl")):
+            before = self.tree()
+            p = self.system(*args)
+            self.assertEqual(p.returncode, 1, p.describe())
+            self.assertIn("%s is a symbolic link (to preload.real)" % self.preload, p.stderr().decode())
+            self.assertEqual(self.tree(), before, "nothing may change")
+        p = self.system("disable")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(b"nothing changed", p.stdout())
+        with open(real, "w") as f:
+            f.write("/site.so %s\n" % PACKAGED)
+        before = self.tree()
+        p = self.system("disable")
+        self.assertEqual(p.returncode, 1, p.describe())
+        self.assertIn("is a symbolic link", p.stderr().decode())
+        self.assertEqual(self.tree(), before, "nothing may change")
+        # the configuration: rewritten only for --programs, then refused
+        os.unlink(self.preload)
+        state = os.path.join(self.root, "etc", "traceshim")
+        self.make_dirs("/etc/traceshim")
+        kept = os.path.join(self.root, "etc", "kept.conf")
+        with open(kept, "w") as f:
+            f.write("TRACESHIM_PROGRAMS=curl\n")
+        os.symlink("../kept.conf", os.path.join(state, "traceshim.conf"))
+        p = self.system("enable", "--programs", "wget")
+        self.assertEqual(p.returncode, 1, p.describe())
+        self.assertIn("traceshim.conf is a symbolic link (to ../kept.conf)", p.stderr().decode())
+        self.assertTrue(os.path.islink(os.path.join(state, "traceshim.conf")))
+        self.assertFalse(os.path.lexists(self.preload))
+        p = self.system("enable")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(os.path.islink(os.path.join(state, "traceshim.conf")))
+        self.assertEqual(self.read_preload(), PACKAGED + "\n")
+
 
 if __name__ == "__main__":
     th.main()
