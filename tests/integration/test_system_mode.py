@@ -281,11 +281,11 @@ class SystemCommandTest(th.TempDirMixin, unittest.TestCase):
             os.makedirs(d, exist_ok=True)
             os.chmod(d, 0o755)
 
-    def system(self, action, *args, lib=None):
+    def system(self, action, *args, lib=None, timeout=30):
         env = th.launcher_env(TRACESHIM_CONFIG=CONFIG)
         env["TRACESHIM_LIB"] = lib or self.lib
         return th.run(["bash", th.LAUNCHER, action, "--system", "--root", self.root, *args],
-                      env=env, tmpdir=self.tmp, name="traceshim-" + action, timeout=30)
+                      env=env, tmpdir=self.tmp, name="traceshim-" + action, timeout=timeout)
 
     def write_preload(self, text):
         with open(self.preload, "w") as f:
@@ -462,6 +462,25 @@ class SystemCommandTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertTrue(os.path.islink(os.path.join(state, "traceshim.conf")))
         self.assertEqual(self.read_preload(), PACKAGED + "\n")
+
+    def test_enable_refuses_a_configuration_that_is_no_file(self):
+        """traceshim.conf a FIFO (enable read it before its check, and
+        hung for good), a folder or a device: enable refuses at once, exit
+        status 1, and changes nothing."""
+        if th.PRELOAD_FIRST:
+            self.skipTest("enable's self-test preloads the library alone")
+        self.make_dirs("/etc/traceshim")
+        conf = os.path.join(self.root, "etc", "traceshim", "traceshim.conf")
+        for make, kind in ((os.mkfifo, "fifo"), (os.mkdir, "directory"),
+                           (lambda c: os.symlink("/dev/null", c), "character special file")):
+            make(conf)
+            for args in ((), ("--programs", "curl")):
+                before = self.tree()
+                p = self.system("enable", *args, timeout=15)
+                self.assertEqual(p.returncode, 1, p.describe())
+                self.assertIn("%s is not a regular file (%s)" % (conf, kind), p.stderr().decode())
+                self.assertEqual(self.tree(), before, "nothing may change")
+            os.rmdir(conf) if kind == "directory" else os.unlink(conf)
 
 
 if __name__ == "__main__":
