@@ -482,6 +482,30 @@ class SystemCommandTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual(self.tree(), before, "nothing may change")
             os.rmdir(conf) if kind == "directory" else os.unlink(conf)
 
+    def test_programs_are_written_as_given(self):
+        """--programs with backslashes: the TRACESHIM_PROGRAMS line holds
+        them as given, whether enable creates the file, adds the line or
+        replaces one. (Replacing went through awk -v, which read them as
+        escapes: 'pr\\\\og,\\tab' became 'pr\\og,<TAB>ab'.)"""
+        if th.PRELOAD_FIRST:
+            self.skipTest("enable's self-test preloads the library alone")
+        conf = os.path.join(self.root, "etc", "traceshim", "traceshim.conf")
+        programs = r"pr\\og,\tab,/opt/x\*"
+        want = "TRACESHIM_PROGRAMS=%s" % programs
+        # the file absent (created), without the line (added), with two (replaced)
+        for start in (None, "TRACESHIM_EXPORTER=none\n",
+                      "TRACESHIM_PROGRAMS=curl\nTRACESHIM_EXPORTER=none\nTRACESHIM_PROGRAMS=wget\n"):
+            if start is not None:
+                self.assertEqual(self.system("disable").returncode, 0)
+                with open(conf, "w") as f:
+                    f.write(start)
+            p = self.system("enable", "--programs", programs)
+            self.assertEqual(p.returncode, 0, p.describe())
+            with open(conf) as f:
+                got = [line for line in f.read().splitlines() if line.startswith("TRACESHIM_PROGRAMS")]
+            self.assertEqual(got, [want], "from %r" % start)
+        self.assertIn("-> %s\n" % want, p.stdout().decode())
+
 
 if __name__ == "__main__":
     th.main()
