@@ -98,8 +98,12 @@ static void url_parts(const char *u, size_t len, bool bare, struct url_parts *ou
     *out = (struct url_parts){0, 0, 0, 0};
     size_t auth = ts_url_scheme_len(u, len), path = 0;
     if (auth || bare) {
+        /* Without a scheme the text may be any string curl will refuse
+         * ("bob:p?w@proxy"): only a '/' ends what may be userinfo then,
+         * and hiding a query's or fragment's '@' too is harmless. */
+        bool slash_alone = bare && !auth;
         path = auth;
-        while (path < len && u[path] != '/' && u[path] != '?' && u[path] != '#')
+        while (path < len && u[path] != '/' && (slash_alone || (u[path] != '?' && u[path] != '#')))
             path++;
         const char *at = memrchr(u + auth, '@', path - auth);
         if (at) {
@@ -371,11 +375,12 @@ static void put_argument(struct ts_cut_text *w, const char *a, size_t len, bool 
         if (a[keep - 1] == ':') /* "Name:" then " REDACTED", as a header reads */
             ts_cut_text_put(w, " ", 1);
         ts_cut_text_put(w, redacted, sizeof redacted - 1);
+    } else if ((p11 = pkcs11_start(a, len)) < len) {
+        /* its attributes may hold an '@' (RFC 7512) or a "sig=": not a URL's */
+        put_url(w, a, p11, url && p11 > 0);
+        put_pkcs11(w, a + p11, len - p11);
     } else if (url_has_secret(a, len, url)) {
         put_url(w, a, len, url); /* (a cut there ends w too: nothing after it) */
-    } else if ((p11 = pkcs11_start(a, len)) < len) {
-        ts_cut_text_put(w, a, p11);
-        put_pkcs11(w, a + p11, len - p11);
     } else {
         ts_cut_text_put(w, a, len);
     }

@@ -140,8 +140,12 @@ static void test_command_line(void **state)
     check_args("curl|bob:pw@h:1/p?sig=s|tok@h|h/p@q:r|--url|u:p@h|-o|f@g:h|-d|a:b@c",
                "curl REDACTED:REDACTED@h:1/p?sig=REDACTED REDACTED@h h/p@q:r --url "
                "REDACTED:REDACTED@h -o f@g:h -d a:b@c");
-    check_args("wget|-q|u:p@h/x|--no-check-certificate|h?x=a@b",
-               "wget -q REDACTED:REDACTED@h/x --no-check-certificate h?x=a@b");
+    check_args("wget|-q|u:p@h/x|--no-check-certificate|h/?x=a@b",
+               "wget -q REDACTED:REDACTED@h/x --no-check-certificate h/?x=a@b");
+    /* there only a '/' ends the userinfo: a password with a '?' or '#'
+     * (curl refuses the URL, but it was written) */
+    check_args("curl|-x|bob:p?w@proxy:3128|-xb:p#w@p|h?x=a@b",
+               "curl -x REDACTED:REDACTED@proxy:3128 -xREDACTED:REDACTED@p REDACTED@b");
     /* a PKCS #11 URI's PIN (RFC 7512's pin-value), wherever it is given */
     check_args(
         "curl|-E|pkcs11:object=k;type=cert?pin-value=1234&module-name=m|"
@@ -151,6 +155,11 @@ static void test_command_line(void **state)
     check_args("p11tool|--login|key=pkcs11:token=t?pin-value=12&pin-value=34|pkcs11:xpin-value=1",
                "p11tool --login key=pkcs11:token=t?pin-value=REDACTED&pin-value=REDACTED "
                "pkcs11:xpin-value=1");
+    /* an '@' or a "sig=" among its attributes makes it no URL */
+    check_args("curl|--key|pkcs11:token=me@corp;object=k?pin-value=1234|"
+               "pkcs11:token=t?pin-value=12&sig=x",
+               "curl --key pkcs11:token=me@corp;object=k?pin-value=REDACTED "
+               "pkcs11:token=t?pin-value=REDACTED&sig=x");
     /* long options as curl reads them, in any case, and as curl and
      * getopt_long (wget) read an abbreviation, a start of one name
      * ("--proxy-us"); wget's "passwd" aliases; the options of other
