@@ -280,8 +280,8 @@ static bool was_refused(const unsigned char trace_id[TS_TRACE_ID_LEN])
 {
     uint64_t w[2];
     memcpy(w, trace_id, sizeof w);
-    unsigned noted = __atomic_load_n(&refused_next, __ATOMIC_ACQUIRE);
-    for (unsigned i = 0; i < REFUSED_IDS && i < noted; i++)
+    /* every slot: one never written holds zeros, no valid trace id */
+    for (unsigned i = 0; i < REFUSED_IDS; i++)
         if (__atomic_load_n(&refused_ids[i][1], __ATOMIC_ACQUIRE) == w[1] &&
             __atomic_load_n(&refused_ids[i][0], __ATOMIC_RELAXED) == w[0])
             return true;
