@@ -123,7 +123,8 @@ static void fexp_report_planted(const struct stat *st)
         return;
     fexp_reported = true;
     ts_log_error("not writing to span file %s: it is user %u's, in a folder everyone may write "
-                 "(who put it there could read the spans); spans are dropped",
+                 "(who put it there could read the spans); spans are dropped unless the "
+                 "process becomes that user",
                  fexp_path, (unsigned)st->st_uid);
 }
 
@@ -212,14 +213,36 @@ static bool fexp_folder_stat(struct stat *st);
  * Linux's fs.protected_regular refuses to create over it (an existing
  * file is opened here without O_CREAT first, and that setting may be
  * off). */
+static bool fexp_foreign(const struct stat *st, uid_t also, uid_t folder_owner)
+{
+    uid_t me = (uid_t)TS_REAL(syscall)(SYS_geteuid); /* this thread's */
+    return st->st_uid != me && st->st_uid != also && st->st_uid != folder_owner;
+}
+
+/* Is the path's folder one everyone may write (sticky and o+w)? Its owner
+ * in *owner. */
+static bool fexp_folder_shared(uid_t *owner)
+{
+    struct stat folder;
+    if (!fexp_folder_stat(&folder) || (folder.st_mode & (S_ISVTX | S_IWOTH)) != (S_ISVTX | S_IWOTH))
+        return false;
+    *owner = folder.st_uid;
+    return true;
+}
+
 static bool fexp_planted(const struct stat *st, uid_t also)
 {
-    uid_t me = (uid_t)TS_REAL(syscall)(SYS_geteuid);
-    struct stat folder;
-    return st->st_uid != me && st->st_uid != also && fexp_folder_stat(&folder) &&
-           (folder.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH) &&
-           st->st_uid != folder.st_uid;
+    uid_t owner;
+    return fexp_folder_shared(&owner) && fexp_foreign(st, also, owner);
 }
+
+/* The kept file was another user's in a folder everyone may write, kept
+ * at a call that did not name the user the process becomes (setgroups,
+ * setgid, chroot: it may be the file an earlier keeping gave that user):
+ * the folder's owner, and a copy is written only by a thread that is the
+ * file's user by then (fexp_copy_kept); else (uid_t)-1. Atomic: set before
+ * the keeping is READY. */
+static uid_t fexp_kept_foreign_in = (uid_t)-1;
 
 static int fexp_open_path(void)
 {
@@ -288,8 +311,18 @@ static int fexp_copy_kept(void)
     if (__atomic_load_n(&fexp_kept_state, __ATOMIC_ACQUIRE) != KEPT_READY)
         return -1;
     int fd = ts_own_fd_copy(fexp_kept());
-    if (fd >= 0)
-        fexp_readable = false; /* write-only: see fexp_open_for_keeping */
+    if (fd < 0)
+        return fd;
+    uid_t folder_owner = __atomic_load_n(&fexp_kept_foreign_in, __ATOMIC_RELAXED);
+    struct stat st;
+    if (folder_owner != (uid_t)-1 && fstat(fd, &st) == 0 &&
+        fexp_foreign(&st, (uid_t)-1, folder_owner)) {
+        TS_REAL(close)(fd);
+        fexp_report_planted(&st);
+        errno = EACCES;
+        return -1;
+    }
+    fexp_readable = false; /* write-only: see fexp_open_for_keeping */
     return fd;
 }
 
@@ -375,23 +408,28 @@ static bool fexp_special_file(void)
  * it skip the check of a line cut short by another process:
  * fexp_ends_mid_line). The file at the path, else a new one (*made), made
  * exclusively so that made is only ever this process's; not a file planted
- * for the process or the user it becomes (fexp_planted). Said only when
- * that user is known: at the first of the calls (setgroups, setgid) it is
- * not yet, and the file may be the one a keeping before gave that user,
- * which the process, once it is that user, opens at its path itself. */
-static int fexp_open_for_keeping(bool *made, uid_t becomes)
+ * for the process or the user it becomes (fexp_planted). Where that user
+ * is not known yet (*foreign_in: see fexp_kept_foreign_in), kept all the
+ * same. */
+static int fexp_open_for_keeping(bool *made, uid_t becomes, uid_t *foreign_in)
 {
     *made = false;
+    *foreign_in = (uid_t)-1;
     if (fexp_special_file())
         return -1;
     const int flags = FEXP_APPEND_FLAGS | O_NONBLOCK;
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = open(fexp_path, flags);
         struct stat st;
-        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fexp_planted(&st, becomes)) {
+        uid_t folder_owner;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+            fexp_folder_shared(&folder_owner) && fexp_foreign(&st, becomes, folder_owner)) {
+            if (becomes == (uid_t)-1) {
+                *foreign_in = folder_owner;
+                return fd;
+            }
             TS_REAL(close)(fd);
-            if (becomes != (uid_t)-1)
-                fexp_report_planted(&st);
+            fexp_report_planted(&st);
             errno = EACCES;
             return -1;
         }
@@ -525,7 +563,8 @@ bool ts_file_export_keep(uid_t becomes, bool *given)
     int saved = errno;
     ts_file_export_resolve_path(); /* done at init: only a load here */
     bool made;
-    int fd = fexp_open_for_keeping(&made, becomes);
+    uid_t foreign_in;
+    int fd = fexp_open_for_keeping(&made, becomes, &foreign_in);
     uint32_t at = __atomic_load_n(&fexp_kept_at, __ATOMIC_RELAXED) ^ (again ? 1 : 0);
     struct ts_own_fd *place = &fexp_kept_places[at];
     const struct ts_own_fd before = *fexp_kept();
@@ -537,6 +576,7 @@ bool ts_file_export_keep(uid_t becomes, bool *given)
             __atomic_store_n(&fexp_kept_maker, (uid_t)TS_REAL(syscall)(SYS_geteuid),
                              __ATOMIC_RELAXED); /* (imports: limit_hooks.c) */
         }
+        __atomic_store_n(&fexp_kept_foreign_in, foreign_in, __ATOMIC_RELAXED);
         __atomic_store_n(&fexp_kept_at, at, __ATOMIC_RELEASE);
         *given = fexp_chown_made_file(becomes);
     }
