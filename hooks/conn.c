@@ -427,11 +427,9 @@ bool conn_q_push(struct ts_conn *c, struct pending *p, unsigned *ahead)
     return ok;
 }
 
-/* The oldest span, taken off the queue; *next (may be NULL): the one
- * behind it, now the oldest, or NULL. */
-static struct pending *q_pop_front_next(struct ts_conn *c, struct pending **next)
+/* The oldest span, taken off the queue (NULL: none), q_mu held. */
+static struct pending *q_take_front(struct ts_conn *c)
 {
-    conn_lock(&c->q_mu);
     struct pending *p = NULL;
     if (c->q_len) {
         p = q_slots(c)[c->q_head];
@@ -439,6 +437,15 @@ static struct pending *q_pop_front_next(struct ts_conn *c, struct pending **next
         c->q_len--;
         q_unspill(c);
     }
+    return p;
+}
+
+/* The oldest span, taken off the queue; *next (may be NULL): the one
+ * behind it, now the oldest, or NULL. */
+static struct pending *q_pop_front_next(struct ts_conn *c, struct pending **next)
+{
+    conn_lock(&c->q_mu);
+    struct pending *p = q_take_front(c);
     if (next)
         *next = q_front(c);
     conn_unlock(&c->q_mu);
@@ -991,7 +998,7 @@ ssize_t conn_send_observed(struct ts_conn *c, const struct iovec *iov, int iovcn
         return conn_send_unseen(c, pass, arg); /* beside another thread's blocked send */
     struct ts_held_send_note held = ts_held_send_lock(c); /* let go if the thread leaves the send */
     tunnel_ahead(c, iov, iovcnt);
-    ssize_t r = conn_pass(pass, arg);
+    ssize_t r = conn_pass_out(c, pass, arg);
     int saved = errno;
     ts_held_send_lock_end(held);
     if (r > 0)
@@ -1033,6 +1040,7 @@ void ts_conn_send_abandoned(struct ts_conn *c)
 {
     /* The lock is this thread's still: what the send was sending (a head's
      * wire form, with the header lines) goes, and the stream with it. */
+    conn_sending(c, false); /* it left the real send */
     conn_wire_release(c);
     conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
     conn_unlock(&c->out.mu);
@@ -1304,6 +1312,53 @@ static void conn_image_ends(struct ts_conn *c, int fd, enum ts_image_end how)
     }
 }
 
+/* The process is gone while a send on c is blocked in the kernel (its
+ * peer reads nothing) and holds c's send lock, which nothing will let go
+ * of: the spans waiting on c end all the same, as at the close the kernel
+ * makes (connection_closed: that close cuts what the send had left), the
+ * queue's lock alone keeping them. Only while the holder is inside the
+ * real send (out.sending), which uses no span of the queue's: should the
+ * send come back before exit_group ends the thread, a client's undone
+ * head finds its span gone from the queue (head_undo discards only what
+ * it pops), and a server's response, fed on, finds none to end. The in
+ * lock first, within the short waits a send that must not wait has
+ * (its holder is parsing, never blocked): a server's reader uses the span
+ * it queues after the push; a client's reads its spans under the queue's
+ * lock, and its response under way is the in side's to tell. */
+static __attribute__((noinline)) void end_beside_blocked_send(struct ts_conn *c)
+{
+    bool client = c->role == TS_ROLE_CLIENT;
+    bool have_in = conn_lock_within(&c->in.mu, CONN_NONBLOCKING_WAIT_NS);
+    if (!have_in && !client)
+        return;
+    struct pending *waiting[CONN_PIPELINE_MAX];
+    unsigned n = 0;
+    if (conn_lock_within(&c->q_mu, CONN_NONBLOCKING_WAIT_NS)) {
+        if (atomic_load_explicit(&c->out.sending, memory_order_acquire))
+            while (n < CONN_PIPELINE_MAX && (waiting[n] = q_take_front(c)) != NULL)
+                n++;
+        conn_unlock(&c->q_mu);
+    }
+    unsigned i = 0;
+    /* a response under way, its status known (as end_as_closed) */
+    if (n && have_in && client && c->in.state == DIR_BODY &&
+        !ts_fcgi_body_is_record_alone(&c->in.x->body))
+        conn_span_finish(waiting[i++], NULL);
+    bool unfollowed = atomic_load_explicit(&c->dirs_off, memory_order_acquire) &
+                      (client ? CONN_OFF_IN : CONN_OFF_OUT);
+    for (; i < n; i++) {
+        if (unfollowed)
+            conn_span_finish_unfollowed(waiting[i]);
+        else
+            conn_span_finish(waiting[i], "connection_closed");
+    }
+    if (have_in) {
+        if (!client)
+            answered_span_so_far(c, &c->in); /* (see answered_mid_head) */
+        conn_unlock(&c->in.mu);
+    }
+}
+
 void ts_conn_image_ends_for(struct ts_conn *c, int fd, enum ts_image_end how, uint64_t until_ns)
 {
     int saved = errno;
@@ -1317,6 +1372,8 @@ void ts_conn_image_ends_for(struct ts_conn *c, int fd, enum ts_image_end how, ui
             conn_unlock(&c->in.mu);
         }
         conn_unlock(&c->out.mu);
+    } else if (how == TS_IMAGE_GONE) {
+        end_beside_blocked_send(c);
     }
     errno = saved;
 }

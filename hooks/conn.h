@@ -203,8 +203,10 @@ void ts_conn_image_ends(enum ts_image_end how);
  * reference of its own, or a lock under which another's stays),
  * whose fd is fd (-1: none the next image could have, a TLS session's),
  * waiting for its locks until until_ns (ts_mono_ns) at the latest: a
- * connection another thread is inside past then is left as it is. Keeps
- * errno. */
+ * connection another thread is inside past then is left as it is, but
+ * for one whose send is blocked in the kernel when the image is GONE
+ * (its peer reads nothing: the send may never come back), whose waiting
+ * spans end as at its close all the same. Keeps errno. */
 void ts_conn_image_ends_for(struct ts_conn *c, int fd, enum ts_image_end how, uint64_t until_ns);
 
 /* A thread left a send on c (cancelled, or by siglongjmp) while holding

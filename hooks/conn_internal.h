@@ -73,6 +73,13 @@ struct dir {
     struct dir_ext *x;   /* NULL between messages; never NULL in DIR_BODY */
     struct conn_lock mu; /* the direction's lock: what is here is under it */
     uint8_t state;
+    /* out only: the lock's holder is inside the real send (conn_pass_out),
+     * where it uses no span of the queue's. A send blocked there at the
+     * end of the process (a peer that reads nothing) keeps the lock for
+     * good; the spans waiting on the connection end all the same
+     * (ts_conn_image_ends_for). Set with release: what the holder did to
+     * a span it queued before the send is done by then. */
+    atomic_bool sending;
 };
 
 /* Bytes of d's head copy (0: none). */
@@ -322,6 +329,22 @@ static inline ssize_t conn_pass(ts_conn_pass_fn pass, void *arg)
     int saved = errno;
     ts_held_real_send_end(marked);
     errno = saved;
+    return r;
+}
+
+/* The holder of c's send lock goes into its real send (on), or is back
+ * (struct dir's sending). */
+static inline void conn_sending(struct ts_conn *c, bool on)
+{
+    atomic_store_explicit(&c->out.sending, on, on ? memory_order_release : memory_order_relaxed);
+}
+
+/* The program's own send, made by the holder of c's send lock. */
+static inline ssize_t conn_pass_out(struct ts_conn *c, ts_conn_pass_fn pass, void *arg)
+{
+    conn_sending(c, true);
+    ssize_t r = conn_pass(pass, arg);
+    conn_sending(c, false);
     return r;
 }
 

@@ -546,7 +546,8 @@ static bool wire_leads_with_lines(const struct out_wire *w)
     return w->off >= w->ins && w->off < w->ins + w->ins_len;
 }
 
-/* A step's one call. flagged: it is to be the program's zero-copy call
+/* A step's one call, on c, whose send lock the caller holds (the call is
+ * marked: conn_sending). flagged: it is to be the program's zero-copy call
  * (made once it sent a byte). follows: the step sends program bytes and
  * the program's call has more left for a step after it, so on a socket it
  * says MSG_MORE and the kernel holds its bytes for the next step's: the
@@ -563,8 +564,8 @@ static bool wire_leads_with_lines(const struct out_wire *w)
  * for the kernel's probe timer, 200 ms). A step of the zero-copy call's
  * owed lines alone never holds them: the next step may fail before its
  * call (no memory for its private copy). */
-static ssize_t step_send(const struct sink *to, struct segs *s, size_t ins_from, size_t ins_len,
-                         struct zerocopy *zc, bool flagged, bool follows)
+static ssize_t step_send(struct ts_conn *c, const struct sink *to, struct segs *s, size_t ins_from,
+                         size_t ins_len, struct zerocopy *zc, bool flagged, bool follows)
 {
     int added = 0;
     if (to->flags) {
@@ -575,7 +576,9 @@ static ssize_t step_send(const struct sink *to, struct segs *s, size_t ins_from,
             added |= MSG_MORE;
         *to->flags |= added;
     }
+    conn_sending(c, true);
     ssize_t r = segs_send(to, s, ins_from, ins_len);
+    conn_sending(c, false);
     if (to->flags)
         *to->flags &= ~added;
     if (flagged && r > 0) /* a call that sent nothing was not counted */
@@ -619,7 +622,7 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
             segs_init(&s, iovcnt);
             segs_add_prog(&s, iov, iovcnt, base, pass);
             bool follows = v == HEAD_BETWEEN && pass < total;
-            ssize_t r = step_send(to, &s, 0, 0, zc, zc && zc->pending, follows);
+            ssize_t r = step_send(c, to, &s, 0, 0, zc, zc && zc->pending, follows);
             segs_free(&s);
             if (v == HEAD_PIECE && r > 0)
                 c->out.x->head_len += (size_t)r; /* the copy already holds them */
@@ -685,9 +688,9 @@ static ssize_t out_step(struct ts_conn *c, const struct sink *to, const struct i
     }
     bool bytes_left = head_prog + body < total;
     bool follows = bytes_left && head_prog + body > 0;
-    ssize_t r = ins_hi > ins_lo
-                    ? step_send(to, &s, ins_lo - wire_from, ins_hi - ins_lo, zc, flagged, follows)
-                    : step_send(to, &s, 0, 0, zc, flagged, follows);
+    ssize_t r = ins_hi > ins_lo ? step_send(c, to, &s, ins_lo - wire_from, ins_hi - ins_lo, zc,
+                                            flagged, follows)
+                                : step_send(c, to, &s, 0, 0, zc, flagged, follows);
     int saved = errno;
     segs_free(&s);
     if (private)
@@ -756,7 +759,7 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov, i
     ssize_t result;
     if (total == 0 || unreadable || (c->out.state == DIR_OFF && !conn_wire_pending(c))) {
         errno = orig;
-        result = conn_pass(pass, arg);
+        result = conn_pass_out(c, pass, arg);
         saved = errno;
         if (unreadable && result > 0) /* bytes the stream's parse did not see went */
             conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
@@ -777,7 +780,7 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov, i
                                  &as_called);
             if (as_called) {
                 errno = orig;
-                result = conn_pass(pass, arg);
+                result = conn_pass_out(c, pass, arg);
                 break;
             }
             if (r < 0 && !done && sink_refused(errno) && !conn_wire_pending(c)) {
@@ -786,7 +789,7 @@ client_send(struct ts_conn *c, const struct sink *to, const struct iovec *iov, i
                  * The connection is given up, and the call passed on. */
                 conn_off(c, &c->out, TS_STAT_GAVE_UP_UNSEEN_BYTES);
                 errno = orig;
-                result = conn_pass(pass, arg);
+                result = conn_pass_out(c, pass, arg);
                 break;
             }
             if (r < 0) {

@@ -16,6 +16,19 @@ body (nobody reads) while the main thread
 The probe's output under the shim must equal its output without it, in
 bounded time.
 
+The process ends beside such a send, blocked for good: exit from another
+thread (the body's write blocked, or the head's and the body's one write,
+whose request the blocked call set up), exit from a handler that
+interrupted the blocked write on its own thread, and a SIGTERM from outside
+while a server's answer is blocked (a service stopped in the middle of a
+download its client does not read). The send held the connection's lock,
+and the end of the process skipped the connection: the request's span
+never ended, neither exported nor counted (spans_started one above
+spans_finished, every dropped counter 0), and a client's trace headers had
+gone to a peer whose span then named a parent never exported. Each span
+must be out, failed (connection_closed, as at the close the kernel makes),
+and the stats line must count it.
+
 apps/longjmp_probe.c leaves such a blocked write the old way, by a SIGALRM
 handler's siglongjmp, on the only thread (head and body in one write, the
 shim's rewritten head under way) or on a second one. Once the left frame
@@ -28,6 +41,7 @@ the blocked write and returns must leave it be: the write goes on.
 """
 
 import os
+import signal
 import sys
 import unittest
 
@@ -78,6 +92,53 @@ class ConcurrentSendsTest(th.TempDirMixin, unittest.TestCase):
 
     def test_child_sends_while_a_parent_thread_is_blocked_in_a_send(self):
         self.check("fork", ["child's send: ret=1 errno=-", "child: exited 0", "done"])
+
+    def check_end(self, mode, status, expected_spans):
+        """send_lock_probe MODE ends with `status` (negative: a signal, the
+        test's SIGTERM once the probe says the send is blocked), untraced
+        and traced alike; traced, expected_spans [(name, kind)] are out,
+        each failed with connection_closed, and TRACESHIM_STATS counts
+        every span started as finished and exported."""
+        spans_file = os.path.join(self.tmp, "spans.jsonl")
+        runs = {}
+        for what, env in (("untraced", th.clean_env()),
+                          ("traced", th.shim_env("sender", spans_file, TRACESHIM_STATS=1))):
+            p = th.Proc([self.exe, mode], env=env, tmpdir=self.tmp, name="%s-%s" % (mode, what))
+            self.addCleanup(p.stop, 1)
+            if status == -signal.SIGTERM:
+                p.wait_output(b"responder: blocked\n", timeout=10)
+                os.kill(p.pid, signal.SIGTERM)
+            p.finish(20, "%s (%s)" % (mode, what))
+            self.assertEqual(p.returncode, status, "%s %s\n%s" % (mode, what, p.describe()))
+            runs[what] = p
+        self.assertEqual(runs["untraced"].stderr(), b"", runs["untraced"].describe())
+        self.assertEqual(runs["traced"].stdout(), runs["untraced"].stdout())
+        spans = th.wait_spans(spans_file, len(expected_spans), timeout=th.AFTER_EXIT_TIMEOUT,
+                              exact=True)
+        self.assertEqual(sorted((s["name"], s["kind"]) for s in spans), sorted(expected_spans),
+                         th.format_spans(spans))
+        for s in spans:
+            self.assertEqual(s["attrs"].get("error.type"), "connection_closed",
+                             th.format_spans(spans))
+        stats = th.stats_lines(runs["traced"].stderr())
+        self.assertEqual(len(stats), 1, runs["traced"].describe())
+        counts = stats[0][1]
+        n = len(expected_spans)
+        self.assertEqual((counts["spans_started"], counts["spans_finished"], counts["exported"]),
+                         (n, n, n), runs["traced"].describe())
+
+    def test_exit_beside_a_blocked_send(self):
+        self.check_end("exit", 7, [("POST /upload", th.KIND_CLIENT)])
+
+    def test_exit_beside_a_blocked_send_of_head_and_body(self):
+        self.check_end("exit-head", 7, [("POST /upload", th.KIND_CLIENT)])
+
+    def test_exit_from_a_handler_that_interrupted_a_blocked_send(self):
+        self.check_end("handler-exit", 7, [("POST /upload", th.KIND_CLIENT)])
+
+    def test_sigterm_while_a_server_answer_is_blocked(self):
+        self.check_end("serve-term", -signal.SIGTERM,
+                       [("GET /download", th.KIND_CLIENT), ("GET /download", th.KIND_SERVER)])
 
     def check_longjmp(self, mode, expected):
         spans_file = os.path.join(self.tmp, "spans.jsonl")

@@ -14,16 +14,27 @@
  *   dontwait  the main thread sends one byte with MSG_DONTWAIT;
  *   cancel    two reader threads wait for the response, in a blocking
  *             read and a blocking recvmmsg; the main thread cancels the
- *             writer and the readers, joins them, and sends one byte with MSG_DONTWAIT and, once the
- *             server end has read what there was, one byte blocking;
- *   fork      the main thread forks while the writer is blocked; the
- *             child sends one byte, blocking, and exits: the writer's
- *             thread is not in the child, and nothing it held may make
- *             the child's send wait for it.
- * Then the server end reads everything; the writer (dontwait) finishes.
- * Each step prints one line with its result; "done" ends a run. A step
- * that waits more than 5 s is cut short by SIGALRM (the probe dies of it):
- * the test tells that hang from a wrong answer. */
+ *             writer and the readers, joins them, and sends one byte with MSG_DONTWAIT and, once
+ * the server end has read what there was, one byte blocking; fork      the main thread forks while
+ * the writer is blocked; the child sends one byte, blocking, and exits: the writer's thread is not
+ * in the child, and nothing it held may make the child's send wait for it. Then the server end
+ * reads everything; the writer (dontwait) finishes. Each step prints one line with its result;
+ * "done" ends a run. A step that waits more than 5 s is cut short by SIGALRM (the probe dies of
+ * it): the test tells that hang from a wrong answer.
+ *
+ * The process ends beside a send blocked for good (nobody ever reads), the
+ * status its own (7 for exit, SIGTERM's death):
+ *   exit          as above; once the writer is blocked, "writer: blocked"
+ *                 and the main thread calls exit(7);
+ *   exit-head     the same, the head and the body in the writer's one
+ *                 write (the request's span is set up by the blocked call);
+ *   handler-exit  the main thread is the writer; a thread sends it SIGALRM
+ *                 once it is blocked, whose handler calls exit(7);
+ *   serve-term    the server end reads the request head of a GET /download
+ *                 and a responder thread writes its answer, a head and
+ *                 64 MiB, in one write that blocks (the client end reads
+ *                 nothing); "responder: blocked", then the probe waits for
+ *                 the test's SIGTERM. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -54,6 +65,20 @@ static void *writer(void *arg)
     ssize_t n = write(client, body, BODY_CHUNK); /* blocks until the server end reads */
     free(body);
     return (void *)n;
+}
+
+/* exit-head and serve-term: a head (arg: its format, the body's length
+ * its one conversion) and its body in one write, which blocks. */
+static void *head_and_body_writer(void *arg)
+{
+    __atomic_store_n(&writer_tid, gettid(), __ATOMIC_RELEASE);
+    char *msg = malloc(BODY_CHUNK);
+    if (!msg)
+        fail("malloc");
+    memset(msg, 'b', BODY_CHUNK);
+    int h = snprintf(msg, 128, arg, BODY_CHUNK - 128);
+    msg[h] = 'b'; /* (snprintf's NUL) */
+    return (void *)write(client, msg, BODY_CHUNK);
 }
 
 static void *reader(void *arg)
@@ -197,11 +222,81 @@ static void send_beside_blocked_writer(int server, pthread_t writer_thread, bool
     }
 }
 
+/* handler-exit: the exit, from a handler that interrupts the main
+ * thread's blocked write. */
+static void exit_now(int sig)
+{
+    (void)sig;
+    exit(7);
+}
+
+static pthread_t main_thread;
+
+/* handler-exit: SIGALRM to the main thread once it is blocked. */
+static void *interrupter(void *arg)
+{
+    (void)arg;
+    WAIT_UNTIL_BLOCKED(writer_tid, send_calls, "writer");
+    pthread_kill(main_thread, SIGALRM);
+    return NULL;
+}
+
+/* The modes that end the process beside a blocked send (see the header). */
+static void end_beside_a_blocked_send(const char *mode, int server)
+{
+    pthread_t t;
+    if (strcmp(mode, "serve-term") == 0) {
+        static const char get[] = "GET /download HTTP/1.1\r\nHost: probe\r\n\r\n";
+        if (write(client, get, sizeof get - 1) != (ssize_t)(sizeof get - 1))
+            fail("the request");
+        char head[1024]; /* with the shim's lines, under the shim */
+        size_t got = 0;
+        while (!memmem(head, got, "\r\n\r\n", 4)) {
+            ssize_t n = read(server, head + got, sizeof head - got);
+            if (n <= 0)
+                fail("the request head");
+            got += (size_t)n;
+        }
+        client = server; /* the responder writes on the server end */
+        if (pthread_create(&t, NULL, head_and_body_writer,
+                           "HTTP/1.1 200 OK\r\nContent-Length: %ld\r\n\r\n") != 0)
+            fail("pthread_create");
+        WAIT_UNTIL_BLOCKED(writer_tid, send_calls, "responder");
+        printf("responder: blocked\n");
+        for (;;)
+            pause();
+    }
+    if (strcmp(mode, "handler-exit") == 0) {
+        send_upload_head(client);
+        signal(SIGALRM, exit_now);
+        main_thread = pthread_self();
+        if (pthread_create(&t, NULL, interrupter, NULL) != 0)
+            fail("pthread_create");
+        writer(NULL);
+        fail("the write came back");
+    }
+    if (strcmp(mode, "exit") == 0)
+        send_upload_head(client);
+    static const char post[] =
+        "POST /upload HTTP/1.1\r\nHost: probe\r\nContent-Length: %ld\r\n\r\n";
+    if (pthread_create(&t, NULL, strcmp(mode, "exit") == 0 ? writer : head_and_body_writer,
+                       (void *)post) != 0)
+        fail("pthread_create");
+    WAIT_UNTIL_BLOCKED(writer_tid, send_calls, "writer");
+    printf("writer: blocked\n");
+    exit(7);
+}
+
 int main(int argc, char **argv)
 {
+    static const char *const ends[] = {"exit", "exit-head", "handler-exit", "serve-term"};
+    bool end = false;
+    for (size_t i = 0; argc == 2 && i < sizeof ends / sizeof *ends; i++)
+        end |= strcmp(argv[1], ends[i]) == 0;
     if (argc != 2 || (strcmp(argv[1], "dontwait") != 0 && strcmp(argv[1], "cancel") != 0 &&
-                      strcmp(argv[1], "fork") != 0)) {
-        fprintf(stderr, "usage: send_lock_probe dontwait|cancel|fork\n");
+                      strcmp(argv[1], "fork") != 0 && !end)) {
+        fprintf(stderr, "usage: send_lock_probe dontwait|cancel|fork|exit|exit-head|"
+                        "handler-exit|serve-term\n");
         return 2;
     }
     bool cancel = strcmp(argv[1], "cancel") == 0;
@@ -212,6 +307,8 @@ int main(int argc, char **argv)
     int listener = listen_loopback(1, &port);
     int server;
     connect_to_itself(listener, port, &client, &server);
+    if (end)
+        end_beside_a_blocked_send(argv[1], server);
     send_upload_head(client);
 
     pthread_t t, r_t, m_t;
