@@ -176,7 +176,8 @@ enum ts_image_end {
      * atexit handler that joins the threads serving them) */
     TS_IMAGE_EXITING,
     /* nothing of the program's runs any more: _exit, quick_exit, a death
-     * by signal, the library's destructor (after every exit handler) */
+     * by signal, the library's destructor (after every exit handler), and
+     * the end after every library's destructor (preload/init.c) */
     TS_IMAGE_GONE,
     /* an exec is about to replace it, and may fail */
     TS_IMAGE_EXEC,

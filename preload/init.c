@@ -359,22 +359,79 @@ __attribute__((constructor)) static void ts_constructor(void)
     ts_init();
 }
 
+/* Set by the destructor once the end after the libraries' destructors
+ * is registered (atomic): it runs once, in this process or in a child
+ * forked since (a library's destructor that forks, whose exit runs the
+ * rest of the list). */
+static bool late_end_due;
+/* What the destructor's end left of TRACESHIM_EXIT_TIMEOUT, in ms. */
+static unsigned late_end_timeout_ms;
+
+/* Registered by the destructor while glibc runs the libraries'
+ * destructors (_dl_fini), with no object of its own (a NULL handle): the
+ * exit runs it once they have all run, as it runs a handler registered
+ * by an exit handler, before stdio's last flush and _exit. It does
+ * nothing unless spans began since the destructor's end (a request made
+ * in a later library's destructor, or by a thread still running): the
+ * calls its end makes could reach a preloaded library whose destructor
+ * has run (libfaketime's fstat then takes a semaphore it unmapped), and
+ * a process that made no such request must end as it did. */
+static void end_after_destructors(void *arg)
+{
+    (void)arg;
+    /* (a vfork child that calls exit runs its parent's list) */
+    if (ts_process_foreign() || !__atomic_exchange_n(&late_end_due, false, __ATOMIC_ACQ_REL) ||
+        !ts_rep_spans_began_since_exit())
+        return;
+    ts_guard_enter();
+    ts_process_image_ends(TS_IMAGE_GONE); /* what those requests left waiting */
+    /* their spans out, and counted again (the stats line too) */
+    ts_rep_exit(__atomic_load_n(&late_end_timeout_ms, __ATOMIC_RELAXED));
+    ts_guard_leave();
+    ts_death_due(0); /* one put off during that flush: the signal's status */
+}
+
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
+
+/* After every exit handler: what they left waiting ends as the kernel
+ * closes it (also after an exit through glibc's own calls, error() and
+ * err(), which no hook sees), the process span ends, and the spans go out,
+ * bounded (TRACESHIM_EXIT_TIMEOUT): a short-lived curl must not lose its
+ * spans, and no program may hang on its way out because of us.
+ *
+ * The library is preloaded, and the loader starts it after the libraries
+ * the program links: their destructors run after this one. A request made
+ * there (a library's destructor, a C++ static's destructor in a library,
+ * an atexit handler a library registered, all run at that library's turn)
+ * was traced, its trace headers went out, and its span was never exported
+ * nor counted. The end stays here, so that a later destructor that
+ * crashes takes nothing along, and a handler that runs after every
+ * library's destructor (end_after_destructors) ends what began since. A
+ * vfork child that exits (after a failed exec) shares its parent's
+ * memory: it ends no connection and registers nothing. */
 __attribute__((destructor)) static void ts_destructor(void)
 {
     if (!ts_active)
         return;
     ts_guard_enter();
-    /* After every exit handler: what they left waiting ends as the kernel
-     * closes it (also after an exit through glibc's own calls, error()
-     * and err(), which no hook sees). Not in a vfork child that exits
-     * (after a failed exec), whose memory is its parent's. */
+    uint64_t start = ts_mono_ms();
+    unsigned timeout_ms = ts_cfg.exit_timeout_ms;
     if (!ts_process_foreign())
         ts_process_image_ends(TS_IMAGE_GONE);
     ts_pspan_end();
-    /* Bounded (TRACESHIM_EXIT_TIMEOUT): a short-lived curl must not lose
-     * its spans, and no program may hang on its way out because of us. */
-    ts_rep_exit(ts_cfg.exit_timeout_ms);
+    ts_rep_exit(timeout_ms);
     ts_exit_order_flushed();
+    if (!ts_process_foreign()) {
+        uint64_t spent = ts_mono_ms() - start;
+        /* one budget for both ends */
+        __atomic_store_n(&late_end_timeout_ms,
+                         spent < timeout_ms ? timeout_ms - (unsigned)spent : 0, __ATOMIC_RELAXED);
+        /* due before it is registered: another thread's exit (glibc
+         * before 2.41, past ts_exit_order_enter's wait) may run it at once */
+        __atomic_store_n(&late_end_due, true, __ATOMIC_RELEASE);
+        if (__cxa_atexit(end_after_destructors, NULL, NULL) != 0) /* no memory for glibc's list */
+            __atomic_store_n(&late_end_due, false, __ATOMIC_RELAXED);
+    }
     ts_guard_leave();
     ts_death_due(0); /* one put off during that flush: the signal's status */
 }

@@ -820,6 +820,13 @@ uint64_t ts_exp_give_up_uncounted(void)
     return was & EXP_UNCOUNTED_CLOSED ? 0 : was;
 }
 
+void ts_exp_count_again(void)
+{
+    uint64_t closed_on_nothing = EXP_UNCOUNTED_CLOSED;
+    (void)__atomic_compare_exchange_n(&exp_uncounted, &closed_on_nothing, 0, false,
+                                      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
 void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms)
 {
     if (TS_EXPORTS(&ts_cfg, TS_EXPORTER_CONSOLE))

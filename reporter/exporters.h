@@ -79,6 +79,13 @@ void ts_exp_hurry(bool on);
  * running on the reporter thread). */
 uint64_t ts_exp_give_up_uncounted(void);
 
+/* The exit found nothing uncounted and nothing queued (under the queue's
+ * lock, so the reporter took nothing meanwhile): no send can count a span
+ * twice, and the exporters count again, so that spans that begin after
+ * the exit's count (a request of a library's destructor, which a second
+ * exit count takes in: reporter.h ts_rep_exit) are counted as they go. */
+void ts_exp_count_again(void);
+
 /* Close every connection and the span file (export mutex held): before
  * the reporter thread leaves the program's fd table (preload/fd_split.h),
  * it lets go of what was opened in it. Each is opened again when used. */

@@ -127,9 +127,13 @@ static uint64_t rep_open_since_ms;
 /* Set by the prepare handler, read by the parent/child handlers. */
 static bool rep_fork_have_export_mu TS_FORK_STATE;
 
-/* The exit accounting of this process is done (atomic): a second
- * ts_rep_exit (an _exit called from an atexit handler) says nothing again. */
-static bool rep_exit_reported TS_FORK_STATE;
+/* The exit accounting of this process: spans_started + 1 when it was
+ * last done (atomic; 0: not yet). A second ts_rep_exit (an _exit called
+ * from an atexit handler) says nothing again, unless spans began since
+ * (requests made in the destructors of libraries that come after the
+ * shim's: preload/init.c), which it then counts, writing the stats line
+ * again. */
+static uint64_t rep_exit_reported_at TS_FORK_STATE;
 
 /* Once the reporter thread has an fd table of its own, the flushes of the
  * program's threads are done on it (handover.h): this is the job, filled
@@ -1424,9 +1428,19 @@ static uint64_t rep_left_at_exit(bool signal_safe)
     struct timespec soon = rep_deadline(CLOCK_REALTIME, REP_EXIT_COUNT_LOCK_MS);
     bool locked = !signal_safe && ts_rep_queue_lock(&rep_q, &soon);
     uint64_t left = ts_exp_give_up_uncounted() + ts_rep_queue_count(&rep_q);
+    if (locked && left == 0)
+        ts_exp_count_again(); /* (a span that begins after this: rep_exit_reported_at) */
     if (locked)
         ts_rep_queue_unlock(&rep_q);
     return left;
+}
+
+bool ts_rep_spans_began_since_exit(void)
+{
+    /* (never counted: a child forked since its parent's count, which
+     * counts from zero) */
+    uint64_t at = __atomic_load_n(&rep_exit_reported_at, __ATOMIC_RELAXED);
+    return ts_stats_get(TS_STAT_SPANS_STARTED) + 1 != (at ? at : 1);
 }
 
 /* ts_rep_exit, and ts_rep_exit_signal_safe when signal_safe. */
@@ -1443,7 +1457,10 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
     bool flushed = rep_flush(&deadline, deadline_ms, signal_safe);
     ts_guard_leave();
     errno = saved_errno;
-    if (__atomic_exchange_n(&rep_exit_reported, true, __ATOMIC_RELAXED))
+    uint64_t at = ts_stats_get(TS_STAT_SPANS_STARTED) + 1;
+    uint64_t was = __atomic_load_n(&rep_exit_reported_at, __ATOMIC_RELAXED);
+    if (was == at || !__atomic_compare_exchange_n(&rep_exit_reported_at, &was, at, false,
+                                                  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
     uint64_t left = rep_left_at_exit(signal_safe);
     ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left);
@@ -1529,7 +1546,7 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     ts_stats_after_fork();
     ts_own_fd_after_fork(); /* no thread of ours is inside a call on our fds */
     ts_program_stderr_after_fork(); /* a reader of its parent's stderr must not wait for it */
-    __atomic_store_n(&rep_exit_reported, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&rep_exit_reported_at, 0, __ATOMIC_RELAXED);
     ts_rep_queue_after_fork(&rep_q); /* empty, records freed: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);
     /* The exporters' fds were in the parent's reporter thread's own table

@@ -165,8 +165,13 @@ void ts_rep_flush_signal_safe(unsigned timeout_ms);
  * on stderr, at warn level, how many spans were not exported, if any, and
  * with TRACESHIM_STATS print the counters' summary line (preload/stats.h)
  * and, with the file exporter, append them to the span file as an
- * OTLP/JSON metrics line. Said once per process. */
+ * OTLP/JSON metrics line. Said once per process, but again by a later
+ * call when spans began since (ts_rep_spans_began_since_exit). */
 void ts_rep_exit(unsigned timeout_ms);
+
+/* Did spans begin since ts_rep_exit last counted (or at all, before it
+ * has)? */
+bool ts_rep_spans_began_since_exit(void);
 
 /* The same from _exit or _Exit (see ts_rep_submit_signal_safe): the flush
  * and the stats line are only handed over to a reporter thread that runs

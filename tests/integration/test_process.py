@@ -940,6 +940,58 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                           s["attrs"].get("error.type")),
                          (th.KIND_CLIENT, "GET /no-answer", None, "connection_closed"), dump(spans))
 
+    def test_requests_of_a_librarys_destructors_at_exit(self):
+        """Requests a shared library of the program makes as the process
+        exits (apps/library_exit_requests.c: its destructor's, and an
+        atexit handler's its constructor registered, which runs with its
+        destructors, as a C++ static's does), by exit and by main's
+        return. The preloaded library's destructor runs before those of
+        the program's libraries, and made the final flush there: such a
+        request was traced, its trace headers went out, and its span was
+        never exported nor counted (the stats line said spans_started=2:
+        /main and the process span). Each span must be out, a child of the
+        process span (which ended at the shim's destructor, before them);
+        the request still waiting as the process ends fails
+        (connection_closed); every trace header the server got names an
+        exported span; the stats line, written at the shim's destructor,
+        is written again once they are out, and counts them all."""
+        lib = th.compile_app("library_exit_requests.c",
+                             os.path.join(self.tmp, "liblibrary_exit_requests.so"),
+                             "-O2", "-shared", "-fPIC", "-DLIBRARY")
+        exe = th.compile_app("library_exit_requests.c",
+                             os.path.join(self.tmp, "library_exit_requests"), "-O2",
+                             libs=(lib, "-Wl,-rpath," + self.tmp))
+        for how in ("exit", "return"):
+            with self.subTest(how=how):
+                srv = self.recording_server()
+                spans_file = os.path.join(self.tmp, "spans-%s.jsonl" % how)
+                p = self.launch([exe, how, srv.port], "library-exit-" + how,
+                                spans_file=spans_file, TRACESHIM_STATS=1)
+                self.assertEqual(p.returncode, 0, p.describe())
+                self.assertEqual(p.stdout(), b"/main 200\n/lib-destructor 200\n"
+                                 b"/lib-unanswered sent\n/lib-atexit 200\n", p.describe())
+                spans = self.final_spans(5, procs=(p,), spans_file=spans_file)
+                proc = self.pspan(spans, how, lambda s: s["pid"] == p.pid)
+                clients = {s["attrs"].get("url.full", "").rsplit("/", 1)[-1]: s
+                           for s in spans if s["kind"] == th.KIND_CLIENT}
+                self.assertEqual(sorted(clients),
+                                 ["lib-atexit", "lib-destructor", "lib-unanswered", "main"],
+                                 dump(spans))
+                for name, s in clients.items():
+                    self.assertEqual(s["parentSpanId"], proc["spanId"], dump(spans))
+                    unanswered = name == "lib-unanswered"
+                    self.assertEqual((s["attrs"].get("http.response.status_code"),
+                                      s["attrs"].get("error.type")),
+                                     (None, "connection_closed") if unanswered else (200, None),
+                                     name + dump(spans))
+                sent = set(re.findall(rb"X-B3-SpanId: ([0-9a-f]{16})",
+                                      b"".join(bytes(c.data) for c in srv.conns)))
+                self.assertEqual(sent, {s["spanId"].encode() for s in clients.values()},
+                                 dump(spans))
+                counts = [tuple(c[k] for k in ("spans_started", "spans_finished", "exported"))
+                          for _, c in th.stats_lines(p.stderr())]
+                self.assertEqual(counts, [(2, 2, 2), (5, 5, 5)], p.describe())
+
     def test_a_server_that_executes_a_cgi_program_on_the_socket(self):
         """A server that executes a CGI program on the socket to answer
         (mini_httpd): the server span ends at the exec, its outcome unknown
