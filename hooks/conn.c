@@ -1269,9 +1269,13 @@ static void end_handed_on(struct ts_conn *c)
         answered_span_so_far(c, &c->in); /* (see answered_mid_head) */
 }
 
-/* Does fd pass to the image an exec starts (no FD_CLOEXEC)? */
+/* Does fd pass to the image an exec starts (no FD_CLOEXEC)? Never from a
+ * thread with an fd table of its own, which the next image gets: none of
+ * the connections the table tracks are in it (fdtable.h). */
 static bool passes_to_the_next_image(int fd)
 {
+    if (ts_fd_unshared_here)
+        return false;
     int flags = TS_REAL(fcntl)(fd, F_GETFD);
     return flags >= 0 && !(flags & FD_CLOEXEC);
 }

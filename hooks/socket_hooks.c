@@ -27,6 +27,7 @@
 #include "../preload/direct.h"
 #include "../preload/fd_split.h"
 #include "../preload/fdtable.h"
+#include "../preload/fork_state.h"
 #include "../preload/init.h"
 #include "../preload/process.h"
 #include "../preload/real.h"
@@ -44,7 +45,7 @@
 /* Are this thread's fd numbers other than those the fd table tracks? */
 static bool fds_elsewhere(void)
 {
-    return ts_fd_split_here || ts_process_foreign();
+    return ts_fd_split_here || ts_fd_unshared_here || ts_process_foreign();
 }
 
 /* Is fd a stream that may carry HTTP: TCP over IPv4 or IPv6, or a
@@ -285,6 +286,18 @@ void ts_socket_fds_received(const struct msghdr *msg)
     errno = saved;
 }
 
+TS_FORK_HANDLER void ts_socket_hooks_after_fork(void)
+{
+    /* A child forked by a thread with an fd table of its own has that
+     * table: the connections the fd table holds are the other threads',
+     * none at their numbers here. Forgotten (no span of the parent's is
+     * the child's to end), the child's own are followed. */
+    if (!ts_fd_unshared_here)
+        return;
+    ts_fd_unshared_here = false;
+    ts_conn_forget_range(0, ~0U);
+}
+
 void ts_socket_hooks_init(void)
 {
     int saved = errno;
@@ -373,25 +386,42 @@ TS_EXPORT int fclose(FILE *stream)
  * close-on-exec, or the calling thread takes an fd table of its own
  * (CLOSE_RANGE_UNSHARE: the closes happen in its copy) in a program whose
  * other threads may keep using the shared one: a helper thread that drops
- * every fd before it execs leaves the connections of the others open. */
-static void closing_range(unsigned first, unsigned last, int flags)
+ * every fd before it execs leaves the connections of the others open.
+ * From then on its numbers are not the table's: a socket it makes next
+ * takes a number the closes freed in its copy, as a connection of the
+ * others' has in theirs, and must not take that connection over (its
+ * requests traced in the other's place, its close ending the other's). */
+static bool closing_range(unsigned first, unsigned last, int flags)
 {
     if (flags & CLOSE_RANGE_CLOEXEC || first > last || fds_elsewhere())
-        return;
-    if (flags & CLOSE_RANGE_UNSHARE && ts_program_made_threads())
-        return;
+        return false;
+    if (flags & CLOSE_RANGE_UNSHARE && ts_program_made_threads()) {
+        ts_fd_unshared_here = true; /* before the call: a handler's hooks see it */
+        return true;
+    }
     int saved = errno;
     if (first <= STDERR_FILENO && last >= STDERR_FILENO)
         ts_program_stderr_closing();
     ts_own_fd_taken(first, last);
     untrack(first, last);
     errno = saved;
+    return false;
+}
+
+/* The close_range that was to give the thread a table of its own
+ * (closing_range true) failed: its numbers are the others' still. */
+static void unshared_if(bool unsharing, long r)
+{
+    if (unsharing && r != 0)
+        ts_fd_unshared_here = false;
 }
 
 TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    closing_range(first, last, flags);
-    return TS_REAL(close_range)(first, last, flags);
+    bool unsharing = closing_range(first, last, flags);
+    int r = TS_REAL(close_range)(first, last, flags);
+    unshared_if(unsharing, r);
+    return r;
 }
 
 /* glibc's closefrom closes through an internal close_range that no hook
@@ -399,7 +429,7 @@ TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
  * inherited). */
 TS_EXPORT void closefrom(int lowfd)
 {
-    closing_range(lowfd > 0 ? (unsigned)lowfd : 0, ~0U, 0); /* as glibc reads lowfd */
+    (void)closing_range(lowfd > 0 ? (unsigned)lowfd : 0, ~0U, 0); /* as glibc reads lowfd */
     TS_REAL(closefrom)(lowfd);
 }
 
@@ -510,9 +540,12 @@ TS_EXPORT long syscall(long number, ...)
         closing(fd);
         break;
 #ifdef SYS_close_range
-    case SYS_close_range:
-        closing_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
-        break;
+    case SYS_close_range: {
+        bool unsharing = closing_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
+        long r = TS_REAL_SYSCALL();
+        unshared_if(unsharing, r);
+        return r;
+    }
 #endif
     case SYS_dup:
         return duplicated(fd, (int)TS_REAL_SYSCALL());

@@ -27,6 +27,11 @@ void ts_socket_fds_received(const struct msghdr *msg);
 bool ts_socket_fast_open_follows(int fd, const struct sockaddr *to, socklen_t to_len);
 void ts_socket_fast_open_ends(int fd, ssize_t r);
 
+/* In a forked child (its fork handler): a child of a thread with an fd
+ * table of its own (fdtable.h ts_fd_unshared_here) has that table, and is
+ * traced afresh. */
+void ts_socket_hooks_after_fork(void);
+
 /* At start-up: a connection the process was started on (inetd's, xinetd's,
  * systemd's Accept=yes and tcpserver's children get the accepted socket as
  * fds 0, 1 and 2) is followed as a server's, fds 1 and 2 as copies of fd

@@ -4,6 +4,7 @@
 #include "fork_state.h"
 
 struct ts_fd_ref *_Atomic ts_fd_slots[TS_FD_MAX];
+__thread bool ts_fd_unshared_here __attribute__((tls_model("initial-exec")));
 atomic_int ts_fd_high_water_ TS_FORK_STATE; /* read by the child's fork handler */
 
 struct ts_fd_ref *ts_fd_acquire(int fd)

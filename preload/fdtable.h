@@ -26,6 +26,14 @@ struct ts_fd_ref {
 
 extern struct ts_fd_ref *_Atomic ts_fd_slots[TS_FD_MAX];
 
+/* The calling thread took an fd table of its own (close_range with
+ * CLOSE_RANGE_UNSHARE in a program with other threads: hooks/
+ * socket_hooks.c): the numbers it uses name its own files, not the
+ * connections this table tracks for the others, and its calls on them
+ * pass untraced. Set for good (the thread's table never joins the
+ * others' again); a child it forks has that table, and is traced afresh. */
+extern __thread bool ts_fd_unshared_here __attribute__((tls_model("initial-exec")));
+
 /* The fast check: is anything tracked on fd? */
 static inline bool ts_fd_tracked(int fd)
 {

@@ -116,6 +116,7 @@ TS_FORK_HANDLER static void atfork_child(void)
     ts_rep_atfork_child();
     ts_inflight_after_fork();
     ts_conn_after_fork();
+    ts_socket_hooks_after_fork(); /* (the connections ts_conn_after_fork kept) */
     tls_sessions_after_fork(fork_took_hook_locks);
     ts_pspan_after_fork();
     ts_exit_order_after_fork();

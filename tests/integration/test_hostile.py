@@ -42,7 +42,16 @@ each was seen failing):
   in a trace of its ids). The same with Node (apps/node_child_pipe.js):
   a request, then text piped through a child. A thread's close_range
   with CLOSE_RANGE_UNSHARE closes nothing the main thread uses: its
-  keep-alive connection's next request is still traced. A socket
+  keep-alive connection's next request is still traced, also after that
+  thread made a connection whose socket took the same number in its own
+  table (the connection was taken over: its request traced in its place,
+  its close emptied the main thread's slot, whose next request went
+  untraced); that thread's own requests pass untraced, and a child it
+  forks, whose fd table is the thread's, is traced. When that thread
+  executes a program, the next image has its table: a request waiting on
+  the others' connection ends as at its close, even where the thread's
+  table holds a file at the connection's number (it ended as passed on,
+  its outcome unknown). A socket
   dissolved by connect to AF_UNSPEC and connected elsewhere: the new
   connection's request has its own span, peer and status (the old
   connection's state was kept: an abandoned request took the new
@@ -741,10 +750,33 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         p.finish(20, "unshare")
         self.assert_clean_exit(p, "unshare")
         spans = th.read_spans(self.spans_file, strict=True)
-        self.assertEqual(sorted(s["name"] for s in spans),
-                         ["GET /after-unshare", "GET /before-unshare"], th.format_spans(spans))
-        sent = bytes(th.only(srv.wait_closed(1), "connection").data)
-        self.assertEqual(sent.count(b"X-B3-TraceId: "), 2, sent)
+        self.assertEqual(sorted((s["name"], s["pid"] == p.pid) for s in spans),
+                         [("GET /after-unshare", True), ("GET /before-unshare", True),
+                          ("GET /forked-by-the-thread", False)], th.format_spans(spans))
+        sent = {}
+        for conn in srv.wait_closed(3):
+            data = bytes(conn.data)
+            sent[data.split(b" ", 2)[1].decode()] = data
+        self.assertEqual(sorted(sent), ["/before-unshare", "/forked-by-the-thread",
+                                        "/in-the-threads-table"], sent)
+        self.assertEqual(sent["/before-unshare"].count(b"X-B3-TraceId: "), 2, sent)
+        self.assertEqual(sent["/in-the-threads-table"],
+                         b"GET /in-the-threads-table HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                         % srv.port, "the thread's request goes as it was written")
+        self.assertEqual(sent["/forked-by-the-thread"].count(b"X-B3-TraceId: "), 1, sent)
+
+    def test_an_exec_from_a_thread_with_a_table_of_its_own(self):
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.start([self.exe["raw_close_probe"], "unshare-exec", srv.port], "unshare-exec")
+        p.finish(20, "unshare-exec")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stderr(), b"", p.describe())
+        spans = th.read_spans(self.spans_file, strict=True)
+        span = th.only(spans, "the request's span", spans)
+        self.assertEqual((span["name"], span["attrs"].get("error.type"),
+                          span["attrs"].get("traceshim.response_unseen")),
+                         ("GET /before-exec", "connection_closed", None), th.format_spans(spans))
 
     # ------------------------------------------------------------- fork, vfork
 

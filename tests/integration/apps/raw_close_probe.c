@@ -18,7 +18,16 @@
  *   raw_close_probe unshare PORT  a keep-alive connection used before and
  *       after a second thread closes every fd from 3 in an fd table of its
  *       own (close_range with CLOSE_RANGE_UNSHARE): the connection is
- *       still the program's, and its second request is traced.
+ *       still the program's, and its second request is traced. Meanwhile
+ *       the thread connects a socket, which takes the connection's number
+ *       in its table, GETs /in-the-threads-table on it and closes it; then
+ *       it forks a child (whose fd table is the thread's), which GETs
+ *       /forked-by-the-thread and exits.
+ *   raw_close_probe unshare-exec PORT  a GET /before-exec sent, its answer
+ *       never read; a second thread closes every fd from 3 in an fd table
+ *       of its own, opens /dev/null (which takes the connection's number
+ *       there, not close-on-exec) and executes /bin/true with that table:
+ *       the connection closes with the old image.
  *   raw_close_probe unspec PORT_A PORT_B [abandon]  a GET to A, the
  *       connection dissolved by connect to AF_UNSPEC (with A's answer read,
  *       or, abandon, not waited for), the socket connected to B and a GET
@@ -32,6 +41,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "probe.h"
 
@@ -250,11 +260,32 @@ static void server(void)
     close(listener);
 }
 
+static int unshared_port, unshared_conn; /* the keep-alive connection's fd */
+
 static void *close_all_unshared(void *arg)
 {
     (void)arg;
     if (close_range(3, ~0U, CLOSE_RANGE_UNSHARE) != 0)
         fail("close_range");
+    char resp[4096];
+    int fd = connect_loopback(unshared_port, 0);
+    if (fd != unshared_conn)
+        fail("the thread's socket took fd %d, not the connection's %d", fd, unshared_conn);
+    if (http_get(fd, unshared_port, "/in-the-threads-table", resp, sizeof resp) != 200)
+        fail("GET /in-the-threads-table");
+    close(fd);
+    fflush(stdout);
+    pid_t child = fork();
+    if (child < 0)
+        fail("fork");
+    if (child == 0) {
+        fd = connect_loopback(unshared_port, 0);
+        exit(http_get(fd, unshared_port, "/forked-by-the-thread", resp, sizeof resp) == 200 ? 0
+                                                                                            : 3);
+    }
+    int status;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail("the child's GET /forked-by-the-thread (status %d)", status);
     return NULL;
 }
 
@@ -263,12 +294,40 @@ static void unshared_close(int port)
     int fd = connection_after_get(port, "/before-unshare");
     char resp[4096];
     pthread_t t;
+    unshared_port = port;
+    unshared_conn = fd;
     if (pthread_create(&t, NULL, close_all_unshared, NULL) != 0 || pthread_join(t, NULL) != 0)
         fail("thread");
     if (http_get(fd, port, "/after-unshare", resp, sizeof resp) != 200)
         fail("GET /after-unshare");
     close(fd);
     printf("the connection outlived the thread's close_range\n");
+}
+
+static void *exec_unshared(void *arg)
+{
+    int conn = *(int *)arg;
+    if (close_range(3, ~0U, CLOSE_RANGE_UNSHARE) != 0)
+        fail("close_range");
+    int fd = open("/dev/null", O_RDONLY);
+    if (fd != conn)
+        fail("/dev/null took fd %d, not the connection's %d", fd, conn);
+    fflush(stdout);
+    execl("/bin/true", "true", (char *)NULL);
+    fail("exec /bin/true");
+}
+
+static void unshared_exec(int port)
+{
+    int fd = connect_loopback(port, 0);
+    static const char request[] = "GET /before-exec HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if (fd < 0 || write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1))
+        fail("GET /before-exec");
+    pthread_t t;
+    if (pthread_create(&t, NULL, exec_unshared, &fd) != 0)
+        fail("thread");
+    pthread_join(t, NULL);
+    fail("the thread's exec came back");
 }
 
 static void connect_to(int fd, int port)
@@ -308,10 +367,12 @@ int main(int argc, char **argv)
         server();
     else if (argc >= 3 && !strcmp(argv[1], "unshare"))
         unshared_close(atoi(argv[2]));
+    else if (argc >= 3 && !strcmp(argv[1], "unshare-exec"))
+        unshared_exec(atoi(argv[2]));
     else if (argc >= 4 && !strcmp(argv[1], "unspec"))
         dissolved(atoi(argv[2]), atoi(argv[3]), argc > 4 && !strcmp(argv[4], "abandon"));
     else
-        fail("usage: raw_close_probe client PORT | server | unshare PORT | "
+        fail("usage: raw_close_probe client PORT | server | unshare PORT | unshare-exec PORT | "
              "unspec PORT_A PORT_B [abandon]");
     printf("done\n");
     return 0;
