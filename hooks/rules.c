@@ -1,19 +1,9 @@
 /* rules.c — the operator's rules (see rules.h), compiled with PCRE2.
  *
  * Every list is compiled once, at init, with pcre2_jit_compile where the
- * machine allows it. A match needs a pcre2_match_data, which PCRE2 only
- * hands out from an allocator: ours is a bump allocator over a buffer on
- * the matching thread's stack (struct bump), so a match costs no heap and
- * no lock, and nothing is shared between threads but the read-only
- * compiled patterns and a few JIT stacks. JIT code needs a stack of its
- * own: given none, PCRE2 takes 32 KiB of the calling thread's stack for it,
- * and a program's thread with a small stack (16 to 48 KiB) died of it on
- * its first match; so a match borrows one of JIT_STACKS stacks made at
- * load (struct jit_slot), and only when every one is in use at once does
- * it fall back to the thread's own stack. Without JIT (no executable
- * memory) the interpreter may want a larger backtracking vector than the
- * buffer: that one comes from malloc and is freed before the match
- * returns.
+ * machine allows it. A match runs on one of a few slots made at load,
+ * each with the match data, JIT stack and frames it needs (struct
+ * match_slot): matching takes no memory from the heap and no lock.
  *
  * A list with a bad rule is dropped whole, with one line on stderr, and
  * its feature keeps its safe default: routes the built-in ones, IGNORE
@@ -30,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../preload/cut_text.h"
 #include "../preload/log.h"
@@ -38,11 +29,12 @@
 #define RULES_MAX 32
 #define RULE_TEXT_MAX 1024 /* one rule, after unescaping, with its NUL */
 #define ROUTE_REFS 10      /* $0..$9 */
-/* Per match, on the stack: a general context and a match data (PCRE2
- * 10.42: 144 bytes in all, 288 with the ten pairs of a route; more would
- * go to malloc). These buffers are on the stack of a program's thread
- * that sends or serves a request, which may be as small as 16 KiB
- * (test_rules.py's SmallStackTest): each is sized to what it holds. */
+/* A match when every slot is in use, on the stack: a general context
+ * and a match data (PCRE2 10.42: 144 bytes in all, 288 with the ten pairs
+ * of a route; more would go to malloc). These buffers are on the stack of
+ * a program's thread that sends or serves a request, which may be as
+ * small as 16 KiB (test_rules.py's SmallStackTest): each is sized to what
+ * it holds. */
 #define MATCH_SPACE 512
 /* "METHOD /path" put together for an absolute-form target (a client of a
  * forward proxy): a longer one is not ignored */
@@ -66,61 +58,157 @@ struct rule_set {
 
 static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
 
-/* JIT stacks, each with the match context that hands it to PCRE2, made
- * once, at the first load with a JIT-compiled rule, and never freed. A
- * match takes a free one for its length (busy, atomic: one compare and
- * swap) and gives it back. Its memory is mapped by PCRE2, 32 KiB each, and
- * only what a match touches becomes resident. A slot taken when a thread
- * forked stays taken in the child: it has one stack fewer. */
-#define JIT_STACKS 8
+/* ------------------------------------------------------------- slots */
+
+/* A match runs on what one of MATCH_SLOTS slots holds, made at the first
+ * load with a rule and never freed: a match context, which hands PCRE2
+ * the slot's JIT stack and its limits, and a match data, with room for a
+ * route's ten pairs and, for the interpreter, its backtracking frames. A
+ * match borrows a free slot for its length (busy, atomic: one compare and
+ * swap) and gives it back, so that it takes no memory and no lock, and
+ * nothing is shared between threads but the read-only compiled patterns
+ * and the slots. A slot taken when a thread forked stays taken in the
+ * child: it has one slot fewer.
+ *
+ * JIT code needs a stack of its own: given none, PCRE2 takes 32 KiB of the
+ * calling thread's stack for it, and a program's thread with a small
+ * stack (16 to 48 KiB) died of it on its first match. Each JIT stack is
+ * mapped by PCRE2, and only what a match touches becomes resident. */
+#define MATCH_SLOTS 8
 #define JIT_STACK_BYTES (32 * 1024)
-struct jit_slot {
+/* The interpreter (a rule without JIT code: no executable memory) keeps
+ * its backtracking frames in the match data: PCRE2 10.42 starts them at
+ * 20 KiB and doubles them as a match needs, each time from the match
+ * data's allocator, and keeps the largest for the next match. Ours hands
+ * out the two halves of the slot's frames region in turn, mapped at load
+ * (a vector that grows is copied into the other half, and the old one is
+ * freed before the next growth), and the slot's heap limit, FRAMES_KIB,
+ * keeps every vector within a half: a match that would need more fails
+ * with PCRE2_ERROR_HEAPLIMIT instead of asking. Not malloc: a signal
+ * handler may send a request while its thread is inside malloc, and the
+ * frames (20 KiB at least) fit in no buffer on a thread's stack. 2 MiB: a
+ * route rule such as ^/files/(\w+/?)+$ needs 1.7 MiB for an 8 KiB path of
+ * one-letter segments; only the pages a match touches become resident. */
+#define FRAMES_KIB 2048
+#define FRAMES_BYTES ((size_t)FRAMES_KIB * 1024)
+
+struct match_slot {
     pcre2_match_context *context;
+    pcre2_match_data *md;
+    char *frames;  /* 2 * FRAMES_BYTES once a rule has no JIT code, else NULL */
+    unsigned half; /* the half that holds the frames in use */
     int busy;
 };
-static struct jit_slot jit_slots[JIT_STACKS];
-static int jit_slots_made; /* atomic: slots ready, set once after they are made */
+static struct match_slot slots[MATCH_SLOTS];
+static int slots_made;    /* atomic: slots ready, set after they are made */
+static bool slots_begun;  /* their contexts and match data made */
+static bool slots_jit;    /* their JIT stacks made */
+static bool slots_frames; /* their frames mapped */
+static bool slots_making; /* the match data's allocator takes from malloc */
 
-static void jit_slots_make(void)
+static void *slot_malloc(size_t n, void *data)
 {
-    if (__atomic_load_n(&jit_slots_made, __ATOMIC_ACQUIRE))
-        return;
-    int made = 0;
-    for (; made < JIT_STACKS; made++) {
-        pcre2_jit_stack *stack = pcre2_jit_stack_create(JIT_STACK_BYTES, JIT_STACK_BYTES, NULL);
-        pcre2_match_context *context = stack ? pcre2_match_context_create(NULL) : NULL;
-        if (!context) {
-            if (stack)
-                pcre2_jit_stack_free(stack);
-            break;
+    struct match_slot *slot = data;
+    if (slots_making)
+        return malloc(n); /* the match data itself, at load */
+    if (!slot->frames || n > FRAMES_BYTES)
+        return NULL; /* not asked: the heap limit */
+    slot->half ^= 1;
+    return slot->frames + slot->half * FRAMES_BYTES;
+}
+
+static void slot_free(void *p, void *data)
+{
+    struct match_slot *slot = data;
+    if (p &&
+        !(slot->frames && (char *)p >= slot->frames && (char *)p < slot->frames + 2 * FRAMES_BYTES))
+        free(p); /* not at a match: only the frames are freed there */
+}
+
+/* Make the slots, once, at load; with JIT stacks for a rule with JIT
+ * code, with frames for one without. A slot that cannot have what a rule
+ * needs is not used (the slots up to it are). */
+static void slots_make(bool jit)
+{
+    int made = __atomic_load_n(&slots_made, __ATOMIC_RELAXED);
+    if (!slots_begun) {
+        slots_begun = true;
+        slots_making = true;
+        for (; made < MATCH_SLOTS; made++) {
+            struct match_slot *slot = &slots[made];
+            pcre2_general_context *g = pcre2_general_context_create(slot_malloc, slot_free, slot);
+            pcre2_match_context *context = g ? pcre2_match_context_create(NULL) : NULL;
+            pcre2_match_data *md = context ? pcre2_match_data_create(ROUTE_REFS, g) : NULL;
+            pcre2_general_context_free(g); /* the match data keeps its allocator */
+            if (!md) {
+                pcre2_match_context_free(context);
+                break;
+            }
+            pcre2_set_heap_limit(context, FRAMES_KIB);
+            slot->context = context;
+            slot->md = md;
         }
-        pcre2_jit_stack_assign(context, NULL, stack);
-        jit_slots[made].context = context;
+        slots_making = false;
     }
-    __atomic_store_n(&jit_slots_made, made, __ATOMIC_RELEASE);
+    if (jit && !slots_jit) {
+        slots_jit = true;
+        for (int i = 0; i < made; i++) {
+            pcre2_jit_stack *stack = pcre2_jit_stack_create(JIT_STACK_BYTES, JIT_STACK_BYTES, NULL);
+            if (!stack) {
+                made = i;
+                break;
+            }
+            pcre2_jit_stack_assign(slots[i].context, NULL, stack);
+        }
+    }
+    if (!jit && !slots_frames) {
+        slots_frames = true;
+        for (int i = 0; i < made; i++) {
+            void *m = mmap(NULL, 2 * FRAMES_BYTES, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            if (m == MAP_FAILED) {
+                made = i;
+                break;
+            }
+            slots[i].frames = m;
+        }
+    }
+    __atomic_store_n(&slots_made, made, __ATOMIC_RELEASE);
 }
 
 /* A free slot, taken, or NULL when all are in use (or none was made). */
-static struct jit_slot *jit_slot_take(void)
+static struct match_slot *slot_take(void)
 {
-    int made = __atomic_load_n(&jit_slots_made, __ATOMIC_ACQUIRE);
+    int made = __atomic_load_n(&slots_made, __ATOMIC_ACQUIRE);
     for (int i = 0; i < made; i++) {
         int free_ = 0;
-        if (!__atomic_load_n(&jit_slots[i].busy, __ATOMIC_RELAXED) &&
-            __atomic_compare_exchange_n(&jit_slots[i].busy, &free_, 1, false, __ATOMIC_ACQUIRE,
+        if (!__atomic_load_n(&slots[i].busy, __ATOMIC_RELAXED) &&
+            __atomic_compare_exchange_n(&slots[i].busy, &free_, 1, false, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED))
-            return &jit_slots[i];
+            return &slots[i];
     }
     return NULL;
 }
 
-static void jit_slot_give_back(struct jit_slot *slot)
+static void slot_give_back(struct match_slot *slot)
 {
-    if (slot)
-        __atomic_store_n(&slot->busy, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&slot->busy, 0, __ATOMIC_RELEASE);
 }
 
 /* ------------------------------------------------------------- matching */
+
+/* Copy `pairs` offset pairs of md after a match that returned rc >= 0 into
+ * ov (PCRE2_UNSET for groups that did not take part). */
+static void copy_pairs(pcre2_match_data *md, int rc, PCRE2_SIZE *ov, uint32_t pairs)
+{
+    uint32_t have = pcre2_get_ovector_count(md);
+    PCRE2_SIZE *v = pcre2_get_ovector_pointer(md);
+    for (uint32_t i = 0; i < pairs; i++) {
+        bool set = i < have && (rc == 0 || i < (uint32_t)rc);
+        ov[2 * i] = set ? v[2 * i] : PCRE2_UNSET;
+        ov[2 * i + 1] = set ? v[2 * i + 1] : PCRE2_UNSET;
+    }
+}
 
 struct bump {
     char *buf;
@@ -145,10 +233,13 @@ static void bump_free(void *p, void *data)
         free(p);
 }
 
-/* Match r against s[0..len). When ov is given, it gets `pairs` offset
- * pairs (PCRE2_UNSET for groups that did not take part). */
-static bool rule_match(const struct rule *r, const char *s, size_t len, PCRE2_SIZE *ov,
-                       uint32_t pairs)
+/* rule_match when every slot is in use: the match data from a bump
+ * allocator over a buffer on the stack, JIT code on 32 KiB of the
+ * thread's own stack, the interpreter's frames from malloc. Out of line,
+ * so that its buffer is on the stack only then. */
+static __attribute__((noinline)) bool rule_match_unslotted(const struct rule *r, const char *s,
+                                                           size_t len, PCRE2_SIZE *ov,
+                                                           uint32_t pairs)
 {
     _Alignas(16) char space[MATCH_SPACE];
     struct bump b = {space, 0, sizeof space};
@@ -160,25 +251,29 @@ static bool rule_match(const struct rule *r, const char *s, size_t len, PCRE2_SI
         pcre2_general_context_free(g);
         return false;
     }
-    int rc;
-    if (r->jit) {
-        struct jit_slot *slot = jit_slot_take();
-        rc = pcre2_jit_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, slot ? slot->context : NULL);
-        jit_slot_give_back(slot);
-    } else {
-        rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
-    }
-    if (rc >= 0 && ov) {
-        uint32_t have = pcre2_get_ovector_count(md);
-        PCRE2_SIZE *v = pcre2_get_ovector_pointer(md);
-        for (uint32_t i = 0; i < pairs; i++) {
-            bool set = i < have && (rc == 0 || i < (uint32_t)rc);
-            ov[2 * i] = set ? v[2 * i] : PCRE2_UNSET;
-            ov[2 * i + 1] = set ? v[2 * i + 1] : PCRE2_UNSET;
-        }
-    }
+    int rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL)
+                    : pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+    if (rc >= 0 && ov)
+        copy_pairs(md, rc, ov, pairs);
     pcre2_match_data_free(md);
     pcre2_general_context_free(g);
+    return rc >= 0;
+}
+
+/* Match r against s[0..len). When ov is given, it gets `pairs` offset
+ * pairs (at most ROUTE_REFS; PCRE2_UNSET for groups that did not take
+ * part). */
+static bool rule_match(const struct rule *r, const char *s, size_t len, PCRE2_SIZE *ov,
+                       uint32_t pairs)
+{
+    struct match_slot *slot = slot_take();
+    if (!slot)
+        return rule_match_unslotted(r, s, len, ov, pairs);
+    int rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)s, len, 0, 0, slot->md, slot->context)
+                    : pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, slot->md, slot->context);
+    if (rc >= 0 && ov)
+        copy_pairs(slot->md, rc, ov, pairs);
+    slot_give_back(slot);
     return rc >= 0;
 }
 
@@ -232,8 +327,7 @@ static bool compile(const char *re, size_t len, struct rule *r, char *why, size_
         return false;
     }
     r->jit = pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE) == 0;
-    if (r->jit)
-        jit_slots_make(); /* once, for every rule */
+    slots_make(r->jit);
     return true;
 }
 

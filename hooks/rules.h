@@ -7,8 +7,8 @@
  *
  * Lists are comma-separated; "\," is a comma inside a rule (README.md,
  * "Rules"). A bad list costs one line on stderr and that feature's safe
- * default. Matching never allocates on the heap once JIT-compiled: each
- * match builds its match data on the caller's stack (see rules.c). */
+ * default. A match takes no memory from malloc while one of a few slots
+ * made at load is free for it (see rules.c). */
 #ifndef TS_RULES_H
 #define TS_RULES_H
 

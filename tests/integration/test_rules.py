@@ -294,5 +294,42 @@ class SmallStackTest(th.TempDirMixin, unittest.TestCase):
                                      {"GET /users/{user}/items/{item}"}, th.format_spans(spans[:4]))
 
 
+class NoMallocTest(th.TempDirMixin, unittest.TestCase):
+    """Requests sent from a signal handler are matched against the rules
+    like any other (apps/handler_match_probe.c): a match takes nothing from
+    the allocator, which the handler may have interrupted. Without JIT
+    (executable memory refused, as systemd's MemoryDenyWriteExecute=yes
+    does), PCRE2's interpreter took its backtracking frames, 20 KiB at
+    least, from malloc at every match: a program that sent requests from a
+    SIGALRM handler while its main thread allocated hung on the
+    allocator's lock, or aborted with its lists corrupted."""
+
+    RULES = {"TRACESHIM_ROUTES": r"^/users/(\d+)$=/users/{n}",
+             "TRACESHIM_IGNORE": r"^GET /health$",
+             "TRACESHIM_NO_INJECT_TO": r"^partner\.example:"}
+
+    def test_requests_from_a_handler_take_no_malloc(self):
+        tmp = self.make_tmp()
+        exe = th.compile_app("handler_match_probe.c", os.path.join(tmp, "handler_match_probe"),
+                             "-O2")
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        for jit in ("jit", "nojit"):
+            with self.subTest(jit):
+                spans_file = os.path.join(tmp, "spans-%s.jsonl" % jit)
+                env = th.shim_env("handler-match", spans_file, **self.RULES)
+                argv = [exe, srv.port, 20] + ([jit] if jit == "nojit" else [])
+                p = th.run(argv, env=env, tmpdir=tmp, name="probe-%s" % jit, timeout=30)
+                if p.returncode == 77:
+                    self.skipTest("no PR_SET_MDWE (Linux before 6.3)")
+                self.assertEqual((p.returncode, p.stdout(), p.stderr()), (0, b"done 20\n", b""),
+                                 p.describe())
+                spans = th.wait_spans(spans_file, 21, procs=(p,))
+                names = sorted(s["name"] for s in spans)
+                # the rules matched: /users/I named by its rule, /health ignored
+                self.assertEqual(names, ["GET /"] + ["GET /users/{n}"] * 20,
+                                 th.format_spans(spans[:4]))
+
+
 if __name__ == "__main__":
     th.main()

@@ -10,12 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "fake_env.h"
 #include "hooks/rules.h"
+#include "isolated.h"
 #include "preload/cut_text.h"
 #include "stderr_capture.h"
 
@@ -251,6 +257,128 @@ static void test_escapes_and_blanks(void **state)
     assert_string_equal(route("/ke"), "/look");
 }
 
+/* ------------------------------------------------------------- no malloc */
+
+/* Every malloc that rules.c and PCRE2 (linked in statically) make comes
+ * here (the test is linked with --wrap=malloc): counted while counting. */
+void *__real_malloc(size_t n);
+static volatile int counting, mallocs;
+
+void *__wrap_malloc(size_t n)
+{
+    if (counting)
+        mallocs++;
+    return __real_malloc(n);
+}
+
+#ifndef PR_SET_MDWE
+#define PR_SET_MDWE 65
+#define PR_MDWE_REFUSE_EXEC_GAIN 1
+#endif
+
+static char long_path[16384];
+
+/* "/files/" and n one-letter segments ("a/"): the rule ^/files/(\w+/?)+$
+ * backtracks over each, and its frames (the interpreter's) grow with n. */
+static const char *files_path(size_t n)
+{
+    size_t len = 0;
+    memcpy(long_path, "/files/", 7);
+    len = 7;
+    for (size_t i = 0; i < n && len + 3 < sizeof long_path; i++) {
+        memcpy(long_path + len, "a/", 2);
+        len += 2;
+    }
+    long_path[len] = '\0';
+    return long_path;
+}
+
+/* Matches of every kind, counting mallocs, in a process of their own:
+ * this program run again ("test_rules matches"), so that no JIT code of
+ * an earlier test's is about (PCRE2 keeps its executable memory for the
+ * next compile). With nojit, executable memory is refused it before it
+ * starts (PR_SET_MDWE, as systemd's MemoryDenyWriteExecute=yes does), so
+ * that every rule runs on the interpreter. */
+static int matches_take_no_malloc(bool nojit)
+{
+    int code;
+    PCRE2_SIZE at;
+    pcre2_code *probe = pcre2_compile((PCRE2_SPTR) "^a", 2, 0, &code, &at, NULL);
+    CHECK(probe, "compile");
+    CHECK((pcre2_jit_compile(probe, PCRE2_JIT_COMPLETE) == 0) == !nojit, "JIT %s",
+          nojit ? "still works" : "does not work");
+    pcre2_code_free(probe);
+    env_set("TRACESHIM_ROUTES", "^/files/(\\w+/?)+$=/files/*,^/users/(\\d+)$=/users/$1");
+    env_set("TRACESHIM_IGNORE", "^GET /health$");
+    env_set("TRACESHIM_NO_INJECT_TO", "^partner\\.example:");
+    CHECK(ts_rules_load(env_lookup) == 0, "load");
+    env_reset();
+    char out[TS_ROUTE_MAX];
+    for (int round = 0; round < 2; round++) { /* the second with the frames grown */
+        counting = 1;
+        size_t n = ts_rules_route("/users/42", 9, out, sizeof out);
+        bool health = ts_rules_ignored("GET", 3, "/health", 7);
+        bool partner = ts_rules_should_inject("partner.example", 15, 80, "10.0.0.1", 80);
+        bool other = ts_rules_should_inject("other.example", 13, 80, "10.0.0.1", 80);
+        counting = 0;
+        CHECK(n == 9 && strcmp(out, "/users/42") == 0, "route %s", out);
+        CHECK(health && !partner && other, "ignore %d, inject %d %d", health, partner, other);
+        CHECK(mallocs == 0, "%d mallocs in round %d", mallocs, round);
+        /* the interpreter's frames grow from 20 KiB to 320 KiB for this one
+         * (190 used; the JIT code takes 21 KiB of its stack) */
+        const char *path = files_path(450);
+        counting = 1;
+        n = ts_rules_route(path, strlen(path), out, sizeof out);
+        counting = 0;
+        CHECK(strcmp(out, "/files/*") == 0, "route of %zu bytes: %s", strlen(path), out);
+        CHECK(mallocs == 0, "%d mallocs in round %d", mallocs, round);
+        /* past the frames' limit (2 MiB: 12 KiB of one-letter segments need
+         * about 2.5): no match, and nothing asked for */
+        path = files_path(6000);
+        counting = 1;
+        n = ts_rules_route(path, strlen(path), out, sizeof out);
+        counting = 0;
+        CHECK(strcmp(out, "/files/*") != 0, "route of %zu bytes: %s", strlen(path), out);
+        CHECK(mallocs == 0, "%d mallocs in round %d", mallocs, round);
+    }
+    return 0;
+}
+
+static void run_matches(bool nojit)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(60);
+        if (nojit && prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0)
+            _exit(77);
+        execl("/proc/self/exe", "test_rules", "matches", nojit ? "nojit" : "jit", (char *)NULL);
+        _exit(126);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+        skip(); /* before Linux 6.3: no PR_SET_MDWE */
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* No match takes memory from malloc, with JIT code or with the
+ * interpreter (whose backtracking frames, 20 KiB at least, came from
+ * malloc at every match): a signal handler may make a request while its
+ * thread is inside malloc. */
+static void test_matches_take_no_malloc_with_jit(void **state)
+{
+    (void)state;
+    run_matches(false);
+}
+
+static void test_matches_take_no_malloc_without_jit(void **state)
+{
+    (void)state;
+    run_matches(true);
+}
+
 /* ------------------------------------------------------------- bad rules */
 
 struct bad {
@@ -440,8 +568,10 @@ static void test_ignore(void **state)
     assert_false(ignored("GET", path));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "matches") == 0) /* run_matches's process */
+        return matches_take_no_malloc(strcmp(argv[2], "nojit") == 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_builtin_routes, setup),
         cmocka_unit_test_setup(test_builtin_route_segments, setup),
@@ -449,6 +579,8 @@ int main(void)
         cmocka_unit_test_setup(test_user_routes_first_match_wins, setup),
         cmocka_unit_test_setup(test_template_references, setup),
         cmocka_unit_test_setup(test_escapes_and_blanks, setup),
+        cmocka_unit_test_setup(test_matches_take_no_malloc_with_jit, setup),
+        cmocka_unit_test_setup(test_matches_take_no_malloc_without_jit, setup),
         cmocka_unit_test_setup(test_bad_rules_one_line, setup),
         cmocka_unit_test_setup(test_too_many_and_too_long, setup),
         cmocka_unit_test_setup(test_bad_routes_fall_back, setup),

@@ -26,12 +26,6 @@
 #include <stddef.h>
 #include <sys/wait.h>
 
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-extern void *__libc_memalign(size_t align, size_t n);
-extern void __libc_free(void *p);
-
 static volatile sig_atomic_t lock_taken;
 static __thread volatile sig_atomic_t in_handler;
 
@@ -41,7 +35,7 @@ static void say(const char *s)
 }
 
 /* Every allocation and free passes here first. */
-static void allocator_lock(void)
+static void own_malloc_enter(void)
 {
     if (!lock_taken)
         return;
@@ -55,50 +49,7 @@ static void allocator_lock(void)
     }
 }
 
-void *malloc(size_t n)
-{
-    allocator_lock();
-    return __libc_malloc(n);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    allocator_lock();
-    return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t n)
-{
-    allocator_lock();
-    return __libc_realloc(p, n);
-}
-
-void free(void *p)
-{
-    if (p)
-        allocator_lock();
-    __libc_free(p);
-}
-
-void *memalign(size_t align, size_t n)
-{
-    allocator_lock();
-    return __libc_memalign(align, n);
-}
-
-void *aligned_alloc(size_t align, size_t n)
-{
-    return memalign(align, n);
-}
-
-int posix_memalign(void **out, size_t align, size_t n)
-{
-    void *p = memalign(align, n);
-    if (!p)
-        return 12; /* ENOMEM */
-    *out = p;
-    return 0;
-}
+#include "own_malloc.h"
 
 static bool replace;
 
