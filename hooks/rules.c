@@ -46,7 +46,7 @@
 
 struct rule {
     pcre2_code *re;
-    bool jit;
+    bool jit;   /* has JIT code */
     char *tmpl; /* routes: the template (NUL-terminated) */
 };
 
@@ -251,8 +251,7 @@ static __attribute__((noinline)) bool rule_match_unslotted(const struct rule *r,
         pcre2_general_context_free(g);
         return false;
     }
-    int rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL)
-                    : pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+    int rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
     if (rc >= 0 && ov)
         copy_pairs(md, rc, ov, pairs);
     pcre2_match_data_free(md);
@@ -269,8 +268,12 @@ static bool rule_match(const struct rule *r, const char *s, size_t len, PCRE2_SI
     struct match_slot *slot = slot_take();
     if (!slot)
         return rule_match_unslotted(r, s, len, ov, pairs);
-    int rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)s, len, 0, 0, slot->md, slot->context)
-                    : pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, slot->md, slot->context);
+    /* pcre2_match, which runs the JIT code where there is some: the fast
+     * path, pcre2_jit_match, skips the checks a rule may need (a (*UTF)
+     * rule's subject went unchecked, and invalid UTF-8 sent the JIT code
+     * past its end), and a (*NO_JIT) rule has no JIT code for it to run
+     * (every match failed) */
+    int rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, slot->md, slot->context);
     if (rc >= 0 && ov)
         copy_pairs(slot->md, rc, ov, pairs);
     slot_give_back(slot);
@@ -326,7 +329,11 @@ static bool compile(const char *re, size_t len, struct rule *r, char *why, size_
         snprintf(why, whycap, "bad regex \"%s\": %s at offset %zu", text, msg, (size_t)at);
         return false;
     }
-    r->jit = pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE) == 0;
+    /* JIT code made, by its size: pcre2_jit_compile also succeeds for a
+     * (*NO_JIT) rule, making none */
+    size_t jit_size = 0;
+    r->jit = pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE) == 0 &&
+             pcre2_pattern_info(r->re, PCRE2_INFO_JITSIZE, &jit_size) == 0 && jit_size > 0;
     slots_make(r->jit);
     return true;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -255,6 +256,37 @@ static void test_escapes_and_blanks(void **state)
     /* the regex may hold '=': the template follows the last one */
     load_one("TRACESHIM_ROUTES", "^/k(?=e)=/look");
     assert_string_equal(route("/ke"), "/look");
+}
+
+/* A rule JIT cannot run is matched all the same: (*NO_JIT) gets no JIT
+ * code (pcre2_jit_compile succeeds, making none), and a (*UTF) rule's
+ * subject is checked before the JIT code reads it (invalid UTF-8 sent it
+ * past the subject's end). */
+static void test_rules_jit_does_not_run(void **state)
+{
+    (void)state;
+    load_one("TRACESHIM_NO_INJECT_TO", "(*NO_JIT)^example\\.com:");
+    assert_false(inject("example.com", "10.0.0.1", 80));
+    assert_true(inject("example.org", "10.0.0.1", 80));
+    load_one("TRACESHIM_ROUTES", "(*NO_JIT)^/a/(\\d+)$=/a/{n}");
+    assert_string_equal(route("/a/12"), "/a/{n}");
+    load_one("TRACESHIM_IGNORE", "(*NO_JIT)^GET /health$");
+    assert_true(ignored("GET", "/health"));
+    /* "/\xf4" (a lead byte, its character cut off) as the last bytes before
+     * a page that cannot be read: not UTF-8, so no match */
+    load_one("TRACESHIM_ROUTES", "(*UTF)(*UCP)^/\\w=/y");
+    assert_string_equal(route("/\xc3\xa9"), "/y"); /* "/é" */
+    long page = sysconf(_SC_PAGESIZE);
+    char *m =
+        mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    assert_int_equal(mprotect(m + page, (size_t)page, PROT_NONE), 0);
+    char *subject = m + page - 2;
+    memcpy(subject, "/\xf4", 2);
+    char out[TS_ROUTE_MAX];
+    assert_int_equal(ts_rules_route(subject, 2, out, sizeof out), 2);
+    assert_memory_equal(out, "/\xf4", 2);
+    munmap(m, 2 * (size_t)page);
 }
 
 /* ------------------------------------------------------------- no malloc */
@@ -579,6 +611,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_user_routes_first_match_wins, setup),
         cmocka_unit_test_setup(test_template_references, setup),
         cmocka_unit_test_setup(test_escapes_and_blanks, setup),
+        cmocka_unit_test_setup(test_rules_jit_does_not_run, setup),
         cmocka_unit_test_setup(test_matches_take_no_malloc_with_jit, setup),
         cmocka_unit_test_setup(test_matches_take_no_malloc_without_jit, setup),
         cmocka_unit_test_setup(test_bad_rules_one_line, setup),
