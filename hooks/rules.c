@@ -13,6 +13,7 @@
 #include "rules.h"
 
 #include <pcre2.h>
+#include <sched.h>
 #include <stdint.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -21,21 +22,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
+#include "../preload/clock.h"
 #include "../preload/cut_text.h"
+#include "../preload/fork_state.h"
 #include "../preload/log.h"
 #include "../preload/start_state.h"
 
 #define RULES_MAX 32
 #define RULE_TEXT_MAX 1024 /* one rule, after unescaping, with its NUL */
 #define ROUTE_REFS 10      /* $0..$9 */
-/* A match when every slot is in use, on the stack: a general context
- * and a match data (PCRE2 10.42: 144 bytes in all, 288 with the ten pairs
- * of a route; more would go to malloc). These buffers are on the stack of
- * a program's thread that sends or serves a request, which may be as
- * small as 16 KiB (test_rules.py's SmallStackTest): each is sized to what
- * it holds. */
-#define MATCH_SPACE 512
 /* "METHOD /path" put together for an absolute-form target (a client of a
  * forward proxy): a longer one is not ignored */
 #define SUBJECT_MAX 512
@@ -67,8 +64,10 @@ static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
  * match borrows a free slot for its length (busy, atomic: one compare and
  * swap) and gives it back, so that it takes no memory and no lock, and
  * nothing is shared between threads but the read-only compiled patterns
- * and the slots. A slot taken when a thread forked stays taken in the
- * child: it has one slot fewer.
+ * and the slots. A lookup (a route, whether a request is ignored, whether
+ * headers go in) takes one for all its matches; when all are in use, it
+ * waits for one (slot_take). A forked child frees those that other
+ * threads held (ts_rules_after_fork).
  *
  * JIT code needs a stack of its own: given none, PCRE2 takes 32 KiB of the
  * calling thread's stack for it, and a program's thread with a small
@@ -176,23 +175,47 @@ static void slots_make(bool jit)
     __atomic_store_n(&slots_made, made, __ATOMIC_RELEASE);
 }
 
-/* A free slot, taken, or NULL when all are in use (or none was made). */
+/* A slot is given up for after SLOT_WAIT_MS of waiting for one to come
+ * free: its holder does not go on (a thread stopped in a signal handler
+ * that interrupted its match, or by a debugger). Without a slot, PCRE2
+ * would take 32 KiB of the thread's stack for JIT code, which a thread
+ * with a small stack does not have, and the interpreter's frames from
+ * malloc; and a match holds its slot for microseconds (at most its match
+ * limit's worth), so a wait is short. */
+#define SLOT_YIELDS 16
+#define SLOT_WAIT_MS 1000
+
+/* A free slot, taken; waits while all are in use, first yielding the CPU,
+ * then sleeping 100 µs at a time. NULL when none was made, or none came
+ * free for SLOT_WAIT_MS. Async-signal-safe. */
 static struct match_slot *slot_take(void)
 {
     int made = __atomic_load_n(&slots_made, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < made; i++) {
-        int free_ = 0;
-        if (!__atomic_load_n(&slots[i].busy, __ATOMIC_RELAXED) &&
-            __atomic_compare_exchange_n(&slots[i].busy, &free_, 1, false, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED))
-            return &slots[i];
+    uint64_t deadline = 0;
+    for (unsigned waits = 0; made; waits++) {
+        for (int i = 0; i < made; i++) {
+            int free_ = 0;
+            if (!__atomic_load_n(&slots[i].busy, __ATOMIC_RELAXED) &&
+                __atomic_compare_exchange_n(&slots[i].busy, &free_, 1, false, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED))
+                return &slots[i];
+        }
+        if (waits < SLOT_YIELDS) {
+            sched_yield();
+        } else if (ts_still_waiting(&deadline, SLOT_WAIT_MS)) {
+            struct timespec pause = {0, 100 * 1000};
+            nanosleep(&pause, NULL);
+        } else {
+            break;
+        }
     }
     return NULL;
 }
 
 static void slot_give_back(struct match_slot *slot)
 {
-    __atomic_store_n(&slot->busy, 0, __ATOMIC_RELEASE);
+    if (slot)
+        __atomic_store_n(&slot->busy, 0, __ATOMIC_RELEASE);
 }
 
 /* ------------------------------------------------------------- matching */
@@ -210,64 +233,14 @@ static void copy_pairs(pcre2_match_data *md, int rc, PCRE2_SIZE *ov, uint32_t pa
     }
 }
 
-struct bump {
-    char *buf;
-    size_t used, cap;
-};
-
-static void *bump_malloc(size_t n, void *data)
+/* Match r against s[0..len) on slot (NULL: none came free, no match).
+ * When ov is given, it gets `pairs` offset pairs (at most ROUTE_REFS;
+ * PCRE2_UNSET for groups that did not take part). */
+static bool rule_match(struct match_slot *slot, const struct rule *r, const char *s, size_t len,
+                       PCRE2_SIZE *ov, uint32_t pairs)
 {
-    struct bump *b = data;
-    size_t at = (b->used + 15) & ~(size_t)15;
-    if (at <= b->cap && n <= b->cap - at) {
-        b->used = at + n;
-        return b->buf + at;
-    }
-    return malloc(n); /* the interpreter's backtracking frames (no JIT) */
-}
-
-static void bump_free(void *p, void *data)
-{
-    struct bump *b = data;
-    if (p && ((char *)p < b->buf || (char *)p >= b->buf + b->cap))
-        free(p);
-}
-
-/* rule_match when every slot is in use: the match data from a bump
- * allocator over a buffer on the stack, JIT code on 32 KiB of the
- * thread's own stack, the interpreter's frames from malloc. Out of line,
- * so that its buffer is on the stack only then. */
-static __attribute__((noinline)) bool rule_match_unslotted(const struct rule *r, const char *s,
-                                                           size_t len, PCRE2_SIZE *ov,
-                                                           uint32_t pairs)
-{
-    _Alignas(16) char space[MATCH_SPACE];
-    struct bump b = {space, 0, sizeof space};
-    pcre2_general_context *g = pcre2_general_context_create(bump_malloc, bump_free, &b);
-    if (!g)
-        return false;
-    pcre2_match_data *md = pcre2_match_data_create(pairs ? pairs : 1, g);
-    if (!md) {
-        pcre2_general_context_free(g);
-        return false;
-    }
-    int rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
-    if (rc >= 0 && ov)
-        copy_pairs(md, rc, ov, pairs);
-    pcre2_match_data_free(md);
-    pcre2_general_context_free(g);
-    return rc >= 0;
-}
-
-/* Match r against s[0..len). When ov is given, it gets `pairs` offset
- * pairs (at most ROUTE_REFS; PCRE2_UNSET for groups that did not take
- * part). */
-static bool rule_match(const struct rule *r, const char *s, size_t len, PCRE2_SIZE *ov,
-                       uint32_t pairs)
-{
-    struct match_slot *slot = slot_take();
     if (!slot)
-        return rule_match_unslotted(r, s, len, ov, pairs);
+        return false;
     /* pcre2_match, which runs the JIT code where there is some: the fast
      * path, pcre2_jit_match, skips the checks a rule may need (a (*UTF)
      * rule's subject went unchecked, and invalid UTF-8 sent the JIT code
@@ -276,15 +249,14 @@ static bool rule_match(const struct rule *r, const char *s, size_t len, PCRE2_SI
     int rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, slot->md, slot->context);
     if (rc >= 0 && ov)
         copy_pairs(slot->md, rc, ov, pairs);
-    slot_give_back(slot);
     return rc >= 0;
 }
 
-/* Index of the first rule of set that matches s[0..len), or -1. */
-static int set_match(const struct rule_set *set, const char *s, size_t len)
+/* Index of the first rule of set that matches s[0..len) on slot, or -1. */
+static int set_match(struct match_slot *slot, const struct rule_set *set, const char *s, size_t len)
 {
     for (int i = 0; i < set->n; i++)
-        if (rule_match(&set->r[i], s, len, NULL, 0))
+        if (rule_match(slot, &set->r[i], s, len, NULL, 0))
             return i;
     return -1;
 }
@@ -494,13 +466,26 @@ int ts_rules_load(ts_env_lookup_fn get)
     return errors;
 }
 
+TS_FORK_HANDLER void ts_rules_after_fork(void)
+{
+    /* Without rules, the slots' page is not touched (fork_state.h). */
+    if (!rules_any)
+        return;
+    /* The child's only thread holds no slot, but for one it took in a
+     * signal handler that interrupted its own match, which it gives back
+     * when the handler returns and the match ends: no other match runs on
+     * the thread meanwhile (the guard). The others' holders are gone. */
+    for (int i = 0; i < MATCH_SLOTS; i++)
+        TS_FORK_RESET(&slots[i].busy, 0);
+}
+
 /* ------------------------------------------------------------- injection */
 
 /* Whether a rule of set matches the Host (host:port, the scheme's
  * default_port when absent) or the peer (ip:port, [v6]:port; a
  * Unix-domain socket's path, peer_port 0). */
-static bool dest_match(const struct rule_set *set, const char *host, size_t host_len,
-                       int default_port, const char *peer_ip, int peer_port)
+static bool dest_match(struct match_slot *slot, const struct rule_set *set, const char *host,
+                       size_t host_len, int default_port, const char *peer_ip, int peer_port)
 {
     char s[HOST_SUBJECT_MAX];
     if (host && host_len) {
@@ -511,25 +496,25 @@ static bool dest_match(const struct rule_set *set, const char *host, size_t host
         } else {
             has_port = memchr(host, ':', host_len) != NULL;
         }
-        if (has_port && set_match(set, host, host_len) >= 0)
+        if (has_port && set_match(slot, set, host, host_len) >= 0)
             return true;
         if (!has_port && host_len + 7 < sizeof s) {
             struct ts_cut_text t = {s, sizeof s, 0};
             ts_cut_text_put(&t, host, host_len);
             ts_cut_text_put(&t, ":", 1);
             ts_cut_text_put_uint(&t, (unsigned)default_port);
-            if (set_match(set, s, t.len) >= 0)
+            if (set_match(slot, set, s, t.len) >= 0)
                 return true;
         }
     }
     if (peer_ip && *peer_ip && !peer_port) /* a Unix-domain socket's path */
-        return set_match(set, peer_ip, strlen(peer_ip)) >= 0;
+        return set_match(slot, set, peer_ip, strlen(peer_ip)) >= 0;
     if (peer_ip && *peer_ip) {
         size_t ip_len = strlen(peer_ip);
         if (ip_len + 9 < sizeof s) { /* brackets, a colon and five digits */
             struct ts_cut_text t = {s, sizeof s, 0};
             ts_cut_text_put_ip_port(&t, peer_ip, ip_len, (unsigned)peer_port);
-            if (set_match(set, s, t.len) >= 0)
+            if (set_match(slot, set, s, t.len) >= 0)
                 return true;
         }
     }
@@ -541,11 +526,15 @@ bool ts_rules_should_inject(const char *host, size_t host_len, int default_port,
 {
     if (no_inject_to.broken)
         return false;
-    if (no_inject_to.n && dest_match(&no_inject_to, host, host_len, default_port, peer_ip, peer_port))
-        return false;
-    if (inject_to.n && !dest_match(&inject_to, host, host_len, default_port, peer_ip, peer_port))
-        return false;
-    return true;
+    if (!no_inject_to.n && !inject_to.n)
+        return true;
+    struct match_slot *slot = slot_take();
+    bool inject = !(no_inject_to.n && dest_match(slot, &no_inject_to, host, host_len, default_port,
+                                                 peer_ip, peer_port)) &&
+                  !(inject_to.n && !dest_match(slot, &inject_to, host, host_len, default_port,
+                                               peer_ip, peer_port));
+    slot_give_back(slot);
+    return inject;
 }
 
 /* ------------------------------------------------------------- routes */
@@ -776,11 +765,15 @@ static size_t expand(const char *tmpl, const char *path, const PCRE2_SIZE *ov, c
 static __attribute__((noinline)) size_t user_route(const char *path, size_t len, char *out,
                                                    size_t cap)
 {
+    struct match_slot *slot = slot_take();
     for (int i = 0; i < routes.n; i++) {
         PCRE2_SIZE ov[2 * ROUTE_REFS];
-        if (rule_match(&routes.r[i], path, len, ov, ROUTE_REFS))
+        if (rule_match(slot, &routes.r[i], path, len, ov, ROUTE_REFS)) {
+            slot_give_back(slot);
             return expand(routes.r[i].tmpl, path, ov, out, cap);
+        }
     }
+    slot_give_back(slot);
     return builtin_route(path, len, out, cap);
 }
 
@@ -795,6 +788,15 @@ size_t ts_rules_route(const char *path, size_t len, char *out, size_t cap)
 
 /* ------------------------------------------------------------- ignore */
 
+/* Whether "METHOD /path", s[0..len), matches a TRACESHIM_IGNORE rule. */
+static bool ignore_match(const char *s, size_t len)
+{
+    struct match_slot *slot = slot_take();
+    bool ignored = set_match(slot, &ignore_rules, s, len) >= 0;
+    slot_give_back(slot);
+    return ignored;
+}
+
 /* ts_rules_ignored for a path apart from its method (an absolute-form
  * target's): "METHOD /path" put together. Out of line, so that its
  * buffer is on the stack only then. */
@@ -807,7 +809,7 @@ static __attribute__((noinline)) bool ignored_copied(const char *method, size_t 
     memcpy(s, method, method_len);
     s[method_len] = ' ';
     memcpy(s + method_len + 1, path, path_len);
-    return set_match(&ignore_rules, s, method_len + 1 + path_len) >= 0;
+    return ignore_match(s, method_len + 1 + path_len);
 }
 
 bool ts_rules_ignored(const char *method, size_t method_len, const char *path, size_t path_len)
@@ -816,6 +818,6 @@ bool ts_rules_ignored(const char *method, size_t method_len, const char *path, s
         return false;
     /* The request line already holds "METHOD /path" in one piece. */
     if (path == method + method_len + 1 && method[method_len] == ' ')
-        return set_match(&ignore_rules, method, method_len + 1 + path_len) >= 0;
+        return ignore_match(method, method_len + 1 + path_len);
     return ignored_copied(method, method_len, path, path_len);
 }

@@ -7,8 +7,8 @@
  *
  * Lists are comma-separated; "\," is a comma inside a rule (README.md,
  * "Rules"). A bad list costs one line on stderr and that feature's safe
- * default. A match takes no memory from malloc while one of a few slots
- * made at load is free for it (see rules.c). */
+ * default. A match takes no memory from malloc: it runs on one of a few
+ * slots made at load (see rules.c). */
 #ifndef TS_RULES_H
 #define TS_RULES_H
 
@@ -23,6 +23,10 @@
 /* Compile the rules from the environment (replacing any loaded before).
  * Returns the number of variables rejected. */
 int ts_rules_load(ts_env_lookup_fn get);
+
+/* In a forked child: the slots that matches on the parent's other threads
+ * held are free again. */
+void ts_rules_after_fork(void);
 
 /* Whether trace headers go into a request to this destination: host is
  * the Host header's value (NULL when absent; without a port it is matched

@@ -123,6 +123,7 @@ TS_FORK_HANDLER static void atfork_child(void)
     ts_shell_pipe_after_fork();
     ts_signal_hooks_after_fork();
     ts_deepbind_after_fork();
+    ts_rules_after_fork();
     ts_guard_leave(); /* the child's copy of the prepare handler's */
 }
 

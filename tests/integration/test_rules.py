@@ -293,6 +293,28 @@ class SmallStackTest(th.TempDirMixin, unittest.TestCase):
                     self.assertEqual({s["name"] for s in servers},
                                      {"GET /users/{user}/items/{item}"}, th.format_spans(spans[:4]))
 
+    def test_more_threads_than_slots(self):
+        """Sixteen threads with 16 KiB stacks match at once, more than the
+        eight slots a match borrows its JIT stack from: one that found
+        none free ran its JIT code on 32 KiB of its own stack, and the
+        program died (SIGSEGV, 3 runs in 3; with 8 threads, or 64 KiB
+        stacks, it lived). Now it waits for a slot. The rule backtracks
+        long over every path, and matches none: the matches overlap."""
+        tmp = self.make_tmp()
+        exe = th.compile_app("threads_requests.c", os.path.join(tmp, "threads_requests"),
+                             "-O2", libs=("-lpthread",))
+        stack_kib = 128 if th.PRELOAD_FIRST else 16
+        spans_file = os.path.join(tmp, "spans.jsonl")
+        env = th.shim_env("small-stacks", spans_file, OTEL_TRACES_SAMPLER="always_on",
+                          TRACESHIM_ROUTES=r"^(.|.|.)*\d[a-z]{9}=y")
+        p = th.run([exe, stack_kib, 16, 3, "join", PROGRAM_HOLDS], env=env, tmpdir=tmp,
+                   name="threads", timeout=60)
+        self.assertEqual((p.returncode, p.stdout()), (0, b"done 16 3\n"), p.describe())
+        spans = th.read_spans(spans_file, strict=True)
+        self.assertEqual(len(spans), 96, th.format_spans(spans[:4]))
+        self.assertEqual({s["name"] for s in spans if s["kind"] == th.KIND_SERVER},
+                         {"GET /users/{id}/items/{id}"}, th.format_spans(spans[:4]))
+
 
 class NoMallocTest(th.TempDirMixin, unittest.TestCase):
     """Requests sent from a signal handler are matched against the rules

@@ -3,6 +3,7 @@
  * routes, first match wins, captures, inject allow/deny by Host and by
  * peer, ignore, and that each bad list yields exactly one stderr line and
  * its feature's safe default. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -411,6 +413,69 @@ static void test_matches_take_no_malloc_without_jit(void **state)
     run_matches(true);
 }
 
+/* ------------------------------------------------------------- slots */
+
+static volatile int matching_stop;
+
+/* Matches, each a long backtrack over the path, until matching_stop. */
+static void *match_on(void *arg)
+{
+    (void)arg;
+    static const char path[] = "/users/12345678901234567890/abcdefgh";
+    char out[TS_ROUTE_MAX];
+    while (!matching_stop)
+        ts_rules_route(path, sizeof path - 1, out, sizeof out);
+    return NULL;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Sixteen threads match without pause, so that every slot is in use at
+ * almost any moment (the matches of the threads not running at the moment
+ * hold theirs), and the process forks: the child's only thread finds the
+ * slots the parent's threads held free, and matches at once. Kept taken,
+ * it waited for them (for a second) and gave up. */
+static void forked_child_matches(void)
+{
+    env_set("TRACESHIM_ROUTES", "^(.|.|.)*\\d[a-z]{9}=y,^/x$=/ex");
+    CHECK(ts_rules_load(env_lookup) == 0, "load");
+    env_reset();
+    pthread_t t[16];
+    for (int i = 0; i < 16; i++)
+        CHECK(pthread_create(&t[i], NULL, match_on, NULL) == 0, "thread %d", i);
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        ts_rules_after_fork(); /* the shim's fork handler's call */
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        char out[TS_ROUTE_MAX];
+        ts_rules_route("/x", 2, out, sizeof out);
+        long took = ms_since(&t0);
+        CHECK(strcmp(out, "/ex") == 0 && took < 500, "route %s after %ld ms", out, took);
+        _exit(0);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    matching_stop = 1;
+    for (int i = 0; i < 16; i++)
+        pthread_join(t[i], NULL);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+}
+
+static void test_forked_child_frees_the_slots(void **state)
+{
+    (void)state;
+    run_in_child(NULL, forked_child_matches);
+}
+
 /* ------------------------------------------------------------- bad rules */
 
 struct bad {
@@ -614,6 +679,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_rules_jit_does_not_run, setup),
         cmocka_unit_test_setup(test_matches_take_no_malloc_with_jit, setup),
         cmocka_unit_test_setup(test_matches_take_no_malloc_without_jit, setup),
+        cmocka_unit_test_setup(test_forked_child_frees_the_slots, setup),
         cmocka_unit_test_setup(test_bad_rules_one_line, setup),
         cmocka_unit_test_setup(test_too_many_and_too_long, setup),
         cmocka_unit_test_setup(test_bad_routes_fall_back, setup),
