@@ -51,6 +51,12 @@ struct rule_set {
     struct rule r[RULES_MAX];
     int n;
     bool broken; /* a rule was bad: the feature's safe default applies */
+    /* A match that fails (rule_match) counts as one: the deny list's, so
+     * that a rule that cannot answer keeps the trace ids from the places
+     * it names. For the others it counts as none, as a bad list does. */
+    bool failure_matches;
+    const char *var;  /* its variable, for the failure's line */
+    int failure_said; /* atomic: that line was written */
 };
 
 static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
@@ -71,10 +77,15 @@ static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
  *
  * JIT code needs a stack of its own: given none, PCRE2 takes 32 KiB of the
  * calling thread's stack for it, and a program's thread with a small
- * stack (16 to 48 KiB) died of it on its first match. Each JIT stack is
- * mapped by PCRE2, and only what a match touches becomes resident. */
+ * stack (16 to 48 KiB) died of it on its first match. Each slot's JIT
+ * stack starts at 32 KiB and grows, as a match needs, to 1 MiB: PCRE2
+ * maps the whole at once, and only the pages a match touches become
+ * resident. Fixed at 32 KiB, it failed ^/files/(\w+/?)+$ on a path of 2
+ * KiB (PCRE2_ERROR_JIT_STACKLIMIT), which the interpreter's frames hold
+ * to 9 KiB; 1 MiB holds it to 40 KiB. */
 #define MATCH_SLOTS 8
-#define JIT_STACK_BYTES (32 * 1024)
+#define JIT_STACK_START (32 * 1024)
+#define JIT_STACK_MAX (1024 * 1024)
 /* The interpreter (a rule without JIT code: no executable memory) keeps
  * its backtracking frames in the match data: PCRE2 10.42 starts them at
  * 20 KiB and doubles them as a match needs, each time from the match
@@ -152,7 +163,7 @@ static void slots_make(bool jit)
     if (jit && !slots_jit) {
         slots_jit = true;
         for (int i = 0; i < made; i++) {
-            pcre2_jit_stack *stack = pcre2_jit_stack_create(JIT_STACK_BYTES, JIT_STACK_BYTES, NULL);
+            pcre2_jit_stack *stack = pcre2_jit_stack_create(JIT_STACK_START, JIT_STACK_MAX, NULL);
             if (!stack) {
                 made = i;
                 break;
@@ -233,14 +244,20 @@ static void copy_pairs(pcre2_match_data *md, int rc, PCRE2_SIZE *ov, uint32_t pa
     }
 }
 
-/* Match r against s[0..len) on slot (NULL: none came free, no match).
- * When ov is given, it gets `pairs` offset pairs (at most ROUTE_REFS;
- * PCRE2_UNSET for groups that did not take part). */
-static bool rule_match(struct match_slot *slot, const struct rule *r, const char *s, size_t len,
-                       PCRE2_SIZE *ov, uint32_t pairs)
+/* rule_match's answer without a slot (none came free): not PCRE2's */
+#define NO_SLOT_FREE (-1000)
+
+/* Match r against s[0..len) on slot: PCRE2's answer, >= 0 when it
+ * matched, PCRE2_ERROR_NOMATCH when it did not, and below that when the
+ * match failed (a limit reached, a (*UTF) rule's subject not UTF-8), or
+ * NO_SLOT_FREE when slot is NULL. When it matched and ov is given, ov gets
+ * `pairs` offset pairs (at most ROUTE_REFS; PCRE2_UNSET for groups that
+ * did not take part). */
+static int rule_match(struct match_slot *slot, const struct rule *r, const char *s, size_t len,
+                      PCRE2_SIZE *ov, uint32_t pairs)
 {
     if (!slot)
-        return false;
+        return NO_SLOT_FREE;
     /* pcre2_match, which runs the JIT code where there is some: the fast
      * path, pcre2_jit_match, skips the checks a rule may need (a (*UTF)
      * rule's subject went unchecked, and invalid UTF-8 sent the JIT code
@@ -249,15 +266,52 @@ static bool rule_match(struct match_slot *slot, const struct rule *r, const char
     int rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, slot->md, slot->context);
     if (rc >= 0 && ov)
         copy_pairs(slot->md, rc, ov, pairs);
-    return rc >= 0;
+    return rc;
 }
 
-/* Index of the first rule of set that matches s[0..len) on slot, or -1. */
-static int set_match(struct match_slot *slot, const struct rule_set *set, const char *s, size_t len)
+/* Rule i of set failed to match a subject of len bytes (rc, rule_match's
+ * answer): whether that counts as a match (set->failure_matches). The
+ * first failure of each variable is said on stderr: a rule the operator
+ * wrote is not doing its work. The line is put together here, without
+ * snprintf, whose frames would take kilobytes of a thread's stack. Out
+ * of line: rare. */
+static __attribute__((noinline, cold)) bool match_failed(struct rule_set *set, int i, int rc,
+                                                         size_t len)
 {
-    for (int i = 0; i < set->n; i++)
-        if (rule_match(slot, &set->r[i], s, len, NULL, 0))
+    if (!__atomic_exchange_n(&set->failure_said, 1, __ATOMIC_RELAXED) && !ts_log_muted) {
+        char why[120] = "no matching slot came free within a second";
+        if (rc != NO_SLOT_FREE && pcre2_get_error_message(rc, (PCRE2_UCHAR *)why, sizeof why) < 0)
+            memcpy(why, "error", sizeof "error");
+        char line[320];
+        struct ts_cut_text t = {line, sizeof line - 1, 0}; /* a byte kept for the newline */
+        static const char dash[] = " \xe2\x80\x94 counted as ";
+        const char *counted = set->failure_matches ? "a match: no trace headers" : "no match";
+        ts_cut_text_put(&t, "traceshim: ", 11);
+        ts_cut_text_put(&t, set->var, strlen(set->var));
+        ts_cut_text_put(&t, ": rule ", 7);
+        ts_cut_text_put_uint(&t, (unsigned)i + 1);
+        ts_cut_text_put(&t, ": match failed on ", 18);
+        ts_cut_text_put_uint(&t, (unsigned)(len < 4000000000u ? len : 4000000000u));
+        ts_cut_text_put(&t, " bytes: ", 8);
+        ts_cut_text_put(&t, why, strlen(why));
+        ts_cut_text_put(&t, dash, sizeof dash - 1);
+        ts_cut_text_put(&t, counted, strlen(counted));
+        ts_cut_text_put(&t, " (said once)", 12);
+        line[t.len++] = '\n';
+        ts_log_write_line(line, t.len);
+    }
+    return set->failure_matches;
+}
+
+/* Index of the first rule of set that matches s[0..len) on slot, or -1.
+ * A rule whose match fails counts as set->failure_matches says. */
+static int set_match(struct match_slot *slot, struct rule_set *set, const char *s, size_t len)
+{
+    for (int i = 0; i < set->n; i++) {
+        int rc = rule_match(slot, &set->r[i], s, len, NULL, 0);
+        if (rc >= 0 || (rc < PCRE2_ERROR_NOMATCH && match_failed(set, i, rc, len)))
             return i;
+    }
     return -1;
 }
 
@@ -459,6 +513,8 @@ int ts_rules_load(ts_env_lookup_fn get)
         if (!v || !*v)
             continue;
         rules_any = true;
+        lists[i].set->var = lists[i].var;
+        lists[i].set->failure_matches = lists[i].set == &no_inject_to;
         if (!load_list(lists[i].set, lists[i].var, v, lists[i].is_routes, lists[i].expected,
                        lists[i].fallback))
             errors++;
@@ -484,7 +540,7 @@ TS_FORK_HANDLER void ts_rules_after_fork(void)
 /* Whether a rule of set matches the Host (host:port, the scheme's
  * default_port when absent) or the peer (ip:port, [v6]:port; a
  * Unix-domain socket's path, peer_port 0). */
-static bool dest_match(struct match_slot *slot, const struct rule_set *set, const char *host,
+static bool dest_match(struct match_slot *slot, struct rule_set *set, const char *host,
                        size_t host_len, int default_port, const char *peer_ip, int peer_port)
 {
     char s[HOST_SUBJECT_MAX];
@@ -768,10 +824,13 @@ static __attribute__((noinline)) size_t user_route(const char *path, size_t len,
     struct match_slot *slot = slot_take();
     for (int i = 0; i < routes.n; i++) {
         PCRE2_SIZE ov[2 * ROUTE_REFS];
-        if (rule_match(slot, &routes.r[i], path, len, ov, ROUTE_REFS)) {
+        int rc = rule_match(slot, &routes.r[i], path, len, ov, ROUTE_REFS);
+        if (rc >= 0) {
             slot_give_back(slot);
             return expand(routes.r[i].tmpl, path, ov, out, cap);
         }
+        if (rc < PCRE2_ERROR_NOMATCH)
+            (void)match_failed(&routes, i, rc, len); /* no match */
     }
     slot_give_back(slot);
     return builtin_route(path, len, out, cap);

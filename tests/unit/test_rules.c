@@ -26,6 +26,7 @@
 #include "hooks/rules.h"
 #include "isolated.h"
 #include "preload/cut_text.h"
+#include "preload/log.h"
 #include "stderr_capture.h"
 
 static char captured[8192];
@@ -286,8 +287,13 @@ static void test_rules_jit_does_not_run(void **state)
     char *subject = m + page - 2;
     memcpy(subject, "/\xf4", 2);
     char out[TS_ROUTE_MAX];
-    assert_int_equal(ts_rules_route(subject, 2, out, sizeof out), 2);
+    struct stderr_capture cap;
+    stderr_capture_begin(&cap);
+    size_t n = ts_rules_route(subject, 2, out, sizeof out);
+    stderr_capture_end(&cap, captured, sizeof captured);
+    assert_int_equal(n, 2);
     assert_memory_equal(out, "/\xf4", 2);
+    assert_non_null(strstr(captured, "TRACESHIM_ROUTES: rule 1: match failed on 2 bytes: UTF-8 "));
     munmap(m, 2 * (size_t)page);
 }
 
@@ -310,10 +316,11 @@ void *__wrap_malloc(size_t n)
 #define PR_MDWE_REFUSE_EXEC_GAIN 1
 #endif
 
-static char long_path[16384];
+static char long_path[65536];
 
 /* "/files/" and n one-letter segments ("a/"): the rule ^/files/(\w+/?)+$
- * backtracks over each, and its frames (the interpreter's) grow with n. */
+ * backtracks over each, and its frames (the interpreter's) or its stack
+ * (JIT code's) grow with n. */
 static const char *files_path(size_t n)
 {
     size_t len = 0;
@@ -335,6 +342,7 @@ static const char *files_path(size_t n)
  * that every rule runs on the interpreter. */
 static int matches_take_no_malloc(bool nojit)
 {
+    ts_log_muted = true; /* the failed match's line */
     int code;
     PCRE2_SIZE at;
     pcre2_code *probe = pcre2_compile((PCRE2_SPTR) "^a", 2, 0, &code, &at, NULL);
@@ -367,8 +375,9 @@ static int matches_take_no_malloc(bool nojit)
         CHECK(strcmp(out, "/files/*") == 0, "route of %zu bytes: %s", strlen(path), out);
         CHECK(mallocs == 0, "%d mallocs in round %d", mallocs, round);
         /* past the frames' limit (2 MiB: 12 KiB of one-letter segments need
-         * about 2.5): no match, and nothing asked for */
-        path = files_path(6000);
+         * about 2.5), or the JIT stack's (1 MiB: 60 KiB need about 1.4): no
+         * match, and nothing asked for */
+        path = files_path(nojit ? 6000 : 30000);
         counting = 1;
         n = ts_rules_route(path, strlen(path), out, sizeof out);
         counting = 0;
@@ -413,6 +422,67 @@ static void test_matches_take_no_malloc_without_jit(void **state)
     run_matches(true);
 }
 
+/* ------------------------------------------------------------- failures */
+
+/* A match that fails: the deny list's counts as a match (no headers),
+ * every other list's as no match; each variable's first failure is said
+ * on stderr, once. "(*LIMIT_MATCH=50)" makes these rules fail early. */
+static void test_failed_matches(void **state)
+{
+    (void)state;
+    static const char *const bomb = "(*LIMIT_MATCH=50)(x+x+)+[yz]";
+    char rules[160];
+    snprintf(rules, sizeof rules, "%s=/bomb,^/(x)=/$1", bomb);
+    env_set("TRACESHIM_ROUTES", rules);
+    env_set("TRACESHIM_IGNORE", bomb);
+    env_set("TRACESHIM_NO_INJECT_TO", bomb);
+    assert_int_equal(load(), 0);
+    struct stderr_capture cap;
+    stderr_capture_begin(&cap);
+    char r1[TS_ROUTE_MAX], r2[TS_ROUTE_MAX];
+    snprintf(r1, sizeof r1, "%s", route("/xxxxxxxxxxxxxxxxxxxx"));
+    snprintf(r2, sizeof r2, "%s", route("/xxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+    bool ignored_failed = ignored("GET", "/xxxxxxxxxxxxxxxxxxxx");
+    bool ignored_matched = ignored("GET", "/xxy"); /* before the limit */
+    bool inject_failed = inject("xxxxxxxxxxxxxxxxxxxx", "10.0.0.1", 80);
+    bool inject_failed_port = inject("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx:8080", "10.0.0.1", 80);
+    bool inject_other = inject("example.com", "10.0.0.1", 80); /* no failure, no match */
+    stderr_capture_end(&cap, captured, sizeof captured);
+    assert_string_equal(r1, "/x"); /* the next rule's */
+    assert_string_equal(r2, "/x");
+    assert_false(ignored_failed);
+    assert_true(ignored_matched);
+    assert_false(inject_failed);
+    assert_false(inject_failed_port);
+    assert_true(inject_other);
+    static const char want[] =
+        "traceshim: TRACESHIM_ROUTES: rule 1: match failed on 21 bytes: match limit exceeded "
+        "\xe2\x80\x94 counted as no match (said once)\n"
+        "traceshim: TRACESHIM_IGNORE: rule 1: match failed on 25 bytes: match limit exceeded "
+        "\xe2\x80\x94 counted as no match (said once)\n"
+        "traceshim: TRACESHIM_NO_INJECT_TO: rule 1: match failed on 23 bytes: match limit "
+        "exceeded \xe2\x80\x94 counted as a match: no trace headers (said once)\n";
+    assert_string_equal(captured, want);
+}
+
+/* Each slot's JIT stack grows as a match needs: 32 KiB failed a route rule
+ * on a path of 2 KiB, and an IGNORE rule on a request of 2 KiB. 8 KiB
+ * take about 190 KiB. */
+static void test_jit_stack_grows(void **state)
+{
+    (void)state;
+    load_one("TRACESHIM_ROUTES", "^/files/(\\w+/?)+$=/files/*");
+    assert_string_equal(route(files_path(1050)), "/files/*");
+    assert_string_equal(route(files_path(4000)), "/files/*");
+    load_one("TRACESHIM_IGNORE", "^GET /files/(\\w+/?)+$");
+    static char line[4096] = "GET "; /* the request line holds "METHOD /path" */
+    const char *path = files_path(1050);
+    size_t n = strlen(path);
+    memcpy(line + 4, path, n);
+    assert_true(ts_rules_ignored(line, 3, line + 4, n));
+    assert_string_equal(captured, "");
+}
+
 /* ------------------------------------------------------------- slots */
 
 static volatile int matching_stop;
@@ -442,6 +512,7 @@ static long ms_since(const struct timespec *t0)
  * it waited for them (for a second) and gave up. */
 static void forked_child_matches(void)
 {
+    ts_log_muted = true; /* the matches fail: their match limit */
     env_set("TRACESHIM_ROUTES", "^(.|.|.)*\\d[a-z]{9}=y,^/x$=/ex");
     CHECK(ts_rules_load(env_lookup) == 0, "load");
     env_reset();
@@ -680,6 +751,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_matches_take_no_malloc_with_jit, setup),
         cmocka_unit_test_setup(test_matches_take_no_malloc_without_jit, setup),
         cmocka_unit_test_setup(test_forked_child_frees_the_slots, setup),
+        cmocka_unit_test_setup(test_failed_matches, setup),
+        cmocka_unit_test_setup(test_jit_stack_grows, setup),
         cmocka_unit_test_setup(test_bad_rules_one_line, setup),
         cmocka_unit_test_setup(test_too_many_and_too_long, setup),
         cmocka_unit_test_setup(test_bad_routes_fall_back, setup),
