@@ -130,9 +130,22 @@ static void *slot_malloc(size_t n, void *data)
 static void slot_free(void *p, void *data)
 {
     struct match_slot *slot = data;
-    if (p &&
-        !(slot->frames && (char *)p >= slot->frames && (char *)p < slot->frames + 2 * FRAMES_BYTES))
+    if (!p)
+        return;
+    if (!(slot->frames && (char *)p >= slot->frames &&
+          (char *)p < slot->frames + 2 * FRAMES_BYTES)) {
         free(p); /* not at a match: only the frames are freed there */
+        return;
+    }
+    /* The frames a growth copied from: their pages go back to the system,
+     * or each slot would keep both halves resident, up to 4 MiB, after one
+     * long match. Not the half handed out last, which holds the frames in
+     * use: in a child forked while another thread's match grew them, the
+     * match data may still name the old half, and the next growth then
+     * hands that same half out and frees it. (At most a few growths per
+     * slot: the match data keeps its largest frames.) */
+    if ((char *)p != slot->frames + slot->half * FRAMES_BYTES)
+        madvise(p, FRAMES_BYTES, MADV_DONTNEED);
 }
 
 /* Make the slots, once, at load; with JIT stacks for a rule with JIT
