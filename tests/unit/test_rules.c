@@ -488,6 +488,30 @@ static void test_failed_matches(void **state)
     assert_string_equal(captured, want);
 }
 
+/* A match may take 100,000 steps (PCRE2's own limit: 10,000,000). A deny
+ * rule that backtracks over every way to split a run of letters fails,
+ * and so counts as matching, on a host of 18, where it took some 250,000
+ * steps to say no; on 12 it says no within the limit. A rule cannot raise
+ * the limit with (*LIMIT_MATCH=). */
+static void test_match_limit(void **state)
+{
+    (void)state;
+    static const char *const rules[] = {"^(\\w+-?)+$", "(*LIMIT_MATCH=10000000)^(\\w+-?)+$"};
+    for (size_t i = 0; i < 2; i++) {
+        load_one("TRACESHIM_NO_INJECT_TO", rules[i]);
+        struct stderr_capture cap;
+        stderr_capture_begin(&cap);
+        bool eighteen = inject("aaaaaaaaaaaaaaaaaa", "10.0.0.1", 80);
+        bool twelve = inject("aaaaaaaaaaaa", "10.0.0.1", 80);
+        stderr_capture_end(&cap, captured, sizeof captured);
+        if (eighteen || !twelve ||
+            !strstr(captured, "rule 1: match failed on 21 bytes: match "
+                              "limit exceeded"))
+            fail_msg("%s: headers %d on 18 letters, %d on 12; %s", rules[i], eighteen, twelve,
+                     captured);
+    }
+}
+
 /* Each slot's JIT stack grows as a match needs: 32 KiB failed a route rule
  * on a path of 2 KiB, and an IGNORE rule on a request of 2 KiB. 8 KiB
  * take about 190 KiB. */
@@ -776,6 +800,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_forked_child_frees_the_slots, setup),
         cmocka_unit_test_setup(test_failed_matches, setup),
         cmocka_unit_test_setup(test_jit_stack_grows, setup),
+        cmocka_unit_test_setup(test_match_limit, setup),
         cmocka_unit_test_setup(test_bad_rules_one_line, setup),
         cmocka_unit_test_setup(test_too_many_and_too_long, setup),
         cmocka_unit_test_setup(test_bad_routes_fall_back, setup),
