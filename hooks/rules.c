@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "../preload/ascii.h"
 #include "../preload/clock.h"
 #include "../preload/cut_text.h"
 #include "../preload/fork_state.h"
@@ -37,7 +38,8 @@
  * forward proxy): a longer one is not ignored */
 #define SUBJECT_MAX 512
 /* "host:port" or "[v6]:port" built for a match: a DNS name is at most 253
- * bytes, an address's text at most 45 (INET6_ADDRSTRLEN) */
+ * bytes (254 with its final dot), an address's text at most 45
+ * (INET6_ADDRSTRLEN) */
 #define HOST_SUBJECT_MAX 272
 #define SHOWN_MAX 60
 
@@ -562,31 +564,56 @@ TS_FORK_HANDLER void ts_rules_after_fork(void)
 
 /* ------------------------------------------------------------- injection */
 
-/* Whether a rule of set matches the Host (host:port, the scheme's
- * default_port when absent) or the peer (ip:port, [v6]:port; a
- * Unix-domain socket's path, peer_port 0). */
+/* The Host value host[0..len) as it is matched, into s (HOST_SUBJECT_MAX
+ * bytes): host:port, the scheme's default_port when it has none. The name
+ * is put in lower case and a dot that ends it goes: host names are
+ * case-insensitive (RFC 3986, 3.2.2), and "api.partner.com." (fully
+ * qualified) names api.partner.com, so a rule written for one form must
+ * meet every one. Its length; 0 when it does not fit, and then *has_port
+ * says whether the value as written holds a port. Out of line: inlined,
+ * it made dest_match's frame, under every match, 64 bytes larger. */
+static __attribute__((noinline)) size_t host_subject(const char *host, size_t len, int default_port,
+                                                     char *s, bool *has_port)
+{
+    const char *end = host + len, *name_end;
+    if (host[0] == '[') { /* an IPv6 address: the port after ']' */
+        const char *close = memchr(host, ']', len);
+        name_end = close ? close + 1 : end;
+    } else {
+        name_end = memchr(host, ':', len);
+        if (!name_end)
+            name_end = end;
+    }
+    *has_port = name_end < end;
+    size_t name_len = (size_t)(name_end - host);
+    if (name_len > 1 && host[name_len - 1] == '.')
+        name_len--;
+    if (name_len + (size_t)(end - name_end) + 7 >= HOST_SUBJECT_MAX)
+        return 0;
+    for (size_t i = 0; i < name_len; i++)
+        s[i] = ts_ascii_lower(host[i]);
+    struct ts_cut_text t = {s, HOST_SUBJECT_MAX, name_len};
+    if (*has_port) {
+        ts_cut_text_put(&t, name_end, (size_t)(end - name_end));
+    } else {
+        ts_cut_text_put(&t, ":", 1);
+        ts_cut_text_put_uint(&t, (unsigned)default_port);
+    }
+    return t.len;
+}
+
+/* Whether a rule of set matches the Host (host_subject) or the peer
+ * (ip:port, [v6]:port; a Unix-domain socket's path, peer_port 0). */
 static bool dest_match(struct match_slot *slot, struct rule_set *set, const char *host,
                        size_t host_len, int default_port, const char *peer_ip, int peer_port)
 {
     char s[HOST_SUBJECT_MAX];
     if (host && host_len) {
         bool has_port;
-        if (host[0] == '[') {
-            const char *close = memchr(host, ']', host_len);
-            has_port = close && (size_t)(close - host) + 1 < host_len;
-        } else {
-            has_port = memchr(host, ':', host_len) != NULL;
-        }
-        if (has_port && set_match(slot, set, host, host_len) >= 0)
+        size_t n = host_subject(host, host_len, default_port, s, &has_port);
+        if (n ? set_match(slot, set, s, n) >= 0
+              : has_port && set_match(slot, set, host, host_len) >= 0) /* too long: as written */
             return true;
-        if (!has_port && host_len + 7 < sizeof s) {
-            struct ts_cut_text t = {s, sizeof s, 0};
-            ts_cut_text_put(&t, host, host_len);
-            ts_cut_text_put(&t, ":", 1);
-            ts_cut_text_put_uint(&t, (unsigned)default_port);
-            if (set_match(slot, set, s, t.len) >= 0)
-                return true;
-        }
     }
     if (peer_ip && *peer_ip && !peer_port) /* a Unix-domain socket's path */
         return set_match(slot, set, peer_ip, strlen(peer_ip)) >= 0;

@@ -89,6 +89,9 @@ class RulesTest(th.TempDirMixin, unittest.TestCase):
                            "TRACESHIM_NO_INJECT_TO": r"^internal\.example:"},
              ("-H", "Host: internal.example"), False),
             ("deny other", {"TRACESHIM_NO_INJECT_TO": r"^10\.,^partner\.example:"}, (), True),
+            ("deny by Host in another case, fully qualified",
+             {"TRACESHIM_NO_INJECT_TO": r"^internal\.example:80$"},
+             ("-H", "Host: Internal.EXAMPLE."), False),
         ]
         for what, env, args, want in cases:
             with self.subTest(what):

@@ -738,6 +738,31 @@ static void test_inject_deny_wins(void **state)
     assert_false(inject(NULL, "/run/app.sock", 0));
 }
 
+/* A host name in any case, and with the dot that makes it fully
+ * qualified, is matched as one form: lower case, no final dot. */
+static void test_host_names_in_any_form(void **state)
+{
+    (void)state;
+    load_one("TRACESHIM_NO_INJECT_TO", "^api\\.partner\\.com:");
+    assert_false(inject("API.Partner.com", "10.0.0.1", 80));
+    assert_false(inject("api.partner.com.", "10.0.0.1", 80));
+    assert_false(inject("API.PARTNER.COM.:8443", "10.0.0.1", 8443));
+    assert_true(inject("api.partner.com.example", "10.0.0.1", 80));
+    assert_true(inject("api.partner.co", "10.0.0.1", 80));
+    load_one("TRACESHIM_INJECT_TO", "^internal\\.example:80$,^\\[::ffff:a00:1\\]:80$");
+    assert_true(inject("Internal.Example.", "192.0.2.1", 80));
+    assert_true(inject("[::FFFF:A00:1]", "192.0.2.1", 80)); /* an address's hex digits too */
+    assert_false(inject(".", "192.0.2.1", 80));
+    /* a value too long for a host name is matched as written, with its port */
+    load_one("TRACESHIM_NO_INJECT_TO", "partner\\.com:443$");
+    char longer[400];
+    memset(longer, 'x', 300);
+    memcpy(longer + 300, ".partner.com:443", sizeof ".partner.com:443");
+    assert_false(inject(longer, "10.0.0.1", 443));
+    longer[301] = 'P';
+    assert_true(inject(longer, "10.0.0.1", 443));
+}
+
 static void test_broken_deny_injects_nowhere(void **state)
 {
     (void)state;
@@ -808,6 +833,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_inject_default_everywhere, setup),
         cmocka_unit_test_setup(test_inject_allow, setup),
         cmocka_unit_test_setup(test_inject_deny_wins, setup),
+        cmocka_unit_test_setup(test_host_names_in_any_form, setup),
         cmocka_unit_test_setup(test_broken_deny_injects_nowhere, setup),
         cmocka_unit_test_setup(test_ignore, setup),
     };
