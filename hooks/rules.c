@@ -404,6 +404,10 @@ static bool route_rule(const char *text, size_t len, struct rule *r, char *why, 
         snprintf(why, whycap, "empty regex before '='");
         return false;
     }
+    if (eq + 1 == text + len) { /* an empty http.route, and a span named "GET " */
+        snprintf(why, whycap, "empty template after '='");
+        return false;
+    }
     if (!compile(text, relen, r, why, whycap))
         return false;
     uint32_t groups = 0;

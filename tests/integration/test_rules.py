@@ -220,6 +220,7 @@ class RulesTest(th.TempDirMixin, unittest.TestCase):
             ("TRACESHIM_ROUTES", "no-equals-sign", "rule 1: missing '='"),
             ("TRACESHIM_ROUTES", "^/a=/b,(=/c", "rule 2: bad regex"),
             ("TRACESHIM_ROUTES", "^/(a)=/$5", "rule 1: template uses $5"),
+            ("TRACESHIM_ROUTES", "^/x$=", "rule 1: empty template after '='"),
             ("TRACESHIM_IGNORE", "[", "rule 1: bad regex"),
             ("TRACESHIM_IGNORE", "^GET,,x", "rule 2: empty rule"),
             ("TRACESHIM_INJECT_TO", "*oops", "rule 1: bad regex"),

@@ -610,6 +610,9 @@ static void test_bad_rules_one_line(void **state)
         {"TRACESHIM_ROUTES", "=/x",
          "traceshim: TRACESHIM_ROUTES: rule 1: empty regex before '=' \xe2\x80\x94 expected "
          "REGEX=TEMPLATE; using the built-in routes\n"},
+        {"TRACESHIM_ROUTES", "^/a=/b,^/x$= ",
+         "traceshim: TRACESHIM_ROUTES: rule 2: empty template after '=' \xe2\x80\x94 expected "
+         "REGEX=TEMPLATE; using the built-in routes\n"},
         {"TRACESHIM_ROUTES", "(/a=/b",
          "traceshim: TRACESHIM_ROUTES: rule 1: bad regex \"(/a\": missing closing parenthesis "
          "at offset 3 \xe2\x80\x94 expected REGEX=TEMPLATE; using the built-in routes\n"},
