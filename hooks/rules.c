@@ -8,7 +8,9 @@
  * A list with a bad rule is dropped whole, with one line on stderr, and
  * its feature keeps its safe default: routes the built-in ones, IGNORE
  * nothing, INJECT_TO everywhere, NO_INJECT_TO (an operator's deny list
- * that we cannot honour) nowhere. */
+ * that we cannot honour) nowhere. A match that fails (a limit reached,
+ * match_failed) counts as no match, but in NO_INJECT_TO as a match, for
+ * the same reason. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "rules.h"
 
@@ -69,13 +71,12 @@ static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
  * load with a rule and never freed: a match context, which hands PCRE2
  * the slot's JIT stack and its limits, and a match data, with room for a
  * route's ten pairs and, for the interpreter, its backtracking frames. A
- * match borrows a free slot for its length (busy, atomic: one compare and
+ * lookup (a route, whether a request is ignored, whether headers go in)
+ * borrows a free slot for all its matches (busy, atomic: one compare and
  * swap) and gives it back, so that it takes no memory and no lock, and
  * nothing is shared between threads but the read-only compiled patterns
- * and the slots. A lookup (a route, whether a request is ignored, whether
- * headers go in) takes one for all its matches; when all are in use, it
- * waits for one (slot_take). A forked child frees those that other
- * threads held (ts_rules_after_fork).
+ * and the slots. When all are in use, it waits for one (slot_take). A
+ * forked child frees those that other threads held (ts_rules_after_fork).
  *
  * JIT code needs a stack of its own: given none, PCRE2 takes 32 KiB of the
  * calling thread's stack for it, and a program's thread with a small
@@ -84,7 +85,7 @@ static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
  * maps the whole at once, and only the pages a match touches become
  * resident. Fixed at 32 KiB, it failed ^/files/(\w+/?)+$ on a path of 2
  * KiB (PCRE2_ERROR_JIT_STACKLIMIT), which the interpreter's frames hold
- * to 9 KiB; 1 MiB holds it to 40 KiB. */
+ * to 9 KiB; 1 MiB holds it to 43 KiB. */
 #define MATCH_SLOTS 8
 #define JIT_STACK_START (32 * 1024)
 #define JIT_STACK_MAX (1024 * 1024)
@@ -106,9 +107,9 @@ static struct rule_set inject_to, no_inject_to, routes, ignore_rules;
 /* The steps a match may take (PCRE2's match limit: calls of its internal
  * match function, the JIT code's alike) before it fails. PCRE2's own,
  * 10,000,000, let one rule that backtracks without end, such as
- * ^/users/(\w+-?)+$ on "/users/" and 40 letters and a "!", hold a
- * request 15 ms with JIT and 147 ms without, 0.45 s and 4.8 s with 32
- * such rules. Real paths take far fewer: ^/files/(\w+/?)+$ takes 12,000
+ * ^/users/(\w+-?)+$ on "/users/" and 40 letters and a "!", take 15 ms
+ * with JIT and 147 ms without (0.15 and 1.4 ms now), 0.45 s and 4.8 s
+ * with 32 such rules. Real paths take far fewer: ^/files/(\w+/?)+$ takes 12,000
  * on 8 KiB of one-letter segments. A rule may lower it with
  * (*LIMIT_MATCH=n), not raise it (PCRE2 takes the smaller). The
  * interpreter's depth of backtracking needs no limit of its own: its
@@ -218,8 +219,8 @@ static void slots_make(bool jit)
  * that interrupted its match, or by a debugger). Without a slot, PCRE2
  * would take 32 KiB of the thread's stack for JIT code, which a thread
  * with a small stack does not have, and the interpreter's frames from
- * malloc; and a match holds its slot for microseconds (at most its match
- * limit's worth), so a wait is short. */
+ * malloc; and a lookup holds its slot for microseconds (at most its
+ * rules' match limits' worth), so a wait is short. */
 #define SLOT_YIELDS 16
 #define SLOT_WAIT_MS 1000
 
