@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "../preload/ascii.h"
@@ -31,6 +32,7 @@
 #include "../preload/cut_text.h"
 #include "../preload/fork_state.h"
 #include "../preload/log.h"
+#include "../preload/real.h"
 #include "../preload/start_state.h"
 
 #define RULES_MAX 32
@@ -216,17 +218,26 @@ static void slots_make(bool jit)
 
 /* A slot is given up for after SLOT_WAIT_MS of waiting for one to come
  * free: its holder does not go on (a thread stopped in a signal handler
- * that interrupted its match, or by a debugger). Without a slot, PCRE2
- * would take 32 KiB of the thread's stack for JIT code, which a thread
- * with a small stack does not have, and the interpreter's frames from
- * malloc; and a lookup holds its slot for microseconds (at most its
- * rules' match limits' worth), so a wait is short. */
+ * that interrupted its match, or by a debugger), or is gone for good (a
+ * handler that left the lookup by siglongjmp: its slot is never given
+ * back). Without a slot, PCRE2 would take 32 KiB of the thread's stack
+ * for JIT code, which a thread with a small stack does not have, and the
+ * interpreter's frames from malloc; and a lookup holds its slot for
+ * microseconds (at most its rules' match limits' worth), so a wait is
+ * short. Once a wait was given up, lookups that find no slot free after
+ * their yields give up at once for SLOT_QUIET_MS: slots lost for good
+ * cost every later lookup its rules, not a wait. */
 #define SLOT_YIELDS 16
-#define SLOT_WAIT_MS 1000
+#define SLOT_WAIT_MS 100
+#define SLOT_QUIET_MS 1000
+static uint64_t slots_given_up_ms; /* when a wait was last given up (ts_mono_ms); atomic */
 
 /* A free slot, taken; waits while all are in use, first yielding the CPU,
- * then sleeping 100 µs at a time. NULL when none was made, or none came
- * free for SLOT_WAIT_MS. Async-signal-safe. */
+ * then sleeping 100 µs at a time (by the system call itself: glibc's
+ * nanosleep is a cancellation point, and a thread cancelled here would
+ * leave the hook's locks held). NULL when none was made, or none came
+ * free for SLOT_WAIT_MS (at once after the yields, within SLOT_QUIET_MS
+ * of a wait given up). Async-signal-safe. */
 static struct match_slot *slot_take(void)
 {
     int made = __atomic_load_n(&slots_made, __ATOMIC_ACQUIRE);
@@ -241,12 +252,17 @@ static struct match_slot *slot_take(void)
         }
         if (waits < SLOT_YIELDS) {
             sched_yield();
-        } else if (ts_still_waiting(&deadline, SLOT_WAIT_MS)) {
-            struct timespec pause = {0, 100 * 1000};
-            nanosleep(&pause, NULL);
-        } else {
+            continue;
+        }
+        uint64_t given_up = __atomic_load_n(&slots_given_up_ms, __ATOMIC_RELAXED);
+        if (given_up && ts_mono_ms() - given_up < SLOT_QUIET_MS)
+            break;
+        if (!ts_still_waiting(&deadline, SLOT_WAIT_MS)) {
+            __atomic_store_n(&slots_given_up_ms, ts_mono_ms(), __ATOMIC_RELAXED);
             break;
         }
+        struct timespec pause = {0, 100 * 1000};
+        TS_REAL(syscall)(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &pause, NULL);
     }
     return NULL;
 }
