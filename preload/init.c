@@ -23,6 +23,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <gnu/libc-version.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@
 #include "guard.h"
 #include "ids.h"
 #include "log.h"
+#include "next_symbol.h"
 #include "process.h"
 #include "real.h"
 #include "self_image.h"
@@ -362,9 +364,12 @@ __attribute__((constructor)) static void ts_constructor(void)
 }
 
 /* Set by the destructor once the end after the libraries' destructors
- * is registered (atomic): it runs once, in this process or in a child
- * forked since (a library's destructor that forks, whose exit runs the
- * rest of the list). */
+ * is registered (atomic): it runs once. Not in a child a library's
+ * destructor forks, whose exit runs the rest of the list too: glibc's
+ * __cxa_finalize for the shim took its fork handlers away with its
+ * destructor, so that child is foreign (process.h ts_process_foreign):
+ * its requests pass untraced, without trace headers, and it ends
+ * nothing here. */
 static bool late_end_due;
 /* What the destructor's end left of TRACESHIM_EXIT_TIMEOUT, in ms. */
 static unsigned late_end_timeout_ms;
@@ -374,10 +379,10 @@ static unsigned late_end_timeout_ms;
  * exit runs it once they have all run, as it runs a handler registered
  * by an exit handler, before stdio's last flush and _exit. It does
  * nothing unless spans began since the destructor's end (a request made
- * in a later library's destructor, or by a thread still running): the
- * calls its end makes could reach a preloaded library whose destructor
- * has run (libfaketime's fstat then takes a semaphore it unmapped), and
- * a process that made no such request must end as it did. */
+ * in a later library's destructor, or by a thread still running): a
+ * process that made no such request ends as it did. Not registered when
+ * its calls would reach a library whose destructor has run
+ * (calls_reach_an_interposer). */
 static void end_after_destructors(void *arg)
 {
     (void)arg;
@@ -395,6 +400,28 @@ static void end_after_destructors(void *arg)
 
 extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
 
+/* Once the libraries after the shim have run their destructors, would the
+ * shim's calls reach one of them? A library loaded after the shim and
+ * before the C library that defines a function the shim calls
+ * (libfaketime's fstat, clock_gettime, poll, nanosleep, ...; an
+ * allocator's malloc; another interposer's write) gets the shim's calls
+ * to it, and after its destructor it may no longer work: libfaketime's
+ * fstat takes a semaphore its destructor unmapped, and the reporter
+ * thread's export, in the end after the libraries' destructors or on its
+ * own during them, killed the process with SIGSEGV, its buffered output
+ * lost. Every function the shim calls counts, those it imports and those
+ * of its table of real functions (real.h), not only those the export is
+ * known to reach: it reaches dozens. */
+static bool calls_reach_an_interposer(void)
+{
+#define TS_REAL_NAME_(name, ret, params) #name,
+    static const char *const real_names[] = {TS_REAL_SYMBOLS(TS_REAL_NAME_)};
+#undef TS_REAL_NAME_
+    return ts_next_objects_define_calls((const void *)calls_reach_an_interposer,
+                                        (const void *)gnu_get_libc_version, real_names,
+                                        sizeof real_names / sizeof *real_names);
+}
+
 /* After every exit handler: what they left waiting ends as the kernel
  * closes it (also after an exit through glibc's own calls, error() and
  * err(), which no hook sees), the process span ends, and the spans go out,
@@ -408,9 +435,12 @@ extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
  * was traced, its trace headers went out, and its span was never exported
  * nor counted. The end stays here, so that a later destructor that
  * crashes takes nothing along, and a handler that runs after every
- * library's destructor (end_after_destructors) ends what began since. A
- * vfork child that exits (after a failed exec) shares its parent's
- * memory: it ends no connection and registers nothing. */
+ * library's destructor (end_after_destructors) ends what began since.
+ * Unless the shim's calls would reach a library whose destructor has run
+ * by then (calls_reach_an_interposer): then nothing is exported after
+ * this end (ts_rep_hold), and those spans are lost. A vfork child that
+ * exits (after a failed exec) shares its parent's memory: it ends no
+ * connection and registers nothing. */
 __attribute__((destructor)) static void ts_destructor(void)
 {
     if (!ts_active)
@@ -426,13 +456,18 @@ __attribute__((destructor)) static void ts_destructor(void)
     if (!ts_process_foreign()) {
         uint64_t spent = ts_mono_ms() - start;
         /* one budget for both ends */
-        __atomic_store_n(&late_end_timeout_ms,
-                         spent < timeout_ms ? timeout_ms - (unsigned)spent : 0, __ATOMIC_RELAXED);
-        /* due before it is registered: another thread's exit (glibc
-         * before 2.41, past ts_exit_order_enter's wait) may run it at once */
-        __atomic_store_n(&late_end_due, true, __ATOMIC_RELEASE);
-        if (__cxa_atexit(end_after_destructors, NULL, NULL) != 0) /* no memory for glibc's list */
-            __atomic_store_n(&late_end_due, false, __ATOMIC_RELAXED);
+        unsigned left = spent < timeout_ms ? timeout_ms - (unsigned)spent : 0;
+        if (calls_reach_an_interposer()) {
+            ts_rep_hold(left); /* (an export under way ends first) */
+        } else {
+            __atomic_store_n(&late_end_timeout_ms, left, __ATOMIC_RELAXED);
+            /* due before it is registered: another thread's exit (glibc
+             * before 2.41, past ts_exit_order_enter's wait) may run it at
+             * once */
+            __atomic_store_n(&late_end_due, true, __ATOMIC_RELEASE);
+            if (__cxa_atexit(end_after_destructors, NULL, NULL) != 0) /* no memory for the list */
+                __atomic_store_n(&late_end_due, false, __ATOMIC_RELAXED);
+        }
     }
     ts_guard_leave();
     ts_death_due(0); /* one put off during that flush: the signal's status */

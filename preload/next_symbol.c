@@ -3,6 +3,7 @@
 #include "next_symbol.h"
 
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "loaded_objects.h"
 
@@ -221,4 +222,111 @@ void *ts_next_symbol(const struct ts_next_objects *next, const char *name)
         }
     }
     return NULL;
+}
+
+/* The names a walk looks up, with their hashes, worked out once: at most
+ * CALLS_MAX (a name past them is hashed at each lookup). Static, not on
+ * the stack of the thread that exits (which may be a small one): the
+ * walk runs once per process, from the shim's destructor. */
+#define CALLS_MAX 384
+static const char *calls_name[CALLS_MAX];
+static uint32_t calls_hash[CALLS_MAX];
+
+struct calls_walk {
+    uintptr_t self, libc, vdso, loader;
+    const char *const *names;
+    size_t n;
+    bool past_self, listed, defined;
+    struct ts_symbol_table own; /* self's */
+    size_t count;               /* names, then self's imports (some past CALLS_MAX) */
+};
+
+/* The names, then the functions self's table imports, each passed to
+ * each(w, name, i) until it returns true; true then. */
+static bool each_call(struct calls_walk *w, const struct ts_symbol_table *t,
+                      bool (*each)(struct calls_walk *w, const struct ts_symbol_table *t,
+                                   const char *name, size_t i))
+{
+    size_t i = 0;
+    for (size_t k = 0; k < w->n; k++, i++)
+        if (each(w, t, w->names[k], i))
+            return true;
+    uint32_t end = ts_symbol_table_hashed_end(&w->own);
+    for (uint32_t k = 1; k < end; k++) {
+        const ts_elf_sym *s = &w->own.symbols[k];
+        if (s->st_shndx == SHN_UNDEF && ELF64_ST_TYPE(s->st_info) == STT_FUNC &&
+            each(w, t, w->own.names + s->st_name, i++))
+            return true;
+    }
+    return false;
+}
+
+static bool list_call(struct calls_walk *w, const struct ts_symbol_table *t, const char *name,
+                      size_t i)
+{
+    (void)t;
+    if (i < CALLS_MAX) {
+        calls_name[i] = name;
+        calls_hash[i] = ts_gnu_hash(name);
+    }
+    w->count = i + 1;
+    return false;
+}
+
+static bool defined_in(struct calls_walk *w, const struct ts_symbol_table *t, const char *name,
+                       size_t i)
+{
+    (void)w;
+    void *found;
+    return lookup_in(t, name, i < CALLS_MAX ? calls_hash[i] : ts_gnu_hash(name), &found) !=
+           NOT_HERE;
+}
+
+/* Does t define a function self calls (a name, or one self imports)? */
+static bool defines_a_call(struct calls_walk *w, const struct ts_symbol_table *t)
+{
+    if (!w->listed) {
+        (void)each_call(w, t, list_call);
+        w->listed = true;
+    }
+    void *found;
+    size_t listed = w->count < CALLS_MAX ? w->count : CALLS_MAX;
+    for (size_t i = 0; i < listed; i++)
+        if (lookup_in(t, calls_name[i], calls_hash[i], &found) != NOT_HERE)
+            return true;
+    return w->count > CALLS_MAX && each_call(w, t, defined_in);
+}
+
+static int walk_for_calls(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct calls_walk *w = arg;
+    if (!w->past_self) {
+        if (!ts_object_info_holds(info, w->self))
+            return 0;
+        w->past_self = true;
+        w->defined = !ts_symbol_table_read(info, &w->own);
+        return w->defined;
+    }
+    if (ts_object_info_holds(info, w->libc))
+        return 1; /* the rest come after the C library */
+    if ((w->vdso && ts_object_info_holds(info, w->vdso)) ||
+        (w->loader && ts_object_info_holds(info, w->loader)))
+        return 0;
+    struct ts_symbol_table t;
+    w->defined = !ts_symbol_table_read(info, &t) || defines_a_call(w, &t);
+    return w->defined;
+}
+
+bool ts_next_objects_define_calls(const void *self, const void *libc, const char *const *names,
+                                  size_t n)
+{
+    struct calls_walk w = {.self = (uintptr_t)self,
+                           .libc = (uintptr_t)libc,
+                           .vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR),
+                           .loader = (uintptr_t)getauxval(AT_BASE),
+                           .names = names,
+                           .n = n};
+    dl_iterate_phdr(walk_for_calls, &w);
+    return w.defined;
 }

@@ -24,6 +24,7 @@
 #include <elf.h>
 #include <link.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The native class's symbol and version entries. */
@@ -61,6 +62,18 @@ bool ts_next_objects_list(struct ts_next_objects *next, const void *self, const 
  * would find it; NULL when there is none or the loader's rule would not
  * settle it plainly (see the top of the file). */
 void *ts_next_symbol(const struct ts_next_objects *next, const char *name);
+
+/* Does an object loaded after the one holding self, and before the C
+ * library (the one holding libc), define a function the object holding
+ * self calls: one of its undefined function symbols, or one of
+ * names[0..n) (those it reaches through dlsym(RTLD_NEXT))? Those objects
+ * are where its calls go before the C library's (the loader searches the
+ * objects the program started with in the order they were loaded); the
+ * vDSO and the loader itself are not counted. True too when self's table
+ * or one of those objects' cannot be read here (no GNU hash table): the
+ * caller then assumes its calls may reach another library. */
+bool ts_next_objects_define_calls(const void *self, const void *libc, const char *const *names,
+                                  size_t n);
 
 /* The object's symbol table, from its dynamic section; false when it has
  * no GNU hash table to look names up in, or asks for an auditor. */

@@ -135,6 +135,11 @@ static bool rep_fork_have_export_mu TS_FORK_STATE;
  * again. */
 static uint64_t rep_exit_reported_at TS_FORK_STATE;
 
+/* Nothing is exported any more (atomic; ts_rep_hold): the shim's calls
+ * could reach a library whose destructor has run. Read under the export
+ * mutex by everything that exports, so that none starts once it is set. */
+static bool rep_held;
+
 /* Once the reporter thread has an fd table of its own, the flushes of the
  * program's threads are done on it (handover.h): this is the job, filled
  * in by the requester between ts_handover_begin and ts_handover_post. */
@@ -529,13 +534,16 @@ static void rep_do_job(void)
     pthread_mutex_lock(&rep_export_mu);
     switch (rep_job.kind) {
     case REP_JOB_FLUSH:
-        rep_flush_locked(&rep_job.deadline, rep_job.deadline_ms);
+        if (!__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE)) /* (see ts_rep_hold) */
+            rep_flush_locked(&rep_job.deadline, rep_job.deadline_ms);
         break;
     case REP_JOB_METRICS:
-        rep_write_metrics_locked(&rep_job.snap);
+        if (!__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE))
+            rep_write_metrics_locked(&rep_job.snap);
         break;
     case REP_JOB_PREPARE:
-        rep_prepare_locked();
+        if (!__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE))
+            rep_prepare_locked();
         break;
     }
     pthread_mutex_unlock(&rep_export_mu);
@@ -645,6 +653,16 @@ static void rep_place(int ringer, size_t pending, bool idle)
         ts_rep_queue_note_ringers(&rep_q, false);
 }
 
+/* The reporter thread once exports are held (ts_rep_hold): it stays
+ * asleep until the process ends (every signal is blocked on it), and a
+ * hand-over that finds it so is not waited for past its deadline (none
+ * is made once the hold is set: rep_flush). */
+static void rep_park_if_held(void)
+{
+    while (__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE))
+        pause();
+}
+
 /* The reporter thread: sleeps until a chunk of spans is queued or the open
  * batch is due, encodes what is queued and sends what is due; with
  * nothing at all to do, gives back the memory that bursts left. */
@@ -678,6 +696,7 @@ static void *rep_thread_main(void *arg)
      * processor. */
     bool unpublished = false;
     for (;;) {
+        rep_park_if_held();
         /* A job handed over by a program's thread (a flush before an exec
          * or at exit) comes first: its thread waits for it. The nudge that
          * announced it is taken first, so that a later one is not lost. */
@@ -691,7 +710,8 @@ static void *rep_thread_main(void *arg)
              __atomic_load_n(&rep_prepare_unwaited, __ATOMIC_RELAXED)) &&
             !__atomic_load_n(&rep_prepared, __ATOMIC_RELAXED)) {
             pthread_mutex_lock(&rep_export_mu);
-            rep_prepare_locked();
+            if (!__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE))
+                rep_prepare_locked();
             pthread_mutex_unlock(&rep_export_mu);
         }
         if (ts_handover_pending(&rep_handover)) {
@@ -700,6 +720,7 @@ static void *rep_thread_main(void *arg)
         }
         /* A remote sampler's strategy is fetched from here too; the wait
          * below ends in time for the next poll. */
+        rep_park_if_held();
         uint64_t poll_due = rep_remote_sampling ? ts_sampling_poll(ts_mono_ms()) : 0;
         pthread_mutex_lock(&rep_export_mu);
         unsigned wait_ms = rep_sleep_ms(poll_due);
@@ -731,6 +752,10 @@ static void *rep_thread_main(void *arg)
          * due, not left open until the next span or the exit (the thread
          * would spin meanwhile, its sleep always already over). */
         pthread_mutex_lock(&rep_export_mu);
+        if (__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_unlock(&rep_export_mu);
+            continue; /* (parks) */
+        }
         ts_exp_retry_due(rep_batch_deadline(0)); /* a failed batch's next attempt */
         bool idle = pending == 0 && rep_open == 0;
         size_t taken = idle ? 0 : rep_export_queued(pending, NULL, 0, timed_out);
@@ -912,6 +937,8 @@ void ts_rep_access_kept_after_all(void)
  * recent, unless even_if_failed_lately). True when this call started it. */
 static __attribute__((noinline)) bool rep_start_thread_now(bool even_if_failed_lately)
 {
+    if (__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE))
+        return false; /* it would export nothing (ts_rep_hold) */
     int saved_errno = errno;
     ts_guard_enter();
     ts_rep_queue_lock(&rep_q, NULL);
@@ -1053,6 +1080,8 @@ static bool rep_submit(const struct ts_span *s, struct ts_block_pool *whole, boo
         ts_stats_add(TS_STAT_DROPPED_QUEUE_FULL, 1);
         return taken;
     }
+    if (__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE))
+        return taken; /* never exported (ts_rep_hold): no thread woken for it */
     /* A start claimed by another thread meanwhile: this span may be the
      * one that makes a chunk, and that thread's reporter may be asleep
      * already. */
@@ -1143,8 +1172,9 @@ static struct timespec rep_timespec_earlier(struct timespec t, uint64_t ms)
 static bool rep_hand_over(enum rep_job_kind kind, const struct ts_stats_snapshot *snap,
                           const struct timespec *deadline, uint64_t deadline_ms)
 {
-    if (!ts_handover_begin(&rep_handover, deadline, deadline_ms))
-        return false;
+    if (__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE) ||
+        !ts_handover_begin(&rep_handover, deadline, deadline_ms))
+        return false; /* (held: the thread does no job, ts_rep_hold) */
     uint64_t margin = rep_job_margin_ms(deadline_ms);
     rep_job.kind = kind;
     rep_job.deadline = rep_timespec_earlier(*deadline, margin);
@@ -1264,12 +1294,14 @@ struct rep_flush_job {
 static void rep_flush_job(const void *arg)
 {
     const struct rep_flush_job *f = arg;
-    rep_flush_locked(f->deadline, f->deadline_ms);
+    if (!__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE)) /* (see ts_rep_hold) */
+        rep_flush_locked(f->deadline, f->deadline_ms);
 }
 
 static void rep_metrics_job(const void *arg)
 {
-    rep_write_metrics_locked(arg);
+    if (!__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE))
+        rep_write_metrics_locked(arg);
 }
 
 /* ts_rep_flush, by the deadline (CLOCK_REALTIME, as
@@ -1285,6 +1317,8 @@ static bool rep_flush(const struct timespec *deadline, uint64_t deadline_ms, boo
      * does not answer held each exit up to a second). */
     if (ts_cfg.exporters == 0)
         return true;
+    if (__atomic_load_n(&rep_held, __ATOMIC_ACQUIRE))
+        return false; /* (ts_rep_hold) */
     size_t pending = ts_rep_queue_count(&rep_q);
     bool flushed = true;
     bool running = __atomic_load_n(&ts_rep_thread_started, __ATOMIC_RELAXED);
@@ -1446,7 +1480,8 @@ bool ts_rep_spans_began_since_exit(void)
 /* ts_rep_exit, and ts_rep_exit_signal_safe when signal_safe. */
 static void rep_exit(unsigned timeout_ms, bool signal_safe)
 {
-    if (ts_proc.pid != 0 && getpid() != ts_proc.pid)
+    if ((ts_proc.pid != 0 && getpid() != ts_proc.pid) ||
+        __atomic_load_n(&rep_held, __ATOMIC_ACQUIRE))
         return;
     ts_exp_final();
     int saved_errno = errno;
@@ -1493,6 +1528,15 @@ void ts_rep_exit(unsigned timeout_ms)
 void ts_rep_exit_signal_safe(unsigned timeout_ms)
 {
     rep_exit(timeout_ms, true);
+}
+
+void ts_rep_hold(unsigned timeout_ms)
+{
+    __atomic_store_n(&rep_held, true, __ATOMIC_SEQ_CST);
+    /* An export that began before (under the export mutex) ends first. */
+    struct timespec deadline = rep_deadline(CLOCK_REALTIME, timeout_ms);
+    if (pthread_mutex_timedlock(&rep_export_mu, &deadline) == 0)
+        pthread_mutex_unlock(&rep_export_mu);
 }
 
 uint64_t ts_rep_dropped(void)

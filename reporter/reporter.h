@@ -173,6 +173,14 @@ void ts_rep_exit(unsigned timeout_ms);
  * has)? */
 bool ts_rep_spans_began_since_exit(void);
 
+/* Nothing more is exported, from now on until the process ends: no
+ * flush, no export of the reporter thread (it stays asleep), no stats
+ * line; spans that end later are queued and lost. For the end of a
+ * process whose shim's calls would next reach a library whose destructor
+ * has run (preload/init.c). Returns once an export already under way has
+ * ended, or at most timeout_ms. */
+void ts_rep_hold(unsigned timeout_ms);
+
 /* The same from _exit or _Exit (see ts_rep_submit_signal_safe): the flush
  * and the stats line are only handed over to a reporter thread that runs
  * (handover.h, whatever its fd table), at most timeout_ms; nothing is

@@ -1715,6 +1715,45 @@ class FakedClockTest(th.TempDirMixin, unittest.TestCase):
         self.assertLess(took, 8, "TRACESHIM_EXIT_TIMEOUT is 1 s; the exit took %.1f s\n%s"
                         % (took, p.describe()))
 
+    def test_requests_made_after_the_shims_destructor(self):
+        """Requests made once the shim's destructor has run (a library's
+        destructor, an atexit handler a library registered, a thread still
+        busy as main returns: apps/library_exit_requests.c), libfaketime
+        preloaded after the shim. Its destructor runs after the shim's,
+        and the shim's end after every library's destructor (registered by
+        its destructor, for such requests) made calls that reached
+        libfaketime then: its fstat took the semaphore its destructor had
+        unmapped, and the process died of SIGSEGV, its buffered output lost
+        (every exit and return, most busy ones). That end is not made when
+        a library after the shim defines a function the shim calls: the
+        process exits as it would, once, with its output (those requests'
+        spans are lost, as they were before that end)."""
+        tmp = self.tmp
+        lib = th.compile_app("library_exit_requests.c",
+                             os.path.join(tmp, "liblibrary_exit_requests.so"),
+                             "-O2", "-shared", "-fPIC", "-DLIBRARY")
+        exe = th.compile_app("library_exit_requests.c", os.path.join(tmp, "library_exit_requests"),
+                             "-O2", libs=(lib, "-Wl,-rpath," + tmp))
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        for how, runs in (("exit", 3), ("return", 3), ("busy", 10)):
+            for run in range(runs):
+                with self.subTest(how=how, run=run):
+                    spans_file = os.path.join(tmp, "spans-%s-%d.jsonl" % (how, run))
+                    env = th.faked_clock_env(th.shim_env("late", spans_file, TRACESHIM_STATS=1),
+                                             "+0")
+                    p = th.run([exe, how, str(srv.port)], env=env, tmpdir=tmp,
+                               name="late-%s-%d" % (how, run))
+                    self.assertEqual(p.returncode, 0, p.describe())
+                    self.assertEqual(p.stdout(), b"/main 200\n/lib-destructor 200\n"
+                                     b"/lib-unanswered sent\n/lib-atexit 200\n", p.describe())
+                    # the end at the shim's destructor, and none after
+                    self.assertEqual(len(th.stats_lines(p.stderr())), 1, p.describe())
+                    spans = th.read_spans(spans_file)
+                    self.assertIn("http://127.0.0.1:%d/main" % srv.port,
+                                  [x["attrs"].get("url.full") for x in spans],
+                                  th.format_spans(spans))
+
     def test_a_wall_clock_step_keeps_each_span_duration(self):
         """The wall clock steps (an NTP step, settimeofday) while a request
         is out: the span lasts as long as the request did, by the monotonic

@@ -4,11 +4,13 @@
  *   cc -shared -fPIC -DLIBRARY -o liblibrary_exit_requests.so library_exit_requests.c
  *   cc -o library_exit_requests library_exit_requests.c liblibrary_exit_requests.so
  *
- *   library_exit_requests exit|return PORT
+ *   library_exit_requests exit|return|busy PORT
  *
  * The program GETs /main from 127.0.0.1:PORT on a keep-alive connection,
  * hands the port and that connection to the library, and ends by exit(0)
- * or main's return 0. The library's part runs at its turn among the
+ * or main's return 0 (busy: main returns while a thread of its own GETs
+ * /busy again and again on a connection of its own, until the process
+ * ends; the thread prints nothing). The library's part runs at its turn among the
  * libraries' destructors, after the program's (and after those of a
  * library preloaded with LD_PRELOAD, which the loader initialises after
  * the program's own libraries):
@@ -22,6 +24,7 @@
  * Each request's line, "PATH STATUS", goes to stdout (STATUS -1 when no
  * answer came), or "PATH sent" for the unanswered one. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -71,10 +74,21 @@ __attribute__((destructor)) static void library_ends(void)
 
 #else
 
+static void *busy(void *arg)
+{
+    int port = (int)(long)arg;
+    int fd = connect_loopback(port, 0);
+    char resp[1024];
+    while (fd >= 0 && http_get(fd, port, "/busy", resp, sizeof resp) == 200)
+        continue;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "exit") != 0 && strcmp(argv[1], "return") != 0)) {
-        fprintf(stderr, "usage: library_exit_requests exit|return PORT\n");
+    if (argc != 3 || (strcmp(argv[1], "exit") != 0 && strcmp(argv[1], "return") != 0 &&
+                      strcmp(argv[1], "busy") != 0)) {
+        fprintf(stderr, "usage: library_exit_requests exit|return|busy PORT\n");
         return 2;
     }
     int port = atoi(argv[2]);
@@ -86,6 +100,12 @@ int main(int argc, char **argv)
     library_exit_requests_use(port, fd);
     if (strcmp(argv[1], "exit") == 0)
         exit(0);
+    pthread_t t;
+    if (strcmp(argv[1], "busy") == 0) {
+        if (pthread_create(&t, NULL, busy, (void *)(long)port) != 0)
+            fail("pthread_create");
+        sleep_ms(50);
+    }
     return 0;
 }
 
