@@ -1269,12 +1269,14 @@ static void end_handed_on(struct ts_conn *c)
         answered_span_so_far(c, &c->in); /* (see answered_mid_head) */
 }
 
-/* Does fd pass to the image an exec starts (no FD_CLOEXEC)? Never from a
- * thread with an fd table of its own, which the next image gets: none of
- * the connections the table tracks are in it (fdtable.h). */
+/* Does fd pass to the image an exec starts (no FD_CLOEXEC)? The exec's
+ * thread's table is the one the next image gets: from a thread with a
+ * table of its own, never at one of its own numbers, whose file is not
+ * the connection the table tracks there; its other numbers are the same
+ * files in its copy, and their flags are read there (fdtable.h). */
 static bool passes_to_the_next_image(int fd)
 {
-    if (ts_fd_unshared_here)
+    if (ts_fd_unshared(fd))
         return false;
     int flags = TS_REAL(fcntl)(fd, F_GETFD);
     return flags >= 0 && !(flags & FD_CLOEXEC);

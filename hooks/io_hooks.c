@@ -31,11 +31,12 @@
 /* A counted reference to fd's connection, taken under the guard: when the
  * fd was untracked meanwhile, dropping the reference may end the
  * connection's spans (locks), which a signal handler interrupting it must
- * not walk into (socket_hooks.c). None on a thread whose fd table is its
- * own (fdtable.h): the number names another file there. */
+ * not walk into (socket_hooks.c). None for one of the own numbers of a
+ * thread whose fd table is its own (fdtable.h): the number names another
+ * file there. */
 static struct ts_conn *conn_get_guarded(int fd)
 {
-    if (__builtin_expect(ts_fd_unshared_here, 0))
+    if (ts_fd_unshared(fd))
         return NULL;
     ts_guard_enter();
     struct ts_conn *c = ts_conn_get(fd);

@@ -45,7 +45,27 @@
 /* Are this thread's fd numbers other than those the fd table tracks? */
 static bool fds_elsewhere(void)
 {
-    return ts_fd_split_here || ts_fd_unshared_here || ts_process_foreign();
+    return ts_fd_split_here || ts_process_foreign();
+}
+
+/* Is fd, on this thread, another file than the one the fd table tracks at
+ * its number: fds_elsewhere, or one of the thread's own numbers in a
+ * table of its own (fdtable.h ts_fd_unshared)? */
+static bool fd_elsewhere(int fd)
+{
+    return fds_elsewhere() || ts_fd_unshared(fd);
+}
+
+/* On a thread with an fd table of its own, [first, last] changed there
+ * (closed, or new files at those numbers): the numbers are its own from
+ * now on (fdtable.h), and the fd table, which holds the others', is left
+ * alone. False on any other thread. */
+static bool changed_in_own_table(unsigned first, unsigned last)
+{
+    if (__builtin_expect(!ts_fd_unshared_here, 1))
+        return false;
+    ts_fd_unshared_add(first, last);
+    return true;
 }
 
 /* Is fd a stream that may carry HTTP: TCP over IPv4 or IPv6, or a
@@ -83,7 +103,7 @@ static void untrack(unsigned first, unsigned last)
  * close syscall): whatever we knew about it is stale. */
 static void forget_stale(int fd)
 {
-    if (ts_fd_tracked(fd) && !fds_elsewhere())
+    if (!changed_in_own_table((unsigned)fd, (unsigned)fd) && ts_fd_tracked(fd) && !fds_elsewhere())
         untrack((unsigned)fd, (unsigned)fd);
 }
 
@@ -126,7 +146,7 @@ static enum tcp_seen tcp_seen(int fd)
  * new attempt, whose connection is not that one. Keeps errno. */
 static void forget_failed_attempt(int fd)
 {
-    if (!ts_fd_tracked(fd) || !ts_ready() || fds_elsewhere())
+    if (!ts_fd_tracked(fd) || !ts_ready() || fd_elsewhere(fd))
         return;
     int saved = errno;
     if (tcp_seen(fd) == TCP_SEEN_NO_CONN)
@@ -144,7 +164,7 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     /* connect to AF_UNSPEC dissolves a TCP connection (the socket may then
      * connect anew, elsewhere): its spans end as at a close. */
     if (r == 0 && addr && len >= sizeof addr->sa_family && addr->sa_family == AF_UNSPEC) {
-        if (ts_fd_tracked(fd) && !fds_elsewhere())
+        if (ts_fd_tracked(fd) && !fd_elsewhere(fd))
             untrack((unsigned)fd, (unsigned)fd);
         errno = saved;
         return r;
@@ -160,7 +180,7 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
         r == 0 || saved == EINPROGRESS ||
         (saved == EINTR && addr && len >= sizeof addr->sa_family && addr->sa_family != AF_UNIX);
     if (connecting && addr && len >= sizeof addr->sa_family &&
-        is_followed_stream(fd, addr->sa_family) && !fds_elsewhere()) {
+        is_followed_stream(fd, addr->sa_family) && !fd_elsewhere(fd)) {
         ts_guard_enter();
         /* A second connect on a non-blocking socket (to learn the result)
          * must not reset the connection we already track. */
@@ -178,7 +198,7 @@ TS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 bool ts_socket_fast_open_follows(int fd, const struct sockaddr *to, socklen_t to_len)
 {
     if (!ts_ready() || !to || to_len < sizeof to->sa_family ||
-        (to->sa_family != AF_INET && to->sa_family != AF_INET6) || fds_elsewhere())
+        (to->sa_family != AF_INET && to->sa_family != AF_INET6) || fd_elsewhere(fd))
         return false;
     int saved = errno;
     enum tcp_seen seen = tcp_seen(fd);
@@ -209,8 +229,8 @@ static int accepted(int fd)
 {
     if (fd < 0)
         return fd;
-    if (!ts_ready() || fds_elsewhere()) {
-        forget_stale(fd);
+    if (!ts_ready() || fds_elsewhere() || ts_fd_unshared_here) {
+        forget_stale(fd); /* (a number of a thread's own table: its own from now on) */
         return fd;
     }
     int saved = errno;
@@ -256,7 +276,7 @@ static bool connection_to_follow(int fd)
  * response. */
 static void received(int fd)
 {
-    if (fds_elsewhere())
+    if (changed_in_own_table((unsigned)fd, (unsigned)fd) || fds_elsewhere())
         return;
     ts_guard_enter();
     if (connection_to_follow(fd))
@@ -289,13 +309,19 @@ void ts_socket_fds_received(const struct msghdr *msg)
 TS_FORK_HANDLER void ts_socket_hooks_after_fork(void)
 {
     /* A child forked by a thread with an fd table of its own has that
-     * table: the connections the fd table holds are the other threads',
-     * none at their numbers here. Forgotten (no span of the parent's is
-     * the child's to end), the child's own are followed. */
+     * table: the connections the fd table holds at the thread's own
+     * numbers are the other threads', none of them here. Forgotten (no
+     * span of the parent's is the child's to end); the child's own are
+     * followed, and the connections the thread kept are the child's as
+     * after any fork. */
     if (!ts_fd_unshared_here)
         return;
+    unsigned first = ts_fd_unshared_first, last = ts_fd_unshared_last;
     ts_fd_unshared_here = false;
-    ts_conn_forget_range(0, ~0U);
+    ts_fd_unshared_first = 1;
+    ts_fd_unshared_last = 0;
+    if (first <= last)
+        ts_conn_forget_range(first, last);
 }
 
 void ts_socket_hooks_init(void)
@@ -324,11 +350,20 @@ TS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     return accepted(TS_REAL(accept4)(fd, addr, len, flags));
 }
 
+/* closing's part on a thread with an fd table of its own (kept out of
+ * line: close is a hot path). */
+static __attribute__((noinline)) bool closed_in_own_table(int fd)
+{
+    return fd >= 0 && changed_in_own_table((unsigned)fd, (unsigned)fd);
+}
+
 /* Before fd goes away: the spans of its connection end. Untracked before
  * the real close, since the number may be reused by another thread the
  * moment the kernel frees it. */
 static inline __attribute__((always_inline)) void closing(int fd)
 {
+    if (__builtin_expect(ts_fd_unshared_here, 0) && closed_in_own_table(fd))
+        return; /* closed in the thread's own table: not the program's stderr either */
     if (fd == STDERR_FILENO)
         ts_program_stderr_closing(); /* during the exit, a copy is kept first */
     bool tracked = ts_fd_tracked(fd);
@@ -348,7 +383,7 @@ static inline __attribute__((always_inline)) void closing(int fd)
 TS_EXPORT int shutdown(int fd, int how)
 {
     int r = TS_REAL(shutdown)(fd, how);
-    if (r == 0 && ts_fd_tracked(fd) && !fds_elsewhere()) {
+    if (r == 0 && ts_fd_tracked(fd) && !fd_elsewhere(fd)) {
         int saved = errno;
         struct ts_conn *c = ts_conn_get(fd);
         if (c) {
@@ -384,43 +419,62 @@ TS_EXPORT int fclose(FILE *stream)
 
 /* Before fds [first, last] go away, unless flags only mark them
  * close-on-exec, or the calling thread takes an fd table of its own
- * (CLOSE_RANGE_UNSHARE: the closes happen in its copy) in a program whose
- * other threads may keep using the shared one: a helper thread that drops
- * every fd before it execs leaves the connections of the others open.
- * From then on its numbers are not the table's: a socket it makes next
- * takes a number the closes freed in its copy, as a connection of the
- * others' has in theirs, and must not take that connection over (its
- * requests traced in the other's place, its close ending the other's). */
-static bool closing_range(unsigned first, unsigned last, int flags)
+ * (CLOSE_RANGE_UNSHARE while another thread shares its table: the closes
+ * happen in its copy): a helper thread that drops every fd before it
+ * execs leaves the connections of the others open. From then on the
+ * numbers it closed are not the table's (fdtable.h ts_fd_unshared): a
+ * socket it makes next takes one of them, as a connection of the others'
+ * has it in theirs, and must not take that connection over (its requests
+ * traced in the other's place, its close ending the other's). The
+ * numbers it kept are the same files in its copy (a connection it uses
+ * there is followed as before); with CLOSE_RANGE_CLOEXEC it kept them
+ * all, only marked close-on-exec (which its exec then reads from its
+ * copy). On a thread whose table is its own already, the closes are
+ * there. Keeps errno. */
+static void closing_range(unsigned first, unsigned last, int flags)
 {
-    if (flags & CLOSE_RANGE_CLOEXEC || first > last || fds_elsewhere())
-        return false;
-    if (flags & CLOSE_RANGE_UNSHARE && ts_program_made_threads()) {
-        ts_fd_unshared_here = true; /* before the call: a handler's hooks see it */
-        return true;
-    }
+    if (first > last || fds_elsewhere())
+        return;
     int saved = errno;
+    if (!ts_fd_unshared_here && flags & CLOSE_RANGE_UNSHARE && ts_program_made_threads())
+        ts_fd_unshared_here = true; /* before the call: a handler's hooks see it */
+    errno = saved;
+    if (flags & CLOSE_RANGE_CLOEXEC || changed_in_own_table(first, last))
+        return;
     if (first <= STDERR_FILENO && last >= STDERR_FILENO)
         ts_program_stderr_closing();
     ts_own_fd_taken(first, last);
     untrack(first, last);
     errno = saved;
-    return false;
 }
 
-/* The close_range that was to give the thread a table of its own
- * (closing_range true) failed: its numbers are the others' still. */
-static void unshared_if(bool unsharing, long r)
+/* A thread's own numbers (fdtable.h), saved before a close_range that may
+ * change them, and put back when the call fails. */
+struct unshared_view {
+    bool here;
+    unsigned first, last;
+};
+
+static struct unshared_view unshared_view(void)
 {
-    if (unsharing && r != 0)
-        ts_fd_unshared_here = false;
+    return (struct unshared_view){ts_fd_unshared_here, ts_fd_unshared_first, ts_fd_unshared_last};
+}
+
+static void unshared_if(struct unshared_view before, long r)
+{
+    if (r != 0) {
+        ts_fd_unshared_here = before.here;
+        ts_fd_unshared_first = before.first;
+        ts_fd_unshared_last = before.last;
+    }
 }
 
 TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    bool unsharing = closing_range(first, last, flags);
+    struct unshared_view before = unshared_view();
+    closing_range(first, last, flags);
     int r = TS_REAL(close_range)(first, last, flags);
-    unshared_if(unsharing, r);
+    unshared_if(before, r);
     return r;
 }
 
@@ -429,7 +483,7 @@ TS_EXPORT int close_range(unsigned first, unsigned last, int flags)
  * inherited). */
 TS_EXPORT void closefrom(int lowfd)
 {
-    (void)closing_range(lowfd > 0 ? (unsigned)lowfd : 0, ~0U, 0); /* as glibc reads lowfd */
+    closing_range(lowfd > 0 ? (unsigned)lowfd : 0, ~0U, 0); /* as glibc reads lowfd */
     TS_REAL(closefrom)(lowfd);
 }
 
@@ -437,8 +491,8 @@ TS_EXPORT void closefrom(int lowfd)
  * shim already (a signal handler), newfd is only forgotten. */
 static int duplicated(int oldfd, int newfd)
 {
-    if (newfd >= 0 && newfd != oldfd && (ts_fd_tracked(oldfd) || ts_fd_tracked(newfd)) &&
-        !fds_elsewhere()) {
+    if (newfd >= 0 && newfd != oldfd && !changed_in_own_table((unsigned)newfd, (unsigned)newfd) &&
+        (ts_fd_tracked(oldfd) || ts_fd_tracked(newfd)) && !fds_elsewhere()) {
         int saved = errno;
         if (ts_guard_active()) {
             ts_conn_forget_range((unsigned)newfd, (unsigned)newfd);
@@ -462,6 +516,8 @@ TS_EXPORT int dup(int fd)
  * program's stderr leaving (reporter/program_stderr.h). */
 static void replacing(int oldfd, int newfd)
 {
+    if (ts_fd_unshared_here)
+        return; /* replaced in the thread's own table (duplicated notes the number) */
     if (newfd == STDERR_FILENO && oldfd != newfd)
         ts_program_stderr_closing();
     if (newfd >= 0 && newfd != oldfd && ts_own_fd_among((unsigned)newfd, (unsigned)newfd) &&
@@ -541,9 +597,10 @@ TS_EXPORT long syscall(long number, ...)
         break;
 #ifdef SYS_close_range
     case SYS_close_range: {
-        bool unsharing = closing_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
+        struct unshared_view before = unshared_view();
+        closing_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
         long r = TS_REAL_SYSCALL();
-        unshared_if(unsharing, r);
+        unshared_if(before, r);
         return r;
     }
 #endif

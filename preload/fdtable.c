@@ -5,7 +5,27 @@
 
 struct ts_fd_ref *_Atomic ts_fd_slots[TS_FD_MAX];
 __thread bool ts_fd_unshared_here __attribute__((tls_model("initial-exec")));
+__thread unsigned ts_fd_unshared_first __attribute__((tls_model("initial-exec"))) = 1;
+__thread unsigned ts_fd_unshared_last __attribute__((tls_model("initial-exec")));
 atomic_int ts_fd_high_water_ TS_FORK_STATE; /* read by the child's fork handler */
+
+void ts_fd_unshared_add(unsigned first, unsigned last)
+{
+    unsigned lo = ts_fd_unshared_first, hi = ts_fd_unshared_last;
+    if (lo > hi) { /* none yet */
+        lo = first;
+        hi = last;
+    } else if (first <= (hi == ~0U ? hi : hi + 1) && (lo == 0 ? 0 : lo - 1) <= last) {
+        lo = first < lo ? first : lo; /* overlapping or adjacent: one range */
+        hi = last > hi ? last : hi;
+    } else {
+        lo = 0; /* apart: every number */
+        hi = ~0U;
+    }
+    ts_fd_unshared_first = lo;
+    ts_fd_unshared_last = hi;
+    ts_fd_unshared_here = true;
+}
 
 struct ts_fd_ref *ts_fd_acquire(int fd)
 {

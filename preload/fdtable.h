@@ -27,12 +27,33 @@ struct ts_fd_ref {
 extern struct ts_fd_ref *_Atomic ts_fd_slots[TS_FD_MAX];
 
 /* The calling thread took an fd table of its own (close_range with
- * CLOSE_RANGE_UNSHARE in a program with other threads: hooks/
- * socket_hooks.c): the numbers it uses name its own files, not the
- * connections this table tracks for the others, and its calls on them
- * pass untraced. Set for good (the thread's table never joins the
- * others' again); a child it forks has that table, and is traced afresh. */
+ * CLOSE_RANGE_UNSHARE while another thread shared its table: hooks/
+ * socket_hooks.c), a copy of the shared one. The numbers it closed there,
+ * and those of the files it made there since, name its own files, not the
+ * connections this table tracks for the others: they are the numbers in
+ * [ts_fd_unshared_first, ts_fd_unshared_last] (none when first > last;
+ * widened to every number when one apart from them joins), and the
+ * thread's calls on them pass untraced. Its other numbers are still the
+ * files they were in the shared table (a connection it kept is followed
+ * as before). Set for good (the thread's table never joins the others'
+ * again); threads it creates share its table and inherit it; a child it
+ * forks has that table, and forgets the connections at those numbers. */
 extern __thread bool ts_fd_unshared_here __attribute__((tls_model("initial-exec")));
+extern __thread unsigned ts_fd_unshared_first __attribute__((tls_model("initial-exec")));
+extern __thread unsigned ts_fd_unshared_last __attribute__((tls_model("initial-exec")));
+
+/* Is fd one of the calling thread's own numbers (see above)? */
+static inline bool ts_fd_unshared(int fd)
+{
+    return __builtin_expect(ts_fd_unshared_here, 0) && (unsigned)fd >= ts_fd_unshared_first &&
+           (unsigned)fd <= ts_fd_unshared_last;
+}
+
+/* The calling thread's own table changed at [first, last] (closed there,
+ * or new files there): those numbers are its own from now on (the thread
+ * is marked as unshared if it was not). They join its range, which
+ * covers every number when they lie apart from it. */
+void ts_fd_unshared_add(unsigned first, unsigned last);
 
 /* The fast check: is anything tracked on fd? */
 static inline bool ts_fd_tracked(int fd)

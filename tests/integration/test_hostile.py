@@ -43,15 +43,18 @@ each was seen failing):
   a request, then text piped through a child. A thread's close_range
   with CLOSE_RANGE_UNSHARE closes nothing the main thread uses: its
   keep-alive connection's next request is still traced, also after that
-  thread made a connection whose socket took the same number in its own
-  table (the connection was taken over: its request traced in its place,
-  its close emptied the main thread's slot, whose next request went
-  untraced); that thread's own requests pass untraced, and a child it
-  forks, whose fd table is the thread's, is traced. When that thread
-  executes a program, the next image has its table: a request waiting on
-  the others' connection ends as at its close, even where the thread's
-  table holds a file at the connection's number (it ended as passed on,
-  its outcome unknown). A socket
+  thread, and a thread it creates, made a connection whose socket took
+  the same number in its own table (the connection was taken over: its
+  request traced in its place, its close emptied the main thread's slot,
+  whose next request went untraced), also with CLOSE_RANGE_CLOEXEC; that
+  thread's own requests pass untraced, and a child it forks, whose fd
+  table is the thread's, is traced. A connection the thread kept (fds
+  closed from the one above it) is traced on it, and its close there
+  leaves the program's traced. When that thread executes a program, the
+  next image has its table: a request waiting on the others' connection
+  ends as at its close, even where the thread's table holds a file at the
+  connection's number (it ended as passed on, its outcome unknown), and
+  as passed on when the thread kept it. A socket
   dissolved by connect to AF_UNSPEC and connected elsewhere: the new
   connection's request has its own span, peer and status (the old
   connection's state was kept: an abandoned request took the new
@@ -744,26 +747,87 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                     self.assertEqual(on_a["attrs"].get("http.response.status_code"), 200)
 
     def test_a_threads_unshared_close_range_leaves_the_others_connections(self):
+        """A thread closes every fd from 3 in a table of its own
+        (CLOSE_RANGE_UNSHARE; with CLOSE_RANGE_CLOEXEC too, which closes
+        nothing, the thread closing the connection in its copy itself),
+        then its socket, and its own thread's, take the main thread's
+        connection's number there. Their requests go as written, and the
+        main thread's connection stays traced. With CLOSE_RANGE_CLOEXEC
+        the thread was not marked (the flag returned first): its socket
+        took the connection over, /after-unshare went untraced. The
+        thread's thread was not marked either (it shares the table): the
+        same."""
+        for how in ([], ["cloexec"]):
+            with self.subTest(cloexec=bool(how)):
+                srv = th.RecordingServer(mode="http")
+                self.addCleanup(srv.close)
+                spans_file = os.path.join(self.tmp, "unshare%s.jsonl" % "".join(how))
+                p = th.Proc([self.exe["raw_close_probe"], "unshare", srv.port, *how],
+                            env=th.shim_env("unshare", spans_file), tmpdir=self.tmp,
+                            name="unshare" + "".join(how))
+                self.addCleanup(p.stop, 1)
+                p.finish(20, "unshare")
+                self.assert_clean_exit(p, "unshare")
+                spans = th.read_spans(spans_file, strict=True)
+                self.assertEqual(sorted((s["name"], s["pid"] == p.pid) for s in spans),
+                                 [("GET /after-unshare", True), ("GET /before-unshare", True),
+                                  ("GET /forked-by-the-thread", False)], th.format_spans(spans))
+                sent = {}
+                for conn in srv.wait_closed(4):
+                    data = bytes(conn.data)
+                    sent[data.split(b" ", 2)[1].decode()] = data
+                self.assertEqual(sorted(sent), ["/before-unshare", "/forked-by-the-thread",
+                                                "/in-the-threads-table", "/in-the-threads-thread"],
+                                 sent)
+                self.assertEqual(sent["/before-unshare"].count(b"X-B3-TraceId: "), 2, sent)
+                for path in ("/in-the-threads-table", "/in-the-threads-thread"):
+                    self.assertEqual(sent[path], b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                                     % (path.encode(), srv.port),
+                                     "the thread's request goes as it was written")
+                self.assertEqual(sent["/forked-by-the-thread"].count(b"X-B3-TraceId: "), 1, sent)
+
+    def test_a_connection_a_thread_keeps_in_a_table_of_its_own(self):
+        """A thread closes every fd above the keep-alive connection's in a
+        table of its own: the connection is the same in its copy. Its GET
+        there is traced (it went untraced, without trace lines: the thread's
+        every number was taken for its own); its socket at a number its
+        close freed goes as written, and its close of the connection (in
+        its copy) leaves the program's traced."""
         srv = th.RecordingServer(mode="http")
         self.addCleanup(srv.close)
-        p = self.start([self.exe["raw_close_probe"], "unshare", srv.port], "unshare")
-        p.finish(20, "unshare")
-        self.assert_clean_exit(p, "unshare")
+        p = self.start([self.exe["raw_close_probe"], "unshare-kept", srv.port], "unshare-kept")
+        p.finish(20, "unshare-kept")
+        self.assert_clean_exit(p, "unshare-kept")
         spans = th.read_spans(self.spans_file, strict=True)
-        self.assertEqual(sorted((s["name"], s["pid"] == p.pid) for s in spans),
-                         [("GET /after-unshare", True), ("GET /before-unshare", True),
-                          ("GET /forked-by-the-thread", False)], th.format_spans(spans))
+        self.assertEqual(sorted(s["name"] for s in spans),
+                         ["GET /after-kept", "GET /before-kept", "GET /thread-on-kept"],
+                         th.format_spans(spans))
         sent = {}
-        for conn in srv.wait_closed(3):
+        for conn in srv.wait_closed(2):
             data = bytes(conn.data)
             sent[data.split(b" ", 2)[1].decode()] = data
-        self.assertEqual(sorted(sent), ["/before-unshare", "/forked-by-the-thread",
-                                        "/in-the-threads-table"], sent)
-        self.assertEqual(sent["/before-unshare"].count(b"X-B3-TraceId: "), 2, sent)
-        self.assertEqual(sent["/in-the-threads-table"],
-                         b"GET /in-the-threads-table HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
-                         % srv.port, "the thread's request goes as it was written")
-        self.assertEqual(sent["/forked-by-the-thread"].count(b"X-B3-TraceId: "), 1, sent)
+        self.assertEqual(sorted(sent), ["/before-kept", "/threads-own"], sent)
+        self.assertEqual(sent["/before-kept"].count(b"X-B3-TraceId: "), 3, sent)
+        self.assertEqual(sent["/threads-own"],
+                         b"GET /threads-own HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % srv.port)
+
+    def test_an_exec_with_a_connection_a_thread_kept(self):
+        """A thread keeps the connection a GET waits on as it closes every
+        fd above it in a table of its own, and executes sh, which reads the
+        answer from it: the request ends as passed on to the next image,
+        its outcome unknown (it ended connection_closed: the connection was
+        taken for one the next image does not have)."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.start([self.exe["raw_close_probe"], "unshare-kept-exec", srv.port],
+                       "unshare-kept-exec")
+        p.finish(20, "unshare-kept-exec")
+        self.assertEqual((p.returncode, p.stdout()), (0, b"HTTP/1.1 200 OK\n"), p.describe())
+        spans = th.read_spans(self.spans_file, strict=True)
+        span = th.only(spans, "the request's span", spans)
+        self.assertEqual((span["name"], span["attrs"].get("error.type"),
+                          span["attrs"].get("traceshim.response_unseen")),
+                         ("GET /handed-to-exec", None, True), th.format_spans(spans))
 
     def test_an_exec_from_a_thread_with_a_table_of_its_own(self):
         srv = th.RecordingServer(mode="http")

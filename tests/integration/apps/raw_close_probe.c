@@ -15,14 +15,27 @@
  *       a pipe's read end takes the number and the probe reads a request
  *       head carrying a B3 trace id of 1s through it: the bytes must come
  *       out as written, and make no span.
- *   raw_close_probe unshare PORT  a keep-alive connection used before and
- *       after a second thread closes every fd from 3 in an fd table of its
- *       own (close_range with CLOSE_RANGE_UNSHARE): the connection is
+ *   raw_close_probe unshare PORT [cloexec]  a keep-alive connection used
+ *       before and after a second thread closes every fd from 3 in an fd
+ *       table of its own (close_range with CLOSE_RANGE_UNSHARE; cloexec:
+ *       with CLOSE_RANGE_CLOEXEC too, which closes nothing, and the thread
+ *       closes the connection's fd in its table itself): the connection is
  *       still the program's, and its second request is traced. Meanwhile
  *       the thread connects a socket, which takes the connection's number
- *       in its table, GETs /in-the-threads-table on it and closes it; then
- *       it forks a child (whose fd table is the thread's), which GETs
- *       /forked-by-the-thread and exits.
+ *       in its table, GETs /in-the-threads-table on it and closes it; a
+ *       thread it creates (sharing its table) does the same with
+ *       /in-the-threads-thread; then it forks a child (whose fd table is
+ *       the thread's), which GETs /forked-by-the-thread and exits.
+ *   raw_close_probe unshare-kept PORT  a keep-alive connection (GET
+ *       /before-kept) that a second thread keeps as it closes every fd
+ *       above it in a table of its own: the thread GETs /thread-on-kept on
+ *       it, GETs /threads-own on a socket of its own (a number its close
+ *       freed), closes both in its table; the program then GETs
+ *       /after-kept on the connection.
+ *   raw_close_probe unshare-kept-exec PORT  a GET /handed-to-exec sent,
+ *       its answer not read; a second thread keeps the connection as it
+ *       closes every fd above it in a table of its own, and executes sh,
+ *       whose head reads the answer's first 15 bytes from it.
  *   raw_close_probe unshare-exec PORT  a GET /before-exec sent, its answer
  *       never read; a second thread closes every fd from 3 in an fd table
  *       of its own, opens /dev/null (which takes the connection's number
@@ -261,25 +274,42 @@ static void server(void)
 }
 
 static int unshared_port, unshared_conn; /* the keep-alive connection's fd */
+static bool unshared_cloexec;
+
+/* GET path on a socket of its own, which must take the connection's
+ * number (freed in the calling thread's table), closed after. */
+static void *get_at_the_connections_number(void *path)
+{
+    char resp[4096];
+    int fd = connect_loopback(unshared_port, 0);
+    if (fd != unshared_conn)
+        fail("the socket took fd %d, not the connection's %d", fd, unshared_conn);
+    if (http_get(fd, unshared_port, path, resp, sizeof resp) != 200)
+        fail("GET %s", (const char *)path);
+    close(fd);
+    return NULL;
+}
 
 static void *close_all_unshared(void *arg)
 {
     (void)arg;
-    if (close_range(3, ~0U, CLOSE_RANGE_UNSHARE) != 0)
+    if (close_range(3, ~0U, CLOSE_RANGE_UNSHARE | (unshared_cloexec ? CLOSE_RANGE_CLOEXEC : 0)) !=
+        0)
         fail("close_range");
+    if (unshared_cloexec && close(unshared_conn) != 0) /* in the thread's table */
+        fail("close");
     char resp[4096];
-    int fd = connect_loopback(unshared_port, 0);
-    if (fd != unshared_conn)
-        fail("the thread's socket took fd %d, not the connection's %d", fd, unshared_conn);
-    if (http_get(fd, unshared_port, "/in-the-threads-table", resp, sizeof resp) != 200)
-        fail("GET /in-the-threads-table");
-    close(fd);
+    get_at_the_connections_number("/in-the-threads-table");
+    pthread_t t;
+    if (pthread_create(&t, NULL, get_at_the_connections_number, "/in-the-threads-thread") != 0 ||
+        pthread_join(t, NULL) != 0)
+        fail("the thread's thread");
     fflush(stdout);
     pid_t child = fork();
     if (child < 0)
         fail("fork");
     if (child == 0) {
-        fd = connect_loopback(unshared_port, 0);
+        int fd = connect_loopback(unshared_port, 0);
         exit(http_get(fd, unshared_port, "/forked-by-the-thread", resp, sizeof resp) == 200 ? 0
                                                                                             : 3);
     }
@@ -289,19 +319,79 @@ static void *close_all_unshared(void *arg)
     return NULL;
 }
 
-static void unshared_close(int port)
+/* GET before on a keep-alive connection (unshared_conn), a thread that
+ * runs in and is joined, GET after on the connection; then line. */
+static void around_a_thread(int port, const char *before, void *(*in)(void *), const char *after,
+                            const char *line)
 {
-    int fd = connection_after_get(port, "/before-unshare");
+    int fd = connection_after_get(port, before);
     char resp[4096];
     pthread_t t;
     unshared_port = port;
     unshared_conn = fd;
-    if (pthread_create(&t, NULL, close_all_unshared, NULL) != 0 || pthread_join(t, NULL) != 0)
+    if (pthread_create(&t, NULL, in, NULL) != 0 || pthread_join(t, NULL) != 0)
         fail("thread");
-    if (http_get(fd, port, "/after-unshare", resp, sizeof resp) != 200)
-        fail("GET /after-unshare");
+    if (http_get(fd, port, after, resp, sizeof resp) != 200)
+        fail("GET %s", after);
     close(fd);
-    printf("the connection outlived the thread's close_range\n");
+    printf("%s\n", line);
+}
+
+static void unshared_close(int port, bool cloexec)
+{
+    unshared_cloexec = cloexec;
+    around_a_thread(port, "/before-unshare", close_all_unshared, "/after-unshare",
+                    "the connection outlived the thread's close_range");
+}
+
+static void *keep_unshared(void *arg)
+{
+    (void)arg;
+    if (close_range((unsigned)unshared_conn + 1, ~0U, CLOSE_RANGE_UNSHARE) != 0)
+        fail("close_range");
+    char resp[4096];
+    if (http_get(unshared_conn, unshared_port, "/thread-on-kept", resp, sizeof resp) != 200)
+        fail("GET /thread-on-kept");
+    int fd = connect_loopback(unshared_port, 0);
+    if (fd != unshared_conn + 1)
+        fail("the thread's socket took fd %d, not %d", fd, unshared_conn + 1);
+    if (http_get(fd, unshared_port, "/threads-own", resp, sizeof resp) != 200)
+        fail("GET /threads-own");
+    close(fd);
+    close(unshared_conn); /* in the thread's table: the program's stays open */
+    return NULL;
+}
+
+static void unshared_kept(int port)
+{
+    around_a_thread(port, "/before-kept", keep_unshared, "/after-kept",
+                    "the connection served both threads");
+}
+
+static void *exec_with_the_kept(void *arg)
+{
+    (void)arg;
+    if (close_range((unsigned)unshared_conn + 1, ~0U, CLOSE_RANGE_UNSHARE) != 0)
+        fail("close_range");
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "head -c 15 <&%d; echo", unshared_conn);
+    fflush(stdout);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    fail("exec sh");
+}
+
+static void unshared_kept_exec(int port)
+{
+    int fd = connect_loopback(port, 0);
+    static const char request[] = "GET /handed-to-exec HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if (fd < 0 || write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1))
+        fail("GET /handed-to-exec");
+    unshared_conn = fd;
+    pthread_t t;
+    if (pthread_create(&t, NULL, exec_with_the_kept, NULL) != 0)
+        fail("thread");
+    pthread_join(t, NULL);
+    fail("the thread's exec came back");
 }
 
 static void *exec_unshared(void *arg)
@@ -366,14 +456,18 @@ int main(int argc, char **argv)
     } else if (argc >= 2 && !strcmp(argv[1], "server"))
         server();
     else if (argc >= 3 && !strcmp(argv[1], "unshare"))
-        unshared_close(atoi(argv[2]));
+        unshared_close(atoi(argv[2]), argc > 3 && !strcmp(argv[3], "cloexec"));
+    else if (argc >= 3 && !strcmp(argv[1], "unshare-kept"))
+        unshared_kept(atoi(argv[2]));
+    else if (argc >= 3 && !strcmp(argv[1], "unshare-kept-exec"))
+        unshared_kept_exec(atoi(argv[2]));
     else if (argc >= 3 && !strcmp(argv[1], "unshare-exec"))
         unshared_exec(atoi(argv[2]));
     else if (argc >= 4 && !strcmp(argv[1], "unspec"))
         dissolved(atoi(argv[2]), atoi(argv[3]), argc > 4 && !strcmp(argv[4], "abandon"));
     else
-        fail("usage: raw_close_probe client PORT | server | unshare PORT | unshare-exec PORT | "
-             "unspec PORT_A PORT_B [abandon]");
+        fail("usage: raw_close_probe client PORT | server | unshare PORT [cloexec] | unshare-kept "
+             "PORT | unshare-kept-exec PORT | unshare-exec PORT | unspec PORT_A PORT_B [abandon]");
     printf("done\n");
     return 0;
 }
