@@ -13,6 +13,7 @@
  * both leave the table alone. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <linux/seccomp.h>
 #include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_acked (glibc's stops short) */
 #include <netinet/in.h>
@@ -417,6 +418,59 @@ TS_EXPORT int fclose(FILE *stream)
     return TS_REAL(fclose)(stream);
 }
 
+/* Does another thread of the program share the calling thread's fd
+ * table, so that close_range's CLOSE_RANGE_UNSHARE gives this one a copy
+ * of the table whose other numbers stay theirs (the kernel copies only
+ * when the table is shared, and otherwise closes in place)? Asked of the
+ * kernel, kcmp(KCMP_FILES) with each other thread of the process (listed
+ * from /proc/self/task by system calls: no malloc, no stdio, as the
+ * program may call close_range anywhere). Not the shim's reporter thread,
+ * which uses none of the program's connections: a table shared with it
+ * alone (before it left it, or TRACESHIM_OWN_FD_TABLE=0) is the caller's
+ * as much after a copy. A thread the kernel will not compare (kcmp
+ * refused, as a seccomp filter may) counts as sharing, and so does every
+ * thread when the list cannot be read: the caller is then taken to have
+ * a copy, as every thread of a program that made threads was. Only at
+ * this rare call (a helper thread about to exec). */
+static bool table_shared(void)
+{
+    if (!ts_program_made_threads())
+        return false;
+    long self = TS_REAL(syscall)(SYS_gettid);
+    long reporter = ts_rep_thread_id();
+    int dir = (int)TS_REAL(syscall)(SYS_openat, AT_FDCWD, "/proc/self/task",
+                                    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return true;
+    bool shared = false;
+    long n;
+    union {
+        char bytes[2048];
+        unsigned long long align;
+    } buf;
+    while (!shared && (n = TS_REAL(syscall)(SYS_getdents64, dir, buf.bytes, sizeof buf)) > 0) {
+        for (long at = 0; at < n && !shared;) {
+            /* struct linux_dirent64: d_ino, d_off, d_reclen, d_type, d_name */
+            const char *entry = buf.bytes + at;
+            unsigned short reclen;
+            memcpy(&reclen, entry + 16, sizeof reclen);
+            const char *name = entry + 19;
+            at += reclen ? reclen : n;
+            long tid = 0;
+            for (const char *p = name; *p >= '0' && *p <= '9' && tid < 1L << 40; p++)
+                tid = tid * 10 + (*p - '0');
+            if (tid <= 0 || tid == self || tid == reporter)
+                continue;
+            long cmp = TS_REAL(syscall)(SYS_kcmp, self, tid, KCMP_FILES, 0, 0);
+            shared = cmp == 0 || (cmp < 0 && errno != ESRCH); /* (ESRCH: it ended) */
+        }
+    }
+    if (n < 0)
+        shared = true;
+    TS_REAL(close)(dir);
+    return shared;
+}
+
 /* Before fds [first, last] go away, unless flags only mark them
  * close-on-exec, or the calling thread takes an fd table of its own
  * (CLOSE_RANGE_UNSHARE while another thread shares its table: the closes
@@ -429,14 +483,16 @@ TS_EXPORT int fclose(FILE *stream)
  * numbers it kept are the same files in its copy (a connection it uses
  * there is followed as before); with CLOSE_RANGE_CLOEXEC it kept them
  * all, only marked close-on-exec (which its exec then reads from its
- * copy). On a thread whose table is its own already, the closes are
+ * copy). Without another thread sharing the table (they all ended),
+ * the kernel copies nothing and closes in place: the plain close_range it
+ * looks like. On a thread whose table is its own already, the closes are
  * there. Keeps errno. */
 static void closing_range(unsigned first, unsigned last, int flags)
 {
     if (first > last || fds_elsewhere())
         return;
     int saved = errno;
-    if (!ts_fd_unshared_here && flags & CLOSE_RANGE_UNSHARE && ts_program_made_threads())
+    if (!ts_fd_unshared_here && flags & CLOSE_RANGE_UNSHARE && table_shared())
         ts_fd_unshared_here = true; /* before the call: a handler's hooks see it */
     errno = saved;
     if (flags & CLOSE_RANGE_CLOEXEC || changed_in_own_table(first, last))

@@ -319,6 +319,7 @@ static __thread bool rep_on_thread __attribute__((tls_model("initial-exec")));
  * (atomic, set by the thread); and whether that waiter put it under the
  * normal policy (atomic, taken back by the thread after the job). */
 static pthread_t rep_thread_self;
+static pid_t rep_thread_tid; /* (atomic; 0: none yet) */
 static bool rep_batch_now TS_FORK_STATE;
 static bool rep_unbatched_by_waiter;
 
@@ -670,6 +671,7 @@ static void *rep_thread_main(void *arg)
 {
     (void)arg;
     ts_guard_enter(); /* for its whole life: nothing it does is traced */
+    __atomic_store_n(&rep_thread_tid, (pid_t)TS_REAL(syscall)(SYS_gettid), __ATOMIC_RELAXED);
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's */
@@ -1539,6 +1541,11 @@ void ts_rep_hold(unsigned timeout_ms)
         pthread_mutex_unlock(&rep_export_mu);
 }
 
+pid_t ts_rep_thread_id(void)
+{
+    return __atomic_load_n(&rep_thread_tid, __ATOMIC_RELAXED);
+}
+
 uint64_t ts_rep_dropped(void)
 {
     return ts_stats_get(TS_STAT_DROPPED_QUEUE_FULL) + ts_stats_get(TS_STAT_DROPPED_EXPORT_FAILED);
@@ -1588,6 +1595,7 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
      * exit is its own to report). Here because this is the handler that
      * every process that can fork runs, the reporter's own tests too. */
     ts_stats_after_fork();
+    __atomic_store_n(&rep_thread_tid, 0, __ATOMIC_RELAXED); /* (none in the child) */
     ts_own_fd_after_fork(); /* no thread of ours is inside a call on our fds */
     ts_program_stderr_after_fork(); /* a reader of its parent's stderr must not wait for it */
     __atomic_store_n(&rep_exit_reported_at, 0, __ATOMIC_RELAXED);

@@ -173,6 +173,11 @@ void ts_rep_exit(unsigned timeout_ms);
  * has)? */
 bool ts_rep_spans_began_since_exit(void);
 
+/* The reporter thread's kernel thread id, 0 before it runs: one thread
+ * that never uses the program's connections, whatever fd table it has
+ * (hooks/socket_hooks.c). */
+pid_t ts_rep_thread_id(void);
+
 /* Nothing more is exported, from now on until the process ends: no
  * flush, no export of the reporter thread (it stays asleep), no stats
  * line; spans that end later are queued and lost. For the end of a

@@ -54,7 +54,9 @@ each was seen failing):
   next image has its table: a request waiting on the others' connection
   ends as at its close, even where the thread's table holds a file at the
   connection's number (it ended as passed on, its outcome unknown), and
-  as passed on when the thread kept it. A socket
+  as passed on when the thread kept it. The program's only thread's
+  close_range with CLOSE_RANGE_UNSHARE (its helper thread ended) closes
+  in place, and its later connections are traced. A socket
   dissolved by connect to AF_UNSPEC and connected elsewhere: the new
   connection's request has its own span, peer and status (the old
   connection's state was kept: an abandoned request took the new
@@ -786,6 +788,16 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
                                      "the thread's request goes as it was written")
                 self.assertEqual(sent["/forked-by-the-thread"].count(b"X-B3-TraceId: "), 1, sent)
 
+    def raw_close_run(self, mode):
+        """raw_close_probe MODE against a recording server, to its clean
+        end: the server and the spans."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.start([self.exe["raw_close_probe"], mode, srv.port], mode)
+        p.finish(20, mode)
+        self.assert_clean_exit(p, mode)
+        return srv, th.read_spans(self.spans_file, strict=True)
+
     def test_a_connection_a_thread_keeps_in_a_table_of_its_own(self):
         """A thread closes every fd above the keep-alive connection's in a
         table of its own: the connection is the same in its copy. Its GET
@@ -793,12 +805,7 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         every number was taken for its own); its socket at a number its
         close freed goes as written, and its close of the connection (in
         its copy) leaves the program's traced."""
-        srv = th.RecordingServer(mode="http")
-        self.addCleanup(srv.close)
-        p = self.start([self.exe["raw_close_probe"], "unshare-kept", srv.port], "unshare-kept")
-        p.finish(20, "unshare-kept")
-        self.assert_clean_exit(p, "unshare-kept")
-        spans = th.read_spans(self.spans_file, strict=True)
+        srv, spans = self.raw_close_run("unshare-kept")
         self.assertEqual(sorted(s["name"] for s in spans),
                          ["GET /after-kept", "GET /before-kept", "GET /thread-on-kept"],
                          th.format_spans(spans))
@@ -828,6 +835,20 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual((span["name"], span["attrs"].get("error.type"),
                           span["attrs"].get("traceshim.response_unseen")),
                          ("GET /handed-to-exec", None, True), th.format_spans(spans))
+
+    def test_an_unsharing_close_range_of_the_only_thread_left(self):
+        """The program made a thread, which ended; its only thread left
+        calls close_range(3, ~0U, CLOSE_RANGE_UNSHARE), which shares the
+        table with no other thread of the program (the shim's reporter,
+        which left it, or holds none of the program's connections), so
+        the kernel closes in place. Its connections made after are traced
+        (it was marked for good, as once a thread was made, and they went
+        untraced)."""
+        srv, spans = self.raw_close_run("unshare-alone")
+        self.assertEqual(sorted(s["name"] for s in spans), ["GET /after-alone", "GET /before-alone"],
+                         th.format_spans(spans))
+        for conn in srv.wait_closed(2):
+            self.assertEqual(bytes(conn.data).count(b"X-B3-TraceId: "), 1, bytes(conn.data))
 
     def test_an_exec_from_a_thread_with_a_table_of_its_own(self):
         srv = th.RecordingServer(mode="http")

@@ -36,6 +36,13 @@
  *       its answer not read; a second thread keeps the connection as it
  *       closes every fd above it in a table of its own, and executes sh,
  *       whose head reads the answer's first 15 bytes from it.
+ *   raw_close_probe unshare-alone PORT  a thread created and joined; GET
+ *       /before-alone on a connection the program keeps, then, once the
+ *       shim's reporter thread runs (its name in /proc, under the shim),
+ *       close_range(3, ~0U, CLOSE_RANGE_UNSHARE) from the program's only
+ *       thread, which closes the connection in place (no other thread
+ *       shares the table: nothing is copied); GET /after-alone on a new
+ *       connection.
  *   raw_close_probe unshare-exec PORT  a GET /before-exec sent, its answer
  *       never read; a second thread closes every fd from 3 in an fd table
  *       of its own, opens /dev/null (which takes the connection's number
@@ -49,6 +56,7 @@
  * Output: a line per check, then "done"; exit 2 with a line on stderr on
  * any failure (the bytes that differ included). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <pthread.h>
@@ -394,6 +402,54 @@ static void unshared_kept_exec(int port)
     fail("the thread's exec came back");
 }
 
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+/* Under the shim, until its reporter thread runs (named so in /proc):
+ * it shares the fd table until it leaves it, at most 2 s. */
+static bool reporter_named(void)
+{
+    DIR *tasks = opendir("/proc/self/task");
+    bool found = false;
+    for (struct dirent *e; tasks && !found && (e = readdir(tasks));) {
+        char path[300], name[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
+        if (f) {
+            found = fgets(name, sizeof name, f) && !strcmp(name, "traceshim-rep\n");
+            fclose(f);
+        }
+    }
+    if (tasks)
+        closedir(tasks);
+    return found;
+}
+
+static void reporter_thread_runs(void)
+{
+    if (!getenv("LD_PRELOAD"))
+        return;
+    for (long t0 = now_ms(); now_ms() - t0 < 2000; sleep_ms(10))
+        if (reporter_named())
+            return;
+    fail("no reporter thread within 2 s");
+}
+
+static void unshared_alone(int port)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, nothing, NULL) != 0 || pthread_join(t, NULL) != 0)
+        fail("thread");
+    (void)connection_after_get(port, "/before-alone");
+    reporter_thread_runs();
+    if (close_range(3, ~0U, CLOSE_RANGE_UNSHARE) != 0)
+        fail("close_range");
+    (void)connection_after_get(port, "/after-alone");
+    printf("the program's only thread's close_range closed in place\n");
+}
+
 static void *exec_unshared(void *arg)
 {
     int conn = *(int *)arg;
@@ -461,13 +517,16 @@ int main(int argc, char **argv)
         unshared_kept(atoi(argv[2]));
     else if (argc >= 3 && !strcmp(argv[1], "unshare-kept-exec"))
         unshared_kept_exec(atoi(argv[2]));
+    else if (argc >= 3 && !strcmp(argv[1], "unshare-alone"))
+        unshared_alone(atoi(argv[2]));
     else if (argc >= 3 && !strcmp(argv[1], "unshare-exec"))
         unshared_exec(atoi(argv[2]));
     else if (argc >= 4 && !strcmp(argv[1], "unspec"))
         dissolved(atoi(argv[2]), atoi(argv[3]), argc > 4 && !strcmp(argv[4], "abandon"));
     else
         fail("usage: raw_close_probe client PORT | server | unshare PORT [cloexec] | unshare-kept "
-             "PORT | unshare-kept-exec PORT | unshare-exec PORT | unspec PORT_A PORT_B [abandon]");
+             "PORT | unshare-kept-exec PORT | unshare-alone PORT | unshare-exec PORT | unspec "
+             "PORT_A PORT_B [abandon]");
     printf("done\n");
     return 0;
 }
