@@ -32,9 +32,11 @@
  *                 once it is blocked, whose handler calls exit(7);
  *   serve-term    the server end reads the request head of a GET /download
  *                 and a responder thread writes its answer, a head and
- *                 64 MiB, in one write that blocks (the client end reads
- *                 nothing); "responder: blocked", then the probe waits for
- *                 the test's SIGTERM. */
+ *                 its 8 MiB body, in one write that blocks (the client end
+ *                 reads nothing); "responder: blocked", then the probe
+ *                 waits for the test's SIGTERM;
+ *   serve-term-head  the same, the head in a write of its own first (it
+ *                 goes out), then the body in one that blocks. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -79,6 +81,18 @@ static void *head_and_body_writer(void *arg)
     int h = snprintf(msg, 128, arg, BODY_CHUNK - 128);
     msg[h] = 'b'; /* (snprintf's NUL) */
     return (void *)write(client, msg, BODY_CHUNK);
+}
+
+/* serve-term-head: the head (arg: its format, the body's length its one
+ * conversion) in a write of its own, then the body in one that blocks. */
+static void *head_then_body_writer(void *arg)
+{
+    __atomic_store_n(&writer_tid, gettid(), __ATOMIC_RELEASE);
+    char head[128];
+    int h = snprintf(head, sizeof head, arg, BODY_CHUNK);
+    if (write(client, head, (size_t)h) != h)
+        fail("the response head");
+    return writer(NULL);
 }
 
 static void *reader(void *arg)
@@ -245,7 +259,7 @@ static void *interrupter(void *arg)
 static void end_beside_a_blocked_send(const char *mode, int server)
 {
     pthread_t t;
-    if (strcmp(mode, "serve-term") == 0) {
+    if (strcmp(mode, "serve-term") == 0 || strcmp(mode, "serve-term-head") == 0) {
         static const char get[] = "GET /download HTTP/1.1\r\nHost: probe\r\n\r\n";
         if (write(client, get, sizeof get - 1) != (ssize_t)(sizeof get - 1))
             fail("the request");
@@ -258,7 +272,9 @@ static void end_beside_a_blocked_send(const char *mode, int server)
             got += (size_t)n;
         }
         client = server; /* the responder writes on the server end */
-        if (pthread_create(&t, NULL, head_and_body_writer,
+        if (pthread_create(&t, NULL,
+                           strcmp(mode, "serve-term") == 0 ? head_and_body_writer
+                                                           : head_then_body_writer,
                            "HTTP/1.1 200 OK\r\nContent-Length: %ld\r\n\r\n") != 0)
             fail("pthread_create");
         WAIT_UNTIL_BLOCKED(writer_tid, send_calls, "responder");
@@ -289,14 +305,15 @@ static void end_beside_a_blocked_send(const char *mode, int server)
 
 int main(int argc, char **argv)
 {
-    static const char *const ends[] = {"exit", "exit-head", "handler-exit", "serve-term"};
+    static const char *const ends[] = {"exit", "exit-head", "handler-exit", "serve-term",
+                                       "serve-term-head"};
     bool end = false;
     for (size_t i = 0; argc == 2 && i < sizeof ends / sizeof *ends; i++)
         end |= strcmp(argv[1], ends[i]) == 0;
     if (argc != 2 || (strcmp(argv[1], "dontwait") != 0 && strcmp(argv[1], "cancel") != 0 &&
                       strcmp(argv[1], "fork") != 0 && !end)) {
         fprintf(stderr, "usage: send_lock_probe dontwait|cancel|fork|exit|exit-head|"
-                        "handler-exit|serve-term\n");
+                        "handler-exit|serve-term|serve-term-head\n");
         return 2;
     }
     bool cancel = strcmp(argv[1], "cancel") == 0;
