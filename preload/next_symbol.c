@@ -314,7 +314,15 @@ static int walk_for_calls(struct dl_phdr_info *info, size_t size, void *arg)
         (w->loader && ts_object_info_holds(info, w->loader)))
         return 0;
     struct ts_symbol_table t;
-    w->defined = !ts_symbol_table_read(info, &t) || defines_a_call(w, &t);
+    if (!ts_symbol_table_read(info, &t)) {
+        w->defined = true;
+        return 1;
+    }
+    void *found;
+    static const char sanitizer[] = "__sanitizer_set_report_path"; /* every sanitizer's runtime */
+    if (lookup_in(&t, sanitizer, ts_gnu_hash(sanitizer), &found) != NOT_HERE)
+        return 0; /* it intercepts until the process ends */
+    w->defined = defines_a_call(w, &t);
     return w->defined;
 }
 

@@ -69,9 +69,12 @@ void *ts_next_symbol(const struct ts_next_objects *next, const char *name);
  * names[0..n) (those it reaches through dlsym(RTLD_NEXT))? Those objects
  * are where its calls go before the C library's (the loader searches the
  * objects the program started with in the order they were loaded); the
- * vDSO and the loader itself are not counted. True too when self's table
- * or one of those objects' cannot be read here (no GNU hash table): the
- * caller then assumes its calls may reach another library. */
+ * vDSO, the loader itself and a sanitizer's runtime (AddressSanitizer's
+ * after the shim, as `traceshim run` puts an LD_PRELOAD it finds: its
+ * interceptors work until the process ends) are not counted. True too
+ * when self's table or one of those objects' cannot be read here (no GNU
+ * hash table): the caller then assumes its calls may reach another
+ * library. */
 bool ts_next_objects_define_calls(const void *self, const void *libc, const char *const *names,
                                   size_t n);
 
