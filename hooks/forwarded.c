@@ -152,24 +152,28 @@ const char *ts_forwarded_proto(const char *v, size_t n)
     return forwarded_param(v, n, "proto", &p, &pn) ? scheme_of(p, pn) : NULL;
 }
 
-bool ts_x_forwarded_for(const char *v, size_t n, const char **addr, size_t *len)
+/* The first element of an X-Forwarded-* list v[0..n) (empty ones before
+ * it skipped, blanks around it trimmed); its length in *len. */
+static const char *x_first_element(const char *v, size_t n, size_t *len)
 {
     size_t skip = first_element(v, n);
     v += skip;
     n -= skip;
     const char *comma = memchr(v, ',', n);
-    size_t first = comma ? (size_t)(comma - v) : n;
-    const char *s = trimmed(v, &first);
+    *len = comma ? (size_t)(comma - v) : n;
+    return trimmed(v, len);
+}
+
+bool ts_x_forwarded_for(const char *v, size_t n, const char **addr, size_t *len)
+{
+    size_t first;
+    const char *s = x_first_element(v, n, &first);
     return node_address(s, first, addr, len);
 }
 
 const char *ts_x_forwarded_proto(const char *v, size_t n)
 {
-    size_t skip = first_element(v, n);
-    v += skip;
-    n -= skip;
-    const char *comma = memchr(v, ',', n);
-    size_t first = comma ? (size_t)(comma - v) : n;
-    const char *s = trimmed(v, &first);
+    size_t first;
+    const char *s = x_first_element(v, n, &first);
     return scheme_of(s, first);
 }

@@ -205,14 +205,8 @@ static uid_t fexp_kept_maker;
 
 static bool fexp_folder_stat(struct stat *st);
 
-/* Is the regular file st, found at the path, one someone else put in a
- * folder everyone may write (sticky: /tmp, system mode's
- * /var/log/traceshim)? Its owner can read what is appended (URLs, command
- * lines), so a file neither the process's user (nor also, for a keeping,
- * the user it becomes) nor the folder's owner owns is not written, as
- * Linux's fs.protected_regular refuses to create over it (an existing
- * file is opened here without O_CREAT first, and that setting may be
- * off). */
+/* Is the file st owned by none of this thread's user, also and the
+ * folder's owner? */
 static bool fexp_foreign(const struct stat *st, uid_t also, uid_t folder_owner)
 {
     uid_t me = (uid_t)TS_REAL(syscall)(SYS_geteuid); /* this thread's */
@@ -230,10 +224,27 @@ static bool fexp_folder_shared(uid_t *owner)
     return true;
 }
 
+/* Is the regular file st, found at the path, one someone else put in a
+ * folder everyone may write (sticky: /tmp, system mode's
+ * /var/log/traceshim)? Its owner can read what is appended (URLs, command
+ * lines), so a file neither the process's user (nor also, for a keeping,
+ * the user it becomes) nor the folder's owner owns is not written, as
+ * Linux's fs.protected_regular refuses to create over it (an existing
+ * file is opened here without O_CREAT first, and that setting may be
+ * off). */
 static bool fexp_planted(const struct stat *st, uid_t also)
 {
     uid_t owner;
     return fexp_folder_shared(&owner) && fexp_foreign(st, also, owner);
+}
+
+/* fd, the planted file st, closed unwritten: said once; -1 with EACCES. */
+static int fexp_refuse_planted(int fd, const struct stat *st)
+{
+    TS_REAL(close)(fd);
+    fexp_report_planted(st);
+    errno = EACCES;
+    return -1;
 }
 
 /* The kept file was another user's in a folder everyone may write, kept
@@ -260,12 +271,8 @@ static int fexp_open_path(void)
         errno = ENXIO;
         return -1;
     }
-    if (fexp_planted(&st, (uid_t)-1)) {
-        TS_REAL(close)(fd);
-        fexp_report_planted(&st);
-        errno = EACCES;
-        return -1;
-    }
+    if (fexp_planted(&st, (uid_t)-1))
+        return fexp_refuse_planted(fd, &st);
     char link[32];
     snprintf(link, sizeof link, "/proc/thread-self/fd/%d", fd);
     int rw = open(link, O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY);
@@ -316,12 +323,8 @@ static int fexp_copy_kept(void)
     uid_t folder_owner = __atomic_load_n(&fexp_kept_foreign_in, __ATOMIC_RELAXED);
     struct stat st;
     if (folder_owner != (uid_t)-1 && fstat(fd, &st) == 0 &&
-        fexp_foreign(&st, (uid_t)-1, folder_owner)) {
-        TS_REAL(close)(fd);
-        fexp_report_planted(&st);
-        errno = EACCES;
-        return -1;
-    }
+        fexp_foreign(&st, (uid_t)-1, folder_owner))
+        return fexp_refuse_planted(fd, &st);
     fexp_readable = false; /* write-only: see fexp_open_for_keeping */
     return fd;
 }
@@ -428,10 +431,7 @@ static int fexp_open_for_keeping(bool *made, uid_t becomes, uid_t *foreign_in)
                 *foreign_in = folder_owner;
                 return fd;
             }
-            TS_REAL(close)(fd);
-            fexp_report_planted(&st);
-            errno = EACCES;
-            return -1;
+            return fexp_refuse_planted(fd, &st);
         }
         if (fd >= 0 || errno != ENOENT)
             return fd;
