@@ -1326,7 +1326,10 @@ struct pending *conn_server_span_start(struct ts_conn *c, const struct ts_http_r
     bool https = c->tls;
     if (__builtin_expect(v.proxied, 0))
         https = proxied_client(req, https, &client, &client_len);
-    ts_attrs_cstr(&at, "url.scheme", https ? "https" : "http");
+    if (https) /* (two calls: each literal's length known where it is copied) */
+        ts_attrs_cstr(&at, "url.scheme", "https");
+    else
+        ts_attrs_cstr(&at, "url.scheme", "http");
     const char *h;
     size_t hlen;
     int port;

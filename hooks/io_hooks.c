@@ -34,7 +34,7 @@
  * not walk into (socket_hooks.c). None for one of the own numbers of a
  * thread whose fd table is its own (fdtable.h): the number names another
  * file there. */
-static struct ts_conn *conn_get_guarded(int fd)
+static inline struct ts_conn *conn_get_guarded(int fd)
 {
     if (ts_fd_unshared(fd))
         return NULL;

@@ -3,6 +3,11 @@
 
 #include <string.h>
 
+size_t ts_attrs_cut_(const char *val, size_t room)
+{
+    return ts_utf8_whole(val, room);
+}
+
 const struct ts_attr *ts_span_attr_find(const struct ts_span *s, const char *key)
 {
     size_t n = ts_span_nattrs(s);

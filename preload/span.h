@@ -178,14 +178,22 @@ static inline void ts_attrs_end(const struct ts_attrs *at)
     at->span->str_used = (uint16_t)at->used;
 }
 
+/* How much of val fits in room bytes, cut between characters. Out of line
+ * and cold: inlined, the cut made ts_attrs_str too large for GCC to inline,
+ * and every attribute of a span then paid a call and a copy of unknown
+ * length (about 50 instructions each, 270 a request: bench/PROFILE.md). */
+size_t ts_attrs_cut_(const char *val, size_t room) __attribute__((cold, noinline));
+
 /* Copy len bytes into the span's string buffer; returns the offset and sets
  * *stored to what fitted. */
 static inline uint16_t ts_attrs_store_(struct ts_attrs *at, const char *val, size_t len,
                                        uint16_t *stored)
 {
     size_t room = TS_SPAN_STRBUF - at->used;
-    if (__builtin_expect(len > room, 0))
-        len = ts_utf8_whole(val, room);
+    if (__builtin_expect(len > room, 0)) {
+        size_t whole = ts_attrs_cut_(val, room); /* (<= room < len; the min says so to GCC) */
+        len = whole < len ? whole : len;
+    }
     size_t off = at->used;
     ts_span_copy_(at->span->str + off, val, len);
     at->used = off + len;
