@@ -899,8 +899,13 @@ static __attribute__((noinline)) size_t user_route(const char *path, size_t len,
         PCRE2_SIZE ov[2 * ROUTE_REFS];
         int rc = rule_match(slot, &routes.r[i], path, len, ov, ROUTE_REFS);
         if (rc >= 0) {
-            slot_give_back(slot);
-            return expand(routes.r[i].tmpl, path, ov, out, cap);
+            size_t n = expand(routes.r[i].tmpl, path, ov, out, cap);
+            if (n) {
+                slot_give_back(slot);
+                return n;
+            }
+            continue; /* its template came out empty ($1 of a group that took
+                       * no part): no route, so the next rule has its turn */
         }
         if (rc < PCRE2_ERROR_NOMATCH)
             (void)match_failed(&routes, i, rc, len); /* no match */

@@ -244,6 +244,18 @@ static void test_template_references(void **state)
     assert_string_equal(route("/users/42"), "/users/42");
 }
 
+/* A template that comes out empty for a path (a group that took no part)
+ * gives no route: the next rule, then the built-in one, as if the rule had
+ * not matched (not a span named "GET " with an empty http.route). */
+static void test_empty_expansion_passes_on(void **state)
+{
+    (void)state;
+    load_one("TRACESHIM_ROUTES", "^/(?:a|(b))/=$1, ^/a/x=/a/{x}");
+    assert_string_equal(route("/b/1"), "b");
+    assert_string_equal(route("/a/x"), "/a/{x}");
+    assert_string_equal(route("/a/7"), "/a/{id}");
+}
+
 static void test_escapes_and_blanks(void **state)
 {
     (void)state;
@@ -821,6 +833,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_builtin_route_classed_and_scanned_agree, setup),
         cmocka_unit_test_setup(test_user_routes_first_match_wins, setup),
         cmocka_unit_test_setup(test_template_references, setup),
+        cmocka_unit_test_setup(test_empty_expansion_passes_on, setup),
         cmocka_unit_test_setup(test_escapes_and_blanks, setup),
         cmocka_unit_test_setup(test_rules_jit_does_not_run, setup),
         cmocka_unit_test_setup(test_matches_take_no_malloc_with_jit, setup),
