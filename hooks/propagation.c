@@ -637,8 +637,10 @@ static bool ows(char c)
  * values: each "key=value" without the blanks around it. */
 struct tracestate_list {
     const char *member[TS_TRACESTATE_MEMBERS_MAX];
-    size_t len[TS_TRACESTATE_MEMBERS_MAX];
-    size_t key_len[TS_TRACESTATE_MEMBERS_MAX];
+    /* (a member is at most 513 characters: key 256, '=', value 256; 16
+     * bits spare the client's send path 384 bytes of stack) */
+    uint16_t len[TS_TRACESTATE_MEMBERS_MAX];
+    uint16_t key_len[TS_TRACESTATE_MEMBERS_MAX];
     size_t n;
 };
 
@@ -669,8 +671,8 @@ static bool tracestate_add(struct tracestate_list *list, const char *v, size_t l
                 if (list->key_len[i] == klen && memcmp(list->member[i], a, klen) == 0)
                     return false;
             list->member[list->n] = a;
-            list->len[list->n] = (size_t)(b - a);
-            list->key_len[list->n] = klen;
+            list->len[list->n] = (uint16_t)(b - a);
+            list->key_len[list->n] = (uint16_t)klen;
             list->n++;
         }
         if (!comma)
