@@ -29,6 +29,7 @@ packages=(
     nginx-light       # integration tests (proxy and static server under the shim)
     libssl-dev libgnutls28-dev # integration tests: a C probe calls OpenSSL and GnuTLS (test_tls.py)
     haproxy           # compatibility matrix: a proxy in a chroot, as nobody, that forbids new threads
+    apache2           # compatibility matrix: Apache 2.4 (event MPM, children as www-data), static files and mod_proxy_http
     ruby              # compatibility matrix: a net/http client under the shim
     php-cli php-curl  # test_deepbind.py: PHP loads its extensions with RTLD_DEEPBIND; php-curl traced
     php-fpm           # test_fastcgi.py: nginx -> php-fpm over FastCGI (fastcgi_pass), php-curl calls from its workers
@@ -86,8 +87,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# nginx-light's postinst would start a system nginx on port 80. The tests run
-# their own nginx, so keep the package from starting services — but only when
+# nginx-light's postinst would start a system nginx on port 80, apache2's a
+# system Apache (its postinst runs `invoke-rc.d apache2 restart`). The tests
+# run their own, so keep the packages from starting services — but only when
 # the machine has no policy of its own (Debian's documented invoke-rc.d hook).
 if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\n# temporary, written by traceshim scripts/install-deps.sh\nexit 101\n' >"$policy"

@@ -13,7 +13,10 @@ http.response.status_code on every span.
             POST with Expect: 100-continue), node http (also calling
             downstream; chunked both ways), nginx static (writev + sendfile,
             and its own 404 page), nginx reverse proxy with a keep-alive
-            upstream (also a request body buffered to a temp file)
+            upstream (also a request body buffered to a temp file),
+            Apache 2.4 as Debian runs it (event MPM, children as www-data):
+            static files (mmap + writev, and sendfile) and a reverse proxy
+            (mod_proxy_http, keep-alive upstream, a 100 KB POST)
   untraced: redis-server + redis-cli (not HTTP: no spans, bytes untouched)
   interop:  an OpenTelemetry JS service (B3 propagator, not under the shim)
             in the middle of a traced chain (needs the npm peers, see
@@ -27,6 +30,7 @@ process is stopped (also on failure), and every wait is bounded.
 
 import json
 import os
+import pwd
 import random
 import re
 import socket
@@ -45,6 +49,31 @@ import backends  # noqa: E402
 NODE = "/usr/bin/node"
 NGINX = "/usr/sbin/nginx"
 HAPROXY = "/usr/sbin/haproxy"
+APACHE = "/usr/sbin/apache2"
+APACHE_MODULES = "/usr/lib/apache2/modules"
+# start_apache's apache2.conf; mod_unixd (User, Group) and mod_log_config are
+# built into Debian's apache2, and start_apache loads mod_authz_core, which
+# Debian enables (without it every request is a 500: AH00025 "couldn't check
+# user"). The MPM's numbers are Debian's mpm_event.conf.
+APACHE_CONF = """\
+ServerRoot %(d)s
+ServerName localhost
+%(modules)s
+User www-data
+Group www-data
+Listen 127.0.0.1:%(port)d
+PidFile %(d)s/apache2.pid
+DefaultRuntimeDir %(d)s
+ErrorLog %(d)s/error.log
+LogLevel warn
+StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0
+%(conf)s"""
 C, S = th.KIND_CLIENT, th.KIND_SERVER
 
 
@@ -162,18 +191,36 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                             traced.describe()))
         return traced
 
-    def final_spans(self, count, servers, timeout=None):
+    def final_spans(self, count, servers, timeout=None, log_dir=None):
         """Wait for `count` spans, stop the traced servers (each must exit
-        0), then return exactly the spans of the final file."""
-        th.wait_spans(self.spans_file, count, timeout=timeout, procs=self.procs)
-        for p in servers:
-            status = p.stop()
-            self.assertEqual(status, 0, "%s did not exit cleanly on SIGTERM\n%s"
-                             % (p.name, p.describe()))
-        spans = th.read_spans(self.spans_file, strict=True)
-        self.assertEqual(len(spans), count, "expected exactly %d spans:\n%s"
-                         % (count, th.format_spans(spans)))
+        0), then return exactly the spans of the final file. log_dir: the
+        folder of a server (start_nginx, start_apache) whose error.log a
+        failure shows."""
+        try:
+            th.wait_spans(self.spans_file, count, timeout=timeout, procs=self.procs)
+            for p in servers:
+                status = p.stop()
+                self.assertEqual(status, 0, "%s did not exit cleanly on SIGTERM\n%s"
+                                 % (p.name, p.describe()))
+            spans = th.read_spans(self.spans_file, strict=True)
+            self.assertEqual(len(spans), count, "expected exactly %d spans:\n%s"
+                             % (count, th.format_spans(spans)))
+        except AssertionError as e:
+            if log_dir is None:
+                raise
+            raise AssertionError("%s\n%s's error.log:\n%s"
+                                 % (e, os.path.basename(log_dir), self.error_log(log_dir)))
         return spans
+
+    @staticmethod
+    def error_log(d, limit=3000):
+        """The error.log in a server's folder d: its last `limit`
+        characters, all of it with None."""
+        try:
+            with open(os.path.join(d, "error.log"), errors="replace") as f:
+                return f.read()[-limit if limit else 0:]
+        except OSError:
+            return "(none)"
 
     # ------------------------------------------------------------------
     # trace shape
@@ -434,9 +481,8 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         """nginx, master + 1 worker (as user: th.nginx_conf), on
         127.0.0.1:PORT; returns (proc, port, dir)."""
         require_exe(NGINX, "nginx-light")
-        d = os.path.join(self.tmp, service if traced else service + "-untraced")
+        d, port = self.server_dir(service, traced), th.free_port()
         os.makedirs(os.path.join(d, "temp"))
-        port = th.free_port()
         conf = th.nginx_conf(d, port, server_conf, main_extra="worker_rlimit_nofile 8192;",
                              connections=4096,
                              http_extra="keepalive_timeout 30s;\n    keepalive_requests 10000;\n"
@@ -444,31 +490,34 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         conf_path = os.path.join(d, "nginx.conf")
         with open(conf_path, "w") as f:
             f.write(conf)
-        p = th.Proc([NGINX, "-p", d, "-e", os.path.join(d, "error.log"), "-c", conf_path,
-                     "-g", "daemon off; master_process on;"],
-                    env=self.env(service, traced, **(env_extra or {})), tmpdir=self.tmp,
+        p = self.start_daemon([NGINX, "-p", d, "-e", os.path.join(d, "error.log"), "-c",
+                               conf_path, "-g", "daemon off; master_process on;"],
+                              d, port, service, traced, env_extra)
+        return p, port, d
+
+    def server_dir(self, service, traced):
+        """A new folder in self.tmp for a server's configuration and logs."""
+        d = os.path.join(self.tmp, service if traced else service + "-untraced")
+        os.makedirs(d)
+        return d
+
+    def start_daemon(self, argv, d, port, service, traced, env_extra=None):
+        """Start argv, a server in the foreground that logs to d/error.log
+        (d: its server_dir), and wait until it listens on 127.0.0.1:port;
+        the log is in the failure when it does not. Returns the Proc."""
+        p = th.Proc(argv, env=self.env(service, traced, **(env_extra or {})), tmpdir=self.tmp,
                     name=service if traced else service + "-untraced")
         self.addCleanup(p.stop)
         self.procs.append(p)
         try:
             th.wait_port(port, timeout=10, proc=p)
         except AssertionError as e:
-            raise AssertionError("%s\nerror.log:\n%s" % (e, self.nginx_log(d)))
-        return p, port, d
-
-    @staticmethod
-    def nginx_log(d):
-        try:
-            with open(os.path.join(d, "error.log"), errors="replace") as f:
-                return f.read()[-3000:]
-        except OSError:
-            return "(none)"
+            raise AssertionError("%s\nerror.log:\n%s" % (e, self.error_log(d)))
+        return p
 
     def test_nginx_static_error_page(self):
         """nginx's own 404 page (head and body in one writev, no sendfile)."""
-        root = os.path.join(self.tmp, "www")
-        os.makedirs(root)
-        server = "root %s; location / { }" % root
+        server = "root %s; location / { }" % self.static_root({})
         ngx, port, _ = self.start_nginx(server)
         _, plain_port, _ = self.start_nginx(server, traced=False)
         self.same_as_untraced(
@@ -490,13 +539,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             self.skipTest("needs root: the worker gives it up")
         # nobody may pass through to the pages, and not make a file here
         self.assertEqual(os.path.dirname(self.spans_file), self.tmp)
-        os.chmod(self.tmp, 0o711)
-        root = os.path.join(self.tmp, "www")
-        os.makedirs(root)
-        with open(os.path.join(root, "page"), "w") as f:
-            f.write("hello\n")
-        os.chmod(root, 0o755)
-        server = "root %s; location / { }" % root
+        server = "root %s; location / { }" % self.static_root({"page": b"hello\n"})
         ngx, port, d = self.start_nginx(server, user="nobody nogroup")
         _, plain_port, _ = self.start_nginx(server, traced=False, user="nobody nogroup")
         self.same_as_untraced(
@@ -505,7 +548,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             port, plain_port, "curl")
         spans = self.final_spans(4, [ngx])
         self.client_server_rows("curl", "nginx", [("GET /page", 200), ("GET /nope", 404)], spans)
-        self.assertNotIn("traceshim", self.nginx_log(d))
+        self.assertNotIn("traceshim", self.error_log(d))
 
     def start_haproxy(self, up_port, traced=True):
         """haproxy as Debian's configuration runs it: chroot into an empty
@@ -568,9 +611,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         takes that status (it was made of the bytes drained after the
         answer: no status, ERROR, connection_closed) and the client's
         context, whose lines are at the end of the head."""
-        root = os.path.join(self.tmp, "www")
-        os.makedirs(root)
-        server = "root %s; location / { }" % root
+        server = "root %s; location / { }" % self.static_root({})
         ngx, port, d = self.start_nginx(server)
         _, plain_port, _ = self.start_nginx(server, traced=False)
         cookie = "c=" + "b" * 9000
@@ -589,40 +630,67 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         """nginx serves a 1 KiB and a 1 MiB file: head by writev, body by
         sendfile (tcp_nopush). Both arrive byte for byte; both requests are
         complete spans with status 200 (needs the sendfile hook)."""
+        self.static_files_row(
+            lambda root, traced: self.start_nginx(
+                "root %s; sendfile on; tcp_nopush on; location / { }" % root, traced=traced),
+            "nginx", ["/small.txt", "/big.bin", "/small.txt"])
+
+    def static_root(self, files):
+        """A folder www in self.tmp with files ({name: bytes}) in it, which
+        a worker that gave root up (nobody, www-data) may read: self.tmp
+        only passed through (0711), www and the files readable by all.
+        Returns its path."""
         root = os.path.join(self.tmp, "www")
         os.makedirs(root)
-        rnd = random.Random(6)
-        files = {"small.txt": rnd.randbytes(1024), "big.bin": rnd.randbytes(1024 * 1024)}
+        os.chmod(self.tmp, 0o711)
+        os.chmod(root, 0o755)
         for name, data in files.items():
             with open(os.path.join(root, name), "wb") as f:
                 f.write(data)
-        server = "root %s; sendfile on; tcp_nopush on; location / { }" % root
-        ngx, port, d = self.start_nginx(server)
-        _, plain_port, _ = self.start_nginx(server, traced=False)
+            os.chmod(os.path.join(root, name), 0o644)
+        return root
+
+    def static_files_row(self, start, service, paths):
+        """A traced server and an untraced one, start(root, traced) -> (proc,
+        port, dir), of a folder (static_root) with a 1 KiB small.txt and a
+        1 MiB big.bin of random bytes. curl asks each for paths, one
+        keep-alive connection (same_as_untraced: every status and size the
+        same): the files arrive byte for byte, any other answer (an error
+        page) as the untraced server's. Each request is a chain of curl's
+        CLIENT span and the server's SERVER span, 200 for a file and 404
+        for the rest. Returns (the traced server, its dir, the spans)."""
+        rnd = random.Random(6)
+        files = {"small.txt": rnd.randbytes(1024), "big.bin": rnd.randbytes(1024 * 1024)}
+        root = self.static_root(files)
+        srv, port, d = start(root, True)
+        _, plain_port, _ = start(root, False)
         outs = {}
 
         def argv(p):
-            o = os.path.join(self.tmp, "out-%d" % p)
-            outs[p] = o
-            return self.curl_argv("-w", "%{http_code} %{size_download}\n",
-                                  "-o", o + ".small", "http://127.0.0.1:%d/small.txt" % p,
-                                  "-o", o + ".big", "http://127.0.0.1:%d/big.bin" % p,
-                                  "-o", o + ".small2", "http://127.0.0.1:%d/small.txt" % p)
+            args = ["-w", "%{http_code} %{size_download}\n"]
+            for i, path in enumerate(paths):
+                outs[p, i] = os.path.join(self.tmp, "out-%d-%d" % (p, i))
+                args += ["-o", outs[p, i], "http://127.0.0.1:%d%s" % (p, path)]
+            return self.curl_argv(*args)
         self.same_as_untraced(argv, port, plain_port, "curl")
-        for p in (port, plain_port):
-            for suffix, name in ((".small", "small.txt"), (".big", "big.bin"),
-                                 (".small2", "small.txt")):
-                with open(outs[p] + suffix, "rb") as f:
-                    got = f.read()
-                self.assertTrue(got == files[name], "%s from %s nginx differs: %s"
-                                % (name, "traced" if p == port else "untraced",
-                                   th.diff_bytes(files[name], got, full=False)))
-        try:
-            spans = self.final_spans(6, [ngx])
-        except AssertionError as e:
-            raise AssertionError("%s\nnginx error.log:\n%s" % (e, self.nginx_log(d)))
-        self.client_server_rows("curl", "nginx", [("GET /small.txt", 200), ("GET /big.bin", 200),
-                                                  ("GET /small.txt", 200)], spans)
+        for i, path in enumerate(paths):
+            got = {}
+            for p in (port, plain_port):
+                with open(outs[p, i], "rb") as f:
+                    got[p] = f.read()
+            want = files.get(path.lstrip("/"), got[plain_port])
+            self.assertTrue(got[port] == want, "%s from the traced %s differs: %s"
+                            % (path, service, th.diff_bytes(want, got[port], full=False)))
+            self.assertTrue(got[plain_port] == want, "%s from the untraced %s differs: %s"
+                            % (path, service, th.diff_bytes(want, got[plain_port], full=False)))
+        spans = self.final_spans(2 * len(paths), [srv], log_dir=d)
+        traces = self.client_server_rows(
+            "curl", service, [("GET " + path, 200 if path.lstrip("/") in files else 404)
+                              for path in paths], spans)
+        self.assertEqual(len({srv_span["attrs"].get("network.peer.port")
+                              for _, srv_span in traces}), 1,
+                         "one connection\n" + th.format_spans(spans))
+        return srv, d, spans
 
     def proxy_conf(self, upstream_port, upstream_unix=None):
         """nginx's server and http blocks that proxy to 127.0.0.1:upstream_port
@@ -633,12 +701,27 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                   "proxy_set_header Connection \"\"; }")
         return server, http_extra
 
-    def proxied_three_requests(self, ngx, up, port, plain_port, d):
-        """curl asks nginx (port; its untraced twin on plain_port) for /ok and
-        /missing, as the same untraced run does, then /echo-headers: three
-        chains curl CLIENT -> nginx SERVER -> nginx CLIENT -> py-upstream
-        SERVER with their statuses, and the headers the upstream received
-        last."""
+    def nginx_proxy(self, up_port, traced):
+        """nginx proxying to 127.0.0.1:up_port (proxy_conf): a start_proxy
+        of proxy_pair."""
+        return self.start_nginx(*self.proxy_conf(up_port), traced=traced)
+
+    def proxy_pair(self, start_proxy):
+        """A traced python upstream (apps/httpapp.py) behind a traced proxy
+        and an untraced upstream behind an untraced proxy, start_proxy(the
+        upstream's port, traced) -> (proc, port, dir). Returns (the traced
+        proxy, its upstream, its port, the untraced proxy's port, its dir)."""
+        up, up_port, plain_up_port = self.py_servers("py-upstream")
+        prx, port, d = start_proxy(up_port, True)
+        _, plain_port, _ = start_proxy(plain_up_port, False)
+        return prx, up, port, plain_port, d
+
+    def proxied_three_requests(self, prx, up, port, plain_port, d, proxy="nginx"):
+        """curl asks the proxy (port, its service `proxy`; its untraced twin
+        on plain_port) for /ok and /missing, as the same untraced run does,
+        then /echo-headers: three chains curl CLIENT -> proxy SERVER ->
+        proxy CLIENT -> py-upstream SERVER with their statuses, and the
+        headers the upstream received last."""
         p = self.same_as_untraced(
             lambda p: self.curl_argv("-w", "\n%{http_code}\n",
                                      "http://127.0.0.1:%d/ok" % p,
@@ -648,11 +731,8 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         echo = self.run_client(self.curl_argv("http://127.0.0.1:%d/echo-headers" % port), "curl")
         self.assertEqual(echo.returncode, 0, echo.describe())
         headers = json.loads(echo.stdout())
-        try:
-            spans = self.final_spans(12, [ngx, up])
-        except AssertionError as e:
-            raise AssertionError("%s\nnginx error.log:\n%s" % (e, self.nginx_log(d)))
-        chains = self.chains(spans, [("curl", C), ("nginx", S), ("nginx", C), ("py-upstream", S)])
+        spans = self.final_spans(12, [prx, up], log_dir=d)
+        chains = self.chains(spans, [("curl", C), (proxy, S), (proxy, C), ("py-upstream", S)])
         self.assertEqual(len(chains), 3, th.format_spans(spans))
         self.check_statuses(chains[0], [200] * 4)
         self.check_statuses(chains[1], [404] * 4)
@@ -664,22 +744,29 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         inbound trace headers) -> python server. The proxy's CLIENT span is
         the child of its SERVER span, and the upstream sees the proxy's
         CLIENT span id (the forwarded one rewritten in place), once."""
-        up, up_port, plain_up_port = self.py_servers("py-upstream")
-        ngx, port, d = self.start_nginx(*self.proxy_conf(up_port))
-        _, plain_port, _ = self.start_nginx(*self.proxy_conf(plain_up_port), traced=False)
-        chains, headers = self.proxied_three_requests(ngx, up, port, plain_port, d)
-        nsrv, ncli = chains[2][1], chains[2][2]
-        want = {"X-B3-TraceId": [ncli["traceId"]], "X-B3-SpanId": [ncli["spanId"]],
+        self.reverse_proxy_chain(self.nginx_proxy, "nginx")
+
+    def reverse_proxy_chain(self, start_proxy, proxy):
+        """proxied_three_requests through proxy_pair(start_proxy), the
+        proxy's service `proxy`; the upstream receives each trace header
+        once, naming the proxy's CLIENT span (a proxy that forwards the
+        inbound headers: the shim rewrote them in place). Returns (the
+        proxy, its dir, the chains)."""
+        prx, up, port, plain_port, d = self.proxy_pair(start_proxy)
+        chains, headers = self.proxied_three_requests(prx, up, port, plain_port, d, proxy)
+        psrv, pcli = chains[2][1], chains[2][2]
+        want = {"X-B3-TraceId": [pcli["traceId"]], "X-B3-SpanId": [pcli["spanId"]],
                 "X-B3-Sampled": ["1"],
-                "traceparent": ["00-%s-%s-01" % (ncli["traceId"], ncli["spanId"])],
+                "traceparent": ["00-%s-%s-01" % (pcli["traceId"], pcli["spanId"])],
                 # curl's request had none (a root); optional in B3, never a second copy
-                "X-B3-ParentSpanId": ([], [nsrv["spanId"]])}
+                "X-B3-ParentSpanId": ([], [psrv["spanId"]])}
         for name, value in want.items():
             got = th.header_values(headers, name)
             self.assertIn(got, value if isinstance(value, tuple) else (value,),
-                          "the upstream must receive %s exactly once, naming nginx's CLIENT "
+                          "the upstream must receive %s exactly once, naming %s's CLIENT "
                           "span; it received: %r\n%s"
-                          % (name, headers, th.format_spans(chains[2])))
+                          % (name, proxy, headers, th.format_spans(chains[2])))
+        return prx, d, chains
 
     def test_nginx_proxy_forwards_its_decision_in_b3(self):
         """A request whose B3 context has ids and no decision (X-B3-*, then
@@ -712,16 +799,19 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
     def test_nginx_reverse_proxy_post_body(self):
         """curl POSTs 100 KB through nginx (the body goes to a temp file,
         then upstream with the head) to python; the echo is byte for byte."""
-        up, up_port, plain_up_port = self.py_servers("py-upstream")
-        ngx, port, d = self.start_nginx(*self.proxy_conf(up_port))
-        _, plain_port, _ = self.start_nginx(*self.proxy_conf(plain_up_port), traced=False)
+        self.reverse_proxy_post_body(self.nginx_proxy, "nginx")
+
+    def reverse_proxy_post_body(self, start_proxy, proxy):
+        """curl POSTs 100 KB through proxy_pair(start_proxy), the proxy's
+        service `proxy`, to /echo-body (curl_post_echo: byte for byte); one
+        chain curl CLIENT -> proxy SERVER -> proxy CLIENT -> py-upstream
+        SERVER, 200 along it. Returns (the proxy, its dir, the spans)."""
+        prx, up, port, plain_port, d = self.proxy_pair(start_proxy)
         self.curl_post_echo(port, plain_port, 7, 100 * 1024)
-        try:
-            spans = self.final_spans(4, [ngx, up])
-        except AssertionError as e:
-            raise AssertionError("%s\nnginx error.log:\n%s" % (e, self.nginx_log(d)))
-        chain, = self.chains(spans, [("curl", C), ("nginx", S), ("nginx", C), ("py-upstream", S)])
+        spans = self.final_spans(4, [prx, up], log_dir=d)
+        chain, = self.chains(spans, [("curl", C), (proxy, S), (proxy, C), ("py-upstream", S)])
         self.check_statuses(chain, [200] * 4)
+        return prx, d, spans
 
     def test_nginx_proxy_to_a_unix_socket_upstream(self):
         """curl -> nginx -> python on a Unix-domain socket (proxy_pass to
@@ -756,6 +846,121 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             self.assertEqual(usrv["attrs"].get("network.transport"), "unix", dump)
             self.assertEqual(usrv["attrs"].get("network.local.address"), path, dump)
             self.assertNotIn("client.address", usrv["attrs"], dump)
+
+    # ------------------------------------------------------------------
+    # row 6b: Apache httpd
+
+    def start_apache(self, conf, modules=(), traced=True, service="apache"):
+        """Apache 2.4 as Debian runs it: the event MPM with Debian's
+        mpm_event.conf (two children of 25 threads at the start), the
+        master as the tests' user (root) and its children as User www-data;
+        one Listen on 127.0.0.1:PORT, the pid file and the error log (warn;
+        no access log) in its folder; mod_authz_core and mod_<name> of each
+        of modules loaded, then conf. Waits (bounded) until both children
+        run as www-data (as the tests' user when that is not root):
+        proc.children, their pids. Returns (proc, port, dir)."""
+        require_exe(APACHE, "apache2")
+        d, port = self.server_dir(service, traced), th.free_port()
+        conf_path = os.path.join(d, "apache2.conf")
+        with open(conf_path, "w") as f:
+            f.write(APACHE_CONF % {
+                "d": d, "port": port, "conf": conf,
+                "modules": "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m)
+                                   for m in ("mpm_event", "authz_core") + tuple(modules))})
+        p = self.start_daemon([APACHE, "-f", conf_path, "-DFOREGROUND"], d, port, service, traced)
+        p.children = self.apache_children(p, 2, d)
+        return p, port, d
+
+    def apache_children(self, master, count, d):
+        """The pids of the master's `count` children, once each runs as
+        www-data, real, effective, saved and file system user (as the tests'
+        user when that is not root); bounded."""
+        want = pwd.getpwnam("www-data").pw_uid if os.geteuid() == 0 else os.geteuid()
+        deadline = time.monotonic() + 10
+        while True:
+            uids = {}
+            try:
+                with open("/proc/%d/task/%d/children" % (master.pid, master.pid)) as f:
+                    for pid in map(int, f.read().split()):
+                        with open("/proc/%d/status" % pid) as st:
+                            uids[pid] = re.search(r"^Uid:\s*(.*)$", st.read(), re.M).group(1)
+            except OSError:  # a child gone since the list was read
+                pass
+            if len(uids) == count and all(u.split() == [str(want)] * 4 for u in uids.values()):
+                return sorted(uids)
+            if time.monotonic() > deadline:
+                raise AssertionError("Apache's children, expected %d as user %d: %r\n%s\n%s"
+                                     % (count, want, uids, master.describe(), self.error_log(d)))
+            time.sleep(0.05)
+
+    def check_apache(self, ap, d, spans):
+        """Apache's spans come from its children (as www-data: start_apache),
+        none from the master; its error log has no line at warn or above,
+        as the untraced twin's (server_dir's d-untraced) has none, and no
+        line of the shim's (whose messages go to stderr: in Apache's
+        children, the error log)."""
+        pids = {s["pid"] for s in spans if s["service"] == ap.name}
+        self.assertTrue(pids and pids <= set(ap.children),
+                        "spans of pids %s, Apache's children are %s\n%s"
+                        % (sorted(pids), ap.children, th.format_spans(spans)))
+        logs = {"traced": self.error_log(d, None) + ap.stderr().decode("utf-8", "replace"),
+                "untraced": self.error_log(d + "-untraced", None)}
+        bad = {k: [ln for ln in log.splitlines()
+                   if re.search(r"\[\w*:(warn|error|crit|alert|emerg)\]", ln) or "traceshim" in ln]
+               for k, log in logs.items()}
+        self.assertEqual(bad, {"traced": [], "untraced": []},
+                         "Apache's error logs:\n%(traced)s\nuntraced:\n%(untraced)s" % logs)
+
+    def test_apache_static_files(self):
+        """Apache's default, EnableSendfile Off: a file is mmapped and goes
+        with its head in one writev, the 404 page likewise. A 1 KiB file, a
+        1 MiB file and a 404 on one keep-alive connection (a request may be
+        read by another thread than the one before: the connection waits in
+        epoll between them): the files byte for byte, one complete SERVER
+        span each, under curl's CLIENT span, 200, 200 and 404."""
+        self.apache_static_row("Off")
+
+    def test_apache_static_files_sendfile(self):
+        """The same with EnableSendfile On: TCP_CORK, the head by writev,
+        the file by sendfile."""
+        self.apache_static_row("On")
+
+    def apache_static_row(self, sendfile):
+        """static_files_row of Apache (EnableSendfile `sendfile`): the small
+        file, the big one, then a 404; then check_apache."""
+        ap, d, spans = self.static_files_row(
+            lambda root, traced: self.start_apache(
+                "DocumentRoot %s\nEnableSendfile %s\n" % (root, sendfile), traced=traced),
+            "apache", ["/small.txt", "/big.bin", "/nope"])
+        self.check_apache(ap, d, spans)
+
+    def apache_proxy(self, up_port, traced):
+        """Apache proxying everything to 127.0.0.1:up_port (mod_proxy_http;
+        it keeps the upstream's connections for the next requests of each
+        child): a start_proxy of proxy_pair."""
+        return self.start_apache("ProxyPass / http://127.0.0.1:%d/\n" % up_port,
+                                 ("proxy", "proxy_http"), traced=traced)
+
+    def test_apache_reverse_proxy_chain(self):
+        """curl -> Apache (ProxyPass; forwards the inbound trace headers) ->
+        python, keep-alive on both sides: curl CLIENT -> Apache SERVER ->
+        Apache CLIENT -> python SERVER per request, 200 and 404; the
+        upstream receives each trace header once, naming Apache's CLIENT
+        span; /ok and /missing went over one upstream connection."""
+        ap, d, chains = self.reverse_proxy_chain(self.apache_proxy, "apache")
+        self.check_apache(ap, d, [s for chain in chains for s in chain])
+        ports = [chain[3]["attrs"].get("network.peer.port") for chain in chains[:2]]
+        self.assertTrue(ports[0] and ports[0] == ports[1],
+                        "Apache keeps its upstream connection for the next request: %s\n%s"
+                        % (ports, th.format_spans(chains[0] + chains[1])))
+
+    def test_apache_reverse_proxy_post_body(self):
+        """curl POSTs 100 KB through Apache (it reads the start of the body
+        before it connects upstream, sends the head, a piece a line, and
+        16 KiB of body in one writev, then the rest as it reads it) to
+        python; the echo is byte for byte."""
+        ap, d, spans = self.reverse_proxy_post_body(self.apache_proxy, "apache")
+        self.check_apache(ap, d, spans)
 
     def inetd(self, traced, requests):
         """A listener on a free port that, as inetd does, starts
@@ -962,14 +1167,14 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                                   str(port), str(nconn), str(nreq)], "load-client",
                                  timeout=30, env_extra=big_queue)
         self.assertEqual(client.returncode, 0, "every request answered 200 \"ok\"\n%s\n"
-                         "nginx error.log:\n%s" % (client.describe(), self.nginx_log(d)))
+                         "nginx error.log:\n%s" % (client.describe(), self.error_log(d)))
         self.assertIn(b"DONE %d\n" % total, client.stdout())
         took = time.monotonic() - t0
         try:
             spans = self.final_spans(4 * total, [ngx, up], timeout=th.SPAN_TIMEOUT if th.NO_SHIM
                                       else max(th.SPAN_TIMEOUT, 10))
         except AssertionError as e:
-            raise AssertionError(str(e)[:4000] + "\nnginx error.log:\n" + self.nginx_log(d))
+            raise AssertionError(str(e)[:4000] + "\nnginx error.log:\n" + self.error_log(d))
         # Collect every problem, then fail once with a count and examples.
         by_trace = {}
         for s in spans:
