@@ -38,7 +38,9 @@
  *                         queued by another thread after it). Those still
  *                         queued, and those an exporter held (a batch not
  *                         sent, a send still running: once per exporter,
- *                         as exported counts)
+ *                         as exported counts). Not a total: a second count
+ *                         at exit (spans began after the first) puts what
+ *                         its flush left in place of what the first's left
  *   export_errors         export attempts that failed: every HTTP request
  *                         without a 2xx answer (each retry counts), every
  *                         datagram the Jaeger agent's socket refused, every
@@ -71,9 +73,9 @@
  *   sampled = exported + dropped_queue_full + dropped_export_failed
  *             + dropped_exit_timeout
  * (a send still running when the flush at exit gives up counts its spans
- * as dropped_exit_timeout, and nothing once it ends: exporters.h
- * ts_exp_give_up_uncounted); with exporter `none`, sampled spans are
- * neither exported nor dropped.
+ * as dropped_exit_timeout, and as exported only in a later count, should
+ * it end before one: exporters.h ts_exp_count_at_exit); with exporter
+ * `none`, sampled spans are neither exported nor dropped.
  *
  * queue_length is not a counter but a gauge: spans waiting in the queue
  * when the line is written (at exit: the spans counted as

@@ -188,24 +188,31 @@ static bool exp_no_waits(void)
 /* The spans the exporters have taken (ts_exp_take, one per exporter fed,
  * as exported and dropped_export_failed count them) and not yet counted:
  * in a batch being built, a parked one, or a send under way. Once the exit
- * has counted those as dropped_exit_timeout (ts_exp_give_up_uncounted) it
- * holds EXP_UNCOUNTED_CLOSED as well, and the exporters count nothing
- * more: a send the exit stopped waiting for that ends afterwards would
- * count its spans twice. Updated with atomics: the exit reads it while an
- * export may be under way. */
-static uint64_t exp_uncounted TS_FORK_STATE;
+ * has counted those as dropped_exit_timeout (ts_exp_count_at_exit) it
+ * holds EXP_UNCOUNTED_CLOSED as well, for good: the exporters' counts
+ * then wait in `late`, their spans still held here, for the exit's next
+ * count (a second stats line), which moves them to the counters. Each
+ * count is then of one moment: a send that ends after it is not exported
+ * in its line as well as held. Updated with atomics: the exit reads it
+ * while an export may be under way. */
+static struct {
+    uint64_t spans;
+    uint64_t late[2]; /* given up on ([0]) and delivered ([1]) since it closed */
+} exp_uncounted TS_FORK_STATE;
 #define EXP_UNCOUNTED_CLOSED ((uint64_t)1 << 63)
 
 /* n spans delivered (ok) or given up on by one exporter. */
 static void exp_count(bool ok, size_t n)
 {
-    uint64_t was = __atomic_load_n(&exp_uncounted, __ATOMIC_RELAXED), held;
+    uint64_t was = __atomic_load_n(&exp_uncounted.spans, __ATOMIC_RELAXED), held;
     do {
-        if (was & EXP_UNCOUNTED_CLOSED)
-            return; /* the exit counted them */
+        if (was & EXP_UNCOUNTED_CLOSED) {
+            __atomic_add_fetch(&exp_uncounted.late[ok], (uint64_t)n, __ATOMIC_SEQ_CST);
+            return; /* for the exit's next count */
+        }
         held = n < was ? n : was;
-    } while (!__atomic_compare_exchange_n(&exp_uncounted, &was, was - held, true, __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED));
+    } while (!__atomic_compare_exchange_n(&exp_uncounted.spans, &was, was - held, true,
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED));
     ts_stats_add(ok ? TS_STAT_SPANS_EXPORTED : TS_STAT_DROPPED_EXPORT_FAILED, (uint64_t)n);
 }
 
@@ -811,20 +818,24 @@ void ts_exp_take(size_t n)
     uint64_t fed = TS_EXPORTS(&ts_cfg, TS_EXPORTER_CONSOLE);
     for (size_t i = 0; i < EXP_N; i++)
         fed += TS_EXPORTS(&ts_cfg, exp_batches[i].exporter);
-    __atomic_add_fetch(&exp_uncounted, fed * n, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&exp_uncounted.spans, fed * n, __ATOMIC_SEQ_CST);
 }
 
-uint64_t ts_exp_give_up_uncounted(void)
+uint64_t ts_exp_count_at_exit(void)
 {
-    uint64_t was = __atomic_fetch_or(&exp_uncounted, EXP_UNCOUNTED_CLOSED, __ATOMIC_SEQ_CST);
-    return was & EXP_UNCOUNTED_CLOSED ? 0 : was;
-}
-
-void ts_exp_count_again(void)
-{
-    uint64_t closed_on_nothing = EXP_UNCOUNTED_CLOSED;
-    (void)__atomic_compare_exchange_n(&exp_uncounted, &closed_on_nothing, 0, false,
-                                      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+    (void)__atomic_fetch_or(&exp_uncounted.spans, EXP_UNCOUNTED_CLOSED, __ATOMIC_SEQ_CST);
+    /* An exporter's count after these exchanges: its spans are held in this one. */
+    uint64_t failed = __atomic_exchange_n(&exp_uncounted.late[0], 0, __ATOMIC_SEQ_CST);
+    uint64_t ok = __atomic_exchange_n(&exp_uncounted.late[1], 0, __ATOMIC_SEQ_CST);
+    ts_stats_add(TS_STAT_DROPPED_EXPORT_FAILED, failed);
+    ts_stats_add(TS_STAT_SPANS_EXPORTED, ok);
+    uint64_t was = __atomic_load_n(&exp_uncounted.spans, __ATOMIC_RELAXED), counted;
+    do {
+        uint64_t held = was & ~EXP_UNCOUNTED_CLOSED;
+        counted = ok + failed < held ? ok + failed : held;
+    } while (!__atomic_compare_exchange_n(&exp_uncounted.spans, &was, was - counted, true,
+                                          __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+    return (was - counted) & ~EXP_UNCOUNTED_CLOSED;
 }
 
 void ts_exp_add(const struct ts_span *s, uint64_t deadline_ms)
@@ -945,7 +956,9 @@ TS_FORK_HANDLER void ts_exp_after_fork_child(bool export_was_busy, bool fds_else
     /* the flushes the parent's threads were waiting on are not the child's,
      * nor the spans its exporters held (the parent sends and counts them) */
     __atomic_store_n(&exp_hurried, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&exp_uncounted, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&exp_uncounted.spans, 0, __ATOMIC_RELAXED);
+    TS_FORK_RESET(&exp_uncounted.late[0], 0);
+    TS_FORK_RESET(&exp_uncounted.late[1], 0);
     ts_file_export_kept_after_fork();
     for (size_t i = 0; i < EXP_N; i++) {
         struct exp_batch *b = &exp_batches[i];

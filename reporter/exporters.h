@@ -25,7 +25,7 @@
 #include "../preload/span.h"
 
 /* n spans taken from the queue are on their way to ts_exp_add: from now
- * on they are the exporters' to count (ts_exp_give_up_uncounted). Every
+ * on they are the exporters' to count (ts_exp_count_at_exit). Every
  * span given to ts_exp_add is taken so first. */
 void ts_exp_take(size_t n);
 
@@ -73,18 +73,14 @@ void ts_exp_hurry(bool on);
  * took and have not counted as exported or dropped (in a batch not sent,
  * a parked one, or a send still under way; one per exporter that took
  * the span, as those counts go), which the exit counts as
- * dropped_exit_timeout. From then on the exporters count nothing, so a
- * send that ends later cannot count its spans a second time; a second
- * call returns 0. Async-signal-safe; no lock needed (an export may be
- * running on the reporter thread). */
-uint64_t ts_exp_give_up_uncounted(void);
-
-/* The exit found nothing uncounted and nothing queued (under the queue's
- * lock, so the reporter took nothing meanwhile): no send can count a span
- * twice, and the exporters count again, so that spans that begin after
- * the exit's count (a request of a library's destructor, which a second
- * exit count takes in: reporter.h ts_rep_exit) are counted as they go. */
-void ts_exp_count_again(void);
+ * dropped_exit_timeout. From then on the exporters' counts wait for the
+ * exit's next count (a second stats line: reporter.h ts_rep_exit), which
+ * moves them to the counters and returns what they hold then: a send that
+ * ends after a count is not exported in its line as well, and a span
+ * that goes out between two counts (held at the first, or taken since)
+ * is exported in the second. Async-signal-safe; no lock needed (an
+ * export may be running on the reporter thread). */
+uint64_t ts_exp_count_at_exit(void);
 
 /* Close every connection and the span file (export mutex held): before
  * the reporter thread leaves the program's fd table (preload/fd_split.h),

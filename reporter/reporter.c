@@ -127,13 +127,18 @@ static uint64_t rep_open_since_ms;
 /* Set by the prepare handler, read by the parent/child handlers. */
 static bool rep_fork_have_export_mu TS_FORK_STATE;
 
-/* The exit accounting of this process: spans_started + 1 when it was
- * last done (atomic; 0: not yet). A second ts_rep_exit (an _exit called
- * from an atexit handler) says nothing again, unless spans began since
- * (requests made in the destructors of libraries that come after the
- * shim's: preload/init.c), which it then counts, writing the stats line
- * again. */
-static uint64_t rep_exit_reported_at TS_FORK_STATE;
+/* The exit accounting of this process (atomic, both). reported_at:
+ * spans_started + 1 when it was last done (0: not yet). A second
+ * ts_rep_exit (an _exit called from an atexit handler) says nothing
+ * again, unless spans began since (requests made in the destructors of
+ * libraries that come after the shim's: preload/init.c), which it then
+ * counts, writing the stats line again. left: the spans that count left,
+ * queued or held by an exporter, which are dropped_exit_timeout; a later
+ * count puts what it finds left in their place. */
+static struct {
+    uint64_t reported_at;
+    uint64_t left;
+} rep_exit_count TS_FORK_STATE;
 
 /* Nothing is exported any more (atomic; ts_rep_hold): the shim's calls
  * could reach a library whose destructor has run. Read under the export
@@ -332,7 +337,7 @@ static bool rep_set_policy(int policy)
 }
 
 /* Send the open batch (rep_open paces the thread; at an exit its spans
- * are counted through the exporters, exporters.h ts_exp_give_up_uncounted,
+ * are counted through the exporters, exporters.h ts_exp_count_at_exit,
  * a send still running included). An exporter that waits for its
  * receiver's answer waits under the normal policy: under SCHED_BATCH each
  * wake-up from that wait would also wait for the tick
@@ -1455,17 +1460,16 @@ static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed
 
 /* At exit, once the flush is over or given up: the spans it left, still
  * queued or taken by an exporter and not counted (exporters.h
- * ts_exp_give_up_uncounted). Read under the queue's mutex, under which
- * the reporter takes spans and hands them to the exporters, so that a
- * span it takes meanwhile is in one of the two; not from a signal handler
+ * ts_exp_count_at_exit, which also counts what went out since the exit's
+ * last count). Read under the queue's mutex, under which the reporter
+ * takes spans and hands them to the exporters, so that a span it takes
+ * meanwhile is in one of the two; not from a signal handler
  * (signal_safe), whose interrupted code may hold it. */
 static uint64_t rep_left_at_exit(bool signal_safe)
 {
     struct timespec soon = rep_deadline(CLOCK_REALTIME, REP_EXIT_COUNT_LOCK_MS);
     bool locked = !signal_safe && ts_rep_queue_lock(&rep_q, &soon);
-    uint64_t left = ts_exp_give_up_uncounted() + ts_rep_queue_count(&rep_q);
-    if (locked && left == 0)
-        ts_exp_count_again(); /* (a span that begins after this: rep_exit_reported_at) */
+    uint64_t left = ts_exp_count_at_exit() + ts_rep_queue_count(&rep_q);
     if (locked)
         ts_rep_queue_unlock(&rep_q);
     return left;
@@ -1475,7 +1479,7 @@ bool ts_rep_spans_began_since_exit(void)
 {
     /* (never counted: a child forked since its parent's count, which
      * counts from zero) */
-    uint64_t at = __atomic_load_n(&rep_exit_reported_at, __ATOMIC_RELAXED);
+    uint64_t at = __atomic_load_n(&rep_exit_count.reported_at, __ATOMIC_RELAXED);
     return ts_stats_get(TS_STAT_SPANS_STARTED) + 1 != (at ? at : 1);
 }
 
@@ -1495,12 +1499,16 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
     ts_guard_leave();
     errno = saved_errno;
     uint64_t at = ts_stats_get(TS_STAT_SPANS_STARTED) + 1;
-    uint64_t was = __atomic_load_n(&rep_exit_reported_at, __ATOMIC_RELAXED);
-    if (was == at || !__atomic_compare_exchange_n(&rep_exit_reported_at, &was, at, false,
+    uint64_t was = __atomic_load_n(&rep_exit_count.reported_at, __ATOMIC_RELAXED);
+    if (was == at || !__atomic_compare_exchange_n(&rep_exit_count.reported_at, &was, at, false,
                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
     uint64_t left = rep_left_at_exit(signal_safe);
-    ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left);
+    /* In place of what the last count left: those of its spans that went
+     * out since are exported (or failed) now. (Fewer left: the unsigned
+     * add takes the difference away.) */
+    uint64_t was_left = __atomic_exchange_n(&rep_exit_count.left, left, __ATOMIC_RELAXED);
+    ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left - was_left);
     uint64_t full = ts_stats_get(TS_STAT_DROPPED_QUEUE_FULL);
     uint64_t failed = ts_stats_get(TS_STAT_DROPPED_EXPORT_FAILED);
     if (ts_cfg.stats) {
@@ -1598,7 +1606,8 @@ TS_FORK_HANDLER void ts_rep_atfork_child(void)
     __atomic_store_n(&rep_thread_tid, 0, __ATOMIC_RELAXED); /* (none in the child) */
     ts_own_fd_after_fork(); /* no thread of ours is inside a call on our fds */
     ts_program_stderr_after_fork(); /* a reader of its parent's stderr must not wait for it */
-    __atomic_store_n(&rep_exit_reported_at, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&rep_exit_count.reported_at, 0, __ATOMIC_RELAXED);
+    TS_FORK_RESET(&rep_exit_count.left, 0);
     ts_rep_queue_after_fork(&rep_q); /* empty, records freed: the parent exports those spans */
     pthread_mutex_init(&rep_export_mu, NULL);
     /* The exporters' fds were in the parent's reporter thread's own table

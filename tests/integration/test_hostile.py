@@ -1814,11 +1814,7 @@ class FakedClockTest(th.TempDirMixin, unittest.TestCase):
         process exits as it would, once, with its output (those requests'
         spans are lost, as they were before that end)."""
         tmp = self.tmp
-        lib = th.compile_app("library_exit_requests.c",
-                             os.path.join(tmp, "liblibrary_exit_requests.so"),
-                             "-O2", "-shared", "-fPIC", "-DLIBRARY")
-        exe = th.compile_app("library_exit_requests.c", os.path.join(tmp, "library_exit_requests"),
-                             "-O2", libs=(lib, "-Wl,-rpath," + tmp))
+        exe = th.compile_library_exit_requests(tmp)
         srv = th.RecordingServer(mode="http")
         self.addCleanup(srv.close)
         for how, runs in (("exit", 3), ("return", 3), ("busy", 10)):

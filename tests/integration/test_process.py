@@ -955,12 +955,7 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         (connection_closed); every trace header the server got names an
         exported span; the stats line, written at the shim's destructor,
         is written again once they are out, and counts them all."""
-        lib = th.compile_app("library_exit_requests.c",
-                             os.path.join(self.tmp, "liblibrary_exit_requests.so"),
-                             "-O2", "-shared", "-fPIC", "-DLIBRARY")
-        exe = th.compile_app("library_exit_requests.c",
-                             os.path.join(self.tmp, "library_exit_requests"), "-O2",
-                             libs=(lib, "-Wl,-rpath," + self.tmp))
+        exe = th.compile_library_exit_requests(self.tmp)
         for how in ("exit", "return"):
             with self.subTest(how=how):
                 srv = self.recording_server()

@@ -16,11 +16,13 @@ skipped by `traceshim view` and the harness's span reader, and protoc
 ExportMetricsServiceRequest once its JSON is written in text format.
 """
 
+import fcntl
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -413,6 +415,97 @@ class StatsTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(v["queue_length"], v["dropped_exit_timeout"], v)
         # the batch the stalled export holds counts as dropped_exit_timeout
         self.assert_adds_up(v)
+
+    def test_a_second_line_counts_what_went_out_after_the_first(self):
+        """A process whose spans began after the exit's first stats line (a
+        request in a shared library's destructor: apps/library_exit_requests.c)
+        writes the line again once they are flushed. The first flush timed
+        out: the span file, a FIFO, is full (this test's own blank lines)
+        and the reporter thread waits in its write of /main. Its reader
+        starts at the library's first request, after the first line, and
+        the library's last request is answered once /lib-destructor's span
+        has come through it. The first count closed the exporters'
+        counting for good, because it found a span left: the second line
+        said exported=0 while /main and /lib-destructor were in the file
+        (the same with a thread still making requests as main returns:
+        spans_finished=1433 exported=1415, 1432 of them in the file). Now
+        the second line counts what went out since the first, and adds
+        up."""
+        exe = th.compile_library_exit_requests(self.tmp)
+        fifo = os.path.join(self.tmp, "spans.fifo")
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, reader)
+        fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 4096)
+        filler = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        try:  # full: the reporter's first write waits
+            while True:
+                os.write(filler, b"\n" * 4096)
+        except BlockingIOError:
+            pass
+        os.close(filler)
+        received = bytearray()
+        got = threading.Condition()
+        drain, done = threading.Event(), threading.Event()
+
+        def read_fifo():  # from `drain` until empty once `done`
+            drain.wait(30)
+            while True:
+                try:
+                    chunk = os.read(reader, 65536)
+                except BlockingIOError:
+                    chunk = b""
+                with got:
+                    received.extend(chunk)
+                    got.notify_all()
+                if not chunk and done.is_set():
+                    return
+                if not chunk:
+                    time.sleep(0.005)
+        t = threading.Thread(target=read_fifo, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 10)
+        self.addCleanup(done.set)
+        self.addCleanup(drain.set)
+
+        def answer(req):
+            if b"GET /lib-destructor " in req:
+                drain.set()  # past the first line: the shim's destructor is over
+            elif b"GET /lib-atexit " in req:
+                with got:
+                    got.wait_for(lambda: b"/lib-destructor" in received, 10)
+            return th.RecordingServer.DEFAULT_RESPONSE
+        srv = th.RecordingServer(mode="http", response=answer)
+        self.addCleanup(srv.close)
+        p = th.run([exe, "exit", srv.port], tmpdir=self.tmp, name="second-line",
+                   env=th.shim_env("second-line", fifo, TRACESHIM_STATS=1,
+                                   TRACESHIM_EXIT_TIMEOUT=500))
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(p.stdout(), b"/main 200\n/lib-destructor 200\n"
+                         b"/lib-unanswered sent\n/lib-atexit 200\n", p.describe())
+        done.set()  # the process is over: what it wrote is all there
+        t.join(10)
+        out = os.path.join(self.tmp, "received.jsonl")
+        with open(out, "wb") as f:
+            f.write(bytes(received[:received.rfind(b"\n") + 1]))
+        spans = th.read_spans(out)
+        names = sorted(s["attrs"].get("url.full", "").rsplit("/", 1)[-1] for s in spans)
+        lines = [v for _, v in th.stats_lines(p.stderr())]
+        where = "%s\nin the FIFO: %s" % (p.describe(), names)
+        self.assertEqual(len(lines), 2, where)
+        first, second = lines
+        # the first: /main, not written (the write waits for room)
+        self.assertEqual((first["sampled"], first["exported"], first["dropped_exit_timeout"]),
+                         (1, 0, 1), where)
+        # the second: /main and the library's three; what went out since
+        # the first counted (/main at least: its write was over before
+        # /lib-destructor's began), what is in the FIFO no fewer
+        self.assertIn("main", names, where)
+        self.assertIn("lib-destructor", names, where)
+        self.assertEqual(second["sampled"], 4, where)
+        self.assertGreaterEqual(second["exported"], 1, where)
+        self.assertLessEqual(second["exported"], len(spans), where)
+        self.assert_adds_up(second)
 
     # ------------------------------------------------------------ fork
 

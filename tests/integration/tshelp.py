@@ -185,6 +185,15 @@ def compile_app(source, output, *flags, libs=()):
     return output
 
 
+def compile_library_exit_requests(tmp):
+    """apps/library_exit_requests.c built twice into tmp, the library and the
+    program that links it (found through its rpath); returns the program."""
+    lib = compile_app("library_exit_requests.c", os.path.join(tmp, "liblibrary_exit_requests.so"),
+                      "-O2", "-shared", "-fPIC", "-DLIBRARY")
+    return compile_app("library_exit_requests.c", os.path.join(tmp, "library_exit_requests"),
+                       "-O2", libs=(lib, "-Wl,-rpath," + tmp))
+
+
 def main():
     """unittest.main(), but a missing library is one line and exit status 1."""
     msg = lib_missing_message()

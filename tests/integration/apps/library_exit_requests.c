@@ -1,5 +1,6 @@
 /* library_exit_requests.c — requests a shared library of the program makes
- * as the process exits, for test_process.py. One source, built twice:
+ * as the process exits, for test_process.py, test_hostile.py and
+ * test_stats.py. One source, built twice:
  *
  *   cc -shared -fPIC -DLIBRARY -o liblibrary_exit_requests.so library_exit_requests.c
  *   cc -o library_exit_requests library_exit_requests.c liblibrary_exit_requests.so
