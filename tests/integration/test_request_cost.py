@@ -115,11 +115,13 @@ class RequestCost(th.TempDirMixin, unittest.TestCase):
                                   stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 60
-            while not port_of():
+            port = port_of()
+            while not port:
                 self.assertIsNone(server.poll(), "%s under callgrind ended before it listened" % name)
                 self.assertLess(time.monotonic(), deadline, "%s under callgrind never listened" % name)
                 time.sleep(0.05)
-            client = subprocess.run([th.PY, os.path.join(BENCH, "keepalive_get.py"), str(port_of()),
+                port = port_of()
+            client = subprocess.run([th.PY, os.path.join(BENCH, "keepalive_get.py"), str(port),
                                      str(requests), context], env=th.clean_env(), stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, timeout=120)
             self.assertEqual(client.returncode, 0, client.stderr.decode()[-2000:])
@@ -153,15 +155,12 @@ class RequestCost(th.TempDirMixin, unittest.TestCase):
         with open(conf, "w") as f:
             f.write(th.nginx_conf(d, port, "root %s/root;" % d, main_extra="daemon off; master_process off;",
                                   http_extra="sendfile on; tcp_nopush on; keepalive_requests 100000;"))
-        listening = []
 
         def port_of():
-            if not listening:
-                try:
-                    th.wait_port(port, timeout=0.05)
-                    listening.append(port)
-                except AssertionError:
-                    return None
+            try:
+                th.wait_port(port, timeout=0.05)
+            except AssertionError:
+                return None
             return port
 
         return self.served_run(name, [self.nginx, "-c", conf, "-p", d], port_of, requests, "none",
