@@ -14,7 +14,7 @@
 enum metric_kind {
     METRIC_COUNTER,   /* one monotonic Sum point: counter `first` */
     METRIC_BY_REASON, /* one monotonic Sum point per counter first..last, with a reason */
-    METRIC_QUEUE,     /* the queue-length Gauge */
+    METRIC_GAUGE,     /* one Gauge point: counter `first`, or the queue's length (TS_STAT_COUNT) */
 };
 
 struct metric {
@@ -37,12 +37,14 @@ static const struct metric metrics[] = {
      TS_STAT_SPANS_UNSAMPLED, TS_STAT_SPANS_UNSAMPLED},
     {"traceshim.spans.exported", "{span}", "Spans an exporter delivered, summed over exporters",
      METRIC_COUNTER, TS_STAT_SPANS_EXPORTED, TS_STAT_SPANS_EXPORTED},
+    /* Not exit_timeout: a later line's count of it can be lower (what went
+     * out since is exported then), which a monotonic sum must not be. */
     {"traceshim.spans.dropped", "{span}", "Spans lost, by reason", METRIC_BY_REASON,
-     TS_STAT_DROPPED_QUEUE_FULL, TS_STAT_DROPPED_EXIT_TIMEOUT},
+     TS_STAT_DROPPED_QUEUE_FULL, TS_STAT_DROPPED_EXPORT_FAILED},
     {"traceshim.export.errors", "{error}", "Export attempts that failed (retries included)",
      METRIC_COUNTER, TS_STAT_EXPORT_ERRORS, TS_STAT_EXPORT_ERRORS},
     {"traceshim.queue.length", "{span}",
-     "Spans waiting to be exported (at exit: those left unsent)", METRIC_QUEUE, TS_STAT_COUNT,
+     "Spans waiting to be exported (at exit: those left unsent)", METRIC_GAUGE, TS_STAT_COUNT,
      TS_STAT_COUNT},
     {"traceshim.bytes.injected", "By", "Bytes of trace header lines added to request heads",
      METRIC_COUNTER, TS_STAT_BYTES_INJECTED, TS_STAT_BYTES_INJECTED},
@@ -51,6 +53,9 @@ static const struct metric metrics[] = {
     {"traceshim.connections.given_up", "{connection}",
      "Tracked connections the shim stopped following, by reason", METRIC_BY_REASON,
      TS_STAT_GAVE_UP_FIRST, TS_STAT_GAVE_UP_LAST},
+    {"traceshim.spans.unsent_at_exit", "{span}",
+     "Spans not sent when the latest flush at exit ended: still queued, or held by an exporter",
+     METRIC_GAUGE, TS_STAT_DROPPED_EXIT_TIMEOUT, TS_STAT_DROPPED_EXIT_TIMEOUT},
 };
 
 /* The reason attribute of a broken-down counter: its key without the
@@ -93,9 +98,10 @@ static void metric(struct ts_json_buf *b, bool first, const struct metric *m,
     ts_json_buf_string(b, m->description, strlen(m->description));
     ts_json_buf_append_cstr(b, ",\"unit\":");
     ts_json_buf_string(b, m->unit, strlen(m->unit));
-    if (m->kind == METRIC_QUEUE) {
+    if (m->kind == METRIC_GAUGE) {
         ts_json_buf_append_cstr(b, ",\"gauge\":{\"dataPoints\":[");
-        data_point(b, true, NULL, 0, now_ns, s->queue_length);
+        data_point(b, true, NULL, 0, now_ns,
+                   m->first == TS_STAT_COUNT ? s->queue_length : s->count[m->first]);
         ts_json_buf_append_cstr(b, "]}}");
         return;
     }

@@ -1461,15 +1461,21 @@ static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed
 /* At exit, once the flush is over or given up: the spans it left, still
  * queued or taken by an exporter and not counted (exporters.h
  * ts_exp_count_at_exit, which also counts what went out since the exit's
- * last count). Read under the queue's mutex, under which the reporter
+ * last count), made what dropped_exit_timeout says in place of what the
+ * last count left: those of its spans that went out since are exported
+ * (or failed) now. Read under the queue's mutex, under which the reporter
  * takes spans and hands them to the exporters, so that a span it takes
- * meanwhile is in one of the two; not from a signal handler
- * (signal_safe), whose interrupted code may hold it. */
+ * meanwhile is in one of the two, and so that two counts (an _exit beside
+ * an exit) replace each other in the order they counted; not from a
+ * signal handler (signal_safe), whose interrupted code may hold it. */
 static uint64_t rep_left_at_exit(bool signal_safe)
 {
     struct timespec soon = rep_deadline(CLOCK_REALTIME, REP_EXIT_COUNT_LOCK_MS);
     bool locked = !signal_safe && ts_rep_queue_lock(&rep_q, &soon);
     uint64_t left = ts_exp_count_at_exit() + ts_rep_queue_count(&rep_q);
+    uint64_t was_left = __atomic_exchange_n(&rep_exit_count.left, left, __ATOMIC_RELAXED);
+    /* (fewer left: the unsigned add takes the difference away) */
+    ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left - was_left);
     if (locked)
         ts_rep_queue_unlock(&rep_q);
     return left;
@@ -1504,11 +1510,6 @@ static void rep_exit(unsigned timeout_ms, bool signal_safe)
                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
     uint64_t left = rep_left_at_exit(signal_safe);
-    /* In place of what the last count left: those of its spans that went
-     * out since are exported (or failed) now. (Fewer left: the unsigned
-     * add takes the difference away.) */
-    uint64_t was_left = __atomic_exchange_n(&rep_exit_count.left, left, __ATOMIC_RELAXED);
-    ts_stats_add(TS_STAT_DROPPED_EXIT_TIMEOUT, left - was_left);
     uint64_t full = ts_stats_get(TS_STAT_DROPPED_QUEUE_FULL);
     uint64_t failed = ts_stats_get(TS_STAT_DROPPED_EXPORT_FAILED);
     if (ts_cfg.stats) {

@@ -45,15 +45,18 @@ METRIC_KEYS = {
     "traceshim.spans.exported": "exported",
     "traceshim.export.errors": "export_errors",
     "traceshim.queue.length": "queue_length",
+    "traceshim.spans.unsent_at_exit": "dropped_exit_timeout",
     "traceshim.bytes.injected": "bytes_injected",
     "traceshim.connections.tracked": "conns_tracked",
 }
 BY_REASON = {
     "traceshim.spans.dropped": {"queue_full": "dropped_queue_full",
-                                "export_failed": "dropped_export_failed",
-                                "exit_timeout": "dropped_exit_timeout"},
+                                "export_failed": "dropped_export_failed"},
     "traceshim.connections.given_up": {r: r for r in REASONS},
 }
+# What the latest count says, not a running sum: a second line's
+# unsent_at_exit can be lower than the first's.
+GAUGES = {"traceshim.queue.length", "traceshim.spans.unsent_at_exit"}
 METRICS_REQUEST = "opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest"
 METRICS_PROTO = "opentelemetry/proto/collector/metrics/v1/metrics_service.proto"
 # OTLP/JSON writes these 64-bit fields as decimal strings
@@ -115,7 +118,7 @@ def metric_values(doc, case):
     values = {}
     for m in sm["metrics"]:
         name = m["name"]
-        if name == "traceshim.queue.length":
+        if name in GAUGES:
             case.assertNotIn("sum", m)
             points = m["gauge"]["dataPoints"]
         else:
@@ -506,6 +509,43 @@ class StatsTest(th.TempDirMixin, unittest.TestCase):
         self.assertGreaterEqual(second["exported"], 1, where)
         self.assertLessEqual(second["exported"], len(spans), where)
         self.assert_adds_up(second)
+
+    def test_a_busy_exits_metrics_lines_say_what_its_stats_lines_say(self):
+        """main returns while a thread of its own goes on making requests:
+        a stats line at the exit, a second once the spans begun since are
+        flushed, and a metrics line in the span file for each. Each
+        metrics line says what its stats line says, and no point of a
+        monotonic sum is lower in the second line than in the first: the
+        first line's dropped_exit_timeout (spans still being written when
+        it was counted) goes out since and is lower in the second, so it
+        is the gauge traceshim.spans.unsent_at_exit, not a point of one."""
+        exe = th.compile_library_exit_requests(self.tmp)
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        seen = 0
+        for run in range(3):
+            spans_file = os.path.join(self.tmp, "busy-%d.jsonl" % run)
+            p = th.run([exe, "busy", srv.port], tmpdir=self.tmp, name="busy-%d" % run,
+                       env=th.shim_env("busy", spans_file, TRACESHIM_STATS=1))
+            self.assertEqual(p.returncode, 0, p.describe())
+            lines = [v for _, v in th.stats_lines(p.stderr())]
+            docs = metrics_lines(spans_file)
+            where = "%s\nstats lines: %s" % (p.describe(), lines)
+            self.assertIn(len(lines), (1, 2), where)
+            self.assertLessEqual(len(docs), len(lines), where)
+            values = [metric_values(doc, self) for doc in docs]
+            # a metrics line is written before its stats line, and is left
+            # out when an export still ran: each is one of the stats lines
+            for v in values:
+                self.assertIn(v, lines, where)
+            if len(values) == 2:
+                seen += 1
+                first, second = values
+                for key in KEYS + REASONS:
+                    if key not in ("queue_length", "dropped_exit_timeout"):
+                        self.assertGreaterEqual(second[key], first[key], "%s\n%s" % (key, where))
+        # (two metrics lines in none of three runs would test nothing)
+        self.assertGreater(seen, 0, "no run wrote two metrics lines")
 
     # ------------------------------------------------------------ fork
 
