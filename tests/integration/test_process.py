@@ -979,8 +979,13 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                                       s["attrs"].get("error.type")),
                                      (None, "connection_closed") if unanswered else (200, None),
                                      name + dump(spans))
+                # the server's threads read what the program sent on their
+                # own time: wait until all three connections (/main's and
+                # /lib-atexit's, /lib-destructor's, /lib-unanswered's) are
+                # read to their end, which the process's exit closed
+                conns = srv.wait_closed(3)
                 sent = set(re.findall(rb"X-B3-SpanId: ([0-9a-f]{16})",
-                                      b"".join(bytes(c.data) for c in srv.conns)))
+                                      b"".join(bytes(c.data) for c in conns)))
                 self.assertEqual(sent, {s["spanId"].encode() for s in clients.values()},
                                  dump(spans))
                 counts = [tuple(c[k] for k in ("spans_started", "spans_finished", "exported"))
