@@ -198,9 +198,21 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
     if (fd >= 0)
         remove_on_signals(tmp);
     block_ending_signals(false, &unblocked);
+    if (fd < 0 && exists && (errno == EACCES || errno == EPERM || errno == EROFS) &&
+        access(out_path, W_OK) == 0) {
+        /* no new file in its folder (a report in a folder of someone
+         * else's), but the page itself may be written: in place, as the
+         * shell's `>` would */
+        free(tmp);
+        return write_in_place(out_path, m, sel, n, source);
+    }
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
-        fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
+        if (fd < 0) /* the page goes to a new file first, renamed over OUT */
+            fprintf(stderr, "traceshim html: cannot write %s (a new file in its folder): %s\n",
+                    out_path, strerror(errno));
+        else
+            fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
         if (fd >= 0) {
             close(fd);
             block_ending_signals(true, &unblocked);
@@ -254,6 +266,20 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
     return 0;
 }
 
+/* Is the page to write the spans file read (the same regular file by any
+ * name, or the one standard input reads)? Writing it would replace the
+ * spans with the page: a traced process still appending to it would write
+ * on into the old file, unlinked, and its spans be lost. (A terminal or a
+ * FIFO may be both: `html - -o /dev/stdout` on one terminal.) */
+static bool page_is_the_spans_file(const char *out_path, const char *file)
+{
+    struct stat out, in;
+    if (strcmp(out_path, "-") == 0 || stat(out_path, &out) != 0 || !S_ISREG(out.st_mode))
+        return false;
+    int got = strcmp(file, "-") == 0 ? fstat(STDIN_FILENO, &in) : stat(file, &in);
+    return got == 0 && out.st_dev == in.st_dev && out.st_ino == in.st_ino;
+}
+
 int ts_html_main(int argc, char **argv)
 {
     ts_cli_opts o = {.cmd = "html", .limit = 0, .usage = usage};
@@ -291,6 +317,15 @@ int ts_html_main(int argc, char **argv)
     if (status)
         return status;
     const char *source = strcmp(o.file, "-") == 0 ? "<stdin>" : o.file;
+    if (page_is_the_spans_file(out_path, o.file)) {
+        fprintf(stderr,
+                "traceshim html: %s is the spans file read (%s): give the page another name\n",
+                out_path, source);
+        usage(stderr);
+        ts_tm_free(m);
+        ts_cli_free(&o);
+        return 2;
+    }
     const ts_tm_trace **sel = NULL;
     size_t n = 0;
     if (trace_id) {

@@ -419,6 +419,24 @@ class HtmlReportInBrowser(th.TempDirMixin, unittest.TestCase):
         self.assertIn(" \u00b7 1 span \u00b7 ", head)
         self.assertTrue(head.endswith(" \u00b7 1 error"), head)
 
+    def test_the_header_counts_what_the_filters_left_of_the_file(self):
+        """A page of the error traces of a file of three says "1 trace ...
+        (of 3 in the file)"; it said "(newest 1 of 3)", as if --limit had
+        cut the newest."""
+        spans_file = os.path.join(self.tmp, "three.jsonl")
+        with open(spans_file, "w") as f:
+            for i, code in enumerate((0, 2, 0)):
+                f.write(json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": [
+                    {"traceId": "%032x" % (i + 1), "spanId": "%016x" % (i + 1), "name": "op",
+                     "startTimeUnixNano": str(1700000000000000000 + i * 10**9),
+                     "endTimeUnixNano": str(1700000000001000000 + i * 10**9),
+                     "status": {"code": code}}]}]}]}) + "\n")
+        report = os.path.join(self.tmp, "errors.html")
+        self.write_report(spans_file, report, "--errors")
+        self.load(report)
+        meta = self.wd.js("return document.getElementById('meta').textContent")
+        self.assertTrue(meta.endswith(" \u2014 1 trace, 1 span (of 3 in the file)"), meta)
+
     def test_the_list_shows_when_the_root_started(self):
         """A trace's line in the list gives its root span's start, as
         `traceshim view` does, not an earlier same-host span's (it gave the

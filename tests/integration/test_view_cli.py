@@ -538,6 +538,68 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
         self.assertTrue(p.stdout().startswith(b"<!DOCTYPE html>"), p.describe())
 
+    def test_html_never_writes_its_page_over_the_spans_file(self):
+        """-o naming the spans file being read, by its name, a link or the
+        default from TRACESHIM_FILE, or the file standard input reads, is a
+        usage error: the page replaced the spans (status 0), and a traced
+        process still appending to them wrote on into the unlinked file."""
+        with open(self.spans, "rb") as f:
+            spans = f.read()
+        link = os.path.join(self.tmp, "also-spans.html")
+        os.symlink("spans.jsonl", link)
+        for args, env in ((["html", self.spans, "-o", self.spans], {}),
+                          (["html", self.spans, "-o", link], {}),
+                          (["html", "-o", self.spans], {"TRACESHIM_FILE": self.spans})):
+            p = self.ts(*args, **env)
+            self.assertEqual(p.returncode, 2, p.describe())
+            self.assertIn(b"is the spans file read", p.stderr(), p.describe())
+            self.assertIn(b"usage:", p.stderr(), p.describe())
+            self.assertEqual(p.stdout(), b"", p.describe())
+            with open(self.spans, "rb") as f:
+                self.assertEqual(f.read(), spans, "the spans file was written over")
+        p = th.run(["sh", "-c", '"$0" html - -o "$1" < "$1"', th.LAUNCHER, self.spans],
+                   env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="stdin")
+        self.assertEqual(p.returncode, 2, p.describe())
+        with open(self.spans, "rb") as f:
+            self.assertEqual(f.read(), spans, "the spans file was written over")
+        self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp." in n], [])
+        # another page beside it is fine
+        p = self.ts("html", self.spans, "-o", os.path.join(self.tmp, "r.html"))
+        self.assertEqual(p.returncode, 0, p.describe())
+
+    def test_html_rewrites_a_page_it_may_write_in_a_folder_it_may_not(self):
+        """A report nobody may write, in a folder of root's: the page goes
+        to a new file in the folder first, which nobody may not make, so
+        html said "cannot write OUT: Permission denied" where `>` would
+        have written it. It is written in place instead."""
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root to run html as another user")
+        setpriv = th.require_tool("setpriv")
+        os.chmod(self.tmp, 0o755)
+        os.chmod(self.spans, 0o644)
+        folder = os.path.join(self.tmp, "www")
+        os.mkdir(folder, 0o755)
+        report = os.path.join(folder, "report.html")
+        with open(report, "w") as f:
+            f.write("old page\n")
+        os.chown(report, 65534, 65534)
+        p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", th.LAUNCHER,
+                    "html", self.spans, "-o", report],
+                   env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="html-nobody")
+        self.assertEqual(p.returncode, 0, p.describe())
+        with open(report, "rb") as f:
+            self.assertTrue(f.read().startswith(b"<!DOCTYPE html>"))
+        self.assertEqual(os.stat(report).st_uid, 65534, "written in place, not replaced")
+        self.assertEqual(os.listdir(folder), ["report.html"])
+        # a page it may not write either: the message names the folder's part
+        os.chmod(report, 0o444)
+        os.chown(report, 0, 0)
+        p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", th.LAUNCHER,
+                    "html", self.spans, "-o", report],
+                   env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="html-nobody2")
+        self.assertEqual(p.returncode, 1, p.describe())
+        self.assertIn(b"(a new file in its folder): Permission denied", p.stderr(), p.describe())
+
 
 if __name__ == "__main__":
     th.main()
