@@ -11,6 +11,7 @@
  * Exit status: 0 traceable, 1 not traceable, 2 bad usage or a file that
  * cannot be read. */
 #include "cli/elf_inspect.h"
+#include "common/terminal_text.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -74,29 +75,79 @@ static void usage(FILE *out)
           out);
 }
 
+/* Writes text to out with the characters a terminal must not get as they
+ * are escaped (common/terminal_text.h: \x1b, \r, \u202e, a byte that is
+ * not UTF-8 as \xNN): the names check shows come from the file it reads
+ * (a #! line, DT_NEEDED entries, PT_INTERP, paths), and a name with
+ * "\e]0;...\a" or "\e[2J" in it retitled or cleared the terminal. */
+static void put_escaped(FILE *out, const char *text)
+{
+    char esc[TS_TERMINAL_ESC_MAX];
+    for (const char *s = text; *s;) {
+        size_t n = ts_terminal_char(s, esc);
+        if (esc[0])
+            fputs(esc, out);
+        else
+            fwrite(s, 1, n, out);
+        s += n;
+    }
+}
+
+/* vfprintf to out through put_escaped: every character of the text is
+ * escaped but the format's own line end (a format that ends in "\n"),
+ * so a newline in a name cannot start a line of its own. Each line check
+ * writes with a name in it goes through here. */
+static void vsay(FILE *out, const char *fmt, va_list ap)
+{
+    char small[1024], *text = small;
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small) {
+        text = malloc((size_t)n + 1);
+        if (text)
+            vsnprintf(text, (size_t)n + 1, fmt, again);
+    }
+    va_end(again);
+    if (n < 0 || !text) {
+        fputs("(out of memory)\n", out);
+        return;
+    }
+    size_t len = strlen(fmt);
+    bool line_end = len > 0 && fmt[len - 1] == '\n';
+    if (line_end)
+        text[n - 1] = '\0'; /* the format's "\n", the text's last character */
+    put_escaped(out, text);
+    if (line_end)
+        fputc('\n', out);
+    if (text != small)
+        free(text);
+}
+
+static void say(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(FILE *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(out, fmt, ap);
+    va_end(ap);
+}
+
 /* A message on stderr (not in --warn mode, where `run` stays quiet);
- * returns 2, the exit status for file errors. */
+ * returns 2, the exit status for file errors. A name's control characters
+ * are shown, not obeyed (put_escaped): a script written on Windows names
+ * "/bin/sh\r" on its #! line, whose \r moved the cursor back over the
+ * message. */
+static int file_error(const check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int file_error(const check *c, const char *fmt, ...)
 {
     if (c->warn)
         return 2;
-    char msg[2048];
+    fputs("traceshim check: ", stderr);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsay(stderr, fmt, ap);
     va_end(ap);
-    /* A name's control characters shown, not obeyed: a script written on
-     * Windows names "/bin/sh\r" on its #! line, whose \r moved the
-     * cursor back over the message. */
-    fputs("traceshim check: ", stderr);
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-        if (*p == '\r' || *p == '\n' || *p == '\t')
-            fprintf(stderr, "\\%c", *p == '\r' ? 'r' : *p == '\n' ? 'n' : 't');
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(stderr, "\\x%02x", *p);
-        else
-            fputc(*p, stderr);
-    }
     fputc('\n', stderr);
     return 2;
 }
@@ -222,7 +273,7 @@ static void hook_list(FILE *out, uint32_t mask)
     const char *sep = "";
     for (int i = 0; i < TS_ELF_HOOK_COUNT; i++) {
         if (mask & (1u << i)) {
-            fprintf(out, "%s%s", sep, ts_elf_hook_names[i]);
+            say(out, "%s%s", sep, ts_elf_hook_names[i]);
             sep = ", ";
         }
     }
@@ -269,21 +320,21 @@ static void print_why(FILE *out, const check *c)
     const ts_elf_file *f = &c->file;
     char buf[128], buf2[128], who[192];
     if (c->n_hops > 0)
-        fprintf(out, "%s is a script run by %s: ", c->hops[0].script, p);
+        say(out, "%s is a script run by %s: ", c->hops[0].script, p);
     else if (c->shell_script[0])
-        fprintf(out,
-                "execve refuses %s (%s), and a shell that starts it runs it as a script of "
-                "its own, as %s would: ",
-                c->shell_script, c->shell_why, p);
+        say(out,
+            "execve refuses %s (%s), and a shell that starts it runs it as a script of "
+            "its own, as %s would: ",
+            c->shell_script, c->shell_why, p);
     switch (c->verdict) {
     case TS_ELF_V_TRACEABLE:
         if (!f->imports_known) {
-            fprintf(out,
-                    "%s is dynamically linked, but has no dynamic symbol table to show which "
-                    "calls it imports; the C library calls it makes are interposed.\n",
-                    p);
+            say(out,
+                "%s is dynamically linked, but has no dynamic symbol table to show which "
+                "calls it imports; the C library calls it makes are interposed.\n",
+                p);
         } else if (f->hooks & TS_ELF_HOOKS_CONNECTION) {
-            fprintf(out, "%s is dynamically linked and imports ", p);
+            say(out, "%s is dynamically linked and imports ", p);
             hook_list(out, f->hooks & TS_ELF_HOOKS_CONNECTION);
             fputs(" from the C library, which libtraceshim.so interposes.\n", out);
         } else {
@@ -292,7 +343,7 @@ static void print_why(FILE *out, const check *c)
                 snprintf(who, sizeof who, "%s (needed by %s)", lib->name, lib_parent_name(c, lib));
             else
                 snprintf(who, sizeof who, "%s", lib ? lib->name : "?");
-            fprintf(out, "%s is dynamically linked and its library %s imports ", p, who);
+            say(out, "%s is dynamically linked and its library %s imports ", p, who);
             hook_list(out, lib ? lib->hooks & TS_ELF_HOOKS_CONNECTION : 0);
             fputs(" from the C library, which libtraceshim.so interposes.\n", out);
         }
@@ -304,48 +355,48 @@ static void print_why(FILE *out, const check *c)
             snprintf(libs, sizeof libs, "the %zu libraries it loads import", n);
         else
             snprintf(libs, sizeof libs, "%s library it loads imports", n ? "the" : "any");
-        fprintf(out,
-                "%s is dynamically linked, but neither it nor %s connect, accept or accept4; "
-                "a module it loads at run time (dlopen, such as Python's _socket) or a program "
-                "it starts may still make those calls, and they are traced.\n",
-                p, libs);
+        say(out,
+            "%s is dynamically linked, but neither it nor %s connect, accept or accept4; "
+            "a module it loads at run time (dlopen, such as Python's _socket) or a program "
+            "it starts may still make those calls, and they are traced.\n",
+            p, libs);
         break;
     }
     case TS_ELF_V_NOT_EXECUTABLE:
         if (f->kind == TS_ELF_NOT_ELF && c->n_hops == MAX_SCRIPTS)
-            fprintf(out,
-                    "%s is another script; like the kernel, traceshim check follows at most "
-                    "%d #! interpreters.\n",
-                    p, MAX_SCRIPTS);
+            say(out,
+                "%s is another script; like the kernel, traceshim check follows at most "
+                "%d #! interpreters.\n",
+                p, MAX_SCRIPTS);
         else if (f->kind == TS_ELF_NOT_ELF)
-            fprintf(out,
-                    "%s is neither an ELF program nor a #! script, so there is no process "
-                    "image for the dynamic loader to preload libtraceshim.so into.\n",
-                    p);
+            say(out,
+                "%s is neither an ELF program nor a #! script, so there is no process "
+                "image for the dynamic loader to preload libtraceshim.so into.\n",
+                p);
         else
-            fprintf(out, "%s is %s, not a program the dynamic loader starts.\n", p, f->not_program);
+            say(out, "%s is %s, not a program the dynamic loader starts.\n", p, f->not_program);
         break;
     case TS_ELF_V_FOREIGN:
-        fprintf(out,
-                "%s is built for %s, but libtraceshim.so is built for %s, and the dynamic "
-                "loader does not preload a library built for another machine.\n",
-                p, ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf),
-                ts_elf_host_name(buf2, sizeof buf2));
+        say(out,
+            "%s is built for %s, but libtraceshim.so is built for %s, and the dynamic "
+            "loader does not preload a library built for another machine.\n",
+            p, ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf),
+            ts_elf_host_name(buf2, sizeof buf2));
         break;
     case TS_ELF_V_GO:
-        fprintf(out,
-                "%s is a Go program: Go makes its network system calls itself instead of "
-                "calling the C library's connect, send and recv, so there is nothing for "
-                "LD_PRELOAD to interpose%s.\n",
-                p, f->dynamic ? ", even though it is dynamically linked (cgo)" : "");
+        say(out,
+            "%s is a Go program: Go makes its network system calls itself instead of "
+            "calling the C library's connect, send and recv, so there is nothing for "
+            "LD_PRELOAD to interpose%s.\n",
+            p, f->dynamic ? ", even though it is dynamically linked (cgo)" : "");
         break;
     case TS_ELF_V_STATIC:
-        fprintf(out,
-                "%s is statically linked: it has no program interpreter (PT_INTERP), so no "
-                "dynamic loader runs, LD_PRELOAD is never read and its calls to the C "
-                "library are bound when it was built; programs it starts are still traced "
-                "if they can be.\n",
-                p);
+        say(out,
+            "%s is statically linked: it has no program interpreter (PT_INTERP), so no "
+            "dynamic loader runs, LD_PRELOAD is never read and its calls to the C "
+            "library are bound when it was built; programs it starts are still traced "
+            "if they can be.\n",
+            p);
         break;
     case TS_ELF_V_SETID: {
         /* who: the user and/or real group that runs it without a change of ids */
@@ -361,25 +412,25 @@ static void print_why(FILE *out, const check *c)
             snprintf(runner, sizeof runner, "%s", user);
         else
             snprintf(runner, sizeof runner, "a user whose real group is %s", group);
-        fprintf(out,
-                "%s is %s%s%s%s%s: started by anyone but %s, it runs in secure-execution "
-                "mode (AT_SECURE), in which the dynamic loader ignores LD_PRELOAD entries "
-                "that contain a slash, such as the path traceshim run gives "
-                "libtraceshim.so, and loads others only from the system library "
-                "directories and only if they are set-user-ID themselves; so it is traced "
-                "only when %s starts it.\n",
-                p, s->setuid ? "set-user-ID " : "", user, s->setuid && s->setgid ? " and " : "",
-                s->setgid ? "set-group-ID " : "", group, runner, runner);
+        say(out,
+            "%s is %s%s%s%s%s: started by anyone but %s, it runs in secure-execution "
+            "mode (AT_SECURE), in which the dynamic loader ignores LD_PRELOAD entries "
+            "that contain a slash, such as the path traceshim run gives "
+            "libtraceshim.so, and loads others only from the system library "
+            "directories and only if they are set-user-ID themselves; so it is traced "
+            "only when %s starts it.\n",
+            p, s->setuid ? "set-user-ID " : "", user, s->setuid && s->setgid ? " and " : "",
+            s->setgid ? "set-group-ID " : "", group, runner, runner);
         break;
     }
     case TS_ELF_V_CAPS:
-        fprintf(out,
-                "%s has file capabilities (security.capability): started by any user but "
-                "root, it runs in secure-execution mode (AT_SECURE), in which the dynamic "
-                "loader ignores LD_PRELOAD entries that contain a slash, such as the path "
-                "traceshim run gives libtraceshim.so; so it runs untraced unless root starts "
-                "it.\n",
-                p);
+        say(out,
+            "%s has file capabilities (security.capability): started by any user but "
+            "root, it runs in secure-execution mode (AT_SECURE), in which the dynamic "
+            "loader ignores LD_PRELOAD entries that contain a slash, such as the path "
+            "traceshim run gives libtraceshim.so; so it runs untraced unless root starts "
+            "it.\n",
+            p);
         break;
     }
 }
@@ -390,22 +441,22 @@ static void print_libraries(FILE *out, const check *c)
     size_t direct = 0;
     for (size_t i = 0; i < l->n; i++)
         direct += l->libs[i].depth == 1;
-    fprintf(out, "libraries: %zu needed", direct);
+    say(out, "libraries: %zu needed", direct);
     const char *sep = " (";
     for (size_t i = 0; i < l->n; i++) {
         if (l->libs[i].depth == 1) {
-            fprintf(out, "%s%s", sep, l->libs[i].name);
+            say(out, "%s%s", sep, l->libs[i].name);
             sep = ", ";
         }
     }
-    fprintf(out, "%s, %zu loaded in all%s", direct ? ")" : "", l->n,
-            l->truncated ? " (stopped there: there are more)" : "");
+    say(out, "%s, %zu loaded in all%s", direct ? ")" : "", l->n,
+        l->truncated ? " (stopped there: there are more)" : "");
     if (l->n_missing) {
         fputs("; not found: ", out);
         sep = "";
         for (size_t i = 0; i < l->n; i++) {
             if (!l->libs[i].path) {
-                fprintf(out, "%s%s", sep, l->libs[i].name);
+                say(out, "%s%s", sep, l->libs[i].name);
                 sep = ", ";
             }
         }
@@ -420,7 +471,7 @@ static void print_imports(FILE *out, const check *c)
         fputs("imports: unknown (no dynamic symbol table)\n", out);
         return;
     }
-    fprintf(out, "imports: %s: ", base_name(c->path));
+    say(out, "imports: %s: ", base_name(c->path));
     if (f->hooks)
         hook_list(out, f->hooks);
     else
@@ -434,11 +485,11 @@ static void print_imports(FILE *out, const check *c)
     for (size_t i = 0; i < c->libs.n; i++) {
         const ts_elf_lib *lib = &c->libs.libs[i];
         if (lib->depth == 1 && lib->hooks) {
-            fprintf(out, "imports: %s: ", lib->name);
+            say(out, "imports: %s: ", lib->name);
             hook_list(out, lib->hooks);
             fputc('\n', out);
         } else if (lib->depth > 1 && (lib->hooks & TS_ELF_HOOKS_CONNECTION)) {
-            fprintf(out, "%s%s", deeper ? ", " : "imports: connect/accept also in ", lib->name);
+            say(out, "%s%s", deeper ? ", " : "imports: connect/accept also in ", lib->name);
             deeper = true;
         }
     }
@@ -461,9 +512,9 @@ static void print_tls(FILE *out, const check *c)
         if (!lib)
             continue;
         /* libtraceshim.so interposes both libraries' read and write calls */
-        fprintf(out, "TLS library: uses %s (%s, dynamic): HTTPS traced", names[t], lib->name);
+        say(out, "TLS library: uses %s (%s, dynamic): HTTPS traced", names[t], lib->name);
         if (lib->depth > 1)
-            fprintf(out, " (needed by %s)", lib_parent_name(c, lib));
+            say(out, " (needed by %s)", lib_parent_name(c, lib));
         fputc('\n', out);
     }
     if (!found[TS_ELF_TLS_OPENSSL] && !found[TS_ELF_TLS_GNUTLS])
@@ -481,48 +532,46 @@ static void print_details(FILE *out, const check *c)
                         : c->shell_script[0] ? c->shell_script
                                              : c->path;
     if (realpath(first, real) && strcmp(real, first) != 0)
-        fprintf(out, "program: %s (%s)\n", first, real);
+        say(out, "program: %s (%s)\n", first, real);
     else
-        fprintf(out, "program: %s\n", first);
+        say(out, "program: %s\n", first);
     if (c->shell_script[0])
-        fprintf(
-            out,
+        say(out,
             "script: execve refuses %s (%s); a shell runs it itself: what follows is about %s\n",
             c->shell_script, c->shell_why, c->path);
     for (int i = 0; i < c->n_hops; i++) {
         const script_hop *h = &c->hops[i];
         const char *next = i + 1 < c->n_hops ? c->hops[i + 1].script : c->path;
-        fprintf(out, "script: %s starts with \"%s\": what follows is about %s%s\n", h->script,
-                h->line, next, h->via_env ? ", which env runs" : "");
+        say(out, "script: %s starts with \"%s\": what follows is about %s%s\n", h->script, h->line,
+            next, h->via_env ? ", which env runs" : "");
     }
     if (f->kind == TS_ELF_NOT_ELF) {
         fputs("file: no ELF header and no #! line\n", out);
         return;
     }
     if (f->kind == TS_ELF_NOT_PROGRAM) {
-        fprintf(out, "file: ELF, %s\n", f->not_program);
+        say(out, "file: ELF, %s\n", f->not_program);
         return;
     }
-    fprintf(out, "machine: %s\n", ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf));
+    say(out, "machine: %s\n", ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf));
     if (f->dynamic)
-        fprintf(out, "linking: dynamic, interpreter %s\n", f->interp ? f->interp : "(unreadable)");
+        say(out, "linking: dynamic, interpreter %s\n", f->interp ? f->interp : "(unreadable)");
     else
-        fprintf(out, "linking: static%s (no interpreter)\n", f->static_pie ? " PIE" : "");
+        say(out, "linking: static%s (no interpreter)\n", f->static_pie ? " PIE" : "");
     if (f->go_marker)
-        fprintf(out, "Go: yes, %s\n", f->go_marker);
+        say(out, "Go: yes, %s\n", f->go_marker);
     const ts_elf_secure *s = &c->secure;
     if (s->setuid)
-        fprintf(out, "set-user-ID: %s%s\n", user_name(s->uid, buf, sizeof buf),
-                s->nosuid_mount ? " (no effect: the file system is mounted nosuid)" : "");
+        say(out, "set-user-ID: %s%s\n", user_name(s->uid, buf, sizeof buf),
+            s->nosuid_mount ? " (no effect: the file system is mounted nosuid)" : "");
     if (s->setgid)
-        fprintf(out, "set-group-ID: %s%s\n", group_name(s->gid, buf, sizeof buf),
-                s->nosuid_mount ? " (no effect: the file system is mounted nosuid)" : "");
+        say(out, "set-group-ID: %s%s\n", group_name(s->gid, buf, sizeof buf),
+            s->nosuid_mount ? " (no effect: the file system is mounted nosuid)" : "");
     if (s->caps)
-        fprintf(out, "capabilities: yes (security.capability)%s\n",
-                s->nosuid_mount ? " (no effect: the file system is mounted nosuid)" : "");
+        say(out, "capabilities: yes (security.capability)%s\n",
+            s->nosuid_mount ? " (no effect: the file system is mounted nosuid)" : "");
     if (f->dynamic && f->interp && strncmp(base_name(f->interp), "ld-linux", 8) != 0)
-        fprintf(out, "note: %s is not glibc's loader; libtraceshim.so is built for glibc\n",
-                f->interp);
+        say(out, "note: %s is not glibc's loader; libtraceshim.so is built for glibc\n", f->interp);
     if (!f->dynamic || f->go_marker || f->foreign)
         return;
     if (c->have_libs)
@@ -537,19 +586,19 @@ static void print_warning(FILE *out, const check *c)
 {
     char buf[128], buf2[128];
     const ts_elf_file *f = &c->file;
-    fprintf(out, "traceshim: not tracing '%s'", base_name(c->given));
+    say(out, "traceshim: not tracing '%s'", base_name(c->given));
     if (c->n_hops > 0 || c->shell_script[0])
-        fprintf(out, " (run by %s)", c->path);
+        say(out, " (run by %s)", c->path);
     fputs(": ", out);
     switch (c->verdict) {
     case TS_ELF_V_NOT_EXECUTABLE:
-        fprintf(out, "not an ELF executable (%s)",
-                f->kind == TS_ELF_NOT_ELF ? "no ELF header, no #! line" : f->not_program);
+        say(out, "not an ELF executable (%s)",
+            f->kind == TS_ELF_NOT_ELF ? "no ELF header, no #! line" : f->not_program);
         break;
     case TS_ELF_V_FOREIGN:
-        fprintf(out, "built for %s, libtraceshim.so for %s",
-                ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf),
-                ts_elf_host_name(buf2, sizeof buf2));
+        say(out, "built for %s, libtraceshim.so for %s",
+            ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf),
+            ts_elf_host_name(buf2, sizeof buf2));
         break;
     case TS_ELF_V_GO:
         fputs("a Go binary makes its own system calls, not the C library's", out);
@@ -558,8 +607,8 @@ static void print_warning(FILE *out, const check *c)
         fputs("statically linked, so LD_PRELOAD is never read", out);
         break;
     case TS_ELF_V_SETID:
-        fprintf(out, "set-%s-ID, so the loader ignores LD_PRELOAD (secure-execution mode)",
-                c->secure.setuid ? "user" : "group");
+        say(out, "set-%s-ID, so the loader ignores LD_PRELOAD (secure-execution mode)",
+            c->secure.setuid ? "user" : "group");
         break;
     case TS_ELF_V_CAPS:
         fputs("file capabilities, so the loader ignores LD_PRELOAD (secure-execution mode)", out);
@@ -585,11 +634,11 @@ int main(int argc, char **argv)
         } else if (!only_args && strcmp(a, "--") == 0) {
             only_args = true;
         } else if (!only_args && a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "traceshim check: unknown option %s\n", a);
+            say(stderr, "traceshim check: unknown option %s\n", a);
             usage(stderr);
             return 2;
         } else if (c.given) {
-            fprintf(stderr, "traceshim check: only one PROGRAM, got %s and %s\n", c.given, a);
+            say(stderr, "traceshim check: only one PROGRAM, got %s and %s\n", c.given, a);
             usage(stderr);
             return 2;
         } else {
@@ -626,8 +675,8 @@ int main(int argc, char **argv)
 
     if (c.warn && c.n_hops == 0 && c.file.exec_refused && !c.file.foreign) {
         /* execve fails: run says so, as the kernel would, instead of running it */
-        fprintf(stderr, "traceshim: %s: %s (%s)\n", c.given, strerror(c.file.refused_errno),
-                c.file.not_program);
+        say(stderr, "traceshim: %s: %s (%s)\n", c.given, strerror(c.file.refused_errno),
+            c.file.not_program);
         ts_elf_file_free(&c.file);
         return 3;
     }

@@ -44,26 +44,13 @@ static const char *kind_label(int kind)
 }
 
 /* Length in bytes of the UTF-8 sequence at s, and whether it is printable
- * (common/terminal_text.h: what must not reach a terminal). */
+ * (common/terminal_text.h: what must not reach a terminal, and bytes that
+ * are not UTF-8). */
 static size_t cp_next(const char *s, bool *printable)
 {
-    unsigned char c = (unsigned char)s[0];
-    size_t n = c < 0x80                ? 1
-               : c >= 0xC2 && c < 0xE0 ? 2
-               : c >= 0xE0 && c < 0xF0 ? 3
-               : c >= 0xF0 && c < 0xF5 ? 4
-                                       : 0;
-    if (n == 0) {
-        *printable = false;
-        return 1;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            *printable = false;
-            return i;
-        }
-    }
-    *printable = !ts_terminal_unsafe((const unsigned char *)s);
+    char esc[TS_TERMINAL_ESC_MAX];
+    size_t n = ts_terminal_char(s, esc);
+    *printable = esc[0] == '\0';
     return n;
 }
 

@@ -359,6 +359,65 @@ class CheckTest(th.TempDirMixin, unittest.TestCase):
             rc, out, err = self.check(*args)
             self.assertEqual((rc, out, err.decode()), (2, [], "traceshim check: %s\n" % message))
 
+    def test_names_from_the_file_are_shown_escaped(self):
+        """Every name check prints from the file it reads goes out with its
+        control characters escaped, as file errors did: a #! line, a
+        DT_NEEDED entry, PT_INTERP, the program's path, and the --warn line
+        run repeats. They reached the terminal raw: "\\e]0;PWNED\\a"
+        retitled it, "\\e[2J" cleared it."""
+        def assert_no_controls(data, what):
+            self.assertIsNone(re.search(rb"[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]", data),
+                              "%s: raw control characters in %r" % (what, data))
+
+        def check_raw(*args):
+            r = subprocess.run([CHECK, *args], capture_output=True, timeout=20)
+            assert_no_controls(r.stdout, "stdout of check %s" % (args,))
+            assert_no_controls(r.stderr.replace(b"\n", b""), "stderr of check %s" % (args,))
+            return r
+
+        # the #! line as written; a program path with an escape in it
+        script = os.path.join(self.tmp, "inj\x1b[31m.sh")
+        with open(script, "wb") as f:
+            f.write(b"#!/bin/sh \x1b]0;PWNED\x07\x1b[2J\xc2\x9b\xe2\x80\xae\necho hi\n")
+        os.chmod(script, 0o755)
+        r = check_raw(script)
+        self.assertEqual(r.returncode, 0, r)
+        out = r.stdout.decode()
+        self.assertIn('starts with "#!/bin/sh \\x1b]0;PWNED\\x07\\x1b[2J\\u009b\\u202e"', out)
+        self.assertIn("program: %s/inj\\x1b[31m.sh" % self.tmp, out)
+
+        # DT_NEEDED and PT_INTERP: /bin/true with its .dynstr and interpreter rewritten
+        with open(os.path.realpath("/bin/true"), "rb") as f:
+            elf = f.read()
+        for name, old, new in (("needed", b"libc.so.6\0", b"\x1b]0;X\x07c.6\0"),
+                               ("interp", b"/lib64/ld-linux-x86-64.so.2\0",
+                                b"/lib64/\x1b]0;X\x07-x86-64.so.2\0")):
+            self.assertEqual(elf.count(old), 1, "one %r in /bin/true" % old)
+            path = os.path.join(self.tmp, "true-" + name)
+            with open(path, "wb") as f:
+                f.write(elf.replace(old, new))
+            os.chmod(path, 0o755)
+            out = check_raw(path).stdout.decode()
+            if name == "needed":
+                self.assertIn("libraries: 1 needed (\\x1b]0;X\\x07c.6)", out)
+            else:
+                self.assertIn("linking: dynamic, interpreter /lib64/\\x1b]0;X\\x07-x86-64.so.2",
+                              out)
+                self.assertIn("note: /lib64/\\x1b]0;X\\x07-x86-64.so.2 is not glibc's", out)
+
+        # the --warn line (run's): the interpreter that runs the script
+        static = Fixtures.c_program("hello-static", "-static")
+        interp = os.path.join(self.tmp, "st\x1b[2Jatic")
+        os.symlink(static, interp)
+        warned = os.path.join(self.tmp, "warned.sh")
+        with open(warned, "w") as f:
+            f.write("#!%s\n" % interp)
+        os.chmod(warned, 0o755)
+        r = check_raw("--warn", warned)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(b"(run by %s/st\\x1b[2Jatic): statically linked" % self.tmp.encode(),
+                      r.stderr)
+
     # ------------------------------------------------------------ finding the program
 
     def test_script_follows_interpreter(self):
