@@ -362,6 +362,14 @@ static void print_why(FILE *out, const check *c)
             p, libs);
         break;
     }
+    case TS_ELF_V_LOADER:
+        say(out,
+            "%s is the dynamic loader, run as a program: it loads the program its arguments "
+            "name (%s PROGRAM [ARGS]) and preloads LD_PRELOAD's libraries into it as when the "
+            "kernel starts that program, so the program it runs is what is traced (traceshim "
+            "check PROGRAM says whether it can be).\n",
+            p, p);
+        break;
     case TS_ELF_V_NOT_EXECUTABLE:
         if (f->kind == TS_ELF_NOT_ELF && c->n_hops == MAX_SCRIPTS)
             say(out,
@@ -554,7 +562,9 @@ static void print_details(FILE *out, const check *c)
         return;
     }
     say(out, "machine: %s\n", ts_elf_machine_name(f->machine, f->elf_class, buf, sizeof buf));
-    if (f->dynamic)
+    if (f->loader)
+        say(out, "linking: the dynamic loader itself (no interpreter)\n");
+    else if (f->dynamic)
         say(out, "linking: dynamic, interpreter %s\n", f->interp ? f->interp : "(unreadable)");
     else
         say(out, "linking: static%s (no interpreter)\n", f->static_pie ? " PIE" : "");

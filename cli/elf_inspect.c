@@ -232,11 +232,12 @@ static uint32_t imported_hooks(Elf *e, Elf_Scn *scn)
     return mask;
 }
 
-/* Does a symbol table define Go's runtime (runtime.main, runtime.goexit)? */
-static bool has_go_runtime(Elf *e, Elf_Scn *scn)
+/* Does a symbol table define a symbol of this type (STT_FUNC, ...) named
+ * one or the other (other may be NULL)? */
+static bool defines_symbol(Elf *e, Elf_Scn *scn, int type, const char *one, const char *other)
 {
     GElf_Shdr sh;
-    if (!gelf_getshdr(scn, &sh) || sh.sh_entsize == 0)
+    if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_entsize == 0)
         return false;
     Elf_Data *d = elf_getdata(scn, NULL);
     Elf_Data *strs = linked_strings(e, &sh);
@@ -247,11 +248,10 @@ static bool has_go_runtime(Elf *e, Elf_Scn *scn)
         GElf_Sym sym;
         if (!gelf_getsym(d, (int)i, &sym))
             break;
-        if (sym.st_shndx == SHN_UNDEF || GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+        if (sym.st_shndx == SHN_UNDEF || GELF_ST_TYPE(sym.st_info) != type)
             continue;
         const char *name = table_str(strs, sym.st_name);
-        if (name && name[0] == 'r' &&
-            (strcmp(name, "runtime.main") == 0 || strcmp(name, "runtime.goexit") == 0))
+        if (name && (strcmp(name, one) == 0 || (other && strcmp(name, other) == 0)))
             return true;
     }
     return false;
@@ -360,7 +360,7 @@ static int read_elf(Elf *e, ts_elf_file *out)
         out->go_marker = "Go build information (.go.buildinfo)";
     else if (go_pclntab)
         out->go_marker = "Go line table (.gopclntab)";
-    else if (!gccgo && symtab && has_go_runtime(e, symtab))
+    else if (!gccgo && defines_symbol(e, symtab, STT_FUNC, "runtime.main", "runtime.goexit"))
         out->go_marker = "Go runtime symbols (runtime.main)";
 
     switch (eh.e_type) {
@@ -369,8 +369,20 @@ static int read_elf(Elf *e, ts_elf_file *out)
         break;
     case ET_DYN:
         /* A PIE has an interpreter, a static PIE says so in DT_FLAGS_1;
-         * otherwise an entry point without a soname still means a program. */
-        if (out->dynamic || (flags1 & DF_1_PIE) || (!out->soname && eh.e_entry != 0)) {
+         * otherwise an entry point without a soname still means a program.
+         * glibc's dynamic loader has a soname and an entry point, no
+         * interpreter of its own, and is the one object that defines
+         * _rtld_global (libc.so.6 imports it; its soname differs by
+         * machine: ld-linux-x86-64.so.2, ld-linux-aarch64.so.1,
+         * ld64.so.2, ld.so.1): run as a program (ld.so PROGRAM ARGS) it
+         * loads PROGRAM as the kernel's call would, LD_PRELOAD too. A
+         * plain library with an entry point (libc.so.6, which prints its
+         * version) stays a library. */
+        if (!out->dynamic && eh.e_entry != 0 &&
+            defines_symbol(e, dynsym, STT_OBJECT, "_rtld_global", NULL)) {
+            out->kind = TS_ELF_PROGRAM;
+            out->loader = true;
+        } else if (out->dynamic || (flags1 & DF_1_PIE) || (!out->soname && eh.e_entry != 0)) {
             out->kind = TS_ELF_PROGRAM;
             out->static_pie = !out->dynamic;
         } else {
@@ -1012,10 +1024,12 @@ ts_elf_verdict ts_elf_decide(const ts_elf_file *prog, const ts_elf_libs *libs,
         return TS_ELF_V_FOREIGN;
     if (prog->go_marker)
         return TS_ELF_V_GO;
-    if (!prog->dynamic)
+    if (!prog->dynamic && !prog->loader)
         return TS_ELF_V_STATIC;
     if (secure && ts_elf_secure_any(secure))
         return secure->setuid || secure->setgid ? TS_ELF_V_SETID : TS_ELF_V_CAPS;
+    if (prog->loader)
+        return TS_ELF_V_LOADER;
     if (!prog->imports_known || (prog->hooks & TS_ELF_HOOKS_CONNECTION))
         return TS_ELF_V_TRACEABLE;
     for (size_t i = 0; libs && i < libs->n; i++)
@@ -1031,6 +1045,8 @@ const char *ts_elf_verdict_line(ts_elf_verdict v)
         return "traceable";
     case TS_ELF_V_NO_NETWORK:
         return "traceable: no network calls found";
+    case TS_ELF_V_LOADER:
+        return "traceable: the dynamic loader (the program it runs is traced)";
     case TS_ELF_V_NOT_EXECUTABLE:
         return "not traceable: not an ELF executable";
     case TS_ELF_V_FOREIGN:
@@ -1049,5 +1065,5 @@ const char *ts_elf_verdict_line(ts_elf_verdict v)
 
 bool ts_elf_verdict_ok(ts_elf_verdict v)
 {
-    return v == TS_ELF_V_TRACEABLE || v == TS_ELF_V_NO_NETWORK;
+    return v == TS_ELF_V_TRACEABLE || v == TS_ELF_V_NO_NETWORK || v == TS_ELF_V_LOADER;
 }

@@ -67,6 +67,9 @@ typedef struct {
     bool dynamic;            /* has a program interpreter (PT_INTERP) */
     char *interp;            /* that interpreter, NULL when static */
     bool static_pie;         /* ET_DYN, no interpreter, DF_1_PIE */
+    bool loader;             /* glibc's dynamic loader (ET_DYN, an entry point, no
+                                interpreter, defines _rtld_global): run as a
+                                program, it runs the program its arguments name */
     const char *go_marker;   /* NULL, or what showed it is Go (static string) */
     bool imports_known;      /* false: no dynamic symbol table to read */
     uint32_t hooks;          /* hooked calls it imports (undefined dynamic symbols) */
@@ -185,6 +188,7 @@ bool ts_elf_secure_for(const ts_elf_secure *s, uid_t ruid, gid_t rgid);
 typedef enum {
     TS_ELF_V_TRACEABLE,      /* dynamic, and something imports connect/accept */
     TS_ELF_V_NO_NETWORK,     /* dynamic, nothing imports connect/accept (still exit 0) */
+    TS_ELF_V_LOADER,         /* the dynamic loader: the program it runs is traced */
     TS_ELF_V_NOT_EXECUTABLE, /* not an ELF program */
     TS_ELF_V_FOREIGN,        /* built for another machine than the library */
     TS_ELF_V_GO,             /* a Go binary */
@@ -194,8 +198,9 @@ typedef enum {
 } ts_elf_verdict;
 
 /* The verdict: the first that applies of not an executable, another
- * machine, Go, static, set-user/group-ID, capabilities, then traceable
- * with or without connection calls. secure and libs may be NULL. */
+ * machine, Go, static, set-user/group-ID, capabilities, the dynamic
+ * loader, then traceable with or without connection calls. secure and
+ * libs may be NULL. */
 ts_elf_verdict ts_elf_decide(const ts_elf_file *prog, const ts_elf_libs *libs,
                              const ts_elf_secure *secure);
 

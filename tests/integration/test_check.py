@@ -281,6 +281,25 @@ class CheckTest(th.TempDirMixin, unittest.TestCase):
             out = self.assert_report([copy], 1, "not traceable: not an ELF executable")
             self.assertIn("shared library", out[1])
 
+    def test_the_dynamic_loader_run_as_a_program(self):
+        """ld.so run as a program (ld.so PROGRAM ARGS) preloads as the kernel's
+        start does: run traces PROGRAM. check called it "not an ELF
+        executable (a shared library)", exit 1, and run warned so. libc.so.6,
+        a library with an entry point too, keeps its verdict."""
+        loader = "/lib64/ld-linux-x86-64.so.2"
+        if not os.path.exists(loader):
+            self.skipTest("no %s here" % loader)
+        out = self.assert_report([loader], 0,
+                                 "traceable: the dynamic loader (the program it runs is traced)")
+        self.assertIn("the program it runs is what is traced", out[1])
+        self.assertEqual(self.detail(out, "linking"),
+                         ["the dynamic loader itself (no interpreter)"], "\n".join(out))
+        r = subprocess.run([CHECK, "--warn", loader], capture_output=True, timeout=20)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"", b""))
+        libc = "/lib/x86_64-linux-gnu/libc.so.6"
+        if os.path.exists(libc):
+            self.assert_report([libc], 0, "traceable: no network calls found")
+
     def test_a_file_a_shell_runs_itself(self):
         """A file execve refuses (ENOEXEC) that a shell runs as a script of
         its own, as traceshim run does (the programs it starts traced):
@@ -535,6 +554,18 @@ class RunCheckTest(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.stdout(), b"hello from C\n")
         self.assertEqual(len(err), 1, err)
         self.assertRegex(err[0], r"^traceshim: tracing 'hello-dynamic' -> ")
+
+    def test_the_dynamic_loader_is_no_warning(self):
+        """run ld.so PROGRAM: the loader preloads the library into PROGRAM,
+        so run says it traces, where it said "not tracing ...: not an ELF
+        executable (a shared library)"."""
+        loader = "/lib64/ld-linux-x86-64.so.2"
+        if not os.path.exists(loader):
+            self.skipTest("no %s here" % loader)
+        p, err = self.run_traced(loader, Fixtures.c_program("hello-dynamic"))
+        self.assertEqual((p.returncode, p.stdout()), (3, b"hello from C\n"), p.describe())
+        self.assertEqual(len(err), 1, err)
+        self.assertRegex(err[0], r"^traceshim: tracing 'ld-linux-x86-64.so.2' -> ")
 
     def test_quiet_and_missing_checker(self):
         prog = Fixtures.c_program("hello-static", "-static")

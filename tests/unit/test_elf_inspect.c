@@ -695,6 +695,73 @@ static void test_system_programs(void **state)
     ts_elf_file_free(&f);
 }
 
+/* glibc's dynamic loader run as a program (ld.so PROGRAM): it has a soname,
+ * an entry point and no interpreter, like a library, and was called "a
+ * shared library" (not traceable, exit 1), while `traceshim run ld.so
+ * PROGRAM` traces PROGRAM. What tells it from a library is that it
+ * defines _rtld_global; a library with an entry point (libc.so.6 prints
+ * its version), or one that only has the loader's soname, stays one. */
+static void test_the_dynamic_loader(void **state)
+{
+    (void)state;
+    ts_elf_file self = read_ok("/proc/self/exe");
+    REQUIRE(self.interp != NULL);
+    char loader[PATH_MAX];
+    snprintf(loader, sizeof loader, "%s", self.interp);
+    ts_elf_libs libs;
+    assert_int_equal(ts_elf_load_libs("/proc/self/exe", &self, NULL, &libs), 0);
+    const ts_elf_lib *lc = find_lib(&libs, "libc.so.6");
+    char libc[PATH_MAX];
+    snprintf(libc, sizeof libc, "%s", lc && lc->path ? lc->path : "");
+    ts_elf_libs_free(&libs);
+    ts_elf_file_free(&self);
+
+    ts_elf_file f = read_ok(loader);
+    assert_int_equal(f.kind, TS_ELF_PROGRAM);
+    assert_true(f.loader);
+    assert_false(f.dynamic);
+    assert_false(f.static_pie);
+    assert_non_null(f.soname);
+    assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_LOADER);
+    assert_true(ts_elf_verdict_ok(TS_ELF_V_LOADER));
+    assert_string_equal(ts_elf_verdict_line(TS_ELF_V_LOADER),
+                        "traceable: the dynamic loader (the program it runs is traced)");
+    /* set-user-ID, it would run in secure-execution mode all the same */
+    ts_elf_secure s = {.setuid = true, .uid = 0};
+    assert_int_equal(ts_elf_decide(&f, NULL, &s), TS_ELF_V_SETID);
+    ts_elf_file_free(&f);
+
+    /* libc.so.6: an entry point, a soname, and PT_INTERP; its verdict as before */
+    REQUIRE(libc[0] != '\0');
+    f = read_ok(libc);
+    assert_false(f.loader);
+    assert_int_equal(f.kind, TS_ELF_PROGRAM);
+    assert_true(f.dynamic);
+    assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_NO_NETWORK);
+    ts_elf_file_free(&f);
+
+    REQUIRE(have_cc);
+    /* an entry point and a soname, no interpreter: a library, even named as the loader */
+    assert_true(sh("cd '%s' && cc -shared -fPIC -o libentry.so -Wl,-soname,ld-linux-x86-64.so.2 "
+                   "-Wl,-e,fix_connect libfix.c",
+                   dir));
+    f = read_ok(fx("libentry.so"));
+    assert_false(f.loader);
+    assert_int_equal(f.kind, TS_ELF_NOT_PROGRAM);
+    assert_string_equal(f.not_program, "a shared library");
+    assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_NOT_EXECUTABLE);
+    ts_elf_file_free(&f);
+    /* ... and one that defines _rtld_global is taken for the loader */
+    write_file(fx("rtld.c"), "int _rtld_global[4];\nvoid rtld_start(void) {}\n", 46, 0644);
+    assert_true(sh("cd '%s' && cc -shared -fPIC -nostdlib -o librtld.so -Wl,-soname,ld.so.1 "
+                   "-Wl,-e,rtld_start rtld.c",
+                   dir));
+    f = read_ok(fx("librtld.so"));
+    assert_true(f.loader);
+    assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_LOADER);
+    ts_elf_file_free(&f);
+}
+
 /* ---- scripts ---- */
 
 static void test_shebang(void **state)
@@ -901,6 +968,7 @@ int main(void)
         cmocka_unit_test(test_library_search_path),
         cmocka_unit_test(test_tls_names),
         cmocka_unit_test(test_system_programs),
+        cmocka_unit_test(test_the_dynamic_loader),
         cmocka_unit_test(test_shebang),
         cmocka_unit_test(test_shell_runs_it),
         cmocka_unit_test(test_env_target),
