@@ -442,35 +442,54 @@ static void print_system_programs(const char *path)
     printf("  %-22s never: PID 1, set-user-ID programs\n\n", "");
 }
 
+static void usage(FILE *out)
+{
+    fputs("usage: traceshim config [--system [FILE]]\n"
+          "Prints the configuration libtraceshim.so would use with this environment,\n"
+          "then every variable it reads: its value and whether it was used, rejected\n"
+          "or not set (the default applies). Exit status 1 when a value is rejected.\n"
+          "--system: as a process would see it in system mode (/etc/ld.so.preload):\n"
+          "the environment, then FILE (default $TRACESHIM_SYSTEM_CONFIG, else\n" TS_SYSCONF_PATH
+          "); exit status 1\n"
+          "also when FILE is missing or malformed. A key of FILE the library does not\n"
+          "read gets a warning on stderr (the exit status stays 0).\n",
+          out);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        printf(
-            "usage: traceshim config [--system [FILE]]\n"
-            "Prints the configuration libtraceshim.so would use with this environment,\n"
-            "then every variable it reads: its value and whether it was used, rejected\n"
-            "or not set (the default applies). Exit status 1 when a value is rejected.\n"
-            "--system: as a process would see it in system mode (/etc/ld.so.preload):\n"
-            "the environment, then FILE (default $TRACESHIM_SYSTEM_CONFIG, else\n" TS_SYSCONF_PATH
-            "); exit status 1\n"
-            "also when FILE is missing or malformed. A key of FILE the library does not\n"
-            "read gets a warning on stderr (the exit status stays 0).\n");
-        return 0;
+    /* Options anywhere; an argument that starts with '-' is one (after
+     * "--", a FILE): `config --system --help` took --help for the FILE. */
+    bool system = false, only_files = false;
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_files && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+            usage(stdout);
+            return 0;
+        } else if (!only_files && strcmp(a, "--system") == 0) {
+            system = true;
+        } else if (!only_files && strcmp(a, "--") == 0) {
+            only_files = true;
+        } else if (!only_files && a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "traceshim config: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else if (!system || file) {
+            fprintf(stderr,
+                    "traceshim config: unexpected argument '%s' (see traceshim config -h)\n", a);
+            return 2;
+        } else {
+            file = a;
+        }
     }
     const char *sys_path = NULL;
-    if (argc > 1 && strcmp(argv[1], "--system") == 0) {
+    if (system) {
         const char *given = getenv("TRACESHIM_SYSTEM_CONFIG");
-        sys_path = argc > 2 ? argv[2] : given && *given ? given : TS_SYSCONF_PATH;
+        sys_path = file ? file : given && *given ? given : TS_SYSCONF_PATH;
         if (load_system_file(sys_path) != 0)
             return 1;
         warn_unknown_keys(sys_path);
-        argv += argc > 2 ? 2 : 1;
-        argc -= argc > 2 ? 2 : 1;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "traceshim config: unexpected argument '%s' (see traceshim config -h)\n",
-                argv[1]);
-        return 2;
     }
 
     /* The library's own messages about rejected values are caught (to

@@ -387,6 +387,39 @@ class ConfigCommandTest(th.TempDirMixin, unittest.TestCase):
                    name="config-system")
         self.assertEqual((p.returncode, p.stderr()), (0, b""), p.describe())
 
+    def test_options_after_system_are_options(self):
+        """An argument after --system that starts with '-' is an option:
+        `config --system --help` said "--help cannot be read" (exit 1).
+        Help anywhere: the usage, exit 0; an unknown option: a usage error,
+        exit 2; after "--" a FILE named like an option is a FILE."""
+        env = th.launcher_env(TRACESHIM_CONFIG=CONFIG)
+
+        def config(*args):
+            return th.run(["bash", th.LAUNCHER, "config", *args], env=env, tmpdir=self.tmp,
+                          name="config-args")
+
+        for args in (["--system", "--help"], ["--system", "-h"], ["--help", "--system"],
+                     ["--system", os.path.join(self.tmp, "missing"), "--help"]):
+            p = config(*args)
+            self.assertEqual(p.returncode, 0, p.describe())
+            self.assertTrue(p.stdout().startswith(b"usage: traceshim config [--system [FILE]]"),
+                            p.describe())
+            self.assertEqual(p.stderr(), b"", p.describe())
+        for args in (["--system", "--bogus"], ["--bogus"]):
+            p = config(*args)
+            self.assertEqual(p.returncode, 2, p.describe())
+            self.assertEqual(p.stdout(), b"", p.describe())
+            self.assertIn(b"traceshim config: unknown option '--bogus'\nusage:", p.stderr(),
+                          p.describe())
+        conf = os.path.join(self.tmp, "-dash.conf")
+        with open(conf, "w") as f:
+            f.write("TRACESHIM_PROGRAMS=curl\n")
+        p = th.run(["bash", th.LAUNCHER, "config", "--system", "--", "-dash.conf"], env=env,
+                   tmpdir=self.tmp, name="config-dash", cwd=self.tmp)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(b"configuration file -dash.conf", p.stdout())
+        self.assertRegex(p.stdout().decode(), r"(?m)^  programs traced +curl$")
+
     def test_every_variable_given_garbage(self):
         """Table-driven: one traced run per variable."""
         problems = []
