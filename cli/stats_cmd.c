@@ -26,6 +26,7 @@ static void usage(FILE *out)
           "  --errors        only rows with at least one error\n"
           "  --sort KEY      order within each service: p99 (slowest first, the\n"
           "                  default), p50, count, errors (error rate) or name\n"
+          "                  (then kind)\n"
           "  --json          one JSON object instead of the table\n"
           "  -h, --help      show this help\n"
           "\n"

@@ -128,6 +128,9 @@ static int cmp_group(const void *a, const void *b)
         break;
     }
     case TS_STATS_SORT_NAME:
+        /* by name, then kind (cmp_key, below, has kind first: a client
+         * "a" came after a server "b") */
+        c = strcmp(x->name, y->name);
         break;
     }
     return c ? c : cmp_key(x->service, x->kind, x->name, y->service, y->kind, y->name);

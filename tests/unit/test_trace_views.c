@@ -932,6 +932,19 @@ static void test_hdr_percentiles(void **state)
 
 /* ================= stats ================= */
 
+/* A finished ts_stats of every span of the lines. */
+static ts_stats *stats_of(const char *const *lines, size_t n, ts_stats_sort sort, ts_tm_model **m)
+{
+    *m = model_of(lines, n);
+    ts_stats *st = ts_stats_new();
+    assert_non_null(st);
+    for (size_t t = 0; t < ts_tm_trace_count(*m); t++)
+        for (size_t i = 0; i < ts_tm_trace_at(*m, t)->n_spans; i++)
+            assert_int_equal(ts_stats_add(st, ts_tm_trace_at(*m, t)->spans[i]), 0);
+    assert_int_equal(ts_stats_finish(st, sort, false), 0);
+    return st;
+}
+
 static void test_stats_groups(void **state)
 {
     const char *lines[] = {
@@ -943,13 +956,8 @@ static void test_stats_groups(void **state)
                                                 "000" MS, "050" MS, "")),
         RES("db", "2", SPAN(TID2, "0000000000000001", "", "query", "2", "200" MS, "201" MS, "")),
     };
-    ts_tm_model *m = model_of(lines, 2);
-    ts_stats *st = ts_stats_new();
-    assert_non_null(st);
-    for (size_t t = 0; t < ts_tm_trace_count(m); t++)
-        for (size_t i = 0; i < ts_tm_trace_at(m, t)->n_spans; i++)
-            assert_int_equal(ts_stats_add(st, ts_tm_trace_at(m, t)->spans[i]), 0);
-    assert_int_equal(ts_stats_finish(st, TS_STATS_SORT_P99, false), 0);
+    ts_tm_model *m;
+    ts_stats *st = stats_of(lines, 2, TS_STATS_SORT_P99, &m);
     /* api: GET /slow server (100 ms), GET /slow client (50 ms), GET /fast;
      * then db */
     assert_int_equal(ts_stats_group_count(st), 4);
@@ -1032,6 +1040,33 @@ static void test_stats_groups(void **state)
     ts_tm_free(m);
 }
 
+/* Four spans, one per name and kind in service s. */
+static const char *const four_quick_spans[] = {
+    RES("s", "1",
+        SPAN(TID, "0000000000000001", "", "b-server", "2", "000000000", "000000005", "") "," SPAN(
+            TID, "0000000000000002", "", "a-client", "3", "000000001", "000000006",
+            "") "," SPAN(TID, "0000000000000003", "", "c-internal", "1", "000000002", "000000007",
+                         "") "," SPAN(TID, "0000000000000004", "", "a-server", "2", "000000003",
+                                      "000000008", "")),
+};
+
+/* --sort name orders a service's rows by name, then kind: it ordered them
+ * by kind first (internal, server, client), then name, so "b-server"
+ * came before "a-client". */
+static void test_stats_sort_by_name(void **state)
+{
+    (void)state;
+    ts_tm_model *m;
+    ts_stats *st = stats_of(four_quick_spans, 1, TS_STATS_SORT_NAME, &m);
+    assert_int_equal(ts_stats_group_count(st), 4);
+    static const char *const names[] = {"a-client", "a-server", "b-server", "c-internal"};
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(ts_stats_group_at(st, i)->name, names[i]);
+    assert_int_equal(ts_stats_group_at(st, 0)->kind, TS_TM_KIND_CLIENT);
+    ts_stats_free(st);
+    ts_tm_free(m);
+}
+
 /* Milliseconds ts_stats_finish takes to order st's groups by sort. */
 static double finish_ms(ts_stats *st, ts_stats_sort sort)
 {
@@ -1095,6 +1130,7 @@ int main(void)
         cmocka_unit_test(test_list_started_by_root),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_stats_many_groups_sorted_once),
+        cmocka_unit_test(test_stats_sort_by_name),
         cmocka_unit_test(test_match_anchored_same_answers_in_linear_time),
         cmocka_unit_test(test_report_data),
         cmocka_unit_test(test_report_data_only_what_is_shown),
