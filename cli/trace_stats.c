@@ -210,6 +210,13 @@ static double rate_per_s(const ts_stats *st, const ts_stats_group *g)
     return w ? (double)g->count * 1e9 / (double)w : 0;
 }
 
+/* The RATE/s cell: two decimals. Spans a few nanoseconds apart make
+ * millions a second: the column is as wide as its widest cell. */
+static int rate_text(const ts_stats *st, const ts_stats_group *g, char *buf, size_t len)
+{
+    return snprintf(buf, len, "%.2f", rate_per_s(st, g));
+}
+
 static void pad_to(FILE *out, size_t used, size_t width)
 {
     for (; used < width; used++)
@@ -218,23 +225,33 @@ static void pad_to(FILE *out, size_t used, size_t width)
 
 /* Table format: a header, then one line per group, columns separated by two
  * spaces: SERVICE (padded to the widest, at most 24 columns), KIND (8), NAME
- * (padded to the widest, at most 48, cut with "…"), COUNT, RATE/s (count
- * over the window of all spans read), ERR% (one decimal), then P50, P75,
- * P90, P95, P99, P99.9 and MAX as durations right-aligned in 9 columns.
- * A blank line separates services. */
+ * (padded to the widest, at most 48, cut with "…"), COUNT (at least 7
+ * columns), RATE/s (count over the window of all spans read, two decimals,
+ * at least 8 columns), ERR% (one decimal), then P50, P75, P90, P95, P99,
+ * P99.9 and MAX as durations right-aligned in 9 columns. COUNT and RATE/s
+ * widen, header too, to their widest number: a rate of 100000/s or more
+ * pushed the columns after it out of line. A blank line separates
+ * services. */
 void ts_stats_write_table(FILE *out, const ts_stats *st)
 {
     size_t svc_w = 7, name_w = 4; /* "SERVICE", "NAME" */
+    int count_w = 7, rate_w = 8;
+    char num[64];
     for (size_t i = 0; i < st->n_groups; i++) {
-        size_t w = ts_tm_text_cols(st->groups[i].service);
+        const ts_stats_group *g = &st->groups[i];
+        size_t w = ts_tm_text_cols(g->service);
         if (w > svc_w)
             svc_w = w > SVC_COL_MAX ? SVC_COL_MAX : w;
-        w = ts_tm_text_cols(st->groups[i].name);
+        w = ts_tm_text_cols(g->name);
         if (w > name_w)
             name_w = w > NAME_COL_MAX ? NAME_COL_MAX : w;
+        int n = snprintf(num, sizeof num, "%llu", (unsigned long long)g->count);
+        count_w = n > count_w ? n : count_w;
+        n = rate_text(st, g, num, sizeof num);
+        rate_w = n > rate_w ? n : rate_w;
     }
-    fprintf(out, "%-*s  %-8s  %-*s  %7s  %8s  %6s", (int)svc_w, "SERVICE", "KIND", (int)name_w,
-            "NAME", "COUNT", "RATE/s", "ERR%");
+    fprintf(out, "%-*s  %-8s  %-*s  %*s  %*s  %6s", (int)svc_w, "SERVICE", "KIND", (int)name_w,
+            "NAME", count_w, "COUNT", rate_w, "RATE/s", "ERR%");
     for (int k = 0; k < TS_STATS_N_PCT; k++)
         fprintf(out, "  %9s", pct_labels[k]);
     fprintf(out, "  %9s\n", "MAX");
@@ -246,7 +263,8 @@ void ts_stats_write_table(FILE *out, const ts_stats *st)
         pad_to(out, ts_tm_put_text(out, g->service, svc_w), svc_w);
         fprintf(out, "  %-8s  ", kind_name(g->kind));
         pad_to(out, ts_tm_put_text(out, g->name, name_w), name_w);
-        fprintf(out, "  %7llu  %8.2f  %6.1f", (unsigned long long)g->count, rate_per_s(st, g),
+        rate_text(st, g, num, sizeof num);
+        fprintf(out, "  %*llu  %*s  %6.1f", count_w, (unsigned long long)g->count, rate_w, num,
                 g->count ? 100.0 * (double)g->errors / (double)g->count : 0.0);
         for (int k = 0; k <= TS_STATS_N_PCT; k++) {
             uint64_t v =

@@ -1040,7 +1040,8 @@ static void test_stats_groups(void **state)
     ts_tm_free(m);
 }
 
-/* Four spans, one per name and kind in service s. */
+/* Four spans 5 ns long within 8 ns, one per name and kind in service s:
+ * 125000000.00 a second each. */
 static const char *const four_quick_spans[] = {
     RES("s", "1",
         SPAN(TID, "0000000000000001", "", "b-server", "2", "000000000", "000000005", "") "," SPAN(
@@ -1063,6 +1064,40 @@ static void test_stats_sort_by_name(void **state)
     for (size_t i = 0; i < 4; i++)
         assert_string_equal(ts_stats_group_at(st, i)->name, names[i]);
     assert_int_equal(ts_stats_group_at(st, 0)->kind, TS_TM_KIND_CLIENT);
+    ts_stats_free(st);
+    ts_tm_free(m);
+}
+
+/* A RATE/s wider than its 8 columns (100000/s and more) pushed ERR% and
+ * the percentiles out of line, under a header that did not move; the
+ * column now widens to its widest cell, header too. */
+static void test_stats_wide_rates_stay_aligned(void **state)
+{
+    (void)state;
+    ts_tm_model *m;
+    ts_stats *st = stats_of(four_quick_spans, 1, TS_STATS_SORT_P99, &m);
+    capture c;
+    cap_open(&c);
+    ts_stats_write_table(c.f, st);
+    char *out = cap_close(&c);
+    /* every line as long as the header, each rate ending where "RATE/s" does */
+    const char *header_end = strchr(out, '\n');
+    assert_non_null(header_end);
+    size_t width = (size_t)(header_end - out);
+    size_t rate_end = (size_t)(strstr(out, "RATE/s") - out) + strlen("RATE/s");
+    size_t rows = 0;
+    for (const char *line = header_end + 1; *line; rows++) {
+        const char *end = strchr(line, '\n');
+        assert_non_null(end);
+        assert_int_equal((size_t)(end - line), width);
+        const char *rate = strstr(line, "125000000.00");
+        assert_non_null(rate);
+        assert_int_equal((size_t)(rate - line) + strlen("125000000.00"), rate_end);
+        line = end + 1;
+    }
+    assert_int_equal(rows, 4);
+    assert_non_null(strstr(out, "  COUNT        RATE/s    ERR%"));
+    free(out);
     ts_stats_free(st);
     ts_tm_free(m);
 }
@@ -1131,6 +1166,7 @@ int main(void)
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_stats_many_groups_sorted_once),
         cmocka_unit_test(test_stats_sort_by_name),
+        cmocka_unit_test(test_stats_wide_rates_stay_aligned),
         cmocka_unit_test(test_match_anchored_same_answers_in_linear_time),
         cmocka_unit_test(test_report_data),
         cmocka_unit_test(test_report_data_only_what_is_shown),
