@@ -377,8 +377,9 @@ static int read_elf(Elf *e, ts_elf_file *out)
          * ld64.so.2, ld.so.1): run as a program (ld.so PROGRAM ARGS) it
          * loads PROGRAM as the kernel's call would, LD_PRELOAD too. A
          * plain library with an entry point (libc.so.6, which prints its
-         * version) stays a library. */
-        if (!out->dynamic && eh.e_entry != 0 &&
+         * version) stays a library, and a static PIE that exports the
+         * name is still a static PIE. */
+        if (!out->dynamic && eh.e_entry != 0 && out->soname && !(flags1 & DF_1_PIE) &&
             defines_symbol(e, dynsym, STT_OBJECT, "_rtld_global", NULL)) {
             out->kind = TS_ELF_PROGRAM;
             out->loader = true;

@@ -2,10 +2,10 @@
  * self-contained HTML report (report_html.c). A new OUT or a regular file is
  * written to a temporary file next to it and renamed into place (with the
  * permissions of the file it replaces), so a failed run, or one a signal
- * ends, never leaves half a page behind; an OUT that exists as anything else (a symlink, a device such
- * as /dev/stdout, a FIFO) is written in place.
- * Exit status: 0 written, 1 FILE unreadable or OUT not writable (or no such
- * trace), 2 bad usage. */
+ * ends, never leaves half a page behind; an OUT that exists as anything else (a symlink, a device
+ * such as /dev/stdout, a FIFO) is written in place, and so is a regular OUT in a folder where no
+ * new file may be made (write_over_in_place). Exit status: 0 written, 1 FILE unreadable or OUT not
+ * writable (or no such trace), 2 bad usage. */
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "cli/report_html.h"
@@ -109,6 +109,66 @@ static int write_in_place(const char *out_path, const ts_tm_model *m, const ts_t
     return status;
 }
 
+/* Writes the page over a regular OUT that may be written, in a folder
+ * where no new file may be made (a report in someone else's folder), as
+ * `>` would. seen: OUT as lstat found it. The page is made in memory
+ * first, so that OUT is only cut once it is whole; OUT is opened without
+ * following a link and written only if it is still the file seen: the
+ * folder's owner could have put a link there since, to a file of the
+ * user's. A failure or a signal while it is written leaves part of a page
+ * (README). */
+static int write_over_in_place(const char *out_path, const struct stat *seen, const ts_tm_model *m,
+                               const ts_tm_trace *const *sel, size_t n, const char *source)
+{
+    char *page = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&page, &len);
+    if (!mem) {
+        fputs("traceshim html: out of memory\n", stderr);
+        return 1;
+    }
+    int status = write_stream(mem, out_path, m, sel, n, source);
+    if (fclose(mem) != 0 && status == 0) {
+        fputs("traceshim html: out of memory\n", stderr);
+        status = 1;
+    }
+    if (status != 0) {
+        free(page);
+        return status;
+    }
+    int fd = open(out_path, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    struct stat now;
+    if (fd < 0 || fstat(fd, &now) != 0) {
+        fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
+        status = 1;
+    } else if (!S_ISREG(now.st_mode) || now.st_dev != seen->st_dev || now.st_ino != seen->st_ino) {
+        fprintf(stderr, "traceshim html: %s changed while the page was made: not written\n",
+                out_path);
+        status = 1;
+    } else {
+        size_t done = 0;
+        bool ok = ftruncate(fd, 0) == 0;
+        while (ok && done < len) {
+            ssize_t w = write(fd, page + done, len - done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            ok = w > 0;
+            if (ok)
+                done += (size_t)w;
+        }
+        if (!ok) {
+            fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
+            status = 1;
+        }
+    }
+    if (fd >= 0 && close(fd) != 0 && status == 0) {
+        fprintf(stderr, "traceshim html: cannot write %s: %s\n", out_path, strerror(errno));
+        status = 1;
+    }
+    free(page);
+    return status;
+}
+
 /* The signals whose default action ends the process and that a handler may
  * catch (the faults aside): a stop (SIGTERM, Ctrl-C), a closed terminal, a
  * timer, a file-size limit (SIGXFSZ, `ulimit -f`) met while the page is
@@ -200,11 +260,8 @@ static int write_page(const char *out_path, const ts_tm_model *m, const ts_tm_tr
     block_ending_signals(false, &unblocked);
     if (fd < 0 && exists && (errno == EACCES || errno == EPERM || errno == EROFS) &&
         access(out_path, W_OK) == 0) {
-        /* no new file in its folder (a report in a folder of someone
-         * else's), but the page itself may be written: in place, as the
-         * shell's `>` would */
         free(tmp);
-        return write_in_place(out_path, m, sel, n, source);
+        return write_over_in_place(out_path, &st, m, sel, n, source);
     }
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {

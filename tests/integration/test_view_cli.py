@@ -567,11 +567,10 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         p = self.ts("html", self.spans, "-o", os.path.join(self.tmp, "r.html"))
         self.assertEqual(p.returncode, 0, p.describe())
 
-    def test_html_rewrites_a_page_it_may_write_in_a_folder_it_may_not(self):
-        """A report nobody may write, in a folder of root's: the page goes
-        to a new file in the folder first, which nobody may not make, so
-        html said "cannot write OUT: Permission denied" where `>` would
-        have written it. It is written in place instead."""
+    def page_of_nobody_in_roots_folder(self):
+        """(setpriv, FOLDER, PAGE): a page uid 65534 may write in a folder
+        of root's that it may not; self.tmp and the spans readable to all.
+        Skips unless root."""
         if os.geteuid() != 0:
             raise unittest.SkipTest("needs root to run html as another user")
         setpriv = th.require_tool("setpriv")
@@ -583,6 +582,14 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         with open(report, "w") as f:
             f.write("old page\n")
         os.chown(report, 65534, 65534)
+        return setpriv, folder, report
+
+    def test_html_rewrites_a_page_it_may_write_in_a_folder_it_may_not(self):
+        """A report nobody may write, in a folder of root's: the page goes
+        to a new file in the folder first, which nobody may not make, so
+        html said "cannot write OUT: Permission denied" where `>` would
+        have written it. It is written in place instead."""
+        setpriv, folder, report = self.page_of_nobody_in_roots_folder()
         p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", th.LAUNCHER,
                     "html", self.spans, "-o", report],
                    env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="html-nobody")
@@ -599,6 +606,39 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
                    env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="html-nobody2")
         self.assertEqual(p.returncode, 1, p.describe())
         self.assertIn(b"(a new file in its folder): Permission denied", p.stderr(), p.describe())
+
+    def test_html_writes_no_page_through_a_link_put_in_its_place(self):
+        """The page that goes in place (the folder someone else's) is
+        written only into the file html looked at: the folder's owner can
+        put a link there meanwhile, to a file of the user's, which html
+        then cut and wrote over. A preloaded access() that sleeps widens
+        the window the link is put in."""
+        setpriv, _, report = self.page_of_nobody_in_roots_folder()
+        slow = th.compile_app("slow_access.c", os.path.join(self.tmp, "slow_access.so"),
+                              "-O2", "-shared", "-fPIC", libs=("-ldl",))
+        precious = os.path.join(self.tmp, "precious")
+        with open(precious, "w") as f:
+            f.write("the user's own file\n")
+        os.chown(precious, 65534, 65534)
+
+        def swap():
+            time.sleep(0.5)
+            os.unlink(report)
+            os.symlink(precious, report)
+        t = threading.Thread(target=swap)
+        t.start()
+        try:
+            p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "env",
+                        "LD_PRELOAD=" + slow, "SLOW_ACCESS_PATH=report.html", "SLOW_ACCESS_MS=1500",
+                        th.LAUNCHER, "html", self.spans, "-o", report],
+                       env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="html-race")
+        finally:
+            t.join()
+        with open(precious) as f:
+            self.assertEqual(f.read(), "the user's own file\n", p.describe())
+        self.assertEqual(p.returncode, 1, p.describe())
+        self.assertIn(b"traceshim html: cannot write " + report.encode(), p.stderr(), p.describe())
+        self.assertTrue(os.path.islink(report))
 
 
 if __name__ == "__main__":

@@ -760,6 +760,16 @@ static void test_the_dynamic_loader(void **state)
     assert_true(f.loader);
     assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_LOADER);
     ts_elf_file_free(&f);
+    /* a static PIE that exports the name is still a static PIE (it was
+     * called the loader, "traceable") */
+    write_file(fx("sp.c"), "int _rtld_global[4];\nint main(void) { return 0; }\n", 50, 0644);
+    REQUIRE(
+        sh("cd '%s' && cc -static-pie -Wl,--export-dynamic-symbol=_rtld_global -o sp sp.c", dir));
+    f = read_ok(fx("sp"));
+    assert_false(f.loader);
+    assert_true(f.static_pie);
+    assert_int_equal(ts_elf_decide(&f, NULL, NULL), TS_ELF_V_STATIC);
+    ts_elf_file_free(&f);
 }
 
 /* ---- scripts ---- */
