@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import stat
 import subprocess
@@ -568,31 +569,36 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.describe())
 
     def page_of_nobody_in_roots_folder(self):
-        """(setpriv, FOLDER, PAGE): a page uid 65534 may write in a folder
-        of root's that it may not; self.tmp and the spans readable to all.
-        Skips unless root."""
+        """(HTML, FOLDER, PAGE): a page uid 65534 may write in a folder of
+        root's that it may not; self.tmp and the spans readable to all;
+        HTML the argv of `traceshim html` run as uid 65534 (the viewer
+        copied into self.tmp: the checkout may be in a folder of root's,
+        /root/project on a fresh machine). Skips unless root."""
         if os.geteuid() != 0:
             raise unittest.SkipTest("needs root to run html as another user")
         setpriv = th.require_tool("setpriv")
         os.chmod(self.tmp, 0o755)
         os.chmod(self.spans, 0o644)
+        view = os.path.join(self.tmp, "traceshim-view")
+        shutil.copy(th.VIEW, view)
+        os.chmod(view, 0o755)
+        html = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", view, "--command=html"]
         folder = os.path.join(self.tmp, "www")
         os.mkdir(folder, 0o755)
         report = os.path.join(folder, "report.html")
         with open(report, "w") as f:
             f.write("old page\n")
         os.chown(report, 65534, 65534)
-        return setpriv, folder, report
+        return html, folder, report
 
     def test_html_rewrites_a_page_it_may_write_in_a_folder_it_may_not(self):
         """A report nobody may write, in a folder of root's: the page goes
         to a new file in the folder first, which nobody may not make, so
         html said "cannot write OUT: Permission denied" where `>` would
         have written it. It is written in place instead."""
-        setpriv, folder, report = self.page_of_nobody_in_roots_folder()
-        p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", th.LAUNCHER,
-                    "html", self.spans, "-o", report],
-                   env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="html-nobody")
+        html, folder, report = self.page_of_nobody_in_roots_folder()
+        p = th.run(html + [self.spans, "-o", report], env=th.clean_env(), tmpdir=self.tmp,
+                   name="html-nobody")
         self.assertEqual(p.returncode, 0, p.describe())
         with open(report, "rb") as f:
             self.assertTrue(f.read().startswith(b"<!DOCTYPE html>"))
@@ -601,9 +607,8 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         # a page it may not write either: the message names the folder's part
         os.chmod(report, 0o444)
         os.chown(report, 0, 0)
-        p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", th.LAUNCHER,
-                    "html", self.spans, "-o", report],
-                   env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="html-nobody2")
+        p = th.run(html + [self.spans, "-o", report], env=th.clean_env(), tmpdir=self.tmp,
+                   name="html-nobody2")
         self.assertEqual(p.returncode, 1, p.describe())
         self.assertIn(b"(a new file in its folder): Permission denied", p.stderr(), p.describe())
 
@@ -613,7 +618,7 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         put a link there meanwhile, to a file of the user's, which html
         then cut and wrote over. A preloaded access() that sleeps widens
         the window the link is put in."""
-        setpriv, _, report = self.page_of_nobody_in_roots_folder()
+        html, _, report = self.page_of_nobody_in_roots_folder()
         slow = th.compile_app("slow_access.c", os.path.join(self.tmp, "slow_access.so"),
                               "-O2", "-shared", "-fPIC", libs=("-ldl",))
         precious = os.path.join(self.tmp, "precious")
@@ -628,10 +633,9 @@ class ViewCommands(th.TempDirMixin, unittest.TestCase):
         t = threading.Thread(target=swap)
         t.start()
         try:
-            p = th.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "env",
-                        "LD_PRELOAD=" + slow, "SLOW_ACCESS_PATH=report.html", "SLOW_ACCESS_MS=1500",
-                        th.LAUNCHER, "html", self.spans, "-o", report],
-                       env=th.clean_env(TRACESHIM_VIEW=th.VIEW), tmpdir=self.tmp, name="html-race")
+            p = th.run(html + [self.spans, "-o", report],
+                       env=th.clean_env(LD_PRELOAD=slow, SLOW_ACCESS_PATH="report.html",
+                                        SLOW_ACCESS_MS="1500"), tmpdir=self.tmp, name="html-race")
         finally:
             t.join()
         with open(precious) as f:
