@@ -3,8 +3,9 @@
 #
 #   bash scripts/demo.sh
 #
-# Installs what is missing (scripts/install-deps.sh: as root on Debian 12),
-# builds the library and the viewer into build/, starts
+# Installs what is missing (scripts/install-deps.sh --demo: as root on
+# Debian 12), builds the library and the viewer into build/ (without the
+# tests), starts
 #
 #   curl -> frontend.py -> orders.py -> inventory.py (twice)
 #
@@ -17,6 +18,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$root"
+# Messages of the traps go here, to the terminal's stderr, even while a
+# step's output goes to a log.
+exec 9>&2
 
 py=/usr/bin/python3 # the system Python: PATH's python3 may be a wrapper script
 demo=build/demo
@@ -25,6 +29,13 @@ min_spans=7
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
+
+# LD_PRELOAD splits its list at spaces and colons: the library of a
+# checkout whose path holds one cannot be preloaded (the launcher refuses
+# it), and the services would fail after the build.
+case $root in
+*[\ :]*) die "the checkout's path holds a space or a colon, which LD_PRELOAD cannot hold: $root" ;;
+esac
 
 # --- background processes: every one we start is stopped on the way out
 pids=()
@@ -51,9 +62,10 @@ stop_all() {
     pids=()
     names=()
 }
-trap stop_all EXIT
-trap 'echo "demo: interrupted" >&2; exit 130' INT
-trap 'echo "demo: terminated" >&2; exit 143' TERM
+build_log=
+trap 'stop_all; rm -f "$build_log"' EXIT
+trap 'echo "demo: interrupted" >&9; exit 130' INT
+trap 'echo "demo: terminated" >&9; exit 143' TERM
 
 show_log() {
     printf -- '--- %s\n' "$1" >&2
@@ -61,13 +73,13 @@ show_log() {
 }
 
 # --- 1. dependencies and build
-step "dependencies (scripts/install-deps.sh)"
-bash scripts/install-deps.sh
+step "dependencies (scripts/install-deps.sh --demo)"
+bash scripts/install-deps.sh --demo
 echo "ok"
 
-step "building libtraceshim.so and traceshim-view into build/"
+step "building libtraceshim.so and traceshim-view into $root/build/"
 build_log=$(mktemp "${TMPDIR:-/tmp}/traceshim-demo-build.XXXXXX")
-if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_TESTS=OFF &&
        cmake --build build -j"$(nproc)"; } >"$build_log" 2>&1; then
     cat "$build_log" >&2
     rm -f "$build_log"
@@ -76,7 +88,7 @@ fi
 rm -f "$build_log"
 [ -f build/libtraceshim.so ] || die "the build did not produce build/libtraceshim.so"
 [ -x build/traceshim-view ] || die "the build did not produce build/traceshim-view"
-echo "build/libtraceshim.so, build/traceshim-view"
+echo "$root/build/libtraceshim.so, $root/build/traceshim-view"
 
 # --- 2. the services
 rm -rf "$demo"
@@ -136,7 +148,7 @@ start() {
     pids+=("$pid")
     names+=("$name")
     wait_ready "$name" "$port" "$pid" "$log"
-    printf '%-9s http://127.0.0.1:%s  (pid %s, log %s)\n' "$name" "$port" "$pid" "$log"
+    printf '%-9s http://127.0.0.1:%s  (pid %s, log %s)\n' "$name" "$port" "$pid" "$root/$log"
 }
 
 step "starting the services, each under scripts/traceshim run"
@@ -146,7 +158,7 @@ start frontend "$p_frontend" "$p_orders"
 
 # --- 3. one request through the chain
 url="http://127.0.0.1:$p_frontend/checkout?item=42"
-step "scripts/traceshim run -s curl -o $demo/spans.jsonl -- curl -sS '$url'"
+step "scripts/traceshim run -s curl -o $file -- curl -sS --max-time 30 --fail-with-body '$url'"
 curl_rc=0
 # In the background and waited for, so a SIGTERM to this script is handled
 # at once (bash runs traps only between foreground commands).
@@ -162,11 +174,10 @@ stop_all
 echo "stopped"
 if [ "$curl_rc" != 0 ]; then
     for n in frontend orders inventory; do show_log "$demo/$n.log"; done
-    printf 'demo: the request failed (curl exit %s); the service logs are above\n' "$curl_rc" >&2
 fi
 
 # --- 5. the trace
-step "the trace: scripts/traceshim view $demo/spans.jsonl"
+step "the trace: $root/scripts/traceshim view $file"
 if [ ! -s "$file" ]; then
     if [ "$curl_rc" = 0 ]; then
         for n in frontend orders inventory; do show_log "$demo/$n.log"; done
@@ -198,9 +209,9 @@ read -r n_spans n_traces services <<<"$summary"
 echo
 echo "$n_spans spans in $n_traces trace(s) from: ${services//,/, }"
 echo "spans file: $file"
-echo "service logs: $demo/{frontend,orders,inventory}.log"
+echo "service logs: $root/$demo/{frontend,orders,inventory}.log"
 if [ "$curl_rc" != 0 ]; then
-    die "the request failed (curl exit $curl_rc)"
+    die "the request failed (curl exit $curl_rc); the service logs are above"
 fi
 if [ "$n_spans" -lt "$min_spans" ]; then
     die "expected at least $min_spans spans (curl, frontend, orders, inventory)"
@@ -210,8 +221,8 @@ if [ "$n_traces" != 1 ]; then
 fi
 
 # --- 6. the same spans as latency statistics and as an HTML report
-step "latency per service and span: scripts/traceshim stats $demo/spans.jsonl"
+step "latency per service and span: $root/scripts/traceshim stats $file"
 scripts/traceshim stats "$file"
-step "an HTML report to open in a browser: scripts/traceshim html $demo/spans.jsonl -o $demo/report.html"
-scripts/traceshim html "$file" -o "$demo/report.html"
+step "an HTML report to open in a browser: $root/scripts/traceshim html $file -o $root/$demo/report.html"
+scripts/traceshim html "$file" -o "$root/$demo/report.html"
 echo "open file://$root/$demo/report.html"

@@ -2,6 +2,10 @@
 # install-deps.sh — install the Debian 12 packages that building traceshim,
 # the demo (scripts/demo.sh) and the tests (scripts/test.sh) need.
 #
+#   bash scripts/install-deps.sh          everything: the build and every test
+#   bash scripts/install-deps.sh --demo   the build and the demo only (about
+#                                         35 MB installed, not 500)
+#
 # Idempotent: when every package is already installed it only asks dpkg and
 # exits, without touching apt. Otherwise it must run as root; it runs
 # `apt-get update` and installs the missing packages without recommends.
@@ -11,6 +15,14 @@ set -euo pipefail
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+
+demo_only=
+case "${1-}" in
+"") ;;
+--demo) demo_only=1 ;;
+*) die "unknown argument '$1' (usage: install-deps.sh [--demo])" ;;
+esac
+[ $# -le 1 ] || die "one argument at most (usage: install-deps.sh [--demo])"
 
 # What each group is for; keep one reason per line so the list stays honest.
 packages=(
@@ -49,6 +61,14 @@ packages=(
 # keeps it: Debian's npm package would conflict with it.
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)
+fi
+# What scripts/demo.sh needs (its build leaves the tests out: -DTS_TESTS=OFF).
+if [ -n "$demo_only" ]; then
+    packages=(
+        build-essential cmake pkg-config # the build
+        libunwind-dev libelf-dev libpcre2-dev # the library and the command
+        python3 curl # the demo's services and its client
+    )
 fi
 
 command -v dpkg-query >/dev/null 2>&1 ||
@@ -106,8 +126,20 @@ run_apt() {
 }
 
 export DEBIAN_FRONTEND=noninteractive
-run_apt apt-get update
-run_apt apt-get install -y --no-install-recommends "${missing[@]}"
+# A fresh machine's unattended-upgrades may hold apt's locks for a while:
+# `update` fails at once then, so it is tried again (5 minutes at most);
+# `install` waits for the dpkg lock itself.
+for try in $(seq 30); do
+    apt-get update >"$log" 2>&1 && break
+    if ! grep -q 'Could not get lock' "$log" || [ "$try" -eq 30 ]; then
+        say "error: 'apt-get update' failed; its output:"
+        tail -n 40 "$log" >&2
+        exit 1
+    fi
+    [ "$try" -gt 1 ] || say "apt's lists are locked by another process; waiting for it"
+    sleep 10
+done
+run_apt apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}"
 
 # Check, so a package apt skipped for some reason does not surface later as a
 # confusing build error.
