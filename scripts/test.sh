@@ -8,8 +8,8 @@
 # test ctest knows (labels: unit, integration, soak, and package: the .deb
 # installed into a fresh debootstrap root, see tests/CMakeLists.txt);
 # before that, the unit and integration tests under ASan+UBSan
-# (build-asan/), the threaded ones under TSan (build-tsan/, label tsan) and
-# a short fuzz run.
+# (build-asan/), the threaded ones under TSan (build-tsan/, label tsan), a
+# short fuzz run, the benchmarks' smoke and the demo (scripts/demo.sh).
 # The exit status is ctest's (or the build's, if the build fails).
 set -euo pipefail
 
@@ -98,6 +98,17 @@ bash bench/node/install.sh || early=1
 bash bench/run.sh --smoke --lib build-ci/libtraceshim.so || early=1
 # bench/ab.sh, two builds side by side: the same build twice, one round of a second
 bash bench/ab.sh build-ci/libtraceshim.so build-ci/libtraceshim.so tinyhttpd 1 1 || early=1
+
+# README's first command: the demo builds build/ (without the tests) and
+# traces its chain end to end; it fails (and so this stage) when the trace
+# is not one trace with the spans of every hop.
+step "the demo: scripts/demo.sh (README's first command)"
+if bash scripts/demo.sh >build-ci/demo.log 2>&1; then
+    grep -E '^[0-9]+ spans in [0-9]+ trace' build-ci/demo.log || true
+else
+    tail -n 60 build-ci/demo.log >&2
+    early=1
+fi
 
 step "ctest --test-dir build-ci --output-on-failure -j2"
 rc=0
