@@ -129,16 +129,14 @@ export DEBIAN_FRONTEND=noninteractive
 # A fresh machine's unattended-upgrades may hold apt's locks for a while:
 # `update` fails at once then, so it is tried again (5 minutes at most);
 # `install` waits for the dpkg lock itself.
+updated=
 for try in $(seq 30); do
-    apt-get update >"$log" 2>&1 && break
-    if ! grep -q 'Could not get lock' "$log" || [ "$try" -eq 30 ]; then
-        say "error: 'apt-get update' failed; its output:"
-        tail -n 40 "$log" >&2
-        exit 1
-    fi
+    apt-get update >"$log" 2>&1 && { updated=1; break; }
+    grep -q 'Could not get lock' "$log" || break
     [ "$try" -gt 1 ] || say "apt's lists are locked by another process; waiting for it"
     sleep 10
 done
+[ -n "$updated" ] || run_apt apt-get update # once more, and its output if it fails
 run_apt apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}"
 
 # Check, so a package apt skipped for some reason does not surface later as a
