@@ -7,6 +7,7 @@
 #ifndef TS_SPAN_H
 #define TS_SPAN_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -405,10 +406,11 @@ static inline bool ts_id_is_zero(const uint8_t *id, size_t n)
  * span id, or either half of a trace id. */
 static inline uint64_t ts_id_u64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (size_t i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
+    /* one load and (on a little-endian machine) a byte swap: gcc did not
+     * see one in a loop of shifts (about 17 instructions an id) */
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return be64toh(v);
 }
 
 #endif

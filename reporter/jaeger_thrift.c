@@ -50,6 +50,7 @@ static size_t jt_key_frag(char *text, const char *key, size_t klen, size_t *at, 
 }
 
 static struct ts_key_frags jt_keys; /* encoders run under the export lock */
+static const ts_key_frag_fn jt_key_make = jt_key_frag;
 
 /* The most bytes of a Tag besides its key and string value: three field
  * headers, two lengths or numbers, the stop. */
@@ -296,54 +297,78 @@ static void jt_lead_tags(struct ts_json_buf *b, uint8_t span_kind)
         jt_lead_tags_write(b, jt_kind_name(span_kind));
 }
 
-/* Span.tags of s: span.kind, the instrumentation scope, the attributes,
- * the status, then otel.dropped_attributes_count when the span left
- * attributes out (the OpenTelemetry mapping to non-OTLP formats: Jaeger
- * has no field for the count; a long tag, as OpenTelemetry's Jaeger
- * exporters write their counts, and only when not 0). With b NULL only
- * counts them, so that the list header can come first; one routine for
- * both keeps the count and the tags in step. Returns the number. */
-static uint32_t jt_span_tags(struct ts_json_buf *b, const struct ts_span *s)
+/* What the last span's attributes found in jt_keys, by position. */
+static struct ts_key_frag_memo jt_last_keys[TS_SPAN_MAX_ATTRS];
+
+/* One attribute's Tag; false when it is left out (no key, or a type this
+ * version cannot name: damaged, or unknown, rather than guessed). */
+static inline bool jt_attr_tag(struct ts_json_buf *b, const struct ts_span *s, size_t i)
 {
-    uint32_t n = jt_kind_name(s->kind) ? 3 : 2; /* jt_lead_tags' */
-    if (b)
-        jt_lead_tags(b, s->kind);
-    size_t nattrs = ts_span_nattrs(s);
-    for (size_t i = 0; i < nattrs; i++) {
-        const struct ts_attr *a = &s->attrs[i];
-        if (!a->key || a->type > TS_ATTR_BOOL)
-            continue; /* damaged or unknown: leave it out rather than guess */
-        n++;
-        if (!b)
-            continue;
-        if (a->type == TS_ATTR_STR) {
-            size_t len;
-            const char *p = ts_span_bytes(s, a->off, a->len, &len);
-            jt_tag_ckey(b, a->key, JT_TAG_STRING, p, len, 0);
-        } else if (a->type == TS_ATTR_INT) {
-            jt_tag_ckey(b, a->key, JT_TAG_LONG, NULL, 0, a->num);
-        } else {
-            jt_tag_ckey(b, a->key, JT_TAG_BOOL, NULL, 0, a->num != 0);
-        }
+    const struct ts_attr *a = &s->attrs[i];
+    if (!a->key || a->type > TS_ATTR_BOOL)
+        return false;
+    const struct ts_key_frag *k =
+        ts_key_frag_at(&jt_last_keys[i], 0, &jt_keys, &jt_key_make, a->key);
+    size_t klen = k ? k->klen : strlen(a->key);
+    if (a->type == TS_ATTR_STR) {
+        size_t len;
+        const char *p = ts_span_bytes(s, a->off, a->len, &len);
+        jt_tag(b, k, a->key, klen, JT_TAG_STRING, p, len, 0);
+    } else if (a->type == TS_ATTR_INT) {
+        jt_tag(b, k, a->key, klen, JT_TAG_LONG, NULL, 0, a->num);
+    } else {
+        jt_tag(b, k, a->key, klen, JT_TAG_BOOL, NULL, 0, a->num != 0);
     }
-    if (s->status == TS_STATUS_OK || s->status == TS_STATUS_ERROR) {
-        bool err = s->status == TS_STATUS_ERROR;
-        if (b)
-            jt_tag_cstr(b, "otel.status_code", err ? "ERROR" : "OK");
+    return true;
+}
+
+/* Span.tags of s, its list header first: span.kind, the instrumentation
+ * scope, the attributes, the status, then otel.dropped_attributes_count
+ * when the span left attributes out (the OpenTelemetry mapping to
+ * non-OTLP formats: Jaeger has no field for the count; a long tag, as
+ * OpenTelemetry's Jaeger exporters write their counts, and only when not
+ * 0). The header's room is that of the most tags the span can have, and
+ * the count is set once the tags are written (one pass over the
+ * attributes, not a second to count them). */
+static void jt_span_tags(struct ts_json_buf *b, const struct ts_span *s)
+{
+    bool status = s->status == TS_STATUS_OK || s->status == TS_STATUS_ERROR;
+    bool err = s->status == TS_STATUS_ERROR;
+    bool dropped = s->dropped_attrs != 0;
+    size_t nattrs = ts_span_nattrs(s);
+    uint32_t lead = jt_kind_name(s->kind) ? 3 : 2; /* jt_lead_tags' */
+    uint32_t most = lead + (uint32_t)nattrs + status + err + dropped;
+    size_t head = b->len, room = ts_tc_list_header_len(most);
+    char *o = ts_json_buf_room(b, room);
+    if (!o)
+        return;
+    ts_json_buf_commit(b, o + room);
+
+    uint32_t n = lead;
+    jt_lead_tags(b, s->kind);
+    for (size_t i = 0; i < nattrs; i++)
+        n += jt_attr_tag(b, s, i);
+    if (status) {
+        jt_tag_cstr(b, "otel.status_code", err ? "ERROR" : "OK");
         n++;
         if (err) {
             /* Jaeger's UI marks a span failed by this tag. */
-            if (b)
-                jt_tag_ckey(b, "error", JT_TAG_BOOL, NULL, 0, true);
+            jt_tag_ckey(b, "error", JT_TAG_BOOL, NULL, 0, true);
             n++;
         }
     }
-    if (__builtin_expect(s->dropped_attrs != 0, 0)) {
-        if (b)
-            jt_tag_ckey(b, "otel.dropped_attributes_count", JT_TAG_LONG, NULL, 0, s->dropped_attrs);
+    if (__builtin_expect(dropped, 0)) {
+        jt_tag_ckey(b, "otel.dropped_attributes_count", JT_TAG_LONG, NULL, 0, s->dropped_attrs);
         n++;
     }
-    return n;
+    if (b->failed)
+        return;
+    size_t used = ts_tc_list_header_len(n);
+    if (used < room) { /* attributes left out: the tags move up to the header */
+        memmove(b->data + head + used, b->data + head + room, b->len - head - room);
+        b->len -= room - used;
+    }
+    ts_tc_put_list_header(b->data + head, TS_TC_STRUCT, n);
 }
 
 /* 8 bytes big-endian as the i64 Jaeger carries them in, as the varint of
@@ -379,11 +404,15 @@ void ts_jaeger_thrift_span(struct ts_json_buf *spans, const struct ts_span *s, b
         return;
     /* the Span struct, its fields in id order (each header holds the
      * distance from the one before) */
-    o = jt_put_i64_field(o, 1, 0, trace_low);             /* traceIdLow */
-    o = jt_put_i64_field(o, 2, 1, trace_high);            /* traceIdHigh */
+    const char *trace_fields = o;
+    o = jt_put_i64_field(o, 1, 0, trace_low);  /* traceIdLow */
+    o = jt_put_i64_field(o, 2, 1, trace_high); /* traceIdHigh */
+    size_t trace_fields_len = (size_t)(o - trace_fields);
     o = jt_put_i64_field(o, 3, 2, jt_id64_zz(s->span_id)); /* spanId */
-    o = jt_put_i64_field(o, 4, 3, parent);                /* parentSpanId */
-    o = ts_tc_put_field_header(o, TS_TC_BINARY, 5, 4);    /* operationName */
+    const char *parent_field = o;
+    o = jt_put_i64_field(o, 4, 3, parent); /* parentSpanId */
+    size_t parent_field_len = (size_t)(o - parent_field);
+    o = ts_tc_put_field_header(o, TS_TC_BINARY, 5, 4); /* operationName */
     o = ts_tc_put_string(o, name, name_len, name_clean);
     int16_t prev = 5;
     if (has_parent) {
@@ -393,10 +422,12 @@ void ts_jaeger_thrift_span(struct ts_json_buf *spans, const struct ts_span *s, b
         o = ts_tc_put_list_header(o, TS_TC_STRUCT, 1);
         o = ts_tc_put_field_header(o, TS_TC_I32, 1, 0); /* refType */
         o = ts_put_varint(o, ts_tc_zigzag32(JT_REF_CHILD_OF));
-        o = jt_put_i64_field(o, 2, 1, trace_low);
-        o = jt_put_i64_field(o, 3, 2, trace_high);
-        o = jt_put_i64_field(o, 4, 3, parent); /* spanId */
-        *o++ = 0;                              /* STOP */
+        /* traceIdLow, traceIdHigh and spanId (the parent's), fields 2, 3
+         * and 4: the bytes of the Span's fields 1, 2 and 4, as each
+         * header holds the distance from the field before, 1 in both */
+        o = ts_put(o, trace_fields, trace_fields_len);
+        o = ts_put(o, parent_field, parent_field_len);
+        *o++ = 0; /* STOP */
         prev = 6;
     }
     o = ts_tc_put_field_header(o, TS_TC_I32, 7, prev); /* flags */
@@ -406,7 +437,6 @@ void ts_jaeger_thrift_span(struct ts_json_buf *spans, const struct ts_span *s, b
     o = jt_put_i64_field(o, 8, 7, ts_tc_zigzag64((int64_t)(s->start_ns / 1000))); /* µs */
     o = jt_put_i64_field(o, 9, 8, ts_tc_zigzag64((int64_t)(dur_ns / 1000)));      /* µs */
     o = ts_tc_put_field_header(o, TS_TC_LIST, 10, 9);                             /* tags */
-    o = ts_tc_put_list_header(o, TS_TC_STRUCT, jt_span_tags(NULL, s));
     ts_json_buf_commit(spans, o);
     jt_span_tags(spans, s);
     ts_json_buf_append_char(spans, 0); /* STOP */
@@ -437,8 +467,8 @@ static size_t jt_head_max(void)
 {
     const struct ts_json_buf *proc = jt_process();
     /* what bound() counts before the span bytes */
-    size_t max = JT_HEADER_LEN + 1 + 1 + (proc ? proc->len : 0) + 1 +
-                 ts_tc_list_header_len(UINT32_MAX);
+    size_t max =
+        JT_HEADER_LEN + 1 + 1 + (proc ? proc->len : 0) + 1 + ts_tc_list_header_len(UINT32_MAX);
     /* The seal makes the head in jt_head: its room is made here, at the
      * batch's start, so that a seal allocates nothing (the flush for an
      * _exit in a signal handler must not: exporters.h ts_exp_prepare). */
@@ -451,8 +481,7 @@ static size_t jt_head_max(void)
 
 /* emitBatch_args { batch: Batch { process, spans: [...], seqNo } }: the
  * head goes before the spans, seqNo and the two stops after them. */
-static size_t jt_seal(struct ts_json_buf *batch, size_t room_start, size_t spans_off,
-                      size_t nspans)
+static size_t jt_seal(struct ts_json_buf *batch, size_t room_start, size_t spans_off, size_t nspans)
 {
     const struct ts_json_buf *proc = jt_process();
     if (!proc || nspans > INT32_MAX) {
@@ -492,6 +521,7 @@ void ts_jaeger_thrift_finish(struct ts_json_buf *out, const char *spans, size_t 
 static void jt_forget(void)
 {
     ts_key_frags_forget(&jt_keys);
+    memset(jt_last_keys, 0, sizeof jt_last_keys);
     /* a fork amid its stores could leave an entry made before its length */
     memset(jt_lead, 0, sizeof jt_lead);
     /* leaked on purpose: may be mid-realloc */

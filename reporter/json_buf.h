@@ -463,6 +463,35 @@ static inline const struct ts_key_frag *ts_key_frag_get(struct ts_key_frags *t, 
     return ts_key_frag_find(t, key, make);
 }
 
+/* What the last span's attributes found, by position: spans of one kind
+ * carry the same keys in the same order, so the key at a position is
+ * found with one comparison before its table is searched. Only a
+ * literal key's entry is kept (its fragment never changes); forget it
+ * with the table (memset to 0). */
+struct ts_key_frag_memo {
+    const char *key;
+    uint8_t table; /* which of the encoder's tables (0 when it has one) */
+    const struct ts_key_frag *frag;
+};
+
+/* ts_key_frag_get(&tables[table], key, makes[table]) through the memo m
+ * of the key's position: an encoder has a table (and its make) for each
+ * kind of fragment, or one (table 0). */
+static inline const struct ts_key_frag *ts_key_frag_at(struct ts_key_frag_memo *m, uint8_t table,
+                                                       struct ts_key_frags *tables,
+                                                       const ts_key_frag_fn *makes, const char *key)
+{
+    if (m->key == key && m->table == table)
+        return m->frag;
+    const struct ts_key_frag *k = ts_key_frag_get(&tables[table], key, makes[table]);
+    if (k && k->literal) {
+        m->key = key;
+        m->table = table;
+        m->frag = k;
+    }
+    return k;
+}
+
 /* Unsigned LEB128 varints, as protobuf and thrift's compact protocol write
  * them: 7 bits a byte, least significant first. */
 #define TS_VARINT_MAX 10 /* bytes of the longest one (a 64-bit value) */

@@ -122,30 +122,14 @@ static const ts_key_frag_fn otlp_key_frag_of[TS_ATTR_BOOL + 1] = {
     [TS_ATTR_BOOL] = otlp_bool_key_frag,
 };
 
-/* The fragments the last span's attributes had, by position: spans of
- * one kind get the same keys in the same order, so a key is found here
- * with a comparison or two before the table is searched. Only a literal
- * key's fragment is kept (its entry never changes); reporter thread
- * only, like the table. */
-static struct {
-    const char *key;
-    uint8_t type;
-    const struct ts_key_frag *frag;
-} otlp_last_keys[TS_SPAN_MAX_ATTRS];
+/* The fragments the last span's attributes found, by position (reporter
+ * thread only, like the tables). */
+static struct ts_key_frag_memo otlp_last_keys[TS_SPAN_MAX_ATTRS];
 
 /* The fragment of attribute i's key for its type, NULL when it has none. */
 static inline const struct ts_key_frag *otlp_key_at(size_t i, const struct ts_attr *a)
 {
-    if (otlp_last_keys[i].key == a->key && otlp_last_keys[i].type == a->type)
-        return otlp_last_keys[i].frag;
-    const struct ts_key_frag *k =
-        ts_key_frag_get(&otlp_keys[a->type], a->key, otlp_key_frag_of[a->type]);
-    if (k && k->literal) {
-        otlp_last_keys[i].key = a->key;
-        otlp_last_keys[i].type = a->type;
-        otlp_last_keys[i].frag = k;
-    }
-    return k;
+    return ts_key_frag_at(&otlp_last_keys[i], a->type, otlp_keys, otlp_key_frag_of, a->key);
 }
 
 /* The room an attribute takes at most with its key's fragment: a string

@@ -29,11 +29,6 @@ void ts_tc_list_header(struct ts_json_buf *b, enum ts_tc_type elem, uint32_t siz
         ts_json_buf_commit(b, ts_tc_put_list_header(o, elem, size));
 }
 
-size_t ts_tc_list_header_len(size_t size)
-{
-    return size < TS_TC_LIST_LONG_FORM ? 1 : 1 + ts_varint_len(size);
-}
-
 void ts_tc_message_begin(struct ts_tc_writer *w, const char *name, enum ts_tc_msg_type type,
                          int32_t seqid)
 {

@@ -126,7 +126,10 @@ static inline char *ts_tc_put_string(char *o, const char *s, size_t n, size_t cl
 void ts_tc_list_header(struct ts_json_buf *b, enum ts_tc_type elem, uint32_t size);
 
 /* Bytes ts_tc_list_header writes for this size. */
-size_t ts_tc_list_header_len(size_t size);
+static inline size_t ts_tc_list_header_len(size_t size)
+{
+    return size < TS_TC_LIST_LONG_FORM ? 1 : 1 + ts_varint_len(size);
+}
 
 /* Message header: protocol id, version and type, sequence id, name. */
 void ts_tc_message_begin(struct ts_tc_writer *w, const char *name, enum ts_tc_msg_type type,

@@ -171,16 +171,70 @@ struct zk_attrs {
     uint64_t res_taken;
 };
 
-static void zk_look(const struct ts_span *s, struct zk_attrs *z)
+/* The last look that can be kept, with what it was of: spans of one
+ * kind carry the same keys with the same types in the same order, and a
+ * span whose attributes have the very keys of that look (literals of the
+ * shim's, by address: their text never changes) and types, in its
+ * order, under the same resource, finds the same. Its roles are kept by
+ * position. Reporter thread only; zk_forget empties it. */
+static struct {
+    bool valid;
+    unsigned generation; /* zk_res's */
+    size_t n;
+    const char *key[TS_SPAN_MAX_ATTRS];
+    uint8_t type[TS_SPAN_MAX_ATTRS];
+    int8_t role_at[ZK_NROLES]; /* the attribute's position; -1: none */
+    struct zk_attrs z;         /* its role[] set for the span looked at */
+} zk_last;
+
+/* Whether s's attributes are the ones of the kept look. */
+static inline bool zk_last_fits(const struct ts_span *s, size_t n)
 {
+    if (!zk_last.valid || zk_last.n != n || zk_last.generation != zk_res.generation)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s->attrs[i].key != zk_last.key[i] || s->attrs[i].type != zk_last.type[i])
+            return false;
+    return true;
+}
+
+/* Keeps the look z of s, when every key it wrote has a literal's entry. */
+static void zk_last_keep(const struct ts_span *s, size_t n, const struct zk_attrs *z)
+{
+    for (size_t i = 0; i < n; i++)
+        if (zk_known(&s->attrs[i]) && !(z->key[i] && z->key[i]->literal))
+            return;
+    zk_last.valid = false;
+    for (size_t i = 0; i < n; i++) {
+        zk_last.key[i] = s->attrs[i].key;
+        zk_last.type[i] = s->attrs[i].type;
+    }
+    for (int r = 0; r < ZK_NROLES; r++)
+        zk_last.role_at[r] = z->role[r] ? (int8_t)(z->role[r] - s->attrs) : -1;
+    zk_last.z = *z;
+    zk_last.n = n;
+    zk_last.generation = zk_res.generation;
+    zk_last.valid = true;
+}
+
+/* What s's attributes are (z: room for a new look); the kept look when
+ * it fits. */
+static const struct zk_attrs *zk_look(const struct ts_span *s, struct zk_attrs *z)
+{
+    size_t n = ts_span_nattrs(s);
+    if (zk_last_fits(s, n)) {
+        for (int r = 0; r < ZK_NROLES; r++)
+            zk_last.z.role[r] = zk_last.role_at[r] < 0 ? NULL : &s->attrs[zk_last.role_at[r]];
+        return &zk_last.z;
+    }
     memset(z->role, 0, sizeof z->role);
     z->res_taken = 0;
     uint32_t hash[TS_SPAN_MAX_ATTRS];
     uint64_t seen[4] = {0}; /* a bit per key so far, by zk_key_slot */
-    size_t n = ts_span_nattrs(s);
     for (size_t i = 0; i < n; i++) {
         const struct ts_attr *a = &s->attrs[i];
         z->write[i] = false;
+        z->key[i] = NULL;
         if (!zk_known(a))
             continue;
         const struct ts_key_frag *k = ts_key_frag_get(&zk_keys, a->key, zk_key_frag);
@@ -202,6 +256,8 @@ static void zk_look(const struct ts_span *s, struct zk_attrs *z)
         if (ZK_ROLE(info) != ZK_OTHER)
             z->role[ZK_ROLE(info)] = a;
     }
+    zk_last_keep(s, n, z);
+    return z;
 }
 
 /* ------------------------------------------------------------ the parts */
@@ -528,8 +584,8 @@ void ts_zipkin_json_span(struct ts_json_buf *b, const struct ts_span *s, bool fi
         b->failed = true;
         return;
     }
-    struct zk_attrs z;
-    zk_look(s, &z);
+    struct zk_attrs room;
+    const struct zk_attrs *z = zk_look(s, &room);
     size_t name_len;
     const char *name = ts_span_bytes(s, s->name_off, s->name_len, &name_len);
     char *o = ts_json_buf_room(b, ZK_SPAN_HEAD_MAX + TS_JSON_STRING_MAX(name_len));
@@ -562,8 +618,8 @@ void ts_zipkin_json_span(struct ts_json_buf *b, const struct ts_span *s, bool fi
     o = ts_put_u64(o, dur ? dur : 1);
     ts_json_buf_commit(b, o);
     ts_json_buf_append(b, zk_res.local.data, zk_res.local.len);
-    zk_remote_endpoint(b, s, &z);
-    zk_tags(b, s, &z);
+    zk_remote_endpoint(b, s, z);
+    zk_tags(b, s, z);
     /* Zipkin's debug: its collector keeps the span whatever it samples */
     static const char debug_end[] = ",\"debug\":true}";
     if (s->sampled & TS_SPAN_DEBUG)
@@ -602,6 +658,7 @@ void ts_zipkin_json_finish(struct ts_json_buf *out, const char *spans, size_t sp
 static void zk_forget(void)
 {
     ts_key_frags_forget(&zk_keys);
+    zk_last.valid = false;
     memset(&zk_times, 0, sizeof zk_times);
     /* a fork amid its stores could leave an address with another's family */
     memset(&zk_ip_last, 0, sizeof zk_ip_last);

@@ -418,6 +418,46 @@ static void test_repeated_keys_by_text(void **state)
     ts_json_buf_free(&b);
 }
 
+/* The look at a span's keys is kept for the next span with the very same
+ * keys and types: that span's own values are written (its peer's address
+ * and port in remoteEndpoint, its status in "error"), and an attribute of
+ * a type no encoder knows, where the span before had a known one, is
+ * left out. Two spans of one list, apart in memory as the reporter's
+ * are. */
+static void test_a_kept_look_is_each_spans_own(void **state)
+{
+    (void)state;
+    struct ts_span *s = calloc(3, sizeof *s);
+    assert_non_null(s);
+    for (int i = 0; i < 3; i++) {
+        known_span(&s[i]);
+        s[i].status = TS_STATUS_ERROR;
+    }
+    s[1].nattrs = 2; /* method, status code: then its own peer and port */
+    s[1].attrs[1].num = 503;
+    ts_span_attr_int(&s[1], "server.port", 8080);
+    ts_span_attr_cstr(&s[1], "network.peer.address", "10.9.8.7");
+    ts_span_attr_int(&s[1], "network.peer.port", 40000);
+    ts_span_attr_bool(&s[1], "b", true);
+    ts_span_attr_int(&s[1], "neg", -7);
+    s[2].attrs[6].type = TS_ATTR_BOOL + 1; /* "neg", damaged */
+    struct ts_json_buf b;
+    encode(&b, s, 3);
+    const char *second = strstr(b.data, "},{\"traceId\"");
+    assert_non_null(second);
+    const char *third = strstr(second + 1, "},{\"traceId\"");
+    assert_non_null(third);
+    assert_non_null(strstr(b.data, "\"remoteEndpoint\":{\"ipv4\":\"10.1.2.3\",\"port\":51000}"));
+    const char *peer = strstr(second, "\"remoteEndpoint\":{\"ipv4\":\"10.9.8.7\",\"port\":40000}");
+    assert_true(peer && peer < third);
+    const char *error = strstr(second, "\"error\":\"503\"");
+    assert_true(error && error < third);
+    assert_non_null(strstr(third, "\"b\":\"true\","));
+    assert_null(strstr(third, "\"neg\""));
+    ts_json_buf_free(&b);
+    free(s);
+}
+
 /* The resource's attributes are every span's tags (Zipkin has no
  * resource), after the span's own and in the resource's order, the ones
  * of OTEL_RESOURCE_ATTRIBUTES too; not service.name (the serviceName),
@@ -694,6 +734,7 @@ int main(void)
         cmocka_unit_test_setup(test_remote_service_name, setup),
         cmocka_unit_test_setup(test_status_and_error_tags, setup),
         cmocka_unit_test_setup(test_repeated_keys_by_text, setup),
+        cmocka_unit_test_setup(test_a_kept_look_is_each_spans_own, setup),
         cmocka_unit_test_setup(test_resource_tags, setup),
         cmocka_unit_test_setup(test_span_attribute_beats_resource_tag, setup),
         cmocka_unit_test_setup(test_dropped_attributes_count, setup),
