@@ -92,18 +92,22 @@ static size_t otlp_pb_key_frag(char *text, const char *key, size_t klen, size_t 
 }
 
 static struct ts_key_frags otlp_pb_keys; /* reporter thread only */
+static const ts_key_frag_fn otlp_pb_key_make = otlp_pb_key_frag;
+/* What the last span's attributes found in otlp_pb_keys, by position. */
+static struct ts_key_frag_memo otlp_pb_last_keys[TS_SPAN_MAX_ATTRS];
 
 /* The most bytes an attribute takes besides its key and string value:
  * the KeyValue's and the AnyValue's tags and lengths, the member's tag
  * and length or number. */
 #define OTLP_PB_ATTR_MAX (3 * TS_PB_FIELD_HEAD_MAX)
 
-/* One span attribute, a KeyValue whose size is worked out first, so that
- * its lengths are written in place and nothing moves. */
-static void otlp_pb_span_attr(struct ts_json_buf *b, const struct ts_attr *a, const char *str,
-                              size_t slen)
+/* One span attribute (the span's i-th), a KeyValue whose size is worked
+ * out first, so that its lengths are written in place and nothing moves. */
+static void otlp_pb_span_attr(struct ts_json_buf *b, size_t i, const struct ts_attr *a,
+                              const char *str, size_t slen)
 {
-    const struct ts_key_frag *k = ts_key_frag_get(&otlp_pb_keys, a->key, otlp_pb_key_frag);
+    const struct ts_key_frag *k =
+        ts_key_frag_at(&otlp_pb_last_keys[i], 0, &otlp_pb_keys, &otlp_pb_key_make, a->key);
     if (!k) {
         otlp_pb_kv(b, OTLP_SPAN_ATTRIBUTES, a->key, strlen(a->key), a->type, str, slen, a->num);
         return;
@@ -183,7 +187,7 @@ void ts_otlp_proto_span(struct ts_json_buf *spans, const struct ts_span *s, bool
         const char *p = NULL;
         if (a->type == TS_ATTR_STR)
             p = ts_span_bytes(s, a->off, a->len, &n);
-        otlp_pb_span_attr(spans, a, p, n);
+        otlp_pb_span_attr(spans, i, a, p, n);
     }
 
     o = ts_json_buf_room(spans, OTLP_PB_SPAN_TAIL_MAX);
@@ -317,6 +321,7 @@ void ts_otlp_proto_finish(struct ts_json_buf *out, const char *spans, size_t spa
 static void otlp_pb_forget(void)
 {
     ts_key_frags_forget(&otlp_pb_keys);
+    memset(otlp_pb_last_keys, 0, sizeof otlp_pb_last_keys);
     ts_json_buf_init(&otlp_pb_cache.head); /* leaked on purpose: may be mid-realloc */
     otlp_pb_cache.generation = 0;
 }
