@@ -16,7 +16,12 @@ http.response.status_code on every span.
             upstream (also a request body buffered to a temp file),
             Apache 2.4 as Debian runs it (event MPM, children as www-data):
             static files (mmap + writev, and sendfile) and a reverse proxy
-            (mod_proxy_http, keep-alive upstream, a 100 KB POST)
+            (mod_proxy_http, keep-alive upstream, a 100 KB POST);
+            squid as a forward proxy (-N: absolute-form targets, a chain
+            through it, a CONNECT tunnel to a TLS server left alone) and as
+            Debian's squid.service starts it (--foreground: its worker,
+            started in secure execution, runs without the shim; the chain
+            goes through it)
   untraced: redis-server + redis-cli (not HTTP: no spans, bytes untouched)
   interop:  an OpenTelemetry JS service (B3 propagator, not under the shim)
             in the middle of a traced chain (needs the npm peers, see
@@ -33,7 +38,9 @@ import os
 import pwd
 import random
 import re
+import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -74,6 +81,29 @@ ThreadsPerChild 25
 MaxRequestWorkers 150
 MaxConnectionsPerChild 0
 %(conf)s"""
+SQUID = "/usr/sbin/squid"
+# start_squid's squid.conf: nothing outside its folder, a listener on
+# 127.0.0.1 only, its UDP socket (DNS) on 127.0.0.1 and no name server but
+# 127.0.0.1 (the tests' URLs name addresses: nothing is looked up), no cache
+# (no cache_dir: none on disk; cache deny all: none in memory either), every
+# client allowed (CONNECT to any port too), and no wait for connections to
+# end at a shutdown (squid still takes about 1.5 s to stop).
+SQUID_CONF = """\
+http_port 127.0.0.1:%(port)d
+visible_hostname localhost
+pid_filename %(d)s/squid.pid
+cache_log %(d)s/error.log
+access_log stdio:%(d)s/access.log
+cache_store_log none
+coredump_dir %(d)s
+cache deny all
+http_access allow all
+pinger_enable off
+udp_incoming_address 127.0.0.1
+udp_outgoing_address 127.0.0.1
+dns_nameservers 127.0.0.1
+shutdown_lifetime 0 seconds
+"""
 C, S = th.KIND_CLIENT, th.KIND_SERVER
 
 
@@ -754,7 +784,14 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         proxy, its dir, the chains)."""
         prx, up, port, plain_port, d = self.proxy_pair(start_proxy)
         chains, headers = self.proxied_three_requests(prx, up, port, plain_port, d, proxy)
-        psrv, pcli = chains[2][1], chains[2][2]
+        self.check_forwarded(headers, chains[2], proxy)
+        return prx, d, chains
+
+    def check_forwarded(self, headers, chain, proxy):
+        """headers, those the upstream received at the end of chain (curl
+        CLIENT, proxy SERVER, proxy CLIENT, upstream SERVER), hold each
+        trace header once, naming the proxy's CLIENT span."""
+        psrv, pcli = chain[1], chain[2]
         want = {"X-B3-TraceId": [pcli["traceId"]], "X-B3-SpanId": [pcli["spanId"]],
                 "X-B3-Sampled": ["1"],
                 "traceparent": ["00-%s-%s-01" % (pcli["traceId"], pcli["spanId"])],
@@ -765,8 +802,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             self.assertIn(got, value if isinstance(value, tuple) else (value,),
                           "the upstream must receive %s exactly once, naming %s's CLIENT "
                           "span; it received: %r\n%s"
-                          % (name, proxy, headers, th.format_spans(chains[2])))
-        return prx, d, chains
+                          % (name, proxy, headers, th.format_spans(chain)))
 
     def test_nginx_proxy_forwards_its_decision_in_b3(self):
         """A request whose B3 context has ids and no decision (X-B3-*, then
@@ -997,6 +1033,191 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         spans = self.final_spans(4, [])
         self.client_server_rows("curl", "inetd-child", [("GET /a", 200), ("GET /missing", 404)],
                                 spans)
+
+    # ------------------------------------------------------------------
+    # row 6c: squid, a forward proxy
+
+    def start_squid(self, traced=True, kids=False):
+        """squid 5 as root, with a squid.conf of its own (SQUID_CONF) in a
+        folder of its own, owned by proxy, the user it gives root up for
+        (cache_effective_user's default in Debian's build); cache.log is
+        the folder's error.log. -N: one process, which serves; kids:
+        --foreground, as Debian's squid.service starts it, a master that
+        starts its worker by exec. -n: a service name of its own, which
+        its shared memory segments are named after (the traced and the
+        untraced squid run at once). Returns (proc, port, dir)."""
+        require_exe(SQUID, "squid")
+        d, port = self.server_dir("squid", traced), th.free_port()
+        os.chown(d, pwd.getpwnam("proxy").pw_uid, -1)
+        os.chmod(self.tmp, 0o711)  # proxy passes through to d
+        conf_path = os.path.join(d, "squid.conf")
+        with open(conf_path, "w") as f:
+            f.write(SQUID_CONF % {"d": d, "port": port})
+        name = "ts%d%s" % (os.getpid(), "t" if traced else "u")
+        p = self.start_daemon([SQUID, "--foreground" if kids else "-N", "-n", name,
+                               "-f", conf_path], d, port, "squid", traced,
+                              {"TRACESHIM_STATS": 1} if traced else None)
+        return p, port, d
+
+    def tls_server(self, traced=True):
+        """apps/tlsapp.py with a self-signed certificate (for curl -k):
+        (proc, port)."""
+        d = os.path.join(self.tmp, "tls")
+        crt, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+        if not os.path.exists(crt):
+            os.makedirs(d)
+            r = subprocess.run([th.require_tool("openssl"), "req", "-x509", "-newkey", "ec",
+                                "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                "-keyout", key, "-out", crt, "-days", "2", "-subj",
+                                "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+            self.assertEqual(r.returncode, 0, "openssl: %s" % r.stdout.decode())
+        return self.start_server([th.PY, os.path.join(th.APPS, "tlsapp.py"), "--port", "0",
+                                  "--cert", crt, "--key", key], "py-tls", traced)
+
+    def quiet_logs(self, d, bad, ok=None):
+        """The log d/error.log and its untraced twin's (server_dir's
+        d-untraced) have no line that matches the regex bad (the program's
+        warnings and errors) or names the shim; ok: a regex that every line
+        must match (a log without severities)."""
+        for where in (d, d + "-untraced"):
+            log = self.error_log(where, None)
+            lines = [ln for ln in log.splitlines()
+                     if re.search(bad, ln) or "traceshim" in ln or (ok and not re.search(ok, ln))]
+            self.assertEqual(lines, [], "%s's log:\n%s" % (os.path.basename(where), log[-3000:]))
+
+    def line_traces(self, spans, count):
+        """The spans' traces, `count` of them, each a line of spans (a
+        root, then the single child of each span), sorted by their roots'
+        starts; every span's http.response.status_code and error.type as
+        check_statuses wants them, along its trace."""
+        groups = {}
+        for s in spans:
+            groups.setdefault(s["traceId"], []).append(s)
+        dump = "\n" + th.format_spans(spans)
+        self.assertEqual(len(groups), count, "%d traces expected%s" % (count, dump))
+        out = []
+        for tid, group in groups.items():
+            chain, parent = [], None
+            while True:
+                kids = [s for s in group if s["parentSpanId"] == parent]
+                if not kids:
+                    break
+                self.assertEqual(len(kids), 1, "trace %s forks%s" % (tid, dump))
+                chain.append(kids[0])
+                parent = kids[0]["spanId"]
+            self.assertEqual(len(chain), len(group),
+                             "trace %s is no line of spans from its root%s" % (tid, dump))
+            self.check_statuses(chain, [code(s) for s in chain[:1]] * len(chain))
+            out.append(chain)
+        return sorted(out, key=lambda ch: ch[0]["start"])
+
+    @staticmethod
+    def shape(traces):
+        """[[(service, kind, name, status code) of each span] of each trace]."""
+        return [[(s["service"], s["kind"], s["name"], code(s)) for s in t] for t in traces]
+
+    def test_squid_forward_proxy(self):
+        """curl -x squid (-N: one process, root given up for proxy) to a
+        python server, absolute-form request targets: curl CLIENT -> squid
+        SERVER -> squid CLIENT -> python SERVER, 200 and 404, the upstream
+        given squid's CLIENT span once. Then curl -k through a CONNECT
+        tunnel to a TLS server: the CONNECT is a CLIENT and a SERVER span,
+        200, that end at squid's answer; the two requests inside the
+        tunnel are curl's TLS session's and the TLS server's, nothing of
+        squid's; squid injects nothing anywhere (it forwards curl's trace
+        headers, rewritten in place) and leaves the tunnel alone (its two
+        sockets given up: a tunnel, and TLS). Unchanged, as the untraced
+        pair's output; nothing of the shim's in cache.log."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root: squid gives root up for proxy")
+        up, up_port, plain_up_port = self.py_servers("py-upstream")
+        tls, tls_port = self.tls_server()
+        _, plain_tls_port = self.tls_server(traced=False)
+        sq, port, d = self.start_squid()
+        plain, plain_port, _ = self.start_squid(traced=False)
+        with open("/proc/%d/status" % sq.pid) as f:
+            uids = re.search(r"^Uid:\s*(.*)$", f.read(), re.M).group(1).split()
+        self.assertEqual(int(uids[1]), pwd.getpwnam("proxy").pw_uid,
+                         "squid serves as proxy: real, effective, saved, fs uids %s" % uids)
+        ups = {port: (up_port, tls_port), plain_port: (plain_up_port, plain_tls_port)}
+        p = self.same_as_untraced(
+            lambda p: self.curl_argv("-x", "http://127.0.0.1:%d" % p, "-w", "\n%{http_code}\n",
+                                     "http://127.0.0.1:%d/ok" % ups[p][0],
+                                     "http://127.0.0.1:%d/missing" % ups[p][0]),
+            port, plain_port, "curl")
+        self.assertEqual(p.stdout(), b"ok\n200\nmissing\n404\n")
+        p = self.same_as_untraced(
+            lambda p: self.curl_argv("-k", "-x", "http://127.0.0.1:%d" % p,
+                                     "-w", "\n%{http_code} %{http_connect}\n",
+                                     "https://127.0.0.1:%d/status/200" % ups[p][1],
+                                     "https://127.0.0.1:%d/status/404" % ups[p][1]),
+            port, plain_port, "curl")
+        self.assertEqual(p.stdout(), b"status 200\n200 200\nstatus 404\n404 000\n")
+        echo = self.run_client(self.curl_argv("-x", "http://127.0.0.1:%d" % port,
+                                              "http://127.0.0.1:%d/echo-headers" % up_port),
+                               "curl")
+        self.assertEqual(echo.returncode, 0, echo.describe())
+        plain._signal_group(signal.SIGTERM)  # squid takes 1.5 s to stop: both at once
+        spans = self.final_spans(18, [sq, up, tls], log_dir=d)
+        traces = self.line_traces(spans, 6)
+        proxied = [("curl", C), ("squid", S), ("squid", C), ("py-upstream", S)]
+        want = [[(svc, kind, name, status) for svc, kind in shape]
+                for shape, name, status in (
+                    (proxied, "GET /ok", 200), (proxied, "GET /missing", 404),
+                    ([("curl", C), ("squid", S)], "CONNECT", 200),
+                    ([("curl", C), ("py-tls", S)], "GET /status/{id}", 200),
+                    ([("curl", C), ("py-tls", S)], "GET /status/{id}", 404),
+                    (proxied, "GET /echo-headers", 200))]
+        self.assertEqual(self.shape(traces), want, th.format_spans(spans))
+        self.check_forwarded(json.loads(echo.stdout()), traces[5], "squid")
+        connect, inside = traces[2], traces[3]
+        self.assertLess(connect[0]["end"], inside[0]["start"],
+                        "the CONNECT's span ends at squid's answer, before the tunnel's "
+                        "first request\n" + th.format_spans(spans))
+        self.assertEqual({s["pid"] for s in spans if s["service"] == "squid"}, {sq.pid})
+        stats = th.stats_lines(sq.stderr())
+        self.assertEqual(len(stats), 1, sq.describe())
+        self.assertEqual({k: stats[0][1][k] for k in ("bytes_injected", "tunnel", "not_http")},
+                         {"bytes_injected": 0, "tunnel": 1, "not_http": 1},
+                         "squid's counters: nothing injected; the tunnel's two sockets "
+                         "given up\n" + sq.describe())
+        self.quiet_logs(d, r"WARNING|ERROR|FATAL")
+
+    def test_squid_as_debians_service_runs_it(self):
+        """squid --foreground, as Debian's squid.service starts it: the
+        master (root, then real uid proxy and effective uid root) starts
+        its worker by exec, which the kernel makes a secure execution
+        (AT_SECURE: real and effective ids differ), where the loader
+        ignores a path in LD_PRELOAD: the worker, which serves, runs
+        without the shim (README, "What can be traced"). It forwards the
+        trace headers as they came: curl CLIENT -> python SERVER, exact
+        parents, 200 and 404, no span of squid's; unchanged."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root: squid gives root up for proxy")
+        up, up_port, plain_up_port = self.py_servers("py-upstream")
+        sq, port, d = self.start_squid(kids=True)
+        plain, plain_port, _ = self.start_squid(traced=False, kids=True)
+        ups = {port: up_port, plain_port: plain_up_port}
+        p = self.same_as_untraced(
+            lambda p: self.curl_argv("-x", "http://127.0.0.1:%d" % p, "-w", "\n%{http_code}\n",
+                                     "http://127.0.0.1:%d/ok" % ups[p],
+                                     "http://127.0.0.1:%d/missing" % ups[p]),
+            port, plain_port, "curl")
+        self.assertEqual(p.stdout(), b"ok\n200\nmissing\n404\n")
+        with open("/proc/%d/task/%d/children" % (sq.pid, sq.pid)) as f:
+            worker = th.only(map(int, f.read().split()), "worker of squid's master")
+        with open("/proc/%d/maps" % worker) as f:
+            self.assertNotIn("traceshim", f.read(), "the loader preloaded nothing")
+        with open("/proc/%d/auxv" % worker, "rb") as f:
+            auxv = f.read()
+        pairs = dict(struct.iter_unpack("@LL", auxv))
+        self.assertEqual(pairs.get(23), 1, "the worker runs in secure execution (AT_SECURE)")
+        plain._signal_group(signal.SIGTERM)
+        spans = self.final_spans(4, [sq, up], log_dir=d)
+        self.client_server_rows("curl", "py-upstream", [("GET /ok", 200), ("GET /missing", 404)],
+                                spans)
+        self.quiet_logs(d, r"WARNING|ERROR|FATAL")
 
     # ------------------------------------------------------------------
     # row 7: ruby
