@@ -21,7 +21,8 @@ http.response.status_code on every span.
             through it, a CONNECT tunnel to a TLS server left alone) and as
             Debian's squid.service starts it (--foreground: its worker,
             started in secure execution, runs without the shim; the chain
-            goes through it)
+            goes through it); lighttpd static (sendfile, writev) and a
+            reverse proxy (mod_proxy, a 100 KB POST)
   untraced: redis-server + redis-cli (not HTTP: no spans, bytes untouched)
   interop:  an OpenTelemetry JS service (B3 propagator, not under the shim)
             in the middle of a traced chain (needs the npm peers, see
@@ -104,6 +105,21 @@ udp_outgoing_address 127.0.0.1
 dns_nameservers 127.0.0.1
 shutdown_lifetime 0 seconds
 """
+LIGHTTPD = "/usr/sbin/lighttpd"
+# start_lighttpd's lighttpd.conf: Debian's user and group, a listener on
+# 127.0.0.1 only, the error log and the request bodies it buffers (over
+# 64 KiB: server.upload-dirs) in its folder.
+LIGHTTPD_CONF = """\
+server.modules = (%(modules)s)
+server.document-root = "%(root)s"
+server.bind = "127.0.0.1"
+server.port = %(port)d
+server.errorlog = "%(d)s/error.log"
+server.upload-dirs = ("%(d)s")
+server.username = "www-data"
+server.groupname = "www-data"
+mimetype.assign = (".txt" => "text/plain", ".bin" => "application/octet-stream")
+%(conf)s"""
 C, S = th.KIND_CLIENT, th.KIND_SERVER
 
 
@@ -1218,6 +1234,65 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         self.client_server_rows("curl", "py-upstream", [("GET /ok", 200), ("GET /missing", 404)],
                                 spans)
         self.quiet_logs(d, r"WARNING|ERROR|FATAL")
+
+    # ------------------------------------------------------------------
+    # row 6d: lighttpd
+
+    def start_lighttpd(self, conf="", root=None, modules=(), traced=True):
+        """lighttpd 1.4 in the foreground (-D), one process, as root that
+        gives root up for www-data, as Debian's configuration has it; on
+        127.0.0.1:PORT, documents from root (else its folder), mod_<name>
+        of each of modules loaded (mod_staticfile is always), then conf.
+        Its folder is www-data's (the bodies it buffers go there).
+        Returns (proc, port, dir)."""
+        require_exe(LIGHTTPD, "lighttpd")
+        d, port = self.server_dir("lighttpd", traced), th.free_port()
+        os.chown(d, pwd.getpwnam("www-data").pw_uid, -1)
+        os.chmod(self.tmp, 0o711)
+        conf_path = os.path.join(d, "lighttpd.conf")
+        with open(conf_path, "w") as f:
+            f.write(LIGHTTPD_CONF % {"d": d, "port": port, "root": root or d, "conf": conf,
+                                     "modules": ", ".join('"mod_%s"' % m for m in modules)})
+        p = self.start_daemon([LIGHTTPD, "-D", "-f", conf_path], d, port, "lighttpd", traced)
+        return p, port, d
+
+    def check_lighttpd_log(self, d):
+        """lighttpd's error log says it started (and stopped), nothing else."""
+        self.quiet_logs(d, r"^$", r"\) server (started|stopped)")
+
+    def test_lighttpd_static_files(self):
+        """lighttpd serves a 1 KiB file (pread, then head and body by one
+        writev), a 1 MiB file (TCP_CORK, the head by writev, the file by
+        sendfile), its own 404 page and the small file again on one
+        keep-alive connection: byte for byte, a complete SERVER span each
+        under curl's CLIENT span, 200, 200, 404, 200."""
+        lt, d, _ = self.static_files_row(
+            lambda root, traced: self.start_lighttpd(root=root, traced=traced),
+            "lighttpd", ["/small.txt", "/big.bin", "/nope", "/small.txt"])
+        self.check_lighttpd_log(d)
+
+    def lighttpd_proxy(self, up_port, traced):
+        """lighttpd proxying everything to 127.0.0.1:up_port (mod_proxy: a
+        connection per request, Connection: close; the inbound headers
+        forwarded): a start_proxy of proxy_pair."""
+        return self.start_lighttpd('proxy.server = ("" => (("host" => "127.0.0.1", '
+                                   '"port" => %d)))\n' % up_port, modules=("proxy",),
+                                   traced=traced)
+
+    def test_lighttpd_reverse_proxy_chain(self):
+        """curl -> lighttpd (mod_proxy; forwards the inbound trace headers)
+        -> python: curl CLIENT -> lighttpd SERVER -> lighttpd CLIENT ->
+        python SERVER per request, 200 and 404; the upstream receives each
+        trace header once, naming lighttpd's CLIENT span."""
+        _, d, _ = self.reverse_proxy_chain(self.lighttpd_proxy, "lighttpd")
+        self.check_lighttpd_log(d)
+
+    def test_lighttpd_reverse_proxy_post_body(self):
+        """curl POSTs 100 KB through lighttpd (it buffers the body, over
+        64 KiB in a file of its upload-dirs, then sends it upstream) to
+        python: the echo byte for byte, one chain, 200 along it."""
+        _, d, _ = self.reverse_proxy_post_body(self.lighttpd_proxy, "lighttpd")
+        self.check_lighttpd_log(d)
 
     # ------------------------------------------------------------------
     # row 7: ruby
