@@ -44,6 +44,7 @@ packages=(
     apache2           # compatibility matrix: Apache 2.4 (event MPM, children as www-data), static files and mod_proxy_http
     squid             # compatibility matrix: a forward proxy (CONNECT tunnels), root given up for proxy
     lighttpd          # compatibility matrix: static files (sendfile, writev) and mod_proxy
+    python3-gunicorn  # compatibility matrix: a prefork WSGI server (sync workers) calling downstream
     ruby              # compatibility matrix: a net/http client under the shim
     php-cli php-curl  # test_deepbind.py: PHP loads its extensions with RTLD_DEEPBIND; php-curl traced
     php-fpm           # test_fastcgi.py: nginx -> php-fpm over FastCGI (fastcgi_pass), php-curl calls from its workers

@@ -22,7 +22,9 @@ http.response.status_code on every span.
             Debian's squid.service starts it (--foreground: its worker,
             started in secure execution, runs without the shim; the chain
             goes through it); lighttpd static (sendfile, writev) and a
-            reverse proxy (mod_proxy, a 100 KB POST)
+            reverse proxy (mod_proxy, a 100 KB POST); gunicorn (2 sync
+            workers) whose WSGI app calls downstream with urllib (also
+            gunicorn itself: the other worker answers), a file by sendfile
   untraced: redis-server + redis-cli (not HTTP: no spans, bytes untouched)
   interop:  an OpenTelemetry JS service (B3 propagator, not under the shim)
             in the middle of a traced chain (needs the npm peers, see
@@ -120,6 +122,7 @@ server.username = "www-data"
 server.groupname = "www-data"
 mimetype.assign = (".txt" => "text/plain", ".bin" => "application/octet-stream")
 %(conf)s"""
+GUNICORN = "/usr/lib/python3/dist-packages/gunicorn/__init__.py"  # python3-gunicorn
 C, S = th.KIND_CLIENT, th.KIND_SERVER
 
 
@@ -1293,6 +1296,79 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         python: the echo byte for byte, one chain, 200 along it."""
         _, d, _ = self.reverse_proxy_post_body(self.lighttpd_proxy, "lighttpd")
         self.check_lighttpd_log(d)
+
+    # ------------------------------------------------------------------
+    # row 6e: gunicorn
+
+    def start_gunicorn(self, traced=True):
+        """gunicorn 20 (Debian's python3-gunicorn) serving apps/wsgi_app.py
+        with 2 sync workers (its default kind), forked by the master, which
+        binds 127.0.0.1:PORT; its log (info) in its folder's error.log.
+        Returns (proc, port, dir)."""
+        if not os.path.isfile(GUNICORN):
+            raise AssertionError("%s not found: install python3-gunicorn "
+                                 "(bash scripts/install-deps.sh)" % GUNICORN)
+        d, port = self.server_dir("gunicorn", traced), th.free_port()
+        p = self.start_daemon([th.PY, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
+                               "--bind", "127.0.0.1:%d" % port, "--error-logfile",
+                               os.path.join(d, "error.log"), "--chdir", th.APPS, "wsgi_app:app"],
+                              d, port, "gunicorn", traced)
+        return p, port, d
+
+    def test_gunicorn_sync_workers_chain(self):
+        """curl -> gunicorn (2 sync workers: each accepts on the master's
+        socket, one request per connection) whose app calls a python server
+        with urllib: curl CLIENT -> gunicorn SERVER -> gunicorn CLIENT ->
+        python SERVER, 200 and 404; a call of the app to gunicorn itself,
+        served by the other worker (the calling one is busy), continues the
+        trace there; a 1 MiB file by wsgi.file_wrapper (sendfile) byte for
+        byte, its span complete. Unchanged; no span of the master's, no
+        line of the shim's or at WARNING or above in gunicorn's log."""
+        b, b_port = self.py_server("py-b")
+        _, pb_port = self.py_server("py-b", traced=False)
+        gu, port, d = self.start_gunicorn()
+        plain, plain_port, _ = self.start_gunicorn(traced=False)
+        body, path = self.body_file(9, 1024 * 1024)
+        ports, out = {port: b_port, plain_port: pb_port}, {}
+
+        def argv(p):
+            out[p] = os.path.join(self.tmp, "file-%d" % p)
+            base = "http://127.0.0.1:%d" % p
+            return self.curl_argv(
+                "-w", "\n%{http_code}\n", base + "/call?to=%d&path=/ok" % ports[p],
+                base + "/call?to=%d&path=/missing" % ports[p], base + "/call?to=%d&path=/hello" % p,
+                "--next", "-sS", "--max-time", "10", "-o", out[p], "-w", "%{http_code}\n",
+                base + "/file?name=" + urllib.parse.quote(path))
+        p = self.same_as_untraced(argv, port, plain_port, "curl")
+        self.assertEqual(p.stdout(), b"ok\n200\nmissing\n404\nhello\n200\n200\n")
+        for q in (port, plain_port):
+            with open(out[q], "rb") as f:
+                got = f.read()
+            self.assertTrue(got == body, "the file from the %s gunicorn differs: %s"
+                            % ("traced" if q == port else "untraced",
+                               th.diff_bytes(body, got, full=False)))
+        # SIGTERM to the master alone, which stops its workers (SIGTERM to
+        # the group as well: a worker may die of it; gunicorn logs that at
+        # WARNING, traced or not)
+        for master in (gu, plain):
+            os.kill(master.pid, signal.SIGTERM)
+        for master in (gu, plain):
+            self.assertEqual(master.wait(10), 0, master.describe())
+        spans = self.final_spans(14, [gu, b], log_dir=d)
+        traces = self.line_traces(spans, 4)
+        self.assertEqual(self.shape(traces), [
+            [("curl", C, "GET /call", status), ("gunicorn", S, "GET /call", status),
+             ("gunicorn", C, name, status), (service, S, name, status)]
+            for service, name, status in (("py-b", "GET /ok", 200), ("py-b", "GET /missing", 404),
+                                          ("gunicorn", "GET /hello", 200))] + [
+            [("curl", C, "GET /file", 200), ("gunicorn", S, "GET /file", 200)]],
+            th.format_spans(spans))
+        calling, answering = traces[2][1]["pid"], traces[2][3]["pid"]
+        self.assertNotEqual(calling, answering, "the other worker answers\n"
+                            + th.format_spans(traces[2]))
+        self.assertNotIn(gu.pid, {s["pid"] for s in spans}, "the master serves nothing")
+        self.quiet_logs(d, r"\[(WARNING|ERROR|CRITICAL)\]")
+        self.assertNotIn(b"traceshim", gu.stderr(), gu.describe())
 
     # ------------------------------------------------------------------
     # row 7: ruby
