@@ -45,8 +45,9 @@ packages=(
     squid             # compatibility matrix: a forward proxy (CONNECT tunnels), root given up for proxy
     lighttpd          # compatibility matrix: static files (sendfile, writev) and mod_proxy
     python3-gunicorn  # compatibility matrix: a prefork WSGI server (sync workers) calling downstream
+    perl              # compatibility matrix: HTTP::Tiny (perl-modules) as a client
     ruby              # compatibility matrix: a net/http client under the shim
-    php-cli php-curl  # test_deepbind.py: PHP loads its extensions with RTLD_DEEPBIND; php-curl traced
+    php-cli php-curl  # test_deepbind.py: PHP loads its extensions with RTLD_DEEPBIND; php-curl traced; the matrix's php -S
     php-fpm           # test_fastcgi.py: nginx -> php-fpm over FastCGI (fastcgi_pass), php-curl calls from its workers
     redis-server redis-tools # compatibility matrix: a non-HTTP server and client must pass untouched
     thrift-compiler python3-thrift # exporter tests: decode Jaeger datagrams with code generated from the Jaeger IDL

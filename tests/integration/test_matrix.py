@@ -8,7 +8,7 @@ chain, exact parent span ids, kinds CLIENT=3 / SERVER=2, and
 http.response.status_code on every span.
 
   clients:  curl, wget, python urllib, python http.client, node http,
-            ruby net/http
+            ruby net/http, perl HTTP::Tiny
   servers:  python ThreadingHTTPServer (also calling downstream; a 1.5 MiB
             POST with Expect: 100-continue), node http (also calling
             downstream; chunked both ways), nginx static (writev + sendfile,
@@ -24,7 +24,9 @@ http.response.status_code on every span.
             goes through it); lighttpd static (sendfile, writev) and a
             reverse proxy (mod_proxy, a 100 KB POST); gunicorn (2 sync
             workers) whose WSGI app calls downstream with urllib (also
-            gunicorn itself: the other worker answers), a file by sendfile
+            gunicorn itself: the other worker answers), a file by sendfile;
+            php -S whose router calls downstream with PHP's http:// stream
+            wrapper (also a 100 KB POST)
   untraced: redis-server + redis-cli (not HTTP: no spans, bytes untouched)
   interop:  an OpenTelemetry JS service (B3 propagator, not under the shim)
             in the middle of a traced chain (needs the npm peers, see
@@ -123,6 +125,8 @@ server.groupname = "www-data"
 mimetype.assign = (".txt" => "text/plain", ".bin" => "application/octet-stream")
 %(conf)s"""
 GUNICORN = "/usr/lib/python3/dist-packages/gunicorn/__init__.py"  # python3-gunicorn
+PHP = "/usr/bin/php"
+PERL = "/usr/bin/perl"
 C, S = th.KIND_CLIENT, th.KIND_SERVER
 
 
@@ -1371,6 +1375,77 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         self.assertNotIn(b"traceshim", gu.stderr(), gu.describe())
 
     # ------------------------------------------------------------------
+    # row 6f: php -S
+
+    def start_php_server(self, traced=True):
+        """php -S (PHP's built-in web server, php-cli), one process, on
+        127.0.0.1:PORT with apps/php_router.php, Debian's php.ini and
+        extensions (php-curl's loaded with RTLD_DEEPBIND); it logs to
+        stderr. Returns (proc, port)."""
+        php = require_exe(PHP, "php-cli")
+        port = th.free_port()
+        p = th.Proc([php, "-S", "127.0.0.1:%d" % port, os.path.join(th.APPS, "php_router.php")],
+                    env=self.env("php", traced), tmpdir=self.tmp,
+                    name="php" if traced else "php-untraced")
+        self.addCleanup(p.stop)
+        self.procs.append(p)
+        th.wait_port(port, timeout=10, proc=p)
+        return p, port
+
+    def test_php_builtin_server_chain(self):
+        """curl -> php -S, whose router calls a python server with PHP's
+        own http:// stream wrapper (file_get_contents): curl CLIENT -> php
+        SERVER -> php CLIENT -> python SERVER, 200 and 404; its own 404;
+        a 100 KB POST echoed byte for byte (a connection per request: php
+        -S closes each). Unchanged, also the end: php -S leaves SIGTERM at
+        its default action and dies of it, with the shim (which flushes
+        first) as without; its log (stderr) has nothing but its start and
+        the connections, as the untraced one's."""
+        b, b_port = self.py_server("py-b")
+        _, pb_port = self.py_server("py-b", traced=False)
+        php, port = self.start_php_server()
+        plain, plain_port = self.start_php_server(traced=False)
+        body, path = self.body_file(10, 100 * 1024)
+        ports, out = {port: b_port, plain_port: pb_port}, {}
+
+        def argv(p):
+            out[p] = os.path.join(self.tmp, "echo-%d" % p)
+            base = "http://127.0.0.1:%d" % p
+            return self.curl_argv(
+                "-w", "\n%{http_code}\n", base + "/call?to=%d&path=/ok" % ports[p],
+                base + "/call?to=%d&path=/missing" % ports[p], base + "/nope",
+                "--next", "-sS", "--max-time", "10", "-o", out[p], "-w", "%{http_code}\n",
+                "-H", "Content-Type: application/octet-stream", "--data-binary", "@" + path,
+                base + "/echo-body")
+        p = self.same_as_untraced(argv, port, plain_port, "curl")
+        self.assertEqual(p.stdout(), b"ok\n200\nmissing\n404\nno such route\n404\n200\n")
+        for q in (port, plain_port):
+            with open(out[q], "rb") as f:
+                got = f.read()
+            self.assertTrue(got == body, "the echo from the %s php differs: %s"
+                            % ("traced" if q == port else "untraced",
+                               th.diff_bytes(body, got, full=False)))
+        th.wait_spans(self.spans_file, 12, procs=self.procs)
+        self.assertEqual((php.stop(), plain.stop(), b.stop()), (-signal.SIGTERM, -signal.SIGTERM, 0),
+                         "php -S dies of SIGTERM with and without the shim\n%s\n%s"
+                         % (php.describe(), plain.describe()))
+        spans = th.read_spans(self.spans_file, strict=True)
+        traces = self.line_traces(spans, 4)
+        self.assertEqual(self.shape(traces), [
+            [("curl", C, "GET /call", status), ("php", S, "GET /call", status),
+             ("php", C, name, status), ("py-b", S, name, status)]
+            for name, status in (("GET /ok", 200), ("GET /missing", 404))] + [
+            [("curl", C, "GET /nope", 404), ("php", S, "GET /nope", 404)],
+            [("curl", C, "POST /echo-body", 200), ("php", S, "POST /echo-body", 200)]],
+            th.format_spans(spans))
+        for q in (php, plain):  # (wait_port's connection sends no request)
+            bad = [ln for ln in q.stderr().decode("utf-8", "replace").splitlines()
+                   if not re.search(r"^\[[^]]+\] (PHP \S+ Development Server \(http://127\.0\.0"
+                                    r"\.1:\d+\) started|127\.0\.0\.1:\d+ (Accepted|Closing|"
+                                    r"Closed without sending a request; .*))$", ln)]
+            self.assertEqual(bad, [], q.describe())
+
+    # ------------------------------------------------------------------
     # row 7: ruby
 
     def test_ruby_net_http_client(self):
@@ -1379,6 +1454,20 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             "ruby", lambda p: [ruby, os.path.join(th.APPS, "ruby_client.rb"), str(p)],
             [("GET /ok", 200), ("POST /echo-body", 200), ("GET /missing", 404)],
             b"200 ok\n200 hello from ruby\n404 missing\n")
+
+    # ------------------------------------------------------------------
+    # row 7b: perl
+
+    def test_perl_http_tiny_client(self):
+        """Perl's HTTP::Tiny (core Perl): GET, POST, GET 404 on one
+        keep-alive connection."""
+        perl = require_exe(PERL, "perl")
+        _, traces = self.client_row(
+            "perl", lambda p: [perl, os.path.join(th.APPS, "perl_client.pl"), str(p)],
+            [("GET /ok", 200), ("POST /echo-body", 200), ("GET /missing", 404)],
+            b"200 ok\n200 hello from perl\n404 missing\n")
+        self.assertEqual(len({srv["attrs"].get("network.peer.port") for _, srv in traces}), 1,
+                         "one connection\n" + th.format_spans([s for t in traces for s in t]))
 
     # ------------------------------------------------------------------
     # row 8: redis (not HTTP)
