@@ -1098,11 +1098,14 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         return self.start_server([th.PY, os.path.join(th.APPS, "tlsapp.py"), "--port", "0",
                                   "--cert", crt, "--key", key], "py-tls", traced)
 
-    def quiet_logs(self, d, bad, ok=None):
+    def quiet_logs(self, d, bad, ok=None, proc=None):
         """The log d/error.log and its untraced twin's (server_dir's
         d-untraced) have no line that matches the regex bad (the program's
         warnings and errors) or names the shim; ok: a regex that every line
-        must match (a log without severities)."""
+        must match (a log without severities). proc: the traced program,
+        which prints nothing on stdout (as without the shim)."""
+        if proc is not None:
+            self.assertEqual(proc.stdout(), b"", proc.describe())
         for where in (d, d + "-untraced"):
             log = self.error_log(where, None)
             lines = [ln for ln in log.splitlines()
@@ -1205,7 +1208,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                          {"bytes_injected": 0, "tunnel": 1, "not_http": 1},
                          "squid's counters: nothing injected; the tunnel's two sockets "
                          "given up\n" + sq.describe())
-        self.quiet_logs(d, r"WARNING|ERROR|FATAL")
+        self.quiet_logs(d, r"WARNING|ERROR|FATAL", proc=sq)
 
     def test_squid_as_debians_service_runs_it(self):
         """squid --foreground, as Debian's squid.service starts it: the
@@ -1240,7 +1243,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         spans = self.final_spans(4, [sq, up], log_dir=d)
         self.client_server_rows("curl", "py-upstream", [("GET /ok", 200), ("GET /missing", 404)],
                                 spans)
-        self.quiet_logs(d, r"WARNING|ERROR|FATAL")
+        self.quiet_logs(d, r"WARNING|ERROR|FATAL", proc=sq)
 
     # ------------------------------------------------------------------
     # row 6d: lighttpd
@@ -1263,9 +1266,10 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         p = self.start_daemon([LIGHTTPD, "-D", "-f", conf_path], d, port, "lighttpd", traced)
         return p, port, d
 
-    def check_lighttpd_log(self, d):
-        """lighttpd's error log says it started (and stopped), nothing else."""
-        self.quiet_logs(d, r"^$", r"\) server (started|stopped)")
+    def check_lighttpd_log(self, d, lt):
+        """lighttpd's error log says it started (and stopped), nothing else;
+        lt, lighttpd, printed nothing."""
+        self.quiet_logs(d, r"^$", r"\) server (started|stopped)", lt)
 
     def test_lighttpd_static_files(self):
         """lighttpd serves a 1 KiB file (pread, then head and body by one
@@ -1276,7 +1280,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         lt, d, _ = self.static_files_row(
             lambda root, traced: self.start_lighttpd(root=root, traced=traced),
             "lighttpd", ["/small.txt", "/big.bin", "/nope", "/small.txt"])
-        self.check_lighttpd_log(d)
+        self.check_lighttpd_log(d, lt)
 
     def lighttpd_proxy(self, up_port, traced):
         """lighttpd proxying everything to 127.0.0.1:up_port (mod_proxy: a
@@ -1291,15 +1295,15 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         -> python: curl CLIENT -> lighttpd SERVER -> lighttpd CLIENT ->
         python SERVER per request, 200 and 404; the upstream receives each
         trace header once, naming lighttpd's CLIENT span."""
-        _, d, _ = self.reverse_proxy_chain(self.lighttpd_proxy, "lighttpd")
-        self.check_lighttpd_log(d)
+        lt, d, _ = self.reverse_proxy_chain(self.lighttpd_proxy, "lighttpd")
+        self.check_lighttpd_log(d, lt)
 
     def test_lighttpd_reverse_proxy_post_body(self):
         """curl POSTs 100 KB through lighttpd (it buffers the body, over
         64 KiB in a file of its upload-dirs, then sends it upstream) to
         python: the echo byte for byte, one chain, 200 along it."""
-        _, d, _ = self.reverse_proxy_post_body(self.lighttpd_proxy, "lighttpd")
-        self.check_lighttpd_log(d)
+        lt, d, _ = self.reverse_proxy_post_body(self.lighttpd_proxy, "lighttpd")
+        self.check_lighttpd_log(d, lt)
 
     # ------------------------------------------------------------------
     # row 6e: gunicorn
@@ -1371,7 +1375,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         self.assertNotEqual(calling, answering, "the other worker answers\n"
                             + th.format_spans(traces[2]))
         self.assertNotIn(gu.pid, {s["pid"] for s in spans}, "the master serves nothing")
-        self.quiet_logs(d, r"\[(WARNING|ERROR|CRITICAL)\]")
+        self.quiet_logs(d, r"\[(WARNING|ERROR|CRITICAL)\]", proc=gu)
         self.assertNotIn(b"traceshim", gu.stderr(), gu.describe())
 
     # ------------------------------------------------------------------
@@ -1443,7 +1447,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                    if not re.search(r"^\[[^]]+\] (PHP \S+ Development Server \(http://127\.0\.0"
                                     r"\.1:\d+\) started|127\.0\.0\.1:\d+ (Accepted|Closing|"
                                     r"Closed without sending a request; .*))$", ln)]
-            self.assertEqual(bad, [], q.describe())
+            self.assertEqual((bad, q.stdout()), ([], b""), q.describe())
 
     # ------------------------------------------------------------------
     # row 7: ruby
