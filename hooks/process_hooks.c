@@ -720,8 +720,15 @@ void ts_process_image_ends(enum ts_image_end how)
 void ts_process_ends_now(int status, bool in_handler)
 {
     if (in_handler && ts_guard_only_a_call() ? !ts_active || ts_process_foreign()
-                                             : !ts_process_hooks_own())
+                                             : !ts_process_hooks_own()) {
+        /* A handler that interrupted the exit's own flush (apt ends its
+         * methods so: stdin closed, then SIGINT, whose handler calls
+         * _exit): that flush, handed to the reporter thread, is waited
+         * for, or the process went with its spans half written. */
+        if (ts_active && ts_guard_active())
+            ts_rep_wait_interrupted_flush();
         return;
+    }
     ts_guard_enter();
     ts_process_image_ends(TS_IMAGE_GONE); /* (see sockets_closing) */
     ts_pspan_set_exit_code(status);

@@ -36,6 +36,16 @@ static bool handover_wait_done(struct ts_handover *h, uint32_t gen, uint64_t dea
     }
 }
 
+/* The job this thread has posted and waits for in ts_handover_post
+ * (ts_handover_wait_interrupted): its handover, number and deadline; no
+ * handover when there is none. initial-exec TLS: read in a signal
+ * handler, no allocation on first access. */
+static __thread struct {
+    struct ts_handover *h;
+    uint32_t gen;
+    uint64_t deadline_ms;
+} posted __attribute__((tls_model("initial-exec")));
+
 bool ts_handover_begin(struct ts_handover *h, const struct timespec *deadline,
                        uint64_t deadline_ms)
 {
@@ -51,10 +61,24 @@ bool ts_handover_post(struct ts_handover *h, uint64_t deadline_ms, void (*wake)(
 {
     /* Release: the job's contents before the count that announces it. */
     uint32_t gen = __atomic_add_fetch(&h->asked, 1, __ATOMIC_RELEASE);
+    posted.gen = gen;
+    posted.deadline_ms = deadline_ms;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* (the handler sees the job whole) */
+    posted.h = h;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     wake(arg);
     bool in_time = handover_wait_done(h, gen, deadline_ms);
+    posted.h = NULL;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&h->requesters);
     return in_time;
+}
+
+bool ts_handover_wait_interrupted(void)
+{
+    struct ts_handover *h = posted.h;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return h && handover_wait_done(h, posted.gen, posted.deadline_ms);
 }
 
 bool ts_handover_pending(struct ts_handover *h)

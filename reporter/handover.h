@@ -43,6 +43,14 @@ bool ts_handover_begin(struct ts_handover *h, const struct timespec *deadline,
  * requester in. True when the job was done in time. */
 bool ts_handover_post(struct ts_handover *h, uint64_t deadline_ms, void (*wake)(void *), void *arg);
 
+/* A signal handler that ends the process (an _exit in it) on a thread it
+ * found waiting in ts_handover_post: that job is waited for still, until
+ * it is done or its deadline passes, so that what it carries (the flush
+ * at exit) is not cut short. Nothing when the thread waits for no job.
+ * Async-signal-safe (futex waits, thread-local state). True when a job
+ * was waited for and is done. */
+bool ts_handover_wait_interrupted(void);
+
 /* Reporter: is a posted job waiting? (An acquire: the job's contents are
  * visible after a true answer.) */
 bool ts_handover_pending(struct ts_handover *h);

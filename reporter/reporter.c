@@ -1541,6 +1541,12 @@ void ts_rep_exit_signal_safe(unsigned timeout_ms)
     rep_exit(timeout_ms, true);
 }
 
+void ts_rep_wait_interrupted_flush(void)
+{
+    if (!ts_process_foreign())
+        (void)ts_handover_wait_interrupted();
+}
+
 void ts_rep_hold(unsigned timeout_ms)
 {
     __atomic_store_n(&rep_held, true, __ATOMIC_SEQ_CST);

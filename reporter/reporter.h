@@ -195,6 +195,13 @@ void ts_rep_hold(unsigned timeout_ms);
  * reentrancy guard), whose locks it may hold. */
 void ts_rep_exit_signal_safe(unsigned timeout_ms);
 
+/* The process ends (_exit) in a signal handler that interrupted this
+ * thread inside the shim, where it must not flush: a flush this thread had
+ * handed to the reporter thread and was waiting for (at exit, before an
+ * exec) is waited for still, up to its own deadline, so that its spans are
+ * written before the process is gone. Async-signal-safe. */
+void ts_rep_wait_interrupted_flush(void);
+
 /* From the counters (preload/stats.h), for tests: spans dropped (queue
  * full + export failed) and exported. */
 uint64_t ts_rep_dropped(void);

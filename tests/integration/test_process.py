@@ -55,11 +55,13 @@ With TSTEST_NO_SHIM=1 the commands run without the launcher and the library.
 
 import collections
 import concurrent.futures
+import fcntl
 import itertools
 import json
 import os
 import re
 import resource
+import select
 import shlex
 import signal
 import socket
@@ -1099,6 +1101,67 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 s = th.only(spans, "the client span", spans)
                 self.assertEqual((s["kind"], s["name"]),
                                  (th.KIND_CLIENT, "GET /before-the-signal"), dump(spans))
+
+    def test_an_exit_in_a_handler_during_the_exit_flush(self):
+        """What apt does to its download methods: it closes their stdin
+        (the method's main returns: the shim's flush at exit begins) and
+        sends SIGINT, whose handler calls _exit(100). That _exit came
+        inside the shim's own flush, which it may not run again (the
+        guard): it ended the process at once, while the reporter thread
+        was still writing the spans (lost in one apt-get download in six,
+        about). The _exit now waits for the flush handed over, up to its
+        deadline. Made sure here: the span file a FIFO of one page whose
+        reader waits until the flush is under way (bytes in it, the
+        writer blocked on the rest) and SIGINT has come; then it reads.
+        Every span arrives, and the status is the handler's 100."""
+        exe = self.compiled("signal_probe")
+        srv = self.recording_server()
+        n = 20  # about 400 bytes a span: more than the page the FIFO holds
+        fifo = os.path.join(self.tmp, "spans.fifo")
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, reader)
+        fcntl.fcntl(reader, 1031, 4096)  # F_SETPIPE_SZ: one page
+        go_r, go_w = os.pipe()
+        stdin_open = [go_w]
+
+        def close_stdin():
+            while stdin_open:
+                os.close(stdin_open.pop())
+        self.addCleanup(close_stdin)
+        try:
+            p = th.Proc([exe, "stdin-exit", srv.port, n], tmpdir=self.tmp, name="stdin-exit",
+                        stdin=go_r, env=th.shim_env("stdin-exit", fifo,
+                                                   OTEL_BSP_SCHEDULE_DELAY=60000))
+        finally:
+            os.close(go_r)
+        self.addCleanup(p.stop)
+        p.wait_output(rb"ready 200\n")
+        close_stdin()  # stdin's end: main returns, the flush at exit begins
+        deadline = time.monotonic() + 10
+        while not select.select([reader], [], [], 0.05)[0]:
+            self.assertIsNone(p.poll(), "the probe ended before its flush wrote\n" + p.describe())
+            self.assertLess(time.monotonic(), deadline, "no span written\n" + p.describe())
+        # (the flush is more than the page: the reporter thread waits for room)
+        os.kill(p.pid, signal.SIGINT)
+        got = bytearray()
+        while True:
+            self.assertLess(time.monotonic(), deadline, "the FIFO was not closed\n" + p.describe())
+            if not select.select([reader], [], [], 0.1)[0]:
+                continue
+            chunk = os.read(reader, 65536)
+            if not chunk:
+                break
+            got += chunk
+        p.wait(10)
+        self.assertEqual(p.returncode, 100, p.describe())
+        path = os.path.join(self.tmp, "from-the-fifo.jsonl")
+        with open(path, "wb") as f:
+            f.write(got)
+        spans = th.read_spans(path, strict=True)
+        self.assertEqual(sorted(s["attrs"].get("url.full", "") for s in spans),
+                         sorted("http://127.0.0.1:%d/before-the-exit/%d" % (srv.port, i)
+                                for i in range(n)), dump(spans))
 
     def test_process_span_of_a_program_a_stop_signal_ends(self):
         """`traceshim run sleep 10` and a Ctrl-C: a process whose only span

@@ -21,6 +21,12 @@
  *       does: runs with every signal blocked, its default put back on
  *       entry (SA_RESETHAND), writes "cleanup" and raises SIGTERM again,
  *       which ends the process once the handler returns.
+ *   signal_probe stdin-exit PORT N
+ *       what apt's download methods do: a SIGINT handler that calls
+ *       _exit(100), N GETs to 127.0.0.1:PORT (a connection each), "ready
+ *       200", then reads stdin to its end and returns from main (exit
+ *       status 0), unless the SIGINT that apt sends after closing its
+ *       stdin comes first, or during the exit.
  *
  * Exit status 0 (dispositions), 2 when the probe itself fails; the other
  * modes end by the signal. */
@@ -100,6 +106,37 @@ static void dispositions(void)
     printf("then %s\n", kind(signal(SIGTERM, SIG_DFL)));
 }
 
+static void exit_100(int sig)
+{
+    (void)sig;
+    _exit(100);
+}
+
+/* stdin-exit PORT N (see the top) */
+static int stdin_exit(int port, int n)
+{
+    struct sigaction sa = {.sa_handler = exit_100};
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0)
+        fail("sigaction");
+    char resp[4096];
+    int status = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = connect_loopback(port, 0);
+        if (fd < 0)
+            fail("connect to 127.0.0.1:%d", port);
+        char path[64];
+        snprintf(path, sizeof path, "/before-the-exit/%d", i);
+        status = http_get(fd, port, path, resp, sizeof resp);
+        close(fd);
+    }
+    printf("ready %d\n", status);
+    char buf[256];
+    while (read(0, buf, sizeof buf) > 0)
+        ;
+    return 0;
+}
+
 static void reraise(int sig)
 {
     static const char line[] = "cleanup\n";
@@ -128,8 +165,11 @@ int main(int argc, char **argv)
             kept[i % 64] = malloc(16 + (i * 7919u) % 4096);
         }
     }
+    if (argc == 4 && strcmp(argv[1], "stdin-exit") == 0)
+        return stdin_exit(atoi(argv[2]), atoi(argv[3]));
     if (argc != 3 || (strcmp(argv[1], "wait") != 0 && strcmp(argv[1], "reraise") != 0))
-        fail("usage: signal_probe dispositions | idle | malloc | wait PORT | reraise PORT");
+        fail("usage: signal_probe dispositions | idle | malloc | wait PORT | reraise PORT | "
+             "stdin-exit PORT N");
     if (strcmp(argv[1], "reraise") == 0) {
         struct sigaction sa = {.sa_handler = reraise, .sa_flags = SA_RESETHAND};
         sigfillset(&sa.sa_mask);
