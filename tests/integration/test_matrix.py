@@ -8,6 +8,9 @@ chain, exact parent span ids, kinds CLIENT=3 / SERVER=2, and
 http.response.status_code on every span.
 
   clients:  curl, wget, python urllib, python http.client, node http,
+            ruby net/http, git (libcurl: a chunked POST, protocol v2),
+            apt's http method (as _apt; pipelined requests; its end: stdin
+            closed, then SIGINT, whose handler calls _exit)
             ruby net/http, perl HTTP::Tiny
   servers:  python ThreadingHTTPServer (also calling downstream; a 1.5 MiB
             POST with Expect: 100-continue), node http (also calling
@@ -16,6 +19,9 @@ http.response.status_code on every span.
             upstream (also a request body buffered to a temp file),
             Apache 2.4 as Debian runs it (event MPM, children as www-data):
             static files (mmap + writev, and sendfile) and a reverse proxy
+            (mod_proxy_http, keep-alive upstream, a 100 KB POST), and
+            git-http-backend as its CGI program (mod_cgid), python's
+            SimpleHTTPRequestHandler with keep-alive (apt's repository)
             (mod_proxy_http, keep-alive upstream, a 100 KB POST);
             squid as a forward proxy (-N: absolute-form targets, a chain
             through it, a CONNECT tunnel to a TLS server left alone) and as
@@ -38,6 +44,7 @@ Every process binds to 127.0.0.1 only, ports are picked at run time, every
 process is stopped (also on failure), and every wait is bounded.
 """
 
+import gzip
 import json
 import os
 import pwd
@@ -63,6 +70,9 @@ NGINX = "/usr/sbin/nginx"
 HAPROXY = "/usr/sbin/haproxy"
 APACHE = "/usr/sbin/apache2"
 APACHE_MODULES = "/usr/lib/apache2/modules"
+GIT = "/usr/bin/git"
+GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
+APT_FTPARCHIVE = "/usr/bin/apt-ftparchive"
 # start_apache's apache2.conf; mod_unixd (User, Group) and mod_log_config are
 # built into Debian's apache2, and start_apache loads mod_authz_core, which
 # Debian enables (without it every request is a 500: AH00025 "couldn't check
@@ -219,29 +229,39 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         """curl, quiet but for errors, 10 s at the most, then args."""
         return [self.curl, "-q", "-sS", "--max-time", "10"] + list(args)
 
-    def run_client(self, argv, service, traced=True, timeout=20, stdin=None, env_extra=None):
+    def run_client(self, argv, service, traced=True, timeout=20, stdin=None, env_extra=None,
+                   cwd=None):
         name = service if traced else service + "-untraced"
         p = th.run(argv, env=self.env(service, traced, **(env_extra or {})), tmpdir=self.tmp,
-                   name=name, timeout=timeout, stdin=stdin)
+                   name=name, timeout=timeout, stdin=stdin, cwd=cwd)
         self.procs.append(p)
         return p
 
     def same_as_untraced(self, make_argv, traced_port, untraced_port, service, want_rc=0,
-                         **kw):
+                         cwd_of=None, ports_named=False, **kw):
         """Run the client untraced against untraced_port and traced against
         traced_port; stdout and exit status must be the same (and the exit
-        status want_rc). Returns the traced run."""
-        plain = self.run_client(make_argv(untraced_port), service, traced=False, **kw)
-        traced = self.run_client(make_argv(traced_port), service, traced=True, **kw)
+        status want_rc). cwd_of(port): the folder each runs in.
+        ports_named: the output names the server's port, written PORT in
+        both before they are compared (stderr too, which then must also be
+        the same). Returns the traced run."""
+        runs = [self.run_client(make_argv(port), service, traced=traced,
+                                cwd=cwd_of(port) if cwd_of else None, **kw)
+                for port, traced in ((untraced_port, False), (traced_port, True))]
+        plain, traced = runs
+
+        def out(p, port, read):
+            return read(p).replace(str(port).encode(), b"PORT") if ports_named else read(p)
         self.assertEqual(plain.returncode, want_rc, "untraced %s: unexpected exit status\n%s"
                          % (service, plain.describe()))
         self.assertEqual(traced.returncode, plain.returncode,
                          "%s exits %s under the shim, %s without it\n%s"
                          % (service, traced.returncode, plain.returncode, traced.describe()))
-        self.assertEqual(traced.stdout(), plain.stdout(),
-                         "%s's stdout differs under the shim: %s\n%s"
-                         % (service, th.diff_bytes(plain.stdout(), traced.stdout()),
-                            traced.describe()))
+        for what, read in (("stdout", th.Proc.stdout),) + (
+                (("stderr", th.Proc.stderr),) if ports_named else ()):
+            want, got = out(plain, untraced_port, read), out(traced, traced_port, read)
+            self.assertEqual(got, want, "%s's %s differs under the shim: %s\n%s"
+                             % (service, what, th.diff_bytes(want, got), traced.describe()))
         return traced
 
     def final_spans(self, count, servers, timeout=None, log_dir=None):
@@ -909,7 +929,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
     # ------------------------------------------------------------------
     # row 6b: Apache httpd
 
-    def start_apache(self, conf, modules=(), traced=True, service="apache"):
+    def start_apache(self, conf, modules=(), traced=True, service="apache", children=2):
         """Apache 2.4 as Debian runs it: the event MPM with Debian's
         mpm_event.conf (two children of 25 threads at the start), the
         master as the tests' user (root) and its children as User www-data;
@@ -917,7 +937,8 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         no access log) in its folder; mod_authz_core and mod_<name> of each
         of modules loaded, then conf. Waits (bounded) until both children
         run as www-data (as the tests' user when that is not root):
-        proc.children, their pids. Returns (proc, port, dir)."""
+        proc.children, their pids (`children` of them: 3 with mod_cgid,
+        whose daemon is one). Returns (proc, port, dir)."""
         require_exe(APACHE, "apache2")
         d, port = self.server_dir(service, traced), th.free_port()
         conf_path = os.path.join(d, "apache2.conf")
@@ -927,7 +948,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                 "modules": "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m)
                                    for m in ("mpm_event", "authz_core") + tuple(modules))})
         p = self.start_daemon([APACHE, "-f", conf_path, "-DFOREGROUND"], d, port, service, traced)
-        p.children = self.apache_children(p, 2, d)
+        p.children = self.apache_children(p, children, d)
         return p, port, d
 
     def apache_children(self, master, count, d):
@@ -1460,6 +1481,236 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             b"200 ok\n200 hello from ruby\n404 missing\n")
 
     # ------------------------------------------------------------------
+    # row 7b: git over smart HTTP (Apache, mod_cgid, git-http-backend)
+
+    def git_env(self):
+        """What every git run gets: no system or user configuration, never a
+        prompt, and a fixed author and date (the same commit each time)."""
+        home = os.path.join(self.tmp, "git-home")
+        os.makedirs(home, exist_ok=True)
+        env = {"HOME": home, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+               "GIT_TERMINAL_PROMPT": "0"}
+        for who in ("AUTHOR", "COMMITTER"):
+            env.update({"GIT_%s_NAME" % who: "t", "GIT_%s_EMAIL" % who: "t@example.invalid",
+                        "GIT_%s_DATE" % who: "2020-01-01T00:00:00Z"})
+        return env
+
+    def git_http_apache(self, git, traced):
+        """Apache serving git-http-backend as git's manual has it (ScriptAlias
+        /git/, mod_cgid under the event MPM, GIT_PROJECT_ROOT and
+        GIT_HTTP_EXPORT_ALL by SetEnv) with an empty bare repo.git that
+        takes pushes, its own (the children's user's); (proc, port, dir)."""
+        repos = os.path.join(self.tmp, "repos-%s" % ("traced" if traced else "untraced"))
+        subprocess.run([git, "init", "-q", "--bare", "-b", "main", repos + "/repo.git"],
+                       check=True, env=th.clean_env(**self.git_env()))
+        subprocess.run([git, "-C", repos + "/repo.git", "config", "http.receivepack", "true"],
+                       check=True, env=th.clean_env(**self.git_env()))
+        if os.geteuid() == 0:
+            www = pwd.getpwnam("www-data")
+            for d, dirs, files in os.walk(repos):
+                for name in [d] + [os.path.join(d, f) for f in dirs + files]:
+                    os.lchown(name, www.pw_uid, www.pw_gid)
+        os.chmod(self.tmp, 0o711)  # the children pass through to the repositories
+        return self.start_apache(
+            "SetEnv GIT_PROJECT_ROOT %s\nSetEnv GIT_HTTP_EXPORT_ALL 1\n"
+            "ScriptAlias /git/ %s/\n<Directory %s>\n    Require all granted\n</Directory>\n"
+            % (repos, GIT_HTTP_BACKEND, os.path.dirname(GIT_HTTP_BACKEND)),
+            ("cgid", "alias", "env"), traced=traced, children=3)
+
+    def test_git_smart_http_through_apache_cgi(self):
+        """git (libcurl, through git-remote-http) against git-http-backend,
+        a CGI program of Apache's (mod_cgid): both under the shim, the
+        backend started by the cgid daemon with an environment of Apache's
+        making. A push of a commit with a 1.5 MiB file (over git's 1 MiB
+        http.postBuffer: a small probe POST, then the pack as a chunked
+        POST), ls-remote, a clone and ls-remote of a repository that is not
+        there: unchanged (stdout, exit statuses 0 and 128), the clone byte
+        for byte; one chain of git's CLIENT span and Apache's SERVER span
+        per request, info/refs, git-receive-pack and git-upload-pack (the
+        protocol v2 ls-refs and fetch) with 200, and 404 for the missing
+        repository; each SERVER span ends with its response (no error,
+        the chunked POST's too; before the next request on its connection)."""
+        git = require_exe(GIT, "git")
+        require_exe(GIT_HTTP_BACKEND, "git")
+        big = random.Random(10).randbytes(1536 * 1024)
+        src = os.path.join(self.tmp, "src")
+        env = th.clean_env(**self.git_env())
+        subprocess.run([git, "init", "-q", "-b", "main", src], check=True, env=env)
+        with open(os.path.join(src, "big.bin"), "wb") as f:
+            f.write(big)
+        with open(os.path.join(src, "README"), "w") as f:
+            f.write("hello\n")
+        subprocess.run([git, "-C", src, "add", "."], check=True, env=env)
+        subprocess.run([git, "-C", src, "commit", "-q", "-m", "one"], check=True, env=env)
+        head = subprocess.run([git, "-C", src, "rev-parse", "HEAD"], check=True, env=env,
+                              stdout=subprocess.PIPE).stdout.strip()
+        ap, port, d = self.git_http_apache(git, True)
+        _, plain_port, _ = self.git_http_apache(git, False)
+
+        def url(p, repo="repo.git"):
+            return "http://127.0.0.1:%d/git/%s" % (p, repo)
+        env_extra = self.git_env()
+        self.same_as_untraced(lambda p: [git, "-C", src, "push", "-q", url(p), "main"],
+                              port, plain_port, "git", env_extra=env_extra)
+        ls = self.same_as_untraced(lambda p: [git, "ls-remote", url(p)], port, plain_port, "git",
+                                   env_extra=env_extra)
+        self.assertEqual(ls.stdout(), b"%s\tHEAD\n%s\trefs/heads/main\n" % (head, head))
+        self.same_as_untraced(
+            lambda p: [git, "clone", "-q", url(p), os.path.join(self.tmp, "clone-%d" % p)],
+            port, plain_port, "git", env_extra=env_extra)
+        for p in (port, plain_port):
+            with open(os.path.join(self.tmp, "clone-%d" % p, "big.bin"), "rb") as f:
+                got = f.read()
+            self.assertTrue(got == big, "the file cloned from the %s Apache differs: %s"
+                            % ("traced" if p == port else "untraced",
+                               th.diff_bytes(big, got, full=False)))
+        self.same_as_untraced(lambda p: [git, "ls-remote", url(p, "nope.git")], port, plain_port,
+                              "git", want_rc=128, env_extra=env_extra)
+        refs, receive, upload = ("/git/repo.git/" + x for x in
+                                 ("info/refs", "git-receive-pack", "git-upload-pack"))
+        requests = ([("GET " + refs, 200), ("POST " + receive, 200), ("POST " + receive, 200)]
+                    + [("GET " + refs, 200), ("POST " + upload, 200)]
+                    + [("GET " + refs, 200), ("POST " + upload, 200), ("POST " + upload, 200)]
+                    + [("GET /git/nope.git/info/refs", 404)])
+        spans = self.final_spans(2 * len(requests), [ap], log_dir=d)
+        traces = self.client_server_rows("git", "apache", requests, spans)
+        # Each SERVER span begins after its CLIENT span, and ends before
+        # Apache reads the next request of its keep-alive connection (one
+        # that ended at the close would not).
+        for (cli, srv), nxt in zip(traces, traces[1:] + [None]):
+            same_conn = nxt and (nxt[1]["attrs"].get("network.peer.port") ==
+                                 srv["attrs"].get("network.peer.port"))
+            self.assertTrue(cli["start"] <= srv["start"] and
+                            (not same_conn or srv["end"] <= nxt[1]["start"]),
+                            "the SERVER span begins after its CLIENT span and ends before the "
+                            "next request's\n" + th.format_spans([cli, srv] + (nxt or [])))
+        self.check_apache(ap, d, spans)
+
+    # ------------------------------------------------------------------
+    # row 7c: apt's own http method (not libcurl), as the _apt user
+
+    def apt_repository(self):
+        """A Debian repository in self.tmp/repo, as apt-ftparchive makes one
+        (dists/x/Release, main/binary-all/Packages and .gz; unsigned):
+        tsa and tsb (20 KB each) and tshello in its pool, and tsc, whose
+        .deb is listed but missing. Returns its folder."""
+        ftparchive = require_exe(APT_FTPARCHIVE, "apt-utils")
+        repo = os.path.join(self.tmp, "repo")
+        pool = os.path.join(repo, "pool")
+        dists = os.path.join(repo, "dists", "x")
+        os.makedirs(pool)
+        os.makedirs(os.path.join(dists, "main", "binary-all"))
+        rnd = random.Random(11)
+        for name, size in (("tsa", 20000), ("tsb", 20000), ("tshello", 10), ("tsc", 10)):
+            root = os.path.join(self.tmp, "pkg-" + name)
+            os.makedirs(os.path.join(root, "DEBIAN"))
+            os.makedirs(os.path.join(root, "usr", "share", name))
+            with open(os.path.join(root, "DEBIAN", "control"), "w") as f:
+                f.write("Package: %s\nVersion: 1.0\nArchitecture: all\n"
+                        "Maintainer: t <t@example.invalid>\nDescription: test package\n" % name)
+            with open(os.path.join(root, "usr", "share", name, "data"), "wb") as f:
+                f.write(rnd.randbytes(size))
+            subprocess.run(["dpkg-deb", "-Zgzip", "--root-owner-group", "-b", root,
+                            os.path.join(pool, "%s_1.0_all.deb" % name)],
+                           check=True, stdout=subprocess.DEVNULL, env=th.clean_env())
+
+        def ftp(*args):
+            return subprocess.run([ftparchive] + list(args), check=True, cwd=repo,
+                                  stdout=subprocess.PIPE, env=th.clean_env()).stdout
+        packages = ftp("packages", "pool")
+        with open(os.path.join(dists, "main", "binary-all", "Packages"), "wb") as f:
+            f.write(packages)
+        with gzip.open(os.path.join(dists, "main", "binary-all", "Packages.gz"), "wb") as f:
+            f.write(packages)
+        release = ftp("-o", "APT::FTPArchive::Release::Suite=x",
+                      "-o", "APT::FTPArchive::Release::Codename=x",
+                      "-o", "APT::FTPArchive::Release::Architectures=all",
+                      "-o", "APT::FTPArchive::Release::Components=main", "release", "dists/x")
+        with open(os.path.join(dists, "Release"), "wb") as f:
+            f.write(release)
+        os.unlink(os.path.join(pool, "tsc_1.0_all.deb"))
+        return repo
+
+    def test_apt_http_method(self):
+        """apt-get update (twice) and apt-get download with apt's own http
+        method, which apt runs as the _apt user with LD_PRELOAD passed down,
+        against a local repository served over HTTP/1.1 keep-alive
+        (apps/file_server.py, python's SimpleHTTPRequestHandler), traced
+        too; apt's configuration isolated (APT_CONFIG, the machine's
+        apt.conf.d left out; lists, cache and state in self.tmp; no lock),
+        [trusted=yes]. Unchanged (stdout and stderr, the port aside; exit
+        statuses 0 and 100). One chain of apt's CLIENT span and the
+        server's SERVER span per request, in order: InRelease 404, Release
+        200, Release.gpg 404, Packages.gz 200; then InRelease 404, Release
+        304 (If-Modified-Since), Release.gpg 404; then tsa, tsb and
+        tshello 200 on one connection, tsb and tshello pipelined (the
+        second request sent before the first's answer); then tsc 404. (The
+        method ends by a SIGINT whose handler calls _exit, during the
+        shim's flush at exit: its spans were lost in one download in six.)"""
+        apt_get = require_exe("/usr/bin/apt-get", "apt")
+        repo = self.apt_repository()
+        argv = [th.PY, os.path.join(th.APPS, "file_server.py"), "--port", "0", repo]
+        srv, port = self.start_server(argv, "repo")
+        _, plain_port = self.start_server(argv, "repo", traced=False)
+        os.chmod(self.tmp, 0o711)  # _apt passes through to its download folders
+        parts = os.path.join(self.tmp, "apt-parts")
+        os.makedirs(parts)
+        conf = os.path.join(self.tmp, "apt.conf")
+        with open(conf, "w") as f:
+            f.write('Dir::Etc::Parts "%s";\nDir::Etc::Main "/dev/null";\n'
+                    'Dir::Etc::SourceParts "%s";\nDir::Etc::Preferences "/dev/null";\n'
+                    'Dir::Etc::PreferencesParts "%s";\nDir::State::status "/var/lib/dpkg/status";\n'
+                    'Debug::NoLocking "true";\nAcquire::Languages "none";\n'
+                    'quiet::NoStatistic "true";\n' % (parts, parts, parts))
+        for p in (port, plain_port):
+            d = os.path.join(self.tmp, "apt-%d" % p)
+            for sub in ("lists/partial", "cache", "state", "log", "download"):
+                os.makedirs(os.path.join(d, sub))
+            with open(os.path.join(d, "sources.list"), "w") as f:
+                f.write("deb [trusted=yes] http://127.0.0.1:%d x main\n" % p)
+            if os.geteuid() == 0:  # as apt's own folders are: the method writes there as _apt
+                os.chown(os.path.join(d, "download"), pwd.getpwnam("_apt").pw_uid, 0)
+
+        def apt(*args):
+            def argv(p):
+                d = os.path.join(self.tmp, "apt-%d" % p)
+                return [apt_get, "-o", "Dir::Etc::SourceList=%s/sources.list" % d,
+                        "-o", "Dir::State=%s/state" % d, "-o", "Dir::State::Lists=%s/lists" % d,
+                        "-o", "Dir::Cache=%s/cache" % d, "-o", "Dir::Log=%s/log" % d] + list(args)
+            return argv
+        kw = dict(cwd_of=lambda p: os.path.join(self.tmp, "apt-%d" % p, "download"),
+                  ports_named=True, env_extra={"APT_CONFIG": conf})
+        self.same_as_untraced(apt("update"), port, plain_port, "apt", **kw)
+        self.same_as_untraced(apt("update"), port, plain_port, "apt", **kw)
+        got = self.same_as_untraced(apt("download", "tsa", "tsb", "tshello"), port, plain_port,
+                                    "apt", **kw)
+        self.same_as_untraced(apt("download", "tsc"), port, plain_port, "apt", want_rc=100, **kw)
+        for name in ("tsa", "tsb", "tshello"):
+            deb = "%s_1.0_all.deb" % name
+            with open(os.path.join(repo, "pool", deb), "rb") as f:
+                want = f.read()
+            with open(os.path.join(self.tmp, "apt-%d" % port, "download", deb), "rb") as f:
+                self.assertTrue(f.read() == want, "%s differs" % deb)
+        self.assertNotIn(b"traceshim", got.stderr(), got.describe())
+        x = "/dists/x/"
+        requests = ([("GET %sInRelease" % x, 404), ("GET %sRelease" % x, 200),
+                     ("GET %sRelease.gpg" % x, 404), ("GET %smain/binary-all/Packages.gz" % x, 200)]
+                    + [("GET %sInRelease" % x, 404), ("GET %sRelease" % x, 304),
+                       ("GET %sRelease.gpg" % x, 404)]
+                    + [("GET /pool/%s_1.0_all.deb" % n, 200) for n in ("tsa", "tsb", "tshello")]
+                    + [("GET /pool/tsc_1.0_all.deb", 404)])
+        spans = self.final_spans(2 * len(requests), [srv])
+        traces = self.client_server_rows("apt", "repo", requests, spans)
+        debs = traces[7:10]
+        self.assertEqual(len({s["attrs"].get("network.peer.port") for _, s in debs}), 1,
+                         "the three downloads on one connection\n"
+                         + th.format_spans([s for t in debs for s in t]))
+        (_, tsb_srv), (tshello_cli, _) = debs[1], debs[2]
+        self.assertLess(tshello_cli["start"], tsb_srv["end"],
+                        "tshello's request was sent before tsb's answer (pipelined)\n"
+                        + th.format_spans([s for t in debs for s in t]))
+        self.assertEqual({s["attrs"].get("user_agent.original") for s in spans},
+                         {"Debian APT-HTTP/1.3 (2.6.2)"}, th.format_spans(spans))
     # row 7b: perl
 
     def test_perl_http_tiny_client(self):

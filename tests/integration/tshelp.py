@@ -63,6 +63,10 @@ PLAIN_LIB = os.environ.get("TSTEST_PLAIN_LIB") or ""
 # calls newlocale, whose malloc starts the runtime's lazy initialisation
 # under glibc's locale lock, and that initialisation takes the same lock).
 # Under TSTEST_PRELOAD_FIRST they are started with TSTEST_PLAIN_LIB instead
+# (libfaketime too: faked_clock_env). So are git and apt-get, whose helpers
+# link GnuTLS (git-remote-http through libcurl-gnutls, apt's http method)
+# and inherit the preload from them.
+SANITIZER_CANNOT_RUN = ("curl", "wget", "wget2", "git", "apt-get")
 # (libfaketime too: faked_clock_env). Two more cannot, for reasons of
 # their own: squid (ASan stops it at start: new-delete-type-mismatch in its
 # Ip::Address::FreeAddr, squid 5.7) and php (the runtime refuses opcache,
