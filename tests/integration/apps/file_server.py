@@ -5,10 +5,11 @@ connection): a local Debian repository for apt in test_matrix.py.
     /usr/bin/python3 file_server.py --port PORT FOLDER     (0: pick one)
 
 SimpleHTTPRequestHandler: 200 with Content-Length and Last-Modified, 304
-for an If-Modified-Since that is not older, 404 for a missing file (with
-"Connection: close", as http.server's errors have). Prints "LISTENING
-<port>" once it accepts connections; exits cleanly (status 0) on SIGTERM or
-SIGINT. No access log.
+for an If-Modified-Since that is not older, 404 for a missing file; an
+error keeps the connection open, as most servers do (http.server's own
+send_error closes it), so that the requests pipelined behind a 404 are
+answered on it. Prints "LISTENING <port>" once it accepts connections;
+exits cleanly (status 0) on SIGTERM or SIGINT. No access log.
 """
 
 import functools
@@ -26,6 +27,15 @@ class Handler(SimpleHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # keep stderr for real problems
         pass
+
+    def send_error(self, code, message=None, explain=None):
+        body = b"%d %s\n" % (code, (message or self.responses[code][0]).encode())
+        self.send_response(code, message)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 class Server(ThreadingHTTPServer):
