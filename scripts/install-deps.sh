@@ -50,6 +50,7 @@ packages=(
     php-cli php-curl  # test_deepbind.py: PHP loads its extensions with RTLD_DEEPBIND; php-curl traced; the matrix's php -S
     php-fpm           # test_fastcgi.py: nginx -> php-fpm over FastCGI (fastcgi_pass), php-curl calls from its workers
     redis-server redis-tools # compatibility matrix: a non-HTTP server and client must pass untouched
+    python3-urllib3   # compatibility matrix: a urllib3 client (pooled connection, chunked upload)
     git               # compatibility matrix: git over smart HTTP to git-http-backend (Apache's CGI program)
     apt-utils         # compatibility matrix: apt-ftparchive makes the local repository apt's http method downloads from
     thrift-compiler python3-thrift # exporter tests: decode Jaeger datagrams with code generated from the Jaeger IDL

@@ -7,7 +7,8 @@ server), and its requests make the expected spans: one trace id per request
 chain, exact parent span ids, kinds CLIENT=3 / SERVER=2, and
 http.response.status_code on every span.
 
-  clients:  curl, wget, python urllib, python http.client, node http,
+  clients:  curl, wget, python urllib, python http.client, python urllib3
+            (a pooled connection, a chunked upload from a generator), node http,
             ruby net/http, git (libcurl: a chunked POST, protocol v2),
             apt's http method (as _apt; pipelined requests; its end: stdin
             closed, then SIGINT, whose handler calls _exit)
@@ -433,6 +434,23 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             "http.client", lambda p: [th.PY, os.path.join(th.APPS, "httpclient_client.py"), str(p)],
             [("GET /ok", 200), ("POST /echo-body", 200), ("GET /missing", 404)],
             b"200 ok\n200 hello from http.client\n404 missing\n")
+
+    def test_python_urllib3_client(self):
+        """urllib3 (requests' engine): a pool of one keep-alive connection,
+        a 404, a chunked upload from a generator (each chunk's size line,
+        data and CRLF a send of their own), a 100 KB body, a streamed
+        response. Unchanged; a chain per request, all on one connection."""
+        if not os.path.isfile("/usr/lib/python3/dist-packages/urllib3/__init__.py"):
+            raise AssertionError("urllib3 not found: install python3-urllib3 "
+                                 "(bash scripts/install-deps.sh)")
+        _, traces = self.client_row(
+            "urllib3", lambda p: [th.PY, os.path.join(th.APPS, "urllib3_client.py"), str(p)],
+            [("GET /ok", 200), ("GET /missing", 404), ("POST /echo-body", 200),
+             ("POST /echo-body", 200), ("GET /ok", 200)],
+            b"200 ok 2\n404 missing 7\n200 part 0;part 1;part 2;part 3;part 4; 35\n"
+            b"200 " + b"x" * 40 + b" 100000\n200 ok 2\nconnections 1\n")
+        self.assertEqual(len({srv["attrs"].get("network.peer.port") for _, srv in traces}), 1,
+                         "one connection\n" + th.format_spans([s for t in traces for s in t]))
 
     # ------------------------------------------------------------------
     # row 4: python ThreadingHTTPServer

@@ -20,7 +20,7 @@ Routes (GET):
   /forward?to=PORT&path=/x
                       the same, with the request's B3 headers (X-B3-*, b3)
                       passed on as they came, as a proxy forwards them
-POST /echo-body       200, the request body back
+POST /echo-body       200, the request body back (Content-Length or chunked)
 """
 
 import json
@@ -71,9 +71,24 @@ class Handler(ah.Handler):
         else:
             self.reply(404, "no such route")
 
+    def chunked_body(self):
+        """A chunked request body, decoded (trailers read and dropped)."""
+        body = b""
+        while True:
+            size = int(self.rfile.readline().split(b";")[0], 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return body
+            body += self.rfile.read(size)
+            self.rfile.readline()
+
     def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = self.chunked_body()
+        else:
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
         if self.path == "/echo-body":
             self.reply(200, body, "application/octet-stream")
         else:
