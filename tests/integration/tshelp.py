@@ -65,13 +65,11 @@ PLAIN_LIB = os.environ.get("TSTEST_PLAIN_LIB") or ""
 # Under TSTEST_PRELOAD_FIRST they are started with TSTEST_PLAIN_LIB instead
 # (libfaketime too: faked_clock_env). So are git and apt-get, whose helpers
 # link GnuTLS (git-remote-http through libcurl-gnutls, apt's http method)
-# and inherit the preload from them.
-SANITIZER_CANNOT_RUN = ("curl", "wget", "wget2", "git", "apt-get")
-# (libfaketime too: faked_clock_env). Two more cannot, for reasons of
-# their own: squid (ASan stops it at start: new-delete-type-mismatch in its
+# and inherit the preload from them. Two more cannot, for reasons of their
+# own: squid (ASan stops it at start: new-delete-type-mismatch in its
 # Ip::Address::FreeAddr, squid 5.7) and php (the runtime refuses opcache,
 # which php loads with RTLD_DEEPBIND).
-SANITIZER_CANNOT_RUN = ("curl", "wget", "wget2", "squid", "php")
+SANITIZER_CANNOT_RUN = ("curl", "wget", "wget2", "git", "apt-get", "squid", "php")
 # The folder of their static stand-ins (apps/sanitizer_exec.c), first on PATH
 STANDIN_DIR = os.environ.get("TSTEST_STANDIN_DIR") or ""
 
