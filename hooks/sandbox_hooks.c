@@ -10,7 +10,9 @@
  * shim makes itself. Other threads are not in strict mode and are traced
  * as before; but the stop signals go back to their default for the whole
  * process, as the shim's handler, run on that thread, would be killed by
- * its first system call. */
+ * its first system call. A call that fails (the kernel refuses strict mode
+ * to a thread under a filter) leaves the thread traced, as it was. */
+#include <errno.h>
 #include <linux/seccomp.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
@@ -22,11 +24,26 @@
 #include "sandbox_hooks.h"
 #include "signal_hooks.h"
 
-void ts_sandbox_strict_coming(void)
+struct ts_strict_note ts_sandbox_strict_coming(void)
 {
-    ts_signal_hooks_give_up(); /* a stop signal then ends the process as untraced */
-    if (!ts_guard_active())
+    struct ts_strict_note note = {false, false};
+    /* a stop signal then ends the process as untraced */
+    note.signals_given_up = ts_signal_hooks_give_up();
+    if (!ts_guard_active()) {
         ts_guard_enter(); /* never left: the thread can do nothing else */
+        note.guard_entered = true;
+    }
+    return note;
+}
+
+void ts_sandbox_strict_refused(struct ts_strict_note note)
+{
+    int saved = errno;
+    if (note.guard_entered)
+        ts_guard_leave();
+    if (note.signals_given_up)
+        ts_signal_hooks_take_back();
+    errno = saved;
 }
 
 /* glibc's prctl reads its four variadic arguments whatever the option;
@@ -38,9 +55,14 @@ TS_EXPORT int prctl(int option, ...)
     unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
-    if (option == PR_SET_SECCOMP && a2 == SECCOMP_MODE_STRICT)
-        ts_sandbox_strict_coming();
-    else if (option == PR_SET_SECCOMP && a2 == SECCOMP_MODE_FILTER)
+    if (option == PR_SET_SECCOMP && a2 == SECCOMP_MODE_STRICT) {
+        struct ts_strict_note note = ts_sandbox_strict_coming();
+        int r = TS_REAL(prctl)(option, a2, a3, a4, a5);
+        if (r != 0) /* (in strict mode now, nothing but the return) */
+            ts_sandbox_strict_refused(note);
+        return r;
+    }
+    if (option == PR_SET_SECCOMP && a2 == SECCOMP_MODE_FILTER)
         ts_sandbox_filter_coming();
     return TS_REAL(prctl)(option, a2, a3, a4, a5);
 }

@@ -335,15 +335,32 @@ void ts_signal_hooks_init(void)
     ts_rep_prepare_unwaited();
 }
 
-void ts_signal_hooks_give_up(void)
+bool ts_signal_hooks_give_up(void)
 {
     if (!__atomic_exchange_n(&takes_defaults, false, __ATOMIC_RELAXED))
-        return;
+        return false;
     for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
         struct sigaction now;
         if (TS_REAL(sigaction)(ts_stop_signals[i], NULL, &now) == 0 &&
             now.sa_handler == flush_then_die)
             (void)TS_REAL(sigaction)(ts_stop_signals[i], &program_default[i], NULL);
+    }
+    return true;
+}
+
+void ts_signal_hooks_take_back(void)
+{
+    if (__atomic_exchange_n(&takes_defaults, true, __ATOMIC_RELAXED))
+        return;
+    for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
+        int sig = ts_stop_signals[i];
+        struct sigaction now, shim, before;
+        if (TS_REAL(sigaction)(sig, NULL, &now) != 0 || now.sa_handler != SIG_DFL)
+            continue; /* the program's own, or ignored */
+        program_default[i] = now;
+        shim_action(sig, &shim);
+        if (TS_REAL(sigaction)(sig, &shim, &before) == 0 && before.sa_handler != SIG_DFL)
+            (void)TS_REAL(sigaction)(sig, &before, NULL); /* a change came between */
     }
 }
 

@@ -18,8 +18,13 @@ void ts_signal_hooks_after_fork(void);
 
 /* The stop signals still at the shim's handler go back to their default:
  * before a strict seccomp mode, under which the handler's first system
- * call (getpid) would turn a SIGTERM's death into a SIGKILL's. */
-void ts_signal_hooks_give_up(void);
+ * call (getpid) would turn a SIGTERM's death into a SIGKILL's. True when
+ * the shim had taken them (and now gave them up). */
+bool ts_signal_hooks_give_up(void);
+
+/* After a true ts_signal_hooks_give_up whose strict mode did not come: the
+ * shim takes again those the program leaves at their default. */
+void ts_signal_hooks_take_back(void);
 
 /* Has the program installed a signal handler of its own (a function)?
  * Until it has, no _exit or exec can run in one. */

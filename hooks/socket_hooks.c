@@ -681,9 +681,19 @@ TS_EXPORT long syscall(long number, ...)
         ts_signal_raw_action_coming((const void *)a[1]);
         break;
     case SYS_seccomp:
-        if (a[0] == SECCOMP_SET_MODE_STRICT)
-            ts_sandbox_strict_coming();
-        else if (a[0] == SECCOMP_SET_MODE_FILTER)
+        /* Strict mode with flags or arguments the kernel refuses (EINVAL)
+         * before it looks at anything else: libseccomp asks for it so,
+         * seccomp(SECCOMP_SET_MODE_STRICT, 1, NULL), to learn whether the
+         * system call is there (apt's methods with APT::Sandbox::Seccomp:
+         * every later call of theirs went untraced). */
+        if (a[0] == SECCOMP_SET_MODE_STRICT && (unsigned)a[1] == 0 && a[2] == 0) {
+            struct ts_strict_note note = ts_sandbox_strict_coming();
+            long r = TS_REAL_SYSCALL();
+            if (r != 0) /* (in strict mode now, nothing but the return) */
+                ts_sandbox_strict_refused(note);
+            return r;
+        }
+        if (a[0] == SECCOMP_SET_MODE_FILTER)
             ts_sandbox_filter_coming();
         break;
     default:

@@ -9,9 +9,12 @@
  * waits for it) is not made once the program has installed a filter.
  * Filters installed through the C library (prctl, or syscall with the
  * seccomp system call) are seen (hooks/sandbox_hooks.c); one installed
- * with a system call instruction of the program's own is not. A filter
- * inherited at the start applies to the reporter thread too, which then
- * makes no scheduling call at all (reporter/reporter.c). */
+ * with a system call instruction of the program's own is not. After one,
+ * no reporter thread is started (a new thread is a clone3 the filter may
+ * trap or kill for): the spans go out from the program's own threads at
+ * its exit, exec or _exit. A filter inherited at the start applies to the
+ * reporter thread too, which then makes no scheduling call at all
+ * (reporter/reporter.c). */
 #ifndef TS_SANDBOX_H
 #define TS_SANDBOX_H
 

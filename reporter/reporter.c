@@ -828,6 +828,13 @@ static bool rep_claim_thread_start_locked(void)
 {
     if (ts_rep_thread_started || (rep_thread_retry_ms != 0 && ts_mono_ms() < rep_thread_retry_ms))
         return false;
+    /* Not once the program has installed a seccomp filter of its own: a
+     * new thread is a system call (clone3) the filter may trap or kill for
+     * (apt's methods under APT::Sandbox::Seccomp trap it: SIGSYS). The
+     * spans then go out from the program's threads, at its exit, exec or
+     * _exit (preload/sandbox.h). */
+    if (ts_sandbox_filter_seen())
+        return false;
     /* creating before started: who sees the start claimed sees it under way */
     __atomic_store_n(&rep_thread_creating, true, __ATOMIC_RELAXED);
     /* only one caller starts it */

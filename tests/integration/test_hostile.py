@@ -110,7 +110,8 @@ import tshelp as th  # noqa: E402
 
 PROBES = ("eintr_probe", "sighandler_probe", "closefds_probe", "fork_probe", "exit_probe",
           "alloc_lock_probe", "late_handlers", "stdio_sockets_probe", "threads_requests",
-          "raw_close_probe", "strict_sandbox_probe", "nproc_probe", "first_span_in_handler")
+          "raw_close_probe", "strict_sandbox_probe", "nproc_probe", "first_span_in_handler",
+          "seccomp_probe")
 
 
 def split_requests(data):
@@ -702,6 +703,52 @@ class HostileTest(th.TempDirMixin, unittest.TestCase):
         self.assert_clean_exit(p, "sigterm")
         self.assertEqual(p.stdout().decode().splitlines()[2:],
                          ["worker: killed by signal 15", "done"], p.describe())
+
+    def test_a_filter_installed_as_libseccomp_does(self):
+        """What apt's download methods do under APT::Sandbox::Seccomp,
+        through libseccomp: the probe seccomp(SECCOMP_SET_MODE_STRICT, 1,
+        NULL), which the kernel refuses, then a filter that traps clone and
+        clone3 (SIGSYS, whose handler exits 31), then two requests. The
+        probe was taken for strict mode: the thread passed every call on
+        untraced from then on (apt's methods made no span). And a reporter
+        thread started after the filter was trapped: the program died of
+        it. Now both requests are traced (the trace lines on the wire), no
+        thread is started, and the spans are written at the exit by the
+        program's own thread; the exit is the program's (0)."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.start([self.exe["seccomp_probe"], "libseccomp", srv.port], "libseccomp",
+                       OTEL_BSP_SCHEDULE_DELAY=60000)
+        p.finish(20, "libseccomp")
+        self.assert_clean_exit(p, "libseccomp")
+        spans = th.read_spans(self.spans_file, strict=True)
+        self.assertEqual(sorted(url_path(s) for s in spans),
+                         ["/in-the-sandbox/a", "/in-the-sandbox/b"], th.format_spans(spans))
+        got = [strip_injection(r)[1] for c in srv.conns for r in c.requests]
+        self.assertEqual(sorted(got), sorted((s["traceId"], s["spanId"]) for s in spans),
+                         "each request carried its span's ids")
+
+    def test_strict_mode_refused_under_a_filter(self):
+        """A thread under a seccomp filter asks for strict mode, which the
+        kernel refuses (EINVAL): the thread goes on as it was, traced, and
+        so does the shim's SIGTERM handler, which the strict mode had it
+        give up (the request went untraced, and the SIGTERM's death lost
+        its span)."""
+        srv = th.RecordingServer(mode="http")
+        self.addCleanup(srv.close)
+        p = self.start([self.exe["seccomp_probe"], "refused", srv.port], "refused",
+                       OTEL_BSP_SCHEDULE_DELAY=60000)
+        p.wait_output(rb"ready 200\n")
+        os.kill(p.pid, signal.SIGTERM)
+        p.wait(10)
+        self.assertEqual(p.returncode, -signal.SIGTERM, p.describe())
+        self.assertEqual(p.stdout(), b"strict refused\nready 200\n", p.describe())
+        spans = th.read_spans(self.spans_file, strict=True) if os.path.exists(
+            self.spans_file) else []
+        span = th.only(spans, "the request's client span", spans)
+        self.assertEqual(url_path(span), "/after-the-refusal")
+        self.assertIsNotNone(strip_injection(srv.conns[0].requests[0])[1],
+                             "the request carried the trace lines")
 
     def test_node_pipes_through_a_child_after_a_request(self):
         node = th.require_tool("node")
