@@ -54,6 +54,7 @@ import pwd
 import random
 import re
 import signal
+import shutil
 import socket
 import struct
 import subprocess
@@ -949,7 +950,26 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
     # ------------------------------------------------------------------
     # row 6b: Apache httpd
 
-    def start_apache(self, conf, modules=(), traced=True, service="apache", children=2):
+    def lib_anyone_loads(self):
+        """LD_PRELOAD naming a copy of the library that any user can load,
+        for programs started by exec as another user (Apache's CGI programs
+        as www-data) when the checkout's folder is closed to them (/root/
+        project, 0700, on a fresh machine: the loader could not open the
+        library there). Under TSTEST_PRELOAD_FIRST, the plain library
+        without the sanitizer runtime: Apache passes a CGI program none of
+        the sanitizer's settings (its leak check then reports the CGI
+        program's own leaks into Apache's error log)."""
+        d = os.path.join(self.tmp, "lib-for-anyone")
+        os.makedirs(d, exist_ok=True)
+        os.chmod(self.tmp, 0o711)
+        os.chmod(d, 0o755)
+        copy = os.path.join(d, "libtraceshim.so")
+        shutil.copy(th.PLAIN_LIB if th.PRELOAD_FIRST else th.LIB, copy)
+        os.chmod(copy, 0o755)
+        return copy
+
+    def start_apache(self, conf, modules=(), traced=True, service="apache", children=2,
+                     cgi=False):
         """Apache 2.4 as Debian runs it: the event MPM with Debian's
         mpm_event.conf (two children of 25 threads at the start), the
         master as the tests' user (root) and its children as User www-data;
@@ -958,7 +978,9 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         of modules loaded, then conf. Waits (bounded) until both children
         run as www-data (as the tests' user when that is not root):
         proc.children, their pids (`children` of them: 3 with mod_cgid,
-        whose daemon is one). Returns (proc, port, dir)."""
+        whose daemon is one). cgi: its CGI programs are traced too (the
+        library a copy any user loads: lib_anyone_loads). Returns (proc,
+        port, dir)."""
         require_exe(APACHE, "apache2")
         d, port = self.server_dir(service, traced), th.free_port()
         conf_path = os.path.join(d, "apache2.conf")
@@ -967,7 +989,9 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
                 "d": d, "port": port, "conf": conf,
                 "modules": "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m)
                                    for m in ("mpm_event", "authz_core") + tuple(modules))})
-        p = self.start_daemon([APACHE, "-f", conf_path, "-DFOREGROUND"], d, port, service, traced)
+        extra = {"LD_PRELOAD": self.lib_anyone_loads()} if cgi and traced else None
+        p = self.start_daemon([APACHE, "-f", conf_path, "-DFOREGROUND"], d, port, service, traced,
+                              env_extra=extra)
         p.children = self.apache_children(p, children, d)
         return p, port, d
 
@@ -1535,7 +1559,7 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
             "SetEnv GIT_PROJECT_ROOT %s\nSetEnv GIT_HTTP_EXPORT_ALL 1\n"
             "ScriptAlias /git/ %s/\n<Directory %s>\n    Require all granted\n</Directory>\n"
             % (repos, GIT_HTTP_BACKEND, os.path.dirname(GIT_HTTP_BACKEND)),
-            ("cgid", "alias", "env"), traced=traced, children=3)
+            ("cgid", "alias", "env"), traced=traced, children=3, cgi=True)
 
     def test_git_smart_http_through_apache_cgi(self):
         """git (libcurl, through git-remote-http) against git-http-backend,
