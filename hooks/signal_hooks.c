@@ -314,6 +314,23 @@ static void as_the_program_left_it(int sig, struct sigaction *old)
         *old = program_default[i];
 }
 
+/* The shim's handler for each stop signal the program leaves at its
+ * default (one it ignores, or handles, stays so); a disposition changed
+ * between the look and the change (by another thread) is put back. */
+static void take_defaults_now(void)
+{
+    for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
+        int sig = ts_stop_signals[i];
+        struct sigaction now, shim, before;
+        if (TS_REAL(sigaction)(sig, NULL, &now) != 0 || now.sa_handler != SIG_DFL)
+            continue;
+        program_default[i] = now;
+        shim_action(sig, &shim);
+        if (TS_REAL(sigaction)(sig, &shim, &before) == 0 && before.sa_handler != SIG_DFL)
+            (void)TS_REAL(sigaction)(sig, &before, NULL);
+    }
+}
+
 void ts_signal_hooks_init(void)
 {
     ts_rep_maybe_in_a_handler = ts_signal_maybe_in_a_handler; /* whatever the shim's own */
@@ -322,16 +339,10 @@ void ts_signal_hooks_init(void)
     ts_death_carry_out = death_carried_out;
     ts_death_handler = flush_then_die;
     __atomic_store_n(&takes_defaults, true, __ATOMIC_RELAXED);
-    /* The constructor runs before any code of the program's: nothing
-     * changes a disposition between the look and the change. */
-    for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
-        struct sigaction now, shim;
-        if (TS_REAL(sigaction)(ts_stop_signals[i], NULL, &now) != 0 || now.sa_handler != SIG_DFL)
-            continue; /* ignored (nohup): left so */
-        program_default[i] = now;
-        shim_action(ts_stop_signals[i], &shim);
-        (void)TS_REAL(sigaction)(ts_stop_signals[i], &shim, NULL);
-    }
+    /* (the constructor runs before any code of the program's: nothing
+     * changes a disposition between the look and the change; one ignored,
+     * nohup's, is left so) */
+    take_defaults_now();
     ts_rep_prepare_unwaited();
 }
 
@@ -350,18 +361,8 @@ bool ts_signal_hooks_give_up(void)
 
 void ts_signal_hooks_take_back(void)
 {
-    if (__atomic_exchange_n(&takes_defaults, true, __ATOMIC_RELAXED))
-        return;
-    for (size_t i = 0; i < TS_STOP_SIGNALS; i++) {
-        int sig = ts_stop_signals[i];
-        struct sigaction now, shim, before;
-        if (TS_REAL(sigaction)(sig, NULL, &now) != 0 || now.sa_handler != SIG_DFL)
-            continue; /* the program's own, or ignored */
-        program_default[i] = now;
-        shim_action(sig, &shim);
-        if (TS_REAL(sigaction)(sig, &shim, &before) == 0 && before.sa_handler != SIG_DFL)
-            (void)TS_REAL(sigaction)(sig, &before, NULL); /* a change came between */
-    }
+    if (!__atomic_exchange_n(&takes_defaults, true, __ATOMIC_RELAXED))
+        take_defaults_now();
 }
 
 /* A forked child keeps the handlers. One that is a PID namespace's init
