@@ -113,10 +113,12 @@ static void before_exec(void)
     if (!ts_process_hooks_own())
         return;
     int saved = errno;
+    uint64_t held = ts_signal_hold_handlers(); /* (an _exit in one: see there) */
     ts_guard_enter();
     ts_process_image_ends(TS_IMAGE_EXEC);
     process_image_ends(ts_rep_flush, ts_rep_flush_signal_safe, false);
     ts_guard_leave();
+    ts_signal_release_handlers(held);
     errno = saved;
 }
 
@@ -687,9 +689,11 @@ static void sockets_closing(void)
 {
     if (!ts_process_hooks_own())
         return;
+    uint64_t held = ts_signal_hold_handlers(); /* (see ts_process_ends_now) */
     ts_guard_enter();
     ts_process_image_ends(TS_IMAGE_EXITING);
     ts_guard_leave();
+    ts_signal_release_handlers(held);
 }
 
 TS_EXPORT void exit(int status)
@@ -721,14 +725,20 @@ void ts_process_ends_now(int status, bool in_handler)
 {
     if (in_handler && ts_guard_only_a_call() ? !ts_active || ts_process_foreign()
                                              : !ts_process_hooks_own()) {
-        /* A handler that interrupted the exit's own flush (apt ends its
-         * methods so: stdin closed, then SIGINT, whose handler calls
-         * _exit): that flush, handed to the reporter thread, is waited
-         * for, or the process went with its spans half written. */
+        /* A handler that interrupted the exit's own flush although the
+         * shim held the program's handlers off (ts_signal_hold_handlers:
+         * one installed through a raw rt_sigaction, which the hold does
+         * not know): a flush handed to the reporter thread is waited for,
+         * or the process went with its spans half written. */
         if (ts_active && ts_guard_active())
             ts_rep_wait_interrupted_flush();
         return;
     }
+    /* Held off for good: the process ends here. A handler that came
+     * before the flush was handed over would end it with nothing
+     * handed (the wait above finds no job), or, at its release, with
+     * another status than the one _exit was given. */
+    (void)ts_signal_hold_handlers();
     ts_guard_enter();
     ts_process_image_ends(TS_IMAGE_GONE); /* (see sockets_closing) */
     ts_pspan_set_exit_code(status);

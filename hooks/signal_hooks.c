@@ -86,6 +86,11 @@ bool ts_signal_program_has_handlers(void)
     return __atomic_load_n(&handler_installed, __ATOMIC_SEQ_CST);
 }
 
+/* The handled signals this thread holds off while the shim ends the
+ * process image (ts_signal_hold_handlers), bit sig - 1: blocked by the
+ * shim, not by a handler's entry. initial-exec TLS: read in a handler. */
+static __thread uint64_t held_here __attribute__((tls_model("initial-exec")));
+
 bool ts_signal_maybe_in_a_handler(void)
 {
     if (__atomic_load_n(&handler_unseen, __ATOMIC_RELAXED))
@@ -96,7 +101,37 @@ bool ts_signal_maybe_in_a_handler(void)
     uint64_t blocked = 0; /* the kernel's sigset: 8 bytes, bit sig - 1 */
     if (TS_REAL(syscall)(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &blocked, sizeof blocked) != 0)
         return true;
-    return (blocked & handled) != 0;
+    return (blocked & handled & ~held_here) != 0;
+}
+
+#define SIG_BIT(sig) (UINT64_C(1) << ((sig)-1))
+
+/* Raised by a fault on the thread that made it: never held, or the
+ * kernel would kill the process at once, handler or not (SIGABRT: abort
+ * unblocks it anyway). */
+#define FAULT_SIGNALS                                                                              \
+    (SIG_BIT(SIGSEGV) | SIG_BIT(SIGBUS) | SIG_BIT(SIGILL) | SIG_BIT(SIGFPE) | SIG_BIT(SIGTRAP) |   \
+     SIG_BIT(SIGSYS) | SIG_BIT(SIGABRT))
+
+uint64_t ts_signal_hold_handlers(void)
+{
+    uint64_t handled = __atomic_load_n(&handled_signals, __ATOMIC_RELAXED) & ~FAULT_SIGNALS;
+    if (!handled || ts_process_foreign())
+        return 0;
+    uint64_t before = 0;
+    if (TS_REAL(syscall)(SYS_rt_sigprocmask, SIG_BLOCK, &handled, &before, sizeof handled) != 0)
+        return 0;
+    uint64_t added = handled & ~before; /* those a handler's entry or the program blocked stay so */
+    held_here |= added;
+    return added;
+}
+
+void ts_signal_release_handlers(uint64_t held)
+{
+    if (!held)
+        return;
+    held_here &= ~held; /* first: a handler that runs at the unblock is one */
+    (void)TS_REAL(syscall)(SYS_rt_sigprocmask, SIG_UNBLOCK, &held, NULL, sizeof held);
 }
 
 /* A process that may run a signal handler needs its exporters prepared:

@@ -7,6 +7,7 @@
 #define TS_SIGNAL_HOOKS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* At start-up, on the constructor's thread, before any of the program's
  * code: SIGTERM, SIGINT and SIGHUP at their default action get the
@@ -39,6 +40,21 @@ bool ts_signal_program_has_handlers(void);
  * Not seen: a handler that unblocks its own signal, one installed by a
  * system call made without glibc's syscall. A system call. */
 bool ts_signal_maybe_in_a_handler(void);
+
+/* The program's handlers held off on this thread while the shim ends the
+ * process image (the flush of an exit, an _exit or an exec): a handler
+ * that interrupted that work could not run it again (its locks may be
+ * held: the guard), and one that calls _exit there (apt ends its
+ * download methods so: stdin closed, then SIGINT) ended the process with
+ * its spans half written, or before the reporter thread was handed any.
+ * They run at the release, once the spans are out (at most
+ * TRACESHIM_EXIT_TIMEOUT later), or never, when the process ends first,
+ * as an untraced one would have ended before them. Only the signals the
+ * program installed a handler for with sigaction or the signal family,
+ * never one a fault raises. Returns what it blocked, for the release.
+ * Async-signal-safe. */
+uint64_t ts_signal_hold_handlers(void);
+void ts_signal_release_handlers(uint64_t held);
 
 /* syscall(SYS_rt_sigaction, sig, kernel_act, ...) (socket_hooks.c): an
  * action whose handler and flags the shim does not read. */

@@ -390,11 +390,13 @@ static void end_after_destructors(void *arg)
     if (ts_process_foreign() || !__atomic_exchange_n(&late_end_due, false, __ATOMIC_ACQ_REL) ||
         !ts_rep_spans_began_since_exit())
         return;
+    uint64_t held = ts_signal_hold_handlers(); /* (as in the destructor) */
     ts_guard_enter();
     ts_process_image_ends(TS_IMAGE_GONE); /* what those requests left waiting */
     /* their spans out, and counted again (the stats line too) */
     ts_rep_exit(__atomic_load_n(&late_end_timeout_ms, __ATOMIC_RELAXED));
     ts_guard_leave();
+    ts_signal_release_handlers(held);
     ts_death_due(0); /* one put off during that flush: the signal's status */
 }
 
@@ -445,6 +447,9 @@ __attribute__((destructor)) static void ts_destructor(void)
 {
     if (!ts_active)
         return;
+    /* The program's handlers wait for the end (signal_hooks.h): one that
+     * calls _exit would otherwise end the process mid-flush. */
+    uint64_t held = ts_signal_hold_handlers();
     ts_guard_enter();
     uint64_t start = ts_mono_ms();
     unsigned timeout_ms = ts_cfg.exit_timeout_ms;
@@ -470,5 +475,6 @@ __attribute__((destructor)) static void ts_destructor(void)
         }
     }
     ts_guard_leave();
+    ts_signal_release_handlers(held);
     ts_death_due(0); /* one put off during that flush: the signal's status */
 }

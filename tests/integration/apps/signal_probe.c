@@ -27,6 +27,9 @@
  *       200", then reads stdin to its end and returns from main (exit
  *       status 0), unless the SIGINT that apt sends after closing its
  *       stdin comes first, or during the exit.
+ *   signal_probe stdin-exec PORT N
+ *       the same, but at stdin's end it executes /bin/true instead of
+ *       returning (the SIGINT may come during the exec's flush).
  *
  * Exit status 0 (dispositions), 2 when the probe itself fails; the other
  * modes end by the signal. */
@@ -112,8 +115,8 @@ static void exit_100(int sig)
     _exit(100);
 }
 
-/* stdin-exit PORT N (see the top) */
-static int stdin_exit(int port, int n)
+/* stdin-exit PORT N and stdin-exec PORT N (see the top) */
+static int stdin_exit(int port, int n, bool exec_at_end)
 {
     struct sigaction sa = {.sa_handler = exit_100};
     sigemptyset(&sa.sa_mask);
@@ -134,6 +137,10 @@ static int stdin_exit(int port, int n)
     char buf[256];
     while (read(0, buf, sizeof buf) > 0)
         ;
+    if (exec_at_end) {
+        execl("/bin/true", "true", (char *)NULL);
+        fail("exec /bin/true");
+    }
     return 0;
 }
 
@@ -165,8 +172,8 @@ int main(int argc, char **argv)
             kept[i % 64] = malloc(16 + (i * 7919u) % 4096);
         }
     }
-    if (argc == 4 && strcmp(argv[1], "stdin-exit") == 0)
-        return stdin_exit(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 4 && (strcmp(argv[1], "stdin-exit") == 0 || strcmp(argv[1], "stdin-exec") == 0))
+        return stdin_exit(atoi(argv[2]), atoi(argv[3]), strcmp(argv[1], "stdin-exec") == 0);
     if (argc != 3 || (strcmp(argv[1], "wait") != 0 && strcmp(argv[1], "reraise") != 0))
         fail("usage: signal_probe dispositions | idle | malloc | wait PORT | reraise PORT | "
              "stdin-exit PORT N");
