@@ -734,20 +734,24 @@ void ts_process_ends_now(int status, bool in_handler)
             ts_rep_wait_interrupted_flush();
         return;
     }
-    /* Held off for good: the process ends here. A handler that came
-     * before the flush was handed over would end it with nothing
-     * handed (the wait above finds no job), or, at its release, with
-     * another status than the one _exit was given. */
-    (void)ts_signal_hold_handlers();
+    /* A handler that came before the flush was handed over would end the
+     * process with nothing handed (the wait above finds no job). Released
+     * after: the flush before a signal the process sends itself, which
+     * must find the mask as it was. */
+    uint64_t held = ts_signal_hold_handlers();
     ts_guard_enter();
     ts_process_image_ends(TS_IMAGE_GONE); /* (see sockets_closing) */
     ts_pspan_set_exit_code(status);
     process_image_ends(ts_rep_exit, ts_rep_exit_signal_safe, in_handler);
     ts_guard_leave();
+    ts_signal_release_handlers(held);
 }
 
 static void exiting_now(int status)
 {
+    /* Held off for good: the process ends next, and a handler let run
+     * between would end it with another status than the one asked for. */
+    (void)ts_signal_hold_handlers();
     ts_death_awaited(); /* a death under way comes first: the signal's status */
     ts_process_ends_now(status, false);
     ts_death_due(0); /* (or one put off during that flush) */

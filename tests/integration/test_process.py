@@ -723,6 +723,20 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                 self.assertEqual(s["name"], "exit_codes %s %d" % (mode, code), dump(spans))
                 self.assert_exit(s, status, spans)
 
+    def test_a_signal_sent_to_itself_after_a_handler_was_put_away(self):
+        """A program that had a SIGTERM handler once, put the default back
+        and sends itself SIGTERM dies of it, its process span ended first
+        with 143. The flush before the signal holds the program's handlers
+        off (as every end of the image does), SIGTERM among them, since it
+        had one: the mask must be as it was once the flush is done, or the
+        signal waits blocked and the process lives on to exit(3)."""
+        exe = self.compiled("exit_codes")
+        p = self.launch([exe, "handled_selfkill", 3], "exit_codes")
+        self.assertEqual(p.returncode, -signal.SIGTERM, p.describe())
+        spans = self.final_spans(1, procs=(p,))
+        s = th.only(spans, "process span", spans)
+        self.assert_exit(s, 128 + signal.SIGTERM, spans)
+
     def test_a_long_program_name_is_cut_between_characters(self):
         # The service name, without OTEL_SERVICE_NAME, is argv[0]'s last
         # part, which exec lets be any length: 200 two-byte characters are

@@ -8,6 +8,9 @@
  *   exit_codes selfkill N  kill(getpid(), SIGTERM) and raise(SIGINT), then
  *                          exit(N): as a PID namespace's init the process
  *                          lives on (the kernel drops the signals)
+ *   exit_codes handled_selfkill N  a SIGTERM handler installed, the default
+ *                          put back, kill(getpid(), SIGTERM), then exit(N):
+ *                          the process dies of the signal
  *   exit_codes quick_exit N  quick_exit(N), after an at_quick_exit handler
  *                          that prints "quick handler" (C11: no atexit
  *                          handlers, no destructors)
@@ -46,6 +49,21 @@ static void late_failure(void)
     error(late_code, 0, "failing after main");
 }
 
+static void ignore_it(int sig)
+{
+    (void)sig;
+}
+
+/* A handler the program had once, its default back, then the signal */
+static int handled_then_default_selfkill(void)
+{
+    struct sigaction sa = {.sa_handler = ignore_it};
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || signal(SIGTERM, SIG_DFL) == SIG_ERR)
+        return -1;
+    return kill(getpid(), SIGTERM);
+}
+
 static void quick_handler(void)
 {
     printf("quick handler\n");
@@ -56,7 +74,8 @@ int main(int argc, char **argv)
 {
     if (argc != 3) {
         fprintf(stderr,
-                "usage: %s exit|return|_exit|_Exit|selfkill|quick_exit|error|errx|atexit_error N\n",
+                "usage: %s exit|return|_exit|_Exit|selfkill|handled_selfkill|quick_exit|error|errx|"
+                "atexit_error N\n",
                 argv[0]);
         return 2;
     }
@@ -70,6 +89,8 @@ int main(int argc, char **argv)
     else if (strcmp(argv[1], "_Exit") == 0)
         _Exit(code);
     else if (strcmp(argv[1], "selfkill") == 0 && kill(getpid(), SIGTERM) == 0 && raise(SIGINT) == 0)
+        leave(code);
+    else if (strcmp(argv[1], "handled_selfkill") == 0 && handled_then_default_selfkill() == 0)
         leave(code);
     else if (strcmp(argv[1], "quick_exit") == 0 && at_quick_exit(quick_handler) == 0)
         quick_exit(code);
