@@ -728,8 +728,10 @@ void ts_process_ends_now(int status, bool in_handler)
         /* A handler that interrupted the exit's own flush although the
          * shim held the program's handlers off (ts_signal_hold_handlers:
          * one installed through a raw rt_sigaction, which the hold does
-         * not know): a flush handed to the reporter thread is waited for,
-         * or the process went with its spans half written. */
+         * not know; or a flush of another thread's, a signal for the
+         * process delivered to this one): a flush handed to the reporter
+         * thread is waited for, or the process went with its spans half
+         * written. */
         if (ts_active && ts_guard_active())
             ts_rep_wait_interrupted_flush();
         return;

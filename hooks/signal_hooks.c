@@ -113,13 +113,37 @@ bool ts_signal_maybe_in_a_handler(void)
     (SIG_BIT(SIGSEGV) | SIG_BIT(SIGBUS) | SIG_BIT(SIGILL) | SIG_BIT(SIGFPE) | SIG_BIT(SIGTRAP) |   \
      SIG_BIT(SIGSYS) | SIG_BIT(SIGABRT))
 
+static void flush_then_die(int sig);
+
+/* Of handled, the signals whose action is a handler of the program's now:
+ * not one it put back to SIG_DFL or SIG_IGN since (handled_signals keeps
+ * every signal that ever had one), nor a stop signal the shim's handler
+ * took over then (its death may not wait: a second stop ends the process
+ * during the export), nor a signal the C library keeps for itself (its
+ * setxid and cancellation; a program's loop over every signal asks for
+ * those too, and is refused). A sigaction each. */
+static uint64_t with_program_handlers(uint64_t handled)
+{
+    uint64_t now_handled = 0;
+    for (int sig = 1; sig <= 64; sig++) {
+        struct sigaction now;
+        if ((handled & SIG_BIT(sig)) && TS_REAL(sigaction)(sig, NULL, &now) == 0 &&
+            now.sa_handler != SIG_DFL && now.sa_handler != SIG_IGN &&
+            now.sa_handler != flush_then_die)
+            now_handled |= SIG_BIT(sig);
+    }
+    return now_handled;
+}
+
 uint64_t ts_signal_hold_handlers(void)
 {
     uint64_t handled = __atomic_load_n(&handled_signals, __ATOMIC_RELAXED) & ~FAULT_SIGNALS;
-    if (!handled || ts_process_foreign())
+    if (!handled || !ts_active || ts_process_foreign())
         return 0;
+    handled = with_program_handlers(handled);
     uint64_t before = 0;
-    if (TS_REAL(syscall)(SYS_rt_sigprocmask, SIG_BLOCK, &handled, &before, sizeof handled) != 0)
+    if (!handled ||
+        TS_REAL(syscall)(SYS_rt_sigprocmask, SIG_BLOCK, &handled, &before, sizeof handled) != 0)
         return 0;
     uint64_t added = handled & ~before; /* those a handler's entry or the program blocked stay so */
     held_here |= added;
@@ -213,8 +237,10 @@ static bool takes_default(int sig)
 static void death_carried_out(int sig)
 {
     int saved = errno;
-    if (!__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
+    if (!__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL)) {
+        (void)ts_signal_hold_handlers(); /* (for good: see flush_then_die) */
         ts_process_ends_now(128 + sig, false);
+    }
     errno = saved;
 }
 
@@ -319,8 +345,14 @@ static void flush_then_die(int sig)
         if (!ts_guard_active())
             spans_waited_for();
         if ((!ts_guard_active() || ts_guard_only_a_call()) && ts_rep_flush_possible_in_handler() &&
-            !__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL))
+            !__atomic_exchange_n(&death_flushed, true, __ATOMIC_ACQ_REL)) {
+            /* Held for good: the process dies next, and a handler of the
+             * program's let run between (in this one) could _exit with
+             * another status, or leave by siglongjmp with the death
+             * claimed and never carried out. */
+            (void)ts_signal_hold_handlers();
             ts_process_ends_now(128 + sig, true);
+        }
     }
     ts_death_now(sig);
     errno = saved;

@@ -49,10 +49,12 @@ bool ts_signal_maybe_in_a_handler(void);
  * its spans half written, or before the reporter thread was handed any.
  * They run at the release, once the spans are out (at most
  * TRACESHIM_EXIT_TIMEOUT later), or never, when the process ends first,
- * as an untraced one would have ended before them. Only the signals the
- * program installed a handler for with sigaction or the signal family,
- * never one a fault raises. Returns what it blocked, for the release.
- * Async-signal-safe. */
+ * as an untraced one would have ended before them. Only the signals whose
+ * action is a handler the program installed with sigaction or the signal
+ * family, never one a fault raises; on this thread only (a signal for the
+ * process goes to another thread that does not block it, whose _exit
+ * then waits for a flush handed over: ts_process_ends_now). Returns what
+ * it blocked, for the release. Async-signal-safe. */
 uint64_t ts_signal_hold_handlers(void);
 void ts_signal_release_handlers(uint64_t held);
 

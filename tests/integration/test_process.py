@@ -1615,7 +1615,8 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
         second, and of the first signal, the status the first stop would
         have given: a second Ctrl-C to curl; SIGTERM, then SIGHUP to a
         python3 with a second thread, where the SIGHUP lands on that thread
-        (the first's handler blocks it on its own) and ended it of SIGHUP."""
+        (the first's handler blocks it on its own) and ended it of SIGHUP;
+        two SIGTERMs to one that had a SIGTERM handler once."""
         hole = th.listen_local()
         self.addCleanup(hole.close)
         otlp = dict(TRACESHIM_EXPORTER="otlp", TRACESHIM_EXIT_TIMEOUT=5000,
@@ -1631,18 +1632,30 @@ class ProcessTest(th.TempDirMixin, unittest.TestCase):
                     "urllib.request.urlopen('http://127.0.0.1:%d/first', timeout=30).read()\n"
                     "urllib.request.urlopen('http://127.0.0.1:%d/never-answered', timeout=30)\n"
                     % (srv.port, sink.port))
+        # (a program of one thread that had a SIGTERM handler once and put
+        # the default back: the shim's handler takes it, and the program's
+        # handlers, held off during the export, are not that one)
+        had_one = ("import signal, urllib.request\n"
+                   "signal.signal(signal.SIGTERM, lambda *a: None)\n"
+                   "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+                   "urllib.request.urlopen('http://127.0.0.1:%d/first', timeout=30).read()\n"
+                   "urllib.request.urlopen('http://127.0.0.1:%d/never-answered', timeout=30)\n"
+                   % (srv.port, sink.port))
         cases = [("curl", signal.SIGINT, signal.SIGINT, None),
-                 ("python3", signal.SIGTERM, signal.SIGHUP, [th.PY, "-c", threaded])]
+                 ("python3", signal.SIGTERM, signal.SIGHUP, [th.PY, "-c", threaded]),
+                 ("python3-had-a-handler", signal.SIGTERM, signal.SIGTERM,
+                  [th.PY, "-c", had_one])]
         for name, first, second, args in cases:
             with self.subTest(program=name, first=first.name, second=second.name):
                 if args is None:
                     p, _ = self.curl_waiting_for_a_sink("impatient-" + name, **otlp)
                 else:
+                    seen = len(sink.conns)  # (the sink serves each case)
                     p = th.Proc(args, env=th.shim_env(name, self.spans_file, **otlp),
                                 tmpdir=self.tmp, name="impatient-" + name)
                     self.addCleanup(p.stop)
-                    sink.wait(lambda s: s.conns and s.conns[-1].data.endswith(b"\r\n\r\n"),
-                              what="python's request")
+                    sink.wait(lambda s: len(s.conns) > seen and
+                              s.conns[-1].data.endswith(b"\r\n\r\n"), what="python's request")
                 os.kill(p.pid, first)
                 time.sleep(0.4)  # the export waits for the collector
                 self.assertIsNone(p.poll(), "died before the export: " + p.describe())
