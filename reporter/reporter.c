@@ -1433,15 +1433,17 @@ static void rep_write_metrics_locked(const struct ts_stats_snapshot *snap)
  * within the flush's deadline: when the flush gave up on an export that is
  * still running, the line is left out rather than hold the exit up any
  * longer. With the reporter's own fd table the line is written there;
- * else here, if the export mutex is free. signal_safe: only there (see
- * rep_flush). */
+ * else here, once the export mutex is free: a reporter thread that shares
+ * the table may hold it a moment, looking at a queue the flush emptied
+ * (a try of the lock lost the line about one exit in eight under TSan).
+ * signal_safe: only there (see rep_flush). */
 static void rep_write_metrics(const struct ts_stats_snapshot *snap, bool flushed,
                               const struct timespec *deadline, uint64_t deadline_ms,
                               bool signal_safe)
 {
     bool written = false, refused_here = false;
     if (flushed && !signal_safe && !ts_fd_split_done() &&
-        pthread_mutex_trylock(&rep_export_mu) == 0) {
+        pthread_mutex_timedlock(&rep_export_mu, deadline) == 0) {
         /* Split meanwhile: the span file is the thread's now. */
         if (!ts_fd_split_done()) {
             written = rep_here_locked(rep_metrics_job, snap);
