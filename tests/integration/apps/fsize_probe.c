@@ -22,29 +22,11 @@
  *
  * Exit status 0; 2 when the probe itself fails. */
 #define _GNU_SOURCE
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "probe.h"
-
-/* A filter that kills for two signal calls and allows everything else. */
-static void filter_signal_waits(void)
-{
-    struct sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigpending, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigtimedwait, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-    };
-    struct sock_fprog prog = {sizeof code / sizeof code[0], code};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-        fail("seccomp filter");
-}
+#include "seccomp_filter.h"
 
 static void show(void)
 {
@@ -68,7 +50,9 @@ int main(int argc, char **argv)
         sigfillset(&all);
         if (sigprocmask(SIG_BLOCK, &all, NULL) != 0)
             fail("sigprocmask");
-        filter_signal_waits();
+        /* kills for two signal calls, allows everything else */
+        install_filter(SYS_rt_sigpending, SYS_rt_sigtimedwait, SECCOMP_RET_KILL_PROCESS,
+                       THROUGH_PRCTL);
         printf("filtered\n");
         return 0;
     }

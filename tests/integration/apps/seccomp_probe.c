@@ -18,13 +18,12 @@
  *
  * Exit status 2 when the probe itself fails. */
 #define _GNU_SOURCE
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "probe.h"
+#include "seccomp_filter.h"
 
 static void sigsys(int sig)
 {
@@ -35,35 +34,13 @@ static void sigsys(int sig)
     _exit(31);
 }
 
-/* Through the seccomp system call, as libseccomp's seccomp_load does. */
-static void load(struct sock_filter *code, unsigned short len)
-{
-    struct sock_fprog prog = {len, code};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
-        fail("seccomp filter");
-}
-
 static void trap_new_threads(void)
 {
-    struct sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
-    };
     struct sigaction sa = {.sa_handler = sigsys};
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSYS, &sa, NULL) != 0)
         fail("sigaction SIGSYS");
-    load(code, sizeof code / sizeof code[0]);
-}
-
-static void allow_all(void)
-{
-    struct sock_filter code[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
-    load(code, 1);
+    install_filter(SYS_clone, SYS_clone3, SECCOMP_RET_TRAP, THROUGH_SECCOMP_CALL);
 }
 
 int main(int argc, char **argv)
@@ -81,7 +58,7 @@ int main(int argc, char **argv)
         printf("done\n");
         return 0;
     }
-    allow_all();
+    install_filter(-1, -1, SECCOMP_RET_ALLOW, THROUGH_SECCOMP_CALL); /* allows everything */
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0) != -1 || errno != EINVAL)
         fail("strict mode under a filter was not refused");
     printf("strict refused\n");
