@@ -233,6 +233,24 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         """curl, quiet but for errors, 10 s at the most, then args."""
         return [self.curl, "-q", "-sS", "--max-time", "10"] + list(args)
 
+    def next_to_a_file(self, out, port, name, *args):
+        """curl's arguments for a last transfer (args: its options and URL)
+        against the server at port, its body to a file of its own (NAME-PORT,
+        noted in out[port]), its status on a line of stdout."""
+        out[port] = os.path.join(self.tmp, "%s-%d" % (name, port))
+        return ["--next", "-sS", "--max-time", "10", "-o", out[port], "-w", "%{http_code}\n",
+                *args]
+
+    def assert_both_files_are(self, body, out, port, plain_port, what, server):
+        """The files of next_to_a_file, from the traced server (port) and the
+        untraced one, each hold body byte for byte."""
+        for q in (port, plain_port):
+            with open(out[q], "rb") as f:
+                got = f.read()
+            self.assertTrue(got == body, "%s from the %s %s differs: %s"
+                            % (what, "traced" if q == port else "untraced", server,
+                               th.diff_bytes(body, got, full=False)))
+
     def run_client(self, argv, service, traced=True, timeout=20, stdin=None, env_extra=None,
                    cwd=None):
         name = service if traced else service + "-untraced"
@@ -549,20 +567,14 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         out = {}
 
         def argv(p):
-            out[p] = os.path.join(self.tmp, "echo-%d" % p)
             return self.curl_argv(
                 "-w", "%{http_code}\n", "http://127.0.0.1:%d/chunked?n=5" % p,
-                "--next", "-sS", "--max-time", "10", "-o", out[p], "-w", "%{http_code}\n",
-                "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + path,
-                "http://127.0.0.1:%d/echo-body" % p)
+                *self.next_to_a_file(out, p, "echo", "-H", "Transfer-Encoding: chunked",
+                                     "--data-binary", "@" + path,
+                                     "http://127.0.0.1:%d/echo-body" % p))
         p = self.same_as_untraced(argv, port, plain_port, "curl")
         self.assertTrue(p.stdout().startswith(b"chunk 0 \nchunk 1 x"), p.stdout()[:100])
-        for q in (port, plain_port):
-            with open(out[q], "rb") as f:
-                got = f.read()
-            self.assertTrue(got == body, "echoed body from the %s node differs: %s"
-                            % ("traced" if q == port else "untraced",
-                               th.diff_bytes(body, got, full=False)))
+        self.assert_both_files_are(body, out, port, plain_port, "echoed body", "node")
         spans = self.final_spans(4, [srv])
         self.client_server_rows("curl", "node-server",
                                 [("GET /chunked", 200), ("POST /echo-body", 200)], spans)
@@ -1405,21 +1417,15 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         ports, out = {port: b_port, plain_port: pb_port}, {}
 
         def argv(p):
-            out[p] = os.path.join(self.tmp, "file-%d" % p)
             base = "http://127.0.0.1:%d" % p
             return self.curl_argv(
                 "-w", "\n%{http_code}\n", base + "/call?to=%d&path=/ok" % ports[p],
                 base + "/call?to=%d&path=/missing" % ports[p], base + "/call?to=%d&path=/hello" % p,
-                "--next", "-sS", "--max-time", "10", "-o", out[p], "-w", "%{http_code}\n",
-                base + "/file?name=" + urllib.parse.quote(path))
+                *self.next_to_a_file(out, p, "file",
+                                     base + "/file?name=" + urllib.parse.quote(path)))
         p = self.same_as_untraced(argv, port, plain_port, "curl")
         self.assertEqual(p.stdout(), b"ok\n200\nmissing\n404\nhello\n200\n200\n")
-        for q in (port, plain_port):
-            with open(out[q], "rb") as f:
-                got = f.read()
-            self.assertTrue(got == body, "the file from the %s gunicorn differs: %s"
-                            % ("traced" if q == port else "untraced",
-                               th.diff_bytes(body, got, full=False)))
+        self.assert_both_files_are(body, out, port, plain_port, "the file", "gunicorn")
         # SIGTERM to the master alone, which stops its workers (SIGTERM to
         # the group as well: a worker may die of it; gunicorn logs that at
         # WARNING, traced or not)
@@ -1478,22 +1484,15 @@ class MatrixTest(th.TempDirMixin, unittest.TestCase):
         ports, out = {port: b_port, plain_port: pb_port}, {}
 
         def argv(p):
-            out[p] = os.path.join(self.tmp, "echo-%d" % p)
             base = "http://127.0.0.1:%d" % p
             return self.curl_argv(
                 "-w", "\n%{http_code}\n", base + "/call?to=%d&path=/ok" % ports[p],
                 base + "/call?to=%d&path=/missing" % ports[p], base + "/nope",
-                "--next", "-sS", "--max-time", "10", "-o", out[p], "-w", "%{http_code}\n",
-                "-H", "Content-Type: application/octet-stream", "--data-binary", "@" + path,
-                base + "/echo-body")
+                *self.next_to_a_file(out, p, "echo", "-H", "Content-Type: application/octet-stream",
+                                     "--data-binary", "@" + path, base + "/echo-body"))
         p = self.same_as_untraced(argv, port, plain_port, "curl")
         self.assertEqual(p.stdout(), b"ok\n200\nmissing\n404\nno such route\n404\n200\n")
-        for q in (port, plain_port):
-            with open(out[q], "rb") as f:
-                got = f.read()
-            self.assertTrue(got == body, "the echo from the %s php differs: %s"
-                            % ("traced" if q == port else "untraced",
-                               th.diff_bytes(body, got, full=False)))
+        self.assert_both_files_are(body, out, port, plain_port, "the echo", "php")
         th.wait_spans(self.spans_file, 12, procs=self.procs)
         self.assertEqual((php.stop(), plain.stop(), b.stop()), (-signal.SIGTERM, -signal.SIGTERM, 0),
                          "php -S dies of SIGTERM with and without the shim\n%s\n%s"
